@@ -1,0 +1,52 @@
+# TrulyBot: `make run` serves on the embedded defaults, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: run test lint format install system-deps clean bench
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# The CPU build of torch first, so nothing pulls a multi-gigabyte GPU build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages the tests use: Chromium for the browser tests, python3-doc as the eval corpus.
+system-deps:
+	@missing=""; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	test -d /usr/share/doc/python3.11/html || missing="$$missing python3-doc"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "could not install$$missing: the tests that need them will be skipped"; \
+	  else echo "install$$missing with apt-get to run every test"; fi; \
+	fi
+
+run: install
+	HF_HUB_OFFLINE=1 DEFAULT_PLAN=$${DEFAULT_PLAN:-unlimited} $(BIN)/trulybot serve
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: install system-deps lint
+	HF_HUB_OFFLINE=1 $(BIN)/pytest
+
+bench: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.all
+
+clean:
+	rm -rf $(VENV) .trulybot/test .pytest_cache .mypy_cache .ruff_cache

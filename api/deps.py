@@ -1,0 +1,104 @@
+"""Dependencies: the unit of work, the caller, and the caller's access to a workspace."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.container import Container
+from core.config import Settings
+from core.errors import Unauthorized, ValidationFailed
+from workspaces import security
+from workspaces.service import Principal, WorkspaceAccess, access_workspace, resolve_api_key
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def get_settings_dep(container: ContainerDep) -> Settings:
+    return container.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+async def get_session(container: ContainerDep) -> AsyncIterator[AsyncSession]:
+    """One transaction per request, committed before the response is sent."""
+    async with container.db.transaction() as session:
+        yield session
+
+
+# scope="function": the transaction ends (commit or rollback) when the endpoint returns.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def get_principal(
+    session: SessionDep,
+    settings: SettingsDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Principal:
+    token = bearer_token(authorization)
+    if token is None:
+        raise Unauthorized(
+            "Send `Authorization: Bearer <token or API key>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if token.startswith(security.API_KEY_PREFIX):
+        return await resolve_api_key(session, token)
+    user_id = security.decode_access_token(
+        token, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm
+    )
+    return Principal(user_id=user_id)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_user_principal(principal: PrincipalDep) -> Principal:
+    if principal.user_id is None:
+        raise Unauthorized("This endpoint needs a user's access token", code="user_token_required")
+    return principal
+
+
+UserPrincipalDep = Annotated[Principal, Depends(get_user_principal)]
+
+
+async def get_workspace_access(
+    session: SessionDep,
+    principal: PrincipalDep,
+    workspace_id: Annotated[uuid.UUID, Path()],
+) -> WorkspaceAccess:
+    return await access_workspace(session, principal, workspace_id)
+
+
+WorkspaceDep = Annotated[WorkspaceAccess, Depends(get_workspace_access)]
+
+
+def page_limit(settings: SettingsDep, limit: Annotated[int, Query(ge=1)] = 20) -> int:
+    if limit > settings.max_page_size:
+        raise ValidationFailed(
+            f"limit must be at most {settings.max_page_size}",
+            details=[{"field": "limit", "message": f"at most {settings.max_page_size}"}],
+        )
+    return limit
+
+
+LimitDep = Annotated[int, Depends(page_limit)]

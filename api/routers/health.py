@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import ContainerDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(container: ContainerDep) -> JSONResponse:
+    checks: dict[str, str] = {}
+    ok = True
+    try:
+        await asyncio.wait_for(container.db.ping(), timeout=3)
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unavailable: {type(exc).__name__}"
+        ok = False
+    if container.redis is not None:
+        try:
+            await asyncio.wait_for(container.redis.ping(), timeout=2)
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"unavailable: {type(exc).__name__}"
+            ok = False
+    else:
+        checks["redis"] = "not configured (in-process fallbacks)"
+    if ok:
+        return JSONResponse({"status": "ready", "checks": checks})
+    return JSONResponse(
+        {
+            "error": {
+                "code": "not_ready",
+                "message": "A dependency is unavailable",
+                "details": checks,
+            }
+        },
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import StreamingResponse
+
+from api.deps import ContainerDep, LimitDep, SessionDep, WorkspaceDep
+from workspaces import leads
+from workspaces.schemas import LeadIn, LeadOut, LeadPage, LeadStatus, LeadUpdateIn
+
+router = APIRouter(tags=["leads"])
+
+
+def _filters(
+    status: LeadStatus | None,
+    q: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "q": q,
+        "created_after": created_after,
+        "created_before": created_before,
+    }
+
+
+QDep = Annotated[str | None, Query(max_length=200)]
+
+
+@router.post(
+    "/workspaces/{workspace_id}/leads", status_code=status.HTTP_201_CREATED, response_model=LeadOut
+)
+async def create_lead(
+    body: LeadIn, access: WorkspaceDep, session: SessionDep, response: Response
+) -> Any:
+    lead, created = await leads.capture(
+        session, workspace_id=access.workspace.id, values=body.model_dump()
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return lead
+
+
+@router.get("/workspaces/{workspace_id}/leads", response_model=LeadPage)
+async def list_leads(
+    access: WorkspaceDep,
+    session: SessionDep,
+    limit: LimitDep,
+    status: LeadStatus | None = None,
+    q: QDep = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> LeadPage:
+    items, total, next_cursor = await leads.list_page(
+        session,
+        workspace_id=access.workspace.id,
+        limit=limit,
+        cursor=cursor,
+        **_filters(status, q, created_after, created_before),
+    )
+    return LeadPage(
+        items=[LeadOut.model_validate(x) for x in items], total=total, next_cursor=next_cursor
+    )
+
+
+@router.get("/workspaces/{workspace_id}/leads/export", response_class=StreamingResponse)
+async def export_leads(
+    access: WorkspaceDep,
+    container: ContainerDep,
+    status: LeadStatus | None = None,
+    q: QDep = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> StreamingResponse:
+    workspace_id = access.workspace.id
+    user_id = access.principal.user_id
+    filters = _filters(status, q, created_after, created_before)
+
+    async def body() -> Any:
+        async with container.db.transaction(workspace_id=workspace_id, user_id=user_id) as s:
+            async for piece in leads.export_csv(s, workspace_id=workspace_id, **filters):
+                yield piece
+
+    filename = f"leads-{access.workspace.slug}-{datetime.now().date().isoformat()}.csv"
+    return StreamingResponse(
+        body(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/workspaces/{workspace_id}/leads/{lead_id}", response_model=LeadOut)
+async def get_lead(lead_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Any:
+    return await leads.get(session, workspace_id=access.workspace.id, lead_id=lead_id)
+
+
+@router.patch("/workspaces/{workspace_id}/leads/{lead_id}", response_model=LeadOut)
+async def update_lead(
+    lead_id: uuid.UUID, body: LeadUpdateIn, access: WorkspaceDep, session: SessionDep
+) -> Any:
+    return await leads.update(
+        session,
+        workspace_id=access.workspace.id,
+        lead_id=lead_id,
+        values=body.model_dump(exclude_unset=True),
+    )
+
+
+@router.delete("/workspaces/{workspace_id}/leads/{lead_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_lead(lead_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Response:
+    await leads.delete(session, workspace_id=access.workspace.id, lead_id=lead_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

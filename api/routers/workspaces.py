@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+
+from api.deps import SessionDep, SettingsDep, UserPrincipalDep, WorkspaceDep
+from core.db import set_tenant
+from core.errors import NotFound, ValidationFailed
+from workspaces import repository as repo
+from workspaces import service, usage
+from workspaces.schemas import (
+    ApiKeyCreatedOut,
+    ApiKeyIn,
+    ApiKeyOut,
+    MemberIn,
+    MemberOut,
+    UsageOut,
+    WorkspaceCreateIn,
+    WorkspaceOut,
+    WorkspaceUpdateIn,
+    WorkspaceWithRole,
+)
+
+router = APIRouter(tags=["workspaces"])
+
+
+@router.post("/workspaces", status_code=status.HTTP_201_CREATED, response_model=WorkspaceWithRole)
+async def create_workspace(
+    body: WorkspaceCreateIn,
+    principal: UserPrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> WorkspaceWithRole:
+    assert principal.user_id is not None
+    await set_tenant(session, user_id=principal.user_id)
+    user = await repo.get_user(session, principal.user_id)
+    if user is None:
+        raise NotFound("User not found")
+    workspace = await service.create_workspace(
+        session, owner=user, name=body.name.strip(), plan=settings.default_plan
+    )
+    return WorkspaceWithRole.model_validate(
+        {**WorkspaceOut.model_validate(workspace).model_dump(), "role": "owner"}
+    )
+
+
+@router.get("/workspaces/{workspace_id}", response_model=WorkspaceWithRole)
+async def get_workspace(access: WorkspaceDep) -> WorkspaceWithRole:
+    return WorkspaceWithRole.model_validate(
+        {**WorkspaceOut.model_validate(access.workspace).model_dump(), "role": access.role}
+    )
+
+
+@router.patch("/workspaces/{workspace_id}", response_model=WorkspaceWithRole)
+async def update_workspace(
+    body: WorkspaceUpdateIn, access: WorkspaceDep, session: SessionDep
+) -> WorkspaceWithRole:
+    access.require("admin")
+    values: dict[str, Any] = body.model_dump(exclude_unset=True)
+    if "name" in values and (values["name"] is None or not values["name"].strip()):
+        raise ValidationFailed("name must not be blank", details=[{"field": "name"}])
+    if values.get("webhook_url") and not str(values["webhook_url"]).startswith(
+        ("https://", "http://")
+    ):
+        raise ValidationFailed(
+            "webhook_url must be an http(s) URL", details=[{"field": "webhook_url"}]
+        )
+    if "persona" in values and values["persona"] is None:
+        values["persona"] = ""
+    workspace = await repo.update_workspace(session, access.workspace.id, values)
+    assert workspace is not None
+    return WorkspaceWithRole.model_validate(
+        {**WorkspaceOut.model_validate(workspace).model_dump(), "role": access.role}
+    )
+
+
+@router.post(
+    "/workspaces/{workspace_id}/members",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MemberOut,
+)
+async def add_member(body: MemberIn, access: WorkspaceDep, session: SessionDep) -> MemberOut:
+    user, membership = await service.add_member(
+        session, access, email=str(body.email), role=body.role
+    )
+    return MemberOut(
+        user_id=user.id,
+        email=user.email,
+        name=user.name,
+        role=membership.role,
+        created_at=membership.created_at,
+    )
+
+
+@router.get("/workspaces/{workspace_id}/members", response_model=list[MemberOut])
+async def list_members(access: WorkspaceDep, session: SessionDep) -> list[MemberOut]:
+    rows = await repo.list_members(session, access.workspace.id)
+    return [
+        MemberOut(user_id=r.id, email=r.email, name=r.name, role=r.role, created_at=r.created_at)
+        for r in rows
+    ]
+
+
+@router.post(
+    "/workspaces/{workspace_id}/api-keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyCreatedOut,
+)
+async def create_api_key(body: ApiKeyIn, access: WorkspaceDep, session: SessionDep) -> Any:
+    row, secret = await service.create_api_key(session, access, name=body.name)
+    return ApiKeyCreatedOut.model_validate(
+        {**ApiKeyOut.model_validate(row).model_dump(), "key": secret}
+    )
+
+
+@router.get("/workspaces/{workspace_id}/api-keys", response_model=list[ApiKeyOut])
+async def list_api_keys(access: WorkspaceDep, session: SessionDep) -> Any:
+    access.require("admin")
+    return await repo.list_api_keys(session, access.workspace.id)
+
+
+@router.delete(
+    "/workspaces/{workspace_id}/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT
+)
+async def revoke_api_key(key_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Response:
+    await service.revoke_api_key(session, access, key_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/workspaces/{workspace_id}/usage", response_model=UsageOut)
+async def get_usage(access: WorkspaceDep, session: SessionDep) -> UsageOut:
+    return await usage.usage_report(session, access.workspace)

@@ -1,0 +1,134 @@
+"""One settings object for the whole service. Every field is documented in .env.example."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - refused outside development
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_file_encoding="utf-8")
+
+    # --- service ---
+    environment: Literal["development", "test", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path(".trulybot")
+    public_base_url: str | None = None
+    seed_demo: bool = True
+
+    # --- database ---
+    database_url: str | None = None
+    migration_database_url: str | None = None
+    app_db_role: str = "trulybot_app"
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_statement_timeout_ms: int = 15000
+
+    # --- redis ---
+    redis_url: str | None = None
+
+    # --- auth ---
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_ttl_minutes: int = 60
+    jwt_algorithm: str = "HS256"
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 900
+
+    # --- plans ---
+    default_plan: str = "free"
+
+    # --- limits ---
+    max_body_bytes: int = 1_048_576
+    max_upload_bytes: int = 10 * 1_048_576
+    max_page_size: int = 100
+    request_timeout_seconds: float = 60.0
+    max_message_chars: int = 2000
+
+    # --- CORS for the owners' dashboard ---
+    dashboard_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # --- ingestion ---
+    chunk_tokens: int = 300
+    chunk_overlap_tokens: int = 40
+    allow_private_urls: bool = False
+    fetch_timeout_seconds: float = 10.0
+    fetch_max_bytes: int = 5 * 1_048_576
+    fetch_max_redirects: int = 5
+    sitemap_max_pages: int = 200
+
+    # --- embeddings ---
+    embedding_provider: Literal["local", "openai", "hash"] = "local"
+    embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_dimensions: int = 384
+    embedding_batch_size: int = 32
+    embedding_concurrency: int = 4
+
+    # --- generation ---
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    chat_model: str = "gpt-4o-mini"
+    llm_max_tokens: int = 512
+    llm_temperature: float = 0.2
+    llm_timeout_seconds: float = 20.0
+    llm_max_retries: int = 2
+
+    # --- answer pipeline ---
+    faq_similarity_threshold: float = 0.86
+    semantic_cache_similarity: float = 0.97
+    cache_ttl_seconds: int = 86400
+    retrieval_k: int = 5
+    retrieval_min_similarity: float = 0.30
+    history_turns: int = 6
+
+    # --- billing (Razorpay) ---
+    razorpay_key_id: str | None = None
+    razorpay_key_secret: str | None = None
+    razorpay_webhook_secret: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    razorpay_base_url: str | None = None
+    razorpay_timeout_seconds: float = 10.0
+
+    # --- observability ---
+    sentry_dsn: str | None = None
+    release: str = "trulybot@0.1.0"
+    metrics_token: str | None = None
+    log_json: bool = True
+    log_level: str = "INFO"
+
+    @field_validator("dashboard_origins", "razorpay_webhook_secret", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.environment == "production" and self.jwt_secret == DEV_JWT_SECRET:
+            raise ValueError("JWT_SECRET must be set outside development")
+        if self.environment == "production" and len(self.jwt_secret) < 32:
+            raise ValueError("JWT_SECRET must be at least 32 characters in production")
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment != "production"
+
+    @property
+    def billing_enabled(self) -> bool:
+        return bool(self.razorpay_key_id and self.razorpay_key_secret)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,76 @@
+"""The embedded PostgreSQL + pgvector (``pgserver``) used when DATABASE_URL is unset."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import text
+
+from core.db import create_engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EmbeddedPostgres:
+    server: Any
+    socket_dir: str
+    database: str
+
+    def owner_url(self) -> str:
+        return f"postgresql+asyncpg://postgres@/{self.database}?host={self.socket_dir}"
+
+    def app_url(self, role: str) -> str:
+        return f"postgresql+asyncpg://{role}@/{self.database}?host={self.socket_dir}"
+
+
+def start_embedded(pgdata: Path, *, keep_running: bool = False) -> tuple[Any, str]:
+    """Start (or reuse) the cluster in ``pgdata``; returns the server handle and its socket dir."""
+    import pgserver
+
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(
+        str(pgdata.resolve()), cleanup_mode=None if keep_running else "stop"
+    )
+    uri = server.get_uri()
+    host = parse_qs(urlsplit(uri).query).get("host", [""])[0]
+    if not host:
+        raise RuntimeError(f"pgserver gave an unexpected URI: {uri}")
+    return server, host
+
+
+async def ensure_database(socket_dir: str, database: str, *, recreate: bool = False) -> None:
+    engine = create_engine(
+        f"postgresql+asyncpg://postgres@/postgres?host={socket_dir}", pool_size=1
+    )
+    try:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            if recreate:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            exists = (
+                await conn.execute(
+                    text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database}
+                )
+            ).scalar()
+            if not exists:
+                await conn.execute(text(f'CREATE DATABASE "{database}"'))
+    finally:
+        await engine.dispose()
+
+
+async def embedded_postgres(
+    data_dir: Path,
+    *,
+    database: str = "trulybot",
+    recreate: bool = False,
+    keep_running: bool = False,
+) -> EmbeddedPostgres:
+    server, socket_dir = start_embedded(data_dir / "pgdata", keep_running=keep_running)
+    await ensure_database(socket_dir, database, recreate=recreate)
+    log.info("embedded PostgreSQL ready at %s (database %s)", socket_dir, database)
+    return EmbeddedPostgres(server=server, socket_dir=socket_dir, database=database)

@@ -1,0 +1,143 @@
+"""Shared fixtures: the real embedded PostgreSQL + pgvector and the machine's real Redis."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from api.app import create_app
+from api.container import Container
+from core import migrate
+from core.config import Settings
+from core.db import Database
+from core.embedded import EmbeddedPostgres, embedded_postgres
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DATA_DIR = Path(os.environ.get("TRULYBOT_TEST_DATA_DIR", ROOT / ".trulybot" / "test"))
+REDIS_URL = os.environ.get("TRULYBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+APP_ROLE = "trulybot_app"
+
+
+def make_settings(**overrides: Any) -> Settings:
+    base: dict[str, Any] = {
+        "environment": "test",
+        "jwt_secret": "test-secret-" + "x" * 40,
+        "default_plan": "free",
+        "data_dir": TEST_DATA_DIR,
+        "seed_demo": False,
+        "allow_private_urls": False,
+        "embedding_provider": "hash",
+        "redis_url": REDIS_URL,
+    }
+    base.update(overrides)
+    return Settings(_env_file=None, **base)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+async def pg() -> EmbeddedPostgres:
+    server = await embedded_postgres(TEST_DATA_DIR, database="trulybot_test", recreate=True)
+    await migrate.ensure_app_role(server.owner_url(), APP_ROLE)
+    await migrate.upgrade(server.owner_url(), app_role=APP_ROLE)
+    return server
+
+
+@pytest.fixture(scope="session")
+async def db(pg: EmbeddedPostgres) -> AsyncIterator[Database]:
+    database = Database.from_url(pg.app_url(APP_ROLE), pool_size=5, max_overflow=20)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+async def owner_db(pg: EmbeddedPostgres) -> AsyncIterator[Database]:
+    """Connected as the owner (superuser): for checks that must see across tenants."""
+    database = Database.from_url(pg.owner_url(), pool_size=2, max_overflow=2)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+async def redis_client() -> AsyncIterator[Redis]:
+    client = Redis.from_url(REDIS_URL)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+async def container(settings: Settings, db: Database, redis_client: Redis) -> Container:
+    return Container(settings=settings, db=db, redis=redis_client)
+
+
+@pytest.fixture
+async def app(container: Container) -> Any:
+    return create_app(container=container)
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@dataclass
+class Owner:
+    email: str
+    password: str
+    token: str
+    user_id: str
+    workspace_id: str
+    workspace: dict[str, Any]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def url(self, path: str = "") -> str:
+        return f"/api/v1/workspaces/{self.workspace_id}{path}"
+
+
+async def signup(client: httpx.AsyncClient, name: str = "Acme") -> Owner:
+    email = f"owner-{uuid.uuid4().hex[:10]}@example.com"
+    password = "correct horse battery"
+    response = await client.post(
+        "/api/v1/auth/signup",
+        json={"email": email, "password": password, "workspace_name": name},
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return Owner(
+        email=email,
+        password=password,
+        token=body["access_token"],
+        user_id=body["user"]["id"],
+        workspace_id=body["workspace"]["id"],
+        workspace=body["workspace"],
+    )
+
+
+@pytest.fixture
+async def owner(client: httpx.AsyncClient) -> Owner:
+    return await signup(client, "Acme")
+
+
+@pytest.fixture
+async def other(client: httpx.AsyncClient) -> Owner:
+    return await signup(client, "Globex")

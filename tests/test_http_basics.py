@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import Owner
+
+
+async def test_health_and_ready(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+async def test_body_over_limit_is_413(client: httpx.AsyncClient, owner: Owner, settings) -> None:  # type: ignore[no-untyped-def]
+    big = "x" * (settings.max_body_bytes + 10)
+    response = await client.post(
+        owner.url("/leads"), json={"email": "big@example.com", "notes": big}, headers=owner.headers
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(20):
+            yield b"x" * 100_000
+
+    streamed = await client.post(
+        owner.url("/leads"),
+        content=chunks(),
+        headers=owner.headers | {"Content-Type": "application/json"},
+    )
+    assert streamed.status_code == 413
+    assert (await client.get(owner.url("/leads"), headers=owner.headers)).json()["total"] == 0
+
+
+async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
+    echoed = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert echoed.headers["x-request-id"] == "abc-123"
+    made = await client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
+    assert made.headers["x-request-id"] != "bad id with spaces"
+    assert len(made.headers["x-request-id"]) == 32
+
+
+async def test_unknown_route_and_method_use_the_error_shape(client: httpx.AsyncClient) -> None:
+    missing = await client.get("/api/v1/nope")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    wrong = await client.put("/healthz")
+    assert wrong.status_code == 405
+    assert wrong.json()["error"]["code"] == "method_not_allowed"

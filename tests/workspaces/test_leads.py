@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+
+import httpx
+
+from tests.conftest import Owner
+
+
+async def test_lead_crud_and_dedup_by_email(client: httpx.AsyncClient, owner: Owner) -> None:
+    first = await client.post(
+        owner.url("/leads"),
+        json={"email": "Jane@Example.com", "name": "Jane", "message": "Call me"},
+        headers=owner.headers,
+    )
+    assert first.status_code == 201
+    lead = first.json()
+    assert lead["status"] == "new"
+    # A second capture with another casing updates the first instead of duplicating it.
+    again = await client.post(
+        owner.url("/leads"),
+        json={"email": "jane@example.com", "phone": "+91 98765 43210"},
+        headers=owner.headers,
+    )
+    assert again.status_code == 200
+    assert again.json()["id"] == lead["id"]
+    assert again.json()["name"] == "Jane"  # kept
+    assert again.json()["phone"] == "+91 98765 43210"  # filled in
+    listing = (await client.get(owner.url("/leads"), headers=owner.headers)).json()
+    assert listing["total"] == 1
+
+    patched = await client.patch(
+        owner.url(f"/leads/{lead['id']}"),
+        json={"status": "qualified", "notes": "hot"},
+        headers=owner.headers,
+    )
+    assert patched.status_code == 200
+    assert patched.json()["status"] == "qualified"
+    bad = await client.patch(
+        owner.url(f"/leads/{lead['id']}"), json={"status": "maybe"}, headers=owner.headers
+    )
+    assert bad.status_code == 422
+    assert (await client.get(owner.url(f"/leads/{lead['id']}"), headers=owner.headers)).json()[
+        "status"
+    ] == "qualified"
+
+    assert (
+        await client.delete(owner.url(f"/leads/{lead['id']}"), headers=owner.headers)
+    ).status_code == 204
+    assert (
+        await client.get(owner.url(f"/leads/{lead['id']}"), headers=owner.headers)
+    ).status_code == 404
+
+
+async def test_concurrent_captures_of_one_email_make_one_lead(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    responses = await asyncio.gather(
+        *[
+            client.post(
+                owner.url("/leads"),
+                json={"email": "race@example.com", "name": f"n{i}"},
+                headers=owner.headers,
+            )
+            for i in range(8)
+        ]
+    )
+    assert all(r.status_code in (200, 201) for r in responses)
+    assert sum(r.status_code == 201 for r in responses) == 1
+    assert len({r.json()["id"] for r in responses}) == 1
+
+
+async def test_list_filters_and_pagination(client: httpx.AsyncClient, owner: Owner) -> None:
+    for i in range(7):
+        await client.post(
+            owner.url("/leads"),
+            json={
+                "email": f"p{i}@example.com",
+                "name": f"Person {i}",
+                "status": "won" if i % 2 else "new",
+            },
+            headers=owner.headers,
+        )
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get(owner.url("/leads"), params=params, headers=owner.headers)).json()
+        assert page["total"] == 7
+        assert len(page["items"]) <= 3
+        seen += [item["email"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(f"p{i}@example.com" for i in range(7))
+    assert seen[0] == "p6@example.com"  # newest first
+
+    won = (
+        await client.get(owner.url("/leads"), params={"status": "won"}, headers=owner.headers)
+    ).json()
+    assert {i["email"] for i in won["items"]} == {
+        "p1@example.com",
+        "p3@example.com",
+        "p5@example.com",
+    }
+    q = (
+        await client.get(owner.url("/leads"), params={"q": "person 4"}, headers=owner.headers)
+    ).json()
+    assert [i["email"] for i in q["items"]] == ["p4@example.com"]
+    wild = (await client.get(owner.url("/leads"), params={"q": "%"}, headers=owner.headers)).json()
+    assert wild["total"] == 0  # LIKE wildcards are matched literally
+
+
+async def test_page_size_is_bounded(client: httpx.AsyncClient, owner: Owner) -> None:
+    too_big = await client.get(owner.url("/leads"), params={"limit": 1000}, headers=owner.headers)
+    assert too_big.status_code == 422
+    assert too_big.json()["error"]["code"] == "validation_error"
+    bad_cursor = await client.get(
+        owner.url("/leads"), params={"cursor": "!!!"}, headers=owner.headers
+    )
+    assert bad_cursor.status_code == 422
+
+
+async def test_export_csv_is_complete_and_formula_safe(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    await client.post(
+        owner.url("/leads"),
+        json={
+            "email": "evil@example.com",
+            "name": '=HYPERLINK("http://x")',
+            "message": '+1 then -2, "quoted"',
+        },
+        headers=owner.headers,
+    )
+    for i in range(30):
+        await client.post(
+            owner.url("/leads"), json={"email": f"bulk{i}@example.com"}, headers=owner.headers
+        )
+    response = await client.get(owner.url("/leads/export"), headers=owner.headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert len(rows) == 31
+    evil = next(r for r in rows if r["email"] == "evil@example.com")
+    assert evil["name"] == '\'=HYPERLINK("http://x")'
+    assert evil["message"] == '\'+1 then -2, "quoted"'
+
+
+async def test_invalid_lead_input_is_422_with_fields(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    response = await client.post(
+        owner.url("/leads"), json={"email": "not-an-email"}, headers=owner.headers
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "email"
+    malformed = await client.post(
+        owner.url("/leads"),
+        content=b"{not json",
+        headers=owner.headers | {"Content-Type": "application/json"},
+    )
+    assert malformed.status_code == 422

@@ -1,0 +1,124 @@
+"""Leads: captured contacts of a workspace, deduplicated per email."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import NotFound, ValidationFailed
+from workspaces import repository as repo
+from workspaces.models import Lead
+
+CSV_COLUMNS = (
+    "id",
+    "email",
+    "name",
+    "phone",
+    "message",
+    "source",
+    "status",
+    "notes",
+    "conversation_id",
+    "created_at",
+    "updated_at",
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
+
+
+async def capture(
+    session: AsyncSession, *, workspace_id: uuid.UUID, values: dict[str, Any]
+) -> tuple[Lead, bool]:
+    """Create a lead, or update the workspace's lead with the same email."""
+    values = dict(values)
+    values["email"] = values["email"].strip()
+    return await repo.upsert_lead(session, workspace_id=workspace_id, values=values)
+
+
+async def get(session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID) -> Lead:
+    lead = await repo.get_lead(session, workspace_id=workspace_id, lead_id=lead_id)
+    if lead is None:
+        raise NotFound("Lead not found")
+    return lead
+
+
+async def update(
+    session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID, values: dict[str, Any]
+) -> Lead:
+    lead = await repo.update_lead(
+        session, workspace_id=workspace_id, lead_id=lead_id, values=values
+    )
+    if lead is None:
+        raise NotFound("Lead not found")
+    return lead
+
+
+async def delete(session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID) -> None:
+    if not await repo.delete_lead(session, workspace_id=workspace_id, lead_id=lead_id):
+        raise NotFound("Lead not found")
+
+
+def encode_cursor(lead: Lead) -> str:
+    raw = f"{lead.created_at.isoformat()}|{lead.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, lead_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
+        return datetime.fromisoformat(created), uuid.UUID(lead_id)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed(
+            "Invalid cursor", code="invalid_cursor", details=[{"field": "cursor"}]
+        ) from None
+
+
+async def list_page(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    limit: int,
+    cursor: str | None,
+    **filters: Any,
+) -> tuple[list[Lead], int, str | None]:
+    decoded = decode_cursor(cursor) if cursor else None
+    rows = list(
+        await repo.list_leads(
+            session, workspace_id=workspace_id, limit=limit + 1, cursor=decoded, **filters
+        )
+    )
+    total = await repo.count_leads(session, workspace_id=workspace_id, **filters)
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], total, next_cursor
+
+
+def csv_safe(value: object) -> str:
+    """Neutralise spreadsheet formulas (CSV injection): a leading quote makes them text."""
+    if value is None:
+        return ""
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+async def export_csv(
+    session: AsyncSession, *, workspace_id: uuid.UUID, **filters: Any
+) -> AsyncIterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    async for lead in repo.stream_leads(session, workspace_id=workspace_id, **filters):
+        writer.writerow([csv_safe(getattr(lead, column)) for column in CSV_COLUMNS])
+        if buffer.tell() > 16_384:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()

@@ -1,0 +1,97 @@
+"""The plan catalog: one place for every plan's monthly limits and prices.
+
+Limits are per workspace per calendar month (UTC), except ``daily_llm_tokens`` (per UTC day) and
+``members`` and ``documents``/``chunks`` which count what is stored. ``None`` means unlimited.
+Prices are INR in paise (1 INR = 100 paise), as Razorpay expects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Metric = Literal["conversations", "messages", "documents", "chunks", "members", "daily_llm_tokens"]
+Period = Literal["monthly", "yearly"]
+METRICS: tuple[Metric, ...] = (
+    "conversations",
+    "messages",
+    "documents",
+    "chunks",
+    "members",
+    "daily_llm_tokens",
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    code: str
+    name: str
+    limits: dict[str, int | None]
+    prices: dict[str, int] = field(default_factory=dict)  # period -> paise
+    public: bool = True
+
+    def limit(self, metric: Metric) -> int | None:
+        return self.limits.get(metric)
+
+    def price(self, period: Period) -> int | None:
+        return self.prices.get(period)
+
+
+PLANS: dict[str, Plan] = {
+    "free": Plan(
+        code="free",
+        name="Free",
+        limits={
+            "conversations": 100,
+            "messages": 1_000,
+            "documents": 20,
+            "chunks": 2_000,
+            "members": 2,
+            "daily_llm_tokens": 50_000,
+        },
+        prices={"monthly": 0, "yearly": 0},
+    ),
+    "starter": Plan(
+        code="starter",
+        name="Starter",
+        limits={
+            "conversations": 2_000,
+            "messages": 20_000,
+            "documents": 500,
+            "chunks": 50_000,
+            "members": 5,
+            "daily_llm_tokens": 1_000_000,
+        },
+        prices={"monthly": 99_900, "yearly": 999_000},
+    ),
+    "pro": Plan(
+        code="pro",
+        name="Pro",
+        limits={
+            "conversations": 20_000,
+            "messages": 200_000,
+            "documents": 5_000,
+            "chunks": 500_000,
+            "members": 25,
+            "daily_llm_tokens": 10_000_000,
+        },
+        prices={"monthly": 499_900, "yearly": 4_999_000},
+    ),
+    "unlimited": Plan(
+        code="unlimited",
+        name="Unlimited (self-hosted)",
+        limits=dict.fromkeys(METRICS),
+        prices={},
+        public=False,
+    ),
+}
+
+PAID_PLANS = ("starter", "pro")
+PLAN_RANK = {"free": 0, "starter": 1, "pro": 2, "unlimited": 3}
+
+
+def get_plan(code: str) -> Plan:
+    try:
+        return PLANS[code]
+    except KeyError:
+        raise ValueError(f"unknown plan {code!r}") from None

@@ -1,0 +1,450 @@
+"""All SQL of the workspaces domain. Callers pass a session whose tenant context is set."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import utcnow
+from workspaces.models import ApiKey, Lead, Membership, UsageCounter, UsageDaily, User, Workspace
+
+# --- users -----------------------------------------------------------------------------------
+
+
+async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
+    result = await session.execute(select(User).where(func.lower(User.email) == email.lower()))
+    return result.scalar_one_or_none()
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def insert_user(
+    session: AsyncSession, *, email: str, password_hash: str, name: str | None
+) -> User | None:
+    """Insert a user; None when the email (case-insensitively) is taken."""
+    stmt = (
+        insert(User)
+        .values(id=uuid.uuid4(), email=email, password_hash=password_hash, name=name)
+        .on_conflict_do_nothing(index_elements=[func.lower(User.email)])
+        .returning(User.id)
+    )
+    user_id = (await session.execute(stmt)).scalar_one_or_none()
+    if user_id is None:
+        return None
+    return await session.get(User, user_id)
+
+
+async def update_password_hash(session: AsyncSession, user_id: uuid.UUID, new_hash: str) -> None:
+    await session.execute(update(User).where(User.id == user_id).values(password_hash=new_hash))
+
+
+# --- workspaces ------------------------------------------------------------------------------
+
+
+async def insert_workspace(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    name: str,
+    slug: str,
+    plan: str,
+    public_key: str,
+    persona: str,
+) -> bool:
+    """Insert a workspace; False when the slug is taken (by any tenant)."""
+    stmt = (
+        insert(Workspace)
+        .values(
+            id=workspace_id,
+            name=name,
+            slug=slug,
+            plan=plan,
+            public_key=public_key,
+            persona=persona,
+            widget_config={},
+        )
+        .on_conflict_do_nothing(index_elements=[Workspace.slug])
+        .returning(Workspace.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def get_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> Workspace | None:
+    result = await session.execute(select(Workspace).where(Workspace.id == workspace_id))
+    return result.scalar_one_or_none()
+
+
+async def get_workspace_by_slug(session: AsyncSession, slug: str) -> Workspace | None:
+    result = await session.execute(select(Workspace).where(Workspace.slug == slug))
+    return result.scalar_one_or_none()
+
+
+async def get_workspace_by_public_key(session: AsyncSession, public_key: str) -> Workspace | None:
+    result = await session.execute(select(Workspace).where(Workspace.public_key == public_key))
+    return result.scalar_one_or_none()
+
+
+async def update_workspace(
+    session: AsyncSession, workspace_id: uuid.UUID, values: dict[str, Any]
+) -> Workspace | None:
+    if values:
+        await session.execute(
+            update(Workspace)
+            .where(Workspace.id == workspace_id)
+            .values(**values, updated_at=utcnow())
+        )
+    workspace = await get_workspace(session, workspace_id)
+    if workspace is not None:
+        await session.refresh(workspace)
+    return workspace
+
+
+async def bump_knowledge_version(session: AsyncSession, workspace_id: uuid.UUID) -> int:
+    result = await session.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace_id)
+        .values(knowledge_version=Workspace.knowledge_version + 1)
+        .returning(Workspace.knowledge_version)
+    )
+    return int(result.scalar_one())
+
+
+# --- memberships -----------------------------------------------------------------------------
+
+
+async def insert_membership(
+    session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID, role: str
+) -> Membership | None:
+    stmt = (
+        insert(Membership)
+        .values(id=uuid.uuid4(), workspace_id=workspace_id, user_id=user_id, role=role)
+        .on_conflict_do_nothing(index_elements=[Membership.workspace_id, Membership.user_id])
+        .returning(Membership.id)
+    )
+    membership_id = (await session.execute(stmt)).scalar_one_or_none()
+    return None if membership_id is None else await session.get(Membership, membership_id)
+
+
+async def get_membership(
+    session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID
+) -> Membership | None:
+    result = await session.execute(
+        select(Membership).where(
+            Membership.workspace_id == workspace_id, Membership.user_id == user_id
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_user_workspaces(
+    session: AsyncSession, user_id: uuid.UUID
+) -> Sequence[tuple[Workspace, str]]:
+    result = await session.execute(
+        select(Workspace, Membership.role)
+        .join(Membership, Membership.workspace_id == Workspace.id)
+        .where(Membership.user_id == user_id)
+        .order_by(Membership.created_at)
+    )
+    return [(ws, role) for ws, role in result.all()]
+
+
+async def list_members(session: AsyncSession, workspace_id: uuid.UUID) -> Sequence[Any]:
+    result = await session.execute(
+        select(User.id, User.email, User.name, Membership.role, Membership.created_at)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.workspace_id == workspace_id)
+        .order_by(Membership.created_at)
+    )
+    return list(result.all())
+
+
+async def count_members(session: AsyncSession, workspace_id: uuid.UUID) -> int:
+    result = await session.execute(
+        select(func.count()).select_from(Membership).where(Membership.workspace_id == workspace_id)
+    )
+    return int(result.scalar_one())
+
+
+async def update_member_role(
+    session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID, role: str
+) -> None:
+    await session.execute(
+        update(Membership)
+        .where(Membership.workspace_id == workspace_id, Membership.user_id == user_id)
+        .values(role=role)
+    )
+
+
+# --- API keys --------------------------------------------------------------------------------
+
+
+async def insert_api_key(session: AsyncSession, key: ApiKey) -> ApiKey:
+    session.add(key)
+    await session.flush()
+    return key
+
+
+async def list_api_keys(session: AsyncSession, workspace_id: uuid.UUID) -> Sequence[ApiKey]:
+    result = await session.execute(
+        select(ApiKey).where(ApiKey.workspace_id == workspace_id).order_by(ApiKey.created_at)
+    )
+    return list(result.scalars())
+
+
+async def get_api_key(
+    session: AsyncSession, *, workspace_id: uuid.UUID, key_id: uuid.UUID
+) -> ApiKey | None:
+    result = await session.execute(
+        select(ApiKey).where(ApiKey.workspace_id == workspace_id, ApiKey.id == key_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def get_api_key_by_prefix(session: AsyncSession, prefix: str) -> ApiKey | None:
+    result = await session.execute(select(ApiKey).where(ApiKey.prefix == prefix))
+    return result.scalar_one_or_none()
+
+
+async def touch_api_key(session: AsyncSession, key_id: uuid.UUID, when: datetime) -> None:
+    await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=when))
+
+
+async def revoke_api_key(session: AsyncSession, key: ApiKey, when: datetime) -> None:
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key.id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=when)
+    )
+
+
+# --- leads -----------------------------------------------------------------------------------
+
+LEAD_FIELDS = ("email", "name", "phone", "message", "source", "status", "notes", "conversation_id")
+
+
+async def upsert_lead(
+    session: AsyncSession, *, workspace_id: uuid.UUID, values: dict[str, Any]
+) -> tuple[Lead, bool]:
+    """Insert a lead or update the one with the same email; returns (lead, created)."""
+    insert_values = {k: v for k, v in values.items() if k in LEAD_FIELDS}
+    base = insert(Lead).values(id=uuid.uuid4(), workspace_id=workspace_id, **insert_values)
+    # A second capture fills in what it brings and keeps what it doesn't.
+    updates: dict[str, Any] = {
+        key: func.coalesce(base.excluded[key], getattr(Lead, key))
+        for key in ("name", "phone", "message", "conversation_id")
+        if key in insert_values
+    }
+    updates["updated_at"] = func.now()
+    stmt = base.on_conflict_do_update(
+        index_elements=[Lead.workspace_id, func.lower(Lead.email)], set_=updates
+    ).returning(Lead.id, text("(xmax = 0) AS created"))
+    row = (await session.execute(stmt)).one()
+    lead = await session.get(Lead, row[0], populate_existing=True)
+    assert lead is not None
+    return lead, bool(row[1])
+
+
+async def get_lead(
+    session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID
+) -> Lead | None:
+    result = await session.execute(
+        select(Lead).where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def get_lead_by_email(
+    session: AsyncSession, *, workspace_id: uuid.UUID, email: str
+) -> Lead | None:
+    result = await session.execute(
+        select(Lead).where(
+            Lead.workspace_id == workspace_id, func.lower(Lead.email) == email.lower()
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def update_lead(
+    session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID, values: dict[str, Any]
+) -> Lead | None:
+    if values:
+        await session.execute(
+            update(Lead)
+            .where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
+            .values(**values, updated_at=utcnow())
+        )
+    result = await session.execute(
+        select(Lead)
+        .where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def delete_lead(
+    session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID
+) -> bool:
+    result = await session.execute(
+        delete(Lead).where(Lead.workspace_id == workspace_id, Lead.id == lead_id).returning(Lead.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+def _lead_query(
+    workspace_id: uuid.UUID,
+    *,
+    status: str | None,
+    q: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+) -> Select[Lead]:
+    stmt = select(Lead).where(Lead.workspace_id == workspace_id)
+    if status:
+        stmt = stmt.where(Lead.status == status)
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(or_(Lead.email.ilike(pattern), Lead.name.ilike(pattern)))
+    if created_after:
+        stmt = stmt.where(Lead.created_at >= created_after)
+    if created_before:
+        stmt = stmt.where(Lead.created_at < created_before)
+    return stmt
+
+
+async def list_leads(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    status: str | None,
+    q: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+    limit: int,
+    cursor: tuple[datetime, uuid.UUID] | None,
+) -> Sequence[Lead]:
+    """Newest first, keyset-paginated on (created_at, id)."""
+    stmt = _lead_query(
+        workspace_id,
+        status=status,
+        q=q,
+        created_after=created_after,
+        created_before=created_before,
+    )
+    if cursor is not None:
+        created, lead_id = cursor
+        stmt = stmt.where(
+            or_(Lead.created_at < created, and_(Lead.created_at == created, Lead.id < lead_id))
+        )
+    stmt = stmt.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def count_leads(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    status: str | None,
+    q: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+) -> int:
+    inner = _lead_query(
+        workspace_id,
+        status=status,
+        q=q,
+        created_after=created_after,
+        created_before=created_before,
+    ).subquery()
+    return int((await session.execute(select(func.count()).select_from(inner))).scalar_one())
+
+
+async def stream_leads(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    status: str | None,
+    q: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+) -> AsyncIterator[Lead]:
+    stmt = _lead_query(
+        workspace_id,
+        status=status,
+        q=q,
+        created_after=created_after,
+        created_before=created_before,
+    ).order_by(Lead.created_at, Lead.id)
+    result = await session.stream(stmt.execution_options(yield_per=500))
+    async for lead in result.scalars():
+        yield lead
+
+
+# --- usage -----------------------------------------------------------------------------------
+
+USAGE_FIELDS = ("conversations", "messages", "documents", "chunks", "llm_tokens")
+
+
+async def increment_usage(
+    session: AsyncSession, *, workspace_id: uuid.UUID, month: str, amounts: dict[str, int]
+) -> UsageCounter:
+    """One atomic upsert: exact under any number of concurrent increments."""
+    values = {k: int(v) for k, v in amounts.items() if k in USAGE_FIELDS}
+    base = insert(UsageCounter).values(workspace_id=workspace_id, month=month, **values)
+    stmt = base.on_conflict_do_update(
+        index_elements=[UsageCounter.workspace_id, UsageCounter.month],
+        set_={
+            **{k: getattr(UsageCounter, k) + base.excluded[k] for k in values},
+            "updated_at": func.now(),
+        },
+    ).returning(UsageCounter)
+    counter = (await session.execute(stmt)).scalar_one()
+    await session.refresh(counter)
+    return counter
+
+
+async def get_usage(session: AsyncSession, *, workspace_id: uuid.UUID, month: str) -> UsageCounter:
+    result = await session.execute(
+        select(UsageCounter).where(
+            UsageCounter.workspace_id == workspace_id, UsageCounter.month == month
+        )
+    )
+    counter = result.scalar_one_or_none()
+    if counter is None:
+        return UsageCounter(
+            workspace_id=workspace_id,
+            month=month,
+            conversations=0,
+            messages=0,
+            documents=0,
+            chunks=0,
+            llm_tokens=0,
+        )
+    return counter
+
+
+async def increment_daily_tokens(
+    session: AsyncSession, *, workspace_id: uuid.UUID, day: date, tokens: int
+) -> int:
+    base = insert(UsageDaily).values(workspace_id=workspace_id, day=day, llm_tokens=tokens)
+    stmt = base.on_conflict_do_update(
+        index_elements=[UsageDaily.workspace_id, UsageDaily.day],
+        set_={"llm_tokens": UsageDaily.llm_tokens + base.excluded.llm_tokens},
+    ).returning(UsageDaily.llm_tokens)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def get_daily_tokens(session: AsyncSession, *, workspace_id: uuid.UUID, day: date) -> int:
+    result = await session.execute(
+        select(UsageDaily.llm_tokens).where(
+            UsageDaily.workspace_id == workspace_id, UsageDaily.day == day
+        )
+    )
+    return int(result.scalar_one_or_none() or 0)

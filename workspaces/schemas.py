@@ -1,0 +1,172 @@
+"""Request and response shapes of the workspaces domain (pydantic, no HTTP framework)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+Role = Literal["owner", "admin", "member"]
+LeadStatus = Literal["new", "contacted", "qualified", "won", "lost"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class SignupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: EmailStr = Field(max_length=320)
+    password: str = Field(min_length=10, max_length=256)
+    workspace_name: str = Field(min_length=1, max_length=200)
+    name: str | None = Field(default=None, max_length=200)
+
+    @field_validator("workspace_name")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=256)
+
+
+class UserOut(_Out):
+    id: uuid.UUID
+    email: str
+    name: str | None
+    created_at: datetime
+
+
+class WorkspaceOut(_Out):
+    id: uuid.UUID
+    name: str
+    slug: str
+    plan: str
+    public_key: str
+    persona: str
+    created_at: datetime
+
+
+class WorkspaceWithRole(WorkspaceOut):
+    role: Role
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105
+    expires_in: int
+
+
+class SignupOut(TokenOut):
+    user: UserOut
+    workspace: WorkspaceOut
+
+
+class MeOut(BaseModel):
+    user: UserOut
+    workspaces: list[WorkspaceWithRole]
+
+
+class WorkspaceCreateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+
+
+class WorkspaceUpdateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    persona: str | None = Field(default=None, max_length=4000)
+    webhook_url: str | None = Field(default=None, max_length=2000)
+
+
+class MemberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: EmailStr
+    role: Role = "member"
+
+
+class MemberOut(BaseModel):
+    user_id: uuid.UUID
+    email: str
+    name: str | None
+    role: Role
+    created_at: datetime
+
+
+class ApiKeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=120)
+
+
+class ApiKeyOut(_Out):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    key: str = Field(description="The secret. Shown once; store it now.")
+
+
+class LeadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: EmailStr = Field(max_length=320)
+    name: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+()\-. ]{3,40}$")
+    message: str | None = Field(default=None, max_length=5000)
+    source: str = Field(default="api", max_length=40)
+    status: LeadStatus = "new"
+    notes: str | None = Field(default=None, max_length=10000)
+
+
+class LeadUpdateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+()\-. ]{3,40}$")
+    message: str | None = Field(default=None, max_length=5000)
+    status: LeadStatus | None = None
+    notes: str | None = Field(default=None, max_length=10000)
+
+
+class LeadOut(_Out):
+    id: uuid.UUID
+    email: str
+    name: str | None
+    phone: str | None
+    message: str | None
+    source: str
+    status: LeadStatus
+    notes: str | None
+    conversation_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class LeadPage(BaseModel):
+    items: list[LeadOut]
+    total: int
+    next_cursor: str | None
+
+
+class UsageMetric(BaseModel):
+    used: int
+    limit: int | None
+
+
+class UsageOut(BaseModel):
+    month: str
+    plan: str
+    resets_at: datetime
+    metrics: dict[str, UsageMetric]
+    llm_tokens: int

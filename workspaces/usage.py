@@ -1,0 +1,135 @@
+"""Monthly usage counters and plan quotas."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import QuotaExceeded
+from workspaces import repository as repo
+from workspaces.models import UsageCounter, Workspace
+from workspaces.plans import METRICS, Metric, get_plan
+from workspaces.schemas import UsageMetric, UsageOut
+
+
+def month_key(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"{now.year:04d}-{now.month:02d}"
+
+
+def month_reset(now: datetime | None = None) -> datetime:
+    """Start of the next calendar month (UTC): when monthly counters reset."""
+    now = now or datetime.now(UTC)
+    if now.month == 12:
+        return datetime(now.year + 1, 1, 1, tzinfo=UTC)
+    return datetime(now.year, now.month + 1, 1, tzinfo=UTC)
+
+
+def day_reset(now: datetime | None = None) -> datetime:
+    now = now or datetime.now(UTC)
+    return datetime.fromordinal(now.date().toordinal() + 1).replace(tzinfo=UTC)
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def ensure_within(
+    *, plan_code: str, metric: Metric, used: int, adding: int = 1, resets_at: datetime | None
+) -> None:
+    """Raise 429 ``quota_exceeded`` when ``used + adding`` passes the plan's limit."""
+    limit = get_plan(plan_code).limit(metric)
+    if limit is None or used + adding <= limit:
+        return
+    details: dict[str, object] = {
+        "metric": metric,
+        "limit": limit,
+        "used": used,
+        "plan": plan_code,
+        "resets_at": resets_at.isoformat() if resets_at else None,
+    }
+    headers = {}
+    if resets_at is not None:
+        retry = max(1, int((resets_at - datetime.now(UTC)).total_seconds()))
+        headers["Retry-After"] = str(retry)
+    raise QuotaExceeded(
+        f"The {plan_code} plan allows {limit} {metric.replace('_', ' ')}"
+        + (" per month" if metric in ("conversations", "messages") else ""),
+        details=details,
+        headers=headers,
+    )
+
+
+async def increment(session: AsyncSession, workspace_id: uuid.UUID, **amounts: int) -> UsageCounter:
+    return await repo.increment_usage(
+        session, workspace_id=workspace_id, month=month_key(), amounts=amounts
+    )
+
+
+async def record_llm_tokens(session: AsyncSession, workspace_id: uuid.UUID, tokens: int) -> int:
+    """Count tokens this month and today; returns today's total."""
+    if tokens <= 0:
+        return await repo.get_daily_tokens(session, workspace_id=workspace_id, day=today())
+    await repo.increment_usage(
+        session, workspace_id=workspace_id, month=month_key(), amounts={"llm_tokens": tokens}
+    )
+    return await repo.increment_daily_tokens(
+        session, workspace_id=workspace_id, day=today(), tokens=tokens
+    )
+
+
+async def check_monthly(
+    session: AsyncSession, workspace: Workspace, metric: Metric, adding: int = 1
+) -> None:
+    counter = await repo.get_usage(session, workspace_id=workspace.id, month=month_key())
+    ensure_within(
+        plan_code=workspace.plan,
+        metric=metric,
+        used=int(getattr(counter, metric)),
+        adding=adding,
+        resets_at=month_reset(),
+    )
+
+
+async def check_daily_tokens(session: AsyncSession, workspace: Workspace) -> None:
+    used = await repo.get_daily_tokens(session, workspace_id=workspace.id, day=today())
+    ensure_within(
+        plan_code=workspace.plan,
+        metric="daily_llm_tokens",
+        used=used,
+        adding=1,
+        resets_at=day_reset(),
+    )
+
+
+async def usage_report(
+    session: AsyncSession, workspace: Workspace, stored: dict[str, int] | None = None
+) -> UsageOut:
+    """This month's counters beside the plan's limits.
+
+    ``stored`` carries counts of what is stored now (documents, chunks, members); those limits
+    apply to the stored amount rather than to a monthly flow.
+    """
+    month = month_key()
+    counter = await repo.get_usage(session, workspace_id=workspace.id, month=month)
+    plan = get_plan(workspace.plan)
+    stored = dict(stored or {})
+    if "members" not in stored:
+        stored["members"] = await repo.count_members(session, workspace.id)
+    stored.setdefault(
+        "daily_llm_tokens",
+        await repo.get_daily_tokens(session, workspace_id=workspace.id, day=today()),
+    )
+    metrics: dict[str, UsageMetric] = {}
+    for metric in METRICS:
+        used = stored[metric] if metric in stored else int(getattr(counter, metric, 0) or 0)
+        metrics[metric] = UsageMetric(used=used, limit=plan.limit(metric))
+    return UsageOut(
+        month=month,
+        plan=plan.code,
+        resets_at=month_reset(),
+        metrics=metrics,
+        llm_tokens=int(counter.llm_tokens or 0),
+    )
