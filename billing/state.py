@@ -1,0 +1,396 @@
+"""Forward-only billing state machines as pure functions (no database, no clock, no I/O).
+
+Two machines:
+
+- an order's status, ``next_order_status(current, event)``::
+
+      created -> attempted -> paid -> refunded
+            \\        \\       ^
+             +-> failed --+--+     (a failed attempt may still be paid; failed <-> attempted)
+
+  ``paid`` never goes back to created/attempted/failed; ``refunded`` only follows ``paid``.
+
+- a workspace's subscription, ``apply_event(state, event) -> (state, decision)``. The persistence
+  layer loads the state, builds a ``BillingEvent`` from a webhook (attaching the ``ExpectedOrder``
+  it created for that Razorpay order or subscription), calls the reducer, stores the new state and
+  records the decision with the event.
+
+Webhooks arrive at least once and in any order, so the reducer is written against event time
+(Razorpay's ``created_at``), never arrival order:
+
+- payments are applied at most once (``applied_payment_ids``);
+- the plan follows the latest successful payment by event time: an older payment for a different
+  plan arriving late is ignored as ``superseded`` (the money question is left to a human/refund);
+- the status (active / past_due / cancelled) follows the latest status-bearing event by event time;
+  on a tie in time the more severe status wins (cancelled > past_due > active), so the result does
+  not depend on arrival order;
+- a paid period starts at the payment's event time, or at ``current_period_end`` when the same plan
+  code is extended while that period is still running (``max(now, current_period_end)``). Monthly
+  adds one calendar month (day clamped: Jan 31 -> Feb 28/29), yearly one year. Switching to another
+  plan starts a fresh period at the payment time (no proration here);
+- a payment whose amount or currency differs from the expected order is rejected with a reason;
+- a full refund of the payment behind the current plan takes that payment's period back
+  (``current_period_end`` minus one period, not earlier than the refund time); when nothing paid is
+  left the subscription is cancelled. A refund that arrives before its capture is remembered so the
+  capture is not applied later. Partial refunds change nothing here.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
+
+from workspaces.plans import PLANS, Period
+
+__all__ = [
+    "ORDER_EVENTS",
+    "PAYMENT_SUCCESS_EVENTS",
+    "SUBSCRIPTION_EVENTS",
+    "BillingEvent",
+    "Decision",
+    "ExpectedOrder",
+    "OrderStatus",
+    "Outcome",
+    "SubscriptionState",
+    "SubscriptionStatus",
+    "add_period",
+    "apply_event",
+    "event_from_webhook",
+    "next_order_status",
+]
+
+# --------------------------------------------------------------------------------------------------
+# Orders
+
+OrderStatus = Literal["created", "attempted", "paid", "failed", "refunded"]
+ORDER_STATUSES: tuple[OrderStatus, ...] = get_args(OrderStatus)
+
+# Razorpay event -> the order status it points to.
+ORDER_EVENTS: dict[str, OrderStatus] = {
+    "payment.authorized": "attempted",
+    "payment.failed": "failed",
+    "payment.captured": "paid",
+    "order.paid": "paid",
+    "refund.processed": "refunded",
+}
+
+_ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    "created": frozenset({"attempted", "failed", "paid"}),
+    "attempted": frozenset({"failed", "paid"}),
+    "failed": frozenset({"attempted", "paid"}),
+    "paid": frozenset({"refunded"}),
+    "refunded": frozenset(),
+}
+
+
+def next_order_status(current: str, event: str) -> OrderStatus:
+    """The order status after ``event``; ``current`` when the event would move it backwards.
+
+    Raises ``ValueError`` for an unknown status or an event that does not concern orders (see
+    ``ORDER_EVENTS``), so a typo cannot silently leave an order unpaid.
+    """
+    if current not in _ORDER_TRANSITIONS:
+        raise ValueError(f"unknown order status {current!r}")
+    try:
+        target = ORDER_EVENTS[event]
+    except KeyError:
+        raise ValueError(f"event {event!r} does not change an order") from None
+    status: OrderStatus = current  # narrowed by the membership check above
+    return target if target in _ORDER_TRANSITIONS[status] else status
+
+
+# --------------------------------------------------------------------------------------------------
+# Subscriptions
+
+SubscriptionStatus = Literal["active", "past_due", "cancelled"]
+Outcome = Literal["applied", "ignored", "rejected"]
+
+PAYMENT_SUCCESS_EVENTS = frozenset({"payment.captured", "order.paid", "subscription.charged"})
+SUBSCRIPTION_EVENTS: dict[str, SubscriptionStatus] = {
+    "subscription.activated": "active",
+    "subscription.pending": "past_due",
+    "subscription.halted": "past_due",
+    "subscription.cancelled": "cancelled",
+    "subscription.completed": "cancelled",
+}
+_SEVERITY: dict[SubscriptionStatus, int] = {"active": 0, "past_due": 1, "cancelled": 2}
+
+
+def _require_aware(value: datetime | None, name: str) -> None:
+    if value is not None and value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")
+
+
+def add_period(start: datetime, period: Period, count: int = 1) -> datetime:
+    """``start`` plus ``count`` calendar months (monthly) or years (yearly), day clamped."""
+    if period == "monthly":
+        months = count
+    elif period == "yearly":
+        months = 12 * count
+    else:
+        raise ValueError(f"unknown period {period!r}")
+    years, month_index = divmod(start.month - 1 + months, 12)
+    year, month = start.year + years, month_index + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return start.replace(year=year, month=month, day=day)
+
+
+@dataclass(frozen=True)
+class ExpectedOrder:
+    """What we asked Razorpay to charge: the order (or subscription cycle) a payment must match."""
+
+    order_id: str
+    plan_code: str
+    period: Period
+    amount: int  # paise
+    currency: str = "INR"
+
+
+@dataclass(frozen=True)
+class BillingEvent:
+    """One webhook, reduced to what the state machine needs.
+
+    ``amount``/``currency`` are the payment's (or, for ``refund.processed``, the refund's).
+    ``occurred_at`` is Razorpay's event time; it must be timezone-aware.
+    """
+
+    name: str
+    occurred_at: datetime
+    payment_id: str | None = None
+    amount: int | None = None
+    currency: str | None = None
+    expected: ExpectedOrder | None = None
+    subscription_id: str | None = None
+    event_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _require_aware(self.occurred_at, "occurred_at")
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    reason: str  # stable code: "applied", "duplicate_payment", "amount_mismatch", ...
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SubscriptionState:
+    """A workspace's subscription. The default is the free plan, active, with no paid period."""
+
+    plan_code: str = "free"
+    status: SubscriptionStatus = "active"
+    period: Period | None = None
+    current_period_end: datetime | None = None
+    plan_changed_at: datetime | None = None  # event time of the payment that set the plan
+    status_changed_at: datetime | None = None  # event time of the event that set the status
+    applied_payment_ids: frozenset[str] = field(default_factory=frozenset)
+    refunded_payment_ids: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        _require_aware(self.current_period_end, "current_period_end")
+        _require_aware(self.plan_changed_at, "plan_changed_at")
+        _require_aware(self.status_changed_at, "status_changed_at")
+
+    def effective_plan(self, now: datetime) -> str:
+        """The plan whose limits apply at ``now``: a paid plan only until its period ends.
+
+        A cancelled or past-due subscription keeps what was paid for until ``current_period_end``.
+        """
+        if self.current_period_end is None:
+            return self.plan_code if self.plan_code in ("free", "unlimited") else "free"
+        return self.plan_code if now < self.current_period_end else "free"
+
+
+def _with_status(
+    state: SubscriptionState, status: SubscriptionStatus, at: datetime
+) -> SubscriptionState:
+    """Set the status if ``at`` is not older than the current status (ties: more severe wins)."""
+    current_at = state.status_changed_at
+    if current_at is not None:
+        if at < current_at:
+            return state
+        if at == current_at and _SEVERITY[status] < _SEVERITY[state.status]:
+            return state
+    return replace(state, status=status, status_changed_at=at)
+
+
+def _outcome(
+    old: SubscriptionState, new: SubscriptionState, reason: str, detail: str = ""
+) -> tuple[SubscriptionState, Decision]:
+    if new == old:
+        return old, Decision("ignored", "no_change" if reason == "applied" else reason, detail)
+    return new, Decision("applied", reason, detail)
+
+
+def _check_money(event: BillingEvent, *, refund: bool) -> Decision | None:
+    """A rejection when the event does not match its expected order, else ``None``."""
+    if not event.payment_id:
+        return Decision("rejected", "missing_payment_id")
+    expected = event.expected
+    if expected is None:
+        return Decision("rejected", "unknown_order", "no expected order for this payment")
+    if expected.plan_code not in PLANS:
+        return Decision("rejected", "unknown_plan", expected.plan_code)
+    if (event.currency or "").upper() != expected.currency.upper():
+        return Decision(
+            "rejected", "currency_mismatch", f"expected {expected.currency}, got {event.currency}"
+        )
+    not_exact = not refund and event.amount != expected.amount
+    if event.amount is None or event.amount <= 0 or not_exact or event.amount > expected.amount:
+        return Decision(
+            "rejected", "amount_mismatch", f"expected {expected.amount}, got {event.amount}"
+        )
+    return None
+
+
+def _apply_payment(
+    state: SubscriptionState, event: BillingEvent
+) -> tuple[SubscriptionState, Decision]:
+    if event.payment_id and event.payment_id in state.applied_payment_ids:
+        return state, Decision("ignored", "duplicate_payment", event.payment_id)
+    rejection = _check_money(event, refund=False)
+    if rejection is not None:
+        return state, rejection
+    assert event.expected is not None  # checked above
+    assert event.payment_id is not None
+    expected, at = event.expected, event.occurred_at
+    if event.payment_id in state.refunded_payment_ids:
+        return state, Decision("ignored", "payment_refunded", event.payment_id)
+    newer_plan = state.plan_changed_at is not None and at < state.plan_changed_at
+    if newer_plan and expected.plan_code != state.plan_code:
+        return state, Decision(
+            "ignored", "superseded", f"plan {state.plan_code!r} was set by a later payment"
+        )
+
+    end = state.current_period_end
+    extending = expected.plan_code == state.plan_code and end is not None and end > at
+    start = max(at, end) if extending and end is not None else at
+    new = replace(
+        state,
+        plan_code=expected.plan_code,
+        current_period_end=add_period(start, expected.period),
+        applied_payment_ids=state.applied_payment_ids | {event.payment_id},
+    )
+    if not newer_plan:
+        new = replace(new, period=expected.period, plan_changed_at=at)
+    new = _with_status(new, "active", at)
+    return new, Decision("applied", "extended" if extending else "applied")
+
+
+def _apply_refund(
+    state: SubscriptionState, event: BillingEvent
+) -> tuple[SubscriptionState, Decision]:
+    if event.payment_id and event.payment_id in state.refunded_payment_ids:
+        return state, Decision("ignored", "duplicate_refund", event.payment_id)
+    rejection = _check_money(event, refund=True)
+    if rejection is not None:
+        return state, rejection
+    assert event.expected is not None  # checked above
+    assert event.payment_id is not None
+    expected, at = event.expected, event.occurred_at
+    if event.amount is not None and event.amount < expected.amount:
+        return state, Decision("ignored", "partial_refund", "plan unchanged")
+    new = replace(state, refunded_payment_ids=state.refunded_payment_ids | {event.payment_id})
+    backs_current_plan = (
+        event.payment_id in state.applied_payment_ids and expected.plan_code == state.plan_code
+    )
+    if not backs_current_plan or state.current_period_end is None:
+        return new, Decision("applied", "refund_recorded")
+    end = max(at, add_period(state.current_period_end, expected.period, -1))
+    new = replace(new, current_period_end=min(end, state.current_period_end))
+    if end <= at:
+        new = _with_status(new, "cancelled", at)
+    return new, Decision("applied", "period_revoked")
+
+
+def apply_event(
+    state: SubscriptionState, event: BillingEvent
+) -> tuple[SubscriptionState, Decision]:
+    """Apply one webhook event; returns the new state and what happened (never raises for input)."""
+    if event.name in PAYMENT_SUCCESS_EVENTS:
+        return _apply_payment(state, event)
+    if event.name == "refund.processed":
+        return _apply_refund(state, event)
+    if event.name == "payment.failed":
+        if event.subscription_id is None:
+            # A failed checkout attempt (e.g. an upgrade) leaves the current plan alone.
+            return state, Decision("ignored", "checkout_payment_failed", "plan unchanged")
+        return _outcome(state, _with_status(state, "past_due", event.occurred_at), "applied")
+    if event.name in SUBSCRIPTION_EVENTS:
+        target = SUBSCRIPTION_EVENTS[event.name]
+        new = _with_status(state, target, event.occurred_at)
+        if new is state and state.status != target:
+            return state, Decision("ignored", "stale_event", "status set by a later event")
+        return _outcome(state, new, "applied")
+    return state, Decision("ignored", "unsupported_event", event.name)
+
+
+# --------------------------------------------------------------------------------------------------
+# Webhook payload -> BillingEvent
+
+
+def _entity(payload: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    section = payload.get("payload")
+    if not isinstance(section, Mapping):
+        return {}
+    wrapper = section.get(name)
+    if not isinstance(wrapper, Mapping):
+        return {}
+    entity = wrapper.get("entity")
+    return entity if isinstance(entity, Mapping) else {}
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def webhook_ids(payload: Mapping[str, Any]) -> dict[str, str | None]:
+    """The Razorpay ids a webhook refers to, to look up the expected order before reducing it."""
+    payment = _entity(payload, "payment")
+    order = _entity(payload, "order")
+    refund = _entity(payload, "refund")
+    subscription = _entity(payload, "subscription")
+    return {
+        "order_id": _str_or_none(order.get("id")) or _str_or_none(payment.get("order_id")),
+        "payment_id": _str_or_none(payment.get("id")) or _str_or_none(refund.get("payment_id")),
+        "refund_id": _str_or_none(refund.get("id")),
+        "subscription_id": _str_or_none(subscription.get("id"))
+        or _str_or_none(payment.get("subscription_id")),
+    }
+
+
+def event_from_webhook(
+    payload: Mapping[str, Any],
+    *,
+    expected: ExpectedOrder | None = None,
+    event_id: str | None = None,
+) -> BillingEvent:
+    """Build a ``BillingEvent`` from a parsed (and already signature-checked) webhook body.
+
+    Raises ``ValueError`` when the body has no event name or no integer ``created_at``.
+    """
+    name = payload.get("event")
+    created_at = _int_or_none(payload.get("created_at"))
+    if not isinstance(name, str) or not name or created_at is None:
+        raise ValueError("not a Razorpay webhook event")
+    ids = webhook_ids(payload)
+    payment = _entity(payload, "payment")
+    money = _entity(payload, "refund") if name == "refund.processed" else payment
+    return BillingEvent(
+        name=name,
+        occurred_at=datetime.fromtimestamp(created_at, UTC),
+        payment_id=ids["payment_id"],
+        amount=_int_or_none(money.get("amount")),
+        currency=_str_or_none(money.get("currency")),
+        expected=expected,
+        subscription_id=ids["subscription_id"],
+        event_id=event_id,
+    )

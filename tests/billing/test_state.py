@@ -1,0 +1,451 @@
+"""The billing state machines: forward-only orders and an order-independent subscription reducer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from billing.state import (
+    ORDER_EVENTS,
+    SUBSCRIPTION_EVENTS,
+    BillingEvent,
+    Decision,
+    ExpectedOrder,
+    SubscriptionState,
+    SubscriptionStatus,
+    add_period,
+    apply_event,
+    event_from_webhook,
+    next_order_status,
+)
+from tests.fakes.razorpay_server import make_order, make_payment, make_refund, webhook_payload
+from workspaces.plans import Period, get_plan
+
+T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
+
+
+def expected(
+    plan: str = "starter", period: Period = "monthly", order_id: str = "order_1"
+) -> ExpectedOrder:
+    price = get_plan(plan).price(period)
+    assert price is not None
+    return ExpectedOrder(order_id=order_id, plan_code=plan, period=period, amount=price)
+
+
+def paid(
+    payment_id: str,
+    at: datetime,
+    plan: str = "starter",
+    period: Period = "monthly",
+    *,
+    name: str = "payment.captured",
+    amount: int | None = None,
+    currency: str = "INR",
+) -> BillingEvent:
+    order = expected(plan, period, order_id=f"order_{payment_id}")
+    return BillingEvent(
+        name=name,
+        occurred_at=at,
+        payment_id=payment_id,
+        amount=order.amount if amount is None else amount,
+        currency=currency,
+        expected=order,
+    )
+
+
+def run(
+    state: SubscriptionState, *events: BillingEvent
+) -> tuple[SubscriptionState, list[Decision]]:
+    decisions = []
+    for event in events:
+        state, decision = apply_event(state, event)
+        decisions.append(decision)
+    return state, decisions
+
+
+# --- orders ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("current", "event", "after"),
+    [
+        ("created", "payment.authorized", "attempted"),
+        ("created", "payment.failed", "failed"),
+        ("created", "order.paid", "paid"),
+        ("attempted", "payment.captured", "paid"),
+        ("failed", "payment.captured", "paid"),  # a failed attempt paid later
+        ("failed", "payment.authorized", "attempted"),  # the customer retries
+        ("paid", "payment.failed", "paid"),  # a late failure of an earlier attempt
+        ("paid", "payment.authorized", "paid"),
+        ("paid", "refund.processed", "refunded"),
+        ("created", "refund.processed", "created"),  # refunded only from paid
+        ("attempted", "refund.processed", "attempted"),
+        ("refunded", "order.paid", "refunded"),
+        ("refunded", "payment.failed", "refunded"),
+    ],
+)
+def test_order_transitions(current: str, event: str, after: str) -> None:
+    assert next_order_status(current, event) == after
+
+
+def test_order_rejects_unknown_status_and_event() -> None:
+    with pytest.raises(ValueError, match="status"):
+        next_order_status("captured", "order.paid")
+    with pytest.raises(ValueError, match="event"):
+        next_order_status("created", "order.payed")
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(sorted(ORDER_EVENTS)), max_size=12))
+def test_paid_order_never_returns_to_unpaid(events: list[str]) -> None:
+    status = "created"
+    seen_paid = False
+    for event in events:
+        status = next_order_status(status, event)
+        if status == "refunded":
+            assert seen_paid
+        seen_paid = seen_paid or status == "paid"
+        if seen_paid:
+            assert status in ("paid", "refunded")
+    if {"payment.captured", "order.paid"} & set(events):
+        assert status in ("paid", "refunded")
+
+
+# --- subscription: examples -----------------------------------------------------------------------
+
+
+def test_first_payment_activates_the_plan_for_one_calendar_month() -> None:
+    state, decision = apply_event(SubscriptionState(), paid("pay_1", T0))
+    assert decision == Decision("applied", "applied")
+    assert (state.plan_code, state.status, state.period) == ("starter", "active", "monthly")
+    assert state.current_period_end == datetime(2025, 4, 10, 12, 0, tzinfo=UTC)
+    assert state.applied_payment_ids == {"pay_1"}
+    assert state.effective_plan(T0 + timedelta(days=30)) == "starter"
+    assert state.effective_plan(datetime(2025, 4, 10, 12, 0, tzinfo=UTC)) == "free"
+
+
+def test_order_paid_after_payment_captured_for_the_same_payment_changes_nothing() -> None:
+    once, _ = apply_event(SubscriptionState(), paid("pay_1", T0))
+    twice, decisions = run(once, paid("pay_1", T0, name="order.paid"), paid("pay_1", T0))
+    assert twice == once
+    assert [d.reason for d in decisions] == ["duplicate_payment", "duplicate_payment"]
+    assert all(d.outcome == "ignored" for d in decisions)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "reason"),
+    [
+        (100, "INR", "amount_mismatch"),  # paid Rs 1 for a Rs 999 plan
+        (99_900 + 1, "INR", "amount_mismatch"),
+        (0, "INR", "amount_mismatch"),
+        (99_900, "USD", "currency_mismatch"),
+        (99_900, "", "currency_mismatch"),
+    ],
+)
+def test_mismatched_payment_is_rejected_with_a_reason(
+    amount: int, currency: str, reason: str
+) -> None:
+    state, decision = apply_event(
+        SubscriptionState(), paid("pay_1", T0, amount=amount, currency=currency)
+    )
+    assert state == SubscriptionState()
+    assert decision.outcome == "rejected"
+    assert decision.reason == reason
+    assert "99900" in decision.detail or "INR" in decision.detail
+
+
+def test_lowercase_currency_matches() -> None:
+    state, decision = apply_event(SubscriptionState(), paid("pay_1", T0, currency="inr"))
+    assert decision.outcome == "applied"
+    assert state.plan_code == "starter"
+
+
+def test_payment_without_an_expected_order_is_rejected() -> None:
+    event = BillingEvent("payment.captured", T0, payment_id="pay_1", amount=99_900, currency="INR")
+    state, decision = apply_event(SubscriptionState(), event)
+    assert (decision.outcome, decision.reason) == ("rejected", "unknown_order")
+    assert state == SubscriptionState()
+    no_id = BillingEvent("order.paid", T0, amount=99_900, currency="INR", expected=expected())
+    assert apply_event(SubscriptionState(), no_id)[1].reason == "missing_payment_id"
+
+
+def test_renewing_early_extends_from_the_current_period_end() -> None:
+    state, _ = apply_event(SubscriptionState(), paid("pay_1", T0))
+    renewed, decision = apply_event(state, paid("pay_2", T0 + timedelta(days=20)))
+    assert decision.reason == "extended"
+    assert renewed.current_period_end == datetime(2025, 5, 10, 12, 0, tzinfo=UTC)
+
+
+def test_renewing_after_expiry_starts_at_the_payment() -> None:
+    state, _ = apply_event(SubscriptionState(), paid("pay_1", T0))
+    late = datetime(2025, 6, 1, tzinfo=UTC)
+    renewed, decision = apply_event(state, paid("pay_2", late))
+    assert decision.reason == "applied"
+    assert renewed.current_period_end == datetime(2025, 7, 1, tzinfo=UTC)
+
+
+def test_switching_to_yearly_on_the_same_plan_extends_by_a_year() -> None:
+    state, _ = apply_event(SubscriptionState(), paid("pay_1", T0))
+    yearly, _ = apply_event(state, paid("pay_2", T0 + timedelta(days=1), period="yearly"))
+    assert yearly.period == "yearly"
+    assert yearly.current_period_end == datetime(2026, 4, 10, 12, 0, tzinfo=UTC)
+
+
+def test_upgrade_starts_a_fresh_period_at_the_payment() -> None:
+    state, _ = apply_event(SubscriptionState(), paid("pay_1", T0))
+    upgraded, _ = apply_event(state, paid("pay_2", T0 + timedelta(days=5), plan="pro"))
+    assert upgraded.plan_code == "pro"
+    assert upgraded.current_period_end == datetime(2025, 4, 15, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("start", "period", "end"),
+    [
+        (datetime(2024, 1, 31, tzinfo=UTC), "monthly", datetime(2024, 2, 29, tzinfo=UTC)),
+        (datetime(2025, 1, 31, tzinfo=UTC), "monthly", datetime(2025, 2, 28, tzinfo=UTC)),
+        (datetime(2025, 12, 15, tzinfo=UTC), "monthly", datetime(2026, 1, 15, tzinfo=UTC)),
+        (datetime(2024, 2, 29, tzinfo=UTC), "yearly", datetime(2025, 2, 28, tzinfo=UTC)),
+        (datetime(2025, 3, 10, tzinfo=UTC), "yearly", datetime(2026, 3, 10, tzinfo=UTC)),
+    ],
+)
+def test_calendar_periods(start: datetime, period: Period, end: datetime) -> None:
+    assert add_period(start, period) == end
+
+
+def test_an_older_payment_for_another_plan_arriving_late_does_not_win() -> None:
+    upgraded, _ = apply_event(SubscriptionState(), paid("pay_pro", T0 + timedelta(hours=1), "pro"))
+    state, decision = apply_event(upgraded, paid("pay_starter", T0, "starter"))
+    assert (decision.outcome, decision.reason) == ("ignored", "superseded")
+    assert state == upgraded
+
+
+def test_cancellation_is_not_undone_by_an_older_payment() -> None:
+    cancelled, _ = apply_event(
+        SubscriptionState(), BillingEvent("subscription.cancelled", T0 + timedelta(hours=1))
+    )
+    state, decision = apply_event(cancelled, paid("pay_1", T0))
+    assert decision.outcome == "applied"
+    assert (state.plan_code, state.status) == ("starter", "cancelled")
+    assert state.effective_plan(T0 + timedelta(days=1)) == "starter"  # paid time is kept
+    back, _ = apply_event(state, BillingEvent("subscription.activated", T0 - timedelta(days=1)))
+    assert back.status == "cancelled"
+    assert apply_event(state, BillingEvent("subscription.activated", T0))[1].reason == "stale_event"
+
+
+def test_status_tie_in_time_goes_to_the_more_severe_status() -> None:
+    a = BillingEvent("subscription.activated", T0)
+    c = BillingEvent("subscription.cancelled", T0)
+    assert run(SubscriptionState(), a, c)[0].status == "cancelled"
+    assert run(SubscriptionState(), c, a)[0].status == "cancelled"
+
+
+def test_failed_checkout_keeps_the_plan_failed_renewal_is_past_due() -> None:
+    state, _ = apply_event(SubscriptionState(), paid("pay_1", T0))
+    later = T0 + timedelta(days=1)
+    checkout = BillingEvent("payment.failed", later, payment_id="pay_2", amount=499_900)
+    after, decision = apply_event(state, checkout)
+    assert after == state
+    assert decision.reason == "checkout_payment_failed"
+    renewal = BillingEvent("payment.failed", later, payment_id="pay_3", subscription_id="sub_1")
+    after, decision = apply_event(state, renewal)
+    assert (after.status, decision.outcome) == ("past_due", "applied")
+    assert after.effective_plan(later) == "starter"
+    recovered, _ = apply_event(after, paid("pay_4", later + timedelta(hours=2)))
+    assert recovered.status == "active"
+
+
+def refund(payment_id: str, at: datetime, amount: int = 99_900) -> BillingEvent:
+    return BillingEvent(
+        "refund.processed",
+        at,
+        payment_id=payment_id,
+        amount=amount,
+        currency="INR",
+        expected=expected(),
+    )
+
+
+def test_full_refund_takes_the_paid_period_back() -> None:
+    state, _ = apply_event(SubscriptionState(), paid("pay_1", T0))
+    full = refund("pay_1", T0 + timedelta(days=2))
+    after, decision = apply_event(state, full)
+    assert (decision.outcome, decision.reason) == ("applied", "period_revoked")
+    assert after.status == "cancelled"
+    assert after.effective_plan(T0 + timedelta(days=3)) == "free"
+    assert apply_event(after, full) == (after, Decision("ignored", "duplicate_refund", "pay_1"))
+
+
+def test_refund_of_one_of_two_paid_months_keeps_the_other() -> None:
+    state, _ = run(SubscriptionState(), paid("pay_1", T0), paid("pay_2", T0 + timedelta(days=1)))
+    after, _ = apply_event(state, refund("pay_2", T0 + timedelta(days=2)))
+    assert after.status == "active"
+    assert after.current_period_end == datetime(2025, 4, 10, 12, 0, tzinfo=UTC)
+
+
+def test_refund_before_capture_blocks_the_capture_and_partial_refunds_change_nothing() -> None:
+    early = refund("pay_1", T0 + timedelta(hours=1))
+    state, decisions = run(SubscriptionState(), early, paid("pay_1", T0))
+    assert [d.reason for d in decisions] == ["refund_recorded", "payment_refunded"]
+    assert state.effective_plan(T0 + timedelta(days=1)) == "free"
+
+    active, _ = apply_event(SubscriptionState(), paid("pay_1", T0))
+    partial = apply_event(active, refund("pay_1", T0 + timedelta(hours=1), amount=10_000))
+    assert partial == (active, Decision("ignored", "partial_refund", "plan unchanged"))
+    too_much = apply_event(active, refund("pay_1", T0 + timedelta(hours=1), amount=100_000))
+    assert too_much == (active, too_much[1])
+    assert too_much[1].reason == "amount_mismatch"
+
+
+def test_unknown_events_are_ignored_and_naive_times_refused() -> None:
+    state, decision = apply_event(SubscriptionState(), BillingEvent("invoice.paid", T0))
+    assert (state, decision.reason) == (SubscriptionState(), "unsupported_event")
+    with pytest.raises(ValueError, match="timezone"):
+        BillingEvent("order.paid", datetime(2025, 1, 1))
+
+
+def test_event_from_a_razorpay_webhook() -> None:
+    order = make_order(amount=99_900, status="paid", amount_paid=99_900, order_id="order_A")
+    payment = make_payment(order_id="order_A", amount=99_900, payment_id="pay_A")
+    payload = webhook_payload("order.paid", order=order, payment=payment, created_at=1_741_608_000)
+    event = event_from_webhook(payload, expected=expected(order_id="order_A"), event_id="evt_1")
+    assert event.name == "order.paid"
+    assert event.occurred_at == datetime.fromtimestamp(1_741_608_000, UTC)
+    assert (event.payment_id, event.amount, event.currency) == ("pay_A", 99_900, "INR")
+    assert apply_event(SubscriptionState(), event)[0].plan_code == "starter"
+
+    refund = make_refund(payment_id="pay_A", amount=5_000)
+    refund_event = event_from_webhook(
+        webhook_payload("refund.processed", refund=refund, payment=payment)
+    )
+    assert (refund_event.payment_id, refund_event.amount) == ("pay_A", 5_000)
+    with pytest.raises(ValueError, match="webhook"):
+        event_from_webhook({"event": "order.paid"})
+
+
+# --- subscription: properties ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Payment:
+    payment_id: str
+    at: datetime
+    plan: str
+    period: Period
+    valid: bool
+    deliveries: tuple[str, ...]  # payment.captured and/or order.paid, same payment
+
+    def events(self) -> list[BillingEvent]:
+        amount = None if self.valid else 1_00
+        return [
+            paid(self.payment_id, self.at, self.plan, self.period, name=n, amount=amount)
+            for n in self.deliveries
+        ]
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    at: datetime
+    name: str
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[list[Payment], list[StatusChange], list[BillingEvent]]:
+    n_payments = draw(st.integers(0, 5))
+    n_status = draw(st.integers(0, 4))
+    minutes = draw(
+        st.lists(
+            st.integers(0, 60 * 24 * 400),
+            min_size=n_payments + n_status,
+            max_size=n_payments + n_status,
+            unique=True,
+        )
+    )
+    times = [T0 + timedelta(minutes=m) for m in minutes]
+    payments = [
+        Payment(
+            payment_id=f"pay_{i}",
+            at=times[i],
+            plan=draw(st.sampled_from(["starter", "pro"])),
+            period=draw(st.sampled_from(["monthly", "yearly"])),
+            valid=draw(st.sampled_from([True, True, True, False])),
+            deliveries=tuple(
+                draw(
+                    st.lists(
+                        st.sampled_from(["payment.captured", "order.paid"]),
+                        min_size=1,
+                        max_size=3,
+                    )
+                )
+            ),
+        )
+        for i in range(n_payments)
+    ]
+    changes = [
+        StatusChange(times[n_payments + j], draw(st.sampled_from(sorted(SUBSCRIPTION_EVENTS))))
+        for j in range(n_status)
+    ]
+    events = [e for p in payments for e in p.events()]
+    events += [BillingEvent(c.name, c.at) for c in changes]
+    events += draw(st.lists(st.sampled_from(events), max_size=6)) if events else []  # redeliveries
+    return payments, changes, draw(st.permutations(events))
+
+
+@settings(max_examples=400, deadline=None)
+@given(histories())
+def test_any_delivery_order_gives_the_outcome_of_the_latest_events(
+    history: tuple[list[Payment], list[StatusChange], list[BillingEvent]],
+) -> None:
+    payments, changes, delivered = history
+    state = SubscriptionState()
+    applied_count: dict[str, int] = {}
+    for event in delivered:
+        before = state
+        state, decision = apply_event(state, event)
+        assert (
+            event.payment_id is None
+            or event.payment_id not in before.applied_payment_ids
+            or (state == before and decision.reason == "duplicate_payment")
+        )
+        if event.payment_id and decision.outcome == "applied":
+            applied_count[event.payment_id] = applied_count.get(event.payment_id, 0) + 1
+        if decision.outcome == "rejected":
+            assert decision.reason == "amount_mismatch"
+            assert state == before
+        # staying on a plan never shortens its paid period (a plan switch starts a fresh one)
+        same_plan = state.plan_code == before.plan_code
+        if same_plan and before.current_period_end and state.current_period_end:
+            assert state.current_period_end >= before.current_period_end
+
+    # each payment applied at most once; invalid payments never
+    assert all(count == 1 for count in applied_count.values())
+    assert set(applied_count) == set(state.applied_payment_ids)
+    assert all(p.valid for p in payments if p.payment_id in state.applied_payment_ids)
+
+    # the plan follows the latest valid payment by event time
+    valid = sorted((p for p in payments if p.valid), key=lambda p: p.at)
+    if valid:
+        latest = valid[-1]
+        assert latest.payment_id in state.applied_payment_ids
+        assert (state.plan_code, state.period) == (latest.plan, latest.period)
+        assert state.current_period_end is not None
+        assert state.current_period_end >= add_period(latest.at, latest.period)
+        assert state.effective_plan(latest.at) == latest.plan
+    else:
+        assert (state.plan_code, state.current_period_end) == ("free", None)
+
+    # the status follows the latest status-bearing event by event time
+    marks: list[tuple[datetime, SubscriptionStatus]] = [(p.at, "active") for p in valid]
+    marks += [(c.at, SUBSCRIPTION_EVENTS[c.name]) for c in changes]
+    assert state.status == (max(marks)[1] if marks else "active")
+
+    # and the same history delivered once, in time order, agrees on what a user sees
+    in_order, _ = run(SubscriptionState(), *sorted(delivered, key=lambda e: e.occurred_at))
+    assert (in_order.plan_code, in_order.period, in_order.status) == (
+        state.plan_code,
+        state.period,
+        state.status,
+    )
