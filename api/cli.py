@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import os
+import pkgutil
 import sys
 
+from api import commands
 from core.config import get_settings
 
 
@@ -49,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
     mig = sub.add_parser("migrate", help="apply migrations (as MIGRATION_DATABASE_URL's role)")
     mig.set_defaults(func=_migrate)
+    for info in pkgutil.iter_modules(commands.__path__):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        module.register(sub)
     return parser
 
 

@@ -39,7 +39,7 @@ def _downgrade(connection: Connection, revision: str) -> None:
     command.downgrade(cfg, revision)
 
 
-async def upgrade(owner_url: str, *, app_role: str | None, revision: str = "head") -> None:
+async def upgrade(owner_url: str, *, app_role: str | None, revision: str = "heads") -> None:
     """Apply migrations as the owner, then grant the app role table privileges."""
     engine = create_engine(owner_url, pool_size=1, max_overflow=0, statement_timeout_ms=0)
     try:

@@ -1,0 +1,1 @@
+"""Subcommands of `trulybot`: each module here defines ``register(subparsers)``."""
