@@ -1,0 +1,382 @@
+"""Fast intent detection without any LLM: a lexicon plus word-bounded regular expressions.
+
+Courtesy intents (greeting, thanks, goodbye) win only when the message is *nothing but* courtesy:
+the courtesy phrases and a few filler words are removed, and whatever content is left makes the
+message a question ("hi, how do I reset my password?" is a question). Requests for a human and
+sales leads are recognised anywhere in the message.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal
+
+Intent = Literal["greeting", "thanks", "goodbye", "human", "lead", "question"]
+
+_APOSTROPHES = str.maketrans("", "", "'\u2018\u2019\u02bc\u0060\u00b4")
+
+
+@dataclass(frozen=True, slots=True)
+class IntentResult:
+    intent: Intent
+    confidence: float
+
+
+def _words(text: str) -> str:
+    """NFKC + casefold, apostrophes dropped, everything but letters/marks/digits to one space."""
+    folded = unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES)
+    chars = [ch if unicodedata.category(ch)[0] in "LMN" else " " for ch in folded]
+    return " ".join("".join(chars).split())
+
+
+def _phrases(*patterns: str) -> re.Pattern[str]:
+    """Alternation of patterns bounded by spaces (the text is already reduced by ``_words``)."""
+    ordered = sorted(patterns, key=len, reverse=True)
+    return re.compile(r"(?<!\S)(?:" + "|".join(ordered) + r")(?!\S)")
+
+
+_GREETING = _phrases(
+    r"h+i+",
+    r"hi+ya",
+    r"he+y+",
+    r"hey+a",
+    r"hel+o+",
+    r"hal+o+",
+    r"howdy",
+    r"yo",
+    r"greetings",
+    r"good (?:morning|afternoon|evening|day)",
+    r"morning",
+    r"how (?:are|r) (?:you|u|ya)(?: doing| today)*",
+    r"how (?:is|s) it going",
+    r"hows it going",
+    r"whats? up",
+    r"sup",
+    r"nice to meet you",
+    # a little multilingual courtesy
+    r"namaste",
+    r"namaskar",
+    r"नमस्ते",
+    r"hola",
+    r"bonjour",
+    r"salut",
+    r"ciao",
+    r"hallo",
+    r"guten tag",
+    r"ola",
+    r"olá",
+    r"salaam",
+    r"salam",
+    r"as?salamu? (?:alaikum|alaykum)",
+)
+
+_THANKS = _phrases(
+    r"thanks?",
+    r"thanks? (?:you|u|ya)",
+    r"thank you (?:so|very) much",
+    r"thanks? (?:so|very) much",
+    r"many thanks",
+    r"thx",
+    r"thnx",
+    r"thanx",
+    r"tnx",
+    r"ty",
+    r"tysm",
+    r"tyvm",
+    r"cheers",
+    r"much appreciated",
+    r"(?:i )?(?:really )?appreciate (?:it|that|your help|the help)",
+    r"(?:that|this|it) (?:was|is)? ?(?:very |really |super )?(?:helpful|useful)",
+    r"(?:that|this|it) helps?(?: a lot)?",
+    r"for (?:the|your|all the|all your) (?:help|info|information|answer|reply|response|assistance)",
+    # acknowledgements, handled as thanks with lower confidence
+    r"ok(?:ay)?",
+    r"k",
+    r"great",
+    r"cool",
+    r"perfect",
+    r"awesome",
+    r"nice",
+    r"got it",
+    r"understood",
+    r"merci(?: beaucoup)?",
+    r"(?:muchas )?gracias",
+    r"danke(?: schön| schon| sehr)?",
+    r"vielen dank",
+    r"obrigad[oa]",
+    r"grazie(?: mille)?",
+    r"dhanyava?wa?d",
+    r"dhanyavaad",
+    r"धन्यवाद",
+    r"shukriya",
+    r"arigato",
+)
+
+_ACKNOWLEDGEMENTS = frozenset(
+    {"ok", "okay", "k", "great", "cool", "perfect", "awesome", "nice", "got it", "understood"}
+)
+
+_GOODBYE = _phrases(
+    r"bye+",
+    r"bye bye",
+    r"good ?bye",
+    r"see (?:you|ya|u)(?: later| soon| around)?",
+    r"cya",
+    r"later",
+    r"take care",
+    r"ttyl",
+    r"have an? (?:good|nice|great|wonderful) (?:day|night|evening|weekend|one)",
+    r"good night",
+    r"gn",
+    r"(?:that|this) (?:is|s) (?:all|it)(?: for now| for today)?",
+    r"thats (?:all|it)(?: for now| for today)?",
+    r"i am done",
+    r"im done",
+    r"adios",
+    r"au revoir",
+    r"tsch(?:ü|u|ue)ss",
+    r"alvida",
+)
+
+# Words that may go with pure courtesy without carrying content ("hello there", "thanks a lot").
+_FILLER = frozenset(
+    {
+        "there",
+        "so",
+        "very",
+        "much",
+        "a",
+        "lot",
+        "lots",
+        "again",
+        "you",
+        "u",
+        "all",
+        "everyone",
+        "everybody",
+        "guys",
+        "folks",
+        "team",
+        "bot",
+        "friend",
+        "buddy",
+        "mate",
+        "dear",
+        "sir",
+        "madam",
+        "please",
+        "pls",
+        "plz",
+        "and",
+        "oh",
+        "well",
+        "just",
+        "really",
+        "then",
+        "now",
+        "too",
+        "also",
+        "once",
+        "more",
+        "for",
+        "today",
+        "ji",
+    }
+)
+
+_HUMAN_NOUN = (
+    r"(?:human(?: being| agent| person)?|real (?:person|human|agent|people)"
+    r"|live (?:agent|person|human|chat|support|operator)|actual (?:person|human)"
+    r"|person|people|agent|representative|rep|operator|someone|somebody|staff"
+    r"|customer (?:service|support|care)(?: team| agent| rep| representative)?"
+    r"|support (?:team|agent|staff|person)|your team|the team|a manager|manager)"
+)
+_DET = r"(?:(?:a|an|the|some|your|one of your|real|actual|live) )?"
+_HUMAN = _phrases(
+    rf"(?:talk|speak|chat|connect|communicate) (?:to|with) {_DET}{_HUMAN_NOUN}",
+    rf"(?:connect|transfer|put|pass|forward|redirect) me (?:through )?(?:to|with) "
+    rf"{_DET}{_HUMAN_NOUN}",
+    rf"(?:want|need|get|request|prefer|give me|bring|find me) {_DET}"
+    r"(?:human(?: being| agent)?|real (?:person|human|agent)|live (?:agent|person|human)"
+    r"|actual (?:person|human)|representative|operator)",
+    r"(?:real|live|actual) (?:person|human|agent|operator)",
+    r"human (?:agent|support|being|please|pls)",
+    r"(?:is|are) (?:there|there any) (?:a |any )?(?:human|real person|live agent|person)s?",
+)
+# The whole message (after fillers) is just one of these words: "human", "agent please".
+_HUMAN_ALONE = frozenset(
+    {"human", "agent", "operator", "representative", "person", "real person", "live agent"}
+)
+
+_LEAD = _phrases(
+    r"pric(?:e|es|ing)",
+    r"price (?:list|plans?)",
+    r"plans? and pric(?:e|es|ing)",
+    r"how much (?:does|do|would|will|did) (?:\S+ ){1,4}(?:cost|charge)",
+    r"how much (?:is|are|for) (?:it|this|that|they|(?:the|your|a|an) \w+|\w+)",
+    r"how much(?=$)",
+    r"what (?:does|do|would|will) (?:it|this|that|they|you|u) (?:cost|charge)",
+    r"whats the cost",
+    r"costs?(?: of| for)? (?:it|this|that|the plan|the plans|your plans|a plan|the subscription)",
+    r"^costs?$",
+    r"how expensive",
+    r"(?:get|request|need|want|send me|give me) (?:a |an )?(?:price |custom )?quot(?:e|ation)s?",
+    r"^quot(?:e|ation)s?$",
+    r"(?:book|schedule|request|get|arrange|set ?up|want|see) (?:a |an |the |your )?"
+    r"(?:free |quick |short |live |product )?(?:demo|call|meeting|consultation|walkthrough)",
+    r"^(?:a |free )?demo$",
+    r"contact (?:the |your )?sales(?: team)?",
+    r"(?:talk|speak|chat|get in touch|connect) (?:to|with) (?:the |your |a |someone (?:in|from) )?"
+    r"sales(?: team| rep| representative| person)?",
+    r"sales (?:team|rep|representative|department)",
+    r"^sales$",
+    r"(?:i|we) (?:want|would like|d like|wish|plan|am planning|are planning) to "
+    r"(?:buy|purchase|subscribe|sign up|upgrade)",
+    r"interested in (?:buying|purchasing|your product|your products|your service|your services"
+    r"|a subscription|subscribing|the enterprise plan|enterprise)",
+    r"free trial",
+    r"enterprise plan",
+)
+
+# First words that make a message a question (or a request) rather than courtesy.
+_QUESTION_STARTERS = frozenset(
+    {
+        "how",
+        "what",
+        "whats",
+        "why",
+        "when",
+        "where",
+        "who",
+        "whom",
+        "which",
+        "whose",
+        "can",
+        "could",
+        "do",
+        "does",
+        "did",
+        "is",
+        "are",
+        "was",
+        "were",
+        "will",
+        "would",
+        "should",
+        "shall",
+        "may",
+        "might",
+        "have",
+        "has",
+        "tell",
+        "explain",
+        "show",
+        "help",
+        "i",
+        "my",
+        "any",
+        "need",
+    }
+)
+
+
+def _strip(pattern: re.Pattern[str], text: str) -> tuple[str, list[str]]:
+    found = [m.group(0) for m in pattern.finditer(text)]
+    return " ".join(pattern.sub(" ", text).split()), found
+
+
+def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
+    """Classify a visitor message without any model call.
+
+    Confidence is 0.9-0.97 for unambiguous short messages, lower when the rule is weaker (a bare
+    acknowledgement such as "ok", a pricing word inside a long sentence, a one-word question).
+    """
+    words = _words(text)
+    if not words:
+        return IntentResult("question", 0.0)
+    asks = "?" in text or "\uff1f" in text
+    n_words = len(words.split())
+
+    if _HUMAN.search(words):
+        return IntentResult("human", 0.93 if n_words <= 12 else 0.8)
+
+    lead = _LEAD.search(words)
+
+    # Remove courtesy phrases, then filler words and the bot's own name; what remains is content.
+    rest, goodbyes = _strip(_GOODBYE, words)
+    rest, thanks = _strip(_THANKS, rest)
+    rest, greetings = _strip(_GREETING, rest)
+    name_words = set(_words(bot_name).split()) if bot_name else set()
+    leftover = [w for w in rest.split() if w not in _FILLER and w not in name_words]
+    leftover_text = " ".join(leftover)
+
+    if leftover_text in _HUMAN_ALONE:
+        return IntentResult("human", 0.85)
+
+    if lead:
+        # "pricing" / "book a demo" alone is a clear lead; inside a long question less so.
+        lead_words = len(lead.group(0).split())
+        content = max(len(leftover), 1)
+        confidence = 0.92 if content <= lead_words + 3 else 0.7
+        return IntentResult("lead", confidence)
+
+    if goodbyes or thanks or greetings:
+        if not leftover:
+            acknowledgement_only = (
+                not goodbyes and not greetings and set(thanks) <= _ACKNOWLEDGEMENTS
+            )
+            if goodbyes:
+                intent: Intent = "goodbye"
+            elif thanks:
+                intent = "thanks"
+            else:
+                intent = "greeting"
+            kinds = sum(1 for found in (goodbyes, thanks, greetings) if found)
+            if acknowledgement_only:
+                confidence = 0.6
+            elif kinds > 1:
+                confidence = 0.85
+            else:
+                confidence = 0.97 if n_words <= 4 else 0.9
+            return IntentResult(intent, confidence)
+        if len(leftover) == 1 and not asks and leftover[0] not in _QUESTION_STARTERS:
+            # "hi bob", "thanks tina": most likely still courtesy, but not certain.
+            intent = "goodbye" if goodbyes else "thanks" if thanks else "greeting"
+            return IntentResult(intent, 0.6)
+        return IntentResult("question", 0.9 if asks or leftover[0] in _QUESTION_STARTERS else 0.75)
+
+    if asks or words.split()[0] in _QUESTION_STARTERS:
+        return IntentResult("question", 0.9)
+    return IntentResult("question", 0.75 if n_words >= 3 else 0.55)
+
+
+def persona_reply(intent: Intent, bot_name: str, greeting: str | None = None) -> str:
+    """Canned answer for intents that need no retrieval.
+
+    ``greeting`` is the workspace's configured welcome message, used for the greeting intent.
+    """
+    name = bot_name.strip() or "the assistant"
+    if intent == "greeting":
+        if greeting and greeting.strip():
+            return greeting.strip()
+        return f"Hi! I'm {name}. How can I help you today?"
+    if intent == "thanks":
+        return "You're welcome! Is there anything else I can help you with?"
+    if intent == "goodbye":
+        return f"Thanks for chatting with {name}. Have a great day!"
+    if intent == "human":
+        return (
+            "I'm an automated assistant, but I can get a person from the team to follow up. "
+            "Please leave your email address and a short note, and someone will get back to you."
+        )
+    if intent == "lead":
+        return (
+            "I'd be happy to connect you with our team about plans, pricing or a demo. "
+            "Please leave your email address and someone will get back to you shortly."
+        )
+    raise ValueError(f"no canned reply for intent {intent!r}")
+
+
+__all__ = ["Intent", "IntentResult", "detect_intent", "persona_reply"]

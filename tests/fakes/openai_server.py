@@ -1,0 +1,446 @@
+"""A small, local, OpenAI-compatible server for tests and benchmarks.
+
+It is a real HTTP server (starlette + uvicorn in a background thread on 127.0.0.1, free port), so
+the real ``openai`` SDK talks to it unchanged: tests swap the provider at the HTTP boundary.
+
+Usage::
+
+    with FakeOpenAI(chat_reply="Refunds take 5 days [1].") as fake:
+        client = openai.AsyncOpenAI(api_key="test", base_url=fake.base_url)
+        ...
+        assert fake.requests[-1].json["max_tokens"] == 512
+
+    fake = FakeOpenAI()      # from sync code / benchmarks
+    fake.start()
+    ...
+    fake.stop()
+
+Knobs (all may be changed while the server runs):
+
+- ``latency``: seconds to wait before answering any request.
+- ``fail_next(status, times=1)``: answer the next ``times`` requests with ``status`` (429, 500...)
+  and an OpenAI-style error body; 429/503 carry ``retry-after-ms`` (``retry_after_ms``) so SDK
+  retries stay fast.
+- ``chat_reply``: the assistant text, or a callable ``(request_json) -> str``.
+- ``hang``: never answer (until the client gives up or the server stops).
+- ``usage``: ``(prompt_tokens, completion_tokens)`` to report; ``None`` counts words instead.
+- ``stream_chunk_chars``: split streamed replies into deltas of this many characters
+  (default: one delta per word, trailing whitespace included).
+- ``stream_delay``: seconds between streamed chunks.
+- ``embedding_dimensions``: default vector size when the request has no ``dimensions`` (1536).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import math
+import re
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+ChatReply = str | Callable[[dict[str, Any]], str]
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_DELTA = re.compile(r"\S+\s*|\s+")
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the fake received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: dict[str, Any]
+
+
+def hash_embedding(text: str, dimensions: int) -> list[float]:
+    """Deterministic bag-of-words vector: each word hashed into a signed bucket, L2-normalised.
+
+    Texts sharing words get a positive cosine similarity; identical texts get 1.0.
+    """
+    vec = [0.0] * dimensions
+    for word in _WORD.findall(text.casefold()):
+        digest = hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest()
+        value = int.from_bytes(digest, "little")
+        vec[value % dimensions] += 1.0 if (value >> 63) & 1 else -1.0
+    norm = math.sqrt(sum(x * x for x in vec))
+    if norm == 0.0:
+        vec[0] = 1.0
+        return vec
+    return [x / norm for x in vec]
+
+
+def _count_words(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def _message_text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return ""
+
+
+class FakeOpenAI:
+    """An OpenAI-compatible HTTP server on 127.0.0.1 running in a background thread."""
+
+    def __init__(
+        self,
+        *,
+        chat_reply: ChatReply = "This is a fake answer.",
+        latency: float = 0.0,
+        hang: bool = False,
+        usage: tuple[int, int] | None = None,
+        model: str = "gpt-4o-mini",
+        embedding_dimensions: int = 1536,
+        stream_chunk_chars: int | None = None,
+        stream_delay: float = 0.0,
+        retry_after_ms: int = 10,
+    ) -> None:
+        self.chat_reply: ChatReply = chat_reply
+        self.latency = latency
+        self.hang = hang
+        self.usage = usage
+        self.model = model
+        self.embedding_dimensions = embedding_dimensions
+        self.stream_chunk_chars = stream_chunk_chars
+        self.stream_delay = stream_delay
+        self.retry_after_ms = retry_after_ms
+        self.requests: list[RecordedRequest] = []
+        self._failures: list[int] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+        self.port: int = 0
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+            ]
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def base_url(self) -> str:
+        if not self.port:
+            raise RuntimeError("FakeOpenAI is not started")
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeOpenAI:
+        if self._thread is not None:
+            return self
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            ws="none",
+        )
+        server = uvicorn.Server(config)
+        self._server = server
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="fake-openai", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("FakeOpenAI failed to start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._sock is not None:
+            self._sock.close()
+        self._server = None
+        self._thread = None
+        self._sock = None
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ knobs
+
+    def fail_next(self, status: int = 500, times: int = 1) -> None:
+        """Answer the next ``times`` requests (any endpoint) with HTTP ``status``."""
+        with self._lock:
+            self._failures.extend([status] * times)
+
+    def reset(self) -> None:
+        """Forget recorded requests and pending failures."""
+        with self._lock:
+            self._failures.clear()
+            self.requests.clear()
+
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    @property
+    def embedding_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/embeddings")]
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _record(self, request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw else {}
+        except json.JSONDecodeError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {"_body": body}
+        with self._lock:
+            self.requests.append(
+                RecordedRequest(
+                    method=request.method,
+                    path=request.url.path,
+                    headers={k.lower(): v for k, v in request.headers.items()},
+                    json=body,
+                )
+            )
+        return body
+
+    async def _preamble(self, request: Request) -> Response | None:
+        """Latency, hang and injected failures shared by every endpoint."""
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        if self.hang:
+            while not self._stopping.is_set():
+                if await request.is_disconnected():
+                    break
+                await asyncio.sleep(0.02)
+            return Response(status_code=504)
+        with self._lock:
+            status = self._failures.pop(0) if self._failures else None
+        if status is None:
+            return None
+        kind = {
+            400: "invalid_request_error",
+            401: "invalid_api_key",
+            429: "rate_limit_exceeded",
+        }.get(status, "server_error")
+        headers = {"retry-after-ms": str(self.retry_after_ms)} if status in (429, 503) else {}
+        return JSONResponse(
+            {
+                "error": {
+                    "message": f"Fake failure {status}",
+                    "type": kind,
+                    "param": None,
+                    "code": kind,
+                }
+            },
+            status_code=status,
+            headers=headers,
+        )
+
+    def _reply_text(self, body: dict[str, Any]) -> str:
+        reply = self.chat_reply
+        return reply(body) if callable(reply) else reply
+
+    def _usage(self, body: dict[str, Any], text: str) -> dict[str, int]:
+        if self.usage is not None:
+            prompt, completion = self.usage
+        else:
+            messages = body.get("messages") or []
+            prompt = sum(_count_words(_message_text(m)) for m in messages if isinstance(m, dict))
+            completion = _count_words(text)
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+
+    def _deltas(self, text: str) -> Iterator[str]:
+        size = self.stream_chunk_chars
+        if size:
+            for i in range(0, len(text), size):
+                yield text[i : i + size]
+        else:
+            yield from _DELTA.findall(text)
+
+    # ------------------------------------------------------------------ endpoints
+
+    async def _models(self, request: Request) -> Response:
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "fake"}],
+            }
+        )
+
+    async def _chat(self, request: Request) -> Response:
+        body = await self._record(request)
+        early = await self._preamble(request)
+        if early is not None:
+            return early
+        text = self._reply_text(body)
+        model = str(body.get("model") or self.model)
+        completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        created = int(time.time())
+        usage = self._usage(body, text)
+        if not body.get("stream"):
+            return JSONResponse(
+                {
+                    "id": completion_id,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model,
+                    "system_fingerprint": "fp_fake",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text, "refusal": None},
+                            "logprobs": None,
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": usage,
+                }
+            )
+        options = body.get("stream_options") or {}
+        include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
+        return StreamingResponse(
+            self._sse(completion_id, created, model, text, usage, include_usage),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache"},
+        )
+
+    async def _sse(
+        self,
+        completion_id: str,
+        created: int,
+        model: str,
+        text: str,
+        usage: dict[str, int],
+        include_usage: bool,
+    ) -> AsyncIterator[bytes]:
+        def chunk(delta: dict[str, Any], finish: str | None, *, choices: bool = True) -> bytes:
+            payload: dict[str, Any] = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": "fp_fake",
+                "choices": (
+                    [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+                    if choices
+                    else []
+                ),
+            }
+            if include_usage:
+                payload["usage"] = None
+            return f"data: {json.dumps(payload)}\n\n".encode()
+
+        yield chunk({"role": "assistant", "content": "", "refusal": None}, None)
+        for piece in self._deltas(text):
+            if self.stream_delay > 0:
+                await asyncio.sleep(self.stream_delay)
+            yield chunk({"content": piece}, None)
+        yield chunk({}, "stop")
+        if include_usage:
+            final: dict[str, Any] = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": "fp_fake",
+                "choices": [],
+                "usage": usage,
+            }
+            yield f"data: {json.dumps(final)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+
+    async def _embeddings(self, request: Request) -> Response:
+        body = await self._record(request)
+        early = await self._preamble(request)
+        if early is not None:
+            return early
+        raw_input = body.get("input")
+        if isinstance(raw_input, str):
+            inputs: list[str] = [raw_input]
+        elif (
+            isinstance(raw_input, list) and raw_input and all(isinstance(x, int) for x in raw_input)
+        ):
+            inputs = [" ".join(str(x) for x in raw_input)]
+        elif isinstance(raw_input, list):
+            inputs = [x if isinstance(x, str) else " ".join(str(t) for t in x) for x in raw_input]
+        else:
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "'input' is required",
+                        "type": "invalid_request_error",
+                        "param": "input",
+                        "code": None,
+                    }
+                },
+                status_code=400,
+            )
+        dims = int(body.get("dimensions") or self.embedding_dimensions)
+        as_base64 = body.get("encoding_format") == "base64"
+        data: list[dict[str, Any]] = []
+        for index, text in enumerate(inputs):
+            vector = hash_embedding(text, dims)
+            embedding: list[float] | str = (
+                base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode("ascii")
+                if as_base64
+                else vector
+            )
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        tokens = sum(_count_words(t) for t in inputs)
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "model": str(body.get("model") or "text-embedding-3-small"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+
+__all__ = ["ChatReply", "FakeOpenAI", "RecordedRequest", "hash_embedding"]

@@ -1,0 +1,1 @@
+"""Tests of the DB-independent ingestion building blocks."""

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import pytest
+
+from rag.intents import Intent, detect_intent, persona_reply
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # greetings
+        ("hi", "greeting"),
+        ("Hello there!", "greeting"),
+        ("hey", "greeting"),
+        ("heyyy", "greeting"),
+        ("Good morning", "greeting"),
+        ("hi, how are you?", "greeting"),
+        ("namaste", "greeting"),
+        ("नमस्ते", "greeting"),
+        ("Hola!", "greeting"),
+        ("bonjour", "greeting"),
+        # thanks
+        ("thanks a lot", "thanks"),
+        ("Thank you so much for your help!", "thanks"),
+        ("thx", "thanks"),
+        ("much appreciated", "thanks"),
+        ("merci beaucoup", "thanks"),
+        ("gracias", "thanks"),
+        ("danke", "thanks"),
+        # goodbye
+        ("bye", "goodbye"),
+        ("Goodbye!", "goodbye"),
+        ("see you later", "goodbye"),
+        ("ok thanks, bye", "goodbye"),
+        ("that's all for now", "goodbye"),
+        # human handoff
+        ("can I talk to a human?", "human"),
+        ("Can I talk to an agent", "human"),
+        ("I want to speak with a real person", "human"),
+        ("connect me to customer support", "human"),
+        ("human please", "human"),
+        ("agent", "human"),
+        ("hi, can I chat with someone from your team?", "human"),
+        # leads
+        ("how much does it cost", "lead"),
+        ("How much does the pro plan cost?", "lead"),
+        ("pricing", "lead"),
+        ("Pricing?", "lead"),
+        ("book a demo", "lead"),
+        ("Can I schedule a demo next week?", "lead"),
+        ("contact sales", "lead"),
+        ("I'd like to talk to sales", "lead"),
+        ("hi, what are your prices?", "lead"),
+        ("we want to buy the enterprise plan", "lead"),
+        # questions, including mixed courtesy + content
+        ("hi, how do I reset my password?", "question"),
+        ("thanks, and what about refunds?", "question"),
+        ("Hello! Do you ship to Canada?", "question"),
+        ("bye the way, where is my invoice", "question"),
+        ("how do I install the agent on my server?", "question"),
+        ("how are you handling GDPR requests?", "question"),
+        ("What is your refund policy", "question"),
+        ("refunds", "question"),
+        ("my order never arrived", "question"),
+        # word boundaries: courtesy words inside other words are not courtesy
+        ("history of the highway project", "question"),
+        ("thanksgiving opening hours", "question"),
+        ("byelaws", "question"),
+    ],
+)
+def test_detect_intent(text: str, intent: Intent) -> None:
+    assert detect_intent(text).intent == intent
+
+
+def test_clear_short_courtesy_is_more_confident_than_ambiguous_cases() -> None:
+    clear = detect_intent("hello there!")
+    assert clear.confidence >= 0.9
+    # A bare acknowledgement is treated as thanks, but less surely.
+    ack = detect_intent("ok")
+    assert ack.intent == "thanks"
+    assert ack.confidence < clear.confidence
+    # Courtesy plus one unknown word (a name?) stays courtesy with lower confidence.
+    named = detect_intent("hi bob")
+    assert named.intent == "greeting"
+    assert named.confidence < clear.confidence
+    # A one-word topic is a question, but a weak one.
+    assert (
+        detect_intent("refunds").confidence
+        < detect_intent("What is your refund policy?").confidence
+    )
+
+
+def test_lead_inside_a_long_message_is_less_certain() -> None:
+    short = detect_intent("pricing")
+    long = detect_intent("what is the price of shipping a parcel to another city in the north?")
+    assert short.intent == long.intent == "lead"
+    assert long.confidence < short.confidence
+
+
+def test_bot_name_is_not_content() -> None:
+    assert detect_intent("hey trulybot!", bot_name="TrulyBot") == detect_intent("hey!")
+    assert detect_intent("hey trulybot!", bot_name="TrulyBot").confidence >= 0.9
+
+
+@pytest.mark.parametrize("text", ["", "   ", "!!!", "🙂"])
+def test_empty_messages_are_questions_with_zero_confidence(text: str) -> None:
+    result = detect_intent(text)
+    assert result.intent == "question"
+    assert result.confidence == 0.0
+
+
+def test_confidence_is_a_probability() -> None:
+    for text in ["hi", "thanks", "bye", "human", "pricing", "how?", "x", "hi bob", "ok"]:
+        assert 0.0 <= detect_intent(text).confidence <= 1.0
+
+
+def test_persona_replies() -> None:
+    assert persona_reply("greeting", "Aria", "Welcome to Acme! Ask me anything.") == (
+        "Welcome to Acme! Ask me anything."
+    )
+    default_greeting = persona_reply("greeting", "Aria", None)
+    assert "Aria" in default_greeting
+    assert "help" in default_greeting
+    assert persona_reply("greeting", "Aria", "   ") == default_greeting
+    assert "welcome" in persona_reply("thanks", "Aria", None).lower()
+    assert "Aria" in persona_reply("goodbye", "Aria", None)
+    assert "email" in persona_reply("human", "Aria", None)
+    assert "email" in persona_reply("lead", "Aria", None)
+    with pytest.raises(ValueError, match="question"):
+        persona_reply("question", "Aria", None)

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rag.normalize import normalize_question, visitor_hash
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  How do I reset my PASSWORD?? ", "how do i reset my password"),
+        ("What is\tyour\n\nrefund   policy?!.", "what is your refund policy"),
+        ("Hello, world!", "hello world"),
+        (
+            "\uff28\uff45\uff4c\uff4c\uff4f\u3000\uff37\uff2f\uff32\uff2c\uff24",
+            "hello world",
+        ),  # fullwidth
+        ("Straße", "strasse"),
+        ("Do you support C++ and C#?", "do you support c++ and c#"),
+        ("Email me at a.b@example.com.", "email me at a.b@example.com"),
+        ("Is v2.0 out... yet?", "is v2.0 out yet"),
+        ("Plans from $5 or ₹399 (50% off)", "plans from $5 or ₹399 50% off"),
+        ("1,000 users at 10:30", "1,000 users at 10:30"),
+        ("e-mail - tcp/ip / r&d", "e-mail tcp/ip r&d"),
+        ("नमस्ते!", "नमस्ते"),
+        ("?!...", ""),
+        ("", ""),
+    ],
+)
+def test_normalize_question(raw: str, expected: str) -> None:
+    assert normalize_question(raw) == expected
+
+
+def test_spelling_variants_of_one_question_share_a_key() -> None:
+    variants = [
+        "What's your refund policy?",
+        "what\u2019s your REFUND policy",
+        "Whats   your refund policy!!",
+        "  what's your refund policy.  ",
+    ]
+    assert len({normalize_question(v) for v in variants}) == 1
+
+
+def test_different_questions_keep_different_keys() -> None:
+    assert normalize_question("Do you support C++?") != normalize_question("Do you support C?")
+    assert normalize_question("Is v2.0 free?") != normalize_question("Is v20 free?")
+
+
+@given(st.text(max_size=200))
+def test_normalize_is_idempotent_and_tidy(text: str) -> None:
+    once = normalize_question(text)
+    assert normalize_question(once) == once
+    assert once == once.strip()
+    assert "  " not in once
+    assert not once.endswith(("?", "!", "."))
+
+
+def test_visitor_hash_is_stable_hex_and_salted() -> None:
+    first = visitor_hash("session-123", "salt-a")
+    assert first == visitor_hash("session-123", "salt-a")
+    assert len(first) == 64
+    int(first, 16)
+    assert first != visitor_hash("session-123", "salt-b")
+    assert first != visitor_hash("session-124", "salt-a")
+    assert "session-123" not in first
