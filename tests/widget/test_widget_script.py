@@ -1,0 +1,171 @@
+"""Static checks on the embeddable widget script (no browser needed)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+STATIC = Path(__file__).resolve().parents[2] / "widget" / "static"
+WIDGET = STATIC / "widget.js"
+NODE = shutil.which("node")
+
+REQUIRED_TESTIDS = [
+    "launcher",
+    "panel",
+    "input",
+    "send",
+    "message",
+    "citation",
+    "lead-form",
+    "lead-email",
+    "lead-name",
+    "lead-submit",
+    "typing",
+    "feedback-up",
+    "feedback-down",
+    "suggestion",
+    "close",
+    "error",
+]
+
+
+@pytest.fixture(scope="module")
+def source() -> str:
+    return WIDGET.read_text(encoding="utf-8")
+
+
+def test_gzipped_size_budget(source: str) -> None:
+    size = len(gzip.compress(source.encode("utf-8"), compresslevel=9))
+    assert size < 30 * 1024, f"widget.js is {size} bytes gzipped (budget 30 KB)"
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"innerHTML",
+        r"outerHTML\s*=",
+        r"insertAdjacentHTML",
+        r"document\.write",
+        r"\beval\s*\(",
+        r"new\s+Function\s*\(",
+        r"createContextualFragment",
+        r"\.srcdoc\b",
+    ],
+)
+def test_no_html_string_sinks(source: str, pattern: str) -> None:
+    assert not re.search(pattern, source), f"widget.js must not use {pattern!r}"
+
+
+# Some ids are composed at runtime: "lead-" + field name, "feedback-" + rating.
+COMPOSED = {
+    "lead-email": ['"lead-" + name', 'field("email"'],
+    "lead-name": ['"lead-" + name', 'field("name"'],
+    "feedback-up": ['"feedback-" + rating', 'mk("up"'],
+    "feedback-down": ['"feedback-" + rating', 'mk("down"'],
+}
+
+
+@pytest.mark.parametrize("testid", REQUIRED_TESTIDS)
+def test_required_testids_present(source: str, testid: str) -> None:
+    needles = COMPOSED.get(testid, [f'"data-testid": "{testid}"'])
+    assert all(n in source for n in needles), f"data-testid {testid!r} not found"
+
+
+def test_embed_contract(source: str) -> None:
+    assert "D.currentScript ||" in source  # D = document; async scripts may lose currentScript
+    assert 'script[data-key][src*="widget.js"]' in source
+    for needle in [
+        "/api/v1/widget/config",
+        "/api/v1/chat",
+        "/api/v1/widget/leads",
+        "/api/v1/widget/feedback",
+        "X-Widget-Key",
+        "text/event-stream",
+        "attachShadow",
+        ":host{all:initial",
+        'role: "dialog"',
+        '"aria-modal": "false"',
+        'role: "log"',
+        '"aria-live": "polite"',
+        'rel: "noopener noreferrer"',
+        "W.TrulyBot = api",
+    ]:
+        assert needle in source, needle
+
+
+def test_pages_embed_the_widget() -> None:
+    demo = (STATIC / "demo.html").read_text(encoding="utf-8")
+    assert "<title>TrulyBot demo</title>" in demo
+    snippet = '<script src="/widget.js" data-key="{{PUBLIC_KEY}}" async></script>'
+    assert snippet in demo
+    hostile = (STATIC / "hostile.html").read_text(encoding="utf-8")
+    assert snippet in hostile
+    assert "all: unset !important" in hostile
+
+
+def _node(args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    assert NODE is not None
+    return subprocess.run(
+        [NODE, *args], input=stdin, capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_node_syntax_check() -> None:
+    result = _node(["--check", str(WIDGET)])
+    assert result.returncode == 0, result.stderr
+
+
+def _extract_sse_parser(source: str) -> str:
+    start = source.index("const sseParser = ")
+    end = source.index("/* ---------- HTTP", start)
+    return source[start:end]
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_sse_parser_handles_awkward_chunking(source: str) -> None:
+    """Feed one SSE stream split at every possible single boundary and in 1-byte pieces."""
+    stream = (
+        ": keep-alive comment\r\n"
+        'event: meta\r\ndata: {"conversation_id": "c1"}\r\n\r\n'
+        'event: delta\ndata: {"text": "h\\u00e9llo"}\n\n'
+        'event: delta\rdata: {"text": " w"}\r\r'
+        'event: done\ndata: {"answer":\ndata: "ok"}\n\n'
+        "data: no event name\n\n"
+        'event: delta\ndata: {"text": "tail"}'
+    )
+    program = (
+        _extract_sse_parser(source)
+        + """
+const stream = require("fs").readFileSync(0, "utf8");
+const run = (chunks) => {
+  const out = [];
+  const p = sseParser((e, d) => out.push([e, d]));
+  for (const c of chunks) p.push(c);
+  p.end();
+  return JSON.stringify(out);
+};
+const whole = run([stream]);
+const results = [whole, run(Array.from(stream))];
+for (let i = 1; i < stream.length; i++) results.push(run([stream.slice(0, i), stream.slice(i)]));
+console.log(JSON.stringify({whole: JSON.parse(whole), same: results.every((r) => r === whole)}));
+"""
+    )
+    result = _node(["-e", program], stdin=stream)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["same"], "chunk boundaries changed the parsed events"
+    assert data["whole"] == [
+        ["meta", '{"conversation_id": "c1"}'],
+        ["delta", '{"text": "h\\u00e9llo"}'],
+        ["delta", '{"text": " w"}'],
+        ["done", '{"answer":\n"ok"}'],
+        ["message", "no event name"],
+        ["delta", '{"text": "tail"}'],
+    ]

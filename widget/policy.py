@@ -1,0 +1,228 @@
+"""Origin policy for the embeddable widget: which web pages may talk to a workspace's bot.
+
+Pure functions, no I/O. An allowed-origin entry is either an exact origin
+(``https://shop.example.com``, ``http://localhost:3000``) or a wildcard over subdomains
+(``https://*.example.com``: any depth of subdomain, never the bare domain). Scheme and port must
+always match exactly; default ports (80 for http, 443 for https) are filled in before comparing.
+
+Browsers send the ``Origin`` header in ASCII (IDN hosts as punycode); owners may type Unicode
+host names, which are converted to punycode so both sides compare equal.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+
+from core.errors import ValidationFailed
+
+__all__ = ["normalize_allowed_origin", "origin_allowed", "parse_origin"]
+
+DEFAULT_PORTS: dict[str, int] = {"http": 80, "https": 443}
+
+_LABEL_RE = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+_PORT_RE = re.compile(r"^[0-9]{1,5}$")
+_WILDCARD_PREFIX = "*."
+
+Origin = tuple[str, str, int]
+
+
+class _OriginError(ValueError):
+    """Why a string is not a valid origin; the message is shown to workspace owners."""
+
+
+def _to_ascii_host(host: str) -> str:
+    host = host.lower()
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise _OriginError(f"host {host!r} is not a valid internationalized domain name") from exc
+
+
+def _normalize_host(raw: str) -> str:
+    """Lowercase, punycode, validate; strips a single trailing dot (``example.com.``)."""
+    if not raw:
+        raise _OriginError("the host is missing")
+    if raw.startswith("["):
+        if not raw.endswith("]"):
+            raise _OriginError(f"malformed IPv6 address {raw!r}")
+        try:
+            addr = ipaddress.IPv6Address(raw[1:-1])
+        except ValueError as exc:
+            raise _OriginError(f"malformed IPv6 address {raw!r}") from exc
+        if addr.scope_id:
+            raise _OriginError("IPv6 zone identifiers are not allowed in an origin")
+        return f"[{addr.compressed}]"
+    host = _to_ascii_host(raw)
+    if host.endswith("."):
+        host = host[:-1]
+    if not host or len(host) > 253:
+        raise _OriginError(f"invalid host {raw!r}")
+    labels = host.split(".")
+    if not all(_LABEL_RE.match(label) for label in labels):
+        raise _OriginError(f"invalid host {raw!r}")
+    if all(label.isdigit() for label in labels):
+        # Looks numeric: must be a real dotted-quad IPv4 address.
+        try:
+            return str(ipaddress.IPv4Address(host))
+        except ValueError as exc:
+            raise _OriginError(f"invalid IP address {raw!r}") from exc
+    return host
+
+
+def _split(value: str, *, allow_trailing_slash: bool) -> tuple[str, str, str | None]:
+    """Split ``scheme://host[:port]`` into its raw parts, rejecting everything else."""
+    if value != value.strip() or any(ord(c) < 0x21 or c == "\x7f" for c in value):
+        raise _OriginError("an origin must not contain spaces or control characters")
+    scheme, sep, rest = value.partition("://")
+    if not sep or not scheme:
+        raise _OriginError(f"{value!r} is missing a scheme: write it like https://shop.example.com")
+    scheme = scheme.lower()
+    if scheme not in DEFAULT_PORTS:
+        raise _OriginError(f"scheme {scheme!r} is not supported: use http or https")
+    if allow_trailing_slash and rest.endswith("/") and rest.count("/") == 1:
+        rest = rest[:-1]
+    if any(c in rest for c in "/?#\\"):
+        raise _OriginError(
+            f"{value!r} has a path, query or fragment: an origin is only scheme://host[:port]"
+        )
+    if "@" in rest:
+        raise _OriginError(f"{value!r} contains a user name or password: not an origin")
+    if rest.startswith("["):
+        end = rest.find("]")
+        if end == -1:
+            raise _OriginError(f"malformed IPv6 address in {value!r}")
+        host, after = rest[: end + 1], rest[end + 1 :]
+        if after and not after.startswith(":"):
+            raise _OriginError(f"malformed origin {value!r}")
+        port = after[1:] if after else None
+    elif ":" in rest:
+        host, _, port = rest.rpartition(":")
+        if ":" in host:
+            raise _OriginError(f"malformed origin {value!r}")
+    else:
+        host, port = rest, None
+    return scheme, host, port
+
+
+def _parse_port(scheme: str, port: str | None, value: str) -> int:
+    if port is None:
+        return DEFAULT_PORTS[scheme]
+    if not _PORT_RE.match(port) or not 0 < int(port) <= 65535:
+        raise _OriginError(f"invalid port in {value!r}")
+    return int(port)
+
+
+def _parse_strict(value: str, *, allow_trailing_slash: bool = False) -> Origin:
+    scheme, host, port = _split(value, allow_trailing_slash=allow_trailing_slash)
+    if "*" in host:
+        raise _OriginError(f"{value!r} contains a wildcard")
+    return scheme, _normalize_host(host), _parse_port(scheme, port, value)
+
+
+def parse_origin(origin: str) -> Origin | None:
+    """Parse an ``Origin`` header value into ``(scheme, host, port)``.
+
+    Host is lowercased (punycode for IDN, one trailing dot removed), the default port is filled in.
+    Returns ``None`` for ``"null"`` (sandboxed iframes, file: pages), non-http(s) schemes and
+    anything malformed (paths, queries, userinfo, bad ports, bad host names).
+    """
+    if not isinstance(origin, str) or not origin or origin.lower() == "null":
+        return None
+    try:
+        return _parse_strict(origin)
+    except _OriginError:
+        return None
+
+
+def _format(scheme: str, host: str, port: int) -> str:
+    if port == DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def _parse_entry(entry: str) -> tuple[str, str, int, bool]:
+    """Parse an allowed-origin entry: ``(scheme, host_or_suffix, port, is_wildcard)``."""
+    if entry.strip() == "*":
+        raise _OriginError(
+            "a bare '*' would allow every website: list exact origins or https://*.example.com"
+        )
+    scheme, host, port = _split(entry, allow_trailing_slash=True)
+    wildcard = False
+    if "*" in host:
+        if not host.startswith(_WILDCARD_PREFIX) or "*" in host[len(_WILDCARD_PREFIX) :]:
+            raise _OriginError(
+                f"bad wildcard in {entry!r}: only a leading '*.' is allowed, "
+                "as in https://*.example.com"
+            )
+        host = host[len(_WILDCARD_PREFIX) :]
+        if not host:
+            raise _OriginError(f"bad wildcard in {entry!r}: a domain must follow '*.'")
+        wildcard = True
+    normalized = _normalize_host(host)
+    if wildcard:
+        if normalized.startswith("["):
+            raise _OriginError(f"bad wildcard in {entry!r}: wildcards need a domain name")
+        try:
+            ipaddress.IPv4Address(normalized)
+        except ValueError:
+            pass
+        else:
+            raise _OriginError(f"bad wildcard in {entry!r}: wildcards need a domain name")
+        if "." not in normalized and normalized != "localhost":
+            raise _OriginError(
+                f"bad wildcard in {entry!r}: '*.{normalized}' would match a whole top-level domain"
+            )
+    return scheme, normalized, _parse_port(scheme, port, entry), wildcard
+
+
+def normalize_allowed_origin(entry: str) -> str:
+    """Validate an owner-supplied allowed origin and return its canonical form.
+
+    ``"HTTPS://Shop.Example.com:443/"`` -> ``"https://shop.example.com"``;
+    ``"https://*.Example.com"`` -> ``"https://*.example.com"``.
+    Raises :class:`core.errors.ValidationFailed` with a readable message otherwise.
+    """
+    if not isinstance(entry, str) or not entry.strip():
+        raise ValidationFailed("Allowed origin must be a non-empty string")
+    try:
+        scheme, host, port, wildcard = _parse_entry(entry.strip())
+    except _OriginError as exc:
+        raise ValidationFailed(
+            f"Invalid allowed origin: {exc}", details={"origin": entry, "reason": str(exc)}
+        ) from exc
+    return _format(scheme, f"*.{host}" if wildcard else host, port)
+
+
+def _matches(origin: Origin, entry: str) -> bool:
+    try:
+        scheme, host, port, wildcard = _parse_entry(entry.strip())
+    except _OriginError:
+        return False  # a malformed stored entry never grants access
+    o_scheme, o_host, o_port = origin
+    if o_scheme != scheme or o_port != port:
+        return False
+    if wildcard:
+        return o_host.endswith("." + host) and len(o_host) > len(host) + 1
+    return o_host == host
+
+
+def origin_allowed(origin: str | None, allowed: Sequence[str], *, development: bool) -> bool:
+    """Decide whether a browser page at ``origin`` may use the widget.
+
+    ``None`` (no ``Origin`` header: a server or curl, not a browser page) is allowed; the widget
+    key is public and the rate limits/quotas still apply. With no allowed origins configured,
+    everything is allowed in development and nothing in production. Otherwise the origin must
+    parse and match an entry exactly (scheme, host, port) or fall under a ``*.`` wildcard entry.
+    """
+    if origin is None:
+        return True
+    if not allowed:
+        return development
+    parsed = parse_origin(origin)
+    if parsed is None:
+        return False
+    return any(_matches(parsed, entry) for entry in allowed)

@@ -1,0 +1,1059 @@
+/*! TrulyBot chat widget | Apache-2.0
+ * Embed: <script src="https://HOST/widget.js" data-key="pk_..." async></script>
+ * Optional: data-api (API base URL), data-position (bottom-right|bottom-left), data-color, data-open="true".
+ * Host API: window.TrulyBot.open() / .close() / .toggle().
+ * Safety: model output and document text are only ever inserted with textContent / createElement;
+ * links are created only for http(s) URLs. No dependencies, no build step: this file is what is served.
+ */
+(() => {
+  "use strict";
+  const W = window;
+  const D = document;
+  if (W.TrulyBot && W.TrulyBot.version) return;
+
+  const script =
+    D.currentScript || D.querySelector('script[data-key][src*="widget.js"]');
+  if (!script) return;
+  const attr = (n) => (script.getAttribute("data-" + n) || "").trim();
+  const KEY = attr("key");
+  const warn = (...a) => W.console && console.warn("[TrulyBot]", ...a);
+  if (!KEY) {
+    warn("missing data-key on the widget script tag");
+    return;
+  }
+  let BASE;
+  try {
+    BASE = attr("api") || new URL(script.src, location.href).origin;
+  } catch (e) {
+    BASE = location.origin;
+  }
+  BASE = BASE.replace(/\/+$/, "");
+
+  /* ---------- storage (localStorage, falling back to memory) ---------- */
+  const PREFIX = "trulybot:" + KEY + ":";
+  const mem = {};
+  const store = {
+    get(k) {
+      if (k in mem) return mem[k];
+      try {
+        return W.localStorage.getItem(PREFIX + k);
+      } catch (e) {
+        return null;
+      }
+    },
+    set(k, v) {
+      mem[k] = v;
+      try {
+        if (v == null) W.localStorage.removeItem(PREFIX + k);
+        else W.localStorage.setItem(PREFIX + k, v);
+      } catch (e) {
+        /* storage disabled or full: memory only */
+      }
+    },
+  };
+  const uuid = () => {
+    const c = W.crypto;
+    if (c && c.randomUUID) return c.randomUUID();
+    const b = new Uint8Array(16);
+    if (c && c.getRandomValues) c.getRandomValues(b);
+    else for (let i = 0; i < 16; i++) b[i] = (Math.random() * 256) | 0;
+    return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  };
+  let sessionId = store.get("session");
+  if (!sessionId) store.set("session", (sessionId = uuid()));
+  let conversationId = store.get("conversation");
+  let history = [];
+  try {
+    history = JSON.parse(store.get("history") || "[]");
+    if (!Array.isArray(history)) history = [];
+  } catch (e) {
+    history = [];
+  }
+  let visitorCount = parseInt(store.get("count") || "0", 10) || 0;
+  const saveHistory = () => {
+    history = history.slice(-40);
+    store.set("history", JSON.stringify(history));
+    store.set("count", String(visitorCount));
+  };
+
+  /* ---------- helpers ---------- */
+  const h = (tag, attrs, kids) => {
+    const el = D.createElement(tag);
+    if (attrs)
+      for (const k of Object.keys(attrs)) {
+        const v = attrs[k];
+        if (v == null || v === false) continue;
+        if (k === "text") el.textContent = v;
+        else if (k === "class") el.className = v;
+        else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+        else el.setAttribute(k, v === true ? "" : String(v));
+      }
+    if (kids)
+      for (const c of kids)
+        if (c != null && c !== false)
+          el.appendChild(typeof c === "string" ? D.createTextNode(c) : c);
+    return el;
+  };
+  const NS = "http://www.w3.org/2000/svg";
+  const ICONS = {
+    chat: "M21 11.5a8.4 8.4 0 0 1-.9 3.8 8.5 8.5 0 0 1-7.6 4.7 8.4 8.4 0 0 1-3.8-.9L3 21l1.9-5.7a8.4 8.4 0 0 1-.9-3.8 8.5 8.5 0 0 1 4.7-7.6 8.4 8.4 0 0 1 3.8-.9h.5a8.5 8.5 0 0 1 8 8z",
+    x: "M18 6 6 18M6 6l12 12",
+    send: "M22 2 11 13M22 2l-7 20-4-9-9-4z",
+    up: "M14 9V5a3 3 0 0 0-3-3l-4 9v11h11.3a2 2 0 0 0 2-1.7l1.4-9a2 2 0 0 0-2-2.3zM7 22H4a2 2 0 0 1-2-2v-7a2 2 0 0 1 2-2h3",
+    down: "M10 15v4a3 3 0 0 0 3 3l4-9V2H5.7a2 2 0 0 0-2 1.7l-1.4 9a2 2 0 0 0 2 2.3zm7-13h2.7A2.3 2.3 0 0 1 22 4v7a2.3 2.3 0 0 1-2.3 2H17",
+    reset: "M1 4v6h6M3.5 15a9 9 0 1 0 2.1-9.4L1 10",
+  };
+  const icon = (name, size) => {
+    const s = D.createElementNS(NS, "svg");
+    const a = {
+      viewBox: "0 0 24 24", width: size, height: size, fill: "none", stroke: "currentColor",
+      "stroke-width": 2, "stroke-linecap": "round", "stroke-linejoin": "round",
+      "aria-hidden": "true", focusable: "false",
+    };
+    for (const k of Object.keys(a)) s.setAttribute(k, a[k]);
+    const p = D.createElementNS(NS, "path");
+    p.setAttribute("d", ICONS[name]);
+    s.appendChild(p);
+    return s;
+  };
+  const safeUrl = (u) => {
+    if (typeof u !== "string" || !u) return null;
+    try {
+      const x = new URL(u.trim());
+      return x.protocol === "http:" || x.protocol === "https:" ? x.href : null;
+    } catch (e) {
+      return null;
+    }
+  };
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const str = (v) => (typeof v === "string" ? v : v == null ? "" : String(v));
+
+  /* ---------- tiny, safe markdown: **bold**, `code`, lists, [text](url), [n] ---------- */
+  const inline = (parent, text, cites) => {
+    const re = /\*\*([^*\n]+?)\*\*|`([^`\n]+)`|\[([^\]\n]+)\]\(([^()\s]+)\)|\[(\d{1,3})\]/g;
+    let last = 0;
+    let m;
+    while ((m = re.exec(text))) {
+      if (m.index > last) parent.appendChild(D.createTextNode(text.slice(last, m.index)));
+      if (m[1] != null) parent.appendChild(h("strong", { text: m[1] }));
+      else if (m[2] != null) parent.appendChild(h("code", { text: m[2] }));
+      else if (m[3] != null) {
+        const url = safeUrl(m[4]);
+        parent.appendChild(
+          url
+            ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: m[3] })
+            : D.createTextNode(m[3])
+        );
+      } else {
+        const n = m[5];
+        const c = cites.find((x) => String(x.n) === n);
+        const url = c && safeUrl(c.url);
+        parent.appendChild(
+          h(url ? "a" : "span", {
+            class: "ref",
+            href: url,
+            target: url && "_blank",
+            rel: url && "noopener noreferrer",
+            title: c ? str(c.title) : null,
+            text: "[" + n + "]",
+          })
+        );
+      }
+      last = re.lastIndex;
+    }
+    if (last < text.length) parent.appendChild(D.createTextNode(text.slice(last)));
+  };
+  const markdown = (text, cites) => {
+    const frag = D.createDocumentFragment();
+    let para = null;
+    let list = null;
+    let li = null;
+    for (const raw of str(text).replace(/\r\n?/g, "\n").split("\n")) {
+      const line = raw.replace(/\s+$/, "");
+      if (!line.trim()) {
+        para = list = li = null;
+        continue;
+      }
+      const bullet = /^\s*[-*\u2022]\s+(.*)$/.exec(line);
+      const num = !bullet && /^\s*(\d{1,3})[.)]\s+(.*)$/.exec(line);
+      if (bullet || num) {
+        const type = bullet ? "ul" : "ol";
+        if (!list || list.tagName.toLowerCase() !== type) {
+          list = h(type, num && num[1] !== "1" ? { start: num[1] } : null);
+          frag.appendChild(list);
+        }
+        li = h("li");
+        inline(li, bullet ? bullet[1] : num[2], cites);
+        list.appendChild(li);
+        para = null;
+        continue;
+      }
+      if (li && /^\s{2,}/.test(raw)) {
+        li.appendChild(D.createTextNode(" "));
+        inline(li, line.trim(), cites);
+        continue;
+      }
+      list = li = null;
+      const heading = /^#{1,6}\s+(.*)$/.exec(line);
+      if (heading) {
+        const p = h("p");
+        const s = h("strong");
+        inline(s, heading[1], cites);
+        p.appendChild(s);
+        frag.appendChild(p);
+        para = null;
+        continue;
+      }
+      if (para) para.appendChild(h("br"));
+      else frag.appendChild((para = h("p")));
+      inline(para, line, cites);
+    }
+    return frag;
+  };
+
+  /* ---------- server-sent events parser (chunk boundaries, \r\n, multi-line data) ---------- */
+  const sseParser = (onEvent) => {
+    let buf = "";
+    let name = "";
+    let data = [];
+    const dispatch = () => {
+      if (data.length) onEvent(name || "message", data.join("\n"));
+      name = "";
+      data = [];
+    };
+    const line = (l) => {
+      if (l === "") return dispatch();
+      if (l[0] === ":") return;
+      const i = l.indexOf(":");
+      const field = i < 0 ? l : l.slice(0, i);
+      let value = i < 0 ? "" : l.slice(i + 1);
+      if (value[0] === " ") value = value.slice(1);
+      if (field === "event") name = value;
+      else if (field === "data") data.push(value);
+    };
+    return {
+      push(chunk) {
+        buf += chunk;
+        const re = /\r\n|\r|\n/g;
+        let start = 0;
+        let m;
+        while ((m = re.exec(buf))) {
+          // a lone \r at the very end may be the first half of \r\n: wait for more
+          if (m[0] === "\r" && m.index === buf.length - 1) break;
+          line(buf.slice(start, m.index));
+          start = re.lastIndex;
+        }
+        buf = buf.slice(start);
+      },
+      end() {
+        if (buf.replace(/\r$/, "")) line(buf.replace(/\r$/, ""));
+        buf = "";
+        dispatch();
+      },
+    };
+  };
+
+  /* ---------- HTTP ---------- */
+  const request = (path, opts) => {
+    const o = opts || {};
+    const headers = Object.assign({ "X-Widget-Key": KEY }, o.headers);
+    if (o.json !== undefined) headers["Content-Type"] = "application/json";
+    return fetch(BASE + path, {
+      method: o.method || (o.json !== undefined ? "POST" : "GET"),
+      headers,
+      body: o.json !== undefined ? JSON.stringify(o.json) : undefined,
+      credentials: "omit",
+      mode: "cors",
+      signal: o.signal,
+    });
+  };
+  const httpError = async (res) => {
+    let body = null;
+    try {
+      body = await res.json();
+    } catch (e) {
+      /* not JSON */
+    }
+    const e = (body && body.error) || {};
+    const err = new Error(str(e.message) || "HTTP " + res.status);
+    err.status = res.status;
+    err.code = str(e.code) || "http_" + res.status;
+    const d = e.details || {};
+    err.retryAfter =
+      parseInt(res.headers.get("Retry-After") || "", 10) || parseInt(d.retry_after, 10) || 0;
+    return err;
+  };
+  const netError = (e) => {
+    if (e && (e.status || e.stream)) return e;
+    const err = new Error("network");
+    err.code = "network";
+    err.network = true;
+    return err;
+  };
+  const errorText = (err) => {
+    if (err.stream) return str(err.message);
+    if (err.network) return "Connection problem. Check your internet and try again.";
+    if (err.code === "origin_not_allowed") return "This chat is not enabled on this website.";
+    if (err.code === "quota_exceeded") return "The assistant is unavailable right now. Please try again later.";
+    if (err.status === 429)
+      return "Too many messages." + (err.retryAfter ? " Please wait " + err.retryAfter + " s." : " Please wait a moment.");
+    if (err.status >= 500 || !err.status) return "Something went wrong. Please try again.";
+    return str(err.message) || "Something went wrong.";
+  };
+
+  /* ---------- state ---------- */
+  const DEFAULTS = {
+    bot_name: "Assistant",
+    greeting: "Hi! How can I help you today?",
+    primary_color: "#4f46e5",
+    position: "bottom-right",
+    avatar_url: null,
+    lead_capture: "off",
+    lead_fields: ["email", "name"],
+    suggested_questions: [],
+  };
+  let cfg = DEFAULTS;
+  let ui = null;
+  let isOpen = false;
+  let pendingOpen = null;
+  let busy = false;
+  let leadVisible = false;
+  let leadBlocking = false;
+  let leadDismissed = false;
+  let leadWanted = false;
+  let handoff = false;
+  let lastUserText = "";
+
+  /* ---------- styles ---------- */
+  const STYLE = `
+:host{all:initial!important}
+*,*::before,*::after{box-sizing:border-box;margin:0;padding:0;border:0;font:inherit;color:inherit;background:none;text-align:left;text-transform:none;letter-spacing:normal;word-spacing:normal;text-indent:0;text-shadow:none;float:none;min-width:0}
+[hidden]{display:none!important}
+.root{position:fixed;z-index:2147483000;bottom:20px;right:20px;font:400 14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#111827;direction:ltr;-webkit-text-size-adjust:100%;text-size-adjust:100%;-webkit-font-smoothing:antialiased}
+.root.left{right:auto;left:20px}
+button{cursor:pointer;line-height:1.2;font-size:14px;-webkit-appearance:none;appearance:none}
+button:disabled{cursor:default;opacity:.5}
+:focus{outline:none}
+:focus-visible{outline:2px solid #2563eb;outline-offset:2px}
+.launcher{display:flex;align-items:center;justify-content:center;width:56px;height:56px;border-radius:28px;background:var(--p);color:var(--pc);box-shadow:0 6px 20px rgba(0,0,0,.22);transition:transform .15s}
+.launcher:hover{transform:scale(1.06)}
+.panel{position:absolute;bottom:72px;right:0;display:flex;flex-direction:column;width:370px;height:600px;max-height:calc(100vh - 110px);background:#fff;border:1px solid rgba(0,0,0,.08);border-radius:16px;box-shadow:0 12px 40px rgba(0,0,0,.22);overflow:hidden}
+.left .panel{right:auto;left:0}
+.head{display:flex;align-items:center;gap:8px;flex:none;padding:12px 10px 12px 14px;background:var(--p);color:var(--pc)}
+.head img{width:32px;height:32px;border-radius:16px;object-fit:cover;background:#fff;flex:none}
+.title{flex:1;font-size:16px;font-weight:600;line-height:1.3;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.ib{display:flex;align-items:center;justify-content:center;flex:none;width:32px;height:32px;border-radius:8px}
+.ib:hover{background:rgba(127,127,127,.22)}
+.head :focus-visible{outline-color:currentColor}
+.scroll{flex:1;overflow-y:auto;padding:14px;background:#f9fafb;overscroll-behavior:contain}
+.log{display:flex;flex-direction:column;gap:10px}
+.msg{display:flex;flex-direction:column;max-width:86%}
+.msg.user{align-self:flex-end;align-items:flex-end}
+.msg.bot{align-self:flex-start}
+.bubble{padding:9px 12px;border-radius:14px;overflow-wrap:anywhere;word-break:break-word}
+.user .bubble{background:var(--p);color:var(--pc);border-bottom-right-radius:4px;white-space:pre-wrap}
+.bot .bubble{background:#fff;border:1px solid #e5e7eb;border-bottom-left-radius:4px}
+.bubble>*+*{margin-top:6px}
+.bubble p,.bubble li{display:block}
+.bubble ul,.bubble ol{display:block;padding-left:20px}
+.bubble ul{list-style:disc outside}
+.bubble ol{list-style:decimal outside}
+.bubble li{display:list-item}
+.bubble li+li{margin-top:2px}
+strong{font-weight:700}
+code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px;background:#f3f4f6;border-radius:4px;padding:0 4px}
+a{color:#1d4ed8;text-decoration:underline;cursor:pointer}
+.ref{font-size:11px;vertical-align:super;line-height:0;text-decoration:none;margin-left:1px}
+.cites{display:flex;flex-direction:column;gap:3px;margin-top:6px;padding:0 4px;font-size:12px;line-height:1.35;color:#4b5563;list-style:none}
+.cites li{display:block}
+.incomplete{font-size:12px;color:#9a3412;margin-top:4px}
+.fb{display:flex;align-items:center;gap:2px;margin-top:4px;color:#6b7280;font-size:12px}
+.fb button{display:flex;align-items:center;justify-content:center;width:28px;height:28px;border-radius:6px;color:#6b7280}
+.fb button:hover{background:#eef0f3}
+.fb button[aria-pressed=true]{color:#111827;background:#e5e7eb}
+.fb span{margin-left:4px}
+.typing{display:flex;gap:4px;width:max-content;margin-top:10px;padding:12px 14px;background:#fff;border:1px solid #e5e7eb;border-radius:14px}
+.typing i{display:block;width:6px;height:6px;border-radius:3px;background:#9ca3af;animation:tb 1s infinite}
+.typing i:nth-child(2){animation-delay:.15s}.typing i:nth-child(3){animation-delay:.3s}
+@keyframes tb{0%,80%,100%{opacity:.3;transform:none}40%{opacity:1;transform:translateY(-3px)}}
+.chips{display:flex;flex-wrap:wrap;gap:6px;margin-top:12px}
+.chip{padding:6px 12px;border:1px solid var(--p);border-radius:16px;background:#fff;color:#1f2937;font-size:13px;line-height:1.3;text-align:left}
+.chip:hover{background:#f3f4f6}
+.lead{display:flex;flex-direction:column;gap:8px;margin-top:12px;padding:12px;background:#fff;border:1px solid #e5e7eb;border-radius:12px}
+.lead p{font-size:13px;color:#374151}
+.lead label{display:flex;flex-direction:column;gap:3px;font-size:12px;font-weight:600;color:#374151}
+.lead .row{display:flex;gap:8px;justify-content:flex-end;align-items:center}
+.lead .msgerr{color:#b91c1c;font-size:12px}
+input,textarea{display:block;width:100%;padding:8px 10px;border:1px solid #d1d5db;border-radius:8px;background:#fff;color:#111827;font-size:14px;line-height:1.4;font-weight:400}
+input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outline-offset:-1px}
+::placeholder{color:#9ca3af;opacity:1}
+.btn{padding:8px 14px;border-radius:8px;background:var(--p);color:var(--pc);font-weight:600}
+.btn2{padding:8px 10px;border-radius:8px;color:#4b5563;font-size:13px}
+.err{display:flex;align-items:center;gap:8px;flex:none;padding:8px 14px;background:#fef2f2;border-top:1px solid #fecaca;color:#991b1b;font-size:13px}
+.err span{flex:1}
+.err button{font-weight:600;text-decoration:underline;font-size:13px;padding:2px 4px}
+.compose{display:flex;align-items:flex-end;gap:8px;flex:none;padding:10px;border-top:1px solid #e5e7eb;background:#fff}
+.compose textarea{resize:none;height:40px;min-height:40px;max-height:120px;overflow-y:auto;font-size:15px}
+.send{display:flex;align-items:center;justify-content:center;flex:none;width:40px;height:40px;border-radius:10px;background:var(--p);color:var(--pc)}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);clip-path:inset(50%);white-space:nowrap}
+@media (max-width:480px){.root{bottom:16px;right:16px}.root.left{left:16px}
+.panel{position:fixed;top:0;left:0;right:0;bottom:0;width:100%;height:100%;height:100dvh;max-height:none;border:0;border-radius:0}
+.open .launcher{display:none}.compose textarea,input{font-size:16px}}
+@media (prefers-reduced-motion:reduce){*{animation:none!important;transition:none!important}}
+@media print{.root{display:none}}
+`;
+
+  const contrastText = (c) => {
+    const m = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(c);
+    if (!m) return "#fff";
+    let x = m[1];
+    if (x.length === 3) x = x.replace(/./g, "$&$&");
+    const [r, g, b] = [0, 2, 4].map((i) => {
+      const v = parseInt(x.substr(i, 2), 16) / 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179 ? "#111827" : "#fff";
+  };
+  const validColor = (c) => !!c && !!(W.CSS && W.CSS.supports && W.CSS.supports("color", c));
+
+  /* ---------- UI ---------- */
+  const mount = () => {
+    const host = D.createElement("trulybot-widget");
+    const shadow = host.attachShadow({ mode: "open" });
+    shadow.appendChild(h("style", { text: STYLE }));
+
+    const pos = attr("position") || cfg.position;
+    const color = validColor(attr("color")) ? attr("color") : validColor(cfg.primary_color) ? cfg.primary_color : DEFAULTS.primary_color;
+    const botName = str(cfg.bot_name) || DEFAULTS.bot_name;
+
+    const root = h("div", { class: "root" + (pos === "bottom-left" ? " left" : "") });
+    root.style.setProperty("--p", color);
+    root.style.setProperty("--pc", contrastText(color));
+
+    const launcher = h("button", {
+      type: "button", class: "launcher", "data-testid": "launcher",
+      "aria-label": "Open chat with " + botName, "aria-expanded": "false", "aria-controls": "tb-panel",
+      onclick: () => toggle(),
+    }, [icon("chat", 26)]);
+
+    const avatarUrl = safeUrl(cfg.avatar_url);
+    const avatar = avatarUrl && h("img", { src: avatarUrl, alt: "", referrerpolicy: "no-referrer" });
+    if (avatar) avatar.addEventListener("error", () => avatar.remove());
+    const closeBtn = h("button", {
+      type: "button", class: "ib", "data-testid": "close", "aria-label": "Close chat", onclick: () => close(),
+    }, [icon("x", 20)]);
+    const resetBtn = h("button", {
+      type: "button", class: "ib", "data-testid": "reset", "aria-label": "Start a new conversation",
+      title: "New conversation", onclick: () => reset(),
+    }, [icon("reset", 18)]);
+    const head = h("div", { class: "head" }, [avatar, h("h2", { class: "title", id: "tb-title", text: botName }), resetBtn, closeBtn]);
+
+    const log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+    const typing = h("div", {
+      class: "typing", "data-testid": "typing", role: "status", "aria-label": botName + " is typing", hidden: true,
+    }, [h("i"), h("i"), h("i")]);
+    const chips = h("div", { class: "chips", role: "group", "aria-label": "Suggested questions" });
+    const leadSlot = h("div");
+    const scroll = h("div", { class: "scroll" }, [log, typing, chips, leadSlot]);
+
+    const errText = h("span");
+    const retryBtn = h("button", { type: "button", "data-testid": "retry", text: "Retry" });
+    const err = h("div", { class: "err", role: "alert", "data-testid": "error", hidden: true }, [errText, retryBtn]);
+
+    const input = h("textarea", {
+      "data-testid": "input", rows: 1, maxlength: 4000, placeholder: "Type your message\u2026",
+      "aria-label": "Message " + botName, enterkeyhint: "send",
+    });
+    const send = h("button", { type: "submit", class: "send", "data-testid": "send", "aria-label": "Send message" }, [icon("send", 18)]);
+    const compose = h("form", { class: "compose", novalidate: true }, [input, send]);
+
+    const panel = h("div", {
+      id: "tb-panel", class: "panel", role: "dialog", "aria-modal": "false", "aria-label": "Chat with " + botName,
+      "data-testid": "panel", hidden: true,
+    }, [head, scroll, err, compose]);
+    root.append(panel, launcher);
+    shadow.appendChild(root);
+    (D.body || D.documentElement).appendChild(host);
+
+    ui = { host, shadow, root, launcher, panel, log, typing, chips, leadSlot, scroll, err, errText, retryBtn, input, send, compose, botName };
+
+    compose.addEventListener("submit", (e) => {
+      e.preventDefault();
+      submit();
+    });
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+        e.preventDefault();
+        submit();
+      }
+    });
+    input.addEventListener("input", autosize);
+    root.addEventListener("keydown", onKeydown);
+
+    renderHistory();
+    if (pendingOpen) open(pendingOpen);
+  };
+
+  const autosize = () => {
+    const el = ui.input;
+    el.style.height = "40px";
+    el.style.height = Math.min(el.scrollHeight + 2, 120) + "px";
+  };
+  const nearBottom = () => {
+    const s = ui.scroll;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
+  };
+  const toBottom = (force) => {
+    if (force || nearBottom()) ui.scroll.scrollTop = ui.scroll.scrollHeight;
+  };
+
+  const focusables = () =>
+    Array.from(
+      ui.panel.querySelectorAll('a[href],button:not([disabled]),input:not([disabled]),textarea:not([disabled]),[tabindex]:not([tabindex="-1"])')
+    ).filter((el) => el.getClientRects().length > 0);
+
+  const onKeydown = (e) => {
+    if (!isOpen) return;
+    if (e.key === "Escape" || e.key === "Esc") {
+      e.preventDefault();
+      e.stopPropagation();
+      close(true);
+      return;
+    }
+    if (e.key !== "Tab") return;
+    const f = focusables();
+    if (!f.length) return;
+    const a = ui.shadow.activeElement;
+    const inside = a && ui.panel.contains(a);
+    if (e.shiftKey && (!inside || a === f[0])) {
+      e.preventDefault();
+      f[f.length - 1].focus();
+    } else if (!e.shiftKey && (!inside || a === f[f.length - 1])) {
+      e.preventDefault();
+      f[0].focus();
+    }
+  };
+
+  const focusInside = () => {
+    const target = (leadVisible && ui.leadSlot.querySelector("input")) || (ui.compose.hidden ? null : ui.input) || ui.panel.querySelector("button");
+    if (target) target.focus({ preventScroll: true });
+  };
+
+  const open = (opts) => {
+    if (!ui) {
+      pendingOpen = opts || { focus: true };
+      return;
+    }
+    if (isOpen) return;
+    isOpen = true;
+    ui.panel.hidden = false;
+    ui.root.classList.add("open");
+    ui.launcher.setAttribute("aria-expanded", "true");
+    ui.launcher.setAttribute("aria-label", "Close chat");
+    ui.launcher.replaceChildren(icon("x", 24));
+    if (cfg.lead_capture === "before_chat" && !store.get("lead")) showLead("before");
+    toBottom(true);
+    if (!opts || opts.focus !== false) focusInside();
+  };
+  const close = (returnFocus) => {
+    if (!ui) {
+      pendingOpen = null;
+      return;
+    }
+    if (!isOpen) return;
+    const hadFocus = ui.panel.contains(ui.shadow.activeElement);
+    isOpen = false;
+    ui.panel.hidden = true;
+    ui.root.classList.remove("open");
+    ui.launcher.setAttribute("aria-expanded", "false");
+    ui.launcher.setAttribute("aria-label", "Open chat with " + ui.botName);
+    ui.launcher.replaceChildren(icon("chat", 26));
+    if (returnFocus === true || hadFocus) ui.launcher.focus();
+  };
+  const toggle = () => (isOpen ? close(true) : open());
+
+  /* ---------- messages ---------- */
+  const userMessage = (text) => {
+    const el = h("div", { class: "msg user", "data-testid": "message", "data-role": "user" }, [
+      h("span", { class: "sr", text: "You: " }),
+      h("div", { class: "bubble", dir: "auto", text }),
+    ]);
+    ui.log.appendChild(el);
+    toBottom(true);
+  };
+
+  const botMessage = (init) => {
+    const i = init || {};
+    const body = h("div", { class: "bubble", dir: "auto" });
+    const el = h("div", { class: "msg bot", "data-testid": "message", "data-role": "bot" }, [h("span", { class: "sr", text: ui.botName + ": " }), body]);
+    const m = { el, body, text: str(i.t), cites: Array.isArray(i.c) ? i.c : [], id: i.id || null, rating: i.r || null, list: null, fb: null, raf: 0 };
+    m.render = () => {
+      m.raf = 0;
+      const stick = nearBottom();
+      body.replaceChildren(markdown(m.text, m.cites));
+      renderCites(m);
+      if (stick) toBottom(true);
+    };
+    m.schedule = () => {
+      if (!m.raf) m.raf = W.requestAnimationFrame ? requestAnimationFrame(m.render) : setTimeout(m.render, 16);
+    };
+    return m;
+  };
+
+  const renderCites = (m) => {
+    if (m.list) m.list.remove();
+    m.list = null;
+    if (!m.cites.length) return;
+    const list = h("ol", { class: "cites", "aria-label": "Sources" });
+    for (const c of m.cites) {
+      if (!c || typeof c !== "object") continue;
+      const url = safeUrl(c.url);
+      const label = str(c.title) || url || "Source";
+      const page = c.page != null && c.page !== "" ? " (p. " + str(c.page) + ")" : "";
+      const li = h("li", { "data-testid": "citation", title: c.snippet ? str(c.snippet).slice(0, 300) : null }, [
+        "[" + str(c.n) + "] ",
+        url ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: label }) : label,
+        page,
+      ]);
+      list.appendChild(li);
+    }
+    m.list = list;
+    m.body.after(list);
+  };
+
+  const addFeedback = (m) => {
+    if (!m.id || m.fb) return;
+    const status = h("span", { role: "status" });
+    const mk = (rating, label) =>
+      h("button", {
+        type: "button", "data-testid": "feedback-" + rating, "aria-label": label, title: label,
+        "aria-pressed": m.rating === rating ? "true" : "false", onclick: () => feedback(m, rating),
+      }, [icon(rating, 16)]);
+    m.fb = { up: mk("up", "Helpful"), down: mk("down", "Not helpful"), status };
+    m.el.appendChild(h("div", { class: "fb" }, [m.fb.up, m.fb.down, status]));
+  };
+
+  const feedback = async (m, rating) => {
+    if (m.rating === rating) return;
+    const prev = m.rating;
+    const mark = (r) => {
+      m.fb.up.setAttribute("aria-pressed", String(r === "up"));
+      m.fb.down.setAttribute("aria-pressed", String(r === "down"));
+    };
+    mark(rating);
+    m.rating = rating;
+    try {
+      const res = await request("/api/v1/widget/feedback", { json: { message_id: m.id, rating } });
+      if (!res.ok) throw await httpError(res);
+      m.fb.status.textContent = "Thanks for your feedback";
+      const entry = history.find((x) => x.id === m.id);
+      if (entry) {
+        entry.r = rating;
+        saveHistory();
+      }
+    } catch (e) {
+      m.rating = prev;
+      mark(prev);
+      m.fb.status.textContent = "Could not send feedback";
+    }
+  };
+
+  const renderHistory = () => {
+    ui.log.replaceChildren();
+    const greeting = str(cfg.greeting);
+    if (greeting) {
+      const g = botMessage({ t: greeting });
+      ui.log.appendChild(g.el);
+      g.render();
+    }
+    for (const e of history) {
+      if (!e || typeof e !== "object") continue;
+      if (e.role === "user") userMessage(str(e.t));
+      else {
+        const m = botMessage(e);
+        ui.log.appendChild(m.el);
+        m.render();
+        addFeedback(m);
+      }
+    }
+    renderChips();
+  };
+
+  const renderChips = () => {
+    ui.chips.replaceChildren();
+    const qs = Array.isArray(cfg.suggested_questions) ? cfg.suggested_questions : [];
+    ui.chips.hidden = history.length > 0 || !qs.length;
+    for (const q of qs.slice(0, 6)) {
+      const text = str(q).trim();
+      if (text)
+        ui.chips.appendChild(h("button", { type: "button", class: "chip", "data-testid": "suggestion", text, onclick: () => sendMessage(text) }));
+    }
+  };
+
+  const reset = () => {
+    if (busy) return;
+    conversationId = null;
+    store.set("conversation", null);
+    history = [];
+    visitorCount = 0;
+    leadWanted = handoff = leadDismissed = false;
+    saveHistory();
+    hideError();
+    hideLead();
+    renderHistory();
+    if (cfg.lead_capture === "before_chat" && !store.get("lead")) showLead("before");
+    focusInside();
+  };
+
+  /* ---------- errors ---------- */
+  let retryTimer = 0;
+  const showError = (err, retry) => {
+    ui.errText.textContent = errorText(err);
+    ui.err.hidden = false;
+    clearTimeout(retryTimer);
+    const btn = ui.retryBtn;
+    btn.hidden = !retry || err.code === "origin_not_allowed" || err.code === "quota_exceeded";
+    btn.onclick = () => {
+      hideError();
+      retry();
+    };
+    if (err.retryAfter) {
+      btn.disabled = true;
+      retryTimer = setTimeout(() => (btn.disabled = false), Math.min(err.retryAfter, 120) * 1000);
+    } else btn.disabled = false;
+  };
+  const hideError = () => {
+    if (ui) ui.err.hidden = true;
+  };
+
+  /* ---------- chat ---------- */
+  const setBusy = (b) => {
+    busy = b;
+    ui.send.disabled = b;
+    ui.log.setAttribute("aria-busy", String(b));
+    ui.chips.querySelectorAll("button").forEach((x) => (x.disabled = b));
+  };
+
+  const submit = () => {
+    const text = ui.input.value.trim();
+    if (!text || busy) return;
+    ui.input.value = "";
+    autosize();
+    sendMessage(text);
+  };
+
+  const sendMessage = (text) => {
+    if (busy || !text) return;
+    if (leadBlocking) return;
+    ui.chips.hidden = true;
+    hideError();
+    lastUserText = text;
+    userMessage(text);
+    history.push({ role: "user", t: text });
+    visitorCount++;
+    saveHistory();
+    ask(text);
+  };
+
+  const ask = async (text) => {
+    setBusy(true);
+    const m = botMessage();
+    ui.typing.hidden = false;
+    toBottom(true);
+    let attempt = 0;
+    let freshTried = false;
+    try {
+      for (;;) {
+        try {
+          await stream(text, m);
+          break;
+        } catch (e) {
+          const err = netError(e);
+          const started = !!m.text;
+          if (!started && (err.network || err.status >= 502) && attempt < 3) {
+            attempt++;
+            await sleep(500 * Math.pow(2, attempt) + Math.random() * 300);
+            continue;
+          }
+          if (!started && err.code === "not_found" && conversationId && !freshTried) {
+            freshTried = true;
+            conversationId = null;
+            store.set("conversation", null);
+            continue;
+          }
+          ui.typing.hidden = true;
+          if (started) {
+            m.render();
+            m.el.appendChild(h("div", { class: "incomplete", text: "This answer was interrupted." }));
+          }
+          showError(err, () => {
+            m.el.remove();
+            ask(text);
+          });
+          if (!started) m.el.remove();
+          break;
+        }
+      }
+    } finally {
+      ui.typing.hidden = true;
+      setBusy(false);
+    }
+  };
+
+  const applyMeta = (d) => {
+    if (d.conversation_id) {
+      conversationId = str(d.conversation_id);
+      store.set("conversation", conversationId);
+    }
+    if (d.intent === "human") handoff = true;
+    if (d.lead_capture === true) leadWanted = true;
+  };
+
+  const firstContent = (m) => {
+    if (!m.el.isConnected) {
+      ui.typing.hidden = true;
+      ui.log.appendChild(m.el);
+    }
+  };
+
+  const finish = (m, d) => {
+    if (typeof d.answer === "string" && d.answer) m.text = d.answer;
+    if (d.message_id) m.id = str(d.message_id);
+    if (Array.isArray(d.citations)) m.cites = d.citations;
+    if (d.lead_capture === true) leadWanted = true;
+    firstContent(m);
+    m.render();
+    addFeedback(m);
+    history.push({ role: "bot", t: m.text, c: m.cites, id: m.id });
+    saveHistory();
+    maybeLead();
+  };
+
+  const stream = async (text, m) => {
+    const ctrl = W.AbortController ? new AbortController() : null;
+    let timer = 0;
+    const arm = () => {
+      clearTimeout(timer);
+      if (ctrl) timer = setTimeout(() => ctrl.abort(), 45000);
+    };
+    arm();
+    try {
+      let res;
+      try {
+        const body = { message: text, session_id: sessionId };
+        if (conversationId) body.conversation_id = conversationId;
+        res = await request("/api/v1/chat", { json: body, headers: { Accept: "text/event-stream" }, signal: ctrl && ctrl.signal });
+      } catch (e) {
+        throw netError(e);
+      }
+      if (!res.ok) throw await httpError(res);
+      const type = res.headers.get("content-type") || "";
+      if (!/text\/event-stream/i.test(type) || !res.body || !res.body.getReader) {
+        let d;
+        try {
+          d = await res.json();
+        } catch (e) {
+          throw netError(e);
+        }
+        applyMeta(d || {});
+        finish(m, d || {});
+        return;
+      }
+      let finished = false;
+      let streamErr = null;
+      const parser = sseParser((event, data) => {
+        let d;
+        try {
+          d = JSON.parse(data);
+        } catch (e) {
+          return;
+        }
+        if (!d || typeof d !== "object") return;
+        if (event === "meta") {
+          applyMeta(d);
+          if (d.message_id) m.id = str(d.message_id);
+        } else if (event === "delta") {
+          if (typeof d.text === "string" && d.text) {
+            m.text += d.text;
+            firstContent(m);
+            m.schedule();
+          }
+        } else if (event === "citations") {
+          if (Array.isArray(d.citations)) {
+            m.cites = d.citations;
+            if (m.el.isConnected) m.schedule();
+          }
+        } else if (event === "done") {
+          finished = true;
+          finish(m, d);
+        } else if (event === "error") {
+          const e = new Error(str(d.message) || "The assistant could not answer.");
+          e.code = str(d.code) || "stream_error";
+          e.stream = true;
+          streamErr = e;
+        }
+      });
+      const reader = res.body.getReader();
+      const dec = new TextDecoder();
+      try {
+        for (;;) {
+          const r = await reader.read();
+          if (r.done) break;
+          arm();
+          parser.push(dec.decode(r.value, { stream: true }));
+          if (finished || streamErr) {
+            reader.cancel().catch(() => {});
+            break;
+          }
+        }
+        parser.push(dec.decode());
+        parser.end();
+      } catch (e) {
+        if (!finished) throw netError(e);
+      }
+      if (finished) return;
+      // a failure reported by the server inside the stream: shown with a Retry button, not retried
+      if (streamErr) throw streamErr;
+      if (m.text) {
+        finish(m, {});
+        return;
+      }
+      throw netError(new Error("stream ended early"));
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  /* ---------- lead capture ---------- */
+  const maybeLead = () => {
+    if (store.get("lead") || leadVisible || leadDismissed) return;
+    const mode = cfg.lead_capture;
+    if (handoff) return showLead("handoff");
+    if (leadWanted && mode !== "off") return showLead("intent");
+    if (mode === "after_messages" && visitorCount >= 3) showLead("after");
+  };
+
+  const hideLead = () => {
+    leadVisible = leadBlocking = false;
+    if (!ui) return;
+    ui.leadSlot.replaceChildren();
+    ui.compose.hidden = false;
+  };
+
+  const showLead = (reason) => {
+    if (leadVisible) return;
+    leadVisible = true;
+    const blocking = (leadBlocking = reason === "before");
+    const fields = Array.isArray(cfg.lead_fields) ? cfg.lead_fields : DEFAULTS.lead_fields;
+    const intro =
+      reason === "before"
+        ? "Before we start, please tell us how to reach you."
+        : reason === "handoff"
+          ? "Want a person from our team to follow up? Leave your details and we'll get back to you."
+          : "Leave your details and we'll get back to you.";
+    const field = (name, label, type, autocomplete, required) => {
+      const inp = h("input", {
+        type, name, autocomplete, required, "aria-required": required ? "true" : null,
+        "data-testid": "lead-" + name, maxlength: 200,
+      });
+      return [h("label", null, [label + (required ? " *" : ""), inp]), inp];
+    };
+    const [emailL, email] = field("email", "Email", "email", "email", true);
+    const [nameL, name] = fields.includes("name") ? field("name", "Name", "text", "name", false) : [null, null];
+    const [phoneL, phone] = fields.includes("phone") ? field("phone", "Phone", "tel", "tel", false) : [null, null];
+    const msg = h("div", { class: "msgerr", role: "alert" });
+    const submitBtn = h("button", { type: "submit", class: "btn", "data-testid": "lead-submit", text: "Send" });
+    const skip = !blocking && h("button", {
+      type: "button", class: "btn2", "data-testid": "lead-skip", text: "Not now",
+      onclick: () => {
+        leadDismissed = true;
+        hideLead();
+        ui.input.focus();
+      },
+    });
+    const form = h("form", { class: "lead", "data-testid": "lead-form", novalidate: true, "aria-label": "Contact details" }, [
+      h("p", { text: intro }), emailL, nameL, phoneL, msg, h("div", { class: "row" }, [skip, submitBtn]),
+    ]);
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const value = email.value.trim();
+      if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value)) {
+        msg.textContent = "Please enter a valid email address.";
+        email.setAttribute("aria-invalid", "true");
+        email.focus();
+        return;
+      }
+      email.removeAttribute("aria-invalid");
+      msg.textContent = "";
+      submitBtn.disabled = true;
+      const body = { email: value };
+      if (name && name.value.trim()) body.name = name.value.trim();
+      if (phone && phone.value.trim()) body.phone = phone.value.trim();
+      if (lastUserText) body.message = lastUserText;
+      if (conversationId) body.conversation_id = conversationId;
+      try {
+        const res = await request("/api/v1/widget/leads", { json: body });
+        if (!res.ok) throw await httpError(res);
+        store.set("lead", "1");
+        hideLead();
+        const m = botMessage({ t: "Thanks! We'll be in touch at " + value + "." });
+        ui.log.appendChild(m.el);
+        m.render();
+        toBottom(true);
+        if (isOpen) ui.input.focus();
+      } catch (err) {
+        const e2 = netError(err);
+        msg.textContent = e2.status === 422 ? str(e2.message) || "Please check your details." : errorText(e2);
+        submitBtn.disabled = false;
+      }
+    });
+    ui.leadSlot.replaceChildren(form);
+    if (blocking) {
+      ui.compose.hidden = true;
+      ui.chips.hidden = true;
+    }
+    toBottom(true);
+    if (isOpen && ui.panel.contains(ui.shadow.activeElement)) email.focus({ preventScroll: true });
+  };
+
+  /* ---------- boot ---------- */
+  const loadConfig = async () => {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const res = await request("/api/v1/widget/config");
+        if (res.ok) {
+          const d = await res.json();
+          return Object.assign({}, DEFAULTS, d && typeof d === "object" ? d : {});
+        }
+        const err = await httpError(res);
+        if (res.status < 500 && res.status !== 429) {
+          warn("widget disabled:", err.code, err.message);
+          return null;
+        }
+      } catch (e) {
+        /* network: retry */
+      }
+      await sleep(800 * (attempt + 1));
+    }
+    warn("could not load the widget configuration; using defaults");
+    return Object.assign({}, DEFAULTS);
+  };
+
+  const api = {
+    version: "1",
+    open: () => open(),
+    close: () => close(),
+    toggle: () => (ui ? toggle() : open()),
+  };
+  W.TrulyBot = api;
+
+  const boot = async () => {
+    const c = await loadConfig();
+    if (!c) return;
+    cfg = c;
+    mount();
+    if (attr("open") === "true") open({ focus: false });
+  };
+  if (D.readyState === "loading") D.addEventListener("DOMContentLoaded", boot, { once: true });
+  else boot();
+})();
