@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     dashboard_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # --- ingestion ---
-    chunk_tokens: int = 300
+    # all-MiniLM-L6-v2 reads at most 254 content tokens: longer chunks would be cut silently.
+    chunk_tokens: int = 250
     chunk_overlap_tokens: int = 40
     allow_private_urls: bool = False
     fetch_timeout_seconds: float = 10.0
@@ -75,6 +76,7 @@ class Settings(BaseSettings):
     embedding_dimensions: int = 384
     embedding_batch_size: int = 32
     embedding_concurrency: int = 4
+    openai_embedding_batch_size: int = 2048
 
     # --- generation ---
     openai_api_key: str | None = None

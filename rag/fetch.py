@@ -1,0 +1,424 @@
+"""SSRF-safe fetching of web pages and sitemaps.
+
+Every hop (the first URL and each redirect) is checked: http/https only, no credentials in the URL,
+the host resolved with DNS and refused when any address is private, loopback, link-local,
+multicast, reserved, unspecified or otherwise not global (IPv4-mapped, 6to4, Teredo and NAT64 IPv6
+forms are unwrapped first) unless ``allow_private``. The connection then goes to the very address
+that was checked (the URL's host is replaced by the IP; ``Host`` and TLS SNI/certificate checks
+keep the original name), so a DNS answer that changes between check and connect (rebinding) is
+not followed. Environment proxies are ignored (``trust_env=False``) for the same reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+import httpx
+from lxml import etree  # type: ignore[import-untyped]
+
+from core.errors import AppError, UnsupportedMediaType
+from rag.parsing import DOCX_MIME
+
+USER_AGENT = "TrulyBot/0.1 (+document ingestion)"
+
+DOCUMENT_TYPES: tuple[str, ...] = (
+    "text/html",
+    "application/xhtml+xml",
+    "text/plain",
+    "text/markdown",
+    "text/x-markdown",
+    "application/pdf",
+    DOCX_MIME,
+)
+SITEMAP_TYPES: tuple[str, ...] = (
+    "application/xml",
+    "text/xml",
+    "text/plain",
+    "application/gzip",
+    "application/x-gzip",
+)
+_GENERIC_TYPES = {"", "application/octet-stream", "binary/octet-stream"}
+_EXTENSION_TYPES = {
+    ".pdf": "application/pdf",
+    ".docx": DOCX_MIME,
+    ".txt": "text/plain",
+    ".md": "text/markdown",
+    ".xml": "application/xml",
+    ".gz": "application/gzip",
+}
+_REDIRECTS = {301, 302, 303, 307, 308}
+_MAX_URL_LENGTH = 2048
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class UrlNotAllowed(AppError):
+    code = "url_not_allowed"
+    status_code = 422
+    message = "This URL is not allowed"
+
+
+class FetchFailed(AppError):
+    code = "fetch_failed"
+    status_code = 422
+    message = "The URL could not be fetched"
+
+
+class FetchTooLarge(AppError):
+    code = "fetch_too_large"
+    status_code = 413
+    message = "The fetched content is too large"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedPage:
+    """A fetched response body; ``content_type`` is the full header value (with charset)."""
+
+    url: str
+    final_url: str
+    content_type: str
+    data: bytes
+
+    @property
+    def media_type(self) -> str:
+        return self.content_type.split(";")[0].strip().lower()
+
+
+def is_public_address(ip: IPAddress) -> bool:
+    """True when ``ip`` (after unwrapping IPv4-in-IPv6 forms) is a global unicast address."""
+    candidates: list[IPAddress] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            candidates = [ip.ipv4_mapped]
+        if ip.sixtofour is not None:
+            candidates.append(ip.sixtofour)
+        if ip.teredo is not None:
+            candidates.extend(ip.teredo)
+        if ip in _NAT64:
+            candidates.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return all(
+        c.is_global
+        and not (
+            c.is_private
+            or c.is_loopback
+            or c.is_link_local
+            or c.is_multicast
+            or c.is_reserved
+            or c.is_unspecified
+        )
+        for c in candidates
+    )
+
+
+async def resolve(host: str, port: int) -> list[IPAddress]:
+    """All addresses ``host`` resolves to (an IP literal resolves to itself)."""
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise FetchFailed(f"Could not resolve host {host!r}", details={"host": host}) from exc
+    addresses: list[IPAddress] = []
+    for _family, _type, _proto, _name, sockaddr in infos:
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        if ip not in addresses:
+            addresses.append(ip)
+    if not addresses:
+        raise FetchFailed(f"Could not resolve host {host!r}", details={"host": host})
+    return addresses
+
+
+async def check_url(
+    url: str | httpx.URL,
+    *,
+    allow_private: bool,
+    allow_networks: Sequence[IPNetwork] = (),
+) -> tuple[httpx.URL, IPAddress]:
+    """Validate ``url`` and return it with the address to connect to; raises ``UrlNotAllowed``.
+
+    ``allow_networks`` lists non-public networks that are nevertheless allowed (an intranet).
+    """
+    text = str(url)
+    if len(text) > _MAX_URL_LENGTH:
+        raise UrlNotAllowed("URL is too long")
+    try:
+        parsed = httpx.URL(text)
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise UrlNotAllowed(f"Invalid URL: {exc}", details={"url": text}) from exc
+    if parsed.scheme not in ("http", "https"):
+        raise UrlNotAllowed("Only http and https URLs are allowed", details={"url": text})
+    if not parsed.host:
+        raise UrlNotAllowed("URL has no host", details={"url": text})
+    if parsed.userinfo:
+        raise UrlNotAllowed("URLs with credentials are not allowed", details={"url": text})
+    host = parsed.raw_host.decode("ascii").strip("[]")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    addresses = await resolve(host, port)
+    if not allow_private:
+        blocked = [
+            str(ip)
+            for ip in addresses
+            if not is_public_address(ip) and not any(ip in net for net in allow_networks)
+        ]
+        if blocked:
+            raise UrlNotAllowed(
+                "URL points to a private or reserved network address",
+                details={"url": text, "addresses": blocked},
+            )
+    return parsed, addresses[0]
+
+
+def _networks(values: Iterable[str | IPNetwork]) -> list[IPNetwork]:
+    try:
+        return [ipaddress.ip_network(v) if isinstance(v, str) else v for v in values]
+    except ValueError as exc:
+        raise UrlNotAllowed(f"Invalid network in allow list: {exc}") from exc
+
+
+def _pinned_request(client: httpx.AsyncClient, url: httpx.URL, ip: IPAddress) -> httpx.Request:
+    """A GET to ``url`` that connects to ``ip`` while keeping Host and TLS name checks."""
+    host_header = url.netloc.decode("ascii")
+    extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
+    return client.build_request(
+        "GET",
+        url.copy_with(host=str(ip)),
+        headers={"Host": host_header, "User-Agent": USER_AGENT, "Accept": "*/*"},
+        extensions=extensions,
+    )
+
+
+def _effective_type(media_type: str, url: httpx.URL, allowed: Iterable[str]) -> str | None:
+    allowed_set = {t.lower() for t in allowed}
+    if media_type in allowed_set:
+        return media_type
+    if media_type in _GENERIC_TYPES:
+        guessed = _EXTENSION_TYPES.get(PurePosixPath(url.path).suffix.lower())
+        if guessed in allowed_set:
+            return guessed
+    return None
+
+
+async def fetch_url(
+    url: str,
+    *,
+    allow_private: bool = False,
+    timeout: float = 10.0,  # noqa: ASYNC109 - a per-fetch budget, applied with asyncio.timeout
+    max_bytes: int = 5 * 1_048_576,
+    max_redirects: int = 5,
+    allowed_types: Iterable[str] = DOCUMENT_TYPES,
+    allow_networks: Iterable[str | IPNetwork] = (),
+    client: httpx.AsyncClient | None = None,
+) -> FetchedPage:
+    """GET ``url`` safely; ``timeout`` bounds the whole fetch (DNS, redirects and body).
+
+    Raises ``UrlNotAllowed`` (422), ``FetchFailed`` (422), ``FetchTooLarge`` (413) or
+    ``UnsupportedMediaType`` (415).
+    """
+    allowed = tuple(allowed_types)
+    networks = _networks(allow_networks)
+    own_client = client is None
+    http = client or httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout)
+    try:
+        async with asyncio.timeout(timeout):
+            return await _fetch(
+                http, url, allow_private, networks, max_bytes, max_redirects, allowed
+            )
+    except TimeoutError as exc:
+        raise FetchFailed(f"Timed out after {timeout:g} s", details={"url": url}) from exc
+    except httpx.HTTPError as exc:
+        raise FetchFailed(f"Fetch failed: {exc}", details={"url": url}) from exc
+    finally:
+        if own_client:
+            await http.aclose()
+
+
+async def _fetch(
+    http: httpx.AsyncClient,
+    url: str,
+    allow_private: bool,
+    networks: Sequence[IPNetwork],
+    max_bytes: int,
+    max_redirects: int,
+    allowed: tuple[str, ...],
+) -> FetchedPage:
+    current = url
+    for _hop in range(max_redirects + 1):
+        parsed, ip = await check_url(current, allow_private=allow_private, allow_networks=networks)
+        request = _pinned_request(http, parsed, ip)
+        response = await http.send(request, stream=True, follow_redirects=False)
+        try:
+            if response.status_code in _REDIRECTS:
+                location = response.headers.get("location")
+                if not location:
+                    raise FetchFailed(
+                        "Redirect without a Location header", details={"url": current}
+                    )
+                current = str(parsed.join(location))
+                continue
+            if not 200 <= response.status_code < 300:
+                raise FetchFailed(
+                    f"The server answered HTTP {response.status_code}",
+                    details={"url": current, "status": response.status_code},
+                )
+            header = response.headers.get("content-type", "")
+            media = header.split(";")[0].strip().lower()
+            effective = _effective_type(media, parsed, allowed)
+            if effective is None:
+                raise UnsupportedMediaType(
+                    f"Unsupported content type {media or 'none'!r}",
+                    details={"url": current, "content_type": header},
+                )
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise FetchTooLarge(
+                    f"Content is larger than {max_bytes} bytes",
+                    details={"url": current, "max_bytes": max_bytes},
+                )
+            body = bytearray()
+            async for piece in response.aiter_bytes():
+                body += piece
+                if len(body) > max_bytes:
+                    raise FetchTooLarge(
+                        f"Content is larger than {max_bytes} bytes",
+                        details={"url": current, "max_bytes": max_bytes},
+                    )
+            content_type = header if media == effective else effective
+            return FetchedPage(
+                url=url, final_url=str(parsed), content_type=content_type, data=bytes(body)
+            )
+        finally:
+            await response.aclose()
+    raise FetchFailed(f"Too many redirects (more than {max_redirects})", details={"url": url})
+
+
+# --------------------------------------------------------------------------- sitemaps
+
+
+def _gunzip(data: bytes, max_bytes: int) -> bytes:
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = inflater.decompress(data, max_bytes + 1)
+    if len(out) > max_bytes or inflater.unconsumed_tail:
+        raise FetchTooLarge(f"Sitemap expands to more than {max_bytes} bytes")
+    return out
+
+
+def parse_sitemap(data: bytes) -> tuple[str, list[str]]:
+    """``("index", sitemap URLs)`` or ``("urlset", page URLs)`` from sitemap XML or a text list."""
+    stripped = data.lstrip()
+    if not stripped.startswith(b"<"):
+        lines = stripped.decode("utf-8", errors="replace").splitlines()
+        return "urlset", [line.strip() for line in lines if line.strip().startswith("http")]
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=True
+    )
+    try:
+        root = etree.fromstring(stripped, parser=parser)  # entities, DTDs and network are off
+    except etree.XMLSyntaxError as exc:
+        raise FetchFailed(f"Invalid sitemap XML: {exc}") from exc
+    if root is None:
+        raise FetchFailed("Invalid sitemap XML")
+    kind = "index" if etree.QName(root).localname == "sitemapindex" else "urlset"
+    child = "sitemap" if kind == "index" else "url"
+    locs: list[str] = []
+    for entry in root:
+        if not isinstance(entry.tag, str) or etree.QName(entry).localname != child:
+            continue
+        for loc in entry:
+            if isinstance(loc.tag, str) and etree.QName(loc).localname == "loc" and loc.text:
+                locs.append(loc.text.strip())
+    return kind, locs
+
+
+async def fetch_sitemap(
+    url: str,
+    *,
+    max_pages: int = 200,
+    allow_private: bool = False,
+    timeout: float = 10.0,  # noqa: ASYNC109 - a per-fetch budget, applied with asyncio.timeout
+    max_bytes: int = 5 * 1_048_576,
+    max_redirects: int = 5,
+    max_depth: int = 2,
+    max_sitemaps: int = 50,
+    allow_networks: Iterable[str | IPNetwork] = (),
+    client: httpx.AsyncClient | None = None,
+) -> list[str]:
+    """Page URLs listed by a sitemap (``<urlset>``, ``<sitemapindex>`` or a plain-text list).
+
+    Nested indexes are followed up to ``max_depth`` levels below the root and at most
+    ``max_sitemaps`` sitemap files are fetched; the result is deduplicated, http(s) only and at
+    most ``max_pages`` long. A failing root raises; a failing child sitemap is skipped.
+    """
+    networks = _networks(allow_networks)
+    own_client = client is None
+    http = client or httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout)
+    pages: list[str] = []
+    seen_pages: set[str] = set()
+    seen_maps: set[str] = {url}
+    queue: list[tuple[str, int]] = [(url, 0)]
+    fetched = 0
+    try:
+        while queue and len(pages) < max_pages and fetched < max_sitemaps:
+            sitemap_url, depth = queue.pop(0)
+            fetched += 1
+            try:
+                page = await fetch_url(
+                    sitemap_url,
+                    allow_private=allow_private,
+                    timeout=timeout,
+                    max_bytes=max_bytes,
+                    max_redirects=max_redirects,
+                    allowed_types=SITEMAP_TYPES,
+                    allow_networks=networks,
+                    client=http,
+                )
+                data = page.data
+                if data[:2] == b"\x1f\x8b":
+                    data = _gunzip(data, max_bytes)
+                kind, locs = parse_sitemap(data)
+            except AppError:
+                if depth == 0:
+                    raise
+                continue
+            for loc in locs:
+                if not loc.lower().startswith(("http://", "https://")):
+                    continue
+                if kind == "index":
+                    if depth < max_depth and loc not in seen_maps:
+                        seen_maps.add(loc)
+                        queue.append((loc, depth + 1))
+                elif loc not in seen_pages:
+                    seen_pages.add(loc)
+                    pages.append(loc)
+                    if len(pages) >= max_pages:
+                        break
+    finally:
+        if own_client:
+            await http.aclose()
+    return pages
+
+
+__all__ = [
+    "DOCUMENT_TYPES",
+    "SITEMAP_TYPES",
+    "FetchFailed",
+    "FetchTooLarge",
+    "FetchedPage",
+    "UrlNotAllowed",
+    "check_url",
+    "fetch_sitemap",
+    "fetch_url",
+    "is_public_address",
+    "parse_sitemap",
+    "resolve",
+]

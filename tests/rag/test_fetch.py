@@ -1,0 +1,321 @@
+"""SSRF-safe fetching against a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import gzip
+import ipaddress
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from core.errors import AppError, UnsupportedMediaType
+from rag.fetch import (
+    FetchFailed,
+    FetchTooLarge,
+    UrlNotAllowed,
+    fetch_sitemap,
+    fetch_url,
+    is_public_address,
+)
+
+Route = Callable[[BaseHTTPRequestHandler], None]
+
+
+def _send(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes = b"",
+    content_type: str | None = "text/plain",
+    *,
+    length: bool = True,
+    headers: dict[str, str] | None = None,
+) -> None:
+    handler.send_response(status)
+    if content_type:
+        handler.send_header("Content-Type", content_type)
+    if length:
+        handler.send_header("Content-Length", str(len(body)))
+    for key, value in (headers or {}).items():
+        handler.send_header(key, value)
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+@dataclass
+class Server:
+    port: int
+    routes: dict[str, Route]
+    hits: list[tuple[str, str]] = field(default_factory=list)  # (path, Host header)
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def paths(self) -> list[str]:
+        return [p for p, _ in self.hits]
+
+
+def _urlset(urls: list[str]) -> bytes:
+    entries = "".join(f"<url><loc>{u}</loc></url>" for u in urls)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</urlset>'
+    ).encode()
+
+
+def _index(urls: list[str]) -> bytes:
+    entries = "".join(f"<sitemap><loc>{u}</loc></sitemap>" for u in urls)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}'
+        "</sitemapindex>"
+    ).encode()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    state: dict[str, Server] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            srv = state["server"]
+            path = self.path.split("?")[0]
+            srv.hits.append((path, self.headers.get("Host", "")))
+            route = srv.routes.get(path)
+            if route is None:
+                _send(self, 404, b"missing")
+            else:
+                try:
+                    route(self)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the client gave up (timeout test)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    port = httpd.server_address[1]
+    base = f"http://127.0.0.1:{port}"
+    html = b"<html><head><title>Hello</title></head><body><p>Hi there</p></body></html>"
+    routes: dict[str, Route] = {
+        "/page.html": lambda h: _send(h, 200, html, "text/html; charset=utf-8"),
+        "/image.png": lambda h: _send(h, 200, b"\x89PNG....", "image/png"),
+        "/file.pdf": lambda h: _send(h, 200, b"%PDF-1.4 fake", "application/octet-stream"),
+        "/big-declared": lambda h: _send(h, 200, b"a" * 5000),
+        "/big-streamed": lambda h: _send(h, 200, b"a" * 5000, length=False),
+        "/slow": lambda h: (time.sleep(1.5), _send(h, 200, b"late")),
+        "/redirect-ok": lambda h: _send(h, 302, headers={"Location": "/page.html"}),
+        "/redirect-loop": lambda h: _send(h, 302, headers={"Location": "/redirect-loop"}),
+        "/redirect-127-0-0-2": lambda h: _send(
+            h, 302, headers={"Location": f"http://127.0.0.2:{port}/page.html"}
+        ),
+        "/redirect-ipv6-loopback": lambda h: _send(
+            h, 301, headers={"Location": f"http://[::1]:{port}/page.html"}
+        ),
+        "/redirect-file": lambda h: _send(h, 302, headers={"Location": "file:///etc/passwd"}),
+        "/sitemap.xml": lambda h: _send(
+            h,
+            200,
+            _urlset([f"{base}/a", f"{base}/b", "ftp://elsewhere.invalid/x", f"{base}/a"]),
+            "application/xml",
+        ),
+        "/index.xml": lambda h: _send(
+            h,
+            200,
+            _index([f"{base}/child1.xml", f"{base}/broken.xml", f"{base}/nested.xml"]),
+            "text/xml",
+        ),
+        "/child1.xml": lambda h: _send(
+            h, 200, _urlset([f"{base}/c{i}" for i in range(3)]), "text/xml"
+        ),
+        "/nested.xml": lambda h: _send(h, 200, _index([f"{base}/deep.xml"]), "text/xml"),
+        "/deep.xml": lambda h: _send(h, 200, _index([f"{base}/deeper.xml"]), "text/xml"),
+        "/deeper.xml": lambda h: _send(h, 200, _urlset([f"{base}/too-deep"]), "text/xml"),
+        "/big-sitemap.xml": lambda h: _send(
+            h, 200, _urlset([f"{base}/p{i}" for i in range(500)]), "application/xml"
+        ),
+        "/sitemap.xml.gz": lambda h: _send(
+            h, 200, gzip.compress(_urlset([f"{base}/gz"])), "application/gzip"
+        ),
+        "/sitemap.txt": lambda h: _send(h, 200, f"{base}/t1\n\n{base}/t2\n".encode()),
+    }
+    srv = Server(port=port, routes=routes)
+    state["server"] = srv
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def srv(server: Server) -> Server:
+    server.hits.clear()
+    return server
+
+
+LOOPBACK_ONLY = ["127.0.0.1/32"]
+
+
+async def test_loopback_is_refused_by_default(srv: Server) -> None:
+    for url in (
+        srv.url("/page.html"),
+        srv.url("/page.html", host="localhost"),
+        srv.url("/page.html", host="[::ffff:127.0.0.1]"),
+        srv.url("/page.html", host="2130706433"),  # 127.0.0.1 as a decimal number
+    ):
+        with pytest.raises(UrlNotAllowed) as info:
+            await fetch_url(url)
+        assert info.value.code == "url_not_allowed"
+        assert info.value.status_code == 422
+    assert srv.hits == []  # refused before any connection
+
+
+async def test_private_allowed_on_request_and_host_header_kept(srv: Server) -> None:
+    page = await fetch_url(srv.url("/page.html", host="localhost"), allow_private=True)
+    assert page.data.startswith(b"<html>")
+    assert page.media_type == "text/html"
+    assert page.content_type == "text/html; charset=utf-8"
+    assert page.final_url == srv.url("/page.html", host="localhost")
+    # Connected to the checked IP, but the server still saw the original host name.
+    assert srv.hits == [("/page.html", f"localhost:{srv.port}")]
+
+
+async def test_redirects_are_followed_and_rechecked(srv: Server) -> None:
+    page = await fetch_url(srv.url("/redirect-ok"), allow_networks=LOOPBACK_ONLY)
+    assert page.final_url == srv.url("/page.html")
+    assert page.url == srv.url("/redirect-ok")
+    assert srv.paths() == ["/redirect-ok", "/page.html"]
+
+
+@pytest.mark.parametrize("path", ["/redirect-127-0-0-2", "/redirect-ipv6-loopback"])
+async def test_redirect_to_loopback_refused_on_the_hop(srv: Server, path: str) -> None:
+    # 127.0.0.1 itself is allowed here; the redirect target is another loopback address.
+    with pytest.raises(UrlNotAllowed) as info:
+        await fetch_url(srv.url(path), allow_networks=LOOPBACK_ONLY)
+    assert "/page.html" in info.value.details["url"]
+    assert srv.paths() == [path]
+
+
+async def test_redirect_to_other_scheme_refused(srv: Server) -> None:
+    with pytest.raises(UrlNotAllowed):
+        await fetch_url(srv.url("/redirect-file"), allow_private=True)
+
+
+async def test_redirect_limit(srv: Server) -> None:
+    with pytest.raises(FetchFailed, match="Too many redirects"):
+        await fetch_url(srv.url("/redirect-loop"), allow_private=True, max_redirects=3)
+    assert srv.paths() == ["/redirect-loop"] * 4
+
+
+@pytest.mark.parametrize("path", ["/big-declared", "/big-streamed"])
+async def test_byte_cap(srv: Server, path: str) -> None:
+    with pytest.raises(FetchTooLarge) as info:
+        await fetch_url(srv.url(path), allow_private=True, max_bytes=1000)
+    assert info.value.code == "fetch_too_large"
+    page = await fetch_url(srv.url(path), allow_private=True, max_bytes=5000)
+    assert len(page.data) == 5000
+
+
+async def test_wrong_content_type_refused(srv: Server) -> None:
+    with pytest.raises(UnsupportedMediaType) as info:
+        await fetch_url(srv.url("/image.png"), allow_private=True)
+    assert info.value.status_code == 415
+
+
+async def test_octet_stream_accepted_by_extension(srv: Server) -> None:
+    page = await fetch_url(srv.url("/file.pdf"), allow_private=True)
+    assert page.content_type == "application/pdf"
+
+
+async def test_http_errors_and_timeouts_are_fetch_failed(srv: Server) -> None:
+    with pytest.raises(FetchFailed) as info:
+        await fetch_url(srv.url("/nope"), allow_private=True)
+    assert info.value.details["status"] == 404
+    started = time.monotonic()
+    with pytest.raises(FetchFailed, match="Timed out"):
+        await fetch_url(srv.url("/slow"), allow_private=True, timeout=0.3)
+    assert time.monotonic() - started < 1.2
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.invalid/file",
+        "file:///etc/passwd",
+        "http://user:pw@example.invalid/",
+        "http:///nohost",
+        "javascript:alert(1)",
+    ],
+)
+async def test_bad_urls_refused(url: str) -> None:
+    with pytest.raises(UrlNotAllowed):
+        await fetch_url(url)
+
+
+def test_address_classification() -> None:
+    blocked = [
+        "10.0.0.1",
+        "172.16.5.4",
+        "192.168.1.1",
+        "127.0.0.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "240.0.0.1",
+        "::1",
+        "::",
+        "fe80::1",
+        "fc00::1",
+        "ff02::1",
+        "::ffff:10.0.0.1",
+        "::ffff:127.0.0.1",
+        "2002:a00:1::",  # 6to4 wrapping 10.0.0.1
+        "64:ff9b::a00:1",  # NAT64 wrapping 10.0.0.1
+    ]
+    for text in blocked:
+        assert not is_public_address(ipaddress.ip_address(text)), text
+    for text in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111", "::ffff:1.1.1.1"]:
+        assert is_public_address(ipaddress.ip_address(text)), text
+
+
+async def test_sitemap_urlset_deduplicated_http_only(srv: Server) -> None:
+    urls = await fetch_sitemap(srv.url("/sitemap.xml"), allow_private=True)
+    assert urls == [srv.url("/a"), srv.url("/b")]
+
+
+async def test_sitemap_index_nested_and_depth_bounded(srv: Server) -> None:
+    urls = await fetch_sitemap(srv.url("/index.xml"), allow_private=True, max_depth=2)
+    # child1 pages; broken.xml (404) skipped; nested -> deep is an index at depth 2: not followed.
+    assert urls == [srv.url(f"/c{i}") for i in range(3)]
+    assert "/deeper.xml" not in srv.paths()
+    assert {"/child1.xml", "/broken.xml", "/nested.xml", "/deep.xml"} <= set(srv.paths())
+
+
+async def test_sitemap_bounded_by_max_pages(srv: Server) -> None:
+    urls = await fetch_sitemap(srv.url("/big-sitemap.xml"), allow_private=True, max_pages=25)
+    assert urls == [srv.url(f"/p{i}") for i in range(25)]
+
+
+async def test_sitemap_gzip_and_text_formats(srv: Server) -> None:
+    assert await fetch_sitemap(srv.url("/sitemap.xml.gz"), allow_private=True) == [srv.url("/gz")]
+    assert await fetch_sitemap(srv.url("/sitemap.txt"), allow_private=True) == [
+        srv.url("/t1"),
+        srv.url("/t2"),
+    ]
+
+
+async def test_sitemap_root_errors_raise(srv: Server) -> None:
+    with pytest.raises(UrlNotAllowed):
+        await fetch_sitemap(srv.url("/sitemap.xml"))
+    with pytest.raises(AppError) as info:
+        await fetch_sitemap(srv.url("/missing.xml"), allow_private=True)
+    assert info.value.code == "fetch_failed"
