@@ -26,6 +26,9 @@ class Workspace(Base):
     knowledge_version: Mapped[int] = mapped_column(BigInteger, default=0)
     webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     webhook_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Set by billing: `plan` applies until `plan_expires_at` (None: no end), then `fallback_plan`.
+    plan_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    fallback_plan: Mapped[str] = mapped_column(String(32), default="free")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

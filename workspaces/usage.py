@@ -36,6 +36,18 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
+def effective_plan(workspace: Workspace, now: datetime | None = None) -> str:
+    """The plan whose limits apply at ``now``: ``plan`` until ``plan_expires_at``, then fallback.
+
+    Billing sets both when a payment is applied; cancellations and downgrades therefore take effect
+    when the paid period ends, without a job having to flip the workspace.
+    """
+    expires = workspace.plan_expires_at
+    if expires is None or (now or datetime.now(UTC)) < expires:
+        return workspace.plan
+    return workspace.fallback_plan or "free"
+
+
 def ensure_within(
     *, plan_code: str, metric: Metric, used: int, adding: int = 1, resets_at: datetime | None
 ) -> None:
@@ -85,7 +97,7 @@ async def check_monthly(
 ) -> None:
     counter = await repo.get_usage(session, workspace_id=workspace.id, month=month_key())
     ensure_within(
-        plan_code=workspace.plan,
+        plan_code=effective_plan(workspace),
         metric=metric,
         used=int(getattr(counter, metric)),
         adding=adding,
@@ -96,7 +108,7 @@ async def check_monthly(
 async def check_daily_tokens(session: AsyncSession, workspace: Workspace) -> None:
     used = await repo.get_daily_tokens(session, workspace_id=workspace.id, day=today())
     ensure_within(
-        plan_code=workspace.plan,
+        plan_code=effective_plan(workspace),
         metric="daily_llm_tokens",
         used=used,
         adding=1,
@@ -114,7 +126,7 @@ async def usage_report(
     """
     month = month_key()
     counter = await repo.get_usage(session, workspace_id=workspace.id, month=month)
-    plan = get_plan(workspace.plan)
+    plan = get_plan(effective_plan(workspace))
     stored = dict(stored or {})
     if "members" not in stored:
         stored["members"] = await repo.count_members(session, workspace.id)

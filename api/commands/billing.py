@@ -1,0 +1,64 @@
+"""`trulybot billing reconcile`: apply payments Razorpay captured but no webhook reported."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from billing import service
+from billing.provider import RazorpayProvider
+from core.config import Settings, get_settings
+from core.db import Database
+
+
+async def run_reconcile(
+    settings: Settings, *, older_than_minutes: float, limit: int
+) -> service.ReconcileReport:
+    from api.runtime import resolve_database
+
+    provider = RazorpayProvider.from_settings(settings)
+    target = await resolve_database(settings, apply_migrations=False)
+    db = Database.from_url(target.app_url, pool_size=2, max_overflow=2)
+    try:
+        return await service.reconcile(
+            db, provider, older_than=timedelta(minutes=older_than_minutes), limit=limit
+        )
+    finally:
+        await db.dispose()
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if not settings.billing_enabled:
+        print("billing is disabled: set RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET")
+        return 2
+    report = asyncio.run(
+        run_reconcile(settings, older_than_minutes=args.older_than_minutes, limit=args.limit)
+    )
+    for line in report.details:
+        print(f"  {line}")
+    print(
+        f"orders checked: {report.orders_checked}, payments seen: {report.payments_seen}, "
+        f"applied: {report.applied}, ignored: {report.ignored}, rejected: {report.rejected}, "
+        f"already known: {report.duplicates}, provider errors: {report.provider_errors}"
+    )
+    return 1 if report.provider_errors else 0
+
+
+def register(subparsers: Any) -> None:
+    billing = subparsers.add_parser("billing", help="billing operations (Razorpay)")
+    sub = billing.add_subparsers(dest="billing_command", required=True)
+    rec = sub.add_parser(
+        "reconcile",
+        help="fetch the payments of orders still pending and apply what webhooks missed",
+    )
+    rec.add_argument(
+        "--older-than-minutes",
+        type=float,
+        default=30.0,
+        help="only orders created at least this long ago (default 30)",
+    )
+    rec.add_argument("--limit", type=int, default=500, help="at most this many orders per run")
+    rec.set_defaults(func=_reconcile)

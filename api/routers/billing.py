@@ -1,0 +1,176 @@
+"""Billing over HTTP: the public plan list and Razorpay webhook, and each workspace's billing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, status
+
+from api.deps import ContainerDep, LimitDep, SessionDep, SettingsDep, WorkspaceDep
+from billing import service
+from billing.provider import PaymentProvider, RazorpayProvider
+from billing.schemas import (
+    CancelIn,
+    OrderIn,
+    OrderOut,
+    PaymentPage,
+    PlansOut,
+    SubscriptionOut,
+    VerifyIn,
+    VerifyOut,
+    WebhookAck,
+)
+from billing.signatures import BillingDisabled, InvalidSignature
+from core.config import Settings
+
+router = APIRouter(tags=["billing"])
+
+PROVIDER_KEY = "payment_provider"
+
+
+def require_billing(settings: SettingsDep) -> Settings:
+    if not settings.billing_enabled:
+        raise BillingDisabled(
+            "Billing is not configured on this server: set RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET"
+        )
+    return settings
+
+
+BillingSettingsDep = Annotated[Settings, Depends(require_billing)]
+
+
+def get_provider(settings: BillingSettingsDep, container: ContainerDep) -> PaymentProvider:
+    """One provider per process (tests point it at a local fake through RAZORPAY_BASE_URL)."""
+    provider: PaymentProvider | None = container.extras.get(PROVIDER_KEY)
+    if provider is None:
+        provider = RazorpayProvider.from_settings(settings)
+        container.extras[PROVIDER_KEY] = provider
+    return provider
+
+
+ProviderDep = Annotated[PaymentProvider, Depends(get_provider)]
+
+
+@router.get("/billing/plans", response_model=PlansOut)
+async def list_plans() -> PlansOut:
+    return PlansOut(items=service.list_plans())
+
+
+@router.post("/billing/webhooks/razorpay", response_model=WebhookAck)
+async def razorpay_webhook(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    x_razorpay_event_id: Annotated[str | None, Header()] = None,
+) -> WebhookAck:
+    """Signed with the webhook secret over the raw body; stored once per event id; always 2xx
+    for a valid signature (unknown events are stored as ignored)."""
+    signatures = request.headers.getlist("x-razorpay-signature")
+    if len(signatures) > 1:
+        raise InvalidSignature(details={"reason": "multiple"})
+    raw_body = await request.body()
+    result = await service.process_webhook(
+        session,
+        raw_body=raw_body,
+        signature=signatures[0] if signatures else None,
+        event_id=x_razorpay_event_id,
+        secrets=settings.razorpay_webhook_secret,
+    )
+    return WebhookAck(
+        status=result.status,
+        event_id=result.event_id,
+        reason=result.reason,
+    )
+
+
+@router.post(
+    "/workspaces/{workspace_id}/billing/orders",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OrderOut,
+)
+async def create_order(
+    body: OrderIn,
+    settings: BillingSettingsDep,
+    access: WorkspaceDep,
+    session: SessionDep,
+    provider: ProviderDep,
+) -> OrderOut:
+    order = await service.create_order(
+        session, access, plan=body.plan, period=body.period, provider=provider
+    )
+    return OrderOut(
+        order_id=order.id,
+        razorpay_order_id=order.razorpay_order_id,
+        amount=order.amount,
+        currency=order.currency,
+        key_id=provider.key_id,
+        plan=order.plan,
+        period=order.period,
+        status=order.status,
+    )
+
+
+@router.post("/workspaces/{workspace_id}/billing/verify", response_model=VerifyOut)
+async def verify_payment(
+    body: VerifyIn, settings: BillingSettingsDep, access: WorkspaceDep, session: SessionDep
+) -> VerifyOut:
+    assert settings.razorpay_key_secret is not None
+    applied, sub = await service.verify_checkout(
+        session,
+        access,
+        razorpay_order_id=body.razorpay_order_id,
+        razorpay_payment_id=body.razorpay_payment_id,
+        razorpay_signature=body.razorpay_signature,
+        key_secret=settings.razorpay_key_secret,
+    )
+    assert applied.order_id is not None
+    return VerifyOut(
+        order_id=applied.order_id,
+        order_status=applied.order_status or "created",
+        applied=applied.outcome == "applied",
+        reason=applied.reason,
+        subscription=service.subscription_view(sub, sub.plan, datetime.now(UTC)),
+    )
+
+
+@router.get("/workspaces/{workspace_id}/billing/subscription", response_model=SubscriptionOut)
+async def get_subscription(
+    settings: BillingSettingsDep, access: WorkspaceDep, session: SessionDep
+) -> SubscriptionOut:
+    return await service.get_subscription(session, access)
+
+
+@router.post(
+    "/workspaces/{workspace_id}/billing/subscription/cancel", response_model=SubscriptionOut
+)
+async def cancel_subscription(
+    settings: BillingSettingsDep,
+    access: WorkspaceDep,
+    session: SessionDep,
+    body: CancelIn | None = None,
+) -> SubscriptionOut:
+    return await service.cancel_at_period_end(
+        session, access, downgrade_to=body.downgrade_to if body else None
+    )
+
+
+@router.post(
+    "/workspaces/{workspace_id}/billing/subscription/resume", response_model=SubscriptionOut
+)
+async def resume_subscription(
+    settings: BillingSettingsDep, access: WorkspaceDep, session: SessionDep
+) -> SubscriptionOut:
+    return await service.resume(session, access)
+
+
+@router.get("/workspaces/{workspace_id}/billing/payments", response_model=PaymentPage)
+async def list_payments(
+    settings: BillingSettingsDep,
+    access: WorkspaceDep,
+    session: SessionDep,
+    limit: LimitDep,
+    before: Annotated[datetime | None, Query()] = None,
+) -> PaymentPage:
+    items, next_before = await service.list_payments(session, access, limit=limit, before=before)
+    return PaymentPage(items=items, next_before=next_before)

@@ -1,0 +1,117 @@
+"""The payment provider behind a small Protocol; one real implementation on the ``razorpay`` SDK.
+
+The SDK is synchronous (``requests``): every call runs in a worker thread with a timeout, both on
+the HTTP request itself and around the thread, so a slow provider never blocks the event loop.
+Connection errors, 5xx answers, timeouts and unreadable answers become
+``PaymentProviderUnavailable`` (503); a 4xx from Razorpay is a ``PaymentProviderError`` (502).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
+
+import razorpay
+import requests
+from razorpay.errors import BadRequestError, GatewayError, ServerError
+
+from billing.signatures import BillingDisabled, PaymentProviderUnavailable
+from core.config import Settings
+from core.errors import AppError
+
+log = logging.getLogger("trulybot.billing")
+
+T = TypeVar("T")
+
+
+class PaymentProviderError(AppError):
+    code = "payment_provider_error"
+    status_code = 502
+    message = "The payment provider refused the request"
+
+
+class PaymentProvider(Protocol):
+    key_id: str
+
+    async def create_order(
+        self, *, amount: int, currency: str, receipt: str, notes: Mapping[str, str]
+    ) -> dict[str, Any]: ...
+
+    async def fetch_order_payments(self, razorpay_order_id: str) -> list[dict[str, Any]]: ...
+
+    async def fetch_payment(self, razorpay_payment_id: str) -> dict[str, Any]: ...
+
+
+class RazorpayProvider:
+    """``razorpay.Client`` off the event loop, with a timeout."""
+
+    def __init__(
+        self, *, key_id: str, key_secret: str, base_url: str | None, timeout_seconds: float
+    ) -> None:
+        self.key_id = key_id
+        self.timeout = timeout_seconds
+        options: dict[str, Any] = {"base_url": base_url} if base_url else {}  # else SDK default
+        self._client = razorpay.Client(auth=(key_id, key_secret), **options)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RazorpayProvider:
+        if not settings.billing_enabled:
+            raise BillingDisabled(
+                "Billing is not configured on this server: set RAZORPAY_KEY_ID and "
+                "RAZORPAY_KEY_SECRET"
+            )
+        assert settings.razorpay_key_id is not None
+        assert settings.razorpay_key_secret is not None
+        return cls(
+            key_id=settings.razorpay_key_id,
+            key_secret=settings.razorpay_key_secret,
+            base_url=settings.razorpay_base_url,
+            timeout_seconds=settings.razorpay_timeout_seconds,
+        )
+
+    async def _call(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            # The thread cannot be cancelled; the request's own timeout ends it soon after.
+            return await asyncio.wait_for(asyncio.to_thread(fn), timeout=self.timeout + 1.0)
+        except (TimeoutError, requests.RequestException, ServerError, GatewayError) as exc:
+            log.warning("razorpay %s failed: %s", what, type(exc).__name__)
+            raise PaymentProviderUnavailable(details={"operation": what}) from exc
+        except BadRequestError as exc:
+            raise PaymentProviderError(
+                f"Razorpay refused {what}: {exc}", details={"operation": what}
+            ) from exc
+        except ValueError as exc:  # an answer that is not JSON (a proxy's error page...)
+            log.warning("razorpay %s answered something unreadable", what)
+            raise PaymentProviderUnavailable(details={"operation": what}) from exc
+
+    async def create_order(
+        self, *, amount: int, currency: str, receipt: str, notes: Mapping[str, str]
+    ) -> dict[str, Any]:
+        data = {"amount": amount, "currency": currency, "receipt": receipt, "notes": dict(notes)}
+        result = await self._call(
+            "create_order", lambda: self._client.order.create(data, timeout=self.timeout)
+        )
+        if not isinstance(result, dict) or not isinstance(result.get("id"), str):
+            raise PaymentProviderUnavailable(details={"operation": "create_order"})
+        return result
+
+    async def fetch_order_payments(self, razorpay_order_id: str) -> list[dict[str, Any]]:
+        result = await self._call(
+            "fetch_order_payments",
+            lambda: self._client.order.payments(razorpay_order_id, timeout=self.timeout),
+        )
+        items = result.get("items") if isinstance(result, dict) else None
+        if not isinstance(items, list):
+            raise PaymentProviderUnavailable(details={"operation": "fetch_order_payments"})
+        return [item for item in items if isinstance(item, dict)]
+
+    async def fetch_payment(self, razorpay_payment_id: str) -> dict[str, Any]:
+        result = await self._call(
+            "fetch_payment",
+            lambda: self._client.payment.fetch(razorpay_payment_id, timeout=self.timeout),
+        )
+        if not isinstance(result, dict):
+            raise PaymentProviderUnavailable(details={"operation": "fetch_payment"})
+        return result

@@ -1,0 +1,320 @@
+"""All SQL of the billing domain. Callers pass a session whose tenant context is set.
+
+Webhooks arrive without a user: the order (or payment, subscription, event) is first found through
+the narrow ``app.lookup`` RLS clause, then the workspace becomes the transaction's tenant.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, literal_column, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing.models import BillingEventRow, BillingOrder, BillingPayment, Subscription
+from core.models import utcnow
+from workspaces.models import Workspace
+
+# app.lookup value under which the app role sees (only) the pending orders of every workspace.
+RECONCILE_LOOKUP = "billing:reconcile-pending"
+PENDING_STATUSES = ("created", "attempted")
+# A payment's status only moves forward when Razorpay tells us about it again.
+_PAYMENT_RANK = "ARRAY['failed', 'authorized', 'captured', 'refunded']::text[]"
+
+# --- orders ----------------------------------------------------------------------------------
+
+
+async def insert_order(session: AsyncSession, order: BillingOrder) -> BillingOrder:
+    session.add(order)
+    await session.flush()
+    return order
+
+
+async def get_order(
+    session: AsyncSession, *, workspace_id: uuid.UUID, order_id: uuid.UUID
+) -> BillingOrder | None:
+    result = await session.execute(
+        select(BillingOrder).where(
+            BillingOrder.workspace_id == workspace_id, BillingOrder.id == order_id
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def find_order_by_razorpay_id(
+    session: AsyncSession, razorpay_order_id: str
+) -> BillingOrder | None:
+    """Visible through RLS either in the current workspace or via ``app.lookup``."""
+    result = await session.execute(
+        select(BillingOrder).where(BillingOrder.razorpay_order_id == razorpay_order_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def lock_order(
+    session: AsyncSession, *, workspace_id: uuid.UUID, order_id: uuid.UUID
+) -> BillingOrder | None:
+    """The order, locked until the transaction ends, fresh from the database."""
+    result = await session.execute(
+        select(BillingOrder)
+        .where(BillingOrder.workspace_id == workspace_id, BillingOrder.id == order_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def update_order(session: AsyncSession, order_id: uuid.UUID, **values: Any) -> None:
+    await session.execute(
+        update(BillingOrder)
+        .where(BillingOrder.id == order_id)
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def list_pending_orders(
+    session: AsyncSession, *, created_before: datetime, limit: int
+) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
+    """(order id, workspace id, razorpay order id) of pending orders across workspaces.
+
+    The caller sets ``app.lookup`` to ``RECONCILE_LOOKUP``; RLS then shows pending orders only.
+    """
+    result = await session.execute(
+        select(BillingOrder.id, BillingOrder.workspace_id, BillingOrder.razorpay_order_id)
+        .where(
+            BillingOrder.status.in_(PENDING_STATUSES),
+            BillingOrder.created_at < created_before,
+        )
+        .order_by(BillingOrder.created_at)
+        .limit(limit)
+    )
+    return [(row[0], row[1], row[2]) for row in result.all()]
+
+
+# --- payments --------------------------------------------------------------------------------
+
+
+async def upsert_payment(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    order_id: uuid.UUID,
+    razorpay_payment_id: str,
+    amount: int | None,
+    currency: str | None,
+    status: str,
+    method: str | None,
+    source: str,
+    raw: dict[str, Any],
+) -> None:
+    """Insert the payment or refresh it; a status only moves forward (see ``PAYMENT_RANK``)."""
+    stmt = insert(BillingPayment).values(
+        id=uuid.uuid4(),
+        workspace_id=workspace_id,
+        order_id=order_id,
+        razorpay_payment_id=razorpay_payment_id,
+        amount=amount,
+        currency=currency,
+        status=status,
+        method=method,
+        source=source,
+        raw=raw,
+    )
+    excluded = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[BillingPayment.razorpay_payment_id],
+        set_={
+            "status": literal_column(
+                f"CASE WHEN array_position({_PAYMENT_RANK}, excluded.status)"
+                f" >= coalesce(array_position({_PAYMENT_RANK}, billing_payments.status), 0)"
+                " THEN excluded.status ELSE billing_payments.status END"
+            ),
+            "method": func.coalesce(excluded.method, BillingPayment.method),
+            "amount": func.coalesce(BillingPayment.amount, excluded.amount),
+            "currency": func.coalesce(BillingPayment.currency, excluded.currency),
+            "raw": BillingPayment.raw.op("||")(excluded.raw),
+            "updated_at": utcnow(),
+        },
+        where=BillingPayment.workspace_id == workspace_id,
+    )
+    await session.execute(stmt)
+
+
+async def find_payment_order_id(session: AsyncSession, razorpay_payment_id: str) -> str | None:
+    """The Razorpay order id behind a payment (visible via ``app.lookup`` = the payment id)."""
+    result = await session.execute(
+        select(BillingOrder.razorpay_order_id)
+        .join(BillingPayment, BillingPayment.order_id == BillingOrder.id)
+        .where(BillingPayment.razorpay_payment_id == razorpay_payment_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_payments(
+    session: AsyncSession, *, workspace_id: uuid.UUID, limit: int, before: datetime | None
+) -> Sequence[tuple[BillingPayment, BillingOrder]]:
+    stmt = (
+        select(BillingPayment, BillingOrder)
+        .join(BillingOrder, BillingOrder.id == BillingPayment.order_id)
+        .where(BillingPayment.workspace_id == workspace_id)
+        .order_by(BillingPayment.created_at.desc(), BillingPayment.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        stmt = stmt.where(BillingPayment.created_at < before)
+    result = await session.execute(stmt)
+    return [(row[0], row[1]) for row in result.all()]
+
+
+# --- subscriptions ---------------------------------------------------------------------------
+
+
+async def get_subscription(session: AsyncSession, workspace_id: uuid.UUID) -> Subscription | None:
+    result = await session.execute(
+        select(Subscription).where(Subscription.workspace_id == workspace_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def lock_subscription(session: AsyncSession, workspace_id: uuid.UUID) -> Subscription:
+    """The workspace's subscription row (created on first use), locked until the end."""
+    await session.execute(
+        insert(Subscription)
+        .values(workspace_id=workspace_id)
+        .on_conflict_do_nothing(index_elements=[Subscription.workspace_id])
+    )
+    result = await session.execute(
+        select(Subscription)
+        .where(Subscription.workspace_id == workspace_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one()
+
+
+async def update_subscription(
+    session: AsyncSession, workspace_id: uuid.UUID, **values: Any
+) -> None:
+    await session.execute(
+        update(Subscription)
+        .where(Subscription.workspace_id == workspace_id)
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def find_subscription_workspace(
+    session: AsyncSession, razorpay_subscription_id: str
+) -> uuid.UUID | None:
+    """Visible via ``app.lookup`` = the Razorpay subscription id."""
+    result = await session.execute(
+        select(Subscription.workspace_id).where(
+            Subscription.razorpay_subscription_id == razorpay_subscription_id
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+# --- the workspace's plan (what quotas read) -------------------------------------------------
+
+
+async def get_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> Workspace | None:
+    result = await session.execute(
+        select(Workspace)
+        .where(Workspace.id == workspace_id)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def set_workspace_plan(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    plan: str,
+    expires_at: datetime | None,
+) -> None:
+    """``plan`` applies until ``expires_at``; then the workspace's ``fallback_plan`` does."""
+    await session.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace_id)
+        .values(plan=plan, plan_expires_at=expires_at, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+# --- webhook events --------------------------------------------------------------------------
+
+
+async def claim_event(
+    session: AsyncSession,
+    *,
+    event_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+    source: str,
+) -> uuid.UUID | None:
+    """Insert the event row; ``None`` when this event id was already stored (a duplicate).
+
+    Runs first in the transaction. A concurrent duplicate blocks on the unique index until the
+    first transaction ends, then inserts nothing: only one delivery ever applies its effect.
+    The caller sets ``app.lookup`` to ``event_id`` so RLS admits the row.
+    """
+    result = await session.execute(
+        insert(BillingEventRow)
+        .values(
+            id=uuid.uuid4(),
+            event_id=event_id,
+            event_type=event_type,
+            payload=payload,
+            source=source,
+            outcome="processing",
+        )
+        .on_conflict_do_nothing(index_elements=[BillingEventRow.event_id])
+        .returning(BillingEventRow.id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def finish_event(
+    session: AsyncSession,
+    row_id: uuid.UUID,
+    *,
+    outcome: str,
+    reason: str,
+    detail: str | None,
+    workspace_id: uuid.UUID | None,
+    razorpay_order_id: str | None,
+    razorpay_payment_id: str | None,
+) -> None:
+    await session.execute(
+        update(BillingEventRow)
+        .where(BillingEventRow.id == row_id)
+        .values(
+            outcome=outcome,
+            reason=reason[:64],
+            detail=detail,
+            workspace_id=workspace_id,
+            razorpay_order_id=razorpay_order_id,
+            razorpay_payment_id=razorpay_payment_id,
+            processed_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def list_events(
+    session: AsyncSession, *, workspace_id: uuid.UUID, limit: int
+) -> Sequence[BillingEventRow]:
+    result = await session.execute(
+        select(BillingEventRow)
+        .where(BillingEventRow.workspace_id == workspace_id)
+        .order_by(BillingEventRow.received_at.desc())
+        .limit(limit)
+    )
+    return result.scalars().all()

@@ -1,0 +1,110 @@
+"""Request and response bodies of the billing API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PeriodIn = Literal["monthly", "yearly"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class PlanOut(BaseModel):
+    code: str
+    name: str
+    limits: dict[str, int | None]
+    prices: dict[str, int] = Field(description="INR in paise, per period")
+    currency: str = "INR"
+    purchasable: bool
+
+
+class PlansOut(BaseModel):
+    items: list[PlanOut]
+
+
+class OrderIn(BaseModel):
+    """What the owner wants to buy. The amount is never taken from the client."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plan: str = Field(min_length=1, max_length=32)
+    period: PeriodIn = "monthly"
+
+
+class OrderOut(BaseModel):
+    """Everything Razorpay Checkout needs."""
+
+    order_id: uuid.UUID
+    razorpay_order_id: str
+    amount: int
+    currency: str
+    key_id: str
+    plan: str
+    period: str
+    status: str
+
+
+class VerifyIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    razorpay_order_id: str = Field(min_length=1, max_length=64)
+    razorpay_payment_id: str = Field(min_length=1, max_length=64)
+    razorpay_signature: str = Field(min_length=1, max_length=256)
+
+
+class SubscriptionOut(BaseModel):
+    plan: str
+    effective_plan: str = Field(description="the plan whose quotas apply now")
+    status: Literal["active", "past_due", "cancelled"]
+    period: str | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    pending_plan: str | None
+
+
+class VerifyOut(BaseModel):
+    order_id: uuid.UUID
+    order_status: str
+    applied: bool = Field(description="true when this call granted the plan")
+    reason: str
+    subscription: SubscriptionOut
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    downgrade_to: str | None = Field(
+        default=None,
+        max_length=32,
+        description="a lower plan to buy once the current period ends (default: free)",
+    )
+
+
+class PaymentOut(_Out):
+    razorpay_payment_id: str
+    order_id: uuid.UUID
+    plan: str
+    period: str
+    amount: int | None
+    currency: str | None
+    status: str
+    method: str | None
+    source: str
+    created_at: datetime
+
+
+class PaymentPage(BaseModel):
+    items: list[PaymentOut]
+    next_before: datetime | None
+
+
+class WebhookAck(BaseModel):
+    status: Literal["applied", "ignored", "rejected", "duplicate"]
+    event_id: str
+    reason: str

@@ -1,0 +1,152 @@
+"""Billing fixtures: the real app with billing enabled against a local fake Razorpay API."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from api.app import create_app
+from api.container import Container
+from core.config import Settings
+from core.db import Database
+from tests.conftest import Owner, make_settings
+from tests.fakes.razorpay_server import FakeRazorpay, sign_webhook
+
+WEBHOOK_SECRET = "whsec_current_0001"
+OLD_WEBHOOK_SECRET = "whsec_previous_0001"
+
+
+@pytest.fixture(scope="module")
+def fake_server() -> Iterator[FakeRazorpay]:
+    with FakeRazorpay() as server:
+        yield server
+
+
+@pytest.fixture
+def fake(fake_server: FakeRazorpay) -> Iterator[FakeRazorpay]:
+    fake_server.down = False
+    fake_server.latency = 0.0
+    yield fake_server
+    fake_server.down = False
+    fake_server.latency = 0.0
+
+
+@pytest.fixture
+def billing_settings(fake: FakeRazorpay) -> Settings:
+    return make_settings(
+        razorpay_key_id=fake.key_id,
+        razorpay_key_secret=fake.key_secret,
+        razorpay_webhook_secret=[WEBHOOK_SECRET, OLD_WEBHOOK_SECRET],
+        razorpay_base_url=fake.base_url,
+        razorpay_timeout_seconds=1.0,
+    )
+
+
+@pytest.fixture
+async def billing_container(
+    billing_settings: Settings, db: Database, redis_client: Redis
+) -> Container:
+    return Container(settings=billing_settings, db=db, redis=redis_client)
+
+
+@pytest.fixture
+async def bclient(billing_container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(container=billing_container)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+WEBHOOK_URL = "/api/v1/billing/webhooks/razorpay"
+
+
+def signed(payload: dict[str, Any], secret: str = WEBHOOK_SECRET) -> tuple[bytes, str]:
+    body = json.dumps(payload).encode()
+    return body, sign_webhook(body, secret)
+
+
+async def post_webhook(
+    client: httpx.AsyncClient,
+    payload: dict[str, Any],
+    *,
+    event_id: str | None = None,
+    secret: str = WEBHOOK_SECRET,
+) -> httpx.Response:
+    body, signature = signed(payload, secret)
+    return await client.post(
+        WEBHOOK_URL,
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Razorpay-Signature": signature,
+            "X-Razorpay-Event-Id": event_id or f"evt_{uuid.uuid4().hex[:14]}",
+        },
+    )
+
+
+async def create_order(
+    client: httpx.AsyncClient, owner: Owner, plan: str = "starter", period: str = "monthly"
+) -> dict[str, Any]:
+    response = await client.post(
+        owner.url("/billing/orders"), json={"plan": plan, "period": period}, headers=owner.headers
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def subscription(client: httpx.AsyncClient, owner: Owner) -> dict[str, Any]:
+    response = await client.get(owner.url("/billing/subscription"), headers=owner.headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def sub_row(owner_db: Database, workspace_id: str) -> dict[str, Any]:
+    async with owner_db.transaction() as s:
+        row = (
+            (
+                await s.execute(
+                    text("SELECT * FROM subscriptions WHERE workspace_id = :w"), {"w": workspace_id}
+                )
+            )
+            .mappings()
+            .one_or_none()
+        )
+    return dict(row) if row else {}
+
+
+async def order_row(owner_db: Database, razorpay_order_id: str) -> dict[str, Any]:
+    async with owner_db.transaction() as s:
+        row = (
+            (
+                await s.execute(
+                    text("SELECT * FROM billing_orders WHERE razorpay_order_id = :o"),
+                    {"o": razorpay_order_id},
+                )
+            )
+            .mappings()
+            .one()
+        )
+    return dict(row)
+
+
+async def event_rows(owner_db: Database, event_id: str) -> list[dict[str, Any]]:
+    async with owner_db.transaction() as s:
+        rows = (
+            (
+                await s.execute(
+                    text("SELECT * FROM billing_events WHERE event_id = :e"), {"e": event_id}
+                )
+            )
+            .mappings()
+            .all()
+        )
+    return [dict(r) for r in rows]

@@ -1,0 +1,277 @@
+"""Plans, orders, checkout verification, subscription and payments over HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from core.db import Database
+from tests.billing.conftest import (
+    create_order,
+    order_row,
+    post_webhook,
+    sub_row,
+    subscription,
+)
+from tests.conftest import Owner, signup
+from tests.fakes.razorpay_server import FakeRazorpay, checkout_signature, webhook_payload
+from workspaces.models import Workspace
+from workspaces.plans import get_plan
+from workspaces.usage import effective_plan
+
+
+async def count_orders(owner_db: Database, workspace_id: str) -> int:
+    async with owner_db.transaction() as s:
+        value = await s.scalar(
+            text("SELECT count(*) FROM billing_orders WHERE workspace_id = :w"), {"w": workspace_id}
+        )
+    return int(value or 0)
+
+
+async def verify(
+    client: httpx.AsyncClient, owner: Owner, order: dict[str, object], payment_id: str, secret: str
+) -> httpx.Response:
+    rzp_order = str(order["razorpay_order_id"])
+    return await client.post(
+        owner.url("/billing/verify"),
+        json={
+            "razorpay_order_id": rzp_order,
+            "razorpay_payment_id": payment_id,
+            "razorpay_signature": checkout_signature(rzp_order, payment_id, secret),
+        },
+        headers=owner.headers,
+    )
+
+
+async def test_plans_are_public_even_without_keys(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/billing/plans")
+    assert response.status_code == 200
+    plans = {p["code"]: p for p in response.json()["items"]}
+    assert set(plans) == {"free", "starter", "pro"}
+    assert plans["starter"]["prices"] == {"monthly": 99_900, "yearly": 999_000}
+    assert plans["free"]["purchasable"] is False
+    assert plans["pro"]["purchasable"] is True
+
+
+async def test_billing_without_keys_is_503(client: httpx.AsyncClient, owner: Owner) -> None:
+    for method, path, body in (
+        ("POST", "/billing/orders", {"plan": "starter"}),
+        (
+            "POST",
+            "/billing/verify",
+            {"razorpay_order_id": "o", "razorpay_payment_id": "p", "razorpay_signature": "s"},
+        ),
+        ("GET", "/billing/subscription", None),
+        ("GET", "/billing/payments", None),
+    ):
+        response = await client.request(method, owner.url(path), json=body, headers=owner.headers)
+        assert response.status_code == 503, (path, response.text)
+        assert response.json()["error"]["code"] == "billing_disabled"
+        assert "RAZORPAY_KEY_ID" in response.json()["error"]["message"]
+
+
+async def test_order_amount_comes_from_the_catalog(
+    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay
+) -> None:
+    order = await create_order(bclient, owner, "pro", "yearly")
+    assert order["amount"] == get_plan("pro").price("yearly") == 4_999_000
+    assert order["currency"] == "INR"
+    assert order["key_id"] == fake.key_id
+    sent = [r for r in fake.requests if r.method == "POST" and r.path == "/v1/orders"][-1].json()
+    assert sent["amount"] == 4_999_000
+    assert sent["receipt"] == order["order_id"]
+    assert sent["notes"]["workspace_id"] == owner.workspace_id
+    assert sent["notes"]["plan"] == "pro"
+    assert fake.orders[order["razorpay_order_id"]]["amount"] == 4_999_000
+
+    # The client cannot name its own price.
+    response = await bclient.post(
+        owner.url("/billing/orders"), json={"plan": "starter", "amount": 100}, headers=owner.headers
+    )
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize("plan", ["free", "unlimited", "enterprise", ""])
+async def test_unpurchasable_plans_are_422(
+    bclient: httpx.AsyncClient, owner: Owner, owner_db: Database, plan: str
+) -> None:
+    response = await bclient.post(
+        owner.url("/billing/orders"), json={"plan": plan}, headers=owner.headers
+    )
+    assert response.status_code == 422, response.text
+    assert await count_orders(owner_db, owner.workspace_id) == 0
+
+
+async def test_orders_are_owner_only(
+    bclient: httpx.AsyncClient, owner: Owner, other: Owner
+) -> None:
+    who = await signup(bclient, "Their own")
+    for role in ("admin", "member"):  # the free plan has room for one more member
+        response = await bclient.post(
+            owner.url("/members"), json={"email": who.email, "role": role}, headers=owner.headers
+        )
+        assert response.status_code == 201, response.text
+        response = await bclient.post(
+            owner.url("/billing/orders"), json={"plan": "starter"}, headers=who.headers
+        )
+        assert response.status_code == 403, response.text
+    response = await bclient.post(
+        owner.url("/billing/orders"), json={"plan": "starter"}, headers=other.headers
+    )
+    assert response.status_code == 404
+    # Another workspace's order cannot be verified from here either.
+    order = await create_order(bclient, owner)
+    response = await verify(bclient, other, order, "pay_X0000000000001", "anything")
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("mode", [True, "close", "slow"])
+async def test_razorpay_down_is_503_with_nothing_written(
+    bclient: httpx.AsyncClient, owner: Owner, owner_db: Database, fake: FakeRazorpay, mode: object
+) -> None:
+    if mode == "slow":
+        fake.latency = 3.0  # beyond razorpay_timeout_seconds=1
+    else:
+        fake.down = mode  # type: ignore[assignment]
+    response = await bclient.post(
+        owner.url("/billing/orders"), json={"plan": "starter"}, headers=owner.headers
+    )
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "payment_provider_unavailable"
+    assert await count_orders(owner_db, owner.workspace_id) == 0
+
+
+async def test_verify_grants_the_plan_and_quotas_follow(
+    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    order = await create_order(bclient, owner)
+    payment = fake.capture_payment(order["razorpay_order_id"])
+
+    bad = await bclient.post(
+        owner.url("/billing/verify"),
+        json={
+            "razorpay_order_id": order["razorpay_order_id"],
+            "razorpay_payment_id": payment["id"],
+            "razorpay_signature": "0" * 64,
+        },
+        headers=owner.headers,
+    )
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "invalid_signature"
+    assert (await subscription(bclient, owner))["effective_plan"] == "free"
+
+    response = await verify(bclient, owner, order, payment["id"], fake.key_secret)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["applied"] is True
+    assert body["order_status"] == "paid"
+    sub = await subscription(bclient, owner)
+    assert sub["plan"] == sub["effective_plan"] == "starter"
+    assert sub["status"] == "active"
+    end = datetime.fromisoformat(sub["current_period_end"])
+    assert timedelta(days=27) < end - datetime.now(UTC) < timedelta(days=32)
+
+    usage = await bclient.get(owner.url("/usage"), headers=owner.headers)
+    assert usage.json()["plan"] == "starter"
+    assert usage.json()["metrics"]["members"]["limit"] == 5
+
+    # Verifying again changes nothing.
+    again = await verify(bclient, owner, order, payment["id"], fake.key_secret)
+    assert again.status_code == 200
+    assert again.json()["applied"] is False
+    assert (await subscription(bclient, owner))["current_period_end"] == sub["current_period_end"]
+
+    payments = await bclient.get(owner.url("/billing/payments"), headers=owner.headers)
+    assert payments.status_code == 200
+    [item] = payments.json()["items"]
+    assert item["razorpay_payment_id"] == payment["id"]
+    assert item["status"] == "captured"
+    assert item["plan"] == "starter"
+
+
+@pytest.mark.parametrize("first", ["verify", "webhook"])
+async def test_verify_and_webhook_grant_once(
+    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, owner_db: Database, first: str
+) -> None:
+    order = await create_order(bclient, owner)
+    payment = fake.capture_payment(order["razorpay_order_id"])
+    payload = webhook_payload("payment.captured", payment=payment)
+
+    async def via_webhook() -> None:
+        response = await post_webhook(bclient, payload)
+        assert response.status_code == 200, response.text
+
+    async def via_verify() -> None:
+        response = await verify(bclient, owner, order, payment["id"], fake.key_secret)
+        assert response.status_code == 200, response.text
+
+    steps = [via_verify, via_webhook] if first == "verify" else [via_webhook, via_verify]
+    await steps[0]()
+    end = (await subscription(bclient, owner))["current_period_end"]
+    await steps[1]()
+    sub = await subscription(bclient, owner)
+    assert sub["plan"] == "starter"
+    assert sub["current_period_end"] == end  # not extended a second time
+    row = await sub_row(owner_db, owner.workspace_id)
+    assert row["applied_payment_ids"] == [payment["id"]]
+    assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "paid"
+
+
+async def test_cancel_and_downgrade_take_effect_at_period_end(
+    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    order = await create_order(bclient, owner, "pro")
+    payment = fake.capture_payment(order["razorpay_order_id"])
+    assert (await verify(bclient, owner, order, payment["id"], fake.key_secret)).status_code == 200
+
+    # A lower plan cannot be bought while the higher one runs.
+    response = await bclient.post(
+        owner.url("/billing/orders"), json={"plan": "starter"}, headers=owner.headers
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "downgrade_at_period_end"
+
+    response = await bclient.post(
+        owner.url("/billing/subscription/cancel"),
+        json={"downgrade_to": "starter"},
+        headers=owner.headers,
+    )
+    assert response.status_code == 200, response.text
+    sub = response.json()
+    assert sub["cancel_at_period_end"] is True
+    assert sub["pending_plan"] == "starter"
+    assert sub["effective_plan"] == "pro"  # still paid for
+    assert (await bclient.get(owner.url("/usage"), headers=owner.headers)).json()["plan"] == "pro"
+
+    bad = await bclient.post(
+        owner.url("/billing/subscription/cancel"),
+        json={"downgrade_to": "pro"},
+        headers=owner.headers,
+    )
+    assert bad.status_code == 422
+
+    resumed = await bclient.post(owner.url("/billing/subscription/resume"), headers=owner.headers)
+    assert resumed.status_code == 200
+    assert resumed.json()["cancel_at_period_end"] is False
+
+    # Once the period has ended the workspace falls back to the free plan's quotas.
+    async with owner_db.transaction() as s:
+        await s.execute(
+            text(
+                "UPDATE workspaces SET plan_expires_at = now() - interval '1 second' WHERE id = :w"
+            ),
+            {"w": owner.workspace_id},
+        )
+    usage = await bclient.get(owner.url("/usage"), headers=owner.headers)
+    assert usage.json()["plan"] == "free"
+
+
+def test_effective_plan_follows_expiry() -> None:
+    now = datetime(2026, 1, 15, tzinfo=UTC)
+    ws = Workspace(plan="pro", plan_expires_at=now + timedelta(days=1), fallback_plan="free")
+    assert effective_plan(ws, now) == "pro"
+    assert effective_plan(ws, now + timedelta(days=1)) == "free"
+    assert effective_plan(Workspace(plan="unlimited", plan_expires_at=None), now) == "unlimited"
