@@ -1,0 +1,178 @@
+"""`trulybot ingest PATH... --workspace SLUG`: bulk-ingest files and folders, jobs run inline.
+
+The operator tool resolves the workspace by slug on the owner connection (the embedded cluster's
+owner, or MIGRATION_DATABASE_URL) with one narrow SELECT; everything else runs as the app role
+with the tenant set, so RLS applies to the ingestion exactly as in the API. A UUID is accepted
+for --workspace when no owner connection is configured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.config import Settings, get_settings
+from core.db import Database
+from core.errors import AppError
+from core.jobs import InProcessQueue, JobRegistry
+from rag import indexing, ingestion
+from rag.embeddings import build_embedder
+from workspaces import repository as ws_repo
+
+SUFFIXES = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml", ".pdf", ".docx"}
+
+
+@dataclass
+class Operator:
+    deps: ingestion.IngestionDeps
+    owner_url: str | None
+
+
+@asynccontextmanager
+async def operator(settings: Settings | None = None) -> AsyncIterator[Operator]:
+    """The database (migrated when embedded), the embedder and in-process jobs, for CLI tools."""
+    from api.runtime import resolve_database
+
+    settings = settings or get_settings()
+    target = await resolve_database(settings, apply_migrations=settings.database_url is None)
+    db = Database.from_url(target.app_url, pool_size=4, max_overflow=4, statement_timeout_ms=0)
+    deps = ingestion.IngestionDeps(
+        db=db, settings=settings, embedder=build_embedder(settings), owner_url=target.owner_url
+    )
+    jobs = InProcessQueue(JobRegistry(ingestion.JOBS), {ingestion.DEPS_KEY: deps})
+    deps.jobs = jobs
+    try:
+        yield Operator(deps=deps, owner_url=target.owner_url)
+        await jobs.drain()
+    finally:
+        await jobs.close()
+        await db.dispose()
+
+
+async def resolve_workspace(op: Operator, value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        pass
+    if not op.owner_url:
+        raise SystemExit("--workspace SLUG needs MIGRATION_DATABASE_URL; or pass the workspace id")
+    found = await indexing.workspace_id_by_slug(op.owner_url, value)
+    if found is None:
+        raise SystemExit(f"no workspace with slug {value!r}")
+    return found
+
+
+def collect(paths: list[str], include: str | None = None) -> list[tuple[Path, str]]:
+    """(file, source) pairs; a folder's files keep their path relative to it as source.
+
+    ``include`` is a glob on that relative path (``*.html``; folders beginning with ``_`` such
+    as Sphinx's ``_sources`` are skipped unless it names them).
+    """
+    out: list[tuple[Path, str]] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for file in sorted(path.rglob("*")):
+                rel = file.relative_to(path)
+                if not file.is_file() or file.suffix.lower() not in SUFFIXES:
+                    continue
+                if include is not None and not rel.match(include):
+                    continue
+                if include is None and any(part.startswith(("_", ".")) for part in rel.parts):
+                    continue
+                out.append((file, rel.as_posix()))
+        elif path.is_file():
+            out.append((path, path.name))
+        else:
+            raise SystemExit(f"no such file or folder: {raw}")
+    return out
+
+
+async def ingest_files(
+    op: Operator, workspace_id: uuid.UUID, files: list[tuple[Path, str]], *, concurrency: int = 2
+) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    deps = op.deps
+    outcomes: Counter[str] = Counter()
+    chunks = 0
+    started = time.perf_counter()
+    bar = tqdm(total=len(files), unit="doc", desc="ingesting")
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(file: Path, source: str) -> None:
+        nonlocal chunks
+        async with gate:
+            try:
+                data = await asyncio.to_thread(file.read_bytes)
+                async with deps.db.transaction(workspace_id=workspace_id) as session:
+                    workspace = await ws_repo.get_workspace(session, workspace_id)
+                    if workspace is None:
+                        raise SystemExit("workspace not found")
+                    sub = await ingestion.submit_upload(
+                        session,
+                        workspace,
+                        data=data,
+                        filename=source,
+                        content_type=None,
+                        settings=deps.settings,
+                    )
+                if sub.duplicate:
+                    outcomes["duplicate"] += 1
+                    return
+                result = await ingestion.ingest_document(deps, workspace_id, sub.document.id)
+                outcomes[result if sub.created else f"{result} (updated)"] += 1
+                if result == "ready":
+                    async with deps.db.transaction(workspace_id=workspace_id) as session:
+                        from rag import repository as repo
+
+                        doc = await repo.get_document(session, workspace_id, sub.document.id)
+                        chunks += doc.chunk_count if doc else 0
+            except AppError as exc:
+                outcomes[f"refused: {exc.code}"] += 1
+            finally:
+                bar.update(1)
+
+    await asyncio.gather(*(one(f, s) for f, s in files))
+    bar.close()
+    elapsed = time.perf_counter() - started
+    return {
+        "files": len(files),
+        "outcomes": dict(outcomes),
+        "chunks": chunks,
+        "seconds": round(elapsed, 1),
+        "chunks_per_second": round(chunks / elapsed, 1) if elapsed else 0.0,
+    }
+
+
+async def _run(args: argparse.Namespace) -> int:
+    files = collect(args.paths, args.include)
+    async with operator() as op:
+        workspace_id = await resolve_workspace(op, args.workspace)
+        summary = await ingest_files(op, workspace_id, files, concurrency=args.concurrency)
+    print(f"\n{summary['files']} files in {summary['seconds']} s")
+    for outcome, count in sorted(summary["outcomes"].items()):
+        print(f"  {outcome:<28} {count}")
+    print(f"  chunks stored: {summary['chunks']} ({summary['chunks_per_second']} chunks/s)")
+    return 0 if not any(k.startswith(("failed", "refused")) for k in summary["outcomes"]) else 1
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    return asyncio.run(_run(args))
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("ingest", help="bulk-ingest files and folders into a workspace")
+    parser.add_argument("paths", nargs="+", metavar="PATH")
+    parser.add_argument("--workspace", required=True, help="workspace slug (or id)")
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--include", default=None, help="glob on the relative path, e.g. '*.html'")
+    parser.set_defaults(func=_cmd)

@@ -1,0 +1,59 @@
+"""`trulybot reindex [--workspace SLUG]`: re-embed every chunk after an embedding-model change.
+
+When the new model's dimension differs from the column's, the per-workspace HNSW indexes are
+dropped and ``chunks.embedding`` is altered to the new ``vector(N)`` (owner connection needed);
+then every workspace is re-embedded and the indexes are rebuilt where a workspace is large.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from api.commands.ingest import operator, resolve_workspace
+from rag import indexing, ingestion
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    async with operator() as op:
+        deps = op.deps
+        async with deps.db.transaction() as session:
+            current = await indexing.column_dimensions(session)
+        target = deps.embedder.dimensions
+        if current != target:
+            if not op.owner_url:
+                raise SystemExit("changing the vector dimension needs MIGRATION_DATABASE_URL")
+            if args.workspace:
+                raise SystemExit("a dimension change re-embeds every workspace: drop --workspace")
+            dropped = await indexing.drop_all_indexes(op.owner_url)
+            await indexing.alter_dimensions(op.owner_url, target)
+            print(f"embedding: vector({current}) -> vector({target}); {dropped} indexes dropped")
+        if args.workspace:
+            workspaces = [await resolve_workspace(op, args.workspace)]
+        elif op.owner_url:
+            workspaces = await indexing.all_workspace_ids(op.owner_url)
+        else:
+            raise SystemExit("pass --workspace (no owner connection to list workspaces)")
+        total = 0
+        for ws in workspaces:
+            bar = tqdm(desc=f"re-embedding {ws}", unit="chunk")
+            total += await ingestion.reembed_workspace(deps, ws, on_progress=bar.update)
+            bar.close()
+            await ingestion.maintain_index(deps, ws)
+        if current != target and op.owner_url:
+            await indexing.restore_not_null(op.owner_url)
+    print(f"re-embedded {total} chunks in {len(workspaces)} workspaces with {deps.embedder.name}")
+    return 0
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    return asyncio.run(_run(args))
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("reindex", help="re-embed all chunks after a model change")
+    parser.add_argument("--workspace", default=None, help="only this workspace (slug or id)")
+    parser.set_defaults(func=_cmd)

@@ -1,0 +1,472 @@
+"""Documents, chunks and search of one workspace's knowledge."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
+from pydantic import BaseModel, Field, HttpUrl, ValidationError
+from starlette.datastructures import UploadFile
+
+from api.container import Container
+from api.deps import ContainerDep, LimitDep, SessionDep, WorkspaceDep
+from core.errors import NotFound, ValidationFailed
+from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
+from rag import ingestion, retrieval
+from rag import repository as repo
+from rag.embeddings import Embedder, build_embedder
+from rag.models import STATUSES, Document
+
+router = APIRouter(tags=["documents"])
+
+DocStatus = Literal["queued", "processing", "ready", "failed"]
+assert set(STATUSES) == {"queued", "processing", "ready", "failed"}
+
+
+# --- providers -------------------------------------------------------------------------------
+
+
+def job_registry() -> JobRegistry:
+    return JobRegistry(ingestion.JOBS)
+
+
+def ingestion_deps(container: Container) -> ingestion.IngestionDeps:
+    """The embedder, job queue and job context of this process, created on first use.
+
+    ``create_app``'s lifespan puts them into ``container.extras`` (arq when REDIS_URL is set);
+    a container built elsewhere (tests, scripts) gets the embedder from settings and in-process
+    jobs.
+    """
+    deps = container.extras.get("ingestion")
+    if isinstance(deps, ingestion.IngestionDeps):
+        return deps
+    embedder = container.extras.get("embedder")
+    if embedder is None:
+        embedder = build_embedder(container.settings)
+        container.extras["embedder"] = embedder
+    deps = ingestion.IngestionDeps(
+        db=container.db,
+        settings=container.settings,
+        embedder=embedder,
+        owner_url=container.extras.get("owner_url"),
+    )
+    jobs = container.extras.get("jobs")
+    if jobs is None:
+        jobs = InProcessQueue(job_registry(), {ingestion.DEPS_KEY: deps})
+        container.extras["jobs"] = jobs
+    deps.jobs = jobs
+    container.extras["ingestion"] = deps
+    return deps
+
+
+async def install_providers(container: Container, *, owner_url: str | None) -> None:
+    """At startup: the embedder, the job queue (arq on Redis when REDIS_URL is set) and the
+    owner URL used for index DDL, in ``container.extras``."""
+    settings = container.settings
+    container.extras["embedder"] = build_embedder(settings)
+    container.extras["owner_url"] = owner_url
+    if settings.redis_url:
+        container.extras["jobs"] = await ArqQueue.connect(settings.redis_url)
+    ingestion_deps(container)
+
+
+async def close_providers(container: Container) -> None:
+    jobs = container.extras.get("jobs")
+    if jobs is not None:
+        await jobs.close()
+
+
+def get_embedder(container: Container) -> Embedder:
+    return ingestion_deps(container).embedder
+
+
+def get_jobs(container: Container) -> JobQueue:
+    jobs = ingestion_deps(container).jobs
+    assert jobs is not None
+    return jobs
+
+
+# --- schemas ---------------------------------------------------------------------------------
+
+
+class DocumentOut(BaseModel):
+    id: uuid.UUID
+    title: str
+    source_type: str
+    source: str
+    content_type: str | None
+    content_hash: str | None
+    status: str
+    progress: float
+    chunk_count: int
+    error: str | None
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+    processed_at: datetime | None
+
+    @classmethod
+    def of(cls, document: Document) -> DocumentOut:
+        return cls.model_validate(document, from_attributes=True)
+
+
+class SubmissionOut(DocumentOut):
+    duplicate: bool = False
+    updated: bool = False
+
+
+class SitemapOut(BaseModel):
+    count: int
+    documents: list[SubmissionOut]
+
+
+class DocumentPage(BaseModel):
+    items: list[DocumentOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ChunkOut(BaseModel):
+    id: uuid.UUID
+    position: int
+    text: str
+    token_count: int
+    content_hash: str
+    metadata: dict[str, Any]
+
+
+class ChunkPage(BaseModel):
+    items: list[ChunkOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class TextIn(BaseModel):
+    title: str = Field(min_length=1, max_length=300)
+    text: str = Field(min_length=1)
+
+
+class UrlIn(BaseModel):
+    url: HttpUrl
+
+
+class SitemapIn(BaseModel):
+    sitemap_url: HttpUrl
+
+
+class SearchIn(BaseModel):
+    query: str = Field(min_length=1, max_length=2000)
+    k: int = Field(default=5, ge=1, le=retrieval.MAX_K)
+    mode: retrieval.Mode = retrieval.DEFAULT_MODE
+
+
+class HitOut(BaseModel):
+    chunk_id: uuid.UUID
+    document_id: uuid.UUID
+    title: str
+    url: str | None
+    page: int | None
+    heading_path: list[str]
+    text: str
+    score: float
+    similarity: float | None
+
+
+class SearchOut(BaseModel):
+    mode: str
+    results: list[HitOut]
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _submission_out(sub: ingestion.Submission) -> SubmissionOut:
+    base = DocumentOut.of(sub.document).model_dump()
+    return SubmissionOut(**base, duplicate=sub.duplicate, updated=not sub.created)
+
+
+def _enqueue_after_commit(
+    background: BackgroundTasks, container: Container, subs: list[ingestion.Submission]
+) -> None:
+    """Background tasks run after the response, i.e. after the request's commit."""
+    jobs = get_jobs(container)
+    for sub in subs:
+        if sub.needs_job:
+            background.add_task(
+                jobs.enqueue,
+                ingestion.INGEST_JOB,
+                workspace_id=str(sub.document.workspace_id),
+                document_id=str(sub.document.id),
+            )
+
+
+def _validation(exc: ValidationError) -> ValidationFailed:
+    return ValidationFailed(
+        "Invalid input",
+        details=[
+            {"field": ".".join(str(p) for p in e["loc"]) or None, "message": e["msg"]}
+            for e in exc.errors()
+        ],
+    )
+
+
+async def _read_upload(request: Request) -> tuple[bytes, str, str | None, str | None]:
+    form = await request.form()
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise ValidationFailed(
+            "Send the document as the multipart field `file`",
+            details=[{"field": "file", "message": "required"}],
+        )
+    limit = request.app.state.container.settings.max_upload_bytes
+    data = await upload.read(limit + 1)
+    title = form.get("title")
+    return (
+        data,
+        upload.filename or "upload",
+        upload.content_type,
+        title if isinstance(title, str) and title.strip() else None,
+    )
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ValidationFailed("The body must be JSON or multipart/form-data") from exc
+    if not isinstance(body, dict):
+        raise ValidationFailed("The body must be a JSON object")
+    return body
+
+
+# --- endpoints -------------------------------------------------------------------------------
+
+
+@router.post(
+    "/workspaces/{workspace_id}/documents",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SubmissionOut | SitemapOut,
+)
+async def create_document(
+    request: Request,
+    access: WorkspaceDep,
+    session: SessionDep,
+    container: ContainerDep,
+    background: BackgroundTasks,
+    response: Response,
+) -> Any:
+    """Multipart upload (`file`, optional `title`) or JSON {title, text} | {url} | {sitemap_url}."""
+    access.require("admin")
+    settings = container.settings
+    workspace = access.workspace
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        data, filename, content_type, title = await _read_upload(request)
+        subs = [
+            await ingestion.submit_upload(
+                session,
+                workspace,
+                data=data,
+                filename=filename,
+                content_type=content_type,
+                settings=settings,
+                title=title,
+            )
+        ]
+    else:
+        body = await _json(request)
+        try:
+            if "sitemap_url" in body:
+                sitemap = SitemapIn.model_validate(body)
+                subs = await ingestion.submit_sitemap(
+                    session, workspace, sitemap_url=str(sitemap.sitemap_url), settings=settings
+                )
+                _enqueue_after_commit(background, container, subs)
+                return SitemapOut(count=len(subs), documents=[_submission_out(s) for s in subs])
+            if "url" in body:
+                url = UrlIn.model_validate(body)
+                subs = [
+                    await ingestion.submit_url(
+                        session, workspace, url=str(url.url), settings=settings
+                    )
+                ]
+            else:
+                payload = TextIn.model_validate(body)
+                subs = [
+                    await ingestion.submit_text(
+                        session,
+                        workspace,
+                        title=payload.title,
+                        text=payload.text,
+                        settings=settings,
+                    )
+                ]
+        except ValidationError as exc:
+            raise _validation(exc) from exc
+    if subs[0].duplicate:
+        response.status_code = status.HTTP_200_OK
+    _enqueue_after_commit(background, container, subs)
+    return _submission_out(subs[0])
+
+
+@router.get("/workspaces/{workspace_id}/documents", response_model=DocumentPage)
+async def list_documents(
+    access: WorkspaceDep,
+    session: SessionDep,
+    limit: LimitDep,
+    status: DocStatus | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DocumentPage:
+    items, total = await repo.list_documents(
+        session, access.workspace.id, status=status, limit=limit, offset=offset
+    )
+    return DocumentPage(
+        items=[DocumentOut.of(d) for d in items], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/workspaces/{workspace_id}/documents/{document_id}", response_model=DocumentOut)
+async def get_document(
+    document_id: uuid.UUID, access: WorkspaceDep, session: SessionDep
+) -> DocumentOut:
+    document = await repo.get_document(session, access.workspace.id, document_id)
+    if document is None:
+        raise NotFound("Document not found")
+    return DocumentOut.of(document)
+
+
+@router.put("/workspaces/{workspace_id}/documents/{document_id}", response_model=SubmissionOut)
+async def replace_document(
+    document_id: uuid.UUID,
+    request: Request,
+    access: WorkspaceDep,
+    session: SessionDep,
+    container: ContainerDep,
+    background: BackgroundTasks,
+    response: Response,
+) -> SubmissionOut:
+    """New content for a document: multipart `file` or JSON {text, title?}. Returns 202."""
+    access.require("admin")
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        data, _filename, content_type, title = await _read_upload(request)
+    else:
+        body = await _json(request)
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise ValidationFailed(
+                "Send {text} or a multipart `file`",
+                details=[{"field": "text", "message": "required"}],
+            )
+        raw_title = body.get("title")
+        data, content_type = text.encode("utf-8"), "text/plain; charset=utf-8"
+        title = raw_title if isinstance(raw_title, str) and raw_title.strip() else None
+    sub = await ingestion.replace_document(
+        session,
+        access.workspace,
+        document_id,
+        data=data,
+        content_type=content_type,
+        settings=container.settings,
+        title=title,
+    )
+    response.status_code = status.HTTP_200_OK if sub.duplicate else status.HTTP_202_ACCEPTED
+    _enqueue_after_commit(background, container, [sub])
+    return _submission_out(sub)
+
+
+@router.post(
+    "/workspaces/{workspace_id}/documents/{document_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DocumentOut,
+)
+async def retry_document(
+    document_id: uuid.UUID,
+    access: WorkspaceDep,
+    session: SessionDep,
+    container: ContainerDep,
+    background: BackgroundTasks,
+) -> DocumentOut:
+    """Re-run a failed document (or one left queued/processing by a crash)."""
+    access.require("admin")
+    document = await ingestion.retry_document(session, access.workspace.id, document_id)
+    sub = ingestion.Submission(document=document, created=False)
+    if document.status != "ready":
+        _enqueue_after_commit(background, container, [sub])
+    return DocumentOut.of(document)
+
+
+@router.delete(
+    "/workspaces/{workspace_id}/documents/{document_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+)
+async def delete_document(
+    document_id: uuid.UUID,
+    access: WorkspaceDep,
+    session: SessionDep,
+    container: ContainerDep,
+    background: BackgroundTasks,
+) -> Response:
+    access.require("admin")
+    deps = ingestion_deps(container)
+    await ingestion.delete_document(session, access.workspace.id, document_id)
+    if await ingestion.index_maintenance_due(session, access.workspace.id, deps.index_policy):
+        background.add_task(
+            get_jobs(container).enqueue,
+            ingestion.INDEX_JOB,
+            workspace_id=str(access.workspace.id),
+        )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/workspaces/{workspace_id}/documents/{document_id}/chunks", response_model=ChunkPage)
+async def list_chunks(
+    document_id: uuid.UUID,
+    access: WorkspaceDep,
+    session: SessionDep,
+    limit: LimitDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ChunkPage:
+    if await repo.get_document(session, access.workspace.id, document_id) is None:
+        raise NotFound("Document not found")
+    items, total = await repo.list_chunks(
+        session, access.workspace.id, document_id, limit=limit, offset=offset
+    )
+    return ChunkPage(
+        items=[
+            ChunkOut(
+                id=c.id,
+                position=c.position,
+                text=c.text,
+                token_count=c.token_count,
+                content_hash=c.content_hash,
+                metadata=c.metadata_,
+            )
+            for c in items
+        ],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.post("/workspaces/{workspace_id}/search", response_model=SearchOut)
+async def search(
+    body: SearchIn, access: WorkspaceDep, session: SessionDep, container: ContainerDep
+) -> SearchOut:
+    embedding = None
+    if body.mode != "fulltext":
+        embedding = await get_embedder(container).embed_query(body.query)
+    hits = await retrieval.search(
+        session,
+        workspace_id=access.workspace.id,
+        query=body.query,
+        query_embedding=embedding,
+        k=body.k,
+        mode=body.mode,
+    )
+    return SearchOut(
+        mode=body.mode, results=[HitOut.model_validate(h, from_attributes=True) for h in hits]
+    )

@@ -1,0 +1,505 @@
+"""Documents over HTTP: every format from real files, URLs, limits, duplicates, changes, delete."""
+
+from __future__ import annotations
+
+import io
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import docx
+import httpx
+import numpy as np
+import pytest
+from fpdf import FPDF
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from api.app import create_app
+from api.container import Container
+from api.routers.documents import ingestion_deps
+from core.db import Database
+from rag.embeddings import HashEmbedder
+from tests.conftest import Owner, make_settings, signup
+
+# --- real files ------------------------------------------------------------------------------
+
+MD = """# Widget guide
+
+## Installing
+
+Paste the snippet before the closing body tag. The widget loads asynchronously.
+
+## Colours
+
+Pick a brand colour in the dashboard; the launcher button follows it.
+
+## Languages
+
+The widget speaks English and Hindi; more languages are coming.
+"""
+
+HTML = b"""<!doctype html><html><head><title>Refund policy</title></head><body>
+<nav><a href="/">Home</a> <a href="/pricing">Pricing</a></nav>
+<main><h1>Refunds</h1><p>Refunds are issued within fourteen days of a cancelled order.</p>
+<h2>Exceptions</h2><p>Gift cards cannot be refunded.</p></main>
+<script>var tracking = 1;</script></body></html>"""
+
+
+def make_pdf() -> bytes:
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    for page_text in (
+        "Shipping takes three to five business days within India.",
+        "International shipping is available to forty countries.",
+    ):
+        pdf.add_page()
+        pdf.multi_cell(0, 10, page_text)
+    return bytes(pdf.output())
+
+
+def make_docx() -> bytes:
+    document = docx.Document()
+    document.add_heading("Onboarding handbook", level=1)
+    document.add_paragraph("New employees receive a laptop on their first day.")
+    document.add_heading("Payroll", level=2)
+    document.add_paragraph("Salaries are paid on the last working day of each month.")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+async def upload(
+    client: httpx.AsyncClient,
+    who: Owner,
+    name: str,
+    data: bytes,
+    content_type: str,
+    title: str | None = None,
+) -> httpx.Response:
+    return await client.post(
+        who.url("/documents"),
+        files={"file": (name, data, content_type)},
+        data={"title": title} if title else None,
+        headers=who.headers,
+    )
+
+
+async def get_doc(client: httpx.AsyncClient, who: Owner, doc_id: str) -> dict[str, Any]:
+    response = await client.get(who.url(f"/documents/{doc_id}"), headers=who.headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def chunks_of(client: httpx.AsyncClient, who: Owner, doc_id: str) -> list[dict[str, Any]]:
+    response = await client.get(
+        who.url(f"/documents/{doc_id}/chunks?limit=100"), headers=who.headers
+    )
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+@asynccontextmanager
+async def custom_client(
+    db: Database, redis_client: Redis, **overrides: Any
+) -> AsyncIterator[tuple[httpx.AsyncClient, Container]]:
+    container = Container(settings=make_settings(**overrides), db=db, redis=redis_client)
+    app = create_app(container=container)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c, container
+    jobs = ingestion_deps(container).jobs
+    assert jobs is not None
+    await jobs.drain()
+
+
+@contextmanager
+def local_site(pages: dict[str, tuple[str, bytes]]) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            page = pages.get(self.path)
+            if page is None:
+                self.send_response(404)
+                self.end_headers()
+                return
+            content_type, body = page
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class CountingEmbedder(HashEmbedder):
+    def __init__(self) -> None:
+        super().__init__(dimensions=384)
+        self.embedded: list[str] = []
+
+    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.embedded.extend(texts)
+        return await super().embed_documents(texts)
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+
+async def test_every_format_from_real_files_ends_ready_with_structure(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any
+) -> None:
+    files = [
+        ("notes.txt", b"Our office is open from nine to six on weekdays.", "text/plain"),
+        ("guide.md", MD.encode(), "text/markdown"),
+        ("refunds.html", HTML, "text/html"),
+        ("shipping.pdf", make_pdf(), "application/pdf"),
+        (
+            "handbook.docx",
+            make_docx(),
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ),
+    ]
+    ids = {}
+    for name, data, content_type in files:
+        response = await upload(client, owner, name, data, content_type)
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert body["status"] == "queued"
+        assert body["duplicate"] is False
+        ids[name] = body["id"]
+    await jobs.drain()
+    assert jobs.failures == []
+    for name, doc_id in ids.items():
+        doc = await get_doc(client, owner, doc_id)
+        assert doc["status"] == "ready", (name, doc)
+        assert doc["progress"] == 1.0
+        assert doc["chunk_count"] >= 1
+        assert doc["source"] == name
+    pdf_chunks = await chunks_of(client, owner, ids["shipping.pdf"])
+    assert [c["metadata"]["page"] for c in pdf_chunks] == [1, 2]
+    md_chunks = await chunks_of(client, owner, ids["guide.md"])
+    assert ["Widget guide", "Colours"] in [c["metadata"]["heading_path"] for c in md_chunks]
+    html_chunks = await chunks_of(client, owner, ids["refunds.html"])
+    html_text = " ".join(c["text"] for c in html_chunks)
+    assert "fourteen days" in html_text
+    assert "Pricing" not in html_text
+    assert "tracking" not in html_text
+    assert html_chunks[0]["metadata"]["title"] == "Refund policy"
+    docx_chunks = await chunks_of(client, owner, ids["handbook.docx"])
+    assert any(c["metadata"]["heading_path"][-1:] == ["Payroll"] for c in docx_chunks)
+
+    listing = await client.get(owner.url("/documents?status=ready"), headers=owner.headers)
+    assert listing.status_code == 200
+    assert listing.json()["total"] == 5
+    search = await client.post(
+        owner.url("/search"),
+        json={"query": "when are salaries paid", "k": 3, "mode": "hybrid"},
+        headers=owner.headers,
+    )
+    assert search.status_code == 200, search.text
+    top = search.json()["results"][0]
+    assert top["document_id"] == ids["handbook.docx"]
+    assert top["similarity"] is not None
+
+
+async def test_json_text_duplicates_and_usage(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any, owner_db: Database
+) -> None:
+    payload = {"title": "Opening hours", "text": "We are open from nine to five, Monday to Friday."}
+    first = await client.post(owner.url("/documents"), json=payload, headers=owner.headers)
+    assert first.status_code == 202, first.text
+    await jobs.drain()
+    again = await client.post(owner.url("/documents"), json=payload, headers=owner.headers)
+    assert again.status_code == 200
+    assert again.json()["duplicate"] is True
+    assert again.json()["id"] == first.json()["id"]
+    same_bytes = await upload(client, owner, "hours.txt", payload["text"].encode(), "text/plain")
+    assert same_bytes.status_code == 200
+    assert same_bytes.json()["duplicate"] is True
+    await jobs.drain()
+    async with owner_db.transaction() as session:
+        counters = (
+            await session.execute(
+                text("SELECT documents, chunks FROM usage_counters WHERE workspace_id = :w"),
+                {"w": owner.workspace_id},
+            )
+        ).one()
+    assert tuple(counters) == (1, 1)
+
+
+async def test_url_from_local_server_and_sitemap(
+    db: Database, redis_client: Redis, owner_db: Database
+) -> None:
+    page = b"<html><head><title>Pricing</title></head><body><main><h1>Plans</h1>"
+    page += b"<p>The starter plan costs 999 rupees a month.</p></main></body></html>"
+    other = b"<html><head><title>About</title></head><body><p>We build chatbots.</p></body></html>"
+    with local_site({"/pricing": ("text/html", page), "/about": ("text/html", other)}) as base:
+        sitemap = (
+            f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            f"<url><loc>{base}/pricing</loc></url><url><loc>{base}/about</loc></url></urlset>"
+        ).encode()
+        with local_site({"/sitemap.xml": ("application/xml", sitemap)}) as map_base:
+            async with custom_client(db, redis_client, allow_private_urls=True) as (c, container):
+                who = await signup(c, "Web")
+                response = await c.post(
+                    who.url("/documents"), json={"url": f"{base}/pricing"}, headers=who.headers
+                )
+                assert response.status_code == 202, response.text
+                doc_id = response.json()["id"]
+                maps = await c.post(
+                    who.url("/documents"),
+                    json={"sitemap_url": f"{map_base}/sitemap.xml"},
+                    headers=who.headers,
+                )
+                assert maps.status_code == 202, maps.text
+                assert maps.json()["count"] == 2
+                await ingestion_deps(container).jobs.drain()  # type: ignore[union-attr]
+                doc = await get_doc(c, who, doc_id)
+                assert doc["status"] == "ready", doc
+                assert doc["title"] == "Pricing"
+                chunks = await chunks_of(c, who, doc_id)
+                assert chunks[0]["metadata"]["url"] == f"{base}/pricing"
+                for sub in maps.json()["documents"]:
+                    assert (await get_doc(c, who, sub["id"]))["status"] == "ready"
+                # The same URL again re-fetches the same document: nothing new to embed.
+                again = await c.post(
+                    who.url("/documents"), json={"url": f"{base}/pricing"}, headers=who.headers
+                )
+                assert again.status_code == 202
+                assert again.json()["id"] == doc_id
+                assert again.json()["updated"] is True
+
+
+async def test_loopback_url_refused_by_default(client: httpx.AsyncClient, owner: Owner) -> None:
+    response = await client.post(
+        owner.url("/documents"), json={"url": "http://127.0.0.1:9/x"}, headers=owner.headers
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "url_not_allowed"
+
+
+async def test_size_and_type_limits(db: Database, redis_client: Redis) -> None:
+    async with custom_client(db, redis_client, max_upload_bytes=2000) as (c, _container):
+        who = await signup(c, "Limits")
+        too_big = await upload(c, who, "big.txt", b"word " * 1000, "text/plain")
+        assert too_big.status_code == 413
+        assert too_big.json()["error"]["code"] == "payload_too_large"
+        exe = await upload(
+            c, who, "tool.exe", b"MZ\x90\x00" + bytes(200), "application/x-msdownload"
+        )
+        assert exe.status_code == 415
+        assert exe.json()["error"]["code"] == "unsupported_media_type"
+
+
+async def test_nothing_extractable_ends_failed_with_reason(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any
+) -> None:
+    html = b"<html><body><nav>Home</nav><script>x()</script></body></html>"
+    response = await upload(client, owner, "empty.html", html, "text/html")
+    assert response.status_code == 202
+    await jobs.drain()
+    doc = await get_doc(client, owner, response.json()["id"])
+    assert doc["status"] == "failed"
+    assert "No text" in doc["error"]
+    retry = await client.post(owner.url(f"/documents/{doc['id']}/retry"), headers=owner.headers)
+    assert retry.status_code == 202
+    await jobs.drain()
+    assert (await get_doc(client, owner, doc["id"]))["status"] == "failed"
+
+
+async def test_document_quota_429_with_limit(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any
+) -> None:
+    for i in range(20):  # the free plan stores 20 documents
+        r = await client.post(
+            owner.url("/documents"),
+            json={"title": f"Doc {i}", "text": f"Fact number {i} about the product."},
+            headers=owner.headers,
+        )
+        assert r.status_code == 202, r.text
+    over = await client.post(
+        owner.url("/documents"), json={"title": "One more", "text": "x"}, headers=owner.headers
+    )
+    assert over.status_code == 429
+    error = over.json()["error"]
+    assert error["code"] == "quota_exceeded"
+    assert error["details"]["limit"] == 20
+    assert error["details"]["metric"] == "documents"
+
+
+async def test_chunk_quota_fails_the_document_and_then_refuses(
+    db: Database, redis_client: Redis, owner_db: Database
+) -> None:
+    async with custom_client(db, redis_client, chunk_tokens=8, chunk_overlap_tokens=0) as (
+        c,
+        container,
+    ):
+        who = await signup(c, "Chunky")
+        sentences = " ".join(f"Sentence {i} says something." for i in range(2500))
+        big = await c.post(
+            who.url("/documents"), json={"title": "Big", "text": sentences}, headers=who.headers
+        )
+        assert big.status_code == 202
+        await ingestion_deps(container).jobs.drain()  # type: ignore[union-attr]
+        doc = await get_doc(c, who, big.json()["id"])
+        assert doc["status"] == "failed"
+        assert "2000" in doc["error"]
+        ok = await c.post(
+            who.url("/documents"),
+            json={"title": "Fits", "text": "A short fact."},
+            headers=who.headers,
+        )
+        await ingestion_deps(container).jobs.drain()  # type: ignore[union-attr]
+        assert (await get_doc(c, who, ok.json()["id"]))["status"] == "ready"
+        async with owner_db.transaction() as session:  # fill the store up to the limit
+            await session.execute(
+                text(
+                    "INSERT INTO chunks (id, workspace_id, document_id, position, text, metadata,"
+                    " token_count, content_hash, embedding)"
+                    " SELECT gen_random_uuid(), workspace_id, document_id, position + g, text,"
+                    " metadata, token_count, content_hash, embedding"
+                    " FROM chunks, generate_series(1, 1999) g WHERE document_id = :d"
+                ),
+                {"d": ok.json()["id"]},
+            )
+        full = await c.post(
+            who.url("/documents"), json={"title": "Full", "text": "a b c"}, headers=who.headers
+        )
+        assert full.status_code == 429
+        assert full.json()["error"]["details"]["metric"] == "chunks"
+        assert full.json()["error"]["details"]["limit"] == 2000
+
+
+async def test_changed_document_reembeds_only_changed_chunks(
+    container: Container, client: httpx.AsyncClient, owner: Owner
+) -> None:
+    counting = CountingEmbedder()
+    container.extras["embedder"] = counting
+    jobs = ingestion_deps(container).jobs
+    assert jobs is not None
+    first = await upload(client, owner, "guide.md", MD.encode(), "text/markdown")
+    await jobs.drain()
+    doc_id = first.json()["id"]
+    before = {c["content_hash"]: c["id"] for c in await chunks_of(client, owner, doc_id)}
+    assert len(before) >= 3
+    counting.embedded.clear()
+    changed = MD.replace("English and Hindi", "English, Hindi and Tamil")
+    second = await upload(client, owner, "guide.md", changed.encode(), "text/markdown")
+    assert second.status_code == 202
+    assert second.json()["id"] == doc_id
+    assert second.json()["updated"] is True
+    await jobs.drain()
+    assert len(counting.embedded) == 1
+    assert "Tamil" in counting.embedded[0]
+    after = await chunks_of(client, owner, doc_id)
+    kept = [c for c in after if c["content_hash"] in before]
+    assert len(kept) == len(after) - 1
+    assert all(before[c["content_hash"]] == c["id"] for c in kept)
+    doc = await get_doc(client, owner, doc_id)
+    assert doc["status"] == "ready"
+    assert doc["revision"] == 2
+
+    counting.embedded.clear()
+    put = await client.put(
+        owner.url(f"/documents/{doc_id}"), json={"text": changed}, headers=owner.headers
+    )
+    assert put.status_code in (200, 202)
+    await jobs.drain()
+    assert counting.embedded == []  # identical text: every chunk reused
+
+
+async def test_delete_removes_chunks_and_bumps_knowledge_version(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any, owner_db: Database
+) -> None:
+    r = await client.post(
+        owner.url("/documents"),
+        json={"title": "Temp", "text": "Temporary knowledge about parking."},
+        headers=owner.headers,
+    )
+    await jobs.drain()
+    doc_id = r.json()["id"]
+    version_before = (await client.get(owner.url(""), headers=owner.headers)).json()
+    deleted = await client.delete(owner.url(f"/documents/{doc_id}"), headers=owner.headers)
+    assert deleted.status_code == 204
+    assert (
+        await client.get(owner.url(f"/documents/{doc_id}"), headers=owner.headers)
+    ).status_code == 404
+    async with owner_db.transaction() as session:
+        left = (
+            await session.execute(
+                text("SELECT count(*) FROM chunks WHERE document_id = :d"), {"d": doc_id}
+            )
+        ).scalar_one()
+        version = (
+            await session.execute(
+                text("SELECT knowledge_version FROM workspaces WHERE id = :w"),
+                {"w": owner.workspace_id},
+            )
+        ).scalar_one()
+    assert left == 0
+    if "knowledge_version" in version_before:
+        assert version > version_before["knowledge_version"]
+    else:
+        assert version >= 2  # ingestion bumped it once, the delete once more
+
+
+async def test_search_in_a_never_returns_b(
+    client: httpx.AsyncClient, owner: Owner, other: Owner, jobs: Any
+) -> None:
+    secret = "zebracorn protocol unlocks the vault"
+    await client.post(
+        other.url("/documents"), json={"title": "B secret", "text": secret}, headers=other.headers
+    )
+    a_doc = await client.post(
+        owner.url("/documents"),
+        json={"title": "A doc", "text": "Our vault opens at noon."},
+        headers=owner.headers,
+    )
+    await jobs.drain()
+    for mode in ("vector", "fulltext", "hybrid"):
+        response = await client.post(
+            owner.url("/search"),
+            json={"query": "zebracorn protocol vault", "k": 10, "mode": mode},
+            headers=owner.headers,
+        )
+        assert response.status_code == 200, response.text
+        results = response.json()["results"]
+        assert all(r["document_id"] == a_doc.json()["id"] for r in results), mode
+        assert all("zebracorn" not in r["text"] for r in results)
+    b_docs = (await client.get(other.url("/documents"), headers=other.headers)).json()["items"]
+    b_id = b_docs[0]["id"]
+    for method, path in (
+        ("GET", f"/documents/{b_id}"),
+        ("GET", f"/documents/{b_id}/chunks"),
+        ("DELETE", f"/documents/{b_id}"),
+    ):
+        r = await client.request(method, owner.url(path), headers=owner.headers)
+        assert r.status_code == 404, (method, path)
+    foreign = await client.post(
+        other.url("/search"), json={"query": "vault"}, headers=owner.headers
+    )
+    assert foreign.status_code == 404
+    assert uuid.UUID(b_id)
+
+
+@pytest.mark.parametrize("mode", ["vector", "fulltext", "hybrid"])
+async def test_search_validates_input(client: httpx.AsyncClient, owner: Owner, mode: str) -> None:
+    response = await client.post(
+        owner.url("/search"), json={"query": "", "mode": mode}, headers=owner.headers
+    )
+    assert response.status_code == 422

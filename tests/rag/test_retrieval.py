@@ -1,0 +1,209 @@
+"""Filtered retrieval at small scale: k results and recall@10 >= 0.95 for any workspace size."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from sqlalchemy import text
+
+from api.container import Container
+from api.routers.documents import ingestion_deps
+from core.db import Database
+from core.embedded import EmbeddedPostgres
+from rag import indexing, retrieval
+from rag import repository as repo
+from rag.embeddings import LocalEmbedder
+from tests.conftest import Owner
+
+DIM = 384
+POLICY = indexing.IndexPolicy(build_threshold=1000, drop_threshold=500)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def _vectors(rng: np.random.Generator, n: int, centers: np.ndarray) -> np.ndarray:
+    picks = rng.integers(0, len(centers), size=n)
+    return _unit(centers[picks] + 0.08 * rng.standard_normal((n, DIM)).astype(np.float32))
+
+
+async def _workspace(owner_db: Database, n: int, rng: np.random.Generator, db: Database) -> Any:
+    ws = uuid.uuid4()
+    doc = uuid.uuid4()
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO workspaces (id, name, slug, plan, public_key)"
+                " VALUES (:id, 'r', :slug, 'unlimited', :pk)"
+            ),
+            {"id": ws, "slug": f"r-{ws.hex[:12]}", "pk": f"pk_{ws.hex}"},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO documents (id, workspace_id, title, source_type, source, status)"
+                " VALUES (:d, :w, 't', 'text', 't', 'ready')"
+            ),
+            {"d": doc, "w": ws},
+        )
+    centers = _unit(rng.standard_normal((20, DIM)).astype(np.float32))
+    vectors = _vectors(rng, n, centers)
+    rows = [
+        repo.ChunkRow(
+            position=i,
+            text=f"chunk {i}",
+            metadata={"title": "t"},
+            token_count=2,
+            content_hash=str(i),
+            embedding=vectors[i],
+        )
+        for i in range(n)
+    ]
+    async with db.transaction(workspace_id=ws) as session:  # as the app role, through RLS
+        await repo.replace_chunks(session, ws, doc, rows, [])
+        ids = [cid for cid, _ in await repo.chunk_hashes(session, ws, doc)]
+    return ws, vectors, ids, centers
+
+
+async def _recall(
+    db: Database, ws: uuid.UUID, vectors: np.ndarray, ids: list[uuid.UUID], queries: np.ndarray
+) -> tuple[float, float]:
+    recalls, counts = [], []
+    for q in queries:
+        exact = {ids[i] for i in np.argsort(-(vectors @ q))[:10]}
+        async with db.transaction(workspace_id=ws) as session:
+            hits = await retrieval.search(
+                session, workspace_id=ws, query="", query_embedding=q, k=10, mode="vector"
+            )
+        counts.append(len(hits))
+        recalls.append(len({h.chunk_id for h in hits} & exact) / 10)
+        assert all(h.similarity is not None for h in hits)
+    return float(np.mean(recalls)), float(np.mean(counts))
+
+
+async def _plan(db: Database, ws: uuid.UUID, q: np.ndarray) -> str:
+    """The plan of the vector query as a prepared statement under a forced generic plan."""
+    where = repo.workspace_literal(ws)
+    sql = "SELECT id FROM chunks WHERE workspace_id = %s ORDER BY embedding <=> $1::vector LIMIT 10"
+    sql = sql % where
+    async with db.transaction(workspace_id=ws) as session:
+        await session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        await session.execute(text(f"PREPARE tb_probe(text) AS {sql}"))
+        rows = await session.execute(text(f"EXPLAIN EXECUTE tb_probe('{repo.vector_text(q)}')"))
+        plan = "\n".join(r[0] for r in rows)
+        await session.execute(text("DEALLOCATE tb_probe"))
+    return plan
+
+
+async def test_filtered_recall_tiny_mid_and_large_workspaces(
+    db: Database, owner_db: Database, pg: EmbeddedPostgres
+) -> None:
+    rng = np.random.default_rng(3)
+    large, large_v, large_ids, large_c = await _workspace(owner_db, 5000, rng, db)
+    tiny, tiny_v, tiny_ids, tiny_c = await _workspace(owner_db, 25, rng, db)
+    mid, mid_v, mid_ids, mid_c = await _workspace(owner_db, 1500, rng, db)
+    async with owner_db.transaction() as session:
+        await session.execute(text("ANALYZE chunks"))
+
+    # The large one gets its index through the SECURITY DEFINER path (app role only) ...
+    assert await indexing.maintain(large, db=db, owner_url=None, policy=POLICY) == "built"
+    # ... the mid-size one through an owner connection (CREATE INDEX CONCURRENTLY).
+    assert await indexing.maintain(mid, db=db, owner_url=pg.owner_url(), policy=POLICY) == "built"
+    assert await indexing.maintain(tiny, db=db, owner_url=None, policy=POLICY) == "unchanged"
+    async with db.transaction(workspace_id=mid) as session:
+        assert await indexing.index_state(session, mid) == "valid"
+        assert await indexing.index_state(session, tiny) is None
+
+    for ws, v, ids, centers in (
+        (tiny, tiny_v, tiny_ids, tiny_c),
+        (mid, mid_v, mid_ids, mid_c),
+        (large, large_v, large_ids, large_c),
+    ):
+        queries = _vectors(rng, 20, centers)
+        recall, count = await _recall(db, ws, v, ids, queries)
+        assert count == 10, ws
+        assert recall >= 0.95, (ws, recall)
+
+    q = _vectors(rng, 1, mid_c)[0]
+    assert indexing.index_name(mid) in await _plan(db, mid, q)
+    tiny_plan = await _plan(db, tiny, q)
+    assert "hnsw" not in tiny_plan
+    assert indexing.INDEX_PREFIX not in tiny_plan
+
+    # Shrinking below the drop threshold removes the index again.
+    async with db.transaction(workspace_id=mid) as session:
+        await repo.replace_chunks(session, mid, uuid.uuid4(), [], mid_ids[:1200])
+    assert await indexing.maintain(mid, db=db, owner_url=None, policy=POLICY) == "dropped"
+    async with db.transaction(workspace_id=mid) as session:
+        assert await indexing.index_state(session, mid) is None
+
+
+async def test_modes_return_hits_with_citation_fields(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any, db: Database
+) -> None:
+    r = await client.post(
+        owner.url("/documents"),
+        files={
+            "file": (
+                "faq.md",
+                b"# FAQ\n\n## Delivery\n\nParcels arrive in 3 days.\n",
+                "text/markdown",
+            )
+        },
+        headers=owner.headers,
+    )
+    assert r.status_code == 202
+    await jobs.drain()
+    ws = uuid.UUID(owner.workspace_id)
+    embedder = ingestion_deps_embedder(jobs)
+    q = await embedder.embed_query("parcels arrive")
+    async with db.transaction(workspace_id=ws) as session:
+        for mode in retrieval.MODES:
+            hits = await retrieval.search(
+                session, workspace_id=ws, query="parcels arrive", query_embedding=q, k=3, mode=mode
+            )
+            assert hits, mode
+            assert hits[0].title == "FAQ"
+            assert hits[0].heading_path == ["FAQ", "Delivery"]
+            assert (hits[0].similarity is None) == (mode == "fulltext")
+    with pytest.raises(ValueError, match="embedding"):
+        async with db.transaction(workspace_id=ws) as session:
+            await retrieval.search(
+                session, workspace_id=ws, query="x", query_embedding=None, k=3, mode="vector"
+            )
+
+
+def ingestion_deps_embedder(jobs: Any) -> Any:
+    return jobs.ctx["rag"].embedder
+
+
+async def test_real_local_embedder_end_to_end(
+    container: Container, client: httpx.AsyncClient, owner: Owner
+) -> None:
+    container.extras["embedder"] = LocalEmbedder()
+    jobs = ingestion_deps(container).jobs
+    assert jobs is not None
+    docs = {
+        "Shipping": "Orders are delivered within three to five working days across India.",
+        "Returns": "You can send an item back within thirty days for a full refund.",
+        "Careers": "We are hiring backend engineers who enjoy PostgreSQL.",
+    }
+    for title, body in docs.items():
+        r = await client.post(
+            owner.url("/documents"), json={"title": title, "text": body}, headers=owner.headers
+        )
+        assert r.status_code == 202
+    await jobs.drain()
+    response = await client.post(
+        owner.url("/search"),
+        json={"query": "how long until my package shows up?", "k": 3, "mode": "vector"},
+        headers=owner.headers,
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert results[0]["title"] == "Shipping"
+    assert results[0]["similarity"] > results[-1]["similarity"]
