@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
+import sentry_sdk
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import AppError
@@ -46,6 +49,54 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return details
 
 
+DATABASE_RETRY_AFTER = "5"
+_DATABASE_MODULES = ("asyncpg", "sqlalchemy")
+
+
+def _raised_by_database_driver(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        if module.startswith(_DATABASE_MODULES):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Could not reach PostgreSQL (refused, no socket, timed out, connection lost)."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+        cause = getattr(orig, "__cause__", None)
+        return isinstance(
+            orig, asyncpg.PostgresConnectionError | asyncpg.InterfaceError | OSError
+        ) or isinstance(cause, asyncpg.PostgresConnectionError | OSError)
+    if isinstance(
+        exc, asyncpg.PostgresConnectionError | asyncpg.exceptions.ConnectionDoesNotExistError
+    ):
+        return True
+    if isinstance(exc, asyncpg.TooManyConnectionsError | asyncpg.CannotConnectNowError):
+        return True
+    return isinstance(exc, OSError) and _raised_by_database_driver(exc)
+
+
+def _is_unstorable_text(exc: BaseException) -> bool:
+    """PostgreSQL refused a string (a NUL byte, an invalid sequence): the client's input."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(
+            current,
+            asyncpg.CharacterNotInRepertoireError | asyncpg.UntranslatableCharacterError,
+        ):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
@@ -66,6 +117,45 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body(code, message), status_code=exc.status_code, headers=exc.headers
         )
+
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if _is_unstorable_text(exc):
+            return JSONResponse(
+                error_body(
+                    "invalid_text",
+                    "Text must be valid UTF-8 without NUL characters",
+                    [{"field": None, "message": "contains a character that cannot be stored"}],
+                ),
+                status_code=422,
+            )
+        if not is_database_unavailable(exc):
+            sentry_sdk.capture_exception(exc)
+            log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+            return JSONResponse(
+                error_body("internal_error", "Something went wrong on our side"), status_code=500
+            )
+        log.warning(
+            "database unavailable on %s %s: %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+            exc,
+        )
+        return JSONResponse(
+            error_body("database_unavailable", "The database is unavailable; try again shortly"),
+            status_code=503,
+            headers={"Retry-After": DATABASE_RETRY_AFTER},
+        )
+
+    for exc_class in (
+        OSError,
+        DBAPIError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.InterfaceError,
+        asyncpg.TooManyConnectionsError,
+        asyncpg.CannotConnectNowError,
+    ):
+        app.add_exception_handler(exc_class, _database_unavailable)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

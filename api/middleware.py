@@ -1,12 +1,15 @@
-"""Pure ASGI middleware: request ids and body-size limits."""
+"""Pure ASGI middleware: request ids, body-size limits and security headers."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
+from html.parser import HTMLParser
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -129,3 +132,135 @@ async def _send_413(send: Send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+# --- security headers --------------------------------------------------------------------------
+
+HSTS_VALUE = "max-age=31536000; includeSubDomains"
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+_BASE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+)
+
+
+class _InlineCode(HTMLParser):
+    """Collects inline <script> bodies and on* event-handler attributes of a page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.scripts: list[str] = []
+        self.handlers: list[str] = []
+        self._in_inline_script = False
+        self._buffer: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name.lower().startswith("on") and value is not None:
+                self.handlers.append(value)
+        if tag.lower() == "script" and not any(n.lower() == "src" for n, _ in attrs):
+            self._in_inline_script = True
+            self._buffer = []
+
+    def handle_data(self, data: str) -> None:
+        if self._in_inline_script:
+            self._buffer.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag.lower() == "script" and self._in_inline_script:
+            self._in_inline_script = False
+            self.scripts.append("".join(self._buffer))
+
+
+def _sha256_source(value: str) -> str:
+    digest = hashlib.sha256(value.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode()}'"
+
+
+def html_csp(html: str, *, connect_src: Iterable[str] = (), img_src: Iterable[str] = ()) -> str:
+    """A Content-Security-Policy for one HTML page served by this API (the demo page).
+
+    Scripts come from this origin only (``/widget.js``); the page's own inline scripts and
+    inline event handlers (``onclick="..."``) are allowed by their SHA-256 hashes, so pass the
+    final HTML (placeholders filled in). Styles may be inline (the page's <style> block and the
+    widget's Shadow-DOM stylesheet); the widget calls the API on this origin, plus
+    ``connect_src`` when the API lives elsewhere; avatars may be any https image.
+    """
+    parser = _InlineCode()
+    parser.feed(html)
+    parser.close()
+    script_src = ["'self'"]
+    if parser.handlers:
+        script_src.append("'unsafe-hashes'")
+    script_src.extend(sorted({_sha256_source(s) for s in parser.scripts + parser.handlers}))
+    directives = [
+        "default-src 'self'",
+        "script-src " + " ".join(script_src),
+        "style-src 'self' 'unsafe-inline'",
+        "img-src " + " ".join(["'self'", "data:", "https:", *img_src]),
+        "connect-src " + " ".join(["'self'", *connect_src]),
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'self'",
+    ]
+    return "; ".join(directives)
+
+
+def html_security_headers(html: str, *, connect_src: Iterable[str] = ()) -> dict[str, str]:
+    """Headers for an HTML page response: its CSP. Use as
+    ``HTMLResponse(html, headers=html_security_headers(html))``; the middleware adds the rest."""
+    return {"Content-Security-Policy": html_csp(html, connect_src=connect_src)}
+
+
+class SecurityHeadersMiddleware:
+    """nosniff and Referrer-Policy everywhere; X-Frame-Options DENY and a deny-all CSP on API
+    answers (not on ``frameable_paths``: the widget script and the demo page); HSTS only when the
+    request came over https (the ASGI scheme, or X-Forwarded-Proto from a trusted proxy).
+    Headers a handler set itself are kept."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        is_trusted_proxy: Callable[[str | None], bool] = lambda _peer: False,
+        frameable_paths: Iterable[str] = ("/", "/widget.js", "/demo/hostile"),
+    ) -> None:
+        self.app = app
+        self.is_trusted_proxy = is_trusted_proxy
+        self.frameable_paths = frozenset(frameable_paths)
+
+    def _https(self, scope: Scope) -> bool:
+        if scope.get("scheme") == "https":
+            return True
+        client = scope.get("client")
+        proto = _header(scope, b"x-forwarded-proto")
+        if proto and self.is_trusted_proxy(client[0] if client else None):
+            return proto.split(",")[0].strip().lower() == "https"
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        https = self._https(scope)
+        frameable = scope.get("path", "") in self.frameable_paths
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                extra = list(_BASE_HEADERS)
+                if not frameable:
+                    extra.append((b"x-frame-options", b"DENY"))
+                    if content_type.startswith(b"application/json"):
+                        extra.append((b"content-security-policy", API_CSP.encode()))
+                if https:
+                    extra.append((b"strict-transport-security", HSTS_VALUE.encode()))
+                headers.extend((k, v) for k, v in extra if k not in present)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -109,6 +109,20 @@ class Settings(BaseSettings):
     log_json: bool = True
     log_level: str = "INFO"
 
+    # --- rate limits (sliding window; Redis when REDIS_URL is set, else per-process memory) ---
+    # auto: on, except with ENVIRONMENT=test. Also governs the login lockout.
+    rate_limits: Literal["auto", "on", "off"] = "auto"
+    rate_limit_ip: str = "300/minute"
+    rate_limit_api_key: str = "600/minute"
+    rate_limit_auth: str = "10/minute"
+    rate_limit_chat_visitor: str = "20/minute"
+    rate_limit_chat_ip: str = "60/minute"
+    rate_limit_chat_workspace: str = "600/minute"
+    rate_limit_ingest: str = "60/minute"
+    login_ip_max_failures: int = 20
+    # Comma-separated proxies (IPs or CIDRs, or *) whose X-Forwarded-For/-Proto are believed.
+    trusted_proxies: str = ""
+
     @field_validator("dashboard_origins", "razorpay_webhook_secret", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from api.deps import SessionDep, SettingsDep, UserPrincipalDep
-from core.errors import NotFound
+from api.ratelimits import RateLimitAuth, login_attempt
+from core.errors import NotFound, Unauthorized
 from workspaces import repository as repo
 from workspaces import security, service
 from workspaces.schemas import (
@@ -20,7 +21,12 @@ from workspaces.schemas import (
 router = APIRouter(tags=["auth"])
 
 
-@router.post("/auth/signup", status_code=status.HTTP_201_CREATED, response_model=SignupOut)
+@router.post(
+    "/auth/signup",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SignupOut,
+    dependencies=[RateLimitAuth],
+)
 async def signup(body: SignupIn, session: SessionDep, settings: SettingsDep) -> SignupOut:
     user, workspace = await service.signup(
         session,
@@ -41,9 +47,17 @@ async def signup(body: SignupIn, session: SessionDep, settings: SettingsDep) -> 
     )
 
 
-@router.post("/auth/login", response_model=TokenOut)
-async def login(body: LoginIn, session: SessionDep, settings: SettingsDep) -> TokenOut:
-    user = await service.authenticate(session, email=body.email, password=body.password)
+@router.post("/auth/login", response_model=TokenOut, dependencies=[RateLimitAuth])
+async def login(
+    body: LoginIn, session: SessionDep, settings: SettingsDep, request: Request
+) -> TokenOut:
+    attempt = await login_attempt(request, email=body.email)
+    try:
+        user = await service.authenticate(session, email=body.email, password=body.password)
+    except Unauthorized:
+        await attempt.failed()
+        raise
+    await attempt.succeeded()
     token, expires_in = security.create_access_token(
         user.id, secret=settings.jwt_secret, ttl_minutes=settings.jwt_ttl_minutes
     )

@@ -4,11 +4,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from api.deps import ContainerDep, LimitDep, SessionDep, WorkspaceDep
-from workspaces import leads
+from api.routers.audit import record_action
+from workspaces import audit, leads
 from workspaces.schemas import LeadIn, LeadOut, LeadPage, LeadStatus, LeadUpdateIn
 
 router = APIRouter(tags=["leads"])
@@ -72,6 +73,8 @@ async def list_leads(
 async def export_leads(
     access: WorkspaceDep,
     container: ContainerDep,
+    session: SessionDep,
+    request: Request,
     status: LeadStatus | None = None,
     q: QDep = None,
     created_after: datetime | None = None,
@@ -80,6 +83,15 @@ async def export_leads(
     workspace_id = access.workspace.id
     user_id = access.principal.user_id
     filters = _filters(status, q, created_after, created_before)
+    await record_action(
+        request,
+        session,
+        access,
+        audit.LEADS_EXPORTED,
+        target_type="leads",
+        details={k: str(v) for k, v in filters.items() if v is not None and k != "q"}
+        | ({"q": True} if q else {}),
+    )
 
     async def body() -> Any:
         async with container.db.transaction(workspace_id=workspace_id, user_id=user_id) as s:

@@ -1,0 +1,300 @@
+"""Rate limits over HTTP: the per-IP/per-API-key middleware, route-class dependencies, lockouts.
+
+* ``RateLimitMiddleware`` applies the ``api`` class to every ``/api/v1`` request: per client IP
+  and, for ``Bearer tb_...`` API keys, per key. The payment webhook is exempt.
+* ``RateLimitAuth`` / ``RateLimitIngest`` are route dependencies (``dependencies=[...]``).
+* ``rate_limit_chat(request, workspace_id, session_id)`` is awaited by the chat endpoints.
+* ``login_attempt(request, email=...)`` guards the login endpoint with the lockout.
+
+Every decision a request collects is kept on ``request.state``; the middleware adds the most
+restrictive one as ``RateLimit-Limit`` / ``RateLimit-Remaining`` / ``RateLimit-Reset`` to the
+response. A refusal is a 429 ``rate_limited`` (or ``login_locked``) with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Final
+
+from fastapi import Depends, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.container import Container
+from api.deps import WorkspaceDep
+from core import metrics
+from core.config import Settings
+from core.errors import AppError, RateLimited
+from core.ratelimit import (
+    Decision,
+    LoginLockout,
+    RateLimiter,
+    client_ip,
+    limits_enabled,
+    most_restrictive,
+)
+from workspaces import security
+
+log = logging.getLogger("trulybot.ratelimit")
+
+API_PREFIX: Final = "/api/v1"
+EXEMPT_PREFIXES: Final[tuple[str, ...]] = ("/api/v1/billing/webhooks",)
+_STATE_KEY: Final = "rate_limit_decisions"
+_LIMITER_KEY: Final = "rate_limiter"
+
+
+class LoginLocked(AppError):
+    code = "login_locked"
+    status_code = 429
+    message = "Too many failed logins; try again later"
+
+
+# --- plumbing ----------------------------------------------------------------------------------
+
+
+def limiter_for(container: Container) -> RateLimiter:
+    """The process's limiter for this container (created on first use)."""
+    limiter = container.extras.get(_LIMITER_KEY)
+    if not isinstance(limiter, RateLimiter):
+        limiter = RateLimiter(container.redis)
+        container.extras[_LIMITER_KEY] = limiter
+    return limiter
+
+
+def scope_client_ip(scope: Scope, settings: Settings) -> str:
+    client = scope.get("client")
+    peer = client[0] if client else None
+    forwarded = None
+    for key, value in scope.get("headers", []):
+        if key == b"x-forwarded-for":
+            decoded = value.decode("latin-1")
+            forwarded = f"{forwarded}, {decoded}" if forwarded else decoded
+    return client_ip(peer, forwarded, settings.trusted_proxies)
+
+
+def request_client_ip(request: Request) -> str:
+    """The client's IP for limits, audit and logs (X-Forwarded-For only from trusted proxies)."""
+    container: Container = request.app.state.container
+    return scope_client_ip(request.scope, container.settings)
+
+
+def _record(scope: Scope, decision: Decision) -> None:
+    state = scope.setdefault("state", {})
+    state.setdefault(_STATE_KEY, []).append(decision)
+
+
+def _refusal(decision: Decision, message: str = "Too many requests") -> RateLimited:
+    metrics.count_rate_limited(decision.route_class)
+    return RateLimited(
+        message,
+        details={"route_class": decision.route_class, "retry_after": decision.retry_after},
+        headers=decision.headers(),
+    )
+
+
+async def enforce(request: Request, route_class: str, key: str, limit: str) -> Decision | None:
+    """Count one hit; raise 429 when over. None when limits are switched off."""
+    container: Container = request.app.state.container
+    if not limits_enabled(container.settings):
+        return None
+    decision = await limiter_for(container).hit(route_class, key, limit=limit)
+    _record(request.scope, decision)
+    if not decision.allowed:
+        raise _refusal(decision)
+    return decision
+
+
+# --- route-class dependencies ------------------------------------------------------------------
+
+
+async def rate_limit_auth(request: Request) -> None:
+    """Signup and login: ``RATE_LIMIT_AUTH`` per client IP."""
+    container: Container = request.app.state.container
+    await enforce(
+        request, "auth", "ip:" + request_client_ip(request), container.settings.rate_limit_auth
+    )
+
+
+async def rate_limit_ingest(request: Request, access: WorkspaceDep) -> None:
+    """Document ingestion: ``RATE_LIMIT_INGEST`` per workspace (after authentication, so nobody
+    can spend another workspace's budget)."""
+    container: Container = request.app.state.container
+    await enforce(
+        request, "ingest", f"ws:{access.workspace.id}", container.settings.rate_limit_ingest
+    )
+
+
+async def rate_limit_chat(
+    request: Request, workspace_id: uuid.UUID | str, session_id: uuid.UUID | str | None
+) -> None:
+    """One chat message: per visitor (workspace + session id), per client IP, per workspace.
+
+    Raises 429 ``rate_limited`` with Retry-After. A visitor over their limit does not spend the
+    workspace's budget (the workspace limit is counted last).
+    """
+    container: Container = request.app.state.container
+    settings = container.settings
+    if session_id:
+        await enforce(
+            request,
+            "chat",
+            f"visitor:{workspace_id}:{session_id}",
+            settings.rate_limit_chat_visitor,
+        )
+    await enforce(request, "chat", "ip:" + request_client_ip(request), settings.rate_limit_chat_ip)
+    await enforce(request, "chat", f"ws:{workspace_id}", settings.rate_limit_chat_workspace)
+
+
+RateLimitAuth = Depends(rate_limit_auth)
+RateLimitIngest = Depends(rate_limit_ingest)
+
+
+# --- login lockout -----------------------------------------------------------------------------
+
+
+@dataclass
+class LoginAttempt:
+    lockout: LoginLockout | None
+    email: str
+    ip: str
+
+    async def failed(self) -> None:
+        """Record a failed login; raises 429 ``login_locked`` when it sets a lock."""
+        if self.lockout is None:
+            return
+        lock = await self.lockout.failed(email=self.email, ip=self.ip)
+        if lock is not None:
+            raise _locked(lock.retry_after, lock.scope)
+
+    async def succeeded(self) -> None:
+        if self.lockout is not None:
+            await self.lockout.succeeded(email=self.email)
+
+
+def _locked(retry_after: int, scope: str) -> LoginLocked:
+    metrics.count_rate_limited("login_locked")
+    return LoginLocked(
+        details={"retry_after": retry_after, "scope": scope},
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+async def login_attempt(request: Request, *, email: str) -> LoginAttempt:
+    """Refuses (429 ``login_locked``) while the email or the client IP is locked out."""
+    container: Container = request.app.state.container
+    settings = container.settings
+    ip = request_client_ip(request)
+    if not limits_enabled(settings):
+        return LoginAttempt(lockout=None, email=email, ip=ip)
+    lockout = LoginLockout(
+        limiter_for(container),
+        max_failures=settings.login_max_failures,
+        ip_max_failures=settings.login_ip_max_failures,
+        lockout_seconds=settings.login_lockout_seconds,
+    )
+    lock = await lockout.check(email=email, ip=ip)
+    if lock is not None:
+        raise _locked(lock.retry_after, lock.scope)
+    return LoginAttempt(lockout=lockout, email=email, ip=ip)
+
+
+# --- the per-IP / per-API-key middleware -------------------------------------------------------
+
+
+def _bearer_api_key(scope: Scope) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            token = token.strip()
+            if scheme.lower() == "bearer" and token.startswith(security.API_KEY_PREFIX):
+                return token
+    return None
+
+
+def _header_pairs(decision: Decision) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode(), v.encode()) for k, v in decision.headers().items()]
+
+
+class RateLimitMiddleware:
+    """The ``api`` class on every /api/v1 request (payment webhooks exempt), plus the RateLimit-*
+    headers of the most restrictive decision the request collected (here or in dependencies)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        container: Container | None = getattr(scope["app"].state, "container", None)
+        if container is None or not limits_enabled(container.settings):
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        if (
+            path.startswith(API_PREFIX + "/")
+            and not path.startswith(EXEMPT_PREFIXES)
+            and scope.get("method") != "OPTIONS"
+        ):
+            refusal = await self._check(scope, container)
+            if refusal is not None:
+                await _send_429(send, refusal)
+                return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                decisions = scope.get("state", {}).get(_STATE_KEY, [])
+                decision = most_restrictive(decisions)
+                if decision is not None:
+                    headers = list(message.get("headers", []))
+                    present = {k.lower() for k, _ in headers}
+                    headers.extend(p for p in _header_pairs(decision) if p[0] not in present)
+                    message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _check(self, scope: Scope, container: Container) -> Decision | None:
+        settings = container.settings
+        limiter = limiter_for(container)
+        checks = [("ip:" + scope_client_ip(scope, settings), settings.rate_limit_ip)]
+        api_key = _bearer_api_key(scope)
+        if api_key is not None:
+            digest = hashlib.sha256(api_key.encode()).hexdigest()[:32]
+            checks.append(("key:" + digest, settings.rate_limit_api_key))
+        for key, limit in checks:
+            try:
+                decision = await limiter.hit("api", key, limit=limit)
+            except Exception:  # a limiter bug must not take the API down: fail open, loudly
+                log.exception("rate limit check failed; letting the request through")
+                return None
+            _record(scope, decision)
+            if not decision.allowed:
+                metrics.count_rate_limited("api")
+                return decision
+        return None
+
+
+async def _send_429(send: Send, decision: Decision) -> None:
+    body = json.dumps(
+        {
+            "error": {
+                "code": "rate_limited",
+                "message": "Too many requests",
+                "details": {
+                    "route_class": decision.route_class,
+                    "retry_after": decision.retry_after,
+                },
+            }
+        }
+    ).encode()
+    headers: list[tuple[bytes, bytes]] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *_header_pairs(decision),
+    ]
+    await send({"type": "http.response.start", "status": 429, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,123 @@
+"""Structured logs with structlog: JSON lines (or readable console lines) carrying the request id
+and the workspace id of whatever is being done.
+
+``configure_logging(settings, context={...})`` routes both structlog loggers and the standard
+``logging`` loggers (``logging.getLogger("trulybot...")``, uvicorn, sqlalchemy) through one
+formatter, so every line has the same shape. Context comes from context variables: the workspace
+id lives here (``bind_workspace``); the API passes its request-id variable in ``context`` (core
+imports nothing above it).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import IO, Any
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from core.config import Settings
+
+workspace_id_var: ContextVar[str | None] = ContextVar("workspace_id", default=None)
+
+_context_vars: dict[str, ContextVar[str | None]] = {"workspace_id": workspace_id_var}
+
+
+def bind_workspace(workspace_id: uuid.UUID | str | None) -> None:
+    """Tag the rest of this request's (or job's) log lines with ``workspace_id``."""
+    workspace_id_var.set(str(workspace_id) if workspace_id else None)
+
+
+@contextmanager
+def workspace_context(workspace_id: uuid.UUID | str | None) -> Iterator[None]:
+    """``with workspace_context(ws_id):`` for jobs: the id is unbound again afterwards."""
+    token = workspace_id_var.set(str(workspace_id) if workspace_id else None)
+    try:
+        yield
+    finally:
+        workspace_id_var.reset(token)
+
+
+def _add_context(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    for name, var in _context_vars.items():
+        value = var.get()
+        if value is not None:
+            event_dict.setdefault(name, value)
+    return event_dict
+
+
+def _shared_processors() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        _add_context,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+
+
+def configure_logging(
+    settings: Settings,
+    *,
+    context: Mapping[str, ContextVar[str | None]] | None = None,
+    stream: IO[str] | None = None,
+) -> None:
+    """Configure structlog and the root logger from LOG_JSON / LOG_LEVEL."""
+    _context_vars.update(context or {})
+    level = logging.getLevelName(settings.log_level.upper())
+    if not isinstance(level, int):
+        level = logging.INFO
+    shared = _shared_processors()
+    renderer: Processor = (
+        structlog.processors.JSONRenderer()
+        if settings.log_json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(formatter)
+    handler.set_name("trulybot")
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        # Ours from an earlier call, or basicConfig's; test-capture handlers stay.
+        if existing.get_name() == "trulybot" or type(existing) is logging.StreamHandler:
+            root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # uvicorn's own access log duplicates ours (which has the route template and request id).
+    logging.getLogger("uvicorn.access").disabled = True
+    for noisy in ("httpx", "httpcore", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _format_exc_info(logger: WrappedLogger, name: str, event_dict: EventDict) -> EventDict:
+    if event_dict.get("exc_info"):
+        return structlog.processors.format_exc_info(logger, name, event_dict)
+    return event_dict
+
+
+def get_logger(name: str = "trulybot", **initial: Any) -> Any:
+    """A structlog logger: ``log.info("event_name", key=value)``."""
+    return structlog.stdlib.get_logger(name).bind(**initial)

@@ -1,0 +1,160 @@
+"""Prometheus metrics behind plain functions, so no other module imports prometheus-client.
+
+Everything is registered in ``REGISTRY``, this module's own registry (not prometheus-client's
+global default): importing the module twice in tests or running several apps in one process never
+collides, and ``/metrics`` shows only TrulyBot's series. Every label value passed in is bounded
+by the callers (route templates, stage names, a handful of results), never user input.
+
+Any layer may call these (``core`` imports no domain): ``rag``, ``billing`` and the jobs report
+through ``core.metrics``; ``api.metrics`` re-exports them and serves ``GET /metrics``.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+REGISTRY: Final = CollectorRegistry(auto_describe=True)
+CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_JOB_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
+
+HTTP_DURATION = Histogram(
+    "trulybot_http_request_duration_seconds",
+    "HTTP request duration by method, route template and status.",
+    ("method", "route", "status"),
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+HTTP_IN_PROGRESS = Gauge(
+    "trulybot_http_requests_in_progress",
+    "HTTP requests being served by this process.",
+    registry=REGISTRY,
+)
+CHAT_STAGE = Histogram(
+    "trulybot_chat_stage_seconds",
+    "Time spent in each answer-pipeline stage (intent, faq, cache, retrieval, generation...).",
+    ("stage",),
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+CHAT_ANSWERS = Counter(
+    "trulybot_chat_answers_total",
+    "Answers by the source that produced them (faq, cache, rag, fallback, intent...).",
+    ("source",),
+    registry=REGISTRY,
+)
+CACHE_LOOKUPS = Counter(
+    "trulybot_cache_lookups_total",
+    "Response-cache lookups by cache and result (hit, miss, error).",
+    ("cache", "result"),
+    registry=REGISTRY,
+)
+FAQ_LOOKUPS = Counter(
+    "trulybot_faq_lookups_total",
+    "FAQ knowledge-base lookups by result (hit, miss).",
+    ("result",),
+    registry=REGISTRY,
+)
+LLM_TOKENS = Counter(
+    "trulybot_llm_tokens_total",
+    "LLM tokens by model and kind (prompt, completion).",
+    ("model", "kind"),
+    registry=REGISTRY,
+)
+LLM_LATENCY = Histogram(
+    "trulybot_llm_request_seconds",
+    "LLM request latency by model and outcome (ok, error, timeout).",
+    ("model", "outcome"),
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+INGEST_JOBS = Counter(
+    "trulybot_ingestion_jobs_total",
+    "Ingestion jobs by kind (file, url, sitemap...) and outcome (ok, failed, retried).",
+    ("kind", "outcome"),
+    registry=REGISTRY,
+)
+INGEST_DURATION = Histogram(
+    "trulybot_ingestion_job_seconds",
+    "Ingestion job duration by kind.",
+    ("kind",),
+    buckets=_JOB_BUCKETS,
+    registry=REGISTRY,
+)
+RATE_LIMITED = Counter(
+    "trulybot_rate_limited_total",
+    "Requests refused with 429 by route class (api, auth, chat, ingest, login_locked).",
+    ("route_class",),
+    registry=REGISTRY,
+)
+CROSS_TENANT_MISSES = Counter(
+    "trulybot_cross_tenant_not_found_total",
+    "404 not_found answers for ids the caller cannot see: another workspace's, or none at all.",
+    ("route",),
+    registry=REGISTRY,
+)
+
+CacheResult = Literal["hit", "miss", "error"]
+
+
+def observe_http(method: str, route: str, status: int, seconds: float) -> None:
+    HTTP_DURATION.labels(method=method, route=route, status=str(status)).observe(seconds)
+
+
+def observe_stage(stage: str, seconds: float) -> None:
+    """One answer-pipeline stage took ``seconds`` (stage: intent, faq, cache, retrieval...)."""
+    CHAT_STAGE.labels(stage=stage).observe(max(0.0, seconds))
+
+
+def count_answer(source: str) -> None:
+    """An answer was produced by ``source`` (faq, cache, rag, fallback, intent)."""
+    CHAT_ANSWERS.labels(source=source).inc()
+
+
+def count_cache(result: CacheResult, cache: str = "response") -> None:
+    CACHE_LOOKUPS.labels(cache=cache, result=result).inc()
+
+
+def count_faq(hit: bool) -> None:
+    FAQ_LOOKUPS.labels(result="hit" if hit else "miss").inc()
+
+
+def count_llm_tokens(model: str, *, prompt: int, completion: int) -> None:
+    if prompt > 0:
+        LLM_TOKENS.labels(model=model, kind="prompt").inc(prompt)
+    if completion > 0:
+        LLM_TOKENS.labels(model=model, kind="completion").inc(completion)
+
+
+def observe_llm(model: str, seconds: float, outcome: str = "ok") -> None:
+    """One LLM call: outcome is ok, error or timeout."""
+    LLM_LATENCY.labels(model=model, outcome=outcome).observe(max(0.0, seconds))
+
+
+def observe_ingestion(kind: str, seconds: float, outcome: str = "ok") -> None:
+    """One ingestion job finished: kind is file, url, sitemap...; outcome ok, failed, retried."""
+    INGEST_JOBS.labels(kind=kind, outcome=outcome).inc()
+    INGEST_DURATION.labels(kind=kind).observe(max(0.0, seconds))
+
+
+def count_rate_limited(route_class: str) -> None:
+    RATE_LIMITED.labels(route_class=route_class).inc()
+
+
+def count_cross_tenant_miss(route: str) -> None:
+    CROSS_TENANT_MISSES.labels(route=route).inc()
+
+
+def render() -> bytes:
+    """The text exposition of every TrulyBot metric."""
+    return bytes(generate_latest(REGISTRY))
+
+
+def sample(name: str, labels: dict[str, str] | None = None) -> float:
+    """The current value of one sample (0.0 when absent): for tests and health pages."""
+    value = REGISTRY.get_sample_value(name, labels or {})
+    return float(value) if value is not None else 0.0

@@ -1,0 +1,479 @@
+"""Sliding-window rate limits and login lockouts, kept in Redis with a per-process fallback.
+
+The limits come from the ``limits`` library with the moving-window strategy (a true sliding
+window: a request counts for exactly one window length after it was made), so ``Retry-After``
+is the moment the oldest counted request leaves the window.
+
+Where the counters live:
+
+* ``REDIS_URL`` set: in Redis, shared by every API replica.
+* ``REDIS_URL`` unset: in this process's memory. Each process counts on its own, so with N
+  processes a client may get up to N times the limit. Fine for one process; use Redis otherwise.
+* Redis configured but failing (connection refused, timeout, any Redis error): the limiter logs a
+  warning, answers from memory for ``retry_after_seconds`` (30 s) and then tries Redis again. A
+  Redis outage therefore never turns into a 500 or into no limits at all; it only makes the limits
+  per-process for a while.
+
+Nothing here knows about HTTP: ``api.ratelimits`` turns decisions into headers and 429 answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Final, Literal, TypeVar
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from core.config import Settings
+
+log = logging.getLogger("trulybot.ratelimit")
+
+RouteClass = Literal["auth", "chat", "ingest", "api"]
+ROUTE_CLASSES: Final[tuple[str, ...]] = ("auth", "chat", "ingest", "api")
+KEY_PREFIX: Final = "trulybot:rl"
+DEFAULT_RETRY_REDIS_AFTER: Final = 30.0
+_MAX_KEY = 96
+
+T = TypeVar("T")
+
+# What a broken or unreachable Redis raises through redis-py and limits.
+STORAGE_ERRORS: Final[tuple[type[BaseException], ...]] = (
+    RedisError,
+    StorageError,
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one hit. ``reset_at`` is a Unix time; ``retry_after`` whole seconds."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_at: float
+    retry_after: int
+    route_class: str = "api"
+
+    def reset_in(self, now: float | None = None) -> int:
+        """Seconds until the window frees a slot (the ``RateLimit-Reset`` value)."""
+        now = time.time() if now is None else now
+        return max(0, math.ceil(self.reset_at - now))
+
+    def headers(self, now: float | None = None) -> dict[str, str]:
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_in(now)),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(self.retry_after)
+        return headers
+
+
+def most_restrictive(decisions: list[Decision]) -> Decision | None:
+    """The decision a client should see: a denial first, then the fewest remaining."""
+    if not decisions:
+        return None
+    return min(decisions, key=lambda d: (d.allowed, d.remaining, -d.reset_at))
+
+
+@lru_cache(maxsize=256)
+def parse_limit(limit: str) -> RateLimitItem:
+    """``"20/minute"`` -> a limits item; raises ValueError on a malformed string."""
+    item: RateLimitItem = parse(limit)
+    return item
+
+
+def storage_key(value: str) -> str:
+    """Keys stay short and printable: long or odd ones (session ids, API keys) are hashed."""
+    if len(value) <= _MAX_KEY and value.isascii() and value.isprintable() and "/" not in value:
+        return value
+    return "h:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+class MemoryWindows:
+    """The per-process store: the same moving-window and counter semantics as ``limits``'
+    MemoryStorage + MovingWindowRateLimiter, without its per-hit thread hops and background
+    task. Synchronous (the event loop's single thread is the lock); each window keeps the
+    timestamps of its counted requests, oldest first, and drops those older than the window on
+    every access; a sweep every ``sweep_seconds`` drops idle windows and expired counters, so
+    memory stays bounded by the requests of the last window length."""
+
+    def __init__(self, *, sweep_seconds: float = 10.0) -> None:
+        self._windows: dict[tuple[str, str, int, int], tuple[int, deque[float]]] = {}
+        self._counters: dict[str, tuple[int, float]] = {}
+        self._sweep_seconds = sweep_seconds
+        self._next_sweep = time.time() + sweep_seconds
+
+    @staticmethod
+    def _key(item: RateLimitItem, route_class: str, ident: str) -> tuple[str, str, int, int]:
+        return (route_class, ident, int(item.amount), int(item.get_expiry()))
+
+    def _window(self, key: tuple[str, str, int, int], now: float) -> deque[float] | None:
+        entry = self._windows.get(key)
+        if entry is None:
+            return None
+        expiry, events = entry
+        cutoff = now - expiry
+        while events and events[0] <= cutoff:  # limits counts an entry while atime > now - expiry
+            events.popleft()
+        return events
+
+    def _maybe_sweep(self, now: float) -> None:
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self._sweep_seconds
+        for key in list(self._windows):
+            events = self._window(key, now)
+            if not events:
+                self._windows.pop(key, None)
+        for name, (_, expires) in list(self._counters.items()):
+            if expires <= now:
+                self._counters.pop(name, None)
+
+    def _stats(
+        self, item: RateLimitItem, events: deque[float] | None, now: float
+    ) -> tuple[float, int]:
+        """(reset time, remaining): the oldest counted request leaves the window at reset."""
+        expiry = int(item.get_expiry())
+        if not events:
+            return now + expiry, int(item.amount)
+        return events[0] + expiry, int(item.amount) - len(events)
+
+    def hit(
+        self, item: RateLimitItem, route_class: str, ident: str, cost: int
+    ) -> tuple[bool, float, int]:
+        now = time.time()
+        self._maybe_sweep(now)
+        limit = int(item.amount)
+        key = self._key(item, route_class, ident)
+        events = self._window(key, now)
+        allowed = cost <= limit and (len(events) if events else 0) + cost <= limit
+        if allowed and cost > 0:
+            if events is None:
+                events = deque()
+                self._windows[key] = (int(item.get_expiry()), events)
+            events.extend([now] * cost)
+        reset_at, remaining = self._stats(item, events, now)
+        return allowed, reset_at, remaining
+
+    def peek(self, item: RateLimitItem, route_class: str, ident: str) -> tuple[bool, float, int]:
+        now = time.time()
+        events = self._window(self._key(item, route_class, ident), now)
+        count = len(events) if events else 0
+        reset_at, remaining = self._stats(item, events, now)
+        return count <= int(item.amount) - 1, reset_at, remaining
+
+    def reset(self, item: RateLimitItem, route_class: str, ident: str) -> None:
+        self._windows.pop(self._key(item, route_class, ident), None)
+
+    def incr(self, key: str, expiry_seconds: int) -> int:
+        now = time.time()
+        self._maybe_sweep(now)
+        value, expires = self._counters.get(key, (0, 0.0))
+        if expires <= now:
+            value, expires = 0, now + expiry_seconds
+        value += 1
+        self._counters[key] = (value, expires)
+        return value
+
+    def counter(self, key: str) -> tuple[int, float]:
+        now = time.time()
+        value, expires = self._counters.get(key, (0, 0.0))
+        if expires <= now:
+            self._counters.pop(key, None)
+            return 0, now
+        return value, expires
+
+    def clear(self, key: str) -> None:
+        self._counters.pop(key, None)
+
+
+class RateLimiter:
+    """Moving-window limits in Redis, falling back to process memory while Redis is down."""
+
+    def __init__(
+        self,
+        redis: Redis | None,
+        *,
+        retry_redis_after: float = DEFAULT_RETRY_REDIS_AFTER,
+        key_prefix: str = KEY_PREFIX,
+    ) -> None:
+        self._memory = MemoryWindows()
+        self._redis_storage: Storage | None = None
+        self._redis: MovingWindowRateLimiter | None = None
+        if redis is not None:
+            self._redis_storage = RedisStorage(
+                "async+redis://",
+                implementation="redispy",
+                key_prefix=key_prefix,
+                connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+            )
+            self._redis = MovingWindowRateLimiter(self._redis_storage)
+        self.retry_redis_after = retry_redis_after
+        self._redis_down_until = 0.0
+
+    @property
+    def backend(self) -> Literal["redis", "memory"]:
+        """Where the next hit will be counted."""
+        if self._redis is not None and time.monotonic() >= self._redis_down_until:
+            return "redis"
+        return "memory"
+
+    async def _run(
+        self,
+        op: Callable[[MovingWindowRateLimiter, Storage], Awaitable[T]],
+        fallback: Callable[[], T],
+    ) -> T:
+        """``op`` against Redis when it is up; ``fallback`` (process memory) otherwise."""
+        redis_up = time.monotonic() >= self._redis_down_until
+        if self._redis is not None and self._redis_storage is not None and redis_up:
+            try:
+                return await op(self._redis, self._redis_storage)
+            except STORAGE_ERRORS as exc:
+                self._redis_down_until = time.monotonic() + self.retry_redis_after
+                log.warning(
+                    "rate limits: Redis unavailable (%s: %s); counting in process memory for %.0fs",
+                    type(exc).__name__,
+                    exc,
+                    self.retry_redis_after,
+                )
+        return fallback()
+
+    async def hit(
+        self, route_class: str, key: str, *, limit: str | RateLimitItem, cost: int = 1
+    ) -> Decision:
+        """Count one request of ``route_class`` by ``key`` against ``limit`` ("20/minute")."""
+        item = parse_limit(limit) if isinstance(limit, str) else limit
+        ident = storage_key(key)
+
+        async def op(limiter: MovingWindowRateLimiter, _: Storage) -> Decision:
+            allowed = await limiter.hit(item, route_class, ident, cost=cost)
+            stats = await limiter.get_window_stats(item, route_class, ident)
+            return _decision(item, route_class, allowed, stats.reset_time, stats.remaining)
+
+        def fallback() -> Decision:
+            return _decision(item, route_class, *self._memory.hit(item, route_class, ident, cost))
+
+        return await self._run(op, fallback)
+
+    async def peek(self, route_class: str, key: str, *, limit: str | RateLimitItem) -> Decision:
+        """The state of a limit without counting a request."""
+        item = parse_limit(limit) if isinstance(limit, str) else limit
+        ident = storage_key(key)
+
+        async def op(limiter: MovingWindowRateLimiter, _: Storage) -> Decision:
+            allowed = await limiter.test(item, route_class, ident)
+            stats = await limiter.get_window_stats(item, route_class, ident)
+            return _decision(item, route_class, allowed, stats.reset_time, stats.remaining)
+
+        def fallback() -> Decision:
+            return _decision(item, route_class, *self._memory.peek(item, route_class, ident))
+
+        return await self._run(op, fallback)
+
+    async def reset(self, route_class: str, key: str, *, limit: str | RateLimitItem) -> None:
+        item = parse_limit(limit) if isinstance(limit, str) else limit
+        ident = storage_key(key)
+
+        async def op(limiter: MovingWindowRateLimiter, _: Storage) -> None:
+            await limiter.clear(item, route_class, ident)
+
+        await self._run(op, lambda: self._memory.reset(item, route_class, ident))
+
+    # --- plain expiring counters (login failures, locks) ---------------------------------
+
+    async def incr(self, key: str, *, expiry_seconds: int) -> int:
+        """Add one to a counter that expires ``expiry_seconds`` after its first increment."""
+
+        async def op(_: MovingWindowRateLimiter, storage: Storage) -> int:
+            return int(await storage.incr(_counter_key(key), expiry_seconds))
+
+        return await self._run(op, lambda: self._memory.incr(_counter_key(key), expiry_seconds))
+
+    async def counter(self, key: str) -> tuple[int, float]:
+        """(value, Unix time it expires); (0, now) when unset."""
+
+        async def op(_: MovingWindowRateLimiter, storage: Storage) -> tuple[int, float]:
+            value = int(await storage.get(_counter_key(key)))
+            expires = float(await storage.get_expiry(_counter_key(key))) if value else time.time()
+            return value, expires
+
+        return await self._run(op, lambda: self._memory.counter(_counter_key(key)))
+
+    async def clear(self, key: str) -> None:
+        async def op(_: MovingWindowRateLimiter, storage: Storage) -> None:
+            await storage.clear(_counter_key(key))
+
+        await self._run(op, lambda: self._memory.clear(_counter_key(key)))
+
+
+def _counter_key(key: str) -> str:
+    return "c/" + storage_key(key)
+
+
+def _decision(
+    item: RateLimitItem, route_class: str, allowed: bool, reset_at: float, remaining: int
+) -> Decision:
+    now = time.time()
+    retry_after = 0 if allowed else max(1, math.ceil(reset_at - now))
+    return Decision(
+        allowed=allowed,
+        limit=int(item.amount),
+        remaining=max(0, int(remaining)),
+        reset_at=float(reset_at),
+        retry_after=retry_after,
+        route_class=route_class,
+    )
+
+
+# --- login lockout -----------------------------------------------------------------------------
+
+
+LockScope = Literal["account", "ip"]
+
+
+@dataclass(frozen=True)
+class Lock:
+    retry_after: int
+    scope: LockScope
+
+
+class LoginLockout:
+    """Repeated failed logins lock the account email and the client IP for a while.
+
+    An email locks after ``max_failures`` failures within ``lockout_seconds``; an IP after
+    ``ip_max_failures`` (any accounts: credential stuffing). A lock lasts ``lockout_seconds``
+    from the failure that set it. A successful login clears the email's failures only: clearing
+    the IP's would let an attacker with one real account reset the count between guesses.
+    """
+
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        *,
+        max_failures: int,
+        ip_max_failures: int,
+        lockout_seconds: int,
+    ) -> None:
+        self.limiter = limiter
+        self.max_failures = max_failures
+        self.ip_max_failures = ip_max_failures
+        self.lockout_seconds = lockout_seconds
+
+    @staticmethod
+    def _email(email: str) -> str:
+        return "login:email:" + email.strip().casefold()
+
+    @staticmethod
+    def _ip(ip: str) -> str:
+        return "login:ip:" + ip
+
+    async def check(self, *, email: str, ip: str) -> Lock | None:
+        """The lock that applies to this attempt, if any."""
+        now = time.time()
+        scopes: tuple[tuple[LockScope, str], ...] = (
+            ("account", self._email(email)),
+            ("ip", self._ip(ip)),
+        )
+        for scope, key in scopes:
+            value, expires = await self.limiter.counter("lock:" + key)
+            if value:
+                return Lock(retry_after=max(1, math.ceil(expires - now)), scope=scope)
+        return None
+
+    async def failed(self, *, email: str, ip: str) -> Lock | None:
+        """Record a failure; the lock it set, if this failure crossed a threshold."""
+        lock: Lock | None = None
+        scopes: tuple[tuple[LockScope, str, int], ...] = (
+            ("account", self._email(email), self.max_failures),
+            ("ip", self._ip(ip), self.ip_max_failures),
+        )
+        for scope, key, threshold in scopes:
+            failures = await self.limiter.incr("fail:" + key, expiry_seconds=self.lockout_seconds)
+            if failures >= threshold:
+                await self.limiter.clear("lock:" + key)
+                await self.limiter.incr("lock:" + key, expiry_seconds=self.lockout_seconds)
+                await self.limiter.clear("fail:" + key)
+                lock = lock or Lock(retry_after=self.lockout_seconds, scope=scope)
+        return lock
+
+    async def succeeded(self, *, email: str) -> None:
+        await self.limiter.clear("fail:" + self._email(email))
+
+
+# --- client addresses --------------------------------------------------------------------------
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=32)
+def parse_trusted_proxies(value: str) -> tuple[bool, tuple[Network, ...]]:
+    """``"10.0.0.0/8, 127.0.0.1"`` -> (trust_all, networks). ``*`` trusts every peer."""
+    trust_all = False
+    networks: list[Network] = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        if part == "*":
+            trust_all = True
+            continue
+        networks.append(ipaddress.ip_network(part, strict=False))
+    return trust_all, tuple(networks)
+
+
+def _is_trusted(address: str, trusted: tuple[bool, tuple[Network, ...]]) -> bool:
+    trust_all, networks = trusted
+    if trust_all:
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: str) -> str:
+    """The client's address: the TCP peer, or, when the peer is a trusted proxy, the right-most
+    X-Forwarded-For entry that is not itself a trusted proxy."""
+    peer = peer or "unknown"
+    trusted = parse_trusted_proxies(trusted_proxies)
+    if not forwarded_for or not _is_trusted(peer, trusted):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # garbage in the chain: do not believe any of it
+        if not _is_trusted(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def peer_is_trusted(peer: str | None, trusted_proxies: str) -> bool:
+    return bool(peer) and _is_trusted(peer or "", parse_trusted_proxies(trusted_proxies))
+
+
+def limits_enabled(settings: Settings) -> bool:
+    """``RATE_LIMITS``: on, off, or auto (on except with ENVIRONMENT=test)."""
+    if settings.rate_limits == "auto":
+        return settings.environment != "test"
+    return settings.rate_limits == "on"

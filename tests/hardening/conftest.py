@@ -1,0 +1,55 @@
+"""Helpers for the hardening tests: apps with their own settings, clients from a chosen IP."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from api.app import create_app
+from api.container import Container
+from core.db import Database
+from tests.conftest import make_settings
+
+ClientFactory = Callable[..., Any]
+
+
+def fresh_ip() -> str:
+    """A client address no other test uses, so limits kept in the shared Redis never collide."""
+    n = uuid.uuid4().int
+    return f"10.{(n >> 16) % 256}.{(n >> 8) % 256}.{n % 254 + 1}"
+
+
+@pytest.fixture
+def app_client(db: Database, redis_client: Redis) -> ClientFactory:
+    """``async with app_client(rate_limits="on", ...) as client:`` an app with these settings."""
+
+    @asynccontextmanager
+    async def factory(
+        *,
+        ip: str | None = None,
+        redis: Redis | str | None = "default",
+        database: Database | None = None,
+        base_url: str = "http://testserver",
+        **overrides: Any,
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        settings = make_settings(**overrides)
+        container = Container(
+            settings=settings,
+            db=database or db,
+            redis=redis_client if redis == "default" else redis,  # type: ignore[arg-type]
+        )
+        app = create_app(container=container)
+        transport = httpx.ASGITransport(
+            app=app, raise_app_exceptions=False, client=(ip or fresh_ip(), 40000)
+        )
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+    return factory

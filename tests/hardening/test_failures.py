@@ -1,0 +1,68 @@
+"""Failure behaviour: a database outage answers 503 with Retry-After, never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from core.db import Database
+from tests.conftest import Owner
+from tests.hardening.conftest import ClientFactory
+
+
+@pytest.fixture
+async def dead_db(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Database]:
+    socket_dir = tmp_path_factory.mktemp("no-postgres")
+    database = Database.from_url(f"postgresql://trulybot_app@/trulybot?host={socket_dir}")
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def refused_db() -> AsyncIterator[Database]:
+    database = Database.from_url("postgresql://trulybot_app:x@127.0.0.1:1/trulybot")
+    yield database
+    await database.dispose()
+
+
+async def test_database_down_api_answers_503_with_retry_after(
+    app_client: ClientFactory, dead_db: Database, refused_db: Database, owner: Owner
+) -> None:
+    for database in (dead_db, refused_db):
+        async with app_client(database=database) as client:
+            for response in (
+                await client.get(owner.url(), headers=owner.headers),
+                await client.get(owner.url("/leads"), headers=owner.headers),
+                await client.post(
+                    "/api/v1/auth/login", json={"email": owner.email, "password": owner.password}
+                ),
+            ):
+                assert response.status_code == 503, response.text
+                assert response.json()["error"]["code"] == "database_unavailable"
+                assert int(response.headers["retry-after"]) > 0
+            ready = await client.get("/readyz")
+            assert ready.status_code == 503
+            assert int(ready.headers["retry-after"]) > 0
+            assert ready.json()["error"]["details"]["database"].startswith("unavailable")
+            assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_database_down_with_rate_limits_on_still_answers_503(
+    app_client: ClientFactory, dead_db: Database, owner: Owner
+) -> None:
+    async with app_client(database=dead_db, rate_limits="on") as client:
+        response = await client.post(
+            "/api/v1/auth/login", json={"email": owner.email, "password": owner.password}
+        )
+        assert response.status_code == 503
+        assert response.headers["ratelimit-limit"]
+
+
+async def test_nul_characters_in_input_are_a_422_not_a_500(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/auth/login", json={"email": "a\u0000@example.com", "password": "x" * 12}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_text"

@@ -1,0 +1,202 @@
+"""Metrics, structured logs and error reports as an operator sees them."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from typing import Any
+
+import sentry_sdk
+import structlog
+from fastapi import FastAPI
+
+from api import metrics
+from api.middleware import request_id_var
+from core.logging import configure_logging
+from core.observability import FILTERED, init_sentry, scrub_event
+from tests.conftest import Owner, make_settings
+from tests.hardening.conftest import ClientFactory
+
+TOKEN = "metrics-token-for-tests-0123456789"
+WORKSPACE_ROUTE = "/api/v1/workspaces/{workspace_id}"
+
+
+async def test_metrics_needs_a_configured_token(app_client: ClientFactory) -> None:
+    async with app_client() as unconfigured:
+        assert (await unconfigured.get("/metrics")).status_code == 404
+    async with app_client(metrics_token=TOKEN) as client:
+        assert (await client.get("/metrics")).status_code == 401
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        ok = await client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert ok.status_code == 200
+        assert ok.headers["content-type"].startswith("text/plain")
+
+
+async def test_request_durations_by_route_template_and_cross_tenant_misses(
+    app_client: ClientFactory, owner: Owner, other: Owner
+) -> None:
+    labels = {"method": "GET", "route": WORKSPACE_ROUTE, "status": "404"}
+    before_404 = metrics.sample("trulybot_http_request_duration_seconds_count", labels)
+    before_miss = metrics.sample(
+        "trulybot_cross_tenant_not_found_total", {"route": WORKSPACE_ROUTE}
+    )
+    async with app_client(metrics_token=TOKEN) as client:
+        assert (await client.get(owner.url(), headers=owner.headers)).status_code == 200
+        # A's credentials, B's workspace id: a 404, counted as a cross-tenant miss.
+        assert (await client.get(other.url(), headers=owner.headers)).status_code == 404
+        page = await client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    text = page.text
+    assert (
+        'trulybot_http_request_duration_seconds_count{method="GET",'
+        'route="/api/v1/workspaces/{workspace_id}",status="200"}'
+    ) in text
+    assert owner.workspace_id not in text  # templates, never raw paths
+    assert metrics.sample("trulybot_http_request_duration_seconds_count", labels) == before_404 + 1
+    miss = metrics.sample("trulybot_cross_tenant_not_found_total", {"route": WORKSPACE_ROUTE})
+    assert miss == before_miss + 1
+
+
+async def test_functions_other_modules_call_show_up_in_metrics(app_client: ClientFactory) -> None:
+    metrics.observe_stage("retrieval", 0.02)
+    metrics.count_cache("hit")
+    metrics.count_faq(hit=False)
+    metrics.count_answer("faq")
+    metrics.count_llm_tokens("gpt-4o-mini", prompt=120, completion=30)
+    metrics.observe_llm("gpt-4o-mini", 0.8, "ok")
+    metrics.observe_ingestion("file", 3.5, "ok")
+    async with app_client(metrics_token=TOKEN) as client:
+        text = (await client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})).text
+    for line in (
+        'trulybot_chat_stage_seconds_count{stage="retrieval"}',
+        'trulybot_cache_lookups_total{cache="response",result="hit"}',
+        'trulybot_faq_lookups_total{result="miss"}',
+        'trulybot_chat_answers_total{source="faq"}',
+        'trulybot_llm_tokens_total{kind="prompt",model="gpt-4o-mini"}',
+        'trulybot_llm_request_seconds_count{model="gpt-4o-mini",outcome="ok"}',
+        'trulybot_ingestion_jobs_total{kind="file",outcome="ok"}',
+        'trulybot_ingestion_job_seconds_count{kind="file"}',
+    ):
+        assert line in text
+
+
+async def test_rate_limit_rejections_are_counted(app_client: ClientFactory) -> None:
+    before = metrics.sample("trulybot_rate_limited_total", {"route_class": "api"})
+    async with app_client(rate_limits="on", rate_limit_ip="1/minute") as client:
+        await client.get("/api/v1/me")
+        assert (await client.get("/api/v1/me")).status_code == 429
+    assert metrics.sample("trulybot_rate_limited_total", {"route_class": "api"}) == before + 1
+
+
+async def test_json_access_log_line_with_request_and_workspace_ids(
+    app_client: ClientFactory, owner: Owner
+) -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    configure_logging(
+        make_settings(log_json=True, log_level="INFO"),
+        context={"request_id": request_id_var},
+        stream=stream,
+    )
+    try:
+        async with app_client() as client:
+            response = await client.get(
+                owner.url("/leads"), headers=owner.headers | {"X-Request-ID": "req-log-1"}
+            )
+        assert response.status_code == 200
+    finally:
+        for handler in list(root.handlers):
+            if handler not in saved_handlers:
+                root.removeHandler(handler)
+        root.setLevel(saved_level)
+        structlog.reset_defaults()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line.get("logger") == "trulybot.access"]
+    assert len(access) == 1
+    entry = access[0]
+    assert entry["route"] == "/api/v1/workspaces/{workspace_id}/leads"
+    assert entry["status"] == 200
+    assert entry["http_method"] == "GET"
+    assert entry["duration_ms"] >= 0
+    assert entry["request_id"] == "req-log-1"
+    assert entry["workspace_id"] == owner.workspace_id
+    assert entry["level"] == "info"
+    assert "timestamp" in entry
+
+
+def test_sentry_events_are_scrubbed_of_personal_data() -> None:
+    event: dict[str, Any] = {
+        "message": "login failed for jane.doe@example.com",
+        "request": {
+            "url": "https://api.example.com/api/v1/auth/login",
+            "data": {"email": "jane.doe@example.com", "password": "hunter2hunter2"},
+            "cookies": {"session": "abc"},
+            "query_string": "email=jane.doe@example.com",
+            "headers": {
+                "Authorization": "Bearer eyJhbGciOi.secret",
+                "X-Widget-Key": "pk_live_abcdef123456",
+                "Cookie": "session=abc",
+                "User-Agent": "pytest",
+            },
+        },
+        "user": {"id": "u1", "email": "jane.doe@example.com", "ip_address": "203.0.113.9"},
+        "extra": {"password": "hunter2hunter2", "note": "key tb_abcdef123456789 leaked"},
+        "breadcrumbs": {"values": [{"message": "sent to jane.doe@example.com"}]},
+    }
+    scrubbed = scrub_event(event, {})
+    text = json.dumps(scrubbed)
+    for secret in (
+        "jane.doe@example.com",
+        "hunter2",
+        "eyJhbGciOi",
+        "pk_live",
+        "tb_abcdef",
+        "203.0",
+    ):
+        assert secret not in text
+    assert "data" not in scrubbed["request"]
+    assert "cookies" not in scrubbed["request"]
+    assert scrubbed["request"]["headers"]["Authorization"] == FILTERED
+    assert scrubbed["request"]["headers"]["User-Agent"] == "pytest"
+    assert scrubbed["user"] == {"id": "u1"}
+
+
+async def test_sentry_reports_unhandled_errors_with_release_and_without_pii(
+    app_client: ClientFactory, owner: Owner
+) -> None:
+    sent: list[dict[str, Any]] = []
+
+    class Capture(sentry_sdk.transport.Transport):
+        def capture_envelope(self, envelope: Any) -> None:
+            for item in envelope.items:
+                if item.type == "event":
+                    sent.append(item.payload.json)
+
+    settings = make_settings(sentry_dsn="http://public@127.0.0.1:1/1", release="trulybot@9.9.9")
+    try:
+        assert init_sentry(settings, transport=Capture)
+        async with app_client() as client:
+            app: FastAPI = client.app  # type: ignore[attr-defined]
+
+            @app.get("/api/v1/_test/boom")
+            async def boom() -> None:
+                raise RuntimeError(f"boom for {owner.email}")
+
+            response = await client.get(
+                "/api/v1/_test/boom",
+                headers=owner.headers | {"X-Widget-Key": "pk_secret_value_1"},
+            )
+        assert response.status_code == 500
+        sentry_sdk.flush()
+    finally:
+        sentry_sdk.init(dsn=None)
+    assert sent, "no event reached the transport"
+    event = sent[-1]
+    assert event["release"] == "trulybot@9.9.9"
+    assert event["environment"] == "test"
+    text = json.dumps(event)
+    assert owner.email not in text
+    assert owner.token not in text
+    assert "pk_secret_value_1" not in text

@@ -1,0 +1,240 @@
+"""Rate limits and login lockouts as a client sees them: 429s with Retry-After and RateLimit-*."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from fastapi import FastAPI, Request
+from redis.asyncio import Redis
+
+from api.deps import WorkspaceDep
+from api.ratelimits import RateLimitIngest, rate_limit_chat
+from core.ratelimit import Decision, RateLimiter, client_ip, most_restrictive
+from core.redis import create_redis
+from tests.conftest import Owner, signup
+from tests.hardening.conftest import ClientFactory, fresh_ip
+
+DEAD_REDIS = "redis://127.0.0.1:1/0"
+
+
+def _assert_429(response: httpx.Response, code: str = "rate_limited") -> None:
+    assert response.status_code == 429, response.text
+    assert response.json()["error"]["code"] == code
+    assert int(response.headers["retry-after"]) >= 1
+
+
+async def _login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+    return await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+
+
+async def test_auth_limit_answers_429_with_retry_after_and_ratelimit_headers(
+    app_client: ClientFactory,
+) -> None:
+    async with app_client(rate_limits="on", rate_limit_auth="3/minute") as client:
+        answers = [
+            await _login(client, f"nobody-{i}@example.com", "wrong password 1") for i in range(4)
+        ]
+    assert [r.status_code for r in answers] == [401, 401, 401, 429]
+    first, refused = answers[0], answers[3]
+    assert first.headers["ratelimit-limit"] == "3"
+    assert first.headers["ratelimit-remaining"] == "2"
+    assert 0 < int(first.headers["ratelimit-reset"]) <= 60
+    _assert_429(refused)
+    assert refused.headers["ratelimit-limit"] == "3"
+    assert refused.headers["ratelimit-remaining"] == "0"
+    assert int(refused.headers["retry-after"]) <= 60
+
+
+async def test_limits_are_per_client_ip(app_client: ClientFactory) -> None:
+    async with app_client(rate_limits="on", rate_limit_auth="1/minute") as one:
+        assert (await _login(one, "a@example.com", "x" * 12)).status_code == 401
+        _assert_429(await _login(one, "a@example.com", "x" * 12))
+    async with app_client(rate_limits="on", rate_limit_auth="1/minute") as another:
+        assert (await _login(another, "a@example.com", "x" * 12)).status_code == 401
+
+
+async def test_every_api_route_is_limited_per_ip_but_not_the_payment_webhook(
+    app_client: ClientFactory,
+) -> None:
+    async with app_client(rate_limits="on", rate_limit_ip="2/minute") as client:
+        statuses = [(await client.get("/api/v1/me")).status_code for _ in range(3)]
+        assert statuses == [401, 401, 429]
+        spoofed = await client.get("/api/v1/me", headers={"X-Forwarded-For": fresh_ip()})
+        _assert_429(spoofed)  # X-Forwarded-For from an untrusted peer changes nothing
+        webhook = await client.post("/api/v1/billing/webhooks/razorpay", content=b"{}")
+        assert webhook.status_code != 429
+        assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_forwarded_for_counts_only_behind_a_trusted_proxy(
+    app_client: ClientFactory,
+) -> None:
+    proxy = fresh_ip()
+    async with app_client(
+        ip=proxy, rate_limits="on", rate_limit_ip="1/minute", trusted_proxies=f"{proxy}/32"
+    ) as client:
+        first, second = fresh_ip(), fresh_ip()
+        assert (
+            await client.get("/api/v1/me", headers={"X-Forwarded-For": first})
+        ).status_code == 401
+        assert (
+            await client.get("/api/v1/me", headers={"X-Forwarded-For": second})
+        ).status_code == 401
+        _assert_429(await client.get("/api/v1/me", headers={"X-Forwarded-For": first}))
+
+
+def test_client_ip_takes_the_rightmost_untrusted_hop() -> None:
+    assert client_ip("10.0.0.5", "203.0.113.9", "") == "10.0.0.5"
+    assert client_ip("10.0.0.5", "198.51.100.1, 203.0.113.9", "10.0.0.0/8") == "203.0.113.9"
+    assert client_ip("10.0.0.5", "203.0.113.9, 10.0.0.7", "10.0.0.0/8") == "203.0.113.9"
+    assert client_ip("10.0.0.5", "not-an-ip", "10.0.0.0/8") == "10.0.0.5"
+    assert client_ip("192.0.2.1", "203.0.113.9", "*") == "203.0.113.9"
+
+
+async def test_api_keys_have_their_own_limit(
+    app_client: ClientFactory, client: httpx.AsyncClient, owner: Owner
+) -> None:
+    created = await client.post(owner.url("/api-keys"), json={"name": "ci"}, headers=owner.headers)
+    key = created.json()["key"]
+    async with app_client(rate_limits="on", rate_limit_api_key="2/minute") as limited:
+        headers = {"Authorization": f"Bearer {key}"}
+        statuses = [(await limited.get(owner.url(), headers=headers)).status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        # The same client with the owner's own token is not held back by the key's limit.
+        assert (await limited.get(owner.url(), headers=owner.headers)).status_code == 200
+
+
+def _with_test_routes(app: FastAPI) -> None:
+    @app.post("/api/v1/_test/chat/{workspace_id}/{session_id}")
+    async def chat(request: Request, workspace_id: uuid.UUID, session_id: str) -> dict[str, bool]:
+        await rate_limit_chat(request, workspace_id, session_id)
+        return {"ok": True}
+
+    @app.post("/api/v1/workspaces/{workspace_id}/_test/ingest", dependencies=[RateLimitIngest])
+    async def ingest(access: WorkspaceDep) -> dict[str, bool]:
+        return {"ok": True}
+
+
+async def test_chat_limits_per_visitor_and_per_workspace(app_client: ClientFactory) -> None:
+    workspace = uuid.uuid4()
+    async with app_client(
+        rate_limits="on",
+        rate_limit_chat_visitor="2/minute",
+        rate_limit_chat_ip="100/minute",
+        rate_limit_chat_workspace="3/minute",
+    ) as client:
+        _with_test_routes(client.app)  # type: ignore[attr-defined]
+        url = f"/api/v1/_test/chat/{workspace}"
+        alice = [(await client.post(f"{url}/alice")).status_code for _ in range(3)]
+        assert alice == [200, 200, 429]
+        # Another visitor still gets through until the workspace as a whole is over its limit.
+        bob = [(await client.post(f"{url}/bob")).status_code for _ in range(2)]
+        assert bob == [200, 429]
+        refused = await client.post(f"{url}/carol")
+        _assert_429(refused)
+        assert refused.headers["ratelimit-limit"] == "3"
+
+
+async def test_ingest_limit_is_per_workspace(
+    app_client: ClientFactory, owner: Owner, other: Owner
+) -> None:
+    async with app_client(rate_limits="on", rate_limit_ingest="1/minute") as client:
+        _with_test_routes(client.app)  # type: ignore[attr-defined]
+        ok = await client.post(owner.url("/_test/ingest"), headers=owner.headers)
+        assert ok.status_code == 200
+        _assert_429(await client.post(owner.url("/_test/ingest"), headers=owner.headers))
+        assert (
+            await client.post(other.url("/_test/ingest"), headers=other.headers)
+        ).status_code == 200
+
+
+async def test_repeated_failed_logins_lock_the_account(
+    app_client: ClientFactory, client: httpx.AsyncClient
+) -> None:
+    victim = await signup(client, "Victim")
+    async with app_client(
+        rate_limits="on", login_max_failures=3, login_lockout_seconds=600
+    ) as attacker:
+        statuses = [
+            (await _login(attacker, victim.email, "wrong password!")).status_code for _ in range(3)
+        ]
+        assert statuses == [401, 401, 429]
+    async with app_client(rate_limits="on", login_max_failures=3) as owner_elsewhere:
+        locked = await _login(owner_elsewhere, victim.email, victim.password)
+        _assert_429(locked, "login_locked")
+        assert 590 <= int(locked.headers["retry-after"]) <= 601  # about ten minutes
+        # Other accounts are unaffected.
+        someone = await signup(client, "Someone")
+        assert (await _login(owner_elsewhere, someone.email, someone.password)).status_code == 200
+
+
+async def test_a_successful_login_resets_the_account_counter(
+    app_client: ClientFactory, client: httpx.AsyncClient
+) -> None:
+    user = await signup(client, "Forgetful")
+    async with app_client(rate_limits="on", login_max_failures=3) as c:
+        for _ in range(2):
+            assert (await _login(c, user.email, "wrong password!")).status_code == 401
+        assert (await _login(c, user.email, user.password)).status_code == 200
+        for _ in range(2):
+            assert (await _login(c, user.email, "wrong password!")).status_code == 401
+        assert (await _login(c, user.email, user.password)).status_code == 200
+
+
+async def test_many_failures_from_one_ip_lock_that_ip(
+    app_client: ClientFactory, client: httpx.AsyncClient
+) -> None:
+    user = await signup(client, "Bystander")
+    ip = fresh_ip()
+    async with app_client(
+        ip=ip, rate_limits="on", login_max_failures=50, login_ip_max_failures=3
+    ) as stuffing:
+        for i in range(2):
+            assert (await _login(stuffing, f"u{i}@example.com", "guess guess")).status_code == 401
+        _assert_429(await _login(stuffing, "u9@example.com", "guess guess"), "login_locked")
+        _assert_429(await _login(stuffing, user.email, user.password), "login_locked")
+    async with app_client(rate_limits="on", login_ip_max_failures=3) as elsewhere:
+        assert (await _login(elsewhere, user.email, user.password)).status_code == 200
+
+
+async def test_redis_down_limits_fall_back_to_memory_without_errors(
+    app_client: ClientFactory, client: httpx.AsyncClient, owner: Owner
+) -> None:
+    dead = create_redis(DEAD_REDIS)
+    try:
+        async with app_client(redis=dead, rate_limits="on", rate_limit_ip="3/minute") as c:
+            statuses = [
+                (await c.get(owner.url(), headers=owner.headers)).status_code for _ in range(4)
+            ]
+            assert statuses == [200, 200, 200, 429]
+            refused = await c.get(owner.url(), headers=owner.headers)
+            _assert_429(refused)
+            assert refused.headers["ratelimit-limit"] == "3"
+            login = await _login(c, owner.email, owner.password)
+            assert login.status_code in (200, 429)  # answered, never a 500
+            ready = await c.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["error"]["details"]["redis"].startswith("unavailable")
+    finally:
+        await dead.aclose()
+
+
+async def test_limiter_returns_to_redis_after_an_outage(redis_client: Redis) -> None:
+    limiter = RateLimiter(redis_client, retry_redis_after=0.0)
+    key = f"probe-{uuid.uuid4()}"
+    assert limiter.backend == "redis"
+    first = await limiter.hit("api", key, limit="2/minute")
+    second = await limiter.hit("api", key, limit="2/minute")
+    assert (first.remaining, second.remaining) == (1, 0)
+    other = RateLimiter(redis_client)  # another replica shares the same counts
+    assert not (await other.hit("api", key, limit="2/minute")).allowed
+
+
+def test_most_restrictive_decision_prefers_a_refusal_then_fewest_remaining() -> None:
+    ok_many = Decision(True, 100, 90, 0.0, 0, "api")
+    ok_few = Decision(True, 5, 1, 0.0, 0, "auth")
+    refused = Decision(False, 300, 0, 0.0, 30, "api")
+    assert most_restrictive([ok_many, ok_few]) is ok_few
+    assert most_restrictive([ok_many, refused, ok_few]) is refused
+    assert most_restrictive([]) is None

@@ -1,0 +1,163 @@
+"""The audit log: who did what to a workspace, when, from where. Append-only (see 0002a).
+
+Call ``record`` inside the action's own unit of work, so the entry commits or rolls back with the
+action::
+
+    await audit.record(
+        session,
+        workspace_id=ws_id,
+        actor=audit.Actor.of(access, ip=ip, request_id=request_id),
+        action=audit.PLAN_CHANGED,
+        target_type="workspace",
+        target_id=ws_id,
+        details={"from": "free", "to": "pro"},
+    )
+
+The API builds the actor from the request with ``api.routers.audit.audit_actor``. Details must not
+hold secrets or personal data beyond ids (no emails of leads, no keys).
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from sqlalchemy import DateTime, String, and_, or_, select
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.errors import ValidationFailed
+from core.models import Base, new_id, utcnow
+
+if TYPE_CHECKING:
+    from workspaces.service import WorkspaceAccess
+
+# Actions. Strings are stable: dashboards and exports filter on them.
+MEMBER_ADDED: Final = "member.added"
+MEMBER_ROLE_CHANGED: Final = "member.role_changed"
+API_KEY_CREATED: Final = "api_key.created"
+API_KEY_REVOKED: Final = "api_key.revoked"
+LEADS_EXPORTED: Final = "leads.exported"
+WORKSPACE_UPDATED: Final = "workspace.updated"
+PLAN_CHANGED: Final = "plan.changed"
+DOCUMENT_DELETED: Final = "document.deleted"
+WIDGET_KEY_ROTATED: Final = "widget_key.rotated"
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    actor_user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    actor_api_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    target_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted: a user, an API key, or neither (the system: a payment webhook, a job)."""
+
+    user_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+    ip: str | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def of(
+        cls, access: WorkspaceAccess, *, ip: str | None = None, request_id: str | None = None
+    ) -> Actor:
+        return cls(
+            user_id=access.principal.user_id,
+            api_key_id=access.principal.api_key_id,
+            ip=ip,
+            request_id=request_id,
+        )
+
+
+SYSTEM: Final = Actor()
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    action: str,
+    actor: Actor = SYSTEM,
+    target_type: str | None = None,
+    target_id: uuid.UUID | str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one entry. The session's tenant must be ``workspace_id`` (RLS checks it)."""
+    entry = AuditEntry(
+        id=uuid.uuid4(),
+        workspace_id=workspace_id,
+        actor_user_id=actor.user_id,
+        actor_api_key_id=actor.api_key_id,
+        action=action[:64],
+        target_type=target_type,
+        target_id=str(target_id)[:200] if target_id is not None else None,
+        details=dict(details or {}),
+        ip=(actor.ip or None) and str(actor.ip)[:64],
+        request_id=(actor.request_id or None) and str(actor.request_id)[:128],
+        created_at=utcnow(),
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def encode_cursor(entry: AuditEntry) -> str:
+    raw = f"{entry.created_at.isoformat()}|{entry.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, _, ident = base64.urlsafe_b64decode(padded).decode().partition("|")
+        return datetime.fromisoformat(created), uuid.UUID(ident)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed(
+            "Invalid cursor", code="invalid_cursor", details=[{"field": "cursor"}]
+        ) from exc
+
+
+async def list_page(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    limit: int,
+    cursor: str | None = None,
+    action: str | None = None,
+) -> tuple[Sequence[AuditEntry], str | None]:
+    """Newest first; ``next_cursor`` continues after the last entry returned."""
+    stmt = select(AuditEntry).where(AuditEntry.workspace_id == workspace_id)
+    if action:
+        stmt = stmt.where(AuditEntry.action == action)
+    if cursor:
+        created, ident = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(
+                AuditEntry.created_at < created,
+                and_(AuditEntry.created_at == created, AuditEntry.id < ident),
+            )
+        )
+    stmt = stmt.order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc()).limit(limit + 1)
+    rows = (await session.execute(stmt)).scalars().all()
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
