@@ -10,12 +10,35 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.container import Container
+from api.demo.seed import ensure_demo
 from api.errors import install_error_handlers
-from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
-from api.routers import auth, health, leads, workspaces
+from api.metrics import AccessLogMiddleware
+from api.metrics import router as metrics_router
+from api.middleware import (
+    BodySizeLimitMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+    request_id_var,
+)
+from api.ratelimits import RateLimitMiddleware
+from api.routers import (
+    audit,
+    auth,
+    billing,
+    chat,
+    documents,
+    health,
+    leads,
+    widget,
+    workspaces,
+)
 from api.runtime import describe_defaults, resolve_database
+from api.widget_cors import WidgetCorsMiddleware
 from core.config import Settings, get_settings
 from core.db import Database
+from core.logging import configure_logging
+from core.observability import init_sentry
+from core.ratelimit import peer_is_trusted
 from core.redis import create_redis
 
 log = logging.getLogger("trulybot")
@@ -40,6 +63,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = container is None
         if container is None:
+            configure_logging(settings, context={"request_id": request_id_var})
             target = await resolve_database(settings, apply_migrations=True)
             db = Database.from_url(
                 target.app_url,
@@ -51,15 +75,27 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             app.state.container = Container(
                 settings=settings, db=db, redis=redis, embedded=target.embedded
             )
+            await documents.install_providers(app.state.container, owner_url=target.owner_url)
             for line in describe_defaults(settings, target):
                 log.info(line)
                 print(f"  {line}", flush=True)
+            if settings.seed_demo and settings.is_development:
+                demo = await ensure_demo(
+                    app.state.container, documents.ingestion_deps(app.state.container)
+                )
+                app.state.container.extras["demo_public_key"] = demo["public_key"]
+                print(
+                    f"  demo: http://{settings.host}:{settings.port}/ (owner login in "
+                    f"{settings.data_dir}/demo-owner.json)",
+                    flush=True,
+                )
         else:
             app.state.container = container
         try:
             yield
         finally:
             if owned:
+                await documents.close_providers(app.state.container)
                 await app.state.container.close()
 
     app = FastAPI(
@@ -70,7 +106,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     )
     if container is not None:
         app.state.container = container
+    init_sentry(settings)
     install_error_handlers(app)
+    # Innermost: inside both CORS layers, so a 429 still carries CORS headers.
+    app.add_middleware(RateLimitMiddleware)
     if settings.dashboard_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -79,10 +118,28 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
         )
+    # The widget's CORS sits outside the dashboard's: widget paths never get credentials.
+    app.add_middleware(WidgetCorsMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit_for(settings))
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        is_trusted_proxy=lambda peer: peer_is_trusted(peer, settings.trusted_proxies),
+    )
+    app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
 
     app.include_router(health.router)
-    for router in (auth.router, workspaces.router, leads.router):
+    app.include_router(metrics_router)
+    app.include_router(widget.static_router)
+    for router in (
+        auth.router,
+        workspaces.router,
+        leads.router,
+        documents.router,
+        billing.router,
+        chat.router,
+        widget.router,
+        audit.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     return app

@@ -7,13 +7,15 @@ transaction: a pooled connection never carries one tenant's context into another
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -48,11 +50,10 @@ def create_engine(
     statement_timeout_ms: int = 15000,
     application_name: str = "trulybot",
 ) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={
             "server_settings": {
@@ -63,6 +64,40 @@ def create_engine(
             "timeout": 10,
         },
     )
+    _ping_idle_connections(engine)
+    return engine
+
+
+# A pooled connection idle at least this long is pinged before it is handed out.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    """Pessimistic disconnect handling like ``pool_pre_ping``, but only for connections that sat
+    idle in the pool for ``PING_AFTER_IDLE_SECONDS`` or more (where a server restart, a failover
+    or a network idle timeout leaves dead connections behind). A connection handed back moments
+    ago is used at once: asyncpg's ping is three round trips (BEGIN, a query, ROLLBACK), and
+    every chat request checks out two or three connections. A dead connection found by the ping
+    is replaced (and the pool's older connections are recycled), as with ``pool_pre_ping``; one
+    that dies mid-use is invalidated by SQLAlchemy as usual."""
+    sync_engine = engine.sync_engine
+    dialect = sync_engine.dialect
+
+    @event.listens_for(sync_engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["tb_returned_at"] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("tb_returned_at")
+        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                raise DisconnectionError(str(exc), invalidate_pool=True) from exc
+            raise
 
 
 async def set_tenant(
@@ -73,6 +108,7 @@ async def set_tenant(
     api_key_prefix: str | None = None,
     public_key: str | None = None,
     lookup: str | None = None,
+    durable: bool = True,
 ) -> None:
     """Set (or clear) the tenant context for the rest of the current transaction."""
     values = {
@@ -82,16 +118,24 @@ async def set_tenant(
         "pk": public_key or "",
         "lk": lookup or "",
     }
-    await session.execute(
-        text(
-            "SELECT set_config('app.workspace_id', :ws, true),"
-            " set_config('app.user_id', :uid, true),"
-            " set_config('app.api_key_prefix', :akp, true),"
-            " set_config('app.public_key', :pk, true),"
-            " set_config('app.lookup', :lk, true)"
-        ),
-        values,
-    )
+    await session.execute(_NON_DURABLE if not durable else _SET_TENANT, values)
+
+
+_SET_TENANT = text(
+    "SELECT set_config('app.workspace_id', :ws, true),"
+    " set_config('app.user_id', :uid, true),"
+    " set_config('app.api_key_prefix', :akp, true),"
+    " set_config('app.public_key', :pk, true),"
+    " set_config('app.lookup', :lk, true)"
+)
+_NON_DURABLE = text(
+    "SELECT set_config('app.workspace_id', :ws, true),"
+    " set_config('app.user_id', :uid, true),"
+    " set_config('app.api_key_prefix', :akp, true),"
+    " set_config('app.public_key', :pk, true),"
+    " set_config('app.lookup', :lk, true),"
+    " set_config('synchronous_commit', 'off', true)"
+)
 
 
 class Database:
@@ -114,8 +158,15 @@ class Database:
         api_key_prefix: str | None = None,
         public_key: str | None = None,
         lookup: str | None = None,
+        durable: bool = True,
     ) -> AsyncIterator[AsyncSession]:
-        """A unit of work: commits when the block ends normally, rolls back on an exception."""
+        """A unit of work: commits when the block ends normally, rolls back on an exception.
+
+        ``durable=False`` commits without waiting for the WAL flush (``synchronous_commit =
+        off`` for this transaction only): a database crash may lose the last fraction of a
+        second of such commits, never consistency. Used for chat logs and their counters,
+        never for payments.
+        """
         async with self.sessionmaker() as session, session.begin():
             await set_tenant(
                 session,
@@ -124,6 +175,7 @@ class Database:
                 api_key_prefix=api_key_prefix,
                 public_key=public_key,
                 lookup=lookup,
+                durable=durable,
             )
             yield session
 

@@ -141,3 +141,16 @@ async def owner(client: httpx.AsyncClient) -> Owner:
 @pytest.fixture
 async def other(client: httpx.AsyncClient) -> Owner:
     return await signup(client, "Globex")
+
+
+# --- knowledge (rag) fixtures ------------------------------------------------------------------
+
+
+@pytest.fixture
+async def jobs(container: Container) -> AsyncIterator[Any]:
+    """The container's in-process job queue; ``await jobs.drain()`` waits for every job."""
+    from api.routers.documents import ingestion_deps
+
+    queue = ingestion_deps(container).jobs
+    yield queue
+    await queue.drain()

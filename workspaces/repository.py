@@ -405,9 +405,29 @@ async def increment_usage(
             "updated_at": func.now(),
         },
     ).returning(UsageCounter)
-    counter = (await session.execute(stmt)).scalar_one()
-    await session.refresh(counter)
-    return counter
+    result = await session.execute(stmt.execution_options(populate_existing=True))
+    return result.scalar_one()
+
+
+def increment_usage_statement(
+    *, workspace_id: uuid.UUID, month: str, amounts: dict[str, int]
+) -> Any:
+    """``increment_usage``'s upsert as a statement returning the incremented counters' new
+    values, for a caller that sends it together with other writes (one round trip)."""
+    values = {k: int(v) for k, v in amounts.items() if k in USAGE_FIELDS}
+    base = insert(UsageCounter).values(
+        workspace_id=workspace_id,
+        month=month,
+        **{k: values.get(k, 0) for k in USAGE_FIELDS},
+        updated_at=utcnow(),
+    )
+    return base.on_conflict_do_update(
+        index_elements=[UsageCounter.workspace_id, UsageCounter.month],
+        set_={
+            **{k: getattr(UsageCounter, k) + base.excluded[k] for k in values},
+            "updated_at": func.now(),
+        },
+    ).returning(*(getattr(UsageCounter, k) for k in values))
 
 
 async def get_usage(session: AsyncSession, *, workspace_id: uuid.UUID, month: str) -> UsageCounter:

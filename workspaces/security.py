@@ -103,5 +103,9 @@ def api_key_matches(key: str, key_hash: str) -> bool:
     return hmac.compare_digest(_sha256(key), key_hash)
 
 
+def generate_webhook_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
 def generate_public_key() -> str:
     return PUBLIC_KEY_PREFIX + secrets.token_urlsafe(24)

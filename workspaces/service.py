@@ -16,7 +16,7 @@ from core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationF
 from workspaces import repository as repo
 from workspaces import security
 from workspaces.models import ApiKey, Membership, User, Workspace
-from workspaces.usage import ensure_within
+from workspaces.usage import effective_plan, ensure_within
 
 ROLE_RANK = {"member": 0, "admin": 1, "owner": 2}
 DEFAULT_PERSONA = (
@@ -194,7 +194,9 @@ async def add_member(
             existing.role = role
         return user, existing
     members = await repo.count_members(session, access.workspace.id)
-    ensure_within(plan_code=access.workspace.plan, metric="members", used=members, resets_at=None)
+    ensure_within(
+        plan_code=effective_plan(access.workspace), metric="members", used=members, resets_at=None
+    )
     membership = await repo.insert_membership(
         session, workspace_id=access.workspace.id, user_id=user.id, role=role
     )
@@ -235,3 +237,31 @@ async def revoke_api_key(
     await repo.revoke_api_key(session, key, datetime.now(UTC))
     await session.refresh(key)
     return key
+
+
+# --- public widget keys ----------------------------------------------------------------------
+
+
+async def resolve_public_key(session: AsyncSession, public_key: str | None) -> Workspace:
+    """The workspace a widget key belongs to, with its tenant context set; 401 otherwise."""
+    if (
+        not public_key
+        or not public_key.startswith(security.PUBLIC_KEY_PREFIX)
+        or len(public_key) > 64
+    ):
+        raise Unauthorized("Send the widget key in X-Widget-Key", code="invalid_widget_key")
+    await set_tenant(session, public_key=public_key)
+    workspace = await repo.get_workspace_by_public_key(session, public_key)
+    if workspace is None:
+        raise Unauthorized("Unknown widget key", code="invalid_widget_key")
+    await set_tenant(session, workspace_id=workspace.id)
+    return workspace
+
+
+async def rotate_public_key(session: AsyncSession, access: WorkspaceAccess) -> Workspace:
+    access.require("admin")
+    workspace = await repo.update_workspace(
+        session, access.workspace.id, {"public_key": security.generate_public_key()}
+    )
+    assert workspace is not None
+    return workspace

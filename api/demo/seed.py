@@ -1,0 +1,102 @@
+"""The demo workspace `make run` shows at `/`: seeded at first start, reused afterwards.
+
+It belongs to a demo owner whose credentials are written to ``<data_dir>/demo-owner.json`` so a
+newcomer can also try the owners' API (leads, conversations, usage) on the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import uuid
+from pathlib import Path
+from typing import Any
+
+from api.container import Container
+from core.db import set_tenant
+from rag import faq as faq_service
+from rag import ingestion
+from workspaces import repository as workspace_repo
+from workspaces import security, service
+
+log = logging.getLogger("trulybot.demo")
+
+CONTENT = Path(__file__).resolve().parent
+DEMO_EMAIL = "demo-owner@trulybot.local"
+DEMO_WORKSPACE = "Acme Cloud Backup"
+DOCUMENTS = ("pricing.md", "refunds.md", "setup.md", "platforms.md")
+WIDGET = {
+    "bot_name": "Acme helper",
+    "greeting": "Hi! I can answer questions about Acme Cloud Backup: plans, refunds, setup.",
+    "primary_color": "#2563eb",
+    "lead_capture": "on_intent",
+    "lead_fields": ["email", "name"],
+    "suggested_questions": [
+        "How much is the Family plan?",
+        "Can I get a refund on a yearly plan?",
+        "Does it work on Linux?",
+    ],
+}
+
+
+async def ensure_demo(container: Container, deps: ingestion.IngestionDeps) -> dict[str, Any]:
+    """Create (once) and return the demo workspace's ids and public key."""
+    settings = container.settings
+    async with container.db.transaction() as session:
+        user = await workspace_repo.get_user_by_email(session, DEMO_EMAIL)
+        if user is not None:
+            await set_tenant(session, user_id=user.id)
+            rows = await workspace_repo.list_user_workspaces(session, user.id)
+            if rows:
+                workspace = rows[0][0]
+                return {"workspace_id": str(workspace.id), "public_key": workspace.public_key}
+    password = secrets.token_urlsafe(12)
+    async with container.db.transaction() as session:
+        user, workspace = await service.signup(
+            session,
+            email=DEMO_EMAIL,
+            password=password,
+            workspace_name=DEMO_WORKSPACE,
+            name="Demo owner",
+            plan="unlimited",
+        )
+        await workspace_repo.update_workspace(session, workspace.id, {"widget_config": WIDGET})
+        documents: list[uuid.UUID] = []
+        for name in DOCUMENTS:
+            submission = await ingestion.submit_upload(
+                session,
+                workspace,
+                data=(CONTENT / name).read_bytes(),
+                filename=name,
+                content_type="text/markdown",
+                settings=settings,
+            )
+            documents.append(submission.document.id)
+        for item in json.loads((CONTENT / "faqs.json").read_text()):
+            await faq_service.create(
+                session,
+                deps.embedder,
+                workspace_id=workspace.id,
+                question=item["question"],
+                answer=item["answer"],
+                alt_questions=item.get("alt_questions", []),
+            )
+        workspace_id, public_key = workspace.id, workspace.public_key
+    for document_id in documents:
+        await ingestion.ingest_document(deps, workspace_id, document_id)
+    credentials = {
+        "email": DEMO_EMAIL,
+        "password": password,
+        "workspace_id": str(workspace_id),
+        "public_key": public_key,
+    }
+    path = Path(settings.data_dir) / "demo-owner.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(credentials, indent=2))
+    path.chmod(0o600)
+    log.info("demo workspace seeded; owner credentials in %s", path)
+    return {"workspace_id": str(workspace_id), "public_key": public_key}
+
+
+__all__ = ["DEMO_EMAIL", "ensure_demo", "security"]

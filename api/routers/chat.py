@@ -1,0 +1,310 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import providers
+from api.container import Container
+from api.deps import ContainerDep, LimitDep, SessionDep, SettingsDep, WorkspaceDep
+from api.ratelimits import rate_limit_chat
+from api.sse import sse_response, wants_stream
+from api.widget_cors import STATE_KEY
+from core.config import Settings
+from core.errors import Forbidden, Unauthorized
+from rag import chat_repository, conversations
+from rag import faq as faq_service
+from rag.pipeline import ChatInput
+from rag.schemas import (
+    ChatIn,
+    ChatOut,
+    ChatStatsOut,
+    ConversationOut,
+    ConversationPage,
+    ConversationUpdateIn,
+    FaqIn,
+    FaqOut,
+    FaqPage,
+    FaqUpdateIn,
+    FeedbackIn,
+    MessageOut,
+    OwnerChatIn,
+    TranscriptOut,
+    UnansweredGroup,
+)
+from widget.policy import origin_allowed
+from workspaces import repository as workspaces_repository
+from workspaces import security
+from workspaces.models import Workspace
+from workspaces.service import resolve_public_key
+
+router = APIRouter(tags=["chat"])
+
+WidgetKey = Annotated[str | None, Header(alias="X-Widget-Key")]
+AcceptHeader = Annotated[str | None, Header()]
+
+
+async def widget_workspace(
+    request: Request, session: AsyncSession, settings: Settings, key: str | None
+) -> Workspace:
+    """The workspace of a public widget key, if the request's Origin may embed it; the
+    session's tenant becomes that workspace."""
+    workspace = await resolve_public_key(session, key)
+    origin = request.headers.get("origin")
+    allowed = list((workspace.widget_config or {}).get("allowed_origins") or [])
+    if not origin_allowed(origin, allowed, development=settings.is_development):
+        raise Forbidden("This site may not embed this widget", code="origin_not_allowed")
+    if origin:
+        request.scope.setdefault("state", {})[STATE_KEY] = origin
+    return workspace
+
+
+CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE with Accept"}
+}
+
+
+async def widget_workspace_only(
+    request: Request, container: Container, key: str | None
+) -> Workspace:
+    """``widget_workspace`` for a caller that needs the workspace and not the session: one
+    short transaction whose tenant context is the key from its first statement, so the lookup
+    is two round trips (context, select) instead of four. Same checks, same errors."""
+    if not key or not key.startswith(security.PUBLIC_KEY_PREFIX) or len(key) > 64:
+        raise Unauthorized("Send the widget key in X-Widget-Key", code="invalid_widget_key")
+    async with container.db.transaction(public_key=key) as session:
+        workspace = await workspaces_repository.get_workspace_by_public_key(session, key)
+    if workspace is None:
+        raise Unauthorized("Unknown widget key", code="invalid_widget_key")
+    settings = container.settings
+    origin = request.headers.get("origin")
+    allowed = list((workspace.widget_config or {}).get("allowed_origins") or [])
+    if not origin_allowed(origin, allowed, development=settings.is_development):
+        raise Forbidden("This site may not embed this widget", code="origin_not_allowed")
+    if origin:
+        request.scope.setdefault("state", {})[STATE_KEY] = origin
+    return workspace
+
+
+@router.post("/chat", response_model=ChatOut, responses=CHAT_RESPONSES)
+async def public_chat(
+    body: ChatIn,
+    request: Request,
+    key: WidgetKey = None,
+    accept: AcceptHeader = None,
+) -> Any:
+    # The container straight from the app (ContainerDep/SettingsDep are sync dependencies,
+    # each a thread-pool hop per request).
+    container: Container = request.app.state.container
+    # A short transaction of its own: no connection is held while the answer is generated.
+    workspace = await widget_workspace_only(request, container, key)
+    await rate_limit_chat(request, workspace.id, body.session_id)
+    inp = ChatInput(
+        workspace=workspace,
+        message=body.message,
+        session_id=body.session_id,
+        conversation_id=body.conversation_id,
+        channel="widget",
+    )
+    pipeline = providers.pipeline(container)
+    if wants_stream(accept):
+        return await sse_response(pipeline.stream(inp))
+    return (await pipeline.answer(inp)).to_dict()
+
+
+@router.post("/workspaces/{workspace_id}/chat", response_model=ChatOut, responses=CHAT_RESPONSES)
+async def owner_chat(
+    body: OwnerChatIn,
+    request: Request,
+    access: WorkspaceDep,
+    container: ContainerDep,
+    accept: AcceptHeader = None,
+) -> Any:
+    who = access.principal.user_id or access.principal.api_key_id
+    await rate_limit_chat(request, access.workspace.id, body.session_id)
+    inp = ChatInput(
+        workspace=access.workspace,
+        message=body.message,
+        session_id=body.session_id or f"owner-{who}",
+        conversation_id=body.conversation_id,
+        channel="owner",
+    )
+    pipeline = providers.pipeline(container)
+    if wants_stream(accept):
+        return await sse_response(pipeline.stream(inp))
+    return (await pipeline.answer(inp)).to_dict()
+
+
+@router.post("/widget/feedback", status_code=status.HTTP_204_NO_CONTENT)
+async def widget_feedback(
+    body: FeedbackIn,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    key: WidgetKey = None,
+) -> Response:
+    workspace = await widget_workspace(request, session, settings, key)
+    await conversations.give_feedback(
+        session,
+        workspace_id=workspace.id,
+        message_id=body.message_id,
+        rating=body.rating,
+        comment=body.comment,
+        session_id=body.session_id,
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# --- owners: FAQs ----------------------------------------------------------------------------
+
+
+@router.post(
+    "/workspaces/{workspace_id}/faqs", status_code=status.HTTP_201_CREATED, response_model=FaqOut
+)
+async def create_faq(
+    body: FaqIn, access: WorkspaceDep, session: SessionDep, container: ContainerDep
+) -> Any:
+    return await faq_service.create(
+        session,
+        providers.embedder(container),
+        workspace_id=access.workspace.id,
+        question=body.question,
+        answer=body.answer,
+        alt_questions=body.alt_questions,
+        enabled=body.enabled,
+    )
+
+
+@router.get("/workspaces/{workspace_id}/faqs", response_model=FaqPage)
+async def list_faqs(
+    access: WorkspaceDep,
+    session: SessionDep,
+    limit: LimitDep,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> FaqPage:
+    items, total = await chat_repository.list_faqs(
+        session, workspace_id=access.workspace.id, limit=limit, offset=offset
+    )
+    return FaqPage(items=[FaqOut.model_validate(i) for i in items], total=total)
+
+
+@router.get("/workspaces/{workspace_id}/faqs/{faq_id}", response_model=FaqOut)
+async def get_faq(faq_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Any:
+    return await faq_service.get(session, workspace_id=access.workspace.id, faq_id=faq_id)
+
+
+@router.patch("/workspaces/{workspace_id}/faqs/{faq_id}", response_model=FaqOut)
+async def update_faq(
+    faq_id: uuid.UUID,
+    body: FaqUpdateIn,
+    access: WorkspaceDep,
+    session: SessionDep,
+    container: ContainerDep,
+) -> Any:
+    values = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    return await faq_service.update(
+        session,
+        providers.embedder(container),
+        workspace_id=access.workspace.id,
+        faq_id=faq_id,
+        values=values,
+    )
+
+
+@router.delete("/workspaces/{workspace_id}/faqs/{faq_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_faq(faq_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Response:
+    await faq_service.delete(session, workspace_id=access.workspace.id, faq_id=faq_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# --- owners: conversations, unanswered, feedback, stats ---------------------------------------
+
+
+@router.get("/workspaces/{workspace_id}/conversations", response_model=ConversationPage)
+async def list_conversations(
+    access: WorkspaceDep,
+    session: SessionDep,
+    limit: LimitDep,
+    status: Annotated[str | None, Query(pattern="^(open|handoff|closed)$")] = None,
+    before: datetime | None = None,
+) -> ConversationPage:
+    rows = await conversations.list_conversations(
+        session, workspace_id=access.workspace.id, status=status, limit=limit, before=before
+    )
+    return ConversationPage(
+        items=[ConversationOut.model_validate(r) for r in rows],
+        next_before=rows[-1].last_message_at if len(rows) == limit else None,
+    )
+
+
+@router.get(
+    "/workspaces/{workspace_id}/conversations/{conversation_id}", response_model=TranscriptOut
+)
+async def get_transcript(
+    conversation_id: uuid.UUID, access: WorkspaceDep, session: SessionDep
+) -> TranscriptOut:
+    conversation, messages = await conversations.transcript(
+        session, workspace_id=access.workspace.id, conversation_id=conversation_id
+    )
+    return TranscriptOut(
+        conversation=ConversationOut.model_validate(conversation),
+        messages=[MessageOut.model_validate(m) for m in messages],
+    )
+
+
+@router.patch(
+    "/workspaces/{workspace_id}/conversations/{conversation_id}", response_model=ConversationOut
+)
+async def update_conversation(
+    conversation_id: uuid.UUID,
+    body: ConversationUpdateIn,
+    access: WorkspaceDep,
+    session: SessionDep,
+) -> Any:
+    conversation, _ = await conversations.transcript(
+        session, workspace_id=access.workspace.id, conversation_id=conversation_id, limit=1
+    )
+    await chat_repository.set_conversation_status(
+        session,
+        workspace_id=access.workspace.id,
+        conversation_id=conversation_id,
+        status=body.status,
+    )
+    await session.refresh(conversation)
+    return conversation
+
+
+@router.get("/workspaces/{workspace_id}/unanswered", response_model=list[UnansweredGroup])
+async def unanswered(access: WorkspaceDep, session: SessionDep, limit: LimitDep) -> Any:
+    return await conversations.unanswered_groups(
+        session, workspace_id=access.workspace.id, limit=limit
+    )
+
+
+@router.post("/workspaces/{workspace_id}/feedback", status_code=status.HTTP_204_NO_CONTENT)
+async def owner_feedback(body: FeedbackIn, access: WorkspaceDep, session: SessionDep) -> Response:
+    await conversations.give_feedback(
+        session,
+        workspace_id=access.workspace.id,
+        message_id=body.message_id,
+        rating=body.rating,
+        comment=body.comment,
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/workspaces/{workspace_id}/chat/stats", response_model=ChatStatsOut)
+async def chat_stats(
+    access: WorkspaceDep, session: SessionDep, container: ContainerDep
+) -> ChatStatsOut:
+    return ChatStatsOut(
+        cache=await providers.response_cache(container).stats(access.workspace.id),
+        feedback=await chat_repository.feedback_counts(session, workspace_id=access.workspace.id),
+    )
+
+
+__all__ = ["StreamingResponse", "router"]

@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+import hashlib
+import uuid
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request, Response, status
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+import widget as widget_package
+from api.deps import ContainerDep, SessionDep, SettingsDep, WorkspaceDep
+from api.middleware import html_security_headers
+from api.routers.audit import record_action
+from api.routers.chat import widget_workspace
+from rag import chat_repository
+from widget.config import (
+    OwnerWidgetConfigOut,
+    WidgetConfigIn,
+    WidgetConfigOut,
+    merged,
+    public_view,
+    snippet,
+)
+from workspaces import audit, leads
+from workspaces import repository as workspace_repo
+from workspaces.schemas import LeadOut
+from workspaces.service import rotate_public_key
+
+router = APIRouter(tags=["widget"])
+static_router = APIRouter(tags=["widget"], include_in_schema=False)
+
+STATIC_DIR = Path(widget_package.__file__).resolve().parent / "static"
+WidgetKey = Annotated[str | None, Header(alias="X-Widget-Key")]
+
+
+class WidgetLeadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: EmailStr = Field(max_length=320)
+    name: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+()\-. ]{3,40}$")
+    message: str | None = Field(default=None, max_length=5000)
+    conversation_id: uuid.UUID | None = None
+
+
+def _base_url(request: Request, configured: str | None) -> str:
+    return configured or str(request.base_url).rstrip("/")
+
+
+def _owner_view(request: Request, workspace: Any, configured: str | None) -> OwnerWidgetConfigOut:
+    values = merged(workspace.widget_config, workspace_name=workspace.name)
+    return OwnerWidgetConfigOut(
+        **{k: values[k] for k in WidgetConfigOut.model_fields},
+        allowed_origins=list(values.get("allowed_origins") or []),
+        public_key=workspace.public_key,
+        embed_snippet=snippet(_base_url(request, configured), workspace.public_key),
+    )
+
+
+# --- owners ----------------------------------------------------------------------------------
+
+
+@router.get("/workspaces/{workspace_id}/widget", response_model=OwnerWidgetConfigOut)
+async def get_widget(
+    request: Request, access: WorkspaceDep, settings: SettingsDep
+) -> OwnerWidgetConfigOut:
+    return _owner_view(request, access.workspace, settings.public_base_url)
+
+
+@router.patch("/workspaces/{workspace_id}/widget", response_model=OwnerWidgetConfigOut)
+async def update_widget(
+    body: WidgetConfigIn,
+    request: Request,
+    access: WorkspaceDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> OwnerWidgetConfigOut:
+    access.require("admin")
+    config = dict(access.workspace.widget_config or {})
+    for key, value in body.model_dump(exclude_unset=True).items():
+        if value is None:
+            config.pop(key, None)  # null puts the setting back to its default
+        else:
+            config[key] = value
+    workspace = await workspace_repo.update_workspace(
+        session, access.workspace.id, {"widget_config": config}
+    )
+    return _owner_view(request, workspace, settings.public_base_url)
+
+
+@router.post("/workspaces/{workspace_id}/widget/rotate-key", response_model=OwnerWidgetConfigOut)
+async def rotate_widget_key(
+    request: Request, access: WorkspaceDep, session: SessionDep, settings: SettingsDep
+) -> OwnerWidgetConfigOut:
+    workspace = await rotate_public_key(session, access)
+    await record_action(request, session, access, audit.WIDGET_KEY_ROTATED, target_type="widget")
+    return _owner_view(request, workspace, settings.public_base_url)
+
+
+# --- public, for the widget ------------------------------------------------------------------
+
+
+@router.get("/widget/config", response_model=WidgetConfigOut)
+async def public_config(
+    request: Request, session: SessionDep, settings: SettingsDep, key: WidgetKey = None
+) -> WidgetConfigOut:
+    workspace = await widget_workspace(request, session, settings, key)
+    return public_view(workspace.widget_config, workspace_name=workspace.name)
+
+
+@router.post("/widget/leads", status_code=status.HTTP_201_CREATED, response_model=LeadOut)
+async def widget_lead(
+    body: WidgetLeadIn,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    key: WidgetKey = None,
+) -> Any:
+    workspace = await widget_workspace(request, session, settings, key)
+    conversation = None
+    if body.conversation_id is not None:
+        conversation = await chat_repository.get_conversation(
+            session, workspace_id=workspace.id, conversation_id=body.conversation_id
+        )
+    values = body.model_dump(exclude={"conversation_id"})
+    values["source"] = "widget"
+    if conversation is not None:
+        values["conversation_id"] = conversation.id
+    lead, created = await leads.capture(session, workspace_id=workspace.id, values=values)
+    if conversation is not None:
+        await chat_repository.link_conversation_lead(
+            session, workspace_id=workspace.id, conversation_id=conversation.id, lead_id=lead.id
+        )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return lead
+
+
+# --- the script and the demo page ------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _static(name: str) -> tuple[bytes, str]:
+    data = (STATIC_DIR / name).read_bytes()
+    return data, '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+
+
+@static_router.get("/widget.js")
+async def widget_js(if_none_match: Annotated[str | None, Header()] = None) -> Response:
+    data, etag = _static("widget.js")
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "public, max-age=300, stale-while-revalidate=86400",
+        "Access-Control-Allow-Origin": "*",
+        "Cross-Origin-Resource-Policy": "cross-origin",
+    }
+    if if_none_match and etag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(data, media_type="application/javascript; charset=utf-8", headers=headers)
+
+
+async def _demo_key(container: Any) -> str | None:
+    key = container.extras.get("demo_public_key")
+    return str(key) if key else None
+
+
+@static_router.get("/", response_class=HTMLResponse)
+async def demo_page(container: ContainerDep) -> HTMLResponse:
+    key = await _demo_key(container)
+    if key is None:
+        return HTMLResponse(
+            "<!doctype html><title>TrulyBot</title><p>TrulyBot is running. The API is under "
+            "<a href='/docs'>/docs</a>.</p>"
+        )
+    data, _ = _static("demo.html")
+    html = data.decode().replace("{{PUBLIC_KEY}}", key)
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"} | html_security_headers(html))
+
+
+@static_router.get("/demo/hostile", response_class=HTMLResponse)
+async def hostile_page(container: ContainerDep) -> HTMLResponse:
+    key = await _demo_key(container)
+    data, _ = _static("hostile.html")
+    html = data.decode().replace("{{PUBLIC_KEY}}", key or "")
+    return HTMLResponse(html, headers=html_security_headers(html))

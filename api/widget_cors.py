@@ -1,0 +1,69 @@
+"""CORS for the public widget API: per-workspace allowlists, never with credentials.
+
+A preflight carries no widget key, so it is answered for any origin; the real request is then
+checked against the workspace's ``allowed_origins`` (403 ``origin_not_allowed`` otherwise) and
+only an allowed origin gets ``Access-Control-Allow-Origin`` back.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+WIDGET_PATHS = ("/api/v1/chat", "/api/v1/widget/")
+EXPOSED = b"Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, X-Request-ID"
+STATE_KEY = "widget_cors_origin"
+
+
+def is_widget_path(path: str) -> bool:
+    return path == WIDGET_PATHS[0] or path.startswith(WIDGET_PATHS[1])
+
+
+def _origin(scope: Scope) -> bytes | None:
+    for key, value in scope.get("headers", []):
+        if key == b"origin":
+            return bytes(value)
+    return None
+
+
+class WidgetCorsMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_widget_path(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+        origin = _origin(scope)
+        if scope["method"] == "OPTIONS" and origin is not None:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 204,
+                    "headers": [
+                        (b"access-control-allow-origin", origin),
+                        (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+                        (
+                            b"access-control-allow-headers",
+                            b"Content-Type, Accept, X-Widget-Key, X-Request-ID",
+                        ),
+                        (b"access-control-max-age", b"600"),
+                        (b"vary", b"Origin"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+        state = scope.setdefault("state", {})
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"vary", b"Origin"))
+                allowed = state.get(STATE_KEY)
+                if allowed:
+                    headers.append((b"access-control-allow-origin", allowed.encode("latin-1")))
+                    headers.append((b"access-control-expose-headers", EXPOSED))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)

@@ -1,0 +1,419 @@
+"""All SQL of the answer pipeline: FAQs, conversations, messages, feedback, unanswered, webhooks."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import utcnow
+from rag.chat_models import (
+    Conversation,
+    Faq,
+    FaqQuestion,
+    Message,
+    MessageFeedback,
+    UnansweredQuestion,
+    WebhookDelivery,
+)
+
+# --- FAQs ------------------------------------------------------------------------------------
+
+
+async def insert_faq(session: AsyncSession, faq: Faq) -> Faq:
+    session.add(faq)
+    await session.flush()
+    return faq
+
+
+async def replace_faq_questions(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    faq_id: uuid.UUID,
+    variants: Sequence[tuple[str, str, np.ndarray | None]],
+) -> None:
+    await session.execute(
+        delete(FaqQuestion).where(
+            FaqQuestion.workspace_id == workspace_id, FaqQuestion.faq_id == faq_id
+        )
+    )
+    for text, normalized, embedding in variants:
+        session.add(
+            FaqQuestion(
+                id=uuid.uuid4(),
+                workspace_id=workspace_id,
+                faq_id=faq_id,
+                text=text,
+                normalized=normalized,
+                embedding=None if embedding is None else embedding.tolist(),
+            )
+        )
+    await session.flush()
+
+
+async def get_faq(
+    session: AsyncSession, *, workspace_id: uuid.UUID, faq_id: uuid.UUID
+) -> Faq | None:
+    result = await session.execute(
+        select(Faq).where(Faq.workspace_id == workspace_id, Faq.id == faq_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_faqs(
+    session: AsyncSession, *, workspace_id: uuid.UUID, limit: int, offset: int
+) -> tuple[list[Faq], int]:
+    rows = await session.execute(
+        select(Faq)
+        .where(Faq.workspace_id == workspace_id)
+        .order_by(Faq.created_at.desc(), Faq.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    total = await session.execute(
+        select(func.count()).select_from(Faq).where(Faq.workspace_id == workspace_id)
+    )
+    return list(rows.scalars()), int(total.scalar_one())
+
+
+async def update_faq(
+    session: AsyncSession, *, workspace_id: uuid.UUID, faq_id: uuid.UUID, values: dict[str, Any]
+) -> Faq | None:
+    if values:
+        await session.execute(
+            update(Faq)
+            .where(Faq.workspace_id == workspace_id, Faq.id == faq_id)
+            .values(**values, updated_at=utcnow())
+        )
+    result = await session.execute(
+        select(Faq)
+        .where(Faq.workspace_id == workspace_id, Faq.id == faq_id)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def delete_faq(session: AsyncSession, *, workspace_id: uuid.UUID, faq_id: uuid.UUID) -> bool:
+    result = await session.execute(
+        delete(Faq).where(Faq.workspace_id == workspace_id, Faq.id == faq_id).returning(Faq.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def faq_exact(
+    session: AsyncSession, *, workspace_id: uuid.UUID, normalized: str
+) -> Faq | None:
+    result = await session.execute(
+        select(Faq)
+        .join(FaqQuestion, FaqQuestion.faq_id == Faq.id)
+        .where(
+            FaqQuestion.workspace_id == workspace_id,
+            FaqQuestion.normalized == normalized,
+            Faq.enabled.is_(True),
+        )
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def faq_nearest(
+    session: AsyncSession, *, workspace_id: uuid.UUID, embedding: np.ndarray
+) -> tuple[Faq, float] | None:
+    """The closest FAQ variant by cosine similarity (FAQs per workspace are few: exact scan)."""
+    distance = FaqQuestion.embedding.cosine_distance(embedding.tolist())
+    result = await session.execute(
+        select(Faq, distance.label("distance"))
+        .join(FaqQuestion, FaqQuestion.faq_id == Faq.id)
+        .where(
+            FaqQuestion.workspace_id == workspace_id,
+            FaqQuestion.embedding.is_not(None),
+            Faq.enabled.is_(True),
+        )
+        .order_by(distance)
+        .limit(1)
+    )
+    row = result.first()
+    if row is None:
+        return None
+    return row[0], 1.0 - float(row[1])
+
+
+# --- conversations and messages --------------------------------------------------------------
+
+
+async def get_conversation(
+    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+) -> Conversation | None:
+    result = await session.execute(
+        select(Conversation).where(
+            Conversation.workspace_id == workspace_id, Conversation.id == conversation_id
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def insert_conversation(session: AsyncSession, conversation: Conversation) -> Conversation:
+    session.add(conversation)
+    await session.flush()
+    return conversation
+
+
+async def touch_conversation(
+    session: AsyncSession, conversation_id: uuid.UUID, *, added: int, status: str | None = None
+) -> None:
+    values: dict[str, Any] = {
+        "message_count": Conversation.message_count + added,
+        "last_message_at": func.now(),
+    }
+    if status is not None:
+        values["status"] = status
+    await session.execute(
+        update(Conversation).where(Conversation.id == conversation_id).values(**values)
+    )
+
+
+async def set_conversation_status(
+    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, status: str
+) -> None:
+    await session.execute(
+        update(Conversation)
+        .where(Conversation.workspace_id == workspace_id, Conversation.id == conversation_id)
+        .values(status=status)
+    )
+
+
+async def link_conversation_lead(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    lead_id: uuid.UUID,
+) -> bool:
+    result = await session.execute(
+        update(Conversation)
+        .where(Conversation.workspace_id == workspace_id, Conversation.id == conversation_id)
+        .values(lead_id=lead_id)
+        .returning(Conversation.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def insert_message(session: AsyncSession, message: Message) -> Message:
+    session.add(message)
+    await session.flush()
+    return message
+
+
+def _row_values(row: Conversation | Message) -> dict[str, Any]:
+    """Every column of a new row, defaults filled in (a statement inside a WITH gets no
+    Python-side defaults from SQLAlchemy)."""
+    values: dict[str, Any] = {}
+    for column in row.__table__.columns:
+        value = getattr(row, column.key, None)
+        if value is None and column.default is not None and column.default.is_callable:
+            value = column.default.arg(None)
+        elif value is None and column.default is not None and column.default.is_scalar:
+            value = column.default.arg
+        values[column.key] = value
+    return values
+
+
+async def record_message_metered(
+    session: AsyncSession,
+    *,
+    message: Message,
+    new_conversation: Conversation | None,
+    touch_conversation_id: uuid.UUID | None,
+    usage: Any,
+) -> Sequence[int]:
+    """One round trip: insert ``new_conversation`` (when given), insert ``message``, add one
+    message to ``touch_conversation_id`` (when given), and run ``usage`` (an upsert of the
+    usage counters, see ``workspaces.repository.increment_usage_statement``); returns the
+    counters the upsert returned. Same rows as ``insert_conversation`` + ``insert_message`` +
+    ``touch_conversation`` + ``increment_usage``, in one statement."""
+    ctes = []
+    if new_conversation is not None:
+        ctes.append(insert(Conversation).values(_row_values(new_conversation)).cte("new_conv"))
+    ctes.append(insert(Message).values(_row_values(message)).cte("new_message"))
+    if touch_conversation_id is not None:
+        ctes.append(
+            update(Conversation)
+            .where(Conversation.id == touch_conversation_id)
+            .values(message_count=Conversation.message_count + 1, last_message_at=func.now())
+            .cte("touched_conv")
+        )
+    result = await session.execute(usage.add_cte(*ctes))
+    return tuple(int(v) for v in result.one())
+
+
+async def record_answer(session: AsyncSession, message: Message) -> None:
+    """One round trip: ``insert_message`` + ``touch_conversation(added=1)``."""
+    new_message = insert(Message).values(_row_values(message)).cte("new_message")
+    await session.execute(
+        update(Conversation)
+        .where(Conversation.id == message.conversation_id)
+        .values(message_count=Conversation.message_count + 1, last_message_at=func.now())
+        .add_cte(new_message)
+    )
+
+
+async def recent_messages(
+    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, limit: int
+) -> list[Message]:
+    result = await session.execute(
+        select(Message)
+        .where(Message.workspace_id == workspace_id, Message.conversation_id == conversation_id)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(limit)
+    )
+    return list(reversed(list(result.scalars())))
+
+
+async def list_messages(
+    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, limit: int
+) -> list[Message]:
+    result = await session.execute(
+        select(Message)
+        .where(Message.workspace_id == workspace_id, Message.conversation_id == conversation_id)
+        .order_by(Message.created_at, Message.id)
+        .limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def list_conversations(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    status: str | None,
+    limit: int,
+    before: datetime | None,
+) -> list[Conversation]:
+    stmt = select(Conversation).where(Conversation.workspace_id == workspace_id)
+    if status:
+        stmt = stmt.where(Conversation.status == status)
+    if before is not None:
+        stmt = stmt.where(Conversation.last_message_at < before)
+    stmt = stmt.order_by(Conversation.last_message_at.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def get_message(
+    session: AsyncSession, *, workspace_id: uuid.UUID, message_id: uuid.UUID
+) -> Message | None:
+    result = await session.execute(
+        select(Message).where(Message.workspace_id == workspace_id, Message.id == message_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def upsert_feedback(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    message_id: uuid.UUID,
+    rating: str,
+    comment: str | None,
+) -> None:
+    stmt = insert(MessageFeedback).values(
+        message_id=message_id, workspace_id=workspace_id, rating=rating, comment=comment
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[MessageFeedback.message_id],
+        set_={"rating": rating, "comment": comment, "created_at": func.now()},
+    )
+    await session.execute(stmt)
+
+
+async def feedback_counts(session: AsyncSession, *, workspace_id: uuid.UUID) -> dict[str, int]:
+    result = await session.execute(
+        select(MessageFeedback.rating, func.count())
+        .where(MessageFeedback.workspace_id == workspace_id)
+        .group_by(MessageFeedback.rating)
+    )
+    counts = {"up": 0, "down": 0}
+    for rating, count in result.all():
+        counts[str(rating)] = int(count)
+    return counts
+
+
+# --- unanswered questions --------------------------------------------------------------------
+
+
+async def insert_unanswered(session: AsyncSession, row: UnansweredQuestion) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def recent_unanswered(
+    session: AsyncSession, *, workspace_id: uuid.UUID, limit: int
+) -> list[UnansweredQuestion]:
+    result = await session.execute(
+        select(UnansweredQuestion)
+        .where(
+            UnansweredQuestion.workspace_id == workspace_id,
+            UnansweredQuestion.resolved.is_(False),
+        )
+        .order_by(UnansweredQuestion.created_at.desc())
+        .limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def resolve_unanswered(
+    session: AsyncSession, *, workspace_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> int:
+    result = await session.execute(
+        update(UnansweredQuestion)
+        .where(UnansweredQuestion.workspace_id == workspace_id, UnansweredQuestion.id.in_(ids))
+        .values(resolved=True)
+        .returning(UnansweredQuestion.id)
+    )
+    return len(result.all())
+
+
+# --- outgoing webhooks -----------------------------------------------------------------------
+
+
+async def insert_delivery(session: AsyncSession, delivery: WebhookDelivery) -> WebhookDelivery:
+    session.add(delivery)
+    await session.flush()
+    return delivery
+
+
+async def get_delivery(
+    session: AsyncSession, *, workspace_id: uuid.UUID, delivery_id: uuid.UUID
+) -> WebhookDelivery | None:
+    result = await session.execute(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.workspace_id == workspace_id, WebhookDelivery.id == delivery_id)
+        .with_for_update(skip_locked=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def update_delivery(
+    session: AsyncSession, *, delivery_id: uuid.UUID, values: dict[str, Any]
+) -> None:
+    await session.execute(
+        update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(**values)
+    )
+
+
+async def list_deliveries(
+    session: AsyncSession, *, workspace_id: uuid.UUID, limit: int
+) -> list[WebhookDelivery]:
+    result = await session.execute(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.workspace_id == workspace_id)
+        .order_by(WebhookDelivery.created_at.desc())
+        .limit(limit)
+    )
+    return list(result.scalars())

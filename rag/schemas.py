@@ -1,0 +1,141 @@
+"""Request and response shapes of the answer pipeline and the owners' views of it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SESSION_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
+
+
+class ChatIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str = Field(description="1..MAX_MESSAGE_CHARS characters")
+    session_id: str = Field(pattern=SESSION_ID_PATTERN, description="The visitor's session id")
+    conversation_id: uuid.UUID | None = None
+
+
+class OwnerChatIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str
+    session_id: str | None = Field(default=None, pattern=SESSION_ID_PATTERN)
+    conversation_id: uuid.UUID | None = None
+
+
+class CitationOut(BaseModel):
+    n: int
+    document_id: str | None = None
+    chunk_id: str | None = None
+    title: str | None = None
+    url: str | None = None
+    page: int | None = None
+    snippet: str | None = None
+
+
+class ChatOut(BaseModel):
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    answer: str
+    intent: Literal["greeting", "thanks", "goodbye", "human", "lead", "question"]
+    source: Literal["faq", "cache", "rag", "fallback", "handoff"]
+    citations: list[CitationOut]
+    lead_capture: bool
+    timings_ms: dict[str, float]
+    extractive: bool = False
+
+
+class FaqIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(min_length=1, max_length=1000)
+    answer: str = Field(min_length=1, max_length=10_000)
+    alt_questions: list[str] = Field(default_factory=list, max_length=20)
+    enabled: bool = True
+
+
+class FaqUpdateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str | None = Field(default=None, min_length=1, max_length=1000)
+    answer: str | None = Field(default=None, min_length=1, max_length=10_000)
+    alt_questions: list[str] | None = Field(default=None, max_length=20)
+    enabled: bool | None = None
+
+
+class FaqOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    question: str
+    answer: str
+    alt_questions: list[str]
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class FaqPage(BaseModel):
+    items: list[FaqOut]
+    total: int
+
+
+class ConversationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    session_id: str
+    channel: str
+    status: Literal["open", "handoff", "closed"]
+    lead_id: uuid.UUID | None
+    message_count: int
+    created_at: datetime
+    last_message_at: datetime
+
+
+class ConversationPage(BaseModel):
+    items: list[ConversationOut]
+    next_before: datetime | None
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    role: Literal["user", "assistant"]
+    text: str
+    intent: str | None
+    source: str | None
+    citations: list[dict[str, Any]]
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: int | None
+    created_at: datetime
+
+
+class TranscriptOut(BaseModel):
+    conversation: ConversationOut
+    messages: list[MessageOut]
+
+
+class ConversationUpdateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["open", "handoff", "closed"]
+
+
+class UnansweredGroup(BaseModel):
+    question: str
+    count: int
+    last_asked_at: datetime
+    examples: list[str]
+    ids: list[str]
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message_id: uuid.UUID
+    rating: Literal["up", "down"]
+    comment: str | None = Field(default=None, max_length=2000)
+    session_id: str | None = Field(default=None, pattern=SESSION_ID_PATTERN)
+
+
+class ChatStatsOut(BaseModel):
+    cache: dict[str, Any]
+    feedback: dict[str, int]

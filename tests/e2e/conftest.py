@@ -1,0 +1,129 @@
+"""A real `trulybot serve` (embedded database, demo seeded) and Debian's Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+OUTPUT = ROOT / "test-output"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass
+class DemoServer:
+    base_url: str
+    credentials: dict[str, Any]
+    token: str
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return httpx.request(
+            method, f"{self.base_url}/api/v1{path}", headers=headers, timeout=30, **kwargs
+        )
+
+    def workspace(self, path: str = "") -> str:
+        return f"/workspaces/{self.credentials['workspace_id']}{path}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    data_dir = tmp_path_factory.mktemp("trulybot-e2e")
+    port = _free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_", "MIGRATION_", "REDIS_", "OPENAI_", "RAZORPAY_"))
+    }
+    env |= {
+        "DATA_DIR": str(data_dir),
+        "PORT": str(port),
+        "ENVIRONMENT": "development",
+        "SEED_DEMO": "true",
+        "DEFAULT_PLAN": "unlimited",
+        "EMBEDDING_PROVIDER": "local",
+        "HF_HUB_OFFLINE": "1",
+        "LOG_LEVEL": "WARNING",
+        "ALLOW_PRIVATE_URLS": "true",
+    }
+    log = (data_dir / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError((data_dir / "server.log").read_text()[-3000:])
+            try:
+                if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not become ready")
+            time.sleep(0.3)
+        credentials = json.loads((data_dir / "demo-owner.json").read_text())
+        token = httpx.post(
+            f"{base_url}/api/v1/auth/login",
+            json={"email": credentials["email"], "password": credentials["password"]},
+            timeout=30,
+        ).json()["access_token"]
+        yield DemoServer(base_url=base_url, credentials=credentials, token=token)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists() or shutil.which("chromium") is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    yield page
+    context.close()

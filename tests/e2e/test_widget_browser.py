@@ -1,0 +1,212 @@
+"""The widget in a real browser against a real server: ask, stream, cite, capture a lead."""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import OUTPUT, DemoServer
+
+pytestmark = pytest.mark.e2e
+TIMEOUT = 30_000
+
+
+def _open(page: Any) -> Any:
+    page.get_by_test_id("launcher").click(timeout=TIMEOUT)
+    panel = page.get_by_test_id("panel")
+    panel.wait_for(state="visible", timeout=TIMEOUT)
+    return panel
+
+
+def _ask(page: Any, question: str) -> Any:
+    page.get_by_test_id("input").fill(question)
+    page.get_by_test_id("input").press("Enter")
+    answer = page.locator('[data-testid="message"][data-role="bot"]').last
+    page.wait_for_function(
+        """() => {
+            const host = document.querySelector('trulybot-widget');
+            const root = host && host.shadowRoot;
+            const sel = '[data-testid="message"][data-role="bot"]';
+            const bots = root ? root.querySelectorAll(sel) : [];
+            return bots.length >= 2 && !root.querySelector('[data-testid="typing"]:not([hidden])');
+        }""",
+        timeout=TIMEOUT,
+    )
+    return answer
+
+
+WARRANTY_PAGE = b"""<!doctype html><html><head><title>Warranty</title></head><body>
+<nav>Home | Pricing | Help</nav><main><h1>Hardware warranty</h1>
+<p>The Acme backup appliance comes with a three-year warranty covering parts and labour.</p>
+<p>Warranty claims are handled by sending the appliance to our service centre in Pune.</p>
+</main></body></html>"""
+
+
+def test_citations_of_web_pages_link_to_the_page(page: Any, demo_server: DemoServer) -> None:
+    with customer_site(demo_server, {"/help/warranty.html": WARRANTY_PAGE}) as site:
+        url = f"{site}/help/warranty.html"
+        created = demo_server.api("POST", demo_server.workspace("/documents"), json={"url": url})
+        assert created.status_code == 202, created.text
+        document_id = created.json()["id"]
+        for _ in range(120):
+            status = demo_server.api(
+                "GET", demo_server.workspace(f"/documents/{document_id}")
+            ).json()["status"]
+            if status in ("ready", "failed"):
+                break
+            page.wait_for_timeout(250)
+        assert status == "ready"
+        page.goto(demo_server.base_url + "/")
+        _open(page)
+        _ask(page, "How long is the warranty on the backup appliance?")
+        link = page.get_by_test_id("citation").locator("a").first
+        link.wait_for(timeout=TIMEOUT)
+        assert link.get_attribute("href") == url
+        assert link.get_attribute("rel") == "noopener noreferrer"
+    demo_server.api("DELETE", demo_server.workspace(f"/documents/{document_id}"))
+
+
+def test_visitor_gets_a_cited_answer_and_leaves_a_lead(page: Any, demo_server: DemoServer) -> None:
+    page.goto(demo_server.base_url + "/")
+    assert page.title() == "TrulyBot demo"
+    _open(page)
+    answer = _ask(page, "How much does the Family plan cost per month?")
+    answer.wait_for(timeout=TIMEOUT)
+    page.get_by_test_id("citation").first.wait_for(timeout=TIMEOUT)
+    assert "599" in answer.inner_text()
+    link = page.get_by_test_id("citation").first.locator("a")
+    if link.count():
+        assert re.match(r"^https?://", link.first.get_attribute("href") or "")
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "widget-open.png"))
+
+    # A pricing question is a sales lead: the form appears; fill it in.
+    form = page.get_by_test_id("lead-form")
+    form.wait_for(state="visible", timeout=TIMEOUT)
+    email = f"visitor-{uuid.uuid4().hex[:8]}@example.com"
+    page.get_by_test_id("lead-email").fill(email)
+    if page.get_by_test_id("lead-name").count():
+        page.get_by_test_id("lead-name").fill("Browser Visitor")
+    page.get_by_test_id("lead-submit").click()
+    form.wait_for(state="hidden", timeout=TIMEOUT)
+
+    leads = demo_server.api("GET", demo_server.workspace("/leads"), params={"q": email}).json()
+    assert [lead["email"] for lead in leads["items"]] == [email]
+    assert leads["items"][0]["source"] == "widget"
+    assert leads["items"][0]["conversation_id"] is not None
+
+
+def _look(page: Any) -> tuple[str, dict[str, float]]:
+    panel = _open(page)
+    box = panel.bounding_box()
+    assert box is not None
+    font = page.get_by_test_id("input").evaluate("el => getComputedStyle(el).fontSize")
+    return font, box
+
+
+def test_hostile_host_css_leaves_the_widget_usable(page: Any, demo_server: DemoServer) -> None:
+    page.goto(demo_server.base_url + "/")
+    plain_font, plain_box = _look(page)
+    page.goto(demo_server.base_url + "/demo/hostile")
+    font, box = _look(page)
+    # `* { all: unset }` and a 48px root font change nothing inside the widget.
+    assert font == plain_font
+    assert abs(box["width"] - plain_box["width"]) < 1
+    assert abs(box["height"] - plain_box["height"]) < 1
+    assert box["height"] >= 300
+    answer = _ask(page, "Does it work on Linux?")
+    assert "linux" in answer.inner_text().lower()
+    page.screenshot(path=str(OUTPUT / "widget-hostile.png"))
+
+
+@contextmanager
+def customer_site(demo_server: DemoServer, pages: dict[str, bytes] | None = None) -> Iterator[str]:
+    """A customer's page on its own origin (another local port) that embeds the widget from
+    the TrulyBot server, so every widget request is cross-origin."""
+    key = demo_server.credentials["public_key"]
+    html = (
+        "<!doctype html><html><head><title>Customer site</title></head><body>"
+        "<h1>Customer site</h1>"
+        f'<script src="{demo_server.base_url}/widget.js" data-key="{key}" async></script>'
+        "</body></html>"
+    ).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = (pages or {}).get(self.path, html)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_only_allowlisted_sites_get_answers(page: Any, demo_server: DemoServer) -> None:
+    allowed = demo_server.api(
+        "PATCH",
+        demo_server.workspace("/widget"),
+        json={"allowed_origins": ["http://localhost:5001"]},
+    )
+    assert allowed.status_code == 200
+    try:
+        with customer_site(demo_server) as shop, customer_site(demo_server) as other_site:
+            allowed = demo_server.api(
+                "PATCH", demo_server.workspace("/widget"), json={"allowed_origins": [shop]}
+            )
+            assert allowed.status_code == 200
+            # The allowed site: cross-origin requests pass CORS and the visitor gets an answer.
+            page.goto(shop)
+            _open(page)
+            answer = _ask(page, "Is there a free trial?")
+            assert "14-day" in answer.inner_text()
+
+            # Another site embedding the same key: refused, nothing renders, no answer.
+            # (The 403 carries no CORS header, so the browser itself blocks the response.)
+            statuses: list[int] = []
+            blocked: list[str] = []
+            page.on(
+                "response",
+                lambda r: statuses.append(r.status) if "/api/v1/" in r.url else None,
+            )
+            page.on("requestfailed", lambda r: blocked.append(r.url))
+            page.goto(other_site)
+            page.wait_for_timeout(2000)
+            assert any("/api/v1/widget/config" in url for url in blocked) or 403 in statuses
+            assert 200 not in statuses
+            assert page.get_by_test_id("launcher").count() == 0
+    finally:
+        demo_server.api("PATCH", demo_server.workspace("/widget"), json={"allowed_origins": []})
+
+
+def test_keyboard_escape_closes_and_returns_focus(page: Any, demo_server: DemoServer) -> None:
+    page.set_viewport_size({"width": 375, "height": 700})
+    page.goto(demo_server.base_url + "/")
+    panel = _open(page)
+    box = panel.bounding_box()
+    assert box is not None
+    assert box["width"] >= 370  # full-screen on a phone-sized screen
+    page.keyboard.press("Escape")
+    panel.wait_for(state="hidden", timeout=TIMEOUT)
+    focused = page.evaluate(
+        "() => document.querySelector('trulybot-widget').shadowRoot.activeElement?.dataset.testid"
+    )
+    assert focused == "launcher"

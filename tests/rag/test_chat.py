@@ -1,0 +1,256 @@
+"""The answer pipeline over HTTP: intents, FAQ, handoff, quotas, streaming, widget keys."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from core.db import Database
+from tests.conftest import Owner
+from workspaces import usage
+
+
+def widget_headers(owner: Owner, **extra: str) -> dict[str, str]:
+    return {"X-Widget-Key": owner.workspace["public_key"], **extra}
+
+
+async def chat(
+    client: httpx.AsyncClient, owner: Owner, message: str, **body: Any
+) -> httpx.Response:
+    payload = {"message": message, "session_id": body.pop("session_id", "visitor-1"), **body}
+    return await client.post("/api/v1/chat", json=payload, headers=widget_headers(owner))
+
+
+def parse_sse(text: str) -> list[tuple[str, dict[str, Any]]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+async def test_greeting_answers_from_the_persona_without_knowledge(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    response = await chat(client, owner, "Hello there!")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["intent"] == "greeting"
+    assert body["source"] == "fallback"
+    assert "Acme assistant" in body["answer"]
+    assert body["citations"] == []
+    assert body["timings_ms"]["total"] >= 0
+
+
+async def test_faq_answers_before_retrieval_exactly_and_semantically(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    created = await client.post(
+        owner.url("/faqs"),
+        json={
+            "question": "What are your opening hours?",
+            "answer": "We are open 9 to 5, Monday to Friday.",
+            "alt_questions": ["When are you open?"],
+        },
+        headers=owner.headers,
+    )
+    assert created.status_code == 201, created.text
+    exact = (await chat(client, owner, "what are your OPENING hours")).json()
+    assert exact["source"] == "faq"
+    assert exact["answer"] == "We are open 9 to 5, Monday to Friday."
+    alt = (await chat(client, owner, "When are you open?!")).json()
+    assert alt["source"] == "faq"
+    unrelated = (await chat(client, owner, "Do you ship to Canada?")).json()
+    assert unrelated["source"] != "faq"
+
+
+async def test_unknown_question_is_answered_honestly_and_recorded(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    body = (await chat(client, owner, "Do you sell submarines?")).json()
+    assert body["source"] == "fallback"
+    assert body["lead_capture"] is True
+    assert "don't know" in body["answer"].lower() or "not sure" in body["answer"].lower()
+    await chat(client, owner, "do you sell submarines", session_id="visitor-2")
+    groups = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
+    assert groups[0]["count"] == 2
+    assert "submarines" in groups[0]["question"].lower()
+
+
+async def test_message_length_is_validated_before_anything(
+    client: httpx.AsyncClient, owner: Owner, settings: Any
+) -> None:
+    empty = await chat(client, owner, "   ")
+    assert empty.status_code == 422
+    assert empty.json()["error"]["code"] == "message_empty"
+    long = await chat(client, owner, "x" * (settings.max_message_chars + 1))
+    assert long.status_code == 422
+    assert long.json()["error"]["code"] == "message_too_long"
+    listing = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
+    assert listing["items"] == []
+
+
+async def test_widget_key_is_required_and_scoped(
+    client: httpx.AsyncClient, owner: Owner, other: Owner
+) -> None:
+    missing = await client.post("/api/v1/chat", json={"message": "hi", "session_id": "v"})
+    assert missing.status_code == 401
+    assert missing.json()["error"]["code"] == "invalid_widget_key"
+    bogus = await client.post(
+        "/api/v1/chat",
+        json={"message": "hi", "session_id": "v"},
+        headers={"X-Widget-Key": "pk_nope"},
+    )
+    assert bogus.status_code == 401
+    await client.post(
+        other.url("/faqs"),
+        json={"question": "What is the secret code?", "answer": "B's secret is 42."},
+        headers=other.headers,
+    )
+    # A's key never answers from B's knowledge.
+    body = (await chat(client, owner, "What is the secret code?")).json()
+    assert "42" not in body["answer"]
+    assert body["source"] != "faq"
+    # A conversation of B's cannot be continued with A's key.
+    b_conv = (await chat(client, other, "What is the secret code?")).json()["conversation_id"]
+    cross = await chat(client, owner, "and then?", conversation_id=b_conv)
+    assert cross.status_code == 404
+
+
+async def test_conversation_is_kept_and_listed_with_transcript(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    first = (await chat(client, owner, "hi")).json()
+    second = await chat(client, owner, "thanks!", conversation_id=first["conversation_id"])
+    assert second.json()["conversation_id"] == first["conversation_id"]
+    other_session = await chat(
+        client, owner, "hi", conversation_id=first["conversation_id"], session_id="someone-else"
+    )
+    assert other_session.status_code == 404
+    listing = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
+    assert listing["items"][0]["message_count"] == 4
+    transcript = (
+        await client.get(
+            owner.url(f"/conversations/{first['conversation_id']}"), headers=owner.headers
+        )
+    ).json()
+    assert [m["role"] for m in transcript["messages"]] == ["user", "assistant"] * 2
+    assert transcript["messages"][1]["intent"] == "greeting"
+
+
+async def test_quota_exceeded_answers_429_with_limit_and_reset(
+    client: httpx.AsyncClient, owner: Owner, db: Database
+) -> None:
+    workspace_id = uuid.UUID(owner.workspace_id)
+    async with db.transaction(workspace_id=workspace_id) as session:
+        await usage.increment(session, workspace_id, messages=1000)
+    response = await chat(client, owner, "hello")
+    assert response.status_code == 429
+    error = response.json()["error"]
+    assert error["code"] == "quota_exceeded"
+    assert error["details"]["limit"] == 1000
+    assert error["details"]["resets_at"] == usage.month_reset().isoformat()
+    assert int(response.headers["retry-after"]) > 0
+    # The refused message was not recorded nor counted.
+    listing = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
+    assert listing["items"] == []
+    report = (await client.get(owner.url("/usage"), headers=owner.headers)).json()
+    assert report["metrics"]["messages"]["used"] == 1000
+
+
+async def test_messages_and_conversations_are_metered(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    first = (await chat(client, owner, "hi")).json()
+    await chat(client, owner, "thanks", conversation_id=first["conversation_id"])
+    await chat(client, owner, "hello", session_id="visitor-9")
+    report = (await client.get(owner.url("/usage"), headers=owner.headers)).json()
+    assert report["metrics"]["messages"]["used"] == 3
+    assert report["metrics"]["conversations"]["used"] == 2
+
+
+async def test_streaming_sends_meta_delta_citations_done(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    await client.post(
+        owner.url("/faqs"),
+        json={"question": "Where is your office?", "answer": "Our office is in Pune."},
+        headers=owner.headers,
+    )
+    response = await client.post(
+        "/api/v1/chat",
+        json={"message": "Where is your office?", "session_id": "s1"},
+        headers=widget_headers(owner, Accept="text/event-stream"),
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = parse_sse(response.text)
+    names = [name for name, _ in events]
+    assert names[0] == "meta"
+    assert names[-2:] == ["citations", "done"]
+    assert "".join(d["text"] for n, d in events if n == "delta") == "Our office is in Pune."
+    assert events[-1][1]["source"] == "faq"
+    assert events[0][1]["conversation_id"] == events[-1][1]["conversation_id"]
+
+
+async def test_streaming_errors_before_output_are_http_errors(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    response = await client.post(
+        "/api/v1/chat",
+        json={"message": "", "session_id": "s1"},
+        headers=widget_headers(owner, Accept="text/event-stream"),
+    )
+    assert response.status_code == 422
+
+
+async def test_human_intent_hands_off_and_notifies_the_owner(
+    client: httpx.AsyncClient, owner: Owner, container: Any
+) -> None:
+    patched = await client.patch(
+        owner.url(""), json={"webhook_url": "https://hooks.example.com/tb"}, headers=owner.headers
+    )
+    assert patched.status_code == 200
+    body = (await chat(client, owner, "Can I talk to a real person please?")).json()
+    assert body["intent"] == "human"
+    assert body["source"] == "handoff"
+    assert body["lead_capture"] is True
+    listing = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
+    assert listing["items"][0]["status"] == "handoff"
+    deliveries = await _deliveries(container, owner)
+    assert [d.event for d in deliveries] == ["conversation.handoff"]
+    assert deliveries[0].payload["data"]["conversation_id"] == body["conversation_id"]
+
+
+async def _deliveries(container: Any, owner: Owner) -> list[Any]:
+    from rag import chat_repository
+
+    async with container.db.transaction(workspace_id=owner.workspace_id) as session:
+        return await chat_repository.list_deliveries(
+            session, workspace_id=uuid.UUID(owner.workspace_id), limit=10
+        )
+
+
+@pytest.mark.parametrize("rating", ["up", "down"])
+async def test_feedback_through_the_widget(
+    client: httpx.AsyncClient, owner: Owner, other: Owner, rating: str
+) -> None:
+    answer = (await chat(client, owner, "hello", session_id="fb-visitor")).json()
+    response = await client.post(
+        "/api/v1/widget/feedback",
+        json={"message_id": answer["message_id"], "rating": rating, "session_id": "fb-visitor"},
+        headers=widget_headers(owner),
+    )
+    assert response.status_code == 204
+    stats = (await client.get(owner.url("/chat/stats"), headers=owner.headers)).json()
+    assert stats["feedback"][rating] == 1
+    foreign = await client.post(
+        "/api/v1/widget/feedback",
+        json={"message_id": answer["message_id"], "rating": rating},
+        headers=widget_headers(other),
+    )
+    assert foreign.status_code == 404

@@ -1,0 +1,121 @@
+"""Owner webhooks: signed, retried with backoff, refused towards private addresses."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from typing import Any
+
+import httpx
+
+from core.db import Database
+from rag import chat_repository, notify
+from tests.conftest import Owner
+from tests.fakes.receiver import receiver
+from workspaces import repository as workspace_repo
+
+
+async def _setup(db: Database, owner: Owner, url: str) -> tuple[uuid.UUID, str]:
+    workspace_id = uuid.UUID(owner.workspace_id)
+    secret = notify.new_webhook_secret()
+    async with db.transaction(workspace_id=workspace_id) as session:
+        workspace = await workspace_repo.update_workspace(
+            session, workspace_id, {"webhook_url": url, "webhook_secret": secret}
+        )
+        assert workspace is not None
+        delivery_id = await notify.enqueue(
+            session, workspace, "conversation.handoff", {"conversation_id": "c1"}
+        )
+    assert delivery_id is not None
+    return delivery_id, secret
+
+
+async def _delivery(db: Database, owner: Owner, delivery_id: uuid.UUID) -> Any:
+    async with db.transaction(workspace_id=owner.workspace_id) as session:
+        rows = await chat_repository.list_deliveries(
+            session, workspace_id=uuid.UUID(owner.workspace_id), limit=50
+        )
+    return next(r for r in rows if r.id == delivery_id)
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None
+
+
+async def test_delivery_is_signed_and_retried_until_it_succeeds(db: Database, owner: Owner) -> None:
+    with receiver([500, 503]) as hook:
+        delivery_id, secret = await _setup(db, owner, hook.url())
+        sleeps: list[float] = []
+
+        async def record_sleep(seconds: float) -> None:
+            sleeps.append(seconds)
+
+        notifier = notify.Notifier(db, allow_private=True, sleep=record_sleep)
+        await notifier.run(uuid.UUID(owner.workspace_id), delivery_id)
+    assert len(hook.received) == 3
+    assert sleeps == [2.0, 4.0]  # exponential backoff between attempts
+    last = hook.received[-1]
+    timestamp, mac = (
+        part.split("=", 1)[1] for part in last.headers["x-trulybot-signature"].split(",")
+    )
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + last.body, hashlib.sha256)
+    assert hmac.compare_digest(mac, expected.hexdigest())
+    assert json.loads(last.body)["event"] == "conversation.handoff"
+    row = await _delivery(db, owner, delivery_id)
+    assert row.status == "delivered"
+    assert row.attempts == 3
+
+
+async def test_delivery_gives_up_after_the_last_attempt(db: Database, owner: Owner) -> None:
+    with receiver([500] * 10) as hook:
+        delivery_id, _ = await _setup(db, owner, hook.url())
+        await notify.Notifier(db, allow_private=True, sleep=_no_sleep).run(
+            uuid.UUID(owner.workspace_id), delivery_id
+        )
+    assert len(hook.received) == notify.MAX_ATTEMPTS
+    row = await _delivery(db, owner, delivery_id)
+    assert row.status == "failed"
+    assert row.last_status_code == 500
+
+
+async def test_private_targets_are_refused_unless_allowed(db: Database, owner: Owner) -> None:
+    with receiver() as hook:
+        delivery_id, _ = await _setup(db, owner, hook.url())
+        await notify.Notifier(db, allow_private=False, sleep=_no_sleep).run(
+            uuid.UUID(owner.workspace_id), delivery_id
+        )
+    assert hook.received == []
+    row = await _delivery(db, owner, delivery_id)
+    assert row.status == "failed"
+    assert "UrlNotAllowed" in (row.last_error or "")
+
+
+async def test_handoff_reaches_the_owner_end_to_end(
+    client: httpx.AsyncClient, owner: Owner, container: Any
+) -> None:
+    from api import providers
+
+    container.settings.allow_private_urls = True
+    with receiver() as hook:
+        await client.patch(owner.url(""), json={"webhook_url": hook.url()}, headers=owner.headers)
+        response = await client.post(
+            "/api/v1/chat",
+            json={"message": "I want to speak to a human", "session_id": "v-h"},
+            headers={"X-Widget-Key": owner.workspace["public_key"]},
+        )
+        assert response.json()["source"] == "handoff"
+        await providers.notifier(container).drain()
+    assert len(hook.received) == 1
+    payload = json.loads(hook.received[0].body)
+    assert payload["data"]["conversation_id"] == response.json()["conversation_id"]
+    secret = (await client.get(owner.url("/webhook"), headers=owner.headers)).json()["secret"]
+    assert secret.startswith("whsec_")
+    timestamp, mac = (
+        part.split("=", 1)[1]
+        for part in hook.received[0].headers["x-trulybot-signature"].split(",")
+    )
+    body = hook.received[0].body
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    assert mac == expected.hexdigest()

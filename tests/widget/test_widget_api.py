@@ -1,0 +1,173 @@
+"""The widget's HTTP side: configuration, origin allowlist and CORS, leads, the script."""
+
+from __future__ import annotations
+
+import gzip
+
+import httpx
+
+from tests.conftest import Owner
+
+
+def wk(owner: Owner, **extra: str) -> dict[str, str]:
+    return {"X-Widget-Key": owner.workspace["public_key"], **extra}
+
+
+async def test_owner_configures_and_visitor_sees_the_public_subset(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    patched = await client.patch(
+        owner.url("/widget"),
+        json={
+            "bot_name": "Aria",
+            "greeting": "Hey! Ask me about backups.",
+            "primary_color": "#10b981",
+            "lead_capture": "after_messages",
+            "allowed_origins": ["https://shop.example.com/", "https://*.example.org"],
+            "suggested_questions": ["How much does it cost?"],
+        },
+        headers=owner.headers,
+    )
+    assert patched.status_code == 200, patched.text
+    owner_view = patched.json()
+    assert owner_view["allowed_origins"] == ["https://shop.example.com", "https://*.example.org"]
+    assert owner_view["public_key"] in owner_view["embed_snippet"]
+
+    public = await client.get(
+        "/api/v1/widget/config", headers=wk(owner, Origin="https://shop.example.com")
+    )
+    assert public.status_code == 200
+    body = public.json()
+    assert body["bot_name"] == "Aria"
+    assert body["lead_capture"] == "after_messages"
+    assert "allowed_origins" not in body
+    assert "public_key" not in body
+    assert public.headers["access-control-allow-origin"] == "https://shop.example.com"
+    assert "access-control-allow-credentials" not in public.headers
+
+    sub = await client.get(
+        "/api/v1/widget/config", headers=wk(owner, Origin="https://a.example.org")
+    )
+    assert sub.status_code == 200
+
+
+async def test_origin_outside_the_allowlist_gets_403_and_no_cors(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    await client.patch(
+        owner.url("/widget"),
+        json={"allowed_origins": ["https://shop.example.com"]},
+        headers=owner.headers,
+    )
+    for origin in (
+        "https://evil.example",
+        "http://shop.example.com",
+        "https://shop.example.com:8443",
+    ):
+        response = await client.post(
+            "/api/v1/chat",
+            json={"message": "hello", "session_id": "v1"},
+            headers=wk(owner, Origin=origin),
+        )
+        assert response.status_code == 403, origin
+        assert response.json()["error"]["code"] == "origin_not_allowed"
+        assert "access-control-allow-origin" not in response.headers
+    # Not from a browser (no Origin): allowed, the allowlist is not authentication.
+    server_side = await client.post(
+        "/api/v1/chat", json={"message": "hello", "session_id": "v1"}, headers=wk(owner)
+    )
+    assert server_side.status_code == 200
+
+
+async def test_preflight_is_answered_without_credentials(client: httpx.AsyncClient) -> None:
+    response = await client.options(
+        "/api/v1/chat",
+        headers={
+            "Origin": "https://shop.example.com",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-widget-key",
+        },
+    )
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == "https://shop.example.com"
+    assert "x-widget-key" in response.headers["access-control-allow-headers"].lower()
+    assert "access-control-allow-credentials" not in response.headers
+
+
+async def test_invalid_widget_settings_are_422_and_change_nothing(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    for bad in (
+        {"allowed_origins": ["https://*"]},
+        {"allowed_origins": ["https://shop.example.com/path"]},
+        {"primary_color": "red; background:url(x)"},
+        {"avatar_url": "javascript:alert(1)"},
+        {"lead_capture": "sometimes"},
+    ):
+        response = await client.patch(owner.url("/widget"), json=bad, headers=owner.headers)
+        assert response.status_code == 422, bad
+    current = (await client.get(owner.url("/widget"), headers=owner.headers)).json()
+    assert current["allowed_origins"] == []
+    assert current["primary_color"] == "#2563eb"
+
+
+async def test_widget_leads_are_deduplicated_and_linked_to_the_conversation(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    chat = await client.post(
+        "/api/v1/chat", json={"message": "hi", "session_id": "lead-v"}, headers=wk(owner)
+    )
+    conversation_id = chat.json()["conversation_id"]
+    first = await client.post(
+        "/api/v1/widget/leads",
+        json={"email": "Visitor@Example.com", "name": "Vee", "conversation_id": conversation_id},
+        headers=wk(owner),
+    )
+    assert first.status_code == 201, first.text
+    again = await client.post(
+        "/api/v1/widget/leads",
+        json={"email": "visitor@example.com", "phone": "+91 90000 00000"},
+        headers=wk(owner),
+    )
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    listed = (await client.get(owner.url("/leads"), headers=owner.headers)).json()
+    assert listed["total"] == 1
+    lead = listed["items"][0]
+    assert lead["source"] == "widget"
+    assert lead["conversation_id"] == conversation_id
+    assert lead["phone"] == "+91 90000 00000"
+    conversations = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
+    assert conversations["items"][0]["lead_id"] == lead["id"]
+    invalid = await client.post("/api/v1/widget/leads", json={"email": "nope"}, headers=wk(owner))
+    assert invalid.status_code == 422
+
+
+async def test_rotating_the_key_retires_the_old_one_at_once(
+    client: httpx.AsyncClient, owner: Owner, other: Owner
+) -> None:
+    old = owner.workspace["public_key"]
+    rotated = await client.post(owner.url("/widget/rotate-key"), headers=owner.headers)
+    assert rotated.status_code == 200
+    new = rotated.json()["public_key"]
+    assert new != old
+    assert (
+        await client.get("/api/v1/widget/config", headers={"X-Widget-Key": old})
+    ).status_code == 401
+    assert (
+        await client.get("/api/v1/widget/config", headers={"X-Widget-Key": new})
+    ).status_code == 200
+    foreign = await client.post(other.url("/widget/rotate-key"), headers=owner.headers)
+    assert foreign.status_code == 404
+
+
+async def test_widget_script_is_served_with_etag_and_small(client: httpx.AsyncClient) -> None:
+    response = await client.get("/widget.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/javascript")
+    assert "max-age" in response.headers["cache-control"]
+    etag = response.headers["etag"]
+    assert len(gzip.compress(response.content, 9)) < 30 * 1024
+    cached = await client.get("/widget.js", headers={"If-None-Match": etag})
+    assert cached.status_code == 304
+    assert cached.content == b""

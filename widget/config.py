@@ -1,0 +1,113 @@
+"""Per-workspace widget configuration: what owners set and the public subset visitors get."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from widget.policy import normalize_allowed_origin
+
+LeadCapture = Literal["off", "before_chat", "after_messages", "on_intent"]
+LeadField = Literal["email", "name", "phone"]
+_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
+
+DEFAULTS: dict[str, Any] = {
+    "bot_name": None,
+    "greeting": None,
+    "primary_color": "#2563eb",
+    "position": "bottom-right",
+    "avatar_url": None,
+    "lead_capture": "on_intent",
+    "lead_fields": ["email", "name"],
+    "allowed_origins": [],
+    "suggested_questions": [],
+}
+
+
+class WidgetConfigIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    bot_name: str | None = Field(default=None, min_length=1, max_length=60)
+    greeting: str | None = Field(default=None, max_length=500)
+    primary_color: str | None = None
+    position: Literal["bottom-right", "bottom-left"] | None = None
+    avatar_url: str | None = Field(default=None, max_length=2000)
+    lead_capture: LeadCapture | None = None
+    lead_fields: list[LeadField] | None = Field(default=None, max_length=3)
+    allowed_origins: list[str] | None = Field(default=None, max_length=50)
+    suggested_questions: list[str] | None = Field(default=None, max_length=6)
+
+    @field_validator("primary_color")
+    @classmethod
+    def _color(cls, value: str | None) -> str | None:
+        if value is not None and not _COLOR.match(value):
+            raise ValueError("must be a hex colour like #2563eb")
+        return value
+
+    @field_validator("avatar_url")
+    @classmethod
+    def _avatar(cls, value: str | None) -> str | None:
+        if value and not value.startswith("https://"):
+            raise ValueError("must be an https URL")
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        return list(dict.fromkeys(normalize_allowed_origin(v) for v in value))
+
+    @field_validator("suggested_questions")
+    @classmethod
+    def _questions(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        cleaned = [q.strip() for q in value if q.strip()]
+        if any(len(q) > 200 for q in cleaned):
+            raise ValueError("each suggested question must be at most 200 characters")
+        return cleaned
+
+    @field_validator("lead_fields")
+    @classmethod
+    def _fields(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        fields = list(dict.fromkeys(value))
+        if "email" not in fields:
+            fields.insert(0, "email")
+        return fields
+
+
+class WidgetConfigOut(BaseModel):
+    bot_name: str
+    greeting: str
+    primary_color: str
+    position: Literal["bottom-right", "bottom-left"]
+    avatar_url: str | None
+    lead_capture: LeadCapture
+    lead_fields: list[LeadField]
+    suggested_questions: list[str]
+
+
+class OwnerWidgetConfigOut(WidgetConfigOut):
+    allowed_origins: list[str]
+    public_key: str
+    embed_snippet: str
+
+
+def merged(config: dict[str, Any] | None, *, workspace_name: str) -> dict[str, Any]:
+    values = {**DEFAULTS, **(config or {})}
+    values["bot_name"] = values.get("bot_name") or f"{workspace_name} assistant"
+    values["greeting"] = values.get("greeting") or f"Hi! I'm {values['bot_name']}. How can I help?"
+    return values
+
+
+def public_view(config: dict[str, Any] | None, *, workspace_name: str) -> WidgetConfigOut:
+    values = merged(config, workspace_name=workspace_name)
+    return WidgetConfigOut(**{k: values[k] for k in WidgetConfigOut.model_fields})
+
+
+def snippet(base_url: str, public_key: str) -> str:
+    return f'<script src="{base_url.rstrip("/")}/widget.js" data-key="{public_key}" async></script>'
