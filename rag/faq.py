@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import Database
 from core.errors import NotFound, ValidationFailed
 from rag import chat_repository as repo
 from rag.chat_models import Faq
@@ -110,6 +111,32 @@ async def delete(session: AsyncSession, *, workspace_id: uuid.UUID, faq_id: uuid
     if not await repo.delete_faq(session, workspace_id=workspace_id, faq_id=faq_id):
         raise NotFound("FAQ not found")
     await bump_knowledge_version(session, workspace_id)
+
+
+async def reembed_workspace(
+    db: Database, embedder: Embedder, workspace_id: uuid.UUID, *, batch: int = 256
+) -> int:
+    """Re-embed FAQ questions and unanswered questions (`trulybot reindex`)."""
+    done = 0
+    for table in repo.EMBEDDED_TEXT_TABLES:
+        async with db.transaction(workspace_id=workspace_id) as session:
+            rows = await repo.texts_to_embed(session, workspace_id=workspace_id, table=table)
+        for start in range(0, len(rows), batch):
+            part = rows[start : start + batch]
+            vectors = await embedder.embed_documents([t for _, t in part])
+            async with db.transaction(workspace_id=workspace_id) as session:
+                await repo.set_embeddings(
+                    session,
+                    workspace_id=workspace_id,
+                    table=table,
+                    ids=[i for i, _ in part],
+                    vectors=np.asarray(vectors, dtype=np.float32),
+                )
+            done += len(part)
+    if done:
+        async with db.transaction(workspace_id=workspace_id) as session:
+            await bump_knowledge_version(session, workspace_id)
+    return done
 
 
 async def match(

@@ -232,6 +232,14 @@ async def alter_dimensions(owner_url: str, dimensions: int) -> None:
             await conn.execute(
                 text(f"ALTER TABLE chunks ALTER COLUMN embedding TYPE vector({dims}) USING NULL")
             )
+            # The answer pipeline's vectors live in the same space: FAQ questions and
+            # unanswered questions are re-embedded by `trulybot reindex` as well.
+            for table in ("faq_questions", "unanswered_questions"):
+                await conn.execute(
+                    text(
+                        f"ALTER TABLE {table} ALTER COLUMN embedding TYPE vector({dims}) USING NULL"
+                    )
+                )
     finally:
         await engine.dispose()
 

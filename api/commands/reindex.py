@@ -12,7 +12,7 @@ import asyncio
 from typing import Any
 
 from api.commands.ingest import operator, resolve_workspace
-from rag import indexing, ingestion
+from rag import faq, indexing, ingestion
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -37,15 +37,19 @@ async def _run(args: argparse.Namespace) -> int:
             workspaces = await indexing.all_workspace_ids(op.owner_url)
         else:
             raise SystemExit("pass --workspace (no owner connection to list workspaces)")
-        total = 0
+        total = faqs = 0
         for ws in workspaces:
             bar = tqdm(desc=f"re-embedding {ws}", unit="chunk")
             total += await ingestion.reembed_workspace(deps, ws, on_progress=bar.update)
             bar.close()
+            faqs += await faq.reembed_workspace(deps.db, deps.embedder, ws)
             await ingestion.maintain_index(deps, ws)
         if current != target and op.owner_url:
             await indexing.restore_not_null(op.owner_url)
-    print(f"re-embedded {total} chunks in {len(workspaces)} workspaces with {deps.embedder.name}")
+    print(
+        f"re-embedded {total} chunks and {faqs} FAQ/unanswered questions in "
+        f"{len(workspaces)} workspaces with {deps.embedder.name}"
+    )
     return 0
 
 
