@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,13 +44,13 @@ async def replace_faq_questions(
             FaqQuestion.workspace_id == workspace_id, FaqQuestion.faq_id == faq_id
         )
     )
-    for text, normalized, embedding in variants:
+    for question, normalized, embedding in variants:
         session.add(
             FaqQuestion(
                 id=uuid.uuid4(),
                 workspace_id=workspace_id,
                 faq_id=faq_id,
-                text=text,
+                text=question,
                 normalized=normalized,
                 embedding=None if embedding is None else embedding.tolist(),
             )
@@ -225,6 +225,31 @@ def _row_values(row: Conversation | Message) -> dict[str, Any]:
     return values
 
 
+def _insert_cte(table: Any, prefix: str, name: str) -> Any:
+    """INSERT of every column from bind parameters ``{prefix}{column}``: a constant statement,
+    compiled and cache-keyed once (per-call ``.values(...)`` re-derives the cache key from every
+    value on each execution)."""
+    return (
+        insert(table)
+        .values({c.key: bindparam(prefix + c.key, type_=c.type) for c in table.columns})
+        .cte(name)
+    )
+
+
+_conversations: Any = Conversation.__table__
+_messages: Any = Message.__table__
+_touch = (
+    update(_conversations)
+    .where(_conversations.c.id == bindparam("touch_id"))
+    .values(message_count=_conversations.c.message_count + 1, last_message_at=func.now())
+)
+_ANSWER = _touch.add_cte(_insert_cte(_messages, "m_", "new_message"))
+
+
+def _params(prefix: str, row: Conversation | Message) -> dict[str, Any]:
+    return {prefix + k: v for k, v in _row_values(row).items()}
+
+
 async def record_message_metered(
     session: AsyncSession,
     *,
@@ -239,29 +264,21 @@ async def record_message_metered(
     counters the upsert returned. Same rows as ``insert_conversation`` + ``insert_message`` +
     ``touch_conversation`` + ``increment_usage``, in one statement."""
     ctes = []
+    params = _params("m_", message)
     if new_conversation is not None:
-        ctes.append(insert(Conversation).values(_row_values(new_conversation)).cte("new_conv"))
-    ctes.append(insert(Message).values(_row_values(message)).cte("new_message"))
+        ctes.append(_insert_cte(_conversations, "c_", "new_conv"))
+        params |= _params("c_", new_conversation)
+    ctes.append(_insert_cte(_messages, "m_", "new_message"))
     if touch_conversation_id is not None:
-        ctes.append(
-            update(Conversation)
-            .where(Conversation.id == touch_conversation_id)
-            .values(message_count=Conversation.message_count + 1, last_message_at=func.now())
-            .cte("touched_conv")
-        )
-    result = await session.execute(usage.add_cte(*ctes))
+        ctes.append(_touch.cte("touched_conv"))
+        params["touch_id"] = touch_conversation_id
+    result = await session.execute(usage.add_cte(*ctes), params)
     return tuple(int(v) for v in result.one())
 
 
 async def record_answer(session: AsyncSession, message: Message) -> None:
     """One round trip: ``insert_message`` + ``touch_conversation(added=1)``."""
-    new_message = insert(Message).values(_row_values(message)).cte("new_message")
-    await session.execute(
-        update(Conversation)
-        .where(Conversation.id == message.conversation_id)
-        .values(message_count=Conversation.message_count + 1, last_message_at=func.now())
-        .add_cte(new_message)
-    )
+    await session.execute(_ANSWER, {"touch_id": message.conversation_id, **_params("m_", message)})
 
 
 async def recent_messages(
@@ -417,3 +434,43 @@ async def list_deliveries(
         .limit(limit)
     )
     return list(result.scalars())
+
+
+# --- re-embedding after a model change ------------------------------------------------------
+
+EMBEDDED_TEXT_TABLES = {"faq_questions": "text", "unanswered_questions": "question"}
+
+
+async def texts_to_embed(
+    session: AsyncSession, *, workspace_id: uuid.UUID, table: str
+) -> list[tuple[uuid.UUID, str]]:
+    column = EMBEDDED_TEXT_TABLES[table]
+    result = await session.execute(
+        text(f"SELECT id, {column} FROM {table} WHERE workspace_id = :ws ORDER BY id"),  # noqa: S608
+        {"ws": workspace_id},
+    )
+    return [(row[0], str(row[1])) for row in result.all()]
+
+
+async def set_embeddings(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    table: str,
+    ids: Sequence[uuid.UUID],
+    vectors: np.ndarray,
+) -> None:
+    if table not in EMBEDDED_TEXT_TABLES:
+        raise ValueError(table)
+    await session.execute(
+        text(
+            f"UPDATE {table} AS t SET embedding = CAST(u.v AS vector)"  # noqa: S608
+            " FROM unnest(CAST(:ids AS uuid[]), CAST(:vs AS text[])) AS u(id, v)"
+            " WHERE t.id = u.id AND t.workspace_id = :ws"
+        ),
+        {
+            "ws": workspace_id,
+            "ids": list(ids),
+            "vs": ["[" + ",".join(f"{x:.7g}" for x in row) + "]" for row in vectors],
+        },
+    )

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import metrics
 from core.config import Settings
 from core.db import Database
 from core.errors import AppError, NotFound, ValidationFailed
@@ -390,6 +391,28 @@ class AnswerPipeline:
         )
 
     @staticmethod
+    def _observe(
+        turn: _Turn, source: str, completion: Completion | None, timings: dict[str, float]
+    ) -> None:
+        """Feed /metrics: stage timings, where answers came from, cache and FAQ hit ratios,
+        LLM tokens and latency."""
+        for stage, ms in timings.items():
+            metrics.observe_stage(stage, ms / 1000)
+        metrics.count_answer(source)
+        if "faq" in timings or "faq_semantic" in timings:
+            metrics.count_faq(source == "faq")
+        if ("cache" in timings or "cache_semantic" in timings) and source != "faq":
+            metrics.count_cache("hit" if source == "cache" else "miss")
+        if "generation" in timings:
+            model = completion.model if completion is not None and completion.model else "none"
+            outcome = "ok" if completion is not None else "error"
+            metrics.observe_llm(model, timings["generation"] / 1000, outcome)
+            if completion is not None:
+                metrics.count_llm_tokens(
+                    model, prompt=completion.prompt_tokens, completion=completion.completion_tokens
+                )
+
+    @staticmethod
     def _from_cache(turn: _Turn, hit: CacheHit) -> _Turn:
         turn.answer = str(hit.entry["answer"])
         turn.citations = list(hit.entry.get("citations", []))
@@ -569,6 +592,7 @@ class AnswerPipeline:
             )
         clock.lap("record_answer")
         clock.total()
+        self._observe(turn, source, completion, clock.timings)
         return ChatResult(
             conversation_id=turn.conversation_id,
             message_id=turn.message_id,

@@ -415,19 +415,17 @@ def increment_usage_statement(
     """``increment_usage``'s upsert as a statement returning the incremented counters' new
     values, for a caller that sends it together with other writes (one round trip)."""
     values = {k: int(v) for k, v in amounts.items() if k in USAGE_FIELDS}
-    base = insert(UsageCounter).values(
+    table: Any = UsageCounter.__table__  # Core: ORM-enabled DML treats a params dict as bulk mode
+    base = insert(table).values(
         workspace_id=workspace_id,
         month=month,
         **{k: values.get(k, 0) for k in USAGE_FIELDS},
         updated_at=utcnow(),
     )
     return base.on_conflict_do_update(
-        index_elements=[UsageCounter.workspace_id, UsageCounter.month],
-        set_={
-            **{k: getattr(UsageCounter, k) + base.excluded[k] for k in values},
-            "updated_at": func.now(),
-        },
-    ).returning(*(getattr(UsageCounter, k) for k in values))
+        index_elements=[table.c.workspace_id, table.c.month],
+        set_={**{k: table.c[k] + base.excluded[k] for k in values}, "updated_at": func.now()},
+    ).returning(*(table.c[k] for k in values))
 
 
 async def get_usage(session: AsyncSession, *, workspace_id: uuid.UUID, month: str) -> UsageCounter:

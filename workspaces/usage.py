@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,6 +78,14 @@ def ensure_within(
 async def increment(session: AsyncSession, workspace_id: uuid.UUID, **amounts: int) -> UsageCounter:
     return await repo.increment_usage(
         session, workspace_id=workspace_id, month=month_key(), amounts=amounts
+    )
+
+
+def increment_statement(workspace_id: uuid.UUID, **amounts: int) -> Any:
+    """``increment``'s upsert as a statement (returning the new values of ``amounts``' metrics,
+    in their order), for ``rag.chat_repository.record_message_metered``."""
+    return repo.increment_usage_statement(
+        workspace_id=workspace_id, month=month_key(), amounts=amounts
     )
 
 
