@@ -42,6 +42,7 @@ from billing.state import (
 )
 from core.db import Database, set_tenant
 from core.errors import Conflict, NotFound, ValidationFailed
+from workspaces import audit
 from workspaces.plans import PAID_PLANS, PLAN_RANK, PLANS, Period, get_plan
 from workspaces.service import WorkspaceAccess
 from workspaces.usage import effective_plan
@@ -144,6 +145,19 @@ async def _save_state(
             workspace_id,
             plan=new.plan_code,
             expires_at=new.current_period_end,
+        )
+        await audit.record(
+            session,
+            workspace_id=workspace_id,
+            action=audit.PLAN_CHANGED,
+            target_type="subscription",
+            details={
+                "from": old.plan_code,
+                "to": new.plan_code,
+                "current_period_end": (
+                    new.current_period_end.isoformat() if new.current_period_end else None
+                ),
+            },
         )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import metrics
 from core.config import Settings
 from core.db import Database
 from core.errors import AppError, NotFound, PayloadTooLarge, ValidationFailed
@@ -86,14 +88,14 @@ async def check_quotas(session: AsyncSession, workspace: Workspace, *, new_docum
     """Documents and chunks quotas count what is stored (429 ``quota_exceeded``)."""
     if new_documents:
         usage.ensure_within(
-            plan_code=workspace.plan,
+            plan_code=usage.effective_plan(workspace),
             metric="documents",
             used=await repo.count_documents(session, workspace.id),
             adding=new_documents,
             resets_at=None,
         )
     usage.ensure_within(
-        plan_code=workspace.plan,
+        plan_code=usage.effective_plan(workspace),
         metric="chunks",
         used=await repo.count_chunks(session, workspace.id),
         adding=1,
@@ -441,10 +443,14 @@ async def ingest_document(
         )
         body = await repo.get_body(session, workspace_id, document_id)
         await session.refresh(document)
+    started = time.perf_counter()
+    outcome = "failed"
     try:
-        return await _process(deps, document, body, revision)
+        outcome = await _process(deps, document, body, revision)
+        return outcome
     except _Superseded:
-        return "superseded"
+        outcome = "superseded"
+        return outcome
     except AppError as exc:
         await _fail(deps, workspace_id, document_id, revision, exc.message)
         return "failed"
@@ -453,6 +459,12 @@ async def ingest_document(
             deps, workspace_id, document_id, revision, f"Internal error: {type(exc).__name__}"
         )
         raise
+    finally:
+        metrics.observe_ingestion(
+            document.source_type,
+            time.perf_counter() - started,
+            "ok" if outcome == "ready" else outcome,
+        )
 
 
 async def _process(
@@ -511,7 +523,7 @@ async def _process(
         if workspace is None:
             raise _Superseded
         usage.ensure_within(
-            plan_code=workspace.plan,
+            plan_code=usage.effective_plan(workspace),
             metric="chunks",
             used=await repo.count_chunks(session, ws, excluding_document=doc_id),
             adding=len(rows),

@@ -12,12 +12,14 @@ from starlette.datastructures import UploadFile
 
 from api.container import Container
 from api.deps import ContainerDep, LimitDep, SessionDep, WorkspaceDep
+from api.routers.audit import record_action
 from core.errors import NotFound, ValidationFailed
 from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
 from rag import ingestion, retrieval
 from rag import repository as repo
 from rag.embeddings import Embedder, build_embedder
 from rag.models import STATUSES, Document
+from workspaces import audit
 
 router = APIRouter(tags=["documents"])
 
@@ -404,6 +406,7 @@ async def retry_document(
 )
 async def delete_document(
     document_id: uuid.UUID,
+    request: Request,
     access: WorkspaceDep,
     session: SessionDep,
     container: ContainerDep,
@@ -412,6 +415,14 @@ async def delete_document(
     access.require("admin")
     deps = ingestion_deps(container)
     await ingestion.delete_document(session, access.workspace.id, document_id)
+    await record_action(
+        request,
+        session,
+        access,
+        audit.DOCUMENT_DELETED,
+        target_type="document",
+        target_id=document_id,
+    )
     if await ingestion.index_maintenance_due(session, access.workspace.id, deps.index_policy):
         background.add_task(
             get_jobs(container).enqueue,

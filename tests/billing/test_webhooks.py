@@ -484,3 +484,19 @@ async def test_shuffled_events_keep_the_invariants(
     if model.plan_code != "free":
         assert ws.plan == model.plan_code
         assert ws.plan_expires_at == model.current_period_end
+
+
+async def test_razorpay_down_leaves_webhooks_unaffected(
+    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay
+) -> None:
+    order, payment = await paid_setup(bclient, owner, fake)
+    fake.down = True  # the provider's API is unreachable from here on
+    orders = await bclient.post(
+        owner.url("/billing/orders"), json={"plan": "pro"}, headers=owner.headers
+    )
+    assert orders.status_code == 503
+    response = await post_webhook(bclient, webhook_payload("payment.captured", payment=payment))
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "applied"
+    assert (await subscription(bclient, owner))["plan"] == "starter"
+    assert order["plan"] == "starter"

@@ -66,3 +66,36 @@ async def test_nul_characters_in_input_are_a_422_not_a_500(client: httpx.AsyncCl
     )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_text"
+
+
+async def test_redis_down_chat_still_answers(
+    app_client: ClientFactory, owner: Owner, client: httpx.AsyncClient
+) -> None:
+    from redis.asyncio import Redis
+
+    await client.post(
+        owner.url("/faqs"),
+        json={"question": "What are your hours?", "answer": "9 to 5."},
+        headers=owner.headers,
+    )
+    dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    try:
+        async with app_client(redis=dead, rate_limits="on") as down:
+            headers = {"X-Widget-Key": owner.workspace["public_key"]}
+            for message in ("What are your hours?", "Do you sell submarines?", "hello"):
+                response = await down.post(
+                    "/api/v1/chat",
+                    json={"message": message, "session_id": "redis-down"},
+                    headers=headers,
+                )
+                assert response.status_code == 200, response.text
+                assert response.json()["answer"]
+            faq = await down.post(
+                "/api/v1/chat",
+                json={"message": "What are your hours?", "session_id": "redis-down"},
+                headers=headers,
+            )
+            assert faq.json()["source"] == "faq"
+            assert "ratelimit-limit" in faq.headers  # limits kept working, in memory
+    finally:
+        await dead.aclose()

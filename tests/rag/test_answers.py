@@ -264,3 +264,64 @@ async def test_a_close_paraphrase_is_served_from_the_semantic_cache(
     stats = (await client.get(owner.url("/chat/stats"), headers=owner.headers)).json()["cache"]
     assert stats["semantic_hits"] == 1
     assert stats["exact_hits"] == 0
+
+
+async def test_answers_feed_the_metrics(llm_client: Any, fake_llm: FakeOpenAI) -> None:
+    from core import metrics
+
+    client, container = llm_client
+    owner = await signup(client, "Metrics")
+    await ingest(client, owner, container, "Refunds", REFUNDS)
+    await client.post(
+        owner.url("/faqs"),
+        json={"question": "Where are you based?", "answer": "Pune."},
+        headers=owner.headers,
+    )
+    before = {
+        "faq": metrics.sample("trulybot_chat_answers_total", {"source": "faq"}),
+        "rag": metrics.sample("trulybot_chat_answers_total", {"source": "rag"}),
+        "cache_hit": metrics.sample(
+            "trulybot_cache_lookups_total", {"cache": "response", "result": "hit"}
+        ),
+        "tokens": metrics.sample(
+            "trulybot_llm_tokens_total", {"model": "gpt-4o-mini", "kind": "completion"}
+        ),
+        "ingested": metrics.sample(
+            "trulybot_ingestion_jobs_total", {"kind": "text", "outcome": "ok"}
+        ),
+    }
+    await chat(client, owner, "Where are you based?")
+    await chat(client, owner, "Can I get a refund on a yearly plan?")
+    await chat(client, owner, "can i get a refund on a yearly plan", session_id="again")
+    await ingest(client, owner, container, "More", "Refunds for monthly plans are not offered.")
+    assert metrics.sample("trulybot_chat_answers_total", {"source": "faq"}) == before["faq"] + 1
+    assert metrics.sample("trulybot_chat_answers_total", {"source": "rag"}) == before["rag"] + 1
+    hits = metrics.sample("trulybot_cache_lookups_total", {"cache": "response", "result": "hit"})
+    assert hits == before["cache_hit"] + 1
+    tokens = metrics.sample(
+        "trulybot_llm_tokens_total", {"model": "gpt-4o-mini", "kind": "completion"}
+    )
+    assert tokens > before["tokens"]
+    ingested = metrics.sample("trulybot_ingestion_jobs_total", {"kind": "text", "outcome": "ok"})
+    assert ingested == before["ingested"] + 1
+
+
+async def test_daily_token_cap_switches_to_extractive_answers(
+    llm_client: Any, fake_llm: FakeOpenAI
+) -> None:
+    import uuid
+
+    from workspaces import usage
+
+    client, container = llm_client
+    owner = await signup(client, "Capped")
+    await ingest(client, owner, container, "Refunds", REFUNDS)
+    workspace_id = uuid.UUID(owner.workspace_id)
+    async with container.db.transaction(workspace_id=workspace_id) as session:
+        await usage.record_llm_tokens(session, workspace_id, 50_000)  # the free plan's day
+    calls = len(fake_llm.chat_requests)
+    body = (await chat(client, owner, "How long do refunds take to arrive?")).json()
+    assert len(fake_llm.chat_requests) == calls  # the owner's bill is protected
+    assert body["source"] == "rag"
+    assert body["extractive"] is True
+    assert "5 to 7 business days" in body["answer"]
