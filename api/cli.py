@@ -20,12 +20,16 @@ def _serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     host = args.host or settings.host
     port = args.port or settings.port
+    workers = args.workers or settings.workers
+    if workers > 1 and not settings.redis_url:
+        print("note: without REDIS_URL each worker keeps its own cache, limits and job queue")
     print(f"TrulyBot listening on http://{host}:{port}  (API under /api/v1, docs at /docs)")
     uvicorn.run(
         "api.app:create_app",
         factory=True,
         host=host,
         port=port,
+        workers=workers,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
         timeout_graceful_shutdown=10,
@@ -49,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the API server")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--workers", type=int, default=None, help="worker processes (WORKERS)")
     serve.set_defaults(func=_serve)
     mig = sub.add_parser("migrate", help="apply migrations (as MIGRATION_DATABASE_URL's role)")
     mig.set_defaults(func=_migrate)

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     port: int = 8000
     data_dir: Path = Path(".trulybot")
     public_base_url: str | None = None
+    workers: int = Field(default=1, ge=1, le=64)
     seed_demo: bool = True
 
     # --- database ---

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from core.db import create_engine
 
@@ -58,7 +59,11 @@ async def ensure_database(socket_dir: str, database: str, *, recreate: bool = Fa
                 )
             ).scalar()
             if not exists:
-                await conn.execute(text(f'CREATE DATABASE "{database}"'))
+                try:
+                    await conn.execute(text(f'CREATE DATABASE "{database}"'))
+                except DBAPIError as exc:  # another worker process created it just now
+                    if "already exists" not in str(exc) and "datname" not in str(exc):
+                        raise
     finally:
         await engine.dispose()
 

@@ -88,6 +88,14 @@ async def ensure_app_role(owner_url: str, role: str, password: str | None = None
                 await conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
             ).scalar()
             if not exists:
+                # Serialised: several worker processes may start at once.
+                await conn.execute(text("SELECT pg_advisory_xact_lock(7301531)"))
+                exists = (
+                    await conn.execute(
+                        text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}
+                    )
+                ).scalar()
+            if not exists:
                 await conn.execute(
                     text(
                         f"CREATE ROLE {q} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"

@@ -15,10 +15,11 @@ from typing import Any
 
 from api.container import Container
 from core.db import set_tenant
+from core.errors import Conflict
 from rag import faq as faq_service
 from rag import ingestion
 from workspaces import repository as workspace_repo
-from workspaces import security, service
+from workspaces import service
 
 log = logging.getLogger("trulybot.demo")
 
@@ -42,7 +43,6 @@ WIDGET = {
 
 async def ensure_demo(container: Container, deps: ingestion.IngestionDeps) -> dict[str, Any]:
     """Create (once) and return the demo workspace's ids and public key."""
-    settings = container.settings
     async with container.db.transaction() as session:
         user = await workspace_repo.get_user_by_email(session, DEMO_EMAIL)
         if user is not None:
@@ -52,8 +52,18 @@ async def ensure_demo(container: Container, deps: ingestion.IngestionDeps) -> di
                 workspace = rows[0][0]
                 return {"workspace_id": str(workspace.id), "public_key": workspace.public_key}
     password = secrets.token_urlsafe(12)
+    try:
+        return await _seed(container, deps, password)
+    except Conflict:  # another worker seeded it at the same moment
+        return await ensure_demo(container, deps)
+
+
+async def _seed(
+    container: Container, deps: ingestion.IngestionDeps, password: str
+) -> dict[str, Any]:
+    settings = container.settings
     async with container.db.transaction() as session:
-        user, workspace = await service.signup(
+        _, workspace = await service.signup(
             session,
             email=DEMO_EMAIL,
             password=password,
@@ -99,4 +109,4 @@ async def ensure_demo(container: Container, deps: ingestion.IngestionDeps) -> di
     return {"workspace_id": str(workspace_id), "public_key": public_key}
 
 
-__all__ = ["DEMO_EMAIL", "ensure_demo", "security"]
+__all__ = ["DEMO_EMAIL", "ensure_demo"]
