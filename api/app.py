@@ -17,6 +17,7 @@ from api.metrics import router as metrics_router
 from api.middleware import (
     BodySizeLimitMiddleware,
     RequestIdMiddleware,
+    RequestTimeoutMiddleware,
     SecurityHeadersMiddleware,
     request_id_var,
 )
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         )
     # The widget's CORS sits outside the dashboard's: widget paths never get credentials.
     app.add_middleware(WidgetCorsMiddleware)
+    app.add_middleware(RequestTimeoutMiddleware, seconds=settings.request_timeout_seconds)
     app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit_for(settings))
     app.add_middleware(
         SecurityHeadersMiddleware,

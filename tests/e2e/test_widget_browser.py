@@ -18,18 +18,18 @@ pytestmark = pytest.mark.e2e
 TIMEOUT = 30_000
 
 
-def _open(page: Any) -> Any:
-    page.get_by_test_id("launcher").click(timeout=TIMEOUT)
+async def _open(page: Any) -> Any:
+    await page.get_by_test_id("launcher").click(timeout=TIMEOUT)
     panel = page.get_by_test_id("panel")
-    panel.wait_for(state="visible", timeout=TIMEOUT)
+    await panel.wait_for(state="visible", timeout=TIMEOUT)
     return panel
 
 
-def _ask(page: Any, question: str) -> Any:
-    page.get_by_test_id("input").fill(question)
-    page.get_by_test_id("input").press("Enter")
+async def _ask(page: Any, question: str) -> Any:
+    await page.get_by_test_id("input").fill(question)
+    await page.get_by_test_id("input").press("Enter")
     answer = page.locator('[data-testid="message"][data-role="bot"]').last
-    page.wait_for_function(
+    await page.wait_for_function(
         """() => {
             const host = document.querySelector('trulybot-widget');
             const root = host && host.shadowRoot;
@@ -49,7 +49,7 @@ WARRANTY_PAGE = b"""<!doctype html><html><head><title>Warranty</title></head><bo
 </main></body></html>"""
 
 
-def test_citations_of_web_pages_link_to_the_page(page: Any, demo_server: DemoServer) -> None:
+async def test_citations_of_web_pages_link_to_the_page(page: Any, demo_server: DemoServer) -> None:
     with customer_site(demo_server, {"/help/warranty.html": WARRANTY_PAGE}) as site:
         url = f"{site}/help/warranty.html"
         created = demo_server.api("POST", demo_server.workspace("/documents"), json={"url": url})
@@ -61,41 +61,43 @@ def test_citations_of_web_pages_link_to_the_page(page: Any, demo_server: DemoSer
             ).json()["status"]
             if status in ("ready", "failed"):
                 break
-            page.wait_for_timeout(250)
+            await page.wait_for_timeout(250)
         assert status == "ready"
-        page.goto(demo_server.base_url + "/")
-        _open(page)
-        _ask(page, "How long is the warranty on the backup appliance?")
+        await page.goto(demo_server.base_url + "/")
+        await _open(page)
+        await _ask(page, "How long is the warranty on the backup appliance?")
         link = page.get_by_test_id("citation").locator("a").first
-        link.wait_for(timeout=TIMEOUT)
-        assert link.get_attribute("href") == url
-        assert link.get_attribute("rel") == "noopener noreferrer"
+        await link.wait_for(timeout=TIMEOUT)
+        assert await link.get_attribute("href") == url
+        assert await link.get_attribute("rel") == "noopener noreferrer"
     demo_server.api("DELETE", demo_server.workspace(f"/documents/{document_id}"))
 
 
-def test_visitor_gets_a_cited_answer_and_leaves_a_lead(page: Any, demo_server: DemoServer) -> None:
-    page.goto(demo_server.base_url + "/")
-    assert page.title() == "TrulyBot demo"
-    _open(page)
-    answer = _ask(page, "How much does the Family plan cost per month?")
-    answer.wait_for(timeout=TIMEOUT)
-    page.get_by_test_id("citation").first.wait_for(timeout=TIMEOUT)
-    assert "599" in answer.inner_text()
+async def test_visitor_gets_a_cited_answer_and_leaves_a_lead(
+    page: Any, demo_server: DemoServer
+) -> None:
+    await page.goto(demo_server.base_url + "/")
+    assert await page.title() == "TrulyBot demo"
+    await _open(page)
+    answer = await _ask(page, "How much does the Family plan cost per month?")
+    await answer.wait_for(timeout=TIMEOUT)
+    await page.get_by_test_id("citation").first.wait_for(timeout=TIMEOUT)
+    assert "599" in await answer.inner_text()
     link = page.get_by_test_id("citation").first.locator("a")
-    if link.count():
-        assert re.match(r"^https?://", link.first.get_attribute("href") or "")
+    if await link.count():
+        assert re.match(r"^https?://", await link.first.get_attribute("href") or "")
     OUTPUT.mkdir(exist_ok=True)
-    page.screenshot(path=str(OUTPUT / "widget-open.png"))
+    await page.screenshot(path=str(OUTPUT / "widget-open.png"))
 
     # A pricing question is a sales lead: the form appears; fill it in.
     form = page.get_by_test_id("lead-form")
-    form.wait_for(state="visible", timeout=TIMEOUT)
+    await form.wait_for(state="visible", timeout=TIMEOUT)
     email = f"visitor-{uuid.uuid4().hex[:8]}@example.com"
-    page.get_by_test_id("lead-email").fill(email)
-    if page.get_by_test_id("lead-name").count():
-        page.get_by_test_id("lead-name").fill("Browser Visitor")
-    page.get_by_test_id("lead-submit").click()
-    form.wait_for(state="hidden", timeout=TIMEOUT)
+    await page.get_by_test_id("lead-email").fill(email)
+    if await page.get_by_test_id("lead-name").count():
+        await page.get_by_test_id("lead-name").fill("Browser Visitor")
+    await page.get_by_test_id("lead-submit").click()
+    await form.wait_for(state="hidden", timeout=TIMEOUT)
 
     leads = demo_server.api("GET", demo_server.workspace("/leads"), params={"q": email}).json()
     assert [lead["email"] for lead in leads["items"]] == [email]
@@ -103,27 +105,29 @@ def test_visitor_gets_a_cited_answer_and_leaves_a_lead(page: Any, demo_server: D
     assert leads["items"][0]["conversation_id"] is not None
 
 
-def _look(page: Any) -> tuple[str, dict[str, float]]:
-    panel = _open(page)
-    box = panel.bounding_box()
+async def _look(page: Any) -> tuple[str, dict[str, float]]:
+    panel = await _open(page)
+    box = await panel.bounding_box()
     assert box is not None
-    font = page.get_by_test_id("input").evaluate("el => getComputedStyle(el).fontSize")
+    font = await page.get_by_test_id("input").evaluate("el => getComputedStyle(el).fontSize")
     return font, box
 
 
-def test_hostile_host_css_leaves_the_widget_usable(page: Any, demo_server: DemoServer) -> None:
-    page.goto(demo_server.base_url + "/")
-    plain_font, plain_box = _look(page)
-    page.goto(demo_server.base_url + "/demo/hostile")
-    font, box = _look(page)
+async def test_hostile_host_css_leaves_the_widget_usable(
+    page: Any, demo_server: DemoServer
+) -> None:
+    await page.goto(demo_server.base_url + "/")
+    plain_font, plain_box = await _look(page)
+    await page.goto(demo_server.base_url + "/demo/hostile")
+    font, box = await _look(page)
     # `* { all: unset }` and a 48px root font change nothing inside the widget.
     assert font == plain_font
     assert abs(box["width"] - plain_box["width"]) < 1
     assert abs(box["height"] - plain_box["height"]) < 1
     assert box["height"] >= 300
-    answer = _ask(page, "Does it work on Linux?")
-    assert "linux" in answer.inner_text().lower()
-    page.screenshot(path=str(OUTPUT / "widget-hostile.png"))
+    answer = await _ask(page, "Does it work on Linux?")
+    assert "linux" in (await answer.inner_text()).lower()
+    await page.screenshot(path=str(OUTPUT / "widget-hostile.png"))
 
 
 @contextmanager
@@ -160,7 +164,7 @@ def customer_site(demo_server: DemoServer, pages: dict[str, bytes] | None = None
         server.server_close()
 
 
-def test_only_allowlisted_sites_get_answers(page: Any, demo_server: DemoServer) -> None:
+async def test_only_allowlisted_sites_get_answers(page: Any, demo_server: DemoServer) -> None:
     allowed = demo_server.api(
         "PATCH",
         demo_server.workspace("/widget"),
@@ -174,10 +178,10 @@ def test_only_allowlisted_sites_get_answers(page: Any, demo_server: DemoServer) 
             )
             assert allowed.status_code == 200
             # The allowed site: cross-origin requests pass CORS and the visitor gets an answer.
-            page.goto(shop)
-            _open(page)
-            answer = _ask(page, "Is there a free trial?")
-            assert "14-day" in answer.inner_text()
+            await page.goto(shop)
+            await _open(page)
+            answer = await _ask(page, "Is there a free trial?")
+            assert "14-day" in await answer.inner_text()
 
             # Another site embedding the same key: refused, nothing renders, no answer.
             # (The 403 carries no CORS header, so the browser itself blocks the response.)
@@ -188,25 +192,25 @@ def test_only_allowlisted_sites_get_answers(page: Any, demo_server: DemoServer) 
                 lambda r: statuses.append(r.status) if "/api/v1/" in r.url else None,
             )
             page.on("requestfailed", lambda r: blocked.append(r.url))
-            page.goto(other_site)
-            page.wait_for_timeout(2000)
+            await page.goto(other_site)
+            await page.wait_for_timeout(2000)
             assert any("/api/v1/widget/config" in url for url in blocked) or 403 in statuses
             assert 200 not in statuses
-            assert page.get_by_test_id("launcher").count() == 0
+            assert await page.get_by_test_id("launcher").count() == 0
     finally:
         demo_server.api("PATCH", demo_server.workspace("/widget"), json={"allowed_origins": []})
 
 
-def test_keyboard_escape_closes_and_returns_focus(page: Any, demo_server: DemoServer) -> None:
-    page.set_viewport_size({"width": 375, "height": 700})
-    page.goto(demo_server.base_url + "/")
-    panel = _open(page)
-    box = panel.bounding_box()
+async def test_keyboard_escape_closes_and_returns_focus(page: Any, demo_server: DemoServer) -> None:
+    await page.set_viewport_size({"width": 375, "height": 700})
+    await page.goto(demo_server.base_url + "/")
+    panel = await _open(page)
+    box = await panel.bounding_box()
     assert box is not None
     assert box["width"] >= 370  # full-screen on a phone-sized screen
-    page.keyboard.press("Escape")
-    panel.wait_for(state="hidden", timeout=TIMEOUT)
-    focused = page.evaluate(
+    await page.keyboard.press("Escape")
+    await panel.wait_for(state="hidden", timeout=TIMEOUT)
+    focused = await page.evaluate(
         "() => document.querySelector('trulybot-widget').shadowRoot.activeElement?.dataset.testid"
     )
     assert focused == "launcher"
