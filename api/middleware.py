@@ -111,28 +111,38 @@ class BodySizeLimitMiddleware:
                 await _send_413(send, limit)
 
 
-async def _send_413(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {
-            "error": {
-                "code": "payload_too_large",
-                "message": f"Request body exceeds {limit} bytes",
-                "details": {"limit_bytes": limit},
-            }
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+async def send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    details: object = None,
+    *,
+    close: bool = False,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """The house error shape, sent straight from ASGI middleware."""
+    body = json.dumps({"error": {"code": code, "message": message, "details": details}}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *(extra_headers or []),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _send_413(send: Send, limit: int) -> None:
+    await send_error(
+        send,
+        413,
+        "payload_too_large",
+        f"Request body exceeds {limit} bytes",
+        {"limit_bytes": limit},
+        close=True,
+    )
 
 
 # --- security headers --------------------------------------------------------------------------
@@ -294,23 +304,6 @@ class RequestTimeoutMiddleware:
             if started:  # end the stream where it is
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
-            body = json.dumps(
-                {
-                    "error": {
-                        "code": "request_timeout",
-                        "message": f"The request took longer than {self.seconds:g} s",
-                        "details": None,
-                    }
-                }
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 504,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
+            await send_error(
+                send, 504, "request_timeout", f"The request took longer than {self.seconds:g} s"
             )
-            await send({"type": "http.response.body", "body": body})

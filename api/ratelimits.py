@@ -14,7 +14,6 @@ response. A refusal is a 429 ``rate_limited`` (or ``login_locked``) with ``Retry
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.container import Container
 from api.deps import WorkspaceDep
+from api.middleware import send_error
 from core import metrics
 from core.config import Settings
 from core.errors import AppError, RateLimited
@@ -279,22 +279,11 @@ class RateLimitMiddleware:
 
 
 async def _send_429(send: Send, decision: Decision) -> None:
-    body = json.dumps(
-        {
-            "error": {
-                "code": "rate_limited",
-                "message": "Too many requests",
-                "details": {
-                    "route_class": decision.route_class,
-                    "retry_after": decision.retry_after,
-                },
-            }
-        }
-    ).encode()
-    headers: list[tuple[bytes, bytes]] = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *_header_pairs(decision),
-    ]
-    await send({"type": "http.response.start", "status": 429, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_error(
+        send,
+        429,
+        "rate_limited",
+        "Too many requests",
+        {"route_class": decision.route_class, "retry_after": decision.retry_after},
+        extra_headers=list(_header_pairs(decision)),
+    )

@@ -242,19 +242,31 @@ async def revoke_api_key(
 # --- public widget keys ----------------------------------------------------------------------
 
 
-async def resolve_public_key(session: AsyncSession, public_key: str | None) -> Workspace:
-    """The workspace a widget key belongs to, with its tenant context set; 401 otherwise."""
+def check_public_key(public_key: str | None) -> str:
+    """A well-formed widget key, else 401 ``invalid_widget_key``."""
     if (
         not public_key
         or not public_key.startswith(security.PUBLIC_KEY_PREFIX)
         or len(public_key) > 64
     ):
         raise Unauthorized("Send the widget key in X-Widget-Key", code="invalid_widget_key")
-    await set_tenant(session, public_key=public_key)
-    workspace = await repo.get_workspace_by_public_key(session, public_key)
+    return public_key
+
+
+async def resolve_public_key(
+    session: AsyncSession, public_key: str | None, *, context_set: bool = False
+) -> Workspace:
+    """The workspace a widget key belongs to; 401 otherwise. Unless the transaction was opened
+    with this key as its context (``context_set``), the context is set for the lookup and then
+    becomes the workspace."""
+    key = check_public_key(public_key)
+    if not context_set:
+        await set_tenant(session, public_key=key)
+    workspace = await repo.get_workspace_by_public_key(session, key)
     if workspace is None:
         raise Unauthorized("Unknown widget key", code="invalid_widget_key")
-    await set_tenant(session, workspace_id=workspace.id)
+    if not context_set:
+        await set_tenant(session, workspace_id=workspace.id)
     return workspace
 
 

@@ -15,7 +15,7 @@ from api.ratelimits import rate_limit_chat
 from api.sse import sse_response, wants_stream
 from api.widget_cors import STATE_KEY
 from core.config import Settings
-from core.errors import Forbidden, Unauthorized
+from core.errors import Forbidden
 from rag import chat_repository, conversations
 from rag import faq as faq_service
 from rag.pipeline import ChatInput
@@ -37,10 +37,8 @@ from rag.schemas import (
     UnansweredGroup,
 )
 from widget.policy import origin_allowed
-from workspaces import repository as workspaces_repository
-from workspaces import security
 from workspaces.models import Workspace
-from workspaces.service import resolve_public_key
+from workspaces.service import check_public_key, resolve_public_key
 
 router = APIRouter(tags=["chat"])
 
@@ -54,13 +52,19 @@ async def widget_workspace(
     """The workspace of a public widget key, if the request's Origin may embed it; the
     session's tenant becomes that workspace."""
     workspace = await resolve_public_key(session, key)
+    _check_origin(request, workspace, settings)
+    return workspace
+
+
+def _check_origin(request: Request, workspace: Workspace, settings: Settings) -> None:
+    """403 ``origin_not_allowed`` unless the request's Origin may embed this widget; an allowed
+    browser origin gets CORS headers back (WidgetCorsMiddleware)."""
     origin = request.headers.get("origin")
     allowed = list((workspace.widget_config or {}).get("allowed_origins") or [])
     if not origin_allowed(origin, allowed, development=settings.is_development):
         raise Forbidden("This site may not embed this widget", code="origin_not_allowed")
     if origin:
         request.scope.setdefault("state", {})[STATE_KEY] = origin
-    return workspace
 
 
 CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -74,19 +78,9 @@ async def widget_workspace_only(
     """``widget_workspace`` for a caller that needs the workspace and not the session: one
     short transaction whose tenant context is the key from its first statement, so the lookup
     is two round trips (context, select) instead of four. Same checks, same errors."""
-    if not key or not key.startswith(security.PUBLIC_KEY_PREFIX) or len(key) > 64:
-        raise Unauthorized("Send the widget key in X-Widget-Key", code="invalid_widget_key")
-    async with container.db.transaction(public_key=key) as session:
-        workspace = await workspaces_repository.get_workspace_by_public_key(session, key)
-    if workspace is None:
-        raise Unauthorized("Unknown widget key", code="invalid_widget_key")
-    settings = container.settings
-    origin = request.headers.get("origin")
-    allowed = list((workspace.widget_config or {}).get("allowed_origins") or [])
-    if not origin_allowed(origin, allowed, development=settings.is_development):
-        raise Forbidden("This site may not embed this widget", code="origin_not_allowed")
-    if origin:
-        request.scope.setdefault("state", {})[STATE_KEY] = origin
+    async with container.db.transaction(public_key=check_public_key(key)) as session:
+        workspace = await resolve_public_key(session, key, context_set=True)
+    _check_origin(request, workspace, container.settings)
     return workspace
 
 
