@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import providers
@@ -107,7 +107,8 @@ async def public_chat(
     pipeline = providers.pipeline(container)
     if wants_stream(accept):
         return await sse_response(pipeline.stream(inp))
-    return (await pipeline.answer(inp)).to_dict()
+    # Built by the pipeline in the documented shape (ChatOut): sent as is, not re-validated.
+    return JSONResponse((await pipeline.answer(inp)).to_dict())
 
 
 @router.post("/workspaces/{workspace_id}/chat", response_model=ChatOut, responses=CHAT_RESPONSES)
@@ -130,7 +131,8 @@ async def owner_chat(
     pipeline = providers.pipeline(container)
     if wants_stream(accept):
         return await sse_response(pipeline.stream(inp))
-    return (await pipeline.answer(inp)).to_dict()
+    # Built by the pipeline in the documented shape (ChatOut): sent as is, not re-validated.
+    return JSONResponse((await pipeline.answer(inp)).to_dict())
 
 
 @router.post("/widget/feedback", status_code=status.HTTP_204_NO_CONTENT)
