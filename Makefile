@@ -46,6 +46,7 @@ test: install system-deps lint
 	HF_HUB_OFFLINE=1 $(BIN)/pytest
 
 bench: install
+	@command -v wrk >/dev/null || [ "$$(id -u)" != 0 ] || apt-get install -y -qq wrk >/dev/null || true
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.all
 
 clean:

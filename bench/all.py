@@ -20,7 +20,14 @@ import time
 from bench.common import ROOT
 
 # Order: the cheap, self-contained ones first.
-BENCHMARKS = ("peer_langchain", "chat_http", "retrieval", "ingestion", "eval_quality")
+BENCHMARKS = (
+    "peer_langchain",
+    "chat_http",
+    "chat_wrk",
+    "retrieval",
+    "ingestion",
+    "eval_quality",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
