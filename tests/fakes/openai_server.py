@@ -38,7 +38,6 @@ import hashlib
 import json
 import math
 import re
-import socket
 import struct
 import threading
 import time
@@ -48,11 +47,12 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.fakes.server import ThreadedServer
 
 ChatReply = str | Callable[[dict[str, Any]], str]
 
@@ -129,9 +129,6 @@ class FakeOpenAI:
         self._failures: list[int] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
         self.port: int = 0
         self.app = Starlette(
             routes=[
@@ -140,6 +137,7 @@ class FakeOpenAI:
                 Route("/v1/models", self._models, methods=["GET"]),
             ]
         )
+        self._http = ThreadedServer(self.app, name="fake-openai", ws="none")
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -150,47 +148,16 @@ class FakeOpenAI:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> FakeOpenAI:
-        if self._thread is not None:
+        if self._http.running:
             return self
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(128)
-        self._sock = sock
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-            ws="none",
-        )
-        server = uvicorn.Server(config)
-        self._server = server
         self._stopping.clear()
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("FakeOpenAI failed to start")
-            time.sleep(0.005)
+        self._http.start()
+        self.port = self._http.port
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._sock is not None:
-            self._sock.close()
-        self._server = None
-        self._thread = None
-        self._sock = None
+        self._http.stop()
 
     def __enter__(self) -> FakeOpenAI:
         return self.start()

@@ -32,7 +32,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import socket
 import string
 import threading
 import time
@@ -41,12 +40,13 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from tests.fakes.server import ThreadedServer
 
 __all__ = [
     "FakeRazorpay",
@@ -324,10 +324,7 @@ class FakeRazorpay:
         self.dropped_connections = 0
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self._port: int | None = None
-        self._sock: socket.socket | None = None
         self.app = Starlette(
             routes=[
                 Route("/v1/orders", self._create_order, methods=["POST"]),
@@ -340,6 +337,12 @@ class FakeRazorpay:
                     methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                 ),
             ]
+        )
+        self._http = ThreadedServer(
+            self.app,
+            name="fake-razorpay",
+            http=self._protocol_class(),
+            timeout_graceful_shutdown=2,
         )
 
     # lifecycle ------------------------------------------------------------------------------------
@@ -356,44 +359,13 @@ class FakeRazorpay:
             return list(self._requests)
 
     def start(self) -> FakeRazorpay:
-        if self._server is not None:
-            return self
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            http=self._protocol_class(),
-            lifespan="off",
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=2,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="fake-razorpay", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                raise RuntimeError("FakeRazorpay did not start")
-            time.sleep(0.01)
-        self._server, self._thread, self._sock = server, thread, sock
+        if not self._http.running:
+            self._http.start()
+            self._port = self._http.port
         return self
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.should_exit = True
-        if thread is not None:
-            thread.join(timeout=10)
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        self._http.stop()
 
     def __enter__(self) -> FakeRazorpay:
         return self.start()
