@@ -102,6 +102,13 @@ async def main_async(args: argparse.Namespace) -> list[Run]:
     fake = FakeOpenAI(chat_reply=fake_reply).start()
     runs: list[Run] = []
     try:
+        # The workspace is made once, by a server without Redis: its ingestion jobs then run
+        # in-process (with Redis they would wait for a `trulybot worker`).
+        setup = await start_servers(1, server_env(args, db, fake.base_url, None), args.data_dir)
+        try:
+            ws = await create_workspace(setup[0].url)
+        finally:
+            stop_servers(setup)
         for workers, redis in ((1, False), (2, True)):
             if redis and not await flush_redis(args.redis_url):
                 print("Redis not reachable: skipping the 2-worker configuration")
@@ -114,7 +121,6 @@ async def main_async(args: argparse.Namespace) -> list[Run]:
             servers = await start_servers(1, env, args.data_dir)
             try:
                 base = servers[0].url
-                ws = await create_workspace(base)
                 question = "What does the Family plan cost per month?"
                 async with httpx.AsyncClient(timeout=60) as client:
                     for _ in range(4 * workers):  # every worker's cache (memory) or Redis
