@@ -130,18 +130,30 @@ async def run(args: argparse.Namespace) -> None:
     rows.append(("end to end, local MiniLM embedder", e2e_chunks, e2e_s))
     await db.dispose()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"\nIngestion benchmark ({machine}); {len(files)} HTML pages of the Python docs\n")
-    print("| path | chunks | seconds | chunks/s |")
-    print("|---|---|---|---|")
-    for name, chunks, secs in rows:
-        print(f"| {name} | {chunks:,} | {secs:.1f} | {chunks / secs:,.1f} |")
-    print(f"\nend to end / raw embedder: {(e2e_chunks / e2e_s) / (raw_chunks / raw_s):.2f}")
+    lines = [
+        f"Last run: ingestion benchmark ({machine}); {len(files)} HTML pages of the Python docs",
+        "",
+        "| path | chunks | seconds | chunks/s |",
+        "|---|---|---|---|",
+        *(
+            f"| {name} | {chunks:,} | {secs:.1f} | {chunks / secs:,.1f} |"
+            for name, chunks, secs in rows
+        ),
+        "",
+        f"end to end / raw embedder: {(e2e_chunks / e2e_s) / (raw_chunks / raw_s):.2f}",
+    ]
+    print("\n" + "\n".join(lines))
+    if not args.no_write:
+        from bench.common import write_section
+
+        write_section("ingestion_run", "\n".join(lines))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="ingestion throughput")
     parser.add_argument("--files", type=int, default=80)
     parser.add_argument("--data-dir", default=".trulybot/bench-ingest")
+    parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md alone")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -243,6 +243,10 @@ async def run(args: argparse.Namespace) -> None:
     if args.write:
         with Path(args.write).open("a", encoding="utf-8") as fh:  # noqa: ASYNC230
             fh.write(summary + "\n" + "\n".join(lines) + "\n")
+    if not args.no_write:
+        from bench.common import write_section
+
+        write_section("retrieval_run", "Last run: " + summary.strip() + "\n\n" + "\n".join(lines))
 
 
 async def _has_index(db: Database, workspace_id: uuid.UUID) -> bool:
@@ -288,6 +292,7 @@ def main() -> None:
     parser.add_argument("--app-url", default=None)
     parser.add_argument("--app-role", default="trulybot_app")
     parser.add_argument("--write", default=None, help="append the table to this file")
+    parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md alone")
     asyncio.run(run(parser.parse_args()))
 
 
