@@ -31,7 +31,7 @@ system-deps:
 	fi
 
 run: install
-	HF_HUB_OFFLINE=1 DEFAULT_PLAN=$${DEFAULT_PLAN:-unlimited} $(BIN)/trulybot serve
+	HF_HUB_OFFLINE=1 DEFAULT_PLAN=$${DEFAULT_PLAN:-unlimited} LOG_JSON=$${LOG_JSON:-false} $(BIN)/trulybot serve
 
 lint: install
 	$(BIN)/ruff check .

@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             )
             await documents.install_providers(app.state.container, owner_url=target.owner_url)
             for line in describe_defaults(settings, target):
-                log.info(line)
+                log.debug(line)
                 print(f"  {line}", flush=True)
             if settings.seed_demo and settings.is_development:
                 demo = await ensure_demo(

@@ -53,7 +53,10 @@ def describe_defaults(settings: Settings, target: DatabaseTarget) -> list[str]:
     lines.append(
         "redis: REDIS_URL" if settings.redis_url else "redis: not set, in-process cache/limits/jobs"
     )
-    lines.append(f"embeddings: {settings.embedding_provider} ({settings.embedding_model})")
+    model = {"local": "all-MiniLM-L6-v2", "hash": "zero-cost hashing, for tests"}.get(
+        settings.embedding_provider, settings.embedding_model
+    )
+    lines.append(f"embeddings: {settings.embedding_provider} ({model})")
     lines.append(
         f"generation: {settings.chat_model} via OpenAI-compatible API"
         if settings.openai_api_key
