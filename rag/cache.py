@@ -142,19 +142,6 @@ class ResponseCache:
 
     # --- API ------------------------------------------------------------------------------
 
-    async def get(
-        self,
-        workspace_id: uuid.UUID,
-        knowledge_version: int,
-        normalized: str,
-        embedding: np.ndarray | None,
-    ) -> CacheHit | None:
-        """Exact, then semantic; counts one hit or one miss."""
-        hit = await self.get_exact(workspace_id, knowledge_version, normalized, count_miss=False)
-        if hit is None:
-            hit = await self.get_semantic(workspace_id, knowledge_version, embedding)
-        return hit
-
     async def get_exact(
         self,
         workspace_id: uuid.UUID,

@@ -159,26 +159,6 @@ async def get_conversation(
     return result.scalar_one_or_none()
 
 
-async def insert_conversation(session: AsyncSession, conversation: Conversation) -> Conversation:
-    session.add(conversation)
-    await session.flush()
-    return conversation
-
-
-async def touch_conversation(
-    session: AsyncSession, conversation_id: uuid.UUID, *, added: int, status: str | None = None
-) -> None:
-    values: dict[str, Any] = {
-        "message_count": Conversation.message_count + added,
-        "last_message_at": func.now(),
-    }
-    if status is not None:
-        values["status"] = status
-    await session.execute(
-        update(Conversation).where(Conversation.id == conversation_id).values(**values)
-    )
-
-
 async def set_conversation_status(
     session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, status: str
 ) -> None:
@@ -203,12 +183,6 @@ async def link_conversation_lead(
         .returning(Conversation.id)
     )
     return result.scalar_one_or_none() is not None
-
-
-async def insert_message(session: AsyncSession, message: Message) -> Message:
-    session.add(message)
-    await session.flush()
-    return message
 
 
 def _row_values(row: Conversation | Message) -> dict[str, Any]:
@@ -261,8 +235,8 @@ async def record_message_metered(
     """One round trip: insert ``new_conversation`` (when given), insert ``message``, add one
     message to ``touch_conversation_id`` (when given), and run ``usage`` (an upsert of the
     usage counters, see ``workspaces.repository.increment_usage_statement``); returns the
-    counters the upsert returned. Same rows as ``insert_conversation`` + ``insert_message`` +
-    ``touch_conversation`` + ``increment_usage``, in one statement."""
+    counters the upsert returned: a new conversation, the visitor's message, the conversation's
+    count and last-message time, and the usage counters, in one statement."""
     ctes = []
     params = _params("m_", message)
     if new_conversation is not None:
@@ -277,7 +251,7 @@ async def record_message_metered(
 
 
 async def record_answer(session: AsyncSession, message: Message) -> None:
-    """One round trip: ``insert_message`` + ``touch_conversation(added=1)``."""
+    """One round trip: the answer's row, and one more message counted on its conversation."""
     await session.execute(_ANSWER, {"touch_id": message.conversation_id, **_params("m_", message)})
 
 

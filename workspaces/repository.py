@@ -82,11 +82,6 @@ async def get_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> Works
     return result.scalar_one_or_none()
 
 
-async def get_workspace_by_slug(session: AsyncSession, slug: str) -> Workspace | None:
-    result = await session.execute(select(Workspace).where(Workspace.slug == slug))
-    return result.scalar_one_or_none()
-
-
 async def get_workspace_by_public_key(session: AsyncSession, public_key: str) -> Workspace | None:
     result = await session.execute(select(Workspace).where(Workspace.public_key == public_key))
     return result.scalar_one_or_none()
@@ -257,17 +252,6 @@ async def get_lead(
 ) -> Lead | None:
     result = await session.execute(
         select(Lead).where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
-    )
-    return result.scalar_one_or_none()
-
-
-async def get_lead_by_email(
-    session: AsyncSession, *, workspace_id: uuid.UUID, email: str
-) -> Lead | None:
-    result = await session.execute(
-        select(Lead).where(
-            Lead.workspace_id == workspace_id, func.lower(Lead.email) == email.lower()
-        )
     )
     return result.scalar_one_or_none()
 

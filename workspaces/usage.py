@@ -101,19 +101,6 @@ async def record_llm_tokens(session: AsyncSession, workspace_id: uuid.UUID, toke
     )
 
 
-async def check_monthly(
-    session: AsyncSession, workspace: Workspace, metric: Metric, adding: int = 1
-) -> None:
-    counter = await repo.get_usage(session, workspace_id=workspace.id, month=month_key())
-    ensure_within(
-        plan_code=effective_plan(workspace),
-        metric=metric,
-        used=int(getattr(counter, metric)),
-        adding=adding,
-        resets_at=month_reset(),
-    )
-
-
 async def check_daily_tokens(session: AsyncSession, workspace: Workspace) -> None:
     used = await repo.get_daily_tokens(session, workspace_id=workspace.id, day=today())
     ensure_within(
