@@ -128,6 +128,15 @@ class UnansweredGroup(BaseModel):
     ids: list[str]
 
 
+class ResolveUnansweredIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[uuid.UUID] = Field(min_length=1, max_length=2000)
+
+
+class ResolvedOut(BaseModel):
+    resolved: int
+
+
 class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     message_id: uuid.UUID

@@ -33,6 +33,8 @@ from rag.schemas import (
     FeedbackIn,
     MessageOut,
     OwnerChatIn,
+    ResolvedOut,
+    ResolveUnansweredIn,
     TranscriptOut,
     UnansweredGroup,
 )
@@ -279,6 +281,17 @@ async def unanswered(access: WorkspaceDep, session: SessionDep, limit: LimitDep)
     return await conversations.unanswered_groups(
         session, workspace_id=access.workspace.id, limit=limit
     )
+
+
+@router.post("/workspaces/{workspace_id}/unanswered/resolve", response_model=ResolvedOut)
+async def resolve_unanswered(
+    body: ResolveUnansweredIn, access: WorkspaceDep, session: SessionDep
+) -> ResolvedOut:
+    """Mark unanswered questions as dealt with (e.g. after adding an FAQ): a group's ``ids``."""
+    resolved = await chat_repository.resolve_unanswered(
+        session, workspace_id=access.workspace.id, ids=body.ids
+    )
+    return ResolvedOut(resolved=resolved)
 
 
 @router.post("/workspaces/{workspace_id}/feedback", status_code=status.HTTP_204_NO_CONTENT)

@@ -79,6 +79,11 @@ async def test_unknown_question_is_answered_honestly_and_recorded(
     groups = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
     assert groups[0]["count"] == 2
     assert "submarines" in groups[0]["question"].lower()
+    resolved = await client.post(
+        owner.url("/unanswered/resolve"), json={"ids": groups[0]["ids"]}, headers=owner.headers
+    )
+    assert resolved.json() == {"resolved": 2}
+    assert (await client.get(owner.url("/unanswered"), headers=owner.headers)).json() == []
 
 
 async def test_message_length_is_validated_before_anything(
