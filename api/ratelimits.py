@@ -148,6 +148,18 @@ async def rate_limit_chat(
     await enforce(request, "chat", f"ws:{workspace_id}", settings.rate_limit_chat_workspace)
 
 
+async def rate_limit_widget_lead(request: Request, workspace_id: uuid.UUID | str) -> None:
+    """Lead forms sent with the public widget key: ``RATE_LIMIT_WIDGET_LEADS`` per client IP and
+    workspace (each one is stored as a submission the owner reads)."""
+    container: Container = request.app.state.container
+    await enforce(
+        request,
+        "widget_lead",
+        f"lead:{workspace_id}:{request_client_ip(request)}",
+        container.settings.rate_limit_widget_leads,
+    )
+
+
 RateLimitAuth = Depends(rate_limit_auth)
 RateLimitIngest = Depends(rate_limit_ingest)
 

@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     rate_limit_chat_ip: str = "60/minute"
     rate_limit_chat_workspace: str = "600/minute"
     rate_limit_ingest: str = "60/minute"
+    rate_limit_widget_leads: str = "10/hour"
     login_ip_max_failures: int = 20
     # Comma-separated proxies (IPs or CIDRs, or *) whose X-Forwarded-For/-Proto are believed.
     trusted_proxies: str = ""

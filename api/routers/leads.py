@@ -10,7 +10,15 @@ from fastapi.responses import StreamingResponse
 from api.deps import ContainerDep, LimitDep, SessionDep, WorkspaceDep
 from api.routers.audit import record_action
 from workspaces import audit, leads
-from workspaces.schemas import LeadIn, LeadOut, LeadPage, LeadStatus, LeadUpdateIn
+from workspaces.schemas import (
+    LeadIn,
+    LeadOut,
+    LeadPage,
+    LeadStatus,
+    LeadSubmissionOut,
+    LeadSubmissionPage,
+    LeadUpdateIn,
+)
 
 router = APIRouter(tags=["leads"])
 
@@ -130,3 +138,22 @@ async def update_lead(
 async def delete_lead(lead_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Response:
     await leads.delete(session, workspace_id=access.workspace.id, lead_id=lead_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/workspaces/{workspace_id}/leads/{lead_id}/submissions", response_model=LeadSubmissionPage
+)
+async def lead_submissions(
+    lead_id: uuid.UUID,
+    access: WorkspaceDep,
+    session: SessionDep,
+    limit: LimitDep,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> LeadSubmissionPage:
+    """What visitors sent through the widget for this lead, newest first."""
+    items, next_cursor = await leads.submissions_page(
+        session, workspace_id=access.workspace.id, lead_id=lead_id, limit=limit, cursor=cursor
+    )
+    return LeadSubmissionPage(
+        items=[LeadSubmissionOut.model_validate(x) for x in items], next_cursor=next_cursor
+    )

@@ -4,7 +4,7 @@ import hashlib
 import uuid
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request, Response, status
 from fastapi.responses import HTMLResponse
@@ -13,9 +13,11 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 import widget as widget_package
 from api.deps import ContainerDep, SessionDep, SettingsDep, WorkspaceDep
 from api.middleware import html_security_headers
+from api.ratelimits import rate_limit_widget_lead
 from api.routers.audit import record_action
 from api.routers.chat import widget_workspace
 from rag import chat_repository
+from rag.schemas import SESSION_ID_PATTERN
 from widget.config import (
     OwnerWidgetConfigOut,
     WidgetConfigIn,
@@ -26,7 +28,6 @@ from widget.config import (
 )
 from workspaces import audit, leads
 from workspaces import repository as workspace_repo
-from workspaces.schemas import LeadOut
 from workspaces.service import rotate_public_key
 
 router = APIRouter(tags=["widget"])
@@ -43,6 +44,17 @@ class WidgetLeadIn(BaseModel):
     phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+()\-. ]{3,40}$")
     message: str | None = Field(default=None, max_length=5000)
     conversation_id: uuid.UUID | None = None
+    session_id: str | None = Field(
+        default=None,
+        pattern=SESSION_ID_PATTERN,
+        description="The visitor's session: a conversation is linked only when it is theirs",
+    )
+
+
+class LeadReceivedOut(BaseModel):
+    """The same answer whether or not the email was already a lead."""
+
+    status: Literal["received"] = "received"
 
 
 def _base_url(request: Request, configured: str | None) -> str:
@@ -110,33 +122,36 @@ async def public_config(
     return public_view(workspace.widget_config, workspace_name=workspace.name)
 
 
-@router.post("/widget/leads", status_code=status.HTTP_201_CREATED, response_model=LeadOut)
+@router.post("/widget/leads", status_code=status.HTTP_202_ACCEPTED, response_model=LeadReceivedOut)
 async def widget_lead(
     body: WidgetLeadIn,
     request: Request,
-    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     key: WidgetKey = None,
-) -> Any:
+) -> LeadReceivedOut:
+    """A visitor leaves their contact details. Recorded as a submission; nothing about the
+    workspace's leads is read back, and the answer is the same for a new or a known email."""
     workspace = await widget_workspace(request, session, settings, key)
+    await rate_limit_widget_lead(request, workspace.id)
     conversation = None
-    if body.conversation_id is not None:
+    if body.conversation_id is not None and body.session_id is not None:
         conversation = await chat_repository.get_conversation(
             session, workspace_id=workspace.id, conversation_id=body.conversation_id
         )
-    values = body.model_dump(exclude={"conversation_id"})
-    values["source"] = "widget"
-    if conversation is not None:
-        values["conversation_id"] = conversation.id
-    lead, created = await leads.capture(session, workspace_id=workspace.id, values=values)
+        if conversation is not None and conversation.session_id != body.session_id:
+            conversation = None  # another visitor's conversation: not linked
+    lead_id = await leads.submit_from_visitor(
+        session,
+        workspace_id=workspace.id,
+        values=body.model_dump(include={"email", "name", "phone", "message"}),
+        conversation_id=conversation.id if conversation is not None else None,
+    )
     if conversation is not None:
         await chat_repository.link_conversation_lead(
-            session, workspace_id=workspace.id, conversation_id=conversation.id, lead_id=lead.id
+            session, workspace_id=workspace.id, conversation_id=conversation.id, lead_id=lead_id
         )
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return lead
+    return LeadReceivedOut()
 
 
 # --- the script and the demo page ------------------------------------------------------------

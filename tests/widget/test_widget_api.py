@@ -120,22 +120,28 @@ async def test_widget_leads_are_deduplicated_and_linked_to_the_conversation(
     conversation_id = chat.json()["conversation_id"]
     first = await client.post(
         "/api/v1/widget/leads",
-        json={"email": "Visitor@Example.com", "name": "Vee", "conversation_id": conversation_id},
+        json={
+            "email": "Visitor@Example.com",
+            "name": "Vee",
+            "conversation_id": conversation_id,
+            "session_id": "lead-v",
+        },
         headers=wk(owner),
     )
-    assert first.status_code == 201, first.text
+    assert first.status_code == 202, first.text
     again = await client.post(
         "/api/v1/widget/leads",
         json={"email": "visitor@example.com", "phone": "+91 90000 00000"},
         headers=wk(owner),
     )
-    assert again.status_code == 200
-    assert again.json()["id"] == first.json()["id"]
+    assert again.status_code == 202
+    assert again.json() == first.json() == {"status": "received"}
     listed = (await client.get(owner.url("/leads"), headers=owner.headers)).json()
     assert listed["total"] == 1
     lead = listed["items"][0]
     assert lead["source"] == "widget"
     assert lead["conversation_id"] == conversation_id
+    assert lead["name"] == "Vee"
     assert lead["phone"] == "+91 90000 00000"
     conversations = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
     assert conversations["items"][0]["lead_id"] == lead["id"]

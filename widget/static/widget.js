@@ -990,7 +990,10 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       if (name && name.value.trim()) body.name = name.value.trim();
       if (phone && phone.value.trim()) body.phone = phone.value.trim();
       if (lastUserText) body.message = lastUserText;
-      if (conversationId) body.conversation_id = conversationId;
+      if (conversationId) {
+        body.conversation_id = conversationId;
+        body.session_id = sessionId;
+      }
       try {
         const res = await request("/api/v1/widget/leads", { json: body });
         if (!res.ok) throw await httpError(res);
