@@ -37,6 +37,7 @@ from rag.schemas import (
     ResolveUnansweredIn,
     TranscriptOut,
     UnansweredGroup,
+    WidgetFeedbackIn,
 )
 from widget.policy import origin_allowed
 from workspaces.models import Workspace
@@ -139,7 +140,7 @@ async def owner_chat(
 
 @router.post("/widget/feedback", status_code=status.HTTP_204_NO_CONTENT)
 async def widget_feedback(
-    body: FeedbackIn,
+    body: WidgetFeedbackIn,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,

@@ -643,7 +643,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     mark(rating);
     m.rating = rating;
     try {
-      const res = await request("/api/v1/widget/feedback", { json: { message_id: m.id, rating } });
+      const res = await request("/api/v1/widget/feedback", { json: { message_id: m.id, rating, session_id: sessionId } });
       if (!res.ok) throw await httpError(res);
       m.fb.status.textContent = "Thanks for your feedback";
       const entry = history.find((x) => x.id === m.id);
