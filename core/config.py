@@ -121,6 +121,11 @@ class Settings(BaseSettings):
     rate_limit_chat_workspace: str = "600/minute"
     rate_limit_ingest: str = "60/minute"
     rate_limit_widget_leads: str = "10/hour"
+    # New conversations through the public widget key, per hour (owners may override the first
+    # two in their widget settings). A caller without an Origin header is not a browser page.
+    widget_conversations_per_ip_per_hour: int = Field(default=20, ge=1)
+    widget_conversations_per_hour: int = Field(default=300, ge=1)
+    widget_server_conversations_per_ip_per_hour: int = Field(default=5, ge=1)
     login_ip_max_failures: int = 20
     # Comma-separated proxies (IPs or CIDRs, or *) whose X-Forwarded-For/-Proto are believed.
     trusted_proxies: str = ""

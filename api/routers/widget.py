@@ -16,12 +16,14 @@ from api.middleware import html_security_headers
 from api.ratelimits import rate_limit_widget_lead
 from api.routers.audit import record_action
 from api.routers.chat import widget_workspace
+from core.config import Settings
 from rag import chat_repository
 from rag.schemas import SESSION_ID_PATTERN
 from widget.config import (
     OwnerWidgetConfigOut,
     WidgetConfigIn,
     WidgetConfigOut,
+    conversation_caps,
     merged,
     public_view,
     snippet,
@@ -61,13 +63,20 @@ def _base_url(request: Request, configured: str | None) -> str:
     return configured or str(request.base_url).rstrip("/")
 
 
-def _owner_view(request: Request, workspace: Any, configured: str | None) -> OwnerWidgetConfigOut:
+def _owner_view(request: Request, workspace: Any, settings: Settings) -> OwnerWidgetConfigOut:
     values = merged(workspace.widget_config, workspace_name=workspace.name)
+    per_ip, per_workspace = conversation_caps(
+        workspace.widget_config,
+        per_ip_default=settings.widget_conversations_per_ip_per_hour,
+        per_workspace_default=settings.widget_conversations_per_hour,
+    )
     return OwnerWidgetConfigOut(
         **{k: values[k] for k in WidgetConfigOut.model_fields},
         allowed_origins=list(values.get("allowed_origins") or []),
         public_key=workspace.public_key,
-        embed_snippet=snippet(_base_url(request, configured), workspace.public_key),
+        embed_snippet=snippet(_base_url(request, settings.public_base_url), workspace.public_key),
+        max_conversations_per_ip_per_hour=per_ip,
+        max_conversations_per_hour=per_workspace,
     )
 
 
@@ -78,7 +87,7 @@ def _owner_view(request: Request, workspace: Any, configured: str | None) -> Own
 async def get_widget(
     request: Request, access: WorkspaceDep, settings: SettingsDep
 ) -> OwnerWidgetConfigOut:
-    return _owner_view(request, access.workspace, settings.public_base_url)
+    return _owner_view(request, access.workspace, settings)
 
 
 @router.patch("/workspaces/{workspace_id}/widget", response_model=OwnerWidgetConfigOut)
@@ -99,7 +108,7 @@ async def update_widget(
     workspace = await workspace_repo.update_workspace(
         session, access.workspace.id, {"widget_config": config}
     )
-    return _owner_view(request, workspace, settings.public_base_url)
+    return _owner_view(request, workspace, settings)
 
 
 @router.post("/workspaces/{workspace_id}/widget/rotate-key", response_model=OwnerWidgetConfigOut)
@@ -108,7 +117,7 @@ async def rotate_widget_key(
 ) -> OwnerWidgetConfigOut:
     workspace = await rotate_public_key(session, access)
     await record_action(request, session, access, audit.WIDGET_KEY_ROTATED, target_type="widget")
-    return _owner_view(request, workspace, settings.public_base_url)
+    return _owner_view(request, workspace, settings)
 
 
 # --- public, for the widget ------------------------------------------------------------------

@@ -72,11 +72,18 @@ async def test_origin_outside_the_allowlist_gets_403_and_no_cors(
         assert response.status_code == 403, origin
         assert response.json()["error"]["code"] == "origin_not_allowed"
         assert "access-control-allow-origin" not in response.headers
-    # Not from a browser (no Origin): allowed, the allowlist is not authentication.
+    # Not from a browser (no Origin): refused, the workspace listed where it may be used.
     server_side = await client.post(
         "/api/v1/chat", json={"message": "hello", "session_id": "v1"}, headers=wk(owner)
     )
-    assert server_side.status_code == 200
+    assert server_side.status_code == 403
+    assert server_side.json()["error"]["code"] == "origin_required"
+    allowed = await client.post(
+        "/api/v1/chat",
+        json={"message": "hello", "session_id": "v1"},
+        headers=wk(owner, Origin="https://shop.example.com"),
+    )
+    assert allowed.status_code == 200
 
 
 async def test_preflight_is_answered_without_credentials(client: httpx.AsyncClient) -> None:

@@ -293,7 +293,9 @@
   const errorText = (err) => {
     if (err.stream) return str(err.message);
     if (err.network) return "Connection problem. Check your internet and try again.";
-    if (err.code === "origin_not_allowed") return "This chat is not enabled on this website.";
+    if (err.code === "origin_not_allowed" || err.code === "origin_required") return "This chat is not enabled on this website.";
+    if (err.code === "conversation_rate_limited")
+      return "Too many new conversations from here. Please try again" + (err.retryAfter ? " in " + Math.ceil(err.retryAfter / 60) + " min." : " later.");
     if (err.code === "quota_exceeded") return "The assistant is unavailable right now. Please try again later.";
     if (err.status === 429)
       return "Too many messages." + (err.retryAfter ? " Please wait " + err.retryAfter + " s." : " Please wait a moment.");
@@ -712,7 +714,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     ui.err.hidden = false;
     clearTimeout(retryTimer);
     const btn = ui.retryBtn;
-    btn.hidden = !retry || err.code === "origin_not_allowed" || err.code === "quota_exceeded";
+    btn.hidden = !retry || /^(origin_not_allowed|origin_required|quota_exceeded)$/.test(err.code);
     btn.onclick = () => {
       hideError();
       retry();
