@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -10,7 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import providers
 from api.container import Container
-from api.deps import ContainerDep, LimitDep, SessionDep, SettingsDep, WorkspaceDep
+from api.deps import (
+    ContainerDep,
+    LimitDep,
+    OffsetDep,
+    QueryDatetime,
+    SessionDep,
+    SettingsDep,
+    WorkspaceDep,
+)
 from api.ratelimits import cap_widget_conversation, rate_limit_chat
 from api.sse import sse_response, wants_stream
 from api.widget_cors import STATE_KEY
@@ -197,7 +204,7 @@ async def list_faqs(
     access: WorkspaceDep,
     session: SessionDep,
     limit: LimitDep,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    offset: OffsetDep = 0,
 ) -> FaqPage:
     items, total = await chat_repository.list_faqs(
         session, workspace_id=access.workspace.id, limit=limit, offset=offset
@@ -243,7 +250,7 @@ async def list_conversations(
     session: SessionDep,
     limit: LimitDep,
     status: Annotated[str | None, Query(pattern="^(open|handoff|closed)$")] = None,
-    before: datetime | None = None,
+    before: QueryDatetime | None = None,
 ) -> ConversationPage:
     rows = await conversations.list_conversations(
         session, workspace_id=access.workspace.id, status=status, limit=limit, before=before

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from api.deps import ContainerDep, LimitDep, SessionDep, WorkspaceDep
+from api.deps import ContainerDep, LimitDep, QueryDatetime, SessionDep, WorkspaceDep
 from api.routers.audit import record_action
 from workspaces import audit, leads
 from workspaces.schemas import (
@@ -61,8 +61,8 @@ async def list_leads(
     limit: LimitDep,
     status: LeadStatus | None = None,
     q: QDep = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: QueryDatetime | None = None,
+    created_before: QueryDatetime | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> LeadPage:
     items, total, next_cursor = await leads.list_page(
@@ -85,8 +85,8 @@ async def export_leads(
     request: Request,
     status: LeadStatus | None = None,
     q: QDep = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: QueryDatetime | None = None,
+    created_before: QueryDatetime | None = None,
 ) -> StreamingResponse:
     workspace_id = access.workspace.id
     user_id = access.principal.user_id
