@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -16,6 +18,34 @@ def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+def _check_public_base_url(value: str) -> None:
+    """http(s)://host[:port][/path]: nothing that could break out of the snippet's attribute."""
+    problem = None
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        problem, parts, port = "it does not parse as a URL", None, None
+    if parts is not None:
+        if parts.scheme not in ("http", "https"):
+            problem = "it must start with http:// or https://"
+        elif not parts.hostname:
+            problem = "the host is missing"
+        elif parts.username is not None or parts.password is not None:
+            problem = "it must not contain a user name or password"
+        elif parts.query or parts.fragment or "?" in value or "#" in value:
+            problem = "it must not have a query or fragment"
+        elif port is not None and not 0 < port <= 65535:
+            problem = "the port is out of range"
+    if problem is None and _UNSAFE_URL_CHARS.search(value):
+        problem = "it contains spaces, quotes, angle brackets or control characters"
+    if problem:
+        raise ValueError(f"PUBLIC_BASE_URL {value!r} is not valid: {problem}")
+
+
+_UNSAFE_URL_CHARS = re.compile(r"[\s\"'<>`\\\x00-\x1f\x7f]")
 
 
 class Settings(BaseSettings):
@@ -135,12 +165,32 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
+    @field_validator("public_base_url", mode="before")
+    @classmethod
+    def _public_base_url(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip() or None
+        if value is not None:
+            _check_public_base_url(str(value))
+        return value
+
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
         if self.environment == "production" and self.jwt_secret == DEV_JWT_SECRET:
             raise ValueError("JWT_SECRET must be set outside development")
         if self.environment == "production" and len(self.jwt_secret) < 32:
             raise ValueError("JWT_SECRET must be at least 32 characters in production")
+        return self
+
+    @model_validator(mode="after")
+    def _require_public_base_url(self) -> Settings:
+        # The widget snippet owners paste into their sites is built from it; never from a
+        # request's Host header, which whoever reaches the server chooses.
+        if self.environment == "production" and not self.public_base_url:
+            raise ValueError(
+                "PUBLIC_BASE_URL must be set in production (the URL visitors' browsers load "
+                "widget.js from, e.g. https://bot.example.com)"
+            )
         return self
 
     @property

@@ -59,11 +59,21 @@ class LeadReceivedOut(BaseModel):
     status: Literal["received"] = "received"
 
 
-def _base_url(request: Request, configured: str | None) -> str:
-    return configured or str(request.base_url).rstrip("/")
+def embed_base_url(settings: Settings) -> str:
+    """Where embedding pages load widget.js from: PUBLIC_BASE_URL (required in production), else
+    the configured host and port (development). Never the request's Host header: whoever sends
+    it would choose the script every embedding site runs."""
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/")
+    host = settings.host
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - a bind-all address, shown as localhost
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
 
 
-def _owner_view(request: Request, workspace: Any, settings: Settings) -> OwnerWidgetConfigOut:
+def _owner_view(workspace: Any, settings: Settings) -> OwnerWidgetConfigOut:
     values = merged(workspace.widget_config, workspace_name=workspace.name)
     per_ip, per_workspace = conversation_caps(
         workspace.widget_config,
@@ -74,7 +84,7 @@ def _owner_view(request: Request, workspace: Any, settings: Settings) -> OwnerWi
         **{k: values[k] for k in WidgetConfigOut.model_fields},
         allowed_origins=list(values.get("allowed_origins") or []),
         public_key=workspace.public_key,
-        embed_snippet=snippet(_base_url(request, settings.public_base_url), workspace.public_key),
+        embed_snippet=snippet(embed_base_url(settings), workspace.public_key),
         max_conversations_per_ip_per_hour=per_ip,
         max_conversations_per_hour=per_workspace,
     )
@@ -84,16 +94,13 @@ def _owner_view(request: Request, workspace: Any, settings: Settings) -> OwnerWi
 
 
 @router.get("/workspaces/{workspace_id}/widget", response_model=OwnerWidgetConfigOut)
-async def get_widget(
-    request: Request, access: WorkspaceDep, settings: SettingsDep
-) -> OwnerWidgetConfigOut:
-    return _owner_view(request, access.workspace, settings)
+async def get_widget(access: WorkspaceDep, settings: SettingsDep) -> OwnerWidgetConfigOut:
+    return _owner_view(access.workspace, settings)
 
 
 @router.patch("/workspaces/{workspace_id}/widget", response_model=OwnerWidgetConfigOut)
 async def update_widget(
     body: WidgetConfigIn,
-    request: Request,
     access: WorkspaceDep,
     session: SessionDep,
     settings: SettingsDep,
@@ -108,7 +115,7 @@ async def update_widget(
     workspace = await workspace_repo.update_workspace(
         session, access.workspace.id, {"widget_config": config}
     )
-    return _owner_view(request, workspace, settings)
+    return _owner_view(workspace, settings)
 
 
 @router.post("/workspaces/{workspace_id}/widget/rotate-key", response_model=OwnerWidgetConfigOut)
@@ -117,7 +124,7 @@ async def rotate_widget_key(
 ) -> OwnerWidgetConfigOut:
     workspace = await rotate_public_key(session, access)
     await record_action(request, session, access, audit.WIDGET_KEY_ROTATED, target_type="widget")
-    return _owner_view(request, workspace, settings)
+    return _owner_view(workspace, settings)
 
 
 # --- public, for the widget ------------------------------------------------------------------
