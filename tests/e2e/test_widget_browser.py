@@ -42,6 +42,16 @@ async def _ask(page: Any, question: str) -> Any:
     return answer
 
 
+async def _wait_until_ready(page: Any, demo_server: DemoServer, document_id: str) -> None:
+    url = demo_server.workspace(f"/documents/{document_id}")
+    for _ in range(120):
+        status = demo_server.api("GET", url).json()["status"]
+        if status in ("ready", "failed"):
+            break
+        await page.wait_for_timeout(250)
+    assert status == "ready"
+
+
 WARRANTY_PAGE = b"""<!doctype html><html><head><title>Warranty</title></head><body>
 <nav>Home | Pricing | Help</nav><main><h1>Hardware warranty</h1>
 <p>The Acme backup appliance comes with a three-year warranty covering parts and labour.</p>
@@ -55,14 +65,7 @@ async def test_citations_of_web_pages_link_to_the_page(page: Any, demo_server: D
         created = demo_server.api("POST", demo_server.workspace("/documents"), json={"url": url})
         assert created.status_code == 202, created.text
         document_id = created.json()["id"]
-        for _ in range(120):
-            status = demo_server.api(
-                "GET", demo_server.workspace(f"/documents/{document_id}")
-            ).json()["status"]
-            if status in ("ready", "failed"):
-                break
-            await page.wait_for_timeout(250)
-        assert status == "ready"
+        await _wait_until_ready(page, demo_server, document_id)
         await page.goto(demo_server.base_url + "/")
         await _open(page)
         await _ask(page, "How long is the warranty on the backup appliance?")
@@ -239,14 +242,7 @@ async def test_answers_link_only_to_the_sites_own_domains(
     )
     assert patched.status_code == 200, patched.text
     try:
-        for _ in range(120):
-            status = demo_server.api(
-                "GET", demo_server.workspace(f"/documents/{document_id}")
-            ).json()["status"]
-            if status in ("ready", "failed"):
-                break
-            await page.wait_for_timeout(250)
-        assert status == "ready"
+        await _wait_until_ready(page, demo_server, document_id)
         await page.goto(demo_server.base_url + "/")
         await _open(page)
         answer = await _ask(page, "How do I claim the Zorblax voucher?")
