@@ -13,8 +13,8 @@ route parses the body, covers every JSON endpoint, including the ones that read
 
 Only bodies that could hold either are looked at closely (more opening brackets than the
 limit, a surrogate escape); everything else passes after two byte counts. Bodies that are not
-JSON at all are left to the route (it answers its usual 4xx). Multipart and form bodies stream
-through untouched.
+JSON at all are left to the route (it answers its usual 4xx). Multipart and form bodies, and the
+payment webhook's raw body, stream through untouched.
 """
 
 from __future__ import annotations
@@ -31,11 +31,14 @@ from api.middleware import send_error
 MAX_JSON_DEPTH: Final = 64
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _NOT_JSON: Final = (b"multipart/", b"application/x-www-form-urlencoded")
+# Routes that take the raw body and answer any content themselves: the payment webhook verifies
+# a signature over the exact bytes and must answer 200 to whatever Razorpay signed (else it
+# retries for a day).
+RAW_BODY_PREFIXES: Final = ("/api/v1/billing/webhooks",)
 # A JSON string literal (unrolled loop: no backtracking on long strings).
 _STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
-_OPEN: Final = frozenset(b"[{")
 _ALL_BUT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
 
 
@@ -49,7 +52,8 @@ def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     )
     if brackets.size <= limit:
         return False
-    steps = np.where(np.isin(brackets, list(_OPEN)), 1, -1).astype(np.int64)
+    opens = (brackets == ord("[")) | (brackets == ord("{"))
+    steps = opens.astype(np.int64) * 2 - 1
     return int(np.cumsum(steps).max()) > limit
 
 
@@ -97,6 +101,7 @@ class JsonInputGuardMiddleware:
         if (
             scope["type"] != "http"
             or scope.get("method") not in _BODY_METHODS
+            or scope.get("path", "").startswith(RAW_BODY_PREFIXES)
             or _content_type(scope).startswith(_NOT_JSON)
         ):
             await self.app(scope, receive, send)
