@@ -7,8 +7,8 @@ from datetime import timedelta
 import httpx
 
 from api.cli import build_parser
-from billing import service
 from billing.provider import RazorpayProvider
+from billing.reconcile import reconcile
 from core.config import Settings
 from core.db import Database
 from tests.billing.conftest import create_order, order_row, post_webhook, sub_row, subscription
@@ -29,10 +29,10 @@ async def test_reconcile_applies_a_missed_capture_once(
     provider = RazorpayProvider.from_settings(billing_settings)
 
     # Too recent for the threshold: left alone.
-    await service.reconcile(db, provider, older_than=timedelta(minutes=30))
+    await reconcile(db, provider, older_than=timedelta(minutes=30))
     assert (await subscription(bclient, owner))["effective_plan"] == "free"
 
-    report = await service.reconcile(db, provider, older_than=timedelta(0))
+    report = await reconcile(db, provider, older_than=timedelta(0))
     assert any(payment["id"] in line for line in report.details), report
     assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "paid"
     sub = await subscription(bclient, owner)
@@ -41,7 +41,7 @@ async def test_reconcile_applies_a_missed_capture_once(
     # The late webhook and a second run change nothing.
     response = await post_webhook(bclient, webhook_payload("payment.captured", payment=payment))
     assert response.json()["status"] == "ignored"
-    await service.reconcile(db, provider, older_than=timedelta(0))
+    await reconcile(db, provider, older_than=timedelta(0))
     assert (await sub_row(owner_db, owner.workspace_id))["applied_payment_ids"] == [payment["id"]]
     assert (await subscription(bclient, owner))["current_period_end"] == sub["current_period_end"]
 
@@ -57,15 +57,13 @@ async def test_reconcile_survives_razorpay_down(
     order = await create_order(bclient, owner)
     fake.capture_payment(order["razorpay_order_id"])
     fake.down = True
-    report = await service.reconcile(
+    report = await reconcile(
         db, RazorpayProvider.from_settings(billing_settings), older_than=timedelta(0)
     )
     assert report.provider_errors >= 1
     assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "created"
     fake.down = False
-    await service.reconcile(
-        db, RazorpayProvider.from_settings(billing_settings), older_than=timedelta(0)
-    )
+    await reconcile(db, RazorpayProvider.from_settings(billing_settings), older_than=timedelta(0))
     assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "paid"
 
 
