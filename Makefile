@@ -18,11 +18,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian packages the tests use: Chromium for the browser tests, python3-doc as the eval corpus.
+# Debian packages the tests use: Chromium for the browser tests, python3-doc and git-doc as the
+# corpora of the two eval sets (eval/README.md).
 system-deps:
 	@missing=""; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	test -d /usr/share/doc/python3.11/html || missing="$$missing python3-doc"; \
+	test -f /usr/share/doc/git-doc/git-rebase.html || missing="$$missing git-doc"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \

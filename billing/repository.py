@@ -34,17 +34,6 @@ async def insert_order(session: AsyncSession, order: BillingOrder) -> BillingOrd
     return order
 
 
-async def get_order(
-    session: AsyncSession, *, workspace_id: uuid.UUID, order_id: uuid.UUID
-) -> BillingOrder | None:
-    result = await session.execute(
-        select(BillingOrder).where(
-            BillingOrder.workspace_id == workspace_id, BillingOrder.id == order_id
-        )
-    )
-    return result.scalar_one_or_none()
-
-
 async def find_order_by_razorpay_id(
     session: AsyncSession, razorpay_order_id: str
 ) -> BillingOrder | None:
@@ -306,15 +295,3 @@ async def finish_event(
         )
         .execution_options(synchronize_session=False)
     )
-
-
-async def list_events(
-    session: AsyncSession, *, workspace_id: uuid.UUID, limit: int
-) -> Sequence[BillingEventRow]:
-    result = await session.execute(
-        select(BillingEventRow)
-        .where(BillingEventRow.workspace_id == workspace_id)
-        .order_by(BillingEventRow.received_at.desc())
-        .limit(limit)
-    )
-    return result.scalars().all()

@@ -58,8 +58,11 @@ __all__ = [
     "SubscriptionStatus",
     "add_period",
     "apply_event",
+    "event_from_payment",
     "event_from_webhook",
     "next_order_status",
+    "webhook_entity",
+    "webhook_ids",
 ]
 
 # --------------------------------------------------------------------------------------------------
@@ -330,10 +333,11 @@ def apply_event(
 
 
 # --------------------------------------------------------------------------------------------------
-# Webhook payload -> BillingEvent
+# Webhook payload (or a payment fetched from the API) -> BillingEvent
 
 
-def _entity(payload: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+def webhook_entity(payload: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """``payload["payload"][name]["entity"]``, or ``{}`` when any level is missing or no object."""
     section = payload.get("payload")
     if not isinstance(section, Mapping):
         return {}
@@ -354,10 +358,10 @@ def _int_or_none(value: object) -> int | None:
 
 def webhook_ids(payload: Mapping[str, Any]) -> dict[str, str | None]:
     """The Razorpay ids a webhook refers to, to look up the expected order before reducing it."""
-    payment = _entity(payload, "payment")
-    order = _entity(payload, "order")
-    refund = _entity(payload, "refund")
-    subscription = _entity(payload, "subscription")
+    payment = webhook_entity(payload, "payment")
+    order = webhook_entity(payload, "order")
+    refund = webhook_entity(payload, "refund")
+    subscription = webhook_entity(payload, "subscription")
     return {
         "order_id": _str_or_none(order.get("id")) or _str_or_none(payment.get("order_id")),
         "payment_id": _str_or_none(payment.get("id")) or _str_or_none(refund.get("payment_id")),
@@ -382,8 +386,8 @@ def event_from_webhook(
     if not isinstance(name, str) or not name or created_at is None:
         raise ValueError("not a Razorpay webhook event")
     ids = webhook_ids(payload)
-    payment = _entity(payload, "payment")
-    money = _entity(payload, "refund") if name == "refund.processed" else payment
+    payment = webhook_entity(payload, "payment")
+    money = webhook_entity(payload, "refund") if name == "refund.processed" else payment
     return BillingEvent(
         name=name,
         occurred_at=datetime.fromtimestamp(created_at, UTC),
@@ -392,5 +396,27 @@ def event_from_webhook(
         currency=_str_or_none(money.get("currency")),
         expected=expected,
         subscription_id=ids["subscription_id"],
+        event_id=event_id,
+    )
+
+
+def event_from_payment(
+    name: str, payment: Mapping[str, Any], *, event_id: str | None = None
+) -> BillingEvent:
+    """Build a ``BillingEvent`` named ``name`` from a payment entity fetched from Razorpay's API
+    (what reconcile finds): the event time is the payment's ``created_at``.
+
+    Raises ``ValueError`` when ``name`` is empty or the payment has no integer ``created_at``.
+    """
+    created_at = _int_or_none(payment.get("created_at"))
+    if not name or created_at is None:
+        raise ValueError("not a Razorpay payment")
+    return BillingEvent(
+        name=name,
+        occurred_at=datetime.fromtimestamp(created_at, UTC),
+        payment_id=_str_or_none(payment.get("id")),
+        amount=_int_or_none(payment.get("amount")),
+        currency=_str_or_none(payment.get("currency")),
+        subscription_id=_str_or_none(payment.get("subscription_id")),
         event_id=event_id,
     )

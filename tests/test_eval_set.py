@@ -1,8 +1,11 @@
-"""Checks for the retrieval evaluation set in eval/python-docs.jsonl.
+"""Checks for the retrieval evaluation sets in eval/ and for their tune/heldout split.
 
-Only the standard library and pytest are used, so this runs without the app's
-dependencies. The checks against the real pages need the Debian ``python3-doc``
-package; when it is not installed they are skipped.
+Two sets: eval/python-docs.jsonl over Debian's ``python3-doc`` and eval/git-docs.jsonl over
+Debian's ``git-doc``. Both get the same structural checks. The checks against the real pages
+need the corpus installed; for a set whose corpus is missing they are skipped.
+
+Only the standard library, pytest and the stdlib-only eval/ helpers are used, so this runs
+without the app's dependencies.
 """
 
 from __future__ import annotations
@@ -11,22 +14,70 @@ import html
 import json
 import posixpath
 import re
+from dataclasses import dataclass
 from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-EVAL_FILE = Path(__file__).resolve().parent.parent / "eval" / "python-docs.jsonl"
-DOCS_ROOT = Path("/usr/share/doc/python3.11/html")
-MIN_QUESTIONS = 50
-ID_RE = re.compile(r"^q\d{3,}$")
-PATH_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*\.html$")
+from eval.coverage import GIT_ALIASES, is_short
+from eval.splits import SPLITS, half_lines, in_split, main, split_of
 
-needs_docs = pytest.mark.skipif(
-    not DOCS_ROOT.is_dir(),
-    reason=f"{DOCS_ROOT} not found; install the corpus with `apt-get install -y python3-doc`",
+EVAL_DIR = Path(__file__).resolve().parent.parent / "eval"
+PATH_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*\.html$")
+MAX_PAGES_PER_QUESTION = 3  # distinct pages, a page and its alias counting once
+KINDS = {"keyword", "paraphrase", "deep", "conceptual"}
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: the two sets are module constants
+class EvalSet:
+    name: str
+    file: Path
+    docs_root: Path
+    package: str  # the Debian package that installs docs_root
+    id_re: re.Pattern[str]
+    min_questions: int
+    min_per_half: int
+    aliases: dict[str, str]  # page -> the page it is a link to
+    evidence: Path | None = None
+    min_short_queries: int = 0
+
+    def __str__(self) -> str:
+        return self.name
+
+
+PYTHON = EvalSet(
+    name="python-docs",
+    file=EVAL_DIR / "python-docs.jsonl",
+    docs_root=Path("/usr/share/doc/python3.11/html"),
+    package="python3-doc",
+    id_re=re.compile(r"^q\d{3,}$"),
+    min_questions=50,
+    min_per_half=20,
+    aliases={},
 )
+GIT = EvalSet(
+    name="git-docs",
+    file=EVAL_DIR / "git-docs.jsonl",
+    docs_root=Path("/usr/share/doc/git-doc"),
+    package="git-doc",
+    id_re=re.compile(r"^g\d{3,}$"),
+    min_questions=80,
+    min_per_half=40,
+    aliases=GIT_ALIASES,
+    evidence=EVAL_DIR / "git-docs-evidence.md",
+    min_short_queries=10,
+)
+SETS = (PYTHON, GIT)
+each_set = pytest.mark.parametrize("s", SETS, ids=str)
+
+
+def _needs_docs(s: EvalSet) -> None:
+    if not s.docs_root.is_dir():
+        pytest.skip(
+            f"{s.docs_root} not found; install the corpus with `apt-get install -y {s.package}`"
+        )
 
 
 def _normalise(text: str) -> str:
@@ -35,16 +86,16 @@ def _normalise(text: str) -> str:
 
 
 @cache
-def _records() -> tuple[dict, ...]:
+def _records(s: EvalSet) -> tuple[dict, ...]:
     records = []
-    for lineno, line in enumerate(EVAL_FILE.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(s.file.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            pytest.fail(f"line {lineno} is not valid JSON: {exc}")
-        assert isinstance(obj, dict), f"line {lineno} is not a JSON object"
+            pytest.fail(f"{s.file.name} line {lineno} is not valid JSON: {exc}")
+        assert isinstance(obj, dict), f"{s.file.name} line {lineno} is not a JSON object"
         records.append(obj)
     return tuple(records)
 
@@ -74,41 +125,117 @@ class _HeadingParser(HTMLParser):
             self._current.append(data)
 
 
+class _BodyTextParser(HTMLParser):
+    """The page's text without tags; block elements are separated by a space."""
+
+    SKIP = frozenset({"head", "script", "style"})
+    BLOCK = frozenset(
+        {"p", "div", "br", "li", "ul", "ol", "dl", "dt", "dd", "pre", "table", "tr", "td", "th"}
+        | {"h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "body"}
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self._skipping += 1
+        elif tag in self.BLOCK:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in self.BLOCK:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
 @cache
-def _headings(rel_path: str) -> tuple[str, ...]:
+def _headings(page: Path) -> tuple[str, ...]:
     parser = _HeadingParser()
-    parser.feed((DOCS_ROOT / rel_path).read_text(encoding="utf-8", errors="replace"))
+    parser.feed(page.read_text(encoding="utf-8", errors="replace"))
     return tuple(_normalise(t) for t in parser.titles if t.strip())
 
 
-def test_file_exists() -> None:
-    assert EVAL_FILE.is_file(), f"missing {EVAL_FILE}"
+@cache
+def _body_text(page: Path) -> str:
+    parser = _BodyTextParser()
+    parser.feed(page.read_text(encoding="utf-8", errors="replace"))
+    return _normalise("".join(parser.parts))
 
 
-def test_every_line_is_a_json_object_with_the_expected_keys() -> None:
-    lines = [ln for ln in EVAL_FILE.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    for lineno, line in enumerate(lines, 1):
-        obj = json.loads(line)
-        assert isinstance(obj, dict), f"line {lineno}: not an object"
-        assert {"id", "question", "expected"} <= obj.keys(), f"line {lineno}: missing keys"
+@dataclass(frozen=True)
+class EvidenceRow:
+    lineno: int
+    id: str
+    kind: str
+    question: str
+    page: str
+    passage: str
 
 
-def test_enough_questions() -> None:
-    assert len(_records()) >= MIN_QUESTIONS
+@cache
+def _evidence(s: EvalSet) -> tuple[EvidenceRow, ...]:
+    """Rows of the evidence table: | id | kind | question | page | `passage` |."""
+    assert s.evidence is not None
+    rows = []
+    for lineno, line in enumerate(s.evidence.read_text(encoding="utf-8").splitlines(), 1):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or len(cells) != 5 or not s.id_re.match(cells[0]):
+            continue
+        passage = cells[4]
+        where = f"{s.evidence.name} line {lineno}"
+        assert len(passage) > 2, f"{where}: empty passage"
+        assert passage.startswith("`"), f"{where}: the passage must be one `code span`"
+        assert passage.endswith("`"), f"{where}: the passage must be one `code span`"
+        rows.append(EvidenceRow(lineno, cells[0], cells[1], cells[2], cells[3], passage[1:-1]))
+    return tuple(rows)
 
 
-def test_ids_are_unique_and_well_formed() -> None:
-    ids = [r["id"] for r in _records()]
+# --- structure -------------------------------------------------------------------------
+
+
+@each_set
+def test_file_exists(s: EvalSet) -> None:
+    assert s.file.is_file(), f"missing {s.file}"
+
+
+@each_set
+def test_every_line_is_a_json_object_with_exactly_the_documented_keys(s: EvalSet) -> None:
+    for r in _records(s):
+        assert set(r) == {"id", "question", "expected"}, f"{r.get('id')}: keys {sorted(r)}"
+
+
+@each_set
+def test_enough_questions(s: EvalSet) -> None:
+    assert len(_records(s)) >= s.min_questions
+
+
+@each_set
+def test_ids_are_unique_and_well_formed(s: EvalSet) -> None:
+    ids = [r["id"] for r in _records(s)]
     for rid in ids:
         assert isinstance(rid, str), f"id {rid!r} is not a string"
-        assert ID_RE.match(rid), f"id {rid!r} does not look like q001"
+        assert s.id_re.match(rid), f"id {rid!r} does not match {s.id_re.pattern}"
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     assert not dupes, f"duplicate ids: {dupes}"
 
 
-def test_questions_are_non_empty_and_unique() -> None:
+def test_ids_do_not_collide_across_sets() -> None:
+    ids = [r["id"] for s in SETS for r in _records(s)]
+    assert len(ids) == len(set(ids)), "the same id in two sets would share one split draw"
+
+
+@each_set
+def test_questions_are_non_empty_and_unique(s: EvalSet) -> None:
     seen: set[str] = set()
-    for r in _records():
+    for r in _records(s):
         q = r["question"]
         assert isinstance(q, str), f"{r['id']}: question is not a string"
         assert q.strip(), f"{r['id']}: empty question"
@@ -117,8 +244,9 @@ def test_questions_are_non_empty_and_unique() -> None:
         seen.add(norm)
 
 
-def test_expected_paths_are_well_formed_and_relative() -> None:
-    for r in _records():
+@each_set
+def test_expected_paths_are_well_formed_and_relative(s: EvalSet) -> None:
+    for r in _records(s):
         expected = r["expected"]
         assert isinstance(expected, list), f"{r['id']}: expected must be a list"
         assert expected, f"{r['id']}: expected is empty"
@@ -132,27 +260,149 @@ def test_expected_paths_are_well_formed_and_relative() -> None:
             assert PATH_RE.match(p), f"{r['id']}: {p!r} is not a relative .html path"
 
 
-@needs_docs
-def test_expected_pages_exist_in_corpus() -> None:
+@each_set
+def test_at_most_three_distinct_pages_per_question(s: EvalSet) -> None:
+    for r in _records(s):
+        distinct = {s.aliases.get(p, p) for p in r["expected"]}
+        assert len(distinct) <= MAX_PAGES_PER_QUESTION, f"{r['id']}: {r['expected']}"
+
+
+@each_set
+def test_a_page_and_its_alias_are_listed_together(s: EvalSet) -> None:
+    for r in _records(s):
+        for alias, target in s.aliases.items():
+            assert (alias in r["expected"]) == (target in r["expected"]), (
+                f"{r['id']}: {alias} is a link to {target}; list both or neither"
+            )
+
+
+@each_set
+def test_enough_short_keyword_queries(s: EvalSet) -> None:
+    short = [r["id"] for r in _records(s) if is_short(r["question"])]
+    assert len(short) >= s.min_short_queries
+
+
+# --- the split ---------------------------------------------------------------------------
+
+
+def test_split_of_is_a_fixed_function_of_the_id() -> None:
+    # Pinned: changing the hash or the rule would silently move questions between halves.
+    assert split_of("q001") == "tune"
+    assert split_of("q002") == "heldout"
+    assert split_of("g001") == "tune"
+    assert split_of("g003") == "heldout"
+    assert {split_of(f"g{n:03d}") for n in range(1, 40)} == set(SPLITS)
+
+
+def test_in_split_keeps_one_half_and_rejects_an_unknown_one() -> None:
+    items = [{"id": "q001"}, {"id": "q002"}]
+    assert in_split(items, "tune") == [{"id": "q001"}]
+    assert in_split(items, "heldout") == [{"id": "q002"}]
+    with pytest.raises(ValueError, match="unknown split"):
+        in_split(items, "test")  # type: ignore[arg-type]
+
+
+def test_half_lines_splits_a_question_file_and_the_command_prints_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = ['{"id": "q001", "question": "a", "expected": ["a.html"]}\n', "\n"]
+    lines.append('{"id": "q002", "question": "b", "expected": ["b.html"]}\n')
+    assert half_lines(lines, "tune") == [lines[0]]
+    assert half_lines(lines, "heldout") == [lines[2]]
+    path = tmp_path / "set.jsonl"
+    path.write_text("".join(lines), encoding="utf-8")
+    assert main([str(path), "heldout"]) == 0
+    assert capsys.readouterr().out == lines[2]
+    assert main([str(path), "test"]) == 2
+    assert "usage" in capsys.readouterr().err
+
+
+@each_set
+def test_halves_partition_the_set(s: EvalSet) -> None:
+    lines = s.file.read_text(encoding="utf-8").splitlines(keepends=True)
+    halves = [half_lines(lines, half) for half in SPLITS]
+    assert sorted(halves[0] + halves[1]) == sorted(ln for ln in lines if ln.strip())
+
+
+@each_set
+def test_both_halves_are_about_half_the_set(s: EvalSet) -> None:
+    records = _records(s)
+    for half in SPLITS:
+        size = len(in_split(records, half))
+        assert size >= s.min_per_half, f"{s.name} {half}: only {size} questions"
+        assert 0.4 <= size / len(records) <= 0.6, f"{s.name} {half}: {size} of {len(records)}"
+
+
+# --- against the installed corpus ---------------------------------------------------------
+
+
+@each_set
+def test_expected_pages_exist_in_corpus(s: EvalSet) -> None:
+    _needs_docs(s)
     missing = [
         f"{r['id']}: {p}"
-        for r in _records()
+        for r in _records(s)
         for p in r["expected"]
-        if not (DOCS_ROOT / p).is_file()
+        if not (s.docs_root / p).is_file()
     ]
     assert not missing, "expected pages not found:\n" + "\n".join(missing)
 
 
-@needs_docs
-def test_questions_are_not_copied_from_titles_or_h1() -> None:
+@each_set
+def test_questions_are_not_copied_from_titles_or_h1(s: EvalSet) -> None:
+    _needs_docs(s)
     offenders = []
-    for r in _records():
+    for r in _records(s):
         q = _normalise(r["question"]).rstrip("?")
         for p in r["expected"]:
-            path = DOCS_ROOT / p
+            path = s.docs_root / p
             if not path.is_file():
                 continue  # reported by test_expected_pages_exist_in_corpus
-            for heading in _headings(p):
+            for heading in _headings(path):
                 if q and q in heading:
                     offenders.append(f"{r['id']}: {r['question']!r} is in {p} heading {heading!r}")
     assert not offenders, "\n".join(offenders)
+
+
+# --- the git set's evidence table ---------------------------------------------------------
+
+
+def test_every_expected_page_has_an_evidence_row_and_nothing_else_does() -> None:
+    rows = _evidence(GIT)
+    expected = {(r["id"], p) for r in _records(GIT) for p in r["expected"]}
+    cited = {(row.id, row.page) for row in rows}
+    assert not expected - cited, f"pages without evidence: {sorted(expected - cited)}"
+    assert not cited - expected, f"evidence for pages not expected: {sorted(cited - expected)}"
+
+
+def test_evidence_rows_name_the_question_and_its_kind_once() -> None:
+    questions = {r["id"]: r["question"] for r in _records(GIT)}
+    first_rows: dict[str, EvidenceRow] = {}
+    for row in _evidence(GIT):
+        if row.id not in first_rows:
+            first_rows[row.id] = row
+            assert row.kind in KINDS, f"line {row.lineno}: kind {row.kind!r} not in {KINDS}"
+            assert row.question == questions[row.id], f"line {row.lineno}: question differs"
+        else:
+            assert not row.kind, f"line {row.lineno}: the kind goes on the id's first row only"
+            assert not row.question, f"line {row.lineno}: the question goes on the first row only"
+    assert set(first_rows) == set(questions)
+
+
+def test_keyword_kind_means_a_short_query() -> None:
+    kinds = {row.id: row.kind for row in _evidence(GIT) if row.kind}
+    for r in _records(GIT):
+        if is_short(r["question"]):
+            assert kinds[r["id"]] == "keyword", f"{r['id']}: a short query is keyword-style"
+
+
+def test_evidence_passages_are_in_their_pages() -> None:
+    _needs_docs(GIT)
+    missing = []
+    for row in _evidence(GIT):
+        path = GIT.docs_root / row.page
+        if not path.is_file():
+            continue  # reported by test_expected_pages_exist_in_corpus
+        if _normalise(row.passage) not in _body_text(path):
+            missing.append(f"{row.id} {row.page} (line {row.lineno}): {row.passage!r}")
+    assert not missing, "passages not found in their page:\n" + "\n".join(missing)

@@ -7,22 +7,22 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from billing import service
 from billing.provider import RazorpayProvider
+from billing.reconcile import ReconcileReport, reconcile
 from core.config import Settings, get_settings
 from core.db import Database
 
 
 async def run_reconcile(
     settings: Settings, *, older_than_minutes: float, limit: int
-) -> service.ReconcileReport:
+) -> ReconcileReport:
     from api.runtime import resolve_database
 
     provider = RazorpayProvider.from_settings(settings)
     target = await resolve_database(settings, apply_migrations=False)
     db = Database.from_url(target.app_url, pool_size=2, max_overflow=2)
     try:
-        return await service.reconcile(
+        return await reconcile(
             db, provider, older_than=timedelta(minutes=older_than_minutes), limit=limit
         )
     finally:

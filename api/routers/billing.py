@@ -15,7 +15,7 @@ from api.deps import (
     SettingsDep,
     WorkspaceDep,
 )
-from billing import service
+from billing import catalog, orders, subscriptions, webhooks
 from billing.provider import PaymentProvider, RazorpayProvider
 from billing.schemas import (
     CancelIn,
@@ -61,7 +61,7 @@ ProviderDep = Annotated[PaymentProvider, Depends(get_provider)]
 
 @router.get("/billing/plans", response_model=PlansOut)
 async def list_plans() -> PlansOut:
-    return PlansOut(items=service.list_plans())
+    return PlansOut(items=catalog.list_plans())
 
 
 @router.post("/billing/webhooks/razorpay", response_model=WebhookAck)
@@ -77,7 +77,7 @@ async def razorpay_webhook(
     if len(signatures) > 1:
         raise InvalidSignature(details={"reason": "multiple"})
     raw_body = await request.body()
-    result = await service.process_webhook(
+    result = await webhooks.process_webhook(
         session,
         raw_body=raw_body,
         signature=signatures[0] if signatures else None,
@@ -103,7 +103,7 @@ async def create_order(
     session: SessionDep,
     provider: ProviderDep,
 ) -> OrderOut:
-    order = await service.create_order(
+    order = await orders.create_order(
         session, access, plan=body.plan, period=body.period, provider=provider
     )
     return OrderOut(
@@ -123,7 +123,7 @@ async def verify_payment(
     body: VerifyIn, settings: BillingSettingsDep, access: WorkspaceDep, session: SessionDep
 ) -> VerifyOut:
     assert settings.razorpay_key_secret is not None
-    applied, sub = await service.verify_checkout(
+    applied, sub = await orders.verify_checkout(
         session,
         access,
         razorpay_order_id=body.razorpay_order_id,
@@ -137,7 +137,7 @@ async def verify_payment(
         order_status=applied.order_status or "created",
         applied=applied.outcome == "applied",
         reason=applied.reason,
-        subscription=service.subscription_view(sub, sub.plan, datetime.now(UTC)),
+        subscription=subscriptions.subscription_view(sub, sub.plan, datetime.now(UTC)),
     )
 
 
@@ -145,7 +145,7 @@ async def verify_payment(
 async def get_subscription(
     settings: BillingSettingsDep, access: WorkspaceDep, session: SessionDep
 ) -> SubscriptionOut:
-    return await service.get_subscription(session, access)
+    return await subscriptions.get_subscription(session, access)
 
 
 @router.post(
@@ -157,7 +157,7 @@ async def cancel_subscription(
     session: SessionDep,
     body: CancelIn | None = None,
 ) -> SubscriptionOut:
-    return await service.cancel_at_period_end(
+    return await subscriptions.cancel_at_period_end(
         session, access, downgrade_to=body.downgrade_to if body else None
     )
 
@@ -168,7 +168,7 @@ async def cancel_subscription(
 async def resume_subscription(
     settings: BillingSettingsDep, access: WorkspaceDep, session: SessionDep
 ) -> SubscriptionOut:
-    return await service.resume(session, access)
+    return await subscriptions.resume(session, access)
 
 
 @router.get("/workspaces/{workspace_id}/billing/payments", response_model=PaymentPage)
@@ -179,5 +179,7 @@ async def list_payments(
     limit: LimitDep,
     before: QueryDatetime | None = None,
 ) -> PaymentPage:
-    items, next_before = await service.list_payments(session, access, limit=limit, before=before)
+    items, next_before = await subscriptions.list_payments(
+        session, access, limit=limit, before=before
+    )
     return PaymentPage(items=items, next_before=next_before)

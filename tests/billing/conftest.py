@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -66,10 +66,33 @@ async def bclient(billing_container: Container) -> AsyncIterator[httpx.AsyncClie
 
 WEBHOOK_URL = "/api/v1/billing/webhooks/razorpay"
 
+_EVENT_NUMBERS = itertools.count(1)
+
+
+def new_event_id() -> str:
+    """An ``X-Razorpay-Event-Id`` that no other delivery of this test session carries.
+
+    A counter, not chance: two deliveries meant as different events can never be taken for a
+    duplicate (the test database is created afresh for every session).
+    """
+    return f"evt_test{next(_EVENT_NUMBERS):07d}"
+
 
 def signed(payload: dict[str, Any], secret: str = WEBHOOK_SECRET) -> tuple[bytes, str]:
     body = json.dumps(payload).encode()
     return body, sign_webhook(body, secret)
+
+
+def wrong_signature(good: str) -> str:
+    """A well-formed signature that is never ``good``: its last hex digit becomes another value.
+
+    XOR 1 on the digit's value always changes it (a case change would not: uppercase hex is the
+    same MAC and is accepted).
+    """
+    last = int(good[-1], 16)
+    bad = good[:-1] + format(last ^ 1, "x")
+    assert bytes.fromhex(bad) != bytes.fromhex(good)
+    return bad
 
 
 async def post_webhook(
@@ -86,7 +109,7 @@ async def post_webhook(
         headers={
             "Content-Type": "application/json",
             "X-Razorpay-Signature": signature,
-            "X-Razorpay-Event-Id": event_id or f"evt_{uuid.uuid4().hex[:14]}",
+            "X-Razorpay-Event-Id": event_id or new_event_id(),
         },
     )
 

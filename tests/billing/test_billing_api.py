@@ -15,6 +15,7 @@ from tests.billing.conftest import (
     post_webhook,
     sub_row,
     subscription,
+    wrong_signature,
 )
 from tests.conftest import Owner, signup
 from tests.fakes.razorpay_server import FakeRazorpay, checkout_signature, webhook_payload
@@ -150,12 +151,13 @@ async def test_verify_grants_the_plan_and_quotas_follow(
     order = await create_order(bclient, owner)
     payment = fake.capture_payment(order["razorpay_order_id"])
 
+    good = checkout_signature(order["razorpay_order_id"], payment["id"], fake.key_secret)
     bad = await bclient.post(
         owner.url("/billing/verify"),
         json={
             "razorpay_order_id": order["razorpay_order_id"],
             "razorpay_payment_id": payment["id"],
-            "razorpay_signature": "0" * 64,
+            "razorpay_signature": wrong_signature(good),
         },
         headers=owner.headers,
     )

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from billing import service
 from billing.models import BillingOrder
 from billing.state import BillingEvent, ExpectedOrder, SubscriptionState, apply_event
+from billing.webhooks import apply_webhook
 from core.db import Database
 from tests.billing.conftest import (
     OLD_WEBHOOK_SECRET,
@@ -24,11 +24,13 @@ from tests.billing.conftest import (
     WEBHOOK_URL,
     create_order,
     event_rows,
+    new_event_id,
     order_row,
     post_webhook,
     signed,
     sub_row,
     subscription,
+    wrong_signature,
 )
 from tests.conftest import Owner
 from tests.fakes.razorpay_server import (
@@ -75,6 +77,7 @@ async def test_tampered_and_reserialised_bodies_are_400(
         body + b"\n",
     ]
     for i, candidate in enumerate(tampered):
+        assert candidate != body
         assert json.loads(candidate) is not None or i == 0
         response = await bclient.post(
             WEBHOOK_URL,
@@ -105,8 +108,10 @@ BAD_SIGNATURES: list[Any] = [
 async def test_every_malformed_signature_header_is_400(bclient: httpx.AsyncClient) -> None:
     payload = webhook_payload("payment.captured", payment=make_payment(order_id=None, amount=100))
     body, good = signed(payload)
-    candidates = [*BAD_SIGNATURES, sign_webhook(body, "wrong-secret"), good[:-1] + "0"]
+    candidates = [*BAD_SIGNATURES, sign_webhook(body, "wrong-secret"), wrong_signature(good)]
     for signature in candidates:
+        # Each candidate differs from the valid signature even ignoring case and spaces.
+        assert signature is None or signature.strip().lower() != good
         headers: list[tuple[bytes, bytes]] = [(b"x-razorpay-event-id", b"evt_bad")]
         if signature is not None:
             headers.append((b"x-razorpay-signature", signature.encode("utf-8")))
@@ -120,6 +125,14 @@ async def test_every_malformed_signature_header_is_400(bclient: httpx.AsyncClien
         ]
         response = await bclient.post(WEBHOOK_URL, content=body, headers=headers)
         assert response.status_code == 400, response.text
+
+
+@pytest.mark.parametrize("last", "0123456789abcdefABCDEF")
+def test_wrong_signature_differs_whatever_the_last_digit(last: str) -> None:
+    good = "5" * 63 + last
+    bad = wrong_signature(good)
+    assert (len(bad), bad[:-1]) == (64, good[:-1])
+    assert bytes.fromhex(bad) != bytes.fromhex(good)
 
 
 async def test_garbage_never_500(bclient: httpx.AsyncClient, owner_db: Database) -> None:
@@ -140,7 +153,7 @@ async def test_garbage_never_500(bclient: httpx.AsyncClient, owner_db: Database)
     ]
     for i, body in enumerate(bodies):
         for signature in (sign_webhook(body, WEBHOOK_SECRET), "garbage", None):
-            headers = {"X-Razorpay-Event-Id": f"evt_garbage_{uuid.uuid4().hex[:8]}"}
+            headers = {"X-Razorpay-Event-Id": new_event_id()}
             if signature is not None:
                 headers["X-Razorpay-Signature"] = signature
             response = await bclient.post(WEBHOOK_URL, content=body, headers=headers)
@@ -180,7 +193,7 @@ async def test_unset_webhook_secret_refuses_everything(client: httpx.AsyncClient
 async def test_unknown_events_are_stored_and_acknowledged(
     bclient: httpx.AsyncClient, owner_db: Database
 ) -> None:
-    event_id = f"evt_{uuid.uuid4().hex[:14]}"
+    event_id = new_event_id()
     response = await post_webhook(
         bclient, {"event": "invoice.paid", "created_at": 1, "payload": {}}, event_id=event_id
     )
@@ -198,7 +211,7 @@ async def test_five_concurrent_duplicates_apply_once(
 ) -> None:
     _order, payment = await paid_setup(bclient, owner, fake)
     payload = webhook_payload("payment.captured", payment=payment)
-    event_id = f"evt_{uuid.uuid4().hex[:14]}"
+    event_id = new_event_id()
     responses = await asyncio.gather(
         *(post_webhook(bclient, payload, event_id=event_id) for _ in range(5))
     )
@@ -261,7 +274,7 @@ async def test_money_mismatch_is_rejected_and_recorded(
     order = await create_order(bclient, owner)
     payment = make_payment(order_id=order["razorpay_order_id"], amount=order["amount"])
     payment[field] = value
-    event_id = f"evt_{uuid.uuid4().hex[:14]}"
+    event_id = new_event_id()
     response = await post_webhook(
         bclient, webhook_payload("payment.captured", payment=payment), event_id=event_id
     )
@@ -310,7 +323,7 @@ async def test_billing_rows_are_tenant_isolated(
     bclient: httpx.AsyncClient, owner: Owner, other: Owner, fake: FakeRazorpay, db: Database
 ) -> None:
     _order, payment = await paid_setup(bclient, owner, fake)
-    event_id = f"evt_{uuid.uuid4().hex[:14]}"
+    event_id = new_event_id()
     await post_webhook(
         bclient, webhook_payload("payment.captured", payment=payment), event_id=event_id
     )
@@ -428,9 +441,7 @@ async def test_shuffled_events_keep_the_invariants(
     ever_paid: set[str] = set()
     for _kind, payload in shuffled:
         async with db.transaction() as s:
-            await service.record_and_apply(
-                s, payload, event_key=f"evt_{uuid.uuid4().hex}", source="webhook"
-            )
+            await apply_webhook(s, payload, event_key=new_event_id(), source="webhook")
         # The same event through the pure reducer, for the expected final state.
         payment_entity = payload["payload"]["payment"]["entity"]
         o = by_rzp[payment_entity["order_id"]]

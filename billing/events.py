@@ -1,0 +1,329 @@
+"""Applying one billing event (a webhook, a reconcile finding or a checkout verification) to the
+stored order, payment and subscription, and recording it exactly once.
+
+The decisions are the pure state machines of ``billing/state.py``; this module loads their input
+under row locks and stores their output. Services take a session and never commit; the request (or
+the reconcile loop's own unit of work) commits or rolls back. Lock order everywhere: event row,
+then order, then subscription.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal, cast
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import repository as repo
+from billing.state import (
+    ORDER_EVENTS,
+    PAYMENT_SUCCESS_EVENTS,
+    BillingEvent,
+    Decision,
+    ExpectedOrder,
+    SubscriptionState,
+    apply_event,
+    next_order_status,
+)
+from billing.subscriptions import subscription_state
+from core.db import set_tenant
+from core.errors import NotFound
+from workspaces import audit
+from workspaces.plans import PAID_PLANS, Period
+
+log = logging.getLogger("trulybot.billing")
+
+MAX_EVENT_ID = 200  # billing_events.event_id
+_MAX_BIGINT = 2**62
+
+EventStatus = Literal["applied", "ignored", "rejected", "duplicate"]
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one event (webhook, reconcile finding or checkout verification) did."""
+
+    outcome: Literal["applied", "ignored", "rejected"]
+    reason: str
+    detail: str = ""
+    workspace_id: uuid.UUID | None = None
+    razorpay_order_id: str | None = None
+    razorpay_payment_id: str | None = None
+    order_status: str | None = None
+    order_id: uuid.UUID | None = None
+
+
+def bounded_int(value: object) -> int | None:
+    """``value`` if it is an int (not a bool) in ``[0, 2**62)``, which a bigint column holds."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _MAX_BIGINT:
+        return value
+    return None
+
+
+# --- recording ---------------------------------------------------------------------------------
+
+
+async def record_and_apply(
+    session: AsyncSession,
+    *,
+    event_key: str,
+    event_type: str,
+    payload: Mapping[str, Any],
+    source: str,
+    apply: Callable[[], Awaitable[Applied]],
+) -> tuple[EventStatus, Applied]:
+    """Store the event (deduplicated on ``event_key``), then ``apply()`` it, in the caller's
+    transaction, and store what it did with the event.
+
+    Returns ``("duplicate", ...)`` when the event id was seen before: ``apply`` is not called.
+    """
+    await set_tenant(session, lookup=event_key)
+    row_id = await repo.claim_event(
+        session, event_id=event_key, event_type=event_type, payload=dict(payload), source=source
+    )
+    if row_id is None:
+        return "duplicate", Applied("ignored", "duplicate_event")
+    result = await apply()
+    await set_tenant(session, workspace_id=result.workspace_id, lookup=event_key)
+    await repo.finish_event(
+        session,
+        row_id,
+        outcome=result.outcome,
+        reason=result.reason,
+        detail=result.detail or None,
+        workspace_id=result.workspace_id,
+        razorpay_order_id=result.razorpay_order_id,
+        razorpay_payment_id=result.razorpay_payment_id[:64] if result.razorpay_payment_id else None,
+    )
+    if result.outcome == "rejected":
+        log.warning("billing event %s rejected: %s %s", event_key, result.reason, result.detail)
+    return result.outcome, result
+
+
+# --- the subscription row --------------------------------------------------------------------
+
+
+async def _save_state(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    old: SubscriptionState,
+    new: SubscriptionState,
+    *,
+    payment_applied: bool,
+) -> None:
+    values: dict[str, Any] = {
+        "plan": new.plan_code,
+        "status": new.status,
+        "period": new.period,
+        "current_period_end": new.current_period_end,
+        "plan_changed_at": new.plan_changed_at,
+        "status_changed_at": new.status_changed_at,
+        "applied_payment_ids": sorted(new.applied_payment_ids),
+        "refunded_payment_ids": sorted(new.refunded_payment_ids),
+    }
+    if payment_applied:  # paying again is the opposite of cancelling
+        values.update(cancel_at_period_end=False, pending_plan=None)
+    await repo.update_subscription(session, workspace_id, **values)
+    if new.plan_code in PAID_PLANS and (
+        new.plan_code != old.plan_code or new.current_period_end != old.current_period_end
+    ):
+        # What the quota checks read: this plan until the period ends, then the fallback.
+        await repo.set_workspace_plan(
+            session,
+            workspace_id,
+            plan=new.plan_code,
+            expires_at=new.current_period_end,
+        )
+        await audit.record(
+            session,
+            workspace_id=workspace_id,
+            action=audit.PLAN_CHANGED,
+            target_type="subscription",
+            details={
+                "from": old.plan_code,
+                "to": new.plan_code,
+                "current_period_end": (
+                    new.current_period_end.isoformat() if new.current_period_end else None
+                ),
+            },
+        )
+
+
+# --- payment, order and refund events ----------------------------------------------------------
+
+
+def _payment_status(event_name: str, decision: Decision, entity: Mapping[str, Any]) -> str:
+    if decision.outcome == "rejected":
+        return "rejected"
+    if event_name == "refund.processed":
+        return (
+            "refunded" if decision.reason in ("refund_recorded", "period_revoked") else "captured"
+        )
+    if event_name in PAYMENT_SUCCESS_EVENTS:
+        return "captured"
+    if event_name == "payment.failed":
+        return "failed"
+    status = entity.get("status")
+    return status if isinstance(status, str) and len(status) <= 16 else "authorized"
+
+
+def _short(value: object, limit: int) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None
+
+
+async def apply_to_order(
+    session: AsyncSession,
+    *,
+    razorpay_order_id: str,
+    event: BillingEvent,
+    payment_entity: Mapping[str, Any],
+    source: str,
+    event_key: str,
+) -> Applied:
+    """Find our order behind ``razorpay_order_id`` (no tenant known yet) and apply ``event`` to it;
+    ``ignored``/``unknown_order`` when it is not ours."""
+    await set_tenant(session, lookup=razorpay_order_id)
+    order = await repo.find_order_by_razorpay_id(session, razorpay_order_id)
+    if order is None:
+        return Applied(
+            "ignored",
+            "unknown_order",
+            "no order of ours",
+            razorpay_order_id=razorpay_order_id[:64],
+            razorpay_payment_id=event.payment_id,
+        )
+    await set_tenant(session, workspace_id=order.workspace_id, lookup=event_key)
+    return await apply_order_event(
+        session,
+        workspace_id=order.workspace_id,
+        order_id=order.id,
+        event=event,
+        payment_entity=payment_entity,
+        source=source,
+    )
+
+
+async def apply_order_event(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    order_id: uuid.UUID,
+    event: BillingEvent,
+    payment_entity: Mapping[str, Any],
+    source: str,
+) -> Applied:
+    """Apply one payment/order/refund event to a locked order and the locked subscription."""
+    order = await repo.lock_order(session, workspace_id=workspace_id, order_id=order_id)
+    if order is None:  # pragma: no cover - found a moment ago in the same transaction
+        raise NotFound("Order not found")
+    sub = await repo.lock_subscription(session, workspace_id)
+    expected = ExpectedOrder(
+        order_id=order.razorpay_order_id,
+        plan_code=order.plan,
+        period=cast(Period, order.period),
+        amount=order.amount,
+        currency=order.currency,
+    )
+    old = subscription_state(sub)
+    new, decision = apply_event(old, replace(event, expected=expected))
+    if new != old:
+        await _save_state(
+            session,
+            workspace_id,
+            old,
+            new,
+            payment_applied=event.name in PAYMENT_SUCCESS_EVENTS and decision.outcome == "applied",
+        )
+
+    # The order's own forward-only status.
+    status = order.status
+    if event.name in ORDER_EVENTS and decision.outcome != "rejected":
+        moves = event.name != "refund.processed" or decision.reason in (
+            "refund_recorded",
+            "period_revoked",
+        )
+        if moves:
+            status = next_order_status(order.status, event.name)
+    order_changed = status != order.status
+    if order_changed:
+        values: dict[str, Any] = {"status": status}
+        if status == "paid":
+            values.update(paid_at=event.occurred_at, razorpay_payment_id=event.payment_id)
+        await repo.update_order(session, order.id, **values)
+
+    if event.payment_id:
+        raw = dict(payment_entity) if payment_entity else {}
+        amount = event.amount if event.name != "refund.processed" else None
+        await repo.upsert_payment(
+            session,
+            workspace_id=workspace_id,
+            order_id=order.id,
+            razorpay_payment_id=event.payment_id[:64],
+            amount=bounded_int(amount if amount is not None else payment_entity.get("amount")),
+            currency=_short(event.currency if amount is not None else None, 3)
+            or _short(payment_entity.get("currency"), 3),
+            status=_payment_status(event.name, decision, payment_entity),
+            method=_short(payment_entity.get("method"), 32),
+            source=source,
+            raw=raw,
+        )
+
+    outcome: Literal["applied", "ignored", "rejected"] = decision.outcome
+    reason = decision.reason
+    if outcome == "ignored" and order_changed:
+        outcome, reason = "applied", f"order_{status}"
+    return Applied(
+        outcome=outcome,
+        reason=reason,
+        detail=decision.detail,
+        workspace_id=workspace_id,
+        razorpay_order_id=order.razorpay_order_id,
+        razorpay_payment_id=event.payment_id,
+        order_status=status,
+        order_id=order.id,
+    )
+
+
+# --- subscription events -----------------------------------------------------------------------
+
+
+async def apply_subscription_event(
+    session: AsyncSession, event: BillingEvent, *, notes_workspace_id: object, event_key: str
+) -> Applied:
+    """Apply a ``subscription.*`` event to the workspace linked to its Razorpay subscription.
+
+    The first event of a Razorpay subscription links it to the workspace named in the (signed)
+    subscription's ``notes.workspace_id``, passed here as ``notes_workspace_id``.
+    """
+    sub_id = event.subscription_id
+    if not sub_id:
+        return Applied("ignored", "unknown_subscription")
+    await set_tenant(session, lookup=sub_id)
+    workspace_id = await repo.find_subscription_workspace(session, sub_id)
+    link = False
+    if workspace_id is None:
+        try:
+            workspace_id = uuid.UUID(str(notes_workspace_id)) if notes_workspace_id else None
+        except ValueError:
+            workspace_id = None
+        if workspace_id is not None:
+            await set_tenant(session, workspace_id=workspace_id, lookup=event_key)
+            if await repo.get_workspace(session, workspace_id) is None:
+                workspace_id = None
+        if workspace_id is None:
+            return Applied("ignored", "unknown_subscription", sub_id)
+        link = True
+    await set_tenant(session, workspace_id=workspace_id, lookup=event_key)
+    sub = await repo.lock_subscription(session, workspace_id)
+    if link:
+        if sub.razorpay_subscription_id not in (None, sub_id):
+            return Applied("rejected", "subscription_conflict", sub_id, workspace_id=workspace_id)
+        await repo.update_subscription(session, workspace_id, razorpay_subscription_id=sub_id)
+    old = subscription_state(sub)
+    new, decision = apply_event(old, event)
+    if new != old:
+        await _save_state(session, workspace_id, old, new, payment_applied=False)
+    return Applied(decision.outcome, decision.reason, decision.detail, workspace_id=workspace_id)

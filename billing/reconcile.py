@@ -1,0 +1,116 @@
+"""Reconcile: apply payments Razorpay has but no webhook reported.
+
+Orders still pending after a while are looked up at Razorpay; each payment found becomes an event
+recorded and applied exactly like a webhook's (same deduplication, same order and subscription
+logic), one transaction per payment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import repository as repo
+from billing.events import MAX_EVENT_ID, Applied, apply_to_order, bounded_int, record_and_apply
+from billing.provider import PaymentProvider, PaymentProviderError
+from billing.signatures import PaymentProviderUnavailable
+from billing.state import event_from_payment
+from core.db import Database
+
+
+@dataclass
+class ReconcileReport:
+    orders_checked: int = 0
+    payments_seen: int = 0
+    applied: int = 0
+    ignored: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    provider_errors: int = 0
+    details: list[str] = field(default_factory=list)
+
+
+# A payment's status at Razorpay -> the event it stands for.
+_RECONCILE_EVENTS = {
+    "captured": "payment.captured",
+    "failed": "payment.failed",
+    "authorized": "payment.authorized",
+}
+
+
+async def reconcile(
+    db: Database,
+    provider: PaymentProvider,
+    *,
+    older_than: timedelta = timedelta(minutes=30),
+    limit: int = 500,
+    now: datetime | None = None,
+) -> ReconcileReport:
+    """For orders pending longer than ``older_than``, fetch their payments and apply what was
+    missed, through the same deduplicated path as webhooks (one transaction per payment)."""
+    now = now or datetime.now(UTC)
+    report = ReconcileReport()
+    async with db.transaction(lookup=repo.RECONCILE_LOOKUP) as session:
+        pending = await repo.list_pending_orders(
+            session, created_before=now - older_than, limit=limit
+        )
+    for _order_id, _workspace_id, razorpay_order_id in pending:
+        report.orders_checked += 1
+        try:
+            payments = await provider.fetch_order_payments(razorpay_order_id)
+        except (PaymentProviderUnavailable, PaymentProviderError):
+            report.provider_errors += 1
+            report.details.append(f"{razorpay_order_id}: provider unavailable")
+            continue
+        for payment in sorted(payments, key=lambda p: bounded_int(p.get("created_at")) or 0):
+            status = payment.get("status")
+            payment_id = payment.get("id")
+            name = _RECONCILE_EVENTS.get(status) if isinstance(status, str) else None
+            if name is None or not isinstance(payment_id, str) or not payment_id:
+                continue
+            report.payments_seen += 1
+            entity = {**payment, "order_id": razorpay_order_id}
+            key = f"reconcile:{payment_id}:{status}"[:MAX_EVENT_ID]
+            async with db.transaction() as session:
+                outcome, result = await record_and_apply(
+                    session,
+                    event_key=key,
+                    event_type=name,
+                    payload=entity,
+                    source="reconcile",
+                    apply=partial(_apply_payment, session, name, entity, key),
+                )
+            if outcome == "duplicate":
+                report.duplicates += 1
+            elif outcome == "applied":
+                report.applied += 1
+                report.details.append(f"{razorpay_order_id}: {payment_id} {result.reason}")
+            elif outcome == "rejected":
+                report.rejected += 1
+                report.details.append(f"{razorpay_order_id}: {payment_id} rejected {result.reason}")
+            else:
+                report.ignored += 1
+    return report
+
+
+async def _apply_payment(
+    session: AsyncSession, name: str, entity: Mapping[str, Any], event_key: str
+) -> Applied:
+    """Apply one payment fetched for one of our orders (``entity["order_id"]``)."""
+    try:
+        event = event_from_payment(name, entity, event_id=event_key)
+    except (ValueError, OverflowError, OSError):
+        return Applied("rejected", "invalid_payload", "payment without created_at")
+    return await apply_to_order(
+        session,
+        razorpay_order_id=entity["order_id"],
+        event=event,
+        payment_entity=entity,
+        source="reconcile",
+        event_key=event_key,
+    )

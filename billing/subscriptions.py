@@ -1,0 +1,157 @@
+"""A workspace's subscription as the owner sees it: the view, cancel at period end, resume, and
+the payment history.
+
+Services take a session and never commit.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import repository as repo
+from billing.models import BillingOrder, BillingPayment, Subscription
+from billing.schemas import PaymentOut, SubscriptionOut
+from billing.state import SubscriptionState
+from core.errors import Conflict, ValidationFailed
+from workspaces.plans import PAID_PLANS, PLAN_RANK, PLANS, get_plan
+from workspaces.service import WorkspaceAccess
+from workspaces.usage import effective_plan
+
+
+def subscription_state(sub: Subscription) -> SubscriptionState:
+    """The stored row as the state machine's ``SubscriptionState``."""
+    return SubscriptionState(
+        plan_code=sub.plan,
+        status=cast(Any, sub.status),
+        period=cast(Any, sub.period),
+        current_period_end=sub.current_period_end,
+        plan_changed_at=sub.plan_changed_at,
+        status_changed_at=sub.status_changed_at,
+        applied_payment_ids=frozenset(sub.applied_payment_ids or ()),
+        refunded_payment_ids=frozenset(sub.refunded_payment_ids or ()),
+    )
+
+
+def running_paid_plan(sub: Subscription | None, now: datetime) -> str | None:
+    """The paid plan whose period is still running at ``now``, if any."""
+    if sub is None or sub.plan not in PAID_PLANS or sub.current_period_end is None:
+        return None
+    return sub.plan if now < sub.current_period_end else None
+
+
+def subscription_view(
+    sub: Subscription | None, workspace_plan: str, now: datetime
+) -> SubscriptionOut:
+    if sub is None or sub.plan not in PAID_PLANS:
+        return SubscriptionOut(
+            plan=workspace_plan,
+            effective_plan=workspace_plan,
+            status=cast(Any, sub.status if sub else "active"),
+            period=None,
+            current_period_end=None,
+            cancel_at_period_end=False,
+            pending_plan=None,
+        )
+    state = subscription_state(sub)
+    status = state.status
+    ended = sub.current_period_end is not None and now >= sub.current_period_end
+    if ended and sub.cancel_at_period_end:
+        status = "cancelled"
+    return SubscriptionOut(
+        plan=sub.plan,
+        effective_plan=state.effective_plan(now),
+        status=status,
+        period=sub.period,
+        current_period_end=sub.current_period_end,
+        cancel_at_period_end=sub.cancel_at_period_end,
+        pending_plan=sub.pending_plan,
+    )
+
+
+async def get_subscription(
+    session: AsyncSession, access: WorkspaceAccess, now: datetime | None = None
+) -> SubscriptionOut:
+    now = now or datetime.now(UTC)
+    sub = await repo.get_subscription(session, access.workspace.id)
+    return subscription_view(sub, effective_plan(access.workspace, now), now)
+
+
+async def cancel_at_period_end(
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    *,
+    downgrade_to: str | None,
+    now: datetime | None = None,
+) -> SubscriptionOut:
+    """Keep the paid plan until ``current_period_end``; then quotas fall back to the free plan.
+
+    ``downgrade_to`` records the lower plan the owner intends to buy then (shown as pending).
+    """
+    access.require("owner")
+    now = now or datetime.now(UTC)
+    workspace_id = access.workspace.id
+    sub = await repo.lock_subscription(session, workspace_id)
+    running = running_paid_plan(sub, now)
+    if running is None:
+        raise Conflict("There is no paid period to cancel", code="nothing_to_cancel")
+    if downgrade_to is not None and (
+        downgrade_to not in PLANS
+        or not get_plan(downgrade_to).public
+        or PLAN_RANK[downgrade_to] >= PLAN_RANK[running]
+    ):
+        raise ValidationFailed(
+            f"downgrade_to must be a plan below {running}",
+            code="invalid_downgrade",
+            details=[{"field": "downgrade_to", "message": "a lower public plan"}],
+        )
+    await repo.update_subscription(
+        session, workspace_id, cancel_at_period_end=True, pending_plan=downgrade_to
+    )
+    sub = await repo.lock_subscription(session, workspace_id)
+    return subscription_view(sub, effective_plan(access.workspace, now), now)
+
+
+async def resume(
+    session: AsyncSession, access: WorkspaceAccess, now: datetime | None = None
+) -> SubscriptionOut:
+    access.require("owner")
+    now = now or datetime.now(UTC)
+    workspace_id = access.workspace.id
+    sub = await repo.lock_subscription(session, workspace_id)
+    if running_paid_plan(sub, now) is None:
+        raise Conflict("There is no paid period to resume", code="nothing_to_resume")
+    await repo.update_subscription(
+        session, workspace_id, cancel_at_period_end=False, pending_plan=None
+    )
+    sub = await repo.lock_subscription(session, workspace_id)
+    return subscription_view(sub, effective_plan(access.workspace, now), now)
+
+
+async def list_payments(
+    session: AsyncSession, access: WorkspaceAccess, *, limit: int, before: datetime | None
+) -> tuple[list[PaymentOut], datetime | None]:
+    access.require("owner")
+    rows = await repo.list_payments(
+        session, workspace_id=access.workspace.id, limit=limit, before=before
+    )
+    items = [_payment_out(payment, order) for payment, order in rows]
+    next_before = items[-1].created_at if len(items) == limit else None
+    return items, next_before
+
+
+def _payment_out(payment: BillingPayment, order: BillingOrder) -> PaymentOut:
+    return PaymentOut(
+        razorpay_payment_id=payment.razorpay_payment_id,
+        order_id=order.id,
+        plan=order.plan,
+        period=order.period,
+        amount=payment.amount,
+        currency=payment.currency,
+        status=payment.status,
+        method=payment.method,
+        source=payment.source,
+        created_at=payment.created_at,
+    )

@@ -1,0 +1,154 @@
+"""The Razorpay webhook: signature over the raw bytes, body parsing, the event key, and dispatch
+of the parsed event to the event application in ``billing/events.py``.
+
+Delivery is at least once: the event is stored once per event key and applied in the same
+transaction (the request commits or rolls back).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import repository as repo
+from billing.events import (
+    MAX_EVENT_ID,
+    Applied,
+    EventStatus,
+    apply_subscription_event,
+    apply_to_order,
+    record_and_apply,
+)
+from billing.signatures import verify_webhook_signature
+from billing.state import (
+    ORDER_EVENTS,
+    PAYMENT_SUCCESS_EVENTS,
+    SUBSCRIPTION_EVENTS,
+    event_from_webhook,
+    webhook_entity,
+    webhook_ids,
+)
+from core.db import set_tenant
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    status: EventStatus
+    event_id: str
+    reason: str
+
+
+async def process_webhook(
+    session: AsyncSession,
+    *,
+    raw_body: bytes,
+    signature: str | None,
+    event_id: str | None,
+    secrets: Sequence[str],
+) -> WebhookResult:
+    """Verify the signature over the raw bytes, then store and apply the event exactly once."""
+    verify_webhook_signature(raw_body, signature, secrets)
+    payload = _parse_body(raw_body)
+    key = _event_key(event_id, raw_body)
+    status, result = await apply_webhook(session, payload, event_key=key, source="webhook")
+    return WebhookResult(status=status, event_id=key, reason=result.reason)
+
+
+async def apply_webhook(
+    session: AsyncSession,
+    payload: Mapping[str, Any] | None,
+    *,
+    event_key: str,
+    source: str = "webhook",
+) -> tuple[EventStatus, Applied]:
+    """Store the parsed webhook body (deduplicated on ``event_key``) and apply it, in the caller's
+    transaction. ``payload`` is ``None`` for a body that is no usable JSON object."""
+    name = payload.get("event") if payload is not None else None
+    return await record_and_apply(
+        session,
+        event_key=event_key,
+        event_type=name[:100] if isinstance(name, str) and name else "unknown",
+        payload=payload if payload is not None else {},
+        source=source,
+        apply=lambda: _apply(session, payload, event_key, source),
+    )
+
+
+async def _apply(
+    session: AsyncSession, payload: Mapping[str, Any] | None, event_key: str, source: str
+) -> Applied:
+    if payload is None:
+        return Applied("rejected", "invalid_payload", "body is not a JSON object")
+    try:
+        event = event_from_webhook(payload, event_id=event_key)
+    except (ValueError, OverflowError, OSError):
+        return Applied("rejected", "invalid_payload", "no event name or created_at")
+    if event.name in SUBSCRIPTION_EVENTS:
+        notes = webhook_entity(payload, "subscription").get("notes")
+        return await apply_subscription_event(
+            session,
+            event,
+            notes_workspace_id=notes.get("workspace_id") if isinstance(notes, Mapping) else None,
+            event_key=event_key,
+        )
+    if event.name not in ORDER_EVENTS and event.name not in PAYMENT_SUCCESS_EVENTS:
+        return Applied("ignored", "unsupported_event", event.name[:100])
+
+    ids = webhook_ids(payload)
+    order_rzp = ids["order_id"]
+    payment_id = ids["payment_id"]
+    if order_rzp is None and payment_id:
+        await set_tenant(session, lookup=payment_id)
+        order_rzp = await repo.find_payment_order_id(session, payment_id)
+    if order_rzp is None:
+        return Applied(
+            "ignored", "unknown_order", "no order of ours", razorpay_payment_id=payment_id
+        )
+    return await apply_to_order(
+        session,
+        razorpay_order_id=order_rzp,
+        event=event,
+        payment_entity=webhook_entity(payload, "payment"),
+        source=source,
+        event_key=event_key,
+    )
+
+
+# --- the raw request -------------------------------------------------------------------------
+
+
+def _finite_float(value: str) -> float:
+    number = float(value)
+    if not math.isfinite(number):  # jsonb stores no Infinity
+        raise ValueError("non-finite number")
+    return number
+
+
+def _no_constant(value: str) -> float:
+    raise ValueError(f"{value} is not JSON")
+
+
+def _parse_body(raw_body: bytes) -> dict[str, Any] | None:
+    """The JSON object in the body, or ``None`` (also for what jsonb cannot store)."""
+    try:
+        text = raw_body.decode("utf-8")
+        if "\\u0000" in text or "\x00" in text:
+            return None
+        value = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _event_key(event_id_header: str | None, raw_body: bytes) -> str:
+    value = (event_id_header or "").strip()
+    if value and value.isascii() and value.isprintable() and len(value) <= MAX_EVENT_ID:
+        return value
+    # No usable X-Razorpay-Event-Id: the body itself identifies the delivery.
+    return "sha256:" + hashlib.sha256(raw_body).hexdigest()

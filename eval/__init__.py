@@ -1,0 +1,1 @@
+"""Retrieval evaluation sets (JSON lines) and the stdlib-only helpers that describe them."""
