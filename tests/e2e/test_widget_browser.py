@@ -35,7 +35,9 @@ async def _ask(page: Any, question: str) -> Any:
             const root = host && host.shadowRoot;
             const sel = '[data-testid="message"][data-role="bot"]';
             const bots = root ? root.querySelectorAll(sel) : [];
-            return bots.length >= 2 && !root.querySelector('[data-testid="typing"]:not([hidden])');
+            // Finished, not just started: the rating buttons come with the final answer.
+            const last = bots[bots.length - 1];
+            return bots.length >= 2 && !!last.querySelector('[data-testid="feedback-up"]');
         }""",
         timeout=TIMEOUT,
     )
