@@ -59,6 +59,10 @@ def body_limit_for(settings: Settings) -> Callable[[str], int]:
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
     settings = settings or (container.settings if container else get_settings())
+    # The JWT secret: configured, or generated once under DATA_DIR and shared by every process.
+    settings = settings.with_jwt_secret()
+    if container is not None:
+        container.settings = container.settings.with_jwt_secret()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -77,7 +81,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                 settings=settings, db=db, redis=redis, embedded=target.embedded
             )
             await documents.install_providers(app.state.container, owner_url=target.owner_url)
-            for line in describe_defaults(settings, target):
+            defaults = describe_defaults(settings, target)
+            for line in [f"jwt secret: {settings.jwt_secret_source}", *defaults]:
                 log.debug(line)
                 print(f"  {line}", flush=True)
             if settings.seed_demo and settings.is_development:

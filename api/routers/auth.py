@@ -37,7 +37,7 @@ async def signup(body: SignupIn, session: SessionDep, settings: SettingsDep) -> 
         plan=settings.default_plan,
     )
     token, expires_in = security.create_access_token(
-        user.id, secret=settings.jwt_secret, ttl_minutes=settings.jwt_ttl_minutes
+        user.id, secret=settings.jwt_key, ttl_minutes=settings.jwt_ttl_minutes
     )
     return SignupOut(
         access_token=token,
@@ -59,7 +59,7 @@ async def login(
         raise
     await attempt.succeeded()
     token, expires_in = security.create_access_token(
-        user.id, secret=settings.jwt_secret, ttl_minutes=settings.jwt_ttl_minutes
+        user.id, secret=settings.jwt_key, ttl_minutes=settings.jwt_ttl_minutes
     )
     return TokenOut(access_token=token, expires_in=expires_in)
 
