@@ -41,6 +41,7 @@ from core.logging import configure_logging
 from core.observability import init_sentry
 from core.ratelimit import peer_is_trusted
 from core.redis import create_redis
+from workspaces import security
 
 log = logging.getLogger("trulybot")
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     settings = settings.with_jwt_secret()
     if container is not None:
         container.settings = container.settings.with_jwt_secret()
+    security.configure_hashing(settings.password_hash_concurrency)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

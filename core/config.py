@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     jwt_secret: str | None = None
     jwt_ttl_minutes: int = 60
     jwt_algorithm: str = "HS256"
+    # Argon2 hashes computed at once per process (worker threads); 0: one per CPU core.
+    password_hash_concurrency: int = Field(default=0, ge=0, le=256)
     login_max_failures: int = 5
     login_lockout_seconds: int = 900
 
