@@ -185,12 +185,20 @@ async def access_workspace(
 # --- members ---------------------------------------------------------------------------------
 
 
+def require_owner_in_person(access: WorkspaceAccess, action: str) -> None:
+    """An owner signed in as themselves: not an admin, and not an API key (a key is a shared
+    secret; whoever holds it must not be able to grant lasting access to an account)."""
+    if access.principal.is_api_key:
+        raise Forbidden(
+            f"API keys cannot {action}; an owner must sign in", code="insufficient_role"
+        )
+    access.require("owner")
+
+
 async def add_member(
     session: AsyncSession, access: WorkspaceAccess, *, email: str, role: str
 ) -> tuple[User, Membership]:
-    access.require("admin")
-    if role == "owner" and access.role != "owner":
-        raise Forbidden("Only an owner can add another owner", code="insufficient_role")
+    require_owner_in_person(access, "change who belongs to a workspace")
     user = await repo.get_user_by_email(session, email)
     if user is None:
         raise NotFound(
@@ -199,8 +207,6 @@ async def add_member(
     existing = await repo.get_membership(session, workspace_id=access.workspace.id, user_id=user.id)
     if existing is not None:
         if existing.role != role:
-            if existing.role == "owner" and access.role != "owner":
-                raise Forbidden("Only an owner can change an owner", code="insufficient_role")
             await repo.update_member_role(
                 session, workspace_id=access.workspace.id, user_id=user.id, role=role
             )
