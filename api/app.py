@@ -111,6 +111,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         version="0.1.0",
         description="Multi-tenant AI chatbot backend: workspaces, knowledge, chat, leads, billing.",
         lifespan=lifespan,
+        # API_DOCS: the interactive docs and the schema are off in production unless asked for.
+        docs_url="/docs" if settings.api_docs_enabled else None,
+        redoc_url="/redoc" if settings.api_docs_enabled else None,
+        openapi_url="/openapi.json" if settings.api_docs_enabled else None,
     )
     if container is not None:
         app.state.container = container

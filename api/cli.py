@@ -23,7 +23,8 @@ def _serve(args: argparse.Namespace) -> int:
     workers = args.workers or settings.workers
     if workers > 1 and not settings.redis_url:
         print("note: without REDIS_URL each worker keeps its own cache, limits and job queue")
-    print(f"TrulyBot listening on http://{host}:{port}  (API under /api/v1, docs at /docs)")
+    docs = "docs at /docs" if settings.api_docs_enabled else "API docs off (API_DOCS)"
+    print(f"TrulyBot listening on http://{host}:{port}  (API under /api/v1, {docs})")
     uvicorn.run(
         "api.app:create_app",
         factory=True,

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     public_base_url: str | None = None
     workers: int = Field(default=1, ge=1, le=64)
     seed_demo: bool = True
+    # /docs, /redoc and /openapi.json. auto: served except with ENVIRONMENT=production.
+    api_docs: Literal["auto", "on", "off"] = "auto"
 
     # --- database ---
     database_url: str | None = None
@@ -199,6 +201,12 @@ class Settings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.environment != "production"
+
+    @property
+    def api_docs_enabled(self) -> bool:
+        if self.api_docs == "auto":
+            return self.environment != "production"
+        return self.api_docs == "on"
 
     @property
     def billing_enabled(self) -> bool:
