@@ -62,8 +62,11 @@ class Settings(BaseSettings):
     jwt_algorithm: str = "HS256"
     # Argon2 hashes computed at once per process (worker threads); 0: one per CPU core.
     password_hash_concurrency: int = Field(default=0, ge=0, le=256)
-    login_max_failures: int = 5
-    login_lockout_seconds: int = 900
+    # Failed logins lock the source IP and slow the account (never lock it): see LoginGuard.
+    login_max_failures: int = Field(default=5, ge=0)
+    login_lockout_seconds: int = Field(default=900, ge=1)
+    login_slowdown_seconds: int = Field(default=1, ge=0)
+    login_slowdown_max_seconds: int = Field(default=60, ge=1)
 
     # --- plans ---
     default_plan: str = "free"
