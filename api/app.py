@@ -42,6 +42,7 @@ from core.logging import configure_logging
 from core.observability import init_sentry
 from core.ratelimit import peer_is_trusted
 from core.redis import create_redis
+from workspaces import security
 
 log = logging.getLogger("trulybot")
 
@@ -60,6 +61,11 @@ def body_limit_for(settings: Settings) -> Callable[[str], int]:
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
     settings = settings or (container.settings if container else get_settings())
+    # The JWT secret: configured, or generated once under DATA_DIR and shared by every process.
+    settings = settings.with_jwt_secret()
+    if container is not None:
+        container.settings = container.settings.with_jwt_secret()
+    security.configure_hashing(settings.password_hash_concurrency)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,7 +84,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                 settings=settings, db=db, redis=redis, embedded=target.embedded
             )
             await documents.install_providers(app.state.container, owner_url=target.owner_url)
-            for line in describe_defaults(settings, target):
+            defaults = describe_defaults(settings, target)
+            for line in [f"jwt secret: {settings.jwt_secret_source}", *defaults]:
                 log.debug(line)
                 print(f"  {line}", flush=True)
             if settings.seed_demo and settings.is_development:
@@ -105,6 +112,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         version="0.1.0",
         description="Multi-tenant AI chatbot backend: workspaces, knowledge, chat, leads, billing.",
         lifespan=lifespan,
+        # API_DOCS: the interactive docs and the schema are off in production unless asked for.
+        docs_url="/docs" if settings.api_docs_enabled else None,
+        redoc_url="/redoc" if settings.api_docs_enabled else None,
+        openapi_url="/openapi.json" if settings.api_docs_enabled else None,
     )
     if container is not None:
         app.state.container = container

@@ -23,7 +23,8 @@ def _serve(args: argparse.Namespace) -> int:
     workers = args.workers or settings.workers
     if workers > 1 and not settings.redis_url:
         print("note: without REDIS_URL each worker keeps its own cache, limits and job queue")
-    print(f"TrulyBot listening on http://{host}:{port}  (API under /api/v1, docs at /docs)")
+    docs = "docs at /docs" if settings.api_docs_enabled else "API docs off (API_DOCS)"
+    print(f"TrulyBot listening on http://{host}:{port}  (API under /api/v1, {docs})")
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -31,7 +32,12 @@ def _serve(args: argparse.Namespace) -> int:
         port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
-        proxy_headers=True,
+        # Off: uvicorn would believe X-Forwarded-For/-Proto from 127.0.0.1 (its default
+        # FORWARDED_ALLOW_IPS) and rewrite the client address before our code sees it. Only
+        # TRUSTED_PROXIES decides, in one place (core.ratelimit.client_ip / peer_is_trusted),
+        # for limits, lockouts, the audit log and HSTS alike.
+        proxy_headers=False,
+        forwarded_allow_ips="",
         timeout_graceful_shutdown=10,
     )
     return 0

@@ -66,7 +66,7 @@ async def get_principal(
     if token.startswith(security.API_KEY_PREFIX):
         return await resolve_api_key(session, token)
     user_id = security.decode_access_token(
-        token, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm
+        token, secret=settings.jwt_key, algorithm=settings.jwt_algorithm
     )
     return Principal(user_id=user_id)
 

@@ -4,11 +4,12 @@
   and, for ``Bearer tb_...`` API keys, per key. The payment webhook is exempt.
 * ``RateLimitAuth`` / ``RateLimitIngest`` are route dependencies (``dependencies=[...]``).
 * ``rate_limit_chat(request, workspace_id, session_id)`` is awaited by the chat endpoints.
-* ``login_attempt(request, email=...)`` guards the login endpoint with the lockout.
+* ``login_attempt(request, email=...)`` guards the login endpoint (source lock, account slowdown).
 
 Every decision a request collects is kept on ``request.state``; the middleware adds the most
 restrictive one as ``RateLimit-Limit`` / ``RateLimit-Remaining`` / ``RateLimit-Reset`` to the
-response. A refusal is a 429 ``rate_limited`` (or ``login_locked``) with ``Retry-After``.
+response. A refusal is a 429 ``rate_limited`` (or ``login_locked`` / ``login_throttled``) with
+``Retry-After``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from core.config import Settings
 from core.errors import AppError, RateLimited
 from core.ratelimit import (
     Decision,
-    LoginLockout,
+    Lock,
+    LoginGuard,
     RateLimiter,
     client_ip,
     limits_enabled,
@@ -49,9 +51,11 @@ _LIMITER_KEY: Final = "rate_limiter"
 
 
 class LoginLocked(AppError):
+    """429 ``login_locked`` (this address) or ``login_throttled`` (this account, briefly)."""
+
     code = "login_locked"
     status_code = 429
-    message = "Too many failed logins; try again later"
+    message = "Too many failed logins from this address; try again later"
 
 
 # --- plumbing ----------------------------------------------------------------------------------
@@ -207,53 +211,59 @@ RateLimitAuth = Depends(rate_limit_auth)
 RateLimitIngest = Depends(rate_limit_ingest)
 
 
-# --- login lockout -----------------------------------------------------------------------------
+# --- login guard -------------------------------------------------------------------------------
 
 
 @dataclass
 class LoginAttempt:
-    lockout: LoginLockout | None
+    guard: LoginGuard | None
     email: str
     ip: str
 
     async def failed(self) -> None:
-        """Record a failed login; raises 429 ``login_locked`` when it sets a lock."""
-        if self.lockout is None:
+        """Record a wrong password; raises 429 ``login_locked`` when it locks the source."""
+        if self.guard is None:
             return
-        lock = await self.lockout.failed(email=self.email, ip=self.ip)
+        lock = await self.guard.failed(email=self.email, ip=self.ip)
         if lock is not None:
-            raise _locked(lock.retry_after, lock.scope)
+            raise _refused(lock)
 
     async def succeeded(self) -> None:
-        if self.lockout is not None:
-            await self.lockout.succeeded(email=self.email)
+        if self.guard is not None:
+            await self.guard.succeeded(email=self.email, ip=self.ip)
 
 
-def _locked(retry_after: int, scope: str) -> LoginLocked:
-    metrics.count_rate_limited("login_locked")
+def _refused(lock: Lock) -> LoginLocked:
+    metrics.count_rate_limited(lock.code)
+    account = lock.scope == "account"
     return LoginLocked(
-        details={"retry_after": retry_after, "scope": scope},
-        headers={"Retry-After": str(retry_after)},
+        "Too many failed logins for this account; try again shortly" if account else None,
+        code=lock.code,
+        details={"retry_after": lock.retry_after, "scope": lock.scope},
+        headers={"Retry-After": str(lock.retry_after)},
     )
 
 
 async def login_attempt(request: Request, *, email: str) -> LoginAttempt:
-    """Refuses (429 ``login_locked``) while the email or the client IP is locked out."""
+    """Refuses with 429 while the client IP is locked (``login_locked``) or the account's next
+    attempt is not due yet (``login_throttled``); both carry Retry-After."""
     container: Container = request.app.state.container
     settings = container.settings
     ip = request_client_ip(request)
     if not limits_enabled(settings):
-        return LoginAttempt(lockout=None, email=email, ip=ip)
-    lockout = LoginLockout(
+        return LoginAttempt(guard=None, email=email, ip=ip)
+    guard = LoginGuard(
         limiter_for(container),
         max_failures=settings.login_max_failures,
         ip_max_failures=settings.login_ip_max_failures,
         lockout_seconds=settings.login_lockout_seconds,
+        slowdown_seconds=settings.login_slowdown_seconds,
+        slowdown_max_seconds=settings.login_slowdown_max_seconds,
     )
-    lock = await lockout.check(email=email, ip=ip)
+    lock = await guard.admit(email=email, ip=ip)
     if lock is not None:
-        raise _locked(lock.retry_after, lock.scope)
-    return LoginAttempt(lockout=lockout, email=email, ip=ip)
+        raise _refused(lock)
+    return LoginAttempt(guard=guard, email=email, ip=ip)
 
 
 # --- the per-IP / per-API-key middleware -------------------------------------------------------

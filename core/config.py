@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
+import stat
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - refused outside development
+JWT_SECRET_FILE = "jwt-secret"  # noqa: S105 - a file name, not a secret
+JWT_SECRET_MIN_LENGTH = 32
+# Values that were ever published as a default: anyone can sign tokens with them.
+PUBLISHED_JWT_SECRETS = frozenset({"dev-only-insecure-jwt-secret-change-me"})
+_PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "insecure", "placeholder")
+_HOW_TO_GENERATE = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+class ConfigError(ValueError):
+    """The configuration (or state kept for it under DATA_DIR) cannot be used; startup stops."""
 
 
 def _split_csv(value: object) -> object:
@@ -59,6 +71,8 @@ class Settings(BaseSettings):
     public_base_url: str | None = None
     workers: int = Field(default=1, ge=1, le=64)
     seed_demo: bool = True
+    # /docs, /redoc and /openapi.json. auto: served except with ENVIRONMENT=production.
+    api_docs: Literal["auto", "on", "off"] = "auto"
 
     # --- database ---
     database_url: str | None = None
@@ -72,11 +86,17 @@ class Settings(BaseSettings):
     redis_url: str | None = None
 
     # --- auth ---
-    jwt_secret: str = DEV_JWT_SECRET
+    # Unset: generated once and kept in DATA_DIR/jwt-secret (refused in production).
+    jwt_secret: str | None = None
     jwt_ttl_minutes: int = 60
     jwt_algorithm: str = "HS256"
-    login_max_failures: int = 5
-    login_lockout_seconds: int = 900
+    # Argon2 hashes computed at once per process (worker threads); 0: one per CPU core.
+    password_hash_concurrency: int = Field(default=0, ge=0, le=256)
+    # Failed logins lock the source IP and slow the account (never lock it): see LoginGuard.
+    login_max_failures: int = Field(default=5, ge=0)
+    login_lockout_seconds: int = Field(default=900, ge=1)
+    login_slowdown_seconds: int = Field(default=1, ge=0)
+    login_slowdown_max_seconds: int = Field(default=60, ge=1)
 
     # --- plans ---
     default_plan: str = "free"
@@ -165,6 +185,11 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
+    @field_validator("jwt_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("public_base_url", mode="before")
     @classmethod
     def _public_base_url(cls, value: object) -> object:
@@ -175,11 +200,21 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _refuse_default_secrets(self) -> Settings:
-        if self.environment == "production" and self.jwt_secret == DEV_JWT_SECRET:
-            raise ValueError("JWT_SECRET must be set outside development")
-        if self.environment == "production" and len(self.jwt_secret) < 32:
-            raise ValueError("JWT_SECRET must be at least 32 characters in production")
+    def _refuse_weak_secrets(self) -> Settings:
+        secret = self.jwt_secret
+        if secret is None:
+            if self.environment == "production":
+                raise ValueError(f"JWT_SECRET must be set in production; {_HOW_TO_GENERATE}")
+            return self
+        if secret in PUBLISHED_JWT_SECRETS:
+            raise ValueError(
+                f"JWT_SECRET is a published value: anyone can sign tokens with it; "
+                f"{_HOW_TO_GENERATE}"
+            )
+        if self.environment != "test":
+            problem = jwt_secret_weakness(secret)
+            if problem:
+                raise ValueError(f"JWT_SECRET {problem}; {_HOW_TO_GENERATE}")
         return self
 
     @model_validator(mode="after")
@@ -193,13 +228,105 @@ class Settings(BaseSettings):
             )
         return self
 
+    _jwt_secret_source: str = PrivateAttr(default="")
+
+    @property
+    def jwt_key(self) -> str:
+        """The secret that signs access tokens; resolved at startup (``with_jwt_secret``)."""
+        if self.jwt_secret is None:
+            raise RuntimeError("JWT secret not resolved: call Settings.with_jwt_secret() first")
+        return self.jwt_secret
+
+    @property
+    def jwt_secret_source(self) -> str:
+        """Where the secret comes from, for the startup line; never the secret itself."""
+        return self._jwt_secret_source or ("JWT_SECRET (configured)" if self.jwt_secret else "")
+
+    def with_jwt_secret(self) -> Settings:
+        """These settings with a JWT secret: the configured one, else the one kept in
+        DATA_DIR/jwt-secret, generated there the first time (every process of one server
+        agrees on it)."""
+        if self.jwt_secret is not None:
+            return self
+        path = Path(self.data_dir) / JWT_SECRET_FILE
+        secret, created = load_or_create_secret(path)
+        resolved = self.model_copy(update={"jwt_secret": secret})
+        where = path.resolve()
+        resolved._jwt_secret_source = (
+            f"generated and stored at {where}" if created else f"loaded from {where}"
+        )
+        return resolved
+
     @property
     def is_development(self) -> bool:
         return self.environment != "production"
 
     @property
+    def api_docs_enabled(self) -> bool:
+        if self.api_docs == "auto":
+            return self.environment != "production"
+        return self.api_docs == "on"
+
+    @property
     def billing_enabled(self) -> bool:
         return bool(self.razorpay_key_id and self.razorpay_key_secret)
+
+
+def jwt_secret_weakness(secret: str) -> str | None:
+    """Why a secret is too weak to sign tokens with, or None."""
+    if len(secret) < JWT_SECRET_MIN_LENGTH:
+        return f"must be at least {JWT_SECRET_MIN_LENGTH} characters"
+    if len(set(secret)) < 8:
+        return "must be random (it repeats a few characters)"
+    folded = secret.casefold()
+    if any(word in folded for word in _PLACEHOLDER_WORDS):
+        return "looks like a placeholder from an example"
+    return None
+
+
+def _read_secret(path: Path) -> str:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"{path} is readable by other users; run: chmod 600 {path}")
+    secret = path.read_text(encoding="utf-8").strip()
+    if len(secret) < JWT_SECRET_MIN_LENGTH:
+        raise ConfigError(f"{path} is too short to be a secret; delete it to generate a new one")
+    return secret
+
+
+def load_or_create_secret(path: Path) -> tuple[str, bool]:
+    """The secret kept in ``path`` and whether this call created it.
+
+    Created atomically: the secret is written to a private temporary file that is then
+    hard-linked to ``path``, which fails if another process got there first; the loser reads the
+    winner's secret. So processes starting at once agree on one secret and nobody ever reads a
+    half-written file. The file is 0600 and its directory 0700 when created here.
+    """
+    try:
+        return _read_secret(path), False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(temporary, path)
+            created = True
+        except FileExistsError:
+            created = False
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot keep a generated JWT secret at {path} ({exc.strerror}); "
+            f"set JWT_SECRET or make {path.parent} writable"
+        ) from exc
+    finally:
+        temporary.unlink(missing_ok=True)
+    return _read_secret(path), created
 
 
 @lru_cache(maxsize=1)

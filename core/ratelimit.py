@@ -343,25 +343,52 @@ def _decision(
     )
 
 
-# --- login lockout -----------------------------------------------------------------------------
+# --- login guard -------------------------------------------------------------------------------
 
 
 LockScope = Literal["account", "ip"]
+KNOWN_SOURCE_SECONDS: Final = 30 * 86400  # an address a login succeeded from, remembered 30 days
 
 
 @dataclass(frozen=True)
 class Lock:
+    """A refused login attempt: ``login_locked`` (the source) or ``login_throttled`` (the
+    account's next attempt is not due yet), and when to try again."""
+
     retry_after: int
     scope: LockScope
 
+    @property
+    def code(self) -> str:
+        return "login_locked" if self.scope == "ip" else "login_throttled"
 
-class LoginLockout:
-    """Repeated failed logins lock the account email and the client IP for a while.
 
-    An email locks after ``max_failures`` failures within ``lockout_seconds``; an IP after
-    ``ip_max_failures`` (any accounts: credential stuffing). A lock lasts ``lockout_seconds``
-    from the failure that set it. A successful login clears the email's failures only: clearing
-    the IP's would let an attacker with one real account reset the count between guesses.
+def slowdown_delay(attempts: int, *, free: int, base_seconds: int, max_seconds: int) -> int:
+    """Seconds an account waits between attempts after ``attempts`` without a success: nothing
+    for the first ``free``, then ``base_seconds`` doubling per attempt, capped at
+    ``max_seconds``. A zero base switches the slowdown off."""
+    if attempts <= free or base_seconds <= 0:
+        return 0
+    steps = min(attempts - free - 1, 32)  # 2**32 seconds is past any cap
+    return int(min(max_seconds, base_seconds * 2**steps))
+
+
+class LoginGuard:
+    """Failed logins lock the source and slow the account; they never lock the account.
+
+    * Source: ``ip_max_failures`` refused attempts from one IP (any accounts: credential
+      stuffing) within ``lockout_seconds`` lock that IP for ``lockout_seconds``.
+    * Account: every attempt since the last success counts (in ``lockout_seconds`` windows).
+      After ``max_failures`` of them, each attempt needs the account's next slot: one attempt per
+      ``slowdown_delay`` seconds (growing, capped), whoever sends it. Taking the slot is one
+      atomic increment, so a burst from many addresses still gets one guess per slot. Attempts
+      that find the slot taken are refused with its Retry-After and count against their IP.
+    * An IP that a login to this account succeeded from in the last 30 days skips the slot (the
+      owner at home or in the office is not slowed by someone else's guessing); it is still
+      subject to the source lock and the per-IP auth limit.
+
+    A success clears the account's attempts and slot, never the IP's failures: otherwise an
+    attacker with one real account could reset their count between guesses.
     """
 
     def __init__(
@@ -371,11 +398,15 @@ class LoginLockout:
         max_failures: int,
         ip_max_failures: int,
         lockout_seconds: int,
+        slowdown_seconds: int,
+        slowdown_max_seconds: int,
     ) -> None:
         self.limiter = limiter
         self.max_failures = max_failures
         self.ip_max_failures = ip_max_failures
         self.lockout_seconds = lockout_seconds
+        self.slowdown_seconds = slowdown_seconds
+        self.slowdown_max_seconds = slowdown_max_seconds
 
     @staticmethod
     def _email(email: str) -> str:
@@ -385,37 +416,52 @@ class LoginLockout:
     def _ip(ip: str) -> str:
         return "login:ip:" + ip
 
-    async def check(self, *, email: str, ip: str) -> Lock | None:
-        """The lock that applies to this attempt, if any."""
-        now = time.time()
-        scopes: tuple[tuple[LockScope, str], ...] = (
-            ("account", self._email(email)),
-            ("ip", self._ip(ip)),
+    def _known(self, email: str, ip: str) -> str:
+        return f"known:{self._email(email)}:{ip}"
+
+    async def _wait(self, key: str) -> int:
+        _, expires = await self.limiter.counter(key)
+        return max(1, math.ceil(expires - time.time()))
+
+    async def admit(self, *, email: str, ip: str) -> Lock | None:
+        """Whether this attempt may check a password; the refusal otherwise."""
+        if (await self.limiter.counter("lock:" + self._ip(ip)))[0]:
+            return Lock(retry_after=await self._wait("lock:" + self._ip(ip)), scope="ip")
+        account = self._email(email)
+        attempts = await self.limiter.incr(
+            "attempts:" + account, expiry_seconds=self.lockout_seconds
         )
-        for scope, key in scopes:
-            value, expires = await self.limiter.counter("lock:" + key)
-            if value:
-                return Lock(retry_after=max(1, math.ceil(expires - now)), scope=scope)
-        return None
+        delay = slowdown_delay(
+            attempts,
+            free=self.max_failures,
+            base_seconds=self.slowdown_seconds,
+            max_seconds=self.slowdown_max_seconds,
+        )
+        if delay == 0 or (await self.limiter.counter(self._known(email, ip)))[0]:
+            return None
+        if await self.limiter.incr("slot:" + account, expiry_seconds=delay) == 1:
+            return None  # this attempt took the slot
+        retry_after = await self._wait("slot:" + account)
+        lock = await self.failed(email=email, ip=ip)
+        return lock or Lock(retry_after=retry_after, scope="account")
 
     async def failed(self, *, email: str, ip: str) -> Lock | None:
-        """Record a failure; the lock it set, if this failure crossed a threshold."""
-        lock: Lock | None = None
-        scopes: tuple[tuple[LockScope, str, int], ...] = (
-            ("account", self._email(email), self.max_failures),
-            ("ip", self._ip(ip), self.ip_max_failures),
-        )
-        for scope, key, threshold in scopes:
-            failures = await self.limiter.incr("fail:" + key, expiry_seconds=self.lockout_seconds)
-            if failures >= threshold:
-                await self.limiter.clear("lock:" + key)
-                await self.limiter.incr("lock:" + key, expiry_seconds=self.lockout_seconds)
-                await self.limiter.clear("fail:" + key)
-                lock = lock or Lock(retry_after=self.lockout_seconds, scope=scope)
-        return lock
+        """Count a refused attempt against its IP; the source lock, if this one set it."""
+        key = self._ip(ip)
+        failures = await self.limiter.incr("fail:" + key, expiry_seconds=self.lockout_seconds)
+        if failures < self.ip_max_failures:
+            return None
+        await self.limiter.clear("lock:" + key)
+        await self.limiter.incr("lock:" + key, expiry_seconds=self.lockout_seconds)
+        await self.limiter.clear("fail:" + key)
+        return Lock(retry_after=self.lockout_seconds, scope="ip")
 
-    async def succeeded(self, *, email: str) -> None:
-        await self.limiter.clear("fail:" + self._email(email))
+    async def succeeded(self, *, email: str, ip: str) -> None:
+        account = self._email(email)
+        await self.limiter.clear("attempts:" + account)
+        await self.limiter.clear("slot:" + account)
+        await self.limiter.clear(self._known(email, ip))
+        await self.limiter.incr(self._known(email, ip), expiry_seconds=KNOWN_SOURCE_SECONDS)
 
 
 # --- client addresses --------------------------------------------------------------------------

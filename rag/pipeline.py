@@ -510,7 +510,7 @@ class AnswerPipeline:
             persona=turn.inp.workspace.persona,
             bot_name=turn.bot_name,
             history=turn.history,
-            user=visitor_hash(turn.inp.session_id, self.settings.jwt_secret),
+            user=visitor_hash(turn.inp.session_id, self.settings.jwt_key),
         )
 
     async def _generate(self, turn: _Turn) -> Completion | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def test_production_refuses_the_default_jwt_secret() -> None:
     ok = Settings(  # type: ignore[call-arg]
         _env_file=None,
         environment="production",
-        jwt_secret="s" * 40,
+        jwt_secret=secrets.token_urlsafe(32),
         public_base_url="https://bot.example.com",
     )
     assert not ok.is_development

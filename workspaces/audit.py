@@ -47,6 +47,11 @@ WORKSPACE_UPDATED: Final = "workspace.updated"
 PLAN_CHANGED: Final = "plan.changed"
 DOCUMENT_DELETED: Final = "document.deleted"
 WIDGET_KEY_ROTATED: Final = "widget_key.rotated"
+FAQ_CREATED: Final = "faq.created"
+FAQ_UPDATED: Final = "faq.updated"
+FAQ_DELETED: Final = "faq.deleted"
+LEAD_UPDATED: Final = "lead.updated"
+LEAD_DELETED: Final = "lead.deleted"
 
 
 class AuditEntry(Base):

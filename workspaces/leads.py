@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -37,7 +38,10 @@ CSV_COLUMNS = (
     "latest_submission_at",
     "latest_submission_message",
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
+_FORMULA_START = ("=", "+", "-", "@", "|", "%")
+_CONTROL_START = ("\t", "\r", "\n")
+# What a spreadsheet skips before a formula: spaces of every kind, controls, invisible formats.
+_BLANK_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
 
 
 async def capture(
@@ -163,12 +167,23 @@ async def list_page(
     return rows[:limit], total, next_cursor
 
 
+def _looks_like_formula(text: str) -> bool:
+    """Whether ``text`` starts like a formula once leading blanks are skipped and compatibility
+    forms (fullwidth U+FF1D, small U+FE66 equals...) are read as ASCII (NFKC)."""
+    for char in text:
+        if unicodedata.category(char) in _BLANK_CATEGORIES:
+            continue
+        return unicodedata.normalize("NFKC", char).startswith(_FORMULA_START)
+    return False
+
+
 def csv_safe(value: object) -> str:
-    """Neutralise spreadsheet formulas (CSV injection): a leading quote makes them text."""
+    """Neutralise spreadsheet formulas (CSV injection): a leading apostrophe makes them text,
+    including formulas behind leading spaces or invisible characters and fullwidth forms."""
     if value is None:
         return ""
     text = value.isoformat() if isinstance(value, datetime) else str(value)
-    if text.startswith(_FORMULA_START):
+    if text.startswith(_CONTROL_START) or _looks_like_formula(text):
         return "'" + text
     return text
 

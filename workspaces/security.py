@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import os
 import secrets
+import threading
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from core.errors import Unauthorized
+
+T = TypeVar("T")
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the email is unknown, so both failures cost the same time.
@@ -23,15 +31,90 @@ API_KEY_PREFIX = "tb_"
 PUBLIC_KEY_PREFIX = "pk_"
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+# --- password hashing, off the event loop --------------------------------------------------------
 
 
-def verify_password(password_hash: str | None, password: str) -> bool:
+class HashingPool:
+    """Worker threads for argon2 (which releases the GIL), at most ``limit`` hashes at a time.
+
+    A hash takes tens of milliseconds of CPU and 64 MiB of memory: on the event loop it would
+    stall every other request, and unbounded it would let a login flood take every core and a
+    lot of memory. Calls beyond the limit wait their turn (``waiting``) without blocking the loop.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self._executor = ThreadPoolExecutor(max_workers=self.limit, thread_name_prefix="argon2")
+        self._lock = threading.Lock()
+        self._submitted = 0
+        self._running = 0
+
+    @property
+    def running(self) -> int:
+        return self._running
+
+    @property
+    def waiting(self) -> int:
+        with self._lock:
+            return self._submitted - self._running
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        with self._lock:
+            self._running += 1
+        try:
+            return fn()
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._submitted -= 1
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        with self._lock:
+            self._submitted += 1
+        future = self._executor.submit(self._call, fn)
+        try:
+            return await asyncio.wrap_future(future)
+        finally:
+            if future.cancel():  # cancelled while still queued: it will never run
+                with self._lock:
+                    self._submitted -= 1
+
+    def close(self, *, cancel_queued: bool = True) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=cancel_queued)
+
+
+_pool: HashingPool | None = None
+
+
+def configure_hashing(concurrency: int) -> HashingPool:
+    """Size the process's hashing pool (``PASSWORD_HASH_CONCURRENCY``; 0: one per CPU core)."""
+    global _pool
+    limit = concurrency if concurrency > 0 else (os.cpu_count() or 1)
+    if _pool is None or _pool.limit != limit:
+        previous, _pool = _pool, HashingPool(limit)
+        if previous is not None:
+            previous.close(cancel_queued=False)  # what it already accepted still finishes
+    return _pool
+
+
+def hashing_pool() -> HashingPool:
+    return _pool if _pool is not None else configure_hashing(0)
+
+
+async def hash_password(password: str) -> str:
+    return await hashing_pool().run(lambda: _hasher.hash(password))
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
     try:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+async def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when ``password`` matches; an unknown user (None) costs the same and is False."""
+    return await hashing_pool().run(lambda: _verify(password_hash, password))
 
 
 def needs_rehash(password_hash: str) -> bool:

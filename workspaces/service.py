@@ -111,23 +111,36 @@ async def signup(
     plan: str,
 ) -> tuple[User, Workspace]:
     check_password_policy(password, email)
-    user = await repo.insert_user(
-        session, email=email, password_hash=security.hash_password(password), name=name
-    )
+    password_hash = await security.hash_password(password)
+    user = await repo.insert_user(session, email=email, password_hash=password_hash, name=name)
     if user is None:
         raise Conflict("An account with this email already exists", code="email_taken")
     workspace = await create_workspace(session, owner=user, name=workspace_name, plan=plan)
     return user, workspace
 
 
-async def authenticate(session: AsyncSession, *, email: str, password: str) -> User:
-    user = await repo.get_user_by_email(session, email)
-    # Unknown email and wrong password take the same path and give the same answer.
-    if not security.verify_password(user.password_hash if user else None, password) or not user:
+async def find_login(session: AsyncSession, *, email: str) -> User | None:
+    """The account a login names, if any (read before the password is checked)."""
+    return await repo.get_user_by_email(session, email)
+
+
+async def authenticate(user: User | None, *, password: str) -> str | None:
+    """Check a login's password against ``user`` (from ``find_login``).
+
+    No database work: the caller holds no connection while argon2 runs in its thread pool.
+    Unknown email and wrong password take the same path and give the same answer. Returns a new
+    hash to store when the stored one uses outdated parameters, else None.
+    """
+    if not await security.verify_password(user.password_hash if user else None, password):
         raise Unauthorized("Invalid email or password", code="invalid_credentials")
+    assert user is not None  # verify_password is False for an unknown user
     if security.needs_rehash(user.password_hash):
-        await repo.update_password_hash(session, user.id, security.hash_password(password))
-    return user
+        return await security.hash_password(password)
+    return None
+
+
+async def store_password_hash(session: AsyncSession, user: User, password_hash: str) -> None:
+    await repo.update_password_hash(session, user.id, password_hash)
 
 
 async def resolve_api_key(session: AsyncSession, key: str) -> Principal:
@@ -172,12 +185,20 @@ async def access_workspace(
 # --- members ---------------------------------------------------------------------------------
 
 
+def require_owner_in_person(access: WorkspaceAccess, action: str) -> None:
+    """An owner signed in as themselves: not an admin, and not an API key (a key is a shared
+    secret; whoever holds it must not be able to grant lasting access to an account)."""
+    if access.principal.is_api_key:
+        raise Forbidden(
+            f"API keys cannot {action}; an owner must sign in", code="insufficient_role"
+        )
+    access.require("owner")
+
+
 async def add_member(
     session: AsyncSession, access: WorkspaceAccess, *, email: str, role: str
 ) -> tuple[User, Membership]:
-    access.require("admin")
-    if role == "owner" and access.role != "owner":
-        raise Forbidden("Only an owner can add another owner", code="insufficient_role")
+    require_owner_in_person(access, "change who belongs to a workspace")
     user = await repo.get_user_by_email(session, email)
     if user is None:
         raise NotFound(
@@ -186,8 +207,6 @@ async def add_member(
     existing = await repo.get_membership(session, workspace_id=access.workspace.id, user_id=user.id)
     if existing is not None:
         if existing.role != role:
-            if existing.role == "owner" and access.role != "owner":
-                raise Forbidden("Only an owner can change an owner", code="insufficient_role")
             await repo.update_member_role(
                 session, workspace_id=access.workspace.id, user_id=user.id, role=role
             )

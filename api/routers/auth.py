@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from api.deps import SessionDep, SettingsDep, UserPrincipalDep
+from api.deps import ContainerDep, SessionDep, SettingsDep, UserPrincipalDep
 from api.ratelimits import RateLimitAuth, login_attempt
 from core.errors import NotFound, Unauthorized
 from workspaces import repository as repo
@@ -37,7 +37,7 @@ async def signup(body: SignupIn, session: SessionDep, settings: SettingsDep) -> 
         plan=settings.default_plan,
     )
     token, expires_in = security.create_access_token(
-        user.id, secret=settings.jwt_secret, ttl_minutes=settings.jwt_ttl_minutes
+        user.id, secret=settings.jwt_key, ttl_minutes=settings.jwt_ttl_minutes
     )
     return SignupOut(
         access_token=token,
@@ -49,17 +49,25 @@ async def signup(body: SignupIn, session: SessionDep, settings: SettingsDep) -> 
 
 @router.post("/auth/login", response_model=TokenOut, dependencies=[RateLimitAuth])
 async def login(
-    body: LoginIn, session: SessionDep, settings: SettingsDep, request: Request
+    body: LoginIn, container: ContainerDep, settings: SettingsDep, request: Request
 ) -> TokenOut:
     attempt = await login_attempt(request, email=body.email)
+    # Short transactions around the password check, not one across it: a login waiting for
+    # the hashing pool holds no database connection.
+    async with container.db.transaction() as session:
+        user = await service.find_login(session, email=body.email)
     try:
-        user = await service.authenticate(session, email=body.email, password=body.password)
+        new_hash = await service.authenticate(user, password=body.password)
     except Unauthorized:
         await attempt.failed()
         raise
+    assert user is not None
     await attempt.succeeded()
+    if new_hash is not None:
+        async with container.db.transaction() as session:
+            await service.store_password_hash(session, user, new_hash)
     token, expires_in = security.create_access_token(
-        user.id, secret=settings.jwt_secret, ttl_minutes=settings.jwt_ttl_minutes
+        user.id, secret=settings.jwt_key, ttl_minutes=settings.jwt_ttl_minutes
     )
     return TokenOut(access_token=token, expires_in=expires_in)
 

@@ -19,6 +19,7 @@ from api.deps import (
     WorkspaceDep,
 )
 from api.ratelimits import cap_widget_conversation, rate_limit_chat
+from api.routers.audit import record_action
 from api.sse import sse_response, wants_stream
 from api.widget_cors import STATE_KEY
 from core.config import Settings
@@ -47,6 +48,7 @@ from rag.schemas import (
     WidgetFeedbackIn,
 )
 from widget.policy import origin_allowed
+from workspaces import audit
 from workspaces.models import Workspace
 from workspaces.service import check_public_key, resolve_public_key
 
@@ -186,9 +188,15 @@ async def widget_feedback(
     "/workspaces/{workspace_id}/faqs", status_code=status.HTTP_201_CREATED, response_model=FaqOut
 )
 async def create_faq(
-    body: FaqIn, access: WorkspaceDep, session: SessionDep, container: ContainerDep
+    body: FaqIn,
+    access: WorkspaceDep,
+    session: SessionDep,
+    container: ContainerDep,
+    request: Request,
 ) -> Any:
-    return await faq_service.create(
+    """Add an FAQ (answered verbatim to visitors). Owners and admins; audited."""
+    access.require("admin")
+    faq = await faq_service.create(
         session,
         providers.embedder(container),
         workspace_id=access.workspace.id,
@@ -197,6 +205,16 @@ async def create_faq(
         alt_questions=body.alt_questions,
         enabled=body.enabled,
     )
+    await record_action(
+        request,
+        session,
+        access,
+        audit.FAQ_CREATED,
+        target_type="faq",
+        target_id=faq.id,
+        details={"question": faq.question[:200]},
+    )
+    return faq
 
 
 @router.get("/workspaces/{workspace_id}/faqs", response_model=FaqPage)
@@ -224,20 +242,48 @@ async def update_faq(
     access: WorkspaceDep,
     session: SessionDep,
     container: ContainerDep,
+    request: Request,
 ) -> Any:
+    """Change an FAQ. Owners and admins; audited (which fields, not their text)."""
+    access.require("admin")
     values = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
-    return await faq_service.update(
+    faq = await faq_service.update(
         session,
         providers.embedder(container),
         workspace_id=access.workspace.id,
         faq_id=faq_id,
         values=values,
     )
+    await record_action(
+        request,
+        session,
+        access,
+        audit.FAQ_UPDATED,
+        target_type="faq",
+        target_id=faq.id,
+        details={"fields": sorted(values)},
+    )
+    return faq
 
 
 @router.delete("/workspaces/{workspace_id}/faqs/{faq_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_faq(faq_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Response:
+async def delete_faq(
+    faq_id: uuid.UUID, access: WorkspaceDep, session: SessionDep, request: Request
+) -> Response:
+    """Delete an FAQ. Owners and admins; audited."""
+    access.require("admin")
+    faq = await faq_service.get(session, workspace_id=access.workspace.id, faq_id=faq_id)
+    question = faq.question
     await faq_service.delete(session, workspace_id=access.workspace.id, faq_id=faq_id)
+    await record_action(
+        request,
+        session,
+        access,
+        audit.FAQ_DELETED,
+        target_type="faq",
+        target_id=faq_id,
+        details={"question": question[:200]},
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -124,19 +124,39 @@ async def get_lead(lead_id: uuid.UUID, access: WorkspaceDep, session: SessionDep
 
 @router.patch("/workspaces/{workspace_id}/leads/{lead_id}", response_model=LeadOut)
 async def update_lead(
-    lead_id: uuid.UUID, body: LeadUpdateIn, access: WorkspaceDep, session: SessionDep
+    lead_id: uuid.UUID,
+    body: LeadUpdateIn,
+    access: WorkspaceDep,
+    session: SessionDep,
+    request: Request,
 ) -> Any:
-    return await leads.update(
-        session,
-        workspace_id=access.workspace.id,
-        lead_id=lead_id,
-        values=body.model_dump(exclude_unset=True),
+    """Work a lead (status, notes, details). Any member; audited (fields, never values)."""
+    values = body.model_dump(exclude_unset=True)
+    lead = await leads.update(
+        session, workspace_id=access.workspace.id, lead_id=lead_id, values=values
     )
+    await record_action(
+        request,
+        session,
+        access,
+        audit.LEAD_UPDATED,
+        target_type="lead",
+        target_id=lead_id,
+        details={"fields": sorted(values)},
+    )
+    return lead
 
 
 @router.delete("/workspaces/{workspace_id}/leads/{lead_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_lead(lead_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Response:
+async def delete_lead(
+    lead_id: uuid.UUID, access: WorkspaceDep, session: SessionDep, request: Request
+) -> Response:
+    """Delete a lead and its personal data. Owners and admins; audited."""
+    access.require("admin")
     await leads.delete(session, workspace_id=access.workspace.id, lead_id=lead_id)
+    await record_action(
+        request, session, access, audit.LEAD_DELETED, target_type="lead", target_id=lead_id
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from redis.asyncio import Redis
 
@@ -17,6 +19,16 @@ from core.db import Database
 from tests.conftest import make_settings
 
 ClientFactory = Callable[..., Any]
+
+# The value older versions signed with when JWT_SECRET was unset, published in their source.
+PUBLISHED = "dev-only-insecure-jwt-secret-change-me"
+
+
+def forged_token(user_id: str, secret: str = PUBLISHED) -> str:
+    """An access token for ``user_id`` signed by someone who knows (or guessed) ``secret``."""
+    now = int(time.time())
+    claims = {"sub": user_id, "iat": now, "exp": now + 600, "typ": "access", "jti": "forged"}
+    return jwt.encode(claims, secret, algorithm="HS256")
 
 
 def fresh_ip() -> str:

@@ -8,6 +8,7 @@ configured host and port do.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -73,7 +74,7 @@ async def test_a_wildcard_bind_address_is_shown_as_localhost(
 
 
 def test_production_requires_public_base_url() -> None:
-    secret = "s" * 40
+    secret = secrets.token_urlsafe(32)
     with pytest.raises(ValidationError, match="PUBLIC_BASE_URL"):
         Settings(_env_file=None, environment="production", jwt_secret=secret)  # type: ignore[call-arg]
     ok = Settings(  # type: ignore[call-arg]

@@ -1,0 +1,224 @@
+"""Attacks against a real `trulybot serve` that runs on the default settings.
+
+The server runs in a fresh directory (so DATA_DIR is the default `.trulybot` there and no `.env`
+is read) with no JWT_SECRET, no TRUSTED_PROXIES and ENVIRONMENT unset, and two worker processes
+that start at once. Only the database (the suite's embedded cluster), the embedder (hashing, so
+no model loads) and the demo seeding are chosen, plus a small auth limit to count against.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core.config import Settings
+from core.embedded import EmbeddedPostgres
+from tests.conftest import APP_ROLE
+from tests.hardening.conftest import forged_token
+
+AUTH_LIMIT = 6  # per minute and per worker process (no Redis: each process counts alone)
+WORKERS = 2  # the command line below starts two
+
+
+@dataclass
+class Server:
+    base_url: str
+    cwd: Path
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def post(self, path: str, **kwargs: object) -> httpx.Response:
+        return httpx.post(f"{self.base_url}{path}", timeout=30, **kwargs)  # type: ignore[arg-type]
+
+    def get(self, path: str, **kwargs: object) -> httpx.Response:
+        return httpx.get(f"{self.base_url}{path}", timeout=30, **kwargs)  # type: ignore[arg-type]
+
+
+@dataclass
+class Account:
+    email: str
+    password: str
+    token: str
+    user_id: str
+    workspace_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _clean_environment() -> dict[str, str]:
+    """The test process's environment minus every TrulyBot setting."""
+    settings = {name.upper() for name in Settings.model_fields}
+    return {k: v for k, v in os.environ.items() if k.upper() not in settings}
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)  # the server and its worker processes
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(pg: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    cwd = tmp_path_factory.mktemp("serve-defaults")
+    port = _free_port()
+    env = _clean_environment() | {
+        "DATABASE_URL": pg.app_url(APP_ROLE),
+        "MIGRATION_DATABASE_URL": pg.owner_url(),
+        "SEED_DEMO": "false",
+        "EMBEDDING_PROVIDER": "hash",
+        "RATE_LIMIT_AUTH": f"{AUTH_LIMIT}/minute",
+        "LOG_JSON": "false",
+        "HF_HUB_OFFLINE": "1",
+    }
+    log = cwd / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        ready = 0
+        while ready < 3:  # a few answers in a row: both workers are likely up
+            if process.poll() is not None:
+                raise RuntimeError(log.read_text()[-4000:])
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not become ready:\n" + log.read_text()[-4000:])
+            try:
+                ok = httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
+                ready = ready + 1 if ok else 0
+            except httpx.HTTPError:
+                ready = 0
+            time.sleep(0.3)
+        while log.read_text(errors="replace").count("jwt secret:") < WORKERS:
+            if time.monotonic() > deadline:
+                raise RuntimeError("workers did not report:\n" + log.read_text()[-4000:])
+            time.sleep(0.2)
+        yield Server(base_url=base_url, cwd=cwd, log=log)
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="module")
+def account(server: Server) -> Account:
+    email = f"victim-{uuid.uuid4().hex[:10]}@example.com"
+    password = "correct horse battery"
+    response = server.post(
+        "/api/v1/auth/signup",
+        json={"email": email, "password": password, "workspace_name": "Victim Inc"},
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return Account(
+        email=email,
+        password=password,
+        token=body["access_token"],
+        user_id=body["user"]["id"],
+        workspace_id=body["workspace"]["id"],
+    )
+
+
+def test_startup_says_the_secret_was_generated_and_where_without_printing_it(
+    server: Server,
+) -> None:
+    path = server.cwd / ".trulybot" / "jwt-secret"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    secret = path.read_text().strip()
+    output = server.output()
+    # The workers started together; exactly one generated the secret, the other loaded it.
+    assert output.count(f"jwt secret: generated and stored at {path.resolve()}") == 1, output
+    assert output.count(f"jwt secret: loaded from {path.resolve()}") == WORKERS - 1, output
+    assert secret not in output
+
+
+def test_a_token_signed_with_the_published_constant_does_not_open_an_account(
+    server: Server, account: Account
+) -> None:
+    assert server.get("/api/v1/me", headers=account.headers).status_code == 200
+    forged = {"Authorization": f"Bearer {forged_token(account.user_id)}"}
+    me = server.get("/api/v1/me", headers=forged)
+    assert me.status_code == 401, me.text
+    workspace = server.get(f"/api/v1/workspaces/{account.workspace_id}", headers=forged)
+    assert workspace.status_code == 401
+
+
+def test_every_worker_accepts_the_tokens_of_the_others(server: Server, account: Account) -> None:
+    # New connections each time, spread over both workers by the kernel: one secret for all.
+    statuses = {server.get("/api/v1/me", headers=account.headers).status_code for _ in range(12)}
+    assert statuses == {200}
+
+
+def test_a_forwarded_for_header_from_loopback_is_not_believed_by_the_audit_log(
+    server: Server, account: Account
+) -> None:
+    spoofed = "203.0.113.77"
+    created = server.post(
+        f"/api/v1/workspaces/{account.workspace_id}/api-keys",
+        json={"name": "spoof"},
+        headers=account.headers | {"X-Forwarded-For": spoofed},
+    )
+    assert created.status_code == 201, created.text
+    audit = server.get(
+        f"/api/v1/workspaces/{account.workspace_id}/audit",
+        params={"action": "api_key.created"},
+        headers=account.headers,
+    )
+    assert audit.status_code == 200
+    entry = audit.json()["items"][0]
+    assert entry["target_id"] == created.json()["id"]
+    assert entry["ip"] == "127.0.0.1"
+
+
+def test_a_forwarded_for_header_from_loopback_does_not_escape_the_ip_limit(
+    server: Server, account: Account
+) -> None:
+    """A new spoofed address per attempt must not give a new budget: the peer is counted."""
+    statuses = []
+    for i in range(AUTH_LIMIT * WORKERS + 1):
+        response = server.post(
+            "/api/v1/auth/login",
+            json={"email": f"nobody-{i}-{uuid.uuid4().hex[:6]}@example.com", "password": "x" * 12},
+            headers={"X-Forwarded-For": f"198.51.100.{i + 1}"},
+        )
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            assert response.json()["error"]["code"] == "rate_limited"
+            break
+    assert statuses[-1] == 429, statuses
+
+
+def test_the_api_docs_are_served_in_development(server: Server) -> None:
+    assert server.get("/openapi.json").status_code == 200
+    assert server.get("/docs").status_code == 200

@@ -1,0 +1,92 @@
+"""Lead exports cannot smuggle spreadsheet formulas, however the formula is disguised.
+
+Spreadsheets skip leading blanks (spaces, no-break and other Unicode spaces, invisible format
+characters) and some read fullwidth or compatibility forms of ``=``/``+``/``-``/``@`` as the
+ASCII ones. A cell that starts like a formula once those are looked through gets a leading
+apostrophe (shown as text); everything else is exported as it was stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import httpx
+import pytest
+
+from tests.conftest import Owner
+from workspaces.leads import csv_safe
+
+DISGUISED = [
+    "=1+1",
+    " =1+1",  # a leading space
+    '   =HYPERLINK("http://evil.example","x")',
+    "\u00a0=1+1",  # no-break space
+    "\u2007=1+1",  # figure space
+    "\u3000=1+1",  # ideographic space
+    "\u200b=1+1",  # zero-width space
+    "\ufeff=1+1",  # byte order mark
+    "\u00a0 \u200b\u2003=1+1",  # several of them
+    "\uff1d1+1",  # fullwidth equals sign
+    "\ufe661+1",  # small equals sign
+    "\uff0bcmd|' /C calc'!A0",  # fullwidth plus
+    "\uff0d2+3",  # fullwidth hyphen-minus
+    "\uff20SUM(A1:A9)",  # fullwidth commercial at
+    " \uff1dcmd|' /C calc'!A0",  # a space, then fullwidth equals
+    "+1 555 0100",
+    "-2+3",
+    "@SUM(A1)",
+    "|calc",
+    "%0A=1",
+    "\t=1+1",
+    "\r=1+1",
+    "\n=1+1",
+]
+
+PLAIN = [
+    "Jane Customer",
+    " Jane",  # a leading space before ordinary text stays as it is
+    "\u00a0Jane",
+    "jane@example.com",
+    "1 + 1 = 2",
+    "Call me: +1 555 0100",
+    "\uff2aane",  # fullwidth letters are text
+    "",
+]
+
+
+@pytest.mark.parametrize("value", DISGUISED)
+def test_disguised_formulas_are_neutralised(value: str) -> None:
+    assert csv_safe(value) == "'" + value
+
+
+@pytest.mark.parametrize("value", PLAIN)
+def test_ordinary_text_is_exported_unchanged(value: str) -> None:
+    assert csv_safe(value) == value
+
+
+def test_none_is_an_empty_cell() -> None:
+    assert csv_safe(None) == ""
+
+
+async def test_the_export_neutralises_disguised_formulas(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    names = {
+        "space@example.com": " =1+1",
+        "nbsp@example.com": "\u00a0=1+1",
+        "fullwidth@example.com": '\uff1dHYPERLINK("http://evil.example")',
+        "plain@example.com": "Jane Customer",
+    }
+    for email, name in names.items():
+        created = await client.post(
+            owner.url("/leads"), json={"email": email, "name": name}, headers=owner.headers
+        )
+        assert created.status_code == 201, created.text
+    response = await client.get(owner.url("/leads/export"), headers=owner.headers)
+    assert response.status_code == 200
+    rows = {r["email"]: r["name"] for r in csv.DictReader(io.StringIO(response.text))}
+    assert rows["space@example.com"] == "' =1+1"
+    assert rows["nbsp@example.com"] == "'\u00a0=1+1"
+    assert rows["fullwidth@example.com"] == '\'\uff1dHYPERLINK("http://evil.example")'
+    assert rows["plain@example.com"] == "Jane Customer"

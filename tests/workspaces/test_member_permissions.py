@@ -1,0 +1,120 @@
+"""Who may change a workspace's membership: its owners, signed in as themselves. Audited.
+
+The attack: someone holding a workspace's API key (a CI secret, a leaked integration) adds their
+own account as an admin and keeps that access after the key is revoked.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from core.config import Settings
+from tests.conftest import Owner, make_settings, signup
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Room for several members, so only permissions (not the plan's quota) decide."""
+    return make_settings(default_plan="unlimited")
+
+
+async def _api_key(client: httpx.AsyncClient, owner: Owner) -> dict[str, str]:
+    created = await client.post(owner.url("/api-keys"), json={"name": "ci"}, headers=owner.headers)
+    assert created.status_code == 201, created.text
+    return {"Authorization": f"Bearer {created.json()['key']}"}
+
+
+async def _member_emails(client: httpx.AsyncClient, owner: Owner) -> dict[str, str]:
+    members = await client.get(owner.url("/members"), headers=owner.headers)
+    assert members.status_code == 200
+    return {m["email"]: m["role"] for m in members.json()}
+
+
+async def _audit_actions(client: httpx.AsyncClient, owner: Owner) -> list[dict]:  # type: ignore[type-arg]
+    audit = await client.get(owner.url("/audit"), headers=owner.headers)
+    assert audit.status_code == 200
+    return audit.json()["items"]  # type: ignore[no-any-return]
+
+
+async def test_an_api_key_cannot_add_an_account_as_admin(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    intruder = await signup(client, "Intruder")
+    key = await _api_key(client, owner)
+    for role in ("admin", "member", "owner"):
+        response = await client.post(
+            owner.url("/members"), json={"email": intruder.email, "role": role}, headers=key
+        )
+        assert response.status_code == 403, response.text
+        assert response.json()["error"]["code"] == "insufficient_role"
+    assert intruder.email not in await _member_emails(client, owner)
+    me = (await client.get("/api/v1/me", headers=intruder.headers)).json()
+    assert owner.workspace_id not in {w["id"] for w in me["workspaces"]}
+    assert not [i for i in await _audit_actions(client, owner) if i["action"].startswith("member")]
+
+
+async def test_an_api_key_cannot_change_a_members_role(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    colleague = await signup(client, "Colleague")
+    added = await client.post(
+        owner.url("/members"),
+        json={"email": colleague.email, "role": "member"},
+        headers=owner.headers,
+    )
+    assert added.status_code == 201
+    key = await _api_key(client, owner)
+    promoted = await client.post(
+        owner.url("/members"), json={"email": colleague.email, "role": "admin"}, headers=key
+    )
+    assert promoted.status_code == 403
+    assert (await _member_emails(client, owner))[colleague.email] == "member"
+
+
+async def test_admins_cannot_change_membership_only_owners_can(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    admin = await signup(client, "Admin")
+    newcomer = await signup(client, "Newcomer")
+    made_admin = await client.post(
+        owner.url("/members"), json={"email": admin.email, "role": "admin"}, headers=owner.headers
+    )
+    assert made_admin.status_code == 201
+    for role in ("member", "admin"):
+        by_admin = await client.post(
+            owner.url("/members"),
+            json={"email": newcomer.email, "role": role},
+            headers=admin.headers,
+        )
+        assert by_admin.status_code == 403, by_admin.text
+        assert by_admin.json()["error"]["code"] == "insufficient_role"
+    assert newcomer.email not in await _member_emails(client, owner)
+    # The admin keeps what admins do: reading members, documents, the audit log.
+    assert (await client.get(owner.url("/members"), headers=admin.headers)).status_code == 200
+    assert (await client.get(owner.url("/audit"), headers=admin.headers)).status_code == 200
+
+
+async def test_owners_add_members_and_change_roles_with_an_audit_entry(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    colleague = await signup(client, "Colleague")
+    added = await client.post(
+        owner.url("/members"),
+        json={"email": colleague.email, "role": "member"},
+        headers=owner.headers,
+    )
+    assert added.status_code == 201
+    promoted = await client.post(
+        owner.url("/members"),
+        json={"email": colleague.email, "role": "admin"},
+        headers=owner.headers,
+    )
+    assert promoted.status_code == 201
+    assert (await _member_emails(client, owner))[colleague.email] == "admin"
+    entries = {i["action"]: i for i in await _audit_actions(client, owner)}
+    assert entries["member.added"]["actor_user_id"] == owner.user_id
+    assert entries["member.added"]["actor_api_key_id"] is None
+    assert entries["member.added"]["target_id"] == colleague.user_id
+    assert entries["member.added"]["details"] == {"role": "member"}
+    assert entries["member.role_changed"]["details"] == {"from": "member", "to": "admin"}
