@@ -537,8 +537,7 @@ def _parse_pdf(data: bytes) -> tuple[str | None, list[Section]]:
 _HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.IGNORECASE)
 
 
-def _docx_heading_level(paragraph: Any) -> int | None:
-    style = paragraph.style
+def _docx_heading_level(style: Any) -> int | None:
     depth = 0
     while style is not None and depth < 5:
         for name in (style.name or "", style.style_id or ""):
@@ -548,6 +547,27 @@ def _docx_heading_level(paragraph: Any) -> int | None:
         style = style.base_style
         depth += 1
     return None
+
+
+class _DocxStyles:
+    """A paragraph's role (title, heading level) by style id, looked up once per style.
+
+    python-docx resolves a paragraph's style by scanning every style of the document, which
+    costs milliseconds per paragraph: once per distinct style id is enough.
+    """
+
+    def __init__(self) -> None:
+        self._roles: dict[str | None, tuple[bool, int | None]] = {}
+
+    def role(self, paragraph: Any) -> tuple[bool, int | None]:
+        style_id = paragraph._p.style
+        role = self._roles.get(style_id)
+        if role is None:
+            style = paragraph.style
+            name = ((style.name if style is not None else "") or "").strip().lower()
+            role = (name == "title", _docx_heading_level(style))
+            self._roles[style_id] = role
+        return role
 
 
 def _docx_blocks(document: Any) -> Iterator[tuple[str, Any]]:
@@ -584,17 +604,17 @@ def _parse_docx(data: bytes) -> tuple[str | None, list[Section]]:
     style_title: str | None = None
     first_heading: str | None = None
     builder = _SectionBuilder()
+    styles = _DocxStyles()
     for kind, block in _docx_blocks(document):
         if kind == "table":
             builder.paragraph(block)
             continue
         text = block.text
-        style_name = (block.style.name if block.style is not None else "") or ""
-        if style_name.strip().lower() == "title":
+        is_title, level = styles.role(block)
+        if is_title:
             style_title = style_title or " ".join(text.split()) or None
             builder.paragraph(text)
             continue
-        level = _docx_heading_level(block)
         if level is not None:
             first_heading = first_heading or " ".join(text.split()) or None
             builder.heading(level, text)
