@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import ipaddress
+import socket
 import threading
 import time
 import zlib
@@ -23,6 +24,8 @@ from rag.fetch import (
     fetch_url,
     is_public_address,
 )
+from tests.fakes.dns import REBIND_HOST, RebindingResolver
+from tests.fakes.receiver import receiver
 
 Route = Callable[[BaseHTTPRequestHandler], None]
 
@@ -383,3 +386,15 @@ async def test_the_cap_counts_decoded_bytes(srv: Server) -> None:
         await fetch_url(srv.url("/gzip-5000.txt"), allow_private=True, max_bytes=4999)
     page = await fetch_url(srv.url("/gzip-5000.txt"), allow_private=True, max_bytes=5000)
     assert page.data == b"a" * 5000
+
+
+async def test_a_dns_answer_that_changes_after_the_check_is_not_followed(
+    srv: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolver = RebindingResolver(["127.0.0.1", "127.0.0.2"])  # checked, then "internal"
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    with receiver(host="127.0.0.2", port=srv.port):
+        page = await fetch_url(f"http://{REBIND_HOST}:{srv.port}/page.html", allow_private=True)
+    assert page.data.startswith(b"<html>")
+    assert srv.hits == [("/page.html", f"{REBIND_HOST}:{srv.port}")]
+    assert resolver.asked == ["127.0.0.1"]

@@ -126,7 +126,7 @@ asyncio.run(main(*sys.argv[1:4], int(sys.argv[4])))
 
 def _fetch_in_child(kind: str, base: str, path: str) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+    done = subprocess.run(
         [sys.executable, "-c", CHILD, kind, base, path, str(CAP)],
         cwd=ROOT,
         env=env,

@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import uuid
 from typing import Any
 
 import httpx
+import pytest
 
 from core.db import Database
 from rag import chat_repository, notify
 from tests.conftest import Owner
+from tests.fakes.dns import REBIND_HOST, RebindingResolver
 from tests.fakes.receiver import receiver
 from workspaces import repository as workspace_repo
 
@@ -119,3 +122,22 @@ async def test_handoff_reaches_the_owner_end_to_end(
     body = hook.received[0].body
     expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     assert mac == expected.hexdigest()
+
+
+async def test_delivery_connects_to_the_address_that_was_checked(
+    db: Database, owner: Owner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The name resolves to the checked receiver first and to an "internal" service on another
+    # loopback address afterwards (DNS rebinding): the post must reach the checked one.
+    with receiver() as checked, receiver(host="127.0.0.2", port=checked.port) as internal:
+        resolver = RebindingResolver(["127.0.0.1", "127.0.0.2"])
+        monkeypatch.setattr(socket, "getaddrinfo", resolver)
+        delivery_id, _ = await _setup(db, owner, f"http://{REBIND_HOST}:{checked.port}/hook")
+        await notify.Notifier(db, allow_private=True, sleep=_no_sleep).run(
+            uuid.UUID(owner.workspace_id), delivery_id
+        )
+    assert internal.received == []
+    assert len(checked.received) == 1
+    assert resolver.asked == ["127.0.0.1"]
+    assert checked.received[0].headers["host"] == f"{REBIND_HOST}:{checked.port}"
+    assert (await _delivery(db, owner, delivery_id)).status == "delivered"
