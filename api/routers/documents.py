@@ -105,6 +105,7 @@ class DocumentOut(BaseModel):
     progress: float
     chunk_count: int
     error: str | None
+    error_code: str | None = None
     revision: int
     created_at: datetime
     updated_at: datetime
