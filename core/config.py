@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = 5 * 1_048_576
     fetch_max_redirects: int = 5
     sitemap_max_pages: int = 200
+    # Fairness: the most background jobs of one workspace running at once (per process for the
+    # in-process queue, across all `trulybot worker` processes on Redis).
+    jobs_per_workspace: int = Field(default=1, ge=1)
 
     # --- embeddings ---
     embedding_provider: Literal["local", "openai", "hash"] = "local"

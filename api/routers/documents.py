@@ -57,7 +57,11 @@ def ingestion_deps(container: Container) -> ingestion.IngestionDeps:
     )
     jobs = container.extras.get("jobs")
     if jobs is None:
-        jobs = InProcessQueue(job_registry(), {ingestion.DEPS_KEY: deps})
+        jobs = InProcessQueue(
+            job_registry(),
+            {ingestion.DEPS_KEY: deps},
+            per_workspace=container.settings.jobs_per_workspace,
+        )
         container.extras["jobs"] = jobs
     deps.jobs = jobs
     container.extras["ingestion"] = deps
