@@ -41,7 +41,7 @@ from rag.chunking import chunk_document
 from rag.embeddings import Embedder
 from rag.fetch import check_url, fetch_sitemap, fetch_url
 from rag.models import Document
-from rag.parsing import detect_kind, parse
+from rag.parsing import MIB, ParseLimits, check_size, detect_kind, parse_isolated
 from workspaces import repository as ws_repo
 from workspaces import usage
 from workspaces.models import Workspace
@@ -199,7 +199,18 @@ def _check_upload(
         )
     if not data:
         raise ValidationFailed("The file is empty", code="empty_file")
-    detect_kind(data, filename=filename, content_type=content_type)  # 415 when unsupported
+    kind = detect_kind(data, filename=filename, content_type=content_type)  # 415: unsupported
+    check_size(data, kind, parse_limits(settings))  # 413: a DOCX that expands past the bound
+
+
+def parse_limits(settings: Settings) -> ParseLimits:
+    """What parsing one document may cost, from the ``PARSE_*`` settings."""
+    return ParseLimits(
+        max_decoded_bytes=settings.parse_max_decoded_bytes,
+        max_pages=settings.parse_max_pages,
+        timeout_seconds=settings.parse_timeout_seconds,
+        max_memory_bytes=settings.parse_max_memory_mb * MIB or None,
+    )
 
 
 async def submit_upload(
@@ -514,7 +525,11 @@ async def _process(
     data, content_type, url = await _load_bytes(deps, document, body)
     digest = content_hash(data)
     parsed = await asyncio.to_thread(
-        parse, data, filename=document.source.rsplit("/", 1)[-1], content_type=content_type
+        parse_isolated,
+        data,
+        filename=document.source.rsplit("/", 1)[-1],
+        content_type=content_type,
+        limits=parse_limits(s),
     )
     pieces = await asyncio.to_thread(
         chunk_document, parsed, max_tokens=s.chunk_tokens, overlap=s.chunk_overlap_tokens
