@@ -834,8 +834,10 @@ def parse_isolated(
     )
     outcome: tuple[Any, ...] | None = None
     try:
-        child.start()
-        sender.close()
+        try:
+            child.start()
+        finally:
+            sender.close()  # the child has its own copy; ours would hide the child's exit
         if not receiver.poll(limits.timeout_seconds):
             raise ParseTimeout(
                 f"Parsing took longer than {limits.timeout_seconds:g} s and was stopped",
@@ -847,11 +849,13 @@ def parse_isolated(
             outcome = None
     finally:
         receiver.close()
-        if child.is_alive():
-            child.kill()
-        child.join()
-        exitcode = child.exitcode
-        child.close()
+        exitcode = None
+        if child.pid is not None:  # started
+            if child.is_alive():
+                child.kill()
+            child.join()
+            exitcode = child.exitcode
+            child.close()
     if outcome is not None and outcome[0] == "ok":
         parsed: ParsedDocument = outcome[1]
         return parsed
