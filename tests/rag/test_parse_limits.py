@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import os
 import random
 import struct
+import subprocess
+import sys
 import zipfile
 import zlib
+from pathlib import Path
 from typing import Any
 
 import docx
@@ -37,6 +41,7 @@ from rag.parsing import (
 from tests.conftest import signup
 from tests.rag.test_documents_api import custom_client, get_doc, upload
 
+ROOT = Path(__file__).resolve().parents[2]
 MIB = 1_048_576
 WORDS = [
     "refund",
@@ -313,3 +318,38 @@ async def test_documents_over_the_parse_bounds_fail_with_a_code_and_the_worker_m
 
 def test_default_limits_are_the_default_settings() -> None:
     assert parse_limits(Settings(_env_file=None)) == ParseLimits()  # type: ignore[call-arg]
+
+
+MAIN_SCRIPT = """
+import os, sys
+with open(sys.argv[1], "a") as log:
+    log.write(f"{os.getpid()}\\n")  # every process that runs this script leaves a line
+
+from rag.parsing import ParseLimits, parse_isolated
+
+if __name__ == "__main__":
+    for n in range(2):
+        doc = parse_isolated(
+            b"<p>Open on Sundays.</p>", filename="a.html", content_type="text/html",
+            limits=ParseLimits(),
+        )
+        assert "Sundays" in doc.text
+"""
+
+
+def test_parser_children_do_not_rerun_the_programs_main_script(tmp_path: Path) -> None:
+    # `trulybot` is a script importing the whole CLI; a child that ran it again would spend a
+    # quarter of a second per document before parsing anything.
+    script, runs = tmp_path / "main_script.py", tmp_path / "runs.txt"
+    script.write_text(MAIN_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), str(runs)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(runs.read_text().split()) == 1
