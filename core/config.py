@@ -120,6 +120,15 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = 5 * 1_048_576
     fetch_max_redirects: int = 5
     sitemap_max_pages: int = 200
+    # Parsing one document: wall time and address space of the parser's child process, the most
+    # it may decode to (DOCX parts, PDF streams and text, text bodies) and PDF pages.
+    parse_timeout_seconds: float = Field(default=60.0, gt=0)
+    parse_max_memory_mb: int = Field(default=1024, ge=0)
+    parse_max_decoded_bytes: int = Field(default=32 * 1_048_576, ge=1)
+    parse_max_pages: int = Field(default=2000, ge=1)
+    # Fairness: the most background jobs of one workspace running at once (per process for the
+    # in-process queue, across all `trulybot worker` processes on Redis).
+    jobs_per_workspace: int = Field(default=1, ge=1)
 
     # --- embeddings ---
     embedding_provider: Literal["local", "openai", "hash"] = "local"

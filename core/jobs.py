@@ -9,9 +9,12 @@ Enqueue only after the unit of work that created the rows has committed.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import uuid
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -45,8 +48,21 @@ class JobQueue(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(eq=False)
+class _Pending:
+    job_id: str
+    name: str
+    function: JobFunction
+    kwargs: dict[str, JobArg]
+
+
 class InProcessQueue:
     """Runs jobs as asyncio tasks in this process, at most ``concurrency`` at a time.
+
+    Fair between workspaces: a job's workspace is its ``workspace_id`` argument, one workspace
+    runs at most ``per_workspace`` jobs at a time (None: no cap), and a free slot goes to the
+    waiting workspace with the fewest running jobs, the one served longest ago first, so
+    workspaces take turns; jobs of one workspace start in the order they were enqueued.
 
     Single-process only: a job still queued when the process stops is lost (its row stays
     ``queued``; ``POST .../documents/{id}/retry`` enqueues it again). Failures are logged and
@@ -54,47 +70,93 @@ class InProcessQueue:
     """
 
     def __init__(
-        self, registry: JobRegistry, ctx: dict[str, Any] | None = None, *, concurrency: int = 2
+        self,
+        registry: JobRegistry,
+        ctx: dict[str, Any] | None = None,
+        *,
+        concurrency: int = 2,
+        per_workspace: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be positive")
+        if per_workspace is not None and per_workspace < 1:
+            raise ValueError("per_workspace must be positive")
         self.registry = registry
         self.ctx: dict[str, Any] = ctx if ctx is not None else {}
-        self._semaphore = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
+        self.per_workspace = per_workspace
+        self._waiting: dict[str | None, deque[_Pending]] = {}  # by workspace, FIFO each
+        self._running: Counter[str | None] = Counter()
+        self._served: dict[str | None, int] = {}  # when each workspace last got a slot
+        self._turns = itertools.count()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.failures: list[tuple[str, BaseException]] = []
         self.completed = 0
 
     async def enqueue(self, name: str, **kwargs: JobArg) -> str:
         function = self.registry.get(name)
-        job_id = uuid.uuid4().hex
-        task = asyncio.create_task(self._run(job_id, name, function, kwargs), name=f"job:{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return job_id
+        job = _Pending(uuid.uuid4().hex, name, function, kwargs)
+        self._waiting.setdefault(_workspace_of(kwargs), deque()).append(job)
+        self._dispatch()
+        return job.job_id
 
-    async def _run(
-        self, job_id: str, name: str, function: JobFunction, kwargs: dict[str, JobArg]
-    ) -> None:
-        async with self._semaphore:
-            ctx = {**self.ctx, "job_id": job_id, "job_try": 1}
-            try:
-                await function(ctx, **kwargs)
-                self.completed += 1
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.exception("job %s (%s) failed", name, job_id)
-                self.failures.append((name, exc))
+    def _next(self) -> _Pending | None:
+        cap = self.per_workspace
+        eligible = [w for w in self._waiting if w is None or cap is None or self._running[w] < cap]
+        if not eligible:
+            return None
+        # Fewest running first, then the workspace served longest ago (never served: first).
+        workspace = min(eligible, key=lambda w: (self._running[w], self._served.get(w, -1)))
+        waiting = self._waiting[workspace]
+        job = waiting.popleft()
+        if not waiting:
+            del self._waiting[workspace]
+        self._running[workspace] += 1
+        self._served[workspace] = next(self._turns)
+        return job
+
+    def _dispatch(self) -> None:
+        while sum(self._running.values()) < self.concurrency:
+            job = self._next()
+            if job is None:
+                return
+            task = asyncio.create_task(self._run(job), name=f"job:{job.name}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, job: _Pending) -> None:
+        ctx = {**self.ctx, "job_id": job.job_id, "job_try": 1}
+        try:
+            await job.function(ctx, **job.kwargs)
+            self.completed += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("job %s (%s) failed", job.name, job.job_id)
+            self.failures.append((job.name, exc))
+        finally:
+            workspace = _workspace_of(job.kwargs)
+            self._running[workspace] -= 1
+            if self._running[workspace] <= 0:
+                del self._running[workspace]
+                if workspace not in self._waiting:
+                    self._served.pop(workspace, None)  # idle: nothing to remember
+            self._dispatch()
 
     async def drain(self) -> None:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
+        self._waiting.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _workspace_of(kwargs: Mapping[str, Any]) -> str | None:
+    workspace = kwargs.get("workspace_id")
+    return None if workspace is None else str(workspace)
 
 
 class ArqQueue:
@@ -131,9 +193,96 @@ class ArqQueue:
         await self.pool.aclose()
 
 
-def worker_functions(registry: JobRegistry) -> list[Any]:
-    """The registry as arq function definitions."""
+# --- fairness for arq workers: a per-workspace lease in Redis ---------------------------------
+
+LEASE_PREFIX = "trulybot:jobs:lease:"
+
+# KEYS[1] the workspace's lease set; ARGV: job id, lease seconds, limit. Members are job ids
+# scored by their expiry (Redis' clock), so a lease of a worker that died runs out by itself.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local seconds = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('ZADD', KEYS[1], now + seconds, ARGV[1])
+  redis.call('EXPIRE', KEYS[1], math.ceil(seconds))
+  return 1
+end
+return 0
+"""
+
+
+class WorkspaceLeases:
+    """At most ``limit`` running jobs per workspace across every worker sharing this Redis."""
+
+    def __init__(self, redis: Any, *, limit: int, lease_seconds: float) -> None:
+        if limit < 1:
+            raise ValueError("limit must be positive")
+        self.redis = redis
+        self.limit = limit
+        self.lease_seconds = lease_seconds
+
+    async def acquire(self, workspace: str, job_id: str) -> bool:
+        granted = await self.redis.eval(
+            _ACQUIRE, 1, LEASE_PREFIX + workspace, job_id, self.lease_seconds, self.limit
+        )
+        return bool(granted)
+
+    async def release(self, workspace: str, job_id: str) -> None:
+        await self.redis.zrem(LEASE_PREFIX + workspace, job_id)
+
+
+# Deferrals are arq retries: they count as tries, so leased jobs may be tried this often.
+LEASED_MAX_TRIES = 10_000
+MAX_RETRY_DELAY = 10.0
+
+
+def _leased(
+    function: JobFunction, *, limit: int, lease_seconds: float, retry_delay: float
+) -> JobFunction:
+    """``function`` run only while its workspace holds a lease; otherwise the job is deferred
+    (arq ``Retry``), waiting longer the more often it was turned away, up to 10 s."""
+    from arq.worker import Retry
+
+    async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        workspace = _workspace_of(kwargs)
+        if workspace is None:
+            return await function(ctx, *args, **kwargs)
+        leases = WorkspaceLeases(ctx["redis"], limit=limit, lease_seconds=lease_seconds)
+        job_id = str(ctx["job_id"])
+        if not await leases.acquire(workspace, job_id):
+            tries = int(ctx.get("job_try") or 1)
+            raise Retry(defer=min(retry_delay * tries, max(retry_delay, MAX_RETRY_DELAY)))
+        try:
+            return await function(ctx, *args, **kwargs)
+        finally:
+            await asyncio.shield(leases.release(workspace, job_id))
+
+    return run
+
+
+def worker_functions(
+    registry: JobRegistry,
+    *,
+    per_workspace: int | None = None,
+    lease_seconds: float = 1860.0,
+    retry_delay: float = 1.0,
+) -> list[Any]:
+    """The registry as arq function definitions.
+
+    With ``per_workspace``, a job with a ``workspace_id`` runs only while fewer than that many
+    jobs of its workspace run on all workers together (a lease in Redis that expires after
+    ``lease_seconds``, which must outlast the worker's job timeout); otherwise it is deferred,
+    so the workers' slots stay open for other workspaces.
+    """
     from arq.worker import func
 
-    functions: dict[str, Any] = dict(registry.functions)
-    return [func(fn, name=name) for name, fn in functions.items()]
+    functions: dict[str, Any] = dict(registry.functions)  # arq's own coroutine type
+    if per_workspace is None:
+        return [func(fn, name=name) for name, fn in functions.items()]
+    leased: dict[str, Any] = {
+        name: _leased(fn, limit=per_workspace, lease_seconds=lease_seconds, retry_delay=retry_delay)
+        for name, fn in functions.items()
+    }
+    return [func(fn, name=name, max_tries=LEASED_MAX_TRIES) for name, fn in leased.items()]

@@ -7,15 +7,20 @@ forms are unwrapped first) unless ``allow_private``. The connection then goes to
 that was checked (the URL's host is replaced by the IP; ``Host`` and TLS SNI/certificate checks
 keep the original name), so a DNS answer that changes between check and connect (rebinding) is
 not followed. Environment proxies are ignored (``trust_env=False``) for the same reason.
+
+Bodies are read raw and decoded here, never by httpx: at most one content coding (gzip or
+deflate) is accepted, and it is inflated in bounded pieces counted against the byte cap, so a
+small compressed body cannot make the process hold more than the cap plus one piece.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -25,7 +30,10 @@ from lxml import etree  # type: ignore[import-untyped]
 from core.errors import AppError, UnsupportedMediaType
 from rag.parsing import DOCX_MIME
 
+log = logging.getLogger(__name__)
+
 USER_AGENT = "TrulyBot/0.1 (+document ingestion)"
+ACCEPT_ENCODING = "gzip, deflate"
 
 DOCUMENT_TYPES: tuple[str, ...] = (
     "text/html",
@@ -54,6 +62,8 @@ _EXTENSION_TYPES = {
 }
 _REDIRECTS = {301, 302, 303, 307, 308}
 _MAX_URL_LENGTH = 2048
+_CODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+_PIECE = 64 * 1024  # the most one inflate step may produce
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -76,6 +86,11 @@ class FetchTooLarge(AppError):
     code = "fetch_too_large"
     status_code = 413
     message = "The fetched content is too large"
+
+
+class UnsupportedEncoding(FetchFailed):
+    code = "unsupported_encoding"
+    message = "The response uses a content encoding that is not accepted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,9 +187,10 @@ async def check_url(
             if not is_public_address(ip) and not any(ip in net for net in allow_networks)
         ]
         if blocked:
+            # The addresses stay in the server's log: the client learns nothing about our DNS.
+            log.info("refused %s: it resolves to non-public %s", text, ", ".join(blocked))
             raise UrlNotAllowed(
-                "URL points to a private or reserved network address",
-                details={"url": text, "addresses": blocked},
+                "URL points to a private or reserved network address", details={"url": text}
             )
     return parsed, addresses[0]
 
@@ -186,16 +202,89 @@ def _networks(values: Iterable[str | IPNetwork]) -> list[IPNetwork]:
         raise UrlNotAllowed(f"Invalid network in allow list: {exc}") from exc
 
 
-def _pinned_request(client: httpx.AsyncClient, url: httpx.URL, ip: IPAddress) -> httpx.Request:
-    """A GET to ``url`` that connects to ``ip`` while keeping Host and TLS name checks."""
-    host_header = url.netloc.decode("ascii")
+def pinned_request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: httpx.URL,
+    ip: IPAddress,
+    *,
+    headers: Mapping[str, str] | None = None,
+    content: bytes | None = None,
+) -> httpx.Request:
+    """A request to ``url`` that connects to ``ip`` (the checked address) while keeping the
+    ``Host`` header and TLS SNI/certificate checks of the URL's name."""
     extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
     return client.build_request(
-        "GET",
+        method,
         url.copy_with(host=str(ip)),
-        headers={"Host": host_header, "User-Agent": USER_AGENT, "Accept": "*/*"},
+        headers={**(headers or {}), "Host": url.netloc.decode("ascii")},
+        content=content,
         extensions=extensions,
     )
+
+
+_FETCH_HEADERS = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": ACCEPT_ENCODING}
+
+
+def _content_coding(response: httpx.Response, url: str) -> str | None:
+    """The response's one content coding (None for identity); stacked or unknown: refused."""
+    header = response.headers.get("content-encoding", "")
+    codings = [
+        value.strip().lower()
+        for value in response.headers.get_list("content-encoding", split_commas=True)
+    ]
+    codings = [c for c in codings if c and c != "identity"]
+    details = {"url": url, "content_encoding": header}
+    if len(codings) > 1:
+        raise UnsupportedEncoding(
+            f"Stacked content encodings are not accepted ({', '.join(codings)})", details=details
+        )
+    if codings and codings[0] not in _CODINGS:
+        raise UnsupportedEncoding(
+            f"Content encoding {codings[0]!r} is not supported", details=details
+        )
+    return codings[0] if codings else None
+
+
+class Inflater:
+    """Decodes one content coding (gzip or deflate; None passes bytes through) in pieces of at
+    most 64 KiB, so the caller can count and stop before the output grows past its cap.
+
+    ``deflate`` is tried zlib-wrapped first and then raw, as servers send both. Bytes after the
+    end of the compressed stream are ignored. A corrupt stream raises ``FetchFailed``.
+    """
+
+    def __init__(self, coding: str | None) -> None:
+        self._wbits = _CODINGS[coding] if coding is not None else None
+        self._inflater = zlib.decompressobj(self._wbits) if self._wbits is not None else None
+        self._started = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if self._inflater is None:
+            if data:
+                yield data
+            return
+        first, self._started = not self._started, True
+        try:
+            yield from self._inflate(data)
+        except zlib.error as exc:
+            if first and self._wbits == zlib.MAX_WBITS:  # raw deflate without the zlib header
+                self._wbits = -zlib.MAX_WBITS
+                self._inflater = zlib.decompressobj(self._wbits)
+                yield from self.feed(data)
+                return
+            raise FetchFailed(f"The response body could not be decoded: {exc}") from exc
+
+    def _inflate(self, data: bytes) -> Iterator[bytes]:
+        inflater = self._inflater
+        assert inflater is not None
+        while not inflater.eof:
+            out = inflater.decompress(data, _PIECE)
+            data = inflater.unconsumed_tail
+            if out:
+                yield out
+            if not data and len(out) < _PIECE:  # input used up and no output pending
+                return
 
 
 def _effective_type(media_type: str, url: httpx.URL, allowed: Iterable[str]) -> str | None:
@@ -255,7 +344,7 @@ async def _fetch(
     current = url
     for _hop in range(max_redirects + 1):
         parsed, ip = await check_url(current, allow_private=allow_private, allow_networks=networks)
-        request = _pinned_request(http, parsed, ip)
+        request = pinned_request(http, "GET", parsed, ip, headers=_FETCH_HEADERS)
         response = await http.send(request, stream=True, follow_redirects=False)
         try:
             if response.status_code in _REDIRECTS:
@@ -279,20 +368,20 @@ async def _fetch(
                     f"Unsupported content type {media or 'none'!r}",
                     details={"url": current, "content_type": header},
                 )
+            too_large = FetchTooLarge(
+                f"Content is larger than {max_bytes} bytes",
+                details={"url": current, "max_bytes": max_bytes},
+            )
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise FetchTooLarge(
-                    f"Content is larger than {max_bytes} bytes",
-                    details={"url": current, "max_bytes": max_bytes},
-                )
+                raise too_large
+            inflater = Inflater(_content_coding(response, current))
             body = bytearray()
-            async for piece in response.aiter_bytes():
-                body += piece
-                if len(body) > max_bytes:
-                    raise FetchTooLarge(
-                        f"Content is larger than {max_bytes} bytes",
-                        details={"url": current, "max_bytes": max_bytes},
-                    )
+            async for raw in response.aiter_raw():  # decoded here, piece by piece, never by httpx
+                for piece in inflater.feed(raw):
+                    body += piece
+                    if len(body) > max_bytes:
+                        raise too_large
             content_type = header if media == effective else effective
             return FetchedPage(
                 url=url, final_url=str(parsed), content_type=content_type, data=bytes(body)
@@ -306,11 +395,14 @@ async def _fetch(
 
 
 def _gunzip(data: bytes, max_bytes: int) -> bytes:
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    out = inflater.decompress(data, max_bytes + 1)
-    if len(out) > max_bytes or inflater.unconsumed_tail:
-        raise FetchTooLarge(f"Sitemap expands to more than {max_bytes} bytes")
-    return out
+    out = bytearray()
+    for piece in Inflater("gzip").feed(data):
+        out += piece
+        if len(out) > max_bytes:
+            raise FetchTooLarge(
+                f"Sitemap expands to more than {max_bytes} bytes", details={"max_bytes": max_bytes}
+            )
+    return bytes(out)
 
 
 def parse_sitemap(data: bytes) -> tuple[str, list[str]]:
@@ -414,11 +506,14 @@ __all__ = [
     "FetchFailed",
     "FetchTooLarge",
     "FetchedPage",
+    "Inflater",
+    "UnsupportedEncoding",
     "UrlNotAllowed",
     "check_url",
     "fetch_sitemap",
     "fetch_url",
     "is_public_address",
     "parse_sitemap",
+    "pinned_request",
     "resolve",
 ]

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import metrics
 from core.config import Settings
 from core.db import Database
-from core.errors import AppError, NotFound, PayloadTooLarge, ValidationFailed
+from core.errors import AppError, NotFound, PayloadTooLarge, QuotaExceeded, ValidationFailed
 from core.jobs import JobFunction, JobQueue
 from core.models import utcnow
 from rag import indexing
@@ -41,7 +41,7 @@ from rag.chunking import chunk_document
 from rag.embeddings import Embedder
 from rag.fetch import check_url, fetch_sitemap, fetch_url
 from rag.models import Document
-from rag.parsing import detect_kind, parse
+from rag.parsing import MIB, ParseLimits, check_size, detect_kind, parse_isolated
 from workspaces import repository as ws_repo
 from workspaces import usage
 from workspaces.models import Workspace
@@ -103,6 +103,28 @@ async def check_quotas(session: AsyncSession, workspace: Workspace, *, new_docum
     )
 
 
+async def _check_chunk_quota(
+    session: AsyncSession, workspace: Workspace, document_id: uuid.UUID, chunks: int
+) -> None:
+    """429 ``quota_exceeded`` when this document's ``chunks`` (replacing its old ones) do not
+    fit the plan beside the chunks of the workspace's other documents."""
+    used = await repo.count_chunks(session, workspace.id, excluding_document=document_id)
+    try:
+        usage.ensure_within(
+            plan_code=usage.effective_plan(workspace),
+            metric="chunks",
+            used=used,
+            adding=chunks,
+            resets_at=None,
+        )
+    except QuotaExceeded as exc:
+        raise QuotaExceeded(
+            f"This document makes {chunks} chunks and the workspace's other documents hold"
+            f" {used}: {exc.message}. Split the document, remove documents or upgrade the plan.",
+            details={**(exc.details or {}), "document_chunks": chunks},
+        ) from exc
+
+
 # --- submissions (request side; the caller commits, then enqueues) ---------------------------
 
 
@@ -158,6 +180,7 @@ async def _requeue(
         "status": "queued",
         "progress": 0.0,
         "error": None,
+        "error_code": None,
         "revision": document.revision + 1,
     }
     if data is not None:
@@ -176,7 +199,18 @@ def _check_upload(
         )
     if not data:
         raise ValidationFailed("The file is empty", code="empty_file")
-    detect_kind(data, filename=filename, content_type=content_type)  # 415 when unsupported
+    kind = detect_kind(data, filename=filename, content_type=content_type)  # 415: unsupported
+    check_size(data, kind, parse_limits(settings))  # 413: a DOCX that expands past the bound
+
+
+def parse_limits(settings: Settings) -> ParseLimits:
+    """What parsing one document may cost, from the ``PARSE_*`` settings."""
+    return ParseLimits(
+        max_decoded_bytes=settings.parse_max_decoded_bytes,
+        max_pages=settings.parse_max_pages,
+        timeout_seconds=settings.parse_timeout_seconds,
+        max_memory_bytes=settings.parse_max_memory_mb * MIB or None,
+    )
 
 
 async def submit_upload(
@@ -378,7 +412,12 @@ async def _set_progress(
 
 
 async def _fail(
-    deps: IngestionDeps, workspace_id: uuid.UUID, document_id: uuid.UUID, revision: int, reason: str
+    deps: IngestionDeps,
+    workspace_id: uuid.UUID,
+    document_id: uuid.UUID,
+    revision: int,
+    reason: str,
+    code: str,
 ) -> None:
     async with deps.db.transaction(workspace_id=workspace_id) as session:
         document = await repo.get_document(session, workspace_id, document_id, for_update=True)
@@ -390,6 +429,7 @@ async def _fail(
             document_id,
             status="failed",
             error=reason[:2000],
+            error_code=code[:64],
             processed_at=utcnow(),
         )
 
@@ -439,7 +479,13 @@ async def ingest_document(
             return "skipped"
         revision = document.revision
         await repo.update_document(
-            session, workspace_id, document_id, status="processing", progress=0.05, error=None
+            session,
+            workspace_id,
+            document_id,
+            status="processing",
+            progress=0.05,
+            error=None,
+            error_code=None,
         )
         body = await repo.get_body(session, workspace_id, document_id)
         await session.refresh(document)
@@ -452,11 +498,16 @@ async def ingest_document(
         outcome = "superseded"
         return outcome
     except AppError as exc:
-        await _fail(deps, workspace_id, document_id, revision, exc.message)
+        await _fail(deps, workspace_id, document_id, revision, exc.message, exc.code)
         return "failed"
     except Exception as exc:
         await _fail(
-            deps, workspace_id, document_id, revision, f"Internal error: {type(exc).__name__}"
+            deps,
+            workspace_id,
+            document_id,
+            revision,
+            f"Internal error: {type(exc).__name__}",
+            "internal_error",
         )
         raise
     finally:
@@ -474,7 +525,11 @@ async def _process(
     data, content_type, url = await _load_bytes(deps, document, body)
     digest = content_hash(data)
     parsed = await asyncio.to_thread(
-        parse, data, filename=document.source.rsplit("/", 1)[-1], content_type=content_type
+        parse_isolated,
+        data,
+        filename=document.source.rsplit("/", 1)[-1],
+        content_type=content_type,
+        limits=parse_limits(s),
     )
     pieces = await asyncio.to_thread(
         chunk_document, parsed, max_tokens=s.chunk_tokens, overlap=s.chunk_overlap_tokens
@@ -496,6 +551,12 @@ async def _process(
         }
 
     async with deps.db.transaction(workspace_id=ws) as session:
+        workspace = await ws_repo.get_workspace(session, ws)
+        if workspace is None:
+            raise _Superseded
+        # The chunk count is known now: refuse before embedding anything (and again at the
+        # commit below, where documents finishing at the same time are counted too).
+        await _check_chunk_quota(session, workspace, doc_id, len(pieces))
         old = await repo.chunk_hashes(session, ws, doc_id)
     rows, leftover = plan_chunks(pieces, old, metadata)
     todo = [i for i, row in enumerate(rows) if row.keep_id is None]
@@ -522,13 +583,7 @@ async def _process(
         workspace = await ws_repo.get_workspace(session, ws)
         if workspace is None:
             raise _Superseded
-        usage.ensure_within(
-            plan_code=usage.effective_plan(workspace),
-            metric="chunks",
-            used=await repo.count_chunks(session, ws, excluding_document=doc_id),
-            adding=len(rows),
-            resets_at=None,
-        )
+        await _check_chunk_quota(session, workspace, doc_id, len(rows))
         was_counted = current.counted
         await repo.replace_chunks(session, ws, doc_id, rows, leftover)
         await repo.update_document(
@@ -542,6 +597,7 @@ async def _process(
             content_type=content_type,
             title=title[:300],
             error=None,
+            error_code=None,
             processed_at=utcnow(),
             counted=True,
         )

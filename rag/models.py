@@ -1,4 +1,5 @@
-"""Documents and their chunks; the schema is defined by migrations/versions/0002_knowledge.py."""
+"""Documents and their chunks; the schema is defined by migrations/versions/0002_knowledge.py
+(and 0003_document_error_code.py)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ class Document(Base):
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The stable code of that error (quota_exceeded, document_too_large, parse_timeout...).
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Bumped on every change request; a job only writes the revision it read.
     revision: Mapped[int] = mapped_column(Integer, default=1)
     # Whether the monthly `documents` usage counter already counted this document.

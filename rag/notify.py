@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import Database
 from rag import chat_repository as repo
 from rag.chat_models import WebhookDelivery
-from rag.fetch import check_url
+from rag.fetch import check_url, pinned_request
 from workspaces.models import Workspace
 from workspaces.repository import get_workspace
 from workspaces.security import generate_webhook_secret
@@ -115,11 +115,16 @@ class Notifier:
             status_code: int | None = None
             error: str | None = None
             try:
-                await check_url(delivery.url, allow_private=self.allow_private)
+                url, ip = await check_url(delivery.url, allow_private=self.allow_private)
                 timestamp = int(time.time())
                 async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, trust_env=False) as client:
-                    response = await client.post(
-                        delivery.url,
+                    # Connect to the address just checked (no second DNS lookup to rebind), and
+                    # read only the status: the receiver's body is never downloaded.
+                    request = pinned_request(
+                        client,
+                        "POST",
+                        url,
+                        ip,
                         content=body,
                         headers={
                             "Content-Type": "application/json",
@@ -129,6 +134,8 @@ class Notifier:
                             "X-TrulyBot-Signature": sign(body, secret or "", timestamp),
                         },
                     )
+                    response = await client.send(request, stream=True)
+                    await response.aclose()
                 status_code = response.status_code
                 ok = 200 <= response.status_code < 300
             except Exception as exc:

@@ -1,14 +1,23 @@
 """Turn uploaded or fetched bytes (txt, md, html, pdf, docx) into titled, structured sections.
 
-Parsing is synchronous and CPU-bound (pypdf in particular): call it through ``asyncio.to_thread``
-from async code.
+Parsing is synchronous and CPU-bound (pypdf in particular). What one document may cost is bounded
+by :class:`ParseLimits`: its decoded size is checked before and while parsing (``parse``), and
+``parse_isolated`` runs the parser in a child process that is killed when it runs out of time or
+memory, so a hostile file can neither hang a worker nor grow the worker's memory. Call
+``parse_isolated`` through ``asyncio.to_thread`` from async code.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
+import multiprocessing
 import re
+import struct
+import sys
+import threading
+import types
 import unicodedata
 import zipfile
 from collections.abc import Iterator
@@ -23,8 +32,43 @@ from core.errors import AppError, UnsupportedMediaType
 
 Kind = Literal["txt", "md", "html", "pdf", "docx"]
 
+log = logging.getLogger(__name__)
+
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-MAX_DOCX_UNCOMPRESSED = 200 * 1_048_576  # zip-bomb guard
+MIB = 1_048_576
+MAX_ZIP_MEMBERS = 10_000  # a real DOCX has dozens of parts; the zip directory is read first
+_RATIO_CHECKED_FROM = MIB  # parts smaller than this are not checked for their ratio
+
+
+class DocumentTooLarge(AppError):
+    code = "document_too_large"
+    status_code = 413
+    message = "The document is too large to parse"
+
+
+class ParseTimeout(AppError):
+    code = "parse_timeout"
+    status_code = 422
+    message = "Parsing the document took too long"
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    """What parsing one document may cost (see ``PARSE_*`` in .env.example).
+
+    ``max_decoded_bytes``: the most a document may expand to: a DOCX's parts together, each
+    decoded PDF stream and the text extracted from a PDF, a text/Markdown/HTML body.
+    ``max_pages``: PDF pages. ``max_zip_ratio``: a DOCX part over 1 MiB may be at most this many
+    times its compressed size (None: unchecked), as zip bombs are. ``timeout_seconds`` and
+    ``max_memory_bytes`` (address space, None: unbounded) apply to ``parse_isolated``'s child.
+    """
+
+    max_decoded_bytes: int = 32 * MIB
+    max_pages: int = 2000
+    timeout_seconds: float = 60.0
+    max_memory_bytes: int | None = 1024 * MIB
+    max_zip_ratio: int | None = 100
+
 
 _CONTENT_TYPES: dict[str, Kind] = {
     "text/plain": "txt",
@@ -125,10 +169,26 @@ def _charset(content_type: str | None) -> str | None:
 # --------------------------------------------------------------------------- type detection
 
 
+def _zip_entries(data: bytes) -> int | None:
+    """The entry count the zip's end-of-central-directory record declares (None: not found or
+    ZIP64), read before the directory itself is."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
+    if end == -1 or end + 22 > len(data):
+        return None
+    (entries,) = struct.unpack_from("<H", data, end + 10)
+    return None if entries == 0xFFFF else int(entries)
+
+
 def _magic(data: bytes) -> Kind | None:
     if data[:1024].lstrip().startswith(b"%PDF-"):
         return "pdf"
     if data.startswith(b"PK\x03\x04"):
+        entries = _zip_entries(data)
+        if entries is not None and entries > MAX_ZIP_MEMBERS:
+            raise DocumentTooLarge(
+                f"The archive has {entries} parts; at most {MAX_ZIP_MEMBERS} are read",
+                details={"parts": entries, "limit": MAX_ZIP_MEMBERS},
+            )
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 if "word/document.xml" in archive.namelist():
@@ -189,16 +249,68 @@ def detect_kind(data: bytes, *, filename: str | None, content_type: str | None) 
 # --------------------------------------------------------------------------- entry point
 
 
-def parse(data: bytes, *, filename: str | None, content_type: str | None) -> ParsedDocument:
-    """Parse ``data`` into a :class:`ParsedDocument`.
+def check_size(data: bytes, kind: Kind, limits: ParseLimits) -> None:
+    """Refuse (413 ``document_too_large``) what would decode past the limits, before parsing:
+    a DOCX by its zip directory (the sizes zipfile then enforces while reading), text formats
+    by their length. PDF streams and pages are bounded while parsing."""
+    if kind == "docx":
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            _check_docx_archive(archive, limits)
+    elif kind != "pdf" and len(data) > limits.max_decoded_bytes:
+        raise DocumentTooLarge(
+            f"The document is {len(data)} bytes; at most {limits.max_decoded_bytes} are parsed",
+            details={"size": len(data), "limit": limits.max_decoded_bytes},
+        )
 
-    Raises ``UnsupportedMediaType`` for unknown types, ``AppError(code="nothing_extractable")``
-    when no text comes out and ``AppError(code="parse_failed")`` for corrupt files.
+
+def _check_docx_archive(archive: zipfile.ZipFile, limits: ParseLimits) -> None:
+    infos = archive.infolist()
+    if len(infos) > MAX_ZIP_MEMBERS:
+        raise DocumentTooLarge(
+            f"The DOCX file has {len(infos)} parts; at most {MAX_ZIP_MEMBERS} are read",
+            details={"parts": len(infos), "limit": MAX_ZIP_MEMBERS},
+        )
+    ratio = limits.max_zip_ratio
+    for info in infos:
+        packed = max(info.compress_size, 1)
+        if (
+            ratio is not None
+            and info.file_size > _RATIO_CHECKED_FROM
+            and info.file_size > ratio * packed
+        ):
+            raise DocumentTooLarge(
+                f"The DOCX part {info.filename} expands {info.file_size // packed} times"
+                f" (to {info.file_size} bytes): refused as a compression bomb",
+                details={"member": info.filename, "size": info.file_size, "ratio": ratio},
+            )
+    total = sum(info.file_size for info in infos)
+    if total > limits.max_decoded_bytes:
+        raise DocumentTooLarge(
+            f"The DOCX file expands to {total} bytes; at most {limits.max_decoded_bytes} are"
+            " parsed",
+            details={"size": total, "limit": limits.max_decoded_bytes},
+        )
+
+
+def parse(
+    data: bytes,
+    *,
+    filename: str | None,
+    content_type: str | None,
+    limits: ParseLimits | None = None,
+) -> ParsedDocument:
+    """Parse ``data`` into a :class:`ParsedDocument` within ``limits`` (the defaults if None).
+
+    Raises ``UnsupportedMediaType`` for unknown types, ``DocumentTooLarge`` past a limit,
+    ``AppError(code="nothing_extractable")`` when no text comes out and
+    ``AppError(code="parse_failed")`` for corrupt files.
     """
+    limits = limits or ParseLimits()
     kind = detect_kind(data, filename=filename, content_type=content_type)
     try:
+        check_size(data, kind, limits)
         if kind == "pdf":
-            title, sections = _parse_pdf(data)
+            title, sections = _parse_pdf(data, limits)
         elif kind == "docx":
             title, sections = _parse_docx(data)
         elif kind == "html":
@@ -207,7 +319,7 @@ def parse(data: bytes, *, filename: str | None, content_type: str | None) -> Par
             title, sections = _parse_markdown(_decode(data, content_type))
         else:
             title, sections = None, _text_sections(_decode(data, content_type), [])
-    except AppError:
+    except (AppError, MemoryError):
         raise
     except Exception as exc:
         raise AppError(
@@ -511,12 +623,40 @@ def _parse_markdown(text: str) -> tuple[str | None, list[Section]]:
 _HYPHEN_BREAK = re.compile(r"(?<=[a-z])-\n(?=[a-z])")
 
 
-def _parse_pdf(data: bytes) -> tuple[str | None, list[Section]]:
-    from pypdf import PdfReader
+def _parse_pdf(data: bytes, limits: ParseLimits) -> tuple[str | None, list[Section]]:
+    from pypdf import PdfReader, apply_configuration
+    from pypdf.errors import LimitReachedError
 
-    reader = PdfReader(io.BytesIO(data))
+    bound = limits.max_decoded_bytes
+    too_large = DocumentTooLarge(
+        f"The PDF decodes to more than {bound} bytes", details={"limit": bound}
+    )
+    with apply_configuration(  # every decoded stream within the bound
+        zlib_maximum_output_length=bound,
+        lzw_maximum_output_length=bound,
+        run_length_maximum_output_length=bound,
+        brotli_maximum_output_length=bound,
+        jbig2_maximum_output_length=bound,
+        array_based_stream_maximum_output_length=bound,
+        image_maximum_buffer_size=bound,
+    ):
+        try:
+            return _read_pdf(PdfReader(io.BytesIO(data)), limits, too_large)
+        except LimitReachedError as exc:
+            raise too_large from exc
+
+
+def _read_pdf(
+    reader: Any, limits: ParseLimits, too_large: DocumentTooLarge
+) -> tuple[str | None, list[Section]]:
     if reader.is_encrypted and not reader.decrypt(""):
         raise AppError("The PDF is password-protected", code="nothing_extractable", status_code=422)
+    pages = len(reader.pages)
+    if pages > limits.max_pages:
+        raise DocumentTooLarge(
+            f"The PDF has {pages} pages; at most {limits.max_pages} pages are read",
+            details={"pages": pages, "limit": limits.max_pages},
+        )
     title: str | None = None
     try:
         metadata = reader.metadata
@@ -524,8 +664,12 @@ def _parse_pdf(data: bytes) -> tuple[str | None, list[Section]]:
     except Exception:  # broken metadata must not sink the text
         title = None
     sections: list[Section] = []
+    extracted = 0
     for number, page in enumerate(reader.pages, start=1):
         raw = page.extract_text() or ""
+        extracted += len(raw)
+        if extracted > limits.max_decoded_bytes:
+            raise too_large
         text = normalize_text(_HYPHEN_BREAK.sub("", raw))
         if text:
             sections.append(Section(text=text, heading_path=[], page=number))
@@ -537,8 +681,7 @@ def _parse_pdf(data: bytes) -> tuple[str | None, list[Section]]:
 _HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.IGNORECASE)
 
 
-def _docx_heading_level(paragraph: Any) -> int | None:
-    style = paragraph.style
+def _docx_heading_level(style: Any) -> int | None:
     depth = 0
     while style is not None and depth < 5:
         for name in (style.name or "", style.style_id or ""):
@@ -548,6 +691,27 @@ def _docx_heading_level(paragraph: Any) -> int | None:
         style = style.base_style
         depth += 1
     return None
+
+
+class _DocxStyles:
+    """A paragraph's role (title, heading level) by style id, looked up once per style.
+
+    python-docx resolves a paragraph's style by scanning every style of the document, which
+    costs milliseconds per paragraph: once per distinct style id is enough.
+    """
+
+    def __init__(self) -> None:
+        self._roles: dict[str | None, tuple[bool, int | None]] = {}
+
+    def role(self, paragraph: Any) -> tuple[bool, int | None]:
+        style_id = paragraph._p.style
+        role = self._roles.get(style_id)
+        if role is None:
+            style = paragraph.style
+            name = ((style.name if style is not None else "") or "").strip().lower()
+            role = (name == "title", _docx_heading_level(style))
+            self._roles[style_id] = role
+        return role
 
 
 def _docx_blocks(document: Any) -> Iterator[tuple[str, Any]]:
@@ -572,29 +736,22 @@ def _docx_blocks(document: Any) -> Iterator[tuple[str, Any]]:
 def _parse_docx(data: bytes) -> tuple[str | None, list[Section]]:
     import docx
 
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        if sum(info.file_size for info in archive.infolist()) > MAX_DOCX_UNCOMPRESSED:
-            raise AppError(
-                "The DOCX file expands to more than 200 MiB",
-                code="parse_failed",
-                status_code=422,
-            )
-    document = docx.Document(io.BytesIO(data))
+    document = docx.Document(io.BytesIO(data))  # check_size has bounded every part
     title = (document.core_properties.title or "").strip() or None
     style_title: str | None = None
     first_heading: str | None = None
     builder = _SectionBuilder()
+    styles = _DocxStyles()
     for kind, block in _docx_blocks(document):
         if kind == "table":
             builder.paragraph(block)
             continue
         text = block.text
-        style_name = (block.style.name if block.style is not None else "") or ""
-        if style_name.strip().lower() == "title":
+        is_title, level = styles.role(block)
+        if is_title:
             style_title = style_title or " ".join(text.split()) or None
             builder.paragraph(text)
             continue
-        level = _docx_heading_level(block)
         if level is not None:
             first_heading = first_heading or " ".join(text.split()) or None
             builder.heading(level, text)
@@ -603,13 +760,161 @@ def _parse_docx(data: bytes) -> tuple[str | None, list[Section]]:
     return title or style_title or first_heading, builder.finish()
 
 
+# --------------------------------------------------------------------------- isolation
+
+# Parser children fork from a small server process that has the parsers imported (started once,
+# on first use; it exits with this process), so a child costs milliseconds, not an import.
+_PRELOAD = ["rag.parsing", "bs4", "docx", "pypdf", "lxml.etree"]
+_context_lock = threading.Lock()
+_context: Any = None
+
+
+def _forkserver() -> Any:
+    global _context
+    with _context_lock:
+        if _context is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(_PRELOAD)
+            _context = context
+        return _context
+
+
+_BARE_MAIN = types.ModuleType("__main__")
+_start_lock = threading.Lock()
+
+
+def _start(child: Any) -> None:
+    """Start ``child`` without re-running this program's main script in it.
+
+    CPython's fork server does not import the parent's ``__main__`` once, so every child would
+    execute the script again (for ``trulybot``: importing the whole CLI, a quarter of a second
+    per document). The target lives in this module, so the child needs nothing from
+    ``__main__``: while the child is started, multiprocessing sees a bare one.
+    """
+    with _start_lock:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = _BARE_MAIN
+        try:
+            child.start()
+        finally:
+            sys.modules["__main__"] = main
+
+
+def _near_memory_limit(limit: int | None) -> bool:
+    """Whether this process's address space peaked at half its limit or more."""
+    if limit is None:
+        return False
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmPeak:"):
+                    return int(line.split()[1]) * 1024 >= limit // 2
+    except OSError:
+        return False
+    return False
+
+
+def _parse_child(
+    conn: Any, data: bytes, filename: str | None, content_type: str | None, limits: ParseLimits
+) -> None:
+    """In the child: parse within an address-space limit and send back the outcome."""
+    import resource
+
+    if limits.max_memory_bytes is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (limits.max_memory_bytes, limits.max_memory_bytes))
+    outcome: tuple[Any, ...]
+    try:
+        outcome = ("ok", parse(data, filename=filename, content_type=content_type, limits=limits))
+    except MemoryError:
+        outcome = ("memory",)
+    except AppError as exc:
+        outcome = ("error", exc.code, exc.message, exc.status_code, exc.details)
+        if exc.code == "parse_failed" and _near_memory_limit(limits.max_memory_bytes):
+            outcome = ("memory",)  # C parsers report a failed allocation as a parse error
+    try:
+        conn.send(outcome)
+    except MemoryError:
+        conn.send(("memory",))
+    conn.close()
+
+
+def parse_isolated(
+    data: bytes, *, filename: str | None, content_type: str | None, limits: ParseLimits
+) -> ParsedDocument:
+    """:func:`parse` in a child process, killed after ``limits.timeout_seconds`` (422
+    ``parse_timeout``) and held to ``limits.max_memory_bytes`` (413 ``document_too_large``).
+
+    Blocks the calling thread until the child answers or is killed: call it through
+    ``asyncio.to_thread``.
+    """
+    context = _forkserver()
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_parse_child,
+        args=(sender, data, filename, content_type, limits),
+        name="trulybot-parse",
+        daemon=True,
+    )
+    outcome: tuple[Any, ...] | None = None
+    try:
+        try:
+            _start(child)
+        finally:
+            sender.close()  # the child has its own copy; ours would hide the child's exit
+        if not receiver.poll(limits.timeout_seconds):
+            raise ParseTimeout(
+                f"Parsing took longer than {limits.timeout_seconds:g} s and was stopped",
+                details={"limit_seconds": limits.timeout_seconds},
+            )
+        try:
+            outcome = receiver.recv()
+        except EOFError:  # the child died without an answer
+            outcome = None
+    finally:
+        receiver.close()
+        exitcode = None
+        if child.pid is not None:  # started
+            if child.is_alive():
+                child.kill()
+            child.join()
+            exitcode = child.exitcode
+            child.close()
+    if outcome is not None and outcome[0] == "ok":
+        parsed: ParsedDocument = outcome[1]
+        return parsed
+    if outcome is not None and outcome[0] == "error":
+        _, code, message, status_code, details = outcome
+        if code == DocumentTooLarge.code:
+            raise DocumentTooLarge(message, details=details)
+        raise AppError(message, code=code, status_code=status_code, details=details)
+    if outcome is not None or exitcode == -9:  # out of memory (ours, or the kernel's killer)
+        limit = limits.max_memory_bytes
+        raise DocumentTooLarge(
+            "Parsing the document needs more memory than allowed"
+            + (f" ({limit // MIB} MiB)" if limit else ""),
+            details={"limit_bytes": limit},
+        )
+    log.warning("document parser exited with %s without an answer", exitcode)
+    raise AppError(
+        "The document could not be read (the parser stopped)",
+        code="parse_failed",
+        status_code=422,
+        details={"exitcode": exitcode},
+    )
+
+
 __all__ = [
     "DOCX_MIME",
+    "DocumentTooLarge",
     "Kind",
+    "ParseLimits",
+    "ParseTimeout",
     "ParsedDocument",
     "Section",
+    "check_size",
     "detect_kind",
     "normalize_text",
     "parse",
+    "parse_isolated",
     "sha256_text",
 ]

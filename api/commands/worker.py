@@ -45,7 +45,13 @@ def _cmd(args: argparse.Namespace) -> int:
             await deps.db.dispose()
 
     worker = Worker(
-        functions=worker_functions(job_registry()),
+        # A workspace holds at most JOBS_PER_WORKSPACE of all workers' slots; the lease outlives
+        # the job timeout, so a worker that dies mid-job frees it by expiry.
+        functions=worker_functions(
+            job_registry(),
+            per_workspace=settings.jobs_per_workspace,
+            lease_seconds=args.job_timeout + 60,
+        ),
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         on_startup=startup,
         on_shutdown=shutdown,

@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 
 from api.container import Container
 from api.deps import ContainerDep, LimitDep, OffsetDep, SessionDep, WorkspaceDep
+from api.ratelimits import RateLimitIngest
 from api.routers.audit import record_action
 from core.errors import NotFound, ValidationFailed
 from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
@@ -56,7 +57,11 @@ def ingestion_deps(container: Container) -> ingestion.IngestionDeps:
     )
     jobs = container.extras.get("jobs")
     if jobs is None:
-        jobs = InProcessQueue(job_registry(), {ingestion.DEPS_KEY: deps})
+        jobs = InProcessQueue(
+            job_registry(),
+            {ingestion.DEPS_KEY: deps},
+            per_workspace=container.settings.jobs_per_workspace,
+        )
         container.extras["jobs"] = jobs
     deps.jobs = jobs
     container.extras["ingestion"] = deps
@@ -104,6 +109,7 @@ class DocumentOut(BaseModel):
     progress: float
     chunk_count: int
     error: str | None
+    error_code: str | None = None
     revision: int
     created_at: datetime
     updated_at: datetime
@@ -254,6 +260,7 @@ async def _json(request: Request) -> dict[str, Any]:
     "/workspaces/{workspace_id}/documents",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SubmissionOut | SitemapOut,
+    dependencies=[RateLimitIngest],
 )
 async def create_document(
     request: Request,
@@ -342,7 +349,11 @@ async def get_document(
     return DocumentOut.of(document)
 
 
-@router.put("/workspaces/{workspace_id}/documents/{document_id}", response_model=SubmissionOut)
+@router.put(
+    "/workspaces/{workspace_id}/documents/{document_id}",
+    response_model=SubmissionOut,
+    dependencies=[RateLimitIngest],
+)
 async def replace_document(
     document_id: uuid.UUID,
     request: Request,
@@ -385,6 +396,7 @@ async def replace_document(
     "/workspaces/{workspace_id}/documents/{document_id}/retry",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DocumentOut,
+    dependencies=[RateLimitIngest],
 )
 async def retry_document(
     document_id: uuid.UUID,

@@ -21,14 +21,18 @@ class Receiver:
     port: int
     statuses: list[int] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
+    host: str = "127.0.0.1"
 
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
 
 @contextmanager
-def receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
-    state = Receiver(port=0, statuses=list(statuses or []))
+def receiver(
+    statuses: list[int] | None = None, *, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[Receiver]:
+    """Listens on ``host:port`` (a free port by default) until the block ends."""
+    state = Receiver(port=port, statuses=list(statuses or []), host=host)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -45,7 +49,7 @@ def receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((host, port), Handler)
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -293,6 +293,17 @@ async def test_loopback_url_refused_by_default(client: httpx.AsyncClient, owner:
     assert response.json()["error"]["code"] == "url_not_allowed"
 
 
+async def test_url_not_allowed_does_not_reveal_resolved_addresses(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    for body in ({"url": "http://localhost:9/x"}, {"sitemap_url": "http://localhost:9/s.xml"}):
+        response = await client.post(owner.url("/documents"), json=body, headers=owner.headers)
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "url_not_allowed"
+        for address in ("127.0.0.1", "::1"):  # what localhost resolves to, never the client's
+            assert address not in response.text
+
+
 async def test_size_and_type_limits(db: Database, redis_client: Redis) -> None:
     async with custom_client(db, redis_client, max_upload_bytes=2000) as (c, _container):
         who = await signup(c, "Limits")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import ipaddress
+import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,11 +18,14 @@ from core.errors import AppError, UnsupportedMediaType
 from rag.fetch import (
     FetchFailed,
     FetchTooLarge,
+    UnsupportedEncoding,
     UrlNotAllowed,
     fetch_sitemap,
     fetch_url,
     is_public_address,
 )
+from tests.fakes.dns import REBIND_HOST, RebindingResolver
+from tests.fakes.receiver import receiver
 
 Route = Callable[[BaseHTTPRequestHandler], None]
 
@@ -101,7 +106,26 @@ def server() -> Iterator[Server]:
     port = httpd.server_address[1]
     base = f"http://127.0.0.1:{port}"
     html = b"<html><head><title>Hello</title></head><body><p>Hi there</p></body></html>"
+
+    def encoded(body: bytes, coding: str) -> Route:
+        return lambda h: _send(h, 200, body, "text/html", headers={"Content-Encoding": coding})
+
+    raw_deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
     routes: dict[str, Route] = {
+        "/gzip.html": encoded(gzip.compress(html), "gzip"),
+        "/x-gzip.html": encoded(gzip.compress(html), "x-gzip"),
+        "/deflate.html": encoded(zlib.compress(html), "deflate"),
+        "/raw-deflate.html": encoded(raw_deflate.compress(html) + raw_deflate.flush(), "deflate"),
+        "/identity.html": encoded(html, "identity"),
+        "/gzip-identity.html": encoded(gzip.compress(html), "gzip, identity"),
+        "/gzip-gzip.html": encoded(gzip.compress(gzip.compress(html)), "gzip, gzip"),
+        "/gzip-deflate.html": encoded(zlib.compress(gzip.compress(html)), "gzip, deflate"),
+        "/br.html": encoded(html, "br"),
+        "/corrupt-gzip.html": encoded(b"\x1f\x8b\x08\x00garbage-not-deflate" * 4, "gzip"),
+        "/gzip-5000.txt": lambda h: _send(
+            h, 200, gzip.compress(b"a" * 5000), headers={"Content-Encoding": "gzip"}
+        ),
+        "/accept-encoding": lambda h: _send(h, 200, h.headers.get("Accept-Encoding", "").encode()),
         "/page.html": lambda h: _send(h, 200, html, "text/html; charset=utf-8"),
         "/image.png": lambda h: _send(h, 200, b"\x89PNG....", "image/png"),
         "/file.pdf": lambda h: _send(h, 200, b"%PDF-1.4 fake", "application/octet-stream"),
@@ -319,3 +343,58 @@ async def test_sitemap_root_errors_raise(srv: Server) -> None:
     with pytest.raises(AppError) as info:
         await fetch_sitemap(srv.url("/missing.xml"), allow_private=True)
     assert info.value.code == "fetch_failed"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/gzip.html",
+        "/x-gzip.html",
+        "/deflate.html",
+        "/raw-deflate.html",
+        "/identity.html",
+        "/gzip-identity.html",
+    ],
+)
+async def test_one_content_coding_is_decoded(srv: Server, path: str) -> None:
+    page = await fetch_url(srv.url(path), allow_private=True)
+    assert page.data.startswith(b"<html><head><title>Hello</title>")
+    assert page.data.endswith(b"</html>")
+
+
+async def test_only_the_codings_we_decode_are_asked_for(srv: Server) -> None:
+    page = await fetch_url(srv.url("/accept-encoding"), allow_private=True)
+    assert page.data == b"gzip, deflate"
+
+
+@pytest.mark.parametrize("path", ["/gzip-gzip.html", "/gzip-deflate.html", "/br.html"])
+async def test_stacked_or_unknown_codings_are_refused(srv: Server, path: str) -> None:
+    with pytest.raises(UnsupportedEncoding) as info:
+        await fetch_url(srv.url(path), allow_private=True)
+    assert info.value.code == "unsupported_encoding"
+    assert info.value.status_code == 422
+
+
+async def test_corrupt_compressed_body_is_fetch_failed(srv: Server) -> None:
+    with pytest.raises(FetchFailed, match="could not be decoded") as info:
+        await fetch_url(srv.url("/corrupt-gzip.html"), allow_private=True)
+    assert info.value.code == "fetch_failed"
+
+
+async def test_the_cap_counts_decoded_bytes(srv: Server) -> None:
+    with pytest.raises(FetchTooLarge):
+        await fetch_url(srv.url("/gzip-5000.txt"), allow_private=True, max_bytes=4999)
+    page = await fetch_url(srv.url("/gzip-5000.txt"), allow_private=True, max_bytes=5000)
+    assert page.data == b"a" * 5000
+
+
+async def test_a_dns_answer_that_changes_after_the_check_is_not_followed(
+    srv: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolver = RebindingResolver(["127.0.0.1", "127.0.0.2"])  # checked, then "internal"
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    with receiver(host="127.0.0.2", port=srv.port):
+        page = await fetch_url(f"http://{REBIND_HOST}:{srv.port}/page.html", allow_private=True)
+    assert page.data.startswith(b"<html>")
+    assert srv.hits == [("/page.html", f"{REBIND_HOST}:{srv.port}")]
+    assert resolver.asked == ["127.0.0.1"]

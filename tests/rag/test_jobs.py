@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import httpx
 from arq.connections import RedisSettings
 from arq.worker import Worker
+from redis.asyncio import Redis
 from sqlalchemy import text
 
 from api.container import Container
@@ -109,4 +111,101 @@ async def test_arq_worker_runs_the_job_from_redis(
         assert worker.jobs_complete >= 1
         assert worker.jobs_failed == 0
     finally:
+        await arq_queue.close()
+
+
+# --- fairness between workspaces ------------------------------------------------------------
+
+
+class Recorder:
+    """A job that records which job started; workspace A's jobs hold their slot until released,
+    like a huge upload."""
+
+    def __init__(self, expected_starts: int) -> None:
+        self.started: list[str] = []
+        self.release = asyncio.Event()
+        self._expected = expected_starts
+        self.enough = asyncio.Event()
+
+    async def __call__(self, ctx: dict[str, Any], workspace_id: str, label: str) -> str:
+        self.started.append(label)
+        if len(self.started) >= self._expected:
+            self.enough.set()
+        if label.startswith("A"):
+            await self.release.wait()
+        return label
+
+    async def wait(self) -> None:
+        async with asyncio.timeout(30):  # a guard against hanging, not a timing assertion
+            await self.enough.wait()
+
+
+async def test_in_process_queue_keeps_a_slot_for_other_workspaces(container: Container) -> None:
+    jobs = ingestion_deps(container).jobs  # the queue the API runs jobs on
+    assert isinstance(jobs, InProcessQueue)
+    work = Recorder(expected_starts=2)
+    jobs.registry.register("work", work)
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    await jobs.enqueue("work", workspace_id=a, label="A1")  # a huge upload holds one slot
+    await jobs.enqueue("work", workspace_id=a, label="A2")  # and another is queued behind it
+    await jobs.enqueue("work", workspace_id=b, label="B1")  # another tenant's one-liner
+    await work.wait()
+    assert work.started == ["A1", "B1"]
+    work.release.set()
+    await jobs.drain()
+    assert work.started == ["A1", "B1", "A2"]
+
+
+async def test_in_process_queue_serves_waiting_workspaces_in_turn() -> None:
+    work = Recorder(expected_starts=5)
+    queue = InProcessQueue(JobRegistry({"work": work}), {}, concurrency=2, per_workspace=1)
+    a, b, c = (str(uuid.uuid4()) for _ in range(3))
+    for workspace, label in [(a, "A1"), (a, "A2"), (b, "B1"), (b, "B2"), (b, "B3"), (c, "C1")]:
+        await queue.enqueue("work", workspace_id=workspace, label=label)
+    await work.wait()
+    # A holds one slot; B and C take turns on the other instead of B's whole backlog first.
+    assert work.started == ["A1", "B1", "C1", "B2", "B3"]
+    work.release.set()
+    await queue.drain()
+    assert work.started[-1] == "A2"
+    await queue.close()
+
+
+async def test_arq_workers_keep_a_slot_for_other_workspaces(redis_client: Redis) -> None:
+    queue_name = f"trulybot-test-{uuid.uuid4().hex[:8]}"
+    arq_queue = await ArqQueue.connect(REDIS_URL, queue_name=queue_name)
+    work = Recorder(expected_starts=2)
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    for workspace, label in [(a, "A1"), (a, "A2"), (b, "B1")]:
+        await arq_queue.enqueue("work", workspace_id=workspace, label=label)
+    worker = Worker(
+        functions=worker_functions(
+            JobRegistry({"work": work}), per_workspace=1, lease_seconds=60, retry_delay=0.02
+        ),
+        redis_settings=RedisSettings.from_dsn(REDIS_URL),
+        queue_name=queue_name,
+        max_jobs=2,
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.02,
+    )
+    running = asyncio.create_task(worker.main())
+    try:
+        await work.wait()
+        # One of A's jobs holds a slot (which one the two workers' pulls decide); B's job has
+        # the other, and A's second job waits.
+        assert sorted(label[0] for label in work.started) == ["A", "B"]
+        work.release.set()
+        async with asyncio.timeout(30):
+            await running
+        assert sorted(work.started) == ["A1", "A2", "B1"]
+        assert work.started[2].startswith("A")
+        assert worker.jobs_failed == 0
+        # Every lease was given back.
+        assert await redis_client.keys("trulybot:jobs:lease:*") == []
+    finally:
+        work.release.set()
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await worker.close()
         await arq_queue.close()

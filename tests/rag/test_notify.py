@@ -5,14 +5,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+import pytest
 
 from core.db import Database
 from rag import chat_repository, notify
 from tests.conftest import Owner
+from tests.fakes.dns import REBIND_HOST, RebindingResolver
 from tests.fakes.receiver import receiver
 from workspaces import repository as workspace_repo
 
@@ -119,3 +124,57 @@ async def test_handoff_reaches_the_owner_end_to_end(
     body = hook.received[0].body
     expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     assert mac == expected.hexdigest()
+
+
+async def test_delivery_connects_to_the_address_that_was_checked(
+    db: Database, owner: Owner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The name resolves to the checked receiver first and to an "internal" service on another
+    # loopback address afterwards (DNS rebinding): the post must reach the checked one.
+    with receiver() as checked, receiver(host="127.0.0.2", port=checked.port) as internal:
+        resolver = RebindingResolver(["127.0.0.1", "127.0.0.2"])
+        monkeypatch.setattr(socket, "getaddrinfo", resolver)
+        delivery_id, _ = await _setup(db, owner, f"http://{REBIND_HOST}:{checked.port}/hook")
+        await notify.Notifier(db, allow_private=True, sleep=_no_sleep).run(
+            uuid.UUID(owner.workspace_id), delivery_id
+        )
+    assert internal.received == []
+    assert len(checked.received) == 1
+    assert resolver.asked == ["127.0.0.1"]
+    assert checked.received[0].headers["host"] == f"{REBIND_HOST}:{checked.port}"
+    assert (await _delivery(db, owner, delivery_id)).status == "delivered"
+
+
+async def test_the_receivers_answer_body_is_never_read(db: Database, owner: Owner) -> None:
+    # A receiver that announces a gigabyte and never sends it: only the status matters.
+    done = threading.Event()
+
+    class Endless(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", str(1 << 30))
+            self.end_headers()
+            self.wfile.write(b"x" * 1024)
+            self.wfile.flush()
+            done.wait(30)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        delivery_id, _ = await _setup(db, owner, url)
+        notifier = notify.Notifier(db, allow_private=True, sleep=_no_sleep)
+        assert await notifier.attempt(uuid.UUID(owner.workspace_id), delivery_id)
+    finally:
+        done.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    row = await _delivery(db, owner, delivery_id)
+    assert (row.status, row.attempts) == ("delivered", 1)

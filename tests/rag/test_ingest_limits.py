@@ -1,0 +1,110 @@
+"""One tenant cannot stall ingestion for the others: submission rate, chunk quota before
+embedding, and bounded parsing, as an owner sees them over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from api.routers.documents import ingestion_deps
+from core.db import Database
+from tests.conftest import Owner, signup
+from tests.rag.test_documents_api import CountingEmbedder, custom_client, get_doc
+
+# Limits every other class high enough that only the ingest limit can refuse here.
+OPEN = {"rate_limits": "on", "rate_limit_ip": "10000/minute", "rate_limit_auth": "10000/minute"}
+
+
+async def _text(client: httpx.AsyncClient, who: Owner, text: str) -> httpx.Response:
+    return await client.post(
+        who.url("/documents"),
+        json={"title": f"Note {uuid.uuid4().hex[:8]}", "text": text},
+        headers=who.headers,
+    )
+
+
+async def test_document_submissions_are_rate_limited_per_workspace(
+    db: Database, redis_client: Redis
+) -> None:
+    async with custom_client(db, redis_client, rate_limit_ingest="3/minute", **OPEN) as (c, _):
+        busy, calm = await signup(c, "Busy"), await signup(c, "Calm")
+        first = await _text(c, busy, "The shop opens at nine.")
+        assert first.status_code == 202
+        assert first.headers["ratelimit-limit"] == "3"
+        assert first.headers["ratelimit-remaining"] == "2"
+        doc_id = first.json()["id"]
+        put = await c.put(
+            busy.url(f"/documents/{doc_id}"),
+            json={"text": "The shop opens at ten."},
+            headers=busy.headers,
+        )
+        assert put.status_code == 202  # a replacement is a submission too
+        assert (await _text(c, busy, "Deliveries arrive on Mondays.")).status_code == 202
+        refused = [
+            await _text(c, busy, "Returns take a week."),
+            await c.post(busy.url(f"/documents/{doc_id}/retry"), headers=busy.headers),
+            await c.put(
+                busy.url(f"/documents/{doc_id}"),
+                json={"text": "The shop opens at eleven."},
+                headers=busy.headers,
+            ),
+            await c.post(
+                busy.url("/documents"),
+                json={"sitemap_url": "http://example.invalid/sitemap.xml"},
+                headers=busy.headers,
+            ),
+        ]
+        for response in refused:
+            assert response.status_code == 429, response.text
+            error = response.json()["error"]
+            assert error["code"] == "rate_limited"
+            assert error["details"]["route_class"] == "ingest"
+            assert int(response.headers["retry-after"]) >= 1
+            assert response.headers["ratelimit-limit"] == "3"
+            assert response.headers["ratelimit-remaining"] == "0"
+        # Nothing of the refused submissions was stored or changed.
+        listed = (await c.get(busy.url("/documents"), headers=busy.headers)).json()
+        assert listed["total"] == 2
+        assert (await get_doc(c, busy, doc_id))["revision"] == 2
+        # Another workspace has its own budget.
+        assert (await _text(c, calm, "Parking is free.")).status_code == 202
+
+
+async def test_chunk_quota_is_checked_before_anything_is_embedded(
+    db: Database, redis_client: Redis, owner_db: Database
+) -> None:
+    async with custom_client(db, redis_client, chunk_tokens=8, chunk_overlap_tokens=0) as (
+        c,
+        container,
+    ):
+        counting = CountingEmbedder()
+        container.extras["embedder"] = counting
+        who = await signup(c, "Chunky")
+        # About 2,500 chunks of eight tokens: more than the free plan's 2,000.
+        sentences = " ".join(f"Sentence {i} says something." for i in range(2500))
+        big = await c.post(
+            who.url("/documents"), json={"title": "Big", "text": sentences}, headers=who.headers
+        )
+        assert big.status_code == 202
+        jobs = ingestion_deps(container).jobs
+        assert jobs is not None
+        await jobs.drain()
+        doc = await get_doc(c, who, big.json()["id"])
+        assert doc["status"] == "failed"
+        assert counting.embedded == []  # nothing was embedded to be thrown away
+        assert doc["error_code"] == "quota_exceeded"
+        assert "2000 chunks" in doc["error"]
+        retry = await c.post(who.url(f"/documents/{doc['id']}/retry"), headers=who.headers)
+        assert retry.status_code == 202
+        await jobs.drain()
+        assert (await get_doc(c, who, doc["id"]))["error_code"] == "quota_exceeded"
+        assert counting.embedded == []  # and nothing on the retry either
+        async with owner_db.transaction() as session:
+            stored = await session.scalar(
+                text("SELECT count(*) FROM chunks WHERE workspace_id = :w"),
+                {"w": who.workspace_id},
+            )
+        assert stored == 0
