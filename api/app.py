@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.container import Container
 from api.demo.seed import ensure_demo
 from api.errors import install_error_handlers
+from api.input_guard import JsonInputGuardMiddleware
 from api.metrics import AccessLogMiddleware
 from api.metrics import router as metrics_router
 from api.middleware import (
@@ -120,7 +121,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         app.state.container = container
     init_sentry(settings)
     install_error_handlers(app)
-    # Innermost: inside both CORS layers, so a 429 still carries CORS headers.
+    # JSON nested too deep or with lone surrogates: 422 before any route parses it.
+    app.add_middleware(JsonInputGuardMiddleware)
+    # Inside both CORS layers, so a 429 still carries CORS headers.
     app.add_middleware(RateLimitMiddleware)
     if settings.dashboard_origins:
         app.add_middleware(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Request
+from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.container import Container
@@ -102,3 +104,25 @@ def page_limit(settings: SettingsDep, limit: Annotated[int, Query(ge=1)] = 20) -
 
 
 LimitDep = Annotated[int, Depends(page_limit)]
+
+# Every offset-paginated list: bounded, so a huge offset is a 422, never an int64 overflow in
+# the database driver (and deep OFFSET scans stay cheap). Longer lists paginate by cursor.
+MAX_OFFSET = 100_000
+OffsetDep = Annotated[
+    int, Query(ge=0, le=MAX_OFFSET, description=f"rows to skip, at most {MAX_OFFSET}")
+]
+
+
+def _utc_representable(value: datetime) -> datetime:
+    """A date the database can compare with: 9999-12-31T23:59:59-14:00 parses, but its UTC
+    time is in the year 10000 (an OverflowError, a 500, in the driver)."""
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("the date is out of range once converted to UTC") from None
+    return value
+
+
+# Every date taken from a query string.
+QueryDatetime = Annotated[datetime, AfterValidator(_utc_representable)]

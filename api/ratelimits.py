@@ -38,7 +38,9 @@ from core.ratelimit import (
     limits_enabled,
     most_restrictive,
 )
+from widget.config import conversation_caps
 from workspaces import security
+from workspaces.models import Workspace
 
 log = logging.getLogger("trulybot.ratelimit")
 
@@ -150,6 +152,59 @@ async def rate_limit_chat(
         )
     await enforce(request, "chat", "ip:" + request_client_ip(request), settings.rate_limit_chat_ip)
     await enforce(request, "chat", f"ws:{workspace_id}", settings.rate_limit_chat_workspace)
+
+
+class ConversationRateLimited(AppError):
+    code = "conversation_rate_limited"
+    status_code = 429
+    message = "Too many new conversations; try again later"
+
+
+async def cap_widget_conversation(request: Request, workspace: Workspace) -> None:
+    """A new conversation through the public widget key, counted per hour: per client IP and
+    per workspace (the owner's widget settings, else ``WIDGET_CONVERSATIONS_PER_*``). A caller
+    without an Origin header is not a browser page: its per-IP budget is the lower of that and
+    ``WIDGET_SERVER_CONVERSATIONS_PER_IP_PER_HOUR``, counted apart. Raises 429
+    ``conversation_rate_limited`` (details.scope: ip, server or workspace) with Retry-After.
+    The workspace's budget is counted last, so a capped address does not spend it."""
+    container: Container = request.app.state.container
+    settings = container.settings
+    if not limits_enabled(settings):
+        return
+    per_ip, per_workspace = conversation_caps(
+        workspace.widget_config,
+        per_ip_default=settings.widget_conversations_per_ip_per_hour,
+        per_workspace_default=settings.widget_conversations_per_hour,
+    )
+    ip = request_client_ip(request)
+    if request.headers.get("origin") is None:
+        limit = min(per_ip, settings.widget_server_conversations_per_ip_per_hour)
+        checks = [("server", f"server:{workspace.id}:{ip}", limit)]
+    else:
+        checks = [("ip", f"ip:{workspace.id}:{ip}", per_ip)]
+    checks.append(("workspace", f"ws:{workspace.id}", per_workspace))
+    limiter = limiter_for(container)
+    for scope, key, limit in checks:
+        decision = await limiter.hit("conversations", key, limit=f"{limit}/hour")
+        _record(request.scope, decision)
+        if not decision.allowed:
+            metrics.count_rate_limited("conversations")
+            raise ConversationRateLimited(
+                details={"scope": scope, "limit": limit, "retry_after": decision.retry_after},
+                headers=decision.headers(),
+            )
+
+
+async def rate_limit_widget_lead(request: Request, workspace_id: uuid.UUID | str) -> None:
+    """Lead forms sent with the public widget key: ``RATE_LIMIT_WIDGET_LEADS`` per client IP and
+    workspace (each one is stored as a submission the owner reads)."""
+    container: Container = request.app.state.container
+    await enforce(
+        request,
+        "widget_lead",
+        f"lead:{workspace_id}:{request_client_ip(request)}",
+        container.settings.rate_limit_widget_leads,
+    )
 
 
 RateLimitAuth = Depends(rate_limit_auth)

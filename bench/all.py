@@ -21,6 +21,7 @@ from bench.common import ROOT
 
 # Order: the cheap, self-contained ones first.
 BENCHMARKS = (
+    "guards",
     "peer_langchain",
     "chat_http",
     "chat_wrk",

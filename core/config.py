@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import stat
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -28,6 +30,34 @@ def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+def _check_public_base_url(value: str) -> None:
+    """http(s)://host[:port][/path]: nothing that could break out of the snippet's attribute."""
+    problem = None
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        problem, parts, port = "it does not parse as a URL", None, None
+    if parts is not None:
+        if parts.scheme not in ("http", "https"):
+            problem = "it must start with http:// or https://"
+        elif not parts.hostname:
+            problem = "the host is missing"
+        elif parts.username is not None or parts.password is not None:
+            problem = "it must not contain a user name or password"
+        elif parts.query or parts.fragment or "?" in value or "#" in value:
+            problem = "it must not have a query or fragment"
+        elif port is not None and not 0 < port <= 65535:
+            problem = "the port is out of range"
+    if problem is None and _UNSAFE_URL_CHARS.search(value):
+        problem = "it contains spaces, quotes, angle brackets or control characters"
+    if problem:
+        raise ValueError(f"PUBLIC_BASE_URL {value!r} is not valid: {problem}")
+
+
+_UNSAFE_URL_CHARS = re.compile(r"[\s\"'<>`\\\x00-\x1f\x7f]")
 
 
 class Settings(BaseSettings):
@@ -149,6 +179,12 @@ class Settings(BaseSettings):
     rate_limit_chat_ip: str = "60/minute"
     rate_limit_chat_workspace: str = "600/minute"
     rate_limit_ingest: str = "60/minute"
+    rate_limit_widget_leads: str = "10/hour"
+    # New conversations through the public widget key, per hour (owners may override the first
+    # two in their widget settings). A caller without an Origin header is not a browser page.
+    widget_conversations_per_ip_per_hour: int = Field(default=20, ge=1)
+    widget_conversations_per_hour: int = Field(default=300, ge=1)
+    widget_server_conversations_per_ip_per_hour: int = Field(default=5, ge=1)
     login_ip_max_failures: int = 20
     # Comma-separated proxies (IPs or CIDRs, or *) whose X-Forwarded-For/-Proto are believed.
     trusted_proxies: str = ""
@@ -162,6 +198,15 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("public_base_url", mode="before")
+    @classmethod
+    def _public_base_url(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip() or None
+        if value is not None:
+            _check_public_base_url(str(value))
+        return value
 
     @model_validator(mode="after")
     def _refuse_weak_secrets(self) -> Settings:
@@ -179,6 +224,17 @@ class Settings(BaseSettings):
             problem = jwt_secret_weakness(secret)
             if problem:
                 raise ValueError(f"JWT_SECRET {problem}; {_HOW_TO_GENERATE}")
+        return self
+
+    @model_validator(mode="after")
+    def _require_public_base_url(self) -> Settings:
+        # The widget snippet owners paste into their sites is built from it; never from a
+        # request's Host header, which whoever reaches the server chooses.
+        if self.environment == "production" and not self.public_base_url:
+            raise ValueError(
+                "PUBLIC_BASE_URL must be set in production (the URL visitors' browsers load "
+                "widget.js from, e.g. https://bot.example.com)"
+            )
         return self
 
     _jwt_secret_source: str = PrivateAttr(default="")

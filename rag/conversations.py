@@ -54,7 +54,8 @@ async def give_feedback(
     comment: str | None,
     session_id: str | None = None,
 ) -> None:
-    """Thumbs up/down on an assistant answer (visitors: only on their own conversation)."""
+    """Thumbs up/down on an assistant answer. A visitor's call passes their ``session_id`` and
+    may only rate their own conversation; an owner's passes none."""
     message = await repo.get_message(session, workspace_id=workspace_id, message_id=message_id)
     if message is None or message.role != "assistant":
         raise NotFound("Message not found")

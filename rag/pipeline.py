@@ -45,12 +45,16 @@ from rag.generation import (
     fallback_answer,
 )
 from rag.intents import detect_intent, persona_reply
+from rag.links import LinkPolicy, restrict_links
 from rag.normalize import normalize_question, visitor_hash
 from workspaces import usage
 from workspaces.models import Workspace
 from workspaces.plans import get_plan
 
 Source = Literal["faq", "cache", "rag", "fallback", "handoff"]
+# Answers drawn from documents (quoted, or written by a model that read them): their links are
+# restricted. FAQ answers and canned replies are the owner's words and are left alone.
+LINKED: tuple[Source, ...] = ("rag", "cache")
 Channel = Literal["widget", "owner"]
 
 _FOLLOW_UP = re.compile(
@@ -412,12 +416,23 @@ class AnswerPipeline:
                     model, prompt=completion.prompt_tokens, completion=completion.completion_tokens
                 )
 
-    @staticmethod
-    def _from_cache(turn: _Turn, hit: CacheHit) -> _Turn:
-        turn.answer = str(hit.entry["answer"])
+    @classmethod
+    def _from_cache(cls, turn: _Turn, hit: CacheHit) -> _Turn:
         turn.citations = list(hit.entry.get("citations", []))
+        turn.answer = cls._safe_links(turn, str(hit.entry["answer"]))
         turn.source = "cache"
         return turn
+
+    @staticmethod
+    def _safe_links(turn: _Turn, answer: str) -> str:
+        """Links in an answer drawn from documents stay clickable only to the sources it cites
+        and the workspace's allowed origins (rag.links)."""
+        config = turn.inp.workspace.widget_config or {}
+        policy = LinkPolicy.of(
+            cited_urls=[c.get("url") for c in turn.citations],
+            allowed_origins=list(config.get("allowed_origins") or []),
+        )
+        return restrict_links(answer, policy)
 
     async def _conversation(
         self, session: AsyncSession, inp: ChatInput
@@ -536,8 +551,10 @@ class AnswerPipeline:
                 for key in ("document_id", "chunk_id"):
                     if item.get(key) is not None:
                         item[key] = str(item[key])
-        answer = turn.answer or ""
         source: Source = turn.source or "fallback"
+        answer = (
+            self._safe_links(turn, turn.answer or "") if source in LINKED else turn.answer or ""
+        )
         async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
             # The answer and the conversation's message count in one statement.
             await repo.record_answer(

@@ -138,11 +138,20 @@ class ResolvedOut(BaseModel):
 
 
 class FeedbackIn(BaseModel):
+    """An owner's rating of an answer (any conversation of their workspace)."""
+
     model_config = ConfigDict(extra="forbid")
     message_id: uuid.UUID
     rating: Literal["up", "down"]
     comment: str | None = Field(default=None, max_length=2000)
     session_id: str | None = Field(default=None, pattern=SESSION_ID_PATTERN)
+
+
+class WidgetFeedbackIn(FeedbackIn):
+    """A visitor's rating: only of an answer in their own conversation, which the session id
+    proves (the message id alone is not a secret)."""
+
+    session_id: str = Field(pattern=SESSION_ID_PATTERN)
 
 
 class ChatStatsOut(BaseModel):

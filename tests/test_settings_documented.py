@@ -24,5 +24,10 @@ def test_every_setting_is_in_env_example() -> None:
 def test_production_refuses_the_default_jwt_secret() -> None:
     with pytest.raises(ValidationError, match="JWT_SECRET"):
         Settings(_env_file=None, environment="production")  # type: ignore[call-arg]
-    ok = Settings(_env_file=None, environment="production", jwt_secret=secrets.token_urlsafe(32))  # type: ignore[call-arg]
+    ok = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        environment="production",
+        jwt_secret=secrets.token_urlsafe(32),
+        public_base_url="https://bot.example.com",
+    )
     assert not ok.is_development

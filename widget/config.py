@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "allowed_origins": [],
     "suggested_questions": [],
 }
+MAX_CONVERSATION_CAP = 100_000
 
 
 class WidgetConfigIn(BaseModel):
@@ -37,6 +38,13 @@ class WidgetConfigIn(BaseModel):
     lead_fields: list[LeadField] | None = Field(default=None, max_length=3)
     allowed_origins: list[str] | None = Field(default=None, max_length=50)
     suggested_questions: list[str] | None = Field(default=None, max_length=6)
+    # New conversations through the public key per hour; null: the server's default.
+    max_conversations_per_ip_per_hour: int | None = Field(
+        default=None, ge=1, le=MAX_CONVERSATION_CAP, strict=True
+    )
+    max_conversations_per_hour: int | None = Field(
+        default=None, ge=1, le=MAX_CONVERSATION_CAP, strict=True
+    )
 
     @field_validator("primary_color")
     @classmethod
@@ -95,6 +103,24 @@ class OwnerWidgetConfigOut(WidgetConfigOut):
     allowed_origins: list[str]
     public_key: str
     embed_snippet: str
+    max_conversations_per_ip_per_hour: int
+    max_conversations_per_hour: int
+
+
+def conversation_caps(
+    config: dict[str, Any] | None, *, per_ip_default: int, per_workspace_default: int
+) -> tuple[int, int]:
+    """(new conversations per visitor IP per hour, per workspace per hour): the owner's
+    settings, else the server's defaults."""
+
+    def pick(key: str, default: int) -> int:
+        value = (config or {}).get(key)
+        return value if isinstance(value, int) and value > 0 else default
+
+    return (
+        pick("max_conversations_per_ip_per_hour", per_ip_default),
+        pick("max_conversations_per_hour", per_workspace_default),
+    )
 
 
 def merged(config: dict[str, Any] | None, *, workspace_name: str) -> dict[str, Any]:

@@ -213,8 +213,9 @@ def _matches(origin: Origin, entry: str) -> bool:
 def origin_allowed(origin: str | None, allowed: Sequence[str], *, development: bool) -> bool:
     """Decide whether a browser page at ``origin`` may use the widget.
 
-    ``None`` (no ``Origin`` header: a server or curl, not a browser page) is allowed; the widget
-    key is public and the rate limits/quotas still apply. With no allowed origins configured,
+    ``None`` (no ``Origin`` header: a server or curl, not a browser page) passes this check; the
+    caller decides what such a request may do (the widget API refuses it when origins are
+    configured and gives it a lower conversation cap otherwise). With no allowed origins configured,
     everything is allowed in development and nothing in production. Otherwise the origin must
     parse and match an entry exactly (scheme, host, port) or fall under a ``*.`` wildcard entry.
     """

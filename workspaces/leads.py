@@ -1,4 +1,9 @@
-"""Leads: captured contacts of a workspace, deduplicated per email."""
+"""Leads: captured contacts of a workspace, deduplicated per email.
+
+Two ways in. Owners (and their API keys) create and edit leads and read them back. Visitors, with
+the public widget key, only *submit*: each submission is kept as history and fills a lead's empty
+fields, and the caller learns nothing back (not even whether the email was already a lead).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound, ValidationFailed
 from workspaces import repository as repo
-from workspaces.models import Lead
+from workspaces.models import Lead, LeadSubmission
 
 CSV_COLUMNS = (
     "id",
@@ -29,6 +34,9 @@ CSV_COLUMNS = (
     "conversation_id",
     "created_at",
     "updated_at",
+    "submissions",
+    "latest_submission_at",
+    "latest_submission_message",
 )
 _FORMULA_START = ("=", "+", "-", "@", "|", "%")
 _CONTROL_START = ("\t", "\r", "\n")
@@ -43,6 +51,62 @@ async def capture(
     values = dict(values)
     values["email"] = values["email"].strip()
     return await repo.upsert_lead(session, workspace_id=workspace_id, values=values)
+
+
+async def submit_from_visitor(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    values: dict[str, Any],
+    conversation_id: uuid.UUID | None,
+    source: str = "widget",
+) -> uuid.UUID:
+    """A visitor's form: recorded as a submission; a new email becomes a lead, a known one only
+    gets its empty fields filled. ``conversation_id`` must already be proven to be the
+    visitor's own. Returns the lead's id for linking, never the lead."""
+    email = values["email"].strip()
+    fields = {k: values.get(k) for k in ("name", "phone", "message")}
+    lead_id = await repo.add_visitor_lead(
+        session,
+        workspace_id=workspace_id,
+        values={"email": email, "source": source, "conversation_id": conversation_id, **fields},
+    )
+    await repo.insert_lead_submission(
+        session,
+        LeadSubmission(
+            id=uuid.uuid4(),
+            workspace_id=workspace_id,
+            lead_id=lead_id,
+            email=email,
+            source=source,
+            conversation_id=conversation_id,
+            **fields,
+        ),
+    )
+    return lead_id
+
+
+async def submissions_page(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    lead_id: uuid.UUID,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[LeadSubmission], str | None]:
+    """A lead's submissions, newest first (404 when the lead is not this workspace's)."""
+    await get(session, workspace_id=workspace_id, lead_id=lead_id)
+    rows = list(
+        await repo.list_lead_submissions(
+            session,
+            workspace_id=workspace_id,
+            lead_id=lead_id,
+            limit=limit + 1,
+            cursor=decode_cursor(cursor) if cursor else None,
+        )
+    )
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
 
 
 async def get(session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID) -> Lead:
@@ -68,8 +132,8 @@ async def delete(session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uui
         raise NotFound("Lead not found")
 
 
-def encode_cursor(lead: Lead) -> str:
-    raw = f"{lead.created_at.isoformat()}|{lead.id}"
+def encode_cursor(row: Lead | LeadSubmission) -> str:
+    raw = f"{row.created_at.isoformat()}|{row.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -130,8 +194,19 @@ async def export_csv(
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    async for lead in repo.stream_leads(session, workspace_id=workspace_id, **filters):
-        writer.writerow([csv_safe(getattr(lead, column)) for column in CSV_COLUMNS])
+    rows = repo.stream_leads_with_submissions(session, workspace_id=workspace_id, **filters)
+    async for lead, count, latest_at, latest_message in rows:
+        extra = {
+            "submissions": count,
+            "latest_submission_at": latest_at,
+            "latest_submission_message": latest_message,
+        }
+        writer.writerow(
+            [
+                csv_safe(extra[column] if column in extra else getattr(lead, column))
+                for column in CSV_COLUMNS
+            ]
+        )
         if buffer.tell() > 16_384:
             yield buffer.getvalue()
             buffer.seek(0)

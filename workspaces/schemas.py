@@ -159,6 +159,25 @@ class LeadPage(BaseModel):
     next_cursor: str | None
 
 
+class LeadSubmissionOut(_Out):
+    """What a visitor sent through the widget, as they sent it."""
+
+    id: uuid.UUID
+    lead_id: uuid.UUID
+    email: str
+    name: str | None
+    phone: str | None
+    message: str | None
+    source: str
+    conversation_id: uuid.UUID | None
+    created_at: datetime
+
+
+class LeadSubmissionPage(BaseModel):
+    items: list[LeadSubmissionOut]
+    next_cursor: str | None
+
+
 class UsageMetric(BaseModel):
     used: int
     limit: int | None

@@ -5,9 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Request, status
 
-from api.deps import ContainerDep, LimitDep, SessionDep, SettingsDep, WorkspaceDep
+from api.deps import (
+    ContainerDep,
+    LimitDep,
+    QueryDatetime,
+    SessionDep,
+    SettingsDep,
+    WorkspaceDep,
+)
 from billing import catalog, orders, subscriptions, webhooks
 from billing.provider import PaymentProvider, RazorpayProvider
 from billing.schemas import (
@@ -170,7 +177,7 @@ async def list_payments(
     access: WorkspaceDep,
     session: SessionDep,
     limit: LimitDep,
-    before: Annotated[datetime | None, Query()] = None,
+    before: QueryDatetime | None = None,
 ) -> PaymentPage:
     items, next_before = await subscriptions.list_payments(
         session, access, limit=limit, before=before

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -10,8 +9,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import providers
 from api.container import Container
-from api.deps import ContainerDep, LimitDep, SessionDep, SettingsDep, WorkspaceDep
-from api.ratelimits import rate_limit_chat
+from api.deps import (
+    ContainerDep,
+    LimitDep,
+    OffsetDep,
+    QueryDatetime,
+    SessionDep,
+    SettingsDep,
+    WorkspaceDep,
+)
+from api.ratelimits import cap_widget_conversation, rate_limit_chat
 from api.routers.audit import record_action
 from api.sse import sse_response, wants_stream
 from api.widget_cors import STATE_KEY
@@ -38,6 +45,7 @@ from rag.schemas import (
     ResolveUnansweredIn,
     TranscriptOut,
     UnansweredGroup,
+    WidgetFeedbackIn,
 )
 from widget.policy import origin_allowed
 from workspaces import audit
@@ -62,9 +70,21 @@ async def widget_workspace(
 
 def _check_origin(request: Request, workspace: Workspace, settings: Settings) -> None:
     """403 ``origin_not_allowed`` unless the request's Origin may embed this widget; an allowed
-    browser origin gets CORS headers back (WidgetCorsMiddleware)."""
+    browser origin gets CORS headers back (WidgetCorsMiddleware).
+
+    A request without an Origin is not a browser page (browsers send Origin on every
+    cross-origin request and on every same-origin POST): a workspace that lists its allowed
+    origins refuses it with 403 ``origin_required``, except for reading the public config (a
+    GET that spends nothing, and that a page on the API's own host sends without Origin).
+    Otherwise it is allowed, with the lower server-side cap on new conversations.
+    """
     origin = request.headers.get("origin")
     allowed = list((workspace.widget_config or {}).get("allowed_origins") or [])
+    if origin is None and allowed and request.method != "GET":
+        raise Forbidden(
+            "This widget only answers pages on its allowed websites (no Origin header was sent)",
+            code="origin_required",
+        )
     if not origin_allowed(origin, allowed, development=settings.is_development):
         raise Forbidden("This site may not embed this widget", code="origin_not_allowed")
     if origin:
@@ -101,6 +121,8 @@ async def public_chat(
     # A short transaction of its own: no connection is held while the answer is generated.
     workspace = await widget_workspace_only(request, container, key)
     await rate_limit_chat(request, workspace.id, body.session_id)
+    if body.conversation_id is None:  # the pipeline starts a new conversation
+        await cap_widget_conversation(request, workspace)
     inp = ChatInput(
         workspace=workspace,
         message=body.message,
@@ -141,7 +163,7 @@ async def owner_chat(
 
 @router.post("/widget/feedback", status_code=status.HTTP_204_NO_CONTENT)
 async def widget_feedback(
-    body: FeedbackIn,
+    body: WidgetFeedbackIn,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -200,7 +222,7 @@ async def list_faqs(
     access: WorkspaceDep,
     session: SessionDep,
     limit: LimitDep,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    offset: OffsetDep = 0,
 ) -> FaqPage:
     items, total = await chat_repository.list_faqs(
         session, workspace_id=access.workspace.id, limit=limit, offset=offset
@@ -274,7 +296,7 @@ async def list_conversations(
     session: SessionDep,
     limit: LimitDep,
     status: Annotated[str | None, Query(pattern="^(open|handoff|closed)$")] = None,
-    before: datetime | None = None,
+    before: QueryDatetime | None = None,
 ) -> ConversationPage:
     rows = await conversations.list_conversations(
         session, workspace_id=access.workspace.id, status=status, limit=limit, before=before

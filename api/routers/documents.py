@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 from pydantic import BaseModel, Field, HttpUrl, ValidationError
 from starlette.datastructures import UploadFile
 
 from api.container import Container
-from api.deps import ContainerDep, LimitDep, SessionDep, WorkspaceDep
+from api.deps import ContainerDep, LimitDep, OffsetDep, SessionDep, WorkspaceDep
 from api.ratelimits import RateLimitIngest
 from api.routers.audit import record_action
 from core.errors import NotFound, ValidationFailed
@@ -244,6 +244,8 @@ async def _read_upload(request: Request) -> tuple[bytes, str, str | None, str | 
 async def _json(request: Request) -> dict[str, Any]:
     try:
         body = await request.json()
+    except RecursionError as exc:  # JsonInputGuardMiddleware refuses these first
+        raise ValidationFailed("The JSON body is nested too deep", code="json_too_deep") from exc
     except ValueError as exc:
         raise ValidationFailed("The body must be JSON or multipart/form-data") from exc
     if not isinstance(body, dict):
@@ -327,7 +329,7 @@ async def list_documents(
     session: SessionDep,
     limit: LimitDep,
     status: DocStatus | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetDep = 0,
 ) -> DocumentPage:
     items, total = await repo.list_documents(
         session, access.workspace.id, status=status, limit=limit, offset=offset
@@ -450,7 +452,7 @@ async def list_chunks(
     access: WorkspaceDep,
     session: SessionDep,
     limit: LimitDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetDep = 0,
 ) -> ChunkPage:
     if await repo.get_document(session, access.workspace.id, document_id) is None:
         raise NotFound("Document not found")

@@ -7,10 +7,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from api.deps import ContainerDep, LimitDep, SessionDep, WorkspaceDep
+from api.deps import ContainerDep, LimitDep, QueryDatetime, SessionDep, WorkspaceDep
 from api.routers.audit import record_action
 from workspaces import audit, leads
-from workspaces.schemas import LeadIn, LeadOut, LeadPage, LeadStatus, LeadUpdateIn
+from workspaces.schemas import (
+    LeadIn,
+    LeadOut,
+    LeadPage,
+    LeadStatus,
+    LeadSubmissionOut,
+    LeadSubmissionPage,
+    LeadUpdateIn,
+)
 
 router = APIRouter(tags=["leads"])
 
@@ -53,8 +61,8 @@ async def list_leads(
     limit: LimitDep,
     status: LeadStatus | None = None,
     q: QDep = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: QueryDatetime | None = None,
+    created_before: QueryDatetime | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> LeadPage:
     items, total, next_cursor = await leads.list_page(
@@ -77,8 +85,8 @@ async def export_leads(
     request: Request,
     status: LeadStatus | None = None,
     q: QDep = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: QueryDatetime | None = None,
+    created_before: QueryDatetime | None = None,
 ) -> StreamingResponse:
     workspace_id = access.workspace.id
     user_id = access.principal.user_id
@@ -150,3 +158,22 @@ async def delete_lead(
         request, session, access, audit.LEAD_DELETED, target_type="lead", target_id=lead_id
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/workspaces/{workspace_id}/leads/{lead_id}/submissions", response_model=LeadSubmissionPage
+)
+async def lead_submissions(
+    lead_id: uuid.UUID,
+    access: WorkspaceDep,
+    session: SessionDep,
+    limit: LimitDep,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> LeadSubmissionPage:
+    """What visitors sent through the widget for this lead, newest first."""
+    items, next_cursor = await leads.submissions_page(
+        session, workspace_id=access.workspace.id, lead_id=lead_id, limit=limit, cursor=cursor
+    )
+    return LeadSubmissionPage(
+        items=[LeadSubmissionOut.model_validate(x) for x in items], next_cursor=next_cursor
+    )

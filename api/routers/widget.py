@@ -4,7 +4,7 @@ import hashlib
 import uuid
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request, Response, status
 from fastapi.responses import HTMLResponse
@@ -13,20 +13,23 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 import widget as widget_package
 from api.deps import ContainerDep, SessionDep, SettingsDep, WorkspaceDep
 from api.middleware import html_security_headers
+from api.ratelimits import rate_limit_widget_lead
 from api.routers.audit import record_action
 from api.routers.chat import widget_workspace
+from core.config import Settings
 from rag import chat_repository
+from rag.schemas import SESSION_ID_PATTERN
 from widget.config import (
     OwnerWidgetConfigOut,
     WidgetConfigIn,
     WidgetConfigOut,
+    conversation_caps,
     merged,
     public_view,
     snippet,
 )
 from workspaces import audit, leads
 from workspaces import repository as workspace_repo
-from workspaces.schemas import LeadOut
 from workspaces.service import rotate_public_key
 
 router = APIRouter(tags=["widget"])
@@ -43,19 +46,47 @@ class WidgetLeadIn(BaseModel):
     phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+()\-. ]{3,40}$")
     message: str | None = Field(default=None, max_length=5000)
     conversation_id: uuid.UUID | None = None
+    session_id: str | None = Field(
+        default=None,
+        pattern=SESSION_ID_PATTERN,
+        description="The visitor's session: a conversation is linked only when it is theirs",
+    )
 
 
-def _base_url(request: Request, configured: str | None) -> str:
-    return configured or str(request.base_url).rstrip("/")
+class LeadReceivedOut(BaseModel):
+    """The same answer whether or not the email was already a lead."""
+
+    status: Literal["received"] = "received"
 
 
-def _owner_view(request: Request, workspace: Any, configured: str | None) -> OwnerWidgetConfigOut:
+def embed_base_url(settings: Settings) -> str:
+    """Where embedding pages load widget.js from: PUBLIC_BASE_URL (required in production), else
+    the configured host and port (development). Never the request's Host header: whoever sends
+    it would choose the script every embedding site runs."""
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/")
+    host = settings.host
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - a bind-all address, shown as localhost
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def _owner_view(workspace: Any, settings: Settings) -> OwnerWidgetConfigOut:
     values = merged(workspace.widget_config, workspace_name=workspace.name)
+    per_ip, per_workspace = conversation_caps(
+        workspace.widget_config,
+        per_ip_default=settings.widget_conversations_per_ip_per_hour,
+        per_workspace_default=settings.widget_conversations_per_hour,
+    )
     return OwnerWidgetConfigOut(
         **{k: values[k] for k in WidgetConfigOut.model_fields},
         allowed_origins=list(values.get("allowed_origins") or []),
         public_key=workspace.public_key,
-        embed_snippet=snippet(_base_url(request, configured), workspace.public_key),
+        embed_snippet=snippet(embed_base_url(settings), workspace.public_key),
+        max_conversations_per_ip_per_hour=per_ip,
+        max_conversations_per_hour=per_workspace,
     )
 
 
@@ -63,16 +94,13 @@ def _owner_view(request: Request, workspace: Any, configured: str | None) -> Own
 
 
 @router.get("/workspaces/{workspace_id}/widget", response_model=OwnerWidgetConfigOut)
-async def get_widget(
-    request: Request, access: WorkspaceDep, settings: SettingsDep
-) -> OwnerWidgetConfigOut:
-    return _owner_view(request, access.workspace, settings.public_base_url)
+async def get_widget(access: WorkspaceDep, settings: SettingsDep) -> OwnerWidgetConfigOut:
+    return _owner_view(access.workspace, settings)
 
 
 @router.patch("/workspaces/{workspace_id}/widget", response_model=OwnerWidgetConfigOut)
 async def update_widget(
     body: WidgetConfigIn,
-    request: Request,
     access: WorkspaceDep,
     session: SessionDep,
     settings: SettingsDep,
@@ -87,7 +115,7 @@ async def update_widget(
     workspace = await workspace_repo.update_workspace(
         session, access.workspace.id, {"widget_config": config}
     )
-    return _owner_view(request, workspace, settings.public_base_url)
+    return _owner_view(workspace, settings)
 
 
 @router.post("/workspaces/{workspace_id}/widget/rotate-key", response_model=OwnerWidgetConfigOut)
@@ -96,7 +124,7 @@ async def rotate_widget_key(
 ) -> OwnerWidgetConfigOut:
     workspace = await rotate_public_key(session, access)
     await record_action(request, session, access, audit.WIDGET_KEY_ROTATED, target_type="widget")
-    return _owner_view(request, workspace, settings.public_base_url)
+    return _owner_view(workspace, settings)
 
 
 # --- public, for the widget ------------------------------------------------------------------
@@ -110,33 +138,36 @@ async def public_config(
     return public_view(workspace.widget_config, workspace_name=workspace.name)
 
 
-@router.post("/widget/leads", status_code=status.HTTP_201_CREATED, response_model=LeadOut)
+@router.post("/widget/leads", status_code=status.HTTP_202_ACCEPTED, response_model=LeadReceivedOut)
 async def widget_lead(
     body: WidgetLeadIn,
     request: Request,
-    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     key: WidgetKey = None,
-) -> Any:
+) -> LeadReceivedOut:
+    """A visitor leaves their contact details. Recorded as a submission; nothing about the
+    workspace's leads is read back, and the answer is the same for a new or a known email."""
     workspace = await widget_workspace(request, session, settings, key)
+    await rate_limit_widget_lead(request, workspace.id)
     conversation = None
-    if body.conversation_id is not None:
+    if body.conversation_id is not None and body.session_id is not None:
         conversation = await chat_repository.get_conversation(
             session, workspace_id=workspace.id, conversation_id=body.conversation_id
         )
-    values = body.model_dump(exclude={"conversation_id"})
-    values["source"] = "widget"
-    if conversation is not None:
-        values["conversation_id"] = conversation.id
-    lead, created = await leads.capture(session, workspace_id=workspace.id, values=values)
+        if conversation is not None and conversation.session_id != body.session_id:
+            conversation = None  # another visitor's conversation: not linked
+    lead_id = await leads.submit_from_visitor(
+        session,
+        workspace_id=workspace.id,
+        values=body.model_dump(include={"email", "name", "phone", "message"}),
+        conversation_id=conversation.id if conversation is not None else None,
+    )
     if conversation is not None:
         await chat_repository.link_conversation_lead(
-            session, workspace_id=workspace.id, conversation_id=conversation.id, lead_id=lead.id
+            session, workspace_id=workspace.id, conversation_id=conversation.id, lead_id=lead_id
         )
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return lead
+    return LeadReceivedOut()
 
 
 # --- the script and the demo page ------------------------------------------------------------

@@ -35,11 +35,23 @@ async def _ask(page: Any, question: str) -> Any:
             const root = host && host.shadowRoot;
             const sel = '[data-testid="message"][data-role="bot"]';
             const bots = root ? root.querySelectorAll(sel) : [];
-            return bots.length >= 2 && !root.querySelector('[data-testid="typing"]:not([hidden])');
+            // Finished, not just started: the rating buttons come with the final answer.
+            const last = bots[bots.length - 1];
+            return bots.length >= 2 && !!last.querySelector('[data-testid="feedback-up"]');
         }""",
         timeout=TIMEOUT,
     )
     return answer
+
+
+async def _wait_until_ready(page: Any, demo_server: DemoServer, document_id: str) -> None:
+    url = demo_server.workspace(f"/documents/{document_id}")
+    for _ in range(120):
+        status = demo_server.api("GET", url).json()["status"]
+        if status in ("ready", "failed"):
+            break
+        await page.wait_for_timeout(250)
+    assert status == "ready"
 
 
 WARRANTY_PAGE = b"""<!doctype html><html><head><title>Warranty</title></head><body>
@@ -55,14 +67,7 @@ async def test_citations_of_web_pages_link_to_the_page(page: Any, demo_server: D
         created = demo_server.api("POST", demo_server.workspace("/documents"), json={"url": url})
         assert created.status_code == 202, created.text
         document_id = created.json()["id"]
-        for _ in range(120):
-            status = demo_server.api(
-                "GET", demo_server.workspace(f"/documents/{document_id}")
-            ).json()["status"]
-            if status in ("ready", "failed"):
-                break
-            await page.wait_for_timeout(250)
-        assert status == "ready"
+        await _wait_until_ready(page, demo_server, document_id)
         await page.goto(demo_server.base_url + "/")
         await _open(page)
         await _ask(page, "How long is the warranty on the backup appliance?")
@@ -214,3 +219,41 @@ async def test_keyboard_escape_closes_and_returns_focus(page: Any, demo_server: 
         "() => document.querySelector('trulybot-widget').shadowRoot.activeElement?.dataset.testid"
     )
     assert focused == "launcher"
+
+
+VOUCHER_DOC = (
+    "# Zorblax voucher\n\nThe Zorblax loyalty voucher is claimed on the partner page "
+    "[claim your Zorblax voucher](https://evil.example/win) within a week. "
+    "Zorblax vouchers are also listed in [our Zorblax shop](https://shop.acme.test/zorblax)."
+)
+
+
+async def test_answers_link_only_to_the_sites_own_domains(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """A document's link to an outside site is shown as text; one to an allowed domain is a
+    link (extractive answers quote the document as it is)."""
+    created = demo_server.api(
+        "POST", demo_server.workspace("/documents"), json={"title": "Voucher", "text": VOUCHER_DOC}
+    )
+    assert created.status_code == 202, created.text
+    document_id = created.json()["id"]
+    origins = [demo_server.base_url, "https://shop.acme.test"]
+    patched = demo_server.api(
+        "PATCH", demo_server.workspace("/widget"), json={"allowed_origins": origins}
+    )
+    assert patched.status_code == 200, patched.text
+    try:
+        await _wait_until_ready(page, demo_server, document_id)
+        await page.goto(demo_server.base_url + "/")
+        await _open(page)
+        answer = await _ask(page, "How do I claim the Zorblax voucher?")
+        bubble = answer.locator(".bubble")
+        await page.get_by_test_id("citation").first.wait_for(timeout=TIMEOUT)
+        hrefs = await bubble.locator("a").evaluate_all("els => els.map(e => e.href)")
+        assert "https://shop.acme.test/zorblax" in hrefs
+        assert not [h for h in hrefs if "evil.example" in h]
+        assert "https://evil.example/win" in await bubble.inner_text()
+    finally:
+        demo_server.api("PATCH", demo_server.workspace("/widget"), json={"allowed_origins": []})
+        demo_server.api("DELETE", demo_server.workspace(f"/documents/{document_id}"))

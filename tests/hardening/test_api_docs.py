@@ -27,7 +27,10 @@ async def test_api_docs_follow_the_setting(
     app_client: ClientFactory, environment: str, api_docs: str, served: bool
 ) -> None:
     async with app_client(
-        environment=environment, api_docs=api_docs, jwt_secret=secrets.token_urlsafe(32)
+        environment=environment,
+        api_docs=api_docs,
+        jwt_secret=secrets.token_urlsafe(32),
+        public_base_url="https://bot.example.com",
     ) as client:
         answers = {path: await client.get(path) for path in DOC_PATHS}
         assert (await client.get("/healthz")).status_code == 200

@@ -171,7 +171,12 @@ def test_weak_secrets_are_refused_outside_tests(secret: str, reason: str, enviro
 def test_production_refuses_a_missing_secret() -> None:
     with pytest.raises(ValidationError, match="JWT_SECRET must be set in production"):
         Settings(_env_file=None, environment="production")  # type: ignore[call-arg]
-    ok = Settings(_env_file=None, environment="production", jwt_secret=STRONG)  # type: ignore[call-arg]
+    ok = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        environment="production",
+        jwt_secret=STRONG,
+        public_base_url="https://bot.example.com",
+    )
     assert ok.with_jwt_secret().jwt_key == STRONG
 
 

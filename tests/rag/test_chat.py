@@ -255,7 +255,7 @@ async def test_feedback_through_the_widget(
     assert stats["feedback"][rating] == 1
     foreign = await client.post(
         "/api/v1/widget/feedback",
-        json={"message_id": answer["message_id"], "rating": rating},
+        json={"message_id": answer["message_id"], "rating": rating, "session_id": "fb-visitor"},
         headers=widget_headers(other),
     )
     assert foreign.status_code == 404

@@ -72,11 +72,18 @@ async def test_origin_outside_the_allowlist_gets_403_and_no_cors(
         assert response.status_code == 403, origin
         assert response.json()["error"]["code"] == "origin_not_allowed"
         assert "access-control-allow-origin" not in response.headers
-    # Not from a browser (no Origin): allowed, the allowlist is not authentication.
+    # Not from a browser (no Origin): refused, the workspace listed where it may be used.
     server_side = await client.post(
         "/api/v1/chat", json={"message": "hello", "session_id": "v1"}, headers=wk(owner)
     )
-    assert server_side.status_code == 200
+    assert server_side.status_code == 403
+    assert server_side.json()["error"]["code"] == "origin_required"
+    allowed = await client.post(
+        "/api/v1/chat",
+        json={"message": "hello", "session_id": "v1"},
+        headers=wk(owner, Origin="https://shop.example.com"),
+    )
+    assert allowed.status_code == 200
 
 
 async def test_preflight_is_answered_without_credentials(client: httpx.AsyncClient) -> None:
@@ -120,22 +127,28 @@ async def test_widget_leads_are_deduplicated_and_linked_to_the_conversation(
     conversation_id = chat.json()["conversation_id"]
     first = await client.post(
         "/api/v1/widget/leads",
-        json={"email": "Visitor@Example.com", "name": "Vee", "conversation_id": conversation_id},
+        json={
+            "email": "Visitor@Example.com",
+            "name": "Vee",
+            "conversation_id": conversation_id,
+            "session_id": "lead-v",
+        },
         headers=wk(owner),
     )
-    assert first.status_code == 201, first.text
+    assert first.status_code == 202, first.text
     again = await client.post(
         "/api/v1/widget/leads",
         json={"email": "visitor@example.com", "phone": "+91 90000 00000"},
         headers=wk(owner),
     )
-    assert again.status_code == 200
-    assert again.json()["id"] == first.json()["id"]
+    assert again.status_code == 202
+    assert again.json() == first.json() == {"status": "received"}
     listed = (await client.get(owner.url("/leads"), headers=owner.headers)).json()
     assert listed["total"] == 1
     lead = listed["items"][0]
     assert lead["source"] == "widget"
     assert lead["conversation_id"] == conversation_id
+    assert lead["name"] == "Vee"
     assert lead["phone"] == "+91 90000 00000"
     conversations = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
     assert conversations["items"][0]["lead_id"] == lead["id"]

@@ -169,3 +169,67 @@ console.log(JSON.stringify({whole: JSON.parse(whole), same: results.every((r) =>
         ["message", "no event name"],
         ["delta", '{"text": "tail"}'],
     ]
+
+
+DOM_STUB = """
+class Node {
+  constructor(tag, text) {
+    this.tagName = tag; this.text = text; this.children = []; this.attrs = {};
+  }
+  appendChild(c) { this.children.push(c); return c; }
+  setAttribute(k, v) { this.attrs[k] = String(v); }
+  addEventListener() {}
+  set textContent(v) { this.children = [new Node("#text", String(v))]; }
+  set className(v) { this.attrs.class = v; }
+}
+const D = {
+  createElement: (t) => new Node(t.toUpperCase()),
+  createElementNS: (ns, t) => new Node(t),
+  createTextNode: (t) => new Node("#text", t),
+  createDocumentFragment: () => new Node("#fragment"),
+};
+const W = globalThis;
+const links = (n, out = []) => {
+  if (n.tagName === "A") out.push(n.attrs.href);
+  for (const c of n.children) links(c, out);
+  return out;
+};
+const texts = (n) => n.tagName === "#text" ? n.text : n.children.map(texts).join("");
+"""
+
+
+def _extract_markdown(source: str) -> str:
+    start = source.index("const h = (tag, attrs, kids)")
+    end = source.index("/* ---------- server-sent events parser")
+    return source[start:end]
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_links_in_an_answer_still_streaming_are_plain_text(source: str) -> None:
+    """While an answer streams in it has not been through the server's link filter: its
+    markdown links are text. The finished answer (filtered by the server) gets its links;
+    citation markers link to the cited source either way."""
+    program = (
+        DOM_STUB
+        + _extract_markdown(source)
+        + """
+const text = "See [the prize](https://evil.example/win) and **[bold](https://evil.example/b)** [1]";
+const cites = [{ n: 1, url: "https://docs.example.com/guide", title: "Guide" }];
+const streaming = markdown(text, cites, false);
+const final = markdown(text, cites, true);
+console.log(JSON.stringify({
+  streaming: links(streaming), streamingText: texts(streaming),
+  final: links(final),
+}));
+"""
+    )
+    result = _node(["-e", program])
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["streaming"] == ["https://docs.example.com/guide"]
+    assert "the prize" in data["streamingText"]
+    assert data["final"] == ["https://evil.example/win", "https://docs.example.com/guide"]
+
+
+def test_the_widget_handles_the_guards_replace_event(source: str) -> None:
+    assert 'event === "replace"' in source

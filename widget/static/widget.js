@@ -128,8 +128,10 @@
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const str = (v) => (typeof v === "string" ? v : v == null ? "" : String(v));
 
-  /* ---------- tiny, safe markdown: **bold**, `code`, lists, [text](url), [n] ---------- */
-  const inline = (parent, text, cites) => {
+  /* ---------- tiny, safe markdown: **bold**, `code`, lists, [text](url), [n] ----------
+   * Links: the server keeps only those to cited sources and the site's own domains in a final
+   * answer; text still streaming in has not been through that, so its links show as text. */
+  const inline = (parent, text, cites, links) => {
     const re = /\*\*([^*\n]+?)\*\*|`([^`\n]+)`|\[([^\]\n]+)\]\(([^()\s]+)\)|\[(\d{1,3})\]/g;
     let last = 0;
     let m;
@@ -138,7 +140,7 @@
       if (m[1] != null) parent.appendChild(h("strong", { text: m[1] }));
       else if (m[2] != null) parent.appendChild(h("code", { text: m[2] }));
       else if (m[3] != null) {
-        const url = safeUrl(m[4]);
+        const url = links && safeUrl(m[4]);
         parent.appendChild(
           url
             ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: m[3] })
@@ -163,7 +165,7 @@
     }
     if (last < text.length) parent.appendChild(D.createTextNode(text.slice(last)));
   };
-  const markdown = (text, cites) => {
+  const markdown = (text, cites, links) => {
     const frag = D.createDocumentFragment();
     let para = null;
     let list = null;
@@ -183,14 +185,14 @@
           frag.appendChild(list);
         }
         li = h("li");
-        inline(li, bullet ? bullet[1] : num[2], cites);
+        inline(li, bullet ? bullet[1] : num[2], cites, links);
         list.appendChild(li);
         para = null;
         continue;
       }
       if (li && /^\s{2,}/.test(raw)) {
         li.appendChild(D.createTextNode(" "));
-        inline(li, line.trim(), cites);
+        inline(li, line.trim(), cites, links);
         continue;
       }
       list = li = null;
@@ -198,7 +200,7 @@
       if (heading) {
         const p = h("p");
         const s = h("strong");
-        inline(s, heading[1], cites);
+        inline(s, heading[1], cites, links);
         p.appendChild(s);
         frag.appendChild(p);
         para = null;
@@ -206,7 +208,7 @@
       }
       if (para) para.appendChild(h("br"));
       else frag.appendChild((para = h("p")));
-      inline(para, line, cites);
+      inline(para, line, cites, links);
     }
     return frag;
   };
@@ -293,7 +295,9 @@
   const errorText = (err) => {
     if (err.stream) return str(err.message);
     if (err.network) return "Connection problem. Check your internet and try again.";
-    if (err.code === "origin_not_allowed") return "This chat is not enabled on this website.";
+    if (err.code === "origin_not_allowed" || err.code === "origin_required") return "This chat is not enabled on this website.";
+    if (err.code === "conversation_rate_limited")
+      return "Too many new conversations from here. Please try again" + (err.retryAfter ? " in " + Math.ceil(err.retryAfter / 60) + " min." : " later.");
     if (err.code === "quota_exceeded") return "The assistant is unavailable right now. Please try again later.";
     if (err.status === 429)
       return "Too many messages." + (err.retryAfter ? " Please wait " + err.retryAfter + " s." : " Please wait a moment.");
@@ -586,11 +590,12 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     const i = init || {};
     const body = h("div", { class: "bubble", dir: "auto" });
     const el = h("div", { class: "msg bot", "data-testid": "message", "data-role": "bot" }, [h("span", { class: "sr", text: ui.botName + ": " }), body]);
-    const m = { el, body, text: str(i.t), cites: Array.isArray(i.c) ? i.c : [], id: i.id || null, rating: i.r || null, list: null, fb: null, raf: 0 };
+    // final: the server's finished answer (links allowed); false while it streams in
+    const m = { el, body, text: str(i.t), cites: Array.isArray(i.c) ? i.c : [], id: i.id || null, rating: i.r || null, list: null, fb: null, raf: 0, final: !!init && !i.p };
     m.render = () => {
       m.raf = 0;
       const stick = nearBottom();
-      body.replaceChildren(markdown(m.text, m.cites));
+      body.replaceChildren(markdown(m.text, m.cites, m.final));
       renderCites(m);
       if (stick) toBottom(true);
     };
@@ -643,7 +648,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     mark(rating);
     m.rating = rating;
     try {
-      const res = await request("/api/v1/widget/feedback", { json: { message_id: m.id, rating } });
+      const res = await request("/api/v1/widget/feedback", { json: { message_id: m.id, rating, session_id: sessionId } });
       if (!res.ok) throw await httpError(res);
       m.fb.status.textContent = "Thanks for your feedback";
       const entry = history.find((x) => x.id === m.id);
@@ -712,7 +717,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     ui.err.hidden = false;
     clearTimeout(retryTimer);
     const btn = ui.retryBtn;
-    btn.hidden = !retry || err.code === "origin_not_allowed" || err.code === "quota_exceeded";
+    btn.hidden = !retry || /^(origin_not_allowed|origin_required|quota_exceeded)$/.test(err.code);
     btn.onclick = () => {
       hideError();
       retry();
@@ -817,14 +822,17 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   };
 
   const finish = (m, d) => {
-    if (typeof d.answer === "string" && d.answer) m.text = d.answer;
+    if (typeof d.answer === "string" && d.answer) {
+      m.text = d.answer;
+      m.final = true;
+    }
     if (d.message_id) m.id = str(d.message_id);
     if (Array.isArray(d.citations)) m.cites = d.citations;
     if (d.lead_capture === true) leadWanted = true;
     firstContent(m);
     m.render();
     addFeedback(m);
-    history.push({ role: "bot", t: m.text, c: m.cites, id: m.id });
+    history.push({ role: "bot", t: m.text, c: m.cites, id: m.id, p: m.final ? undefined : 1 });
     saveHistory();
     maybeLead();
   };
@@ -875,6 +883,13 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
         } else if (event === "delta") {
           if (typeof d.text === "string" && d.text) {
             m.text += d.text;
+            firstContent(m);
+            m.schedule();
+          }
+        } else if (event === "replace") {
+          // the server withdrew what it streamed so far (its output guard tripped)
+          if (typeof d.text === "string") {
+            m.text = d.text;
             firstContent(m);
             m.schedule();
           }
@@ -990,7 +1005,10 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       if (name && name.value.trim()) body.name = name.value.trim();
       if (phone && phone.value.trim()) body.phone = phone.value.trim();
       if (lastUserText) body.message = lastUserText;
-      if (conversationId) body.conversation_id = conversationId;
+      if (conversationId) {
+        body.conversation_id = conversationId;
+        body.session_id = sessionId;
+      }
       try {
         const res = await request("/api/v1/widget/leads", { json: body });
         if (!res.ok) throw await httpError(res);

@@ -1,0 +1,148 @@
+"""JSON request bodies that no handler should see: nested too deep, or carrying lone surrogates.
+
+Both used to reach a handler and end in a 500: Python's JSON decoder recurses once per level
+(``RecursionError`` near 1,000 levels, and a validation error echoing a deep value recurses
+again), and a ``\\ud800`` escape decodes to a string that cannot be encoded as UTF-8 (so the
+database driver, the log or the embedder fails on it much later). One check here, before any
+route parses the body, covers every JSON endpoint, including the ones that read
+``request.json()`` themselves:
+
+* deeper than ``MAX_JSON_DEPTH`` arrays/objects: 422 ``json_too_deep``;
+* a ``\\uD800``-``\\uDFFF`` escape that is not half of a valid pair: 422 ``invalid_text``,
+  with the field's path in ``details``.
+
+Only bodies that could hold either are looked at closely (more opening brackets than the
+limit, a surrogate escape); everything else passes after two byte counts. Bodies that are not
+JSON at all are left to the route (it answers its usual 4xx). Multipart and form bodies, and the
+payment webhook's raw body, stream through untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Final
+
+import numpy as np
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.middleware import send_error
+
+MAX_JSON_DEPTH: Final = 64
+_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_NOT_JSON: Final = (b"multipart/", b"application/x-www-form-urlencoded")
+# Routes that take the raw body and answer any content themselves: the payment webhook verifies
+# a signature over the exact bytes and must answer 200 to whatever Razorpay signed (else it
+# retries for a day).
+RAW_BODY_PREFIXES: Final = ("/api/v1/billing/webhooks",)
+# A JSON string literal (unrolled loop: no backtracking on long strings).
+_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_ALL_BUT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``body`` nests arrays/objects deeper than ``limit`` (brackets inside strings do
+    not count). Linear time, no recursion, whatever the input."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    brackets = np.frombuffer(
+        _STRING.sub(b'""', body).translate(None, delete=_ALL_BUT_BRACKETS), dtype=np.uint8
+    )
+    if brackets.size <= limit:
+        return False
+    opens = (brackets == ord("[")) | (brackets == ord("{"))
+    steps = opens.astype(np.int64) * 2 - 1
+    return int(np.cumsum(steps).max()) > limit
+
+
+def lone_surrogate_field(body: bytes) -> tuple[bool, str | None]:
+    """(found, the field's dotted path) for the first string holding an unpaired surrogate.
+
+    A valid pair (``\\ud83d\\ude00``) decodes to one character and passes; a literal
+    backslash (``\\\\ud800``) is ordinary text."""
+    if not _SURROGATE_ESCAPE.search(body):
+        return False, None
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return False, None  # not JSON: the route answers it
+    stack: list[tuple[tuple[str, ...], Any]] = [((), value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True, ".".join(path) or None
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if _SURROGATE.search(key):
+                    return True, ".".join(path) or None
+                stack.append(((*path, key), child))
+        elif isinstance(item, list):
+            stack.extend(((*path, str(i)), child) for i, child in enumerate(item))
+    return False, None
+
+
+def _content_type(scope: Scope) -> bytes:
+    for key, value in scope.get("headers", []):
+        if key == b"content-type":
+            return bytes(value).lower()
+    return b""
+
+
+class JsonInputGuardMiddleware:
+    """422 for a JSON body nested deeper than ``MAX_JSON_DEPTH`` or holding a lone surrogate."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope.get("method") not in _BODY_METHODS
+            or scope.get("path", "").startswith(RAW_BODY_PREFIXES)
+            or _content_type(scope).startswith(_NOT_JSON)
+        ):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+        body = b"".join(chunks)
+
+        if json_depth_exceeds(body):
+            await send_error(
+                send,
+                422,
+                "json_too_deep",
+                f"JSON may nest arrays and objects at most {MAX_JSON_DEPTH} levels deep",
+                [{"field": None, "max_depth": MAX_JSON_DEPTH}],
+            )
+            return
+        found, field = lone_surrogate_field(body)
+        if found:
+            await send_error(
+                send,
+                422,
+                "invalid_text",
+                "Text must be valid Unicode: an unpaired surrogate (\\ud800-\\udfff) was sent",
+                [{"field": field, "message": "contains an unpaired UTF-16 surrogate"}],
+            )
+            return
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

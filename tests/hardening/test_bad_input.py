@@ -1,0 +1,224 @@
+"""Input that used to crash a handler (500) gets a 4xx with a stable code and stores nothing:
+JSON nested too deep, an offset past int64, unpaired UTF-16 surrogates in strings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Owner, signup
+from tests.hardening.conftest import ClientFactory
+
+JSON = {"content-type": "application/json"}
+
+
+def wk(owner: Owner) -> dict[str, str]:
+    return {"X-Widget-Key": owner.workspace["public_key"], **JSON}
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert error["code"] == code, error
+    return error
+
+
+async def document_count(client: httpx.AsyncClient, owner: Owner) -> int:
+    listing = await client.get(owner.url("/documents"), headers=owner.headers)
+    return int(listing.json()["total"])
+
+
+# --- JSON nested too deep --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("depth", [65, 1_000, 100_000])
+async def test_deeply_nested_json_on_documents_is_422(
+    client: httpx.AsyncClient, owner: Owner, depth: int
+) -> None:
+    bodies = [nested(depth), '{"title": "t", "text": "x", "extra": ' + nested(depth) + "}"]
+    for body in bodies:
+        created = await client.post(
+            owner.url("/documents"), content=body, headers=owner.headers | JSON
+        )
+        assert_error(created, 422, "json_too_deep")
+    document = await client.post(
+        owner.url("/documents"), json={"title": "Kept", "text": "Some text."}, headers=owner.headers
+    )
+    assert document.status_code == 202
+    replaced = await client.put(
+        owner.url(f"/documents/{document.json()['id']}"),
+        content=bodies[1],
+        headers=owner.headers | JSON,
+    )
+    assert_error(replaced, 422, "json_too_deep")
+    assert await document_count(client, owner) == 1
+
+
+async def test_deep_json_is_refused_on_every_json_endpoint(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    deep = nested(1_000)
+    owner_json = owner.headers | JSON
+    for path, headers, body in (
+        ("/api/v1/chat", wk(owner), '{"message": "hi", "session_id": "s", "x": ' + deep + "}"),
+        (owner.url("/leads"), owner_json, '{"email": "a@example.com", "n": ' + deep + "}"),
+        ("/api/v1/auth/login", JSON, deep),
+    ):
+        assert_error(await client.post(path, content=body, headers=headers), 422, "json_too_deep")
+
+
+async def test_ordinary_nesting_still_works(client: httpx.AsyncClient, owner: Owner) -> None:
+    """Real bodies nest a few levels; 64 levels (the limit) are still parsed and validated."""
+    response = await client.post(
+        owner.url("/documents"),
+        content='{"title": "t", "text": "Deep enough.", "extra": ' + nested(63) + "}",
+        headers=owner.headers | JSON,
+    )
+    assert response.status_code == 202, response.text
+
+
+# --- offsets ---------------------------------------------------------------------------------
+
+
+async def test_offset_past_int64_is_422_on_every_list_endpoint(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    document = await client.post(
+        owner.url("/documents"), json={"title": "T", "text": "Text."}, headers=owner.headers
+    )
+    ids = {"workspace_id": owner.workspace_id, "document_id": document.json()["id"]}
+    spec = (await client.get("/openapi.json")).json()
+    paths = [
+        path
+        for path, methods in spec["paths"].items()
+        for op in methods.values()
+        if any(p["name"] == "offset" for p in op.get("parameters", []))
+    ]
+    assert len(paths) >= 3, paths
+    for path in paths:
+        url = "/" + path.lstrip("/").format(**ids)
+        for offset in ("9223372036854775808", "9223372036854775807", "100001", "-1"):
+            response = await client.get(url, params={"offset": offset}, headers=owner.headers)
+            error = assert_error(response, 422, "validation_error")
+            assert error["details"][0]["field"] == "query.offset", (path, offset)
+        ok = await client.get(url, params={"offset": "100000"}, headers=owner.headers)
+        assert ok.status_code == 200, (path, ok.text)
+        assert ok.json()["items"] == []
+
+
+# --- unpaired surrogates ---------------------------------------------------------------------
+
+LONE = ["\\ud800", "\\udfff", "tail \\udbff", "\\udc00 lead", "\\ud800\\ud800", "\\ud83d\\u0041"]
+
+
+@pytest.mark.parametrize("escaped", LONE)
+async def test_a_lone_surrogate_in_a_chat_message_is_422_and_stores_nothing(
+    client: httpx.AsyncClient, owner: Owner, escaped: str
+) -> None:
+    body = '{"message": "hello ' + escaped + '", "session_id": "s-surrogate"}'
+    error = assert_error(
+        await client.post("/api/v1/chat", content=body, headers=wk(owner)), 422, "invalid_text"
+    )
+    assert error["details"][0]["field"] == "message"
+    conversations = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
+    assert conversations["items"] == []
+
+
+async def test_lone_surrogates_are_refused_wherever_text_comes_in(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    owner_json = owner.headers | JSON
+    for path, headers, body, field in (
+        (owner.url("/chat"), owner_json, '{"message": "a\\udc00"}', "message"),
+        (
+            owner.url("/widget"),
+            owner_json,
+            '{"suggested_questions": ["ok", "bad \\ud800"]}',
+            "suggested_questions.1",
+        ),
+        (
+            "/api/v1/widget/leads",
+            wk(owner),
+            '{"email": "s@example.com", "name": "\\ud800"}',
+            "name",
+        ),
+        (owner.url("/faqs"), owner_json, '{"question": "q\\ud800", "answer": "a"}', "question"),
+        (owner.url("/documents"), owner_json, '{"title": "t", "text": "\\udfff"}', "text"),
+        (owner.url("/leads"), owner_json, '{"email": "x@example.com", "\\ud800": 1}', None),
+    ):
+        response = await client.request(
+            "PATCH" if path.endswith("/widget") else "POST", path, content=body, headers=headers
+        )
+        error = assert_error(response, 422, "invalid_text")
+        assert error["details"][0]["field"] == field, path
+    assert await document_count(client, owner) == 0
+
+
+async def test_paired_surrogates_and_escaped_backslashes_are_ordinary_text(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    # An escaped emoji (a valid pair) and a literal backslash followed by "ud800".
+    body = json.dumps({"title": "Emoji", "text": "Smile \U0001f600 and C:\\ud800 path"})
+    assert "\\ud83d\\ude00" in body
+    assert "\\\\ud800" in body
+    created = await client.post(owner.url("/documents"), content=body, headers=owner.headers | JSON)
+    assert created.status_code == 202, created.text
+    chat = await client.post(
+        "/api/v1/chat",
+        content='{"message": "hi \\ud83d\\ude00 and \\\\ud800", "session_id": "s-ok"}',
+        headers=wk(owner),
+    )
+    assert chat.status_code == 200, chat.text
+    transcript = (
+        await client.get(
+            owner.url(f"/conversations/{chat.json()['conversation_id']}"), headers=owner.headers
+        )
+    ).json()
+    assert transcript["messages"][0]["text"] == "hi \U0001f600 and \\ud800"
+
+
+# --- dates -----------------------------------------------------------------------------------
+
+
+async def test_dates_that_overflow_in_utc_are_422_on_every_endpoint(
+    app_client: ClientFactory,
+) -> None:
+    """9999-12-31T23:59:59-14:00 is a valid ISO date whose UTC time is in the year 10000."""
+    # Billing switched on (never called here) so its list of payments is reachable too.
+    async with app_client(razorpay_key_id="rzp_test_k", razorpay_key_secret="s" * 24) as client:
+        owner = await signup(client)
+        await _check_dates(client, owner)
+
+
+async def _check_dates(client: httpx.AsyncClient, owner: Owner) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    checked = []
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            for param in op.get("parameters", []):
+                formats = [s.get("format") for s in param["schema"].get("anyOf", [param["schema"]])]
+                if param["in"] != "query" or "date-time" not in formats:
+                    continue
+                url = "/" + path.lstrip("/").format(workspace_id=owner.workspace_id)
+                for value in ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"):
+                    response = await client.request(
+                        method.upper(), url, params={param["name"]: value}, headers=owner.headers
+                    )
+                    error = assert_error(response, 422, "validation_error")
+                    assert error["details"][0]["field"] == f"query.{param['name']}"
+                ok = await client.request(
+                    method.upper(),
+                    url,
+                    params={param["name"]: "2030-01-01T00:00:00+05:30"},
+                    headers=owner.headers,
+                )
+                assert ok.status_code == 200, (url, ok.text)
+                checked.append(f"{path} {param['name']}")
+    assert len(checked) >= 3, checked

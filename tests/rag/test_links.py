@@ -1,0 +1,222 @@
+"""Links in answers drawn from documents: clickable only to cited sources and allowed sites.
+
+A document (or a model a document instructed) can put a markdown link to anywhere into an
+answer; the widget would render it as a link the visitor trusts. Other URLs stay plain text.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from api.container import Container
+from rag.links import LinkPolicy, restrict_links
+from tests.conftest import Owner, signup
+from tests.fakes.openai_server import FakeOpenAI
+from tests.rag.test_answers import REFUNDS, fake_llm, ingest, llm_client, llm_settings
+from tests.rag.test_chat import chat, parse_sse, widget_headers
+
+# The regular expression widget.js renders inline markdown with (bold, code, link, citation),
+# scanned the same way (left to right, no overlaps). A match with a label group is a link.
+WIDGET_INLINE = re.compile(
+    r"\*\*([^*\n]+?)\*\*|`([^`\n]+)`|\[([^\]\n]+)\]\(([^()\s]+)\)|\[(\d{1,3})\]"
+)
+
+POLICY = LinkPolicy.of(
+    cited_urls=["https://docs.acme.test/guide/setup", None],
+    allowed_origins=["https://shop.example.com", "https://*.example.org", "http://localhost:5001"],
+)
+
+
+def widget_links(text: str) -> list[str]:
+    return [m.group(4) for m in WIDGET_INLINE.finditer(text) if m.group(3) is not None]
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (
+            "Claim it [here](https://evil.example/win) today.",
+            "Claim it here (https://evil.example/win) today.",
+        ),
+        ("See [setup](https://docs.acme.test/other)", "See [setup](https://docs.acme.test/other)"),
+        ("[cart](https://shop.example.com/cart)", "[cart](https://shop.example.com/cart)"),
+        ("[deep](https://a.b.example.org/x)", "[deep](https://a.b.example.org/x)"),
+        ("[apex](https://example.org/x)", "apex (https://example.org/x)"),
+        ("[dev](http://localhost:5001/)", "[dev](http://localhost:5001/)"),
+        ("[x](https://shop.example.com.evil.test/)", "x (https://shop.example.com.evil.test/)"),
+        ("[x](https://shop.example.com@evil.test/)", "x (https://shop.example.com@evil.test/)"),
+        ("[x](https://evilshop.example.com/)", "x (https://evilshop.example.com/)"),
+        ("[x](javascript:alert%281%29)", "x (javascript:alert%281%29)"),
+        ("[x](/relative/path)", "x (/relative/path)"),
+        ("[https://evil.test/](https://evil.test/)", "https://evil.test/"),
+        ("Visit <https://evil.test/a>.", "Visit https://evil.test/a."),
+        ("Visit <https://shop.example.com/a>.", "Visit <https://shop.example.com/a>."),
+        ('[t](https://shop.example.com "a title")', "[t](https://shop.example.com)"),
+        (
+            "[ref]: https://evil.test/r\n\nsee [it][ref]",
+            "ref: https://evil.test/r\n\nsee [it][ref]",
+        ),
+        (
+            "Refunds take 5 days [1]. **Note** `code` [2]",
+            "Refunds take 5 days [1]. **Note** `code` [2]",
+        ),
+    ],
+)
+def test_links_are_restricted(answer: str, expected: str) -> None:
+    assert restrict_links(answer, POLICY) == expected
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "[a](<https://shop.example.com/ [L](https://evil.test) >)",
+        '[a](https://shop.example.com "[L](https://evil.test)")',
+        "[[t](https://evil.test)](https://shop.example.com)",
+        "[a](https://shop.example.com/(x) [b](https://evil.test/y))",
+        "[a](https://evil.test/<x)",
+        "**[a](https://evil.test)**",
+        "[a](https://shop.example.com\\@evil.test/)",
+    ],
+)
+def test_nested_and_odd_links_leave_no_widget_link_to_another_site(answer: str) -> None:
+    safe = restrict_links(answer, POLICY)
+    for url in widget_links(safe):
+        assert POLICY.allows(url), (answer, safe, url)
+
+
+TOKENS = st.sampled_from(
+    [
+        "[",
+        "]",
+        "(",
+        ")",
+        "<",
+        ">",
+        '"',
+        " ",
+        "\n",
+        "*",
+        "`",
+        "\\",
+        "@",
+        "x",
+        "1",
+        "https://evil.test/",
+        "https://shop.example.com/",
+        "https://a.example.org/",
+        "javascript:",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(st.lists(TOKENS, max_size=40).map("".join))
+def test_no_arrangement_leaves_a_widget_link_to_another_site(answer: str) -> None:
+    safe = restrict_links(answer, POLICY)
+    for url in widget_links(safe):
+        assert POLICY.allows(url), (answer, safe, url)
+
+
+# --- through the answer pipeline -------------------------------------------------------------
+
+PRIZE_DOC = (
+    "# Zorblax voucher\n\nThe Zorblax loyalty voucher is claimed on the partner page "
+    "[claim your Zorblax voucher](https://evil.example/win) within a week. "
+    "Zorblax vouchers are also listed in [our Zorblax shop](https://shop.example.com/zorblax)."
+)
+
+
+async def _set_origins(client: httpx.AsyncClient, owner: Owner, origins: list[str]) -> None:
+    response = await client.patch(
+        owner.url("/widget"), json={"allowed_origins": origins}, headers=owner.headers
+    )
+    assert response.status_code == 200
+
+
+async def test_extractive_answers_link_only_to_allowed_sites(
+    client: httpx.AsyncClient, owner: Owner, container: Container
+) -> None:
+    await _set_origins(client, owner, ["https://shop.example.com"])
+    await ingest(client, owner, container, "Vouchers", PRIZE_DOC)
+    question = "How do I claim the Zorblax voucher?"
+    headers = widget_headers(owner, Origin="https://shop.example.com")
+    body = {"message": question, "session_id": "links-1"}
+    first = (await client.post("/api/v1/chat", json=body, headers=headers)).json()
+    assert first["source"] == "rag", first
+    answer = first["answer"]
+    assert "claim your Zorblax voucher (https://evil.example/win)" in answer
+    assert "[our Zorblax shop](https://shop.example.com/zorblax)" in answer
+    assert widget_links(answer) == ["https://shop.example.com/zorblax"]
+    # Stored as shown, and served so from the cache too.
+    transcript = (
+        await client.get(
+            owner.url(f"/conversations/{first['conversation_id']}"), headers=owner.headers
+        )
+    ).json()
+    assert transcript["messages"][1]["text"] == answer
+    body["session_id"] = "links-2"
+    again = (await client.post("/api/v1/chat", json=body, headers=headers)).json()
+    assert again["source"] == "cache"
+    assert widget_links(again["answer"]) == ["https://shop.example.com/zorblax"]
+
+
+async def test_faq_answers_keep_the_owners_links(client: httpx.AsyncClient, owner: Owner) -> None:
+    faq = await client.post(
+        owner.url("/faqs"),
+        json={
+            "question": "How do I book a demo?",
+            "answer": "Pick a time on [our calendar](https://calendly.com/acme/demo).",
+        },
+        headers=owner.headers,
+    )
+    assert faq.status_code == 201
+    response = (await chat(client, owner, "How do I book a demo?")).json()
+    assert response["source"] == "faq"
+    assert widget_links(response["answer"]) == ["https://calendly.com/acme/demo"]
+
+
+@pytest.fixture
+def injected_link_llm(fake_llm: FakeOpenAI, llm_settings: Any) -> FakeOpenAI:
+    fake_llm.chat_reply = (
+        "Yearly plans are refunded within 30 days [1]. For a faster refund "
+        "[log in here](https://evil.example/login) or see [the policy](https://shop.example.com/r)."
+    )
+    return fake_llm
+
+
+async def test_a_model_answer_with_an_injected_link_is_restricted(
+    llm_client: Any, injected_link_llm: FakeOpenAI
+) -> None:
+    client, container = llm_client
+    owner = await signup(client)
+    await _set_origins(client, owner, ["https://shop.example.com"])
+    await ingest(client, owner, container, "Refunds", REFUNDS)
+    plain = await client.post(
+        "/api/v1/chat",
+        json={"message": "Can I get a refund on a yearly plan?", "session_id": "s1"},
+        headers=widget_headers(owner, Origin="https://shop.example.com"),
+    )
+    assert plain.json()["source"] == "rag", plain.text
+    assert widget_links(plain.json()["answer"]) == ["https://shop.example.com/r"]
+    assert "log in here (https://evil.example/login)" in plain.json()["answer"]
+
+    streamed = await client.post(
+        "/api/v1/chat",
+        json={"message": "Can I get a refund on a yearly plan, please?", "session_id": "s2"},
+        headers=widget_headers(
+            owner, Origin="https://shop.example.com", Accept="text/event-stream"
+        ),
+    )
+    events = parse_sse(streamed.text)
+    done = events[-1]
+    assert done[0] == "done"
+    assert widget_links(done[1]["answer"]) == ["https://shop.example.com/r"]
+
+
+__all__ = ["fake_llm", "llm_client", "llm_settings"]  # fixtures shared with test_answers

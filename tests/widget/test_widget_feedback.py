@@ -1,0 +1,62 @@
+"""Widget feedback proves the visitor owns the conversation it rates."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import Owner
+
+
+def wk(owner: Owner) -> dict[str, str]:
+    return {"X-Widget-Key": owner.workspace["public_key"]}
+
+
+async def test_feedback_without_a_session_id_is_refused(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    answer = (
+        await client.post(
+            "/api/v1/chat",
+            json={"message": "hello", "session_id": "rated-visitor"},
+            headers=wk(owner),
+        )
+    ).json()
+    # Another visitor who learned the message id rates it without naming a session.
+    anonymous = await client.post(
+        "/api/v1/widget/feedback",
+        json={"message_id": answer["message_id"], "rating": "down"},
+        headers=wk(owner),
+    )
+    assert anonymous.status_code == 422
+    assert anonymous.json()["error"]["details"][0]["field"] == "session_id"
+    wrong = await client.post(
+        "/api/v1/widget/feedback",
+        json={"message_id": answer["message_id"], "rating": "down", "session_id": "someone-else"},
+        headers=wk(owner),
+    )
+    assert wrong.status_code == 404
+    stats = (await client.get(owner.url("/chat/stats"), headers=owner.headers)).json()
+    assert stats["feedback"].get("down", 0) == 0
+
+    own = await client.post(
+        "/api/v1/widget/feedback",
+        json={"message_id": answer["message_id"], "rating": "up", "session_id": "rated-visitor"},
+        headers=wk(owner),
+    )
+    assert own.status_code == 204
+    stats = (await client.get(owner.url("/chat/stats"), headers=owner.headers)).json()
+    assert stats["feedback"]["up"] == 1
+
+
+async def test_owners_rate_without_a_session(client: httpx.AsyncClient, owner: Owner) -> None:
+    answer = (
+        await client.post(
+            "/api/v1/chat", json={"message": "hello", "session_id": "v-owner"}, headers=wk(owner)
+        )
+    ).json()
+    response = await client.post(
+        owner.url("/feedback"),
+        json={"message_id": answer["message_id"], "rating": "down"},
+        headers=owner.headers,
+    )
+    assert response.status_code == 204
