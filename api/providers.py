@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from api.container import Container
 from rag.cache import ResponseCache
-from rag.embeddings import Embedder, build_embedder
 from rag.generation import Generator, make_generator
+from rag.knowledge.embeddings import Embedder, build_embedder
 from rag.notify import Notifier
 from rag.pipeline import AnswerPipeline
 

@@ -38,8 +38,8 @@ async def run(args: argparse.Namespace) -> str:
     sys.path.insert(0, str(ROOT))
     from api.commands.ingest import collect, ingest_files, operator
     from core.config import Settings
-    from rag import eval as rag_eval
-    from rag import retrieval
+    from rag.knowledge import eval as rag_eval
+    from rag.knowledge import retrieval
     from workspaces import service
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]

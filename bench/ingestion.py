@@ -24,10 +24,10 @@ from core import migrate
 from core.config import Settings
 from core.db import Database, create_engine
 from core.embedded import embedded_postgres
-from rag import ingestion
-from rag.chunking import chunk_document
-from rag.embeddings import Embedder, HashEmbedder, LocalEmbedder
-from rag.parsing import parse
+from rag.knowledge import ingestion
+from rag.knowledge.chunking import chunk_document
+from rag.knowledge.embeddings import Embedder, HashEmbedder, LocalEmbedder
+from rag.knowledge.parsing import parse
 from workspaces import repository as ws_repo
 
 CORPUS = Path("/usr/share/doc/python3.11/html")

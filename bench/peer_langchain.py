@@ -134,7 +134,7 @@ class Tenant:
 
 
 def embed(texts: list[str]) -> np.ndarray:
-    from rag.embeddings import HashEmbedder
+    from rag.knowledge.embeddings import HashEmbedder
 
     return HashEmbedder(dimensions=DIM).embed_sync(texts)
 
@@ -147,9 +147,9 @@ async def trulybot_ingest(
 ) -> dict[str, float]:
     import asyncpg
 
-    from rag import indexing
-    from rag import repository as repo
-    from rag.models import Document
+    from rag.knowledge import indexing
+    from rag.knowledge import repository as repo
+    from rag.knowledge.models import Document
     from workspaces import models as _workspace_models  # the FK target of documents
 
     del _workspace_models
@@ -208,7 +208,7 @@ async def trulybot_ingest(
 async def trulybot_queries(
     db: Any, tenant: Tenant, queries: np.ndarray, k: int
 ) -> tuple[list[float], list[list[str]]]:
-    from rag import retrieval
+    from rag.knowledge import retrieval
 
     times, results = [], []
     for q in queries:

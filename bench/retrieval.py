@@ -30,7 +30,7 @@ from pgvector.asyncpg import register_vector
 from core import migrate
 from core.db import Database
 from core.embedded import embedded_postgres
-from rag import indexing, retrieval
+from rag.knowledge import indexing, retrieval
 
 DIM = 384
 WORDS = 60
@@ -264,7 +264,7 @@ async def _exact_hybrid(
     for r, i in enumerate(top, start=1):
         ranks[ids[int(i)]] = ranks.get(ids[int(i)], 0.0) + 1.0 / (retrieval.RRF_K + r)
     async with db.transaction(workspace_id=w.id) as session:
-        from rag import repository
+        from rag.knowledge import repository
 
         ft = await repository.fulltext_search(session, w.id, query, n)
     for r, row in enumerate(ft, start=1):

@@ -13,7 +13,7 @@ from core.db import Database
 from core.errors import NotFound, ValidationFailed
 from rag import chat_repository as repo
 from rag.chat_models import Faq
-from rag.embeddings import Embedder
+from rag.knowledge.embeddings import Embedder
 from rag.normalize import normalize_question
 from workspaces.repository import bump_knowledge_version
 

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import Database
 from rag import chat_repository as repo
 from rag.chat_models import WebhookDelivery
-from rag.fetch import check_url, pinned_request
+from rag.knowledge.fetch import check_url, pinned_request
 from workspaces.models import Workspace
 from workspaces.repository import get_workspace
 from workspaces.security import generate_webhook_secret

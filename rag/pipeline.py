@@ -27,10 +27,9 @@ from core.db import Database
 from core.errors import AppError, NotFound, ValidationFailed
 from rag import chat_repository as repo
 from rag import faq as faq_service
-from rag import notify, retrieval
+from rag import notify
 from rag.cache import CacheHit, ResponseCache
 from rag.chat_models import Conversation, Message, UnansweredQuestion
-from rag.embeddings import Embedder
 from rag.generation import (
     Citation,
     Completion,
@@ -45,6 +44,8 @@ from rag.generation import (
     fallback_answer,
 )
 from rag.intents import detect_intent, persona_reply
+from rag.knowledge import retrieval
+from rag.knowledge.embeddings import Embedder
 from rag.links import LinkPolicy, restrict_links
 from rag.normalize import normalize_question, visitor_hash
 from workspaces import usage

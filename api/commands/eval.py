@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from api.commands.ingest import operator, resolve_workspace
-from rag import eval as rag_eval
-from rag import retrieval
+from rag.knowledge import eval as rag_eval
+from rag.knowledge import retrieval
 
 
 async def _run(args: argparse.Namespace) -> int:

@@ -23,8 +23,8 @@ from core.config import Settings, get_settings
 from core.db import Database
 from core.errors import AppError
 from core.jobs import InProcessQueue, JobRegistry
-from rag import indexing, ingestion
-from rag.embeddings import build_embedder
+from rag.knowledge import indexing, ingestion
+from rag.knowledge.embeddings import build_embedder
 from workspaces import repository as ws_repo
 
 SUFFIXES = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml", ".pdf", ".docx"}
@@ -132,7 +132,7 @@ async def ingest_files(
                 outcomes[result if sub.created else f"{result} (updated)"] += 1
                 if result == "ready":
                     async with deps.db.transaction(workspace_id=workspace_id) as session:
-                        from rag import repository as repo
+                        from rag.knowledge import repository as repo
 
                         doc = await repo.get_document(session, workspace_id, sub.document.id)
                         chunks += doc.chunk_count if doc else 0

@@ -12,7 +12,8 @@ import asyncio
 from typing import Any
 
 from api.commands.ingest import operator, resolve_workspace
-from rag import faq, indexing, ingestion
+from rag import faq
+from rag.knowledge import indexing, ingestion
 
 
 async def _run(args: argparse.Namespace) -> int:

@@ -16,8 +16,8 @@ def _cmd(args: argparse.Namespace) -> int:
     from api.runtime import resolve_database
     from core.db import Database
     from core.jobs import ArqQueue, worker_functions
-    from rag import ingestion
-    from rag.embeddings import build_embedder
+    from rag.knowledge import ingestion
+    from rag.knowledge.embeddings import build_embedder
 
     settings = get_settings()
     if not settings.redis_url:

@@ -16,10 +16,10 @@ from api.ratelimits import RateLimitIngest
 from api.routers.audit import record_action
 from core.errors import NotFound, ValidationFailed
 from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
-from rag import ingestion, retrieval
-from rag import repository as repo
-from rag.embeddings import Embedder, build_embedder
-from rag.models import STATUSES, Document
+from rag.knowledge import ingestion, retrieval
+from rag.knowledge import repository as repo
+from rag.knowledge.embeddings import Embedder, build_embedder
+from rag.knowledge.models import STATUSES, Document
 from workspaces import audit
 
 router = APIRouter(tags=["documents"])

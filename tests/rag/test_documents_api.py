@@ -22,7 +22,7 @@ from api.app import create_app
 from api.container import Container
 from api.routers.documents import ingestion_deps
 from core.db import Database
-from rag.embeddings import HashEmbedder
+from rag.knowledge.embeddings import HashEmbedder
 from tests.conftest import Owner, make_settings, signup
 
 # --- real files ------------------------------------------------------------------------------

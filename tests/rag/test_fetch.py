@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from core.errors import AppError, UnsupportedMediaType
-from rag.fetch import (
+from rag.knowledge.fetch import (
     FetchFailed,
     FetchTooLarge,
     UnsupportedEncoding,

@@ -16,8 +16,8 @@ from api.container import Container
 from api.routers.documents import ingestion_deps, job_registry
 from core.db import Database
 from core.jobs import ArqQueue, InProcessQueue, JobRegistry, worker_functions
-from rag import ingestion
-from rag import repository as repo
+from rag.knowledge import ingestion
+from rag.knowledge import repository as repo
 from tests.conftest import REDIS_URL, Owner
 
 

@@ -29,8 +29,8 @@ from api.routers.documents import ingestion_deps
 from core.config import Settings
 from core.db import Database
 from core.errors import AppError
-from rag.ingestion import parse_limits
-from rag.parsing import (
+from rag.knowledge.ingestion import parse_limits
+from rag.knowledge.parsing import (
     DOCX_MIME,
     DocumentTooLarge,
     ParseLimits,
@@ -325,7 +325,7 @@ import os, sys
 with open(sys.argv[1], "a") as log:
     log.write(f"{os.getpid()}\\n")  # every process that runs this script leaves a line
 
-from rag.parsing import ParseLimits, parse_isolated
+from rag.knowledge.parsing import ParseLimits, parse_isolated
 
 if __name__ == "__main__":
     for n in range(2):

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from core.db import Database
 from rag import faq
-from rag.embeddings import HashEmbedder
+from rag.knowledge.embeddings import HashEmbedder
 from tests.conftest import Owner
 
 

@@ -14,9 +14,9 @@ from api.container import Container
 from api.routers.documents import ingestion_deps
 from core.db import Database
 from core.embedded import EmbeddedPostgres
-from rag import indexing, retrieval
-from rag import repository as repo
-from rag.embeddings import LocalEmbedder
+from rag.knowledge import indexing, retrieval
+from rag.knowledge import repository as repo
+from rag.knowledge.embeddings import LocalEmbedder
 from tests.conftest import Owner
 
 DIM = 384

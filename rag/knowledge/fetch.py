@@ -28,7 +28,7 @@ import httpx
 from lxml import etree  # type: ignore[import-untyped]
 
 from core.errors import AppError, UnsupportedMediaType
-from rag.parsing import DOCX_MIME
+from rag.knowledge.parsing import DOCX_MIME
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.db import Database, create_engine
-from rag.repository import count_chunks
+from rag.knowledge.repository import count_chunks
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from core.db import Database
-from rag import repository as repo
-from rag import retrieval
-from rag.embeddings import Embedder
+from rag.knowledge import repository as repo
+from rag.knowledge import retrieval
+from rag.knowledge.embeddings import Embedder
 
 CUTOFFS = (1, 5, 10)
 CHUNKS_PER_QUESTION = 40  # enough chunks to usually yield 10 distinct documents

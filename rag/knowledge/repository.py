@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
-from rag.models import Chunk, Document
+from rag.knowledge.models import Chunk, Document
 
 INSERT_BATCH = 500
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rag.parsing import ParsedDocument, Section, sha256_text
+from rag.knowledge.parsing import ParsedDocument, Section, sha256_text
 
 DEFAULT_MAX_TOKENS = 300
 DEFAULT_OVERLAP = 40

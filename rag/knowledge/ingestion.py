@@ -34,14 +34,14 @@ from core.db import Database
 from core.errors import AppError, NotFound, PayloadTooLarge, QuotaExceeded, ValidationFailed
 from core.jobs import JobFunction, JobQueue
 from core.models import utcnow
-from rag import indexing
-from rag import repository as repo
-from rag.chunking import Chunk as TextChunk
-from rag.chunking import chunk_document
-from rag.embeddings import Embedder
-from rag.fetch import check_url, fetch_sitemap, fetch_url
-from rag.models import Document
-from rag.parsing import MIB, ParseLimits, check_size, detect_kind, parse_isolated
+from rag.knowledge import indexing
+from rag.knowledge import repository as repo
+from rag.knowledge.chunking import Chunk as TextChunk
+from rag.knowledge.chunking import chunk_document
+from rag.knowledge.embeddings import Embedder
+from rag.knowledge.fetch import check_url, fetch_sitemap, fetch_url
+from rag.knowledge.models import Document
+from rag.knowledge.parsing import MIB, ParseLimits, check_size, detect_kind, parse_isolated
 from workspaces import repository as ws_repo
 from workspaces import usage
 from workspaces.models import Workspace

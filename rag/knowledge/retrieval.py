@@ -13,8 +13,8 @@ from typing import Any, Literal, get_args
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rag import repository as repo
-from rag.indexing import EF_SEARCH
+from rag.knowledge import repository as repo
+from rag.knowledge.indexing import EF_SEARCH
 
 Mode = Literal["vector", "fulltext", "hybrid"]
 MODES: tuple[Mode, ...] = get_args(Mode)

@@ -764,7 +764,7 @@ def _parse_docx(data: bytes) -> tuple[str | None, list[Section]]:
 
 # Parser children fork from a small server process that has the parsers imported (started once,
 # on first use; it exits with this process), so a child costs milliseconds, not an import.
-_PRELOAD = ["rag.parsing", "bs4", "docx", "pypdf", "lxml.etree"]
+_PRELOAD = ["rag.knowledge.parsing", "bs4", "docx", "pypdf", "lxml.etree"]
 _context_lock = threading.Lock()
 _context: Any = None
 
