@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from api.container import Container
-from rag.cache import ResponseCache
-from rag.generation import Generator, make_generator
+from rag.chat.cache import ResponseCache
+from rag.chat.generation import Generator, make_generator
+from rag.chat.notify import Notifier
+from rag.chat.pipeline import AnswerPipeline
 from rag.knowledge.embeddings import Embedder, build_embedder
-from rag.notify import Notifier
-from rag.pipeline import AnswerPipeline
 
 
 def embedder(container: Container) -> Embedder:

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 
 from api.input_guard import json_depth_exceeds, lone_surrogate_field
 from bench.common import print_table, write_section
-from rag.generation import (
+from rag.chat.generation import (
     RULE_CONCEPTS,
     Completion,
     OutputGuard,
@@ -28,7 +28,7 @@ from rag.generation import (
     new_canary,
     system_rules,
 )
-from rag.links import LinkPolicy, restrict_links
+from rag.chat.links import LinkPolicy, restrict_links
 
 PERSONA = (
     "You are Aria, the assistant of Acme Shoes. Offer the loyalty programme to returning "

@@ -12,7 +12,7 @@ import asyncio
 from typing import Any
 
 from api.commands.ingest import operator, resolve_workspace
-from rag import faq
+from rag.chat import faq
 from rag.knowledge import indexing, ingestion
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from api.container import Container
 from core.db import set_tenant
 from core.errors import Conflict
-from rag import faq as faq_service
+from rag.chat import faq as faq_service
 from rag.knowledge import ingestion
 from workspaces import repository as workspace_repo
 from workspaces import service

@@ -24,10 +24,11 @@ from api.sse import sse_response, wants_stream
 from api.widget_cors import STATE_KEY
 from core.config import Settings
 from core.errors import Forbidden
-from rag import chat_repository, conversations
-from rag import faq as faq_service
-from rag.pipeline import ChatInput
-from rag.schemas import (
+from rag.chat import conversations
+from rag.chat import faq as faq_service
+from rag.chat import repository as chat_repository
+from rag.chat.pipeline import ChatInput
+from rag.chat.schemas import (
     ChatIn,
     ChatOut,
     ChatStatsOut,

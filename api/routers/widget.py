@@ -17,8 +17,8 @@ from api.ratelimits import rate_limit_widget_lead
 from api.routers.audit import record_action
 from api.routers.chat import widget_workspace
 from core.config import Settings
-from rag import chat_repository
-from rag.schemas import SESSION_ID_PATTERN
+from rag.chat import repository as chat_repository
+from rag.chat.schemas import SESSION_ID_PATTERN
 from widget.config import (
     OwnerWidgetConfigOut,
     WidgetConfigIn,

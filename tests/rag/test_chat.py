@@ -232,7 +232,7 @@ async def test_human_intent_hands_off_and_notifies_the_owner(
 
 
 async def _deliveries(container: Any, owner: Owner) -> list[Any]:
-    from rag import chat_repository
+    from rag.chat import repository as chat_repository
 
     async with container.db.transaction(workspace_id=owner.workspace_id) as session:
         return await chat_repository.list_deliveries(

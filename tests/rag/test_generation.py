@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from core.config import Settings
-from rag.generation import (
+from rag.chat.generation import (
     DEFAULT_REFUSAL,
     EXTRACTIVE_PREFIX,
     LLM,
@@ -34,7 +34,7 @@ from rag.generation import (
     guard_stream,
     make_generator,
 )
-from rag.normalize import visitor_hash
+from rag.chat.normalize import visitor_hash
 from tests.fakes import FakeOpenAI
 
 CANARY = re.compile(r"tb-canary-[0-9a-f]+")

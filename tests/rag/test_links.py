@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.container import Container
-from rag.links import LinkPolicy, restrict_links
+from rag.chat.links import LinkPolicy, restrict_links
 from tests.conftest import Owner, signup
 from tests.fakes.openai_server import FakeOpenAI
 from tests.rag.test_answers import REFUNDS, fake_llm, ingest, llm_client, llm_settings

@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from core.db import Database
-from rag import chat_repository, notify
+from rag.chat import notify
+from rag.chat import repository as chat_repository
 from tests.conftest import Owner
 from tests.fakes.dns import REBIND_HOST, RebindingResolver
 from tests.fakes.receiver import receiver

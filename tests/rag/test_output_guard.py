@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from rag.generation import (
+from rag.chat.generation import (
     DEFAULT_REFUSAL,
     RULE_CONCEPTS,
     LLMGenerator,

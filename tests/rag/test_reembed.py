@@ -9,7 +9,7 @@ import numpy as np
 from sqlalchemy import text
 
 from core.db import Database
-from rag import faq
+from rag.chat import faq
 from rag.knowledge.embeddings import HashEmbedder
 from tests.conftest import Owner
 

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
-from rag.chat_models import (
+from rag.chat.models import (
     Conversation,
     Faq,
     FaqQuestion,

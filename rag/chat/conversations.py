@@ -10,9 +10,9 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
-from rag import chat_repository as repo
-from rag.chat_models import Conversation, Message
-from rag.normalize import normalize_question
+from rag.chat import repository as repo
+from rag.chat.models import Conversation, Message
+from rag.chat.normalize import normalize_question
 
 GROUP_SIMILARITY = 0.80
 UNANSWERED_WINDOW = 2000

@@ -25,12 +25,11 @@ from core import metrics
 from core.config import Settings
 from core.db import Database
 from core.errors import AppError, NotFound, ValidationFailed
-from rag import chat_repository as repo
-from rag import faq as faq_service
-from rag import notify
-from rag.cache import CacheHit, ResponseCache
-from rag.chat_models import Conversation, Message, UnansweredQuestion
-from rag.generation import (
+from rag.chat import faq as faq_service
+from rag.chat import notify
+from rag.chat import repository as repo
+from rag.chat.cache import CacheHit, ResponseCache
+from rag.chat.generation import (
     Citation,
     Completion,
     ExtractiveAnswerer,
@@ -43,11 +42,12 @@ from rag.generation import (
     extract_citations,
     fallback_answer,
 )
-from rag.intents import detect_intent, persona_reply
+from rag.chat.intents import detect_intent, persona_reply
+from rag.chat.links import LinkPolicy, restrict_links
+from rag.chat.models import Conversation, Message, UnansweredQuestion
+from rag.chat.normalize import normalize_question, visitor_hash
 from rag.knowledge import retrieval
 from rag.knowledge.embeddings import Embedder
-from rag.links import LinkPolicy, restrict_links
-from rag.normalize import normalize_question, visitor_hash
 from workspaces import usage
 from workspaces.models import Workspace
 from workspaces.plans import get_plan

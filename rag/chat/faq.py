@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
 from core.errors import NotFound, ValidationFailed
-from rag import chat_repository as repo
-from rag.chat_models import Faq
+from rag.chat import repository as repo
+from rag.chat.models import Faq
+from rag.chat.normalize import normalize_question
 from rag.knowledge.embeddings import Embedder
-from rag.normalize import normalize_question
 from workspaces.repository import bump_knowledge_version
 
 MAX_ALT_QUESTIONS = 20

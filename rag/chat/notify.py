@@ -23,8 +23,8 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
-from rag import chat_repository as repo
-from rag.chat_models import WebhookDelivery
+from rag.chat import repository as repo
+from rag.chat.models import WebhookDelivery
 from rag.knowledge.fetch import check_url, pinned_request
 from workspaces.models import Workspace
 from workspaces.repository import get_workspace
