@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from api.container import Container
 from rag.chat.cache import ResponseCache
-from rag.chat.generation import Generator, make_generator
+from rag.chat.generator import Generator
+from rag.chat.llm import make_generator
 from rag.chat.notify import Notifier
 from rag.chat.pipeline import AnswerPipeline
 from rag.knowledge.embeddings import Embedder, build_embedder

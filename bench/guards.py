@@ -1,6 +1,6 @@
 """CPU cost of the per-answer and per-request guards: ``python -m bench.guards``.
 
-* the output guard (rag.generation.OutputGuard) on whole answers of several lengths, and over a
+* the output guard (rag.chat.guard.OutputGuard) on whole answers of several lengths, and over a
   stream of word-sized deltas (guard_stream), as the LLM path runs it;
 * the link filter (rag.links.restrict_links) on an answer with links;
 * the JSON input guard (api.input_guard) on a chat body and on 1 MB bodies.
@@ -19,16 +19,10 @@ from collections.abc import AsyncIterator, Callable
 
 from api.input_guard import json_depth_exceeds, lone_surrogate_field
 from bench.common import print_table, write_section
-from rag.chat.generation import (
-    RULE_CONCEPTS,
-    Completion,
-    OutputGuard,
-    StreamEvent,
-    guard_stream,
-    new_canary,
-    system_rules,
-)
+from rag.chat.generator import Completion, StreamEvent
+from rag.chat.guard import RULE_CONCEPTS, OutputGuard, guard_stream
 from rag.chat.links import LinkPolicy, restrict_links
+from rag.chat.prompts import new_canary, system_rules
 
 PERSONA = (
     "You are Aria, the assistant of Acme Shoes. Offer the loyalty programme to returning "

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
 from rag.chat import repository as repo
-from rag.chat.models import Conversation, Message
+from rag.chat.models import ChatMessage, Conversation
 from rag.chat.normalize import normalize_question
 
 GROUP_SIMILARITY = 0.80
@@ -33,7 +33,7 @@ async def list_conversations(
 
 async def transcript(
     session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, limit: int = 500
-) -> tuple[Conversation, list[Message]]:
+) -> tuple[Conversation, list[ChatMessage]]:
     conversation = await repo.get_conversation(
         session, workspace_id=workspace_id, conversation_id=conversation_id
     )

@@ -1,4 +1,5 @@
-"""Text normalisation shared by the FAQ exact match, the response cache keys and the intents."""
+"""Text normalisation shared by the FAQ exact match, the response cache keys and the intents, and
+the word stems the extractive answerer and the output guard compare."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ _ALWAYS_KEEP = frozenset("+#@$%&")
 # Kept only between two word characters ("v2.0", "1,000", "10:30", "e-mail", "tcp/ip").
 _INFIX_KEEP = frozenset(".,:-/_")
 _SPACES = re.compile(r"\s+")
+WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def _is_word_char(ch: str) -> bool:
@@ -46,6 +48,26 @@ def normalize_question(text: str) -> str:
     return _SPACES.sub(" ", "".join(out)).strip()
 
 
+def stem(token: str) -> str:
+    """Tiny suffix stripper so "refunds"/"refund" and "resetting"/"reset" meet."""
+    if token.endswith("ss"):
+        return token
+    for suffix in ("ing", "ed", "es", "s"):
+        if token.endswith(suffix) and len(token) - len(suffix) >= 3:
+            token = token[: -len(suffix)]
+            break
+    if len(token) > 3 and token[-1] == token[-2] and token[-1] not in "lsz":
+        token = token[:-1]
+    if len(token) > 3 and token.endswith("e"):
+        token = token[:-1]
+    return token
+
+
+def word_stems(text: str) -> set[str]:
+    """The stems of every word of ``text`` (casefolded)."""
+    return {stem(token) for token in WORD.findall(text.casefold())}
+
+
 def visitor_hash(session_id: str, salt: str) -> str:
     """Stable pseudonymous id of a visitor (hex HMAC-SHA256), sent as the OpenAI ``user`` field.
 
@@ -55,4 +77,4 @@ def visitor_hash(session_id: str, salt: str) -> str:
     return hmac.new(salt.encode("utf-8"), session_id.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-__all__ = ["normalize_question", "visitor_hash"]
+__all__ = ["WORD", "normalize_question", "stem", "visitor_hash", "word_stems"]

@@ -29,23 +29,14 @@ from rag.chat import faq as faq_service
 from rag.chat import notify
 from rag.chat import repository as repo
 from rag.chat.cache import CacheHit, ResponseCache
-from rag.chat.generation import (
-    Citation,
-    Completion,
-    ExtractiveAnswerer,
-    GenerationRequest,
-    Generator,
-    LLMGenerator,
-    LLMUnavailable,
-    Passage,
-    dont_know_answer,
-    extract_citations,
-    fallback_answer,
-)
+from rag.chat.extractive import ExtractiveAnswerer
+from rag.chat.generator import Completion, GenerationRequest, Generator, LLMUnavailable
 from rag.chat.intents import detect_intent, persona_reply
 from rag.chat.links import LinkPolicy, restrict_links
-from rag.chat.models import Conversation, Message, UnansweredQuestion
+from rag.chat.llm import LLMGenerator
+from rag.chat.models import ChatMessage, Conversation, UnansweredQuestion
 from rag.chat.normalize import normalize_question, visitor_hash
+from rag.chat.prompts import Citation, Passage, dont_know_answer, extract_citations, fallback_answer
 from rag.knowledge import retrieval
 from rag.knowledge.embeddings import Embedder
 from workspaces import usage
@@ -245,7 +236,7 @@ class AnswerPipeline:
             amounts = {"messages": 1} | ({"conversations": 1} if not history else {})
             counters = await repo.record_message_metered(
                 session,
-                message=Message(
+                message=ChatMessage(
                     id=uuid.uuid4(),
                     workspace_id=workspace.id,
                     conversation_id=conversation.id,
@@ -560,7 +551,7 @@ class AnswerPipeline:
             # The answer and the conversation's message count in one statement.
             await repo.record_answer(
                 session,
-                Message(
+                ChatMessage(
                     id=turn.message_id,
                     workspace_id=workspace.id,
                     conversation_id=turn.conversation_id,

@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
 from rag.chat.models import (
+    ChatMessage,
     Conversation,
     Faq,
     FaqQuestion,
-    Message,
     MessageFeedback,
     UnansweredQuestion,
     WebhookDelivery,
@@ -185,7 +185,7 @@ async def link_conversation_lead(
     return result.scalar_one_or_none() is not None
 
 
-def _row_values(row: Conversation | Message) -> dict[str, Any]:
+def _row_values(row: Conversation | ChatMessage) -> dict[str, Any]:
     """Every column of a new row, defaults filled in (a statement inside a WITH gets no
     Python-side defaults from SQLAlchemy)."""
     values: dict[str, Any] = {}
@@ -211,7 +211,7 @@ def _insert_cte(table: Any, prefix: str, name: str) -> Any:
 
 
 _conversations: Any = Conversation.__table__
-_messages: Any = Message.__table__
+_messages: Any = ChatMessage.__table__
 _touch = (
     update(_conversations)
     .where(_conversations.c.id == bindparam("touch_id"))
@@ -220,14 +220,14 @@ _touch = (
 _ANSWER = _touch.add_cte(_insert_cte(_messages, "m_", "new_message"))
 
 
-def _params(prefix: str, row: Conversation | Message) -> dict[str, Any]:
+def _params(prefix: str, row: Conversation | ChatMessage) -> dict[str, Any]:
     return {prefix + k: v for k, v in _row_values(row).items()}
 
 
 async def record_message_metered(
     session: AsyncSession,
     *,
-    message: Message,
+    message: ChatMessage,
     new_conversation: Conversation | None,
     touch_conversation_id: uuid.UUID | None,
     usage: Any,
@@ -250,18 +250,20 @@ async def record_message_metered(
     return tuple(int(v) for v in result.one())
 
 
-async def record_answer(session: AsyncSession, message: Message) -> None:
+async def record_answer(session: AsyncSession, message: ChatMessage) -> None:
     """One round trip: the answer's row, and one more message counted on its conversation."""
     await session.execute(_ANSWER, {"touch_id": message.conversation_id, **_params("m_", message)})
 
 
 async def recent_messages(
     session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, limit: int
-) -> list[Message]:
+) -> list[ChatMessage]:
     result = await session.execute(
-        select(Message)
-        .where(Message.workspace_id == workspace_id, Message.conversation_id == conversation_id)
-        .order_by(Message.created_at.desc(), Message.id.desc())
+        select(ChatMessage)
+        .where(
+            ChatMessage.workspace_id == workspace_id, ChatMessage.conversation_id == conversation_id
+        )
+        .order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc())
         .limit(limit)
     )
     return list(reversed(list(result.scalars())))
@@ -269,11 +271,13 @@ async def recent_messages(
 
 async def list_messages(
     session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, limit: int
-) -> list[Message]:
+) -> list[ChatMessage]:
     result = await session.execute(
-        select(Message)
-        .where(Message.workspace_id == workspace_id, Message.conversation_id == conversation_id)
-        .order_by(Message.created_at, Message.id)
+        select(ChatMessage)
+        .where(
+            ChatMessage.workspace_id == workspace_id, ChatMessage.conversation_id == conversation_id
+        )
+        .order_by(ChatMessage.created_at, ChatMessage.id)
         .limit(limit)
     )
     return list(result.scalars())
@@ -298,9 +302,11 @@ async def list_conversations(
 
 async def get_message(
     session: AsyncSession, *, workspace_id: uuid.UUID, message_id: uuid.UUID
-) -> Message | None:
+) -> ChatMessage | None:
     result = await session.execute(
-        select(Message).where(Message.workspace_id == workspace_id, Message.id == message_id)
+        select(ChatMessage).where(
+            ChatMessage.workspace_id == workspace_id, ChatMessage.id == message_id
+        )
     )
     return result.scalar_one_or_none()
 

@@ -12,29 +12,18 @@ import openai
 import pytest
 
 from core.config import Settings
-from rag.chat.generation import (
-    DEFAULT_REFUSAL,
-    EXTRACTIVE_PREFIX,
-    LLM,
-    Completion,
-    ExtractiveAnswerer,
-    GenerationRequest,
-    Generator,
-    LLMGenerator,
-    LLMUnavailable,
-    OpenAIChatLLM,
-    OutputGuard,
+from rag.chat.extractive import EXTRACTIVE_PREFIX, ExtractiveAnswerer
+from rag.chat.generator import Completion, GenerationRequest, Generator, LLMUnavailable, StreamEvent
+from rag.chat.guard import DEFAULT_REFUSAL, OutputGuard, guard_output, guard_stream
+from rag.chat.llm import LLM, LLMGenerator, OpenAIChatLLM, make_generator
+from rag.chat.normalize import visitor_hash
+from rag.chat.prompts import (
     Passage,
-    StreamEvent,
     build_messages,
     dont_know_answer,
     extract_citations,
     fallback_answer,
-    guard_output,
-    guard_stream,
-    make_generator,
 )
-from rag.chat.normalize import visitor_hash
 from tests.fakes import FakeOpenAI
 
 CANARY = re.compile(r"tb-canary-[0-9a-f]+")
