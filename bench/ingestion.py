@@ -24,7 +24,8 @@ from core import migrate
 from core.config import Settings
 from core.db import Database, create_engine
 from core.embedded import embedded_postgres
-from rag.knowledge import ingestion
+from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge import submissions
 from rag.knowledge.chunking import chunk_document
 from rag.knowledge.embeddings import Embedder, HashEmbedder, LocalEmbedder
 from rag.knowledge.parsing import parse
@@ -51,14 +52,14 @@ async def new_workspace(owner_url: str) -> uuid.UUID:
 async def ingest_all(
     db: Database, settings: Settings, embedder: Embedder, ws: uuid.UUID, files: list[Path]
 ) -> tuple[int, float]:
-    deps = ingestion.IngestionDeps(db=db, settings=settings, embedder=embedder)
+    deps = knowledge_jobs.IngestionDeps(db=db, settings=settings, embedder=embedder)
     chunks = 0
     started = time.perf_counter()
     for file in files:
         async with db.transaction(workspace_id=ws) as session:
             workspace = await ws_repo.get_workspace(session, ws)
             assert workspace is not None
-            sub = await ingestion.submit_upload(
+            sub = await submissions.submit_upload(
                 session,
                 workspace,
                 data=file.read_bytes(),
@@ -68,7 +69,7 @@ async def ingest_all(
             )
         if sub.duplicate:
             continue
-        await ingestion.ingest_document(deps, ws, sub.document.id)
+        await knowledge_jobs.ingest_document(deps, ws, sub.document.id)
         async with db.transaction(workspace_id=ws) as session:
             chunks += int(
                 (
@@ -94,8 +95,8 @@ async def raw_embedding(
             )
         ]
     started = time.perf_counter()
-    for i in range(0, len(texts), ingestion.EMBED_BATCH):
-        await embedder.embed_documents(texts[i : i + ingestion.EMBED_BATCH])
+    for i in range(0, len(texts), knowledge_jobs.EMBED_BATCH):
+        await embedder.embed_documents(texts[i : i + knowledge_jobs.EMBED_BATCH])
     return len(texts), time.perf_counter() - started
 
 

@@ -23,7 +23,8 @@ from core.config import Settings, get_settings
 from core.db import Database
 from core.errors import AppError
 from core.jobs import InProcessQueue, JobRegistry
-from rag.knowledge import indexing, ingestion
+from rag.knowledge import indexing, submissions
+from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge.embeddings import build_embedder
 from workspaces import repository as ws_repo
 
@@ -32,7 +33,7 @@ SUFFIXES = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml", ".pd
 
 @dataclass
 class Operator:
-    deps: ingestion.IngestionDeps
+    deps: knowledge_jobs.IngestionDeps
     owner_url: str | None
 
 
@@ -44,10 +45,10 @@ async def operator(settings: Settings | None = None) -> AsyncIterator[Operator]:
     settings = settings or get_settings()
     target = await resolve_database(settings, apply_migrations=settings.database_url is None)
     db = Database.from_url(target.app_url, pool_size=4, max_overflow=4, statement_timeout_ms=0)
-    deps = ingestion.IngestionDeps(
+    deps = knowledge_jobs.IngestionDeps(
         db=db, settings=settings, embedder=build_embedder(settings), owner_url=target.owner_url
     )
-    jobs = InProcessQueue(JobRegistry(ingestion.JOBS), {ingestion.DEPS_KEY: deps})
+    jobs = InProcessQueue(JobRegistry(knowledge_jobs.JOBS), {knowledge_jobs.DEPS_KEY: deps})
     deps.jobs = jobs
     try:
         yield Operator(deps=deps, owner_url=target.owner_url)
@@ -117,7 +118,7 @@ async def ingest_files(
                     workspace = await ws_repo.get_workspace(session, workspace_id)
                     if workspace is None:
                         raise SystemExit("workspace not found")
-                    sub = await ingestion.submit_upload(
+                    sub = await submissions.submit_upload(
                         session,
                         workspace,
                         data=data,
@@ -128,7 +129,7 @@ async def ingest_files(
                 if sub.duplicate:
                     outcomes["duplicate"] += 1
                     return
-                result = await ingestion.ingest_document(deps, workspace_id, sub.document.id)
+                result = await knowledge_jobs.ingest_document(deps, workspace_id, sub.document.id)
                 outcomes[result if sub.created else f"{result} (updated)"] += 1
                 if result == "ready":
                     async with deps.db.transaction(workspace_id=workspace_id) as session:

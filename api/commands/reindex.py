@@ -13,7 +13,8 @@ from typing import Any
 
 from api.commands.ingest import operator, resolve_workspace
 from rag.chat import faq
-from rag.knowledge import indexing, ingestion
+from rag.knowledge import indexing
+from rag.knowledge import jobs as knowledge_jobs
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -41,10 +42,10 @@ async def _run(args: argparse.Namespace) -> int:
         total = faqs = 0
         for ws in workspaces:
             bar = tqdm(desc=f"re-embedding {ws}", unit="chunk")
-            total += await ingestion.reembed_workspace(deps, ws, on_progress=bar.update)
+            total += await knowledge_jobs.reembed_workspace(deps, ws, on_progress=bar.update)
             bar.close()
             faqs += await faq.reembed_workspace(deps.db, deps.embedder, ws)
-            await ingestion.maintain_index(deps, ws)
+            await knowledge_jobs.maintain_index(deps, ws)
         if current != target and op.owner_url:
             await indexing.restore_not_null(op.owner_url)
     print(

@@ -16,7 +16,7 @@ def _cmd(args: argparse.Namespace) -> int:
     from api.runtime import resolve_database
     from core.db import Database
     from core.jobs import ArqQueue, worker_functions
-    from rag.knowledge import ingestion
+    from rag.knowledge import jobs as knowledge_jobs
     from rag.knowledge.embeddings import build_embedder
 
     settings = get_settings()
@@ -31,7 +31,7 @@ def _cmd(args: argparse.Namespace) -> int:
             max_overflow=settings.db_max_overflow,
             statement_timeout_ms=0,
         )
-        ctx[ingestion.DEPS_KEY] = ingestion.IngestionDeps(
+        ctx[knowledge_jobs.DEPS_KEY] = knowledge_jobs.IngestionDeps(
             db=db,
             settings=settings,
             embedder=build_embedder(settings),
@@ -40,7 +40,7 @@ def _cmd(args: argparse.Namespace) -> int:
         )
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        deps = ctx.get(ingestion.DEPS_KEY)
+        deps = ctx.get(knowledge_jobs.DEPS_KEY)
         if deps is not None:
             await deps.db.dispose()
 

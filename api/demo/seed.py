@@ -17,7 +17,8 @@ from api.container import Container
 from core.db import set_tenant
 from core.errors import Conflict
 from rag.chat import faq as faq_service
-from rag.knowledge import ingestion
+from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge import submissions
 from workspaces import repository as workspace_repo
 from workspaces import service
 
@@ -41,7 +42,7 @@ WIDGET = {
 }
 
 
-async def ensure_demo(container: Container, deps: ingestion.IngestionDeps) -> dict[str, Any]:
+async def ensure_demo(container: Container, deps: knowledge_jobs.IngestionDeps) -> dict[str, Any]:
     """Create (once) and return the demo workspace's ids and public key."""
     async with container.db.transaction() as session:
         user = await workspace_repo.get_user_by_email(session, DEMO_EMAIL)
@@ -59,7 +60,7 @@ async def ensure_demo(container: Container, deps: ingestion.IngestionDeps) -> di
 
 
 async def _seed(
-    container: Container, deps: ingestion.IngestionDeps, password: str
+    container: Container, deps: knowledge_jobs.IngestionDeps, password: str
 ) -> dict[str, Any]:
     settings = container.settings
     async with container.db.transaction() as session:
@@ -74,7 +75,7 @@ async def _seed(
         await workspace_repo.update_workspace(session, workspace.id, {"widget_config": WIDGET})
         documents: list[uuid.UUID] = []
         for name in DOCUMENTS:
-            submission = await ingestion.submit_upload(
+            submission = await submissions.submit_upload(
                 session,
                 workspace,
                 data=(CONTENT / name).read_bytes(),
@@ -94,7 +95,7 @@ async def _seed(
             )
         workspace_id, public_key = workspace.id, workspace.public_key
     for document_id in documents:
-        await ingestion.ingest_document(deps, workspace_id, document_id)
+        await knowledge_jobs.ingest_document(deps, workspace_id, document_id)
     credentials = {
         "email": DEMO_EMAIL,
         "password": password,

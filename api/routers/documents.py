@@ -16,7 +16,8 @@ from api.ratelimits import RateLimitIngest
 from api.routers.audit import record_action
 from core.errors import NotFound, ValidationFailed
 from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
-from rag.knowledge import ingestion, retrieval
+from rag.knowledge import indexing, retrieval, submissions
+from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import repository as repo
 from rag.knowledge.embeddings import Embedder, build_embedder
 from rag.knowledge.models import STATUSES, Document
@@ -32,10 +33,10 @@ assert set(STATUSES) == {"queued", "processing", "ready", "failed"}
 
 
 def job_registry() -> JobRegistry:
-    return JobRegistry(ingestion.JOBS)
+    return JobRegistry(knowledge_jobs.JOBS)
 
 
-def ingestion_deps(container: Container) -> ingestion.IngestionDeps:
+def ingestion_deps(container: Container) -> knowledge_jobs.IngestionDeps:
     """The embedder, job queue and job context of this process, created on first use.
 
     ``create_app``'s lifespan puts them into ``container.extras`` (arq when REDIS_URL is set);
@@ -43,13 +44,13 @@ def ingestion_deps(container: Container) -> ingestion.IngestionDeps:
     jobs.
     """
     deps = container.extras.get("ingestion")
-    if isinstance(deps, ingestion.IngestionDeps):
+    if isinstance(deps, knowledge_jobs.IngestionDeps):
         return deps
     embedder = container.extras.get("embedder")
     if embedder is None:
         embedder = build_embedder(container.settings)
         container.extras["embedder"] = embedder
-    deps = ingestion.IngestionDeps(
+    deps = knowledge_jobs.IngestionDeps(
         db=container.db,
         settings=container.settings,
         embedder=embedder,
@@ -59,7 +60,7 @@ def ingestion_deps(container: Container) -> ingestion.IngestionDeps:
     if jobs is None:
         jobs = InProcessQueue(
             job_registry(),
-            {ingestion.DEPS_KEY: deps},
+            {knowledge_jobs.DEPS_KEY: deps},
             per_workspace=container.settings.jobs_per_workspace,
         )
         container.extras["jobs"] = jobs
@@ -192,13 +193,13 @@ class SearchOut(BaseModel):
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _submission_out(sub: ingestion.Submission) -> SubmissionOut:
+def _submission_out(sub: submissions.Submission) -> SubmissionOut:
     base = DocumentOut.of(sub.document).model_dump()
     return SubmissionOut(**base, duplicate=sub.duplicate, updated=not sub.created)
 
 
 def _enqueue_after_commit(
-    background: BackgroundTasks, container: Container, subs: list[ingestion.Submission]
+    background: BackgroundTasks, container: Container, subs: list[submissions.Submission]
 ) -> None:
     """Background tasks run after the response, i.e. after the request's commit."""
     jobs = get_jobs(container)
@@ -206,7 +207,7 @@ def _enqueue_after_commit(
         if sub.needs_job:
             background.add_task(
                 jobs.enqueue,
-                ingestion.INGEST_JOB,
+                knowledge_jobs.INGEST_JOB,
                 workspace_id=str(sub.document.workspace_id),
                 document_id=str(sub.document.id),
             )
@@ -277,7 +278,7 @@ async def create_document(
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         data, filename, content_type, title = await _read_upload(request)
         subs = [
-            await ingestion.submit_upload(
+            await submissions.submit_upload(
                 session,
                 workspace,
                 data=data,
@@ -292,7 +293,7 @@ async def create_document(
         try:
             if "sitemap_url" in body:
                 sitemap = SitemapIn.model_validate(body)
-                subs = await ingestion.submit_sitemap(
+                subs = await submissions.submit_sitemap(
                     session, workspace, sitemap_url=str(sitemap.sitemap_url), settings=settings
                 )
                 _enqueue_after_commit(background, container, subs)
@@ -300,14 +301,14 @@ async def create_document(
             if "url" in body:
                 url = UrlIn.model_validate(body)
                 subs = [
-                    await ingestion.submit_url(
+                    await submissions.submit_url(
                         session, workspace, url=str(url.url), settings=settings
                     )
                 ]
             else:
                 payload = TextIn.model_validate(body)
                 subs = [
-                    await ingestion.submit_text(
+                    await submissions.submit_text(
                         session,
                         workspace,
                         title=payload.title,
@@ -378,7 +379,7 @@ async def replace_document(
         raw_title = body.get("title")
         data, content_type = text.encode("utf-8"), "text/plain; charset=utf-8"
         title = raw_title if isinstance(raw_title, str) and raw_title.strip() else None
-    sub = await ingestion.replace_document(
+    sub = await submissions.replace_document(
         session,
         access.workspace,
         document_id,
@@ -407,8 +408,8 @@ async def retry_document(
 ) -> DocumentOut:
     """Re-run a failed document (or one left queued/processing by a crash)."""
     access.require("admin")
-    document = await ingestion.retry_document(session, access.workspace.id, document_id)
-    sub = ingestion.Submission(document=document, created=False)
+    document = await submissions.retry_document(session, access.workspace.id, document_id)
+    sub = submissions.Submission(document=document, created=False)
     if document.status != "ready":
         _enqueue_after_commit(background, container, [sub])
     return DocumentOut.of(document)
@@ -428,7 +429,7 @@ async def delete_document(
 ) -> Response:
     access.require("admin")
     deps = ingestion_deps(container)
-    await ingestion.delete_document(session, access.workspace.id, document_id)
+    await submissions.delete_document(session, access.workspace.id, document_id)
     await record_action(
         request,
         session,
@@ -437,10 +438,10 @@ async def delete_document(
         target_type="document",
         target_id=document_id,
     )
-    if await ingestion.index_maintenance_due(session, access.workspace.id, deps.index_policy):
+    if await indexing.maintenance_due(session, access.workspace.id, deps.index_policy):
         background.add_task(
             get_jobs(container).enqueue,
-            ingestion.INDEX_JOB,
+            knowledge_jobs.INDEX_JOB,
             workspace_id=str(access.workspace.id),
         )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -34,8 +34,8 @@ _LINE = re.compile(r"\n")
 
 
 @dataclass(frozen=True, slots=True)
-class Chunk:
-    """One embeddable piece of a document."""
+class Piece:
+    """One embeddable piece of a document, before it is stored (as a ``models.Chunk`` row)."""
 
     position: int
     text: str
@@ -87,7 +87,7 @@ def chunk_document(
     *,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     overlap: int = DEFAULT_OVERLAP,
-) -> list[Chunk]:
+) -> list[Piece]:
     """Chunk every section of ``document``; positions run 0..n-1 across the document."""
     return chunk_sections(document.sections, max_tokens=max_tokens, overlap=overlap)
 
@@ -97,7 +97,7 @@ def chunk_sections(
     *,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     overlap: int = DEFAULT_OVERLAP,
-) -> list[Chunk]:
+) -> list[Piece]:
     """Chunk sections into token windows of at most ``max_tokens`` with ``overlap`` tokens."""
     if max_tokens < 1:
         raise ValueError("max_tokens must be positive")
@@ -107,12 +107,12 @@ def chunk_sections(
     if not live:
         return []
     encodings = _backend().encode_batch([s.text for s in live], add_special_tokens=False)
-    chunks: list[Chunk] = []
+    chunks: list[Piece] = []
     for section, encoding in zip(live, encodings, strict=True):
         for start_char, end_char, count in _windows(section.text, encoding, max_tokens, overlap):
             text = section.text[start_char:end_char]
             chunks.append(
-                Chunk(
+                Piece(
                     position=len(chunks),
                     text=text,
                     token_count=count,
@@ -181,7 +181,7 @@ def _char_boundaries(pattern: re.Pattern[str], text: str, starts: list[int]) -> 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_OVERLAP",
-    "Chunk",
+    "Piece",
     "chunk_document",
     "chunk_sections",
     "count_tokens",

@@ -159,6 +159,15 @@ def decision(count: int, state: str | None, policy: IndexPolicy = DEFAULT_POLICY
     return "unchanged"
 
 
+async def maintenance_due(
+    session: AsyncSession, workspace_id: uuid.UUID, policy: IndexPolicy = DEFAULT_POLICY
+) -> bool:
+    """Whether the workspace's index should be built or dropped now."""
+    count = await count_chunks(session, workspace_id)
+    state = await index_state(session, workspace_id)
+    return decision(count, state, policy) != "unchanged"
+
+
 async def maintain(
     workspace_id: uuid.UUID,
     *,

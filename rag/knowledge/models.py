@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any, Literal
@@ -16,6 +17,11 @@ from core.models import Base, new_id, utcnow
 DocumentStatus = Literal["queued", "processing", "ready", "failed"]
 SourceType = Literal["upload", "text", "url", "sitemap"]
 STATUSES: tuple[DocumentStatus, ...] = ("queued", "processing", "ready", "failed")
+
+
+def content_hash(data: bytes) -> str:
+    """A document's ``content_hash``: the sha256 of its bytes, in hex."""
+    return hashlib.sha256(data).hexdigest()
 
 
 class Document(Base):

@@ -16,7 +16,7 @@ from api.container import Container
 from api.routers.documents import ingestion_deps, job_registry
 from core.db import Database
 from core.jobs import ArqQueue, InProcessQueue, JobRegistry, worker_functions
-from rag.knowledge import ingestion
+from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import repository as repo
 from tests.conftest import REDIS_URL, Owner
 
@@ -72,18 +72,18 @@ async def test_rerun_is_idempotent_and_crashed_doc_recovers(
     ws = uuid.UUID(owner.workspace_id)
     assert await _usage(owner_db, owner.workspace_id) == (1, 1)
     # Re-running the job on a ready document changes nothing.
-    assert await ingestion.ingest_document(deps, ws, uuid.UUID(doc_id)) == "skipped"
+    assert await knowledge_jobs.ingest_document(deps, ws, uuid.UUID(doc_id)) == "skipped"
     assert await _usage(owner_db, owner.workspace_id) == (1, 1)
     # A worker died mid-way: the row is left 'processing'; running the job again finishes it.
     async with deps.db.transaction(workspace_id=ws) as session:
         await repo.update_document(session, ws, uuid.UUID(doc_id), status="processing")
-    assert await ingestion.ingest_document(deps, ws, uuid.UUID(doc_id)) == "ready"
+    assert await knowledge_jobs.ingest_document(deps, ws, uuid.UUID(doc_id)) == "ready"
     doc = (await client.get(owner.url(f"/documents/{doc_id}"), headers=owner.headers)).json()
     assert doc["status"] == "ready"
     assert doc["chunk_count"] == 1
     assert await _usage(owner_db, owner.workspace_id) == (1, 1)  # counted once, nothing re-embedded
     # A job for a deleted document is a no-op.
-    assert await ingestion.ingest_document(deps, ws, uuid.uuid4()) == "missing"
+    assert await knowledge_jobs.ingest_document(deps, ws, uuid.uuid4()) == "missing"
 
 
 async def test_arq_worker_runs_the_job_from_redis(
@@ -102,7 +102,7 @@ async def test_arq_worker_runs_the_job_from_redis(
             burst=True,
             handle_signals=False,
             poll_delay=0.05,
-            ctx={ingestion.DEPS_KEY: deps},
+            ctx={knowledge_jobs.DEPS_KEY: deps},
         )
         await worker.main()
         await worker.close()

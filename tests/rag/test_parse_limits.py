@@ -29,7 +29,7 @@ from api.routers.documents import ingestion_deps
 from core.config import Settings
 from core.db import Database
 from core.errors import AppError
-from rag.knowledge.ingestion import parse_limits
+from rag.knowledge.limits import parse_limits
 from rag.knowledge.parsing import (
     DOCX_MIME,
     DocumentTooLarge,

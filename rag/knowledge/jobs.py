@@ -1,22 +1,17 @@
-"""Documents in, chunks out: the submission service (request side) and the ingestion job.
+"""Chunks out (the job side): ``ingest_document`` turns a submitted document into embedded chunks;
+``maintain_index`` keeps a workspace's vector index in line with its size; ``reembed_workspace``
+re-embeds every chunk after a model change (``trulybot reindex``).
 
-Identity of a document inside a workspace is ``(source_type, source)``: the upload's file name
-(or its path relative to the folder given to ``trulybot ingest``), the text's title, or the URL.
-- Identical content (sha256 of the bytes) already stored: the existing document is returned
-  (``duplicate``), nothing is queued.
-- Same identity, new content (re-upload of ``guide.md``, the same URL posted again, or
-  ``PUT .../documents/{id}``): the document gets a new revision and is re-processed; chunks whose
-  content hash is unchanged keep their row and embedding, only changed chunks are embedded.
-
-The job (``ingest_document``) carries ids only and is idempotent: it processes a document only
-while it is ``queued`` or ``processing`` (a crashed run can be re-run), writes only the revision it
-read, and counts usage once per document (``counted``) plus the chunks it actually embedded.
+The job carries ids only and is idempotent: it processes a document only while it is ``queued``
+or ``processing`` (a crashed run can be re-run), writes only the revision it read, and counts
+usage once per document (``counted``) plus the chunks it actually embedded. ``JOBS`` is what the
+api layer registers with the job queue (in-process, or arq in ``trulybot worker``); the job
+context carries an ``IngestionDeps`` under ``DEPS_KEY``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 import uuid
@@ -26,25 +21,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import metrics
 from core.config import Settings
 from core.db import Database
-from core.errors import AppError, NotFound, PayloadTooLarge, QuotaExceeded, ValidationFailed
+from core.errors import AppError
 from core.jobs import JobFunction, JobQueue
 from core.models import utcnow
 from rag.knowledge import indexing
 from rag.knowledge import repository as repo
-from rag.knowledge.chunking import Chunk as TextChunk
-from rag.knowledge.chunking import chunk_document
+from rag.knowledge.chunking import Piece, chunk_document
 from rag.knowledge.embeddings import Embedder
-from rag.knowledge.fetch import check_url, fetch_sitemap, fetch_url
-from rag.knowledge.models import Document
-from rag.knowledge.parsing import MIB, ParseLimits, check_size, detect_kind, parse_isolated
+from rag.knowledge.fetch import fetch_url
+from rag.knowledge.limits import check_chunk_quota, parse_limits
+from rag.knowledge.models import Document, content_hash
+from rag.knowledge.parsing import parse_isolated
 from workspaces import repository as ws_repo
 from workspaces import usage
-from workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -66,313 +59,14 @@ class IngestionDeps:
     index_policy: indexing.IndexPolicy = field(default_factory=indexing.IndexPolicy)
 
 
-@dataclass(frozen=True)
-class Submission:
-    document: Document
-    created: bool
-    duplicate: bool = False
-
-    @property
-    def needs_job(self) -> bool:
-        return not self.duplicate
-
-
-def content_hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-# --- quotas ----------------------------------------------------------------------------------
-
-
-async def check_quotas(session: AsyncSession, workspace: Workspace, *, new_documents: int) -> None:
-    """Documents and chunks quotas count what is stored (429 ``quota_exceeded``)."""
-    if new_documents:
-        usage.ensure_within(
-            plan_code=usage.effective_plan(workspace),
-            metric="documents",
-            used=await repo.count_documents(session, workspace.id),
-            adding=new_documents,
-            resets_at=None,
-        )
-    usage.ensure_within(
-        plan_code=usage.effective_plan(workspace),
-        metric="chunks",
-        used=await repo.count_chunks(session, workspace.id),
-        adding=1,
-        resets_at=None,
-    )
-
-
-async def _check_chunk_quota(
-    session: AsyncSession, workspace: Workspace, document_id: uuid.UUID, chunks: int
-) -> None:
-    """429 ``quota_exceeded`` when this document's ``chunks`` (replacing its old ones) do not
-    fit the plan beside the chunks of the workspace's other documents."""
-    used = await repo.count_chunks(session, workspace.id, excluding_document=document_id)
-    try:
-        usage.ensure_within(
-            plan_code=usage.effective_plan(workspace),
-            metric="chunks",
-            used=used,
-            adding=chunks,
-            resets_at=None,
-        )
-    except QuotaExceeded as exc:
-        raise QuotaExceeded(
-            f"This document makes {chunks} chunks and the workspace's other documents hold"
-            f" {used}: {exc.message}. Split the document, remove documents or upgrade the plan.",
-            details={**(exc.details or {}), "document_chunks": chunks},
-        ) from exc
-
-
-# --- submissions (request side; the caller commits, then enqueues) ---------------------------
-
-
-async def _submit(
-    session: AsyncSession,
-    workspace: Workspace,
-    *,
-    source_type: str,
-    source: str,
-    title: str,
-    content_type: str | None,
-    data: bytes | None,
-) -> Submission:
-    digest = content_hash(data) if data is not None else None
-    if digest is not None:
-        same = await repo.find_by_hash(session, workspace.id, digest)
-        if same is not None:
-            return Submission(document=same, created=False, duplicate=True)
-    existing = await repo.find_by_source(session, workspace.id, source_type, source)
-    if existing is not None:
-        await check_quotas(session, workspace, new_documents=0)
-        await _requeue(session, existing, data=data, digest=digest, content_type=content_type)
-        return Submission(document=existing, created=False)
-    await check_quotas(session, workspace, new_documents=1)
-    document = Document(
-        id=uuid.uuid4(),
-        workspace_id=workspace.id,
-        title=title[:300] or "Untitled",
-        source_type=source_type,
-        source=source,
-        content_type=content_type,
-        content_hash=digest,
-        body=data,
-        status="queued",
-        progress=0.0,
-        chunk_count=0,
-        revision=1,
-        counted=False,
-    )
-    await repo.insert_document(session, document)
-    return Submission(document=document, created=True)
-
-
-async def _requeue(
-    session: AsyncSession,
-    document: Document,
-    *,
-    data: bytes | None,
-    digest: str | None,
-    content_type: str | None,
-) -> None:
-    values: dict[str, Any] = {
-        "status": "queued",
-        "progress": 0.0,
-        "error": None,
-        "error_code": None,
-        "revision": document.revision + 1,
-    }
-    if data is not None:
-        values.update(body=data, content_hash=digest, content_type=content_type)
-    await repo.update_document(session, document.workspace_id, document.id, **values)
-    await session.refresh(document)
-
-
-def _check_upload(
-    data: bytes, *, filename: str | None, content_type: str | None, settings: Settings
-) -> None:
-    if len(data) > settings.max_upload_bytes:
-        raise PayloadTooLarge(
-            f"Files may be at most {settings.max_upload_bytes} bytes",
-            details={"limit": settings.max_upload_bytes, "size": len(data)},
-        )
-    if not data:
-        raise ValidationFailed("The file is empty", code="empty_file")
-    kind = detect_kind(data, filename=filename, content_type=content_type)  # 415: unsupported
-    check_size(data, kind, parse_limits(settings))  # 413: a DOCX that expands past the bound
-
-
-def parse_limits(settings: Settings) -> ParseLimits:
-    """What parsing one document may cost, from the ``PARSE_*`` settings."""
-    return ParseLimits(
-        max_decoded_bytes=settings.parse_max_decoded_bytes,
-        max_pages=settings.parse_max_pages,
-        timeout_seconds=settings.parse_timeout_seconds,
-        max_memory_bytes=settings.parse_max_memory_mb * MIB or None,
-    )
-
-
-async def submit_upload(
-    session: AsyncSession,
-    workspace: Workspace,
-    *,
-    data: bytes,
-    filename: str,
-    content_type: str | None,
-    settings: Settings,
-    title: str | None = None,
-) -> Submission:
-    _check_upload(data, filename=filename, content_type=content_type, settings=settings)
-    return await _submit(
-        session,
-        workspace,
-        source_type="upload",
-        source=filename,
-        title=title or filename.rsplit("/", 1)[-1],
-        content_type=content_type,
-        data=data,
-    )
-
-
-async def submit_text(
-    session: AsyncSession, workspace: Workspace, *, title: str, text: str, settings: Settings
-) -> Submission:
-    data = text.encode("utf-8")
-    if len(data) > settings.max_upload_bytes:
-        raise PayloadTooLarge(
-            f"Text may be at most {settings.max_upload_bytes} bytes",
-            details={"limit": settings.max_upload_bytes, "size": len(data)},
-        )
-    return await _submit(
-        session,
-        workspace,
-        source_type="text",
-        source=title,
-        title=title,
-        content_type="text/plain; charset=utf-8",
-        data=data,
-    )
-
-
-async def submit_url(
-    session: AsyncSession, workspace: Workspace, *, url: str, settings: Settings
-) -> Submission:
-    await check_url(url, allow_private=settings.allow_private_urls)  # 422 url_not_allowed now
-    return await _submit(
-        session,
-        workspace,
-        source_type="url",
-        source=url,
-        title=url,
-        content_type=None,
-        data=None,
-    )
-
-
-async def submit_sitemap(
-    session: AsyncSession, workspace: Workspace, *, sitemap_url: str, settings: Settings
-) -> list[Submission]:
-    pages = await fetch_sitemap(
-        sitemap_url,
-        max_pages=settings.sitemap_max_pages,
-        allow_private=settings.allow_private_urls,
-        timeout=settings.fetch_timeout_seconds,
-        max_bytes=settings.fetch_max_bytes,
-        max_redirects=settings.fetch_max_redirects,
-    )
-    if not pages:
-        raise ValidationFailed("The sitemap lists no pages", code="empty_sitemap")
-    fresh = [
-        url
-        for url in pages
-        if await repo.find_by_source(session, workspace.id, "sitemap", url) is None
-    ]
-    await check_quotas(session, workspace, new_documents=len(fresh))
-    out = []
-    for url in pages:
-        out.append(
-            await _submit(
-                session,
-                workspace,
-                source_type="sitemap",
-                source=url,
-                title=url,
-                content_type=None,
-                data=None,
-            )
-        )
-    return out
-
-
-async def replace_document(
-    session: AsyncSession,
-    workspace: Workspace,
-    document_id: uuid.UUID,
-    *,
-    data: bytes,
-    content_type: str | None,
-    settings: Settings,
-    title: str | None = None,
-) -> Submission:
-    """New content for an existing document (PUT): same id, new revision, only changes embedded."""
-    document = await repo.get_document(session, workspace.id, document_id, for_update=True)
-    if document is None:
-        raise NotFound("Document not found")
-    if document.source_type in ("url", "sitemap"):
-        raise ValidationFailed(
-            "A web page is refreshed by posting its URL again", code="not_replaceable"
-        )
-    _check_upload(data, filename=document.source, content_type=content_type, settings=settings)
-    digest = content_hash(data)
-    if digest == document.content_hash and (title is None or title == document.title):
-        return Submission(document=document, created=False, duplicate=True)
-    await check_quotas(session, workspace, new_documents=0)
-    if title is not None and document.source_type == "upload":
-        await repo.update_document(session, workspace.id, document.id, title=title[:300])
-    await _requeue(session, document, data=data, digest=digest, content_type=content_type)
-    return Submission(document=document, created=False)
-
-
-async def retry_document(
-    session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID
-) -> Document:
-    document = await repo.get_document(session, workspace_id, document_id, for_update=True)
-    if document is None:
-        raise NotFound("Document not found")
-    if document.status == "failed":
-        await _requeue(session, document, data=None, digest=None, content_type=None)
-    return document
-
-
-async def delete_document(
-    session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID
-) -> None:
-    """Delete a document and its chunks; cached answers are invalidated."""
-    if not await repo.delete_document(session, workspace_id, document_id):
-        raise NotFound("Document not found")
-    await ws_repo.bump_knowledge_version(session, workspace_id)
-
-
-async def index_maintenance_due(
-    session: AsyncSession, workspace_id: uuid.UUID, policy: indexing.IndexPolicy
-) -> bool:
-    count = await repo.count_chunks(session, workspace_id)
-    state = await indexing.index_state(session, workspace_id)
-    return indexing.decision(count, state, policy) != "unchanged"
-
-
-# --- the job ---------------------------------------------------------------------------------
-
-
 class _Superseded(Exception):
     """The document changed or vanished while the job ran: a newer job owns it."""
 
 
 def plan_chunks(
-    new: Sequence[TextChunk],
+    new: Sequence[Piece],
     old: Sequence[tuple[uuid.UUID, str]],
-    metadata: Callable[[TextChunk], dict[str, Any]],
+    metadata: Callable[[Piece], dict[str, Any]],
 ) -> tuple[list[repo.ChunkRow], list[uuid.UUID]]:
     """Match new chunks to old rows by content hash: keep those rows, delete the rest."""
     pool: dict[str, list[uuid.UUID]] = defaultdict(list)
@@ -541,7 +235,7 @@ async def _process(
         title = document.title  # a title the owner chose
     await _set_progress(deps, ws, doc_id, revision, 0.2)
 
-    def metadata(chunk: TextChunk) -> dict[str, Any]:
+    def metadata(chunk: Piece) -> dict[str, Any]:
         return {
             "title": title,
             "heading_path": chunk.heading_path,
@@ -556,7 +250,7 @@ async def _process(
             raise _Superseded
         # The chunk count is known now: refuse before embedding anything (and again at the
         # commit below, where documents finishing at the same time are counted too).
-        await _check_chunk_quota(session, workspace, doc_id, len(pieces))
+        await check_chunk_quota(session, workspace, doc_id, len(pieces))
         old = await repo.chunk_hashes(session, ws, doc_id)
     rows, leftover = plan_chunks(pieces, old, metadata)
     todo = [i for i, row in enumerate(rows) if row.keep_id is None]
@@ -583,7 +277,7 @@ async def _process(
         workspace = await ws_repo.get_workspace(session, ws)
         if workspace is None:
             raise _Superseded
-        await _check_chunk_quota(session, workspace, doc_id, len(rows))
+        await check_chunk_quota(session, workspace, doc_id, len(rows))
         was_counted = current.counted
         await repo.replace_chunks(session, ws, doc_id, rows, leftover)
         await repo.update_document(
@@ -604,7 +298,7 @@ async def _process(
         await usage.increment(session, ws, documents=0 if was_counted else 1, chunks=len(todo))
         if todo or leftover or not was_counted:
             await ws_repo.bump_knowledge_version(session, ws)
-        maintenance = await index_maintenance_due(session, ws, deps.index_policy)
+        maintenance = await indexing.maintenance_due(session, ws, deps.index_policy)
     log.info(
         "document %s ready: %d chunks (%d embedded, %d reused, %d removed)",
         doc_id,
