@@ -11,7 +11,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from rag.chat.generator import Completion, GenerationRequest, StreamEvent
+from rag.chat.generator import Completion, GenerationRequest, StreamEvent, joined_follow_up
 from rag.chat.normalize import WORD, stem
 from rag.chat.prompts import Passage, dont_know_answer
 
@@ -69,6 +69,9 @@ class ExtractiveAnswerer:
         for piece in re.findall(r"\S+\s*", completion.text):
             yield StreamEvent("delta", piece)
         yield StreamEvent("done", completion=completion)
+
+    async def rewrite_follow_up(self, message: str, history: Sequence[tuple[str, str]]) -> str:
+        return joined_follow_up(message, history)
 
     def _compose(self, question: str, passages: Sequence[Passage]) -> str:
         if not passages:

@@ -72,3 +72,14 @@ class Generator(Protocol):
     async def generate(self, request: GenerationRequest) -> Completion: ...
 
     def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]: ...
+
+    async def rewrite_follow_up(self, message: str, history: Sequence[tuple[str, str]]) -> str:
+        """A follow-up ("and for yearly plans?") as a question that stands alone, for
+        retrieval; ``history`` is the conversation so far as (role, text), oldest first."""
+        ...
+
+
+def joined_follow_up(message: str, history: Sequence[tuple[str, str]]) -> str:
+    """The rewrite without a model: the visitor's previous question, then the follow-up."""
+    last_question = next((text for role, text in reversed(history) if role == "user"), "")
+    return f"{last_question} {message}".strip()

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
@@ -24,6 +24,7 @@ from rag.chat.generator import (
     Generator,
     LLMUnavailable,
     StreamEvent,
+    joined_follow_up,
 )
 from rag.chat.guard import (
     DEFAULT_REFUSAL,
@@ -32,7 +33,13 @@ from rag.chat.guard import (
     OutputGuard,
     guard_stream,
 )
-from rag.chat.prompts import PromptMessage, build_messages, new_canary, system_rules
+from rag.chat.prompts import (
+    PromptMessage,
+    build_messages,
+    follow_up_messages,
+    new_canary,
+    system_rules,
+)
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
@@ -218,6 +225,17 @@ class LLMGenerator:
         messages, guard = self._prepare(request)
         async for event in guard_stream(self.llm.stream(messages, user=request.user), guard):
             yield event
+
+    async def rewrite_follow_up(self, message: str, history: Sequence[tuple[str, str]]) -> str:
+        """The model rewrites the follow-up; without it (an outage, an empty or overlong reply)
+        the previous question and the follow-up are joined."""
+        fallback = joined_follow_up(message, history)
+        try:
+            completion = await self.llm.complete(follow_up_messages(message, history), user=None)
+        except LLMUnavailable:
+            return fallback
+        text = completion.text.strip().strip('"')
+        return text if 0 < len(text) <= 500 else fallback
 
 
 def make_generator(settings: Settings, *, llm: LLM | None = None) -> Generator:

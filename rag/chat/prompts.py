@@ -142,6 +142,19 @@ def build_messages(
     return messages
 
 
+def follow_up_messages(message: str, history: Sequence[tuple[str, str]]) -> list[PromptMessage]:
+    """Asks the model to rewrite a follow-up as a standalone question (the last four turns)."""
+    transcript = "\n".join(f"{role}: {text[:500]}" for role, text in history[-4:])
+    return [
+        {
+            "role": "system",
+            "content": "Rewrite the user's last message as one standalone question, using the"
+            " conversation for context. Reply with the question only.",
+        },
+        {"role": "user", "content": f"Conversation:\n{transcript}\n\nLast message: {message}"},
+    ]
+
+
 # --------------------------------------------------------------------------------------- citations
 
 _CITATION = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")

@@ -527,6 +527,36 @@ async def test_make_generator_picks_the_provider_from_settings(fake: FakeOpenAI)
     await with_key.llm.aclose()
 
 
+HISTORY = [
+    ("user", "How long do refunds take?"),
+    ("assistant", "Refunds take 5 business days [2]."),
+]
+
+
+async def test_a_follow_up_is_rewritten_by_the_model_or_joined_without_one(
+    fake: FakeOpenAI,
+) -> None:
+    extractive = ExtractiveAnswerer()
+    joined = await extractive.rewrite_follow_up("and for yearly plans?", HISTORY)
+    assert joined == "How long do refunds take? and for yearly plans?"
+    assert fake.chat_requests == []  # no model asked
+
+    model = make_generator(settings(fake.base_url, llm_max_retries=0))
+    fake.chat_reply = "How long do refunds of yearly plans take?"
+    rewritten = await model.rewrite_follow_up("and for yearly plans?", HISTORY)
+    assert rewritten == "How long do refunds of yearly plans take?"
+    [asked] = fake.chat_requests
+    assert "Last message: and for yearly plans?" in asked.json["messages"][-1]["content"]
+    assert "How long do refunds take?" in asked.json["messages"][-1]["content"]
+
+    fake.fail_next(503, times=1)  # an outage: the follow-up still gets a question to search
+    assert await model.rewrite_follow_up("and for yearly plans?", HISTORY) == joined
+    fake.chat_reply = ""  # an empty reply is no question either
+    assert await model.rewrite_follow_up("and for yearly plans?", HISTORY) == joined
+    assert isinstance(model, LLMGenerator)
+    await model.llm.aclose()
+
+
 def test_canned_texts() -> None:
     assert "Aria" in fallback_answer("Aria")
     assert "trouble" in fallback_answer("Aria")
