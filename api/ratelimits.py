@@ -23,9 +23,9 @@ from typing import Final
 from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.container import Container
 from api.deps import WorkspaceDep
 from api.middleware import send_error
+from api.runtime import Runtime
 from core import metrics
 from core.config import Settings
 from core.errors import AppError, RateLimited
@@ -47,7 +47,6 @@ log = logging.getLogger("trulybot.ratelimit")
 API_PREFIX: Final = "/api/v1"
 EXEMPT_PREFIXES: Final[tuple[str, ...]] = ("/api/v1/billing/webhooks",)
 _STATE_KEY: Final = "rate_limit_decisions"
-_LIMITER_KEY: Final = "rate_limiter"
 
 
 class LoginLocked(AppError):
@@ -61,13 +60,9 @@ class LoginLocked(AppError):
 # --- plumbing ----------------------------------------------------------------------------------
 
 
-def limiter_for(container: Container) -> RateLimiter:
-    """The process's limiter for this container (created on first use)."""
-    limiter = container.extras.get(_LIMITER_KEY)
-    if not isinstance(limiter, RateLimiter):
-        limiter = RateLimiter(container.redis)
-        container.extras[_LIMITER_KEY] = limiter
-    return limiter
+def limiter_for(container: Runtime) -> RateLimiter:
+    """The process's limiter (built once with the runtime)."""
+    return container.limiter
 
 
 def scope_client_ip(scope: Scope, settings: Settings) -> str:
@@ -83,7 +78,7 @@ def scope_client_ip(scope: Scope, settings: Settings) -> str:
 
 def request_client_ip(request: Request) -> str:
     """The client's IP for limits, audit and logs (X-Forwarded-For only from trusted proxies)."""
-    container: Container = request.app.state.container
+    container: Runtime = request.app.state.runtime
     return scope_client_ip(request.scope, container.settings)
 
 
@@ -103,7 +98,7 @@ def _refusal(decision: Decision, message: str = "Too many requests") -> RateLimi
 
 async def enforce(request: Request, route_class: str, key: str, limit: str) -> Decision | None:
     """Count one hit; raise 429 when over. None when limits are switched off."""
-    container: Container = request.app.state.container
+    container: Runtime = request.app.state.runtime
     if not limits_enabled(container.settings):
         return None
     decision = await limiter_for(container).hit(route_class, key, limit=limit)
@@ -118,7 +113,7 @@ async def enforce(request: Request, route_class: str, key: str, limit: str) -> D
 
 async def rate_limit_auth(request: Request) -> None:
     """Signup and login: ``RATE_LIMIT_AUTH`` per client IP."""
-    container: Container = request.app.state.container
+    container: Runtime = request.app.state.runtime
     await enforce(
         request, "auth", "ip:" + request_client_ip(request), container.settings.rate_limit_auth
     )
@@ -127,7 +122,7 @@ async def rate_limit_auth(request: Request) -> None:
 async def rate_limit_ingest(request: Request, access: WorkspaceDep) -> None:
     """Document ingestion: ``RATE_LIMIT_INGEST`` per workspace (after authentication, so nobody
     can spend another workspace's budget)."""
-    container: Container = request.app.state.container
+    container: Runtime = request.app.state.runtime
     await enforce(
         request, "ingest", f"ws:{access.workspace.id}", container.settings.rate_limit_ingest
     )
@@ -141,7 +136,7 @@ async def rate_limit_chat(
     Raises 429 ``rate_limited`` with Retry-After. A visitor over their limit does not spend the
     workspace's budget (the workspace limit is counted last).
     """
-    container: Container = request.app.state.container
+    container: Runtime = request.app.state.runtime
     settings = container.settings
     if session_id:
         await enforce(
@@ -167,7 +162,7 @@ async def cap_widget_conversation(request: Request, workspace: Workspace) -> Non
     ``WIDGET_SERVER_CONVERSATIONS_PER_IP_PER_HOUR``, counted apart. Raises 429
     ``conversation_rate_limited`` (details.scope: ip, server or workspace) with Retry-After.
     The workspace's budget is counted last, so a capped address does not spend it."""
-    container: Container = request.app.state.container
+    container: Runtime = request.app.state.runtime
     settings = container.settings
     if not limits_enabled(settings):
         return
@@ -198,7 +193,7 @@ async def cap_widget_conversation(request: Request, workspace: Workspace) -> Non
 async def rate_limit_widget_lead(request: Request, workspace_id: uuid.UUID | str) -> None:
     """Lead forms sent with the public widget key: ``RATE_LIMIT_WIDGET_LEADS`` per client IP and
     workspace (each one is stored as a submission the owner reads)."""
-    container: Container = request.app.state.container
+    container: Runtime = request.app.state.runtime
     await enforce(
         request,
         "widget_lead",
@@ -247,7 +242,7 @@ def _refused(lock: Lock) -> LoginLocked:
 async def login_attempt(request: Request, *, email: str) -> LoginAttempt:
     """Refuses with 429 while the client IP is locked (``login_locked``) or the account's next
     attempt is not due yet (``login_throttled``); both carry Retry-After."""
-    container: Container = request.app.state.container
+    container: Runtime = request.app.state.runtime
     settings = container.settings
     ip = request_client_ip(request)
     if not limits_enabled(settings):
@@ -294,7 +289,7 @@ class RateLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        container: Container | None = getattr(scope["app"].state, "container", None)
+        container: Runtime | None = getattr(scope["app"].state, "runtime", None)
         if container is None or not limits_enabled(container.settings):
             await self.app(scope, receive, send)
             return
@@ -322,7 +317,7 @@ class RateLimitMiddleware:
 
         await self.app(scope, receive, send_with_headers)
 
-    async def _check(self, scope: Scope, container: Container) -> Decision | None:
+    async def _check(self, scope: Scope, container: Runtime) -> Decision | None:
         settings = container.settings
         limiter = limiter_for(container)
         checks = [("ip:" + scope_client_ip(scope, settings), settings.rate_limit_ip)]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from api.runtime import build_runtime
 from core import migrate
 from core.config import Settings
 from core.db import Database, create_engine
@@ -52,7 +53,16 @@ async def new_workspace(owner_url: str) -> uuid.UUID:
 async def ingest_all(
     db: Database, settings: Settings, embedder: Embedder, ws: uuid.UUID, files: list[Path]
 ) -> tuple[int, float]:
-    deps = knowledge_jobs.IngestionDeps(db=db, settings=settings, embedder=embedder)
+    async with build_runtime(
+        settings, database=db, embedder=embedder, jobs="in-process"
+    ) as runtime:
+        return await _ingest_all(runtime.ingestion, ws, files)
+
+
+async def _ingest_all(
+    deps: knowledge_jobs.IngestionDeps, ws: uuid.UUID, files: list[Path]
+) -> tuple[int, float]:
+    db, settings = deps.db, deps.settings
     chunks = 0
     started = time.perf_counter()
     for file in files:
@@ -79,6 +89,7 @@ async def ingest_all(
                     )
                 ).scalar_one()
             )
+    await deps.jobs.drain()  # index maintenance, when a workspace grew past the threshold
     return chunks, time.perf_counter() - started
 
 

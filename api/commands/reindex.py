@@ -11,7 +11,9 @@ import argparse
 import asyncio
 from typing import Any
 
-from api.commands.ingest import operator, resolve_workspace
+from api.commands.ingest import resolve_workspace
+from api.runtime import operator_runtime
+from core.config import get_settings
 from rag.chat import faq
 from rag.knowledge import indexing
 from rag.knowledge import jobs as knowledge_jobs
@@ -20,23 +22,23 @@ from rag.knowledge import jobs as knowledge_jobs
 async def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    async with operator() as op:
-        deps = op.deps
+    async with operator_runtime(get_settings()) as runtime:
+        deps = runtime.ingestion
         async with deps.db.transaction() as session:
             current = await indexing.column_dimensions(session)
         target = deps.embedder.dimensions
         if current != target:
-            if not op.owner_url:
+            if not runtime.owner_url:
                 raise SystemExit("changing the vector dimension needs MIGRATION_DATABASE_URL")
             if args.workspace:
                 raise SystemExit("a dimension change re-embeds every workspace: drop --workspace")
-            dropped = await indexing.drop_all_indexes(op.owner_url)
-            await indexing.alter_dimensions(op.owner_url, target)
+            dropped = await indexing.drop_all_indexes(runtime.owner_url)
+            await indexing.alter_dimensions(runtime.owner_url, target)
             print(f"embedding: vector({current}) -> vector({target}); {dropped} indexes dropped")
         if args.workspace:
-            workspaces = [await resolve_workspace(op, args.workspace)]
-        elif op.owner_url:
-            workspaces = await indexing.all_workspace_ids(op.owner_url)
+            workspaces = [await resolve_workspace(runtime, args.workspace)]
+        elif runtime.owner_url:
+            workspaces = await indexing.all_workspace_ids(runtime.owner_url)
         else:
             raise SystemExit("pass --workspace (no owner connection to list workspaces)")
         total = faqs = 0
@@ -46,8 +48,8 @@ async def _run(args: argparse.Namespace) -> int:
             bar.close()
             faqs += await faq.reembed_workspace(deps.db, deps.embedder, ws)
             await knowledge_jobs.maintain_index(deps, ws)
-        if current != target and op.owner_url:
-            await indexing.restore_not_null(op.owner_url)
+        if current != target and runtime.owner_url:
+            await indexing.restore_not_null(runtime.owner_url)
     print(
         f"re-embedded {total} chunks and {faqs} FAQ/unanswered questions in "
         f"{len(workspaces)} workspaces with {deps.embedder.name}"

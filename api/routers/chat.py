@@ -7,19 +7,18 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import providers
-from api.container import Container
 from api.deps import (
-    ContainerDep,
     LimitDep,
     OffsetDep,
     QueryDatetime,
+    RuntimeDep,
     SessionDep,
     SettingsDep,
     WorkspaceDep,
 )
 from api.ratelimits import cap_widget_conversation, rate_limit_chat
 from api.routers.audit import record_action
+from api.runtime import Runtime
 from api.sse import sse_response, wants_stream
 from api.widget_cors import STATE_KEY
 from core.config import Settings
@@ -97,15 +96,13 @@ CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def widget_workspace_only(
-    request: Request, container: Container, key: str | None
-) -> Workspace:
+async def widget_workspace_only(request: Request, runtime: Runtime, key: str | None) -> Workspace:
     """``widget_workspace`` for a caller that needs the workspace and not the session: one
     short transaction whose tenant context is the key from its first statement, so the lookup
     is two round trips (context, select) instead of four. Same checks, same errors."""
-    async with container.db.transaction(public_key=check_public_key(key)) as session:
+    async with runtime.db.transaction(public_key=check_public_key(key)) as session:
         workspace = await resolve_public_key(session, key, context_set=True)
-    _check_origin(request, workspace, container.settings)
+    _check_origin(request, workspace, runtime.settings)
     return workspace
 
 
@@ -116,11 +113,11 @@ async def public_chat(
     key: WidgetKey = None,
     accept: AcceptHeader = None,
 ) -> Any:
-    # The container straight from the app (ContainerDep/SettingsDep are sync dependencies,
+    # The runtime straight from the app (RuntimeDep/SettingsDep are sync dependencies,
     # each a thread-pool hop per request).
-    container: Container = request.app.state.container
+    runtime: Runtime = request.app.state.runtime
     # A short transaction of its own: no connection is held while the answer is generated.
-    workspace = await widget_workspace_only(request, container, key)
+    workspace = await widget_workspace_only(request, runtime, key)
     await rate_limit_chat(request, workspace.id, body.session_id)
     if body.conversation_id is None:  # the pipeline starts a new conversation
         await cap_widget_conversation(request, workspace)
@@ -131,7 +128,7 @@ async def public_chat(
         conversation_id=body.conversation_id,
         channel="widget",
     )
-    pipeline = providers.pipeline(container)
+    pipeline = runtime.pipeline
     if wants_stream(accept):
         return await sse_response(pipeline.stream(inp))
     # Built by the pipeline in the documented shape (ChatOut): sent as is, not re-validated.
@@ -143,7 +140,7 @@ async def owner_chat(
     body: OwnerChatIn,
     request: Request,
     access: WorkspaceDep,
-    container: ContainerDep,
+    runtime: RuntimeDep,
     accept: AcceptHeader = None,
 ) -> Any:
     who = access.principal.user_id or access.principal.api_key_id
@@ -155,7 +152,7 @@ async def owner_chat(
         conversation_id=body.conversation_id,
         channel="owner",
     )
-    pipeline = providers.pipeline(container)
+    pipeline = runtime.pipeline
     if wants_stream(accept):
         return await sse_response(pipeline.stream(inp))
     # Built by the pipeline in the documented shape (ChatOut): sent as is, not re-validated.
@@ -192,14 +189,14 @@ async def create_faq(
     body: FaqIn,
     access: WorkspaceDep,
     session: SessionDep,
-    container: ContainerDep,
+    runtime: RuntimeDep,
     request: Request,
 ) -> Any:
     """Add an FAQ (answered verbatim to visitors). Owners and admins; audited."""
     access.require("admin")
     faq = await faq_service.create(
         session,
-        providers.embedder(container),
+        runtime.embedder,
         workspace_id=access.workspace.id,
         question=body.question,
         answer=body.answer,
@@ -242,7 +239,7 @@ async def update_faq(
     body: FaqUpdateIn,
     access: WorkspaceDep,
     session: SessionDep,
-    container: ContainerDep,
+    runtime: RuntimeDep,
     request: Request,
 ) -> Any:
     """Change an FAQ. Owners and admins; audited (which fields, not their text)."""
@@ -250,7 +247,7 @@ async def update_faq(
     values = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     faq = await faq_service.update(
         session,
-        providers.embedder(container),
+        runtime.embedder,
         workspace_id=access.workspace.id,
         faq_id=faq_id,
         values=values,
@@ -377,10 +374,10 @@ async def owner_feedback(body: FeedbackIn, access: WorkspaceDep, session: Sessio
 
 @router.get("/workspaces/{workspace_id}/chat/stats", response_model=ChatStatsOut)
 async def chat_stats(
-    access: WorkspaceDep, session: SessionDep, container: ContainerDep
+    access: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> ChatStatsOut:
     return ChatStatsOut(
-        cache=await providers.response_cache(container).stats(access.workspace.id),
+        cache=await runtime.cache.stats(access.workspace.id),
         feedback=await chat_repository.feedback_counts(session, workspace_id=access.workspace.id),
     )
 

@@ -10,16 +10,14 @@ from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 from pydantic import BaseModel, Field, HttpUrl, ValidationError
 from starlette.datastructures import UploadFile
 
-from api.container import Container
-from api.deps import ContainerDep, LimitDep, OffsetDep, SessionDep, WorkspaceDep
+from api.deps import LimitDep, OffsetDep, RuntimeDep, SessionDep, WorkspaceDep
 from api.ratelimits import RateLimitIngest
 from api.routers.audit import record_action
 from core.errors import NotFound, ValidationFailed
-from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
+from core.jobs import JobQueue
 from rag.knowledge import indexing, retrieval, submissions
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import repository as repo
-from rag.knowledge.embeddings import Embedder, build_embedder
 from rag.knowledge.models import STATUSES, Document
 from workspaces import audit
 
@@ -27,73 +25,6 @@ router = APIRouter(tags=["documents"])
 
 DocStatus = Literal["queued", "processing", "ready", "failed"]
 assert set(STATUSES) == {"queued", "processing", "ready", "failed"}
-
-
-# --- providers -------------------------------------------------------------------------------
-
-
-def job_registry() -> JobRegistry:
-    return JobRegistry(knowledge_jobs.JOBS)
-
-
-def ingestion_deps(container: Container) -> knowledge_jobs.IngestionDeps:
-    """The embedder, job queue and job context of this process, created on first use.
-
-    ``create_app``'s lifespan puts them into ``container.extras`` (arq when REDIS_URL is set);
-    a container built elsewhere (tests, scripts) gets the embedder from settings and in-process
-    jobs.
-    """
-    deps = container.extras.get("ingestion")
-    if isinstance(deps, knowledge_jobs.IngestionDeps):
-        return deps
-    embedder = container.extras.get("embedder")
-    if embedder is None:
-        embedder = build_embedder(container.settings)
-        container.extras["embedder"] = embedder
-    deps = knowledge_jobs.IngestionDeps(
-        db=container.db,
-        settings=container.settings,
-        embedder=embedder,
-        owner_url=container.extras.get("owner_url"),
-    )
-    jobs = container.extras.get("jobs")
-    if jobs is None:
-        jobs = InProcessQueue(
-            job_registry(),
-            {knowledge_jobs.DEPS_KEY: deps},
-            per_workspace=container.settings.jobs_per_workspace,
-        )
-        container.extras["jobs"] = jobs
-    deps.jobs = jobs
-    container.extras["ingestion"] = deps
-    return deps
-
-
-async def install_providers(container: Container, *, owner_url: str | None) -> None:
-    """At startup: the embedder, the job queue (arq on Redis when REDIS_URL is set) and the
-    owner URL used for index DDL, in ``container.extras``."""
-    settings = container.settings
-    container.extras["embedder"] = build_embedder(settings)
-    container.extras["owner_url"] = owner_url
-    if settings.redis_url:
-        container.extras["jobs"] = await ArqQueue.connect(settings.redis_url)
-    ingestion_deps(container)
-
-
-async def close_providers(container: Container) -> None:
-    jobs = container.extras.get("jobs")
-    if jobs is not None:
-        await jobs.close()
-
-
-def get_embedder(container: Container) -> Embedder:
-    return ingestion_deps(container).embedder
-
-
-def get_jobs(container: Container) -> JobQueue:
-    jobs = ingestion_deps(container).jobs
-    assert jobs is not None
-    return jobs
 
 
 # --- schemas ---------------------------------------------------------------------------------
@@ -199,10 +130,9 @@ def _submission_out(sub: submissions.Submission) -> SubmissionOut:
 
 
 def _enqueue_after_commit(
-    background: BackgroundTasks, container: Container, subs: list[submissions.Submission]
+    background: BackgroundTasks, jobs: JobQueue, subs: list[submissions.Submission]
 ) -> None:
     """Background tasks run after the response, i.e. after the request's commit."""
-    jobs = get_jobs(container)
     for sub in subs:
         if sub.needs_job:
             background.add_task(
@@ -223,7 +153,7 @@ def _validation(exc: ValidationError) -> ValidationFailed:
     )
 
 
-async def _read_upload(request: Request) -> tuple[bytes, str, str | None, str | None]:
+async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str | None, str | None]:
     form = await request.form()
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
@@ -231,7 +161,7 @@ async def _read_upload(request: Request) -> tuple[bytes, str, str | None, str | 
             "Send the document as the multipart field `file`",
             details=[{"field": "file", "message": "required"}],
         )
-    limit = request.app.state.container.settings.max_upload_bytes
+    limit = request.app.state.runtime.settings.max_upload_bytes
     data = await upload.read(limit + 1)
     title = form.get("title")
     return (
@@ -267,16 +197,18 @@ async def create_document(
     request: Request,
     access: WorkspaceDep,
     session: SessionDep,
-    container: ContainerDep,
+    runtime: RuntimeDep,
     background: BackgroundTasks,
     response: Response,
 ) -> Any:
     """Multipart upload (`file`, optional `title`) or JSON {title, text} | {url} | {sitemap_url}."""
     access.require("admin")
-    settings = container.settings
+    settings = runtime.settings
     workspace = access.workspace
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        data, filename, content_type, title = await _read_upload(request)
+        data, filename, content_type, title = await _read_upload(
+            request, runtime.settings.max_upload_bytes
+        )
         subs = [
             await submissions.submit_upload(
                 session,
@@ -296,7 +228,7 @@ async def create_document(
                 subs = await submissions.submit_sitemap(
                     session, workspace, sitemap_url=str(sitemap.sitemap_url), settings=settings
                 )
-                _enqueue_after_commit(background, container, subs)
+                _enqueue_after_commit(background, runtime.jobs, subs)
                 return SitemapOut(count=len(subs), documents=[_submission_out(s) for s in subs])
             if "url" in body:
                 url = UrlIn.model_validate(body)
@@ -320,7 +252,7 @@ async def create_document(
             raise _validation(exc) from exc
     if subs[0].duplicate:
         response.status_code = status.HTTP_200_OK
-    _enqueue_after_commit(background, container, subs)
+    _enqueue_after_commit(background, runtime.jobs, subs)
     return _submission_out(subs[0])
 
 
@@ -360,14 +292,16 @@ async def replace_document(
     request: Request,
     access: WorkspaceDep,
     session: SessionDep,
-    container: ContainerDep,
+    runtime: RuntimeDep,
     background: BackgroundTasks,
     response: Response,
 ) -> SubmissionOut:
     """New content for a document: multipart `file` or JSON {text, title?}. Returns 202."""
     access.require("admin")
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        data, _filename, content_type, title = await _read_upload(request)
+        data, _filename, content_type, title = await _read_upload(
+            request, runtime.settings.max_upload_bytes
+        )
     else:
         body = await _json(request)
         text = body.get("text")
@@ -385,11 +319,11 @@ async def replace_document(
         document_id,
         data=data,
         content_type=content_type,
-        settings=container.settings,
+        settings=runtime.settings,
         title=title,
     )
     response.status_code = status.HTTP_200_OK if sub.duplicate else status.HTTP_202_ACCEPTED
-    _enqueue_after_commit(background, container, [sub])
+    _enqueue_after_commit(background, runtime.jobs, [sub])
     return _submission_out(sub)
 
 
@@ -403,7 +337,7 @@ async def retry_document(
     document_id: uuid.UUID,
     access: WorkspaceDep,
     session: SessionDep,
-    container: ContainerDep,
+    runtime: RuntimeDep,
     background: BackgroundTasks,
 ) -> DocumentOut:
     """Re-run a failed document (or one left queued/processing by a crash)."""
@@ -411,7 +345,7 @@ async def retry_document(
     document = await submissions.retry_document(session, access.workspace.id, document_id)
     sub = submissions.Submission(document=document, created=False)
     if document.status != "ready":
-        _enqueue_after_commit(background, container, [sub])
+        _enqueue_after_commit(background, runtime.jobs, [sub])
     return DocumentOut.of(document)
 
 
@@ -424,11 +358,10 @@ async def delete_document(
     request: Request,
     access: WorkspaceDep,
     session: SessionDep,
-    container: ContainerDep,
+    runtime: RuntimeDep,
     background: BackgroundTasks,
 ) -> Response:
     access.require("admin")
-    deps = ingestion_deps(container)
     await submissions.delete_document(session, access.workspace.id, document_id)
     await record_action(
         request,
@@ -438,9 +371,9 @@ async def delete_document(
         target_type="document",
         target_id=document_id,
     )
-    if await indexing.maintenance_due(session, access.workspace.id, deps.index_policy):
+    if await indexing.maintenance_due(session, access.workspace.id, runtime.ingestion.index_policy):
         background.add_task(
-            get_jobs(container).enqueue,
+            runtime.jobs.enqueue,
             knowledge_jobs.INDEX_JOB,
             workspace_id=str(access.workspace.id),
         )
@@ -480,11 +413,11 @@ async def list_chunks(
 
 @router.post("/workspaces/{workspace_id}/search", response_model=SearchOut)
 async def search(
-    body: SearchIn, access: WorkspaceDep, session: SessionDep, container: ContainerDep
+    body: SearchIn, access: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> SearchOut:
     embedding = None
     if body.mode != "fulltext":
-        embedding = await get_embedder(container).embed_query(body.query)
+        embedding = await runtime.embedder.embed_query(body.query)
     hits = await retrieval.search(
         session,
         workspace_id=access.workspace.id,

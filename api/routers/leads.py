@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from api.deps import ContainerDep, LimitDep, QueryDatetime, SessionDep, WorkspaceDep
+from api.deps import LimitDep, QueryDatetime, RuntimeDep, SessionDep, WorkspaceDep
 from api.routers.audit import record_action
 from workspaces import audit, leads
 from workspaces.schemas import (
@@ -80,7 +80,7 @@ async def list_leads(
 @router.get("/workspaces/{workspace_id}/leads/export", response_class=StreamingResponse)
 async def export_leads(
     access: WorkspaceDep,
-    container: ContainerDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     request: Request,
     status: LeadStatus | None = None,
@@ -102,7 +102,7 @@ async def export_leads(
     )
 
     async def body() -> Any:
-        async with container.db.transaction(workspace_id=workspace_id, user_id=user_id) as s:
+        async with runtime.db.transaction(workspace_id=workspace_id, user_id=user_id) as s:
             async for piece in leads.export_csv(s, workspace_id=workspace_id, **filters):
                 yield piece
 

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 import widget as widget_package
-from api.deps import ContainerDep, SessionDep, SettingsDep, WorkspaceDep
+from api.deps import RuntimeDep, SessionDep, SettingsDep, WorkspaceDep
 from api.middleware import html_security_headers
 from api.ratelimits import rate_limit_widget_lead
 from api.routers.audit import record_action
@@ -193,14 +193,9 @@ async def widget_js(if_none_match: Annotated[str | None, Header()] = None) -> Re
     return Response(data, media_type="application/javascript; charset=utf-8", headers=headers)
 
 
-async def _demo_key(container: Any) -> str | None:
-    key = container.extras.get("demo_public_key")
-    return str(key) if key else None
-
-
 @static_router.get("/", response_class=HTMLResponse)
-async def demo_page(container: ContainerDep) -> HTMLResponse:
-    key = await _demo_key(container)
+async def demo_page(runtime: RuntimeDep) -> HTMLResponse:
+    key = runtime.demo_public_key
     if key is None:
         return HTMLResponse(
             "<!doctype html><title>TrulyBot</title><p>TrulyBot is running. The API is under "
@@ -212,8 +207,8 @@ async def demo_page(container: ContainerDep) -> HTMLResponse:
 
 
 @static_router.get("/demo/hostile", response_class=HTMLResponse)
-async def hostile_page(container: ContainerDep) -> HTMLResponse:
-    key = await _demo_key(container)
+async def hostile_page(runtime: RuntimeDep) -> HTMLResponse:
+    key = runtime.demo_public_key
     data, _ = _static("hostile.html")
     html = data.decode().replace("{{PUBLIC_KEY}}", key or "")
     return HTMLResponse(html, headers=html_security_headers(html))

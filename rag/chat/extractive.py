@@ -73,6 +73,9 @@ class ExtractiveAnswerer:
     async def rewrite_follow_up(self, message: str, history: Sequence[tuple[str, str]]) -> str:
         return joined_follow_up(message, history)
 
+    async def aclose(self) -> None:
+        return None
+
     def _compose(self, question: str, passages: Sequence[Passage]) -> str:
         if not passages:
             return dont_know_answer()

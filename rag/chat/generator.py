@@ -78,6 +78,10 @@ class Generator(Protocol):
         retrieval; ``history`` is the conversation so far as (role, text), oldest first."""
         ...
 
+    async def aclose(self) -> None:
+        """Release the model client's connections (the runtime calls it once, at exit)."""
+        ...
+
 
 def joined_follow_up(message: str, history: Sequence[tuple[str, str]]) -> str:
     """The rewrite without a model: the visitor's previous question, then the follow-up."""

@@ -59,6 +59,8 @@ class LLM(Protocol):
         """Deltas, then one ``done`` event whose completion carries the usage."""
         ...
 
+    async def aclose(self) -> None: ...
+
 
 def _estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4) if text else 0
@@ -225,6 +227,9 @@ class LLMGenerator:
         messages, guard = self._prepare(request)
         async for event in guard_stream(self.llm.stream(messages, user=request.user), guard):
             yield event
+
+    async def aclose(self) -> None:
+        await self.llm.aclose()
 
     async def rewrite_follow_up(self, message: str, history: Sequence[tuple[str, str]]) -> str:
         """The model rewrites the follow-up; without it (an outage, an empty or overlong reply)

@@ -54,8 +54,10 @@ class IngestionDeps:
     db: Database
     settings: Settings
     embedder: Embedder
-    jobs: JobQueue | None = None
+    jobs: JobQueue
+    """Where a job enqueues the jobs it causes (index maintenance)."""
     owner_url: str | None = None
+    """The owner connection for index DDL without locking writers (else the definer path)."""
     index_policy: indexing.IndexPolicy = field(default_factory=indexing.IndexPolicy)
 
 
@@ -308,10 +310,7 @@ async def _process(
         len(leftover),
     )
     if maintenance:
-        if deps.jobs is not None:
-            await deps.jobs.enqueue(INDEX_JOB, workspace_id=str(ws))
-        else:
-            await maintain_index(deps, ws)
+        await deps.jobs.enqueue(INDEX_JOB, workspace_id=str(ws))
     return "ready"
 
 

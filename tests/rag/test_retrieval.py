@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from api.container import Container
-from api.routers.documents import ingestion_deps
+from api.runtime import Runtime
 from core.db import Database
 from core.embedded import EmbeddedPostgres
 from rag.knowledge import indexing, retrieval
 from rag.knowledge import repository as repo
 from rag.knowledge.embeddings import LocalEmbedder
-from tests.conftest import Owner
+from tests.conftest import Owner, RuntimeFactory, client_for, signup
 
 DIM = 384
 POLICY = indexing.IndexPolicy(build_threshold=1000, drop_threshold=500)
@@ -143,7 +142,7 @@ async def test_filtered_recall_tiny_mid_and_large_workspaces(
 
 
 async def test_modes_return_hits_with_citation_fields(
-    client: httpx.AsyncClient, owner: Owner, jobs: Any, db: Database
+    client: httpx.AsyncClient, owner: Owner, runtime: Runtime, db: Database
 ) -> None:
     r = await client.post(
         owner.url("/documents"),
@@ -157,10 +156,9 @@ async def test_modes_return_hits_with_citation_fields(
         headers=owner.headers,
     )
     assert r.status_code == 202
-    await jobs.drain()
+    await runtime.jobs.drain()
     ws = uuid.UUID(owner.workspace_id)
-    embedder = ingestion_deps_embedder(jobs)
-    q = await embedder.embed_query("parcels arrive")
+    q = await runtime.embedder.embed_query("parcels arrive")
     async with db.transaction(workspace_id=ws) as session:
         for mode in retrieval.MODES:
             hits = await retrieval.search(
@@ -177,16 +175,18 @@ async def test_modes_return_hits_with_citation_fields(
             )
 
 
-def ingestion_deps_embedder(jobs: Any) -> Any:
-    return jobs.ctx["rag"].embedder
+async def test_real_local_embedder_end_to_end(runtime_factory: RuntimeFactory) -> None:
+    async with (
+        runtime_factory(embedder=LocalEmbedder()) as runtime,
+        client_for(runtime) as client,
+    ):
+        await _local_embedder_end_to_end(client, await signup(client), runtime)
 
 
-async def test_real_local_embedder_end_to_end(
-    container: Container, client: httpx.AsyncClient, owner: Owner
+async def _local_embedder_end_to_end(
+    client: httpx.AsyncClient, owner: Owner, runtime: Runtime
 ) -> None:
-    container.extras["embedder"] = LocalEmbedder()
-    jobs = ingestion_deps(container).jobs
-    assert jobs is not None
+    jobs = runtime.jobs
     docs = {
         "Shipping": "Orders are delivered within three to five working days across India.",
         "Returns": "You can send an item back within thirty days for a full refund.",
