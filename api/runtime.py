@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.provider import PaymentProvider, RazorpayProvider
 from core import migrate
@@ -195,6 +196,20 @@ async def operator_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     ) as runtime:
         yield runtime
         await runtime.jobs.drain()
+
+
+@asynccontextmanager
+async def owner_session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
+    """One transaction on the owner connection (past row-level security): the operator tools'
+    lookups across workspaces. Needs MIGRATION_DATABASE_URL (or the embedded cluster)."""
+    if not runtime.owner_url:
+        raise SystemExit("this needs the owner connection: set MIGRATION_DATABASE_URL")
+    owner = Database.from_url(runtime.owner_url, pool_size=1, max_overflow=0)
+    try:
+        async with owner.transaction() as session:
+            yield session
+    finally:
+        await owner.dispose()
 
 
 def job_registry() -> JobRegistry:

@@ -148,8 +148,9 @@ async def trulybot_ingest(
     import asyncpg
 
     from rag.knowledge import indexing
-    from rag.knowledge import repository as repo
     from rag.knowledge.models import Document
+    from rag.knowledge.repository import chunks as chunk_repo
+    from rag.knowledge.repository import documents as document_repo
     from workspaces import models as _workspace_models  # the FK target of documents
 
     del _workspace_models
@@ -183,9 +184,9 @@ async def trulybot_ingest(
                 revision=1,
                 counted=True,
             )
-            await repo.insert_document(session, doc)
+            await document_repo.insert_document(session, doc)
             rows = [
-                repo.ChunkRow(
+                chunk_repo.ChunkRow(
                     position=i - start,
                     text=tenant.texts[i],
                     metadata={"title": f"doc {start}", "heading_path": []},
@@ -195,7 +196,7 @@ async def trulybot_ingest(
                 )
                 for i in range(start, end)
             ]
-            await repo.replace_chunks(session, tenant.workspace_id, doc.id, rows, [])
+            await chunk_repo.replace_chunks(session, tenant.workspace_id, doc.id, rows, [])
     inserted = time.perf_counter() - t0
     indexed = 0.0
     if build_index:

@@ -31,6 +31,7 @@ from core import migrate
 from core.db import Database
 from core.embedded import embedded_postgres
 from rag.knowledge import indexing, retrieval
+from rag.knowledge.repository import indexes
 
 DIM = 384
 WORDS = 60
@@ -251,7 +252,7 @@ async def run(args: argparse.Namespace) -> None:
 
 async def _has_index(db: Database, workspace_id: uuid.UUID) -> bool:
     async with db.transaction(workspace_id=workspace_id) as session:
-        return await indexing.index_state(session, workspace_id) == "valid"
+        return await indexes.index_state(session, workspace_id) == "valid"
 
 
 async def _exact_hybrid(
@@ -264,9 +265,9 @@ async def _exact_hybrid(
     for r, i in enumerate(top, start=1):
         ranks[ids[int(i)]] = ranks.get(ids[int(i)], 0.0) + 1.0 / (retrieval.RRF_K + r)
     async with db.transaction(workspace_id=w.id) as session:
-        from rag.knowledge import repository
+        from rag.knowledge.repository import search as search_repo
 
-        ft = await repository.fulltext_search(session, w.id, query, n)
+        ft = await search_repo.fulltext_search(session, w.id, query, n)
     for r, row in enumerate(ft, start=1):
         ranks[row[0]] = ranks.get(row[0], 0.0) + 1.0 / (retrieval.RRF_K + r)
     return {cid for cid, _ in sorted(ranks.items(), key=lambda kv: -kv[1])[:10]}

@@ -7,7 +7,6 @@ fields, and the caller learns nothing back (not even whether the email was alrea
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import unicodedata
@@ -18,7 +17,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import NotFound, ValidationFailed
+from core.errors import NotFound
+from core.pagination import decode_cursor, encode_cursor
 from workspaces import repository as repo
 from workspaces.models import Lead, LeadSubmission
 
@@ -130,22 +130,6 @@ async def update(
 async def delete(session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID) -> None:
     if not await repo.delete_lead(session, workspace_id=workspace_id, lead_id=lead_id):
         raise NotFound("Lead not found")
-
-
-def encode_cursor(row: Lead | LeadSubmission) -> str:
-    raw = f"{row.created_at.isoformat()}|{row.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, lead_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
-        return datetime.fromisoformat(created), uuid.UUID(lead_id)
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed(
-            "Invalid cursor", code="invalid_cursor", details=[{"field": "cursor"}]
-        ) from None
 
 
 async def list_page(

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Select, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from core.models import utcnow
 from workspaces.models import (
@@ -119,6 +120,19 @@ async def bump_knowledge_version(session: AsyncSession, workspace_id: uuid.UUID)
         .returning(Workspace.knowledge_version)
     )
     return int(result.scalar_one())
+
+
+# Operator lookups across workspaces: on the owner connection (past RLS), for the CLI tools.
+
+
+async def all_workspace_ids(session: AsyncSession) -> list[uuid.UUID]:
+    result = await session.execute(select(Workspace.id).order_by(Workspace.created_at))
+    return list(result.scalars())
+
+
+async def workspace_id_by_slug(session: AsyncSession, slug: str) -> uuid.UUID | None:
+    result = await session.execute(select(Workspace.id).where(Workspace.slug == slug))
+    return result.scalar_one_or_none()
 
 
 # --- memberships -----------------------------------------------------------------------------
@@ -479,7 +493,7 @@ async def increment_usage(
 
 def increment_usage_statement(
     *, workspace_id: uuid.UUID, month: str, amounts: dict[str, int]
-) -> Any:
+) -> ReturningInsert[Any]:
     """``increment_usage``'s upsert as a statement returning the incremented counters' new
     values, for a caller that sends it together with other writes (one round trip)."""
     values = {k: int(v) for k, v in amounts.items() if k in USAGE_FIELDS}

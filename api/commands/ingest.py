@@ -16,12 +16,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from api.runtime import Runtime, operator_runtime
+from api.runtime import Runtime, operator_runtime, owner_session
 from core.config import get_settings
 from core.errors import AppError
-from rag.knowledge import indexing, submissions
 from rag.knowledge import jobs as knowledge_jobs
-from rag.knowledge import repository as repo
+from rag.knowledge import submissions
+from rag.knowledge.repository import documents as document_repo
 from workspaces import repository as ws_repo
 
 SUFFIXES = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml", ".pdf", ".docx"}
@@ -34,7 +34,8 @@ async def resolve_workspace(runtime: Runtime, value: str) -> uuid.UUID:
         pass
     if not runtime.owner_url:
         raise SystemExit("--workspace SLUG needs MIGRATION_DATABASE_URL; or pass the workspace id")
-    found = await indexing.workspace_id_by_slug(runtime.owner_url, value)
+    async with owner_session(runtime) as session:
+        found = await ws_repo.workspace_id_by_slug(session, value)
     if found is None:
         raise SystemExit(f"no workspace with slug {value!r}")
     return found
@@ -106,7 +107,9 @@ async def ingest_files(
                 outcomes[result if sub.created else f"{result} (updated)"] += 1
                 if result == "ready":
                     async with deps.db.transaction(workspace_id=workspace_id) as session:
-                        doc = await repo.get_document(session, workspace_id, sub.document.id)
+                        doc = await document_repo.get_document(
+                            session, workspace_id, sub.document.id
+                        )
                         chunks += doc.chunk_count if doc else 0
             except AppError as exc:
                 outcomes[f"refused: {exc.code}"] += 1

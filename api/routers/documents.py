@@ -17,8 +17,9 @@ from core.errors import NotFound, ValidationFailed
 from core.jobs import JobQueue
 from rag.knowledge import indexing, retrieval, submissions
 from rag.knowledge import jobs as knowledge_jobs
-from rag.knowledge import repository as repo
 from rag.knowledge.models import STATUSES, Document
+from rag.knowledge.repository import chunks as chunk_repo
+from rag.knowledge.repository import documents as document_repo
 from workspaces import audit
 
 router = APIRouter(tags=["documents"])
@@ -264,7 +265,7 @@ async def list_documents(
     status: DocStatus | None = None,
     offset: OffsetDep = 0,
 ) -> DocumentPage:
-    items, total = await repo.list_documents(
+    items, total = await document_repo.list_documents(
         session, access.workspace.id, status=status, limit=limit, offset=offset
     )
     return DocumentPage(
@@ -276,7 +277,7 @@ async def list_documents(
 async def get_document(
     document_id: uuid.UUID, access: WorkspaceDep, session: SessionDep
 ) -> DocumentOut:
-    document = await repo.get_document(session, access.workspace.id, document_id)
+    document = await document_repo.get_document(session, access.workspace.id, document_id)
     if document is None:
         raise NotFound("Document not found")
     return DocumentOut.of(document)
@@ -388,9 +389,9 @@ async def list_chunks(
     limit: LimitDep,
     offset: OffsetDep = 0,
 ) -> ChunkPage:
-    if await repo.get_document(session, access.workspace.id, document_id) is None:
+    if await document_repo.get_document(session, access.workspace.id, document_id) is None:
         raise NotFound("Document not found")
-    items, total = await repo.list_chunks(
+    items, total = await chunk_repo.list_chunks(
         session, access.workspace.id, document_id, limit=limit, offset=offset
     )
     return ChunkPage(

@@ -22,6 +22,8 @@ from rag.chat.models import (
     UnansweredQuestion,
     WebhookDelivery,
 )
+from workspaces.plans import Metric
+from workspaces.usage import UsageIncrement
 
 # --- FAQs ------------------------------------------------------------------------------------
 
@@ -230,13 +232,13 @@ async def record_message_metered(
     message: ChatMessage,
     new_conversation: Conversation | None,
     touch_conversation_id: uuid.UUID | None,
-    usage: Any,
-) -> Sequence[int]:
+    usage: UsageIncrement,
+) -> dict[Metric, int]:
     """One round trip: insert ``new_conversation`` (when given), insert ``message``, add one
-    message to ``touch_conversation_id`` (when given), and run ``usage`` (an upsert of the
-    usage counters, see ``workspaces.repository.increment_usage_statement``); returns the
-    counters the upsert returned: a new conversation, the visitor's message, the conversation's
-    count and last-message time, and the usage counters, in one statement."""
+    message to ``touch_conversation_id`` (when given), and increment the usage counters
+    (``usage``); returns each counted metric's new value. A new conversation, the visitor's
+    message, the conversation's count and last-message time, and the usage counters, in one
+    statement."""
     ctes = []
     params = _params("m_", message)
     if new_conversation is not None:
@@ -246,8 +248,8 @@ async def record_message_metered(
     if touch_conversation_id is not None:
         ctes.append(_touch.cte("touched_conv"))
         params["touch_id"] = touch_conversation_id
-    result = await session.execute(usage.add_cte(*ctes), params)
-    return tuple(int(v) for v in result.one())
+    result = await session.execute(usage.statement.add_cte(*ctes), params)
+    return usage.counted(result.one())
 
 
 async def record_answer(session: AsyncSession, message: ChatMessage) -> None:

@@ -31,7 +31,7 @@ from rag.chat.prompts import Passage, dont_know_answer
 from rag.knowledge import retrieval
 from workspaces import usage
 from workspaces.models import Workspace
-from workspaces.plans import get_plan
+from workspaces.plans import Metric, get_plan
 
 Source = Literal["faq", "cache", "rag", "fallback", "handoff"]
 Channel = Literal["widget", "owner"]
@@ -147,8 +147,10 @@ async def record(
     )
     # The conversation (when new), the message, the conversation's count (when it had history)
     # and the usage counters: one statement, then the quota check on its result.
-    amounts = {"messages": 1} | ({"conversations": 1} if not history else {})
-    counters = await repo.record_message_metered(
+    amounts: dict[Metric, int] = {"messages": 1}
+    if not history:
+        amounts["conversations"] = 1
+    counted = await repo.record_message_metered(
         session,
         message=ChatMessage(
             id=uuid.uuid4(),
@@ -160,9 +162,9 @@ async def record(
         ),
         new_conversation=conversation if is_new else None,
         touch_conversation_id=conversation.id if history else None,
-        usage=usage.increment_statement(workspace.id, **amounts),
+        usage=usage.increment_statement(workspace.id, amounts),
     )
-    _meter(workspace, dict(zip(amounts, counters, strict=True)))
+    _meter(workspace, counted)
     return Turn(
         workspace=workspace,
         session_id=session_id,
@@ -211,14 +213,14 @@ async def _conversation(
     return conversation, [], True
 
 
-def _meter(workspace: Workspace, counted: dict[str, int]) -> None:
+def _meter(workspace: Workspace, counted: dict[Metric, int]) -> None:
     """Count first, then compare: exact at the limit even under concurrency (the upsert
     serialises on the counter row, and a refusal rolls the increment back). ``counted`` holds
     each metric's value after this request's increment of one."""
     for metric, value in counted.items():
         usage.ensure_within(
             plan_code=usage.effective_plan(workspace),
-            metric=metric,  # type: ignore[arg-type]
+            metric=metric,
             used=int(value) - 1,
             resets_at=usage.month_reset(),
         )

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from core.db import Database
-from rag.knowledge import repository as repo
 from rag.knowledge import retrieval
 from rag.knowledge.embeddings import Embedder
+from rag.knowledge.repository import documents as document_repo
 
 CUTOFFS = (1, 5, 10)
 CHUNKS_PER_QUESTION = 40  # enough chunks to usually yield 10 distinct documents
@@ -85,7 +85,7 @@ async def evaluate(
                 for hit in hits:
                     if hit.document_id not in docs:
                         docs.append(hit.document_id)
-                sources = await repo.document_sources(session, workspace_id, docs)
+                sources = await document_repo.document_sources(session, workspace_id, docs)
             ordered = [sources[d] for d in docs if d in sources]
             results[mode].ranks.append(first_rank(ordered, question.expected))
     return [results[m] for m in modes]

@@ -29,13 +29,14 @@ from core.errors import AppError
 from core.jobs import JobFunction, JobQueue
 from core.models import utcnow
 from rag.knowledge import indexing
-from rag.knowledge import repository as repo
 from rag.knowledge.chunking import Piece, chunk_document
 from rag.knowledge.embeddings import Embedder
 from rag.knowledge.fetch import fetch_url
 from rag.knowledge.limits import check_chunk_quota, parse_limits
 from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parsing import parse_isolated
+from rag.knowledge.repository import chunks as chunk_repo
+from rag.knowledge.repository import documents as document_repo
 from workspaces import repository as ws_repo
 from workspaces import usage
 
@@ -69,16 +70,16 @@ def plan_chunks(
     new: Sequence[Piece],
     old: Sequence[tuple[uuid.UUID, str]],
     metadata: Callable[[Piece], dict[str, Any]],
-) -> tuple[list[repo.ChunkRow], list[uuid.UUID]]:
+) -> tuple[list[chunk_repo.ChunkRow], list[uuid.UUID]]:
     """Match new chunks to old rows by content hash: keep those rows, delete the rest."""
     pool: dict[str, list[uuid.UUID]] = defaultdict(list)
     for chunk_id, digest in old:
         pool[digest].append(chunk_id)
-    rows: list[repo.ChunkRow] = []
+    rows: list[chunk_repo.ChunkRow] = []
     for chunk in new:
         keep = pool[chunk.content_hash].pop(0) if pool.get(chunk.content_hash) else None
         rows.append(
-            repo.ChunkRow(
+            chunk_repo.ChunkRow(
                 position=chunk.position,
                 text=chunk.text,
                 metadata=metadata(chunk),
@@ -99,10 +100,10 @@ async def _set_progress(
     value: float,
 ) -> None:
     async with deps.db.transaction(workspace_id=workspace_id) as session:
-        document = await repo.get_document(session, workspace_id, document_id)
+        document = await document_repo.get_document(session, workspace_id, document_id)
         if document is None or document.revision != revision:
             raise _Superseded
-        await repo.update_document(
+        await document_repo.update_document(
             session, workspace_id, document_id, progress=round(min(max(value, 0.0), 1.0), 3)
         )
 
@@ -116,10 +117,12 @@ async def _fail(
     code: str,
 ) -> None:
     async with deps.db.transaction(workspace_id=workspace_id) as session:
-        document = await repo.get_document(session, workspace_id, document_id, for_update=True)
+        document = await document_repo.get_document(
+            session, workspace_id, document_id, for_update=True
+        )
         if document is None or document.revision != revision:
             return
-        await repo.update_document(
+        await document_repo.update_document(
             session,
             workspace_id,
             document_id,
@@ -168,13 +171,15 @@ async def ingest_document(
 ) -> str:
     """Process one document; returns what happened (ready, failed, skipped, missing, superseded)."""
     async with deps.db.transaction(workspace_id=workspace_id) as session:
-        document = await repo.get_document(session, workspace_id, document_id, for_update=True)
+        document = await document_repo.get_document(
+            session, workspace_id, document_id, for_update=True
+        )
         if document is None:
             return "missing"
         if document.status in ("ready", "failed"):
             return "skipped"
         revision = document.revision
-        await repo.update_document(
+        await document_repo.update_document(
             session,
             workspace_id,
             document_id,
@@ -183,7 +188,7 @@ async def ingest_document(
             error=None,
             error_code=None,
         )
-        body = await repo.get_body(session, workspace_id, document_id)
+        body = await document_repo.get_body(session, workspace_id, document_id)
         await session.refresh(document)
     started = time.perf_counter()
     outcome = "failed"
@@ -253,7 +258,7 @@ async def _process(
         # The chunk count is known now: refuse before embedding anything (and again at the
         # commit below, where documents finishing at the same time are counted too).
         await check_chunk_quota(session, workspace, doc_id, len(pieces))
-        old = await repo.chunk_hashes(session, ws, doc_id)
+        old = await chunk_repo.chunk_hashes(session, ws, doc_id)
     rows, leftover = plan_chunks(pieces, old, metadata)
     todo = [i for i, row in enumerate(rows) if row.keep_id is None]
 
@@ -263,7 +268,7 @@ async def _process(
     vectors = await _embed(deps, [rows[i].text for i in todo], embed_progress)
     for i, vector in zip(todo, vectors, strict=True):
         r = rows[i]
-        rows[i] = repo.ChunkRow(
+        rows[i] = chunk_repo.ChunkRow(
             position=r.position,
             text=r.text,
             metadata=r.metadata,
@@ -273,7 +278,7 @@ async def _process(
         )
 
     async with deps.db.transaction(workspace_id=ws) as session:
-        current = await repo.get_document(session, ws, doc_id, for_update=True)
+        current = await document_repo.get_document(session, ws, doc_id, for_update=True)
         if current is None or current.revision != revision or current.status != "processing":
             raise _Superseded
         workspace = await ws_repo.get_workspace(session, ws)
@@ -281,8 +286,8 @@ async def _process(
             raise _Superseded
         await check_chunk_quota(session, workspace, doc_id, len(rows))
         was_counted = current.counted
-        await repo.replace_chunks(session, ws, doc_id, rows, leftover)
-        await repo.update_document(
+        await chunk_repo.replace_chunks(session, ws, doc_id, rows, leftover)
+        await document_repo.update_document(
             session,
             ws,
             doc_id,
@@ -336,12 +341,14 @@ async def reembed_workspace(
     after: uuid.UUID | None = None
     while True:
         async with deps.db.transaction(workspace_id=workspace_id) as session:
-            page = await repo.iter_chunk_texts(session, workspace_id, after=after, limit=page_size)
+            page = await chunk_repo.iter_chunk_texts(
+                session, workspace_id, after=after, limit=page_size
+            )
         if not page:
             break
         vectors = await deps.embedder.embed_documents([t for _, t in page])
         async with deps.db.transaction(workspace_id=workspace_id) as session:
-            await repo.set_embeddings(session, workspace_id, [i for i, _ in page], vectors)
+            await chunk_repo.set_embeddings(session, workspace_id, [i for i, _ in page], vectors)
             await ws_repo.bump_knowledge_version(session, workspace_id)
         after = page[-1][0]
         done += len(page)

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from core.errors import QuotaExceeded
-from rag.knowledge import repository as repo
 from rag.knowledge.parsing import MIB, ParseLimits
+from rag.knowledge.repository import chunks as chunk_repo
+from rag.knowledge.repository import documents as document_repo
 from workspaces import usage
 from workspaces.models import Workspace
 
@@ -25,14 +26,14 @@ async def check_quotas(session: AsyncSession, workspace: Workspace, *, new_docum
         usage.ensure_within(
             plan_code=usage.effective_plan(workspace),
             metric="documents",
-            used=await repo.count_documents(session, workspace.id),
+            used=await document_repo.count_documents(session, workspace.id),
             adding=new_documents,
             resets_at=None,
         )
     usage.ensure_within(
         plan_code=usage.effective_plan(workspace),
         metric="chunks",
-        used=await repo.count_chunks(session, workspace.id),
+        used=await chunk_repo.count_chunks(session, workspace.id),
         adding=1,
         resets_at=None,
     )
@@ -43,7 +44,7 @@ async def check_chunk_quota(
 ) -> None:
     """429 ``quota_exceeded`` when this document's ``chunks`` (replacing its old ones) do not
     fit the plan beside the chunks of the workspace's other documents."""
-    used = await repo.count_chunks(session, workspace.id, excluding_document=document_id)
+    used = await chunk_repo.count_chunks(session, workspace.id, excluding_document=document_id)
     try:
         usage.ensure_within(
             plan_code=usage.effective_plan(workspace),

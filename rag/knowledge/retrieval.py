@@ -13,8 +13,8 @@ from typing import Any, Literal, get_args
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rag.knowledge import repository as repo
 from rag.knowledge.indexing import EF_SEARCH
+from rag.knowledge.repository import search as search_repo
 
 Mode = Literal["vector", "fulltext", "hybrid"]
 MODES: tuple[Mode, ...] = get_args(Mode)
@@ -42,7 +42,7 @@ def hybrid_candidates(k: int) -> int:
     return max(4 * k, 40)
 
 
-def _hit(row: repo.SearchRow) -> Hit:
+def _hit(row: search_repo.SearchRow) -> Hit:
     chunk_id, document_id, text, metadata, score, similarity = row
     meta: dict[str, Any] = metadata or {}
     page = meta.get("page")
@@ -81,18 +81,18 @@ async def search(
     if mode == "fulltext":
         if not query.strip():
             return []
-        rows = await repo.fulltext_search(session, workspace_id, query, k)
+        rows = await search_repo.fulltext_search(session, workspace_id, query, k)
         return [_hit(r) for r in rows]
     if query_embedding is None:
         raise ValueError(f"{mode} search needs a query embedding")
     vector = np.asarray(query_embedding, dtype=np.float32).ravel()
     if mode == "vector":
-        await repo.set_ef_search(session, max(ef_search, 4 * k))
-        rows = await repo.vector_search(session, workspace_id, vector, k)
+        await search_repo.set_ef_search(session, max(ef_search, 4 * k))
+        rows = await search_repo.vector_search(session, workspace_id, vector, k)
     else:
         candidates = hybrid_candidates(k)
-        await repo.set_ef_search(session, max(ef_search, candidates))
-        rows = await repo.hybrid_search(
+        await search_repo.set_ef_search(session, max(ef_search, candidates))
+        rows = await search_repo.hybrid_search(
             session, workspace_id, query, vector, k, candidates=candidates, rrf_k=RRF_K
         )
     return [_hit(r) for r in rows]

@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from core.errors import NotFound, PayloadTooLarge, ValidationFailed
-from rag.knowledge import repository as repo
 from rag.knowledge.fetch import check_url, fetch_sitemap
 from rag.knowledge.limits import check_quotas, parse_limits
 from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parsing import check_size, detect_kind
+from rag.knowledge.repository import documents as document_repo
 from workspaces import repository as ws_repo
 from workspaces.models import Workspace
 
@@ -52,10 +52,10 @@ async def _submit(
 ) -> Submission:
     digest = content_hash(data) if data is not None else None
     if digest is not None:
-        same = await repo.find_by_hash(session, workspace.id, digest)
+        same = await document_repo.find_by_hash(session, workspace.id, digest)
         if same is not None:
             return Submission(document=same, created=False, duplicate=True)
-    existing = await repo.find_by_source(session, workspace.id, source_type, source)
+    existing = await document_repo.find_by_source(session, workspace.id, source_type, source)
     if existing is not None:
         await check_quotas(session, workspace, new_documents=0)
         await _requeue(session, existing, data=data, digest=digest, content_type=content_type)
@@ -76,7 +76,7 @@ async def _submit(
         revision=1,
         counted=False,
     )
-    await repo.insert_document(session, document)
+    await document_repo.insert_document(session, document)
     return Submission(document=document, created=True)
 
 
@@ -97,7 +97,7 @@ async def _requeue(
     }
     if data is not None:
         values.update(body=data, content_hash=digest, content_type=content_type)
-    await repo.update_document(session, document.workspace_id, document.id, **values)
+    await document_repo.update_document(session, document.workspace_id, document.id, **values)
     await session.refresh(document)
 
 
@@ -188,7 +188,7 @@ async def submit_sitemap(
     fresh = [
         url
         for url in pages
-        if await repo.find_by_source(session, workspace.id, "sitemap", url) is None
+        if await document_repo.find_by_source(session, workspace.id, "sitemap", url) is None
     ]
     await check_quotas(session, workspace, new_documents=len(fresh))
     out = []
@@ -218,7 +218,7 @@ async def replace_document(
     title: str | None = None,
 ) -> Submission:
     """New content for an existing document (PUT): same id, new revision, only changes embedded."""
-    document = await repo.get_document(session, workspace.id, document_id, for_update=True)
+    document = await document_repo.get_document(session, workspace.id, document_id, for_update=True)
     if document is None:
         raise NotFound("Document not found")
     if document.source_type in ("url", "sitemap"):
@@ -231,7 +231,7 @@ async def replace_document(
         return Submission(document=document, created=False, duplicate=True)
     await check_quotas(session, workspace, new_documents=0)
     if title is not None and document.source_type == "upload":
-        await repo.update_document(session, workspace.id, document.id, title=title[:300])
+        await document_repo.update_document(session, workspace.id, document.id, title=title[:300])
     await _requeue(session, document, data=data, digest=digest, content_type=content_type)
     return Submission(document=document, created=False)
 
@@ -239,7 +239,7 @@ async def replace_document(
 async def retry_document(
     session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID
 ) -> Document:
-    document = await repo.get_document(session, workspace_id, document_id, for_update=True)
+    document = await document_repo.get_document(session, workspace_id, document_id, for_update=True)
     if document is None:
         raise NotFound("Document not found")
     if document.status == "failed":
@@ -251,6 +251,6 @@ async def delete_document(
     session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID
 ) -> None:
     """Delete a document and its chunks; cached answers are invalidated."""
-    if not await repo.delete_document(session, workspace_id, document_id):
+    if not await document_repo.delete_document(session, workspace_id, document_id):
         raise NotFound("Document not found")
     await ws_repo.bump_knowledge_version(session, workspace_id)

@@ -16,7 +16,7 @@ from api.runtime import Runtime, job_registry
 from core.db import Database
 from core.jobs import ArqQueue, InProcessQueue, JobRegistry, worker_functions
 from rag.knowledge import jobs as knowledge_jobs
-from rag.knowledge import repository as repo
+from rag.knowledge.repository import documents as document_repo
 from tests.conftest import REDIS_URL, Owner, RuntimeFactory, client_for, signup
 
 
@@ -75,7 +75,7 @@ async def test_rerun_is_idempotent_and_crashed_doc_recovers(
     assert await _usage(owner_db, owner.workspace_id) == (1, 1)
     # A worker died mid-way: the row is left 'processing'; running the job again finishes it.
     async with deps.db.transaction(workspace_id=ws) as session:
-        await repo.update_document(session, ws, uuid.UUID(doc_id), status="processing")
+        await document_repo.update_document(session, ws, uuid.UUID(doc_id), status="processing")
     assert await knowledge_jobs.ingest_document(deps, ws, uuid.UUID(doc_id)) == "ready"
     doc = (await client.get(owner.url(f"/documents/{doc_id}"), headers=owner.headers)).json()
     assert doc["status"] == "ready"

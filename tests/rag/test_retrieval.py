@@ -14,8 +14,9 @@ from api.runtime import Runtime
 from core.db import Database
 from core.embedded import EmbeddedPostgres
 from rag.knowledge import indexing, retrieval
-from rag.knowledge import repository as repo
 from rag.knowledge.embeddings import LocalEmbedder
+from rag.knowledge.repository import chunks as chunk_repo
+from rag.knowledge.repository import indexes
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
 
 DIM = 384
@@ -52,7 +53,7 @@ async def _workspace(owner_db: Database, n: int, rng: np.random.Generator, db: D
     centers = _unit(rng.standard_normal((20, DIM)).astype(np.float32))
     vectors = _vectors(rng, n, centers)
     rows = [
-        repo.ChunkRow(
+        chunk_repo.ChunkRow(
             position=i,
             text=f"chunk {i}",
             metadata={"title": "t"},
@@ -63,8 +64,8 @@ async def _workspace(owner_db: Database, n: int, rng: np.random.Generator, db: D
         for i in range(n)
     ]
     async with db.transaction(workspace_id=ws) as session:  # as the app role, through RLS
-        await repo.replace_chunks(session, ws, doc, rows, [])
-        ids = [cid for cid, _ in await repo.chunk_hashes(session, ws, doc)]
+        await chunk_repo.replace_chunks(session, ws, doc, rows, [])
+        ids = [cid for cid, _ in await chunk_repo.chunk_hashes(session, ws, doc)]
     return ws, vectors, ids, centers
 
 
@@ -86,13 +87,15 @@ async def _recall(
 
 async def _plan(db: Database, ws: uuid.UUID, q: np.ndarray) -> str:
     """The plan of the vector query as a prepared statement under a forced generic plan."""
-    where = repo.workspace_literal(ws)
+    where = chunk_repo.workspace_literal(ws)
     sql = "SELECT id FROM chunks WHERE workspace_id = %s ORDER BY embedding <=> $1::vector LIMIT 10"
     sql = sql % where
     async with db.transaction(workspace_id=ws) as session:
         await session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
         await session.execute(text(f"PREPARE tb_probe(text) AS {sql}"))
-        rows = await session.execute(text(f"EXPLAIN EXECUTE tb_probe('{repo.vector_text(q)}')"))
+        rows = await session.execute(
+            text(f"EXPLAIN EXECUTE tb_probe('{chunk_repo.vector_text(q)}')")
+        )
         plan = "\n".join(r[0] for r in rows)
         await session.execute(text("DEALLOCATE tb_probe"))
     return plan
@@ -114,8 +117,8 @@ async def test_filtered_recall_tiny_mid_and_large_workspaces(
     assert await indexing.maintain(mid, db=db, owner_url=pg.owner_url(), policy=POLICY) == "built"
     assert await indexing.maintain(tiny, db=db, owner_url=None, policy=POLICY) == "unchanged"
     async with db.transaction(workspace_id=mid) as session:
-        assert await indexing.index_state(session, mid) == "valid"
-        assert await indexing.index_state(session, tiny) is None
+        assert await indexes.index_state(session, mid) == "valid"
+        assert await indexes.index_state(session, tiny) is None
 
     for ws, v, ids, centers in (
         (tiny, tiny_v, tiny_ids, tiny_c),
@@ -128,17 +131,17 @@ async def test_filtered_recall_tiny_mid_and_large_workspaces(
         assert recall >= 0.95, (ws, recall)
 
     q = _vectors(rng, 1, mid_c)[0]
-    assert indexing.index_name(mid) in await _plan(db, mid, q)
+    assert indexes.index_name(mid) in await _plan(db, mid, q)
     tiny_plan = await _plan(db, tiny, q)
     assert "hnsw" not in tiny_plan
-    assert indexing.INDEX_PREFIX not in tiny_plan
+    assert indexes.INDEX_PREFIX not in tiny_plan
 
     # Shrinking below the drop threshold removes the index again.
     async with db.transaction(workspace_id=mid) as session:
-        await repo.replace_chunks(session, mid, uuid.uuid4(), [], mid_ids[:1200])
+        await chunk_repo.replace_chunks(session, mid, uuid.uuid4(), [], mid_ids[:1200])
     assert await indexing.maintain(mid, db=db, owner_url=None, policy=POLICY) == "dropped"
     async with db.transaction(workspace_id=mid) as session:
-        assert await indexing.index_state(session, mid) is None
+        assert await indexes.index_state(session, mid) is None
 
 
 async def test_modes_return_hits_with_citation_fields(
