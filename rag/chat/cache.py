@@ -18,18 +18,19 @@ import json
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import numpy as np
+from cachetools import LRUCache, TTLCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
 HitKind = Literal["exact", "semantic"]
+MEMORY_SCOPES = 1000  # (workspace, knowledge version) pairs whose embeddings memory keeps
 T = TypeVar("T")
 
 
@@ -52,44 +53,29 @@ def _digest(normalized: str) -> str:
 
 
 class _MemoryStore:
-    """A bounded LRU with TTLs, plus bounded per-scope embedding lists."""
+    """Without Redis (or while it is unreachable): a bounded LRU of entries with a TTL, and
+    bounded LRU lists of embeddings per scope (cachetools)."""
 
-    def __init__(self, max_entries: int, max_vectors: int) -> None:
-        self.max_entries = max_entries
+    def __init__(self, max_entries: int, max_vectors: int, ttl: int) -> None:
         self.max_vectors = max_vectors
-        self.entries: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
-        self.vectors: OrderedDict[str, OrderedDict[str, np.ndarray]] = OrderedDict()
+        self.entries: TTLCache[str, dict[str, Any]] = TTLCache(maxsize=max_entries, ttl=ttl)
+        self.vectors: LRUCache[str, LRUCache[str, np.ndarray]] = LRUCache(maxsize=MEMORY_SCOPES)
         self.stats: dict[str, dict[str, int]] = {}
 
     def get(self, key: str) -> dict[str, Any] | None:
-        item = self.entries.get(key)
-        if item is None:
-            return None
-        expires, entry = item
-        if expires < time.monotonic():
-            self.entries.pop(key, None)
-            return None
-        self.entries.move_to_end(key)
-        return entry
+        return self.entries.get(key)
 
-    def put(self, key: str, entry: dict[str, Any], ttl: int) -> None:
-        self.entries[key] = (time.monotonic() + ttl, entry)
-        self.entries.move_to_end(key)
-        while len(self.entries) > self.max_entries:
-            self.entries.popitem(last=False)
+    def put(self, key: str, entry: dict[str, Any]) -> None:
+        self.entries[key] = entry
 
     def add_vector(self, scope: str, digest: str, vector: np.ndarray) -> None:
-        bucket = self.vectors.setdefault(scope, OrderedDict())
+        bucket = self.vectors.get(scope)
+        if bucket is None:
+            bucket = self.vectors[scope] = LRUCache(maxsize=self.max_vectors)
         bucket[digest] = vector
-        bucket.move_to_end(digest)
-        while len(bucket) > self.max_vectors:
-            bucket.popitem(last=False)
-        self.vectors.move_to_end(scope)
-        while len(self.vectors) > 1000:
-            self.vectors.popitem(last=False)
 
     def scope_vectors(self, scope: str) -> dict[str, np.ndarray]:
-        return dict(self.vectors.get(scope, {}))
+        return dict(self.vectors.get(scope) or {})
 
     def count(self, workspace: str, field: str) -> None:
         bucket = self.stats.setdefault(workspace, {})
@@ -111,7 +97,7 @@ class ResponseCache:
         self.ttl = ttl_seconds
         self.semantic_similarity = semantic_similarity
         self.max_vectors = max_vectors_per_scope
-        self.memory = _MemoryStore(max_memory_entries, max_vectors_per_scope)
+        self.memory = _MemoryStore(max_memory_entries, max_vectors_per_scope, ttl_seconds)
         self._redis_down_until = 0.0
         self._retry = redis_retry_seconds
 
@@ -233,7 +219,7 @@ class ResponseCache:
                 return
             except (RedisError, OSError) as exc:
                 self._redis_failed(exc)
-        self.memory.put(f"{scope}:{digest}", json.loads(payload), self.ttl)
+        self.memory.put(f"{scope}:{digest}", json.loads(payload))
         if vector is not None:
             self.memory.add_vector(scope, digest, vector)
 

@@ -7,6 +7,9 @@ import hashlib
 import hmac
 import re
 import unicodedata
+from functools import lru_cache
+
+import snowballstemmer
 
 # Apostrophes (ASCII and typographic) are dropped so that "what's" and "whats" normalise alike.
 _APOSTROPHES = frozenset("'\u2018\u2019\u02bc\u0060\u00b4")
@@ -16,6 +19,7 @@ _ALWAYS_KEEP = frozenset("+#@$%&")
 _INFIX_KEEP = frozenset(".,:-/_")
 _SPACES = re.compile(r"\s+")
 WORD = re.compile(r"\w+", re.UNICODE)
+_STEMMER = snowballstemmer.stemmer("english")
 
 
 def _is_word_char(ch: str) -> bool:
@@ -48,19 +52,11 @@ def normalize_question(text: str) -> str:
     return _SPACES.sub(" ", "".join(out)).strip()
 
 
+@lru_cache(maxsize=65_536)
 def stem(token: str) -> str:
-    """Tiny suffix stripper so "refunds"/"refund" and "resetting"/"reset" meet."""
-    if token.endswith("ss"):
-        return token
-    for suffix in ("ing", "ed", "es", "s"):
-        if token.endswith(suffix) and len(token) - len(suffix) >= 3:
-            token = token[: -len(suffix)]
-            break
-    if len(token) > 3 and token[-1] == token[-2] and token[-1] not in "lsz":
-        token = token[:-1]
-    if len(token) > 3 and token.endswith("e"):
-        token = token[:-1]
-    return token
+    """The Snowball (Porter2) English stem of a casefolded word, so "refunds"/"refund" and
+    "resetting"/"reset" meet. Cached: answers and passages repeat their words."""
+    return str(_STEMMER.stemWord(token))
 
 
 def word_stems(text: str) -> set[str]:

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
+from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from core.db import Database
 from rag.chat import repository as repo
@@ -95,12 +96,16 @@ class Notifier:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def run(self, workspace_id: uuid.UUID, delivery_id: uuid.UUID) -> None:
-        for attempt in range(MAX_ATTEMPTS):
-            done = await self.attempt(workspace_id, delivery_id)
-            if done:
-                return
-            if attempt + 1 < MAX_ATTEMPTS:
-                await self.sleep(self.backoff_base * (2**attempt))
+        """Attempt until delivered or given up: ``MAX_ATTEMPTS`` tries, ``backoff_base``
+        seconds before the second, doubling each time."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(MAX_ATTEMPTS),
+            wait=wait_exponential(multiplier=self.backoff_base),
+            retry=retry_if_result(lambda done: not done),
+            retry_error_callback=lambda _state: True,  # the last attempt recorded the failure
+            sleep=self.sleep,
+        )
+        await retrying(self.attempt, workspace_id, delivery_id)
 
     async def attempt(self, workspace_id: uuid.UUID, delivery_id: uuid.UUID) -> bool:
         """One try; True when there is nothing more to do (delivered or given up)."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import random
 import re
 import threading
 import zlib
@@ -23,6 +22,14 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import openai
+from openai.types import CreateEmbeddingResponse
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from core.errors import AppError
 
@@ -206,7 +213,7 @@ def plan_batches(
     return batches
 
 
-def _is_retryable(exc: Exception) -> bool:
+def _is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIConnectionError):  # includes timeouts
         return True
     if isinstance(exc, openai.APIStatusError):
@@ -214,7 +221,7 @@ def _is_retryable(exc: Exception) -> bool:
     return False
 
 
-def _retry_after(exc: Exception) -> float | None:
+def _retry_after(exc: BaseException) -> float | None:
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None)
     if headers is None:
@@ -233,8 +240,8 @@ class OpenAIEmbedder:
     """OpenAI-compatible embeddings with batching, bounded concurrency and bounded retries.
 
     The SDK's own retries are off (``max_retries=0``): 429, 5xx and connection errors are retried
-    here ``max_retries`` times with exponential backoff and full jitter (honouring Retry-After up
-    to ``backoff_max``).
+    here (tenacity) ``max_retries`` times with exponential backoff and full jitter (honouring
+    Retry-After up to ``backoff_max``).
     """
 
     def __init__(
@@ -263,6 +270,7 @@ class OpenAIEmbedder:
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
+        self._jitter = wait_random_exponential(multiplier=backoff_base, max=backoff_max)
         self._client = client or openai.AsyncOpenAI(
             api_key=api_key or "missing-api-key",
             base_url=base_url,
@@ -271,33 +279,42 @@ class OpenAIEmbedder:
         )
         self._semaphore = asyncio.Semaphore(concurrency)
 
+    def _wait(self, state: RetryCallState) -> float:
+        """Full jitter, exponential up to ``backoff_max``; at least what Retry-After asks."""
+        delay = self._jitter(state)
+        failure = state.outcome.exception() if state.outcome is not None else None
+        hinted = _retry_after(failure) if isinstance(failure, Exception) else None
+        if hinted is not None:
+            delay = max(delay, min(hinted, self.backoff_max))
+        return delay
+
+    async def _create(self, texts: list[str]) -> CreateEmbeddingResponse:
+        async with self._semaphore:
+            return await self._client.embeddings.create(
+                model=self.model, input=texts, dimensions=self.dimensions
+            )
+
     async def _request(self, texts: list[str]) -> np.ndarray:
-        attempt = 0
-        while True:
-            try:
-                async with self._semaphore:
-                    response = await self._client.embeddings.create(
-                        model=self.model, input=texts, dimensions=self.dimensions
-                    )
-                break
-            except openai.OpenAIError as exc:
-                status = getattr(exc, "status_code", None)
-                if not _is_retryable(exc):
-                    raise EmbeddingError(
-                        f"Embedding request failed: {exc}", details={"status": status}
-                    ) from exc
-                if attempt >= self.max_retries:
-                    raise EmbeddingError(
-                        f"Embedding service unavailable after {attempt + 1} attempts: {exc}",
-                        status_code=503,
-                        details={"status": status},
-                    ) from exc
-                delay = random.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))
-                hinted = _retry_after(exc)
-                if hinted is not None:
-                    delay = max(delay, min(hinted, self.backoff_max))
-                attempt += 1
-                await asyncio.sleep(delay)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception(_is_retryable),
+            reraise=True,
+        )
+        try:
+            response: CreateEmbeddingResponse = await retrying(self._create, texts)
+        except openai.OpenAIError as exc:
+            status = getattr(exc, "status_code", None)
+            if not _is_retryable(exc):
+                raise EmbeddingError(
+                    f"Embedding request failed: {exc}", details={"status": status}
+                ) from exc
+            attempts = retrying.statistics.get("attempt_number", self.max_retries + 1)
+            raise EmbeddingError(
+                f"Embedding service unavailable after {attempts} attempts: {exc}",
+                status_code=503,
+                details={"status": status},
+            ) from exc
         items = sorted(response.data, key=lambda item: item.index)
         if len(items) != len(texts) or [item.index for item in items] != list(range(len(texts))):
             raise EmbeddingError("Embedding response does not match the request")
