@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -45,11 +46,16 @@ log = logging.getLogger("trulybot")
 
 API_PREFIX = "/api/v1"
 UPLOAD_OVERHEAD = 64 * 1024  # multipart framing around an uploaded file
+# Where a document's file (or text) is sent: a new document, or a document's new content.
+UPLOAD_PATH = re.compile(rf"^{API_PREFIX}/workspaces/[^/]+/documents(?:/[^/]+)?/?$")
 
 
 def body_limit_for(settings: Settings) -> Callable[[str], int]:
+    """MAX_UPLOAD_BYTES (plus multipart framing) where documents are submitted or replaced,
+    MAX_BODY_BYTES everywhere else."""
+
     def limit(path: str) -> int:
-        if path.endswith("/documents"):
+        if UPLOAD_PATH.match(path):
             return settings.max_upload_bytes + UPLOAD_OVERHEAD
         return settings.max_body_bytes
 

@@ -313,6 +313,43 @@ async def test_size_and_type_limits(db: Database, redis_client: Redis) -> None:
         assert exe.json()["error"]["code"] == "unsupported_media_type"
 
 
+async def test_a_replacement_file_gets_the_upload_limit_not_the_json_body_limit(
+    db: Database, redis_client: Redis
+) -> None:
+    """PUT .../documents/{id} with a multipart file: bounded by MAX_UPLOAD_BYTES like the
+    first upload, not by MAX_BODY_BYTES (the JSON bodies' limit)."""
+    body_limit, upload_limit = 64 * 1024, 512 * 1024
+    async with custom_client(
+        db, redis_client, max_body_bytes=body_limit, max_upload_bytes=upload_limit
+    ) as (c, runtime):
+        who = await signup(c, "Manuals")
+        first = await upload(c, who, "manual.txt", b"Version one of the manual.", "text/plain")
+        assert first.status_code == 202, first.text
+        await runtime.jobs.drain()
+        doc_id = first.json()["id"]
+        # Twice the JSON body limit, well within the upload limit.
+        bigger = b"Version two of the manual, a lot longer. " * (2 * body_limit // 40)
+        assert body_limit < len(bigger) < upload_limit
+        replaced = await c.put(
+            who.url(f"/documents/{doc_id}"),
+            files={"file": ("manual.txt", bigger, "text/plain")},
+            headers=who.headers,
+        )
+        assert replaced.status_code == 202, replaced.text
+        assert replaced.json()["revision"] == 2
+        await runtime.jobs.drain()
+        assert (await get_doc(c, who, doc_id))["status"] == "ready"
+        # The upload limit still holds for a replacement.
+        too_big = await c.put(
+            who.url(f"/documents/{doc_id}"),
+            files={"file": ("manual.txt", b"x" * (upload_limit + 1), "text/plain")},
+            headers=who.headers,
+        )
+        assert too_big.status_code == 413
+        assert too_big.json()["error"]["code"] == "payload_too_large"
+        assert (await get_doc(c, who, doc_id))["revision"] == 2  # nothing changed
+
+
 async def test_nothing_extractable_ends_failed_with_reason(
     client: httpx.AsyncClient, owner: Owner, jobs: Any
 ) -> None:
