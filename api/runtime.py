@@ -123,6 +123,8 @@ async def build_runtime(
         embedded: EmbeddedPostgres | None = None
         if database is None:
             target = await resolve_database(settings, apply_migrations=apply_migrations)
+            if target.embedded is not None:  # registered first, so it runs last
+                stack.callback(target.embedded.release)
             database = Database.from_url(
                 target.app_url,
                 pool_size=settings.db_pool_size,

@@ -27,11 +27,17 @@ from core.embedded import EmbeddedPostgres, embedded_postgres
 from core.jobs import JobQueue
 from rag.chat.generator import Generator
 from rag.knowledge.embeddings import Embedder
+from tests import clusters
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA_DIR = Path(os.environ.get("TRULYBOT_TEST_DATA_DIR", ROOT / ".trulybot" / "test"))
 REDIS_URL = os.environ.get("TRULYBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 APP_ROLE = "trulybot_app"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The safety net: no embedded cluster a test started outlives the suite."""
+    clusters.stop_all_started()
 
 
 def make_settings(**overrides: Any) -> Settings:

@@ -1,0 +1,84 @@
+"""No embedded PostgreSQL outlives the server that started it, or the test that ran it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests import clusters
+from tests.e2e.conftest import ROOT, _free_port, running_server
+
+QUICK = {"SEED_DEMO": "false", "EMBEDDING_PROVIDER": "hash"}
+
+
+def _serve(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_", "MIGRATION_", "REDIS_", "OPENAI_", "RAZORPAY_"))
+    } | {"DATA_DIR": str(data_dir), "PORT": str(port), "HF_HUB_OFFLINE": "1", **QUICK}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+def _wait_ready(process: subprocess.Popen[bytes], base_url: str) -> None:
+    deadline = time.monotonic() + 120  # a guard against hanging, not a timing assertion
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("server did not become ready")
+
+
+def test_serve_stops_its_embedded_cluster_when_it_is_terminated(tmp_path: Path) -> None:
+    """`trulybot serve` on an empty DATA_DIR starts a cluster; SIGTERM (what an operator, a
+    container runtime or a test sends) ends the server, and the cluster with it."""
+    pgdata = tmp_path / "pgdata"
+    clusters.STARTED.add(pgdata)
+    process, base_url = _serve(tmp_path)
+    try:
+        _wait_ready(process, base_url)
+        assert clusters.postgres_processes(pgdata)  # the server started one
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) is not None
+        assert clusters.postgres_processes(pgdata) == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        clusters.stop_clusters(pgdata)
+
+
+def test_the_server_fixture_stops_the_cluster_of_a_server_that_died(tmp_path: Path) -> None:
+    """A crashed server cleans up nothing of its own: the fixture's teardown stops its cluster,
+    also when the test itself failed."""
+    pgdata = tmp_path / "pgdata"
+    with (  # noqa: PT012
+        pytest.raises(AssertionError, match="the test failed"),
+        running_server(tmp_path, **QUICK),
+    ):
+        [postmaster] = clusters.postgres_processes(pgdata)
+        server = next(p for p in psutil.Process().children() if "serve" in " ".join(p.cmdline()))
+        server.kill()  # no signal handler, no exit hook
+        server.wait(timeout=30)
+        assert postmaster.is_running()  # left behind
+        raise AssertionError("the test failed")
+    assert clusters.postgres_processes(pgdata) == []
