@@ -53,5 +53,24 @@ async def test_a_started_stream_is_cut_off_not_replaced() -> None:
 
 
 async def test_the_app_enforces_the_setting(app_client) -> None:  # type: ignore[no-untyped-def]
-    async with app_client(request_timeout_seconds=30) as c:
-        assert (await c.get("/healthz")).status_code == 200
+    """The real app with REQUEST_TIMEOUT_SECONDS: a route that never finishes answers 504
+    ``request_timeout`` (the error shape, the request id) and a quick one still answers."""
+    never = asyncio.Event()  # nobody sets it: the route would wait forever
+
+    async def stuck() -> dict[str, bool]:
+        await never.wait()
+        return {"late": True}
+
+    async def quick() -> dict[str, bool]:
+        return {"ok": True}
+
+    async with app_client(request_timeout_seconds=0.3) as c:
+        c.app.add_api_route("/api/v1/_test/stuck", stuck)
+        c.app.add_api_route("/api/v1/_test/quick", quick)
+        async with asyncio.timeout(20):  # a guard against hanging, not a timing assertion
+            late = await c.get("/api/v1/_test/stuck")
+        assert late.status_code == 504
+        assert late.json()["error"]["code"] == "request_timeout"
+        assert late.headers["x-request-id"]
+        assert (await c.get("/api/v1/_test/quick")).json() == {"ok": True}
+    assert not never.is_set()
