@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import structlog
 from redis.asyncio import Redis
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from api.app import create_app
+from api.middleware import request_id_var
 from api.runtime import JobsChoice, Runtime, build_runtime
 from billing.provider import PaymentProvider
 from core import migrate
@@ -25,6 +30,7 @@ from core.config import Settings
 from core.db import Database
 from core.embedded import EmbeddedPostgres, embedded_postgres
 from core.jobs import JobQueue
+from core.logging import configure_logging
 from rag.chat.generator import Generator
 from rag.knowledge.embeddings import Embedder
 from tests import clusters
@@ -89,6 +95,31 @@ async def redis_client() -> AsyncIterator[Redis]:
 @pytest.fixture
 def settings() -> Settings:
     return make_settings()
+
+
+@contextmanager
+def json_logs() -> Iterator[list[dict[str, Any]]]:
+    """The JSON log lines written while the block runs (the production log format), as dicts:
+    the list is filled when the block ends."""
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    configure_logging(
+        make_settings(log_json=True, log_level="INFO"),
+        context={"request_id": request_id_var},
+        stream=stream,
+    )
+    lines: list[dict[str, Any]] = []
+    try:
+        yield lines
+    finally:
+        for handler in list(root.handlers):
+            if handler not in saved_handlers:
+                root.removeHandler(handler)
+        root.setLevel(saved_level)
+        structlog.reset_defaults()
+        text = stream.getvalue()
+        lines.extend(json.loads(line) for line in text.splitlines() if line.startswith("{"))
 
 
 # --- the runtime: what `trulybot serve` runs on, over the test database and Redis -------------

@@ -27,6 +27,7 @@ from core.config import Settings
 from core.db import Database
 from core.errors import AppError
 from core.jobs import JobFunction, JobQueue
+from core.logging import workspace_context
 from core.models import utcnow
 from rag.knowledge import indexing
 from rag.knowledge.chunking import Piece, chunk_document
@@ -368,11 +369,13 @@ def _deps(ctx: dict[str, Any]) -> IngestionDeps:
 
 
 async def ingest_document_job(ctx: dict[str, Any], workspace_id: str, document_id: str) -> str:
-    return await ingest_document(_deps(ctx), uuid.UUID(workspace_id), uuid.UUID(document_id))
+    with workspace_context(workspace_id):  # the job's log lines carry its workspace
+        return await ingest_document(_deps(ctx), uuid.UUID(workspace_id), uuid.UUID(document_id))
 
 
 async def maintain_index_job(ctx: dict[str, Any], workspace_id: str) -> str:
-    return await maintain_index(_deps(ctx), uuid.UUID(workspace_id))
+    with workspace_context(workspace_id):
+        return await maintain_index(_deps(ctx), uuid.UUID(workspace_id))
 
 
 JOBS: dict[str, JobFunction] = {

@@ -16,8 +16,10 @@ from api.runtime import Runtime, job_registry
 from core.db import Database
 from core.jobs import ArqQueue, InProcessQueue, JobRegistry, worker_functions
 from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge import submissions
 from rag.knowledge.repository import documents as document_repo
-from tests.conftest import REDIS_URL, Owner, RuntimeFactory, client_for, signup
+from tests.conftest import REDIS_URL, Owner, RuntimeFactory, client_for, json_logs, signup
+from workspaces import repository as ws_repo
 
 
 async def _text_doc(client: httpx.AsyncClient, owner: Owner, body: str) -> str:
@@ -115,6 +117,25 @@ async def _arq_round_trip(
     assert doc["status"] == "ready", doc
     assert worker.jobs_complete >= 1
     assert worker.jobs_failed == 0
+
+
+async def test_a_jobs_log_lines_carry_its_workspace(runtime: Runtime, owner: Owner) -> None:
+    """A worker has no request around a job: the job itself tags its log lines."""
+    ws = uuid.UUID(owner.workspace_id)
+    async with runtime.db.transaction(workspace_id=ws) as session:
+        workspace = await ws_repo.get_workspace(session, ws)
+        assert workspace is not None
+        sub = await submissions.submit_text(
+            session, workspace, title="Hours", text="Open 9 to 5.", settings=runtime.settings
+        )
+    ctx = {knowledge_jobs.DEPS_KEY: runtime.ingestion}
+    with json_logs() as lines:
+        assert await knowledge_jobs.ingest_document_job(ctx, str(ws), str(sub.document.id)) == (
+            "ready"
+        )
+    [ready] = [line for line in lines if str(line.get("event", "")).endswith("reused, 0 removed)")]
+    assert ready["workspace_id"] == owner.workspace_id
+    assert ready["logger"] == "rag.knowledge.jobs"
 
 
 # --- fairness between workspaces ------------------------------------------------------------
