@@ -248,11 +248,14 @@ def describe_defaults(runtime: Runtime) -> list[str]:
         settings.embedding_provider, settings.embedding_model
     )
     lines.append(f"embeddings: {settings.embedding_provider} ({model})")
-    lines.append(
-        f"generation: {settings.chat_model} via OpenAI-compatible API"
-        if settings.openai_api_key
-        else "generation: no OPENAI_API_KEY, extractive answers from retrieved passages"
-    )
+    if runtime.generator.extractive:
+        lines.append(
+            "generation: extractive answers from retrieved passages"
+            " (no OPENAI_API_KEY or OPENAI_BASE_URL)"
+        )
+    else:
+        where = f"at {settings.openai_base_url}" if settings.openai_base_url else "(OpenAI)"
+        lines.append(f"generation: {settings.chat_model} via the OpenAI-compatible API {where}")
     lines.append(
         "payments: Razorpay"
         if settings.billing_enabled

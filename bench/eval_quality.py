@@ -2,7 +2,7 @@
 
 Ingests the Python 3.11 documentation from Debian's python3-doc (every page the eval expects plus
 distractors, or the whole corpus) into a fresh workspace on its own embedded PostgreSQL, with the
-embedder the settings name (the local MiniLM by default), then runs `rag.eval` over
+embedder the settings name (the local MiniLM by default), then runs `rag.knowledge.eval` over
 eval/python-docs.jsonl in every mode and writes the `eval_quality` section of docs/benchmarks.md.
 
     python -m bench.eval_quality                 # the whole corpus (about 25 minutes on 2 cores)

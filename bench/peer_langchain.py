@@ -10,10 +10,10 @@ topic vocabularies plus common words and a unique tag; vectors come from TrulyBo
 tenant's topics. Recall@10 is against an exact numpy scan of the target tenant's vectors.
 
 - TrulyBot: migrations + app role on the same server; 40 documents of 500 chunks inserted with
-  ``rag.repository.replace_chunks`` (the ingestion job's write), one transaction per document as
-  the app role (RLS on), then ``rag.indexing.maintain`` (the workspace's partial HNSW index, built
-  once the workspace reaches 20k chunks). Query: ``rag.retrieval.search(mode="vector", k=10)``
-  in a tenant transaction of the app role.
+  ``rag.knowledge.repository.chunks.replace_chunks`` (the ingestion job's write), one transaction
+  per document as the app role (RLS on), then ``rag.knowledge.indexing.maintain`` (the
+  workspace's partial HNSW index, built once the workspace reaches 20k chunks). Query:
+  ``rag.knowledge.retrieval.search(mode="vector", k=10)`` in a tenant transaction of the app role.
 - langchain-postgres ``PGVector`` (its documented store; ``use_jsonb=True``, the only supported
   setting; it offers no vector index, so the default exact scan): ``add_embeddings`` in calls of
   500, one collection for all tenants, the tenant in the metadata; query:

@@ -7,8 +7,8 @@ Runs on the embedded PostgreSQL + pgvector (a separate cluster under --data-dir)
 PostgreSQL with pgvector given --owner-url (a superuser or the schema owner) and --app-role.
 Vectors are 384-d, clustered (each workspace mixes its own topics); chunk texts are Zipf-drawn
 words. Ground truth for vector search is an exact numpy scan of the workspace's own vectors, which
-is also timed as the floor. Latency is measured around ``rag.retrieval.search`` on a session of
-the app role with the tenant set (RLS on), i.e. what the API pays.
+is also timed as the floor. Latency is measured around ``rag.knowledge.retrieval.search`` on a
+session of the app role with the tenant set (RLS on), i.e. what the API pays.
 """
 
 from __future__ import annotations
