@@ -26,7 +26,7 @@ from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_ex
 from core.db import Database
 from rag.chat import repository as repo
 from rag.chat.models import WebhookDelivery
-from rag.knowledge.fetch import check_url, pinned_request
+from rag.knowledge.addresses import check_url, pinned_request
 from workspaces.models import Workspace
 from workspaces.repository import get_workspace
 from workspaces.security import generate_webhook_secret

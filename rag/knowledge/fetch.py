@@ -1,12 +1,9 @@
 """SSRF-safe fetching of web pages and sitemaps.
 
-Every hop (the first URL and each redirect) is checked: http/https only, no credentials in the URL,
-the host resolved with DNS and refused when any address is private, loopback, link-local,
-multicast, reserved, unspecified or otherwise not global (IPv4-mapped, 6to4, Teredo and NAT64 IPv6
-forms are unwrapped first) unless ``allow_private``. The connection then goes to the very address
-that was checked (the URL's host is replaced by the IP; ``Host`` and TLS SNI/certificate checks
-keep the original name), so a DNS answer that changes between check and connect (rebinding) is
-not followed. Environment proxies are ignored (``trust_env=False``) for the same reason.
+Every hop (the first URL and each redirect) passes ``rag.knowledge.addresses.check_url`` and the
+connection goes to the address that was checked (``pinned_request``), so neither a private address
+nor a DNS answer that changes after the check (rebinding) is reached. Environment proxies are
+ignored (``trust_env=False``) for the same reason.
 
 Bodies are read raw and decoded here, never by httpx: at most one content coding (gzip or
 deflate) is accepted, and it is inflated in bounded pieces counted against the byte cap, so a
@@ -16,11 +13,9 @@ small compressed body cannot make the process hold more than the cap plus one pi
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-import socket
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -28,6 +23,13 @@ import httpx
 from lxml import etree  # type: ignore[import-untyped]
 
 from core.errors import AppError, UnsupportedMediaType
+from rag.knowledge.addresses import (
+    FetchFailed,
+    IPNetwork,
+    allowed_networks,
+    check_url,
+    pinned_request,
+)
 from rag.knowledge.parsing import DOCX_MIME
 
 log = logging.getLogger(__name__)
@@ -61,25 +63,8 @@ _EXTENSION_TYPES = {
     ".gz": "application/gzip",
 }
 _REDIRECTS = {301, 302, 303, 307, 308}
-_MAX_URL_LENGTH = 2048
 _CODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 _PIECE = 64 * 1024  # the most one inflate step may produce
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class UrlNotAllowed(AppError):
-    code = "url_not_allowed"
-    status_code = 422
-    message = "This URL is not allowed"
-
-
-class FetchFailed(AppError):
-    code = "fetch_failed"
-    status_code = 422
-    message = "The URL could not be fetched"
 
 
 class FetchTooLarge(AppError):
@@ -105,122 +90,6 @@ class FetchedPage:
     @property
     def media_type(self) -> str:
         return self.content_type.split(";")[0].strip().lower()
-
-
-def is_public_address(ip: IPAddress) -> bool:
-    """True when ``ip`` (after unwrapping IPv4-in-IPv6 forms) is a global unicast address."""
-    candidates: list[IPAddress] = [ip]
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            candidates = [ip.ipv4_mapped]
-        if ip.sixtofour is not None:
-            candidates.append(ip.sixtofour)
-        if ip.teredo is not None:
-            candidates.extend(ip.teredo)
-        if ip in _NAT64:
-            candidates.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-    return all(
-        c.is_global
-        and not (
-            c.is_private
-            or c.is_loopback
-            or c.is_link_local
-            or c.is_multicast
-            or c.is_reserved
-            or c.is_unspecified
-        )
-        for c in candidates
-    )
-
-
-async def resolve(host: str, port: int) -> list[IPAddress]:
-    """All addresses ``host`` resolves to (an IP literal resolves to itself)."""
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise FetchFailed(f"Could not resolve host {host!r}", details={"host": host}) from exc
-    addresses: list[IPAddress] = []
-    for _family, _type, _proto, _name, sockaddr in infos:
-        ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
-        if ip not in addresses:
-            addresses.append(ip)
-    if not addresses:
-        raise FetchFailed(f"Could not resolve host {host!r}", details={"host": host})
-    return addresses
-
-
-async def check_url(
-    url: str | httpx.URL,
-    *,
-    allow_private: bool,
-    allow_networks: Sequence[IPNetwork] = (),
-) -> tuple[httpx.URL, IPAddress]:
-    """Validate ``url`` and return it with the address to connect to; raises ``UrlNotAllowed``.
-
-    ``allow_networks`` lists non-public networks that are nevertheless allowed (an intranet).
-    """
-    text = str(url)
-    if len(text) > _MAX_URL_LENGTH:
-        raise UrlNotAllowed("URL is too long")
-    try:
-        parsed = httpx.URL(text)
-    except (httpx.InvalidURL, ValueError, TypeError) as exc:
-        raise UrlNotAllowed(f"Invalid URL: {exc}", details={"url": text}) from exc
-    if parsed.scheme not in ("http", "https"):
-        raise UrlNotAllowed("Only http and https URLs are allowed", details={"url": text})
-    if not parsed.host:
-        raise UrlNotAllowed("URL has no host", details={"url": text})
-    if parsed.userinfo:
-        raise UrlNotAllowed("URLs with credentials are not allowed", details={"url": text})
-    host = parsed.raw_host.decode("ascii").strip("[]")
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    addresses = await resolve(host, port)
-    if not allow_private:
-        blocked = [
-            str(ip)
-            for ip in addresses
-            if not is_public_address(ip) and not any(ip in net for net in allow_networks)
-        ]
-        if blocked:
-            # The addresses stay in the server's log: the client learns nothing about our DNS.
-            log.info("refused %s: it resolves to non-public %s", text, ", ".join(blocked))
-            raise UrlNotAllowed(
-                "URL points to a private or reserved network address", details={"url": text}
-            )
-    return parsed, addresses[0]
-
-
-def _networks(values: Iterable[str | IPNetwork]) -> list[IPNetwork]:
-    try:
-        return [ipaddress.ip_network(v) if isinstance(v, str) else v for v in values]
-    except ValueError as exc:
-        raise UrlNotAllowed(f"Invalid network in allow list: {exc}") from exc
-
-
-def pinned_request(
-    client: httpx.AsyncClient,
-    method: str,
-    url: httpx.URL,
-    ip: IPAddress,
-    *,
-    headers: Mapping[str, str] | None = None,
-    content: bytes | None = None,
-) -> httpx.Request:
-    """A request to ``url`` that connects to ``ip`` (the checked address) while keeping the
-    ``Host`` header and TLS SNI/certificate checks of the URL's name."""
-    extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
-    return client.build_request(
-        method,
-        url.copy_with(host=str(ip)),
-        headers={**(headers or {}), "Host": url.netloc.decode("ascii")},
-        content=content,
-        extensions=extensions,
-    )
 
 
 _FETCH_HEADERS = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": ACCEPT_ENCODING}
@@ -315,7 +184,7 @@ async def fetch_url(
     ``UnsupportedMediaType`` (415).
     """
     allowed = tuple(allowed_types)
-    networks = _networks(allow_networks)
+    networks = allowed_networks(allow_networks)
     own_client = client is None
     http = client or httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout)
     try:
@@ -451,7 +320,7 @@ async def fetch_sitemap(
     ``max_sitemaps`` sitemap files are fetched; the result is deduplicated, http(s) only and at
     most ``max_pages`` long. A failing root raises; a failing child sitemap is skipped.
     """
-    networks = _networks(allow_networks)
+    networks = allowed_networks(allow_networks)
     own_client = client is None
     http = client or httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout)
     pages: list[str] = []
@@ -503,17 +372,11 @@ async def fetch_sitemap(
 __all__ = [
     "DOCUMENT_TYPES",
     "SITEMAP_TYPES",
-    "FetchFailed",
     "FetchTooLarge",
     "FetchedPage",
     "Inflater",
     "UnsupportedEncoding",
-    "UrlNotAllowed",
-    "check_url",
     "fetch_sitemap",
     "fetch_url",
-    "is_public_address",
     "parse_sitemap",
-    "pinned_request",
-    "resolve",
 ]

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from core.errors import NotFound, PayloadTooLarge, ValidationFailed
-from rag.knowledge.fetch import check_url, fetch_sitemap
+from rag.knowledge.addresses import check_url
+from rag.knowledge.fetch import fetch_sitemap
 from rag.knowledge.limits import check_quotas, parse_limits
 from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parsing import check_size, detect_kind
