@@ -25,8 +25,9 @@ from core.config import Settings
 from core.errors import Forbidden
 from rag.chat import conversations
 from rag.chat import faq as faq_service
-from rag.chat import repository as chat_repository
 from rag.chat.pipeline import ChatInput
+from rag.chat.repository import conversations as conversation_repo
+from rag.chat.repository import faqs as faq_repo
 from rag.chat.schemas import (
     ChatIn,
     ChatOut,
@@ -222,7 +223,7 @@ async def list_faqs(
     limit: LimitDep,
     offset: OffsetDep = 0,
 ) -> FaqPage:
-    items, total = await chat_repository.list_faqs(
+    items, total = await faq_repo.list_faqs(
         session, workspace_id=access.workspace.id, limit=limit, offset=offset
     )
     return FaqPage(items=[FaqOut.model_validate(i) for i in items], total=total)
@@ -332,7 +333,7 @@ async def update_conversation(
     conversation, _ = await conversations.transcript(
         session, workspace_id=access.workspace.id, conversation_id=conversation_id, limit=1
     )
-    await chat_repository.set_conversation_status(
+    await conversation_repo.set_conversation_status(
         session,
         workspace_id=access.workspace.id,
         conversation_id=conversation_id,
@@ -354,7 +355,7 @@ async def resolve_unanswered(
     body: ResolveUnansweredIn, access: WorkspaceDep, session: SessionDep
 ) -> ResolvedOut:
     """Mark unanswered questions as dealt with (e.g. after adding an FAQ): a group's ``ids``."""
-    resolved = await chat_repository.resolve_unanswered(
+    resolved = await conversation_repo.resolve_unanswered(
         session, workspace_id=access.workspace.id, ids=body.ids
     )
     return ResolvedOut(resolved=resolved)
@@ -378,7 +379,7 @@ async def chat_stats(
 ) -> ChatStatsOut:
     return ChatStatsOut(
         cache=await runtime.cache.stats(access.workspace.id),
-        feedback=await chat_repository.feedback_counts(session, workspace_id=access.workspace.id),
+        feedback=await conversation_repo.feedback_counts(session, workspace_id=access.workspace.id),
     )
 
 

@@ -17,7 +17,7 @@ from api.ratelimits import rate_limit_widget_lead
 from api.routers.audit import record_action
 from api.routers.chat import widget_workspace
 from core.config import Settings
-from rag.chat import repository as chat_repository
+from rag.chat.repository import conversations as conversation_repo
 from rag.chat.schemas import SESSION_ID_PATTERN
 from widget.config import (
     OwnerWidgetConfigOut,
@@ -152,7 +152,7 @@ async def widget_lead(
     await rate_limit_widget_lead(request, workspace.id)
     conversation = None
     if body.conversation_id is not None and body.session_id is not None:
-        conversation = await chat_repository.get_conversation(
+        conversation = await conversation_repo.get_conversation(
             session, workspace_id=workspace.id, conversation_id=body.conversation_id
         )
         if conversation is not None and conversation.session_id != body.session_id:
@@ -164,7 +164,7 @@ async def widget_lead(
         conversation_id=conversation.id if conversation is not None else None,
     )
     if conversation is not None:
-        await chat_repository.link_conversation_lead(
+        await conversation_repo.link_conversation_lead(
             session, workspace_id=workspace.id, conversation_id=conversation.id, lead_id=lead_id
         )
     return LeadReceivedOut()

@@ -10,9 +10,9 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
-from rag.chat import repository as repo
 from rag.chat.models import ChatMessage, Conversation
 from rag.chat.normalize import normalize_question
+from rag.chat.repository import conversations as conversation_repo
 
 GROUP_SIMILARITY = 0.80
 UNANSWERED_WINDOW = 2000
@@ -26,7 +26,7 @@ async def list_conversations(
     limit: int,
     before: datetime | None,
 ) -> list[Conversation]:
-    return await repo.list_conversations(
+    return await conversation_repo.list_conversations(
         session, workspace_id=workspace_id, status=status, limit=limit, before=before
     )
 
@@ -34,12 +34,12 @@ async def list_conversations(
 async def transcript(
     session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, limit: int = 500
 ) -> tuple[Conversation, list[ChatMessage]]:
-    conversation = await repo.get_conversation(
+    conversation = await conversation_repo.get_conversation(
         session, workspace_id=workspace_id, conversation_id=conversation_id
     )
     if conversation is None:
         raise NotFound("Conversation not found")
-    messages = await repo.list_messages(
+    messages = await conversation_repo.list_messages(
         session, workspace_id=workspace_id, conversation_id=conversation_id, limit=limit
     )
     return conversation, messages
@@ -56,16 +56,18 @@ async def give_feedback(
 ) -> None:
     """Thumbs up/down on an assistant answer. A visitor's call passes their ``session_id`` and
     may only rate their own conversation; an owner's passes none."""
-    message = await repo.get_message(session, workspace_id=workspace_id, message_id=message_id)
+    message = await conversation_repo.get_message(
+        session, workspace_id=workspace_id, message_id=message_id
+    )
     if message is None or message.role != "assistant":
         raise NotFound("Message not found")
     if session_id is not None:
-        conversation = await repo.get_conversation(
+        conversation = await conversation_repo.get_conversation(
             session, workspace_id=workspace_id, conversation_id=message.conversation_id
         )
         if conversation is None or conversation.session_id != session_id:
             raise NotFound("Message not found")
-    await repo.upsert_feedback(
+    await conversation_repo.upsert_feedback(
         session, workspace_id=workspace_id, message_id=message_id, rating=rating, comment=comment
     )
 
@@ -75,7 +77,9 @@ async def unanswered_groups(
 ) -> list[dict[str, Any]]:
     """Recent unanswered questions grouped by meaning (greedy, cosine >= GROUP_SIMILARITY),
     biggest groups first."""
-    rows = await repo.recent_unanswered(session, workspace_id=workspace_id, limit=UNANSWERED_WINDOW)
+    rows = await conversation_repo.recent_unanswered(
+        session, workspace_id=workspace_id, limit=UNANSWERED_WINDOW
+    )
     groups: list[dict[str, Any]] = []
     centroids: list[np.ndarray] = []
     centroid_groups: list[dict[str, Any]] = []

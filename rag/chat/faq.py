@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
 from core.errors import NotFound, ValidationFailed
-from rag.chat import repository as repo
 from rag.chat.models import Faq
 from rag.chat.normalize import normalize_question
+from rag.chat.repository import faqs as faq_repo
 from rag.knowledge.embeddings import Embedder
 from workspaces.repository import bump_knowledge_version
 
@@ -44,7 +44,7 @@ async def _index(
     if not variants:
         raise ValidationFailed("question must contain words", details=[{"field": "question"}])
     vectors = await embedder.embed_documents(variants)
-    await repo.replace_faq_questions(
+    await faq_repo.replace_faq_questions(
         session,
         workspace_id=faq.workspace_id,
         faq_id=faq.id,
@@ -73,14 +73,14 @@ async def create(
         alt_questions=[q.strip() for q in alt_questions if q.strip()],
         enabled=enabled,
     )
-    await repo.insert_faq(session, faq)
+    await faq_repo.insert_faq(session, faq)
     await _index(session, embedder, faq, faq.question, faq.alt_questions)
     await bump_knowledge_version(session, workspace_id)
     return faq
 
 
 async def get(session: AsyncSession, *, workspace_id: uuid.UUID, faq_id: uuid.UUID) -> Faq:
-    faq = await repo.get_faq(session, workspace_id=workspace_id, faq_id=faq_id)
+    faq = await faq_repo.get_faq(session, workspace_id=workspace_id, faq_id=faq_id)
     if faq is None:
         raise NotFound("FAQ not found")
     return faq
@@ -98,7 +98,7 @@ async def update(
     clean = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
     if "alt_questions" in clean:
         clean["alt_questions"] = [q.strip() for q in clean["alt_questions"] or [] if q.strip()]
-    faq = await repo.update_faq(session, workspace_id=workspace_id, faq_id=faq_id, values=clean)
+    faq = await faq_repo.update_faq(session, workspace_id=workspace_id, faq_id=faq_id, values=clean)
     assert faq is not None
     if "question" in clean or "alt_questions" in clean:
         await _index(session, embedder, faq, faq.question, list(faq.alt_questions))
@@ -108,7 +108,7 @@ async def update(
 
 
 async def delete(session: AsyncSession, *, workspace_id: uuid.UUID, faq_id: uuid.UUID) -> None:
-    if not await repo.delete_faq(session, workspace_id=workspace_id, faq_id=faq_id):
+    if not await faq_repo.delete_faq(session, workspace_id=workspace_id, faq_id=faq_id):
         raise NotFound("FAQ not found")
     await bump_knowledge_version(session, workspace_id)
 
@@ -118,14 +118,14 @@ async def reembed_workspace(
 ) -> int:
     """Re-embed FAQ questions and unanswered questions (`trulybot reindex`)."""
     done = 0
-    for table in repo.EMBEDDED_TEXT_TABLES:
+    for table in faq_repo.EMBEDDED_TEXT_TABLES:
         async with db.transaction(workspace_id=workspace_id) as session:
-            rows = await repo.texts_to_embed(session, workspace_id=workspace_id, table=table)
+            rows = await faq_repo.texts_to_embed(session, workspace_id=workspace_id, table=table)
         for start in range(0, len(rows), batch):
             part = rows[start : start + batch]
             vectors = await embedder.embed_documents([t for _, t in part])
             async with db.transaction(workspace_id=workspace_id) as session:
-                await repo.set_embeddings(
+                await faq_repo.set_embeddings(
                     session,
                     workspace_id=workspace_id,
                     table=table,
@@ -149,12 +149,12 @@ async def match(
 ) -> FaqMatch | None:
     """A normalized exact match first, then the nearest variant above ``threshold``."""
     if normalized:
-        exact = await repo.faq_exact(session, workspace_id=workspace_id, normalized=normalized)
+        exact = await faq_repo.faq_exact(session, workspace_id=workspace_id, normalized=normalized)
         if exact is not None:
             return FaqMatch(exact, "exact", 1.0)
     if embedding is None:
         return None
-    nearest = await repo.faq_nearest(session, workspace_id=workspace_id, embedding=embedding)
+    nearest = await faq_repo.faq_nearest(session, workspace_id=workspace_id, embedding=embedding)
     if nearest is not None and nearest[1] >= threshold:
         return FaqMatch(nearest[0], "semantic", nearest[1])
     return None

@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from core.db import Database
-from rag.chat import repository as repo
 from rag.chat.models import WebhookDelivery
+from rag.chat.repository import deliveries as delivery_repo
 from rag.knowledge.addresses import check_url, pinned_request
 from workspaces.models import Workspace
 from workspaces.repository import get_workspace
@@ -65,7 +65,7 @@ async def enqueue(
             "data": data,
         },
     )
-    await repo.insert_delivery(session, delivery)
+    await delivery_repo.insert_delivery(session, delivery)
     return delivery.id
 
 
@@ -110,7 +110,7 @@ class Notifier:
     async def attempt(self, workspace_id: uuid.UUID, delivery_id: uuid.UUID) -> bool:
         """One try; True when there is nothing more to do (delivered or given up)."""
         async with self.db.transaction(workspace_id=workspace_id) as session:
-            delivery = await repo.get_delivery(
+            delivery = await delivery_repo.get_delivery(
                 session, workspace_id=workspace_id, delivery_id=delivery_id
             )
             if delivery is None or delivery.status != "pending":
@@ -160,7 +160,7 @@ class Notifier:
                 values["next_attempt_at"] = datetime.now(UTC) + timedelta(
                     seconds=self.backoff_base * (2 ** (attempts - 1))
                 )
-            await repo.update_delivery(session, delivery_id=delivery.id, values=values)
+            await delivery_repo.update_delivery(session, delivery_id=delivery.id, values=values)
             if not ok:
                 log.info(
                     "webhook %s attempt %d failed: %s", delivery.id, attempts, error or status_code

@@ -28,7 +28,6 @@ from core.config import Settings
 from core.db import Database
 from core.errors import ValidationFailed
 from rag.chat import notify
-from rag.chat import repository as repo
 from rag.chat.cache import ResponseCache
 from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.generator import Completion, GenerationRequest, Generator, LLMUnavailable
@@ -36,6 +35,7 @@ from rag.chat.intents import detect_intent
 from rag.chat.models import ChatMessage, UnansweredQuestion
 from rag.chat.normalize import visitor_hash
 from rag.chat.prompts import extract_citations, fallback_answer
+from rag.chat.repository import conversations as conversation_repo
 from rag.chat.stages import (
     Answer,
     Channel,
@@ -310,7 +310,7 @@ class AnswerPipeline:
         extractive = completion.extractive if completion is not None else False
         async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
             # The answer and the conversation's message count in one statement.
-            await repo.record_answer(
+            await conversation_repo.record_answer(
                 session,
                 ChatMessage(
                     id=turn.message_id,
@@ -330,7 +330,7 @@ class AnswerPipeline:
             if sum(tokens):
                 await usage.record_llm_tokens(session, workspace.id, sum(tokens))
             if answer.unanswered:
-                await repo.insert_unanswered(
+                await conversation_repo.insert_unanswered(
                     session,
                     UnansweredQuestion(
                         id=uuid.uuid4(),

@@ -21,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import AppError, NotFound
 from rag.chat import faq as faq_service
 from rag.chat import notify
-from rag.chat import repository as repo
 from rag.chat.cache import CacheHit, ResponseCache
 from rag.chat.intents import Intent, persona_reply
 from rag.chat.links import LinkPolicy, restrict_links
 from rag.chat.models import ChatMessage, Conversation
 from rag.chat.normalize import normalize_question
 from rag.chat.prompts import Passage, dont_know_answer
+from rag.chat.repository import conversations as conversation_repo
 from rag.knowledge import retrieval
 from workspaces import usage
 from workspaces.models import Workspace
@@ -150,7 +150,7 @@ async def record(
     amounts: dict[Metric, int] = {"messages": 1}
     if not history:
         amounts["conversations"] = 1
-    counted = await repo.record_message_metered(
+    counted = await conversation_repo.record_message_metered(
         session,
         message=ChatMessage(
             id=uuid.uuid4(),
@@ -193,12 +193,12 @@ async def _conversation(
     """The conversation, its recent history, and whether it is new (not inserted yet: the
     caller inserts it with the visitor's message)."""
     if conversation_id is not None:
-        conversation = await repo.get_conversation(
+        conversation = await conversation_repo.get_conversation(
             session, workspace_id=workspace_id, conversation_id=conversation_id
         )
         if conversation is None or conversation.session_id != session_id:
             raise NotFound("Conversation not found")
-        recent = await repo.recent_messages(
+        recent = await conversation_repo.recent_messages(
             session, workspace_id=workspace_id, conversation_id=conversation.id, limit=history_turns
         )
         return conversation, [(m.role, m.text) for m in recent], False
@@ -241,7 +241,7 @@ async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
     """A request for a human: the conversation is handed off and the owner's webhook told."""
     if turn.intent != "human":
         return None
-    await repo.set_conversation_status(
+    await conversation_repo.set_conversation_status(
         session,
         workspace_id=turn.workspace.id,
         conversation_id=turn.conversation_id,

@@ -233,10 +233,10 @@ async def test_human_intent_hands_off_and_notifies_the_owner(
 
 
 async def _deliveries(runtime: Runtime, owner: Owner) -> list[Any]:
-    from rag.chat import repository as chat_repository
+    from rag.chat.repository import deliveries as delivery_repo
 
     async with runtime.db.transaction(workspace_id=owner.workspace_id) as session:
-        return await chat_repository.list_deliveries(
+        return await delivery_repo.list_deliveries(
             session, workspace_id=uuid.UUID(owner.workspace_id), limit=10
         )
 

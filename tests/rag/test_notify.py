@@ -17,7 +17,7 @@ import pytest
 from api.runtime import Runtime
 from core.db import Database
 from rag.chat import notify
-from rag.chat import repository as chat_repository
+from rag.chat.repository import deliveries as delivery_repo
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from tests.fakes.dns import REBIND_HOST, RebindingResolver
 from tests.fakes.receiver import receiver
@@ -41,7 +41,7 @@ async def _setup(db: Database, owner: Owner, url: str) -> tuple[uuid.UUID, str]:
 
 async def _delivery(db: Database, owner: Owner, delivery_id: uuid.UUID) -> Any:
     async with db.transaction(workspace_id=owner.workspace_id) as session:
-        rows = await chat_repository.list_deliveries(
+        rows = await delivery_repo.list_deliveries(
             session, workspace_id=uuid.UUID(owner.workspace_id), limit=50
         )
     return next(r for r in rows if r.id == delivery_id)
