@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
 from core.pagination import decode_cursor, encode_cursor
-from workspaces import repository as repo
+from workspaces import lead_repository as repo
 from workspaces.models import Lead, LeadSubmission
 
 CSV_COLUMNS = (
