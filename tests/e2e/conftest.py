@@ -54,12 +54,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def running_server(data_dir: Path, **settings: str) -> Iterator[str]:
-    """`trulybot serve` on the embedded defaults under ``data_dir`` (plus ``settings``), until
-    the block ends; yields its base URL. At the end the server is terminated and the embedded
-    cluster it started is stopped too, whether the block failed or the server died without
-    cleaning up (the session's end checks again)."""
+def start_server(data_dir: Path, **settings: str) -> tuple[subprocess.Popen[str], str]:
+    """Start `trulybot serve` on the embedded defaults under ``data_dir`` (plus ``settings``),
+    its output in ``data_dir/server.log``; returns the process and its base URL. The cluster it
+    starts is registered for the session's end."""
     port = _free_port()
     env = {
         key: value
@@ -75,28 +73,41 @@ def running_server(data_dir: Path, **settings: str) -> Iterator[str]:
         **settings,
     }
     clusters.STARTED.add(data_dir / "pgdata")
-    log = (data_dir / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
+    with (data_dir / "server.log").open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    return process, f"http://127.0.0.1:{port}"
+
+
+def wait_ready(process: subprocess.Popen[str], base_url: str, data_dir: Path) -> None:
+    deadline = time.monotonic() + 120  # a guard against hanging, not a timing assertion
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError((data_dir / "server.log").read_text()[-3000:])
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("server did not become ready")
+        time.sleep(0.3)
+
+
+@contextmanager
+def running_server(data_dir: Path, **settings: str) -> Iterator[str]:
+    """`trulybot serve` (``start_server``) until the block ends; yields its base URL. At the end
+    the server is terminated and the embedded cluster it started is stopped too, whether the
+    block failed or the server died without cleaning up (the session's end checks again)."""
+    process, base_url = start_server(data_dir, **settings)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError((data_dir / "server.log").read_text()[-3000:])
-            try:
-                if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not become ready")
-            time.sleep(0.3)
+        wait_ready(process, base_url, data_dir)
         yield base_url
     finally:
         process.terminate()
@@ -105,7 +116,6 @@ def running_server(data_dir: Path, **settings: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-        log.close()
         clusters.stop_clusters(data_dir / "pgdata")
 
 

@@ -2,50 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
 from tests import clusters
-from tests.e2e.conftest import ROOT, _free_port, running_server
+from tests.e2e.conftest import running_server, start_server, wait_ready
 
 QUICK = {"SEED_DEMO": "false", "EMBEDDING_PROVIDER": "hash"}
-
-
-def _serve(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_", "MIGRATION_", "REDIS_", "OPENAI_", "RAZORPAY_"))
-    } | {"DATA_DIR": str(data_dir), "PORT": str(port), "HF_HUB_OFFLINE": "1", **QUICK}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return process, f"http://127.0.0.1:{port}"
-
-
-def _wait_ready(process: subprocess.Popen[bytes], base_url: str) -> None:
-    deadline = time.monotonic() + 120  # a guard against hanging, not a timing assertion
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("server did not become ready")
 
 
 def test_serve_stops_its_embedded_cluster_when_it_is_terminated(tmp_path: Path) -> None:
@@ -53,9 +19,9 @@ def test_serve_stops_its_embedded_cluster_when_it_is_terminated(tmp_path: Path) 
     container runtime or a test sends) ends the server, and the cluster with it."""
     pgdata = tmp_path / "pgdata"
     clusters.STARTED.add(pgdata)
-    process, base_url = _serve(tmp_path)
+    process, base_url = start_server(tmp_path, **QUICK)
     try:
-        _wait_ready(process, base_url)
+        wait_ready(process, base_url, tmp_path)
         assert clusters.postgres_processes(pgdata)  # the server started one
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) is not None
