@@ -64,7 +64,7 @@ async def test_the_app_enforces_the_setting(app_client) -> None:  # type: ignore
     async def quick() -> dict[str, bool]:
         return {"ok": True}
 
-    async with app_client(request_timeout_seconds=0.3) as c:
+    async with app_client(request_timeout_seconds=1.0) as c:
         c.app.add_api_route("/api/v1/_test/stuck", stuck)
         c.app.add_api_route("/api/v1/_test/quick", quick)
         async with asyncio.timeout(20):  # a guard against hanging, not a timing assertion
