@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from api.client_address import peer_is_trusted
 from api.container import Container
 from api.demo.seed import ensure_demo
 from api.errors import install_error_handlers
@@ -22,7 +23,6 @@ from api.middleware import (
     SecurityHeadersMiddleware,
     request_id_var,
 )
-from api.ratelimits import RateLimitMiddleware
 from api.routers import (
     audit,
     auth,
@@ -35,12 +35,12 @@ from api.routers import (
     workspaces,
 )
 from api.runtime import describe_defaults, resolve_database
+from api.throttling import RateLimitMiddleware
 from api.widget_cors import WidgetCorsMiddleware
 from core.config import Settings, get_settings
 from core.db import Database
 from core.logging import configure_logging
 from core.observability import init_sentry
-from core.ratelimit import peer_is_trusted
 from core.redis import create_redis
 from workspaces import security
 

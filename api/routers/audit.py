@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import LimitDep, SessionDep, WorkspaceDep
-from api.ratelimits import request_client_ip
+from api.throttling import request_client_ip
 from workspaces import audit
 from workspaces.service import WorkspaceAccess
 

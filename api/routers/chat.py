@@ -18,9 +18,9 @@ from api.deps import (
     SettingsDep,
     WorkspaceDep,
 )
-from api.ratelimits import cap_widget_conversation, rate_limit_chat
 from api.routers.audit import record_action
 from api.sse import sse_response, wants_stream
+from api.throttling import cap_widget_conversation, rate_limit_chat
 from api.widget_cors import STATE_KEY
 from core.config import Settings
 from core.errors import Forbidden

@@ -12,8 +12,8 @@ from starlette.datastructures import UploadFile
 
 from api.container import Container
 from api.deps import ContainerDep, LimitDep, OffsetDep, SessionDep, WorkspaceDep
-from api.ratelimits import RateLimitIngest
 from api.routers.audit import record_action
+from api.throttling import RateLimitIngest
 from core.errors import NotFound, ValidationFailed
 from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
 from rag import ingestion, retrieval

@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 import widget as widget_package
 from api.deps import ContainerDep, SessionDep, SettingsDep, WorkspaceDep
 from api.middleware import html_security_headers
-from api.ratelimits import rate_limit_widget_lead
 from api.routers.audit import record_action
 from api.routers.chat import widget_workspace
+from api.throttling import rate_limit_widget_lead
 from core.config import Settings
 from rag import chat_repository
 from rag.schemas import SESSION_ID_PATTERN
