@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -50,9 +51,19 @@ API_PREFIX = "/api/v1"
 UPLOAD_OVERHEAD = 64 * 1024  # multipart framing around an uploaded file
 
 
-def body_limit_for(settings: Settings) -> Callable[[str], int]:
-    def limit(path: str) -> int:
-        if path.endswith("/documents"):
+# The routes that take a document (multipart upload or JSON text): POST .../documents and
+# PUT .../documents/{document_id}. Every other route gets the JSON body limit.
+UPLOAD_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("POST", re.compile(rf"^{API_PREFIX}/workspaces/[^/]+/documents$")),
+    ("PUT", re.compile(rf"^{API_PREFIX}/workspaces/[^/]+/documents/[^/]+$")),
+)
+
+
+def body_limit_for(settings: Settings) -> Callable[[str, str], int]:
+    """(method, path) -> the largest body that request may send."""
+
+    def limit(method: str, path: str) -> int:
+        if any(method == m and pattern.match(path) for m, pattern in UPLOAD_ROUTES):
             return settings.max_upload_bytes + UPLOAD_OVERHEAD
         return settings.max_body_bytes
 
