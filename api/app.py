@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from api.client_address import peer_is_trusted
 from api.container import Container
 from api.demo.seed import ensure_demo
 from api.errors import install_error_handlers
@@ -22,7 +24,6 @@ from api.middleware import (
     SecurityHeadersMiddleware,
     request_id_var,
 )
-from api.ratelimits import RateLimitMiddleware
 from api.routers import (
     audit,
     auth,
@@ -35,12 +36,12 @@ from api.routers import (
     workspaces,
 )
 from api.runtime import describe_defaults, resolve_database
+from api.throttling import RateLimitMiddleware
 from api.widget_cors import WidgetCorsMiddleware
 from core.config import Settings, get_settings
 from core.db import Database
 from core.logging import configure_logging
 from core.observability import init_sentry
-from core.ratelimit import peer_is_trusted
 from core.redis import create_redis
 from workspaces import security
 
@@ -50,9 +51,19 @@ API_PREFIX = "/api/v1"
 UPLOAD_OVERHEAD = 64 * 1024  # multipart framing around an uploaded file
 
 
-def body_limit_for(settings: Settings) -> Callable[[str], int]:
-    def limit(path: str) -> int:
-        if path.endswith("/documents"):
+# The routes that take a document (multipart upload or JSON text): POST .../documents and
+# PUT .../documents/{document_id}. Every other route gets the JSON body limit.
+UPLOAD_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("POST", re.compile(rf"^{API_PREFIX}/workspaces/[^/]+/documents$")),
+    ("PUT", re.compile(rf"^{API_PREFIX}/workspaces/[^/]+/documents/[^/]+$")),
+)
+
+
+def body_limit_for(settings: Settings) -> Callable[[str, str], int]:
+    """(method, path) -> the largest body that request may send."""
+
+    def limit(method: str, path: str) -> int:
+        if any(method == m and pattern.match(path) for m, pattern in UPLOAD_ROUTES):
             return settings.max_upload_bytes + UPLOAD_OVERHEAD
         return settings.max_body_bytes
 

@@ -88,9 +88,3 @@ class RateLimited(AppError):
     code = "rate_limited"
     status_code = 429
     message = "Too many requests"
-
-
-class ServiceUnavailable(AppError):
-    code = "service_unavailable"
-    status_code = 503
-    message = "Service unavailable"

@@ -12,15 +12,14 @@ from starlette.datastructures import UploadFile
 
 from api.container import Container
 from api.deps import ContainerDep, LimitDep, OffsetDep, SessionDep, WorkspaceDep
-from api.ratelimits import RateLimitIngest
-from api.routers.audit import record_action
+from api.throttling import RateLimitIngest
 from core.errors import NotFound, ValidationFailed
 from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
 from rag import ingestion, retrieval
 from rag import repository as repo
 from rag.embeddings import Embedder, build_embedder
 from rag.models import STATUSES, Document
-from workspaces import audit
+from workspaces.permissions import Action, authorize
 
 router = APIRouter(tags=["documents"])
 
@@ -271,7 +270,7 @@ async def create_document(
     response: Response,
 ) -> Any:
     """Multipart upload (`file`, optional `title`) or JSON {title, text} | {url} | {sitemap_url}."""
-    access.require("admin")
+    authorize(access, Action.DOCUMENT_WRITE)  # TODO(r1-merge): move into rag service
     settings = container.settings
     workspace = access.workspace
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -364,7 +363,7 @@ async def replace_document(
     response: Response,
 ) -> SubmissionOut:
     """New content for a document: multipart `file` or JSON {text, title?}. Returns 202."""
-    access.require("admin")
+    authorize(access, Action.DOCUMENT_WRITE)  # TODO(r1-merge): move into rag service
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         data, _filename, content_type, title = await _read_upload(request)
     else:
@@ -406,7 +405,7 @@ async def retry_document(
     background: BackgroundTasks,
 ) -> DocumentOut:
     """Re-run a failed document (or one left queued/processing by a crash)."""
-    access.require("admin")
+    authorize(access, Action.DOCUMENT_RETRY)  # TODO(r1-merge): move into rag service
     document = await ingestion.retry_document(session, access.workspace.id, document_id)
     sub = ingestion.Submission(document=document, created=False)
     if document.status != "ready":
@@ -420,23 +419,15 @@ async def retry_document(
 )
 async def delete_document(
     document_id: uuid.UUID,
-    request: Request,
     access: WorkspaceDep,
     session: SessionDep,
     container: ContainerDep,
     background: BackgroundTasks,
 ) -> Response:
-    access.require("admin")
+    permit = authorize(access, Action.DOCUMENT_DELETE)  # TODO(r1-merge): move into rag service
     deps = ingestion_deps(container)
     await ingestion.delete_document(session, access.workspace.id, document_id)
-    await record_action(
-        request,
-        session,
-        access,
-        audit.DOCUMENT_DELETED,
-        target_type="document",
-        target_id=document_id,
-    )
+    await permit.record(session, target_type="document", target_id=document_id)
     if await ingestion.index_maintenance_due(session, access.workspace.id, deps.index_policy):
         background.add_task(
             get_jobs(container).enqueue,

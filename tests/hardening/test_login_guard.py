@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from api.app import create_app
 from api.container import Container
 from core.db import Database
-from core.ratelimit import slowdown_delay
+from core.limiter import slowdown_delay
 from tests.conftest import Owner, make_settings, signup
 from tests.hardening.conftest import fresh_ip
 
