@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from api.client_address import peer_is_trusted
 from api.demo.seed import ensure_demo
 from api.errors import install_error_handlers
 from api.input_guard import JsonInputGuardMiddleware
@@ -22,7 +23,6 @@ from api.middleware import (
     SecurityHeadersMiddleware,
     request_id_var,
 )
-from api.ratelimits import RateLimitMiddleware
 from api.routers import (
     audit,
     auth,
@@ -35,27 +35,32 @@ from api.routers import (
     workspaces,
 )
 from api.runtime import Runtime, build_runtime, describe_defaults
+from api.throttling import RateLimitMiddleware
 from api.widget_cors import WidgetCorsMiddleware
 from core.config import Settings, get_settings
 from core.logging import configure_logging
 from core.observability import init_sentry
-from core.ratelimit import peer_is_trusted
 from workspaces import security
 
 log = logging.getLogger("trulybot")
 
 API_PREFIX = "/api/v1"
 UPLOAD_OVERHEAD = 64 * 1024  # multipart framing around an uploaded file
-# Where a document's file (or text) is sent: a new document, or a document's new content.
-UPLOAD_PATH = re.compile(rf"^{API_PREFIX}/workspaces/[^/]+/documents(?:/[^/]+)?/?$")
 
 
-def body_limit_for(settings: Settings) -> Callable[[str], int]:
-    """MAX_UPLOAD_BYTES (plus multipart framing) where documents are submitted or replaced,
-    MAX_BODY_BYTES everywhere else."""
+# The routes that take a document (multipart upload or JSON text): POST .../documents and
+# PUT .../documents/{document_id}. Every other route gets the JSON body limit.
+UPLOAD_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("POST", re.compile(rf"^{API_PREFIX}/workspaces/[^/]+/documents$")),
+    ("PUT", re.compile(rf"^{API_PREFIX}/workspaces/[^/]+/documents/[^/]+$")),
+)
 
-    def limit(path: str) -> int:
-        if UPLOAD_PATH.match(path):
+
+def body_limit_for(settings: Settings) -> Callable[[str, str], int]:
+    """(method, path) -> the largest body that request may send."""
+
+    def limit(method: str, path: str) -> int:
+        if any(method == m and pattern.match(path) for m, pattern in UPLOAD_ROUTES):
             return settings.max_upload_bytes + UPLOAD_OVERHEAD
         return settings.max_body_bytes
 

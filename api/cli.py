@@ -34,7 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         # Off: uvicorn would believe X-Forwarded-For/-Proto from 127.0.0.1 (its default
         # FORWARDED_ALLOW_IPS) and rewrite the client address before our code sees it. Only
-        # TRUSTED_PROXIES decides, in one place (core.ratelimit.client_ip / peer_is_trusted),
+        # TRUSTED_PROXIES decides, in one place (api.client_address),
         # for limits, lockouts, the audit log and HSTS alike.
         proxy_headers=False,
         forwarded_allow_ips="",

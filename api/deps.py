@@ -11,11 +11,18 @@ from fastapi import Depends, Header, Path, Query, Request
 from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.client_address import scope_client_ip
 from api.runtime import Runtime
 from core.config import Settings
 from core.errors import Unauthorized, ValidationFailed
 from workspaces import security
-from workspaces.service import Principal, WorkspaceAccess, access_workspace, resolve_api_key
+from workspaces.service import (
+    ClientInfo,
+    Principal,
+    WorkspaceAccess,
+    access_workspace,
+    resolve_api_key,
+)
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -83,12 +90,26 @@ async def get_user_principal(principal: PrincipalDep) -> Principal:
 UserPrincipalDep = Annotated[Principal, Depends(get_user_principal)]
 
 
+def client_info(request: Request, settings: Settings) -> ClientInfo:
+    """Where the caller acts from, as the audit log records it: the client's address (behind
+    TRUSTED_PROXIES only), its User-Agent and this request's id."""
+    return ClientInfo(
+        ip=scope_client_ip(request.scope, settings.trusted_proxies),
+        user_agent=request.headers.get("user-agent"),
+        request_id=getattr(request.state, "request_id", None),
+    )
+
+
 async def get_workspace_access(
+    request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     principal: PrincipalDep,
     workspace_id: Annotated[uuid.UUID, Path()],
 ) -> WorkspaceAccess:
-    return await access_workspace(session, principal, workspace_id)
+    return await access_workspace(
+        session, principal, workspace_id, client=client_info(request, settings)
+    )
 
 
 WorkspaceDep = Annotated[WorkspaceAccess, Depends(get_workspace_access)]

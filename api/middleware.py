@@ -65,9 +65,10 @@ class BodyTooLarge(StarletteHTTPException):
 
 
 class BodySizeLimitMiddleware:
-    """413 for bodies over the limit, whether announced by Content-Length or streamed."""
+    """413 for bodies over the limit, whether announced by Content-Length or streamed.
+    ``limit_for(method, path)`` gives a request's limit."""
 
-    def __init__(self, app: ASGIApp, *, limit_for: Callable[[str], int]) -> None:
+    def __init__(self, app: ASGIApp, *, limit_for: Callable[[str, str], int]) -> None:
         self.app = app
         self.limit_for = limit_for
 
@@ -75,7 +76,7 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope.get("path", ""))
+        limit = self.limit_for(scope.get("method", ""), scope.get("path", ""))
         length = _header(scope, b"content-length")
         if length is not None:
             try:

@@ -26,7 +26,7 @@ from core.config import Settings
 from core.db import Database
 from core.embedded import EmbeddedPostgres, embedded_postgres
 from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
-from core.ratelimit import RateLimiter
+from core.limiter import RateLimiter
 from core.redis import create_redis
 from rag.chat.cache import ResponseCache
 from rag.chat.generator import Generator

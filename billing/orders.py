@@ -19,6 +19,7 @@ from billing.signatures import verify_checkout_signature
 from billing.state import BillingEvent
 from billing.subscriptions import running_paid_plan
 from core.errors import Conflict, NotFound
+from workspaces.permissions import Action, authorize
 from workspaces.plans import PLAN_RANK, Period
 from workspaces.service import WorkspaceAccess
 
@@ -34,7 +35,7 @@ async def create_order(
 ) -> BillingOrder:
     """A Razorpay order for ``plan``/``period`` at the catalog price; nothing is written unless
     Razorpay created it (a 503 from the provider leaves no row behind)."""
-    access.require("owner")
+    authorize(access, Action.BILLING_MANAGE)
     amount = catalog_price(plan, period)
     now = now or datetime.now(UTC)
     workspace_id = access.workspace.id
@@ -89,7 +90,7 @@ async def verify_checkout(
     we fixed from the catalog; the plan is granted now. The webhook for the same payment later
     finds the payment id already applied and changes nothing (and the other way round).
     """
-    access.require("owner")
+    authorize(access, Action.BILLING_MANAGE)
     workspace_id = access.workspace.id
     order = await repo.find_order_by_razorpay_id(session, razorpay_order_id)
     if order is None or order.workspace_id != workspace_id:

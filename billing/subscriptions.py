@@ -16,6 +16,7 @@ from billing.models import BillingOrder, BillingPayment, Subscription
 from billing.schemas import PaymentOut, SubscriptionOut
 from billing.state import SubscriptionState
 from core.errors import Conflict, ValidationFailed
+from workspaces.permissions import Action, authorize
 from workspaces.plans import PAID_PLANS, PLAN_RANK, PLANS, get_plan
 from workspaces.service import WorkspaceAccess
 from workspaces.usage import effective_plan
@@ -90,7 +91,7 @@ async def cancel_at_period_end(
 
     ``downgrade_to`` records the lower plan the owner intends to buy then (shown as pending).
     """
-    access.require("owner")
+    authorize(access, Action.BILLING_MANAGE)
     now = now or datetime.now(UTC)
     workspace_id = access.workspace.id
     sub = await repo.lock_subscription(session, workspace_id)
@@ -117,7 +118,7 @@ async def cancel_at_period_end(
 async def resume(
     session: AsyncSession, access: WorkspaceAccess, now: datetime | None = None
 ) -> SubscriptionOut:
-    access.require("owner")
+    authorize(access, Action.BILLING_MANAGE)
     now = now or datetime.now(UTC)
     workspace_id = access.workspace.id
     sub = await repo.lock_subscription(session, workspace_id)
@@ -133,7 +134,7 @@ async def resume(
 async def list_payments(
     session: AsyncSession, access: WorkspaceAccess, *, limit: int, before: datetime | None
 ) -> tuple[list[PaymentOut], datetime | None]:
-    access.require("owner")
+    authorize(access, Action.PAYMENTS_READ)
     rows = await repo.list_payments(
         session, workspace_id=access.workspace.id, limit=limit, before=before
     )

@@ -1,20 +1,22 @@
 """The audit log: who did what to a workspace, when, from where. Append-only (see 0002a).
 
-Call ``record`` inside the action's own unit of work, so the entry commits or rolls back with the
-action::
+What people and API keys do is recorded through ``workspaces.permissions``: its table names the
+audited actions and their events, and ``authorize(...).record(session, ...)`` writes the entry
+with the actor from ``WorkspaceAccess`` (user or key, IP, user agent, request id). ``record``
+below is the low-level append, used directly only for what the system does (a payment webhook
+changing the plan)::
 
     await audit.record(
         session,
         workspace_id=ws_id,
-        actor=audit.Actor.of(access, ip=ip, request_id=request_id),
         action=audit.PLAN_CHANGED,
         target_type="workspace",
         target_id=ws_id,
         details={"from": "free", "to": "pro"},
     )
 
-The API builds the actor from the request with ``api.routers.audit.audit_actor``. Details must not
-hold secrets or personal data beyond ids (no emails of leads, no keys).
+Either way the entry commits or rolls back with the action's unit of work. Details must not hold
+secrets or personal data beyond ids (no emails of leads, no keys).
 """
 
 from __future__ import annotations
@@ -36,21 +38,10 @@ from core.pagination import decode_cursor, encode_cursor
 if TYPE_CHECKING:
     from workspaces.service import WorkspaceAccess
 
-# Actions. Strings are stable: dashboards and exports filter on them.
-MEMBER_ADDED: Final = "member.added"
-MEMBER_ROLE_CHANGED: Final = "member.role_changed"
-API_KEY_CREATED: Final = "api_key.created"
-API_KEY_REVOKED: Final = "api_key.revoked"
-LEADS_EXPORTED: Final = "leads.exported"
-WORKSPACE_UPDATED: Final = "workspace.updated"
+# Event names are stable: dashboards and exports filter on them. What people and API keys do is
+# named in workspaces.permissions.TABLE; the system's own events are here.
 PLAN_CHANGED: Final = "plan.changed"
-DOCUMENT_DELETED: Final = "document.deleted"
-WIDGET_KEY_ROTATED: Final = "widget_key.rotated"
-FAQ_CREATED: Final = "faq.created"
-FAQ_UPDATED: Final = "faq.updated"
-FAQ_DELETED: Final = "faq.deleted"
-LEAD_UPDATED: Final = "lead.updated"
-LEAD_DELETED: Final = "lead.deleted"
+USER_AGENT_MAX = 512
 
 
 class AuditEntry(Base):
@@ -65,28 +56,29 @@ class AuditEntry(Base):
     target_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(USER_AGENT_MAX), nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acted: a user, an API key, or neither (the system: a payment webhook, a job)."""
+    """Who acted (a user, an API key, or neither: the system) and from where."""
 
     user_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
     ip: str | None = None
+    user_agent: str | None = None
     request_id: str | None = None
 
     @classmethod
-    def of(
-        cls, access: WorkspaceAccess, *, ip: str | None = None, request_id: str | None = None
-    ) -> Actor:
+    def of(cls, access: WorkspaceAccess) -> Actor:
         return cls(
             user_id=access.principal.user_id,
             api_key_id=access.principal.api_key_id,
-            ip=ip,
-            request_id=request_id,
+            ip=access.client.ip,
+            user_agent=access.client.user_agent,
+            request_id=access.client.request_id,
         )
 
 
@@ -114,6 +106,7 @@ async def record(
         target_id=str(target_id)[:200] if target_id is not None else None,
         details=dict(details or {}),
         ip=(actor.ip or None) and str(actor.ip)[:64],
+        user_agent=(actor.user_agent or None) and actor.user_agent[:USER_AGENT_MAX],
         request_id=(actor.request_id or None) and str(actor.request_id)[:128],
         created_at=utcnow(),
     )

@@ -1,8 +1,10 @@
 """Leads: captured contacts of a workspace, deduplicated per email.
 
-Two ways in. Owners (and their API keys) create and edit leads and read them back. Visitors, with
-the public widget key, only *submit*: each submission is kept as history and fills a lead's empty
-fields, and the caller learns nothing back (not even whether the email was already a lead).
+Two ways in. The workspace's people (and its API keys) create, work and read leads, as far as
+``workspaces.permissions`` allows; updates, deletions and exports are audited (which fields,
+never the values). Visitors, with the public widget key, only *submit*: each submission is kept
+as history and fills a lead's empty fields, and the caller learns nothing back (not even whether
+the email was already a lead).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from core.errors import NotFound
 from core.pagination import decode_cursor, encode_cursor
 from workspaces import lead_repository as repo
 from workspaces.models import Lead, LeadSubmission
+from workspaces.permissions import Action, authorize
+from workspaces.service import WorkspaceAccess
 
 CSV_COLUMNS = (
     "id",
@@ -45,12 +49,13 @@ _BLANK_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
 
 
 async def capture(
-    session: AsyncSession, *, workspace_id: uuid.UUID, values: dict[str, Any]
+    session: AsyncSession, access: WorkspaceAccess, *, values: dict[str, Any]
 ) -> tuple[Lead, bool]:
     """Create a lead, or update the workspace's lead with the same email."""
+    authorize(access, Action.LEAD_CREATE)
     values = dict(values)
     values["email"] = values["email"].strip()
-    return await repo.upsert_lead(session, workspace_id=workspace_id, values=values)
+    return await repo.upsert_lead(session, workspace_id=access.workspace.id, values=values)
 
 
 async def submit_from_visitor(
@@ -88,14 +93,15 @@ async def submit_from_visitor(
 
 async def submissions_page(
     session: AsyncSession,
+    access: WorkspaceAccess,
     *,
-    workspace_id: uuid.UUID,
     lead_id: uuid.UUID,
     limit: int,
     cursor: str | None,
 ) -> tuple[list[LeadSubmission], str | None]:
     """A lead's submissions, newest first (404 when the lead is not this workspace's)."""
-    await get(session, workspace_id=workspace_id, lead_id=lead_id)
+    await get(session, access, lead_id=lead_id)
+    workspace_id = access.workspace.id
     rows = list(
         await repo.list_lead_submissions(
             session,
@@ -109,37 +115,48 @@ async def submissions_page(
     return rows[:limit], next_cursor
 
 
-async def get(session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID) -> Lead:
-    lead = await repo.get_lead(session, workspace_id=workspace_id, lead_id=lead_id)
+async def get(session: AsyncSession, access: WorkspaceAccess, *, lead_id: uuid.UUID) -> Lead:
+    authorize(access, Action.LEADS_READ)
+    lead = await repo.get_lead(session, workspace_id=access.workspace.id, lead_id=lead_id)
     if lead is None:
         raise NotFound("Lead not found")
     return lead
 
 
 async def update(
-    session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID, values: dict[str, Any]
+    session: AsyncSession, access: WorkspaceAccess, *, lead_id: uuid.UUID, values: dict[str, Any]
 ) -> Lead:
+    """Work a lead (status, notes, details). Audited: which fields, never their values."""
+    permit = authorize(access, Action.LEAD_UPDATE)
     lead = await repo.update_lead(
-        session, workspace_id=workspace_id, lead_id=lead_id, values=values
+        session, workspace_id=access.workspace.id, lead_id=lead_id, values=values
     )
     if lead is None:
         raise NotFound("Lead not found")
+    await permit.record(
+        session, target_type="lead", target_id=lead_id, details={"fields": sorted(values)}
+    )
     return lead
 
 
-async def delete(session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID) -> None:
-    if not await repo.delete_lead(session, workspace_id=workspace_id, lead_id=lead_id):
+async def delete(session: AsyncSession, access: WorkspaceAccess, *, lead_id: uuid.UUID) -> None:
+    """Delete a lead and its personal data (submissions go with it). Audited."""
+    permit = authorize(access, Action.LEAD_DELETE)
+    if not await repo.delete_lead(session, workspace_id=access.workspace.id, lead_id=lead_id):
         raise NotFound("Lead not found")
+    await permit.record(session, target_type="lead", target_id=lead_id)
 
 
 async def list_page(
     session: AsyncSession,
+    access: WorkspaceAccess,
     *,
-    workspace_id: uuid.UUID,
     limit: int,
     cursor: str | None,
     **filters: Any,
 ) -> tuple[list[Lead], int, str | None]:
+    authorize(access, Action.LEADS_READ)
+    workspace_id = access.workspace.id
     decoded = decode_cursor(cursor) if cursor else None
     rows = list(
         await repo.list_leads(
@@ -172,9 +189,24 @@ def csv_safe(value: object) -> str:
     return text
 
 
+async def start_export(
+    session: AsyncSession, access: WorkspaceAccess, filters: dict[str, Any]
+) -> None:
+    """Check and record an export (the filters, but not the search text) in this unit of work;
+    the rows then stream from ``export_csv`` in a transaction of their own."""
+    permit = authorize(access, Action.LEADS_EXPORT)
+    details = {k: str(v) for k, v in filters.items() if v is not None and k != "q"}
+    await permit.record(
+        session,
+        target_type="leads",
+        details=details | ({"q": True} if filters.get("q") else {}),
+    )
+
+
 async def export_csv(
     session: AsyncSession, *, workspace_id: uuid.UUID, **filters: Any
 ) -> AsyncIterator[str]:
+    """The CSV of ``start_export``, in pieces of about 16 KB."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)

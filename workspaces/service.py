@@ -1,4 +1,11 @@
-"""Accounts, workspaces, members and API keys. Services take a session and never commit."""
+"""Accounts, workspaces, a caller's access to one, and the workspace's own settings (webhook,
+widget, widget key, audit log). Members and API keys: workspaces/team.py. Services take a
+session and never commit.
+
+What a caller may do is ``workspaces.permissions``' table: every service below that acts on a
+workspace starts with ``authorize(access, Action...)`` and records the audit entry the table asks
+for through the permit it returns.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +13,20 @@ import re
 import secrets
 import unicodedata
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import set_tenant
-from core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from workspaces import audit, security
 from workspaces import repository as repo
-from workspaces import security
-from workspaces.models import ApiKey, Membership, User, Workspace
-from workspaces.usage import effective_plan, ensure_within
+from workspaces.models import User, Workspace
+from workspaces.permissions import Action, authorize
 
-ROLE_RANK = {"member": 0, "admin": 1, "owner": 2}
 DEFAULT_PERSONA = (
     "You are a friendly, concise assistant for this business. "
     "You help website visitors with questions about its products and services."
@@ -39,14 +47,23 @@ class Principal:
 
 
 @dataclass(frozen=True)
+class ClientInfo:
+    """Where a caller acts from, for the audit log: the HTTP layer fills it in."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
 class WorkspaceAccess:
+    """A caller's access to one workspace: their role in it (an API key acts as ``admin``, with
+    the limits of the permission table's API-key column) and where they act from."""
+
     workspace: Workspace
     role: str
     principal: Principal
-
-    def require(self, role: str) -> None:
-        if ROLE_RANK[self.role] < ROLE_RANK[role]:
-            raise Forbidden(f"This action needs the {role} role", code="insufficient_role")
+    client: ClientInfo = field(default_factory=ClientInfo)
 
 
 # --- accounts --------------------------------------------------------------------------------
@@ -159,7 +176,11 @@ async def resolve_api_key(session: AsyncSession, key: str) -> Principal:
 
 
 async def access_workspace(
-    session: AsyncSession, principal: Principal, workspace_id: uuid.UUID
+    session: AsyncSession,
+    principal: Principal,
+    workspace_id: uuid.UUID,
+    *,
+    client: ClientInfo | None = None,
 ) -> WorkspaceAccess:
     """The caller's access to a workspace, with the tenant context set; 404 if they have none."""
     if principal.is_api_key:
@@ -179,83 +200,111 @@ async def access_workspace(
     workspace = await repo.get_workspace(session, workspace_id)
     if workspace is None:
         raise NotFound("Workspace not found")
-    return WorkspaceAccess(workspace=workspace, role=role, principal=principal)
+    return WorkspaceAccess(
+        workspace=workspace, role=role, principal=principal, client=client or ClientInfo()
+    )
 
 
-# --- members ---------------------------------------------------------------------------------
+# --- workspace settings ----------------------------------------------------------------------
 
 
-def require_owner_in_person(access: WorkspaceAccess, action: str) -> None:
-    """An owner signed in as themselves: not an admin, and not an API key (a key is a shared
-    secret; whoever holds it must not be able to grant lasting access to an account)."""
-    if access.principal.is_api_key:
-        raise Forbidden(
-            f"API keys cannot {action}; an owner must sign in", code="insufficient_role"
+async def update_workspace(
+    session: AsyncSession, access: WorkspaceAccess, values: dict[str, Any]
+) -> Workspace:
+    """Change name, persona, webhook URL... (only the keys given). Audited (field names)."""
+    permit = authorize(access, Action.WORKSPACE_UPDATE)
+    values = dict(values)
+    if "name" in values and (values["name"] is None or not values["name"].strip()):
+        raise ValidationFailed("name must not be blank", details=[{"field": "name"}])
+    if values.get("webhook_url") and not str(values["webhook_url"]).startswith(
+        ("https://", "http://")
+    ):
+        raise ValidationFailed(
+            "webhook_url must be an http(s) URL", details=[{"field": "webhook_url"}]
         )
-    access.require("owner")
-
-
-async def add_member(
-    session: AsyncSession, access: WorkspaceAccess, *, email: str, role: str
-) -> tuple[User, Membership]:
-    require_owner_in_person(access, "change who belongs to a workspace")
-    user = await repo.get_user_by_email(session, email)
-    if user is None:
-        raise NotFound(
-            "No account with this email; ask them to sign up first", code="user_not_found"
-        )
-    existing = await repo.get_membership(session, workspace_id=access.workspace.id, user_id=user.id)
-    if existing is not None:
-        if existing.role != role:
-            await repo.update_member_role(
-                session, workspace_id=access.workspace.id, user_id=user.id, role=role
-            )
-            existing.role = role
-        return user, existing
-    members = await repo.count_members(session, access.workspace.id)
-    ensure_within(
-        plan_code=effective_plan(access.workspace), metric="members", used=members, resets_at=None
+    if "persona" in values and values["persona"] is None:
+        values["persona"] = ""
+    if values.get("webhook_url") and not access.workspace.webhook_secret:
+        values["webhook_secret"] = security.generate_webhook_secret()
+    workspace = await repo.update_workspace(session, access.workspace.id, values)
+    assert workspace is not None
+    await permit.record(
+        session,
+        target_type="workspace",
+        target_id=access.workspace.id,
+        details={"fields": sorted(values)},
     )
-    membership = await repo.insert_membership(
-        session, workspace_id=access.workspace.id, user_id=user.id, role=role
+    return workspace
+
+
+def webhook(access: WorkspaceAccess) -> tuple[str | None, str | None]:
+    """(URL, secret) of the workspace's webhook: the secret verifies X-TrulyBot-Signature."""
+    authorize(access, Action.WEBHOOK_READ)
+    return access.workspace.webhook_url, access.workspace.webhook_secret
+
+
+async def _change_recorded(
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    action: Action,
+    values: dict[str, Any],
+    *,
+    target_type: str,
+    details: dict[str, Any] | None = None,
+) -> Workspace:
+    """Authorize ``action``, write ``values`` to the workspace, record the audit entry."""
+    permit = authorize(access, action)
+    workspace = await repo.update_workspace(session, access.workspace.id, values)
+    assert workspace is not None
+    await permit.record(session, target_type=target_type, details=details)
+    return workspace
+
+
+async def rotate_webhook_secret(session: AsyncSession, access: WorkspaceAccess) -> Workspace:
+    secret = security.generate_webhook_secret()
+    return await _change_recorded(
+        session,
+        access,
+        Action.WEBHOOK_ROTATE_SECRET,
+        {"webhook_secret": secret},
+        target_type="webhook",
     )
-    assert membership is not None
-    return user, membership
 
 
-# --- API keys --------------------------------------------------------------------------------
-
-
-async def create_api_key(
-    session: AsyncSession, access: WorkspaceAccess, *, name: str
-) -> tuple[ApiKey, str]:
-    access.require("admin")
-    if access.principal.is_api_key:
-        raise Forbidden("API keys cannot create API keys", code="insufficient_role")
-    new = security.generate_api_key()
-    row = ApiKey(
-        id=uuid.uuid4(),
-        workspace_id=access.workspace.id,
-        name=name,
-        prefix=new.prefix,
-        key_hash=new.key_hash,
-        created_by=access.principal.user_id,
-        created_at=datetime.now(UTC),
+async def update_widget_config(
+    session: AsyncSession, access: WorkspaceAccess, changes: dict[str, Any]
+) -> Workspace:
+    """Merge ``changes`` into the widget's settings (validated by the caller's schema); a None
+    value puts that setting back to its default. Audited (field names)."""
+    config = dict(access.workspace.widget_config or {})
+    for key, value in changes.items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    return await _change_recorded(
+        session,
+        access,
+        Action.WIDGET_CONFIGURE,
+        {"widget_config": config},
+        target_type="widget",
+        details={"fields": sorted(changes)},
     )
-    await repo.insert_api_key(session, row)
-    return row, new.secret
 
 
-async def revoke_api_key(
-    session: AsyncSession, access: WorkspaceAccess, key_id: uuid.UUID
-) -> ApiKey:
-    access.require("admin")
-    key = await repo.get_api_key(session, workspace_id=access.workspace.id, key_id=key_id)
-    if key is None:
-        raise NotFound("API key not found")
-    await repo.revoke_api_key(session, key, datetime.now(UTC))
-    await session.refresh(key)
-    return key
+async def audit_log_page(
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    action: str | None = None,
+) -> tuple[Sequence[audit.AuditEntry], str | None]:
+    """The workspace's audit log, newest first, and the cursor of the next page."""
+    authorize(access, Action.AUDIT_READ)
+    return await audit.list_page(
+        session, workspace_id=access.workspace.id, limit=limit, cursor=cursor, action=action
+    )
 
 
 # --- public widget keys ----------------------------------------------------------------------
@@ -290,9 +339,8 @@ async def resolve_public_key(
 
 
 async def rotate_public_key(session: AsyncSession, access: WorkspaceAccess) -> Workspace:
-    access.require("admin")
-    workspace = await repo.update_workspace(
-        session, access.workspace.id, {"public_key": security.generate_public_key()}
+    """A new widget key; the old one stops working at once. Audited."""
+    key = security.generate_public_key()
+    return await _change_recorded(
+        session, access, Action.WIDGET_ROTATE_KEY, {"public_key": key}, target_type="widget"
     )
-    assert workspace is not None
-    return workspace

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from api.deps import RuntimeDep, SessionDep, SettingsDep, UserPrincipalDep
-from api.ratelimits import RateLimitAuth, login_attempt
+from api.throttling import RateLimitAuth, login_attempt
 from core.errors import NotFound, Unauthorized
 from workspaces import repository as repo
 from workspaces import security, service

@@ -16,10 +16,9 @@ from api.deps import (
     SettingsDep,
     WorkspaceDep,
 )
-from api.ratelimits import cap_widget_conversation, rate_limit_chat
-from api.routers.audit import record_action
 from api.runtime import Runtime
 from api.sse import sse_response, wants_stream
+from api.throttling import cap_widget_conversation, rate_limit_chat
 from api.widget_cors import STATE_KEY
 from core.config import Settings
 from core.errors import Forbidden
@@ -49,8 +48,8 @@ from rag.chat.schemas import (
     WidgetFeedbackIn,
 )
 from widget.policy import origin_allowed
-from workspaces import audit
 from workspaces.models import Workspace
+from workspaces.permissions import Action, authorize
 from workspaces.service import check_public_key, resolve_public_key
 
 router = APIRouter(tags=["chat"])
@@ -144,6 +143,7 @@ async def owner_chat(
     runtime: RuntimeDep,
     accept: AcceptHeader = None,
 ) -> Any:
+    authorize(access, Action.OWNER_CHAT)  # TODO(r1-merge): move into rag service
     who = access.principal.user_id or access.principal.api_key_id
     await rate_limit_chat(request, access.workspace.id, body.session_id)
     inp = ChatInput(
@@ -191,10 +191,9 @@ async def create_faq(
     access: WorkspaceDep,
     session: SessionDep,
     runtime: RuntimeDep,
-    request: Request,
 ) -> Any:
     """Add an FAQ (answered verbatim to visitors). Owners and admins; audited."""
-    access.require("admin")
+    permit = authorize(access, Action.FAQ_CREATE)  # TODO(r1-merge): move into rag service
     faq = await faq_service.create(
         session,
         runtime.embedder,
@@ -204,11 +203,8 @@ async def create_faq(
         alt_questions=body.alt_questions,
         enabled=body.enabled,
     )
-    await record_action(
-        request,
+    await permit.record(
         session,
-        access,
-        audit.FAQ_CREATED,
         target_type="faq",
         target_id=faq.id,
         details={"question": faq.question[:200]},
@@ -241,10 +237,9 @@ async def update_faq(
     access: WorkspaceDep,
     session: SessionDep,
     runtime: RuntimeDep,
-    request: Request,
 ) -> Any:
     """Change an FAQ. Owners and admins; audited (which fields, not their text)."""
-    access.require("admin")
+    permit = authorize(access, Action.FAQ_UPDATE)  # TODO(r1-merge): move into rag service
     values = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     faq = await faq_service.update(
         session,
@@ -253,11 +248,8 @@ async def update_faq(
         faq_id=faq_id,
         values=values,
     )
-    await record_action(
-        request,
+    await permit.record(
         session,
-        access,
-        audit.FAQ_UPDATED,
         target_type="faq",
         target_id=faq.id,
         details={"fields": sorted(values)},
@@ -266,19 +258,14 @@ async def update_faq(
 
 
 @router.delete("/workspaces/{workspace_id}/faqs/{faq_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_faq(
-    faq_id: uuid.UUID, access: WorkspaceDep, session: SessionDep, request: Request
-) -> Response:
+async def delete_faq(faq_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Response:
     """Delete an FAQ. Owners and admins; audited."""
-    access.require("admin")
+    permit = authorize(access, Action.FAQ_DELETE)  # TODO(r1-merge): move into rag service
     faq = await faq_service.get(session, workspace_id=access.workspace.id, faq_id=faq_id)
     question = faq.question
     await faq_service.delete(session, workspace_id=access.workspace.id, faq_id=faq_id)
-    await record_action(
-        request,
+    await permit.record(
         session,
-        access,
-        audit.FAQ_DELETED,
         target_type="faq",
         target_id=faq_id,
         details={"question": question[:200]},
@@ -355,6 +342,7 @@ async def resolve_unanswered(
     body: ResolveUnansweredIn, access: WorkspaceDep, session: SessionDep
 ) -> ResolvedOut:
     """Mark unanswered questions as dealt with (e.g. after adding an FAQ): a group's ``ids``."""
+    authorize(access, Action.UNANSWERED_RESOLVE)  # TODO(r1-merge): move into rag service
     resolved = await conversation_repo.resolve_unanswered(
         session, workspace_id=access.workspace.id, ids=body.ids
     )

@@ -11,8 +11,7 @@ from pydantic import BaseModel, Field, HttpUrl, ValidationError
 from starlette.datastructures import UploadFile
 
 from api.deps import LimitDep, OffsetDep, RuntimeDep, SessionDep, WorkspaceDep
-from api.ratelimits import RateLimitIngest
-from api.routers.audit import record_action
+from api.throttling import RateLimitIngest
 from core.errors import NotFound, ValidationFailed
 from core.jobs import JobQueue
 from rag.knowledge import indexing, retrieval, submissions
@@ -20,7 +19,7 @@ from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge.models import STATUSES, Document
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
-from workspaces import audit
+from workspaces.permissions import Action, authorize
 
 router = APIRouter(tags=["documents"])
 
@@ -203,7 +202,7 @@ async def create_document(
     response: Response,
 ) -> Any:
     """Multipart upload (`file`, optional `title`) or JSON {title, text} | {url} | {sitemap_url}."""
-    access.require("admin")
+    authorize(access, Action.DOCUMENT_WRITE)  # TODO(r1-merge): move into rag service
     settings = runtime.settings
     workspace = access.workspace
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -298,7 +297,7 @@ async def replace_document(
     response: Response,
 ) -> SubmissionOut:
     """New content for a document: multipart `file` or JSON {text, title?}. Returns 202."""
-    access.require("admin")
+    authorize(access, Action.DOCUMENT_WRITE)  # TODO(r1-merge): move into rag service
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         data, _filename, content_type, title = await _read_upload(
             request, runtime.settings.max_upload_bytes
@@ -342,7 +341,7 @@ async def retry_document(
     background: BackgroundTasks,
 ) -> DocumentOut:
     """Re-run a failed document (or one left queued/processing by a crash)."""
-    access.require("admin")
+    authorize(access, Action.DOCUMENT_RETRY)  # TODO(r1-merge): move into rag service
     document = await submissions.retry_document(session, access.workspace.id, document_id)
     sub = submissions.Submission(document=document, created=False)
     if document.status != "ready":
@@ -356,22 +355,14 @@ async def retry_document(
 )
 async def delete_document(
     document_id: uuid.UUID,
-    request: Request,
     access: WorkspaceDep,
     session: SessionDep,
     runtime: RuntimeDep,
     background: BackgroundTasks,
 ) -> Response:
-    access.require("admin")
+    permit = authorize(access, Action.DOCUMENT_DELETE)  # TODO(r1-merge): move into rag service
     await submissions.delete_document(session, access.workspace.id, document_id)
-    await record_action(
-        request,
-        session,
-        access,
-        audit.DOCUMENT_DELETED,
-        target_type="document",
-        target_id=document_id,
-    )
+    await permit.record(session, target_type="document", target_id=document_id)
     if await indexing.maintenance_due(session, access.workspace.id, runtime.ingestion.index_policy):
         background.add_task(
             runtime.jobs.enqueue,

@@ -4,12 +4,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from api.deps import LimitDep, QueryDatetime, RuntimeDep, SessionDep, WorkspaceDep
-from api.routers.audit import record_action
-from workspaces import audit, leads
+from workspaces import leads
 from workspaces.schemas import (
     LeadIn,
     LeadOut,
@@ -46,9 +45,7 @@ QDep = Annotated[str | None, Query(max_length=200)]
 async def create_lead(
     body: LeadIn, access: WorkspaceDep, session: SessionDep, response: Response
 ) -> Any:
-    lead, created = await leads.capture(
-        session, workspace_id=access.workspace.id, values=body.model_dump()
-    )
+    lead, created = await leads.capture(session, access, values=body.model_dump())
     if not created:
         response.status_code = status.HTTP_200_OK
     return lead
@@ -67,7 +64,7 @@ async def list_leads(
 ) -> LeadPage:
     items, total, next_cursor = await leads.list_page(
         session,
-        workspace_id=access.workspace.id,
+        access,
         limit=limit,
         cursor=cursor,
         **_filters(status, q, created_after, created_before),
@@ -82,7 +79,6 @@ async def export_leads(
     access: WorkspaceDep,
     runtime: RuntimeDep,
     session: SessionDep,
-    request: Request,
     status: LeadStatus | None = None,
     q: QDep = None,
     created_after: QueryDatetime | None = None,
@@ -91,15 +87,7 @@ async def export_leads(
     workspace_id = access.workspace.id
     user_id = access.principal.user_id
     filters = _filters(status, q, created_after, created_before)
-    await record_action(
-        request,
-        session,
-        access,
-        audit.LEADS_EXPORTED,
-        target_type="leads",
-        details={k: str(v) for k, v in filters.items() if v is not None and k != "q"}
-        | ({"q": True} if q else {}),
-    )
+    await leads.start_export(session, access, filters)
 
     async def body() -> Any:
         async with runtime.db.transaction(workspace_id=workspace_id, user_id=user_id) as s:
@@ -119,7 +107,7 @@ async def export_leads(
 
 @router.get("/workspaces/{workspace_id}/leads/{lead_id}", response_model=LeadOut)
 async def get_lead(lead_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Any:
-    return await leads.get(session, workspace_id=access.workspace.id, lead_id=lead_id)
+    return await leads.get(session, access, lead_id=lead_id)
 
 
 @router.patch("/workspaces/{workspace_id}/leads/{lead_id}", response_model=LeadOut)
@@ -128,35 +116,16 @@ async def update_lead(
     body: LeadUpdateIn,
     access: WorkspaceDep,
     session: SessionDep,
-    request: Request,
 ) -> Any:
     """Work a lead (status, notes, details). Any member; audited (fields, never values)."""
     values = body.model_dump(exclude_unset=True)
-    lead = await leads.update(
-        session, workspace_id=access.workspace.id, lead_id=lead_id, values=values
-    )
-    await record_action(
-        request,
-        session,
-        access,
-        audit.LEAD_UPDATED,
-        target_type="lead",
-        target_id=lead_id,
-        details={"fields": sorted(values)},
-    )
-    return lead
+    return await leads.update(session, access, lead_id=lead_id, values=values)
 
 
 @router.delete("/workspaces/{workspace_id}/leads/{lead_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_lead(
-    lead_id: uuid.UUID, access: WorkspaceDep, session: SessionDep, request: Request
-) -> Response:
+async def delete_lead(lead_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Response:
     """Delete a lead and its personal data. Owners and admins; audited."""
-    access.require("admin")
-    await leads.delete(session, workspace_id=access.workspace.id, lead_id=lead_id)
-    await record_action(
-        request, session, access, audit.LEAD_DELETED, target_type="lead", target_id=lead_id
-    )
+    await leads.delete(session, access, lead_id=lead_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -172,7 +141,7 @@ async def lead_submissions(
 ) -> LeadSubmissionPage:
     """What visitors sent through the widget for this lead, newest first."""
     items, next_cursor = await leads.submissions_page(
-        session, workspace_id=access.workspace.id, lead_id=lead_id, limit=limit, cursor=cursor
+        session, access, lead_id=lead_id, limit=limit, cursor=cursor
     )
     return LeadSubmissionPage(
         items=[LeadSubmissionOut.model_validate(x) for x in items], next_cursor=next_cursor

@@ -13,9 +13,8 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 import widget as widget_package
 from api.deps import RuntimeDep, SessionDep, SettingsDep, WorkspaceDep
 from api.middleware import html_security_headers
-from api.ratelimits import rate_limit_widget_lead
-from api.routers.audit import record_action
 from api.routers.chat import widget_workspace
+from api.throttling import rate_limit_widget_lead
 from core.config import Settings
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.schemas import SESSION_ID_PATTERN
@@ -28,9 +27,7 @@ from widget.config import (
     public_view,
     snippet,
 )
-from workspaces import audit, leads
-from workspaces import repository as workspace_repo
-from workspaces.service import rotate_public_key
+from workspaces import leads, service
 
 router = APIRouter(tags=["widget"])
 static_router = APIRouter(tags=["widget"], include_in_schema=False)
@@ -105,25 +102,17 @@ async def update_widget(
     session: SessionDep,
     settings: SettingsDep,
 ) -> OwnerWidgetConfigOut:
-    access.require("admin")
-    config = dict(access.workspace.widget_config or {})
-    for key, value in body.model_dump(exclude_unset=True).items():
-        if value is None:
-            config.pop(key, None)  # null puts the setting back to its default
-        else:
-            config[key] = value
-    workspace = await workspace_repo.update_workspace(
-        session, access.workspace.id, {"widget_config": config}
-    )
+    """Change the widget's settings (null puts one back to its default). Audited."""
+    changes = body.model_dump(exclude_unset=True)
+    workspace = await service.update_widget_config(session, access, changes)
     return _owner_view(workspace, settings)
 
 
 @router.post("/workspaces/{workspace_id}/widget/rotate-key", response_model=OwnerWidgetConfigOut)
 async def rotate_widget_key(
-    request: Request, access: WorkspaceDep, session: SessionDep, settings: SettingsDep
+    access: WorkspaceDep, session: SessionDep, settings: SettingsDep
 ) -> OwnerWidgetConfigOut:
-    workspace = await rotate_public_key(session, access)
-    await record_action(request, session, access, audit.WIDGET_KEY_ROTATED, target_type="widget")
+    workspace = await service.rotate_public_key(session, access)
     return _owner_view(workspace, settings)
 
 

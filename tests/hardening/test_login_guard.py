@@ -20,7 +20,7 @@ import pytest
 from redis.asyncio import Redis
 
 from core.db import Database
-from core.ratelimit import slowdown_delay
+from core.limiter import slowdown_delay
 from tests.conftest import Owner, client_for, make_runtime, make_settings, signup
 from tests.hardening.conftest import fresh_ip
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import httpx
+import pytest
 from fastapi import FastAPI, Request
 from redis.asyncio import Redis
 
+from api.client_address import client_ip
 from api.deps import WorkspaceDep
-from api.ratelimits import RateLimitIngest, rate_limit_chat
-from core.ratelimit import Decision, RateLimiter, client_ip, most_restrictive
+from api.throttling import RateLimitIngest, rate_limit_chat
+from core.limiter import Decision, RateLimiter, most_restrictive
 from core.redis import create_redis
 from tests.conftest import Owner, signup
 from tests.hardening.conftest import ClientFactory, fresh_ip
@@ -218,3 +221,22 @@ def test_most_restrictive_decision_prefers_a_refusal_then_fewest_remaining() -> 
     assert most_restrictive([ok_many, ok_few]) is ok_few
     assert most_restrictive([ok_many, refused, ok_few]) is refused
     assert most_restrictive([]) is None
+
+
+async def test_without_redis_windows_and_counters_live_in_process_memory() -> None:
+    limiter = RateLimiter(None)
+    assert limiter.backend == "memory"
+    key = f"probe-{uuid.uuid4()}"
+    decisions = [await limiter.hit("api", key, limit="2/minute") for _ in range(3)]
+    assert [d.allowed for d in decisions] == [True, True, False]
+    assert [d.remaining for d in decisions] == [1, 0, 0]
+    assert 1 <= decisions[2].retry_after <= 60
+    assert (await limiter.hit("api", key + "-other", limit="2/minute")).allowed
+    # The login guard's expiring counters.
+    assert await limiter.counter("fails") == (0, pytest.approx(time.time(), abs=5))
+    assert [await limiter.incr("fails", expiry_seconds=60) for _ in range(3)] == [1, 2, 3]
+    value, expires = await limiter.counter("fails")
+    assert value == 3
+    assert time.time() < expires <= time.time() + 60
+    await limiter.clear("fails")
+    assert (await limiter.counter("fails"))[0] == 0

@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
+from api.deps import SessionDep, WorkspaceDep
 from api.middleware import RequestTimeoutMiddleware
+from tests.conftest import Owner
+from tests.hardening.conftest import ClientFactory
+from workspaces.repository import update_workspace
 
 
 async def slow(request: Request) -> JSONResponse:
@@ -52,25 +57,23 @@ async def test_a_started_stream_is_cut_off_not_replaced() -> None:
         assert response.text == "first\n"
 
 
-async def test_the_app_enforces_the_setting(app_client) -> None:  # type: ignore[no-untyped-def]
-    """The real app with REQUEST_TIMEOUT_SECONDS: a route that never finishes answers 504
-    ``request_timeout`` (the error shape, the request id) and a quick one still answers."""
-    never = asyncio.Event()  # nobody sets it: the route would wait forever
+async def test_the_app_ends_a_request_past_request_timeout_seconds_and_rolls_it_back(
+    app_client: ClientFactory, client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The whole app built with REQUEST_TIMEOUT_SECONDS=0.5 and a route (added for the test)
+    that renames the workspace in its unit of work and then waits far longer: the caller gets the
+    504, and the rename is rolled back."""
+    async with app_client(request_timeout_seconds=0.5) as c:
+        app: FastAPI = c.app  # type: ignore[attr-defined]
 
-    async def stuck() -> dict[str, bool]:
-        await never.wait()
-        return {"late": True}
+        @app.post("/api/v1/workspaces/{workspace_id}/_test/rename-then-hang")
+        async def rename_then_hang(access: WorkspaceDep, session: SessionDep) -> None:
+            await update_workspace(session, access.workspace.id, {"name": "Renamed by a hang"})
+            await asyncio.sleep(30)  # without the timeout: a 200 (and this test fails) in 30 s
 
-    async def quick() -> dict[str, bool]:
-        return {"ok": True}
-
-    async with app_client(request_timeout_seconds=1.0) as c:
-        c.app.add_api_route("/api/v1/_test/stuck", stuck)
-        c.app.add_api_route("/api/v1/_test/quick", quick)
-        async with asyncio.timeout(20):  # a guard against hanging, not a timing assertion
-            late = await c.get("/api/v1/_test/stuck")
-        assert late.status_code == 504
-        assert late.json()["error"]["code"] == "request_timeout"
-        assert late.headers["x-request-id"]
-        assert (await c.get("/api/v1/_test/quick")).json() == {"ok": True}
-    assert not never.is_set()
+        hung = await c.post(owner.url("/_test/rename-then-hang"), headers=owner.headers)
+    assert hung.status_code == 504
+    assert hung.json()["error"]["code"] == "request_timeout"
+    assert hung.json()["error"]["message"] == "The request took longer than 0.5 s"
+    workspace = await client.get(owner.url(), headers=owner.headers)
+    assert workspace.json()["name"] == owner.workspace["name"]

@@ -6,6 +6,10 @@
 * ``rate_limit_chat(request, workspace_id, session_id)`` is awaited by the chat endpoints.
 * ``login_attempt(request, email=...)`` guards the login endpoint (source lock, account slowdown).
 
+The counting itself is ``core.limiter`` (no HTTP there); this module owns the HTTP side: the
+RateLimit-* and Retry-After headers, 429 answers, and which client a request counts against
+(``api.client_address``).
+
 Every decision a request collects is kept on ``request.state``; the middleware adds the most
 restrictive one as ``RateLimit-Limit`` / ``RateLimit-Remaining`` / ``RateLimit-Reset`` to the
 response. A refusal is a 429 ``rate_limited`` (or ``login_locked`` / ``login_throttled``) with
@@ -23,18 +27,17 @@ from typing import Final
 from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.client_address import scope_client_ip
 from api.deps import WorkspaceDep
 from api.middleware import send_error
 from api.runtime import Runtime
 from core import metrics
-from core.config import Settings
 from core.errors import AppError, RateLimited
-from core.ratelimit import (
+from core.limiter import (
     Decision,
     Lock,
     LoginGuard,
     RateLimiter,
-    client_ip,
     limits_enabled,
     most_restrictive,
 )
@@ -60,26 +63,31 @@ class LoginLocked(AppError):
 # --- plumbing ----------------------------------------------------------------------------------
 
 
-def limiter_for(container: Runtime) -> RateLimiter:
+def limiter_for(runtime: Runtime) -> RateLimiter:
     """The process's limiter (built once with the runtime)."""
-    return container.limiter
+    return runtime.limiter
 
 
-def scope_client_ip(scope: Scope, settings: Settings) -> str:
-    client = scope.get("client")
-    peer = client[0] if client else None
-    forwarded = None
-    for key, value in scope.get("headers", []):
-        if key == b"x-forwarded-for":
-            decoded = value.decode("latin-1")
-            forwarded = f"{forwarded}, {decoded}" if forwarded else decoded
-    return client_ip(peer, forwarded, settings.trusted_proxies)
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 def request_client_ip(request: Request) -> str:
-    """The client's IP for limits, audit and logs (X-Forwarded-For only from trusted proxies)."""
-    container: Runtime = request.app.state.runtime
-    return scope_client_ip(request.scope, container.settings)
+    """The client's IP for limits and lockouts (X-Forwarded-For only from trusted proxies)."""
+    return scope_client_ip(request.scope, _runtime(request).settings.trusted_proxies)
+
+
+def ratelimit_headers(decision: Decision, now: float | None = None) -> dict[str, str]:
+    """RateLimit-Limit / -Remaining / -Reset of a decision, and Retry-After on a refusal."""
+    headers = {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(decision.reset_in(now)),
+    }
+    if not decision.allowed:
+        headers["Retry-After"] = str(decision.retry_after)
+    return headers
 
 
 def _record(scope: Scope, decision: Decision) -> None:
@@ -92,16 +100,16 @@ def _refusal(decision: Decision, message: str = "Too many requests") -> RateLimi
     return RateLimited(
         message,
         details={"route_class": decision.route_class, "retry_after": decision.retry_after},
-        headers=decision.headers(),
+        headers=ratelimit_headers(decision),
     )
 
 
 async def enforce(request: Request, route_class: str, key: str, limit: str) -> Decision | None:
     """Count one hit; raise 429 when over. None when limits are switched off."""
-    container: Runtime = request.app.state.runtime
-    if not limits_enabled(container.settings):
+    runtime = _runtime(request)
+    if not limits_enabled(runtime.settings):
         return None
-    decision = await limiter_for(container).hit(route_class, key, limit=limit)
+    decision = await limiter_for(runtime).hit(route_class, key, limit=limit)
     _record(request.scope, decision)
     if not decision.allowed:
         raise _refusal(decision)
@@ -113,18 +121,18 @@ async def enforce(request: Request, route_class: str, key: str, limit: str) -> D
 
 async def rate_limit_auth(request: Request) -> None:
     """Signup and login: ``RATE_LIMIT_AUTH`` per client IP."""
-    container: Runtime = request.app.state.runtime
+    runtime = _runtime(request)
     await enforce(
-        request, "auth", "ip:" + request_client_ip(request), container.settings.rate_limit_auth
+        request, "auth", "ip:" + request_client_ip(request), runtime.settings.rate_limit_auth
     )
 
 
 async def rate_limit_ingest(request: Request, access: WorkspaceDep) -> None:
     """Document ingestion: ``RATE_LIMIT_INGEST`` per workspace (after authentication, so nobody
     can spend another workspace's budget)."""
-    container: Runtime = request.app.state.runtime
+    runtime = _runtime(request)
     await enforce(
-        request, "ingest", f"ws:{access.workspace.id}", container.settings.rate_limit_ingest
+        request, "ingest", f"ws:{access.workspace.id}", runtime.settings.rate_limit_ingest
     )
 
 
@@ -136,8 +144,8 @@ async def rate_limit_chat(
     Raises 429 ``rate_limited`` with Retry-After. A visitor over their limit does not spend the
     workspace's budget (the workspace limit is counted last).
     """
-    container: Runtime = request.app.state.runtime
-    settings = container.settings
+    runtime = _runtime(request)
+    settings = runtime.settings
     if session_id:
         await enforce(
             request,
@@ -162,8 +170,8 @@ async def cap_widget_conversation(request: Request, workspace: Workspace) -> Non
     ``WIDGET_SERVER_CONVERSATIONS_PER_IP_PER_HOUR``, counted apart. Raises 429
     ``conversation_rate_limited`` (details.scope: ip, server or workspace) with Retry-After.
     The workspace's budget is counted last, so a capped address does not spend it."""
-    container: Runtime = request.app.state.runtime
-    settings = container.settings
+    runtime = _runtime(request)
+    settings = runtime.settings
     if not limits_enabled(settings):
         return
     per_ip, per_workspace = conversation_caps(
@@ -178,7 +186,7 @@ async def cap_widget_conversation(request: Request, workspace: Workspace) -> Non
     else:
         checks = [("ip", f"ip:{workspace.id}:{ip}", per_ip)]
     checks.append(("workspace", f"ws:{workspace.id}", per_workspace))
-    limiter = limiter_for(container)
+    limiter = limiter_for(runtime)
     for scope, key, limit in checks:
         decision = await limiter.hit("conversations", key, limit=f"{limit}/hour")
         _record(request.scope, decision)
@@ -186,19 +194,19 @@ async def cap_widget_conversation(request: Request, workspace: Workspace) -> Non
             metrics.count_rate_limited("conversations")
             raise ConversationRateLimited(
                 details={"scope": scope, "limit": limit, "retry_after": decision.retry_after},
-                headers=decision.headers(),
+                headers=ratelimit_headers(decision),
             )
 
 
 async def rate_limit_widget_lead(request: Request, workspace_id: uuid.UUID | str) -> None:
     """Lead forms sent with the public widget key: ``RATE_LIMIT_WIDGET_LEADS`` per client IP and
     workspace (each one is stored as a submission the owner reads)."""
-    container: Runtime = request.app.state.runtime
+    runtime = _runtime(request)
     await enforce(
         request,
         "widget_lead",
         f"lead:{workspace_id}:{request_client_ip(request)}",
-        container.settings.rate_limit_widget_leads,
+        runtime.settings.rate_limit_widget_leads,
     )
 
 
@@ -242,13 +250,13 @@ def _refused(lock: Lock) -> LoginLocked:
 async def login_attempt(request: Request, *, email: str) -> LoginAttempt:
     """Refuses with 429 while the client IP is locked (``login_locked``) or the account's next
     attempt is not due yet (``login_throttled``); both carry Retry-After."""
-    container: Runtime = request.app.state.runtime
-    settings = container.settings
+    runtime = _runtime(request)
+    settings = runtime.settings
     ip = request_client_ip(request)
     if not limits_enabled(settings):
         return LoginAttempt(guard=None, email=email, ip=ip)
     guard = LoginGuard(
-        limiter_for(container),
+        limiter_for(runtime),
         max_failures=settings.login_max_failures,
         ip_max_failures=settings.login_ip_max_failures,
         lockout_seconds=settings.login_lockout_seconds,
@@ -275,7 +283,7 @@ def _bearer_api_key(scope: Scope) -> str | None:
 
 
 def _header_pairs(decision: Decision) -> list[tuple[bytes, bytes]]:
-    return [(k.lower().encode(), v.encode()) for k, v in decision.headers().items()]
+    return [(k.lower().encode(), v.encode()) for k, v in ratelimit_headers(decision).items()]
 
 
 class RateLimitMiddleware:
@@ -289,8 +297,8 @@ class RateLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        container: Runtime | None = getattr(scope["app"].state, "runtime", None)
-        if container is None or not limits_enabled(container.settings):
+        runtime: Runtime | None = getattr(scope["app"].state, "runtime", None)
+        if runtime is None or not limits_enabled(runtime.settings):
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
@@ -299,7 +307,7 @@ class RateLimitMiddleware:
             and not path.startswith(EXEMPT_PREFIXES)
             and scope.get("method") != "OPTIONS"
         ):
-            refusal = await self._check(scope, container)
+            refusal = await self._check(scope, runtime)
             if refusal is not None:
                 await _send_429(send, refusal)
                 return
@@ -317,10 +325,11 @@ class RateLimitMiddleware:
 
         await self.app(scope, receive, send_with_headers)
 
-    async def _check(self, scope: Scope, container: Runtime) -> Decision | None:
-        settings = container.settings
-        limiter = limiter_for(container)
-        checks = [("ip:" + scope_client_ip(scope, settings), settings.rate_limit_ip)]
+    async def _check(self, scope: Scope, runtime: Runtime) -> Decision | None:
+        settings = runtime.settings
+        limiter = limiter_for(runtime)
+        ip = scope_client_ip(scope, settings.trusted_proxies)
+        checks = [("ip:" + ip, settings.rate_limit_ip)]
         api_key = _bearer_api_key(scope)
         if api_key is not None:
             digest = hashlib.sha256(api_key.encode()).hexdigest()[:32]

@@ -7,32 +7,32 @@ is the moment the oldest counted request leaves the window.
 Where the counters live:
 
 * ``REDIS_URL`` set: in Redis, shared by every API replica.
-* ``REDIS_URL`` unset: in this process's memory. Each process counts on its own, so with N
-  processes a client may get up to N times the limit. Fine for one process; use Redis otherwise.
+* ``REDIS_URL`` unset: in this process's memory (``limits``' own MemoryStorage, with the same
+  MovingWindowRateLimiter). Each process counts on its own, so with N processes a client may get
+  up to N times the limit. Fine for one process; use Redis otherwise.
 * Redis configured but failing (connection refused, timeout, any Redis error): the limiter logs a
   warning, answers from memory for ``retry_after_seconds`` (30 s) and then tries Redis again. A
   Redis outage therefore never turns into a 500 or into no limits at all; it only makes the limits
   per-process for a while.
 
-Nothing here knows about HTTP: ``api.ratelimits`` turns decisions into headers and 429 answers.
+Nothing here knows about HTTP: ``api.throttling`` turns decisions into RateLimit-* headers and
+429 answers, and ``api.client_address`` finds the client's address behind trusted proxies.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final, Literal, TypeVar
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from redis.asyncio import Redis
@@ -42,8 +42,6 @@ from core.config import Settings
 
 log = logging.getLogger("trulybot.ratelimit")
 
-RouteClass = Literal["auth", "chat", "ingest", "api"]
-ROUTE_CLASSES: Final[tuple[str, ...]] = ("auth", "chat", "ingest", "api")
 KEY_PREFIX: Final = "trulybot:rl"
 DEFAULT_RETRY_REDIS_AFTER: Final = 30.0
 _MAX_KEY = 96
@@ -71,19 +69,9 @@ class Decision:
     route_class: str = "api"
 
     def reset_in(self, now: float | None = None) -> int:
-        """Seconds until the window frees a slot (the ``RateLimit-Reset`` value)."""
+        """Whole seconds until the window frees a slot."""
         now = time.time() if now is None else now
         return max(0, math.ceil(self.reset_at - now))
-
-    def headers(self, now: float | None = None) -> dict[str, str]:
-        headers = {
-            "RateLimit-Limit": str(self.limit),
-            "RateLimit-Remaining": str(self.remaining),
-            "RateLimit-Reset": str(self.reset_in(now)),
-        }
-        if not self.allowed:
-            headers["Retry-After"] = str(self.retry_after)
-        return headers
 
 
 def most_restrictive(decisions: list[Decision]) -> Decision | None:
@@ -107,106 +95,12 @@ def storage_key(value: str) -> str:
     return "h:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
-class MemoryWindows:
-    """The per-process store: the same moving-window and counter semantics as ``limits``'
-    MemoryStorage + MovingWindowRateLimiter, without its per-hit thread hops and background
-    task. Synchronous (the event loop's single thread is the lock); each window keeps the
-    timestamps of its counted requests, oldest first, and drops those older than the window on
-    every access; a sweep every ``sweep_seconds`` drops idle windows and expired counters, so
-    memory stays bounded by the requests of the last window length."""
-
-    def __init__(self, *, sweep_seconds: float = 10.0) -> None:
-        self._windows: dict[tuple[str, str, int, int], tuple[int, deque[float]]] = {}
-        self._counters: dict[str, tuple[int, float]] = {}
-        self._sweep_seconds = sweep_seconds
-        self._next_sweep = time.time() + sweep_seconds
-
-    @staticmethod
-    def _key(item: RateLimitItem, route_class: str, ident: str) -> tuple[str, str, int, int]:
-        return (route_class, ident, int(item.amount), int(item.get_expiry()))
-
-    def _window(self, key: tuple[str, str, int, int], now: float) -> deque[float] | None:
-        entry = self._windows.get(key)
-        if entry is None:
-            return None
-        expiry, events = entry
-        cutoff = now - expiry
-        while events and events[0] <= cutoff:  # limits counts an entry while atime > now - expiry
-            events.popleft()
-        return events
-
-    def _maybe_sweep(self, now: float) -> None:
-        if now < self._next_sweep:
-            return
-        self._next_sweep = now + self._sweep_seconds
-        for key in list(self._windows):
-            events = self._window(key, now)
-            if not events:
-                self._windows.pop(key, None)
-        for name, (_, expires) in list(self._counters.items()):
-            if expires <= now:
-                self._counters.pop(name, None)
-
-    def _stats(
-        self, item: RateLimitItem, events: deque[float] | None, now: float
-    ) -> tuple[float, int]:
-        """(reset time, remaining): the oldest counted request leaves the window at reset."""
-        expiry = int(item.get_expiry())
-        if not events:
-            return now + expiry, int(item.amount)
-        return events[0] + expiry, int(item.amount) - len(events)
-
-    def hit(
-        self, item: RateLimitItem, route_class: str, ident: str, cost: int
-    ) -> tuple[bool, float, int]:
-        now = time.time()
-        self._maybe_sweep(now)
-        limit = int(item.amount)
-        key = self._key(item, route_class, ident)
-        events = self._window(key, now)
-        allowed = cost <= limit and (len(events) if events else 0) + cost <= limit
-        if allowed and cost > 0:
-            if events is None:
-                events = deque()
-                self._windows[key] = (int(item.get_expiry()), events)
-            events.extend([now] * cost)
-        reset_at, remaining = self._stats(item, events, now)
-        return allowed, reset_at, remaining
-
-    def peek(self, item: RateLimitItem, route_class: str, ident: str) -> tuple[bool, float, int]:
-        now = time.time()
-        events = self._window(self._key(item, route_class, ident), now)
-        count = len(events) if events else 0
-        reset_at, remaining = self._stats(item, events, now)
-        return count <= int(item.amount) - 1, reset_at, remaining
-
-    def reset(self, item: RateLimitItem, route_class: str, ident: str) -> None:
-        self._windows.pop(self._key(item, route_class, ident), None)
-
-    def incr(self, key: str, expiry_seconds: int) -> int:
-        now = time.time()
-        self._maybe_sweep(now)
-        value, expires = self._counters.get(key, (0, 0.0))
-        if expires <= now:
-            value, expires = 0, now + expiry_seconds
-        value += 1
-        self._counters[key] = (value, expires)
-        return value
-
-    def counter(self, key: str) -> tuple[int, float]:
-        now = time.time()
-        value, expires = self._counters.get(key, (0, 0.0))
-        if expires <= now:
-            self._counters.pop(key, None)
-            return 0, now
-        return value, expires
-
-    def clear(self, key: str) -> None:
-        self._counters.pop(key, None)
-
-
 class RateLimiter:
-    """Moving-window limits in Redis, falling back to process memory while Redis is down."""
+    """Moving-window limits in Redis, falling back to process memory while Redis is down.
+
+    Both stores run the same ``limits`` code (MovingWindowRateLimiter over RedisStorage or
+    MemoryStorage), so every operation below is written once and runs against either.
+    """
 
     def __init__(
         self,
@@ -215,7 +109,8 @@ class RateLimiter:
         retry_redis_after: float = DEFAULT_RETRY_REDIS_AFTER,
         key_prefix: str = KEY_PREFIX,
     ) -> None:
-        self._memory = MemoryWindows()
+        self._memory_storage = MemoryStorage()
+        self._memory = MovingWindowRateLimiter(self._memory_storage)
         self._redis_storage: Storage | None = None
         self._redis: MovingWindowRateLimiter | None = None
         if redis is not None:
@@ -236,12 +131,8 @@ class RateLimiter:
             return "redis"
         return "memory"
 
-    async def _run(
-        self,
-        op: Callable[[MovingWindowRateLimiter, Storage], Awaitable[T]],
-        fallback: Callable[[], T],
-    ) -> T:
-        """``op`` against Redis when it is up; ``fallback`` (process memory) otherwise."""
+    async def _run(self, op: Callable[[MovingWindowRateLimiter, Storage], Awaitable[T]]) -> T:
+        """``op`` against Redis when it is up; against process memory otherwise."""
         redis_up = time.monotonic() >= self._redis_down_until
         if self._redis is not None and self._redis_storage is not None and redis_up:
             try:
@@ -254,7 +145,7 @@ class RateLimiter:
                     exc,
                     self.retry_redis_after,
                 )
-        return fallback()
+        return await op(self._memory, self._memory_storage)
 
     async def hit(
         self, route_class: str, key: str, *, limit: str | RateLimitItem, cost: int = 1
@@ -268,34 +159,7 @@ class RateLimiter:
             stats = await limiter.get_window_stats(item, route_class, ident)
             return _decision(item, route_class, allowed, stats.reset_time, stats.remaining)
 
-        def fallback() -> Decision:
-            return _decision(item, route_class, *self._memory.hit(item, route_class, ident, cost))
-
-        return await self._run(op, fallback)
-
-    async def peek(self, route_class: str, key: str, *, limit: str | RateLimitItem) -> Decision:
-        """The state of a limit without counting a request."""
-        item = parse_limit(limit) if isinstance(limit, str) else limit
-        ident = storage_key(key)
-
-        async def op(limiter: MovingWindowRateLimiter, _: Storage) -> Decision:
-            allowed = await limiter.test(item, route_class, ident)
-            stats = await limiter.get_window_stats(item, route_class, ident)
-            return _decision(item, route_class, allowed, stats.reset_time, stats.remaining)
-
-        def fallback() -> Decision:
-            return _decision(item, route_class, *self._memory.peek(item, route_class, ident))
-
-        return await self._run(op, fallback)
-
-    async def reset(self, route_class: str, key: str, *, limit: str | RateLimitItem) -> None:
-        item = parse_limit(limit) if isinstance(limit, str) else limit
-        ident = storage_key(key)
-
-        async def op(limiter: MovingWindowRateLimiter, _: Storage) -> None:
-            await limiter.clear(item, route_class, ident)
-
-        await self._run(op, lambda: self._memory.reset(item, route_class, ident))
+        return await self._run(op)
 
     # --- plain expiring counters (login failures, locks) ---------------------------------
 
@@ -305,7 +169,7 @@ class RateLimiter:
         async def op(_: MovingWindowRateLimiter, storage: Storage) -> int:
             return int(await storage.incr(_counter_key(key), expiry_seconds))
 
-        return await self._run(op, lambda: self._memory.incr(_counter_key(key), expiry_seconds))
+        return await self._run(op)
 
     async def counter(self, key: str) -> tuple[int, float]:
         """(value, Unix time it expires); (0, now) when unset."""
@@ -315,13 +179,13 @@ class RateLimiter:
             expires = float(await storage.get_expiry(_counter_key(key))) if value else time.time()
             return value, expires
 
-        return await self._run(op, lambda: self._memory.counter(_counter_key(key)))
+        return await self._run(op)
 
     async def clear(self, key: str) -> None:
         async def op(_: MovingWindowRateLimiter, storage: Storage) -> None:
             await storage.clear(_counter_key(key))
 
-        await self._run(op, lambda: self._memory.clear(_counter_key(key)))
+        await self._run(op)
 
 
 def _counter_key(key: str) -> str:
@@ -462,60 +326,6 @@ class LoginGuard:
         await self.limiter.clear("slot:" + account)
         await self.limiter.clear(self._known(email, ip))
         await self.limiter.incr(self._known(email, ip), expiry_seconds=KNOWN_SOURCE_SECONDS)
-
-
-# --- client addresses --------------------------------------------------------------------------
-
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@lru_cache(maxsize=32)
-def parse_trusted_proxies(value: str) -> tuple[bool, tuple[Network, ...]]:
-    """``"10.0.0.0/8, 127.0.0.1"`` -> (trust_all, networks). ``*`` trusts every peer."""
-    trust_all = False
-    networks: list[Network] = []
-    for part in (p.strip() for p in value.split(",")):
-        if not part:
-            continue
-        if part == "*":
-            trust_all = True
-            continue
-        networks.append(ipaddress.ip_network(part, strict=False))
-    return trust_all, tuple(networks)
-
-
-def _is_trusted(address: str, trusted: tuple[bool, tuple[Network, ...]]) -> bool:
-    trust_all, networks = trusted
-    if trust_all:
-        return True
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in networks)
-
-
-def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: str) -> str:
-    """The client's address: the TCP peer, or, when the peer is a trusted proxy, the right-most
-    X-Forwarded-For entry that is not itself a trusted proxy."""
-    peer = peer or "unknown"
-    trusted = parse_trusted_proxies(trusted_proxies)
-    if not forwarded_for or not _is_trusted(peer, trusted):
-        return peer
-    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
-    for hop in reversed(hops):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            return peer  # garbage in the chain: do not believe any of it
-        if not _is_trusted(hop, trusted):
-            return hop
-    return hops[0] if hops else peer
-
-
-def peer_is_trusted(peer: str | None, trusted_proxies: str) -> bool:
-    return bool(peer) and _is_trusted(peer or "", parse_trusted_proxies(trusted_proxies))
 
 
 def limits_enabled(settings: Settings) -> bool:

@@ -1,0 +1,76 @@
+"""Who is on the other end of a request: the TCP peer, or the client a trusted proxy names.
+
+``TRUSTED_PROXIES`` alone decides which peers may speak for a client (X-Forwarded-For) or for
+the scheme (X-Forwarded-Proto); uvicorn's own proxy handling is switched off (api/cli.py). One
+answer serves rate limits, the login guard, the audit log and HSTS alike.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+
+from starlette.types import Scope
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Trusted = tuple[bool, tuple[Network, ...]]
+
+
+@lru_cache(maxsize=32)
+def parse_trusted_proxies(value: str) -> Trusted:
+    """``"10.0.0.0/8, 127.0.0.1"`` -> (trust_all, networks). ``*`` trusts every peer."""
+    trust_all = False
+    networks: list[Network] = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        if part == "*":
+            trust_all = True
+            continue
+        networks.append(ipaddress.ip_network(part, strict=False))
+    return trust_all, tuple(networks)
+
+
+def _is_trusted(address: str, trusted: Trusted) -> bool:
+    trust_all, networks = trusted
+    if trust_all:
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: str) -> str:
+    """The client's address: the TCP peer, or, when the peer is a trusted proxy, the right-most
+    X-Forwarded-For entry that is not itself a trusted proxy."""
+    peer = peer or "unknown"
+    trusted = parse_trusted_proxies(trusted_proxies)
+    if not forwarded_for or not _is_trusted(peer, trusted):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # garbage in the chain: do not believe any of it
+        if not _is_trusted(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def peer_is_trusted(peer: str | None, trusted_proxies: str) -> bool:
+    return bool(peer) and _is_trusted(peer or "", parse_trusted_proxies(trusted_proxies))
+
+
+def scope_client_ip(scope: Scope, trusted_proxies: str) -> str:
+    """``client_ip`` of an ASGI request (every X-Forwarded-For header, in order)."""
+    client = scope.get("client")
+    peer = client[0] if client else None
+    forwarded = None
+    for key, value in scope.get("headers", []):
+        if key == b"x-forwarded-for":
+            decoded = value.decode("latin-1")
+            forwarded = f"{forwarded}, {decoded}" if forwarded else decoded
+    return client_ip(peer, forwarded, trusted_proxies)

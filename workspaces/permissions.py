@@ -1,0 +1,231 @@
+"""Who may do what in a workspace: one table, one check, and the audit entries the table asks for.
+
+Every state-changing or sensitive action on a workspace is an ``Action``. ``TABLE`` gives, for
+each, the callers allowed to do it and the audit event it leaves (if any). A caller is either
+a signed-in user, with their role in the workspace (member, admin or owner), or an API key of the
+workspace. A key has no role of its own: it is a shared secret a machine holds, so it gets what
+the ``api key`` column says, never what needs a person (adding members, creating keys, billing).
+
+Services call ``authorize(access, action)`` before they change or read anything. A refusal
+raises 403 ``insufficient_role`` and changes nothing. The ``Permit`` it returns writes the
+audit entry once the change is made, in the same unit of work::
+
+    permit = authorize(access, Action.LEAD_DELETE)
+    await repo.delete_lead(...)
+    await permit.record(session, target_type="lead", target_id=lead_id)
+
+The entry names the actor (user or API key) and where they acted from (``access.client``: IP,
+user agent, request id), so services need nothing from HTTP. An action that fails after the
+check (404, 409...) raises before ``record``: refused and failed actions leave no entry.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Forbidden
+from workspaces import audit
+
+if TYPE_CHECKING:
+    from workspaces.service import WorkspaceAccess
+
+Role = Literal["member", "admin", "owner"]
+PrincipalKind = Literal["user", "api_key"]
+ROLES: Final[tuple[Role, ...]] = ("member", "admin", "owner")
+
+
+class Action(enum.StrEnum):
+    """What a caller does; the value is stable (it appears in 403 details)."""
+
+    what: str
+
+    def __new__(cls, value: str, what: str) -> Action:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.what = what
+        return member
+
+    # the workspace
+    WORKSPACE_UPDATE = "workspace.update", "change the workspace's settings"
+    WEBHOOK_READ = "webhook.read", "read the webhook secret"
+    WEBHOOK_ROTATE_SECRET = "webhook.rotate_secret", "rotate the webhook secret"
+    MEMBERS_READ = "members.read", "list the workspace's members"
+    MEMBER_ADD = "member.add", "add members"
+    MEMBER_ROLE_CHANGE = "member.change_role", "change a member's role"
+    API_KEYS_READ = "api_keys.read", "list API keys"
+    API_KEY_CREATE = "api_key.create", "create API keys"
+    API_KEY_REVOKE = "api_key.revoke", "revoke API keys"
+    AUDIT_READ = "audit.read", "read the audit log"
+    WIDGET_CONFIGURE = "widget.configure", "configure the widget"
+    WIDGET_ROTATE_KEY = "widget.rotate_key", "rotate the widget key"
+    # leads
+    LEADS_READ = "leads.read", "read leads"
+    LEAD_CREATE = "lead.create", "create leads"
+    LEAD_UPDATE = "lead.update", "update leads"
+    LEAD_DELETE = "lead.delete", "delete leads"
+    LEADS_EXPORT = "leads.export", "export leads"
+    # billing
+    BILLING_MANAGE = "billing.manage", "buy, verify, cancel or resume a plan"
+    PAYMENTS_READ = "payments.read", "read the payment history"
+    # knowledge and chat
+    DOCUMENT_WRITE = "document.write", "add or replace documents"
+    DOCUMENT_RETRY = "document.retry", "retry documents"
+    DOCUMENT_DELETE = "document.delete", "delete documents"
+    FAQ_CREATE = "faq.create", "create FAQs"
+    FAQ_UPDATE = "faq.update", "change FAQs"
+    FAQ_DELETE = "faq.delete", "delete FAQs"
+    UNANSWERED_RESOLVE = "unanswered.resolve", "resolve unanswered questions"
+    OWNER_CHAT = "chat.owner", "chat with the bot as the workspace"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may: users by role, and API keys; and the audit event an allowed action leaves."""
+
+    member: bool
+    admin: bool
+    owner: bool
+    api_key: bool
+    audit: str | None = None
+
+    def allows(self, kind: PrincipalKind, role: str) -> bool:
+        if kind == "api_key":
+            return self.api_key
+        return role in ROLES and bool(getattr(self, role))
+
+
+Y, N = True, False
+
+# The policy. Change it here and nowhere else; tests/workspaces/test_permissions_table.py walks
+# every row through the HTTP API with each role and an API key.
+# fmt: off
+TABLE: Final[Mapping[Action, Rule]] = MappingProxyType({
+    #                                  member admin owner  api key  audit event
+    Action.WORKSPACE_UPDATE:      Rule(N,     Y,    Y,     Y,       "workspace.updated"),
+    Action.WEBHOOK_READ:          Rule(N,     Y,    Y,     Y),
+    Action.WEBHOOK_ROTATE_SECRET: Rule(N,     Y,    Y,     Y,       "webhook_secret.rotated"),
+    Action.MEMBERS_READ:          Rule(Y,     Y,    Y,     Y),
+    Action.MEMBER_ADD:            Rule(N,     N,    Y,     N,       "member.added"),
+    Action.MEMBER_ROLE_CHANGE:    Rule(N,     N,    Y,     N,       "member.role_changed"),
+    Action.API_KEYS_READ:         Rule(N,     Y,    Y,     Y),
+    Action.API_KEY_CREATE:        Rule(N,     Y,    Y,     N,       "api_key.created"),
+    Action.API_KEY_REVOKE:        Rule(N,     Y,    Y,     Y,       "api_key.revoked"),
+    Action.AUDIT_READ:            Rule(N,     Y,    Y,     Y),
+    Action.WIDGET_CONFIGURE:      Rule(N,     Y,    Y,     Y,       "widget.updated"),
+    Action.WIDGET_ROTATE_KEY:     Rule(N,     Y,    Y,     Y,       "widget_key.rotated"),
+    Action.LEADS_READ:            Rule(Y,     Y,    Y,     Y),
+    Action.LEAD_CREATE:           Rule(Y,     Y,    Y,     Y),
+    Action.LEAD_UPDATE:           Rule(Y,     Y,    Y,     Y,       "lead.updated"),
+    Action.LEAD_DELETE:           Rule(N,     Y,    Y,     Y,       "lead.deleted"),
+    Action.LEADS_EXPORT:          Rule(Y,     Y,    Y,     Y,       "leads.exported"),
+    Action.BILLING_MANAGE:        Rule(N,     N,    Y,     N),
+    Action.PAYMENTS_READ:         Rule(N,     N,    Y,     N),
+    Action.DOCUMENT_WRITE:        Rule(N,     Y,    Y,     Y),
+    Action.DOCUMENT_RETRY:        Rule(N,     Y,    Y,     Y),
+    Action.DOCUMENT_DELETE:       Rule(N,     Y,    Y,     Y,       "document.deleted"),
+    Action.FAQ_CREATE:            Rule(N,     Y,    Y,     Y,       "faq.created"),
+    Action.FAQ_UPDATE:            Rule(N,     Y,    Y,     Y,       "faq.updated"),
+    Action.FAQ_DELETE:            Rule(N,     Y,    Y,     Y,       "faq.deleted"),
+    Action.UNANSWERED_RESOLVE:    Rule(Y,     Y,    Y,     Y),
+    Action.OWNER_CHAT:            Rule(Y,     Y,    Y,     Y),
+})
+# fmt: on
+
+
+def kind_of(access: WorkspaceAccess) -> PrincipalKind:
+    return "api_key" if access.principal.is_api_key else "user"
+
+
+def allowed(action: Action, *, kind: PrincipalKind, role: Role) -> bool:
+    """The table's answer, without raising."""
+    return TABLE[action].allows(kind, role)
+
+
+def _refusal(action: Action, rule: Rule, kind: PrincipalKind) -> Forbidden:
+    roles = [r for r in ROLES if rule.allows("user", r)]
+    people = " and ".join(f"{r}s" for r in reversed(roles)) or "nobody"
+    if kind == "api_key":
+        message = f"API keys cannot {action.what}; sign in as one of the {people}"
+    else:
+        message = f"Only {people} can {action.what}"
+    return Forbidden(
+        message,
+        code="insufficient_role",
+        details={"action": action.value, "roles": roles, "api_keys": rule.api_key},
+    )
+
+
+@dataclass(frozen=True)
+class Permit:
+    """An allowed action; ``record`` writes its audit entry when the table asks for one."""
+
+    access: WorkspaceAccess
+    action: Action
+
+    @property
+    def audited(self) -> bool:
+        return TABLE[self.action].audit is not None
+
+    async def record(
+        self,
+        session: AsyncSession,
+        *,
+        target_type: str | None = None,
+        target_id: uuid.UUID | str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> audit.AuditEntry:
+        """Append the action's audit entry in this unit of work (call it after the change)."""
+        event = TABLE[self.action].audit
+        if event is None:
+            raise LookupError(f"{self.action.value} is not an audited action (permissions.TABLE)")
+        return await audit.record(
+            session,
+            workspace_id=self.access.workspace.id,
+            actor=audit.Actor.of(self.access),
+            action=event,
+            target_type=target_type,
+            target_id=target_id,
+            details=details,
+        )
+
+
+def authorize(access: WorkspaceAccess, action: Action) -> Permit:
+    """The permit for ``action``, or 403 ``insufficient_role`` when the table refuses it."""
+    rule = TABLE[action]
+    kind = kind_of(access)
+    if not rule.allows(kind, access.role):
+        raise _refusal(action, rule, kind)
+    return Permit(access, action)
+
+
+def as_markdown() -> str:
+    """The table for people (docs/permissions.md): ``python -m workspaces.permissions``."""
+
+    def mark(yes: bool) -> str:
+        return "allow" if yes else "-"
+
+    lines = [
+        "| action | what it covers | member | admin | owner | API key | audit event |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for action, rule in TABLE.items():
+        cells = [
+            f"`{action.value}`",
+            action.what,
+            *(mark(rule.allows("user", role)) for role in ROLES),
+            mark(rule.api_key),
+            f"`{rule.audit}`" if rule.audit else "-",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(as_markdown())
