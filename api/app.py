@@ -11,7 +11,6 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.client_address import peer_is_trusted
-from api.container import Container
 from api.demo.seed import ensure_demo
 from api.errors import install_error_handlers
 from api.input_guard import JsonInputGuardMiddleware
@@ -35,14 +34,12 @@ from api.routers import (
     widget,
     workspaces,
 )
-from api.runtime import describe_defaults, resolve_database
+from api.runtime import Runtime, build_runtime, describe_defaults
 from api.throttling import RateLimitMiddleware
 from api.widget_cors import WidgetCorsMiddleware
 from core.config import Settings, get_settings
-from core.db import Database
 from core.logging import configure_logging
 from core.observability import init_sentry
-from core.redis import create_redis
 from workspaces import security
 
 log = logging.getLogger("trulybot")
@@ -70,53 +67,35 @@ def body_limit_for(settings: Settings) -> Callable[[str, str], int]:
     return limit
 
 
-def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
-    settings = settings or (container.settings if container else get_settings())
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    """The API. With ``runtime`` (tests, embedding callers) the app uses it as it is; without,
+    its lifespan builds the process's runtime from ``settings`` (migrating the database) and
+    closes it at shutdown."""
+    settings = runtime.settings if runtime is not None else settings or get_settings()
     # The JWT secret: configured, or generated once under DATA_DIR and shared by every process.
     settings = settings.with_jwt_secret()
-    if container is not None:
-        container.settings = container.settings.with_jwt_secret()
     security.configure_hashing(settings.password_hash_concurrency)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = container is None
-        if container is None:
-            configure_logging(settings, context={"request_id": request_id_var})
-            target = await resolve_database(settings, apply_migrations=True)
-            db = Database.from_url(
-                target.app_url,
-                pool_size=settings.db_pool_size,
-                max_overflow=settings.db_max_overflow,
-                statement_timeout_ms=settings.db_statement_timeout_ms,
-            )
-            redis = create_redis(settings.redis_url) if settings.redis_url else None
-            app.state.container = Container(
-                settings=settings, db=db, redis=redis, embedded=target.embedded
-            )
-            await documents.install_providers(app.state.container, owner_url=target.owner_url)
-            defaults = describe_defaults(settings, target)
-            for line in [f"jwt secret: {settings.jwt_secret_source}", *defaults]:
+        if runtime is not None:
+            yield
+            return
+        configure_logging(settings, context={"request_id": request_id_var})
+        async with build_runtime(settings, apply_migrations=True) as built:
+            for line in [f"jwt secret: {settings.jwt_secret_source}", *describe_defaults(built)]:
                 log.debug(line)
                 print(f"  {line}", flush=True)
             if settings.seed_demo and settings.is_development:
-                demo = await ensure_demo(
-                    app.state.container, documents.ingestion_deps(app.state.container)
-                )
-                app.state.container.extras["demo_public_key"] = demo["public_key"]
+                demo = await ensure_demo(built)
+                built.demo_public_key = demo["public_key"]
                 print(
                     f"  demo: http://{settings.host}:{settings.port}/ (owner login in "
                     f"{settings.data_dir}/demo-owner.json)",
                     flush=True,
                 )
-        else:
-            app.state.container = container
-        try:
+            app.state.runtime = built
             yield
-        finally:
-            if owned:
-                await documents.close_providers(app.state.container)
-                await app.state.container.close()
 
     app = FastAPI(
         title="TrulyBot",
@@ -128,8 +107,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         redoc_url="/redoc" if settings.api_docs_enabled else None,
         openapi_url="/openapi.json" if settings.api_docs_enabled else None,
     )
-    if container is not None:
-        app.state.container = container
+    if runtime is not None:
+        app.state.runtime = runtime
     init_sentry(settings)
     install_error_handlers(app)
     # JSON nested too deep or with lone surrogates: 422 before any route parses it.

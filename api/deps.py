@@ -12,7 +12,7 @@ from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.client_address import scope_client_ip
-from api.container import Container
+from api.runtime import Runtime
 from core.config import Settings
 from core.errors import Unauthorized, ValidationFailed
 from workspaces import security
@@ -25,24 +25,24 @@ from workspaces.service import (
 )
 
 
-def get_container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
-ContainerDep = Annotated[Container, Depends(get_container)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_settings_dep(container: ContainerDep) -> Settings:
-    return container.settings
+def get_settings_dep(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-async def get_session(container: ContainerDep) -> AsyncIterator[AsyncSession]:
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed before the response is sent."""
-    async with container.db.transaction() as session:
+    async with runtime.db.transaction() as session:
         yield session
 
 

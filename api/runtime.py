@@ -1,16 +1,45 @@
-"""Resolving the real components a process uses: the database (embedded or configured) and Redis."""
+"""What a running process holds: one typed ``Runtime`` that ``trulybot serve``, ``trulybot worker``,
+the CLI commands and the tests share, built once by ``build_runtime``.
+
+``build_runtime(settings)`` resolves the database (the embedded PostgreSQL + pgvector when
+DATABASE_URL is unset, migrated when asked), connects Redis when REDIS_URL is set, and builds each
+provider once: the embedder, the generator, the response cache, the webhook notifier, the job
+queue with the ingestion jobs' context, the answer pipeline, the rate limiter and the payment
+provider. Every keyword argument is a typed override (a test's database and Redis, a counting
+embedder, an arq queue...); what the runtime built itself it closes when the block ends.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing.provider import PaymentProvider, RazorpayProvider
 from core import migrate
 from core.config import Settings
+from core.db import Database
 from core.embedded import EmbeddedPostgres, embedded_postgres
+from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
+from core.limiter import RateLimiter
+from core.redis import create_redis
+from rag.chat.cache import ResponseCache
+from rag.chat.generator import Generator
+from rag.chat.llm import make_generator
+from rag.chat.notify import Notifier
+from rag.chat.pipeline import AnswerPipeline
+from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge.embeddings import Embedder, build_embedder
 
 log = logging.getLogger("trulybot")
+
+JobsChoice = Literal["settings", "in-process", "arq"]
+"""Where jobs run: ``settings`` is arq on Redis when REDIS_URL is set, else in this process."""
 
 
 @dataclass
@@ -18,6 +47,32 @@ class DatabaseTarget:
     app_url: str
     owner_url: str | None
     embedded: EmbeddedPostgres | None
+
+
+@dataclass
+class Runtime:
+    """The real components of one process; built by ``build_runtime``, never by a router."""
+
+    settings: Settings
+    db: Database
+    redis: Redis | None
+    embedder: Embedder
+    generator: Generator
+    cache: ResponseCache
+    notifier: Notifier
+    jobs: JobQueue
+    ingestion: knowledge_jobs.IngestionDeps
+    """What the ingestion jobs receive (also in the in-process queue's context)."""
+    pipeline: AnswerPipeline
+    limiter: RateLimiter
+    payments: PaymentProvider | None
+    """The payment provider; None while billing is not configured."""
+    owner_url: str | None
+    """The owner connection (MIGRATION_DATABASE_URL or the embedded cluster's owner): index
+    DDL and the operator's cross-workspace lookups. None when not configured."""
+    embedded: EmbeddedPostgres | None
+    demo_public_key: str | None = None
+    """The demo workspace's widget key, when `serve` seeded it (SEED_DEMO)."""
 
 
 async def resolve_database(settings: Settings, *, apply_migrations: bool) -> DatabaseTarget:
@@ -41,9 +96,145 @@ async def resolve_database(settings: Settings, *, apply_migrations: bool) -> Dat
     )
 
 
-def describe_defaults(settings: Settings, target: DatabaseTarget) -> list[str]:
+@asynccontextmanager
+async def build_runtime(
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    owner_url: str | None = None,
+    apply_migrations: bool = False,
+    statement_timeout_ms: int | None = None,
+    redis: Redis | None = None,
+    embedder: Embedder | None = None,
+    generator: Generator | None = None,
+    jobs: JobQueue | JobsChoice = "settings",
+    payments: PaymentProvider | None = None,
+) -> AsyncIterator[Runtime]:
+    """The process's runtime for the block; what it created is closed at the end.
+
+    ``database``: use this one (with ``owner_url``) instead of resolving DATABASE_URL or the
+    embedded cluster (``apply_migrations`` then, and ``statement_timeout_ms``, the per-statement
+    limit, by default DB_STATEMENT_TIMEOUT_MS; 0 for operator tools). ``redis``: this client
+    instead of one for REDIS_URL. ``embedder``, ``generator``, ``payments``: instead of the ones
+    the settings name. ``jobs``: a queue, or where jobs run (``JobsChoice``).
+    """
+    settings = settings.with_jwt_secret()
+    async with AsyncExitStack() as stack:
+        embedded: EmbeddedPostgres | None = None
+        if database is None:
+            target = await resolve_database(settings, apply_migrations=apply_migrations)
+            if target.embedded is not None:  # registered first, so it runs last
+                stack.callback(target.embedded.release)
+            database = Database.from_url(
+                target.app_url,
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+                statement_timeout_ms=settings.db_statement_timeout_ms
+                if statement_timeout_ms is None
+                else statement_timeout_ms,
+            )
+            stack.push_async_callback(database.dispose)
+            owner_url, embedded = target.owner_url, target.embedded
+        if redis is None and settings.redis_url:
+            redis = create_redis(settings.redis_url)
+            stack.push_async_callback(redis.aclose)
+        embedder = embedder or build_embedder(settings)
+        if generator is None:
+            generator = make_generator(settings)
+            stack.push_async_callback(generator.aclose)
+        if payments is None and settings.billing_enabled:
+            payments = RazorpayProvider.from_settings(settings)
+
+        context: dict[str, Any] = {}
+        queue = await _job_queue(jobs, settings, context)
+        if queue is not jobs:
+            stack.push_async_callback(queue.close)
+        ingestion = knowledge_jobs.IngestionDeps(
+            db=database, settings=settings, embedder=embedder, jobs=queue, owner_url=owner_url
+        )
+        context[knowledge_jobs.DEPS_KEY] = ingestion
+
+        cache = ResponseCache(
+            redis,
+            ttl_seconds=settings.cache_ttl_seconds,
+            semantic_similarity=settings.semantic_cache_similarity,
+        )
+        notifier = Notifier(database, allow_private=settings.allow_private_urls)
+        yield Runtime(
+            settings=settings,
+            db=database,
+            redis=redis,
+            embedder=embedder,
+            generator=generator,
+            cache=cache,
+            notifier=notifier,
+            jobs=queue,
+            ingestion=ingestion,
+            pipeline=AnswerPipeline(
+                db=database,
+                settings=settings,
+                embedder=embedder,
+                generator=generator,
+                cache=cache,
+                notifier=notifier,
+            ),
+            limiter=RateLimiter(redis),
+            payments=payments,
+            owner_url=owner_url,
+            embedded=embedded,
+        )
+
+
+@asynccontextmanager
+async def operator_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """The runtime of an operator tool (`trulybot ingest`, `eval`, `reindex`): the embedded
+    database migrated first, no statement timeout, jobs run in this process and are waited for
+    before the runtime closes."""
+    async with build_runtime(
+        settings,
+        apply_migrations=settings.database_url is None,
+        statement_timeout_ms=0,
+        jobs="in-process",
+    ) as runtime:
+        yield runtime
+        await runtime.jobs.drain()
+
+
+@asynccontextmanager
+async def owner_session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
+    """One transaction on the owner connection (past row-level security): the operator tools'
+    lookups across workspaces. Needs MIGRATION_DATABASE_URL (or the embedded cluster)."""
+    if not runtime.owner_url:
+        raise SystemExit("this needs the owner connection: set MIGRATION_DATABASE_URL")
+    owner = Database.from_url(runtime.owner_url, pool_size=1, max_overflow=0)
+    try:
+        async with owner.transaction() as session:
+            yield session
+    finally:
+        await owner.dispose()
+
+
+def job_registry() -> JobRegistry:
+    """Every job function, by name: the in-process queue's and `trulybot worker`'s."""
+    return JobRegistry(knowledge_jobs.JOBS)
+
+
+async def _job_queue(
+    jobs: JobQueue | JobsChoice, settings: Settings, context: dict[str, Any]
+) -> JobQueue:
+    if not isinstance(jobs, str):
+        return jobs
+    if jobs == "arq" or (jobs == "settings" and settings.redis_url):
+        if not settings.redis_url:
+            raise SystemExit("jobs on arq need REDIS_URL")
+        return await ArqQueue.connect(settings.redis_url)
+    return InProcessQueue(job_registry(), context, per_workspace=settings.jobs_per_workspace)
+
+
+def describe_defaults(runtime: Runtime) -> list[str]:
+    settings = runtime.settings
     lines: list[str] = []
-    if target.embedded is not None:
+    if runtime.embedded is not None:
         lines.append(
             f"database: embedded PostgreSQL + pgvector under {settings.data_dir}/pgdata "
             f"(connected as role {settings.app_db_role})"
@@ -57,11 +248,14 @@ def describe_defaults(settings: Settings, target: DatabaseTarget) -> list[str]:
         settings.embedding_provider, settings.embedding_model
     )
     lines.append(f"embeddings: {settings.embedding_provider} ({model})")
-    lines.append(
-        f"generation: {settings.chat_model} via OpenAI-compatible API"
-        if settings.openai_api_key
-        else "generation: no OPENAI_API_KEY, extractive answers from retrieved passages"
-    )
+    if runtime.generator.extractive:
+        lines.append(
+            "generation: extractive answers from retrieved passages"
+            " (no OPENAI_API_KEY or OPENAI_BASE_URL)"
+        )
+    else:
+        where = f"at {settings.openai_base_url}" if settings.openai_base_url else "(OpenAI)"
+        lines.append(f"generation: {settings.chat_model} via the OpenAI-compatible API {where}")
     lines.append(
         "payments: Razorpay"
         if settings.billing_enabled
@@ -69,7 +263,3 @@ def describe_defaults(settings: Settings, target: DatabaseTarget) -> list[str]:
     )
     lines.append(f"new workspaces start on plan: {settings.default_plan}")
     return lines
-
-
-def redact(value: Any) -> str:
-    return "***" if value else "-"

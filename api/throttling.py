@@ -28,9 +28,9 @@ from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.client_address import scope_client_ip
-from api.container import Container
 from api.deps import WorkspaceDep
 from api.middleware import send_error
+from api.runtime import Runtime
 from core import metrics
 from core.errors import AppError, RateLimited
 from core.limiter import (
@@ -50,7 +50,6 @@ log = logging.getLogger("trulybot.ratelimit")
 API_PREFIX: Final = "/api/v1"
 EXEMPT_PREFIXES: Final[tuple[str, ...]] = ("/api/v1/billing/webhooks",)
 _STATE_KEY: Final = "rate_limit_decisions"
-_LIMITER_KEY: Final = "rate_limiter"
 
 
 class LoginLocked(AppError):
@@ -64,23 +63,19 @@ class LoginLocked(AppError):
 # --- plumbing ----------------------------------------------------------------------------------
 
 
-def limiter_for(container: Container) -> RateLimiter:
-    """The process's limiter (created on first use). The one place that knows where it lives."""
-    limiter = container.extras.get(_LIMITER_KEY)
-    if not isinstance(limiter, RateLimiter):
-        limiter = RateLimiter(container.redis)
-        container.extras[_LIMITER_KEY] = limiter
-    return limiter
+def limiter_for(runtime: Runtime) -> RateLimiter:
+    """The process's limiter (built once with the runtime)."""
+    return runtime.limiter
 
 
-def _container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 def request_client_ip(request: Request) -> str:
     """The client's IP for limits and lockouts (X-Forwarded-For only from trusted proxies)."""
-    return scope_client_ip(request.scope, _container(request).settings.trusted_proxies)
+    return scope_client_ip(request.scope, _runtime(request).settings.trusted_proxies)
 
 
 def ratelimit_headers(decision: Decision, now: float | None = None) -> dict[str, str]:
@@ -111,10 +106,10 @@ def _refusal(decision: Decision, message: str = "Too many requests") -> RateLimi
 
 async def enforce(request: Request, route_class: str, key: str, limit: str) -> Decision | None:
     """Count one hit; raise 429 when over. None when limits are switched off."""
-    container = _container(request)
-    if not limits_enabled(container.settings):
+    runtime = _runtime(request)
+    if not limits_enabled(runtime.settings):
         return None
-    decision = await limiter_for(container).hit(route_class, key, limit=limit)
+    decision = await limiter_for(runtime).hit(route_class, key, limit=limit)
     _record(request.scope, decision)
     if not decision.allowed:
         raise _refusal(decision)
@@ -126,18 +121,18 @@ async def enforce(request: Request, route_class: str, key: str, limit: str) -> D
 
 async def rate_limit_auth(request: Request) -> None:
     """Signup and login: ``RATE_LIMIT_AUTH`` per client IP."""
-    container = _container(request)
+    runtime = _runtime(request)
     await enforce(
-        request, "auth", "ip:" + request_client_ip(request), container.settings.rate_limit_auth
+        request, "auth", "ip:" + request_client_ip(request), runtime.settings.rate_limit_auth
     )
 
 
 async def rate_limit_ingest(request: Request, access: WorkspaceDep) -> None:
     """Document ingestion: ``RATE_LIMIT_INGEST`` per workspace (after authentication, so nobody
     can spend another workspace's budget)."""
-    container = _container(request)
+    runtime = _runtime(request)
     await enforce(
-        request, "ingest", f"ws:{access.workspace.id}", container.settings.rate_limit_ingest
+        request, "ingest", f"ws:{access.workspace.id}", runtime.settings.rate_limit_ingest
     )
 
 
@@ -149,8 +144,8 @@ async def rate_limit_chat(
     Raises 429 ``rate_limited`` with Retry-After. A visitor over their limit does not spend the
     workspace's budget (the workspace limit is counted last).
     """
-    container = _container(request)
-    settings = container.settings
+    runtime = _runtime(request)
+    settings = runtime.settings
     if session_id:
         await enforce(
             request,
@@ -175,8 +170,8 @@ async def cap_widget_conversation(request: Request, workspace: Workspace) -> Non
     ``WIDGET_SERVER_CONVERSATIONS_PER_IP_PER_HOUR``, counted apart. Raises 429
     ``conversation_rate_limited`` (details.scope: ip, server or workspace) with Retry-After.
     The workspace's budget is counted last, so a capped address does not spend it."""
-    container = _container(request)
-    settings = container.settings
+    runtime = _runtime(request)
+    settings = runtime.settings
     if not limits_enabled(settings):
         return
     per_ip, per_workspace = conversation_caps(
@@ -191,7 +186,7 @@ async def cap_widget_conversation(request: Request, workspace: Workspace) -> Non
     else:
         checks = [("ip", f"ip:{workspace.id}:{ip}", per_ip)]
     checks.append(("workspace", f"ws:{workspace.id}", per_workspace))
-    limiter = limiter_for(container)
+    limiter = limiter_for(runtime)
     for scope, key, limit in checks:
         decision = await limiter.hit("conversations", key, limit=f"{limit}/hour")
         _record(request.scope, decision)
@@ -206,12 +201,12 @@ async def cap_widget_conversation(request: Request, workspace: Workspace) -> Non
 async def rate_limit_widget_lead(request: Request, workspace_id: uuid.UUID | str) -> None:
     """Lead forms sent with the public widget key: ``RATE_LIMIT_WIDGET_LEADS`` per client IP and
     workspace (each one is stored as a submission the owner reads)."""
-    container = _container(request)
+    runtime = _runtime(request)
     await enforce(
         request,
         "widget_lead",
         f"lead:{workspace_id}:{request_client_ip(request)}",
-        container.settings.rate_limit_widget_leads,
+        runtime.settings.rate_limit_widget_leads,
     )
 
 
@@ -255,13 +250,13 @@ def _refused(lock: Lock) -> LoginLocked:
 async def login_attempt(request: Request, *, email: str) -> LoginAttempt:
     """Refuses with 429 while the client IP is locked (``login_locked``) or the account's next
     attempt is not due yet (``login_throttled``); both carry Retry-After."""
-    container = _container(request)
-    settings = container.settings
+    runtime = _runtime(request)
+    settings = runtime.settings
     ip = request_client_ip(request)
     if not limits_enabled(settings):
         return LoginAttempt(guard=None, email=email, ip=ip)
     guard = LoginGuard(
-        limiter_for(container),
+        limiter_for(runtime),
         max_failures=settings.login_max_failures,
         ip_max_failures=settings.login_ip_max_failures,
         lockout_seconds=settings.login_lockout_seconds,
@@ -302,8 +297,8 @@ class RateLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        container: Container | None = getattr(scope["app"].state, "container", None)
-        if container is None or not limits_enabled(container.settings):
+        runtime: Runtime | None = getattr(scope["app"].state, "runtime", None)
+        if runtime is None or not limits_enabled(runtime.settings):
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
@@ -312,7 +307,7 @@ class RateLimitMiddleware:
             and not path.startswith(EXEMPT_PREFIXES)
             and scope.get("method") != "OPTIONS"
         ):
-            refusal = await self._check(scope, container)
+            refusal = await self._check(scope, runtime)
             if refusal is not None:
                 await _send_429(send, refusal)
                 return
@@ -330,9 +325,9 @@ class RateLimitMiddleware:
 
         await self.app(scope, receive, send_with_headers)
 
-    async def _check(self, scope: Scope, container: Container) -> Decision | None:
-        settings = container.settings
-        limiter = limiter_for(container)
+    async def _check(self, scope: Scope, runtime: Runtime) -> Decision | None:
+        settings = runtime.settings
+        limiter = limiter_for(runtime)
         ip = scope_client_ip(scope, settings.trusted_proxies)
         checks = [("ip:" + ip, settings.rate_limit_ip)]
         api_key = _bearer_api_key(scope)

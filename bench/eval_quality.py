@@ -2,7 +2,7 @@
 
 Ingests the Python 3.11 documentation from Debian's python3-doc (every page the eval expects plus
 distractors, or the whole corpus) into a fresh workspace on its own embedded PostgreSQL, with the
-embedder the settings name (the local MiniLM by default), then runs `rag.eval` over
+embedder the settings name (the local MiniLM by default), then runs `rag.knowledge.eval` over
 eval/python-docs.jsonl in every mode and writes the `eval_quality` section of docs/benchmarks.md.
 
     python -m bench.eval_quality                 # the whole corpus (about 25 minutes on 2 cores)
@@ -36,10 +36,11 @@ async def run(args: argparse.Namespace) -> str:
     os.environ.pop("MIGRATION_DATABASE_URL", None)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sys.path.insert(0, str(ROOT))
-    from api.commands.ingest import collect, ingest_files, operator
+    from api.commands.ingest import collect, ingest_files
+    from api.runtime import operator_runtime
     from core.config import Settings
-    from rag import eval as rag_eval
-    from rag import retrieval
+    from rag.knowledge import eval as rag_eval
+    from rag.knowledge import retrieval
     from workspaces import service
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
@@ -51,8 +52,8 @@ async def run(args: argparse.Namespace) -> str:
     random.Random(7).shuffle(others)
     extra = len(others) if args.pages is None else max(0, args.pages - len(chosen))
     chosen += others[:extra]
-    async with operator(settings) as op:
-        async with op.deps.db.transaction() as session:
+    async with operator_runtime(settings) as runtime:
+        async with runtime.db.transaction() as session:
             _, workspace = await service.signup(
                 session,
                 email=f"eval-{int(time.time())}@example.com",
@@ -61,13 +62,13 @@ async def run(args: argparse.Namespace) -> str:
                 name=None,
                 plan="unlimited",
             )
-        summary = await ingest_files(op, workspace.id, chosen, concurrency=2)
+        summary = await ingest_files(runtime, workspace.id, chosen, concurrency=2)
         started = time.perf_counter()
         results = await rag_eval.evaluate(
-            op.deps.db, op.deps.embedder, workspace.id, questions, list(retrieval.MODES)
+            runtime.db, runtime.embedder, workspace.id, questions, list(retrieval.MODES)
         )
         eval_seconds = time.perf_counter() - started
-        name = op.deps.embedder.name
+        name = runtime.embedder.name
     table = rag_eval.format_table(results, len(questions))
     print(table)
     return "\n".join(

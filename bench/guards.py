@@ -1,8 +1,8 @@
 """CPU cost of the per-answer and per-request guards: ``python -m bench.guards``.
 
-* the output guard (rag.generation.OutputGuard) on whole answers of several lengths, and over a
+* the output guard (rag.chat.guard.OutputGuard) on whole answers of several lengths, and over a
   stream of word-sized deltas (guard_stream), as the LLM path runs it;
-* the link filter (rag.links.restrict_links) on an answer with links;
+* the link filter (rag.chat.links.restrict_links) on an answer with links;
 * the JSON input guard (api.input_guard) on a chat body and on 1 MB bodies.
 
 No database, no network: pure CPU, one core. Writes its section of docs/benchmarks.md.
@@ -19,16 +19,10 @@ from collections.abc import AsyncIterator, Callable
 
 from api.input_guard import json_depth_exceeds, lone_surrogate_field
 from bench.common import print_table, write_section
-from rag.generation import (
-    RULE_CONCEPTS,
-    Completion,
-    OutputGuard,
-    StreamEvent,
-    guard_stream,
-    new_canary,
-    system_rules,
-)
-from rag.links import LinkPolicy, restrict_links
+from rag.chat.generator import Completion, StreamEvent
+from rag.chat.guard import RULE_CONCEPTS, OutputGuard, guard_stream
+from rag.chat.links import LinkPolicy, restrict_links
+from rag.chat.prompts import new_canary, system_rules
 
 PERSONA = (
     "You are Aria, the assistant of Acme Shoes. Offer the loyalty programme to returning "
@@ -130,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         "answers only (extractive answers quote documents and are not guarded); streams are "
         "checked every 24 characters on their tail and every 256 on the whole text. Before the "
         "decoded views, the persona and the paraphrase check (issue 18) the guard took about "
-        "0.7 ms per 2000-character answer and 12 ms over the same stream on this machine.\n\n"
-        + table,
+        "0.7 ms per 2000-character answer and 12 ms over the same stream on this machine. Word "
+        "stems come from snowballstemmer, cached per word (issue 11): run alternately on the "
+        "same 2000-character answer it took 2.1 ms per check, the hand-written suffix "
+        "stripper it replaced 2.4 ms.\n\n" + table,
     )
     return 0
 

@@ -20,14 +20,16 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from api.runtime import build_runtime
 from core import migrate
 from core.config import Settings
 from core.db import Database, create_engine
 from core.embedded import embedded_postgres
-from rag import ingestion
-from rag.chunking import chunk_document
-from rag.embeddings import Embedder, HashEmbedder, LocalEmbedder
-from rag.parsing import parse
+from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge import submissions
+from rag.knowledge.chunking import chunk_document
+from rag.knowledge.embeddings import Embedder, HashEmbedder, LocalEmbedder
+from rag.knowledge.parsing import parse
 from workspaces import repository as ws_repo
 
 CORPUS = Path("/usr/share/doc/python3.11/html")
@@ -51,14 +53,23 @@ async def new_workspace(owner_url: str) -> uuid.UUID:
 async def ingest_all(
     db: Database, settings: Settings, embedder: Embedder, ws: uuid.UUID, files: list[Path]
 ) -> tuple[int, float]:
-    deps = ingestion.IngestionDeps(db=db, settings=settings, embedder=embedder)
+    async with build_runtime(
+        settings, database=db, embedder=embedder, jobs="in-process"
+    ) as runtime:
+        return await _ingest_all(runtime.ingestion, ws, files)
+
+
+async def _ingest_all(
+    deps: knowledge_jobs.IngestionDeps, ws: uuid.UUID, files: list[Path]
+) -> tuple[int, float]:
+    db, settings = deps.db, deps.settings
     chunks = 0
     started = time.perf_counter()
     for file in files:
         async with db.transaction(workspace_id=ws) as session:
             workspace = await ws_repo.get_workspace(session, ws)
             assert workspace is not None
-            sub = await ingestion.submit_upload(
+            sub = await submissions.submit_upload(
                 session,
                 workspace,
                 data=file.read_bytes(),
@@ -68,7 +79,7 @@ async def ingest_all(
             )
         if sub.duplicate:
             continue
-        await ingestion.ingest_document(deps, ws, sub.document.id)
+        await knowledge_jobs.ingest_document(deps, ws, sub.document.id)
         async with db.transaction(workspace_id=ws) as session:
             chunks += int(
                 (
@@ -78,6 +89,7 @@ async def ingest_all(
                     )
                 ).scalar_one()
             )
+    await deps.jobs.drain()  # index maintenance, when a workspace grew past the threshold
     return chunks, time.perf_counter() - started
 
 
@@ -94,8 +106,8 @@ async def raw_embedding(
             )
         ]
     started = time.perf_counter()
-    for i in range(0, len(texts), ingestion.EMBED_BATCH):
-        await embedder.embed_documents(texts[i : i + ingestion.EMBED_BATCH])
+    for i in range(0, len(texts), knowledge_jobs.EMBED_BATCH):
+        await embedder.embed_documents(texts[i : i + knowledge_jobs.EMBED_BATCH])
     return len(texts), time.perf_counter() - started
 
 

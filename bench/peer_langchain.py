@@ -10,10 +10,10 @@ topic vocabularies plus common words and a unique tag; vectors come from TrulyBo
 tenant's topics. Recall@10 is against an exact numpy scan of the target tenant's vectors.
 
 - TrulyBot: migrations + app role on the same server; 40 documents of 500 chunks inserted with
-  ``rag.repository.replace_chunks`` (the ingestion job's write), one transaction per document as
-  the app role (RLS on), then ``rag.indexing.maintain`` (the workspace's partial HNSW index, built
-  once the workspace reaches 20k chunks). Query: ``rag.retrieval.search(mode="vector", k=10)``
-  in a tenant transaction of the app role.
+  ``rag.knowledge.repository.chunks.replace_chunks`` (the ingestion job's write), one transaction
+  per document as the app role (RLS on), then ``rag.knowledge.indexing.maintain`` (the
+  workspace's partial HNSW index, built once the workspace reaches 20k chunks). Query:
+  ``rag.knowledge.retrieval.search(mode="vector", k=10)`` in a tenant transaction of the app role.
 - langchain-postgres ``PGVector`` (its documented store; ``use_jsonb=True``, the only supported
   setting; it offers no vector index, so the default exact scan): ``add_embeddings`` in calls of
   500, one collection for all tenants, the tenant in the metadata; query:
@@ -134,7 +134,7 @@ class Tenant:
 
 
 def embed(texts: list[str]) -> np.ndarray:
-    from rag.embeddings import HashEmbedder
+    from rag.knowledge.embeddings import HashEmbedder
 
     return HashEmbedder(dimensions=DIM).embed_sync(texts)
 
@@ -147,9 +147,10 @@ async def trulybot_ingest(
 ) -> dict[str, float]:
     import asyncpg
 
-    from rag import indexing
-    from rag import repository as repo
-    from rag.models import Document
+    from rag.knowledge import indexing
+    from rag.knowledge.models import Document
+    from rag.knowledge.repository import chunks as chunk_repo
+    from rag.knowledge.repository import documents as document_repo
     from workspaces import models as _workspace_models  # the FK target of documents
 
     del _workspace_models
@@ -183,9 +184,9 @@ async def trulybot_ingest(
                 revision=1,
                 counted=True,
             )
-            await repo.insert_document(session, doc)
+            await document_repo.insert_document(session, doc)
             rows = [
-                repo.ChunkRow(
+                chunk_repo.ChunkRow(
                     position=i - start,
                     text=tenant.texts[i],
                     metadata={"title": f"doc {start}", "heading_path": []},
@@ -195,7 +196,7 @@ async def trulybot_ingest(
                 )
                 for i in range(start, end)
             ]
-            await repo.replace_chunks(session, tenant.workspace_id, doc.id, rows, [])
+            await chunk_repo.replace_chunks(session, tenant.workspace_id, doc.id, rows, [])
     inserted = time.perf_counter() - t0
     indexed = 0.0
     if build_index:
@@ -208,7 +209,7 @@ async def trulybot_ingest(
 async def trulybot_queries(
     db: Any, tenant: Tenant, queries: np.ndarray, k: int
 ) -> tuple[list[float], list[list[str]]]:
-    from rag import retrieval
+    from rag.knowledge import retrieval
 
     times, results = [], []
     for q in queries:

@@ -7,8 +7,8 @@ Runs on the embedded PostgreSQL + pgvector (a separate cluster under --data-dir)
 PostgreSQL with pgvector given --owner-url (a superuser or the schema owner) and --app-role.
 Vectors are 384-d, clustered (each workspace mixes its own topics); chunk texts are Zipf-drawn
 words. Ground truth for vector search is an exact numpy scan of the workspace's own vectors, which
-is also timed as the floor. Latency is measured around ``rag.retrieval.search`` on a session of
-the app role with the tenant set (RLS on), i.e. what the API pays.
+is also timed as the floor. Latency is measured around ``rag.knowledge.retrieval.search`` on a
+session of the app role with the tenant set (RLS on), i.e. what the API pays.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from pgvector.asyncpg import register_vector
 from core import migrate
 from core.db import Database
 from core.embedded import embedded_postgres
-from rag import indexing, retrieval
+from rag.knowledge import indexing, retrieval
+from rag.knowledge.repository import indexes
 
 DIM = 384
 WORDS = 60
@@ -251,7 +252,7 @@ async def run(args: argparse.Namespace) -> None:
 
 async def _has_index(db: Database, workspace_id: uuid.UUID) -> bool:
     async with db.transaction(workspace_id=workspace_id) as session:
-        return await indexing.index_state(session, workspace_id) == "valid"
+        return await indexes.index_state(session, workspace_id) == "valid"
 
 
 async def _exact_hybrid(
@@ -264,9 +265,9 @@ async def _exact_hybrid(
     for r, i in enumerate(top, start=1):
         ranks[ids[int(i)]] = ranks.get(ids[int(i)], 0.0) + 1.0 / (retrieval.RRF_K + r)
     async with db.transaction(workspace_id=w.id) as session:
-        from rag import repository
+        from rag.knowledge.repository import search as search_repo
 
-        ft = await repository.fulltext_search(session, w.id, query, n)
+        ft = await search_repo.fulltext_search(session, w.id, query, n)
     for r, row in enumerate(ft, start=1):
         ranks[row[0]] = ranks.get(row[0], 0.0) + 1.0 / (retrieval.RRF_K + r)
     return {cid for cid, _ in sorted(ranks.items(), key=lambda kv: -kv[1])[:10]}

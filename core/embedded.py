@@ -28,6 +28,13 @@ class EmbeddedPostgres:
     def app_url(self, role: str) -> str:
         return f"postgresql+asyncpg://{role}@/{self.database}?host={self.socket_dir}"
 
+    def release(self) -> None:
+        """This process is done with the cluster: pgserver stops it when no other process uses
+        it (it counts them), unless it was started to keep running. The same as its exit hook,
+        which a process ended by a signal (uvicorn re-raises SIGTERM after its graceful
+        shutdown) never runs."""
+        self.server.cleanup()
+
 
 def start_embedded(pgdata: Path, *, keep_running: bool = False) -> tuple[Any, str]:
     """Start (or reuse) the cluster in ``pgdata``; returns the server handle and its socket dir."""

@@ -1,7 +1,12 @@
 """Row-level-security helpers shared by the revisions.
 
-Every tenant table gets ENABLE + FORCE and a policy keyed on ``app.workspace_id``, which the app
-sets per transaction with ``set_config(..., true)``.
+Every tenant table gets ENABLE + FORCE and one policy. Policies read transaction-local settings
+the app sets with ``set_config(..., true)`` at the start of every transaction (core/db.py
+``TENANT_SETTINGS``): ``app.workspace_id`` (the current workspace: most policies key on it alone),
+and the narrow lookup keys some policies also accept: ``app.user_id`` (a user's own
+memberships and workspaces), ``app.api_key_prefix`` (resolving an API key),
+``app.public_key`` (resolving a widget key) and ``app.lookup`` (billing: the order or payment a
+webhook names, or the reconcile run's listing of pending orders).
 """
 
 from __future__ import annotations

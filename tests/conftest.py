@@ -2,31 +2,48 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import structlog
 from redis.asyncio import Redis
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from api.app import create_app
-from api.container import Container
+from api.middleware import request_id_var
+from api.runtime import JobsChoice, Runtime, build_runtime
+from billing.provider import PaymentProvider
 from core import migrate
 from core.config import Settings
 from core.db import Database
 from core.embedded import EmbeddedPostgres, embedded_postgres
+from core.jobs import JobQueue
+from core.logging import configure_logging
+from rag.chat.generator import Generator
+from rag.knowledge.embeddings import Embedder
+from tests import clusters
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA_DIR = Path(os.environ.get("TRULYBOT_TEST_DATA_DIR", ROOT / ".trulybot" / "test"))
 REDIS_URL = os.environ.get("TRULYBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 APP_ROLE = "trulybot_app"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The safety net: no embedded cluster a test started outlives the suite."""
+    clusters.stop_all_started()
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -80,20 +97,123 @@ def settings() -> Settings:
     return make_settings()
 
 
-@pytest.fixture
-async def container(settings: Settings, db: Database, redis_client: Redis) -> Container:
-    return Container(settings=settings, db=db, redis=redis_client)
+@contextmanager
+def json_logs() -> Iterator[list[dict[str, Any]]]:
+    """The JSON log lines written while the block runs (the production log format), as dicts:
+    the list is filled when the block ends."""
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    configure_logging(
+        make_settings(log_json=True, log_level="INFO"),
+        context={"request_id": request_id_var},
+        stream=stream,
+    )
+    lines: list[dict[str, Any]] = []
+    try:
+        yield lines
+    finally:
+        for handler in list(root.handlers):
+            if handler not in saved_handlers:
+                root.removeHandler(handler)
+        root.setLevel(saved_level)
+        structlog.reset_defaults()
+        text = stream.getvalue()
+        lines.extend(json.loads(line) for line in text.splitlines() if line.startswith("{"))
+
+
+# --- the runtime: what `trulybot serve` runs on, over the test database and Redis -------------
+
+
+@asynccontextmanager
+async def make_runtime(
+    settings: Settings,
+    db: Database,
+    redis: Redis | None,
+    *,
+    embedder: Embedder | None = None,
+    generator: Generator | None = None,
+    jobs: JobQueue | JobsChoice = "in-process",
+    payments: PaymentProvider | None = None,
+    owner_url: str | None = None,
+) -> AsyncIterator[Runtime]:
+    """A runtime over ``db`` and ``redis`` with these settings; providers come from the settings
+    (the fake OpenAI or Razorpay server through their base URLs) unless given. Jobs run in this
+    process; they are waited for when the block ends."""
+    async with build_runtime(
+        settings,
+        database=db,
+        owner_url=owner_url,
+        redis=redis,
+        embedder=embedder,
+        generator=generator,
+        jobs=jobs,
+        payments=payments,
+    ) as runtime:
+        yield runtime
+        await runtime.jobs.drain()
+
+
+RuntimeFactory = Callable[..., AbstractAsyncContextManager[Runtime]]
 
 
 @pytest.fixture
-async def app(container: Container) -> Any:
-    return create_app(container=container)
+def runtime_factory(db: Database, redis_client: Redis) -> RuntimeFactory:
+    """``async with runtime_factory(max_upload_bytes=2000, embedder=counting) as runtime:`` a
+    runtime over the test database and Redis. Keyword arguments are settings overrides
+    (``make_settings``), except the typed provider overrides of ``make_runtime`` (embedder,
+    generator, jobs, payments, owner_url); ``redis=None`` runs without Redis."""
+
+    def factory(
+        *,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
+        jobs: JobQueue | JobsChoice = "in-process",
+        payments: PaymentProvider | None = None,
+        owner_url: str | None = None,
+        redis: Redis | str | None = "test",
+        **settings: Any,
+    ) -> AbstractAsyncContextManager[Runtime]:
+        if redis is None:
+            settings.setdefault("redis_url", None)
+        return make_runtime(
+            make_settings(**settings),
+            db,
+            redis_client if redis == "test" else redis,  # type: ignore[arg-type]
+            embedder=embedder,
+            generator=generator,
+            jobs=jobs,
+            payments=payments,
+            owner_url=owner_url,
+        )
+
+    return factory
+
+
+@asynccontextmanager
+async def client_for(
+    runtime: Runtime, *, ip: str | None = None, base_url: str = "http://testserver"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the real app over ``runtime`` (requests from ``ip`` when given)."""
+    app = create_app(runtime=runtime)
+    transport = httpx.ASGITransport(
+        app=app, raise_app_exceptions=False, client=(ip, 40000) if ip else ("127.0.0.1", 123)
+    )
+    async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+        client.app = app  # type: ignore[attr-defined]
+        yield client
 
 
 @pytest.fixture
-async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+async def runtime(settings: Settings, db: Database, redis_client: Redis) -> AsyncIterator[Runtime]:
+    """The default runtime (``settings``); ``client`` talks to an app over it."""
+    async with make_runtime(settings, db, redis_client) as rt:
+        yield rt
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(runtime) as c:
         yield c
 
 
@@ -147,10 +267,7 @@ async def other(client: httpx.AsyncClient) -> Owner:
 
 
 @pytest.fixture
-async def jobs(container: Container) -> AsyncIterator[Any]:
-    """The container's in-process job queue; ``await jobs.drain()`` waits for every job."""
-    from api.routers.documents import ingestion_deps
-
-    queue = ingestion_deps(container).jobs
-    yield queue
-    await queue.drain()
+async def jobs(runtime: Runtime) -> AsyncIterator[JobQueue]:
+    """The runtime's in-process job queue; ``await jobs.drain()`` waits for every job."""
+    yield runtime.jobs
+    await runtime.jobs.drain()

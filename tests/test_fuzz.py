@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from api.app import create_app
-from api.container import Container
+from api.runtime import build_runtime
 from core.db import Database, async_url
 from core.embedded import EmbeddedPostgres
 from tests.conftest import APP_ROLE, make_settings
@@ -48,12 +48,13 @@ class Tenant:
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(pg: EmbeddedPostgres) -> Iterator[tuple[Any, Any]]:
+async def fuzz_app(pg: EmbeddedPostgres) -> AsyncIterator[tuple[Any, Any]]:
     engine = create_async_engine(async_url(pg.app_url(APP_ROLE)), poolclass=NullPool)
-    settings = make_settings(redis_url=None)
-    app = create_app(container=Container(settings=settings, db=Database(engine), redis=None))
-    with get_client(app) as client:
-        yield app, client
+    async with build_runtime(make_settings(redis_url=None), database=Database(engine)) as runtime:
+        app = create_app(runtime=runtime)
+        with get_client(app) as client:
+            yield app, client
+    await engine.dispose()
 
 
 def _signup(client: Any, name: str) -> Tenant:

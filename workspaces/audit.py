@@ -21,7 +21,6 @@ secrets or personal data beyond ids (no emails of leads, no keys).
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,8 +32,8 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.errors import ValidationFailed
 from core.models import Base, new_id, utcnow
+from core.pagination import decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
     from workspaces.service import WorkspaceAccess
@@ -117,22 +116,6 @@ async def record(
 
 
 # --- reading -----------------------------------------------------------------------------------
-
-
-def encode_cursor(entry: AuditEntry) -> str:
-    raw = f"{entry.created_at.isoformat()}|{entry.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, _, ident = base64.urlsafe_b64decode(padded).decode().partition("|")
-        return datetime.fromisoformat(created), uuid.UUID(ident)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed(
-            "Invalid cursor", code="invalid_cursor", details=[{"field": "cursor"}]
-        ) from exc
 
 
 async def list_page(

@@ -9,7 +9,6 @@ the email was already a lead).
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import unicodedata
@@ -20,8 +19,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import NotFound, ValidationFailed
-from workspaces import repository as repo
+from core.errors import NotFound
+from core.pagination import decode_cursor, encode_cursor
+from workspaces import lead_repository as repo
 from workspaces.models import Lead, LeadSubmission
 from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess
@@ -145,22 +145,6 @@ async def delete(session: AsyncSession, access: WorkspaceAccess, *, lead_id: uui
     if not await repo.delete_lead(session, workspace_id=access.workspace.id, lead_id=lead_id):
         raise NotFound("Lead not found")
     await permit.record(session, target_type="lead", target_id=lead_id)
-
-
-def encode_cursor(row: Lead | LeadSubmission) -> str:
-    raw = f"{row.created_at.isoformat()}|{row.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, lead_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
-        return datetime.fromisoformat(created), uuid.UUID(lead_id)
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed(
-            "Invalid cursor", code="invalid_cursor", details=[{"field": "cursor"}]
-        ) from None
 
 
 async def list_page(

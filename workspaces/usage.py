@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from core.errors import QuotaExceeded
 from workspaces import repository as repo
@@ -81,12 +84,29 @@ async def increment(session: AsyncSession, workspace_id: uuid.UUID, **amounts: i
     )
 
 
-def increment_statement(workspace_id: uuid.UUID, **amounts: int) -> Any:
-    """``increment``'s upsert as a statement (returning the new values of ``amounts``' metrics,
-    in their order), for ``rag.chat_repository.record_message_metered``."""
-    return repo.increment_usage_statement(
-        workspace_id=workspace_id, month=month_key(), amounts=amounts
+@dataclass(frozen=True)
+class UsageIncrement:
+    """``increment`` as one statement another repository can send together with its own writes
+    (``rag.chat.repository.record_message_metered``): an upsert of this month's counters that
+    returns the new value of each of ``metrics``, in that order."""
+
+    metrics: tuple[Metric, ...]
+    statement: ReturningInsert[Any]
+
+    def counted(self, row: Sequence[Any]) -> dict[Metric, int]:
+        """Each metric's value after the increment, from the statement's result row."""
+        return {metric: int(value) for metric, value in zip(self.metrics, row, strict=True)}
+
+
+def increment_statement(workspace_id: uuid.UUID, amounts: Mapping[Metric, int]) -> UsageIncrement:
+    """This month's counters of ``workspace_id`` plus ``amounts``, as an ``UsageIncrement``."""
+    metrics = tuple(amounts)
+    statement = repo.increment_usage_statement(
+        workspace_id=workspace_id,
+        month=month_key(),
+        amounts={str(k): v for k, v in amounts.items()},
     )
+    return UsageIncrement(metrics=metrics, statement=statement)
 
 
 async def record_llm_tokens(session: AsyncSession, workspace_id: uuid.UUID, tokens: int) -> int:

@@ -7,26 +7,25 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from billing.provider import RazorpayProvider
 from billing.reconcile import ReconcileReport, reconcile
+from billing.signatures import BillingDisabled
 from core.config import Settings, get_settings
-from core.db import Database
 
 
 async def run_reconcile(
     settings: Settings, *, older_than_minutes: float, limit: int
 ) -> ReconcileReport:
-    from api.runtime import resolve_database
+    from api.runtime import build_runtime
 
-    provider = RazorpayProvider.from_settings(settings)
-    target = await resolve_database(settings, apply_migrations=False)
-    db = Database.from_url(target.app_url, pool_size=2, max_overflow=2)
-    try:
+    async with build_runtime(settings) as runtime:
+        if runtime.payments is None:
+            raise BillingDisabled("Billing is not configured: set RAZORPAY_KEY_ID and _SECRET")
         return await reconcile(
-            db, provider, older_than=timedelta(minutes=older_than_minutes), limit=limit
+            runtime.db,
+            runtime.payments,
+            older_than=timedelta(minutes=older_than_minutes),
+            limit=limit,
         )
-    finally:
-        await db.dispose()
 
 
 def _reconcile(args: argparse.Namespace) -> int:

@@ -7,20 +7,22 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from api.commands.ingest import operator, resolve_workspace
-from rag import eval as rag_eval
-from rag import retrieval
+from api.commands.ingest import resolve_workspace
+from api.runtime import operator_runtime
+from core.config import get_settings
+from rag.knowledge import eval as rag_eval
+from rag.knowledge import retrieval
 
 
 async def _run(args: argparse.Namespace) -> int:
     questions = rag_eval.load_questions(Path(args.questions))
     modes: list[retrieval.Mode] = list(retrieval.MODES) if args.mode == "all" else [args.mode]
-    async with operator() as op:
-        workspace_id = await resolve_workspace(op, args.workspace)
+    async with operator_runtime(get_settings()) as runtime:
+        workspace_id = await resolve_workspace(runtime, args.workspace)
         results = await rag_eval.evaluate(
-            op.deps.db, op.deps.embedder, workspace_id, questions, modes
+            runtime.db, runtime.embedder, workspace_id, questions, modes
         )
-    print(f"embedder: {op.deps.embedder.name}")
+    print(f"embedder: {runtime.embedder.name}")
     print(rag_eval.format_table(results, len(questions)))
     return 0
 

@@ -13,58 +13,29 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.config import Settings, get_settings
-from core.db import Database
+from api.runtime import Runtime, operator_runtime, owner_session
+from core.config import get_settings
 from core.errors import AppError
-from core.jobs import InProcessQueue, JobRegistry
-from rag import indexing, ingestion
-from rag.embeddings import build_embedder
+from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge import submissions
+from rag.knowledge.repository import documents as document_repo
 from workspaces import repository as ws_repo
 
 SUFFIXES = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml", ".pdf", ".docx"}
 
 
-@dataclass
-class Operator:
-    deps: ingestion.IngestionDeps
-    owner_url: str | None
-
-
-@asynccontextmanager
-async def operator(settings: Settings | None = None) -> AsyncIterator[Operator]:
-    """The database (migrated when embedded), the embedder and in-process jobs, for CLI tools."""
-    from api.runtime import resolve_database
-
-    settings = settings or get_settings()
-    target = await resolve_database(settings, apply_migrations=settings.database_url is None)
-    db = Database.from_url(target.app_url, pool_size=4, max_overflow=4, statement_timeout_ms=0)
-    deps = ingestion.IngestionDeps(
-        db=db, settings=settings, embedder=build_embedder(settings), owner_url=target.owner_url
-    )
-    jobs = InProcessQueue(JobRegistry(ingestion.JOBS), {ingestion.DEPS_KEY: deps})
-    deps.jobs = jobs
-    try:
-        yield Operator(deps=deps, owner_url=target.owner_url)
-        await jobs.drain()
-    finally:
-        await jobs.close()
-        await db.dispose()
-
-
-async def resolve_workspace(op: Operator, value: str) -> uuid.UUID:
+async def resolve_workspace(runtime: Runtime, value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
         pass
-    if not op.owner_url:
+    if not runtime.owner_url:
         raise SystemExit("--workspace SLUG needs MIGRATION_DATABASE_URL; or pass the workspace id")
-    found = await indexing.workspace_id_by_slug(op.owner_url, value)
+    async with owner_session(runtime) as session:
+        found = await ws_repo.workspace_id_by_slug(session, value)
     if found is None:
         raise SystemExit(f"no workspace with slug {value!r}")
     return found
@@ -97,11 +68,15 @@ def collect(paths: list[str], include: str | None = None) -> list[tuple[Path, st
 
 
 async def ingest_files(
-    op: Operator, workspace_id: uuid.UUID, files: list[tuple[Path, str]], *, concurrency: int = 2
+    runtime: Runtime,
+    workspace_id: uuid.UUID,
+    files: list[tuple[Path, str]],
+    *,
+    concurrency: int = 2,
 ) -> dict[str, Any]:
     from tqdm import tqdm
 
-    deps = op.deps
+    deps = runtime.ingestion
     outcomes: Counter[str] = Counter()
     chunks = 0
     started = time.perf_counter()
@@ -117,7 +92,7 @@ async def ingest_files(
                     workspace = await ws_repo.get_workspace(session, workspace_id)
                     if workspace is None:
                         raise SystemExit("workspace not found")
-                    sub = await ingestion.submit_upload(
+                    sub = await submissions.submit_upload(
                         session,
                         workspace,
                         data=data,
@@ -128,13 +103,13 @@ async def ingest_files(
                 if sub.duplicate:
                     outcomes["duplicate"] += 1
                     return
-                result = await ingestion.ingest_document(deps, workspace_id, sub.document.id)
+                result = await knowledge_jobs.ingest_document(deps, workspace_id, sub.document.id)
                 outcomes[result if sub.created else f"{result} (updated)"] += 1
                 if result == "ready":
                     async with deps.db.transaction(workspace_id=workspace_id) as session:
-                        from rag import repository as repo
-
-                        doc = await repo.get_document(session, workspace_id, sub.document.id)
+                        doc = await document_repo.get_document(
+                            session, workspace_id, sub.document.id
+                        )
                         chunks += doc.chunk_count if doc else 0
             except AppError as exc:
                 outcomes[f"refused: {exc.code}"] += 1
@@ -155,9 +130,9 @@ async def ingest_files(
 
 async def _run(args: argparse.Namespace) -> int:
     files = collect(args.paths, args.include)
-    async with operator() as op:
-        workspace_id = await resolve_workspace(op, args.workspace)
-        summary = await ingest_files(op, workspace_id, files, concurrency=args.concurrency)
+    async with operator_runtime(get_settings()) as runtime:
+        workspace_id = await resolve_workspace(runtime, args.workspace)
+        summary = await ingest_files(runtime, workspace_id, files, concurrency=args.concurrency)
     print(f"\n{summary['files']} files in {summary['seconds']} s")
     for outcome, count in sorted(summary["outcomes"].items()):
         print(f"  {outcome:<28} {count}")

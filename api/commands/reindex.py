@@ -1,54 +1,82 @@
-"""`trulybot reindex [--workspace SLUG]`: re-embed every chunk after an embedding-model change.
+"""`trulybot reindex [--workspace SLUG] [--change-dimension]`: re-embed after a model change.
 
-When the new model's dimension differs from the column's, the per-workspace HNSW indexes are
-dropped and ``chunks.embedding`` is altered to the new ``vector(N)`` (owner connection needed);
-then every workspace is re-embedded and the indexes are rebuilt where a workspace is large.
+Every chunk, FAQ question and unanswered question is embedded again with the configured model,
+workspace by workspace, and each workspace's HNSW index is brought in line with its size.
+
+When the model's dimension differs from the ``chunks.embedding`` column's, the column must
+change too. That is never done on its own: it drops every workspace's HNSW index and clears every
+stored vector until it is re-embedded (answers fall back to "don't know" meanwhile), so the
+operator asks for it with ``--change-dimension`` (all workspaces; the owner connection, i.e.
+MIGRATION_DATABASE_URL, is needed). docs/deploy.md describes the procedure.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import uuid
 from typing import Any
 
-from api.commands.ingest import operator, resolve_workspace
-from rag import faq, indexing, ingestion
+from api.commands.ingest import resolve_workspace
+from api.runtime import Runtime, operator_runtime, owner_session
+from core.config import get_settings
+from rag.chat import faq
+from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge.repository import indexes
+from workspaces import repository as ws_repo
+
+
+def dimension_refusal(current: int, runtime: Runtime) -> str:
+    embedder = runtime.embedder
+    return (
+        f"chunks.embedding is vector({current}) but {embedder.name} makes "
+        f"{embedder.dimensions}-dimension vectors. Changing the column drops every workspace's "
+        "vector index and clears every stored vector until it is re-embedded: rerun with "
+        "--change-dimension (every workspace; needs MIGRATION_DATABASE_URL)."
+    )
+
+
+async def _workspaces(runtime: Runtime, args: argparse.Namespace) -> list[uuid.UUID]:
+    if args.workspace:
+        return [await resolve_workspace(runtime, args.workspace)]
+    if not runtime.owner_url:
+        raise SystemExit("pass --workspace (no owner connection to list workspaces)")
+    async with owner_session(runtime) as session:
+        return await ws_repo.all_workspace_ids(session)
 
 
 async def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    async with operator() as op:
-        deps = op.deps
-        async with deps.db.transaction() as session:
-            current = await indexing.column_dimensions(session)
-        target = deps.embedder.dimensions
-        if current != target:
-            if not op.owner_url:
+    async with operator_runtime(get_settings()) as runtime:
+        async with runtime.db.transaction() as session:
+            current = await indexes.column_dimensions(session)
+        target = runtime.embedder.dimensions
+        change = current != target
+        if change and not args.change_dimension:
+            raise SystemExit(dimension_refusal(current, runtime))
+        if change:
+            if not runtime.owner_url:
                 raise SystemExit("changing the vector dimension needs MIGRATION_DATABASE_URL")
             if args.workspace:
                 raise SystemExit("a dimension change re-embeds every workspace: drop --workspace")
-            dropped = await indexing.drop_all_indexes(op.owner_url)
-            await indexing.alter_dimensions(op.owner_url, target)
+            dropped = await indexes.drop_all(runtime.owner_url)
+            await indexes.change_dimensions(runtime.owner_url, target)
             print(f"embedding: vector({current}) -> vector({target}); {dropped} indexes dropped")
-        if args.workspace:
-            workspaces = [await resolve_workspace(op, args.workspace)]
-        elif op.owner_url:
-            workspaces = await indexing.all_workspace_ids(op.owner_url)
-        else:
-            raise SystemExit("pass --workspace (no owner connection to list workspaces)")
+        workspaces = await _workspaces(runtime, args)
+        deps = runtime.ingestion
         total = faqs = 0
         for ws in workspaces:
             bar = tqdm(desc=f"re-embedding {ws}", unit="chunk")
-            total += await ingestion.reembed_workspace(deps, ws, on_progress=bar.update)
+            total += await knowledge_jobs.reembed_workspace(deps, ws, on_progress=bar.update)
             bar.close()
             faqs += await faq.reembed_workspace(deps.db, deps.embedder, ws)
-            await ingestion.maintain_index(deps, ws)
-        if current != target and op.owner_url:
-            await indexing.restore_not_null(op.owner_url)
+            await knowledge_jobs.maintain_index(deps, ws)
+        if change and runtime.owner_url:
+            await indexes.restore_not_null(runtime.owner_url)
     print(
         f"re-embedded {total} chunks and {faqs} FAQ/unanswered questions in "
-        f"{len(workspaces)} workspaces with {deps.embedder.name}"
+        f"{len(workspaces)} workspaces with {runtime.embedder.name}"
     )
     return 0
 
@@ -60,4 +88,9 @@ def _cmd(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("reindex", help="re-embed all chunks after a model change")
     parser.add_argument("--workspace", default=None, help="only this workspace (slug or id)")
+    parser.add_argument(
+        "--change-dimension",
+        action="store_true",
+        help="alter the embedding columns to the model's dimension first (clears every vector)",
+    )
     parser.set_defaults(func=_cmd)

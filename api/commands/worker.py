@@ -3,46 +3,39 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import AsyncExitStack
 from typing import Any
 
 from core.config import get_settings
+
+_STACK_KEY = "runtime_stack"
 
 
 def _cmd(args: argparse.Namespace) -> int:
     from arq.connections import RedisSettings
     from arq.worker import Worker
 
-    from api.routers.documents import job_registry
-    from api.runtime import resolve_database
-    from core.db import Database
+    from api.runtime import build_runtime, job_registry
     from core.jobs import ArqQueue, worker_functions
-    from rag import ingestion
-    from rag.embeddings import build_embedder
+    from rag.knowledge import jobs as knowledge_jobs
 
     settings = get_settings()
     if not settings.redis_url:
         raise SystemExit("REDIS_URL is not set: without it jobs run inside `trulybot serve`")
 
     async def startup(ctx: dict[str, Any]) -> None:
-        target = await resolve_database(settings, apply_migrations=False)
-        db = Database.from_url(
-            target.app_url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            statement_timeout_ms=0,
+        # The jobs this worker causes (index maintenance) go back to Redis on arq's own pool.
+        stack = AsyncExitStack()
+        runtime = await stack.enter_async_context(
+            build_runtime(settings, statement_timeout_ms=0, jobs=ArqQueue(ctx["redis"]))
         )
-        ctx[ingestion.DEPS_KEY] = ingestion.IngestionDeps(
-            db=db,
-            settings=settings,
-            embedder=build_embedder(settings),
-            jobs=ArqQueue(ctx["redis"]),
-            owner_url=target.owner_url,
-        )
+        ctx[_STACK_KEY] = stack
+        ctx[knowledge_jobs.DEPS_KEY] = runtime.ingestion
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        deps = ctx.get(ingestion.DEPS_KEY)
-        if deps is not None:
-            await deps.db.dispose()
+        stack: AsyncExitStack | None = ctx.get(_STACK_KEY)
+        if stack is not None:
+            await stack.aclose()
 
     worker = Worker(
         # A workspace holds at most JOBS_PER_WORKSPACE of all workers' slots; the lease outlives

@@ -13,11 +13,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from api.container import Container
+from api.runtime import Runtime
 from core.db import set_tenant
 from core.errors import Conflict
-from rag import faq as faq_service
-from rag import ingestion
+from rag.chat import faq as faq_service
+from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge import submissions
 from workspaces import repository as workspace_repo
 from workspaces import service
 
@@ -41,9 +42,9 @@ WIDGET = {
 }
 
 
-async def ensure_demo(container: Container, deps: ingestion.IngestionDeps) -> dict[str, Any]:
+async def ensure_demo(runtime: Runtime) -> dict[str, Any]:
     """Create (once) and return the demo workspace's ids and public key."""
-    async with container.db.transaction() as session:
+    async with runtime.db.transaction() as session:
         user = await workspace_repo.get_user_by_email(session, DEMO_EMAIL)
         if user is not None:
             await set_tenant(session, user_id=user.id)
@@ -53,16 +54,14 @@ async def ensure_demo(container: Container, deps: ingestion.IngestionDeps) -> di
                 return {"workspace_id": str(workspace.id), "public_key": workspace.public_key}
     password = secrets.token_urlsafe(12)
     try:
-        return await _seed(container, deps, password)
+        return await _seed(runtime, password)
     except Conflict:  # another worker seeded it at the same moment
-        return await ensure_demo(container, deps)
+        return await ensure_demo(runtime)
 
 
-async def _seed(
-    container: Container, deps: ingestion.IngestionDeps, password: str
-) -> dict[str, Any]:
-    settings = container.settings
-    async with container.db.transaction() as session:
+async def _seed(runtime: Runtime, password: str) -> dict[str, Any]:
+    settings = runtime.settings
+    async with runtime.db.transaction() as session:
         _, workspace = await service.signup(
             session,
             email=DEMO_EMAIL,
@@ -74,7 +73,7 @@ async def _seed(
         await workspace_repo.update_workspace(session, workspace.id, {"widget_config": WIDGET})
         documents: list[uuid.UUID] = []
         for name in DOCUMENTS:
-            submission = await ingestion.submit_upload(
+            submission = await submissions.submit_upload(
                 session,
                 workspace,
                 data=(CONTENT / name).read_bytes(),
@@ -86,7 +85,7 @@ async def _seed(
         for item in json.loads((CONTENT / "faqs.json").read_text()):
             await faq_service.create(
                 session,
-                deps.embedder,
+                runtime.embedder,
                 workspace_id=workspace.id,
                 question=item["question"],
                 answer=item["answer"],
@@ -94,7 +93,7 @@ async def _seed(
             )
         workspace_id, public_key = workspace.id, workspace.public_key
     for document_id in documents:
-        await ingestion.ingest_document(deps, workspace_id, document_id)
+        await knowledge_jobs.ingest_document(runtime.ingestion, workspace_id, document_id)
     credentials = {
         "email": DEMO_EMAIL,
         "password": password,

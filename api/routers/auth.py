@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from api.deps import ContainerDep, SessionDep, SettingsDep, UserPrincipalDep
+from api.deps import RuntimeDep, SessionDep, SettingsDep, UserPrincipalDep
 from api.throttling import RateLimitAuth, login_attempt
 from core.errors import NotFound, Unauthorized
 from workspaces import repository as repo
@@ -49,12 +49,12 @@ async def signup(body: SignupIn, session: SessionDep, settings: SettingsDep) -> 
 
 @router.post("/auth/login", response_model=TokenOut, dependencies=[RateLimitAuth])
 async def login(
-    body: LoginIn, container: ContainerDep, settings: SettingsDep, request: Request
+    body: LoginIn, runtime: RuntimeDep, settings: SettingsDep, request: Request
 ) -> TokenOut:
     attempt = await login_attempt(request, email=body.email)
     # Short transactions around the password check, not one across it: a login waiting for
     # the hashing pool holds no database connection.
-    async with container.db.transaction() as session:
+    async with runtime.db.transaction() as session:
         user = await service.find_login(session, email=body.email)
     try:
         new_hash = await service.authenticate(user, password=body.password)
@@ -64,7 +64,7 @@ async def login(
     assert user is not None
     await attempt.succeeded()
     if new_hash is not None:
-        async with container.db.transaction() as session:
+        async with runtime.db.transaction() as session:
             await service.store_password_hash(session, user, new_hash)
     token, expires_in = security.create_access_token(
         user.id, secret=settings.jwt_key, ttl_minutes=settings.jwt_ttl_minutes

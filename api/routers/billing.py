@@ -8,15 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request, status
 
 from api.deps import (
-    ContainerDep,
     LimitDep,
     QueryDatetime,
+    RuntimeDep,
     SessionDep,
     SettingsDep,
     WorkspaceDep,
 )
 from billing import catalog, orders, subscriptions, webhooks
-from billing.provider import PaymentProvider, RazorpayProvider
+from billing.provider import PaymentProvider
 from billing.schemas import (
     CancelIn,
     OrderIn,
@@ -33,8 +33,6 @@ from core.config import Settings
 
 router = APIRouter(tags=["billing"])
 
-PROVIDER_KEY = "payment_provider"
-
 
 def require_billing(settings: SettingsDep) -> Settings:
     if not settings.billing_enabled:
@@ -47,13 +45,11 @@ def require_billing(settings: SettingsDep) -> Settings:
 BillingSettingsDep = Annotated[Settings, Depends(require_billing)]
 
 
-def get_provider(settings: BillingSettingsDep, container: ContainerDep) -> PaymentProvider:
-    """One provider per process (tests point it at a local fake through RAZORPAY_BASE_URL)."""
-    provider: PaymentProvider | None = container.extras.get(PROVIDER_KEY)
-    if provider is None:
-        provider = RazorpayProvider.from_settings(settings)
-        container.extras[PROVIDER_KEY] = provider
-    return provider
+def get_provider(settings: BillingSettingsDep, runtime: RuntimeDep) -> PaymentProvider:
+    """The runtime's provider (tests point it at a local fake through RAZORPAY_BASE_URL)."""
+    if runtime.payments is None:  # billing is configured, so the runtime built one
+        raise BillingDisabled("Billing is not configured on this server")
+    return runtime.payments
 
 
 ProviderDep = Annotated[PaymentProvider, Depends(get_provider)]

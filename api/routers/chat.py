@@ -7,26 +7,27 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import providers
-from api.container import Container
 from api.deps import (
-    ContainerDep,
     LimitDep,
     OffsetDep,
     QueryDatetime,
+    RuntimeDep,
     SessionDep,
     SettingsDep,
     WorkspaceDep,
 )
+from api.runtime import Runtime
 from api.sse import sse_response, wants_stream
 from api.throttling import cap_widget_conversation, rate_limit_chat
 from api.widget_cors import STATE_KEY
 from core.config import Settings
 from core.errors import Forbidden
-from rag import chat_repository, conversations
-from rag import faq as faq_service
-from rag.pipeline import ChatInput
-from rag.schemas import (
+from rag.chat import conversations
+from rag.chat import faq as faq_service
+from rag.chat.pipeline import ChatInput
+from rag.chat.repository import conversations as conversation_repo
+from rag.chat.repository import faqs as faq_repo
+from rag.chat.schemas import (
     ChatIn,
     ChatOut,
     ChatStatsOut,
@@ -95,15 +96,13 @@ CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def widget_workspace_only(
-    request: Request, container: Container, key: str | None
-) -> Workspace:
+async def widget_workspace_only(request: Request, runtime: Runtime, key: str | None) -> Workspace:
     """``widget_workspace`` for a caller that needs the workspace and not the session: one
     short transaction whose tenant context is the key from its first statement, so the lookup
     is two round trips (context, select) instead of four. Same checks, same errors."""
-    async with container.db.transaction(public_key=check_public_key(key)) as session:
+    async with runtime.db.transaction(public_key=check_public_key(key)) as session:
         workspace = await resolve_public_key(session, key, context_set=True)
-    _check_origin(request, workspace, container.settings)
+    _check_origin(request, workspace, runtime.settings)
     return workspace
 
 
@@ -114,11 +113,11 @@ async def public_chat(
     key: WidgetKey = None,
     accept: AcceptHeader = None,
 ) -> Any:
-    # The container straight from the app (ContainerDep/SettingsDep are sync dependencies,
+    # The runtime straight from the app (RuntimeDep/SettingsDep are sync dependencies,
     # each a thread-pool hop per request).
-    container: Container = request.app.state.container
+    runtime: Runtime = request.app.state.runtime
     # A short transaction of its own: no connection is held while the answer is generated.
-    workspace = await widget_workspace_only(request, container, key)
+    workspace = await widget_workspace_only(request, runtime, key)
     await rate_limit_chat(request, workspace.id, body.session_id)
     if body.conversation_id is None:  # the pipeline starts a new conversation
         await cap_widget_conversation(request, workspace)
@@ -129,7 +128,7 @@ async def public_chat(
         conversation_id=body.conversation_id,
         channel="widget",
     )
-    pipeline = providers.pipeline(container)
+    pipeline = runtime.pipeline
     if wants_stream(accept):
         return await sse_response(pipeline.stream(inp))
     # Built by the pipeline in the documented shape (ChatOut): sent as is, not re-validated.
@@ -141,7 +140,7 @@ async def owner_chat(
     body: OwnerChatIn,
     request: Request,
     access: WorkspaceDep,
-    container: ContainerDep,
+    runtime: RuntimeDep,
     accept: AcceptHeader = None,
 ) -> Any:
     authorize(access, Action.OWNER_CHAT)  # TODO(r1-merge): move into rag service
@@ -154,7 +153,7 @@ async def owner_chat(
         conversation_id=body.conversation_id,
         channel="owner",
     )
-    pipeline = providers.pipeline(container)
+    pipeline = runtime.pipeline
     if wants_stream(accept):
         return await sse_response(pipeline.stream(inp))
     # Built by the pipeline in the documented shape (ChatOut): sent as is, not re-validated.
@@ -191,13 +190,13 @@ async def create_faq(
     body: FaqIn,
     access: WorkspaceDep,
     session: SessionDep,
-    container: ContainerDep,
+    runtime: RuntimeDep,
 ) -> Any:
     """Add an FAQ (answered verbatim to visitors). Owners and admins; audited."""
     permit = authorize(access, Action.FAQ_CREATE)  # TODO(r1-merge): move into rag service
     faq = await faq_service.create(
         session,
-        providers.embedder(container),
+        runtime.embedder,
         workspace_id=access.workspace.id,
         question=body.question,
         answer=body.answer,
@@ -220,7 +219,7 @@ async def list_faqs(
     limit: LimitDep,
     offset: OffsetDep = 0,
 ) -> FaqPage:
-    items, total = await chat_repository.list_faqs(
+    items, total = await faq_repo.list_faqs(
         session, workspace_id=access.workspace.id, limit=limit, offset=offset
     )
     return FaqPage(items=[FaqOut.model_validate(i) for i in items], total=total)
@@ -237,14 +236,14 @@ async def update_faq(
     body: FaqUpdateIn,
     access: WorkspaceDep,
     session: SessionDep,
-    container: ContainerDep,
+    runtime: RuntimeDep,
 ) -> Any:
     """Change an FAQ. Owners and admins; audited (which fields, not their text)."""
     permit = authorize(access, Action.FAQ_UPDATE)  # TODO(r1-merge): move into rag service
     values = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     faq = await faq_service.update(
         session,
-        providers.embedder(container),
+        runtime.embedder,
         workspace_id=access.workspace.id,
         faq_id=faq_id,
         values=values,
@@ -321,7 +320,7 @@ async def update_conversation(
     conversation, _ = await conversations.transcript(
         session, workspace_id=access.workspace.id, conversation_id=conversation_id, limit=1
     )
-    await chat_repository.set_conversation_status(
+    await conversation_repo.set_conversation_status(
         session,
         workspace_id=access.workspace.id,
         conversation_id=conversation_id,
@@ -344,7 +343,7 @@ async def resolve_unanswered(
 ) -> ResolvedOut:
     """Mark unanswered questions as dealt with (e.g. after adding an FAQ): a group's ``ids``."""
     authorize(access, Action.UNANSWERED_RESOLVE)  # TODO(r1-merge): move into rag service
-    resolved = await chat_repository.resolve_unanswered(
+    resolved = await conversation_repo.resolve_unanswered(
         session, workspace_id=access.workspace.id, ids=body.ids
     )
     return ResolvedOut(resolved=resolved)
@@ -364,11 +363,11 @@ async def owner_feedback(body: FeedbackIn, access: WorkspaceDep, session: Sessio
 
 @router.get("/workspaces/{workspace_id}/chat/stats", response_model=ChatStatsOut)
 async def chat_stats(
-    access: WorkspaceDep, session: SessionDep, container: ContainerDep
+    access: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> ChatStatsOut:
     return ChatStatsOut(
-        cache=await providers.response_cache(container).stats(access.workspace.id),
-        feedback=await chat_repository.feedback_counts(session, workspace_id=access.workspace.id),
+        cache=await runtime.cache.stats(access.workspace.id),
+        feedback=await conversation_repo.feedback_counts(session, workspace_id=access.workspace.id),
     )
 
 

@@ -10,88 +10,21 @@ from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 from pydantic import BaseModel, Field, HttpUrl, ValidationError
 from starlette.datastructures import UploadFile
 
-from api.container import Container
-from api.deps import ContainerDep, LimitDep, OffsetDep, SessionDep, WorkspaceDep
+from api.deps import LimitDep, OffsetDep, RuntimeDep, SessionDep, WorkspaceDep
 from api.throttling import RateLimitIngest
 from core.errors import NotFound, ValidationFailed
-from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
-from rag import ingestion, retrieval
-from rag import repository as repo
-from rag.embeddings import Embedder, build_embedder
-from rag.models import STATUSES, Document
+from core.jobs import JobQueue
+from rag.knowledge import indexing, retrieval, submissions
+from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge.models import STATUSES, Document
+from rag.knowledge.repository import chunks as chunk_repo
+from rag.knowledge.repository import documents as document_repo
 from workspaces.permissions import Action, authorize
 
 router = APIRouter(tags=["documents"])
 
 DocStatus = Literal["queued", "processing", "ready", "failed"]
 assert set(STATUSES) == {"queued", "processing", "ready", "failed"}
-
-
-# --- providers -------------------------------------------------------------------------------
-
-
-def job_registry() -> JobRegistry:
-    return JobRegistry(ingestion.JOBS)
-
-
-def ingestion_deps(container: Container) -> ingestion.IngestionDeps:
-    """The embedder, job queue and job context of this process, created on first use.
-
-    ``create_app``'s lifespan puts them into ``container.extras`` (arq when REDIS_URL is set);
-    a container built elsewhere (tests, scripts) gets the embedder from settings and in-process
-    jobs.
-    """
-    deps = container.extras.get("ingestion")
-    if isinstance(deps, ingestion.IngestionDeps):
-        return deps
-    embedder = container.extras.get("embedder")
-    if embedder is None:
-        embedder = build_embedder(container.settings)
-        container.extras["embedder"] = embedder
-    deps = ingestion.IngestionDeps(
-        db=container.db,
-        settings=container.settings,
-        embedder=embedder,
-        owner_url=container.extras.get("owner_url"),
-    )
-    jobs = container.extras.get("jobs")
-    if jobs is None:
-        jobs = InProcessQueue(
-            job_registry(),
-            {ingestion.DEPS_KEY: deps},
-            per_workspace=container.settings.jobs_per_workspace,
-        )
-        container.extras["jobs"] = jobs
-    deps.jobs = jobs
-    container.extras["ingestion"] = deps
-    return deps
-
-
-async def install_providers(container: Container, *, owner_url: str | None) -> None:
-    """At startup: the embedder, the job queue (arq on Redis when REDIS_URL is set) and the
-    owner URL used for index DDL, in ``container.extras``."""
-    settings = container.settings
-    container.extras["embedder"] = build_embedder(settings)
-    container.extras["owner_url"] = owner_url
-    if settings.redis_url:
-        container.extras["jobs"] = await ArqQueue.connect(settings.redis_url)
-    ingestion_deps(container)
-
-
-async def close_providers(container: Container) -> None:
-    jobs = container.extras.get("jobs")
-    if jobs is not None:
-        await jobs.close()
-
-
-def get_embedder(container: Container) -> Embedder:
-    return ingestion_deps(container).embedder
-
-
-def get_jobs(container: Container) -> JobQueue:
-    jobs = ingestion_deps(container).jobs
-    assert jobs is not None
-    return jobs
 
 
 # --- schemas ---------------------------------------------------------------------------------
@@ -191,21 +124,20 @@ class SearchOut(BaseModel):
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _submission_out(sub: ingestion.Submission) -> SubmissionOut:
+def _submission_out(sub: submissions.Submission) -> SubmissionOut:
     base = DocumentOut.of(sub.document).model_dump()
     return SubmissionOut(**base, duplicate=sub.duplicate, updated=not sub.created)
 
 
 def _enqueue_after_commit(
-    background: BackgroundTasks, container: Container, subs: list[ingestion.Submission]
+    background: BackgroundTasks, jobs: JobQueue, subs: list[submissions.Submission]
 ) -> None:
     """Background tasks run after the response, i.e. after the request's commit."""
-    jobs = get_jobs(container)
     for sub in subs:
         if sub.needs_job:
             background.add_task(
                 jobs.enqueue,
-                ingestion.INGEST_JOB,
+                knowledge_jobs.INGEST_JOB,
                 workspace_id=str(sub.document.workspace_id),
                 document_id=str(sub.document.id),
             )
@@ -221,7 +153,7 @@ def _validation(exc: ValidationError) -> ValidationFailed:
     )
 
 
-async def _read_upload(request: Request) -> tuple[bytes, str, str | None, str | None]:
+async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str | None, str | None]:
     form = await request.form()
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
@@ -229,7 +161,7 @@ async def _read_upload(request: Request) -> tuple[bytes, str, str | None, str | 
             "Send the document as the multipart field `file`",
             details=[{"field": "file", "message": "required"}],
         )
-    limit = request.app.state.container.settings.max_upload_bytes
+    limit = request.app.state.runtime.settings.max_upload_bytes
     data = await upload.read(limit + 1)
     title = form.get("title")
     return (
@@ -265,18 +197,20 @@ async def create_document(
     request: Request,
     access: WorkspaceDep,
     session: SessionDep,
-    container: ContainerDep,
+    runtime: RuntimeDep,
     background: BackgroundTasks,
     response: Response,
 ) -> Any:
     """Multipart upload (`file`, optional `title`) or JSON {title, text} | {url} | {sitemap_url}."""
     authorize(access, Action.DOCUMENT_WRITE)  # TODO(r1-merge): move into rag service
-    settings = container.settings
+    settings = runtime.settings
     workspace = access.workspace
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        data, filename, content_type, title = await _read_upload(request)
+        data, filename, content_type, title = await _read_upload(
+            request, runtime.settings.max_upload_bytes
+        )
         subs = [
-            await ingestion.submit_upload(
+            await submissions.submit_upload(
                 session,
                 workspace,
                 data=data,
@@ -291,22 +225,22 @@ async def create_document(
         try:
             if "sitemap_url" in body:
                 sitemap = SitemapIn.model_validate(body)
-                subs = await ingestion.submit_sitemap(
+                subs = await submissions.submit_sitemap(
                     session, workspace, sitemap_url=str(sitemap.sitemap_url), settings=settings
                 )
-                _enqueue_after_commit(background, container, subs)
+                _enqueue_after_commit(background, runtime.jobs, subs)
                 return SitemapOut(count=len(subs), documents=[_submission_out(s) for s in subs])
             if "url" in body:
                 url = UrlIn.model_validate(body)
                 subs = [
-                    await ingestion.submit_url(
+                    await submissions.submit_url(
                         session, workspace, url=str(url.url), settings=settings
                     )
                 ]
             else:
                 payload = TextIn.model_validate(body)
                 subs = [
-                    await ingestion.submit_text(
+                    await submissions.submit_text(
                         session,
                         workspace,
                         title=payload.title,
@@ -318,7 +252,7 @@ async def create_document(
             raise _validation(exc) from exc
     if subs[0].duplicate:
         response.status_code = status.HTTP_200_OK
-    _enqueue_after_commit(background, container, subs)
+    _enqueue_after_commit(background, runtime.jobs, subs)
     return _submission_out(subs[0])
 
 
@@ -330,7 +264,7 @@ async def list_documents(
     status: DocStatus | None = None,
     offset: OffsetDep = 0,
 ) -> DocumentPage:
-    items, total = await repo.list_documents(
+    items, total = await document_repo.list_documents(
         session, access.workspace.id, status=status, limit=limit, offset=offset
     )
     return DocumentPage(
@@ -342,7 +276,7 @@ async def list_documents(
 async def get_document(
     document_id: uuid.UUID, access: WorkspaceDep, session: SessionDep
 ) -> DocumentOut:
-    document = await repo.get_document(session, access.workspace.id, document_id)
+    document = await document_repo.get_document(session, access.workspace.id, document_id)
     if document is None:
         raise NotFound("Document not found")
     return DocumentOut.of(document)
@@ -358,14 +292,16 @@ async def replace_document(
     request: Request,
     access: WorkspaceDep,
     session: SessionDep,
-    container: ContainerDep,
+    runtime: RuntimeDep,
     background: BackgroundTasks,
     response: Response,
 ) -> SubmissionOut:
     """New content for a document: multipart `file` or JSON {text, title?}. Returns 202."""
     authorize(access, Action.DOCUMENT_WRITE)  # TODO(r1-merge): move into rag service
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        data, _filename, content_type, title = await _read_upload(request)
+        data, _filename, content_type, title = await _read_upload(
+            request, runtime.settings.max_upload_bytes
+        )
     else:
         body = await _json(request)
         text = body.get("text")
@@ -377,17 +313,17 @@ async def replace_document(
         raw_title = body.get("title")
         data, content_type = text.encode("utf-8"), "text/plain; charset=utf-8"
         title = raw_title if isinstance(raw_title, str) and raw_title.strip() else None
-    sub = await ingestion.replace_document(
+    sub = await submissions.replace_document(
         session,
         access.workspace,
         document_id,
         data=data,
         content_type=content_type,
-        settings=container.settings,
+        settings=runtime.settings,
         title=title,
     )
     response.status_code = status.HTTP_200_OK if sub.duplicate else status.HTTP_202_ACCEPTED
-    _enqueue_after_commit(background, container, [sub])
+    _enqueue_after_commit(background, runtime.jobs, [sub])
     return _submission_out(sub)
 
 
@@ -401,15 +337,15 @@ async def retry_document(
     document_id: uuid.UUID,
     access: WorkspaceDep,
     session: SessionDep,
-    container: ContainerDep,
+    runtime: RuntimeDep,
     background: BackgroundTasks,
 ) -> DocumentOut:
     """Re-run a failed document (or one left queued/processing by a crash)."""
     authorize(access, Action.DOCUMENT_RETRY)  # TODO(r1-merge): move into rag service
-    document = await ingestion.retry_document(session, access.workspace.id, document_id)
-    sub = ingestion.Submission(document=document, created=False)
+    document = await submissions.retry_document(session, access.workspace.id, document_id)
+    sub = submissions.Submission(document=document, created=False)
     if document.status != "ready":
-        _enqueue_after_commit(background, container, [sub])
+        _enqueue_after_commit(background, runtime.jobs, [sub])
     return DocumentOut.of(document)
 
 
@@ -421,17 +357,16 @@ async def delete_document(
     document_id: uuid.UUID,
     access: WorkspaceDep,
     session: SessionDep,
-    container: ContainerDep,
+    runtime: RuntimeDep,
     background: BackgroundTasks,
 ) -> Response:
     permit = authorize(access, Action.DOCUMENT_DELETE)  # TODO(r1-merge): move into rag service
-    deps = ingestion_deps(container)
-    await ingestion.delete_document(session, access.workspace.id, document_id)
+    await submissions.delete_document(session, access.workspace.id, document_id)
     await permit.record(session, target_type="document", target_id=document_id)
-    if await ingestion.index_maintenance_due(session, access.workspace.id, deps.index_policy):
+    if await indexing.maintenance_due(session, access.workspace.id, runtime.ingestion.index_policy):
         background.add_task(
-            get_jobs(container).enqueue,
-            ingestion.INDEX_JOB,
+            runtime.jobs.enqueue,
+            knowledge_jobs.INDEX_JOB,
             workspace_id=str(access.workspace.id),
         )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -445,9 +380,9 @@ async def list_chunks(
     limit: LimitDep,
     offset: OffsetDep = 0,
 ) -> ChunkPage:
-    if await repo.get_document(session, access.workspace.id, document_id) is None:
+    if await document_repo.get_document(session, access.workspace.id, document_id) is None:
         raise NotFound("Document not found")
-    items, total = await repo.list_chunks(
+    items, total = await chunk_repo.list_chunks(
         session, access.workspace.id, document_id, limit=limit, offset=offset
     )
     return ChunkPage(
@@ -470,11 +405,11 @@ async def list_chunks(
 
 @router.post("/workspaces/{workspace_id}/search", response_model=SearchOut)
 async def search(
-    body: SearchIn, access: WorkspaceDep, session: SessionDep, container: ContainerDep
+    body: SearchIn, access: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> SearchOut:
     embedding = None
     if body.mode != "fulltext":
-        embedding = await get_embedder(container).embed_query(body.query)
+        embedding = await runtime.embedder.embed_query(body.query)
     hits = await retrieval.search(
         session,
         workspace_id=access.workspace.id,

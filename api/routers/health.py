@@ -5,7 +5,7 @@ import asyncio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import ContainerDep
+from api.deps import RuntimeDep
 
 router = APIRouter(tags=["health"])
 
@@ -16,18 +16,18 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(container: ContainerDep) -> JSONResponse:
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
     checks: dict[str, str] = {}
     ok = True
     try:
-        await asyncio.wait_for(container.db.ping(), timeout=3)
+        await asyncio.wait_for(runtime.db.ping(), timeout=3)
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
         ok = False
-    if container.redis is not None:
+    if runtime.redis is not None:
         try:
-            await asyncio.wait_for(container.redis.ping(), timeout=2)
+            await asyncio.wait_for(runtime.redis.ping(), timeout=2)
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"unavailable: {type(exc).__name__}"

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 
-from api.deps import ContainerDep, LimitDep, QueryDatetime, SessionDep, WorkspaceDep
+from api.deps import LimitDep, QueryDatetime, RuntimeDep, SessionDep, WorkspaceDep
 from workspaces import leads
 from workspaces.schemas import (
     LeadIn,
@@ -77,7 +77,7 @@ async def list_leads(
 @router.get("/workspaces/{workspace_id}/leads/export", response_class=StreamingResponse)
 async def export_leads(
     access: WorkspaceDep,
-    container: ContainerDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     status: LeadStatus | None = None,
     q: QDep = None,
@@ -90,7 +90,7 @@ async def export_leads(
     await leads.start_export(session, access, filters)
 
     async def body() -> Any:
-        async with container.db.transaction(workspace_id=workspace_id, user_id=user_id) as s:
+        async with runtime.db.transaction(workspace_id=workspace_id, user_id=user_id) as s:
             async for piece in leads.export_csv(s, workspace_id=workspace_id, **filters):
                 yield piece
 

@@ -11,13 +11,13 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 import widget as widget_package
-from api.deps import ContainerDep, SessionDep, SettingsDep, WorkspaceDep
+from api.deps import RuntimeDep, SessionDep, SettingsDep, WorkspaceDep
 from api.middleware import html_security_headers
 from api.routers.chat import widget_workspace
 from api.throttling import rate_limit_widget_lead
 from core.config import Settings
-from rag import chat_repository
-from rag.schemas import SESSION_ID_PATTERN
+from rag.chat.repository import conversations as conversation_repo
+from rag.chat.schemas import SESSION_ID_PATTERN
 from widget.config import (
     OwnerWidgetConfigOut,
     WidgetConfigIn,
@@ -141,7 +141,7 @@ async def widget_lead(
     await rate_limit_widget_lead(request, workspace.id)
     conversation = None
     if body.conversation_id is not None and body.session_id is not None:
-        conversation = await chat_repository.get_conversation(
+        conversation = await conversation_repo.get_conversation(
             session, workspace_id=workspace.id, conversation_id=body.conversation_id
         )
         if conversation is not None and conversation.session_id != body.session_id:
@@ -153,7 +153,7 @@ async def widget_lead(
         conversation_id=conversation.id if conversation is not None else None,
     )
     if conversation is not None:
-        await chat_repository.link_conversation_lead(
+        await conversation_repo.link_conversation_lead(
             session, workspace_id=workspace.id, conversation_id=conversation.id, lead_id=lead_id
         )
     return LeadReceivedOut()
@@ -182,14 +182,9 @@ async def widget_js(if_none_match: Annotated[str | None, Header()] = None) -> Re
     return Response(data, media_type="application/javascript; charset=utf-8", headers=headers)
 
 
-async def _demo_key(container: Any) -> str | None:
-    key = container.extras.get("demo_public_key")
-    return str(key) if key else None
-
-
 @static_router.get("/", response_class=HTMLResponse)
-async def demo_page(container: ContainerDep) -> HTMLResponse:
-    key = await _demo_key(container)
+async def demo_page(runtime: RuntimeDep) -> HTMLResponse:
+    key = runtime.demo_public_key
     if key is None:
         return HTMLResponse(
             "<!doctype html><title>TrulyBot</title><p>TrulyBot is running. The API is under "
@@ -201,8 +196,8 @@ async def demo_page(container: ContainerDep) -> HTMLResponse:
 
 
 @static_router.get("/demo/hostile", response_class=HTMLResponse)
-async def hostile_page(container: ContainerDep) -> HTMLResponse:
-    key = await _demo_key(container)
+async def hostile_page(runtime: RuntimeDep) -> HTMLResponse:
+    key = runtime.demo_public_key
     data, _ = _static("hostile.html")
     html = data.decode().replace("{{PUBLIC_KEY}}", key or "")
     return HTMLResponse(html, headers=html_security_headers(html))

@@ -2,7 +2,7 @@
 
 No shared ANN index on chunks.embedding: small workspaces are searched exactly through the btree
 on (workspace_id); a workspace past the threshold gets its own partial HNSW index, built by a job
-(see rag/indexing.py and docs/retrieval.md). The app role owns no table, so the narrow privileged
+(see rag/knowledge/indexing.py and docs/retrieval.md). The app role owns no table, so the narrow privileged
 path for that DDL is two SECURITY DEFINER functions owned by the migration role.
 
 Revision ID: 0002r
@@ -105,7 +105,7 @@ def upgrade() -> None:
     rls.enable("documents")
     rls.enable("chunks")
 
-    # The privileged path for per-workspace index DDL (see rag/indexing.py). The argument is a
+    # The privileged path for per-workspace index DDL (see rag/knowledge/repository/indexes.py). The argument is a
     # typed uuid, the index name and predicate derive from it: no caller text reaches the DDL.
     # Non-concurrent (a function runs inside a transaction): it holds a SHARE lock on chunks
     # while it builds, so writers wait; the worker uses CREATE INDEX CONCURRENTLY on an owner

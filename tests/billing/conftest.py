@@ -12,11 +12,10 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from api.app import create_app
-from api.container import Container
+from api.runtime import Runtime
 from core.config import Settings
 from core.db import Database
-from tests.conftest import Owner, make_settings
+from tests.conftest import Owner, client_for, make_runtime, make_settings
 from tests.fakes.razorpay_server import FakeRazorpay, sign_webhook
 
 WEBHOOK_SECRET = "whsec_current_0001"
@@ -50,17 +49,17 @@ def billing_settings(fake: FakeRazorpay) -> Settings:
 
 
 @pytest.fixture
-async def billing_container(
+async def billing_runtime(
     billing_settings: Settings, db: Database, redis_client: Redis
-) -> Container:
-    return Container(settings=billing_settings, db=db, redis=redis_client)
+) -> AsyncIterator[Runtime]:
+    """A runtime whose payment provider talks to the fake Razorpay (RAZORPAY_BASE_URL)."""
+    async with make_runtime(billing_settings, db, redis_client) as runtime:
+        yield runtime
 
 
 @pytest.fixture
-async def bclient(billing_container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(container=billing_container)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+async def bclient(billing_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(billing_runtime) as c:
         yield c
 
 

@@ -10,12 +10,15 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from tests import clusters
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,9 +54,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    data_dir = tmp_path_factory.mktemp("trulybot-e2e")
+def start_server(data_dir: Path, **settings: str) -> tuple[subprocess.Popen[str], str]:
+    """Start `trulybot serve` on the embedded defaults under ``data_dir`` (plus ``settings``),
+    its output in ``data_dir/server.log``; returns the process and its base URL. The cluster it
+    starts is registered for the session's end."""
     port = _free_port()
     env = {
         key: value
@@ -64,35 +68,67 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
         "DATA_DIR": str(data_dir),
         "PORT": str(port),
         "ENVIRONMENT": "development",
-        "SEED_DEMO": "true",
-        "DEFAULT_PLAN": "unlimited",
-        "EMBEDDING_PROVIDER": "local",
         "HF_HUB_OFFLINE": "1",
         "LOG_LEVEL": "WARNING",
-        "ALLOW_PRIVATE_URLS": "true",
+        **settings,
     }
-    log = (data_dir / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
+    clusters.STARTED.add(data_dir / "pgdata")
+    with (data_dir / "server.log").open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    return process, f"http://127.0.0.1:{port}"
+
+
+def wait_ready(process: subprocess.Popen[str], base_url: str, data_dir: Path) -> None:
+    deadline = time.monotonic() + 120  # a guard against hanging, not a timing assertion
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError((data_dir / "server.log").read_text()[-3000:])
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("server did not become ready")
+        time.sleep(0.3)
+
+
+@contextmanager
+def running_server(data_dir: Path, **settings: str) -> Iterator[str]:
+    """`trulybot serve` (``start_server``) until the block ends; yields its base URL. At the end
+    the server is terminated and the embedded cluster it started is stopped too, whether the
+    block failed or the server died without cleaning up (the session's end checks again)."""
+    process, base_url = start_server(data_dir, **settings)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError((data_dir / "server.log").read_text()[-3000:])
-            try:
-                if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not become ready")
-            time.sleep(0.3)
+        wait_ready(process, base_url, data_dir)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        clusters.stop_clusters(data_dir / "pgdata")
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    data_dir = tmp_path_factory.mktemp("trulybot-e2e")
+    with running_server(
+        data_dir,
+        SEED_DEMO="true",
+        DEFAULT_PLAN="unlimited",
+        EMBEDDING_PROVIDER="local",
+        ALLOW_PRIVATE_URLS="true",
+    ) as base_url:
         credentials = json.loads((data_dir / "demo-owner.json").read_text())
         token = httpx.post(
             f"{base_url}/api/v1/auth/login",
@@ -100,13 +136,6 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
             timeout=30,
         ).json()["access_token"]
         yield DemoServer(base_url=base_url, credentials=credentials, token=token)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="session")

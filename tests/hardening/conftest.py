@@ -13,10 +13,8 @@ import jwt
 import pytest
 from redis.asyncio import Redis
 
-from api.app import create_app
-from api.container import Container
 from core.db import Database
-from tests.conftest import make_settings
+from tests.conftest import client_for, make_runtime, make_settings
 
 ClientFactory = Callable[..., Any]
 
@@ -50,18 +48,16 @@ def app_client(db: Database, redis_client: Redis) -> ClientFactory:
         base_url: str = "http://testserver",
         **overrides: Any,
     ) -> AsyncIterator[httpx.AsyncClient]:
-        settings = make_settings(**overrides)
-        container = Container(
-            settings=settings,
-            db=database or db,
-            redis=redis_client if redis == "default" else redis,  # type: ignore[arg-type]
-        )
-        app = create_app(container=container)
-        transport = httpx.ASGITransport(
-            app=app, raise_app_exceptions=False, client=(ip or fresh_ip(), 40000)
-        )
-        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
-            client.app = app  # type: ignore[attr-defined]
+        if redis is None:
+            overrides.setdefault("redis_url", None)
+        async with (
+            make_runtime(
+                make_settings(**overrides),
+                database or db,
+                redis_client if redis == "default" else redis,  # type: ignore[arg-type]
+            ) as runtime,
+            client_for(runtime, ip=ip or fresh_ip(), base_url=base_url) as client,
+        ):
             yield client
 
     return factory

@@ -14,16 +14,13 @@ import stat
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from api.app import create_app
-from api.container import Container
 from core.config import ConfigError, Settings
 from core.db import Database
-from tests.conftest import REDIS_URL, signup
+from tests.conftest import REDIS_URL, client_for, make_runtime, signup
 from tests.hardening.conftest import PUBLISHED, forged_token, fresh_ip
 from tests.hardening.secret_race import resolve_after_barrier
 
@@ -47,9 +44,10 @@ async def test_an_app_on_default_settings_refuses_a_token_signed_with_the_publis
 ) -> None:
     settings = default_settings(tmp_path, redis_url=REDIS_URL, embedding_provider="hash")
     assert settings.environment == "development"
-    app = create_app(container=Container(settings=settings, db=db, redis=redis_client))
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(fresh_ip(), 1))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with (
+        make_runtime(settings, db, redis_client) as runtime,
+        client_for(runtime, ip=fresh_ip()) as client,
+    ):
         victim = await signup(client, "Victim")
         own = await client.get("/api/v1/me", headers=victim.headers)
         assert own.status_code == 200  # the server's own tokens work

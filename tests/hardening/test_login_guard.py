@@ -19,11 +19,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from api.app import create_app
-from api.container import Container
 from core.db import Database
 from core.limiter import slowdown_delay
-from tests.conftest import Owner, make_settings, signup
+from tests.conftest import Owner, client_for, make_runtime, make_settings, signup
 from tests.hardening.conftest import fresh_ip
 
 WRONG = "definitely not it"
@@ -47,20 +45,16 @@ def clients(db: Database, redis_client: Redis) -> Clients:
     async def factory(
         count: int, backend: str = "redis", **overrides: Any
     ) -> AsyncIterator[list[httpx.AsyncClient]]:
-        settings = make_settings(**(GUARD | overrides))
         redis = redis_client if backend == "redis" else None  # None: counted in process memory
-        app = create_app(container=Container(settings=settings, db=db, redis=redis))
+        if redis is None:
+            overrides["redis_url"] = None
+        settings = make_settings(**(GUARD | overrides))
         async with AsyncExitStack() as stack:
-            made = []
-            for _ in range(count):
-                transport = httpx.ASGITransport(
-                    app=app, raise_app_exceptions=False, client=(fresh_ip(), 50000)
-                )
-                made.append(
-                    await stack.enter_async_context(
-                        httpx.AsyncClient(transport=transport, base_url="http://testserver")
-                    )
-                )
+            runtime = await stack.enter_async_context(make_runtime(settings, db, redis))
+            made = [
+                await stack.enter_async_context(client_for(runtime, ip=fresh_ip()))
+                for _ in range(count)
+            ]
             yield made
 
     return factory

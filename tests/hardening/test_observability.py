@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 from typing import Any
 
 import sentry_sdk
-import structlog
 from fastapi import FastAPI
 
 from api import metrics
-from api.middleware import request_id_var
-from core.logging import configure_logging
 from core.observability import FILTERED, init_sentry, scrub_event
-from tests.conftest import Owner, make_settings
+from tests.conftest import Owner, json_logs, make_settings
 from tests.hardening.conftest import ClientFactory
 
 TOKEN = "metrics-token-for-tests-0123456789"
@@ -92,27 +87,12 @@ async def test_rate_limit_rejections_are_counted(app_client: ClientFactory) -> N
 async def test_json_access_log_line_with_request_and_workspace_ids(
     app_client: ClientFactory, owner: Owner
 ) -> None:
-    stream = io.StringIO()
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
-    configure_logging(
-        make_settings(log_json=True, log_level="INFO"),
-        context={"request_id": request_id_var},
-        stream=stream,
-    )
-    try:
+    with json_logs() as lines:
         async with app_client() as client:
             response = await client.get(
                 owner.url("/leads"), headers=owner.headers | {"X-Request-ID": "req-log-1"}
             )
         assert response.status_code == 200
-    finally:
-        for handler in list(root.handlers):
-            if handler not in saved_handlers:
-                root.removeHandler(handler)
-        root.setLevel(saved_level)
-        structlog.reset_defaults()
-    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
     access = [line for line in lines if line.get("logger") == "trulybot.access"]
     assert len(access) == 1
     entry = access[0]

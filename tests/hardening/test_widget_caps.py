@@ -58,7 +58,7 @@ async def test_one_machine_cannot_spend_a_free_plan_with_the_public_key(
         owner = await signup(client, "Free plan")
         answers = [await new_conversation(client, owner, f"bot-{i}") for i in range(100)]
         accepted = [r for r in answers if r.status_code == 200]
-        default = client.app.state.container.settings.widget_conversations_per_ip_per_hour  # type: ignore[attr-defined]
+        default = client.app.state.runtime.settings.widget_conversations_per_ip_per_hour  # type: ignore[attr-defined]
         assert len(accepted) == default < 100
         assert_capped(answers[-1], "ip")
         assert await usage_conversations(client, owner) == default
@@ -117,7 +117,7 @@ async def test_owners_set_their_own_caps_in_the_widget_config(
         view = (await client.get(owner.url("/widget"), headers=owner.headers)).json()
         assert view["max_conversations_per_ip_per_hour"] == 50
         assert view["max_conversations_per_hour"] == (
-            client.app.state.container.settings.widget_conversations_per_hour  # type: ignore[attr-defined]
+            client.app.state.runtime.settings.widget_conversations_per_hour  # type: ignore[attr-defined]
         )
         patched = await client.patch(
             owner.url("/widget"),

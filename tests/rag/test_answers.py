@@ -10,9 +10,17 @@ from typing import Any
 import httpx
 import pytest
 
-from api.container import Container
-from api.routers.documents import ingestion_deps
-from tests.conftest import Owner, make_settings, signup
+from api.runtime import Runtime
+from core.config import Settings
+from core.db import Database
+from tests.conftest import (
+    Owner,
+    RuntimeFactory,
+    client_for,
+    make_runtime,
+    make_settings,
+    signup,
+)
 from tests.fakes.openai_server import FakeOpenAI
 from tests.rag.test_chat import chat, parse_sse, widget_headers
 
@@ -28,13 +36,13 @@ INJECTION = (
 
 
 async def ingest(
-    client: httpx.AsyncClient, owner: Owner, container: Container, title: str, text: str
+    client: httpx.AsyncClient, owner: Owner, runtime: Runtime, title: str, text: str
 ) -> str:
     response = await client.post(
         owner.url("/documents"), json={"title": title, "text": text}, headers=owner.headers
     )
     assert response.status_code == 202, response.text
-    await ingestion_deps(container).jobs.drain()  # type: ignore[union-attr]
+    await runtime.jobs.drain()
     document = await client.get(
         owner.url(f"/documents/{response.json()['id']}"), headers=owner.headers
     )
@@ -66,21 +74,16 @@ def llm_settings(fake_llm: FakeOpenAI) -> Any:
 
 @pytest.fixture
 async def llm_client(llm_settings: Any, db: Any, redis_client: Any) -> Any:
-    from api.app import create_app
-
-    container = Container(settings=llm_settings, db=db, redis=redis_client)
-    app = create_app(container=container)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c, container
+    async with make_runtime(llm_settings, db, redis_client) as runtime, client_for(runtime) as c:
+        yield c, runtime
 
 
 async def test_generation_is_grounded_bounded_and_cited(
     llm_client: Any, fake_llm: FakeOpenAI
 ) -> None:
-    client, container = llm_client
+    client, runtime = llm_client
     owner = await signup(client, "Grounded")
-    document_id = await ingest(client, owner, container, "Refunds", REFUNDS)
+    document_id = await ingest(client, owner, runtime, "Refunds", REFUNDS)
     body = (await chat(client, owner, "Can I get my money back on a yearly plan?")).json()
     assert body["source"] == "rag"
     assert body["answer"] == "Yearly plans are refunded in full within 30 days [1]."
@@ -105,9 +108,9 @@ async def test_generation_is_grounded_bounded_and_cited(
 
 
 async def test_streaming_end_to_end(llm_client: Any, fake_llm: FakeOpenAI) -> None:
-    client, container = llm_client
+    client, runtime = llm_client
     owner = await signup(client, "Streaming")
-    await ingest(client, owner, container, "Refunds", REFUNDS)
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
     fake_llm.chat_reply = (
         "Refunds usually arrive within 5 to 7 business days [1]. They go back to the original "
         "payment method, so a card refund shows up on the card statement and a UPI refund in "
@@ -130,9 +133,9 @@ async def test_streaming_end_to_end(llm_client: Any, fake_llm: FakeOpenAI) -> No
 
 
 async def test_llm_timeout_gives_the_fallback_answer(llm_client: Any, fake_llm: FakeOpenAI) -> None:
-    client, container = llm_client
+    client, runtime = llm_client
     owner = await signup(client, "Timeout")
-    await ingest(client, owner, container, "Refunds", REFUNDS)
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
     fake_llm.hang = True
     response = await chat(client, owner, "Can I get a refund on a yearly plan?")
     assert response.status_code == 200
@@ -153,9 +156,9 @@ async def test_llm_timeout_gives_the_fallback_answer(llm_client: Any, fake_llm: 
 async def test_injected_document_cannot_leak_the_system_prompt(
     llm_client: Any, fake_llm: FakeOpenAI
 ) -> None:
-    client, container = llm_client
+    client, runtime = llm_client
     owner = await signup(client, "Injection")
-    await ingest(client, owner, container, "Warranty", INJECTION)
+    await ingest(client, owner, runtime, "Warranty", INJECTION)
 
     def obey_injection(request: dict[str, Any]) -> str:
         # A model that falls for the injection: it prints its whole system prompt.
@@ -173,9 +176,9 @@ async def test_injected_document_cannot_leak_the_system_prompt(
 async def test_cache_serves_repeats_and_a_document_change_invalidates_it(
     llm_client: Any, fake_llm: FakeOpenAI
 ) -> None:
-    client, container = llm_client
+    client, runtime = llm_client
     owner = await signup(client, "Cache")
-    await ingest(client, owner, container, "Refunds", REFUNDS)
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
     first = (await chat(client, owner, "Do you ship to Nepal?")).json()
     assert first["source"] == "rag"
     calls = len(fake_llm.chat_requests)
@@ -185,7 +188,7 @@ async def test_cache_serves_repeats_and_a_document_change_invalidates_it(
     assert again["citations"] == first["citations"]
     assert len(fake_llm.chat_requests) == calls  # no model call for a cache hit
 
-    await ingest(client, owner, container, "Shipping update", "We now also ship to Bhutan.")
+    await ingest(client, owner, runtime, "Shipping update", "We now also ship to Bhutan.")
     after = (await chat(client, owner, "Do you ship to Nepal?", session_id="third")).json()
     assert after["source"] == "rag"
     assert len(fake_llm.chat_requests) == calls + 1
@@ -197,9 +200,9 @@ async def test_cache_serves_repeats_and_a_document_change_invalidates_it(
 async def test_follow_up_is_rewritten_before_retrieval(
     llm_client: Any, fake_llm: FakeOpenAI
 ) -> None:
-    client, container = llm_client
+    client, runtime = llm_client
     owner = await signup(client, "FollowUp")
-    await ingest(client, owner, container, "Refunds", REFUNDS)
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
 
     def reply(request: dict[str, Any]) -> str:
         if "standalone" in request["messages"][0]["content"]:
@@ -223,11 +226,15 @@ async def test_follow_up_is_rewritten_before_retrieval(
 
 
 async def test_extractive_default_answers_with_citations_without_a_key(
-    client: httpx.AsyncClient, owner: Owner, container: Container
+    runtime_factory: RuntimeFactory,
 ) -> None:
-    container.settings.retrieval_min_similarity = 0.05
-    document_id = await ingest(client, owner, container, "Refunds", REFUNDS)
-    body = (await chat(client, owner, "How long do refunds take to arrive?")).json()
+    async with (
+        runtime_factory(retrieval_min_similarity=0.05) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client)
+        document_id = await ingest(client, owner, runtime, "Refunds", REFUNDS)
+        body = (await chat(client, owner, "How long do refunds take to arrive?")).json()
     assert body["source"] == "rag"
     assert body["extractive"] is True
     assert "5 to 7 business days" in body["answer"]
@@ -235,23 +242,31 @@ async def test_extractive_default_answers_with_citations_without_a_key(
 
 
 async def test_a_widget_key_never_answers_from_another_workspace(
-    client: httpx.AsyncClient, owner: Owner, other: Owner, container: Container
+    runtime_factory: RuntimeFactory,
 ) -> None:
-    container.settings.retrieval_min_similarity = 0.05
-    await ingest(client, other, container, "Secret", "The vault combination is 4815162342.")
-    body = (await chat(client, owner, "What is the vault combination?")).json()
+    async with (
+        runtime_factory(retrieval_min_similarity=0.05) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner, other = await signup(client, "Acme"), await signup(client, "Globex")
+        await ingest(client, other, runtime, "Secret", "The vault combination is 4815162342.")
+        body = (await chat(client, owner, "What is the vault combination?")).json()
     assert "4815162342" not in body["answer"]
     assert body["source"] == "fallback"
     assert body["citations"] == []
 
 
 async def test_a_close_paraphrase_is_served_from_the_semantic_cache(
-    llm_client: Any, fake_llm: FakeOpenAI
+    llm_settings: Settings, db: Database, redis_client: Any, fake_llm: FakeOpenAI
 ) -> None:
-    client, container = llm_client
-    container.settings.semantic_cache_similarity = 0.80
+    settings = llm_settings.model_copy(update={"semantic_cache_similarity": 0.80})
+    async with make_runtime(settings, db, redis_client) as runtime, client_for(runtime) as client:
+        await _semantic_cache(client, runtime)
+
+
+async def _semantic_cache(client: httpx.AsyncClient, runtime: Runtime) -> None:
     owner = await signup(client, "Semantic")
-    await ingest(client, owner, container, "Refunds", REFUNDS)
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
     first = (await chat(client, owner, "Do you ship hardware keys to Nepal?")).json()
     assert first["source"] == "rag"
     close = (
@@ -269,9 +284,9 @@ async def test_a_close_paraphrase_is_served_from_the_semantic_cache(
 async def test_answers_feed_the_metrics(llm_client: Any, fake_llm: FakeOpenAI) -> None:
     from core import metrics
 
-    client, container = llm_client
+    client, runtime = llm_client
     owner = await signup(client, "Metrics")
-    await ingest(client, owner, container, "Refunds", REFUNDS)
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
     await client.post(
         owner.url("/faqs"),
         json={"question": "Where are you based?", "answer": "Pune."},
@@ -293,7 +308,7 @@ async def test_answers_feed_the_metrics(llm_client: Any, fake_llm: FakeOpenAI) -
     await chat(client, owner, "Where are you based?")
     await chat(client, owner, "Can I get a refund on a yearly plan?")
     await chat(client, owner, "can i get a refund on a yearly plan", session_id="again")
-    await ingest(client, owner, container, "More", "Refunds for monthly plans are not offered.")
+    await ingest(client, owner, runtime, "More", "Refunds for monthly plans are not offered.")
     assert metrics.sample("trulybot_chat_answers_total", {"source": "faq"}) == before["faq"] + 1
     assert metrics.sample("trulybot_chat_answers_total", {"source": "rag"}) == before["rag"] + 1
     hits = metrics.sample("trulybot_cache_lookups_total", {"cache": "response", "result": "hit"})
@@ -313,11 +328,11 @@ async def test_daily_token_cap_switches_to_extractive_answers(
 
     from workspaces import usage
 
-    client, container = llm_client
+    client, runtime = llm_client
     owner = await signup(client, "Capped")
-    await ingest(client, owner, container, "Refunds", REFUNDS)
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
     workspace_id = uuid.UUID(owner.workspace_id)
-    async with container.db.transaction(workspace_id=workspace_id) as session:
+    async with runtime.db.transaction(workspace_id=workspace_id) as session:
         await usage.record_llm_tokens(session, workspace_id, 50_000)  # the free plan's day
     calls = len(fake_llm.chat_requests)
     body = (await chat(client, owner, "How long do refunds take to arrive?")).json()

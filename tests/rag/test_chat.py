@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.runtime import Runtime
 from core.db import Database
 from tests.conftest import Owner
 from workspaces import usage
@@ -214,7 +215,7 @@ async def test_streaming_errors_before_output_are_http_errors(
 
 
 async def test_human_intent_hands_off_and_notifies_the_owner(
-    client: httpx.AsyncClient, owner: Owner, container: Any
+    client: httpx.AsyncClient, owner: Owner, runtime: Runtime
 ) -> None:
     patched = await client.patch(
         owner.url(""), json={"webhook_url": "https://hooks.example.com/tb"}, headers=owner.headers
@@ -226,16 +227,16 @@ async def test_human_intent_hands_off_and_notifies_the_owner(
     assert body["lead_capture"] is True
     listing = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
     assert listing["items"][0]["status"] == "handoff"
-    deliveries = await _deliveries(container, owner)
+    deliveries = await _deliveries(runtime, owner)
     assert [d.event for d in deliveries] == ["conversation.handoff"]
     assert deliveries[0].payload["data"]["conversation_id"] == body["conversation_id"]
 
 
-async def _deliveries(container: Any, owner: Owner) -> list[Any]:
-    from rag import chat_repository
+async def _deliveries(runtime: Runtime, owner: Owner) -> list[Any]:
+    from rag.chat.repository import deliveries as delivery_repo
 
-    async with container.db.transaction(workspace_id=owner.workspace_id) as session:
-        return await chat_repository.list_deliveries(
+    async with runtime.db.transaction(workspace_id=owner.workspace_id) as session:
+        return await delivery_repo.list_deliveries(
             session, workspace_id=uuid.UUID(owner.workspace_id), limit=10
         )
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from rag.chunking import chunk_document, chunk_sections, count_tokens, count_tokens_batch
-from rag.parsing import ParsedDocument, Section, sha256_text
+from rag.knowledge.chunking import chunk_document, chunk_sections, count_tokens, count_tokens_batch
+from rag.knowledge.parsing import ParsedDocument, Section, sha256_text
 
 SENTENCE = "The refund window for annual plans is thirty days from the purchase date."
 

@@ -18,12 +18,10 @@ from fpdf import FPDF
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from api.app import create_app
-from api.container import Container
-from api.routers.documents import ingestion_deps
+from api.runtime import Runtime
 from core.db import Database
-from rag.embeddings import HashEmbedder
-from tests.conftest import Owner, make_settings, signup
+from rag.knowledge.embeddings import Embedder, HashEmbedder
+from tests.conftest import Owner, client_for, make_runtime, make_settings, signup
 
 # --- real files ------------------------------------------------------------------------------
 
@@ -106,16 +104,14 @@ async def chunks_of(client: httpx.AsyncClient, who: Owner, doc_id: str) -> list[
 
 @asynccontextmanager
 async def custom_client(
-    db: Database, redis_client: Redis, **overrides: Any
-) -> AsyncIterator[tuple[httpx.AsyncClient, Container]]:
-    container = Container(settings=make_settings(**overrides), db=db, redis=redis_client)
-    app = create_app(container=container)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c, container
-    jobs = ingestion_deps(container).jobs
-    assert jobs is not None
-    await jobs.drain()
+    db: Database, redis_client: Redis, *, embedder: Embedder | None = None, **overrides: Any
+) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
+    """A client of an app over its own runtime: these settings, and ``embedder`` if given."""
+    async with (
+        make_runtime(make_settings(**overrides), db, redis_client, embedder=embedder) as runtime,
+        client_for(runtime) as c,
+    ):
+        yield c, runtime
 
 
 @contextmanager
@@ -254,7 +250,7 @@ async def test_url_from_local_server_and_sitemap(
             f"<url><loc>{base}/pricing</loc></url><url><loc>{base}/about</loc></url></urlset>"
         ).encode()
         with local_site({"/sitemap.xml": ("application/xml", sitemap)}) as map_base:
-            async with custom_client(db, redis_client, allow_private_urls=True) as (c, container):
+            async with custom_client(db, redis_client, allow_private_urls=True) as (c, runtime):
                 who = await signup(c, "Web")
                 response = await c.post(
                     who.url("/documents"), json={"url": f"{base}/pricing"}, headers=who.headers
@@ -268,7 +264,7 @@ async def test_url_from_local_server_and_sitemap(
                 )
                 assert maps.status_code == 202, maps.text
                 assert maps.json()["count"] == 2
-                await ingestion_deps(container).jobs.drain()  # type: ignore[union-attr]
+                await runtime.jobs.drain()
                 doc = await get_doc(c, who, doc_id)
                 assert doc["status"] == "ready", doc
                 assert doc["title"] == "Pricing"
@@ -305,7 +301,7 @@ async def test_url_not_allowed_does_not_reveal_resolved_addresses(
 
 
 async def test_size_and_type_limits(db: Database, redis_client: Redis) -> None:
-    async with custom_client(db, redis_client, max_upload_bytes=2000) as (c, _container):
+    async with custom_client(db, redis_client, max_upload_bytes=2000) as (c, _runtime):
         who = await signup(c, "Limits")
         too_big = await upload(c, who, "big.txt", b"word " * 1000, "text/plain")
         assert too_big.status_code == 413
@@ -315,6 +311,43 @@ async def test_size_and_type_limits(db: Database, redis_client: Redis) -> None:
         )
         assert exe.status_code == 415
         assert exe.json()["error"]["code"] == "unsupported_media_type"
+
+
+async def test_a_replacement_file_gets_the_upload_limit_not_the_json_body_limit(
+    db: Database, redis_client: Redis
+) -> None:
+    """PUT .../documents/{id} with a multipart file: bounded by MAX_UPLOAD_BYTES like the
+    first upload, not by MAX_BODY_BYTES (the JSON bodies' limit)."""
+    body_limit, upload_limit = 64 * 1024, 512 * 1024
+    async with custom_client(
+        db, redis_client, max_body_bytes=body_limit, max_upload_bytes=upload_limit
+    ) as (c, runtime):
+        who = await signup(c, "Manuals")
+        first = await upload(c, who, "manual.txt", b"Version one of the manual.", "text/plain")
+        assert first.status_code == 202, first.text
+        await runtime.jobs.drain()
+        doc_id = first.json()["id"]
+        # Twice the JSON body limit, well within the upload limit.
+        bigger = b"Version two of the manual, a lot longer. " * (2 * body_limit // 40)
+        assert body_limit < len(bigger) < upload_limit
+        replaced = await c.put(
+            who.url(f"/documents/{doc_id}"),
+            files={"file": ("manual.txt", bigger, "text/plain")},
+            headers=who.headers,
+        )
+        assert replaced.status_code == 202, replaced.text
+        assert replaced.json()["revision"] == 2
+        await runtime.jobs.drain()
+        assert (await get_doc(c, who, doc_id))["status"] == "ready"
+        # The upload limit still holds for a replacement.
+        too_big = await c.put(
+            who.url(f"/documents/{doc_id}"),
+            files={"file": ("manual.txt", b"x" * (upload_limit + 1), "text/plain")},
+            headers=who.headers,
+        )
+        assert too_big.status_code == 413
+        assert too_big.json()["error"]["code"] == "payload_too_large"
+        assert (await get_doc(c, who, doc_id))["revision"] == 2  # nothing changed
 
 
 async def test_nothing_extractable_ends_failed_with_reason(
@@ -358,7 +391,7 @@ async def test_chunk_quota_fails_the_document_and_then_refuses(
 ) -> None:
     async with custom_client(db, redis_client, chunk_tokens=8, chunk_overlap_tokens=0) as (
         c,
-        container,
+        runtime,
     ):
         who = await signup(c, "Chunky")
         sentences = " ".join(f"Sentence {i} says something." for i in range(2500))
@@ -366,7 +399,7 @@ async def test_chunk_quota_fails_the_document_and_then_refuses(
             who.url("/documents"), json={"title": "Big", "text": sentences}, headers=who.headers
         )
         assert big.status_code == 202
-        await ingestion_deps(container).jobs.drain()  # type: ignore[union-attr]
+        await runtime.jobs.drain()
         doc = await get_doc(c, who, big.json()["id"])
         assert doc["status"] == "failed"
         assert "2000" in doc["error"]
@@ -375,7 +408,7 @@ async def test_chunk_quota_fails_the_document_and_then_refuses(
             json={"title": "Fits", "text": "A short fact."},
             headers=who.headers,
         )
-        await ingestion_deps(container).jobs.drain()  # type: ignore[union-attr]
+        await runtime.jobs.drain()
         assert (await get_doc(c, who, ok.json()["id"]))["status"] == "ready"
         async with owner_db.transaction() as session:  # fill the store up to the limit
             await session.execute(
@@ -397,12 +430,17 @@ async def test_chunk_quota_fails_the_document_and_then_refuses(
 
 
 async def test_changed_document_reembeds_only_changed_chunks(
-    container: Container, client: httpx.AsyncClient, owner: Owner
+    db: Database, redis_client: Redis
 ) -> None:
     counting = CountingEmbedder()
-    container.extras["embedder"] = counting
-    jobs = ingestion_deps(container).jobs
-    assert jobs is not None
+    async with custom_client(db, redis_client, embedder=counting) as (client, runtime):
+        await _reembeds_only_changed_chunks(client, await signup(client), runtime, counting)
+
+
+async def _reembeds_only_changed_chunks(
+    client: httpx.AsyncClient, owner: Owner, runtime: Runtime, counting: CountingEmbedder
+) -> None:
+    jobs = runtime.jobs
     first = await upload(client, owner, "guide.md", MD.encode(), "text/markdown")
     await jobs.drain()
     doc_id = first.json()["id"]

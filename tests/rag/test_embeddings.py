@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.config import Settings
-from rag.embeddings import (
+from rag.knowledge.embeddings import (
     EmbeddingError,
     HashEmbedder,
     LocalEmbedder,

@@ -15,15 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from core.errors import AppError, UnsupportedMediaType
-from rag.fetch import (
-    FetchFailed,
-    FetchTooLarge,
-    UnsupportedEncoding,
-    UrlNotAllowed,
-    fetch_sitemap,
-    fetch_url,
-    is_public_address,
-)
+from rag.knowledge.addresses import FetchFailed, UrlNotAllowed, is_public_address
+from rag.knowledge.fetch import FetchTooLarge, UnsupportedEncoding, fetch_sitemap, fetch_url
 from tests.fakes.dns import REBIND_HOST, RebindingResolver
 from tests.fakes.receiver import receiver
 

@@ -12,29 +12,18 @@ import openai
 import pytest
 
 from core.config import Settings
-from rag.generation import (
-    DEFAULT_REFUSAL,
-    EXTRACTIVE_PREFIX,
-    LLM,
-    Completion,
-    ExtractiveAnswerer,
-    GenerationRequest,
-    Generator,
-    LLMGenerator,
-    LLMUnavailable,
-    OpenAIChatLLM,
-    OutputGuard,
+from rag.chat.extractive import EXTRACTIVE_PREFIX, ExtractiveAnswerer
+from rag.chat.generator import Completion, GenerationRequest, Generator, LLMUnavailable, StreamEvent
+from rag.chat.guard import DEFAULT_REFUSAL, OutputGuard, guard_output, guard_stream
+from rag.chat.llm import LLM, LLMGenerator, OpenAIChatLLM, make_generator
+from rag.chat.normalize import visitor_hash
+from rag.chat.prompts import (
     Passage,
-    StreamEvent,
     build_messages,
     dont_know_answer,
     extract_citations,
     fallback_answer,
-    guard_output,
-    guard_stream,
-    make_generator,
 )
-from rag.normalize import visitor_hash
 from tests.fakes import FakeOpenAI
 
 CANARY = re.compile(r"tb-canary-[0-9a-f]+")
@@ -536,6 +525,36 @@ async def test_make_generator_picks_the_provider_from_settings(fake: FakeOpenAI)
     assert completion.text == "Refunds take 5 business days [2]."
     assert isinstance(with_key.llm, OpenAIChatLLM)
     await with_key.llm.aclose()
+
+
+HISTORY = [
+    ("user", "How long do refunds take?"),
+    ("assistant", "Refunds take 5 business days [2]."),
+]
+
+
+async def test_a_follow_up_is_rewritten_by_the_model_or_joined_without_one(
+    fake: FakeOpenAI,
+) -> None:
+    extractive = ExtractiveAnswerer()
+    joined = await extractive.rewrite_follow_up("and for yearly plans?", HISTORY)
+    assert joined == "How long do refunds take? and for yearly plans?"
+    assert fake.chat_requests == []  # no model asked
+
+    model = make_generator(settings(fake.base_url, llm_max_retries=0))
+    fake.chat_reply = "How long do refunds of yearly plans take?"
+    rewritten = await model.rewrite_follow_up("and for yearly plans?", HISTORY)
+    assert rewritten == "How long do refunds of yearly plans take?"
+    [asked] = fake.chat_requests
+    assert "Last message: and for yearly plans?" in asked.json["messages"][-1]["content"]
+    assert "How long do refunds take?" in asked.json["messages"][-1]["content"]
+
+    fake.fail_next(503, times=1)  # an outage: the follow-up still gets a question to search
+    assert await model.rewrite_follow_up("and for yearly plans?", HISTORY) == joined
+    fake.chat_reply = ""  # an empty reply is no question either
+    assert await model.rewrite_follow_up("and for yearly plans?", HISTORY) == joined
+    assert isinstance(model, LLMGenerator)
+    await model.llm.aclose()
 
 
 def test_canned_texts() -> None:

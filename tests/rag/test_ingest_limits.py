@@ -9,7 +9,6 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from api.routers.documents import ingestion_deps
 from core.db import Database
 from tests.conftest import Owner, signup
 from tests.rag.test_documents_api import CountingEmbedder, custom_client, get_doc
@@ -76,12 +75,10 @@ async def test_document_submissions_are_rate_limited_per_workspace(
 async def test_chunk_quota_is_checked_before_anything_is_embedded(
     db: Database, redis_client: Redis, owner_db: Database
 ) -> None:
-    async with custom_client(db, redis_client, chunk_tokens=8, chunk_overlap_tokens=0) as (
-        c,
-        container,
-    ):
-        counting = CountingEmbedder()
-        container.extras["embedder"] = counting
+    counting = CountingEmbedder()
+    async with custom_client(
+        db, redis_client, embedder=counting, chunk_tokens=8, chunk_overlap_tokens=0
+    ) as (c, runtime):
         who = await signup(c, "Chunky")
         # About 2,500 chunks of eight tokens: more than the free plan's 2,000.
         sentences = " ".join(f"Sentence {i} says something." for i in range(2500))
@@ -89,8 +86,7 @@ async def test_chunk_quota_is_checked_before_anything_is_embedded(
             who.url("/documents"), json={"title": "Big", "text": sentences}, headers=who.headers
         )
         assert big.status_code == 202
-        jobs = ingestion_deps(container).jobs
-        assert jobs is not None
+        jobs = runtime.jobs
         await jobs.drain()
         doc = await get_doc(c, who, big.json()["id"])
         assert doc["status"] == "failed"

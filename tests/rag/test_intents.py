@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.intents import Intent, detect_intent, persona_reply
+from rag.chat.intents import Intent, detect_intent, persona_reply
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from core.db import Database
-from rag import retrieval
-from rag.embeddings import HashEmbedder
+from rag.knowledge import retrieval
+from rag.knowledge.embeddings import HashEmbedder
 from tests.conftest import Owner
 
 

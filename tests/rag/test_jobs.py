@@ -12,13 +12,14 @@ from arq.worker import Worker
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from api.container import Container
-from api.routers.documents import ingestion_deps, job_registry
+from api.runtime import Runtime, job_registry
 from core.db import Database
 from core.jobs import ArqQueue, InProcessQueue, JobRegistry, worker_functions
-from rag import ingestion
-from rag import repository as repo
-from tests.conftest import REDIS_URL, Owner
+from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge import submissions
+from rag.knowledge.repository import documents as document_repo
+from tests.conftest import REDIS_URL, Owner, RuntimeFactory, client_for, json_logs, signup
+from workspaces import repository as ws_repo
 
 
 async def _text_doc(client: httpx.AsyncClient, owner: Owner, body: str) -> str:
@@ -62,56 +63,79 @@ async def test_in_process_queue_runs_drains_and_records_failures() -> None:
 
 
 async def test_rerun_is_idempotent_and_crashed_doc_recovers(
-    client: httpx.AsyncClient, owner: Owner, jobs: Any, container: Container, owner_db: Database
+    client: httpx.AsyncClient, owner: Owner, jobs: Any, runtime: Runtime, owner_db: Database
 ) -> None:
     doc_id = await _text_doc(
         client, owner, "Parking is free for visitors after six in the evening."
     )
     await jobs.drain()
-    deps = ingestion_deps(container)
+    deps = runtime.ingestion
     ws = uuid.UUID(owner.workspace_id)
     assert await _usage(owner_db, owner.workspace_id) == (1, 1)
     # Re-running the job on a ready document changes nothing.
-    assert await ingestion.ingest_document(deps, ws, uuid.UUID(doc_id)) == "skipped"
+    assert await knowledge_jobs.ingest_document(deps, ws, uuid.UUID(doc_id)) == "skipped"
     assert await _usage(owner_db, owner.workspace_id) == (1, 1)
     # A worker died mid-way: the row is left 'processing'; running the job again finishes it.
     async with deps.db.transaction(workspace_id=ws) as session:
-        await repo.update_document(session, ws, uuid.UUID(doc_id), status="processing")
-    assert await ingestion.ingest_document(deps, ws, uuid.UUID(doc_id)) == "ready"
+        await document_repo.update_document(session, ws, uuid.UUID(doc_id), status="processing")
+    assert await knowledge_jobs.ingest_document(deps, ws, uuid.UUID(doc_id)) == "ready"
     doc = (await client.get(owner.url(f"/documents/{doc_id}"), headers=owner.headers)).json()
     assert doc["status"] == "ready"
     assert doc["chunk_count"] == 1
     assert await _usage(owner_db, owner.workspace_id) == (1, 1)  # counted once, nothing re-embedded
     # A job for a deleted document is a no-op.
-    assert await ingestion.ingest_document(deps, ws, uuid.uuid4()) == "missing"
+    assert await knowledge_jobs.ingest_document(deps, ws, uuid.uuid4()) == "missing"
 
 
-async def test_arq_worker_runs_the_job_from_redis(
-    client: httpx.AsyncClient, owner: Owner, container: Container
-) -> None:
+async def test_arq_worker_runs_the_job_from_redis(runtime_factory: RuntimeFactory) -> None:
     queue_name = f"trulybot-test-{uuid.uuid4().hex[:8]}"
     arq_queue = await ArqQueue.connect(REDIS_URL, queue_name=queue_name)
-    container.extras["jobs"] = arq_queue  # the API enqueues to Redis now
-    deps = ingestion_deps(container)
     try:
-        doc_id = await _text_doc(client, owner, "Our support line answers within two hours.")
-        worker = Worker(
-            functions=worker_functions(job_registry()),
-            redis_settings=RedisSettings.from_dsn(REDIS_URL),
-            queue_name=queue_name,
-            burst=True,
-            handle_signals=False,
-            poll_delay=0.05,
-            ctx={ingestion.DEPS_KEY: deps},
-        )
-        await worker.main()
-        await worker.close()
-        doc = (await client.get(owner.url(f"/documents/{doc_id}"), headers=owner.headers)).json()
-        assert doc["status"] == "ready", doc
-        assert worker.jobs_complete >= 1
-        assert worker.jobs_failed == 0
+        # The API enqueues to Redis; a worker (as `trulybot worker` builds it) runs the job.
+        async with runtime_factory(jobs=arq_queue) as runtime, client_for(runtime) as client:
+            await _arq_round_trip(client, await signup(client), runtime, queue_name)
     finally:
         await arq_queue.close()
+
+
+async def _arq_round_trip(
+    client: httpx.AsyncClient, owner: Owner, runtime: Runtime, queue_name: str
+) -> None:
+    doc_id = await _text_doc(client, owner, "Our support line answers within two hours.")
+    worker = Worker(
+        functions=worker_functions(job_registry()),
+        redis_settings=RedisSettings.from_dsn(REDIS_URL),
+        queue_name=queue_name,
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.05,
+        ctx={knowledge_jobs.DEPS_KEY: runtime.ingestion},
+    )
+    await worker.main()
+    await worker.close()
+    doc = (await client.get(owner.url(f"/documents/{doc_id}"), headers=owner.headers)).json()
+    assert doc["status"] == "ready", doc
+    assert worker.jobs_complete >= 1
+    assert worker.jobs_failed == 0
+
+
+async def test_a_jobs_log_lines_carry_its_workspace(runtime: Runtime, owner: Owner) -> None:
+    """A worker has no request around a job: the job itself tags its log lines."""
+    ws = uuid.UUID(owner.workspace_id)
+    async with runtime.db.transaction(workspace_id=ws) as session:
+        workspace = await ws_repo.get_workspace(session, ws)
+        assert workspace is not None
+        sub = await submissions.submit_text(
+            session, workspace, title="Hours", text="Open 9 to 5.", settings=runtime.settings
+        )
+    ctx = {knowledge_jobs.DEPS_KEY: runtime.ingestion}
+    with json_logs() as lines:
+        assert await knowledge_jobs.ingest_document_job(ctx, str(ws), str(sub.document.id)) == (
+            "ready"
+        )
+    [ready] = [line for line in lines if str(line.get("event", "")).endswith("reused, 0 removed)")]
+    assert ready["workspace_id"] == owner.workspace_id
+    assert ready["logger"] == "rag.knowledge.jobs"
 
 
 # --- fairness between workspaces ------------------------------------------------------------
@@ -140,8 +164,8 @@ class Recorder:
             await self.enough.wait()
 
 
-async def test_in_process_queue_keeps_a_slot_for_other_workspaces(container: Container) -> None:
-    jobs = ingestion_deps(container).jobs  # the queue the API runs jobs on
+async def test_in_process_queue_keeps_a_slot_for_other_workspaces(runtime: Runtime) -> None:
+    jobs = runtime.jobs  # the queue the API runs jobs on
     assert isinstance(jobs, InProcessQueue)
     work = Recorder(expected_starts=2)
     jobs.registry.register("work", work)

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.container import Container
-from rag.links import LinkPolicy, restrict_links
+from api.runtime import Runtime
+from rag.chat.links import LinkPolicy, restrict_links
 from tests.conftest import Owner, signup
 from tests.fakes.openai_server import FakeOpenAI
 from tests.rag.test_answers import REFUNDS, fake_llm, ingest, llm_client, llm_settings
@@ -140,10 +140,10 @@ async def _set_origins(client: httpx.AsyncClient, owner: Owner, origins: list[st
 
 
 async def test_extractive_answers_link_only_to_allowed_sites(
-    client: httpx.AsyncClient, owner: Owner, container: Container
+    client: httpx.AsyncClient, owner: Owner, runtime: Runtime
 ) -> None:
     await _set_origins(client, owner, ["https://shop.example.com"])
-    await ingest(client, owner, container, "Vouchers", PRIZE_DOC)
+    await ingest(client, owner, runtime, "Vouchers", PRIZE_DOC)
     question = "How do I claim the Zorblax voucher?"
     headers = widget_headers(owner, Origin="https://shop.example.com")
     body = {"message": question, "session_id": "links-1"}
@@ -193,10 +193,10 @@ def injected_link_llm(fake_llm: FakeOpenAI, llm_settings: Any) -> FakeOpenAI:
 async def test_a_model_answer_with_an_injected_link_is_restricted(
     llm_client: Any, injected_link_llm: FakeOpenAI
 ) -> None:
-    client, container = llm_client
+    client, runtime = llm_client
     owner = await signup(client)
     await _set_origins(client, owner, ["https://shop.example.com"])
-    await ingest(client, owner, container, "Refunds", REFUNDS)
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
     plain = await client.post(
         "/api/v1/chat",
         json={"message": "Can I get a refund on a yearly plan?", "session_id": "s1"},

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rag.normalize import normalize_question, visitor_hash
+from rag.chat.normalize import normalize_question, visitor_hash
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
+from api.runtime import Runtime
 from core.db import Database
-from rag import chat_repository, notify
-from tests.conftest import Owner
+from rag.chat import notify
+from rag.chat.repository import deliveries as delivery_repo
+from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from tests.fakes.dns import REBIND_HOST, RebindingResolver
 from tests.fakes.receiver import receiver
 from workspaces import repository as workspace_repo
@@ -39,7 +41,7 @@ async def _setup(db: Database, owner: Owner, url: str) -> tuple[uuid.UUID, str]:
 
 async def _delivery(db: Database, owner: Owner, delivery_id: uuid.UUID) -> Any:
     async with db.transaction(workspace_id=owner.workspace_id) as session:
-        rows = await chat_repository.list_deliveries(
+        rows = await delivery_repo.list_deliveries(
             session, workspace_id=uuid.UUID(owner.workspace_id), limit=50
         )
     return next(r for r in rows if r.id == delivery_id)
@@ -97,12 +99,16 @@ async def test_private_targets_are_refused_unless_allowed(db: Database, owner: O
     assert "UrlNotAllowed" in (row.last_error or "")
 
 
-async def test_handoff_reaches_the_owner_end_to_end(
-    client: httpx.AsyncClient, owner: Owner, container: Any
-) -> None:
-    from api import providers
+async def test_handoff_reaches_the_owner_end_to_end(runtime_factory: RuntimeFactory) -> None:
+    async with (
+        runtime_factory(allow_private_urls=True) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client)
+        await _handoff_reaches(client, owner, runtime)
 
-    container.settings.allow_private_urls = True
+
+async def _handoff_reaches(client: httpx.AsyncClient, owner: Owner, runtime: Runtime) -> None:
     with receiver() as hook:
         await client.patch(owner.url(""), json={"webhook_url": hook.url()}, headers=owner.headers)
         response = await client.post(
@@ -111,7 +117,7 @@ async def test_handoff_reaches_the_owner_end_to_end(
             headers={"X-Widget-Key": owner.workspace["public_key"]},
         )
         assert response.json()["source"] == "handoff"
-        await providers.notifier(container).drain()
+        await runtime.notifier.drain()
     assert len(hook.received) == 1
     payload = json.loads(hook.received[0].body)
     assert payload["data"]["conversation_id"] == response.json()["conversation_id"]

@@ -21,17 +21,11 @@ from typing import Any
 
 import pytest
 
-from rag.generation import (
-    DEFAULT_REFUSAL,
-    RULE_CONCEPTS,
-    LLMGenerator,
-    OpenAIChatLLM,
-    OutputGuard,
-    StreamEvent,
-    _stem,
-    new_canary,
-    system_rules,
-)
+from rag.chat.generator import StreamEvent
+from rag.chat.guard import DEFAULT_REFUSAL, RULE_CONCEPTS, OutputGuard
+from rag.chat.llm import LLMGenerator, OpenAIChatLLM
+from rag.chat.normalize import stem
+from rag.chat.prompts import new_canary, system_rules
 from tests.fakes import FakeOpenAI
 from tests.rag.test_generation import PASSAGES, request, settings
 
@@ -246,11 +240,11 @@ def test_rule_concepts_follow_the_rules() -> None:
     """Each idea the paraphrase check looks for is in the rules (stemmed), so the two cannot
     drift apart silently."""
     rules = system_rules("Aria").casefold()
-    stems = {_stem(w) for w in re.findall(r"\w+", rules)}
+    stems = {stem(w) for w in re.findall(r"\w+", rules)}
     assert len(RULE_CONCEPTS) == 6
     for rule in RULE_CONCEPTS:
         for group in rule.split("|"):
-            assert _stem(group.split()[0]) in stems, group
+            assert stem(group.split()[0]) in stems, group
 
 
 def test_a_short_persona_is_protected_whole() -> None:

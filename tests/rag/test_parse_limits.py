@@ -25,12 +25,11 @@ import pytest
 from fpdf import FPDF
 from redis.asyncio import Redis
 
-from api.routers.documents import ingestion_deps
 from core.config import Settings
 from core.db import Database
 from core.errors import AppError
-from rag.ingestion import parse_limits
-from rag.parsing import (
+from rag.knowledge.limits import parse_limits
+from rag.knowledge.parsing import (
     DOCX_MIME,
     DocumentTooLarge,
     ParseLimits,
@@ -287,7 +286,7 @@ async def test_documents_over_the_parse_bounds_fail_with_a_code_and_the_worker_m
 ) -> None:
     async with custom_client(db, redis_client, parse_timeout_seconds=0.5, parse_max_pages=2) as (
         c,
-        container,
+        runtime,
     ):
         who = await signup(c, "Bounded")
         slow = await upload(c, who, "slow.docx", wordy_docx(8 * MIB), DOCX_MIME)
@@ -299,8 +298,7 @@ async def test_documents_over_the_parse_bounds_fail_with_a_code_and_the_worker_m
             pdf.multi_cell(0, 10, f"Page {n}.")
         long = await upload(c, who, "long.pdf", bytes(pdf.output()), "application/pdf")
         assert long.status_code == 202
-        jobs = ingestion_deps(container).jobs
-        assert jobs is not None
+        jobs = runtime.jobs
         await jobs.drain()
         slow_doc = await get_doc(c, who, slow.json()["id"])
         assert (slow_doc["status"], slow_doc["error_code"]) == ("failed", "parse_timeout")
@@ -325,7 +323,7 @@ import os, sys
 with open(sys.argv[1], "a") as log:
     log.write(f"{os.getpid()}\\n")  # every process that runs this script leaves a line
 
-from rag.parsing import ParseLimits, parse_isolated
+from rag.knowledge.parsing import ParseLimits, parse_isolated
 
 if __name__ == "__main__":
     for n in range(2):

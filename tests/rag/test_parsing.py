@@ -9,7 +9,7 @@ from docx import Document
 from fpdf import FPDF
 
 from core.errors import AppError, UnsupportedMediaType
-from rag.parsing import DOCX_MIME, normalize_text, parse, sha256_text
+from rag.knowledge.parsing import DOCX_MIME, normalize_text, parse, sha256_text
 
 HTML = b"""<!doctype html>
 <html><head><title>Acme Help Centre</title>

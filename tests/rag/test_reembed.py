@@ -9,8 +9,8 @@ import numpy as np
 from sqlalchemy import text
 
 from core.db import Database
-from rag import faq
-from rag.embeddings import HashEmbedder
+from rag.chat import faq
+from rag.knowledge.embeddings import HashEmbedder
 from tests.conftest import Owner
 
 

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from api.container import Container
-from api.routers.documents import ingestion_deps
+from api.runtime import Runtime
 from core.db import Database
 from core.embedded import EmbeddedPostgres
-from rag import indexing, retrieval
-from rag import repository as repo
-from rag.embeddings import LocalEmbedder
-from tests.conftest import Owner
+from rag.knowledge import indexing, retrieval
+from rag.knowledge.embeddings import LocalEmbedder
+from rag.knowledge.repository import chunks as chunk_repo
+from rag.knowledge.repository import indexes
+from tests.conftest import Owner, RuntimeFactory, client_for, signup
 
 DIM = 384
 POLICY = indexing.IndexPolicy(build_threshold=1000, drop_threshold=500)
@@ -53,7 +53,7 @@ async def _workspace(owner_db: Database, n: int, rng: np.random.Generator, db: D
     centers = _unit(rng.standard_normal((20, DIM)).astype(np.float32))
     vectors = _vectors(rng, n, centers)
     rows = [
-        repo.ChunkRow(
+        chunk_repo.ChunkRow(
             position=i,
             text=f"chunk {i}",
             metadata={"title": "t"},
@@ -64,8 +64,8 @@ async def _workspace(owner_db: Database, n: int, rng: np.random.Generator, db: D
         for i in range(n)
     ]
     async with db.transaction(workspace_id=ws) as session:  # as the app role, through RLS
-        await repo.replace_chunks(session, ws, doc, rows, [])
-        ids = [cid for cid, _ in await repo.chunk_hashes(session, ws, doc)]
+        await chunk_repo.replace_chunks(session, ws, doc, rows, [])
+        ids = [cid for cid, _ in await chunk_repo.chunk_hashes(session, ws, doc)]
     return ws, vectors, ids, centers
 
 
@@ -87,13 +87,15 @@ async def _recall(
 
 async def _plan(db: Database, ws: uuid.UUID, q: np.ndarray) -> str:
     """The plan of the vector query as a prepared statement under a forced generic plan."""
-    where = repo.workspace_literal(ws)
+    where = chunk_repo.workspace_literal(ws)
     sql = "SELECT id FROM chunks WHERE workspace_id = %s ORDER BY embedding <=> $1::vector LIMIT 10"
     sql = sql % where
     async with db.transaction(workspace_id=ws) as session:
         await session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
         await session.execute(text(f"PREPARE tb_probe(text) AS {sql}"))
-        rows = await session.execute(text(f"EXPLAIN EXECUTE tb_probe('{repo.vector_text(q)}')"))
+        rows = await session.execute(
+            text(f"EXPLAIN EXECUTE tb_probe('{chunk_repo.vector_text(q)}')")
+        )
         plan = "\n".join(r[0] for r in rows)
         await session.execute(text("DEALLOCATE tb_probe"))
     return plan
@@ -115,8 +117,8 @@ async def test_filtered_recall_tiny_mid_and_large_workspaces(
     assert await indexing.maintain(mid, db=db, owner_url=pg.owner_url(), policy=POLICY) == "built"
     assert await indexing.maintain(tiny, db=db, owner_url=None, policy=POLICY) == "unchanged"
     async with db.transaction(workspace_id=mid) as session:
-        assert await indexing.index_state(session, mid) == "valid"
-        assert await indexing.index_state(session, tiny) is None
+        assert await indexes.index_state(session, mid) == "valid"
+        assert await indexes.index_state(session, tiny) is None
 
     for ws, v, ids, centers in (
         (tiny, tiny_v, tiny_ids, tiny_c),
@@ -129,21 +131,21 @@ async def test_filtered_recall_tiny_mid_and_large_workspaces(
         assert recall >= 0.95, (ws, recall)
 
     q = _vectors(rng, 1, mid_c)[0]
-    assert indexing.index_name(mid) in await _plan(db, mid, q)
+    assert indexes.index_name(mid) in await _plan(db, mid, q)
     tiny_plan = await _plan(db, tiny, q)
     assert "hnsw" not in tiny_plan
-    assert indexing.INDEX_PREFIX not in tiny_plan
+    assert indexes.INDEX_PREFIX not in tiny_plan
 
     # Shrinking below the drop threshold removes the index again.
     async with db.transaction(workspace_id=mid) as session:
-        await repo.replace_chunks(session, mid, uuid.uuid4(), [], mid_ids[:1200])
+        await chunk_repo.replace_chunks(session, mid, uuid.uuid4(), [], mid_ids[:1200])
     assert await indexing.maintain(mid, db=db, owner_url=None, policy=POLICY) == "dropped"
     async with db.transaction(workspace_id=mid) as session:
-        assert await indexing.index_state(session, mid) is None
+        assert await indexes.index_state(session, mid) is None
 
 
 async def test_modes_return_hits_with_citation_fields(
-    client: httpx.AsyncClient, owner: Owner, jobs: Any, db: Database
+    client: httpx.AsyncClient, owner: Owner, runtime: Runtime, db: Database
 ) -> None:
     r = await client.post(
         owner.url("/documents"),
@@ -157,10 +159,9 @@ async def test_modes_return_hits_with_citation_fields(
         headers=owner.headers,
     )
     assert r.status_code == 202
-    await jobs.drain()
+    await runtime.jobs.drain()
     ws = uuid.UUID(owner.workspace_id)
-    embedder = ingestion_deps_embedder(jobs)
-    q = await embedder.embed_query("parcels arrive")
+    q = await runtime.embedder.embed_query("parcels arrive")
     async with db.transaction(workspace_id=ws) as session:
         for mode in retrieval.MODES:
             hits = await retrieval.search(
@@ -177,16 +178,18 @@ async def test_modes_return_hits_with_citation_fields(
             )
 
 
-def ingestion_deps_embedder(jobs: Any) -> Any:
-    return jobs.ctx["rag"].embedder
+async def test_real_local_embedder_end_to_end(runtime_factory: RuntimeFactory) -> None:
+    async with (
+        runtime_factory(embedder=LocalEmbedder()) as runtime,
+        client_for(runtime) as client,
+    ):
+        await _local_embedder_end_to_end(client, await signup(client), runtime)
 
 
-async def test_real_local_embedder_end_to_end(
-    container: Container, client: httpx.AsyncClient, owner: Owner
+async def _local_embedder_end_to_end(
+    client: httpx.AsyncClient, owner: Owner, runtime: Runtime
 ) -> None:
-    container.extras["embedder"] = LocalEmbedder()
-    jobs = ingestion_deps(container).jobs
-    assert jobs is not None
+    jobs = runtime.jobs
     docs = {
         "Shipping": "Orders are delivered within three to five working days across India.",
         "Returns": "You can send an item back within thirty days for a full refund.",

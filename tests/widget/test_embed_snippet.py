@@ -17,19 +17,18 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from api.app import create_app
-from api.container import Container
 from core.config import Settings
-from tests.conftest import make_settings, signup
+from tests.conftest import client_for, make_runtime, make_settings, signup
 
 
 @asynccontextmanager
 async def client_with(
     db: Any, redis_client: Any, **overrides: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
-    container = Container(settings=make_settings(**overrides), db=db, redis=redis_client)
-    transport = httpx.ASGITransport(app=create_app(container=container), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with (
+        make_runtime(make_settings(**overrides), db, redis_client) as runtime,
+        client_for(runtime) as client,
+    ):
         yield client
 
 

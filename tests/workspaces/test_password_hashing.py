@@ -17,7 +17,6 @@ import pytest
 from argon2 import PasswordHasher
 
 from api.app import create_app
-from api.container import Container
 from core.db import Database
 from tests.conftest import Owner, make_settings
 from workspaces import security
@@ -163,8 +162,8 @@ async def test_the_pool_size_comes_from_the_setting(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(security, "_pool", None)
-    create_app(container=Container(settings=make_settings(password_hash_concurrency=3), db=db))
+    create_app(make_settings(password_hash_concurrency=3))
     assert security.hashing_pool().limit == 3
-    create_app(container=Container(settings=make_settings(password_hash_concurrency=0), db=db))
+    create_app(make_settings(password_hash_concurrency=0))
     assert security.hashing_pool().limit == (os.cpu_count() or 1)  # 0: one per core
     security.hashing_pool().close()

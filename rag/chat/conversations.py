@@ -1,0 +1,114 @@
+"""Owners' view of conversations: transcripts, feedback, and unanswered questions grouped."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import NotFound
+from rag.chat.models import ChatMessage, Conversation
+from rag.chat.normalize import normalize_question
+from rag.chat.repository import conversations as conversation_repo
+
+GROUP_SIMILARITY = 0.80
+UNANSWERED_WINDOW = 2000
+
+
+async def list_conversations(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    status: str | None,
+    limit: int,
+    before: datetime | None,
+) -> list[Conversation]:
+    return await conversation_repo.list_conversations(
+        session, workspace_id=workspace_id, status=status, limit=limit, before=before
+    )
+
+
+async def transcript(
+    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, limit: int = 500
+) -> tuple[Conversation, list[ChatMessage]]:
+    conversation = await conversation_repo.get_conversation(
+        session, workspace_id=workspace_id, conversation_id=conversation_id
+    )
+    if conversation is None:
+        raise NotFound("Conversation not found")
+    messages = await conversation_repo.list_messages(
+        session, workspace_id=workspace_id, conversation_id=conversation_id, limit=limit
+    )
+    return conversation, messages
+
+
+async def give_feedback(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    message_id: uuid.UUID,
+    rating: str,
+    comment: str | None,
+    session_id: str | None = None,
+) -> None:
+    """Thumbs up/down on an assistant answer. A visitor's call passes their ``session_id`` and
+    may only rate their own conversation; an owner's passes none."""
+    message = await conversation_repo.get_message(
+        session, workspace_id=workspace_id, message_id=message_id
+    )
+    if message is None or message.role != "assistant":
+        raise NotFound("Message not found")
+    if session_id is not None:
+        conversation = await conversation_repo.get_conversation(
+            session, workspace_id=workspace_id, conversation_id=message.conversation_id
+        )
+        if conversation is None or conversation.session_id != session_id:
+            raise NotFound("Message not found")
+    await conversation_repo.upsert_feedback(
+        session, workspace_id=workspace_id, message_id=message_id, rating=rating, comment=comment
+    )
+
+
+async def unanswered_groups(
+    session: AsyncSession, *, workspace_id: uuid.UUID, limit: int
+) -> list[dict[str, Any]]:
+    """Recent unanswered questions grouped by meaning (greedy, cosine >= GROUP_SIMILARITY),
+    biggest groups first."""
+    rows = await conversation_repo.recent_unanswered(
+        session, workspace_id=workspace_id, limit=UNANSWERED_WINDOW
+    )
+    groups: list[dict[str, Any]] = []
+    centroids: list[np.ndarray] = []
+    centroid_groups: list[dict[str, Any]] = []
+    by_text: dict[str, dict[str, Any]] = {}
+    for row in rows:  # newest first
+        vector = None if row.embedding is None else np.asarray(row.embedding, dtype=np.float32)
+        key = row.normalized or normalize_question(row.question)
+        group = by_text.get(key)
+        if group is None and vector is not None and centroids:
+            sims = np.stack(centroids) @ vector
+            best = int(np.argmax(sims))
+            if float(sims[best]) >= GROUP_SIMILARITY:
+                group = centroid_groups[best]
+        if group is None:
+            group = {
+                "question": row.question,
+                "count": 0,
+                "last_asked_at": row.created_at,
+                "examples": [],
+                "ids": [],
+            }
+            groups.append(group)
+            if vector is not None:
+                centroids.append(vector)
+                centroid_groups.append(group)
+        by_text.setdefault(key, group)
+        group["count"] += 1
+        group["ids"].append(str(row.id))
+        if len(group["examples"]) < 5 and row.question not in group["examples"]:
+            group["examples"].append(row.question)
+    groups.sort(key=lambda g: (-g["count"], -g["last_asked_at"].timestamp()))
+    return groups[:limit]

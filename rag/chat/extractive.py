@@ -1,0 +1,129 @@
+"""The extractive answerer: the embedded default without a language model.
+
+It quotes the retrieved passages' sentences closest to the question, each with its ``[n]``
+citation, labelled with ``EXTRACTIVE_PREFIX``. Words are compared by their stems
+(``rag.chat.normalize.stem``) without common English function words (``STOPWORDS``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from rag.chat.generator import Completion, GenerationRequest, StreamEvent, joined_follow_up
+from rag.chat.normalize import WORD, stem
+from rag.chat.prompts import Passage, dont_know_answer
+
+EXTRACTIVE_PREFIX = "From our documentation:"
+EXTRACTIVE_MODEL = "extractive"
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+_STOPWORD_TEXT = (
+    "a an the and or but if of to in on at by for with from as is are was were be been being "
+    "do does did doing have has had i you he she it we they me my your our their this that these "
+    "those what which who whom whose when where why how can could should would will shall may "
+    "might must not no yes so than then there here about into over under up down out any some "
+    "all each more most other such only own same too very just also am its please tell know "
+    "want need get"
+)
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+def _terms(text: str) -> set[str]:
+    return {
+        stem(token)
+        for token in WORD.findall(text.casefold())
+        if len(token) >= 2 and token not in _STOPWORDS
+    }
+
+
+@dataclass
+class ExtractiveAnswerer:
+    """The embedded default without an LLM: quotes the passages' sentences closest to the question.
+
+    Picks up to ``max_sentences`` sentences by word overlap with the question (ties favour better
+    ranked passages), each followed by its ``[n]`` citation, prefixed with ``EXTRACTIVE_PREFIX``.
+    """
+
+    max_sentences: int = 3
+    max_sentence_chars: int = 300
+    prefix: str = EXTRACTIVE_PREFIX
+    extractive: bool = field(default=True, init=False)
+
+    def answer(self, question: str, passages: Sequence[Passage]) -> Completion:
+        text = self._compose(question, passages)
+        return Completion(
+            text=text,
+            prompt_tokens=0,
+            completion_tokens=0,
+            model=EXTRACTIVE_MODEL,
+            extractive=True,
+            finish_reason="stop",
+        )
+
+    async def generate(self, request: GenerationRequest) -> Completion:
+        return self.answer(request.question, request.passages)
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
+        completion = self.answer(request.question, request.passages)
+        for piece in re.findall(r"\S+\s*", completion.text):
+            yield StreamEvent("delta", piece)
+        yield StreamEvent("done", completion=completion)
+
+    async def rewrite_follow_up(self, message: str, history: Sequence[tuple[str, str]]) -> str:
+        return joined_follow_up(message, history)
+
+    async def aclose(self) -> None:
+        return None
+
+    def _compose(self, question: str, passages: Sequence[Passage]) -> str:
+        if not passages:
+            return dont_know_answer()
+        wanted = _terms(question)
+        # (score, rank, position, sentence, n)
+        candidates: list[tuple[float, int, int, str, int]] = []
+        for rank, passage in enumerate(passages):
+            for position, raw in enumerate(_SENTENCE_SPLIT.split(passage.text)):
+                sentence = " ".join(raw.split())
+                if len(sentence) < 12 or not WORD.search(sentence):
+                    continue
+                terms = _terms(sentence)
+                overlap = len(wanted & terms)
+                if not overlap:
+                    continue
+                # Overlap normalised a little by length, so long sentences do not win by size.
+                score = overlap / (1.0 + 0.02 * len(terms)) - 0.05 * rank
+                candidates.append((score, rank, position, sentence, passage.n))
+        if not candidates:
+            top = passages[0]
+            first = next(
+                (
+                    " ".join(s.split())
+                    for s in _SENTENCE_SPLIT.split(top.text)
+                    if len(s.strip()) >= 12
+                ),
+                " ".join(top.text.split()),
+            )
+            candidates = [(0.0, 0, 0, first, top.n)]
+        best = sorted(candidates, key=lambda c: (-c[0], c[1], c[2]))
+        chosen: list[tuple[int, int, str, int]] = []
+        seen: set[str] = set()
+        for _score, rank, position, sentence, n in best:
+            key = sentence.casefold()
+            if key in seen:
+                continue
+            seen.add(key)
+            chosen.append((rank, position, self._trim(sentence), n))
+            if len(chosen) >= self.max_sentences:
+                break
+        # Read in document order: by passage rank, then position in the passage.
+        chosen.sort(key=lambda c: (c[0], c[1]))
+        body = " ".join(f"{sentence} [{n}]" for _rank, _position, sentence, n in chosen)
+        return f"{self.prefix} {body}"
+
+    def _trim(self, sentence: str) -> str:
+        if len(sentence) <= self.max_sentence_chars:
+            return sentence
+        cut = sentence[: self.max_sentence_chars]
+        space = cut.rfind(" ")
+        return (cut[:space] if space > 0 else cut).rstrip(" ,;:") + "…"

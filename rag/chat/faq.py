@@ -1,0 +1,160 @@
+"""The curated FAQ knowledge base: answers before retrieval on an exact or close match."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import Database
+from core.errors import NotFound, ValidationFailed
+from rag.chat.models import Faq
+from rag.chat.normalize import normalize_question
+from rag.chat.repository import faqs as faq_repo
+from rag.knowledge.embeddings import Embedder
+from workspaces.repository import bump_knowledge_version
+
+MAX_ALT_QUESTIONS = 20
+
+
+@dataclass(frozen=True)
+class FaqMatch:
+    faq: Faq
+    kind: str  # exact | semantic
+    similarity: float
+
+
+def _variants(question: str, alt_questions: list[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for text in [question, *alt_questions]:
+        text = text.strip()
+        key = normalize_question(text)
+        if text and key and key not in seen:
+            seen[key] = text
+    return list(seen.values())
+
+
+async def _index(
+    session: AsyncSession, embedder: Embedder, faq: Faq, question: str, alts: list[str]
+) -> None:
+    variants = _variants(question, alts)
+    if not variants:
+        raise ValidationFailed("question must contain words", details=[{"field": "question"}])
+    vectors = await embedder.embed_documents(variants)
+    await faq_repo.replace_faq_questions(
+        session,
+        workspace_id=faq.workspace_id,
+        faq_id=faq.id,
+        variants=[
+            (text, normalize_question(text), np.asarray(vectors[i], dtype=np.float32))
+            for i, text in enumerate(variants)
+        ],
+    )
+
+
+async def create(
+    session: AsyncSession,
+    embedder: Embedder,
+    *,
+    workspace_id: uuid.UUID,
+    question: str,
+    answer: str,
+    alt_questions: list[str],
+    enabled: bool = True,
+) -> Faq:
+    faq = Faq(
+        id=uuid.uuid4(),
+        workspace_id=workspace_id,
+        question=question.strip(),
+        answer=answer.strip(),
+        alt_questions=[q.strip() for q in alt_questions if q.strip()],
+        enabled=enabled,
+    )
+    await faq_repo.insert_faq(session, faq)
+    await _index(session, embedder, faq, faq.question, faq.alt_questions)
+    await bump_knowledge_version(session, workspace_id)
+    return faq
+
+
+async def get(session: AsyncSession, *, workspace_id: uuid.UUID, faq_id: uuid.UUID) -> Faq:
+    faq = await faq_repo.get_faq(session, workspace_id=workspace_id, faq_id=faq_id)
+    if faq is None:
+        raise NotFound("FAQ not found")
+    return faq
+
+
+async def update(
+    session: AsyncSession,
+    embedder: Embedder,
+    *,
+    workspace_id: uuid.UUID,
+    faq_id: uuid.UUID,
+    values: dict[str, Any],
+) -> Faq:
+    current = await get(session, workspace_id=workspace_id, faq_id=faq_id)
+    clean = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
+    if "alt_questions" in clean:
+        clean["alt_questions"] = [q.strip() for q in clean["alt_questions"] or [] if q.strip()]
+    faq = await faq_repo.update_faq(session, workspace_id=workspace_id, faq_id=faq_id, values=clean)
+    assert faq is not None
+    if "question" in clean or "alt_questions" in clean:
+        await _index(session, embedder, faq, faq.question, list(faq.alt_questions))
+    if clean and any(getattr(current, k, None) != v for k, v in clean.items()):
+        await bump_knowledge_version(session, workspace_id)
+    return faq
+
+
+async def delete(session: AsyncSession, *, workspace_id: uuid.UUID, faq_id: uuid.UUID) -> None:
+    if not await faq_repo.delete_faq(session, workspace_id=workspace_id, faq_id=faq_id):
+        raise NotFound("FAQ not found")
+    await bump_knowledge_version(session, workspace_id)
+
+
+async def reembed_workspace(
+    db: Database, embedder: Embedder, workspace_id: uuid.UUID, *, batch: int = 256
+) -> int:
+    """Re-embed FAQ questions and unanswered questions (`trulybot reindex`)."""
+    done = 0
+    for table in faq_repo.EMBEDDED_TEXT_TABLES:
+        async with db.transaction(workspace_id=workspace_id) as session:
+            rows = await faq_repo.texts_to_embed(session, workspace_id=workspace_id, table=table)
+        for start in range(0, len(rows), batch):
+            part = rows[start : start + batch]
+            vectors = await embedder.embed_documents([t for _, t in part])
+            async with db.transaction(workspace_id=workspace_id) as session:
+                await faq_repo.set_embeddings(
+                    session,
+                    workspace_id=workspace_id,
+                    table=table,
+                    ids=[i for i, _ in part],
+                    vectors=np.asarray(vectors, dtype=np.float32),
+                )
+            done += len(part)
+    if done:
+        async with db.transaction(workspace_id=workspace_id) as session:
+            await bump_knowledge_version(session, workspace_id)
+    return done
+
+
+async def match(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    normalized: str,
+    embedding: np.ndarray | None,
+    threshold: float,
+) -> FaqMatch | None:
+    """A normalized exact match first, then the nearest variant above ``threshold``."""
+    if normalized:
+        exact = await faq_repo.faq_exact(session, workspace_id=workspace_id, normalized=normalized)
+        if exact is not None:
+            return FaqMatch(exact, "exact", 1.0)
+    if embedding is None:
+        return None
+    nearest = await faq_repo.faq_nearest(session, workspace_id=workspace_id, embedding=embedding)
+    if nearest is not None and nearest[1] >= threshold:
+        return FaqMatch(nearest[0], "semantic", nearest[1])
+    return None

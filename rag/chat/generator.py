@@ -1,0 +1,89 @@
+"""What the answer pipeline calls to write an answer: the ``Generator`` protocol, its request and
+its results.
+
+Two implementations: ``rag.chat.llm.LLMGenerator`` (a prompt with a fresh canary, an
+OpenAI-compatible model, the output guard, streaming included) and
+``rag.chat.extractive.ExtractiveAnswerer`` (no model: the retrieved passages' best sentences,
+labelled as such). ``rag.chat.llm.make_generator(settings)`` picks one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from core.errors import AppError
+from rag.chat.prompts import Passage
+
+
+class LLMUnavailable(AppError):
+    """The language model could not answer (timeout, connection, rate limit, API error)."""
+
+    code = "llm_unavailable"
+    status_code = 503
+    message = "The answer service is temporarily unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    model: str
+    extractive: bool = False
+    guarded: bool = False
+    """True when the output guard replaced the model's text with a refusal."""
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One streaming event.
+
+    - ``delta``: append ``text`` to the answer shown so far.
+    - ``replace``: discard what was shown and show ``text`` instead (the output guard tripped).
+    - ``done``: last event; ``completion`` holds the final text and the token usage.
+    """
+
+    kind: Literal["delta", "replace", "done"]
+    text: str = ""
+    completion: Completion | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    question: str
+    passages: Sequence[Passage]
+    persona: str = ""
+    bot_name: str = "Assistant"
+    history: Sequence[tuple[str, str]] = ()
+    user: str | None = None
+    """Pseudonymous visitor id (``rag.chat.normalize.visitor_hash``), the OpenAI ``user``."""
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """What the answer pipeline calls: question and passages in, a safe answer out."""
+
+    @property
+    def extractive(self) -> bool: ...
+
+    async def generate(self, request: GenerationRequest) -> Completion: ...
+
+    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]: ...
+
+    async def rewrite_follow_up(self, message: str, history: Sequence[tuple[str, str]]) -> str:
+        """A follow-up ("and for yearly plans?") as a question that stands alone, for
+        retrieval; ``history`` is the conversation so far as (role, text), oldest first."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the model client's connections (the runtime calls it once, at exit)."""
+        ...
+
+
+def joined_follow_up(message: str, history: Sequence[tuple[str, str]]) -> str:
+    """The rewrite without a model: the visitor's previous question, then the follow-up."""
+    last_question = next((text for role, text in reversed(history) if role == "user"), "")
+    return f"{last_question} {message}".strip()

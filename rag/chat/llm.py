@@ -1,0 +1,252 @@
+"""The language model behind an OpenAI-compatible API, and the generator that guards it.
+
+- ``LLM`` is the provider boundary (messages in, text out). ``OpenAIChatLLM`` talks to any
+  OpenAI-compatible ``/chat/completions`` endpoint (OpenAI, vLLM, Ollama...) and turns every
+  transport or API failure into ``LLMUnavailable`` so the pipeline can fall back.
+- ``LLMGenerator`` is the ``Generator`` over an ``LLM``: it builds the prompt with a fresh canary,
+  calls the model and guards the output (``rag.chat.guard``), streaming included.
+- ``make_generator(settings)`` picks ``LLMGenerator`` when an OpenAI key or base URL is set,
+  else the extractive answerer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
+
+import openai
+
+from rag.chat.extractive import ExtractiveAnswerer
+from rag.chat.generator import (
+    Completion,
+    GenerationRequest,
+    Generator,
+    LLMUnavailable,
+    StreamEvent,
+    joined_follow_up,
+)
+from rag.chat.guard import (
+    DEFAULT_REFUSAL,
+    MIN_LEAK_SPAN,
+    RULE_CONCEPTS,
+    OutputGuard,
+    guard_stream,
+)
+from rag.chat.prompts import (
+    PromptMessage,
+    build_messages,
+    follow_up_messages,
+    new_canary,
+    system_rules,
+)
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
+
+    from core.config import Settings
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """A chat model behind an OpenAI-style message list."""
+
+    async def complete(self, messages: list[PromptMessage], *, user: str | None) -> Completion: ...
+
+    def stream(
+        self, messages: list[PromptMessage], *, user: str | None
+    ) -> AsyncIterator[StreamEvent]:
+        """Deltas, then one ``done`` event whose completion carries the usage."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def _estimate_tokens(text: str) -> int:
+    return max(1, len(text) // 4) if text else 0
+
+
+def _unavailable(exc: openai.APIError) -> LLMUnavailable:
+    details: dict[str, Any] = {"reason": type(exc).__name__}
+    if isinstance(exc, openai.APIStatusError):
+        details["upstream_status"] = exc.status_code
+    return LLMUnavailable(details=details)
+
+
+class OpenAIChatLLM:
+    """``LLM`` over any OpenAI-compatible chat completions API (OpenAI, vLLM, Ollama...)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        model: str = "gpt-4o-mini",
+        max_tokens: int = 512,
+        temperature: float = 0.2,
+        timeout: float = 20.0,
+        max_retries: int = 2,
+    ) -> None:
+        self.model = model
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAIChatLLM:
+        return cls(
+            # Self-hosted OpenAI-compatible servers often need no key; the SDK insists on one.
+            api_key=settings.openai_api_key or "unused",
+            base_url=settings.openai_base_url,
+            model=settings.chat_model,
+            max_tokens=settings.llm_max_tokens,
+            temperature=settings.llm_temperature,
+            timeout=settings.llm_timeout_seconds,
+            max_retries=settings.llm_max_retries,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    def _params(self, messages: list[PromptMessage], user: str | None) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": cast("list[ChatCompletionMessageParam]", messages),
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+        }
+        if user:
+            params["user"] = user
+        return params
+
+    async def complete(self, messages: list[PromptMessage], *, user: str | None) -> Completion:
+        try:
+            response = await self.client.chat.completions.create(**self._params(messages, user))
+        except openai.APIError as exc:
+            raise _unavailable(exc) from exc
+        choice = response.choices[0] if response.choices else None
+        text = (choice.message.content or "") if choice else ""
+        usage = response.usage
+        return Completion(
+            text=text,
+            prompt_tokens=usage.prompt_tokens if usage else _estimate_prompt(messages),
+            completion_tokens=usage.completion_tokens if usage else _estimate_tokens(text),
+            model=response.model or self.model,
+            finish_reason=choice.finish_reason if choice else None,
+        )
+
+    async def stream(
+        self, messages: list[PromptMessage], *, user: str | None
+    ) -> AsyncIterator[StreamEvent]:
+        params = self._params(messages, user)
+        parts: list[str] = []
+        prompt_tokens: int | None = None
+        completion_tokens: int | None = None
+        model = self.model
+        finish_reason: str | None = None
+        try:
+            stream = await self.client.chat.completions.create(
+                **params, stream=True, stream_options={"include_usage": True}
+            )
+            async with stream:
+                async for chunk in stream:
+                    if chunk.model:
+                        model = chunk.model
+                    if chunk.usage is not None:
+                        prompt_tokens = chunk.usage.prompt_tokens
+                        completion_tokens = chunk.usage.completion_tokens
+                    for choice in chunk.choices:
+                        if choice.finish_reason:
+                            finish_reason = choice.finish_reason
+                        delta = choice.delta.content if choice.delta else None
+                        if delta:
+                            parts.append(delta)
+                            yield StreamEvent("delta", delta)
+        except openai.APIError as exc:
+            raise _unavailable(exc) from exc
+        text = "".join(parts)
+        yield StreamEvent(
+            "done",
+            completion=Completion(
+                text=text,
+                prompt_tokens=prompt_tokens
+                if prompt_tokens is not None
+                else _estimate_prompt(messages),
+                completion_tokens=completion_tokens
+                if completion_tokens is not None
+                else _estimate_tokens(text),
+                model=model,
+                finish_reason=finish_reason,
+            ),
+        )
+
+
+def _estimate_prompt(messages: list[PromptMessage]) -> int:
+    return sum(_estimate_tokens(m.get("content", "")) + 4 for m in messages)
+
+
+@dataclass
+class LLMGenerator:
+    """``Generator`` backed by an ``LLM``: prompt with a fresh canary, call, guard the output."""
+
+    llm: LLM
+    refusal: str = DEFAULT_REFUSAL
+    min_span: int = MIN_LEAK_SPAN
+    extractive: bool = field(default=False, init=False)
+
+    def _prepare(self, request: GenerationRequest) -> tuple[list[PromptMessage], OutputGuard]:
+        canary = new_canary()
+        messages = build_messages(
+            persona=request.persona,
+            bot_name=request.bot_name,
+            question=request.question,
+            passages=request.passages,
+            history=request.history,
+            canary=canary,
+        )
+        guard = OutputGuard(
+            [canary, system_rules(request.bot_name)],
+            min_span=self.min_span,
+            refusal=self.refusal,
+            persona=request.persona,
+            rule_concepts=RULE_CONCEPTS,
+            public_text=[p.text for p in request.passages],
+        )
+        return messages, guard
+
+    async def generate(self, request: GenerationRequest) -> Completion:
+        messages, guard = self._prepare(request)
+        completion = await self.llm.complete(messages, user=request.user)
+        if guard.leaks(completion.text):
+            return replace(completion, text=guard.refusal, guarded=True)
+        return completion
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
+        messages, guard = self._prepare(request)
+        async for event in guard_stream(self.llm.stream(messages, user=request.user), guard):
+            yield event
+
+    async def aclose(self) -> None:
+        await self.llm.aclose()
+
+    async def rewrite_follow_up(self, message: str, history: Sequence[tuple[str, str]]) -> str:
+        """The model rewrites the follow-up; without it (an outage, an empty or overlong reply)
+        the previous question and the follow-up are joined."""
+        fallback = joined_follow_up(message, history)
+        try:
+            completion = await self.llm.complete(follow_up_messages(message, history), user=None)
+        except LLMUnavailable:
+            return fallback
+        text = completion.text.strip().strip('"')
+        return text if 0 < len(text) <= 500 else fallback
+
+
+def make_generator(settings: Settings, *, llm: LLM | None = None) -> Generator:
+    """``LLMGenerator`` when an OpenAI key or base URL is set, else ``ExtractiveAnswerer``."""
+    if llm is not None:
+        return LLMGenerator(llm)
+    if settings.openai_api_key or settings.openai_base_url:
+        return LLMGenerator(OpenAIChatLLM.from_settings(settings))
+    return ExtractiveAnswerer()

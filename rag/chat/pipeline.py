@@ -1,0 +1,394 @@
+"""The answer pipeline: what a site visitor experiences.
+
+message -> validate (length, quota) -> intent -> courtesy | handoff | FAQ -> response cache
+        -> retrieval -> "don't know" when weak -> generation (LLM or extractive)
+        -> citations, metering, conversation log -> cache store
+
+Each step after validation is a stage in ``rag.chat.stages``: the first that settles the answer
+ends the search. At most three short transactions, and none is open while a model runs (the
+follow-up rewrite, the embedding, the generation):
+
+1. a write: meter the message (refusing over quota before any model runs), record it (and the
+   conversation when new); courtesy, handoff and exact FAQ answers are settled here;
+2. a read, once the question is embedded: semantic FAQ match and retrieval (skipped when the
+   first transaction or the exact cache settled the answer);
+3. a write: the answer, its tokens and an unanswered question if any.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from core import metrics
+from core.config import Settings
+from core.db import Database
+from core.errors import ValidationFailed
+from rag.chat import notify
+from rag.chat.cache import ResponseCache
+from rag.chat.extractive import ExtractiveAnswerer
+from rag.chat.generator import Completion, GenerationRequest, Generator, LLMUnavailable
+from rag.chat.intents import detect_intent
+from rag.chat.models import ChatMessage, UnansweredQuestion
+from rag.chat.normalize import visitor_hash
+from rag.chat.prompts import extract_citations, fallback_answer
+from rag.chat.repository import conversations as conversation_repo
+from rag.chat.stages import (
+    Answer,
+    Channel,
+    Grounding,
+    Source,
+    Turn,
+    cache_exact,
+    cache_semantic,
+    courtesy,
+    faq_exact,
+    faq_semantic,
+    handoff,
+    record,
+    retrieve,
+    safe_links,
+)
+from rag.knowledge.embeddings import Embedder
+from workspaces import usage
+from workspaces.models import Workspace
+
+# Answers drawn from documents (quoted, or written by a model that read them): their links are
+# restricted. FAQ answers and canned replies are the owner's words and are left alone.
+LINKED: tuple[Source, ...] = ("rag", "cache")
+
+
+@dataclass
+class ChatInput:
+    workspace: Workspace
+    message: str
+    session_id: str
+    conversation_id: uuid.UUID | None = None
+    channel: Channel = "widget"
+
+
+@dataclass
+class ChatResult:
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    answer: str
+    intent: str
+    source: Source
+    citations: list[dict[str, Any]]
+    lead_capture: bool
+    timings_ms: dict[str, float]
+    extractive: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "conversation_id": str(self.conversation_id),
+            "message_id": str(self.message_id),
+            "answer": self.answer,
+            "intent": self.intent,
+            "source": self.source,
+            "citations": self.citations,
+            "lead_capture": self.lead_capture,
+            "timings_ms": self.timings_ms,
+            "extractive": self.extractive,
+        }
+
+
+class _Clock:
+    """Milliseconds per stage, in ``timings`` (reported with the answer and to /metrics)."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self.start = time.perf_counter()
+        self.last = self.start
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = round((now - self.last) * 1000, 2)
+        self.last = now
+
+    def total(self) -> None:
+        self.timings["total"] = round((time.perf_counter() - self.start) * 1000, 2)
+
+
+class AnswerPipeline:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        settings: Settings,
+        embedder: Embedder,
+        generator: Generator,
+        cache: ResponseCache,
+        notifier: notify.Notifier,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.embedder = embedder
+        self.generator = generator
+        self.extractive = ExtractiveAnswerer()
+        self.cache = cache
+        self.notifier = notifier
+
+    # --- public -------------------------------------------------------------------------
+
+    async def answer(self, inp: ChatInput) -> ChatResult:
+        clock = _Clock()
+        turn, settled = await self._settle(inp, clock)
+        completion: Completion | None = None
+        if isinstance(settled, Grounding):
+            try:
+                completion = await self._generator_for(settled).generate(
+                    self._request(turn, settled)
+                )
+            except LLMUnavailable:
+                completion = None
+            clock.lap("generation")
+        return await self._finish(turn, settled, completion, clock)
+
+    async def stream(self, inp: ChatInput) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Server-sent events: meta, delta..., citations, done (or error)."""
+        clock = _Clock()
+        turn, settled = await self._settle(inp, clock)
+        yield "meta", self._meta(turn, settled)
+        completion: Completion | None = None
+        if isinstance(settled, Grounding):
+            text = ""
+            failed = False
+            try:
+                generator = self._generator_for(settled)
+                async for event in generator.stream(self._request(turn, settled)):
+                    if event.kind == "delta" and event.text:
+                        text += event.text
+                        yield "delta", {"text": event.text}
+                    elif event.kind == "replace":
+                        text = event.text
+                        yield "replace", {"text": event.text}
+                    elif event.kind == "done" and event.completion is not None:
+                        completion = event.completion
+            except LLMUnavailable:
+                failed = True
+                completion = None
+                yield "replace", {"text": fallback_answer("")}
+            if completion is None and not failed:
+                completion = Completion(text=text, prompt_tokens=0, completion_tokens=0, model="")
+            clock.lap("generation")
+        else:
+            yield "delta", {"text": settled.text}
+        result = await self._finish(turn, settled, completion, clock)
+        yield "citations", {"citations": result.citations}
+        yield "done", result.to_dict()
+
+    # --- settling the answer: the stages, in three transactions at most ------------------
+
+    async def _settle(self, inp: ChatInput, clock: _Clock) -> tuple[Turn, Answer | Grounding]:
+        message = self._validate(inp.message)
+        intent = detect_intent(message).intent
+        clock.lap("validate")
+        threshold = self.settings.faq_similarity_threshold
+        workspace = inp.workspace
+
+        async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
+            turn = await record(
+                session,
+                workspace,
+                message=message,
+                intent=intent,
+                session_id=inp.session_id,
+                conversation_id=inp.conversation_id,
+                channel=inp.channel,
+                history_turns=self.settings.history_turns,
+            )
+            clock.lap("record")
+            answer = courtesy(turn) or await handoff(session, turn)
+            if answer is None and not turn.follow_up:
+                answer = await faq_exact(session, turn, threshold=threshold)
+                clock.lap("faq")
+            if answer is not None:
+                return turn, answer
+
+        # No transaction is open while the question is rewritten and embedded.
+        if turn.follow_up:
+            standalone = await self.generator.rewrite_follow_up(message, turn.history)
+            turn = replace(turn, standalone=standalone)
+            clock.lap("rewrite")
+        else:
+            answer = await cache_exact(self.cache, turn)
+            clock.lap("cache")
+            if answer is not None:
+                return turn, answer
+        turn = replace(turn, embedding=await self.embedder.embed_query(turn.standalone))
+        clock.lap("embed")
+
+        async with self.db.transaction(workspace_id=workspace.id) as session:
+            answer = await faq_semantic(session, turn, threshold=threshold)
+            clock.lap("faq_semantic")
+            if answer is None and turn.cacheable:
+                answer = await cache_semantic(self.cache, turn)
+                clock.lap("cache_semantic")
+            if answer is not None:
+                return turn, answer
+            found = await retrieve(
+                session,
+                turn,
+                k=self.settings.retrieval_k,
+                min_similarity=self.settings.retrieval_min_similarity,
+                metered_generation=not self.generator.extractive,
+            )
+            clock.lap("retrieval")
+            return turn, found
+
+    def _validate(self, raw: str) -> str:
+        message = raw.strip()
+        if not message:
+            raise ValidationFailed(
+                "The message is empty", code="message_empty", details=[{"field": "message"}]
+            )
+        limit = self.settings.max_message_chars
+        if len(message) > limit:
+            raise ValidationFailed(
+                f"The message is longer than {limit} characters",
+                code="message_too_long",
+                details=[{"field": "message", "max_length": limit}],
+            )
+        return message
+
+    # --- generation -------------------------------------------------------------------------
+
+    def _generator_for(self, grounding: Grounding) -> Generator:
+        return self.extractive if grounding.cap_reached else self.generator
+
+    def _request(self, turn: Turn, grounding: Grounding) -> GenerationRequest:
+        return GenerationRequest(
+            question=turn.standalone,
+            passages=grounding.passages,
+            persona=turn.workspace.persona,
+            bot_name=turn.bot_name,
+            history=turn.history,
+            user=visitor_hash(turn.session_id, self.settings.jwt_key),
+        )
+
+    @staticmethod
+    def _generated(grounding: Grounding, completion: Completion | None) -> Answer:
+        """The answer written from the passages, or the fallback when the model failed."""
+        if completion is None:
+            return Answer(fallback_answer(""), "fallback")
+        citations = extract_citations(completion.text, grounding.passages)
+        return Answer(completion.text, "rag", tuple(c.to_dict() for c in citations))
+
+    # --- the third transaction: record and meter the answer -------------------------------
+
+    @staticmethod
+    def _meta(turn: Turn, settled: Answer | Grounding) -> dict[str, Any]:
+        return {
+            "conversation_id": str(turn.conversation_id),
+            "message_id": str(turn.message_id),
+            "intent": turn.intent,
+            "source": "rag" if isinstance(settled, Grounding) else settled.source,
+            "lead_capture": turn.lead_capture
+            or (isinstance(settled, Answer) and settled.lead_capture),
+        }
+
+    async def _finish(
+        self,
+        turn: Turn,
+        settled: Answer | Grounding,
+        completion: Completion | None,
+        clock: _Clock,
+    ) -> ChatResult:
+        workspace = turn.workspace
+        answer = self._generated(settled, completion) if isinstance(settled, Grounding) else settled
+        text = (
+            safe_links(turn, answer.text, answer.citations)
+            if answer.source in LINKED
+            else answer.text
+        )
+        citations = list(answer.citations)
+        tokens = (completion.prompt_tokens, completion.completion_tokens) if completion else (0, 0)
+        extractive = completion.extractive if completion is not None else False
+        async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
+            # The answer and the conversation's message count in one statement.
+            await conversation_repo.record_answer(
+                session,
+                ChatMessage(
+                    id=turn.message_id,
+                    workspace_id=workspace.id,
+                    conversation_id=turn.conversation_id,
+                    role="assistant",
+                    text=text,
+                    intent=turn.intent,
+                    source=answer.source,
+                    citations=citations,
+                    prompt_tokens=tokens[0],
+                    completion_tokens=tokens[1],
+                    latency_ms=int((time.perf_counter() - clock.start) * 1000),
+                    timings=dict(clock.timings),
+                ),
+            )
+            if sum(tokens):
+                await usage.record_llm_tokens(session, workspace.id, sum(tokens))
+            if answer.unanswered:
+                await conversation_repo.insert_unanswered(
+                    session,
+                    UnansweredQuestion(
+                        id=uuid.uuid4(),
+                        workspace_id=workspace.id,
+                        question=turn.message[:2000],
+                        normalized=turn.normalized,
+                        embedding=None if turn.embedding is None else turn.embedding.tolist(),
+                        conversation_id=turn.conversation_id,
+                        message_id=turn.message_id,
+                    ),
+                )
+        if answer.handoff_delivery is not None:
+            self.notifier.schedule(workspace.id, answer.handoff_delivery)
+        if (
+            answer.source == "rag"
+            and turn.cacheable
+            and citations
+            and completion is not None
+            and not completion.guarded
+        ):
+            await self.cache.put(
+                workspace.id,
+                turn.knowledge_version,
+                turn.normalized,
+                turn.embedding,
+                {"answer": text, "citations": citations, "extractive": extractive},
+            )
+        clock.lap("record_answer")
+        clock.total()
+        self._observe(answer.source, completion, clock.timings)
+        return ChatResult(
+            conversation_id=turn.conversation_id,
+            message_id=turn.message_id,
+            answer=text,
+            intent=turn.intent,
+            source=answer.source,
+            citations=citations,
+            lead_capture=turn.lead_capture or answer.lead_capture,
+            timings_ms=dict(clock.timings),
+            extractive=extractive,
+        )
+
+    @staticmethod
+    def _observe(source: str, completion: Completion | None, timings: dict[str, float]) -> None:
+        """Feed /metrics: stage timings, where answers came from, cache and FAQ hit ratios,
+        LLM tokens and latency."""
+        for stage, ms in timings.items():
+            metrics.observe_stage(stage, ms / 1000)
+        metrics.count_answer(source)
+        if "faq" in timings or "faq_semantic" in timings:
+            metrics.count_faq(source == "faq")
+        if ("cache" in timings or "cache_semantic" in timings) and source != "faq":
+            metrics.count_cache("hit" if source == "cache" else "miss")
+        if "generation" in timings:
+            model = completion.model if completion is not None and completion.model else "none"
+            outcome = "ok" if completion is not None else "error"
+            metrics.observe_llm(model, timings["generation"] / 1000, outcome)
+            if completion is not None:
+                metrics.count_llm_tokens(
+                    model, prompt=completion.prompt_tokens, completion=completion.completion_tokens
+                )

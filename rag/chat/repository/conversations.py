@@ -1,0 +1,249 @@
+"""SQL of conversations, messages, feedback and unanswered questions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rag.chat.models import (
+    ChatMessage,
+    Conversation,
+    MessageFeedback,
+    UnansweredQuestion,
+)
+from workspaces.plans import Metric
+from workspaces.usage import UsageIncrement
+
+
+async def get_conversation(
+    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+) -> Conversation | None:
+    result = await session.execute(
+        select(Conversation).where(
+            Conversation.workspace_id == workspace_id, Conversation.id == conversation_id
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def set_conversation_status(
+    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, status: str
+) -> None:
+    await session.execute(
+        update(Conversation)
+        .where(Conversation.workspace_id == workspace_id, Conversation.id == conversation_id)
+        .values(status=status)
+    )
+
+
+async def link_conversation_lead(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    lead_id: uuid.UUID,
+) -> bool:
+    result = await session.execute(
+        update(Conversation)
+        .where(Conversation.workspace_id == workspace_id, Conversation.id == conversation_id)
+        .values(lead_id=lead_id)
+        .returning(Conversation.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+def _row_values(row: Conversation | ChatMessage) -> dict[str, Any]:
+    """Every column of a new row, defaults filled in (a statement inside a WITH gets no
+    Python-side defaults from SQLAlchemy)."""
+    values: dict[str, Any] = {}
+    for column in row.__table__.columns:
+        value = getattr(row, column.key, None)
+        if value is None and column.default is not None and column.default.is_callable:
+            value = column.default.arg(None)
+        elif value is None and column.default is not None and column.default.is_scalar:
+            value = column.default.arg
+        values[column.key] = value
+    return values
+
+
+def _insert_cte(table: Any, prefix: str, name: str) -> Any:
+    """INSERT of every column from bind parameters ``{prefix}{column}``: a constant statement,
+    compiled and cache-keyed once (per-call ``.values(...)`` re-derives the cache key from every
+    value on each execution)."""
+    return (
+        insert(table)
+        .values({c.key: bindparam(prefix + c.key, type_=c.type) for c in table.columns})
+        .cte(name)
+    )
+
+
+_conversations: Any = Conversation.__table__
+_messages: Any = ChatMessage.__table__
+_touch = (
+    update(_conversations)
+    .where(_conversations.c.id == bindparam("touch_id"))
+    .values(message_count=_conversations.c.message_count + 1, last_message_at=func.now())
+)
+_ANSWER = _touch.add_cte(_insert_cte(_messages, "m_", "new_message"))
+
+
+def _params(prefix: str, row: Conversation | ChatMessage) -> dict[str, Any]:
+    return {prefix + k: v for k, v in _row_values(row).items()}
+
+
+async def record_message_metered(
+    session: AsyncSession,
+    *,
+    message: ChatMessage,
+    new_conversation: Conversation | None,
+    touch_conversation_id: uuid.UUID | None,
+    usage: UsageIncrement,
+) -> dict[Metric, int]:
+    """One round trip: insert ``new_conversation`` (when given), insert ``message``, add one
+    message to ``touch_conversation_id`` (when given), and increment the usage counters
+    (``usage``); returns each counted metric's new value. A new conversation, the visitor's
+    message, the conversation's count and last-message time, and the usage counters, in one
+    statement."""
+    ctes = []
+    params = _params("m_", message)
+    if new_conversation is not None:
+        ctes.append(_insert_cte(_conversations, "c_", "new_conv"))
+        params |= _params("c_", new_conversation)
+    ctes.append(_insert_cte(_messages, "m_", "new_message"))
+    if touch_conversation_id is not None:
+        ctes.append(_touch.cte("touched_conv"))
+        params["touch_id"] = touch_conversation_id
+    result = await session.execute(usage.statement.add_cte(*ctes), params)
+    return usage.counted(result.one())
+
+
+async def record_answer(session: AsyncSession, message: ChatMessage) -> None:
+    """One round trip: the answer's row, and one more message counted on its conversation."""
+    await session.execute(_ANSWER, {"touch_id": message.conversation_id, **_params("m_", message)})
+
+
+async def recent_messages(
+    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, limit: int
+) -> list[ChatMessage]:
+    result = await session.execute(
+        select(ChatMessage)
+        .where(
+            ChatMessage.workspace_id == workspace_id, ChatMessage.conversation_id == conversation_id
+        )
+        .order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc())
+        .limit(limit)
+    )
+    return list(reversed(list(result.scalars())))
+
+
+async def list_messages(
+    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, limit: int
+) -> list[ChatMessage]:
+    result = await session.execute(
+        select(ChatMessage)
+        .where(
+            ChatMessage.workspace_id == workspace_id, ChatMessage.conversation_id == conversation_id
+        )
+        .order_by(ChatMessage.created_at, ChatMessage.id)
+        .limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def list_conversations(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    status: str | None,
+    limit: int,
+    before: datetime | None,
+) -> list[Conversation]:
+    stmt = select(Conversation).where(Conversation.workspace_id == workspace_id)
+    if status:
+        stmt = stmt.where(Conversation.status == status)
+    if before is not None:
+        stmt = stmt.where(Conversation.last_message_at < before)
+    stmt = stmt.order_by(Conversation.last_message_at.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def get_message(
+    session: AsyncSession, *, workspace_id: uuid.UUID, message_id: uuid.UUID
+) -> ChatMessage | None:
+    result = await session.execute(
+        select(ChatMessage).where(
+            ChatMessage.workspace_id == workspace_id, ChatMessage.id == message_id
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def upsert_feedback(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    message_id: uuid.UUID,
+    rating: str,
+    comment: str | None,
+) -> None:
+    stmt = insert(MessageFeedback).values(
+        message_id=message_id, workspace_id=workspace_id, rating=rating, comment=comment
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[MessageFeedback.message_id],
+        set_={"rating": rating, "comment": comment, "created_at": func.now()},
+    )
+    await session.execute(stmt)
+
+
+async def feedback_counts(session: AsyncSession, *, workspace_id: uuid.UUID) -> dict[str, int]:
+    result = await session.execute(
+        select(MessageFeedback.rating, func.count())
+        .where(MessageFeedback.workspace_id == workspace_id)
+        .group_by(MessageFeedback.rating)
+    )
+    counts = {"up": 0, "down": 0}
+    for rating, count in result.all():
+        counts[str(rating)] = int(count)
+    return counts
+
+
+# --- unanswered questions --------------------------------------------------------------------
+
+
+async def insert_unanswered(session: AsyncSession, row: UnansweredQuestion) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def recent_unanswered(
+    session: AsyncSession, *, workspace_id: uuid.UUID, limit: int
+) -> list[UnansweredQuestion]:
+    result = await session.execute(
+        select(UnansweredQuestion)
+        .where(
+            UnansweredQuestion.workspace_id == workspace_id,
+            UnansweredQuestion.resolved.is_(False),
+        )
+        .order_by(UnansweredQuestion.created_at.desc())
+        .limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def resolve_unanswered(
+    session: AsyncSession, *, workspace_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> int:
+    result = await session.execute(
+        update(UnansweredQuestion)
+        .where(UnansweredQuestion.workspace_id == workspace_id, UnansweredQuestion.id.in_(ids))
+        .values(resolved=True)
+        .returning(UnansweredQuestion.id)
+    )
+    return len(result.all())

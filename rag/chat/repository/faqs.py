@@ -1,0 +1,176 @@
+"""SQL of the FAQ knowledge base, and the re-embedding of the pipeline's stored vectors."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import utcnow
+from rag.chat.models import (
+    Faq,
+    FaqQuestion,
+)
+
+
+async def insert_faq(session: AsyncSession, faq: Faq) -> Faq:
+    session.add(faq)
+    await session.flush()
+    return faq
+
+
+async def replace_faq_questions(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    faq_id: uuid.UUID,
+    variants: Sequence[tuple[str, str, np.ndarray | None]],
+) -> None:
+    await session.execute(
+        delete(FaqQuestion).where(
+            FaqQuestion.workspace_id == workspace_id, FaqQuestion.faq_id == faq_id
+        )
+    )
+    for question, normalized, embedding in variants:
+        session.add(
+            FaqQuestion(
+                id=uuid.uuid4(),
+                workspace_id=workspace_id,
+                faq_id=faq_id,
+                text=question,
+                normalized=normalized,
+                embedding=None if embedding is None else embedding.tolist(),
+            )
+        )
+    await session.flush()
+
+
+async def get_faq(
+    session: AsyncSession, *, workspace_id: uuid.UUID, faq_id: uuid.UUID
+) -> Faq | None:
+    result = await session.execute(
+        select(Faq).where(Faq.workspace_id == workspace_id, Faq.id == faq_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_faqs(
+    session: AsyncSession, *, workspace_id: uuid.UUID, limit: int, offset: int
+) -> tuple[list[Faq], int]:
+    rows = await session.execute(
+        select(Faq)
+        .where(Faq.workspace_id == workspace_id)
+        .order_by(Faq.created_at.desc(), Faq.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    total = await session.execute(
+        select(func.count()).select_from(Faq).where(Faq.workspace_id == workspace_id)
+    )
+    return list(rows.scalars()), int(total.scalar_one())
+
+
+async def update_faq(
+    session: AsyncSession, *, workspace_id: uuid.UUID, faq_id: uuid.UUID, values: dict[str, Any]
+) -> Faq | None:
+    if values:
+        await session.execute(
+            update(Faq)
+            .where(Faq.workspace_id == workspace_id, Faq.id == faq_id)
+            .values(**values, updated_at=utcnow())
+        )
+    result = await session.execute(
+        select(Faq)
+        .where(Faq.workspace_id == workspace_id, Faq.id == faq_id)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def delete_faq(session: AsyncSession, *, workspace_id: uuid.UUID, faq_id: uuid.UUID) -> bool:
+    result = await session.execute(
+        delete(Faq).where(Faq.workspace_id == workspace_id, Faq.id == faq_id).returning(Faq.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def faq_exact(
+    session: AsyncSession, *, workspace_id: uuid.UUID, normalized: str
+) -> Faq | None:
+    result = await session.execute(
+        select(Faq)
+        .join(FaqQuestion, FaqQuestion.faq_id == Faq.id)
+        .where(
+            FaqQuestion.workspace_id == workspace_id,
+            FaqQuestion.normalized == normalized,
+            Faq.enabled.is_(True),
+        )
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def faq_nearest(
+    session: AsyncSession, *, workspace_id: uuid.UUID, embedding: np.ndarray
+) -> tuple[Faq, float] | None:
+    """The closest FAQ variant by cosine similarity (FAQs per workspace are few: exact scan)."""
+    distance = FaqQuestion.embedding.cosine_distance(embedding.tolist())
+    result = await session.execute(
+        select(Faq, distance.label("distance"))
+        .join(FaqQuestion, FaqQuestion.faq_id == Faq.id)
+        .where(
+            FaqQuestion.workspace_id == workspace_id,
+            FaqQuestion.embedding.is_not(None),
+            Faq.enabled.is_(True),
+        )
+        .order_by(distance)
+        .limit(1)
+    )
+    row = result.first()
+    if row is None:
+        return None
+    return row[0], 1.0 - float(row[1])
+
+
+# --- re-embedding after a model change ------------------------------------------------------
+
+EMBEDDED_TEXT_TABLES = {"faq_questions": "text", "unanswered_questions": "question"}
+
+
+async def texts_to_embed(
+    session: AsyncSession, *, workspace_id: uuid.UUID, table: str
+) -> list[tuple[uuid.UUID, str]]:
+    column = EMBEDDED_TEXT_TABLES[table]
+    result = await session.execute(
+        text(f"SELECT id, {column} FROM {table} WHERE workspace_id = :ws ORDER BY id"),  # noqa: S608
+        {"ws": workspace_id},
+    )
+    return [(row[0], str(row[1])) for row in result.all()]
+
+
+async def set_embeddings(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    table: str,
+    ids: Sequence[uuid.UUID],
+    vectors: np.ndarray,
+) -> None:
+    if table not in EMBEDDED_TEXT_TABLES:
+        raise ValueError(table)
+    await session.execute(
+        text(
+            f"UPDATE {table} AS t SET embedding = CAST(u.v AS vector)"  # noqa: S608
+            " FROM unnest(CAST(:ids AS uuid[]), CAST(:vs AS text[])) AS u(id, v)"
+            " WHERE t.id = u.id AND t.workspace_id = :ws"
+        ),
+        {
+            "ws": workspace_id,
+            "ids": list(ids),
+            "vs": ["[" + ",".join(f"{x:.7g}" for x in row) + "]" for row in vectors],
+        },
+    )

@@ -1,0 +1,357 @@
+"""The stages of the answer pipeline: each reads the turn and settles the answer, or passes.
+
+``record`` meters and records the visitor's message and makes the turn. Then ``courtesy``,
+``handoff``, ``faq_exact``, ``cache_exact``, ``faq_semantic`` and ``cache_semantic`` each return
+an ``Answer`` or None (not theirs to answer); ``retrieve`` returns the passages to answer from
+(``Grounding``) or the honest don't-know ``Answer``. Generation from the passages is the
+pipeline's last step (``rag.chat.pipeline``). A stage never changes the turn: the pipeline makes
+a new one when it learns more (the rewritten follow-up, the question's embedding).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import AppError, NotFound
+from rag.chat import faq as faq_service
+from rag.chat import notify
+from rag.chat.cache import CacheHit, ResponseCache
+from rag.chat.intents import Intent, persona_reply
+from rag.chat.links import LinkPolicy, restrict_links
+from rag.chat.models import ChatMessage, Conversation
+from rag.chat.normalize import normalize_question
+from rag.chat.prompts import Passage, dont_know_answer
+from rag.chat.repository import conversations as conversation_repo
+from rag.knowledge import retrieval
+from workspaces import usage
+from workspaces.models import Workspace
+from workspaces.plans import Metric, get_plan
+
+Source = Literal["faq", "cache", "rag", "fallback", "handoff"]
+Channel = Literal["widget", "owner"]
+COURTESY = ("greeting", "thanks", "goodbye")
+
+_FOLLOW_UP = re.compile(
+    r"^(and|also|what about|how about|but|so|then|why|ok(ay)? (and|so)|same for)\b"
+    r"|\b(it|its|it's|that|this|they|them|their|those|these|there|he|she|one|ones)\b",
+    re.IGNORECASE,
+)
+
+
+def looks_like_follow_up(message: str) -> bool:
+    """A short message that leans on the conversation ("and for yearly plans?")."""
+    words = message.split()
+    return len(words) <= 12 and bool(_FOLLOW_UP.search(message))
+
+
+def bot_name_of(workspace: Workspace) -> str:
+    config = workspace.widget_config or {}
+    return str(config.get("bot_name") or f"{workspace.name} assistant")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One visitor message and what is known about it; what every stage reads."""
+
+    workspace: Workspace
+    session_id: str
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    """The id the answer will be stored under."""
+    message: str
+    intent: Intent
+    history: tuple[tuple[str, str], ...]
+    follow_up: bool
+    normalized: str
+    knowledge_version: int
+    bot_name: str
+    standalone: str
+    """The question to answer: the message, or the follow-up rewritten to stand alone."""
+    embedding: np.ndarray | None = None
+    """The standalone question's embedding, once computed."""
+
+    @property
+    def cacheable(self) -> bool:
+        """A follow-up's answer depends on its conversation: never cached, never from cache."""
+        return not self.follow_up
+
+    @property
+    def lead_capture(self) -> bool:
+        return self.intent in ("lead", "human")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer a stage settled (or the fallback when generation failed)."""
+
+    text: str
+    source: Source
+    citations: tuple[dict[str, Any], ...] = ()
+    lead_capture: bool = False
+    """Offer the contact form whatever the intent (the bot did not know)."""
+    unanswered: bool = False
+    """Record the question for the owner (nothing relevant was found)."""
+    handoff_delivery: uuid.UUID | None = None
+    """The webhook delivery to post once the turn is committed."""
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """What retrieval found: the answer is generated from these passages."""
+
+    passages: tuple[Passage, ...]
+    cap_reached: bool = False
+    """The owner's daily LLM token cap is reached: answer extractively."""
+
+
+def safe_links(turn: Turn, text: str, citations: tuple[dict[str, Any], ...]) -> str:
+    """Links in an answer drawn from documents stay clickable only to the sources it cites and
+    the workspace's allowed origins (rag.chat.links)."""
+    config = turn.workspace.widget_config or {}
+    policy = LinkPolicy.of(
+        cited_urls=[c.get("url") for c in citations],
+        allowed_origins=list(config.get("allowed_origins") or []),
+    )
+    return restrict_links(text, policy)
+
+
+# --- the first transaction: the visitor's message is metered and recorded --------------------
+
+
+async def record(
+    session: AsyncSession,
+    workspace: Workspace,
+    *,
+    message: str,
+    intent: Intent,
+    session_id: str,
+    conversation_id: uuid.UUID | None,
+    channel: Channel,
+    history_turns: int,
+) -> Turn:
+    """Meter the message (429 ``quota_exceeded`` over the plan, before any model runs) and record
+    it, with its conversation when new; the turn every later stage reads."""
+    conversation, history, is_new = await _conversation(
+        session,
+        workspace.id,
+        session_id=session_id,
+        conversation_id=conversation_id,
+        channel=channel,
+        history_turns=history_turns,
+    )
+    # The conversation (when new), the message, the conversation's count (when it had history)
+    # and the usage counters: one statement, then the quota check on its result.
+    amounts: dict[Metric, int] = {"messages": 1}
+    if not history:
+        amounts["conversations"] = 1
+    counted = await conversation_repo.record_message_metered(
+        session,
+        message=ChatMessage(
+            id=uuid.uuid4(),
+            workspace_id=workspace.id,
+            conversation_id=conversation.id,
+            role="user",
+            text=message,
+            intent=intent,
+        ),
+        new_conversation=conversation if is_new else None,
+        touch_conversation_id=conversation.id if history else None,
+        usage=usage.increment_statement(workspace.id, amounts),
+    )
+    _meter(workspace, counted)
+    return Turn(
+        workspace=workspace,
+        session_id=session_id,
+        conversation_id=conversation.id,
+        message_id=uuid.uuid4(),
+        message=message,
+        intent=intent,
+        history=tuple(history),
+        follow_up=bool(history) and looks_like_follow_up(message),
+        normalized=normalize_question(message),
+        knowledge_version=int(workspace.knowledge_version),
+        bot_name=bot_name_of(workspace),
+        standalone=message,
+    )
+
+
+async def _conversation(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    session_id: str,
+    conversation_id: uuid.UUID | None,
+    channel: Channel,
+    history_turns: int,
+) -> tuple[Conversation, list[tuple[str, str]], bool]:
+    """The conversation, its recent history, and whether it is new (not inserted yet: the
+    caller inserts it with the visitor's message)."""
+    if conversation_id is not None:
+        conversation = await conversation_repo.get_conversation(
+            session, workspace_id=workspace_id, conversation_id=conversation_id
+        )
+        if conversation is None or conversation.session_id != session_id:
+            raise NotFound("Conversation not found")
+        recent = await conversation_repo.recent_messages(
+            session, workspace_id=workspace_id, conversation_id=conversation.id, limit=history_turns
+        )
+        return conversation, [(m.role, m.text) for m in recent], False
+    conversation = Conversation(
+        id=uuid.uuid4(),
+        workspace_id=workspace_id,
+        session_id=session_id,
+        channel=channel,
+        status="open",
+        message_count=1,  # the visitor's first message, recorded with it
+    )
+    return conversation, [], True
+
+
+def _meter(workspace: Workspace, counted: dict[Metric, int]) -> None:
+    """Count first, then compare: exact at the limit even under concurrency (the upsert
+    serialises on the counter row, and a refusal rolls the increment back). ``counted`` holds
+    each metric's value after this request's increment of one."""
+    for metric, value in counted.items():
+        usage.ensure_within(
+            plan_code=usage.effective_plan(workspace),
+            metric=metric,
+            used=int(value) - 1,
+            resets_at=usage.month_reset(),
+        )
+
+
+# --- settled in the first transaction, with the visitor's message ---------------------------
+
+
+def courtesy(turn: Turn) -> Answer | None:
+    """Greetings, thanks and goodbyes get the persona's reply (the owner's greeting first)."""
+    if turn.intent not in COURTESY:
+        return None
+    greeting = (turn.workspace.widget_config or {}).get("greeting")
+    return Answer(persona_reply(turn.intent, turn.bot_name, greeting), "fallback")
+
+
+async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
+    """A request for a human: the conversation is handed off and the owner's webhook told."""
+    if turn.intent != "human":
+        return None
+    await conversation_repo.set_conversation_status(
+        session,
+        workspace_id=turn.workspace.id,
+        conversation_id=turn.conversation_id,
+        status="handoff",
+    )
+    delivery = await notify.enqueue(
+        session,
+        turn.workspace,
+        "conversation.handoff",
+        {
+            "conversation_id": str(turn.conversation_id),
+            "session_id": turn.session_id,
+            "message": turn.message,
+        },
+    )
+    return Answer(persona_reply("human", turn.bot_name), "handoff", handoff_delivery=delivery)
+
+
+async def faq_exact(session: AsyncSession, turn: Turn, *, threshold: float) -> Answer | None:
+    """An FAQ whose question (or a variant) normalizes to the message's words."""
+    match = await faq_service.match(
+        session,
+        workspace_id=turn.workspace.id,
+        normalized=turn.normalized,
+        embedding=None,
+        threshold=threshold,
+    )
+    return None if match is None else Answer(match.faq.answer, "faq")
+
+
+# --- between the transactions: no connection is held -------------------------------------------
+
+
+def _from_cache(turn: Turn, hit: CacheHit | None) -> Answer | None:
+    if hit is None:
+        return None
+    citations = tuple(hit.entry.get("citations", []))
+    return Answer(safe_links(turn, str(hit.entry["answer"]), citations), "cache", citations)
+
+
+async def cache_exact(cache: ResponseCache, turn: Turn) -> Answer | None:
+    """The same question answered before at this knowledge version (no embedding needed)."""
+    hit = await cache.get_exact(
+        turn.workspace.id, turn.knowledge_version, turn.normalized, count_miss=False
+    )
+    return _from_cache(turn, hit)
+
+
+# --- the read transaction: what needs the question's embedding ---------------------------------
+
+
+async def faq_semantic(session: AsyncSession, turn: Turn, *, threshold: float) -> Answer | None:
+    """An FAQ variant within ``threshold`` cosine similarity of the question (a rewritten
+    follow-up is also matched exactly first)."""
+    match = await faq_service.match(
+        session,
+        workspace_id=turn.workspace.id,
+        normalized=normalize_question(turn.standalone) if turn.follow_up else "",
+        embedding=turn.embedding,
+        threshold=threshold,
+    )
+    return None if match is None else Answer(match.faq.answer, "faq")
+
+
+async def cache_semantic(cache: ResponseCache, turn: Turn) -> Answer | None:
+    """A cached question close enough in meaning, at this knowledge version."""
+    hit = await cache.get_semantic(turn.workspace.id, turn.knowledge_version, turn.embedding)
+    return _from_cache(turn, hit)
+
+
+async def retrieve(
+    session: AsyncSession,
+    turn: Turn,
+    *,
+    k: int,
+    min_similarity: float,
+    metered_generation: bool,
+) -> Grounding | Answer:
+    """The workspace's passages relevant to the question, or "don't know" (the question is
+    recorded as unanswered and the contact form offered). ``metered_generation``: the answer
+    would spend LLM tokens, so the plan's daily token cap is checked."""
+    hits = await retrieval.search(
+        session,
+        workspace_id=turn.workspace.id,
+        query=turn.standalone,
+        query_embedding=turn.embedding,
+        k=k,
+        mode=retrieval.DEFAULT_MODE,
+    )
+    relevant = [h for h in hits if h.similarity is None or h.similarity >= min_similarity]
+    if not relevant:
+        return Answer(dont_know_answer(), "fallback", lead_capture=True, unanswered=True)
+    passages = tuple(
+        Passage(
+            n=i + 1,
+            chunk_id=h.chunk_id,
+            document_id=h.document_id,
+            title=h.title,
+            url=h.url,
+            page=h.page,
+            text=h.text,
+            score=h.score,
+        )
+        for i, h in enumerate(relevant)
+    )
+    cap_reached = False
+    plan = get_plan(usage.effective_plan(turn.workspace))
+    if metered_generation and plan.limit("daily_llm_tokens") is not None:
+        try:
+            await usage.check_daily_tokens(session, turn.workspace)
+        except AppError:
+            cap_reached = True  # the owner's daily cap: answer extractively
+    return Grounding(passages, cap_reached)

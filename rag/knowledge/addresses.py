@@ -1,0 +1,159 @@
+"""Where a server-side request may go: the SSRF checks of every outgoing URL.
+
+A URL is http/https only, without credentials, not too long; its host is resolved with DNS and
+refused when any address is private, loopback, link-local, multicast, reserved, unspecified or
+otherwise not global (IPv4-mapped, 6to4, Teredo and NAT64 IPv6 forms are unwrapped first), unless
+``allow_private``. ``pinned_request`` then connects to the very address that was checked (the
+URL's host is replaced by the IP; ``Host`` and TLS SNI/certificate checks keep the original
+name), so a DNS answer that changes between check and connect (rebinding) is not followed.
+Used for documents and sitemaps (``rag.knowledge.fetch``) and the owners' webhooks
+(``rag.chat.notify``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+
+import httpx
+
+from core.errors import AppError
+
+log = logging.getLogger(__name__)
+
+MAX_URL_LENGTH = 2048
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class UrlNotAllowed(AppError):
+    code = "url_not_allowed"
+    status_code = 422
+    message = "This URL is not allowed"
+
+
+class FetchFailed(AppError):
+    code = "fetch_failed"
+    status_code = 422
+    message = "The URL could not be fetched"
+
+
+def is_public_address(ip: IPAddress) -> bool:
+    """True when ``ip`` (after unwrapping IPv4-in-IPv6 forms) is a global unicast address."""
+    candidates: list[IPAddress] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            candidates = [ip.ipv4_mapped]
+        if ip.sixtofour is not None:
+            candidates.append(ip.sixtofour)
+        if ip.teredo is not None:
+            candidates.extend(ip.teredo)
+        if ip in _NAT64:
+            candidates.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return all(
+        c.is_global
+        and not (
+            c.is_private
+            or c.is_loopback
+            or c.is_link_local
+            or c.is_multicast
+            or c.is_reserved
+            or c.is_unspecified
+        )
+        for c in candidates
+    )
+
+
+async def resolve(host: str, port: int) -> list[IPAddress]:
+    """All addresses ``host`` resolves to (an IP literal resolves to itself)."""
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise FetchFailed(f"Could not resolve host {host!r}", details={"host": host}) from exc
+    addresses: list[IPAddress] = []
+    for _family, _type, _proto, _name, sockaddr in infos:
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        if ip not in addresses:
+            addresses.append(ip)
+    if not addresses:
+        raise FetchFailed(f"Could not resolve host {host!r}", details={"host": host})
+    return addresses
+
+
+async def check_url(
+    url: str | httpx.URL,
+    *,
+    allow_private: bool,
+    allow_networks: Sequence[IPNetwork] = (),
+) -> tuple[httpx.URL, IPAddress]:
+    """Validate ``url`` and return it with the address to connect to; raises ``UrlNotAllowed``.
+
+    ``allow_networks`` lists non-public networks that are nevertheless allowed (an intranet).
+    """
+    text = str(url)
+    if len(text) > MAX_URL_LENGTH:
+        raise UrlNotAllowed("URL is too long")
+    try:
+        parsed = httpx.URL(text)
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise UrlNotAllowed(f"Invalid URL: {exc}", details={"url": text}) from exc
+    if parsed.scheme not in ("http", "https"):
+        raise UrlNotAllowed("Only http and https URLs are allowed", details={"url": text})
+    if not parsed.host:
+        raise UrlNotAllowed("URL has no host", details={"url": text})
+    if parsed.userinfo:
+        raise UrlNotAllowed("URLs with credentials are not allowed", details={"url": text})
+    host = parsed.raw_host.decode("ascii").strip("[]")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    addresses = await resolve(host, port)
+    if not allow_private:
+        blocked = [
+            str(ip)
+            for ip in addresses
+            if not is_public_address(ip) and not any(ip in net for net in allow_networks)
+        ]
+        if blocked:
+            # The addresses stay in the server's log: the client learns nothing about our DNS.
+            log.info("refused %s: it resolves to non-public %s", text, ", ".join(blocked))
+            raise UrlNotAllowed(
+                "URL points to a private or reserved network address", details={"url": text}
+            )
+    return parsed, addresses[0]
+
+
+def allowed_networks(values: Iterable[str | IPNetwork]) -> list[IPNetwork]:
+    try:
+        return [ipaddress.ip_network(v) if isinstance(v, str) else v for v in values]
+    except ValueError as exc:
+        raise UrlNotAllowed(f"Invalid network in allow list: {exc}") from exc
+
+
+def pinned_request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: httpx.URL,
+    ip: IPAddress,
+    *,
+    headers: Mapping[str, str] | None = None,
+    content: bytes | None = None,
+) -> httpx.Request:
+    """A request to ``url`` that connects to ``ip`` (the checked address) while keeping the
+    ``Host`` header and TLS SNI/certificate checks of the URL's name."""
+    extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
+    return client.build_request(
+        method,
+        url.copy_with(host=str(ip)),
+        headers={**(headers or {}), "Host": url.netloc.decode("ascii")},
+        content=content,
+        extensions=extensions,
+    )

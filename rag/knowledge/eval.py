@@ -1,0 +1,104 @@
+"""Retrieval quality on a question set: recall@1/5/10 and MRR per mode, by source document.
+
+A question file is JSON lines ``{"id", "question", "expected": [source, ...]}``; a question
+counts as found at rank r when the r-th distinct document among the retrieved chunks has one of
+the expected sources (documents ingested from a folder keep their relative path as source).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.db import Database
+from rag.knowledge import retrieval
+from rag.knowledge.embeddings import Embedder
+from rag.knowledge.repository import documents as document_repo
+
+CUTOFFS = (1, 5, 10)
+CHUNKS_PER_QUESTION = 40  # enough chunks to usually yield 10 distinct documents
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    expected: list[str]
+
+
+@dataclass
+class ModeResult:
+    mode: str
+    ranks: list[int | None] = field(default_factory=list)  # 1-based rank or None (not in top 10)
+
+    def recall(self, k: int) -> float:
+        return sum(1 for r in self.ranks if r is not None and r <= k) / max(1, len(self.ranks))
+
+    @property
+    def mrr(self) -> float:
+        return sum(1.0 / r for r in self.ranks if r is not None) / max(1, len(self.ranks))
+
+
+def load_questions(path: Path) -> list[Question]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            out.append(Question(str(row["id"]), str(row["question"]), list(row["expected"])))
+    return out
+
+
+def first_rank(sources: Sequence[str], expected: Sequence[str], depth: int = 10) -> int | None:
+    wanted = {e.strip("/") for e in expected}
+    for rank, source in enumerate(sources[:depth], start=1):
+        if source.strip("/") in wanted:
+            return rank
+    return None
+
+
+async def evaluate(
+    db: Database,
+    embedder: Embedder,
+    workspace_id: uuid.UUID,
+    questions: Sequence[Question],
+    modes: Sequence[retrieval.Mode],
+) -> list[ModeResult]:
+    results = {m: ModeResult(mode=m) for m in modes}
+    vectors: np.ndarray = await embedder.embed_documents([q.question for q in questions])
+    for question, vector in zip(questions, vectors, strict=True):
+        for mode in modes:
+            async with db.transaction(workspace_id=workspace_id) as session:
+                hits = await retrieval.search(
+                    session,
+                    workspace_id=workspace_id,
+                    query=question.question,
+                    query_embedding=vector,
+                    k=CHUNKS_PER_QUESTION,
+                    mode=mode,
+                )
+                docs: list[uuid.UUID] = []
+                for hit in hits:
+                    if hit.document_id not in docs:
+                        docs.append(hit.document_id)
+                sources = await document_repo.document_sources(session, workspace_id, docs)
+            ordered = [sources[d] for d in docs if d in sources]
+            results[mode].ranks.append(first_rank(ordered, question.expected))
+    return [results[m] for m in modes]
+
+
+def format_table(results: Sequence[ModeResult], questions: int) -> str:
+    lines = [
+        "| mode | recall@1 | recall@5 | recall@10 | MRR | questions |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.mode} | {r.recall(1):.3f} | {r.recall(5):.3f} | {r.recall(10):.3f} |"
+            f" {r.mrr:.3f} | {questions} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,382 @@
+"""SSRF-safe fetching of web pages and sitemaps.
+
+Every hop (the first URL and each redirect) passes ``rag.knowledge.addresses.check_url`` and the
+connection goes to the address that was checked (``pinned_request``), so neither a private address
+nor a DNS answer that changes after the check (rebinding) is reached. Environment proxies are
+ignored (``trust_env=False``) for the same reason.
+
+Bodies are read raw and decoded here, never by httpx: at most one content coding (gzip or
+deflate) is accepted, and it is inflated in bounded pieces counted against the byte cap, so a
+small compressed body cannot make the process hold more than the cap plus one piece.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+import httpx
+from lxml import etree  # type: ignore[import-untyped]
+
+from core.errors import AppError, UnsupportedMediaType
+from rag.knowledge.addresses import (
+    FetchFailed,
+    IPNetwork,
+    allowed_networks,
+    check_url,
+    pinned_request,
+)
+from rag.knowledge.parsing import DOCX_MIME
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "TrulyBot/0.1 (+document ingestion)"
+ACCEPT_ENCODING = "gzip, deflate"
+
+DOCUMENT_TYPES: tuple[str, ...] = (
+    "text/html",
+    "application/xhtml+xml",
+    "text/plain",
+    "text/markdown",
+    "text/x-markdown",
+    "application/pdf",
+    DOCX_MIME,
+)
+SITEMAP_TYPES: tuple[str, ...] = (
+    "application/xml",
+    "text/xml",
+    "text/plain",
+    "application/gzip",
+    "application/x-gzip",
+)
+_GENERIC_TYPES = {"", "application/octet-stream", "binary/octet-stream"}
+_EXTENSION_TYPES = {
+    ".pdf": "application/pdf",
+    ".docx": DOCX_MIME,
+    ".txt": "text/plain",
+    ".md": "text/markdown",
+    ".xml": "application/xml",
+    ".gz": "application/gzip",
+}
+_REDIRECTS = {301, 302, 303, 307, 308}
+_CODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+_PIECE = 64 * 1024  # the most one inflate step may produce
+
+
+class FetchTooLarge(AppError):
+    code = "fetch_too_large"
+    status_code = 413
+    message = "The fetched content is too large"
+
+
+class UnsupportedEncoding(FetchFailed):
+    code = "unsupported_encoding"
+    message = "The response uses a content encoding that is not accepted"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedPage:
+    """A fetched response body; ``content_type`` is the full header value (with charset)."""
+
+    url: str
+    final_url: str
+    content_type: str
+    data: bytes
+
+    @property
+    def media_type(self) -> str:
+        return self.content_type.split(";")[0].strip().lower()
+
+
+_FETCH_HEADERS = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": ACCEPT_ENCODING}
+
+
+def _content_coding(response: httpx.Response, url: str) -> str | None:
+    """The response's one content coding (None for identity); stacked or unknown: refused."""
+    header = response.headers.get("content-encoding", "")
+    codings = [
+        value.strip().lower()
+        for value in response.headers.get_list("content-encoding", split_commas=True)
+    ]
+    codings = [c for c in codings if c and c != "identity"]
+    details = {"url": url, "content_encoding": header}
+    if len(codings) > 1:
+        raise UnsupportedEncoding(
+            f"Stacked content encodings are not accepted ({', '.join(codings)})", details=details
+        )
+    if codings and codings[0] not in _CODINGS:
+        raise UnsupportedEncoding(
+            f"Content encoding {codings[0]!r} is not supported", details=details
+        )
+    return codings[0] if codings else None
+
+
+class Inflater:
+    """Decodes one content coding (gzip or deflate; None passes bytes through) in pieces of at
+    most 64 KiB, so the caller can count and stop before the output grows past its cap.
+
+    ``deflate`` is tried zlib-wrapped first and then raw, as servers send both. Bytes after the
+    end of the compressed stream are ignored. A corrupt stream raises ``FetchFailed``.
+    """
+
+    def __init__(self, coding: str | None) -> None:
+        self._wbits = _CODINGS[coding] if coding is not None else None
+        self._inflater = zlib.decompressobj(self._wbits) if self._wbits is not None else None
+        self._started = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if self._inflater is None:
+            if data:
+                yield data
+            return
+        first, self._started = not self._started, True
+        try:
+            yield from self._inflate(data)
+        except zlib.error as exc:
+            if first and self._wbits == zlib.MAX_WBITS:  # raw deflate without the zlib header
+                self._wbits = -zlib.MAX_WBITS
+                self._inflater = zlib.decompressobj(self._wbits)
+                yield from self.feed(data)
+                return
+            raise FetchFailed(f"The response body could not be decoded: {exc}") from exc
+
+    def _inflate(self, data: bytes) -> Iterator[bytes]:
+        inflater = self._inflater
+        assert inflater is not None
+        while not inflater.eof:
+            out = inflater.decompress(data, _PIECE)
+            data = inflater.unconsumed_tail
+            if out:
+                yield out
+            if not data and len(out) < _PIECE:  # input used up and no output pending
+                return
+
+
+def _effective_type(media_type: str, url: httpx.URL, allowed: Iterable[str]) -> str | None:
+    allowed_set = {t.lower() for t in allowed}
+    if media_type in allowed_set:
+        return media_type
+    if media_type in _GENERIC_TYPES:
+        guessed = _EXTENSION_TYPES.get(PurePosixPath(url.path).suffix.lower())
+        if guessed in allowed_set:
+            return guessed
+    return None
+
+
+async def fetch_url(
+    url: str,
+    *,
+    allow_private: bool = False,
+    timeout: float = 10.0,  # noqa: ASYNC109 - a per-fetch budget, applied with asyncio.timeout
+    max_bytes: int = 5 * 1_048_576,
+    max_redirects: int = 5,
+    allowed_types: Iterable[str] = DOCUMENT_TYPES,
+    allow_networks: Iterable[str | IPNetwork] = (),
+    client: httpx.AsyncClient | None = None,
+) -> FetchedPage:
+    """GET ``url`` safely; ``timeout`` bounds the whole fetch (DNS, redirects and body).
+
+    Raises ``UrlNotAllowed`` (422), ``FetchFailed`` (422), ``FetchTooLarge`` (413) or
+    ``UnsupportedMediaType`` (415).
+    """
+    allowed = tuple(allowed_types)
+    networks = allowed_networks(allow_networks)
+    own_client = client is None
+    http = client or httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout)
+    try:
+        async with asyncio.timeout(timeout):
+            return await _fetch(
+                http, url, allow_private, networks, max_bytes, max_redirects, allowed
+            )
+    except TimeoutError as exc:
+        raise FetchFailed(f"Timed out after {timeout:g} s", details={"url": url}) from exc
+    except httpx.HTTPError as exc:
+        raise FetchFailed(f"Fetch failed: {exc}", details={"url": url}) from exc
+    finally:
+        if own_client:
+            await http.aclose()
+
+
+async def _fetch(
+    http: httpx.AsyncClient,
+    url: str,
+    allow_private: bool,
+    networks: Sequence[IPNetwork],
+    max_bytes: int,
+    max_redirects: int,
+    allowed: tuple[str, ...],
+) -> FetchedPage:
+    current = url
+    for _hop in range(max_redirects + 1):
+        parsed, ip = await check_url(current, allow_private=allow_private, allow_networks=networks)
+        request = pinned_request(http, "GET", parsed, ip, headers=_FETCH_HEADERS)
+        response = await http.send(request, stream=True, follow_redirects=False)
+        try:
+            if response.status_code in _REDIRECTS:
+                location = response.headers.get("location")
+                if not location:
+                    raise FetchFailed(
+                        "Redirect without a Location header", details={"url": current}
+                    )
+                current = str(parsed.join(location))
+                continue
+            if not 200 <= response.status_code < 300:
+                raise FetchFailed(
+                    f"The server answered HTTP {response.status_code}",
+                    details={"url": current, "status": response.status_code},
+                )
+            header = response.headers.get("content-type", "")
+            media = header.split(";")[0].strip().lower()
+            effective = _effective_type(media, parsed, allowed)
+            if effective is None:
+                raise UnsupportedMediaType(
+                    f"Unsupported content type {media or 'none'!r}",
+                    details={"url": current, "content_type": header},
+                )
+            too_large = FetchTooLarge(
+                f"Content is larger than {max_bytes} bytes",
+                details={"url": current, "max_bytes": max_bytes},
+            )
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise too_large
+            inflater = Inflater(_content_coding(response, current))
+            body = bytearray()
+            async for raw in response.aiter_raw():  # decoded here, piece by piece, never by httpx
+                for piece in inflater.feed(raw):
+                    body += piece
+                    if len(body) > max_bytes:
+                        raise too_large
+            content_type = header if media == effective else effective
+            return FetchedPage(
+                url=url, final_url=str(parsed), content_type=content_type, data=bytes(body)
+            )
+        finally:
+            await response.aclose()
+    raise FetchFailed(f"Too many redirects (more than {max_redirects})", details={"url": url})
+
+
+# --------------------------------------------------------------------------- sitemaps
+
+
+def _gunzip(data: bytes, max_bytes: int) -> bytes:
+    out = bytearray()
+    for piece in Inflater("gzip").feed(data):
+        out += piece
+        if len(out) > max_bytes:
+            raise FetchTooLarge(
+                f"Sitemap expands to more than {max_bytes} bytes", details={"max_bytes": max_bytes}
+            )
+    return bytes(out)
+
+
+def parse_sitemap(data: bytes) -> tuple[str, list[str]]:
+    """``("index", sitemap URLs)`` or ``("urlset", page URLs)`` from sitemap XML or a text list."""
+    stripped = data.lstrip()
+    if not stripped.startswith(b"<"):
+        lines = stripped.decode("utf-8", errors="replace").splitlines()
+        return "urlset", [line.strip() for line in lines if line.strip().startswith("http")]
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=True
+    )
+    try:
+        root = etree.fromstring(stripped, parser=parser)  # entities, DTDs and network are off
+    except etree.XMLSyntaxError as exc:
+        raise FetchFailed(f"Invalid sitemap XML: {exc}") from exc
+    if root is None:
+        raise FetchFailed("Invalid sitemap XML")
+    kind = "index" if etree.QName(root).localname == "sitemapindex" else "urlset"
+    child = "sitemap" if kind == "index" else "url"
+    locs: list[str] = []
+    for entry in root:
+        if not isinstance(entry.tag, str) or etree.QName(entry).localname != child:
+            continue
+        for loc in entry:
+            if isinstance(loc.tag, str) and etree.QName(loc).localname == "loc" and loc.text:
+                locs.append(loc.text.strip())
+    return kind, locs
+
+
+async def fetch_sitemap(
+    url: str,
+    *,
+    max_pages: int = 200,
+    allow_private: bool = False,
+    timeout: float = 10.0,  # noqa: ASYNC109 - a per-fetch budget, applied with asyncio.timeout
+    max_bytes: int = 5 * 1_048_576,
+    max_redirects: int = 5,
+    max_depth: int = 2,
+    max_sitemaps: int = 50,
+    allow_networks: Iterable[str | IPNetwork] = (),
+    client: httpx.AsyncClient | None = None,
+) -> list[str]:
+    """Page URLs listed by a sitemap (``<urlset>``, ``<sitemapindex>`` or a plain-text list).
+
+    Nested indexes are followed up to ``max_depth`` levels below the root and at most
+    ``max_sitemaps`` sitemap files are fetched; the result is deduplicated, http(s) only and at
+    most ``max_pages`` long. A failing root raises; a failing child sitemap is skipped.
+    """
+    networks = allowed_networks(allow_networks)
+    own_client = client is None
+    http = client or httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout)
+    pages: list[str] = []
+    seen_pages: set[str] = set()
+    seen_maps: set[str] = {url}
+    queue: list[tuple[str, int]] = [(url, 0)]
+    fetched = 0
+    try:
+        while queue and len(pages) < max_pages and fetched < max_sitemaps:
+            sitemap_url, depth = queue.pop(0)
+            fetched += 1
+            try:
+                page = await fetch_url(
+                    sitemap_url,
+                    allow_private=allow_private,
+                    timeout=timeout,
+                    max_bytes=max_bytes,
+                    max_redirects=max_redirects,
+                    allowed_types=SITEMAP_TYPES,
+                    allow_networks=networks,
+                    client=http,
+                )
+                data = page.data
+                if data[:2] == b"\x1f\x8b":
+                    data = _gunzip(data, max_bytes)
+                kind, locs = parse_sitemap(data)
+            except AppError:
+                if depth == 0:
+                    raise
+                continue
+            for loc in locs:
+                if not loc.lower().startswith(("http://", "https://")):
+                    continue
+                if kind == "index":
+                    if depth < max_depth and loc not in seen_maps:
+                        seen_maps.add(loc)
+                        queue.append((loc, depth + 1))
+                elif loc not in seen_pages:
+                    seen_pages.add(loc)
+                    pages.append(loc)
+                    if len(pages) >= max_pages:
+                        break
+    finally:
+        if own_client:
+            await http.aclose()
+    return pages
+
+
+__all__ = [
+    "DOCUMENT_TYPES",
+    "SITEMAP_TYPES",
+    "FetchTooLarge",
+    "FetchedPage",
+    "Inflater",
+    "UnsupportedEncoding",
+    "fetch_sitemap",
+    "fetch_url",
+    "parse_sitemap",
+]

@@ -1,0 +1,384 @@
+"""Chunks out (the job side): ``ingest_document`` turns a submitted document into embedded chunks;
+``maintain_index`` keeps a workspace's vector index in line with its size; ``reembed_workspace``
+re-embeds every chunk after a model change (``trulybot reindex``).
+
+The job carries ids only and is idempotent: it processes a document only while it is ``queued``
+or ``processing`` (a crashed run can be re-run), writes only the revision it read, and counts
+usage once per document (``counted``) plus the chunks it actually embedded. ``JOBS`` is what the
+api layer registers with the job queue (in-process, or arq in ``trulybot worker``); the job
+context carries an ``IngestionDeps`` under ``DEPS_KEY``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core import metrics
+from core.config import Settings
+from core.db import Database
+from core.errors import AppError
+from core.jobs import JobFunction, JobQueue
+from core.logging import workspace_context
+from core.models import utcnow
+from rag.knowledge import indexing
+from rag.knowledge.chunking import Piece, chunk_document
+from rag.knowledge.embeddings import Embedder
+from rag.knowledge.fetch import fetch_url
+from rag.knowledge.limits import check_chunk_quota, parse_limits
+from rag.knowledge.models import Document, content_hash
+from rag.knowledge.parsing import parse_isolated
+from rag.knowledge.repository import chunks as chunk_repo
+from rag.knowledge.repository import documents as document_repo
+from workspaces import repository as ws_repo
+from workspaces import usage
+
+log = logging.getLogger(__name__)
+
+DEPS_KEY = "rag"
+INGEST_JOB = "ingest_document"
+INDEX_JOB = "maintain_vector_index"
+EMBED_BATCH = 64
+
+
+@dataclass
+class IngestionDeps:
+    """What the jobs need; stored in the job context under ``DEPS_KEY``."""
+
+    db: Database
+    settings: Settings
+    embedder: Embedder
+    jobs: JobQueue
+    """Where a job enqueues the jobs it causes (index maintenance)."""
+    owner_url: str | None = None
+    """The owner connection for index DDL without locking writers (else the definer path)."""
+    index_policy: indexing.IndexPolicy = field(default_factory=indexing.IndexPolicy)
+
+
+class _Superseded(Exception):
+    """The document changed or vanished while the job ran: a newer job owns it."""
+
+
+def plan_chunks(
+    new: Sequence[Piece],
+    old: Sequence[tuple[uuid.UUID, str]],
+    metadata: Callable[[Piece], dict[str, Any]],
+) -> tuple[list[chunk_repo.ChunkRow], list[uuid.UUID]]:
+    """Match new chunks to old rows by content hash: keep those rows, delete the rest."""
+    pool: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for chunk_id, digest in old:
+        pool[digest].append(chunk_id)
+    rows: list[chunk_repo.ChunkRow] = []
+    for chunk in new:
+        keep = pool[chunk.content_hash].pop(0) if pool.get(chunk.content_hash) else None
+        rows.append(
+            chunk_repo.ChunkRow(
+                position=chunk.position,
+                text=chunk.text,
+                metadata=metadata(chunk),
+                token_count=chunk.token_count,
+                content_hash=chunk.content_hash,
+                keep_id=keep,
+            )
+        )
+    leftover = [chunk_id for ids in pool.values() for chunk_id in ids]
+    return rows, leftover
+
+
+async def _set_progress(
+    deps: IngestionDeps,
+    workspace_id: uuid.UUID,
+    document_id: uuid.UUID,
+    revision: int,
+    value: float,
+) -> None:
+    async with deps.db.transaction(workspace_id=workspace_id) as session:
+        document = await document_repo.get_document(session, workspace_id, document_id)
+        if document is None or document.revision != revision:
+            raise _Superseded
+        await document_repo.update_document(
+            session, workspace_id, document_id, progress=round(min(max(value, 0.0), 1.0), 3)
+        )
+
+
+async def _fail(
+    deps: IngestionDeps,
+    workspace_id: uuid.UUID,
+    document_id: uuid.UUID,
+    revision: int,
+    reason: str,
+    code: str,
+) -> None:
+    async with deps.db.transaction(workspace_id=workspace_id) as session:
+        document = await document_repo.get_document(
+            session, workspace_id, document_id, for_update=True
+        )
+        if document is None or document.revision != revision:
+            return
+        await document_repo.update_document(
+            session,
+            workspace_id,
+            document_id,
+            status="failed",
+            error=reason[:2000],
+            error_code=code[:64],
+            processed_at=utcnow(),
+        )
+
+
+async def _load_bytes(
+    deps: IngestionDeps, document: Document, body: bytes | None
+) -> tuple[bytes, str | None, str | None]:
+    """The document's bytes, content type and URL (fetched now for web pages)."""
+    if document.source_type in ("url", "sitemap"):
+        s = deps.settings
+        page = await fetch_url(
+            document.source,
+            allow_private=s.allow_private_urls,
+            timeout=s.fetch_timeout_seconds,
+            max_bytes=s.fetch_max_bytes,
+            max_redirects=s.fetch_max_redirects,
+        )
+        return page.data, page.content_type, page.final_url
+    if body is None:
+        raise AppError("The document has no stored content", code="no_content")
+    return body, document.content_type, None
+
+
+async def _embed(
+    deps: IngestionDeps,
+    texts: list[str],
+    on_progress: Callable[[float], Any],
+) -> np.ndarray:
+    if not texts:
+        return np.zeros((0, deps.embedder.dimensions), dtype=np.float32)
+    parts = []
+    for start in range(0, len(texts), EMBED_BATCH):
+        parts.append(await deps.embedder.embed_documents(texts[start : start + EMBED_BATCH]))
+        await on_progress(min(len(texts), start + EMBED_BATCH) / len(texts))
+    return np.vstack(parts)
+
+
+async def ingest_document(
+    deps: IngestionDeps, workspace_id: uuid.UUID, document_id: uuid.UUID
+) -> str:
+    """Process one document; returns what happened (ready, failed, skipped, missing, superseded)."""
+    async with deps.db.transaction(workspace_id=workspace_id) as session:
+        document = await document_repo.get_document(
+            session, workspace_id, document_id, for_update=True
+        )
+        if document is None:
+            return "missing"
+        if document.status in ("ready", "failed"):
+            return "skipped"
+        revision = document.revision
+        await document_repo.update_document(
+            session,
+            workspace_id,
+            document_id,
+            status="processing",
+            progress=0.05,
+            error=None,
+            error_code=None,
+        )
+        body = await document_repo.get_body(session, workspace_id, document_id)
+        await session.refresh(document)
+    started = time.perf_counter()
+    outcome = "failed"
+    try:
+        outcome = await _process(deps, document, body, revision)
+        return outcome
+    except _Superseded:
+        outcome = "superseded"
+        return outcome
+    except AppError as exc:
+        await _fail(deps, workspace_id, document_id, revision, exc.message, exc.code)
+        return "failed"
+    except Exception as exc:
+        await _fail(
+            deps,
+            workspace_id,
+            document_id,
+            revision,
+            f"Internal error: {type(exc).__name__}",
+            "internal_error",
+        )
+        raise
+    finally:
+        metrics.observe_ingestion(
+            document.source_type,
+            time.perf_counter() - started,
+            "ok" if outcome == "ready" else outcome,
+        )
+
+
+async def _process(
+    deps: IngestionDeps, document: Document, body: bytes | None, revision: int
+) -> str:
+    ws, doc_id, s = document.workspace_id, document.id, deps.settings
+    data, content_type, url = await _load_bytes(deps, document, body)
+    digest = content_hash(data)
+    parsed = await asyncio.to_thread(
+        parse_isolated,
+        data,
+        filename=document.source.rsplit("/", 1)[-1],
+        content_type=content_type,
+        limits=parse_limits(s),
+    )
+    pieces = await asyncio.to_thread(
+        chunk_document, parsed, max_tokens=s.chunk_tokens, overlap=s.chunk_overlap_tokens
+    )
+    if not pieces:
+        raise AppError("No text could be extracted from this document", code="nothing_extractable")
+    title = document.title if document.source_type == "text" else parsed.title
+    if document.source_type == "upload" and document.title != document.source.rsplit("/", 1)[-1]:
+        title = document.title  # a title the owner chose
+    await _set_progress(deps, ws, doc_id, revision, 0.2)
+
+    def metadata(chunk: Piece) -> dict[str, Any]:
+        return {
+            "title": title,
+            "heading_path": chunk.heading_path,
+            "heading_text": " > ".join(chunk.heading_path),
+            "page": chunk.page,
+            "url": url,
+        }
+
+    async with deps.db.transaction(workspace_id=ws) as session:
+        workspace = await ws_repo.get_workspace(session, ws)
+        if workspace is None:
+            raise _Superseded
+        # The chunk count is known now: refuse before embedding anything (and again at the
+        # commit below, where documents finishing at the same time are counted too).
+        await check_chunk_quota(session, workspace, doc_id, len(pieces))
+        old = await chunk_repo.chunk_hashes(session, ws, doc_id)
+    rows, leftover = plan_chunks(pieces, old, metadata)
+    todo = [i for i, row in enumerate(rows) if row.keep_id is None]
+
+    async def embed_progress(fraction: float) -> None:
+        await _set_progress(deps, ws, doc_id, revision, 0.2 + 0.7 * fraction)
+
+    vectors = await _embed(deps, [rows[i].text for i in todo], embed_progress)
+    for i, vector in zip(todo, vectors, strict=True):
+        r = rows[i]
+        rows[i] = chunk_repo.ChunkRow(
+            position=r.position,
+            text=r.text,
+            metadata=r.metadata,
+            token_count=r.token_count,
+            content_hash=r.content_hash,
+            embedding=vector,
+        )
+
+    async with deps.db.transaction(workspace_id=ws) as session:
+        current = await document_repo.get_document(session, ws, doc_id, for_update=True)
+        if current is None or current.revision != revision or current.status != "processing":
+            raise _Superseded
+        workspace = await ws_repo.get_workspace(session, ws)
+        if workspace is None:
+            raise _Superseded
+        await check_chunk_quota(session, workspace, doc_id, len(rows))
+        was_counted = current.counted
+        await chunk_repo.replace_chunks(session, ws, doc_id, rows, leftover)
+        await document_repo.update_document(
+            session,
+            ws,
+            doc_id,
+            status="ready",
+            progress=1.0,
+            chunk_count=len(rows),
+            content_hash=digest,
+            content_type=content_type,
+            title=title[:300],
+            error=None,
+            error_code=None,
+            processed_at=utcnow(),
+            counted=True,
+        )
+        await usage.increment(session, ws, documents=0 if was_counted else 1, chunks=len(todo))
+        if todo or leftover or not was_counted:
+            await ws_repo.bump_knowledge_version(session, ws)
+        maintenance = await indexing.maintenance_due(session, ws, deps.index_policy)
+    log.info(
+        "document %s ready: %d chunks (%d embedded, %d reused, %d removed)",
+        doc_id,
+        len(rows),
+        len(todo),
+        len(rows) - len(todo),
+        len(leftover),
+    )
+    if maintenance:
+        await deps.jobs.enqueue(INDEX_JOB, workspace_id=str(ws))
+    return "ready"
+
+
+async def maintain_index(deps: IngestionDeps, workspace_id: uuid.UUID) -> str:
+    try:
+        return await indexing.maintain(
+            workspace_id, db=deps.db, owner_url=deps.owner_url, policy=deps.index_policy
+        )
+    except Exception:
+        log.exception("vector index maintenance failed for workspace %s", workspace_id)
+        return "failed"
+
+
+async def reembed_workspace(
+    deps: IngestionDeps,
+    workspace_id: uuid.UUID,
+    *,
+    page_size: int = 256,
+    on_progress: Callable[[int], Any] | None = None,
+) -> int:
+    """Re-embed every chunk of a workspace with the current embedder (`trulybot reindex`)."""
+    done = 0
+    after: uuid.UUID | None = None
+    while True:
+        async with deps.db.transaction(workspace_id=workspace_id) as session:
+            page = await chunk_repo.iter_chunk_texts(
+                session, workspace_id, after=after, limit=page_size
+            )
+        if not page:
+            break
+        vectors = await deps.embedder.embed_documents([t for _, t in page])
+        async with deps.db.transaction(workspace_id=workspace_id) as session:
+            await chunk_repo.set_embeddings(session, workspace_id, [i for i, _ in page], vectors)
+            await ws_repo.bump_knowledge_version(session, workspace_id)
+        after = page[-1][0]
+        done += len(page)
+        if on_progress is not None:
+            on_progress(len(page))
+    return done
+
+
+# --- job functions (arq signature), registered by the api/cli layer ----------------------------
+
+
+def _deps(ctx: dict[str, Any]) -> IngestionDeps:
+    deps = ctx.get(DEPS_KEY)
+    if not isinstance(deps, IngestionDeps):
+        raise RuntimeError(f"job context lacks {DEPS_KEY!r}")
+    return deps
+
+
+async def ingest_document_job(ctx: dict[str, Any], workspace_id: str, document_id: str) -> str:
+    with workspace_context(workspace_id):  # the job's log lines carry its workspace
+        return await ingest_document(_deps(ctx), uuid.UUID(workspace_id), uuid.UUID(document_id))
+
+
+async def maintain_index_job(ctx: dict[str, Any], workspace_id: str) -> str:
+    with workspace_context(workspace_id):
+        return await maintain_index(_deps(ctx), uuid.UUID(workspace_id))
+
+
+JOBS: dict[str, JobFunction] = {
+    INGEST_JOB: ingest_document_job,
+    INDEX_JOB: maintain_index_job,
+}

@@ -1,0 +1,71 @@
+"""What a workspace may store and what one document may cost.
+
+- Plan quotas on stored documents and chunks (429 ``quota_exceeded``), checked when a document is
+  submitted and again by the job once its chunk count is known, before anything is embedded.
+- ``parse_limits(settings)``: the bounds of parsing one document (the ``PARSE_*`` settings).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.config import Settings
+from core.errors import QuotaExceeded
+from rag.knowledge.parsing import MIB, ParseLimits
+from rag.knowledge.repository import chunks as chunk_repo
+from rag.knowledge.repository import documents as document_repo
+from workspaces import usage
+from workspaces.models import Workspace
+
+
+async def check_quotas(session: AsyncSession, workspace: Workspace, *, new_documents: int) -> None:
+    """Documents and chunks quotas count what is stored (429 ``quota_exceeded``)."""
+    if new_documents:
+        usage.ensure_within(
+            plan_code=usage.effective_plan(workspace),
+            metric="documents",
+            used=await document_repo.count_documents(session, workspace.id),
+            adding=new_documents,
+            resets_at=None,
+        )
+    usage.ensure_within(
+        plan_code=usage.effective_plan(workspace),
+        metric="chunks",
+        used=await chunk_repo.count_chunks(session, workspace.id),
+        adding=1,
+        resets_at=None,
+    )
+
+
+async def check_chunk_quota(
+    session: AsyncSession, workspace: Workspace, document_id: uuid.UUID, chunks: int
+) -> None:
+    """429 ``quota_exceeded`` when this document's ``chunks`` (replacing its old ones) do not
+    fit the plan beside the chunks of the workspace's other documents."""
+    used = await chunk_repo.count_chunks(session, workspace.id, excluding_document=document_id)
+    try:
+        usage.ensure_within(
+            plan_code=usage.effective_plan(workspace),
+            metric="chunks",
+            used=used,
+            adding=chunks,
+            resets_at=None,
+        )
+    except QuotaExceeded as exc:
+        raise QuotaExceeded(
+            f"This document makes {chunks} chunks and the workspace's other documents hold"
+            f" {used}: {exc.message}. Split the document, remove documents or upgrade the plan.",
+            details={**(exc.details or {}), "document_chunks": chunks},
+        ) from exc
+
+
+def parse_limits(settings: Settings) -> ParseLimits:
+    """What parsing one document may cost, from the ``PARSE_*`` settings."""
+    return ParseLimits(
+        max_decoded_bytes=settings.parse_max_decoded_bytes,
+        max_pages=settings.parse_max_pages,
+        timeout_seconds=settings.parse_timeout_seconds,
+        max_memory_bytes=settings.parse_max_memory_mb * MIB or None,
+    )

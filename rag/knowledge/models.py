@@ -1,0 +1,72 @@
+"""Documents and their chunks; the schema is defined by migrations/versions/0002_knowledge.py
+(and 0003_document_error_code.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
+from sqlalchemy.orm import Mapped, deferred, mapped_column
+
+from core.models import Base, new_id, utcnow
+
+DocumentStatus = Literal["queued", "processing", "ready", "failed"]
+SourceType = Literal["upload", "text", "url", "sitemap"]
+STATUSES: tuple[DocumentStatus, ...] = ("queued", "processing", "ready", "failed")
+
+
+def content_hash(data: bytes) -> str:
+    """A document's ``content_hash``: the sha256 of its bytes, in hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class Document(Base):
+    __tablename__ = "documents"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("workspaces.id", ondelete="CASCADE")
+    )
+    title: Mapped[str] = mapped_column(String(300))
+    source_type: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The uploaded bytes (or the text), kept so a job carrying ids only can (re)process them.
+    body: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, nullable=True))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The stable code of that error (quota_exceeded, document_too_large, parse_timeout...).
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Bumped on every change request; a job only writes the revision it read.
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    # Whether the monthly `documents` usage counter already counted this document.
+    counted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Chunk(Base):
+    __tablename__ = "chunks"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("workspaces.id", ondelete="CASCADE")
+    )
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("documents.id", ondelete="CASCADE")
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
+    token_count: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # The vector and tsvector are read and written with explicit SQL in rag/repository.py.
+    tsv: Mapped[Any] = deferred(mapped_column(TSVECTOR))

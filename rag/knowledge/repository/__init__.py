@@ -1,0 +1,11 @@
+"""All SQL of the knowledge domain, one module per concern.
+
+- ``documents``: the documents table (submissions, the job's bookkeeping, listings).
+- ``chunks``: chunks written, rewritten and read back, with their vectors.
+- ``search``: vector, full-text and hybrid search over one workspace's chunks.
+- ``indexes``: the per-workspace HNSW indexes and the embedding column's dimension (DDL, on the
+  owner connection or through the migration's SECURITY DEFINER functions).
+
+Callers pass a session whose tenant context is set; every statement still filters by
+``workspace_id`` explicitly.
+"""

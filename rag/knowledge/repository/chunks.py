@@ -1,0 +1,170 @@
+"""SQL of the chunks table: chunks written, rewritten and read back, with their vectors.
+
+Vectors are written in pgvector's text form (``vector_text``); a statement that must match a
+per-workspace partial index inlines the workspace id as a literal (``workspace_literal``, from a
+``uuid.UUID``, never from caller text) so PostgreSQL can use it even under a generic plan.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rag.knowledge.models import Chunk
+
+INSERT_BATCH = 500
+
+
+def workspace_literal(workspace_id: uuid.UUID) -> str:
+    """The SQL literal for a workspace id; only a real ``uuid.UUID`` gets through."""
+    if not isinstance(workspace_id, uuid.UUID):
+        raise TypeError("workspace_id must be a uuid.UUID")
+    return f"'{workspace_id}'::uuid"
+
+
+def vector_text(vector: np.ndarray) -> str:
+    """pgvector's text input format for one vector."""
+    values = np.asarray(vector, dtype=np.float32).ravel().tolist()
+    return "[" + ",".join(f"{v:.7g}" for v in values) + "]"
+
+
+async def count_chunks(
+    session: AsyncSession, workspace_id: uuid.UUID, *, excluding_document: uuid.UUID | None = None
+) -> int:
+    stmt = select(func.count()).select_from(Chunk).where(Chunk.workspace_id == workspace_id)
+    if excluding_document is not None:
+        stmt = stmt.where(Chunk.document_id != excluding_document)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRow:
+    """A chunk to write: ``embedding`` is None when an existing row (``keep_id``) is reused."""
+
+    position: int
+    text: str
+    metadata: dict[str, Any]
+    token_count: int
+    content_hash: str
+    keep_id: uuid.UUID | None = None
+    embedding: np.ndarray | None = None
+
+
+async def chunk_hashes(
+    session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID
+) -> list[tuple[uuid.UUID, str]]:
+    result = await session.execute(
+        select(Chunk.id, Chunk.content_hash)
+        .where(Chunk.workspace_id == workspace_id, Chunk.document_id == document_id)
+        .order_by(Chunk.position)
+    )
+    return [(row[0], row[1]) for row in result.all()]
+
+
+async def replace_chunks(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    document_id: uuid.UUID,
+    rows: Sequence[ChunkRow],
+    delete_ids: Sequence[uuid.UUID],
+) -> None:
+    """Delete ``delete_ids``, update kept rows in place, insert the new ones (with vectors)."""
+    if delete_ids:
+        await session.execute(
+            text("DELETE FROM chunks WHERE workspace_id = :ws AND id = ANY(:ids)"),
+            {"ws": workspace_id, "ids": list(delete_ids)},
+        )
+    kept = [r for r in rows if r.keep_id is not None]
+    for start in range(0, len(kept), INSERT_BATCH):
+        part = kept[start : start + INSERT_BATCH]
+        await session.execute(
+            text(
+                "UPDATE chunks AS c SET position = u.pos, metadata = u.meta::jsonb"
+                " FROM unnest(CAST(:ids AS uuid[]), CAST(:pos AS int[]), CAST(:meta AS text[]))"
+                " AS u(id, pos, meta) WHERE c.id = u.id AND c.workspace_id = :ws"
+            ),
+            {
+                "ws": workspace_id,
+                "ids": [r.keep_id for r in part],
+                "pos": [r.position for r in part],
+                "meta": [json.dumps(r.metadata) for r in part],
+            },
+        )
+    fresh = [r for r in rows if r.keep_id is None]
+    for start in range(0, len(fresh), INSERT_BATCH):
+        part = fresh[start : start + INSERT_BATCH]
+        if any(r.embedding is None for r in part):
+            raise ValueError("a new chunk needs its embedding")
+        await session.execute(
+            text(
+                "INSERT INTO chunks (id, workspace_id, document_id, position, text, metadata,"
+                " token_count, content_hash, embedding)"
+                " SELECT u.id, :ws, :doc, u.pos, u.txt, u.meta::jsonb, u.tok, u.hash, u.emb::vector"
+                " FROM unnest(CAST(:ids AS uuid[]), CAST(:pos AS int[]), CAST(:txt AS text[]),"
+                " CAST(:meta AS text[]), CAST(:tok AS int[]), CAST(:hash AS text[]),"
+                " CAST(:emb AS text[])) AS u(id, pos, txt, meta, tok, hash, emb)"
+            ),
+            {
+                "ws": workspace_id,
+                "doc": document_id,
+                "ids": [uuid.uuid4() for _ in part],
+                "pos": [r.position for r in part],
+                "txt": [r.text for r in part],
+                "meta": [json.dumps(r.metadata) for r in part],
+                "tok": [r.token_count for r in part],
+                "hash": [r.content_hash for r in part],
+                "emb": [vector_text(r.embedding) for r in part if r.embedding is not None],
+            },
+        )
+
+
+async def list_chunks(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    document_id: uuid.UUID,
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[list[Chunk], int]:
+    where = (Chunk.workspace_id == workspace_id, Chunk.document_id == document_id)
+    total = (
+        await session.execute(select(func.count()).select_from(Chunk).where(*where))
+    ).scalar_one()
+    result = await session.execute(
+        select(Chunk).where(*where).order_by(Chunk.position).limit(limit).offset(offset)
+    )
+    return list(result.scalars()), int(total)
+
+
+async def iter_chunk_texts(
+    session: AsyncSession, workspace_id: uuid.UUID, *, after: uuid.UUID | None, limit: int
+) -> list[tuple[uuid.UUID, str]]:
+    """A page of (id, text) in id order: `trulybot reindex` walks a workspace with it."""
+    stmt = select(Chunk.id, Chunk.text).where(Chunk.workspace_id == workspace_id)
+    if after is not None:
+        stmt = stmt.where(Chunk.id > after)
+    result = await session.execute(stmt.order_by(Chunk.id).limit(limit))
+    return [(row[0], row[1]) for row in result.all()]
+
+
+async def set_embeddings(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    ids: Sequence[uuid.UUID],
+    embeddings: np.ndarray,
+) -> None:
+    await session.execute(
+        text(
+            "UPDATE chunks AS c SET embedding = u.emb::vector"
+            " FROM unnest(CAST(:ids AS uuid[]), CAST(:emb AS text[])) AS u(id, emb)"
+            " WHERE c.id = u.id AND c.workspace_id = :ws"
+        ),
+        {"ws": workspace_id, "ids": list(ids), "emb": [vector_text(e) for e in embeddings]},
+    )

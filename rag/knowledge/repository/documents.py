@@ -1,0 +1,132 @@
+"""SQL of the documents table."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import utcnow
+from rag.knowledge.models import Document
+
+
+async def insert_document(session: AsyncSession, document: Document) -> Document:
+    session.add(document)
+    await session.flush()
+    return document
+
+
+async def get_document(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    document_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+) -> Document | None:
+    stmt = select(Document).where(Document.workspace_id == workspace_id, Document.id == document_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    result = await session.execute(stmt.execution_options(populate_existing=True))
+    return result.scalar_one_or_none()
+
+
+async def get_body(
+    session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID
+) -> bytes | None:
+    result = await session.execute(
+        select(Document.body).where(
+            Document.workspace_id == workspace_id, Document.id == document_id
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def find_by_hash(
+    session: AsyncSession, workspace_id: uuid.UUID, content_hash: str
+) -> Document | None:
+    result = await session.execute(
+        select(Document)
+        .where(Document.workspace_id == workspace_id, Document.content_hash == content_hash)
+        .order_by(Document.created_at)
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def find_by_source(
+    session: AsyncSession, workspace_id: uuid.UUID, source_type: str, source: str
+) -> Document | None:
+    result = await session.execute(
+        select(Document).where(
+            Document.workspace_id == workspace_id,
+            Document.source_type == source_type,
+            Document.source == source,
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_documents(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Document], int]:
+    where = [Document.workspace_id == workspace_id]
+    if status is not None:
+        where.append(Document.status == status)
+    total = (
+        await session.execute(select(func.count()).select_from(Document).where(*where))
+    ).scalar_one()
+    rows = await session.execute(
+        select(Document)
+        .where(*where)
+        .order_by(Document.created_at.desc(), Document.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows.scalars()), int(total)
+
+
+async def update_document(
+    session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID, **values: Any
+) -> None:
+    await session.execute(
+        update(Document)
+        .where(Document.workspace_id == workspace_id, Document.id == document_id)
+        .values(**values, updated_at=utcnow())
+    )
+
+
+async def delete_document(
+    session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID
+) -> bool:
+    result = await session.execute(
+        delete(Document)
+        .where(Document.workspace_id == workspace_id, Document.id == document_id)
+        .returning(Document.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def count_documents(session: AsyncSession, workspace_id: uuid.UUID) -> int:
+    result = await session.execute(
+        select(func.count()).select_from(Document).where(Document.workspace_id == workspace_id)
+    )
+    return int(result.scalar_one())
+
+
+async def document_sources(
+    session: AsyncSession, workspace_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    result = await session.execute(
+        select(Document.id, Document.source).where(
+            Document.workspace_id == workspace_id, Document.id.in_(list(ids))
+        )
+    )
+    return {row[0]: row[1] for row in result.all()}

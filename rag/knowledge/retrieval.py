@@ -1,0 +1,98 @@
+"""Searching one workspace's chunks: vector, full text, or both fused by reciprocal rank.
+
+The workspace filter is applied here (an explicit predicate on the validated id, plus RLS on the
+caller's session); it is never taken from query text. See docs/retrieval.md for the index design.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rag.knowledge.indexing import EF_SEARCH
+from rag.knowledge.repository import search as search_repo
+
+Mode = Literal["vector", "fulltext", "hybrid"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+# Chosen by the eval over the Python documentation (docs/retrieval.md).
+DEFAULT_MODE: Mode = "vector"
+RRF_K = 60
+MAX_K = 100
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk_id: uuid.UUID
+    document_id: uuid.UUID
+    title: str
+    url: str | None
+    page: int | None
+    heading_path: list[str]
+    text: str
+    score: float
+    similarity: float | None  # cosine similarity for vector/hybrid hits, None for fulltext-only
+
+
+def hybrid_candidates(k: int) -> int:
+    """How many candidates each list contributes to the fusion."""
+    return max(4 * k, 40)
+
+
+def _hit(row: search_repo.SearchRow) -> Hit:
+    chunk_id, document_id, text, metadata, score, similarity = row
+    meta: dict[str, Any] = metadata or {}
+    page = meta.get("page")
+    return Hit(
+        chunk_id=chunk_id,
+        document_id=document_id,
+        title=str(meta.get("title") or ""),
+        url=meta.get("url"),
+        page=int(page) if page is not None else None,
+        heading_path=[str(h) for h in meta.get("heading_path") or []],
+        text=text,
+        score=score,
+        similarity=similarity,
+    )
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    query: str,
+    query_embedding: np.ndarray | None,
+    k: int,
+    mode: Mode,
+    ef_search: int = EF_SEARCH,
+) -> list[Hit]:
+    """The top ``k`` chunks of ``workspace_id`` for ``query`` in ``mode``.
+
+    ``query_embedding`` is required for vector and hybrid modes.
+    """
+    if not isinstance(workspace_id, uuid.UUID):
+        raise TypeError("workspace_id must be a uuid.UUID")
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}")
+    k = max(1, min(int(k), MAX_K))
+    if mode == "fulltext":
+        if not query.strip():
+            return []
+        rows = await search_repo.fulltext_search(session, workspace_id, query, k)
+        return [_hit(r) for r in rows]
+    if query_embedding is None:
+        raise ValueError(f"{mode} search needs a query embedding")
+    vector = np.asarray(query_embedding, dtype=np.float32).ravel()
+    if mode == "vector":
+        await search_repo.set_ef_search(session, max(ef_search, 4 * k))
+        rows = await search_repo.vector_search(session, workspace_id, vector, k)
+    else:
+        candidates = hybrid_candidates(k)
+        await search_repo.set_ef_search(session, max(ef_search, candidates))
+        rows = await search_repo.hybrid_search(
+            session, workspace_id, query, vector, k, candidates=candidates, rrf_k=RRF_K
+        )
+    return [_hit(r) for r in rows]

@@ -1,0 +1,257 @@
+"""Documents in (the request side): uploads, texts, web pages and sitemaps, replaced, retried,
+deleted. The caller commits, then enqueues the ingestion job (``rag.knowledge.jobs``).
+
+Identity of a document inside a workspace is ``(source_type, source)``: the upload's file name
+(or its path relative to the folder given to ``trulybot ingest``), the text's title, or the URL.
+- Identical content (sha256 of the bytes) already stored: the existing document is returned
+  (``duplicate``), nothing is queued.
+- Same identity, new content (re-upload of ``guide.md``, the same URL posted again, or
+  ``PUT .../documents/{id}``): the document gets a new revision and is re-processed; chunks whose
+  content hash is unchanged keep their row and embedding, only changed chunks are embedded.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.config import Settings
+from core.errors import NotFound, PayloadTooLarge, ValidationFailed
+from rag.knowledge.addresses import check_url
+from rag.knowledge.fetch import fetch_sitemap
+from rag.knowledge.limits import check_quotas, parse_limits
+from rag.knowledge.models import Document, content_hash
+from rag.knowledge.parsing import check_size, detect_kind
+from rag.knowledge.repository import documents as document_repo
+from workspaces import repository as ws_repo
+from workspaces.models import Workspace
+
+
+@dataclass(frozen=True)
+class Submission:
+    document: Document
+    created: bool
+    duplicate: bool = False
+
+    @property
+    def needs_job(self) -> bool:
+        return not self.duplicate
+
+
+async def _submit(
+    session: AsyncSession,
+    workspace: Workspace,
+    *,
+    source_type: str,
+    source: str,
+    title: str,
+    content_type: str | None,
+    data: bytes | None,
+) -> Submission:
+    digest = content_hash(data) if data is not None else None
+    if digest is not None:
+        same = await document_repo.find_by_hash(session, workspace.id, digest)
+        if same is not None:
+            return Submission(document=same, created=False, duplicate=True)
+    existing = await document_repo.find_by_source(session, workspace.id, source_type, source)
+    if existing is not None:
+        await check_quotas(session, workspace, new_documents=0)
+        await _requeue(session, existing, data=data, digest=digest, content_type=content_type)
+        return Submission(document=existing, created=False)
+    await check_quotas(session, workspace, new_documents=1)
+    document = Document(
+        id=uuid.uuid4(),
+        workspace_id=workspace.id,
+        title=title[:300] or "Untitled",
+        source_type=source_type,
+        source=source,
+        content_type=content_type,
+        content_hash=digest,
+        body=data,
+        status="queued",
+        progress=0.0,
+        chunk_count=0,
+        revision=1,
+        counted=False,
+    )
+    await document_repo.insert_document(session, document)
+    return Submission(document=document, created=True)
+
+
+async def _requeue(
+    session: AsyncSession,
+    document: Document,
+    *,
+    data: bytes | None,
+    digest: str | None,
+    content_type: str | None,
+) -> None:
+    values: dict[str, Any] = {
+        "status": "queued",
+        "progress": 0.0,
+        "error": None,
+        "error_code": None,
+        "revision": document.revision + 1,
+    }
+    if data is not None:
+        values.update(body=data, content_hash=digest, content_type=content_type)
+    await document_repo.update_document(session, document.workspace_id, document.id, **values)
+    await session.refresh(document)
+
+
+def _check_upload(
+    data: bytes, *, filename: str | None, content_type: str | None, settings: Settings
+) -> None:
+    if len(data) > settings.max_upload_bytes:
+        raise PayloadTooLarge(
+            f"Files may be at most {settings.max_upload_bytes} bytes",
+            details={"limit": settings.max_upload_bytes, "size": len(data)},
+        )
+    if not data:
+        raise ValidationFailed("The file is empty", code="empty_file")
+    kind = detect_kind(data, filename=filename, content_type=content_type)  # 415: unsupported
+    check_size(data, kind, parse_limits(settings))  # 413: a DOCX that expands past the bound
+
+
+async def submit_upload(
+    session: AsyncSession,
+    workspace: Workspace,
+    *,
+    data: bytes,
+    filename: str,
+    content_type: str | None,
+    settings: Settings,
+    title: str | None = None,
+) -> Submission:
+    _check_upload(data, filename=filename, content_type=content_type, settings=settings)
+    return await _submit(
+        session,
+        workspace,
+        source_type="upload",
+        source=filename,
+        title=title or filename.rsplit("/", 1)[-1],
+        content_type=content_type,
+        data=data,
+    )
+
+
+async def submit_text(
+    session: AsyncSession, workspace: Workspace, *, title: str, text: str, settings: Settings
+) -> Submission:
+    data = text.encode("utf-8")
+    if len(data) > settings.max_upload_bytes:
+        raise PayloadTooLarge(
+            f"Text may be at most {settings.max_upload_bytes} bytes",
+            details={"limit": settings.max_upload_bytes, "size": len(data)},
+        )
+    return await _submit(
+        session,
+        workspace,
+        source_type="text",
+        source=title,
+        title=title,
+        content_type="text/plain; charset=utf-8",
+        data=data,
+    )
+
+
+async def submit_url(
+    session: AsyncSession, workspace: Workspace, *, url: str, settings: Settings
+) -> Submission:
+    await check_url(url, allow_private=settings.allow_private_urls)  # 422 url_not_allowed now
+    return await _submit(
+        session,
+        workspace,
+        source_type="url",
+        source=url,
+        title=url,
+        content_type=None,
+        data=None,
+    )
+
+
+async def submit_sitemap(
+    session: AsyncSession, workspace: Workspace, *, sitemap_url: str, settings: Settings
+) -> list[Submission]:
+    pages = await fetch_sitemap(
+        sitemap_url,
+        max_pages=settings.sitemap_max_pages,
+        allow_private=settings.allow_private_urls,
+        timeout=settings.fetch_timeout_seconds,
+        max_bytes=settings.fetch_max_bytes,
+        max_redirects=settings.fetch_max_redirects,
+    )
+    if not pages:
+        raise ValidationFailed("The sitemap lists no pages", code="empty_sitemap")
+    fresh = [
+        url
+        for url in pages
+        if await document_repo.find_by_source(session, workspace.id, "sitemap", url) is None
+    ]
+    await check_quotas(session, workspace, new_documents=len(fresh))
+    out = []
+    for url in pages:
+        out.append(
+            await _submit(
+                session,
+                workspace,
+                source_type="sitemap",
+                source=url,
+                title=url,
+                content_type=None,
+                data=None,
+            )
+        )
+    return out
+
+
+async def replace_document(
+    session: AsyncSession,
+    workspace: Workspace,
+    document_id: uuid.UUID,
+    *,
+    data: bytes,
+    content_type: str | None,
+    settings: Settings,
+    title: str | None = None,
+) -> Submission:
+    """New content for an existing document (PUT): same id, new revision, only changes embedded."""
+    document = await document_repo.get_document(session, workspace.id, document_id, for_update=True)
+    if document is None:
+        raise NotFound("Document not found")
+    if document.source_type in ("url", "sitemap"):
+        raise ValidationFailed(
+            "A web page is refreshed by posting its URL again", code="not_replaceable"
+        )
+    _check_upload(data, filename=document.source, content_type=content_type, settings=settings)
+    digest = content_hash(data)
+    if digest == document.content_hash and (title is None or title == document.title):
+        return Submission(document=document, created=False, duplicate=True)
+    await check_quotas(session, workspace, new_documents=0)
+    if title is not None and document.source_type == "upload":
+        await document_repo.update_document(session, workspace.id, document.id, title=title[:300])
+    await _requeue(session, document, data=data, digest=digest, content_type=content_type)
+    return Submission(document=document, created=False)
+
+
+async def retry_document(
+    session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID
+) -> Document:
+    document = await document_repo.get_document(session, workspace_id, document_id, for_update=True)
+    if document is None:
+        raise NotFound("Document not found")
+    if document.status == "failed":
+        await _requeue(session, document, data=None, digest=None, content_type=None)
+    return document
+
+
+async def delete_document(
+    session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID
+) -> None:
+    """Delete a document and its chunks; cached answers are invalidated."""
+    if not await document_repo.delete_document(session, workspace_id, document_id):
+        raise NotFound("Document not found")
+    await ws_repo.bump_knowledge_version(session, workspace_id)

@@ -1,0 +1,50 @@
+"""No embedded PostgreSQL outlives the server that started it, or the test that ran it."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests import clusters
+from tests.e2e.conftest import running_server, start_server, wait_ready
+
+QUICK = {"SEED_DEMO": "false", "EMBEDDING_PROVIDER": "hash"}
+
+
+def test_serve_stops_its_embedded_cluster_when_it_is_terminated(tmp_path: Path) -> None:
+    """`trulybot serve` on an empty DATA_DIR starts a cluster; SIGTERM (what an operator, a
+    container runtime or a test sends) ends the server, and the cluster with it."""
+    pgdata = tmp_path / "pgdata"
+    clusters.STARTED.add(pgdata)
+    process, base_url = start_server(tmp_path, **QUICK)
+    try:
+        wait_ready(process, base_url, tmp_path)
+        assert clusters.postgres_processes(pgdata)  # the server started one
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) is not None
+        assert clusters.postgres_processes(pgdata) == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        clusters.stop_clusters(pgdata)
+
+
+def test_the_server_fixture_stops_the_cluster_of_a_server_that_died(tmp_path: Path) -> None:
+    """A crashed server cleans up nothing of its own: the fixture's teardown stops its cluster,
+    also when the test itself failed."""
+    pgdata = tmp_path / "pgdata"
+    with (  # noqa: PT012
+        pytest.raises(AssertionError, match="the test failed"),
+        running_server(tmp_path, **QUICK),
+    ):
+        [postmaster] = clusters.postgres_processes(pgdata)
+        server = next(p for p in psutil.Process().children() if "serve" in " ".join(p.cmdline()))
+        server.kill()  # no signal handler, no exit hook
+        server.wait(timeout=30)
+        assert postmaster.is_running()  # left behind
+        raise AssertionError("the test failed")
+    assert clusters.postgres_processes(pgdata) == []

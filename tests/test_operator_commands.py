@@ -1,0 +1,216 @@
+"""The operator commands as an operator runs them: `trulybot ingest`, `eval`, `reindex` and
+`worker` in their own processes, against a database of their own in the test cluster (the app
+role for the work, MIGRATION_DATABASE_URL for the operator's lookups and DDL)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from core import migrate
+from core.db import Database
+from core.embedded import EmbeddedPostgres, ensure_database
+from core.jobs import ArqQueue
+from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge import submissions
+from tests.conftest import APP_ROLE, REDIS_URL, ROOT, make_settings
+from workspaces import repository as ws_repo
+from workspaces import service
+
+SCRATCH = "trulybot_operator_cli"
+SECRET = "operator-test-" + "s" * 40
+GUIDES = {
+    "billing/refunds.md": "# Refunds\n\nYearly plans are refunded in full within 30 days.\n",
+    "setup/linux.md": "# Linux\n\nInstall the agent with the .deb package on Debian or Ubuntu.\n",
+    "_drafts/ignored.md": "# Draft\n\nNot published yet.\n",
+}
+
+
+@dataclass
+class Scratch:
+    cluster: EmbeddedPostgres
+    db: Database
+    slug: str
+    workspace_id: uuid.UUID
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+
+
+@pytest.fixture(scope="module")
+async def scratch(pg: EmbeddedPostgres) -> AsyncIterator[Scratch]:
+    """A fresh, migrated database with one workspace, in the test cluster."""
+    await ensure_database(pg.socket_dir, SCRATCH, recreate=True)
+    cluster = EmbeddedPostgres(server=pg.server, socket_dir=pg.socket_dir, database=SCRATCH)
+    await migrate.upgrade(cluster.owner_url(), app_role=APP_ROLE)
+    db = Database.from_url(cluster.app_url(APP_ROLE), pool_size=2, max_overflow=2)
+    async with db.transaction() as session:
+        _, workspace = await service.signup(
+            session,
+            email=f"operator-{uuid.uuid4().hex[:8]}@example.com",
+            password="correct horse battery",
+            workspace_name="Operator docs",
+            name=None,
+            plan="unlimited",
+        )
+    yield Scratch(cluster, db, workspace.slug, workspace.id)
+    await db.dispose()
+
+
+async def trulybot(scratch: Scratch, tmp: Path, *args: str, **env: str) -> Run:
+    """``trulybot ARGS...`` in its own process with the operator's environment."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_", "MIGRATION_", "REDIS_", "OPENAI_", "EMBEDDING_"))
+    }
+    environment |= {
+        "DATABASE_URL": scratch.cluster.app_url(APP_ROLE),
+        "MIGRATION_DATABASE_URL": scratch.cluster.owner_url(),
+        "DATA_DIR": str(tmp),
+        "ENVIRONMENT": "test",
+        "JWT_SECRET": SECRET,
+        "EMBEDDING_PROVIDER": "hash",
+        "HF_HUB_OFFLINE": "1",
+        **env,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "api.cli",
+        *args,
+        cwd=ROOT,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        async with asyncio.timeout(300):  # a guard against hanging, not a timing assertion
+            out, _ = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return Run(process.returncode, out.decode(errors="replace"))
+
+
+async def _scalar(scratch: Scratch, sql: str, **params: object) -> object:
+    """One value, read as the owner (past row-level security)."""
+    owner = Database.from_url(scratch.cluster.owner_url(), pool_size=1, max_overflow=0)
+    try:
+        async with owner.transaction() as session:
+            return (await session.execute(text(sql), params)).scalar_one()
+    finally:
+        await owner.dispose()
+
+
+async def test_ingest_then_eval_a_folder_by_workspace_slug(
+    scratch: Scratch, tmp_path: Path
+) -> None:
+    folder = tmp_path / "guides"
+    for name, body in GUIDES.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(body)
+    ingested = await trulybot(scratch, tmp_path, "ingest", str(folder), "--workspace", scratch.slug)
+    assert ingested.code == 0, ingested.out
+    assert "2 files" in ingested.out  # the _drafts folder is skipped
+    async with scratch.db.transaction(workspace_id=scratch.workspace_id) as session:
+        rows = (
+            await session.execute(
+                text("SELECT source, status, chunk_count FROM documents ORDER BY source")
+            )
+        ).all()
+    assert [(r.source, r.status) for r in rows] == [
+        ("billing/refunds.md", "ready"),
+        ("setup/linux.md", "ready"),
+    ]
+    assert all(r.chunk_count >= 1 for r in rows)
+
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(
+        json.dumps(
+            {"id": "q1", "question": "refunds of yearly plans", "expected": ["billing/refunds.md"]}
+        )
+        + "\n"
+    )
+    evaluated = await trulybot(
+        scratch,
+        tmp_path,
+        "eval",
+        "--workspace",
+        scratch.slug,
+        "--questions",
+        str(questions),
+        "--mode",
+        "fulltext",
+    )
+    assert evaluated.code == 0, evaluated.out
+    assert "fulltext" in evaluated.out
+    assert "hash:384" in evaluated.out  # the runtime's embedder, from the settings
+
+
+async def test_the_worker_runs_what_the_api_queued(scratch: Scratch, tmp_path: Path) -> None:
+    queue = await ArqQueue.connect(REDIS_URL)
+    try:
+        async with scratch.db.transaction(workspace_id=scratch.workspace_id) as session:
+            workspace = await ws_repo.get_workspace(session, scratch.workspace_id)
+            assert workspace is not None
+            sub = await submissions.submit_text(
+                session,
+                workspace,
+                title=f"Hours {uuid.uuid4().hex[:6]}",
+                text="The support desk answers from 9 to 17, Monday to Friday.",
+                settings=make_settings(),
+            )
+        await queue.enqueue(
+            knowledge_jobs.INGEST_JOB,
+            workspace_id=str(scratch.workspace_id),
+            document_id=str(sub.document.id),
+        )
+        worked = await trulybot(scratch, tmp_path, "worker", "--burst", REDIS_URL=REDIS_URL)
+    finally:
+        await queue.close()
+    assert worked.code == 0, worked.out
+    status = await _scalar(scratch, "SELECT status FROM documents WHERE id = :d", d=sub.document.id)
+    assert status == "ready"
+
+
+async def test_a_dimension_change_happens_only_when_the_operator_asks(
+    scratch: Scratch, tmp_path: Path
+) -> None:
+    same = await trulybot(scratch, tmp_path, "reindex", "--workspace", scratch.slug)
+    assert same.code == 0, same.out
+    assert "re-embedded" in same.out
+
+    refused = await trulybot(scratch, tmp_path, "reindex", EMBEDDING_DIMENSIONS="64")
+    assert refused.code != 0
+    assert "--change-dimension" in refused.out
+    assert "vector(384)" in refused.out
+    dims = "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'chunks'::regclass"
+    dims += " AND attname = 'embedding'"
+    assert await _scalar(scratch, dims) == 384  # nothing changed
+    assert await _scalar(scratch, "SELECT count(*) FROM chunks WHERE embedding IS NULL") == 0
+
+    changed = await trulybot(
+        scratch, tmp_path, "reindex", "--change-dimension", EMBEDDING_DIMENSIONS="64"
+    )
+    assert changed.code == 0, changed.out
+    assert "vector(384) -> vector(64)" in changed.out
+    assert await _scalar(scratch, dims) == 64
+    assert await _scalar(scratch, "SELECT count(*) FROM chunks") >= 3
+    assert await _scalar(scratch, "SELECT count(*) FROM chunks WHERE embedding IS NULL") == 0
+    not_null = "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'chunks'::regclass"
+    assert await _scalar(scratch, not_null + " AND attname = 'embedding'") is True

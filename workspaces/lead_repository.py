@@ -1,0 +1,238 @@
+"""SQL of the leads of a workspace and what visitors submitted for them (workspaces/leads.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import utcnow
+from workspaces.models import Lead, LeadSubmission
+
+LEAD_FIELDS = ("email", "name", "phone", "message", "source", "status", "notes", "conversation_id")
+
+
+async def upsert_lead(
+    session: AsyncSession, *, workspace_id: uuid.UUID, values: dict[str, Any]
+) -> tuple[Lead, bool]:
+    """Insert a lead or update the one with the same email; returns (lead, created)."""
+    insert_values = {k: v for k, v in values.items() if k in LEAD_FIELDS}
+    base = insert(Lead).values(id=uuid.uuid4(), workspace_id=workspace_id, **insert_values)
+    # A second capture fills in what it brings and keeps what it doesn't.
+    updates: dict[str, Any] = {
+        key: func.coalesce(base.excluded[key], getattr(Lead, key))
+        for key in ("name", "phone", "message", "conversation_id")
+        if key in insert_values
+    }
+    updates["updated_at"] = func.now()
+    stmt = base.on_conflict_do_update(
+        index_elements=[Lead.workspace_id, func.lower(Lead.email)], set_=updates
+    ).returning(Lead.id, text("(xmax = 0) AS created"))
+    row = (await session.execute(stmt)).one()
+    lead = await session.get(Lead, row[0], populate_existing=True)
+    assert lead is not None
+    return lead, bool(row[1])
+
+
+VISITOR_FILLABLE = ("name", "phone", "message", "conversation_id")
+
+
+async def add_visitor_lead(
+    session: AsyncSession, *, workspace_id: uuid.UUID, values: dict[str, Any]
+) -> uuid.UUID:
+    """A visitor's lead: inserted when the email is new; otherwise only its empty fields are
+    filled (an owner's edit or an earlier submission is never replaced). Returns the lead's id
+    and nothing else about it."""
+    insert_values = {k: v for k, v in values.items() if k in LEAD_FIELDS and k not in ("notes",)}
+    base = insert(Lead).values(id=uuid.uuid4(), workspace_id=workspace_id, **insert_values)
+    updates: dict[str, Any] = {
+        key: func.coalesce(getattr(Lead, key), base.excluded[key])
+        for key in VISITOR_FILLABLE
+        if insert_values.get(key) is not None
+    }
+    updates["updated_at"] = func.now()
+    stmt = base.on_conflict_do_update(
+        index_elements=[Lead.workspace_id, func.lower(Lead.email)], set_=updates
+    ).returning(Lead.id)
+    return uuid.UUID(str((await session.execute(stmt)).scalar_one()))
+
+
+async def insert_lead_submission(session: AsyncSession, submission: LeadSubmission) -> None:
+    session.add(submission)
+    await session.flush()
+
+
+async def list_lead_submissions(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    lead_id: uuid.UUID,
+    limit: int,
+    cursor: tuple[datetime, uuid.UUID] | None,
+) -> Sequence[LeadSubmission]:
+    """A lead's submissions, newest first, keyset-paginated on (created_at, id)."""
+    stmt = select(LeadSubmission).where(
+        LeadSubmission.workspace_id == workspace_id, LeadSubmission.lead_id == lead_id
+    )
+    if cursor is not None:
+        created, ident = cursor
+        stmt = stmt.where(
+            or_(
+                LeadSubmission.created_at < created,
+                and_(LeadSubmission.created_at == created, LeadSubmission.id < ident),
+            )
+        )
+    stmt = stmt.order_by(LeadSubmission.created_at.desc(), LeadSubmission.id.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def get_lead(
+    session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID
+) -> Lead | None:
+    result = await session.execute(
+        select(Lead).where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def update_lead(
+    session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID, values: dict[str, Any]
+) -> Lead | None:
+    if values:
+        await session.execute(
+            update(Lead)
+            .where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
+            .values(**values, updated_at=utcnow())
+        )
+    result = await session.execute(
+        select(Lead)
+        .where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def delete_lead(
+    session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID
+) -> bool:
+    result = await session.execute(
+        delete(Lead).where(Lead.workspace_id == workspace_id, Lead.id == lead_id).returning(Lead.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+def _lead_query(
+    workspace_id: uuid.UUID,
+    *,
+    status: str | None,
+    q: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+) -> Select[Lead]:
+    stmt = select(Lead).where(Lead.workspace_id == workspace_id)
+    if status:
+        stmt = stmt.where(Lead.status == status)
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(or_(Lead.email.ilike(pattern), Lead.name.ilike(pattern)))
+    if created_after:
+        stmt = stmt.where(Lead.created_at >= created_after)
+    if created_before:
+        stmt = stmt.where(Lead.created_at < created_before)
+    return stmt
+
+
+async def list_leads(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    status: str | None,
+    q: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+    limit: int,
+    cursor: tuple[datetime, uuid.UUID] | None,
+) -> Sequence[Lead]:
+    """Newest first, keyset-paginated on (created_at, id)."""
+    stmt = _lead_query(
+        workspace_id,
+        status=status,
+        q=q,
+        created_after=created_after,
+        created_before=created_before,
+    )
+    if cursor is not None:
+        created, lead_id = cursor
+        stmt = stmt.where(
+            or_(Lead.created_at < created, and_(Lead.created_at == created, Lead.id < lead_id))
+        )
+    stmt = stmt.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def count_leads(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    status: str | None,
+    q: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+) -> int:
+    inner = _lead_query(
+        workspace_id,
+        status=status,
+        q=q,
+        created_after=created_after,
+        created_before=created_before,
+    ).subquery()
+    return int((await session.execute(select(func.count()).select_from(inner))).scalar_one())
+
+
+async def stream_leads_with_submissions(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    status: str | None,
+    q: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+) -> AsyncIterator[tuple[Lead, int, datetime | None, str | None]]:
+    """Each lead with its submission count, latest submission time and latest message."""
+    stats = (
+        select(
+            LeadSubmission.lead_id.label("lead_id"),
+            func.count().label("n"),
+            func.max(LeadSubmission.created_at).label("latest_at"),
+            func.array_agg(
+                aggregate_order_by(
+                    LeadSubmission.message,
+                    LeadSubmission.created_at.desc(),
+                    LeadSubmission.id.desc(),
+                )
+            )[1].label("latest_message"),
+        )
+        .where(LeadSubmission.workspace_id == workspace_id)
+        .group_by(LeadSubmission.lead_id)
+        .subquery()
+    )
+    stmt = (
+        _lead_query(
+            workspace_id,
+            status=status,
+            q=q,
+            created_after=created_after,
+            created_before=created_before,
+        )
+        .outerjoin(stats, stats.c.lead_id == Lead.id)
+        .add_columns(func.coalesce(stats.c.n, 0), stats.c.latest_at, stats.c.latest_message)
+        .order_by(Lead.created_at, Lead.id)
+    )
+    result = await session.stream(stmt.execution_options(yield_per=500))
+    async for lead, count, latest_at, latest_message in result:
+        yield lead, int(count), latest_at, latest_message
