@@ -138,7 +138,10 @@ async def build_runtime(
         if redis is None and settings.redis_url:
             redis = create_redis(settings.redis_url)
             stack.push_async_callback(redis.aclose)
-        embedder = embedder or build_embedder(settings)
+        if embedder is None:
+            embedder = build_embedder(settings)
+            # Closed after the job queue and before the database: queued model work finishes.
+            stack.push_async_callback(embedder.aclose)
         if generator is None:
             generator = make_generator(settings)
             stack.push_async_callback(generator.aclose)
