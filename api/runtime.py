@@ -27,6 +27,7 @@ from core.db import Database
 from core.embedded import EmbeddedPostgres, embedded_postgres
 from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
 from core.limiter import RateLimiter
+from core.looplag import LoopLagMonitor
 from core.redis import create_redis
 from rag.chat.cache import ResponseCache
 from rag.chat.generator import Generator
@@ -120,6 +121,9 @@ async def build_runtime(
     """
     settings = settings.with_jwt_secret()
     async with AsyncExitStack() as stack:
+        lag = LoopLagMonitor()  # the event loop's stalls, in /metrics
+        lag.start()
+        stack.push_async_callback(lag.stop)
         embedded: EmbeddedPostgres | None = None
         if database is None:
             target = await resolve_database(settings, apply_migrations=apply_migrations)
