@@ -780,8 +780,12 @@ async def profile_cache_hits(args: argparse.Namespace, db: Database, fake: Any) 
             server_ms: list[float] = []
             t0 = time.perf_counter()
             profiler.enable()
+            rag = args.profile_scenario == "rag"  # unique questions: retrieval + generation
+            messages = (
+                unique_questions(args.profile_requests, random.Random(args.seed)) if rag else cached
+            )
             for i in range(args.profile_requests):
-                body = await _chat_rel(client, signup.public_key, cached[i % len(cached)])
+                body = await _chat_rel(client, signup.public_key, messages[i % len(messages)])
                 server_ms.append(float(body["timings_ms"]["total"]))
             profiler.disable()
             wall = time.perf_counter() - t0
@@ -791,7 +795,7 @@ async def profile_cache_hits(args: argparse.Namespace, db: Database, fake: Any) 
     stats.sort_stats("cumulative").print_stats(60)
     n = args.profile_requests
     head = (
-        f"{n} cache hits in-process (cProfile on): {n / wall:.0f} req/s, "
+        f"{n} {args.profile_scenario} requests in-process (cProfile on): {n / wall:.0f} req/s, "
         f"server p50 {pct(server_ms, 0.5):.2f} ms, p95 {pct(server_ms, 0.95):.2f} ms\n"
     )
     return head + out.getvalue()
@@ -1092,7 +1096,7 @@ async def run(args: argparse.Namespace) -> None:
         if args.profile:
             text = await profile_cache_hits(args, db, fake)
             print(text)
-            path = args.data_dir / "cache-hit-profile.txt"
+            path = args.data_dir / f"{args.profile_scenario}-profile.txt"
             path.write_text(text)
             print(f"profile written to {path}")
             return
@@ -1205,8 +1209,11 @@ def main(argv: list[str] | None = None) -> None:
         help="experiment (embedded database only): the app role's synchronous_commit = off",
     )
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
-    parser.add_argument("--profile", action="store_true", help="cProfile the cache-hit path")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile one path (--profile-scenario)"
+    )
     parser.add_argument("--profile-redis", action="store_true")
+    parser.add_argument("--profile-scenario", choices=["cache", "rag"], default="cache")
     parser.add_argument("--profile-requests", type=int, default=500)
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
