@@ -146,6 +146,8 @@ class Settings(BaseSettings):
     embed_document_slice: int = Field(default=4, ge=1, le=2048)
     # Query vectors kept per process (LRU by normalized text); 0: off.
     embed_query_cache_size: int = Field(default=2048, ge=0)
+    # The local model's torch threads; 0: one per core (torch's default).
+    embed_threads: int = Field(default=1, ge=0, le=256)
 
     # --- generation ---
     openai_api_key: str | None = None

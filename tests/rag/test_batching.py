@@ -418,6 +418,7 @@ def test_batching_follows_the_settings() -> None:
     assert isinstance(local, LocalEmbedder)
     assert local.scheduler is not None
     assert local.scheduler.batching.slice_size == 6
+    assert local.threads == 1  # torch's threads: one, unless EMBED_THREADS says otherwise
     off = build_embedder(Settings(_env_file=None, embed_batching=False))  # type: ignore[call-arg]
     assert isinstance(off, LocalEmbedder)
     assert off.scheduler is None
