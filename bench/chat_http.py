@@ -1091,6 +1091,7 @@ async def run(args: argparse.Namespace) -> None:
     versions = await database_versions(db.owner_url)
     if db.embedded is not None:
         await set_async_commit(db, args.async_commit)
+    load_before = os.getloadavg()[0]
     fake = FakeOpenAI(chat_reply=fake_reply).start()
     try:
         if args.profile:
@@ -1123,7 +1124,8 @@ async def run(args: argparse.Namespace) -> None:
     goals = goals_table(cells)
     results.print("POST /api/v1/chat (times in ms)")
     stages.print("median server time per stage at 1 visitor (ms)")
-    goals.print("goals")
+    if goals.rows:
+        goals.print("goals")
     extra: list[tuple[str, Table]] = [
         (
             "rag at zero LLM latency, micro-batching off vs on (overhead in ms)",
@@ -1154,14 +1156,17 @@ async def run(args: argparse.Namespace) -> None:
             " server's `timings_ms.total` minus `timings_ms.generation`; client latency includes"
             " the load generator, which shares the 2 cores with the server and PostgreSQL.",
             "",
+            f"Load average (1 min) on this {os.cpu_count()}-core machine: {load_before:.1f}"
+            f" when the run started, {os.getloadavg()[0]:.1f} when it ended (above the core"
+            " count, other processes were sharing the cores and every figure is slower for it).",
+            "",
             results.markdown(),
             "",
             "Median server time per stage at 1 visitor (ms):",
             "",
             stages.markdown(),
             "",
-            goals.markdown(),
-            "",
+            *([goals.markdown(), ""] if goals.rows else []),
             *[line for title, table in extra for line in (f"{title}:", "", table.markdown(), "")],
             f"uvicorn {package_version('uvicorn')}, fastapi {package_version('fastapi')},"
             f" httpx {package_version('httpx')}, redis-py {package_version('redis')}.",

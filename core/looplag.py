@@ -3,7 +3,7 @@
 A stall (CPU work or a blocking call on the loop's thread) delays every request of the process at
 once; the timer's lateness measures it. ``LoopLagMonitor`` wakes every ``interval`` seconds and
 reports the delay past the due time to ``trulybot_event_loop_lag_seconds`` (a histogram) and the
-largest delay of the last ``window`` seconds to ``trulybot_event_loop_lag_max_seconds``.
+largest delay of the last one to two ``window``s to ``trulybot_event_loop_lag_max_seconds``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class LoopLagMonitor:
         self.window = window
         self.samples = 0
         self.max_lag = 0.0
-        """The largest lag of the current window, in seconds."""
+        """The largest lag of this window and the one before, in seconds."""
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -39,7 +39,7 @@ class LoopLagMonitor:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         window_started = loop.time()
-        window_max = 0.0
+        window_max = previous_max = 0.0
         while True:
             due = loop.time() + self.interval
             await asyncio.sleep(self.interval)
@@ -48,11 +48,12 @@ class LoopLagMonitor:
             self.samples += 1
             metrics.observe_loop_lag(lag)
             if now - window_started >= self.window:  # a new window starts with this sample
-                window_started, window_max = now, lag
+                window_started, previous_max, window_max = now, window_max, lag
             else:
                 window_max = max(window_max, lag)
-            self.max_lag = window_max
-            metrics.set_loop_lag_max(window_max)
+            # the current window and the one before: a fresh window never hides a recent stall
+            self.max_lag = max(previous_max, window_max)
+            metrics.set_loop_lag_max(self.max_lag)
 
 
 __all__ = ["LoopLagMonitor"]

@@ -120,7 +120,7 @@ LOOP_LAG = Histogram(
 )
 LOOP_LAG_MAX = Gauge(
     "trulybot_event_loop_lag_max_seconds",
-    "The largest event-loop lag seen in the last measuring window (about 10 s).",
+    "The largest event-loop lag seen in the last 10 to 20 seconds.",
     registry=REGISTRY,
 )
 DB_POOL = Gauge(
