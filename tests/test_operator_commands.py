@@ -170,7 +170,7 @@ async def test_the_worker_runs_what_the_api_queued(scratch: Scratch, tmp_path: P
             assert workspace is not None
             sub = await submissions.submit_text(
                 session,
-                workspace,
+                service.WorkspaceAccess.operator(workspace, command="test"),
                 title=f"Hours {uuid.uuid4().hex[:6]}",
                 text="The support desk answers from 9 to 17, Monday to Friday.",
                 settings=make_settings(),

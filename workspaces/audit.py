@@ -43,10 +43,12 @@ PLAN_CHANGED: Final = "plan.changed"
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acted (a user, an API key, or neither: the system) and from where."""
+    """Who acted (a user, an API key, an operator at the command line, or none of them: the
+    system) and from where."""
 
     user_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
+    operator: str | None = None
     ip: str | None = None
     user_agent: str | None = None
     request_id: str | None = None
@@ -56,6 +58,7 @@ class Actor:
         return cls(
             user_id=access.principal.user_id,
             api_key_id=access.principal.api_key_id,
+            operator=access.principal.operator,
             ip=access.client.ip,
             user_agent=access.client.user_agent,
             request_id=access.client.request_id,
@@ -75,7 +78,9 @@ async def record(
     target_id: uuid.UUID | str | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
-    """Append one entry. The session's tenant must be ``workspace_id`` (RLS checks it)."""
+    """Append one entry. The session's tenant must be ``workspace_id`` (RLS checks it). An
+    operator's login name goes into the details (``operator``)."""
+    extra = {"operator": actor.operator[:64]} if actor.operator else {}
     entry = AuditEntry(
         id=uuid.uuid4(),
         workspace_id=workspace_id,
@@ -84,7 +89,7 @@ async def record(
         action=action[:64],
         target_type=target_type,
         target_id=str(target_id)[:200] if target_id is not None else None,
-        details=dict(details or {}),
+        details={**(details or {}), **extra},
         ip=(actor.ip or None) and str(actor.ip)[:64],
         user_agent=(actor.user_agent or None) and actor.user_agent[:USER_AGENT_MAX],
         request_id=(actor.request_id or None) and str(actor.request_id)[:128],

@@ -23,6 +23,7 @@ from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import submissions
 from rag.knowledge.repository import documents as document_repo
 from workspaces import repository as ws_repo
+from workspaces.service import WorkspaceAccess
 
 SUFFIXES = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml", ".pdf", ".docx"}
 
@@ -94,7 +95,7 @@ async def ingest_files(
                         raise SystemExit("workspace not found")
                     sub = await submissions.submit_upload(
                         session,
-                        workspace,
+                        WorkspaceAccess.operator(workspace, command="ingest"),
                         data=data,
                         filename=source,
                         content_type=None,
