@@ -282,17 +282,12 @@ async def update_conversation(
     access: WorkspaceDep,
     session: SessionDep,
 ) -> Any:
-    conversation, _ = await conversations.transcript(
-        session, workspace_id=access.workspace.id, conversation_id=conversation_id, limit=1
-    )
-    await conversation_repo.set_conversation_status(
+    return await conversations.set_status(
         session,
         workspace_id=access.workspace.id,
         conversation_id=conversation_id,
         status=body.status,
     )
-    await session.refresh(conversation)
-    return conversation
 
 
 @router.get("/workspaces/{workspace_id}/unanswered", response_model=list[UnansweredGroup])

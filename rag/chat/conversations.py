@@ -48,6 +48,20 @@ async def transcript(
     return conversation, messages
 
 
+async def set_status(
+    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, status: str
+) -> Conversation:
+    """Open, hand off or close a conversation (404 when it is not this workspace's)."""
+    conversation, _ = await transcript(
+        session, workspace_id=workspace_id, conversation_id=conversation_id, limit=1
+    )
+    await conversation_repo.set_conversation_status(
+        session, workspace_id=workspace_id, conversation_id=conversation_id, status=status
+    )
+    await session.refresh(conversation)
+    return conversation
+
+
 async def give_feedback(
     session: AsyncSession,
     *,
