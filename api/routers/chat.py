@@ -4,7 +4,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import (
@@ -327,6 +327,3 @@ async def chat_stats(
         cache=await runtime.cache.stats(access.workspace.id),
         feedback=await conversation_repo.feedback_counts(session, workspace_id=access.workspace.id),
     )
-
-
-__all__ = ["StreamingResponse", "router"]
