@@ -40,6 +40,7 @@ class Principal:
     the server's command line (``trulybot ingest``, the demo seed: ``WorkspaceAccess.operator``)."""
 
     user_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None  # the sign-in session of a user (workspaces.sessions)
     api_key_id: uuid.UUID | None = None
     api_key_workspace_id: uuid.UUID | None = None
     operator: str | None = None

@@ -1,7 +1,7 @@
 """Operator lookups of workspaces that work under forced row-level security.
 
 Revision ID: 0006f
-Revises: 0005a
+Revises: 0006a1
 Create Date: 2026-12-04
 
 `trulybot ingest/eval/reindex --workspace SLUG` and `reindex` over every workspace read the
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0006f"
-down_revision: str | None = "0005a"
+down_revision: str | None = "0006a1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
