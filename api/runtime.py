@@ -69,7 +69,7 @@ class Runtime:
     """The payment provider; None while billing is not configured."""
     owner_url: str | None
     """The owner connection (MIGRATION_DATABASE_URL or the embedded cluster's owner): index
-    DDL and the operator's cross-workspace lookups. None when not configured."""
+    DDL and the operator's listing of every workspace. None when not configured."""
     embedded: EmbeddedPostgres | None
     demo_public_key: str | None = None
     """The demo workspace's widget key, when `serve` seeded it (SEED_DEMO)."""
@@ -202,8 +202,9 @@ async def operator_runtime(settings: Settings) -> AsyncIterator[Runtime]:
 
 @asynccontextmanager
 async def owner_session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
-    """One transaction on the owner connection (past row-level security): the operator tools'
-    lookups across workspaces. Needs MIGRATION_DATABASE_URL (or the embedded cluster)."""
+    """One transaction on the owner connection: the operator tools' listing of every workspace
+    (the table's owner may read them all, migration 0006f; the tenant tables stay under RLS).
+    Needs MIGRATION_DATABASE_URL (or the embedded cluster)."""
     if not runtime.owner_url:
         raise SystemExit("this needs the owner connection: set MIGRATION_DATABASE_URL")
     owner = Database.from_url(runtime.owner_url, pool_size=1, max_overflow=0)
