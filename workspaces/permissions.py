@@ -83,6 +83,10 @@ class Action(enum.StrEnum):
     FAQ_DELETE = "faq.delete", "delete FAQs"
     UNANSWERED_RESOLVE = "unanswered.resolve", "resolve unanswered questions"
     OWNER_CHAT = "chat.owner", "chat with the bot as the workspace"
+    # the workspace's data (lifecycle/)
+    EXPORT_CREATE = "export.create", "export the workspace's data"
+    EXPORT_READ = "export.read", "see the workspace's exports"
+    EXPORT_DOWNLOAD = "export.download", "download an export"
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,9 @@ TABLE: Final[Mapping[Action, Rule]] = MappingProxyType({
     Action.FAQ_DELETE:            Rule(N,     Y,    Y,     Y,       "faq.deleted"),
     Action.UNANSWERED_RESOLVE:    Rule(Y,     Y,    Y,     Y),
     Action.OWNER_CHAT:            Rule(Y,     Y,    Y,     Y),
+    Action.EXPORT_CREATE:         Rule(N,     N,    Y,     N,       "export.requested"),
+    Action.EXPORT_READ:           Rule(N,     N,    Y,     N),
+    Action.EXPORT_DOWNLOAD:       Rule(N,     N,    Y,     N,       "export.downloaded"),
 })
 # fmt: on
 

@@ -9,6 +9,7 @@ IP and user agent); a refused one, and an allowed action the table does not audi
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -59,6 +60,9 @@ EXPECTED: dict[Action, tuple[str, str | None]] = {
     Action.FAQ_DELETE: ("- Y Y Y", "faq.deleted"),
     Action.UNANSWERED_RESOLVE: ("Y Y Y Y", None),
     Action.OWNER_CHAT: ("Y Y Y Y", None),
+    Action.EXPORT_CREATE: ("- - Y -", "export.requested"),  # issue 14: owners in person
+    Action.EXPORT_READ: ("- - Y -", None),
+    Action.EXPORT_DOWNLOAD: ("- - Y -", "export.downloaded"),
 }
 
 
@@ -233,6 +237,17 @@ async def _delete_faq(team: Team) -> Call:
     return Call("DELETE", f"/faqs/{await _faq(team)}", expect=204)
 
 
+async def _ready_export(team: Team) -> Call:
+    export = await team.as_owner("POST", "/exports")
+    for _ in range(1200):  # the in-process job builds it in this event loop
+        status = await team.as_owner("GET", f"/exports/{export['id']}")
+        if status["status"] != "queued" and status["status"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    assert status["status"] == "ready", status
+    return Call("GET", f"/exports/{export['id']}/download")
+
+
 NO_SUCH = "00000000-0000-4000-8000-000000000000"
 
 PROBES: dict[Action, list[Probe]] = {
@@ -278,6 +293,9 @@ PROBES: dict[Action, list[Probe]] = {
     Action.FAQ_DELETE: [_delete_faq],
     Action.UNANSWERED_RESOLVE: [fixed("POST", "/unanswered/resolve", {"ids": [NO_SUCH]})],
     Action.OWNER_CHAT: [fixed("POST", "/chat", {"message": "When are you open?"})],
+    Action.EXPORT_CREATE: [fixed("POST", "/exports", expect=202)],
+    Action.EXPORT_READ: [fixed("GET", "/exports"), fixed("GET", f"/exports/{NO_SUCH}", expect=404)],
+    Action.EXPORT_DOWNLOAD: [_ready_export],
 }
 
 

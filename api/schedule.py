@@ -1,0 +1,24 @@
+"""The deployment's periodic jobs (core/scheduler.py), wired to the domains' functions.
+
+Each job is a name, a schedule and a function of the run's time. A job with per-workspace work
+to do enqueues one job per workspace rather than doing it all inline. See docs/deploy.md,
+Periodic jobs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from core.scheduler import Every, ScheduledJob
+from lifecycle import jobs as lifecycle_jobs
+
+
+def scheduled_jobs(lifecycle: lifecycle_jobs.LifecycleDeps) -> list[ScheduledJob]:
+    """Every periodic job of the deployment."""
+
+    async def expired_exports(now: datetime) -> None:
+        await lifecycle_jobs.delete_expired_exports(lifecycle, now)
+
+    return [
+        ScheduledJob("delete_expired_exports", Every(timedelta(minutes=15)), expired_exports),
+    ]

@@ -1,0 +1,58 @@
+"""The lifecycle package's background jobs and scheduled work.
+
+``JOBS`` is what the api layer registers with the job queue (in-process, or arq in `trulybot
+worker`); the job context carries a ``LifecycleDeps`` under ``DEPS_KEY``. Jobs carry ids only and
+are idempotent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from core.config import Settings
+from core.db import Database
+from core.jobs import JobFunction, JobQueue
+from core.logging import workspace_context
+from lifecycle import exports
+
+DEPS_KEY = "lifecycle"
+
+
+@dataclass
+class LifecycleDeps:
+    """What the lifecycle jobs need; stored in the job context under ``DEPS_KEY``."""
+
+    db: Database
+    settings: Settings
+    jobs: JobQueue
+
+
+def _deps(ctx: dict[str, Any]) -> LifecycleDeps:
+    deps: LifecycleDeps = ctx[DEPS_KEY]
+    return deps
+
+
+async def build_export_job(ctx: dict[str, Any], workspace_id: str, export_id: str) -> str:
+    deps = _deps(ctx)
+    with workspace_context(workspace_id):
+        return await exports.build_export(
+            deps.db,
+            deps.settings,
+            workspace_id=uuid.UUID(workspace_id),
+            export_id=uuid.UUID(export_id),
+        )
+
+
+JOBS: dict[str, JobFunction] = {
+    exports.EXPORT_JOB: build_export_job,
+}
+
+
+# --- scheduled (core/scheduler.py, wired in api/schedule.py) ----------------------------------
+
+
+async def delete_expired_exports(deps: LifecycleDeps, now: datetime) -> None:
+    await exports.delete_expired(deps.db, deps.settings, now=now)
