@@ -161,7 +161,9 @@ async def build_runtime(
             db=database, settings=settings, embedder=embedder, jobs=queue, owner_url=owner_url
         )
         context[knowledge_jobs.DEPS_KEY] = ingestion
-        lifecycle = lifecycle_jobs.LifecycleDeps(db=database, settings=settings, jobs=queue)
+        lifecycle = lifecycle_jobs.LifecycleDeps(
+            db=database, settings=settings, jobs=queue, redis=redis
+        )
         context[lifecycle_jobs.DEPS_KEY] = lifecycle
 
         cache = ResponseCache(

@@ -19,6 +19,10 @@ def scheduled_jobs(lifecycle: lifecycle_jobs.LifecycleDeps) -> list[ScheduledJob
     async def expired_exports(now: datetime) -> None:
         await lifecycle_jobs.delete_expired_exports(lifecycle, now)
 
+    async def deleted_workspaces(now: datetime) -> None:
+        await lifecycle_jobs.purge_deleted_workspaces(lifecycle, now)
+
     return [
         ScheduledJob("delete_expired_exports", Every(timedelta(minutes=15)), expired_exports),
+        ScheduledJob("purge_deleted_workspaces", Every(timedelta(minutes=15)), deleted_workspaces),
     ]

@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     scheduler_poll_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Workspace exports (lifecycle/exports.py): how long a built zip may be downloaded.
     export_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # Workspace deletion (lifecycle/deletion.py): hours an owner may restore a deleted workspace
+    # before the purge deletes every row; 0 purges at once.
+    workspace_deletion_grace_hours: int = Field(default=72, ge=0, le=24 * 90)
 
     # --- embeddings ---
     embedding_provider: Literal["local", "openai", "hash"] = "local"

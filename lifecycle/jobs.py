@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from redis.asyncio import Redis
+
 from core.config import Settings
 from core.db import Database
 from core.jobs import JobFunction, JobQueue
 from core.logging import workspace_context
-from lifecycle import exports
+from lifecycle import deletion, exports
 
 DEPS_KEY = "lifecycle"
 
@@ -28,6 +30,7 @@ class LifecycleDeps:
     db: Database
     settings: Settings
     jobs: JobQueue
+    redis: Redis | None
 
 
 def _deps(ctx: dict[str, Any]) -> LifecycleDeps:
@@ -46,8 +49,24 @@ async def build_export_job(ctx: dict[str, Any], workspace_id: str, export_id: st
         )
 
 
+async def purge_workspace_job(
+    ctx: dict[str, Any], workspace_id: str, as_of: str | None = None
+) -> str:
+    """``as_of``: the time the sweep found the workspace due (its clock decides), else now."""
+    deps = _deps(ctx)
+    with workspace_context(workspace_id):
+        return await deletion.purge_workspace(
+            deps.db,
+            deps.settings,
+            deps.redis,
+            workspace_id=uuid.UUID(workspace_id),
+            now=datetime.fromisoformat(as_of) if as_of else None,
+        )
+
+
 JOBS: dict[str, JobFunction] = {
     exports.EXPORT_JOB: build_export_job,
+    deletion.PURGE_JOB: purge_workspace_job,
 }
 
 
@@ -56,3 +75,11 @@ JOBS: dict[str, JobFunction] = {
 
 async def delete_expired_exports(deps: LifecycleDeps, now: datetime) -> None:
     await exports.delete_expired(deps.db, deps.settings, now=now)
+
+
+async def purge_deleted_workspaces(deps: LifecycleDeps, now: datetime) -> None:
+    """One purge job per deleted workspace past its grace period."""
+    for workspace_id in await deletion.due_for_purge(deps.db, now=now):
+        await deps.jobs.enqueue(
+            deletion.PURGE_JOB, workspace_id=str(workspace_id), as_of=now.isoformat()
+        )

@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.models import utcnow
 from lifecycle.models import WorkspaceExport
 from rag.chat.models import ChatMessage, Conversation, Faq
 from rag.knowledge.models import Chunk, Document
-from workspaces.models import LeadSubmission
+from workspaces.models import LeadSubmission, User, Workspace
 
 # The app.lookup value under which RLS shows every workspace's exports (migration 0006b2).
 EXPORT_SWEEP_LOOKUP = "workspace_exports:sweep"
@@ -253,3 +254,89 @@ def stream_conversation_messages(
         .order_by(Conversation.created_at, Conversation.id, ChatMessage.created_at, ChatMessage.id)
     )
     return _stream(session, stmt)
+
+
+# --- deletion ---------------------------------------------------------------------------------
+
+# The app.lookup value under which RLS shows deleted workspaces (migration 0006b3).
+PURGE_LOOKUP = "workspaces:purge"
+PURGE_BATCH = 5000
+
+
+async def mark_workspace_deleted(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    deleted_at: datetime | None,
+    purge_after: datetime | None,
+) -> None:
+    """Set (or, with None, clear) a workspace's deletion."""
+    await session.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace_id)
+        .values(deleted_at=deleted_at, purge_after=purge_after, updated_at=utcnow())
+    )
+
+
+async def workspaces_due_for_purge(
+    session: AsyncSession, *, now: datetime, limit: int
+) -> list[uuid.UUID]:
+    """Deleted workspaces whose grace period is over (the caller sets ``PURGE_LOOKUP``)."""
+    result = await session.execute(
+        select(Workspace.id)
+        .where(Workspace.deleted_at.is_not(None), Workspace.purge_after <= now)
+        .order_by(Workspace.purge_after)
+        .limit(limit)
+    )
+    return list(result.scalars().all())
+
+
+async def tenant_tables(session: AsyncSession) -> list[str]:
+    """Every table of the schema with a ``workspace_id`` column, from the catalog: a table added
+    later is purged without a change here."""
+    result = await session.execute(
+        text(
+            "SELECT c.relname FROM pg_attribute a"
+            " JOIN pg_class c ON c.oid = a.attrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE a.attname = 'workspace_id' AND NOT a.attisdropped"
+            " AND c.relkind IN ('r', 'p') AND n.nspname = current_schema()"
+            " ORDER BY c.relname"
+        )
+    )
+    return [str(name) for name in result.scalars().all()]
+
+
+def _identifier(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"unexpected table name {name!r}")
+    return f'"{name}"'
+
+
+async def delete_tenant_rows(
+    session: AsyncSession, *, table: str, workspace_id: uuid.UUID, limit: int = PURGE_BATCH
+) -> int:
+    """Delete up to ``limit`` of the workspace's rows of ``table``; how many went."""
+    quoted = _identifier(table)
+    result = await session.execute(
+        text(
+            f"DELETE FROM {quoted} WHERE ctid IN"  # noqa: S608 - a catalog name, quoted
+            f" (SELECT ctid FROM {quoted} WHERE workspace_id = :ws LIMIT :n)"
+        ),
+        {"ws": workspace_id, "n": limit},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def delete_workspace_row(session: AsyncSession, *, workspace_id: uuid.UUID) -> bool:
+    """The workspace row; what still refers to it goes through ON DELETE CASCADE (the audit log
+    among them: its append-only trigger lets a cascade through)."""
+    result = await session.execute(
+        delete(Workspace).where(Workspace.id == workspace_id).returning(Workspace.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def delete_user(session: AsyncSession, *, user_id: uuid.UUID) -> None:
+    """The account; its memberships go by cascade."""
+    await session.execute(delete(User).where(User.id == user_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ExportOut(BaseModel):
@@ -23,3 +23,22 @@ class ExportOut(BaseModel):
 
 class ExportList(BaseModel):
     items: list[ExportOut]
+
+
+class WorkspaceDeleteIn(BaseModel):
+    confirm: str = Field(max_length=200, description="the workspace's slug, typed by the owner")
+
+
+class DeletionOut(BaseModel):
+    workspace_id: uuid.UUID
+    deleted_at: datetime
+    purge_after: datetime
+
+
+class AccountDeleteIn(BaseModel):
+    password: str = Field(max_length=1024)
+
+
+class AccountDeletionOut(BaseModel):
+    deleted_workspaces: list[uuid.UUID]
+    left_workspaces: list[uuid.UUID]

@@ -29,6 +29,9 @@ class Workspace(Base):
     # Set by billing: `plan` applies until `plan_expires_at` (None: no end), then `fallback_plan`.
     plan_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     fallback_plan: Mapped[str] = mapped_column(String(32), default="free")
+    # Deleted (lifecycle/deletion.py): invisible to every lookup at once, purged after.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    purge_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

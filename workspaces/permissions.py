@@ -87,6 +87,8 @@ class Action(enum.StrEnum):
     EXPORT_CREATE = "export.create", "export the workspace's data"
     EXPORT_READ = "export.read", "see the workspace's exports"
     EXPORT_DOWNLOAD = "export.download", "download an export"
+    WORKSPACE_DELETE = "workspace.delete", "delete the workspace"
+    WORKSPACE_RESTORE = "workspace.restore", "restore a deleted workspace"
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,8 @@ TABLE: Final[Mapping[Action, Rule]] = MappingProxyType({
     Action.EXPORT_CREATE:         Rule(N,     N,    Y,     N,       "export.requested"),
     Action.EXPORT_READ:           Rule(N,     N,    Y,     N),
     Action.EXPORT_DOWNLOAD:       Rule(N,     N,    Y,     N,       "export.downloaded"),
+    Action.WORKSPACE_DELETE:      Rule(N,     N,    Y,     N,       "workspace.deleted"),
+    Action.WORKSPACE_RESTORE:     Rule(N,     N,    Y,     N,       "workspace.restored"),
 })
 # fmt: on
 

@@ -1,5 +1,5 @@
-"""A workspace's data over its life: exports (and, below, deletion and erasure). Thin: the rules
-live in lifecycle/."""
+"""A workspace's data over its life: exports, deletion (of a workspace, of an account). Thin: the
+rules live in lifecycle/."""
 
 from __future__ import annotations
 
@@ -8,10 +8,26 @@ import uuid
 from fastapi import APIRouter, BackgroundTasks, status
 from fastapi.responses import FileResponse
 
-from api.deps import LimitDep, RuntimeDep, SessionDep, WorkspaceDep
-from lifecycle import exports
+from api.deps import (
+    DeletedWorkspaceDep,
+    LimitDep,
+    RuntimeDep,
+    SessionDep,
+    UserPrincipalDep,
+    WorkspaceDep,
+)
+from core.jobs import JobQueue
+from lifecycle import deletion, exports
 from lifecycle.models import WorkspaceExport
-from lifecycle.schemas import ExportList, ExportOut
+from lifecycle.schemas import (
+    AccountDeleteIn,
+    AccountDeletionOut,
+    DeletionOut,
+    ExportList,
+    ExportOut,
+    WorkspaceDeleteIn,
+)
+from workspaces.schemas import WorkspaceOut
 
 router = APIRouter(tags=["lifecycle"])
 
@@ -68,3 +84,58 @@ async def download_export(
         filename=download.filename,
         headers={"Cache-Control": "no-store"},
     )
+
+
+# --- deletion ------------------------------------------------------------------------------------
+
+
+def _purge_after_commit(
+    background: BackgroundTasks, jobs: JobQueue, workspace_id: uuid.UUID
+) -> None:
+    """Background tasks run after the response, i.e. after the request's commit."""
+    background.add_task(jobs.enqueue, deletion.PURGE_JOB, workspace_id=str(workspace_id))
+
+
+@router.delete(
+    "/workspaces/{workspace_id}", status_code=status.HTTP_202_ACCEPTED, response_model=DeletionOut
+)
+async def delete_workspace(
+    body: WorkspaceDeleteIn,
+    access: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
+) -> DeletionOut:
+    """Delete the workspace: owners, typing its slug in ``confirm``. Access ends at once; the
+    data is purged after WORKSPACE_DELETION_GRACE_HOURS (restorable until then)."""
+    done = await deletion.delete_workspace(
+        session, access, confirm=body.confirm, grace=deletion.grace_of(runtime.settings)
+    )
+    if done.purge_now:
+        _purge_after_commit(background, runtime.jobs, done.workspace_id)
+    return DeletionOut(
+        workspace_id=done.workspace_id, deleted_at=done.deleted_at, purge_after=done.purge_after
+    )
+
+
+@router.post("/workspaces/{workspace_id}/restore", response_model=WorkspaceOut)
+async def restore_workspace(access: DeletedWorkspaceDep, session: SessionDep) -> WorkspaceOut:
+    """Undo a deletion during its grace period. Owners."""
+    return WorkspaceOut.model_validate(await deletion.restore_workspace(session, access))
+
+
+@router.delete("/me", response_model=AccountDeletionOut)
+async def delete_account(
+    body: AccountDeleteIn,
+    principal: UserPrincipalDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
+) -> AccountDeletionOut:
+    """Delete the caller's account (their password confirms). 409 ``last_owner`` while they are
+    the only owner of a workspace with other members; workspaces they are alone in go with it."""
+    assert principal.user_id is not None
+    done = await deletion.delete_account(session, user_id=principal.user_id, password=body.password)
+    for workspace_id in done.purge:
+        _purge_after_commit(background, runtime.jobs, workspace_id)
+    return AccountDeletionOut(deleted_workspaces=done.purge, left_workspaces=done.left)

@@ -63,6 +63,8 @@ EXPECTED: dict[Action, tuple[str, str | None]] = {
     Action.EXPORT_CREATE: ("- - Y -", "export.requested"),  # issue 14: owners in person
     Action.EXPORT_READ: ("- - Y -", None),
     Action.EXPORT_DOWNLOAD: ("- - Y -", "export.downloaded"),
+    Action.WORKSPACE_DELETE: ("- - Y -", "workspace.deleted"),
+    Action.WORKSPACE_RESTORE: ("- - Y -", "workspace.restored"),
 }
 
 
@@ -248,6 +250,24 @@ async def _ready_export(team: Team) -> Call:
     return Call("GET", f"/exports/{export['id']}/download")
 
 
+async def _is_deleted(team: Team) -> bool:
+    response = await team.client.get(team.owner.url(), headers=team.owner.headers)
+    return response.status_code == 404
+
+
+async def _deletion(team: Team) -> Call:
+    """The owner's earlier probe deleted it: restored first, so the next caller finds it."""
+    if await _is_deleted(team):
+        await team.as_owner("POST", "/restore")
+    return Call("DELETE", "", {"confirm": team.owner.workspace["slug"]}, 202)
+
+
+async def _restoration(team: Team) -> Call:
+    if not await _is_deleted(team):
+        await team.as_owner("DELETE", "", {"confirm": team.owner.workspace["slug"]})
+    return Call("POST", "/restore")
+
+
 NO_SUCH = "00000000-0000-4000-8000-000000000000"
 
 PROBES: dict[Action, list[Probe]] = {
@@ -296,6 +316,8 @@ PROBES: dict[Action, list[Probe]] = {
     Action.EXPORT_CREATE: [fixed("POST", "/exports", expect=202)],
     Action.EXPORT_READ: [fixed("GET", "/exports"), fixed("GET", f"/exports/{NO_SUCH}", expect=404)],
     Action.EXPORT_DOWNLOAD: [_ready_export],
+    Action.WORKSPACE_DELETE: [_deletion],
+    Action.WORKSPACE_RESTORE: [_restoration],
 }
 
 
