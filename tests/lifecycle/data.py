@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 import httpx
 
+from api.runtime import Runtime
+from core import scheduler_repository
 from core.jobs import JobQueue
 from tests.conftest import Owner
 
@@ -84,3 +87,12 @@ async def fill(client: httpx.AsyncClient, owner: Owner, jobs: JobQueue) -> Fille
         conversation_id=conversation_id,
         visitor_email=visitor_email,
     )
+
+
+async def tick_due(runtime: Runtime, job: str, now: datetime) -> list[str]:
+    """Make ``job`` due at ``now`` (other tests may have run it at a later clock), then tick
+    the runtime's scheduler at ``now``: what the driver of a deployment does."""
+    async with runtime.db.transaction() as session:
+        await scheduler_repository.ensure(session, name=job, due_at=now)
+        await scheduler_repository.set_due(session, name=job, due_at=now)
+    return await runtime.scheduler.tick(now=now)

@@ -22,7 +22,7 @@ from core.db import Database
 from core.models import utcnow
 from lifecycle import exports
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
-from tests.lifecycle.data import fill, widget
+from tests.lifecycle.data import fill, tick_due, widget
 
 CATALOG = text(
     "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
@@ -221,7 +221,7 @@ async def test_access_ends_at_once_and_an_owner_may_restore_during_the_grace_per
     me = await client.get("/api/v1/me", headers=owner.headers)
     assert owner.workspace_id not in [w["id"] for w in me.json()["workspaces"]]
     # Nothing is purged yet: the sweep at the present time finds nothing due.
-    await runtime.scheduler.tick(now=utcnow())
+    await tick_due(runtime, "purge_deleted_workspaces", utcnow())
     await runtime.jobs.drain()
     assert (await counts(owner_db, owner.workspace_id))["leads"] == 2
 
@@ -242,7 +242,7 @@ async def test_access_ends_at_once_and_an_owner_may_restore_during_the_grace_per
     # Deleted again and left past the grace period: the scheduled sweep purges it.
     await client.request("DELETE", owner.url(), json={"confirm": slug}, headers=owner.headers)
     past = utcnow() + timedelta(hours=runtime.settings.workspace_deletion_grace_hours, minutes=1)
-    assert "purge_deleted_workspaces" in await runtime.scheduler.tick(now=past)
+    assert "purge_deleted_workspaces" in await tick_due(runtime, "purge_deleted_workspaces", past)
     await runtime.jobs.drain()
     assert sum((await counts(owner_db, owner.workspace_id)).values()) == 0
     assert (await client.post(owner.url("/restore"), headers=owner.headers)).status_code == 404

@@ -20,7 +20,7 @@ from core.jobs import JobArg, JobQueue
 from core.models import utcnow
 from lifecycle import exports
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
-from tests.lifecycle.data import fill
+from tests.lifecycle.data import fill, tick_due
 
 
 async def _export(client: httpx.AsyncClient, owner: Owner, jobs: JobQueue) -> dict[str, Any]:
@@ -147,7 +147,9 @@ async def test_an_expired_export_is_refused_and_its_file_deleted_by_the_schedule
 
     # The scheduled job, run at a time past the expiry, deletes the file and marks the export.
     past_expiry = utcnow() + timedelta(hours=runtime.settings.export_ttl_hours, minutes=1)
-    assert "delete_expired_exports" in await runtime.scheduler.tick(now=past_expiry)
+    assert "delete_expired_exports" in await tick_due(
+        runtime, "delete_expired_exports", past_expiry
+    )
     assert not path.exists()
     status = await client.get(owner.url(f"/exports/{export['id']}"), headers=owner.headers)
     assert status.json()["status"] == "expired"
