@@ -1,7 +1,7 @@
 """Scheduled runs: one lease row per periodic job (core/scheduler.py).
 
 Revision ID: 0006b1
-Revises: 0005a
+Revises: 0006a1
 Create Date: 2026-12-01
 
 Not a tenant table (no workspace_id, no RLS): a row names a periodic job of the whole deployment
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006b1"
-down_revision: str | None = "0005a"
+down_revision: str | None = "0006a1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
