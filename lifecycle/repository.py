@@ -11,14 +11,14 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
 from lifecycle.models import WorkspaceExport
-from rag.chat.models import ChatMessage, Conversation, Faq
+from rag.chat.models import ChatMessage, Conversation, Faq, UnansweredQuestion, WebhookDelivery
 from rag.knowledge.models import Chunk, Document
-from workspaces.models import LeadSubmission, User, Workspace
+from workspaces.models import Lead, LeadSubmission, User, Workspace
 
 # The app.lookup value under which RLS shows every workspace's exports (migration 0006b2).
 EXPORT_SWEEP_LOOKUP = "workspace_exports:sweep"
@@ -340,3 +340,132 @@ async def delete_workspace_row(session: AsyncSession, *, workspace_id: uuid.UUID
 async def delete_user(session: AsyncSession, *, user_id: uuid.UUID) -> None:
     """The account; its memberships go by cascade."""
     await session.execute(delete(User).where(User.id == user_id))
+
+
+# --- visitor erasure ----------------------------------------------------------------------------
+
+
+async def lead_ids_by_email(
+    session: AsyncSession, *, workspace_id: uuid.UUID, email: str
+) -> set[uuid.UUID]:
+    result = await session.execute(
+        select(Lead.id).where(Lead.workspace_id == workspace_id, func.lower(Lead.email) == email)
+    )
+    return set(result.scalars().all())
+
+
+async def conversations_of(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    session_ids: set[str],
+    lead_ids: set[uuid.UUID],
+    conversation_ids: set[uuid.UUID],
+) -> Sequence[tuple[uuid.UUID, str, uuid.UUID | None]]:
+    """(id, session id, lead id) of the conversations with one of these sessions, leads or ids."""
+    result = await session.execute(
+        select(Conversation.id, Conversation.session_id, Conversation.lead_id).where(
+            Conversation.workspace_id == workspace_id,
+            or_(
+                Conversation.session_id.in_(list(session_ids)),
+                Conversation.lead_id.in_(list(lead_ids)),
+                Conversation.id.in_(list(conversation_ids)),
+            ),
+        )
+    )
+    return [(row[0], row[1], row[2]) for row in result.all()]
+
+
+async def lead_conversation_links(
+    session: AsyncSession, *, workspace_id: uuid.UUID, lead_ids: set[uuid.UUID], email: str | None
+) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """(conversation ids, lead ids) the leads and their submissions (or submissions sent with
+    ``email``) point to."""
+    conversations: set[uuid.UUID] = set()
+    leads: set[uuid.UUID] = set(lead_ids)
+    rows = await session.execute(
+        select(Lead.conversation_id).where(
+            Lead.workspace_id == workspace_id, Lead.id.in_(list(lead_ids))
+        )
+    )
+    conversations.update(c for c in rows.scalars().all() if c is not None)
+    condition: ColumnElement[bool] = LeadSubmission.lead_id.in_(list(lead_ids))
+    if email:
+        condition = or_(condition, func.lower(LeadSubmission.email) == email)
+    rows2 = await session.execute(
+        select(LeadSubmission.lead_id, LeadSubmission.conversation_id).where(
+            LeadSubmission.workspace_id == workspace_id, condition
+        )
+    )
+    for lead_id, conversation_id in rows2.all():
+        leads.add(lead_id)
+        if conversation_id is not None:
+            conversations.add(conversation_id)
+    return conversations, leads
+
+
+async def count_messages(
+    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_ids: set[uuid.UUID]
+) -> int:
+    result = await session.execute(
+        select(func.count())
+        .select_from(ChatMessage)
+        .where(
+            ChatMessage.workspace_id == workspace_id,
+            ChatMessage.conversation_id.in_(list(conversation_ids)),
+        )
+    )
+    return int(result.scalar_one())
+
+
+async def erase_visitor_rows(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    conversation_ids: set[uuid.UUID],
+    lead_ids: set[uuid.UUID],
+    email: str | None,
+) -> dict[str, int]:
+    """Delete the conversations (their messages and feedback by cascade), the questions and
+    webhook deliveries that quote them, the leads and every submission of theirs or sent with
+    ``email``; how many rows of each went."""
+    conversations = list(conversation_ids)
+    leads = list(lead_ids)
+    counts: dict[str, int] = {}
+    counts["messages"] = await count_messages(
+        session, workspace_id=workspace_id, conversation_ids=conversation_ids
+    )
+    result = await session.execute(
+        delete(UnansweredQuestion).where(
+            UnansweredQuestion.workspace_id == workspace_id,
+            UnansweredQuestion.conversation_id.in_(conversations),
+        )
+    )
+    counts["unanswered_questions"] = int(result.rowcount)  # type: ignore[attr-defined]
+    result = await session.execute(
+        delete(WebhookDelivery).where(
+            WebhookDelivery.workspace_id == workspace_id,
+            WebhookDelivery.payload["data"]["conversation_id"].astext.in_(
+                [str(c) for c in conversations]
+            ),
+        )
+    )
+    counts["webhook_deliveries"] = int(result.rowcount)  # type: ignore[attr-defined]
+    result = await session.execute(
+        delete(Conversation).where(
+            Conversation.workspace_id == workspace_id, Conversation.id.in_(conversations)
+        )
+    )
+    counts["conversations"] = int(result.rowcount)  # type: ignore[attr-defined]
+    condition: ColumnElement[bool] = LeadSubmission.lead_id.in_(leads)
+    if email:
+        condition = or_(condition, func.lower(LeadSubmission.email) == email)
+    result = await session.execute(
+        delete(LeadSubmission).where(LeadSubmission.workspace_id == workspace_id, condition)
+    )
+    counts["lead_submissions"] = int(result.rowcount)  # type: ignore[attr-defined]
+    result = await session.execute(
+        delete(Lead).where(Lead.workspace_id == workspace_id, Lead.id.in_(leads))
+    )
+    counts["leads"] = int(result.rowcount)  # type: ignore[attr-defined]
+    return counts

@@ -42,3 +42,14 @@ class AccountDeleteIn(BaseModel):
 class AccountDeletionOut(BaseModel):
     deleted_workspaces: list[uuid.UUID]
     left_workspaces: list[uuid.UUID]
+
+
+class ErasureIn(BaseModel):
+    """One visitor: the email they left, or the widget session id their browser kept."""
+
+    email: str | None = Field(default=None, max_length=320)
+    session_id: str | None = Field(default=None, max_length=128)
+
+
+class ErasureOut(BaseModel):
+    erased: dict[str, int]

@@ -89,6 +89,7 @@ class Action(enum.StrEnum):
     EXPORT_DOWNLOAD = "export.download", "download an export"
     WORKSPACE_DELETE = "workspace.delete", "delete the workspace"
     WORKSPACE_RESTORE = "workspace.restore", "restore a deleted workspace"
+    VISITOR_ERASE = "visitor.erase", "erase a visitor's data"
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ TABLE: Final[Mapping[Action, Rule]] = MappingProxyType({
     Action.EXPORT_DOWNLOAD:       Rule(N,     N,    Y,     N,       "export.downloaded"),
     Action.WORKSPACE_DELETE:      Rule(N,     N,    Y,     N,       "workspace.deleted"),
     Action.WORKSPACE_RESTORE:     Rule(N,     N,    Y,     N,       "workspace.restored"),
+    Action.VISITOR_ERASE:         Rule(N,     N,    Y,     N,       "visitor.erased"),
 })
 # fmt: on
 

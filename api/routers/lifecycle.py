@@ -17,12 +17,14 @@ from api.deps import (
     WorkspaceDep,
 )
 from core.jobs import JobQueue
-from lifecycle import deletion, exports
+from lifecycle import deletion, erasure, exports
 from lifecycle.models import WorkspaceExport
 from lifecycle.schemas import (
     AccountDeleteIn,
     AccountDeletionOut,
     DeletionOut,
+    ErasureIn,
+    ErasureOut,
     ExportList,
     ExportOut,
     WorkspaceDeleteIn,
@@ -139,3 +141,16 @@ async def delete_account(
     for workspace_id in done.purge:
         _purge_after_commit(background, runtime.jobs, workspace_id)
     return AccountDeletionOut(deleted_workspaces=done.purge, left_workspaces=done.left)
+
+
+# --- visitor erasure ---------------------------------------------------------------------------
+
+
+@router.post("/workspaces/{workspace_id}/erasures", response_model=ErasureOut)
+async def erase_visitor(body: ErasureIn, access: WorkspaceDep, session: SessionDep) -> ErasureOut:
+    """Erase one visitor's conversations, messages, leads and submissions (owners; audited
+    without the erased data). By ``email`` or by widget ``session_id``, exactly one."""
+    counts = await erasure.erase_visitor(
+        session, access, email=body.email, session_id=body.session_id
+    )
+    return ErasureOut(erased=counts)

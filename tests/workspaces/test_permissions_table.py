@@ -65,6 +65,7 @@ EXPECTED: dict[Action, tuple[str, str | None]] = {
     Action.EXPORT_DOWNLOAD: ("- - Y -", "export.downloaded"),
     Action.WORKSPACE_DELETE: ("- - Y -", "workspace.deleted"),
     Action.WORKSPACE_RESTORE: ("- - Y -", "workspace.restored"),
+    Action.VISITOR_ERASE: ("- - Y -", "visitor.erased"),  # issue 14: owners in person
 }
 
 
@@ -318,6 +319,7 @@ PROBES: dict[Action, list[Probe]] = {
     Action.EXPORT_DOWNLOAD: [_ready_export],
     Action.WORKSPACE_DELETE: [_deletion],
     Action.WORKSPACE_RESTORE: [_restoration],
+    Action.VISITOR_ERASE: [fixed("POST", "/erasures", {"session_id": "walk-visitor"})],
 }
 
 
