@@ -7,9 +7,9 @@ Periodic jobs.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
-from core.scheduler import Every, ScheduledJob
+from core.scheduler import DailyAt, Every, ScheduledJob
 from lifecycle import jobs as lifecycle_jobs
 
 
@@ -22,7 +22,11 @@ def scheduled_jobs(lifecycle: lifecycle_jobs.LifecycleDeps) -> list[ScheduledJob
     async def deleted_workspaces(now: datetime) -> None:
         await lifecycle_jobs.purge_deleted_workspaces(lifecycle, now)
 
+    async def retention(now: datetime) -> None:
+        await lifecycle_jobs.sweep_retention(lifecycle, now)
+
     return [
         ScheduledJob("delete_expired_exports", Every(timedelta(minutes=15)), expired_exports),
         ScheduledJob("purge_deleted_workspaces", Every(timedelta(minutes=15)), deleted_workspaces),
+        ScheduledJob("conversation_retention", DailyAt(time(3, 15)), retention, timedelta(hours=1)),
     ]

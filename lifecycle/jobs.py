@@ -18,7 +18,7 @@ from core.config import Settings
 from core.db import Database
 from core.jobs import JobFunction, JobQueue
 from core.logging import workspace_context
-from lifecycle import deletion, exports
+from lifecycle import deletion, exports, retention
 
 DEPS_KEY = "lifecycle"
 
@@ -64,9 +64,18 @@ async def purge_workspace_job(
         )
 
 
+async def purge_old_conversations_job(ctx: dict[str, Any], workspace_id: str, before: str) -> int:
+    deps = _deps(ctx)
+    with workspace_context(workspace_id):
+        return await retention.purge_old_conversations(
+            deps.db, workspace_id=uuid.UUID(workspace_id), before=datetime.fromisoformat(before)
+        )
+
+
 JOBS: dict[str, JobFunction] = {
     exports.EXPORT_JOB: build_export_job,
     deletion.PURGE_JOB: purge_workspace_job,
+    retention.RETENTION_JOB: purge_old_conversations_job,
 }
 
 
@@ -83,3 +92,8 @@ async def purge_deleted_workspaces(deps: LifecycleDeps, now: datetime) -> None:
         await deps.jobs.enqueue(
             deletion.PURGE_JOB, workspace_id=str(workspace_id), as_of=now.isoformat()
         )
+
+
+async def sweep_retention(deps: LifecycleDeps, now: datetime) -> None:
+    """One retention purge per workspace with a finite retention."""
+    await retention.sweep(deps.db, deps.jobs, now=now)

@@ -469,3 +469,58 @@ async def erase_visitor_rows(
     )
     counts["leads"] = int(result.rowcount)  # type: ignore[attr-defined]
     return counts
+
+
+# --- retention ----------------------------------------------------------------------------------
+
+# The app.lookup value under which RLS shows every workspace not deleted (migration 0006b4).
+SWEEP_LOOKUP = "workspaces:sweep"
+RETENTION_BATCH = 1000
+
+
+async def workspaces_page(
+    session: AsyncSession, *, after: uuid.UUID | None, limit: int
+) -> Sequence[Workspace]:
+    """Workspaces not deleted, by id after ``after`` (the caller sets ``SWEEP_LOOKUP``)."""
+    stmt = select(Workspace).where(Workspace.deleted_at.is_(None))
+    if after is not None:
+        stmt = stmt.where(Workspace.id > after)
+    result = await session.execute(stmt.order_by(Workspace.id).limit(limit))
+    return result.scalars().all()
+
+
+async def set_retention(
+    session: AsyncSession, *, workspace_id: uuid.UUID, days: int | None
+) -> None:
+    await session.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace_id)
+        .values(conversation_retention_days=days, updated_at=utcnow())
+    )
+
+
+async def delete_conversations_before(
+    session: AsyncSession, *, workspace_id: uuid.UUID, before: datetime, limit: int
+) -> tuple[int, int]:
+    """Delete up to ``limit`` conversations whose last message is older than ``before`` (their
+    messages and feedback by cascade); (conversations, messages) deleted."""
+    doomed = (
+        select(Conversation.id)
+        .where(Conversation.workspace_id == workspace_id, Conversation.last_message_at < before)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    ids = list(
+        (
+            await session.execute(select(Conversation.id).where(Conversation.id.in_(doomed)))
+        ).scalars()
+    )
+    if not ids:
+        return 0, 0
+    messages = await count_messages(session, workspace_id=workspace_id, conversation_ids=set(ids))
+    await session.execute(
+        delete(Conversation).where(
+            Conversation.workspace_id == workspace_id, Conversation.id.in_(ids)
+        )
+    )
+    return len(ids), messages

@@ -53,3 +53,17 @@ class ErasureIn(BaseModel):
 
 class ErasureOut(BaseModel):
     erased: dict[str, int]
+
+
+class RetentionIn(BaseModel):
+    conversation_retention_days: int | None = Field(
+        description="days to keep conversations (one of 7, 30, 90, 180, 365, at most the "
+        "plan's), or null for the plan's default"
+    )
+
+
+class RetentionOut(BaseModel):
+    conversation_retention_days: int | None
+    """In force: conversations older than this many days are deleted; null keeps them."""
+    plan_default: int | None
+    setting: int | None

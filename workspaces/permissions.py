@@ -90,6 +90,7 @@ class Action(enum.StrEnum):
     WORKSPACE_DELETE = "workspace.delete", "delete the workspace"
     WORKSPACE_RESTORE = "workspace.restore", "restore a deleted workspace"
     VISITOR_ERASE = "visitor.erase", "erase a visitor's data"
+    RETENTION_UPDATE = "retention.update", "change how long conversations are kept"
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ TABLE: Final[Mapping[Action, Rule]] = MappingProxyType({
     Action.WORKSPACE_DELETE:      Rule(N,     N,    Y,     N,       "workspace.deleted"),
     Action.WORKSPACE_RESTORE:     Rule(N,     N,    Y,     N,       "workspace.restored"),
     Action.VISITOR_ERASE:         Rule(N,     N,    Y,     N,       "visitor.erased"),
+    Action.RETENTION_UPDATE:      Rule(N,     N,    Y,     N,       "retention.updated"),
 })
 # fmt: on
 

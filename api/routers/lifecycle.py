@@ -17,7 +17,7 @@ from api.deps import (
     WorkspaceDep,
 )
 from core.jobs import JobQueue
-from lifecycle import deletion, erasure, exports
+from lifecycle import deletion, erasure, exports, retention
 from lifecycle.models import WorkspaceExport
 from lifecycle.schemas import (
     AccountDeleteIn,
@@ -27,6 +27,8 @@ from lifecycle.schemas import (
     ErasureOut,
     ExportList,
     ExportOut,
+    RetentionIn,
+    RetentionOut,
     WorkspaceDeleteIn,
 )
 from workspaces.schemas import WorkspaceOut
@@ -154,3 +156,29 @@ async def erase_visitor(body: ErasureIn, access: WorkspaceDep, session: SessionD
         session, access, email=body.email, session_id=body.session_id
     )
     return ErasureOut(erased=counts)
+
+
+# --- retention -----------------------------------------------------------------------------------
+
+
+def _retention_out(value: retention.Retention) -> RetentionOut:
+    return RetentionOut(
+        conversation_retention_days=value.days, plan_default=value.plan_days, setting=value.setting
+    )
+
+
+@router.get("/workspaces/{workspace_id}/retention", response_model=RetentionOut)
+async def get_retention(access: WorkspaceDep) -> RetentionOut:
+    """How long conversations are kept. Any member."""
+    return _retention_out(retention.view(access))
+
+
+@router.put("/workspaces/{workspace_id}/retention", response_model=RetentionOut)
+async def set_retention(
+    body: RetentionIn, access: WorkspaceDep, session: SessionDep
+) -> RetentionOut:
+    """Keep conversations for fewer days than the plan does, or (null) as long as it does.
+    Owners; audited."""
+    return _retention_out(
+        await retention.update(session, access, days=body.conversation_retention_days)
+    )

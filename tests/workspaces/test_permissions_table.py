@@ -66,6 +66,7 @@ EXPECTED: dict[Action, tuple[str, str | None]] = {
     Action.WORKSPACE_DELETE: ("- - Y -", "workspace.deleted"),
     Action.WORKSPACE_RESTORE: ("- - Y -", "workspace.restored"),
     Action.VISITOR_ERASE: ("- - Y -", "visitor.erased"),  # issue 14: owners in person
+    Action.RETENTION_UPDATE: ("- - Y -", "retention.updated"),
 }
 
 
@@ -320,6 +321,7 @@ PROBES: dict[Action, list[Probe]] = {
     Action.WORKSPACE_DELETE: [_deletion],
     Action.WORKSPACE_RESTORE: [_restoration],
     Action.VISITOR_ERASE: [fixed("POST", "/erasures", {"session_id": "walk-visitor"})],
+    Action.RETENTION_UPDATE: [fixed("PUT", "/retention", {"conversation_retention_days": 7})],
 }
 
 
