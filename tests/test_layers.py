@@ -18,6 +18,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "rag.knowledge": ("rag.chat",),
     "billing": ("api", "rag", "widget", "fastapi", "starlette"),
     "widget": ("api", "rag", "billing", "fastapi", "starlette"),
+    "lifecycle": ("api", "widget", "fastapi", "starlette"),
 }
 
 
@@ -43,7 +44,7 @@ def _under(name: str, package: str) -> bool:
 
 MODULES = sorted(
     path
-    for package in ("core", "workspaces", "rag", "billing", "widget")
+    for package in ("core", "workspaces", "rag", "billing", "widget", "lifecycle")
     for path in (ROOT / package).rglob("*.py")
 )
 

@@ -85,13 +85,21 @@ async def insert_workspace(
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
-async def get_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> Workspace | None:
-    result = await session.execute(select(Workspace).where(Workspace.id == workspace_id))
+async def get_workspace(
+    session: AsyncSession, workspace_id: uuid.UUID, *, deleted: bool = False
+) -> Workspace | None:
+    """The workspace; a deleted one (awaiting its purge) only when ``deleted`` is asked for."""
+    stmt = select(Workspace).where(Workspace.id == workspace_id)
+    if not deleted:
+        stmt = stmt.where(Workspace.deleted_at.is_(None))
+    result = await session.execute(stmt.execution_options(populate_existing=True))
     return result.scalar_one_or_none()
 
 
 async def get_workspace_by_public_key(session: AsyncSession, public_key: str) -> Workspace | None:
-    result = await session.execute(select(Workspace).where(Workspace.public_key == public_key))
+    result = await session.execute(
+        select(Workspace).where(Workspace.public_key == public_key, Workspace.deleted_at.is_(None))
+    )
     return result.scalar_one_or_none()
 
 
@@ -170,7 +178,7 @@ async def list_user_workspaces(
     result = await session.execute(
         select(Workspace, Membership.role)
         .join(Membership, Membership.workspace_id == Workspace.id)
-        .where(Membership.user_id == user_id)
+        .where(Membership.user_id == user_id, Workspace.deleted_at.is_(None))
         .order_by(Membership.created_at)
     )
     return [(ws, role) for ws, role in result.all()]

@@ -207,8 +207,10 @@ async def access_workspace(
     workspace_id: uuid.UUID,
     *,
     client: ClientInfo | None = None,
+    include_deleted: bool = False,
 ) -> WorkspaceAccess:
-    """The caller's access to a workspace, with the tenant context set; 404 if they have none."""
+    """The caller's access to a workspace, with the tenant context set; 404 if they have none
+    or it is deleted (unless ``include_deleted``: restoring it)."""
     if principal.is_api_key:
         if principal.api_key_workspace_id != workspace_id:
             raise NotFound("Workspace not found")
@@ -223,7 +225,7 @@ async def access_workspace(
             raise NotFound("Workspace not found")
         role = membership.role
     await set_tenant(session, workspace_id=workspace_id, user_id=principal.user_id)
-    workspace = await repo.get_workspace(session, workspace_id)
+    workspace = await repo.get_workspace(session, workspace_id, deleted=include_deleted)
     if workspace is None:
         raise NotFound("Workspace not found")
     return WorkspaceAccess(
