@@ -35,6 +35,8 @@ from rag.chat.notify import Notifier
 from rag.chat.pipeline import AnswerPipeline
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge.embeddings import Embedder, build_embedder
+from rag.knowledge.rerank import Reranker, build_reranker
+from rag.knowledge.rerank import describe as describe_reranker
 
 log = logging.getLogger("trulybot")
 
@@ -58,6 +60,8 @@ class Runtime:
     redis: Redis | None
     embedder: Embedder
     generator: Generator
+    reranker: Reranker
+    """Reorders the top retrieval candidates (RERANKER); ``NoReranker`` by default."""
     cache: ResponseCache
     notifier: Notifier
     jobs: JobQueue
@@ -107,6 +111,7 @@ async def build_runtime(
     redis: Redis | None = None,
     embedder: Embedder | None = None,
     generator: Generator | None = None,
+    reranker: Reranker | None = None,
     jobs: JobQueue | JobsChoice = "settings",
     payments: PaymentProvider | None = None,
 ) -> AsyncIterator[Runtime]:
@@ -115,8 +120,8 @@ async def build_runtime(
     ``database``: use this one (with ``owner_url``) instead of resolving DATABASE_URL or the
     embedded cluster (``apply_migrations`` then, and ``statement_timeout_ms``, the per-statement
     limit, by default DB_STATEMENT_TIMEOUT_MS; 0 for operator tools). ``redis``: this client
-    instead of one for REDIS_URL. ``embedder``, ``generator``, ``payments``: instead of the ones
-    the settings name. ``jobs``: a queue, or where jobs run (``JobsChoice``).
+    instead of one for REDIS_URL. ``embedder``, ``generator``, ``reranker``, ``payments``: instead
+    of the ones the settings name. ``jobs``: a queue, or where jobs run (``JobsChoice``).
     """
     settings = settings.with_jwt_secret()
     async with AsyncExitStack() as stack:
@@ -142,6 +147,10 @@ async def build_runtime(
         if generator is None:
             generator = make_generator(settings)
             stack.push_async_callback(generator.aclose)
+        if reranker is None:
+            reranker = build_reranker(settings)
+            stack.push_async_callback(reranker.aclose)
+            await reranker.start()  # a cross-encoder that does not load refuses to start
         if payments is None and settings.billing_enabled:
             payments = RazorpayProvider.from_settings(settings)
 
@@ -166,6 +175,7 @@ async def build_runtime(
             redis=redis,
             embedder=embedder,
             generator=generator,
+            reranker=reranker,
             cache=cache,
             notifier=notifier,
             jobs=queue,
@@ -175,6 +185,7 @@ async def build_runtime(
                 settings=settings,
                 embedder=embedder,
                 generator=generator,
+                reranker=reranker,
                 cache=cache,
                 notifier=notifier,
             ),
@@ -256,6 +267,7 @@ def describe_defaults(runtime: Runtime) -> list[str]:
     else:
         where = f"at {settings.openai_base_url}" if settings.openai_base_url else "(OpenAI)"
         lines.append(f"generation: {settings.chat_model} via the OpenAI-compatible API {where}")
+    lines.append(describe_reranker(runtime.reranker))
     lines.append(
         "payments: Razorpay"
         if settings.billing_enabled
