@@ -14,6 +14,7 @@ import pytest
 from api.runtime import Runtime
 from core import metrics
 from core.config import ConfigError
+from rag.knowledge import eval as rag_eval
 from rag.knowledge.rerank import (
     CrossEncoderReranker,
     LLMReranker,
@@ -255,6 +256,42 @@ async def test_chat_answers_from_the_rerankers_first_passage(
     assert context.count("<source n=") == 2  # RETRIEVAL_K of the reranked candidates
     assert context.index("ship within a week") < context.index('<source n="2"')
     assert len(fake.chat_requests) == 2  # one rerank, one generation
+
+
+async def test_the_eval_reports_each_mode_with_and_without_the_reranker(
+    llm_runtime: Runtime, fake: FakeOpenAI
+) -> None:
+    async with client_for(llm_runtime) as client:
+        owner = await signup(client, "Reranked eval")
+        for title, text in PAGES.items():
+            await ingest(client, owner, llm_runtime, title, text)
+    questions = [
+        rag_eval.Question(f"q{n}", f"yearly plan question {n}", [target])
+        for n, target in enumerate(PAGES)
+    ]
+    wanted = {q.question: q.expected[0] for q in questions}
+
+    def reply(body: dict[str, Any]) -> str:  # the expected page first, as a perfect reranker
+        question = body["messages"][-1]["content"].split("\n")[0].removeprefix("Question: ")
+        return ranking_reply(lambda text: float(text.startswith(wanted[question])))(body)
+
+    fake.chat_reply = reply
+    results = await rag_eval.evaluate(
+        llm_runtime.db,
+        llm_runtime.embedder,
+        uuid.UUID(owner.workspace_id),
+        questions,
+        ["vector", "fulltext"],
+        llm_runtime.reranker,
+    )
+    by_mode = {r.mode: r for r in results}
+    assert list(by_mode) == ["vector", "vector+llm", "fulltext", "fulltext+llm"]
+    assert by_mode["vector+llm"].ranks == [1, 1, 1]
+    assert by_mode["vector"].ranks != [1, 1, 1]  # every page first cannot be retrieval's order
+    line = rag_eval.reranker_line(llm_runtime.reranker, results)
+    assert line.startswith("reranker: llm")
+    assert "never" in line
+    assert rag_eval.reranker_line(NoReranker(), results) == rag_eval.NO_RERANKER
 
 
 # --- the cross-encoder ----------------------------------------------------------------------
