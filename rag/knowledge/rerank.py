@@ -372,17 +372,24 @@ class CrossEncoderReranker(Reranker):
                 f"CrossEncoder ({type(exc).__name__}: {exc})"
             ) from exc
 
-    def scores(self, query: str, candidates: Sequence[Candidate]) -> np.ndarray:
-        """One relevance score per candidate (higher is better), computed in this thread."""
+    def scores(
+        self, query: str, candidates: Sequence[Candidate], deadline: float | None = None
+    ) -> np.ndarray:
+        """One relevance score per candidate (higher is better), computed in this thread; not
+        started once ``deadline`` (``time.monotonic()``) has passed while waiting for the model
+        (its caller has given up: under load, abandoned reranks do not pile up on the CPU)."""
         model = self._load()
         pairs = [(query, passage_text(c)) for c in candidates]
         with self._lock:
+            if deadline is not None and time.monotonic() > deadline:
+                raise RerankFailed("timeout", "the model was busy past the time budget")
             raw = model.predict(pairs, batch_size=32, show_progress_bar=False)
         scores = np.asarray(raw, dtype=np.float32)
         return scores[:, -1] if scores.ndim == 2 else scores.ravel()
 
     async def _order(self, query: str, candidates: Sequence[Candidate]) -> list[int]:
-        scores = await asyncio.to_thread(self.scores, query, candidates)
+        deadline = time.monotonic() + self.timeout
+        scores = await asyncio.to_thread(self.scores, query, candidates, deadline)
         return [int(i) for i in np.argsort(-scores, kind="stable")]
 
 

