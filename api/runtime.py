@@ -125,10 +125,14 @@ async def build_runtime(
     """
     settings = settings.with_jwt_secret()
     async with AsyncExitStack() as stack:
+        if reranker is None:  # first: a cross-encoder that does not load refuses to start
+            reranker = build_reranker(settings)
+            stack.push_async_callback(reranker.aclose)
+            await reranker.start()
         embedded: EmbeddedPostgres | None = None
         if database is None:
             target = await resolve_database(settings, apply_migrations=apply_migrations)
-            if target.embedded is not None:  # registered first, so it runs last
+            if target.embedded is not None:  # before what uses the database, so it runs after
                 stack.callback(target.embedded.release)
             database = Database.from_url(
                 target.app_url,
@@ -147,10 +151,6 @@ async def build_runtime(
         if generator is None:
             generator = make_generator(settings)
             stack.push_async_callback(generator.aclose)
-        if reranker is None:
-            reranker = build_reranker(settings)
-            stack.push_async_callback(reranker.aclose)
-            await reranker.start()  # a cross-encoder that does not load refuses to start
         if payments is None and settings.billing_enabled:
             payments = RazorpayProvider.from_settings(settings)
 

@@ -29,7 +29,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 import numpy as np
 import openai
@@ -393,26 +393,37 @@ class CrossEncoderReranker(Reranker):
         return [int(i) for i in np.argsort(-scores, kind="stable")]
 
 
-def build_reranker(settings: Settings) -> Reranker:
-    """The reranker RERANKER names (not started: ``await reranker.start()``). A directory that
-    does not exist is refused here with ``ConfigError``."""
+def reranker_choice(settings: Settings) -> Literal["none", "llm"] | Path:
+    """What RERANKER names: none, llm or a directory; ``ConfigError`` for a directory that does
+    not exist."""
     choice = settings.reranker.strip()
-    common: dict[str, Any] = {
-        "candidates": settings.reranker_candidates,
-        "timeout_ms": settings.reranker_timeout_ms,
-        "cache_size": settings.reranker_cache_size,
-    }
     if choice.lower() in ("", "none", "off"):
-        return NoReranker()
+        return "none"
     if choice.lower() == "llm":
-        return LLMReranker.from_settings(settings)
+        return "llm"
     path = Path(choice).expanduser()
     if not path.is_dir():
         raise ConfigError(
             f"RERANKER={choice}: no such directory; set RERANKER to none, llm or the path of a "
             "local sentence-transformers CrossEncoder directory"
         )
-    return CrossEncoderReranker(path, **common)
+    return path
+
+
+def build_reranker(settings: Settings) -> Reranker:
+    """The reranker RERANKER names, not started (``await reranker.start()`` loads a
+    cross-encoder). A directory that does not exist is refused with ``ConfigError``."""
+    choice = reranker_choice(settings)
+    if choice == "none":
+        return NoReranker()
+    if choice == "llm":
+        return LLMReranker.from_settings(settings)
+    return CrossEncoderReranker(
+        choice,
+        candidates=settings.reranker_candidates,
+        timeout_ms=settings.reranker_timeout_ms,
+        cache_size=settings.reranker_cache_size,
+    )
 
 
 def describe(reranker: Reranker) -> str:

@@ -3,6 +3,9 @@ cross-encoder built on the spot, and both wired into /search and the chat pipeli
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -24,7 +27,7 @@ from rag.knowledge.rerank import (
     estimate_tokens,
     parse_order,
 )
-from tests.conftest import RuntimeFactory, client_for, make_settings, signup
+from tests.conftest import ROOT, RuntimeFactory, client_for, make_settings, signup
 from tests.fakes.cross_encoder import save_cross_encoder
 from tests.fakes.openai_server import FakeOpenAI, numbered_passages, ranking_reply
 from tests.rag.test_answers import ingest
@@ -339,6 +342,24 @@ async def test_a_missing_cross_encoder_directory_refuses_to_start(
     with pytest.raises(ConfigError, match="does not load as a sentence-transformers CrossEncoder"):
         async with runtime_factory(reranker=str(tmp_path / "empty")):
             pass
+
+
+def test_serve_refuses_a_missing_cross_encoder_directory_before_starting(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RERANKER", "DATABASE_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "api.cli", "serve", "--port", "1"],
+        cwd=ROOT,
+        env={**env, "RERANKER": str(missing), "DATA_DIR": str(tmp_path / "data")},
+        capture_output=True,
+        text=True,
+        timeout=120,  # a guard against hanging, not a timing assertion
+        check=False,
+    )
+    assert done.returncode == 1
+    assert f"RERANKER={missing}: no such directory" in done.stderr
+    assert "listening" not in done.stdout
+    assert not (tmp_path / "data").exists()  # nothing was started
 
 
 async def test_search_without_a_reranker_says_so(runtime_factory: RuntimeFactory) -> None:
