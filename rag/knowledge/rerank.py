@@ -291,7 +291,11 @@ class LLMReranker(Reranker):
         question = _cut_bytes(" ".join(query.split()), QUERY_CHARS)
         intro = f"Question: {question}\n\nPassages:\n"
         outro = "\nThe numbers, best first:"
-        fixed = estimate_tokens(SYSTEM_PROMPT + intro + outro) + 2 * MESSAGE_OVERHEAD_TOKENS
+        fixed = (
+            estimate_tokens(SYSTEM_PROMPT)
+            + estimate_tokens(intro + outro)
+            + 2 * MESSAGE_OVERHEAD_TOKENS
+        )
         room = (self.max_tokens - fixed) * BYTES_PER_TOKEN
         count = min(len(candidates), max(0, room // MIN_PASSAGE_BYTES))
         if count < 2:
