@@ -20,6 +20,7 @@ from typing import Any, Literal
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.schedule import scheduled_jobs
 from billing.provider import PaymentProvider, RazorpayProvider
 from core import migrate
 from core.config import Settings
@@ -29,6 +30,8 @@ from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
 from core.limiter import RateLimiter
 from core.looplag import LoopLagMonitor
 from core.redis import create_redis
+from core.scheduler import Scheduler
+from lifecycle import jobs as lifecycle_jobs
 from rag.chat.cache import ResponseCache
 from rag.chat.generator import Generator
 from rag.chat.llm import make_generator
@@ -36,6 +39,8 @@ from rag.chat.notify import Notifier
 from rag.chat.pipeline import AnswerPipeline
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge.embeddings import Embedder, build_embedder
+from rag.knowledge.rerank import Reranker, build_reranker
+from rag.knowledge.rerank import describe as describe_reranker
 
 log = logging.getLogger("trulybot")
 
@@ -59,19 +64,26 @@ class Runtime:
     redis: Redis | None
     embedder: Embedder
     generator: Generator
+    reranker: Reranker
+    """Reorders the top retrieval candidates (RERANKER); ``NoReranker`` by default."""
     cache: ResponseCache
     notifier: Notifier
     jobs: JobQueue
     ingestion: knowledge_jobs.IngestionDeps
     """What the ingestion jobs receive (also in the in-process queue's context)."""
+    lifecycle: lifecycle_jobs.LifecycleDeps
+    """What the export, deletion and retention jobs receive (also in the job context)."""
     pipeline: AnswerPipeline
     limiter: RateLimiter
     payments: PaymentProvider | None
     """The payment provider; None while billing is not configured."""
     owner_url: str | None
     """The owner connection (MIGRATION_DATABASE_URL or the embedded cluster's owner): index
-    DDL and the operator's cross-workspace lookups. None when not configured."""
+    DDL and the operator's listing of every workspace. None when not configured."""
     embedded: EmbeddedPostgres | None
+    scheduler: Scheduler
+    """The periodic jobs; driven (``scheduler.start``) by serve without Redis, by the worker
+    with it (see docs/deploy.md, Periodic jobs)."""
     demo_public_key: str | None = None
     """The demo workspace's widget key, when `serve` seeded it (SEED_DEMO)."""
 
@@ -108,6 +120,7 @@ async def build_runtime(
     redis: Redis | None = None,
     embedder: Embedder | None = None,
     generator: Generator | None = None,
+    reranker: Reranker | None = None,
     jobs: JobQueue | JobsChoice = "settings",
     payments: PaymentProvider | None = None,
 ) -> AsyncIterator[Runtime]:
@@ -116,18 +129,22 @@ async def build_runtime(
     ``database``: use this one (with ``owner_url``) instead of resolving DATABASE_URL or the
     embedded cluster (``apply_migrations`` then, and ``statement_timeout_ms``, the per-statement
     limit, by default DB_STATEMENT_TIMEOUT_MS; 0 for operator tools). ``redis``: this client
-    instead of one for REDIS_URL. ``embedder``, ``generator``, ``payments``: instead of the ones
-    the settings name. ``jobs``: a queue, or where jobs run (``JobsChoice``).
+    instead of one for REDIS_URL. ``embedder``, ``generator``, ``reranker``, ``payments``: instead
+    of the ones the settings name. ``jobs``: a queue, or where jobs run (``JobsChoice``).
     """
     settings = settings.with_jwt_secret()
     async with AsyncExitStack() as stack:
         lag = LoopLagMonitor()  # the event loop's stalls, in /metrics
         lag.start()
         stack.push_async_callback(lag.stop)
+        if reranker is None:  # first: a cross-encoder that does not load refuses to start
+            reranker = build_reranker(settings)
+            stack.push_async_callback(reranker.aclose)
+            await reranker.start()
         embedded: EmbeddedPostgres | None = None
         if database is None:
             target = await resolve_database(settings, apply_migrations=apply_migrations)
-            if target.embedded is not None:  # registered first, so it runs last
+            if target.embedded is not None:  # before what uses the database, so it runs after
                 stack.callback(target.embedded.release)
             database = Database.from_url(
                 target.app_url,
@@ -160,6 +177,10 @@ async def build_runtime(
             db=database, settings=settings, embedder=embedder, jobs=queue, owner_url=owner_url
         )
         context[knowledge_jobs.DEPS_KEY] = ingestion
+        lifecycle = lifecycle_jobs.LifecycleDeps(
+            db=database, settings=settings, jobs=queue, redis=redis
+        )
+        context[lifecycle_jobs.DEPS_KEY] = lifecycle
 
         cache = ResponseCache(
             redis,
@@ -167,21 +188,26 @@ async def build_runtime(
             semantic_similarity=settings.semantic_cache_similarity,
         )
         notifier = Notifier(database, allow_private=settings.allow_private_urls)
+        scheduler = Scheduler(database, scheduled_jobs(lifecycle))
+        stack.push_async_callback(scheduler.stop)
         yield Runtime(
             settings=settings,
             db=database,
             redis=redis,
             embedder=embedder,
             generator=generator,
+            reranker=reranker,
             cache=cache,
             notifier=notifier,
             jobs=queue,
             ingestion=ingestion,
+            lifecycle=lifecycle,
             pipeline=AnswerPipeline(
                 db=database,
                 settings=settings,
                 embedder=embedder,
                 generator=generator,
+                reranker=reranker,
                 cache=cache,
                 notifier=notifier,
             ),
@@ -189,6 +215,7 @@ async def build_runtime(
             payments=payments,
             owner_url=owner_url,
             embedded=embedded,
+            scheduler=scheduler,
         )
 
 
@@ -209,8 +236,9 @@ async def operator_runtime(settings: Settings) -> AsyncIterator[Runtime]:
 
 @asynccontextmanager
 async def owner_session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
-    """One transaction on the owner connection (past row-level security): the operator tools'
-    lookups across workspaces. Needs MIGRATION_DATABASE_URL (or the embedded cluster)."""
+    """One transaction on the owner connection: the operator tools' listing of every workspace
+    (the table's owner may read them all, migration 0006f; the tenant tables stay under RLS).
+    Needs MIGRATION_DATABASE_URL (or the embedded cluster)."""
     if not runtime.owner_url:
         raise SystemExit("this needs the owner connection: set MIGRATION_DATABASE_URL")
     owner = Database.from_url(runtime.owner_url, pool_size=1, max_overflow=0)
@@ -223,7 +251,7 @@ async def owner_session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
 
 def job_registry() -> JobRegistry:
     """Every job function, by name: the in-process queue's and `trulybot worker`'s."""
-    return JobRegistry(knowledge_jobs.JOBS)
+    return JobRegistry({**knowledge_jobs.JOBS, **lifecycle_jobs.JOBS})
 
 
 async def _job_queue(
@@ -263,6 +291,7 @@ def describe_defaults(runtime: Runtime) -> list[str]:
     else:
         where = f"at {settings.openai_base_url}" if settings.openai_base_url else "(OpenAI)"
         lines.append(f"generation: {settings.chat_model} via the OpenAI-compatible API {where}")
+    lines.append(describe_reranker(runtime.reranker))
     lines.append(
         "payments: Razorpay"
         if settings.billing_enabled
