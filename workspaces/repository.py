@@ -128,17 +128,21 @@ async def bump_knowledge_version(session: AsyncSession, workspace_id: uuid.UUID)
     return int(result.scalar_one())
 
 
-# Operator lookups across workspaces: on the owner connection (past RLS), for the CLI tools.
+# Operator lookups across workspaces, for the CLI tools (migration 0006f).
 
 
 async def all_workspace_ids(session: AsyncSession) -> list[uuid.UUID]:
+    """Every workspace: on the owner connection (the table's owner may read every row)."""
     result = await session.execute(select(Workspace.id).order_by(Workspace.created_at))
     return list(result.scalars())
 
 
 async def workspace_id_by_slug(session: AsyncSession, slug: str) -> uuid.UUID | None:
-    result = await session.execute(select(Workspace.id).where(Workspace.slug == slug))
-    return result.scalar_one_or_none()
+    """For operator tools, on any connection and without a tenant: the migration's SECURITY
+    DEFINER function (0006f) returns the id and nothing else of the workspace."""
+    result = await session.execute(select(func.tb_workspace_id_by_slug(slug)))
+    found = result.scalar_one_or_none()
+    return uuid.UUID(str(found)) if found is not None else None
 
 
 # --- memberships -----------------------------------------------------------------------------

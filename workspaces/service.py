@@ -9,6 +9,7 @@ for through the permit it returns.
 
 from __future__ import annotations
 
+import getpass
 import re
 import secrets
 import unicodedata
@@ -35,12 +36,15 @@ DEFAULT_PERSONA = (
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a signed-in user, or an API key bound to one workspace."""
+    """Who is calling: a signed-in user, an API key bound to one workspace, or an operator at
+    the server's command line (``trulybot ingest``, the demo seed: ``WorkspaceAccess.operator``)."""
 
     user_id: uuid.UUID | None = None
     session_id: uuid.UUID | None = None  # the sign-in session of a user (workspaces.sessions)
     api_key_id: uuid.UUID | None = None
     api_key_workspace_id: uuid.UUID | None = None
+    operator: str | None = None
+    """The operator's login name, for the audit log."""
 
     @property
     def is_api_key(self) -> bool:
@@ -65,6 +69,27 @@ class WorkspaceAccess:
     role: str
     principal: Principal
     client: ClientInfo = field(default_factory=ClientInfo)
+
+    @classmethod
+    def operator(
+        cls, workspace: Workspace, *, command: str, name: str | None = None
+    ) -> WorkspaceAccess:
+        """The access of an operator tool (``command``: ``ingest``, ``seed``...) run by whoever
+        can reach the database: an owner's rights, audited with the operator's login name
+        (``name``, by default the process's user) and ``trulybot <command>`` as user agent."""
+        return cls(
+            workspace=workspace,
+            role="owner",
+            principal=Principal(operator=name or _login_name()),
+            client=ClientInfo(user_agent=f"trulybot {command}"),
+        )
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in the environment nor in the password database
+        return "operator"
 
 
 # --- accounts --------------------------------------------------------------------------------
