@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                     flush=True,
                 )
             app.state.runtime = built
+            await built.mailer.kick()  # messages a previous process left in the outbox
             yield
 
     app = FastAPI(

@@ -27,6 +27,8 @@ from core.db import Database
 from core.embedded import EmbeddedPostgres, embedded_postgres
 from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
 from core.limiter import RateLimiter
+from core.mail import JOBS as MAIL_JOBS
+from core.mail import MAILER_KEY, MailConfig, Mailer, Templates
 from core.redis import create_redis
 from rag.chat.cache import ResponseCache
 from rag.chat.generator import Generator
@@ -65,6 +67,8 @@ class Runtime:
     """What the ingestion jobs receive (also in the in-process queue's context)."""
     pipeline: AnswerPipeline
     limiter: RateLimiter
+    mailer: Mailer
+    """Outgoing mail: services enqueue in their unit of work, the ``mail.flush`` job sends."""
     payments: PaymentProvider | None
     """The payment provider; None while billing is not configured."""
     owner_url: str | None
@@ -153,6 +157,14 @@ async def build_runtime(
             db=database, settings=settings, embedder=embedder, jobs=queue, owner_url=owner_url
         )
         context[knowledge_jobs.DEPS_KEY] = ingestion
+        mailer = Mailer(
+            database,
+            MailConfig.from_settings(settings),
+            Templates("workspaces"),
+            enqueue_job=queue.enqueue,
+        )
+        context[MAILER_KEY] = mailer
+        stack.push_async_callback(mailer.settle)
 
         cache = ResponseCache(
             redis,
@@ -179,6 +191,7 @@ async def build_runtime(
                 notifier=notifier,
             ),
             limiter=RateLimiter(redis),
+            mailer=mailer,
             payments=payments,
             owner_url=owner_url,
             embedded=embedded,
@@ -197,6 +210,7 @@ async def operator_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         jobs="in-process",
     ) as runtime:
         yield runtime
+        await runtime.mailer.settle()
         await runtime.jobs.drain()
 
 
@@ -216,7 +230,7 @@ async def owner_session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
 
 def job_registry() -> JobRegistry:
     """Every job function, by name: the in-process queue's and `trulybot worker`'s."""
-    return JobRegistry(knowledge_jobs.JOBS)
+    return JobRegistry({**knowledge_jobs.JOBS, **MAIL_JOBS})
 
 
 async def _job_queue(
@@ -260,6 +274,11 @@ def describe_defaults(runtime: Runtime) -> list[str]:
         "payments: Razorpay"
         if settings.billing_enabled
         else "payments: disabled (503) until keys are set"
+    )
+    lines.append(
+        "mail: SMTP_URL"
+        if settings.smtp_url
+        else f"mail: written to {settings.data_dir}/outbox/*.eml (SMTP_URL not set)"
     )
     lines.append(f"new workspaces start on plan: {settings.default_plan}")
     return lines

@@ -102,6 +102,16 @@ class Settings(BaseSettings):
     login_slowdown_seconds: int = Field(default=1, ge=0)
     login_slowdown_max_seconds: int = Field(default=60, ge=1)
 
+    # --- mail (core/mail.py) ---
+    # smtp://user:pass@host:587 or smtps://host:465; unset: messages go to DATA_DIR/outbox/*.eml.
+    smtp_url: str | None = None
+    smtp_starttls: Literal["auto", "on", "off"] = "auto"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    mail_from: str = "TrulyBot <no-reply@trulybot.local>"
+    mail_reply_to: str | None = None
+    mail_max_attempts: int = Field(default=8, ge=1)
+    mail_retry_seconds: float = Field(default=1.0, ge=0)
+
     # --- plans ---
     default_plan: str = "free"
 
@@ -197,6 +207,18 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("smtp_url", "mail_reply_to", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_scheme(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("smtp", "smtps"):
+            raise ValueError("SMTP_URL must start with smtp:// or smtps://")
+        return value
 
     @field_validator("jwt_secret", mode="before")
     @classmethod

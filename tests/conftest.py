@@ -34,6 +34,7 @@ from core.logging import configure_logging
 from rag.chat.generator import Generator
 from rag.knowledge.embeddings import Embedder
 from tests import clusters
+from tests.fakes.smtp import SmtpServer, smtp_server
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA_DIR = Path(os.environ.get("TRULYBOT_TEST_DATA_DIR", ROOT / ".trulybot" / "test"))
@@ -90,6 +91,13 @@ async def redis_client() -> AsyncIterator[Redis]:
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) in this process; stopped when the test ends."""
+    with smtp_server() as server:
+        yield server
 
 
 @pytest.fixture
@@ -151,6 +159,7 @@ async def make_runtime(
         payments=payments,
     ) as runtime:
         yield runtime
+        await runtime.mailer.settle()
         await runtime.jobs.drain()
 
 

@@ -17,6 +17,7 @@ def _cmd(args: argparse.Namespace) -> int:
 
     from api.runtime import build_runtime, job_registry
     from core.jobs import ArqQueue, worker_functions
+    from core.mail import MAILER_KEY
     from rag.knowledge import jobs as knowledge_jobs
 
     settings = get_settings()
@@ -31,6 +32,8 @@ def _cmd(args: argparse.Namespace) -> int:
         )
         ctx[_STACK_KEY] = stack
         ctx[knowledge_jobs.DEPS_KEY] = runtime.ingestion
+        ctx[MAILER_KEY] = runtime.mailer
+        await runtime.mailer.kick()  # messages a previous process left in the outbox
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         stack: AsyncExitStack | None = ctx.get(_STACK_KEY)
