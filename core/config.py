@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     refresh_token_ttl_days: int = Field(default=30, ge=1)
     web_session_ttl_days: int = Field(default=7, ge=1)
     session_max_days: int = Field(default=90, ge=1)
+    email_verification_ttl_hours: int = Field(default=48, ge=1)
+    invitation_ttl_days: int = Field(default=7, ge=1)
     jwt_algorithm: str = "HS256"
     # Argon2 hashes computed at once per process (worker threads); 0: one per CPU core.
     password_hash_concurrency: int = Field(default=0, ge=0, le=256)
@@ -194,6 +196,9 @@ class Settings(BaseSettings):
     rate_limit_chat_workspace: str = "600/minute"
     rate_limit_ingest: str = "60/minute"
     rate_limit_widget_leads: str = "10/hour"
+    # Password-reset requests: per client IP and per email address (known or not).
+    rate_limit_password_reset_ip: str = "20/hour"  # noqa: S105 - a rate, not a password
+    rate_limit_password_reset_email: str = "5/hour"  # noqa: S105 - a rate, not a password
     # New conversations through the public widget key, per hour (owners may override the first
     # two in their widget settings). A caller without an Origin header is not a browser page.
     widget_conversations_per_ip_per_hour: int = Field(default=20, ge=1)
