@@ -1,7 +1,7 @@
 """Outgoing mail: a transactional outbox.
 
 Revision ID: 0006a2
-Revises: 0006a1
+Revises: 0007
 Create Date: 2026-12-01
 
 A message is written in the transaction of the action that causes it (a signup, an invitation)
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
 revision: str = "0006a2"
-down_revision: str | None = "0006a1"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -227,6 +227,9 @@ async def test_an_unverified_owner_sets_up_but_cannot_invite_or_export(site: Sit
     exported = await site.client.get(owner.url("/leads/export"), headers=h)
     assert exported.status_code == 403
     assert exported.json()["error"]["code"] == "email_unverified"
+    archive = await site.client.post(owner.url("/exports"), headers=h)
+    assert archive.status_code == 403
+    assert archive.json()["error"]["code"] == "email_unverified"
     assert await site.inbox("teammate@example.com") == []
     # Once verified, both work.
     token = await site.token(owner.email, "Confirm", "/verify-email")
