@@ -45,6 +45,7 @@ from lifecycle import repository as repo
 from lifecycle.models import WorkspaceExport
 from workspaces import leads
 from workspaces import repository as ws_repo
+from workspaces.accounts import require_verified
 from workspaces.leads import csv_safe
 from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess
@@ -97,6 +98,7 @@ async def request_export(session: AsyncSession, access: WorkspaceAccess) -> Work
     unfinished after ``STALE_AFTER`` lost its job and is failed instead). Audited. The caller
     commits, then enqueues ``EXPORT_JOB``."""
     permit = authorize(access, Action.EXPORT_CREATE)
+    await require_verified(session, access)  # 403 email_unverified (workspaces/accounts.py)
     workspace_id = access.workspace.id
     await repo.fail_stale_exports(
         session,
@@ -157,6 +159,7 @@ async def open_download(
     """The ready zip of an export (409 ``export_not_ready`` while it is being built, 410
     ``export_expired`` once expired). Audited: who downloaded which export."""
     permit = authorize(access, Action.EXPORT_DOWNLOAD)
+    await require_verified(session, access)
     export = await repo.get_export(session, workspace_id=access.workspace.id, export_id=export_id)
     if export is None:
         raise NotFound("Export not found")

@@ -19,7 +19,7 @@ from core.db import Database
 from core.jobs import JobArg, JobQueue
 from core.models import utcnow
 from lifecycle import exports
-from tests.conftest import Owner, RuntimeFactory, client_for, signup
+from tests.conftest import Owner, RuntimeFactory, client_for, join, signup
 from tests.lifecycle.data import fill, tick_due
 
 
@@ -112,10 +112,7 @@ async def test_only_owners_of_the_workspace_see_or_download_it(
     export = await _export(client, owner, jobs)
     url = export["download_url"]
     admin = await signup(client, "Admin")
-    added = await client.post(
-        owner.url("/members"), json={"email": admin.email, "role": "admin"}, headers=owner.headers
-    )
-    assert added.status_code == 201, added.text
+    await join(client, owner, admin, "admin")
     refused = await client.get(url, headers=admin.headers)
     assert refused.status_code == 403
     assert refused.json()["error"]["details"]["action"] == "export.download"
