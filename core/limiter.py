@@ -326,14 +326,18 @@ class LoginGuard:
     def _known(self, email: str, ip: str) -> str:
         return f"known:{self._email(email)}:{ip}"
 
-    async def _wait(self, key: str) -> int:
+    async def _wait(self, key: str, longest: float) -> int:
+        # Redis reports a key's time to live in whole seconds, rounded down: one more second (but
+        # never more than the key was set to live) so a client that waits Retry-After does not
+        # come back before the lock or slot is gone.
         _, expires = await self.limiter.counter(key)
-        return max(1, math.ceil(expires - time.time()))
+        return max(1, min(math.ceil(expires - time.time()) + 1, math.ceil(longest)))
 
     async def admit(self, *, email: str, ip: str) -> Lock | None:
         """Whether this attempt may check a password; the refusal otherwise."""
         if (await self.limiter.counter("lock:" + self._ip(ip)))[0]:
-            return Lock(retry_after=await self._wait("lock:" + self._ip(ip)), scope="ip")
+            wait = await self._wait("lock:" + self._ip(ip), self.lockout_seconds)
+            return Lock(retry_after=wait, scope="ip")
         account = self._email(email)
         attempts = await self.limiter.incr(
             "attempts:" + account, expiry_seconds=self.lockout_seconds
@@ -348,7 +352,7 @@ class LoginGuard:
             return None
         if await self.limiter.incr("slot:" + account, expiry_seconds=delay) == 1:
             return None  # this attempt took the slot
-        retry_after = await self._wait("slot:" + account)
+        retry_after = await self._wait("slot:" + account, delay)
         lock = await self.failed(email=email, ip=ip)
         return lock or Lock(retry_after=retry_after, scope="account")
 
