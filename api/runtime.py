@@ -37,6 +37,7 @@ from rag.chat.llm import make_generator
 from rag.chat.notify import Notifier
 from rag.chat.pipeline import AnswerPipeline
 from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge import sync as knowledge_sync
 from rag.knowledge.embeddings import Embedder, build_embedder
 
 log = logging.getLogger("trulybot")
@@ -172,7 +173,7 @@ async def build_runtime(
             semantic_similarity=settings.semantic_cache_similarity,
         )
         notifier = Notifier(database, allow_private=settings.allow_private_urls)
-        scheduler = Scheduler(database, scheduled_jobs(lifecycle))
+        scheduler = Scheduler(database, scheduled_jobs(lifecycle, ingestion))
         stack.push_async_callback(scheduler.stop)
         yield Runtime(
             settings=settings,
@@ -233,7 +234,7 @@ async def owner_session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
 
 def job_registry() -> JobRegistry:
     """Every job function, by name: the in-process queue's and `trulybot worker`'s."""
-    return JobRegistry({**knowledge_jobs.JOBS, **lifecycle_jobs.JOBS})
+    return JobRegistry({**knowledge_jobs.JOBS, **knowledge_sync.JOBS, **lifecycle_jobs.JOBS})
 
 
 async def _job_queue(
