@@ -39,6 +39,8 @@ from rag.chat.pipeline import AnswerPipeline
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import sync as knowledge_sync
 from rag.knowledge.embeddings import Embedder, build_embedder
+from rag.knowledge.rerank import Reranker, build_reranker
+from rag.knowledge.rerank import describe as describe_reranker
 
 log = logging.getLogger("trulybot")
 
@@ -62,6 +64,8 @@ class Runtime:
     redis: Redis | None
     embedder: Embedder
     generator: Generator
+    reranker: Reranker
+    """Reorders the top retrieval candidates (RERANKER); ``NoReranker`` by default."""
     cache: ResponseCache
     notifier: Notifier
     jobs: JobQueue
@@ -116,6 +120,7 @@ async def build_runtime(
     redis: Redis | None = None,
     embedder: Embedder | None = None,
     generator: Generator | None = None,
+    reranker: Reranker | None = None,
     jobs: JobQueue | JobsChoice = "settings",
     payments: PaymentProvider | None = None,
 ) -> AsyncIterator[Runtime]:
@@ -124,15 +129,19 @@ async def build_runtime(
     ``database``: use this one (with ``owner_url``) instead of resolving DATABASE_URL or the
     embedded cluster (``apply_migrations`` then, and ``statement_timeout_ms``, the per-statement
     limit, by default DB_STATEMENT_TIMEOUT_MS; 0 for operator tools). ``redis``: this client
-    instead of one for REDIS_URL. ``embedder``, ``generator``, ``payments``: instead of the ones
-    the settings name. ``jobs``: a queue, or where jobs run (``JobsChoice``).
+    instead of one for REDIS_URL. ``embedder``, ``generator``, ``reranker``, ``payments``: instead
+    of the ones the settings name. ``jobs``: a queue, or where jobs run (``JobsChoice``).
     """
     settings = settings.with_jwt_secret()
     async with AsyncExitStack() as stack:
+        if reranker is None:  # first: a cross-encoder that does not load refuses to start
+            reranker = build_reranker(settings)
+            stack.push_async_callback(reranker.aclose)
+            await reranker.start()
         embedded: EmbeddedPostgres | None = None
         if database is None:
             target = await resolve_database(settings, apply_migrations=apply_migrations)
-            if target.embedded is not None:  # registered first, so it runs last
+            if target.embedded is not None:  # before what uses the database, so it runs after
                 stack.callback(target.embedded.release)
             database = Database.from_url(
                 target.app_url,
@@ -181,6 +190,7 @@ async def build_runtime(
             redis=redis,
             embedder=embedder,
             generator=generator,
+            reranker=reranker,
             cache=cache,
             notifier=notifier,
             jobs=queue,
@@ -191,6 +201,7 @@ async def build_runtime(
                 settings=settings,
                 embedder=embedder,
                 generator=generator,
+                reranker=reranker,
                 cache=cache,
                 notifier=notifier,
             ),
@@ -274,6 +285,7 @@ def describe_defaults(runtime: Runtime) -> list[str]:
     else:
         where = f"at {settings.openai_base_url}" if settings.openai_base_url else "(OpenAI)"
         lines.append(f"generation: {settings.chat_model} via the OpenAI-compatible API {where}")
+    lines.append(describe_reranker(runtime.reranker))
     lines.append(
         "payments: Razorpay"
         if settings.billing_enabled

@@ -175,6 +175,13 @@ class Settings(BaseSettings):
     retrieval_k: int = 5
     retrieval_min_similarity: float = 0.30
     history_turns: int = 6
+    # Reranking the fused candidates (rag.knowledge.rerank): none, llm (the chat model above),
+    # or the path of a local sentence-transformers CrossEncoder directory.
+    reranker: str = "none"
+    reranker_candidates: int = Field(default=24, ge=2, le=100)
+    reranker_timeout_ms: int = Field(default=1500, ge=1, le=60_000)
+    reranker_max_tokens: int = Field(default=2500, ge=200, le=100_000)
+    reranker_cache_size: int = Field(default=2048, ge=0)
 
     # --- billing (Razorpay) ---
     razorpay_key_id: str | None = None
