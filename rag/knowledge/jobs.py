@@ -18,9 +18,10 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import metrics
 from core.config import Settings
@@ -40,6 +41,7 @@ from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
 from workspaces import repository as ws_repo
 from workspaces import usage
+from workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,20 @@ class IngestionDeps:
     owner_url: str | None = None
     """The owner connection for index DDL without locking writers (else the definer path)."""
     index_policy: indexing.IndexPolicy = field(default_factory=indexing.IndexPolicy)
+    alerts: OwnerAlerts | None = None
+    """How the owner is told that a web source started failing (the api layer wires the
+    workspace webhook); None: the source's flag and its sync records are the record."""
+
+
+class OwnerAlerts(Protocol):
+    """Tells a workspace's owner about an event: ``record`` writes it in the caller's unit of
+    work (an outbox) and returns a handle, ``send`` delivers it once that work is committed."""
+
+    async def record(
+        self, session: AsyncSession, workspace: Workspace, event: str, data: dict[str, Any]
+    ) -> uuid.UUID | None: ...
+
+    def send(self, workspace_id: uuid.UUID, handle: uuid.UUID) -> None: ...
 
 
 class _Superseded(Exception):

@@ -23,8 +23,9 @@ Exactly once: the periodic job ``sync_due_sources`` (api/schedule.py) leases due
 source carrying the lease holder; a sync runs only while its holder's lease is live. A sync
 whose process died keeps the source due; once the lease has expired the next tick claims it
 again (its record is marked ``interrupted``). A source whose syncs fail
-SOURCE_FAILING_AFTER times in a row is flagged ``failing``; the owner sees it on the source and
-in its sync records.
+SOURCE_FAILING_AFTER times in a row is flagged ``failing``; the owner is told once, through the
+workspace webhook (event ``source.failing``, when a webhook is configured), and sees it on the
+source and in its sync records.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ from workspaces.service import WorkspaceAccess
 log = logging.getLogger(__name__)
 
 SYNC_JOB = "sync_source"
+FAILING_EVENT = "source.failing"
+"""The owner alert (webhook event) sent when a source is first flagged failing."""
 GONE_STATUSES = (404, 410)
 REMOVE_AFTER_MISSING = 2
 """A page gone (404/410 or dropped from its sitemap) on this many syncs in a row is removed."""
@@ -289,13 +292,33 @@ async def _finish(
         }
         if listed_hash is not None:
             values["content_hash"] = listed_hash
+        alert: uuid.UUID | None = None
+        flagged = failed and failures == deps.settings.source_failing_after
+        if flagged and deps.alerts is not None:
+            workspace = await ws_repo.get_workspace(session, ws)
+            if workspace is not None:
+                alert = await deps.alerts.record(
+                    session,
+                    workspace,
+                    FAILING_EVENT,
+                    {
+                        "source_id": str(source.id),
+                        "url": source.url,
+                        "kind": source.kind,
+                        "consecutive_failures": failures,
+                        "sync_id": str(record.id),
+                        "error": fatal.message[:500] if fatal is not None else None,
+                    },
+                )
         if current.leased_by == holder:
             values.update(leased_by=None, lease_until=None)
             values["next_due_at"] = (
                 now if cursor is not None and not failed else next_due(current.schedule, now)
             )
         await repo.update_source(session, ws, source.id, **values)
-    if failed and failures == deps.settings.source_failing_after:
+    if alert is not None and deps.alerts is not None:
+        deps.alerts.send(ws, alert)
+    if flagged:
         log.warning(
             "source %s (%s) is failing: %d syncs in a row failed", source.id, source.url, failures
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -33,6 +34,7 @@ from rag.knowledge import sync
 from rag.knowledge.embeddings import HashEmbedder
 from rag.knowledge.repository import sources as source_repo
 from tests.conftest import Owner, client_for, make_runtime, make_settings, signup
+from tests.fakes.receiver import receiver
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -519,12 +521,16 @@ async def test_racing_schedulers_run_a_due_sync_once_and_a_crashed_sync_runs_aga
             assert await _records(owner_db, source["id"]) == ["ok", "interrupted", "ok"]
 
 
-async def test_a_failing_source_is_flagged_and_recorded(
+async def test_a_failing_source_is_flagged_recorded_and_the_owner_told_once(
     db: Database, owner_db: Database, redis_client: Redis
 ) -> None:
-    with local_site() as site:
+    with local_site() as site, receiver() as hook:
         site.pages["/x"] = Page(article("x", ["some words"]))
         async with world(db, owner_db, redis_client, source_failing_after=2) as w:
+            r = await w.client.patch(
+                w.owner.url(""), json={"webhook_url": hook.url()}, headers=w.owner.headers
+            )
+            assert r.status_code == 200, r.text
             source = await w.add_url(site.url("/x"))
             site.pages["/x"].status = 500
             first = await w.sync_now(source["id"])
@@ -532,9 +538,18 @@ async def test_a_failing_source_is_flagged_and_recorded(
             assert first["pages_failed"] == 1
             assert first["errors"][0]["url"] == site.url("/x")
             assert (await w.sources())[0]["failing"] is False
-            await w.sync_now(source["id"])
+            await w.runtime.notifier.drain()
+            assert hook.received == []
+            for _ in range(2):  # flagged at the second failure; told once
+                await w.sync_now(source["id"])
+            await w.runtime.notifier.drain()
             state = (await w.sources())[0]
-            assert (state["failing"], state["consecutive_failures"]) == (True, 2)
+            assert (state["failing"], state["consecutive_failures"]) == (True, 3)
+            [alert] = hook.received
+            payload = json.loads(alert.body)
+            assert alert.headers.get("x-trulybot-event") == payload["event"] == "source.failing"
+            assert payload["data"]["source_id"] == source["id"]
+            assert payload["data"]["consecutive_failures"] == 2
             assert site.url("/x") in await w.documents()  # a failing page is not removed
             site.pages["/x"].status = 200
             await w.sync_now(source["id"])
@@ -567,3 +582,29 @@ async def test_sources_are_per_workspace_and_bad_input_is_a_clear_4xx(
             assert r.status_code == 422
             assert r.json()["error"]["code"] == "validation_error"
             assert (await w.sources())[0]["schedule"] == "never"
+
+
+async def test_the_ssrf_guard_applies_to_every_sync_fetch(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """A source added where loopback was allowed, synced by a deployment where it is not: the
+    sync refuses the address before connecting (the guard is fetch.py's, on every hop)."""
+    with local_site() as site:
+        site.pages["/in"] = Page(article("in", ["internal words"]))
+        async with world(db, owner_db, redis_client) as w:
+            source = await w.add_url(site.url("/in"))
+            site.reset()
+            async with (
+                make_runtime(make_settings(), db, redis_client) as strict,
+                client_for(strict) as c,
+            ):
+                r = await c.post(
+                    w.owner.url(f"/sources/{source['id']}/sync"), headers=w.owner.headers
+                )
+                assert r.status_code == 202, r.text
+                await strict.jobs.drain()
+            record = await w.last_sync(source["id"])
+            assert (record["status"], record["pages_failed"]) == ("failed", 1)
+            assert record["errors"][0]["code"] == "url_not_allowed"
+            assert site.requests == []
+            assert site.url("/in") in await w.documents()
