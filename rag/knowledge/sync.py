@@ -135,14 +135,14 @@ async def set_schedule(
     if source is None:
         raise NotFound("Source not found")
     now = utcnow()
-    due = next_due(schedule, source.last_synced_at or now)
-    if due is not None and source.cursor is not None:
-        due = now  # a sitemap round in progress continues at once
-    if due is not None and due < now:
-        due = now
-    if source.next_due_at is not None and source.lease_until is not None:
-        due = source.next_due_at if due is None else due  # a sync in flight keeps its due time
-    await repo.update_source(session, ws, source_id, schedule=schedule, next_due_at=due)
+    values: dict[str, Any] = {"schedule": schedule}
+    if source.lease_until is None or source.lease_until < now:
+        # (A sync in flight keeps its due time; it computes the next one from this schedule.)
+        due = next_due(schedule, source.last_synced_at or now)
+        if due is not None and (due < now or source.cursor is not None):
+            due = now  # overdue, or a sitemap round in progress: continue at once
+        values["next_due_at"] = due
+    await repo.update_source(session, ws, source_id, **values)
     await permit.record(
         session, target_type="source", target_id=source_id, details={"schedule": schedule}
     )
@@ -230,6 +230,8 @@ async def sync_source(
     fatal: AppError | None = None
     cursor: str | None = None
     listed_hash: str | None = None
+    # A cancelled sync (shutdown) records nothing: its lease expires and the sync runs again,
+    # its record then marked interrupted, as after a crash.
     try:
         if source.kind == "sitemap":
             cursor, listed_hash = await _sync_sitemap(deps, source, stats)
@@ -242,8 +244,7 @@ async def sync_source(
         log.exception("sync of source %s failed", source_id)
         fatal = AppError(f"Internal error: {type(exc).__name__}", code="internal_error")
         stats.error(source.url, fatal)
-    finally:
-        status = await _finish(deps, source, record, stats, holder, fatal, cursor, listed_hash)
+    status = await _finish(deps, source, record, stats, holder, fatal, cursor, listed_hash)
     for document_id in stats.requeue:
         await deps.jobs.enqueue(INGEST_JOB, workspace_id=str(ws), document_id=str(document_id))
     return status
