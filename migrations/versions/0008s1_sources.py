@@ -1,7 +1,7 @@
 """Sources that re-sync: a web page or sitemap the workspace keeps fresh, and each sync's record.
 
 Revision ID: 0008s1
-Revises: 0007
+Revises: 0006a3
 Create Date: 2026-12-01
 
 ``sources``: one row per page URL or sitemap URL an owner added (``kind`` page | sitemap), its
@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from migrations import rls
 
 revision: str = "0008s1"
-down_revision: str | None = "0007"
+down_revision: str | None = "0006a3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
