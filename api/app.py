@@ -32,6 +32,7 @@ from api.routers import (
     health,
     leads,
     lifecycle,
+    sources,
     widget,
     workspaces,
 )
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         widget.router,
         audit.router,
         lifecycle.router,
+        sources.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     return app

@@ -12,6 +12,7 @@ embedder, an arq queue...); what the runtime built itself it closes when the blo
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -34,15 +35,18 @@ from core.mail import MAILER_KEY, MailConfig, Mailer, Templates
 from core.redis import create_redis
 from core.scheduler import Scheduler
 from lifecycle import jobs as lifecycle_jobs
+from rag.chat import notify
 from rag.chat.cache import ResponseCache
 from rag.chat.generator import Generator
 from rag.chat.llm import make_generator
 from rag.chat.notify import Notifier
 from rag.chat.pipeline import AnswerPipeline
 from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge import sync as knowledge_sync
 from rag.knowledge.embeddings import Embedder, build_embedder
 from rag.knowledge.rerank import Reranker, build_reranker
 from rag.knowledge.rerank import describe as describe_reranker
+from workspaces.models import Workspace
 
 log = logging.getLogger("trulybot")
 
@@ -90,6 +94,22 @@ class Runtime:
     with it (see docs/deploy.md, Periodic jobs)."""
     demo_public_key: str | None = None
     """The demo workspace's widget key, when `serve` seeded it (SEED_DEMO)."""
+
+
+@dataclass(frozen=True)
+class WebhookAlerts:
+    """Owner alerts of the knowledge jobs (a web source failing) as workspace webhook events:
+    written to the webhook outbox in the job's transaction, posted after its commit."""
+
+    notifier: Notifier
+
+    async def record(
+        self, session: AsyncSession, workspace: Workspace, event: str, data: dict[str, Any]
+    ) -> uuid.UUID | None:
+        return await notify.enqueue(session, workspace, event, data)
+
+    def send(self, workspace_id: uuid.UUID, handle: uuid.UUID) -> None:
+        self.notifier.schedule(workspace_id, handle)
 
 
 async def resolve_database(settings: Settings, *, apply_migrations: bool) -> DatabaseTarget:
@@ -177,8 +197,14 @@ async def build_runtime(
         queue = await _job_queue(jobs, settings, context)
         if queue is not jobs:
             stack.push_async_callback(queue.close)
+        notifier = Notifier(database, allow_private=settings.allow_private_urls)
         ingestion = knowledge_jobs.IngestionDeps(
-            db=database, settings=settings, embedder=embedder, jobs=queue, owner_url=owner_url
+            db=database,
+            settings=settings,
+            embedder=embedder,
+            jobs=queue,
+            owner_url=owner_url,
+            alerts=WebhookAlerts(notifier),
         )
         context[knowledge_jobs.DEPS_KEY] = ingestion
         mailer = Mailer(
@@ -199,8 +225,7 @@ async def build_runtime(
             ttl_seconds=settings.cache_ttl_seconds,
             semantic_similarity=settings.semantic_cache_similarity,
         )
-        notifier = Notifier(database, allow_private=settings.allow_private_urls)
-        scheduler = Scheduler(database, scheduled_jobs(lifecycle))
+        scheduler = Scheduler(database, scheduled_jobs(lifecycle, ingestion))
         stack.push_async_callback(scheduler.stop)
         yield Runtime(
             settings=settings,
@@ -265,7 +290,9 @@ async def owner_session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
 
 def job_registry() -> JobRegistry:
     """Every job function, by name: the in-process queue's and `trulybot worker`'s."""
-    return JobRegistry({**knowledge_jobs.JOBS, **lifecycle_jobs.JOBS, **MAIL_JOBS})
+    return JobRegistry(
+        {**knowledge_jobs.JOBS, **knowledge_sync.JOBS, **lifecycle_jobs.JOBS, **MAIL_JOBS}
+    )
 
 
 async def _job_queue(

@@ -11,10 +11,19 @@ from datetime import datetime, time, timedelta
 
 from core.scheduler import DailyAt, Every, ScheduledJob
 from lifecycle import jobs as lifecycle_jobs
+from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge import sync as knowledge_sync
+
+SOURCE_SYNC_EVERY = timedelta(minutes=2)
 
 
-def scheduled_jobs(lifecycle: lifecycle_jobs.LifecycleDeps) -> list[ScheduledJob]:
+def scheduled_jobs(
+    lifecycle: lifecycle_jobs.LifecycleDeps, ingestion: knowledge_jobs.IngestionDeps
+) -> list[ScheduledJob]:
     """Every periodic job of the deployment."""
+
+    async def due_sources(now: datetime) -> None:
+        await knowledge_sync.sync_due_sources(ingestion, now)
 
     async def expired_exports(now: datetime) -> None:
         await lifecycle_jobs.delete_expired_exports(lifecycle, now)
@@ -28,5 +37,6 @@ def scheduled_jobs(lifecycle: lifecycle_jobs.LifecycleDeps) -> list[ScheduledJob
     return [
         ScheduledJob("delete_expired_exports", Every(timedelta(minutes=15)), expired_exports),
         ScheduledJob("purge_deleted_workspaces", Every(timedelta(minutes=15)), deleted_workspaces),
+        ScheduledJob("sync_due_sources", Every(SOURCE_SYNC_EVERY), due_sources),
         ScheduledJob("conversation_retention", DailyAt(time(3, 15)), retention, timedelta(hours=1)),
     ]

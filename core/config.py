@@ -136,6 +136,14 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = 5 * 1_048_576
     fetch_max_redirects: int = 5
     sitemap_max_pages: int = 200
+    # Sources that re-sync (rag/knowledge/sync.py): pages one sync checks (a larger sitemap
+    # continues at the next tick), how long a sync's lease lasts before another process
+    # presumes it crashed and runs it again, how many due sources one tick claims, and after
+    # how many failed syncs in a row a source is flagged failing.
+    source_sync_max_pages: int = Field(default=100, ge=1, le=10_000)
+    source_sync_lease_seconds: int = Field(default=1800, ge=30, le=86_400)
+    source_sync_batch: int = Field(default=20, ge=1, le=1000)
+    source_failing_after: int = Field(default=3, ge=1, le=100)
     # Parsing one document: wall time and address space of the parser's child process, the most
     # it may decode to (DOCX parts, PDF streams and text, text bodies) and PDF pages.
     parse_timeout_seconds: float = Field(default=60.0, gt=0)

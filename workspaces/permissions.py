@@ -86,6 +86,9 @@ class Action(enum.StrEnum):
     FAQ_DELETE = "faq.delete", "delete FAQs"
     UNANSWERED_RESOLVE = "unanswered.resolve", "resolve unanswered questions"
     OWNER_CHAT = "chat.owner", "chat with the bot as the workspace"
+    SOURCES_READ = "sources.read", "list web sources and their syncs"
+    SOURCE_UPDATE = "source.update", "change a web source's sync schedule"
+    SOURCE_SYNC = "source.sync", "sync a web source now"
     # the workspace's data (lifecycle/)
     EXPORT_CREATE = "export.create", "export the workspace's data"
     EXPORT_READ = "export.read", "see the workspace's exports"
@@ -149,6 +152,9 @@ TABLE: Final[Mapping[Action, Rule]] = MappingProxyType({
     Action.FAQ_DELETE:            Rule(N,     Y,    Y,     Y,       "faq.deleted"),
     Action.UNANSWERED_RESOLVE:    Rule(Y,     Y,    Y,     Y),
     Action.OWNER_CHAT:            Rule(Y,     Y,    Y,     Y),
+    Action.SOURCES_READ:          Rule(Y,     Y,    Y,     Y),
+    Action.SOURCE_UPDATE:         Rule(N,     Y,    Y,     Y,       "source.updated"),
+    Action.SOURCE_SYNC:           Rule(N,     Y,    Y,     Y,       "source.sync_requested"),
     Action.EXPORT_CREATE:         Rule(N,     N,    Y,     N,       "export.requested"),
     Action.EXPORT_READ:           Rule(N,     N,    Y,     N),
     Action.EXPORT_DOWNLOAD:       Rule(N,     N,    Y,     N,       "export.downloaded"),

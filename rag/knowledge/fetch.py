@@ -86,6 +86,10 @@ class FetchedPage:
     final_url: str
     content_type: str
     data: bytes
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False
+    """A 304 to a conditional request: no body was downloaded (``data`` is empty)."""
 
     @property
     def media_type(self) -> str:
@@ -156,6 +160,15 @@ class Inflater:
                 return
 
 
+def _conditional(etag: str | None, last_modified: str | None) -> dict[str, str]:
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return headers
+
+
 def _effective_type(media_type: str, url: httpx.URL, allowed: Iterable[str]) -> str | None:
     allowed_set = {t.lower() for t in allowed}
     if media_type in allowed_set:
@@ -177,8 +190,13 @@ async def fetch_url(
     allowed_types: Iterable[str] = DOCUMENT_TYPES,
     allow_networks: Iterable[str | IPNetwork] = (),
     client: httpx.AsyncClient | None = None,
+    etag: str | None = None,
+    last_modified: str | None = None,
 ) -> FetchedPage:
     """GET ``url`` safely; ``timeout`` bounds the whole fetch (DNS, redirects and body).
+
+    ``etag`` / ``last_modified``: the validators of an earlier fetch, sent as If-None-Match /
+    If-Modified-Since on every hop; a 304 answer returns ``not_modified`` without a body.
 
     Raises ``UrlNotAllowed`` (422), ``FetchFailed`` (422), ``FetchTooLarge`` (413) or
     ``UnsupportedMediaType`` (415).
@@ -190,7 +208,14 @@ async def fetch_url(
     try:
         async with asyncio.timeout(timeout):
             return await _fetch(
-                http, url, allow_private, networks, max_bytes, max_redirects, allowed
+                http,
+                url,
+                allow_private,
+                networks,
+                max_bytes,
+                max_redirects,
+                allowed,
+                _conditional(etag, last_modified),
             )
     except TimeoutError as exc:
         raise FetchFailed(f"Timed out after {timeout:g} s", details={"url": url}) from exc
@@ -209,11 +234,13 @@ async def _fetch(
     max_bytes: int,
     max_redirects: int,
     allowed: tuple[str, ...],
+    conditional: dict[str, str],
 ) -> FetchedPage:
     current = url
+    headers = {**_FETCH_HEADERS, **conditional}
     for _hop in range(max_redirects + 1):
         parsed, ip = await check_url(current, allow_private=allow_private, allow_networks=networks)
-        request = pinned_request(http, "GET", parsed, ip, headers=_FETCH_HEADERS)
+        request = pinned_request(http, "GET", parsed, ip, headers=headers)
         response = await http.send(request, stream=True, follow_redirects=False)
         try:
             if response.status_code in _REDIRECTS:
@@ -224,6 +251,17 @@ async def _fetch(
                     )
                 current = str(parsed.join(location))
                 continue
+            if response.status_code == 304 and conditional:
+                return FetchedPage(
+                    url=url,
+                    final_url=str(parsed),
+                    content_type="",
+                    data=b"",
+                    etag=response.headers.get("etag") or conditional.get("If-None-Match"),
+                    last_modified=response.headers.get("last-modified")
+                    or conditional.get("If-Modified-Since"),
+                    not_modified=True,
+                )
             if not 200 <= response.status_code < 300:
                 raise FetchFailed(
                     f"The server answered HTTP {response.status_code}",
@@ -253,7 +291,12 @@ async def _fetch(
                         raise too_large
             content_type = header if media == effective else effective
             return FetchedPage(
-                url=url, final_url=str(parsed), content_type=content_type, data=bytes(body)
+                url=url,
+                final_url=str(parsed),
+                content_type=content_type,
+                data=bytes(body),
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
             )
         finally:
             await response.aclose()

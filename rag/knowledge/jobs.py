@@ -18,9 +18,10 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import metrics
 from core.config import Settings
@@ -40,6 +41,7 @@ from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
 from workspaces import repository as ws_repo
 from workspaces import usage
+from workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,20 @@ class IngestionDeps:
     owner_url: str | None = None
     """The owner connection for index DDL without locking writers (else the definer path)."""
     index_policy: indexing.IndexPolicy = field(default_factory=indexing.IndexPolicy)
+    alerts: OwnerAlerts | None = None
+    """How the owner is told that a web source started failing (the api layer wires the
+    workspace webhook); None: the source's flag and its sync records are the record."""
+
+
+class OwnerAlerts(Protocol):
+    """Tells a workspace's owner about an event: ``record`` writes it in the caller's unit of
+    work (an outbox) and returns a handle, ``send`` delivers it once that work is committed."""
+
+    async def record(
+        self, session: AsyncSession, workspace: Workspace, event: str, data: dict[str, Any]
+    ) -> uuid.UUID | None: ...
+
+    def send(self, workspace_id: uuid.UUID, handle: uuid.UUID) -> None: ...
 
 
 class _Superseded(Exception):
@@ -134,11 +150,21 @@ async def _fail(
         )
 
 
-async def _load_bytes(
-    deps: IngestionDeps, document: Document, body: bytes | None
-) -> tuple[bytes, str | None, str | None]:
-    """The document's bytes, content type and URL (fetched now for web pages)."""
+@dataclass(frozen=True)
+class _Loaded:
+    data: bytes
+    content_type: str | None
+    url: str | None
+    validators: dict[str, Any]
+    """A web page's etag / last_modified (for the next sync's conditional request)."""
+
+
+async def _load_bytes(deps: IngestionDeps, document: Document, body: bytes | None) -> _Loaded:
+    """The document's bytes, content type and URL: a web page is fetched now, unless a sync
+    already fetched it and stored its bytes (``rag.knowledge.sync``)."""
     if document.source_type in ("url", "sitemap"):
+        if body is not None:
+            return _Loaded(body, document.content_type, document.source, {})
         s = deps.settings
         page = await fetch_url(
             document.source,
@@ -147,10 +173,15 @@ async def _load_bytes(
             max_bytes=s.fetch_max_bytes,
             max_redirects=s.fetch_max_redirects,
         )
-        return page.data, page.content_type, page.final_url
+        return _Loaded(
+            page.data,
+            page.content_type,
+            page.final_url,
+            {"etag": page.etag, "last_modified": page.last_modified, "missing_syncs": 0},
+        )
     if body is None:
         raise AppError("The document has no stored content", code="no_content")
-    return body, document.content_type, None
+    return _Loaded(body, document.content_type, None, {})
 
 
 async def _embed(
@@ -224,7 +255,9 @@ async def _process(
     deps: IngestionDeps, document: Document, body: bytes | None, revision: int
 ) -> str:
     ws, doc_id, s = document.workspace_id, document.id, deps.settings
-    data, content_type, url = await _load_bytes(deps, document, body)
+    loaded = await _load_bytes(deps, document, body)
+    data, content_type, url = loaded.data, loaded.content_type, loaded.url
+    web = document.source_type in ("url", "sitemap")
     digest = content_hash(data)
     parsed = await asyncio.to_thread(
         parse_isolated,
@@ -302,6 +335,8 @@ async def _process(
             error_code=None,
             processed_at=utcnow(),
             counted=True,
+            **loaded.validators,
+            **({"body": None} if web else {}),  # a page's bytes are fetched, not kept
         )
         await usage.increment(session, ws, documents=0 if was_counted else 1, chunks=len(todo))
         if todo or leftover or not was_counted:

@@ -30,6 +30,7 @@ from rag.knowledge.limits import check_quotas, parse_limits
 from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parsing import check_size, detect_kind
 from rag.knowledge.repository import documents as document_repo
+from rag.knowledge.repository import sources as source_repo
 from workspaces import repository as ws_repo
 from workspaces.models import Workspace
 from workspaces.permissions import Action, authorize
@@ -171,7 +172,7 @@ async def submit_url(
 ) -> Submission:
     authorize(access, Action.DOCUMENT_WRITE)
     await check_url(url, allow_private=settings.allow_private_urls)  # 422 url_not_allowed now
-    return await _submit(
+    submission = await _submit(
         session,
         access.workspace,
         source_type="url",
@@ -180,6 +181,11 @@ async def submit_url(
         content_type=None,
         data=None,
     )
+    source = await source_repo.ensure_source(session, access.workspace.id, url=url, kind="page")
+    await source_repo.link_documents(
+        session, access.workspace.id, source.id, [submission.document.id]
+    )
+    return submission
 
 
 async def submit_sitemap(
@@ -216,6 +222,8 @@ async def submit_sitemap(
                 data=None,
             )
         )
+    source = await source_repo.ensure_source(session, workspace.id, url=sitemap_url, kind="sitemap")
+    await source_repo.link_documents(session, workspace.id, source.id, [s.document.id for s in out])
     return out
 
 
@@ -272,7 +280,13 @@ async def delete_document(
     """Delete a document and its chunks (audited); cached answers are invalidated."""
     permit = authorize(access, Action.DOCUMENT_DELETE)
     workspace_id = access.workspace.id
-    if not await document_repo.delete_document(session, workspace_id, document_id):
+    document = await document_repo.get_document(session, workspace_id, document_id)
+    if document is None or not await document_repo.delete_document(
+        session, workspace_id, document_id
+    ):
         raise NotFound("Document not found")
+    if document.source_type == "url" and document.source_id is not None:
+        # A deleted web page is not brought back by its schedule: its page source goes too.
+        await source_repo.delete_source(session, workspace_id, document.source_id)
     await ws_repo.bump_knowledge_version(session, workspace_id)
     await permit.record(session, target_type="document", target_id=document_id)

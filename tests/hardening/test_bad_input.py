@@ -4,11 +4,14 @@ JSON nested too deep, an offset past int64, unpaired UTF-16 surrogates in string
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from core.db import Database
 from tests.conftest import Owner, signup
 from tests.hardening.conftest import ClientFactory
 
@@ -88,12 +91,25 @@ async def test_ordinary_nesting_still_works(client: httpx.AsyncClient, owner: Ow
 
 
 async def test_offset_past_int64_is_422_on_every_list_endpoint(
-    client: httpx.AsyncClient, owner: Owner
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database
 ) -> None:
     document = await client.post(
         owner.url("/documents"), json={"title": "T", "text": "Text."}, headers=owner.headers
     )
-    ids = {"workspace_id": owner.workspace_id, "document_id": document.json()["id"]}
+    source_id = str(uuid.uuid4())
+    async with owner_db.transaction() as session:  # a web source, without fetching anything
+        await session.execute(
+            text(
+                "INSERT INTO sources (id, workspace_id, url, kind) "
+                "VALUES (:id, :w, 'https://example.com/', 'page')"
+            ),
+            {"id": source_id, "w": owner.workspace_id},
+        )
+    ids = {
+        "workspace_id": owner.workspace_id,
+        "document_id": document.json()["id"],
+        "source_id": source_id,
+    }
     spec = (await client.get("/openapi.json")).json()
     paths = [
         path

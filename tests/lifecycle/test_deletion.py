@@ -141,6 +141,22 @@ async def _fill_everything(
             ),
             {"id": uuid.uuid4(), "ws": ws},
         )
+        # A web source and one sync record (issue 16), made without fetching anything.
+        source_id = uuid.uuid4()
+        await session.execute(
+            text(
+                "INSERT INTO sources (id, workspace_id, url, kind)"
+                " VALUES (:id, :ws, 'https://example.com/', 'page')"
+            ),
+            {"id": source_id, "ws": ws},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO source_syncs (id, workspace_id, source_id, trigger)"
+                " VALUES (:id, :ws, :source, 'manual')"
+            ),
+            {"id": uuid.uuid4(), "ws": ws, "source": source_id},
+        )
 
 
 async def test_a_purge_leaves_no_row_of_the_workspace_in_any_tenant_table(

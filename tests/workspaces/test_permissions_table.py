@@ -63,6 +63,9 @@ EXPECTED: dict[Action, tuple[str, str | None]] = {
     Action.FAQ_DELETE: ("- Y Y Y", "faq.deleted"),
     Action.UNANSWERED_RESOLVE: ("Y Y Y Y", None),
     Action.OWNER_CHAT: ("Y Y Y Y", None),
+    Action.SOURCES_READ: ("Y Y Y Y", None),  # issue 16: web sources that re-sync
+    Action.SOURCE_UPDATE: ("- Y Y Y", "source.updated"),
+    Action.SOURCE_SYNC: ("- Y Y Y", "source.sync_requested"),
     Action.EXPORT_CREATE: ("- - Y -", "export.requested"),  # issue 14: owners in person
     Action.EXPORT_READ: ("- - Y -", None),
     Action.EXPORT_DOWNLOAD: ("- - Y -", "export.downloaded"),
@@ -93,6 +96,8 @@ def settings(razorpay: FakeRazorpay) -> Settings:
         razorpay_webhook_secret=["whsec_permissions_0001"],
         razorpay_base_url=razorpay.base_url,
         razorpay_timeout_seconds=2.0,
+        # Web sources point at a closed loopback port: their fetches fail at once, offline.
+        allow_private_urls=True,
     )
 
 
@@ -241,6 +246,27 @@ async def _delete_document(team: Team) -> Call:
     return Call("DELETE", f"/documents/{await _document(team)}", expect=204)
 
 
+async def _source(team: Team) -> str:
+    """A page source (its page on a closed loopback port: the fetches fail at once)."""
+    url = f"http://127.0.0.1:9/page-{uuid.uuid4().hex[:12]}"
+    await team.as_owner("POST", "/documents", {"url": url})
+    sources = await team.as_owner("GET", "/sources?limit=100")
+    [source] = [s for s in sources["items"] if s["url"] == url]
+    return str(source["id"])
+
+
+async def _source_syncs(team: Team) -> Call:
+    return Call("GET", f"/sources/{await _source(team)}/syncs")
+
+
+async def _source_schedule(team: Team) -> Call:
+    return Call("PUT", f"/sources/{await _source(team)}/schedule", {"schedule": "weekly"})
+
+
+async def _source_sync(team: Team) -> Call:
+    return Call("POST", f"/sources/{await _source(team)}/sync", expect=202)
+
+
 async def _faq(team: Team) -> str:
     faq = await team.as_owner(
         "POST", "/faqs", {"question": f"Opening hours {uuid.uuid4()}?", "answer": "9 to 5."}
@@ -333,6 +359,9 @@ PROBES: dict[Action, list[Probe]] = {
     Action.FAQ_DELETE: [_delete_faq],
     Action.UNANSWERED_RESOLVE: [fixed("POST", "/unanswered/resolve", {"ids": [NO_SUCH]})],
     Action.OWNER_CHAT: [fixed("POST", "/chat", {"message": "When are you open?"})],
+    Action.SOURCES_READ: [fixed("GET", "/sources"), _source_syncs],
+    Action.SOURCE_UPDATE: [_source_schedule],
+    Action.SOURCE_SYNC: [_source_sync],
     Action.EXPORT_CREATE: [fixed("POST", "/exports", expect=202)],
     Action.EXPORT_READ: [fixed("GET", "/exports"), fixed("GET", f"/exports/{NO_SUCH}", expect=404)],
     Action.EXPORT_DOWNLOAD: [_ready_export],

@@ -1,0 +1,154 @@
+"""Web sources (pages and sitemaps) that re-sync, and their sync records (rag/knowledge/sync.py)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, status
+from pydantic import BaseModel
+
+from api.deps import LimitDep, OffsetDep, RuntimeDep, SessionDep, WorkspaceDep
+from api.throttling import RateLimitIngest
+from rag.knowledge import sync
+from rag.knowledge.models import Source, SourceSync, SyncSchedule
+
+router = APIRouter(tags=["sources"])
+
+
+class SourceOut(BaseModel):
+    id: uuid.UUID
+    url: str
+    kind: str
+    schedule: str
+    etag: str | None
+    last_modified: str | None
+    content_hash: str | None
+    consecutive_missing: int
+    consecutive_failures: int
+    failing: bool
+    last_status: str | None
+    last_error: str | None
+    last_synced_at: datetime | None
+    next_due_at: datetime | None
+    syncing: bool
+    resumes_after: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, source: Source) -> SourceOut:
+        return cls(
+            **{
+                name: getattr(source, name)
+                for name in cls.model_fields
+                if name not in ("syncing", "resumes_after")
+            },
+            syncing=source.lease_until is not None,
+            resumes_after=source.cursor,
+        )
+
+
+class SourcePage(BaseModel):
+    items: list[SourceOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ScheduleIn(BaseModel):
+    schedule: SyncSchedule
+
+
+class SyncOut(BaseModel):
+    id: uuid.UUID
+    trigger: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    pages_checked: int
+    pages_changed: int
+    pages_added: int
+    pages_removed: int
+    pages_failed: int
+    pages_unchanged: int
+    complete: bool
+    errors: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, record: SourceSync) -> SyncOut:
+        return cls.model_validate(record, from_attributes=True)
+
+
+class SyncPage(BaseModel):
+    items: list[SyncOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class SyncRequested(BaseModel):
+    source_id: uuid.UUID
+    status: str = "queued"
+
+
+@router.get("/workspaces/{workspace_id}/sources", response_model=SourcePage)
+async def list_sources(
+    access: WorkspaceDep, session: SessionDep, limit: LimitDep, offset: OffsetDep = 0
+) -> SourcePage:
+    items, total = await sync.list_sources(session, access, limit=limit, offset=offset)
+    return SourcePage(
+        items=[SourceOut.of(s) for s in items], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/workspaces/{workspace_id}/sources/{source_id}", response_model=SourceOut)
+async def get_source(source_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> SourceOut:
+    return SourceOut.of(await sync.get_source(session, access, source_id))
+
+
+@router.put("/workspaces/{workspace_id}/sources/{source_id}/schedule", response_model=SourceOut)
+async def set_schedule(
+    source_id: uuid.UUID, body: ScheduleIn, access: WorkspaceDep, session: SessionDep
+) -> SourceOut:
+    """`{"schedule": "never" | "daily" | "weekly"}`."""
+    return SourceOut.of(await sync.set_schedule(session, access, source_id, body.schedule))
+
+
+@router.post(
+    "/workspaces/{workspace_id}/sources/{source_id}/sync",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SyncRequested,
+    dependencies=[RateLimitIngest],
+)
+async def sync_now(
+    source_id: uuid.UUID,
+    access: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
+) -> SyncRequested:
+    """Sync now (202); 409 ``sync_in_progress`` while a sync of it runs."""
+    lease = timedelta(seconds=runtime.settings.source_sync_lease_seconds)
+    holder = await sync.request_sync(session, access, source_id, lease=lease)
+    background.add_task(  # after the response, i.e. after the request's commit
+        runtime.jobs.enqueue,
+        sync.SYNC_JOB,
+        workspace_id=str(access.workspace.id),
+        source_id=str(source_id),
+        holder=holder,
+        trigger="manual",
+    )
+    return SyncRequested(source_id=source_id)
+
+
+@router.get("/workspaces/{workspace_id}/sources/{source_id}/syncs", response_model=SyncPage)
+async def list_syncs(
+    source_id: uuid.UUID,
+    access: WorkspaceDep,
+    session: SessionDep,
+    limit: LimitDep,
+    offset: OffsetDep = 0,
+) -> SyncPage:
+    items, total = await sync.list_syncs(session, access, source_id, limit=limit, offset=offset)
+    return SyncPage(items=[SyncOut.of(r) for r in items], total=total, limit=limit, offset=offset)

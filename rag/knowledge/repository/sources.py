@@ -1,0 +1,261 @@
+"""SQL of the sources and source_syncs tables (and the documents a source keeps)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import utcnow
+from rag.knowledge.models import Document, Source, SourceSync
+
+DUE_LOOKUP = "sources:due"
+"""The ``app.lookup`` value under which the scheduler sees every workspace's due sources
+(migration 0008s1)."""
+
+
+async def ensure_source(
+    session: AsyncSession, workspace_id: uuid.UUID, *, url: str, kind: str
+) -> Source:
+    """The workspace's source for ``(kind, url)``, created (schedule never) when new."""
+    await session.execute(
+        insert(Source)
+        .values(id=uuid.uuid4(), workspace_id=workspace_id, url=url, kind=kind)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "kind", "url"])
+    )
+    result = await session.execute(
+        select(Source)
+        .where(Source.workspace_id == workspace_id, Source.kind == kind, Source.url == url)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one()
+
+
+async def get_source(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    source_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+) -> Source | None:
+    stmt = select(Source).where(Source.workspace_id == workspace_id, Source.id == source_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    result = await session.execute(stmt.execution_options(populate_existing=True))
+    return result.scalar_one_or_none()
+
+
+async def list_sources(
+    session: AsyncSession, workspace_id: uuid.UUID, *, limit: int, offset: int
+) -> tuple[list[Source], int]:
+    where = Source.workspace_id == workspace_id
+    total = (await session.execute(select(func.count()).select_from(Source).where(where))).scalar()
+    rows = await session.execute(
+        select(Source)
+        .where(where)
+        .order_by(Source.created_at, Source.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows.scalars()), int(total or 0)
+
+
+async def update_source(
+    session: AsyncSession, workspace_id: uuid.UUID, source_id: uuid.UUID, **values: Any
+) -> None:
+    await session.execute(
+        update(Source)
+        .where(Source.workspace_id == workspace_id, Source.id == source_id)
+        .values(**values, updated_at=utcnow())
+    )
+
+
+async def delete_source(
+    session: AsyncSession, workspace_id: uuid.UUID, source_id: uuid.UUID
+) -> None:
+    await session.execute(
+        delete(Source).where(Source.workspace_id == workspace_id, Source.id == source_id)
+    )
+
+
+async def link_documents(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    source_id: uuid.UUID,
+    document_ids: Sequence[uuid.UUID],
+) -> None:
+    if document_ids:
+        await session.execute(
+            update(Document)
+            .where(Document.workspace_id == workspace_id, Document.id.in_(list(document_ids)))
+            .values(source_id=source_id)
+        )
+
+
+async def source_documents(
+    session: AsyncSession, workspace_id: uuid.UUID, source_id: uuid.UUID, source_type: str
+) -> list[Document]:
+    """The documents a source keeps: linked to it, or (pages stored before sources existed) of
+    its kind with no source yet are adopted by the caller."""
+    result = await session.execute(
+        select(Document)
+        .where(
+            Document.workspace_id == workspace_id,
+            Document.source_type == source_type,
+            Document.source_id == source_id,
+        )
+        .execution_options(populate_existing=True)
+    )
+    return list(result.scalars())
+
+
+async def unlinked_documents(
+    session: AsyncSession, workspace_id: uuid.UUID, source_type: str, urls: Sequence[str]
+) -> list[Document]:
+    if not urls:
+        return []
+    result = await session.execute(
+        select(Document).where(
+            Document.workspace_id == workspace_id,
+            Document.source_type == source_type,
+            Document.source_id.is_(None),
+            Document.source.in_(list(urls)),
+        )
+    )
+    return list(result.scalars())
+
+
+# --- leases -----------------------------------------------------------------------------------
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, holder: str, lease_until: datetime, limit: int
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Lease up to ``limit`` due sources of any workspace (run under ``DUE_LOOKUP``); rows
+    another transaction is claiming are skipped, so concurrent schedulers never share one.
+    Returns (workspace_id, source_id) pairs."""
+    due = (
+        select(Source.id)
+        .where(
+            Source.next_due_at.is_not(None),
+            Source.next_due_at <= now,
+            or_(Source.lease_until.is_(None), Source.lease_until < now),
+        )
+        .order_by(Source.next_due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(
+        update(Source)
+        .where(Source.id.in_(due.scalar_subquery()))
+        .values(leased_by=holder, lease_until=lease_until)
+        .returning(Source.workspace_id, Source.id)
+    )
+    return [(row[0], row[1]) for row in result.all()]
+
+
+async def claim_one(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    source_id: uuid.UUID,
+    *,
+    now: datetime,
+    holder: str,
+    lease_until: datetime,
+) -> bool:
+    """Lease one source now (sync now) unless a live lease holds it."""
+    result = await session.execute(
+        update(Source)
+        .where(
+            Source.workspace_id == workspace_id,
+            Source.id == source_id,
+            or_(Source.lease_until.is_(None), Source.lease_until < now),
+        )
+        .values(leased_by=holder, lease_until=lease_until)
+        .returning(Source.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def holds_lease(
+    session: AsyncSession, workspace_id: uuid.UUID, source_id: uuid.UUID, holder: str, now: datetime
+) -> Source | None:
+    """The source, locked, while ``holder``'s lease on it is live; else None."""
+    result = await session.execute(
+        select(Source)
+        .where(
+            Source.workspace_id == workspace_id,
+            Source.id == source_id,
+            and_(Source.leased_by == holder, Source.lease_until >= now),
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+# --- sync records -----------------------------------------------------------------------------
+
+
+async def start_sync(
+    session: AsyncSession, workspace_id: uuid.UUID, source_id: uuid.UUID, *, trigger: str
+) -> SourceSync:
+    """A new running record; records a crashed run left running are marked interrupted."""
+    await session.execute(
+        update(SourceSync)
+        .where(
+            SourceSync.workspace_id == workspace_id,
+            SourceSync.source_id == source_id,
+            SourceSync.status == "running",
+        )
+        .values(status="interrupted", finished_at=utcnow())
+    )
+    record = SourceSync(
+        id=uuid.uuid4(),
+        workspace_id=workspace_id,
+        source_id=source_id,
+        trigger=trigger,
+        status="running",
+        started_at=utcnow(),
+        errors=[],
+    )
+    session.add(record)
+    await session.flush()
+    return record
+
+
+async def finish_sync(
+    session: AsyncSession, workspace_id: uuid.UUID, sync_id: uuid.UUID, **values: Any
+) -> None:
+    await session.execute(
+        update(SourceSync)
+        .where(SourceSync.workspace_id == workspace_id, SourceSync.id == sync_id)
+        .values(**values, finished_at=utcnow())
+    )
+
+
+async def list_syncs(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    source_id: uuid.UUID,
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[list[SourceSync], int]:
+    where = and_(SourceSync.workspace_id == workspace_id, SourceSync.source_id == source_id)
+    total = (
+        await session.execute(select(func.count()).select_from(SourceSync).where(where))
+    ).scalar()
+    rows = await session.execute(
+        select(SourceSync)
+        .where(where)
+        .order_by(SourceSync.started_at.desc(), SourceSync.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows.scalars()), int(total or 0)

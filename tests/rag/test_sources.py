@@ -1,0 +1,610 @@
+"""Sources that re-sync (rag/knowledge/sync.py) against a local site of our own that changes
+its pages between syncs: conditional requests, changed chunks only, sitemap pages added and
+removed (after two syncs gone), no duplicates, bounded and resumable sitemap syncs, and the
+scheduler's lease (racing schedulers run a sync once; a crashed sync runs again).
+
+The site is a real HTTP server on 127.0.0.1; the SSRF guard lets it through only because these
+runtimes set ALLOW_PRIVATE_URLS, the existing test mechanism for loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import numpy as np
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from api.runtime import Runtime
+from api.schedule import scheduled_jobs
+from core.db import Database
+from core.models import utcnow
+from core.scheduler import Every, ScheduledJob, Scheduler
+from rag.knowledge import sync
+from rag.knowledge.embeddings import HashEmbedder
+from rag.knowledge.repository import sources as source_repo
+from tests.conftest import Owner, client_for, make_runtime, make_settings, signup
+from tests.fakes.receiver import receiver
+
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+# --- the site ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    status: int = 200
+    etag: bool = True
+    last_modified: str | None = None
+
+    @property
+    def tag(self) -> str:
+        return '"' + hashlib.sha256(self.body).hexdigest()[:16] + '"'
+
+
+@dataclass
+class Site:
+    base: str
+    pages: dict[str, Page] = field(default_factory=dict)
+    requests: list[tuple[str, dict[str, str], int]] = field(default_factory=list)
+    """(path, request headers, answered status) in arrival order."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def hits(self, path: str) -> list[tuple[dict[str, str], int]]:
+        with self.lock:
+            return [(h, s) for p, h, s in self.requests if p == path]
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()
+
+    def sitemap(self, paths: Sequence[str]) -> None:
+        entries = "".join(f"<url><loc>{self.url(p)}</loc></url>" for p in paths)
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</urlset>'
+        ).encode()
+        self.pages["/sitemap.xml"] = Page(body, "application/xml", etag=False)
+
+
+@contextmanager
+def local_site() -> Iterator[Site]:
+    holder: dict[str, Site] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            site = holder["site"]
+            page = site.pages.get(self.path)
+            status, extra, body = 404, {}, b"not here"
+            if page is not None and page.status != 200:
+                status = page.status
+            elif page is not None:
+                if page.etag:
+                    extra["ETag"] = page.tag
+                if page.last_modified:
+                    extra["Last-Modified"] = page.last_modified
+                match = page.etag and self.headers.get("If-None-Match") == page.tag
+                since = (
+                    not page.etag
+                    and page.last_modified is not None
+                    and self.headers.get("If-Modified-Since") == page.last_modified
+                )
+                status, body = (304, b"") if match or since else (200, page.body)
+            with site.lock:
+                site.requests.append((self.path, dict(self.headers.items()), status))
+            self.send_response(status)
+            for key, value in extra.items():
+                self.send_header(key, value)
+            if status != 304:
+                ctype = page.content_type if page is not None and status == 200 else "text/plain"
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if status != 304:
+                self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    holder["site"] = Site(base=f"http://127.0.0.1:{server.server_address[1]}")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield holder["site"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def article(tag: str, sections: Sequence[str]) -> bytes:
+    """An HTML page of headed sections; each section is long enough to be its own chunk."""
+    parts = [f"<html><head><title>Guide {tag}</title></head><body>"]
+    for i, words in enumerate(sections):
+        parts.append(f"<h2>Part {i} of {tag}</h2><p>{' '.join([words] * 12)}</p>")
+    parts.append("</body></html>")
+    return "".join(parts).encode()
+
+
+class CountingEmbedder(HashEmbedder):
+    def __init__(self) -> None:
+        super().__init__(dimensions=384)
+        self.embedded: list[str] = []
+
+    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.embedded.extend(texts)
+        return await super().embed_documents(texts)
+
+
+@dataclass
+class World:
+    client: httpx.AsyncClient
+    runtime: Runtime
+    owner: Owner
+    embedder: CountingEmbedder
+    owner_db: Database
+
+    async def add_url(self, url: str) -> dict[str, Any]:
+        """Post a web page, let it be ingested, and return its (only) source."""
+        r = await self.client.post(
+            self.owner.url("/documents"), json={"url": url}, headers=self.owner.headers
+        )
+        assert r.status_code == 202, r.text
+        await self.runtime.jobs.drain()
+        [source] = [s for s in await self.sources() if s["url"] == url]
+        return source
+
+    async def sources(self) -> list[dict[str, Any]]:
+        r = await self.client.get(self.owner.url("/sources"), headers=self.owner.headers)
+        assert r.status_code == 200, r.text
+        items: list[dict[str, Any]] = r.json()["items"]
+        return items
+
+    async def sync_now(self, source_id: str) -> dict[str, Any]:
+        r = await self.client.post(
+            self.owner.url(f"/sources/{source_id}/sync"), headers=self.owner.headers
+        )
+        assert r.status_code == 202, r.text
+        await self.runtime.jobs.drain()
+        return await self.last_sync(source_id)
+
+    async def syncs(self, source_id: str) -> list[dict[str, Any]]:
+        r = await self.client.get(
+            self.owner.url(f"/sources/{source_id}/syncs"), headers=self.owner.headers
+        )
+        assert r.status_code == 200, r.text
+        items: list[dict[str, Any]] = r.json()["items"]
+        return items
+
+    async def last_sync(self, source_id: str) -> dict[str, Any]:
+        return (await self.syncs(source_id))[0]
+
+    async def documents(self) -> dict[str, dict[str, Any]]:
+        """The workspace's documents by URL (asserting no URL appears twice)."""
+        r = await self.client.get(
+            self.owner.url("/documents?limit=100"), headers=self.owner.headers
+        )
+        assert r.status_code == 200, r.text
+        items = r.json()["items"]
+        by_url = {d["source"]: d for d in items}
+        assert len(by_url) == len(items), "duplicate documents"
+        return by_url
+
+
+@asynccontextmanager
+async def world(
+    db: Database, owner_db: Database, redis: Redis, **settings: Any
+) -> AsyncIterator[World]:
+    embedder = CountingEmbedder()
+    overrides = {"allow_private_urls": True, "chunk_tokens": 120, "chunk_overlap_tokens": 0}
+    overrides.update(settings)
+    async with (
+        make_runtime(make_settings(**overrides), db, redis, embedder=embedder) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client, "Fresh")
+        yield World(client, runtime, owner, embedder, owner_db)
+
+
+# --- tests ------------------------------------------------------------------------------------
+
+
+async def test_a_page_source_costs_one_conditional_request_and_reembeds_only_changed_chunks(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    sections = [f"alpha{i} bravo{i} charlie{i} delta{i}" for i in range(4)]
+    with local_site() as site:
+        site.pages["/guide"] = Page(article("g", sections))
+        async with world(db, owner_db, redis_client) as w:
+            source = await w.add_url(site.url("/guide"))
+            doc = (await w.documents())[site.url("/guide")]
+            assert doc["status"] == "ready"
+            assert doc["chunk_count"] >= 4
+            assert len(w.embedder.embedded) == doc["chunk_count"]
+            assert (source["kind"], source["url"], source["schedule"]) == (
+                "page",
+                site.url("/guide"),
+                "never",
+            )
+
+            # Unchanged: one request, conditional on the ETag the first fetch stored; a 304.
+            site.reset()
+            w.embedder.embedded.clear()
+            record = await w.sync_now(source["id"])
+            assert record["status"] == "ok"
+            assert (record["pages_checked"], record["pages_unchanged"]) == (1, 1)
+            assert record["pages_changed"] == record["pages_added"] == 0
+            hits = site.hits("/guide")
+            assert len(hits) == 1
+            headers, status = hits[0]
+            assert headers.get("If-None-Match") == site.pages["/guide"].tag
+            assert status == 304
+            assert w.embedder.embedded == []
+
+            # One section edited: one new chunk embedded, the others kept.
+            edited = [*sections[:2], "echo2 foxtrot2 golf2 hotel2", *sections[3:]]
+            site.pages["/guide"] = Page(article("g", edited))
+            site.reset()
+            record = await w.sync_now(source["id"])
+            assert (record["status"], record["pages_changed"]) == ("ok", 1)
+            assert len(site.hits("/guide")) == 1  # the sync's fetch; the job used its bytes
+            assert w.embedder.embedded, "the changed chunk was not embedded"
+            # Only the edited section's text (and its heading) is embedded again.
+            assert all("echo2" in t or t == "Part 2 of g" for t in w.embedder.embedded)
+            doc = (await w.documents())[site.url("/guide")]
+            assert doc["status"] == "ready"
+            # The three untouched sections kept their chunks and vectors: all else is new.
+            assert len(w.embedder.embedded) == doc["chunk_count"] - 3
+            assert doc["revision"] == 2
+
+            # And again unchanged: a 304 for the new ETag, nothing embedded.
+            w.embedder.embedded.clear()
+            site.reset()
+            record = await w.sync_now(source["id"])
+            assert record["pages_unchanged"] == 1
+            [(headers, status)] = site.hits("/guide")
+            assert (headers.get("If-None-Match"), status) == (site.pages["/guide"].tag, 304)
+            assert w.embedder.embedded == []
+            assert len(await w.documents()) == 1
+
+
+async def test_last_modified_is_honoured_when_there_is_no_etag(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    stamp = "Tue, 01 Dec 2026 10:00:00 GMT"
+    with local_site() as site:
+        site.pages["/hours"] = Page(
+            article("h", ["open nine to six on weekdays"]), etag=False, last_modified=stamp
+        )
+        async with world(db, owner_db, redis_client) as w:
+            source = await w.add_url(site.url("/hours"))
+            site.reset()
+            w.embedder.embedded.clear()
+            record = await w.sync_now(source["id"])
+            [(headers, status)] = site.hits("/hours")
+            assert "If-None-Match" not in headers
+            assert (headers.get("If-Modified-Since"), status) == (stamp, 304)
+            assert record["pages_unchanged"] == 1
+            assert w.embedder.embedded == []
+            source = (await w.sources())[0]
+            assert source["last_modified"] == stamp
+            assert source["etag"] is None
+
+
+async def test_a_page_gone_once_is_kept_and_gone_twice_is_removed(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        site.pages["/old"] = Page(article("o", ["legacy pricing table"]))
+        async with world(db, owner_db, redis_client) as w:
+            source = await w.add_url(site.url("/old"))
+            site.pages["/old"].status = 410
+            record = await w.sync_now(source["id"])
+            assert (record["pages_removed"], record["status"]) == (0, "ok")
+            assert site.url("/old") in await w.documents()  # once: kept
+            assert (await w.sources())[0]["consecutive_missing"] == 1
+            # Back for a sync: the count starts again.
+            site.pages["/old"].status = 200
+            await w.sync_now(source["id"])
+            assert (await w.sources())[0]["consecutive_missing"] == 0
+            site.pages["/old"].status = 404
+            await w.sync_now(source["id"])
+            assert site.url("/old") in await w.documents()
+            record = await w.sync_now(source["id"])
+            assert record["pages_removed"] == 1
+            assert await w.documents() == {}
+
+
+async def test_a_sitemap_sync_adds_new_pages_removes_dropped_ones_and_never_duplicates(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        for name in ("a", "b", "c"):
+            site.pages[f"/{name}"] = Page(article(name, [f"topic {name} words"]))
+        site.sitemap(["/a", "/b", "/c"])
+        async with world(db, owner_db, redis_client) as w:
+            r = await w.client.post(
+                w.owner.url("/documents"),
+                json={"sitemap_url": site.url("/sitemap.xml")},
+                headers=w.owner.headers,
+            )
+            assert r.status_code == 202, r.text
+            await w.runtime.jobs.drain()
+            assert sorted(await w.documents()) == [site.url(p) for p in ("/a", "/b", "/c")]
+            [source] = await w.sources()
+            assert source["kind"] == "sitemap"
+
+            # /d is new; /c is dropped from the sitemap (still served); /b answers 410.
+            site.pages["/d"] = Page(article("d", ["topic d words"]))
+            site.pages["/b"].status = 410
+            site.sitemap(["/a", "/b", "/d"])
+            w.embedder.embedded.clear()
+            record = await w.sync_now(source["id"])
+            assert record["pages_added"] == 1
+            assert record["pages_removed"] == 0
+            assert record["pages_checked"] == 4
+            docs = await w.documents()
+            assert sorted(docs) == [site.url(p) for p in ("/a", "/b", "/c", "/d")]
+            assert docs[site.url("/d")]["status"] == "ready"
+            assert w.embedder.embedded
+            assert all("topic d" in t or "Guide d" in t for t in w.embedder.embedded)
+
+            # Gone a second time in a row: removed.
+            record = await w.sync_now(source["id"])
+            assert (record["pages_removed"], record["pages_added"]) == (2, 0)
+            assert sorted(await w.documents()) == [site.url("/a"), site.url("/d")]
+
+            # Repeated syncs: nothing new, nothing duplicated, no embedding.
+            w.embedder.embedded.clear()
+            for _ in range(2):
+                record = await w.sync_now(source["id"])
+                assert record["pages_added"] == record["pages_changed"] == 0
+            assert sorted(await w.documents()) == [site.url("/a"), site.url("/d")]
+            assert w.embedder.embedded == []
+            # Listed but gone (/b, 410) is asked again each sync and never re-added.
+            assert [status for _, status in site.hits("/b")][-2:] == [410, 410]
+            # The sitemap posted again by hand: the same documents, the same source.
+            site.sitemap(["/a", "/d"])
+            r = await w.client.post(
+                w.owner.url("/documents"),
+                json={"sitemap_url": site.url("/sitemap.xml")},
+                headers=w.owner.headers,
+            )
+            await w.runtime.jobs.drain()
+            assert sorted(await w.documents()) == [site.url("/a"), site.url("/d")]
+            assert len(await w.sources()) == 1
+
+
+async def test_a_large_sitemap_sync_is_bounded_and_the_next_run_continues(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    paths = [f"/p{i}" for i in range(5)]
+    with local_site() as site:
+        site.pages["/p0"] = Page(article("p0", ["first page words"]))
+        site.sitemap(["/p0"])
+        async with world(db, owner_db, redis_client, source_sync_max_pages=2) as w:
+            await w.client.post(
+                w.owner.url("/documents"),
+                json={"sitemap_url": site.url("/sitemap.xml")},
+                headers=w.owner.headers,
+            )
+            await w.runtime.jobs.drain()
+            [source] = await w.sources()
+            for i, path in enumerate(paths):
+                site.pages[path] = Page(article(path[1:], [f"page {i} words"]))
+            site.sitemap(paths)
+            first = await w.sync_now(source["id"])
+            assert (first["pages_checked"], first["complete"], first["status"]) == (
+                2,
+                False,
+                "partial",
+            )
+            state = (await w.sources())[0]
+            assert state["resumes_after"] is not None
+            assert state["next_due_at"] is not None  # due again: the next tick continues
+            # The scheduler's job continues where the bound stopped it, twice, then the round ends.
+            await _make_first_due(w, source["id"])
+            checked = [first["pages_checked"]]
+            for _ in range(2):
+                await _make_first_due(w, source["id"])
+                await sync.sync_due_sources(w.runtime.ingestion, utcnow())
+                await w.runtime.jobs.drain()
+                checked.append((await w.last_sync(source["id"]))["pages_checked"])
+            assert checked == [2, 2, 1]
+            last = await w.last_sync(source["id"])
+            assert (last["complete"], last["status"]) == (True, "ok")
+            assert sorted(await w.documents()) == sorted(site.url(p) for p in paths)
+            state = (await w.sources())[0]
+            assert state["resumes_after"] is None
+            assert state["next_due_at"] is None
+
+
+async def _make_first_due(w: World, source_id: str) -> None:
+    """Due long ago: ahead of whatever other tests left due in the shared database."""
+    async with w.owner_db.transaction() as session:
+        await session.execute(
+            text("UPDATE sources SET next_due_at = :t WHERE id = :id"),
+            {"t": LONG_AGO, "id": source_id},
+        )
+
+
+async def _records(owner_db: Database, source_id: str) -> list[str]:
+    async with owner_db.transaction() as session:
+        rows = await session.execute(
+            text("SELECT status FROM source_syncs WHERE source_id = :id ORDER BY started_at"),
+            {"id": source_id},
+        )
+        return [r[0] for r in rows]
+
+
+async def test_racing_schedulers_run_a_due_sync_once_and_a_crashed_sync_runs_again(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        site.pages["/faq"] = Page(article("f", ["returns within thirty days"]))
+        async with world(db, owner_db, redis_client) as w:
+            source = await w.add_url(site.url("/faq"))
+            r = await w.client.put(
+                w.owner.url(f"/sources/{source['id']}/schedule"),
+                json={"schedule": "daily"},
+                headers=w.owner.headers,
+            )
+            assert r.status_code == 200
+            assert r.json()["schedule"] == "daily"
+            due = datetime.fromisoformat(r.json()["next_due_at"])
+            assert timedelta(hours=23) < due - utcnow() <= timedelta(days=1)
+            await _make_first_due(w, source["id"])
+            site.reset()
+
+            # Six schedulers (replicas and workers) tick at once, each with the deployment's job
+            # list: the sync runs once.
+            name = f"sync_due_sources-{uuid.uuid4().hex[:8]}"
+            jobs = list(scheduled_jobs(w.runtime.lifecycle, w.runtime.ingestion))
+            [job] = [j for j in jobs if j.name == "sync_due_sources"]
+            mine = ScheduledJob(name, Every(timedelta(minutes=2)), job.run)
+            schedulers = [Scheduler(db, [mine]) for _ in range(6)]
+            await asyncio.gather(*(s.tick() for s in schedulers))
+            # And the source lease alone, without the scheduler's row: claims racing directly.
+            await asyncio.gather(
+                *(sync.sync_due_sources(w.runtime.ingestion, utcnow()) for _ in range(4))
+            )
+            await w.runtime.jobs.drain()
+            assert await _records(owner_db, source["id"]) == ["ok"]
+            assert len(site.hits("/faq")) == 1
+            state = (await w.sources())[0]
+            assert state["syncing"] is False
+            nxt = datetime.fromisoformat(state["next_due_at"])
+            assert timedelta(hours=23) < nxt - utcnow() <= timedelta(days=1)
+
+            # A sync whose process died: its record says running, its lease is left behind.
+            ws = uuid.UUID(w.owner.workspace_id)
+            sid = uuid.UUID(source["id"])
+            async with db.transaction(workspace_id=ws) as session:
+                await source_repo.start_sync(session, ws, sid, trigger="schedule")
+                await source_repo.update_source(
+                    session,
+                    ws,
+                    sid,
+                    leased_by="dead-process",
+                    lease_until=utcnow() + timedelta(minutes=5),
+                    next_due_at=LONG_AGO,
+                )
+            # While the lease is live nobody takes it over ...
+            await sync.sync_due_sources(w.runtime.ingestion, utcnow())
+            await w.runtime.jobs.drain()
+            assert await _records(owner_db, source["id"]) == ["ok", "running"]
+            r = await w.client.post(
+                w.owner.url(f"/sources/{source['id']}/sync"), headers=w.owner.headers
+            )
+            assert (r.status_code, r.json()["error"]["code"]) == (409, "sync_in_progress")
+            # ... once it has expired, the next tick runs the sync again.
+            await sync.sync_due_sources(w.runtime.ingestion, utcnow() + timedelta(minutes=6))
+            await w.runtime.jobs.drain()
+            assert await _records(owner_db, source["id"]) == ["ok", "interrupted", "ok"]
+
+
+async def test_a_failing_source_is_flagged_recorded_and_the_owner_told_once(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site, receiver() as hook:
+        site.pages["/x"] = Page(article("x", ["some words"]))
+        async with world(db, owner_db, redis_client, source_failing_after=2) as w:
+            r = await w.client.patch(
+                w.owner.url(""), json={"webhook_url": hook.url()}, headers=w.owner.headers
+            )
+            assert r.status_code == 200, r.text
+            source = await w.add_url(site.url("/x"))
+            site.pages["/x"].status = 500
+            first = await w.sync_now(source["id"])
+            assert first["status"] == "failed"
+            assert first["pages_failed"] == 1
+            assert first["errors"][0]["url"] == site.url("/x")
+            assert (await w.sources())[0]["failing"] is False
+            await w.runtime.notifier.drain()
+            assert hook.received == []
+            for _ in range(2):  # flagged at the second failure; told once
+                await w.sync_now(source["id"])
+            await w.runtime.notifier.drain()
+            state = (await w.sources())[0]
+            assert (state["failing"], state["consecutive_failures"]) == (True, 3)
+            [alert] = hook.received
+            payload = json.loads(alert.body)
+            assert alert.headers.get("x-trulybot-event") == payload["event"] == "source.failing"
+            assert payload["data"]["source_id"] == source["id"]
+            assert payload["data"]["consecutive_failures"] == 2
+            assert site.url("/x") in await w.documents()  # a failing page is not removed
+            site.pages["/x"].status = 200
+            await w.sync_now(source["id"])
+            state = (await w.sources())[0]
+            assert (state["failing"], state["consecutive_failures"]) == (False, 0)
+
+
+async def test_sources_are_per_workspace_and_bad_input_is_a_clear_4xx(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        site.pages["/y"] = Page(article("y", ["words"]))
+        async with world(db, owner_db, redis_client) as w:
+            source = await w.add_url(site.url("/y"))
+            other = await signup(w.client, "Other")
+            for method, path, body in (
+                ("GET", f"/sources/{source['id']}/syncs", None),
+                ("POST", f"/sources/{source['id']}/sync", None),
+                ("PUT", f"/sources/{source['id']}/schedule", {"schedule": "daily"}),
+            ):
+                r = await w.client.request(
+                    method, other.url(path), json=body, headers=other.headers
+                )
+                assert r.status_code == 404, (path, r.text)
+            r = await w.client.put(
+                w.owner.url(f"/sources/{source['id']}/schedule"),
+                json={"schedule": "hourly"},
+                headers=w.owner.headers,
+            )
+            assert r.status_code == 422
+            assert r.json()["error"]["code"] == "validation_error"
+            assert (await w.sources())[0]["schedule"] == "never"
+
+
+async def test_the_ssrf_guard_applies_to_every_sync_fetch(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """A source added where loopback was allowed, synced by a deployment where it is not: the
+    sync refuses the address before connecting (the guard is fetch.py's, on every hop)."""
+    with local_site() as site:
+        site.pages["/in"] = Page(article("in", ["internal words"]))
+        async with world(db, owner_db, redis_client) as w:
+            source = await w.add_url(site.url("/in"))
+            site.reset()
+            async with (
+                make_runtime(make_settings(), db, redis_client) as strict,
+                client_for(strict) as c,
+            ):
+                r = await c.post(
+                    w.owner.url(f"/sources/{source['id']}/sync"), headers=w.owner.headers
+                )
+                assert r.status_code == 202, r.text
+                await strict.jobs.drain()
+            record = await w.last_sync(source["id"])
+            assert (record["status"], record["pages_failed"]) == ("failed", 1)
+            assert record["errors"][0]["code"] == "url_not_allowed"
+            assert site.requests == []
+            assert site.url("/in") in await w.documents()
