@@ -28,10 +28,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.chat_http import (
-    ROOT,
-    chat,
-    create_workspace,
+from bench.chat_servers import (
     fake_reply,
     flush_redis,
     open_database,
@@ -39,7 +36,8 @@ from bench.chat_http import (
     start_servers,
     stop_servers,
 )
-from bench.common import Table, write_section
+from bench.chat_workload import chat, create_workspace
+from bench.common import ROOT, Table, write_section
 
 LUA = """
 wrk.method = "POST"

@@ -1,0 +1,280 @@
+"""The tables bench.chat_http prints and records: per cell, per stage, batching on vs off, while
+ingesting, streamed first token, and the issue-15 goals with the Dify anchor.
+"""
+
+from __future__ import annotations
+
+import math
+
+from bench.chat_workload import (
+    Cell,
+)
+from bench.common import Table, pct
+
+
+def report_cell(c: Cell) -> None:
+    lat = "-" if c.latency is None else f"{c.latency:g}s"
+    print(
+        f"  {c.config:16} {c.scenario:5} llm={lat:5} c={c.concurrency:<3} n={len(c.client_ms):<4}"
+        f" {c.rps:7.1f} req/s  client p50/p95 {pct(c.client_ms, 0.5):7.1f}/"
+        f"{pct(c.client_ms, 0.95):7.1f} ms  server-overhead p50/p95 {pct(c.overhead_ms, 0.5):6.2f}/"
+        f"{pct(c.overhead_ms, 0.95):6.2f} ms  sources {dict(c.sources)}"
+        + (f" errors {dict(c.errors)}" if c.errors else ""),
+        flush=True,
+    )
+    stages = sorted({k for t in c.stages for k in t})
+    medians = {k: pct([t[k] for t in c.stages if k in t], 0.5) for k in stages}
+    print("    stage p50 ms: " + ", ".join(f"{k} {v:.1f}" for k, v in medians.items()), flush=True)
+    if c.metrics:
+        print(f"    /metrics: {c.metrics}", flush=True)
+
+
+# --- profiling (in-process, ASGI transport, no network) ----------------------------------------
+
+
+def stage_breakdown(cells: list[Cell]) -> Table:
+    """Median per-stage server time (ms) at concurrency 1, per config and scenario."""
+    stages = ["validate", "record", "intent", "faq", "cache", "embed", "faq_semantic"]
+    stages += ["cache_semantic", "retrieval", "generation", "record_answer", "total"]
+    table = Table(["config", "scenario", *stages])
+    for c in cells:
+        if c.concurrency != 1 or not c.stages or (c.scenario == "rag" and c.latency):
+            continue
+        row = []
+        for s in stages:
+            values = [t[s] for t in c.stages if s in t]
+            row.append(pct(values, 0.5) if values else None)
+        table.add(c.config, c.scenario, *row)
+    return table
+
+
+def results_table(cells: list[Cell]) -> Table:
+    table = Table(
+        [
+            "config",
+            "scenario",
+            "LLM latency",
+            "visitors",
+            "requests",
+            "req/s",
+            "client p50",
+            "client p95",
+            "client p99",
+            "overhead p50",
+            "overhead p95",
+            "overhead p99",
+            "answered from",
+        ]
+    )
+    for c in cells:
+        sources = ", ".join(f"{k} {v}" for k, v in c.sources.most_common())
+        if c.errors:
+            sources += "; errors " + ", ".join(f"{k} {v}" for k, v in c.errors.items())
+        table.add(
+            c.config,
+            c.scenario,
+            "-" if c.latency is None else f"{c.latency:g} s",
+            c.concurrency,
+            len(c.client_ms),
+            round(c.rps, 1),
+            pct(c.client_ms, 0.5),
+            pct(c.client_ms, 0.95),
+            pct(c.client_ms, 0.99),
+            pct(c.overhead_ms, 0.5),
+            pct(c.overhead_ms, 0.95),
+            pct(c.overhead_ms, 0.99),
+            sources,
+        )
+    return table
+
+
+def goals_table(cells: list[Cell]) -> Table:
+    table = Table(["goal", "best measured", "where", "met"])
+    for scenario in ("faq", "cache"):
+        own = [c for c in cells if c.scenario == scenario and c.overhead_ms]
+        if own:
+            best = min(own, key=lambda c: pct(c.overhead_ms, 0.95))
+            p95 = pct(best.overhead_ms, 0.95)
+            table.add(
+                f"{scenario} hit: server p95 <= 5 ms",
+                f"{p95:.2f} ms",
+                f"{best.config}, {best.concurrency} visitor(s)",
+                "yes" if p95 <= 5 else f"no (+{p95 - 5:.1f} ms)",
+            )
+    hits = [c for c in cells if c.scenario == "cache" and c.client_ms]
+    if hits:
+        best = max(hits, key=lambda c: c.rps)
+        table.add(
+            ">= 300 cache-hit req/s (2 cores)",
+            f"{best.rps:.0f} req/s",
+            f"{best.config}, {best.concurrency} visitors",
+            "yes" if best.rps >= 300 else f"no ({best.rps / 300:.0%} of it)",
+        )
+    return table
+
+
+DIFY_ANCHOR = (2.37, 38.0)  # req/s and median ms at 10 users, Dify's own load test, mock LLM
+
+
+def batching_table(cells: list[Cell]) -> Table:
+    """rag at zero LLM latency, batching off vs on at each level, from the same run."""
+    table = Table(
+        [
+            "visitors",
+            "req/s off",
+            "req/s on",
+            "ratio",
+            "overhead p50 off / on",
+            "overhead p95 off / on",
+        ]
+    )
+    for level in sorted({c.concurrency for c in cells if c.scenario == "rag"}):
+        pair = {
+            c.batching: c
+            for c in cells
+            if c.scenario == "rag" and not c.latency and c.concurrency == level and c.client_ms
+        }
+        if len(pair) < 2:
+            continue
+        off, on = pair[False], pair[True]
+        table.add(
+            level,
+            round(off.rps, 1),
+            round(on.rps, 1),
+            f"{on.rps / off.rps:.2f}x" if off.rps else "-",
+            f"{pct(off.overhead_ms, 0.5):.0f} / {pct(on.overhead_ms, 0.5):.0f}",
+            f"{pct(off.overhead_ms, 0.95):.0f} / {pct(on.overhead_ms, 0.95):.0f}",
+        )
+    return table
+
+
+def ingest_table(cells: list[Cell]) -> Table:
+    """rag p95 at the ingest levels, alone and while documents are ingested, per batching mode."""
+    table = Table(
+        [
+            "batching",
+            "visitors",
+            "rag p95 alone",
+            "rag p95 while ingesting",
+            "growth",
+            "req/s alone / ingesting",
+            "ingested meanwhile",
+        ]
+    )
+    for cell in cells:
+        if cell.scenario != "ingest" or not cell.overhead_ms:
+            continue
+        alone = next(
+            (
+                c
+                for c in cells
+                if c.scenario == "rag"
+                and not c.latency
+                and c.batching == cell.batching
+                and c.concurrency == cell.concurrency
+            ),
+            None,
+        )
+        base = pct(alone.overhead_ms, 0.95) if alone else math.nan
+        p95 = pct(cell.overhead_ms, 0.95)
+        table.add(
+            "on" if cell.batching else "off",
+            cell.concurrency,
+            round(base),
+            round(p95),
+            f"{p95 - base:+.0f} ms",
+            f"{alone.rps if alone else math.nan:.1f} / {cell.rps:.1f}",
+            cell.note,
+        )
+    return table
+
+
+def sse_table(cells: list[Cell]) -> Table:
+    table = Table(
+        [
+            "batching",
+            "visitors",
+            "streams",
+            "client to first delta p50 / p95",
+            "server overhead before the first token p50 / p95",
+        ]
+    )
+    for c in cells:
+        if c.scenario == "sse" and c.client_ms:
+            table.add(
+                "on" if c.batching else "off",
+                c.concurrency,
+                len(c.client_ms),
+                f"{pct(c.client_ms, 0.5):.0f} / {pct(c.client_ms, 0.95):.0f}",
+                f"{pct(c.overhead_ms, 0.5):.1f} / {pct(c.overhead_ms, 0.95):.1f}",
+            )
+    return table
+
+
+def load_goals(cells: list[Cell]) -> Table:
+    """Issue 15's goals against this run's cells (rag at zero LLM latency)."""
+    table = Table(["goal", "measured", "met"])
+
+    def rag(level: int, batching: bool, scenario: str = "rag") -> Cell | None:
+        return next(
+            (
+                c
+                for c in cells
+                if c.scenario == scenario
+                and not c.latency
+                and c.concurrency == level
+                and c.batching == batching
+                and c.client_ms
+            ),
+            None,
+        )
+
+    on64, off64 = rag(64, True), rag(64, False)
+    if on64 and off64 and off64.rps:
+        ratio = on64.rps / off64.rps
+        table.add(
+            "rag at 64 visitors: >= 5x the req/s of batching off",
+            f"{on64.rps:.1f} vs {off64.rps:.1f} req/s ({ratio:.2f}x)",
+            "yes" if ratio >= 5 else "no",
+        )
+    if on64:
+        p95 = pct(on64.overhead_ms, 0.95)
+        table.add("rag overhead p95 at 64 <= 400 ms", f"{p95:.0f} ms", yes_no(p95 <= 400))
+    on1, off1 = rag(1, True), rag(1, False)
+    if on1 and off1:
+        a, b = pct(on1.overhead_ms, 0.5), pct(off1.overhead_ms, 0.5)
+        table.add(
+            "1 visitor: overhead p50 within 10% of batching off",
+            f"{a:.1f} vs {b:.1f} ms ({a / b - 1:+.0%})",
+            yes_no(a <= b * 1.10),
+        )
+    alone16, ingest16 = rag(16, True), rag(16, True, "ingest")
+    if alone16 and ingest16:
+        growth = pct(ingest16.overhead_ms, 0.95) - pct(alone16.overhead_ms, 0.95)
+        table.add(
+            "rag p95 at 16 grows <= 100 ms while ingesting",
+            f"{growth:+.0f} ms",
+            yes_no(growth <= 100),
+        )
+    sse16 = rag(16, True, "sse")
+    if sse16:
+        p95 = pct(sse16.overhead_ms, 0.95)
+        table.add(
+            "SSE overhead before the first token p95 <= 60 ms at 16",
+            f"{p95:.1f} ms",
+            yes_no(p95 <= 60),
+        )
+    on10 = rag(10, True)
+    if on10:
+        table.add(
+            "anchor: Dify's load test, mock LLM, 10 users: 2.37 req/s, median 38 ms",
+            f"ours at 10 visitors: {on10.rps:.1f} req/s, client median"
+            f" {pct(on10.client_ms, 0.5):.0f} ms"
+            f" (overhead median {pct(on10.overhead_ms, 0.5):.0f} ms)",
+            "-",
+        )
+    return table
+
+
+def yes_no(ok: bool) -> str:
+    return "yes" if ok else "no"
