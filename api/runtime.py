@@ -28,6 +28,7 @@ from core.db import Database
 from core.embedded import EmbeddedPostgres, embedded_postgres
 from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
 from core.limiter import RateLimiter
+from core.looplag import LoopLagMonitor
 from core.mail import JOBS as MAIL_JOBS
 from core.mail import MAILER_KEY, MailConfig, Mailer, Templates
 from core.redis import create_redis
@@ -137,6 +138,9 @@ async def build_runtime(
     """
     settings = settings.with_jwt_secret()
     async with AsyncExitStack() as stack:
+        lag = LoopLagMonitor()  # the event loop's stalls, in /metrics
+        lag.start()
+        stack.push_async_callback(lag.stop)
         if reranker is None:  # first: a cross-encoder that does not load refuses to start
             reranker = build_reranker(settings)
             stack.push_async_callback(reranker.aclose)
@@ -159,7 +163,10 @@ async def build_runtime(
         if redis is None and settings.redis_url:
             redis = create_redis(settings.redis_url)
             stack.push_async_callback(redis.aclose)
-        embedder = embedder or build_embedder(settings)
+        if embedder is None:
+            embedder = build_embedder(settings)
+            # Closed after the job queue and before the database: queued model work finishes.
+            stack.push_async_callback(embedder.aclose)
         if generator is None:
             generator = make_generator(settings)
             stack.push_async_callback(generator.aclose)

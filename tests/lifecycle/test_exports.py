@@ -213,3 +213,23 @@ async def test_one_export_at_a_time_and_a_rerun_job_changes_nothing(
         again = await client.get(owner.url(f"/exports/{first.json()['id']}"), headers=owner.headers)
         assert again.json() == ready.json()
         assert (await client.post(owner.url("/exports"), headers=owner.headers)).status_code == 202
+
+
+async def test_an_export_whose_job_was_lost_does_not_block_the_next_one(
+    client: httpx.AsyncClient, owner: Owner, jobs: JobQueue, owner_db: Database
+) -> None:
+    # A process committed the request and died before enqueueing its job, three hours ago.
+    lost = uuid.uuid4()
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO workspace_exports (id, workspace_id, status, created_at)"
+                " VALUES (:id, :ws, 'queued', now() - interval '3 hours')"
+            ),
+            {"id": lost, "ws": owner.workspace_id},
+        )
+    export = await _export(client, owner, jobs)
+    assert export["status"] == "ready"
+    old = await client.get(owner.url(f"/exports/{lost}"), headers=owner.headers)
+    assert old.json()["status"] == "failed"
+    assert old.json()["error"].startswith("interrupted")
