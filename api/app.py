@@ -40,12 +40,14 @@ from api.widget_cors import WidgetCorsMiddleware
 from core.config import Settings, get_settings
 from core.logging import configure_logging
 from core.observability import init_sentry
+from dashboard.app import install as install_dashboard
 from workspaces import security
 
 log = logging.getLogger("trulybot")
 
 API_PREFIX = "/api/v1"
 UPLOAD_OVERHEAD = 64 * 1024  # multipart framing around an uploaded file
+UPLOAD_FILES = 10  # files in one upload from the dashboard
 
 
 # The routes that take a document (multipart upload or JSON text): POST .../documents and
@@ -54,6 +56,8 @@ UPLOAD_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("POST", re.compile(rf"^{API_PREFIX}/workspaces/[^/]+/documents$")),
     ("PUT", re.compile(rf"^{API_PREFIX}/workspaces/[^/]+/documents/[^/]+$")),
 )
+# The dashboard's upload form sends up to UPLOAD_FILES files in one request.
+DASHBOARD_UPLOAD = re.compile(r"^/app/w/[^/]+/knowledge/upload$")
 
 
 def body_limit_for(settings: Settings) -> Callable[[str, str], int]:
@@ -62,6 +66,8 @@ def body_limit_for(settings: Settings) -> Callable[[str, str], int]:
     def limit(method: str, path: str) -> int:
         if any(method == m and pattern.match(path) for m, pattern in UPLOAD_ROUTES):
             return settings.max_upload_bytes + UPLOAD_OVERHEAD
+        if method == "POST" and DASHBOARD_UPLOAD.match(path):
+            return UPLOAD_FILES * (settings.max_upload_bytes + UPLOAD_OVERHEAD)
         return settings.max_body_bytes
 
     return limit
@@ -148,4 +154,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         audit.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    install_dashboard(app)
     return app

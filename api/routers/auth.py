@@ -3,8 +3,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from api.deps import RuntimeDep, SessionDep, SettingsDep, UserPrincipalDep
-from api.throttling import RateLimitAuth, login_attempt
-from core.errors import NotFound, Unauthorized
+from api.login import password_login
+from api.throttling import RateLimitAuth
+from core.errors import NotFound
 from workspaces import repository as repo
 from workspaces import security, service
 from workspaces.schemas import (
@@ -51,21 +52,7 @@ async def signup(body: SignupIn, session: SessionDep, settings: SettingsDep) -> 
 async def login(
     body: LoginIn, runtime: RuntimeDep, settings: SettingsDep, request: Request
 ) -> TokenOut:
-    attempt = await login_attempt(request, email=body.email)
-    # Short transactions around the password check, not one across it: a login waiting for
-    # the hashing pool holds no database connection.
-    async with runtime.db.transaction() as session:
-        user = await service.find_login(session, email=body.email)
-    try:
-        new_hash = await service.authenticate(user, password=body.password)
-    except Unauthorized:
-        await attempt.failed()
-        raise
-    assert user is not None
-    await attempt.succeeded()
-    if new_hash is not None:
-        async with runtime.db.transaction() as session:
-            await service.store_password_hash(session, user, new_hash)
+    user = await password_login(request, runtime, email=body.email, password=body.password)
     token, expires_in = security.create_access_token(
         user.id, secret=settings.jwt_key, ttl_minutes=settings.jwt_ttl_minutes
     )

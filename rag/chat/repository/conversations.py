@@ -247,3 +247,13 @@ async def resolve_unanswered(
         .returning(UnansweredQuestion.id)
     )
     return len(result.all())
+
+
+async def has_conversation(
+    session: AsyncSession, *, workspace_id: uuid.UUID, channel: str | None = None
+) -> bool:
+    """Whether the workspace has any conversation (on ``channel`` when given)."""
+    stmt = select(Conversation.id).where(Conversation.workspace_id == workspace_id)
+    if channel is not None:
+        stmt = stmt.where(Conversation.channel == channel)
+    return (await session.execute(stmt.limit(1))).first() is not None
