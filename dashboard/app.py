@@ -6,7 +6,17 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from dashboard.pages import account, overview
+from dashboard.pages import (
+    account,
+    conversations,
+    knowledge,
+    leads,
+    overview,
+    plan,
+    playground,
+    team,
+    widget,
+)
 from dashboard.web import HERE, PREFIX, PageRoute, not_found, secure_headers
 
 
@@ -14,12 +24,29 @@ class DashboardStatic(StaticFiles):
     """The vendored and own static files, revalidated by ETag."""
 
 
+# Every page router, mounted under PREFIX (the tests sweep their routes).
+PAGE_ROUTERS: tuple[APIRouter, ...] = tuple(
+    module.router
+    for module in (
+        account,
+        overview,
+        knowledge,
+        playground,
+        widget,
+        conversations,
+        leads,
+        plan,
+        team,
+    )
+)
+
+
 def install(app: FastAPI) -> None:
     app.mount(
         f"{PREFIX}/static", DashboardStatic(directory=HERE / "static"), name="dashboard-static"
     )
-    for module in (account, overview):
-        app.include_router(module.router, prefix=PREFIX, include_in_schema=False)
+    for router in PAGE_ROUTERS:
+        app.include_router(router, prefix=PREFIX, include_in_schema=False)
     fallback = APIRouter(route_class=PageRoute)
 
     @fallback.api_route("", methods=["GET"])

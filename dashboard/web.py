@@ -79,14 +79,16 @@ def render(
     """The template with the page's common context: the CSRF token, the path, the chrome."""
     settings = runtime_of(request).settings
     chrome: dict[str, Any] = getattr(request.state, "chrome", None) or {}
-    html = templates.get_template(template).render(
-        request=request,
-        csrf_token=auth.csrf_token(request, settings),
-        path=request.url.path,
-        prefix=PREFIX,
+    values: dict[str, Any] = {
+        "request": request,
+        "csrf_token": auth.csrf_token(request, settings),
+        "path": request.url.path,
+        "prefix": PREFIX,
+        "notice": request.query_params.get("notice", "")[:200],
         **chrome,
-        **(context or {}),
-    )
+    }
+    values.update(context or {})
+    html = templates.get_template(template).render(values)
     return HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))
 
 

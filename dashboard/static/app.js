@@ -24,6 +24,17 @@
     }
   });
 
+  // The playground's question box empties once the answer is in.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (event.detail.successful && form && form.querySelector) {
+      form.querySelectorAll("[data-clear-after-send]").forEach(function (field) {
+        field.value = "";
+        field.focus();
+      });
+    }
+  });
+
   function onReady(root) {
     // The workspace switcher submits itself when a workspace is chosen.
     root.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
@@ -88,29 +99,25 @@
       form.addEventListener("htmx:afterRequest", function () { bar.hidden = true; });
     });
 
-    // The widget preview follows the colour and name fields as they change.
-    var preview = root.querySelector("[data-widget-preview]");
-    if (preview) {
-      var form = preview.closest("[data-widget-editor]") || document;
-      var update = function () {
-        var color = form.querySelector('input[name="primary_color"]');
-        var name = form.querySelector('input[name="bot_name"]');
-        var greeting = form.querySelector('textarea[name="greeting"]');
-        var launcher = preview.querySelector("[data-preview-launcher]");
-        var header = preview.querySelector("[data-preview-header]");
-        if (color && /^#[0-9a-fA-F]{6}$/.test(color.value)) {
-          preview.querySelectorAll("[data-preview-color]").forEach(function (el) {
-            el.setAttribute("fill", color.value);
-          });
-          preview.setAttribute("data-color", color.value);
-        }
-        if (name && header) { header.textContent = name.value || "Chat"; }
-        var text = preview.querySelector("[data-preview-greeting]");
-        if (greeting && text) { text.textContent = greeting.value; }
-        if (launcher) { launcher.setAttribute("aria-label", "Preview of " + (name ? name.value : "the widget")); }
+    // The widget preview (the real widget.js in a frame) follows the colour and position.
+    var frame = root.querySelector("[data-widget-preview-frame]");
+    var editor = frame && frame.closest("[data-widget-editor]");
+    if (frame && editor) {
+      var timer = null;
+      var refresh = function () {
+        var color = editor.querySelector('input[name="primary_color"]');
+        var position = editor.querySelector('select[name="position"]');
+        var params = new URLSearchParams();
+        if (color && /^#[0-9a-fA-F]{6}$/.test(color.value)) { params.set("color", color.value); }
+        if (position) { params.set("position", position.value); }
+        var next = frame.getAttribute("data-src") + "?" + params.toString();
+        if (frame.getAttribute("src") !== next) { frame.setAttribute("src", next); }
       };
-      form.addEventListener("input", update);
-      update();
+      editor.addEventListener("input", function () {
+        clearTimeout(timer);
+        timer = setTimeout(refresh, 300);
+      });
+      editor.addEventListener("change", refresh);
     }
   }
 
