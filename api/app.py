@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.client_address import peer_is_trusted
-from api.demo.seed import ensure_demo
+from api.demo.seed import demo_login, ensure_demo
 from api.errors import install_error_handlers
 from api.input_guard import JsonInputGuardMiddleware
 from api.metrics import AccessLogMiddleware
@@ -95,11 +95,16 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             if settings.seed_demo and settings.is_development:
                 demo = await ensure_demo(built)
                 built.demo_public_key = demo["public_key"]
-                print(
-                    f"  demo: http://{settings.host}:{settings.port}/ (owner login in "
-                    f"{settings.data_dir}/demo-owner.json)",
-                    flush=True,
-                )
+                base = f"http://{settings.host}:{settings.port}"
+                print(f"  demo site: {base}/", flush=True)
+                print(f"  dashboard: {base}/app", flush=True)
+                login = demo_login(settings.data_dir)
+                if login is not None:
+                    print(
+                        f"    log in as {login['email']} with password {login['password']}"
+                        f" (also in {settings.data_dir}/demo-owner.json)",
+                        flush=True,
+                    )
             app.state.runtime = built
             yield
 
