@@ -15,7 +15,7 @@ from api.client_address import scope_client_ip
 from api.runtime import Runtime
 from core.config import Settings
 from core.errors import Unauthorized, ValidationFailed
-from workspaces import security
+from workspaces import security, sessions
 from workspaces.service import (
     ClientInfo,
     Principal,
@@ -72,10 +72,11 @@ async def get_principal(
         )
     if token.startswith(security.API_KEY_PREFIX):
         return await resolve_api_key(session, token)
-    user_id = security.decode_access_token(
+    user_id, session_id = security.decode_access_token(
         token, secret=settings.jwt_key, algorithm=settings.jwt_algorithm
     )
-    return Principal(user_id=user_id)
+    await sessions.ensure_live(session, user_id, session_id)
+    return Principal(user_id=user_id, session_id=session_id)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -88,6 +89,13 @@ async def get_user_principal(principal: PrincipalDep) -> Principal:
 
 
 UserPrincipalDep = Annotated[Principal, Depends(get_user_principal)]
+
+
+def session_policy(settings: SettingsDep) -> sessions.SessionPolicy:
+    return sessions.SessionPolicy.from_settings(settings)
+
+
+SessionPolicyDep = Annotated[sessions.SessionPolicy, Depends(session_policy)]
 
 
 def client_info(request: Request, settings: Settings) -> ClientInfo:

@@ -88,7 +88,11 @@ class Settings(BaseSettings):
     # --- auth ---
     # Unset: generated once and kept in DATA_DIR/jwt-secret (refused in production).
     jwt_secret: str | None = None
-    jwt_ttl_minutes: int = 60
+    # Access token lifetime; sessions (refresh tokens, web cookies): see workspaces/sessions.py.
+    jwt_ttl_minutes: int = Field(default=15, ge=1, le=1440)
+    refresh_token_ttl_days: int = Field(default=30, ge=1)
+    web_session_ttl_days: int = Field(default=7, ge=1)
+    session_max_days: int = Field(default=90, ge=1)
     jwt_algorithm: str = "HS256"
     # Argon2 hashes computed at once per process (worker threads); 0: one per CPU core.
     password_hash_concurrency: int = Field(default=0, ge=0, le=256)

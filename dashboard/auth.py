@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.deps import RuntimeDep, SessionDep, client_info
 from api.runtime import Runtime
 from core.config import Settings
-from core.errors import AppError, Unauthorized
-from workspaces import security
+from core.errors import AppError
+from workspaces import sessions
 from workspaces.models import User
 from workspaces.service import Principal, WorkspaceAccess, access_workspace
 
@@ -54,40 +54,47 @@ class CsrfFailed(AppError):
 @dataclass(frozen=True)
 class WebUser:
     user_id: uuid.UUID
+    session_id: uuid.UUID
     cookie: str
     """The session cookie's value (the CSRF token is bound to it)."""
 
 
-# --- sessions --------------------------------------------------------------------------------
+# --- sessions (workspaces.sessions, kind "web") ------------------------------------------------
+
+
+def _policy(settings: Settings) -> sessions.SessionPolicy:
+    return sessions.SessionPolicy.from_settings(settings)
 
 
 async def start_session(
     runtime: Runtime, session: AsyncSession, user: User, request: Request
 ) -> str:
-    """A new session for ``user``; returns the cookie's value."""
+    """A new web session for ``user``; returns the cookie's value (shown once, stored hashed)."""
     settings = runtime.settings
-    token, _ = security.create_access_token(
-        user.id, secret=settings.jwt_key, ttl_minutes=settings.jwt_ttl_minutes
+    started = await sessions.start(
+        session,
+        user.id,
+        kind="web",
+        client=client_info(request, settings),
+        policy=_policy(settings),
     )
-    return token
+    return started.secret
 
 
-async def authenticate(runtime: Runtime, request: Request) -> WebUser | None:
+async def authenticate(runtime: Runtime, session: AsyncSession, request: Request) -> WebUser | None:
+    """The signed-in user of this browser, or None (no cookie, unknown, expired or revoked: a
+    revocation takes effect at the next request)."""
     cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
+    principal = await sessions.authenticate(session, cookie, policy=_policy(runtime.settings))
+    if principal is None or principal.user_id is None or principal.session_id is None:
         return None
-    settings = runtime.settings
-    try:
-        user_id = security.decode_access_token(
-            cookie, secret=settings.jwt_key, algorithm=settings.jwt_algorithm
-        )
-    except Unauthorized:
-        return None
-    return WebUser(user_id=user_id, cookie=cookie)
+    assert cookie is not None
+    return WebUser(user_id=principal.user_id, session_id=principal.session_id, cookie=cookie)
 
 
-async def end_session(runtime: Runtime, user: WebUser) -> None:
-    """Sign out: the cookie is cleared by the caller."""
+async def end_session(session: AsyncSession, user: WebUser) -> None:
+    """Sign out: the session ends on the server (the cookie is cleared by the caller)."""
+    await sessions.revoke(session, user.user_id, user.session_id, reason="logout")
 
 
 def set_session_cookie(response: Response, value: str, settings: Settings) -> None:
@@ -98,7 +105,9 @@ def set_session_cookie(response: Response, value: str, settings: Settings) -> No
         secure=settings.environment == "production",
         samesite="lax",
         path="/app",
-        max_age=settings.jwt_ttl_minutes * 60,
+        # The server slides the session's expiry with use; the browser keeps the cookie for the
+        # longest a session may last.
+        max_age=int(_policy(settings).max_age.total_seconds()),
     )
 
 
@@ -171,8 +180,8 @@ async def check_csrf(request: Request, settings: Settings) -> None:
 # --- dependencies ----------------------------------------------------------------------------
 
 
-async def get_web_user(request: Request, runtime: RuntimeDep) -> WebUser:
-    user = await authenticate(runtime, request)
+async def get_web_user(request: Request, runtime: RuntimeDep, session: SessionDep) -> WebUser:
+    user = await authenticate(runtime, session, request)
     if user is None:
         raise LoginRequired()
     return user

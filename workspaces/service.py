@@ -38,6 +38,7 @@ class Principal:
     """Who is calling: a signed-in user, or an API key bound to one workspace."""
 
     user_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None  # the sign-in session of a user (workspaces.sessions)
     api_key_id: uuid.UUID | None = None
     api_key_workspace_id: uuid.UUID | None = None
 

@@ -11,11 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.deps import RuntimeDep, SessionDep
 from api.login import password_login
 from api.throttling import rate_limit_auth
-from core.errors import AppError, Unauthorized
+from core.errors import AppError, NotFound, Unauthorized
 from dashboard import auth
 from dashboard.pages.common import field_errors, form_fields, set_chrome
 from dashboard.web import PREFIX, PageRoute, redirect, render, workspace_url
-from workspaces import service
+from workspaces import service, sessions
 from workspaces.schemas import SignupIn
 
 router = APIRouter(route_class=PageRoute)
@@ -116,8 +116,10 @@ async def signup(request: Request, runtime: RuntimeDep, session: SessionDep) -> 
 
 
 @router.post("/logout")
-async def logout(request: Request, runtime: RuntimeDep, user: auth.WebUserDep) -> Response:
-    await auth.end_session(runtime, user)
+async def logout(
+    request: Request, runtime: RuntimeDep, session: SessionDep, user: auth.WebUserDep
+) -> Response:
+    await auth.end_session(session, user)
     response = redirect(request, PREFIX + "/login")
     auth.clear_session_cookie(response, runtime.settings)
     return response
@@ -144,3 +146,28 @@ async def switch(request: Request, session: SessionDep, user: auth.WebUserDep) -
     # 404 unless a member: never reveals whether the workspace exists.
     await service.access_workspace(session, service.Principal(user_id=user.user_id), workspace_id)
     return redirect(request, workspace_url(workspace_id))
+
+
+@router.get("/sessions")
+async def sessions_page(request: Request, session: SessionDep, user: auth.WebUserDep) -> Response:
+    """Where the user is signed in (dashboard and API), each one revocable."""
+    live = await sessions.list_sessions(session, user.user_id, current=user.session_id)
+    await set_chrome(request, session, user, None)
+    return render(request, "sessions.html", {"sessions": live})
+
+
+@router.post("/sessions/{session_id}/revoke")
+async def revoke_session(
+    request: Request,
+    session_id: uuid.UUID,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    user: auth.WebUserDep,
+) -> Response:
+    if not await sessions.revoke(session, user.user_id, session_id):
+        raise NotFound("Session not found")
+    if session_id == user.session_id:  # signing this browser out
+        response = redirect(request, PREFIX + "/login")
+        auth.clear_session_cookie(response, runtime.settings)
+        return response
+    return redirect(request, PREFIX + "/sessions?notice=Session+ended")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import httpx
@@ -153,3 +154,47 @@ async def test_static_files_and_vendored_htmx_are_served(client: httpx.AsyncClie
     assert "htmx" in htmx.text[:2000]
     css = await client.get("/app/static/app.css")
     assert css.status_code == 200
+
+
+async def test_logout_ends_the_session_on_the_server(runtime: object) -> None:
+    async with client_for(runtime) as c:  # type: ignore[arg-type]
+        web = await web_signup(c, "Replay Co")
+        cookie = c.cookies.get("tb_session")
+        assert cookie
+        assert cookie.startswith("ws_")
+        await web.post("/app/logout")
+    # The old cookie, replayed by someone who kept it, no longer works.
+    async with client_for(runtime) as thief:  # type: ignore[arg-type]
+        thief.cookies.set("tb_session", cookie, path="/app")
+        response = await thief.get(web.url())
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/app/login")
+
+
+async def test_sessions_page_lists_and_revokes_at_once(runtime: object) -> None:
+    async with client_for(runtime) as laptop, client_for(runtime) as phone:  # type: ignore[arg-type]
+        web = await web_signup(laptop, "Two Devices")
+        login = await phone.get("/app/login")
+        signed_in = await phone.post(
+            "/app/login",
+            data={"csrf_token": csrf_of(login.text), "email": web.email, "password": PASSWORD},
+            headers={"User-Agent": "PhoneBrowser/1.0"},
+        )
+        assert signed_in.status_code == 303
+        assert (await phone.get(web.url())).status_code == 200
+        page = await laptop.get("/app/sessions")
+        assert page.status_code == 200
+        assert "PhoneBrowser/1.0" in page.text
+        assert "this browser" in page.text
+        rows = re.findall(r'data-session="([^"]+)"', page.text)
+        assert len(rows) == 2
+        phone_row = next(
+            r for r in rows if "PhoneBrowser" in page.text.split(f'data-session="{r}"')[1][:400]
+        )
+        revoked = await web.post(f"/app/sessions/{phone_row}/revoke")
+        assert revoked.status_code == 303
+        after = await phone.get(web.url())
+        assert after.status_code == 303  # signed out at its next request
+        assert (await laptop.get(web.url())).status_code == 200
+        foreign = await web.post(f"/app/sessions/{uuid.uuid4()}/revoke")
+        assert foreign.status_code == 404
