@@ -23,6 +23,7 @@ from bench.common import ROOT
 BENCHMARKS = (
     "guards",
     "limiter_memory",
+    "dashboard_pages",
     "peer_langchain",
     "chat_http",
     "chat_wrk",

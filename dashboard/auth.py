@@ -1,8 +1,8 @@
 """Who is signed in to the dashboard, their access to a workspace, and the CSRF tokens.
 
 The one place that knows how a browser session is kept. A page route asks for ``WebUserDep``
-(the signed-in user; otherwise the page redirects to the login page) or ``PageAccessDep`` (that
-user's access to the workspace named in the URL; 404 when they have none).
+(the signed-in user; otherwise the page redirects to the login page); workspace pages ask for
+``dashboard.pages.common.PageDep`` (that user's access to the URL's workspace; 404 without).
 
 The session cookie (``tb_session``) is HttpOnly, ``SameSite=Lax`` and ``Secure`` in production.
 Every state-changing request carries a CSRF token bound to the session cookie (an HMAC of it
@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Path, Request, Response
+from fastapi import Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import RuntimeDep, SessionDep, client_info
@@ -29,7 +29,6 @@ from core.config import Settings
 from core.errors import AppError
 from workspaces import sessions
 from workspaces.models import User
-from workspaces.service import Principal, WorkspaceAccess, access_workspace
 
 SESSION_COOKIE = "tb_session"
 ANON_CSRF_COOKIE = "tb_csrf"
@@ -188,22 +187,3 @@ async def get_web_user(request: Request, runtime: RuntimeDep, session: SessionDe
 
 
 WebUserDep = Annotated[WebUser, Depends(get_web_user)]
-
-
-async def get_page_access(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    user: WebUserDep,
-    workspace_id: Annotated[uuid.UUID, Path()],
-) -> WorkspaceAccess:
-    """The signed-in user's access to the URL's workspace (404 for any other)."""
-    return await access_workspace(
-        session,
-        Principal(user_id=user.user_id),
-        workspace_id,
-        client=client_info(request, runtime.settings),
-    )
-
-
-PageAccessDep = Annotated[WorkspaceAccess, Depends(get_page_access)]

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import SessionDep
-from dashboard.auth import PageAccessDep, WebUser, WebUserDep
+from api.deps import RuntimeDep, SessionDep, client_info
+from dashboard.auth import WebUser, WebUserDep
 from dashboard.web import workspace_url
 from workspaces import service
-from workspaces.service import WorkspaceAccess
+from workspaces.models import Workspace
+from workspaces.service import Principal, WorkspaceAccess, access_workspace
 
 # (page, label) in the order of the main navigation.
 NAV: tuple[tuple[str, str], ...] = (
@@ -31,25 +33,24 @@ NAV: tuple[tuple[str, str], ...] = (
 
 
 async def set_chrome(
-    request: Request, session: AsyncSession, user: WebUser, access: WorkspaceAccess | None
+    request: Request, session: AsyncSession, user: WebUser, workspace: Workspace | None
 ) -> None:
-    """The header's context: the user, their workspaces (the switcher) and the navigation."""
+    """The header's context: the user, their workspaces (the switcher) and the navigation.
+    Leaves the transaction in the user's context: a workspace page asks for its access after."""
     account, rows = await service.user_workspaces(session, user.user_id)
-    workspace = access.workspace if access else None
     request.state.chrome = {
         "user": account,
         "workspaces": [{"id": ws.id, "name": ws.name, "role": role} for ws, role in rows],
         "workspace": workspace,
-        "role": access.role if access else None,
-        "nav": [
-            {"url": workspace_url(workspace.id, page), "label": label, "page": page}
-            for page, label in NAV
-        ]
-        if workspace
-        else [],
+        "nav": _nav(workspace.id) if workspace else [],
     }
-    if access is not None:  # back to the workspace's tenant context after the lookup
-        await service.access_workspace(session, access.principal, access.workspace.id)
+
+
+def _nav(workspace_id: uuid.UUID) -> list[dict[str, str]]:
+    return [
+        {"url": workspace_url(workspace_id, page), "label": label, "page": page}
+        for page, label in NAV
+    ]
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,23 @@ class Page:
 
 
 async def get_page(
-    request: Request, session: SessionDep, user: WebUserDep, access: PageAccessDep
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    user: WebUserDep,
+    workspace_id: Annotated[uuid.UUID, Path()],
 ) -> Page:
-    await set_chrome(request, session, user, access)
+    """The signed-in user's access to the URL's workspace (404 for any other), with the chrome.
+    The access is checked last, so the transaction is left in that workspace's context."""
+    await set_chrome(request, session, user, None)
+    access = await access_workspace(
+        session,
+        Principal(user_id=user.user_id),
+        workspace_id,
+        client=client_info(request, runtime.settings),
+    )
+    request.state.chrome["workspace"] = access.workspace
+    request.state.chrome["nav"] = _nav(workspace_id)
     return Page(access=access, user=user)
 
 

@@ -344,3 +344,20 @@ async def test_bad_query_values_are_4xx_pages(web: WebOwner, path: str) -> None:
     response = await web.client.get(path.format(ws=web.workspace_id))
     assert 400 <= response.status_code < 500
     assert "<html" in response.text
+
+
+ASSET = re.compile(r'(?:src|href)="(/app/static/[^"]+)"')
+
+
+async def test_every_page_weighs_under_150_kb(web: WebOwner) -> None:
+    """HTML + the CSS and scripts it loads, as transferred (no compression counted)."""
+    for name in PAGES:
+        page = await web.client.get(web.url(name))
+        assets = sorted(set(ASSET.findall(page.text)))
+        assert assets, name
+        total = len(page.content)
+        for asset in assets:
+            response = await web.client.get(asset)
+            assert response.status_code == 200, asset
+            total += len(response.content)
+        assert total < 150 * 1024, (name, total)
