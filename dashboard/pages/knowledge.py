@@ -17,6 +17,7 @@ from core.errors import NotFound, ValidationFailed
 from dashboard.pages.common import PageDep, field_errors, form_fields
 from dashboard.web import PageRoute, is_htmx, redirect, render
 from rag.chat import faq as faq_service
+from rag.chat import faq_import
 from rag.chat.repository import faqs as faq_repo
 from rag.chat.schemas import FaqIn
 from rag.knowledge import submissions
@@ -255,6 +256,19 @@ async def create_faq(
         session, target_type="faq", target_id=faq.id, details={"question": faq.question[:200]}
     )
     return redirect(request, page.url("knowledge") + "?notice=FAQ+added#faqs")
+
+
+@router.post("/w/{workspace_id}/knowledge/faqs/import")
+async def import_faqs(
+    request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    form = await request.form()
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise ValidationFailed("Choose a CSV file to import")
+    data = await upload.read(faq_import.MAX_BYTES + 1)
+    result = await faq_import.import_csv(session, runtime.embedder, page.access, data)
+    return redirect(request, page.url("knowledge") + f"?notice={result.created}+FAQs+imported#faqs")
 
 
 @router.get("/w/{workspace_id}/knowledge/faqs/{faq_id}")

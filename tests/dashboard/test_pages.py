@@ -361,3 +361,39 @@ async def test_every_page_weighs_under_150_kb(web: WebOwner) -> None:
             assert response.status_code == 200, asset
             total += len(response.content)
         assert total < 150 * 1024, (name, total)
+
+
+async def _import(web: WebOwner, data: bytes) -> httpx.Response:
+    return await web.client.post(
+        web.url("knowledge/faqs/import"),
+        data={"csrf_token": web.csrf},
+        files={"file": ("faqs.csv", data, "text/csv")},
+    )
+
+
+async def test_faqs_import_from_csv(web: WebOwner) -> None:
+    good = (
+        b"question,answer,alt_questions\n"
+        b'"Do you ship abroad?","Yes, to 40 countries.","International shipping?|Abroad?"\n'
+        b"What are your hours?,9 to 5 on weekdays.,\n"
+    )
+    response = await _import(web, good)
+    assert response.status_code == 303
+    assert "2+FAQs+imported" in response.headers["location"]
+    page = await web.client.get(web.url("knowledge"))
+    assert "Do you ship abroad?" in page.text
+    assert "FAQs (2)" in page.text
+
+    bad = b"question,answer\nFine question?,Fine answer.\nNo answer here?,\n"
+    refused = await _import(web, bad)
+    assert refused.status_code == 422
+    assert "rows 3" in refused.text
+    assert "Fine question?" not in (await web.client.get(web.url("knowledge"))).text
+    no_header = await _import(web, b"just,some\nwords,here\n")
+    assert no_header.status_code == 422
+    not_text = await _import(web, b"\xff\xfe\x00bad")
+    assert not_text.status_code == 422
+    too_many = b"question,answer\n" + b"".join(b"q%d?,a\n" % i for i in range(501))
+    over = await _import(web, too_many)
+    assert over.status_code == 422
+    assert "At most 500" in over.text
