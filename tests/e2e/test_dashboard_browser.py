@@ -16,6 +16,7 @@ from tests.e2e.conftest import OUTPUT, DemoServer
 pytestmark = pytest.mark.e2e
 TIMEOUT = 30_000
 SHOTS = OUTPUT / "dashboard"
+SHOTS.mkdir(parents=True, exist_ok=True)
 PAGES = [
     ("", "getting-started"),
     ("knowledge", "knowledge"),
@@ -54,19 +55,39 @@ async def _login(page: Any, server: DemoServer) -> str:
     return f"{server.base_url}/app/w/{server.credentials['workspace_id']}"
 
 
+@pytest.fixture(scope="module")
+async def demo_state(browser: Any, demo_server: DemoServer) -> dict[str, Any]:
+    """The demo owner signed in once (the cookies), for the tests' fresh browser contexts: the
+    login form is rate limited per address like the API's."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    await _login(page, demo_server)
+    state: dict[str, Any] = await context.storage_state()
+    await context.close()
+    return state
+
+
 @pytest.fixture
-async def owner_page(page: Any, demo_server: DemoServer) -> AsyncIterator[tuple[Any, str, Console]]:
+async def owner_page(
+    browser: Any, demo_server: DemoServer, demo_state: dict[str, Any]
+) -> AsyncIterator[tuple[Any, str, Console]]:
+    context = await browser.new_context(
+        viewport={"width": 1280, "height": 800}, storage_state=demo_state
+    )
+    page = await context.new_page()
     console = Console(page)
-    base = await _login(page, demo_server)
-    yield page, base, console
-    assert console.csp_violations() == []
+    base = f"{demo_server.base_url}/app/w/{demo_server.credentials['workspace_id']}"
+    try:
+        yield page, base, console
+        assert console.csp_violations() == []
+    finally:
+        await context.close()
 
 
 async def test_every_page_renders_without_csp_violations(
     owner_page: tuple[Any, str, Console],
 ) -> None:
     page, base, console = owner_page
-    SHOTS.mkdir(parents=True, exist_ok=True)
     for path, name in PAGES:
         response = await page.goto(f"{base}/{path}" if path else base)
         assert response.status == 200, path
@@ -153,12 +174,16 @@ async def test_keyboard_only_navigation(owner_page: tuple[Any, str, Console]) ->
     assert await current.inner_text() == "Knowledge"
 
 
-async def test_phone_width_has_no_horizontal_scroll(browser: Any, demo_server: DemoServer) -> None:
-    context = await browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+async def test_phone_width_has_no_horizontal_scroll(
+    browser: Any, demo_server: DemoServer, demo_state: dict[str, Any]
+) -> None:
+    context = await browser.new_context(
+        viewport={"width": 360, "height": 740}, is_mobile=True, storage_state=demo_state
+    )
     page = await context.new_page()
     console = Console(page)
+    base = f"{demo_server.base_url}/app/w/{demo_server.credentials['workspace_id']}"
     try:
-        base = await _login(page, demo_server)
         for path, name in PAGES:
             await page.goto(f"{base}/{path}" if path else base)
             overflow = await page.evaluate(
@@ -171,8 +196,9 @@ async def test_phone_width_has_no_horizontal_scroll(browser: Any, demo_server: D
         await context.close()
 
 
-async def test_logout_ends_the_session(owner_page: tuple[Any, str, Console]) -> None:
-    page, base, _ = owner_page
+async def test_logout_ends_the_session(page: Any, demo_server: DemoServer) -> None:
+    """Its own sign-in (the shared one must outlive this test)."""
+    base = await _login(page, demo_server)
     await page.get_by_role("button", name="Log out").click()
     await page.get_by_role("heading", name="Log in").wait_for(timeout=TIMEOUT)
     await page.goto(f"{base}/knowledge")
