@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
 from pydantic import AfterValidator
@@ -110,19 +110,30 @@ def client_info(request: Request, settings: Settings) -> ClientInfo:
     )
 
 
-async def get_workspace_access(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: PrincipalDep,
-    workspace_id: Annotated[uuid.UUID, Path()],
-) -> WorkspaceAccess:
-    return await access_workspace(
-        session, principal, workspace_id, client=client_info(request, settings)
-    )
+def workspace_access(*, include_deleted: bool = False) -> Any:
+    """The dependency giving the caller's access to the path's workspace (404 when they have
+    none; a deleted workspace only with ``include_deleted``, for restoring it)."""
+
+    async def dependency(
+        request: Request,
+        session: SessionDep,
+        settings: SettingsDep,
+        principal: PrincipalDep,
+        workspace_id: Annotated[uuid.UUID, Path()],
+    ) -> WorkspaceAccess:
+        return await access_workspace(
+            session,
+            principal,
+            workspace_id,
+            client=client_info(request, settings),
+            include_deleted=include_deleted,
+        )
+
+    return dependency
 
 
-WorkspaceDep = Annotated[WorkspaceAccess, Depends(get_workspace_access)]
+WorkspaceDep = Annotated[WorkspaceAccess, Depends(workspace_access())]
+DeletedWorkspaceDep = Annotated[WorkspaceAccess, Depends(workspace_access(include_deleted=True))]
 
 
 async def page_limit(settings: SettingsDep, limit: Annotated[int, Query(ge=1)] = 20) -> int:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.schedule import scheduled_jobs
 from billing.provider import PaymentProvider, RazorpayProvider
 from core import migrate
 from core.config import Settings
@@ -28,6 +29,8 @@ from core.embedded import EmbeddedPostgres, embedded_postgres
 from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
 from core.limiter import RateLimiter
 from core.redis import create_redis
+from core.scheduler import Scheduler
+from lifecycle import jobs as lifecycle_jobs
 from rag.chat.cache import ResponseCache
 from rag.chat.generator import Generator
 from rag.chat.llm import make_generator
@@ -63,14 +66,19 @@ class Runtime:
     jobs: JobQueue
     ingestion: knowledge_jobs.IngestionDeps
     """What the ingestion jobs receive (also in the in-process queue's context)."""
+    lifecycle: lifecycle_jobs.LifecycleDeps
+    """What the export, deletion and retention jobs receive (also in the job context)."""
     pipeline: AnswerPipeline
     limiter: RateLimiter
     payments: PaymentProvider | None
     """The payment provider; None while billing is not configured."""
     owner_url: str | None
     """The owner connection (MIGRATION_DATABASE_URL or the embedded cluster's owner): index
-    DDL and the operator's cross-workspace lookups. None when not configured."""
+    DDL and the operator's listing of every workspace. None when not configured."""
     embedded: EmbeddedPostgres | None
+    scheduler: Scheduler
+    """The periodic jobs; driven (``scheduler.start``) by serve without Redis, by the worker
+    with it (see docs/deploy.md, Periodic jobs)."""
     demo_public_key: str | None = None
     """The demo workspace's widget key, when `serve` seeded it (SEED_DEMO)."""
 
@@ -153,6 +161,10 @@ async def build_runtime(
             db=database, settings=settings, embedder=embedder, jobs=queue, owner_url=owner_url
         )
         context[knowledge_jobs.DEPS_KEY] = ingestion
+        lifecycle = lifecycle_jobs.LifecycleDeps(
+            db=database, settings=settings, jobs=queue, redis=redis
+        )
+        context[lifecycle_jobs.DEPS_KEY] = lifecycle
 
         cache = ResponseCache(
             redis,
@@ -160,6 +172,8 @@ async def build_runtime(
             semantic_similarity=settings.semantic_cache_similarity,
         )
         notifier = Notifier(database, allow_private=settings.allow_private_urls)
+        scheduler = Scheduler(database, scheduled_jobs(lifecycle))
+        stack.push_async_callback(scheduler.stop)
         yield Runtime(
             settings=settings,
             db=database,
@@ -170,6 +184,7 @@ async def build_runtime(
             notifier=notifier,
             jobs=queue,
             ingestion=ingestion,
+            lifecycle=lifecycle,
             pipeline=AnswerPipeline(
                 db=database,
                 settings=settings,
@@ -182,6 +197,7 @@ async def build_runtime(
             payments=payments,
             owner_url=owner_url,
             embedded=embedded,
+            scheduler=scheduler,
         )
 
 
@@ -202,8 +218,9 @@ async def operator_runtime(settings: Settings) -> AsyncIterator[Runtime]:
 
 @asynccontextmanager
 async def owner_session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
-    """One transaction on the owner connection (past row-level security): the operator tools'
-    lookups across workspaces. Needs MIGRATION_DATABASE_URL (or the embedded cluster)."""
+    """One transaction on the owner connection: the operator tools' listing of every workspace
+    (the table's owner may read them all, migration 0006f; the tenant tables stay under RLS).
+    Needs MIGRATION_DATABASE_URL (or the embedded cluster)."""
     if not runtime.owner_url:
         raise SystemExit("this needs the owner connection: set MIGRATION_DATABASE_URL")
     owner = Database.from_url(runtime.owner_url, pool_size=1, max_overflow=0)
@@ -216,7 +233,7 @@ async def owner_session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
 
 def job_registry() -> JobRegistry:
     """Every job function, by name: the in-process queue's and `trulybot worker`'s."""
-    return JobRegistry(knowledge_jobs.JOBS)
+    return JobRegistry({**knowledge_jobs.JOBS, **lifecycle_jobs.JOBS})
 
 
 async def _job_queue(

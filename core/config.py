@@ -133,6 +133,15 @@ class Settings(BaseSettings):
     # Fairness: the most background jobs of one workspace running at once (per process for the
     # in-process queue, across all `trulybot worker` processes on Redis).
     jobs_per_workspace: int = Field(default=1, ge=1)
+    # Periodic jobs (core/scheduler.py): how often a driver looks for due jobs. Driven by
+    # `trulybot serve` without REDIS_URL, by `trulybot worker` with it; off: no driver at all.
+    scheduler_enabled: bool = True
+    scheduler_poll_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Workspace exports (lifecycle/exports.py): how long a built zip may be downloaded.
+    export_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # Workspace deletion (lifecycle/deletion.py): hours an owner may restore a deleted workspace
+    # before the purge deletes every row; 0 purges at once.
+    workspace_deletion_grace_hours: int = Field(default=72, ge=0, le=24 * 90)
 
     # --- embeddings ---
     embedding_provider: Literal["local", "openai", "hash"] = "local"

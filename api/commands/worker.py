@@ -17,6 +17,7 @@ def _cmd(args: argparse.Namespace) -> int:
 
     from api.runtime import build_runtime, job_registry
     from core.jobs import ArqQueue, worker_functions
+    from lifecycle import jobs as lifecycle_jobs
     from rag.knowledge import jobs as knowledge_jobs
 
     settings = get_settings()
@@ -31,6 +32,11 @@ def _cmd(args: argparse.Namespace) -> int:
         )
         ctx[_STACK_KEY] = stack
         ctx[knowledge_jobs.DEPS_KEY] = runtime.ingestion
+        ctx[lifecycle_jobs.DEPS_KEY] = runtime.lifecycle
+        if settings.scheduler_enabled:
+            # With Redis the workers drive the periodic jobs, not the API replicas; the lease
+            # row of each job lets one process run each due time (core/scheduler.py).
+            runtime.scheduler.start(settings.scheduler_poll_seconds)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         stack: AsyncExitStack | None = ctx.get(_STACK_KEY)

@@ -23,7 +23,6 @@ from rag.chat.schemas import FaqIn
 from rag.knowledge import submissions
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
-from workspaces.permissions import Action, authorize
 
 router = APIRouter(route_class=PageRoute)
 
@@ -100,7 +99,6 @@ async def upload(
     runtime: RuntimeDep,
     background: BackgroundTasks,
 ) -> Response:
-    authorize(page.access, Action.DOCUMENT_WRITE)
     await rate_limit_ingest(request, page.access)
     form = await request.form()
     files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
@@ -115,7 +113,7 @@ async def upload(
         subs.append(
             await submissions.submit_upload(
                 session,
-                page.access.workspace,
+                page.access,
                 data=data,
                 filename=upload_file.filename or "upload",
                 content_type=upload_file.content_type,
@@ -138,7 +136,6 @@ async def add_web(
     runtime: RuntimeDep,
     background: BackgroundTasks,
 ) -> Response:
-    authorize(page.access, Action.DOCUMENT_WRITE)
     await rate_limit_ingest(request, page.access)
     try:
         form = WebSourceForm.model_validate(await form_fields(request))
@@ -148,13 +145,13 @@ async def add_web(
         ) from exc
     if form.kind == "sitemap":
         subs = await submissions.submit_sitemap(
-            session, page.access.workspace, sitemap_url=str(form.url), settings=runtime.settings
+            session, page.access, sitemap_url=str(form.url), settings=runtime.settings
         )
         notice = f"{len(subs)} page(s) from the sitemap added"
     else:
         subs = [
             await submissions.submit_url(
-                session, page.access.workspace, url=str(form.url), settings=runtime.settings
+                session, page.access, url=str(form.url), settings=runtime.settings
             )
         ]
         notice = "Page added"
@@ -171,9 +168,8 @@ async def retry(
     runtime: RuntimeDep,
     background: BackgroundTasks,
 ) -> Response:
-    authorize(page.access, Action.DOCUMENT_RETRY)
     await rate_limit_ingest(request, page.access)
-    document = await submissions.retry_document(session, page.workspace_id, document_id)
+    document = await submissions.retry_document(session, page.access, document_id)
     if document.status != "ready":
         enqueue_after_commit(
             background, runtime.jobs, [submissions.Submission(document, created=False)]
@@ -185,9 +181,7 @@ async def retry(
 async def delete(
     request: Request, document_id: uuid.UUID, page: PageDep, session: SessionDep
 ) -> Response:
-    permit = authorize(page.access, Action.DOCUMENT_DELETE)
-    await submissions.delete_document(session, page.workspace_id, document_id)
-    await permit.record(session, target_type="document", target_id=document_id)
+    await submissions.delete_document(session, page.access, document_id)
     return redirect(request, page.url("knowledge") + "?notice=Document+deleted")
 
 
@@ -236,7 +230,6 @@ def _faq_values(fields: dict[str, object]) -> dict[str, object]:
 async def create_faq(
     request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    permit = authorize(page.access, Action.FAQ_CREATE)
     fields = await form_fields(request)
     try:
         data = FaqIn.model_validate({**_faq_values(fields), "enabled": True})
@@ -244,16 +237,13 @@ async def create_faq(
         raise ValidationFailed(
             "Write a question and its answer", details=field_errors(exc)
         ) from exc
-    faq = await faq_service.create(
+    await faq_service.create(
         session,
         runtime.embedder,
-        workspace_id=page.workspace_id,
+        page.access,
         question=data.question,
         answer=data.answer,
         alt_questions=data.alt_questions,
-    )
-    await permit.record(
-        session, target_type="faq", target_id=faq.id, details={"question": faq.question[:200]}
     )
     return redirect(request, page.url("knowledge") + "?notice=FAQ+added#faqs")
 
@@ -283,7 +273,6 @@ async def edit_faq_page(
 async def update_faq(
     request: Request, faq_id: uuid.UUID, page: PageDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    permit = authorize(page.access, Action.FAQ_UPDATE)
     faq = await faq_service.get(session, workspace_id=page.workspace_id, faq_id=faq_id)
     values = _faq_values(await form_fields(request))
     try:
@@ -295,12 +284,7 @@ async def update_faq(
             {"faq": faq, "page": page, "errors": field_errors(exc)},
             status_code=422,
         )
-    faq = await faq_service.update(
-        session, runtime.embedder, workspace_id=page.workspace_id, faq_id=faq_id, values=values
-    )
-    await permit.record(
-        session, target_type="faq", target_id=faq.id, details={"fields": sorted(values)}
-    )
+    await faq_service.update(session, runtime.embedder, page.access, faq_id=faq_id, values=values)
     return redirect(request, page.url("knowledge") + "?notice=FAQ+saved#faqs")
 
 
@@ -308,13 +292,7 @@ async def update_faq(
 async def delete_faq(
     request: Request, faq_id: uuid.UUID, page: PageDep, session: SessionDep
 ) -> Response:
-    permit = authorize(page.access, Action.FAQ_DELETE)
-    faq = await faq_service.get(session, workspace_id=page.workspace_id, faq_id=faq_id)
-    question = faq.question
-    await faq_service.delete(session, workspace_id=page.workspace_id, faq_id=faq_id)
-    await permit.record(
-        session, target_type="faq", target_id=faq_id, details={"question": question[:200]}
-    )
+    await faq_service.delete(session, page.access, faq_id=faq_id)
     if is_htmx(request):
         return Response("", status_code=200)
     return redirect(request, page.url("knowledge") + "?notice=FAQ+deleted#faqs")

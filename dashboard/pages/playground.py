@@ -13,7 +13,6 @@ from core.errors import ValidationFailed
 from dashboard.pages.common import PageDep, form_fields
 from dashboard.web import PageRoute, render
 from rag.chat.pipeline import ChatInput
-from workspaces.permissions import Action, authorize
 
 router = APIRouter(route_class=PageRoute)
 
@@ -33,7 +32,6 @@ async def playground(request: Request, page: PageDep) -> Response:
 
 @router.post("/w/{workspace_id}/playground")
 async def ask(request: Request, page: PageDep, runtime: RuntimeDep) -> Response:
-    authorize(page.access, Action.OWNER_CHAT)
     fields = await form_fields(request)
     message = str(fields.get("message") or "").strip()
     if not message:
@@ -42,17 +40,9 @@ async def ask(request: Request, page: PageDep, runtime: RuntimeDep) -> Response:
         conversation_id = uuid.UUID(str(fields.get("conversation_id") or ""))
     except ValueError:
         conversation_id = None
-    session_id = f"owner-{page.user.user_id}"
-    await rate_limit_chat(request, page.workspace_id, session_id)
-    result = await runtime.pipeline.answer(
-        ChatInput(
-            workspace=page.access.workspace,
-            message=message,
-            session_id=session_id,
-            conversation_id=conversation_id,
-            channel="owner",
-        )
-    )
+    inp = ChatInput.for_owner(page.access, message=message, conversation_id=conversation_id)
+    await rate_limit_chat(request, page.workspace_id, inp.session_id)
+    result = await runtime.pipeline.answer(inp)
     answer = result.to_dict()
     return render(
         request,

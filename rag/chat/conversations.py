@@ -58,6 +58,20 @@ async def transcript(
     return conversation, messages
 
 
+async def set_status(
+    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, status: str
+) -> Conversation:
+    """Open, hand off or close a conversation (404 when it is not this workspace's)."""
+    conversation, _ = await transcript(
+        session, workspace_id=workspace_id, conversation_id=conversation_id, limit=1
+    )
+    await conversation_repo.set_conversation_status(
+        session, workspace_id=workspace_id, conversation_id=conversation_id, status=status
+    )
+    await session.refresh(conversation)
+    return conversation
+
+
 async def give_feedback(
     session: AsyncSession,
     *,
@@ -127,6 +141,16 @@ async def unanswered_groups(
     return groups[:limit]
 
 
+async def resolve_unanswered(
+    session: AsyncSession, access: WorkspaceAccess, *, ids: Sequence[uuid.UUID]
+) -> int:
+    """Mark unanswered questions as dealt with (after adding an FAQ, say); how many were."""
+    authorize(access, Action.UNANSWERED_RESOLVE)
+    return await conversation_repo.resolve_unanswered(
+        session, workspace_id=access.workspace.id, ids=ids
+    )
+
+
 async def answer_unanswered(
     session: AsyncSession,
     embedder: Embedder,
@@ -138,21 +162,10 @@ async def answer_unanswered(
     ids: Sequence[uuid.UUID],
 ) -> tuple[Faq, int]:
     """Turn a group of unanswered questions into an FAQ and resolve the group: the bot answers
-    it from now on. Needs both the FAQ and the resolve permission; the FAQ is audited."""
-    permit = authorize(access, Action.FAQ_CREATE)
+    it from now on. Needs both the FAQ and the resolve permission (checked before anything
+    changes); the FAQ is audited by its service."""
     authorize(access, Action.UNANSWERED_RESOLVE)
     faq = await faq_service.create(
-        session,
-        embedder,
-        workspace_id=access.workspace.id,
-        question=question,
-        answer=answer,
-        alt_questions=alt_questions,
+        session, embedder, access, question=question, answer=answer, alt_questions=alt_questions
     )
-    await permit.record(
-        session, target_type="faq", target_id=faq.id, details={"question": faq.question[:200]}
-    )
-    resolved = await conversation_repo.resolve_unanswered(
-        session, workspace_id=access.workspace.id, ids=ids
-    )
-    return faq, resolved
+    return faq, await resolve_unanswered(session, access, ids=ids)

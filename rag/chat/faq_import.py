@@ -88,21 +88,15 @@ async def import_csv(
     session: AsyncSession, embedder: Embedder, access: WorkspaceAccess, data: bytes
 ) -> ImportResult:
     """Add every FAQ of the file (owners and admins; each one audited like a single create)."""
-    permit = authorize(access, Action.FAQ_CREATE)
+    authorize(access, Action.FAQ_CREATE)  # before the file is read
     items = parse(data)
     for item in items:
-        faq = await faq_service.create(
+        await faq_service.create(
             session,
             embedder,
-            workspace_id=access.workspace.id,
+            access,
             question=item.question,
             answer=item.answer,
             alt_questions=item.alt_questions,
-        )
-        await permit.record(
-            session,
-            target_type="faq",
-            target_id=faq.id,
-            details={"question": faq.question[:200], "imported": True},
         )
     return ImportResult(created=len(items))

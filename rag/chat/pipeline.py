@@ -55,6 +55,8 @@ from rag.chat.stages import (
 from rag.knowledge.embeddings import Embedder
 from workspaces import usage
 from workspaces.models import Workspace
+from workspaces.permissions import Action, authorize
+from workspaces.service import WorkspaceAccess
 
 # Answers drawn from documents (quoted, or written by a model that read them): their links are
 # restricted. FAQ answers and canned replies are the owner's words and are left alone.
@@ -63,11 +65,36 @@ LINKED: tuple[Source, ...] = ("rag", "cache")
 
 @dataclass
 class ChatInput:
+    """One message to answer: a visitor's through the widget (the widget key resolved the
+    workspace), or the workspace's own people's (``for_owner``)."""
+
     workspace: Workspace
     message: str
     session_id: str
     conversation_id: uuid.UUID | None = None
     channel: Channel = "widget"
+
+    @classmethod
+    def for_owner(
+        cls,
+        access: WorkspaceAccess,
+        *,
+        message: str,
+        session_id: str | None = None,
+        conversation_id: uuid.UUID | None = None,
+    ) -> ChatInput:
+        """A message from the workspace's people (``chat.owner`` in the permission table); the
+        conversation is theirs unless they name a session."""
+        authorize(access, Action.OWNER_CHAT)
+        principal = access.principal
+        who = principal.user_id or principal.api_key_id or principal.operator
+        return cls(
+            workspace=access.workspace,
+            message=message,
+            session_id=session_id or f"owner-{who}",
+            conversation_id=conversation_id,
+            channel="owner",
+        )
 
 
 @dataclass
