@@ -77,6 +77,12 @@ def render(
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
     """The template with the page's common context: the CSRF token, the path, the chrome."""
+    html = render_text(request, template, context)
+    return HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))
+
+
+def render_text(request: Request, template: str, context: Mapping[str, Any] | None = None) -> str:
+    """``render``'s HTML as a string (a fragment sent inside a stream)."""
     settings = runtime_of(request).settings
     chrome: dict[str, Any] = getattr(request.state, "chrome", None) or {}
     values: dict[str, Any] = {
@@ -88,8 +94,7 @@ def render(
         **chrome,
     }
     values.update(context or {})
-    html = templates.get_template(template).render(values)
-    return HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))
+    return templates.get_template(template).render(values)
 
 
 def redirect(request: Request, url: str) -> Response:

@@ -35,6 +35,106 @@
     }
   });
 
+  // The playground streams its answer (server-sent events over fetch); without fetch
+  // streaming the form posts normally and the page comes back with the answer.
+  function streamAnswer(form) {
+    var log = document.getElementById(form.getAttribute("data-stream-log"));
+    var status = form.querySelector("[data-stream-status]");
+    var field = form.querySelector("textarea[name='message']");
+    var button = form.querySelector("button[type='submit']");
+    var question = document.createElement("li");
+    question.className = "user";
+    var who = document.createElement("span");
+    who.className = "who";
+    who.textContent = "You: ";
+    question.appendChild(who);
+    question.appendChild(document.createTextNode(field.value));
+    var reply = document.createElement("li");
+    reply.className = "assistant";
+    reply.setAttribute("data-testid", "playground-streaming");
+    var text = document.createElement("span");
+    reply.appendChild(text);
+    log.appendChild(question);
+    log.appendChild(reply);
+    button.disabled = true;
+    if (status) { status.textContent = "Answering…"; }
+    var body = new URLSearchParams(new FormData(form));
+    var finish = function (message) {
+      button.disabled = false;
+      if (status) { status.textContent = message || ""; }
+    };
+    var handle = function (event, data) {
+      if (event === "delta") { text.textContent += data.text; }
+      else if (event === "replace") { text.textContent = data.text; }
+      else if (event === "error") { text.textContent = data.message; finish("The answer failed."); }
+      else if (event === "html") {
+        var fragment = document.createRange().createContextualFragment(data.html);
+        var carried = fragment.querySelector("#conversation-id");
+        if (carried) {
+          form.querySelector("#conversation-id").value = carried.value;
+          carried.remove();
+        }
+        question.remove();
+        log.replaceChild(fragment, reply);
+        field.value = "";
+        field.focus();
+        finish("");
+      }
+    };
+    fetch(form.getAttribute("data-stream-url"), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Accept": "text/event-stream",
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-CSRF-Token": csrfToken()
+      },
+      body: body.toString()
+    }).then(function (response) {
+      if (!response.ok || !response.body) {
+        text.textContent = response.status === 429
+          ? "Too many questions at once; wait a moment."
+          : "The question was refused (" + response.status + ").";
+        finish("");
+        return;
+      }
+      var reader = response.body.getReader();
+      var decoder = new TextDecoder();
+      var buffer = "";
+      var pump = function () {
+        return reader.read().then(function (chunk) {
+          if (chunk.done) { finish(status ? status.textContent : ""); return; }
+          buffer += decoder.decode(chunk.value, { stream: true });
+          var parts = buffer.split("\n\n");
+          buffer = parts.pop();
+          parts.forEach(function (part) {
+            var event = "message";
+            var data = "";
+            part.split("\n").forEach(function (line) {
+              if (line.indexOf("event: ") === 0) { event = line.slice(7); }
+              else if (line.indexOf("data: ") === 0) { data += line.slice(6); }
+            });
+            if (data) { handle(event, JSON.parse(data)); }
+          });
+          return pump();
+        });
+      };
+      return pump();
+    }).catch(function () {
+      text.textContent = "The connection was lost; try again.";
+      finish("");
+    });
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.matches && form.matches("form[data-stream-url]") && window.fetch &&
+        window.ReadableStream && window.TextDecoder) {
+      event.preventDefault();
+      streamAnswer(form);
+    }
+  });
+
   function onReady(root) {
     // The workspace switcher submits itself when a workspace is chosen.
     root.querySelectorAll("select[data-autosubmit]").forEach(function (select) {

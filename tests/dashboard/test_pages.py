@@ -397,3 +397,45 @@ async def test_faqs_import_from_csv(web: WebOwner) -> None:
     over = await _import(web, too_many)
     assert over.status_code == 422
     assert "At most 500" in over.text
+
+
+async def test_playground_streams_then_sends_the_rendered_answer(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    await _upload(web, [("warranty.txt", TEXT)])
+    await runtime.jobs.drain()
+    response = await web.client.post(
+        web.url("playground/stream"),
+        data={"message": "How long is the warranty on the backup appliance?"},
+        headers={"X-CSRF-Token": web.csrf, "Accept": "text/event-stream"},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = re.findall(r"^event: (\w+)$", response.text, flags=re.MULTILINE)
+    assert events[0] == "meta"
+    assert "delta" in events
+    assert events[-1] == "html"
+    assert 'data-source=\\"rag\\"' in response.text
+    assert "warranty.txt" in response.text
+    refused = await web.client.post(
+        web.url("playground/stream"),
+        data={"message": "hello"},
+        headers={"Accept": "text/event-stream"},
+    )
+    assert refused.status_code == 403
+
+
+async def test_playground_without_script_answers_in_the_page(web: WebOwner) -> None:
+    first = await web.post(web.url("playground"), {"message": "hello there"})
+    assert first.status_code == 200
+    assert "<html" in first.text
+    assert 'data-testid="playground-answer"' in first.text
+    conversation = re.search(
+        r'id="conversation-id" name="conversation_id" value="([^"]+)"', first.text
+    )
+    assert conversation
+    assert first.text.count('id="conversation-id"') == 1
+    second = await web.post(
+        web.url("playground"), {"message": "thanks", "conversation_id": conversation.group(1)}
+    )
+    assert conversation.group(1) in second.text
