@@ -8,14 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.deps import RuntimeDep, SessionDep
+from api.deps import AccountDepsDep, RuntimeDep, SessionDep
 from api.login import password_login
 from api.throttling import rate_limit_auth
 from core.errors import AppError, NotFound, Unauthorized
 from dashboard import auth
 from dashboard.pages.common import field_errors, form_fields, set_chrome
 from dashboard.web import PREFIX, PageRoute, redirect, render, workspace_url
-from workspaces import service, sessions
+from workspaces import accounts, service, sessions
 from workspaces.schemas import SignupIn
 
 router = APIRouter(route_class=PageRoute)
@@ -82,15 +82,20 @@ async def signup_page(request: Request) -> Response:
 
 
 @router.post("/signup", dependencies=[RateLimitAuth])
-async def signup(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
+async def signup(
+    request: Request, runtime: RuntimeDep, session: SessionDep, deps: AccountDepsDep
+) -> Response:
+    """The same service as the API: an unverified account and its workspace, and a mail; the
+    answer is "check your email" whether or not the address already had an account."""
     fields = await form_fields(request)
     values = {k: str(fields.get(k, "")) for k in ("email", "name", "workspace_name")}
     try:
         data = SignupIn.model_validate(
             {**values, "name": values["name"] or None, "password": fields.get("password", "")}
         )
-        user, workspace = await service.signup(
+        await accounts.signup(
             session,
+            deps,
             email=str(data.email),
             password=data.password,
             workspace_name=data.workspace_name,
@@ -105,13 +110,8 @@ async def signup(request: Request, runtime: RuntimeDep, session: SessionDep) -> 
             for d in (exc.details if isinstance(exc.details, list) else [])
             if isinstance(d, dict)
         } or {"_form": exc.message}
-        if exc.code == "email_taken":
-            errors = {"email": exc.message}
     else:
-        cookie = await auth.start_session(runtime, session, user, request)
-        response = redirect(request, workspace_url(workspace.id))
-        auth.set_session_cookie(response, cookie, runtime.settings)
-        return response
+        return _anon_page(request, "signup_done.html", {"email": str(data.email)})
     return _anon_page(request, "signup.html", {"errors": errors, "values": values}, status=422)
 
 

@@ -9,11 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
 
-from api.deps import SessionDep
+from api.deps import AccountDepsDep, SessionDep
 from core.errors import ValidationFailed
 from dashboard.pages.common import PageDep, field_errors, form_fields
 from dashboard.web import PageRoute, redirect, render
-from workspaces import service, team
+from workspaces import invitations, service, team
 from workspaces.permissions import Action, allowed, kind_of
 
 router = APIRouter(route_class=PageRoute)
@@ -48,6 +48,11 @@ async def team_page(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     members = await team.list_members(session, page.access)
+    pending = (
+        await invitations.list_pending(session, page.access)
+        if _may(page, Action.MEMBER_ADD)
+        else []
+    )
     keys = (
         await team.list_api_keys(session, page.access) if _may(page, Action.API_KEYS_READ) else []
     )
@@ -62,6 +67,7 @@ async def team_page(
         {
             "page": page,
             "members": members,
+            "pending": pending,
             "keys": keys,
             "audit": audit_entries,
             "next_cursor": next_cursor,
@@ -74,15 +80,18 @@ async def team_page(
 
 
 @router.post("/w/{workspace_id}/team/members")
-async def add_member(request: Request, page: PageDep, session: SessionDep) -> Response:
+async def invite_member(
+    request: Request, page: PageDep, session: SessionDep, deps: AccountDepsDep
+) -> Response:
+    """Invite someone by email (the invitation service mails them a link to accept)."""
     try:
         form = MemberForm.model_validate(await form_fields(request))
     except ValidationError as exc:
         raise ValidationFailed(
             "Enter the member's email and a role", details=field_errors(exc)
         ) from exc
-    await team.add_member(session, page.access, email=str(form.email), role=form.role)
-    return redirect(request, page.url("team") + "?notice=Member+saved")
+    await invitations.invite(session, page.access, deps, email=str(form.email), role=form.role)
+    return redirect(request, page.url("team") + "?notice=Invitation+sent")
 
 
 @router.post("/w/{workspace_id}/team/api-keys")

@@ -2,7 +2,7 @@
 "snippet installed"), and from which origin.
 
 Revision ID: 0006d
-Revises: 0007
+Revises: 0006a3
 Create Date: 2026-12-01
 
 Set once, by the first widget request whose Origin is a site the widget may answer (not the
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006d"
-down_revision: str | None = "0007"
+down_revision: str | None = "0006a3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from tests.conftest import mail_token
+
 PASSWORD = "correct horse battery"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]*)">')
 
@@ -40,7 +42,8 @@ class WebOwner:
 
 
 async def web_signup(client: httpx.AsyncClient, workspace_name: str = "Acme") -> WebOwner:
-    """Sign up through the dashboard's form, as a browser does (the cookies stay on ``client``)."""
+    """Sign up through the dashboard's form ("check your email"), then log in, as a browser
+    does (the cookies stay on ``client``)."""
     page = await client.get("/app/signup")
     assert page.status_code == 200, page.text
     email = f"web-{uuid.uuid4().hex[:10]}@example.com"
@@ -53,8 +56,20 @@ async def web_signup(client: httpx.AsyncClient, workspace_name: str = "Acme") ->
             "workspace_name": workspace_name,
         },
     )
-    assert response.status_code == 303, response.text
-    location = response.headers["location"]
+    assert response.status_code == 200, response.text
+    assert "Check your email" in response.text
+    # The link in the verification mail (exporting personal data needs a verified owner).
+    token = await mail_token(client, email, "verify_email")
+    verified = await client.post("/api/v1/auth/verify-email", json={"token": token})
+    assert verified.status_code == 200, verified.text
+    login = await client.post(
+        "/app/login",
+        data={"csrf_token": csrf_of(response.text), "email": email, "password": PASSWORD},
+    )
+    assert login.status_code == 303, login.text
+    landing = await client.get(login.headers["location"])  # /app/ -> the first workspace
+    assert landing.status_code == 303, landing.text
+    location = landing.headers["location"]
     workspace_id = location.rstrip("/").split("/")[-1]
     home = await client.get(location)
     assert home.status_code == 200, home.text

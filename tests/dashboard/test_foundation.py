@@ -11,7 +11,7 @@ from tests.conftest import client_for, signup
 from tests.dashboard.conftest import PASSWORD, WebOwner, csrf_of, web_signup
 
 
-async def test_signup_signs_in_and_shows_getting_started(web: WebOwner) -> None:
+async def test_signup_says_check_your_email_then_login_shows_getting_started(web: WebOwner) -> None:
     page = await web.client.get(web.url())
     assert page.status_code == 200
     assert "Getting started" in page.text
@@ -20,15 +20,12 @@ async def test_signup_signs_in_and_shows_getting_started(web: WebOwner) -> None:
 
 
 async def test_session_cookie_flags(client: httpx.AsyncClient) -> None:
-    page = await client.get("/app/signup")
+    web = await web_signup(client, "Cookie Co")
+    await web.post("/app/logout")
+    page = await client.get("/app/login")
     response = await client.post(
-        "/app/signup",
-        data={
-            "csrf_token": csrf_of(page.text),
-            "email": f"c-{uuid.uuid4().hex[:8]}@example.com",
-            "password": PASSWORD,
-            "workspace_name": "Cookie Co",
-        },
+        "/app/login",
+        data={"csrf_token": csrf_of(page.text), "email": web.email, "password": PASSWORD},
     )
     cookie = next(
         v for k, v in response.headers.multi_items() if k == "set-cookie" and "tb_session=" in v

@@ -7,7 +7,11 @@ way; a screenshot of each step in test-output/dashboard/first-ten-minutes/."""
 
 from __future__ import annotations
 
+import asyncio
+import email
+import email.policy
 import html
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -70,6 +74,24 @@ def site_with(snippet: str) -> Iterator[str]:
         server.server_close()
 
 
+async def _mailed_link(server: DemoServer, to: str, path: str) -> str:
+    """The link to ``path`` in the newest mail to ``to`` (the outbox is flushed in the
+    background: wait for it)."""
+    assert server.data_dir is not None
+    outbox = server.data_dir / "outbox"
+    pattern = re.compile(r"(https?://\S+" + re.escape(path) + r"\?token=[\w.\-=%]+)")
+    for _ in range(120):
+        for mail in sorted(outbox.glob("*.eml"), reverse=True) if outbox.exists() else []:
+            text = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
+            if to in str(text["To"]):
+                body = text.get_body(preferencelist=("plain",))
+                found = pattern.search(body.get_content() if body else "")
+                if found:
+                    return found.group(1)
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"no mail with a {path} link reached {to}")
+
+
 async def _shot(page: Any, name: str) -> None:
     await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
@@ -108,12 +130,21 @@ async def test_a_new_owners_first_ten_minutes(
     server = demo_server.base_url
 
     # Sign up.
+    email, password = f"kayaks-{marker}@example.com", "paddle hard every day"
     await page.goto(f"{server}/app/signup")
-    await page.get_by_label("Email").fill(f"kayaks-{marker}@example.com")
-    await page.get_by_label("Password").fill("paddle hard every day")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(password)
     await page.get_by_label("Business or website name").fill(f"Zephyr Kayaks {marker}")
     await _shot(page, "01-signup")
     await page.get_by_role("button", name="Create account").click()
+    await page.get_by_role("heading", name="Check your email").wait_for(timeout=TIMEOUT)
+    # The verification mail's link (the server writes its mail to DATA_DIR/outbox).
+    await page.goto(await _mailed_link(demo_server, email, "/auth/verify-email"))
+    await page.get_by_role("heading", name="Email confirmed").wait_for(timeout=TIMEOUT)
+    await page.goto(f"{server}/app/login")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Log in").click()
     await page.get_by_role("heading", name="Getting started").wait_for(timeout=TIMEOUT)
     base = page.url.rstrip("/")
     assert "/app/w/" in base
