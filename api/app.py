@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.client_address import peer_is_trusted
-from api.demo.seed import ensure_demo
+from api.demo.seed import demo_login, ensure_demo
 from api.errors import install_error_handlers
 from api.input_guard import JsonInputGuardMiddleware
 from api.metrics import AccessLogMiddleware
@@ -42,12 +42,14 @@ from api.widget_cors import WidgetCorsMiddleware
 from core.config import Settings, get_settings
 from core.logging import configure_logging
 from core.observability import init_sentry
+from dashboard.app import install as install_dashboard
 from workspaces import security
 
 log = logging.getLogger("trulybot")
 
 API_PREFIX = "/api/v1"
 UPLOAD_OVERHEAD = 64 * 1024  # multipart framing around an uploaded file
+UPLOAD_FILES = 10  # files in one upload from the dashboard
 
 
 # The routes that take a document (multipart upload or JSON text): POST .../documents and
@@ -56,6 +58,8 @@ UPLOAD_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("POST", re.compile(rf"^{API_PREFIX}/workspaces/[^/]+/documents$")),
     ("PUT", re.compile(rf"^{API_PREFIX}/workspaces/[^/]+/documents/[^/]+$")),
 )
+# The dashboard's upload form sends up to UPLOAD_FILES files in one request.
+DASHBOARD_UPLOAD = re.compile(r"^/app/w/[^/]+/knowledge/upload$")
 
 
 def body_limit_for(settings: Settings) -> Callable[[str, str], int]:
@@ -64,6 +68,8 @@ def body_limit_for(settings: Settings) -> Callable[[str, str], int]:
     def limit(method: str, path: str) -> int:
         if any(method == m and pattern.match(path) for m, pattern in UPLOAD_ROUTES):
             return settings.max_upload_bytes + UPLOAD_OVERHEAD
+        if method == "POST" and DASHBOARD_UPLOAD.match(path):
+            return UPLOAD_FILES * (settings.max_upload_bytes + UPLOAD_OVERHEAD)
         return settings.max_body_bytes
 
     return limit
@@ -91,11 +97,16 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             if settings.seed_demo and settings.is_development:
                 demo = await ensure_demo(built)
                 built.demo_public_key = demo["public_key"]
-                print(
-                    f"  demo: http://{settings.host}:{settings.port}/ (owner login in "
-                    f"{settings.data_dir}/demo-owner.json)",
-                    flush=True,
-                )
+                base = f"http://{settings.host}:{settings.port}"
+                print(f"  demo site: {base}/", flush=True)
+                print(f"  dashboard: {base}/app", flush=True)
+                login = demo_login(settings.data_dir)
+                if login is not None:
+                    print(
+                        f"    log in as {login['email']} with password {login['password']}"
+                        f" (also in {settings.data_dir}/demo-owner.json)",
+                        flush=True,
+                    )
             app.state.runtime = built
             await built.mailer.kick()  # messages a previous process left in the outbox
             if settings.scheduler_enabled and not settings.redis_url:
@@ -156,4 +167,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         sources.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    install_dashboard(app)
     return app

@@ -26,7 +26,9 @@ from workspaces.service import (
 )
 
 
-def get_runtime(request: Request) -> Runtime:
+# The dependencies below are ``async def`` although they do not await: FastAPI runs a plain
+# ``def`` dependency in its thread pool, a thread hop per dependency per request.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -34,7 +36,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_settings_dep(runtime: RuntimeDep) -> Settings:
+async def get_settings_dep(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
@@ -92,7 +94,7 @@ async def get_user_principal(principal: PrincipalDep) -> Principal:
 UserPrincipalDep = Annotated[Principal, Depends(get_user_principal)]
 
 
-def session_policy(settings: SettingsDep) -> sessions.SessionPolicy:
+async def session_policy(settings: SettingsDep) -> sessions.SessionPolicy:
     return sessions.SessionPolicy.from_settings(settings)
 
 
@@ -168,7 +170,7 @@ WorkspaceDep = Annotated[WorkspaceAccess, Depends(workspace_access())]
 DeletedWorkspaceDep = Annotated[WorkspaceAccess, Depends(workspace_access(include_deleted=True))]
 
 
-def page_limit(settings: SettingsDep, limit: Annotated[int, Query(ge=1)] = 20) -> int:
+async def page_limit(settings: SettingsDep, limit: Annotated[int, Query(ge=1)] = 20) -> int:
     if limit > settings.max_page_size:
         raise ValidationFailed(
             f"limit must be at most {settings.max_page_size}",

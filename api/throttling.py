@@ -1,7 +1,7 @@
 """Rate limits over HTTP: the per-IP/per-API-key middleware, route-class dependencies, lockouts.
 
-* ``RateLimitMiddleware`` applies the ``api`` class to every ``/api/v1`` request: per client IP
-  and, for ``Bearer tb_...`` API keys, per key. The payment webhook is exempt.
+* ``RateLimitMiddleware`` applies the ``api`` class to every ``/api/v1`` and ``/app`` request:
+  per client IP and, for ``Bearer tb_...`` API keys, per key. The payment webhook is exempt.
 * ``RateLimitAuth`` / ``RateLimitIngest`` are route dependencies (``dependencies=[...]``).
 * ``rate_limit_chat(request, workspace_id, session_id)`` is awaited by the chat endpoints.
 * ``login_attempt(request, email=...)`` guards the login endpoint (source lock, account slowdown).
@@ -48,7 +48,9 @@ from workspaces.models import Workspace
 log = logging.getLogger("trulybot.ratelimit")
 
 API_PREFIX: Final = "/api/v1"
-EXEMPT_PREFIXES: Final[tuple[str, ...]] = ("/api/v1/billing/webhooks",)
+# The JSON API and the dashboard's pages (not its static files) count against the same limits.
+LIMITED_PREFIXES: Final[tuple[str, ...]] = (API_PREFIX + "/", "/app")
+EXEMPT_PREFIXES: Final[tuple[str, ...]] = ("/api/v1/billing/webhooks", "/app/static/")
 _STATE_KEY: Final = "rate_limit_decisions"
 
 
@@ -304,7 +306,8 @@ def _header_pairs(decision: Decision) -> list[tuple[bytes, bytes]]:
 
 
 class RateLimitMiddleware:
-    """The ``api`` class on every /api/v1 request (payment webhooks exempt), plus the RateLimit-*
+    """The ``api`` class on every /api/v1 and /app request (payment webhooks and the dashboard's
+    static files exempt), plus the RateLimit-*
     headers of the most restrictive decision the request collected (here or in dependencies)."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -320,7 +323,7 @@ class RateLimitMiddleware:
             return
         path: str = scope.get("path", "")
         if (
-            path.startswith(API_PREFIX + "/")
+            path.startswith(LIMITED_PREFIXES)
             and not path.startswith(EXEMPT_PREFIXES)
             and scope.get("method") != "OPTIONS"
         ):

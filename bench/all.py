@@ -24,6 +24,7 @@ BENCHMARKS = (
     "guards",
     "rerank",
     "limiter_memory",
+    "dashboard_pages",
     "peer_langchain",
     "chat_http",
     "chat_wrk",

@@ -19,6 +19,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "billing": ("api", "rag", "widget", "fastapi", "starlette"),
     "widget": ("api", "rag", "billing", "fastapi", "starlette"),
     "lifecycle": ("api", "widget", "fastapi", "starlette"),
+    # The two HTTP layers never import each other's routes (the app factory mounts both).
+    # (api.app, the composition root, mounts the dashboard: the one exception below.)
+    "api": ("dashboard",),
+    "dashboard": ("api.routers", "api.app"),
 }
 
 
@@ -44,7 +48,16 @@ def _under(name: str, package: str) -> bool:
 
 MODULES = sorted(
     path
-    for package in ("core", "workspaces", "rag", "billing", "widget", "lifecycle")
+    for package in (
+        "core",
+        "workspaces",
+        "rag",
+        "billing",
+        "widget",
+        "lifecycle",
+        "api",
+        "dashboard",
+    )
     for path in (ROOT / package).rglob("*.py")
 )
 
@@ -60,6 +73,8 @@ def test_imports_point_down(path: Path) -> None:
         for target in forbidden
         if _under(name, target)
     )
+    if module == "api.app":  # the composition root: mounts the dashboard beside the API
+        wrong = [name for name in wrong if not _under(name, "dashboard.app")]
     assert wrong == [], f"{module} imports {wrong}"
 
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from core.config import Settings
 from widget.policy import normalize_allowed_origin
 
 LeadCapture = Literal["off", "before_chat", "after_messages", "on_intent"]
@@ -137,3 +138,17 @@ def public_view(config: dict[str, Any] | None, *, workspace_name: str) -> Widget
 
 def snippet(base_url: str, public_key: str) -> str:
     return f'<script src="{base_url.rstrip("/")}/widget.js" data-key="{public_key}" async></script>'
+
+
+def embed_base_url(settings: Settings) -> str:
+    """Where embedding pages load widget.js from: PUBLIC_BASE_URL (required in production), else
+    the configured host and port (development). Never the request's Host header: whoever sends
+    it would choose the script every embedding site runs."""
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/")
+    host = settings.host
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - a bind-all address, shown as localhost
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"

@@ -31,6 +31,11 @@ class Workspace(Base):
     # Set by billing: `plan` applies until `plan_expires_at` (None: no end), then `fallback_plan`.
     plan_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     fallback_plan: Mapped[str] = mapped_column(String(32), default="free")
+    # The first widget request from a site (the getting-started checklist).
+    widget_installed_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    widget_installed_origin: Mapped[str | None] = mapped_column(String(300), nullable=True)
     # Deleted (lifecycle/deletion.py): invisible to every lookup at once, purged after.
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     purge_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

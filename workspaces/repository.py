@@ -332,3 +332,14 @@ async def get_daily_tokens(session: AsyncSession, *, workspace_id: uuid.UUID, da
         )
     )
     return int(result.scalar_one_or_none() or 0)
+
+
+async def mark_widget_installed(
+    session: AsyncSession, workspace_id: uuid.UUID, *, origin: str, at: datetime
+) -> None:
+    """Record the widget's first site (once: a later origin changes nothing)."""
+    await session.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace_id, Workspace.widget_installed_at.is_(None))
+        .values(widget_installed_at=at, widget_installed_origin=origin[:300])
+    )

@@ -186,6 +186,18 @@ async def store_password_hash(session: AsyncSession, user: User, password_hash: 
     await repo.update_password_hash(session, user.id, password_hash)
 
 
+async def user_workspaces(
+    session: AsyncSession, user_id: uuid.UUID
+) -> tuple[User, Sequence[tuple[Workspace, str]]]:
+    """A signed-in user and their workspaces with their role in each, oldest membership first;
+    404 if the account is gone."""
+    await set_tenant(session, user_id=user_id)
+    user = await repo.get_user(session, user_id)
+    if user is None:
+        raise NotFound("User not found")
+    return user, await repo.list_user_workspaces(session, user_id)
+
+
 async def resolve_api_key(session: AsyncSession, key: str) -> Principal:
     prefix = security.split_api_key(key)
     if prefix is None:
@@ -364,6 +376,16 @@ async def resolve_public_key(
     if not context_set:
         await set_tenant(session, workspace_id=workspace.id)
     return workspace
+
+
+async def note_widget_installed(
+    session: AsyncSession, workspace: Workspace, *, origin: str
+) -> None:
+    """The widget answered a page of ``origin`` (a site allowed to embed it): the first time,
+    the workspace records it (the getting-started checklist's "snippet installed")."""
+    if workspace.widget_installed_at is None:
+        await set_tenant(session, workspace_id=workspace.id)  # the policy's check for writes
+        await repo.mark_widget_installed(session, workspace.id, origin=origin, at=datetime.now(UTC))
 
 
 async def rotate_public_key(session: AsyncSession, access: WorkspaceAccess) -> Workspace:

@@ -112,4 +112,13 @@ async def _seed(runtime: Runtime, password: str) -> dict[str, Any]:
     return {"workspace_id": str(workspace_id), "public_key": public_key}
 
 
-__all__ = ["DEMO_EMAIL", "ensure_demo"]
+def demo_login(data_dir: Path | str) -> dict[str, str] | None:
+    """The demo owner's email and password as seeded (None if the file is gone or unreadable)."""
+    try:
+        saved = json.loads((Path(data_dir) / "demo-owner.json").read_text())
+        return {"email": str(saved["email"]), "password": str(saved["password"])}
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+__all__ = ["DEMO_EMAIL", "demo_login", "ensure_demo"]

@@ -16,10 +16,11 @@ from api.deps import (
     UserPrincipalDep,
     client_info,
 )
-from api.throttling import RateLimitAuth, login_attempt, rate_limit_password_reset
+from api.login import password_login
+from api.throttling import RateLimitAuth, rate_limit_password_reset
 from core.config import Settings
-from core.errors import NotFound, Unauthorized
-from workspaces import accounts, invitations, service, sessions
+from core.errors import NotFound
+from workspaces import accounts, invitations, sessions
 from workspaces import repository as repo
 from workspaces.schemas import (
     EmailIn,
@@ -211,21 +212,8 @@ async def login(
     policy: SessionPolicyDep,
     request: Request,
 ) -> TokenOut:
-    attempt = await login_attempt(request, email=body.email)
-    # Short transactions around the password check, not one across it: a login waiting for
-    # the hashing pool holds no database connection.
+    user = await password_login(request, runtime, email=body.email, password=body.password)
     async with runtime.db.transaction() as session:
-        user = await service.find_login(session, email=body.email)
-    try:
-        new_hash = await service.authenticate(user, password=body.password)
-    except Unauthorized:
-        await attempt.failed()
-        raise
-    assert user is not None
-    await attempt.succeeded()
-    async with runtime.db.transaction() as session:
-        if new_hash is not None:
-            await service.store_password_hash(session, user, new_hash)
         started = await sessions.start(
             session, user.id, kind="api", client=client_info(request, settings), policy=policy
         )

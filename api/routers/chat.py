@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -49,7 +50,7 @@ from rag.chat.schemas import (
 )
 from widget.policy import origin_allowed
 from workspaces.models import Workspace
-from workspaces.service import check_public_key, resolve_public_key
+from workspaces.service import check_public_key, note_widget_installed, resolve_public_key
 
 router = APIRouter(tags=["chat"])
 
@@ -64,7 +65,21 @@ async def widget_workspace(
     session's tenant becomes that workspace."""
     workspace = await resolve_public_key(session, key)
     _check_origin(request, workspace, settings)
+    await _note_installed(request, session, workspace)
     return workspace
+
+
+async def _note_installed(request: Request, session: AsyncSession, workspace: Workspace) -> None:
+    """A widget request from a site other than this server's own pages (the demo page, the
+    dashboard's preview) tells the owner's checklist that the snippet is installed."""
+    origin = request.headers.get("origin")
+    own_host = (request.headers.get("host") or "").lower()
+    if (
+        origin
+        and workspace.widget_installed_at is None
+        and urlsplit(origin).netloc.lower() != own_host
+    ):
+        await note_widget_installed(session, workspace, origin=origin)
 
 
 def _check_origin(request: Request, workspace: Workspace, settings: Settings) -> None:
@@ -101,7 +116,8 @@ async def widget_workspace_only(request: Request, runtime: Runtime, key: str | N
     is two round trips (context, select) instead of four. Same checks, same errors."""
     async with runtime.db.transaction(public_key=check_public_key(key)) as session:
         workspace = await resolve_public_key(session, key, context_set=True)
-    _check_origin(request, workspace, runtime.settings)
+        _check_origin(request, workspace, runtime.settings)
+        await _note_installed(request, session, workspace)
     return workspace
 
 

@@ -11,9 +11,9 @@ from pydantic import BaseModel, Field, HttpUrl, ValidationError
 from starlette.datastructures import UploadFile
 
 from api.deps import LimitDep, OffsetDep, RuntimeDep, SessionDep, WorkspaceDep
+from api.ingestion import enqueue_after_commit
 from api.throttling import RateLimitIngest
 from core.errors import NotFound, ValidationFailed
-from core.jobs import JobQueue
 from rag.knowledge import indexing, retrieval, submissions
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge.models import STATUSES, Document
@@ -135,20 +135,6 @@ def _submission_out(sub: submissions.Submission) -> SubmissionOut:
     return SubmissionOut(**base, duplicate=sub.duplicate, updated=not sub.created)
 
 
-def _enqueue_after_commit(
-    background: BackgroundTasks, jobs: JobQueue, subs: list[submissions.Submission]
-) -> None:
-    """Background tasks run after the response, i.e. after the request's commit."""
-    for sub in subs:
-        if sub.needs_job:
-            background.add_task(
-                jobs.enqueue,
-                knowledge_jobs.INGEST_JOB,
-                workspace_id=str(sub.document.workspace_id),
-                document_id=str(sub.document.id),
-            )
-
-
 def _validation(exc: ValidationError) -> ValidationFailed:
     return ValidationFailed(
         "Invalid input",
@@ -231,7 +217,7 @@ async def create_document(
                 subs = await submissions.submit_sitemap(
                     session, access, sitemap_url=str(sitemap.sitemap_url), settings=settings
                 )
-                _enqueue_after_commit(background, runtime.jobs, subs)
+                enqueue_after_commit(background, runtime.jobs, subs)
                 return SitemapOut(count=len(subs), documents=[_submission_out(s) for s in subs])
             if "url" in body:
                 url = UrlIn.model_validate(body)
@@ -255,7 +241,7 @@ async def create_document(
             raise _validation(exc) from exc
     if subs[0].duplicate:
         response.status_code = status.HTTP_200_OK
-    _enqueue_after_commit(background, runtime.jobs, subs)
+    enqueue_after_commit(background, runtime.jobs, subs)
     return _submission_out(subs[0])
 
 
@@ -325,7 +311,7 @@ async def replace_document(
         title=title,
     )
     response.status_code = status.HTTP_200_OK if sub.duplicate else status.HTTP_202_ACCEPTED
-    _enqueue_after_commit(background, runtime.jobs, [sub])
+    enqueue_after_commit(background, runtime.jobs, [sub])
     return _submission_out(sub)
 
 
@@ -346,7 +332,7 @@ async def retry_document(
     document = await submissions.retry_document(session, access, document_id)
     sub = submissions.Submission(document=document, created=False)
     if document.status != "ready":
-        _enqueue_after_commit(background, runtime.jobs, [sub])
+        enqueue_after_commit(background, runtime.jobs, [sub])
     return DocumentOut.of(document)
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from api.deps import LimitDep, QueryDatetime, RuntimeDep, SessionDep, WorkspaceDep
+from api.lead_export import lead_export_response
 from workspaces import leads
 from workspaces.schemas import (
     LeadIn,
@@ -84,25 +85,8 @@ async def export_leads(
     created_after: QueryDatetime | None = None,
     created_before: QueryDatetime | None = None,
 ) -> StreamingResponse:
-    workspace_id = access.workspace.id
-    user_id = access.principal.user_id
     filters = _filters(status, q, created_after, created_before)
-    await leads.start_export(session, access, filters)
-
-    async def body() -> Any:
-        async with runtime.db.transaction(workspace_id=workspace_id, user_id=user_id) as s:
-            async for piece in leads.export_csv(s, workspace_id=workspace_id, **filters):
-                yield piece
-
-    filename = f"leads-{access.workspace.slug}-{datetime.now().date().isoformat()}.csv"
-    return StreamingResponse(
-        body(),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return await lead_export_response(session, runtime, access, filters)
 
 
 @router.get("/workspaces/{workspace_id}/leads/{lead_id}", response_model=LeadOut)

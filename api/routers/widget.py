@@ -23,6 +23,7 @@ from widget.config import (
     WidgetConfigIn,
     WidgetConfigOut,
     conversation_caps,
+    embed_base_url,
     merged,
     public_view,
     snippet,
@@ -54,20 +55,6 @@ class LeadReceivedOut(BaseModel):
     """The same answer whether or not the email was already a lead."""
 
     status: Literal["received"] = "received"
-
-
-def embed_base_url(settings: Settings) -> str:
-    """Where embedding pages load widget.js from: PUBLIC_BASE_URL (required in production), else
-    the configured host and port (development). Never the request's Host header: whoever sends
-    it would choose the script every embedding site runs."""
-    if settings.public_base_url:
-        return settings.public_base_url.rstrip("/")
-    host = settings.host
-    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - a bind-all address, shown as localhost
-        host = "localhost"
-    elif ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
 
 
 def _owner_view(workspace: Any, settings: Settings) -> OwnerWidgetConfigOut:

@@ -11,9 +11,11 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
-from rag.chat.models import ChatMessage, Conversation
+from rag.chat import faq as faq_service
+from rag.chat.models import ChatMessage, Conversation, Faq
 from rag.chat.normalize import normalize_question
 from rag.chat.repository import conversations as conversation_repo
+from rag.knowledge.embeddings import Embedder
 from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess
 
@@ -28,9 +30,17 @@ async def list_conversations(
     status: str | None,
     limit: int,
     before: datetime | None,
+    channel: str | None = None,
+    has_lead: bool | None = None,
 ) -> list[Conversation]:
     return await conversation_repo.list_conversations(
-        session, workspace_id=workspace_id, status=status, limit=limit, before=before
+        session,
+        workspace_id=workspace_id,
+        status=status,
+        limit=limit,
+        before=before,
+        channel=channel,
+        has_lead=has_lead,
     )
 
 
@@ -139,3 +149,23 @@ async def resolve_unanswered(
     return await conversation_repo.resolve_unanswered(
         session, workspace_id=access.workspace.id, ids=ids
     )
+
+
+async def answer_unanswered(
+    session: AsyncSession,
+    embedder: Embedder,
+    access: WorkspaceAccess,
+    *,
+    question: str,
+    answer: str,
+    alt_questions: list[str],
+    ids: Sequence[uuid.UUID],
+) -> tuple[Faq, int]:
+    """Turn a group of unanswered questions into an FAQ and resolve the group: the bot answers
+    it from now on. Needs both the FAQ and the resolve permission (checked before anything
+    changes); the FAQ is audited by its service."""
+    authorize(access, Action.UNANSWERED_RESOLVE)
+    faq = await faq_service.create(
+        session, embedder, access, question=question, answer=answer, alt_questions=alt_questions
+    )
+    return faq, await resolve_unanswered(session, access, ids=ids)

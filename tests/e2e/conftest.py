@@ -37,6 +37,8 @@ class DemoServer:
     base_url: str
     credentials: dict[str, Any]
     token: str
+    data_dir: Path | None = None
+    """Where the server keeps its data (its mail outbox is ``data_dir/outbox``)."""
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"}
@@ -135,7 +137,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
             json={"email": credentials["email"], "password": credentials["password"]},
             timeout=30,
         ).json()["access_token"]
-        yield DemoServer(base_url=base_url, credentials=credentials, token=token)
+        yield DemoServer(base_url=base_url, credentials=credentials, token=token, data_dir=data_dir)
 
 
 @pytest.fixture(scope="session")

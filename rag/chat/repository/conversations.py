@@ -163,10 +163,18 @@ async def list_conversations(
     status: str | None,
     limit: int,
     before: datetime | None,
+    channel: str | None = None,
+    has_lead: bool | None = None,
 ) -> list[Conversation]:
     stmt = select(Conversation).where(Conversation.workspace_id == workspace_id)
     if status:
         stmt = stmt.where(Conversation.status == status)
+    if channel:
+        stmt = stmt.where(Conversation.channel == channel)
+    if has_lead is not None:
+        stmt = stmt.where(
+            Conversation.lead_id.is_not(None) if has_lead else Conversation.lead_id.is_(None)
+        )
     if before is not None:
         stmt = stmt.where(Conversation.last_message_at < before)
     stmt = stmt.order_by(Conversation.last_message_at.desc()).limit(limit)
@@ -214,6 +222,21 @@ async def feedback_counts(session: AsyncSession, *, workspace_id: uuid.UUID) -> 
     return counts
 
 
+async def feedback_for(
+    session: AsyncSession, *, workspace_id: uuid.UUID, message_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, MessageFeedback]:
+    """The visitor's rating (and comment) of each of these messages that has one."""
+    if not message_ids:
+        return {}
+    result = await session.execute(
+        select(MessageFeedback).where(
+            MessageFeedback.workspace_id == workspace_id,
+            MessageFeedback.message_id.in_(list(message_ids)),
+        )
+    )
+    return {row.message_id: row for row in result.scalars()}
+
+
 # --- unanswered questions --------------------------------------------------------------------
 
 
@@ -247,3 +270,13 @@ async def resolve_unanswered(
         .returning(UnansweredQuestion.id)
     )
     return len(result.all())
+
+
+async def has_conversation(
+    session: AsyncSession, *, workspace_id: uuid.UUID, channel: str | None = None
+) -> bool:
+    """Whether the workspace has any conversation (on ``channel`` when given)."""
+    stmt = select(Conversation.id).where(Conversation.workspace_id == workspace_id)
+    if channel is not None:
+        stmt = stmt.where(Conversation.channel == channel)
+    return (await session.execute(stmt.limit(1))).first() is not None

@@ -174,3 +174,10 @@ async def set_embeddings(
             "vs": ["[" + ",".join(f"{x:.7g}" for x in row) + "]" for row in vectors],
         },
     )
+
+
+async def count_faqs(session: AsyncSession, *, workspace_id: uuid.UUID) -> int:
+    result = await session.execute(
+        select(func.count()).select_from(Faq).where(Faq.workspace_id == workspace_id)
+    )
+    return int(result.scalar_one())

@@ -1,0 +1,38 @@
+"""The leads' CSV export as a streamed download, for the JSON API and the dashboard."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.runtime import Runtime
+from workspaces import leads
+from workspaces.service import WorkspaceAccess
+
+
+async def lead_export_response(
+    session: AsyncSession, runtime: Runtime, access: WorkspaceAccess, filters: dict[str, Any]
+) -> StreamingResponse:
+    """Authorize and audit the export in the request's transaction, then stream the rows from a
+    transaction of their own (the response outlives the request's)."""
+    workspace_id = access.workspace.id
+    user_id = access.principal.user_id
+    await leads.start_export(session, access, filters)
+
+    async def body() -> Any:
+        async with runtime.db.transaction(workspace_id=workspace_id, user_id=user_id) as s:
+            async for piece in leads.export_csv(s, workspace_id=workspace_id, **filters):
+                yield piece
+
+    filename = f"leads-{access.workspace.slug}-{datetime.now().date().isoformat()}.csv"
+    return StreamingResponse(
+        body(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -1,0 +1,189 @@
+"""Who is signed in to the dashboard, their access to a workspace, and the CSRF tokens.
+
+The one place that knows how a browser session is kept. A page route asks for ``WebUserDep``
+(the signed-in user; otherwise the page redirects to the login page); workspace pages ask for
+``dashboard.pages.common.PageDep`` (that user's access to the URL's workspace; 404 without).
+
+The session cookie (``tb_session``) is HttpOnly, ``SameSite=Lax`` and ``Secure`` in production.
+Every state-changing request carries a CSRF token bound to the session cookie (an HMAC of it
+under the server's secret): in the ``X-CSRF-Token`` header (htmx, from the page's meta tag) or
+the ``csrf_token`` form field. Before sign-in, the login and signup forms use a double-submit
+cookie (``tb_csrf``) the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.deps import RuntimeDep, SessionDep, client_info
+from api.runtime import Runtime
+from core.config import Settings
+from core.errors import AppError
+from workspaces import sessions
+from workspaces.models import User
+
+SESSION_COOKIE = "tb_session"
+ANON_CSRF_COOKIE = "tb_csrf"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+
+
+class LoginRequired(AppError):
+    """No valid session: pages redirect to the login page, htmx requests get HX-Redirect."""
+
+    code = "login_required"
+    status_code = 401
+    message = "Sign in to continue"
+
+
+class CsrfFailed(AppError):
+    code = "csrf_failed"
+    status_code = 403
+    message = "The form expired or did not come from this site; reload the page and try again"
+
+
+@dataclass(frozen=True)
+class WebUser:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    cookie: str
+    """The session cookie's value (the CSRF token is bound to it)."""
+
+
+# --- sessions (workspaces.sessions, kind "web") ------------------------------------------------
+
+
+def _policy(settings: Settings) -> sessions.SessionPolicy:
+    return sessions.SessionPolicy.from_settings(settings)
+
+
+async def start_session(
+    runtime: Runtime, session: AsyncSession, user: User, request: Request
+) -> str:
+    """A new web session for ``user``; returns the cookie's value (shown once, stored hashed)."""
+    settings = runtime.settings
+    started = await sessions.start(
+        session,
+        user.id,
+        kind="web",
+        client=client_info(request, settings),
+        policy=_policy(settings),
+    )
+    return started.secret
+
+
+async def authenticate(runtime: Runtime, session: AsyncSession, request: Request) -> WebUser | None:
+    """The signed-in user of this browser, or None (no cookie, unknown, expired or revoked: a
+    revocation takes effect at the next request)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    principal = await sessions.authenticate(session, cookie, policy=_policy(runtime.settings))
+    if principal is None or principal.user_id is None or principal.session_id is None:
+        return None
+    assert cookie is not None
+    return WebUser(user_id=principal.user_id, session_id=principal.session_id, cookie=cookie)
+
+
+async def end_session(session: AsyncSession, user: WebUser) -> None:
+    """Sign out: the session ends on the server (the cookie is cleared by the caller)."""
+    await sessions.revoke(session, user.user_id, user.session_id, reason="logout")
+
+
+def set_session_cookie(response: Response, value: str, settings: Settings) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        httponly=True,
+        secure=settings.environment == "production",
+        samesite="lax",
+        path="/app",
+        # The server slides the session's expiry with use; the browser keeps the cookie for the
+        # longest a session may last.
+        max_age=int(_policy(settings).max_age.total_seconds()),
+    )
+
+
+def clear_session_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/app",
+        httponly=True,
+        secure=settings.environment == "production",
+        samesite="lax",
+    )
+
+
+# --- CSRF ------------------------------------------------------------------------------------
+
+
+def _sign(settings: Settings, value: str) -> str:
+    return hmac.new(
+        settings.jwt_key.encode(), b"csrf:" + value.encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def csrf_token(request: Request, settings: Settings) -> str:
+    """The token this browser's forms carry: bound to its session cookie when signed in, to its
+    ``tb_csrf`` cookie before (``ensure_anon_csrf`` sets that one)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return _sign(settings, "session:" + cookie)
+    anon = request.cookies.get(ANON_CSRF_COOKIE) or getattr(request.state, "anon_csrf", None)
+    return _sign(settings, "anon:" + anon) if anon else ""
+
+
+def ensure_anon_csrf(request: Request, response: Response, settings: Settings) -> None:
+    """Give a signed-out browser its double-submit cookie (before its first form)."""
+    if request.cookies.get(ANON_CSRF_COOKIE):
+        return
+    value = getattr(request.state, "anon_csrf", None) or secrets.token_urlsafe(24)
+    request.state.anon_csrf = value
+    response.set_cookie(
+        ANON_CSRF_COOKIE,
+        value,
+        httponly=True,
+        secure=settings.environment == "production",
+        samesite="strict",
+        path="/app",
+    )
+
+
+def prepare_anon_csrf(request: Request) -> None:
+    """Choose the double-submit value before the page renders its token."""
+    chosen = getattr(request.state, "anon_csrf", None)
+    if not request.cookies.get(ANON_CSRF_COOKIE) and chosen is None:
+        request.state.anon_csrf = secrets.token_urlsafe(24)
+
+
+async def check_csrf(request: Request, settings: Settings) -> None:
+    """403 ``csrf_failed`` unless the request carries this browser's token."""
+    sent = request.headers.get(CSRF_HEADER)
+    if not sent:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            sent = value if isinstance(value, str) else None
+    expected = csrf_token(request, settings)
+    if not sent or not expected or not hmac.compare_digest(sent, expected):
+        raise CsrfFailed()
+
+
+# --- dependencies ----------------------------------------------------------------------------
+
+
+async def get_web_user(request: Request, runtime: RuntimeDep, session: SessionDep) -> WebUser:
+    user = await authenticate(runtime, session, request)
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+WebUserDep = Annotated[WebUser, Depends(get_web_user)]

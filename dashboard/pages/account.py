@@ -1,0 +1,173 @@
+"""Sign up, log in, log out, the workspace switcher and the user's sessions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from api.deps import AccountDepsDep, RuntimeDep, SessionDep
+from api.login import password_login
+from api.throttling import rate_limit_auth
+from core.errors import AppError, NotFound, Unauthorized
+from dashboard import auth
+from dashboard.pages.common import field_errors, form_fields, set_chrome
+from dashboard.web import PREFIX, PageRoute, redirect, render, workspace_url
+from workspaces import accounts, service, sessions
+from workspaces.schemas import SignupIn
+
+router = APIRouter(route_class=PageRoute)
+
+RateLimitAuth = Depends(rate_limit_auth)
+
+
+class LoginForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=256)
+
+
+def _safe_next(value: str | None) -> str | None:
+    """Only a path inside the dashboard (never another site)."""
+    if value and value.startswith(PREFIX + "/") and "\\" not in value:
+        return value
+    return None
+
+
+def _anon_page(
+    request: Request, template: str, context: dict[str, object], status: int = 200
+) -> Response:
+    auth.prepare_anon_csrf(request)
+    response = render(request, template, context, status_code=status)
+    auth.ensure_anon_csrf(request, response, request.app.state.runtime.settings)
+    return response
+
+
+@router.get("/login", name="login")
+async def login_page(request: Request, next: Annotated[str | None, Query()] = None) -> Response:
+    return _anon_page(
+        request, "login.html", {"next": _safe_next(next) or "", "errors": {}, "email": ""}
+    )
+
+
+@router.post("/login", dependencies=[RateLimitAuth])
+async def login(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
+    fields = await form_fields(request)
+    next_url = _safe_next(str(fields.get("next") or "")) or ""
+    try:
+        form = LoginForm.model_validate(fields)
+        user = await password_login(request, runtime, email=form.email, password=form.password)
+    except ValidationError as exc:
+        errors = field_errors(exc)
+    except Unauthorized as exc:
+        errors = {"_form": exc.message}
+    else:
+        cookie = await auth.start_session(runtime, session, user, request)
+        response = redirect(request, next_url or PREFIX + "/")
+        auth.set_session_cookie(response, cookie, runtime.settings)
+        return response
+    return _anon_page(
+        request,
+        "login.html",
+        {"next": next_url, "errors": errors, "email": str(fields.get("email", ""))[:320]},
+        status=422 if "_form" not in errors else 401,
+    )
+
+
+@router.get("/signup")
+async def signup_page(request: Request) -> Response:
+    return _anon_page(request, "signup.html", {"errors": {}, "values": {}})
+
+
+@router.post("/signup", dependencies=[RateLimitAuth])
+async def signup(
+    request: Request, runtime: RuntimeDep, session: SessionDep, deps: AccountDepsDep
+) -> Response:
+    """The same service as the API: an unverified account and its workspace, and a mail; the
+    answer is "check your email" whether or not the address already had an account."""
+    fields = await form_fields(request)
+    values = {k: str(fields.get(k, "")) for k in ("email", "name", "workspace_name")}
+    try:
+        data = SignupIn.model_validate(
+            {**values, "name": values["name"] or None, "password": fields.get("password", "")}
+        )
+        await accounts.signup(
+            session,
+            deps,
+            email=str(data.email),
+            password=data.password,
+            workspace_name=data.workspace_name,
+            name=data.name,
+            plan=runtime.settings.default_plan,
+        )
+    except ValidationError as exc:
+        errors = field_errors(exc)
+    except AppError as exc:
+        errors = {
+            str(d.get("field") or "_form"): str(d.get("message"))
+            for d in (exc.details if isinstance(exc.details, list) else [])
+            if isinstance(d, dict)
+        } or {"_form": exc.message}
+    else:
+        return _anon_page(request, "signup_done.html", {"email": str(data.email)})
+    return _anon_page(request, "signup.html", {"errors": errors, "values": values}, status=422)
+
+
+@router.post("/logout")
+async def logout(
+    request: Request, runtime: RuntimeDep, session: SessionDep, user: auth.WebUserDep
+) -> Response:
+    await auth.end_session(session, user)
+    response = redirect(request, PREFIX + "/login")
+    auth.clear_session_cookie(response, runtime.settings)
+    return response
+
+
+@router.get("/")
+async def home(session: SessionDep, user: auth.WebUserDep, request: Request) -> Response:
+    """The user's first workspace (or the one they came from)."""
+    _, rows = await service.user_workspaces(session, user.user_id)
+    if not rows:
+        await set_chrome(request, session, user, None)
+        return render(request, "no_workspace.html")
+    return redirect(request, workspace_url(rows[0][0].id))
+
+
+@router.post("/switch")
+async def switch(request: Request, session: SessionDep, user: auth.WebUserDep) -> Response:
+    """The workspace switcher's form (it works without script)."""
+    fields = await form_fields(request)
+    try:
+        workspace_id = uuid.UUID(str(fields.get("workspace_id", "")))
+    except ValueError:
+        workspace_id = uuid.UUID(int=0)
+    # 404 unless a member: never reveals whether the workspace exists.
+    await service.access_workspace(session, service.Principal(user_id=user.user_id), workspace_id)
+    return redirect(request, workspace_url(workspace_id))
+
+
+@router.get("/sessions")
+async def sessions_page(request: Request, session: SessionDep, user: auth.WebUserDep) -> Response:
+    """Where the user is signed in (dashboard and API), each one revocable."""
+    live = await sessions.list_sessions(session, user.user_id, current=user.session_id)
+    await set_chrome(request, session, user, None)
+    return render(request, "sessions.html", {"sessions": live})
+
+
+@router.post("/sessions/{session_id}/revoke")
+async def revoke_session(
+    request: Request,
+    session_id: uuid.UUID,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    user: auth.WebUserDep,
+) -> Response:
+    if not await sessions.revoke(session, user.user_id, session_id):
+        raise NotFound("Session not found")
+    if session_id == user.session_id:  # signing this browser out
+        response = redirect(request, PREFIX + "/login")
+        auth.clear_session_cookie(response, runtime.settings)
+        return response
+    return redirect(request, PREFIX + "/sessions?notice=Session+ended")

@@ -1,0 +1,113 @@
+"""What every workspace page needs: the caller's access, the navigation and the switcher."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Request
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.deps import RuntimeDep, SessionDep, client_info
+from dashboard.auth import WebUser, WebUserDep
+from dashboard.web import workspace_url
+from workspaces import service
+from workspaces.models import Workspace
+from workspaces.service import Principal, WorkspaceAccess, access_workspace
+
+# (page, label) in the order of the main navigation.
+NAV: tuple[tuple[str, str], ...] = (
+    ("", "Getting started"),
+    ("knowledge", "Knowledge"),
+    ("playground", "Playground"),
+    ("widget", "Widget"),
+    ("conversations", "Conversations"),
+    ("unanswered", "Unanswered"),
+    ("leads", "Leads"),
+    ("plan", "Plan & usage"),
+    ("team", "Team & API keys"),
+    ("settings", "Settings"),
+)
+
+
+async def set_chrome(
+    request: Request, session: AsyncSession, user: WebUser, workspace: Workspace | None
+) -> None:
+    """The header's context: the user, their workspaces (the switcher) and the navigation.
+    Leaves the transaction in the user's context: a workspace page asks for its access after."""
+    account, rows = await service.user_workspaces(session, user.user_id)
+    request.state.chrome = {
+        "user": account,
+        "workspaces": [{"id": ws.id, "name": ws.name, "role": role} for ws, role in rows],
+        "workspace": workspace,
+        "nav": _nav(workspace.id) if workspace else [],
+    }
+
+
+def _nav(workspace_id: uuid.UUID) -> list[dict[str, str]]:
+    return [
+        {"url": workspace_url(workspace_id, page), "label": label, "page": page}
+        for page, label in NAV
+    ]
+
+
+@dataclass(frozen=True)
+class Page:
+    access: WorkspaceAccess
+    user: WebUser
+
+    @property
+    def workspace_id(self) -> Any:
+        return self.access.workspace.id
+
+    def url(self, page: str = "") -> str:
+        return workspace_url(self.access.workspace.id, page)
+
+
+async def get_page(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    user: WebUserDep,
+    workspace_id: Annotated[uuid.UUID, Path()],
+) -> Page:
+    """The signed-in user's access to the URL's workspace (404 for any other), with the chrome.
+    The access is checked last, so the transaction is left in that workspace's context."""
+    await set_chrome(request, session, user, None)
+    access = await access_workspace(
+        session,
+        Principal(user_id=user.user_id),
+        workspace_id,
+        client=client_info(request, runtime.settings),
+    )
+    request.state.chrome["workspace"] = access.workspace
+    request.state.chrome["nav"] = _nav(workspace_id)
+    return Page(access=access, user=user)
+
+
+PageDep = Annotated[Page, Depends(get_page)]
+
+
+async def form_fields(request: Request) -> dict[str, Any]:
+    """The posted form (without the CSRF field): single values as strings, repeated ones as
+    lists."""
+    form = await request.form()
+    fields: dict[str, Any] = {}
+    for key in form:
+        if key == "csrf_token":
+            continue
+        values = form.getlist(key)
+        fields[key] = values if len(values) > 1 else values[0]
+    return fields
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """Pydantic's errors by field name, for a form to show beside its inputs."""
+    errors: dict[str, str] = {}
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else "_form"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        errors.setdefault(name, message)
+    return errors

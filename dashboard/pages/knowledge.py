@@ -1,0 +1,298 @@
+"""Knowledge: documents (live status, multi-file upload, a URL or a sitemap, retry, delete,
+chunks) and FAQs (create, edit, delete, alternative phrasings)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from starlette.datastructures import UploadFile
+
+from api.deps import RuntimeDep, SessionDep
+from api.ingestion import enqueue_after_commit
+from api.throttling import rate_limit_ingest
+from core.errors import NotFound, ValidationFailed
+from dashboard.pages.common import PageDep, field_errors, form_fields
+from dashboard.web import PageRoute, is_htmx, redirect, render
+from rag.chat import faq as faq_service
+from rag.chat import faq_import
+from rag.chat.repository import faqs as faq_repo
+from rag.chat.schemas import FaqIn
+from rag.knowledge import submissions
+from rag.knowledge.repository import chunks as chunk_repo
+from rag.knowledge.repository import documents as document_repo
+
+router = APIRouter(route_class=PageRoute)
+
+PAGE_SIZE = 50
+CHUNK_PAGE = 50
+MAX_FILES = 10
+
+
+class WebSourceForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    url: HttpUrl
+    kind: str = Field(default="page", pattern="^(page|sitemap)$")
+
+
+def _busy(documents: list[document_repo.Document]) -> bool:
+    return any(d.status in ("queued", "processing") for d in documents)
+
+
+async def _documents_context(session: SessionDep, page: PageDep, offset: int) -> dict[str, object]:
+    documents, total = await document_repo.list_documents(
+        session, page.workspace_id, status=None, limit=PAGE_SIZE, offset=offset
+    )
+    return {
+        "documents": documents,
+        "total": total,
+        "offset": offset,
+        "page_size": PAGE_SIZE,
+        "busy": _busy(documents),
+        "page": page,
+    }
+
+
+@router.get("/w/{workspace_id}/knowledge")
+async def knowledge(
+    request: Request,
+    page: PageDep,
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> Response:
+    context = await _documents_context(session, page, offset)
+    faqs, faq_total = await faq_repo.list_faqs(
+        session, workspace_id=page.workspace_id, limit=100, offset=0
+    )
+    return render(
+        request,
+        "knowledge.html",
+        {
+            **context,
+            "faqs": faqs,
+            "faq_total": faq_total,
+            "errors": {},
+            "notice": request.query_params.get("notice", "")[:200],
+            "max_files": MAX_FILES,
+        },
+    )
+
+
+@router.get("/w/{workspace_id}/knowledge/documents")
+async def documents_fragment(
+    request: Request,
+    page: PageDep,
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> Response:
+    """The documents table alone: htmx polls it while a document is being processed."""
+    return render(request, "_documents.html", await _documents_context(session, page, offset))
+
+
+@router.post("/w/{workspace_id}/knowledge/upload")
+async def upload(
+    request: Request,
+    page: PageDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
+) -> Response:
+    await rate_limit_ingest(request, page.access)
+    form = await request.form()
+    files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
+    if not files:
+        raise ValidationFailed("Choose at least one file to upload")
+    if len(files) > MAX_FILES:
+        raise ValidationFailed(f"Upload at most {MAX_FILES} files at a time")
+    limit = runtime.settings.max_upload_bytes
+    subs = []
+    for upload_file in files:
+        data = await upload_file.read(limit + 1)
+        subs.append(
+            await submissions.submit_upload(
+                session,
+                page.access,
+                data=data,
+                filename=upload_file.filename or "upload",
+                content_type=upload_file.content_type,
+                settings=runtime.settings,
+            )
+        )
+    enqueue_after_commit(background, runtime.jobs, subs)
+    added = sum(not s.duplicate for s in subs)
+    notice = f"{added} file(s) added" + (
+        f", {len(subs) - added} already there" if added < len(subs) else ""
+    )
+    return redirect(request, page.url("knowledge") + "?notice=" + notice.replace(" ", "+"))
+
+
+@router.post("/w/{workspace_id}/knowledge/web")
+async def add_web(
+    request: Request,
+    page: PageDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
+) -> Response:
+    await rate_limit_ingest(request, page.access)
+    try:
+        form = WebSourceForm.model_validate(await form_fields(request))
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "Enter a full web address (https://...)", details=field_errors(exc)
+        ) from exc
+    if form.kind == "sitemap":
+        subs = await submissions.submit_sitemap(
+            session, page.access, sitemap_url=str(form.url), settings=runtime.settings
+        )
+        notice = f"{len(subs)} page(s) from the sitemap added"
+    else:
+        subs = [
+            await submissions.submit_url(
+                session, page.access, url=str(form.url), settings=runtime.settings
+            )
+        ]
+        notice = "Page added"
+    enqueue_after_commit(background, runtime.jobs, subs)
+    return redirect(request, page.url("knowledge") + "?notice=" + notice.replace(" ", "+"))
+
+
+@router.post("/w/{workspace_id}/knowledge/documents/{document_id}/retry")
+async def retry(
+    request: Request,
+    document_id: uuid.UUID,
+    page: PageDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
+) -> Response:
+    await rate_limit_ingest(request, page.access)
+    document = await submissions.retry_document(session, page.access, document_id)
+    if document.status != "ready":
+        enqueue_after_commit(
+            background, runtime.jobs, [submissions.Submission(document, created=False)]
+        )
+    return redirect(request, page.url("knowledge"))
+
+
+@router.post("/w/{workspace_id}/knowledge/documents/{document_id}/delete")
+async def delete(
+    request: Request, document_id: uuid.UUID, page: PageDep, session: SessionDep
+) -> Response:
+    await submissions.delete_document(session, page.access, document_id)
+    return redirect(request, page.url("knowledge") + "?notice=Document+deleted")
+
+
+@router.get("/w/{workspace_id}/knowledge/documents/{document_id}")
+async def document_detail(
+    request: Request,
+    document_id: uuid.UUID,
+    page: PageDep,
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> Response:
+    document = await document_repo.get_document(session, page.workspace_id, document_id)
+    if document is None:
+        raise NotFound("Document not found")
+    chunks, total = await chunk_repo.list_chunks(
+        session, page.workspace_id, document_id, limit=CHUNK_PAGE, offset=offset
+    )
+    return render(
+        request,
+        "document.html",
+        {
+            "document": document,
+            "chunks": chunks,
+            "total": total,
+            "offset": offset,
+            "page_size": CHUNK_PAGE,
+            "page": page,
+        },
+    )
+
+
+# --- FAQs ------------------------------------------------------------------------------------
+
+
+def _faq_values(fields: dict[str, object]) -> dict[str, object]:
+    alternatives = str(fields.get("alt_questions") or "")
+    return {
+        "question": str(fields.get("question") or "").strip(),
+        "answer": str(fields.get("answer") or "").strip(),
+        "alt_questions": [line.strip() for line in alternatives.splitlines() if line.strip()],
+        "enabled": fields.get("enabled") in ("on", "true", "1"),
+    }
+
+
+@router.post("/w/{workspace_id}/knowledge/faqs")
+async def create_faq(
+    request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    fields = await form_fields(request)
+    try:
+        data = FaqIn.model_validate({**_faq_values(fields), "enabled": True})
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "Write a question and its answer", details=field_errors(exc)
+        ) from exc
+    await faq_service.create(
+        session,
+        runtime.embedder,
+        page.access,
+        question=data.question,
+        answer=data.answer,
+        alt_questions=data.alt_questions,
+    )
+    return redirect(request, page.url("knowledge") + "?notice=FAQ+added#faqs")
+
+
+@router.post("/w/{workspace_id}/knowledge/faqs/import")
+async def import_faqs(
+    request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    form = await request.form()
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise ValidationFailed("Choose a CSV file to import")
+    data = await upload.read(faq_import.MAX_BYTES + 1)
+    result = await faq_import.import_csv(session, runtime.embedder, page.access, data)
+    return redirect(request, page.url("knowledge") + f"?notice={result.created}+FAQs+imported#faqs")
+
+
+@router.get("/w/{workspace_id}/knowledge/faqs/{faq_id}")
+async def edit_faq_page(
+    request: Request, faq_id: uuid.UUID, page: PageDep, session: SessionDep
+) -> Response:
+    faq = await faq_service.get(session, workspace_id=page.workspace_id, faq_id=faq_id)
+    return render(request, "faq_edit.html", {"faq": faq, "page": page, "errors": {}})
+
+
+@router.post("/w/{workspace_id}/knowledge/faqs/{faq_id}")
+async def update_faq(
+    request: Request, faq_id: uuid.UUID, page: PageDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    faq = await faq_service.get(session, workspace_id=page.workspace_id, faq_id=faq_id)
+    values = _faq_values(await form_fields(request))
+    try:
+        FaqIn.model_validate(values)
+    except ValidationError as exc:
+        return render(
+            request,
+            "faq_edit.html",
+            {"faq": faq, "page": page, "errors": field_errors(exc)},
+            status_code=422,
+        )
+    await faq_service.update(session, runtime.embedder, page.access, faq_id=faq_id, values=values)
+    return redirect(request, page.url("knowledge") + "?notice=FAQ+saved#faqs")
+
+
+@router.post("/w/{workspace_id}/knowledge/faqs/{faq_id}/delete")
+async def delete_faq(
+    request: Request, faq_id: uuid.UUID, page: PageDep, session: SessionDep
+) -> Response:
+    await faq_service.delete(session, page.access, faq_id=faq_id)
+    if is_htmx(request):
+        return Response("", status_code=200)
+    return redirect(request, page.url("knowledge") + "?notice=FAQ+deleted#faqs")

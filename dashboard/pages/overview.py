@@ -1,0 +1,22 @@
+"""Getting started: the checklist that ticks itself."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from api.deps import SessionDep
+from dashboard.pages.common import PageDep
+from dashboard.web import PageRoute, render
+from rag.chat import onboarding
+
+router = APIRouter(route_class=PageRoute)
+
+
+@router.get("/w/{workspace_id}")
+async def getting_started(request: Request, page: PageDep, session: SessionDep) -> Response:
+    steps = await onboarding.checklist(session, page.access)
+    return render(
+        request,
+        "getting_started.html",
+        {"steps": steps, "done": sum(s.done for s in steps), "page": page},
+    )

@@ -1,0 +1,153 @@
+"""Team and API keys (members and roles, keys shown once, the audit log) and Settings
+(workspace name, handoff webhook and its secret)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
+
+from api.deps import AccountDepsDep, SessionDep
+from core.errors import ValidationFailed
+from dashboard.pages.common import PageDep, field_errors, form_fields
+from dashboard.web import PageRoute, redirect, render
+from workspaces import invitations, service, team
+from workspaces.permissions import Action, allowed, kind_of
+
+router = APIRouter(route_class=PageRoute)
+
+
+class MemberForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    email: EmailStr = Field(max_length=320)
+    role: str = Field(pattern="^(member|admin|owner)$")
+
+
+class KeyForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(min_length=1, max_length=120)
+
+
+class SettingsForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(min_length=1, max_length=200)
+    webhook_url: str | None = Field(default=None, max_length=2000)
+
+
+def _may(page: PageDep, action: Action) -> bool:
+    return allowed(action, kind=kind_of(page.access), role=page.access.role)  # type: ignore[arg-type]
+
+
+@router.get("/w/{workspace_id}/team")
+async def team_page(
+    request: Request,
+    page: PageDep,
+    session: SessionDep,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    members = await team.list_members(session, page.access)
+    pending = (
+        await invitations.list_pending(session, page.access)
+        if _may(page, Action.MEMBER_ADD)
+        else []
+    )
+    keys = (
+        await team.list_api_keys(session, page.access) if _may(page, Action.API_KEYS_READ) else []
+    )
+    audit_entries, next_cursor = (
+        await service.audit_log_page(session, page.access, limit=30, cursor=cursor or None)
+        if _may(page, Action.AUDIT_READ)
+        else ([], None)
+    )
+    return render(
+        request,
+        "team.html",
+        {
+            "page": page,
+            "members": members,
+            "pending": pending,
+            "keys": keys,
+            "audit": audit_entries,
+            "next_cursor": next_cursor,
+            "may_add": _may(page, Action.MEMBER_ADD),
+            "may_keys": _may(page, Action.API_KEY_CREATE),
+            "new_key": None,
+            "notice": request.query_params.get("notice", "")[:100],
+        },
+    )
+
+
+@router.post("/w/{workspace_id}/team/members")
+async def invite_member(
+    request: Request, page: PageDep, session: SessionDep, deps: AccountDepsDep
+) -> Response:
+    """Invite someone by email (the invitation service mails them a link to accept)."""
+    try:
+        form = MemberForm.model_validate(await form_fields(request))
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "Enter the member's email and a role", details=field_errors(exc)
+        ) from exc
+    await invitations.invite(session, page.access, deps, email=str(form.email), role=form.role)
+    return redirect(request, page.url("team") + "?notice=Invitation+sent")
+
+
+@router.post("/w/{workspace_id}/team/api-keys")
+async def create_key(request: Request, page: PageDep, session: SessionDep) -> Response:
+    try:
+        form = KeyForm.model_validate(await form_fields(request))
+    except ValidationError as exc:
+        raise ValidationFailed("Name the key", details=field_errors(exc)) from exc
+    row, secret = await team.create_api_key(session, page.access, name=form.name)
+    # The secret is shown on this answer only (never stored in clear, never in a URL).
+    return render(request, "api_key_created.html", {"page": page, "key": row, "secret": secret})
+
+
+@router.post("/w/{workspace_id}/team/api-keys/{key_id}/revoke")
+async def revoke_key(
+    request: Request, key_id: uuid.UUID, page: PageDep, session: SessionDep
+) -> Response:
+    await team.revoke_api_key(session, page.access, key_id)
+    return redirect(request, page.url("team") + "?notice=Key+revoked")
+
+
+@router.get("/w/{workspace_id}/settings")
+async def settings_page(request: Request, page: PageDep) -> Response:
+    may_webhook = _may(page, Action.WEBHOOK_READ)
+    url, secret = service.webhook(page.access) if may_webhook else (None, None)
+    return render(
+        request,
+        "settings.html",
+        {
+            "page": page,
+            "webhook_url": url,
+            "webhook_secret": secret,
+            "may_edit": _may(page, Action.WORKSPACE_UPDATE),
+            "errors": {},
+            "notice": request.query_params.get("notice", "")[:100],
+        },
+    )
+
+
+@router.post("/w/{workspace_id}/settings")
+async def save_settings(request: Request, page: PageDep, session: SessionDep) -> Response:
+    fields = await form_fields(request)
+    try:
+        form = SettingsForm.model_validate(
+            {
+                "name": str(fields.get("name") or "").strip(),
+                "webhook_url": str(fields.get("webhook_url") or "").strip() or None,
+            }
+        )
+    except ValidationError as exc:
+        raise ValidationFailed("Check the workspace name", details=field_errors(exc)) from exc
+    await service.update_workspace(session, page.access, form.model_dump())
+    return redirect(request, page.url("settings") + "?notice=Saved")
+
+
+@router.post("/w/{workspace_id}/settings/rotate-webhook-secret")
+async def rotate_secret(request: Request, page: PageDep, session: SessionDep) -> Response:
+    await service.rotate_webhook_secret(session, page.access)
+    return redirect(request, page.url("settings") + "?notice=New+secret+made")

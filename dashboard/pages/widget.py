@@ -1,0 +1,94 @@
+"""Widget: name, greeting, colour, position, suggested questions, allowed sites and lead
+capture, with a live preview of the real widget.js and the embed snippet."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+
+from api.deps import SessionDep
+from api.middleware import html_security_headers
+from dashboard.pages.common import PageDep, field_errors, form_fields
+from dashboard.web import PageRoute, redirect, render, templates
+from widget.config import WidgetConfigIn, embed_base_url, merged, snippet
+from workspaces import service
+
+router = APIRouter(route_class=PageRoute)
+
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def _lines(value: object) -> list[str]:
+    return [line.strip() for line in str(value or "").splitlines() if line.strip()]
+
+
+def _changes(fields: dict[str, Any]) -> dict[str, Any]:
+    """The form's fields as the widget's settings (empty text: back to the default)."""
+    lead_fields = fields.get("lead_fields") or []
+    return {
+        "bot_name": str(fields.get("bot_name") or "").strip() or None,
+        "greeting": str(fields.get("greeting") or "").strip() or None,
+        "primary_color": str(fields.get("primary_color") or "").strip() or None,
+        "position": fields.get("position") or None,
+        "lead_capture": fields.get("lead_capture") or None,
+        "lead_fields": lead_fields if isinstance(lead_fields, list) else [lead_fields],
+        "suggested_questions": _lines(fields.get("suggested_questions")),
+        "allowed_origins": _lines(fields.get("allowed_origins")),
+    }
+
+
+def _context(request: Request, page: PageDep, errors: dict[str, str]) -> dict[str, Any]:
+    workspace = page.access.workspace
+    settings = request.app.state.runtime.settings
+    return {
+        "page": page,
+        "values": merged(workspace.widget_config, workspace_name=workspace.name),
+        "snippet": snippet(embed_base_url(settings), workspace.public_key),
+        "errors": errors,
+        "notice": request.query_params.get("notice", "")[:100],
+    }
+
+
+@router.get("/w/{workspace_id}/widget")
+async def widget_page(request: Request, page: PageDep) -> Response:
+    return render(request, "widget.html", _context(request, page, {}))
+
+
+@router.post("/w/{workspace_id}/widget")
+async def save_widget(request: Request, page: PageDep, session: SessionDep) -> Response:
+    fields = await form_fields(request)
+    try:
+        changes = WidgetConfigIn.model_validate(_changes(fields)).model_dump(
+            exclude={"max_conversations_per_ip_per_hour", "max_conversations_per_hour"}
+        )
+    except ValidationError as exc:
+        return render(
+            request, "widget.html", _context(request, page, field_errors(exc)), status_code=422
+        )
+    await service.update_widget_config(session, page.access, changes)
+    return redirect(request, page.url("widget") + "?notice=Saved")
+
+
+@router.get("/w/{workspace_id}/widget/preview")
+async def preview(
+    request: Request,
+    page: PageDep,
+    color: Annotated[str | None, Query(max_length=7)] = None,
+    position: Annotated[str | None, Query(pattern="^bottom-(left|right)$")] = None,
+) -> Response:
+    """A page that runs the real widget.js with this workspace's key (framed by the widget
+    page; the colour and position from the form override the saved ones)."""
+    values = merged(page.access.workspace.widget_config, workspace_name=page.access.workspace.name)
+    html = templates.get_template("widget_preview.html").render(
+        public_key=page.access.workspace.public_key,
+        color=color if color and _COLOR.match(color) else values["primary_color"],
+        position=position or values["position"],
+    )
+    headers = html_security_headers(html)
+    headers["X-Frame-Options"] = "SAMEORIGIN"
+    headers["Cache-Control"] = "no-store"
+    return HTMLResponse(html, headers=headers)

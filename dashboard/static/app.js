@@ -1,0 +1,226 @@
+// The dashboard's only script besides htmx: no inline script anywhere (the CSP forbids it).
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  // Every htmx request carries the CSRF token (state-changing ones are refused without it).
+  document.addEventListener("htmx:configRequest", function (event) {
+    event.detail.headers["X-CSRF-Token"] = csrfToken();
+  });
+
+  // A failed htmx request says so instead of doing nothing.
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    var box = document.getElementById("flash");
+    if (box) {
+      box.textContent = status === 403
+        ? "That was refused. Reload the page and try again."
+        : "Something went wrong (" + status + "). Try again.";
+      box.hidden = false;
+    }
+  });
+
+  // The playground's question box empties once the answer is in.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (event.detail.successful && form && form.querySelector) {
+      form.querySelectorAll("[data-clear-after-send]").forEach(function (field) {
+        field.value = "";
+        field.focus();
+      });
+    }
+  });
+
+  // The playground streams its answer (server-sent events over fetch); without fetch
+  // streaming the form posts normally and the page comes back with the answer.
+  function streamAnswer(form) {
+    var log = document.getElementById(form.getAttribute("data-stream-log"));
+    var status = form.querySelector("[data-stream-status]");
+    var field = form.querySelector("textarea[name='message']");
+    var button = form.querySelector("button[type='submit']");
+    var question = document.createElement("li");
+    question.className = "user";
+    var who = document.createElement("span");
+    who.className = "who";
+    who.textContent = "You: ";
+    question.appendChild(who);
+    question.appendChild(document.createTextNode(field.value));
+    var reply = document.createElement("li");
+    reply.className = "assistant";
+    reply.setAttribute("data-testid", "playground-streaming");
+    var text = document.createElement("span");
+    reply.appendChild(text);
+    log.appendChild(question);
+    log.appendChild(reply);
+    button.disabled = true;
+    if (status) { status.textContent = "Answering…"; }
+    var body = new URLSearchParams(new FormData(form));
+    var finish = function (message) {
+      button.disabled = false;
+      if (status) { status.textContent = message || ""; }
+    };
+    var handle = function (event, data) {
+      if (event === "delta") { text.textContent += data.text; }
+      else if (event === "replace") { text.textContent = data.text; }
+      else if (event === "error") { text.textContent = data.message; finish("The answer failed."); }
+      else if (event === "html") {
+        var fragment = document.createRange().createContextualFragment(data.html);
+        var carried = fragment.querySelector("#conversation-id");
+        if (carried) {
+          form.querySelector("#conversation-id").value = carried.value;
+          carried.remove();
+        }
+        question.remove();
+        log.replaceChild(fragment, reply);
+        field.value = "";
+        field.focus();
+        finish("");
+      }
+    };
+    fetch(form.getAttribute("data-stream-url"), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Accept": "text/event-stream",
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-CSRF-Token": csrfToken()
+      },
+      body: body.toString()
+    }).then(function (response) {
+      if (!response.ok || !response.body) {
+        text.textContent = response.status === 429
+          ? "Too many questions at once; wait a moment."
+          : "The question was refused (" + response.status + ").";
+        finish("");
+        return;
+      }
+      var reader = response.body.getReader();
+      var decoder = new TextDecoder();
+      var buffer = "";
+      var pump = function () {
+        return reader.read().then(function (chunk) {
+          if (chunk.done) { finish(status ? status.textContent : ""); return; }
+          buffer += decoder.decode(chunk.value, { stream: true });
+          var parts = buffer.split("\n\n");
+          buffer = parts.pop();
+          parts.forEach(function (part) {
+            var event = "message";
+            var data = "";
+            part.split("\n").forEach(function (line) {
+              if (line.indexOf("event: ") === 0) { event = line.slice(7); }
+              else if (line.indexOf("data: ") === 0) { data += line.slice(6); }
+            });
+            if (data) { handle(event, JSON.parse(data)); }
+          });
+          return pump();
+        });
+      };
+      return pump();
+    }).catch(function () {
+      text.textContent = "The connection was lost; try again.";
+      finish("");
+    });
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.matches && form.matches("form[data-stream-url]") && window.fetch &&
+        window.ReadableStream && window.TextDecoder) {
+      event.preventDefault();
+      streamAnswer(form);
+    }
+  });
+
+  function onReady(root) {
+    // The workspace switcher submits itself when a workspace is chosen.
+    root.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+      select.addEventListener("change", function () { select.form.requestSubmit(); });
+      var button = select.form.querySelector("button");
+      if (button) { button.hidden = true; }
+    });
+
+    // Copy buttons: data-copy names the element whose text is copied.
+    root.querySelectorAll("button[data-copy]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        var source = document.getElementById(button.getAttribute("data-copy"));
+        if (!source || !navigator.clipboard) { return; }
+        navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+          var status = document.getElementById(button.getAttribute("data-copy") + "-status");
+          if (status) { status.textContent = "Copied to the clipboard."; }
+        });
+      });
+    });
+
+    // Drag and drop onto the upload zone fills its file input (the input alone still works).
+    root.querySelectorAll("[data-dropzone]").forEach(function (zone) {
+      var input = zone.querySelector('input[type="file"]');
+      if (!input) { return; }
+      ["dragenter", "dragover"].forEach(function (name) {
+        zone.addEventListener(name, function (event) {
+          event.preventDefault();
+          zone.classList.add("dragging");
+        });
+      });
+      ["dragleave", "drop"].forEach(function (name) {
+        zone.addEventListener(name, function () { zone.classList.remove("dragging"); });
+      });
+      zone.addEventListener("drop", function (event) {
+        event.preventDefault();
+        if (event.dataTransfer && event.dataTransfer.files.length) {
+          input.files = event.dataTransfer.files;
+          input.dispatchEvent(new Event("change", { bubbles: true }));
+        }
+      });
+      input.addEventListener("change", function () {
+        var list = zone.querySelector("[data-dropzone-files]");
+        if (list) {
+          list.textContent = Array.prototype.map.call(input.files, function (f) {
+            return f.name;
+          }).join(", ");
+        }
+      });
+    });
+
+    // Upload progress (htmx reports it for multipart requests).
+    root.querySelectorAll("form[data-progress]").forEach(function (form) {
+      var bar = document.getElementById(form.getAttribute("data-progress"));
+      if (!bar) { return; }
+      form.addEventListener("htmx:xhr:progress", function (event) {
+        if (event.detail.lengthComputable) {
+          bar.hidden = false;
+          bar.value = Math.round((event.detail.loaded / event.detail.total) * 100);
+        }
+      });
+      form.addEventListener("htmx:afterRequest", function () { bar.hidden = true; });
+    });
+
+    // The widget preview (the real widget.js in a frame) follows the colour and position.
+    var frame = root.querySelector("[data-widget-preview-frame]");
+    var editor = frame && frame.closest("[data-widget-editor]");
+    if (frame && editor) {
+      var timer = null;
+      var refresh = function () {
+        var color = editor.querySelector('input[name="primary_color"]');
+        var position = editor.querySelector('select[name="position"]');
+        var params = new URLSearchParams();
+        if (color && /^#[0-9a-fA-F]{6}$/.test(color.value)) { params.set("color", color.value); }
+        if (position) { params.set("position", position.value); }
+        var next = frame.getAttribute("data-src") + "?" + params.toString();
+        if (frame.getAttribute("src") !== next) { frame.setAttribute("src", next); }
+      };
+      editor.addEventListener("input", function () {
+        clearTimeout(timer);
+        timer = setTimeout(refresh, 300);
+      });
+      editor.addEventListener("change", refresh);
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { onReady(document); });
+  document.addEventListener("htmx:load", function (event) { onReady(event.detail.elt); });
+})();

@@ -1,0 +1,182 @@
+"""The dashboard's HTTP plumbing: templates, the page route class (CSRF, error pages, CSP) and
+``render``.
+
+Every page route is a ``PageRoute``: before the handler it refuses a state-changing request
+without the browser's CSRF token (403 ``csrf_failed``); a domain error becomes an HTML page with
+the same status (404 for an id that is not this workspace's, whatever the reason); a missing
+session redirects to the login page. Each answer carries the dashboard's CSP.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Coroutine, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from api.runtime import Runtime
+from core.errors import AppError
+from dashboard import auth, charts
+
+log = logging.getLogger("trulybot.dashboard")
+
+PREFIX = "/app"
+HERE = Path(__file__).resolve().parent
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# No inline script or style anywhere: every script and stylesheet is a file we serve.
+CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ]
+)
+
+templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+templates.globals["usage_bar"] = charts.usage_bar
+templates.globals["bar_chart"] = charts.bar_chart
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def render(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """The template with the page's common context: the CSRF token, the path, the chrome."""
+    html = render_text(request, template, context)
+    return HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))
+
+
+def render_text(request: Request, template: str, context: Mapping[str, Any] | None = None) -> str:
+    """``render``'s HTML as a string (a fragment sent inside a stream)."""
+    settings = runtime_of(request).settings
+    chrome: dict[str, Any] = getattr(request.state, "chrome", None) or {}
+    values: dict[str, Any] = {
+        "request": request,
+        "csrf_token": auth.csrf_token(request, settings),
+        "path": request.url.path,
+        "prefix": PREFIX,
+        "notice": request.query_params.get("notice", "")[:200],
+        **chrome,
+    }
+    values.update(context or {})
+    return templates.get_template(template).render(values)
+
+
+def redirect(request: Request, url: str) -> Response:
+    """After a form post: 303 to ``url`` (htmx follows HX-Redirect instead)."""
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+def _error_page(request: Request, status_code: int, title: str, message: str) -> HTMLResponse:
+    return render(
+        request,
+        "error.html",
+        {"status": status_code, "title": title, "message": message},
+        status_code=status_code,
+    )
+
+
+def error_response(request: Request, exc: AppError) -> Response:
+    if isinstance(exc, auth.LoginRequired):
+        login = f"{PREFIX}/login?next={quote(request.url.path, safe='/')}"
+        if is_htmx(request):
+            return Response(status_code=401, headers={"HX-Redirect": login})
+        return RedirectResponse(login, status_code=303)
+    if exc.status_code == 404:
+        return not_found(request)
+    if exc.status_code == 403:
+        return _error_page(request, 403, "Not allowed", exc.message)
+    if exc.status_code == 429:
+        response = _error_page(request, 429, "Too many requests", exc.message)
+        response.headers.update(exc.headers)
+        return response
+    return _error_page(request, exc.status_code, "Something is not right", exc.message)
+
+
+def not_found(request: Request) -> HTMLResponse:
+    return _error_page(
+        request,
+        404,
+        "Page not found",
+        "There is nothing here, or it belongs to a workspace you are not a member of.",
+    )
+
+
+def secure_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+class PageRoute(APIRoute):
+    """A dashboard page: CSRF on every state-changing request, HTML errors, the CSP."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                if request.method not in SAFE_METHODS:
+                    await auth.check_csrf(request, runtime_of(request).settings)
+                response = await handler(request)
+            except AppError as exc:
+                response = error_response(request, exc)
+            except RequestValidationError as exc:
+                # A malformed id in the URL is an unknown page, like a foreign one.
+                if any(err.get("loc", ("",))[0] == "path" for err in exc.errors()):
+                    response = not_found(request)
+                else:
+                    response = _error_page(request, 422, "Invalid input", _first_error(exc))
+            return secure_headers(response)
+
+        return page_handler
+
+
+def _first_error(exc: RequestValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return "Invalid input"
+    err = errors[0]
+    where = ".".join(str(p) for p in err.get("loc", ())[1:])
+    return f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg", "invalid"))
+
+
+def workspace_url(workspace_id: uuid.UUID | str, page: str = "") -> str:
+    return f"{PREFIX}/w/{workspace_id}{'/' + page if page else ''}"

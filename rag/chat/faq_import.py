@@ -1,0 +1,102 @@
+"""FAQs imported from a CSV file: a header row naming ``question`` and ``answer`` (and,
+optionally, ``alt_questions``: other phrasings separated by ``|``), one FAQ per row.
+
+All or nothing: a file with any invalid row adds nothing and says which rows are wrong.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import ValidationFailed
+from rag.chat import faq as faq_service
+from rag.chat.schemas import FaqIn
+from rag.knowledge.embeddings import Embedder
+from workspaces.permissions import Action, authorize
+from workspaces.service import WorkspaceAccess
+
+MAX_ROWS = 500
+MAX_BYTES = 2 * 1024 * 1024
+MAX_REPORTED = 10
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+
+
+def parse(data: bytes) -> list[FaqIn]:
+    """The file's FAQs, or 422 ``invalid_csv`` naming the first wrong rows."""
+    if len(data) > MAX_BYTES:
+        raise ValidationFailed(
+            f"The CSV file is larger than {MAX_BYTES // 1024 // 1024} MB", code="invalid_csv"
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed("The CSV file must be UTF-8 text", code="invalid_csv") from exc
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    fields = {(name or "").strip().lower() for name in reader.fieldnames or []}
+    if not {"question", "answer"} <= fields:
+        raise ValidationFailed(
+            "The first row must name the columns question and answer (alt_questions optional)",
+            code="invalid_csv",
+        )
+    items: list[FaqIn] = []
+    problems: list[dict[str, object]] = []
+    try:
+        for number, raw in enumerate(reader, start=2):
+            if number - 1 > MAX_ROWS:
+                raise ValidationFailed(f"At most {MAX_ROWS} FAQs per file", code="invalid_csv")
+            row = {(k or "").strip().lower(): (v or "") for k, v in raw.items() if k}
+            if not any(value.strip() for value in row.values()):
+                continue
+            try:
+                items.append(
+                    FaqIn(
+                        question=row.get("question", "").strip(),
+                        answer=row.get("answer", "").strip(),
+                        alt_questions=[
+                            a.strip() for a in row.get("alt_questions", "").split("|") if a.strip()
+                        ],
+                    )
+                )
+            except ValidationError as exc:
+                if len(problems) < MAX_REPORTED:
+                    err = exc.errors()[0]
+                    problems.append(
+                        {"row": number, "field": str(err["loc"][0]), "message": err["msg"]}
+                    )
+    except csv.Error as exc:
+        raise ValidationFailed(f"The CSV file cannot be read: {exc}", code="invalid_csv") from exc
+    if problems:
+        rows = ", ".join(str(p["row"]) for p in problems)
+        raise ValidationFailed(
+            f"Nothing was imported: rows {rows} need fixing", code="invalid_csv", details=problems
+        )
+    if not items:
+        raise ValidationFailed("The CSV file has no FAQs", code="invalid_csv")
+    return items
+
+
+async def import_csv(
+    session: AsyncSession, embedder: Embedder, access: WorkspaceAccess, data: bytes
+) -> ImportResult:
+    """Add every FAQ of the file (owners and admins; each one audited like a single create)."""
+    authorize(access, Action.FAQ_CREATE)  # before the file is read
+    items = parse(data)
+    for item in items:
+        await faq_service.create(
+            session,
+            embedder,
+            access,
+            question=item.question,
+            answer=item.answer,
+            alt_questions=item.alt_questions,
+        )
+    return ImportResult(created=len(items))

@@ -1,0 +1,81 @@
+"""A signed-in browser-like client of the dashboard over the real app, database and Redis."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from tests.conftest import mail_token
+
+PASSWORD = "correct horse battery"
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]*)">')
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF_META.search(html)
+    assert found, "the page has no CSRF meta tag"
+    return found.group(1)
+
+
+@dataclass
+class WebOwner:
+    client: httpx.AsyncClient
+    email: str
+    workspace_id: str
+    csrf: str
+
+    def url(self, page: str = "") -> str:
+        return f"/app/w/{self.workspace_id}" + (f"/{page}" if page else "")
+
+    async def post(
+        self, path: str, data: dict[str, object] | None = None, **kwargs: object
+    ) -> httpx.Response:
+        return await self.client.post(
+            path,
+            data={"csrf_token": self.csrf, **(data or {})},
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+async def web_signup(client: httpx.AsyncClient, workspace_name: str = "Acme") -> WebOwner:
+    """Sign up through the dashboard's form ("check your email"), then log in, as a browser
+    does (the cookies stay on ``client``)."""
+    page = await client.get("/app/signup")
+    assert page.status_code == 200, page.text
+    email = f"web-{uuid.uuid4().hex[:10]}@example.com"
+    response = await client.post(
+        "/app/signup",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "email": email,
+            "password": PASSWORD,
+            "workspace_name": workspace_name,
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert "Check your email" in response.text
+    # The link in the verification mail (exporting personal data needs a verified owner).
+    token = await mail_token(client, email, "verify_email")
+    verified = await client.post("/api/v1/auth/verify-email", json={"token": token})
+    assert verified.status_code == 200, verified.text
+    login = await client.post(
+        "/app/login",
+        data={"csrf_token": csrf_of(response.text), "email": email, "password": PASSWORD},
+    )
+    assert login.status_code == 303, login.text
+    landing = await client.get(login.headers["location"])  # /app/ -> the first workspace
+    assert landing.status_code == 303, landing.text
+    location = landing.headers["location"]
+    workspace_id = location.rstrip("/").split("/")[-1]
+    home = await client.get(location)
+    assert home.status_code == 200, home.text
+    return WebOwner(client=client, email=email, workspace_id=workspace_id, csrf=csrf_of(home.text))
+
+
+@pytest.fixture
+async def web(client: httpx.AsyncClient) -> WebOwner:
+    return await web_signup(client)

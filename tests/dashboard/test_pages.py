@@ -1,0 +1,441 @@
+"""Every dashboard page on real data: rendered for an owner, 404 for any other workspace's ids
+(a sweep over the routes), the pages' actions through their forms."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+
+from api.runtime import Runtime
+from dashboard.app import PAGE_ROUTERS
+from dashboard.web import PREFIX
+from tests.conftest import Owner, signup
+from tests.dashboard.conftest import WebOwner
+
+TEXT = (
+    b"Acme warranty policy. The Acme backup appliance has a three-year warranty covering "
+    b"parts and labour. Claims go to the service centre in Pune.\n"
+)
+
+
+async def _other_workspace(client: httpx.AsyncClient, runtime: Runtime) -> dict[str, str]:
+    """Another owner's workspace with one of everything a page URL can name."""
+    other: Owner = await signup(client, "Globex")
+    doc = await client.post(
+        other.url("/documents"),
+        json={"title": "Globex secrets", "text": "Globex keeps its secrets here."},
+        headers=other.headers,
+    )
+    faq = await client.post(
+        other.url("/faqs"),
+        json={"question": "Globex question?", "answer": "Globex answer."},
+        headers=other.headers,
+    )
+    lead = await client.post(
+        other.url("/leads"), json={"email": "globex-lead@example.com"}, headers=other.headers
+    )
+    chat = await client.post(other.url("/chat"), json={"message": "hello"}, headers=other.headers)
+    key = await client.post(other.url("/api-keys"), json={"name": "k"}, headers=other.headers)
+    await runtime.jobs.drain()
+    for response in (doc, faq, lead, chat, key):
+        assert response.status_code in (200, 201, 202), response.text
+    return {
+        "workspace_id": other.workspace_id,
+        "document_id": doc.json()["id"],
+        "faq_id": faq.json()["id"],
+        "lead_id": lead.json()["id"],
+        "conversation_id": chat.json()["conversation_id"],
+        "key_id": key.json()["id"],
+    }
+
+
+def _page_routes() -> list[tuple[str, set[str]]]:
+    """(path, methods) of every page route that names a workspace."""
+    return [
+        (PREFIX + route.path, set(route.methods))
+        for router in PAGE_ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.path.startswith("/w/")
+    ]
+
+
+async def test_every_id_of_another_workspace_is_a_404(
+    client: httpx.AsyncClient, runtime: Runtime, web: WebOwner
+) -> None:
+    foreign = await _other_workspace(client, runtime)
+    routes = _page_routes()
+    assert len(routes) >= 20
+    checked = 0
+    for path, methods in routes:
+        params = re.findall(r"{(\w+)}", path)
+        # The other workspace's id, and our own workspace with the other's entity ids.
+        variants = [{"workspace_id": foreign["workspace_id"]}]
+        if len(params) > 1:
+            variants.append({"workspace_id": web.workspace_id})
+        for variant in variants:
+            values = {p: variant.get(p, foreign[p]) for p in params}
+            url = path.format(**values)
+            for method in sorted(methods - {"HEAD"}):
+                if method == "GET":
+                    response = await web.client.get(url)
+                else:
+                    response = await web.post(url, {"name": "x", "status": "won"})
+                assert response.status_code == 404, (method, url, response.status_code)
+                assert "Globex" not in response.text
+                checked += 1
+    assert checked >= 30
+
+
+PAGES = [
+    "",
+    "knowledge",
+    "playground",
+    "widget",
+    "conversations",
+    "unanswered",
+    "leads",
+    "plan",
+    "team",
+    "settings",
+]
+
+
+async def test_every_page_renders_for_the_owner(web: WebOwner) -> None:
+    for name in PAGES:
+        response = await web.client.get(web.url(name))
+        assert response.status_code == 200, (name, response.text[-500:])
+        assert 'aria-current="page"' in response.text, name
+        assert "Skip to content" in response.text
+
+
+async def _upload(web: WebOwner, files: list[tuple[str, bytes]]) -> httpx.Response:
+    return await web.client.post(
+        web.url("knowledge/upload"),
+        data={"csrf_token": web.csrf},
+        files=[("files", (name, data, "text/plain")) for name, data in files],
+    )
+
+
+async def test_knowledge_upload_becomes_ready_and_shows_its_chunks(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    response = await _upload(web, [("warranty.txt", TEXT), ("hours.txt", b"We open at 9am.\n")])
+    assert response.status_code == 303
+    assert "2+file" in response.headers["location"]
+    await runtime.jobs.drain()
+    page = await web.client.get(web.url("knowledge"))
+    assert page.text.count('data-status="ready"') == 2
+    assert "hx-trigger" not in page.text  # nothing left to poll for
+    document_id = re.search(r'data-document="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    detail = await web.client.get(web.url(f"knowledge/documents/{document_id}"))
+    assert detail.status_code == 200
+    assert "Chunks" in detail.text
+
+
+async def test_a_queued_document_makes_the_list_poll(web: WebOwner, runtime: Runtime) -> None:
+    await _upload(web, [("a.txt", TEXT)])
+    fragment = await web.client.get(web.url("knowledge/documents"))
+    # Either still processing (the fragment polls) or already ready (it stops polling).
+    if 'data-status="ready"' not in fragment.text:
+        assert 'hx-trigger="every 2s"' in fragment.text
+    await runtime.jobs.drain()
+    fragment = await web.client.get(web.url("knowledge/documents"))
+    assert 'data-status="ready"' in fragment.text
+    assert "hx-trigger" not in fragment.text
+
+
+async def test_upload_without_files_is_a_422_page(web: WebOwner) -> None:
+    response = await web.post(web.url("knowledge/upload"))
+    assert response.status_code == 422
+    assert "at least one file" in response.text
+
+
+async def test_faq_create_edit_delete(web: WebOwner) -> None:
+    created = await web.post(
+        web.url("knowledge/faqs"),
+        {"question": "Do you ship to Mars?", "answer": "Not yet.", "alt_questions": "Mars?\n"},
+    )
+    assert created.status_code == 303
+    page = await web.client.get(web.url("knowledge"))
+    faq_id = re.search(r'data-faq="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    edited = await web.post(
+        web.url(f"knowledge/faqs/{faq_id}"),
+        {"question": "Do you ship to Mars?", "answer": "From 2030.", "enabled": "on"},
+    )
+    assert edited.status_code == 303
+    form = await web.client.get(web.url(f"knowledge/faqs/{faq_id}"))
+    assert "From 2030." in form.text
+    deleted = await web.post(web.url(f"knowledge/faqs/{faq_id}/delete"))
+    assert deleted.status_code == 303
+    page = await web.client.get(web.url("knowledge"))
+    assert "Do you ship to Mars?" not in page.text
+
+
+async def test_playground_answers_with_its_stage_and_sources(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    await _upload(web, [("warranty.txt", TEXT)])
+    await runtime.jobs.drain()
+    answer = await web.post(
+        web.url("playground"),
+        {"message": "How long is the warranty on the backup appliance?"},
+        headers={"HX-Request": "true"},
+    )
+    assert answer.status_code == 200
+    assert 'data-testid="playground-answer"' in answer.text
+    assert 'data-source="rag"' in answer.text
+    assert "warranty.txt" in answer.text
+    assert 'hx-swap-oob="true"' in answer.text
+    home = await web.client.get(web.url())
+    assert 'data-step="tried"' in home.text
+    assert "2 of 4 steps done" in home.text  # knowledge added, bot tried
+
+
+async def test_widget_settings_save_and_tick_the_checklist(web: WebOwner) -> None:
+    saved = await web.post(
+        web.url("widget"),
+        {
+            "bot_name": "Helper",
+            "greeting": "Hello!",
+            "primary_color": "#ff0000",
+            "position": "bottom-left",
+            "lead_capture": "on_intent",
+            "lead_fields": ["email", "name"],
+            "suggested_questions": "Prices?\nRefunds?",
+            "allowed_origins": "https://shop.example.com",
+        },
+    )
+    assert saved.status_code == 303
+    page = await web.client.get(web.url("widget"))
+    assert 'value="#ff0000"' in page.text
+    assert "https://shop.example.com" in page.text
+    assert "widget.js" in page.text  # the snippet
+    home = await web.client.get(web.url())
+    assert "1 of 4 steps done" in home.text
+    bad = await web.post(web.url("widget"), {"primary_color": "red", "lead_capture": "off"})
+    assert bad.status_code == 422
+    assert 'aria-invalid="true"' in bad.text
+    preview = await web.client.get(web.url("widget/preview") + "?color=%2300ff00")
+    assert preview.status_code == 200
+    assert 'data-color="#00ff00"' in preview.text
+    assert preview.headers["x-frame-options"] == "SAMEORIGIN"
+
+
+async def test_snippet_installed_ticks_on_the_first_request_from_a_site(
+    client: httpx.AsyncClient, web: WebOwner
+) -> None:
+    page = await web.client.get(web.url("widget"))
+    found = re.search(r"data-key=(?:&#34;|&quot;)(pk_[\w-]+)", page.text)
+    assert found, "the embed snippet names the widget key"
+    key = found.group(1)
+    own = await client.post(
+        "/api/v1/chat",
+        json={"message": "hi", "session_id": "s-own-host-1"},
+        headers={"X-Widget-Key": key, "Origin": "http://testserver"},
+    )
+    assert own.status_code == 200
+    home = await web.client.get(web.url())
+    assert "First seen on" not in home.text  # the server's own pages do not count
+    site = await client.post(
+        "/api/v1/chat",
+        json={"message": "hi", "session_id": "s-site-1"},
+        headers={"X-Widget-Key": key, "Origin": "https://shop.example.com"},
+    )
+    assert site.status_code == 200
+    home = await web.client.get(web.url())
+    assert "First seen on https://shop.example.com" in home.text
+
+
+async def test_leads_list_notes_and_export(client: httpx.AsyncClient, web: WebOwner) -> None:
+    token = (
+        await client.post(
+            "/api/v1/auth/login", json={"email": web.email, "password": "correct horse battery"}
+        )
+    ).json()["access_token"]
+    for i in range(3):
+        await client.post(
+            f"/api/v1/workspaces/{web.workspace_id}/leads",
+            json={"email": f"buyer{i}@example.com", "name": f"Buyer {i}"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    page = await web.client.get(web.url("leads") + "?q=buyer1")
+    assert "buyer1@example.com" in page.text
+    assert "buyer2@example.com" not in page.text
+    lead_id = re.search(r'data-lead="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    saved = await web.post(
+        web.url(f"leads/{lead_id}"), {"status": "qualified", "notes": "Call on Monday"}
+    )
+    assert saved.status_code == 303
+    detail = await web.client.get(web.url(f"leads/{lead_id}"))
+    assert "Call on Monday" in detail.text
+    export = await web.client.get(web.url("leads/export"))
+    assert export.status_code == 200
+    assert export.headers["content-type"].startswith("text/csv")
+    assert export.text.count("@example.com") == 3
+
+
+async def test_unanswered_group_becomes_an_faq_the_bot_uses(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    question = "Do you offer phone support on Sundays?"
+    await web.post(web.url("playground"), {"message": question})
+    page = await web.client.get(web.url("unanswered"))
+    assert question in page.text
+    ids = re.findall(r'name="ids" value="([^"]+)"', page.text)
+    assert ids
+    done = await web.post(
+        web.url("unanswered/faq"),
+        {"ids": ids, "question": question, "answer": "Yes, from 10am to 4pm."},
+    )
+    assert done.status_code == 303
+    page = await web.client.get(web.url("unanswered"))
+    assert question not in page.text
+    answer = await web.post(web.url("playground"), {"message": question})
+    assert "from 10am to 4pm" in answer.text
+    assert 'data-source="faq"' in answer.text
+
+
+async def test_conversations_list_filter_and_transcript(web: WebOwner) -> None:
+    await web.post(web.url("playground"), {"message": "hello there"})
+    listing = await web.client.get(web.url("conversations") + "?channel=owner")
+    conversation_id = re.search(r'data-conversation="([^"]+)"', listing.text).group(1)  # type: ignore[union-attr]
+    none = await web.client.get(web.url("conversations") + "?channel=widget")
+    assert "data-conversation=" not in none.text
+    transcript = await web.client.get(web.url(f"conversations/{conversation_id}"))
+    assert "hello there" in transcript.text
+    assert transcript.text.count('data-testid="transcript-message"') == 2
+
+
+async def test_team_api_key_shown_once_and_revoked(web: WebOwner) -> None:
+    created = await web.post(web.url("team/api-keys"), {"name": "CRM sync"})
+    assert created.status_code == 200
+    secret = re.search(r'data-testid="api-key">(tb_[^<]+)<', created.text).group(1)  # type: ignore[union-attr]
+    team = await web.client.get(web.url("team"))
+    assert secret not in team.text
+    assert "CRM sync" in team.text
+    key_id = re.search(r"team/api-keys/([0-9a-f-]{36})/revoke", team.text).group(1)  # type: ignore[union-attr]
+    revoked = await web.post(web.url(f"team/api-keys/{key_id}/revoke"))
+    assert revoked.status_code == 303
+    assert "revoked" in (await web.client.get(web.url("team"))).text
+
+
+async def test_settings_rename_and_webhook(web: WebOwner) -> None:
+    saved = await web.post(
+        web.url("settings"), {"name": "Acme Renamed", "webhook_url": "https://hooks.example.com/x"}
+    )
+    assert saved.status_code == 303
+    page = await web.client.get(web.url("settings"))
+    assert "Acme Renamed" in page.text
+    assert "Webhook signing secret" in page.text
+
+
+async def test_plan_page_draws_meters_readable_without_colour(web: WebOwner) -> None:
+    page = await web.client.get(web.url("plan"))
+    assert page.status_code == 200
+    assert '<svg class="meter' in page.text
+    assert re.search(r'aria-label="[^"]*: \d+ (of|used)', page.text)
+
+
+@pytest.mark.parametrize("path", ["/app/w/{ws}/leads?cursor=garbage"])
+async def test_bad_query_values_are_4xx_pages(web: WebOwner, path: str) -> None:
+    response = await web.client.get(path.format(ws=web.workspace_id))
+    assert 400 <= response.status_code < 500
+    assert "<html" in response.text
+
+
+ASSET = re.compile(r'(?:src|href)="(/app/static/[^"]+)"')
+
+
+async def test_every_page_weighs_under_150_kb(web: WebOwner) -> None:
+    """HTML + the CSS and scripts it loads, as transferred (no compression counted)."""
+    for name in PAGES:
+        page = await web.client.get(web.url(name))
+        assets = sorted(set(ASSET.findall(page.text)))
+        assert assets, name
+        total = len(page.content)
+        for asset in assets:
+            response = await web.client.get(asset)
+            assert response.status_code == 200, asset
+            total += len(response.content)
+        assert total < 150 * 1024, (name, total)
+
+
+async def _import(web: WebOwner, data: bytes) -> httpx.Response:
+    return await web.client.post(
+        web.url("knowledge/faqs/import"),
+        data={"csrf_token": web.csrf},
+        files={"file": ("faqs.csv", data, "text/csv")},
+    )
+
+
+async def test_faqs_import_from_csv(web: WebOwner) -> None:
+    good = (
+        b"question,answer,alt_questions\n"
+        b'"Do you ship abroad?","Yes, to 40 countries.","International shipping?|Abroad?"\n'
+        b"What are your hours?,9 to 5 on weekdays.,\n"
+    )
+    response = await _import(web, good)
+    assert response.status_code == 303
+    assert "2+FAQs+imported" in response.headers["location"]
+    page = await web.client.get(web.url("knowledge"))
+    assert "Do you ship abroad?" in page.text
+    assert "FAQs (2)" in page.text
+
+    bad = b"question,answer\nFine question?,Fine answer.\nNo answer here?,\n"
+    refused = await _import(web, bad)
+    assert refused.status_code == 422
+    assert "rows 3" in refused.text
+    assert "Fine question?" not in (await web.client.get(web.url("knowledge"))).text
+    no_header = await _import(web, b"just,some\nwords,here\n")
+    assert no_header.status_code == 422
+    not_text = await _import(web, b"\xff\xfe\x00bad")
+    assert not_text.status_code == 422
+    too_many = b"question,answer\n" + b"".join(b"q%d?,a\n" % i for i in range(501))
+    over = await _import(web, too_many)
+    assert over.status_code == 422
+    assert "At most 500" in over.text
+
+
+async def test_playground_streams_then_sends_the_rendered_answer(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    await _upload(web, [("warranty.txt", TEXT)])
+    await runtime.jobs.drain()
+    response = await web.client.post(
+        web.url("playground/stream"),
+        data={"message": "How long is the warranty on the backup appliance?"},
+        headers={"X-CSRF-Token": web.csrf, "Accept": "text/event-stream"},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = re.findall(r"^event: (\w+)$", response.text, flags=re.MULTILINE)
+    assert events[0] == "meta"
+    assert "delta" in events
+    assert events[-1] == "html"
+    assert 'data-source=\\"rag\\"' in response.text
+    assert "warranty.txt" in response.text
+    refused = await web.client.post(
+        web.url("playground/stream"),
+        data={"message": "hello"},
+        headers={"Accept": "text/event-stream"},
+    )
+    assert refused.status_code == 403
+
+
+async def test_playground_without_script_answers_in_the_page(web: WebOwner) -> None:
+    first = await web.post(web.url("playground"), {"message": "hello there"})
+    assert first.status_code == 200
+    assert "<html" in first.text
+    assert 'data-testid="playground-answer"' in first.text
+    conversation = re.search(
+        r'id="conversation-id" name="conversation_id" value="([^"]+)"', first.text
+    )
+    assert conversation
+    assert first.text.count('id="conversation-id"') == 1
+    second = await web.post(
+        web.url("playground"), {"message": "thanks", "conversation_id": conversation.group(1)}
+    )
+    assert conversation.group(1) in second.text

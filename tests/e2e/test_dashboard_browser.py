@@ -1,0 +1,205 @@
+"""The owners' dashboard in Debian's Chromium against a real `trulybot serve` (demo seeded):
+log in, upload a document and watch it become ready, ask the playground, change the widget's
+colour and see the preview follow, walk the navigation by keyboard, fit a phone's width; the
+browser reports no CSP violation anywhere. Screenshots go to test-output/dashboard/."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import OUTPUT, DemoServer
+
+pytestmark = pytest.mark.e2e
+TIMEOUT = 30_000
+SHOTS = OUTPUT / "dashboard"
+SHOTS.mkdir(parents=True, exist_ok=True)
+PAGES = [
+    ("", "getting-started"),
+    ("knowledge", "knowledge"),
+    ("playground", "playground"),
+    ("widget", "widget"),
+    ("conversations", "conversations"),
+    ("unanswered", "unanswered"),
+    ("leads", "leads"),
+    ("plan", "plan"),
+    ("team", "team"),
+    ("settings", "settings"),
+]
+
+
+class Console:
+    """Every console message and page error, to assert that none is a CSP violation."""
+
+    def __init__(self, page: Any) -> None:
+        self.messages: list[str] = []
+        page.on("console", lambda msg: self.messages.append(f"{msg.type}: {msg.text}"))
+        page.on("pageerror", lambda err: self.messages.append(f"pageerror: {err}"))
+
+    def csp_violations(self) -> list[str]:
+        return [m for m in self.messages if "Content Security Policy" in m]
+
+    def errors(self) -> list[str]:
+        return [m for m in self.messages if m.startswith(("error", "pageerror"))]
+
+
+async def _login(page: Any, server: DemoServer) -> str:
+    await page.goto(server.base_url + "/app")
+    await page.get_by_label("Email").fill(server.credentials["email"])
+    await page.get_by_label("Password").fill(server.credentials["password"])
+    await page.get_by_role("button", name="Log in").click()
+    await page.get_by_role("heading", name="Getting started").wait_for(timeout=TIMEOUT)
+    return f"{server.base_url}/app/w/{server.credentials['workspace_id']}"
+
+
+@pytest.fixture(scope="module")
+async def demo_state(browser: Any, demo_server: DemoServer) -> dict[str, Any]:
+    """The demo owner signed in once (the cookies), for the tests' fresh browser contexts: the
+    login form is rate limited per address like the API's."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    await _login(page, demo_server)
+    state: dict[str, Any] = await context.storage_state()
+    await context.close()
+    return state
+
+
+@pytest.fixture
+async def owner_page(
+    browser: Any, demo_server: DemoServer, demo_state: dict[str, Any]
+) -> AsyncIterator[tuple[Any, str, Console]]:
+    context = await browser.new_context(
+        viewport={"width": 1280, "height": 800}, storage_state=demo_state
+    )
+    page = await context.new_page()
+    console = Console(page)
+    base = f"{demo_server.base_url}/app/w/{demo_server.credentials['workspace_id']}"
+    try:
+        yield page, base, console
+        assert console.csp_violations() == []
+    finally:
+        await context.close()
+
+
+async def test_every_page_renders_without_csp_violations(
+    owner_page: tuple[Any, str, Console],
+) -> None:
+    page, base, console = owner_page
+    for path, name in PAGES:
+        response = await page.goto(f"{base}/{path}" if path else base)
+        assert response.status == 200, path
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    assert console.errors() == []
+
+
+async def test_upload_becomes_ready_and_the_playground_cites_it(
+    owner_page: tuple[Any, str, Console], tmp_path: Any
+) -> None:
+    page, base, _ = owner_page
+    marker = uuid.uuid4().hex[:8]
+    name = f"boat-{marker}.txt"
+    path = tmp_path / name
+    path.write_text(
+        f"The Acme sailing boat {marker} has a fibreglass hull and sleeps four people. "
+        "Its outboard motor runs for six hours on one tank.\n"
+    )
+    await page.goto(f"{base}/knowledge")
+    await page.get_by_label("Files (PDF").set_input_files(str(path))
+    await page.get_by_role("button", name="Upload").click()
+    row = page.locator("tr", has_text=name)
+    await row.wait_for(timeout=TIMEOUT)
+    # The list polls itself: no reload while the document is processed.
+    await page.locator(f'tr[data-status="ready"]:has-text("{name}")').wait_for(timeout=60_000)
+
+    await page.goto(f"{base}/playground")
+    await page.get_by_label("Your question").fill(f"How long does the motor of boat {marker} run?")
+    await page.get_by_role("button", name="Ask").click()
+    answer = page.get_by_test_id("playground-answer").last
+    await answer.wait_for(timeout=TIMEOUT)
+    assert await answer.get_attribute("data-source") == "rag"
+    assert name in await answer.inner_text()
+    assert await page.get_by_label("Your question").input_value() == ""
+    await page.screenshot(path=str(SHOTS / "playground-answer.png"), full_page=True)
+
+
+async def test_widget_preview_follows_the_colour(owner_page: tuple[Any, str, Console]) -> None:
+    page, base, _ = owner_page
+    await page.goto(f"{base}/widget")
+    frame = page.locator("iframe[data-widget-preview-frame]")
+    await (
+        page.frame_locator("iframe[data-widget-preview-frame]")
+        .get_by_test_id("panel")
+        .wait_for(timeout=TIMEOUT)
+    )
+    await page.get_by_label("Colour").fill("#ff5500")
+    await page.wait_for_function(
+        """() => (document.querySelector('iframe[data-widget-preview-frame]').src || '')
+                   .includes('color=%23ff5500')""",
+        timeout=TIMEOUT,
+    )
+    host = page.frame_locator("iframe[data-widget-preview-frame]").locator("trulybot-widget")
+    await host.wait_for(state="attached", timeout=TIMEOUT)
+    assert "color=%23ff5500" in (await frame.get_attribute("src") or "")
+    await page.screenshot(path=str(SHOTS / "widget-preview.png"), full_page=True)
+
+
+async def test_keyboard_only_navigation(owner_page: tuple[Any, str, Console]) -> None:
+    page, base, _ = owner_page
+    await page.goto(base)
+    await page.keyboard.press("Tab")
+    focused = await page.evaluate("document.activeElement.textContent.trim()")
+    assert focused == "Skip to content"
+    await page.keyboard.press("Enter")
+    assert await page.evaluate("document.activeElement.id") == "main"
+    # From the top again: Tab reaches the main navigation's "Knowledge" link, Enter follows it.
+    await page.goto(base)
+    for _ in range(25):
+        await page.keyboard.press("Tab")
+        text = await page.evaluate("document.activeElement.textContent.trim()")
+        visible = await page.evaluate(
+            "getComputedStyle(document.activeElement).outlineStyle !== 'none'"
+        )
+        if text == "Knowledge":
+            assert visible, "the focused link shows a focus ring"
+            break
+    else:
+        pytest.fail("Tab never reached the Knowledge link")
+    await page.keyboard.press("Enter")
+    await page.get_by_role("heading", name="Knowledge", exact=True).wait_for(timeout=TIMEOUT)
+    current = page.locator('nav[aria-label="Main"] a[aria-current="page"]')
+    assert await current.inner_text() == "Knowledge"
+
+
+async def test_phone_width_has_no_horizontal_scroll(
+    browser: Any, demo_server: DemoServer, demo_state: dict[str, Any]
+) -> None:
+    context = await browser.new_context(
+        viewport={"width": 360, "height": 740}, is_mobile=True, storage_state=demo_state
+    )
+    page = await context.new_page()
+    console = Console(page)
+    base = f"{demo_server.base_url}/app/w/{demo_server.credentials['workspace_id']}"
+    try:
+        for path, name in PAGES:
+            await page.goto(f"{base}/{path}" if path else base)
+            overflow = await page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{path or 'getting started'} scrolls sideways by {overflow}px"
+            await page.screenshot(path=str(SHOTS / f"phone-{name}.png"), full_page=True)
+        assert console.csp_violations() == []
+    finally:
+        await context.close()
+
+
+async def test_logout_ends_the_session(page: Any, demo_server: DemoServer) -> None:
+    """Its own sign-in (the shared one must outlive this test)."""
+    base = await _login(page, demo_server)
+    await page.get_by_role("button", name="Log out").click()
+    await page.get_by_role("heading", name="Log in").wait_for(timeout=TIMEOUT)
+    await page.goto(f"{base}/knowledge")
+    await page.get_by_role("heading", name="Log in").wait_for(timeout=TIMEOUT)
