@@ -14,6 +14,7 @@ from dashboard.pages import (
     overview,
     plan,
     playground,
+    recovery,
     team,
     widget,
 )
@@ -29,6 +30,7 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = tuple(
     module.router
     for module in (
         account,
+        recovery,
         overview,
         knowledge,
         playground,

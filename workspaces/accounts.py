@@ -39,8 +39,8 @@ RESET_TTL: Final = timedelta(hours=1)
 # link is the API's own page; the other two are the dashboard's pages, which post the token to
 # POST /api/v1/auth/password-reset/confirm and POST /api/v1/invitations/accept.
 VERIFY_PATH: Final = "/api/v1/auth/verify-email"
-RESET_PATH: Final = "/dashboard/reset-password"
-INVITE_PATH: Final = "/dashboard/accept-invitation"
+RESET_PATH: Final = "/app/reset-password"
+INVITE_PATH: Final = "/app/accept-invitation"
 
 
 class LinkRefused(AppError):

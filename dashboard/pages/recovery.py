@@ -1,0 +1,136 @@
+"""The pages the account mails link to: forgotten password, the reset link, and an invitation.
+
+Each calls the same services as the JSON API (``workspaces.accounts``, ``workspaces.invitations``)
+with the same rate limits; none of them tells whether an address has an account.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import ValidationError
+
+from api.deps import AccountDepsDep, RuntimeDep, SessionDep, client_info
+from api.throttling import rate_limit_auth, rate_limit_password_reset
+from core.errors import AppError
+from dashboard import auth
+from dashboard.pages.common import field_errors, form_fields
+from dashboard.web import PREFIX, PageRoute, redirect, render, workspace_url
+from workspaces import accounts, invitations, service
+from workspaces.schemas import EmailIn, InvitationAcceptIn, PasswordResetIn
+
+router = APIRouter(route_class=PageRoute)
+
+RateLimitAuth = Depends(rate_limit_auth)
+TokenQuery = Annotated[str, Query(max_length=256)]
+
+
+def _page(
+    request: Request, template: str, context: dict[str, object], status: int = 200
+) -> Response:
+    auth.prepare_anon_csrf(request)
+    response = render(request, template, {"errors": {}, **context}, status_code=status)
+    auth.ensure_anon_csrf(request, response, request.app.state.runtime.settings)
+    return response
+
+
+def _errors(exc: AppError) -> dict[str, str]:
+    return {"_form": exc.message}
+
+
+@router.get("/forgot-password")
+async def forgot_page(request: Request) -> Response:
+    return _page(request, "forgot_password.html", {"email": ""})
+
+
+@router.post("/forgot-password")
+async def forgot(request: Request, session: SessionDep, deps: AccountDepsDep) -> Response:
+    """The same answer whether or not the address has an account (and the same rate limits)."""
+    fields = await form_fields(request)
+    email = str(fields.get("email", ""))[:320]
+    try:
+        data = EmailIn.model_validate({"email": email})
+    except ValidationError as exc:
+        return _page(
+            request, "forgot_password.html", {"email": email, "errors": field_errors(exc)}, 422
+        )
+    await rate_limit_password_reset(request, str(data.email))
+    await accounts.request_password_reset(session, deps, email=str(data.email))
+    return _page(request, "forgot_password_sent.html", {"email": str(data.email)})
+
+
+@router.get("/reset-password")
+async def reset_page(request: Request, token: TokenQuery = "") -> Response:
+    return _page(request, "reset_password.html", {"token": token})
+
+
+@router.post("/reset-password", dependencies=[RateLimitAuth])
+async def reset(request: Request, session: SessionDep, deps: AccountDepsDep) -> Response:
+    """A new password from the mailed link; every session of the account ends."""
+    fields = await form_fields(request)
+    token = str(fields.get("token", ""))[:256]
+    try:
+        data = PasswordResetIn.model_validate(
+            {"token": token, "password": fields.get("password", "")}
+        )
+        await accounts.reset_password(session, deps, token=data.token, password=data.password)
+    except ValidationError as exc:
+        errors = field_errors(exc)
+    except AppError as exc:
+        errors = _errors(exc)
+    else:
+        done = "/login?notice=Password+changed.+Log+in+with+the+new+one."
+        return redirect(request, PREFIX + done)
+    return _page(request, "reset_password.html", {"token": token, "errors": errors}, 422)
+
+
+@router.get("/accept-invitation")
+async def invitation_page(
+    request: Request, runtime: RuntimeDep, session: SessionDep, token: TokenQuery = ""
+) -> Response:
+    user = await auth.authenticate(runtime, session, request)
+    return _page(request, "accept_invitation.html", {"token": token, "signed_in": user is not None})
+
+
+@router.post("/accept-invitation", dependencies=[RateLimitAuth])
+async def accept(
+    request: Request, runtime: RuntimeDep, session: SessionDep, deps: AccountDepsDep
+) -> Response:
+    """Join: signed in as the invited address (links that account), or with a password for a new
+    account (then signed in here)."""
+    fields = await form_fields(request)
+    token = str(fields.get("token", ""))[:256]
+    user = await auth.authenticate(runtime, session, request)
+    principal = service.Principal(user_id=user.user_id) if user is not None else None
+    try:
+        data = InvitationAcceptIn.model_validate(
+            {
+                "token": token,
+                "password": (fields.get("password") or None) if user is None else None,
+                "name": fields.get("name") or None,
+            }
+        )
+        accepted = await invitations.accept(
+            session,
+            deps,
+            token=data.token,
+            principal=principal,
+            password=data.password,
+            name=data.name,
+            client=client_info(request, runtime.settings),
+        )
+    except ValidationError as exc:
+        errors = field_errors(exc)
+    except AppError as exc:
+        errors = _errors(exc)
+    else:
+        if user is None:  # a new account: log in with the password just chosen
+            return redirect(request, PREFIX + "/login?notice=You+joined+the+workspace.+Log+in.")
+        return redirect(request, workspace_url(accepted.workspace_id))
+    return _page(
+        request,
+        "accept_invitation.html",
+        {"token": token, "signed_in": user is not None, "errors": errors},
+        422,
+    )
