@@ -112,9 +112,12 @@ class Settings(BaseSettings):
     dashboard_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # --- ingestion ---
-    # all-MiniLM-L6-v2 reads at most 254 content tokens: longer chunks would be cut silently.
+    # The most tokens of document text per chunk; each section's chunks are also cut so that
+    # the "title > headings" line plus the chunk fit the model's 256 word pieces (chunking.py).
     chunk_tokens: int = 250
     chunk_overlap_tokens: int = 40
+    # A section shorter than this joins the next one (a heading with a line under it).
+    chunk_min_tokens: int = 0
     allow_private_urls: bool = False
     fetch_timeout_seconds: float = 10.0
     fetch_max_bytes: int = 5 * 1_048_576

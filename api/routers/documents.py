@@ -102,6 +102,9 @@ class SearchIn(BaseModel):
     query: str = Field(min_length=1, max_length=2000)
     k: int = Field(default=5, ge=1, le=retrieval.MAX_K)
     mode: retrieval.Mode = retrieval.DEFAULT_MODE
+    per_document: bool = Field(
+        default=True, description="one hit per document (its best chunk); false: the k best chunks"
+    )
 
 
 class HitOut(BaseModel):
@@ -417,6 +420,7 @@ async def search(
         query_embedding=embedding,
         k=body.k,
         mode=body.mode,
+        per_document=body.per_document,
     )
     return SearchOut(
         mode=body.mode, results=[HitOut.model_validate(h, from_attributes=True) for h in hits]
