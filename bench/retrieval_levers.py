@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import pickle
-import random
 import sqlite3
 import sys
 import time
@@ -85,10 +84,6 @@ VARIANTS: dict[str, Variant] = {
             note="+ title > heading path before a 250-token chunk: the model cuts past 256",
         ),
         Variant("header", note="+ title > heading path, chunk cut to fit 256 word pieces"),
-        Variant(
-            "header2",
-            note="header, title left out when it starts like the first heading (man pages)",
-        ),
         Variant("merge24", chunk_options={"min_tokens": 24}, note="+ sections < 24 tokens joined"),
         Variant("merge40", chunk_options={"min_tokens": 40}, note="+ sections < 40 tokens joined"),
         Variant("merge64", chunk_options={"min_tokens": 64}, note="+ sections < 64 tokens joined"),
@@ -310,6 +305,7 @@ def run_variant(
     sets: Sequence[str],
     subset: int | None,
     sample: bool = False,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
     rows = []
     for name in sets:
@@ -317,6 +313,8 @@ def run_variant(
         questions = rag_eval.load_questions(CORPORA[name][1])
         if sample:
             questions = [q for q in questions if in_sample(q.id)]
+        if limit:
+            questions = questions[:limit]
         only = None if subset is None else pages_subset(name, questions, subset)
         corpus = build_corpus(name, variant, cache_dir=cache.path.parent, only=only)
         built = time.perf_counter() - started
@@ -350,13 +348,94 @@ def run_variant(
 
 
 def pages_subset(name: str, questions: Sequence[rag_eval.Question], distractors: int) -> set[str]:
-    """Every expected page and ``distractors`` other pages drawn with a fixed seed: a corpus
-    small enough to re-embed on a shared machine (the expected pages compete with each other)."""
-    files = [source for _, source in files_of(CORPORA[name][0])]
-    chosen = {e for q in questions for e in q.expected}
-    others = sorted(f for f in files if f not in chosen)
-    random.Random(7).shuffle(others)
-    return chosen | set(others[:distractors])
+    """Every expected page and ``distractors`` other pages drawn with a fixed seed (the same
+    pages ``bench.eval_quality --pages`` ingests): a corpus small enough to re-embed."""
+    from bench.eval_quality import select_pages
+
+    expected = {e for q in questions for e in q.expected}
+    files = files_of(CORPORA[name][0])
+    pages = len([f for f in files if f[1] in expected]) + distractors
+    return {source for _, source in select_pages(files, expected, pages)}
+
+
+def misses(
+    variant: Variant,
+    cache: EmbeddingCache,
+    name: str,
+    *,
+    subset: int | None,
+    sample: bool,
+) -> list[dict[str, Any]]:
+    """Every question not found at rank 1: what ranked first, and its best chunk's size."""
+    questions = rag_eval.load_questions(CORPORA[name][1])
+    if sample:
+        questions = [q for q in questions if in_sample(q.id)]
+    only = None if subset is None else pages_subset(name, questions, subset)
+    corpus = build_corpus(name, variant, cache_dir=cache.path.parent, only=only)
+    vectors = cache.embed(corpus.texts, local_encode)
+    query_vectors = cache.embed([q.question for q in questions], local_encode)
+    out = []
+    for question, row in zip(questions, query_vectors @ vectors.T, strict=True):
+        ordered = ranked_sources(row, corpus.sources, rag_eval.DEPTH)
+        rank = rag_eval.first_rank(ordered, question.expected)
+        if rank == 1:
+            continue
+        best = int(np.argmax(row))
+        text = corpus.texts[best].split("\n\n", 1)[-1] if variant.header else corpus.texts[best]
+        out.append(
+            {
+                "id": question.id,
+                "half": split_of(question.id),
+                "question": question.question,
+                "expected": question.expected,
+                "rank": rank,
+                "first": ordered[0],
+                "first_chunk_tokens": chunking.count_tokens(text),
+                "first_chunk": text[:160],
+            }
+        )
+    return out
+
+
+def corpus_stats(name: str, cache_dir: Path, parser: str) -> dict[str, Any]:
+    """Chunk statistics of a whole corpus at the product's chunk size (no embedding needed)."""
+    documents = []
+    for path, source in files_of(CORPORA[name][0]):
+        parsed = parse_page(path, cache_dir, parser)
+        if parsed is not None:
+            documents.append((source, parsed))
+    bare: list[tuple[str, chunking.Piece]] = []
+    for source, parsed in documents:
+        bare += [
+            (source, p)
+            for p in chunking.chunk_document(parsed, header=False, max_tokens=250, overlap=40)
+        ]
+    texts = [p.text for _, p in bare]
+    headers = [
+        chunking.chunk_header(parsed.title, p.heading_path)
+        for source, parsed in documents
+        for p in chunking.chunk_document(parsed, header=False, max_tokens=250, overlap=40)
+    ]
+    header_tokens = chunking.count_tokens_batch(headers)
+    counts = [p.token_count for _, p in bare]
+    over = [
+        c + h + chunking.SPECIAL_TOKENS > chunking.EMBED_WINDOW
+        for c, h in zip(counts, header_tokens, strict=True)
+    ]
+    seen: dict[str, int] = {}
+    for t in texts:
+        seen[t] = seen.get(t, 0) + 1
+    return {
+        "set": name,
+        "parser": parser,
+        "pages": len(documents),
+        "chunks": len(texts),
+        "header+chunk > 256 wp": float(np.mean(over)),
+        "chunks < 40 tokens": float(np.mean([c < 40 for c in counts])),
+        "chunks with ¶": float(np.mean(["¶" in t for t in texts])),
+        "chunks with 'Last updated'": float(np.mean(["Last updated" in t for t in texts])),
+        "duplicate chunks": sum(n - 1 for n in seen.values()),
+    }
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
@@ -390,6 +469,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--sample", action="store_true", help="half of the questions (with --subset: their pages)"
     )
+    parser.add_argument("--questions", type=int, default=None, help="only the first N questions")
+    parser.add_argument("--stats", action="store_true", help="chunk statistics, whole corpora")
+    parser.add_argument("--misses", metavar="VARIANT", help="questions not found at rank 1")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--table", action="store_true", help="print every recorded result")
     parser.add_argument(
@@ -400,6 +482,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.list:
         for v in VARIANTS.values():
             print(f"{v.name}: {v.note}")
+        return
+    if args.misses:
+        cache = EmbeddingCache(args.dir / "embeddings.sqlite")
+        for name in [s for s in args.sets.split(",") if s]:
+            for row in misses(
+                VARIANTS[args.misses], cache, name, subset=args.subset, sample=args.sample
+            ):
+                print(json.dumps(row, ensure_ascii=False))
+        return
+    if args.stats:
+        for name in [s for s in args.sets.split(",") if s]:
+            for mode in ("raw", "clean"):
+                print(json.dumps(corpus_stats(name, args.dir, mode), ensure_ascii=False))
         return
     if args.table:
         rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
@@ -414,7 +509,14 @@ def main(argv: list[str] | None = None) -> None:
             )
     out = []
     for name in args.variant or [DEFAULT_VARIANT]:
-        rows = run_variant(VARIANTS[name], cache, sets=sets, subset=args.subset, sample=args.sample)
+        rows = run_variant(
+            VARIANTS[name],
+            cache,
+            sets=sets,
+            subset=args.subset,
+            sample=args.sample,
+            limit=args.questions,
+        )
         with results.open("a") as f:
             for row in rows:
                 f.write(json.dumps(row) + "\n")

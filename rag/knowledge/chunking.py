@@ -101,15 +101,13 @@ def _norm(text: str) -> str:
 
 
 def chunk_header(title: str | None, heading_path: Sequence[str]) -> str:
-    """``title > heading > sub-heading``; the title is left out when it and the first heading
-    start alike (a page titled "csv — CSV File Reading and Writing — Python 3.11.2
-    documentation" whose h1 is "csv — CSV File Reading and Writing", a man page "git-stash(1)"
-    whose h1 is "git-stash(1) Manual Page"), and a heading repeating the previous part too."""
+    """``title > heading > sub-heading``; the title is left out when the first heading starts it
+    (a page titled "csv — CSV File Reading and Writing — Python 3.11.2 documentation" whose h1
+    is "csv — CSV File Reading and Writing"), and a heading repeating the previous part too."""
     path = [" ".join(h.split()) for h in heading_path if h.strip()]
     parts: list[str] = []
     name = " ".join((title or "").split())
-    first = _norm(path[0]) if path else ""
-    if name and not (first and (_norm(name).startswith(first) or first.startswith(_norm(name)))):
+    if name and not (path and _norm(name).startswith(_norm(path[0]))):
         parts.append(name)
     for heading in path:
         if not parts or _norm(heading) != _norm(parts[-1]):
