@@ -31,6 +31,7 @@ from api.routers import (
     documents,
     health,
     leads,
+    lifecycle,
     widget,
     workspaces,
 )
@@ -95,6 +96,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                     flush=True,
                 )
             app.state.runtime = built
+            if settings.scheduler_enabled and not settings.redis_url:
+                # With REDIS_URL, `trulybot worker` drives the periodic jobs (docs/deploy.md).
+                built.scheduler.start(settings.scheduler_poll_seconds)
             yield
 
     app = FastAPI(
@@ -146,6 +150,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         chat.router,
         widget.router,
         audit.router,
+        lifecycle.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
 from pydantic import AfterValidator
@@ -15,7 +15,7 @@ from api.client_address import scope_client_ip
 from api.runtime import Runtime
 from core.config import Settings
 from core.errors import Unauthorized, ValidationFailed
-from workspaces import security
+from workspaces import security, sessions
 from workspaces.service import (
     ClientInfo,
     Principal,
@@ -72,10 +72,11 @@ async def get_principal(
         )
     if token.startswith(security.API_KEY_PREFIX):
         return await resolve_api_key(session, token)
-    user_id = security.decode_access_token(
+    user_id, session_id = security.decode_access_token(
         token, secret=settings.jwt_key, algorithm=settings.jwt_algorithm
     )
-    return Principal(user_id=user_id)
+    await sessions.ensure_live(session, user_id, session_id)
+    return Principal(user_id=user_id, session_id=session_id)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -90,6 +91,13 @@ async def get_user_principal(principal: PrincipalDep) -> Principal:
 UserPrincipalDep = Annotated[Principal, Depends(get_user_principal)]
 
 
+def session_policy(settings: SettingsDep) -> sessions.SessionPolicy:
+    return sessions.SessionPolicy.from_settings(settings)
+
+
+SessionPolicyDep = Annotated[sessions.SessionPolicy, Depends(session_policy)]
+
+
 def client_info(request: Request, settings: Settings) -> ClientInfo:
     """Where the caller acts from, as the audit log records it: the client's address (behind
     TRUSTED_PROXIES only), its User-Agent and this request's id."""
@@ -100,19 +108,30 @@ def client_info(request: Request, settings: Settings) -> ClientInfo:
     )
 
 
-async def get_workspace_access(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: PrincipalDep,
-    workspace_id: Annotated[uuid.UUID, Path()],
-) -> WorkspaceAccess:
-    return await access_workspace(
-        session, principal, workspace_id, client=client_info(request, settings)
-    )
+def workspace_access(*, include_deleted: bool = False) -> Any:
+    """The dependency giving the caller's access to the path's workspace (404 when they have
+    none; a deleted workspace only with ``include_deleted``, for restoring it)."""
+
+    async def dependency(
+        request: Request,
+        session: SessionDep,
+        settings: SettingsDep,
+        principal: PrincipalDep,
+        workspace_id: Annotated[uuid.UUID, Path()],
+    ) -> WorkspaceAccess:
+        return await access_workspace(
+            session,
+            principal,
+            workspace_id,
+            client=client_info(request, settings),
+            include_deleted=include_deleted,
+        )
+
+    return dependency
 
 
-WorkspaceDep = Annotated[WorkspaceAccess, Depends(get_workspace_access)]
+WorkspaceDep = Annotated[WorkspaceAccess, Depends(workspace_access())]
+DeletedWorkspaceDep = Annotated[WorkspaceAccess, Depends(workspace_access(include_deleted=True))]
 
 
 def page_limit(settings: SettingsDep, limit: Annotated[int, Query(ge=1)] = 20) -> int:

@@ -78,7 +78,12 @@ async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str
     summary = await ingest_files(runtime, workspace.id, chosen, concurrency=2)
     started = time.perf_counter()
     results = await rag_eval.evaluate(
-        runtime.db, runtime.embedder, workspace.id, questions, list(retrieval.MODES)
+        runtime.db,
+        runtime.embedder,
+        workspace.id,
+        questions,
+        list(retrieval.MODES),
+        runtime.reranker,
     )
     return {
         "name": name,
@@ -103,12 +108,18 @@ async def run(args: argparse.Namespace) -> str:
     from rag.knowledge.chunking import EMBED_FORMAT
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    if settings.reranker.strip().lower() in ("", "none") and (
+        settings.openai_api_key or settings.openai_base_url
+    ):  # measure the llm reranker through whatever model the benchmark can reach
+        settings = settings.model_copy(update={"reranker": "llm"})
     runs = []
     async with operator_runtime(settings) as runtime:
         for name in args.sets:
             runs.append(await run_set(args, name, runtime))
         embedder = runtime.embedder.name
+        reranker = rag_eval.reranker_line(runtime.reranker, [x for r in runs for x in r["results"]])
     table = rag_eval.format_halves([(r["name"], r["questions"], r["results"]) for r in runs])
+    print(reranker)
     print(table)
     command = "python -m bench.eval_quality" + "".join(f" {a}" for a in args.argv)
     lines = [f"`{command}`: embedder {embedder}, default mode `{retrieval.DEFAULT_MODE}`,"]
@@ -120,7 +131,7 @@ async def run(args: argparse.Namespace) -> str:
             f" ({s['files']} ingested, {s['chunks']} chunks in {s['seconds']} s,"
             f" {s['chunks_per_second']} chunks/s); evaluation {r['eval_seconds']:.1f} s."
         )
-    return "\n".join([*lines, "", table])
+    return "\n".join([*lines, "", reranker, "", table])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,6 +31,7 @@ from rag.knowledge.chunking import chunk_document
 from rag.knowledge.embeddings import Embedder, HashEmbedder, LocalEmbedder
 from rag.knowledge.parsing import parse
 from workspaces import repository as ws_repo
+from workspaces.service import WorkspaceAccess
 
 CORPUS = Path("/usr/share/doc/python3.11/html")
 
@@ -71,7 +72,7 @@ async def _ingest_all(
             assert workspace is not None
             sub = await submissions.submit_upload(
                 session,
-                workspace,
+                WorkspaceAccess.operator(workspace, command="bench"),
                 data=file.read_bytes(),
                 filename=file.relative_to(CORPUS).as_posix(),
                 content_type="text/html",

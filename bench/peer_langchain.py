@@ -24,119 +24,26 @@ tenant's topics. Recall@10 is against an exact numpy scan of the target tenant's
 
 Runs on an embedded PostgreSQL under --data-dir, or on any PostgreSQL given --owner-url
 (superuser or schema owner, ``postgresql+asyncpg://`` form) and --app-url (the app role).
+
+The corpus lives in bench/peer_corpus.py, the LangChain side in bench/langchain_stores.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bench.common import Table, database_versions, package_version, pct, write_section
+from bench.langchain_stores import fake_embeddings, lc_v1, lc_v2, psycopg_url
+from bench.peer_corpus import DIM, DOC_CHUNKS, Tenant, embed, make_texts, topic_vocabularies
 
-DIM = 384
-DOC_CHUNKS = 500
 APP_ROLE = "trulybot_app"
-COMMON = (
-    "the",
-    "a",
-    "of",
-    "to",
-    "and",
-    "in",
-    "is",
-    "for",
-    "on",
-    "with",
-    "as",
-    "by",
-    "this",
-    "that",
-    "from",
-    "it",
-    "be",
-    "are",
-    "at",
-    "or",
-    "your",
-    "can",
-    "will",
-)
-
-
-# --- corpus ----------------------------------------------------------------------------------
-
-
-def topic_vocabularies(rng: np.random.Generator, topics: int, size: int) -> list[list[str]]:
-    syll = [
-        "ka",
-        "lo",
-        "mi",
-        "re",
-        "su",
-        "ta",
-        "ne",
-        "vo",
-        "pi",
-        "ga",
-        "do",
-        "ru",
-        "fe",
-        "zi",
-        "ba",
-        "ho",
-        "ly",
-        "wen",
-        "qua",
-        "tor",
-    ]
-    vocab = []
-    for t in range(topics):
-        words = set()
-        while len(words) < size:
-            n = int(rng.integers(2, 4))
-            words.add("".join(syll[int(i)] for i in rng.integers(0, len(syll), n)) + str(t % 7))
-        vocab.append(sorted(words))
-    return vocab
-
-
-def make_texts(
-    rng: np.random.Generator, vocab: list[list[str]], topics: list[int], n: int, tag: str
-) -> list[str]:
-    out = []
-    for i in range(n):
-        topic = vocab[topics[int(rng.integers(0, len(topics)))]]
-        k = int(rng.integers(25, 45))
-        words = [
-            topic[int(rng.zipf(1.3) - 1) % len(topic)]
-            if rng.random() < 0.6
-            else str(COMMON[int(rng.integers(0, len(COMMON)))])
-            for _ in range(k)
-        ]
-        out.append(" ".join(words) + f" {tag}{i}")
-    return out
-
-
-@dataclass
-class Tenant:
-    name: str
-    texts: list[str]
-    vectors: np.ndarray
-    workspace_id: uuid.UUID = field(default_factory=uuid.uuid4)
-
-
-def embed(texts: list[str]) -> np.ndarray:
-    from rag.knowledge.embeddings import HashEmbedder
-
-    return HashEmbedder(dimensions=DIM).embed_sync(texts)
 
 
 # --- TrulyBot --------------------------------------------------------------------------------
@@ -227,123 +134,6 @@ async def trulybot_queries(
         times.append((time.perf_counter() - t0) * 1000)
         results.append([h.text for h in hits])
     return times, results
-
-
-# --- LangChain -------------------------------------------------------------------------------
-
-
-def fake_embeddings(lookup: dict[str, np.ndarray]) -> Any:
-    from langchain_core.embeddings import Embeddings
-
-    class Precomputed(Embeddings):
-        """Returns the precomputed HashEmbedder vectors (the same ones TrulyBot stores)."""
-
-        def embed_documents(self, texts: list[str]) -> list[list[float]]:
-            return [self._one(t) for t in texts]
-
-        def embed_query(self, text: str) -> list[float]:
-            return self._one(text)
-
-        @staticmethod
-        def _one(text: str) -> list[float]:
-            vec = lookup.get(text)
-            if vec is None:
-                vec = embed([text])[0]
-            return [float(x) for x in vec]
-
-    return Precomputed()
-
-
-def psycopg_url(url: str) -> str:
-    return re.sub(r"^postgresql(\+\w+)?://", "postgresql+psycopg://", url)
-
-
-def timed(fn: Callable[[], Any]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def lc_v1(
-    url: str, tenants: list[Tenant], target: Tenant, queries: np.ndarray, k: int, emb: Any
-) -> dict[str, Any]:
-    from langchain_postgres import PGVector
-
-    store = PGVector(
-        embeddings=emb,
-        connection=url,
-        collection_name="bench",
-        embedding_length=DIM,
-        use_jsonb=True,
-        pre_delete_collection=True,
-    )
-
-    def add(t: Tenant) -> None:
-        for s in range(0, len(t.texts), DOC_CHUNKS):
-            store.add_embeddings(
-                texts=t.texts[s : s + DOC_CHUNKS],
-                embeddings=[[float(x) for x in v] for v in t.vectors[s : s + DOC_CHUNKS]],
-                metadatas=[{"tenant": t.name, "title": f"doc {s}"}]
-                * len(t.texts[s : s + DOC_CHUNKS]),
-            )
-
-    for t in tenants:
-        if t is not target:
-            add(t)
-    insert = timed(lambda: add(target))
-    times, results = [], []
-    for q in queries:
-        qv = [float(x) for x in q]
-        t0 = time.perf_counter()
-        docs = store.similarity_search_by_vector(qv, k=k, filter={"tenant": target.name})
-        times.append((time.perf_counter() - t0) * 1000)
-        results.append([d.page_content for d in docs])
-    return {"insert": insert, "index": 0.0, "times": times, "results": results}
-
-
-def lc_v2(
-    url: str, tenants: list[Tenant], target: Tenant, queries: np.ndarray, k: int, emb: Any
-) -> dict[str, Any]:
-    from langchain_postgres import Column, PGEngine, PGVectorStore
-    from langchain_postgres.v2.indexes import HNSWIndex
-
-    engine = PGEngine.from_connection_string(url=url)
-    table = "bench_lc_v2"
-    engine.init_vectorstore_table(
-        table_name=table,
-        vector_size=DIM,
-        metadata_columns=[Column("tenant", "TEXT"), Column("title", "TEXT")],
-        overwrite_existing=True,
-    )
-    store = PGVectorStore.create_sync(
-        engine=engine,
-        embedding_service=emb,
-        table_name=table,
-        metadata_columns=["tenant", "title"],
-    )
-
-    def add(t: Tenant) -> None:
-        for s in range(0, len(t.texts), DOC_CHUNKS):
-            part = t.texts[s : s + DOC_CHUNKS]
-            store.add_embeddings(
-                texts=part,
-                embeddings=[[float(x) for x in v] for v in t.vectors[s : s + DOC_CHUNKS]],
-                metadatas=[{"tenant": t.name, "title": f"doc {s}"}] * len(part),
-            )
-
-    for t in tenants:
-        if t is not target:
-            add(t)
-    insert = timed(lambda: add(target))
-    index = timed(lambda: store.apply_vector_index(HNSWIndex()))
-    times, results = [], []
-    for q in queries:
-        qv = [float(x) for x in q]
-        t0 = time.perf_counter()
-        docs = store.similarity_search_by_vector(qv, k=k, filter={"tenant": target.name})
-        times.append((time.perf_counter() - t0) * 1000)
-        results.append([d.page_content for d in docs])
-    return {"insert": insert, "index": index, "times": times, "results": results}
 
 
 # --- the run ---------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Services take a session and never commit.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -156,3 +157,13 @@ def _payment_out(payment: BillingPayment, order: BillingOrder) -> PaymentOut:
         source=payment.source,
         created_at=payment.created_at,
     )
+
+
+async def end_with_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+    """The workspace is being deleted: its paid plan ends with the current period and no
+    change is pending (billing here is prepaid per period: there is no recurring charge at the
+    provider to cancel)."""
+    if await repo.get_subscription(session, workspace_id) is not None:
+        await repo.update_subscription(
+            session, workspace_id, cancel_at_period_end=True, pending_plan=None
+        )

@@ -88,7 +88,11 @@ class Settings(BaseSettings):
     # --- auth ---
     # Unset: generated once and kept in DATA_DIR/jwt-secret (refused in production).
     jwt_secret: str | None = None
-    jwt_ttl_minutes: int = 60
+    # Access token lifetime; sessions (refresh tokens, web cookies): see workspaces/sessions.py.
+    jwt_ttl_minutes: int = Field(default=15, ge=1, le=1440)
+    refresh_token_ttl_days: int = Field(default=30, ge=1)
+    web_session_ttl_days: int = Field(default=7, ge=1)
+    session_max_days: int = Field(default=90, ge=1)
     jwt_algorithm: str = "HS256"
     # Argon2 hashes computed at once per process (worker threads); 0: one per CPU core.
     password_hash_concurrency: int = Field(default=0, ge=0, le=256)
@@ -132,6 +136,15 @@ class Settings(BaseSettings):
     # Fairness: the most background jobs of one workspace running at once (per process for the
     # in-process queue, across all `trulybot worker` processes on Redis).
     jobs_per_workspace: int = Field(default=1, ge=1)
+    # Periodic jobs (core/scheduler.py): how often a driver looks for due jobs. Driven by
+    # `trulybot serve` without REDIS_URL, by `trulybot worker` with it; off: no driver at all.
+    scheduler_enabled: bool = True
+    scheduler_poll_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Workspace exports (lifecycle/exports.py): how long a built zip may be downloaded.
+    export_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # Workspace deletion (lifecycle/deletion.py): hours an owner may restore a deleted workspace
+    # before the purge deletes every row; 0 purges at once.
+    workspace_deletion_grace_hours: int = Field(default=72, ge=0, le=24 * 90)
 
     # --- embeddings ---
     embedding_provider: Literal["local", "openai", "hash"] = "local"
@@ -157,6 +170,13 @@ class Settings(BaseSettings):
     retrieval_k: int = 5
     retrieval_min_similarity: float = 0.30
     history_turns: int = 6
+    # Reranking the fused candidates (rag.knowledge.rerank): none, llm (the chat model above),
+    # or the path of a local sentence-transformers CrossEncoder directory.
+    reranker: str = "none"
+    reranker_candidates: int = Field(default=24, ge=2, le=100)
+    reranker_timeout_ms: int = Field(default=1500, ge=1, le=60_000)
+    reranker_max_tokens: int = Field(default=2500, ge=200, le=100_000)
+    reranker_cache_size: int = Field(default=2048, ge=0)
 
     # --- billing (Razorpay) ---
     razorpay_key_id: str | None = None

@@ -13,6 +13,13 @@ from core.db import create_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# The migrations' SECURITY DEFINER functions the app role may call: fixed DDL of a workspace's
+# vector index (0002k), a workspace's id from its slug for operator tools (0006f).
+APP_FUNCTIONS = (
+    "tb_build_workspace_indexes(uuid, integer, integer)",
+    "tb_drop_workspace_indexes(uuid)",
+    "tb_workspace_id_by_slug(text)",
+)
 
 
 def alembic_config() -> Config:
@@ -63,7 +70,8 @@ async def downgrade(owner_url: str, revision: str) -> None:
 
 
 def grant_app_role(connection: Connection, role: str) -> None:
-    """The app role may read and write rows (RLS decides which), and owns nothing."""
+    """The app role may read and write rows (RLS decides which), call the migrations' narrow
+    SECURITY DEFINER functions, and owns nothing."""
     exists = connection.execute(
         text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}
     ).scalar()
@@ -76,6 +84,9 @@ def grant_app_role(connection: Connection, role: str) -> None:
     )
     connection.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {q}"))
     connection.execute(text(f"REVOKE ALL ON TABLE alembic_version FROM {q}"))
+    for function in APP_FUNCTIONS:
+        if connection.execute(text("SELECT to_regprocedure(:f)"), {"f": function}).scalar():
+            connection.execute(text(f"GRANT EXECUTE ON FUNCTION {function} TO {q}"))
 
 
 async def ensure_app_role(owner_url: str, role: str, password: str | None = None) -> None:

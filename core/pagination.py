@@ -9,9 +9,13 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import Select, and_, or_
 
 from core.errors import ValidationFailed
+
+S = TypeVar("S", bound=Select[Any])
 
 
 class Keyed(Protocol):
@@ -38,3 +42,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise ValidationFailed(
             "Invalid cursor", code="invalid_cursor", details=[{"field": "cursor"}]
         ) from None
+
+
+def newest_first(stmt: S, model: Any, *, after: tuple[datetime, uuid.UUID] | None, limit: int) -> S:
+    """``stmt`` ordered newest first by ``model``'s (created_at, id), the rows after the decoded
+    cursor ``after`` only, at most ``limit`` of them (the repositories' keyset pages)."""
+    if after is not None:
+        created, ident = after
+        stmt = stmt.where(
+            or_(model.created_at < created, and_(model.created_at == created, model.id < ident))
+        )
+    return stmt.order_by(model.created_at.desc(), model.id.desc()).limit(limit)

@@ -1,6 +1,11 @@
 """The operator commands as an operator runs them: `trulybot ingest`, `eval`, `reindex` and
 `worker` in their own processes, against a database of their own in the test cluster (the app
-role for the work, MIGRATION_DATABASE_URL for the operator's lookups and DDL)."""
+role for the work, MIGRATION_DATABASE_URL for the operator's listing of workspaces and DDL).
+
+Two databases: one migrated by the cluster's superuser (the embedded default), and one set up as
+docs/deploy.md says production is, where the migration role owns the tables but is no superuser
+and has no BYPASSRLS, so forced row-level security binds it too.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +15,16 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import migrate
-from core.db import Database
+from core.db import Database, create_engine
 from core.embedded import EmbeddedPostgres, ensure_database
 from core.jobs import ArqQueue
 from rag.knowledge import jobs as knowledge_jobs
@@ -27,6 +34,12 @@ from workspaces import repository as ws_repo
 from workspaces import service
 
 SCRATCH = "trulybot_operator_cli"
+PRODUCTION_LIKE = "trulybot_operator_roles"
+OWNER_ROLE = "trulybot_owner_norls"
+CREATE_OWNER_ROLE = (
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'trulybot_owner_norls')"
+    " THEN CREATE ROLE trulybot_owner_norls LOGIN NOSUPERUSER NOBYPASSRLS; END IF; END $$"
+)
 SECRET = "operator-test-" + "s" * 40
 GUIDES = {
     "billing/refunds.md": "# Refunds\n\nYearly plans are refunded in full within 30 days.\n",
@@ -41,6 +54,8 @@ class Scratch:
     db: Database
     slug: str
     workspace_id: uuid.UUID
+    owner_url: str
+    """The migration role's connection (MIGRATION_DATABASE_URL)."""
 
 
 @dataclass
@@ -49,12 +64,21 @@ class Run:
     out: str
 
 
-@pytest.fixture(scope="module")
-async def scratch(pg: EmbeddedPostgres) -> AsyncIterator[Scratch]:
-    """A fresh, migrated database with one workspace, in the test cluster."""
-    await ensure_database(pg.socket_dir, SCRATCH, recreate=True)
-    cluster = EmbeddedPostgres(server=pg.server, socket_dir=pg.socket_dir, database=SCRATCH)
-    await migrate.upgrade(cluster.owner_url(), app_role=APP_ROLE)
+async def _scratch(
+    pg: EmbeddedPostgres, name: str, owner_role: str | None = None
+) -> AsyncIterator[Scratch]:
+    """A fresh database migrated by ``owner_role`` (the superuser by default), with one
+    workspace."""
+    await ensure_database(pg.socket_dir, name, recreate=True)
+    cluster = EmbeddedPostgres(server=pg.server, socket_dir=pg.socket_dir, database=name)
+    if owner_role is not None:
+        async with _superuser(cluster) as conn:
+            await conn.execute(text(CREATE_OWNER_ROLE))
+            await conn.execute(text(f'ALTER DATABASE "{name}" OWNER TO {owner_role}'))
+            # As docs/deploy.md: the provider's admin creates the extension.
+            await conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
+    owner_url = cluster.owner_url() if owner_role is None else cluster.app_url(owner_role)
+    await migrate.upgrade(owner_url, app_role=APP_ROLE)
     db = Database.from_url(cluster.app_url(APP_ROLE), pool_size=2, max_overflow=2)
     async with db.transaction() as session:
         _, workspace = await service.signup(
@@ -65,12 +89,37 @@ async def scratch(pg: EmbeddedPostgres) -> AsyncIterator[Scratch]:
             name=None,
             plan="unlimited",
         )
-    yield Scratch(cluster, db, workspace.slug, workspace.id)
+    yield Scratch(cluster, db, workspace.slug, workspace.id, owner_url)
     await db.dispose()
 
 
-async def trulybot(scratch: Scratch, tmp: Path, *args: str, **env: str) -> Run:
-    """``trulybot ARGS...`` in its own process with the operator's environment."""
+@asynccontextmanager
+async def _superuser(cluster: EmbeddedPostgres) -> AsyncIterator[AsyncConnection]:
+    engine = create_engine(cluster.owner_url(), pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+async def scratch(pg: EmbeddedPostgres) -> AsyncIterator[Scratch]:
+    """Migrated by the cluster's superuser, as the embedded default is."""
+    async for value in _scratch(pg, SCRATCH):
+        yield value
+
+
+@pytest.fixture(scope="module")
+async def production_like(pg: EmbeddedPostgres) -> AsyncIterator[Scratch]:
+    """Migrated by a table-owning role without superuser or BYPASSRLS, as in production."""
+    async for value in _scratch(pg, PRODUCTION_LIKE, OWNER_ROLE):
+        yield value
+
+
+async def trulybot(scratch: Scratch, tmp: Path, *args: str, owner: bool = True, **env: str) -> Run:
+    """``trulybot ARGS...`` in its own process with the operator's environment; ``owner=False``
+    leaves MIGRATION_DATABASE_URL unset."""
     environment = {
         key: value
         for key, value in os.environ.items()
@@ -78,7 +127,7 @@ async def trulybot(scratch: Scratch, tmp: Path, *args: str, **env: str) -> Run:
     }
     environment |= {
         "DATABASE_URL": scratch.cluster.app_url(APP_ROLE),
-        "MIGRATION_DATABASE_URL": scratch.cluster.owner_url(),
+        **({"MIGRATION_DATABASE_URL": scratch.owner_url} if owner else {}),
         "DATA_DIR": str(tmp),
         "ENVIRONMENT": "test",
         "JWT_SECRET": SECRET,
@@ -159,6 +208,7 @@ async def test_ingest_then_eval_a_folder_by_workspace_slug(
     )
     assert evaluated.code == 0, evaluated.out
     assert "hash:384" in evaluated.out  # the runtime's embedder, from the settings
+    assert "reranker: none available" in evaluated.out  # RERANKER unset, no model reachable
     lines = [line for line in evaluated.out.splitlines() if line.startswith("| questions |")]
     halves = {line.split("|")[2].strip(): line.split("|") for line in lines}
     assert sorted(halves) == ["all", "heldout", "tune"]
@@ -236,7 +286,7 @@ async def test_the_worker_runs_what_the_api_queued(scratch: Scratch, tmp_path: P
             assert workspace is not None
             sub = await submissions.submit_text(
                 session,
-                workspace,
+                service.WorkspaceAccess.operator(workspace, command="test"),
                 title=f"Hours {uuid.uuid4().hex[:6]}",
                 text="The support desk answers from 9 to 17, Monday to Friday.",
                 settings=make_settings(),
@@ -280,3 +330,53 @@ async def test_a_dimension_change_happens_only_when_the_operator_asks(
     assert await _scalar(scratch, "SELECT count(*) FROM chunks WHERE embedding IS NULL") == 0
     not_null = "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'chunks'::regclass"
     assert await _scalar(scratch, not_null + " AND attname = 'embedding'") is True
+
+
+async def test_operator_tools_find_workspaces_under_forced_row_level_security(
+    production_like: Scratch, tmp_path: Path
+) -> None:
+    """Neither role bypasses RLS: a slug resolves with DATABASE_URL alone, and the migration role
+    lists every workspace for a reindex."""
+    scratch = production_like
+    folder = tmp_path / "guides"
+    folder.mkdir()
+    (folder / "refunds.md").write_text(GUIDES["billing/refunds.md"])
+    ingested = await trulybot(
+        scratch, tmp_path, "ingest", str(folder), "--workspace", scratch.slug, owner=False
+    )
+    assert ingested.code == 0, ingested.out
+    async with scratch.db.transaction(workspace_id=scratch.workspace_id) as session:
+        rows = (await session.execute(text("SELECT source, status FROM documents"))).all()
+    assert [(r.source, r.status) for r in rows] == [("refunds.md", "ready")]
+
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(
+        json.dumps({"id": "q1", "question": "yearly refunds", "expected": ["refunds.md"]}) + "\n"
+    )
+    evaluated = await trulybot(
+        scratch,
+        tmp_path,
+        *("eval", "--workspace", scratch.slug, "--questions", str(questions)),
+        *("--mode", "fulltext"),
+        owner=False,
+    )
+    assert evaluated.code == 0, evaluated.out
+    assert "fulltext" in evaluated.out
+
+    unknown = await trulybot(
+        scratch,
+        tmp_path,
+        "eval",
+        "--workspace",
+        "no-such-workspace",
+        "--questions",
+        str(questions),
+        owner=False,
+    )
+    assert unknown.code != 0
+    assert "no workspace with slug 'no-such-workspace'" in unknown.out
+
+    everything = await trulybot(scratch, tmp_path, "reindex")
+    assert everything.code == 0, everything.out
+    assert "in 1 workspaces" in everything.out
+    assert "re-embedded 0 chunks" not in everything.out

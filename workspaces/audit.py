@@ -24,16 +24,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import DateTime, String, and_, or_, select
-from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models import Base, new_id, utcnow
+from core.models import utcnow
 from core.pagination import decode_cursor, encode_cursor
+from workspaces import audit_repository as repo
+from workspaces.models import USER_AGENT_MAX, AuditEntry
 
 if TYPE_CHECKING:
     from workspaces.service import WorkspaceAccess
@@ -41,32 +39,16 @@ if TYPE_CHECKING:
 # Event names are stable: dashboards and exports filter on them. What people and API keys do is
 # named in workspaces.permissions.TABLE; the system's own events are here.
 PLAN_CHANGED: Final = "plan.changed"
-USER_AGENT_MAX = 512
-
-
-class AuditEntry(Base):
-    __tablename__ = "audit_log"
-
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
-    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
-    actor_user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
-    actor_api_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
-    action: Mapped[str] = mapped_column(String(64))
-    target_type: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    target_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    user_agent: Mapped[str | None] = mapped_column(String(USER_AGENT_MAX), nullable=True)
-    request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acted (a user, an API key, or neither: the system) and from where."""
+    """Who acted (a user, an API key, an operator at the command line, or none of them: the
+    system) and from where."""
 
     user_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
+    operator: str | None = None
     ip: str | None = None
     user_agent: str | None = None
     request_id: str | None = None
@@ -76,6 +58,7 @@ class Actor:
         return cls(
             user_id=access.principal.user_id,
             api_key_id=access.principal.api_key_id,
+            operator=access.principal.operator,
             ip=access.client.ip,
             user_agent=access.client.user_agent,
             request_id=access.client.request_id,
@@ -95,7 +78,9 @@ async def record(
     target_id: uuid.UUID | str | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
-    """Append one entry. The session's tenant must be ``workspace_id`` (RLS checks it)."""
+    """Append one entry. The session's tenant must be ``workspace_id`` (RLS checks it). An
+    operator's login name goes into the details (``operator``)."""
+    extra = {"operator": actor.operator[:64]} if actor.operator else {}
     entry = AuditEntry(
         id=uuid.uuid4(),
         workspace_id=workspace_id,
@@ -104,14 +89,13 @@ async def record(
         action=action[:64],
         target_type=target_type,
         target_id=str(target_id)[:200] if target_id is not None else None,
-        details=dict(details or {}),
+        details={**(details or {}), **extra},
         ip=(actor.ip or None) and str(actor.ip)[:64],
         user_agent=(actor.user_agent or None) and actor.user_agent[:USER_AGENT_MAX],
         request_id=(actor.request_id or None) and str(actor.request_id)[:128],
         created_at=utcnow(),
     )
-    session.add(entry)
-    await session.flush()
+    await repo.insert_entry(session, entry)
     return entry
 
 
@@ -127,18 +111,12 @@ async def list_page(
     action: str | None = None,
 ) -> tuple[Sequence[AuditEntry], str | None]:
     """Newest first; ``next_cursor`` continues after the last entry returned."""
-    stmt = select(AuditEntry).where(AuditEntry.workspace_id == workspace_id)
-    if action:
-        stmt = stmt.where(AuditEntry.action == action)
-    if cursor:
-        created, ident = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(
-                AuditEntry.created_at < created,
-                and_(AuditEntry.created_at == created, AuditEntry.id < ident),
-            )
-        )
-    stmt = stmt.order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc()).limit(limit + 1)
-    rows = (await session.execute(stmt)).scalars().all()
+    rows = await repo.list_entries(
+        session,
+        workspace_id=workspace_id,
+        limit=limit + 1,
+        before=decode_cursor(cursor) if cursor else None,
+        action=action or None,
+    )
     next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor

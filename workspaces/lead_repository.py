@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select, text, update
+from sqlalchemy import Select, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
+from core.pagination import newest_first
 from workspaces.models import Lead, LeadSubmission
 
 LEAD_FIELDS = ("email", "name", "phone", "message", "source", "status", "notes", "conversation_id")
@@ -79,15 +80,7 @@ async def list_lead_submissions(
     stmt = select(LeadSubmission).where(
         LeadSubmission.workspace_id == workspace_id, LeadSubmission.lead_id == lead_id
     )
-    if cursor is not None:
-        created, ident = cursor
-        stmt = stmt.where(
-            or_(
-                LeadSubmission.created_at < created,
-                and_(LeadSubmission.created_at == created, LeadSubmission.id < ident),
-            )
-        )
-    stmt = stmt.order_by(LeadSubmission.created_at.desc(), LeadSubmission.id.desc()).limit(limit)
+    stmt = newest_first(stmt, LeadSubmission, after=cursor, limit=limit)
     return list((await session.execute(stmt)).scalars())
 
 
@@ -166,12 +159,7 @@ async def list_leads(
         created_after=created_after,
         created_before=created_before,
     )
-    if cursor is not None:
-        created, lead_id = cursor
-        stmt = stmt.where(
-            or_(Lead.created_at < created, and_(Lead.created_at == created, Lead.id < lead_id))
-        )
-    stmt = stmt.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(limit)
+    stmt = newest_first(stmt, Lead, after=cursor, limit=limit)
     return list((await session.execute(stmt)).scalars())
 
 

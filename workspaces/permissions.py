@@ -83,6 +83,14 @@ class Action(enum.StrEnum):
     FAQ_DELETE = "faq.delete", "delete FAQs"
     UNANSWERED_RESOLVE = "unanswered.resolve", "resolve unanswered questions"
     OWNER_CHAT = "chat.owner", "chat with the bot as the workspace"
+    # the workspace's data (lifecycle/)
+    EXPORT_CREATE = "export.create", "export the workspace's data"
+    EXPORT_READ = "export.read", "see the workspace's exports"
+    EXPORT_DOWNLOAD = "export.download", "download an export"
+    WORKSPACE_DELETE = "workspace.delete", "delete the workspace"
+    WORKSPACE_RESTORE = "workspace.restore", "restore a deleted workspace"
+    VISITOR_ERASE = "visitor.erase", "erase a visitor's data"
+    RETENTION_UPDATE = "retention.update", "change how long conversations are kept"
 
 
 @dataclass(frozen=True)
@@ -135,6 +143,13 @@ TABLE: Final[Mapping[Action, Rule]] = MappingProxyType({
     Action.FAQ_DELETE:            Rule(N,     Y,    Y,     Y,       "faq.deleted"),
     Action.UNANSWERED_RESOLVE:    Rule(Y,     Y,    Y,     Y),
     Action.OWNER_CHAT:            Rule(Y,     Y,    Y,     Y),
+    Action.EXPORT_CREATE:         Rule(N,     N,    Y,     N,       "export.requested"),
+    Action.EXPORT_READ:           Rule(N,     N,    Y,     N),
+    Action.EXPORT_DOWNLOAD:       Rule(N,     N,    Y,     N,       "export.downloaded"),
+    Action.WORKSPACE_DELETE:      Rule(N,     N,    Y,     N,       "workspace.deleted"),
+    Action.WORKSPACE_RESTORE:     Rule(N,     N,    Y,     N,       "workspace.restored"),
+    Action.VISITOR_ERASE:         Rule(N,     N,    Y,     N,       "visitor.erased"),
+    Action.RETENTION_UPDATE:      Rule(N,     N,    Y,     N,       "retention.updated"),
 })
 # fmt: on
 

@@ -29,6 +29,9 @@ class Plan:
     limits: dict[str, int | None]
     prices: dict[str, int] = field(default_factory=dict)  # period -> paise
     public: bool = True
+    conversation_retention_days: int | None = None
+    """Conversations older than this (by their last message) are deleted; None keeps them.
+    A workspace may choose a shorter period, never a longer one."""
 
     def limit(self, metric: Metric) -> int | None:
         return self.limits.get(metric)
@@ -50,6 +53,7 @@ PLANS: dict[str, Plan] = {
             "daily_llm_tokens": 50_000,
         },
         prices={"monthly": 0, "yearly": 0},
+        conversation_retention_days=30,
     ),
     "starter": Plan(
         code="starter",
@@ -63,6 +67,7 @@ PLANS: dict[str, Plan] = {
             "daily_llm_tokens": 1_000_000,
         },
         prices={"monthly": 99_900, "yearly": 999_000},
+        conversation_retention_days=90,
     ),
     "pro": Plan(
         code="pro",
@@ -76,6 +81,7 @@ PLANS: dict[str, Plan] = {
             "daily_llm_tokens": 10_000_000,
         },
         prices={"monthly": 499_900, "yearly": 4_999_000},
+        conversation_retention_days=365,
     ),
     "unlimited": Plan(
         code="unlimited",

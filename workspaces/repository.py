@@ -85,13 +85,21 @@ async def insert_workspace(
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
-async def get_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> Workspace | None:
-    result = await session.execute(select(Workspace).where(Workspace.id == workspace_id))
+async def get_workspace(
+    session: AsyncSession, workspace_id: uuid.UUID, *, deleted: bool = False
+) -> Workspace | None:
+    """The workspace; a deleted one (awaiting its purge) only when ``deleted`` is asked for."""
+    stmt = select(Workspace).where(Workspace.id == workspace_id)
+    if not deleted:
+        stmt = stmt.where(Workspace.deleted_at.is_(None))
+    result = await session.execute(stmt.execution_options(populate_existing=True))
     return result.scalar_one_or_none()
 
 
 async def get_workspace_by_public_key(session: AsyncSession, public_key: str) -> Workspace | None:
-    result = await session.execute(select(Workspace).where(Workspace.public_key == public_key))
+    result = await session.execute(
+        select(Workspace).where(Workspace.public_key == public_key, Workspace.deleted_at.is_(None))
+    )
     return result.scalar_one_or_none()
 
 
@@ -120,17 +128,21 @@ async def bump_knowledge_version(session: AsyncSession, workspace_id: uuid.UUID)
     return int(result.scalar_one())
 
 
-# Operator lookups across workspaces: on the owner connection (past RLS), for the CLI tools.
+# Operator lookups across workspaces, for the CLI tools (migration 0006f).
 
 
 async def all_workspace_ids(session: AsyncSession) -> list[uuid.UUID]:
+    """Every workspace: on the owner connection (the table's owner may read every row)."""
     result = await session.execute(select(Workspace.id).order_by(Workspace.created_at))
     return list(result.scalars())
 
 
 async def workspace_id_by_slug(session: AsyncSession, slug: str) -> uuid.UUID | None:
-    result = await session.execute(select(Workspace.id).where(Workspace.slug == slug))
-    return result.scalar_one_or_none()
+    """For operator tools, on any connection and without a tenant: the migration's SECURITY
+    DEFINER function (0006f) returns the id and nothing else of the workspace."""
+    result = await session.execute(select(func.tb_workspace_id_by_slug(slug)))
+    found = result.scalar_one_or_none()
+    return uuid.UUID(str(found)) if found is not None else None
 
 
 # --- memberships -----------------------------------------------------------------------------
@@ -166,7 +178,7 @@ async def list_user_workspaces(
     result = await session.execute(
         select(Workspace, Membership.role)
         .join(Membership, Membership.workspace_id == Workspace.id)
-        .where(Membership.user_id == user_id)
+        .where(Membership.user_id == user_id, Workspace.deleted_at.is_(None))
         .order_by(Membership.created_at)
     )
     return [(ws, role) for ws, role in result.all()]

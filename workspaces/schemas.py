@@ -62,7 +62,27 @@ class WorkspaceWithRole(WorkspaceOut):
 class TokenOut(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105
-    expires_in: int
+    expires_in: int = Field(description="seconds the access token is valid")
+    refresh_token: str = Field(description="POST it to /auth/refresh for a new pair; single use")
+    refresh_expires_at: datetime
+    session_id: uuid.UUID
+
+
+class RefreshIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+class SessionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    kind: Literal["api", "web"]
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    user_agent: str | None
+    ip: str | None
+    current: bool
 
 
 class SignupOut(TokenOut):

@@ -122,12 +122,19 @@ def needs_rehash(password_hash: str) -> bool:
 
 
 def create_access_token(
-    user_id: uuid.UUID, *, secret: str, ttl_minutes: int, algorithm: str = "HS256"
+    user_id: uuid.UUID,
+    *,
+    session_id: uuid.UUID,
+    secret: str,
+    ttl_minutes: int,
+    algorithm: str = "HS256",
 ) -> tuple[str, int]:
+    """A signed access token of a sign-in session (claim ``sid``, checked on every request)."""
     now = datetime.now(UTC)
     expires_in = ttl_minutes * 60
     claims = {
         "sub": str(user_id),
+        "sid": str(session_id),
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=expires_in)).timestamp()),
         "typ": "access",
@@ -136,17 +143,21 @@ def create_access_token(
     return jwt.encode(claims, secret, algorithm=algorithm), expires_in
 
 
-def decode_access_token(token: str, *, secret: str, algorithm: str = "HS256") -> uuid.UUID:
+def decode_access_token(
+    token: str, *, secret: str, algorithm: str = "HS256"
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """(user id, session id) of a valid access token; 401 otherwise (a token without a
+    session, as issued before sessions existed, is invalid)."""
     try:
         claims = jwt.decode(
             token,
             secret,
             algorithms=[algorithm],
-            options={"require": ["exp", "sub", "iat"]},
+            options={"require": ["exp", "sub", "iat", "sid"]},
         )
         if claims.get("typ") != "access":
             raise Unauthorized("Invalid token", code="invalid_token")
-        return uuid.UUID(str(claims["sub"]))
+        return uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["sid"]))
     except jwt.ExpiredSignatureError:
         raise Unauthorized("Token expired", code="token_expired") from None
     except (jwt.InvalidTokenError, ValueError):

@@ -9,6 +9,7 @@ for through the permit it returns.
 
 from __future__ import annotations
 
+import getpass
 import re
 import secrets
 import unicodedata
@@ -35,11 +36,15 @@ DEFAULT_PERSONA = (
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a signed-in user, or an API key bound to one workspace."""
+    """Who is calling: a signed-in user, an API key bound to one workspace, or an operator at
+    the server's command line (``trulybot ingest``, the demo seed: ``WorkspaceAccess.operator``)."""
 
     user_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None  # the sign-in session of a user (workspaces.sessions)
     api_key_id: uuid.UUID | None = None
     api_key_workspace_id: uuid.UUID | None = None
+    operator: str | None = None
+    """The operator's login name, for the audit log."""
 
     @property
     def is_api_key(self) -> bool:
@@ -64,6 +69,27 @@ class WorkspaceAccess:
     role: str
     principal: Principal
     client: ClientInfo = field(default_factory=ClientInfo)
+
+    @classmethod
+    def operator(
+        cls, workspace: Workspace, *, command: str, name: str | None = None
+    ) -> WorkspaceAccess:
+        """The access of an operator tool (``command``: ``ingest``, ``seed``...) run by whoever
+        can reach the database: an owner's rights, audited with the operator's login name
+        (``name``, by default the process's user) and ``trulybot <command>`` as user agent."""
+        return cls(
+            workspace=workspace,
+            role="owner",
+            principal=Principal(operator=name or _login_name()),
+            client=ClientInfo(user_agent=f"trulybot {command}"),
+        )
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in the environment nor in the password database
+        return "operator"
 
 
 # --- accounts --------------------------------------------------------------------------------
@@ -181,8 +207,10 @@ async def access_workspace(
     workspace_id: uuid.UUID,
     *,
     client: ClientInfo | None = None,
+    include_deleted: bool = False,
 ) -> WorkspaceAccess:
-    """The caller's access to a workspace, with the tenant context set; 404 if they have none."""
+    """The caller's access to a workspace, with the tenant context set; 404 if they have none
+    or it is deleted (unless ``include_deleted``: restoring it)."""
     if principal.is_api_key:
         if principal.api_key_workspace_id != workspace_id:
             raise NotFound("Workspace not found")
@@ -197,7 +225,7 @@ async def access_workspace(
             raise NotFound("Workspace not found")
         role = membership.role
     await set_tenant(session, workspace_id=workspace_id, user_id=principal.user_id)
-    workspace = await repo.get_workspace(session, workspace_id)
+    workspace = await repo.get_workspace(session, workspace_id, deleted=include_deleted)
     if workspace is None:
         raise NotFound("Workspace not found")
     return WorkspaceAccess(

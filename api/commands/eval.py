@@ -48,10 +48,11 @@ async def _run(args: argparse.Namespace) -> int:
             questions = rag_eval.load_questions(path)
             workspace_id = await resolve_workspace(runtime, workspace)
             results = await rag_eval.evaluate(
-                runtime.db, runtime.embedder, workspace_id, questions, modes
+                runtime.db, runtime.embedder, workspace_id, questions, modes, runtime.reranker
             )
             named.append((path.stem, questions, results))
     print(f"embedder: {runtime.embedder.name}; default mode: {retrieval.DEFAULT_MODE}")
+    print(rag_eval.reranker_line(runtime.reranker, [r for _, _, rs in named for r in rs]))
     print(rag_eval.format_halves(named))
     return 0
 

@@ -1,9 +1,8 @@
 """`trulybot ingest PATH... --workspace SLUG`: bulk-ingest files and folders, jobs run inline.
 
-The operator tool resolves the workspace by slug on the owner connection (the embedded cluster's
-owner, or MIGRATION_DATABASE_URL) with one narrow SELECT; everything else runs as the app role
-with the tenant set, so RLS applies to the ingestion exactly as in the API. A UUID is accepted
-for --workspace when no owner connection is configured.
+The operator tool resolves the workspace's slug as the app role through the one SECURITY DEFINER
+function that maps a slug to an id (migration 0006f), so DATABASE_URL is enough; everything else
+runs as the app role with the tenant set, so RLS applies to the ingestion exactly as in the API.
 """
 
 from __future__ import annotations
@@ -16,13 +15,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from api.runtime import Runtime, operator_runtime, owner_session
+from api.runtime import Runtime, operator_runtime
 from core.config import get_settings
 from core.errors import AppError
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import submissions
 from rag.knowledge.repository import documents as document_repo
 from workspaces import repository as ws_repo
+from workspaces.service import WorkspaceAccess
 
 SUFFIXES = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml", ".pdf", ".docx"}
 
@@ -32,9 +32,7 @@ async def resolve_workspace(runtime: Runtime, value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         pass
-    if not runtime.owner_url:
-        raise SystemExit("--workspace SLUG needs MIGRATION_DATABASE_URL; or pass the workspace id")
-    async with owner_session(runtime) as session:
+    async with runtime.db.transaction() as session:
         found = await ws_repo.workspace_id_by_slug(session, value)
     if found is None:
         raise SystemExit(f"no workspace with slug {value!r}")
@@ -94,7 +92,7 @@ async def ingest_files(
                         raise SystemExit("workspace not found")
                     sub = await submissions.submit_upload(
                         session,
-                        workspace,
+                        WorkspaceAccess.operator(workspace, command="ingest"),
                         data=data,
                         filename=source,
                         content_type=None,

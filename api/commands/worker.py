@@ -17,7 +17,9 @@ def _cmd(args: argparse.Namespace) -> int:
 
     from api.runtime import build_runtime, job_registry
     from core.jobs import ArqQueue, worker_functions
+    from lifecycle import jobs as lifecycle_jobs
     from rag.knowledge import jobs as knowledge_jobs
+    from rag.knowledge.rerank import NoReranker
 
     settings = get_settings()
     if not settings.redis_url:
@@ -27,10 +29,20 @@ def _cmd(args: argparse.Namespace) -> int:
         # The jobs this worker causes (index maintenance) go back to Redis on arq's own pool.
         stack = AsyncExitStack()
         runtime = await stack.enter_async_context(
-            build_runtime(settings, statement_timeout_ms=0, jobs=ArqQueue(ctx["redis"]))
+            build_runtime(
+                settings,
+                statement_timeout_ms=0,
+                jobs=ArqQueue(ctx["redis"]),
+                reranker=NoReranker(),  # jobs never search: no cross-encoder in memory here
+            )
         )
         ctx[_STACK_KEY] = stack
         ctx[knowledge_jobs.DEPS_KEY] = runtime.ingestion
+        ctx[lifecycle_jobs.DEPS_KEY] = runtime.lifecycle
+        if settings.scheduler_enabled:
+            # With Redis the workers drive the periodic jobs, not the API replicas; the lease
+            # row of each job lets one process run each due time (core/scheduler.py).
+            runtime.scheduler.start(settings.scheduler_poll_seconds)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         stack: AsyncExitStack | None = ctx.get(_STACK_KEY)

@@ -71,11 +71,13 @@ async def _seed(runtime: Runtime, password: str) -> dict[str, Any]:
             plan="unlimited",
         )
         await workspace_repo.update_workspace(session, workspace.id, {"widget_config": WIDGET})
+        # `serve` seeds it (SEED_DEMO) for whoever runs the server; the audit log names them.
+        access = service.WorkspaceAccess.operator(workspace, command="serve")
         documents: list[uuid.UUID] = []
         for name in DOCUMENTS:
             submission = await submissions.submit_upload(
                 session,
-                workspace,
+                access,
                 data=(CONTENT / name).read_bytes(),
                 filename=name,
                 content_type="text/markdown",
@@ -86,7 +88,7 @@ async def _seed(runtime: Runtime, password: str) -> dict[str, Any]:
             await faq_service.create(
                 session,
                 runtime.embedder,
-                workspace_id=workspace.id,
+                access,
                 question=item["question"],
                 answer=item["answer"],
                 alt_questions=item.get("alt_questions", []),

@@ -4,7 +4,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import (
@@ -49,7 +49,6 @@ from rag.chat.schemas import (
 )
 from widget.policy import origin_allowed
 from workspaces.models import Workspace
-from workspaces.permissions import Action, authorize
 from workspaces.service import check_public_key, resolve_public_key
 
 router = APIRouter(tags=["chat"])
@@ -143,16 +142,13 @@ async def owner_chat(
     runtime: RuntimeDep,
     accept: AcceptHeader = None,
 ) -> Any:
-    authorize(access, Action.OWNER_CHAT)  # TODO(r1-merge): move into rag service
-    who = access.principal.user_id or access.principal.api_key_id
-    await rate_limit_chat(request, access.workspace.id, body.session_id)
-    inp = ChatInput(
-        workspace=access.workspace,
+    inp = ChatInput.for_owner(
+        access,
         message=body.message,
-        session_id=body.session_id or f"owner-{who}",
+        session_id=body.session_id,
         conversation_id=body.conversation_id,
-        channel="owner",
     )
+    await rate_limit_chat(request, access.workspace.id, body.session_id)
     pipeline = runtime.pipeline
     if wants_stream(accept):
         return await sse_response(pipeline.stream(inp))
@@ -193,23 +189,15 @@ async def create_faq(
     runtime: RuntimeDep,
 ) -> Any:
     """Add an FAQ (answered verbatim to visitors). Owners and admins; audited."""
-    permit = authorize(access, Action.FAQ_CREATE)  # TODO(r1-merge): move into rag service
-    faq = await faq_service.create(
+    return await faq_service.create(
         session,
         runtime.embedder,
-        workspace_id=access.workspace.id,
+        access,
         question=body.question,
         answer=body.answer,
         alt_questions=body.alt_questions,
         enabled=body.enabled,
     )
-    await permit.record(
-        session,
-        target_type="faq",
-        target_id=faq.id,
-        details={"question": faq.question[:200]},
-    )
-    return faq
 
 
 @router.get("/workspaces/{workspace_id}/faqs", response_model=FaqPage)
@@ -239,37 +227,14 @@ async def update_faq(
     runtime: RuntimeDep,
 ) -> Any:
     """Change an FAQ. Owners and admins; audited (which fields, not their text)."""
-    permit = authorize(access, Action.FAQ_UPDATE)  # TODO(r1-merge): move into rag service
     values = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
-    faq = await faq_service.update(
-        session,
-        runtime.embedder,
-        workspace_id=access.workspace.id,
-        faq_id=faq_id,
-        values=values,
-    )
-    await permit.record(
-        session,
-        target_type="faq",
-        target_id=faq.id,
-        details={"fields": sorted(values)},
-    )
-    return faq
+    return await faq_service.update(session, runtime.embedder, access, faq_id=faq_id, values=values)
 
 
 @router.delete("/workspaces/{workspace_id}/faqs/{faq_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_faq(faq_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Response:
     """Delete an FAQ. Owners and admins; audited."""
-    permit = authorize(access, Action.FAQ_DELETE)  # TODO(r1-merge): move into rag service
-    faq = await faq_service.get(session, workspace_id=access.workspace.id, faq_id=faq_id)
-    question = faq.question
-    await faq_service.delete(session, workspace_id=access.workspace.id, faq_id=faq_id)
-    await permit.record(
-        session,
-        target_type="faq",
-        target_id=faq_id,
-        details={"question": question[:200]},
-    )
+    await faq_service.delete(session, access, faq_id=faq_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -317,17 +282,12 @@ async def update_conversation(
     access: WorkspaceDep,
     session: SessionDep,
 ) -> Any:
-    conversation, _ = await conversations.transcript(
-        session, workspace_id=access.workspace.id, conversation_id=conversation_id, limit=1
-    )
-    await conversation_repo.set_conversation_status(
+    return await conversations.set_status(
         session,
         workspace_id=access.workspace.id,
         conversation_id=conversation_id,
         status=body.status,
     )
-    await session.refresh(conversation)
-    return conversation
 
 
 @router.get("/workspaces/{workspace_id}/unanswered", response_model=list[UnansweredGroup])
@@ -342,11 +302,9 @@ async def resolve_unanswered(
     body: ResolveUnansweredIn, access: WorkspaceDep, session: SessionDep
 ) -> ResolvedOut:
     """Mark unanswered questions as dealt with (e.g. after adding an FAQ): a group's ``ids``."""
-    authorize(access, Action.UNANSWERED_RESOLVE)  # TODO(r1-merge): move into rag service
-    resolved = await conversation_repo.resolve_unanswered(
-        session, workspace_id=access.workspace.id, ids=body.ids
+    return ResolvedOut(
+        resolved=await conversations.resolve_unanswered(session, access, ids=body.ids)
     )
-    return ResolvedOut(resolved=resolved)
 
 
 @router.post("/workspaces/{workspace_id}/feedback", status_code=status.HTTP_204_NO_CONTENT)
@@ -369,6 +327,3 @@ async def chat_stats(
         cache=await runtime.cache.stats(access.workspace.id),
         feedback=await conversation_repo.feedback_counts(session, workspace_id=access.workspace.id),
     )
-
-
-__all__ = ["StreamingResponse", "router"]

@@ -19,7 +19,6 @@ from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge.models import STATUSES, Document
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
-from workspaces.permissions import Action, authorize
 
 router = APIRouter(tags=["documents"])
 
@@ -121,6 +120,13 @@ class HitOut(BaseModel):
 
 class SearchOut(BaseModel):
     mode: str
+    reranker: str = Field(
+        description="The reranker configured (RERANKER): none, llm or cross-encoder"
+    )
+    reranker_fallback: str | None = Field(
+        default=None,
+        description="Why the retrieval order was kept (timeout, error, malformed, no_model), if so",
+    )
     results: list[HitOut]
 
 
@@ -164,7 +170,6 @@ async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str | 
             "Send the document as the multipart field `file`",
             details=[{"field": "file", "message": "required"}],
         )
-    limit = request.app.state.runtime.settings.max_upload_bytes
     data = await upload.read(limit + 1)
     title = form.get("title")
     return (
@@ -205,9 +210,7 @@ async def create_document(
     response: Response,
 ) -> Any:
     """Multipart upload (`file`, optional `title`) or JSON {title, text} | {url} | {sitemap_url}."""
-    authorize(access, Action.DOCUMENT_WRITE)  # TODO(r1-merge): move into rag service
     settings = runtime.settings
-    workspace = access.workspace
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         data, filename, content_type, title = await _read_upload(
             request, runtime.settings.max_upload_bytes
@@ -215,7 +218,7 @@ async def create_document(
         subs = [
             await submissions.submit_upload(
                 session,
-                workspace,
+                access,
                 data=data,
                 filename=filename,
                 content_type=content_type,
@@ -229,7 +232,7 @@ async def create_document(
             if "sitemap_url" in body:
                 sitemap = SitemapIn.model_validate(body)
                 subs = await submissions.submit_sitemap(
-                    session, workspace, sitemap_url=str(sitemap.sitemap_url), settings=settings
+                    session, access, sitemap_url=str(sitemap.sitemap_url), settings=settings
                 )
                 _enqueue_after_commit(background, runtime.jobs, subs)
                 return SitemapOut(count=len(subs), documents=[_submission_out(s) for s in subs])
@@ -237,7 +240,7 @@ async def create_document(
                 url = UrlIn.model_validate(body)
                 subs = [
                     await submissions.submit_url(
-                        session, workspace, url=str(url.url), settings=settings
+                        session, access, url=str(url.url), settings=settings
                     )
                 ]
             else:
@@ -245,7 +248,7 @@ async def create_document(
                 subs = [
                     await submissions.submit_text(
                         session,
-                        workspace,
+                        access,
                         title=payload.title,
                         text=payload.text,
                         settings=settings,
@@ -300,7 +303,6 @@ async def replace_document(
     response: Response,
 ) -> SubmissionOut:
     """New content for a document: multipart `file` or JSON {text, title?}. Returns 202."""
-    authorize(access, Action.DOCUMENT_WRITE)  # TODO(r1-merge): move into rag service
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         data, _filename, content_type, title = await _read_upload(
             request, runtime.settings.max_upload_bytes
@@ -318,7 +320,7 @@ async def replace_document(
         title = raw_title if isinstance(raw_title, str) and raw_title.strip() else None
     sub = await submissions.replace_document(
         session,
-        access.workspace,
+        access,
         document_id,
         data=data,
         content_type=content_type,
@@ -344,8 +346,7 @@ async def retry_document(
     background: BackgroundTasks,
 ) -> DocumentOut:
     """Re-run a failed document (or one left queued/processing by a crash)."""
-    authorize(access, Action.DOCUMENT_RETRY)  # TODO(r1-merge): move into rag service
-    document = await submissions.retry_document(session, access.workspace.id, document_id)
+    document = await submissions.retry_document(session, access, document_id)
     sub = submissions.Submission(document=document, created=False)
     if document.status != "ready":
         _enqueue_after_commit(background, runtime.jobs, [sub])
@@ -363,9 +364,7 @@ async def delete_document(
     runtime: RuntimeDep,
     background: BackgroundTasks,
 ) -> Response:
-    permit = authorize(access, Action.DOCUMENT_DELETE)  # TODO(r1-merge): move into rag service
-    await submissions.delete_document(session, access.workspace.id, document_id)
-    await permit.record(session, target_type="document", target_id=document_id)
+    await submissions.delete_document(session, access, document_id)
     if await indexing.maintenance_due(session, access.workspace.id, runtime.ingestion.index_policy):
         background.add_task(
             runtime.jobs.enqueue,
@@ -418,10 +417,14 @@ async def search(
         workspace_id=access.workspace.id,
         query=body.query,
         query_embedding=embedding,
-        k=body.k,
+        k=min(runtime.reranker.pool(body.k), retrieval.MAX_K),
         mode=body.mode,
         per_document=body.per_document,
     )
+    ranked = await runtime.reranker.rerank(body.query, hits, body.k)
     return SearchOut(
-        mode=body.mode, results=[HitOut.model_validate(h, from_attributes=True) for h in hits]
+        mode=body.mode,
+        reranker=ranked.reranker,
+        reranker_fallback=ranked.fallback,
+        results=[HitOut.model_validate(h, from_attributes=True) for h in ranked.items],
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,8 @@ from core.errors import NotFound
 from rag.chat.models import ChatMessage, Conversation
 from rag.chat.normalize import normalize_question
 from rag.chat.repository import conversations as conversation_repo
+from workspaces.permissions import Action, authorize
+from workspaces.service import WorkspaceAccess
 
 GROUP_SIMILARITY = 0.80
 UNANSWERED_WINDOW = 2000
@@ -43,6 +46,20 @@ async def transcript(
         session, workspace_id=workspace_id, conversation_id=conversation_id, limit=limit
     )
     return conversation, messages
+
+
+async def set_status(
+    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, status: str
+) -> Conversation:
+    """Open, hand off or close a conversation (404 when it is not this workspace's)."""
+    conversation, _ = await transcript(
+        session, workspace_id=workspace_id, conversation_id=conversation_id, limit=1
+    )
+    await conversation_repo.set_conversation_status(
+        session, workspace_id=workspace_id, conversation_id=conversation_id, status=status
+    )
+    await session.refresh(conversation)
+    return conversation
 
 
 async def give_feedback(
@@ -112,3 +129,13 @@ async def unanswered_groups(
             group["examples"].append(row.question)
     groups.sort(key=lambda g: (-g["count"], -g["last_asked_at"].timestamp()))
     return groups[:limit]
+
+
+async def resolve_unanswered(
+    session: AsyncSession, access: WorkspaceAccess, *, ids: Sequence[uuid.UUID]
+) -> int:
+    """Mark unanswered questions as dealt with (after adding an FAQ, say); how many were."""
+    authorize(access, Action.UNANSWERED_RESOLVE)
+    return await conversation_repo.resolve_unanswered(
+        session, workspace_id=access.workspace.id, ids=ids
+    )

@@ -1,4 +1,8 @@
-"""The curated FAQ knowledge base: answers before retrieval on an exact or close match."""
+"""The curated FAQ knowledge base: answers before retrieval on an exact or close match.
+
+Writes take the caller's ``WorkspaceAccess``: ``workspaces.permissions`` decides (``faq.create``,
+``faq.update``, ``faq.delete``) and the permit records the audit entry.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,9 @@ from rag.chat.models import Faq
 from rag.chat.normalize import normalize_question
 from rag.chat.repository import faqs as faq_repo
 from rag.knowledge.embeddings import Embedder
+from workspaces.permissions import Action, authorize
 from workspaces.repository import bump_knowledge_version
+from workspaces.service import WorkspaceAccess
 
 MAX_ALT_QUESTIONS = 20
 
@@ -58,13 +64,16 @@ async def _index(
 async def create(
     session: AsyncSession,
     embedder: Embedder,
+    access: WorkspaceAccess,
     *,
-    workspace_id: uuid.UUID,
     question: str,
     answer: str,
     alt_questions: list[str],
     enabled: bool = True,
 ) -> Faq:
+    """Add an FAQ (answered verbatim to visitors); audited with its question."""
+    permit = authorize(access, Action.FAQ_CREATE)
+    workspace_id = access.workspace.id
     faq = Faq(
         id=uuid.uuid4(),
         workspace_id=workspace_id,
@@ -76,6 +85,9 @@ async def create(
     await faq_repo.insert_faq(session, faq)
     await _index(session, embedder, faq, faq.question, faq.alt_questions)
     await bump_knowledge_version(session, workspace_id)
+    await permit.record(
+        session, target_type="faq", target_id=faq.id, details={"question": faq.question[:200]}
+    )
     return faq
 
 
@@ -89,11 +101,14 @@ async def get(session: AsyncSession, *, workspace_id: uuid.UUID, faq_id: uuid.UU
 async def update(
     session: AsyncSession,
     embedder: Embedder,
+    access: WorkspaceAccess,
     *,
-    workspace_id: uuid.UUID,
     faq_id: uuid.UUID,
     values: dict[str, Any],
 ) -> Faq:
+    """Change an FAQ; audited with the names of the fields given, not their text."""
+    permit = authorize(access, Action.FAQ_UPDATE)
+    workspace_id = access.workspace.id
     current = await get(session, workspace_id=workspace_id, faq_id=faq_id)
     clean = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
     if "alt_questions" in clean:
@@ -104,13 +119,24 @@ async def update(
         await _index(session, embedder, faq, faq.question, list(faq.alt_questions))
     if clean and any(getattr(current, k, None) != v for k, v in clean.items()):
         await bump_knowledge_version(session, workspace_id)
+    await permit.record(
+        session, target_type="faq", target_id=faq.id, details={"fields": sorted(values)}
+    )
     return faq
 
 
-async def delete(session: AsyncSession, *, workspace_id: uuid.UUID, faq_id: uuid.UUID) -> None:
+async def delete(session: AsyncSession, access: WorkspaceAccess, *, faq_id: uuid.UUID) -> None:
+    """Delete an FAQ; audited with its question."""
+    permit = authorize(access, Action.FAQ_DELETE)
+    workspace_id = access.workspace.id
+    faq = await get(session, workspace_id=workspace_id, faq_id=faq_id)
+    question = faq.question
     if not await faq_repo.delete_faq(session, workspace_id=workspace_id, faq_id=faq_id):
         raise NotFound("FAQ not found")
     await bump_knowledge_version(session, workspace_id)
+    await permit.record(
+        session, target_type="faq", target_id=faq_id, details={"question": question[:200]}
+    )
 
 
 async def reembed_workspace(

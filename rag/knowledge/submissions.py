@@ -1,6 +1,10 @@
 """Documents in (the request side): uploads, texts, web pages and sitemaps, replaced, retried,
 deleted. The caller commits, then enqueues the ingestion job (``rag.knowledge.jobs``).
 
+Each function takes the caller's ``WorkspaceAccess`` and asks ``workspaces.permissions`` first
+(``document.write``, ``document.retry``, ``document.delete``); a refusal changes nothing.
+Operator tools pass ``WorkspaceAccess.operator(...)``.
+
 Identity of a document inside a workspace is ``(source_type, source)``: the upload's file name
 (or its path relative to the folder given to ``trulybot ingest``), the text's title, or the URL.
 - Identical content (sha256 of the bytes) already stored: the existing document is returned
@@ -28,6 +32,8 @@ from rag.knowledge.parsing import check_size, detect_kind
 from rag.knowledge.repository import documents as document_repo
 from workspaces import repository as ws_repo
 from workspaces.models import Workspace
+from workspaces.permissions import Action, authorize
+from workspaces.service import WorkspaceAccess
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,7 @@ def _check_upload(
 
 async def submit_upload(
     session: AsyncSession,
-    workspace: Workspace,
+    access: WorkspaceAccess,
     *,
     data: bytes,
     filename: str,
@@ -126,10 +132,11 @@ async def submit_upload(
     settings: Settings,
     title: str | None = None,
 ) -> Submission:
+    authorize(access, Action.DOCUMENT_WRITE)
     _check_upload(data, filename=filename, content_type=content_type, settings=settings)
     return await _submit(
         session,
-        workspace,
+        access.workspace,
         source_type="upload",
         source=filename,
         title=title or filename.rsplit("/", 1)[-1],
@@ -139,8 +146,9 @@ async def submit_upload(
 
 
 async def submit_text(
-    session: AsyncSession, workspace: Workspace, *, title: str, text: str, settings: Settings
+    session: AsyncSession, access: WorkspaceAccess, *, title: str, text: str, settings: Settings
 ) -> Submission:
+    authorize(access, Action.DOCUMENT_WRITE)
     data = text.encode("utf-8")
     if len(data) > settings.max_upload_bytes:
         raise PayloadTooLarge(
@@ -149,7 +157,7 @@ async def submit_text(
         )
     return await _submit(
         session,
-        workspace,
+        access.workspace,
         source_type="text",
         source=title,
         title=title,
@@ -159,12 +167,13 @@ async def submit_text(
 
 
 async def submit_url(
-    session: AsyncSession, workspace: Workspace, *, url: str, settings: Settings
+    session: AsyncSession, access: WorkspaceAccess, *, url: str, settings: Settings
 ) -> Submission:
+    authorize(access, Action.DOCUMENT_WRITE)
     await check_url(url, allow_private=settings.allow_private_urls)  # 422 url_not_allowed now
     return await _submit(
         session,
-        workspace,
+        access.workspace,
         source_type="url",
         source=url,
         title=url,
@@ -174,8 +183,10 @@ async def submit_url(
 
 
 async def submit_sitemap(
-    session: AsyncSession, workspace: Workspace, *, sitemap_url: str, settings: Settings
+    session: AsyncSession, access: WorkspaceAccess, *, sitemap_url: str, settings: Settings
 ) -> list[Submission]:
+    authorize(access, Action.DOCUMENT_WRITE)
+    workspace = access.workspace
     pages = await fetch_sitemap(
         sitemap_url,
         max_pages=settings.sitemap_max_pages,
@@ -210,7 +221,7 @@ async def submit_sitemap(
 
 async def replace_document(
     session: AsyncSession,
-    workspace: Workspace,
+    access: WorkspaceAccess,
     document_id: uuid.UUID,
     *,
     data: bytes,
@@ -219,6 +230,8 @@ async def replace_document(
     title: str | None = None,
 ) -> Submission:
     """New content for an existing document (PUT): same id, new revision, only changes embedded."""
+    authorize(access, Action.DOCUMENT_WRITE)
+    workspace = access.workspace
     document = await document_repo.get_document(session, workspace.id, document_id, for_update=True)
     if document is None:
         raise NotFound("Document not found")
@@ -238,9 +251,14 @@ async def replace_document(
 
 
 async def retry_document(
-    session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID
+    session: AsyncSession, access: WorkspaceAccess, document_id: uuid.UUID
 ) -> Document:
-    document = await document_repo.get_document(session, workspace_id, document_id, for_update=True)
+    """Re-run a failed document; one left queued or processing (a crash) is returned as is, for
+    the caller to enqueue again."""
+    authorize(access, Action.DOCUMENT_RETRY)
+    document = await document_repo.get_document(
+        session, access.workspace.id, document_id, for_update=True
+    )
     if document is None:
         raise NotFound("Document not found")
     if document.status == "failed":
@@ -249,9 +267,12 @@ async def retry_document(
 
 
 async def delete_document(
-    session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID
+    session: AsyncSession, access: WorkspaceAccess, document_id: uuid.UUID
 ) -> None:
-    """Delete a document and its chunks; cached answers are invalidated."""
+    """Delete a document and its chunks (audited); cached answers are invalidated."""
+    permit = authorize(access, Action.DOCUMENT_DELETE)
+    workspace_id = access.workspace.id
     if not await document_repo.delete_document(session, workspace_id, document_id):
         raise NotFound("Document not found")
     await ws_repo.bump_knowledge_version(session, workspace_id)
+    await permit.record(session, target_type="document", target_id=document_id)

@@ -260,3 +260,22 @@ async def test_feedback_through_the_widget(
         headers=widget_headers(other),
     )
     assert foreign.status_code == 404
+
+
+async def test_an_owner_closes_a_conversation_and_only_their_own(
+    client: httpx.AsyncClient, owner: Owner, other: Owner
+) -> None:
+    conversation_id = (await chat(client, owner, "What does the Family plan cost?")).json()[
+        "conversation_id"
+    ]
+    path = f"/conversations/{conversation_id}"
+    closed = await client.patch(owner.url(path), json={"status": "closed"}, headers=owner.headers)
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["status"] == "closed"
+    listing = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
+    assert [(i["id"], i["status"]) for i in listing["items"]] == [(conversation_id, "closed")]
+
+    foreign = await client.patch(other.url(path), json={"status": "open"}, headers=other.headers)
+    assert foreign.status_code == 404
+    again = (await client.get(owner.url(path), headers=owner.headers)).json()
+    assert again["conversation"]["status"] == "closed"

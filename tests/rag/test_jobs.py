@@ -20,6 +20,7 @@ from rag.knowledge import submissions
 from rag.knowledge.repository import documents as document_repo
 from tests.conftest import REDIS_URL, Owner, RuntimeFactory, client_for, json_logs, signup
 from workspaces import repository as ws_repo
+from workspaces.service import WorkspaceAccess
 
 
 async def _text_doc(client: httpx.AsyncClient, owner: Owner, body: str) -> str:
@@ -126,7 +127,11 @@ async def test_a_jobs_log_lines_carry_its_workspace(runtime: Runtime, owner: Own
         workspace = await ws_repo.get_workspace(session, ws)
         assert workspace is not None
         sub = await submissions.submit_text(
-            session, workspace, title="Hours", text="Open 9 to 5.", settings=runtime.settings
+            session,
+            WorkspaceAccess.operator(workspace, command="test"),
+            title="Hours",
+            text="Open 9 to 5.",
+            settings=runtime.settings,
         )
     ctx = {knowledge_jobs.DEPS_KEY: runtime.ingestion}
     with json_logs() as lines:

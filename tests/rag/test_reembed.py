@@ -12,6 +12,8 @@ from core.db import Database
 from rag.chat import faq
 from rag.knowledge.embeddings import HashEmbedder
 from tests.conftest import Owner
+from workspaces import repository as ws_repo
+from workspaces.service import WorkspaceAccess
 
 
 class ShiftedEmbedder(HashEmbedder):
@@ -30,10 +32,12 @@ async def test_faq_vectors_follow_the_new_model(db: Database, owner: Owner) -> N
     workspace_id = uuid.UUID(owner.workspace_id)
     old, new = HashEmbedder(), ShiftedEmbedder()
     async with db.transaction(workspace_id=workspace_id) as session:
+        workspace = await ws_repo.get_workspace(session, workspace_id)
+        assert workspace is not None
         await faq.create(
             session,
             old,
-            workspace_id=workspace_id,
+            WorkspaceAccess.operator(workspace, command="test"),
             question="How do I reset my password?",
             answer="Use the reset link on the login page.",
             alt_questions=["I forgot my password"],

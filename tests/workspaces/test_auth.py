@@ -95,8 +95,14 @@ async def test_expired_token_is_401(client: httpx.AsyncClient, owner: Owner, set
 
     from workspaces.security import create_access_token
 
+    login = await client.post(
+        "/api/v1/auth/login", json={"email": owner.email, "password": owner.password}
+    )
     token, _ = create_access_token(
-        uuid.UUID(owner.user_id), secret=settings.jwt_secret, ttl_minutes=-1
+        uuid.UUID(owner.user_id),
+        session_id=uuid.UUID(login.json()["session_id"]),
+        secret=settings.jwt_secret,
+        ttl_minutes=-1,
     )
     response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401

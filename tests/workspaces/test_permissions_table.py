@@ -9,6 +9,7 @@ IP and user agent); a refused one, and an allowed action the table does not audi
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -59,6 +60,13 @@ EXPECTED: dict[Action, tuple[str, str | None]] = {
     Action.FAQ_DELETE: ("- Y Y Y", "faq.deleted"),
     Action.UNANSWERED_RESOLVE: ("Y Y Y Y", None),
     Action.OWNER_CHAT: ("Y Y Y Y", None),
+    Action.EXPORT_CREATE: ("- - Y -", "export.requested"),  # issue 14: owners in person
+    Action.EXPORT_READ: ("- - Y -", None),
+    Action.EXPORT_DOWNLOAD: ("- - Y -", "export.downloaded"),
+    Action.WORKSPACE_DELETE: ("- - Y -", "workspace.deleted"),
+    Action.WORKSPACE_RESTORE: ("- - Y -", "workspace.restored"),
+    Action.VISITOR_ERASE: ("- - Y -", "visitor.erased"),  # issue 14: owners in person
+    Action.RETENTION_UPDATE: ("- - Y -", "retention.updated"),
 }
 
 
@@ -233,6 +241,35 @@ async def _delete_faq(team: Team) -> Call:
     return Call("DELETE", f"/faqs/{await _faq(team)}", expect=204)
 
 
+async def _ready_export(team: Team) -> Call:
+    export = await team.as_owner("POST", "/exports")
+    for _ in range(1200):  # the in-process job builds it in this event loop
+        status = await team.as_owner("GET", f"/exports/{export['id']}")
+        if status["status"] != "queued" and status["status"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    assert status["status"] == "ready", status
+    return Call("GET", f"/exports/{export['id']}/download")
+
+
+async def _is_deleted(team: Team) -> bool:
+    response = await team.client.get(team.owner.url(), headers=team.owner.headers)
+    return response.status_code == 404
+
+
+async def _deletion(team: Team) -> Call:
+    """The owner's earlier probe deleted it: restored first, so the next caller finds it."""
+    if await _is_deleted(team):
+        await team.as_owner("POST", "/restore")
+    return Call("DELETE", "", {"confirm": team.owner.workspace["slug"]}, 202)
+
+
+async def _restoration(team: Team) -> Call:
+    if not await _is_deleted(team):
+        await team.as_owner("DELETE", "", {"confirm": team.owner.workspace["slug"]})
+    return Call("POST", "/restore")
+
+
 NO_SUCH = "00000000-0000-4000-8000-000000000000"
 
 PROBES: dict[Action, list[Probe]] = {
@@ -278,6 +315,13 @@ PROBES: dict[Action, list[Probe]] = {
     Action.FAQ_DELETE: [_delete_faq],
     Action.UNANSWERED_RESOLVE: [fixed("POST", "/unanswered/resolve", {"ids": [NO_SUCH]})],
     Action.OWNER_CHAT: [fixed("POST", "/chat", {"message": "When are you open?"})],
+    Action.EXPORT_CREATE: [fixed("POST", "/exports", expect=202)],
+    Action.EXPORT_READ: [fixed("GET", "/exports"), fixed("GET", f"/exports/{NO_SUCH}", expect=404)],
+    Action.EXPORT_DOWNLOAD: [_ready_export],
+    Action.WORKSPACE_DELETE: [_deletion],
+    Action.WORKSPACE_RESTORE: [_restoration],
+    Action.VISITOR_ERASE: [fixed("POST", "/erasures", {"session_id": "walk-visitor"})],
+    Action.RETENTION_UPDATE: [fixed("PUT", "/retention", {"conversation_retention_days": 7})],
 }
 
 

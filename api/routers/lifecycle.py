@@ -1,0 +1,184 @@
+"""A workspace's data over its life: exports, deletion (of a workspace, of an account). Thin: the
+rules live in lifecycle/."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, BackgroundTasks, status
+from fastapi.responses import FileResponse
+
+from api.deps import (
+    DeletedWorkspaceDep,
+    LimitDep,
+    RuntimeDep,
+    SessionDep,
+    UserPrincipalDep,
+    WorkspaceDep,
+)
+from core.jobs import JobQueue
+from lifecycle import deletion, erasure, exports, retention
+from lifecycle.models import WorkspaceExport
+from lifecycle.schemas import (
+    AccountDeleteIn,
+    AccountDeletionOut,
+    DeletionOut,
+    ErasureIn,
+    ErasureOut,
+    ExportList,
+    ExportOut,
+    RetentionIn,
+    RetentionOut,
+    WorkspaceDeleteIn,
+)
+from workspaces.schemas import WorkspaceOut
+
+router = APIRouter(tags=["lifecycle"])
+
+
+def _out(export: WorkspaceExport) -> ExportOut:
+    out = ExportOut.model_validate(export)
+    if export.status == "ready":
+        out.download_url = f"/api/v1/workspaces/{export.workspace_id}/exports/{export.id}/download"
+    return out
+
+
+@router.post(
+    "/workspaces/{workspace_id}/exports",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ExportOut,
+)
+async def create_export(
+    access: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, background: BackgroundTasks
+) -> ExportOut:
+    """Start building a zip of the workspace's data. Owners; one at a time."""
+    export = await exports.request_export(session, access)
+    # Background tasks run after the response, i.e. after the request's commit.
+    background.add_task(
+        runtime.jobs.enqueue,
+        exports.EXPORT_JOB,
+        workspace_id=str(export.workspace_id),
+        export_id=str(export.id),
+    )
+    return _out(export)
+
+
+@router.get("/workspaces/{workspace_id}/exports", response_model=ExportList)
+async def list_exports(access: WorkspaceDep, session: SessionDep, limit: LimitDep) -> ExportList:
+    rows = await exports.list_exports(session, access, limit=limit)
+    return ExportList(items=[_out(row) for row in rows])
+
+
+@router.get("/workspaces/{workspace_id}/exports/{export_id}", response_model=ExportOut)
+async def get_export(export_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> ExportOut:
+    return _out(await exports.get_export(session, access, export_id=export_id))
+
+
+@router.get("/workspaces/{workspace_id}/exports/{export_id}/download", response_class=FileResponse)
+async def download_export(
+    export_id: uuid.UUID, access: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+) -> FileResponse:
+    """The zip, to owners, until it expires (410 ``export_expired`` after)."""
+    download = await exports.open_download(
+        session, access, export_id=export_id, settings=runtime.settings
+    )
+    return FileResponse(
+        download.path,
+        media_type="application/zip",
+        filename=download.filename,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+# --- deletion ------------------------------------------------------------------------------------
+
+
+def _purge_after_commit(
+    background: BackgroundTasks, jobs: JobQueue, workspace_id: uuid.UUID
+) -> None:
+    """Background tasks run after the response, i.e. after the request's commit."""
+    background.add_task(jobs.enqueue, deletion.PURGE_JOB, workspace_id=str(workspace_id))
+
+
+@router.delete(
+    "/workspaces/{workspace_id}", status_code=status.HTTP_202_ACCEPTED, response_model=DeletionOut
+)
+async def delete_workspace(
+    body: WorkspaceDeleteIn,
+    access: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
+) -> DeletionOut:
+    """Delete the workspace: owners, typing its slug in ``confirm``. Access ends at once; the
+    data is purged after WORKSPACE_DELETION_GRACE_HOURS (restorable until then)."""
+    done = await deletion.delete_workspace(
+        session, access, confirm=body.confirm, grace=deletion.grace_of(runtime.settings)
+    )
+    if done.purge_now:
+        _purge_after_commit(background, runtime.jobs, done.workspace_id)
+    return DeletionOut(
+        workspace_id=done.workspace_id, deleted_at=done.deleted_at, purge_after=done.purge_after
+    )
+
+
+@router.post("/workspaces/{workspace_id}/restore", response_model=WorkspaceOut)
+async def restore_workspace(access: DeletedWorkspaceDep, session: SessionDep) -> WorkspaceOut:
+    """Undo a deletion during its grace period. Owners."""
+    return WorkspaceOut.model_validate(await deletion.restore_workspace(session, access))
+
+
+@router.delete("/me", response_model=AccountDeletionOut)
+async def delete_account(
+    body: AccountDeleteIn,
+    principal: UserPrincipalDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
+) -> AccountDeletionOut:
+    """Delete the caller's account (their password confirms). 409 ``last_owner`` while they are
+    the only owner of a workspace with other members; workspaces they are alone in go with it."""
+    assert principal.user_id is not None
+    done = await deletion.delete_account(session, user_id=principal.user_id, password=body.password)
+    for workspace_id in done.purge:
+        _purge_after_commit(background, runtime.jobs, workspace_id)
+    return AccountDeletionOut(deleted_workspaces=done.purge, left_workspaces=done.left)
+
+
+# --- visitor erasure ---------------------------------------------------------------------------
+
+
+@router.post("/workspaces/{workspace_id}/erasures", response_model=ErasureOut)
+async def erase_visitor(body: ErasureIn, access: WorkspaceDep, session: SessionDep) -> ErasureOut:
+    """Erase one visitor's conversations, messages, leads and submissions (owners; audited
+    without the erased data). By ``email`` or by widget ``session_id``, exactly one."""
+    counts = await erasure.erase_visitor(
+        session, access, email=body.email, session_id=body.session_id
+    )
+    return ErasureOut(erased=counts)
+
+
+# --- retention -----------------------------------------------------------------------------------
+
+
+def _retention_out(value: retention.Retention) -> RetentionOut:
+    return RetentionOut(
+        conversation_retention_days=value.days, plan_default=value.plan_days, setting=value.setting
+    )
+
+
+@router.get("/workspaces/{workspace_id}/retention", response_model=RetentionOut)
+async def get_retention(access: WorkspaceDep) -> RetentionOut:
+    """How long conversations are kept. Any member."""
+    return _retention_out(retention.view(access))
+
+
+@router.put("/workspaces/{workspace_id}/retention", response_model=RetentionOut)
+async def set_retention(
+    body: RetentionIn, access: WorkspaceDep, session: SessionDep
+) -> RetentionOut:
+    """Keep conversations for fewer days than the plan does, or (null) as long as it does.
+    Owners; audited."""
+    return _retention_out(
+        await retention.update(session, access, days=body.conversation_retention_days)
+    )

@@ -1,0 +1,32 @@
+"""The deployment's periodic jobs (core/scheduler.py), wired to the domains' functions.
+
+Each job is a name, a schedule and a function of the run's time. A job with per-workspace work
+to do enqueues one job per workspace rather than doing it all inline. See docs/deploy.md,
+Periodic jobs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from core.scheduler import DailyAt, Every, ScheduledJob
+from lifecycle import jobs as lifecycle_jobs
+
+
+def scheduled_jobs(lifecycle: lifecycle_jobs.LifecycleDeps) -> list[ScheduledJob]:
+    """Every periodic job of the deployment."""
+
+    async def expired_exports(now: datetime) -> None:
+        await lifecycle_jobs.delete_expired_exports(lifecycle, now)
+
+    async def deleted_workspaces(now: datetime) -> None:
+        await lifecycle_jobs.purge_deleted_workspaces(lifecycle, now)
+
+    async def retention(now: datetime) -> None:
+        await lifecycle_jobs.sweep_retention(lifecycle, now)
+
+    return [
+        ScheduledJob("delete_expired_exports", Every(timedelta(minutes=15)), expired_exports),
+        ScheduledJob("purge_deleted_workspaces", Every(timedelta(minutes=15)), deleted_workspaces),
+        ScheduledJob("conversation_retention", DailyAt(time(3, 15)), retention, timedelta(hours=1)),
+    ]

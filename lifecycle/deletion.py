@@ -1,0 +1,260 @@
+"""Deleting a workspace or an account.
+
+A workspace is deleted by one of its owners, who confirms by typing its slug. From that moment
+every lookup treats it as gone (its members, API keys and widget key get 404/401); its paid plan
+is set to end with the current period. During the grace period
+(``WORKSPACE_DELETION_GRACE_HOURS``) an owner may restore it; then the purge job deletes every row
+of every tenant table (found in the database catalog, so a table added later is covered), its
+per-workspace vector index, its export files under DATA_DIR, and its Redis keys (response
+cache, rate limits, job leases). The scheduled sweep purges what is due, so a purge whose job
+was lost still happens.
+
+An account is deleted by its user, who confirms with their password. It is refused (409
+``last_owner``) while the user is the only owner of a workspace that has other members: they
+must hand it over or delete it first. Workspaces where they are the only member are deleted with
+the account (no grace: nobody is left to restore them); their other memberships end, recorded in
+those workspaces' audit logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import subscriptions
+from core.config import Settings
+from core.db import Database, set_tenant
+from core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from core.models import utcnow
+from lifecycle import exports
+from lifecycle import repository as repo
+from rag.knowledge.repository import indexes
+from workspaces import audit, security
+from workspaces import repository as ws_repo
+from workspaces.models import Workspace
+from workspaces.permissions import Action, authorize
+from workspaces.service import WorkspaceAccess
+
+log = logging.getLogger(__name__)
+
+PURGE_JOB = "purge_workspace"
+MEMBER_LEFT = "member.account_deleted"
+# Tables the purge leaves to the workspace row's cascade: the audit log's append-only trigger
+# lets only a cascade delete its rows.
+CASCADE_ONLY = frozenset({"audit_log"})
+
+
+@dataclass(frozen=True)
+class Deletion:
+    workspace_id: uuid.UUID
+    deleted_at: datetime
+    purge_after: datetime
+
+    @property
+    def purge_now(self) -> bool:
+        return self.purge_after <= self.deleted_at
+
+
+def grace_of(settings: Settings) -> timedelta:
+    return timedelta(hours=settings.workspace_deletion_grace_hours)
+
+
+async def delete_workspace(
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    *,
+    confirm: str,
+    grace: timedelta,
+    now: datetime | None = None,
+) -> Deletion:
+    """Delete the workspace (owners; ``confirm`` must be its slug). Audited. With no grace the
+    caller enqueues ``PURGE_JOB`` after the commit."""
+    permit = authorize(access, Action.WORKSPACE_DELETE)
+    workspace = access.workspace
+    if confirm.strip() != workspace.slug:
+        raise ValidationFailed(
+            "Type the workspace's slug to confirm its deletion",
+            code="confirmation_mismatch",
+            details=[{"field": "confirm", "message": "must be the workspace's slug"}],
+        )
+    now = now or utcnow()
+    deletion = await _mark_deleted(session, workspace.id, now=now, grace=grace)
+    await permit.record(
+        session,
+        target_type="workspace",
+        target_id=workspace.id,
+        details={"purge_after": deletion.purge_after.isoformat()},
+    )
+    return deletion
+
+
+async def _mark_deleted(
+    session: AsyncSession, workspace_id: uuid.UUID, *, now: datetime, grace: timedelta
+) -> Deletion:
+    purge_after = now + grace
+    await repo.mark_workspace_deleted(
+        session, workspace_id=workspace_id, deleted_at=now, purge_after=purge_after
+    )
+    await subscriptions.end_with_workspace(session, workspace_id)
+    return Deletion(workspace_id=workspace_id, deleted_at=now, purge_after=purge_after)
+
+
+async def restore_workspace(
+    session: AsyncSession, access: WorkspaceAccess, *, now: datetime | None = None
+) -> Workspace:
+    """Undo a deletion during its grace period (owners). Audited. The paid plan stays set to
+    end with its period (``POST .../billing/subscription/resume`` keeps it)."""
+    permit = authorize(access, Action.WORKSPACE_RESTORE)
+    workspace = access.workspace
+    if workspace.deleted_at is None:
+        raise Conflict("This workspace is not deleted", code="not_deleted")
+    now = now or utcnow()
+    if workspace.purge_after is not None and workspace.purge_after <= now:
+        raise Conflict("The grace period is over: the workspace is being purged", code="purging")
+    await repo.mark_workspace_deleted(
+        session, workspace_id=workspace.id, deleted_at=None, purge_after=None
+    )
+    await permit.record(session, target_type="workspace", target_id=workspace.id)
+    restored = await ws_repo.get_workspace(session, workspace.id)
+    assert restored is not None
+    return restored
+
+
+# --- accounts ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountDeletion:
+    user_id: uuid.UUID
+    purge: list[uuid.UUID]
+    """The workspaces deleted with the account: enqueue ``PURGE_JOB`` for each after commit."""
+    left: list[uuid.UUID]
+
+
+async def delete_account(
+    session: AsyncSession, *, user_id: uuid.UUID, password: str, now: datetime | None = None
+) -> AccountDeletion:
+    """Delete the user's account (see the module's docstring)."""
+    await set_tenant(session, user_id=user_id)
+    user = await ws_repo.get_user(session, user_id)
+    if user is None:
+        raise NotFound("Account not found")
+    if not await security.verify_password(user.password_hash, password):
+        raise Unauthorized("The password is wrong", code="invalid_credentials")
+    now = now or utcnow()
+    memberships = await ws_repo.list_user_workspaces(session, user_id)
+    blocking: list[dict[str, str]] = []
+    alone: list[uuid.UUID] = []
+    others: list[uuid.UUID] = []
+    for workspace, role in memberships:
+        await set_tenant(session, workspace_id=workspace.id, user_id=user_id)
+        members = await ws_repo.list_members(session, workspace.id)
+        owners = [m for m in members if m.role == "owner"]
+        if len(members) == 1:
+            alone.append(workspace.id)
+        elif role == "owner" and len(owners) == 1:
+            blocking.append({"workspace_id": str(workspace.id), "slug": workspace.slug})
+        else:
+            others.append(workspace.id)
+    if blocking:
+        raise Conflict(
+            "You are the only owner of a workspace with other members: make another member an "
+            "owner, or delete the workspace, first",
+            code="last_owner",
+            details=blocking,
+        )
+    actor = audit.Actor(user_id=user_id)
+    for workspace_id in alone:
+        await set_tenant(session, workspace_id=workspace_id, user_id=user_id)
+        deletion = await _mark_deleted(session, workspace_id, now=now, grace=timedelta(0))
+        await audit.record(
+            session,
+            workspace_id=workspace_id,
+            actor=actor,
+            action="workspace.deleted",
+            target_type="workspace",
+            target_id=workspace_id,
+            details={"purge_after": deletion.purge_after.isoformat(), "with_account": True},
+        )
+    for workspace_id in others:
+        await set_tenant(session, workspace_id=workspace_id, user_id=user_id)
+        await audit.record(
+            session,
+            workspace_id=workspace_id,
+            actor=actor,
+            action=MEMBER_LEFT,
+            target_type="user",
+            target_id=user_id,
+        )
+    await set_tenant(session, user_id=user_id)
+    await repo.delete_user(session, user_id=user_id)
+    return AccountDeletion(user_id=user_id, purge=alone, left=others)
+
+
+# --- the purge (job side) ----------------------------------------------------------------------
+
+
+async def purge_workspace(
+    db: Database,
+    settings: Settings,
+    redis: Redis | None,
+    *,
+    workspace_id: uuid.UUID,
+    now: datetime | None = None,
+) -> str:
+    """Delete everything of a deleted workspace whose grace period is over. Idempotent: a
+    workspace that is gone, restored or not yet due is left alone; a crashed purge resumes."""
+    now = now or utcnow()
+    async with db.transaction(workspace_id=workspace_id) as session:
+        workspace = await ws_repo.get_workspace(session, workspace_id, deleted=True)
+        if workspace is None:
+            return "gone"
+        if workspace.deleted_at is None:
+            return "restored"
+        if workspace.purge_after is not None and workspace.purge_after > now:
+            return "not_due"
+        await exports.remove_workspace_files(session, settings, workspace_id=workspace_id)
+        await indexes.drop_as_definer(session, workspace_id)
+        tables = [t for t in await repo.tenant_tables(session) if t not in CASCADE_ONLY]
+    # Table by table, in batches, each in its own transaction: a large workspace never holds
+    # one long transaction or runs into the statement timeout.
+    for table in tables:
+        while True:
+            async with db.transaction(workspace_id=workspace_id) as session:
+                deleted = await repo.delete_tenant_rows(
+                    session, table=table, workspace_id=workspace_id
+                )
+            if deleted < repo.PURGE_BATCH:
+                break
+    async with db.transaction(workspace_id=workspace_id) as session:
+        await repo.delete_workspace_row(session, workspace_id=workspace_id)
+    if redis is not None:
+        await _purge_redis(redis, workspace_id)
+    log.info("workspace %s purged", workspace_id)
+    return "purged"
+
+
+async def _purge_redis(redis: Redis, workspace_id: uuid.UUID) -> int:
+    """Every key naming the workspace (response cache, rate limits, job leases): a UUID in a key
+    is this workspace's and no other's."""
+    removed = 0
+    batch: list[bytes | str] = []
+    async for key in redis.scan_iter(match=f"*{workspace_id}*", count=1000):
+        batch.append(key)
+        if len(batch) >= 500:
+            removed += int(await redis.delete(*batch))
+            batch.clear()
+    if batch:
+        removed += int(await redis.delete(*batch))
+    return removed
+
+
+async def due_for_purge(db: Database, *, now: datetime) -> list[uuid.UUID]:
+    """Deleted workspaces whose grace period is over (the scheduled sweep)."""
+    async with db.transaction(lookup=repo.PURGE_LOOKUP) as session:
+        return await repo.workspaces_due_for_purge(session, now=now, limit=500)

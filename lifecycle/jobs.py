@@ -1,0 +1,99 @@
+"""The lifecycle package's background jobs and scheduled work.
+
+``JOBS`` is what the api layer registers with the job queue (in-process, or arq in `trulybot
+worker`); the job context carries a ``LifecycleDeps`` under ``DEPS_KEY``. Jobs carry ids only and
+are idempotent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from core.config import Settings
+from core.db import Database
+from core.jobs import JobFunction, JobQueue
+from core.logging import workspace_context
+from lifecycle import deletion, exports, retention
+
+DEPS_KEY = "lifecycle"
+
+
+@dataclass
+class LifecycleDeps:
+    """What the lifecycle jobs need; stored in the job context under ``DEPS_KEY``."""
+
+    db: Database
+    settings: Settings
+    jobs: JobQueue
+    redis: Redis | None
+
+
+def _deps(ctx: dict[str, Any]) -> LifecycleDeps:
+    deps: LifecycleDeps = ctx[DEPS_KEY]
+    return deps
+
+
+async def build_export_job(ctx: dict[str, Any], workspace_id: str, export_id: str) -> str:
+    deps = _deps(ctx)
+    with workspace_context(workspace_id):
+        return await exports.build_export(
+            deps.db,
+            deps.settings,
+            workspace_id=uuid.UUID(workspace_id),
+            export_id=uuid.UUID(export_id),
+        )
+
+
+async def purge_workspace_job(
+    ctx: dict[str, Any], workspace_id: str, as_of: str | None = None
+) -> str:
+    """``as_of``: the time the sweep found the workspace due (its clock decides), else now."""
+    deps = _deps(ctx)
+    with workspace_context(workspace_id):
+        return await deletion.purge_workspace(
+            deps.db,
+            deps.settings,
+            deps.redis,
+            workspace_id=uuid.UUID(workspace_id),
+            now=datetime.fromisoformat(as_of) if as_of else None,
+        )
+
+
+async def purge_old_conversations_job(ctx: dict[str, Any], workspace_id: str, before: str) -> int:
+    deps = _deps(ctx)
+    with workspace_context(workspace_id):
+        return await retention.purge_old_conversations(
+            deps.db, workspace_id=uuid.UUID(workspace_id), before=datetime.fromisoformat(before)
+        )
+
+
+JOBS: dict[str, JobFunction] = {
+    exports.EXPORT_JOB: build_export_job,
+    deletion.PURGE_JOB: purge_workspace_job,
+    retention.RETENTION_JOB: purge_old_conversations_job,
+}
+
+
+# --- scheduled (core/scheduler.py, wired in api/schedule.py) ----------------------------------
+
+
+async def delete_expired_exports(deps: LifecycleDeps, now: datetime) -> None:
+    await exports.delete_expired(deps.db, deps.settings, now=now)
+
+
+async def purge_deleted_workspaces(deps: LifecycleDeps, now: datetime) -> None:
+    """One purge job per deleted workspace past its grace period."""
+    for workspace_id in await deletion.due_for_purge(deps.db, now=now):
+        await deps.jobs.enqueue(
+            deletion.PURGE_JOB, workspace_id=str(workspace_id), as_of=now.isoformat()
+        )
+
+
+async def sweep_retention(deps: LifecycleDeps, now: datetime) -> None:
+    """One retention purge per workspace with a finite retention."""
+    await retention.sweep(deps.db, deps.jobs, now=now)

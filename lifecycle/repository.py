@@ -1,0 +1,526 @@
+"""SQL of the lifecycle package: export rows, and the streamed reads an export is built from.
+
+Reads stream with a server-side cursor (``yield_per``), so an export holds a batch of rows in
+memory, never a workspace.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import utcnow
+from lifecycle.models import WorkspaceExport
+from rag.chat.models import ChatMessage, Conversation, Faq, UnansweredQuestion, WebhookDelivery
+from rag.knowledge.models import Chunk, Document
+from workspaces.models import Lead, LeadSubmission, User, Workspace
+
+# The app.lookup value under which RLS shows every workspace's exports (migration 0006b2).
+EXPORT_SWEEP_LOOKUP = "workspace_exports:sweep"
+BATCH = 500
+
+# --- export rows ------------------------------------------------------------------------------
+
+
+async def insert_export(session: AsyncSession, export: WorkspaceExport) -> WorkspaceExport:
+    session.add(export)
+    await session.flush()
+    return export
+
+
+async def get_export(
+    session: AsyncSession, *, workspace_id: uuid.UUID, export_id: uuid.UUID
+) -> WorkspaceExport | None:
+    result = await session.execute(
+        select(WorkspaceExport)
+        .where(WorkspaceExport.workspace_id == workspace_id, WorkspaceExport.id == export_id)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_exports(
+    session: AsyncSession, *, workspace_id: uuid.UUID, limit: int
+) -> Sequence[WorkspaceExport]:
+    result = await session.execute(
+        select(WorkspaceExport)
+        .where(WorkspaceExport.workspace_id == workspace_id)
+        .order_by(WorkspaceExport.created_at.desc(), WorkspaceExport.id.desc())
+        .limit(limit)
+    )
+    return result.scalars().all()
+
+
+async def count_active_exports(session: AsyncSession, *, workspace_id: uuid.UUID) -> int:
+    result = await session.execute(
+        select(WorkspaceExport.id).where(
+            WorkspaceExport.workspace_id == workspace_id,
+            WorkspaceExport.status.in_(("queued", "running")),
+        )
+    )
+    return len(result.all())
+
+
+async def update_export(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    export_id: uuid.UUID,
+    values: Mapping[str, Any],
+    only_status: Sequence[str] | None = None,
+) -> bool:
+    stmt = update(WorkspaceExport).where(
+        WorkspaceExport.workspace_id == workspace_id, WorkspaceExport.id == export_id
+    )
+    if only_status is not None:
+        stmt = stmt.where(WorkspaceExport.status.in_(tuple(only_status)))
+    result = await session.execute(stmt.values(**values).returning(WorkspaceExport.id))
+    return result.scalar_one_or_none() is not None
+
+
+async def expired_exports(
+    session: AsyncSession, *, now: datetime, limit: int
+) -> Sequence[tuple[uuid.UUID, uuid.UUID, str | None]]:
+    """(id, workspace id, file name) of ready exports past their expiry, every workspace's:
+    the caller sets ``app.lookup`` to ``EXPORT_SWEEP_LOOKUP``."""
+    result = await session.execute(
+        select(WorkspaceExport.id, WorkspaceExport.workspace_id, WorkspaceExport.file_name)
+        .where(WorkspaceExport.status == "ready", WorkspaceExport.expires_at <= now)
+        .order_by(WorkspaceExport.expires_at)
+        .limit(limit)
+    )
+    return [(row[0], row[1], row[2]) for row in result.all()]
+
+
+async def mark_expired(
+    session: AsyncSession, *, workspace_id: uuid.UUID, export_id: uuid.UUID
+) -> None:
+    await session.execute(
+        update(WorkspaceExport)
+        .where(WorkspaceExport.workspace_id == workspace_id, WorkspaceExport.id == export_id)
+        .values(status="expired", file_name=None)
+    )
+
+
+async def delete_exports(session: AsyncSession, *, workspace_id: uuid.UUID) -> None:
+    await session.execute(
+        delete(WorkspaceExport).where(WorkspaceExport.workspace_id == workspace_id)
+    )
+
+
+async def export_file_names(session: AsyncSession, *, workspace_id: uuid.UUID) -> list[str]:
+    result = await session.execute(
+        select(WorkspaceExport.file_name).where(
+            WorkspaceExport.workspace_id == workspace_id, WorkspaceExport.file_name.is_not(None)
+        )
+    )
+    return [name for (name,) in result.all() if name]
+
+
+# --- what an export reads ----------------------------------------------------------------------
+
+
+async def _stream(session: AsyncSession, stmt: Any) -> AsyncIterator[Mapping[str, Any]]:
+    result = await session.stream(stmt.execution_options(yield_per=BATCH))
+    async for row in result.mappings():
+        yield dict(row)
+
+
+DOCUMENT_COLUMNS = (
+    Document.id,
+    Document.title,
+    Document.source_type,
+    Document.source,
+    Document.content_type,
+    Document.content_hash,
+    Document.status,
+    Document.chunk_count,
+    Document.error_code,
+    Document.revision,
+    Document.created_at,
+    Document.updated_at,
+    Document.processed_at,
+)
+
+
+def stream_documents(
+    session: AsyncSession, *, workspace_id: uuid.UUID
+) -> AsyncIterator[Mapping[str, Any]]:
+    stmt = (
+        select(*DOCUMENT_COLUMNS, (Document.body.is_not(None)).label("has_original"))
+        .where(Document.workspace_id == workspace_id)
+        .order_by(Document.created_at, Document.id)
+    )
+    return _stream(session, stmt)
+
+
+def stream_chunks(
+    session: AsyncSession, *, workspace_id: uuid.UUID, document_id: uuid.UUID
+) -> AsyncIterator[Mapping[str, Any]]:
+    stmt = (
+        select(Chunk.position, Chunk.text)
+        .where(Chunk.workspace_id == workspace_id, Chunk.document_id == document_id)
+        .order_by(Chunk.position)
+    )
+    return _stream(session, stmt)
+
+
+async def document_original(
+    session: AsyncSession, *, workspace_id: uuid.UUID, document_id: uuid.UUID
+) -> bytes | None:
+    result = await session.execute(
+        select(Document.body).where(
+            Document.workspace_id == workspace_id, Document.id == document_id
+        )
+    )
+    body: bytes | None = result.scalar_one_or_none()
+    return body
+
+
+def stream_faqs(
+    session: AsyncSession, *, workspace_id: uuid.UUID
+) -> AsyncIterator[Mapping[str, Any]]:
+    stmt = (
+        select(
+            Faq.id,
+            Faq.question,
+            Faq.answer,
+            Faq.alt_questions,
+            Faq.enabled,
+            Faq.created_at,
+            Faq.updated_at,
+        )
+        .where(Faq.workspace_id == workspace_id)
+        .order_by(Faq.created_at, Faq.id)
+    )
+    return _stream(session, stmt)
+
+
+def stream_lead_submissions(
+    session: AsyncSession, *, workspace_id: uuid.UUID
+) -> AsyncIterator[Mapping[str, Any]]:
+    stmt = (
+        select(
+            LeadSubmission.id,
+            LeadSubmission.lead_id,
+            LeadSubmission.email,
+            LeadSubmission.name,
+            LeadSubmission.phone,
+            LeadSubmission.message,
+            LeadSubmission.source,
+            LeadSubmission.conversation_id,
+            LeadSubmission.created_at,
+        )
+        .where(LeadSubmission.workspace_id == workspace_id)
+        .order_by(LeadSubmission.lead_id, LeadSubmission.created_at, LeadSubmission.id)
+    )
+    return _stream(session, stmt)
+
+
+def stream_conversation_messages(
+    session: AsyncSession, *, workspace_id: uuid.UUID
+) -> AsyncIterator[Mapping[str, Any]]:
+    """Every message with its conversation's fields, grouped by conversation (a conversation
+    without messages comes as one row with NULL message fields)."""
+    stmt = (
+        select(
+            Conversation.id.label("conversation_id"),
+            Conversation.session_id,
+            Conversation.channel,
+            Conversation.status.label("conversation_status"),
+            Conversation.lead_id,
+            Conversation.created_at.label("conversation_created_at"),
+            Conversation.last_message_at,
+            ChatMessage.id.label("message_id"),
+            ChatMessage.role,
+            ChatMessage.text,
+            ChatMessage.intent,
+            ChatMessage.source,
+            ChatMessage.citations,
+            ChatMessage.created_at,
+        )
+        .select_from(Conversation)
+        .outerjoin(
+            ChatMessage,
+            (ChatMessage.conversation_id == Conversation.id)
+            & (ChatMessage.workspace_id == workspace_id),
+        )
+        .where(Conversation.workspace_id == workspace_id)
+        .order_by(Conversation.created_at, Conversation.id, ChatMessage.created_at, ChatMessage.id)
+    )
+    return _stream(session, stmt)
+
+
+# --- deletion ---------------------------------------------------------------------------------
+
+# The app.lookup value under which RLS shows deleted workspaces (migration 0006b3).
+PURGE_LOOKUP = "workspaces:purge"
+PURGE_BATCH = 5000
+
+
+async def mark_workspace_deleted(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    deleted_at: datetime | None,
+    purge_after: datetime | None,
+) -> None:
+    """Set (or, with None, clear) a workspace's deletion."""
+    await session.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace_id)
+        .values(deleted_at=deleted_at, purge_after=purge_after, updated_at=utcnow())
+    )
+
+
+async def workspaces_due_for_purge(
+    session: AsyncSession, *, now: datetime, limit: int
+) -> list[uuid.UUID]:
+    """Deleted workspaces whose grace period is over (the caller sets ``PURGE_LOOKUP``)."""
+    result = await session.execute(
+        select(Workspace.id)
+        .where(Workspace.deleted_at.is_not(None), Workspace.purge_after <= now)
+        .order_by(Workspace.purge_after)
+        .limit(limit)
+    )
+    return list(result.scalars().all())
+
+
+async def tenant_tables(session: AsyncSession) -> list[str]:
+    """Every table of the schema with a ``workspace_id`` column, from the catalog: a table added
+    later is purged without a change here."""
+    result = await session.execute(
+        text(
+            "SELECT c.relname FROM pg_attribute a"
+            " JOIN pg_class c ON c.oid = a.attrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE a.attname = 'workspace_id' AND NOT a.attisdropped"
+            " AND c.relkind IN ('r', 'p') AND n.nspname = current_schema()"
+            " ORDER BY c.relname"
+        )
+    )
+    return [str(name) for name in result.scalars().all()]
+
+
+def _identifier(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"unexpected table name {name!r}")
+    return f'"{name}"'
+
+
+async def delete_tenant_rows(
+    session: AsyncSession, *, table: str, workspace_id: uuid.UUID, limit: int = PURGE_BATCH
+) -> int:
+    """Delete up to ``limit`` of the workspace's rows of ``table``; how many went."""
+    quoted = _identifier(table)
+    result = await session.execute(
+        text(
+            f"DELETE FROM {quoted} WHERE ctid IN"  # noqa: S608 - a catalog name, quoted
+            f" (SELECT ctid FROM {quoted} WHERE workspace_id = :ws LIMIT :n)"
+        ),
+        {"ws": workspace_id, "n": limit},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def delete_workspace_row(session: AsyncSession, *, workspace_id: uuid.UUID) -> bool:
+    """The workspace row; what still refers to it goes through ON DELETE CASCADE (the audit log
+    among them: its append-only trigger lets a cascade through)."""
+    result = await session.execute(
+        delete(Workspace).where(Workspace.id == workspace_id).returning(Workspace.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def delete_user(session: AsyncSession, *, user_id: uuid.UUID) -> None:
+    """The account; its memberships go by cascade."""
+    await session.execute(delete(User).where(User.id == user_id))
+
+
+# --- visitor erasure ----------------------------------------------------------------------------
+
+
+async def lead_ids_by_email(
+    session: AsyncSession, *, workspace_id: uuid.UUID, email: str
+) -> set[uuid.UUID]:
+    result = await session.execute(
+        select(Lead.id).where(Lead.workspace_id == workspace_id, func.lower(Lead.email) == email)
+    )
+    return set(result.scalars().all())
+
+
+async def conversations_of(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    session_ids: set[str],
+    lead_ids: set[uuid.UUID],
+    conversation_ids: set[uuid.UUID],
+) -> Sequence[tuple[uuid.UUID, str, uuid.UUID | None]]:
+    """(id, session id, lead id) of the conversations with one of these sessions, leads or ids."""
+    result = await session.execute(
+        select(Conversation.id, Conversation.session_id, Conversation.lead_id).where(
+            Conversation.workspace_id == workspace_id,
+            or_(
+                Conversation.session_id.in_(list(session_ids)),
+                Conversation.lead_id.in_(list(lead_ids)),
+                Conversation.id.in_(list(conversation_ids)),
+            ),
+        )
+    )
+    return [(row[0], row[1], row[2]) for row in result.all()]
+
+
+async def lead_conversation_links(
+    session: AsyncSession, *, workspace_id: uuid.UUID, lead_ids: set[uuid.UUID], email: str | None
+) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """(conversation ids, lead ids) the leads and their submissions (or submissions sent with
+    ``email``) point to."""
+    conversations: set[uuid.UUID] = set()
+    leads: set[uuid.UUID] = set(lead_ids)
+    rows = await session.execute(
+        select(Lead.conversation_id).where(
+            Lead.workspace_id == workspace_id, Lead.id.in_(list(lead_ids))
+        )
+    )
+    conversations.update(c for c in rows.scalars().all() if c is not None)
+    condition: ColumnElement[bool] = LeadSubmission.lead_id.in_(list(lead_ids))
+    if email:
+        condition = or_(condition, func.lower(LeadSubmission.email) == email)
+    rows2 = await session.execute(
+        select(LeadSubmission.lead_id, LeadSubmission.conversation_id).where(
+            LeadSubmission.workspace_id == workspace_id, condition
+        )
+    )
+    for lead_id, conversation_id in rows2.all():
+        leads.add(lead_id)
+        if conversation_id is not None:
+            conversations.add(conversation_id)
+    return conversations, leads
+
+
+async def count_messages(
+    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_ids: set[uuid.UUID]
+) -> int:
+    result = await session.execute(
+        select(func.count())
+        .select_from(ChatMessage)
+        .where(
+            ChatMessage.workspace_id == workspace_id,
+            ChatMessage.conversation_id.in_(list(conversation_ids)),
+        )
+    )
+    return int(result.scalar_one())
+
+
+async def erase_visitor_rows(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    conversation_ids: set[uuid.UUID],
+    lead_ids: set[uuid.UUID],
+    email: str | None,
+) -> dict[str, int]:
+    """Delete the conversations (their messages and feedback by cascade), the questions and
+    webhook deliveries that quote them, the leads and every submission of theirs or sent with
+    ``email``; how many rows of each went."""
+    conversations = list(conversation_ids)
+    leads = list(lead_ids)
+    counts: dict[str, int] = {}
+    counts["messages"] = await count_messages(
+        session, workspace_id=workspace_id, conversation_ids=conversation_ids
+    )
+    result = await session.execute(
+        delete(UnansweredQuestion).where(
+            UnansweredQuestion.workspace_id == workspace_id,
+            UnansweredQuestion.conversation_id.in_(conversations),
+        )
+    )
+    counts["unanswered_questions"] = int(result.rowcount)  # type: ignore[attr-defined]
+    result = await session.execute(
+        delete(WebhookDelivery).where(
+            WebhookDelivery.workspace_id == workspace_id,
+            WebhookDelivery.payload["data"]["conversation_id"].astext.in_(
+                [str(c) for c in conversations]
+            ),
+        )
+    )
+    counts["webhook_deliveries"] = int(result.rowcount)  # type: ignore[attr-defined]
+    result = await session.execute(
+        delete(Conversation).where(
+            Conversation.workspace_id == workspace_id, Conversation.id.in_(conversations)
+        )
+    )
+    counts["conversations"] = int(result.rowcount)  # type: ignore[attr-defined]
+    condition: ColumnElement[bool] = LeadSubmission.lead_id.in_(leads)
+    if email:
+        condition = or_(condition, func.lower(LeadSubmission.email) == email)
+    result = await session.execute(
+        delete(LeadSubmission).where(LeadSubmission.workspace_id == workspace_id, condition)
+    )
+    counts["lead_submissions"] = int(result.rowcount)  # type: ignore[attr-defined]
+    result = await session.execute(
+        delete(Lead).where(Lead.workspace_id == workspace_id, Lead.id.in_(leads))
+    )
+    counts["leads"] = int(result.rowcount)  # type: ignore[attr-defined]
+    return counts
+
+
+# --- retention ----------------------------------------------------------------------------------
+
+# The app.lookup value under which RLS shows every workspace not deleted (migration 0006b4).
+SWEEP_LOOKUP = "workspaces:sweep"
+RETENTION_BATCH = 1000
+
+
+async def workspaces_page(
+    session: AsyncSession, *, after: uuid.UUID | None, limit: int
+) -> Sequence[Workspace]:
+    """Workspaces not deleted, by id after ``after`` (the caller sets ``SWEEP_LOOKUP``)."""
+    stmt = select(Workspace).where(Workspace.deleted_at.is_(None))
+    if after is not None:
+        stmt = stmt.where(Workspace.id > after)
+    result = await session.execute(stmt.order_by(Workspace.id).limit(limit))
+    return result.scalars().all()
+
+
+async def set_retention(
+    session: AsyncSession, *, workspace_id: uuid.UUID, days: int | None
+) -> None:
+    await session.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace_id)
+        .values(conversation_retention_days=days, updated_at=utcnow())
+    )
+
+
+async def delete_conversations_before(
+    session: AsyncSession, *, workspace_id: uuid.UUID, before: datetime, limit: int
+) -> tuple[int, int]:
+    """Delete up to ``limit`` conversations whose last message is older than ``before`` (their
+    messages and feedback by cascade); (conversations, messages) deleted."""
+    doomed = (
+        select(Conversation.id)
+        .where(Conversation.workspace_id == workspace_id, Conversation.last_message_at < before)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    ids = list(
+        (
+            await session.execute(select(Conversation.id).where(Conversation.id.in_(doomed)))
+        ).scalars()
+    )
+    if not ids:
+        return 0, 0
+    messages = await count_messages(session, workspace_id=workspace_id, conversation_ids=set(ids))
+    await session.execute(
+        delete(Conversation).where(
+            Conversation.workspace_id == workspace_id, Conversation.id.in_(ids)
+        )
+    )
+    return len(ids), messages

@@ -1,0 +1,132 @@
+"""Conversation retention: conversations whose last message is older than the workspace's
+retention are deleted with their messages by a daily job.
+
+The retention is the plan's (``Plan.conversation_retention_days``: None keeps conversations
+forever) unless the workspace chose a shorter one; a longer one than its plan allows is refused,
+and after a downgrade the shorter of the two applies. The sweep runs once a day across every
+replica (core/scheduler.py) and enqueues one job per workspace with a retention; each job
+deletes in batches, in the workspace's own tenant context, and records how many conversations
+went in the workspace's audit log (``retention.purged``, counts only). Leads and lead
+submissions are not conversations and stay; unanswered questions stay, unlinked.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import Database
+from core.errors import ValidationFailed
+from core.jobs import JobQueue
+from core.models import utcnow
+from lifecycle import repository as repo
+from workspaces import audit
+from workspaces.models import Workspace
+from workspaces.permissions import Action, authorize
+from workspaces.plans import get_plan
+from workspaces.service import WorkspaceAccess
+from workspaces.usage import effective_plan
+
+RETENTION_JOB = "purge_old_conversations"
+CHOICES = (7, 30, 90, 180, 365)
+PURGED = "retention.purged"
+
+
+@dataclass(frozen=True)
+class Retention:
+    days: int | None
+    """What applies: conversations older than this many days go; None keeps them."""
+    plan_days: int | None
+    setting: int | None
+    """The workspace's own choice; None follows the plan."""
+
+
+def retention_of(workspace: Workspace, now: datetime | None = None) -> Retention:
+    plan_days = get_plan(effective_plan(workspace, now)).conversation_retention_days
+    setting = workspace.conversation_retention_days
+    candidates = [d for d in (plan_days, setting) if d is not None]
+    return Retention(
+        days=min(candidates) if candidates else None, plan_days=plan_days, setting=setting
+    )
+
+
+def view(access: WorkspaceAccess) -> Retention:
+    """The retention in force (any member may read it)."""
+    return retention_of(access.workspace)
+
+
+async def update(session: AsyncSession, access: WorkspaceAccess, *, days: int | None) -> Retention:
+    """Choose a retention (one of ``CHOICES``, at most the plan's), or None for the plan's.
+    Owners; audited."""
+    permit = authorize(access, Action.RETENTION_UPDATE)
+    plan_days = retention_of(access.workspace).plan_days
+    if days is not None and (days not in CHOICES or (plan_days is not None and days > plan_days)):
+        allowed = [d for d in CHOICES if plan_days is None or d <= plan_days]
+        raise ValidationFailed(
+            f"conversation_retention_days must be one of {allowed} on this plan, or null",
+            code="invalid_retention",
+            details=[{"field": "conversation_retention_days", "allowed": allowed}],
+        )
+    await repo.set_retention(session, workspace_id=access.workspace.id, days=days)
+    await permit.record(
+        session, target_type="workspace", target_id=access.workspace.id, details={"days": days}
+    )
+    access.workspace.conversation_retention_days = days
+    return retention_of(access.workspace)
+
+
+# --- the jobs ------------------------------------------------------------------------------
+
+
+async def sweep(db: Database, jobs: JobQueue, *, now: datetime) -> int:
+    """Enqueue one purge per workspace whose retention is finite; how many were enqueued."""
+    enqueued = 0
+    after: uuid.UUID | None = None
+    while True:
+        async with db.transaction(lookup=repo.SWEEP_LOOKUP) as session:
+            page = list(await repo.workspaces_page(session, after=after, limit=500))
+        for workspace in page:
+            days = retention_of(workspace, now).days
+            if days is not None:
+                before = now - timedelta(days=days)
+                await jobs.enqueue(
+                    RETENTION_JOB, workspace_id=str(workspace.id), before=before.isoformat()
+                )
+                enqueued += 1
+        if len(page) < 500:
+            return enqueued
+        after = page[-1].id
+
+
+async def purge_old_conversations(
+    db: Database, *, workspace_id: uuid.UUID, before: datetime
+) -> int:
+    """Delete the workspace's conversations last active before ``before``; how many."""
+    conversations = messages = 0
+    while True:
+        async with db.transaction(workspace_id=workspace_id, durable=False) as session:
+            gone, gone_messages = await repo.delete_conversations_before(
+                session, workspace_id=workspace_id, before=before, limit=repo.RETENTION_BATCH
+            )
+        conversations += gone
+        messages += gone_messages
+        if gone < repo.RETENTION_BATCH:
+            break
+    if conversations:
+        async with db.transaction(workspace_id=workspace_id) as session:
+            await audit.record(
+                session,
+                workspace_id=workspace_id,
+                action=PURGED,
+                target_type="conversations",
+                details={
+                    "conversations": conversations,
+                    "messages": messages,
+                    "before": before.isoformat(),
+                    "at": utcnow().isoformat(),
+                },
+            )
+    return conversations

@@ -1,0 +1,69 @@
+"""Request and response bodies of the lifecycle endpoints."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ExportOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    status: str
+    size_bytes: int | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    expires_at: datetime | None
+    download_url: str | None = None
+
+
+class ExportList(BaseModel):
+    items: list[ExportOut]
+
+
+class WorkspaceDeleteIn(BaseModel):
+    confirm: str = Field(max_length=200, description="the workspace's slug, typed by the owner")
+
+
+class DeletionOut(BaseModel):
+    workspace_id: uuid.UUID
+    deleted_at: datetime
+    purge_after: datetime
+
+
+class AccountDeleteIn(BaseModel):
+    password: str = Field(max_length=1024)
+
+
+class AccountDeletionOut(BaseModel):
+    deleted_workspaces: list[uuid.UUID]
+    left_workspaces: list[uuid.UUID]
+
+
+class ErasureIn(BaseModel):
+    """One visitor: the email they left, or the widget session id their browser kept."""
+
+    email: str | None = Field(default=None, max_length=320)
+    session_id: str | None = Field(default=None, max_length=128)
+
+
+class ErasureOut(BaseModel):
+    erased: dict[str, int]
+
+
+class RetentionIn(BaseModel):
+    conversation_retention_days: int | None = Field(
+        description="days to keep conversations (one of 7, 30, 90, 180, 365, at most the "
+        "plan's), or null for the plan's default"
+    )
+
+
+class RetentionOut(BaseModel):
+    conversation_retention_days: int | None
+    """In force: conversations older than this many days are deleted; null keeps them."""
+    plan_default: int | None
+    setting: int | None

@@ -1,0 +1,98 @@
+"""A workspace with something in every part, made through the HTTP API as its people and its
+visitors would."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+
+from api.runtime import Runtime
+from core import scheduler_repository
+from core.jobs import JobQueue
+from tests.conftest import Owner
+
+
+@dataclass
+class Filled:
+    tag: str
+    document_id: str
+    faq_id: str
+    lead_email: str
+    lead_id: str
+    visitor_session: str
+    conversation_id: str
+    visitor_email: str
+
+
+def widget(owner: Owner) -> dict[str, str]:
+    return {"X-Widget-Key": owner.workspace["public_key"]}
+
+
+async def fill(client: httpx.AsyncClient, owner: Owner, jobs: JobQueue) -> Filled:
+    """A document (ingested), an FAQ, a lead entered by the owner, and a visitor who chatted
+    and then left their email through the widget. Values carry a tag no other workspace has,
+    and some start like spreadsheet formulas."""
+    tag = uuid.uuid4().hex[:12]
+    document = await client.post(
+        owner.url("/documents"),
+        json={"title": f"Returns {tag}", "text": f"Returns are accepted within 30 days. {tag}"},
+        headers=owner.headers,
+    )
+    assert document.status_code == 202, document.text
+    faq = await client.post(
+        owner.url("/faqs"),
+        json={"question": f"Do you ship abroad {tag}?", "answer": '=HYPERLINK("http://x")'},
+        headers=owner.headers,
+    )
+    assert faq.status_code == 201, faq.text
+    lead_email = f"lead-{tag}@example.com"
+    lead = await client.post(
+        owner.url("/leads"),
+        json={"email": lead_email, "name": "=1+2", "message": f"yearly plan {tag}"},
+        headers=owner.headers,
+    )
+    assert lead.status_code == 201, lead.text
+    session = f"visitor-{tag}"
+    chat = await client.post(
+        "/api/v1/chat",
+        json={"message": f"Hello, my order {tag}", "session_id": session},
+        headers=widget(owner),
+    )
+    assert chat.status_code == 200, chat.text
+    conversation_id = chat.json()["conversation_id"]
+    visitor_email = f"visitor-{tag}@example.com"
+    form = await client.post(
+        "/api/v1/widget/leads",
+        json={
+            "email": visitor_email,
+            "name": "Visitor",
+            "message": f"call me {tag}",
+            "conversation_id": conversation_id,
+            "session_id": session,
+        },
+        headers=widget(owner),
+    )
+    assert form.status_code in (200, 201, 202), form.text
+    await jobs.drain()
+    return Filled(
+        tag=tag,
+        document_id=document.json()["id"],
+        faq_id=faq.json()["id"],
+        lead_email=lead_email,
+        lead_id=lead.json()["id"],
+        visitor_session=session,
+        conversation_id=conversation_id,
+        visitor_email=visitor_email,
+    )
+
+
+async def tick_due(runtime: Runtime, job: str, now: datetime) -> list[str]:
+    """Make ``job`` due at ``now`` (other tests may have run it at a later clock), then tick
+    the runtime's scheduler at ``now``: what the driver of a deployment does."""
+    async with runtime.db.transaction() as session:
+        await scheduler_repository.ensure(session, name=job, due_at=now)
+        await scheduler_repository.set_due(session, name=job, due_at=now)
+    return await runtime.scheduler.tick(now=now)

@@ -1,0 +1,310 @@
+"""Deleting a workspace and an account through the HTTP API.
+
+The purge test finds the tenant tables in the database catalog (every table with a
+``workspace_id`` column), so a table added later is covered without editing it: each must hold
+rows of the doomed workspace before (the fixture fills them, or the test fails and names the
+table), none after, and another workspace's rows are untouched.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from api.runtime import Runtime
+from core.db import Database
+from core.models import utcnow
+from lifecycle import exports
+from tests.conftest import Owner, RuntimeFactory, client_for, signup
+from tests.lifecycle.data import fill, tick_due, widget
+
+CATALOG = text(
+    "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE a.attname = 'workspace_id' AND NOT a.attisdropped AND c.relkind IN ('r', 'p')"
+    " AND n.nspname = 'public' ORDER BY 1"
+)
+
+
+async def counts(owner_db: Database, workspace_id: str) -> dict[str, int]:
+    """Rows of the workspace in every tenant table, plus its own row (as the owner: past RLS)."""
+    async with owner_db.transaction() as session:
+        tables = [str(t) for t in (await session.execute(CATALOG)).scalars()]
+        found = {
+            table: int(
+                (
+                    await session.execute(
+                        text(f'SELECT count(*) FROM "{table}" WHERE workspace_id = :ws'),  # noqa: S608
+                        {"ws": workspace_id},
+                    )
+                ).scalar_one()
+            )
+            for table in tables
+        }
+        found["workspaces"] = int(
+            (
+                await session.execute(
+                    text("SELECT count(*) FROM workspaces WHERE id = :ws"), {"ws": workspace_id}
+                )
+            ).scalar_one()
+        )
+    return found
+
+
+@pytest.fixture
+async def rt(runtime_factory: RuntimeFactory) -> AsyncIterator[Runtime]:
+    async with runtime_factory(workspace_deletion_grace_hours=0) as runtime:
+        yield runtime
+
+
+@pytest.fixture
+async def http(rt: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(rt) as client:
+        yield client
+
+
+async def _fill_everything(
+    client: httpx.AsyncClient, owner: Owner, rt: Runtime, owner_db: Database
+) -> None:
+    """Something in every tenant table: through the API where a person or visitor makes it,
+    directly where only an outside party does (payments, webhook deliveries, LLM tokens)."""
+    filled = await fill(client, owner, rt.jobs)
+    member = await signup(client, "Teammate")
+    added = await client.post(
+        owner.url("/members"), json={"email": member.email, "role": "member"}, headers=owner.headers
+    )
+    assert added.status_code == 201, added.text
+    key = await client.post(owner.url("/api-keys"), json={"name": "ci"}, headers=owner.headers)
+    assert key.status_code == 201, key.text
+    export = await client.post(owner.url("/exports"), headers=owner.headers)
+    assert export.status_code == 202, export.text
+    # A question the bot cannot answer, and the visitor's feedback on the answer.
+    chat = await client.post(
+        "/api/v1/chat",
+        json={"message": f"What is the warranty on model {filled.tag}?", "session_id": "v2"},
+        headers=widget(owner),
+    )
+    assert chat.status_code == 200, chat.text
+    rated = await client.post(
+        "/api/v1/widget/feedback",
+        json={"message_id": chat.json()["message_id"], "rating": "down", "session_id": "v2"},
+        headers=widget(owner),
+    )
+    assert rated.status_code < 300, rated.text
+    await rt.jobs.drain()
+    ws = owner.workspace_id
+    async with owner_db.transaction() as session:
+        # What Razorpay and the webhook receiver would have caused.
+        order = uuid.uuid4()
+        await session.execute(
+            text(
+                "INSERT INTO billing_orders (id, workspace_id, plan, period, amount, currency,"
+                " razorpay_order_id, status) VALUES (:id, :ws, 'pro', 'monthly', 100, 'INR',"
+                " :rz, 'paid')"
+            ),
+            {"id": order, "ws": ws, "rz": f"order_{uuid.uuid4().hex[:14]}"},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO billing_payments (id, workspace_id, order_id, razorpay_payment_id,"
+                " amount, currency, status, source) VALUES (:id, :ws, :order, :rz, 100, 'INR',"
+                " 'captured', 'webhook')"
+            ),
+            {"id": uuid.uuid4(), "ws": ws, "order": order, "rz": f"pay_{uuid.uuid4().hex[:14]}"},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO subscriptions (workspace_id, plan, period, status)"
+                " VALUES (:ws, 'pro', 'monthly', 'active') ON CONFLICT DO NOTHING"
+            ),
+            {"ws": ws},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO billing_events (id, event_id, workspace_id, event_type)"
+                " VALUES (:uid, :id, :ws, 'payment.captured')"
+            ),
+            {"uid": uuid.uuid4(), "id": f"evt_{uuid.uuid4().hex[:14]}", "ws": ws},
+        )
+        # Tokens a generator spent (the extractive default spends none).
+        await session.execute(
+            text("INSERT INTO usage_daily (workspace_id, day, llm_tokens) VALUES (:ws, now(), 7)"),
+            {"ws": ws},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO webhook_deliveries (id, workspace_id, event, url, payload)"
+                " VALUES (:id, :ws, 'lead.created', 'https://example.com/hook', '{}'::jsonb)"
+            ),
+            {"id": uuid.uuid4(), "ws": ws},
+        )
+
+
+async def test_a_purge_leaves_no_row_of_the_workspace_in_any_tenant_table(
+    http: httpx.AsyncClient, rt: Runtime, owner_db: Database, redis_client: Redis
+) -> None:
+    doomed = await signup(http, "Doomed")
+    kept = await signup(http, "Kept")
+    await _fill_everything(http, doomed, rt, owner_db)
+    await _fill_everything(http, kept, rt, owner_db)
+    before = await counts(owner_db, doomed.workspace_id)
+    assert [table for table, n in before.items() if n == 0] == [], "fill these tables"
+    kept_before = await counts(owner_db, kept.workspace_id)
+    export_files = list(exports.exports_dir(rt.settings).glob("*.zip"))
+    await redis_client.set(f"tb:rcs:{doomed.workspace_id}", "1")  # what the cache keeps
+    await redis_client.set(f"tb:rcs:{kept.workspace_id}", "1")
+
+    response = await http.request(
+        "DELETE",
+        doomed.url(),
+        json={"confirm": doomed.workspace["slug"]},
+        headers=doomed.headers,
+    )
+    assert response.status_code == 202, response.text
+    await rt.jobs.drain()
+
+    after = await counts(owner_db, doomed.workspace_id)
+    assert {table: n for table, n in after.items() if n} == {}
+    assert await counts(owner_db, kept.workspace_id) == kept_before
+    assert await redis_client.exists(f"tb:rcs:{doomed.workspace_id}") == 0
+    assert await redis_client.exists(f"tb:rcs:{kept.workspace_id}") == 1
+    left = set(exports.exports_dir(rt.settings).glob("*.zip"))
+    gone = [f for f in export_files if f not in left]
+    assert len(gone) == 1  # the doomed workspace's export; the kept one's stays
+    # The users remain (they may belong elsewhere); the API key died with the workspace.
+    me = await http.get("/api/v1/me", headers=doomed.headers)
+    assert me.status_code == 200
+    assert me.json()["workspaces"] == []
+
+
+async def test_access_ends_at_once_and_an_owner_may_restore_during_the_grace_period(
+    client: httpx.AsyncClient, owner: Owner, runtime: Runtime, owner_db: Database
+) -> None:
+    filled = await fill(client, owner, runtime.jobs)
+    key = await client.post(owner.url("/api-keys"), json={"name": "ci"}, headers=owner.headers)
+    api_key = {"Authorization": f"Bearer {key.json()['key']}"}
+    admin = await signup(client, "Admin")
+    await client.post(
+        owner.url("/members"), json={"email": admin.email, "role": "admin"}, headers=owner.headers
+    )
+    slug = owner.workspace["slug"]
+
+    wrong = await client.request(
+        "DELETE", owner.url(), json={"confirm": slug + "-x"}, headers=owner.headers
+    )
+    assert wrong.status_code == 422
+    assert wrong.json()["error"]["code"] == "confirmation_mismatch"
+    by_admin = await client.request(
+        "DELETE", owner.url(), json={"confirm": slug}, headers=admin.headers
+    )
+    assert by_admin.status_code == 403
+    assert (await client.get(owner.url(), headers=owner.headers)).status_code == 200
+
+    deleted = await client.request(
+        "DELETE", owner.url(), json={"confirm": slug}, headers=owner.headers
+    )
+    assert deleted.status_code == 202, deleted.text
+    body = deleted.json()
+    assert body["purge_after"] > body["deleted_at"]
+    for headers in (owner.headers, admin.headers, api_key):
+        assert (await client.get(owner.url("/leads"), headers=headers)).status_code == 404
+    chat = await client.post(
+        "/api/v1/chat", json={"message": "hi", "session_id": "x"}, headers=widget(owner)
+    )
+    assert chat.status_code == 401
+    me = await client.get("/api/v1/me", headers=owner.headers)
+    assert owner.workspace_id not in [w["id"] for w in me.json()["workspaces"]]
+    # Nothing is purged yet: the sweep at the present time finds nothing due.
+    await tick_due(runtime, "purge_deleted_workspaces", utcnow())
+    await runtime.jobs.drain()
+    assert (await counts(owner_db, owner.workspace_id))["leads"] == 2
+
+    refused = await client.post(owner.url("/restore"), headers=admin.headers)
+    assert refused.status_code == 403
+    restored = await client.post(owner.url("/restore"), headers=owner.headers)
+    assert restored.status_code == 200, restored.text
+    leads = await client.get(owner.url("/leads"), headers=api_key)
+    assert leads.status_code == 200
+    assert {lead["email"] for lead in leads.json()["items"]} == {
+        filled.lead_email,
+        filled.visitor_email,
+    }
+    again = await client.post(owner.url("/restore"), headers=owner.headers)
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "not_deleted"
+
+    # Deleted again and left past the grace period: the scheduled sweep purges it.
+    await client.request("DELETE", owner.url(), json={"confirm": slug}, headers=owner.headers)
+    past = utcnow() + timedelta(hours=runtime.settings.workspace_deletion_grace_hours, minutes=1)
+    assert "purge_deleted_workspaces" in await tick_due(runtime, "purge_deleted_workspaces", past)
+    await runtime.jobs.drain()
+    assert sum((await counts(owner_db, owner.workspace_id)).values()) == 0
+    assert (await client.post(owner.url("/restore"), headers=owner.headers)).status_code == 404
+
+
+async def test_account_deletion_waits_for_a_handover_then_takes_lone_workspaces_along(
+    http: httpx.AsyncClient, rt: Runtime, owner_db: Database
+) -> None:
+    owner = await signup(http, "Shared")
+    teammate = await signup(http, "Teammate home")
+    await http.post(
+        owner.url("/members"),
+        json={"email": teammate.email, "role": "admin"},
+        headers=owner.headers,
+    )
+    alone = await http.post("/api/v1/workspaces", json={"name": "Solo"}, headers=owner.headers)
+    assert alone.status_code == 201, alone.text
+    solo_id = alone.json()["id"]
+    await fill(
+        http,
+        Owner(**{**owner.__dict__, "workspace_id": solo_id, "workspace": alone.json()}),
+        rt.jobs,
+    )
+
+    wrong = await http.request(
+        "DELETE", "/api/v1/me", json={"password": "not it at all"}, headers=owner.headers
+    )
+    assert wrong.status_code == 401
+    blocked = await http.request(
+        "DELETE", "/api/v1/me", json={"password": owner.password}, headers=owner.headers
+    )
+    assert blocked.status_code == 409
+    error = blocked.json()["error"]
+    assert error["code"] == "last_owner"
+    assert [d["workspace_id"] for d in error["details"]] == [owner.workspace_id]
+    assert (await http.get("/api/v1/me", headers=owner.headers)).status_code == 200
+
+    # Hand over: the teammate becomes an owner too; now the account may go.
+    promoted = await http.post(
+        owner.url("/members"),
+        json={"email": teammate.email, "role": "owner"},
+        headers=owner.headers,
+    )
+    assert promoted.status_code in (200, 201), promoted.text
+    done = await http.request(
+        "DELETE", "/api/v1/me", json={"password": owner.password}, headers=owner.headers
+    )
+    assert done.status_code == 200, done.text
+    assert done.json() == {
+        "deleted_workspaces": [solo_id],
+        "left_workspaces": [owner.workspace_id],
+    }
+    await rt.jobs.drain()
+
+    assert sum((await counts(owner_db, solo_id)).values()) == 0
+    login = await http.post(
+        "/api/v1/auth/login", json={"email": owner.email, "password": owner.password}
+    )
+    assert login.status_code == 401
+    # Their sessions ended with the account: the access token they held is refused.
+    assert (await http.get("/api/v1/me", headers=owner.headers)).status_code == 401
+    shared = await http.get(owner.url("/members"), headers=teammate.headers)
+    assert [m["email"] for m in shared.json()] == [teammate.email]
+    audit = await http.get(owner.url("/audit"), headers=teammate.headers)
+    assert "member.account_deleted" in [e["action"] for e in audit.json()["items"]]

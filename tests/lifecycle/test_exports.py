@@ -1,0 +1,218 @@
+"""Workspace exports through the HTTP API: built by a job, downloadable by owners until they
+expire, then deleted by the scheduled job."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+import zipfile
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from api.runtime import Runtime
+from core.db import Database
+from core.jobs import JobArg, JobQueue
+from core.models import utcnow
+from lifecycle import exports
+from tests.conftest import Owner, RuntimeFactory, client_for, signup
+from tests.lifecycle.data import fill, tick_due
+
+
+async def _export(client: httpx.AsyncClient, owner: Owner, jobs: JobQueue) -> dict[str, Any]:
+    started = await client.post(owner.url("/exports"), headers=owner.headers)
+    assert started.status_code == 202, started.text
+    assert started.json()["status"] == "queued"
+    await jobs.drain()
+    status = await client.get(owner.url(f"/exports/{started.json()['id']}"), headers=owner.headers)
+    assert status.status_code == 200, status.text
+    body: dict[str, Any] = status.json()
+    return body
+
+
+def _csv(archive: zipfile.ZipFile, name: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(archive.read(name).decode("utf-8"))))
+
+
+async def test_an_owner_exports_every_part_of_the_workspace(
+    client: httpx.AsyncClient, owner: Owner, other: Owner, jobs: JobQueue, runtime: Runtime
+) -> None:
+    mine = await fill(client, owner, jobs)
+    theirs = await fill(client, other, jobs)
+    export = await _export(client, owner, jobs)
+    assert export["status"] == "ready", export
+    assert export["download_url"].endswith(f"/exports/{export['id']}/download")
+    expires = export["expires_at"]
+    assert expires is not None
+    assert export["size_bytes"] > 0
+
+    response = await client.get(export["download_url"], headers=owner.headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    assert "attachment" in response.headers["content-disposition"]
+    assert response.headers["cache-control"] == "no-store"
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    names = set(archive.namelist())
+    assert {
+        "README.txt",
+        "workspace.json",
+        "documents.json",
+        "faqs.json",
+        "faqs.csv",
+        "leads.csv",
+        "lead_submissions.csv",
+        "conversations.json",
+        "messages.csv",
+    } <= names
+    everything = b"".join(archive.read(n) for n in names).decode("utf-8", "replace")
+    assert mine.tag in everything
+    assert theirs.tag not in everything
+
+    assert json.loads(archive.read("workspace.json"))["id"] == owner.workspace_id
+    documents = json.loads(archive.read("documents.json"))
+    assert [d["id"] for d in documents] == [mine.document_id]
+    assert documents[0]["status"] == "ready"
+    assert mine.tag in " ".join(c["text"] for c in documents[0]["chunks"])
+
+    faqs = json.loads(archive.read("faqs.json"))
+    assert [f["id"] for f in faqs] == [mine.faq_id]
+    assert faqs[0]["answer"] == '=HYPERLINK("http://x")'  # JSON keeps the value as it is
+    assert _csv(archive, "faqs.csv")[0]["answer"] == '\'=HYPERLINK("http://x")'
+
+    leads = {row["email"]: row for row in _csv(archive, "leads.csv")}
+    assert set(leads) == {mine.lead_email, mine.visitor_email}
+    assert leads[mine.lead_email]["name"] == "'=1+2"
+    submissions = _csv(archive, "lead_submissions.csv")
+    assert [(s["email"], s["conversation_id"]) for s in submissions] == [
+        (mine.visitor_email, mine.conversation_id)
+    ]
+
+    conversations = json.loads(archive.read("conversations.json"))
+    assert [c["id"] for c in conversations] == [mine.conversation_id]
+    conversation = conversations[0]
+    assert conversation["session_id"] == mine.visitor_session
+    assert [m["role"] for m in conversation["messages"]] == ["user", "assistant"]
+    assert mine.tag in conversation["messages"][0]["text"]
+    messages = _csv(archive, "messages.csv")
+    assert [m["message_id"] for m in messages] == [m["id"] for m in conversation["messages"]]
+
+    # The file sits under DATA_DIR/exports with a random name, not the workspace's.
+    files = list(exports.exports_dir(runtime.settings).glob("*.zip"))
+    assert files
+    assert all(owner.workspace["slug"] not in f.name for f in files)
+
+
+async def test_only_owners_of_the_workspace_see_or_download_it(
+    client: httpx.AsyncClient, owner: Owner, other: Owner, jobs: JobQueue
+) -> None:
+    export = await _export(client, owner, jobs)
+    url = export["download_url"]
+    admin = await signup(client, "Admin")
+    added = await client.post(
+        owner.url("/members"), json={"email": admin.email, "role": "admin"}, headers=owner.headers
+    )
+    assert added.status_code == 201, added.text
+    refused = await client.get(url, headers=admin.headers)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["details"]["action"] == "export.download"
+    # Another workspace's owner: not even its existence.
+    assert (await client.get(url, headers=other.headers)).status_code == 404
+    foreign = other.url(f"/exports/{export['id']}/download")
+    assert (await client.get(foreign, headers=other.headers)).status_code == 404
+    assert (await client.get(url)).status_code == 401
+
+
+async def test_an_expired_export_is_refused_and_its_file_deleted_by_the_schedule(
+    client: httpx.AsyncClient, owner: Owner, jobs: JobQueue, runtime: Runtime, owner_db: Database
+) -> None:
+    export = await _export(client, owner, jobs)
+    async with owner_db.transaction() as session:
+        file_name = (
+            await session.execute(
+                text("SELECT file_name FROM workspace_exports WHERE id = :id"),
+                {"id": export["id"]},
+            )
+        ).scalar_one()
+    path = exports.export_path(runtime.settings, file_name)
+    assert path.is_file()
+
+    # Before the expiry the sweep leaves it alone.
+    await exports.delete_expired(runtime.db, runtime.settings, now=utcnow())
+    assert path.is_file()
+    assert (await client.get(export["download_url"], headers=owner.headers)).status_code == 200
+
+    # The scheduled job, run at a time past the expiry, deletes the file and marks the export.
+    past_expiry = utcnow() + timedelta(hours=runtime.settings.export_ttl_hours, minutes=1)
+    assert "delete_expired_exports" in await tick_due(
+        runtime, "delete_expired_exports", past_expiry
+    )
+    assert not path.exists()
+    status = await client.get(owner.url(f"/exports/{export['id']}"), headers=owner.headers)
+    assert status.json()["status"] == "expired"
+    assert status.json()["download_url"] is None
+    gone = await client.get(export["download_url"], headers=owner.headers)
+    assert gone.status_code == 410
+    assert gone.json()["error"]["code"] == "export_expired"
+
+
+class HeldQueue:
+    """A queue that keeps jobs until told to run them (the worker is busy)."""
+
+    def __init__(self, target: JobQueue) -> None:
+        self.target = target
+        self.held: list[tuple[str, dict[str, JobArg]]] = []
+
+    async def enqueue(self, name: str, **kwargs: JobArg) -> str:
+        self.held.append((name, kwargs))
+        return uuid.uuid4().hex
+
+    async def release(self) -> None:
+        for name, kwargs in self.held:
+            await self.target.enqueue(name, **kwargs)
+        self.held.clear()
+        await self.target.drain()
+
+    async def drain(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_one_export_at_a_time_and_a_rerun_job_changes_nothing(
+    runtime_factory: RuntimeFactory, runtime: Runtime
+) -> None:
+    held = HeldQueue(runtime.jobs)
+    async with runtime_factory(jobs=held) as rt, client_for(rt) as client:
+        owner = await signup(client, "Busy")
+        first = await client.post(owner.url("/exports"), headers=owner.headers)
+        assert first.status_code == 202
+        second = await client.post(owner.url("/exports"), headers=owner.headers)
+        assert second.status_code == 409
+        assert second.json()["error"]["code"] == "export_in_progress"
+        pending = await client.get(
+            owner.url(f"/exports/{first.json()['id']}/download"), headers=owner.headers
+        )
+        assert pending.status_code == 409
+        assert pending.json()["error"]["code"] == "export_not_ready"
+        jobs_held = list(held.held)
+        await held.release()
+        ready = await client.get(owner.url(f"/exports/{first.json()['id']}"), headers=owner.headers)
+        assert ready.json()["status"] == "ready"
+        # arq delivers at least once: the same job again leaves the export as it is.
+        name, kwargs = jobs_held[0]
+        assert name == exports.EXPORT_JOB
+        result = await exports.build_export(
+            rt.db,
+            rt.settings,
+            workspace_id=uuid.UUID(str(kwargs["workspace_id"])),
+            export_id=uuid.UUID(str(kwargs["export_id"])),
+        )
+        assert result == "skipped"
+        again = await client.get(owner.url(f"/exports/{first.json()['id']}"), headers=owner.headers)
+        assert again.json() == ready.json()
+        assert (await client.post(owner.url("/exports"), headers=owner.headers)).status_code == 202
