@@ -120,8 +120,9 @@ class Settings(BaseSettings):
     # the "title > headings" line plus the chunk fit the model's 256 word pieces (chunking.py).
     chunk_tokens: int = 250
     chunk_overlap_tokens: int = 40
-    # A section shorter than this joins the next one (a heading with a line under it).
-    chunk_min_tokens: int = 0
+    # A section shorter than this joins the next one (a heading with a line under it, a man
+    # page's NAME); 0 turns the floor off (docs/retrieval.md measured 40).
+    chunk_min_tokens: int = 40
     allow_private_urls: bool = False
     fetch_timeout_seconds: float = 10.0
     fetch_max_bytes: int = 5 * 1_048_576
