@@ -18,7 +18,7 @@ import re
 import time
 from typing import Annotated, Final
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -70,7 +70,7 @@ router = APIRouter(tags=["metrics"], include_in_schema=False)
 
 @router.get("/metrics")
 async def metrics_endpoint(
-    settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
+    request: Request, settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
 ) -> Response:
     if not settings.metrics_token:
         raise NotFound("Not found")
@@ -79,6 +79,9 @@ async def metrics_endpoint(
         raise Unauthorized(
             "Send `Authorization: Bearer <METRICS_TOKEN>`", headers={"WWW-Authenticate": "Bearer"}
         )
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is not None:
+        runtime.db.report_pool()
     return Response(render(), media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
 

@@ -28,6 +28,9 @@ from core.db import Database
 from core.embedded import EmbeddedPostgres, embedded_postgres
 from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
 from core.limiter import RateLimiter
+from core.looplag import LoopLagMonitor
+from core.mail import JOBS as MAIL_JOBS
+from core.mail import MAILER_KEY, MailConfig, Mailer, Templates
 from core.redis import create_redis
 from core.scheduler import Scheduler
 from lifecycle import jobs as lifecycle_jobs
@@ -74,6 +77,8 @@ class Runtime:
     """What the export, deletion and retention jobs receive (also in the job context)."""
     pipeline: AnswerPipeline
     limiter: RateLimiter
+    mailer: Mailer
+    """Outgoing mail: services enqueue in their unit of work, the ``mail.flush`` job sends."""
     payments: PaymentProvider | None
     """The payment provider; None while billing is not configured."""
     owner_url: str | None
@@ -133,6 +138,9 @@ async def build_runtime(
     """
     settings = settings.with_jwt_secret()
     async with AsyncExitStack() as stack:
+        lag = LoopLagMonitor()  # the event loop's stalls, in /metrics
+        lag.start()
+        stack.push_async_callback(lag.stop)
         if reranker is None:  # first: a cross-encoder that does not load refuses to start
             reranker = build_reranker(settings)
             stack.push_async_callback(reranker.aclose)
@@ -155,7 +163,10 @@ async def build_runtime(
         if redis is None and settings.redis_url:
             redis = create_redis(settings.redis_url)
             stack.push_async_callback(redis.aclose)
-        embedder = embedder or build_embedder(settings)
+        if embedder is None:
+            embedder = build_embedder(settings)
+            # Closed after the job queue and before the database: queued model work finishes.
+            stack.push_async_callback(embedder.aclose)
         if generator is None:
             generator = make_generator(settings)
             stack.push_async_callback(generator.aclose)
@@ -170,6 +181,14 @@ async def build_runtime(
             db=database, settings=settings, embedder=embedder, jobs=queue, owner_url=owner_url
         )
         context[knowledge_jobs.DEPS_KEY] = ingestion
+        mailer = Mailer(
+            database,
+            MailConfig.from_settings(settings),
+            Templates("workspaces"),
+            enqueue_job=queue.enqueue,
+        )
+        context[MAILER_KEY] = mailer
+        stack.push_async_callback(mailer.settle)
         lifecycle = lifecycle_jobs.LifecycleDeps(
             db=database, settings=settings, jobs=queue, redis=redis
         )
@@ -205,6 +224,7 @@ async def build_runtime(
                 notifier=notifier,
             ),
             limiter=RateLimiter(redis),
+            mailer=mailer,
             payments=payments,
             owner_url=owner_url,
             embedded=embedded,
@@ -224,6 +244,7 @@ async def operator_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         jobs="in-process",
     ) as runtime:
         yield runtime
+        await runtime.mailer.settle()
         await runtime.jobs.drain()
 
 
@@ -244,7 +265,7 @@ async def owner_session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
 
 def job_registry() -> JobRegistry:
     """Every job function, by name: the in-process queue's and `trulybot worker`'s."""
-    return JobRegistry({**knowledge_jobs.JOBS, **lifecycle_jobs.JOBS})
+    return JobRegistry({**knowledge_jobs.JOBS, **lifecycle_jobs.JOBS, **MAIL_JOBS})
 
 
 async def _job_queue(
@@ -289,6 +310,11 @@ def describe_defaults(runtime: Runtime) -> list[str]:
         "payments: Razorpay"
         if settings.billing_enabled
         else "payments: disabled (503) until keys are set"
+    )
+    lines.append(
+        "mail: SMTP_URL"
+        if settings.smtp_url
+        else f"mail: written to {settings.data_dir}/outbox/*.eml (SMTP_URL not set)"
     )
     lines.append(f"new workspaces start on plan: {settings.default_plan}")
     return lines

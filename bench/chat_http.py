@@ -4,6 +4,8 @@
     .venv/bin/python -m bench.chat_http --quick         # a smoke run, ~2 minutes
     .venv/bin/python -m bench.chat_http --embedder hash --configs 1:redis,2:redis
     .venv/bin/python -m bench.chat_http --profile       # cProfile of the cache-hit path, in-process
+    .venv/bin/python -m bench.chat_http --configs 1:memory --scenarios rag,sse,ingest \
+        --levels 1,10,16,64 --latencies 0    # issue 15: batching on vs off, ~5 minutes
 
 What runs: an embedded PostgreSQL owned by this process (under --data-dir; or the database in
 DATABASE_URL + MIGRATION_DATABASE_URL when both are set), a FakeOpenAI on 127.0.0.1 in this
@@ -18,6 +20,13 @@ Scenarios, each with every visitor on its own session_id (each request opens a c
 - cache: questions answered once before (exact response-cache hit);
 - rag: unique questions (varied wording, nothing caches): retrieval + generation by the fake LLM at
   a fixed latency (0.5 s) and at zero latency.
+- sse: the rag questions streamed (Accept: text/event-stream) at zero LLM latency: the client's
+  time to the first ``delta`` and the server's overhead before the first token
+  (``timings_ms.first_token`` minus ``model_first_token``);
+- ingest: the rag scenario while documents (the Python HTML docs, as ``bench.ingestion`` reads
+  them) are uploaded into another workspace of the same server process, one after the other.
+With ``--batching on,off`` (the default) every server runs once with EMBED_BATCHING on and once off,
+faq/cache only in the first; the rag, sse and ingest scenarios in both, side by side.
 Reported per level: requests/s, client latency p50/p95/p99 and server overhead p50/p95/p99 (the
 response's ``timings_ms.total`` minus ``timings_ms.generation``). The load generator (httpx) runs in
 this process on the same cores as the server and the database: on a 2-core machine the figures are
@@ -32,6 +41,7 @@ import contextlib
 import cProfile
 import io
 import json
+import math
 import os
 import pstats
 import random
@@ -43,6 +53,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +76,25 @@ RATE_LIMIT_ENV = {
         "rate_limit_chat_ip",
         "rate_limit_chat_workspace",
         "rate_limit_ingest",
+    )
+}
+
+METRICS_TOKEN = "bench-metrics-token"
+# Read from each server's /metrics after a cell: (name, labels) -> what the cell added.
+WATCHED = {
+    "loop lag ms": ("trulybot_event_loop_lag_seconds", ""),
+    "pool wait ms": ("trulybot_db_pool_wait_seconds", ""),
+    "query batch": ("trulybot_embedding_batch_size", 'kind="query"'),
+    "doc slice": ("trulybot_embedding_batch_size", 'kind="document"'),
+}
+
+# Every request opens a conversation: the per-hour caps on new widget conversations raised too.
+CONVERSATION_CAP_ENV = {
+    name.upper(): "100000000"
+    for name in (
+        "widget_conversations_per_ip_per_hour",
+        "widget_conversations_per_hour",
+        "widget_server_conversations_per_ip_per_hour",
     )
 }
 
@@ -204,7 +234,12 @@ class Server:
 
 
 def server_env(
-    args: argparse.Namespace, db: Database, fake_url: str, redis_url: str | None
+    args: argparse.Namespace,
+    db: Database,
+    fake_url: str,
+    redis_url: str | None,
+    *,
+    batching: bool = True,
 ) -> dict[str, str]:
     env = dict(os.environ)
     for key in ("REDIS_URL", "DATABASE_URL", "MIGRATION_DATABASE_URL"):
@@ -226,7 +261,10 @@ def server_env(
             "LOG_LEVEL": args.log_level,
             "DB_POOL_SIZE": "20",
             "DB_MAX_OVERFLOW": "20",
+            "EMBED_BATCHING": "true" if batching else "false",
+            "METRICS_TOKEN": METRICS_TOKEN,
             **RATE_LIMIT_ENV,
+            **CONVERSATION_CAP_ENV,
         }
     )
     if redis_url:
@@ -286,19 +324,29 @@ class Workspace:
     faq_questions: list[str]
 
 
+async def _signup(client: httpx.AsyncClient, email: str, name: str) -> tuple[str, dict[str, Any]]:
+    """Sign up (202), sign in (an unverified owner may set up documents and FAQs), and return
+    the access token and the workspace."""
+    password = "bench password 123"
+    r = await client.post(
+        "/api/v1/auth/signup",
+        json={"email": email, "password": password, "workspace_name": name},
+    )
+    r.raise_for_status()
+    r = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    r.raise_for_status()
+    token = r.json()["access_token"]
+    r = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    r.raise_for_status()
+    workspace: dict[str, Any] = r.json()["workspaces"][0]
+    return token, workspace
+
+
 async def create_workspace(base: str) -> Workspace:
     async with httpx.AsyncClient(base_url=base, timeout=120) as client:
-        r = await client.post(
-            "/api/v1/auth/signup",
-            json={
-                "email": f"bench-{uuid.uuid4().hex[:10]}@example.com",
-                "password": "bench password 123",
-                "workspace_name": "Bench Backup",
-            },
+        token, ws = await _signup(
+            client, f"bench-{uuid.uuid4().hex[:10]}@example.com", "Bench Backup"
         )
-        r.raise_for_status()
-        body = r.json()
-        token, ws = body["access_token"], body["workspace"]
         headers = {"Authorization": f"Bearer {token}"}
         prefix = f"/api/v1/workspaces/{ws['id']}"
         faqs = json.loads((DEMO / "faqs.json").read_text())
@@ -332,6 +380,42 @@ async def create_workspace(base: str) -> Workspace:
 # --- the load --------------------------------------------------------------------------------
 
 
+async def scrape(client: httpx.AsyncClient, servers: list[Server]) -> dict[str, float]:
+    """Sums and counts of the watched histograms, and the loop-lag maximum, over the servers."""
+    out: dict[str, float] = {}
+    for server in servers:
+        r = await client.get(
+            server.url + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+        )
+        for line in r.text.splitlines():
+            if line.startswith("#") or " " not in line:
+                continue
+            key, _, value = line.rpartition(" ")
+            if key == "trulybot_event_loop_lag_max_seconds":
+                out["lag max"] = max(out.get("lag max", 0.0), float(value))
+            for name, (metric, labels) in WATCHED.items():
+                for part in ("sum", "count"):
+                    wanted = f"{metric}_{part}" + (f"{{{labels}}}" if labels else "")
+                    if key == wanted:
+                        out[f"{name} {part}"] = out.get(f"{name} {part}", 0.0) + float(value)
+    return out
+
+
+def describe_metrics(before: dict[str, float], after: dict[str, float]) -> str:
+    """What the servers' /metrics say about one cell: mean loop lag and its recent maximum, mean
+    pool wait, mean texts per model call."""
+    parts = []
+    for name in WATCHED:
+        count = after.get(f"{name} count", 0.0) - before.get(f"{name} count", 0.0)
+        total = after.get(f"{name} sum", 0.0) - before.get(f"{name} sum", 0.0)
+        if count:
+            scale = 1000 if name.endswith("ms") else 1
+            parts.append(f"{name} mean {total / count * scale:.1f} ({count:.0f})")
+    if "lag max" in after:
+        parts.append(f"loop lag max {after['lag max'] * 1000:.0f} ms")
+    return ", ".join(parts)
+
+
 @dataclass
 class Cell:
     config: str
@@ -345,6 +429,9 @@ class Cell:
     stages: list[dict[str, float]] = field(default_factory=list)
     sources: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    batching: bool = True
+    note: str = ""
+    metrics: str = ""
 
     @property
     def rps(self) -> float:
@@ -360,6 +447,34 @@ async def chat(
         headers={"X-Widget-Key": key},
     )
     return r.status_code, (r.json() if r.headers.get("content-type", "").startswith("app") else {})
+
+
+async def chat_stream(
+    client: httpx.AsyncClient, base: str, key: str, message: str, session: str
+) -> tuple[int, float, dict[str, Any]]:
+    """POST /chat as a stream: (status, ms to the first ``delta`` event, the ``done`` data)."""
+    t0 = time.perf_counter()
+    first = math.nan
+    done: dict[str, Any] = {}
+    event = ""
+    async with client.stream(
+        "POST",
+        base + "/api/v1/chat",
+        json={"message": message, "session_id": session},
+        headers={"X-Widget-Key": key, "Accept": "text/event-stream"},
+    ) as r:
+        if r.status_code != 200:
+            await r.aread()
+            return r.status_code, first, done
+        async for line in r.aiter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                if event == "delta" and math.isnan(first):
+                    first = (time.perf_counter() - t0) * 1000
+                elif event == "done":
+                    done = json.loads(line[6:])
+    return 200, first, done
 
 
 async def drive(
@@ -382,8 +497,12 @@ async def drive(
                 return
             base = servers[i % len(servers)].url
             t0 = time.perf_counter()
+            message = messages[i % len(messages)]
             try:
-                status, body = await chat(client, base, key, messages[i % len(messages)], session)
+                if cell.scenario == "sse":
+                    status, first_ms, body = await chat_stream(client, base, key, message, session)
+                else:
+                    status, body = await chat(client, base, key, message, session)
             except httpx.HTTPError as exc:
                 cell.errors[type(exc).__name__] += 1
                 continue
@@ -393,9 +512,15 @@ async def drive(
                 continue
             timings = body.get("timings_ms", {})
             total_ms = float(timings.get("total", 0.0))
-            cell.client_ms.append(elapsed)
-            cell.server_ms.append(total_ms)
-            cell.overhead_ms.append(total_ms - float(timings.get("generation", 0.0)))
+            if cell.scenario == "sse":  # time to the first token, not to the whole answer
+                first_token = float(timings.get("first_token", math.nan))
+                cell.client_ms.append(first_ms)
+                cell.server_ms.append(first_token)
+                cell.overhead_ms.append(first_token - float(timings.get("model_first_token", 0)))
+            else:
+                cell.client_ms.append(elapsed)
+                cell.server_ms.append(total_ms)
+                cell.overhead_ms.append(total_ms - float(timings.get("generation", 0.0)))
             cell.stages.append(timings)
             cell.sources[str(body.get("source"))] += 1
 
@@ -429,10 +554,12 @@ async def warm_cache(
 class Config:
     servers: int
     redis: bool
+    batching: bool = True
 
     @property
     def label(self) -> str:
-        return f"{self.servers} proc, {'Redis' if self.redis else 'memory'}"
+        store = "Redis" if self.redis else "memory"
+        return f"{self.servers} proc, {store}, batching {'on' if self.batching else 'off'}"
 
 
 def parse_configs(text: str) -> list[Config]:
@@ -464,11 +591,15 @@ async def run_config(
     fake: Any,
     ws: Workspace,
     rng: random.Random,
+    *,
+    hits: bool = True,
 ) -> list[Cell]:
+    """The scenarios on ``config``'s servers; ``hits``: faq and cache too (once per config,
+    batching changes nothing there)."""
     redis_url = args.redis_url if config.redis else None
     if redis_url and not await flush_redis(redis_url):
         return []
-    env = server_env(args, db, fake.base_url, redis_url)
+    env = server_env(args, db, fake.base_url, redis_url, batching=config.batching)
     servers = await start_servers(config.servers, env, args.data_dir)
     cells: list[Cell] = []
     limits = httpx.Limits(max_connections=max(args.levels) + 8, max_keepalive_connections=None)
@@ -477,32 +608,126 @@ async def run_config(
             fake.latency = 0.0
             cached = await warm_cache(client, servers, ws.public_key, CACHE_QUESTIONS)
             print(f"  {len(cached)} of {len(CACHE_QUESTIONS)} warm-up questions cached", flush=True)
-            plan: list[tuple[str, float | None, list[str]]] = [
-                ("faq", None, ws.faq_questions),
-                ("cache", None, cached),
-            ]
+            plan: list[tuple[str, float | None, list[str], list[int]]] = []
+            if hits:
+                plan += [
+                    ("faq", None, ws.faq_questions, args.levels),
+                    ("cache", None, cached, args.levels),
+                ]
             if config.servers == 1 or args.rag_multi:
-                plan += [("rag", lat, []) for lat in args.latencies]
-            for scenario, latency, messages in plan:
+                plan += [("rag", lat, [], args.levels) for lat in args.latencies]
+                plan += [("sse", 0.0, [], args.sse_levels), ("ingest", 0.0, [], args.ingest_levels)]
+            for scenario, latency, messages, levels in plan:
                 if scenario not in args.scenarios:
                     continue
-                for level in args.levels:
-                    total = args.rag_requests if scenario == "rag" else args.requests
-                    if scenario == "rag":
+                for level in levels:
+                    unique = scenario in ("rag", "sse", "ingest")
+                    total = args.rag_requests if unique else args.requests
+                    if unique:
                         messages = unique_questions(total, rng)
                     fake.latency = latency or 0.0
                     # a short warm-up of the connections and the code path, not measured
                     warm = Cell(config.label, scenario, latency, level)
                     await drive(warm, client, servers, ws.public_key, messages, level, 10)
-                    if scenario == "rag":
+                    if unique:
                         messages = unique_questions(total, rng)
-                    cell = Cell(config.label, scenario, latency, level)
-                    await drive(cell, client, servers, ws.public_key, messages, total, args.cap)
+                    cell = Cell(config.label, scenario, latency, level, batching=config.batching)
+                    before = await scrape(client, servers)
+                    if scenario == "ingest":
+                        async with feeding_documents(servers[0].url, args.ingest_files) as fed:
+                            await drive(
+                                cell, client, servers, ws.public_key, messages, total, args.cap
+                            )
+                        cell.note = fed.describe()
+                    else:
+                        await drive(cell, client, servers, ws.public_key, messages, total, args.cap)
+                    cell.metrics = describe_metrics(before, await scrape(client, servers))
                     cells.append(cell)
                     report_cell(cell)
     finally:
         stop_servers(servers)
     return cells
+
+
+# --- documents fed into the server while visitors ask (the ingest scenario) --------------------
+
+
+@dataclass
+class Feed:
+    uploaded: int = 0
+    ready: int = 0
+    failed: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+
+    def describe(self) -> str:
+        return (
+            f"{self.uploaded} documents uploaded, {self.ready} ready ({self.chunks} chunks)"
+            f" in {self.seconds:.1f} s"
+        )
+
+
+@contextlib.asynccontextmanager
+async def feeding_documents(base: str, limit: int) -> AsyncIterator[Feed]:
+    """Uploads the Python HTML docs (``bench.ingestion``'s corpus) into a workspace of its own on
+    this server, two documents in flight, until the block ends; the first is being ingested
+    when the block starts."""
+    from bench.ingestion import corpus_files
+
+    files = [(path.name, path.read_bytes()) for path in corpus_files(limit)]
+    if not files:
+        raise RuntimeError("no corpus: apt-get install python3-doc")
+    feed = Feed()
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+        owner = await signup_owner(client, "Bench ingest")
+        prefix = f"/api/v1/workspaces/{owner['workspace']['id']}/documents"
+        headers = {"Authorization": f"Bearer {owner['access_token']}"}
+
+        async def upload(page: tuple[str, bytes]) -> str:
+            name, data = page
+            r = await client.post(
+                prefix,
+                files={"file": (f"{feed.uploaded}-{name}", data, "text/html")},
+                headers=headers,
+            )
+            r.raise_for_status()
+            feed.uploaded += 1
+            return str(r.json()["id"])
+
+        async def loop() -> None:
+            pending = [await upload(files[0])]
+            index = 1
+            while True:
+                while len(pending) < 2:
+                    pending.append(await upload(files[index % len(files)]))
+                    index += 1
+                await asyncio.sleep(0.25)
+                for doc in list(pending):
+                    r = await client.get(f"{prefix}/{doc}", headers=headers)
+                    status = r.json().get("status")
+                    if status in ("ready", "failed"):
+                        pending.remove(doc)
+                        feed.ready += status == "ready"
+                        feed.failed += status == "failed"
+                        feed.chunks += int(r.json().get("chunk_count") or 0)
+
+        task = asyncio.create_task(loop())
+        try:
+            await asyncio.sleep(1.5)  # the first document is being parsed and embedded
+            if task.done():
+                task.result()  # an upload failed: say why
+            yield feed
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            feed.seconds = time.perf_counter() - started
+
+
+async def signup_owner(client: httpx.AsyncClient, name: str) -> dict[str, Any]:
+    token, workspace = await _signup(client, f"bench-{uuid.uuid4().hex[:10]}@example.com", name)
+    return {"access_token": token, "workspace": workspace}
 
 
 def report_cell(c: Cell) -> None:
@@ -515,6 +740,11 @@ def report_cell(c: Cell) -> None:
         + (f" errors {dict(c.errors)}" if c.errors else ""),
         flush=True,
     )
+    stages = sorted({k for t in c.stages for k in t})
+    medians = {k: pct([t[k] for t in c.stages if k in t], 0.5) for k in stages}
+    print("    stage p50 ms: " + ", ".join(f"{k} {v:.1f}" for k, v in medians.items()), flush=True)
+    if c.metrics:
+        print(f"    /metrics: {c.metrics}", flush=True)
 
 
 # --- profiling (in-process, ASGI transport, no network) ----------------------------------------
@@ -539,6 +769,7 @@ async def profile_cache_hits(args: argparse.Namespace, db: Database, fake: Any) 
         redis_url=args.redis_url if args.profile_redis else None,
         log_level=args.log_level,
         **{k.lower(): v for k, v in RATE_LIMIT_ENV.items()},
+        **{k.lower(): int(v) for k, v in CONVERSATION_CAP_ENV.items()},
     )
     if args.profile_redis:
         await flush_redis(args.redis_url)
@@ -559,8 +790,12 @@ async def profile_cache_hits(args: argparse.Namespace, db: Database, fake: Any) 
             server_ms: list[float] = []
             t0 = time.perf_counter()
             profiler.enable()
+            rag = args.profile_scenario == "rag"  # unique questions: retrieval + generation
+            messages = (
+                unique_questions(args.profile_requests, random.Random(args.seed)) if rag else cached
+            )
             for i in range(args.profile_requests):
-                body = await _chat_rel(client, signup.public_key, cached[i % len(cached)])
+                body = await _chat_rel(client, signup.public_key, messages[i % len(messages)])
                 server_ms.append(float(body["timings_ms"]["total"]))
             profiler.disable()
             wall = time.perf_counter() - t0
@@ -570,7 +805,7 @@ async def profile_cache_hits(args: argparse.Namespace, db: Database, fake: Any) 
     stats.sort_stats("cumulative").print_stats(60)
     n = args.profile_requests
     head = (
-        f"{n} cache hits in-process (cProfile on): {n / wall:.0f} req/s, "
+        f"{n} {args.profile_scenario} requests in-process (cProfile on): {n / wall:.0f} req/s, "
         f"server p50 {pct(server_ms, 0.5):.2f} ms, p95 {pct(server_ms, 0.95):.2f} ms\n"
     )
     return head + out.getvalue()
@@ -588,18 +823,9 @@ async def _chat_rel(client: httpx.AsyncClient, key: str, message: str) -> dict[s
 
 
 async def _workspace_in_process(client: httpx.AsyncClient) -> Workspace:
-    r = await client.post(
-        "/api/v1/auth/signup",
-        json={
-            "email": f"prof-{uuid.uuid4().hex[:10]}@example.com",
-            "password": "bench password 123",
-            "workspace_name": "Profile",
-        },
-    )
-    r.raise_for_status()
-    body = r.json()
-    headers = {"Authorization": f"Bearer {body['access_token']}"}
-    prefix = f"/api/v1/workspaces/{body['workspace']['id']}"
+    token, ws = await _signup(client, f"prof-{uuid.uuid4().hex[:10]}@example.com", "Profile")
+    headers = {"Authorization": f"Bearer {token}"}
+    prefix = f"/api/v1/workspaces/{ws['id']}"
     for name in DOCUMENTS:
         r = await client.post(
             f"{prefix}/documents",
@@ -612,7 +838,7 @@ async def _workspace_in_process(client: httpx.AsyncClient) -> Workspace:
         if all(d["status"] == "ready" for d in r.json()["items"]):
             break
         await asyncio.sleep(0.5)
-    return Workspace(body["workspace"]["id"], body["workspace"]["public_key"], "", [])
+    return Workspace(ws["id"], ws["public_key"], "", [])
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -699,6 +925,173 @@ def goals_table(cells: list[Cell]) -> Table:
     return table
 
 
+DIFY_ANCHOR = (2.37, 38.0)  # req/s and median ms at 10 users, Dify's own load test, mock LLM
+
+
+def batching_table(cells: list[Cell]) -> Table:
+    """rag at zero LLM latency, batching off vs on at each level, from the same run."""
+    table = Table(
+        [
+            "visitors",
+            "req/s off",
+            "req/s on",
+            "ratio",
+            "overhead p50 off / on",
+            "overhead p95 off / on",
+        ]
+    )
+    for level in sorted({c.concurrency for c in cells if c.scenario == "rag"}):
+        pair = {
+            c.batching: c
+            for c in cells
+            if c.scenario == "rag" and not c.latency and c.concurrency == level and c.client_ms
+        }
+        if len(pair) < 2:
+            continue
+        off, on = pair[False], pair[True]
+        table.add(
+            level,
+            round(off.rps, 1),
+            round(on.rps, 1),
+            f"{on.rps / off.rps:.2f}x" if off.rps else "-",
+            f"{pct(off.overhead_ms, 0.5):.0f} / {pct(on.overhead_ms, 0.5):.0f}",
+            f"{pct(off.overhead_ms, 0.95):.0f} / {pct(on.overhead_ms, 0.95):.0f}",
+        )
+    return table
+
+
+def ingest_table(cells: list[Cell]) -> Table:
+    """rag p95 at the ingest levels, alone and while documents are ingested, per batching mode."""
+    table = Table(
+        [
+            "batching",
+            "visitors",
+            "rag p95 alone",
+            "rag p95 while ingesting",
+            "growth",
+            "req/s alone / ingesting",
+            "ingested meanwhile",
+        ]
+    )
+    for cell in cells:
+        if cell.scenario != "ingest" or not cell.overhead_ms:
+            continue
+        alone = next(
+            (
+                c
+                for c in cells
+                if c.scenario == "rag"
+                and not c.latency
+                and c.batching == cell.batching
+                and c.concurrency == cell.concurrency
+            ),
+            None,
+        )
+        base = pct(alone.overhead_ms, 0.95) if alone else math.nan
+        p95 = pct(cell.overhead_ms, 0.95)
+        table.add(
+            "on" if cell.batching else "off",
+            cell.concurrency,
+            round(base),
+            round(p95),
+            f"{p95 - base:+.0f} ms",
+            f"{alone.rps if alone else math.nan:.1f} / {cell.rps:.1f}",
+            cell.note,
+        )
+    return table
+
+
+def sse_table(cells: list[Cell]) -> Table:
+    table = Table(
+        [
+            "batching",
+            "visitors",
+            "streams",
+            "client to first delta p50 / p95",
+            "server overhead before the first token p50 / p95",
+        ]
+    )
+    for c in cells:
+        if c.scenario == "sse" and c.client_ms:
+            table.add(
+                "on" if c.batching else "off",
+                c.concurrency,
+                len(c.client_ms),
+                f"{pct(c.client_ms, 0.5):.0f} / {pct(c.client_ms, 0.95):.0f}",
+                f"{pct(c.overhead_ms, 0.5):.1f} / {pct(c.overhead_ms, 0.95):.1f}",
+            )
+    return table
+
+
+def load_goals(cells: list[Cell]) -> Table:
+    """Issue 15's goals against this run's cells (rag at zero LLM latency)."""
+    table = Table(["goal", "measured", "met"])
+
+    def rag(level: int, batching: bool, scenario: str = "rag") -> Cell | None:
+        return next(
+            (
+                c
+                for c in cells
+                if c.scenario == scenario
+                and not c.latency
+                and c.concurrency == level
+                and c.batching == batching
+                and c.client_ms
+            ),
+            None,
+        )
+
+    on64, off64 = rag(64, True), rag(64, False)
+    if on64 and off64 and off64.rps:
+        ratio = on64.rps / off64.rps
+        table.add(
+            "rag at 64 visitors: >= 5x the req/s of batching off",
+            f"{on64.rps:.1f} vs {off64.rps:.1f} req/s ({ratio:.2f}x)",
+            "yes" if ratio >= 5 else "no",
+        )
+    if on64:
+        p95 = pct(on64.overhead_ms, 0.95)
+        table.add("rag overhead p95 at 64 <= 400 ms", f"{p95:.0f} ms", yes_no(p95 <= 400))
+    on1, off1 = rag(1, True), rag(1, False)
+    if on1 and off1:
+        a, b = pct(on1.overhead_ms, 0.5), pct(off1.overhead_ms, 0.5)
+        table.add(
+            "1 visitor: overhead p50 within 10% of batching off",
+            f"{a:.1f} vs {b:.1f} ms ({a / b - 1:+.0%})",
+            yes_no(a <= b * 1.10),
+        )
+    alone16, ingest16 = rag(16, True), rag(16, True, "ingest")
+    if alone16 and ingest16:
+        growth = pct(ingest16.overhead_ms, 0.95) - pct(alone16.overhead_ms, 0.95)
+        table.add(
+            "rag p95 at 16 grows <= 100 ms while ingesting",
+            f"{growth:+.0f} ms",
+            yes_no(growth <= 100),
+        )
+    sse16 = rag(16, True, "sse")
+    if sse16:
+        p95 = pct(sse16.overhead_ms, 0.95)
+        table.add(
+            "SSE overhead before the first token p95 <= 60 ms at 16",
+            f"{p95:.1f} ms",
+            yes_no(p95 <= 60),
+        )
+    on10 = rag(10, True)
+    if on10:
+        table.add(
+            "anchor: Dify's load test, mock LLM, 10 users: 2.37 req/s, median 38 ms",
+            f"ours at 10 visitors: {on10.rps:.1f} req/s, client median"
+            f" {pct(on10.client_ms, 0.5):.0f} ms"
+            f" (overhead median {pct(on10.overhead_ms, 0.5):.0f} ms)",
+            "-",
+        )
+    return table
+
+
+def yes_no(ok: bool) -> str:
+    return "yes" if ok else "no"
+
+
 async def run(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(ROOT))
     from tests.fakes.openai_server import FakeOpenAI
@@ -708,12 +1101,13 @@ async def run(args: argparse.Namespace) -> None:
     versions = await database_versions(db.owner_url)
     if db.embedded is not None:
         await set_async_commit(db, args.async_commit)
+    load_before = os.getloadavg()[0]
     fake = FakeOpenAI(chat_reply=fake_reply).start()
     try:
         if args.profile:
             text = await profile_cache_hits(args, db, fake)
             print(text)
-            path = args.data_dir / "cache-hit-profile.txt"
+            path = args.data_dir / f"{args.profile_scenario}-profile.txt"
             path.write_text(text)
             print(f"profile written to {path}")
             return
@@ -729,8 +1123,10 @@ async def run(args: argparse.Namespace) -> None:
             stop_servers(setup)
         cells: list[Cell] = []
         for config in args.configs:
-            print(f"config: {config.label}", flush=True)
-            cells += await run_config(args, config, db, fake, ws, rng)
+            for i, batching in enumerate(args.batching):
+                config = Config(config.servers, config.redis, batching)
+                print(f"config: {config.label}", flush=True)
+                cells += await run_config(args, config, db, fake, ws, rng, hits=i == 0)
     finally:
         fake.stop()
     results = results_table(cells)
@@ -738,7 +1134,23 @@ async def run(args: argparse.Namespace) -> None:
     goals = goals_table(cells)
     results.print("POST /api/v1/chat (times in ms)")
     stages.print("median server time per stage at 1 visitor (ms)")
-    goals.print("goals")
+    if goals.rows:
+        goals.print("goals")
+    extra: list[tuple[str, Table]] = [
+        (
+            "rag at zero LLM latency, micro-batching off vs on (overhead in ms)",
+            batching_table(cells),
+        ),
+        (
+            "rag while documents are ingested in the same process (overhead in ms)",
+            ingest_table(cells),
+        ),
+        ("streamed answers at zero LLM latency: time to the first token (ms)", sse_table(cells)),
+        ("issue 15 goals", load_goals(cells)),
+    ]
+    extra = [(title, table) for title, table in extra if table.rows]
+    for title, table in extra:
+        table.print(title)
     where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded PostgreSQL"
     body = "\n".join(
         [
@@ -754,20 +1166,26 @@ async def run(args: argparse.Namespace) -> None:
             " server's `timings_ms.total` minus `timings_ms.generation`; client latency includes"
             " the load generator, which shares the 2 cores with the server and PostgreSQL.",
             "",
+            f"Load average (1 min) on this {os.cpu_count()}-core machine: {load_before:.1f}"
+            f" when the run started, {os.getloadavg()[0]:.1f} when it ended (above the core"
+            " count, other processes were sharing the cores and every figure is slower for it).",
+            "",
             results.markdown(),
             "",
             "Median server time per stage at 1 visitor (ms):",
             "",
             stages.markdown(),
             "",
-            goals.markdown(),
-            "",
+            *([goals.markdown(), ""] if goals.rows else []),
+            *[line for title, table in extra for line in (f"{title}:", "", table.markdown(), "")],
             f"uvicorn {package_version('uvicorn')}, fastapi {package_version('fastapi')},"
             f" httpx {package_version('httpx')}, redis-py {package_version('redis')}.",
         ]
     )
     if not args.no_write:
-        name = f"chat_http_{args.embedder}" + ("_async_commit" if args.async_commit else "")
+        name = args.section or (
+            f"chat_http_{args.embedder}" + ("_async_commit" if args.async_commit else "")
+        )
         write_section(name, body, machine=versions)
 
 
@@ -788,6 +1206,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rag-requests", type=int, default=200, help="per level, rag")
     parser.add_argument("--cap", type=float, default=8.0, help="seconds per level at most")
     parser.add_argument("--rag-multi", action="store_true", help="rag also with >1 process")
+    parser.add_argument(
+        "--batching", default="on,off", help="EMBED_BATCHING modes, each a server run (on,off)"
+    )
+    parser.add_argument("--sse-levels", default="16", help="visitors for the sse scenario")
+    parser.add_argument("--ingest-levels", default="16", help="visitors for the ingest scenario")
+    parser.add_argument("--ingest-files", type=int, default=200, help="corpus pages to cycle")
+    parser.add_argument(
+        "--section", default=None, help="docs/benchmarks.md section (default chat_http_EMBEDDER)"
+    )
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--quick", action="store_true")
@@ -797,8 +1224,11 @@ def main(argv: list[str] | None = None) -> None:
         help="experiment (embedded database only): the app role's synchronous_commit = off",
     )
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
-    parser.add_argument("--profile", action="store_true", help="cProfile the cache-hit path")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile one path (--profile-scenario)"
+    )
     parser.add_argument("--profile-redis", action="store_true")
+    parser.add_argument("--profile-scenario", choices=["cache", "rag"], default="cache")
     parser.add_argument("--profile-requests", type=int, default=500)
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -806,6 +1236,9 @@ def main(argv: list[str] | None = None) -> None:
         args.levels, args.requests, args.rag_requests, args.cap = "1,16", 100, 60, 6.0
         args.configs = "1:memory,2:redis"
     args.levels = [int(x) for x in str(args.levels).split(",")]
+    args.sse_levels = [int(x) for x in str(args.sse_levels).split(",")]
+    args.ingest_levels = [int(x) for x in str(args.ingest_levels).split(",")]
+    args.batching = [x.strip() == "on" for x in str(args.batching).split(",")]
     args.latencies = [float(x) for x in str(args.latencies).split(",")]
     args.scenarios = set(str(args.scenarios).split(","))
     args.configs = parse_configs(str(args.configs))

@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     refresh_token_ttl_days: int = Field(default=30, ge=1)
     web_session_ttl_days: int = Field(default=7, ge=1)
     session_max_days: int = Field(default=90, ge=1)
+    email_verification_ttl_hours: int = Field(default=48, ge=1)
+    invitation_ttl_days: int = Field(default=7, ge=1)
     jwt_algorithm: str = "HS256"
     # Argon2 hashes computed at once per process (worker threads); 0: one per CPU core.
     password_hash_concurrency: int = Field(default=0, ge=0, le=256)
@@ -101,6 +103,16 @@ class Settings(BaseSettings):
     login_lockout_seconds: int = Field(default=900, ge=1)
     login_slowdown_seconds: int = Field(default=1, ge=0)
     login_slowdown_max_seconds: int = Field(default=60, ge=1)
+
+    # --- mail (core/mail.py) ---
+    # smtp://user:pass@host:587 or smtps://host:465; unset: messages go to DATA_DIR/outbox/*.eml.
+    smtp_url: str | None = None
+    smtp_starttls: Literal["auto", "on", "off"] = "auto"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    mail_from: str = "TrulyBot <no-reply@trulybot.local>"
+    mail_reply_to: str | None = None
+    mail_max_attempts: int = Field(default=8, ge=1)
+    mail_retry_seconds: float = Field(default=1.0, ge=0)
 
     # --- plans ---
     default_plan: str = "free"
@@ -154,6 +166,17 @@ class Settings(BaseSettings):
     embedding_batch_size: int = 32
     embedding_concurrency: int = 4
     openai_embedding_batch_size: int = 2048
+    # Concurrent query embeddings encoded together (local model and OpenAI), gathered for at
+    # most EMBED_BATCH_WAIT_MS once queries overlap, up to EMBED_BATCH_MAX; document batches cut
+    # into slices of EMBED_DOCUMENT_SLICE chunks queued behind waiting queries.
+    embed_batching: bool = True
+    embed_batch_max: int = Field(default=64, ge=1, le=2048)
+    embed_batch_wait_ms: float = Field(default=2.0, ge=0, le=1000)
+    embed_document_slice: int = Field(default=4, ge=1, le=2048)
+    # Query vectors kept per process (LRU by normalized text); 0: off.
+    embed_query_cache_size: int = Field(default=2048, ge=0)
+    # The local model's torch threads; 0: one per core (torch's default).
+    embed_threads: int = Field(default=1, ge=0, le=256)
 
     # --- generation ---
     openai_api_key: str | None = None
@@ -204,6 +227,9 @@ class Settings(BaseSettings):
     rate_limit_chat_workspace: str = "600/minute"
     rate_limit_ingest: str = "60/minute"
     rate_limit_widget_leads: str = "10/hour"
+    # Password-reset requests: per client IP and per email address (known or not).
+    rate_limit_password_reset_ip: str = "20/hour"  # noqa: S105 - a rate, not a password
+    rate_limit_password_reset_email: str = "5/hour"  # noqa: S105 - a rate, not a password
     # New conversations through the public widget key, per hour (owners may override the first
     # two in their widget settings). A caller without an Origin header is not a browser page.
     widget_conversations_per_ip_per_hour: int = Field(default=20, ge=1)
@@ -217,6 +243,18 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("smtp_url", "mail_reply_to", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_scheme(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("smtp", "smtps"):
+            raise ValueError("SMTP_URL must start with smtp:// or smtps://")
+        return value
 
     @field_validator("jwt_secret", mode="before")
     @classmethod

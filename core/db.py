@@ -22,6 +22,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import QueuePool
+
+from core import metrics
 
 # The settings row-level-security policies read. Values are strings; '' means unset.
 TENANT_SETTINGS = (
@@ -168,6 +171,9 @@ class Database:
         never for payments.
         """
         async with self.sessionmaker() as session, session.begin():
+            waited = time.perf_counter()
+            await session.connection()  # from the pool (or a new connect): the wait, measured
+            metrics.observe_db_pool_wait(time.perf_counter() - waited)
             await set_tenant(
                 session,
                 workspace_id=workspace_id,
@@ -178,6 +184,17 @@ class Database:
                 durable=durable,
             )
             yield session
+
+    def report_pool(self) -> None:
+        """The pool's connections (checked out, idle, overflow, size) into /metrics."""
+        pool = self.engine.pool
+        if isinstance(pool, QueuePool):
+            metrics.set_db_pool(
+                size=pool.size(),
+                checked_out=pool.checkedout(),
+                idle=pool.checkedin(),
+                overflow=pool.overflow(),
+            )
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -112,6 +112,44 @@ CROSS_TENANT_MISSES = Counter(
     registry=REGISTRY,
 )
 
+EMBEDDING_BATCH = Histogram(
+    "trulybot_embedding_batch_size",
+    "Texts per model call by kind (query: micro-batched questions, document: one slice).",
+    ("kind",),
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+    registry=REGISTRY,
+)
+EMBEDDING_CALL = Histogram(
+    "trulybot_embedding_call_seconds",
+    "Duration of one model call (a query batch or a document slice) by kind.",
+    ("kind",),
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+LOOP_LAG = Histogram(
+    "trulybot_event_loop_lag_seconds",
+    "How late the event loop ran a periodic timer: time it could not serve anything else.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    registry=REGISTRY,
+)
+LOOP_LAG_MAX = Gauge(
+    "trulybot_event_loop_lag_max_seconds",
+    "The largest event-loop lag seen in the last 10 to 20 seconds.",
+    registry=REGISTRY,
+)
+DB_POOL = Gauge(
+    "trulybot_db_pool_connections",
+    "Database pool connections by state (checked_out, idle, overflow) and the pool size.",
+    ("state",),
+    registry=REGISTRY,
+)
+DB_POOL_WAIT = Histogram(
+    "trulybot_db_pool_wait_seconds",
+    "Time a unit of work waited for a pooled database connection (including a new connect).",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
+    registry=REGISTRY,
+)
+
 CacheResult = Literal["hit", "miss", "error"]
 
 
@@ -169,6 +207,32 @@ def count_rate_limited(route_class: str) -> None:
 
 def count_cross_tenant_miss(route: str) -> None:
     CROSS_TENANT_MISSES.labels(route=route).inc()
+
+
+def observe_embedding_batch(kind: str, size: int, seconds: float) -> None:
+    """One model call encoded ``size`` texts of ``kind`` (query or document) in ``seconds``."""
+    EMBEDDING_BATCH.labels(kind=kind).observe(size)
+    EMBEDDING_CALL.labels(kind=kind).observe(max(0.0, seconds))
+
+
+def observe_loop_lag(seconds: float) -> None:
+    LOOP_LAG.observe(max(0.0, seconds))
+
+
+def set_loop_lag_max(seconds: float) -> None:
+    LOOP_LAG_MAX.set(max(0.0, seconds))
+
+
+def set_db_pool(*, size: int, checked_out: int, idle: int, overflow: int) -> None:
+    """The pool's state, read when /metrics is served."""
+    DB_POOL.labels(state="size").set(size)
+    DB_POOL.labels(state="checked_out").set(checked_out)
+    DB_POOL.labels(state="idle").set(idle)
+    DB_POOL.labels(state="overflow").set(max(0, overflow))
+
+
+def observe_db_pool_wait(seconds: float) -> None:
+    DB_POOL_WAIT.observe(max(0.0, seconds))
 
 
 def render() -> bytes:

@@ -17,6 +17,7 @@ def _cmd(args: argparse.Namespace) -> int:
 
     from api.runtime import build_runtime, job_registry
     from core.jobs import ArqQueue, worker_functions
+    from core.mail import MAILER_KEY
     from lifecycle import jobs as lifecycle_jobs
     from rag.knowledge import jobs as knowledge_jobs
     from rag.knowledge.rerank import NoReranker
@@ -38,6 +39,8 @@ def _cmd(args: argparse.Namespace) -> int:
         )
         ctx[_STACK_KEY] = stack
         ctx[knowledge_jobs.DEPS_KEY] = runtime.ingestion
+        ctx[MAILER_KEY] = runtime.mailer
+        await runtime.mailer.kick()  # messages a previous process left in the outbox
         ctx[lifecycle_jobs.DEPS_KEY] = runtime.lifecycle
         if settings.scheduler_enabled:
             # With Redis the workers drive the periodic jobs, not the API replicas; the lease

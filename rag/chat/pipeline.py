@@ -140,6 +140,15 @@ class _Clock:
     def total(self) -> None:
         self.timings["total"] = round((time.perf_counter() - self.start) * 1000, 2)
 
+    def first_token(self, generation_started: float) -> None:
+        """Streaming: the first words leave now. ``first_token`` is measured from the start,
+        ``model_first_token`` from the start of generation (the model's own share)."""
+        if "first_token" in self.timings:
+            return
+        now = time.perf_counter()
+        self.timings["first_token"] = round((now - self.start) * 1000, 2)
+        self.timings["model_first_token"] = round((now - generation_started) * 1000, 2)
+
 
 class AnswerPipeline:
     def __init__(
@@ -187,13 +196,16 @@ class AnswerPipeline:
         if isinstance(settled, Grounding):
             text = ""
             failed = False
+            generation_started = time.perf_counter()
             try:
                 generator = self._generator_for(settled)
                 async for event in generator.stream(self._request(turn, settled)):
                     if event.kind == "delta" and event.text:
+                        clock.first_token(generation_started)
                         text += event.text
                         yield "delta", {"text": event.text}
                     elif event.kind == "replace":
+                        clock.first_token(generation_started)
                         text = event.text
                         yield "replace", {"text": event.text}
                     elif event.kind == "done" and event.completion is not None:
@@ -206,6 +218,7 @@ class AnswerPipeline:
                 completion = Completion(text=text, prompt_tokens=0, completion_tokens=0, model="")
             clock.lap("generation")
         else:
+            clock.first_token(time.perf_counter())
             yield "delta", {"text": settled.text}
         result = await self._finish(turn, settled, completion, clock)
         yield "citations", {"citations": result.citations}

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import sentry_sdk
 from fastapi import FastAPI
 
 from api import metrics
+from core.looplag import LoopLagMonitor
 from core.observability import FILTERED, init_sentry, scrub_event
 from tests.conftest import Owner, json_logs, make_settings
 from tests.hardening.conftest import ClientFactory
@@ -74,6 +77,39 @@ async def test_functions_other_modules_call_show_up_in_metrics(app_client: Clien
         'trulybot_ingestion_job_seconds_count{kind="file"}',
     ):
         assert line in text
+
+
+async def test_a_stalled_event_loop_shows_as_lag() -> None:
+    """A 300 ms blocking call on the loop's thread delays the monitor's timer by at least that
+    much less one interval: it shows in the histogram and the window's maximum."""
+    before = metrics.sample("trulybot_event_loop_lag_seconds_count")
+    lag_before = metrics.sample("trulybot_event_loop_lag_seconds_sum")
+    monitor = LoopLagMonitor(interval=0.01, window=60)
+    monitor.start()
+    try:
+        while monitor.samples < 2:
+            await asyncio.sleep(0.01)
+        time.sleep(0.3)  # the stall being measured
+        seen = monitor.samples
+        while monitor.samples < seen + 2:
+            await asyncio.sleep(0.01)
+    finally:
+        await monitor.stop()
+    assert monitor.max_lag >= 0.25
+    assert metrics.sample("trulybot_event_loop_lag_seconds_count") >= before + 4
+    assert metrics.sample("trulybot_event_loop_lag_seconds_sum") >= lag_before + 0.25
+
+
+async def test_metrics_show_the_pool_and_its_waits(app_client: ClientFactory, owner: Owner) -> None:
+    waits = metrics.sample("trulybot_db_pool_wait_seconds_count")
+    async with app_client(metrics_token=TOKEN) as client:
+        assert (await client.get(owner.url(), headers=owner.headers)).status_code == 200
+        text = (await client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})).text
+    assert metrics.sample("trulybot_db_pool_wait_seconds_count") > waits
+    assert 'trulybot_db_pool_connections{state="size"}' in text
+    assert 'trulybot_db_pool_connections{state="checked_out"}' in text
+    assert "trulybot_event_loop_lag_seconds_bucket" in text
+    assert metrics.sample("trulybot_db_pool_connections", {"state": "size"}) >= 1
 
 
 async def test_rate_limit_rejections_are_counted(app_client: ClientFactory) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -240,3 +242,37 @@ async def test_without_redis_windows_and_counters_live_in_process_memory() -> No
     assert time.time() < expires <= time.time() + 60
     await limiter.clear("fails")
     assert (await limiter.counter("fails"))[0] == 0
+
+
+async def test_memory_windows_expire_without_a_thread_hop_per_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In memory, many keys cost no worker-thread hops and at most one sweep per second; once
+    their window has passed the entries are freed, and the limit applies afresh."""
+    hops = 0
+    real_to_thread = asyncio.to_thread
+
+    async def counting_to_thread(*args: Any, **kwargs: Any) -> Any:
+        nonlocal hops
+        hops += 1
+        return await real_to_thread(*args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", counting_to_thread)
+    limiter = RateLimiter(None)
+    storage = limiter._memory_storage
+    keys = [f"visitor-{uuid.uuid4()}" for _ in range(100)]
+    for key in keys:
+        assert [(await limiter.hit("chat", key, limit="2/second")).allowed for _ in range(3)] == [
+            True,
+            True,
+            False,
+        ]
+    assert hops == 0
+    assert storage.sweeps <= 1  # 300 hits, at most one sweep (this test may cross one second)
+    assert len(storage.events) == 100
+    await asyncio.sleep(1.1)  # every entry's window is over
+    storage._last_sweep = 0.0  # the next hit sweeps
+    assert (await limiter.hit("chat", keys[0], limit="2/second")).allowed
+    assert list(storage.events) == [next(iter(storage.events))]  # only the new entry is kept
+    assert len(storage.events[next(iter(storage.events))]) == 1
+    assert hops == 0

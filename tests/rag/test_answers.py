@@ -3,16 +3,21 @@ OpenAI-compatible server, the extractive default, caching and its invalidation."
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import httpx
 import pytest
 
 from api.runtime import Runtime
+from api.sse import sse_response
 from core.config import Settings
 from core.db import Database
+from rag.chat.generator import Completion, GenerationRequest, StreamEvent
+from rag.chat.pipeline import ChatInput
 from tests.conftest import (
     Owner,
     RuntimeFactory,
@@ -23,6 +28,7 @@ from tests.conftest import (
 )
 from tests.fakes.openai_server import FakeOpenAI
 from tests.rag.test_chat import chat, parse_sse, widget_headers
+from workspaces.repository import get_workspace
 
 REFUNDS = (
     "# Refund policy\n\nYearly plans can be refunded in full within 30 days of purchase. "
@@ -340,3 +346,63 @@ async def test_daily_token_cap_switches_to_extractive_answers(
     assert body["source"] == "rag"
     assert body["extractive"] is True
     assert "5 to 7 business days" in body["answer"]
+
+
+class GatedGenerator:
+    """A model that says its first words, then waits for ``gate`` before the rest."""
+
+    extractive = False
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.finished = False
+
+    async def generate(self, request: GenerationRequest) -> Completion:
+        raise AssertionError("the stream is what is tested")
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
+        yield StreamEvent("delta", "Refunds arrive ")
+        await self.gate.wait()
+        yield StreamEvent("delta", "within 5 to 7 business days [1].")
+        self.finished = True
+        text = "Refunds arrive within 5 to 7 business days [1]."
+        yield StreamEvent("done", completion=Completion(text, 10, 5, "gated"))
+
+    async def rewrite_follow_up(self, message: str, history: Sequence[tuple[str, str]]) -> str:
+        return message
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_meta_and_first_words_leave_before_the_model_finishes(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """The stream hands out meta and the first delta while the model is still writing; the
+    done event reports when the first words left and the model's own share of that time."""
+    model = GatedGenerator()
+    async with (
+        runtime_factory(generator=model, retrieval_min_similarity=0.05) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client, "First words")
+        await ingest(client, owner, runtime, "Refunds", REFUNDS)
+        async with runtime.db.transaction(workspace_id=owner.workspace_id) as session:
+            workspace = await get_workspace(session, uuid.UUID(owner.workspace_id))
+        assert workspace is not None
+        inp = ChatInput(
+            workspace=workspace, message="How long do refunds take to arrive?", session_id="s"
+        )
+        response = await sse_response(runtime.pipeline.stream(inp))
+        body = response.body_iterator
+        first, second = parse_sse(str(await anext(body))), parse_sse(str(await anext(body)))
+        assert first[0][0] == "meta"
+        assert first[0][1]["source"] == "rag"
+        assert second == [("delta", {"text": "Refunds arrive "})]
+        assert not model.finished  # the model is still writing
+        model.gate.set()
+        rest = parse_sse("".join([str(chunk) async for chunk in body]))
+    assert model.finished
+    assert [name for name, _ in rest] == ["delta", "citations", "done"]
+    timings = rest[-1][1]["timings_ms"]
+    assert 0 <= timings["model_first_token"] <= timings["first_token"] <= timings["total"]
