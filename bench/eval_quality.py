@@ -1,17 +1,20 @@
-"""Retrieval quality on the shipped eval set: recall@1/5/10 and MRR per mode.
+"""Retrieval quality on both shipped eval sets: recall@1/5/10 and MRR per set, half and mode.
 
-Ingests the Python 3.11 documentation from Debian's python3-doc (every page the eval expects plus
-distractors, or the whole corpus) into a fresh workspace on its own embedded PostgreSQL, with the
-embedder the settings name (the local MiniLM by default), then runs `rag.knowledge.eval` over
-eval/python-docs.jsonl in every mode and writes the `eval_quality` section of docs/benchmarks.md.
+Ingests each corpus (the Python 3.11 documentation from Debian's python3-doc, git's HTML manual
+from git-doc) into a fresh workspace of its own on an embedded PostgreSQL, through the real
+ingest path, with the embedder the settings name (the local MiniLM by default), then runs
+`rag.knowledge.eval` over its question set in every mode and writes the `eval_quality` section
+of docs/benchmarks.md: every set x tune/heldout/all x mode.
 
-    python -m bench.eval_quality                 # the whole corpus (about 25 minutes on 2 cores)
-    python -m bench.eval_quality --quick         # expected pages + 100 distractors
-    python -m bench.eval_quality --pages 300
+    python -m bench.eval_quality                      # both whole corpora (~40 min on 2 idle cores)
+    python -m bench.eval_quality --quick              # expected pages + 100 distractors per set
+    python -m bench.eval_quality --sets git --pages 150
+    python -m bench.eval_quality --sets git --questions 12 --pages 20 --no-write   # a smoke run
 
-Needs `apt-get install -y python3-doc`. The same numbers come from the operator tools:
-`trulybot ingest /usr/share/doc/python3.11/html --workspace SLUG` then
-`trulybot eval --workspace SLUG --questions eval/python-docs.jsonl`.
+Needs `apt-get install -y python3-doc git-doc`. The same numbers come from the operator tools:
+`trulybot ingest /usr/share/doc/python3.11/html --workspace PY --include '*.html'` (and git-doc's
+folder into GIT), then `trulybot eval --set PY=python-docs --set GIT=git-docs`.
+``bench.retrieval_levers`` computes the same metrics offline (numpy over cached embeddings).
 """
 
 from __future__ import annotations
@@ -22,12 +25,74 @@ import os
 import random
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bench.common import ROOT, write_section
 
-CORPUS = Path("/usr/share/doc/python3.11/html")
-QUESTIONS = ROOT / "eval" / "python-docs.jsonl"
+CORPORA: dict[str, tuple[Path, Path]] = {
+    "python-docs": (Path("/usr/share/doc/python3.11/html"), ROOT / "eval" / "python-docs.jsonl"),
+    "git-docs": (Path("/usr/share/doc/git-doc"), ROOT / "eval" / "git-docs.jsonl"),
+}
+QUICK_DISTRACTORS = 100
+
+
+def select_pages(
+    files: Sequence[tuple[Path, str]], expected: set[str], pages: int | None
+) -> list[tuple[Path, str]]:
+    """Every expected page, then seeded distractors up to ``pages`` in all (None: every page).
+    ``bench.retrieval_levers`` picks its subsets with this too."""
+    chosen = [f for f in files if f[1] in expected]
+    others = sorted((f for f in files if f[1] not in expected), key=lambda f: f[1])
+    random.Random(7).shuffle(others)
+    extra = len(others) if pages is None else max(0, pages - len(chosen))
+    return chosen + others[:extra]
+
+
+async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str, Any]:
+    from api.commands.ingest import collect, ingest_files
+    from rag.knowledge import eval as rag_eval
+    from rag.knowledge import retrieval
+    from workspaces import service
+
+    corpus, question_file = CORPORA[name]
+    questions = rag_eval.load_questions(question_file)
+    if args.questions:
+        questions = questions[: args.questions]
+    files = collect([str(corpus)], "*.html")
+    expected = {path for q in questions for path in q.expected}
+    pages = args.pages
+    if args.quick and pages is None:
+        pages = len([f for f in files if f[1] in expected]) + QUICK_DISTRACTORS
+    chosen = select_pages(files, expected, pages)
+    async with runtime.db.transaction() as session:
+        _, workspace = await service.signup(
+            session,
+            email=f"eval-{name}-{int(time.time() * 1000)}@example.com",
+            password="evaluation password",
+            workspace_name=f"{name} eval",
+            name=None,
+            plan="unlimited",
+        )
+    summary = await ingest_files(runtime, workspace.id, chosen, concurrency=2)
+    started = time.perf_counter()
+    results = await rag_eval.evaluate(
+        runtime.db,
+        runtime.embedder,
+        workspace.id,
+        questions,
+        list(retrieval.MODES),
+        runtime.reranker,
+    )
+    return {
+        "name": name,
+        "questions": questions,
+        "results": results,
+        "summary": summary,
+        "pages": len(chosen),
+        "eval_seconds": time.perf_counter() - started,
+    }
 
 
 async def run(args: argparse.Namespace) -> str:
@@ -36,78 +101,58 @@ async def run(args: argparse.Namespace) -> str:
     os.environ.pop("MIGRATION_DATABASE_URL", None)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sys.path.insert(0, str(ROOT))
-    from api.commands.ingest import collect, ingest_files
     from api.runtime import operator_runtime
     from core.config import Settings
     from rag.knowledge import eval as rag_eval
     from rag.knowledge import retrieval
-    from workspaces import service
+    from rag.knowledge.chunking import EMBED_FORMAT
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     if settings.reranker.strip().lower() in ("", "none") and (
         settings.openai_api_key or settings.openai_base_url
     ):  # measure the llm reranker through whatever model the benchmark can reach
         settings = settings.model_copy(update={"reranker": "llm"})
-    questions = rag_eval.load_questions(QUESTIONS)
-    files = collect([str(CORPUS)], "*.html")
-    expected = {path for q in questions for path in q.expected}
-    chosen = [f for f in files if f[1] in expected]
-    others = [f for f in files if f[1] not in expected]
-    random.Random(7).shuffle(others)
-    extra = len(others) if args.pages is None else max(0, args.pages - len(chosen))
-    chosen += others[:extra]
+    runs = []
     async with operator_runtime(settings) as runtime:
-        async with runtime.db.transaction() as session:
-            _, workspace = await service.signup(
-                session,
-                email=f"eval-{int(time.time())}@example.com",
-                password="evaluation password",
-                workspace_name="Python docs eval",
-                name=None,
-                plan="unlimited",
-            )
-        summary = await ingest_files(runtime, workspace.id, chosen, concurrency=2)
-        started = time.perf_counter()
-        results = await rag_eval.evaluate(
-            runtime.db,
-            runtime.embedder,
-            workspace.id,
-            questions,
-            list(retrieval.MODES),
-            runtime.reranker,
-        )
-        eval_seconds = time.perf_counter() - started
-        name = runtime.embedder.name
-        reranker = rag_eval.reranker_line(runtime.reranker, results)
-    table = rag_eval.format_table(results, len(questions))
+        for name in args.sets:
+            runs.append(await run_set(args, name, runtime))
+        embedder = runtime.embedder.name
+        reranker = rag_eval.reranker_line(runtime.reranker, [x for r in runs for x in r["results"]])
+    table = rag_eval.format_halves([(r["name"], r["questions"], r["results"]) for r in runs])
     print(reranker)
     print(table)
-    return "\n".join(
-        [
-            f"`python -m bench.eval_quality{' --pages ' + str(args.pages) if args.pages else ''}`:"
-            f" {len(questions)} questions, {summary['files']} pages ingested"
-            f" ({summary['chunks']} chunks in {summary['seconds']} s,"
-            f" {summary['chunks_per_second']} chunks/s), embedder {name}, default mode"
-            f" `{retrieval.DEFAULT_MODE}`; evaluation took {eval_seconds:.1f} s.",
-            "",
-            reranker,
-            "",
-            table,
-        ]
-    )
+    command = "python -m bench.eval_quality" + "".join(f" {a}" for a in args.argv)
+    lines = [f"`{command}`: embedder {embedder}, default mode `{retrieval.DEFAULT_MODE}`,"]
+    lines[0] += f" embedded text format {EMBED_FORMAT}, one hit per page."
+    for r in runs:
+        s = r["summary"]
+        lines.append(
+            f"- {r['name']}: {len(r['questions'])} questions, {r['pages']} pages"
+            f" ({s['files']} ingested, {s['chunks']} chunks in {s['seconds']} s,"
+            f" {s['chunks_per_second']} chunks/s); evaluation {r['eval_seconds']:.1f} s."
+        )
+    return "\n".join([*lines, "", reranker, "", table])
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", default="python-docs,git-docs", help="comma-separated")
     parser.add_argument("--pages", type=int, default=None, help="expected pages + distractors")
     parser.add_argument("--quick", action="store_true", help="expected pages + 100 distractors")
+    parser.add_argument("--questions", type=int, default=None, help="only the first N questions")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/tb-bench-eval"))
     parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args(argv)
-    if not CORPUS.is_dir():
-        raise SystemExit(f"{CORPUS} is missing: apt-get install -y python3-doc")
-    if args.quick and args.pages is None:
-        args.pages = 208
+    raw = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(raw)
+    args.argv = [a for a in raw if not a.startswith("--data-dir")]
+    args.sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    for name in args.sets:
+        if name not in CORPORA:
+            raise SystemExit(f"unknown set {name!r}; one of {', '.join(CORPORA)}")
+        if not CORPORA[name][0].is_dir():
+            raise SystemExit(
+                f"{CORPORA[name][0]} is missing: apt-get install -y python3-doc git-doc"
+            )
     body = asyncio.run(run(args))
     if not args.no_write:
         write_section("eval_quality", body)

@@ -129,6 +129,7 @@ async def trulybot_queries(
                 query_embedding=q,
                 k=k,
                 mode="vector",
+                per_document=False,
             )
         times.append((time.perf_counter() - t0) * 1000)
         results.append([h.text for h in hits])

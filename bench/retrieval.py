@@ -211,6 +211,7 @@ async def run(args: argparse.Namespace) -> None:
                             query_embedding=q,
                             k=10,
                             mode=mode,  # type: ignore[arg-type]
+                            per_document=False,
                             ef_search=max(ef, 1),
                         )
                         lat.append((time.perf_counter() - t) * 1000)

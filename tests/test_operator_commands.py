@@ -189,12 +189,12 @@ async def test_ingest_then_eval_a_folder_by_workspace_slug(
     assert all(r.chunk_count >= 1 for r in rows)
 
     questions = tmp_path / "questions.jsonl"
-    questions.write_text(
-        json.dumps(
-            {"id": "q1", "question": "refunds of yearly plans", "expected": ["billing/refunds.md"]}
-        )
-        + "\n"
-    )
+    rows_in = [  # op2 falls in the tune half, op1 and op3 in the held-out half (eval.splits)
+        {"id": "op2", "question": "refunds of yearly plans", "expected": ["billing/refunds.md"]},
+        {"id": "op1", "question": "install the agent on Debian", "expected": ["setup/linux.md"]},
+        {"id": "op3", "question": "yearly plan refund", "expected": ["billing/refunds.md"]},
+    ]
+    questions.write_text("".join(json.dumps(r) + "\n" for r in rows_in))
     evaluated = await trulybot(
         scratch,
         tmp_path,
@@ -207,9 +207,75 @@ async def test_ingest_then_eval_a_folder_by_workspace_slug(
         "fulltext",
     )
     assert evaluated.code == 0, evaluated.out
-    assert "fulltext" in evaluated.out
     assert "hash:384" in evaluated.out  # the runtime's embedder, from the settings
     assert "reranker: none available" in evaluated.out  # RERANKER unset, no model reachable
+    lines = [line for line in evaluated.out.splitlines() if line.startswith("| questions |")]
+    halves = {line.split("|")[2].strip(): line.split("|") for line in lines}
+    assert sorted(halves) == ["all", "heldout", "tune"]
+    assert all(row[3].strip() == "fulltext" for row in halves.values())
+    assert [halves[h][8].strip() for h in ("tune", "heldout", "all")] == ["1", "2", "3"]
+    # Both sets at once, by WORKSPACE=QUESTIONS, every mode; a malformed pair is refused.
+    both = await trulybot(
+        scratch, tmp_path, "eval", "--set", f"{scratch.slug}={questions}", "--mode", "all"
+    )
+    assert both.code == 0, both.out
+    assert sum(line.startswith("| questions |") for line in both.out.splitlines()) == 9
+    bad = await trulybot(scratch, tmp_path, "eval", "--set", str(questions))
+    assert bad.code != 0
+    assert "WORKSPACE=QUESTIONS" in bad.out
+
+
+async def test_reindex_rechunks_documents_of_an_older_chunk_format(
+    scratch: Scratch, tmp_path: Path
+) -> None:
+    name = f"hours-{uuid.uuid4().hex[:6]}.md"
+    (tmp_path / name).write_text("# Opening hours\n\nThe shop opens at nine on weekdays.\n")
+    dims = await _scalar(
+        scratch,
+        "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'chunks'::regclass"
+        " AND attname = 'embedding'",
+    )
+    env = {"EMBEDDING_DIMENSIONS": str(dims)}  # whatever an earlier test left the column at
+    ingested = await trulybot(
+        scratch, tmp_path, "ingest", str(tmp_path / name), "--workspace", scratch.slug, **env
+    )
+    assert ingested.code == 0, ingested.out
+    document_id = await _scalar(scratch, "SELECT id FROM documents WHERE source = :s", s=name)
+    # Make its chunks look like chunks from before the "title > headings" format (no
+    # embed_format, the hash of the text alone).
+    owner = Database.from_url(scratch.cluster.owner_url(), pool_size=1, max_overflow=0)
+    try:
+        async with owner.transaction() as session:
+            await session.execute(
+                text(
+                    "UPDATE chunks SET metadata = metadata - 'embed_format',"
+                    " content_hash = encode(sha256(convert_to(text, 'UTF8')), 'hex')"
+                    " WHERE document_id = :d"
+                ),
+                {"d": document_id},
+            )
+    finally:
+        await owner.dispose()
+    old_ids = await _scalar(
+        scratch, "SELECT array_agg(id) FROM chunks WHERE document_id = :d", d=document_id
+    )
+    ran = await trulybot(
+        scratch, tmp_path, "reindex", "--workspace", scratch.slug, "--outdated-only", **env
+    )
+    assert ran.code == 0, ran.out
+    assert "re-chunked 1 documents" in ran.out
+    fmt = "SELECT min(coalesce((metadata->>'embed_format')::int, 1)) FROM chunks"
+    assert await _scalar(scratch, fmt + " WHERE document_id = :d", d=document_id) == 2
+    new_ids = await _scalar(
+        scratch, "SELECT array_agg(id) FROM chunks WHERE document_id = :d", d=document_id
+    )
+    assert set(new_ids).isdisjoint(old_ids)  # embedded anew, not kept
+    status = await _scalar(scratch, "SELECT status FROM documents WHERE id = :d", d=document_id)
+    assert status == "ready"
+    again = await trulybot(
+        scratch, tmp_path, "reindex", "--workspace", scratch.slug, "--outdated-only", **env
+    )
+    assert "re-chunked 0 documents" in again.out  # nothing left in the old format
 
 
 async def test_the_worker_runs_what_the_api_queued(scratch: Scratch, tmp_path: Path) -> None:

@@ -1,7 +1,11 @@
-"""`trulybot reindex [--workspace SLUG] [--change-dimension]`: re-embed after a model change.
+"""`trulybot reindex [--workspace SLUG] [--outdated-only] [--change-dimension]`: re-embed.
 
-Every chunk, FAQ question and unanswered question is embedded again with the configured model,
-workspace by workspace, and each workspace's HNSW index is brought in line with its size.
+First, every document whose chunks were cut and embedded in an older format than
+``chunking.EMBED_FORMAT`` (chunks without the "title > headings" line, from before it) is parsed,
+chunked and embedded again from its stored content (web pages are fetched again); its old chunks
+answer until the new ones replace them. Then every other chunk, FAQ question and unanswered
+question is embedded again with the configured model (after a model change), unless
+``--outdated-only``. Each workspace's HNSW index is brought in line with its size.
 
 When the model's dimension differs from the ``chunks.embedding`` column's, the column must
 change too. That is never done on its own: it drops every workspace's HNSW index and clears every
@@ -66,15 +70,25 @@ async def _run(args: argparse.Namespace) -> int:
         workspaces = await _workspaces(runtime, args)
         deps = runtime.ingestion
         total = faqs = 0
+        reprocessed = failed = 0
         for ws in workspaces:
-            bar = tqdm(desc=f"re-embedding {ws}", unit="chunk")
-            total += await knowledge_jobs.reembed_workspace(deps, ws, on_progress=bar.update)
-            bar.close()
-            faqs += await faq.reembed_workspace(deps.db, deps.embedder, ws)
+            outdated = await knowledge_jobs.outdated_documents(deps, ws)
+            for document_id in tqdm(outdated, desc=f"re-chunking {ws}", unit="document"):
+                outcome = await knowledge_jobs.reprocess_document(deps, ws, document_id)
+                reprocessed += outcome == "ready"
+                failed += outcome == "failed"
+            if not args.outdated_only:
+                bar = tqdm(desc=f"re-embedding {ws}", unit="chunk")
+                total += await knowledge_jobs.reembed_workspace(
+                    deps, ws, skip_documents=frozenset(outdated), on_progress=bar.update
+                )
+                bar.close()
+                faqs += await faq.reembed_workspace(deps.db, deps.embedder, ws)
             await knowledge_jobs.maintain_index(deps, ws)
         if change and runtime.owner_url:
             await indexes.restore_not_null(runtime.owner_url)
     print(
+        f"re-chunked {reprocessed} documents of an older chunk format ({failed} failed), "
         f"re-embedded {total} chunks and {faqs} FAQ/unanswered questions in "
         f"{len(workspaces)} workspaces with {runtime.embedder.name}"
     )
@@ -86,8 +100,15 @@ def _cmd(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("reindex", help="re-embed all chunks after a model change")
+    parser = subparsers.add_parser(
+        "reindex", help="re-chunk documents of an older format, re-embed after a model change"
+    )
     parser.add_argument("--workspace", default=None, help="only this workspace (slug or id)")
+    parser.add_argument(
+        "--outdated-only",
+        action="store_true",
+        help="only re-chunk documents of an older chunk format (no model change)",
+    )
     parser.add_argument(
         "--change-dimension",
         action="store_true",

@@ -101,6 +101,9 @@ class SearchIn(BaseModel):
     query: str = Field(min_length=1, max_length=2000)
     k: int = Field(default=5, ge=1, le=retrieval.MAX_K)
     mode: retrieval.Mode = retrieval.DEFAULT_MODE
+    per_document: bool = Field(
+        default=True, description="one hit per document (its best chunk); false: the k best chunks"
+    )
 
 
 class HitOut(BaseModel):
@@ -402,6 +405,7 @@ async def search(
         query_embedding=embedding,
         k=min(runtime.reranker.pool(body.k), retrieval.MAX_K),
         mode=body.mode,
+        per_document=body.per_document,
     )
     ranked = await runtime.reranker.rerank(body.query, hits, body.k)
     return SearchOut(

@@ -7,6 +7,14 @@ break, else a sentence end, else a line break, else a word start, else a hard to
 chunk starts up to ``overlap`` tokens earlier (at a sentence start in that window if
 there is one, else a word start). Chunks never cross sections.
 Cuts fall between words, so re-tokenizing a chunk's text gives its ``token_count``.
+
+What is embedded is not the chunk alone but :func:`embedding_text`: a header line naming the
+document and the chunk's heading path ("csv — CSV File Reading and Writing > Dialects"), then the
+chunk. The question's words are often only in a title or heading, and a chunk deep in a section
+does not repeat them. Each section's window shrinks by its header's tokens so that header plus
+chunk fit the embedding model's ``EMBED_WINDOW`` (256 word pieces for all-MiniLM-L6-v2, which
+silently cuts what is longer). ``EMBED_FORMAT`` names this format; it is stored with every chunk
+so chunks embedded another way are found and re-embedded (``trulybot reindex``).
 """
 
 from __future__ import annotations
@@ -23,6 +31,11 @@ from rag.knowledge.parsing import ParsedDocument, Section, sha256_text
 
 DEFAULT_MAX_TOKENS = 300
 DEFAULT_OVERLAP = 40
+EMBED_WINDOW = 256  # all-MiniLM-L6-v2's max_seq_length, [CLS] and [SEP] included
+SPECIAL_TOKENS = 2
+MIN_SECTION_TOKENS = 0  # a section shorter than this joins the next one (see merge_small)
+MAX_HEADER_TOKENS = 48  # a longer header keeps its first and last parts
+EMBED_FORMAT = 2  # 1: the chunk text alone; 2: "title > heading path", a blank line, the chunk
 
 _tokenizer: Any = None
 _tokenizer_lock = threading.Lock()
@@ -42,7 +55,8 @@ class Piece:
     token_count: int
     heading_path: list[str]
     page: int | None
-    content_hash: str
+    content_hash: str  # of what is embedded (embed_text), so a changed header re-embeds
+    embed_text: str = ""
 
 
 def get_tokenizer() -> Any:
@@ -82,35 +96,160 @@ def count_tokens_batch(texts: Sequence[str]) -> list[int]:
     return [len(e.ids) for e in encodings]
 
 
+def _norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def chunk_header(title: str | None, heading_path: Sequence[str]) -> str:
+    """``title > heading > sub-heading``; the title is left out when the first heading starts it
+    (a page titled "csv — CSV File Reading and Writing — Python 3.11.2 documentation" whose h1
+    is "csv — CSV File Reading and Writing"), and a heading repeating the previous part too."""
+    path = [" ".join(h.split()) for h in heading_path if h.strip()]
+    parts: list[str] = []
+    name = " ".join((title or "").split())
+    if name and not (path and _norm(name).startswith(_norm(path[0]))):
+        parts.append(name)
+    for heading in path:
+        if not parts or _norm(heading) != _norm(parts[-1]):
+            parts.append(heading)
+    return " > ".join(parts)
+
+
+def _fit_header(header: str, limit: int = MAX_HEADER_TOKENS) -> tuple[str, int]:
+    """The header cut to at most ``limit`` tokens (middle parts dropped first), and its size."""
+    if not header:
+        return "", 0
+    count = count_tokens(header)
+    parts = header.split(" > ")
+    while count > limit and len(parts) > 2:
+        del parts[1]
+        header = " > ".join([parts[0], "…", *parts[1:]])
+        count = count_tokens(header)
+    if count > limit:
+        encoding = _backend().encode(header, add_special_tokens=False)
+        header = header[: encoding.offsets[limit - 1][1]]
+        count = count_tokens(header)
+    return header, count
+
+
+def merge_small(sections: Sequence[Section], min_tokens: int) -> list[Section]:
+    """Sections of fewer than ``min_tokens`` tokens joined to the section after them (the last
+    one to the one before): a heading with one line under it, a man page's NAME, a one-line
+    SYNOPSIS, are no passage on their own. The joined section keeps the later heading path;
+    the small section's heading stays in its text."""
+    live = [s for s in sections if s.text.strip()]
+    if min_tokens <= 0 or len(live) < 2:
+        return list(live)
+    counts = count_tokens_batch([s.text for s in live])
+    out: list[Section] = []
+    pending: list[Section] = []
+    pending_count = 0
+    for section, count in zip(live, counts, strict=True):
+        if pending and section.page != pending[0].page:
+            out.append(_joined(pending, pending[-1]))  # never across pdf pages
+            pending, pending_count = [], 0
+        if pending or count < min_tokens:
+            pending.append(section)
+            pending_count += count
+            if pending_count < min_tokens:
+                continue
+            section = _joined(pending, section)
+            pending, pending_count = [], 0
+        out.append(section)
+    if pending:
+        if out and out[-1].page == pending[0].page:
+            out[-1] = _joined([out[-1], *pending], out[-1])
+        else:
+            out.append(_joined(pending, pending[-1]))
+    return out
+
+
+def _joined(parts: Sequence[Section], like: Section) -> Section:
+    if len(parts) == 1:
+        return parts[0]
+    return Section("\n\n".join(p.text for p in parts), list(like.heading_path), like.page)
+
+
+def embedding_text(header: str, text: str) -> str:
+    """What is embedded for a chunk: its header line, a blank line, the chunk."""
+    return f"{header}\n\n{text}" if header else text
+
+
+def stored_embedding_text(text: str, metadata: dict[str, Any]) -> str:
+    """What was embedded for a stored chunk, from its text and metadata (title, heading_path,
+    embed_format): the same text ingestion embedded, so a model change re-embeds alike."""
+    if int(metadata.get("embed_format") or 1) < 2:
+        return text
+    header = chunk_header(str(metadata.get("title") or ""), metadata.get("heading_path") or [])
+    return embedding_text(_fit_header(header)[0], text)
+
+
 def chunk_document(
     document: ParsedDocument,
     *,
+    title: str | None = None,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     overlap: int = DEFAULT_OVERLAP,
+    header: bool = True,
+    window: int = EMBED_WINDOW,
+    min_tokens: int = MIN_SECTION_TOKENS,
 ) -> list[Piece]:
-    """Chunk every section of ``document``; positions run 0..n-1 across the document."""
-    return chunk_sections(document.sections, max_tokens=max_tokens, overlap=overlap)
+    """Chunk every section of ``document``; positions run 0..n-1 across the document.
+
+    ``title`` (default: the parsed title) heads every chunk's embedded text.
+    """
+    return chunk_sections(
+        document.sections,
+        title=document.title if title is None else title,
+        max_tokens=max_tokens,
+        overlap=overlap,
+        header=header,
+        window=window,
+        min_tokens=min_tokens,
+    )
 
 
 def chunk_sections(
     sections: Sequence[Section],
     *,
+    title: str | None = None,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     overlap: int = DEFAULT_OVERLAP,
+    header: bool = True,
+    window: int = EMBED_WINDOW,
+    min_tokens: int = MIN_SECTION_TOKENS,
 ) -> list[Piece]:
-    """Chunk sections into token windows of at most ``max_tokens`` with ``overlap`` tokens."""
+    """Chunk sections into token windows of at most ``max_tokens`` with ``overlap`` tokens.
+
+    With ``header``, every chunk's embedded text starts with :func:`chunk_header` and the window
+    of its section shrinks so that header and chunk fit ``window`` model tokens.
+    """
     if max_tokens < 1:
         raise ValueError("max_tokens must be positive")
     if not 0 <= overlap < max_tokens:
         raise ValueError("overlap must be >= 0 and smaller than max_tokens")
-    live = [s for s in sections if s.text.strip()]
+    live = merge_small(sections, min_tokens)
     if not live:
         return []
     encodings = _backend().encode_batch([s.text for s in live], add_special_tokens=False)
     chunks: list[Piece] = []
+    headers: dict[tuple[str, ...], tuple[str, int]] = {}
     for section, encoding in zip(live, encodings, strict=True):
-        for start_char, end_char, count in _windows(section.text, encoding, max_tokens, overlap):
+        line, size = "", 0
+        if header:
+            key = tuple(section.heading_path)
+            if key not in headers:
+                headers[key] = _fit_header(chunk_header(title, section.heading_path))
+            line, size = headers[key]
+        limit = min(max_tokens, window - SPECIAL_TOKENS - size) if header else max_tokens
+        step_back = min(overlap, limit // 4)
+        # With a floor on section size, a window is also never cut at a paragraph break that
+        # would leave it under half full (a heading line before a long listing).
+        floor = limit // 2 if min_tokens > 0 else 0
+        windows = _windows(section.text, encoding, limit, step_back, floor)
+        for start_char, end_char, count in windows:
             text = section.text[start_char:end_char]
+            embedded = embedding_text(line, text)
             chunks.append(
                 Piece(
                     position=len(chunks),
@@ -118,13 +257,16 @@ def chunk_sections(
                     token_count=count,
                     heading_path=list(section.heading_path),
                     page=section.page,
-                    content_hash=sha256_text(text),
+                    content_hash=sha256_text(f"{EMBED_FORMAT}\n{embedded}" if header else text),
+                    embed_text=embedded,
                 )
             )
     return chunks
 
 
-def _windows(text: str, encoding: Any, max_tokens: int, overlap: int) -> list[tuple[int, int, int]]:
+def _windows(
+    text: str, encoding: Any, max_tokens: int, overlap: int, floor: int = 0
+) -> list[tuple[int, int, int]]:
     offsets: list[tuple[int, int]] = encoding.offsets
     n = len(offsets)
     if n == 0:
@@ -149,7 +291,7 @@ def _windows(text: str, encoding: Any, max_tokens: int, overlap: int) -> list[tu
             end = limit  # hard cut when nothing better exists
             for bounds in levels:
                 k = bisect_right(bounds, limit) - 1
-                if k >= 0 and bounds[k] > start:
+                if k >= 0 and bounds[k] > start + floor:
                     end = bounds[k]
                     break
         result.append((offsets[start][0], offsets[end - 1][1], end - start))
@@ -181,10 +323,16 @@ def _char_boundaries(pattern: re.Pattern[str], text: str, starts: list[int]) -> 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_OVERLAP",
+    "EMBED_FORMAT",
+    "EMBED_WINDOW",
     "Piece",
     "chunk_document",
+    "chunk_header",
     "chunk_sections",
     "count_tokens",
     "count_tokens_batch",
+    "embedding_text",
     "get_tokenizer",
+    "merge_small",
+    "stored_embedding_text",
 ]

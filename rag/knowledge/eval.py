@@ -3,6 +3,10 @@
 A question file is JSON lines ``{"id", "question", "expected": [source, ...]}``; a question
 counts as found at rank r when the r-th distinct document among the retrieved chunks has one of
 the expected sources (documents ingested from a folder keep their relative path as source).
+Results are reported per half of the set (``eval.splits``: choose on "tune", report "heldout").
+
+The shipped sets (``SHIPPED``) are installed with the package: ``python-docs`` over Debian's
+python3-doc and ``git-docs`` over git-doc (eval/README.md).
 """
 
 from __future__ import annotations
@@ -11,18 +15,21 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from core.db import Database
+from eval.splits import SPLITS, split_of
 from rag.knowledge import retrieval
 from rag.knowledge.embeddings import Embedder
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.rerank import Reranker, describe
 
+SHIPPED = ("python-docs", "git-docs")
 CUTOFFS = (1, 5, 10)
-CHUNKS_PER_QUESTION = 40  # enough chunks to usually yield 10 distinct documents
+DEPTH = 10  # distinct documents per question (retrieval.search groups by document)
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,13 @@ class ModeResult:
     @property
     def mrr(self) -> float:
         return sum(1.0 / r for r in self.ranks if r is not None) / max(1, len(self.ranks))
+
+
+def question_file(name: str) -> Path:
+    """A shipped set by name (``python-docs``, ``git-docs``) or a path to a JSON-lines file."""
+    if name in SHIPPED:
+        return Path(str(resources.files("eval").joinpath(f"{name}.jsonl")))
+    return Path(name)
 
 
 def load_questions(path: Path) -> list[Question]:
@@ -86,7 +100,7 @@ async def evaluate(
                     workspace_id=workspace_id,
                     query=question.question,
                     query_embedding=vector,
-                    k=CHUNKS_PER_QUESTION,
+                    k=reranker.pool(DEPTH) if reranker else DEPTH,
                     mode=mode,
                 )
                 docs = _documents(hits)
@@ -128,6 +142,32 @@ def reranker_line(reranker: Reranker | None, results: Sequence[ModeResult]) -> s
         if r.fallbacks
     ]
     return f"{describe(reranker)}; kept the retrieval order: {'; '.join(fell) or 'never'}"
+
+
+def by_half(result: ModeResult, questions: Sequence[Question]) -> dict[str, ModeResult]:
+    """The result split into the set's halves ("tune", "heldout") and "all"."""
+    halves: dict[str, ModeResult] = {h: ModeResult(mode=result.mode) for h in SPLITS}
+    for question, rank in zip(questions, result.ranks, strict=True):
+        halves[split_of(question.id)].ranks.append(rank)
+    halves["all"] = result
+    return halves
+
+
+def format_halves(named: Sequence[tuple[str, Sequence[Question], Sequence[ModeResult]]]) -> str:
+    """One table: every set, every half and every mode."""
+    lines = [
+        "| set | half | mode | recall@1 | recall@5 | recall@10 | MRR | questions |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, questions, results in named:
+        for half in (*SPLITS, "all"):
+            for result in results:
+                r = by_half(result, questions)[half]
+                lines.append(
+                    f"| {name} | {half} | {r.mode} | {r.recall(1):.3f} | {r.recall(5):.3f} |"
+                    f" {r.recall(10):.3f} | {r.mrr:.3f} | {len(r.ranks)} |"
+                )
+    return "\n".join(lines)
 
 
 def format_table(results: Sequence[ModeResult], questions: int) -> str:

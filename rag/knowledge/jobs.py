@@ -31,7 +31,7 @@ from core.jobs import JobFunction, JobQueue
 from core.logging import workspace_context
 from core.models import utcnow
 from rag.knowledge import indexing
-from rag.knowledge.chunking import Piece, chunk_document
+from rag.knowledge.chunking import EMBED_FORMAT, Piece, chunk_document, stored_embedding_text
 from rag.knowledge.embeddings import Embedder
 from rag.knowledge.fetch import fetch_url
 from rag.knowledge.limits import check_chunk_quota, parse_limits
@@ -266,14 +266,19 @@ async def _process(
         content_type=content_type,
         limits=parse_limits(s),
     )
-    pieces = await asyncio.to_thread(
-        chunk_document, parsed, max_tokens=s.chunk_tokens, overlap=s.chunk_overlap_tokens
-    )
-    if not pieces:
-        raise AppError("No text could be extracted from this document", code="nothing_extractable")
     title = document.title if document.source_type == "text" else parsed.title
     if document.source_type == "upload" and document.title != document.source.rsplit("/", 1)[-1]:
         title = document.title  # a title the owner chose
+    pieces = await asyncio.to_thread(
+        chunk_document,
+        parsed,
+        title=title,
+        max_tokens=s.chunk_tokens,
+        overlap=s.chunk_overlap_tokens,
+        min_tokens=s.chunk_min_tokens,
+    )
+    if not pieces:
+        raise AppError("No text could be extracted from this document", code="nothing_extractable")
     await _set_progress(deps, ws, doc_id, revision, 0.2)
 
     def metadata(chunk: Piece) -> dict[str, Any]:
@@ -283,6 +288,7 @@ async def _process(
             "heading_text": " > ".join(chunk.heading_path),
             "page": chunk.page,
             "url": url,
+            "embed_format": EMBED_FORMAT,
         }
 
     async with deps.db.transaction(workspace_id=ws) as session:
@@ -299,7 +305,7 @@ async def _process(
     async def embed_progress(fraction: float) -> None:
         await _set_progress(deps, ws, doc_id, revision, 0.2 + 0.7 * fraction)
 
-    vectors = await _embed(deps, [rows[i].text for i in todo], embed_progress)
+    vectors = await _embed(deps, [pieces[i].embed_text for i in todo], embed_progress)
     for i, vector in zip(todo, vectors, strict=True):
         r = rows[i]
         rows[i] = chunk_repo.ChunkRow(
@@ -370,9 +376,12 @@ async def reembed_workspace(
     workspace_id: uuid.UUID,
     *,
     page_size: int = 256,
+    skip_documents: frozenset[uuid.UUID] = frozenset(),
     on_progress: Callable[[int], Any] | None = None,
 ) -> int:
-    """Re-embed every chunk of a workspace with the current embedder (`trulybot reindex`)."""
+    """Re-embed every chunk of a workspace with the current embedder (`trulybot reindex`), each
+    in the format it was chunked for (``stored_embedding_text``); chunks of ``skip_documents``
+    (just reprocessed) are left alone."""
     done = 0
     after: uuid.UUID | None = None
     while True:
@@ -382,15 +391,49 @@ async def reembed_workspace(
             )
         if not page:
             break
-        vectors = await deps.embedder.embed_documents([t for _, t in page])
-        async with deps.db.transaction(workspace_id=workspace_id) as session:
-            await chunk_repo.set_embeddings(session, workspace_id, [i for i, _ in page], vectors)
-            await ws_repo.bump_knowledge_version(session, workspace_id)
         after = page[-1][0]
-        done += len(page)
+        todo = [row for row in page if row[1] not in skip_documents]
+        if todo:
+            texts = [stored_embedding_text(text, meta) for _, _, text, meta in todo]
+            vectors = await deps.embedder.embed_documents(texts)
+            async with deps.db.transaction(workspace_id=workspace_id) as session:
+                await chunk_repo.set_embeddings(
+                    session, workspace_id, [row[0] for row in todo], vectors
+                )
+                await ws_repo.bump_knowledge_version(session, workspace_id)
+        done += len(todo)
         if on_progress is not None:
-            on_progress(len(page))
+            on_progress(len(todo))
     return done
+
+
+async def outdated_documents(deps: IngestionDeps, workspace_id: uuid.UUID) -> list[uuid.UUID]:
+    """Documents whose chunks were cut and embedded in an older format than ``EMBED_FORMAT``."""
+    async with deps.db.transaction(workspace_id=workspace_id) as session:
+        return await chunk_repo.outdated_documents(session, workspace_id, EMBED_FORMAT)
+
+
+async def reprocess_document(
+    deps: IngestionDeps, workspace_id: uuid.UUID, document_id: uuid.UUID
+) -> str:
+    """Parse, chunk and embed a ready document again (`trulybot reindex` after a format change);
+    its old chunks answer until the new ones replace them in one transaction."""
+    async with deps.db.transaction(workspace_id=workspace_id) as session:
+        document = await document_repo.get_document(
+            session, workspace_id, document_id, for_update=True
+        )
+        if document is None:
+            return "missing"
+        if document.status == "ready":
+            await document_repo.update_document(
+                session,
+                workspace_id,
+                document_id,
+                status="queued",
+                progress=0.0,
+                revision=document.revision + 1,
+            )
+    return await ingest_document(deps, workspace_id, document_id)
 
 
 # --- job functions (arq signature), registered by the api/cli layer ----------------------------

@@ -449,6 +449,12 @@ _BLOCK_TAGS = {
     "caption",
 }
 _DROP_ROLES = {"navigation", "banner", "contentinfo", "search", "complementary"}
+# Page chrome that generators mark by class or id rather than by tag or role: DocBook's
+# navigation tables, AsciiDoc's and Sphinx's "Last updated"/copyright footers.
+_CHROME_CLASSES = {"navheader", "navfooter", "footer", "related", "sphinxsidebar"}
+_CHROME_IDS = {"footer", "footer-text"}
+# A link whose whole text is one of these is a heading's permalink (Sphinx, MkDocs, GitHub).
+_PERMALINK_GLYPHS = {"¶", "#", "§", "🔗", "⚓"}
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _HTML_SPACE = re.compile(r"[ \t\n\r\f]+")  # HTML white space; NBSP is kept as content
 _SKIP_STRINGS = (Comment, Declaration, Doctype, ProcessingInstruction, CData)
@@ -483,6 +489,11 @@ def _is_boilerplate(tag: Tag) -> bool:
     if name == "footer" or (name == "header" and tag.find_parent("article") is None):
         return True
     if tag.has_attr("hidden") or str(tag.get("aria-hidden", "")).lower() == "true":
+        return True
+    if name == "a" and tag.get_text(strip=True) in _PERMALINK_GLYPHS:
+        return True
+    classes = tag.get_attribute_list("class")
+    if any(c in _CHROME_CLASSES for c in classes) or tag.get("id") in _CHROME_IDS:
         return True
     return str(tag.get("role", "")).lower() in _DROP_ROLES
 

@@ -1,5 +1,11 @@
 """Searching one workspace's chunks: vector, full text, or both fused by reciprocal rank.
 
+``search`` runs in two steps: ``candidates`` (the best ``candidate_count(k)`` chunks, fused and
+ordered by score), then ``group_by_document`` (one hit per document, its best chunk, so k hits
+are k distinct pages; chunk-level results when ``per_document`` is off). A post-processing
+stage such as a reranker goes between the grouping and the cut to ``k``: it receives the
+grouped candidates (more than ``k`` of them) and returns them in its order.
+
 The workspace filter is applied here (an explicit predicate on the validated id, plus RLS on the
 caller's session); it is never taken from query text. See docs/retrieval.md for the index design.
 """
@@ -7,6 +13,7 @@ caller's session); it is never taken from query text. See docs/retrieval.md for 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -22,6 +29,7 @@ MODES: tuple[Mode, ...] = get_args(Mode)
 DEFAULT_MODE: Mode = "vector"
 RRF_K = 60
 MAX_K = 100
+MIN_CANDIDATES = 40  # chunks fetched to fill k distinct documents (see candidate_count)
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,26 @@ class Hit:
 def hybrid_candidates(k: int) -> int:
     """How many candidates each list contributes to the fusion."""
     return max(4 * k, 40)
+
+
+def candidate_count(k: int) -> int:
+    """How many chunks are fetched so that ``k`` distinct documents usually remain once they
+    are grouped (a page often has several chunks among the best ones)."""
+    return max(4 * k, MIN_CANDIDATES)
+
+
+def group_by_document(hits: Sequence[Hit], k: int | None = None) -> list[Hit]:
+    """One hit per document, its best chunk, in the order of each document's best chunk."""
+    seen: set[uuid.UUID] = set()
+    out: list[Hit] = []
+    for hit in hits:
+        if hit.document_id in seen:
+            continue
+        seen.add(hit.document_id)
+        out.append(hit)
+        if k is not None and len(out) >= k:
+            break
+    return out
 
 
 def _hit(row: search_repo.SearchRow) -> Hit:
@@ -67,17 +95,44 @@ async def search(
     query_embedding: np.ndarray | None,
     k: int,
     mode: Mode,
+    per_document: bool = True,
     ef_search: int = EF_SEARCH,
 ) -> list[Hit]:
-    """The top ``k`` chunks of ``workspace_id`` for ``query`` in ``mode``.
+    """The top ``k`` hits of ``workspace_id`` for ``query`` in ``mode``: with ``per_document``
+    (the default) k distinct documents, each with its best chunk, else the k best chunks.
 
     ``query_embedding`` is required for vector and hybrid modes.
     """
+    k = max(1, min(int(k), MAX_K))
+    found = await candidates(
+        session,
+        workspace_id=workspace_id,
+        query=query,
+        query_embedding=query_embedding,
+        n=candidate_count(k) if per_document else k,
+        mode=mode,
+        ef_search=ef_search,
+    )
+    # A reranking stage would reorder group_by_document(found) here, before the cut to k.
+    return group_by_document(found, k) if per_document else found
+
+
+async def candidates(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    query: str,
+    query_embedding: np.ndarray | None,
+    n: int,
+    mode: Mode,
+    ef_search: int = EF_SEARCH,
+) -> list[Hit]:
+    """The ``n`` best chunks of ``workspace_id`` for ``query`` in ``mode``, best first."""
     if not isinstance(workspace_id, uuid.UUID):
         raise TypeError("workspace_id must be a uuid.UUID")
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}")
-    k = max(1, min(int(k), MAX_K))
+    k = max(1, int(n))
     if mode == "fulltext":
         if not query.strip():
             return []

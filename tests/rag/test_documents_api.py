@@ -25,19 +25,26 @@ from tests.conftest import Owner, client_for, make_runtime, make_settings, signu
 
 # --- real files ------------------------------------------------------------------------------
 
+# Sections of 40 tokens or more (CHUNK_MIN_TOKENS): each stays a chunk of its own.
 MD = """# Widget guide
 
 ## Installing
 
-Paste the snippet before the closing body tag. The widget loads asynchronously.
+Paste the snippet before the closing body tag. The widget loads asynchronously, so it never
+delays the page, and it waits for the visitor's first click before it opens a connection to
+the chat server.
 
 ## Colours
 
-Pick a brand colour in the dashboard; the launcher button follows it.
+Pick a brand colour in the dashboard; the launcher button follows it. The chat window uses the
+same colour for its header and its send button, and the text on it turns white or black,
+whichever of the two reads better against the colour you picked.
 
 ## Languages
 
-The widget speaks English and Hindi; more languages are coming.
+The widget speaks English and Hindi; more languages are coming. It follows the language of the
+visitor's browser and falls back to English when it does not speak that language yet, so
+nobody is ever shown an empty window.
 """
 
 HTML = b"""<!doctype html><html><head><title>Refund policy</title></head><body>

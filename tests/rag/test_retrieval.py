@@ -77,7 +77,13 @@ async def _recall(
         exact = {ids[i] for i in np.argsort(-(vectors @ q))[:10]}
         async with db.transaction(workspace_id=ws) as session:
             hits = await retrieval.search(
-                session, workspace_id=ws, query="", query_embedding=q, k=10, mode="vector"
+                session,
+                workspace_id=ws,
+                query="",
+                query_embedding=q,
+                k=10,
+                mode="vector",
+                per_document=False,
             )
         counts.append(len(hits))
         recalls.append(len({h.chunk_id for h in hits} & exact) / 10)

@@ -145,13 +145,31 @@ async def list_chunks(
 
 async def iter_chunk_texts(
     session: AsyncSession, workspace_id: uuid.UUID, *, after: uuid.UUID | None, limit: int
-) -> list[tuple[uuid.UUID, str]]:
-    """A page of (id, text) in id order: `trulybot reindex` walks a workspace with it."""
-    stmt = select(Chunk.id, Chunk.text).where(Chunk.workspace_id == workspace_id)
+) -> list[tuple[uuid.UUID, uuid.UUID, str, dict[str, Any]]]:
+    """A page of (id, document_id, text, metadata) in id order: `trulybot reindex` walks a
+    workspace with it."""
+    stmt = select(Chunk.id, Chunk.document_id, Chunk.text, Chunk.metadata_).where(
+        Chunk.workspace_id == workspace_id
+    )
     if after is not None:
         stmt = stmt.where(Chunk.id > after)
     result = await session.execute(stmt.order_by(Chunk.id).limit(limit))
-    return [(row[0], row[1]) for row in result.all()]
+    return [(row[0], row[1], row[2], row[3] or {}) for row in result.all()]
+
+
+async def outdated_documents(
+    session: AsyncSession, workspace_id: uuid.UUID, embed_format: int
+) -> list[uuid.UUID]:
+    """Documents with chunks embedded in an older format than ``embed_format`` (a chunk without
+    ``embed_format`` in its metadata predates format 2)."""
+    result = await session.execute(
+        text(
+            "SELECT DISTINCT document_id FROM chunks WHERE workspace_id = :ws"
+            " AND coalesce((metadata->>'embed_format')::int, 1) < :fmt ORDER BY document_id"
+        ),
+        {"ws": workspace_id, "fmt": embed_format},
+    )
+    return [row[0] for row in result.all()]
 
 
 async def set_embeddings(
