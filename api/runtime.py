@@ -31,6 +31,7 @@ from core.limiter import RateLimiter
 from core.redis import create_redis
 from core.scheduler import Scheduler
 from lifecycle import jobs as lifecycle_jobs
+from rag.chat import jobs as chat_jobs
 from rag.chat.cache import ResponseCache
 from rag.chat.generator import Generator
 from rag.chat.llm import make_generator
@@ -233,7 +234,7 @@ async def owner_session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
 
 def job_registry() -> JobRegistry:
     """Every job function, by name: the in-process queue's and `trulybot worker`'s."""
-    return JobRegistry({**knowledge_jobs.JOBS, **lifecycle_jobs.JOBS})
+    return JobRegistry({**knowledge_jobs.JOBS, **chat_jobs.JOBS, **lifecycle_jobs.JOBS})
 
 
 async def _job_queue(

@@ -83,6 +83,8 @@ class Action(enum.StrEnum):
     FAQ_DELETE = "faq.delete", "delete FAQs"
     UNANSWERED_RESOLVE = "unanswered.resolve", "resolve unanswered questions"
     OWNER_CHAT = "chat.owner", "chat with the bot as the workspace"
+    ANALYTICS_READ = "analytics.read", "read the workspace's analytics"
+    CONVERSATIONS_EXPORT = "conversations.export", "export conversations and their messages"
     # the workspace's data (lifecycle/)
     EXPORT_CREATE = "export.create", "export the workspace's data"
     EXPORT_READ = "export.read", "see the workspace's exports"
@@ -143,6 +145,8 @@ TABLE: Final[Mapping[Action, Rule]] = MappingProxyType({
     Action.FAQ_DELETE:            Rule(N,     Y,    Y,     Y,       "faq.deleted"),
     Action.UNANSWERED_RESOLVE:    Rule(Y,     Y,    Y,     Y),
     Action.OWNER_CHAT:            Rule(Y,     Y,    Y,     Y),
+    Action.ANALYTICS_READ:        Rule(Y,     Y,    Y,     Y),
+    Action.CONVERSATIONS_EXPORT:  Rule(N,     Y,    Y,     N,       "conversations.exported"),
     Action.EXPORT_CREATE:         Rule(N,     N,    Y,     N,       "export.requested"),
     Action.EXPORT_READ:           Rule(N,     N,    Y,     N),
     Action.EXPORT_DOWNLOAD:       Rule(N,     N,    Y,     N,       "export.downloaded"),

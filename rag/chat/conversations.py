@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -97,6 +97,28 @@ async def unanswered_groups(
     rows = await conversation_repo.recent_unanswered(
         session, workspace_id=workspace_id, limit=UNANSWERED_WINDOW
     )
+    return group_questions(rows, limit=limit)
+
+
+class QuestionLike(Protocol):
+    """An unanswered question, or any visitor's question shaped like one."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def question(self) -> str: ...
+    @property
+    def normalized(self) -> str: ...
+    @property
+    def embedding(self) -> Any: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+def group_questions(rows: Iterable[QuestionLike], *, limit: int) -> list[dict[str, Any]]:
+    """Questions (newest first) grouped greedily: the same normalized words, or, when both
+    have an embedding, cosine >= GROUP_SIMILARITY to a group's first question; biggest groups
+    first, then the most recently asked."""
     groups: list[dict[str, Any]] = []
     centroids: list[np.ndarray] = []
     centroid_groups: list[dict[str, Any]] = []

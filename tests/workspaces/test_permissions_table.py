@@ -60,6 +60,8 @@ EXPECTED: dict[Action, tuple[str, str | None]] = {
     Action.FAQ_DELETE: ("- Y Y Y", "faq.deleted"),
     Action.UNANSWERED_RESOLVE: ("Y Y Y Y", None),
     Action.OWNER_CHAT: ("Y Y Y Y", None),
+    Action.ANALYTICS_READ: ("Y Y Y Y", None),  # issue 16: everyone who works the inbox
+    Action.CONVERSATIONS_EXPORT: ("- Y Y -", "conversations.exported"),  # issue 16: people only
     Action.EXPORT_CREATE: ("- - Y -", "export.requested"),  # issue 14: owners in person
     Action.EXPORT_READ: ("- - Y -", None),
     Action.EXPORT_DOWNLOAD: ("- - Y -", "export.downloaded"),
@@ -315,6 +317,8 @@ PROBES: dict[Action, list[Probe]] = {
     Action.FAQ_DELETE: [_delete_faq],
     Action.UNANSWERED_RESOLVE: [fixed("POST", "/unanswered/resolve", {"ids": [NO_SUCH]})],
     Action.OWNER_CHAT: [fixed("POST", "/chat", {"message": "When are you open?"})],
+    Action.ANALYTICS_READ: [fixed("GET", "/analytics")],
+    Action.CONVERSATIONS_EXPORT: [fixed("GET", "/conversations/export?format=jsonl")],
     Action.EXPORT_CREATE: [fixed("POST", "/exports", expect=202)],
     Action.EXPORT_READ: [fixed("GET", "/exports"), fixed("GET", f"/exports/{NO_SUCH}", expect=404)],
     Action.EXPORT_DOWNLOAD: [_ready_export],
