@@ -51,7 +51,7 @@ from workspaces.service import WorkspaceAccess
 
 MAX_RANGE_DAYS = 366
 DEFAULT_RANGE_DAYS = 30
-TOP_QUESTIONS_WINDOW = 2000
+TOP_QUESTIONS_WINDOW = 1000
 """Top questions are grouped from at most this many of the range's latest questions."""
 TOP_QUESTIONS = 10
 RESOLUTION_WINDOW = timedelta(hours=24)
@@ -243,7 +243,10 @@ async def report(
         "top_questions": [
             {k: g[k] for k in ("question", "count", "examples", "last_asked_at")} for g in top
         ],
-        "top_questions_window": {"questions": len(questions), "max": TOP_QUESTIONS_WINDOW},
+        "top_questions_window": {
+            "questions": sum(q.count for q in questions),
+            "max": TOP_QUESTIONS_WINDOW,
+        },
     }
 
 

@@ -115,6 +115,11 @@ class QuestionLike(Protocol):
     def created_at(self) -> datetime: ...
 
 
+def _times_asked(row: QuestionLike) -> int:
+    """How many questions the row stands for (one, or ``count`` when it has one)."""
+    return int(getattr(row, "count", 1))
+
+
 def group_questions(rows: Iterable[QuestionLike], *, limit: int) -> list[dict[str, Any]]:
     """Questions (newest first) grouped greedily: the same normalized words, or, when both
     have an embedding, cosine >= GROUP_SIMILARITY to a group's first question; biggest groups
@@ -145,7 +150,7 @@ def group_questions(rows: Iterable[QuestionLike], *, limit: int) -> list[dict[st
                 centroids.append(vector)
                 centroid_groups.append(group)
         by_text.setdefault(key, group)
-        group["count"] += 1
+        group["count"] += _times_asked(row)
         group["ids"].append(str(row.id))
         if len(group["examples"]) < 5 and row.question not in group["examples"]:
             group["examples"].append(row.question)

@@ -341,7 +341,10 @@ async def test_the_longest_range_is_accepted_and_defaults_to_30_days(
     assert len(longest["days"]) == analytics.MAX_RANGE_DAYS
     default = await figures(client, owner)
     assert len(default["days"]) == analytics.DEFAULT_RANGE_DAYS
-    assert default["to"] == utcnow().date().isoformat()
+    today = utcnow().date()
+    assert default["to"] == today.isoformat()
+    assert default["from"] == (today - timedelta(days=29)).isoformat()
+    assert default["days"][0]["day"] == default["from"]
     assert default["answer_rate"] is None
     assert default["resolution"]["rate"] is None
 

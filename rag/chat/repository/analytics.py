@@ -273,33 +273,45 @@ async def daily_rows(
 
 @dataclass(frozen=True)
 class QuestionRow:
-    """A visitor's question, shaped like an unanswered one for the similarity grouping."""
+    """Visitors' questions with the same text, shaped like an unanswered one for the
+    similarity grouping (``count``: how many times it was asked in the window)."""
 
     id: uuid.UUID
     question: str
     normalized: str
     embedding: Any
     created_at: datetime
+    count: int
 
 
 async def recent_questions(
     session: AsyncSession, *, workspace_id: uuid.UUID, start: datetime, end: datetime, limit: int
 ) -> list[QuestionRow]:
-    """The latest ``limit`` visitors' questions asked in [start, end), newest first (the
-    bounded window the top questions are grouped from)."""
+    """The latest ``limit`` visitors' questions asked in [start, end), the same texts (case
+    and surrounding blanks aside) counted together, the most recently asked first: the bounded
+    window the top questions are grouped from."""
     result = await session.execute(
         text(
-            "SELECT m.id, m.text, m.created_at FROM messages m"
-            " JOIN conversations c ON c.id = m.conversation_id AND c.workspace_id = :ws"
-            " WHERE m.workspace_id = :ws AND m.role = 'user' AND m.intent = 'question'"
-            " AND c.channel <> 'owner' AND m.created_at >= :t1 AND m.created_at < :t2"
-            " ORDER BY m.created_at DESC, m.id DESC LIMIT :limit"
+            "SELECT (array_agg(id ORDER BY created_at DESC))[1] AS id,"
+            " (array_agg(text ORDER BY created_at DESC))[1] AS text,"
+            " max(created_at) AS created_at, count(*) AS n FROM ("
+            "  SELECT m.id, m.text, m.created_at FROM messages m"
+            "  JOIN conversations c ON c.id = m.conversation_id AND c.workspace_id = :ws"
+            "  WHERE m.workspace_id = :ws AND m.role = 'user' AND m.intent = 'question'"
+            "  AND c.channel <> 'owner' AND m.created_at >= :t1 AND m.created_at < :t2"
+            "  ORDER BY m.created_at DESC, m.id DESC LIMIT :limit"
+            ") recent GROUP BY lower(btrim(text)) ORDER BY max(created_at) DESC"
         ),
         {"ws": workspace_id, "t1": start, "t2": end, "limit": limit},
     )
     return [
         QuestionRow(
-            id=row.id, question=row.text, normalized="", embedding=None, created_at=row.created_at
+            id=row.id,
+            question=row.text,
+            normalized="",
+            embedding=None,
+            created_at=row.created_at,
+            count=int(row.n),
         )
         for row in result
     ]
