@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -19,6 +20,8 @@ from workspaces.service import WorkspaceAccess
 
 GROUP_SIMILARITY = 0.80
 UNANSWERED_WINDOW = 2000
+# Questions repeat across requests (the same window read again): normalise each text once.
+_normalized = lru_cache(maxsize=4096)(normalize_question)
 
 
 async def list_conversations(
@@ -130,7 +133,7 @@ def group_questions(rows: Iterable[QuestionLike], *, limit: int) -> list[dict[st
     by_text: dict[str, dict[str, Any]] = {}
     for row in rows:  # newest first
         vector = None if row.embedding is None else np.asarray(row.embedding, dtype=np.float32)
-        key = row.normalized or normalize_question(row.question)
+        key = row.normalized or _normalized(row.question)
         group = by_text.get(key)
         if group is None and vector is not None and centroids:
             sims = np.stack(centroids) @ vector
