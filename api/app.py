@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                     flush=True,
                 )
             app.state.runtime = built
+            await built.mailer.kick()  # messages a previous process left in the outbox
             if settings.scheduler_enabled and not settings.redis_url:
                 # With REDIS_URL, `trulybot worker` drives the periodic jobs (docs/deploy.md).
                 built.scheduler.start(settings.scheduler_poll_seconds)

@@ -11,13 +11,19 @@ import pkgutil
 import sys
 
 from api import commands
-from core.config import get_settings
+from core.config import ConfigError, get_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from rag.knowledge.rerank import reranker_choice
+
     settings = get_settings()
+    try:  # a RERANKER directory that is not there: said before anything starts
+        reranker_choice(settings)
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers

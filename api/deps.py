@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
@@ -16,6 +16,7 @@ from api.runtime import Runtime
 from core.config import Settings
 from core.errors import Unauthorized, ValidationFailed
 from workspaces import security, sessions
+from workspaces.accounts import AccountDeps
 from workspaces.service import (
     ClientInfo,
     Principal,
@@ -96,6 +97,39 @@ def session_policy(settings: SettingsDep) -> sessions.SessionPolicy:
 
 
 SessionPolicyDep = Annotated[sessions.SessionPolicy, Depends(session_policy)]
+
+
+def account_deps(runtime: RuntimeDep) -> AccountDeps:
+    """What the account services need: the mailer, the link signing key, where links point."""
+    settings = runtime.settings
+    return AccountDeps(
+        mailer=runtime.mailer,
+        signing_key=settings.jwt_key,
+        base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}",
+        verification_ttl=timedelta(hours=settings.email_verification_ttl_hours),
+        invitation_ttl=timedelta(days=settings.invitation_ttl_days),
+        session_policy=sessions.SessionPolicy.from_settings(settings),
+    )
+
+
+AccountDepsDep = Annotated[AccountDeps, Depends(account_deps)]
+
+
+async def get_optional_user(
+    session: SessionDep,
+    settings: SettingsDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Principal | None:
+    """The signed-in user when the request carries an access token; None without one."""
+    if bearer_token(authorization) is None:
+        return None
+    principal = await get_principal(session, settings, authorization)
+    if principal.user_id is None:
+        raise Unauthorized("This endpoint needs a user's access token", code="user_token_required")
+    return principal
+
+
+OptionalUserDep = Annotated[Principal | None, Depends(get_optional_user)]
 
 
 def client_info(request: Request, settings: Settings) -> ClientInfo:

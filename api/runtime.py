@@ -28,6 +28,8 @@ from core.db import Database
 from core.embedded import EmbeddedPostgres, embedded_postgres
 from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
 from core.limiter import RateLimiter
+from core.mail import JOBS as MAIL_JOBS
+from core.mail import MAILER_KEY, MailConfig, Mailer, Templates
 from core.redis import create_redis
 from core.scheduler import Scheduler
 from lifecycle import jobs as lifecycle_jobs
@@ -39,6 +41,8 @@ from rag.chat.notify import Notifier
 from rag.chat.pipeline import AnswerPipeline
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge.embeddings import Embedder, build_embedder
+from rag.knowledge.rerank import Reranker, build_reranker
+from rag.knowledge.rerank import describe as describe_reranker
 
 log = logging.getLogger("trulybot")
 
@@ -62,6 +66,8 @@ class Runtime:
     redis: Redis | None
     embedder: Embedder
     generator: Generator
+    reranker: Reranker
+    """Reorders the top retrieval candidates (RERANKER); ``NoReranker`` by default."""
     cache: ResponseCache
     notifier: Notifier
     jobs: JobQueue
@@ -71,6 +77,8 @@ class Runtime:
     """What the export, deletion and retention jobs receive (also in the job context)."""
     pipeline: AnswerPipeline
     limiter: RateLimiter
+    mailer: Mailer
+    """Outgoing mail: services enqueue in their unit of work, the ``mail.flush`` job sends."""
     payments: PaymentProvider | None
     """The payment provider; None while billing is not configured."""
     owner_url: str | None
@@ -116,6 +124,7 @@ async def build_runtime(
     redis: Redis | None = None,
     embedder: Embedder | None = None,
     generator: Generator | None = None,
+    reranker: Reranker | None = None,
     jobs: JobQueue | JobsChoice = "settings",
     payments: PaymentProvider | None = None,
 ) -> AsyncIterator[Runtime]:
@@ -124,15 +133,19 @@ async def build_runtime(
     ``database``: use this one (with ``owner_url``) instead of resolving DATABASE_URL or the
     embedded cluster (``apply_migrations`` then, and ``statement_timeout_ms``, the per-statement
     limit, by default DB_STATEMENT_TIMEOUT_MS; 0 for operator tools). ``redis``: this client
-    instead of one for REDIS_URL. ``embedder``, ``generator``, ``payments``: instead of the ones
-    the settings name. ``jobs``: a queue, or where jobs run (``JobsChoice``).
+    instead of one for REDIS_URL. ``embedder``, ``generator``, ``reranker``, ``payments``: instead
+    of the ones the settings name. ``jobs``: a queue, or where jobs run (``JobsChoice``).
     """
     settings = settings.with_jwt_secret()
     async with AsyncExitStack() as stack:
+        if reranker is None:  # first: a cross-encoder that does not load refuses to start
+            reranker = build_reranker(settings)
+            stack.push_async_callback(reranker.aclose)
+            await reranker.start()
         embedded: EmbeddedPostgres | None = None
         if database is None:
             target = await resolve_database(settings, apply_migrations=apply_migrations)
-            if target.embedded is not None:  # registered first, so it runs last
+            if target.embedded is not None:  # before what uses the database, so it runs after
                 stack.callback(target.embedded.release)
             database = Database.from_url(
                 target.app_url,
@@ -162,6 +175,14 @@ async def build_runtime(
             db=database, settings=settings, embedder=embedder, jobs=queue, owner_url=owner_url
         )
         context[knowledge_jobs.DEPS_KEY] = ingestion
+        mailer = Mailer(
+            database,
+            MailConfig.from_settings(settings),
+            Templates("workspaces"),
+            enqueue_job=queue.enqueue,
+        )
+        context[MAILER_KEY] = mailer
+        stack.push_async_callback(mailer.settle)
         lifecycle = lifecycle_jobs.LifecycleDeps(
             db=database, settings=settings, jobs=queue, redis=redis
         )
@@ -181,6 +202,7 @@ async def build_runtime(
             redis=redis,
             embedder=embedder,
             generator=generator,
+            reranker=reranker,
             cache=cache,
             notifier=notifier,
             jobs=queue,
@@ -191,10 +213,12 @@ async def build_runtime(
                 settings=settings,
                 embedder=embedder,
                 generator=generator,
+                reranker=reranker,
                 cache=cache,
                 notifier=notifier,
             ),
             limiter=RateLimiter(redis),
+            mailer=mailer,
             payments=payments,
             owner_url=owner_url,
             embedded=embedded,
@@ -214,6 +238,7 @@ async def operator_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         jobs="in-process",
     ) as runtime:
         yield runtime
+        await runtime.mailer.settle()
         await runtime.jobs.drain()
 
 
@@ -234,7 +259,9 @@ async def owner_session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
 
 def job_registry() -> JobRegistry:
     """Every job function, by name: the in-process queue's and `trulybot worker`'s."""
-    return JobRegistry({**knowledge_jobs.JOBS, **chat_jobs.JOBS, **lifecycle_jobs.JOBS})
+    return JobRegistry(
+        {**knowledge_jobs.JOBS, **chat_jobs.JOBS, **lifecycle_jobs.JOBS, **MAIL_JOBS}
+    )
 
 
 async def _job_queue(
@@ -274,10 +301,16 @@ def describe_defaults(runtime: Runtime) -> list[str]:
     else:
         where = f"at {settings.openai_base_url}" if settings.openai_base_url else "(OpenAI)"
         lines.append(f"generation: {settings.chat_model} via the OpenAI-compatible API {where}")
+    lines.append(describe_reranker(runtime.reranker))
     lines.append(
         "payments: Razorpay"
         if settings.billing_enabled
         else "payments: disabled (503) until keys are set"
+    )
+    lines.append(
+        "mail: SMTP_URL"
+        if settings.smtp_url
+        else f"mail: written to {settings.data_dir}/outbox/*.eml (SMTP_URL not set)"
     )
     lines.append(f"new workspaces start on plan: {settings.default_plan}")
     return lines

@@ -210,6 +210,23 @@ async def rate_limit_widget_lead(request: Request, workspace_id: uuid.UUID | str
     )
 
 
+async def rate_limit_password_reset(request: Request, email: str) -> None:
+    """Reset requests: ``RATE_LIMIT_PASSWORD_RESET_IP`` per client IP and
+    ``RATE_LIMIT_PASSWORD_RESET_EMAIL`` per address, counted alike for addresses with and without
+    an account (the 429 tells nothing about the account)."""
+    settings = _runtime(request).settings
+    address = hashlib.sha256(email.strip().casefold().encode()).hexdigest()[:32]
+    await enforce(
+        request,
+        "password_reset",
+        "ip:" + request_client_ip(request),
+        settings.rate_limit_password_reset_ip,
+    )
+    await enforce(
+        request, "password_reset", "email:" + address, settings.rate_limit_password_reset_email
+    )
+
+
 RateLimitAuth = Depends(rate_limit_auth)
 RateLimitIngest = Depends(rate_limit_ingest)
 

@@ -22,6 +22,7 @@ from bench.common import ROOT
 # Order: the cheap, self-contained ones first.
 BENCHMARKS = (
     "guards",
+    "rerank",
     "limiter_memory",
     "peer_langchain",
     "chat_http",

@@ -34,6 +34,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from bench.chat_http import _signup
 from bench.common import Table, database_versions, pct, write_section
 from core import migrate
 from core.config import Settings
@@ -142,18 +143,11 @@ async def run(args: argparse.Namespace) -> None:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            signup = await client.post(
-                "/api/v1/auth/signup",
-                json={
-                    "email": f"bench-{uuid.uuid4().hex[:10]}@example.com",
-                    "password": "bench password 123",
-                    "workspace_name": "Analytics bench",
-                },
+            token, workspace = await _signup(
+                client, f"bench-{uuid.uuid4().hex[:10]}@example.com", "Analytics bench"
             )
-            signup.raise_for_status()
-            body = signup.json()
-            workspace_id = uuid.UUID(body["workspace"]["id"])
-            headers = {"Authorization": f"Bearer {body['access_token']}"}
+            workspace_id = uuid.UUID(workspace["id"])
+            headers = {"Authorization": f"Bearer {token}"}
             print(f"loading {args.messages:,} messages")
             load_s = await load(owner_url, workspace_id, args.messages, args.days)
             print(f"  loaded in {load_s:.0f} s")

@@ -286,19 +286,29 @@ class Workspace:
     faq_questions: list[str]
 
 
+async def _signup(client: httpx.AsyncClient, email: str, name: str) -> tuple[str, dict[str, Any]]:
+    """Sign up (202), sign in (an unverified owner may set up documents and FAQs), and return
+    the access token and the workspace."""
+    password = "bench password 123"
+    r = await client.post(
+        "/api/v1/auth/signup",
+        json={"email": email, "password": password, "workspace_name": name},
+    )
+    r.raise_for_status()
+    r = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    r.raise_for_status()
+    token = r.json()["access_token"]
+    r = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    r.raise_for_status()
+    workspace: dict[str, Any] = r.json()["workspaces"][0]
+    return token, workspace
+
+
 async def create_workspace(base: str) -> Workspace:
     async with httpx.AsyncClient(base_url=base, timeout=120) as client:
-        r = await client.post(
-            "/api/v1/auth/signup",
-            json={
-                "email": f"bench-{uuid.uuid4().hex[:10]}@example.com",
-                "password": "bench password 123",
-                "workspace_name": "Bench Backup",
-            },
+        token, ws = await _signup(
+            client, f"bench-{uuid.uuid4().hex[:10]}@example.com", "Bench Backup"
         )
-        r.raise_for_status()
-        body = r.json()
-        token, ws = body["access_token"], body["workspace"]
         headers = {"Authorization": f"Bearer {token}"}
         prefix = f"/api/v1/workspaces/{ws['id']}"
         faqs = json.loads((DEMO / "faqs.json").read_text())
@@ -588,18 +598,9 @@ async def _chat_rel(client: httpx.AsyncClient, key: str, message: str) -> dict[s
 
 
 async def _workspace_in_process(client: httpx.AsyncClient) -> Workspace:
-    r = await client.post(
-        "/api/v1/auth/signup",
-        json={
-            "email": f"prof-{uuid.uuid4().hex[:10]}@example.com",
-            "password": "bench password 123",
-            "workspace_name": "Profile",
-        },
-    )
-    r.raise_for_status()
-    body = r.json()
-    headers = {"Authorization": f"Bearer {body['access_token']}"}
-    prefix = f"/api/v1/workspaces/{body['workspace']['id']}"
+    token, ws = await _signup(client, f"prof-{uuid.uuid4().hex[:10]}@example.com", "Profile")
+    headers = {"Authorization": f"Bearer {token}"}
+    prefix = f"/api/v1/workspaces/{ws['id']}"
     for name in DOCUMENTS:
         r = await client.post(
             f"{prefix}/documents",
@@ -612,7 +613,7 @@ async def _workspace_in_process(client: httpx.AsyncClient) -> Workspace:
         if all(d["status"] == "ready" for d in r.json()["items"]):
             break
         await asyncio.sleep(0.5)
-    return Workspace(body["workspace"]["id"], body["workspace"]["public_key"], "", [])
+    return Workspace(ws["id"], ws["public_key"], "", [])
 
 
 # --- report ----------------------------------------------------------------------------------

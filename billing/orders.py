@@ -19,6 +19,7 @@ from billing.signatures import verify_checkout_signature
 from billing.state import BillingEvent
 from billing.subscriptions import running_paid_plan
 from core.errors import Conflict, NotFound
+from workspaces.accounts import require_verified
 from workspaces.permissions import Action, authorize
 from workspaces.plans import PLAN_RANK, Period
 from workspaces.service import WorkspaceAccess
@@ -34,8 +35,10 @@ async def create_order(
     now: datetime | None = None,
 ) -> BillingOrder:
     """A Razorpay order for ``plan``/``period`` at the catalog price; nothing is written unless
-    Razorpay created it (a 503 from the provider leaves no row behind)."""
+    Razorpay created it (a 503 from the provider leaves no row behind). An owner whose email
+    is unverified cannot buy (403 ``email_unverified``)."""
     authorize(access, Action.BILLING_MANAGE)
+    await require_verified(session, access)
     amount = catalog_price(plan, period)
     now = now or datetime.now(UTC)
     workspace_id = access.workspace.id

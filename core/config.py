@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     refresh_token_ttl_days: int = Field(default=30, ge=1)
     web_session_ttl_days: int = Field(default=7, ge=1)
     session_max_days: int = Field(default=90, ge=1)
+    email_verification_ttl_hours: int = Field(default=48, ge=1)
+    invitation_ttl_days: int = Field(default=7, ge=1)
     jwt_algorithm: str = "HS256"
     # Argon2 hashes computed at once per process (worker threads); 0: one per CPU core.
     password_hash_concurrency: int = Field(default=0, ge=0, le=256)
@@ -101,6 +103,16 @@ class Settings(BaseSettings):
     login_lockout_seconds: int = Field(default=900, ge=1)
     login_slowdown_seconds: int = Field(default=1, ge=0)
     login_slowdown_max_seconds: int = Field(default=60, ge=1)
+
+    # --- mail (core/mail.py) ---
+    # smtp://user:pass@host:587 or smtps://host:465; unset: messages go to DATA_DIR/outbox/*.eml.
+    smtp_url: str | None = None
+    smtp_starttls: Literal["auto", "on", "off"] = "auto"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    mail_from: str = "TrulyBot <no-reply@trulybot.local>"
+    mail_reply_to: str | None = None
+    mail_max_attempts: int = Field(default=8, ge=1)
+    mail_retry_seconds: float = Field(default=1.0, ge=0)
 
     # --- plans ---
     default_plan: str = "free"
@@ -167,6 +179,13 @@ class Settings(BaseSettings):
     retrieval_k: int = 5
     retrieval_min_similarity: float = 0.30
     history_turns: int = 6
+    # Reranking the fused candidates (rag.knowledge.rerank): none, llm (the chat model above),
+    # or the path of a local sentence-transformers CrossEncoder directory.
+    reranker: str = "none"
+    reranker_candidates: int = Field(default=24, ge=2, le=100)
+    reranker_timeout_ms: int = Field(default=1500, ge=1, le=60_000)
+    reranker_max_tokens: int = Field(default=2500, ge=200, le=100_000)
+    reranker_cache_size: int = Field(default=2048, ge=0)
 
     # --- billing (Razorpay) ---
     razorpay_key_id: str | None = None
@@ -193,6 +212,9 @@ class Settings(BaseSettings):
     rate_limit_chat_workspace: str = "600/minute"
     rate_limit_ingest: str = "60/minute"
     rate_limit_widget_leads: str = "10/hour"
+    # Password-reset requests: per client IP and per email address (known or not).
+    rate_limit_password_reset_ip: str = "20/hour"  # noqa: S105 - a rate, not a password
+    rate_limit_password_reset_email: str = "5/hour"  # noqa: S105 - a rate, not a password
     # New conversations through the public widget key, per hour (owners may override the first
     # two in their widget settings). A caller without an Origin header is not a browser page.
     widget_conversations_per_ip_per_hour: int = Field(default=20, ge=1)
@@ -206,6 +228,18 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("smtp_url", "mail_reply_to", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_scheme(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("smtp", "smtps"):
+            raise ValueError("SMTP_URL must start with smtp:// or smtps://")
+        return value
 
     @field_validator("jwt_secret", mode="before")
     @classmethod

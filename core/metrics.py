@@ -72,6 +72,20 @@ LLM_LATENCY = Histogram(
     buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+RERANKS = Counter(
+    "trulybot_rerank_total",
+    "Reranks by reranker (llm, cross-encoder) and outcome: ok, cached, or why the retrieval order"
+    " was kept (timeout, error, malformed, no_model, skipped).",
+    ("reranker", "outcome"),
+    registry=REGISTRY,
+)
+RERANK_LATENCY = Histogram(
+    "trulybot_rerank_seconds",
+    "Time of the reranks that produced an order (not cached), by reranker.",
+    ("reranker",),
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
 INGEST_JOBS = Counter(
     "trulybot_ingestion_jobs_total",
     "Ingestion jobs by kind (file, url, sitemap...) and outcome (ok, failed, retried).",
@@ -133,6 +147,14 @@ def count_llm_tokens(model: str, *, prompt: int, completion: int) -> None:
 def observe_llm(model: str, seconds: float, outcome: str = "ok") -> None:
     """One LLM call: outcome is ok, error or timeout."""
     LLM_LATENCY.labels(model=model, outcome=outcome).observe(max(0.0, seconds))
+
+
+def count_rerank(reranker: str, outcome: str) -> None:
+    RERANKS.labels(reranker=reranker, outcome=outcome).inc()
+
+
+def observe_rerank(reranker: str, seconds: float) -> None:
+    RERANK_LATENCY.labels(reranker=reranker).observe(max(0.0, seconds))
 
 
 def observe_ingestion(kind: str, seconds: float, outcome: str = "ok") -> None:

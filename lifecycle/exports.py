@@ -45,6 +45,7 @@ from lifecycle import repository as repo
 from lifecycle.models import WorkspaceExport
 from workspaces import leads
 from workspaces import repository as ws_repo
+from workspaces.accounts import require_verified
 from workspaces.leads import csv_safe
 from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess
@@ -54,6 +55,9 @@ log = logging.getLogger(__name__)
 EXPORTS_DIR = "exports"
 EXPORT_JOB = "build_workspace_export"
 ERROR_MAX = 500
+# An export still queued or running this long after it was requested lost its job (a process
+# died before enqueueing it, or while building): it is failed when the next one is requested.
+STALE_AFTER = timedelta(hours=2)
 FILE_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}\.zip$")
 
 README = """TrulyBot workspace export
@@ -90,10 +94,18 @@ def export_path(settings: Settings, file_name: str) -> Path:
 
 
 async def request_export(session: AsyncSession, access: WorkspaceAccess) -> WorkspaceExport:
-    """A new export, queued; one at a time per workspace (409 ``export_in_progress``).
-    Audited. The caller commits, then enqueues ``EXPORT_JOB``."""
+    """A new export, queued; one at a time per workspace (409 ``export_in_progress``; one
+    unfinished after ``STALE_AFTER`` lost its job and is failed instead). Audited. The caller
+    commits, then enqueues ``EXPORT_JOB``."""
     permit = authorize(access, Action.EXPORT_CREATE)
+    await require_verified(session, access)  # 403 email_unverified (workspaces/accounts.py)
     workspace_id = access.workspace.id
+    await repo.fail_stale_exports(
+        session,
+        workspace_id=workspace_id,
+        created_before=utcnow() - STALE_AFTER,
+        error="interrupted: the export did not finish; this one was replaced by a new request",
+    )
     if await repo.count_active_exports(session, workspace_id=workspace_id):
         raise Conflict(
             "An export of this workspace is already being built", code="export_in_progress"
@@ -147,6 +159,7 @@ async def open_download(
     """The ready zip of an export (409 ``export_not_ready`` while it is being built, 410
     ``export_expired`` once expired). Audited: who downloaded which export."""
     permit = authorize(access, Action.EXPORT_DOWNLOAD)
+    await require_verified(session, access)
     export = await repo.get_export(session, workspace_id=access.workspace.id, export_id=export_id)
     if export is None:
         raise NotFound("Export not found")

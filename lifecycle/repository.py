@@ -56,6 +56,22 @@ async def list_exports(
     return result.scalars().all()
 
 
+async def fail_stale_exports(
+    session: AsyncSession, *, workspace_id: uuid.UUID, created_before: datetime, error: str
+) -> int:
+    """Exports still queued or running that were requested before ``created_before``: failed."""
+    result = await session.execute(
+        update(WorkspaceExport)
+        .where(
+            WorkspaceExport.workspace_id == workspace_id,
+            WorkspaceExport.status.in_(("queued", "running")),
+            WorkspaceExport.created_at < created_before,
+        )
+        .values(status="failed", error=error, finished_at=utcnow())
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def count_active_exports(session: AsyncSession, *, workspace_id: uuid.UUID) -> int:
     result = await session.execute(
         select(WorkspaceExport.id).where(

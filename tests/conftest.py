@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
@@ -17,6 +18,7 @@ import httpx
 import pytest
 import structlog
 from redis.asyncio import Redis
+from sqlalchemy import text
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -34,6 +36,7 @@ from core.logging import configure_logging
 from rag.chat.generator import Generator
 from rag.knowledge.embeddings import Embedder
 from tests import clusters
+from tests.fakes.smtp import SmtpServer, smtp_server
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA_DIR = Path(os.environ.get("TRULYBOT_TEST_DATA_DIR", ROOT / ".trulybot" / "test"))
@@ -90,6 +93,13 @@ async def redis_client() -> AsyncIterator[Redis]:
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) in this process; stopped when the test ends."""
+    with smtp_server() as server:
+        yield server
 
 
 @pytest.fixture
@@ -151,6 +161,7 @@ async def make_runtime(
         payments=payments,
     ) as runtime:
         yield runtime
+        await runtime.mailer.settle()
         await runtime.jobs.drain()
 
 
@@ -234,23 +245,76 @@ class Owner:
         return f"/api/v1/workspaces/{self.workspace_id}{path}"
 
 
-async def signup(client: httpx.AsyncClient, name: str = "Acme") -> Owner:
+def runtime_of(client: httpx.AsyncClient) -> Runtime:
+    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    return runtime
+
+
+async def mail_token(client: httpx.AsyncClient, to: str, template: str) -> str:
+    """The token in the link of the newest ``template`` mail to ``to``, read from the outbox
+    (what the flush job sends; the SMTP tests read it from a real server instead)."""
+    async with runtime_of(client).db.transaction() as session:
+        body = (
+            await session.execute(
+                text(
+                    "SELECT text_body FROM mail_outbox WHERE lower(recipient) = lower(:to)"
+                    " AND template = :template ORDER BY created_at DESC LIMIT 1"
+                ),
+                {"to": to, "template": template},
+            )
+        ).scalar_one()
+    match = re.search(r"[?&]token=([A-Za-z0-9_.\-]+)", body)
+    assert match, body
+    return match.group(1)
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str) -> dict[str, Any]:
+    response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def signup(client: httpx.AsyncClient, name: str = "Acme", *, verify: bool = True) -> Owner:
+    """A new owner through the real flow: signup (202), the verification link from the mail
+    (unless ``verify`` is False), login; the workspace from /me."""
     email = f"owner-{uuid.uuid4().hex[:10]}@example.com"
     password = "correct horse battery"
     response = await client.post(
         "/api/v1/auth/signup",
         json={"email": email, "password": password, "workspace_name": name},
     )
-    assert response.status_code == 201, response.text
-    body = response.json()
+    assert response.status_code == 202, response.text
+    if verify:
+        token = await mail_token(client, email, "verify_email")
+        verified = await client.post("/api/v1/auth/verify-email", json={"token": token})
+        assert verified.status_code == 200, verified.text
+    tokens = await login(client, email, password)
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    me = (await client.get("/api/v1/me", headers=headers)).json()
+    [workspace] = me["workspaces"]
+    workspace.pop("role")
     return Owner(
         email=email,
         password=password,
-        token=body["access_token"],
-        user_id=body["user"]["id"],
-        workspace_id=body["workspace"]["id"],
-        workspace=body["workspace"],
+        token=tokens["access_token"],
+        user_id=me["user"]["id"],
+        workspace_id=workspace["id"],
+        workspace=workspace,
     )
+
+
+async def join(client: httpx.AsyncClient, owner: Owner, person: Owner, role: str) -> None:
+    """``owner`` invites ``person`` (an existing account) as ``role``; they accept, signed in."""
+    invited = await client.post(
+        owner.url("/members"), json={"email": person.email, "role": role}, headers=owner.headers
+    )
+    assert invited.status_code == 202, invited.text
+    token = await mail_token(client, person.email, "invitation")
+    accepted = await client.post(
+        "/api/v1/invitations/accept", json={"token": token}, headers=person.headers
+    )
+    assert accepted.status_code == 200, accepted.text
 
 
 @pytest.fixture

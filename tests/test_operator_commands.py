@@ -209,6 +209,7 @@ async def test_ingest_then_eval_a_folder_by_workspace_slug(
     assert evaluated.code == 0, evaluated.out
     assert "fulltext" in evaluated.out
     assert "hash:384" in evaluated.out  # the runtime's embedder, from the settings
+    assert "reranker: none available" in evaluated.out  # RERANKER unset, no model reachable
 
 
 async def test_the_worker_runs_what_the_api_queued(scratch: Scratch, tmp_path: Path) -> None:

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 # Event names are stable: dashboards and exports filter on them. What people and API keys do is
 # named in workspaces.permissions.TABLE; the system's own events are here.
 PLAN_CHANGED: Final = "plan.changed"
+# Someone accepted an invitation (the actor is the new member).
+MEMBER_JOINED: Final = "member.joined"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import NotFound
 from core.pagination import decode_cursor, encode_cursor
 from workspaces import lead_repository as repo
+from workspaces.accounts import require_verified
 from workspaces.models import Lead, LeadSubmission
 from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess
@@ -195,6 +196,7 @@ async def start_export(
     """Check and record an export (the filters, but not the search text) in this unit of work;
     the rows then stream from ``export_csv`` in a transaction of their own."""
     permit = authorize(access, Action.LEADS_EXPORT)
+    await require_verified(session, access)  # personal data leaves: a verified person only
     details = {k: str(v) for k, v in filters.items() if v is not None and k != "q"}
     await permit.record(
         session,

@@ -57,8 +57,11 @@ class Action(enum.StrEnum):
     WEBHOOK_READ = "webhook.read", "read the webhook secret"
     WEBHOOK_ROTATE_SECRET = "webhook.rotate_secret", "rotate the webhook secret"
     MEMBERS_READ = "members.read", "list the workspace's members"
-    MEMBER_ADD = "member.add", "add members"
+    MEMBER_ADD = "member.add", "invite members"
     MEMBER_ROLE_CHANGE = "member.change_role", "change a member's role"
+    MEMBER_REMOVE = "member.remove", "remove members"
+    INVITATIONS_READ = "invitations.read", "list pending invitations"
+    INVITATION_REVOKE = "invitation.revoke", "withdraw invitations"
     API_KEYS_READ = "api_keys.read", "list API keys"
     API_KEY_CREATE = "api_key.create", "create API keys"
     API_KEY_REVOKE = "api_key.revoke", "revoke API keys"
@@ -122,8 +125,11 @@ TABLE: Final[Mapping[Action, Rule]] = MappingProxyType({
     Action.WEBHOOK_READ:          Rule(N,     Y,    Y,     Y),
     Action.WEBHOOK_ROTATE_SECRET: Rule(N,     Y,    Y,     Y,       "webhook_secret.rotated"),
     Action.MEMBERS_READ:          Rule(Y,     Y,    Y,     Y),
-    Action.MEMBER_ADD:            Rule(N,     N,    Y,     N,       "member.added"),
+    Action.MEMBER_ADD:            Rule(N,     N,    Y,     N,       "member.invited"),
     Action.MEMBER_ROLE_CHANGE:    Rule(N,     N,    Y,     N,       "member.role_changed"),
+    Action.MEMBER_REMOVE:         Rule(N,     N,    Y,     N,       "member.removed"),
+    Action.INVITATIONS_READ:      Rule(N,     N,    Y,     N),
+    Action.INVITATION_REVOKE:     Rule(N,     N,    Y,     N,       "invitation.revoked"),
     Action.API_KEYS_READ:         Rule(N,     Y,    Y,     Y),
     Action.API_KEY_CREATE:        Rule(N,     Y,    Y,     N,       "api_key.created"),
     Action.API_KEY_REVOKE:        Rule(N,     Y,    Y,     Y,       "api_key.revoked"),

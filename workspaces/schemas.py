@@ -42,6 +42,9 @@ class UserOut(_Out):
     id: uuid.UUID
     email: str
     name: str | None
+    email_verified_at: datetime | None = Field(
+        description="null: unverified (cannot invite, buy a plan or export)"
+    )
     created_at: datetime
 
 
@@ -85,9 +88,59 @@ class SessionOut(BaseModel):
     current: bool
 
 
-class SignupOut(TokenOut):
-    user: UserOut
-    workspace: WorkspaceOut
+class StatusOut(BaseModel):
+    """The answer that is the same whatever the email (no enumeration)."""
+
+    status: Literal["check_your_email", "invited", "ok"]
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=1, max_length=256)
+
+
+class EmailIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: EmailStr = Field(max_length=320)
+
+
+class PasswordResetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=1, max_length=256)
+    password: str = Field(min_length=10, max_length=256)
+
+
+class PasswordChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=10, max_length=256)
+
+
+class InvitationAcceptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=1, max_length=256)
+    password: str | None = Field(
+        default=None, min_length=10, max_length=256, description="for a new account"
+    )
+    name: str | None = Field(default=None, max_length=200)
+
+
+class InvitationAcceptedOut(BaseModel):
+    workspace_id: uuid.UUID
+    role: Role
+    user_id: uuid.UUID
+    created_account: bool
+    tokens: TokenOut | None = Field(
+        default=None, description="a session of the new account (when one was created)"
+    )
+
+
+class InvitationOut(_Out):
+    id: uuid.UUID
+    email: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime
 
 
 class MeOut(BaseModel):
@@ -109,8 +162,13 @@ class WorkspaceUpdateIn(BaseModel):
 
 class MemberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: EmailStr
+    email: EmailStr = Field(max_length=320)
     role: Role = "member"
+
+
+class MemberRoleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Role
 
 
 class MemberOut(BaseModel):

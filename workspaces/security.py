@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import os
@@ -203,3 +204,30 @@ def generate_webhook_secret() -> str:
 
 def generate_public_key() -> str:
     return PUBLIC_KEY_PREFIX + secrets.token_urlsafe(24)
+
+
+# --- one-time links (email verification, password reset, invitations) ----------------------------
+
+
+def _link_signature(key: str, purpose: str, secret: str) -> str:
+    digest = hmac.new(key.encode(), f"{purpose}:{secret}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:18]).decode().rstrip("=")
+
+
+def new_link_token(key: str, purpose: str) -> tuple[str, str]:
+    """A signed single-use link token for ``purpose`` and the hash to store: ``<secret>.<sig>``
+    (256 random bits, HMAC-signed with ``key`` so forged or mistyped links are refused before
+    any lookup). Only the sha256 of the token is kept."""
+    secret = secrets.token_urlsafe(32)
+    token = f"{secret}.{_link_signature(key, purpose, secret)}"
+    return token, _sha256(token)
+
+
+def link_token_hash(key: str, purpose: str, token: str) -> str | None:
+    """The stored hash of a well-signed token for ``purpose``, else None."""
+    if not token or len(token) > 128:
+        return None
+    secret, _, signature = token.partition(".")
+    if not secret or not hmac.compare_digest(signature, _link_signature(key, purpose, secret)):
+        return None
+    return _sha256(token)

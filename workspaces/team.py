@@ -1,4 +1,5 @@
-"""Who acts for a workspace: its members (accounts with a role) and its API keys.
+"""Who acts for a workspace: its members (accounts with a role) and its API keys. People join
+through invitations (workspaces/invitations.py).
 
 Services take a session and never commit; each starts with the permission table's check
 (``workspaces.permissions``) and records the audit entry the table asks for.
@@ -13,13 +14,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import NotFound
+from core.errors import Conflict, NotFound
+from workspaces import account_repository as accounts_repo
 from workspaces import repository as repo
 from workspaces import security
-from workspaces.models import ApiKey, Membership, User
+from workspaces.models import ApiKey, Membership
 from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess
-from workspaces.usage import effective_plan, ensure_within
 
 # --- members ---------------------------------------------------------------------------------
 
@@ -29,45 +30,62 @@ async def list_members(session: AsyncSession, access: WorkspaceAccess) -> Sequen
     return await repo.list_members(session, access.workspace.id)
 
 
-async def add_member(
-    session: AsyncSession, access: WorkspaceAccess, *, email: str, role: str
-) -> tuple[User, Membership]:
-    """Add an account to the workspace, or change the role of one that belongs already.
-    Owners only, signed in as themselves (an API key is a shared secret: whoever holds it must
-    not grant lasting access to an account). Audited: ``member.added`` or
-    ``member.role_changed``; the same role again changes nothing and records nothing."""
-    permit = authorize(access, Action.MEMBER_ADD)
-    user = await repo.get_user_by_email(session, email)
-    if user is None:
-        raise NotFound(
-            "No account with this email; ask them to sign up first", code="user_not_found"
+async def _member(session: AsyncSession, access: WorkspaceAccess, user_id: uuid.UUID) -> Membership:
+    membership = await repo.get_membership(
+        session, workspace_id=access.workspace.id, user_id=user_id
+    )
+    if membership is None:
+        raise NotFound("Member not found", code="member_not_found")
+    return membership
+
+
+async def _keep_an_owner(
+    session: AsyncSession, access: WorkspaceAccess, user_id: uuid.UUID
+) -> None:
+    """409 ``last_owner`` when ``user_id`` is the workspace's only owner (rows locked, so two
+    owners demoting each other at once cannot both succeed)."""
+    owners = await accounts_repo.lock_owners(session, access.workspace.id)
+    if owners == [user_id]:
+        raise Conflict(
+            "A workspace needs an owner: make someone else owner first", code="last_owner"
         )
-    existing = await repo.get_membership(session, workspace_id=access.workspace.id, user_id=user.id)
-    if existing is not None:
-        if existing.role != role:
-            change = authorize(access, Action.MEMBER_ROLE_CHANGE)
-            before = existing.role
-            await repo.update_member_role(
-                session, workspace_id=access.workspace.id, user_id=user.id, role=role
-            )
-            existing.role = role
-            await change.record(
-                session,
-                target_type="user",
-                target_id=user.id,
-                details={"from": before, "to": role},
-            )
-        return user, existing
-    members = await repo.count_members(session, access.workspace.id)
-    ensure_within(
-        plan_code=effective_plan(access.workspace), metric="members", used=members, resets_at=None
+
+
+async def change_role(
+    session: AsyncSession, access: WorkspaceAccess, user_id: uuid.UUID, *, role: str
+) -> Membership:
+    """Give a member another role (owners only). The last owner cannot be demoted. Audited
+    ``member.role_changed``; the same role again changes nothing and records nothing."""
+    permit = authorize(access, Action.MEMBER_ROLE_CHANGE)
+    membership = await _member(session, access, user_id)
+    if membership.role == role:
+        return membership
+    before = membership.role
+    if before == "owner":
+        await _keep_an_owner(session, access, user_id)
+    await repo.update_member_role(
+        session, workspace_id=access.workspace.id, user_id=user_id, role=role
     )
-    membership = await repo.insert_membership(
-        session, workspace_id=access.workspace.id, user_id=user.id, role=role
+    membership.role = role
+    await permit.record(
+        session, target_type="user", target_id=user_id, details={"from": before, "to": role}
     )
-    assert membership is not None
-    await permit.record(session, target_type="user", target_id=user.id, details={"role": role})
-    return user, membership
+    return membership
+
+
+async def remove_member(session: AsyncSession, access: WorkspaceAccess, user_id: uuid.UUID) -> None:
+    """Remove a member (owners only): their access to the workspace ends at their next request.
+    The last owner cannot be removed. Audited ``member.removed``."""
+    permit = authorize(access, Action.MEMBER_REMOVE)
+    membership = await _member(session, access, user_id)
+    if membership.role == "owner":
+        await _keep_an_owner(session, access, user_id)
+    await accounts_repo.delete_membership(
+        session, workspace_id=access.workspace.id, user_id=user_id
+    )
+    await permit.record(
+        session, target_type="user", target_id=user_id, details={"role": membership.role}
+    )
 
 
 # --- API keys --------------------------------------------------------------------------------

@@ -20,9 +20,10 @@ async def _run(args: argparse.Namespace) -> int:
     async with operator_runtime(get_settings()) as runtime:
         workspace_id = await resolve_workspace(runtime, args.workspace)
         results = await rag_eval.evaluate(
-            runtime.db, runtime.embedder, workspace_id, questions, modes
+            runtime.db, runtime.embedder, workspace_id, questions, modes, runtime.reranker
         )
     print(f"embedder: {runtime.embedder.name}")
+    print(rag_eval.reranker_line(runtime.reranker, results))
     print(rag_eval.format_table(results, len(questions)))
     return 0
 

@@ -17,8 +17,10 @@ def _cmd(args: argparse.Namespace) -> int:
 
     from api.runtime import build_runtime, job_registry
     from core.jobs import ArqQueue, worker_functions
+    from core.mail import MAILER_KEY
     from lifecycle import jobs as lifecycle_jobs
     from rag.knowledge import jobs as knowledge_jobs
+    from rag.knowledge.rerank import NoReranker
 
     settings = get_settings()
     if not settings.redis_url:
@@ -28,10 +30,17 @@ def _cmd(args: argparse.Namespace) -> int:
         # The jobs this worker causes (index maintenance) go back to Redis on arq's own pool.
         stack = AsyncExitStack()
         runtime = await stack.enter_async_context(
-            build_runtime(settings, statement_timeout_ms=0, jobs=ArqQueue(ctx["redis"]))
+            build_runtime(
+                settings,
+                statement_timeout_ms=0,
+                jobs=ArqQueue(ctx["redis"]),
+                reranker=NoReranker(),  # jobs never search: no cross-encoder in memory here
+            )
         )
         ctx[_STACK_KEY] = stack
         ctx[knowledge_jobs.DEPS_KEY] = runtime.ingestion
+        ctx[MAILER_KEY] = runtime.mailer
+        await runtime.mailer.kick()  # messages a previous process left in the outbox
         ctx[lifecycle_jobs.DEPS_KEY] = runtime.lifecycle
         if settings.scheduler_enabled:
             # With Redis the workers drive the periodic jobs, not the API replicas; the lease

@@ -19,8 +19,8 @@ from core.errors import Conflict
 from rag.chat import faq as faq_service
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import submissions
+from workspaces import accounts, service
 from workspaces import repository as workspace_repo
-from workspaces import service
 
 log = logging.getLogger("trulybot.demo")
 
@@ -62,7 +62,7 @@ async def ensure_demo(runtime: Runtime) -> dict[str, Any]:
 async def _seed(runtime: Runtime, password: str) -> dict[str, Any]:
     settings = runtime.settings
     async with runtime.db.transaction() as session:
-        _, workspace = await service.signup(
+        user, workspace = await service.signup(
             session,
             email=DEMO_EMAIL,
             password=password,
@@ -70,6 +70,8 @@ async def _seed(runtime: Runtime, password: str) -> dict[str, Any]:
             name="Demo owner",
             plan="unlimited",
         )
+        # The demo owner can do everything at once (invite, buy, export): no mail to click.
+        await accounts.mark_verified(session, user.id)
         await workspace_repo.update_workspace(session, workspace.id, {"widget_config": WIDGET})
         # `serve` seeds it (SEED_DEMO) for whoever runs the server; the audit log names them.
         access = service.WorkspaceAccess.operator(workspace, command="serve")

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import html
 import uuid
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import HTMLResponse
 
 from api.deps import (
+    AccountDepsDep,
+    OptionalUserDep,
     RuntimeDep,
     SessionDep,
     SessionPolicyDep,
@@ -12,18 +16,24 @@ from api.deps import (
     UserPrincipalDep,
     client_info,
 )
-from api.throttling import RateLimitAuth, login_attempt
+from api.throttling import RateLimitAuth, login_attempt, rate_limit_password_reset
 from core.config import Settings
 from core.errors import NotFound, Unauthorized
+from workspaces import accounts, invitations, service, sessions
 from workspaces import repository as repo
-from workspaces import service, sessions
 from workspaces.schemas import (
+    EmailIn,
+    InvitationAcceptedOut,
+    InvitationAcceptIn,
     LoginIn,
     MeOut,
+    PasswordChangeIn,
+    PasswordResetIn,
     RefreshIn,
     SessionOut,
     SignupIn,
-    SignupOut,
+    StatusOut,
+    TokenIn,
     TokenOut,
     UserOut,
     WorkspaceOut,
@@ -52,32 +62,144 @@ def _tokens(
 
 @router.post(
     "/auth/signup",
-    status_code=status.HTTP_201_CREATED,
-    response_model=SignupOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=StatusOut,
     dependencies=[RateLimitAuth],
 )
 async def signup(
-    body: SignupIn,
-    session: SessionDep,
-    settings: SettingsDep,
-    policy: SessionPolicyDep,
-    request: Request,
-) -> SignupOut:
-    user, workspace = await service.signup(
+    body: SignupIn, session: SessionDep, settings: SettingsDep, accounts_deps: AccountDepsDep
+) -> StatusOut:
+    """Always 202 ``check_your_email``: a new address gets a verification link, an address with
+    an account gets a warning with a reset link instead. Then sign in with /auth/login."""
+    await accounts.signup(
         session,
+        accounts_deps,
         email=str(body.email),
         password=body.password,
         workspace_name=body.workspace_name,
         name=body.name,
         plan=settings.default_plan,
     )
-    started = await sessions.start(
-        session, user.id, kind="api", client=client_info(request, settings), policy=policy
+    return StatusOut(status="check_your_email")
+
+
+_VERIFIED_PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<title>Email confirmed</title></head><body style="font-family: sans-serif; max-width: 32rem;
+margin: 4rem auto;"><h1>{title}</h1><p>{text}</p></body></html>"""
+
+
+@router.get("/auth/verify-email", response_class=HTMLResponse, include_in_schema=False)
+async def verify_email_link(
+    session: SessionDep, accounts_deps: AccountDepsDep, token: str = Query(max_length=256)
+) -> HTMLResponse:
+    """The link in the verification mail: a page for the person who opened it."""
+    try:
+        await accounts.verify_email(session, accounts_deps, token)
+    except accounts.LinkRefused as exc:
+        page = _VERIFIED_PAGE.format(title="This link does not work", text=html.escape(exc.message))
+        return HTMLResponse(page, status_code=exc.status_code)
+    page = _VERIFIED_PAGE.format(
+        title="Email confirmed", text="Thank you. You can close this page and sign in."
     )
-    return SignupOut(
-        **_tokens(started, settings, policy).model_dump(),
-        user=UserOut.model_validate(user),
-        workspace=WorkspaceOut.model_validate(workspace),
+    return HTMLResponse(page)
+
+
+@router.post("/auth/verify-email", response_model=StatusOut)
+async def verify_email(
+    body: TokenIn, session: SessionDep, accounts_deps: AccountDepsDep
+) -> StatusOut:
+    """The verification link's token, posted by an app: 400 ``link_invalid`` / ``link_expired``
+    / ``link_used`` when it does not work."""
+    await accounts.verify_email(session, accounts_deps, body.token)
+    return StatusOut(status="ok")
+
+
+@router.post(
+    "/auth/verify-email/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=StatusOut,
+    dependencies=[RateLimitAuth],
+)
+async def resend_verification(
+    principal: UserPrincipalDep, session: SessionDep, accounts_deps: AccountDepsDep
+) -> StatusOut:
+    assert principal.user_id is not None
+    await accounts.resend_verification(session, accounts_deps, principal.user_id)
+    return StatusOut(status="check_your_email")
+
+
+@router.post("/auth/password-reset", status_code=status.HTTP_202_ACCEPTED, response_model=StatusOut)
+async def request_password_reset(
+    body: EmailIn, request: Request, session: SessionDep, accounts_deps: AccountDepsDep
+) -> StatusOut:
+    """Always 202: a reset link (one hour, single use) goes to the address if it has an account.
+    Rate limited per IP and per address."""
+    await rate_limit_password_reset(request, str(body.email))
+    await accounts.request_password_reset(session, accounts_deps, email=str(body.email))
+    return StatusOut(status="check_your_email")
+
+
+@router.post("/auth/password-reset/confirm", response_model=StatusOut, dependencies=[RateLimitAuth])
+async def confirm_password_reset(
+    body: PasswordResetIn, session: SessionDep, accounts_deps: AccountDepsDep
+) -> StatusOut:
+    """A new password with the reset link's token; every session of the account ends."""
+    await accounts.reset_password(session, accounts_deps, token=body.token, password=body.password)
+    return StatusOut(status="ok")
+
+
+@router.post("/auth/password", response_model=StatusOut, dependencies=[RateLimitAuth])
+async def change_password(
+    body: PasswordChangeIn,
+    principal: UserPrincipalDep,
+    session: SessionDep,
+    accounts_deps: AccountDepsDep,
+) -> StatusOut:
+    """Change my password; every other session ends (this one stays)."""
+    assert principal.user_id is not None
+    await accounts.change_password(
+        session,
+        accounts_deps,
+        user_id=principal.user_id,
+        session_id=principal.session_id,
+        current_password=body.current_password,
+        new_password=body.new_password,
+    )
+    return StatusOut(status="ok")
+
+
+@router.post(
+    "/invitations/accept", response_model=InvitationAcceptedOut, dependencies=[RateLimitAuth]
+)
+async def accept_invitation(
+    body: InvitationAcceptIn,
+    principal: OptionalUserDep,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    accounts_deps: AccountDepsDep,
+) -> InvitationAcceptedOut:
+    """Join the workspace of an invitation: signed in as the invited address (links that
+    account), or with a ``password`` for a new account (the answer then carries its tokens).
+    401 ``login_required`` when the address has an account and the caller is not signed in."""
+    accepted = await invitations.accept(
+        session,
+        accounts_deps,
+        token=body.token,
+        principal=principal,
+        password=body.password,
+        name=body.name,
+        client=client_info(request, settings),
+    )
+    tokens = None
+    if accepted.started is not None:
+        tokens = _tokens(accepted.started, settings, accounts_deps.session_policy)
+    return InvitationAcceptedOut(
+        workspace_id=accepted.workspace_id,
+        role=accepted.role,
+        user_id=accepted.user_id,
+        created_account=accepted.created_account,
+        tokens=tokens,
     )
 
 

@@ -117,6 +117,13 @@ class HitOut(BaseModel):
 
 class SearchOut(BaseModel):
     mode: str
+    reranker: str = Field(
+        description="The reranker configured (RERANKER): none, llm or cross-encoder"
+    )
+    reranker_fallback: str | None = Field(
+        default=None,
+        description="Why the retrieval order was kept (timeout, error, malformed, no_model), if so",
+    )
     results: list[HitOut]
 
 
@@ -407,9 +414,13 @@ async def search(
         workspace_id=access.workspace.id,
         query=body.query,
         query_embedding=embedding,
-        k=body.k,
+        k=min(runtime.reranker.pool(body.k), retrieval.MAX_K),
         mode=body.mode,
     )
+    ranked = await runtime.reranker.rerank(body.query, hits, body.k)
     return SearchOut(
-        mode=body.mode, results=[HitOut.model_validate(h, from_attributes=True) for h in hits]
+        mode=body.mode,
+        reranker=ranked.reranker,
+        reranker_fallback=ranked.fallback,
+        results=[HitOut.model_validate(h, from_attributes=True) for h in ranked.items],
     )

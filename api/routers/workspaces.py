@@ -6,17 +6,19 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
-from api.deps import SessionDep, SettingsDep, UserPrincipalDep, WorkspaceDep
+from api.deps import AccountDepsDep, SessionDep, SettingsDep, UserPrincipalDep, WorkspaceDep
 from core.db import set_tenant
 from core.errors import NotFound
+from workspaces import invitations, service, team, usage
 from workspaces import repository as repo
-from workspaces import service, team, usage
 from workspaces.schemas import (
     ApiKeyCreatedOut,
     ApiKeyIn,
     ApiKeyOut,
+    InvitationOut,
     MemberIn,
     MemberOut,
+    MemberRoleIn,
     UsageOut,
     WorkspaceCreateIn,
     WorkspaceOut,
@@ -83,18 +85,60 @@ async def rotate_webhook_secret(access: WorkspaceDep, session: SessionDep) -> We
 
 @router.post(
     "/workspaces/{workspace_id}/members",
-    status_code=status.HTTP_201_CREATED,
-    response_model=MemberOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=InvitationOut,
 )
-async def add_member(body: MemberIn, access: WorkspaceDep, session: SessionDep) -> MemberOut:
-    """Add an account (or change a member's role). Owners only, signed in; audited."""
-    user, membership = await team.add_member(session, access, email=str(body.email), role=body.role)
+async def invite_member(
+    body: MemberIn, access: WorkspaceDep, session: SessionDep, accounts_deps: AccountDepsDep
+) -> Any:
+    """Invite someone by email with a role: they get a link valid for INVITATION_TTL_DAYS and
+    join when they accept it. The same answer whether or not the address has an account.
+    Owners only, signed in and verified; audited."""
+    return await invitations.invite(
+        session, access, accounts_deps, email=str(body.email), role=body.role
+    )
+
+
+@router.patch("/workspaces/{workspace_id}/members/{user_id}", response_model=MemberOut)
+async def change_member_role(
+    user_id: uuid.UUID, body: MemberRoleIn, access: WorkspaceDep, session: SessionDep
+) -> MemberOut:
+    """Change a member's role (owners only; 409 ``last_owner`` for the only owner)."""
+    await team.change_role(session, access, user_id, role=body.role)
+    return await _member_out(session, access, user_id)
+
+
+@router.delete(
+    "/workspaces/{workspace_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT
+)
+async def remove_member(user_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Response:
+    """Remove a member (owners only; 409 ``last_owner`` for the only owner)."""
+    await team.remove_member(session, access, user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/workspaces/{workspace_id}/invitations", response_model=list[InvitationOut])
+async def list_invitations(access: WorkspaceDep, session: SessionDep) -> Any:
+    """Pending invitations (not accepted, withdrawn or expired), newest first."""
+    return await invitations.list_pending(session, access)
+
+
+@router.delete(
+    "/workspaces/{workspace_id}/invitations/{invitation_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+)
+async def revoke_invitation(
+    invitation_id: uuid.UUID, access: WorkspaceDep, session: SessionDep
+) -> Response:
+    await invitations.revoke(session, access, invitation_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _member_out(session: SessionDep, access: WorkspaceDep, user_id: uuid.UUID) -> MemberOut:
+    rows = await team.list_members(session, access)
+    [row] = [r for r in rows if r.id == user_id]
     return MemberOut(
-        user_id=user.id,
-        email=user.email,
-        name=user.name,
-        role=membership.role,
-        created_at=membership.created_at,
+        user_id=row.id, email=row.email, name=row.name, role=row.role, created_at=row.created_at
     )
 
 

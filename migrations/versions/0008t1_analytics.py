@@ -1,7 +1,7 @@
 """Analytics: a daily rollup per workspace, and how far each workspace's rollup is refreshed.
 
 Revision ID: 0008t1
-Revises: 0007
+Revises: 0006a3
 Create Date: 2026-12-01
 
 ``analytics_daily``: one row per workspace and UTC day with the day's counts (rag/chat/analytics.py
@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql as pg
 from migrations import rls
 
 revision: str = "0008t1"
-down_revision: str | None = "0007"
+down_revision: str | None = "0006a3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

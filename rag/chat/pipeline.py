@@ -1,8 +1,8 @@
 """The answer pipeline: what a site visitor experiences.
 
 message -> validate (length, quota) -> intent -> courtesy | handoff | FAQ -> response cache
-        -> retrieval -> "don't know" when weak -> generation (LLM or extractive)
-        -> citations, metering, conversation log -> cache store
+        -> retrieval -> "don't know" when weak -> rerank (RERANKER) -> generation (LLM or
+        extractive) -> citations, metering, conversation log -> cache store
 
 Each step after validation is a stage in ``rag.chat.stages``: the first that settles the answer
 ends the search. At most three short transactions, and none is open while a model runs (the
@@ -53,6 +53,7 @@ from rag.chat.stages import (
     safe_links,
 )
 from rag.knowledge.embeddings import Embedder
+from rag.knowledge.rerank import NoReranker, Reranker
 from workspaces import usage
 from workspaces.models import Workspace
 from workspaces.permissions import Action, authorize
@@ -150,6 +151,7 @@ class AnswerPipeline:
         generator: Generator,
         cache: ResponseCache,
         notifier: notify.Notifier,
+        reranker: Reranker | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -158,6 +160,7 @@ class AnswerPipeline:
         self.extractive = ExtractiveAnswerer()
         self.cache = cache
         self.notifier = notifier
+        self.reranker = reranker or NoReranker()
 
     # --- public -------------------------------------------------------------------------
 
@@ -260,12 +263,28 @@ class AnswerPipeline:
             found = await retrieve(
                 session,
                 turn,
-                k=self.settings.retrieval_k,
+                k=self.reranker.pool(self.settings.retrieval_k),
                 min_similarity=self.settings.retrieval_min_similarity,
                 metered_generation=not self.generator.extractive,
             )
             clock.lap("retrieval")
-            return turn, found
+        # No transaction is open while the candidates are reranked (a model may run).
+        return turn, await self._rerank(turn, found, clock)
+
+    async def _rerank(
+        self, turn: Turn, found: Answer | Grounding, clock: _Clock
+    ) -> Answer | Grounding:
+        """The best RETRIEVAL_K passages in the reranker's order, renumbered. An LLM reranker
+        is skipped once the owner's daily token cap is reached."""
+        if not isinstance(found, Grounding) or not self.reranker.active:
+            return found
+        k = self.settings.retrieval_k
+        if found.cap_reached and self.reranker.metered:
+            kept = list(found.passages[:k])
+        else:
+            kept = (await self.reranker.rerank(turn.standalone, found.passages, k)).items
+            clock.lap("rerank")
+        return replace(found, passages=tuple(replace(p, n=n) for n, p in enumerate(kept, 1)))
 
     def _validate(self, raw: str) -> str:
         message = raw.strip()

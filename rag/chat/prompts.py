@@ -31,6 +31,7 @@ class Passage:
     page: int | None
     text: str
     score: float
+    heading_path: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

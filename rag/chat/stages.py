@@ -344,6 +344,7 @@ async def retrieve(
             page=h.page,
             text=h.text,
             score=h.score,
+            heading_path=tuple(h.heading_path),
         )
         for i, h in enumerate(relevant)
     )

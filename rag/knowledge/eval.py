@@ -19,6 +19,7 @@ from core.db import Database
 from rag.knowledge import retrieval
 from rag.knowledge.embeddings import Embedder
 from rag.knowledge.repository import documents as document_repo
+from rag.knowledge.rerank import Reranker, describe
 
 CUTOFFS = (1, 5, 10)
 CHUNKS_PER_QUESTION = 40  # enough chunks to usually yield 10 distinct documents
@@ -35,6 +36,7 @@ class Question:
 class ModeResult:
     mode: str
     ranks: list[int | None] = field(default_factory=list)  # 1-based rank or None (not in top 10)
+    fallbacks: dict[str, int] = field(default_factory=dict)  # reranks that kept the order, why
 
     def recall(self, k: int) -> float:
         return sum(1 for r in self.ranks if r is not None and r <= k) / max(1, len(self.ranks))
@@ -67,8 +69,14 @@ async def evaluate(
     workspace_id: uuid.UUID,
     questions: Sequence[Question],
     modes: Sequence[retrieval.Mode],
+    reranker: Reranker | None = None,
 ) -> list[ModeResult]:
-    results = {m: ModeResult(mode=m) for m in modes}
+    """One result per mode; with an active ``reranker`` also one per mode reranked
+    (``vector+llm``...), over the same candidates."""
+    if reranker is not None and not reranker.available:
+        reranker = None
+    names = [n for m in modes for n in ([m, f"{m}+{reranker.name}"] if reranker else [m])]
+    results = {n: ModeResult(mode=n) for n in names}
     vectors: np.ndarray = await embedder.embed_documents([q.question for q in questions])
     for question, vector in zip(questions, vectors, strict=True):
         for mode in modes:
@@ -81,14 +89,45 @@ async def evaluate(
                     k=CHUNKS_PER_QUESTION,
                     mode=mode,
                 )
-                docs: list[uuid.UUID] = []
-                for hit in hits:
-                    if hit.document_id not in docs:
-                        docs.append(hit.document_id)
+                docs = _documents(hits)
                 sources = await document_repo.document_sources(session, workspace_id, docs)
             ordered = [sources[d] for d in docs if d in sources]
             results[mode].ranks.append(first_rank(ordered, question.expected))
-    return [results[m] for m in modes]
+            if reranker is not None:
+                result = results[f"{mode}+{reranker.name}"]
+                ranked = await reranker.rerank(question.question, hits, len(hits))
+                if ranked.fallback:
+                    result.fallbacks[ranked.fallback] = result.fallbacks.get(ranked.fallback, 0) + 1
+                ordered = [sources[d] for d in _documents(ranked.items) if d in sources]
+                result.ranks.append(first_rank(ordered, question.expected))
+    return [results[n] for n in names]
+
+
+def _documents(hits: Sequence[retrieval.Hit]) -> list[uuid.UUID]:
+    """The distinct documents of ``hits``, in order of their best hit."""
+    docs: list[uuid.UUID] = []
+    for hit in hits:
+        if hit.document_id not in docs:
+            docs.append(hit.document_id)
+    return docs
+
+
+NO_RERANKER = (
+    "reranker: none available (RERANKER=none or no model reachable: no OPENAI_API_KEY or"
+    " OPENAI_BASE_URL for `llm`, no local cross-encoder directory; this machine has no network)"
+)
+
+
+def reranker_line(reranker: Reranker | None, results: Sequence[ModeResult]) -> str:
+    """What the eval says about the reranker: which one ran and how often it kept the order."""
+    if reranker is None or not reranker.available:
+        return NO_RERANKER
+    fell = [
+        f"{r.mode}: {', '.join(f'{n} {why}' for why, n in sorted(r.fallbacks.items()))}"
+        for r in results
+        if r.fallbacks
+    ]
+    return f"{describe(reranker)}; kept the retrieval order: {'; '.join(fell) or 'never'}"
 
 
 def format_table(results: Sequence[ModeResult], questions: int) -> str:

@@ -17,7 +17,7 @@ from tests.billing.conftest import (
     subscription,
     wrong_signature,
 )
-from tests.conftest import Owner, signup
+from tests.conftest import Owner, join, signup
 from tests.fakes.razorpay_server import FakeRazorpay, checkout_signature, webhook_payload
 from workspaces.models import Workspace
 from workspaces.plans import get_plan
@@ -106,15 +106,29 @@ async def test_unpurchasable_plans_are_422(
     assert await count_orders(owner_db, owner.workspace_id) == 0
 
 
+async def test_an_unverified_owner_cannot_buy_a_plan(
+    bclient: httpx.AsyncClient, owner_db: Database
+) -> None:
+    unverified = await signup(bclient, "Not yet", verify=False)
+    response = await bclient.post(
+        unverified.url("/billing/orders"), json={"plan": "starter"}, headers=unverified.headers
+    )
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["code"] == "email_unverified"
+    assert await count_orders(owner_db, unverified.workspace_id) == 0
+
+
 async def test_orders_are_owner_only(
     bclient: httpx.AsyncClient, owner: Owner, other: Owner
 ) -> None:
     who = await signup(bclient, "Their own")
-    for role in ("admin", "member"):  # the free plan has room for one more member
-        response = await bclient.post(
-            owner.url("/members"), json={"email": who.email, "role": role}, headers=owner.headers
-        )
-        assert response.status_code == 201, response.text
+    await join(bclient, owner, who, "admin")  # the free plan has room for one more member
+    for role in ("admin", "member"):
+        if role == "member":
+            changed = await bclient.patch(
+                owner.url(f"/members/{who.user_id}"), json={"role": role}, headers=owner.headers
+            )
+            assert changed.status_code == 200, changed.text
         response = await bclient.post(
             owner.url("/billing/orders"), json={"plan": "starter"}, headers=who.headers
         )

@@ -21,7 +21,9 @@ Knobs (all may be changed while the server runs):
 - ``fail_next(status, times=1)``: answer the next ``times`` requests with ``status`` (429, 500...)
   and an OpenAI-style error body; 429/503 carry ``retry-after-ms`` (``retry_after_ms``) so SDK
   retries stay fast.
-- ``chat_reply``: the assistant text, or a callable ``(request_json) -> str``.
+- ``chat_reply``: the assistant text, or a callable ``(request_json) -> str``;
+  ``ranking_reply(score)`` answers a reranking prompt (numbered ``[n] passage`` lines) with the
+  numbers ordered by ``score(passage)``, highest first.
 - ``hang``: never answer (until the client gives up or the server stops).
 - ``usage``: ``(prompt_tokens, completion_tokens)`` to report; ``None`` counts words instead.
 - ``stream_chunk_chars``: split streamed replies into deltas of this many characters
@@ -57,6 +59,7 @@ from tests.fakes.server import ThreadedServer
 ChatReply = str | Callable[[dict[str, Any]], str]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_NUMBERED = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
 _DELTA = re.compile(r"\S+\s*|\s+")
 
 
@@ -85,6 +88,25 @@ def hash_embedding(text: str, dimensions: int) -> list[float]:
         vec[0] = 1.0
         return vec
     return [x / norm for x in vec]
+
+
+def numbered_passages(body: dict[str, Any]) -> dict[int, str]:
+    """The ``[n] text`` lines of a request's last message, by number."""
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    text = _message_text(messages[-1]) if messages else ""
+    return {int(n): passage for n, passage in _NUMBERED.findall(text)}
+
+
+def ranking_reply(score: Callable[[str], float]) -> Callable[[dict[str, Any]], str]:
+    """A ``chat_reply`` that ranks the numbered passages by ``score`` (highest first, ties in
+    their given order), answering like a model: ``"3, 1, 2"``."""
+
+    def reply(body: dict[str, Any]) -> str:
+        passages = numbered_passages(body)
+        ranked = sorted(passages, key=lambda n: -score(passages[n]))
+        return ", ".join(str(n) for n in ranked)
+
+    return reply
 
 
 def _count_words(text: str) -> int:
@@ -410,4 +432,11 @@ class FakeOpenAI:
         )
 
 
-__all__ = ["ChatReply", "FakeOpenAI", "RecordedRequest", "hash_embedding"]
+__all__ = [
+    "ChatReply",
+    "FakeOpenAI",
+    "RecordedRequest",
+    "hash_embedding",
+    "numbered_passages",
+    "ranking_reply",
+]

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from core.db import Database
-from tests.conftest import Owner, signup
+from tests.conftest import Owner, join, mail_token, signup
 
 
 async def _audit(client: httpx.AsyncClient, owner: Owner, query: str = "") -> dict:  # type: ignore[type-arg]
@@ -31,9 +31,14 @@ async def test_owner_actions_are_recorded_with_actor_ip_and_request_id(
             json={"email": colleague.email, "role": "member"},
             headers=h | rid,
         )
-    ).status_code == 201
-    await client.post(
-        owner.url("/members"), json={"email": colleague.email, "role": "admin"}, headers=h
+    ).status_code == 202
+    token = await mail_token(client, colleague.email, "invitation")
+    joined = await client.post(
+        "/api/v1/invitations/accept", json={"token": token}, headers=colleague.headers
+    )
+    assert joined.status_code == 200
+    await client.patch(
+        owner.url(f"/members/{colleague.user_id}"), json={"role": "admin"}, headers=h
     )
     key = (await client.post(owner.url("/api-keys"), json={"name": "ci"}, headers=h)).json()
     assert (await client.delete(owner.url(f"/api-keys/{key['id']}"), headers=h)).status_code == 204
@@ -48,14 +53,18 @@ async def test_owner_actions_are_recorded_with_actor_ip_and_request_id(
         "api_key.revoked",
         "api_key.created",
         "member.role_changed",
-        "member.added",
+        "member.joined",
+        "member.invited",
     ]
     by_action = {item["action"]: item for item in items}
-    added = by_action["member.added"]
-    assert added["actor_user_id"] == owner.user_id
-    assert added["target_id"] == colleague.user_id
-    assert added["request_id"] == "audit-req-1"
-    assert added["ip"]
+    invited = by_action["member.invited"]
+    assert invited["actor_user_id"] == owner.user_id
+    assert invited["target_type"] == "invitation"
+    assert invited["request_id"] == "audit-req-1"
+    assert invited["ip"]
+    assert colleague.email not in str(items)  # no personal data in the log
+    assert by_action["member.joined"]["actor_user_id"] == colleague.user_id
+    assert by_action["member.joined"]["target_id"] == colleague.user_id
     assert by_action["member.role_changed"]["details"] == {"from": "member", "to": "admin"}
     assert by_action["api_key.created"]["target_id"] == key["id"]
     assert key["key"] not in str(items)  # the secret is never logged
@@ -70,9 +79,7 @@ async def test_audit_is_for_owners_and_admins_of_that_workspace_only(
     cross = await client.get(other.url("/audit"), headers=owner.headers)
     assert cross.status_code == 404
     member = await signup(client, "Member")
-    await client.post(
-        owner.url("/members"), json={"email": member.email, "role": "member"}, headers=owner.headers
-    )
+    await join(client, owner, member, "member")
     as_member = await client.get(owner.url("/audit"), headers=member.headers)
     assert as_member.status_code == 403
     assert [i["action"] for i in (await _audit(client, other))["items"]] == []

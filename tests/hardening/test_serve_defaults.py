@@ -139,14 +139,17 @@ def account(server: Server) -> Account:
         "/api/v1/auth/signup",
         json={"email": email, "password": password, "workspace_name": "Victim Inc"},
     )
-    assert response.status_code == 201, response.text
-    body = response.json()
+    assert response.status_code == 202, response.text
+    login = server.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert login.status_code == 200, login.text
+    token = login.json()["access_token"]
+    me = server.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
     return Account(
         email=email,
         password=password,
-        token=body["access_token"],
-        user_id=body["user"]["id"],
-        workspace_id=body["workspace"]["id"],
+        token=token,
+        user_id=me["user"]["id"],
+        workspace_id=me["workspaces"][0]["id"],
     )
 
 

@@ -22,7 +22,7 @@ from core.db import Database
 from core.models import utcnow
 from lifecycle import exports
 from rag.chat import analytics
-from tests.conftest import Owner, RuntimeFactory, client_for, signup
+from tests.conftest import Owner, RuntimeFactory, client_for, join, signup
 from tests.lifecycle.data import fill, tick_due, widget
 
 CATALOG = text(
@@ -77,10 +77,7 @@ async def _fill_everything(
     directly where only an outside party does (payments, webhook deliveries, LLM tokens)."""
     filled = await fill(client, owner, rt.jobs)
     member = await signup(client, "Teammate")
-    added = await client.post(
-        owner.url("/members"), json={"email": member.email, "role": "member"}, headers=owner.headers
-    )
-    assert added.status_code == 201, added.text
+    await join(client, owner, member, "member")
     key = await client.post(owner.url("/api-keys"), json={"name": "ci"}, headers=owner.headers)
     assert key.status_code == 201, key.text
     export = await client.post(owner.url("/exports"), headers=owner.headers)
@@ -193,9 +190,7 @@ async def test_access_ends_at_once_and_an_owner_may_restore_during_the_grace_per
     key = await client.post(owner.url("/api-keys"), json={"name": "ci"}, headers=owner.headers)
     api_key = {"Authorization": f"Bearer {key.json()['key']}"}
     admin = await signup(client, "Admin")
-    await client.post(
-        owner.url("/members"), json={"email": admin.email, "role": "admin"}, headers=owner.headers
-    )
+    await join(client, owner, admin, "admin")
     slug = owner.workspace["slug"]
 
     wrong = await client.request(
@@ -256,11 +251,7 @@ async def test_account_deletion_waits_for_a_handover_then_takes_lone_workspaces_
 ) -> None:
     owner = await signup(http, "Shared")
     teammate = await signup(http, "Teammate home")
-    await http.post(
-        owner.url("/members"),
-        json={"email": teammate.email, "role": "admin"},
-        headers=owner.headers,
-    )
+    await join(http, owner, teammate, "admin")
     alone = await http.post("/api/v1/workspaces", json={"name": "Solo"}, headers=owner.headers)
     assert alone.status_code == 201, alone.text
     solo_id = alone.json()["id"]
@@ -284,12 +275,10 @@ async def test_account_deletion_waits_for_a_handover_then_takes_lone_workspaces_
     assert (await http.get("/api/v1/me", headers=owner.headers)).status_code == 200
 
     # Hand over: the teammate becomes an owner too; now the account may go.
-    promoted = await http.post(
-        owner.url("/members"),
-        json={"email": teammate.email, "role": "owner"},
-        headers=owner.headers,
+    promoted = await http.patch(
+        owner.url(f"/members/{teammate.user_id}"), json={"role": "owner"}, headers=owner.headers
     )
-    assert promoted.status_code in (200, 201), promoted.text
+    assert promoted.status_code == 200, promoted.text
     done = await http.request(
         "DELETE", "/api/v1/me", json={"password": owner.password}, headers=owner.headers
     )

@@ -19,7 +19,7 @@ from core.db import Database
 from core.jobs import JobArg, JobQueue
 from core.models import utcnow
 from lifecycle import exports
-from tests.conftest import Owner, RuntimeFactory, client_for, signup
+from tests.conftest import Owner, RuntimeFactory, client_for, join, signup
 from tests.lifecycle.data import fill, tick_due
 
 
@@ -112,10 +112,7 @@ async def test_only_owners_of_the_workspace_see_or_download_it(
     export = await _export(client, owner, jobs)
     url = export["download_url"]
     admin = await signup(client, "Admin")
-    added = await client.post(
-        owner.url("/members"), json={"email": admin.email, "role": "admin"}, headers=owner.headers
-    )
-    assert added.status_code == 201, added.text
+    await join(client, owner, admin, "admin")
     refused = await client.get(url, headers=admin.headers)
     assert refused.status_code == 403
     assert refused.json()["error"]["details"]["action"] == "export.download"
@@ -216,3 +213,23 @@ async def test_one_export_at_a_time_and_a_rerun_job_changes_nothing(
         again = await client.get(owner.url(f"/exports/{first.json()['id']}"), headers=owner.headers)
         assert again.json() == ready.json()
         assert (await client.post(owner.url("/exports"), headers=owner.headers)).status_code == 202
+
+
+async def test_an_export_whose_job_was_lost_does_not_block_the_next_one(
+    client: httpx.AsyncClient, owner: Owner, jobs: JobQueue, owner_db: Database
+) -> None:
+    # A process committed the request and died before enqueueing its job, three hours ago.
+    lost = uuid.uuid4()
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO workspace_exports (id, workspace_id, status, created_at)"
+                " VALUES (:id, :ws, 'queued', now() - interval '3 hours')"
+            ),
+            {"id": lost, "ws": owner.workspace_id},
+        )
+    export = await _export(client, owner, jobs)
+    assert export["status"] == "ready"
+    old = await client.get(owner.url(f"/exports/{lost}"), headers=owner.headers)
+    assert old.json()["status"] == "failed"
+    assert old.json()["error"].startswith("interrupted")

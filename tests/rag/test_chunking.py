@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import pytest
 
@@ -106,12 +105,9 @@ def test_default_sizes_and_document_entry_point() -> None:
     assert count_tokens_batch([c.text for c in chunks]) == [c.token_count for c in chunks]
 
 
-def test_chunking_is_fast() -> None:
+def test_a_long_document_is_chunked_within_the_limit() -> None:
+    # Speed is measured by bench.ingestion (chunking against the embedder), not asserted here.
     text = "\n\n".join(_paragraph(8, f"Section {i}. ") for i in range(600))
-    count_tokens("warm up")
-    started = time.perf_counter()
     chunks = chunk_sections([Section(text)], max_tokens=300, overlap=40)
-    elapsed = time.perf_counter() - started
     assert len(chunks) > 300
-    # The local embedder manages ~30 chunks/s here; chunking must be far cheaper than that.
-    assert len(chunks) / elapsed > 500, f"{len(chunks) / elapsed:.0f} chunks/s"
+    assert max(count_tokens(c.text) for c in chunks) <= 300

@@ -256,10 +256,9 @@ async def test_http_errors_and_timeouts_are_fetch_failed(srv: Server) -> None:
     with pytest.raises(FetchFailed) as info:
         await fetch_url(srv.url("/nope"), allow_private=True)
     assert info.value.details["status"] == 404
-    started = time.monotonic()
+    # The slow route answers long after the timeout: "Timed out" shows the timeout fired.
     with pytest.raises(FetchFailed, match="Timed out"):
         await fetch_url(srv.url("/slow"), allow_private=True, timeout=0.3)
-    assert time.monotonic() - started < 1.2
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from api.runtime import Runtime, job_registry
 from core.db import Database
 from core.jobs import ArqQueue, InProcessQueue, JobRegistry, worker_functions
+from core.mail import MAILER_KEY
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import submissions
 from rag.knowledge.repository import documents as document_repo
@@ -110,7 +111,7 @@ async def _arq_round_trip(
         burst=True,
         handle_signals=False,
         poll_delay=0.05,
-        ctx={knowledge_jobs.DEPS_KEY: runtime.ingestion},
+        ctx={knowledge_jobs.DEPS_KEY: runtime.ingestion, MAILER_KEY: runtime.mailer},
     )
     await worker.main()
     await worker.close()

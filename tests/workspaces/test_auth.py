@@ -1,32 +1,39 @@
 from __future__ import annotations
 
+import uuid
+
 import httpx
 
-from tests.conftest import Owner, signup
+from tests.conftest import Owner, join, login, signup
 
 
-async def test_signup_returns_token_user_and_workspace(client: httpx.AsyncClient) -> None:
+async def test_signup_answers_202_and_the_unverified_owner_can_sign_in(
+    client: httpx.AsyncClient,
+) -> None:
+    email = f"New.Person.{uuid.uuid4().hex[:8]}@Example.com"
     response = await client.post(
         "/api/v1/auth/signup",
-        json={
-            "email": "New.Person@Example.com",
-            "password": "a long passphrase",
-            "workspace_name": "Shop",
-        },
+        json={"email": email, "password": "a long passphrase", "workspace_name": "Shop"},
     )
-    assert response.status_code == 201
-    body = response.json()
-    assert body["token_type"] == "bearer"
-    assert body["user"]["email"] == "New.Person@example.com"
-    assert body["workspace"]["name"] == "Shop"
-    assert body["workspace"]["plan"] == "free"
-    assert body["workspace"]["public_key"].startswith("pk_")
-    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert response.status_code == 202
+    assert response.json() == {"status": "check_your_email"}
+    tokens = await login(client, email, "a long passphrase")
+    assert tokens["token_type"] == "bearer"
+    me = await client.get(
+        "/api/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
     assert me.status_code == 200
-    assert [w["role"] for w in me.json()["workspaces"]] == ["owner"]
+    body = me.json()
+    assert body["user"]["email"] == email.rsplit("@", 1)[0] + "@example.com"
+    assert body["user"]["email_verified_at"] is None
+    [workspace] = body["workspaces"]
+    assert workspace["name"] == "Shop"
+    assert workspace["role"] == "owner"
+    assert workspace["plan"] == "free"
+    assert workspace["public_key"].startswith("pk_")
 
 
-async def test_duplicate_email_is_409_case_insensitively(
+async def test_signup_with_a_taken_email_answers_the_same_and_creates_nothing(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
     response = await client.post(
@@ -37,8 +44,16 @@ async def test_duplicate_email_is_409_case_insensitively(
             "workspace_name": "X",
         },
     )
-    assert response.status_code == 409
-    assert response.json()["error"]["code"] == "email_taken"
+    assert response.status_code == 202
+    assert response.json() == {"status": "check_your_email"}
+    # The account is unchanged: the old password still works, the new one does not.
+    await login(client, owner.email, owner.password)
+    refused = await client.post(
+        "/api/v1/auth/login", json={"email": owner.email, "password": "another passphrase"}
+    )
+    assert refused.status_code == 401
+    me = (await client.get("/api/v1/me", headers=owner.headers)).json()
+    assert [w["name"] for w in me["workspaces"]] == ["Acme"]
 
 
 async def test_password_policy(client: httpx.AsyncClient) -> None:
@@ -91,8 +106,6 @@ async def test_bad_or_missing_credentials_are_401(client: httpx.AsyncClient, own
 
 
 async def test_expired_token_is_401(client: httpx.AsyncClient, owner: Owner, settings) -> None:  # type: ignore[no-untyped-def]
-    import uuid
-
     from workspaces.security import create_access_token
 
     login = await client.post(
@@ -115,10 +128,7 @@ async def test_me_lists_every_workspace_with_role(client: httpx.AsyncClient, own
     )
     assert created.status_code == 201
     other = await signup(client, "Elsewhere")
-    added = await client.post(
-        other.url("/members"), json={"email": owner.email, "role": "member"}, headers=other.headers
-    )
-    assert added.status_code == 201
+    await join(client, other, owner, "member")
     me = (await client.get("/api/v1/me", headers=owner.headers)).json()
     roles = {w["name"]: w["role"] for w in me["workspaces"]}
     assert roles == {"Acme": "owner", "Second": "owner", "Elsewhere": "member"}

@@ -6,7 +6,7 @@ import httpx
 from sqlalchemy import text
 
 from core.db import Database
-from tests.conftest import Owner
+from tests.conftest import Owner, join, signup
 
 
 async def _lead(client: httpx.AsyncClient, who: Owner, email: str) -> str:
@@ -22,6 +22,11 @@ async def test_every_endpoint_answers_404_for_another_workspaces_ids(
     b_key = (
         await client.post(other.url("/api-keys"), json={"name": "b"}, headers=other.headers)
     ).json()
+    b_invitation = (
+        await client.post(
+            other.url("/members"), json={"email": "invitee-b@example.com"}, headers=other.headers
+        )
+    ).json()["id"]
     a = owner.headers
     b = other.url
     calls = [
@@ -29,6 +34,10 @@ async def test_every_endpoint_answers_404_for_another_workspaces_ids(
         ("PATCH", b(""), {"name": "pwned"}),
         ("POST", b("/members"), {"email": owner.email, "role": "admin"}),
         ("GET", b("/members"), None),
+        ("PATCH", b(f"/members/{other.user_id}"), {"role": "member"}),
+        ("DELETE", b(f"/members/{other.user_id}"), None),
+        ("GET", b("/invitations"), None),
+        ("DELETE", b(f"/invitations/{b_invitation}"), None),
         ("POST", b("/api-keys"), {"name": "x"}),
         ("GET", b("/api-keys"), None),
         ("DELETE", b(f"/api-keys/{b_key['id']}"), None),
@@ -44,17 +53,27 @@ async def test_every_endpoint_answers_404_for_another_workspaces_ids(
         ("PATCH", owner.url(f"/leads/{b_lead}"), {"status": "lost"}),
         ("DELETE", owner.url(f"/leads/{b_lead}"), None),
         ("DELETE", owner.url(f"/api-keys/{b_key['id']}"), None),
+        ("PATCH", owner.url(f"/members/{other.user_id}"), {"role": "member"}),
+        ("DELETE", owner.url(f"/invitations/{b_invitation}"), None),
     ]
     for method, url, body in calls:
         response = await client.request(method, url, json=body, headers=a)
         assert response.status_code == 404, (method, url, response.text)
-        assert response.json()["error"]["code"] == "not_found"
+        assert response.json()["error"]["code"] in {
+            "not_found",
+            "member_not_found",
+            "invitation_not_found",
+        }
     # Nothing of B's changed.
     lead = await client.get(other.url(f"/leads/{b_lead}"), headers=other.headers)
     assert lead.json()["status"] == "new"
     assert (await client.get(other.url(""), headers=other.headers)).json()["name"] == "Globex"
     keys = (await client.get(other.url("/api-keys"), headers=other.headers)).json()
     assert keys[0]["revoked_at"] is None
+    pending = (await client.get(other.url("/invitations"), headers=other.headers)).json()
+    assert [i["id"] for i in pending] == [b_invitation]
+    members = (await client.get(other.url("/members"), headers=other.headers)).json()
+    assert [(m["user_id"], m["role"]) for m in members] == [(other.user_id, "owner")]
 
 
 async def test_api_key_works_for_its_workspace_only_and_revocation_is_immediate(
@@ -97,11 +116,8 @@ async def test_api_key_works_for_its_workspace_only_and_revocation_is_immediate(
 
 
 async def test_member_roles(client: httpx.AsyncClient, owner: Owner, other: Owner) -> None:
-    added = await client.post(
-        owner.url("/members"), json={"email": other.email, "role": "member"}, headers=owner.headers
-    )
-    assert added.status_code == 201
-    # A plain member can read but cannot add members or create API keys.
+    await join(client, owner, other, "member")
+    # A plain member can read but cannot invite members or create API keys.
     as_member = await client.post(
         owner.url("/members"), json={"email": owner.email, "role": "admin"}, headers=other.headers
     )
@@ -111,30 +127,29 @@ async def test_member_roles(client: httpx.AsyncClient, owner: Owner, other: Owne
         await client.post(owner.url("/api-keys"), json={"name": "m"}, headers=other.headers)
     ).status_code == 403
     assert (await client.get(owner.url("/leads"), headers=other.headers)).status_code == 200
-    unknown = await client.post(
-        owner.url("/members"),
-        json={"email": "ghost@example.com", "role": "member"},
-        headers=owner.headers,
-    )
-    assert unknown.status_code == 404
 
 
 async def test_members_are_limited_by_plan(client: httpx.AsyncClient, owner: Owner) -> None:
-    from tests.conftest import signup
-
-    # The free plan allows two members: the owner and one more.
+    # The free plan allows two members: the owner and one more (pending invitations count).
     first = await signup(client, "m1")
     second = await signup(client, "m2")
     ok = await client.post(
         owner.url("/members"), json={"email": first.email}, headers=owner.headers
     )
-    assert ok.status_code == 201
+    assert ok.status_code == 202
     over = await client.post(
         owner.url("/members"), json={"email": second.email}, headers=owner.headers
     )
     assert over.status_code == 429
     assert over.json()["error"]["code"] == "quota_exceeded"
     assert over.json()["error"]["details"]["limit"] == 2
+    # Inviting the same person again replaces the invitation: still within the plan.
+    again = await client.post(
+        owner.url("/members"), json={"email": first.email}, headers=owner.headers
+    )
+    assert again.status_code == 202
+    pending = (await client.get(owner.url("/invitations"), headers=owner.headers)).json()
+    assert [i["email"] for i in pending] == [first.email]
 
 
 async def test_workspace_update(client: httpx.AsyncClient, owner: Owner) -> None:

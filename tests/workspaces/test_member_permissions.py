@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from core.config import Settings
-from tests.conftest import Owner, make_settings, signup
+from tests.conftest import Owner, join, make_settings, signup
 
 
 @pytest.fixture
@@ -54,21 +54,18 @@ async def test_an_api_key_cannot_add_an_account_as_admin(
     assert not [i for i in await _audit_actions(client, owner) if i["action"].startswith("member")]
 
 
-async def test_an_api_key_cannot_change_a_members_role(
+async def test_an_api_key_cannot_change_a_members_role_or_remove_them(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
     colleague = await signup(client, "Colleague")
-    added = await client.post(
-        owner.url("/members"),
-        json={"email": colleague.email, "role": "member"},
-        headers=owner.headers,
-    )
-    assert added.status_code == 201
+    await join(client, owner, colleague, "member")
     key = await _api_key(client, owner)
-    promoted = await client.post(
-        owner.url("/members"), json={"email": colleague.email, "role": "admin"}, headers=key
+    promoted = await client.patch(
+        owner.url(f"/members/{colleague.user_id}"), json={"role": "admin"}, headers=key
     )
     assert promoted.status_code == 403
+    removed = await client.delete(owner.url(f"/members/{colleague.user_id}"), headers=key)
+    assert removed.status_code == 403
     assert (await _member_emails(client, owner))[colleague.email] == "member"
 
 
@@ -77,10 +74,7 @@ async def test_admins_cannot_change_membership_only_owners_can(
 ) -> None:
     admin = await signup(client, "Admin")
     newcomer = await signup(client, "Newcomer")
-    made_admin = await client.post(
-        owner.url("/members"), json={"email": admin.email, "role": "admin"}, headers=owner.headers
-    )
-    assert made_admin.status_code == 201
+    await join(client, owner, admin, "admin")
     for role in ("member", "admin"):
         by_admin = await client.post(
             owner.url("/members"),
@@ -89,32 +83,43 @@ async def test_admins_cannot_change_membership_only_owners_can(
         )
         assert by_admin.status_code == 403, by_admin.text
         assert by_admin.json()["error"]["code"] == "insufficient_role"
+    for method, path in (("PATCH", f"/members/{owner.user_id}"), ("GET", "/invitations")):
+        refused = await client.request(
+            method, owner.url(path), json={"role": "member"}, headers=admin.headers
+        )
+        assert refused.status_code == 403, (method, path)
     assert newcomer.email not in await _member_emails(client, owner)
     # The admin keeps what admins do: reading members, documents, the audit log.
     assert (await client.get(owner.url("/members"), headers=admin.headers)).status_code == 200
     assert (await client.get(owner.url("/audit"), headers=admin.headers)).status_code == 200
 
 
-async def test_owners_add_members_and_change_roles_with_an_audit_entry(
+async def test_owners_invite_change_roles_and_remove_with_audit_entries(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
     colleague = await signup(client, "Colleague")
-    added = await client.post(
-        owner.url("/members"),
-        json={"email": colleague.email, "role": "member"},
-        headers=owner.headers,
+    await join(client, owner, colleague, "member")
+    promoted = await client.patch(
+        owner.url(f"/members/{colleague.user_id}"), json={"role": "admin"}, headers=owner.headers
     )
-    assert added.status_code == 201
-    promoted = await client.post(
-        owner.url("/members"),
-        json={"email": colleague.email, "role": "admin"},
-        headers=owner.headers,
-    )
-    assert promoted.status_code == 201
+    assert promoted.status_code == 200
+    assert promoted.json()["role"] == "admin"
     assert (await _member_emails(client, owner))[colleague.email] == "admin"
+    removed = await client.delete(owner.url(f"/members/{colleague.user_id}"), headers=owner.headers)
+    assert removed.status_code == 204
+    assert colleague.email not in await _member_emails(client, owner)
+    gone = await client.get(owner.url("/leads"), headers=colleague.headers)
+    assert gone.status_code == 404  # access ends at once
     entries = {i["action"]: i for i in await _audit_actions(client, owner)}
-    assert entries["member.added"]["actor_user_id"] == owner.user_id
-    assert entries["member.added"]["actor_api_key_id"] is None
-    assert entries["member.added"]["target_id"] == colleague.user_id
-    assert entries["member.added"]["details"] == {"role": "member"}
+    invited = entries["member.invited"]
+    assert invited["actor_user_id"] == owner.user_id
+    assert invited["actor_api_key_id"] is None
+    assert invited["target_type"] == "invitation"
+    assert invited["details"] == {"role": "member"}
+    joined = entries["member.joined"]
+    assert joined["actor_user_id"] == colleague.user_id
+    assert joined["target_id"] == colleague.user_id
+    assert joined["details"]["role"] == "member"
     assert entries["member.role_changed"]["details"] == {"from": "member", "to": "admin"}
+    assert entries["member.removed"]["target_id"] == colleague.user_id
+    assert entries["member.removed"]["actor_user_id"] == owner.user_id

@@ -112,7 +112,7 @@ async def test_the_server_answers_while_a_signup_is_hashing(
     gated.gate.set()
     response = await signup
     assert health.status_code == 200
-    assert response.status_code == 201, response.text
+    assert response.status_code == 202, response.text
     assert gated.opened_in_time == [True], "the hash blocked the event loop until it gave up"
     assert threading.get_ident() not in gated.threads
 

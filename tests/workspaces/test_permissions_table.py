@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from core.config import Settings
 from core.db import Database
-from tests.conftest import Owner, make_settings, signup
+from tests.conftest import Owner, join, make_settings, signup
 from tests.fakes.razorpay_server import FakeRazorpay
 from workspaces.permissions import ROLES, TABLE, Action, PrincipalKind, allowed, as_markdown
 
@@ -37,8 +37,11 @@ EXPECTED: dict[Action, tuple[str, str | None]] = {
     Action.WEBHOOK_READ: ("- Y Y Y", None),
     Action.WEBHOOK_ROTATE_SECRET: ("- Y Y Y", "webhook_secret.rotated"),
     Action.MEMBERS_READ: ("Y Y Y Y", None),
-    Action.MEMBER_ADD: ("- - Y -", "member.added"),  # issue 18: owners in person only
+    Action.MEMBER_ADD: ("- - Y -", "member.invited"),  # issue 18: owners in person only
     Action.MEMBER_ROLE_CHANGE: ("- - Y -", "member.role_changed"),
+    Action.MEMBER_REMOVE: ("- - Y -", "member.removed"),
+    Action.INVITATIONS_READ: ("- - Y -", None),
+    Action.INVITATION_REVOKE: ("- - Y -", "invitation.revoked"),
     Action.API_KEYS_READ: ("- Y Y Y", None),
     Action.API_KEY_CREATE: ("- Y Y -", "api_key.created"),
     Action.API_KEY_REVOKE: ("- Y Y Y", "api_key.revoked"),
@@ -119,7 +122,7 @@ async def _team(client: httpx.AsyncClient, owner: Owner) -> Team:
     team.ids["owner"] = (owner.user_id, None)
     for role in ("admin", "member"):
         person = await signup(client, f"{role.title()} of the walk")
-        await team.as_owner("POST", "/members", {"email": person.email, "role": role})
+        await join(client, owner, person, role)
         team.headers[role] = person.headers
         team.ids[role] = (person.user_id, None)
     key = await team.as_owner("POST", "/api-keys", {"name": "walk"})
@@ -154,18 +157,30 @@ def unique_email(tag: str) -> str:
     return f"{tag}-{uuid.uuid4().hex[:12]}@example.com"
 
 
-async def _new_account(team: Team) -> Call:
-    person = await signup(team.client, "Newcomer")
-    return Call("POST", "/members", {"email": person.email, "role": "member"}, 201)
+async def _invite(team: Team) -> Call:
+    # Anyone's address, with or without an account: the same request, the same answer.
+    return Call("POST", "/members", {"email": unique_email("invitee"), "role": "member"}, 202)
 
 
-async def _existing_member(team: Team) -> Call:
-    person = await signup(team.client, "Promoted")
-    await team.as_owner("POST", "/members", {"email": person.email, "role": "member"})
-    # The members endpoint checks member.add before it looks the account up (so that a refused
-    # caller learns nothing about the email), then member.change_role.
-    body = {"email": person.email, "role": "admin"}
-    return Call("POST", "/members", body, 201, refused_as=Action.MEMBER_ADD)
+async def _joined(team: Team) -> Owner:
+    person = await signup(team.client, "Colleague")
+    await join(team.client, team.owner, person, "member")
+    return person
+
+
+async def _role_change(team: Team) -> Call:
+    person = await _joined(team)
+    return Call("PATCH", f"/members/{person.user_id}", {"role": "admin"})
+
+
+async def _member_to_remove(team: Team) -> Call:
+    person = await _joined(team)
+    return Call("DELETE", f"/members/{person.user_id}", expect=204)
+
+
+async def _invitation_to_revoke(team: Team) -> Call:
+    invitation = await team.as_owner("POST", "/members", {"email": unique_email("revoked")})
+    return Call("DELETE", f"/invitations/{invitation['id']}", expect=204)
 
 
 async def _new_lead(team: Team) -> Call:
@@ -279,8 +294,11 @@ PROBES: dict[Action, list[Probe]] = {
     Action.WEBHOOK_READ: [fixed("GET", "/webhook")],
     Action.WEBHOOK_ROTATE_SECRET: [fixed("POST", "/webhook/rotate-secret")],
     Action.MEMBERS_READ: [fixed("GET", "/members")],
-    Action.MEMBER_ADD: [_new_account],
-    Action.MEMBER_ROLE_CHANGE: [_existing_member],
+    Action.MEMBER_ADD: [_invite],
+    Action.MEMBER_ROLE_CHANGE: [_role_change],
+    Action.MEMBER_REMOVE: [_member_to_remove],
+    Action.INVITATIONS_READ: [fixed("GET", "/invitations")],
+    Action.INVITATION_REVOKE: [_invitation_to_revoke],
     Action.API_KEYS_READ: [fixed("GET", "/api-keys")],
     Action.API_KEY_CREATE: [fixed("POST", "/api-keys", {"name": "another"}, 201)],
     Action.API_KEY_REVOKE: [_key_to_revoke],

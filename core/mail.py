@@ -1,0 +1,329 @@
+"""Outgoing mail: templates, a transactional outbox, and a background job that delivers it.
+
+A service that must tell someone something (a verification link, an invitation) calls::
+
+    await mailer.enqueue(session, to="a@example.com", template="verify_email", link=...)
+
+in the unit of work of the action itself: the message is rendered from the Jinja2 templates
+``<template>.subject.txt``, ``<template>.txt`` and (optional) ``<template>.html`` of the template
+package, and written to ``mail_outbox``. Nothing is sent inside the request: once that
+transaction commits, the job ``mail.flush`` is enqueued (arq on Redis, or the in-process queue)
+and delivers every due message; a transaction that rolls back leaves no message.
+
+Delivery: SMTP through aiosmtplib when ``SMTP_URL`` is set (``smtp://user:pass@host:587`` with
+STARTTLS per ``SMTP_STARTTLS``, or ``smtps://host:465`` for TLS from the first byte). Without
+it, each message is written to ``DATA_DIR/outbox/<time>-<id>.eml`` and one log line names the
+file, so a local run shows the links a person would click. A refused or failed attempt is
+retried in the job with exponential backoff (tenacity); a message still failing is put back
+with a later ``next_attempt_at`` and tried by the next flush, up to ``MAIL_MAX_ATTEMPTS``
+flushes, then marked failed (logged). Several workers may flush at once: a message is claimed
+(``locked_until``) before it is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+import jinja2
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from core import mail_repository as repo
+from core.db import Database
+
+log = logging.getLogger("trulybot.mail")
+
+MAILER_KEY = "mailer"  # where the job context holds the Mailer
+FLUSH_JOB = "mail.flush"
+CLAIM_SECONDS = 300  # a claimed message is left alone this long (a worker that died frees it)
+BATCH = 50
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    smtp_url: str | None = None
+    starttls: str = "auto"  # auto (when offered), on (required), off
+    mail_from: str = "TrulyBot <no-reply@localhost>"
+    reply_to: str | None = None
+    timeout_seconds: float = 10.0
+    outbox_dir: Path = Path(".trulybot/outbox")
+    max_attempts: int = 8  # flushes that try one message before it is marked failed
+    tries_per_flush: int = 3  # SMTP attempts within one flush (tenacity)
+    retry_seconds: float = 1.0  # backoff base, in the job and between flushes
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> MailConfig:
+        return cls(
+            smtp_url=settings.smtp_url,
+            starttls=settings.smtp_starttls,
+            mail_from=settings.mail_from,
+            reply_to=settings.mail_reply_to,
+            timeout_seconds=settings.smtp_timeout_seconds,
+            outbox_dir=Path(settings.data_dir) / "outbox",
+            max_attempts=settings.mail_max_attempts,
+            retry_seconds=settings.mail_retry_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str | None
+
+
+class Templates:
+    """``<name>.subject.txt``, ``<name>.txt`` and ``<name>.html`` from a package folder (HTML is
+    autoescaped; text is not)."""
+
+    def __init__(self, package: str, folder: str = "templates/mail") -> None:
+        loader = jinja2.PackageLoader(package, folder)
+        # text/plain bodies and subjects, never shown as HTML
+        self.text_env = jinja2.Environment(
+            loader=loader,
+            autoescape=False,  # noqa: S701
+            undefined=jinja2.StrictUndefined,
+        )
+        self.html_env = jinja2.Environment(
+            loader=loader, autoescape=True, undefined=jinja2.StrictUndefined
+        )
+
+    def render(self, name: str, /, **context: Any) -> Rendered:
+        subject = self.text_env.get_template(f"{name}.subject.txt").render(**context)
+        text = self.text_env.get_template(f"{name}.txt").render(**context)
+        try:
+            html: str | None = self.html_env.get_template(f"{name}.html").render(**context)
+        except jinja2.TemplateNotFound:
+            html = None
+        return Rendered(subject=" ".join(subject.split())[:300], text=text, html=html)
+
+
+class Transport(Protocol):
+    async def send(self, message: EmailMessage) -> str:
+        """Deliver ``message``; return where it went (for the log). Raise to retry."""
+
+
+class SmtpTransport:
+    def __init__(self, config: MailConfig) -> None:
+        assert config.smtp_url is not None
+        parts = urlsplit(config.smtp_url)
+        if parts.scheme not in ("smtp", "smtps"):
+            raise ValueError("SMTP_URL must start with smtp:// or smtps://")
+        self.use_tls = parts.scheme == "smtps"
+        self.hostname = parts.hostname or "localhost"
+        self.port = parts.port or (465 if self.use_tls else 587)
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        self.start_tls: bool | None = {"auto": None, "on": True, "off": False}[config.starttls]
+        if self.use_tls:
+            self.start_tls = False  # already TLS
+        self.timeout = config.timeout_seconds
+
+    async def send(self, message: EmailMessage) -> str:
+        await aiosmtplib.send(
+            message,
+            hostname=self.hostname,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            use_tls=self.use_tls,
+            start_tls=self.start_tls,
+            timeout=self.timeout,
+        )
+        return f"smtp {self.hostname}:{self.port}"
+
+
+class FileTransport:
+    """The embedded default: ``<dir>/<UTC time>-<id>.eml`` per message."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    async def send(self, message: EmailMessage) -> str:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        mail_id = message["X-TrulyBot-Mail-Id"]
+        path = self.directory / f"{stamp}-{mail_id}.eml"
+        await asyncio.to_thread(path.write_bytes, bytes(message))
+        return str(path)
+
+
+def transport_for(config: MailConfig) -> Transport:
+    return SmtpTransport(config) if config.smtp_url else FileTransport(config.outbox_dir)
+
+
+class Mailer:
+    """Enqueues messages in the caller's unit of work; ``flush`` (the job) delivers them."""
+
+    def __init__(
+        self,
+        db: Database,
+        config: MailConfig,
+        templates: Templates,
+        *,
+        enqueue_job: Callable[[str], Awaitable[Any]] | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        self.db = db
+        self.config = config
+        self.templates = templates
+        self.transport = transport or transport_for(config)
+        self._enqueue_job = enqueue_job
+        self._kicks: set[asyncio.Task[Any]] = set()
+
+    def bind_jobs(self, enqueue_job: Callable[[str], Awaitable[Any]]) -> None:
+        self._enqueue_job = enqueue_job
+
+    async def enqueue(
+        self, session: AsyncSession, *, to: str, template: str, **context: Any
+    ) -> uuid.UUID:
+        """Render ``template`` for ``to`` and add it to the outbox in ``session``'s transaction;
+        the flush job is enqueued once that transaction commits."""
+        rendered = self.templates.render(template, **context)
+        mail_id = await repo.insert(
+            session,
+            recipient=to,
+            subject=rendered.subject,
+            text_body=rendered.text,
+            html_body=rendered.html,
+            template=template,
+        )
+        sync_session = session.sync_session
+        if not sync_session.info.get("tb_mail_kick"):
+            sync_session.info["tb_mail_kick"] = True
+            loop = asyncio.get_running_loop()
+
+            def kick(_session: Any) -> None:
+                _session.info.pop("tb_mail_kick", None)
+                loop.call_soon(self._kick)
+
+            def forget(_session: Any, _previous: Any) -> None:
+                # Rolled back: the rows are gone; a kick would find nothing of them (harmless).
+                _session.info.pop("tb_mail_kick", None)
+
+            event.listen(sync_session, "after_commit", kick, once=True)
+            event.listen(sync_session, "after_soft_rollback", forget, once=True)
+        return mail_id
+
+    def _kick(self) -> None:
+        if self._enqueue_job is None:
+            return
+        task = asyncio.ensure_future(self._enqueue_job(FLUSH_JOB))
+        self._kicks.add(task)
+        task.add_done_callback(self._kicks.discard)
+
+    async def kick(self) -> None:
+        """Enqueue a flush now (at startup: messages left by a previous process)."""
+        if self._enqueue_job is not None:
+            await self._enqueue_job(FLUSH_JOB)
+
+    async def settle(self) -> None:
+        """Wait until the flushes requested so far are enqueued (tests, shutdown)."""
+        while self._kicks:
+            await asyncio.gather(*list(self._kicks), return_exceptions=True)
+
+    def build(self, row: repo.OutboxRow) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.config.mail_from
+        message["To"] = row.recipient
+        if self.config.reply_to:
+            message["Reply-To"] = self.config.reply_to
+        message["Subject"] = row.subject
+        message["Date"] = format_datetime(row.created_at)
+        domain = parseaddr(self.config.mail_from)[1].rpartition("@")[2] or "localhost"
+        message["Message-ID"] = make_msgid(idstring=row.id.hex, domain=domain)
+        message["X-TrulyBot-Mail-Id"] = str(row.id)
+        # Plain 7bit when it can be (a person reading the .eml sees the links whole), else QP.
+        message.set_content(row.text_body, cte=_transfer_encoding(row.text_body))
+        if row.html_body:
+            message.add_alternative(
+                row.html_body, subtype="html", cte=_transfer_encoding(row.html_body)
+            )
+        return message
+
+    async def _deliver(self, message: EmailMessage) -> str:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(max(1, self.config.tries_per_flush)),
+            wait=wait_exponential(multiplier=self.config.retry_seconds, max=30),
+            retry=retry_if_exception_type((aiosmtplib.SMTPException, OSError, TimeoutError)),
+            reraise=True,
+        ):
+            with attempt:
+                return await self.transport.send(message)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def flush(self) -> int:
+        """Deliver every due message; how many were sent. Safe on several workers at once."""
+        sent = 0
+        while True:
+            now = datetime.now(UTC)
+            async with self.db.transaction() as session:
+                rows = await repo.claim_due(
+                    session, now=now, until=now + timedelta(seconds=CLAIM_SECONDS), limit=BATCH
+                )
+            if not rows:
+                return sent
+            for row in rows:
+                sent += await self._send_one(row)
+
+    async def _send_one(self, row: repo.OutboxRow) -> int:
+        try:
+            where = await self._deliver(self.build(row))
+        except Exception as exc:
+            attempts = row.attempts + 1
+            give_up = attempts >= self.config.max_attempts
+            delay = timedelta(seconds=self.config.retry_seconds * 60 * 2 ** min(attempts, 10))
+            async with self.db.transaction() as session:
+                await repo.mark_failed_attempt(
+                    session,
+                    row.id,
+                    attempts=attempts,
+                    error=f"{type(exc).__name__}: {exc}"[:2000],
+                    next_attempt_at=datetime.now(UTC) + delay,
+                    give_up=give_up,
+                )
+            log.warning(
+                "mail %s to %s %s after attempt %d: %s",
+                row.id,
+                _mask(row.recipient),
+                "failed for good" if give_up else "will be retried",
+                attempts,
+                type(exc).__name__,
+            )
+            return 0
+        async with self.db.transaction() as session:
+            await repo.mark_sent(session, row.id, sent_at=datetime.now(UTC))
+        log.info("mail %s (%s) to %s sent: %s", row.id, row.template, _mask(row.recipient), where)
+        return 1
+
+
+def _transfer_encoding(body: str) -> str:
+    plain = body.isascii() and all(len(line) < 990 for line in body.splitlines())
+    return "7bit" if plain else "quoted-printable"
+
+
+def _mask(address: str) -> str:
+    """``a***@example.com``: enough to tell messages apart in a log, not the address itself."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+async def flush_job(ctx: dict[str, Any]) -> int:
+    """The background job: deliver the outbox."""
+    mailer: Mailer = ctx[MAILER_KEY]
+    return await mailer.flush()
+
+
+JOBS = {FLUSH_JOB: flush_job}

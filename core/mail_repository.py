@@ -1,0 +1,109 @@
+"""All SQL of the mail outbox (``mail_outbox``, not tenant data: no context needed)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: uuid.UUID
+    recipient: str
+    subject: str
+    text_body: str
+    html_body: str | None
+    template: str
+    created_at: datetime
+    attempts: int
+
+
+async def insert(
+    session: AsyncSession,
+    *,
+    recipient: str,
+    subject: str,
+    text_body: str,
+    html_body: str | None,
+    template: str,
+) -> uuid.UUID:
+    mail_id = uuid.uuid4()
+    await session.execute(
+        text(
+            "INSERT INTO mail_outbox (id, recipient, subject, text_body, html_body, template)"
+            " VALUES (:id, :recipient, :subject, :text_body, :html_body, :template)"
+        ),
+        {
+            "id": mail_id,
+            "recipient": recipient,
+            "subject": subject,
+            "text_body": text_body,
+            "html_body": html_body,
+            "template": template,
+        },
+    )
+    return mail_id
+
+
+_CLAIM = text(
+    """
+    UPDATE mail_outbox SET locked_until = :until
+    WHERE id IN (
+        SELECT id FROM mail_outbox
+        WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= :now
+          AND (locked_until IS NULL OR locked_until <= :now)
+        ORDER BY next_attempt_at, created_at
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id, recipient, subject, text_body, html_body, template, created_at, attempts
+    """
+)
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, until: datetime, limit: int
+) -> list[OutboxRow]:
+    """Claim up to ``limit`` due messages until ``until`` (no other flush takes them)."""
+    result = await session.execute(_CLAIM, {"now": now, "until": until, "limit": limit})
+    return sorted((OutboxRow(**row._mapping) for row in result), key=lambda r: r.created_at)
+
+
+async def mark_sent(session: AsyncSession, mail_id: uuid.UUID, *, sent_at: datetime) -> None:
+    await session.execute(
+        text(
+            "UPDATE mail_outbox SET sent_at = :at, locked_until = NULL, attempts = attempts + 1"
+            " WHERE id = :id"
+        ),
+        {"at": sent_at, "id": mail_id},
+    )
+
+
+async def mark_failed_attempt(
+    session: AsyncSession,
+    mail_id: uuid.UUID,
+    *,
+    attempts: int,
+    error: str,
+    next_attempt_at: datetime,
+    give_up: bool,
+) -> None:
+    await session.execute(
+        text(
+            "UPDATE mail_outbox SET attempts = :attempts, last_error = :error,"
+            " next_attempt_at = :next, locked_until = NULL,"
+            " failed_at = CASE WHEN :give_up THEN now() ELSE NULL END"
+            " WHERE id = :id"
+        ),
+        {
+            "attempts": attempts,
+            "error": error,
+            "next": next_attempt_at,
+            "give_up": give_up,
+            "id": mail_id,
+        },
+    )

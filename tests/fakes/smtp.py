@@ -1,0 +1,100 @@
+"""A real SMTP server in the test process (aiosmtpd), keeping what it receives."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass
+class Received:
+    sender: str
+    recipients: list[str]
+    message: EmailMessage
+
+    @property
+    def text(self) -> str:
+        part = self.message.get_body(preferencelist=("plain",))
+        return part.get_content() if part is not None else ""  # type: ignore[union-attr]
+
+    @property
+    def html(self) -> str | None:
+        part = self.message.get_body(preferencelist=("html",))
+        return part.get_content() if part is not None else None  # type: ignore[union-attr]
+
+    def link(self, path_part: str) -> str:
+        """The first URL in the text body containing ``path_part``."""
+        for url in re.findall(r"https?://\S+", self.text):
+            if path_part in url:
+                return url
+        raise AssertionError(f"no link with {path_part!r} in:\n{self.text}")
+
+
+@dataclass
+class Handler:
+    received: list[Received] = field(default_factory=list)
+    refuse_next: int = 0  # answer this many DATA commands with a temporary failure
+    refused: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            if self.refuse_next > 0:
+                self.refuse_next -= 1
+                self.refused += 1
+                return "451 4.3.0 Try again later"
+            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            assert isinstance(message, EmailMessage)
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 OK"
+
+    def to(self, address: str) -> list[Received]:
+        with self.lock:
+            return [
+                r for r in self.received if address.lower() in (a.lower() for a in r.recipients)
+            ]
+
+
+@dataclass
+class SmtpServer:
+    handler: Handler
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    @property
+    def received(self) -> list[Received]:
+        return self.handler.received
+
+    def to(self, address: str) -> list[Received]:
+        return self.handler.to(address)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def smtp_server() -> Iterator[SmtpServer]:
+    """A plain SMTP server (no STARTTLS offered) on a free local port, stopped at the end."""
+    handler = Handler()
+    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    try:
+        yield SmtpServer(handler, controller.port)
+    finally:
+        controller.stop()

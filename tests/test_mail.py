@@ -1,0 +1,159 @@
+"""Outgoing mail through a real SMTP server (aiosmtpd in this process), from the outbox."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from core.db import Database
+from tests.conftest import RuntimeFactory
+from tests.fakes.smtp import SmtpServer
+
+
+def _address() -> str:
+    return f"mail-{uuid.uuid4().hex[:12]}@example.com"
+
+
+async def _enqueue(runtime, to: str) -> uuid.UUID:  # type: ignore[no-untyped-def]
+    async with runtime.db.transaction() as session:
+        return await runtime.mailer.enqueue(
+            session,
+            to=to,
+            template="verify_email",
+            name="Ann <b>",
+            email=to,
+            link=f"https://bot.example.com/api/v1/auth/verify-email?token=tok-{to}",
+            hours=48,
+        )
+
+
+async def _settle(runtime) -> None:  # type: ignore[no-untyped-def]
+    await runtime.mailer.settle()
+    await runtime.jobs.drain()
+
+
+async def _row(owner_db: Database, mail_id: uuid.UUID) -> dict:
+    async with owner_db.transaction() as s:
+        row = (
+            await s.execute(text("SELECT * FROM mail_outbox WHERE id = :id"), {"id": mail_id})
+        ).one()
+    return dict(row._mapping)
+
+
+async def test_a_committed_message_arrives_with_text_and_html(
+    runtime_factory: RuntimeFactory, smtp: SmtpServer
+) -> None:
+    to = _address()
+    async with runtime_factory(
+        smtp_url=smtp.url,
+        smtp_starttls="off",
+        mail_from="Acme Bot <bot@acme.test>",
+        mail_reply_to="help@acme.test",
+    ) as runtime:
+        await _enqueue(runtime, to)
+        await _settle(runtime)
+    [got] = smtp.to(to)
+    assert got.message["From"] == "Acme Bot <bot@acme.test>"
+    assert got.message["Reply-To"] == "help@acme.test"
+    assert got.message["Subject"] == "Confirm your email address for TrulyBot"
+    assert (
+        got.link("verify-email")
+        == f"https://bot.example.com/api/v1/auth/verify-email?token=tok-{to}"
+    )
+    assert got.html is not None
+    assert f"token=tok-{to}" in got.html
+    assert "Ann &lt;b&gt;" in got.html  # HTML is escaped, text is not
+    assert "Ann <b>" in got.text
+
+
+async def test_a_rolled_back_action_sends_nothing(
+    runtime_factory: RuntimeFactory, smtp: SmtpServer, owner_db: Database
+) -> None:
+    to = _address()
+
+    async def failing_action(runtime) -> None:  # type: ignore[no-untyped-def]
+        async with runtime.db.transaction() as session:
+            await runtime.mailer.enqueue(session, to=to, template="password_changed", email=to)
+            raise RuntimeError("the action failed")
+
+    async with runtime_factory(smtp_url=smtp.url) as runtime:
+        with pytest.raises(RuntimeError):
+            await failing_action(runtime)
+        await runtime.mailer.kick()
+        await _settle(runtime)
+    assert smtp.to(to) == []
+    async with owner_db.transaction() as s:
+        count = (
+            await s.execute(
+                text("SELECT count(*) FROM mail_outbox WHERE recipient = :r"), {"r": to}
+            )
+        ).scalar_one()
+    assert count == 0
+
+
+async def test_a_refused_delivery_is_retried(
+    runtime_factory: RuntimeFactory, smtp: SmtpServer, owner_db: Database
+) -> None:
+    to = _address()
+    smtp.handler.refuse_next = 1
+    async with runtime_factory(smtp_url=smtp.url, mail_retry_seconds=0.01) as runtime:
+        mail_id = await _enqueue(runtime, to)
+        await _settle(runtime)
+    assert smtp.handler.refused == 1
+    assert len(smtp.to(to)) == 1
+    row = await _row(owner_db, mail_id)
+    assert row["sent_at"] is not None
+    assert row["failed_at"] is None
+
+
+async def test_a_message_that_keeps_failing_waits_then_is_marked_failed(
+    runtime_factory: RuntimeFactory, smtp: SmtpServer, owner_db: Database
+) -> None:
+    to = _address()
+    smtp.handler.refuse_next = 1000
+    async with runtime_factory(
+        smtp_url=smtp.url, mail_retry_seconds=0.01, mail_max_attempts=2
+    ) as runtime:
+        mail_id = await _enqueue(runtime, to)
+        await _settle(runtime)
+        first = await _row(owner_db, mail_id)
+        assert first["sent_at"] is None
+        assert first["failed_at"] is None
+        assert first["attempts"] == 1
+        assert "451" in first["last_error"]
+        assert first["next_attempt_at"] > first["created_at"]
+        # Not due yet: a flush leaves it alone.
+        await runtime.mailer.flush()
+        assert (await _row(owner_db, mail_id))["attempts"] == 1
+        async with owner_db.transaction() as s:
+            await s.execute(
+                text("UPDATE mail_outbox SET next_attempt_at = now() WHERE id = :id"),
+                {"id": mail_id},
+            )
+        await runtime.mailer.flush()
+    last = await _row(owner_db, mail_id)
+    assert last["attempts"] == 2
+    assert last["failed_at"] is not None
+    assert smtp.to(to) == []
+
+
+async def test_without_smtp_url_each_message_is_an_eml_file_named_in_the_log(
+    runtime_factory: RuntimeFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    to = _address()
+    caplog.set_level(logging.INFO, logger="trulybot.mail")
+    async with runtime_factory(smtp_url=None, data_dir=tmp_path) as runtime:
+        mail_id = await _enqueue(runtime, to)
+        await _settle(runtime)
+    [path] = sorted((tmp_path / "outbox").glob(f"*-{mail_id}.eml"))
+    content = path.read_text()
+    assert f"To: {to}" in content
+    assert f"token=tok-{to}" in content
+    lines = [r.getMessage() for r in caplog.records if str(mail_id) in r.getMessage()]
+    assert len(lines) == 1
+    assert str(path) in lines[0]
+    assert to not in lines[0]  # the log masks the address

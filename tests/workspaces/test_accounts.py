@@ -1,0 +1,520 @@
+"""The account flows through the HTTP API, with the mail read from a real SMTP server (aiosmtpd):
+verification, no enumeration at signup, what an unverified owner may not do, password reset and
+change, invitations, the last owner."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from api.runtime import Runtime
+from core.db import Database
+from tests.conftest import Owner, RuntimeFactory, client_for, login
+from tests.fakes.smtp import Received, SmtpServer
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Site:
+    """The app over a runtime whose mail goes to the test's SMTP server."""
+
+    client: httpx.AsyncClient
+    runtime: Runtime
+    smtp: SmtpServer
+
+    async def inbox(self, to: str) -> list[Received]:
+        await self.runtime.mailer.settle()
+        await self.runtime.jobs.drain()
+        return self.smtp.to(to)
+
+    async def last_mail(self, to: str, subject_has: str) -> Received:
+        found = [m for m in await self.inbox(to) if subject_has in str(m.message["Subject"])]
+        assert found, [str(m.message["Subject"]) for m in await self.inbox(to)]
+        return found[-1]
+
+    async def token(self, to: str, subject_has: str, path: str) -> str:
+        link = (await self.last_mail(to, subject_has)).link(path)
+        return parse_qs(urlsplit(link).query)["token"][0]
+
+    async def signup(self, name: str = "Acme", *, verify: bool = True) -> Owner:
+        email = f"acct-{uuid.uuid4().hex[:10]}@example.com"
+        response = await self.client.post(
+            "/api/v1/auth/signup",
+            json={"email": email, "password": PASSWORD, "workspace_name": name},
+        )
+        assert response.status_code == 202, response.text
+        if verify:
+            link = (await self.last_mail(email, "Confirm")).link("/verify-email")
+            assert (await self.client.get(link)).status_code == 200
+        tokens = await login(self.client, email, PASSWORD)
+        headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+        me = (await self.client.get("/api/v1/me", headers=headers)).json()
+        return Owner(
+            email=email,
+            password=PASSWORD,
+            token=tokens["access_token"],
+            user_id=me["user"]["id"],
+            workspace_id=me["workspaces"][0]["id"],
+            workspace=me["workspaces"][0],
+        )
+
+
+@pytest.fixture
+async def site(runtime_factory: RuntimeFactory, smtp: SmtpServer) -> AsyncIterator[Site]:
+    async with (
+        runtime_factory(
+            smtp_url=smtp.url,
+            smtp_starttls="off",
+            public_base_url="https://bot.example.com",
+            default_plan="unlimited",
+        ) as runtime,
+        client_for(runtime) as client,
+    ):
+        yield Site(client=client, runtime=runtime, smtp=smtp)
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _me(site: Site, token: str) -> httpx.Response:
+    return await site.client.get("/api/v1/me", headers=_bearer(token))
+
+
+async def _age(owner_db: Database, table: str, token: str) -> None:
+    """Make the row a link's token names expire (its hash is what is stored)."""
+    import hashlib
+
+    async with owner_db.transaction() as s:
+        result = await s.execute(
+            text(
+                f"UPDATE {table} SET expires_at = now() - interval '1 minute'"  # noqa: S608
+                " WHERE token_hash = :h"
+            ),
+            {"h": hashlib.sha256(token.encode()).hexdigest()},
+        )
+        assert result.rowcount == 1  # type: ignore[attr-defined]
+
+
+# --- verification ------------------------------------------------------------------------------
+
+
+async def test_the_verification_link_arrives_and_works_once(site: Site, owner_db: Database) -> None:
+    owner = await site.signup("Verify me", verify=False)
+    assert (await _me(site, owner.token)).json()["user"]["email_verified_at"] is None
+    mail = await site.last_mail(owner.email, "Confirm your email")
+    link = mail.link("/api/v1/auth/verify-email")
+    assert link.startswith("https://bot.example.com/api/v1/auth/verify-email?token=")
+    assert mail.html is not None
+    assert link.replace("&", "&amp;") in mail.html
+    path = link.removeprefix("https://bot.example.com")
+    opened = await site.client.get(path)
+    assert opened.status_code == 200
+    assert "Email confirmed" in opened.text
+    assert (await _me(site, owner.token)).json()["user"]["email_verified_at"] is not None
+    again = await site.client.get(path)
+    assert again.status_code == 400
+    token = parse_qs(urlsplit(link).query)["token"][0]
+    reused = await site.client.post("/api/v1/auth/verify-email", json={"token": token})
+    assert reused.status_code == 400
+    assert reused.json()["error"]["code"] == "link_used"
+
+
+async def test_forged_and_expired_verification_links_are_refused(
+    site: Site, owner_db: Database
+) -> None:
+    owner = await site.signup("Expired", verify=False)
+    token = await site.token(owner.email, "Confirm", "/verify-email")
+    for bad in (token[:-2] + ("AA" if not token.endswith("AA") else "BB"), "x" * 40, "a.b"):
+        response = await site.client.post("/api/v1/auth/verify-email", json={"token": bad})
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "link_invalid"
+    await _age(owner_db, "account_tokens", token)
+    expired = await site.client.post("/api/v1/auth/verify-email", json={"token": token})
+    assert expired.status_code == 400
+    assert expired.json()["error"]["code"] == "link_expired"
+    assert (await _me(site, owner.token)).json()["user"]["email_verified_at"] is None
+    # A new link on request; it works.
+    resent = await site.client.post("/api/v1/auth/verify-email/resend", headers=owner.headers)
+    assert resent.status_code == 202
+    fresh = await site.token(owner.email, "Confirm", "/verify-email")
+    assert fresh != token
+    ok = await site.client.post("/api/v1/auth/verify-email", json={"token": fresh})
+    assert ok.status_code == 200
+
+
+# --- no enumeration at signup ------------------------------------------------------------------
+
+
+async def test_signup_answers_the_same_for_a_taken_email_and_warns_its_owner(
+    site: Site,
+) -> None:
+    owner = await site.signup("Taken")
+    fresh = f"fresh-{uuid.uuid4().hex[:10]}@example.com"
+    new = await site.client.post(
+        "/api/v1/auth/signup",
+        json={"email": fresh, "password": "another passphrase", "workspace_name": "New"},
+    )
+    taken = await site.client.post(
+        "/api/v1/auth/signup",
+        json={
+            "email": owner.email.upper(),
+            "password": "another passphrase",
+            "workspace_name": "X",
+        },
+    )
+    assert new.status_code == taken.status_code == 202
+    assert new.json() == taken.json() == {"status": "check_your_email"}
+    assert set(new.headers) - {
+        "x-request-id",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+    } == set(taken.headers) - {
+        "x-request-id",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+    }
+    warning = await site.last_mail(owner.email, "Someone tried to sign up")
+    assert "No new account was created" in warning.text
+    # The warning's reset link works (the person who forgot they had an account gets in).
+    token = parse_qs(urlsplit(warning.link("/reset-password")).query)["token"][0]
+    reset = await site.client.post(
+        "/api/v1/auth/password-reset/confirm",
+        json={"token": token, "password": "a brand new passphrase"},
+    )
+    assert reset.status_code == 200
+    await login(site.client, owner.email, "a brand new passphrase")
+    assert [m for m in await site.inbox(fresh) if "Confirm" in str(m.message["Subject"])]
+
+
+# --- what an unverified owner may not do -------------------------------------------------------
+
+
+async def test_an_unverified_owner_sets_up_but_cannot_invite_or_export(site: Site) -> None:
+    owner = await site.signup("Unverified", verify=False)
+    h = owner.headers
+    # May: sign in, configure, add knowledge and leads, create API keys.
+    assert (
+        await site.client.patch(owner.url(""), json={"persona": "Brief."}, headers=h)
+    ).status_code == 200
+    faq = await site.client.post(
+        owner.url("/faqs"), json={"question": "Open on Sunday?", "answer": "No."}, headers=h
+    )
+    assert faq.status_code == 201
+    assert (
+        await site.client.post(owner.url("/leads"), json={"email": "l@example.com"}, headers=h)
+    ).status_code == 201
+    assert (
+        await site.client.post(owner.url("/api-keys"), json={"name": "k"}, headers=h)
+    ).status_code == 201
+    # May not: invite, export.
+    invited = await site.client.post(
+        owner.url("/members"), json={"email": "teammate@example.com"}, headers=h
+    )
+    assert invited.status_code == 403
+    assert invited.json()["error"]["code"] == "email_unverified"
+    exported = await site.client.get(owner.url("/leads/export"), headers=h)
+    assert exported.status_code == 403
+    assert exported.json()["error"]["code"] == "email_unverified"
+    archive = await site.client.post(owner.url("/exports"), headers=h)
+    assert archive.status_code == 403
+    assert archive.json()["error"]["code"] == "email_unverified"
+    assert await site.inbox("teammate@example.com") == []
+    # Once verified, both work.
+    token = await site.token(owner.email, "Confirm", "/verify-email")
+    assert (
+        await site.client.post("/api/v1/auth/verify-email", json={"token": token})
+    ).status_code == 200
+    assert (
+        await site.client.post(
+            owner.url("/members"), json={"email": "teammate@example.com"}, headers=h
+        )
+    ).status_code == 202
+    assert (await site.client.get(owner.url("/leads/export"), headers=h)).status_code == 200
+
+
+# --- password reset and change -----------------------------------------------------------------
+
+
+async def test_reset_request_answers_the_same_and_mails_only_real_accounts(site: Site) -> None:
+    owner = await site.signup("Reset")
+    nobody = f"nobody-{uuid.uuid4().hex[:10]}@example.com"
+    known = await site.client.post("/api/v1/auth/password-reset", json={"email": owner.email})
+    unknown = await site.client.post("/api/v1/auth/password-reset", json={"email": nobody})
+    assert known.status_code == unknown.status_code == 202
+    assert known.json() == unknown.json() == {"status": "check_your_email"}
+    assert await site.inbox(nobody) == []
+    mail = await site.last_mail(owner.email, "Reset your TrulyBot password")
+    assert "expires in one hour" in mail.text
+
+
+async def test_a_reset_ends_every_session_and_the_link_works_once(
+    site: Site, owner_db: Database
+) -> None:
+    owner = await site.signup("Reset sessions")
+    second = await login(site.client, owner.email, owner.password)
+    await site.client.post("/api/v1/auth/password-reset", json={"email": owner.email})
+    token = await site.token(owner.email, "Reset your", "/reset-password")
+    weak = await site.client.post(
+        "/api/v1/auth/password-reset/confirm", json={"token": token, "password": owner.email}
+    )
+    assert weak.status_code == 422  # and the link still works:
+    done = await site.client.post(
+        "/api/v1/auth/password-reset/confirm",
+        json={"token": token, "password": "a new long passphrase"},
+    )
+    assert done.status_code == 200
+    for access in (owner.token, second["access_token"]):
+        dead = await _me(site, access)
+        assert dead.status_code == 401
+        assert dead.json()["error"]["code"] == "session_revoked"
+    refresh = await site.client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]}
+    )
+    assert refresh.status_code == 401
+    old = await site.client.post(
+        "/api/v1/auth/login", json={"email": owner.email, "password": owner.password}
+    )
+    assert old.status_code == 401
+    await login(site.client, owner.email, "a new long passphrase")
+    again = await site.client.post(
+        "/api/v1/auth/password-reset/confirm",
+        json={"token": token, "password": "yet another passphrase"},
+    )
+    assert again.status_code == 400
+    assert again.json()["error"]["code"] == "link_used"
+    assert "was just changed" in (await site.last_mail(owner.email, "was changed")).text
+    # An expired link is refused; a reset link is not a verification link.
+    await site.client.post("/api/v1/auth/password-reset", json={"email": owner.email})
+    later = await site.token(owner.email, "Reset your", "/reset-password")
+    other_purpose = await site.client.post("/api/v1/auth/verify-email", json={"token": later})
+    assert other_purpose.json()["error"]["code"] == "link_invalid"
+    await _age(owner_db, "account_tokens", later)
+    expired = await site.client.post(
+        "/api/v1/auth/password-reset/confirm",
+        json={"token": later, "password": "yet another passphrase"},
+    )
+    assert expired.status_code == 400
+    assert expired.json()["error"]["code"] == "link_expired"
+
+
+async def test_reset_requests_are_rate_limited_per_address_and_per_ip(
+    runtime_factory: RuntimeFactory, smtp: SmtpServer
+) -> None:
+    async with runtime_factory(
+        smtp_url=smtp.url,
+        rate_limits="on",
+        rate_limit_password_reset_email="2/hour",
+        rate_limit_password_reset_ip="4/hour",
+    ) as runtime:
+        address = f"limited-{uuid.uuid4().hex[:10]}@example.com"  # no account: counted alike
+        statuses = []
+        for i in range(3):
+            async with client_for(runtime, ip=f"10.77.{i}.{uuid.uuid4().int % 250 + 1}") as c:
+                r = await c.post("/api/v1/auth/password-reset", json={"email": address})
+                statuses.append(r.status_code)
+        assert statuses == [202, 202, 429]
+        ip = f"10.78.{uuid.uuid4().int % 250}.9"
+        async with client_for(runtime, ip=ip) as c:
+            statuses = [
+                (
+                    await c.post(
+                        "/api/v1/auth/password-reset",
+                        json={"email": f"p{i}-{uuid.uuid4().hex[:8]}@example.com"},
+                    )
+                ).status_code
+                for i in range(5)
+            ]
+        assert statuses == [202, 202, 202, 202, 429]
+
+
+async def test_a_password_change_ends_the_other_sessions_only(site: Site) -> None:
+    owner = await site.signup("Change")
+    other = await login(site.client, owner.email, owner.password)
+    wrong = await site.client.post(
+        "/api/v1/auth/password",
+        json={"current_password": "not it at all", "new_password": "a changed passphrase"},
+        headers=owner.headers,
+    )
+    assert wrong.status_code == 403
+    assert wrong.json()["error"]["code"] == "wrong_password"
+    changed = await site.client.post(
+        "/api/v1/auth/password",
+        json={"current_password": owner.password, "new_password": "a changed passphrase"},
+        headers=owner.headers,
+    )
+    assert changed.status_code == 200
+    assert (await _me(site, owner.token)).status_code == 200
+    assert (await _me(site, other["access_token"])).json()["error"]["code"] == "session_revoked"
+    await login(site.client, owner.email, "a changed passphrase")
+
+
+# --- invitations -------------------------------------------------------------------------------
+
+
+async def _invite(site: Site, owner: Owner, email: str, role: str = "member") -> httpx.Response:
+    return await site.client.post(
+        owner.url("/members"), json={"email": email, "role": role}, headers=owner.headers
+    )
+
+
+async def _accept(
+    site: Site, token: str, headers: dict[str, str] | None = None, **body: Any
+) -> httpx.Response:
+    return await site.client.post(
+        "/api/v1/invitations/accept", json={"token": token, **body}, headers=headers or {}
+    )
+
+
+async def test_inviting_answers_the_same_whether_or_not_an_account_exists(site: Site) -> None:
+    owner = await site.signup("Inviter")
+    existing = await site.signup("Has an account")
+    newcomer = f"new-{uuid.uuid4().hex[:10]}@example.com"
+    a = await _invite(site, owner, existing.email)
+    b = await _invite(site, owner, newcomer)
+    assert a.status_code == b.status_code == 202
+    assert set(a.json()) == set(b.json())
+    assert a.json()["role"] == b.json()["role"] == "member"
+    for address in (existing.email, newcomer):
+        mail = await site.last_mail(address, "invited you to")
+        assert "Inviter" in mail.text
+        assert mail.link("/accept-invitation").startswith("https://bot.example.com/")
+
+
+async def test_accepting_creates_the_account_once(site: Site, owner_db: Database) -> None:
+    owner = await site.signup("Team")
+    newcomer = f"new-{uuid.uuid4().hex[:10]}@example.com"
+    await _invite(site, owner, newcomer, "admin")
+    token = await site.token(newcomer, "invited you", "/accept-invitation")
+    no_password = await _accept(site, token)
+    assert no_password.status_code == 422
+    assert no_password.json()["error"]["code"] == "password_required"
+    joined = await _accept(site, token, password="newcomer passphrase", name="Nia")
+    assert joined.status_code == 200, joined.text
+    body = joined.json()
+    assert body["created_account"] is True
+    assert body["role"] == "admin"
+    assert body["workspace_id"] == owner.workspace_id
+    me = (await _me(site, body["tokens"]["access_token"])).json()
+    assert me["user"]["email_verified_at"] is not None  # the link proved the address
+    assert [(w["id"], w["role"]) for w in me["workspaces"]] == [(owner.workspace_id, "admin")]
+    await login(site.client, newcomer, "newcomer passphrase")
+    reused = await _accept(site, token, password="newcomer passphrase")
+    assert reused.status_code == 400
+    assert reused.json()["error"]["code"] == "link_used"
+    pending = (await site.client.get(owner.url("/invitations"), headers=owner.headers)).json()
+    assert pending == []
+
+
+async def test_an_existing_account_accepts_signed_in_as_that_address(site: Site) -> None:
+    owner = await site.signup("Team")
+    person = await site.signup("Person")
+    stranger = await site.signup("Stranger")
+    await _invite(site, owner, person.email)
+    token = await site.token(person.email, "invited you", "/accept-invitation")
+    anonymous = await _accept(site, token, password="some long passphrase")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["code"] == "login_required"
+    wrong = await _accept(site, token, stranger.headers)
+    assert wrong.status_code == 403
+    assert wrong.json()["error"]["code"] == "invitation_email_mismatch"
+    ok = await _accept(site, token, person.headers)
+    assert ok.status_code == 200
+    assert ok.json()["created_account"] is False
+    assert ok.json()["tokens"] is None
+    members = (await site.client.get(owner.url("/members"), headers=owner.headers)).json()
+    assert {m["email"]: m["role"] for m in members} == {
+        owner.email: "owner",
+        person.email: "member",
+    }
+    # The account and its password are unchanged.
+    await login(site.client, person.email, person.password)
+
+
+async def test_revoked_and_expired_invitations_are_refused(site: Site, owner_db: Database) -> None:
+    owner = await site.signup("Team")
+    first = f"first-{uuid.uuid4().hex[:8]}@example.com"
+    second = f"second-{uuid.uuid4().hex[:8]}@example.com"
+    invitation = (await _invite(site, owner, first)).json()
+    await _invite(site, owner, second)
+    revoked_token = await site.token(first, "invited you", "/accept-invitation")
+    expired_token = await site.token(second, "invited you", "/accept-invitation")
+    listed = (await site.client.get(owner.url("/invitations"), headers=owner.headers)).json()
+    assert {i["email"] for i in listed} == {first, second}
+    assert (
+        await site.client.delete(
+            owner.url(f"/invitations/{invitation['id']}"), headers=owner.headers
+        )
+    ).status_code == 204
+    refused = await _accept(site, revoked_token, password="a long passphrase")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "invitation_revoked"
+    await _age(owner_db, "invitations", expired_token)
+    late = await _accept(site, expired_token, password="a long passphrase")
+    assert late.status_code == 400
+    assert late.json()["error"]["code"] == "link_expired"
+    assert (await site.client.get(owner.url("/invitations"), headers=owner.headers)).json() == []
+    # A second invitation to the same address replaces the first: the old link stops working.
+    await _invite(site, owner, second)
+    await _invite(site, owner, second)
+    newest = await site.token(second, "invited you", "/accept-invitation")
+    older = [
+        parse_qs(urlsplit(m.link("/accept-invitation")).query)["token"][0]
+        for m in await site.inbox(second)
+    ][-2]
+    assert (await _accept(site, older, password="a long passphrase")).json()["error"][
+        "code"
+    ] == "invitation_revoked"
+    assert (await _accept(site, newest, password="a long passphrase")).status_code == 200
+
+
+# --- the last owner ----------------------------------------------------------------------------
+
+
+async def test_the_last_owner_cannot_be_demoted_or_removed(site: Site) -> None:
+    owner = await site.signup("Owned")
+    me = owner.url(f"/members/{owner.user_id}")
+    demoted = await site.client.patch(me, json={"role": "admin"}, headers=owner.headers)
+    assert demoted.status_code == 409
+    assert demoted.json()["error"]["code"] == "last_owner"
+    removed = await site.client.delete(me, headers=owner.headers)
+    assert removed.status_code == 409
+    assert removed.json()["error"]["code"] == "last_owner"
+    # With a second owner, the first may step down; then the second is the last one.
+    partner = await site.signup("Partner")
+    await _invite(site, owner, partner.email, "owner")
+    token = await site.token(partner.email, "invited you", "/accept-invitation")
+    assert (await _accept(site, token, partner.headers)).status_code == 200
+    assert (
+        await site.client.patch(me, json={"role": "admin"}, headers=owner.headers)
+    ).status_code == 200
+    theirs = owner.url(f"/members/{partner.user_id}")
+    last = await site.client.delete(theirs, headers=partner.headers)
+    assert last.status_code == 409
+    assert last.json()["error"]["code"] == "last_owner"
+    members = (await site.client.get(owner.url("/members"), headers=partner.headers)).json()
+    assert {m["email"]: m["role"] for m in members} == {
+        owner.email: "admin",
+        partner.email: "owner",
+    }
+
+
+async def test_invitation_links_expire_after_the_configured_days(site: Site) -> None:
+    owner = await site.signup("Expiry")
+    invitation = (await _invite(site, owner, f"x-{uuid.uuid4().hex[:8]}@example.com")).json()
+    from datetime import datetime
+
+    created = datetime.fromisoformat(invitation["created_at"])
+    expires = datetime.fromisoformat(invitation["expires_at"])
+    assert expires - created == timedelta(days=7)

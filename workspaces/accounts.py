@@ -1,0 +1,266 @@
+"""The account life: signup with email verification, password reset and change, and what an
+unverified account may not do. Invitations: workspaces/invitations.py; sessions:
+workspaces/sessions.py. Services take a session and never commit; mail goes through the outbox
+in the same unit of work (core/mail.py), so it is sent only if the action commits.
+
+No enumeration: signup and the reset request give the same answer whether or not the email has
+an account (the router answers 202 either way); what differs is only the mail the address
+receives (a verification link, or "someone tried to sign up with your email" with a reset link).
+
+An unverified account (``users.email_verified_at`` is NULL) can sign in and set up its
+workspaces (documents, FAQs, widget, API keys, chat), but cannot invite members, buy a plan or
+export data: those answer 403 ``email_unverified`` (``require_verified``). Opening the
+verification link, a password-reset link or an invitation link verifies the address.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import set_tenant
+from core.errors import AppError, Forbidden
+from core.mail import Mailer
+from workspaces import account_repository as accounts_repo
+from workspaces import repository as repo
+from workspaces import security, sessions
+from workspaces.models import AccountToken, User
+from workspaces.service import WorkspaceAccess, check_password_policy, create_workspace
+
+VERIFY_EMAIL: Final = "verify_email"
+PASSWORD_RESET: Final = "password_reset"  # noqa: S105 - a purpose, not a secret
+RESET_TTL: Final = timedelta(hours=1)
+
+# Where the links in the mails point (PUBLIC_BASE_URL + path + ?token=...). The verification
+# link is the API's own page; the other two are the dashboard's pages, which post the token to
+# POST /api/v1/auth/password-reset/confirm and POST /api/v1/invitations/accept.
+VERIFY_PATH: Final = "/api/v1/auth/verify-email"
+RESET_PATH: Final = "/dashboard/reset-password"
+INVITE_PATH: Final = "/dashboard/accept-invitation"
+
+
+class LinkRefused(AppError):
+    """400: a one-time link that is malformed, unknown, expired or already used."""
+
+    code = "link_invalid"
+    status_code = 400
+    message = "This link is not valid"
+
+
+@dataclass(frozen=True)
+class AccountDeps:
+    """What the account services need from the process (built by the api layer)."""
+
+    mailer: Mailer
+    signing_key: str
+    base_url: str
+    verification_ttl: timedelta = timedelta(hours=48)
+    invitation_ttl: timedelta = timedelta(days=7)
+    session_policy: sessions.SessionPolicy = field(default_factory=sessions.SessionPolicy)
+
+    def link(self, path: str, token: str) -> str:
+        return f"{self.base_url.rstrip('/')}{path}?token={token}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _issue(
+    session: AsyncSession, deps: AccountDeps, user: User, purpose: str, ttl: timedelta
+) -> str:
+    token, token_hash = security.new_link_token(deps.signing_key, purpose)
+    await set_tenant(session, user_id=user.id)
+    now = _now()
+    await accounts_repo.insert_token(
+        session,
+        AccountToken(
+            id=uuid.uuid4(),
+            user_id=user.id,
+            purpose=purpose,
+            token_hash=token_hash,
+            created_at=now,
+            expires_at=now + ttl,
+        ),
+    )
+    return token
+
+
+async def _consume(
+    session: AsyncSession, deps: AccountDeps, token: str, purpose: str
+) -> AccountToken:
+    """The link's row, marked used; 400 ``link_invalid`` / ``link_expired`` / ``link_used``.
+    Leaves the user's context set."""
+    token_hash = security.link_token_hash(deps.signing_key, purpose, token)
+    if token_hash is None:
+        raise LinkRefused()
+    await set_tenant(session, lookup=token_hash)
+    row = await accounts_repo.token_by_hash(session, token_hash)
+    if row is None or row.purpose != purpose:
+        raise LinkRefused()
+    await set_tenant(session, user_id=row.user_id)
+    now = _now()
+    if row.used_at is not None:
+        raise LinkRefused("This link was already used", code="link_used")
+    if row.expires_at <= now:
+        raise LinkRefused("This link has expired; ask for a new one", code="link_expired")
+    if not await accounts_repo.use_token(session, row.id, now=now):
+        raise LinkRefused("This link was already used", code="link_used")
+    return row
+
+
+# --- signup and verification -----------------------------------------------------------------
+
+
+async def signup(
+    session: AsyncSession,
+    deps: AccountDeps,
+    *,
+    email: str,
+    password: str,
+    workspace_name: str,
+    name: str | None,
+    plan: str,
+) -> None:
+    """Create an unverified account and its first workspace, and mail the verification link;
+    for an email that has an account, mail that account a warning with a reset link instead.
+    Same work (one argon2 hash, one mail) and the same answer either way."""
+    check_password_policy(password, email)
+    password_hash = await security.hash_password(password)
+    user = await repo.insert_user(session, email=email, password_hash=password_hash, name=name)
+    if user is None:
+        existing = await repo.get_user_by_email(session, email)
+        assert existing is not None
+        token = await _issue(session, deps, existing, PASSWORD_RESET, RESET_TTL)
+        await deps.mailer.enqueue(
+            session,
+            to=existing.email,
+            template="signup_existing",
+            email=existing.email,
+            reset_link=deps.link(RESET_PATH, token),
+        )
+        return
+    await create_workspace(session, owner=user, name=workspace_name, plan=plan)
+    await send_verification(session, deps, user)
+
+
+async def send_verification(session: AsyncSession, deps: AccountDeps, user: User) -> None:
+    """Mail ``user`` a verification link (nothing when the address is verified already)."""
+    if user.email_verified_at is not None:
+        return
+    token = await _issue(session, deps, user, VERIFY_EMAIL, deps.verification_ttl)
+    await deps.mailer.enqueue(
+        session,
+        to=user.email,
+        template="verify_email",
+        name=user.name,
+        email=user.email,
+        link=deps.link(VERIFY_PATH, token),
+        hours=int(deps.verification_ttl.total_seconds() // 3600),
+    )
+
+
+async def resend_verification(session: AsyncSession, deps: AccountDeps, user_id: uuid.UUID) -> None:
+    user = await repo.get_user(session, user_id)
+    if user is not None:
+        await send_verification(session, deps, user)
+
+
+async def verify_email(session: AsyncSession, deps: AccountDeps, token: str) -> uuid.UUID:
+    """Open a verification link (once): the account's email is verified. Returns the user id."""
+    row = await _consume(session, deps, token, VERIFY_EMAIL)
+    await accounts_repo.mark_email_verified(session, row.user_id, now=_now())
+    return row.user_id
+
+
+async def mark_verified(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Verified without a link: the operator's demo account."""
+    await accounts_repo.mark_email_verified(session, user_id, now=_now())
+
+
+async def require_verified(session: AsyncSession, access: WorkspaceAccess) -> None:
+    """403 ``email_unverified`` when the signed-in caller has not verified their email. API keys
+    cannot invite or buy (permission table); for what they may do (exports), this passes."""
+    user_id = access.principal.user_id
+    if user_id is None:
+        return
+    user = await repo.get_user(session, user_id)
+    if user is None or user.email_verified_at is None:
+        raise Forbidden(
+            "Confirm your email address first: open the link we sent you"
+            " (POST /api/v1/auth/verify-email/resend sends a new one)",
+            code="email_unverified",
+        )
+
+
+# --- passwords -------------------------------------------------------------------------------
+
+
+async def request_password_reset(session: AsyncSession, deps: AccountDeps, *, email: str) -> None:
+    """Mail a reset link (valid one hour, single use) if the email has an account; nothing
+    otherwise. The caller answers the same either way."""
+    user = await repo.get_user_by_email(session, email)
+    if user is None:
+        return
+    token = await _issue(session, deps, user, PASSWORD_RESET, RESET_TTL)
+    await deps.mailer.enqueue(
+        session,
+        to=user.email,
+        template="password_reset",
+        email=user.email,
+        link=deps.link(RESET_PATH, token),
+    )
+
+
+async def _set_password(
+    session: AsyncSession,
+    deps: AccountDeps,
+    user: User,
+    password_hash: str,
+    *,
+    keep_session: uuid.UUID | None,
+) -> None:
+    """Store the new hash, end every session but ``keep_session``, mail the owner."""
+    await repo.update_password_hash(session, user.id, password_hash)
+    await sessions.revoke_all(session, user.id, keep=keep_session, reason="password_changed")
+    await deps.mailer.enqueue(session, to=user.email, template="password_changed", email=user.email)
+
+
+async def reset_password(
+    session: AsyncSession, deps: AccountDeps, *, token: str, password: str
+) -> uuid.UUID:
+    """Set a new password with a reset link (once). Every session of the account ends, every
+    other reset link stops working, and the email counts as verified."""
+    password_hash = await security.hash_password(password)
+    row = await _consume(session, deps, token, PASSWORD_RESET)
+    user = await repo.get_user(session, row.user_id)
+    if user is None:
+        raise LinkRefused()
+    check_password_policy(password, user.email)  # a 422 rolls the link's use back
+    now = _now()
+    await accounts_repo.retire_tokens(session, user_id=user.id, purpose=PASSWORD_RESET, now=now)
+    await accounts_repo.mark_email_verified(session, user.id, now=now)
+    await _set_password(session, deps, user, password_hash, keep_session=None)
+    return user.id
+
+
+async def change_password(
+    session: AsyncSession,
+    deps: AccountDeps,
+    *,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID | None,
+    current_password: str,
+    new_password: str,
+) -> None:
+    """Change a signed-in user's password; every other session ends (this one stays)."""
+    user = await repo.get_user(session, user_id)
+    if user is None or not await security.verify_password(user.password_hash, current_password):
+        raise Forbidden("The current password is not correct", code="wrong_password")
+    check_password_policy(new_password, user.email)
+    password_hash = await security.hash_password(new_password)
+    await _set_password(session, deps, user, password_hash, keep_session=session_id)

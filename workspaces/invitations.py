@@ -1,0 +1,242 @@
+"""Invitations: how people join a workspace. An owner invites an email with a role; the address
+receives a single-use link valid ``INVITATION_TTL_DAYS``; accepting it creates the account (with
+the password chosen then) or, signed in as that email, links the existing account.
+
+Inviting answers the same whether or not the email has an account (no enumeration); inviting
+again replaces the pending invitation (a new link; the old one stops working). Owners list and
+revoke pending invitations. Audited: ``member.invited`` and ``invitation.revoked`` (permission
+table) and ``member.joined`` (the invitee, when they accept).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import set_tenant
+from core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from workspaces import account_repository as accounts_repo
+from workspaces import audit, security, sessions
+from workspaces import repository as repo
+from workspaces.accounts import INVITE_PATH, AccountDeps, LinkRefused, require_verified
+from workspaces.models import Invitation, User
+from workspaces.permissions import Action, authorize
+from workspaces.service import ClientInfo, Principal, WorkspaceAccess, check_password_policy
+from workspaces.usage import effective_plan, ensure_within
+
+PURPOSE = "invitation"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def invite(
+    session: AsyncSession, access: WorkspaceAccess, deps: AccountDeps, *, email: str, role: str
+) -> Invitation:
+    """Invite ``email`` as ``role`` (owners, verified, in person). 409 ``already_member`` when
+    that address already belongs to the workspace."""
+    permit = authorize(access, Action.MEMBER_ADD)
+    await require_verified(session, access)
+    workspace = access.workspace
+    user = await repo.get_user_by_email(session, email)
+    if user is not None and await repo.get_membership(
+        session, workspace_id=workspace.id, user_id=user.id
+    ):
+        raise Conflict(
+            "This person is already a member; change their role instead", code="already_member"
+        )
+    now = _now()
+    await accounts_repo.revoke_pending_for_email(session, workspace.id, email, now=now)
+    members = await repo.count_members(session, workspace.id)
+    pending = await accounts_repo.pending_invitations(session, workspace.id, now=now)
+    ensure_within(
+        plan_code=effective_plan(workspace),
+        metric="members",
+        used=members + len(pending),
+        resets_at=None,
+    )
+    token, token_hash = security.new_link_token(deps.signing_key, PURPOSE)
+    invitation = Invitation(
+        id=uuid.uuid4(),
+        workspace_id=workspace.id,
+        email=email,
+        role=role,
+        token_hash=token_hash,
+        invited_by=access.principal.user_id,
+        created_at=now,
+        expires_at=now + deps.invitation_ttl,
+    )
+    await accounts_repo.insert_invitation(session, invitation)
+    inviter = (
+        await repo.get_user(session, access.principal.user_id) if access.principal.user_id else None
+    )
+    await deps.mailer.enqueue(
+        session,
+        to=email,
+        template="invitation",
+        inviter=(inviter.name or inviter.email) if inviter else "A TrulyBot user",
+        workspace=workspace.name,
+        role=role,
+        expires=invitation.expires_at.strftime("%d %B %Y, %H:%M UTC"),
+        link=deps.link(INVITE_PATH, token),
+    )
+    await permit.record(
+        session, target_type="invitation", target_id=invitation.id, details={"role": role}
+    )
+    return invitation
+
+
+async def list_pending(session: AsyncSession, access: WorkspaceAccess) -> Sequence[Invitation]:
+    authorize(access, Action.INVITATIONS_READ)
+    return await accounts_repo.pending_invitations(session, access.workspace.id, now=_now())
+
+
+async def revoke(
+    session: AsyncSession, access: WorkspaceAccess, invitation_id: uuid.UUID
+) -> Invitation:
+    permit = authorize(access, Action.INVITATION_REVOKE)
+    invitation = await accounts_repo.revoke_invitation(
+        session, access.workspace.id, invitation_id, now=_now()
+    )
+    if invitation is None:
+        raise NotFound("Invitation not found", code="invitation_not_found")
+    await permit.record(
+        session,
+        target_type="invitation",
+        target_id=invitation.id,
+        details={"role": invitation.role},
+    )
+    return invitation
+
+
+@dataclass(frozen=True)
+class Accepted:
+    workspace_id: uuid.UUID
+    role: str
+    user_id: uuid.UUID
+    created_account: bool
+    started: sessions.Started | None  # a session of the account it created
+
+
+async def _find(session: AsyncSession, deps: AccountDeps, token: str) -> Invitation:
+    token_hash = security.link_token_hash(deps.signing_key, PURPOSE, token)
+    if token_hash is None:
+        raise LinkRefused()
+    await set_tenant(session, lookup=token_hash)
+    invitation = await accounts_repo.invitation_by_hash(session, token_hash)
+    if invitation is None:
+        raise LinkRefused()
+    if invitation.accepted_at is not None:
+        raise LinkRefused("This invitation was already accepted", code="link_used")
+    if invitation.revoked_at is not None:
+        raise LinkRefused("This invitation was withdrawn", code="invitation_revoked")
+    if invitation.expires_at <= _now():
+        raise LinkRefused("This invitation has expired; ask for a new one", code="link_expired")
+    return invitation
+
+
+async def _account_for(
+    session: AsyncSession,
+    invitation: Invitation,
+    principal: Principal | None,
+    *,
+    password: str | None,
+    name: str | None,
+) -> tuple[User, bool]:
+    """The account that accepts: the signed-in one (it must be the invited address), or a new
+    one with ``password`` when the address has none."""
+    if principal is not None and principal.user_id is not None:
+        me = await repo.get_user(session, principal.user_id)
+        if me is None or me.email.casefold() != invitation.email.casefold():
+            raise Forbidden(
+                "This invitation is for another email address; sign in with that one",
+                code="invitation_email_mismatch",
+            )
+        return me, False
+    login_required = Unauthorized(
+        "An account with this email exists: sign in with it, then accept the invitation",
+        code="login_required",
+    )
+    if await repo.get_user_by_email(session, invitation.email) is not None:
+        raise login_required
+    if not password:
+        raise ValidationFailed(
+            "Choose a password for your new account",
+            code="password_required",
+            details=[{"field": "password", "message": "required for a new account"}],
+        )
+    check_password_policy(password, invitation.email)
+    password_hash = await security.hash_password(password)
+    user = await repo.insert_user(
+        session, email=invitation.email, password_hash=password_hash, name=name
+    )
+    if user is None:  # created meanwhile
+        raise login_required
+    return user, True
+
+
+async def accept(
+    session: AsyncSession,
+    deps: AccountDeps,
+    *,
+    token: str,
+    principal: Principal | None,
+    password: str | None = None,
+    name: str | None = None,
+    client: ClientInfo | None = None,
+) -> Accepted:
+    """Join the invitation's workspace with its role (once). The address counts as verified."""
+    invitation = await _find(session, deps, token)
+    user, created = await _account_for(session, invitation, principal, password=password, name=name)
+    now = _now()
+    await set_tenant(session, workspace_id=invitation.workspace_id, user_id=user.id)
+    if not await accounts_repo.accept_invitation(session, invitation.id, user_id=user.id, now=now):
+        raise LinkRefused("This invitation was already accepted", code="link_used")
+    await accounts_repo.mark_email_verified(session, user.id, now=now)
+    existing = await repo.get_membership(
+        session, workspace_id=invitation.workspace_id, user_id=user.id
+    )
+    role = existing.role if existing is not None else invitation.role
+    if existing is None:
+        workspace = await repo.get_workspace(session, invitation.workspace_id)
+        if workspace is None:
+            raise LinkRefused()
+        ensure_within(
+            plan_code=effective_plan(workspace),
+            metric="members",
+            used=await repo.count_members(session, workspace.id),
+            resets_at=None,
+        )
+        await repo.insert_membership(session, workspace_id=workspace.id, user_id=user.id, role=role)
+        client = client or ClientInfo()
+        await audit.record(
+            session,
+            workspace_id=workspace.id,
+            actor=audit.Actor(
+                user_id=user.id,
+                ip=client.ip,
+                user_agent=client.user_agent,
+                request_id=client.request_id,
+            ),
+            action=audit.MEMBER_JOINED,
+            target_type="user",
+            target_id=user.id,
+            details={"role": role, "invitation_id": str(invitation.id)},
+        )
+    started = None
+    if created:
+        started = await sessions.start(
+            session, user.id, kind="api", client=client, policy=deps.session_policy
+        )
+    return Accepted(
+        workspace_id=invitation.workspace_id,
+        role=role,
+        user_id=user.id,
+        created_account=created,
+        started=started,
+    )
