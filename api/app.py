@@ -24,6 +24,7 @@ from api.middleware import (
     request_id_var,
 )
 from api.routers import (
+    analytics,
     audit,
     auth,
     billing,
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         leads.router,
         documents.router,
         billing.router,
+        analytics.router,
         chat.router,
         widget.router,
         audit.router,

@@ -35,6 +35,7 @@ from core.mail import MAILER_KEY, MailConfig, Mailer, Templates
 from core.redis import create_redis
 from core.scheduler import Scheduler
 from lifecycle import jobs as lifecycle_jobs
+from rag.chat import jobs as chat_jobs
 from rag.chat import notify
 from rag.chat.cache import ResponseCache
 from rag.chat.generator import Generator
@@ -291,7 +292,13 @@ async def owner_session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
 def job_registry() -> JobRegistry:
     """Every job function, by name: the in-process queue's and `trulybot worker`'s."""
     return JobRegistry(
-        {**knowledge_jobs.JOBS, **knowledge_sync.JOBS, **lifecycle_jobs.JOBS, **MAIL_JOBS}
+        {
+            **knowledge_jobs.JOBS,
+            **knowledge_sync.JOBS,
+            **chat_jobs.JOBS,
+            **lifecycle_jobs.JOBS,
+            **MAIL_JOBS,
+        }
     )
 
 

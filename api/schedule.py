@@ -11,10 +11,13 @@ from datetime import datetime, time, timedelta
 
 from core.scheduler import DailyAt, Every, ScheduledJob
 from lifecycle import jobs as lifecycle_jobs
+from lifecycle import retention as lifecycle_retention
+from rag.chat import jobs as chat_jobs
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import sync as knowledge_sync
 
 SOURCE_SYNC_EVERY = timedelta(minutes=2)
+ANALYTICS_EVERY = timedelta(minutes=5)
 
 
 def scheduled_jobs(
@@ -34,9 +37,20 @@ def scheduled_jobs(
     async def retention(now: datetime) -> None:
         await lifecycle_jobs.sweep_retention(lifecycle, now)
 
+    async def analytics_rollup(now: datetime) -> None:
+        """One rollup refresh per workspace (rag/chat/analytics.py): each recounts the days
+        that changed since its last refresh; one never refreshed is rebuilt."""
+        async for workspace in lifecycle_retention.live_workspaces(lifecycle.db):
+            await lifecycle.jobs.enqueue(
+                chat_jobs.ANALYTICS_JOB, workspace_id=str(workspace.id), now=now.isoformat()
+            )
+
     return [
         ScheduledJob("delete_expired_exports", Every(timedelta(minutes=15)), expired_exports),
         ScheduledJob("purge_deleted_workspaces", Every(timedelta(minutes=15)), deleted_workspaces),
         ScheduledJob("sync_due_sources", Every(SOURCE_SYNC_EVERY), due_sources),
         ScheduledJob("conversation_retention", DailyAt(time(3, 15)), retention, timedelta(hours=1)),
+        ScheduledJob(
+            "analytics_rollup", Every(ANALYTICS_EVERY), analytics_rollup, timedelta(hours=1)
+        ),
     ]

@@ -28,6 +28,7 @@ BENCHMARKS = (
     "peer_langchain",
     "chat_http",
     "chat_wrk",
+    "analytics",
     "retrieval",
     "ingestion",
     "eval_quality",

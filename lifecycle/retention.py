@@ -13,6 +13,7 @@ submissions are not conversations and stay; unanswered questions stay, unlinked.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -84,20 +85,28 @@ async def update(session: AsyncSession, access: WorkspaceAccess, *, days: int | 
 async def sweep(db: Database, jobs: JobQueue, *, now: datetime) -> int:
     """Enqueue one purge per workspace whose retention is finite; how many were enqueued."""
     enqueued = 0
+    async for workspace in live_workspaces(db):
+        days = retention_of(workspace, now).days
+        if days is not None:
+            before = now - timedelta(days=days)
+            await jobs.enqueue(
+                RETENTION_JOB, workspace_id=str(workspace.id), before=before.isoformat()
+            )
+            enqueued += 1
+    return enqueued
+
+
+async def live_workspaces(db: Database) -> AsyncIterator[Workspace]:
+    """Every workspace not deleted, by id, read in pages of 500 (short transactions under the
+    sweep's lookup, for scheduled work that then acts in each workspace's own context)."""
     after: uuid.UUID | None = None
     while True:
         async with db.transaction(lookup=repo.SWEEP_LOOKUP) as session:
             page = list(await repo.workspaces_page(session, after=after, limit=500))
         for workspace in page:
-            days = retention_of(workspace, now).days
-            if days is not None:
-                before = now - timedelta(days=days)
-                await jobs.enqueue(
-                    RETENTION_JOB, workspace_id=str(workspace.id), before=before.isoformat()
-                )
-                enqueued += 1
+            yield workspace
         if len(page) < 500:
-            return enqueued
+            return
         after = page[-1].id
 
 

@@ -89,6 +89,8 @@ class Action(enum.StrEnum):
     SOURCES_READ = "sources.read", "list web sources and their syncs"
     SOURCE_UPDATE = "source.update", "change a web source's sync schedule"
     SOURCE_SYNC = "source.sync", "sync a web source now"
+    ANALYTICS_READ = "analytics.read", "read the workspace's analytics"
+    CONVERSATIONS_EXPORT = "conversations.export", "export conversations and their messages"
     # the workspace's data (lifecycle/)
     EXPORT_CREATE = "export.create", "export the workspace's data"
     EXPORT_READ = "export.read", "see the workspace's exports"
@@ -155,6 +157,8 @@ TABLE: Final[Mapping[Action, Rule]] = MappingProxyType({
     Action.SOURCES_READ:          Rule(Y,     Y,    Y,     Y),
     Action.SOURCE_UPDATE:         Rule(N,     Y,    Y,     Y,       "source.updated"),
     Action.SOURCE_SYNC:           Rule(N,     Y,    Y,     Y,       "source.sync_requested"),
+    Action.ANALYTICS_READ:        Rule(Y,     Y,    Y,     Y),
+    Action.CONVERSATIONS_EXPORT:  Rule(N,     Y,    Y,     N,       "conversations.exported"),
     Action.EXPORT_CREATE:         Rule(N,     N,    Y,     N,       "export.requested"),
     Action.EXPORT_READ:           Rule(N,     N,    Y,     N),
     Action.EXPORT_DOWNLOAD:       Rule(N,     N,    Y,     N,       "export.downloaded"),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,8 @@ from workspaces.service import WorkspaceAccess
 
 GROUP_SIMILARITY = 0.80
 UNANSWERED_WINDOW = 2000
+# Questions repeat across requests (the same window read again): normalise each text once.
+_normalized = lru_cache(maxsize=4096)(normalize_question)
 
 
 async def list_conversations(
@@ -107,13 +110,40 @@ async def unanswered_groups(
     rows = await conversation_repo.recent_unanswered(
         session, workspace_id=workspace_id, limit=UNANSWERED_WINDOW
     )
+    return group_questions(rows, limit=limit)
+
+
+class QuestionLike(Protocol):
+    """An unanswered question, or any visitor's question shaped like one."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def question(self) -> str: ...
+    @property
+    def normalized(self) -> str: ...
+    @property
+    def embedding(self) -> Any: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+def _times_asked(row: QuestionLike) -> int:
+    """How many questions the row stands for (one, or ``count`` when it has one)."""
+    return int(getattr(row, "count", 1))
+
+
+def group_questions(rows: Iterable[QuestionLike], *, limit: int) -> list[dict[str, Any]]:
+    """Questions (newest first) grouped greedily: the same normalized words, or, when both
+    have an embedding, cosine >= GROUP_SIMILARITY to a group's first question; biggest groups
+    first, then the most recently asked."""
     groups: list[dict[str, Any]] = []
     centroids: list[np.ndarray] = []
     centroid_groups: list[dict[str, Any]] = []
     by_text: dict[str, dict[str, Any]] = {}
     for row in rows:  # newest first
         vector = None if row.embedding is None else np.asarray(row.embedding, dtype=np.float32)
-        key = row.normalized or normalize_question(row.question)
+        key = row.normalized or _normalized(row.question)
         group = by_text.get(key)
         if group is None and vector is not None and centroids:
             sims = np.stack(centroids) @ vector
@@ -133,7 +163,7 @@ async def unanswered_groups(
                 centroids.append(vector)
                 centroid_groups.append(group)
         by_text.setdefault(key, group)
-        group["count"] += 1
+        group["count"] += _times_asked(row)
         group["ids"].append(str(row.id))
         if len(group["examples"]) < 5 and row.question not in group["examples"]:
             group["examples"].append(row.question)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -157,3 +157,67 @@ class WidgetFeedbackIn(FeedbackIn):
 class ChatStatsOut(BaseModel):
     cache: dict[str, Any]
     feedback: dict[str, int]
+
+
+# --- analytics (rag/chat/analytics.py says what each figure counts) ----------------------------
+
+
+class AnalyticsTotals(BaseModel):
+    conversations: int
+    visitor_messages: int
+    answers: int
+    answered: int
+    unanswered: int
+    feedback_up: int
+    feedback_down: int
+    leads: int
+    handoffs: int
+
+
+class AnalyticsDay(AnalyticsTotals):
+    day: date
+
+
+class StageShare(BaseModel):
+    count: int
+    share: float | None = Field(description="Of all answers; null when there were none")
+
+
+class AnalyticsFeedback(BaseModel):
+    up: int
+    down: int
+    rated_share: float | None = Field(description="Rated answers / answers")
+    up_rate: float | None = Field(description="Thumbs up / rated answers")
+    down_rate: float | None = Field(description="Thumbs down / rated answers")
+
+
+class AnalyticsResolution(BaseModel):
+    counted: int = Field(description="Conversations judged: window closed or thumbs up")
+    resolved: int
+    rate: float | None
+
+
+class TopQuestion(BaseModel):
+    question: str
+    count: int
+    examples: list[str]
+    last_asked_at: datetime
+
+
+class TopQuestionsWindow(BaseModel):
+    questions: int = Field(description="Questions the top list was grouped from")
+    max: int = Field(description="The range's latest questions considered, at most")
+
+
+class AnalyticsOut(BaseModel):
+    from_: date = Field(alias="from", serialization_alias="from")
+    to: date
+    refreshed_at: datetime | None = Field(description="When the daily rollup was last refreshed")
+    totals: AnalyticsTotals
+    stages: dict[Literal["faq", "cache", "rag", "fallback", "handoff"], StageShare]
+    answer_rate: float | None = Field(description="answered / (answered + unanswered)")
+    feedback: AnalyticsFeedback
+    resolution: AnalyticsResolution
+    days: list[AnalyticsDay]
+    top_questions: list[TopQuestion]
+    top_questions_window: TopQuestionsWindow

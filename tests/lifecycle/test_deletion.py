@@ -21,6 +21,7 @@ from api.runtime import Runtime
 from core.db import Database
 from core.models import utcnow
 from lifecycle import exports
+from rag.chat import analytics
 from tests.conftest import Owner, RuntimeFactory, client_for, join, signup
 from tests.lifecycle.data import fill, tick_due, widget
 
@@ -95,6 +96,8 @@ async def _fill_everything(
     )
     assert rated.status_code < 300, rated.text
     await rt.jobs.drain()
+    # The scheduled rollup of what the bot did (issue 16).
+    await analytics.refresh(rt.db, workspace_id=uuid.UUID(owner.workspace_id), now=utcnow())
     ws = owner.workspace_id
     async with owner_db.transaction() as session:
         # What Razorpay and the webhook receiver would have caused.

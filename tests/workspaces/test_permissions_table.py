@@ -66,6 +66,8 @@ EXPECTED: dict[Action, tuple[str, str | None]] = {
     Action.SOURCES_READ: ("Y Y Y Y", None),  # issue 16: web sources that re-sync
     Action.SOURCE_UPDATE: ("- Y Y Y", "source.updated"),
     Action.SOURCE_SYNC: ("- Y Y Y", "source.sync_requested"),
+    Action.ANALYTICS_READ: ("Y Y Y Y", None),  # issue 16: everyone who works the inbox
+    Action.CONVERSATIONS_EXPORT: ("- Y Y -", "conversations.exported"),  # issue 16: people only
     Action.EXPORT_CREATE: ("- - Y -", "export.requested"),  # issue 14: owners in person
     Action.EXPORT_READ: ("- - Y -", None),
     Action.EXPORT_DOWNLOAD: ("- - Y -", "export.downloaded"),
@@ -362,6 +364,8 @@ PROBES: dict[Action, list[Probe]] = {
     Action.SOURCES_READ: [fixed("GET", "/sources"), _source_syncs],
     Action.SOURCE_UPDATE: [_source_schedule],
     Action.SOURCE_SYNC: [_source_sync],
+    Action.ANALYTICS_READ: [fixed("GET", "/analytics")],
+    Action.CONVERSATIONS_EXPORT: [fixed("GET", "/conversations/export?format=jsonl")],
     Action.EXPORT_CREATE: [fixed("POST", "/exports", expect=202)],
     Action.EXPORT_READ: [fixed("GET", "/exports"), fixed("GET", f"/exports/{NO_SUCH}", expect=404)],
     Action.EXPORT_DOWNLOAD: [_ready_export],

@@ -1,0 +1,31 @@
+"""The answer side's background jobs: refreshing a workspace's analytics rollup.
+
+Registered with the job queue next to the knowledge jobs (api/runtime.py ``job_registry``); the
+job context carries the knowledge jobs' deps (``rag.knowledge.jobs.DEPS_KEY``), whose database
+it uses. Jobs carry ids only and are idempotent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from core.jobs import JobFunction
+from core.logging import workspace_context
+from rag.chat import analytics
+from rag.knowledge import jobs as knowledge_jobs
+
+ANALYTICS_JOB = "refresh_analytics"
+
+
+async def refresh_analytics_job(ctx: dict[str, Any], workspace_id: str, now: str) -> int:
+    """Recount the workspace's changed days as of ``now`` (the scheduled run's clock)."""
+    deps: knowledge_jobs.IngestionDeps = ctx[knowledge_jobs.DEPS_KEY]
+    with workspace_context(workspace_id):
+        return await analytics.refresh(
+            deps.db, workspace_id=uuid.UUID(workspace_id), now=datetime.fromisoformat(now)
+        )
+
+
+JOBS: dict[str, JobFunction] = {ANALYTICS_JOB: refresh_analytics_job}
