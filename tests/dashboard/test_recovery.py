@@ -1,0 +1,103 @@
+"""The dashboard pages the account mails link to: a forgotten password and an invitation, used
+as a person would (the form, the link in the mail, the new password, logging in)."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from tests.conftest import mail_token, signup
+from tests.dashboard.conftest import PASSWORD, csrf_of
+
+NEW_PASSWORD = "a brand new passphrase"
+
+
+async def _login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+    page = await client.get("/app/login")
+    return await client.post(
+        "/app/login",
+        data={"csrf_token": csrf_of(page.text), "email": email, "password": password},
+    )
+
+
+async def test_a_forgotten_password_is_reset_from_the_mailed_link(
+    client: httpx.AsyncClient,
+) -> None:
+    owner = await signup(client, "Forgetful")
+    login_page = await client.get("/app/login")
+    assert 'href="/app/forgot-password"' in login_page.text
+
+    page = await client.get("/app/forgot-password")
+    answers = []
+    for email in (owner.email, f"nobody-{uuid.uuid4().hex[:10]}@example.com"):
+        sent = await client.post(
+            "/app/forgot-password", data={"csrf_token": csrf_of(page.text), "email": email}
+        )
+        assert sent.status_code == 200, sent.text
+        answers.append(sent.text.replace(email, "EMAIL"))
+    # The same page whether or not the address has an account.
+    assert answers[0] == answers[1]
+    assert "Check your email" in answers[0]
+
+    token = await mail_token(client, owner.email, "password_reset")
+    form = await client.get(f"/app/reset-password?token={token}")
+    assert form.status_code == 200
+    assert f'value="{token}"' in form.text
+    short = await client.post(
+        "/app/reset-password",
+        data={"csrf_token": csrf_of(form.text), "token": token, "password": "short"},
+    )
+    assert short.status_code == 422
+    done = await client.post(
+        "/app/reset-password",
+        data={"csrf_token": csrf_of(form.text), "token": token, "password": NEW_PASSWORD},
+    )
+    assert done.status_code == 303, done.text
+    assert done.headers["location"].startswith("/app/login?notice=")
+
+    assert (await _login(client, owner.email, owner.password)).status_code == 401
+    assert (await _login(client, owner.email, NEW_PASSWORD)).status_code == 303
+    # The link works once.
+    form = await client.get(f"/app/reset-password?token={token}")  # signed in now
+    again = await client.post(
+        "/app/reset-password",
+        data={"csrf_token": csrf_of(form.text), "token": token, "password": NEW_PASSWORD + "!"},
+    )
+    assert again.status_code == 422
+    assert (await _login(client, owner.email, NEW_PASSWORD + "!")).status_code == 401
+
+
+async def test_an_invitation_link_creates_the_account_and_joins_the_workspace(
+    client: httpx.AsyncClient,
+) -> None:
+    owner = await signup(client, "Inviting")
+    invited = f"invited-{uuid.uuid4().hex[:10]}@example.com"
+    response = await client.post(
+        f"/api/v1/workspaces/{owner.workspace_id}/members",
+        json={"email": invited, "role": "member"},
+        headers={"Authorization": f"Bearer {owner.token}"},
+    )
+    assert response.status_code == 202, response.text
+
+    token = await mail_token(client, invited, "invitation")
+    form = await client.get(f"/app/accept-invitation?token={token}")
+    assert form.status_code == 200
+    assert 'name="password"' in form.text
+    joined = await client.post(
+        "/app/accept-invitation",
+        data={"csrf_token": csrf_of(form.text), "token": token, "password": PASSWORD},
+    )
+    assert joined.status_code == 303, joined.text
+
+    logged_in = await _login(client, invited, PASSWORD)
+    assert logged_in.status_code == 303
+    landing = await client.get(logged_in.headers["location"])
+    assert landing.headers["location"].rstrip("/").endswith(owner.workspace_id)
+
+    # A used token is refused on the page, not with a server error.
+    form = await client.get(f"/app/accept-invitation?token={token}")  # signed in now
+    used = await client.post(
+        "/app/accept-invitation", data={"csrf_token": csrf_of(form.text), "token": token}
+    )
+    assert used.status_code == 422
