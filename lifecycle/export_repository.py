@@ -1,0 +1,272 @@
+"""SQL of workspace exports: the export rows, and the streamed reads an export is built from.
+
+Reads stream with a server-side cursor (``yield_per``), so an export holds a batch of rows in
+memory, never a workspace.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import utcnow
+from lifecycle.models import WorkspaceExport
+from rag.chat.models import ChatMessage, Conversation, Faq
+from rag.knowledge.models import Chunk, Document
+from workspaces.models import LeadSubmission
+
+# The app.lookup value under which RLS shows every workspace's exports (migration 0006b2).
+EXPORT_SWEEP_LOOKUP = "workspace_exports:sweep"
+BATCH = 500
+
+# --- export rows ------------------------------------------------------------------------------
+
+
+async def insert_export(session: AsyncSession, export: WorkspaceExport) -> WorkspaceExport:
+    session.add(export)
+    await session.flush()
+    return export
+
+
+async def get_export(
+    session: AsyncSession, *, workspace_id: uuid.UUID, export_id: uuid.UUID
+) -> WorkspaceExport | None:
+    result = await session.execute(
+        select(WorkspaceExport)
+        .where(WorkspaceExport.workspace_id == workspace_id, WorkspaceExport.id == export_id)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_exports(
+    session: AsyncSession, *, workspace_id: uuid.UUID, limit: int
+) -> Sequence[WorkspaceExport]:
+    result = await session.execute(
+        select(WorkspaceExport)
+        .where(WorkspaceExport.workspace_id == workspace_id)
+        .order_by(WorkspaceExport.created_at.desc(), WorkspaceExport.id.desc())
+        .limit(limit)
+    )
+    return result.scalars().all()
+
+
+async def fail_stale_exports(
+    session: AsyncSession, *, workspace_id: uuid.UUID, created_before: datetime, error: str
+) -> int:
+    """Exports still queued or running that were requested before ``created_before``: failed."""
+    result = await session.execute(
+        update(WorkspaceExport)
+        .where(
+            WorkspaceExport.workspace_id == workspace_id,
+            WorkspaceExport.status.in_(("queued", "running")),
+            WorkspaceExport.created_at < created_before,
+        )
+        .values(status="failed", error=error, finished_at=utcnow())
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def count_active_exports(session: AsyncSession, *, workspace_id: uuid.UUID) -> int:
+    result = await session.execute(
+        select(WorkspaceExport.id).where(
+            WorkspaceExport.workspace_id == workspace_id,
+            WorkspaceExport.status.in_(("queued", "running")),
+        )
+    )
+    return len(result.all())
+
+
+async def update_export(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    export_id: uuid.UUID,
+    values: Mapping[str, Any],
+    only_status: Sequence[str] | None = None,
+) -> bool:
+    stmt = update(WorkspaceExport).where(
+        WorkspaceExport.workspace_id == workspace_id, WorkspaceExport.id == export_id
+    )
+    if only_status is not None:
+        stmt = stmt.where(WorkspaceExport.status.in_(tuple(only_status)))
+    result = await session.execute(stmt.values(**values).returning(WorkspaceExport.id))
+    return result.scalar_one_or_none() is not None
+
+
+async def expired_exports(
+    session: AsyncSession, *, now: datetime, limit: int
+) -> Sequence[tuple[uuid.UUID, uuid.UUID, str | None]]:
+    """(id, workspace id, file name) of ready exports past their expiry, every workspace's:
+    the caller sets ``app.lookup`` to ``EXPORT_SWEEP_LOOKUP``."""
+    result = await session.execute(
+        select(WorkspaceExport.id, WorkspaceExport.workspace_id, WorkspaceExport.file_name)
+        .where(WorkspaceExport.status == "ready", WorkspaceExport.expires_at <= now)
+        .order_by(WorkspaceExport.expires_at)
+        .limit(limit)
+    )
+    return [(row[0], row[1], row[2]) for row in result.all()]
+
+
+async def mark_expired(
+    session: AsyncSession, *, workspace_id: uuid.UUID, export_id: uuid.UUID
+) -> None:
+    await session.execute(
+        update(WorkspaceExport)
+        .where(WorkspaceExport.workspace_id == workspace_id, WorkspaceExport.id == export_id)
+        .values(status="expired", file_name=None)
+    )
+
+
+async def delete_exports(session: AsyncSession, *, workspace_id: uuid.UUID) -> None:
+    await session.execute(
+        delete(WorkspaceExport).where(WorkspaceExport.workspace_id == workspace_id)
+    )
+
+
+async def export_file_names(session: AsyncSession, *, workspace_id: uuid.UUID) -> list[str]:
+    result = await session.execute(
+        select(WorkspaceExport.file_name).where(
+            WorkspaceExport.workspace_id == workspace_id, WorkspaceExport.file_name.is_not(None)
+        )
+    )
+    return [name for (name,) in result.all() if name]
+
+
+# --- what an export reads ----------------------------------------------------------------------
+
+
+async def _stream(session: AsyncSession, stmt: Any) -> AsyncIterator[Mapping[str, Any]]:
+    result = await session.stream(stmt.execution_options(yield_per=BATCH))
+    async for row in result.mappings():
+        yield dict(row)
+
+
+DOCUMENT_COLUMNS = (
+    Document.id,
+    Document.title,
+    Document.source_type,
+    Document.source,
+    Document.content_type,
+    Document.content_hash,
+    Document.status,
+    Document.chunk_count,
+    Document.error_code,
+    Document.revision,
+    Document.created_at,
+    Document.updated_at,
+    Document.processed_at,
+)
+
+
+def stream_documents(
+    session: AsyncSession, *, workspace_id: uuid.UUID
+) -> AsyncIterator[Mapping[str, Any]]:
+    stmt = (
+        select(*DOCUMENT_COLUMNS, (Document.body.is_not(None)).label("has_original"))
+        .where(Document.workspace_id == workspace_id)
+        .order_by(Document.created_at, Document.id)
+    )
+    return _stream(session, stmt)
+
+
+def stream_chunks(
+    session: AsyncSession, *, workspace_id: uuid.UUID, document_id: uuid.UUID
+) -> AsyncIterator[Mapping[str, Any]]:
+    stmt = (
+        select(Chunk.position, Chunk.text)
+        .where(Chunk.workspace_id == workspace_id, Chunk.document_id == document_id)
+        .order_by(Chunk.position)
+    )
+    return _stream(session, stmt)
+
+
+async def document_original(
+    session: AsyncSession, *, workspace_id: uuid.UUID, document_id: uuid.UUID
+) -> bytes | None:
+    result = await session.execute(
+        select(Document.body).where(
+            Document.workspace_id == workspace_id, Document.id == document_id
+        )
+    )
+    body: bytes | None = result.scalar_one_or_none()
+    return body
+
+
+def stream_faqs(
+    session: AsyncSession, *, workspace_id: uuid.UUID
+) -> AsyncIterator[Mapping[str, Any]]:
+    stmt = (
+        select(
+            Faq.id,
+            Faq.question,
+            Faq.answer,
+            Faq.alt_questions,
+            Faq.enabled,
+            Faq.created_at,
+            Faq.updated_at,
+        )
+        .where(Faq.workspace_id == workspace_id)
+        .order_by(Faq.created_at, Faq.id)
+    )
+    return _stream(session, stmt)
+
+
+def stream_lead_submissions(
+    session: AsyncSession, *, workspace_id: uuid.UUID
+) -> AsyncIterator[Mapping[str, Any]]:
+    stmt = (
+        select(
+            LeadSubmission.id,
+            LeadSubmission.lead_id,
+            LeadSubmission.email,
+            LeadSubmission.name,
+            LeadSubmission.phone,
+            LeadSubmission.message,
+            LeadSubmission.source,
+            LeadSubmission.conversation_id,
+            LeadSubmission.created_at,
+        )
+        .where(LeadSubmission.workspace_id == workspace_id)
+        .order_by(LeadSubmission.lead_id, LeadSubmission.created_at, LeadSubmission.id)
+    )
+    return _stream(session, stmt)
+
+
+def stream_conversation_messages(
+    session: AsyncSession, *, workspace_id: uuid.UUID
+) -> AsyncIterator[Mapping[str, Any]]:
+    """Every message with its conversation's fields, grouped by conversation (a conversation
+    without messages comes as one row with NULL message fields)."""
+    stmt = (
+        select(
+            Conversation.id.label("conversation_id"),
+            Conversation.session_id,
+            Conversation.channel,
+            Conversation.status.label("conversation_status"),
+            Conversation.lead_id,
+            Conversation.created_at.label("conversation_created_at"),
+            Conversation.last_message_at,
+            ChatMessage.id.label("message_id"),
+            ChatMessage.role,
+            ChatMessage.text,
+            ChatMessage.intent,
+            ChatMessage.source,
+            ChatMessage.citations,
+            ChatMessage.created_at,
+        )
+        .select_from(Conversation)
+        .outerjoin(
+            ChatMessage,
+            (ChatMessage.conversation_id == Conversation.id)
+            & (ChatMessage.workspace_id == workspace_id),
+        )
+        .where(Conversation.workspace_id == workspace_id)
+        .order_by(Conversation.created_at, Conversation.id, ChatMessage.created_at, ChatMessage.id)
+    )
+    return _stream(session, stmt)
