@@ -267,8 +267,12 @@ async def test_a_page_source_costs_one_conditional_request_and_reembeds_only_cha
             assert (record["status"], record["pages_changed"]) == ("ok", 1)
             assert len(site.hits("/guide")) == 1  # the sync's fetch; the job used its bytes
             assert w.embedder.embedded, "the changed chunk was not embedded"
-            # Only the edited section's text (and its heading) is embedded again.
-            assert all("echo2" in t or t == "Part 2 of g" for t in w.embedder.embedded)
+            # Only the edited section is embedded again (each embedded text carries its heading
+            # path in front), and nothing of the untouched sections.
+            embedded = w.embedder.embedded
+            assert all("Part 2 of g" in t for t in embedded), [t[:80] for t in embedded]
+            assert any("echo2" in t for t in embedded)
+            assert not any("alpha" in t or "delta" in t for t in embedded)
             doc = (await w.documents())[site.url("/guide")]
             assert doc["status"] == "ready"
             # The three untouched sections kept their chunks and vectors: all else is new.
