@@ -9,10 +9,12 @@ memory, so a hostile file can neither hang a worker nor grow the worker's memory
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
 import multiprocessing
+import os
 import re
 import struct
 import sys
@@ -806,9 +808,36 @@ def _start(child: Any) -> None:
         main = sys.modules["__main__"]
         sys.modules["__main__"] = _BARE_MAIN
         try:
-            child.start()
+            try:
+                child.start()
+            except ChildProcessError:
+                _forget_fork_server()
+                child.start()
         finally:
             sys.modules["__main__"] = main
+
+
+def _forget_fork_server() -> None:
+    """Let the next start launch a new fork server.
+
+    multiprocessing checks that its fork server is alive with ``waitpid(pid, WNOHANG)``; when the
+    server has exited and something else in this process already reaped it (a ``waitpid(-1)`` or
+    an ignored SIGCHLD in a library: seen in the test suite after the browser tests), that check
+    raises ECHILD on every later start instead of launching a new server, and no document could
+    be parsed again. Forget the dead server's pid, socket and pipe; multiprocessing starts anew.
+    """
+    from multiprocessing import forkserver, util
+
+    server: Any = forkserver._forkserver
+    with contextlib.suppress(OSError, TypeError):
+        os.close(server._forkserver_alive_fd)
+    address = server._forkserver_address
+    server._forkserver_alive_fd = None
+    server._forkserver_pid = None
+    server._forkserver_address = None
+    if address and not util.is_abstract_socket_namespace(address):
+        with contextlib.suppress(OSError):
+            os.unlink(address)
 
 
 def _near_memory_limit(limit: int | None) -> bool:

@@ -351,3 +351,23 @@ def test_parser_children_do_not_rerun_the_programs_main_script(tmp_path: Path) -
     )
     assert done.returncode == 0, done.stderr
     assert len(runs.read_text().split()) == 1
+
+
+def test_parsing_goes_on_after_the_fork_server_was_reaped_elsewhere() -> None:
+    """The fork server exits and another part of the process reaps it (seen after the browser
+    tests): multiprocessing's own check then raises ECHILD on every start; parsing must go on."""
+    import os
+    import signal
+    from multiprocessing import forkserver
+
+    text = b"A page that parses the same before and after."
+    limits = ParseLimits()
+    before = parse_isolated(text, filename="a.txt", content_type="text/plain", limits=limits)
+    server = forkserver._forkserver  # type: ignore[attr-defined]
+    pid = server._forkserver_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)  # reaped here, as a waitpid(-1) elsewhere would
+    after = parse_isolated(text, filename="a.txt", content_type="text/plain", limits=limits)
+    assert after == before
+    assert server._forkserver_pid not in (None, pid)
