@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 import uuid
 from datetime import timedelta
@@ -239,7 +240,7 @@ async def run(args: argparse.Namespace) -> None:
         f" rollup rebuilt from scratch in {rebuild_s:.1f} s ({rows} days). 90-day range, "
         f"{args.repeat} calls ({len(timings['scan'])} of the scan) after a warm-up; rollup p50 is"
         f" {speedup:.0f}x faster than the scan. Goal: under 100 ms for 90 days."
-        " The machine was shared with other work."
+        f" Load average (1 min) when it ended: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."
     )
     print(summary)
     if not args.no_write:

@@ -334,6 +334,7 @@ async def run(args: argparse.Namespace) -> None:
     for title, table in extra:
         table.print(title)
     where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded PostgreSQL"
+    load_after = os.getloadavg()[0]
     body = "\n".join(
         [
             f"`python -m bench.chat_http {' '.join(args.argv)}`".replace(" `", "`"),
@@ -349,8 +350,13 @@ async def run(args: argparse.Namespace) -> None:
             " the load generator, which shares the 2 cores with the server and PostgreSQL.",
             "",
             f"Load average (1 min) on this {os.cpu_count()}-core machine: {load_before:.1f}"
-            f" when the run started, {os.getloadavg()[0]:.1f} when it ended (above the core"
-            " count, other processes were sharing the cores and every figure is slower for it).",
+            f" when the run started, {load_after:.1f} when it ended"
+            + (
+                " (above the core count: other processes were sharing the cores and every figure"
+                " is slower for it)."
+                if max(load_before, load_after) > (os.cpu_count() or 1)
+                else " (nothing else was running)."
+            ),
             "",
             results.markdown(),
             "",
