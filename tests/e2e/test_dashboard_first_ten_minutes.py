@@ -12,18 +12,16 @@ import email
 import email.policy
 import html
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fpdf import FPDF
 
-from tests.e2e.conftest import OUTPUT, DemoServer
+from tests.e2e.conftest import OUTPUT, DemoServer, static_site
 from tests.e2e.test_dashboard_browser import Console
 
 pytestmark = pytest.mark.e2e
@@ -53,25 +51,8 @@ def site_with(snippet: str) -> Iterator[str]:
         f"<h1>Kayak shop</h1>{snippet}</body></html>"
     ).encode()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with static_site(body) as url:
+        yield url
 
 
 async def _mailed_link(server: DemoServer, to: str, path: str) -> str:

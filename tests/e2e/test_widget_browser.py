@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import OUTPUT, DemoServer
+from tests.e2e.conftest import OUTPUT, DemoServer, static_site
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 30_000
@@ -147,26 +145,8 @@ def customer_site(demo_server: DemoServer, pages: dict[str, bytes] | None = None
         "</body></html>"
     ).encode()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = (pages or {}).get(self.path, html)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with static_site(html, pages) as url:
+        yield url
 
 
 async def test_only_allowlisted_sites_get_answers(page: Any, demo_server: DemoServer) -> None:
