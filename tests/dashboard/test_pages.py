@@ -97,6 +97,7 @@ PAGES = [
     "conversations",
     "unanswered",
     "leads",
+    "analytics",
     "plan",
     "team",
     "settings",
