@@ -42,9 +42,9 @@ def bar_chart(
     *,
     chart_id: str,
     hatched: bool = False,
-    width: int = 560,
-    height: int = 180,
-    max_labels: int = 8,
+    width: int = 480,
+    height: int = 170,
+    max_labels: int = 5,
 ) -> Markup:
     """Vertical bars, one per point (a day), readable without colour: the chart's summary (total
     and peak) as its accessible name and title, each bar's figure as its own title, the values
@@ -59,16 +59,17 @@ def bar_chart(
         f", at most {peak:,} on {peak_name}" if peak else ", none in this range"
     )
     top = peak or 1
-    left, right, above, below = 30, 4, 16, 20
+    left, right, above, below = 40, 4, 22, 24
     plot_w, plot_h = width - left - right, height - above - below
     slot = plot_w / len(points)
     bar = max(2.0, slot * 0.7)
     every = max(1, -(-len(points) // max_labels))  # ceil: at most max_labels names under bars
-    values_fit = slot >= 18
+    values_fit = slot >= 7 * len(f"{peak:,}")  # room above each bar for the widest figure
     fill = f'fill="url(#{escape(chart_id)}-hatch)" ' if hatched else ""
     kind = "chart-bar-hatched" if hatched else "chart-bar"
     parts = [
-        f'<svg class="chart" id="{escape(chart_id)}" role="img" aria-label="{escape(summary)}" '
+        f'<svg class="chart{" chart-dense" if len(points) > 10 else ""}" id="{escape(chart_id)}" '
+        f'role="img" aria-label="{escape(summary)}" '
         f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
         f"<title>{escape(summary)}</title>"
     ]
@@ -101,7 +102,8 @@ def bar_chart(
         )
         if values_fit and value:
             parts.append(
-                f'<text x="{mid}" y="{base - h - 3}" text-anchor="middle">{value:,}</text>'
+                f'<text class="chart-value" x="{mid}" y="{base - h - 3}" '
+                f'text-anchor="middle">{value:,}</text>'
             )
         if i % every == 0:
             parts.append(
