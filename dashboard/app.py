@@ -8,6 +8,7 @@ from fastapi.staticfiles import StaticFiles
 
 from dashboard.pages import (
     account,
+    analytics,
     conversations,
     knowledge,
     leads,
@@ -37,6 +38,7 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = tuple(
         widget,
         conversations,
         leads,
+        analytics,
         plan,
         team,
     )

@@ -57,6 +57,8 @@ templates = Environment(
 )
 templates.globals["usage_bar"] = charts.usage_bar
 templates.globals["bar_chart"] = charts.bar_chart
+templates.globals["share_bar"] = charts.share_bar
+templates.filters["percent"] = charts.percent
 
 
 def runtime_of(request: Request) -> Runtime:

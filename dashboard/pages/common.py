@@ -26,6 +26,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("conversations", "Conversations"),
     ("unanswered", "Unanswered"),
     ("leads", "Leads"),
+    ("analytics", "Analytics"),
     ("plan", "Plan & usage"),
     ("team", "Team & API keys"),
     ("settings", "Settings"),

@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
 
 from api.deps import AccountDepsDep, SessionDep
-from core.errors import ValidationFailed
+from core.errors import AppError, Conflict, ValidationFailed
 from dashboard.pages.common import PageDep, field_errors, form_fields
-from dashboard.web import PageRoute, redirect, render
+from dashboard.web import PREFIX, PageRoute, is_htmx, redirect, render
 from workspaces import invitations, service, team
 from workspaces.permissions import Action, allowed, kind_of
 
@@ -23,6 +23,18 @@ class MemberForm(BaseModel):
     model_config = ConfigDict(extra="ignore")
     email: EmailStr = Field(max_length=320)
     role: str = Field(pattern="^(member|admin|owner)$")
+
+
+ROLES = (
+    ("member", "Member (reads, works leads)"),
+    ("admin", "Admin (also knowledge, widget, keys)"),
+    ("owner", "Owner (everything, billing)"),
+)
+
+
+class RoleForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["member", "admin", "owner"]
 
 
 class KeyForm(BaseModel):
@@ -40,13 +52,9 @@ def _may(page: PageDep, action: Action) -> bool:
     return allowed(action, kind=kind_of(page.access), role=page.access.role)  # type: ignore[arg-type]
 
 
-@router.get("/w/{workspace_id}/team")
-async def team_page(
-    request: Request,
-    page: PageDep,
-    session: SessionDep,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> Response:
+async def _team_context(
+    request: Request, page: PageDep, session: SessionDep, cursor: str | None = None
+) -> dict[str, Any]:
     members = await team.list_members(session, page.access)
     pending = (
         await invitations.list_pending(session, page.access)
@@ -61,22 +69,78 @@ async def team_page(
         if _may(page, Action.AUDIT_READ)
         else ([], None)
     )
-    return render(
-        request,
-        "team.html",
-        {
-            "page": page,
-            "members": members,
-            "pending": pending,
-            "keys": keys,
-            "audit": audit_entries,
-            "next_cursor": next_cursor,
-            "may_add": _may(page, Action.MEMBER_ADD),
-            "may_keys": _may(page, Action.API_KEY_CREATE),
-            "new_key": None,
-            "notice": request.query_params.get("notice", "")[:100],
-        },
-    )
+    return {
+        "page": page,
+        "members": members,
+        "pending": pending,
+        "keys": keys,
+        "audit": audit_entries,
+        "next_cursor": next_cursor,
+        "may_add": _may(page, Action.MEMBER_ADD),
+        "may_manage": _may(page, Action.MEMBER_ROLE_CHANGE),
+        "may_remove": _may(page, Action.MEMBER_REMOVE),
+        "may_keys": _may(page, Action.API_KEY_CREATE),
+        "roles": ROLES,
+        "member_errors": {},
+        "new_key": None,
+        "notice": request.query_params.get("notice", "")[:100],
+    }
+
+
+@router.get("/w/{workspace_id}/team")
+async def team_page(
+    request: Request,
+    page: PageDep,
+    session: SessionDep,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    return render(request, "team.html", await _team_context(request, page, session, cursor))
+
+
+async def _refused(
+    request: Request, page: PageDep, session: SessionDep, user_id: uuid.UUID, exc: AppError
+) -> Response:
+    """The team page again with the refusal beside the member's row (and at the top)."""
+    context = await _team_context(request, page, session)
+    context["member_errors"] = {user_id: exc.message}
+    if is_htmx(request):
+        # htmx swaps no error answer: a 200 that replaces the page's main part instead.
+        swap = {"HX-Retarget": "#main", "HX-Reswap": "outerHTML", "HX-Reselect": "#main"}
+        return render(request, "team.html", context, headers=swap)
+    return render(request, "team.html", context, status_code=exc.status_code)
+
+
+@router.post("/w/{workspace_id}/team/members/{user_id}/role")
+async def change_role(
+    request: Request, user_id: uuid.UUID, page: PageDep, session: SessionDep
+) -> Response:
+    """Give a member another role (owners); the last owner's demotion is refused beside the
+    member's row."""
+    try:
+        form = RoleForm.model_validate(await form_fields(request))
+    except ValidationError as exc:
+        refusal = ValidationFailed("Choose member, admin or owner", details=field_errors(exc))
+        return await _refused(request, page, session, user_id, refusal)
+    try:
+        await team.change_role(session, page.access, user_id, role=form.role)
+    except Conflict as exc:
+        return await _refused(request, page, session, user_id, exc)
+    return redirect(request, page.url("team") + "?notice=Role+changed")
+
+
+@router.post("/w/{workspace_id}/team/members/{user_id}/remove")
+async def remove_member(
+    request: Request, user_id: uuid.UUID, page: PageDep, session: SessionDep
+) -> Response:
+    """Remove a member (owners): their access ends at their next request. Removing oneself
+    leaves the workspace."""
+    try:
+        await team.remove_member(session, page.access, user_id)
+    except Conflict as exc:
+        return await _refused(request, page, session, user_id, exc)
+    if user_id == page.user.user_id:
+        return redirect(request, PREFIX + "/")
+    return redirect(request, page.url("team") + "?notice=Member+removed")
 
 
 @router.post("/w/{workspace_id}/team/members")

@@ -1,5 +1,6 @@
-"""Widget: name, greeting, colour, position, suggested questions, allowed sites and lead
-capture, with a live preview of the real widget.js and the embed snippet."""
+"""Widget: name, greeting, colour, avatar, position, suggested questions, allowed sites, lead
+capture and the hourly caps on new conversations (every setting the JSON API takes, with the
+same schema), with a live preview of the real widget.js and the embed snippet."""
 
 from __future__ import annotations
 
@@ -14,16 +15,33 @@ from api.deps import SessionDep
 from api.middleware import html_security_headers
 from dashboard.pages.common import PageDep, field_errors, form_fields
 from dashboard.web import PageRoute, redirect, render, templates
-from widget.config import WidgetConfigIn, embed_base_url, merged, snippet
+from widget.config import (
+    MAX_CONVERSATION_CAP,
+    WidgetConfigIn,
+    embed_base_url,
+    merged,
+    snippet,
+)
 from workspaces import service
 
 router = APIRouter(route_class=PageRoute)
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_WHOLE_NUMBER = re.compile(r"^[+-]?\d{1,12}$")
+CAPS = ("max_conversations_per_ip_per_hour", "max_conversations_per_hour")
 
 
 def _lines(value: object) -> list[str]:
     return [line.strip() for line in str(value or "").splitlines() if line.strip()]
+
+
+def _number(value: object) -> int | str | None:
+    """A whole number typed in a form field as an int (empty: None); anything else stays text,
+    for the settings' schema to refuse with its own message."""
+    text = str(value or "").strip()
+    if not text:
+        return None
+    return int(text) if _WHOLE_NUMBER.match(text) else text
 
 
 def _changes(fields: dict[str, Any]) -> dict[str, Any]:
@@ -31,6 +49,7 @@ def _changes(fields: dict[str, Any]) -> dict[str, Any]:
     lead_fields = fields.get("lead_fields") or []
     return {
         "bot_name": str(fields.get("bot_name") or "").strip() or None,
+        "avatar_url": str(fields.get("avatar_url") or "").strip() or None,
         "greeting": str(fields.get("greeting") or "").strip() or None,
         "primary_color": str(fields.get("primary_color") or "").strip() or None,
         "position": fields.get("position") or None,
@@ -38,15 +57,29 @@ def _changes(fields: dict[str, Any]) -> dict[str, Any]:
         "lead_fields": lead_fields if isinstance(lead_fields, list) else [lead_fields],
         "suggested_questions": _lines(fields.get("suggested_questions")),
         "allowed_origins": _lines(fields.get("allowed_origins")),
+        **{cap: _number(fields.get(cap)) for cap in CAPS},
     }
 
 
-def _context(request: Request, page: PageDep, errors: dict[str, str]) -> dict[str, Any]:
+def _context(
+    request: Request,
+    page: PageDep,
+    errors: dict[str, str],
+    submitted: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The form's context: the saved settings, or what was ``submitted`` when it is refused."""
     workspace = page.access.workspace
     settings = request.app.state.runtime.settings
+    values = merged(workspace.widget_config, workspace_name=workspace.name)
+    values.update({k: v for k, v in (submitted or {}).items() if v is not None})
     return {
         "page": page,
-        "values": merged(workspace.widget_config, workspace_name=workspace.name),
+        "values": values,
+        "cap_defaults": {
+            "max_conversations_per_ip_per_hour": settings.widget_conversations_per_ip_per_hour,
+            "max_conversations_per_hour": settings.widget_conversations_per_hour,
+        },
+        "cap_max": MAX_CONVERSATION_CAP,
         "snippet": snippet(embed_base_url(settings), workspace.public_key),
         "errors": errors,
         "notice": request.query_params.get("notice", "")[:100],
@@ -60,15 +93,12 @@ async def widget_page(request: Request, page: PageDep) -> Response:
 
 @router.post("/w/{workspace_id}/widget")
 async def save_widget(request: Request, page: PageDep, session: SessionDep) -> Response:
-    fields = await form_fields(request)
+    submitted = _changes(await form_fields(request))
     try:
-        changes = WidgetConfigIn.model_validate(_changes(fields)).model_dump(
-            exclude={"max_conversations_per_ip_per_hour", "max_conversations_per_hour"}
-        )
+        changes = WidgetConfigIn.model_validate(submitted).model_dump()
     except ValidationError as exc:
-        return render(
-            request, "widget.html", _context(request, page, field_errors(exc)), status_code=422
-        )
+        context = _context(request, page, field_errors(exc), submitted)
+        return render(request, "widget.html", context, status_code=422)
     await service.update_widget_config(session, page.access, changes)
     return redirect(request, page.url("widget") + "?notice=Saved")
 

@@ -49,6 +49,7 @@ async def _other_workspace(client: httpx.AsyncClient, runtime: Runtime) -> dict[
         "lead_id": lead.json()["id"],
         "conversation_id": chat.json()["conversation_id"],
         "key_id": key.json()["id"],
+        "user_id": other.user_id,
     }
 
 
@@ -82,7 +83,7 @@ async def test_every_id_of_another_workspace_is_a_404(
                 if method == "GET":
                     response = await web.client.get(url)
                 else:
-                    response = await web.post(url, {"name": "x", "status": "won"})
+                    response = await web.post(url, {"name": "x", "status": "won", "role": "member"})
                 assert response.status_code == 404, (method, url, response.status_code)
                 assert "Globex" not in response.text
                 checked += 1
@@ -97,6 +98,7 @@ PAGES = [
     "conversations",
     "unanswered",
     "leads",
+    "analytics",
     "plan",
     "team",
     "settings",

@@ -25,6 +25,7 @@ PAGES = [
     ("conversations", "conversations"),
     ("unanswered", "unanswered"),
     ("leads", "leads"),
+    ("analytics", "analytics"),
     ("plan", "plan"),
     ("team", "team"),
     ("settings", "settings"),

@@ -1,0 +1,140 @@
+"""The team page's member actions: an owner changes a member's role and removes them; the last
+owner cannot be demoted or removed (the refusal shown beside their row); members see no
+actions and are refused; every action needs the CSRF token."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from api.runtime import Runtime
+from tests.conftest import Owner, client_for, join, login, signup
+from tests.dashboard.conftest import PASSWORD, WebOwner, csrf_of
+
+LAST_OWNER = "A workspace needs an owner"
+
+
+async def _api_owner(client: httpx.AsyncClient, web: WebOwner) -> Owner:
+    """The dashboard owner as a JSON API caller (to invite through the API helper)."""
+    tokens = await login(client, web.email, PASSWORD)
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    me = (await client.get("/api/v1/me", headers=headers)).json()
+    return Owner(
+        email=web.email,
+        password=PASSWORD,
+        token=tokens["access_token"],
+        user_id=me["user"]["id"],
+        workspace_id=web.workspace_id,
+        workspace={},
+    )
+
+
+async def _member_row(web: WebOwner, email: str) -> tuple[str, str]:
+    """(user id, role) of the member with ``email`` on the team page."""
+    page = await web.client.get(web.url("team"))
+    assert page.status_code == 200, page.text
+    for user_id, row in re.findall(r'<tr data-member="([^"]+)">(.*?)</tr>', page.text, re.DOTALL):
+        if email in row:
+            role = re.search(r'data-role="(\w+)"', row)
+            assert role
+            return user_id, role.group(1)
+    raise AssertionError(f"{email} is not listed")
+
+
+async def _joined(client: httpx.AsyncClient, web: WebOwner, role: str) -> tuple[Owner, str]:
+    """A new account joins the dashboard owner's workspace as ``role``; it and its user id."""
+    person = await signup(client, f"{role.title()} Co")
+    await join(client, await _api_owner(client, web), person, role)
+    user_id, listed = await _member_row(web, person.email)
+    assert listed == role
+    return person, user_id
+
+
+async def test_owner_changes_a_role_then_removes_the_member(
+    client: httpx.AsyncClient, web: WebOwner
+) -> None:
+    person, user_id = await _joined(client, web, "member")
+
+    changed = await web.post(web.url(f"team/members/{user_id}/role"), {"role": "admin"})
+    assert changed.status_code == 303
+    assert (await _member_row(web, person.email))[1] == "admin"
+
+    wrong = await web.post(web.url(f"team/members/{user_id}/role"), {"role": "emperor"})
+    assert wrong.status_code == 422
+    assert "Choose member, admin or owner" in wrong.text
+    assert (await _member_row(web, person.email))[1] == "admin"
+
+    removed = await web.post(web.url(f"team/members/{user_id}/remove"))
+    assert removed.status_code == 303
+    page = await web.client.get(web.url("team"))
+    assert person.email not in page.text
+    # Their access ended: the workspace is a 404 to them now.
+    gone = await client.get(f"/api/v1/workspaces/{web.workspace_id}", headers=person.headers)
+    assert gone.status_code == 404
+
+
+async def test_the_last_owner_is_not_demoted_nor_removed(
+    client: httpx.AsyncClient, web: WebOwner
+) -> None:
+    _, other_id = await _joined(client, web, "owner")
+    own_id, role = await _member_row(web, web.email)
+    assert role == "owner"
+
+    # Two owners: either may be demoted; then the one left is the last.
+    demoted = await web.post(web.url(f"team/members/{other_id}/role"), {"role": "member"})
+    assert demoted.status_code == 303
+    refused = await web.post(web.url(f"team/members/{own_id}/role"), {"role": "admin"})
+    assert refused.status_code == 409
+    assert LAST_OWNER in refused.text
+    error = re.search(r'data-testid="member-error">([^<]+)<', refused.text)
+    assert error
+    assert LAST_OWNER in error.group(1)
+    assert f'aria-describedby="member-{own_id}-err"' in refused.text
+    assert (await _member_row(web, web.email))[1] == "owner"
+
+    not_removed = await web.post(web.url(f"team/members/{own_id}/remove"))
+    assert not_removed.status_code == 409
+    assert LAST_OWNER in not_removed.text
+    # Through htmx (the confirm dialog's request): the page's main part is swapped in.
+    swapped = await web.post(
+        web.url(f"team/members/{own_id}/remove"), headers={"HX-Request": "true"}
+    )
+    assert swapped.status_code == 200
+    assert swapped.headers["hx-retarget"] == "#main"
+    assert LAST_OWNER in swapped.text
+    assert (await _member_row(web, web.email))[1] == "owner"
+
+
+async def test_member_actions_need_the_csrf_token(client: httpx.AsyncClient, web: WebOwner) -> None:
+    person, user_id = await _joined(client, web, "member")
+    for action, data in (("role", {"role": "owner"}), ("remove", {})):
+        url = web.url(f"team/members/{user_id}/{action}")
+        assert (await web.client.post(url, data=data)).status_code == 403
+        forged = await web.client.post(url, data={"csrf_token": "forged", **data})
+        assert forged.status_code == 403
+    assert await _member_row(web, person.email) == (user_id, "member")
+
+
+async def test_a_member_sees_no_actions_and_is_refused(
+    runtime: Runtime, client: httpx.AsyncClient, web: WebOwner
+) -> None:
+    person, _ = await _joined(client, web, "member")
+    own_id, _ = await _member_row(web, web.email)
+    async with client_for(runtime) as browser:
+        form = await browser.get("/app/login")
+        signed_in = await browser.post(
+            "/app/login",
+            data={"csrf_token": csrf_of(form.text), "email": person.email, "password": PASSWORD},
+        )
+        assert signed_in.status_code == 303
+        team = await browser.get(f"/app/w/{web.workspace_id}/team")
+        assert team.status_code == 200
+        assert web.email in team.text
+        assert "Change role" not in team.text
+        refused = await browser.post(
+            f"/app/w/{web.workspace_id}/team/members/{own_id}/role",
+            data={"csrf_token": csrf_of(team.text), "role": "member"},
+        )
+        assert refused.status_code == 403
+    assert (await _member_row(web, web.email))[1] == "owner"
