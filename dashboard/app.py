@@ -11,6 +11,7 @@ from dashboard.pages import (
     conversations,
     knowledge,
     leads,
+    notifications,
     overview,
     plan,
     playground,
@@ -39,6 +40,7 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = tuple(
         leads,
         plan,
         team,
+        notifications,
     )
 )
 
