@@ -48,6 +48,7 @@ from rag.knowledge.embeddings import Embedder, build_embedder
 from rag.knowledge.rerank import Reranker, build_reranker
 from rag.knowledge.rerank import describe as describe_reranker
 from workspaces import notification_delivery
+from workspaces import notifications as notifications_module
 from workspaces.models import Workspace
 
 log = logging.getLogger("trulybot")
@@ -284,8 +285,10 @@ async def operator_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         jobs="in-process",
     ) as runtime:
         yield runtime
-        await runtime.mailer.settle()
-        await runtime.jobs.drain()
+        for _ in range(2):  # a job's mail (a failed document's notification) goes out too
+            await notifications_module.settle_kicks()
+            await runtime.mailer.settle()
+            await runtime.jobs.drain()
 
 
 @asynccontextmanager

@@ -74,7 +74,10 @@ class NotificationDeps:
         enqueue = self.enqueue_job
 
         async def kick(workspace_id: uuid.UUID) -> None:
-            await enqueue(DISPATCH_JOB, workspace_id=str(workspace_id))
+            try:
+                await enqueue(DISPATCH_JOB, workspace_id=str(workspace_id))
+            except Exception:  # the queue away: the sweep dispatches these events later
+                log.warning("could not enqueue %s for %s", DISPATCH_JOB, workspace_id)
 
         self._remove_kicker = notifications.register_kicker(self.db.engine.sync_engine, kick)
 
