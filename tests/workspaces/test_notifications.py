@@ -422,3 +422,19 @@ async def test_an_event_whose_dispatch_was_lost_is_sent_by_the_sweep(w: World) -
         w.runtime.notifications, datetime.now(UTC) + timedelta(minutes=1)
     )
     assert len(await w.notices(owner.email)) == 1
+
+
+async def test_a_member_removed_before_the_digest_gets_nothing(w: World) -> None:
+    owner = await signup(w.client, "Acme")
+    leaving = await _member_of(w, owner, "member")
+    staying = await _member_of(w, owner, "member")
+    for person in (leaving, staying):
+        assert (await _put(w, person, {"lead.created": "daily_digest"}, owner)).status_code == 200
+    await _widget_lead(w, owner)
+    await w.settle()
+    gone = await w.client.delete(owner.url(f"/members/{leaving.user_id}"), headers=owner.headers)
+    assert gone.status_code == 204, gone.text
+    await _digest_run(w)
+    assert await w.notices(leaving.email) == []
+    [digest] = await w.notices(staying.email)
+    assert digest.message["Subject"] == "[Acme] Your daily summary: 1 notification"
