@@ -33,6 +33,7 @@ from api.routers import (
     health,
     leads,
     lifecycle,
+    notifications,
     sources,
     widget,
     workspaces,
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         audit.router,
         lifecycle.router,
         sources.router,
+        notifications.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     install_dashboard(app)

@@ -47,6 +47,8 @@ from rag.knowledge import sync as knowledge_sync
 from rag.knowledge.embeddings import Embedder, build_embedder
 from rag.knowledge.rerank import Reranker, build_reranker
 from rag.knowledge.rerank import describe as describe_reranker
+from workspaces import notification_delivery
+from workspaces import notifications as notifications_module
 from workspaces.models import Workspace
 
 log = logging.getLogger("trulybot")
@@ -84,6 +86,8 @@ class Runtime:
     limiter: RateLimiter
     mailer: Mailer
     """Outgoing mail: services enqueue in their unit of work, the ``mail.flush`` job sends."""
+    notifications: notification_delivery.NotificationDeps
+    """Owner notifications: dispatch after an event's commit, the sweep and the daily digest."""
     payments: PaymentProvider | None
     """The payment provider; None while billing is not configured."""
     owner_url: str | None
@@ -216,6 +220,16 @@ async def build_runtime(
         )
         context[MAILER_KEY] = mailer
         stack.push_async_callback(mailer.settle)
+        notifications = notification_delivery.NotificationDeps(
+            db=database,
+            mailer=mailer,
+            signing_key=settings.jwt_key,
+            base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}",
+            enqueue_job=queue.enqueue,
+        )
+        notifications.start()
+        stack.callback(notifications.stop)
+        context[notification_delivery.DEPS_KEY] = notifications
         lifecycle = lifecycle_jobs.LifecycleDeps(
             db=database, settings=settings, jobs=queue, redis=redis
         )
@@ -226,7 +240,7 @@ async def build_runtime(
             ttl_seconds=settings.cache_ttl_seconds,
             semantic_similarity=settings.semantic_cache_similarity,
         )
-        scheduler = Scheduler(database, scheduled_jobs(lifecycle, ingestion))
+        scheduler = Scheduler(database, scheduled_jobs(lifecycle, ingestion, notifications))
         stack.push_async_callback(scheduler.stop)
         yield Runtime(
             settings=settings,
@@ -251,6 +265,7 @@ async def build_runtime(
             ),
             limiter=RateLimiter(redis),
             mailer=mailer,
+            notifications=notifications,
             payments=payments,
             owner_url=owner_url,
             embedded=embedded,
@@ -270,8 +285,10 @@ async def operator_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         jobs="in-process",
     ) as runtime:
         yield runtime
-        await runtime.mailer.settle()
-        await runtime.jobs.drain()
+        for _ in range(2):  # a job's mail (a failed document's notification) goes out too
+            await notifications_module.settle_kicks()
+            await runtime.mailer.settle()
+            await runtime.jobs.drain()
 
 
 @asynccontextmanager
@@ -298,6 +315,7 @@ def job_registry() -> JobRegistry:
             **chat_jobs.JOBS,
             **lifecycle_jobs.JOBS,
             **MAIL_JOBS,
+            **notification_delivery.JOBS,
         }
     )
 

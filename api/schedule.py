@@ -15,13 +15,19 @@ from lifecycle import retention as lifecycle_retention
 from rag.chat import jobs as chat_jobs
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import sync as knowledge_sync
+from workspaces import notification_delivery
 
 SOURCE_SYNC_EVERY = timedelta(minutes=2)
 ANALYTICS_EVERY = timedelta(minutes=5)
 
 
+NOTIFICATION_SWEEP_EVERY = timedelta(minutes=1)
+
+
 def scheduled_jobs(
-    lifecycle: lifecycle_jobs.LifecycleDeps, ingestion: knowledge_jobs.IngestionDeps
+    lifecycle: lifecycle_jobs.LifecycleDeps,
+    ingestion: knowledge_jobs.IngestionDeps,
+    notifications: notification_delivery.NotificationDeps,
 ) -> list[ScheduledJob]:
     """Every periodic job of the deployment."""
 
@@ -45,7 +51,18 @@ def scheduled_jobs(
                 chat_jobs.ANALYTICS_JOB, workspace_id=str(workspace.id), now=now.isoformat()
             )
 
+    async def notification_sweep(now: datetime) -> None:
+        await notification_delivery.sweep(notifications, now)
+
+    async def notification_digest(now: datetime) -> None:
+        await notification_delivery.send_digests(notifications, now)
+
+    digest_at = time(lifecycle.settings.notification_digest_hour, 0)
     return [
+        ScheduledJob("notification_sweep", Every(NOTIFICATION_SWEEP_EVERY), notification_sweep),
+        ScheduledJob(
+            "notification_digest", DailyAt(digest_at), notification_digest, timedelta(hours=1)
+        ),
         ScheduledJob("delete_expired_exports", Every(timedelta(minutes=15)), expired_exports),
         ScheduledJob("purge_deleted_workspaces", Every(timedelta(minutes=15)), deleted_workspaces),
         ScheduledJob("sync_due_sources", Every(SOURCE_SYNC_EVERY), due_sources),

@@ -31,7 +31,7 @@ from billing.state import (
 from billing.subscriptions import subscription_state
 from core.db import set_tenant
 from core.errors import NotFound
-from workspaces import audit
+from workspaces import audit, notifications
 from workspaces.plans import PAID_PLANS, Period
 
 log = logging.getLogger("trulybot.billing")
@@ -270,6 +270,7 @@ async def apply_order_event(
             source=source,
             raw=raw,
         )
+        await _notify_payment(session, workspace_id, event, decision, payment_entity, order.plan)
 
     outcome: Literal["applied", "ignored", "rejected"] = decision.outcome
     reason = decision.reason
@@ -285,6 +286,37 @@ async def apply_order_event(
         order_status=status,
         order_id=order.id,
     )
+
+
+async def _notify_payment(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    event: BillingEvent,
+    decision: Decision,
+    payment_entity: Mapping[str, Any],
+    plan: str,
+) -> None:
+    """``payment.captured`` / ``payment.failed`` for the workspace's people, keyed by the payment
+    id: a retried webhook, the same payment seen through ``order.paid`` or the checkout's
+    verification, and reconcile all record one event (one mail)."""
+    if not event.payment_id or decision.outcome == "rejected":
+        return
+    if event.name in PAYMENT_SUCCESS_EVENTS:
+        kind: notifications.Kind = "payment.captured"
+    elif event.name == "payment.failed":
+        kind = "payment.failed"
+    else:
+        return
+    data: dict[str, Any] = {
+        "payment_id": event.payment_id[:64],
+        "amount": bounded_int(event.amount if event.amount is not None else None)
+        or bounded_int(payment_entity.get("amount")),
+        "currency": _short(event.currency, 3) or _short(payment_entity.get("currency"), 3),
+        "plan": plan,
+    }
+    if kind == "payment.failed":
+        data["reason"] = _short(payment_entity.get("error_description"), 300)
+    await notifications.emit(session, workspace_id, kind, event.payment_id[:64], data)
 
 
 # --- subscription events -----------------------------------------------------------------------

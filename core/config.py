@@ -109,10 +109,15 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     smtp_starttls: Literal["auto", "on", "off"] = "auto"
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    # PEM file of the CA(s) that signed the SMTP server's certificate (a private relay); unset:
+    # the system's trust store.
+    smtp_ca_file: str | None = None
     mail_from: str = "TrulyBot <no-reply@trulybot.local>"
     mail_reply_to: str | None = None
     mail_max_attempts: int = Field(default=8, ge=1)
     mail_retry_seconds: float = Field(default=1.0, ge=0)
+    # Owner notifications (workspaces/notifications.py): the UTC hour the daily digest is sent.
+    notification_digest_hour: int = Field(default=8, ge=0, le=23)
 
     # --- plans ---
     default_plan: str = "free"
@@ -253,7 +258,7 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("smtp_url", "mail_reply_to", mode="before")
+    @field_validator("smtp_url", "mail_reply_to", "smtp_ca_file", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -58,6 +58,7 @@ class MailConfig:
     mail_from: str = "TrulyBot <no-reply@localhost>"
     reply_to: str | None = None
     timeout_seconds: float = 10.0
+    ca_file: str | None = None  # PEM of the CA that signed the server's certificate
     outbox_dir: Path = Path(".trulybot/outbox")
     max_attempts: int = 8  # flushes that try one message before it is marked failed
     tries_per_flush: int = 3  # SMTP attempts within one flush (tenacity)
@@ -71,6 +72,7 @@ class MailConfig:
             mail_from=settings.mail_from,
             reply_to=settings.mail_reply_to,
             timeout_seconds=settings.smtp_timeout_seconds,
+            ca_file=settings.smtp_ca_file,
             outbox_dir=Path(settings.data_dir) / "outbox",
             max_attempts=settings.mail_max_attempts,
             retry_seconds=settings.mail_retry_seconds,
@@ -130,6 +132,7 @@ class SmtpTransport:
         if self.use_tls:
             self.start_tls = False  # already TLS
         self.timeout = config.timeout_seconds
+        self.ca_file = config.ca_file
 
     async def send(self, message: EmailMessage) -> str:
         await aiosmtplib.send(
@@ -141,6 +144,7 @@ class SmtpTransport:
             use_tls=self.use_tls,
             start_tls=self.start_tls,
             timeout=self.timeout,
+            cert_bundle=self.ca_file,
         )
         return f"smtp {self.hostname}:{self.port}"
 
@@ -187,10 +191,17 @@ class Mailer:
         self._enqueue_job = enqueue_job
 
     async def enqueue(
-        self, session: AsyncSession, *, to: str, template: str, **context: Any
+        self,
+        session: AsyncSession,
+        *,
+        to: str,
+        template: str,
+        mail_headers: Mapping[str, str] | None = None,
+        **context: Any,
     ) -> uuid.UUID:
         """Render ``template`` for ``to`` and add it to the outbox in ``session``'s transaction;
-        the flush job is enqueued once that transaction commits."""
+        the flush job is enqueued once that transaction commits. ``mail_headers``: extra headers
+        (``List-Unsubscribe``)."""
         rendered = self.templates.render(template, **context)
         mail_id = await repo.insert(
             session,
@@ -199,6 +210,7 @@ class Mailer:
             text_body=rendered.text,
             html_body=rendered.html,
             template=template,
+            headers=dict(mail_headers) if mail_headers else None,
         )
         sync_session = session.sync_session
         if not sync_session.info.get("tb_mail_kick"):
@@ -245,6 +257,8 @@ class Mailer:
         domain = parseaddr(self.config.mail_from)[1].rpartition("@")[2] or "localhost"
         message["Message-ID"] = make_msgid(idstring=row.id.hex, domain=domain)
         message["X-TrulyBot-Mail-Id"] = str(row.id)
+        for name, value in (row.headers or {}).items():
+            message[name] = value
         # Plain 7bit when it can be (a person reading the .eml sees the links whole), else QP.
         message.set_content(row.text_body, cte=_transfer_encoding(row.text_body))
         if row.html_body:

@@ -6,7 +6,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -20,6 +21,13 @@ class OutboxRow:
     template: str
     created_at: datetime
     attempts: int
+    headers: dict[str, str] | None = None
+
+
+_INSERT = text(
+    "INSERT INTO mail_outbox (id, recipient, subject, text_body, html_body, template, headers)"
+    " VALUES (:id, :recipient, :subject, :text_body, :html_body, :template, :headers)"
+).bindparams(bindparam("headers", type_=JSONB))
 
 
 async def insert(
@@ -30,13 +38,11 @@ async def insert(
     text_body: str,
     html_body: str | None,
     template: str,
+    headers: dict[str, str] | None = None,
 ) -> uuid.UUID:
     mail_id = uuid.uuid4()
     await session.execute(
-        text(
-            "INSERT INTO mail_outbox (id, recipient, subject, text_body, html_body, template)"
-            " VALUES (:id, :recipient, :subject, :text_body, :html_body, :template)"
-        ),
+        _INSERT,
         {
             "id": mail_id,
             "recipient": recipient,
@@ -44,6 +50,7 @@ async def insert(
             "text_body": text_body,
             "html_body": html_body,
             "template": template,
+            "headers": headers,
         },
     )
     return mail_id
@@ -60,7 +67,8 @@ _CLAIM = text(
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
     )
-    RETURNING id, recipient, subject, text_body, html_body, template, created_at, attempts
+    RETURNING id, recipient, subject, text_body, html_body, template, created_at, attempts,
+              headers
     """
 )
 

@@ -12,6 +12,7 @@ from dashboard.pages import (
     conversations,
     knowledge,
     leads,
+    notifications,
     overview,
     plan,
     playground,
@@ -41,6 +42,7 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = tuple(
         analytics,
         plan,
         team,
+        notifications,
     )
 )
 

@@ -37,6 +37,7 @@ from rag.chat.generator import Generator
 from rag.knowledge.embeddings import Embedder
 from tests import clusters
 from tests.fakes.smtp import SmtpServer, smtp_server
+from workspaces import notifications
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA_DIR = Path(os.environ.get("TRULYBOT_TEST_DATA_DIR", ROOT / ".trulybot" / "test"))
@@ -161,6 +162,7 @@ async def make_runtime(
         payments=payments,
     ) as runtime:
         yield runtime
+        await notifications.settle_kicks()
         await runtime.mailer.settle()
         await runtime.jobs.drain()
 

@@ -30,8 +30,8 @@ from core.jobs import ArqQueue
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import submissions
 from tests.conftest import APP_ROLE, REDIS_URL, ROOT, make_settings
+from workspaces import notification_delivery, notifications, service
 from workspaces import repository as ws_repo
-from workspaces import service
 
 SCRATCH = "trulybot_operator_cli"
 PRODUCTION_LIKE = "trulybot_operator_roles"
@@ -291,10 +291,18 @@ async def test_the_worker_runs_what_the_api_queued(scratch: Scratch, tmp_path: P
                 text="The support desk answers from 9 to 17, Monday to Friday.",
                 settings=make_settings(),
             )
+            # A notification event (a lead): the worker's dispatch job has what it needs.
+            lead_key = uuid.uuid4().hex
+            await notifications.emit(
+                session, scratch.workspace_id, "lead.created", lead_key, {"lead_id": None}
+            )
         await queue.enqueue(
             knowledge_jobs.INGEST_JOB,
             workspace_id=str(scratch.workspace_id),
             document_id=str(sub.document.id),
+        )
+        await queue.enqueue(
+            notification_delivery.DISPATCH_JOB, workspace_id=str(scratch.workspace_id)
         )
         worked = await trulybot(scratch, tmp_path, "worker", "--burst", REDIS_URL=REDIS_URL)
     finally:
@@ -302,6 +310,12 @@ async def test_the_worker_runs_what_the_api_queued(scratch: Scratch, tmp_path: P
     assert worked.code == 0, worked.out
     status = await _scalar(scratch, "SELECT status FROM documents WHERE id = :d", d=sub.document.id)
     assert status == "ready"
+    dispatched = await _scalar(
+        scratch,
+        "SELECT dispatched_at IS NOT NULL FROM notification_events WHERE dedupe_key = :k",
+        k=lead_key,
+    )
+    assert dispatched is True
 
 
 async def test_a_dimension_change_happens_only_when_the_operator_asks(

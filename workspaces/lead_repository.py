@@ -45,10 +45,10 @@ VISITOR_FILLABLE = ("name", "phone", "message", "conversation_id")
 
 async def add_visitor_lead(
     session: AsyncSession, *, workspace_id: uuid.UUID, values: dict[str, Any]
-) -> uuid.UUID:
+) -> tuple[uuid.UUID, bool]:
     """A visitor's lead: inserted when the email is new; otherwise only its empty fields are
     filled (an owner's edit or an earlier submission is never replaced). Returns the lead's id
-    and nothing else about it."""
+    and whether it is new, nothing else about it."""
     insert_values = {k: v for k, v in values.items() if k in LEAD_FIELDS and k not in ("notes",)}
     base = insert(Lead).values(id=uuid.uuid4(), workspace_id=workspace_id, **insert_values)
     updates: dict[str, Any] = {
@@ -59,8 +59,9 @@ async def add_visitor_lead(
     updates["updated_at"] = func.now()
     stmt = base.on_conflict_do_update(
         index_elements=[Lead.workspace_id, func.lower(Lead.email)], set_=updates
-    ).returning(Lead.id)
-    return uuid.UUID(str((await session.execute(stmt)).scalar_one()))
+    ).returning(Lead.id, text("(xmax = 0) AS created"))
+    row = (await session.execute(stmt)).one()
+    return uuid.UUID(str(row[0])), bool(row[1])
 
 
 async def insert_lead_submission(session: AsyncSession, submission: LeadSubmission) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import NotFound
 from core.pagination import decode_cursor, encode_cursor
 from workspaces import lead_repository as repo
+from workspaces import notifications
 from workspaces.accounts import require_verified
 from workspaces.models import Lead, LeadSubmission
 from workspaces.permissions import Action, authorize
@@ -56,7 +57,12 @@ async def capture(
     authorize(access, Action.LEAD_CREATE)
     values = dict(values)
     values["email"] = values["email"].strip()
-    return await repo.upsert_lead(session, workspace_id=access.workspace.id, values=values)
+    lead, created = await repo.upsert_lead(session, workspace_id=access.workspace.id, values=values)
+    if created:
+        await notifications.emit(
+            session, lead.workspace_id, "lead.created", str(lead.id), {"lead_id": str(lead.id)}
+        )
+    return lead, created
 
 
 async def submit_from_visitor(
@@ -72,7 +78,7 @@ async def submit_from_visitor(
     visitor's own. Returns the lead's id for linking, never the lead."""
     email = values["email"].strip()
     fields = {k: values.get(k) for k in ("name", "phone", "message")}
-    lead_id = await repo.add_visitor_lead(
+    lead_id, created = await repo.add_visitor_lead(
         session,
         workspace_id=workspace_id,
         values={"email": email, "source": source, "conversation_id": conversation_id, **fields},
@@ -89,6 +95,10 @@ async def submit_from_visitor(
             **fields,
         ),
     )
+    if created:
+        await notifications.emit(
+            session, workspace_id, "lead.created", str(lead_id), {"lead_id": str(lead_id)}
+        )
     return lead_id
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 Role = Literal["owner", "admin", "member"]
 LeadStatus = Literal["new", "contacted", "qualified", "won", "lost"]
@@ -267,3 +267,26 @@ class UsageOut(BaseModel):
     resets_at: datetime
     metrics: dict[str, UsageMetric]
     llm_tokens: int
+
+
+class NotificationPreferencesIn(BaseModel):
+    """``{"preferences": {"lead.created": "daily_digest", ...}}``: the kinds to change."""
+
+    model_config = ConfigDict(extra="forbid")
+    preferences: dict[
+        Annotated[str, StringConstraints(max_length=40)],
+        Annotated[str, StringConstraints(max_length=20)],
+    ] = Field(min_length=1, max_length=20)
+
+
+class NotificationPreferenceOut(BaseModel):
+    kind: str
+    title: str
+    mode: str
+    allowed: bool
+    default: str
+
+
+class NotificationPreferencesOut(BaseModel):
+    preferences: list[NotificationPreferenceOut]
+    modes: list[str]

@@ -231,3 +231,19 @@ def link_token_hash(key: str, purpose: str, token: str) -> str | None:
     if not secret or not hmac.compare_digest(signature, _link_signature(key, purpose, secret)):
         return None
     return _sha256(token)
+
+
+def sign_value(key: str, purpose: str, value: str) -> str:
+    """``<value>.<sig>``: ``value`` (URL-safe, without dots) HMAC-signed for ``purpose``; for
+    links that carry what they act on (an unsubscribe link) instead of a stored token."""
+    return f"{value}.{_link_signature(key, purpose, value)}"
+
+
+def unsign_value(key: str, purpose: str, token: str) -> str | None:
+    """The value of a well-signed ``sign_value`` token for ``purpose``, else None."""
+    if not token or len(token) > 256:
+        return None
+    value, _, signature = token.rpartition(".")
+    if not value or not hmac.compare_digest(signature, _link_signature(key, purpose, value)):
+        return None
+    return value

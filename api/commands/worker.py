@@ -21,6 +21,7 @@ def _cmd(args: argparse.Namespace) -> int:
     from lifecycle import jobs as lifecycle_jobs
     from rag.knowledge import jobs as knowledge_jobs
     from rag.knowledge.rerank import NoReranker
+    from workspaces import notification_delivery
 
     settings = get_settings()
     if not settings.redis_url:
@@ -42,6 +43,7 @@ def _cmd(args: argparse.Namespace) -> int:
         ctx[MAILER_KEY] = runtime.mailer
         await runtime.mailer.kick()  # messages a previous process left in the outbox
         ctx[lifecycle_jobs.DEPS_KEY] = runtime.lifecycle
+        ctx[notification_delivery.DEPS_KEY] = runtime.notifications
         if settings.scheduler_enabled:
             # With Redis the workers drive the periodic jobs, not the API replicas; the lease
             # row of each job lets one process run each due time (core/scheduler.py).

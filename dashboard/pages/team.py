@@ -13,7 +13,7 @@ from api.deps import AccountDepsDep, SessionDep
 from core.errors import AppError, Conflict, ValidationFailed
 from dashboard.pages.common import PageDep, field_errors, form_fields
 from dashboard.web import PREFIX, PageRoute, is_htmx, redirect, render
-from workspaces import invitations, service, team
+from workspaces import invitations, notifications, service, team
 from workspaces.permissions import Action, allowed, kind_of
 
 router = APIRouter(route_class=PageRoute)
@@ -69,8 +69,15 @@ async def _team_context(
         if _may(page, Action.AUDIT_READ)
         else ([], None)
     )
+    preferences = (
+        await notifications.preferences(session, page.access)
+        if page.access.principal.user_id
+        else []
+    )
     return {
         "page": page,
+        "notification_preferences": preferences,
+        "notification_modes": notifications.MODES,
         "members": members,
         "pending": pending,
         "keys": keys,

@@ -29,7 +29,7 @@ from rag.chat.normalize import normalize_question
 from rag.chat.prompts import Passage, dont_know_answer
 from rag.chat.repository import conversations as conversation_repo
 from rag.knowledge import retrieval
-from workspaces import usage
+from workspaces import notifications, usage
 from workspaces.models import Workspace
 from workspaces.plans import Metric, get_plan
 
@@ -165,6 +165,14 @@ async def record(
         usage=usage.increment_statement(workspace.id, amounts),
     )
     _meter(workspace, counted)
+    await notifications.quota_used(
+        session,
+        workspace.id,
+        plan_code=usage.effective_plan(workspace),
+        month=usage.month_key(),
+        counted=counted,
+        added=amounts,
+    )
     return Turn(
         workspace=workspace,
         session_id=session_id,
@@ -256,6 +264,13 @@ async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
             "session_id": turn.session_id,
             "message": turn.message,
         },
+    )
+    await notifications.emit(
+        session,
+        turn.workspace.id,
+        "handoff.requested",
+        str(turn.conversation_id),
+        {"conversation_id": str(turn.conversation_id)},
     )
     return Answer(persona_reply("human", turn.bot_name), "handoff", handoff_delivery=delivery)
 

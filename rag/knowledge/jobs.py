@@ -39,8 +39,8 @@ from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parsing import parse_isolated
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
+from workspaces import notifications, usage
 from workspaces import repository as ws_repo
-from workspaces import usage
 from workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,18 @@ async def _fail(
             error=reason[:2000],
             error_code=code[:64],
             processed_at=utcnow(),
+        )
+        await notifications.emit(
+            session,
+            workspace_id,
+            "ingestion.failed",
+            f"{document_id}:{revision}",
+            {
+                "document_id": str(document_id),
+                "title": (document.title or document.source or "")[:200],
+                "reason": reason[:500],
+                "code": code[:64],
+            },
         )
 
 

@@ -24,6 +24,7 @@ from lifecycle import exports
 from rag.chat import analytics
 from tests.conftest import Owner, RuntimeFactory, client_for, join, signup
 from tests.lifecycle.data import fill, tick_due, widget
+from workspaces import notifications
 
 CATALOG = text(
     "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
@@ -78,6 +79,19 @@ async def _fill_everything(
     filled = await fill(client, owner, rt.jobs)
     member = await signup(client, "Teammate")
     await join(client, owner, member, "member")
+    # Notifications: the member's preference, an event, and its digest item.
+    digest = await client.put(
+        owner.url("/notifications/preferences"),
+        json={"preferences": {"lead.created": "daily_digest"}},
+        headers=member.headers,
+    )
+    assert digest.status_code == 200, digest.text
+    lead = await client.post(
+        "/api/v1/widget/leads",
+        json={"email": f"digest-{uuid.uuid4().hex[:8]}@example.com"},
+        headers=widget(owner),
+    )
+    assert lead.status_code == 202, lead.text
     key = await client.post(owner.url("/api-keys"), json={"name": "ci"}, headers=owner.headers)
     assert key.status_code == 201, key.text
     export = await client.post(owner.url("/exports"), headers=owner.headers)
@@ -95,6 +109,7 @@ async def _fill_everything(
         headers=widget(owner),
     )
     assert rated.status_code < 300, rated.text
+    await notifications.settle_kicks()  # the lead's dispatch job (its digest item)
     await rt.jobs.drain()
     # The scheduled rollup of what the bot did (issue 16).
     await analytics.refresh(rt.db, workspace_id=uuid.UUID(owner.workspace_id), now=utcnow())

@@ -481,7 +481,9 @@ async def test_racing_schedulers_run_a_due_sync_once_and_a_crashed_sync_runs_aga
             # Six schedulers (replicas and workers) tick at once, each with the deployment's job
             # list: the sync runs once.
             name = f"sync_due_sources-{uuid.uuid4().hex[:8]}"
-            jobs = list(scheduled_jobs(w.runtime.lifecycle, w.runtime.ingestion))
+            jobs = list(
+                scheduled_jobs(w.runtime.lifecycle, w.runtime.ingestion, w.runtime.notifications)
+            )
             [job] = [j for j in jobs if j.name == "sync_due_sources"]
             mine = ScheduledJob(name, Every(timedelta(minutes=2)), job.run)
             schedulers = [Scheduler(db, [mine]) for _ in range(6)]

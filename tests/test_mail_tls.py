@@ -1,0 +1,200 @@
+"""SMTP over TLS: a real aiosmtpd server that requires STARTTLS, and one that speaks TLS from the
+first byte (smtps://), each with a self-signed certificate made for the test; our client
+verifies it against SMTP_CA_FILE and delivers."""
+
+from __future__ import annotations
+
+import ssl
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.conftest import RuntimeFactory
+from tests.fakes.smtp import Handler, _free_port
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own CA), made with the cryptography package
+    when the venv has it, else with the openssl command."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    try:
+        _with_cryptography(cert, key)
+    except ImportError:
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+                "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+    return cert, key
+
+
+def _with_cryptography(cert: Path, key: Path) -> None:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(private, hashes.SHA256())
+    )
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+def _server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+@pytest.fixture
+def tls_server(certificate: tuple[Path, Path]) -> Iterator[tuple[Handler, int, dict[str, Any]]]:
+    """A server that refuses mail until STARTTLS (``require_starttls``); the dict records
+    whether each delivered message came over TLS."""
+    handler = Handler()
+    seen: dict[str, Any] = {"tls": []}
+    original = handler.handle_DATA
+
+    async def handle_data(server: Any, session: Any, envelope: Any) -> str:
+        seen["tls"].append(session.ssl is not None)
+        return await original(server, session, envelope)
+
+    handler.handle_DATA = handle_data  # type: ignore[method-assign]
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=_free_port(),
+        tls_context=_server_context(*certificate),
+        require_starttls=True,
+    )
+    controller.start()
+    try:
+        yield handler, controller.port, seen
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtps_server(certificate: tuple[Path, Path]) -> Iterator[tuple[Handler, int]]:
+    """TLS from the first byte (port 465 style)."""
+    handler = Handler()
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=_free_port(),
+        ssl_context=_server_context(*certificate),
+    )
+    controller.start()
+    try:
+        yield handler, controller.port
+    finally:
+        controller.stop()
+
+
+async def _send(runtime: Any, to: str) -> None:
+    async with runtime.db.transaction() as session:
+        await runtime.mailer.enqueue(session, to=to, template="password_changed", email=to)
+    await runtime.mailer.settle()
+    await runtime.jobs.drain()
+
+
+@pytest.mark.parametrize("starttls", ["on", "auto"])
+async def test_starttls_required_by_the_server_delivers(
+    runtime_factory: RuntimeFactory,
+    tls_server: tuple[Handler, int, dict[str, Any]],
+    certificate: tuple[Path, Path],
+    starttls: str,
+) -> None:
+    handler, port, seen = tls_server
+    to = f"tls-{uuid.uuid4().hex[:10]}@example.com"
+    async with runtime_factory(
+        smtp_url=f"smtp://127.0.0.1:{port}",
+        smtp_starttls=starttls,
+        smtp_ca_file=str(certificate[0]),
+    ) as runtime:
+        await _send(runtime, to)
+    [got] = handler.to(to)
+    assert got.message["Subject"] == "Your TrulyBot password was changed"
+    assert seen["tls"] == [True]
+
+
+async def test_without_starttls_the_server_refuses_and_nothing_is_delivered(
+    runtime_factory: RuntimeFactory,
+    tls_server: tuple[Handler, int, dict[str, Any]],
+    certificate: tuple[Path, Path],
+) -> None:
+    handler, port, _seen = tls_server
+    to = f"plain-{uuid.uuid4().hex[:10]}@example.com"
+    async with runtime_factory(
+        smtp_url=f"smtp://127.0.0.1:{port}",
+        smtp_starttls="off",
+        mail_retry_seconds=0.01,
+        mail_max_attempts=1,
+    ) as runtime:
+        await _send(runtime, to)
+    assert handler.to(to) == []
+
+
+async def test_an_untrusted_certificate_is_refused(
+    runtime_factory: RuntimeFactory, tls_server: tuple[Handler, int, dict[str, Any]]
+) -> None:
+    handler, port, _seen = tls_server
+    to = f"untrusted-{uuid.uuid4().hex[:10]}@example.com"
+    async with runtime_factory(
+        smtp_url=f"smtp://127.0.0.1:{port}",
+        smtp_starttls="on",
+        mail_retry_seconds=0.01,
+        mail_max_attempts=1,
+    ) as runtime:
+        await _send(runtime, to)  # no SMTP_CA_FILE: the self-signed certificate is not trusted
+    assert handler.to(to) == []
+
+
+async def test_implicit_tls_smtps_delivers(
+    runtime_factory: RuntimeFactory,
+    smtps_server: tuple[Handler, int],
+    certificate: tuple[Path, Path],
+) -> None:
+    handler, port = smtps_server
+    to = f"smtps-{uuid.uuid4().hex[:10]}@example.com"
+    async with runtime_factory(
+        smtp_url=f"smtps://127.0.0.1:{port}", smtp_ca_file=str(certificate[0])
+    ) as runtime:
+        await _send(runtime, to)
+    [got] = handler.to(to)
+    assert got.message["Subject"] == "Your TrulyBot password was changed"

@@ -1,0 +1,440 @@
+"""Owner notifications by email, through the HTTP API, delivered to a real SMTP server (aiosmtpd):
+who gets which mail, once; the daily digest; the preferences API; unsubscribe links."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from api.runtime import Runtime
+from core.db import Database
+from core.scheduler import Scheduler
+from tests.conftest import Owner, RuntimeFactory, client_for, join, signup
+from tests.fakes.smtp import Received, SmtpServer
+from workspaces import notification_delivery, notifications
+from workspaces.usage import month_key
+
+
+@dataclass
+class World:
+    runtime: Runtime
+    client: httpx.AsyncClient
+    smtp: SmtpServer
+
+    async def settle(self) -> None:
+        """Every dispatch, flush and job requested so far, done."""
+        for _ in range(3):
+            await notifications.settle_kicks()
+            await self.runtime.jobs.drain()
+            await self.runtime.mailer.settle()
+            await self.runtime.jobs.drain()
+
+    async def notices(self, address: str) -> list[Received]:
+        """The notification mails ``address`` received (subjects start with ``[workspace]``)."""
+        await self.settle()
+        return [r for r in self.smtp.to(address) if str(r.message["Subject"]).startswith("[")]
+
+
+@asynccontextmanager
+async def world(
+    runtime_factory: RuntimeFactory, smtp: SmtpServer, plan: str
+) -> AsyncIterator[World]:
+    async with (
+        runtime_factory(smtp_url=smtp.url, smtp_starttls="off", default_plan=plan) as runtime,
+        client_for(runtime, ip=_address()) as client,
+    ):
+        yield World(runtime, client, smtp)
+
+
+@pytest.fixture
+async def w(runtime_factory: RuntimeFactory, smtp: SmtpServer) -> AsyncIterator[World]:
+    """New workspaces on the pro plan (room for a team)."""
+    async with world(runtime_factory, smtp, "pro") as it:
+        yield it
+
+
+@pytest.fixture
+async def free(runtime_factory: RuntimeFactory, smtp: SmtpServer) -> AsyncIterator[World]:
+    """New workspaces on the free plan (100 conversations a month)."""
+    async with world(runtime_factory, smtp, "free") as it:
+        yield it
+
+
+def _address() -> str:
+    """A client address of this test alone (the per-IP rate limits count per address)."""
+    raw = uuid.uuid4().bytes
+    return f"10.{raw[0]}.{raw[1]}.{raw[2] or 1}"
+
+
+async def _widget_lead(w: World, owner: Owner, email: str | None = None) -> str:
+    email = email or f"lead-{uuid.uuid4().hex[:10]}@example.com"
+    response = await w.client.post(
+        "/api/v1/widget/leads",
+        json={"email": email, "name": "Visitor Vee", "message": "Call me"},
+        headers={"X-Widget-Key": owner.workspace["public_key"]},
+    )
+    assert response.status_code == 202, response.text
+    return email
+
+
+async def _put(
+    w: World, who: Owner, prefs: dict[str, str], workspace: Owner | None = None
+) -> httpx.Response:
+    return await w.client.put(
+        (workspace or who).url("/notifications/preferences"),
+        json={"preferences": prefs},
+        headers=who.headers,
+    )
+
+
+async def _member_of(w: World, owner: Owner, role: str, name: str = "Member") -> Owner:
+    person = await signup(w.client, name)
+    await join(w.client, owner, person, role)
+    return person
+
+
+# --- who receives what -------------------------------------------------------------------------
+
+
+async def test_a_new_lead_mails_the_members_who_want_it_and_nobody_else(w: World) -> None:
+    owner = await signup(w.client, "Acme")
+    admin = await _member_of(w, owner, "admin")
+    quiet = await _member_of(w, owner, "member")
+    removed = await _member_of(w, owner, "member")
+    assert (await _put(w, quiet, {"lead.created": "off"}, owner)).status_code == 200
+    gone = await w.client.delete(owner.url(f"/members/{removed.user_id}"), headers=owner.headers)
+    assert gone.status_code == 204, gone.text
+    other = await signup(w.client, "Globex")
+    unverified = await signup(w.client, "Initech", verify=False)
+
+    lead_email = await _widget_lead(w, owner)
+    await _widget_lead(w, owner, lead_email)  # the same visitor again: not a new lead
+    await _widget_lead(w, unverified)
+
+    [mail] = await w.notices(owner.email)
+    assert mail.message["Subject"] == "[Acme] New lead: Visitor Vee"
+    assert lead_email in mail.text
+    assert "Call me" in mail.text
+    assert f"/app/w/{owner.workspace_id}/leads/" in mail.text
+    assert mail.html is not None
+    assert lead_email in mail.html
+    assert mail.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert len(await w.notices(admin.email)) == 1
+    for nobody in (quiet, removed, other, unverified):
+        assert await w.notices(nobody.email) == [], nobody.email
+
+
+async def test_a_handoff_request_mails_once_per_conversation(w: World) -> None:
+    owner = await signup(w.client, "Acme")
+    member = await _member_of(w, owner, "member")
+    first = await w.client.post(
+        owner.url("/chat"), json={"message": "I want to talk to a human"}, headers=owner.headers
+    )
+    assert first.status_code == 200, first.text
+    assert first.json()["source"] == "handoff"
+    again = await w.client.post(
+        owner.url("/chat"),
+        json={
+            "message": "Can I talk to a human please?",
+            "conversation_id": first.json()["conversation_id"],
+        },
+        headers=owner.headers,
+    )
+    assert again.status_code == 200, again.text
+    for person in (owner, member):
+        [mail] = await w.notices(person.email)
+        assert mail.message["Subject"] == "[Acme] A visitor asks to talk to a person"
+        assert first.json()["conversation_id"] in mail.text
+
+
+async def test_a_failed_document_mails_its_reason_to_owners_and_admins(w: World) -> None:
+    owner = await signup(w.client, "Acme")
+    admin = await _member_of(w, owner, "admin")
+    member = await _member_of(w, owner, "member")
+    assert (await _put(w, admin, {"ingestion.failed": "immediate"}, owner)).status_code == 200
+    html = b"<html><body><nav>Home</nav><script>x()</script></body></html>"
+    response = await w.client.post(
+        owner.url("/documents"),
+        files={"file": ("empty.html", html, "text/html")},
+        data={"title": "Empty page"},
+        headers=owner.headers,
+    )
+    assert response.status_code == 202, response.text
+    for person in (owner, admin):
+        [mail] = await w.notices(person.email)
+        assert mail.message["Subject"] == "[Acme] Document failed: Empty page"
+        assert "Reason: No text" in mail.text
+    assert await w.notices(member.email) == []
+
+
+# --- quotas ------------------------------------------------------------------------------------
+
+
+async def _set_usage(owner_db: Database, owner: Owner, conversations: int) -> None:
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO usage_counters (workspace_id, month, conversations, messages,"
+                " documents, chunks, llm_tokens, updated_at)"
+                " VALUES (:w, :m, :c, :c, 0, 0, 0, now())"
+                " ON CONFLICT (workspace_id, month) DO UPDATE SET conversations = :c,"
+                " messages = :c"
+            ),
+            {"w": owner.workspace_id, "m": month_key(), "c": conversations},
+        )
+
+
+async def _chats(w: World, owner: Owner, n: int) -> list[int]:
+    async def one(i: int) -> int:
+        response = await w.client.post(
+            owner.url("/chat"), json={"message": f"hello there {i}"}, headers=owner.headers
+        )
+        return response.status_code
+
+    return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+async def test_quota_80_and_100_mail_once_each_month(free: World, owner_db: Database) -> None:
+    w = free
+    owner = await signup(w.client, "Acme")  # free plan: 100 conversations a month
+    await _set_usage(owner_db, owner, 77)
+    assert await _chats(w, owner, 6) == [200] * 6  # 78..83: crosses 80 once, concurrently
+    [eighty] = await w.notices(owner.email)
+    assert eighty.message["Subject"] == "[Acme] Conversations at 80% of your monthly quota"
+    assert "80 of 100 conversations" in eighty.text
+
+    await _set_usage(owner_db, owner, 97)
+    codes = await _chats(w, owner, 5)  # 98, 99, 100, then two refusals
+    assert sorted(codes) == [200, 200, 200, 429, 429]
+    assert await _chats(w, owner, 2) == [429, 429]
+    mails = await w.notices(owner.email)
+    assert [m.message["Subject"] for m in mails] == [
+        "[Acme] Conversations at 80% of your monthly quota",
+        "[Acme] Conversations quota reached",
+    ]
+    async with owner_db.transaction() as session:
+        kinds = (
+            await session.execute(
+                text(
+                    "SELECT kind, dedupe_key FROM notification_events WHERE workspace_id = :w"
+                    " AND kind LIKE 'quota.%' ORDER BY kind"
+                ),
+                {"w": owner.workspace_id},
+            )
+        ).all()
+    month = month_key()
+    assert [tuple(k) for k in kinds] == [
+        ("quota.100", f"conversations:{month}"),
+        ("quota.80", f"conversations:{month}"),
+    ]
+
+
+def test_quota_thresholds_are_crossed_once() -> None:
+    crossed = notifications.quota_thresholds
+    assert crossed(100, 79, 80) == [80]
+    assert crossed(100, 80, 81) == []
+    assert crossed(100, 99, 100) == [100]
+    assert crossed(100, 70, 100) == [80, 100]
+    assert crossed(1, 0, 1) == [80, 100]
+    assert crossed(None, 0, 10**9) == []
+    assert crossed(0, 0, 1) == []
+
+
+# --- payments ------------------------------------------------------------------------------------
+
+
+# --- the daily digest --------------------------------------------------------------------------
+
+
+async def _digest_run(w: World) -> int:
+    return await notification_delivery.send_digests(
+        w.runtime.notifications, datetime.now(UTC) + timedelta(seconds=1)
+    )
+
+
+async def test_the_digest_sends_one_mail_with_the_events_then_nothing(w: World) -> None:
+    owner = await signup(w.client, "Acme")
+    member = await _member_of(w, owner, "member")
+    switched = await _put(
+        w, owner, {"lead.created": "daily_digest", "handoff.requested": "daily_digest"}
+    )
+    assert switched.status_code == 200, switched.text
+    leads = [await _widget_lead(w, owner) for _ in range(2)]
+    human = await w.client.post(
+        owner.url("/chat"), json={"message": "I want to talk to a human"}, headers=owner.headers
+    )
+    assert human.status_code == 200
+    await w.settle()
+    assert await w.notices(owner.email) == []  # digest mode: nothing at once
+    assert len(await w.notices(member.email)) == 3  # the member's defaults: at once
+
+    assert await _digest_run(w) >= 1
+    [digest] = await w.notices(owner.email)
+    assert digest.message["Subject"] == "[Acme] Your daily summary: 3 notifications"
+    for lead in leads:
+        assert lead in digest.text
+    assert "A visitor asks to talk to a person" in digest.text
+    assert digest.text.count("/app/unsubscribe?token=") == 2  # one per kind in it
+    assert digest.message["List-Unsubscribe"] is None  # two kinds: links in the body only
+
+    await _digest_run(w)  # nothing new: nothing sent
+    assert len(await w.notices(owner.email)) == 1
+    assert len(await w.notices(member.email)) == 3
+
+
+async def test_the_scheduled_digest_on_two_runners_sends_once(
+    w: World, runtime_factory: RuntimeFactory, smtp: SmtpServer, db: Database
+) -> None:
+    owner = await signup(w.client, "Acme")
+    assert (await _put(w, owner, {"lead.created": "daily_digest"})).status_code == 200
+    lead = await _widget_lead(w, owner)
+    await w.settle()
+    # Two processes' schedulers with the deployment's digest job under a name of this test
+    # (a lease row of its own), both ticking at a due time.
+    async with runtime_factory(smtp_url=smtp.url, smtp_starttls="off") as second:
+        jobs = []
+        name = f"notification_digest-{uuid.uuid4().hex[:8]}"
+        for runtime in (w.runtime, second):
+            [job] = [j for j in runtime.scheduler.jobs if j.name == "notification_digest"]
+            jobs.append(Scheduler(db, [type(job)(name, job.schedule, job.run, job.lease)]))
+        now = datetime.now(UTC)
+        assert await jobs[0].tick(now) == []  # registers the job: first due at the next hour
+        tomorrow = now + timedelta(days=1, hours=1)  # past that hour, whatever it is
+        ran = await asyncio.gather(*(s.tick(tomorrow) for s in jobs))
+        assert sorted(len(r) for r in ran) == [0, 1]
+        await second.mailer.settle()
+        await second.jobs.drain()
+    [digest] = await w.notices(owner.email)
+    assert lead in digest.text
+    assert digest.message["List-Unsubscribe"] is not None  # one kind: the header too
+
+
+# --- preferences API ---------------------------------------------------------------------------
+
+
+async def test_preferences_defaults_and_validation(w: World) -> None:
+    owner = await signup(w.client, "Acme")
+    member = await _member_of(w, owner, "member")
+
+    mine = await w.client.get(owner.url("/notifications/preferences"), headers=owner.headers)
+    assert mine.status_code == 200, mine.text
+    modes = {p["kind"]: p["mode"] for p in mine.json()["preferences"]}
+    assert modes == dict.fromkeys(notifications.KINDS, "immediate")
+    theirs = await w.client.get(owner.url("/notifications/preferences"), headers=member.headers)
+    by_kind = {p["kind"]: p for p in theirs.json()["preferences"]}
+    assert by_kind["lead.created"]["mode"] == "immediate"
+    assert by_kind["quota.80"]["mode"] == "off"
+    assert by_kind["payment.failed"]["allowed"] is False
+
+    cases: list[tuple[Any, int, str]] = [
+        ({"lead.created": "weekly"}, 422, "invalid_notification_mode"),
+        ({"lead.deleted": "off"}, 422, "invalid_notification_kind"),
+        ({}, 422, "validation_error"),
+        ("off", 422, "validation_error"),
+        ({"payment.failed": "immediate"}, 403, "notification_not_allowed"),
+    ]
+    for prefs, status, code in cases:
+        response = await _put(w, member, prefs, owner)  # type: ignore[arg-type]
+        assert response.status_code == status, (prefs, response.text)
+        assert response.json()["error"]["code"] == code, (prefs, response.text)
+    assert (await _put(w, member, {"payment.failed": "off"}, owner)).status_code == 200
+
+    changed = await _put(w, member, {"lead.created": "daily_digest"}, owner)
+    assert changed.status_code == 200
+    assert {p["kind"]: p["mode"] for p in changed.json()["preferences"]}["lead.created"] == (
+        "daily_digest"
+    )
+    # Own preferences only: the owner's are untouched.
+    mine = await w.client.get(owner.url("/notifications/preferences"), headers=owner.headers)
+    assert {p["kind"]: p["mode"] for p in mine.json()["preferences"]}["lead.created"] == "immediate"
+    # Another workspace: 404; an API key: 403.
+    other = await signup(w.client, "Globex")
+    foreign = await _put(w, other, {"lead.created": "off"}, owner)
+    assert foreign.status_code == 404
+    key = await w.client.post(owner.url("/api-keys"), json={"name": "k"}, headers=owner.headers)
+    by_key = await w.client.get(
+        owner.url("/notifications/preferences"),
+        headers={"Authorization": f"Bearer {key.json()['key']}"},
+    )
+    assert by_key.status_code == 403
+    assert by_key.json()["error"]["code"] == "user_token_required"
+
+
+# --- unsubscribe ----------------------------------------------------------------------------------
+
+
+async def test_the_unsubscribe_link_turns_one_kind_off_without_login(w: World) -> None:
+    owner = await signup(w.client, "Acme")
+    await _widget_lead(w, owner)
+    [mail] = await w.notices(owner.email)
+    link = mail.link("/app/unsubscribe")
+    path = link.split("//", 1)[1].split("/", 1)[1]
+    async with client_for(w.runtime) as browser:  # no cookies, no token
+        page = await browser.get("/" + path)
+        assert page.status_code == 200, page.text
+        assert "New lead" in page.text
+        token = path.split("token=", 1)[1]
+        csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        for _ in range(2):  # idempotent
+            done = await browser.post("/app/unsubscribe", data={"csrf_token": csrf, "token": token})
+            assert done.status_code == 200, done.text
+            assert "no longer get" in done.text
+        bad = await browser.get("/app/unsubscribe?token=" + token[:-2] + "xx")
+        assert bad.status_code == 400
+    prefs = await w.client.get(owner.url("/notifications/preferences"), headers=owner.headers)
+    modes = {p["kind"]: p["mode"] for p in prefs.json()["preferences"]}
+    assert modes["lead.created"] == "off"
+    assert modes["handoff.requested"] == "immediate"  # one kind only
+    await _widget_lead(w, owner)
+    assert len(await w.notices(owner.email)) == 1
+
+    # The one-click address of the List-Unsubscribe header (RFC 8058).
+    one_click = str(mail.message["List-Unsubscribe"]).strip("<>")
+    api_path = "/" + one_click.split("//", 1)[1].split("/", 1)[1]
+    posted = await w.client.post(api_path, content=b"List-Unsubscribe=One-Click")
+    assert posted.status_code == 204
+    forged = await w.client.post("/api/v1/notifications/unsubscribe?token=abc.def")
+    assert forged.status_code == 400
+    assert forged.json()["error"]["code"] == "link_invalid"
+
+
+async def test_an_event_whose_dispatch_was_lost_is_sent_by_the_sweep(w: World) -> None:
+    owner = await signup(w.client, "Acme")
+    w.runtime.notifications.stop()  # as if the process died between the commit and the job
+    await _widget_lead(w, owner)
+    assert await w.notices(owner.email) == []
+    swept = await notification_delivery.sweep(
+        w.runtime.notifications, datetime.now(UTC) + timedelta(minutes=1)
+    )
+    assert swept >= 1
+    [mail] = await w.notices(owner.email)
+    assert mail.message["Subject"] == "[Acme] New lead: Visitor Vee"
+    await notification_delivery.sweep(  # dispatched events are not swept again
+        w.runtime.notifications, datetime.now(UTC) + timedelta(minutes=1)
+    )
+    assert len(await w.notices(owner.email)) == 1
+
+
+async def test_a_member_removed_before_the_digest_gets_nothing(w: World) -> None:
+    owner = await signup(w.client, "Acme")
+    leaving = await _member_of(w, owner, "member")
+    staying = await _member_of(w, owner, "member")
+    for person in (leaving, staying):
+        assert (await _put(w, person, {"lead.created": "daily_digest"}, owner)).status_code == 200
+    await _widget_lead(w, owner)
+    await w.settle()
+    gone = await w.client.delete(owner.url(f"/members/{leaving.user_id}"), headers=owner.headers)
+    assert gone.status_code == 204, gone.text
+    await _digest_run(w)
+    assert await w.notices(leaving.email) == []
+    [digest] = await w.notices(staying.email)
+    assert digest.message["Subject"] == "[Acme] Your daily summary: 1 notification"

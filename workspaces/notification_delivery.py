@@ -1,0 +1,315 @@
+"""Turning notification events into mail: the dispatch job, the sweep, the daily digest.
+
+- ``dispatch`` (job ``notifications.dispatch``, one workspace): claims the workspace's
+  undispatched events (``FOR UPDATE SKIP LOCKED``, so two workers never take one), and in the
+  same transaction writes one mail per member in mode ``immediate`` to the mail outbox, one
+  digest item per member in mode ``daily_digest``, and marks the events dispatched. A crash
+  before the commit leaves the events pending; after it, the mails are in the outbox.
+- ``sweep`` (scheduled every minute): dispatches workspaces whose events a lost kick left
+  behind (the process died between the commit and the job).
+- ``send_digests`` (scheduled daily at ``NOTIFICATION_DIGEST_HOUR`` UTC): one mail per member
+  with the digest items not sent yet; the items are marked sent in the transaction that writes
+  the mail, so an event is never in two digests, and a member with nothing gets nothing.
+
+Every mail carries an unsubscribe link for its member and kind (``List-Unsubscribe`` with
+one-click POST too); a digest carries one per kind it contains.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import Database
+from core.mail import Mailer
+from workspaces import lead_repository, notifications
+from workspaces import notification_repository as repo
+from workspaces import repository as ws_repo
+from workspaces.models import Workspace
+
+log = logging.getLogger("trulybot.notifications")
+
+DEPS_KEY = "notifications"  # where the job context holds NotificationDeps
+DISPATCH_JOB = "notifications.dispatch"
+BATCH = 100
+SWEEP_PAGE = 500
+DIGEST_LIMIT = 500  # events in one digest mail (more wait for the next)
+SWEEP_GRACE = timedelta(seconds=30)  # an event younger than this still has its kick coming
+UNSUBSCRIBE_PAGE = "/app/unsubscribe"  # the page a person opens (asks, then turns it off)
+UNSUBSCRIBE_API = "/api/v1/notifications/unsubscribe"  # one-click POST (RFC 8058)
+
+
+@dataclass
+class NotificationDeps:
+    db: Database
+    mailer: Mailer
+    signing_key: str
+    base_url: str
+    enqueue_job: Callable[..., Awaitable[Any]] | None = None
+    _remove_kicker: Callable[[], None] | None = field(default=None, repr=False)
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url.rstrip('/')}{path}"
+
+    def unsubscribe_links(
+        self, workspace_id: uuid.UUID, user_id: uuid.UUID, kind: str
+    ) -> tuple[str, str]:
+        """(the page a person opens, the one-click POST address) for one member and kind."""
+        token = notifications.unsubscribe_token(self.signing_key, workspace_id, user_id, kind)
+        return (
+            self.url(f"{UNSUBSCRIBE_PAGE}?token={token}"),
+            self.url(f"{UNSUBSCRIBE_API}?token={token}"),
+        )
+
+    def start(self) -> None:
+        """Enqueue a dispatch when a transaction that emitted events commits."""
+        if self.enqueue_job is None or self._remove_kicker is not None:
+            return
+        enqueue = self.enqueue_job
+
+        async def kick(workspace_id: uuid.UUID) -> None:
+            try:
+                await enqueue(DISPATCH_JOB, workspace_id=str(workspace_id))
+            except Exception:  # the queue away: the sweep dispatches these events later
+                log.warning("could not enqueue %s for %s", DISPATCH_JOB, workspace_id)
+
+        self._remove_kicker = notifications.register_kicker(self.db.engine.sync_engine, kick)
+
+    def stop(self) -> None:
+        if self._remove_kicker is not None:
+            self._remove_kicker()
+            self._remove_kicker = None
+
+
+# --- what a mail says about an event ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str
+    subject: str
+    lines: list[str]
+    link: str
+    created_at: datetime
+
+
+def _money(data: dict[str, Any]) -> str:
+    amount, currency = data.get("amount"), data.get("currency") or ""
+    if isinstance(amount, int):
+        return f"{amount / 100:,.2f} {currency}".strip()
+    return "a payment"
+
+
+async def describe(
+    session: AsyncSession, deps: NotificationDeps, workspace: Workspace, event: repo.EventRow
+) -> Notice:
+    data, kind = event.data, event.kind
+    page = f"/app/w/{workspace.id}"
+    lines: list[str] = []
+    if kind == "lead.created":
+        lead = None
+        if data.get("lead_id"):
+            lead = await lead_repository.get_lead(
+                session, workspace_id=workspace.id, lead_id=uuid.UUID(str(data["lead_id"]))
+            )
+        if lead is None:
+            subject, link = "New lead (since deleted)", f"{page}/leads"
+        else:
+            subject, link = f"New lead: {lead.name or lead.email}", f"{page}/leads/{lead.id}"
+            lines = [f"Email: {lead.email}"]
+            lines += [f"Name: {lead.name}"] if lead.name else []
+            lines += [f"Phone: {lead.phone}"] if lead.phone else []
+            lines += [f"Message: {lead.message[:500]}"] if lead.message else []
+            lines += [f"Source: {lead.source}"] if lead.source else []
+    elif kind == "handoff.requested":
+        subject = "A visitor asks to talk to a person"
+        link = f"{page}/conversations/{data.get('conversation_id', '')}"
+        lines = ["A visitor asked for a human in a conversation with your bot."]
+    elif kind in ("payment.captured", "payment.failed"):
+        plan = data.get("plan") or "your"
+        if kind == "payment.captured":
+            subject = f"Payment received: {_money(data)}"
+            lines = [f"We received {_money(data)} for the {plan} plan."]
+        else:
+            subject = f"Payment failed: {_money(data)}"
+            lines = [f"A payment of {_money(data)} for the {plan} plan failed."]
+            if data.get("reason"):
+                lines.append(f"Reason: {str(data['reason'])[:300]}")
+        lines.append(f"Payment id: {data.get('payment_id', '')}")
+        link = f"{page}/plan"
+    elif kind in ("quota.80", "quota.100"):
+        metric = str(data.get("metric", "usage"))
+        used, limit = data.get("used"), data.get("limit")
+        if kind == "quota.80":
+            subject = f"{metric.capitalize()} at 80% of your monthly quota"
+        else:
+            subject = f"{metric.capitalize()} quota reached"
+        lines = [
+            f"{used} of {limit} {metric} used in {data.get('month')} ({data.get('plan')} plan)."
+        ]
+        if kind == "quota.100":
+            lines.append(f"New {metric} are refused until the quota resets next month.")
+        lines.append("Upgrade your plan to raise the limit.")
+        link = f"{page}/plan"
+    else:  # ingestion.failed
+        title = str(data.get("title") or "A document")[:200]
+        subject = f"Document failed: {title}"
+        lines = [f'"{title}" could not be added to your knowledge base.']
+        lines.append(f"Reason: {str(data.get('reason') or 'unknown')[:500]}")
+        link = f"{page}/knowledge/documents/{data.get('document_id', '')}"
+    return Notice(kind, subject, lines, deps.url(link), event.created_at)
+
+
+# --- dispatch -----------------------------------------------------------------------------------
+
+
+async def dispatch(deps: NotificationDeps, workspace_id: uuid.UUID) -> int:
+    """Turn the workspace's pending events into mails and digest items; how many events."""
+    done = 0
+    while True:
+        async with deps.db.transaction(workspace_id=workspace_id) as session:
+            events = await repo.claim_pending(session, workspace_id, limit=BATCH)
+            if not events:
+                return done
+            workspace = await ws_repo.get_workspace(session, workspace_id)
+            if workspace is not None:  # a deleted workspace's events are dropped
+                await _dispatch_events(session, deps, workspace, events)
+            await repo.mark_dispatched(session, [e.id for e in events], at=datetime.now(UTC))
+        done += len(events)
+
+
+async def _dispatch_events(
+    session: AsyncSession,
+    deps: NotificationDeps,
+    workspace: Workspace,
+    events: Sequence[repo.EventRow],
+) -> None:
+    members = await repo.verified_members(session, workspace.id)
+    chosen = await repo.all_preferences(session, workspace.id)
+    digest: list[tuple[uuid.UUID, uuid.UUID]] = []
+    for event in events:
+        notice: Notice | None = None
+        for member in members:
+            mode = notifications.mode_of(
+                member.role, event.kind, chosen.get((member.user_id, event.kind))
+            )
+            if mode == "daily_digest":
+                digest.append((member.user_id, event.id))
+            elif mode == "immediate":
+                notice = notice or await describe(session, deps, workspace, event)
+                page, one_click = deps.unsubscribe_links(workspace.id, member.user_id, event.kind)
+                await deps.mailer.enqueue(
+                    session,
+                    to=member.email,
+                    template="notification",
+                    mail_headers=_unsubscribe_headers(one_click),
+                    workspace=workspace.name,
+                    notice=notice,
+                    title=notifications.TITLES[event.kind],
+                    unsubscribe=page,
+                    preferences=deps.url(f"/app/w/{workspace.id}/team#notifications"),
+                )
+    await repo.add_digest_items(session, workspace.id, digest)
+
+
+def _unsubscribe_headers(one_click: str) -> dict[str, str]:
+    return {
+        "List-Unsubscribe": f"<{one_click}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+async def sweep(deps: NotificationDeps, now: datetime) -> int:
+    """Dispatch the workspaces with events older than ``SWEEP_GRACE`` still pending; how many
+    workspaces."""
+    async with deps.db.transaction(lookup=repo.PENDING_LOOKUP) as session:
+        workspaces = await repo.workspaces_with_pending(
+            session, created_before=now - SWEEP_GRACE, limit=SWEEP_PAGE
+        )
+    for workspace_id in workspaces:
+        await dispatch(deps, workspace_id)
+    return len(workspaces)
+
+
+# --- the daily digest ---------------------------------------------------------------------------
+
+
+async def send_digests(deps: NotificationDeps, now: datetime) -> int:
+    """One digest mail per member with digest items from before ``now``; how many mails."""
+    sent = 0
+    after: tuple[uuid.UUID, uuid.UUID] | None = None
+    while True:
+        async with deps.db.transaction(lookup=repo.DIGEST_LOOKUP) as session:
+            due = await repo.digest_due(session, before=now, after=after, limit=SWEEP_PAGE)
+        for workspace_id, user_id in due:
+            sent += await send_digest(deps, workspace_id, user_id, now)
+        if len(due) < SWEEP_PAGE:
+            return sent
+        after = due[-1]
+
+
+async def send_digest(
+    deps: NotificationDeps, workspace_id: uuid.UUID, user_id: uuid.UUID, now: datetime
+) -> int:
+    """The member's digest (1 mail) or nothing (0) when no item is left for them: a removed or
+    unverified member, or kinds switched off since, consume their items without a mail."""
+    async with deps.db.transaction(workspace_id=workspace_id) as session:
+        events = await repo.take_digest_items(
+            session, workspace_id, user_id, before=now, at=now, limit=DIGEST_LIMIT
+        )
+        if not events:
+            return 0
+        workspace = await ws_repo.get_workspace(session, workspace_id)
+        member = next(
+            (m for m in await repo.verified_members(session, workspace_id) if m.user_id == user_id),
+            None,
+        )
+        if workspace is None or member is None:
+            return 0
+        chosen = await repo.preferences(session, workspace_id, user_id)
+        notices = [
+            await describe(session, deps, workspace, event)
+            for event in events
+            if notifications.mode_of(member.role, event.kind, chosen.get(event.kind)) != "off"
+        ]
+        if not notices:
+            return 0
+        kinds = sorted({n.kind for n in notices}, key=notifications.KINDS.index)
+        unsubscribe = [
+            (notifications.TITLES[kind], deps.unsubscribe_links(workspace_id, user_id, kind)[0])
+            for kind in kinds
+        ]
+        headers = None
+        if len(kinds) == 1:
+            headers = _unsubscribe_headers(
+                deps.unsubscribe_links(workspace_id, user_id, kinds[0])[1]
+            )
+        await deps.mailer.enqueue(
+            session,
+            to=member.email,
+            template="notification_digest",
+            mail_headers=headers,
+            workspace=workspace.name,
+            notices=notices,
+            titles=notifications.TITLES,
+            unsubscribe=unsubscribe,
+            preferences=deps.url(f"/app/w/{workspace_id}/team#notifications"),
+        )
+    return 1
+
+
+# --- jobs ------------------------------------------------------------------------------------
+
+
+async def dispatch_job(ctx: dict[str, Any], workspace_id: str) -> int:
+    deps: NotificationDeps = ctx[DEPS_KEY]
+    return await dispatch(deps, uuid.UUID(workspace_id))
+
+
+JOBS = {DISPATCH_JOB: dispatch_job}
