@@ -143,6 +143,21 @@ async def resolve_database(settings: Settings, *, apply_migrations: bool) -> Dat
     )
 
 
+def _app_database(
+    url: str, settings: Settings, statement_timeout_ms: int | None, *, pooled: bool = True
+) -> Database:
+    """The app role's engine for ``url`` (the primary or the read replica) as configured."""
+    return Database.from_url(
+        url,
+        pooler=settings.database_pooler if pooled else "none",
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        statement_timeout_ms=settings.db_statement_timeout_ms
+        if statement_timeout_ms is None
+        else statement_timeout_ms,
+    )
+
+
 @asynccontextmanager
 async def build_runtime(
     settings: Settings,
@@ -182,14 +197,11 @@ async def build_runtime(
             target = await resolve_database(settings, apply_migrations=apply_migrations)
             if target.embedded is not None:  # before what uses the database, so it runs after
                 stack.callback(target.embedded.release)
-            database = Database.from_url(
+            database = _app_database(
                 target.app_url,
-                pooler=settings.database_pooler if target.embedded is None else "none",
-                pool_size=settings.db_pool_size,
-                max_overflow=settings.db_max_overflow,
-                statement_timeout_ms=settings.db_statement_timeout_ms
-                if statement_timeout_ms is None
-                else statement_timeout_ms,
+                settings,
+                statement_timeout_ms,
+                pooled=target.embedded is None,  # the embedded cluster: never a pooler
             )
             stack.push_async_callback(database.dispose)
             owner_url, embedded = target.owner_url, target.embedded
@@ -197,15 +209,7 @@ async def build_runtime(
             redis = create_redis(settings.redis_url)
             stack.push_async_callback(redis.aclose)
         if replica is None and settings.database_replica_url:
-            replica = Database.from_url(
-                settings.database_replica_url,
-                pooler=settings.database_pooler,
-                pool_size=settings.db_pool_size,
-                max_overflow=settings.db_max_overflow,
-                statement_timeout_ms=settings.db_statement_timeout_ms
-                if statement_timeout_ms is None
-                else statement_timeout_ms,
-            )
+            replica = _app_database(settings.database_replica_url, settings, statement_timeout_ms)
             stack.push_async_callback(replica.dispose)
         reads = ReadRouting(
             database, replica, max_lag_seconds=settings.database_replica_max_lag_s, redis=redis

@@ -22,6 +22,7 @@ from core.db import Database
 from core.embedded import EmbeddedPostgres
 from core.replica import ReadRouting, mark_key
 from tests.conftest import APP_ROLE, TEST_DATA_DIR, Owner, client_for, make_settings, signup
+from tests.dashboard.conftest import web_signup
 from tests.topology import Replica, start_replica
 
 
@@ -42,9 +43,10 @@ async def replica_db(replica: Replica, pg: EmbeddedPostgres) -> AsyncIterator[Da
     await database.dispose()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def replica_owner(replica: Replica, pg: EmbeddedPostgres) -> AsyncIterator[Database]:
-    """The superuser on the replica: pauses and resumes its replay."""
+    """The superuser on the replica: pauses and resumes its replay (per test: a stopped and
+    restarted replica leaves no dead connection behind)."""
     database = Database.from_url(replica.url("postgres", pg.database), pool_size=1)
     yield database
     await database.dispose()
@@ -237,3 +239,34 @@ async def test_a_stopped_replica_sends_reads_to_the_primary_and_readyz_says_down
             replica.start()
         await replayed(runtime.reads)
         assert (await runtime.reads.status(force=True)).state == "ok"
+
+
+async def test_the_dashboards_lists_read_the_replica_until_the_owner_writes(
+    db: Database,
+    owner_db: Database,
+    replica_db: Database,
+    replica_owner: Database,
+    redis_client: Redis,
+) -> None:
+    async with replica_client(db, replica_db, redis_client, database_replica_max_lag_s=3600) as (
+        client,
+        runtime,
+    ):
+        web = await web_signup(client, "Replica dashboard")
+        owner = Owner("", "", "", "", web.workspace_id, {})
+        await replayed(runtime.reads)
+        await redis_client.delete(mark_key(web.workspace_id))
+        async with replay_paused(replica_owner):
+            behind = email("dashboard")
+            await add_lead_directly(owner_db, owner, behind)
+            page = await client.get(web.url("leads"))
+            assert page.status_code == 200, page.text
+            assert behind not in page.text  # the replica's list
+            added = await web.post(
+                web.url("knowledge/faqs"),
+                {"question": "Do you deliver?", "answer": "Yes, every weekday."},
+            )
+            assert added.status_code == 303, added.text
+            assert await redis_client.exists(mark_key(web.workspace_id))
+            page = await client.get(web.url("leads"))
+            assert behind in page.text  # the primary's, after the owner's write
