@@ -18,12 +18,20 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from api.runtime import Runtime, build_runtime
+from core import metrics
 from core.db import Database
 from core.embedded import EmbeddedPostgres
 from core.replica import ReadRouting, mark_key
 from tests.conftest import APP_ROLE, TEST_DATA_DIR, Owner, client_for, make_settings, signup
 from tests.dashboard.conftest import web_signup
-from tests.topology import Replica, start_replica
+from tests.topology import (
+    Replica,
+    pgbouncer_binary,
+    socket_target,
+    start_pgbouncer,
+    start_replica,
+    tcp_target,
+)
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +114,14 @@ async def lead_emails(client: httpx.AsyncClient, owner: Owner) -> set[str]:
     response = await client.get(owner.url("/leads?limit=100"), headers=owner.headers)
     assert response.status_code == 200, response.text
     return {item["email"] for item in response.json()["items"]}
+
+
+def replica_reads() -> float:
+    """Lag-tolerant reads this process sent to a replica (/metrics)."""
+    value = metrics.REGISTRY.get_sample_value(
+        "trulybot_db_reads_total", {"target": "replica", "reason": "replica"}
+    )
+    return value or 0.0
 
 
 def email(tag: str) -> str:
@@ -270,3 +286,52 @@ async def test_the_dashboards_lists_read_the_replica_until_the_owner_writes(
             assert await redis_client.exists(mark_key(web.workspace_id))
             page = await client.get(web.url("leads"))
             assert behind in page.text  # the primary's, after the owner's write
+
+
+async def test_pgbouncer_in_front_of_the_primary_and_the_replica(
+    pg: EmbeddedPostgres, replica: Replica, redis_client: Redis
+) -> None:
+    """The production shape: both URLs through one PgBouncer in transaction mode."""
+    if pgbouncer_binary() is None:
+        pytest.skip("pgbouncer is not installed: `make system-deps` (apt-get install pgbouncer)")
+    standby = f"{pg.database}_replica"
+    bouncer = start_pgbouncer(
+        TEST_DATA_DIR / "pgbouncer-replica",
+        {
+            pg.database: socket_target(pg.socket_dir, pg.database),
+            standby: tcp_target(replica.port, pg.database),
+        },
+        pool_size=2,
+    )
+    try:
+        settings = make_settings(
+            database_url=bouncer.url(APP_ROLE, pg.database),
+            database_replica_url=bouncer.url(APP_ROLE, standby),
+            database_pooler="pgbouncer",
+            migration_database_url=pg.owner_url(),
+        )
+        async with (
+            build_runtime(settings, redis=redis_client, jobs="in-process") as runtime,
+            client_for(runtime) as client,
+        ):
+            owner = await signup(client, "Both pooled")
+            lead = email("pooled")
+            created = await client.post(
+                owner.url("/leads"), json={"email": lead}, headers=owner.headers
+            )
+            assert created.status_code in (200, 201), created.text
+            await replayed(runtime.reads)
+            await redis_client.delete(mark_key(owner.workspace_id))
+            async with runtime.reads.transaction(workspace_id=owner.workspace_id) as session:
+                seen = await session.execute(text("SELECT pg_is_in_recovery()"))
+                assert seen.scalar_one() is True
+                rows = (await session.execute(text("SELECT email FROM leads"))).scalars()
+                assert list(rows) == [lead]  # RLS on the replica, through the pooler
+            before = replica_reads()
+            assert await lead_emails(client, owner) == {lead}
+            assert replica_reads() == before + 1
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["checks"]["replica"] == "ok"
+    finally:
+        bouncer.stop()
