@@ -117,6 +117,10 @@ class ReadRouting:
             async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
                 async with self.primary.transaction() as session:
                     primary_lsn = await repo.primary_wal_lsn(session)
+        except _UNREACHABLE as exc:  # /readyz reports the primary itself
+            return ReplicaStatus("down", detail=f"primary unreachable: {type(exc).__name__}")
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
                 async with replica.transaction() as session:
                     position = await repo.replay_position(session, primary_lsn=primary_lsn)
         except _UNREACHABLE as exc:
