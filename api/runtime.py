@@ -354,7 +354,13 @@ def describe_defaults(runtime: Runtime) -> list[str]:
             f"(connected as role {settings.app_db_role})"
         )
     else:
-        lines.append("database: DATABASE_URL")
+        pooled = settings.database_pooler == "pgbouncer"
+        lines.append("database: DATABASE_URL" + (" through PgBouncer" if pooled else ""))
+    if runtime.reads.enabled:
+        lines.append(
+            "read replica: DATABASE_REPLICA_URL for lists, exports, analytics and search"
+            f" (primary when it lags over {settings.database_replica_max_lag_s:g} s or is down)"
+        )
     lines.append(
         "redis: REDIS_URL" if settings.redis_url else "redis: not set, in-process cache/limits/jobs"
     )
