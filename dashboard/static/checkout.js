@@ -90,8 +90,8 @@
     });
     checkout.on("payment.failed", function (response) {
       var error = (response && response.error) || {};
-      failure = "The payment failed: " + (error.description || "it was declined") +
-        ". Your plan is unchanged; you can try again.";
+      var reason = String(error.description || "it was declined").replace(/[.\s]+$/, "");
+      failure = "The payment failed: " + reason + ". Your plan is unchanged; you can try again.";
       button.disabled = false;
       say(failure);
     });
