@@ -7,8 +7,19 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    delete,
+    func,
+    null,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
@@ -119,6 +130,22 @@ async def delete_lead(
     return result.scalar_one_or_none() is not None
 
 
+SEARCH_GRAM_LENGTH = 3
+
+
+def _search(q: str) -> list[ColumnElement[bool]]:
+    """Email or name contains ``q``, ignoring case (LIKE wildcards in ``q`` are literal). With 3
+    or more characters the GIN index of trigrams (``search_grams``, migration 0011b1) narrows
+    the rows first: a row whose trigrams lack one of ``q``'s cannot contain it."""
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    lowered = func.lower(pattern)
+    contains = or_(func.lower(Lead.email).like(lowered), func.lower(Lead.name).like(lowered))
+    if len(q) < SEARCH_GRAM_LENGTH:
+        return [contains]
+    grams = func.tb_search_grams(q, null(), type_=ARRAY(BigInteger))
+    return [Lead.search_grams.contains(grams), contains]
+
+
 def _lead_query(
     workspace_id: uuid.UUID,
     *,
@@ -131,8 +158,7 @@ def _lead_query(
     if status:
         stmt = stmt.where(Lead.status == status)
     if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(Lead.email.ilike(pattern), Lead.name.ilike(pattern)))
+        stmt = stmt.where(*_search(q))
     if created_after:
         stmt = stmt.where(Lead.created_at >= created_after)
     if created_before:
