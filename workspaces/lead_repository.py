@@ -7,19 +7,8 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Select,
-    delete,
-    func,
-    null,
-    or_,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, insert
+from sqlalchemy import ColumnElement, Select, delete, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import UUID, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
@@ -133,17 +122,18 @@ async def delete_lead(
 SEARCH_GRAM_LENGTH = 3
 
 
-def _search(q: str) -> list[ColumnElement[bool]]:
+def _search(q: str) -> ColumnElement[bool]:
     """Email or name contains ``q``, ignoring case (LIKE wildcards in ``q`` are literal). With 3
     or more characters the GIN index of trigrams (``search_grams``, migration 0011b1) narrows
-    the rows first: a row whose trigrams lack one of ``q``'s cannot contain it."""
+    the rows first, through the migration's function (under row-level security a query's own
+    ``@>`` could not use the index: the operator is not leakproof); the function applies the
+    same exact test and returns ids, which the primary key finds."""
     pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    lowered = func.lower(pattern)
-    contains = or_(func.lower(Lead.email).like(lowered), func.lower(Lead.name).like(lowered))
     if len(q) < SEARCH_GRAM_LENGTH:
-        return [contains]
-    grams = func.tb_search_grams(q, null(), type_=ARRAY(BigInteger))
-    return [Lead.search_grams.contains(grams), contains]
+        lowered = func.lower(pattern)
+        return or_(func.lower(Lead.email).like(lowered), func.lower(Lead.name).like(lowered))
+    found = func.tb_lead_search_candidates(q, pattern, type_=UUID(as_uuid=True))
+    return Lead.id.in_(select(found))
 
 
 def _lead_query(
@@ -158,7 +148,7 @@ def _lead_query(
     if status:
         stmt = stmt.where(Lead.status == status)
     if q:
-        stmt = stmt.where(*_search(q))
+        stmt = stmt.where(_search(q))
     if created_after:
         stmt = stmt.where(Lead.created_at >= created_after)
     if created_before:
