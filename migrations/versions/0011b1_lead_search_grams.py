@@ -24,7 +24,9 @@ planner then reads every lead of the workspace. So the index is asked through
 owner (the policy ``owner_searches`` lets that role read leads) and itself keeps to the tenant of
 the transaction (``app.workspace_id``, as the policies do): it returns the ids of that
 workspace's leads whose trigrams contain every trigram of ``q`` and whose ``lower(email)`` or
-``lower(name)`` is ``LIKE lower(pattern)`` (the exact test), nothing else. The repository then
+``lower(name)`` is ``LIKE lower(pattern)`` (the exact test), nothing else. Its query is planned
+for the very values (plpgsql EXECUTE): through the index when the trigrams are rare, as a scan of
+the workspace's leads when most of them contain the text. The repository then
 reads those ids (``id = ANY(...)``, the primary key: equality is leakproof) under the usual
 policies, so the results are those of before. The app role may execute the function
 (core/migrate.py grants it).
@@ -83,11 +85,17 @@ def upgrade() -> None:
         """
         CREATE OR REPLACE FUNCTION tb_lead_search_candidates(q text, pattern text)
         RETURNS SETOF uuid
-        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp ROWS 100 AS
-        $$ SELECT id FROM leads
-            WHERE workspace_id = NULLIF(current_setting('app.workspace_id', true), '')::uuid
-              AND search_grams @> tb_search_grams(q, NULL)
-              AND (lower(email) LIKE lower(pattern) OR lower(name) LIKE lower(pattern)) $$
+        LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp ROWS 100 AS
+        $$ BEGIN
+            -- Planned for these very values (EXECUTE): the index when the trigrams are rare,
+            -- a scan of the workspace's leads when most of them contain the text.
+            RETURN QUERY EXECUTE format(
+                'SELECT id FROM leads WHERE workspace_id = %L::uuid'
+                ' AND search_grams @> %L::bigint[]'
+                ' AND (lower(email) LIKE %L OR lower(name) LIKE %L)',
+                NULLIF(current_setting('app.workspace_id', true), ''),
+                tb_search_grams(q, NULL), lower(pattern), lower(pattern));
+        END $$
         """
     )
     op.execute(f"REVOKE ALL ON FUNCTION {CANDIDATES} FROM PUBLIC")

@@ -101,3 +101,27 @@ async def test_search_follows_edits_of_the_name(
             )
         ).scalar_one()
     assert grams is True
+
+
+async def test_the_index_function_keeps_to_the_transactions_workspace(
+    client: httpx.AsyncClient, owner: Owner, other: Owner, db: Database
+) -> None:
+    """tb_lead_search_candidates runs as the table's owner: it must return only the leads of the
+    workspace the transaction is set to (as the policies would), and none without one."""
+    await _seed(client, owner)
+    await _seed(client, other)
+    query = {"q": "quartz", "p": "%quartz%"}
+    sql = text("SELECT tb_lead_search_candidates(:q, :p)")
+    ids: dict[str, set[str]] = {}
+    for who in (owner, other):
+        async with db.transaction(workspace_id=who.workspace_id) as session:
+            ids[who.workspace_id] = {str(i) for i in (await session.execute(sql, query)).scalars()}
+            listed = await session.execute(
+                text("SELECT id FROM leads WHERE workspace_id = :w"), {"w": who.workspace_id}
+            )
+            mine = {str(i) for i in listed.scalars()}
+        assert len(ids[who.workspace_id]) == 3
+        assert ids[who.workspace_id] <= mine
+    assert not ids[owner.workspace_id] & ids[other.workspace_id]
+    async with db.transaction() as session:  # no tenant: nothing
+        assert (await session.execute(sql, query)).scalars().all() == []
