@@ -21,6 +21,7 @@ APP_FUNCTIONS = (
     "tb_drop_workspace_indexes(uuid)",
     "tb_workspace_id_by_slug(text)",
     "tb_lead_search_candidates(text, text)",
+    "tb_lead_search_estimate(text)",
 )
 
 

@@ -120,16 +120,29 @@ async def delete_lead(
 
 
 SEARCH_GRAM_LENGTH = 3
+# Above this many leads estimated to hold a search's trigrams, the index is not asked: the
+# newest leads hold the first page at once, and only the total reads them all.
+SEARCH_INDEX_MAX_ROWS = 1000
 
 
-def _search(q: str) -> ColumnElement[bool]:
-    """Email or name contains ``q``, ignoring case (LIKE wildcards in ``q`` are literal). With 3
-    or more characters the GIN index of trigrams (``search_grams``, migration 0011b1) narrows
-    the rows first, through the migration's function (under row-level security a query's own
-    ``@>`` could not use the index: the operator is not leakproof); the function applies the
-    same exact test and returns ids, which the primary key finds."""
+async def search_uses_index(session: AsyncSession, q: str | None) -> bool:
+    """Whether the search for ``q`` goes through the trigram index (migration 0011b1): 3 or more
+    characters whose trigrams the planner expects in few of this workspace's leads."""
+    if not q or len(q) < SEARCH_GRAM_LENGTH:
+        return False
+    estimate = await session.execute(select(func.tb_lead_search_estimate(q)))
+    rows = estimate.scalar_one()
+    return rows is not None and float(rows) <= SEARCH_INDEX_MAX_ROWS
+
+
+def _search(q: str, *, indexed: bool) -> ColumnElement[bool]:
+    """Email or name contains ``q``, ignoring case (LIKE wildcards in ``q`` are literal).
+    ``indexed``: the GIN index of trigrams (``search_grams``, migration 0011b1) finds the rows,
+    through the migration's function (under row-level security a query's own ``@>`` could not
+    use the index: the operator is not leakproof); the function applies the same exact test and
+    returns ids, which the primary key finds."""
     pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    if len(q) < SEARCH_GRAM_LENGTH:
+    if not indexed:
         lowered = func.lower(pattern)
         return or_(func.lower(Lead.email).like(lowered), func.lower(Lead.name).like(lowered))
     found = func.tb_lead_search_candidates(q, pattern, type_=UUID(as_uuid=True))
@@ -143,12 +156,13 @@ def _lead_query(
     q: str | None,
     created_after: datetime | None,
     created_before: datetime | None,
+    indexed: bool = False,
 ) -> Select[Lead]:
     stmt = select(Lead).where(Lead.workspace_id == workspace_id)
     if status:
         stmt = stmt.where(Lead.status == status)
     if q:
-        stmt = stmt.where(_search(q))
+        stmt = stmt.where(_search(q, indexed=indexed))
     if created_after:
         stmt = stmt.where(Lead.created_at >= created_after)
     if created_before:
@@ -174,6 +188,7 @@ async def list_leads(
         q=q,
         created_after=created_after,
         created_before=created_before,
+        indexed=await search_uses_index(session, q),
     )
     stmt = newest_first(stmt, Lead, after=cursor, limit=limit)
     return list((await session.execute(stmt)).scalars())
@@ -194,6 +209,7 @@ async def count_leads(
         q=q,
         created_after=created_after,
         created_before=created_before,
+        indexed=await search_uses_index(session, q),
     ).subquery()
     return int((await session.execute(select(func.count()).select_from(inner))).scalar_one())
 

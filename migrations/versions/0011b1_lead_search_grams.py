@@ -26,7 +26,9 @@ the transaction (``app.workspace_id``, as the policies do): it returns the ids o
 workspace's leads whose trigrams contain every trigram of ``q`` and whose ``lower(email)`` or
 ``lower(name)`` is ``LIKE lower(pattern)`` (the exact test), nothing else. Its query is planned
 for the very values (plpgsql EXECUTE): through the index when the trigrams are rare, as a scan of
-the workspace's leads when most of them contain the text. The repository then
+the workspace's leads when most of them contain the text. When most leads hold the trigrams
+(``tb_lead_search_estimate(q)``, the planner's estimate, is large) the repository does not ask
+the index at all: the first page is then found among the newest leads at once, as before. The repository then
 reads those ids (``id = ANY(...)``, the primary key: equality is leakproof) under the usual
 policies, so the results are those of before. The app role may execute the function
 (core/migrate.py grants it).
@@ -45,6 +47,7 @@ depends_on: str | Sequence[str] | None = None
 
 GRAMS = "tb_search_grams(text, text)"
 CANDIDATES = "tb_lead_search_candidates(text, text)"
+ESTIMATE = "tb_lead_search_estimate(text)"
 
 
 def upgrade() -> None:
@@ -99,9 +102,27 @@ def upgrade() -> None:
         """
     )
     op.execute(f"REVOKE ALL ON FUNCTION {CANDIDATES} FROM PUBLIC")
+    op.execute(
+        """
+        CREATE OR REPLACE FUNCTION tb_lead_search_estimate(q text) RETURNS double precision
+        LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS
+        $$ DECLARE plan json;
+        BEGIN
+            -- The planner's estimate of the workspace's leads holding every trigram of q.
+            EXECUTE format(
+                'EXPLAIN (FORMAT JSON) SELECT 1 FROM leads WHERE workspace_id = %L::uuid'
+                ' AND search_grams @> %L::bigint[]',
+                NULLIF(current_setting('app.workspace_id', true), ''),
+                tb_search_grams(q, NULL)) INTO plan;
+            RETURN (plan -> 0 -> 'Plan' ->> 'Plan Rows')::double precision;
+        END $$
+        """
+    )
+    op.execute(f"REVOKE ALL ON FUNCTION {ESTIMATE} FROM PUBLIC")
 
 
 def downgrade() -> None:
+    op.execute(f"DROP FUNCTION IF EXISTS {ESTIMATE}")
     op.execute(f"DROP FUNCTION IF EXISTS {CANDIDATES}")
     op.execute("DROP POLICY IF EXISTS owner_searches ON leads")
     op.execute("DROP INDEX IF EXISTS ix_leads_search_grams")

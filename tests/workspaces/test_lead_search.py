@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from core.db import Database
 from tests.conftest import Owner
+from workspaces import lead_repository
 
 PEOPLE = [
     ("zoe.quartz@example.com", "Zoë Ångström"),
@@ -121,6 +122,9 @@ async def test_the_index_function_keeps_to_the_transactions_workspace(
             )
             mine = {str(i) for i in listed.scalars()}
         assert len(ids[who.workspace_id]) == 3
+        async with db.transaction(workspace_id=who.workspace_id) as session:
+            assert await lead_repository.search_uses_index(session, "quartz")
+            assert not await lead_repository.search_uses_index(session, "qu")
         assert ids[who.workspace_id] <= mine
     assert not ids[owner.workspace_id] & ids[other.workspace_id]
     async with db.transaction() as session:  # no tenant: nothing
