@@ -58,6 +58,30 @@ def _check_public_base_url(value: str) -> None:
 
 
 _UNSAFE_URL_CHARS = re.compile(r"[\s\"'<>`\\\x00-\x1f\x7f]")
+RAZORPAY_CHECKOUT_SCRIPT_URL = "https://checkout.razorpay.com/v1/checkout.js"
+
+
+def _check_script_url(value: str) -> None:
+    """An absolute http(s) URL of a script, safe inside an attribute and a CSP source."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ValueError(f"RAZORPAY_CHECKOUT_SCRIPT_URL {value!r} does not parse") from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.password is not None
+        or parts.fragment
+        or _UNSAFE_URL_CHARS.search(value)
+        or ";" in value
+        or "," in value
+    ):
+        raise ValueError(
+            f"RAZORPAY_CHECKOUT_SCRIPT_URL {value!r} must be an http(s) URL without credentials, "
+            "spaces, quotes, commas or semicolons"
+        )
 
 
 class Settings(BaseSettings):
@@ -231,6 +255,9 @@ class Settings(BaseSettings):
     razorpay_webhook_secret: Annotated[list[str], NoDecode] = Field(default_factory=list)
     razorpay_base_url: str | None = None
     razorpay_timeout_seconds: float = 10.0
+    # Razorpay Checkout's script, loaded by the dashboard's plan page (the one script from another
+    # origin; the page's CSP allows exactly its origin). Tests point it at a local stand-in.
+    razorpay_checkout_script_url: str = RAZORPAY_CHECKOUT_SCRIPT_URL
 
     # --- observability ---
     sentry_dsn: str | None = None
@@ -309,6 +336,22 @@ class Settings(BaseSettings):
             problem = jwt_secret_weakness(secret)
             if problem:
                 raise ValueError(f"JWT_SECRET {problem}; {_HOW_TO_GENERATE}")
+        return self
+
+    @field_validator("razorpay_checkout_script_url")
+    @classmethod
+    def _checkout_script_url(cls, value: str) -> str:
+        value = value.strip()
+        _check_script_url(value)
+        return value
+
+    @model_validator(mode="after")
+    def _checkout_script_over_https(self) -> Settings:
+        if (
+            self.environment == "production"
+            and urlsplit(self.razorpay_checkout_script_url).scheme != "https"
+        ):
+            raise ValueError("RAZORPAY_CHECKOUT_SCRIPT_URL must be an https:// URL in production")
         return self
 
     @model_validator(mode="after")

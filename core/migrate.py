@@ -14,11 +14,14 @@ from core.db import create_engine
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # The migrations' SECURITY DEFINER functions the app role may call: fixed DDL of a workspace's
-# vector index (0002k), a workspace's id from its slug for operator tools (0006f).
+# vector index (0002k), a workspace's id from its slug for operator tools (0006f), the leads
+# whose trigrams contain a search's (0011b1).
 APP_FUNCTIONS = (
     "tb_build_workspace_indexes(uuid, integer, integer)",
     "tb_drop_workspace_indexes(uuid)",
     "tb_workspace_id_by_slug(text)",
+    "tb_lead_search_candidates(text, text)",
+    "tb_lead_search_estimate(text)",
 )
 
 

@@ -3,7 +3,8 @@
 
 Every page route is a ``PageRoute``: before the handler it refuses a state-changing request
 without the browser's CSRF token (403 ``csrf_failed``); a domain error becomes an HTML page with
-the same status (404 for an id that is not this workspace's, whatever the reason); a missing
+the same status (404 for an id that is not this workspace's, whatever the reason), or the API's
+JSON error envelope for our own script's requests (``Accept: application/json``); a missing
 session redirects to the login page. Each answer carries the dashboard's CSP.
 """
 
@@ -14,11 +15,11 @@ import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -32,21 +33,48 @@ PREFIX = "/app"
 HERE = Path(__file__).resolve().parent
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-# No inline script or style anywhere: every script and stylesheet is a file we serve.
-CSP = "; ".join(
-    [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "form-action 'self'",
-        "frame-src 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-    ]
-)
+# Razorpay Checkout's script origin and the frames its script opens (the plan page only).
+RAZORPAY_CHECKOUT_ORIGIN = "https://checkout.razorpay.com"
+RAZORPAY_FRAME_ORIGINS = ("https://api.razorpay.com", "https://checkout.razorpay.com")
+
+
+def content_security_policy(
+    script_origins: tuple[str, ...] = (), frame_origins: tuple[str, ...] = ()
+) -> str:
+    """No inline script or style anywhere: every script and stylesheet is a file we serve, plus
+    (on the plan page only) the payment provider's script and frames."""
+    return "; ".join(
+        [
+            "default-src 'none'",
+            " ".join(("script-src 'self'", *script_origins)),
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "form-action 'self'",
+            " ".join(("frame-src 'self'", *frame_origins)),
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        ]
+    )
+
+
+CSP = content_security_policy()
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def checkout_csp(script_url: str) -> str:
+    """The CSP of a page that loads Checkout from ``script_url``: exactly that script's origin,
+    and Razorpay's checkout frames when it is Razorpay's own script (a local stand-in opens no
+    frame)."""
+    origin = origin_of(script_url)
+    frames = RAZORPAY_FRAME_ORIGINS if origin == RAZORPAY_CHECKOUT_ORIGIN else ()
+    return content_security_policy(script_origins=(origin,), frame_origins=frames)
+
 
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -68,6 +96,11 @@ def runtime_of(request: Request) -> Runtime:
 
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
+
+
+def wants_json(request: Request) -> bool:
+    """A request from our own script (fetch) that reads errors as the API's JSON envelope."""
+    return request.headers.get("accept", "").startswith("application/json")
 
 
 def render(
@@ -159,11 +192,19 @@ class PageRoute(APIRoute):
                     await auth.check_csrf(request, runtime_of(request).settings)
                 response = await handler(request)
             except AppError as exc:
-                response = error_response(request, exc)
+                if wants_json(request):
+                    response = JSONResponse(
+                        exc.to_dict(), status_code=exc.status_code, headers=exc.headers
+                    )
+                else:
+                    response = error_response(request, exc)
             except RequestValidationError as exc:
                 # A malformed id in the URL is an unknown page, like a foreign one.
                 if any(err.get("loc", ("",))[0] == "path" for err in exc.errors()):
                     response = not_found(request)
+                elif wants_json(request):
+                    body = {"code": "validation_error", "message": _first_error(exc)}
+                    response = JSONResponse({"error": body}, status_code=422)
                 else:
                     response = _error_page(request, 422, "Invalid input", _first_error(exc))
             return secure_headers(response)

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
+from sqlalchemy import ColumnElement, Select, delete, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import UUID, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
@@ -120,6 +120,36 @@ async def delete_lead(
     return result.scalar_one_or_none() is not None
 
 
+SEARCH_GRAM_LENGTH = 3
+# Above this many leads estimated to hold a search's trigrams, the index is not asked: the
+# newest leads hold the first page at once, and only the total reads them all.
+SEARCH_INDEX_MAX_ROWS = 1000
+
+
+async def search_uses_index(session: AsyncSession, q: str | None) -> bool:
+    """Whether the search for ``q`` goes through the trigram index (migration 0011b1): 3 or more
+    characters whose trigrams the planner expects in few of this workspace's leads."""
+    if not q or len(q) < SEARCH_GRAM_LENGTH:
+        return False
+    estimate = await session.execute(select(func.tb_lead_search_estimate(q)))
+    rows = estimate.scalar_one()
+    return rows is not None and float(rows) <= SEARCH_INDEX_MAX_ROWS
+
+
+def _search(q: str, *, indexed: bool) -> ColumnElement[bool]:
+    """Email or name contains ``q``, ignoring case (LIKE wildcards in ``q`` are literal).
+    ``indexed``: the GIN index of trigrams (``search_grams``, migration 0011b1) finds the rows,
+    through the migration's function (under row-level security a query's own ``@>`` could not
+    use the index: the operator is not leakproof); the function applies the same exact test and
+    returns ids, which the primary key finds."""
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    if not indexed:
+        lowered = func.lower(pattern)
+        return or_(func.lower(Lead.email).like(lowered), func.lower(Lead.name).like(lowered))
+    found = func.tb_lead_search_candidates(q, pattern, type_=UUID(as_uuid=True))
+    return Lead.id.in_(select(found))
+
+
 def _lead_query(
     workspace_id: uuid.UUID,
     *,
@@ -127,13 +157,13 @@ def _lead_query(
     q: str | None,
     created_after: datetime | None,
     created_before: datetime | None,
+    indexed: bool = False,
 ) -> Select[Lead]:
     stmt = select(Lead).where(Lead.workspace_id == workspace_id)
     if status:
         stmt = stmt.where(Lead.status == status)
     if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(Lead.email.ilike(pattern), Lead.name.ilike(pattern)))
+        stmt = stmt.where(_search(q, indexed=indexed))
     if created_after:
         stmt = stmt.where(Lead.created_at >= created_after)
     if created_before:
@@ -159,6 +189,7 @@ async def list_leads(
         q=q,
         created_after=created_after,
         created_before=created_before,
+        indexed=await search_uses_index(session, q),
     )
     stmt = newest_first(stmt, Lead, after=cursor, limit=limit)
     return list((await session.execute(stmt)).scalars())
@@ -179,6 +210,7 @@ async def count_leads(
         q=q,
         created_after=created_after,
         created_before=created_before,
+        indexed=await search_uses_index(session, q),
     ).subquery()
     return int((await session.execute(select(func.count()).select_from(inner))).scalar_one())
 

@@ -6,8 +6,8 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, DateTime, ForeignKey, Integer, String, Text
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy import BigInteger, Computed, Date, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models import Base, new_id, utcnow
@@ -111,6 +111,13 @@ class Lead(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    # The trigrams of lower(email) and lower(name), kept by PostgreSQL, GIN-indexed: the search
+    # (migration 0011b1). Never loaded with a lead.
+    search_grams: Mapped[list[int]] = mapped_column(
+        ARRAY(BigInteger),
+        Computed("tb_search_grams(email, name)", persisted=True),
+        deferred=True,
     )
 
 

@@ -1,18 +1,32 @@
-"""Plan and usage: each quota as a meter, the subscription, payment history, cancel/resume."""
+"""Plan and usage: each quota as a meter, the subscription, payment history, upgrade through
+Razorpay Checkout, cancel at period end and resume.
+
+Upgrading: our script (static/checkout.js) posts the chosen plan to ``plan/order`` (the billing
+service creates the Razorpay order), opens Checkout with it, and posts Checkout's signed answer
+to ``plan/verify`` (the same service as the JSON API's verify). Both answer JSON to that script.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.deps import SessionDep
-from billing import catalog, subscriptions
-from billing.schemas import PaymentOut
-from dashboard.pages.common import PageDep
-from dashboard.web import PageRoute, redirect, render
+from billing import catalog, orders, subscriptions
+from billing.provider import PaymentProvider
+from billing.schemas import PaymentOut, PeriodIn, SubscriptionOut, VerifyIn
+from billing.signatures import BillingDisabled
+from core.errors import ValidationFailed
+from dashboard.pages.common import Page, PageDep, form_fields
+from dashboard.web import PageRoute, checkout_csp, redirect, render, runtime_of, wants_json
 from workspaces import usage
 from workspaces.permissions import Action, allowed, kind_of
+from workspaces.plans import PLAN_RANK, PLANS
 
 router = APIRouter(route_class=PageRoute)
 
@@ -22,12 +36,33 @@ METRIC_LABELS = {
     "documents": "Documents",
     "chunks": "Knowledge chunks",
 }
+NO_SCRIPT = "Paying opens Razorpay Checkout, which needs JavaScript in this browser."
+
+
+class UpgradeForm(BaseModel):
+    """The plan an owner wants; the amount always comes from the catalog."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    plan: str = Field(min_length=1, max_length=32)
+    period: PeriodIn = "monthly"
+
+
+def _upgrades(effective_plan: str) -> list[dict[str, Any]]:
+    """The plans above the one in effect that can be bought, with their prices per period."""
+    rank = PLAN_RANK.get(effective_plan, 0)
+    return [
+        {"code": p.code, "name": p.name, "prices": p.prices}
+        for p in catalog.list_plans()
+        if p.purchasable and PLAN_RANK.get(p.code, 0) > rank
+    ]
 
 
 @router.get("/w/{workspace_id}/plan")
 async def plan_page(request: Request, page: PageDep, session: SessionDep) -> Response:
     report = await usage.usage_report(session, page.access.workspace)
-    billing_enabled = request.app.state.runtime.settings.billing_enabled
+    settings = request.app.state.runtime.settings
+    billing_enabled = settings.billing_enabled
     may_manage = allowed(
         Action.BILLING_MANAGE,
         kind=kind_of(page.access),
@@ -37,6 +72,10 @@ async def plan_page(request: Request, page: PageDep, session: SessionDep) -> Res
     payments: list[PaymentOut] = []
     if billing_enabled and may_manage:
         payments, _ = await subscriptions.list_payments(session, page.access, limit=20, before=None)
+    upgrades = _upgrades(subscription.effective_plan) if billing_enabled and may_manage else []
+    # Checkout's script (another origin) only where it is used: an owner's plan page with
+    # something to buy; the CSP of that page alone allows its origin.
+    script_url = settings.razorpay_checkout_script_url if upgrades else None
     return render(
         request,
         "plan.html",
@@ -47,21 +86,111 @@ async def plan_page(request: Request, page: PageDep, session: SessionDep) -> Res
             "plans": catalog.list_plans(),
             "subscription": subscription,
             "payments": payments,
+            "upgrades": upgrades,
+            "checkout_script_url": script_url,
             "billing_enabled": billing_enabled,
             "may_manage": may_manage,
             "now": datetime.now(UTC),
             "notice": request.query_params.get("notice", "")[:100],
         },
+        headers={"Content-Security-Policy": checkout_csp(script_url)} if script_url else None,
     )
+
+
+def _provider(request: Request) -> PaymentProvider:
+    payments = runtime_of(request).payments
+    if payments is None:
+        raise BillingDisabled(
+            "Billing is not configured on this server: set RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET"
+        )
+    return payments
+
+
+def _invalid(exc: ValidationError) -> ValidationFailed:
+    details = [
+        {"field": ".".join(str(p) for p in err["loc"]), "message": str(err["msg"])}
+        for err in exc.errors()
+    ]
+    return ValidationFailed(details=details)
+
+
+def _plan_name(code: str) -> str:
+    plan = PLANS.get(code)
+    return plan.name if plan is not None else code
+
+
+def _until(subscription: SubscriptionOut) -> str:
+    end = subscription.current_period_end
+    return end.strftime("%Y-%m-%d") if end is not None else "the end of the period"
+
+
+def _back(page: Page, notice: str) -> str:
+    return page.url("plan") + "?notice=" + quote(notice[:100])
+
+
+@router.post("/w/{workspace_id}/plan/order")
+async def create_order(request: Request, page: PageDep, session: SessionDep) -> Response:
+    """A Razorpay order for the chosen plan, and what Checkout needs to open on it."""
+    if not wants_json(request):  # a form posted without our script: no order is created
+        return redirect(request, _back(page, NO_SCRIPT))
+    provider = _provider(request)
+    try:
+        wanted = UpgradeForm.model_validate(await form_fields(request))
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    order = await orders.create_order(
+        session, page.access, plan=wanted.plan, period=wanted.period, provider=provider
+    )
+    user = request.state.chrome["user"]
+    return JSONResponse(
+        {
+            "razorpay_order_id": order.razorpay_order_id,
+            "key_id": provider.key_id,
+            "amount": order.amount,
+            "currency": order.currency,
+            "name": "TrulyBot",
+            "description": f"{_plan_name(order.plan)} plan, {order.period}",
+            "prefill": {"email": user.email},
+            "verify_url": page.url("plan/verify"),
+        }
+    )
+
+
+@router.post("/w/{workspace_id}/plan/verify")
+async def verify(request: Request, page: PageDep, session: SessionDep) -> Response:
+    """Checkout's answer (payment id, order id, signature): checked by the billing service, which
+    grants the plan; a bad signature is 400 ``invalid_signature`` and changes nothing."""
+    settings = runtime_of(request).settings
+    if not settings.billing_enabled or settings.razorpay_key_secret is None:
+        raise BillingDisabled("Billing is not configured on this server")
+    try:
+        answer = VerifyIn.model_validate(await form_fields(request))
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    _, sub = await orders.verify_checkout(
+        session,
+        page.access,
+        razorpay_order_id=answer.razorpay_order_id,
+        razorpay_payment_id=answer.razorpay_payment_id,
+        razorpay_signature=answer.razorpay_signature,
+        key_secret=settings.razorpay_key_secret,
+    )
+    view = subscriptions.subscription_view(sub, sub.plan, datetime.now(UTC))
+    notice = f"Payment received: the {_plan_name(view.plan)} plan is active until {_until(view)}."
+    url = _back(page, notice)
+    if wants_json(request):
+        return JSONResponse({"plan": view.plan, "redirect": url})
+    return redirect(request, url)
 
 
 @router.post("/w/{workspace_id}/plan/cancel")
 async def cancel(request: Request, page: PageDep, session: SessionDep) -> Response:
-    await subscriptions.cancel_at_period_end(session, page.access, downgrade_to=None)
-    return redirect(request, page.url("plan") + "?notice=Cancelled+at+the+end+of+the+period")
+    view = await subscriptions.cancel_at_period_end(session, page.access, downgrade_to=None)
+    notice = f"Cancelled: the {_plan_name(view.plan)} plan stays active until {_until(view)}."
+    return redirect(request, _back(page, notice))
 
 
 @router.post("/w/{workspace_id}/plan/resume")
 async def resume(request: Request, page: PageDep, session: SessionDep) -> Response:
     await subscriptions.resume(session, page.access)
-    return redirect(request, page.url("plan") + "?notice=Subscription+resumed")
+    return redirect(request, _back(page, "Subscription resumed"))

@@ -1,0 +1,244 @@
+"""The dashboard's plan page buys through Razorpay Checkout: its routes create the order and verify
+Checkout's answer through the billing services (against the fake Razorpay API), with CSRF, the
+owner role and a verified email; the page's CSP allows Checkout's script origin there only.
+The browser half (the stand-in Checkout in Chromium) is tests/e2e/test_dashboard_checkout.py."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from api.runtime import Runtime
+from core.config import Settings
+from core.db import Database
+from tests.billing.conftest import order_row, sub_row, wrong_signature
+from tests.conftest import Owner, client_for, join, make_settings, signup
+from tests.dashboard.conftest import PASSWORD, WebOwner, csrf_of
+from tests.fakes.razorpay_server import FakeRazorpay, checkout_signature
+from workspaces.plans import PLANS
+
+JSON = {"Accept": "application/json"}
+RAZORPAY_SCRIPT = "https://checkout.razorpay.com/v1/checkout.js"
+
+
+async def web_login(client: httpx.AsyncClient, email: str, password: str) -> WebOwner:
+    """Log in through the dashboard's form, as a browser does; lands on the first workspace."""
+    page = await client.get("/app/login")
+    login = await client.post(
+        "/app/login",
+        data={"csrf_token": csrf_of(page.text), "email": email, "password": password},
+    )
+    assert login.status_code == 303, login.text
+    landing = await client.get(login.headers["location"])
+    location = landing.headers["location"]
+    home = await client.get(location)
+    assert home.status_code == 200, home.text
+    return WebOwner(
+        client=client,
+        email=email,
+        workspace_id=location.rstrip("/").split("/")[-1],
+        csrf=csrf_of(home.text),
+    )
+
+
+async def web_owner(client: httpx.AsyncClient, *, verify: bool = True) -> tuple[Owner, WebOwner]:
+    owner = await signup(client, "Checkout Co", verify=verify)
+    assert owner.password == PASSWORD
+    return owner, await web_login(client, owner.email, owner.password)
+
+
+async def order(web: WebOwner, plan: str = "starter", **kwargs: Any) -> httpx.Response:
+    return await web.post(
+        web.url("plan/order"), {"plan": plan, "period": "monthly"}, headers=JSON, **kwargs
+    )
+
+
+def orders_created(fake: FakeRazorpay) -> int:
+    return sum(1 for r in fake.requests if r.method == "POST" and r.path == "/v1/orders")
+
+
+@pytest.fixture
+async def web(bclient: httpx.AsyncClient) -> WebOwner:
+    return (await web_owner(bclient))[1]
+
+
+async def test_plan_page_offers_upgrades_and_allows_checkouts_script_there_only(
+    web: WebOwner,
+) -> None:
+    page = await web.client.get(web.url("plan"))
+    assert page.status_code == 200, page.text
+    assert "Upgrade to Starter" in page.text
+    assert "Upgrade to Pro" in page.text
+    assert f'<script src="{RAZORPAY_SCRIPT}" defer></script>' in page.text
+    assert '<script src="/app/static/checkout.js" defer></script>' in page.text
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self' https://checkout.razorpay.com;" in csp
+    assert "frame-src 'self' https://api.razorpay.com https://checkout.razorpay.com;" in csp
+    assert "connect-src 'self';" in csp  # nothing else widens
+    leads = await web.client.get(web.url("leads"))
+    assert "razorpay" not in leads.headers["content-security-policy"]
+    assert "checkout.js" not in leads.text
+    script = await web.client.get("/app/static/checkout.js")
+    assert script.status_code == 200
+    assert "new window.Razorpay(" in script.text
+
+
+async def test_order_route_creates_the_catalog_priced_order_checkout_opens(
+    web: WebOwner, fake: FakeRazorpay
+) -> None:
+    response = await order(web, "pro")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["razorpay_order_id"] in fake.orders
+    assert body["key_id"] == fake.key_id
+    assert (
+        body["amount"]
+        == PLANS["pro"].price("monthly")
+        == fake.orders[body["razorpay_order_id"]]["amount"]
+    )
+    assert body["currency"] == "INR"
+    assert body["prefill"] == {"email": web.email}
+    assert body["verify_url"] == web.url("plan/verify")
+
+
+async def test_order_route_refuses_without_csrf_a_bad_plan_and_a_plain_form(
+    web: WebOwner, fake: FakeRazorpay
+) -> None:
+    before = orders_created(fake)
+    no_token = await web.client.post(
+        web.url("plan/order"), data={"plan": "starter", "period": "monthly"}, headers=JSON
+    )
+    assert no_token.status_code == 403
+    assert no_token.json()["error"]["code"] == "csrf_failed"
+    bad_plan = await order(web, "free")
+    assert bad_plan.status_code == 422
+    assert bad_plan.json()["error"]["code"] == "plan_not_purchasable"
+    bad_period = await web.post(
+        web.url("plan/order"), {"plan": "pro", "period": "weekly"}, headers=JSON
+    )
+    assert bad_period.status_code == 422
+    assert bad_period.json()["error"]["code"] == "validation_error"
+    # Without our script (a plain form post) no order is created: Checkout needs the script.
+    plain = await web.post(web.url("plan/order"), {"plan": "starter", "period": "monthly"})
+    assert plain.status_code == 303
+    assert "JavaScript" in (await web.client.get(plain.headers["location"])).text
+    assert orders_created(fake) == before
+
+
+async def test_unverified_owner_is_told_to_confirm_the_email(bclient: httpx.AsyncClient) -> None:
+    _, web = await web_owner(bclient, verify=False)
+    refused = await order(web)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "email_unverified"
+
+
+async def test_members_see_no_buttons_and_are_refused(
+    bclient: httpx.AsyncClient, billing_runtime: Runtime, fake: FakeRazorpay
+) -> None:
+    owner, web = await web_owner(bclient)
+    person = await signup(bclient, "Elsewhere")
+    await join(bclient, owner, person, "member")
+    async with client_for(billing_runtime) as member_client:
+        member = await web_login(member_client, person.email, person.password)
+        member.workspace_id = web.workspace_id
+        page = await member_client.get(member.url("plan"))
+        assert page.status_code == 200, page.text
+        assert "Upgrade to" not in page.text
+        assert "Cancel at period end" not in page.text
+        assert "razorpay" not in page.headers["content-security-policy"]
+        member.csrf = csrf_of(page.text)
+        before = orders_created(fake)
+        refused = await order(member)
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "insufficient_role"
+        verify = await member.post(
+            member.url("plan/verify"),
+            {
+                "razorpay_order_id": "order_x",
+                "razorpay_payment_id": "pay_x",
+                "razorpay_signature": "0" * 64,
+            },
+            headers=JSON,
+        )
+        assert verify.status_code == 403
+        cancel = await member.post(member.url("plan/cancel"))
+        assert cancel.status_code == 403
+        assert orders_created(fake) == before
+
+
+async def test_verify_refuses_a_bad_signature_and_a_missing_csrf_token_changing_nothing(
+    web: WebOwner, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    created = (await order(web)).json()
+    order_id = created["razorpay_order_id"]
+    payment = fake.capture_payment(order_id)
+    good = checkout_signature(order_id, payment["id"], fake.key_secret)
+    answer = {
+        "razorpay_order_id": order_id,
+        "razorpay_payment_id": payment["id"],
+        "razorpay_signature": wrong_signature(good),
+    }
+    bad = await web.post(web.url("plan/verify"), answer, headers=JSON)
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "invalid_signature"
+    no_token = await web.client.post(
+        web.url("plan/verify"), data={**answer, "razorpay_signature": good}, headers=JSON
+    )
+    assert no_token.status_code == 403
+    assert (await order_row(owner_db, order_id))["status"] == "created"
+    assert (await sub_row(owner_db, web.workspace_id)).get("plan") in (None, "free")
+    page = await web.client.get(web.url("plan"))
+    assert "Plan in effect: <strong>free</strong>" in page.text
+    assert "Payment history" not in page.text
+
+
+async def test_checkouts_answer_grants_the_plan_and_cancel_keeps_it_until_the_period_end(
+    web: WebOwner, fake: FakeRazorpay
+) -> None:
+    order_id = (await order(web)).json()["razorpay_order_id"]
+    payment = fake.capture_payment(order_id)
+    answer = {
+        "razorpay_order_id": order_id,
+        "razorpay_payment_id": payment["id"],
+        "razorpay_signature": checkout_signature(order_id, payment["id"], fake.key_secret),
+    }
+    verified = await web.post(web.url("plan/verify"), answer, headers=JSON)
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["plan"] == "starter"
+    page = await web.client.get(verified.json()["redirect"])
+    assert "Payment received: the Starter plan is active until" in page.text
+    assert "Plan in effect: <strong>starter</strong>" in page.text
+    assert "Payment history" in page.text
+    assert "INR 999.00" in page.text
+    assert "Upgrade to Pro" in page.text
+    assert "Upgrade to Starter" not in page.text
+    # Cancel at period end (the form htmx confirms first): still starter, "active until".
+    cancelled = await web.post(web.url("plan/cancel"))
+    assert cancelled.status_code == 303
+    shown = await web.client.get(cancelled.headers["location"])
+    until = re.search(r"stays active until (\d{4}-\d{2}-\d{2})", shown.text)
+    assert until, shown.text
+    assert 'active until <time datetime="' in shown.text
+    assert "Plan in effect: <strong>starter</strong>" in shown.text
+    assert "Keep my subscription" in shown.text
+
+
+def test_checkout_script_url_setting_is_checked() -> None:
+    assert make_settings().razorpay_checkout_script_url == RAZORPAY_SCRIPT
+    local = make_settings(razorpay_checkout_script_url="http://127.0.0.1:9/v1/checkout.js")
+    assert local.razorpay_checkout_script_url.startswith("http://127.0.0.1")
+    for bad in ("javascript:alert(1)", "https://x.example/a.js' onload='x", "https://a.b/x;y"):
+        with pytest.raises(ValidationError, match="RAZORPAY_CHECKOUT_SCRIPT_URL"):
+            make_settings(razorpay_checkout_script_url=bad)
+    with pytest.raises(ValidationError, match="https:// URL in production"):
+        Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            environment="production",
+            jwt_secret="p-" + "abcdefghijklmnopqrstuvwxyz0123456789",
+            public_base_url="https://bot.example.com",
+            razorpay_checkout_script_url="http://127.0.0.1:9/v1/checkout.js",
+        )
