@@ -146,14 +146,21 @@ async def describe(
     elif kind in ("quota.80", "quota.100"):
         metric = str(data.get("metric", "usage"))
         used, limit = data.get("used"), data.get("limit")
+        stored = bool(data.get("stored"))  # documents, chunks: what is stored, not monthly
         if kind == "quota.80":
-            subject = f"{metric.capitalize()} at 80% of your monthly quota"
+            quota = "your plan's limit" if stored else "your monthly quota"
+            subject = f"{metric.capitalize()} at 80% of {quota}"
         else:
             subject = f"{metric.capitalize()} quota reached"
-        lines = [
-            f"{used} of {limit} {metric} used in {data.get('month')} ({data.get('plan')} plan)."
-        ]
-        if kind == "quota.100":
+        if stored:
+            lines = [f"{used} of {limit} {metric} stored ({data.get('plan')} plan)."]
+        else:
+            lines = [
+                f"{used} of {limit} {metric} used in {data.get('month')} ({data.get('plan')} plan)."
+            ]
+        if kind == "quota.100" and stored:
+            lines.append(f"New {metric} are refused until you remove some.")
+        elif kind == "quota.100":
             lines.append(f"New {metric} are refused until the quota resets next month.")
         lines.append("Upgrade your plan to raise the limit.")
         link = f"{page}/plan"
