@@ -1,12 +1,14 @@
 """Stored-quota notifications: ingesting documents past 80% and to 100% of the plan's documents
-quota mails the owner once per crossing (real SMTP server); usage that falls below the threshold
-and crosses it again mails again; documents finishing at the same time cross once."""
+quota (and of a small chunks quota) mails the owner once per crossing (real SMTP server); usage
+that falls below the threshold and crosses it again mails again; documents finishing at the same
+time cross once."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import text
@@ -15,6 +17,7 @@ from core.db import Database
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from tests.fakes.smtp import SmtpServer
 from tests.workspaces.test_notifications import World, _address, world
+from workspaces.plans import PLANS
 
 LIMIT = 20  # the free plan's documents quota: 80% is the 16th document
 
@@ -128,3 +131,25 @@ async def test_documents_finishing_together_cross_80_percent_once(
         await w.settle()
         assert await _ingested(owner_db, owner) == 18
         assert await _subjects(w, owner) == [EIGHTY]
+
+
+async def test_chunks_past_80_and_to_100_mail_once_each(
+    free: World, owner_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan of 10 chunks (each document here makes one): the 8th and the 10th chunk mail."""
+    small = replace(PLANS["free"], limits={**PLANS["free"].limits, "chunks": 10})
+    monkeypatch.setitem(PLANS, "free", small)
+    w = free
+    owner = await signup(w.client, "Acme")
+    await _add(w, owner, 7)
+    assert await _subjects(w, owner) == []
+    await _add(w, owner, 1)
+    assert await _subjects(w, owner) == ["[Acme] Chunks at 80% of your plan's limit"]
+    await _add(w, owner, 2)
+    assert await _ingested(owner_db, owner) == 10
+    mails = await w.notices(owner.email)
+    assert [str(m.message["Subject"]) for m in mails] == [
+        "[Acme] Chunks at 80% of your plan's limit",
+        "[Acme] Chunks quota reached",
+    ]
+    assert "10 of 10 chunks stored (free plan)." in mails[1].text
