@@ -133,15 +133,20 @@ async def describe(
         lines = ["A visitor asked for a human in a conversation with your bot."]
     elif kind in ("payment.captured", "payment.failed"):
         plan = data.get("plan") or "your"
+        known = isinstance(data.get("amount"), int)  # a halted subscription names no payment
         if kind == "payment.captured":
             subject = f"Payment received: {_money(data)}"
             lines = [f"We received {_money(data)} for the {plan} plan."]
         else:
-            subject = f"Payment failed: {_money(data)}"
-            lines = [f"A payment of {_money(data)} for the {plan} plan failed."]
+            subject = f"Payment failed: {_money(data)}" if known else "Payment failed"
+            money = f" of {_money(data)}" if known else ""
+            lines = [f"A payment{money} for the {plan} plan failed."]
             if data.get("reason"):
                 lines.append(f"Reason: {str(data['reason'])[:300]}")
-        lines.append(f"Payment id: {data.get('payment_id', '')}")
+        if data.get("payment_id"):
+            lines.append(f"Payment id: {data['payment_id']}")
+        if data.get("subscription_id"):
+            lines.append(f"Razorpay subscription: {data['subscription_id']}")
         link = f"{page}/plan"
     elif kind in ("quota.80", "quota.100"):
         metric = str(data.get("metric", "usage"))

@@ -136,7 +136,10 @@ async def test_recurring_charges_and_failures_mail_the_owners_once_per_payment(
     renewal = next(m for m in failures if str(failed["id"]) in m.text)
     assert "Reason: Payment failed" in renewal.text
     halt = next(m for m in failures if m is not renewal)
+    assert halt.message["Subject"] == "[Acme] Payment failed"
+    assert "A payment for the free plan failed." in halt.text
     assert "Reason: Every retry of the renewal charge failed" in halt.text
+    assert f"Razorpay subscription: {sub['id']}" in halt.text
     # The subscription names its workspace: nobody else hears about it.
     assert await _payment_mails(runtime, smtp, stranger.email) == []
 
