@@ -13,11 +13,12 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal, cast
+from typing import Any, Final, Literal, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import repository as repo
+from billing.models import Subscription
 from billing.state import (
     ORDER_EVENTS,
     PAYMENT_SUCCESS_EVENTS,
@@ -322,17 +323,12 @@ async def _notify_payment(
 # --- subscription events -----------------------------------------------------------------------
 
 
-async def apply_subscription_event(
-    session: AsyncSession, event: BillingEvent, *, notes_workspace_id: object, event_key: str
-) -> Applied:
-    """Apply a ``subscription.*`` event to the workspace linked to its Razorpay subscription.
-
-    The first event of a Razorpay subscription links it to the workspace named in the (signed)
-    subscription's ``notes.workspace_id``, passed here as ``notes_workspace_id``.
-    """
-    sub_id = event.subscription_id
-    if not sub_id:
-        return Applied("ignored", "unknown_subscription")
+async def _subscription_workspace(
+    session: AsyncSession, sub_id: str, *, notes_workspace_id: object, event_key: str
+) -> tuple[uuid.UUID, Subscription] | Applied:
+    """The workspace linked to the Razorpay subscription ``sub_id`` (tenant set) and its
+    subscription row, locked; the first event of a subscription links it to the workspace in its
+    (signed) ``notes.workspace_id``. What to record instead when it is not ours or conflicts."""
     await set_tenant(session, lookup=sub_id)
     workspace_id = await repo.find_subscription_workspace(session, sub_id)
     link = False
@@ -354,8 +350,93 @@ async def apply_subscription_event(
         if sub.razorpay_subscription_id not in (None, sub_id):
             return Applied("rejected", "subscription_conflict", sub_id, workspace_id=workspace_id)
         await repo.update_subscription(session, workspace_id, razorpay_subscription_id=sub_id)
-    old = subscription_state(sub)
-    new, decision = apply_event(old, event)
-    if new != old:
-        await _save_state(session, workspace_id, old, new, payment_applied=False)
-    return Applied(decision.outcome, decision.reason, decision.detail, workspace_id=workspace_id)
+    return workspace_id, sub
+
+
+async def apply_subscription_event(
+    session: AsyncSession,
+    event: BillingEvent,
+    *,
+    notes_workspace_id: object,
+    event_key: str,
+    payment_entity: Mapping[str, Any] | None = None,
+) -> Applied:
+    """Apply a Razorpay subscription's event to the workspace linked to it: a status event
+    (``subscription.*``), a recurring charge (``subscription.charged``) or a failed recurring
+    payment (``payment.failed`` carrying the subscription).
+
+    Recurring charges are not tied to an order of ours (we do not map Razorpay plans to ours), so
+    they change no plan: they are recorded as ``ignored`` / ``recurring_charge`` and tell the
+    owners (``payment.captured``). A failed recurring payment, ``subscription.pending`` and
+    ``subscription.halted`` set ``past_due`` and tell the owners ``payment.failed``.
+    """
+    sub_id = event.subscription_id
+    if not sub_id:
+        return Applied("ignored", "unknown_subscription")
+    found = await _subscription_workspace(
+        session, sub_id, notes_workspace_id=notes_workspace_id, event_key=event_key
+    )
+    if isinstance(found, Applied):
+        return found
+    workspace_id, sub = found
+    if event.name in PAYMENT_SUCCESS_EVENTS:
+        decision = Decision("ignored", "recurring_charge", "no order of ours: plan unchanged")
+    else:
+        old = subscription_state(sub)
+        new, decision = apply_event(old, event)
+        if new != old:
+            await _save_state(session, workspace_id, old, new, payment_applied=False)
+    await _notify_recurring(
+        session, workspace_id, event, payment_entity or {}, sub.plan, event_key=event_key
+    )
+    return Applied(
+        decision.outcome,
+        decision.reason,
+        decision.detail,
+        workspace_id=workspace_id,
+        razorpay_payment_id=event.payment_id,
+    )
+
+
+RECURRING_FAILURES: Final = frozenset(
+    {"payment.failed", "subscription.pending", "subscription.halted"}
+)
+
+
+async def _notify_recurring(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    event: BillingEvent,
+    payment_entity: Mapping[str, Any],
+    plan: str,
+    *,
+    event_key: str,
+) -> None:
+    """``payment.captured`` for a recurring charge, ``payment.failed`` for a failed one, keyed
+    by the payment id (``payment.failed`` and the ``subscription.pending`` that carries the same
+    payment are one mail), or by the event id for a status event without a payment."""
+    if event.name in PAYMENT_SUCCESS_EVENTS:
+        kind: notifications.Kind = "payment.captured"
+    elif event.name in RECURRING_FAILURES:
+        kind = "payment.failed"
+    else:
+        return
+    key = event.payment_id[:64] if event.payment_id else f"event:{event_key}"
+    data: dict[str, Any] = {
+        "payment_id": event.payment_id[:64] if event.payment_id else "",
+        "amount": bounded_int(event.amount) or bounded_int(payment_entity.get("amount")),
+        "currency": _short(event.currency, 3) or _short(payment_entity.get("currency"), 3),
+        "plan": plan,
+        "subscription_id": (event.subscription_id or "")[:64],
+    }
+    if kind == "payment.failed":
+        data["reason"] = _short(payment_entity.get("error_description"), 300) or (
+            _RECURRING_REASONS.get(event.name)
+        )
+    await notifications.emit(session, workspace_id, kind, key, data)
+
+
+_RECURRING_REASONS: Final[Mapping[str, str]] = {
+    "subscription.pending": "The renewal charge failed; Razorpay will retry it.",
+    "subscription.halted": "Every retry of the renewal charge failed; the subscription is halted.",
+}

@@ -36,6 +36,9 @@ from billing.state import (
 )
 from core.db import set_tenant
 
+# Payment events that may belong to a Razorpay subscription rather than to an order of ours.
+RECURRING = frozenset({"subscription.charged", "payment.failed"})
+
 
 @dataclass(frozen=True)
 class WebhookResult:
@@ -89,13 +92,17 @@ async def _apply(
         event = event_from_webhook(payload, event_id=event_key)
     except (ValueError, OverflowError, OSError):
         return Applied("rejected", "invalid_payload", "no event name or created_at")
+    subscription = webhook_entity(payload, "subscription")
+    notes = subscription.get("notes")
+    notes_workspace_id = notes.get("workspace_id") if isinstance(notes, Mapping) else None
+    payment_entity = webhook_entity(payload, "payment")
     if event.name in SUBSCRIPTION_EVENTS:
-        notes = webhook_entity(payload, "subscription").get("notes")
         return await apply_subscription_event(
             session,
             event,
-            notes_workspace_id=notes.get("workspace_id") if isinstance(notes, Mapping) else None,
+            notes_workspace_id=notes_workspace_id,
             event_key=event_key,
+            payment_entity=payment_entity,
         )
     if event.name not in ORDER_EVENTS and event.name not in PAYMENT_SUCCESS_EVENTS:
         return Applied("ignored", "unsupported_event", event.name[:100])
@@ -106,18 +113,26 @@ async def _apply(
     if order_rzp is None and payment_id:
         await set_tenant(session, lookup=payment_id)
         order_rzp = await repo.find_payment_order_id(session, payment_id)
-    if order_rzp is None:
-        return Applied(
-            "ignored", "unknown_order", "no order of ours", razorpay_payment_id=payment_id
+    result = Applied("ignored", "unknown_order", "no order of ours", razorpay_payment_id=payment_id)
+    if order_rzp is not None:
+        result = await apply_to_order(
+            session,
+            razorpay_order_id=order_rzp,
+            event=event,
+            payment_entity=payment_entity,
+            source=source,
+            event_key=event_key,
         )
-    return await apply_to_order(
-        session,
-        razorpay_order_id=order_rzp,
-        event=event,
-        payment_entity=webhook_entity(payload, "payment"),
-        source=source,
-        event_key=event_key,
-    )
+    if result.reason == "unknown_order" and event.subscription_id and event.name in RECURRING:
+        # A recurring payment: Razorpay's order for the invoice is not one of ours.
+        return await apply_subscription_event(
+            session,
+            event,
+            notes_workspace_id=notes_workspace_id,
+            event_key=event_key,
+            payment_entity=payment_entity,
+        )
+    return result
 
 
 # --- the raw request -------------------------------------------------------------------------

@@ -133,27 +133,39 @@ async def describe(
         lines = ["A visitor asked for a human in a conversation with your bot."]
     elif kind in ("payment.captured", "payment.failed"):
         plan = data.get("plan") or "your"
+        known = isinstance(data.get("amount"), int)  # a halted subscription names no payment
         if kind == "payment.captured":
             subject = f"Payment received: {_money(data)}"
             lines = [f"We received {_money(data)} for the {plan} plan."]
         else:
-            subject = f"Payment failed: {_money(data)}"
-            lines = [f"A payment of {_money(data)} for the {plan} plan failed."]
+            subject = f"Payment failed: {_money(data)}" if known else "Payment failed"
+            money = f" of {_money(data)}" if known else ""
+            lines = [f"A payment{money} for the {plan} plan failed."]
             if data.get("reason"):
                 lines.append(f"Reason: {str(data['reason'])[:300]}")
-        lines.append(f"Payment id: {data.get('payment_id', '')}")
+        if data.get("payment_id"):
+            lines.append(f"Payment id: {data['payment_id']}")
+        if data.get("subscription_id"):
+            lines.append(f"Razorpay subscription: {data['subscription_id']}")
         link = f"{page}/plan"
     elif kind in ("quota.80", "quota.100"):
         metric = str(data.get("metric", "usage"))
         used, limit = data.get("used"), data.get("limit")
+        stored = bool(data.get("stored"))  # documents, chunks: what is stored, not monthly
         if kind == "quota.80":
-            subject = f"{metric.capitalize()} at 80% of your monthly quota"
+            quota = "your plan's limit" if stored else "your monthly quota"
+            subject = f"{metric.capitalize()} at 80% of {quota}"
         else:
             subject = f"{metric.capitalize()} quota reached"
-        lines = [
-            f"{used} of {limit} {metric} used in {data.get('month')} ({data.get('plan')} plan)."
-        ]
-        if kind == "quota.100":
+        if stored:
+            lines = [f"{used} of {limit} {metric} stored ({data.get('plan')} plan)."]
+        else:
+            lines = [
+                f"{used} of {limit} {metric} used in {data.get('month')} ({data.get('plan')} plan)."
+            ]
+        if kind == "quota.100" and stored:
+            lines.append(f"New {metric} are refused until you remove some.")
+        elif kind == "quota.100":
             lines.append(f"New {metric} are refused until the quota resets next month.")
         lines.append("Upgrade your plan to raise the limit.")
         link = f"{page}/plan"

@@ -116,6 +116,31 @@ async def insert_event(
     return result.scalar_one_or_none() is not None
 
 
+async def lock_stored_quotas(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+    """Until the transaction ends, one transaction per workspace judges stored-quota crossings:
+    the next one counts after this one committed (READ COMMITTED)."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('stored_quota'), hashtext(:ws))"),
+        {"ws": str(workspace_id)},
+    )
+
+
+async def last_crossing(
+    session: AsyncSession, workspace_id: uuid.UUID, kind: str, key_prefix: str
+) -> int:
+    """The highest crossing number of the events keyed ``<key_prefix><n>``; 0 when none."""
+    result = await session.execute(
+        text(
+            "SELECT coalesce(max(substr(dedupe_key, length(:prefix) + 1)::int), 0)"
+            " FROM notification_events"
+            " WHERE workspace_id = :ws AND kind = :kind AND starts_with(dedupe_key, :prefix)"
+            " AND substr(dedupe_key, length(:prefix) + 1) ~ '^[0-9]{1,9}$'"
+        ),
+        {"ws": workspace_id, "kind": kind, "prefix": key_prefix},
+    )
+    return int(result.scalar_one())
+
+
 async def claim_pending(
     session: AsyncSession, workspace_id: uuid.UUID, *, limit: int
 ) -> list[EventRow]:

@@ -222,6 +222,49 @@ async def quota_used(
             )
 
 
+STORED_METRICS: Final[tuple[Metric, ...]] = ("documents", "chunks")
+
+
+async def lock_stored_quotas(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+    """Take before counting what ``stored_quota_used`` compares (held until the commit), so two
+    ingestions finishing at once see each other's counts and a crossing is judged once."""
+    await repo.lock_stored_quotas(session, workspace_id)
+
+
+async def stored_quota_used(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    plan_code: str,
+    before: Mapping[Metric, int],
+    after: Mapping[Metric, int],
+) -> None:
+    """After an ingestion changed what is stored: emit ``quota.80`` / ``quota.100`` for each
+    stored quota (documents, chunks) that ``before -> after`` crossed upwards.
+
+    Stored counts do not reset monthly, so each upward crossing is its own event, keyed
+    ``stored:<metric>:<n>`` with ``n`` one more than the last crossing's: usage that falls below
+    the threshold (documents deleted) and rises again mails again, while two ingestions finishing
+    at once, serialized by ``lock_stored_quotas``, see one crossing."""
+    plan = get_plan(plan_code)
+    for metric in STORED_METRICS:
+        if metric not in after:
+            continue
+        limit = plan.limit(metric)
+        used = after[metric]
+        for percent in quota_thresholds(limit, before.get(metric, used), used):
+            kind: Kind = "quota.80" if percent == 80 else "quota.100"
+            prefix = f"stored:{metric}:"
+            crossing = await repo.last_crossing(session, workspace_id, kind, prefix) + 1
+            await emit(
+                session,
+                workspace_id,
+                kind,
+                f"{prefix}{crossing}",
+                {"metric": metric, "limit": limit, "used": used, "plan": plan_code, "stored": True},
+            )
+
+
 # --- preferences ------------------------------------------------------------------------------
 
 

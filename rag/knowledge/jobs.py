@@ -34,7 +34,7 @@ from rag.knowledge import indexing
 from rag.knowledge.chunking import EMBED_FORMAT, Piece, chunk_document, stored_embedding_text
 from rag.knowledge.embeddings import Embedder
 from rag.knowledge.fetch import fetch_url
-from rag.knowledge.limits import check_chunk_quota, parse_limits
+from rag.knowledge.limits import check_chunk_quota, notify_stored_quotas, parse_limits
 from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parsing import parse_isolated
 from rag.knowledge.repository import chunks as chunk_repo
@@ -338,6 +338,7 @@ async def _process(
             raise _Superseded
         await check_chunk_quota(session, workspace, doc_id, len(rows))
         was_counted = current.counted
+        own_chunks = await chunk_repo.count_chunks(session, ws, of_document=doc_id)
         await chunk_repo.replace_chunks(session, ws, doc_id, rows, leftover)
         await document_repo.update_document(
             session,
@@ -355,6 +356,12 @@ async def _process(
             counted=True,
             **loaded.validators,
             **({"body": None} if web else {}),  # a page's bytes are fetched, not kept
+        )
+        await notify_stored_quotas(
+            session,
+            workspace,
+            added_documents=0 if was_counted else 1,
+            added_chunks=len(rows) - own_chunks,
         )
         await usage.increment(session, ws, documents=0 if was_counted else 1, chunks=len(todo))
         if todo or leftover or not was_counted:

@@ -2,6 +2,8 @@
 
 - Plan quotas on stored documents and chunks (429 ``quota_exceeded``), checked when a document is
   submitted and again by the job once its chunk count is known, before anything is embedded.
+- ``notify_stored_quotas``: the owners' ``quota.80`` / ``quota.100`` mails when an ingestion
+  crosses 80% / 100% of those quotas.
 - ``parse_limits(settings)``: the bounds of parsing one document (the ``PARSE_*`` settings).
 """
 
@@ -16,8 +18,9 @@ from core.errors import QuotaExceeded
 from rag.knowledge.parsing import MIB, ParseLimits
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
-from workspaces import usage
+from workspaces import notifications, usage
 from workspaces.models import Workspace
+from workspaces.plans import get_plan
 
 
 async def check_quotas(session: AsyncSession, workspace: Workspace, *, new_documents: int) -> None:
@@ -59,6 +62,29 @@ async def check_chunk_quota(
             f" {used}: {exc.message}. Split the document, remove documents or upgrade the plan.",
             details={**(exc.details or {}), "document_chunks": chunks},
         ) from exc
+
+
+async def notify_stored_quotas(
+    session: AsyncSession, workspace: Workspace, *, added_documents: int, added_chunks: int
+) -> None:
+    """After an ingestion's writes, in its transaction: ``quota.80`` / ``quota.100`` for the
+    stored documents / chunks quotas it crossed. Documents count once ingested (``counted``), so
+    each document's first ingestion is the step that may cross; uploads still queued do not
+    count yet. Serialized per workspace until the commit (``lock_stored_quotas``)."""
+    plan_code = usage.effective_plan(workspace)
+    plan = get_plan(plan_code)
+    if plan.limit("documents") is None and plan.limit("chunks") is None:
+        return
+    await notifications.lock_stored_quotas(session, workspace.id)
+    documents = await document_repo.count_documents(session, workspace.id, ingested_only=True)
+    chunks = await chunk_repo.count_chunks(session, workspace.id)
+    await notifications.stored_quota_used(
+        session,
+        workspace.id,
+        plan_code=plan_code,
+        before={"documents": documents - added_documents, "chunks": chunks - added_chunks},
+        after={"documents": documents, "chunks": chunks},
+    )
 
 
 def parse_limits(settings: Settings) -> ParseLimits:

@@ -12,9 +12,20 @@ from redis.asyncio import Redis
 from api.runtime import Runtime
 from core.config import Settings
 from core.db import Database
-from tests.billing.conftest import create_order, new_event_id, post_webhook
+from tests.billing.conftest import (
+    create_order,
+    new_event_id,
+    post_webhook,
+    subscription,
+)
 from tests.conftest import client_for, join, make_runtime, signup
-from tests.fakes.razorpay_server import FakeRazorpay, webhook_payload
+from tests.fakes.razorpay_server import (
+    FakeRazorpay,
+    make_payment,
+    make_subscription,
+    razorpay_id,
+    webhook_payload,
+)
 from tests.fakes.smtp import Received, SmtpServer
 from workspaces import notifications
 
@@ -74,3 +85,74 @@ async def test_captured_and_failed_payments_mail_the_owners_once(
     assert failed["id"] in failed_mail.text
     # Admins may not see payments: nothing for them, whatever their settings.
     assert await _payment_mails(runtime, smtp, member.email) == []
+
+
+async def test_recurring_charges_and_failures_mail_the_owners_once_per_payment(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+) -> None:
+    """Razorpay Subscriptions: each ``subscription.charged`` payment is one "received" mail, a
+    failed renewal one "failed" mail (``payment.failed`` and the ``subscription.pending`` carrying
+    the same payment), ``subscription.halted`` without a payment one more; retries add none."""
+    runtime, client = mailing
+    owner = await signup(client, "Acme")
+    stranger = await signup(client, "Other")
+    sub = make_subscription(plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id})
+
+    def charge(status: str = "captured") -> dict[str, object]:
+        # Razorpay's invoice order for a renewal is none of ours.
+        return make_payment(order_id=razorpay_id("order"), amount=49_900, status=status)
+
+    first, second = charge(), charge()
+    for payment in (first, second):
+        payload = webhook_payload("subscription.charged", subscription=sub, payment=payment)
+        event_id = new_event_id()
+        for _ in range(2):  # retried delivery
+            response = await post_webhook(client, payload, event_id=event_id)
+            assert response.status_code == 200, response.text
+    # The same charge delivered again under another event id is still the same payment.
+    again = webhook_payload("subscription.charged", subscription=sub, payment=first)
+    assert (await post_webhook(client, again)).status_code == 200
+
+    failed = charge("failed")
+    failed["subscription_id"] = sub["id"]
+    response = await post_webhook(client, webhook_payload("payment.failed", payment=failed))
+    assert response.status_code == 200, response.text
+    pending = webhook_payload("subscription.pending", subscription=sub, payment=failed)
+    assert (await post_webhook(client, pending)).status_code == 200
+    halted = webhook_payload("subscription.halted", subscription=sub)
+    halted_id = new_event_id()
+    for _ in range(2):
+        assert (await post_webhook(client, halted, event_id=halted_id)).status_code == 200
+    assert (await subscription(client, owner))["status"] == "past_due"
+
+    mails = await _payment_mails(runtime, smtp, owner.email)
+    received = [m for m in mails if "Payment received: 499.00 INR" in str(m.message["Subject"])]
+    assert len(received) == 2
+    assert sum(str(first["id"]) in m.text for m in received) == 1
+    assert sum(str(second["id"]) in m.text for m in received) == 1
+    failures = [m for m in mails if "Payment failed" in str(m.message["Subject"])]
+    assert len(failures) == 2, [m.message["Subject"] for m in mails]
+    assert len(mails) == 4
+    renewal = next(m for m in failures if str(failed["id"]) in m.text)
+    assert "Reason: Payment failed" in renewal.text
+    halt = next(m for m in failures if m is not renewal)
+    assert halt.message["Subject"] == "[Acme] Payment failed"
+    assert "A payment for the free plan failed." in halt.text
+    assert "Reason: Every retry of the renewal charge failed" in halt.text
+    assert f"Razorpay subscription: {sub['id']}" in halt.text
+    # The subscription names its workspace: nobody else hears about it.
+    assert await _payment_mails(runtime, smtp, stranger.email) == []
+
+
+async def test_a_recurring_charge_of_an_unknown_subscription_mails_nobody(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+) -> None:
+    runtime, client = mailing
+    owner = await signup(client, "Acme")
+    sub = make_subscription(plan_id=razorpay_id("plan"))  # no notes.workspace_id
+    payment = make_payment(order_id=razorpay_id("order"), amount=49_900)
+    payload = webhook_payload("subscription.charged", subscription=sub, payment=payment)
+    response = await post_webhook(client, payload)
+    assert response.status_code == 200, response.text
+    assert response.json()["reason"] == "unknown_subscription"
+    assert await _payment_mails(runtime, smtp, owner.email) == []

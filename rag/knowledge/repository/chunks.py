@@ -36,11 +36,17 @@ def vector_text(vector: np.ndarray) -> str:
 
 
 async def count_chunks(
-    session: AsyncSession, workspace_id: uuid.UUID, *, excluding_document: uuid.UUID | None = None
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    excluding_document: uuid.UUID | None = None,
+    of_document: uuid.UUID | None = None,
 ) -> int:
     stmt = select(func.count()).select_from(Chunk).where(Chunk.workspace_id == workspace_id)
     if excluding_document is not None:
         stmt = stmt.where(Chunk.document_id != excluding_document)
+    if of_document is not None:
+        stmt = stmt.where(Chunk.document_id == of_document)
     return int((await session.execute(stmt)).scalar_one())
 
 

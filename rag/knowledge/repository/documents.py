@@ -114,10 +114,14 @@ async def delete_document(
     return result.scalar_one_or_none() is not None
 
 
-async def count_documents(session: AsyncSession, workspace_id: uuid.UUID) -> int:
-    result = await session.execute(
-        select(func.count()).select_from(Document).where(Document.workspace_id == workspace_id)
-    )
+async def count_documents(
+    session: AsyncSession, workspace_id: uuid.UUID, *, ingested_only: bool = False
+) -> int:
+    """The workspace's documents; with ``ingested_only`` those ingested at least once."""
+    stmt = select(func.count()).select_from(Document).where(Document.workspace_id == workspace_id)
+    if ingested_only:
+        stmt = stmt.where(Document.counted.is_(True))
+    result = await session.execute(stmt)
     return int(result.scalar_one())
 
 
