@@ -25,6 +25,7 @@ system-deps:
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	test -d /usr/share/doc/python3.11/html || missing="$$missing python3-doc"; \
 	test -f /usr/share/doc/git-doc/git-rebase.html || missing="$$missing git-doc"; \
+	test -x /usr/sbin/pgbouncer || missing="$$missing pgbouncer"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \

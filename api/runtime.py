@@ -118,6 +118,11 @@ async def resolve_database(settings: Settings, *, apply_migrations: bool) -> Dat
     the app role, migrate, and connect as the app role. Otherwise use what is configured."""
     if settings.database_url:
         owner = settings.migration_database_url
+        if owner and settings.database_pooler != "none" and owner == settings.database_url:
+            raise SystemExit(
+                "MIGRATION_DATABASE_URL must reach the primary directly, not through the pooler"
+                " DATABASE_URL points at (DATABASE_POOLER)"
+            )
         if apply_migrations:
             if not owner:
                 raise SystemExit(
@@ -173,6 +178,7 @@ async def build_runtime(
                 stack.callback(target.embedded.release)
             database = Database.from_url(
                 target.app_url,
+                pooler=settings.database_pooler if target.embedded is None else "none",
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
                 statement_timeout_ms=settings.db_statement_timeout_ms

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
 
     # --- database ---
     database_url: str | None = None
+    # What DATABASE_URL reaches: PostgreSQL itself (none) or PgBouncer in transaction mode.
+    database_pooler: Literal["none", "pgbouncer"] = "none"
+    # The owner role, straight to the primary (never through a pooler): migrations, index builds.
     migration_database_url: str | None = None
     app_db_role: str = "trulybot_app"
     db_pool_size: int = 10

@@ -7,14 +7,16 @@ transaction: a pooled connection never carries one tenant's context into another
 
 from __future__ import annotations
 
+import functools
+import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import event, text
+from sqlalchemy import TextClause, event, text
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -45,6 +47,32 @@ def async_url(url: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
 
 
+Pooler = Literal["none", "pgbouncer"]
+"""What DATABASE_URL points at: PostgreSQL itself, or PgBouncer in transaction mode."""
+
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 60000
+
+
+def session_timeouts(statement_timeout_ms: int) -> dict[str, str]:
+    """The per-connection limits every connection of the app carries: as startup parameters
+    when it talks to PostgreSQL itself, set in each transaction (``set_config(..., true)``)
+    through a transaction-mode pooler, which refuses them as startup parameters."""
+    return {
+        "statement_timeout": str(int(statement_timeout_ms)),
+        "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_TIMEOUT_MS),
+    }
+
+
+def _unnamed_statement() -> str:
+    """asyncpg's statement name for every statement SQLAlchemy prepares through a pooler: the
+    unnamed statement, which the next Parse replaces. A named one (SQLAlchemy's recipe is a
+    uuid name) would outlive the transaction on the server connection: asyncpg closes it
+    later, in another transaction, which the pooler may send to another server connection, so
+    names pile up on the server connections. SQLAlchemy prepares and runs a statement inside
+    the same explicit transaction, so both reach the same server connection."""
+    return ""
+
+
 def create_engine(
     url: str,
     *,
@@ -52,20 +80,29 @@ def create_engine(
     max_overflow: int = 10,
     statement_timeout_ms: int = 15000,
     application_name: str = "trulybot",
+    pooler: Pooler = "none",
 ) -> AsyncEngine:
+    """The engine for ``url``. ``pooler="pgbouncer"``: nothing but ``application_name`` as a
+    startup parameter (the timeouts go into each transaction, see ``Database``), and no
+    prepared statement outlives its transaction (asyncpg's and SQLAlchemy's statement caches
+    off, unnamed statements)."""
+    server_settings = {"application_name": application_name}
+    connect_args: dict[str, Any] = {"timeout": 10}
+    if pooler == "pgbouncer":
+        connect_args.update(
+            statement_cache_size=0,
+            prepared_statement_cache_size=0,
+            prepared_statement_name_func=_unnamed_statement,
+        )
+    else:
+        server_settings.update(session_timeouts(statement_timeout_ms))
+    connect_args["server_settings"] = server_settings
     engine = create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_recycle=1800,
-        connect_args={
-            "server_settings": {
-                "application_name": application_name,
-                "statement_timeout": str(statement_timeout_ms),
-                "idle_in_transaction_session_timeout": "60000",
-            },
-            "timeout": 10,
-        },
+        connect_args=connect_args,
     )
     _ping_idle_connections(engine)
     return engine
@@ -112,8 +149,10 @@ async def set_tenant(
     public_key: str | None = None,
     lookup: str | None = None,
     durable: bool = True,
+    local: Mapping[str, str] | None = None,
 ) -> None:
-    """Set (or clear) the tenant context for the rest of the current transaction."""
+    """Set (or clear) the tenant context for the rest of the current transaction; ``local``:
+    more settings for the transaction (the timeouts through a pooler), in the same statement."""
     values = {
         "ws": str(workspace_id) if workspace_id else "",
         "uid": str(user_id) if user_id else "",
@@ -121,36 +160,57 @@ async def set_tenant(
         "pk": public_key or "",
         "lk": lookup or "",
     }
-    await session.execute(_NON_DURABLE if not durable else _SET_TENANT, values)
+    names = tuple(local or ())
+    for i, name in enumerate(names):
+        values[f"l{i}"] = local[name]  # type: ignore[index]
+    await session.execute(_set_tenant_statement(names, durable), values)
 
 
-_SET_TENANT = text(
-    "SELECT set_config('app.workspace_id', :ws, true),"
-    " set_config('app.user_id', :uid, true),"
-    " set_config('app.api_key_prefix', :akp, true),"
-    " set_config('app.public_key', :pk, true),"
-    " set_config('app.lookup', :lk, true)"
-)
-_NON_DURABLE = text(
-    "SELECT set_config('app.workspace_id', :ws, true),"
-    " set_config('app.user_id', :uid, true),"
-    " set_config('app.api_key_prefix', :akp, true),"
-    " set_config('app.public_key', :pk, true),"
-    " set_config('app.lookup', :lk, true),"
-    " set_config('synchronous_commit', 'off', true)"
-)
+@functools.cache
+def _set_tenant_statement(local: tuple[str, ...], durable: bool) -> TextClause:
+    calls = [
+        "set_config('app.workspace_id', :ws, true)",
+        "set_config('app.user_id', :uid, true)",
+        "set_config('app.api_key_prefix', :akp, true)",
+        "set_config('app.public_key', :pk, true)",
+        "set_config('app.lookup', :lk, true)",
+    ]
+    for i, name in enumerate(local):
+        if not _GUC_RE.match(name):
+            raise ValueError(f"invalid setting name {name!r}")
+        calls.append(f"set_config('{name}', :l{i}, true)")
+    if not durable:
+        calls.append("set_config('synchronous_commit', 'off', true)")
+    return text("SELECT " + ", ".join(calls))
+
+
+_GUC_RE = re.compile(r"^[a-z_][a-z0-9_.]*$")
 
 
 class Database:
     """The app's engine plus units of work. One per process."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, local: Mapping[str, str] | None = None) -> None:
+        """``local``: settings each transaction sets for itself (with the tenant context, in
+        one statement): the timeouts when the engine talks to a transaction-mode pooler."""
         self.engine = engine
+        self.local = dict(local or {})
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> Database:
-        return cls(create_engine(url, **kwargs))
+    def from_url(
+        cls,
+        url: str,
+        *,
+        pooler: Pooler = "none",
+        statement_timeout_ms: int = 15000,
+        **kwargs: Any,
+    ) -> Database:
+        engine = create_engine(
+            url, pooler=pooler, statement_timeout_ms=statement_timeout_ms, **kwargs
+        )
+        local = session_timeouts(statement_timeout_ms) if pooler == "pgbouncer" else None
+        return cls(engine, local=local)
 
     @asynccontextmanager
     async def transaction(
@@ -182,6 +242,7 @@ class Database:
                 public_key=public_key,
                 lookup=lookup,
                 durable=durable,
+                local=self.local,
             )
             yield session
 

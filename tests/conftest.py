@@ -35,7 +35,7 @@ from core.jobs import JobQueue
 from core.logging import configure_logging
 from rag.chat.generator import Generator
 from rag.knowledge.embeddings import Embedder
-from tests import clusters
+from tests import clusters, topology
 from tests.fakes.smtp import SmtpServer, smtp_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +45,9 @@ APP_ROLE = "trulybot_app"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """The safety net: no embedded cluster a test started outlives the suite."""
+    """The safety net: no embedded cluster, PgBouncer or replica a test started outlives the
+    suite."""
+    topology.stop_all_started()
     clusters.stop_all_started()
 
 
