@@ -222,9 +222,13 @@ class Topology:
         # The primary: pgserver's cluster, left running when this process exits.
         pgdata = self.dir / "primary"
         _handle, socket_dir = start_embedded(pgdata, keep_running=True)
-        self.state["primary"] = {"pgdata": str(pgdata), "socket_dir": socket_dir}
-        self.save()
         owner = f"postgresql+asyncpg://postgres@/{DATABASE}?host={socket_dir}"
+        self.state["primary"] = {
+            "pgdata": str(pgdata),
+            "socket_dir": socket_dir,
+            "owner_url": owner,
+        }
+        self.save()
         await ensure_database(socket_dir, DATABASE)
         await migrate.ensure_app_role(owner, APP_ROLE)
         await migrate.upgrade(owner, app_role=APP_ROLE)
@@ -393,6 +397,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md")
     parser.add_argument("--keep", action="store_true", help="leave the topology up afterwards")
+    parser.add_argument("--no-faults", action="store_true", help="soak: kill nothing")
     args = parser.parse_args(argv)
     if args.command == "fakes":
         serve_fakes(args.ports_file)

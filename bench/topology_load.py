@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -83,10 +84,16 @@ async def call(
     return response
 
 
-async def new_tenant(client: httpx.AsyncClient, name: str) -> Tenant:
+async def new_tenant(client: httpx.AsyncClient, name: str, owner_url: str = "") -> Tenant:
+    """Sign up and sign in; with ``owner_url`` also verify the email (the link read from the
+    mail outbox, as the tests do), which buying a plan needs."""
     email = f"soak-{uuid.uuid4().hex[:12]}@example.com"
     body = {"email": email, "password": PASSWORD, "workspace_name": name}
     (await client.post("/api/v1/auth/signup", json=body)).raise_for_status()
+    if owner_url:
+        token = await _verification_token(owner_url, email)
+        r = await client.post("/api/v1/auth/verify-email", json={"token": token})
+        r.raise_for_status()
     r = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     r.raise_for_status()
     token = r.json()["access_token"]
@@ -94,6 +101,24 @@ async def new_tenant(client: httpx.AsyncClient, name: str) -> Tenant:
     r.raise_for_status()
     workspace = r.json()["workspaces"][0]
     return Tenant(name, email, token, workspace["id"], workspace["public_key"])
+
+
+async def _verification_token(owner_url: str, email: str) -> str:
+    import asyncpg
+
+    conn = await asyncpg.connect(owner_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        body = await conn.fetchval(
+            "SELECT text_body FROM mail_outbox WHERE lower(recipient) = lower($1)"
+            " AND template = 'verify_email' ORDER BY created_at DESC LIMIT 1",
+            email,
+        )
+    finally:
+        await conn.close()
+    match = re.search(r"[?&]token=([A-Za-z0-9_.\-]+)", body or "")
+    if match is None:
+        raise RuntimeError(f"no verification mail for {email}")
+    return match.group(1)
 
 
 def document_text(tenant: Tenant, n: int) -> bytes:
@@ -188,11 +213,12 @@ async def drive(
     razorpay: Any = None,
     webhook_secret: str = "",
     seed: int = 7,
+    tally: Tally | None = None,
 ) -> Tally:
     """Run the load for ``seconds``: ``visitors`` concurrent visitor loops, one owner loop per
     tenant (an upload and two lists every ~2 s), and, with a fake Razorpay, one paid order per
     tenant spread over the run."""
-    tally = Tally()
+    tally = tally or Tally()
     rng = random.Random(seed)
     deadline = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=0)
