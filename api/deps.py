@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Path, Query, Request
 from pydantic import AfterValidator
@@ -15,6 +15,7 @@ from api.client_address import scope_client_ip
 from api.runtime import Runtime
 from core.config import Settings
 from core.errors import Unauthorized, ValidationFailed
+from core.replica import SAFE_METHODS
 from workspaces import security, sessions
 from workspaces.accounts import AccountDeps
 from workspaces.service import (
@@ -24,6 +25,8 @@ from workspaces.service import (
     access_workspace,
     resolve_api_key,
 )
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 # The dependencies below are ``async def`` although they do not await: FastAPI runs a plain
@@ -151,23 +154,62 @@ def workspace_access(*, include_deleted: bool = False) -> Any:
     async def dependency(
         request: Request,
         session: SessionDep,
-        settings: SettingsDep,
+        runtime: RuntimeDep,
         principal: PrincipalDep,
         workspace_id: Annotated[uuid.UUID, Path()],
     ) -> WorkspaceAccess:
-        return await access_workspace(
+        access = await access_workspace(
             session,
             principal,
             workspace_id,
-            client=client_info(request, settings),
+            client=client_info(request, runtime.settings),
             include_deleted=include_deleted,
         )
+        await mark_write(request, runtime, workspace_id)
+        return access
 
     return dependency
 
 
 WorkspaceDep = Annotated[WorkspaceAccess, Depends(workspace_access())]
 DeletedWorkspaceDep = Annotated[WorkspaceAccess, Depends(workspace_access(include_deleted=True))]
+
+
+READ_ONLY_ENDPOINTS: set[Callable[..., Any]] = set()
+"""Endpoints that take a body but never write (``@read_only``): no write mark."""
+
+
+def read_only(endpoint: F) -> F:
+    """Declares a POST endpoint a read (the playground's search), so it does not keep the
+    workspace's reads on the primary."""
+    READ_ONLY_ENDPOINTS.add(endpoint)
+    return endpoint
+
+
+async def mark_write(request: Request, runtime: Runtime, workspace_id: uuid.UUID) -> None:
+    """A request that may write to the workspace keeps its lag-tolerant reads on the primary
+    for a while (read-your-writes with a read replica; core/replica.py)."""
+    if request.method in SAFE_METHODS:
+        return
+    route = request.scope.get("route")
+    if getattr(route, "endpoint", None) in READ_ONLY_ENDPOINTS:
+        return
+    await runtime.reads.wrote(workspace_id)
+
+
+async def get_read_session(
+    runtime: RuntimeDep, session: SessionDep, access: WorkspaceDep
+) -> AsyncIterator[AsyncSession]:
+    """For reads that may lag (owners' lists, analytics, playground search): a transaction on
+    the read replica when it is fresh and the workspace was not just written to, else the
+    request's own transaction. Authorization already ran on the primary."""
+    async with runtime.reads.session(
+        session, workspace_id=access.workspace.id, user_id=access.principal.user_id
+    ) as read_session:
+        yield read_session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 
 
 async def page_limit(settings: SettingsDep, limit: Annotated[int, Query(ge=1)] = 20) -> int:

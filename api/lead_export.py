@@ -17,13 +17,14 @@ async def lead_export_response(
     session: AsyncSession, runtime: Runtime, access: WorkspaceAccess, filters: dict[str, Any]
 ) -> StreamingResponse:
     """Authorize and audit the export in the request's transaction, then stream the rows from a
-    transaction of their own (the response outlives the request's)."""
+    transaction of their own (the response outlives the request's), on the read replica when
+    it may serve them."""
     workspace_id = access.workspace.id
     user_id = access.principal.user_id
     await leads.start_export(session, access, filters)
 
     async def body() -> Any:
-        async with runtime.db.transaction(workspace_id=workspace_id, user_id=user_id) as s:
+        async with runtime.reads.transaction(workspace_id=workspace_id, user_id=user_id) as s:
             async for piece in leads.export_csv(s, workspace_id=workspace_id, **filters):
                 yield piece
 

@@ -33,6 +33,7 @@ from core.looplag import LoopLagMonitor
 from core.mail import JOBS as MAIL_JOBS
 from core.mail import MAILER_KEY, MailConfig, Mailer, Templates
 from core.redis import create_redis
+from core.replica import ReadRouting
 from core.scheduler import Scheduler
 from lifecycle import jobs as lifecycle_jobs
 from rag.chat import jobs as chat_jobs
@@ -69,6 +70,9 @@ class Runtime:
     settings: Settings
     db: Database
     redis: Redis | None
+    reads: ReadRouting
+    """Where reads that may lag go: the read replica (DATABASE_REPLICA_URL) when it is fresh
+    and the workspace was not just written to, else ``db``."""
     embedder: Embedder
     generator: Generator
     reranker: Reranker
@@ -139,11 +143,27 @@ async def resolve_database(settings: Settings, *, apply_migrations: bool) -> Dat
     )
 
 
+def _app_database(
+    url: str, settings: Settings, statement_timeout_ms: int | None, *, pooled: bool = True
+) -> Database:
+    """The app role's engine for ``url`` (the primary or the read replica) as configured."""
+    return Database.from_url(
+        url,
+        pooler=settings.database_pooler if pooled else "none",
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        statement_timeout_ms=settings.db_statement_timeout_ms
+        if statement_timeout_ms is None
+        else statement_timeout_ms,
+    )
+
+
 @asynccontextmanager
 async def build_runtime(
     settings: Settings,
     *,
     database: Database | None = None,
+    replica: Database | None = None,
     owner_url: str | None = None,
     apply_migrations: bool = False,
     statement_timeout_ms: int | None = None,
@@ -156,6 +176,7 @@ async def build_runtime(
 ) -> AsyncIterator[Runtime]:
     """The process's runtime for the block; what it created is closed at the end.
 
+    ``replica``: this read replica instead of one for DATABASE_REPLICA_URL.
     ``database``: use this one (with ``owner_url``) instead of resolving DATABASE_URL or the
     embedded cluster (``apply_migrations`` then, and ``statement_timeout_ms``, the per-statement
     limit, by default DB_STATEMENT_TIMEOUT_MS; 0 for operator tools). ``redis``: this client
@@ -176,20 +197,23 @@ async def build_runtime(
             target = await resolve_database(settings, apply_migrations=apply_migrations)
             if target.embedded is not None:  # before what uses the database, so it runs after
                 stack.callback(target.embedded.release)
-            database = Database.from_url(
+            database = _app_database(
                 target.app_url,
-                pooler=settings.database_pooler if target.embedded is None else "none",
-                pool_size=settings.db_pool_size,
-                max_overflow=settings.db_max_overflow,
-                statement_timeout_ms=settings.db_statement_timeout_ms
-                if statement_timeout_ms is None
-                else statement_timeout_ms,
+                settings,
+                statement_timeout_ms,
+                pooled=target.embedded is None,  # the embedded cluster: never a pooler
             )
             stack.push_async_callback(database.dispose)
             owner_url, embedded = target.owner_url, target.embedded
         if redis is None and settings.redis_url:
             redis = create_redis(settings.redis_url)
             stack.push_async_callback(redis.aclose)
+        if replica is None and settings.database_replica_url:
+            replica = _app_database(settings.database_replica_url, settings, statement_timeout_ms)
+            stack.push_async_callback(replica.dispose)
+        reads = ReadRouting(
+            database, replica, max_lag_seconds=settings.database_replica_max_lag_s, redis=redis
+        )
         if embedder is None:
             embedder = build_embedder(settings)
             # Closed after the job queue and before the database: queued model work finishes.
@@ -238,6 +262,7 @@ async def build_runtime(
             settings=settings,
             db=database,
             redis=redis,
+            reads=reads,
             embedder=embedder,
             generator=generator,
             reranker=reranker,
@@ -329,7 +354,13 @@ def describe_defaults(runtime: Runtime) -> list[str]:
             f"(connected as role {settings.app_db_role})"
         )
     else:
-        lines.append("database: DATABASE_URL")
+        pooled = settings.database_pooler == "pgbouncer"
+        lines.append("database: DATABASE_URL" + (" through PgBouncer" if pooled else ""))
+    if runtime.reads.enabled:
+        lines.append(
+            "read replica: DATABASE_REPLICA_URL for lists, exports, analytics and search"
+            f" (primary when it lags over {settings.database_replica_max_lag_s:g} s or is down)"
+        )
     lines.append(
         "redis: REDIS_URL" if settings.redis_url else "redis: not set, in-process cache/limits/jobs"
     )

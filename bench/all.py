@@ -29,6 +29,7 @@ BENCHMARKS = (
     "chat_http",
     "chat_wrk",
     "analytics",
+    "pooler",
     "retrieval",
     "ingestion",
     "eval_quality",

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     database_url: str | None = None
     # What DATABASE_URL reaches: PostgreSQL itself (none) or PgBouncer in transaction mode.
     database_pooler: Literal["none", "pgbouncer"] = "none"
+    # A streaming read replica for reads that may lag (owners' lists, exports, analytics,
+    # playground search); the app role, through the same kind of pooler as DATABASE_URL.
+    database_replica_url: str | None = None
+    # Over this lag (or down), those reads go to the primary; a workspace an owner wrote to
+    # reads the primary for twice this long.
+    database_replica_max_lag_s: float = Field(default=5.0, gt=0, le=3600)
     # The owner role, straight to the primary (never through a pooler): migrations, index builds.
     migration_database_url: str | None = None
     app_db_role: str = "trulybot_app"

@@ -160,9 +160,10 @@ async def set_tenant(
         "pk": public_key or "",
         "lk": lookup or "",
     }
-    names = tuple(local or ())
-    for i, name in enumerate(names):
-        values[f"l{i}"] = local[name]  # type: ignore[index]
+    settings = tuple((local or {}).items())
+    for i, (_, value) in enumerate(settings):
+        values[f"l{i}"] = value
+    names = tuple(name for name, _ in settings)
     await session.execute(_set_tenant_statement(names, durable), values)
 
 

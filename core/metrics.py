@@ -105,6 +105,13 @@ RATE_LIMITED = Counter(
     ("route_class",),
     registry=REGISTRY,
 )
+DB_READS = Counter(
+    "trulybot_db_reads_total",
+    "Reads that may lag, by where they went (replica, primary) and why (replica, off, wrote,"
+    " lagging, down).",
+    ("target", "reason"),
+    registry=REGISTRY,
+)
 CROSS_TENANT_MISSES = Counter(
     "trulybot_cross_tenant_not_found_total",
     "404 not_found answers for ids the caller cannot see: another workspace's, or none at all.",
@@ -203,6 +210,10 @@ def observe_ingestion(kind: str, seconds: float, outcome: str = "ok") -> None:
 
 def count_rate_limited(route_class: str) -> None:
     RATE_LIMITED.labels(route_class=route_class).inc()
+
+
+def count_db_read(target: Literal["replica", "primary"], reason: str) -> None:
+    DB_READS.labels(target=target, reason=reason).inc()
 
 
 def count_cross_tenant_miss(route: str) -> None:

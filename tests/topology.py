@@ -233,6 +233,7 @@ class Replica:
         if self in STARTED:
             STARTED.remove(self)
         shutil.rmtree(self.pgdata, ignore_errors=True)
+        self.log.unlink(missing_ok=True)
 
 
 def _run(command: list[str]) -> None:

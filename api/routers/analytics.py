@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from api.deps import RuntimeDep, SessionDep, WorkspaceDep
+from api.deps import ReadSessionDep, RuntimeDep, SessionDep, WorkspaceDep
 from core.models import utcnow
 from rag.chat import analytics
 from rag.chat.schemas import AnalyticsOut
@@ -25,7 +25,7 @@ ToDate = Annotated[date | None, Query(alias="to", description="Last day (UTC), i
 
 @router.get("/workspaces/{workspace_id}/analytics", response_model=AnalyticsOut)
 async def workspace_analytics(
-    access: WorkspaceDep, session: SessionDep, first: FromDate = None, last: ToDate = None
+    access: WorkspaceDep, session: ReadSessionDep, first: FromDate = None, last: ToDate = None
 ) -> Any:
     """Figures per day and over the range (at most 366 days; default the last 30), read from
     the daily rollup; top questions from the range's latest questions. Any member."""
@@ -47,7 +47,8 @@ async def export_conversations(
     span = analytics.date_range(first, last, today=utcnow().date())
     await analytics.start_export(session, access, span=span, fmt=format)
     workspace_id = access.workspace.id
-    body = analytics.export_lines(runtime.db, workspace_id=workspace_id, span=span, fmt=format)
+    reader = await runtime.reads.reader(workspace_id)
+    body = analytics.export_lines(reader, workspace_id=workspace_id, span=span, fmt=format)
     stamp = f"{span.first.isoformat()}-{span.last.isoformat()}"
     filename = f"conversations-{access.workspace.slug}-{stamp}.{format}"
     media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"

@@ -12,6 +12,7 @@ from api.deps import (
     LimitDep,
     OffsetDep,
     QueryDatetime,
+    ReadSessionDep,
     RuntimeDep,
     SessionDep,
     SettingsDep,
@@ -260,7 +261,7 @@ async def delete_faq(faq_id: uuid.UUID, access: WorkspaceDep, session: SessionDe
 @router.get("/workspaces/{workspace_id}/conversations", response_model=ConversationPage)
 async def list_conversations(
     access: WorkspaceDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: LimitDep,
     status: Annotated[str | None, Query(pattern="^(open|handoff|closed)$")] = None,
     before: QueryDatetime | None = None,

@@ -10,7 +10,15 @@ from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 from pydantic import BaseModel, Field, HttpUrl, ValidationError
 from starlette.datastructures import UploadFile
 
-from api.deps import LimitDep, OffsetDep, RuntimeDep, SessionDep, WorkspaceDep
+from api.deps import (
+    LimitDep,
+    OffsetDep,
+    ReadSessionDep,
+    RuntimeDep,
+    SessionDep,
+    WorkspaceDep,
+    read_only,
+)
 from api.ingestion import enqueue_after_commit
 from api.throttling import RateLimitIngest
 from core.errors import NotFound, ValidationFailed
@@ -251,7 +259,7 @@ async def create_document(
 @router.get("/workspaces/{workspace_id}/documents", response_model=DocumentPage)
 async def list_documents(
     access: WorkspaceDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: LimitDep,
     status: DocStatus | None = None,
     offset: OffsetDep = 0,
@@ -392,8 +400,9 @@ async def list_chunks(
 
 
 @router.post("/workspaces/{workspace_id}/search", response_model=SearchOut)
+@read_only
 async def search(
-    body: SearchIn, access: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+    body: SearchIn, access: WorkspaceDep, session: ReadSessionDep, runtime: RuntimeDep
 ) -> SearchOut:
     embedding = None
     if body.mode != "fulltext":

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -34,8 +35,17 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
             ok = False
     else:
         checks["redis"] = "not configured (in-process fallbacks)"
+    replica: dict[str, Any] | None = None
+    if runtime.reads.enabled:
+        # Reported, never a reason to leave the balancer: without the replica (down or
+        # lagging) its reads go to the primary.
+        replica = (await runtime.reads.status()).as_dict()
+        checks["replica"] = replica["state"]
     if ok:
-        return JSONResponse({"status": "ready", "checks": checks})
+        body: dict[str, Any] = {"status": "ready", "checks": checks}
+        if replica is not None:
+            body["replica"] = replica
+        return JSONResponse(body)
     return JSONResponse(
         {
             "error": {

@@ -7,7 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 
-from api.deps import LimitDep, QueryDatetime, RuntimeDep, SessionDep, WorkspaceDep
+from api.deps import (
+    LimitDep,
+    QueryDatetime,
+    ReadSessionDep,
+    RuntimeDep,
+    SessionDep,
+    WorkspaceDep,
+)
 from api.lead_export import lead_export_response
 from workspaces import leads
 from workspaces.schemas import (
@@ -55,7 +62,7 @@ async def create_lead(
 @router.get("/workspaces/{workspace_id}/leads", response_model=LeadPage)
 async def list_leads(
     access: WorkspaceDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: LimitDep,
     status: LeadStatus | None = None,
     q: QDep = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ from fastapi import Depends, Path, Request
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import RuntimeDep, SessionDep, client_info
+from api.deps import RuntimeDep, SessionDep, client_info, mark_write
 from dashboard.auth import WebUser, WebUserDep
 from dashboard.web import workspace_url
 from workspaces import service
@@ -84,10 +85,25 @@ async def get_page(
     )
     request.state.chrome["workspace"] = access.workspace
     request.state.chrome["nav"] = _nav(workspace_id)
+    await mark_write(request, runtime, workspace_id)
     return Page(access=access, user=user)
 
 
 PageDep = Annotated[Page, Depends(get_page)]
+
+
+async def get_read_session(
+    runtime: RuntimeDep, session: SessionDep, page: PageDep
+) -> AsyncIterator[AsyncSession]:
+    """A list page's reads that may lag: on the read replica when it may serve them (as
+    api.deps.ReadSessionDep), else the request's own transaction."""
+    async with runtime.reads.session(
+        session, workspace_id=page.workspace_id, user_id=page.user.user_id
+    ) as read_session:
+        yield read_session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 
 
 async def form_fields(request: Request) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from api.deps import QueryDatetime, RuntimeDep, SessionDep
 from core.errors import ValidationFailed
-from dashboard.pages.common import PageDep, field_errors, form_fields
+from dashboard.pages.common import PageDep, ReadSessionDep, field_errors, form_fields
 from dashboard.web import PageRoute, redirect, render
 from rag.chat import conversations
 from rag.chat.repository import conversations as conversation_repo
@@ -28,7 +28,7 @@ UNANSWERED_GROUPS = 50
 async def conversation_list(
     request: Request,
     page: PageDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     status: Annotated[str | None, Query(pattern="^(|open|handoff|closed)$")] = None,
     channel: Annotated[str | None, Query(pattern="^(|widget|owner)$")] = None,
     lead: Annotated[str | None, Query(pattern="^(|yes|no)$")] = None,

@@ -8,13 +8,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from api.deps import RuntimeDep, SessionDep
 from api.ingestion import enqueue_after_commit
 from api.throttling import rate_limit_ingest
 from core.errors import NotFound, ValidationFailed
-from dashboard.pages.common import PageDep, field_errors, form_fields
+from dashboard.pages.common import Page, PageDep, ReadSessionDep, field_errors, form_fields
 from dashboard.web import PageRoute, is_htmx, redirect, render
 from rag.chat import faq as faq_service
 from rag.chat import faq_import
@@ -41,7 +42,7 @@ def _busy(documents: list[document_repo.Document]) -> bool:
     return any(d.status in ("queued", "processing") for d in documents)
 
 
-async def _documents_context(session: SessionDep, page: PageDep, offset: int) -> dict[str, object]:
+async def _documents_context(session: AsyncSession, page: Page, offset: int) -> dict[str, object]:
     documents, total = await document_repo.list_documents(
         session, page.workspace_id, status=None, limit=PAGE_SIZE, offset=offset
     )
@@ -59,7 +60,7 @@ async def _documents_context(session: SessionDep, page: PageDep, offset: int) ->
 async def knowledge(
     request: Request,
     page: PageDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Response:
     context = await _documents_context(session, page, offset)
@@ -84,7 +85,7 @@ async def knowledge(
 async def documents_fragment(
     request: Request,
     page: PageDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Response:
     """The documents table alone: htmx polls it while a document is being processed."""

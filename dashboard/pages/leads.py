@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.deps import RuntimeDep, SessionDep
 from api.lead_export import lead_export_response
 from core.errors import ValidationFailed
-from dashboard.pages.common import PageDep, field_errors, form_fields
+from dashboard.pages.common import PageDep, ReadSessionDep, field_errors, form_fields
 from dashboard.web import PageRoute, redirect, render
 from workspaces import leads
 from workspaces.schemas import LeadStatus
@@ -44,7 +44,7 @@ def _filters(status: str | None, q: str | None) -> dict[str, Any]:
 async def leads_page(
     request: Request,
     page: PageDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     status: StatusQuery = None,
     q: SearchQuery = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,

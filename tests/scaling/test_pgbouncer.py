@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from api.runtime import Runtime, build_runtime, resolve_database
+from api.runtime import Runtime, build_runtime, describe_defaults, resolve_database
 from core.db import Database, async_url
 from core.embedded import EmbeddedPostgres
 from tests.conftest import APP_ROLE, Owner, client_for, make_settings, runtime_of, signup
@@ -74,6 +74,7 @@ async def test_the_app_signs_up_ingests_and_answers_through_the_pooler(
     assert "seven" in answer.json()["answer"]
     ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text
+    assert "database: DATABASE_URL through PgBouncer" in describe_defaults(runtime_of(client))
 
 
 async def test_without_the_setting_the_pooler_refuses_the_timeouts(
