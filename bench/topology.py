@@ -47,9 +47,10 @@ from bench.common import ROOT
 DATABASE = "trulybot"
 REPLICA_DATABASE = "trulybot_replica"
 WEBHOOK_SECRET = "whsec_topology_0001"
-JOB_TIMEOUT = 15
+JOB_TIMEOUT = 60
 """The workers' job timeout: a job of a killed worker runs again after it (and the workspace's
-lease after it plus 60 s), so the soak's grace must outlast both."""
+lease after it plus 60 s), so the soak's grace must outlast both. (15 s was too short on this
+shared 2-core machine: a parse child's start alone took that long under load.)"""
 
 
 def free_port() -> int:
@@ -355,13 +356,19 @@ class Topology:
 
 
 def haproxy_config(port: int, api_ports: list[int], stats_port: int) -> str:
-    servers = "".join(f"  server api{i} 127.0.0.1:{p} check\n" for i, p in enumerate(api_ports))
+    # Fail open: when every API process fails its readiness check (Redis down fails /readyz on
+    # all of them at once), the unchecked backups still serve, on the in-process fallbacks.
+    servers = "".join(
+        f"  server api{i} 127.0.0.1:{p} check\n  server api{i}-open 127.0.0.1:{p} backup\n"
+        for i, p in enumerate(api_ports)
+    )
     return (
         "global\n  maxconn 4000\n\n"
         "defaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n"
         "  timeout server 60s\n  retries 2\n  option redispatch\n\n"
         f"frontend api\n  bind 127.0.0.1:{port}\n  default_backend trulybot\n\n"
         "backend trulybot\n  balance roundrobin\n  option httpchk GET /readyz\n"
+        "  option allbackups\n"
         "  http-check expect status 200\n  default-server inter 1s fall 2 rise 2\n"
         + servers
         + f"\nlisten stats\n  bind 127.0.0.1:{stats_port}\n  stats enable\n  stats uri /stats\n"

@@ -41,9 +41,9 @@ if TYPE_CHECKING:
     from bench.topology import Topology
 
 TENANTS = 6
-GRACE_SECONDS = 150.0
+GRACE_SECONDS = 240.0
 """How long the documents may take to settle after the load: a job a killed worker held runs
-again after the job timeout (15 s), its workspace's lease expires 60 s later."""
+again after the job timeout (60 s), its workspace's lease expires 60 s later."""
 
 
 @dataclass
@@ -56,6 +56,7 @@ class Fault:
     restarted_s: float = 0.0
     left_s: float | None = None  # API only: when HAProxy marked it DOWN
     back_s: float | None = None  # API only: when HAProxy marked it UP again
+    note: str = ""
 
 
 @dataclass
@@ -74,7 +75,7 @@ class BalancerWatch:
                     text = (await client.get(self.url)).text.lstrip("# ")
                     for row in csv.DictReader(io.StringIO(text)):
                         name, status = row["svname"], row["status"].split()[0]
-                        if name.startswith("api") and last.get(name) != status:
+                        if name in ("api0", "api1") and last.get(name) != status:
                             last[name] = status
                             self.changes.append((time.monotonic() - self.started, name, status))
                 await asyncio.sleep(0.2)
@@ -96,11 +97,26 @@ async def run_faults(
         fault.killed_s = time.monotonic() - tally.started
         top.kill(fault.target)
         print(f"  {fault.killed_s:5.1f} s  killed {fault.name}", flush=True)
-        await asyncio.sleep(fault.down_for)
+        await asyncio.sleep(fault.down_for / 2)
+        fault.note = await readiness(top.state["balancer"])
+        await asyncio.sleep(fault.down_for / 2)
         await asyncio.to_thread(top.restart, fault.target)
         held.discard(fault.target)
         fault.restarted_s = time.monotonic() - tally.started
         print(f"  {fault.restarted_s:5.1f} s  restarted {fault.name}", flush=True)
+
+
+async def readiness(base: str) -> str:
+    """What /readyz says through the balancer (the replica's state, Redis)."""
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            r = await client.get(base + "/readyz")
+    except httpx.HTTPError as exc:
+        return f"/readyz: {type(exc).__name__}"
+    body = r.json()
+    checks = body.get("checks") or body.get("error", {}).get("details") or {}
+    shown = ", ".join(f"{k} {str(v).split(':')[0]}" for k, v in checks.items())
+    return f"/readyz {r.status_code}: {shown}"
 
 
 SUPERVISED = ("api0", "api1", "worker0", "worker1")
@@ -218,11 +234,13 @@ def report(
     watch: BalancerWatch,
     restarts: list[str],
 ) -> None:
-    events = Table(["killed (SIGKILL)", "at s", "restarted at s", "left the balancer", "back in"])
+    events = Table(
+        ["killed (SIGKILL)", "at s", "restarted at s", "left the balancer", "back in", "meanwhile"]
+    )
     for f in faults:
         left = f"after {f.left_s - f.killed_s:.1f} s" if f.left_s is not None else "-"
         back = f"at {f.back_s:.1f} s" if f.back_s is not None else "-"
-        events.add(f.name, f.killed_s, f.restarted_s, left, back)
+        events.add(f.name, f.killed_s, f.restarted_s, left, back, f.note or "-")
     load = Table(["request", "2xx", "4xx", "5xx", "failed"])
     for op, counts in sorted(tally.by_op.items()):
         load.add(op, counts["2xx"], counts["4xx"], counts["5xx"], counts["error"])
