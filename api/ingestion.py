@@ -17,7 +17,7 @@ from fastapi import BackgroundTasks
 
 from core.jobs import JobQueue
 from rag.knowledge import jobs as knowledge_jobs
-from rag.knowledge import submissions
+from rag.knowledge import submissions, unfinished
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +66,10 @@ async def enqueue_or_fail(
             log.warning("enqueue failed (%s); again in %.1f s", type(exc).__name__, delay)
             await asyncio.sleep(delay)
     if ingestion is not None:
-        await knowledge_jobs.fail_pending(
-            ingestion,
+        await unfinished.fail_pending(
+            ingestion.db,
             workspace_id,
             document_id,
             reason="The ingestion queue was unavailable; retry the document.",
-            code=knowledge_jobs.QUEUE_UNAVAILABLE,
+            code=unfinished.QUEUE_UNAVAILABLE,
         )

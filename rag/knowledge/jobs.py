@@ -40,6 +40,7 @@ from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parsing import parse_isolated
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
+from rag.knowledge.unfinished import INTERRUPTED, fail_pending
 from workspaces import repository as ws_repo
 from workspaces import usage
 from workspaces.models import Workspace
@@ -216,48 +217,17 @@ async def ingest_document(
         raise
 
 
-INTERRUPTED = "interrupted"
-QUEUE_UNAVAILABLE = "queue_unavailable"
-
-
 async def _interrupted(
     deps: IngestionDeps, workspace_id: uuid.UUID, document_id: uuid.UUID
 ) -> None:
     await fail_pending(
-        deps,
+        deps.db,
         workspace_id,
         document_id,
         reason="Processing was interrupted (a job timeout or a worker shutting down); "
         "retry the document.",
         code=INTERRUPTED,
     )
-
-
-async def fail_pending(
-    deps: IngestionDeps,
-    workspace_id: uuid.UUID,
-    document_id: uuid.UUID,
-    *,
-    reason: str,
-    code: str,
-) -> None:
-    """A document still ``queued`` or ``processing`` whose job will not run (or not finish)
-    becomes ``failed`` with ``reason``: the owner sees why and may retry it."""
-    async with deps.db.transaction(workspace_id=workspace_id) as session:
-        document = await document_repo.get_document(
-            session, workspace_id, document_id, for_update=True
-        )
-        if document is None or document.status not in ("queued", "processing"):
-            return
-        await document_repo.update_document(
-            session,
-            workspace_id,
-            document_id,
-            status="failed",
-            error=reason,
-            error_code=code,
-            processed_at=utcnow(),
-        )
 
 
 async def _ingest(deps: IngestionDeps, workspace_id: uuid.UUID, document_id: uuid.UUID) -> str:
