@@ -201,58 +201,45 @@ async def owner_lists_only_theirs(base: str, tenant: Tenant, other: Tenant) -> t
     return ok, f"own list {len(ids)} documents, other workspace's list {theirs.status_code}"
 
 
-async def run(args: argparse.Namespace) -> None:
-    from tests.fakes.openai_server import FakeOpenAI
+@dataclass
+class Restored:
+    restore_seconds: float
+    serve_seconds: float
+    checks: list[tuple[str, bool, str]]
 
-    work: Path = args.data_dir
-    work.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - setup, before any load
-    dump = work / "trulybot.dump"
-    primary = await fresh_cluster(work / "primary", migrate_it=True)
-    fake = FakeOpenAI(chat_reply=fake_reply).start()
+
+async def restore_and_check(
+    work: Path,
+    dump: Path,
+    snap: Snapshot,
+    before: dict[str, Any],
+    tenants: list[Tenant],
+    fake_url: str,
+) -> Restored:
+    """Restore ``dump`` into a fresh cluster under ``work``, serve it with `trulybot serve`,
+    and check it against the snapshot's counts and the primary's RLS state ``before``."""
     env_args = argparse.Namespace(data_dir=work, embedder="hash", log_level="WARNING")
     servers = []
-    restored: Cluster | None = None
+    restored = await fresh_cluster(work / "restored", migrate_it=False)
     try:
-        db = argparse.Namespace(app_url=primary.app_url, owner_url=primary.owner_url)
-        servers = await start_servers(1, server_env(env_args, db, fake.base_url, None), work)  # type: ignore[arg-type]
-        base = servers[0].url
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            tenants = [await new_tenant(client, f"Drill{i}") for i in range(3)]
-        load = asyncio.create_task(drive(base, tenants, args.seconds, visitors=3))
-        await asyncio.sleep(args.seconds / 2)
-        print("dumping while the load runs ...", flush=True)
-        snap = await dump_during_load(primary, dump)
-        tally = await load
-        stop_servers(servers)
-        servers = []
-        print("restoring into a fresh cluster ...", flush=True)
-        restored = await fresh_cluster(work / "restored", migrate_it=False)
         restore_seconds = restore(restored, dump)
         started = time.perf_counter()
-        env = server_env(
-            env_args,
-            argparse.Namespace(app_url=restored.app_url, owner_url=restored.owner_url),  # type: ignore[arg-type]
-            fake.base_url,
-            None,
-        )
-        servers = await start_servers(1, env, work)
+        db = argparse.Namespace(app_url=restored.app_url, owner_url=restored.owner_url)
+        servers = await start_servers(1, server_env(env_args, db, fake_url, None), work)  # type: ignore[arg-type]
         serve_seconds = time.perf_counter() - started
         conn = await asyncpg.connect(plain(restored.owner_url))
         try:
             counts = await row_counts(conn)
         finally:
             await conn.close()
-        before, after = await rls_state(primary.owner_url), await rls_state(restored.owner_url)
+        after = await rls_state(restored.owner_url)
         own, other = await cross_tenant_rows(
             restored.app_url, tenants[0].workspace_id, tenants[1].workspace_id
         )
         http_ok, http_detail = await owner_lists_only_theirs(servers[0].url, tenants[0], tenants[1])
     finally:
         stop_servers(servers)
-        fake.stop()
-        for cluster in (primary, restored):
-            if cluster is not None:
-                cluster.handle.cleanup()
+        restored.handle.cleanup()
     differ = {t: (n, counts.get(t)) for t, n in snap.counts.items() if counts.get(t) != n}
     rls_differ = sorted(
         set(after["tenant tables"]) ^ set(before["tenant tables"])
@@ -280,6 +267,44 @@ async def run(args: argparse.Namespace) -> None:
         ("cross-tenant read returns 0 rows", own > 0 and other == 0, f"own {own}, theirs {other}"),
         ("owner lists only theirs (HTTP)", http_ok, http_detail),
     ]
+    return Restored(restore_seconds, serve_seconds, checks)
+
+
+async def run(args: argparse.Namespace) -> None:
+    from tests.fakes.openai_server import FakeOpenAI
+
+    work: Path = args.data_dir
+    work.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - setup, before any load
+    dump = work / "trulybot.dump"
+    primary = await fresh_cluster(work / "primary", migrate_it=True)
+    fake = FakeOpenAI(chat_reply=fake_reply).start()
+    env_args = argparse.Namespace(data_dir=work, embedder="hash", log_level="WARNING")
+    servers = []
+    try:
+        db = argparse.Namespace(app_url=primary.app_url, owner_url=primary.owner_url)
+        servers = await start_servers(1, server_env(env_args, db, fake.base_url, None), work)  # type: ignore[arg-type]
+        base = servers[0].url
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            tenants = [await new_tenant(client, f"Drill{i}") for i in range(3)]
+        load = asyncio.create_task(drive(base, tenants, args.seconds, visitors=3))
+        await asyncio.sleep(args.seconds / 2)
+        print("dumping while the load runs ...", flush=True)
+        snap = await dump_during_load(primary, dump)
+        tally = await load
+        stop_servers(servers)
+        servers = []
+        before = await rls_state(primary.owner_url)
+        print("restoring into a fresh cluster ...", flush=True)
+        result = await restore_and_check(work, dump, snap, before, tenants, fake.base_url)
+    finally:
+        stop_servers(servers)
+        fake.stop()
+        primary.handle.cleanup()
+    restore_seconds, serve_seconds, checks = (
+        result.restore_seconds,
+        result.serve_seconds,
+        result.checks,
+    )
     measures = Table(["measure", "value"])
     measures.add(
         "load while dumping",

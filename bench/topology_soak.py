@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from bench import topology_checks as checks
+from bench.backup_drill import Restored, restore_and_check, rls_state
 from bench.common import Table, write_section
 from bench.topology_load import Tally, drive, new_tenant
 
@@ -104,6 +105,34 @@ async def run_faults(
         held.discard(fault.target)
         fault.restarted_s = time.monotonic() - tally.started
         print(f"  {fault.restarted_s:5.1f} s  restarted {fault.name}", flush=True)
+
+
+async def dump_midway(top: Topology, tally: Tally, seconds: float, out: dict[str, Any]) -> None:
+    """``pg_dump`` of the primary at 80% of the run, while the load goes on (bench/backup_drill:
+    an exported snapshot, its row counts taken in the same snapshot)."""
+    from bench.backup_drill import Cluster, dump_during_load
+
+    await asyncio.sleep(max(0.0, tally.started + 0.8 * seconds - time.monotonic()))
+    out["at_s"] = time.monotonic() - tally.started
+    out["path"] = top.dir / "soak.dump"
+    primary = Cluster(None, top.state["primary"]["socket_dir"])
+    out["snap"] = await dump_during_load(primary, out["path"])
+    print(f"  {out['at_s']:5.1f} s  pg_dump done in {out['snap'].dump_seconds:.1f} s", flush=True)
+
+
+def backup_table(dumped: dict[str, Any], restored: Restored) -> Table:
+    snap = dumped["snap"]
+    table = Table(["measure", "value"])
+    table.add(
+        "recovery point (the dump's snapshot)", f"{snap.taken_at} (at {dumped['at_s']:.0f} s)"
+    )
+    table.add("pg_dump -Fc under load s", snap.dump_seconds)
+    table.add("dump size MB", snap.size_bytes / 1e6)
+    table.add("rows in the snapshot", sum(snap.counts.values()))
+    table.add("pg_restore s", restored.restore_seconds)
+    table.add("trulybot serve ready on the restore s", restored.serve_seconds)
+    table.add("recovery time s", restored.restore_seconds + restored.serve_seconds)
+    return table
 
 
 async def readiness(base: str) -> str:
@@ -193,7 +222,12 @@ async def soak(top: Topology, args: argparse.Namespace) -> bool:
             webhook_secret=WEBHOOK_SECRET,
             tally=tally,
         )
-        await asyncio.gather(load, run_faults(top, faults, tally, args.seconds, held))
+        dumped: dict[str, Any] = {}
+        await asyncio.gather(
+            load,
+            run_faults(top, faults, tally, args.seconds, held),
+            dump_midway(top, tally, args.seconds, dumped),
+        )
         api = faults[0]
         api.left_s = watch.first("api0", "DOWN", api.killed_s)
         api.back_s = watch.first("api0", "UP", api.restarted_s)
@@ -207,6 +241,17 @@ async def soak(top: Topology, args: argparse.Namespace) -> bool:
         ]
         stop.set()
         await asyncio.gather(watcher, supervisor)
+        before = await rls_state(owner_url)
+        if not args.keep:
+            top.down()
+        print("restoring the dump taken during the soak ...", flush=True)
+        restored = await restore_and_check(
+            top.dir / "drill", dumped["path"], dumped["snap"], before, tenants, fakes.openai_url
+        )
+        results += [
+            checks.Check(f"restore of the mid-soak dump: {name}", ok, detail)
+            for name, ok, detail in restored.checks
+        ]
     finally:
         if not args.keep:
             top.down()
@@ -222,7 +267,7 @@ async def soak(top: Topology, args: argparse.Namespace) -> bool:
             + (f" (seconds {bad[:12]})" if bad else ""),
         ),
     )
-    report(args, tally, faults, results, watch, restarts)
+    report(args, tally, faults, results, watch, restarts, backup_table(dumped, restored))
     return all(c.ok for c in results)
 
 
@@ -233,6 +278,7 @@ def report(
     results: list[checks.Check],
     watch: BalancerWatch,
     restarts: list[str],
+    backup: Table,
 ) -> None:
     events = Table(
         ["killed (SIGKILL)", "at s", "restarted at s", "left the balancer", "back in", "meanwhile"]
@@ -256,6 +302,7 @@ def report(
     events.print("faults")
     load.print("load through the balancer")
     verdicts.print("checks")
+    backup.print("pg_dump during the soak, restored into a fresh cluster")
     print(f"5xx or failed per second: {per_second or 'none'}")
     print(f"HAProxy's view: {downs or 'no change'}")
     print(f"supervisor restarts: {', '.join(restarts) or 'none'}")
@@ -275,6 +322,11 @@ def report(
                     "",
                     verdicts.markdown(),
                     "",
+                    "pg_dump of the primary during the soak (after the Redis restart), restored"
+                    " into a fresh cluster that `trulybot serve` then served:",
+                    "",
+                    backup.markdown(),
+                    "",
                     f"5xx or failed requests per second of the run: {per_second or 'none'}. "
                     f"HAProxy's view of the API servers: {downs or 'no change'}. "
                     f"Processes the supervisor started again after they exited by themselves: "
@@ -291,14 +343,14 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-Widget-Key"] = "%(key)s"
 local threads = {}
+local questions = {%(questions)s}
 function setup(thread) table.insert(threads, thread) end
 function init(args) n = 0; rag = 0; other = 0; math.randomseed(os.time() + os.clock() * 1e6) end
 function request()
   n = n + 1
   local message = "%(message)s"
   if %(unique)s then
-    message = string.format("Which platform %%d supports the widget option %%d?",
-                            math.random(1000000), n)
+    message = questions[(n - 1) %% #questions + 1]
   end
   local body = string.format('{"message": "%%s", "session_id": "wrk-%%d-%%d"}',
                              message, math.random(1000000000), n)
@@ -316,9 +368,20 @@ end
 
 
 def wrk(url: str, key: str, message: str, unique: bool, seconds: int) -> dict[str, Any]:
+    import random
+
+    from bench.chat_workload import unique_questions
     from bench.chat_wrk import _LATENCY, _NON2XX, _RPS, _ms
 
-    script = LUA % {"key": key, "message": message, "unique": "true" if unique else "false"}
+    # New questions for each run (bench.chat_workload's: retrieval finds passages for them).
+    fresh = unique_questions(3000, random.Random(time.time_ns()))
+    questions = ",".join(f"[[{q}]]" for q in fresh) if unique else ""
+    script = LUA % {
+        "key": key,
+        "message": message,
+        "unique": "true" if unique else "false",
+        "questions": questions,
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
     try:
