@@ -19,13 +19,17 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Debian packages the tests use: Chromium for the browser tests, python3-doc and git-doc as the
-# corpora of the two eval sets (eval/README.md).
+# corpora of the two eval sets (eval/README.md); PgBouncer, HAProxy, redis-server and wrk for the
+# topology (bench/topology.py).
 system-deps:
 	@missing=""; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	test -d /usr/share/doc/python3.11/html || missing="$$missing python3-doc"; \
 	test -f /usr/share/doc/git-doc/git-rebase.html || missing="$$missing git-doc"; \
 	test -x /usr/sbin/pgbouncer || missing="$$missing pgbouncer"; \
+	test -x /usr/sbin/haproxy || missing="$$missing haproxy"; \
+	test -x /usr/bin/redis-server || missing="$$missing redis-server"; \
+	test -x /usr/bin/wrk || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \

@@ -1,25 +1,75 @@
 """Ingestion jobs from HTTP requests (the JSON API and the dashboard): enqueued as background
-tasks, which run after the response, i.e. after the request's commit."""
+tasks, which run after the response, i.e. after the request's commit.
+
+The queue (Redis, with arq) may be unreachable for a moment (a restart, a failover): the enqueue
+is tried again a few times; when it still fails, the document becomes ``failed`` with the code
+``queue_unavailable`` instead of staying ``queued`` with no job behind it (the owner may retry).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import uuid
 from collections.abc import Iterable
 
 from fastapi import BackgroundTasks
 
 from core.jobs import JobQueue
 from rag.knowledge import jobs as knowledge_jobs
-from rag.knowledge import submissions
+from rag.knowledge import submissions, unfinished
+
+log = logging.getLogger(__name__)
+
+ENQUEUE_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+"""Seconds before each new try of an enqueue that failed (about 7.5 s in all)."""
 
 
 def enqueue_after_commit(
-    background: BackgroundTasks, jobs: JobQueue, subs: Iterable[submissions.Submission]
+    background: BackgroundTasks,
+    jobs: JobQueue,
+    subs: Iterable[submissions.Submission],
+    *,
+    ingestion: knowledge_jobs.IngestionDeps | None = None,
 ) -> None:
+    """Enqueue each submission's job after the response; with ``ingestion``, a document whose
+    job cannot be enqueued is marked failed (``queue_unavailable``)."""
     for sub in subs:
         if sub.needs_job:
             background.add_task(
-                jobs.enqueue,
-                knowledge_jobs.INGEST_JOB,
-                workspace_id=str(sub.document.workspace_id),
-                document_id=str(sub.document.id),
+                enqueue_or_fail, jobs, sub.document.workspace_id, sub.document.id, ingestion
             )
+
+
+async def enqueue_or_fail(
+    jobs: JobQueue,
+    workspace_id: uuid.UUID,
+    document_id: uuid.UUID,
+    ingestion: knowledge_jobs.IngestionDeps | None,
+) -> None:
+    for delay in (*ENQUEUE_DELAYS, None):
+        try:
+            await jobs.enqueue(
+                knowledge_jobs.INGEST_JOB,
+                workspace_id=str(workspace_id),
+                document_id=str(document_id),
+            )
+            return
+        except Exception as exc:  # the queue is unreachable: try again, then give up
+            if delay is None:
+                log.error(
+                    "ingestion job for document %s not enqueued (%s): marked failed",
+                    document_id,
+                    type(exc).__name__,
+                )
+                break
+            log.warning("enqueue failed (%s); again in %.1f s", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+    if ingestion is not None:
+        await unfinished.fail_pending(
+            ingestion.db,
+            workspace_id,
+            document_id,
+            reason="The ingestion queue was unavailable; retry the document.",
+            code=unfinished.QUEUE_UNAVAILABLE,
+        )

@@ -228,7 +228,7 @@ async def create_document(
                 subs = await submissions.submit_sitemap(
                     session, access, sitemap_url=str(sitemap.sitemap_url), settings=settings
                 )
-                enqueue_after_commit(background, runtime.jobs, subs)
+                enqueue_after_commit(background, runtime.jobs, subs, ingestion=runtime.ingestion)
                 return SitemapOut(count=len(subs), documents=[_submission_out(s) for s in subs])
             if "url" in body:
                 url = UrlIn.model_validate(body)
@@ -252,7 +252,7 @@ async def create_document(
             raise _validation(exc) from exc
     if subs[0].duplicate:
         response.status_code = status.HTTP_200_OK
-    enqueue_after_commit(background, runtime.jobs, subs)
+    enqueue_after_commit(background, runtime.jobs, subs, ingestion=runtime.ingestion)
     return _submission_out(subs[0])
 
 
@@ -322,7 +322,7 @@ async def replace_document(
         title=title,
     )
     response.status_code = status.HTTP_200_OK if sub.duplicate else status.HTTP_202_ACCEPTED
-    enqueue_after_commit(background, runtime.jobs, [sub])
+    enqueue_after_commit(background, runtime.jobs, [sub], ingestion=runtime.ingestion)
     return _submission_out(sub)
 
 
@@ -343,7 +343,7 @@ async def retry_document(
     document = await submissions.retry_document(session, access, document_id)
     sub = submissions.Submission(document=document, created=False)
     if document.status != "ready":
-        enqueue_after_commit(background, runtime.jobs, [sub])
+        enqueue_after_commit(background, runtime.jobs, [sub], ingestion=runtime.ingestion)
     return DocumentOut.of(document)
 
 

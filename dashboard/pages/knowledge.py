@@ -121,7 +121,7 @@ async def upload(
                 settings=runtime.settings,
             )
         )
-    enqueue_after_commit(background, runtime.jobs, subs)
+    enqueue_after_commit(background, runtime.jobs, subs, ingestion=runtime.ingestion)
     added = sum(not s.duplicate for s in subs)
     notice = f"{added} file(s) added" + (
         f", {len(subs) - added} already there" if added < len(subs) else ""
@@ -156,7 +156,7 @@ async def add_web(
             )
         ]
         notice = "Page added"
-    enqueue_after_commit(background, runtime.jobs, subs)
+    enqueue_after_commit(background, runtime.jobs, subs, ingestion=runtime.ingestion)
     return redirect(request, page.url("knowledge") + "?notice=" + notice.replace(" ", "+"))
 
 
@@ -173,7 +173,10 @@ async def retry(
     document = await submissions.retry_document(session, page.access, document_id)
     if document.status != "ready":
         enqueue_after_commit(
-            background, runtime.jobs, [submissions.Submission(document, created=False)]
+            background,
+            runtime.jobs,
+            [submissions.Submission(document, created=False)],
+            ingestion=runtime.ingestion,
         )
     return redirect(request, page.url("knowledge"))
 

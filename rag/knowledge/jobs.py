@@ -12,6 +12,7 @@ context carries an ``IngestionDeps`` under ``DEPS_KEY``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -39,6 +40,7 @@ from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parsing import parse_isolated
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
+from rag.knowledge.unfinished import INTERRUPTED, fail_pending
 from workspaces import notifications, usage
 from workspaces import repository as ws_repo
 from workspaces.models import Workspace
@@ -213,14 +215,43 @@ async def _embed(
 async def ingest_document(
     deps: IngestionDeps, workspace_id: uuid.UUID, document_id: uuid.UUID
 ) -> str:
-    """Process one document; returns what happened (ready, failed, skipped, missing, superseded)."""
+    """Process one document; returns what happened (ready, failed, skipped, missing, superseded).
+
+    A cancelled run (the worker's job timeout, or its shutdown) leaves the document ``failed``
+    with the code ``interrupted`` instead of ``queued``/``processing`` for good: a timed-out job
+    is not run again, so the owner sees why and may retry. A run again after a shutdown
+    (arq runs a cancelled job again) processes an ``interrupted`` document as if queued."""
+    try:
+        return await _ingest(deps, workspace_id, document_id)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(_interrupted(deps, workspace_id, document_id))
+        raise
+
+
+async def _interrupted(
+    deps: IngestionDeps, workspace_id: uuid.UUID, document_id: uuid.UUID
+) -> None:
+    await fail_pending(
+        deps.db,
+        workspace_id,
+        document_id,
+        reason="Processing was interrupted (a job timeout or a worker shutting down); "
+        "retry the document.",
+        code=INTERRUPTED,
+    )
+
+
+async def _ingest(deps: IngestionDeps, workspace_id: uuid.UUID, document_id: uuid.UUID) -> str:
     async with deps.db.transaction(workspace_id=workspace_id) as session:
         document = await document_repo.get_document(
             session, workspace_id, document_id, for_update=True
         )
         if document is None:
             return "missing"
-        if document.status in ("ready", "failed"):
+        if document.status == "ready" or (
+            document.status == "failed" and document.error_code != INTERRUPTED
+        ):
             return "skipped"
         revision = document.revision
         await document_repo.update_document(
