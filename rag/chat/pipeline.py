@@ -368,7 +368,7 @@ class AnswerPipeline:
         tokens = (completion.prompt_tokens, completion.completion_tokens) if completion else (0, 0)
         extractive = completion.extractive if completion is not None else False
         async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
-            # The answer and the conversation's message count in one statement.
+            # The answer and the conversation's message count in one statement ...
             await conversation_repo.record_answer(
                 session,
                 ChatMessage(
@@ -385,9 +385,9 @@ class AnswerPipeline:
                     latency_ms=int((time.perf_counter() - clock.start) * 1000),
                     timings=dict(clock.timings),
                 ),
+                # ... and the LLM tokens, this month and today, in the same statement.
+                usage.token_increment(workspace.id, sum(tokens)) if sum(tokens) else None,
             )
-            if sum(tokens):
-                await usage.record_llm_tokens(session, workspace.id, sum(tokens))
             if answer.unanswered:
                 await conversation_repo.insert_unanswered(
                     session,

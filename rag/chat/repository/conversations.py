@@ -18,7 +18,8 @@ from rag.chat.models import (
     UnansweredQuestion,
 )
 from workspaces.plans import Metric
-from workspaces.usage import UsageIncrement
+from workspaces.repository import TOKEN_UPSERTS
+from workspaces.usage import TokenIncrement, UsageIncrement
 
 
 async def get_conversation(
@@ -123,9 +124,23 @@ async def record_message_metered(
     return usage.counted(result.one())
 
 
-async def record_answer(session: AsyncSession, message: ChatMessage) -> None:
-    """One round trip: the answer's row, and one more message counted on its conversation."""
-    await session.execute(_ANSWER, {"touch_id": message.conversation_id, **_params("m_", message)})
+_ANSWER_METERED = _touch.add_cte(
+    _insert_cte(_messages, "m_", "new_message"),
+    TOKEN_UPSERTS[0].cte("tokens_month"),
+    TOKEN_UPSERTS[1].cte("tokens_day"),
+)
+
+
+async def record_answer(
+    session: AsyncSession, message: ChatMessage, tokens: TokenIncrement | None = None
+) -> None:
+    """One round trip: the answer's row, one more message counted on its conversation, and
+    (``tokens``) the LLM tokens counted this month and today."""
+    params = {"touch_id": message.conversation_id, **_params("m_", message)}
+    if tokens is None:
+        await session.execute(_ANSWER, params)
+    else:
+        await session.execute(_ANSWER_METERED, params | tokens.params)
 
 
 async def recent_messages(
