@@ -7,9 +7,11 @@ transaction: a pooled connection never carries one tenant's context into another
 
 from __future__ import annotations
 
+import functools
+import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -112,8 +114,10 @@ async def set_tenant(
     public_key: str | None = None,
     lookup: str | None = None,
     durable: bool = True,
+    local: Mapping[str, str] | None = None,
 ) -> None:
-    """Set (or clear) the tenant context for the rest of the current transaction."""
+    """Set (or clear) the tenant context for the rest of the current transaction, and the
+    transaction-local settings in ``local`` (e.g. ``hnsw.ef_search``) in the same statement."""
     values = {
         "ws": str(workspace_id) if workspace_id else "",
         "uid": str(user_id) if user_id else "",
@@ -121,6 +125,11 @@ async def set_tenant(
         "pk": public_key or "",
         "lk": lookup or "",
     }
+    if local:
+        names = tuple(sorted(local))
+        values |= {f"x{i}": str(local[name]) for i, name in enumerate(names)}
+        await session.execute(_with_local(durable, names), values)
+        return
     await session.execute(_NON_DURABLE if not durable else _SET_TENANT, values)
 
 
@@ -139,6 +148,20 @@ _NON_DURABLE = text(
     " set_config('app.lookup', :lk, true),"
     " set_config('synchronous_commit', 'off', true)"
 )
+
+
+_SETTING_NAME = re.compile(r"^[a-z_]+(\.[a-z_]+)?$")
+
+
+@functools.lru_cache(maxsize=32)
+def _with_local(durable: bool, names: tuple[str, ...]) -> Any:
+    """The tenant statement plus ``set_config(name, :xN, true)`` for each of ``names``."""
+    for name in names:
+        if not _SETTING_NAME.match(name):
+            raise ValueError(f"not a setting name: {name!r}")
+    base = (_SET_TENANT if durable else _NON_DURABLE).text
+    extra = "".join(f", set_config('{name}', :x{i}, true)" for i, name in enumerate(names))
+    return text(base + extra)
 
 
 class Database:
@@ -162,13 +185,15 @@ class Database:
         public_key: str | None = None,
         lookup: str | None = None,
         durable: bool = True,
+        local: Mapping[str, str] | None = None,
     ) -> AsyncIterator[AsyncSession]:
         """A unit of work: commits when the block ends normally, rolls back on an exception.
 
         ``durable=False`` commits without waiting for the WAL flush (``synchronous_commit =
         off`` for this transaction only): a database crash may lose the last fraction of a
         second of such commits, never consistency. Used for chat logs and their counters,
-        never for payments.
+        never for payments. ``local``: more transaction-local settings, sent with the tenant's
+        (``set_tenant``).
         """
         async with self.sessionmaker() as session, session.begin():
             waited = time.perf_counter()
@@ -182,6 +207,7 @@ class Database:
                 public_key=public_key,
                 lookup=lookup,
                 durable=durable,
+                local=local,
             )
             yield session
 

@@ -52,6 +52,7 @@ from rag.chat.stages import (
     retrieve,
     safe_links,
 )
+from rag.knowledge import retrieval
 from rag.knowledge.embeddings import Embedder
 from rag.knowledge.rerank import NoReranker, Reranker
 from workspaces import usage
@@ -265,7 +266,10 @@ class AnswerPipeline:
         turn = replace(turn, embedding=await self.embedder.embed_query(turn.standalone))
         clock.lap("embed")
 
-        async with self.db.transaction(workspace_id=workspace.id) as session:
+        k = self.reranker.pool(self.settings.retrieval_k)
+        # The search's hnsw.ef_search is set with the tenant, in the transaction's first statement.
+        ef_search = {"hnsw.ef_search": str(retrieval.ef_search_for(k, retrieval.DEFAULT_MODE))}
+        async with self.db.transaction(workspace_id=workspace.id, local=ef_search) as session:
             answer = await faq_semantic(session, turn, threshold=threshold)
             clock.lap("faq_semantic")
             if answer is None and turn.cacheable:
@@ -276,7 +280,7 @@ class AnswerPipeline:
             found = await retrieve(
                 session,
                 turn,
-                k=self.reranker.pool(self.settings.retrieval_k),
+                k=k,
                 min_similarity=self.settings.retrieval_min_similarity,
                 metered_generation=not self.generator.extractive,
             )

@@ -322,7 +322,8 @@ async def retrieve(
 ) -> Grounding | Answer:
     """The workspace's passages relevant to the question, or "don't know" (the question is
     recorded as unanswered and the contact form offered). ``metered_generation``: the answer
-    would spend LLM tokens, so the plan's daily token cap is checked."""
+    would spend LLM tokens, so the plan's daily token cap is checked. The transaction set
+    ``hnsw.ef_search`` to ``retrieval.ef_search_for(k, DEFAULT_MODE)``."""
     hits = await retrieval.search(
         session,
         workspace_id=turn.workspace.id,
@@ -330,6 +331,7 @@ async def retrieve(
         query_embedding=turn.embedding,
         k=k,
         mode=retrieval.DEFAULT_MODE,
+        ef_search=None,  # set with the transaction's tenant (pipeline)
     )
     relevant = [h for h in hits if h.similarity is None or h.similarity >= min_similarity]
     if not relevant:
