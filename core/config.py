@@ -186,6 +186,10 @@ class Settings(BaseSettings):
     # The local model's torch threads; 0: one per core (torch's default).
     embed_threads: int = Field(default=1, ge=0, le=256)
 
+    # Widget keys resolved from a per-process cache for up to this many seconds (checked against
+    # the workspace row in each chat turn's first statement: workspaces/widget_keys.py); 0: off.
+    widget_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+
     # --- generation ---
     openai_api_key: str | None = None
     openai_base_url: str | None = None

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
@@ -101,6 +101,29 @@ async def get_workspace_by_public_key(session: AsyncSession, public_key: str) ->
         select(Workspace).where(Workspace.public_key == public_key, Workspace.deleted_at.is_(None))
     )
     return result.scalar_one_or_none()
+
+
+_VERSION: Any = literal_column("workspaces.xmin::text")
+
+
+async def get_workspace_version_by_public_key(
+    session: AsyncSession, public_key: str
+) -> tuple[Workspace, str] | None:
+    """The workspace of a widget key and its row's version (``xmin``: new with every update)."""
+    result = await session.execute(
+        select(Workspace, _VERSION).where(
+            Workspace.public_key == public_key, Workspace.deleted_at.is_(None)
+        )
+    )
+    row = result.first()
+    return None if row is None else (row[0], str(row[1]))
+
+
+def workspace_version(workspace_id: uuid.UUID) -> Any:
+    """The row version of ``workspace_id`` as a scalar subquery, for a statement that returns it
+    beside its own columns (``rag.chat.repository.conversations.record_message_metered``)."""
+    table: Any = Workspace.__table__
+    return select(_VERSION).select_from(table).where(table.c.id == workspace_id).scalar_subquery()
 
 
 async def update_workspace(

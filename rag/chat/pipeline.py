@@ -75,6 +75,9 @@ class ChatInput:
     session_id: str
     conversation_id: uuid.UUID | None = None
     channel: Channel = "widget"
+    workspace_version: str | None = None
+    """``workspace`` came from the widget-key cache at this row version: the turn's first
+    statement checks it (``workspaces.widget_keys``)."""
 
     @classmethod
     def for_owner(
@@ -244,6 +247,7 @@ class AnswerPipeline:
                 conversation_id=inp.conversation_id,
                 channel=inp.channel,
                 history_turns=self.settings.history_turns,
+                workspace_version=inp.workspace_version,
             )
             clock.lap("record")
             answer = courtesy(turn) or await handoff(session, turn)

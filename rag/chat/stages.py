@@ -32,6 +32,7 @@ from rag.knowledge import retrieval
 from workspaces import usage
 from workspaces.models import Workspace
 from workspaces.plans import Metric, get_plan
+from workspaces.widget_keys import WorkspaceChanged
 
 Source = Literal["faq", "cache", "rag", "fallback", "handoff"]
 Channel = Literal["widget", "owner"]
@@ -134,9 +135,13 @@ async def record(
     conversation_id: uuid.UUID | None,
     channel: Channel,
     history_turns: int,
+    workspace_version: str | None = None,
 ) -> Turn:
     """Meter the message (429 ``quota_exceeded`` over the plan, before any model runs) and record
-    it, with its conversation when new; the turn every later stage reads."""
+    it, with its conversation when new; the turn every later stage reads.
+
+    ``workspace_version``: the version of the (cached) ``workspace``; ``WorkspaceChanged`` when
+    the row is another now (the caller's transaction rolls back: nothing recorded or metered)."""
     conversation, history, is_new = await _conversation(
         session,
         workspace.id,
@@ -150,7 +155,7 @@ async def record(
     amounts: dict[Metric, int] = {"messages": 1}
     if not history:
         amounts["conversations"] = 1
-    counted = await conversation_repo.record_message_metered(
+    counted, current = await conversation_repo.record_message_metered(
         session,
         message=ChatMessage(
             id=uuid.uuid4(),
@@ -164,6 +169,8 @@ async def record(
         touch_conversation_id=conversation.id if history else None,
         usage=usage.increment_statement(workspace.id, amounts),
     )
+    if workspace_version is not None and current != workspace_version:
+        raise WorkspaceChanged(str(workspace.id))
     _meter(workspace, counted)
     return Turn(
         workspace=workspace,

@@ -18,7 +18,7 @@ from rag.chat.models import (
     UnansweredQuestion,
 )
 from workspaces.plans import Metric
-from workspaces.repository import TOKEN_UPSERTS
+from workspaces.repository import TOKEN_UPSERTS, workspace_version
 from workspaces.usage import TokenIncrement, UsageIncrement
 
 
@@ -105,12 +105,12 @@ async def record_message_metered(
     new_conversation: Conversation | None,
     touch_conversation_id: uuid.UUID | None,
     usage: UsageIncrement,
-) -> dict[Metric, int]:
+) -> tuple[dict[Metric, int], str | None]:
     """One round trip: insert ``new_conversation`` (when given), insert ``message``, add one
     message to ``touch_conversation_id`` (when given), and increment the usage counters
-    (``usage``); returns each counted metric's new value. A new conversation, the visitor's
-    message, the conversation's count and last-message time, and the usage counters, in one
-    statement."""
+    (``usage``); returns each counted metric's new value, and the workspace row's version
+    (``workspaces.widget_keys``). A new conversation, the visitor's message, the
+    conversation's count and last-message time, and the usage counters, in one statement."""
     ctes = []
     params = _params("m_", message)
     if new_conversation is not None:
@@ -120,8 +120,10 @@ async def record_message_metered(
     if touch_conversation_id is not None:
         ctes.append(_touch.cte("touched_conv"))
         params["touch_id"] = touch_conversation_id
-    result = await session.execute(usage.statement.add_cte(*ctes), params)
-    return usage.counted(result.one())
+    version = workspace_version(message.workspace_id).label("workspace_version")
+    result = await session.execute(usage.statement.add_cte(*ctes).returning(version), params)
+    *counts, current = result.one()
+    return usage.counted(counts), current
 
 
 _ANSWER_METERED = _touch.add_cte(
