@@ -252,7 +252,7 @@ class AnswerPipeline:
             clock.lap("record")
             answer = courtesy(turn) or await handoff(session, turn)
             if answer is None and not turn.follow_up:
-                answer = await faq_exact(session, turn, threshold=threshold)
+                answer = faq_exact(turn)
                 clock.lap("faq")
             if answer is not None:
                 return turn, answer

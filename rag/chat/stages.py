@@ -76,6 +76,9 @@ class Turn:
     """The question to answer: the message, or the follow-up rewritten to stand alone."""
     embedding: np.ndarray | None = None
     """The standalone question's embedding, once computed."""
+    exact_faq: str | None = None
+    """The answer of an FAQ whose question normalizes to the message's words, looked up when
+    the message was recorded (not for follow-ups, courtesy or a request for a human)."""
 
     @property
     def cacheable(self) -> bool:
@@ -155,7 +158,11 @@ async def record(
     amounts: dict[Metric, int] = {"messages": 1}
     if not history:
         amounts["conversations"] = 1
-    counted, current = await conversation_repo.record_message_metered(
+    follow_up = bool(history) and looks_like_follow_up(message)
+    normalized = normalize_question(message)
+    # The exact FAQ match is looked up in the same statement when it may settle the answer.
+    faq_wanted = not follow_up and intent not in (*COURTESY, "human")
+    recorded = await conversation_repo.record_message_metered(
         session,
         message=ChatMessage(
             id=uuid.uuid4(),
@@ -168,10 +175,11 @@ async def record(
         new_conversation=conversation if is_new else None,
         touch_conversation_id=conversation.id if history else None,
         usage=usage.increment_statement(workspace.id, amounts),
+        faq_normalized=normalized if faq_wanted else None,
     )
-    if workspace_version is not None and current != workspace_version:
+    if workspace_version is not None and recorded.workspace_version != workspace_version:
         raise WorkspaceChanged(str(workspace.id))
-    _meter(workspace, counted)
+    _meter(workspace, recorded.counted)
     return Turn(
         workspace=workspace,
         session_id=session_id,
@@ -180,11 +188,12 @@ async def record(
         message=message,
         intent=intent,
         history=tuple(history),
-        follow_up=bool(history) and looks_like_follow_up(message),
-        normalized=normalize_question(message),
+        follow_up=follow_up,
+        normalized=normalized,
         knowledge_version=int(workspace.knowledge_version),
         bot_name=bot_name_of(workspace),
         standalone=message,
+        exact_faq=recorded.faq_answer,
     )
 
 
@@ -267,16 +276,10 @@ async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
     return Answer(persona_reply("human", turn.bot_name), "handoff", handoff_delivery=delivery)
 
 
-async def faq_exact(session: AsyncSession, turn: Turn, *, threshold: float) -> Answer | None:
-    """An FAQ whose question (or a variant) normalizes to the message's words."""
-    match = await faq_service.match(
-        session,
-        workspace_id=turn.workspace.id,
-        normalized=turn.normalized,
-        embedding=None,
-        threshold=threshold,
-    )
-    return None if match is None else Answer(match.faq.answer, "faq")
+def faq_exact(turn: Turn) -> Answer | None:
+    """An FAQ whose question (or a variant) normalizes to the message's words (looked up with
+    the message's record, ``record``)."""
+    return None if turn.exact_faq is None else Answer(turn.exact_faq, "faq")
 
 
 # --- between the transactions: no connection is held -------------------------------------------
