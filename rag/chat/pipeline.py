@@ -5,8 +5,9 @@ message -> validate (length, quota) -> intent -> courtesy | handoff | FAQ -> res
         extractive) -> citations, metering, conversation log -> cache store
 
 Each step after validation is a stage in ``rag.chat.stages``: the first that settles the answer
-ends the search. At most three short transactions, and none is open while a model runs (the
-follow-up rewrite, the embedding, the generation):
+ends the search. At most three short transactions, and none waits for a model (the follow-up
+rewrite, the embedding, the generation); with a local embedder the question's embedding starts
+before the first transaction and runs beside it (``_embed_early``):
 
 1. a write: meter the message (refusing over quota before any model runs), record it (and the
    conversation when new); courtesy, handoff and exact FAQ answers are settled here;
@@ -17,11 +18,14 @@ follow-up rewrite, the embedding, the generation):
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
+
+import numpy as np
 
 from core import metrics
 from core.config import Settings
@@ -37,6 +41,7 @@ from rag.chat.normalize import visitor_hash
 from rag.chat.prompts import extract_citations, fallback_answer
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.stages import (
+    COURTESY,
     Answer,
     Channel,
     Grounding,
@@ -48,6 +53,7 @@ from rag.chat.stages import (
     faq_exact,
     faq_semantic,
     handoff,
+    looks_like_follow_up,
     record,
     retrieve,
     safe_links,
@@ -126,6 +132,13 @@ class ChatResult:
             "timings_ms": self.timings_ms,
             "extractive": self.extractive,
         }
+
+
+def _retrieve_exception(task: asyncio.Task[Any]) -> None:
+    """An early embedding nobody awaited (the turn ended first) fails quietly; one awaited
+    raises where it is awaited."""
+    if not task.cancelled():
+        task.exception()
 
 
 class _Clock:
@@ -236,6 +249,7 @@ class AnswerPipeline:
         clock.lap("validate")
         threshold = self.settings.faq_similarity_threshold
         workspace = inp.workspace
+        early = self._embed_early(message, intent)
 
         async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
             turn = await record(
@@ -267,7 +281,11 @@ class AnswerPipeline:
             clock.lap("cache")
             if answer is not None:
                 return turn, answer
-        turn = replace(turn, embedding=await self.embedder.embed_query(turn.standalone))
+        if early is not None and turn.standalone == message:
+            embedding = await early  # started before the first transaction
+        else:
+            embedding = await self.embedder.embed_query(turn.standalone)
+        turn = replace(turn, embedding=embedding)
         clock.lap("embed")
 
         k = self.reranker.pool(self.settings.retrieval_k)
@@ -291,6 +309,20 @@ class AnswerPipeline:
             clock.lap("retrieval")
         # No transaction is open while the candidates are reranked (a model may run).
         return turn, await self._rerank(turn, found, clock)
+
+    def _embed_early(self, message: str, intent: str) -> asyncio.Task[np.ndarray] | None:
+        """The question's embedding, started while its message is recorded, when the embedder
+        costs nothing per call (``unmetered``: the quota is still checked before any metered
+        model runs) and the answer will likely need it: not courtesy, not a request for a
+        human, not a message that may be a follow-up (rewritten first). An answer settled
+        without it (an FAQ, the cache, a refusal) leaves its vector in the query cache."""
+        if not getattr(self.embedder, "unmetered", False):
+            return None
+        if intent in (*COURTESY, "human") or looks_like_follow_up(message):
+            return None
+        task = asyncio.create_task(self.embedder.embed_query(message))
+        task.add_done_callback(_retrieve_exception)
+        return task
 
     async def _rerank(
         self, turn: Turn, found: Answer | Grounding, clock: _Clock
