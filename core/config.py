@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     app_db_role: str = "trulybot_app"
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    # Chat turns in their database/CPU part at once per process (the rest wait in order in front,
+    # not for a pooled connection); 0: DB_POOL_SIZE. Generation is outside the limit.
+    chat_concurrent_turns: int = Field(default=0, ge=0, le=10000)
     db_statement_timeout_ms: int = 15000
 
     # --- redis ---

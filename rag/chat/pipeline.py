@@ -187,12 +187,18 @@ class AnswerPipeline:
         self.cache = cache
         self.notifier = notifier
         self.reranker = reranker or NoReranker()
+        # Turns settling or recording at once (CHAT_CONCURRENT_TURNS, default DB_POOL_SIZE): a
+        # turn beyond waits here, in order, rather than for a pooled connection mid-transaction
+        # (or an overflow connection opened and closed again). Generation is outside.
+        self._gate = asyncio.Semaphore(settings.chat_concurrent_turns or settings.db_pool_size)
 
     # --- public -------------------------------------------------------------------------
 
     async def answer(self, inp: ChatInput) -> ChatResult:
         clock = _Clock()
-        turn, settled = await self._settle(inp, clock)
+        async with self._gate:
+            clock.lap("admit")
+            turn, settled = await self._settle(inp, clock)
         completion: Completion | None = None
         if isinstance(settled, Grounding):
             try:
@@ -202,12 +208,15 @@ class AnswerPipeline:
             except LLMUnavailable:
                 completion = None
             clock.lap("generation")
-        return await self._finish(turn, settled, completion, clock)
+        async with self._gate:
+            return await self._finish(turn, settled, completion, clock)
 
     async def stream(self, inp: ChatInput) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Server-sent events: meta, delta..., citations, done (or error)."""
         clock = _Clock()
-        turn, settled = await self._settle(inp, clock)
+        async with self._gate:
+            clock.lap("admit")
+            turn, settled = await self._settle(inp, clock)
         yield "meta", self._meta(turn, settled)
         completion: Completion | None = None
         if isinstance(settled, Grounding):
@@ -237,7 +246,8 @@ class AnswerPipeline:
         else:
             clock.first_token(time.perf_counter())
             yield "delta", {"text": settled.text}
-        result = await self._finish(turn, settled, completion, clock)
+        async with self._gate:
+            result = await self._finish(turn, settled, completion, clock)
         yield "citations", {"citations": result.citations}
         yield "done", result.to_dict()
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
@@ -84,3 +85,39 @@ async def test_over_quota_a_metered_embedder_is_never_called(
     # The local model may start before the quota check; a metered (remote) one must not.
     expected = ["What does the yearly plan cost?"] if hasattr(embedder, "unmetered") else []
     assert embedder.queries == expected
+
+
+class InFlight(CountingEmbedder):
+    """Counts the questions being embedded at once."""
+
+    def __init__(self) -> None:
+        super().__init__(unmetered=True)
+        self.now = self.most = 0
+
+    async def embed_query(self, text: str) -> np.ndarray:
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            await asyncio.sleep(0.05)  # the other turns run meanwhile, if they may
+            return await super().embed_query(text)
+        finally:
+            self.now -= 1
+
+
+async def test_turns_beyond_the_limit_wait_in_front_and_are_all_answered(
+    settings: Settings, db: Database, redis_client: Redis
+) -> None:
+    embedder = InFlight()
+    limited = settings.model_copy(update={"chat_concurrent_turns": 1})
+    runtime_cm = make_runtime(limited, db, redis_client, embedder=embedder)  # type: ignore[arg-type]
+    async with runtime_cm as runtime, client_for(runtime) as client:
+        owner = await signup(client, "Gate")
+        key = owner.workspace["public_key"]
+        questions = [
+            f"Where is invoice {uuid.uuid4().hex[:6]} kept on the server?" for _ in range(6)
+        ]
+        answers = await asyncio.gather(*(_ask(client, key, q) for q in questions))
+    assert [a.status_code for a in answers] == [200] * 6
+    assert sorted(embedder.queries) == sorted(questions)
+    assert embedder.most == 1  # (several with a limit of 6)
+    assert all("admit" in a.json()["timings_ms"] for a in answers)
