@@ -381,7 +381,10 @@ async def run(args: argparse.Namespace) -> None:
             f" at LLM latency {', '.join(f'{x:g} s' for x in args.latencies)}; at most"
             f" {args.requests} requests per level for hits and {args.rag_requests} for rag,"
             f" capped at {args.cap:g} s per level. Each request opens a new conversation"
-            " (two short transactions: the visitor's message, then the answer). Overhead = the"
+            " (up to three short transactions: the visitor's message, the read, the answer)."
+            " CPU ms/request: CPU time of the server process, PostgreSQL and this process per"
+            " answered request (not inflated by other processes the way wall times are)."
+            " Overhead = the"
             " server's `timings_ms.total` minus `timings_ms.generation`; client latency includes"
             " the load generator, which shares the 2 cores with the server and PostgreSQL.",
             "",

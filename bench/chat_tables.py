@@ -91,7 +91,12 @@ def results_table(cells: list[Cell]) -> Table:
             pct(c.overhead_ms, 0.5),
             pct(c.overhead_ms, 0.95),
             pct(c.overhead_ms, 0.99),
-            " / ".join(f"{v:.1f}" for v in c.cpu_ms.values()) or "-",
+            " / ".join(
+                f"{c.cpu_ms[k]:.1f}" if k in c.cpu_ms else "-"
+                for k in ("server", "postgres", "bench")
+            )
+            if c.cpu_ms
+            else "-",
             sources,
         )
     return table
