@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from core import metrics
 from core.config import Settings
 from core.db import Database
 from core.errors import ValidationFailed
 from rag.chat import notify
 from rag.chat.cache import ResponseCache
+from rag.chat.clock import Clock, observe
 from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.generator import Completion, GenerationRequest, Generator, LLMUnavailable
 from rag.chat.intents import detect_intent
@@ -141,32 +141,6 @@ def _retrieve_exception(task: asyncio.Task[Any]) -> None:
         task.exception()
 
 
-class _Clock:
-    """Milliseconds per stage, in ``timings`` (reported with the answer and to /metrics)."""
-
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-        self.start = time.perf_counter()
-        self.last = self.start
-
-    def lap(self, stage: str) -> None:
-        now = time.perf_counter()
-        self.timings[stage] = round((now - self.last) * 1000, 2)
-        self.last = now
-
-    def total(self) -> None:
-        self.timings["total"] = round((time.perf_counter() - self.start) * 1000, 2)
-
-    def first_token(self, generation_started: float) -> None:
-        """Streaming: the first words leave now. ``first_token`` is measured from the start,
-        ``model_first_token`` from the start of generation (the model's own share)."""
-        if "first_token" in self.timings:
-            return
-        now = time.perf_counter()
-        self.timings["first_token"] = round((now - self.start) * 1000, 2)
-        self.timings["model_first_token"] = round((now - generation_started) * 1000, 2)
-
-
 class AnswerPipeline:
     def __init__(
         self,
@@ -195,7 +169,7 @@ class AnswerPipeline:
     # --- public -------------------------------------------------------------------------
 
     async def answer(self, inp: ChatInput) -> ChatResult:
-        clock = _Clock()
+        clock = Clock()
         async with self._gate:
             clock.lap("admit")
             turn, settled = await self._settle(inp, clock)
@@ -213,7 +187,7 @@ class AnswerPipeline:
 
     async def stream(self, inp: ChatInput) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Server-sent events: meta, delta..., citations, done (or error)."""
-        clock = _Clock()
+        clock = Clock()
         async with self._gate:
             clock.lap("admit")
             turn, settled = await self._settle(inp, clock)
@@ -253,7 +227,7 @@ class AnswerPipeline:
 
     # --- settling the answer: the stages, in three transactions at most ------------------
 
-    async def _settle(self, inp: ChatInput, clock: _Clock) -> tuple[Turn, Answer | Grounding]:
+    async def _settle(self, inp: ChatInput, clock: Clock) -> tuple[Turn, Answer | Grounding]:
         message = self._validate(inp.message)
         intent = detect_intent(message).intent
         clock.lap("validate")
@@ -335,7 +309,7 @@ class AnswerPipeline:
         return task
 
     async def _rerank(
-        self, turn: Turn, found: Answer | Grounding, clock: _Clock
+        self, turn: Turn, found: Answer | Grounding, clock: Clock
     ) -> Answer | Grounding:
         """The best RETRIEVAL_K passages in the reranker's order, renumbered. An LLM reranker
         is skipped once the owner's daily token cap is reached."""
@@ -405,7 +379,7 @@ class AnswerPipeline:
         turn: Turn,
         settled: Answer | Grounding,
         completion: Completion | None,
-        clock: _Clock,
+        clock: Clock,
     ) -> ChatResult:
         workspace = turn.workspace
         answer = self._generated(settled, completion) if isinstance(settled, Grounding) else settled
@@ -469,7 +443,7 @@ class AnswerPipeline:
             )
         clock.lap("record_answer")
         clock.total()
-        self._observe(answer.source, completion, clock.timings)
+        observe(answer.source, completion, clock.timings)
         return ChatResult(
             conversation_id=turn.conversation_id,
             message_id=turn.message_id,
@@ -481,23 +455,3 @@ class AnswerPipeline:
             timings_ms=dict(clock.timings),
             extractive=extractive,
         )
-
-    @staticmethod
-    def _observe(source: str, completion: Completion | None, timings: dict[str, float]) -> None:
-        """Feed /metrics: stage timings, where answers came from, cache and FAQ hit ratios,
-        LLM tokens and latency."""
-        for stage, ms in timings.items():
-            metrics.observe_stage(stage, ms / 1000)
-        metrics.count_answer(source)
-        if "faq" in timings or "faq_semantic" in timings:
-            metrics.count_faq(source == "faq")
-        if ("cache" in timings or "cache_semantic" in timings) and source != "faq":
-            metrics.count_cache("hit" if source == "cache" else "miss")
-        if "generation" in timings:
-            model = completion.model if completion is not None and completion.model else "none"
-            outcome = "ok" if completion is not None else "error"
-            metrics.observe_llm(model, timings["generation"] / 1000, outcome)
-            if completion is not None:
-                metrics.count_llm_tokens(
-                    model, prompt=completion.prompt_tokens, completion=completion.completion_tokens
-                )
