@@ -1,9 +1,14 @@
 """The answer pipeline's stage timings: measured per turn (``Clock``), reported with the
-answer and to /metrics (``observe``)."""
+answer and to /metrics (``observe``); the gate in front of the turns' database part
+(``TurnGate``)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from core import metrics
 from rag.chat.generator import Completion
@@ -53,3 +58,43 @@ def observe(source: str, completion: Completion | None, timings: dict[str, float
             metrics.count_llm_tokens(
                 model, prompt=completion.prompt_tokens, completion=completion.completion_tokens
             )
+
+
+class TurnGate:
+    """``slots`` turns in their database part at once (CHAT_CONCURRENT_TURNS); the rest wait in
+    order. A turn coming back to record its answer goes before new turns waiting: finishing
+    frees a visitor, starting adds work."""
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._waiting: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())
+
+    @asynccontextmanager
+    async def slot(self, *, finishing: bool = False) -> AsyncIterator[None]:
+        if self._free > 0 and not any(self._waiting):
+            self._free -= 1
+        else:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            queue = self._waiting[0 if finishing else 1]
+            queue.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._release()  # handed a slot as it was cancelled: pass it on
+                elif waiter in queue:
+                    queue.remove(waiter)
+                raise
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        for queue in self._waiting:
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._free += 1

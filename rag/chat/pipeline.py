@@ -32,7 +32,7 @@ from core.db import Database
 from core.errors import ValidationFailed
 from rag.chat import notify
 from rag.chat.cache import ResponseCache
-from rag.chat.clock import Clock, observe
+from rag.chat.clock import Clock, TurnGate, observe
 from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.generator import Completion, GenerationRequest, Generator, LLMUnavailable
 from rag.chat.intents import detect_intent
@@ -163,14 +163,15 @@ class AnswerPipeline:
         self.reranker = reranker or NoReranker()
         # Turns settling or recording at once (CHAT_CONCURRENT_TURNS, default DB_POOL_SIZE): a
         # turn beyond waits here, in order, rather than for a pooled connection mid-transaction
-        # (or an overflow connection opened and closed again). Generation is outside.
-        self._gate = asyncio.Semaphore(settings.chat_concurrent_turns or settings.db_pool_size)
+        # (or an overflow connection opened and closed again); a turn back to record its answer
+        # goes first. Generation is outside.
+        self._gate = TurnGate(settings.chat_concurrent_turns or settings.db_pool_size)
 
     # --- public -------------------------------------------------------------------------
 
     async def answer(self, inp: ChatInput) -> ChatResult:
         clock = Clock()
-        async with self._gate:
+        async with self._gate.slot():
             clock.lap("admit")
             turn, settled = await self._settle(inp, clock)
         completion: Completion | None = None
@@ -182,13 +183,13 @@ class AnswerPipeline:
             except LLMUnavailable:
                 completion = None
             clock.lap("generation")
-        async with self._gate:
+        async with self._gate.slot(finishing=True):
             return await self._finish(turn, settled, completion, clock)
 
     async def stream(self, inp: ChatInput) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Server-sent events: meta, delta..., citations, done (or error)."""
         clock = Clock()
-        async with self._gate:
+        async with self._gate.slot():
             clock.lap("admit")
             turn, settled = await self._settle(inp, clock)
         yield "meta", self._meta(turn, settled)
@@ -220,7 +221,7 @@ class AnswerPipeline:
         else:
             clock.first_token(time.perf_counter())
             yield "delta", {"text": settled.text}
-        async with self._gate:
+        async with self._gate.slot(finishing=True):
             result = await self._finish(turn, settled, completion, clock)
         yield "citations", {"citations": result.citations}
         yield "done", result.to_dict()
