@@ -51,6 +51,7 @@ from rag.knowledge.rerank import describe as describe_reranker
 from workspaces import notification_delivery
 from workspaces import notifications as notifications_module
 from workspaces.models import Workspace
+from workspaces.widget_keys import WidgetKeyCache
 
 log = logging.getLogger("trulybot")
 
@@ -101,6 +102,8 @@ class Runtime:
     scheduler: Scheduler
     """The periodic jobs; driven (``scheduler.start``) by serve without Redis, by the worker
     with it (see docs/deploy.md, Periodic jobs)."""
+    widget_keys: WidgetKeyCache
+    """Widget key -> workspace, for WIDGET_KEY_CACHE_SECONDS (workspaces/widget_keys.py)."""
     demo_public_key: str | None = None
     """The demo workspace's widget key, when `serve` seeded it (SEED_DEMO)."""
 
@@ -301,6 +304,7 @@ async def build_runtime(
             owner_url=owner_url,
             embedded=embedded,
             scheduler=scheduler,
+            widget_keys=WidgetKeyCache(settings.widget_key_cache_seconds),
         )
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import io
 import os
@@ -81,6 +82,8 @@ from bench.chat_workload import (
     Cell,
     Workspace,
     _signup,
+    cpu_per_request,
+    cpu_seconds,
     create_workspace,
     describe_metrics,
     drive,
@@ -130,6 +133,11 @@ async def run_config(
     env = server_env(args, db, fake.base_url, redis_url, batching=config.batching)
     servers = await start_servers(config.servers, env, args.data_dir)
     cells: list[Cell] = []
+    processes = {"server": [s.proc.pid for s in servers], "bench": [os.getpid()]}
+    if db.embedded is not None:
+        postmaster = args.data_dir / "pgdata" / "postmaster.pid"
+        with contextlib.suppress(OSError, ValueError):
+            processes["postgres"] = [int(postmaster.read_text().split()[0])]
     limits = httpx.Limits(max_connections=max(args.levels) + 8, max_keepalive_connections=None)
     try:
         async with httpx.AsyncClient(timeout=60, limits=limits) as client:
@@ -161,6 +169,7 @@ async def run_config(
                         messages = unique_questions(total, rng)
                     cell = Cell(config.label, scenario, latency, level, batching=config.batching)
                     before = await scrape(client, servers)
+                    cpu_before = cpu_seconds(processes)
                     if scenario == "ingest":
                         async with feeding_documents(servers[0].url, args.ingest_files) as fed:
                             await drive(
@@ -169,6 +178,9 @@ async def run_config(
                         cell.note = fed.describe()
                     else:
                         await drive(cell, client, servers, ws.public_key, messages, total, args.cap)
+                    cell.cpu_ms = cpu_per_request(
+                        cpu_before, cpu_seconds(processes), len(cell.client_ms)
+                    )
                     cell.metrics = describe_metrics(before, await scrape(client, servers))
                     cells.append(cell)
                     report_cell(cell)
@@ -216,6 +228,7 @@ async def profile_cache_hits(args: argparse.Namespace, db: Database, fake: Any) 
                     cached.append(q)
             if not cached:
                 raise RuntimeError("no question produced a cache hit")
+            trips = _count_round_trips(app.state.runtime.db.engine.sync_engine)
             profiler = cProfile.Profile()
             server_ms: list[float] = []
             t0 = time.perf_counter()
@@ -237,8 +250,31 @@ async def profile_cache_hits(args: argparse.Namespace, db: Database, fake: Any) 
     head = (
         f"{n} {args.profile_scenario} requests in-process (cProfile on): {n / wall:.0f} req/s, "
         f"server p50 {pct(server_ms, 0.5):.2f} ms, p95 {pct(server_ms, 0.95):.2f} ms\n"
+        "database round trips per request: "
+        + ", ".join(f"{k} {v / n:.2f}" for k, v in trips.items())
+        + f" (total {sum(trips.values()) / n:.2f})\n"
     )
     return head + out.getvalue()
+
+
+def _count_round_trips(engine: Any) -> dict[str, int]:
+    """Counts, from now on, what the engine sends to PostgreSQL: BEGIN, statements, COMMIT and
+    ROLLBACK (each a round trip; a statement's first use on a connection adds a prepare)."""
+    from sqlalchemy import event
+
+    counts = {"begin": 0, "statements": 0, "commit": 0, "rollback": 0}
+
+    def bump(key: str) -> Any:
+        def listener(*_: Any, **__: Any) -> None:
+            counts[key] += 1
+
+        return listener
+
+    event.listen(engine, "begin", bump("begin"))
+    event.listen(engine, "before_cursor_execute", bump("statements"))
+    event.listen(engine, "commit", bump("commit"))
+    event.listen(engine, "rollback", bump("rollback"))
+    return counts
 
 
 async def _chat_rel(client: httpx.AsyncClient, key: str, message: str) -> dict[str, Any]:
@@ -345,7 +381,10 @@ async def run(args: argparse.Namespace) -> None:
             f" at LLM latency {', '.join(f'{x:g} s' for x in args.latencies)}; at most"
             f" {args.requests} requests per level for hits and {args.rag_requests} for rag,"
             f" capped at {args.cap:g} s per level. Each request opens a new conversation"
-            " (two short transactions: the visitor's message, then the answer). Overhead = the"
+            " (up to three short transactions: the visitor's message, the read, the answer)."
+            " CPU ms/request: CPU time of the server process, PostgreSQL and this process per"
+            " answered request (not inflated by other processes the way wall times are)."
+            " Overhead = the"
             " server's `timings_ms.total` minus `timings_ms.generation`; client latency includes"
             " the load generator, which shares the 2 cores with the server and PostgreSQL.",
             "",

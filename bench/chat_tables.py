@@ -27,6 +27,13 @@ def report_cell(c: Cell) -> None:
     print("    stage p50 ms: " + ", ".join(f"{k} {v:.1f}" for k, v in medians.items()), flush=True)
     if c.metrics:
         print(f"    /metrics: {c.metrics}", flush=True)
+    if c.cpu_ms:
+        print(f"    CPU per request: {cpu_text(c)}", flush=True)
+
+
+def cpu_text(c: Cell) -> str:
+    """``server 12.3 / postgres 4.5 / bench 6.7`` ms of CPU per request ("-" if not measured)."""
+    return " / ".join(f"{k} {v:.1f}" for k, v in c.cpu_ms.items()) or "-"
 
 
 # --- profiling (in-process, ASGI transport, no network) ----------------------------------------
@@ -63,6 +70,7 @@ def results_table(cells: list[Cell]) -> Table:
             "overhead p50",
             "overhead p95",
             "overhead p99",
+            "CPU ms/request: server / postgres / bench",
             "answered from",
         ]
     )
@@ -83,6 +91,12 @@ def results_table(cells: list[Cell]) -> Table:
             pct(c.overhead_ms, 0.5),
             pct(c.overhead_ms, 0.95),
             pct(c.overhead_ms, 0.99),
+            " / ".join(
+                f"{c.cpu_ms[k]:.1f}" if k in c.cpu_ms else "-"
+                for k in ("server", "postgres", "bench")
+            )
+            if c.cpu_ms
+            else "-",
             sources,
         )
     return table
@@ -126,6 +140,7 @@ def batching_table(cells: list[Cell]) -> Table:
             "ratio",
             "overhead p50 off / on",
             "overhead p95 off / on",
+            "CPU ms per request off / on (server)",
         ]
     )
     for level in sorted({c.concurrency for c in cells if c.scenario == "rag"}):
@@ -144,6 +159,7 @@ def batching_table(cells: list[Cell]) -> Table:
             f"{on.rps / off.rps:.2f}x" if off.rps else "-",
             f"{pct(off.overhead_ms, 0.5):.0f} / {pct(on.overhead_ms, 0.5):.0f}",
             f"{pct(off.overhead_ms, 0.95):.0f} / {pct(on.overhead_ms, 0.95):.0f}",
+            f"{off.cpu_ms.get('server', 0):.1f} / {on.cpu_ms.get('server', 0):.1f}",
         )
     return table
 

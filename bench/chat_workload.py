@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import psutil
 
 from bench.chat_servers import (
     DEMO,
@@ -202,6 +203,32 @@ def describe_metrics(before: dict[str, float], after: dict[str, float]) -> str:
     return ", ".join(parts)
 
 
+def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
+    """User + system CPU seconds so far of each group of processes (and, for a group whose
+    first pid is a parent such as PostgreSQL's postmaster, of its children)."""
+    out: dict[str, float] = {}
+    for name, group in pids.items():
+        total = 0.0
+        for pid in group:
+            with contextlib.suppress(psutil.Error):
+                proc = psutil.Process(pid)
+                procs = [proc, *proc.children(recursive=True)] if name == "postgres" else [proc]
+                for p in procs:
+                    with contextlib.suppress(psutil.Error):
+                        t = p.cpu_times()
+                        total += t.user + t.system
+        out[name] = total
+    return out
+
+
+def cpu_per_request(
+    before: dict[str, float], after: dict[str, float], requests: int
+) -> dict[str, float]:
+    if not requests:
+        return {}
+    return {k: (after[k] - before.get(k, 0.0)) * 1000 / requests for k in after}
+
+
 @dataclass
 class Cell:
     config: str
@@ -218,6 +245,10 @@ class Cell:
     batching: bool = True
     note: str = ""
     metrics: str = ""
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    """CPU time per answered request: ``server`` (every thread of the server processes),
+    ``postgres`` (the database's processes), ``bench`` (this process: the load generator and
+    the fake LLM). Unlike wall times, not inflated when other processes share the cores."""
 
     @property
     def rps(self) -> float:

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     app_db_role: str = "trulybot_app"
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    # Chat turns in their database/CPU part at once per process (the rest wait in order in front,
+    # not for a pooled connection); 0: DB_POOL_SIZE. Generation is outside the limit.
+    chat_concurrent_turns: int = Field(default=0, ge=0, le=10000)
     db_statement_timeout_ms: int = 15000
 
     # --- redis ---
@@ -223,6 +226,10 @@ class Settings(BaseSettings):
     embed_query_cache_size: int = Field(default=2048, ge=0)
     # The local model's torch threads; 0: one per core (torch's default).
     embed_threads: int = Field(default=1, ge=0, le=256)
+
+    # Widget keys resolved from a per-process cache for up to this many seconds (checked against
+    # the workspace row in each chat turn's first statement: workspaces/widget_keys.py); 0: off.
+    widget_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     # --- generation ---
     openai_api_key: str | None = None

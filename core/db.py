@@ -152,7 +152,8 @@ async def set_tenant(
     local: Mapping[str, str] | None = None,
 ) -> None:
     """Set (or clear) the tenant context for the rest of the current transaction; ``local``:
-    more settings for the transaction (the timeouts through a pooler), in the same statement."""
+    more transaction-local settings (the timeouts through a pooler, ``hnsw.ef_search``), in the
+    same statement."""
     values = {
         "ws": str(workspace_id) if workspace_id else "",
         "uid": str(user_id) if user_id else "",
@@ -160,9 +161,9 @@ async def set_tenant(
         "pk": public_key or "",
         "lk": lookup or "",
     }
-    settings = tuple((local or {}).items())
+    settings = tuple(sorted((local or {}).items()))
     for i, (_, value) in enumerate(settings):
-        values[f"l{i}"] = value
+        values[f"l{i}"] = str(value)
     names = tuple(name for name, _ in settings)
     await session.execute(_set_tenant_statement(names, durable), values)
 
@@ -223,13 +224,15 @@ class Database:
         public_key: str | None = None,
         lookup: str | None = None,
         durable: bool = True,
+        local: Mapping[str, str] | None = None,
     ) -> AsyncIterator[AsyncSession]:
         """A unit of work: commits when the block ends normally, rolls back on an exception.
 
         ``durable=False`` commits without waiting for the WAL flush (``synchronous_commit =
         off`` for this transaction only): a database crash may lose the last fraction of a
         second of such commits, never consistency. Used for chat logs and their counters,
-        never for payments.
+        never for payments. ``local``: more transaction-local settings, sent with the tenant's
+        (``set_tenant``).
         """
         async with self.sessionmaker() as session, session.begin():
             waited = time.perf_counter()
@@ -243,7 +246,7 @@ class Database:
                 public_key=public_key,
                 lookup=lookup,
                 durable=durable,
-                local=self.local,
+                local={**self.local, **local} if local else self.local,
             )
             yield session
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
@@ -101,6 +101,29 @@ async def get_workspace_by_public_key(session: AsyncSession, public_key: str) ->
         select(Workspace).where(Workspace.public_key == public_key, Workspace.deleted_at.is_(None))
     )
     return result.scalar_one_or_none()
+
+
+_VERSION: Any = literal_column("workspaces.xmin::text")
+
+
+async def get_workspace_version_by_public_key(
+    session: AsyncSession, public_key: str
+) -> tuple[Workspace, str] | None:
+    """The workspace of a widget key and its row's version (``xmin``: new with every update)."""
+    result = await session.execute(
+        select(Workspace, _VERSION).where(
+            Workspace.public_key == public_key, Workspace.deleted_at.is_(None)
+        )
+    )
+    row = result.first()
+    return None if row is None else (row[0], str(row[1]))
+
+
+def workspace_version(workspace_id: uuid.UUID) -> Any:
+    """The row version of ``workspace_id`` as a scalar subquery, for a statement that returns it
+    beside its own columns (``rag.chat.repository.conversations.record_message_metered``)."""
+    table: Any = Workspace.__table__
+    return select(_VERSION).select_from(table).where(table.c.id == workspace_id).scalar_subquery()
 
 
 async def update_workspace(
@@ -292,6 +315,47 @@ def increment_usage_statement(
         index_elements=[table.c.workspace_id, table.c.month],
         set_={**{k: table.c[k] + base.excluded[k] for k in values}, "updated_at": func.now()},
     ).returning(*(table.c[k] for k in values))
+
+
+def _token_upserts() -> tuple[Any, Any]:
+    """This month's and today's LLM token counters plus ``:tok_tokens``, as two constant
+    upserts (bind parameters ``tok_ws``, ``tok_month``, ``tok_day``, ``tok_tokens``): built
+    and compiled once, sent inside another statement (``TOKEN_UPSERTS``)."""
+    counters: Any = UsageCounter.__table__
+    daily: Any = UsageDaily.__table__
+    ws = bindparam("tok_ws", type_=counters.c.workspace_id.type)
+    tokens = bindparam("tok_tokens", type_=counters.c.llm_tokens.type)
+    month = insert(counters).values(
+        workspace_id=ws,
+        month=bindparam("tok_month", type_=counters.c.month.type),
+        **{k: tokens if k == "llm_tokens" else 0 for k in USAGE_FIELDS},
+        updated_at=func.now(),
+    )
+    month = month.on_conflict_do_update(
+        index_elements=[counters.c.workspace_id, counters.c.month],
+        set_={
+            "llm_tokens": counters.c.llm_tokens + month.excluded.llm_tokens,
+            "updated_at": func.now(),
+        },
+    )
+    day = insert(daily).values(
+        workspace_id=ws, day=bindparam("tok_day", type_=daily.c.day.type), llm_tokens=tokens
+    )
+    day = day.on_conflict_do_update(
+        index_elements=[daily.c.workspace_id, daily.c.day],
+        set_={"llm_tokens": daily.c.llm_tokens + day.excluded.llm_tokens},
+    )
+    return month, day
+
+
+TOKEN_UPSERTS = _token_upserts()
+"""``record_llm_tokens``' two upserts, for a caller that sends them as CTEs of its own write
+(``rag.chat.repository.conversations.record_answer``): one round trip, exact under concurrency
+like ``increment_usage``."""
+
+
+def token_params(*, workspace_id: uuid.UUID, month: str, day: date, tokens: int) -> dict[str, Any]:
+    return {"tok_ws": workspace_id, "tok_month": month, "tok_day": day, "tok_tokens": int(tokens)}
 
 
 async def get_usage(session: AsyncSession, *, workspace_id: uuid.UUID, month: str) -> UsageCounter:

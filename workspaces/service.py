@@ -27,6 +27,7 @@ from workspaces import audit, security
 from workspaces import repository as repo
 from workspaces.models import User, Workspace
 from workspaces.permissions import Action, authorize
+from workspaces.widget_keys import CachedWorkspace
 
 DEFAULT_PERSONA = (
     "You are a friendly, concise assistant for this business. "
@@ -376,6 +377,17 @@ async def resolve_public_key(
     if not context_set:
         await set_tenant(session, workspace_id=workspace.id)
     return workspace
+
+
+async def resolve_public_key_versioned(session: AsyncSession, public_key: str) -> CachedWorkspace:
+    """``resolve_public_key`` in a transaction opened with this key as its context, with the
+    row's version for the widget-key cache (``workspaces.widget_keys``); the context becomes
+    the workspace."""
+    key = check_public_key(public_key)
+    found = await repo.get_workspace_version_by_public_key(session, key)
+    if found is None:
+        raise Unauthorized("Unknown widget key", code="invalid_widget_key")
+    return CachedWorkspace(*found)
 
 
 async def note_widget_installed(

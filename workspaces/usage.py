@@ -109,6 +109,24 @@ def increment_statement(workspace_id: uuid.UUID, amounts: Mapping[Metric, int]) 
     return UsageIncrement(metrics=metrics, statement=statement)
 
 
+@dataclass(frozen=True)
+class TokenIncrement:
+    """``record_llm_tokens`` as statements another repository sends inside its own write
+    (``rag.chat.repository.conversations.record_answer``): this month's and today's counters."""
+
+    statements: tuple[Any, Any]
+    params: dict[str, Any]
+
+
+def token_increment(workspace_id: uuid.UUID, tokens: int) -> TokenIncrement:
+    return TokenIncrement(
+        statements=repo.TOKEN_UPSERTS,
+        params=repo.token_params(
+            workspace_id=workspace_id, month=month_key(), day=today(), tokens=tokens
+        ),
+    )
+
+
 async def record_llm_tokens(session: AsyncSession, workspace_id: uuid.UUID, tokens: int) -> int:
     """Count tokens this month and today; returns today's total."""
     if tokens <= 0:

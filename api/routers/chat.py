@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -51,7 +52,13 @@ from rag.chat.schemas import (
 )
 from widget.policy import origin_allowed
 from workspaces.models import Workspace
-from workspaces.service import check_public_key, note_widget_installed, resolve_public_key
+from workspaces.service import (
+    check_public_key,
+    note_widget_installed,
+    resolve_public_key,
+    resolve_public_key_versioned,
+)
+from workspaces.widget_keys import WorkspaceChanged
 
 router = APIRouter(tags=["chat"])
 
@@ -111,15 +118,37 @@ CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def widget_workspace_only(request: Request, runtime: Runtime, key: str | None) -> Workspace:
-    """``widget_workspace`` for a caller that needs the workspace and not the session: one
-    short transaction whose tenant context is the key from its first statement, so the lookup
-    is two round trips (context, select) instead of four. Same checks, same errors."""
-    async with runtime.db.transaction(public_key=check_public_key(key)) as session:
-        workspace = await resolve_public_key(session, key, context_set=True)
-        _check_origin(request, workspace, runtime.settings)
-        await _note_installed(request, session, workspace)
-    return workspace
+async def widget_workspace_cached(
+    request: Request, runtime: Runtime, key: str | None
+) -> tuple[Workspace, str | None]:
+    """``widget_workspace`` for a caller that needs the workspace and not the session: from the
+    widget-key cache when it holds the key (no transaction), with the version the chat turn's
+    first statement checks; else one short transaction whose tenant context is the key from
+    its first statement (context, select), and cached with the row's version. A request that
+    would record the widget's first site goes to the database. Same checks, same errors."""
+    key = check_public_key(key)
+    hit = runtime.widget_keys.get(key)
+    if hit is not None and not _would_note_installed(request, hit.workspace):
+        _check_origin(request, hit.workspace, runtime.settings)
+        return hit.workspace, hit.version
+    async with runtime.db.transaction(public_key=key) as session:
+        found = await resolve_public_key_versioned(session, key)
+        _check_origin(request, found.workspace, runtime.settings)
+        if _would_note_installed(request, found.workspace):
+            await _note_installed(request, session, found.workspace)
+            return found.workspace, None  # the row changed: cached by the next request
+    runtime.widget_keys.put(key, found)
+    return found.workspace, found.version
+
+
+def _would_note_installed(request: Request, workspace: Workspace) -> bool:
+    origin = request.headers.get("origin")
+    own_host = (request.headers.get("host") or "").lower()
+    return bool(
+        origin
+        and workspace.widget_installed_at is None
+        and urlsplit(origin).netloc.lower() != own_host
+    )
 
 
 @router.post("/chat", response_model=ChatOut, responses=CHAT_RESPONSES)
@@ -132,8 +161,9 @@ async def public_chat(
     # The runtime straight from the app (RuntimeDep/SettingsDep are sync dependencies,
     # each a thread-pool hop per request).
     runtime: Runtime = request.app.state.runtime
-    # A short transaction of its own: no connection is held while the answer is generated.
-    workspace = await widget_workspace_only(request, runtime, key)
+    # From the widget-key cache, or a short transaction of its own: no connection is held while
+    # the answer is generated.
+    workspace, version = await widget_workspace_cached(request, runtime, key)
     await rate_limit_chat(request, workspace.id, body.session_id)
     if body.conversation_id is None:  # the pipeline starts a new conversation
         await cap_widget_conversation(request, workspace)
@@ -143,7 +173,24 @@ async def public_chat(
         session_id=body.session_id,
         conversation_id=body.conversation_id,
         channel="widget",
+        workspace_version=version,
     )
+    try:
+        return await _answer(runtime, inp, accept)
+    except WorkspaceChanged:
+        # The cached workspace is not the row any more (the turn was rolled back): look it up
+        # again, with every check, and answer from what the row is now (unchecked: fresh).
+        public_key = check_public_key(key)
+        runtime.widget_keys.forget(public_key)
+        async with runtime.db.transaction(public_key=public_key) as session:
+            found = await resolve_public_key_versioned(session, public_key)
+            _check_origin(request, found.workspace, runtime.settings)
+        runtime.widget_keys.put(public_key, found)
+        inp = replace(inp, workspace=found.workspace, workspace_version=None)
+        return await _answer(runtime, inp, accept)
+
+
+async def _answer(runtime: Runtime, inp: ChatInput, accept: str | None) -> Any:
     pipeline = runtime.pipeline
     if wants_stream(accept):
         return await sse_response(pipeline.stream(inp))

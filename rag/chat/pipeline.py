@@ -5,8 +5,9 @@ message -> validate (length, quota) -> intent -> courtesy | handoff | FAQ -> res
         extractive) -> citations, metering, conversation log -> cache store
 
 Each step after validation is a stage in ``rag.chat.stages``: the first that settles the answer
-ends the search. At most three short transactions, and none is open while a model runs (the
-follow-up rewrite, the embedding, the generation):
+ends the search. At most three short transactions, and none waits for a model (the follow-up
+rewrite, the embedding, the generation); with a local embedder the question's embedding starts
+before the first transaction and runs beside it (``_embed_early``):
 
 1. a write: meter the message (refusing over quota before any model runs), record it (and the
    conversation when new); courtesy, handoff and exact FAQ answers are settled here;
@@ -17,18 +18,21 @@ follow-up rewrite, the embedding, the generation):
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from core import metrics
+import numpy as np
+
 from core.config import Settings
 from core.db import Database
 from core.errors import ValidationFailed
 from rag.chat import notify
 from rag.chat.cache import ResponseCache
+from rag.chat.clock import Clock, TurnGate, observe
 from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.generator import Completion, GenerationRequest, Generator, LLMUnavailable
 from rag.chat.intents import detect_intent
@@ -37,6 +41,7 @@ from rag.chat.normalize import visitor_hash
 from rag.chat.prompts import extract_citations, fallback_answer
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.stages import (
+    COURTESY,
     Answer,
     Channel,
     Grounding,
@@ -48,10 +53,12 @@ from rag.chat.stages import (
     faq_exact,
     faq_semantic,
     handoff,
+    looks_like_follow_up,
     record,
     retrieve,
     safe_links,
 )
+from rag.knowledge import retrieval
 from rag.knowledge.embeddings import Embedder
 from rag.knowledge.rerank import NoReranker, Reranker
 from workspaces import usage
@@ -74,6 +81,9 @@ class ChatInput:
     session_id: str
     conversation_id: uuid.UUID | None = None
     channel: Channel = "widget"
+    workspace_version: str | None = None
+    """``workspace`` came from the widget-key cache at this row version: the turn's first
+    statement checks it (``workspaces.widget_keys``)."""
 
     @classmethod
     def for_owner(
@@ -124,30 +134,11 @@ class ChatResult:
         }
 
 
-class _Clock:
-    """Milliseconds per stage, in ``timings`` (reported with the answer and to /metrics)."""
-
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-        self.start = time.perf_counter()
-        self.last = self.start
-
-    def lap(self, stage: str) -> None:
-        now = time.perf_counter()
-        self.timings[stage] = round((now - self.last) * 1000, 2)
-        self.last = now
-
-    def total(self) -> None:
-        self.timings["total"] = round((time.perf_counter() - self.start) * 1000, 2)
-
-    def first_token(self, generation_started: float) -> None:
-        """Streaming: the first words leave now. ``first_token`` is measured from the start,
-        ``model_first_token`` from the start of generation (the model's own share)."""
-        if "first_token" in self.timings:
-            return
-        now = time.perf_counter()
-        self.timings["first_token"] = round((now - self.start) * 1000, 2)
-        self.timings["model_first_token"] = round((now - generation_started) * 1000, 2)
+def _retrieve_exception(task: asyncio.Task[Any]) -> None:
+    """An early embedding nobody awaited (the turn ended first) fails quietly; one awaited
+    raises where it is awaited."""
+    if not task.cancelled():
+        task.exception()
 
 
 class AnswerPipeline:
@@ -170,12 +161,19 @@ class AnswerPipeline:
         self.cache = cache
         self.notifier = notifier
         self.reranker = reranker or NoReranker()
+        # Turns settling or recording at once (CHAT_CONCURRENT_TURNS, default DB_POOL_SIZE): a
+        # turn beyond waits here, in order, rather than for a pooled connection mid-transaction
+        # (or an overflow connection opened and closed again); a turn back to record its answer
+        # goes first. Generation is outside.
+        self._gate = TurnGate(settings.chat_concurrent_turns or settings.db_pool_size)
 
     # --- public -------------------------------------------------------------------------
 
     async def answer(self, inp: ChatInput) -> ChatResult:
-        clock = _Clock()
-        turn, settled = await self._settle(inp, clock)
+        clock = Clock()
+        async with self._gate.slot():
+            clock.lap("admit")
+            turn, settled = await self._settle(inp, clock)
         completion: Completion | None = None
         if isinstance(settled, Grounding):
             try:
@@ -185,12 +183,15 @@ class AnswerPipeline:
             except LLMUnavailable:
                 completion = None
             clock.lap("generation")
-        return await self._finish(turn, settled, completion, clock)
+        async with self._gate.slot(finishing=True):
+            return await self._finish(turn, settled, completion, clock)
 
     async def stream(self, inp: ChatInput) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Server-sent events: meta, delta..., citations, done (or error)."""
-        clock = _Clock()
-        turn, settled = await self._settle(inp, clock)
+        clock = Clock()
+        async with self._gate.slot():
+            clock.lap("admit")
+            turn, settled = await self._settle(inp, clock)
         yield "meta", self._meta(turn, settled)
         completion: Completion | None = None
         if isinstance(settled, Grounding):
@@ -220,18 +221,20 @@ class AnswerPipeline:
         else:
             clock.first_token(time.perf_counter())
             yield "delta", {"text": settled.text}
-        result = await self._finish(turn, settled, completion, clock)
+        async with self._gate.slot(finishing=True):
+            result = await self._finish(turn, settled, completion, clock)
         yield "citations", {"citations": result.citations}
         yield "done", result.to_dict()
 
     # --- settling the answer: the stages, in three transactions at most ------------------
 
-    async def _settle(self, inp: ChatInput, clock: _Clock) -> tuple[Turn, Answer | Grounding]:
+    async def _settle(self, inp: ChatInput, clock: Clock) -> tuple[Turn, Answer | Grounding]:
         message = self._validate(inp.message)
         intent = detect_intent(message).intent
         clock.lap("validate")
         threshold = self.settings.faq_similarity_threshold
         workspace = inp.workspace
+        early = self._embed_early(message, intent)
 
         async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
             turn = await record(
@@ -243,11 +246,12 @@ class AnswerPipeline:
                 conversation_id=inp.conversation_id,
                 channel=inp.channel,
                 history_turns=self.settings.history_turns,
+                workspace_version=inp.workspace_version,
             )
             clock.lap("record")
             answer = courtesy(turn) or await handoff(session, turn)
             if answer is None and not turn.follow_up:
-                answer = await faq_exact(session, turn, threshold=threshold)
+                answer = faq_exact(turn)
                 clock.lap("faq")
             if answer is not None:
                 return turn, answer
@@ -262,10 +266,17 @@ class AnswerPipeline:
             clock.lap("cache")
             if answer is not None:
                 return turn, answer
-        turn = replace(turn, embedding=await self.embedder.embed_query(turn.standalone))
+        if early is not None and turn.standalone == message:
+            embedding = await early  # started before the first transaction
+        else:
+            embedding = await self.embedder.embed_query(turn.standalone)
+        turn = replace(turn, embedding=embedding)
         clock.lap("embed")
 
-        async with self.db.transaction(workspace_id=workspace.id) as session:
+        k = self.reranker.pool(self.settings.retrieval_k)
+        # The search's hnsw.ef_search is set with the tenant, in the transaction's first statement.
+        ef_search = {"hnsw.ef_search": str(retrieval.ef_search_for(k, retrieval.DEFAULT_MODE))}
+        async with self.db.transaction(workspace_id=workspace.id, local=ef_search) as session:
             answer = await faq_semantic(session, turn, threshold=threshold)
             clock.lap("faq_semantic")
             if answer is None and turn.cacheable:
@@ -276,7 +287,7 @@ class AnswerPipeline:
             found = await retrieve(
                 session,
                 turn,
-                k=self.reranker.pool(self.settings.retrieval_k),
+                k=k,
                 min_similarity=self.settings.retrieval_min_similarity,
                 metered_generation=not self.generator.extractive,
             )
@@ -284,8 +295,22 @@ class AnswerPipeline:
         # No transaction is open while the candidates are reranked (a model may run).
         return turn, await self._rerank(turn, found, clock)
 
+    def _embed_early(self, message: str, intent: str) -> asyncio.Task[np.ndarray] | None:
+        """The question's embedding, started while its message is recorded, when the embedder
+        costs nothing per call (``unmetered``: the quota is still checked before any metered
+        model runs) and the answer will likely need it: not courtesy, not a request for a
+        human, not a message that may be a follow-up (rewritten first). An answer settled
+        without it (an FAQ, the cache, a refusal) leaves its vector in the query cache."""
+        if not getattr(self.embedder, "unmetered", False):
+            return None
+        if intent in (*COURTESY, "human") or looks_like_follow_up(message):
+            return None
+        task = asyncio.create_task(self.embedder.embed_query(message))
+        task.add_done_callback(_retrieve_exception)
+        return task
+
     async def _rerank(
-        self, turn: Turn, found: Answer | Grounding, clock: _Clock
+        self, turn: Turn, found: Answer | Grounding, clock: Clock
     ) -> Answer | Grounding:
         """The best RETRIEVAL_K passages in the reranker's order, renumbered. An LLM reranker
         is skipped once the owner's daily token cap is reached."""
@@ -355,7 +380,7 @@ class AnswerPipeline:
         turn: Turn,
         settled: Answer | Grounding,
         completion: Completion | None,
-        clock: _Clock,
+        clock: Clock,
     ) -> ChatResult:
         workspace = turn.workspace
         answer = self._generated(settled, completion) if isinstance(settled, Grounding) else settled
@@ -368,7 +393,7 @@ class AnswerPipeline:
         tokens = (completion.prompt_tokens, completion.completion_tokens) if completion else (0, 0)
         extractive = completion.extractive if completion is not None else False
         async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
-            # The answer and the conversation's message count in one statement.
+            # The answer and the conversation's message count in one statement ...
             await conversation_repo.record_answer(
                 session,
                 ChatMessage(
@@ -385,9 +410,9 @@ class AnswerPipeline:
                     latency_ms=int((time.perf_counter() - clock.start) * 1000),
                     timings=dict(clock.timings),
                 ),
+                # ... and the LLM tokens, this month and today, in the same statement.
+                usage.token_increment(workspace.id, sum(tokens)) if sum(tokens) else None,
             )
-            if sum(tokens):
-                await usage.record_llm_tokens(session, workspace.id, sum(tokens))
             if answer.unanswered:
                 await conversation_repo.insert_unanswered(
                     session,
@@ -419,7 +444,7 @@ class AnswerPipeline:
             )
         clock.lap("record_answer")
         clock.total()
-        self._observe(answer.source, completion, clock.timings)
+        observe(answer.source, completion, clock.timings)
         return ChatResult(
             conversation_id=turn.conversation_id,
             message_id=turn.message_id,
@@ -431,23 +456,3 @@ class AnswerPipeline:
             timings_ms=dict(clock.timings),
             extractive=extractive,
         )
-
-    @staticmethod
-    def _observe(source: str, completion: Completion | None, timings: dict[str, float]) -> None:
-        """Feed /metrics: stage timings, where answers came from, cache and FAQ hit ratios,
-        LLM tokens and latency."""
-        for stage, ms in timings.items():
-            metrics.observe_stage(stage, ms / 1000)
-        metrics.count_answer(source)
-        if "faq" in timings or "faq_semantic" in timings:
-            metrics.count_faq(source == "faq")
-        if ("cache" in timings or "cache_semantic" in timings) and source != "faq":
-            metrics.count_cache("hit" if source == "cache" else "miss")
-        if "generation" in timings:
-            model = completion.model if completion is not None and completion.model else "none"
-            outcome = "ok" if completion is not None else "error"
-            metrics.observe_llm(model, timings["generation"] / 1000, outcome)
-            if completion is not None:
-                metrics.count_llm_tokens(
-                    model, prompt=completion.prompt_tokens, completion=completion.completion_tokens
-                )

@@ -32,6 +32,7 @@ from rag.knowledge import retrieval
 from workspaces import notifications, usage
 from workspaces.models import Workspace
 from workspaces.plans import Metric, get_plan
+from workspaces.widget_keys import WorkspaceChanged
 
 Source = Literal["faq", "cache", "rag", "fallback", "handoff"]
 Channel = Literal["widget", "owner"]
@@ -75,6 +76,9 @@ class Turn:
     """The question to answer: the message, or the follow-up rewritten to stand alone."""
     embedding: np.ndarray | None = None
     """The standalone question's embedding, once computed."""
+    exact_faq: str | None = None
+    """The answer of an FAQ whose question normalizes to the message's words, looked up when
+    the message was recorded (not for follow-ups, courtesy or a request for a human)."""
 
     @property
     def cacheable(self) -> bool:
@@ -134,9 +138,13 @@ async def record(
     conversation_id: uuid.UUID | None,
     channel: Channel,
     history_turns: int,
+    workspace_version: str | None = None,
 ) -> Turn:
     """Meter the message (429 ``quota_exceeded`` over the plan, before any model runs) and record
-    it, with its conversation when new; the turn every later stage reads."""
+    it, with its conversation when new; the turn every later stage reads.
+
+    ``workspace_version``: the version of the (cached) ``workspace``; ``WorkspaceChanged`` when
+    the row is another now (the caller's transaction rolls back: nothing recorded or metered)."""
     conversation, history, is_new = await _conversation(
         session,
         workspace.id,
@@ -150,7 +158,11 @@ async def record(
     amounts: dict[Metric, int] = {"messages": 1}
     if not history:
         amounts["conversations"] = 1
-    counted = await conversation_repo.record_message_metered(
+    follow_up = bool(history) and looks_like_follow_up(message)
+    normalized = normalize_question(message)
+    # The exact FAQ match is looked up in the same statement when it may settle the answer.
+    faq_wanted = not follow_up and intent not in (*COURTESY, "human")
+    recorded = await conversation_repo.record_message_metered(
         session,
         message=ChatMessage(
             id=uuid.uuid4(),
@@ -163,14 +175,17 @@ async def record(
         new_conversation=conversation if is_new else None,
         touch_conversation_id=conversation.id if history else None,
         usage=usage.increment_statement(workspace.id, amounts),
+        faq_normalized=normalized if faq_wanted else None,
     )
-    _meter(workspace, counted)
+    if workspace_version is not None and recorded.workspace_version != workspace_version:
+        raise WorkspaceChanged(str(workspace.id))
+    _meter(workspace, recorded.counted)
     await notifications.quota_used(
         session,
         workspace.id,
         plan_code=usage.effective_plan(workspace),
         month=usage.month_key(),
-        counted=counted,
+        counted=recorded.counted,
         added=amounts,
     )
     return Turn(
@@ -181,11 +196,12 @@ async def record(
         message=message,
         intent=intent,
         history=tuple(history),
-        follow_up=bool(history) and looks_like_follow_up(message),
-        normalized=normalize_question(message),
+        follow_up=follow_up,
+        normalized=normalized,
         knowledge_version=int(workspace.knowledge_version),
         bot_name=bot_name_of(workspace),
         standalone=message,
+        exact_faq=recorded.faq_answer,
     )
 
 
@@ -275,16 +291,10 @@ async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
     return Answer(persona_reply("human", turn.bot_name), "handoff", handoff_delivery=delivery)
 
 
-async def faq_exact(session: AsyncSession, turn: Turn, *, threshold: float) -> Answer | None:
-    """An FAQ whose question (or a variant) normalizes to the message's words."""
-    match = await faq_service.match(
-        session,
-        workspace_id=turn.workspace.id,
-        normalized=turn.normalized,
-        embedding=None,
-        threshold=threshold,
-    )
-    return None if match is None else Answer(match.faq.answer, "faq")
+def faq_exact(turn: Turn) -> Answer | None:
+    """An FAQ whose question (or a variant) normalizes to the message's words (looked up with
+    the message's record, ``record``)."""
+    return None if turn.exact_faq is None else Answer(turn.exact_faq, "faq")
 
 
 # --- between the transactions: no connection is held -------------------------------------------
@@ -337,7 +347,8 @@ async def retrieve(
 ) -> Grounding | Answer:
     """The workspace's passages relevant to the question, or "don't know" (the question is
     recorded as unanswered and the contact form offered). ``metered_generation``: the answer
-    would spend LLM tokens, so the plan's daily token cap is checked."""
+    would spend LLM tokens, so the plan's daily token cap is checked. The transaction set
+    ``hnsw.ef_search`` to ``retrieval.ef_search_for(k, DEFAULT_MODE)``."""
     hits = await retrieval.search(
         session,
         workspace_id=turn.workspace.id,
@@ -345,6 +356,7 @@ async def retrieve(
         query_embedding=turn.embedding,
         k=k,
         mode=retrieval.DEFAULT_MODE,
+        ef_search=None,  # set with the transaction's tenant (pipeline)
     )
     relevant = [h for h in hits if h.similarity is None or h.similarity >= min_similarity]
     if not relevant:

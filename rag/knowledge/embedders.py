@@ -139,6 +139,9 @@ class LocalEmbedder(QueryFront):
     other processes, two spinning threads were measured ten times slower per query than one.
     """
 
+    unmetered = True
+    """A call costs nothing but CPU: a question may be embedded before its quota check."""
+
     dimensions: int = LOCAL_DIMENSIONS
 
     def __init__(
@@ -207,6 +210,8 @@ class HashEmbedder:
 
     Costs microseconds, needs no model: texts sharing words get a higher cosine similarity.
     """
+
+    unmetered = True
 
     def __init__(self, *, dimensions: int = LOCAL_DIMENSIONS) -> None:
         if dimensions < 2:

@@ -56,6 +56,14 @@ def candidate_count(k: int) -> int:
     return max(4 * k, MIN_CANDIDATES)
 
 
+def ef_search_for(k: int, mode: Mode, ef_search: int = EF_SEARCH) -> int:
+    """The ``hnsw.ef_search`` ``search`` sets for ``k`` hits in ``mode``: a caller that sets it
+    with its transaction's other settings (``Database.transaction(local=...)``) passes
+    ``ef_search=None`` to ``search`` and saves a round trip."""
+    n = candidate_count(max(1, min(int(k), MAX_K)))
+    return max(ef_search, hybrid_candidates(n) if mode == "hybrid" else 4 * n)
+
+
 def group_by_document(hits: Sequence[Hit], k: int | None = None) -> list[Hit]:
     """One hit per document, its best chunk, in the order of each document's best chunk."""
     seen: set[uuid.UUID] = set()
@@ -96,12 +104,13 @@ async def search(
     k: int,
     mode: Mode,
     per_document: bool = True,
-    ef_search: int = EF_SEARCH,
+    ef_search: int | None = EF_SEARCH,
 ) -> list[Hit]:
     """The top ``k`` hits of ``workspace_id`` for ``query`` in ``mode``: with ``per_document``
     (the default) k distinct documents, each with its best chunk, else the k best chunks.
 
-    ``query_embedding`` is required for vector and hybrid modes.
+    ``query_embedding`` is required for vector and hybrid modes. ``ef_search`` None: the
+    caller's transaction set ``ef_search_for(k, mode)`` already.
     """
     k = max(1, min(int(k), MAX_K))
     found = await candidates(
@@ -125,9 +134,10 @@ async def candidates(
     query_embedding: np.ndarray | None,
     n: int,
     mode: Mode,
-    ef_search: int = EF_SEARCH,
+    ef_search: int | None = EF_SEARCH,
 ) -> list[Hit]:
-    """The ``n`` best chunks of ``workspace_id`` for ``query`` in ``mode``, best first."""
+    """The ``n`` best chunks of ``workspace_id`` for ``query`` in ``mode``, best first
+    (``ef_search`` None: already set in the transaction)."""
     if not isinstance(workspace_id, uuid.UUID):
         raise TypeError("workspace_id must be a uuid.UUID")
     if mode not in MODES:
@@ -142,11 +152,13 @@ async def candidates(
         raise ValueError(f"{mode} search needs a query embedding")
     vector = np.asarray(query_embedding, dtype=np.float32).ravel()
     if mode == "vector":
-        await search_repo.set_ef_search(session, max(ef_search, 4 * k))
+        if ef_search is not None:
+            await search_repo.set_ef_search(session, max(ef_search, 4 * k))
         rows = await search_repo.vector_search(session, workspace_id, vector, k)
     else:
         candidates = hybrid_candidates(k)
-        await search_repo.set_ef_search(session, max(ef_search, candidates))
+        if ef_search is not None:
+            await search_repo.set_ef_search(session, max(ef_search, candidates))
         rows = await search_repo.hybrid_search(
             session, workspace_id, query, vector, k, candidates=candidates, rrf_k=RRF_K
         )

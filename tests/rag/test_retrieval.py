@@ -216,3 +216,39 @@ async def _local_embedder_end_to_end(
     results = response.json()["results"]
     assert results[0]["title"] == "Shipping"
     assert results[0]["similarity"] > results[-1]["similarity"]
+
+
+async def test_ef_search_is_set_with_the_tenant_for_that_transaction_only(db: Database) -> None:
+    """The pipeline sets the search's hnsw.ef_search in the transaction's first statement
+    (``local``), then searches with ``ef_search=None``: the value is the one ``search`` sets."""
+    ws = uuid.uuid4()
+    ef = retrieval.ef_search_for(10, "vector")
+    assert ef == max(indexing.EF_SEARCH, 4 * retrieval.candidate_count(10))
+    assert retrieval.ef_search_for(10, "hybrid") >= retrieval.hybrid_candidates(ef // 4)
+    async with db.transaction(workspace_id=ws, local={"hnsw.ef_search": str(ef)}) as session:
+        row = (
+            await session.execute(
+                text(
+                    "SELECT current_setting('hnsw.ef_search'), current_setting('app.workspace_id')"
+                )
+            )
+        ).one()
+        assert tuple(row) == (str(ef), str(ws))
+        assert (
+            await retrieval.search(
+                session,
+                workspace_id=ws,
+                query="",
+                query_embedding=np.ones(DIM, dtype=np.float32),
+                k=10,
+                mode="vector",
+                ef_search=None,
+            )
+            == []
+        )
+    async with db.transaction(workspace_id=ws) as session:
+        value = (await session.execute(text("SELECT current_setting('hnsw.ef_search')"))).scalar()
+        assert value != str(ef)  # transaction-local: the next transaction has the default
+    with pytest.raises(ValueError, match="invalid setting name"):
+        async with db.transaction(local={"x'); DROP TABLE chunks; --": "1"}):
+            pass

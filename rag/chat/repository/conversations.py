@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +18,10 @@ from rag.chat.models import (
     MessageFeedback,
     UnansweredQuestion,
 )
+from rag.chat.repository.faqs import faq_exact_answer
 from workspaces.plans import Metric
-from workspaces.usage import UsageIncrement
+from workspaces.repository import TOKEN_UPSERTS, workspace_version
+from workspaces.usage import TokenIncrement, UsageIncrement
 
 
 async def get_conversation(
@@ -97,6 +100,15 @@ def _params(prefix: str, row: Conversation | ChatMessage) -> dict[str, Any]:
     return {prefix + k: v for k, v in _row_values(row).items()}
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What ``record_message_metered`` returns."""
+
+    counted: dict[Metric, int]
+    workspace_version: str | None
+    faq_answer: str | None
+
+
 async def record_message_metered(
     session: AsyncSession,
     *,
@@ -104,12 +116,15 @@ async def record_message_metered(
     new_conversation: Conversation | None,
     touch_conversation_id: uuid.UUID | None,
     usage: UsageIncrement,
-) -> dict[Metric, int]:
+    faq_normalized: str | None = None,
+) -> Recorded:
     """One round trip: insert ``new_conversation`` (when given), insert ``message``, add one
     message to ``touch_conversation_id`` (when given), and increment the usage counters
-    (``usage``); returns each counted metric's new value. A new conversation, the visitor's
-    message, the conversation's count and last-message time, and the usage counters, in one
-    statement."""
+    (``usage``); returns each counted metric's new value, the workspace row's version
+    (``workspaces.widget_keys``) and, with ``faq_normalized``, the answer of an enabled FAQ
+    whose question or variant normalizes to it. A new conversation, the visitor's message, the
+    conversation's count and last-message time, the usage counters and the exact FAQ lookup,
+    in one statement."""
     ctes = []
     params = _params("m_", message)
     if new_conversation is not None:
@@ -119,13 +134,33 @@ async def record_message_metered(
     if touch_conversation_id is not None:
         ctes.append(_touch.cte("touched_conv"))
         params["touch_id"] = touch_conversation_id
-    result = await session.execute(usage.statement.add_cte(*ctes), params)
-    return usage.counted(result.one())
+    extra = [workspace_version(message.workspace_id).label("workspace_version")]
+    if faq_normalized:
+        extra.append(faq_exact_answer(message.workspace_id, faq_normalized).label("faq_answer"))
+    result = await session.execute(usage.statement.add_cte(*ctes).returning(*extra), params)
+    row = tuple(result.one())
+    counted = usage.counted(row[: len(usage.metrics)])
+    version, *faq = row[len(usage.metrics) :]
+    return Recorded(counted, version, faq[0] if faq else None)
 
 
-async def record_answer(session: AsyncSession, message: ChatMessage) -> None:
-    """One round trip: the answer's row, and one more message counted on its conversation."""
-    await session.execute(_ANSWER, {"touch_id": message.conversation_id, **_params("m_", message)})
+_ANSWER_METERED = _touch.add_cte(
+    _insert_cte(_messages, "m_", "new_message"),
+    TOKEN_UPSERTS[0].cte("tokens_month"),
+    TOKEN_UPSERTS[1].cte("tokens_day"),
+)
+
+
+async def record_answer(
+    session: AsyncSession, message: ChatMessage, tokens: TokenIncrement | None = None
+) -> None:
+    """One round trip: the answer's row, one more message counted on its conversation, and
+    (``tokens``) the LLM tokens counted this month and today."""
+    params = {"touch_id": message.conversation_id, **_params("m_", message)}
+    if tokens is None:
+        await session.execute(_ANSWER, params)
+    else:
+        await session.execute(_ANSWER_METERED, params | tokens.params)
 
 
 async def recent_messages(

@@ -114,6 +114,22 @@ async def faq_exact(
     return result.scalar_one_or_none()
 
 
+def faq_exact_answer(workspace_id: uuid.UUID, normalized: str) -> Any:
+    """``faq_exact``'s answer text as a scalar subquery, for a statement that returns it beside
+    its own columns (``conversations.record_message_metered``)."""
+    return (
+        select(Faq.answer)
+        .join(FaqQuestion, FaqQuestion.faq_id == Faq.id)
+        .where(
+            FaqQuestion.workspace_id == workspace_id,
+            FaqQuestion.normalized == normalized,
+            Faq.enabled.is_(True),
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 async def faq_nearest(
     session: AsyncSession, *, workspace_id: uuid.UUID, embedding: np.ndarray
 ) -> tuple[Faq, float] | None:
