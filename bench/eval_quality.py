@@ -85,6 +85,7 @@ async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str
         list(retrieval.MODES),
         runtime.reranker,
     )
+    print(f"{name}: workspace {workspace.id} in {args.data_dir}", flush=True)
     return {
         "name": name,
         "questions": questions,
@@ -101,7 +102,7 @@ async def run(args: argparse.Namespace) -> str:
     os.environ.pop("MIGRATION_DATABASE_URL", None)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sys.path.insert(0, str(ROOT))
-    from api.runtime import operator_runtime
+    from api.runtime import build_runtime
     from core.config import Settings
     from rag.knowledge import eval as rag_eval
     from rag.knowledge import retrieval
@@ -113,16 +114,32 @@ async def run(args: argparse.Namespace) -> str:
     ):  # measure the llm reranker through whatever model the benchmark can reach
         settings = settings.model_copy(update={"reranker": "llm"})
     runs = []
-    async with operator_runtime(settings) as runtime:
+    embedder = None
+    if args.cache and settings.embedding_provider == "local":
+        from bench.embed_cache import DEFAULT_DIR, CachedEmbedder, EmbeddingCache
+        from rag.knowledge.embeddings import build_embedder
+
+        cache = EmbeddingCache(DEFAULT_DIR / "embeddings.sqlite")
+        embedder = CachedEmbedder(build_embedder(settings), cache)
+    async with build_runtime(
+        settings,
+        apply_migrations=settings.database_url is None,
+        statement_timeout_ms=0,
+        jobs="in-process",
+        embedder=embedder,
+    ) as runtime:
         for name in args.sets:
             runs.append(await run_set(args, name, runtime))
-        embedder = runtime.embedder.name
+        await runtime.jobs.drain()
+        embedder_name = runtime.embedder.name
         reranker = rag_eval.reranker_line(runtime.reranker, [x for r in runs for x in r["results"]])
+    if embedder is not None:
+        await embedder.aclose()
     table = rag_eval.format_halves([(r["name"], r["questions"], r["results"]) for r in runs])
     print(reranker)
     print(table)
     command = "python -m bench.eval_quality" + "".join(f" {a}" for a in args.argv)
-    lines = [f"`{command}`: embedder {embedder}, default mode `{retrieval.DEFAULT_MODE}`,"]
+    lines = [f"`{command}`: embedder {embedder_name}, default mode `{retrieval.DEFAULT_MODE}`,"]
     lines[0] += f" embedded text format {EMBED_FORMAT}, one hit per page."
     for r in runs:
         s = r["summary"]
@@ -142,6 +159,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--questions", type=int, default=None, help="only the first N questions")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/tb-bench-eval"))
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="embed everything (default: the local model's vectors from bench.embed_cache)",
+    )
     raw = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(raw)
     args.argv = [a for a in raw if not a.startswith("--data-dir")]
