@@ -8,13 +8,17 @@ of docs/benchmarks.md: every set x tune/heldout/all x mode.
 
     python -m bench.eval_quality                      # both whole corpora (~40 min on 2 idle cores)
     python -m bench.eval_quality --quick              # expected pages + 100 distractors per set
-    python -m bench.eval_quality --sets git --pages 150
-    python -m bench.eval_quality --sets git --questions 12 --pages 20 --no-write   # a smoke run
+    python -m bench.eval_quality --sets git-docs --pages 150
+    python -m bench.eval_quality --pages git-docs=94     # python whole, git's expected pages
+    python -m bench.eval_quality --sets git-docs --questions 12 --pages 20 --no-write  # smoke
 
 Needs `apt-get install -y python3-doc git-doc`. The same numbers come from the operator tools:
 `trulybot ingest /usr/share/doc/python3.11/html --workspace PY --include '*.html'` (and git-doc's
 folder into GIT), then `trulybot eval --set PY=python-docs --set GIT=git-docs`.
-``bench.retrieval_levers`` computes the same metrics offline (numpy over cached embeddings).
+``bench.retrieval_levers`` computes the same metrics offline (numpy over cached embeddings);
+the local model's vectors come from its cache (``bench.embed_cache``; ``--no-cache`` embeds all),
+so a corpus the levers harness embedded is ingested in minutes (its chunks/s then is no
+ingestion figure: ``bench.ingestion`` measures that).
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str
         questions = questions[: args.questions]
     files = collect([str(corpus)], "*.html")
     expected = {path for q in questions for path in q.expected}
-    pages = args.pages
+    pages = args.pages.get(name, args.pages.get("*"))
     if args.quick and pages is None:
         pages = len([f for f in files if f[1] in expected]) + QUICK_DISTRACTORS
     chosen = select_pages(files, expected, pages)
@@ -154,7 +158,11 @@ async def run(args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", default="python-docs,git-docs", help="comma-separated")
-    parser.add_argument("--pages", type=int, default=None, help="expected pages + distractors")
+    parser.add_argument(
+        "--pages",
+        default="",
+        help="expected pages + distractors: N for every set, or SET=N,SET=N (others: every page)",
+    )
     parser.add_argument("--quick", action="store_true", help="expected pages + 100 distractors")
     parser.add_argument("--questions", type=int, default=None, help="only the first N questions")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/tb-bench-eval"))
@@ -169,6 +177,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(raw)
     args.argv = [a for a in raw if not a.startswith("--data-dir")]
     args.sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    args.pages = dict(
+        (p.split("=", 1) if "=" in p else ("*", p)) for p in args.pages.split(",") if p.strip()
+    )
+    args.pages = {k.strip(): int(v) for k, v in args.pages.items()}
     for name in args.sets:
         if name not in CORPORA:
             raise SystemExit(f"unknown set {name!r}; one of {', '.join(CORPORA)}")

@@ -74,11 +74,30 @@ FUSIONS: dict[str, Callable[[Sequence[retrieval.Hit], Sequence[retrieval.Hit]], 
     "rrf": lambda v, f: rrf(v, f, 1.0),
     "wrrf-0.5": lambda v, f: rrf(v, f, 0.5),
     "wrrf-0.25": lambda v, f: rrf(v, f, 0.25),
-    "gate-0.5": lambda v, f: gate(v, f, 0.5),
     "gate-1": lambda v, f: gate(v, f, 1.0),
-    "gate-2": lambda v, f: gate(v, f, 2.0),
     "gate-4": lambda v, f: gate(v, f, 4.0),
+    "gate-8": lambda v, f: gate(v, f, 8.0),
+    "gate-16": lambda v, f: gate(v, f, 16.0),
+    "gate-32": lambda v, f: gate(v, f, 32.0),
 }
+STOP = {"the", "and", "for", "with", "from", "that", "this", "how", "what", "can", "does", "into"}
+
+
+def content_words(text: str) -> set[str]:
+    words = "".join(c if c.isalnum() else " " for c in text.casefold()).split()
+    return {w for w in words if len(w) >= 3 and w not in STOP}
+
+
+def title_gate(query: str, v: Sequence[retrieval.Hit], f: Sequence[retrieval.Hit]) -> list[Any]:
+    """The full-text list's best page first when its title holds the query's content words
+    (all of them for one or two, two or more otherwise): a strong title match."""
+    if not f:
+        return list(v)
+    wanted = content_words(query)
+    shared = wanted & content_words(f[0].title)
+    if wanted and len(shared) >= min(2, len(wanted)):
+        return [f[0], *v]
+    return list(v)
 
 
 async def lists(runtime: Any, ws: uuid.UUID, query: str, vector: Any, n: int) -> Lists:
@@ -101,6 +120,7 @@ async def run_set(runtime: Any, name: str, ws: uuid.UUID) -> list[dict[str, Any]
     vectors = await runtime.embedder.embed_documents(texts)
     rvectors = await runtime.embedder.embed_documents(rewritten)
     ranks: dict[str, dict[str, list[int | None]]] = {}
+    top_scores: list[float] = []
     for i, question in enumerate(questions):
         base = await lists(runtime, ws, question.question, vectors[i], n)
         variants = {"": base}
@@ -112,10 +132,13 @@ async def run_set(runtime: Any, name: str, ws: uuid.UUID) -> list[dict[str, Any]
         else:
             variants["+question"] = base
         docs: set[uuid.UUID] = {h.document_id for v, f in variants.values() for h in [*v, *f]}
+        top_scores.append(base[1][0].score if base[1] else 0.0)
         async with runtime.db.transaction(workspace_id=ws) as session:
             sources = await document_repo.document_sources(session, ws, list(docs))
         for suffix, (v, f) in variants.items():
-            for fusion, fn in FUSIONS.items():
+            q = question.question
+            fusions = {**FUSIONS, "title-gate": lambda v, f, q=q: title_gate(q, v, f)}
+            for fusion, fn in fusions.items():
                 if suffix and fusion == "fulltext":
                     continue
                 grouped = retrieval.group_by_document(fn(v, f), rag_eval.DEPTH)
@@ -124,6 +147,11 @@ async def run_set(runtime: Any, name: str, ws: uuid.UUID) -> list[dict[str, Any]
                 ranks.setdefault(fusion + suffix, {h: [] for h in SPLITS})[half].append(
                     rag_eval.first_rank(ordered, question.expected)
                 )
+    top_scores.sort()
+    quartiles = [
+        round(top_scores[int(q * (len(top_scores) - 1))], 2) for q in (0, 0.25, 0.5, 0.75, 1)
+    ]
+    print(f"{name}: best full-text ts_rank_cd, min/quartiles/max: {quartiles}", file=sys.stderr)
     rows = []
     for variant, halves in ranks.items():
         for half, found in halves.items():
