@@ -467,6 +467,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stats", action="store_true", help="chunk statistics, whole corpora")
     parser.add_argument("--misses", metavar="VARIANT", help="questions not found at rank 1")
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--shard", metavar="I/N", help="only embed shard I of N into the cache")
     parser.add_argument("--table", action="store_true", help="print every recorded result")
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
     args = parser.parse_args(argv)
@@ -482,6 +483,17 @@ def main(argv: list[str] | None = None) -> None:
                 VARIANTS[args.misses], cache, name, subset=args.subset, sample=args.sample
             ):
                 print(json.dumps(row, ensure_ascii=False))
+        return
+    if args.shard:
+        # Embed only this shard's share of the chunks (I of N, by text hash) into the cache, so
+        # N processes of one thread each fill it in parallel; then run without --shard.
+        index, count = (int(x) for x in args.shard.split("/"))
+        cache = EmbeddingCache(args.dir / "embeddings.sqlite")
+        for name in [s for s in args.sets.split(",") if s]:
+            for variant in args.variant or [DEFAULT_VARIANT]:
+                corpus = build_corpus(name, VARIANTS[variant], cache_dir=args.dir)
+                mine = [t for t in corpus.texts if int(cache.key(t)[:8], 16) % count == index]
+                cache.embed(mine, local_encode)
         return
     if args.stats:
         for name in [s for s in args.sets.split(",") if s]:
