@@ -145,12 +145,13 @@ async def run(args: argparse.Namespace) -> str:
     command = "python -m bench.eval_quality" + "".join(f" {a}" for a in args.argv)
     lines = [f"`{command}`: embedder {embedder_name}, default mode `{retrieval.DEFAULT_MODE}`,"]
     lines[0] += f" embedded text format {EMBED_FORMAT}, one hit per page."
+    cached = ", vectors read from bench.embed_cache" if embedder is not None else ""
     for r in runs:
         s = r["summary"]
         lines.append(
             f"- {r['name']}: {len(r['questions'])} questions, {r['pages']} pages"
             f" ({s['files']} ingested, {s['chunks']} chunks in {s['seconds']} s,"
-            f" {s['chunks_per_second']} chunks/s); evaluation {r['eval_seconds']:.1f} s."
+            f" {s['chunks_per_second']} chunks/s{cached}); evaluation {r['eval_seconds']:.1f} s."
         )
     return "\n".join([*lines, "", reranker, "", table])
 
@@ -175,7 +176,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     raw = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(raw)
-    args.argv = [a for a in raw if not a.startswith("--data-dir")]
+    args.argv = [
+        a
+        for i, a in enumerate(raw)
+        if not a.startswith("--data-dir") and (i == 0 or raw[i - 1] != "--data-dir")
+    ]
     args.sets = [s.strip() for s in args.sets.split(",") if s.strip()]
     args.pages = dict(
         (p.split("=", 1) if "=" in p else ("*", p)) for p in args.pages.split(",") if p.strip()
