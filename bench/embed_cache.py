@@ -60,11 +60,19 @@ class EmbeddingCache:
         self.db.commit()
         self.encoded += len(rows)
 
-    def embed(self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+    def embed(
+        self,
+        texts: Sequence[str],
+        encode: Callable[[list[str]], np.ndarray],
+        *,
+        longest_first: bool = False,
+    ) -> np.ndarray:
         keys = [self.key(t) for t in texts]
         found = self.lookup(texts)
         missing = [(k, t) for k, t in dict(zip(keys, texts, strict=True)).items() if k not in found]
-        missing.sort(key=lambda kt: len(kt[1]))  # batches of alike lengths pad less
+        # Batches of alike lengths pad less; a second process filling the same shard from the
+        # other end (longest_first) meets the first one in the middle.
+        missing.sort(key=lambda kt: len(kt[1]), reverse=longest_first)
         batch = 64
         started = time.perf_counter()
         for i in range(0, len(missing), batch):

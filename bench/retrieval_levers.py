@@ -487,13 +487,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.shard:
         # Embed only this shard's share of the chunks (I of N, by text hash) into the cache, so
         # N processes of one thread each fill it in parallel; then run without --shard.
-        index, count = (int(x) for x in args.shard.split("/"))
+        reverse = args.shard.endswith("r")  # "0/2r": the same shard, longest texts first
+        index, count = (int(x) for x in args.shard.rstrip("r").split("/"))
         cache = EmbeddingCache(args.dir / "embeddings.sqlite")
         for name in [s for s in args.sets.split(",") if s]:
             for variant in args.variant or [DEFAULT_VARIANT]:
                 corpus = build_corpus(name, VARIANTS[variant], cache_dir=args.dir)
                 mine = [t for t in corpus.texts if int(cache.key(t)[:8], 16) % count == index]
-                cache.embed(mine, local_encode)
+                cache.embed(mine, local_encode, longest_first=reverse)
         return
     if args.stats:
         for name in [s for s in args.sets.split(",") if s]:
