@@ -8,13 +8,17 @@ of docs/benchmarks.md: every set x tune/heldout/all x mode.
 
     python -m bench.eval_quality                      # both whole corpora (~40 min on 2 idle cores)
     python -m bench.eval_quality --quick              # expected pages + 100 distractors per set
-    python -m bench.eval_quality --sets git --pages 150
-    python -m bench.eval_quality --sets git --questions 12 --pages 20 --no-write   # a smoke run
+    python -m bench.eval_quality --sets git-docs --pages 150
+    python -m bench.eval_quality --pages git-docs=94     # python whole, git's expected pages
+    python -m bench.eval_quality --sets git-docs --questions 12 --pages 20 --no-write  # smoke
 
 Needs `apt-get install -y python3-doc git-doc`. The same numbers come from the operator tools:
 `trulybot ingest /usr/share/doc/python3.11/html --workspace PY --include '*.html'` (and git-doc's
 folder into GIT), then `trulybot eval --set PY=python-docs --set GIT=git-docs`.
-``bench.retrieval_levers`` computes the same metrics offline (numpy over cached embeddings).
+``bench.retrieval_levers`` computes the same metrics offline (numpy over cached embeddings);
+the local model's vectors come from its cache (``bench.embed_cache``; ``--no-cache`` embeds all),
+so a corpus the levers harness embedded is ingested in minutes (its chunks/s then is no
+ingestion figure: ``bench.ingestion`` measures that).
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str
         questions = questions[: args.questions]
     files = collect([str(corpus)], "*.html")
     expected = {path for q in questions for path in q.expected}
-    pages = args.pages
+    pages = args.pages.get(name, args.pages.get("*"))
     if args.quick and pages is None:
         pages = len([f for f in files if f[1] in expected]) + QUICK_DISTRACTORS
     chosen = select_pages(files, expected, pages)
@@ -85,6 +89,7 @@ async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str
         list(retrieval.MODES),
         runtime.reranker,
     )
+    print(f"{name}: workspace {workspace.id} in {args.data_dir}", flush=True)
     return {
         "name": name,
         "questions": questions,
@@ -101,7 +106,7 @@ async def run(args: argparse.Namespace) -> str:
     os.environ.pop("MIGRATION_DATABASE_URL", None)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sys.path.insert(0, str(ROOT))
-    from api.runtime import operator_runtime
+    from api.runtime import build_runtime
     from core.config import Settings
     from rag.knowledge import eval as rag_eval
     from rag.knowledge import retrieval
@@ -113,23 +118,40 @@ async def run(args: argparse.Namespace) -> str:
     ):  # measure the llm reranker through whatever model the benchmark can reach
         settings = settings.model_copy(update={"reranker": "llm"})
     runs = []
-    async with operator_runtime(settings) as runtime:
+    embedder = None
+    if args.cache and settings.embedding_provider == "local":
+        from bench.embed_cache import DEFAULT_DIR, CachedEmbedder, EmbeddingCache
+        from rag.knowledge.embeddings import build_embedder
+
+        cache = EmbeddingCache(DEFAULT_DIR / "embeddings.sqlite")
+        embedder = CachedEmbedder(build_embedder(settings), cache)
+    async with build_runtime(
+        settings,
+        apply_migrations=settings.database_url is None,
+        statement_timeout_ms=0,
+        jobs="in-process",
+        embedder=embedder,
+    ) as runtime:
         for name in args.sets:
             runs.append(await run_set(args, name, runtime))
-        embedder = runtime.embedder.name
+        await runtime.jobs.drain()
+        embedder_name = runtime.embedder.name
         reranker = rag_eval.reranker_line(runtime.reranker, [x for r in runs for x in r["results"]])
+    if embedder is not None:
+        await embedder.aclose()
     table = rag_eval.format_halves([(r["name"], r["questions"], r["results"]) for r in runs])
     print(reranker)
     print(table)
     command = "python -m bench.eval_quality" + "".join(f" {a}" for a in args.argv)
-    lines = [f"`{command}`: embedder {embedder}, default mode `{retrieval.DEFAULT_MODE}`,"]
+    lines = [f"`{command}`: embedder {embedder_name}, default mode `{retrieval.DEFAULT_MODE}`,"]
     lines[0] += f" embedded text format {EMBED_FORMAT}, one hit per page."
+    cached = ", vectors read from bench.embed_cache" if embedder is not None else ""
     for r in runs:
         s = r["summary"]
         lines.append(
             f"- {r['name']}: {len(r['questions'])} questions, {r['pages']} pages"
             f" ({s['files']} ingested, {s['chunks']} chunks in {s['seconds']} s,"
-            f" {s['chunks_per_second']} chunks/s); evaluation {r['eval_seconds']:.1f} s."
+            f" {s['chunks_per_second']} chunks/s{cached}); evaluation {r['eval_seconds']:.1f} s."
         )
     return "\n".join([*lines, "", reranker, "", table])
 
@@ -137,15 +159,33 @@ async def run(args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", default="python-docs,git-docs", help="comma-separated")
-    parser.add_argument("--pages", type=int, default=None, help="expected pages + distractors")
+    parser.add_argument(
+        "--pages",
+        default="",
+        help="expected pages + distractors: N for every set, or SET=N,SET=N (others: every page)",
+    )
     parser.add_argument("--quick", action="store_true", help="expected pages + 100 distractors")
     parser.add_argument("--questions", type=int, default=None, help="only the first N questions")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/tb-bench-eval"))
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="embed everything (default: the local model's vectors from bench.embed_cache)",
+    )
     raw = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(raw)
-    args.argv = [a for a in raw if not a.startswith("--data-dir")]
+    args.argv = [
+        a
+        for i, a in enumerate(raw)
+        if not a.startswith("--data-dir") and (i == 0 or raw[i - 1] != "--data-dir")
+    ]
     args.sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    args.pages = dict(
+        (p.split("=", 1) if "=" in p else ("*", p)) for p in args.pages.split(",") if p.strip()
+    )
+    args.pages = {k.strip(): int(v) for k, v in args.pages.items()}
     for name in args.sets:
         if name not in CORPORA:
             raise SystemExit(f"unknown set {name!r}; one of {', '.join(CORPORA)}")

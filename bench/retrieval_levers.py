@@ -16,7 +16,7 @@ chunks instead (one hit per page), which is what grouped search returns.
     python -m bench.retrieval_levers --table             # every result recorded so far
 
 Needs `apt-get install -y python3-doc git-doc`. Results are appended to
-``$LEVERS_DIR/results.jsonl`` (default /tmp/tb-levers, with the embedding cache); choose on the
+``$LEVERS_DIR/results.jsonl`` (default .cache/levers, with the embedding cache); choose on the
 tune halves only. ``python -m bench.eval_quality`` measures the same through the real ingest path.
 """
 
@@ -27,10 +27,9 @@ import hashlib
 import json
 import os
 import pickle
-import sqlite3
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import ROOT
+from bench.embed_cache import DEFAULT_DIR, EmbeddingCache
 
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -49,7 +49,6 @@ from rag.knowledge import (
     retrieval,
 )
 from rag.knowledge import eval as rag_eval
-from rag.knowledge.embeddings import LOCAL_MODEL_NAME
 
 CORPORA: dict[str, tuple[Path, Path]] = {
     "python": (Path("/usr/share/doc/python3.11/html"), ROOT / "eval" / "python-docs.jsonl"),
@@ -68,6 +67,7 @@ class Variant:
     max_tokens: int = 250
     overlap: int = 40
     chunk_options: dict[str, Any] = field(default_factory=dict)
+    rewrite: bool = False  # short keyword queries asked as "How do I ...?" (lever 7)
     note: str = ""
 
 
@@ -88,63 +88,39 @@ VARIANTS: dict[str, Variant] = {
         Variant("merge40", chunk_options={"min_tokens": 40}, note="+ sections < 40 tokens joined"),
         Variant("merge64", chunk_options={"min_tokens": 64}, note="+ sections < 64 tokens joined"),
         Variant("size180", max_tokens=180, overlap=30, note="header, 180-token chunks"),
+        Variant(
+            "before",
+            parser="clean-noname",
+            chunk_options={"min_tokens": 40},
+            note="the default before this session: header, floor 40, 250/40, no NAME title",
+        ),
+        Variant(
+            "name",
+            chunk_options={"min_tokens": 40},
+            note="+ a man page titled by its NAME line, its 'X(1) Manual Page' heading dropped",
+        ),
+        Variant(
+            "name+question",
+            chunk_options={"min_tokens": 40},
+            rewrite=True,
+            note="+ short keyword queries embedded as 'How do I ...?'",
+        ),
+        Variant(
+            "name+size200",
+            chunk_options={"min_tokens": 40},
+            max_tokens=200,
+            overlap=32,
+            note="the NAME title, 200-token chunks, overlap 32",
+        ),
     ]
 }
-DEFAULT_VARIANT = "header"
-
-
-# --- embedding cache -------------------------------------------------------------------------
-
-
-class EmbeddingCache:
-    """float32 vectors by sha256(model NUL text) in one sqlite file."""
-
-    def __init__(self, path: Path, model: str = LOCAL_MODEL_NAME) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path)
-        self.db.execute("CREATE TABLE IF NOT EXISTS e (key TEXT PRIMARY KEY, v BLOB NOT NULL)")
-        self.model = model
-        self.path = path
-        self.encoded = 0
-
-    def key(self, text: str) -> str:
-        return hashlib.sha256(f"{self.model}\0{text}".encode()).hexdigest()
-
-    def embed(self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
-        keys = [self.key(t) for t in texts]
-        found: dict[str, np.ndarray] = {}
-        unique = list(dict.fromkeys(keys))
-        for i in range(0, len(unique), 500):
-            part = unique[i : i + 500]
-            marks = ",".join("?" * len(part))
-            for key, blob in self.db.execute(f"SELECT key, v FROM e WHERE key IN ({marks})", part):
-                found[key] = np.frombuffer(blob, dtype=np.float32)
-        missing = [(k, t) for k, t in dict(zip(keys, texts, strict=True)).items() if k not in found]
-        batch = 64
-        started = time.perf_counter()
-        for i in range(0, len(missing), batch):
-            part = missing[i : i + batch]
-            vectors = encode([t for _, t in part])
-            rows = [
-                (k, v.astype(np.float32).tobytes()) for (k, _), v in zip(part, vectors, strict=True)
-            ]
-            self.db.executemany("INSERT OR REPLACE INTO e VALUES (?, ?)", rows)
-            self.db.commit()
-            for (k, _), v in zip(part, vectors, strict=True):
-                found[k] = v.astype(np.float32)
-            self.encoded += len(part)
-            done = i + len(part)
-            rate = done / max(1e-9, time.perf_counter() - started)
-            print(f"  embedded {done}/{len(missing)} ({rate:.0f}/s)", file=sys.stderr, end="\r")
-        if missing:
-            print(file=sys.stderr)
-        return np.vstack([found[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
+DEFAULT_VARIANT = "name"
 
 
 def local_encode(texts: list[str]) -> np.ndarray:
     from rag.knowledge.embeddings import LocalEmbedder
 
-    return LocalEmbedder(batch_size=64)._encode(texts)
+    return LocalEmbedder(batch_size=64, threads=1)._encode(texts)
 
 
 # --- corpus ----------------------------------------------------------------------------------
@@ -170,10 +146,21 @@ _CLEANUP_RULES = ("_CHROME_CLASSES", "_CHROME_IDS", "_PERMALINK_GLYPHS")
 _RULES = {name: getattr(parsing, name) for name in _CLEANUP_RULES}
 
 
+_MAN_PAGE_NAME = parsing._man_page_name
+
+
+def _keep_title(
+    title: str | None, sections: list[parsing.Section]
+) -> tuple[str | None, list[parsing.Section]]:
+    return title, sections
+
+
 def set_parser(mode: str) -> None:
-    """ "clean": the product's parser; "raw": its page-chrome and permalink rules emptied."""
+    """ "clean": the product's parser; "clean-noname": without the man-page NAME title;
+    "raw": also without the page-chrome and permalink rules (the parser before them)."""
     for name, value in _RULES.items():
-        setattr(parsing, name, value if mode == "clean" else type(value)())
+        setattr(parsing, name, value if mode != "raw" else type(value)())
+    parsing._man_page_name = _MAN_PAGE_NAME if mode == "clean" else _keep_title  # type: ignore[assignment]
 
 
 def parse_page(
@@ -292,6 +279,13 @@ def metrics(ranks: Sequence[int | None]) -> dict[str, float]:
     return out
 
 
+def query_texts(variant: Variant, questions: Sequence[rag_eval.Question]) -> list[str]:
+    """What is embedded for each question (lever 7 rewrites short keyword queries)."""
+    from bench.fusion_levers import as_question
+
+    return [as_question(q.question) if variant.rewrite else q.question for q in questions]
+
+
 def in_sample(question_id: str) -> bool:
     """Half of the questions, independent of the tune/heldout split (the second byte of the
     id's SHA-256, where the split uses the first)."""
@@ -319,7 +313,7 @@ def run_variant(
         corpus = build_corpus(name, variant, cache_dir=cache.path.parent, only=only)
         built = time.perf_counter() - started
         vectors = cache.embed(corpus.texts, local_encode)
-        query_vectors = cache.embed([q.question for q in questions], local_encode)
+        query_vectors = cache.embed(query_texts(variant, questions), local_encode)
         halves = evaluate(corpus, vectors, questions, query_vectors)
         counts = np.asarray(corpus.token_counts)
         for half in SPLITS:
@@ -373,7 +367,7 @@ def misses(
     only = None if subset is None else pages_subset(name, questions, subset)
     corpus = build_corpus(name, variant, cache_dir=cache.path.parent, only=only)
     vectors = cache.embed(corpus.texts, local_encode)
-    query_vectors = cache.embed([q.question for q in questions], local_encode)
+    query_vectors = cache.embed(query_texts(variant, questions), local_encode)
     out = []
     for question, row in zip(questions, query_vectors @ vectors.T, strict=True):
         ordered = ranked_sources(row, corpus.sources, rag_eval.DEPTH)
@@ -473,10 +467,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stats", action="store_true", help="chunk statistics, whole corpora")
     parser.add_argument("--misses", metavar="VARIANT", help="questions not found at rank 1")
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--shard", metavar="I/N", help="only embed shard I of N into the cache")
     parser.add_argument("--table", action="store_true", help="print every recorded result")
-    parser.add_argument(
-        "--dir", type=Path, default=Path(os.environ.get("LEVERS_DIR", "/tmp/tb-levers"))
-    )
+    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
     args = parser.parse_args(argv)
     results = args.dir / "results.jsonl"
     if args.list:
@@ -490,6 +483,18 @@ def main(argv: list[str] | None = None) -> None:
                 VARIANTS[args.misses], cache, name, subset=args.subset, sample=args.sample
             ):
                 print(json.dumps(row, ensure_ascii=False))
+        return
+    if args.shard:
+        # Embed only this shard's share of the chunks (I of N, by text hash) into the cache, so
+        # N processes of one thread each fill it in parallel; then run without --shard.
+        reverse = args.shard.endswith("r")  # "0/2r": the same shard, longest texts first
+        index, count = (int(x) for x in args.shard.rstrip("r").split("/"))
+        cache = EmbeddingCache(args.dir / "embeddings.sqlite")
+        for name in [s for s in args.sets.split(",") if s]:
+            for variant in args.variant or [DEFAULT_VARIANT]:
+                corpus = build_corpus(name, VARIANTS[variant], cache_dir=args.dir)
+                mine = [t for t in corpus.texts if int(cache.key(t)[:8], 16) % count == index]
+                cache.embed(mine, local_encode, longest_first=reverse)
         return
     if args.stats:
         for name in [s for s in args.sets.split(",") if s]:

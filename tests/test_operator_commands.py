@@ -29,6 +29,7 @@ from core.embedded import EmbeddedPostgres, ensure_database
 from core.jobs import ArqQueue
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import submissions
+from rag.knowledge.chunking import EMBED_FORMAT
 from tests.conftest import APP_ROLE, REDIS_URL, ROOT, make_settings
 from workspaces import notification_delivery, notifications, service
 from workspaces import repository as ws_repo
@@ -230,17 +231,34 @@ async def test_reindex_rechunks_documents_of_an_older_chunk_format(
 ) -> None:
     name = f"hours-{uuid.uuid4().hex[:6]}.md"
     (tmp_path / name).write_text("# Opening hours\n\nThe shop opens at nine on weekdays.\n")
+    # A man page, titled "git-demo(1)" by the parser of format 2 and by its NAME line since.
+    command = f"git-demo{uuid.uuid4().hex[:6]}"
+    page = f"{command}.html"
+    (tmp_path / page).write_text(
+        f"<html><head><title>{command}(1)</title></head><body><div id='header'>"
+        f"<h1>{command}(1) Manual Page</h1><h2>NAME</h2><div class='sectionbody'>"
+        f"<p>{command} - Show a demonstration of the index</p></div></div>"
+        "<div class='sect1'><h2>DESCRIPTION</h2><div class='sectionbody'><p>This command shows"
+        " how the index and the working tree differ, one path a line.</p></div></div>"
+        "</body></html>"
+    )
     dims = await _scalar(
         scratch,
         "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'chunks'::regclass"
         " AND attname = 'embedding'",
     )
     env = {"EMBEDDING_DIMENSIONS": str(dims)}  # whatever an earlier test left the column at
-    ingested = await trulybot(
-        scratch, tmp_path, "ingest", str(tmp_path / name), "--workspace", scratch.slug, **env
-    )
-    assert ingested.code == 0, ingested.out
+    for file in (name, page):
+        ingested = await trulybot(
+            scratch, tmp_path, "ingest", str(tmp_path / file), "--workspace", scratch.slug, **env
+        )
+        assert ingested.code == 0, ingested.out
     document_id = await _scalar(scratch, "SELECT id FROM documents WHERE source = :s", s=name)
+    page_id = await _scalar(scratch, "SELECT id FROM documents WHERE source = :s", s=page)
+    name_line = f"{command} - Show a demonstration of the index"
+    assert await _scalar(scratch, "SELECT title FROM documents WHERE id = :d", d=page_id) == (
+        name_line
+    )
     # Make its chunks look like chunks from before the "title > headings" format (no
     # embed_format, the hash of the text alone).
     owner = Database.from_url(scratch.cluster.owner_url(), pool_size=1, max_overflow=0)
@@ -254,18 +272,42 @@ async def test_reindex_rechunks_documents_of_an_older_chunk_format(
                 ),
                 {"d": document_id},
             )
+            # ... and the man page as format 2 left it: titled by its <title>.
+            await session.execute(
+                text(
+                    "UPDATE chunks SET metadata = jsonb_set(metadata, '{embed_format}', '2')"
+                    " || jsonb_build_object('title', CAST(:t AS text)) WHERE document_id = :d"
+                ),
+                {"d": page_id, "t": f"{command}(1)"},
+            )
+            await session.execute(
+                text("UPDATE documents SET title = :t WHERE id = :d"),
+                {"d": page_id, "t": f"{command}(1)"},
+            )
     finally:
         await owner.dispose()
     old_ids = await _scalar(
         scratch, "SELECT array_agg(id) FROM chunks WHERE document_id = :d", d=document_id
     )
+    old_page_ids = await _scalar(
+        scratch, "SELECT array_agg(id ORDER BY id) FROM chunks WHERE document_id = :d", d=page_id
+    )
     ran = await trulybot(
         scratch, tmp_path, "reindex", "--workspace", scratch.slug, "--outdated-only", **env
     )
     assert ran.code == 0, ran.out
-    assert "re-chunked 1 documents" in ran.out
+    assert "re-chunked 2 documents" in ran.out
     fmt = "SELECT min(coalesce((metadata->>'embed_format')::int, 1)) FROM chunks"
-    assert await _scalar(scratch, fmt + " WHERE document_id = :d", d=document_id) == 2
+    assert await _scalar(scratch, fmt + " WHERE document_id = :d", d=document_id) == EMBED_FORMAT
+    # The man page's stored title was the old parser's, not an owner's: the NAME line now.
+    assert await _scalar(scratch, "SELECT title FROM documents WHERE id = :d", d=page_id) == (
+        name_line
+    )
+    titles = "SELECT array_agg(DISTINCT metadata->>'title') FROM chunks WHERE document_id = :d"
+    assert await _scalar(scratch, titles, d=page_id) == [name_line]
+    # Its embedded text was already the new one: the chunks keep their vectors (and ids).
+    page_ids = "SELECT array_agg(id ORDER BY id) FROM chunks WHERE document_id = :d"
+    assert await _scalar(scratch, page_ids, d=page_id) == old_page_ids
     new_ids = await _scalar(
         scratch, "SELECT array_agg(id) FROM chunks WHERE document_id = :d", d=document_id
     )

@@ -1,11 +1,12 @@
 """`trulybot reindex [--workspace SLUG] [--outdated-only] [--change-dimension]`: re-embed.
 
 First, every document whose chunks were cut and embedded in an older format than
-``chunking.EMBED_FORMAT`` (chunks without the "title > headings" line, from before it) is parsed,
-chunked and embedded again from its stored content (web pages are fetched again); its old chunks
-answer until the new ones replace them. Then every other chunk, FAQ question and unanswered
-question is embedded again with the configured model (after a model change), unless
-``--outdated-only``. Each workspace's HNSW index is brought in line with its size.
+``chunking.EMBED_FORMAT`` (chunks without the "title > headings" line; man pages titled
+"git-add(1)" rather than by their NAME line) is parsed, chunked and embedded again from its
+stored content (web pages are fetched again); a chunk whose embedded text did not change keeps
+its vector. Its old chunks answer until the new ones replace them. Then every other chunk, FAQ
+question and unanswered question is embedded again with the configured model (after a model
+change), unless ``--outdated-only``. Each workspace's HNSW index is brought in line with its size.
 
 When the model's dimension differs from the ``chunks.embedding`` column's, the column must
 change too. That is never done on its own: it drops every workspace's HNSW index and clears every

@@ -35,7 +35,12 @@ EMBED_WINDOW = 256  # all-MiniLM-L6-v2's max_seq_length, [CLS] and [SEP] include
 SPECIAL_TOKENS = 2
 MIN_SECTION_TOKENS = 0  # a section shorter than this joins the next one (see merge_small)
 MAX_HEADER_TOKENS = 48  # a longer header keeps its first and last parts
-EMBED_FORMAT = 2  # 1: the chunk text alone; 2: "title > heading path", a blank line, the chunk
+# 1: the chunk text alone; 2: "title > heading path", a blank line, the chunk; 3: as 2, with a
+# man page titled by its NAME line (parsing._man_page_name) instead of "git-add(1)".
+EMBED_FORMAT = 3
+# The layout of the embedded text, part of every chunk's content hash: formats 2 and 3 share it,
+# so a chunk re-cut in format 3 whose embedded text did not change keeps its vector.
+_HASH_LAYOUT = 2
 
 _tokenizer: Any = None
 _tokenizer_lock = threading.Lock()
@@ -257,7 +262,7 @@ def chunk_sections(
                     token_count=count,
                     heading_path=list(section.heading_path),
                     page=section.page,
-                    content_hash=sha256_text(f"{EMBED_FORMAT}\n{embedded}" if header else text),
+                    content_hash=sha256_text(f"{_HASH_LAYOUT}\n{embedded}" if header else text),
                     embed_text=embedded,
                 )
             )

@@ -310,8 +310,9 @@ async def _process(
         limits=parse_limits(s),
     )
     title = document.title if document.source_type == "text" else parsed.title
-    if document.source_type == "upload" and document.title != document.source.rsplit("/", 1)[-1]:
-        title = document.title  # a title the owner chose
+    parser_titles = (document.source.rsplit("/", 1)[-1], parsed.title, parsed.source_title)
+    if document.source_type == "upload" and document.title not in parser_titles:
+        title = document.title  # a title the owner chose (not one an older parser gave it)
     pieces = await asyncio.to_thread(
         chunk_document,
         parsed,

@@ -113,6 +113,9 @@ class ParsedDocument:
     title: str
     sections: list[Section]
     kind: Kind = "txt"
+    # The title as the document states it (<title>...), when the parser chose another one
+    # (a man page's NAME line): a stored title equal to it was the parser's, not an owner's.
+    source_title: str | None = None
 
     @property
     def text(self) -> str:
@@ -338,8 +341,38 @@ def parse(
             status_code=422,
             details={"kind": kind},
         )
+    stated = _clean_title(title)
+    title, sections = _man_page_name(title, sections)
     title = _clean_title(title) or _clean_title(filename) or "Untitled"
-    return ParsedDocument(title=title, sections=sections, kind=kind)
+    return ParsedDocument(
+        title=title, sections=sections, kind=kind, source_title=stated if stated != title else None
+    )
+
+
+# A manual page's NAME section: "git-add - Add file contents to the index".
+_NAME_LINE = re.compile(r"^(\S+(?:, ?\S+)*) +[-\u2013\u2014] +(\S.*)$")
+
+
+def _man_page_name(title: str | None, sections: list[Section]) -> tuple[str | None, list[Section]]:
+    """A manual page (a section headed NAME holding one "command - what it does" line) is
+    titled by that line: "git-add(1)" becomes "git-add - Add file contents to the index", and a
+    heading that only repeats the old title ("git-add(1) Manual Page") leaves every heading
+    path. Anything else is returned as it is."""
+    for section in sections[:3]:
+        if not section.heading_path or section.heading_path[-1] != "NAME":
+            continue
+        lines = section.text.split("\n\n")
+        body = " ".join(" ".join(lines[1:]).split()) if lines[0].strip() == "NAME" else ""
+        if not _NAME_LINE.match(body) or len(body) > 200:
+            return title, sections
+        old = " ".join((title or "").split()).casefold()
+        if old:
+            for s in sections:
+                s.heading_path = [
+                    h for h in s.heading_path if not " ".join(h.split()).casefold().startswith(old)
+                ]
+        return body, sections
+    return title, sections
 
 
 def _clean_title(title: str | None) -> str | None:

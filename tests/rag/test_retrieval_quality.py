@@ -4,6 +4,8 @@
 - The embedded text: "title > heading path", a blank line, the chunk; header plus chunk fit the
   model's 256 word pieces.
 - The parser drops heading permalinks (¶), DocBook navheader/navfooter, AsciiDoc/Sphinx footers.
+- A man page is titled by its NAME line ("git-add - Add file contents to the index"); the
+  "git-add(1) Manual Page" heading that repeated its <title> leaves the heading paths.
 - Sections shorter than CHUNK_MIN_TOKENS join the next one.
 - Search returns one hit per document (its best chunk), in /search and in what chat hands the
   model.
@@ -128,6 +130,35 @@ def test_parser_drops_asciidoc_footer_and_docbook_navigation() -> None:
     assert "Next" not in docbook.text
     assert "Navigation" not in docbook.text
     assert "A domain is essentially a data type" in docbook.text
+
+
+def test_a_man_page_is_titled_by_its_name_line_and_its_title_heading_goes() -> None:
+    doc = parse(ASCIIDOC_PAGE.encode(), filename="git-stash.html", content_type="text/html")
+    assert doc.title == "git-stash - Stash the changes in a dirty working directory away"
+    # "git-stash(1) Manual Page" only repeated the <title> "git-stash(1)": no path carries it.
+    assert [s.heading_path for s in doc.sections] == [
+        ["NAME"],
+        ["SYNOPSIS"],
+        ["DESCRIPTION"],
+        ["OPTIONS"],
+    ]
+    chunks = chunk_document(doc, min_tokens=40)
+    assert chunks[0].embed_text.startswith(
+        "git-stash - Stash the changes in a dirty working directory away > DESCRIPTION\n\n"
+    )
+    assert all("git-stash(1)" not in c.embed_text for c in chunks)
+
+
+def test_a_name_heading_without_a_name_line_changes_nothing() -> None:
+    page = ASCIIDOC_PAGE.replace(
+        "git-stash - Stash the changes in a dirty working\ndirectory away",
+        "The names of the stashes are listed below.",
+    )
+    doc = parse(page.encode(), filename="git-stash.html", content_type="text/html")
+    assert doc.title == "git-stash(1)"
+    assert doc.sections[0].heading_path == ["git-stash(1) Manual Page", "NAME"]
+    sphinx = parse(SPHINX_PAGE.encode(), filename="csv.html", content_type="text/html")
+    assert sphinx.title.startswith("csv — CSV File Reading and Writing")
 
 
 # --- the embedded text --------------------------------------------------------------------------
@@ -319,3 +350,5 @@ def test_real_git_man_page_has_no_footer_and_no_tiny_name_chunk() -> None:
     chunks = chunk_document(doc, min_tokens=40)
     assert min(c.token_count for c in chunks) >= 40
     assert "Stash the changes in a dirty working directory away" in chunks[0].text
+    assert doc.title == "git-stash - Stash the changes in a dirty working directory away"
+    assert all(c.embed_text.startswith(f"{doc.title} > ") for c in chunks)

@@ -167,7 +167,7 @@ async def outdated_documents(
     session: AsyncSession, workspace_id: uuid.UUID, embed_format: int
 ) -> list[uuid.UUID]:
     """Documents with chunks embedded in an older format than ``embed_format`` (a chunk without
-    ``embed_format`` in its metadata predates format 2)."""
+    ``embed_format`` in its metadata predates format 2; format 3 titles man pages by NAME)."""
     result = await session.execute(
         text(
             "SELECT DISTINCT document_id FROM chunks WHERE workspace_id = :ws"
