@@ -42,7 +42,12 @@ def test_the_server_fixture_stops_the_cluster_of_a_server_that_died(tmp_path: Pa
         running_server(tmp_path, **QUICK),
     ):
         [postmaster] = clusters.postgres_processes(pgdata)
-        server = next(p for p in psutil.Process().children() if "serve" in " ".join(p.cmdline()))
+        # This test's server, not another test's (the session's demo server is a child too).
+        server = next(
+            p
+            for p in psutil.Process().children()
+            if "serve" in " ".join(p.cmdline()) and p.environ().get("DATA_DIR") == str(tmp_path)
+        )
         server.kill()  # no signal handler, no exit hook
         server.wait(timeout=30)
         assert postmaster.is_running()  # left behind
