@@ -129,8 +129,13 @@ async def widget_workspace_cached(
     key = check_public_key(key)
     hit = runtime.widget_keys.get(key)
     if hit is not None and not _would_note_installed(request, hit.workspace):
-        _check_origin(request, hit.workspace, runtime.settings)
-        return hit.workspace, hit.version
+        try:
+            _check_origin(request, hit.workspace, runtime.settings)
+            return hit.workspace, hit.version
+        except Forbidden:
+            # A refusal is never decided on a cached row: the owner may have just allowed this
+            # site. Looked up again below, refused there only if the row still says so.
+            runtime.widget_keys.forget(key)
     async with runtime.db.transaction(public_key=key) as session:
         found = await resolve_public_key_versioned(session, key)
         _check_origin(request, found.workspace, runtime.settings)

@@ -4,6 +4,7 @@ with nothing recorded or metered twice."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -134,6 +135,49 @@ async def test_a_key_rotated_or_a_workspace_deleted_elsewhere_stops_answering_at
         )
     assert (await _chat(client, key, "hello")).status_code == 401
     assert await _messages_stored(owner_db, other.workspace["id"]) == 1
+
+
+async def _set_origins(owner_db: Database, workspace_id: str, origins: list[str]) -> None:
+    """As another process (or the dashboard on another replica) would change them."""
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text(
+                "UPDATE workspaces SET widget_config = coalesce(widget_config, '{}'::jsonb)"
+                " || jsonb_build_object('allowed_origins', CAST(:o AS jsonb)) WHERE id = :w"
+            ),
+            {"o": json.dumps(origins), "w": workspace_id},
+        )
+
+
+async def test_a_site_the_owner_just_allowed_is_answered_at_once(
+    client: httpx.AsyncClient, owner: Owner, runtime: Runtime, owner_db: Database
+) -> None:
+    """A refusal is never decided on a cached row: a site added to the allowed origins is
+    answered by the next request, and a site still not allowed is still refused."""
+    key = owner.workspace["public_key"]
+    first_site, new_site = (f"https://{uuid.uuid4().hex[:10]}.example" for _ in range(2))
+    await _set_origins(owner_db, owner.workspace["id"], [first_site])
+    for _ in range(3):  # the first request notes the widget installed; then it is cached
+        ok = await _chat_from(client, key, first_site)
+        assert ok.status_code == 200, ok.text
+    cached = runtime.widget_keys.get(key)
+    assert cached is not None
+    assert cached.workspace.widget_config["allowed_origins"] == [first_site]
+
+    await _set_origins(owner_db, owner.workspace["id"], [first_site, new_site])
+    answered = await _chat_from(client, key, new_site)
+    assert answered.status_code == 200, answered.text
+    refused = await _chat_from(client, key, f"https://{uuid.uuid4().hex[:10]}.example")
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "origin_not_allowed"
+
+
+async def _chat_from(client: httpx.AsyncClient, key: str, origin: str) -> httpx.Response:
+    return await client.post(
+        "/api/v1/chat",
+        json={"message": "hello", "session_id": f"s-{uuid.uuid4().hex[:12]}"},
+        headers={"X-Widget-Key": key, "Origin": origin},
+    )
 
 
 def test_zero_seconds_caches_nothing() -> None:
