@@ -21,7 +21,7 @@ from api.deps import (
 )
 from api.runtime import Runtime
 from api.sse import sse_response, wants_stream
-from api.throttling import cap_widget_conversation, rate_limit_chat
+from api.throttling import ConversationRateLimited, cap_widget_conversation, rate_limit_chat
 from api.widget_cors import STATE_KEY
 from core.config import Settings
 from core.errors import Forbidden
@@ -50,6 +50,7 @@ from rag.chat.schemas import (
     UnansweredGroup,
     WidgetFeedbackIn,
 )
+from widget.config import conversation_caps
 from widget.policy import origin_allowed
 from workspaces.models import Workspace
 from workspaces.service import (
@@ -171,7 +172,18 @@ async def public_chat(
     workspace, version = await widget_workspace_cached(request, runtime, key)
     await rate_limit_chat(request, workspace.id, body.session_id)
     if body.conversation_id is None:  # the pipeline starts a new conversation
-        await cap_widget_conversation(request, workspace)
+        try:
+            await cap_widget_conversation(request, workspace)
+        except ConversationRateLimited:
+            if version is None:
+                raise
+            # Refused on a cached row: the owner may have just raised the caps. Checked again
+            # against the row as it is now, only when its caps differ from the cached ones.
+            fresh, version = await _fresh_widget_workspace(request, runtime, key)
+            if _caps(fresh, runtime) == _caps(workspace, runtime):
+                raise
+            workspace = fresh
+            await cap_widget_conversation(request, workspace)
     inp = ChatInput(
         workspace=workspace,
         message=body.message,
@@ -185,14 +197,32 @@ async def public_chat(
     except WorkspaceChanged:
         # The cached workspace is not the row any more (the turn was rolled back): look it up
         # again, with every check, and answer from what the row is now (unchecked: fresh).
-        public_key = check_public_key(key)
-        runtime.widget_keys.forget(public_key)
-        async with runtime.db.transaction(public_key=public_key) as session:
-            found = await resolve_public_key_versioned(session, public_key)
-            _check_origin(request, found.workspace, runtime.settings)
-        runtime.widget_keys.put(public_key, found)
-        inp = replace(inp, workspace=found.workspace, workspace_version=None)
+        fresh, _ = await _fresh_widget_workspace(request, runtime, key)
+        inp = replace(inp, workspace=fresh, workspace_version=None)
         return await _answer(runtime, inp, accept)
+
+
+async def _fresh_widget_workspace(
+    request: Request, runtime: Runtime, key: str | None
+) -> tuple[Workspace, str]:
+    """The key's workspace read again (the cached entry dropped), with every check, and cached
+    at its current version."""
+    public_key = check_public_key(key)
+    runtime.widget_keys.forget(public_key)
+    async with runtime.db.transaction(public_key=public_key) as session:
+        found = await resolve_public_key_versioned(session, public_key)
+        _check_origin(request, found.workspace, runtime.settings)
+    runtime.widget_keys.put(public_key, found)
+    return found.workspace, found.version
+
+
+def _caps(workspace: Workspace, runtime: Runtime) -> tuple[int, int]:
+    settings = runtime.settings
+    return conversation_caps(
+        workspace.widget_config,
+        per_ip_default=settings.widget_conversations_per_ip_per_hour,
+        per_workspace_default=settings.widget_conversations_per_hour,
+    )
 
 
 async def _answer(runtime: Runtime, inp: ChatInput, accept: str | None) -> Any:
