@@ -40,9 +40,9 @@ from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parsing import parse_isolated
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
-from rag.knowledge.unfinished import INTERRUPTED, fail_pending
-from workspaces import notifications, usage
+from rag.knowledge.unfinished import INTERRUPTED, fail_pending, mark_failed
 from workspaces import repository as ws_repo
+from workspaces import usage
 from workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
@@ -141,27 +141,7 @@ async def _fail(
         )
         if document is None or document.revision != revision:
             return
-        await document_repo.update_document(
-            session,
-            workspace_id,
-            document_id,
-            status="failed",
-            error=reason[:2000],
-            error_code=code[:64],
-            processed_at=utcnow(),
-        )
-        await notifications.emit(
-            session,
-            workspace_id,
-            "ingestion.failed",
-            f"{document_id}:{revision}",
-            {
-                "document_id": str(document_id),
-                "title": (document.title or document.source or "")[:200],
-                "reason": reason[:500],
-                "code": code[:64],
-            },
-        )
+        await mark_failed(session, workspace_id, document, reason=reason, code=code)
 
 
 @dataclass(frozen=True)

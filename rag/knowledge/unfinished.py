@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from core.db import Database
 from core.models import utcnow
+from rag.knowledge.models import Document
 from rag.knowledge.repository import documents as document_repo
+from workspaces import notifications
 
 INTERRUPTED = "interrupted"
 QUEUE_UNAVAILABLE = "queue_unavailable"
@@ -29,12 +33,33 @@ async def fail_pending(
         )
         if document is None or document.status not in ("queued", "processing"):
             return
-        await document_repo.update_document(
-            session,
-            workspace_id,
-            document_id,
-            status="failed",
-            error=reason,
-            error_code=code,
-            processed_at=utcnow(),
-        )
+        await mark_failed(session, workspace_id, document, reason=reason, code=code)
+
+
+async def mark_failed(
+    session: AsyncSession, workspace_id: uuid.UUID, document: Document, *, reason: str, code: str
+) -> None:
+    """``document`` (locked by the caller) becomes ``failed`` with ``reason`` and ``code``, and
+    the owners are told (``ingestion.failed``, once per document revision), in the caller's
+    transaction."""
+    await document_repo.update_document(
+        session,
+        workspace_id,
+        document.id,
+        status="failed",
+        error=reason[:2000],
+        error_code=code[:64],
+        processed_at=utcnow(),
+    )
+    await notifications.emit(
+        session,
+        workspace_id,
+        "ingestion.failed",
+        f"{document.id}:{document.revision}",
+        {
+            "document_id": str(document.id),
+            "title": (document.title or document.source or "")[:200],
+            "reason": reason[:500],
+            "code": code[:64],
+        },
+    )
