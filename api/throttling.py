@@ -32,6 +32,7 @@ from api.deps import WorkspaceDep
 from api.middleware import send_error
 from api.runtime import Runtime
 from core import metrics
+from core.config import Settings
 from core.errors import AppError, RateLimited
 from core.limiter import (
     Decision,
@@ -165,6 +166,16 @@ class ConversationRateLimited(AppError):
     message = "Too many new conversations; try again later"
 
 
+def widget_caps(workspace: Workspace, settings: Settings) -> tuple[int, int]:
+    """New widget conversations per hour (per visitor IP, per workspace) for ``workspace``: its
+    owner's settings, else the server's defaults."""
+    return conversation_caps(
+        workspace.widget_config,
+        per_ip_default=settings.widget_conversations_per_ip_per_hour,
+        per_workspace_default=settings.widget_conversations_per_hour,
+    )
+
+
 async def cap_widget_conversation(request: Request, workspace: Workspace) -> None:
     """A new conversation through the public widget key, counted per hour: per client IP and
     per workspace (the owner's widget settings, else ``WIDGET_CONVERSATIONS_PER_*``). A caller
@@ -176,11 +187,7 @@ async def cap_widget_conversation(request: Request, workspace: Workspace) -> Non
     settings = runtime.settings
     if not limits_enabled(settings):
         return
-    per_ip, per_workspace = conversation_caps(
-        workspace.widget_config,
-        per_ip_default=settings.widget_conversations_per_ip_per_hour,
-        per_workspace_default=settings.widget_conversations_per_hour,
-    )
+    per_ip, per_workspace = widget_caps(workspace, settings)
     ip = request_client_ip(request)
     if request.headers.get("origin") is None:
         limit = min(per_ip, settings.widget_server_conversations_per_ip_per_hour)

@@ -21,7 +21,12 @@ from api.deps import (
 )
 from api.runtime import Runtime
 from api.sse import sse_response, wants_stream
-from api.throttling import ConversationRateLimited, cap_widget_conversation, rate_limit_chat
+from api.throttling import (
+    ConversationRateLimited,
+    cap_widget_conversation,
+    rate_limit_chat,
+    widget_caps,
+)
 from api.widget_cors import STATE_KEY
 from core.config import Settings
 from core.errors import Forbidden
@@ -50,7 +55,6 @@ from rag.chat.schemas import (
     UnansweredGroup,
     WidgetFeedbackIn,
 )
-from widget.config import conversation_caps
 from widget.policy import origin_allowed
 from workspaces.models import Workspace
 from workspaces.service import (
@@ -180,7 +184,7 @@ async def public_chat(
             # Refused on a cached row: the owner may have just raised the caps. Checked again
             # against the row as it is now, only when its caps differ from the cached ones.
             fresh, version = await _fresh_widget_workspace(request, runtime, key)
-            if _caps(fresh, runtime) == _caps(workspace, runtime):
+            if widget_caps(fresh, runtime.settings) == widget_caps(workspace, runtime.settings):
                 raise
             workspace = fresh
             await cap_widget_conversation(request, workspace)
@@ -214,15 +218,6 @@ async def _fresh_widget_workspace(
         _check_origin(request, found.workspace, runtime.settings)
     runtime.widget_keys.put(public_key, found)
     return found.workspace, found.version
-
-
-def _caps(workspace: Workspace, runtime: Runtime) -> tuple[int, int]:
-    settings = runtime.settings
-    return conversation_caps(
-        workspace.widget_config,
-        per_ip_default=settings.widget_conversations_per_ip_per_hour,
-        per_workspace_default=settings.widget_conversations_per_hour,
-    )
 
 
 async def _answer(runtime: Runtime, inp: ChatInput, accept: str | None) -> Any:
