@@ -130,6 +130,25 @@ def goals_table(cells: list[Cell]) -> Table:
 DIFY_ANCHOR = (2.37, 38.0)  # req/s and median ms at 10 users, Dify's own load test, mock LLM
 
 
+def zero_latency_cell(
+    cells: list[Cell], level: int, batching: bool, scenario: str = "rag"
+) -> Cell | None:
+    """The run's cell of ``scenario`` at zero LLM latency, ``level`` visitors and this batching
+    mode, if it answered anything."""
+    return next(
+        (
+            c
+            for c in cells
+            if c.scenario == scenario
+            and not c.latency
+            and c.concurrency == level
+            and c.batching == batching
+            and c.client_ms
+        ),
+        None,
+    )
+
+
 def batching_table(cells: list[Cell]) -> Table:
     """rag at zero LLM latency, batching off vs on at each level, from the same run."""
     table = Table(
@@ -144,14 +163,9 @@ def batching_table(cells: list[Cell]) -> Table:
         ]
     )
     for level in sorted({c.concurrency for c in cells if c.scenario == "rag"}):
-        pair = {
-            c.batching: c
-            for c in cells
-            if c.scenario == "rag" and not c.latency and c.concurrency == level and c.client_ms
-        }
-        if len(pair) < 2:
+        off, on = zero_latency_cell(cells, level, False), zero_latency_cell(cells, level, True)
+        if off is None or on is None:
             continue
-        off, on = pair[False], pair[True]
         table.add(
             level,
             round(off.rps, 1),
@@ -232,18 +246,7 @@ def load_goals(cells: list[Cell]) -> Table:
     table = Table(["goal", "measured", "met"])
 
     def rag(level: int, batching: bool, scenario: str = "rag") -> Cell | None:
-        return next(
-            (
-                c
-                for c in cells
-                if c.scenario == scenario
-                and not c.latency
-                and c.concurrency == level
-                and c.batching == batching
-                and c.client_ms
-            ),
-            None,
-        )
+        return zero_latency_cell(cells, level, batching, scenario)
 
     on64, off64 = rag(64, True), rag(64, False)
     if on64 and off64 and off64.rps:
