@@ -98,11 +98,10 @@ async def delete_faq(session: AsyncSession, *, workspace_id: uuid.UUID, faq_id: 
     return result.scalar_one_or_none() is not None
 
 
-async def faq_exact(
-    session: AsyncSession, *, workspace_id: uuid.UUID, normalized: str
-) -> Faq | None:
-    result = await session.execute(
-        select(Faq)
+def _exact_match(what: Any, workspace_id: uuid.UUID, normalized: str) -> Any:
+    """``what`` of the enabled FAQ one of whose questions is ``normalized`` (at most one)."""
+    return (
+        select(what)
         .join(FaqQuestion, FaqQuestion.faq_id == Faq.id)
         .where(
             FaqQuestion.workspace_id == workspace_id,
@@ -111,23 +110,19 @@ async def faq_exact(
         )
         .limit(1)
     )
+
+
+async def faq_exact(
+    session: AsyncSession, *, workspace_id: uuid.UUID, normalized: str
+) -> Faq | None:
+    result = await session.execute(_exact_match(Faq, workspace_id, normalized))
     return result.scalar_one_or_none()
 
 
 def faq_exact_answer(workspace_id: uuid.UUID, normalized: str) -> Any:
     """``faq_exact``'s answer text as a scalar subquery, for a statement that returns it beside
     its own columns (``conversations.record_message_metered``)."""
-    return (
-        select(Faq.answer)
-        .join(FaqQuestion, FaqQuestion.faq_id == Faq.id)
-        .where(
-            FaqQuestion.workspace_id == workspace_id,
-            FaqQuestion.normalized == normalized,
-            Faq.enabled.is_(True),
-        )
-        .limit(1)
-        .scalar_subquery()
-    )
+    return _exact_match(Faq.answer, workspace_id, normalized).scalar_subquery()
 
 
 async def faq_nearest(
