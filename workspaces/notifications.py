@@ -22,7 +22,7 @@ import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,16 +47,8 @@ Kind = Literal[
 ]
 Mode = Literal["immediate", "daily_digest", "off"]
 
-KINDS: Final[tuple[Kind, ...]] = (
-    "lead.created",
-    "handoff.requested",
-    "payment.captured",
-    "payment.failed",
-    "quota.80",
-    "quota.100",
-    "ingestion.failed",
-)
-MODES: Final[tuple[Mode, ...]] = ("immediate", "daily_digest", "off")
+KINDS: Final[tuple[Kind, ...]] = get_args(Kind)
+MODES: Final[tuple[Mode, ...]] = get_args(Mode)
 TITLES: Final[Mapping[str, str]] = {
     "lead.created": "New lead",
     "handoff.requested": "A visitor asks for a human",
