@@ -221,7 +221,7 @@ class Settings(BaseSettings):
     embed_batching: bool = True
     embed_batch_max: int = Field(default=64, ge=1, le=2048)
     embed_batch_wait_ms: float = Field(default=2.0, ge=0, le=1000)
-    embed_document_slice: int = Field(default=4, ge=1, le=2048)
+    embed_document_slice: int = Field(default=1, ge=1, le=2048)
     # Query vectors kept per process (LRU by normalized text); 0: off.
     embed_query_cache_size: int = Field(default=2048, ge=0)
     # The local model's torch threads; 0: one per core (torch's default).

@@ -44,7 +44,7 @@ class Batching:
 
     max_batch: int = 64
     wait_ms: float = 2.0
-    slice_size: int = 4
+    slice_size: int = 1
 
     def __post_init__(self) -> None:
         if self.max_batch < 1 or self.slice_size < 1 or self.wait_ms < 0:
