@@ -5,6 +5,8 @@ The product's grouped search fetches ``retrieval.candidate_count(k)`` chunks and
 by its best chunk (``max``). The levers here rank the same candidate pool differently:
 
 - ``top2``: a page's best chunk + beta * its second best among the candidates (0 without one);
+- ``top2f``: the same, a page without a second candidate chunk counted with the pool's lowest
+  score (its second chunk is at most that), so a page with one strong chunk is not buried;
 - ``lse``: a soft maximum, T * log(sum(exp(s / T))) over the page's candidate chunks;
 - ``title``: the best chunk + mu * cos(query, the page's title vector);
 - ``len``: the best chunk - gamma * log(the page's chunk count) (a prior against long pages,
@@ -23,7 +25,7 @@ import numpy as np
 
 from rag.knowledge import retrieval
 
-KINDS = ("max", "top2", "lse", "title", "len")
+KINDS = ("max", "top2", "top2f", "lse", "title", "len")
 
 
 @dataclass(frozen=True)
@@ -73,16 +75,22 @@ def rank_pages(
     if ranking.kind == "max":
         return list(per_page)[:depth]
     signals = signals or PageSignals()
-    page_score = {source: _score(s, source, ranking, signals) for source, s in per_page.items()}
+    floor = float(scores[int(order[-1])])
+    page_score = {
+        source: _score(s, source, ranking, signals, floor) for source, s in per_page.items()
+    }
     # Stable: ties keep the order of each page's best chunk.
     return sorted(per_page, key=lambda source: -page_score[source])[:depth]
 
 
-def _score(chunk_scores: list[float], source: str, ranking: Ranking, signals: PageSignals) -> float:
+def _score(
+    chunk_scores: list[float], source: str, ranking: Ranking, signals: PageSignals, floor: float
+) -> float:
     best = chunk_scores[0]
     p = ranking.param
-    if ranking.kind == "top2":
-        return best + p * (chunk_scores[1] if len(chunk_scores) > 1 else 0.0)
+    if ranking.kind in ("top2", "top2f"):
+        missing = floor if ranking.kind == "top2f" else 0.0
+        return best + p * (chunk_scores[1] if len(chunk_scores) > 1 else missing)
     if ranking.kind == "lse":
         return best + p * math.log(sum(math.exp((s - best) / p) for s in chunk_scores))
     if ranking.kind == "title":

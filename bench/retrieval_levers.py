@@ -184,7 +184,7 @@ def run_variant(
             if half == SPLITS[0]:
                 halves = evaluate(corpus, vectors, questions, query_vectors, ranking, signals)
             found = halves[half]
-            label = variant.name if ranking.kind == "max" else f"{variant.name}|{ranking.name}"
+            label = variant.name if ranking.kind == "max" else f"{variant.name}, {ranking.name}"
             rows.append(
                 {
                     "variant": label,
@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
         "--rank",
         action="append",
         metavar="KIND[:P]",
-        help="page ranking (repeatable): max, top2:BETA, lse:T, title:MU, len:GAMMA",
+        help="page ranking (repeatable): max, top2:BETA, top2f:BETA, lse:T, title:MU, len:GAMMA",
     )
     parser.add_argument("--shard", metavar="I/N", help="only embed shard I of N into the cache")
     parser.add_argument("--table", action="store_true", help="print every recorded result")
@@ -323,8 +323,12 @@ def main(argv: list[str] | None = None) -> None:
         index, count = (int(x) for x in args.shard.rstrip("r").split("/"))
         cache = EmbeddingCache(args.dir / "embeddings.sqlite")
         for name in [s for s in args.sets.split(",") if s]:
+            only = None
+            if args.subset is not None:
+                questions = rag_eval.load_questions(CORPORA[name][1])
+                only = pages_subset(name, questions, args.subset)
             for variant in args.variant or [DEFAULT_VARIANT]:
-                corpus = build_corpus(name, VARIANTS[variant], cache_dir=args.dir)
+                corpus = build_corpus(name, VARIANTS[variant], cache_dir=args.dir, only=only)
                 mine = [t for t in corpus.texts if int(cache.key(t)[:8], 16) % count == index]
                 cache.embed(mine, local_encode, longest_first=reverse)
         return

@@ -415,6 +415,7 @@ async def search(
         k=min(runtime.reranker.pool(body.k), retrieval.MAX_K),
         mode=body.mode,
         per_document=body.per_document,
+        second_weight=runtime.settings.retrieval_second_chunk_weight,
     )
     ranked = await runtime.reranker.rerank(body.query, hits, body.k)
     return SearchOut(
