@@ -110,7 +110,9 @@ class SearchIn(BaseModel):
     k: int = Field(default=5, ge=1, le=retrieval.MAX_K)
     mode: retrieval.Mode = retrieval.DEFAULT_MODE
     per_document: bool = Field(
-        default=True, description="one hit per document (its best chunk); false: the k best chunks"
+        default=True,
+        description="one hit per document (its best chunk; in vector mode documents are ordered"
+        " by their two best chunks, RETRIEVAL_SECOND_CHUNK_WEIGHT); false: the k best chunks",
     )
 
 
