@@ -26,11 +26,10 @@ import argparse
 import hashlib
 import json
 import os
-import pickle
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -38,190 +37,30 @@ import numpy as np
 
 from bench.common import ROOT
 from bench.embed_cache import DEFAULT_DIR, EmbeddingCache
+from bench.page_ranking import PageSignals, Ranking, rank_pages
 
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from bench.levers_corpus import (
+    CORPORA,
+    DEFAULT_VARIANT,
+    VARIANTS,
+    Corpus,
+    Variant,
+    build_corpus,
+    corpus_stats,
+    local_encode,
+    pages_subset,
+)
 from eval.splits import SPLITS, split_of
 from rag.knowledge import (
     chunking,
-    parsing,
     retrieval,
 )
 from rag.knowledge import eval as rag_eval
 
-CORPORA: dict[str, tuple[Path, Path]] = {
-    "python": (Path("/usr/share/doc/python3.11/html"), ROOT / "eval" / "python-docs.jsonl"),
-    "git": (Path("/usr/share/doc/git-doc"), ROOT / "eval" / "git-docs.jsonl"),
-}
 CUTOFFS = rag_eval.CUTOFFS
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One combination of levers (the defaults are the product's defaults)."""
-
-    name: str
-    header: bool = True
-    parser: str = "clean"  # "raw": without the chrome/permalink rules (the parser before them)
-    max_tokens: int = 250
-    overlap: int = 40
-    chunk_options: dict[str, Any] = field(default_factory=dict)
-    rewrite: bool = False  # short keyword queries asked as "How do I ...?" (lever 7)
-    note: str = ""
-
-
-VARIANTS: dict[str, Variant] = {
-    v.name: v
-    for v in [
-        Variant(
-            "baseline", header=False, parser="raw", note="before: chunk text alone, old parser"
-        ),
-        Variant("clean", header=False, note="+ parser drops permalinks, nav/footer chrome"),
-        Variant(
-            "header-cut",
-            chunk_options={"window": 10**6},
-            note="+ title > heading path before a 250-token chunk: the model cuts past 256",
-        ),
-        Variant("header", note="+ title > heading path, chunk cut to fit 256 word pieces"),
-        Variant("merge24", chunk_options={"min_tokens": 24}, note="+ sections < 24 tokens joined"),
-        Variant("merge40", chunk_options={"min_tokens": 40}, note="+ sections < 40 tokens joined"),
-        Variant("merge64", chunk_options={"min_tokens": 64}, note="+ sections < 64 tokens joined"),
-        Variant("size180", max_tokens=180, overlap=30, note="header, 180-token chunks"),
-        Variant(
-            "before",
-            parser="clean-noname",
-            chunk_options={"min_tokens": 40},
-            note="the default before this session: header, floor 40, 250/40, no NAME title",
-        ),
-        Variant(
-            "name",
-            chunk_options={"min_tokens": 40},
-            note="+ a man page titled by its NAME line, its 'X(1) Manual Page' heading dropped",
-        ),
-        Variant(
-            "name+question",
-            chunk_options={"min_tokens": 40},
-            rewrite=True,
-            note="+ short keyword queries embedded as 'How do I ...?'",
-        ),
-        Variant(
-            "name+size200",
-            chunk_options={"min_tokens": 40},
-            max_tokens=200,
-            overlap=32,
-            note="the NAME title, 200-token chunks, overlap 32",
-        ),
-    ]
-}
-DEFAULT_VARIANT = "name"
-
-
-def local_encode(texts: list[str]) -> np.ndarray:
-    from rag.knowledge.embeddings import LocalEmbedder
-
-    return LocalEmbedder(batch_size=64, threads=1)._encode(texts)
-
-
-# --- corpus ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Corpus:
-    name: str
-    sources: list[str]  # per chunk: its page's source
-    texts: list[str]  # per chunk: what is embedded
-    token_counts: list[int]  # per chunk: word pieces of what is embedded, specials included
-    pages: int
-
-
-def files_of(root: Path) -> list[tuple[Path, str]]:
-    from api.commands.ingest import collect
-
-    return collect([str(root)], "*.html")
-
-
-_PARSER_VERSION = hashlib.sha256(Path(parsing.__file__).read_bytes()).hexdigest()[:16]
-_CLEANUP_RULES = ("_CHROME_CLASSES", "_CHROME_IDS", "_PERMALINK_GLYPHS")
-_RULES = {name: getattr(parsing, name) for name in _CLEANUP_RULES}
-
-
-_MAN_PAGE_NAME = parsing._man_page_name
-
-
-def _keep_title(
-    title: str | None, sections: list[parsing.Section]
-) -> tuple[str | None, list[parsing.Section]]:
-    return title, sections
-
-
-def set_parser(mode: str) -> None:
-    """ "clean": the product's parser; "clean-noname": without the man-page NAME title;
-    "raw": also without the page-chrome and permalink rules (the parser before them)."""
-    for name, value in _RULES.items():
-        setattr(parsing, name, value if mode != "raw" else type(value)())
-    parsing._man_page_name = _MAN_PAGE_NAME if mode == "clean" else _keep_title  # type: ignore[assignment]
-
-
-def parse_page(
-    path: Path, cache_dir: Path | None = None, mode: str = "clean"
-) -> parsing.ParsedDocument | None:
-    """``parsing.parse`` of one page, cached on disk by (parsing.py's text, the page's bytes)."""
-    data = path.read_bytes()
-    cached = None
-    set_parser(mode)
-    if cache_dir is not None:
-        digest = hashlib.sha256(data).hexdigest()[:24]
-        cached = cache_dir / "parsed" / f"{_PARSER_VERSION}-{mode}" / f"{digest}.pickle"
-        if cached.is_file():
-            return pickle.loads(cached.read_bytes())  # our own cache
-    try:
-        parsed: parsing.ParsedDocument | None = parsing.parse(
-            data, filename=path.name, content_type=None
-        )
-    except parsing.AppError:
-        parsed = None
-    if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_bytes(pickle.dumps(parsed))
-    return parsed
-
-
-def build_corpus(
-    name: str, variant: Variant, *, cache_dir: Path | None = None, only: set[str] | None = None
-) -> Corpus:
-    root, _ = CORPORA[name]
-    sources: list[str] = []
-    texts: list[str] = []
-    documents = []
-    for path, source in files_of(root):
-        if only is not None and source not in only:
-            continue
-        parsed = parse_page(path, cache_dir, variant.parser)
-        if parsed is not None:
-            documents.append((source, parsed))
-    documents = postprocess(documents, variant)
-    for source, parsed in documents:
-        pieces = chunking.chunk_document(
-            parsed,
-            max_tokens=variant.max_tokens,
-            overlap=variant.overlap,
-            header=variant.header,
-            **variant.chunk_options,
-        )
-        for piece in pieces:
-            sources.append(source)
-            texts.append(piece.embed_text)
-    counts = [c + chunking.SPECIAL_TOKENS for c in chunking.count_tokens_batch(texts)]
-    return Corpus(name, sources, texts, counts, len(documents))
-
-
-def postprocess(
-    documents: list[tuple[str, parsing.ParsedDocument]], variant: Variant
-) -> list[tuple[str, parsing.ParsedDocument]]:
-    """Corpus-level parser levers (none yet)."""
-    return documents
-
 
 # --- ranking ---------------------------------------------------------------------------------
 
@@ -248,21 +87,43 @@ def chunk_sources(scores: np.ndarray, sources: Sequence[str], k: int) -> list[st
     return [sources[int(i)] for i in top]
 
 
+def page_signals(
+    corpus: Corpus, cache: EmbeddingCache, query_vectors: np.ndarray
+) -> list[PageSignals]:
+    """Per question: the cosine of the query to every page's title, and the chunk counts."""
+    pages = list(corpus.titles)
+    title_vectors = cache.embed([corpus.titles[p] for p in pages], local_encode)
+    counts: dict[str, int] = {}
+    for source in corpus.sources:
+        counts[source] = counts.get(source, 0) + 1
+    return [
+        PageSignals(dict(zip(pages, (float(x) for x in row), strict=True)), counts)
+        for row in query_vectors @ title_vectors.T
+    ]
+
+
 def evaluate(
     corpus: Corpus,
     chunk_vectors: np.ndarray,
     questions: Sequence[rag_eval.Question],
     query_vectors: np.ndarray,
+    ranking: Ranking | None = None,
+    signals: Sequence[PageSignals] | None = None,
 ) -> dict[str, dict[str, list[Any]]]:
     """Per half: ``ranks`` (1-based rank of the first expected page or None), ``chunks5``
-    (whether an expected page is among the 5 best chunks), ``distinct5`` (pages among them)."""
+    (whether an expected page is among the 5 best chunks), ``distinct5`` (pages among them).
+    ``ranking`` (default: each page by its best chunk) orders the candidate pages."""
     out: dict[str, dict[str, list[Any]]] = {
         s: {"ranks": [], "chunks5": [], "distinct5": [], "ids": []} for s in SPLITS
     }
     scores = query_vectors @ chunk_vectors.T
-    for question, row in zip(questions, scores, strict=True):
+    for n, (question, row) in enumerate(zip(questions, scores, strict=True)):
         half = out[split_of(question.id)]
-        ordered = ranked_sources(row, corpus.sources, rag_eval.DEPTH)
+        if ranking is None or ranking.kind == "max":
+            ordered = ranked_sources(row, corpus.sources, rag_eval.DEPTH)
+        else:
+            extra = signals[n] if signals is not None else None
+            ordered = rank_pages(row, corpus.sources, rag_eval.DEPTH, ranking, extra)
         half["ranks"].append(rag_eval.first_rank(ordered, question.expected))
         five = chunk_sources(row, corpus.sources, 5)
         half["chunks5"].append(rag_eval.first_rank(five, question.expected, depth=5) is not None)
@@ -300,6 +161,7 @@ def run_variant(
     subset: int | None,
     sample: bool = False,
     limit: int | None = None,
+    rankings: Sequence[Ranking] = (Ranking(),),
 ) -> list[dict[str, Any]]:
     rows = []
     for name in sets:
@@ -314,13 +176,19 @@ def run_variant(
         built = time.perf_counter() - started
         vectors = cache.embed(corpus.texts, local_encode)
         query_vectors = cache.embed(query_texts(variant, questions), local_encode)
-        halves = evaluate(corpus, vectors, questions, query_vectors)
+        signals = None
+        if any(r.kind in ("title", "len") for r in rankings):
+            signals = page_signals(corpus, cache, query_vectors)
         counts = np.asarray(corpus.token_counts)
-        for half in SPLITS:
+        for ranking, half in [(r, h) for r in rankings for h in SPLITS]:
+            if half == SPLITS[0]:
+                halves = evaluate(corpus, vectors, questions, query_vectors, ranking, signals)
             found = halves[half]
+            label = variant.name if ranking.kind == "max" else f"{variant.name}, {ranking.name}"
             rows.append(
                 {
-                    "variant": variant.name,
+                    "variant": label,
+                    "ranking": ranking.name,
                     "set": name,
                     "half": half,
                     "subset": subset,
@@ -339,17 +207,6 @@ def run_variant(
                 }
             )
     return rows
-
-
-def pages_subset(name: str, questions: Sequence[rag_eval.Question], distractors: int) -> set[str]:
-    """Every expected page and ``distractors`` other pages drawn with a fixed seed (the same
-    pages ``bench.eval_quality --pages`` ingests): a corpus small enough to re-embed."""
-    from bench.eval_quality import select_pages
-
-    expected = {e for q in questions for e in q.expected}
-    files = files_of(CORPORA[name][0])
-    pages = len([f for f in files if f[1] in expected]) + distractors
-    return {source for _, source in select_pages(files, expected, pages)}
 
 
 def misses(
@@ -375,6 +232,12 @@ def misses(
         if rank == 1:
             continue
         best = int(np.argmax(row))
+        pool = np.argsort(-row, kind="stable")[: retrieval.candidate_count(rag_eval.DEPTH)]
+        pool_sources = [corpus.sources[int(i)] for i in pool]
+        wanted = {e.strip("/") for e in question.expected}
+        expected_scores = [
+            float(row[i]) for i, s in enumerate(corpus.sources) if s.strip("/") in wanted
+        ]
         text = corpus.texts[best].split("\n\n", 1)[-1] if variant.header else corpus.texts[best]
         out.append(
             {
@@ -384,52 +247,15 @@ def misses(
                 "expected": question.expected,
                 "rank": rank,
                 "first": ordered[0],
+                "first_score": round(float(row[best]), 3),
+                "expected_best": round(max(expected_scores, default=0.0), 3),
+                "first_in_pool": pool_sources.count(ordered[0]),
+                "expected_in_pool": sum(s.strip("/") in wanted for s in pool_sources),
                 "first_chunk_tokens": chunking.count_tokens(text),
                 "first_chunk": text[:160],
             }
         )
     return out
-
-
-def corpus_stats(name: str, cache_dir: Path, parser: str) -> dict[str, Any]:
-    """Chunk statistics of a whole corpus at the product's chunk size (no embedding needed)."""
-    documents = []
-    for path, source in files_of(CORPORA[name][0]):
-        parsed = parse_page(path, cache_dir, parser)
-        if parsed is not None:
-            documents.append((source, parsed))
-    bare: list[tuple[str, chunking.Piece]] = []
-    for source, parsed in documents:
-        bare += [
-            (source, p)
-            for p in chunking.chunk_document(parsed, header=False, max_tokens=250, overlap=40)
-        ]
-    texts = [p.text for _, p in bare]
-    headers = [
-        chunking.chunk_header(parsed.title, p.heading_path)
-        for source, parsed in documents
-        for p in chunking.chunk_document(parsed, header=False, max_tokens=250, overlap=40)
-    ]
-    header_tokens = chunking.count_tokens_batch(headers)
-    counts = [p.token_count for _, p in bare]
-    over = [
-        c + h + chunking.SPECIAL_TOKENS > chunking.EMBED_WINDOW
-        for c, h in zip(counts, header_tokens, strict=True)
-    ]
-    seen: dict[str, int] = {}
-    for t in texts:
-        seen[t] = seen.get(t, 0) + 1
-    return {
-        "set": name,
-        "parser": parser,
-        "pages": len(documents),
-        "chunks": len(texts),
-        "header+chunk > 256 wp": float(np.mean(over)),
-        "chunks < 40 tokens": float(np.mean([c < 40 for c in counts])),
-        "chunks with ¶": float(np.mean(["¶" in t for t in texts])),
-        "chunks with 'Last updated'": float(np.mean(["Last updated" in t for t in texts])),
-        "duplicate chunks": sum(n - 1 for n in seen.values()),
-    }
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
@@ -467,6 +293,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stats", action="store_true", help="chunk statistics, whole corpora")
     parser.add_argument("--misses", metavar="VARIANT", help="questions not found at rank 1")
     parser.add_argument("--list", action="store_true")
+    parser.add_argument(
+        "--rank",
+        action="append",
+        metavar="KIND[:P]",
+        help="page ranking (repeatable): max, top2:BETA, top2f:BETA, lse:T, title:MU, len:GAMMA",
+    )
     parser.add_argument("--shard", metavar="I/N", help="only embed shard I of N into the cache")
     parser.add_argument("--table", action="store_true", help="print every recorded result")
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
@@ -491,8 +323,12 @@ def main(argv: list[str] | None = None) -> None:
         index, count = (int(x) for x in args.shard.rstrip("r").split("/"))
         cache = EmbeddingCache(args.dir / "embeddings.sqlite")
         for name in [s for s in args.sets.split(",") if s]:
+            only = None
+            if args.subset is not None:
+                questions = rag_eval.load_questions(CORPORA[name][1])
+                only = pages_subset(name, questions, args.subset)
             for variant in args.variant or [DEFAULT_VARIANT]:
-                corpus = build_corpus(name, VARIANTS[variant], cache_dir=args.dir)
+                corpus = build_corpus(name, VARIANTS[variant], cache_dir=args.dir, only=only)
                 mine = [t for t in corpus.texts if int(cache.key(t)[:8], 16) % count == index]
                 cache.embed(mine, local_encode, longest_first=reverse)
         return
@@ -521,6 +357,7 @@ def main(argv: list[str] | None = None) -> None:
             subset=args.subset,
             sample=args.sample,
             limit=args.questions,
+            rankings=[Ranking.parse(r) for r in args.rank or ["max"]],
         )
         with results.open("a") as f:
             for row in rows:

@@ -247,6 +247,9 @@ class Settings(BaseSettings):
     retrieval_k: int = 5
     # The header line in the embedded text (format 2) lowers cosine similarities by ~0.01.
     retrieval_min_similarity: float = 0.28
+    # Vector search ranks a page by its best chunk + this x its second best candidate chunk
+    # (rag.knowledge.retrieval.SECOND_CHUNK_WEIGHT, chosen in docs/retrieval.md); 0: best alone.
+    retrieval_second_chunk_weight: float = Field(default=0.5, ge=0.0, le=2.0)
     history_turns: int = 6
     # Reranking the fused candidates (rag.knowledge.rerank): none, llm (the chat model above),
     # or the path of a local sentence-transformers CrossEncoder directory.

@@ -279,6 +279,23 @@ async def login(client: httpx.AsyncClient, email: str, password: str) -> dict[st
     return body
 
 
+async def insert_document(
+    owner_db: Database, workspace_id: uuid.UUID, title: str = "t", *, source: str | None = None
+) -> uuid.UUID:
+    """A ready text document row written as the owner, for tests that write its chunks
+    themselves (``chunk_repo.replace_chunks``) with vectors of their choosing."""
+    document_id = uuid.uuid4()
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO documents (id, workspace_id, title, source_type, source, status)"
+                " VALUES (:d, :w, :t, 'text', :s, 'ready')"
+            ),
+            {"d": document_id, "w": workspace_id, "t": title, "s": source or title},
+        )
+    return document_id
+
+
 async def signup(client: httpx.AsyncClient, name: str = "Acme", *, verify: bool = True) -> Owner:
     """A new owner through the real flow: signup (202), the verification link from the mail
     (unless ``verify`` is False), login; the workspace from /me."""

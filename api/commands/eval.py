@@ -48,7 +48,13 @@ async def _run(args: argparse.Namespace) -> int:
             questions = rag_eval.load_questions(path)
             workspace_id = await resolve_workspace(runtime, workspace)
             results = await rag_eval.evaluate(
-                runtime.db, runtime.embedder, workspace_id, questions, modes, runtime.reranker
+                runtime.db,
+                runtime.embedder,
+                workspace_id,
+                questions,
+                modes,
+                runtime.reranker,
+                second_weight=runtime.settings.retrieval_second_chunk_weight,
             )
             named.append((path.stem, questions, results))
     print(f"embedder: {runtime.embedder.name}; default mode: {retrieval.DEFAULT_MODE}")

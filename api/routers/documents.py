@@ -110,7 +110,9 @@ class SearchIn(BaseModel):
     k: int = Field(default=5, ge=1, le=retrieval.MAX_K)
     mode: retrieval.Mode = retrieval.DEFAULT_MODE
     per_document: bool = Field(
-        default=True, description="one hit per document (its best chunk); false: the k best chunks"
+        default=True,
+        description="one hit per document (its best chunk; in vector mode documents are ordered"
+        " by their two best chunks, RETRIEVAL_SECOND_CHUNK_WEIGHT); false: the k best chunks",
     )
 
 
@@ -415,6 +417,7 @@ async def search(
         k=min(runtime.reranker.pool(body.k), retrieval.MAX_K),
         mode=body.mode,
         per_document=body.per_document,
+        second_weight=runtime.settings.retrieval_second_chunk_weight,
     )
     ranked = await runtime.reranker.rerank(body.query, hits, body.k)
     return SearchOut(

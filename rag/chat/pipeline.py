@@ -289,6 +289,7 @@ class AnswerPipeline:
                 turn,
                 k=k,
                 min_similarity=self.settings.retrieval_min_similarity,
+                second_weight=self.settings.retrieval_second_chunk_weight,
                 metered_generation=not self.generator.extractive,
             )
             clock.lap("retrieval")

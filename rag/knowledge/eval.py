@@ -84,6 +84,7 @@ async def evaluate(
     questions: Sequence[Question],
     modes: Sequence[retrieval.Mode],
     reranker: Reranker | None = None,
+    second_weight: float = retrieval.SECOND_CHUNK_WEIGHT,
 ) -> list[ModeResult]:
     """One result per mode; with an active ``reranker`` also one per mode reranked
     (``vector+llm``...), over the same candidates."""
@@ -102,6 +103,7 @@ async def evaluate(
                     query_embedding=vector,
                     k=reranker.pool(DEPTH) if reranker else DEPTH,
                     mode=mode,
+                    second_weight=second_weight,
                 )
                 docs = _documents(hits)
                 sources = await document_repo.document_sources(session, workspace_id, docs)

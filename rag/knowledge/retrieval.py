@@ -2,7 +2,10 @@
 
 ``search`` runs in two steps: ``candidates`` (the best ``candidate_count(k)`` chunks, fused and
 ordered by score), then ``group_by_document`` (one hit per document, its best chunk, so k hits
-are k distinct pages; chunk-level results when ``per_document`` is off). A post-processing
+are k distinct pages; chunk-level results when ``per_document`` is off). In vector mode the
+documents are ordered by their best chunk's score plus ``second_weight`` times their second best
+candidate chunk's (a page with two relevant passages rises over a page that mentions the topic
+once; docs/retrieval.md). A post-processing
 stage such as a reranker goes between the grouping and the cut to ``k``: it receives the
 grouped candidates (more than ``k`` of them) and returns them in its order.
 
@@ -30,6 +33,9 @@ DEFAULT_MODE: Mode = "vector"
 RRF_K = 60
 MAX_K = 100
 MIN_CANDIDATES = 40  # chunks fetched to fill k distinct documents (see candidate_count)
+# A page's second best candidate chunk counts this much in its rank (vector mode; the
+# RETRIEVAL_SECOND_CHUNK_WEIGHT setting, 0 ranks pages by their best chunk alone).
+SECOND_CHUNK_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -64,18 +70,29 @@ def ef_search_for(k: int, mode: Mode, ef_search: int = EF_SEARCH) -> int:
     return max(ef_search, hybrid_candidates(n) if mode == "hybrid" else 4 * n)
 
 
-def group_by_document(hits: Sequence[Hit], k: int | None = None) -> list[Hit]:
-    """One hit per document, its best chunk, in the order of each document's best chunk."""
-    seen: set[uuid.UUID] = set()
-    out: list[Hit] = []
+def group_by_document(
+    hits: Sequence[Hit], k: int | None = None, second_weight: float = 0.0
+) -> list[Hit]:
+    """One hit per document, its best chunk (``hits`` come best first). With ``second_weight``
+    0 the documents keep the order of their best chunks; else a document ranks by its best
+    chunk's score + ``second_weight`` x its second best chunk's among ``hits``, and a document
+    with a single chunk among them counts the lowest score of ``hits`` as its second (its next
+    chunk scores at most that)."""
+    best: dict[uuid.UUID, Hit] = {}
+    second: dict[uuid.UUID, float] = {}
     for hit in hits:
-        if hit.document_id in seen:
-            continue
-        seen.add(hit.document_id)
-        out.append(hit)
-        if k is not None and len(out) >= k:
-            break
-    return out
+        if hit.document_id not in best:
+            best[hit.document_id] = hit
+            if not second_weight and k is not None and len(best) >= k:
+                break
+        elif hit.document_id not in second:
+            second[hit.document_id] = hit.score
+    out = list(best.values())
+    if second_weight and hits:
+        floor = min(h.score for h in hits)
+        page = {d: h.score + second_weight * second.get(d, floor) for d, h in best.items()}
+        out.sort(key=lambda h: -page[h.document_id])  # stable: ties keep best-chunk order
+    return out if k is None else out[:k]
 
 
 def _hit(row: search_repo.SearchRow) -> Hit:
@@ -105,9 +122,13 @@ async def search(
     mode: Mode,
     per_document: bool = True,
     ef_search: int | None = EF_SEARCH,
+    second_weight: float = SECOND_CHUNK_WEIGHT,
 ) -> list[Hit]:
     """The top ``k`` hits of ``workspace_id`` for ``query`` in ``mode``: with ``per_document``
     (the default) k distinct documents, each with its best chunk, else the k best chunks.
+    In vector mode ``second_weight`` ranks documents by their two best candidate chunks
+    (``group_by_document``); full text and hybrid rank them by their best chunk (the weight
+    was measured on vector search only).
 
     ``query_embedding`` is required for vector and hybrid modes. ``ef_search`` None: the
     caller's transaction set ``ef_search_for(k, mode)`` already.
@@ -123,7 +144,9 @@ async def search(
         ef_search=ef_search,
     )
     # A reranking stage would reorder group_by_document(found) here, before the cut to k.
-    return group_by_document(found, k) if per_document else found
+    if not per_document:
+        return found
+    return group_by_document(found, k, second_weight if mode == "vector" else 0.0)
 
 
 async def candidates(

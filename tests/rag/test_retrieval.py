@@ -17,7 +17,7 @@ from rag.knowledge import indexing, retrieval
 from rag.knowledge.embeddings import LocalEmbedder
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import indexes
-from tests.conftest import Owner, RuntimeFactory, client_for, signup
+from tests.conftest import Owner, RuntimeFactory, client_for, insert_document, signup
 
 DIM = 384
 POLICY = indexing.IndexPolicy(build_threshold=1000, drop_threshold=500)
@@ -34,7 +34,6 @@ def _vectors(rng: np.random.Generator, n: int, centers: np.ndarray) -> np.ndarra
 
 async def _workspace(owner_db: Database, n: int, rng: np.random.Generator, db: Database) -> Any:
     ws = uuid.uuid4()
-    doc = uuid.uuid4()
     async with owner_db.transaction() as session:
         await session.execute(
             text(
@@ -43,13 +42,7 @@ async def _workspace(owner_db: Database, n: int, rng: np.random.Generator, db: D
             ),
             {"id": ws, "slug": f"r-{ws.hex[:12]}", "pk": f"pk_{ws.hex}"},
         )
-        await session.execute(
-            text(
-                "INSERT INTO documents (id, workspace_id, title, source_type, source, status)"
-                " VALUES (:d, :w, 't', 'text', 't', 'ready')"
-            ),
-            {"d": doc, "w": ws},
-        )
+    doc = await insert_document(owner_db, ws)
     centers = _unit(rng.standard_normal((20, DIM)).astype(np.float32))
     vectors = _vectors(rng, n, centers)
     rows = [

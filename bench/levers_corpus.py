@@ -1,0 +1,254 @@
+"""The corpora and variants of ``bench.retrieval_levers``: each page of both eval corpora parsed
+(``rag.knowledge.parsing.parse``, cached on disk) and chunked (``chunking.chunk_document``) the
+way a variant says, into the texts that are embedded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import ROOT
+
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from rag.knowledge import chunking, parsing
+from rag.knowledge import eval as rag_eval
+
+CORPORA: dict[str, tuple[Path, Path]] = {
+    "python": (Path("/usr/share/doc/python3.11/html"), ROOT / "eval" / "python-docs.jsonl"),
+    "git": (Path("/usr/share/doc/git-doc"), ROOT / "eval" / "git-docs.jsonl"),
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One combination of levers (the defaults are the product's defaults)."""
+
+    name: str
+    header: bool = True
+    parser: str = "clean"  # "raw": without the chrome/permalink rules (the parser before them)
+    max_tokens: int = 250
+    overlap: int = 40
+    chunk_options: dict[str, Any] = field(default_factory=dict)
+    rewrite: bool = False  # short keyword queries asked as "How do I ...?" (lever 7)
+    note: str = ""
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in [
+        Variant(
+            "baseline", header=False, parser="raw", note="before: chunk text alone, old parser"
+        ),
+        Variant("clean", header=False, note="+ parser drops permalinks, nav/footer chrome"),
+        Variant(
+            "header-cut",
+            chunk_options={"window": 10**6},
+            note="+ title > heading path before a 250-token chunk: the model cuts past 256",
+        ),
+        Variant("header", note="+ title > heading path, chunk cut to fit 256 word pieces"),
+        Variant("merge24", chunk_options={"min_tokens": 24}, note="+ sections < 24 tokens joined"),
+        Variant("merge40", chunk_options={"min_tokens": 40}, note="+ sections < 40 tokens joined"),
+        Variant("merge64", chunk_options={"min_tokens": 64}, note="+ sections < 64 tokens joined"),
+        Variant("size180", max_tokens=180, overlap=30, note="header, 180-token chunks"),
+        Variant(
+            "before",
+            parser="clean-noname",
+            chunk_options={"min_tokens": 40},
+            note="the default before this session: header, floor 40, 250/40, no NAME title",
+        ),
+        Variant(
+            "name",
+            chunk_options={"min_tokens": 40},
+            note="+ a man page titled by its NAME line, its 'X(1) Manual Page' heading dropped",
+        ),
+        Variant(
+            "name+question",
+            chunk_options={"min_tokens": 40},
+            rewrite=True,
+            note="+ short keyword queries embedded as 'How do I ...?'",
+        ),
+        Variant(
+            "name+size200",
+            chunk_options={"min_tokens": 40},
+            max_tokens=200,
+            overlap=32,
+            note="the NAME title, 200-token chunks, overlap 32",
+        ),
+    ]
+}
+DEFAULT_VARIANT = "name"
+
+
+def local_encode(texts: list[str]) -> np.ndarray:
+    from rag.knowledge.embeddings import LocalEmbedder
+
+    return LocalEmbedder(batch_size=64, threads=1)._encode(texts)
+
+
+# --- corpus ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Corpus:
+    name: str
+    sources: list[str]  # per chunk: its page's source
+    texts: list[str]  # per chunk: what is embedded
+    token_counts: list[int]  # per chunk: word pieces of what is embedded, specials included
+    pages: int
+    titles: dict[str, str] = field(default_factory=dict)  # per page: its header's first part
+
+
+def files_of(root: Path) -> list[tuple[Path, str]]:
+    from api.commands.ingest import collect
+
+    return collect([str(root)], "*.html")
+
+
+_PARSER_VERSION = hashlib.sha256(Path(parsing.__file__).read_bytes()).hexdigest()[:16]
+_CLEANUP_RULES = ("_CHROME_CLASSES", "_CHROME_IDS", "_PERMALINK_GLYPHS")
+_RULES = {name: getattr(parsing, name) for name in _CLEANUP_RULES}
+
+
+_MAN_PAGE_NAME = parsing._man_page_name
+
+
+def _keep_title(
+    title: str | None, sections: list[parsing.Section]
+) -> tuple[str | None, list[parsing.Section]]:
+    return title, sections
+
+
+def set_parser(mode: str) -> None:
+    """ "clean": the product's parser; "clean-noname": without the man-page NAME title;
+    "raw": also without the page-chrome and permalink rules (the parser before them)."""
+    for name, value in _RULES.items():
+        setattr(parsing, name, value if mode != "raw" else type(value)())
+    parsing._man_page_name = _MAN_PAGE_NAME if mode == "clean" else _keep_title  # type: ignore[assignment]
+
+
+def parse_page(
+    path: Path, cache_dir: Path | None = None, mode: str = "clean"
+) -> parsing.ParsedDocument | None:
+    """``parsing.parse`` of one page, cached on disk by (parsing.py's text, the page's bytes)."""
+    data = path.read_bytes()
+    cached = None
+    set_parser(mode)
+    if cache_dir is not None:
+        digest = hashlib.sha256(data).hexdigest()[:24]
+        cached = cache_dir / "parsed" / f"{_PARSER_VERSION}-{mode}" / f"{digest}.pickle"
+        if cached.is_file():
+            return pickle.loads(cached.read_bytes())  # our own cache
+    try:
+        parsed: parsing.ParsedDocument | None = parsing.parse(
+            data, filename=path.name, content_type=None
+        )
+    except parsing.AppError:
+        parsed = None
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(pickle.dumps(parsed))
+    return parsed
+
+
+def build_corpus(
+    name: str, variant: Variant, *, cache_dir: Path | None = None, only: set[str] | None = None
+) -> Corpus:
+    root, _ = CORPORA[name]
+    sources: list[str] = []
+    texts: list[str] = []
+    titles: dict[str, str] = {}
+    documents = []
+    for path, source in files_of(root):
+        if only is not None and source not in only:
+            continue
+        parsed = parse_page(path, cache_dir, variant.parser)
+        if parsed is not None:
+            documents.append((source, parsed))
+    documents = postprocess(documents, variant)
+    for source, parsed in documents:
+        pieces = chunking.chunk_document(
+            parsed,
+            max_tokens=variant.max_tokens,
+            overlap=variant.overlap,
+            header=variant.header,
+            **variant.chunk_options,
+        )
+        if pieces:
+            titles[source] = chunking.chunk_header(parsed.title, pieces[0].heading_path).split(
+                " > "
+            )[0]
+        for piece in pieces:
+            sources.append(source)
+            texts.append(piece.embed_text)
+    counts = [c + chunking.SPECIAL_TOKENS for c in chunking.count_tokens_batch(texts)]
+    return Corpus(name, sources, texts, counts, len(documents), titles)
+
+
+def postprocess(
+    documents: list[tuple[str, parsing.ParsedDocument]], variant: Variant
+) -> list[tuple[str, parsing.ParsedDocument]]:
+    """Corpus-level parser levers (none yet)."""
+    return documents
+
+
+def pages_subset(name: str, questions: Sequence[rag_eval.Question], distractors: int) -> set[str]:
+    """Every expected page and ``distractors`` other pages drawn with a fixed seed (the same
+    pages ``bench.eval_quality --pages`` ingests): a corpus small enough to re-embed."""
+    from bench.eval_quality import select_pages
+
+    expected = {e for q in questions for e in q.expected}
+    files = files_of(CORPORA[name][0])
+    pages = len([f for f in files if f[1] in expected]) + distractors
+    return {source for _, source in select_pages(files, expected, pages)}
+
+
+def corpus_stats(name: str, cache_dir: Path, parser: str) -> dict[str, Any]:
+    """Chunk statistics of a whole corpus at the product's chunk size (no embedding needed)."""
+    documents = []
+    for path, source in files_of(CORPORA[name][0]):
+        parsed = parse_page(path, cache_dir, parser)
+        if parsed is not None:
+            documents.append((source, parsed))
+    bare: list[tuple[str, chunking.Piece]] = []
+    for source, parsed in documents:
+        bare += [
+            (source, p)
+            for p in chunking.chunk_document(parsed, header=False, max_tokens=250, overlap=40)
+        ]
+    texts = [p.text for _, p in bare]
+    headers = [
+        chunking.chunk_header(parsed.title, p.heading_path)
+        for source, parsed in documents
+        for p in chunking.chunk_document(parsed, header=False, max_tokens=250, overlap=40)
+    ]
+    header_tokens = chunking.count_tokens_batch(headers)
+    counts = [p.token_count for _, p in bare]
+    over = [
+        c + h + chunking.SPECIAL_TOKENS > chunking.EMBED_WINDOW
+        for c, h in zip(counts, header_tokens, strict=True)
+    ]
+    seen: dict[str, int] = {}
+    for t in texts:
+        seen[t] = seen.get(t, 0) + 1
+    return {
+        "set": name,
+        "parser": parser,
+        "pages": len(documents),
+        "chunks": len(texts),
+        "header+chunk > 256 wp": float(np.mean(over)),
+        "chunks < 40 tokens": float(np.mean([c < 40 for c in counts])),
+        "chunks with ¶": float(np.mean(["¶" in t for t in texts])),
+        "chunks with 'Last updated'": float(np.mean(["Last updated" in t for t in texts])),
+        "duplicate chunks": sum(n - 1 for n in seen.values()),
+    }
