@@ -44,6 +44,7 @@ import os
 import pstats
 import random
 import shutil
+import statistics
 import sys
 import time
 import uuid
@@ -100,11 +101,15 @@ class Config:
     servers: int
     redis: bool
     batching: bool = True
+    checkout: str = ""
+    """The label of the checkout the servers run from (``--server-roots``); "" for this one."""
+    root: Path = ROOT
 
     @property
     def label(self) -> str:
         store = "Redis" if self.redis else "memory"
-        return f"{self.servers} proc, {store}, batching {'on' if self.batching else 'off'}"
+        label = f"{self.servers} proc, {store}, batching {'on' if self.batching else 'off'}"
+        return f"{label}, {self.checkout}" if self.checkout else label
 
 
 def parse_configs(text: str) -> list[Config]:
@@ -113,6 +118,39 @@ def parse_configs(text: str) -> list[Config]:
         count, _, store = part.strip().partition(":")
         out.append(Config(int(count), store == "redis"))
     return out
+
+
+def parse_roots(text: str) -> list[tuple[str, Path]]:
+    """``LABEL=DIR,...`` -> [(label, checkout directory)]; empty: this checkout, unlabelled."""
+    roots = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        label, _, directory = part.partition("=")
+        root = Path(directory or ".").resolve()
+        if not (root / "api" / "cli.py").is_file():
+            raise SystemExit(f"--server-roots: {root} is not a TrulyBot checkout")
+        roots.append((label, root))
+    return roots or [("", ROOT)]
+
+
+def checkouts_table(cells: list[Cell], checkouts: list[str]) -> Table:
+    """Server CPU per request of each checkout, per scenario and level, over the rounds."""
+    table = Table(["scenario", "visitors", "batching", *checkouts])
+    keys = dict.fromkeys((c.scenario, c.latency, c.concurrency, c.batching) for c in cells)
+    for scenario, latency, level, batching in keys:
+        row = []
+        for checkout in checkouts:
+            figures = [
+                c.cpu_ms.get("server", 0.0)
+                for c in cells
+                if (c.scenario, c.latency, c.concurrency, c.batching)
+                == (scenario, latency, level, batching)
+                and c.config.endswith(f", {checkout}")
+            ]
+            each = " / ".join(f"{x:.1f}" for x in figures)
+            row.append(f"{statistics.median(figures):.1f} ({each})" if figures else "-")
+        name = scenario if latency in (None, 0.0) else f"{scenario} {latency:g} s"
+        table.add(name, level, "on" if batching else "off", *row)
+    return table
 
 
 async def run_config(
@@ -131,7 +169,7 @@ async def run_config(
     if redis_url and not await flush_redis(redis_url):
         return []
     env = server_env(args, db, fake.base_url, redis_url, batching=config.batching)
-    servers = await start_servers(config.servers, env, args.data_dir)
+    servers = await start_servers(config.servers, env, args.data_dir, root=config.root)
     cells: list[Cell] = []
     processes = {"server": [s.proc.pid for s in servers], "bench": [os.getpid()]}
     if db.embedded is not None:
@@ -340,17 +378,24 @@ async def run(args: argparse.Namespace) -> None:
         finally:
             stop_servers(setup)
         cells: list[Cell] = []
-        for config in args.configs:
-            for i, batching in enumerate(args.batching):
-                config = Config(config.servers, config.redis, batching)
-                print(f"config: {config.label}", flush=True)
-                cells += await run_config(args, config, db, fake, ws, rng, hits=i == 0)
+        for round_ in range(args.rounds):
+            for config in args.configs:
+                for i, batching in enumerate(args.batching):
+                    for j, (checkout, root) in enumerate(args.server_roots):
+                        config = Config(config.servers, config.redis, batching, checkout, root)
+                        print(f"config: {config.label}", flush=True)
+                        first = round_ == 0 and i == 0 and j == 0
+                        cells += await run_config(args, config, db, fake, ws, rng, hits=first)
     finally:
         fake.stop()
     results = results_table(cells)
     stages = stage_breakdown(cells)
     goals = goals_table(cells)
     results.print("POST /api/v1/chat (times in ms)")
+    if len(args.server_roots) > 1:
+        checkouts_table(cells, [label for label, _ in args.server_roots]).print(
+            "server CPU ms per request by checkout (median of the rounds; each round's figures)"
+        )
     stages.print("median server time per stage at 1 visitor (ms)")
     if goals.rows:
         goals.print("goals")
@@ -436,6 +481,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--batching", default="on,off", help="EMBED_BATCHING modes, each a server run (on,off)"
     )
+    parser.add_argument(
+        "--server-roots",
+        default="",
+        help="LABEL=DIR,...: run every config's servers from each of these checkouts in turn"
+        " (e.g. before=/tmp/base,after=.), side by side in one run",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run the configs this many times, in turn"
+    )
     parser.add_argument("--sse-levels", default="16", help="visitors for the sse scenario")
     parser.add_argument("--ingest-levels", default="16", help="visitors for the ingest scenario")
     parser.add_argument("--ingest-files", type=int, default=200, help="corpus pages to cycle")
@@ -469,6 +523,7 @@ def main(argv: list[str] | None = None) -> None:
     args.latencies = [float(x) for x in str(args.latencies).split(",")]
     args.scenarios = set(str(args.scenarios).split(","))
     args.configs = parse_configs(str(args.configs))
+    args.server_roots = parse_roots(str(args.server_roots))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if shutil.which("redis-cli") is None and any(c.redis for c in args.configs):
         print("note: redis-cli not found; Redis configs need a Redis at --redis-url")

@@ -156,14 +156,18 @@ def server_env(
     return env
 
 
-async def start_servers(count: int, env: dict[str, str], log_dir: Path) -> list[Server]:
+async def start_servers(
+    count: int, env: dict[str, str], log_dir: Path, *, root: Path = ROOT
+) -> list[Server]:
+    """``count`` servers from the checkout at ``root`` (this one by default; another, e.g. an
+    export of an earlier commit, runs its own code with this environment's packages)."""
     servers = []
     for i in range(count):
         port = free_port()
         log = log_dir / f"server-{i}-{port}.log"
         proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
             [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,

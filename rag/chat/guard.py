@@ -18,6 +18,7 @@ import unicodedata
 import urllib.parse
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import replace
+from functools import lru_cache
 
 from rag.chat.generator import Completion, StreamEvent
 from rag.chat.normalize import stem, word_stems
@@ -76,8 +77,11 @@ def _compact(text: str) -> str:
     return _NON_ALNUM.sub("", text.casefold())
 
 
-def _windows(text: str, size: int) -> set[str]:
-    return {text[i : i + size] for i in range(len(text) - size + 1)}
+@lru_cache(maxsize=64)
+def _spans_of(text: str, size: int) -> frozenset[str]:
+    """Every ``size``-character span of ``text``. Cached: the rules differ only by the bot's
+    name, and a workspace's persona is the same on every turn."""
+    return frozenset(text[i : i + size] for i in range(len(text) - size + 1))
 
 
 def _if_text(raw: bytes) -> Iterator[str]:
@@ -166,9 +170,13 @@ class OutputGuard:
         self.min_span = min_span
         self.refusal = refusal
         public = _loose(" \n ".join(public_text))
+        self._public = public
         self._markers: list[str] = []
         self._compact_markers: list[str] = []
-        self._spans: set[str] = set()
+        # (every span of a protected text, the span length); a span that also appears in the
+        # public text is no leak, which is checked when an answer contains one (rare) instead
+        # of taking the public text's spans out of the set every turn.
+        self._protected: list[tuple[frozenset[str], int]] = []
         longest = 0
         for secret in secret_markers:
             loose = _loose(secret)
@@ -181,13 +189,12 @@ class OutputGuard:
                     self._compact_markers.append(compact)
                 longest = max(longest, len(secret))
             else:
-                self._spans |= _windows(loose, min_span)
-        self._spans -= _windows(public, min_span)
-        self._persona_spans: set[str] = set()
+                self._protect(loose, min_span)
+        has_spans = bool(self._protected)
         persona_loose = _loose(persona)
+        has_persona_spans = False
         if len(persona_loose) >= PERSONA_SPAN:
-            self._persona_spans = _windows(persona_loose, PERSONA_SPAN)
-            self._persona_spans -= _windows(public, PERSONA_SPAN)
+            has_persona_spans = self._protect(persona_loose, PERSONA_SPAN)
         elif len(persona_loose) >= MIN_PERSONA_MARKER and persona_loose not in public:
             self._markers.append(persona_loose)
             longest = max(longest, len(persona))
@@ -198,8 +205,17 @@ class OutputGuard:
             self._rules.append([g for g in groups if not g & public_stems])
         # How many trailing characters a stream must hold back so no leak is emitted before it is
         # recognised (markers may be split across deltas).
-        spans = max(min_span if self._spans else 0, PERSONA_SPAN if self._persona_spans else 0)
+        spans = max(min_span if has_spans else 0, PERSONA_SPAN if has_persona_spans else 0)
         self.window = max(longest, spans) + 16
+
+    def _protect(self, loose: str, size: int) -> bool:
+        """Protect every ``size``-character span of ``loose`` unless all of them are public;
+        whether any is protected."""
+        spans = _spans_of(loose, size)
+        if any(span not in self._public for span in spans):  # usually stops at the first
+            self._protected.append((spans, size))
+            return True
+        return False
 
     def _plain_leaks(self, text: str) -> bool:
         loose = _loose(text)
@@ -209,12 +225,13 @@ class OutputGuard:
             compact = _compact(text)
             if any(marker in compact for marker in self._compact_markers):
                 return True
-        return any(
-            loose[i : i + size] in spans
-            for spans, size in ((self._spans, self.min_span), (self._persona_spans, PERSONA_SPAN))
-            if spans
-            for i in range(len(loose) - size + 1)
-        )
+        public = self._public
+        for spans, size in self._protected:
+            for i in range(len(loose) - size + 1):
+                span = loose[i : i + size]
+                if span in spans and span not in public:
+                    return True
+        return False
 
     def echoes_rules(self, text: str) -> bool:
         """The rules retold in other words: enough rules each have half their ideas present."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 import openai
 
@@ -42,7 +42,7 @@ from rag.chat.prompts import (
 )
 
 if TYPE_CHECKING:
-    from openai.types.chat import ChatCompletionMessageParam
+    from openai._types import RequestOptions
 
     from core.config import Settings
 
@@ -60,6 +60,21 @@ class LLM(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+CHAT_COMPLETIONS: Final = "/chat/completions"
+# What ``chat.completions.create`` passes the SDK besides the body: the API key as a bearer token.
+_OPTIONS: Final[RequestOptions] = {"security": {"bearer_auth": True}}
+# Streamed chunks as the decoded JSON objects: the SDK still decodes the SSE, raises an
+# ``APIError`` for an error sent mid-stream and closes the response; only its per-chunk pydantic
+# models (ChatCompletionChunk, Choice, ChoiceDelta...) are not built.
+_RAW_STREAM: Final = openai.AsyncStream[object]
+_EMPTY: Final[dict[str, Any]] = {}
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (read-only)."""
+    return value if isinstance(value, dict) else _EMPTY
 
 
 def _estimate_tokens(text: str) -> int:
@@ -111,9 +126,12 @@ class OpenAIChatLLM:
         await self.client.close()
 
     def _params(self, messages: list[PromptMessage], user: str | None) -> dict[str, Any]:
+        """The request body, as ``chat.completions.create`` would send it: every value is
+        already JSON (strings, numbers, the messages as role/content dicts), so the SDK's
+        per-call type-directed transform of the parameters has nothing to change."""
         params: dict[str, Any] = {
             "model": self.model,
-            "messages": cast("list[ChatCompletionMessageParam]", messages),
+            "messages": messages,
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
         }
@@ -123,44 +141,69 @@ class OpenAIChatLLM:
 
     async def complete(self, messages: list[PromptMessage], *, user: str | None) -> Completion:
         try:
-            response = await self.client.chat.completions.create(**self._params(messages, user))
+            data = await self.client.post(
+                CHAT_COMPLETIONS,
+                cast_to=object,
+                body=self._params(messages, user),
+                options=_OPTIONS,
+            )
         except openai.APIError as exc:
             raise _unavailable(exc) from exc
-        choice = response.choices[0] if response.choices else None
-        text = (choice.message.content or "") if choice else ""
-        usage = response.usage
+        if not isinstance(data, dict):  # a body that is not a JSON object (a proxy's page)
+            raise LLMUnavailable(details={"reason": "unexpected_response"})
+        choices = data.get("choices")
+        choice = _mapping(choices[0]) if isinstance(choices, list) and choices else None
+        text = (_mapping(choice.get("message")).get("content") or "") if choice else ""
+        usage = _mapping(data.get("usage"))
+        prompt_tokens = usage.get("prompt_tokens")
+        completion_tokens = usage.get("completion_tokens")
         return Completion(
             text=text,
-            prompt_tokens=usage.prompt_tokens if usage else _estimate_prompt(messages),
-            completion_tokens=usage.completion_tokens if usage else _estimate_tokens(text),
-            model=response.model or self.model,
-            finish_reason=choice.finish_reason if choice else None,
+            prompt_tokens=prompt_tokens
+            if prompt_tokens is not None
+            else _estimate_prompt(messages),
+            completion_tokens=(
+                completion_tokens if completion_tokens is not None else _estimate_tokens(text)
+            ),
+            model=data.get("model") or self.model,
+            finish_reason=choice.get("finish_reason") if choice else None,
         )
 
     async def stream(
         self, messages: list[PromptMessage], *, user: str | None
     ) -> AsyncIterator[StreamEvent]:
         params = self._params(messages, user)
+        params["stream"] = True
+        params["stream_options"] = {"include_usage": True}
         parts: list[str] = []
         prompt_tokens: int | None = None
         completion_tokens: int | None = None
         model = self.model
         finish_reason: str | None = None
         try:
-            stream = await self.client.chat.completions.create(
-                **params, stream=True, stream_options={"include_usage": True}
+            stream = await self.client.post(
+                CHAT_COMPLETIONS,
+                cast_to=object,
+                body=params,
+                options=_OPTIONS,
+                stream=True,
+                stream_cls=_RAW_STREAM,
             )
             async with stream:
                 async for chunk in stream:
-                    if chunk.model:
-                        model = chunk.model
-                    if chunk.usage is not None:
-                        prompt_tokens = chunk.usage.prompt_tokens
-                        completion_tokens = chunk.usage.completion_tokens
-                    for choice in chunk.choices:
-                        if choice.finish_reason:
-                            finish_reason = choice.finish_reason
-                        delta = choice.delta.content if choice.delta else None
+                    if not isinstance(chunk, dict):
+                        continue
+                    if chunk.get("model"):
+                        model = chunk["model"]
+                    usage = chunk.get("usage")
+                    if isinstance(usage, dict):
+                        prompt_tokens = usage.get("prompt_tokens")
+                        completion_tokens = usage.get("completion_tokens")
+                    for choice in chunk.get("choices") or ():
+                        choice = _mapping(choice)
+                        if choice.get("finish_reason"):
+                            finish_reason = choice["finish_reason"]
+                        delta = _mapping(choice.get("delta")).get("content")
                         if delta:
                             parts.append(delta)
                             yield StreamEvent("delta", delta)

@@ -61,7 +61,7 @@ def stem(token: str) -> str:
 
 def word_stems(text: str) -> set[str]:
     """The stems of every word of ``text`` (casefolded)."""
-    return {stem(token) for token in WORD.findall(text.casefold())}
+    return {stem(token) for token in set(WORD.findall(text.casefold()))}
 
 
 def visitor_hash(session_id: str, salt: str) -> str:

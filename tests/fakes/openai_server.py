@@ -29,6 +29,8 @@ Knobs (all may be changed while the server runs):
 - ``stream_chunk_chars``: split streamed replies into deltas of this many characters
   (default: one delta per word, trailing whitespace included).
 - ``stream_delay``: seconds between streamed chunks.
+- ``stream_error_after``: end streamed replies after this many deltas with an error event
+  (``data: {"error": {...}}``, as OpenAI reports a failure once a stream has started).
 - ``embedding_dimensions``: default vector size when the request has no ``dimensions`` (1536).
 """
 
@@ -136,6 +138,7 @@ class FakeOpenAI:
         embedding_dimensions: int = 1536,
         stream_chunk_chars: int | None = None,
         stream_delay: float = 0.0,
+        stream_error_after: int | None = None,
         retry_after_ms: int = 10,
     ) -> None:
         self.chat_reply: ChatReply = chat_reply
@@ -146,6 +149,7 @@ class FakeOpenAI:
         self.embedding_dimensions = embedding_dimensions
         self.stream_chunk_chars = stream_chunk_chars
         self.stream_delay = stream_delay
+        self.stream_error_after = stream_error_after
         self.retry_after_ms = retry_after_ms
         self.requests: list[RecordedRequest] = []
         self._failures: list[int] = []
@@ -366,7 +370,16 @@ class FakeOpenAI:
             return f"data: {json.dumps(payload)}\n\n".encode()
 
         yield chunk({"role": "assistant", "content": "", "refusal": None}, None)
-        for piece in self._deltas(text):
+        for sent, piece in enumerate(self._deltas(text)):
+            if self.stream_error_after is not None and sent >= self.stream_error_after:
+                error = {
+                    "message": "Fake failure mid-stream",
+                    "type": "server_error",
+                    "param": None,
+                    "code": "server_error",
+                }
+                yield f"data: {json.dumps({'error': error})}\n\n".encode()
+                return
             if self.stream_delay > 0:
                 await asyncio.sleep(self.stream_delay)
             yield chunk({"content": piece}, None)

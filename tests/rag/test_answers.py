@@ -56,6 +56,19 @@ async def ingest(
     return str(response.json()["id"])
 
 
+async def streamed_chat(
+    client: httpx.AsyncClient, owner: Owner, message: str, session_id: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """The server-sent events of one widget chat turn asked for as a stream."""
+    response = await client.post(
+        "/api/v1/chat",
+        json={"message": message, "session_id": session_id},
+        headers=widget_headers(owner, Accept="text/event-stream"),
+    )
+    assert response.status_code == 200, response.text
+    return parse_sse(response.text)
+
+
 @pytest.fixture(scope="module")
 def fake_llm() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as fake:
@@ -68,6 +81,7 @@ def llm_settings(fake_llm: FakeOpenAI) -> Any:
     fake_llm.chat_reply = "Yearly plans are refunded in full within 30 days [1]."
     fake_llm.latency = 0.0
     fake_llm.hang = False
+    fake_llm.stream_error_after = None
     return make_settings(
         openai_api_key="sk-test",
         openai_base_url=fake_llm.base_url,
@@ -122,12 +136,7 @@ async def test_streaming_end_to_end(llm_client: Any, fake_llm: FakeOpenAI) -> No
         "payment method, so a card refund shows up on the card statement and a UPI refund in "
         "the bank account that paid. Yearly plans are refunded in full within 30 days [1]."
     )
-    response = await client.post(
-        "/api/v1/chat",
-        json={"message": "How long do refunds take to arrive?", "session_id": "s"},
-        headers=widget_headers(owner, Accept="text/event-stream"),
-    )
-    events = parse_sse(response.text)
+    events = await streamed_chat(client, owner, "How long do refunds take to arrive?", "s")
     names = [n for n, _ in events]
     assert names[0] == "meta"
     assert names.count("delta") > 1  # tokens arrive as they are generated
@@ -148,15 +157,34 @@ async def test_llm_timeout_gives_the_fallback_answer(llm_client: Any, fake_llm: 
     body = response.json()
     assert body["source"] == "fallback"
     assert "trouble" in body["answer"]
-    streamed = await client.post(
-        "/api/v1/chat",
-        json={"message": "Can I get a refund on a yearly plan?", "session_id": "s2"},
-        headers=widget_headers(owner, Accept="text/event-stream"),
-    )
-    events = parse_sse(streamed.text)
+    events = await streamed_chat(client, owner, "Can I get a refund on a yearly plan?", "s2")
     assert events[-1][0] == "done"
     assert "trouble" in events[-1][1]["answer"]
     fake_llm.hang = False
+
+
+async def test_an_llm_error_mid_stream_replaces_the_answer_with_the_fallback(
+    llm_client: Any, fake_llm: FakeOpenAI
+) -> None:
+    client, runtime = llm_client
+    owner = await signup(client, "Midstream")
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    fake_llm.chat_reply = " ".join(["Refunds arrive within 5 to 7 business days [1]."] * 8)
+    fake_llm.stream_error_after = 30  # words: past the guard's hold-back, so some text was shown
+    events = await streamed_chat(client, owner, "How long do refunds take to arrive?", "s-mid")
+    names = [n for n, _ in events]
+    assert names[0] == "meta"
+    assert names[1] == "delta"  # the visitor saw the start of the answer...
+    replaced = names.index("replace")  # ...then the fallback instead of it
+    assert set(names[1:replaced]) == {"delta"}
+    assert names[replaced + 1 :] == ["citations", "done"]
+    fallback = events[replaced][1]["text"]
+    assert "trouble" in fallback
+    done = events[-1][1]
+    assert done["answer"] == fallback
+    assert done["source"] == "fallback"
+    assert "error" not in names
+    fake_llm.stream_error_after = None
 
 
 async def test_injected_document_cannot_leak_the_system_prompt(

@@ -256,6 +256,117 @@ async def test_raw_llm_stream_yields_each_delta_then_done(
     assert "user" not in fake.chat_requests[0].json
 
 
+# ------------------------------------------------------------------------- the SDK's typed calls
+
+# OpenAIChatLLM posts through the SDK's client without its typed layer (the parameter transform,
+# the pydantic response and chunk models). The SDK's own ``chat.completions.create`` is the
+# reference: the same request on the wire, the same text, deltas, usage, model and finish reason.
+UNICODE_REPLY = "Réponse : les remboursements — 5 jours [1]. 返金は5日以内です。 😀 fin"
+
+
+async def sdk_completion(llm: OpenAIChatLLM, params: dict[str, Any]) -> Completion:
+    response = await llm.client.chat.completions.create(**params)
+    choice = response.choices[0]
+    assert response.usage is not None
+    return Completion(
+        text=choice.message.content or "",
+        prompt_tokens=response.usage.prompt_tokens,
+        completion_tokens=response.usage.completion_tokens,
+        model=response.model,
+        finish_reason=choice.finish_reason,
+    )
+
+
+async def sdk_stream(llm: OpenAIChatLLM, params: dict[str, Any]) -> list[StreamEvent]:
+    events: list[StreamEvent] = []
+    usage: tuple[int, int] | None = None
+    model, finish = "", None
+    stream = await llm.client.chat.completions.create(
+        **params, stream=True, stream_options={"include_usage": True}
+    )
+    async with stream:
+        async for chunk in stream:
+            model = chunk.model or model
+            if chunk.usage is not None:
+                usage = (chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+            for choice in chunk.choices:
+                finish = choice.finish_reason or finish
+                if choice.delta and choice.delta.content:
+                    events.append(StreamEvent("delta", choice.delta.content))
+    assert usage is not None
+    text = "".join(e.text for e in events)
+    done = Completion(text, usage[0], usage[1], model, finish_reason=finish)
+    return [*events, StreamEvent("done", completion=done)]
+
+
+@pytest.mark.parametrize(
+    ("reply", "usage", "chunk_chars"),
+    [
+        ("Refunds take 5 business days [2].", (120, 9), None),
+        (UNICODE_REPLY, None, None),
+        (UNICODE_REPLY, None, 3),
+        ("", (40, 0), None),
+    ],
+)
+async def test_the_llm_sends_and_reads_what_the_sdk_create_does(
+    fake: FakeOpenAI,
+    llm: OpenAIChatLLM,
+    reply: str,
+    usage: tuple[int, int] | None,
+    chunk_chars: int | None,
+) -> None:
+    fake.chat_reply, fake.usage, fake.stream_chunk_chars = reply, usage, chunk_chars
+    messages = build_messages(
+        persona="You are Aria.",
+        bot_name="Aria",
+        question="How long do refunds take? « vite »",
+        passages=PASSAGES,
+        history=[("user", "hello"), ("assistant", "Hi!")],
+        canary="tb-canary-0123",
+    )
+    params = llm._params(messages, "visitor-1")
+
+    ours = await llm.complete(messages, user="visitor-1")
+    reference = await sdk_completion(llm, params)
+    assert ours == reference
+    assert ours.text == reply
+
+    streamed = await collect(llm.stream(messages, user="visitor-1"))
+    assert streamed == await sdk_stream(llm, params)
+    assert streamed[-1].completion is not None
+    assert streamed[-1].completion.text == reply
+
+    ours_sent, sdk_sent, ours_streamed, sdk_streamed = fake.chat_requests
+    assert ours_sent.json == sdk_sent.json
+    assert ours_streamed.json == sdk_streamed.json
+    for mine, theirs in ((ours_sent, sdk_sent), (ours_streamed, sdk_streamed)):
+        assert mine.headers["authorization"] == theirs.headers["authorization"] == "Bearer test-key"
+        assert mine.headers["content-type"] == theirs.headers["content-type"]
+    assert "stream" not in ours_sent.json
+    assert ours_streamed.json["stream"] is True
+
+
+async def test_an_error_sent_mid_stream_raises_llm_unavailable_after_the_deltas_before_it(
+    fake: FakeOpenAI, llm: OpenAIChatLLM
+) -> None:
+    fake.chat_reply = "one two three four"
+    fake.stream_error_after = 2
+    messages: list[dict[str, str]] = [{"role": "user", "content": "hi"}]
+    seen: list[StreamEvent] = []
+
+    async def consume() -> None:
+        async for event in llm.stream(messages, user=None):
+            seen.append(event)
+
+    with pytest.raises(LLMUnavailable) as caught:
+        await consume()
+    assert seen == [StreamEvent("delta", "one "), StreamEvent("delta", "two ")]
+    assert caught.value.details == {"reason": "APIError"}
+    assert isinstance(caught.value.__cause__, openai.APIError)
+    with pytest.raises(openai.APIError):  # what the SDK's typed stream does with it
+        await sdk_stream(llm, llm._params(messages, None))
+
+
 # ------------------------------------------------------------------------- failures
 
 
