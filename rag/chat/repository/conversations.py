@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Text, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -124,24 +125,46 @@ async def record_message_metered(
     (``workspaces.widget_keys``) and, with ``faq_normalized``, the answer of an enabled FAQ
     whose question or variant normalizes to it. A new conversation, the visitor's message, the
     conversation's count and last-message time, the usage counters and the exact FAQ lookup,
-    in one statement."""
-    ctes = []
-    params = _params("m_", message)
+    in one statement (built once per shape, ``_record_statement``)."""
+    params = usage.params | _params("m_", message) | {"ver_ws": message.workspace_id}
     if new_conversation is not None:
-        ctes.append(_insert_cte(_conversations, "c_", "new_conv"))
         params |= _params("c_", new_conversation)
-    ctes.append(_insert_cte(_messages, "m_", "new_message"))
     if touch_conversation_id is not None:
-        ctes.append(_touch.cte("touched_conv"))
         params["touch_id"] = touch_conversation_id
-    extra = [workspace_version(message.workspace_id).label("workspace_version")]
     if faq_normalized:
-        extra.append(faq_exact_answer(message.workspace_id, faq_normalized).label("faq_answer"))
-    result = await session.execute(usage.statement.add_cte(*ctes).returning(*extra), params)
+        params |= {"faq_ws": message.workspace_id, "faq_normalized": faq_normalized}
+    statement = _record_statement(
+        usage.statement,
+        new_conversation is not None,
+        touch_conversation_id is not None,
+        bool(faq_normalized),
+    )
+    result = await session.execute(statement, params)
     row = tuple(result.one())
     counted = usage.counted(row[: len(usage.metrics)])
     version, *faq = row[len(usage.metrics) :]
     return Recorded(counted, version, faq[0] if faq else None)
+
+
+@functools.cache
+def _record_statement(upsert: Any, new_conversation: bool, touch: bool, faq: bool) -> Any:
+    """``record_message_metered``'s statement for the usage ``upsert`` (built once per set of
+    metrics) and what else it carries; bind parameters ``c_*``, ``m_*``, ``touch_id``,
+    ``ver_ws``, ``faq_ws`` and ``faq_normalized`` beside the upsert's."""
+    ctes = []
+    if new_conversation:
+        ctes.append(_insert_cte(_conversations, "c_", "new_conv"))
+    ctes.append(_insert_cte(_messages, "m_", "new_message"))
+    if touch:
+        ctes.append(_touch.cte("touched_conv"))
+    ws = _conversations.c.workspace_id.type
+    extra = [workspace_version(bindparam("ver_ws", type_=ws)).label("workspace_version")]
+    if faq:
+        answer = faq_exact_answer(
+            bindparam("faq_ws", type_=ws), bindparam("faq_normalized", type_=Text())
+        )
+        extra.append(answer.label("faq_answer"))
+    return upsert.add_cte(*ctes).returning(*extra)
 
 
 _ANSWER_METERED = _touch.add_cte(

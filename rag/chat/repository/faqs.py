@@ -98,7 +98,7 @@ async def delete_faq(session: AsyncSession, *, workspace_id: uuid.UUID, faq_id: 
     return result.scalar_one_or_none() is not None
 
 
-def _exact_match(what: Any, workspace_id: uuid.UUID, normalized: str) -> Any:
+def _exact_match(what: Any, workspace_id: uuid.UUID | Any, normalized: str | Any) -> Any:
     """``what`` of the enabled FAQ one of whose questions is ``normalized`` (at most one)."""
     return (
         select(what)
@@ -119,9 +119,10 @@ async def faq_exact(
     return result.scalar_one_or_none()
 
 
-def faq_exact_answer(workspace_id: uuid.UUID, normalized: str) -> Any:
+def faq_exact_answer(workspace_id: uuid.UUID | Any, normalized: str | Any) -> Any:
     """``faq_exact``'s answer text as a scalar subquery, for a statement that returns it beside
-    its own columns (``conversations.record_message_metered``)."""
+    its own columns (``conversations.record_message_metered``, which passes bind parameters
+    for both)."""
     return _exact_match(Faq.answer, workspace_id, normalized).scalar_subquery()
 
 
