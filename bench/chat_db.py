@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from bench.chat_servers import CONVERSATION_CAP_ENV, RATE_LIMIT_ENV, fake_reply, open_database
+from bench.chat_servers import fake_reply, open_database
 from bench.chat_workload import unique_questions
 from bench.common import ROOT
 
@@ -74,57 +74,22 @@ def _count_round_trips(engine: Any) -> Counter[str]:
 
 async def _setup(args: argparse.Namespace, db_urls: Any, fake_url: str) -> tuple[Any, Any]:
     """A workspace with the demo FAQs and documents, made through the API in this process."""
-    import json
-
     from api.app import create_app
-    from bench.chat_servers import DEMO, DOCUMENTS
-    from bench.chat_workload import _signup
-    from core.config import Settings
+    from bench.chat_http import _workspace_in_process, in_process_settings
 
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        environment="development",
-        data_dir=args.data_dir,
-        seed_demo=False,
-        default_plan="unlimited",
-        embedding_provider=args.embedder,
-        openai_api_key="bench-key",
-        openai_base_url=fake_url,
-        database_url=db_urls.app_url,
-        migration_database_url=db_urls.owner_url,
-        redis_url=None,
-        log_level="WARNING",
-        **{k.lower(): v for k, v in RATE_LIMIT_ENV.items()},
-        **{k.lower(): int(v) for k, v in CONVERSATION_CAP_ENV.items()},
-    )
+    settings = in_process_settings(args, db_urls, fake_url)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://bench", timeout=120
         ) as client:
-            token, ws = await _signup(client, f"db-{uuid.uuid4().hex[:10]}@example.com", "DB")
-            headers = {"Authorization": f"Bearer {token}"}
-            prefix = f"/api/v1/workspaces/{ws['id']}"
-            for item in json.loads((DEMO / "faqs.json").read_text()):
-                (await client.post(f"{prefix}/faqs", json=item, headers=headers)).raise_for_status()
-            for name in DOCUMENTS:
-                r = await client.post(
-                    f"{prefix}/documents",
-                    files={"file": (name, (DEMO / name).read_bytes(), "text/markdown")},
-                    headers=headers,
-                )
-                r.raise_for_status()
-            for _ in range(600):
-                r = await client.get(f"{prefix}/documents", headers=headers)
-                if all(d["status"] == "ready" for d in r.json()["items"]):
-                    break
-                await asyncio.sleep(0.5)
+            ws = await _workspace_in_process(client, faqs=True)
         runtime = app.state.runtime
         rng = random.Random(args.seed)
         questions = unique_questions(args.turns * (args.rounds + 1), rng)
         vectors = await runtime.embedder.embed_documents(questions)
-    return settings, (ws["id"], list(zip(questions, vectors, strict=True)))
+    return settings, (ws.id, list(zip(questions, vectors, strict=True)))
 
 
 async def _turns(db: Any, settings: Any, workspace: Any, items: list[Any]) -> dict[str, float]:
