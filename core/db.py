@@ -165,7 +165,9 @@ async def set_tenant(
     for i, (_, value) in enumerate(settings):
         values[f"l{i}"] = str(value)
     names = tuple(name for name, _ in settings)
-    await session.execute(_set_tenant_statement(names, durable), values)
+    # On the session's connection (Core): a text statement needs none of the ORM's execution.
+    connection = await session.connection()
+    await connection.execute(_set_tenant_statement(names, durable), values)
 
 
 @functools.cache
