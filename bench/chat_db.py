@@ -155,20 +155,18 @@ async def _turns(db: Any, settings: Any, workspace: Any, items: list[Any]) -> di
                     timings={"record": 1.0, "retrieval": 1.0, "total": 12.0},
                 ),
                 None if unanswered else usage.token_increment(workspace.id, 460),
-            )
-            if unanswered:
-                await conversation_repo.insert_unanswered(
-                    session,
-                    UnansweredQuestion(
-                        id=uuid.uuid4(),
-                        workspace_id=workspace.id,
-                        question=question,
-                        normalized=turn.normalized,
-                        embedding=turn.embedding.tolist(),
-                        conversation_id=turn.conversation_id,
-                        message_id=turn.message_id,
-                    ),
+                UnansweredQuestion(
+                    id=uuid.uuid4(),
+                    workspace_id=workspace.id,
+                    question=question,
+                    normalized=turn.normalized,
+                    embedding=turn.embedding.tolist(),
+                    conversation_id=turn.conversation_id,
+                    message_id=turn.message_id,
                 )
+                if unanswered
+                else None,
+            )
         t3 = clock()
         cpu["record"] += t1 - t0
         cpu["read"] += t2 - t1b

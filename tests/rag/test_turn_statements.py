@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import text
 
 from core.db import Database
-from rag.chat.models import ChatMessage, Conversation, Faq, FaqQuestion
+from rag.chat.models import ChatMessage, Conversation, Faq, FaqQuestion, UnansweredQuestion
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.repository import faqs as faq_repo
 from tests.conftest import Owner
@@ -119,3 +119,58 @@ async def test_recording_statement_binds_each_workspace(
     one = usage.increment_statement(mine, {"messages": 1}).statement
     two = usage.increment_statement(theirs, {"messages": 1}).statement
     assert one is two
+
+
+async def test_answer_records_the_unanswered_question_exactly(db: Database, owner: Owner) -> None:
+    workspace_id = uuid.UUID(owner.workspace_id)
+    conversation = Conversation(
+        id=uuid.uuid4(),
+        workspace_id=workspace_id,
+        session_id="s-unanswered",
+        channel="widget",
+        status="open",
+        message_count=1,
+    )
+    async with db.transaction(workspace_id=workspace_id) as session:
+        session.add(conversation)
+    vector = _unit(5)
+    message_id = uuid.uuid4()
+    async with db.transaction(workspace_id=workspace_id, durable=False) as session:
+        await conversation_repo.record_answer(
+            session,
+            ChatMessage(
+                id=message_id,
+                workspace_id=workspace_id,
+                conversation_id=conversation.id,
+                role="assistant",
+                text="I don't know.",
+                source="fallback",
+            ),
+            None,
+            UnansweredQuestion(
+                id=uuid.uuid4(),
+                workspace_id=workspace_id,
+                question="What is the airspeed velocity?",
+                normalized="airspeed velocity",
+                embedding=vector.tolist(),
+                conversation_id=conversation.id,
+                message_id=message_id,
+            ),
+        )
+    async with db.transaction(workspace_id=workspace_id) as session:
+        row = (
+            await session.execute(
+                text(
+                    "SELECT question, embedding::text, resolved, created_at IS NOT NULL,"
+                    " (SELECT message_count FROM conversations WHERE id = :c)"
+                    " FROM unanswered_questions WHERE message_id = :m"
+                ),
+                {"m": message_id, "c": conversation.id},
+            )
+        ).one()
+    assert row[0] == "What is the airspeed velocity?"
+    stored = np.array([float(x) for x in row[1][1:-1].split(",")], dtype=np.float32)
+    assert np.array_equal(stored, vector)  # every float32 component as it was
+    assert row[2] is False
+    assert row[3] is True
+    assert row[4] == 2  # the answer counted on its conversation in the same statement
