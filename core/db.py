@@ -165,9 +165,7 @@ async def set_tenant(
     for i, (_, value) in enumerate(settings):
         values[f"l{i}"] = str(value)
     names = tuple(name for name, _ in settings)
-    # On the session's connection (Core): a text statement needs none of the ORM's execution.
-    connection = await session.connection()
-    await connection.execute(_set_tenant_statement(names, durable), values)
+    await session.execute(_set_tenant_statement(names, durable), values)
 
 
 @functools.cache
