@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import cProfile
 import io
+import json
 import os
 import pstats
 import random
@@ -230,12 +231,13 @@ async def run_config(
 # --- documents fed into the server while visitors ask (the ingest scenario) --------------------
 
 
-async def profile_cache_hits(args: argparse.Namespace, db: Database, fake: Any) -> str:
-    """cProfile of N cache-hit requests through the whole ASGI app in this process."""
-    from api.app import create_app
+def in_process_settings(
+    args: argparse.Namespace, db: Database, fake_url: str, *, redis_url: str | None = None
+) -> Any:
+    """The settings of an app run inside the bench process (``--profile``, ``bench.chat_db``)."""
     from core.config import Settings
 
-    settings = Settings(
+    return Settings(
         _env_file=None,  # type: ignore[call-arg]
         environment="development",
         data_dir=args.data_dir,
@@ -243,13 +245,22 @@ async def profile_cache_hits(args: argparse.Namespace, db: Database, fake: Any) 
         default_plan="unlimited",
         embedding_provider=args.embedder,
         openai_api_key="bench-key",
-        openai_base_url=fake.base_url,
+        openai_base_url=fake_url,
         database_url=db.app_url,
         migration_database_url=db.owner_url,
-        redis_url=args.redis_url if args.profile_redis else None,
-        log_level=args.log_level,
+        redis_url=redis_url,
+        log_level=getattr(args, "log_level", "WARNING"),
         **{k.lower(): v for k, v in RATE_LIMIT_ENV.items()},
         **{k.lower(): int(v) for k, v in CONVERSATION_CAP_ENV.items()},
+    )
+
+
+async def profile_cache_hits(args: argparse.Namespace, db: Database, fake: Any) -> str:
+    """cProfile of N cache-hit requests through the whole ASGI app in this process."""
+    from api.app import create_app
+
+    settings = in_process_settings(
+        args, db, fake.base_url, redis_url=args.redis_url if args.profile_redis else None
     )
     if args.profile_redis:
         await flush_redis(args.redis_url)
@@ -326,10 +337,13 @@ async def _chat_rel(client: httpx.AsyncClient, key: str, message: str) -> dict[s
     return body
 
 
-async def _workspace_in_process(client: httpx.AsyncClient) -> Workspace:
+async def _workspace_in_process(client: httpx.AsyncClient, *, faqs: bool = False) -> Workspace:
+    """A workspace with the demo documents (and ``faqs``: the demo FAQs), through ``client``."""
     token, ws = await _signup(client, f"prof-{uuid.uuid4().hex[:10]}@example.com", "Profile")
     headers = {"Authorization": f"Bearer {token}"}
     prefix = f"/api/v1/workspaces/{ws['id']}"
+    for item in json.loads((DEMO / "faqs.json").read_text()) if faqs else []:
+        (await client.post(f"{prefix}/faqs", json=item, headers=headers)).raise_for_status()
     for name in DOCUMENTS:
         r = await client.post(
             f"{prefix}/documents",

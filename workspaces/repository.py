@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -11,6 +12,7 @@ from sqlalchemy import bindparam, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
+from sqlalchemy.sql.elements import BindParameter
 
 from core.models import utcnow
 from workspaces.models import (
@@ -119,9 +121,10 @@ async def get_workspace_version_by_public_key(
     return None if row is None else (row[0], str(row[1]))
 
 
-def workspace_version(workspace_id: uuid.UUID) -> Any:
-    """The row version of ``workspace_id`` as a scalar subquery, for a statement that returns it
-    beside its own columns (``rag.chat.repository.conversations.record_message_metered``)."""
+def workspace_version(workspace_id: uuid.UUID | BindParameter[Any]) -> Any:
+    """The row version of ``workspace_id`` (or of a bind parameter's) as a scalar subquery, for
+    a statement that returns it beside its own columns
+    (``rag.chat.repository.conversations.record_message_metered``)."""
     table: Any = Workspace.__table__
     return select(_VERSION).select_from(table).where(table.c.id == workspace_id).scalar_subquery()
 
@@ -300,21 +303,36 @@ async def increment_usage(
 
 def increment_usage_statement(
     *, workspace_id: uuid.UUID, month: str, amounts: dict[str, int]
-) -> ReturningInsert[Any]:
+) -> tuple[ReturningInsert[Any], dict[str, Any]]:
     """``increment_usage``'s upsert as a statement returning the incremented counters' new
-    values, for a caller that sends it together with other writes (one round trip)."""
+    values, for a caller that sends it together with other writes (one round trip), and its
+    parameters. The statement is built once per set of metrics (``_usage_upsert``): only the
+    parameters change from call to call."""
     values = {k: int(v) for k, v in amounts.items() if k in USAGE_FIELDS}
+    params: dict[str, Any] = {
+        "u_ws": workspace_id,
+        "u_month": month,
+        **{f"u_{k}": values.get(k, 0) for k in USAGE_FIELDS},
+        "u_updated_at": utcnow(),
+    }
+    return _usage_upsert(tuple(values)), params
+
+
+@functools.cache
+def _usage_upsert(fields: tuple[str, ...]) -> ReturningInsert[Any]:
+    """This month's counters plus ``:u_<field>`` for every counter, returning ``fields`` (those
+    incremented, in that order); bind parameters ``u_ws``, ``u_month``, ``u_updated_at``."""
     table: Any = UsageCounter.__table__  # Core: ORM-enabled DML treats a params dict as bulk mode
     base = insert(table).values(
-        workspace_id=workspace_id,
-        month=month,
-        **{k: values.get(k, 0) for k in USAGE_FIELDS},
-        updated_at=utcnow(),
+        workspace_id=bindparam("u_ws", type_=table.c.workspace_id.type),
+        month=bindparam("u_month", type_=table.c.month.type),
+        **{k: bindparam(f"u_{k}", type_=table.c[k].type) for k in USAGE_FIELDS},
+        updated_at=bindparam("u_updated_at", type_=table.c.updated_at.type),
     )
     return base.on_conflict_do_update(
         index_elements=[table.c.workspace_id, table.c.month],
-        set_={**{k: table.c[k] + base.excluded[k] for k in values}, "updated_at": func.now()},
-    ).returning(*(table.c[k] for k in values))
+        set_={**{k: table.c[k] + base.excluded[k] for k in fields}, "updated_at": func.now()},
+    ).returning(*(table.c[k] for k in fields))
 
 
 def _token_upserts() -> tuple[Any, Any]:

@@ -92,6 +92,8 @@ class UsageIncrement:
 
     metrics: tuple[Metric, ...]
     statement: ReturningInsert[Any]
+    """Built once per set of metrics; ``params`` holds this increment's values."""
+    params: dict[str, Any]
 
     def counted(self, row: Sequence[Any]) -> dict[Metric, int]:
         """Each metric's value after the increment, from the statement's result row."""
@@ -101,12 +103,12 @@ class UsageIncrement:
 def increment_statement(workspace_id: uuid.UUID, amounts: Mapping[Metric, int]) -> UsageIncrement:
     """This month's counters of ``workspace_id`` plus ``amounts``, as an ``UsageIncrement``."""
     metrics = tuple(amounts)
-    statement = repo.increment_usage_statement(
+    statement, params = repo.increment_usage_statement(
         workspace_id=workspace_id,
         month=month_key(),
         amounts={str(k): v for k, v in amounts.items()},
     )
-    return UsageIncrement(metrics=metrics, statement=statement)
+    return UsageIncrement(metrics=metrics, statement=statement, params=params)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ MAX_ALT_QUESTIONS = 20
 
 @dataclass(frozen=True)
 class FaqMatch:
-    faq: Faq
+    faq_id: uuid.UUID
+    answer: str
     kind: str  # exact | semantic
     similarity: float
 
@@ -177,10 +178,11 @@ async def match(
     if normalized:
         exact = await faq_repo.faq_exact(session, workspace_id=workspace_id, normalized=normalized)
         if exact is not None:
-            return FaqMatch(exact, "exact", 1.0)
+            return FaqMatch(exact.id, exact.answer, "exact", 1.0)
     if embedding is None:
         return None
     nearest = await faq_repo.faq_nearest(session, workspace_id=workspace_id, embedding=embedding)
-    if nearest is not None and nearest[1] >= threshold:
-        return FaqMatch(nearest[0], "semantic", nearest[1])
+    if nearest is not None and nearest[2] >= threshold:
+        faq_id, answer, similarity = nearest
+        return FaqMatch(faq_id, answer, "semantic", similarity)
     return None

@@ -394,7 +394,8 @@ class AnswerPipeline:
         tokens = (completion.prompt_tokens, completion.completion_tokens) if completion else (0, 0)
         extractive = completion.extractive if completion is not None else False
         async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
-            # The answer and the conversation's message count in one statement ...
+            # The answer and the conversation's message count in one statement, with the LLM
+            # tokens (this month and today) and the question left unanswered, if any.
             await conversation_repo.record_answer(
                 session,
                 ChatMessage(
@@ -411,22 +412,19 @@ class AnswerPipeline:
                     latency_ms=int((time.perf_counter() - clock.start) * 1000),
                     timings=dict(clock.timings),
                 ),
-                # ... and the LLM tokens, this month and today, in the same statement.
                 usage.token_increment(workspace.id, sum(tokens)) if sum(tokens) else None,
-            )
-            if answer.unanswered:
-                await conversation_repo.insert_unanswered(
-                    session,
-                    UnansweredQuestion(
-                        id=uuid.uuid4(),
-                        workspace_id=workspace.id,
-                        question=turn.message[:2000],
-                        normalized=turn.normalized,
-                        embedding=None if turn.embedding is None else turn.embedding.tolist(),
-                        conversation_id=turn.conversation_id,
-                        message_id=turn.message_id,
-                    ),
+                UnansweredQuestion(
+                    id=uuid.uuid4(),
+                    workspace_id=workspace.id,
+                    question=turn.message[:2000],
+                    normalized=turn.normalized,
+                    embedding=None if turn.embedding is None else turn.embedding.tolist(),
+                    conversation_id=turn.conversation_id,
+                    message_id=turn.message_id,
                 )
+                if answer.unanswered
+                else None,
+            )
         if answer.handoff_delivery is not None:
             self.notifier.schedule(workspace.id, answer.handoff_delivery)
         if (

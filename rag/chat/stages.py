@@ -328,7 +328,7 @@ async def faq_semantic(session: AsyncSession, turn: Turn, *, threshold: float) -
         embedding=turn.embedding,
         threshold=threshold,
     )
-    return None if match is None else Answer(match.faq.answer, "faq")
+    return None if match is None else Answer(match.answer, "faq")
 
 
 async def cache_semantic(cache: ResponseCache, turn: Turn) -> Answer | None:

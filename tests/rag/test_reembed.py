@@ -54,7 +54,7 @@ async def test_faq_vectors_follow_the_new_model(db: Database, owner: Owner) -> N
     assert await faq.reembed_workspace(db, new, workspace_id) == 2
     found = await semantic()
     assert found is not None
-    assert found.faq.answer == "Use the reset link on the login page."
+    assert found.answer == "Use the reset link on the login page."
     async with db.transaction(workspace_id=workspace_id) as session:
         version = (
             await session.execute(text("SELECT knowledge_version FROM workspaces"))

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from pgvector.sqlalchemy import VECTOR
+from sqlalchemy import REAL, Text, bindparam, cast, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rag.chat.models import (
@@ -61,7 +63,7 @@ async def link_conversation_lead(
     return result.scalar_one_or_none() is not None
 
 
-def _row_values(row: Conversation | ChatMessage) -> dict[str, Any]:
+def _row_values(row: Conversation | ChatMessage | UnansweredQuestion) -> dict[str, Any]:
     """Every column of a new row, defaults filled in (a statement inside a WITH gets no
     Python-side defaults from SQLAlchemy)."""
     values: dict[str, Any] = {}
@@ -78,25 +80,28 @@ def _row_values(row: Conversation | ChatMessage) -> dict[str, Any]:
 def _insert_cte(table: Any, prefix: str, name: str) -> Any:
     """INSERT of every column from bind parameters ``{prefix}{column}``: a constant statement,
     compiled and cache-keyed once (per-call ``.values(...)`` re-derives the cache key from every
-    value on each execution)."""
-    return (
-        insert(table)
-        .values({c.key: bindparam(prefix + c.key, type_=c.type) for c in table.columns})
-        .cte(name)
-    )
+    value on each execution). A vector column is bound as a float4[] cast to a vector (the same
+    float32 components as pgvector's text form, without formatting each one as text)."""
+    values = {
+        c.key: cast(bindparam(prefix + c.key, type_=ARRAY(REAL)), c.type)
+        if isinstance(c.type, VECTOR)
+        else bindparam(prefix + c.key, type_=c.type)
+        for c in table.columns
+    }
+    return insert(table).values(values).cte(name)
 
 
 _conversations: Any = Conversation.__table__
 _messages: Any = ChatMessage.__table__
+_unanswered: Any = UnansweredQuestion.__table__
 _touch = (
     update(_conversations)
     .where(_conversations.c.id == bindparam("touch_id"))
     .values(message_count=_conversations.c.message_count + 1, last_message_at=func.now())
 )
-_ANSWER = _touch.add_cte(_insert_cte(_messages, "m_", "new_message"))
 
 
-def _params(prefix: str, row: Conversation | ChatMessage) -> dict[str, Any]:
+def _params(prefix: str, row: Conversation | ChatMessage | UnansweredQuestion) -> dict[str, Any]:
     return {prefix + k: v for k, v in _row_values(row).items()}
 
 
@@ -124,43 +129,75 @@ async def record_message_metered(
     (``workspaces.widget_keys``) and, with ``faq_normalized``, the answer of an enabled FAQ
     whose question or variant normalizes to it. A new conversation, the visitor's message, the
     conversation's count and last-message time, the usage counters and the exact FAQ lookup,
-    in one statement."""
-    ctes = []
-    params = _params("m_", message)
+    in one statement (built once per shape, ``_record_statement``)."""
+    params = usage.params | _params("m_", message) | {"ver_ws": message.workspace_id}
     if new_conversation is not None:
-        ctes.append(_insert_cte(_conversations, "c_", "new_conv"))
         params |= _params("c_", new_conversation)
-    ctes.append(_insert_cte(_messages, "m_", "new_message"))
     if touch_conversation_id is not None:
-        ctes.append(_touch.cte("touched_conv"))
         params["touch_id"] = touch_conversation_id
-    extra = [workspace_version(message.workspace_id).label("workspace_version")]
     if faq_normalized:
-        extra.append(faq_exact_answer(message.workspace_id, faq_normalized).label("faq_answer"))
-    result = await session.execute(usage.statement.add_cte(*ctes).returning(*extra), params)
+        params |= {"faq_ws": message.workspace_id, "faq_normalized": faq_normalized}
+    statement = _record_statement(
+        usage.statement,
+        new_conversation is not None,
+        touch_conversation_id is not None,
+        bool(faq_normalized),
+    )
+    result = await session.execute(statement, params)
     row = tuple(result.one())
     counted = usage.counted(row[: len(usage.metrics)])
     version, *faq = row[len(usage.metrics) :]
     return Recorded(counted, version, faq[0] if faq else None)
 
 
-_ANSWER_METERED = _touch.add_cte(
-    _insert_cte(_messages, "m_", "new_message"),
-    TOKEN_UPSERTS[0].cte("tokens_month"),
-    TOKEN_UPSERTS[1].cte("tokens_day"),
-)
+@functools.cache
+def _record_statement(upsert: Any, new_conversation: bool, touch: bool, faq: bool) -> Any:
+    """``record_message_metered``'s statement for the usage ``upsert`` (built once per set of
+    metrics) and what else it carries; bind parameters ``c_*``, ``m_*``, ``touch_id``,
+    ``ver_ws``, ``faq_ws`` and ``faq_normalized`` beside the upsert's."""
+    ctes = []
+    if new_conversation:
+        ctes.append(_insert_cte(_conversations, "c_", "new_conv"))
+    ctes.append(_insert_cte(_messages, "m_", "new_message"))
+    if touch:
+        ctes.append(_touch.cte("touched_conv"))
+    ws = _conversations.c.workspace_id.type
+    extra = [workspace_version(bindparam("ver_ws", type_=ws)).label("workspace_version")]
+    if faq:
+        answer = faq_exact_answer(
+            bindparam("faq_ws", type_=ws), bindparam("faq_normalized", type_=Text())
+        )
+        extra.append(answer.label("faq_answer"))
+    return upsert.add_cte(*ctes).returning(*extra)
+
+
+@functools.cache
+def _answer_statement(metered: bool, unanswered: bool) -> Any:
+    """``record_answer``'s statement: the answer (``m_*``) and its conversation's count
+    (``touch_id``), with the LLM tokens (``tok_*``) and an unanswered question (``q_*``)."""
+    ctes = [_insert_cte(_messages, "m_", "new_message")]
+    if metered:
+        ctes += [TOKEN_UPSERTS[0].cte("tokens_month"), TOKEN_UPSERTS[1].cte("tokens_day")]
+    if unanswered:
+        ctes.append(_insert_cte(_unanswered, "q_", "new_unanswered"))
+    return _touch.add_cte(*ctes)
 
 
 async def record_answer(
-    session: AsyncSession, message: ChatMessage, tokens: TokenIncrement | None = None
+    session: AsyncSession,
+    message: ChatMessage,
+    tokens: TokenIncrement | None = None,
+    unanswered: UnansweredQuestion | None = None,
 ) -> None:
-    """One round trip: the answer's row, one more message counted on its conversation, and
-    (``tokens``) the LLM tokens counted this month and today."""
+    """One round trip: the answer's row, one more message counted on its conversation,
+    (``tokens``) the LLM tokens counted this month and today, and (``unanswered``) the question
+    recorded for the owner as unanswered."""
     params = {"touch_id": message.conversation_id, **_params("m_", message)}
-    if tokens is None:
-        await session.execute(_ANSWER, params)
-    else:
-        await session.execute(_ANSWER_METERED, params | tokens.params)
+    if tokens is not None:
+        params |= tokens.params
+    if unanswered is not None:
+        params |= _params("q_", unanswered)
+    await session.execute(_answer_statement(tokens is not None, unanswered is not None), params)
 
 
 async def recent_messages(
@@ -273,11 +310,6 @@ async def feedback_for(
 
 
 # --- unanswered questions --------------------------------------------------------------------
-
-
-async def insert_unanswered(session: AsyncSession, row: UnansweredQuestion) -> None:
-    session.add(row)
-    await session.flush()
 
 
 async def recent_unanswered(

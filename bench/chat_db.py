@@ -1,0 +1,268 @@
+"""The database path of a rag chat turn, alone: the server's Python CPU per turn spent on it.
+
+    .venv/bin/python -m bench.chat_db                  # 400 turns, ~1 minute with MiniLM
+    .venv/bin/python -m bench.chat_db --turns 1000 --embedder hash
+
+A workspace is set up through the API in this process (the demo FAQs and documents), then the
+app is closed and a fresh ``Database`` replays the three transactions of the pipeline's rag
+turn (``rag.chat.pipeline``) one turn after the other, each question pre-embedded (the model is
+not measured):
+
+1. ``record``: meter and record the visitor's message in a new conversation (the exact FAQ
+   lookup in the same statement), durable off;
+2. the read: ``faq_semantic`` then ``retrieve`` (``hnsw.ef_search`` set with the tenant);
+3. ``record_answer`` with the LLM tokens (an unanswered question when nothing was found).
+
+Printed: CPU microseconds of this process per transaction and per turn (``time.process_time``:
+PostgreSQL is another process and is not counted; the median of ``--rounds`` rounds), the
+round trips per turn, and how often SQLAlchemy compiled a statement again instead of taking it
+from its compiled cache ("generated in" against "cached since" in the engine's log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.chat_servers import fake_reply, open_database
+from bench.chat_workload import unique_questions
+from bench.common import ROOT
+
+
+def _cache_verdicts(engine: Any) -> tuple[Counter[str], Counter[str]]:
+    """Counts SQLAlchemy's compiled-cache verdict of each statement sent (what the engine's
+    log prints as "[generated in ...]", "[cached since ...]"), and the statements compiled
+    again (by their first 90 characters)."""
+    from sqlalchemy import event
+
+    verdicts: Counter[str] = Counter()
+    generated: Counter[str] = Counter()
+
+    def listener(_c: Any, _cur: Any, statement: str, _p: Any, context: Any, _m: Any) -> None:
+        if context is None or context.compiled is None:
+            verdicts["raw sql"] += 1
+            return
+        verdict = context._get_cache_stats().split(" ")[0]
+        verdicts[verdict] += 1
+        if verdict != "cached":
+            generated[" ".join(statement.split())[:90]] += 1
+
+    event.listen(engine, "before_cursor_execute", listener)
+    return verdicts, generated
+
+
+def _count_round_trips(engine: Any) -> Counter[str]:
+    from sqlalchemy import event
+
+    counts: Counter[str] = Counter()
+    for name in ("begin", "commit", "rollback"):
+        event.listen(engine, name, lambda *_a, _n=name, **_k: counts.update([_n]))
+    event.listen(engine, "before_cursor_execute", lambda *_a, **_k: counts.update(["statements"]))
+    return counts
+
+
+async def _setup(args: argparse.Namespace, db_urls: Any, fake_url: str) -> tuple[Any, Any]:
+    """A workspace with the demo FAQs and documents, made through the API in this process."""
+    from api.app import create_app
+    from bench.chat_http import _workspace_in_process, in_process_settings
+
+    settings = in_process_settings(args, db_urls, fake_url)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://bench", timeout=120
+        ) as client:
+            ws = await _workspace_in_process(client, faqs=True)
+        runtime = app.state.runtime
+        rng = random.Random(args.seed)
+        questions = unique_questions(args.turns * (args.rounds + 1), rng)
+        vectors = await runtime.embedder.embed_documents(questions)
+    return settings, (ws.id, list(zip(questions, vectors, strict=True)))
+
+
+async def _turns(db: Any, settings: Any, workspace: Any, items: list[Any]) -> dict[str, float]:
+    """The three transactions of each rag turn; CPU seconds of this process per transaction."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from rag.chat.models import ChatMessage, UnansweredQuestion
+    from rag.chat.repository import conversations as conversation_repo
+    from rag.chat.stages import Answer, faq_semantic, record, retrieve
+    from rag.knowledge import retrieval
+    from workspaces import usage
+
+    cpu: Counter[str] = Counter()
+    k = settings.retrieval_k
+    ef = {"hnsw.ef_search": str(retrieval.ef_search_for(k, retrieval.DEFAULT_MODE))}
+    clock = time.process_time
+    for question, vector in items:
+        t0 = clock()
+        async with db.transaction(workspace_id=workspace.id, durable=False) as session:
+            turn = await record(
+                session,
+                workspace,
+                message=question,
+                intent="question",
+                session_id=f"b-{uuid.uuid4().hex[:8]}",
+                conversation_id=None,
+                channel="widget",
+                history_turns=settings.history_turns,
+            )
+        t1 = clock()
+        turn = replace(turn, embedding=np.asarray(vector, dtype=np.float32))
+        t1b = clock()
+        async with db.transaction(workspace_id=workspace.id, local=ef) as session:
+            answer = await faq_semantic(session, turn, threshold=settings.faq_similarity_threshold)
+            found = None
+            if answer is None:
+                found = await retrieve(
+                    session,
+                    turn,
+                    k=k,
+                    min_similarity=settings.retrieval_min_similarity,
+                    metered_generation=True,
+                )
+        t2 = clock()
+        unanswered = isinstance(found, Answer) and found.unanswered
+        async with db.transaction(workspace_id=workspace.id, durable=False) as session:
+            await conversation_repo.record_answer(
+                session,
+                ChatMessage(
+                    id=turn.message_id,
+                    workspace_id=workspace.id,
+                    conversation_id=turn.conversation_id,
+                    role="assistant",
+                    text="An answer of a few words, as the fake model gives [1].",
+                    intent=turn.intent,
+                    source="fallback" if unanswered else "rag",
+                    citations=[{"n": 1, "title": "Pricing", "url": None}],
+                    prompt_tokens=0 if unanswered else 420,
+                    completion_tokens=0 if unanswered else 40,
+                    latency_ms=12,
+                    timings={"record": 1.0, "retrieval": 1.0, "total": 12.0},
+                ),
+                None if unanswered else usage.token_increment(workspace.id, 460),
+                UnansweredQuestion(
+                    id=uuid.uuid4(),
+                    workspace_id=workspace.id,
+                    question=question,
+                    normalized=turn.normalized,
+                    embedding=turn.embedding.tolist(),
+                    conversation_id=turn.conversation_id,
+                    message_id=turn.message_id,
+                )
+                if unanswered
+                else None,
+            )
+        t3 = clock()
+        cpu["record"] += t1 - t0
+        cpu["read"] += t2 - t1b
+        cpu["answer"] += t3 - t2
+        cpu["faq" if answer is not None else "fallback" if unanswered else "rag"] += 1
+    return dict(cpu)
+
+
+async def run(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(ROOT))
+    from core.db import Database
+    from tests.fakes.openai_server import FakeOpenAI
+    from workspaces.models import Workspace
+
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    urls = await open_database(args.data_dir)
+    fake = FakeOpenAI(chat_reply=fake_reply).start()
+    try:
+        settings, (ws_id, items) = await _setup(args, urls, fake.base_url)
+    finally:
+        fake.stop()
+    db = Database.from_url(urls.app_url, pool_size=settings.db_pool_size)
+    try:
+        async with db.transaction(workspace_id=ws_id) as session:
+            workspace = await session.get(Workspace, uuid.UUID(ws_id))
+            session.expunge(workspace)
+        # Warm-up (connections, prepared statements, compiled cache), with the cache verdicts.
+        await _turns(db, settings, workspace, items[: args.turns // 4])
+        verdicts, generated = _cache_verdicts(db.engine.sync_engine)
+        trips = _count_round_trips(db.engine.sync_engine)
+        sample = items[args.turns // 4 : args.turns // 4 + 50]
+        await _turns(db, settings, workspace, sample)
+        # The counting listeners stay on the engine for the sample only: a fresh engine times.
+        await db.dispose()
+        db = Database.from_url(urls.app_url, pool_size=settings.db_pool_size)
+        await _turns(db, settings, workspace, items[: args.turns // 4])
+        per_turn = {k: v / len(sample) for k, v in trips.items()}
+        rounds: list[dict[str, float]] = []
+        offset = args.turns
+        for _ in range(args.rounds):
+            chunk = items[offset : offset + args.turns]
+            offset += args.turns
+            cpu = await _turns(db, settings, workspace, chunk)
+            rounds.append(cpu)
+        if args.profile:
+            import cProfile
+            import io
+            import pstats
+
+            profiler = cProfile.Profile(time.process_time)
+            profiler.enable()
+            await _turns(db, settings, workspace, items[: args.turns])
+            profiler.disable()
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("tottime").print_stats(45)
+            stats.sort_stats("cumulative").print_stats(90)
+            (args.data_dir / "chat-db-profile.txt").write_text(out.getvalue())
+            print(f"profile written to {args.data_dir / 'chat-db-profile.txt'}")
+    finally:
+        await db.dispose()
+    print(f"load average: {os.getloadavg()[0]:.1f} (1 min)")
+    print(f"turns per round: {args.turns}, rounds: {args.rounds}, embedder: {args.embedder}")
+    print(
+        "answered from (last round): "
+        + ", ".join(f"{k} {int(rounds[-1].get(k, 0))}" for k in ("rag", "faq", "fallback"))
+    )
+    for key in ("record", "read", "answer"):
+        values = [r[key] / args.turns * 1e6 for r in rounds]
+        print(f"  {key:<7} CPU us/turn: median {statistics.median(values):8.0f}  rounds {values}")
+    totals = [sum(r[k] for k in ("record", "read", "answer")) / args.turns * 1e6 for r in rounds]
+    print(
+        f"  total   CPU us/turn: median {statistics.median(totals):8.0f}  "
+        f"min {min(totals):.0f} max {max(totals):.0f}"
+    )
+    print("round trips per turn: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(per_turn.items())))
+    print(
+        "compiled cache (50 turns after warm-up): "
+        + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items()))
+    )
+    for stmt, n in generated.most_common(8):
+        print(f"  generated {n}x: {stmt!r}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--embedder", choices=["local", "hash"], default="local")
+    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/tb-bench-chat-db"))
+    parser.add_argument("--turns", type=int, default=400, help="turns per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--profile", action="store_true", help="cProfile one more round")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
