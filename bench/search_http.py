@@ -35,6 +35,9 @@ import contextlib
 import json
 import os
 import random
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -216,7 +219,10 @@ async def measure(
         clients,
         label,
     )
-    await drive(client, server.url, target, queries[: max(clients, 5)], clients, per_document, None)
+    # a warm-up of the connections, with questions of its own (a measured one must not be in
+    # the server's query-embedding cache)
+    warm = [f"{q} (warm-up)" for q in queries[: max(clients, 5)]]
+    await drive(client, server.url, target, warm, clients, per_document, None)
     metrics_url = server.url + "/metrics"
     auth = {"Authorization": f"Bearer {METRICS_TOKEN}"}
     before_metrics = (await client.get(metrics_url, headers=auth)).text
@@ -485,6 +491,7 @@ async def run(args: argparse.Namespace) -> str:
         processes["postgres"] = [int(postmaster.read_text().split()[0])]
     questions = [q.question for q in rag_eval.load_questions(QUESTIONS)]
     cells: list[Cell] = []
+    spy: subprocess.Popen[bytes] | None = None
     try:
         targets: dict[str, Target] = {}
         for label in sizes:
@@ -503,6 +510,22 @@ async def run(args: argparse.Namespace) -> str:
                 f"{label}: {len(chosen[label])} pages, {target.chunks:,} chunks, {target.plan}"
                 f" ({summaries[target.workspace_id]['outcomes']})",
                 flush=True,
+            )
+        if args.profile:  # py-spy (not a dependency: pip install py-spy) on the server
+            spy = subprocess.Popen(  # noqa: ASYNC220 - started once, before the cells
+                [
+                    str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "--pid",
+                    str(server.proc.pid),
+                    "--rate",
+                    "250",
+                    "--nonblocking",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(args.profile),
+                ]
             )
         limits = httpx.Limits(max_connections=max(args.clients) + 4)
         async with httpx.AsyncClient(timeout=60, limits=limits) as client:
@@ -554,6 +577,9 @@ async def run(args: argparse.Namespace) -> str:
                         )
                     )
     finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
         stop_servers(servers)
     versions = await database_versions(owner_url)
     table = results_table(cells)
@@ -578,8 +604,6 @@ async def run(args: argparse.Namespace) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    import sys
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=300, help="requests per cell")
     parser.add_argument("--clients", default="1,4,16", help="concurrent clients per cell")
@@ -588,6 +612,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--quick", action="store_true", help="smoke: 1k vs 3k, 40 requests")
     parser.add_argument("--no-cache", dest="cache", action="store_false")
+    parser.add_argument(
+        "--profile", type=Path, default=None, help="py-spy the server over the cells (raw stacks)"
+    )
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".trulybot" / "bench-search")
     parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md alone")
     raw = sys.argv[1:] if argv is None else argv
