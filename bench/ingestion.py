@@ -141,7 +141,7 @@ class Row:
     round: int
     chunks: int
     seconds: float
-    cpu: float  # CPU seconds of this process and PostgreSQL's
+    cpu: float  # CPU seconds of this process and PostgreSQL's (parse_isolated's child: not)
 
     @property
     def rate(self) -> float:
@@ -224,7 +224,8 @@ async def run(args: argparse.Namespace) -> None:
         f" ({machine}); {len(files)} HTML pages of the Python docs; load average (1 min)"
         f" {min(load):.2f}-{max(load):.2f} during the run",
         "",
-        "| path | round | chunks | seconds | chunks/s | CPU ms per chunk (bench + PostgreSQL) |",
+        "| path | round | chunks | seconds | chunks/s |"
+        " CPU ms per chunk (this process + PostgreSQL; not the parser's subprocess) |",
         "|---|---|---|---|---|---|",
         *(
             f"| {r.path} | {r.round or '-'} | {r.chunks:,} | {r.seconds:.1f} | {r.rate:,.1f} |"
