@@ -31,6 +31,7 @@ BENCHMARKS = (
     "analytics",
     "pooler",
     "retrieval",
+    "search_http",
     "ingestion",
     "eval_quality",
 )

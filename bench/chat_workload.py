@@ -205,7 +205,8 @@ def describe_metrics(before: dict[str, float], after: dict[str, float]) -> str:
 
 def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
     """User + system CPU seconds so far of each group of processes (and, for a group whose
-    first pid is a parent such as PostgreSQL's postmaster, of its children)."""
+    first pid is a parent such as PostgreSQL's postmaster, of its children: the live ones, and
+    those that exited, which the parent reaped, e.g. a pool's overflow connections closed)."""
     out: dict[str, float] = {}
     for name, group in pids.items():
         total = 0.0
@@ -217,6 +218,9 @@ def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
                     with contextlib.suppress(psutil.Error):
                         t = p.cpu_times()
                         total += t.user + t.system
+                if name == "postgres":
+                    t = proc.cpu_times()
+                    total += t.children_user + t.children_system
         out[name] = total
     return out
 
