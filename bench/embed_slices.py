@@ -1,16 +1,19 @@
 """Queries waiting behind document slices: how long a visitor's question waits for the local
-model while an upload is embedded, per EMBED_DOCUMENT_SLICE, side by side in one run.
+model while an upload is embedded, per slice setting (EMBED_DOCUMENT_SLICE texts and
+EMBED_DOCUMENT_SLICE_CHARS characters), side by side in one run, for full-size and short chunks.
 
-    .venv/bin/python -m bench.embed_slices                    # slices 1, 2, 4; 20 s each, twice
+    .venv/bin/python -m bench.embed_slices        # 1 text, 4 texts, 4 texts / 1,200 chars; twice
     .venv/bin/python -m bench.embed_slices --quick --no-write
 
 One process, the product's LocalEmbedder (one torch thread, EMBED_THREADS=1) and its scheduler.
 A feeder embeds real chunks of the Python HTML documentation (parsed and chunked by the product,
 the text it embeds: header + passage) in batches of 32, as an ingestion job does, without pause;
 meanwhile questions arrive one at a time at random (exponential gaps, mean ``--gap-ms``) and
-each question's wait is timed from ``embed_query`` to its vector. Configurations alternate in
-rounds so a change of machine load hits each alike. Reported: the question's wait p50/p95/max,
-the documents' chunks per second, and the model's CPU per chunk.
+each question's wait is timed from ``embed_query`` to its vector. Two feeds: the chunks as the
+product cuts them (most near the 256-token window) and short chunks (their first 200 characters,
+like FAQ answers or short sections). Configurations alternate in rounds so a change of machine
+load hits each alike. Reported: the question's wait p50/p95/max, the documents' chunks per
+second, and the process's CPU per chunk.
 """
 
 from __future__ import annotations
@@ -41,9 +44,23 @@ QUESTIONS = [
 ]
 
 
+@dataclass(frozen=True)
+class Config:
+    size: int
+    chars: int  # 0: no character budget
+
+    @property
+    def label(self) -> str:
+        return f"{self.size} texts" + (f" / {self.chars:,} chars" if self.chars else "")
+
+    def batching(self) -> Batching:
+        return Batching(slice_size=self.size, slice_chars=self.chars or 10**6)
+
+
 @dataclass
 class Result:
-    slice_size: int
+    config: Config
+    feed: str
     waits_ms: list[float] = field(default_factory=list)
     chunks: int = 0
     seconds: float = 0.0
@@ -58,10 +75,12 @@ def chunk_texts(files: int) -> list[str]:
     return texts
 
 
-async def one_round(slice_size: int, texts: list[str], seconds: float, gap_ms: float) -> Result:
-    embedder = LocalEmbedder(batch_size=32, batching=Batching(slice_size=slice_size), threads=1)
-    result = Result(slice_size)
-    rng = random.Random(slice_size)
+async def one_round(
+    config: Config, feed_name: str, texts: list[str], seconds: float, gap_ms: float
+) -> Result:
+    embedder = LocalEmbedder(batch_size=32, batching=config.batching(), threads=1)
+    result = Result(config, feed_name)
+    rng = random.Random(config.size)
     stop = asyncio.Event()
 
     async def feed() -> None:
@@ -105,25 +124,31 @@ async def run(args: argparse.Namespace) -> None:
     print(f"{len(texts)} chunks from {args.files} pages; load {os.getloadavg()[0]:.1f}")
     warm = LocalEmbedder(batch_size=32, threads=1)
     await warm.embed_documents(texts[:8])
-    results: dict[int, list[Result]] = {s: [] for s in args.slices}
+    feeds = {"full": texts, "short (200 chars)": [t[:200] for t in texts]}
+    results: dict[tuple[str, Config], list[Result]] = {
+        (f, c): [] for f in feeds for c in args.configs
+    }
     for r in range(args.rounds):
-        for size in args.slices:
-            res = await one_round(size, texts, args.seconds, args.gap_ms)
-            results[size].append(res)
-            print(
-                f"  round {r + 1} slice {size}: {len(res.waits_ms)} questions,"
-                f" p95 {pct(res.waits_ms, 0.95):.0f} ms, {res.chunks / res.seconds:.1f} chunks/s",
-                flush=True,
-            )
+        for feed_name, feed in feeds.items():
+            for config in args.configs:
+                res = await one_round(config, feed_name, feed, args.seconds, args.gap_ms)
+                results[(feed_name, config)].append(res)
+                print(
+                    f"  round {r + 1} {feed_name} {config.label}: {len(res.waits_ms)} questions,"
+                    f" p95 {pct(res.waits_ms, 0.95):.0f} ms,"
+                    f" {res.chunks / res.seconds:.1f} chunks/s",
+                    flush=True,
+                )
     rows = []
-    for size, runs in results.items():
+    for (feed_name, config), runs in results.items():
         waits = [w for res in runs for w in res.waits_ms]
         chunks = sum(res.chunks for res in runs)
         seconds = sum(res.seconds for res in runs)
         cpu = sum(res.cpu_s for res in runs)
         rows.append(
             [
-                size,
+                feed_name,
+                config.label,
                 len(waits),
                 fmt(pct(waits, 0.50), 0),
                 fmt(pct(waits, 0.95), 0),
@@ -133,7 +158,8 @@ async def run(args: argparse.Namespace) -> None:
             ]
         )
     headers = [
-        "EMBED_DOCUMENT_SLICE",
+        "chunks fed",
+        "slice",
         "questions",
         "question wait p50 ms",
         "p95 ms",
@@ -157,15 +183,19 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--slices", default="1,2,4")
+    parser.add_argument(
+        "--configs", default="1:0,4:0,4:1200", help="slices as TEXTS:CHARS (0: no char budget)"
+    )
     parser.add_argument("--files", type=int, default=12, help="corpus pages to chunk")
-    parser.add_argument("--seconds", type=float, default=20.0, help="per round and setting")
+    parser.add_argument("--seconds", type=float, default=12.0, help="per round and setting")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--gap-ms", type=float, default=60.0, help="mean gap between questions")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    args.slices = [int(x) for x in str(args.slices).split(",")]
+    args.configs = [
+        Config(*(int(x) for x in part.split(":"))) for part in str(args.configs).split(",")
+    ]
     if args.quick:
         args.seconds, args.rounds = 5.0, 1
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

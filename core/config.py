@@ -217,11 +217,13 @@ class Settings(BaseSettings):
     openai_embedding_batch_size: int = 2048
     # Concurrent query embeddings encoded together (local model and OpenAI), gathered for at
     # most EMBED_BATCH_WAIT_MS once queries overlap, up to EMBED_BATCH_MAX; document batches cut
-    # into slices of EMBED_DOCUMENT_SLICE chunks queued behind waiting queries.
+    # into slices of at most EMBED_DOCUMENT_SLICE chunks and EMBED_DOCUMENT_SLICE_CHARS
+    # characters, queued behind waiting queries.
     embed_batching: bool = True
     embed_batch_max: int = Field(default=64, ge=1, le=2048)
     embed_batch_wait_ms: float = Field(default=2.0, ge=0, le=1000)
-    embed_document_slice: int = Field(default=1, ge=1, le=2048)
+    embed_document_slice: int = Field(default=4, ge=1, le=2048)
+    embed_document_slice_chars: int = Field(default=1200, ge=1, le=1_000_000)
     # Query vectors kept per process (LRU by normalized text); 0: off.
     embed_query_cache_size: int = Field(default=2048, ge=0)
     # The local model's torch threads; 0: one per core (torch's default).

@@ -7,8 +7,10 @@ matrix`` (the local model in a worker thread, or one request to an embeddings AP
   of them, are encoded together, at most ``max_batch`` at a time; each caller gets its own row.
   The gathering window applies only once the scheduler has seen concurrent queries (its last
   query batch had more than one caller): a lone visitor is never kept waiting for company.
-- Document batches (``documents``) are cut into slices of ``slice_size`` texts, queued behind
-  every waiting query: a query waits for at most the one slice the model is busy with.
+- Document batches (``documents``) are cut into slices of at most ``slice_size`` texts and at
+  most ``slice_chars`` characters (a text longer than that is a slice of its own), queued behind
+  every waiting query: a query waits for at most the one slice the model is busy with, about one
+  full chunk's time, while short chunks still share a model call.
 - ``workers`` batches run at once: 1 for a local model (one encoding already uses every core),
   the request concurrency for a remote API.
 - A batch that fails fails its own callers only. ``aclose`` lets the workers finish what is
@@ -40,15 +42,36 @@ Kind = Literal["query", "document"]
 @dataclass(frozen=True)
 class Batching:
     """How a ``ModelScheduler`` gathers work (EMBED_BATCH_MAX, EMBED_BATCH_WAIT_MS,
-    EMBED_DOCUMENT_SLICE)."""
+    EMBED_DOCUMENT_SLICE, EMBED_DOCUMENT_SLICE_CHARS)."""
 
     max_batch: int = 64
     wait_ms: float = 2.0
-    slice_size: int = 1
+    slice_size: int = 4
+    slice_chars: int = 1200
 
     def __post_init__(self) -> None:
-        if self.max_batch < 1 or self.slice_size < 1 or self.wait_ms < 0:
-            raise ValueError("max_batch and slice_size must be positive, wait_ms not negative")
+        if self.max_batch < 1 or self.slice_size < 1 or self.slice_chars < 1 or self.wait_ms < 0:
+            raise ValueError(
+                "max_batch, slice_size and slice_chars must be positive, wait_ms not negative"
+            )
+
+    def slices(self, texts: Sequence[str]) -> list[list[str]]:
+        """``texts`` in order, cut into slices of at most ``slice_size`` texts whose lengths add
+        up to at most ``slice_chars`` (one longer text alone)."""
+        slices: list[list[str]] = []
+        current: list[str] = []
+        chars = 0
+        for text in texts:
+            if current and (
+                len(current) >= self.slice_size or chars + len(text) > self.slice_chars
+            ):
+                slices.append(current)
+                current, chars = [], 0
+            current.append(text)
+            chars += len(text)
+        if current:
+            slices.append(current)
+        return slices
 
 
 @dataclass
@@ -125,11 +148,10 @@ class ModelScheduler:
     async def documents(self, texts: Sequence[str]) -> np.ndarray:
         """The vectors of ``texts`` in order, encoded slice by slice behind waiting queries."""
         loop = self._start()
-        size = self.batching.slice_size
         futures: list[asyncio.Future[np.ndarray]] = []
-        for start in range(0, len(texts), size):
+        for part in self.batching.slices(texts):
             future: asyncio.Future[np.ndarray] = loop.create_future()
-            self._slices.append(_Slice(list(texts[start : start + size]), future))
+            self._slices.append(_Slice(part, future))
             futures.append(future)
         self._wake.set()
         try:

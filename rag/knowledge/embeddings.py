@@ -55,6 +55,7 @@ def batching_from(settings: Settings) -> Batching | None:
         max_batch=settings.embed_batch_max,
         wait_ms=settings.embed_batch_wait_ms,
         slice_size=settings.embed_document_slice,
+        slice_chars=settings.embed_document_slice_chars,
     )
 
 

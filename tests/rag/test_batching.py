@@ -79,7 +79,12 @@ async def _model_busy_with(
 
 
 def _scheduler(model: GatedModel, **batching: float) -> ModelScheduler:
-    options: dict[str, float] = {"wait_ms": 0, "slice_size": 4, "max_batch": 64}
+    options: dict[str, float] = {
+        "wait_ms": 0,
+        "slice_size": 4,
+        "max_batch": 64,
+        "slice_chars": 1200,
+    }
     options.update(batching)
     return ModelScheduler(
         model.encode,
@@ -87,6 +92,7 @@ def _scheduler(model: GatedModel, **batching: float) -> ModelScheduler:
             max_batch=int(options["max_batch"]),
             wait_ms=options["wait_ms"],
             slice_size=int(options["slice_size"]),
+            slice_chars=int(options["slice_chars"]),
         ),
     )
 
@@ -155,6 +161,48 @@ async def test_a_document_job_cannot_starve_queries() -> None:
     np.testing.assert_array_equal(vectors, model.hashing.embed_sync(chunks))
     for i, vector in enumerate(answers):
         np.testing.assert_array_equal(vector, model.vector(f"visitor question {i}"))
+    await scheduler.aclose()
+
+
+def test_slices_hold_short_chunks_together_and_long_chunks_alone() -> None:
+    """At most four texts and 1,200 characters a slice; a text longer than that alone. The order
+    is kept, and every text is in exactly one slice."""
+    batching = Batching(slice_size=4, slice_chars=1200)
+    short, middle, long = "s" * 100, "m" * 500, "l" * 1100
+    texts = [short] * 6 + [middle] * 3 + [long, "x" * 5000, short]
+    slices = batching.slices(texts)
+    assert [[t[0] for t in part] for part in slices] == [
+        ["s"] * 4,  # four short texts share a call (400 characters)
+        ["s", "s", "m", "m"],  # 1,200: full by both counts
+        ["m"],  # 500: the long text next would pass 1,200
+        ["l"],
+        ["x"],  # over the budget on its own: alone, not cut
+        ["s"],
+    ]
+    assert [t for part in slices for t in part] == texts
+    assert all(len(part) <= 4 for part in slices)
+    assert all(sum(map(len, part)) <= 1200 or len(part) == 1 for part in slices)
+
+
+async def test_full_size_chunks_go_to_the_model_one_at_a_time_behind_queries() -> None:
+    """Chunks of a full window (about 1,000 characters each) are slices of one: a question asked
+    while the first runs is encoded right after it, not after four."""
+    model = GatedModel()
+    scheduler = _scheduler(model)  # the defaults: 4 texts, 1,200 characters
+    chunks = [f"chunk {i} " + "of a long manual page " * 48 for i in range(6)]
+    assert all(1000 < len(c) <= 1200 for c in chunks)
+    job = asyncio.create_task(scheduler.documents(chunks))
+    await model.running(1)
+    question = asyncio.create_task(scheduler.query("visitor question"))
+    await _settle()
+    model.blocking = False
+    model.release()
+    async with asyncio.timeout(HANG):
+        vectors = await job
+        await question
+    assert [len(c) for c in model.calls] == [1, 1, 1, 1, 1, 1, 1]
+    assert model.calls[1] == ["visitor question"]
+    np.testing.assert_array_equal(vectors, model.hashing.embed_sync(chunks))
     await scheduler.aclose()
 
 
@@ -412,8 +460,11 @@ def test_batching_follows_the_settings() -> None:
         embed_batch_max=16,
         embed_batch_wait_ms=3,
         embed_document_slice=6,
+        embed_document_slice_chars=900,
     )
-    assert batching_from(settings) == Batching(max_batch=16, wait_ms=3, slice_size=6)
+    assert batching_from(settings) == Batching(
+        max_batch=16, wait_ms=3, slice_size=6, slice_chars=900
+    )
     local = build_embedder(settings)
     assert isinstance(local, LocalEmbedder)
     assert local.scheduler is not None
