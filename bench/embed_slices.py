@@ -13,7 +13,7 @@ each question's wait is timed from ``embed_query`` to its vector. Two feeds: the
 product cuts them (most near the 256-token window) and short chunks (their first 200 characters,
 like FAQ answers or short sections). Configurations alternate in rounds so a change of machine
 load hits each alike. Reported: the question's wait p50/p95/max, the documents' chunks per
-second, and the process's CPU per chunk.
+second, and the process's CPU per chunk (the questions' encodings included).
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ async def one_round(
         while not stop.is_set():
             await asyncio.sleep(rng.expovariate(1000 / gap_ms))
             # never asked before in this run: the query cache is off anyway
-            asked.append(asyncio.create_task(one_question(f"{QUESTIONS[n % 8]} ({n})")))
+            question = f"{QUESTIONS[n % len(QUESTIONS)]} ({n})"
+            asked.append(asyncio.create_task(one_question(question)))
             n += 1
         await asyncio.gather(*asked)
 
@@ -169,9 +170,7 @@ async def run(args: argparse.Namespace) -> None:
     ]
     table = print_table(headers, rows, "questions asked while an upload is embedded")
     load = os.getloadavg()[0]
-    command = "python -m bench.embed_slices " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in (("seconds", args.seconds),)
-    )
+    command = f"python -m bench.embed_slices --seconds {args.seconds:g} --rounds {args.rounds}"
     if not args.no_write:
         body = (
             f"`{command}` ({args.rounds} alternating rounds per setting, one torch thread, "
