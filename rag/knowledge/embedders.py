@@ -13,21 +13,27 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import re
 import threading
 import zlib
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from core.errors import AppError
 from rag.knowledge.batching import Batching, ModelScheduler, QueryCache
 
+log = logging.getLogger(__name__)
+
 LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
 LOCAL_DIMENSIONS = 384
+
+Runtime = Literal["onnx", "torch"]
 
 
 class EmbeddingError(AppError):
@@ -129,14 +135,20 @@ def get_local_model(threads: int = 0) -> Any:
 class LocalEmbedder(QueryFront):
     """all-MiniLM-L6-v2 on CPU; encoding runs in a worker thread, one model call at a time.
 
+    ``runtime``: ``onnx`` (EMBED_RUNTIME, the default) runs the model through ONNX Runtime from a
+    graph exported once into ``model_cache_dir`` (rag.knowledge.onnx_minilm: the same vectors
+    within 1e-5, about half the CPU); ``torch`` runs sentence-transformers. When ONNX Runtime is
+    missing or the export fails its check, the embedder logs why and runs torch; ``runtime_used``
+    says which one encodes.
+
     With ``batching`` (the default) one scheduler feeds the model: concurrent queries encoded
     together, ahead of document slices of ``batching.slice_size`` chunks, so a query waits for
     at most one slice. Without, each query and each document batch of ``batch_size`` is one call
     behind a lock. Text longer than the model's 256-token window is truncated by the model.
 
-    ``threads``: torch's intra-op threads (EMBED_THREADS), set when the model loads; 0 leaves
-    torch's default (one per core). On cores shared with the event loop and PostgreSQL, or with
-    other processes, two spinning threads were measured ten times slower per query than one.
+    ``threads``: the model's intra-op threads (EMBED_THREADS), set when the model loads; 0 leaves
+    the runtime's default (one per core). On cores shared with the event loop and PostgreSQL, or
+    with other processes, two spinning threads were measured ten times slower per query than one.
     """
 
     unmetered = True
@@ -151,11 +163,20 @@ class LocalEmbedder(QueryFront):
         batching: Batching | None = None,
         query_cache_size: int = 0,
         threads: int = 0,
+        runtime: Runtime = "onnx",
+        model_cache_dir: Path | None = None,
     ) -> None:
         if batch_size < 1 or threads < 0:
             raise ValueError("batch_size must be positive, threads not negative")
+        if runtime not in ("onnx", "torch"):
+            raise ValueError(f"Unknown runtime {runtime!r}")
         self.batch_size = batch_size
         self.threads = threads
+        self.runtime: Runtime = runtime
+        self.runtime_used: Runtime | None = None
+        self.model_cache_dir = model_cache_dir
+        self._onnx: Any = None
+        self._runtime_lock = threading.Lock()
         self.name = f"local:{LOCAL_MODEL_NAME}"
         self._cache = QueryCache(self.name, query_cache_size)
         self._scheduler = (
@@ -169,7 +190,44 @@ class LocalEmbedder(QueryFront):
 
     _queries_direct = _encode_async
 
+    def load(self) -> Runtime:
+        """Load the model now (export the ONNX graph if none is cached) instead of on the first
+        text; returns the runtime that will encode."""
+        with self._runtime_lock:
+            if self.runtime_used is None:
+                self.runtime_used = "torch"
+                if self.runtime == "onnx":
+                    self._onnx = self._load_onnx()
+                    if self._onnx is not None:
+                        self.runtime_used = "onnx"
+                if self.runtime_used == "torch":
+                    get_local_model(self.threads)
+            return self.runtime_used
+
+    def _load_onnx(self) -> Any:
+        try:
+            from rag.knowledge import onnx_minilm
+
+            return onnx_minilm.load(
+                self.model_cache_dir or onnx_minilm.default_cache_dir(),
+                self.threads,
+                lambda: get_local_model(self.threads),
+            )
+        except Exception as exc:  # a missing package, a failed export or check: torch instead
+            reason = " ".join(str(exc).split())[:300]
+            log.warning("EMBED_RUNTIME=onnx unavailable, encoding with torch: %s", reason)
+            return None
+
+    @property
+    def graph(self) -> Path | None:
+        """The ONNX graph file in use; None with torch or before the model loads."""
+        return self._onnx.graph if self._onnx is not None else None
+
     def _encode(self, texts: list[str]) -> np.ndarray:
+        if self.runtime_used is None:
+            self.load()
+        if self._onnx is not None:
+            return np.asarray(self._onnx.encode(texts, self.batch_size), dtype=np.float32)
         model = get_local_model(self.threads)
         with _local_encode_lock:
             vectors = model.encode(

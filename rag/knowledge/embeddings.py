@@ -73,6 +73,8 @@ def build_embedder(settings: Settings) -> Embedder:
             batching=batching_from(settings),
             query_cache_size=settings.embed_query_cache_size,
             threads=settings.embed_threads,
+            runtime=settings.embed_runtime,
+            model_cache_dir=settings.embed_model_cache_dir,
         )
     if provider == "hash":
         return HashEmbedder(dimensions=settings.embedding_dimensions)
