@@ -105,6 +105,8 @@ class Config:
     checkout: str = ""
     """The label of the checkout the servers run from (``--server-roots``); "" for this one."""
     root: Path = ROOT
+    env: tuple[tuple[str, str], ...] = ()
+    """Settings the servers get on top of the bench's (``--server-roots LABEL=DIR@KEY=VALUE``)."""
 
     @property
     def label(self) -> str:
@@ -121,16 +123,25 @@ def parse_configs(text: str) -> list[Config]:
     return out
 
 
-def parse_roots(text: str) -> list[tuple[str, Path]]:
-    """``LABEL=DIR,...`` -> [(label, checkout directory)]; empty: this checkout, unlabelled."""
+def parse_roots(text: str) -> list[tuple[str, Path, tuple[tuple[str, str], ...]]]:
+    """``LABEL=DIR[@KEY=VALUE...],...`` -> [(label, checkout directory, server settings)];
+    empty: this checkout, unlabelled. ``share=.@EMBED_DOCUMENT_SHARE=0.5`` runs this checkout's
+    servers with that setting."""
     roots = []
     for part in filter(None, (p.strip() for p in text.split(","))):
-        label, _, directory = part.partition("=")
+        label, _, rest = part.partition("=")
+        directory, *settings = rest.split("@")
         root = Path(directory or ".").resolve()
         if not (root / "api" / "cli.py").is_file():
             raise SystemExit(f"--server-roots: {root} is not a TrulyBot checkout")
-        roots.append((label, root))
-    return roots or [("", ROOT)]
+        env = []
+        for setting in settings:
+            key, sep, value = setting.partition("=")
+            if not sep or not key:
+                raise SystemExit(f"--server-roots: {setting!r} is not KEY=VALUE")
+            env.append((key, value))
+        roots.append((label, root, tuple(env)))
+    return roots or [("", ROOT, ())]
 
 
 def checkouts_table(cells: list[Cell], checkouts: list[str]) -> Table:
@@ -170,6 +181,7 @@ async def run_config(
     if redis_url and not await flush_redis(redis_url):
         return []
     env = server_env(args, db, fake.base_url, redis_url, batching=config.batching)
+    env.update(config.env)
     servers = await start_servers(config.servers, env, args.data_dir, root=config.root)
     cells: list[Cell] = []
     processes = {"server": [s.proc.pid for s in servers], "bench": [os.getpid()]}
@@ -395,8 +407,8 @@ async def run(args: argparse.Namespace) -> None:
         for round_ in range(args.rounds):
             for config in args.configs:
                 for i, batching in enumerate(args.batching):
-                    for j, (checkout, root) in enumerate(args.server_roots):
-                        config = Config(config.servers, config.redis, batching, checkout, root)
+                    for j, (checkout, root, env) in enumerate(args.server_roots):
+                        config = Config(config.servers, config.redis, batching, checkout, root, env)
                         print(f"config: {config.label}", flush=True)
                         first = round_ == 0 and i == 0 and j == 0
                         cells += await run_config(args, config, db, fake, ws, rng, hits=first)
@@ -407,7 +419,7 @@ async def run(args: argparse.Namespace) -> None:
     goals = goals_table(cells)
     results.print("POST /api/v1/chat (times in ms)")
     if len(args.server_roots) > 1:
-        checkouts_table(cells, [label for label, _ in args.server_roots]).print(
+        checkouts_table(cells, [label for label, _, _ in args.server_roots]).print(
             "server CPU ms per request by checkout (median of the rounds; each round's figures)"
         )
     stages.print("median server time per stage at 1 visitor (ms)")
