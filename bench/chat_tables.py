@@ -179,9 +179,12 @@ def batching_table(cells: list[Cell]) -> Table:
 
 
 def ingest_table(cells: list[Cell]) -> Table:
-    """rag p95 at the ingest levels, alone and while documents are ingested, per batching mode."""
+    """rag p95 at the ingest levels, alone and while documents are ingested, per batching mode:
+    each ingest cell against the rag cell its own servers ran just before it (same config, same
+    round), so rounds and side-by-side settings are compared pairwise."""
     table = Table(
         [
+            "config",
             "batching",
             "visitors",
             "rag p95 alone",
@@ -191,15 +194,16 @@ def ingest_table(cells: list[Cell]) -> Table:
             "ingested meanwhile",
         ]
     )
-    for cell in cells:
+    for index, cell in enumerate(cells):
         if cell.scenario != "ingest" or not cell.overhead_ms:
             continue
         alone = next(
             (
                 c
-                for c in cells
+                for c in reversed(cells[:index])
                 if c.scenario == "rag"
                 and not c.latency
+                and c.config == cell.config
                 and c.batching == cell.batching
                 and c.concurrency == cell.concurrency
             ),
@@ -208,9 +212,10 @@ def ingest_table(cells: list[Cell]) -> Table:
         base = pct(alone.overhead_ms, 0.95) if alone else math.nan
         p95 = pct(cell.overhead_ms, 0.95)
         table.add(
+            cell.config,
             "on" if cell.batching else "off",
             cell.concurrency,
-            round(base),
+            round(base) if alone else "-",
             round(p95),
             f"{p95 - base:+.0f} ms",
             f"{alone.rps if alone else math.nan:.1f} / {cell.rps:.1f}",

@@ -224,9 +224,6 @@ class Settings(BaseSettings):
     embed_batch_wait_ms: float = Field(default=2.0, ge=0, le=1000)
     embed_document_slice: int = Field(default=4, ge=1, le=2048)
     embed_document_slice_chars: int = Field(default=1200, ge=1, le=1_000_000)
-    # While questions are arriving, document slices get at most this share of the model's time
-    # (the next slice waits after each one); 1: no cap. Ingestion alone runs at full speed.
-    embed_document_share: float = Field(default=1.0, gt=0, le=1)
     # Query vectors kept per process (LRU by normalized text); 0: off.
     embed_query_cache_size: int = Field(default=2048, ge=0)
     # The local model's threads; 0: one per core (the runtime's default).

@@ -11,10 +11,6 @@ matrix`` (the local model in a worker thread, or one request to an embeddings AP
   most ``slice_chars`` characters (a text longer than that is a slice of its own), queued behind
   every waiting query: a query waits for at most the one slice the model is busy with, about one
   full chunk's time, while short chunks still share a model call.
-- ``document_share`` (below 1) caps the model's time on documents while visitors are asking:
-  after a document slice that took t seconds, the next one starts no sooner than
-  t x (1 / share - 1) later, as long as a query arrived within ``ACTIVE_SECONDS``; queries are
-  served at once meanwhile. Without recent queries documents go at full speed.
 - ``workers`` batches run at once: 1 for a local model (one encoding already uses every core),
   the request concurrency for a remote API.
 - A batch that fails fails its own callers only. ``aclose`` lets the workers finish what is
@@ -27,7 +23,6 @@ question does not pay for the model again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import unicodedata
 from collections import deque
@@ -53,17 +48,12 @@ class Batching:
     wait_ms: float = 2.0
     slice_size: int = 4
     slice_chars: int = 1200
-    document_share: float = 1.0
-    """EMBED_DOCUMENT_SHARE: the largest share of the model's time document slices get while
-    queries are arriving; 1: no cap."""
 
     def __post_init__(self) -> None:
         if self.max_batch < 1 or self.slice_size < 1 or self.slice_chars < 1 or self.wait_ms < 0:
             raise ValueError(
                 "max_batch, slice_size and slice_chars must be positive, wait_ms not negative"
             )
-        if not 0 < self.document_share <= 1:
-            raise ValueError("document_share must be in (0, 1]")
 
     def slices(self, texts: Sequence[str]) -> list[list[str]]:
         """``texts`` in order, cut into slices of at most ``slice_size`` texts whose lengths add
@@ -92,8 +82,6 @@ class SchedulerStats:
     queries: int = 0
     slices: int = 0
     largest_batch: int = 0
-    deferred_slices: int = 0
-    """Document slices held back by ``document_share`` while queries were arriving."""
     calls: list[tuple[Kind, int]] = field(default_factory=list)
     """The most recent model calls in order, (kind, texts), at most ``KEEP_CALLS``."""
 
@@ -127,9 +115,6 @@ class _Slice:
 class ModelScheduler:
     """Queries first, micro-batched; documents in small slices behind them (module docstring)."""
 
-    ACTIVE_SECONDS = 1.0
-    """Queries count as arriving for this long after the last one (``document_share``)."""
-
     def __init__(
         self, encode: Encode, *, batching: Batching | None = None, workers: int = 1
     ) -> None:
@@ -147,8 +132,6 @@ class ModelScheduler:
         self._full = asyncio.Event()
         self._closing = False
         self._concurrent = False
-        self._last_query_at = -float("inf")
-        self._documents_after = 0.0
 
     # --- callers ------------------------------------------------------------------------
 
@@ -156,8 +139,7 @@ class ModelScheduler:
         """The vector of one query, encoded with whatever other queries are waiting."""
         loop = self._start()
         future: asyncio.Future[np.ndarray] = loop.create_future()
-        self._last_query_at = now = time.perf_counter()
-        self._queries.append(_Query(text, future, now))
+        self._queries.append(_Query(text, future, time.perf_counter()))
         if len(self._queries) >= self.batching.max_batch:
             self._full.set()
         self._wake.set()
@@ -241,11 +223,8 @@ class ModelScheduler:
                 await asyncio.sleep(0)
                 continue
             finally:
-                finished = time.perf_counter()
                 self.stats.record(kind, len(texts))
-                metrics.observe_embedding_batch(kind, len(texts), finished - started)
-                if kind == "document":
-                    self._hold_documents(finished - started, finished)
+                metrics.observe_embedding_batch(kind, len(texts), time.perf_counter() - started)
             if kind == "query":
                 for future, row in zip(futures, matrix, strict=True):
                     if not future.done():  # a copy: a row alone, not a view of the batch
@@ -273,32 +252,14 @@ class ModelScheduler:
                 self._concurrent = len(batch) > 1
                 return "query", [q.text for q in batch], [q.future for q in batch]
             if self._slices:
-                if self._slices[0].future.done():
-                    self._slices.popleft()
-                    continue
-                hold = self._documents_after - time.perf_counter()
-                if hold > 0 and not self._closing:  # documents had their share: queries may come
-                    self.stats.deferred_slices += 1
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(hold):
-                            await self._wake.wait()
-                    continue
                 piece = self._slices.popleft()
+                if piece.future.done():
+                    continue
                 return "document", piece.texts, [piece.future]
             if self._closing:
                 return None
             self._wake.clear()
             await self._wake.wait()
-
-    def _hold_documents(self, took: float, now: float) -> None:
-        """After a document slice that took ``took`` seconds: while queries are arriving, the
-        next slice waits so that documents get at most ``document_share`` of the model."""
-        share = self.batching.document_share
-        if share < 1 and now - self._last_query_at < self.ACTIVE_SECONDS:
-            self._documents_after = now + took * (1 / share - 1)
-        else:
-            self._documents_after = 0.0
 
     async def _gather(self) -> None:
         """Under concurrency, wait up to ``wait_ms`` after the oldest waiting query for more

@@ -56,7 +56,6 @@ def batching_from(settings: Settings) -> Batching | None:
         wait_ms=settings.embed_batch_wait_ms,
         slice_size=settings.embed_document_slice,
         slice_chars=settings.embed_document_slice_chars,
-        document_share=settings.embed_document_share,
     )
 
 

@@ -164,42 +164,6 @@ async def test_a_document_job_cannot_starve_queries() -> None:
     await scheduler.aclose()
 
 
-async def test_documents_yield_the_model_share_only_while_visitors_ask() -> None:
-    """EMBED_DOCUMENT_SHARE below 1: after a slice, the next one is held back while a query
-    arrived within the last second, never when documents are alone; the job still completes
-    with every vector. Share 1 never holds a slice back."""
-    chunks = [f"chunk {i} of a long manual" for i in range(12)]
-
-    async def run(share: float, *, visitors: bool) -> ModelScheduler:
-        model = GatedModel()
-        model.blocking = False
-
-        async def slow_encode(texts: list[str]) -> np.ndarray:
-            # A slice that takes the model 20 ms: at share 0.1 the next one is held 180 ms.
-            await asyncio.sleep(0.02)
-            return await model.encode(texts)
-
-        scheduler = ModelScheduler(
-            slow_encode, batching=Batching(wait_ms=0, slice_size=4, document_share=share)
-        )
-        if visitors:
-            np.testing.assert_array_equal(
-                await scheduler.query("a visitor question"), model.vector("a visitor question")
-            )
-        async with asyncio.timeout(HANG):
-            vectors = await scheduler.documents(chunks)
-        np.testing.assert_array_equal(vectors, model.hashing.embed_sync(chunks))
-        assert scheduler.stats.slices == 3
-        await scheduler.aclose()
-        return scheduler
-
-    assert (await run(0.1, visitors=True)).stats.deferred_slices >= 2
-    assert (await run(0.1, visitors=False)).stats.deferred_slices == 0
-    assert (await run(1.0, visitors=True)).stats.deferred_slices == 0
-    with pytest.raises(ValueError, match="document_share"):
-        Batching(document_share=0)
-
-
 def test_slices_hold_short_chunks_together_and_long_chunks_alone() -> None:
     """At most four texts and 1,200 characters a slice; a text longer than that alone. The order
     is kept, and every text is in exactly one slice."""
@@ -497,10 +461,9 @@ def test_batching_follows_the_settings() -> None:
         embed_batch_wait_ms=3,
         embed_document_slice=6,
         embed_document_slice_chars=900,
-        embed_document_share=0.5,
     )
     assert batching_from(settings) == Batching(
-        max_batch=16, wait_ms=3, slice_size=6, slice_chars=900, document_share=0.5
+        max_batch=16, wait_ms=3, slice_size=6, slice_chars=900
     )
     local = build_embedder(settings)
     assert isinstance(local, LocalEmbedder)

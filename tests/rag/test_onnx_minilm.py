@@ -88,11 +88,13 @@ def test_the_graph_is_exported_once_then_loaded_without_torch(
 
     first = onnx_minilm.load(tmp_path, 1, model)
     files = list(tmp_path.iterdir())
-    assert [f.suffix for f in files] == [".onnx"] and calls == [1]
+    assert [f.suffix for f in files] == [".onnx"]
+    assert calls == [1]
     assert onnx_minilm.artifact_key(onnx_minilm.bundled_model_path()) in files[0].name
     assert oct(files[0].stat().st_mode & 0o777) == oct(0o644)
     again = onnx_minilm.load(tmp_path, 1, model)  # the same process: the same session
-    assert again is first and calls == [1]
+    assert again is first
+    assert calls == [1]
 
     # Another process finds the file and never imports torch.
     script = (
@@ -152,9 +154,12 @@ async def test_onnx_and_torch_embedders_agree_through_the_batcher(tmp_path: Path
     )
     onnx = build_embedder(settings)
     torch_ = build_embedder(settings.model_copy(update={"embed_runtime": "torch"}))
-    assert isinstance(onnx, LocalEmbedder) and isinstance(torch_, LocalEmbedder)
-    assert onnx.load() == "onnx" and torch_.load() == "torch"
-    assert onnx.graph is not None and onnx.graph.parent == tmp_path
+    assert isinstance(onnx, LocalEmbedder)
+    assert isinstance(torch_, LocalEmbedder)
+    assert onnx.load() == "onnx"
+    assert torch_.load() == "torch"
+    assert onnx.graph is not None
+    assert onnx.graph.parent == tmp_path
     try:
         questions = TEXTS[:4]
         got = await asyncio.gather(*(onnx.embed_query(q) for q in questions))
