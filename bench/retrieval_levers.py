@@ -14,6 +14,7 @@ chunks instead (one hit per page), which is what grouped search returns.
     python -m bench.retrieval_levers --variant baseline  # the chunk text alone (format 1)
     python -m bench.retrieval_levers --list              # every variant
     python -m bench.retrieval_levers --table             # every result recorded so far
+    python -m bench.retrieval_levers --feedback 0.25:10  # pseudo-relevance feedback (Rocchio)
 
 Needs `apt-get install -y python3-doc git-doc`. Results are appended to
 ``$LEVERS_DIR/results.jsonl`` (default .cache/levers, with the embedding cache); choose on the
