@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bs4 import Tag
 
 from bench.common import ROOT
 
@@ -85,6 +86,18 @@ VARIANTS: dict[str, Variant] = {
             overlap=32,
             note="the NAME title, 200-token chunks, overlap 32",
         ),
+        *[
+            Variant(
+                f"{kind}{t}:{n}",
+                parser=f"{kind}:{t}:{n}",
+                chunk_options={"min_tokens": 40},
+                note=f"+ blocks of >= {n} chars whose link text is > {t} of their text dropped"
+                + (" (a link's code, an API reference, not counted)" if kind == "navc" else ""),
+            )
+            for kind in ("nav", "navc")
+            for t in ("0.5", "0.7", "0.9")
+            for n in (100, 200, 400)
+        ],
     ]
 }
 DEFAULT_VARIANT = "name"
@@ -115,7 +128,9 @@ def files_of(root: Path) -> list[tuple[Path, str]]:
     return collect([str(root)], "*.html")
 
 
-_PARSER_VERSION = hashlib.sha256(Path(parsing.__file__).read_bytes()).hexdigest()[:16]
+_PARSER_VERSION = hashlib.sha256(
+    Path(parsing.__file__).read_bytes() + Path(__file__).read_bytes()
+).hexdigest()[:16]
 _CLEANUP_RULES = ("_CHROME_CLASSES", "_CHROME_IDS", "_PERMALINK_GLYPHS")
 _RULES = {name: getattr(parsing, name) for name in _CLEANUP_RULES}
 
@@ -129,12 +144,79 @@ def _keep_title(
     return title, sections
 
 
+# --- the link-density lever (fourth session; measured, not in the product) ---------------------
+
+# A block whose text is mostly link text is navigation (a table of contents, an index, a list of
+# pages), as readability and jusText judge it: link-text characters over text characters (white
+# space not counted) above a threshold, for blocks of at least some characters.
+_LINK_BLOCKS = {"ul", "ol", "dl", "table", "p", "div", "section", "blockquote"}
+_CODE_TAGS = ["code", "tt", "kbd", "samp"]
+
+
+def _visible_chars(text: str) -> int:
+    return sum(not c.isspace() for c in text)
+
+
+def _link_chars(link: Tag, code_is_content: bool) -> int:
+    """A link's text that counts as navigation; with ``code_is_content`` without the code it
+    names (an API reference such as ``os.path.splitext()`` is content)."""
+    chars = _visible_chars(link.get_text())
+    if code_is_content:
+        chars -= sum(_visible_chars(c.get_text()) for c in link.find_all(_CODE_TAGS))
+    return chars
+
+
+def drop_link_dense(node: Tag, max_density: float, min_chars: int, code_is_content: bool) -> None:
+    """Remove, outermost first, every block of at least ``min_chars`` characters whose link text
+    is more than ``max_density`` of its text."""
+    for child in list(node.children):
+        if not isinstance(child, Tag):
+            continue
+        if child.name in _LINK_BLOCKS:
+            chars = _visible_chars(child.get_text())
+            if chars >= min_chars:
+                links = sum(_link_chars(a, code_is_content) for a in child.find_all("a", href=True))
+                if links > max_density * chars:
+                    child.decompose()
+                    continue
+        drop_link_dense(child, max_density, min_chars, code_is_content)
+
+
+_MAIN_CONTENT = parsing._main_content
+
+
+def _link_dense_dropped(density: float, chars: int, code_is_content: bool) -> Any:
+    """``parsing._main_content`` with the page's boilerplate (what ``_parse_html`` removes next,
+    so the same again is a no-op there) and then its link-dense blocks removed."""
+
+    def main_content(soup: Any) -> Tag:
+        root = _MAIN_CONTENT(soup)
+        for tag in root.find_all(parsing._is_boilerplate):
+            if not tag.decomposed:
+                tag.decompose()
+        drop_link_dense(root, density, chars, code_is_content)
+        return root
+
+    return main_content
+
+
 def set_parser(mode: str) -> None:
     """ "clean": the product's parser; "clean-noname": without the man-page NAME title;
-    "raw": also without the page-chrome and permalink rules (the parser before them)."""
+    "raw": also without the page-chrome and permalink rules (the parser before them);
+    "nav:T:N": the product's parser dropping blocks of >= N characters whose link text is more
+    than T of their text; "navc:T:N": the same, a link's code (an API reference) not counted as
+    link text (fourth session's levers)."""
     for name, value in _RULES.items():
         setattr(parsing, name, value if mode != "raw" else type(value)())
-    parsing._man_page_name = _MAN_PAGE_NAME if mode == "clean" else _keep_title  # type: ignore[assignment]
+    navigation = mode.startswith(("nav:", "navc:"))
+    named = mode == "clean" or navigation
+    parsing._man_page_name = _MAN_PAGE_NAME if named else _keep_title  # type: ignore[assignment]
+    parsing._main_content = _MAIN_CONTENT  # type: ignore[assignment]
+    if navigation:
+        kind, density, chars = mode.split(":")
+        parsing._main_content = _link_dense_dropped(  # type: ignore[assignment]
+            float(density), int(chars), kind == "navc"
+        )
 
 
 def parse_page(

@@ -14,6 +14,7 @@ chunks instead (one hit per page), which is what grouped search returns.
     python -m bench.retrieval_levers --variant baseline  # the chunk text alone (format 1)
     python -m bench.retrieval_levers --list              # every variant
     python -m bench.retrieval_levers --table             # every result recorded so far
+    python -m bench.retrieval_levers --feedback 0.25:10  # pseudo-relevance feedback (Rocchio)
 
 Needs `apt-get install -y python3-doc git-doc`. Results are appended to
 ``$LEVERS_DIR/results.jsonl`` (default .cache/levers, with the embedding cache); choose on the
@@ -102,6 +103,19 @@ def page_signals(
     ]
 
 
+def feedback_queries(
+    query_vectors: np.ndarray, chunk_vectors: np.ndarray, weight: float, m: int
+) -> np.ndarray:
+    """Pseudo-relevance feedback (Rocchio): each query moved towards the mean of its ``m`` best
+    chunks, ``normalize(q + weight * mean)``, for a second search."""
+    if not weight or not m:
+        return query_vectors
+    scores = query_vectors @ chunk_vectors.T
+    top = np.argpartition(-scores, m - 1, axis=1)[:, :m]
+    moved = query_vectors + weight * chunk_vectors[top].mean(axis=1)
+    return moved / np.linalg.norm(moved, axis=1, keepdims=True)
+
+
 def evaluate(
     corpus: Corpus,
     chunk_vectors: np.ndarray,
@@ -162,6 +176,7 @@ def run_variant(
     sample: bool = False,
     limit: int | None = None,
     rankings: Sequence[Ranking] = (Ranking(),),
+    feedbacks: Sequence[tuple[float, int]] = ((0.0, 0),),
 ) -> list[dict[str, Any]]:
     rows = []
     for name in sets:
@@ -180,15 +195,19 @@ def run_variant(
         if any(r.kind in ("title", "len") for r in rankings):
             signals = page_signals(corpus, cache, query_vectors)
         counts = np.asarray(corpus.token_counts)
-        for ranking, half in [(r, h) for r in rankings for h in SPLITS]:
+        runs = [(f, r, h) for f in feedbacks for r in rankings for h in SPLITS]
+        for (weight, m), ranking, half in runs:
             if half == SPLITS[0]:
-                halves = evaluate(corpus, vectors, questions, query_vectors, ranking, signals)
+                queries = feedback_queries(query_vectors, vectors, weight, m)
+                halves = evaluate(corpus, vectors, questions, queries, ranking, signals)
             found = halves[half]
             label = variant.name if ranking.kind == "max" else f"{variant.name}, {ranking.name}"
+            label += f", feedback {weight:g}x{m}" if weight and m else ""
             rows.append(
                 {
                     "variant": label,
                     "ranking": ranking.name,
+                    "feedback": [weight, m],
                     "set": name,
                     "half": half,
                     "subset": subset,
@@ -275,6 +294,11 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def parse_feedback(text: str) -> tuple[float, int]:
+    weight, _, m = text.partition(":")
+    return float(weight), int(m or 0)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variant", action="append", help="variant name (repeatable)")
@@ -298,6 +322,12 @@ def main(argv: list[str] | None = None) -> None:
         action="append",
         metavar="KIND[:P]",
         help="page ranking (repeatable): max, top2:BETA, top2f:BETA, lse:T, title:MU, len:GAMMA",
+    )
+    parser.add_argument(
+        "--feedback",
+        action="append",
+        metavar="A:M",
+        help="query moved towards its M best chunks with weight A (repeatable; 0:0 = none)",
     )
     parser.add_argument("--shard", metavar="I/N", help="only embed shard I of N into the cache")
     parser.add_argument("--table", action="store_true", help="print every recorded result")
@@ -358,6 +388,7 @@ def main(argv: list[str] | None = None) -> None:
             sample=args.sample,
             limit=args.questions,
             rankings=[Ranking.parse(r) for r in args.rank or ["max"]],
+            feedbacks=[parse_feedback(f) for f in args.feedback or ["0:0"]],
         )
         with results.open("a") as f:
             for row in rows:

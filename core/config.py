@@ -258,6 +258,9 @@ class Settings(BaseSettings):
     # Vector search ranks a page by its best chunk + this x its second best candidate chunk
     # (rag.knowledge.retrieval.SECOND_CHUNK_WEIGHT, chosen in docs/retrieval.md); 0: best alone.
     retrieval_second_chunk_weight: float = Field(default=0.5, ge=0.0, le=2.0)
+    # Grouped vector search moves the query vector this far towards the mean of its 10 best
+    # candidates and searches again (rag.knowledge.retrieval.FEEDBACK_WEIGHT); 0: one search.
+    retrieval_feedback_weight: float = Field(default=0.25, ge=0.0, le=2.0)
     history_turns: int = 6
     # Reranking the fused candidates (rag.knowledge.rerank): none, llm (the chat model above),
     # or the path of a local sentence-transformers CrossEncoder directory.

@@ -55,6 +55,7 @@ async def _run(args: argparse.Namespace) -> int:
                 modes,
                 runtime.reranker,
                 second_weight=runtime.settings.retrieval_second_chunk_weight,
+                feedback_weight=runtime.settings.retrieval_feedback_weight,
             )
             named.append((path.stem, questions, results))
     print(f"embedder: {runtime.embedder.name}; default mode: {retrieval.DEFAULT_MODE}")

@@ -112,7 +112,8 @@ class SearchIn(BaseModel):
     per_document: bool = Field(
         default=True,
         description="one hit per document (its best chunk; in vector mode documents are ordered"
-        " by their two best chunks, RETRIEVAL_SECOND_CHUNK_WEIGHT); false: the k best chunks",
+        " by their two best chunks, RETRIEVAL_SECOND_CHUNK_WEIGHT, after a second search with"
+        " pseudo-relevance feedback, RETRIEVAL_FEEDBACK_WEIGHT); false: the k best chunks",
     )
 
 
@@ -418,6 +419,7 @@ async def search(
         mode=body.mode,
         per_document=body.per_document,
         second_weight=runtime.settings.retrieval_second_chunk_weight,
+        feedback_weight=runtime.settings.retrieval_feedback_weight,
     )
     ranked = await runtime.reranker.rerank(body.query, hits, body.k)
     return SearchOut(

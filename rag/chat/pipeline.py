@@ -290,6 +290,7 @@ class AnswerPipeline:
                 k=k,
                 min_similarity=self.settings.retrieval_min_similarity,
                 second_weight=self.settings.retrieval_second_chunk_weight,
+                feedback_weight=self.settings.retrieval_feedback_weight,
                 metered_generation=not self.generator.extractive,
             )
             clock.lap("retrieval")

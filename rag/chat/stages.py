@@ -345,6 +345,7 @@ async def retrieve(
     min_similarity: float,
     metered_generation: bool,
     second_weight: float = retrieval.SECOND_CHUNK_WEIGHT,
+    feedback_weight: float = retrieval.FEEDBACK_WEIGHT,
 ) -> Grounding | Answer:
     """The workspace's passages relevant to the question, or "don't know" (the question is
     recorded as unanswered and the contact form offered). ``metered_generation``: the answer
@@ -359,6 +360,7 @@ async def retrieve(
         mode=retrieval.DEFAULT_MODE,
         ef_search=None,  # set with the transaction's tenant (pipeline)
         second_weight=second_weight,
+        feedback_weight=feedback_weight,
     )
     relevant = [h for h in hits if h.similarity is None or h.similarity >= min_similarity]
     if not relevant:

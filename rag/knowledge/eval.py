@@ -85,6 +85,7 @@ async def evaluate(
     modes: Sequence[retrieval.Mode],
     reranker: Reranker | None = None,
     second_weight: float = retrieval.SECOND_CHUNK_WEIGHT,
+    feedback_weight: float = retrieval.FEEDBACK_WEIGHT,
 ) -> list[ModeResult]:
     """One result per mode; with an active ``reranker`` also one per mode reranked
     (``vector+llm``...), over the same candidates."""
@@ -104,6 +105,7 @@ async def evaluate(
                     k=reranker.pool(DEPTH) if reranker else DEPTH,
                     mode=mode,
                     second_weight=second_weight,
+                    feedback_weight=feedback_weight,
                 )
                 docs = _documents(hits)
                 sources = await document_repo.document_sources(session, workspace_id, docs)

@@ -5,7 +5,11 @@ ordered by score), then ``group_by_document`` (one hit per document, its best ch
 are k distinct pages; chunk-level results when ``per_document`` is off). In vector mode the
 documents are ordered by their best chunk's score plus ``second_weight`` times their second best
 candidate chunk's (a page with two relevant passages rises over a page that mentions the topic
-once; docs/retrieval.md). A post-processing
+once; docs/retrieval.md). In vector mode the grouped search also uses pseudo-relevance feedback
+(``feedback_weight``, Rocchio): the query vector moves towards the mean of its
+``FEEDBACK_CHUNKS`` best candidates and the candidates are fetched again with it, so a page
+whose passages resemble the best matches rises; the hits' ``similarity`` stays the cosine to
+the question itself. A post-processing
 stage such as a reranker goes between the grouping and the cut to ``k``: it receives the
 grouped candidates (more than ``k`` of them) and returns them in its order.
 
@@ -36,6 +40,11 @@ MIN_CANDIDATES = 40  # chunks fetched to fill k distinct documents (see candidat
 # A page's second best candidate chunk counts this much in its rank (vector mode; the
 # RETRIEVAL_SECOND_CHUNK_WEIGHT setting, 0 ranks pages by their best chunk alone).
 SECOND_CHUNK_WEIGHT = 0.5
+# Pseudo-relevance feedback in grouped vector search: the query vector + this x the mean of its
+# FEEDBACK_CHUNKS best candidate chunks, then a second vector search (the
+# RETRIEVAL_FEEDBACK_WEIGHT setting; 0: one search). Chosen in docs/retrieval.md (fourth session).
+FEEDBACK_WEIGHT = 0.25
+FEEDBACK_CHUNKS = 10
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,16 @@ def group_by_document(
     return out if k is None else out[:k]
 
 
+def feedback_vector(query: np.ndarray, centroid: np.ndarray, weight: float) -> np.ndarray:
+    """``normalize(query + weight * centroid)``: the query moved towards its best matches."""
+    moved = (
+        np.asarray(query, dtype=np.float32).ravel()
+        + weight * np.asarray(centroid, dtype=np.float32).ravel()
+    )
+    norm = float(np.linalg.norm(moved))
+    return moved / norm if norm > 0 else moved
+
+
 def _hit(row: search_repo.SearchRow) -> Hit:
     chunk_id, document_id, text, metadata, score, similarity = row
     meta: dict[str, Any] = metadata or {}
@@ -123,12 +142,15 @@ async def search(
     per_document: bool = True,
     ef_search: int | None = EF_SEARCH,
     second_weight: float = SECOND_CHUNK_WEIGHT,
+    feedback_weight: float = FEEDBACK_WEIGHT,
 ) -> list[Hit]:
     """The top ``k`` hits of ``workspace_id`` for ``query`` in ``mode``: with ``per_document``
     (the default) k distinct documents, each with its best chunk, else the k best chunks.
     In vector mode ``second_weight`` ranks documents by their two best candidate chunks
-    (``group_by_document``); full text and hybrid rank them by their best chunk (the weight
-    was measured on vector search only).
+    (``group_by_document``), and ``feedback_weight`` fetches the candidates a second time
+    with the query moved towards its ``FEEDBACK_CHUNKS`` best ones (``feedback_candidates``);
+    full text and hybrid rank them by their best chunk, in one search (both were measured on
+    vector search only).
 
     ``query_embedding`` is required for vector and hybrid modes. ``ef_search`` None: the
     caller's transaction set ``ef_search_for(k, mode)`` already.
@@ -143,10 +165,44 @@ async def search(
         mode=mode,
         ef_search=ef_search,
     )
-    # A reranking stage would reorder group_by_document(found) here, before the cut to k.
     if not per_document:
         return found
+    if mode == "vector" and feedback_weight and found:
+        found = await feedback_candidates(
+            session,
+            workspace_id=workspace_id,
+            query_embedding=query_embedding,
+            first=found,
+            weight=feedback_weight,
+        )
+    # A reranking stage would reorder group_by_document(found) here, before the cut to k.
     return group_by_document(found, k, second_weight if mode == "vector" else 0.0)
+
+
+async def feedback_candidates(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    query_embedding: np.ndarray | None,
+    first: Sequence[Hit],
+    weight: float,
+) -> list[Hit]:
+    """As many candidates as ``first`` (a vector search's, best first) again, for the query
+    vector moved by ``feedback_vector`` towards the mean of the ``FEEDBACK_CHUNKS`` best of
+    ``first``: ``score`` is the cosine to the moved vector, ``similarity`` to the question's.
+    The transaction's ``hnsw.ef_search`` from the first search applies."""
+    if query_embedding is None:
+        raise ValueError("feedback needs the query embedding")
+    query = np.asarray(query_embedding, dtype=np.float32).ravel()
+    ids = [h.chunk_id for h in first[:FEEDBACK_CHUNKS]]
+    centroid = await search_repo.mean_embedding(session, workspace_id, ids)
+    if centroid is None:
+        return list(first)
+    moved = feedback_vector(query, centroid, weight)
+    rows = await search_repo.vector_search(
+        session, workspace_id, moved, len(first), similarity_vector=query
+    )
+    return [_hit(r) for r in rows]
 
 
 async def candidates(

@@ -61,7 +61,7 @@ def _at_cosine(q: np.ndarray, cosine: float, rng: np.random.Generator) -> np.nda
     return (cosine * q + np.sqrt(1.0 - cosine**2) * noise).astype(np.float32)
 
 
-async def _page(
+async def insert_page(
     owner_db: Database, db: Database, ws: uuid.UUID, title: str, vectors: list[np.ndarray]
 ) -> str:
     doc = await insert_document(owner_db, ws, title)
@@ -94,11 +94,13 @@ async def test_search_api_and_the_setting(
             q /= np.linalg.norm(q)
             rng = np.random.default_rng(7)
             ids = {
-                "Changelog": await _page(owner_db, db, ws, "Changelog", [_at_cosine(q, 0.80, rng)]),
-                "Refunds": await _page(
+                "Changelog": await insert_page(
+                    owner_db, db, ws, "Changelog", [_at_cosine(q, 0.80, rng)]
+                ),
+                "Refunds": await insert_page(
                     owner_db, db, ws, "Refunds", [_at_cosine(q, c, rng) for c in (0.78, 0.76)]
                 ),
-                "Other": await _page(
+                "Other": await insert_page(
                     owner_db, db, ws, "Other", [_at_cosine(q, c, rng) for c in (0.3, 0.2)]
                 ),
             }

@@ -9,6 +9,7 @@ PostgreSQL matches a workspace's partial HNSW index even under a generic (prepar
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -64,19 +65,50 @@ def _rows(result: Any) -> list[SearchRow]:
 
 
 async def vector_search(
-    session: AsyncSession, workspace_id: uuid.UUID, query_vector: np.ndarray, k: int
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    query_vector: np.ndarray,
+    k: int,
+    *,
+    similarity_vector: np.ndarray | None = None,
 ) -> list[SearchRow]:
+    """The ``k`` chunks nearest ``query_vector``; ``score`` is their cosine similarity to it,
+    ``similarity`` to ``similarity_vector`` (default: the same vector)."""
     ws = workspace_literal(workspace_id)
+    similarity = "1 - v.dist"
+    params: dict[str, Any] = {"qvec": vector_text(query_vector), "k": k}
+    if similarity_vector is not None:
+        similarity = "1 - (c.embedding <=> CAST(:svec AS vector))"
+        params["svec"] = vector_text(similarity_vector)
     result = await session.execute(
         text(
             "SELECT c.id, c.document_id, c.text, c.metadata, 1 - v.dist AS score,"
-            " 1 - v.dist AS similarity"
+            f" {similarity} AS similarity"
             f" FROM ({_vector_candidates(ws, 'k')}) v JOIN chunks c ON c.id = v.id"
             f" WHERE c.workspace_id = {ws} ORDER BY v.dist, c.id"
         ),
-        {"qvec": vector_text(query_vector), "k": k},
+        params,
     )
     return _rows(result)
+
+
+async def mean_embedding(
+    session: AsyncSession, workspace_id: uuid.UUID, chunk_ids: Sequence[uuid.UUID]
+) -> np.ndarray | None:
+    """The mean of these chunks' vectors (None without any)."""
+    if not chunk_ids:
+        return None
+    result = await session.execute(
+        text(
+            "SELECT avg(embedding)::text FROM chunks"
+            f" WHERE workspace_id = {workspace_literal(workspace_id)} AND id = ANY(:ids)"
+        ),
+        {"ids": list(chunk_ids)},
+    )
+    value = result.scalar_one_or_none()
+    if value is None:
+        return None
+    return np.asarray([float(x) for x in value.strip("[]").split(",")], dtype=np.float32)
 
 
 async def fulltext_search(

@@ -1,0 +1,125 @@
+"""Grouped vector search with pseudo-relevance feedback (RETRIEVAL_FEEDBACK_WEIGHT, Rocchio).
+
+The query vector moves towards the mean of its FEEDBACK_CHUNKS best candidate chunks and the
+candidates are fetched again: a page whose passage resembles the best matches overtakes a page
+with a slightly closer but unrelated passage; the hits' ``similarity`` (what chat's "don't know"
+threshold reads) stays the cosine to the question itself; 0 gives back one search. Chosen by
+docs/retrieval.md ("Fourth session").
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+
+from core.db import Database
+from rag.knowledge import retrieval
+from rag.knowledge.repository import search as search_repo
+from tests.conftest import RuntimeFactory, client_for, signup
+from tests.rag.test_page_ranking import insert_page
+
+
+def test_feedback_vector_is_the_normalized_rocchio_sum() -> None:
+    q = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    centroid = np.array([0.6, 0.8, 0.0], dtype=np.float32)
+    moved = retrieval.feedback_vector(q, centroid, 0.25)
+    expected = np.array([1.15, 0.2, 0.0]) / np.linalg.norm([1.15, 0.2, 0.0])
+    assert np.allclose(moved, expected, atol=1e-6)
+    assert np.allclose(retrieval.feedback_vector(q, centroid, 0.0), q)
+
+
+def test_the_setting_defaults_to_the_chosen_weight() -> None:
+    from core.config import Settings
+
+    field = Settings.model_fields["retrieval_feedback_weight"]
+    assert field.default == retrieval.FEEDBACK_WEIGHT == 0.25
+    assert retrieval.FEEDBACK_CHUNKS == 10
+
+
+def _basis(q: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit vectors orthogonal to the unit ``q`` and to each other."""
+    out: list[np.ndarray] = []
+    for _ in range(2):
+        v = rng.standard_normal(q.shape[0])
+        for u in [q, *out]:
+            v -= (v @ u) * u
+        out.append(v / np.linalg.norm(v))
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize("weight", [None, 0.0])
+async def test_feedback_lifts_the_page_that_resembles_the_best_matches(
+    runtime_factory: RuntimeFactory, db: Database, owner_db: Database, weight: float | None
+) -> None:
+    query = "can I pause my subscription while travelling"
+    overrides = {} if weight is None else {"retrieval_feedback_weight": weight}
+    async with runtime_factory(**overrides) as runtime, client_for(runtime) as client:
+        owner = await signup(client)
+        ws = uuid.UUID(owner.workspace_id)
+        q = np.asarray(await runtime.embedder.embed_query(query), dtype=np.float64)
+        q /= np.linalg.norm(q)
+        topic, elsewhere = _basis(q, np.random.default_rng(11))
+        # The decoy is the closest passage but points away from everything else that matches;
+        # the answer is a little further and points where the other matches point (the topic).
+        ids = {
+            "Decoy": await insert_page(owner_db, db, ws, "Decoy", [0.80 * q + 0.60 * elsewhere]),
+            "Answer": await insert_page(owner_db, db, ws, "Answer", [0.78 * q + 0.626 * topic]),
+        }
+        for n in range(4):
+            ids[f"Related {n}"] = await insert_page(
+                owner_db, db, ws, f"Related {n}", [0.60 * q + 0.80 * topic] * 2
+            )
+        r = await client.post(
+            owner.url("/search"),
+            json={"query": query, "k": 3, "mode": "vector"},
+            headers=owner.headers,
+        )
+        assert r.status_code == 200, r.text
+        results = r.json()["results"]
+        found = [h["document_id"] for h in results]
+        if weight is None:  # the default: Answer 0.78 + 0.25 x 0.94 over Decoy 0.80 + 0.25 x 0.55
+            assert found[:2] == [ids["Answer"], ids["Decoy"]]
+            assert results[0]["score"] > 0.85  # the cosine to the moved query vector...
+        else:
+            assert found[:2] == [ids["Decoy"], ids["Answer"]]
+        answer = next(h for h in results if h["document_id"] == ids["Answer"])
+        assert answer["similarity"] == pytest.approx(0.78, abs=1e-3)  # ...to the question's
+
+
+async def test_mean_embedding_averages_only_this_workspaces_chunks(
+    db: Database, owner_db: Database, runtime_factory: RuntimeFactory
+) -> None:
+    async with runtime_factory() as runtime, client_for(runtime) as client:
+        mine, theirs = await signup(client), await signup(client)
+    ws, other = uuid.UUID(mine.workspace_id), uuid.UUID(theirs.workspace_id)
+    dims = 384
+    a, b = np.zeros(dims, np.float32), np.zeros(dims, np.float32)
+    a[0], b[1] = 1.0, 1.0
+    await insert_page(owner_db, db, ws, "Mine", [a, b])
+    await insert_page(owner_db, db, other, "Theirs", [a])
+    async with db.transaction(workspace_id=ws) as session:
+        hits = await retrieval.candidates(
+            session, workspace_id=ws, query="x", query_embedding=a, n=10, mode="vector"
+        )
+        theirs_ids = []
+        async with db.transaction(workspace_id=other) as other_session:
+            theirs_ids = [
+                h.chunk_id
+                for h in await retrieval.candidates(
+                    other_session,
+                    workspace_id=other,
+                    query="x",
+                    query_embedding=a,
+                    n=10,
+                    mode="vector",
+                )
+            ]
+        mean = await search_repo.mean_embedding(
+            session, ws, [h.chunk_id for h in hits] + theirs_ids
+        )
+        assert mean is not None
+        assert mean[:2] == pytest.approx([0.5, 0.5])
+        assert await search_repo.mean_embedding(session, ws, []) is None
+        assert await search_repo.mean_embedding(session, ws, theirs_ids) is None
