@@ -5,6 +5,8 @@ ingesting, streamed first token, and the issue-15 goals with the Dify anchor.
 from __future__ import annotations
 
 import math
+import statistics
+from collections.abc import Callable
 
 from bench.chat_workload import (
     Cell,
@@ -298,54 +300,63 @@ def load_goals(cells: list[Cell]) -> Table:
     def figures(name: str) -> list[tuple[float, ...]]:
         return [f[name] for f in per_round if name in f]
 
-    def median(values: list[float]) -> float:
-        ordered = sorted(values)
-        mid = len(ordered) // 2
-        return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    def goal(
+        name: str,
+        title: str,
+        value: Callable[[float], str],
+        each: Callable[[tuple[float, ...]], str],
+        met: Callable[[float], bool],
+    ) -> None:
+        """A goal's row: the median of the rounds' first figure decides."""
+        rows = figures(name)
+        if not rows:
+            return
+        middle = statistics.median(r[0] for r in rows)
+        note = f" (rounds: {', '.join(each(r) for r in rows)})" if len(rows) > 1 else ""
+        table.add(title, value(middle) + note, yes_no(met(middle)))
 
-    def rounds_note(values: list[str]) -> str:
-        return f" (rounds: {', '.join(values)})" if len(values) > 1 else ""
-
-    if rows := figures("ratio"):
-        ratio = median([r[0] for r in rows])
-        each = [f"{r[1]:.1f} vs {r[2]:.1f}" for r in rows]
-        table.add(
-            "rag at 64 visitors: >= 5x the req/s of batching off",
-            f"{ratio:.2f}x{rounds_note(each)}",
-            yes_no(ratio >= 5),
-        )
-    if rows := figures("p95_64"):
-        p95 = median([r[0] for r in rows])
-        note = rounds_note([f"{r[0]:.0f}" for r in rows])
-        table.add("rag overhead p95 at 64 <= 400 ms", f"{p95:.0f} ms{note}", yes_no(p95 <= 400))
-    if rows := figures("one"):
-        growth = median([r[0] for r in rows])
-        each = [f"{r[1]:.1f} vs {r[2]:.1f} ms" for r in rows]
-        table.add(
-            "1 visitor: overhead p50 within 10% of batching off",
-            f"{growth:+.0%}{rounds_note(each)}",
-            yes_no(growth <= 0.10),
-        )
-    if rows := figures("ingest"):
-        growth = median([r[0] for r in rows])
-        table.add(
-            "rag p95 at 16 grows <= 100 ms while ingesting",
-            f"{growth:+.0f} ms{rounds_note([f'{r[0]:+.0f}' for r in rows])}",
-            yes_no(growth <= 100),
-        )
-    if rows := figures("sse"):
-        p95 = median([r[0] for r in rows])
-        table.add(
-            "SSE overhead before the first token p95 <= 60 ms at 16",
-            f"{p95:.1f} ms{rounds_note([f'{r[0]:.0f}' for r in rows])}",
-            yes_no(p95 <= 60),
-        )
+    goal(
+        "ratio",
+        "rag at 64 visitors: >= 5x the req/s of batching off",
+        lambda v: f"{v:.2f}x",
+        lambda r: f"{r[1]:.1f} vs {r[2]:.1f}",
+        lambda v: v >= 5,
+    )
+    goal(
+        "p95_64",
+        "rag overhead p95 at 64 <= 400 ms",
+        lambda v: f"{v:.0f} ms",
+        lambda r: f"{r[0]:.0f}",
+        lambda v: v <= 400,
+    )
+    goal(
+        "one",
+        "1 visitor: overhead p50 within 10% of batching off",
+        lambda v: f"{v:+.0%}",
+        lambda r: f"{r[1]:.1f} vs {r[2]:.1f} ms",
+        lambda v: v <= 0.10,
+    )
+    goal(
+        "ingest",
+        "rag p95 at 16 grows <= 100 ms while ingesting",
+        lambda v: f"{v:+.0f} ms",
+        lambda r: f"{r[0]:+.0f}",
+        lambda v: v <= 100,
+    )
+    goal(
+        "sse",
+        "SSE overhead before the first token p95 <= 60 ms at 16",
+        lambda v: f"{v:.1f} ms",
+        lambda r: f"{r[0]:.0f}",
+        lambda v: v <= 60,
+    )
     if rows := figures("anchor"):
-        rps, client, overhead = (median([r[i] for r in rows]) for i in range(3))
+        rps, client, overhead = (statistics.median(r[i] for r in rows) for i in range(3))
+        note = f" (rounds: {', '.join(f'{r[0]:.1f}' for r in rows)})" if len(rows) > 1 else ""
         table.add(
             "anchor: Dify's load test, mock LLM, 10 users: 2.37 req/s, median 38 ms",
             f"ours at 10 visitors: {rps:.1f} req/s, client median {client:.0f} ms"
-            f" (overhead median {overhead:.0f} ms){rounds_note([f'{r[0]:.1f}' for r in rows])}",
+            f" (overhead median {overhead:.0f} ms){note}",
             "-",
         )
     return table
