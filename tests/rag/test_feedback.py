@@ -18,7 +18,7 @@ from core.db import Database
 from rag.knowledge import retrieval
 from rag.knowledge.repository import search as search_repo
 from tests.conftest import RuntimeFactory, client_for, signup
-from tests.rag.test_page_ranking import insert_page
+from tests.rag.test_page_ranking import insert_page, unit_query
 
 
 def test_feedback_vector_is_the_normalized_rocchio_sum() -> None:
@@ -58,8 +58,7 @@ async def test_feedback_lifts_the_page_that_resembles_the_best_matches(
     async with runtime_factory(**overrides) as runtime, client_for(runtime) as client:
         owner = await signup(client)
         ws = uuid.UUID(owner.workspace_id)
-        q = np.asarray(await runtime.embedder.embed_query(query), dtype=np.float64)
-        q /= np.linalg.norm(q)
+        q = await unit_query(runtime, query)
         topic, elsewhere = _basis(q, np.random.default_rng(11))
         # The decoy is the closest passage but points away from everything else that matches;
         # the answer is a little further and points where the other matches point (the topic).

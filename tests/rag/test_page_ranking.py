@@ -8,6 +8,7 @@ of each page's best chunk. Chosen by docs/retrieval.md ("What was chosen").
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import numpy as np
 
@@ -61,6 +62,12 @@ def _at_cosine(q: np.ndarray, cosine: float, rng: np.random.Generator) -> np.nda
     return (cosine * q + np.sqrt(1.0 - cosine**2) * noise).astype(np.float32)
 
 
+async def unit_query(runtime: Any, query: str) -> np.ndarray:
+    """The runtime embedder's vector of ``query``, as float64 of unit length."""
+    q = np.asarray(await runtime.embedder.embed_query(query), dtype=np.float64)
+    return q / np.linalg.norm(q)
+
+
 async def insert_page(
     owner_db: Database, db: Database, ws: uuid.UUID, title: str, vectors: list[np.ndarray]
 ) -> str:
@@ -90,8 +97,7 @@ async def test_search_api_and_the_setting(
         async with runtime_factory(**overrides) as runtime, client_for(runtime) as client:
             owner = await signup(client)
             ws = uuid.UUID(owner.workspace_id)
-            q = np.asarray(await runtime.embedder.embed_query(query), dtype=np.float64)
-            q /= np.linalg.norm(q)
+            q = await unit_query(runtime, query)
             rng = np.random.default_rng(7)
             ids = {
                 "Changelog": await insert_page(
