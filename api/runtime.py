@@ -392,6 +392,8 @@ def describe_defaults(runtime: Runtime) -> list[str]:
     model = {"local": "all-MiniLM-L6-v2", "hash": "zero-cost hashing, for tests"}.get(
         settings.embedding_provider, settings.embedding_model
     )
+    if isinstance(runtime.embedder, LocalEmbedder) and runtime.embedder.runtime_used:
+        model += f", {runtime.embedder.runtime_used}"  # torch here when onnx could not run
     lines.append(f"embeddings: {settings.embedding_provider} ({model})")
     if runtime.generator.extractive:
         lines.append(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from api.runtime import describe_defaults
 from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.llm import LLMGenerator
+from rag.knowledge.embeddings import LocalEmbedder
 from tests.conftest import RuntimeFactory
 
 
@@ -21,6 +24,22 @@ async def test_the_startup_lines_name_the_generator_really_used(
         assert isinstance(runtime.generator, ExtractiveAnswerer)
         [line] = [x for x in describe_defaults(runtime) if x.startswith("generation:")]
         assert "extractive" in line
+
+
+async def test_the_startup_lines_name_the_local_models_runtime(
+    runtime_factory: RuntimeFactory, tmp_path: Path
+) -> None:
+    """The local model is loaded when the runtime starts (not by the first visitor), and the
+    startup lines say which runtime encodes: onnx, or torch when onnx could not run."""
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("the graph cannot be cached here")
+    for cache, expected in ((None, "onnx"), (blocked, "torch")):
+        overrides = {"embedding_provider": "local", "embed_model_cache_dir": cache}
+        async with runtime_factory(**overrides) as runtime:
+            assert isinstance(runtime.embedder, LocalEmbedder)
+            assert runtime.embedder.runtime_used == expected
+            [line] = [x for x in describe_defaults(runtime) if x.startswith("embeddings:")]
+            assert line == f"embeddings: local (all-MiniLM-L6-v2, {expected})"
 
 
 async def test_one_runtime_shares_each_provider(runtime_factory: RuntimeFactory) -> None:
