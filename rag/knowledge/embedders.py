@@ -195,13 +195,11 @@ class LocalEmbedder(QueryFront):
         text; returns the runtime that will encode."""
         with self._runtime_lock:
             if self.runtime_used is None:
-                self.runtime_used = "torch"
-                if self.runtime == "onnx":
-                    self._onnx = self._load_onnx()
-                    if self._onnx is not None:
-                        self.runtime_used = "onnx"
-                if self.runtime_used == "torch":
+                # Set last: a thread that sees it set finds the model it names loaded.
+                self._onnx = self._load_onnx() if self.runtime == "onnx" else None
+                if self._onnx is None:
                     get_local_model(self.threads)
+                self.runtime_used = "onnx" if self._onnx is not None else "torch"
             return self.runtime_used
 
     def _load_onnx(self) -> Any:
