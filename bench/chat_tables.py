@@ -152,9 +152,11 @@ def zero_latency_cell(
 
 
 def batching_table(cells: list[Cell]) -> Table:
-    """rag at zero LLM latency, batching off vs on at each level, from the same run."""
+    """rag at zero LLM latency, batching off vs on at each level, from the same run: a row per
+    round (``--rounds``), off and on from the same round."""
     table = Table(
         [
+            "round",
             "visitors",
             "req/s off",
             "req/s on",
@@ -164,11 +166,19 @@ def batching_table(cells: list[Cell]) -> Table:
             "CPU ms per request off / on (server)",
         ]
     )
-    for level in sorted({c.concurrency for c in cells if c.scenario == "rag"}):
-        off, on = zero_latency_cell(cells, level, False), zero_latency_cell(cells, level, True)
-        if off is None or on is None:
-            continue
+    levels = sorted({c.concurrency for c in cells if c.scenario == "rag"})
+    for number, round_cells in enumerate(rounds_of(cells), 1):
+        for level in levels:
+            add_batching_row(table, round_cells, number, level)
+    return table
+
+
+def add_batching_row(table: Table, cells: list[Cell], number: int, level: int) -> None:
+    """One round's off/on pair at ``level`` visitors, when both answered."""
+    off, on = zero_latency_cell(cells, level, False), zero_latency_cell(cells, level, True)
+    if off is not None and on is not None:
         table.add(
+            number,
             level,
             round(off.rps, 1),
             round(on.rps, 1),
@@ -177,7 +187,6 @@ def batching_table(cells: list[Cell]) -> Table:
             f"{pct(off.overhead_ms, 0.95):.0f} / {pct(on.overhead_ms, 0.95):.0f}",
             f"{off.cpu_ms.get('server', 0):.1f} / {on.cpu_ms.get('server', 0):.1f}",
         )
-    return table
 
 
 def ingest_table(cells: list[Cell]) -> Table:
