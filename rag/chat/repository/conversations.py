@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import REAL, Text, bindparam, cast, func, select, update
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy import Text, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rag.chat.models import (
@@ -20,6 +20,7 @@ from rag.chat.models import (
     MessageFeedback,
     UnansweredQuestion,
 )
+from rag.chat.repository import vector_param
 from rag.chat.repository.faqs import faq_exact_answer
 from workspaces.plans import Metric
 from workspaces.repository import TOKEN_UPSERTS, workspace_version
@@ -80,10 +81,9 @@ def _row_values(row: Conversation | ChatMessage | UnansweredQuestion) -> dict[st
 def _insert_cte(table: Any, prefix: str, name: str) -> Any:
     """INSERT of every column from bind parameters ``{prefix}{column}``: a constant statement,
     compiled and cache-keyed once (per-call ``.values(...)`` re-derives the cache key from every
-    value on each execution). A vector column is bound as a float4[] cast to a vector (the same
-    float32 components as pgvector's text form, without formatting each one as text)."""
+    value on each execution). A vector column is bound by ``vector_param`` (a float4[])."""
     values = {
-        c.key: cast(bindparam(prefix + c.key, type_=ARRAY(REAL)), c.type)
+        c.key: vector_param(prefix + c.key, c.type)
         if isinstance(c.type, VECTOR)
         else bindparam(prefix + c.key, type_=c.type)
         for c in table.columns

@@ -7,9 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import REAL, bindparam, cast, delete, func, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
@@ -17,6 +15,7 @@ from rag.chat.models import (
     Faq,
     FaqQuestion,
 )
+from rag.chat.repository import vector_param
 
 
 async def insert_faq(session: AsyncSession, faq: Faq) -> Faq:
@@ -131,11 +130,7 @@ def faq_exact_answer(workspace_id: uuid.UUID | Any, normalized: str | Any) -> An
 def _nearest_statement() -> Any:
     faqs: Any = Faq.__table__
     questions: Any = FaqQuestion.__table__
-    # The question's vector goes as a float4[] (asyncpg's binary array encoding) cast to a vector:
-    # the same float32 components as pgvector's text form of it, without formatting 384 floats
-    # as decimal text (about 1 ms of CPU per question).
-    qvec = cast(bindparam("qvec", type_=ARRAY(REAL)), VECTOR)
-    distance = questions.c.embedding.cosine_distance(qvec)
+    distance = questions.c.embedding.cosine_distance(vector_param("qvec"))
     return (
         select(faqs.c.id, faqs.c.answer, distance.label("distance"))
         .join_from(faqs, questions, questions.c.faq_id == faqs.c.id)
