@@ -84,20 +84,16 @@ def get_tokenizer() -> Any:
     return _tokenizer
 
 
-def _backend() -> Any:
-    return get_tokenizer()
-
-
 def count_tokens(text: str) -> int:
     """Number of tokens in ``text`` (no special tokens)."""
-    return len(_backend().encode(text, add_special_tokens=False).ids)
+    return len(get_tokenizer().encode(text, add_special_tokens=False).ids)
 
 
 def count_tokens_batch(texts: Sequence[str]) -> list[int]:
     """Token counts for many texts in one batched tokenizer call."""
     if not texts:
         return []
-    encodings = _backend().encode_batch(list(texts), add_special_tokens=False)
+    encodings = get_tokenizer().encode_batch(list(texts), add_special_tokens=False)
     return [len(e.ids) for e in encodings]
 
 
@@ -131,7 +127,7 @@ def _fit_header(header: str, limit: int = MAX_HEADER_TOKENS) -> tuple[str, int]:
         header = " > ".join([parts[0], "…", *parts[1:]])
         count = count_tokens(header)
     if count > limit:
-        encoding = _backend().encode(header, add_special_tokens=False)
+        encoding = get_tokenizer().encode(header, add_special_tokens=False)
         header = header[: encoding.offsets[limit - 1][1]]
         count = count_tokens(header)
     return header, count
@@ -236,7 +232,7 @@ def chunk_sections(
     live = merge_small(sections, min_tokens)
     if not live:
         return []
-    encodings = _backend().encode_batch([s.text for s in live], add_special_tokens=False)
+    encodings = get_tokenizer().encode_batch([s.text for s in live], add_special_tokens=False)
     chunks: list[Piece] = []
     headers: dict[tuple[str, ...], tuple[str, int]] = {}
     for section, encoding in zip(live, encodings, strict=True):

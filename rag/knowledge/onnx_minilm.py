@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from rag.knowledge.embedders import LOCAL_DIMENSIONS
+
 log = logging.getLogger(__name__)
 
 MAX_TOKENS = 256
@@ -152,7 +154,7 @@ class OnnxMiniLM:
         """float32 L2-normalized vectors, one row per text. Texts are run longest first in
         batches of ``batch_size``, so short ones are not padded to a long one's length."""
         items = list(texts)
-        out = np.zeros((len(items), 384), dtype=np.float32)
+        out = np.zeros((len(items), LOCAL_DIMENSIONS), dtype=np.float32)
         order = sorted(range(len(items)), key=lambda i: -len(items[i]))
         with self._lock:
             for start in range(0, len(order), max(batch_size, 1)):
