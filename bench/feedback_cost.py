@@ -1,8 +1,9 @@
 """What pseudo-relevance feedback (RETRIEVAL_FEEDBACK_WEIGHT) costs one grouped vector search:
 ``retrieval.search`` timed in-process over an existing workspace, the same question vectors
 with the weight at 0 (one search) and at the setting (the mean of the 10 best candidates and a
-second vector statement), alternating, each in its own transaction with ``hnsw.ef_search`` set
-as the product sets it. The query embedding is not timed (feedback adds none).
+second vector scan, in one statement), alternating, each in its own transaction with
+``hnsw.ef_search`` set as the product sets it. The query embedding is not timed (feedback adds
+none).
 
     python -m bench.eval_quality --sets python-docs --data-dir DIR --no-write  # prints the id
     DATA_DIR=DIR python -m bench.feedback_cost --workspace ID --questions python-docs

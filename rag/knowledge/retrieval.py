@@ -41,8 +41,9 @@ MIN_CANDIDATES = 40  # chunks fetched to fill k distinct documents (see candidat
 # RETRIEVAL_SECOND_CHUNK_WEIGHT setting, 0 ranks pages by their best chunk alone).
 SECOND_CHUNK_WEIGHT = 0.5
 # Pseudo-relevance feedback in grouped vector search: the query vector + this x the mean of its
-# FEEDBACK_CHUNKS best candidate chunks, then a second vector search (the
-# RETRIEVAL_FEEDBACK_WEIGHT setting; 0: one search). Chosen in docs/retrieval.md (fourth session).
+# FEEDBACK_CHUNKS nearest chunks, and the candidates for that vector (the
+# RETRIEVAL_FEEDBACK_WEIGHT setting; 0: the question's vector alone). Chosen in
+# docs/retrieval.md (fourth session).
 FEEDBACK_WEIGHT = 0.25
 FEEDBACK_CHUNKS = 10
 
@@ -147,8 +148,8 @@ async def search(
     """The top ``k`` hits of ``workspace_id`` for ``query`` in ``mode``: with ``per_document``
     (the default) k distinct documents, each with its best chunk, else the k best chunks.
     In vector mode ``second_weight`` ranks documents by their two best candidate chunks
-    (``group_by_document``), and ``feedback_weight`` fetches the candidates a second time
-    with the query moved towards its ``FEEDBACK_CHUNKS`` best ones (``feedback_candidates``);
+    (``group_by_document``), and ``feedback_weight`` fetches the candidates for the query
+    moved towards its ``FEEDBACK_CHUNKS`` best chunks (``feedback_candidates``, one statement);
     full text and hybrid rank them by their best chunk, in one search (both were measured on
     vector search only).
 
@@ -156,25 +157,28 @@ async def search(
     caller's transaction set ``ef_search_for(k, mode)`` already.
     """
     k = max(1, min(int(k), MAX_K))
-    found = await candidates(
-        session,
-        workspace_id=workspace_id,
-        query=query,
-        query_embedding=query_embedding,
-        n=candidate_count(k) if per_document else k,
-        mode=mode,
-        ef_search=ef_search,
-    )
-    if not per_document:
-        return found
-    if mode == "vector" and feedback_weight and found:
+    n = candidate_count(k) if per_document else k
+    if per_document and mode == "vector" and feedback_weight:
         found = await feedback_candidates(
             session,
             workspace_id=workspace_id,
             query_embedding=query_embedding,
-            first=found,
+            n=n,
             weight=feedback_weight,
+            ef_search=ef_search,
         )
+    else:
+        found = await candidates(
+            session,
+            workspace_id=workspace_id,
+            query=query,
+            query_embedding=query_embedding,
+            n=n,
+            mode=mode,
+            ef_search=ef_search,
+        )
+    if not per_document:
+        return found
     # A reranking stage would reorder group_by_document(found) here, before the cut to k.
     return group_by_document(found, k, second_weight if mode == "vector" else 0.0)
 
@@ -184,23 +188,23 @@ async def feedback_candidates(
     *,
     workspace_id: uuid.UUID,
     query_embedding: np.ndarray | None,
-    first: Sequence[Hit],
+    n: int,
     weight: float,
+    ef_search: int | None = EF_SEARCH,
 ) -> list[Hit]:
-    """As many candidates as ``first`` (a vector search's, best first) again, for the query
-    vector moved by ``feedback_vector`` towards the mean of the ``FEEDBACK_CHUNKS`` best of
-    ``first``: ``score`` is the cosine to the moved vector, ``similarity`` to the question's.
-    The transaction's ``hnsw.ef_search`` from the first search applies."""
+    """The ``n`` best chunks for the query vector moved by ``feedback_vector`` towards the mean
+    of its ``FEEDBACK_CHUNKS`` nearest chunks, in one statement (``search_repo.
+    feedback_search``): ``score`` is the cosine to the moved vector, ``similarity`` to the
+    question's. ``hnsw.ef_search`` as ``candidates`` sets it for ``n`` (None: already set)."""
+    if not isinstance(workspace_id, uuid.UUID):
+        raise TypeError("workspace_id must be a uuid.UUID")
     if query_embedding is None:
         raise ValueError("feedback needs the query embedding")
-    query = np.asarray(query_embedding, dtype=np.float32).ravel()
-    ids = [h.chunk_id for h in first[:FEEDBACK_CHUNKS]]
-    centroid = await search_repo.mean_embedding(session, workspace_id, ids)
-    if centroid is None:
-        return list(first)
-    moved = feedback_vector(query, centroid, weight)
-    rows = await search_repo.vector_search(
-        session, workspace_id, moved, len(first), similarity_vector=query
+    n = max(1, int(n))
+    if ef_search is not None:
+        await search_repo.set_ef_search(session, max(ef_search, 4 * n))
+    rows = await search_repo.feedback_search(
+        session, workspace_id, query_embedding, n, weight=weight, feedback_chunks=FEEDBACK_CHUNKS
     )
     return [_hit(r) for r in rows]
 

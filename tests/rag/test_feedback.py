@@ -87,38 +87,51 @@ async def test_feedback_lifts_the_page_that_resembles_the_best_matches(
         assert answer["similarity"] == pytest.approx(0.78, abs=1e-3)  # ...to the question's
 
 
-async def test_mean_embedding_averages_only_this_workspaces_chunks(
+async def test_one_statement_matches_the_rocchio_reference_within_the_workspace(
     db: Database, owner_db: Database, runtime_factory: RuntimeFactory
 ) -> None:
+    """feedback_search's order and scores are those of ranking every chunk of the workspace by
+    the cosine to ``feedback_vector(q, mean of q's 10 nearest, 0.25)`` in numpy; another
+    workspace's chunks, nearer the question than any of this one's, move nothing."""
     async with runtime_factory() as runtime, client_for(runtime) as client:
         mine, theirs = await signup(client), await signup(client)
     ws, other = uuid.UUID(mine.workspace_id), uuid.UUID(theirs.workspace_id)
+    rng = np.random.default_rng(29)
     dims = 384
-    a, b = np.zeros(dims, np.float32), np.zeros(dims, np.float32)
-    a[0], b[1] = 1.0, 1.0
-    await insert_page(owner_db, db, ws, "Mine", [a, b])
-    await insert_page(owner_db, db, other, "Theirs", [a])
+    q = rng.standard_normal(dims).astype(np.float32)
+    q /= np.linalg.norm(q)
+    # 60 chunks on 12 pages at assorted angles to q (cosines spread over about 0.1-0.9).
+    pages: list[list[np.ndarray]] = []
+    for _ in range(12):
+        chunks = []
+        for _ in range(5):
+            noise = rng.standard_normal(dims).astype(np.float32)
+            noise -= (noise @ q) * q
+            noise /= np.linalg.norm(noise)
+            c = float(rng.uniform(0.1, 0.9))
+            chunks.append((c * q + np.sqrt(1 - c * c) * noise).astype(np.float32))
+        pages.append(chunks)
+    for n, chunks in enumerate(pages):
+        await insert_page(owner_db, db, ws, f"Mine {n}", chunks)
+    await insert_page(owner_db, db, other, "Theirs", [q] * 8)  # nearer than any of mine
+
+    vectors = np.stack([v for chunks in pages for v in chunks])
+    sims = vectors @ q
+    centroid = vectors[np.argsort(-sims)[: retrieval.FEEDBACK_CHUNKS]].mean(axis=0)
+    moved = retrieval.feedback_vector(q, centroid, 0.25)
+    scores = vectors @ moved
+    expected = np.argsort(-scores)[:20]
+
     async with db.transaction(workspace_id=ws) as session:
-        hits = await retrieval.candidates(
-            session, workspace_id=ws, query="x", query_embedding=a, n=10, mode="vector"
+        hits = await retrieval.feedback_candidates(
+            session, workspace_id=ws, query_embedding=q, n=20, weight=0.25
         )
-        theirs_ids = []
-        async with db.transaction(workspace_id=other) as other_session:
-            theirs_ids = [
-                h.chunk_id
-                for h in await retrieval.candidates(
-                    other_session,
-                    workspace_id=other,
-                    query="x",
-                    query_embedding=a,
-                    n=10,
-                    mode="vector",
-                )
-            ]
-        mean = await search_repo.mean_embedding(
-            session, ws, [h.chunk_id for h in hits] + theirs_ids
-        )
-        assert mean is not None
-        assert mean[:2] == pytest.approx([0.5, 0.5])
-        assert await search_repo.mean_embedding(session, ws, []) is None
-        assert await search_repo.mean_embedding(session, ws, theirs_ids) is None
+    assert [h.text for h in hits] == [f"Mine {i // 5} passage {i % 5}" for i in expected]
+    assert [h.score for h in hits] == pytest.approx(scores[expected].tolist(), abs=1e-5)
+    assert [h.similarity for h in hits] == pytest.approx(sims[expected].tolist(), abs=1e-5)
+    # The feedback changed the order (else this test could not tell the two apart).
+    assert list(expected) != list(np.argsort(-sims)[:20])
+
+    async with db.transaction(workspace_id=ws) as session:
+        with pytest.raises(ValueError, match="positive weight"):
+            await search_repo.feedback_search(session, ws, q, 5, weight=0.0, feedback_chunks=10)

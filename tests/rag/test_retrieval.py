@@ -17,6 +17,7 @@ from rag.knowledge import indexing, retrieval
 from rag.knowledge.embeddings import LocalEmbedder
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import indexes
+from rag.knowledge.repository import search as search_repo
 from tests.conftest import Owner, RuntimeFactory, client_for, insert_document, signup
 
 DIM = 384
@@ -100,6 +101,19 @@ async def _plan(db: Database, ws: uuid.UUID, q: np.ndarray) -> str:
     return plan
 
 
+async def _feedback_plan(db: Database, ws: uuid.UUID, q: np.ndarray) -> str:
+    statement = search_repo.feedback_statement(ws)
+    params = {
+        "qvec": search_repo.vector_array(q),
+        "scaled": search_repo.vector_array(q * 4),
+        "fb": retrieval.FEEDBACK_CHUNKS,
+        "k": 40,
+    }
+    async with db.transaction(workspace_id=ws) as session:
+        rows = await session.execute(text(f"EXPLAIN {statement.text}"), params)
+        return "\n".join(r[0] for r in rows)
+
+
 async def test_filtered_recall_tiny_mid_and_large_workspaces(
     db: Database, owner_db: Database, pg: EmbeddedPostgres
 ) -> None:
@@ -131,6 +145,9 @@ async def test_filtered_recall_tiny_mid_and_large_workspaces(
 
     q = _vectors(rng, 1, mid_c)[0]
     assert indexes.index_name(mid) in await _plan(db, mid, q)
+    # Pseudo-relevance feedback's one statement: both of its scans on the workspace's index.
+    feedback_plan = await _feedback_plan(db, mid, q)
+    assert feedback_plan.count(indexes.index_name(mid)) == 2, feedback_plan
     tiny_plan = await _plan(db, tiny, q)
     assert "hnsw" not in tiny_plan
     assert indexes.INDEX_PREFIX not in tiny_plan

@@ -1,7 +1,10 @@
 """Search over one workspace's chunks: vector, full text, and both fused by reciprocal rank.
 
 The statements inline the workspace id as a literal (``chunks.workspace_literal``) so that
-PostgreSQL matches a workspace's partial HNSW index even under a generic (prepared) plan.
+PostgreSQL matches a workspace's partial HNSW index even under a generic (prepared) plan. A
+query vector is bound as a ``real[]`` (asyncpg's binary float4 array) and cast to ``vector``
+in the statement (``_VECTOR``): the float32 components exactly, without formatting 384 floats
+as decimal text for every statement.
 """
 
 # ruff: noqa: S608  # SQL text only ever inlines a workspace_literal() of a uuid.UUID
@@ -9,16 +12,18 @@ PostgreSQL matches a workspace's partial HNSW index even under a generic (prepar
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rag.knowledge.repository.chunks import vector_text, workspace_literal
+from rag.knowledge.repository.chunks import workspace_literal
 
 SearchRow = tuple[uuid.UUID, uuid.UUID, str, dict[str, Any], float, float | None]
+
+# The query vector's bind parameter: a real[] cast to vector (see the module's docstring).
+_VECTOR = "CAST(CAST(:qvec AS real[]) AS vector)"
 
 _OR_QUERY = "replace(plainto_tsquery('english', :query)::text, ' & ', ' | ')::tsquery"
 
@@ -35,10 +40,15 @@ def _vector_candidates(ws: str, limit_param: str) -> str:
     # clause is exactly a partial index's predicate: PostgreSQL uses that workspace's HNSW
     # index when it exists and the btree on workspace_id (exact) otherwise.
     return (
-        "SELECT id, embedding <=> CAST(:qvec AS vector) AS dist FROM chunks"
-        f" WHERE workspace_id = {ws} ORDER BY embedding <=> CAST(:qvec AS vector)"
+        f"SELECT id, embedding <=> {_VECTOR} AS dist FROM chunks"
+        f" WHERE workspace_id = {ws} ORDER BY embedding <=> {_VECTOR}"
         f" LIMIT :{limit_param}"
     )
+
+
+def vector_array(vector: np.ndarray) -> list[float]:
+    """One vector as the ``real[]`` parameter ``_VECTOR`` casts."""
+    return np.asarray(vector, dtype=np.float32).ravel().tolist()
 
 
 def _fulltext_candidates(ws: str, limit_param: str) -> str:
@@ -65,50 +75,68 @@ def _rows(result: Any) -> list[SearchRow]:
 
 
 async def vector_search(
+    session: AsyncSession, workspace_id: uuid.UUID, query_vector: np.ndarray, k: int
+) -> list[SearchRow]:
+    """The ``k`` chunks nearest ``query_vector``; ``score`` and ``similarity`` are their cosine
+    similarity to it."""
+    ws = workspace_literal(workspace_id)
+    result = await session.execute(
+        text(
+            "SELECT c.id, c.document_id, c.text, c.metadata, 1 - v.dist AS score,"
+            " 1 - v.dist AS similarity"
+            f" FROM ({_vector_candidates(ws, 'k')}) v JOIN chunks c ON c.id = v.id"
+            f" WHERE c.workspace_id = {ws} ORDER BY v.dist, c.id"
+        ),
+        {"qvec": vector_array(query_vector), "k": k},
+    )
+    return _rows(result)
+
+
+async def feedback_search(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     query_vector: np.ndarray,
     k: int,
     *,
-    similarity_vector: np.ndarray | None = None,
+    weight: float,
+    feedback_chunks: int,
 ) -> list[SearchRow]:
-    """The ``k`` chunks nearest ``query_vector``; ``score`` is their cosine similarity to it,
-    ``similarity`` to ``similarity_vector`` (default: the same vector)."""
-    ws = workspace_literal(workspace_id)
-    similarity = "1 - v.dist"
-    params: dict[str, Any] = {"qvec": vector_text(query_vector), "k": k}
-    if similarity_vector is not None:
-        similarity = "1 - (c.embedding <=> CAST(:svec AS vector))"
-        params["svec"] = vector_text(similarity_vector)
+    """Pseudo-relevance feedback in one statement: the ``k`` chunks nearest the query vector
+    moved towards the mean of its ``feedback_chunks`` nearest chunks, ``query + weight x
+    mean`` (``retrieval.feedback_vector``; computed as ``query / weight + mean``, the same
+    direction, since the cosine ignores length). ``score`` is the cosine to the moved vector,
+    ``similarity`` to ``query_vector``. Both searches order by the indexed operator, so a
+    workspace's partial HNSW index serves both (the moved vector is an InitPlan parameter)."""
+    if weight <= 0:
+        raise ValueError("feedback needs a positive weight")
+    query = np.asarray(query_vector, dtype=np.float32).ravel()
     result = await session.execute(
-        text(
-            "SELECT c.id, c.document_id, c.text, c.metadata, 1 - v.dist AS score,"
-            f" {similarity} AS similarity"
-            f" FROM ({_vector_candidates(ws, 'k')}) v JOIN chunks c ON c.id = v.id"
-            f" WHERE c.workspace_id = {ws} ORDER BY v.dist, c.id"
-        ),
-        params,
+        feedback_statement(workspace_id),
+        {
+            "qvec": vector_array(query),
+            "scaled": vector_array(query / np.float32(weight)),
+            "fb": feedback_chunks,
+            "k": k,
+        },
     )
     return _rows(result)
 
 
-async def mean_embedding(
-    session: AsyncSession, workspace_id: uuid.UUID, chunk_ids: Sequence[uuid.UUID]
-) -> np.ndarray | None:
-    """The mean of these chunks' vectors (None without any)."""
-    if not chunk_ids:
-        return None
-    result = await session.execute(
-        text(
-            "SELECT avg(embedding)::text FROM chunks"
-            f" WHERE workspace_id = {workspace_literal(workspace_id)} AND id = ANY(:ids)"
-        ),
-        {"ids": list(chunk_ids)},
+def feedback_statement(workspace_id: uuid.UUID) -> Any:
+    """``feedback_search``'s statement (parameters qvec, scaled = qvec / weight, fb, k)."""
+    ws = workspace_literal(workspace_id)
+    moved = "(SELECT m FROM moved)"
+    return text(
+        "WITH best AS (SELECT embedding FROM chunks"
+        f"  WHERE workspace_id = {ws} ORDER BY embedding <=> {_VECTOR} LIMIT :fb),"
+        " moved AS (SELECT CAST(CAST(:scaled AS real[]) AS vector) + avg(embedding) AS m"
+        "  FROM best)"
+        " SELECT c.id, c.document_id, c.text, c.metadata, 1 - v.dist AS score,"
+        f" 1 - (c.embedding <=> {_VECTOR}) AS similarity"
+        f" FROM (SELECT id, embedding <=> {moved} AS dist FROM chunks"
+        f"  WHERE workspace_id = {ws} ORDER BY embedding <=> {moved} LIMIT :k) v"
+        f" JOIN chunks c ON c.id = v.id WHERE c.workspace_id = {ws} ORDER BY v.dist, c.id"
     )
-    value = result.scalar_one_or_none()
-    if value is None:
-        return None
-    return np.asarray([float(x) for x in value.strip("[]").split(",")], dtype=np.float32)
 
 
 async def fulltext_search(
@@ -149,12 +177,12 @@ async def hybrid_search(
             "  FROM (SELECT id, r FROM v UNION ALL SELECT id, r FROM f) u"
             "  GROUP BY id ORDER BY score DESC, id LIMIT :k)"
             " SELECT c.id, c.document_id, c.text, c.metadata, fused.score,"
-            " 1 - (c.embedding <=> CAST(:qvec AS vector)) AS similarity"
+            f" 1 - (c.embedding <=> {_VECTOR}) AS similarity"
             f" FROM fused JOIN chunks c ON c.id = fused.id WHERE c.workspace_id = {ws}"
             " ORDER BY fused.score DESC, c.id"
         ),
         {
-            "qvec": vector_text(query_vector),
+            "qvec": vector_array(query_vector),
             "query": query,
             "n": candidates,
             "k": k,
