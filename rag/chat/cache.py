@@ -8,6 +8,12 @@ workspace and knowledge version, is served too.
 
 Redis when configured; an in-process LRU otherwise, and also while Redis is unreachable (the
 cache degrades to a miss or to memory, the chat keeps answering).
+
+A scope's cached-question embeddings are one float32 matrix in the process (``ScopeVectors``), so
+a semantic lookup is one matrix product. With Redis they live in a list per scope (digest and
+vector bytes per item, appended until ``max_vectors_per_scope``); each process mirrors the lists
+it reads and fetches only the items added since its last look (``LLEN`` + ``LRANGE seen -1`` in
+one round trip), instead of the whole scope's vectors on every question.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ log = logging.getLogger(__name__)
 
 HitKind = Literal["exact", "semantic"]
 MEMORY_SCOPES = 1000  # (workspace, knowledge version) pairs whose embeddings memory keeps
+MIRROR_SCOPES = 100  # scopes whose Redis vector lists a process mirrors (at most ~0.8 MB each)
+DIGEST_BYTES = 32  # a Redis list item: the question's digest (32 ASCII hex), then its vector
 T = TypeVar("T")
 
 
@@ -52,14 +60,81 @@ def _digest(normalized: str) -> str:
     return hashlib.sha256(normalized.encode()).hexdigest()[:32]
 
 
+class ScopeVectors:
+    """One scope's cached-question embeddings as rows of one float32 matrix, in the order they
+    came; once ``capacity`` rows are held, a new question replaces the oldest. ``nearest`` is
+    one matrix product."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(1, int(capacity))
+        self.matrix: np.ndarray | None = None
+        self.digests: list[str] = []
+        self.rows: dict[str, int] = {}
+        self._oldest = 0  # the row a new question replaces once full
+
+    def clear(self) -> None:
+        self.matrix, self.digests, self.rows, self._oldest = None, [], {}, 0
+
+    def __len__(self) -> int:
+        return len(self.digests)
+
+    def add(self, digest: str, vector: np.ndarray) -> None:
+        v = np.asarray(vector, dtype=np.float32).ravel()
+        if self.matrix is not None and self.matrix.shape[1] != v.shape[0]:
+            self.clear()  # another model's dimension: start over
+        row = self.rows.get(digest)
+        if row is None:
+            if len(self.digests) < self.capacity:
+                row = len(self.digests)
+                self._reserve(row + 1, v.shape[0])
+                self.digests.append(digest)
+            else:
+                row = self._oldest
+                self._oldest = (row + 1) % self.capacity
+                del self.rows[self.digests[row]]
+                self.digests[row] = digest
+            self.rows[digest] = row
+        assert self.matrix is not None
+        self.matrix[row] = v
+
+    def _reserve(self, rows: int, dim: int) -> None:
+        if self.matrix is None:
+            self.matrix = np.empty((min(self.capacity, max(rows, 16)), dim), dtype=np.float32)
+        elif rows > self.matrix.shape[0]:
+            grown = np.empty(
+                (min(self.capacity, max(rows, 2 * self.matrix.shape[0])), dim), dtype=np.float32
+            )
+            grown[: len(self.digests)] = self.matrix[: len(self.digests)]
+            self.matrix = grown
+
+    def nearest(self, embedding: np.ndarray) -> tuple[str, float] | None:
+        """The digest of the most similar cached question and the cosine (unit vectors)."""
+        query = np.asarray(embedding, dtype=np.float32).ravel()
+        held = len(self.digests)
+        if not held or self.matrix is None or self.matrix.shape[1] != query.shape[0]:
+            return None
+        similarities = self.matrix[:held] @ query
+        best = int(np.argmax(similarities))
+        return self.digests[best], float(similarities[best])
+
+
+@dataclass
+class _Mirror:
+    """A process's copy of one scope's Redis vector list: the first ``seen`` items."""
+
+    vectors: ScopeVectors
+    seen: int
+    born: float
+
+
 class _MemoryStore:
     """Without Redis (or while it is unreachable): a bounded LRU of entries with a TTL, and
-    bounded LRU lists of embeddings per scope (cachetools)."""
+    the embeddings of each scope's latest questions (``ScopeVectors``, scopes in an LRU)."""
 
     def __init__(self, max_entries: int, max_vectors: int, ttl: int) -> None:
         self.max_vectors = max_vectors
         self.entries: TTLCache[str, dict[str, Any]] = TTLCache(maxsize=max_entries, ttl=ttl)
-        self.vectors: LRUCache[str, LRUCache[str, np.ndarray]] = LRUCache(maxsize=MEMORY_SCOPES)
+        self.vectors: LRUCache[str, ScopeVectors] = LRUCache(maxsize=MEMORY_SCOPES)
         self.stats: dict[str, dict[str, int]] = {}
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -71,11 +146,12 @@ class _MemoryStore:
     def add_vector(self, scope: str, digest: str, vector: np.ndarray) -> None:
         bucket = self.vectors.get(scope)
         if bucket is None:
-            bucket = self.vectors[scope] = LRUCache(maxsize=self.max_vectors)
-        bucket[digest] = vector
+            bucket = self.vectors[scope] = ScopeVectors(self.max_vectors)
+        bucket.add(digest, vector)
 
-    def scope_vectors(self, scope: str) -> dict[str, np.ndarray]:
-        return dict(self.vectors.get(scope) or {})
+    def nearest(self, scope: str, embedding: np.ndarray) -> tuple[str, float] | None:
+        bucket = self.vectors.get(scope)
+        return None if bucket is None else bucket.nearest(embedding)
 
     def count(self, workspace: str, field: str) -> None:
         bucket = self.stats.setdefault(workspace, {})
@@ -98,6 +174,7 @@ class ResponseCache:
         self.semantic_similarity = semantic_similarity
         self.max_vectors = max_vectors_per_scope
         self.memory = _MemoryStore(max_memory_entries, max_vectors_per_scope, ttl_seconds)
+        self.mirrors: LRUCache[str, _Mirror] = LRUCache(maxsize=MIRROR_SCOPES)
         self._redis_down_until = 0.0
         self._retry = redis_retry_seconds
 
@@ -166,31 +243,47 @@ class ResponseCache:
 
     async def _get_semantic(self, scope: str, embedding: np.ndarray) -> CacheHit | None:
         redis = self._usable_redis()
-        vectors: dict[str, np.ndarray]
+        nearest = None
         if redis is not None:
             try:
-                raw = await _wait(redis.hgetall(f"tb:rcv:{scope}"))
-                vectors = {k.decode(): np.frombuffer(v, dtype=np.float32) for k, v in raw.items()}
+                nearest = (await self._mirror(redis, scope)).vectors.nearest(embedding)
             except (RedisError, OSError) as exc:
                 self._redis_failed(exc)
-                vectors = self.memory.scope_vectors(scope)
+                nearest = self.memory.nearest(scope, embedding)
         else:
-            vectors = self.memory.scope_vectors(scope)
-        if not vectors:
+            nearest = self.memory.nearest(scope, embedding)
+        if nearest is None:
             return None
-        digests = list(vectors)
-        matrix = np.stack([vectors[d] for d in digests])
-        if matrix.shape[1] != embedding.shape[0]:
-            return None
-        similarities = matrix @ embedding.astype(np.float32)
-        best = int(np.argmax(similarities))
-        similarity = float(similarities[best])
+        digest, similarity = nearest
         if similarity < self.semantic_similarity:
             return None
-        exact = await self._get_exact(scope, digests[best])
+        exact = await self._get_exact(scope, digest)
         if exact is None:
             return None
         return CacheHit("semantic", exact.entry, similarity)
+
+    async def _mirror(self, redis: Redis, scope: str) -> _Mirror:
+        """This process's copy of the scope's vector list, brought up to date: the items added
+        since the last look, in the same round trip as the list's length. A list shorter than
+        what was seen (it expired and began again), or a copy older than the TTL, is read
+        again from the start."""
+        key = f"tb:rcl:{scope}"
+        now = time.monotonic()
+        mirror = self.mirrors.get(scope)
+        if mirror is None or now - mirror.born > self.ttl:
+            mirror = self.mirrors[scope] = _Mirror(ScopeVectors(self.max_vectors), 0, now)
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.llen(key)
+            pipe.lrange(key, mirror.seen, -1)
+            length, items = await pipe.execute()
+        if int(length) < mirror.seen:
+            mirror = self.mirrors[scope] = _Mirror(ScopeVectors(self.max_vectors), 0, now)
+            items = await _wait(redis.lrange(key, 0, -1))
+        for item in items:
+            digest = item[:DIGEST_BYTES].decode("ascii", "replace")
+            mirror.vectors.add(digest, np.frombuffer(item[DIGEST_BYTES:], dtype=np.float32))
+        mirror.seen += len(items)
+        return mirror
 
     async def put(
         self,
@@ -210,12 +303,13 @@ class ResponseCache:
                 async with redis.pipeline(transaction=False) as pipe:
                     pipe.set(f"tb:rc:{scope}:{digest}", payload, ex=self.ttl)
                     if vector is not None:
-                        key = f"tb:rcv:{scope}"
-                        pipe.hlen(key)
-                        pipe.expire(key, self.ttl)
+                        pipe.llen(f"tb:rcl:{scope}")
                     results = await pipe.execute()
                 if vector is not None and int(results[1]) < self.max_vectors:
-                    await _wait(redis.hset(f"tb:rcv:{scope}", digest, vector.tobytes()))  # type: ignore[arg-type]
+                    async with redis.pipeline(transaction=False) as pipe:
+                        pipe.rpush(f"tb:rcl:{scope}", digest.encode("ascii") + vector.tobytes())
+                        pipe.expire(f"tb:rcl:{scope}", self.ttl)
+                        await pipe.execute()
                 return
             except (RedisError, OSError) as exc:
                 self._redis_failed(exc)
