@@ -52,6 +52,23 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     clusters.stop_all_started()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2id at its lowest cost in this test process (the API's own hasher, still verified by
+    the real library): with the library's defaults (64 MiB, 3 passes) every signup and login of
+    the suite cost about 0.2 s of the two cores on a slow host. Servers a test starts in another
+    process keep the production parameters; tests about hashing itself replace the hasher."""
+    from argon2 import PasswordHasher
+
+    from workspaces import security
+
+    real = security._hasher, security._DUMMY_HASH
+    security._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    security._DUMMY_HASH = security._hasher.hash("not a password of anyone")
+    yield
+    security._hasher, security._DUMMY_HASH = real
+
+
 def make_settings(**overrides: Any) -> Settings:
     base: dict[str, Any] = {
         "environment": "test",
