@@ -25,10 +25,18 @@ GUARD_SECONDS = 30  # a deadlock guard, never reached when the behaviour is righ
 
 
 class GatedHasher(PasswordHasher):
-    """The real argon2id hasher; every call waits for ``gate`` first."""
+    """The real argon2id hasher, with the parameters of ``like`` (the process's hasher, so a
+    login does not also rehash); every call waits for ``gate`` first."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, like: PasswordHasher) -> None:
+        super().__init__(
+            time_cost=like.time_cost,
+            memory_cost=like.memory_cost,
+            parallelism=like.parallelism,
+            hash_len=like.hash_len,
+            salt_len=like.salt_len,
+            type=like.type,
+        )
         self.gate = threading.Event()
         self.entered = threading.Event()
         self.opened_in_time: list[bool] = []
@@ -59,7 +67,7 @@ class GatedHasher(PasswordHasher):
 
 @pytest.fixture
 def gated(monkeypatch: pytest.MonkeyPatch) -> GatedHasher:
-    hasher = GatedHasher()
+    hasher = GatedHasher(security._hasher)
     monkeypatch.setattr(security, "_hasher", hasher)
     return hasher
 
