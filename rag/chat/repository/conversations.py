@@ -20,8 +20,8 @@ from rag.chat.models import (
     MessageFeedback,
     UnansweredQuestion,
 )
-from rag.chat.repository import vector_param
 from rag.chat.repository.faqs import faq_exact_answer
+from rag.knowledge.repository.chunks import vector_param
 from workspaces.plans import Metric
 from workspaces.repository import TOKEN_UPSERTS, workspace_version
 from workspaces.usage import TokenIncrement, UsageIncrement

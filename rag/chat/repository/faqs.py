@@ -15,7 +15,7 @@ from rag.chat.models import (
     Faq,
     FaqQuestion,
 )
-from rag.chat.repository import vector_param
+from rag.knowledge.repository.chunks import vector_array, vector_param
 
 
 async def insert_faq(session: AsyncSession, faq: Faq) -> Faq:
@@ -155,7 +155,7 @@ async def faq_nearest(
     workspace are few: exact scan)."""
     result = await session.execute(
         _NEAREST,
-        {"ws": workspace_id, "qvec": np.asarray(embedding, dtype=np.float32).ravel().tolist()},
+        {"ws": workspace_id, "qvec": vector_array(embedding)},
     )
     row = result.first()
     if row is None:

@@ -1,6 +1,8 @@
 """SQL of the chunks table: chunks written, rewritten and read back, with their vectors.
 
-Vectors are written in pgvector's text form (``vector_text``); a statement that must match a
+Vectors are written in pgvector's text form (``vector_text``); a vector a statement reads with
+is bound as a ``real[]`` cast to ``vector`` (``vector_param`` in Core statements, ``vector_sql``
+in SQL text, the value from ``vector_array``); a statement that must match a
 per-workspace partial index inlines the workspace id as a literal (``workspace_literal``, from a
 ``uuid.UUID``, never from caller text) so PostgreSQL can use it even under a generic plan.
 """
@@ -14,7 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select, text
+from pgvector.sqlalchemy import VECTOR
+from sqlalchemy import REAL, bindparam, cast, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rag.knowledge.models import Chunk
@@ -31,8 +35,27 @@ def workspace_literal(workspace_id: uuid.UUID) -> str:
 
 def vector_text(vector: np.ndarray) -> str:
     """pgvector's text input format for one vector."""
-    values = np.asarray(vector, dtype=np.float32).ravel().tolist()
-    return "[" + ",".join(f"{v:.7g}" for v in values) + "]"
+    return "[" + ",".join(f"{v:.7g}" for v in vector_array(vector)) + "]"
+
+
+# A vector bound as a float4[] (asyncpg's binary array encoding) and cast to a vector: the same
+# float32 components as pgvector's text form of it, without formatting 384 floats as decimal
+# text (about 1 ms of CPU per vector).
+
+
+def vector_array(vector: np.ndarray) -> list[float]:
+    """One vector as the float4[] value of a ``vector_param`` or ``vector_sql`` parameter."""
+    return np.asarray(vector, dtype=np.float32).ravel().tolist()
+
+
+def vector_param(name: str, vector_type: Any = VECTOR) -> Any:
+    """A Core bind parameter ``name`` for one vector, a float4[] cast to ``vector_type``."""
+    return cast(bindparam(name, type_=ARRAY(REAL)), vector_type)
+
+
+def vector_sql(name: str) -> str:
+    """The same as ``vector_param``, in SQL text: parameter ``:name`` cast to a vector."""
+    return f"CAST(CAST(:{name} AS real[]) AS vector)"
 
 
 async def count_chunks(

@@ -2,9 +2,7 @@
 
 The statements inline the workspace id as a literal (``chunks.workspace_literal``) so that
 PostgreSQL matches a workspace's partial HNSW index even under a generic (prepared) plan. A
-query vector is bound as a ``real[]`` (asyncpg's binary float4 array) and cast to ``vector``
-in the statement (``_VECTOR``): the float32 components exactly, without formatting 384 floats
-as decimal text for every statement.
+query vector is bound as a float4[] cast to ``vector`` (``chunks.vector_sql``).
 """
 
 # ruff: noqa: S608  # SQL text only ever inlines a workspace_literal() of a uuid.UUID
@@ -18,12 +16,12 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rag.knowledge.repository.chunks import workspace_literal
+from rag.knowledge.repository.chunks import vector_array, vector_sql, workspace_literal
 
 SearchRow = tuple[uuid.UUID, uuid.UUID, str, dict[str, Any], float, float | None]
 
-# The query vector's bind parameter: a real[] cast to vector (see the module's docstring).
-_VECTOR = "CAST(CAST(:qvec AS real[]) AS vector)"
+# The query vector's bind parameter.
+_VECTOR = vector_sql("qvec")
 
 _OR_QUERY = "replace(plainto_tsquery('english', :query)::text, ' & ', ' | ')::tsquery"
 
@@ -44,11 +42,6 @@ def _vector_candidates(ws: str, limit_param: str) -> str:
         f" WHERE workspace_id = {ws} ORDER BY embedding <=> {_VECTOR}"
         f" LIMIT :{limit_param}"
     )
-
-
-def vector_array(vector: np.ndarray) -> list[float]:
-    """One vector as the ``real[]`` parameter ``_VECTOR`` casts."""
-    return np.asarray(vector, dtype=np.float32).ravel().tolist()
 
 
 def _fulltext_candidates(ws: str, limit_param: str) -> str:
@@ -129,7 +122,7 @@ def feedback_statement(workspace_id: uuid.UUID) -> Any:
     return text(
         "WITH best AS (SELECT embedding FROM chunks"
         f"  WHERE workspace_id = {ws} ORDER BY embedding <=> {_VECTOR} LIMIT :fb),"
-        " moved AS (SELECT CAST(CAST(:scaled AS real[]) AS vector) + avg(embedding) AS m"
+        f" moved AS (SELECT {vector_sql('scaled')} + avg(embedding) AS m"
         "  FROM best)"
         " SELECT c.id, c.document_id, c.text, c.metadata, 1 - v.dist AS score,"
         f" 1 - (c.embedding <=> {_VECTOR}) AS similarity"
