@@ -268,21 +268,24 @@ class ResponseCache:
         what was seen (it expired and began again), or a copy older than the TTL, is read
         again from the start."""
         key = f"tb:rcl:{scope}"
-        now = time.monotonic()
         mirror = self.mirrors.get(scope)
-        if mirror is None or now - mirror.born > self.ttl:
-            mirror = self.mirrors[scope] = _Mirror(ScopeVectors(self.max_vectors), 0, now)
+        if mirror is None or time.monotonic() - mirror.born > self.ttl:
+            mirror = self._fresh_mirror(scope)
         async with redis.pipeline(transaction=False) as pipe:
             pipe.llen(key)
             pipe.lrange(key, mirror.seen, -1)
             length, items = await pipe.execute()
         if int(length) < mirror.seen:
-            mirror = self.mirrors[scope] = _Mirror(ScopeVectors(self.max_vectors), 0, now)
+            mirror = self._fresh_mirror(scope)
             items = await _wait(redis.lrange(key, 0, -1))
         for item in items:
             digest = item[:DIGEST_BYTES].decode("ascii", "replace")
             mirror.vectors.add(digest, np.frombuffer(item[DIGEST_BYTES:], dtype=np.float32))
         mirror.seen += len(items)
+        return mirror
+
+    def _fresh_mirror(self, scope: str) -> _Mirror:
+        mirror = self.mirrors[scope] = _Mirror(ScopeVectors(self.max_vectors), 0, time.monotonic())
         return mirror
 
     async def put(
