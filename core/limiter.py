@@ -11,6 +11,9 @@ Where the counters live:
   MovingWindowRateLimiter; its expiry sweep made cheap: ``SweepingMemoryStorage``). Each
   process counts on its own, so with N processes a client may get up to N times the limit. Fine
   for one process; use Redis otherwise.
+* A hit in Redis is one round trip: one script takes the entry and reads the window (limits'
+  ``acquire_moving_window`` and ``moving_window`` scripts, which are two), on limits' keys and
+  entries, so replicas running either code count together.
 * Redis configured but failing (connection refused, timeout, any Redis error): the limiter logs a
   warning, answers from memory for ``retry_after_seconds`` (30 s) and then tries Redis again. A
   Redis outage therefore never turns into a 500 or into no limits at all; it only makes the limits
@@ -38,6 +41,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from core.config import Settings
@@ -49,6 +53,45 @@ DEFAULT_RETRY_REDIS_AFTER: Final = 30.0
 _MAX_KEY = 96
 
 T = TypeVar("T")
+
+# limits' acquire_moving_window.lua followed by its moving_window.lua in one call: take ``amount``
+# entries when the window has room, then the window's oldest entry and its count. The list holds
+# entry timestamps newest first, trimmed to the limit; an entry counts while it is younger than
+# ``expiry`` seconds. Returns {taken (0/1), count, the oldest counted entry or ""}.
+HIT_SCRIPT: Final = """
+local timestamp = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local expiry = tonumber(ARGV[3])
+local amount = tonumber(ARGV[4])
+local taken = 0
+if amount <= limit then
+    local entry = redis.call('lindex', KEYS[1], limit - amount)
+    if not (entry and tonumber(entry) >= timestamp - expiry) then
+        for i = 1, amount do
+            redis.call('lpush', KEYS[1], timestamp)
+        end
+        redis.call('ltrim', KEYS[1], 0, limit - 1)
+        redis.call('expire', KEYS[1], expiry)
+        taken = 1
+    end
+end
+local target = timestamp - expiry
+local low, high, found = 0, redis.call('llen', KEYS[1]) - 1, nil
+while low <= high do
+    local mid = math.floor((low + high) / 2)
+    local value = tonumber(redis.call('lindex', KEYS[1], mid))
+    if value and value >= target then
+        found = mid
+        low = mid + 1
+    else
+        high = mid - 1
+    end
+end
+if found then
+    return {taken, found + 1, redis.call('lindex', KEYS[1], found)}
+end
+return {taken, 0, ""}
+"""
 
 # What a broken or unreachable Redis raises through redis-py and limits.
 STORAGE_ERRORS: Final[tuple[type[BaseException], ...]] = (
@@ -156,7 +199,10 @@ class RateLimiter:
         self._memory = MovingWindowRateLimiter(self._memory_storage)
         self._redis_storage: Storage | None = None
         self._redis: MovingWindowRateLimiter | None = None
+        self._hit_script: AsyncScript | None = None
+        self._key_prefix = key_prefix
         if redis is not None:
+            self._hit_script = redis.register_script(HIT_SCRIPT)
             self._redis_storage = RedisStorage(
                 "async+redis://",
                 implementation="redispy",
@@ -197,12 +243,26 @@ class RateLimiter:
         item = parse_limit(limit) if isinstance(limit, str) else limit
         ident = storage_key(key)
 
-        async def op(limiter: MovingWindowRateLimiter, _: Storage) -> Decision:
+        async def op(limiter: MovingWindowRateLimiter, storage: Storage) -> Decision:
+            if storage is self._redis_storage and self._hit_script is not None:
+                return await self._redis_hit(self._hit_script, item, route_class, ident, cost)
             allowed = await limiter.hit(item, route_class, ident, cost=cost)
             stats = await limiter.get_window_stats(item, route_class, ident)
             return _decision(item, route_class, allowed, stats.reset_time, stats.remaining)
 
         return await self._run(op)
+
+    async def _redis_hit(
+        self, script: AsyncScript, item: RateLimitItem, route_class: str, ident: str, cost: int
+    ) -> Decision:
+        """One hit in Redis, one round trip: what limits' ``hit`` then ``get_window_stats``
+        compute in two, on the same key (``RedisStorage.prefixed_key``)."""
+        now = time.time()
+        expiry = item.get_expiry()
+        key = f"{self._key_prefix}:{item.key_for(route_class, ident)}"
+        taken, count, oldest = await script(keys=[key], args=[now, item.amount, expiry, cost])
+        start = float(oldest) if int(count) else now
+        return _decision(item, route_class, bool(taken), start + expiry, item.amount - int(count))
 
     # --- plain expiring counters (login failures, locks) ---------------------------------
 

@@ -216,6 +216,60 @@ async def test_limiter_returns_to_redis_after_an_outage(redis_client: Redis) -> 
     assert not (await other.hit("api", key, limit="2/minute")).allowed
 
 
+async def test_a_redis_hit_is_one_round_trip_on_limits_own_window(
+    redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hit in Redis costs one command (the combined script), and it counts in the same window
+    as limits' own ``hit`` + ``get_window_stats``: a replica on either code sees the other's
+    entries, and the decisions (allowed, remaining, reset) agree."""
+    from limits.aio.storage import RedisStorage
+    from limits.aio.strategies import MovingWindowRateLimiter
+
+    from core.limiter import KEY_PREFIX, parse_limit
+
+    commands: list[str] = []
+    real = redis_client.execute_command
+
+    async def counting(*args: Any, **options: Any) -> Any:
+        commands.append(str(args[0]))
+        return await real(*args, **options)
+
+    limiter = RateLimiter(redis_client)
+    key = f"probe-{uuid.uuid4()}"
+    monkeypatch.setattr(redis_client, "execute_command", counting)
+    first = await limiter.hit("chat", key, limit="3/minute")
+    assert commands in (["EVALSHA"], ["EVALSHA", "EVAL"])  # EVAL once if the script is new
+    monkeypatch.setattr(redis_client, "execute_command", real)
+    assert (first.allowed, first.remaining) == (True, 2)
+    assert time.time() + 58 < first.reset_at <= time.time() + 60
+
+    # limits' own path on the same key sees that entry and adds one
+    item = parse_limit("3/minute")
+    storage = RedisStorage(
+        "async+redis://",
+        implementation="redispy",
+        key_prefix=KEY_PREFIX,
+        connection_pool=redis_client.connection_pool,  # type: ignore[arg-type]
+    )
+    theirs = MovingWindowRateLimiter(storage)
+    assert await theirs.hit(item, "chat", key)
+    stats = await theirs.get_window_stats(item, "chat", key)
+    assert stats.remaining == 1
+    assert stats.reset_time == pytest.approx(first.reset_at, abs=0.01)  # the oldest entry's
+
+    await asyncio.sleep(0.05)  # later hits must still report the oldest entry's reset
+    third = await limiter.hit("chat", key, limit="3/minute")
+    refused = await limiter.hit("chat", key, limit="3/minute")
+    assert (third.allowed, third.remaining) == (True, 0)
+    assert (refused.allowed, refused.remaining) == (False, 0)
+    assert refused.reset_at == pytest.approx(first.reset_at, abs=0.01)
+    assert 1 <= refused.retry_after <= 60
+    assert not await theirs.hit(item, "chat", key)
+    # a cost larger than the limit is refused without touching the window
+    big = await limiter.hit("chat", f"{key}-big", limit="3/minute", cost=4)
+    assert (big.allowed, big.remaining) == (False, 3)
+
+
 def test_most_restrictive_decision_prefers_a_refusal_then_fewest_remaining() -> None:
     ok_many = Decision(True, 100, 90, 0.0, 0, "api")
     ok_few = Decision(True, 5, 1, 0.0, 0, "auth")
