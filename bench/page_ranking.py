@@ -10,7 +10,12 @@ by its best chunk (``max``). The levers here rank the same candidate pool differ
 - ``lse``: a soft maximum, T * log(sum(exp(s / T))) over the page's candidate chunks;
 - ``title``: the best chunk + mu * cos(query, the page's title vector);
 - ``len``: the best chunk - gamma * log(the page's chunk count) (a prior against long pages,
-  which have more chunks to match by chance).
+  which have more chunks to match by chance);
+- ``cent``: the product's score (``top2f`` at ``RETRIEVAL_SECOND_CHUNK_WEIGHT``) + mu * cos(query,
+  the page's centroid: the normalized mean of all its chunk vectors), a page-level topic signal
+  that needs no new embedding (a page that mentions everything briefly, such as a changelog,
+  has a diffuse centroid);
+- ``lead``: the same with the page's first chunk (its introduction) instead of the centroid.
 
     python -m bench.retrieval_levers --sets git --subset 0 --rank max --rank top2:0.25
 """
@@ -25,7 +30,7 @@ import numpy as np
 
 from rag.knowledge import retrieval
 
-KINDS = ("max", "top2", "top2f", "lse", "title", "len")
+KINDS = ("max", "top2", "top2f", "lse", "title", "len", "cent", "lead")
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class PageSignals:
 
     title_scores: Mapping[str, float] | None = None
     chunk_counts: Mapping[str, int] | None = None
+    centroid_scores: Mapping[str, float] | None = None
 
 
 def rank_pages(
@@ -99,4 +105,9 @@ def _score(
     if ranking.kind == "len":
         assert signals.chunk_counts is not None
         return best - p * math.log(signals.chunk_counts[source])
+    if ranking.kind in ("cent", "lead"):
+        assert signals.centroid_scores is not None
+        second = chunk_scores[1] if len(chunk_scores) > 1 else floor
+        base = best + retrieval.SECOND_CHUNK_WEIGHT * second
+        return base + p * signals.centroid_scores[source]
     raise ValueError(ranking.kind)

@@ -103,6 +103,30 @@ def page_signals(
     ]
 
 
+def centroid_signals(
+    corpus: Corpus, chunk_vectors: np.ndarray, query_vectors: np.ndarray, lead: bool = False
+) -> list[PageSignals]:
+    """Per question: the cosine of the (searched) query vector to every page's centroid, the
+    normalized mean of all the page's chunk vectors in the corpus (``lead``: its first chunk's
+    vector)."""
+    pages = sorted(set(corpus.sources))
+    index = {page: i for i, page in enumerate(pages)}
+    sums = np.zeros((len(pages), chunk_vectors.shape[1]), dtype=np.float64)
+    if lead:
+        first: dict[str, int] = {}
+        for i, source in enumerate(corpus.sources):
+            first.setdefault(source, i)
+        for source, i in first.items():
+            sums[index[source]] = chunk_vectors[i]
+    else:
+        np.add.at(sums, [index[s] for s in corpus.sources], chunk_vectors)
+    centroids = sums / np.linalg.norm(sums, axis=1, keepdims=True)
+    return [
+        PageSignals(centroid_scores=dict(zip(pages, (float(x) for x in row), strict=True)))
+        for row in query_vectors @ centroids.T
+    ]
+
+
 def feedback_queries(
     query_vectors: np.ndarray, chunk_vectors: np.ndarray, weight: float, m: int
 ) -> np.ndarray:
@@ -199,7 +223,10 @@ def run_variant(
         for (weight, m), ranking, half in runs:
             if half == SPLITS[0]:
                 queries = feedback_queries(query_vectors, vectors, weight, m)
-                halves = evaluate(corpus, vectors, questions, queries, ranking, signals)
+                extra = signals
+                if ranking.kind in ("cent", "lead"):
+                    extra = centroid_signals(corpus, vectors, queries, ranking.kind == "lead")
+                halves = evaluate(corpus, vectors, questions, queries, ranking, extra)
             found = halves[half]
             label = variant.name if ranking.kind == "max" else f"{variant.name}, {ranking.name}"
             label += f", feedback {weight:g}x{m}" if weight and m else ""
@@ -321,7 +348,8 @@ def main(argv: list[str] | None = None) -> None:
         "--rank",
         action="append",
         metavar="KIND[:P]",
-        help="page ranking (repeatable): max, top2:BETA, top2f:BETA, lse:T, title:MU, len:GAMMA",
+        help="page ranking (repeatable): max, top2:BETA, top2f:BETA, lse:T, title:MU, "
+        "len:GAMMA, cent:MU, lead:MU",
     )
     parser.add_argument(
         "--feedback",
