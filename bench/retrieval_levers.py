@@ -262,8 +262,12 @@ def misses(
     *,
     subset: int | None,
     sample: bool,
+    ranking: Ranking | None = None,
+    feedback: tuple[float, int] = (0.0, 0),
 ) -> list[dict[str, Any]]:
-    """Every question not found at rank 1: what ranked first, and its best chunk's size."""
+    """Every question not found at rank 1: what ranked first, and its best chunk's size, with
+    the pages ordered by ``ranking`` over the candidates of the query moved by ``feedback``
+    (the product's defaults: ``--rank top2f:0.5 --feedback 0.25:10``; default: best chunk)."""
     questions = rag_eval.load_questions(CORPORA[name][1])
     if sample:
         questions = [q for q in questions if in_sample(q.id)]
@@ -271,9 +275,20 @@ def misses(
     corpus = build_corpus(name, variant, cache_dir=cache.path.parent, only=only)
     vectors = cache.embed(corpus.texts, local_encode)
     query_vectors = cache.embed(query_texts(variant, questions), local_encode)
+    query_vectors = feedback_queries(query_vectors, vectors, *feedback)
+    ranking = ranking or Ranking()
+    signals: Sequence[PageSignals | None] = [None] * len(questions)
+    if ranking.kind in ("title", "len"):
+        signals = page_signals(corpus, cache, query_vectors)
+    elif ranking.kind in ("cent", "lead"):
+        signals = centroid_signals(corpus, vectors, query_vectors, ranking.kind == "lead")
     out = []
-    for question, row in zip(questions, query_vectors @ vectors.T, strict=True):
-        ordered = ranked_sources(row, corpus.sources, rag_eval.DEPTH)
+    scores = query_vectors @ vectors.T
+    for question, row, extra in zip(questions, scores, signals, strict=True):
+        if ranking.kind == "max":
+            ordered = ranked_sources(row, corpus.sources, rag_eval.DEPTH)
+        else:
+            ordered = rank_pages(row, corpus.sources, rag_eval.DEPTH, ranking, extra)
         rank = rag_eval.first_rank(ordered, question.expected)
         if rank == 1:
             continue
@@ -287,6 +302,7 @@ def misses(
         text = corpus.texts[best].split("\n\n", 1)[-1] if variant.header else corpus.texts[best]
         out.append(
             {
+                "set": name,
                 "id": question.id,
                 "half": split_of(question.id),
                 "question": question.question,
@@ -342,7 +358,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--questions", type=int, default=None, help="only the first N questions")
     parser.add_argument("--stats", action="store_true", help="chunk statistics, whole corpora")
-    parser.add_argument("--misses", metavar="VARIANT", help="questions not found at rank 1")
+    parser.add_argument(
+        "--misses",
+        metavar="VARIANT",
+        help="questions not found at rank 1 (ranked by the first --rank and --feedback)",
+    )
     parser.add_argument("--list", action="store_true")
     parser.add_argument(
         "--rank",
@@ -370,7 +390,13 @@ def main(argv: list[str] | None = None) -> None:
         cache = EmbeddingCache(args.dir / "embeddings.sqlite")
         for name in [s for s in args.sets.split(",") if s]:
             for row in misses(
-                VARIANTS[args.misses], cache, name, subset=args.subset, sample=args.sample
+                VARIANTS[args.misses],
+                cache,
+                name,
+                subset=args.subset,
+                sample=args.sample,
+                ranking=Ranking.parse(args.rank[0]) if args.rank else None,
+                feedback=parse_feedback(args.feedback[0]) if args.feedback else (0.0, 0),
             ):
                 print(json.dumps(row, ensure_ascii=False))
         return
