@@ -41,6 +41,7 @@ from api.routers import (
 from api.runtime import Runtime, build_runtime, describe_defaults
 from api.throttling import RateLimitMiddleware
 from api.widget_cors import WidgetCorsMiddleware
+from core import heap
 from core.config import Settings, get_settings
 from core.logging import configure_logging
 from core.observability import init_sentry
@@ -114,6 +115,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             if settings.scheduler_enabled and not settings.redis_url:
                 # With REDIS_URL, `trulybot worker` drives the periodic jobs (docs/deploy.md).
                 built.scheduler.start(settings.scheduler_poll_seconds)
+            # Start-up is over: its objects leave the collector's walks (core.heap).
+            heap.install_pause_metrics()
+            frozen = heap.freeze_startup_heap()
+            log.debug("garbage collector: %d start-up objects frozen", frozen)
             yield
 
     app = FastAPI(

@@ -144,6 +144,19 @@ LOOP_LAG_MAX = Gauge(
     "The largest event-loop lag seen in the last 10 to 20 seconds.",
     registry=REGISTRY,
 )
+GC_PAUSE = Histogram(
+    "trulybot_gc_pause_seconds",
+    "How long one collection of the cyclic garbage collector held the process, by generation "
+    "(the loop's thread stops for it).",
+    ("generation",),
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+    registry=REGISTRY,
+)
+GC_FROZEN = Gauge(
+    "trulybot_gc_frozen_objects",
+    "Objects moved to the collector's permanent generation after start-up (never walked again).",
+    registry=REGISTRY,
+)
 DB_POOL = Gauge(
     "trulybot_db_pool_connections",
     "Database pool connections by state (checked_out, idle, overflow) and the pool size.",
@@ -232,6 +245,14 @@ def observe_loop_lag(seconds: float) -> None:
 
 def set_loop_lag_max(seconds: float) -> None:
     LOOP_LAG_MAX.set(max(0.0, seconds))
+
+
+def observe_gc_pause(generation: int, seconds: float) -> None:
+    GC_PAUSE.labels(generation=str(generation)).observe(max(0.0, seconds))
+
+
+def set_gc_frozen(count: int) -> None:
+    GC_FROZEN.set(count)
 
 
 def set_db_pool(*, size: int, checked_out: int, idle: int, overflow: int) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -98,6 +100,42 @@ async def test_a_stalled_event_loop_shows_as_lag() -> None:
     assert monitor.max_lag >= 0.25
     assert metrics.sample("trulybot_event_loop_lag_seconds_count") >= before + 4
     assert metrics.sample("trulybot_event_loop_lag_seconds_sum") >= lag_before + 0.25
+
+
+def test_a_server_freezes_its_start_up_objects_and_times_each_collection() -> None:
+    """In a process of its own (a frozen object is never freed, so not in the suite's): after
+    the app is built, ``freeze_startup_heap`` leaves a full collection nothing of it to walk, and
+    every collection's pause lands in the histogram of its generation."""
+    script = """
+import gc, json
+from api.app import create_app
+from core import heap, metrics
+create_app()
+gc.disable()  # only the collections below: the counts are exact
+heap.install_pause_metrics()
+heap.install_pause_metrics()  # once per process
+before = len(gc.get_objects())
+frozen = heap.freeze_startup_heap()
+gc.collect(0)
+print(json.dumps({
+    "before": before,
+    "frozen": frozen,
+    "after": len(gc.get_objects()),
+    "gauge": metrics.sample("trulybot_gc_frozen_objects"),
+    "gen0": metrics.sample("trulybot_gc_pause_seconds_count", {"generation": "0"}),
+    "gen2": metrics.sample("trulybot_gc_pause_seconds_count", {"generation": "2"}),
+    "callbacks": gc.callbacks.count(heap._on_collection),
+}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["before"] > 50_000  # what the app's modules hold after start-up
+    assert seen["frozen"] >= seen["before"] * 0.9
+    assert seen["after"] < seen["before"] / 20  # left for the collector to walk
+    assert seen["gauge"] == seen["frozen"]
+    assert (seen["gen0"], seen["gen2"], seen["callbacks"]) == (1, 1, 1)
 
 
 async def test_metrics_show_the_pool_and_its_waits(app_client: ClientFactory, owner: Owner) -> None:

@@ -3,7 +3,8 @@
 The server runs in a fresh directory (so DATA_DIR is the default `.trulybot` there and no `.env`
 is read) with no JWT_SECRET, no TRUSTED_PROXIES and ENVIRONMENT unset, and two worker processes
 that start at once. Only the database (the suite's embedded cluster), the embedder (hashing, so
-no model loads) and the demo seeding are chosen, plus a small auth limit to count against.
+no model loads) and the demo seeding are chosen, plus a small auth limit to count against and a
+metrics token (metrics are off without one).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from core.embedded import EmbeddedPostgres
 from tests.conftest import APP_ROLE
 from tests.hardening.conftest import forged_token
 
+METRICS_TOKEN = "serve-defaults-metrics-0123456789"
 AUTH_LIMIT = 6  # per minute and per worker process (no Redis: each process counts alone)
 WORKERS = 2  # the command line below starts two
 
@@ -94,6 +96,7 @@ def server(pg: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) -> It
         "SEED_DEMO": "false",
         "EMBEDDING_PROVIDER": "hash",
         "RATE_LIMIT_AUTH": f"{AUTH_LIMIT}/minute",
+        "METRICS_TOKEN": METRICS_TOKEN,
         "LOG_JSON": "false",
         "HF_HUB_OFFLINE": "1",
     }
@@ -220,6 +223,26 @@ def test_a_forwarded_for_header_from_loopback_does_not_escape_the_ip_limit(
             assert response.json()["error"]["code"] == "rate_limited"
             break
     assert statuses[-1] == 429, statuses
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_the_workers_froze_their_start_up_objects_and_report_collector_pauses(
+    server: Server,
+) -> None:
+    """A worker moved what start-up left alive out of the collector's walks, and each
+    collection's pause is in the histogram (core.heap); asked on new connections, so both
+    workers are likely to answer."""
+    headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    for _ in range(6):
+        text = server.get("/metrics", headers=headers).text
+        assert _metric(text, "trulybot_gc_frozen_objects") > 50_000
+        assert _metric(text, 'trulybot_gc_pause_seconds_count{generation="0"}') >= 1
 
 
 def test_the_api_docs_are_served_in_development(server: Server) -> None:

@@ -1,0 +1,57 @@
+"""The cyclic garbage collector in a server process: start-up objects frozen, pauses measured.
+
+A collection of the oldest generation walks every object the collector tracks, on whichever thread
+triggered it: in the server, the event loop's, so every request in flight waits. After start-up a
+server holds about 270,000 such objects (FastAPI, SQLAlchemy, pydantic, the OpenAI client and the
+app's own routes and models), none of which will ever be garbage; each full collection took
+150-310 ms of CPU on them under load (docs/benchmarks.md, sixth round), which showed as event-loop
+stalls of the same length (``trulybot_event_loop_lag_max_seconds``).
+
+``freeze_startup_heap`` moves everything alive at the end of start-up into the permanent
+generation (``gc.freeze``), which collections skip: later full collections walk only what was made
+since (answers in the cache, conversations in flight). ``install_pause_metrics`` reports every
+collection's pause to ``trulybot_gc_pause_seconds`` by generation.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from typing import Any
+
+from core import metrics
+
+_started: float | None = None
+_installed = False
+
+
+def freeze_startup_heap() -> int:
+    """Collect once, then move every surviving object into the permanent generation; returns
+    how many objects are frozen (also ``trulybot_gc_frozen_objects``). Call once the process is
+    ready to serve: objects frozen are never freed, even if they later become garbage."""
+    gc.collect()
+    gc.freeze()
+    count = gc.get_freeze_count()
+    metrics.set_gc_frozen(count)
+    return count
+
+
+def _on_collection(phase: str, info: dict[str, Any]) -> None:
+    global _started
+    if phase == "start":
+        _started = time.perf_counter()
+    elif _started is not None:
+        metrics.observe_gc_pause(int(info["generation"]), time.perf_counter() - _started)
+        _started = None
+
+
+def install_pause_metrics() -> None:
+    """Time every collection of this process into ``trulybot_gc_pause_seconds`` (once per
+    process; later calls do nothing)."""
+    global _installed
+    if not _installed:
+        gc.callbacks.append(_on_collection)
+        _installed = True
+
+
+__all__ = ["freeze_startup_heap", "install_pause_metrics"]
