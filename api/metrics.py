@@ -23,6 +23,7 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import SettingsDep, bearer_token
+from core import heap
 from core.errors import NotFound, Unauthorized
 from core.logging import bind_workspace, workspace_id_var
 from core.metrics import (
@@ -82,6 +83,7 @@ async def metrics_endpoint(
     runtime = getattr(request.app.state, "runtime", None)
     if runtime is not None:
         runtime.db.report_pool()
+    heap.drain_pauses()  # the collections timed since the monitor's last tick
     return Response(render(), media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
 

@@ -9,20 +9,27 @@ stalls of the same length (``trulybot_event_loop_lag_max_seconds``).
 
 ``freeze_startup_heap`` moves everything alive at the end of start-up into the permanent
 generation (``gc.freeze``), which collections skip: later full collections walk only what was made
-since (answers in the cache, conversations in flight). ``install_pause_metrics`` reports every
-collection's pause to ``trulybot_gc_pause_seconds`` by generation.
+since (answers in the cache, conversations in flight). ``install_pause_metrics`` times every
+collection; ``drain_pauses`` moves the times into ``trulybot_gc_pause_seconds`` by generation.
+
+The callback itself takes no lock: a collection can start on a thread that holds a metric's lock
+(prometheus-client's locks are not reentrant), so it only appends to a deque, and the histogram is
+fed outside any collection (the loop-lag monitor's tick, and /metrics before it renders).
 """
 
 from __future__ import annotations
 
 import gc
 import time
+from collections import deque
 from typing import Any
 
 from core import metrics
 
 _started: float | None = None
 _installed = False
+# (generation, seconds) of collections not yet in the histogram; bounded if nothing drains it.
+_pauses: deque[tuple[int, float]] = deque(maxlen=100_000)
 
 
 def freeze_startup_heap() -> int:
@@ -41,17 +48,29 @@ def _on_collection(phase: str, info: dict[str, Any]) -> None:
     if phase == "start":
         _started = time.perf_counter()
     elif _started is not None:
-        metrics.observe_gc_pause(int(info["generation"]), time.perf_counter() - _started)
+        _pauses.append((int(info["generation"]), time.perf_counter() - _started))
         _started = None
 
 
 def install_pause_metrics() -> None:
-    """Time every collection of this process into ``trulybot_gc_pause_seconds`` (once per
-    process; later calls do nothing)."""
+    """Time every collection of this process (once per process; later calls do nothing)."""
     global _installed
     if not _installed:
         gc.callbacks.append(_on_collection)
         _installed = True
 
 
-__all__ = ["freeze_startup_heap", "install_pause_metrics"]
+def drain_pauses() -> int:
+    """Move the collections timed since the last call into ``trulybot_gc_pause_seconds``;
+    returns how many. Never call it from a ``gc`` callback."""
+    moved = 0
+    while True:
+        try:
+            generation, seconds = _pauses.popleft()
+        except IndexError:
+            return moved
+        metrics.observe_gc_pause(generation, seconds)
+        moved += 1
+
+
+__all__ = ["drain_pauses", "freeze_startup_heap", "install_pause_metrics"]

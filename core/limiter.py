@@ -185,7 +185,8 @@ class RateLimiter:
     """Moving-window limits in Redis, falling back to process memory while Redis is down.
 
     Both stores run the same ``limits`` code (MovingWindowRateLimiter over RedisStorage or
-    MemoryStorage), so every operation below is written once and runs against either.
+    MemoryStorage), so every operation below is written once and runs against either; except a
+    hit in Redis, which is one script (``HIT_SCRIPT``) on limits' keys instead of its two.
     """
 
     def __init__(

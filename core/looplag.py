@@ -3,7 +3,8 @@
 A stall (CPU work or a blocking call on the loop's thread) delays every request of the process at
 once; the timer's lateness measures it. ``LoopLagMonitor`` wakes every ``interval`` seconds and
 reports the delay past the due time to ``trulybot_event_loop_lag_seconds`` (a histogram) and the
-largest delay of the last one to two ``window``s to ``trulybot_event_loop_lag_max_seconds``.
+largest delay of the last one to two ``window``s to ``trulybot_event_loop_lag_max_seconds``. Each
+tick also moves the garbage collector's timed pauses into their histogram (``core.heap``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from core import metrics
+from core import heap, metrics
 
 
 class LoopLagMonitor:
@@ -54,6 +55,7 @@ class LoopLagMonitor:
             # the current window and the one before: a fresh window never hides a recent stall
             self.max_lag = max(previous_max, window_max)
             metrics.set_loop_lag_max(self.max_lag)
+            heap.drain_pauses()  # the collector's pauses, outside any collection (core.heap)
 
 
 __all__ = ["LoopLagMonitor"]

@@ -242,7 +242,8 @@ def test_the_workers_froze_their_start_up_objects_and_report_collector_pauses(
     for _ in range(6):
         text = server.get("/metrics", headers=headers).text
         assert _metric(text, "trulybot_gc_frozen_objects") > 50_000
-        assert _metric(text, 'trulybot_gc_pause_seconds_count{generation="0"}') >= 1
+        # the collection start-up ends with, at least
+        assert _metric(text, 'trulybot_gc_pause_seconds_count{generation="2"}') >= 1
 
 
 def test_the_api_docs_are_served_in_development(server: Server) -> None:
