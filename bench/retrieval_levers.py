@@ -274,12 +274,12 @@ def misses(
     only = None if subset is None else pages_subset(name, questions, subset)
     corpus = build_corpus(name, variant, cache_dir=cache.path.parent, only=only)
     vectors = cache.embed(corpus.texts, local_encode)
-    query_vectors = cache.embed(query_texts(variant, questions), local_encode)
-    query_vectors = feedback_queries(query_vectors, vectors, *feedback)
+    asked = cache.embed(query_texts(variant, questions), local_encode)
+    query_vectors = feedback_queries(asked, vectors, *feedback)
     ranking = ranking or Ranking()
     signals: Sequence[PageSignals | None] = [None] * len(questions)
-    if ranking.kind in ("title", "len"):
-        signals = page_signals(corpus, cache, query_vectors)
+    if ranking.kind in ("title", "len"):  # from the question as asked, as ``run_variant`` does
+        signals = page_signals(corpus, cache, asked)
     elif ranking.kind in ("cent", "lead"):
         signals = centroid_signals(corpus, vectors, query_vectors, ranking.kind == "lead")
     out = []
@@ -292,7 +292,11 @@ def misses(
         rank = rag_eval.first_rank(ordered, question.expected)
         if rank == 1:
             continue
-        best = int(np.argmax(row))
+        # the first page's best chunk (with a page score it need not be the best chunk overall)
+        best = max(
+            (i for i, source in enumerate(corpus.sources) if source == ordered[0]),
+            key=lambda i: float(row[i]),
+        )
         pool = np.argsort(-row, kind="stable")[: retrieval.candidate_count(rag_eval.DEPTH)]
         pool_sources = [corpus.sources[int(i)] for i in pool]
         wanted = {e.strip("/") for e in question.expected}
