@@ -107,7 +107,7 @@ def _score(
         return best - p * math.log(signals.chunk_counts[source])
     if ranking.kind in ("cent", "lead"):
         assert signals.centroid_scores is not None
-        second = chunk_scores[1] if len(chunk_scores) > 1 else floor
-        base = best + retrieval.SECOND_CHUNK_WEIGHT * second
+        product = Ranking("top2f", retrieval.SECOND_CHUNK_WEIGHT)
+        base = _score(chunk_scores, source, product, signals, floor)
         return base + p * signals.centroid_scores[source]
     raise ValueError(ranking.kind)

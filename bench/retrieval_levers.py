@@ -127,6 +127,24 @@ def centroid_signals(
     ]
 
 
+def ranking_signals(
+    ranking: Ranking,
+    corpus: Corpus,
+    cache: EmbeddingCache,
+    chunk_vectors: np.ndarray,
+    asked: np.ndarray,
+    searched: np.ndarray,
+) -> list[PageSignals] | None:
+    """The per-question signals ``ranking`` reads: title cosines and chunk counts from the
+    question as asked, centroid or first-chunk cosines from the searched (feedback-moved)
+    vector; None for the rankings that read none."""
+    if ranking.kind in ("title", "len"):
+        return page_signals(corpus, cache, asked)
+    if ranking.kind in ("cent", "lead"):
+        return centroid_signals(corpus, chunk_vectors, searched, ranking.kind == "lead")
+    return None
+
+
 def feedback_queries(
     query_vectors: np.ndarray, chunk_vectors: np.ndarray, weight: float, m: int
 ) -> np.ndarray:
@@ -215,18 +233,13 @@ def run_variant(
         built = time.perf_counter() - started
         vectors = cache.embed(corpus.texts, local_encode)
         query_vectors = cache.embed(query_texts(variant, questions), local_encode)
-        signals = None
-        if any(r.kind in ("title", "len") for r in rankings):
-            signals = page_signals(corpus, cache, query_vectors)
         counts = np.asarray(corpus.token_counts)
         runs = [(f, r, h) for f in feedbacks for r in rankings for h in SPLITS]
         for (weight, m), ranking, half in runs:
             if half == SPLITS[0]:
                 queries = feedback_queries(query_vectors, vectors, weight, m)
-                extra = signals
-                if ranking.kind in ("cent", "lead"):
-                    extra = centroid_signals(corpus, vectors, queries, ranking.kind == "lead")
-                halves = evaluate(corpus, vectors, questions, queries, ranking, extra)
+                signals = ranking_signals(ranking, corpus, cache, vectors, query_vectors, queries)
+                halves = evaluate(corpus, vectors, questions, queries, ranking, signals)
             found = halves[half]
             label = variant.name if ranking.kind == "max" else f"{variant.name}, {ranking.name}"
             label += f", feedback {weight:g}x{m}" if weight and m else ""
@@ -277,14 +290,11 @@ def misses(
     asked = cache.embed(query_texts(variant, questions), local_encode)
     query_vectors = feedback_queries(asked, vectors, *feedback)
     ranking = ranking or Ranking()
-    signals: Sequence[PageSignals | None] = [None] * len(questions)
-    if ranking.kind in ("title", "len"):  # from the question as asked, as ``run_variant`` does
-        signals = page_signals(corpus, cache, asked)
-    elif ranking.kind in ("cent", "lead"):
-        signals = centroid_signals(corpus, vectors, query_vectors, ranking.kind == "lead")
+    signals = ranking_signals(ranking, corpus, cache, vectors, asked, query_vectors)
+    per_question: Sequence[PageSignals | None] = signals or [None] * len(questions)
     out = []
     scores = query_vectors @ vectors.T
-    for question, row, extra in zip(questions, scores, signals, strict=True):
+    for question, row, extra in zip(questions, scores, per_question, strict=True):
         if ranking.kind == "max":
             ordered = ranked_sources(row, corpus.sources, rag_eval.DEPTH)
         else:

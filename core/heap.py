@@ -27,7 +27,6 @@ from typing import Any
 from core import metrics
 
 _started: float | None = None
-_installed = False
 # (generation, seconds) of collections not yet in the histogram; bounded if nothing drains it.
 _pauses: deque[tuple[int, float]] = deque(maxlen=100_000)
 
@@ -54,10 +53,8 @@ def _on_collection(phase: str, info: dict[str, Any]) -> None:
 
 def install_pause_metrics() -> None:
     """Time every collection of this process (once per process; later calls do nothing)."""
-    global _installed
-    if not _installed:
+    if _on_collection not in gc.callbacks:
         gc.callbacks.append(_on_collection)
-        _installed = True
 
 
 def drain_pauses() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -13,6 +14,7 @@ import jwt
 import pytest
 from redis.asyncio import Redis
 
+from core.config import Settings
 from core.db import Database
 from tests.conftest import client_for, make_runtime, make_settings
 
@@ -20,6 +22,12 @@ ClientFactory = Callable[..., Any]
 
 # The value older versions signed with when JWT_SECRET was unset, published in their source.
 PUBLISHED = "dev-only-insecure-jwt-secret-change-me"
+
+
+def environment_without_settings() -> dict[str, str]:
+    """The test process's environment minus every TrulyBot setting (for a process of its own)."""
+    settings = {name.upper() for name in Settings.model_fields}
+    return {k: v for k, v in os.environ.items() if k.upper() not in settings}
 
 
 def forged_token(user_id: str, secret: str = PUBLISHED) -> str:

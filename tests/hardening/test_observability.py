@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
@@ -15,11 +14,10 @@ import sentry_sdk
 from fastapi import FastAPI
 
 from api import metrics
-from core.config import Settings
 from core.looplag import LoopLagMonitor
 from core.observability import FILTERED, init_sentry, scrub_event
 from tests.conftest import Owner, json_logs, make_settings
-from tests.hardening.conftest import ClientFactory
+from tests.hardening.conftest import ClientFactory, environment_without_settings
 
 TOKEN = "metrics-token-for-tests-0123456789"
 WORKSPACE_ROUTE = "/api/v1/workspaces/{workspace_id}"
@@ -134,8 +132,7 @@ print(json.dumps({
     "callbacks": gc.callbacks.count(heap._on_collection),
 }))
 """
-    settings = {name.upper() for name in Settings.model_fields}
-    env = {k: v for k, v in os.environ.items() if k.upper() not in settings}
+    env = environment_without_settings()
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     done = subprocess.run(
         [sys.executable, "-c", script],

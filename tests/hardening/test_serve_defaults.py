@@ -23,11 +23,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from core.config import Settings
 from core.embedded import EmbeddedPostgres
 from tests.conftest import APP_ROLE
-from tests.hardening.conftest import forged_token
+from tests.hardening.conftest import environment_without_settings, forged_token
 
 METRICS_TOKEN = "serve-defaults-metrics-0123456789"
 AUTH_LIMIT = 6  # per minute and per worker process (no Redis: each process counts alone)
@@ -69,12 +69,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _clean_environment() -> dict[str, str]:
-    """The test process's environment minus every TrulyBot setting."""
-    settings = {name.upper() for name in Settings.model_fields}
-    return {k: v for k, v in os.environ.items() if k.upper() not in settings}
-
-
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         return
@@ -90,7 +84,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def server(pg: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     cwd = tmp_path_factory.mktemp("serve-defaults")
     port = _free_port()
-    env = _clean_environment() | {
+    env = environment_without_settings() | {
         "DATABASE_URL": pg.app_url(APP_ROLE),
         "MIGRATION_DATABASE_URL": pg.owner_url(),
         "SEED_DEMO": "false",
@@ -225,11 +219,13 @@ def test_a_forwarded_for_header_from_loopback_does_not_escape_the_ip_limit(
     assert statuses[-1] == 429, statuses
 
 
-def _metric(text: str, name: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"{name} not in /metrics")
+def _metric(text: str, name: str, **labels: str) -> float:
+    """The value of sample ``name`` with exactly ``labels`` in a /metrics text."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    raise AssertionError(f"{name} {labels} not in /metrics")
 
 
 def test_the_workers_froze_their_start_up_objects_and_report_collector_pauses(
@@ -243,7 +239,7 @@ def test_the_workers_froze_their_start_up_objects_and_report_collector_pauses(
         text = server.get("/metrics", headers=headers).text
         assert _metric(text, "trulybot_gc_frozen_objects") > 50_000
         # the collection start-up ends with, at least
-        assert _metric(text, 'trulybot_gc_pause_seconds_count{generation="2"}') >= 1
+        assert _metric(text, "trulybot_gc_pause_seconds_count", generation="2") >= 1
 
 
 def test_the_api_docs_are_served_in_development(server: Server) -> None:
