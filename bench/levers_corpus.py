@@ -86,6 +86,13 @@ VARIANTS: dict[str, Variant] = {
             overlap=32,
             note="the NAME title, 200-token chunks, overlap 32",
         ),
+        Variant(
+            "name+size128",
+            chunk_options={"min_tokens": 40},
+            max_tokens=128,
+            overlap=24,
+            note="the NAME title, 128-token chunks (MiniLM's training length), overlap 24",
+        ),
         *[
             Variant(
                 f"{kind}{t}:{n}",
