@@ -45,6 +45,9 @@ WATCHED = {
     "pool wait ms": ("trulybot_db_pool_wait_seconds", ""),
     "query batch": ("trulybot_embedding_batch_size", 'kind="query"'),
     "doc slice": ("trulybot_embedding_batch_size", 'kind="document"'),
+    "gc0 ms": ("trulybot_gc_pause_seconds", 'generation="0"'),
+    "gc1 ms": ("trulybot_gc_pause_seconds", 'generation="1"'),
+    "gc2 ms": ("trulybot_gc_pause_seconds", 'generation="2"'),
 }
 
 # Every request opens a conversation: the per-hour caps on new widget conversations raised too.

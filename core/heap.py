@@ -26,17 +26,26 @@ from typing import Any
 
 from core import metrics
 
+# The youngest generation's threshold once start-up is frozen (CPython's default is 700): a rag
+# turn allocates thousands of container objects (rows, ORM state, pydantic models, dicts), so at
+# 700 a served turn paid about 0.3 ms of gen-0/gen-1 collections, one every ~3 turns; at 10,000
+# about 0.03 ms (docs/benchmarks.md, seventh round). The older generations keep their thresholds.
+GEN0_THRESHOLD = 10_000
+
 _started: float | None = None
 # (generation, seconds) of collections not yet in the histogram; bounded if nothing drains it.
 _pauses: deque[tuple[int, float]] = deque(maxlen=100_000)
 
 
 def freeze_startup_heap() -> int:
-    """Collect once, then move every surviving object into the permanent generation; returns
-    how many objects are frozen (also ``trulybot_gc_frozen_objects``). Call once the process is
-    ready to serve: objects frozen are never freed, even if they later become garbage."""
+    """Collect once, then move every surviving object into the permanent generation and raise
+    the youngest generation's threshold to ``GEN0_THRESHOLD``; returns how many objects are
+    frozen (also ``trulybot_gc_frozen_objects``). Call once the process is ready to serve:
+    objects frozen are never freed, even if they later become garbage."""
     gc.collect()
     gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GEN0_THRESHOLD, older, oldest)
     count = gc.get_freeze_count()
     metrics.set_gc_frozen(count)
     return count
@@ -70,4 +79,4 @@ def drain_pauses() -> int:
         moved += 1
 
 
-__all__ = ["drain_pauses", "freeze_startup_heap", "install_pause_metrics"]
+__all__ = ["GEN0_THRESHOLD", "drain_pauses", "freeze_startup_heap", "install_pause_metrics"]

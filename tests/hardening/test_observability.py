@@ -14,6 +14,7 @@ import sentry_sdk
 from fastapi import FastAPI
 
 from api import metrics
+from core import heap
 from core.looplag import LoopLagMonitor
 from core.observability import FILTERED, init_sentry, scrub_event
 from tests.conftest import Owner, json_logs, make_settings
@@ -130,6 +131,7 @@ print(json.dumps({
     "gen0": metrics.sample("trulybot_gc_pause_seconds_count", {"generation": "0"}),
     "gen2": metrics.sample("trulybot_gc_pause_seconds_count", {"generation": "2"}),
     "callbacks": gc.callbacks.count(heap._on_collection),
+    "threshold": gc.get_threshold(),
 }))
 """
     env = environment_without_settings()
@@ -151,6 +153,8 @@ print(json.dumps({
     # the histogram is fed outside the collections, when drained (core.heap)
     assert (seen["timed_before_drain"], seen["drained"]) == (0, 2)
     assert (seen["gen0"], seen["gen2"], seen["callbacks"]) == (1, 1, 1)
+    # the youngest generation collected every GEN0_THRESHOLD allocations, the older ones as before
+    assert seen["threshold"] == [heap.GEN0_THRESHOLD, 10, 10]
 
 
 async def test_metrics_show_the_pool_and_its_waits(app_client: ClientFactory, owner: Owner) -> None:
