@@ -45,6 +45,10 @@ WATCHED = {
     "pool wait ms": ("trulybot_db_pool_wait_seconds", ""),
     "query batch": ("trulybot_embedding_batch_size", 'kind="query"'),
     "doc slice": ("trulybot_embedding_batch_size", 'kind="document"'),
+    "chat POST ms": (
+        "trulybot_http_request_duration_seconds",
+        'method="POST",route="/api/v1/chat",status="200"',
+    ),
     "gc0 ms": ("trulybot_gc_pause_seconds", 'generation="0"'),
     "gc1 ms": ("trulybot_gc_pause_seconds", 'generation="1"'),
     "gc2 ms": ("trulybot_gc_pause_seconds", 'generation="2"'),

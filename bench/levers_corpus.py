@@ -42,6 +42,9 @@ class Variant:
     overlap: int = 40
     chunk_options: dict[str, Any] = field(default_factory=dict)
     rewrite: bool = False  # short keyword queries asked as "How do I ...?" (lever 7)
+    # Each page also cut at these (max_tokens, overlap) sizes, all kept side by side (a text
+    # both sizes cut alike is kept once): two granularities in one index.
+    extra_sizes: tuple[tuple[int, int], ...] = ()
     note: str = ""
 
 
@@ -92,6 +95,12 @@ VARIANTS: dict[str, Variant] = {
             max_tokens=128,
             overlap=24,
             note="the NAME title, 128-token chunks (MiniLM's training length), overlap 24",
+        ),
+        Variant(
+            "name+both128",
+            chunk_options={"min_tokens": 40},
+            extra_sizes=((128, 24),),
+            note="the NAME title, 250/40 chunks and 128/24 chunks of every page side by side",
         ),
         *[
             Variant(
@@ -265,21 +274,27 @@ def build_corpus(
         if parsed is not None:
             documents.append((source, parsed))
     documents = postprocess(documents, variant)
+    sizes = [(variant.max_tokens, variant.overlap), *variant.extra_sizes]
     for source, parsed in documents:
-        pieces = chunking.chunk_document(
-            parsed,
-            max_tokens=variant.max_tokens,
-            overlap=variant.overlap,
-            header=variant.header,
-            **variant.chunk_options,
-        )
-        if pieces:
-            titles[source] = chunking.chunk_header(parsed.title, pieces[0].heading_path).split(
-                " > "
-            )[0]
-        for piece in pieces:
-            sources.append(source)
-            texts.append(piece.embed_text)
+        seen: set[str] = set()
+        for size, (max_tokens, overlap) in enumerate(sizes):
+            pieces = chunking.chunk_document(
+                parsed,
+                max_tokens=max_tokens,
+                overlap=overlap,
+                header=variant.header,
+                **variant.chunk_options,
+            )
+            if pieces and not size:
+                titles[source] = chunking.chunk_header(parsed.title, pieces[0].heading_path).split(
+                    " > "
+                )[0]
+            for piece in pieces:
+                if size and piece.embed_text in seen:
+                    continue
+                seen.add(piece.embed_text)
+                sources.append(source)
+                texts.append(piece.embed_text)
     counts = [c + chunking.SPECIAL_TOKENS for c in chunking.count_tokens_batch(texts)]
     return Corpus(name, sources, texts, counts, len(documents), titles)
 
