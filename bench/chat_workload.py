@@ -168,7 +168,7 @@ async def create_workspace(base: str) -> Workspace:
 # --- the load --------------------------------------------------------------------------------
 
 
-async def scrape(client: httpx.AsyncClient, servers: list[Server]) -> dict[str, float]:
+async def scrape(client: httpx2.AsyncClient, servers: list[Server]) -> dict[str, float]:
     """Sums and counts of the watched histograms, and the loop-lag maximum, over the servers."""
     out: dict[str, float] = {}
     for server in servers:
@@ -272,7 +272,7 @@ async def chat(
 
 
 async def chat_stream(
-    client: httpx.AsyncClient | httpx2.AsyncClient, base: str, key: str, message: str, session: str
+    client: httpx2.AsyncClient, base: str, key: str, message: str, session: str
 ) -> tuple[int, float, dict[str, Any]]:
     """POST /chat as a stream: (status, ms to the first ``delta`` event, the ``done`` data)."""
     t0 = time.perf_counter()
@@ -301,7 +301,7 @@ async def chat_stream(
 
 async def drive(
     cell: Cell,
-    client: httpx.AsyncClient,
+    client: httpx2.AsyncClient,
     servers: list[Server],
     key: str,
     messages: list[str],
@@ -312,7 +312,7 @@ async def drive(
     started = time.perf_counter()
     deadline = started + cap
 
-    async def visitor(v: int, client: httpx2.AsyncClient) -> None:
+    async def visitor(v: int) -> None:
         session = f"bench-{cell.scenario}-{cell.concurrency}-{v}-{uuid.uuid4().hex[:8]}"
         for i in counter:
             if time.perf_counter() > deadline:
@@ -325,7 +325,7 @@ async def drive(
                     status, first_ms, body = await chat_stream(client, base, key, message, session)
                 else:
                     status, body = await chat(client, base, key, message, session)
-            except (httpx.HTTPError, httpx2.HTTPError) as exc:
+            except httpx2.HTTPError as exc:
                 cell.errors[type(exc).__name__] += 1
                 continue
             elapsed = (time.perf_counter() - t0) * 1000
@@ -346,18 +346,13 @@ async def drive(
             cell.stages.append(timings)
             cell.sources[str(body.get("source"))] += 1
 
-    # The visitors' requests go through httpx2's pool, not the caller's httpx client: with 64
-    # requests queued, httpcore's pool scanned every connection for each (encode/httpcore#1035)
-    # and the load generator took 8-20 ms of CPU per request; some cells were then paced by the
-    # generator (client p95 3-4 s, the server's overhead p95 under 300 ms). httpx2's pool: 3 ms.
-    async with httpx2.AsyncClient(timeout=client.timeout.read or 120) as pool:
-        await asyncio.gather(*(visitor(v, pool) for v in range(cell.concurrency)))
+    await asyncio.gather(*(visitor(v) for v in range(cell.concurrency)))
     cell.wall = time.perf_counter() - started
     return cell
 
 
 async def warm_cache(
-    client: httpx.AsyncClient, servers: list[Server], key: str, questions: list[str]
+    client: httpx2.AsyncClient, servers: list[Server], key: str, questions: list[str]
 ) -> list[str]:
     """Ask each question once per server (memory caches are per process); keep those that hit."""
     cached = []
