@@ -394,6 +394,8 @@ def describe_defaults(runtime: Runtime) -> list[str]:
     )
     if isinstance(runtime.embedder, LocalEmbedder) and runtime.embedder.runtime_used:
         model += f", {runtime.embedder.runtime_used}"  # torch here when onnx could not run
+        if runtime.embedder.query_precision_used == "int8":
+            model += ", int8 questions"
     lines.append(f"embeddings: {settings.embedding_provider} ({model})")
     if runtime.generator.extractive:
         lines.append(

@@ -23,6 +23,10 @@ import numpy as np
 from bench.common import ROOT
 from rag.knowledge.embeddings import LOCAL_MODEL_NAME, Embedder
 
+INT8_QUERIES = "#int8q1"
+"""Appended to the cache's model name for questions encoded by the int8 graph
+(``EMBED_QUERY_PRECISION=int8``): their vectors are not the full-precision ones."""
+
 DEFAULT_DIR = Path(os.environ.get("LEVERS_DIR", str(ROOT / ".cache" / "levers")))
 
 
@@ -98,6 +102,22 @@ class CachedEmbedder:
         self.cache = cache
         self.name = inner.name
         self.dimensions = inner.dimensions
+        self._questions: EmbeddingCache | None = None
+
+    def questions(self) -> EmbeddingCache:
+        """The cache of question vectors: the documents' own, or for int8 questions one keyed
+        apart (the model loaded first, so the precision it runs is known)."""
+        if self._questions is None:
+            load = getattr(self.inner, "load", None)
+            if callable(load):
+                load()
+            int8 = getattr(self.inner, "query_precision_used", None) == "int8"
+            self._questions = (
+                EmbeddingCache(self.cache.path, model=self.cache.model + INT8_QUERIES)
+                if int8
+                else self.cache
+            )
+        return self._questions
 
     async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         keys = [self.cache.key(t) for t in texts]
@@ -112,11 +132,12 @@ class CachedEmbedder:
         return np.vstack([found[k] for k in keys])
 
     async def embed_query(self, text: str) -> np.ndarray:
-        found = self.cache.lookup([text]).get(self.cache.key(text))
+        cache = self.questions()
+        found = cache.lookup([text]).get(cache.key(text))
         if found is not None:
             return found
         vector = await self.inner.embed_query(text)
-        self.cache.store([text], vector[None, :])
+        cache.store([text], vector[None, :])
         return vector
 
     async def aclose(self) -> None:

@@ -3,14 +3,16 @@
     .venv/bin/python -m bench.embed_runtime            # 2 alternating rounds, writes the section
     .venv/bin/python -m bench.embed_runtime --rounds 1 --no-write
 
-Each round starts one fresh process per runtime (EMBED_RUNTIME=onnx, then torch), which loads the
+Each round starts one fresh process per runtime (EMBED_RUNTIME=onnx, the same with
+EMBED_QUERY_PRECISION=int8, then torch), which loads the
 product's LocalEmbedder (one thread, EMBED_THREADS=1; onnx from the graph `trulybot warm-model`
 exported) and measures, in process CPU time: 48 distinct questions encoded one by one (what a
 lone visitor's question costs), the same questions in batches of 16 (what the micro-batcher does
 under load), and real chunks of the Python HTML documentation as the product embeds them (header
 + passage, most near the 256-piece window) in slices of 4. Also: the time to load, the process's
 resident memory after it, and the largest difference per vector component between the two
-runtimes on every text measured.
+runtimes on every text measured, and the least cosine between a question's int8 and onnx
+vectors (int8 encodes questions only, one by one; its chunks are onnx's own).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,19 +52,26 @@ def child(runtime: str, files: int, out: Path) -> None:
     chunks = chunk_texts(files)[:48]
     rss0 = _rss_mib()
     started = time.perf_counter()
-    embedder = LocalEmbedder(batch_size=32, threads=1, runtime=runtime)  # type: ignore[arg-type]
-    used = embedder.load()
+    embedder = LocalEmbedder(
+        batch_size=32,
+        threads=1,
+        runtime="onnx" if runtime == "onnx-int8" else runtime,  # type: ignore[arg-type]
+        query_precision="int8" if runtime == "onnx-int8" else "fp32",
+    )
+    used = embedder.load() + ("-int8" if embedder.query_precision_used == "int8" else "")
     load_s = time.perf_counter() - started
     embedder._encode(["warm up the first call"])
     rss_loaded = _rss_mib()
 
-    def cpu_ms(batches: list[list[str]]) -> tuple[float, np.ndarray]:
+    def cpu_ms(batches: list[list[str]], encode: Any = embedder._encode) -> tuple[float, Any]:
         t0 = time.process_time()
-        vectors = [embedder._encode(batch) for batch in batches]
+        vectors = [encode(batch) for batch in batches]
         return (time.process_time() - t0) * 1000, np.vstack(vectors)
 
-    single_ms, single = cpu_ms([[q] for q in QUESTIONS])
-    batch_ms, batched = cpu_ms([QUESTIONS[i : i + 16] for i in range(0, len(QUESTIONS), 16)])
+    asked = embedder._encode_queries
+    single_ms, single = cpu_ms([[q] for q in QUESTIONS], asked)
+    batches = [QUESTIONS[i : i + 16] for i in range(0, len(QUESTIONS), 16)]
+    batch_ms, batched = cpu_ms(batches, asked)
     chunk_ms, chunked = cpu_ms([chunks[i : i + 4] for i in range(0, len(chunks), 4)])
     figures = {
         "runtime": used,
@@ -92,9 +102,10 @@ def main() -> None:
         child(args.child, args.files, Path(args.out))
         return
 
-    runtimes = ("onnx", "torch")
+    runtimes = ("onnx", "onnx-int8", "torch")
     figures: dict[str, list[dict[str, float]]] = {r: [] for r in runtimes}
     difference = 0.0
+    least_cosine = 1.0
     for round_ in range(args.rounds):
         with tempfile.TemporaryDirectory() as tmp:
             for runtime in runtimes:
@@ -102,8 +113,10 @@ def main() -> None:
                 command += ["--out", tmp, "--files", str(args.files)]
                 subprocess.run(command, check=True)
                 figures[runtime].append(json.loads((Path(tmp) / f"{runtime}.json").read_text()))
-            a, b = (np.load(Path(tmp) / f"{r}.npy") for r in runtimes)
+            a, int8, b = (np.load(Path(tmp) / f"{r}.npy") for r in runtimes)
             difference = max(difference, float(np.abs(a - b).max()))
+            asked = 2 * len(QUESTIONS)  # the question rows: alone, then in 16s
+            least_cosine = min(least_cosine, float((a[:asked] * int8[:asked]).sum(1).min()))
         print(f"round {round_ + 1}: load {os.getloadavg()[0]:.1f}", flush=True)
 
     def med(runtime: str, key: str) -> float:
@@ -124,8 +137,11 @@ def main() -> None:
                 "yes" if any(f["torch_imported"] for f in figures[runtime]) else "no",
             ]
         )
-    ratio = [med("torch", key) / med("onnx", key) for key in ("single_ms", "batch_ms", "chunk_ms")]
+    keys = ("single_ms", "batch_ms", "chunk_ms")
+    ratio = [med("torch", key) / med("onnx", key) for key in keys]
     rows.append(["torch / onnx", *(fmt(r, 2) + "x" for r in ratio), "", "", "", ""])
+    ratio = [med("onnx", key) / med("onnx-int8", key) for key in keys[:2]]
+    rows.append(["onnx / onnx-int8", *(fmt(r, 2) + "x" for r in ratio), "", "", "", "", ""])
     headers = [
         "runtime",
         "question alone: CPU ms",
@@ -138,6 +154,7 @@ def main() -> None:
     ]
     table = print_table(headers, rows, "the local model's runtime (one thread, medians of rounds)")
     print(f"largest difference per vector component, onnx vs torch: {difference:.1e}")
+    print(f"least cosine of a question's int8 and onnx vectors: {least_cosine:.4f}")
     load = os.getloadavg()[0]
     if not args.no_write:
         chunks = int(figures["onnx"][0]["chunks"])
@@ -146,7 +163,9 @@ def main() -> None:
             f"rounds, a fresh process per runtime and round, one thread; {len(QUESTIONS)} "
             f"questions, {chunks} chunks of the Python docs as embedded; load average "
             f"{load:.1f} at the end). Largest difference per vector component between the "
-            f"runtimes over every text: {difference:.1e}.\n\n" + table
+            f"runtimes over every text: {difference:.1e}; least cosine of a question's int8 "
+            f"and onnx vectors {least_cosine:.4f} (onnx-int8: EMBED_QUERY_PRECISION=int8, "
+            "questions only; its chunks are onnx's).\n\n" + table
         )
         write_section("embed_runtime", body)
 

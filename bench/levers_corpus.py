@@ -125,6 +125,17 @@ def local_encode(texts: list[str]) -> np.ndarray:
     return LocalEmbedder(batch_size=64, threads=1)._encode(texts)
 
 
+def int8_query_encode(texts: list[str]) -> np.ndarray:
+    """Questions as the product encodes them with ``EMBED_QUERY_PRECISION=int8``."""
+    from rag.knowledge.embeddings import LocalEmbedder
+
+    embedder = LocalEmbedder(batch_size=64, threads=1, query_precision="int8")
+    embedder.load()
+    if embedder.query_precision_used != "int8":
+        raise SystemExit("the int8 query graph does not load on this machine (see the log)")
+    return embedder._encode_queries(texts)
+
+
 # --- corpus ----------------------------------------------------------------------------------
 
 

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import ROOT
-from bench.embed_cache import DEFAULT_DIR, EmbeddingCache
+from bench.embed_cache import DEFAULT_DIR, INT8_QUERIES, EmbeddingCache
 from bench.page_ranking import PageSignals, Ranking, rank_pages
 
 sys.path.insert(0, str(ROOT))
@@ -51,6 +51,7 @@ from bench.levers_corpus import (
     Variant,
     build_corpus,
     corpus_stats,
+    int8_query_encode,
     local_encode,
     pages_subset,
 )
@@ -219,8 +220,14 @@ def run_variant(
     limit: int | None = None,
     rankings: Sequence[Ranking] = (Ranking(),),
     feedbacks: Sequence[tuple[float, int]] = ((0.0, 0),),
+    precision: str = "fp32",
 ) -> list[dict[str, Any]]:
+    """``precision``: ``int8`` encodes the questions with the int8 graph (the chunks, titles and
+    everything stored stay in full precision), as ``EMBED_QUERY_PRECISION=int8`` does."""
     rows = []
+    asking = cache
+    if precision == "int8":
+        asking = EmbeddingCache(cache.path, model=cache.model + INT8_QUERIES)
     for name in sets:
         started = time.perf_counter()
         questions = rag_eval.load_questions(CORPORA[name][1])
@@ -232,7 +239,8 @@ def run_variant(
         corpus = build_corpus(name, variant, cache_dir=cache.path.parent, only=only)
         built = time.perf_counter() - started
         vectors = cache.embed(corpus.texts, local_encode)
-        query_vectors = cache.embed(query_texts(variant, questions), local_encode)
+        encode = int8_query_encode if precision == "int8" else local_encode
+        query_vectors = asking.embed(query_texts(variant, questions), encode)
         counts = np.asarray(corpus.token_counts)
         runs = [(f, r, h) for f in feedbacks for r in rankings for h in SPLITS]
         for (weight, m), ranking, half in runs:
@@ -243,6 +251,7 @@ def run_variant(
             found = halves[half]
             label = variant.name if ranking.kind == "max" else f"{variant.name}, {ranking.name}"
             label += f", feedback {weight:g}x{m}" if weight and m else ""
+            label += ", int8 queries" if precision == "int8" else ""
             rows.append(
                 {
                     "variant": label,
@@ -262,7 +271,10 @@ def run_variant(
                     "ranks": dict(zip(found["ids"], found["ranks"], strict=True)),
                     "build_s": round(built, 1),
                     "at": time.strftime("%Y-%m-%d %H:%M:%S"),
-                    "config": {k: v for k, v in asdict(variant).items() if k != "name"},
+                    "config": {
+                        **{k: v for k, v in asdict(variant).items() if k != "name"},
+                        "queries": precision,
+                    },
                 }
             )
     return rows
@@ -392,6 +404,12 @@ def main(argv: list[str] | None = None) -> None:
         help="query moved towards its M best chunks with weight A (repeatable; 0:0 = none)",
     )
     parser.add_argument("--shard", metavar="I/N", help="only embed shard I of N into the cache")
+    parser.add_argument(
+        "--queries",
+        action="append",
+        choices=("fp32", "int8"),
+        help="how questions are encoded (repeatable; int8: EMBED_QUERY_PRECISION=int8)",
+    )
     parser.add_argument("--table", action="store_true", help="print every recorded result")
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
     args = parser.parse_args(argv)
@@ -447,7 +465,9 @@ def main(argv: list[str] | None = None) -> None:
                 f"{CORPORA[name][0]} is missing: apt-get install -y python3-doc git-doc"
             )
     out = []
-    for name in args.variant or [DEFAULT_VARIANT]:
+    for name, precision in [
+        (v, q) for v in args.variant or [DEFAULT_VARIANT] for q in args.queries or ["fp32"]
+    ]:
         rows = run_variant(
             VARIANTS[name],
             cache,
@@ -457,6 +477,7 @@ def main(argv: list[str] | None = None) -> None:
             limit=args.questions,
             rankings=[Ranking.parse(r) for r in args.rank or ["max"]],
             feedbacks=[parse_feedback(f) for f in args.feedback or ["0:0"]],
+            precision=precision,
         )
         with results.open("a") as f:
             for row in rows:

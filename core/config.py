@@ -234,6 +234,10 @@ class Settings(BaseSettings):
     embed_runtime: Literal["onnx", "torch"] = "onnx"
     # Where the exported graph is kept; unset: $XDG_CACHE_HOME/trulybot/models (~/.cache/...).
     embed_model_cache_dir: Path | None = None
+    # Questions (not documents) encoded by the onnx graph with int8 weights (quantized once into
+    # EMBED_MODEL_CACHE_DIR, checked against full precision as it loads; fp32 when the check
+    # fails on this CPU or with torch): docs/retrieval.md, "int8 questions".
+    embed_query_precision: Literal["fp32", "int8"] = "fp32"
 
     # Widget keys resolved from a per-process cache for up to this many seconds (checked against
     # the workspace row in each chat turn's first statement: workspaces/widget_keys.py); 0: off.

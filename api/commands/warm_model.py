@@ -1,4 +1,5 @@
-"""`trulybot warm-model`: load the local embedder now, exporting its ONNX graph if none is cached.
+"""`trulybot warm-model`: load the local embedder now, exporting its ONNX graph if none is cached
+(and its int8 graph for questions with EMBED_QUERY_PRECISION=int8).
 
 Run at build or install time (``make install`` does), so the first process to serve does not
 pay the export and a read-only deployment can ship the graph (EMBED_MODEL_CACHE_DIR).
@@ -20,13 +21,18 @@ def _cmd(args: argparse.Namespace) -> int:
         threads=settings.embed_threads,
         runtime=settings.embed_runtime,
         model_cache_dir=settings.embed_model_cache_dir,
+        query_precision=settings.embed_query_precision,
     )
     used = embedder.load()
     where = f" ({embedder.graph})" if embedder.graph else ""
-    print(f"local embedder ready: {used}{where}")
+    questions = ", int8 questions" if embedder.query_precision_used == "int8" else ""
+    print(f"local embedder ready: {used}{where}{questions}")
     if used != settings.embed_runtime:
         print(f"EMBED_RUNTIME={settings.embed_runtime} could not run: see the warning above")
         return 1
+    if embedder.query_precision_used != settings.embed_query_precision:
+        # Not a failure: questions are encoded in full precision, as the warning says.
+        print("EMBED_QUERY_PRECISION=int8 could not run here: questions in fp32 (see above)")
     return 0
 
 

@@ -13,6 +13,8 @@ matrix`` (the local model in a worker thread, or one request to an embeddings AP
   full chunk's time, while short chunks still share a model call.
 - ``workers`` batches run at once: 1 for a local model (one encoding already uses every core),
   the request concurrency for a remote API.
+- ``query_encode`` (default: ``encode``) encodes the query batches, so questions may run on a
+  cheaper graph than stored documents (``EMBED_QUERY_PRECISION=int8``).
 - A batch that fails fails its own callers only. ``aclose`` lets the workers finish what is
   queued, then stops them; a later call starts them again.
 
@@ -116,11 +118,17 @@ class ModelScheduler:
     """Queries first, micro-batched; documents in small slices behind them (module docstring)."""
 
     def __init__(
-        self, encode: Encode, *, batching: Batching | None = None, workers: int = 1
+        self,
+        encode: Encode,
+        *,
+        batching: Batching | None = None,
+        workers: int = 1,
+        query_encode: Encode | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be positive")
         self._encode = encode
+        self._query_encode = query_encode or encode
         self.batching = batching or Batching()
         self.workers = workers
         self.stats = SchedulerStats()
@@ -208,7 +216,8 @@ class ModelScheduler:
             kind, texts, futures = job
             started = time.perf_counter()
             try:
-                matrix = await self._encode(texts)
+                encode = self._query_encode if kind == "query" else self._encode
+                matrix = await encode(texts)
                 if len(matrix) != len(texts):
                     raise RuntimeError(f"the model returned {len(matrix)} rows for {len(texts)}")
             except asyncio.CancelledError:

@@ -34,6 +34,7 @@ LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
 LOCAL_DIMENSIONS = 384
 
 Runtime = Literal["onnx", "torch"]
+Precision = Literal["fp32", "int8"]
 
 
 class EmbeddingError(AppError):
@@ -149,6 +150,12 @@ class LocalEmbedder(QueryFront):
     ``threads``: the model's intra-op threads (EMBED_THREADS), set when the model loads; 0 leaves
     the runtime's default (one per core). On cores shared with the event loop and PostgreSQL, or
     with other processes, two spinning threads were measured ten times slower per query than one.
+
+    ``query_precision`` (EMBED_QUERY_PRECISION): ``int8`` encodes questions (not documents) with
+    the ONNX graph's weights quantized to int8 (``onnx_minilm.load_quantized``), checked against
+    the full-precision graph on probe texts as it loads; with torch, or when the check fails on
+    this CPU, questions stay in full precision and the embedder logs why.
+    ``query_precision_used`` says which one encodes them. Stored vectors are never int8's.
     """
 
     unmetered = True
@@ -165,22 +172,33 @@ class LocalEmbedder(QueryFront):
         threads: int = 0,
         runtime: Runtime = "onnx",
         model_cache_dir: Path | None = None,
+        query_precision: Precision = "fp32",
     ) -> None:
         if batch_size < 1 or threads < 0:
             raise ValueError("batch_size must be positive, threads not negative")
         if runtime not in ("onnx", "torch"):
             raise ValueError(f"Unknown runtime {runtime!r}")
+        if query_precision not in ("fp32", "int8"):
+            raise ValueError(f"Unknown query precision {query_precision!r}")
         self.batch_size = batch_size
         self.threads = threads
         self.runtime: Runtime = runtime
         self.runtime_used: Runtime | None = None
         self.model_cache_dir = model_cache_dir
+        self.query_precision: Precision = query_precision
+        self.query_precision_used: Precision | None = None
         self._onnx: Any = None
+        self._onnx_queries: Any = None
         self._runtime_lock = threading.Lock()
         self.name = f"local:{LOCAL_MODEL_NAME}"
         self._cache = QueryCache(self.name, query_cache_size)
         self._scheduler = (
-            ModelScheduler(self._encode_async, batching=batching, workers=1)
+            ModelScheduler(
+                self._encode_async,
+                batching=batching,
+                workers=1,
+                query_encode=self._encode_queries_async,
+            )
             if batching is not None
             else None
         )
@@ -188,7 +206,10 @@ class LocalEmbedder(QueryFront):
     async def _encode_async(self, texts: list[str]) -> np.ndarray:
         return await asyncio.to_thread(self._encode, texts)
 
-    _queries_direct = _encode_async
+    async def _encode_queries_async(self, texts: list[str]) -> np.ndarray:
+        return await asyncio.to_thread(self._encode_queries, texts)
+
+    _queries_direct = _encode_queries_async
 
     def load(self) -> Runtime:
         """Load the model now (export the ONNX graph if none is cached) instead of on the first
@@ -199,6 +220,8 @@ class LocalEmbedder(QueryFront):
                 self._onnx = self._load_onnx() if self.runtime == "onnx" else None
                 if self._onnx is None:
                     get_local_model(self.threads)
+                self._onnx_queries = self._load_int8() if self.query_precision == "int8" else None
+                self.query_precision_used = "int8" if self._onnx_queries is not None else "fp32"
                 self.runtime_used = "onnx" if self._onnx is not None else "torch"
             return self.runtime_used
 
@@ -216,10 +239,36 @@ class LocalEmbedder(QueryFront):
             log.warning("EMBED_RUNTIME=onnx unavailable, encoding with torch: %s", reason)
             return None
 
+    def _load_int8(self) -> Any:
+        if self._onnx is None:
+            log.warning("EMBED_QUERY_PRECISION=int8 needs the onnx runtime: questions in fp32")
+            return None
+        try:
+            from rag.knowledge import onnx_minilm
+
+            return onnx_minilm.load_quantized(self._onnx, threads=self.threads)
+        except Exception as exc:  # no quantizer, or int8 kernels that lose too much on this CPU
+            reason = " ".join(str(exc).split())[:300]
+            log.warning("EMBED_QUERY_PRECISION=int8 unavailable, questions in fp32: %s", reason)
+            return None
+
     @property
     def graph(self) -> Path | None:
         """The ONNX graph file in use; None with torch or before the model loads."""
         return self._onnx.graph if self._onnx is not None else None
+
+    def _encode_queries(self, texts: list[str]) -> np.ndarray:
+        if self.runtime_used is None:
+            self.load()
+        if self._onnx_queries is not None:
+            # One at a time: int8 activations take one scale over the whole batch, so a batched
+            # question's vector would depend on its companions (cosine to itself alone down to
+            # 0.990 measured); alone it costs the same per question.
+            encoder = self._onnx_queries
+            if not texts:
+                return np.zeros((0, self.dimensions), dtype=np.float32)
+            return np.vstack([encoder.encode([text]) for text in texts]).astype(np.float32)
+        return self._encode(texts)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         if self.runtime_used is None:

@@ -75,6 +75,7 @@ def build_embedder(settings: Settings) -> Embedder:
             threads=settings.embed_threads,
             runtime=settings.embed_runtime,
             model_cache_dir=settings.embed_model_cache_dir,
+            query_precision=settings.embed_query_precision,
         )
     if provider == "hash":
         return HashEmbedder(dimensions=settings.embedding_dimensions)
