@@ -236,7 +236,8 @@ class Settings(BaseSettings):
     embed_model_cache_dir: Path | None = None
     # Questions (not documents) encoded by the onnx graph with int8 weights (quantized once into
     # EMBED_MODEL_CACHE_DIR, checked against full precision as it loads; fp32 when the check
-    # fails on this CPU or with torch): docs/retrieval.md, "int8 questions".
+    # fails on this CPU or with torch). Off by default: it costs the retrieval eval a question
+    # or two per half (docs/retrieval.md, "Eighth session").
     embed_query_precision: Literal["fp32", "int8"] = "fp32"
 
     # Widget keys resolved from a per-process cache for up to this many seconds (checked against

@@ -40,6 +40,16 @@ async def test_the_startup_lines_name_the_local_models_runtime(
             assert runtime.embedder.runtime_used == expected
             [line] = [x for x in describe_defaults(runtime) if x.startswith("embeddings:")]
             assert line == f"embeddings: local (all-MiniLM-L6-v2, {expected})"
+    # EMBED_QUERY_PRECISION=int8 is said too (and only when it runs: with torch it cannot).
+    for cache, expected in ((None, "onnx, int8 questions"), (blocked, "torch")):
+        overrides = {
+            "embedding_provider": "local",
+            "embed_model_cache_dir": cache,
+            "embed_query_precision": "int8",
+        }
+        async with runtime_factory(**overrides) as runtime:
+            [line] = [x for x in describe_defaults(runtime) if x.startswith("embeddings:")]
+            assert line == f"embeddings: local (all-MiniLM-L6-v2, {expected})"
 
 
 async def test_one_runtime_shares_each_provider(runtime_factory: RuntimeFactory) -> None:
