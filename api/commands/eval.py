@@ -58,7 +58,9 @@ async def _run(args: argparse.Namespace) -> int:
                 feedback_weight=runtime.settings.retrieval_feedback_weight,
             )
             named.append((path.stem, questions, results))
-    print(f"embedder: {runtime.embedder.name}; default mode: {retrieval.DEFAULT_MODE}")
+    int8 = getattr(runtime.embedder, "query_precision_used", None) == "int8"
+    embedder = runtime.embedder.name + (" (int8 questions)" if int8 else "")
+    print(f"embedder: {embedder}; default mode: {retrieval.DEFAULT_MODE}")
     print(rag_eval.reranker_line(runtime.reranker, [r for _, _, rs in named for r in rs]))
     print(rag_eval.format_halves(named))
     return 0
