@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from api.runtime import describe_defaults
 from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.llm import LLMGenerator
@@ -40,8 +42,23 @@ async def test_the_startup_lines_name_the_local_models_runtime(
             assert runtime.embedder.runtime_used == expected
             [line] = [x for x in describe_defaults(runtime) if x.startswith("embeddings:")]
             assert line == f"embeddings: local (all-MiniLM-L6-v2, {expected})"
-    # EMBED_QUERY_PRECISION=int8 is said too (and only when it runs: with torch it cannot).
-    for cache, expected in ((None, "onnx, int8 questions"), (blocked, "torch")):
+
+
+async def test_the_startup_lines_say_int8_questions_only_when_they_run(
+    runtime_factory: RuntimeFactory, tmp_path: Path
+) -> None:
+    """EMBED_QUERY_PRECISION=int8 is named when questions run on int8, not with torch."""
+    from rag.knowledge import onnx_minilm
+    from rag.knowledge.embeddings import get_local_model
+
+    full = onnx_minilm.load(tmp_path, 1, lambda: get_local_model(1))
+    try:
+        onnx_minilm.load_quantized(full, threads=1)
+    except RuntimeError as exc:
+        pytest.skip(f"int8 kernels on this CPU fail the check: {exc}")
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("the graph cannot be cached here")
+    for cache, expected in ((tmp_path, "onnx, int8 questions"), (blocked, "torch")):
         overrides = {
             "embedding_provider": "local",
             "embed_model_cache_dir": cache,

@@ -155,7 +155,10 @@ class LocalEmbedder(QueryFront):
     the ONNX graph's weights quantized to int8 (``onnx_minilm.load_quantized``), checked against
     the full-precision graph on probe texts as it loads; with torch, or when the check fails on
     this CPU, questions stay in full precision and the embedder logs why.
-    ``query_precision_used`` says which one encodes them. Stored vectors are never int8's.
+    ``query_precision_used`` says which one encodes them. Chunks, FAQ variants and everything
+    indexed stay float32; only question vectors (and what keeps them: the query cache, the
+    semantic response cache) are int8's. The int8 graph has its own lock, so with batching off a
+    question may run beside a document batch: two sessions of ``threads`` threads each.
     """
 
     unmetered = True

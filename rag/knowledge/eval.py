@@ -11,6 +11,7 @@ python3-doc and ``git-docs`` over git-doc (eval/README.md).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Sequence
@@ -93,7 +94,9 @@ async def evaluate(
         reranker = None
     names = [n for m in modes for n in ([m, f"{m}+{reranker.name}"] if reranker else [m])]
     results = {n: ModeResult(mode=n) for n in names}
-    vectors: np.ndarray = await embedder.embed_documents([q.question for q in questions])
+    # As chat embeds a visitor's question (the query path: EMBED_QUERY_PRECISION applies).
+    asked = await asyncio.gather(*(embedder.embed_query(q.question) for q in questions))
+    vectors = np.vstack(asked) if asked else np.zeros((0, embedder.dimensions), np.float32)
     for question, vector in zip(questions, vectors, strict=True):
         for mode in modes:
             async with db.transaction(workspace_id=workspace_id) as session:

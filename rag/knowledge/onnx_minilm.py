@@ -278,20 +278,24 @@ def quantize(graph: Path, target: Path) -> None:
 
 def agreement(full: OnnxMiniLM, other: OnnxMiniLM) -> float:
     """The least cosine between the two encoders' vectors of ``QUANTIZED_PROBE_TEXTS``, encoded
-    one by one."""
+    one by one; minus infinity when a vector is not finite."""
     least = 1.0
     for text in QUANTIZED_PROBE_TEXTS:
         cosine = float((full.encode([text]) * other.encode([text])).sum())
+        if not np.isfinite(cosine):  # min() would keep 1.0 past a NaN
+            return float("-inf")
         least = min(least, cosine)
     return least
 
 
 def load_quantized(
-    full: OnnxMiniLM, *, threads: int, min_cosine: float = QUANTIZED_MIN_COSINE
+    full: OnnxMiniLM, *, threads: int, min_cosine: float | None = None
 ) -> OnnxMiniLM:
     """The process's int8 encoder made from ``full``'s graph (quantized once into the same
     directory). Raises when its vectors of the probe texts fall below ``min_cosine`` of
-    ``full``'s on this CPU (the file stays: another CPU may run it well)."""
+    ``full``'s on this CPU (default ``QUANTIZED_MIN_COSINE``; the file stays: another CPU may
+    run it well)."""
+    least_accepted = QUANTIZED_MIN_COSINE if min_cosine is None else min_cosine
     target = quantized_path(full.graph)
     with _encoders_lock:
         encoder = _encoders.get((target, threads))
@@ -306,10 +310,10 @@ def load_quantized(
             target.unlink(missing_ok=True)  # a damaged file: made again next time
             raise
         least = agreement(full, encoder)
-        if least < min_cosine:
+        if not least >= least_accepted:
             raise RuntimeError(
                 f"int8 query vectors agree with full precision only to cosine {least:.4f}"
-                f" on this CPU (least accepted {min_cosine})"
+                f" on this CPU (least accepted {least_accepted})"
             )
         _encoders[(target, threads)] = encoder
         return encoder

@@ -51,10 +51,19 @@ def full(cache_dir: Path) -> onnx_minilm.OnnxMiniLM:
     return onnx_minilm.load(cache_dir, 1, lambda: get_local_model(1))
 
 
+@pytest.fixture(scope="module")
+def int8(full: onnx_minilm.OnnxMiniLM) -> onnx_minilm.OnnxMiniLM:
+    """The int8 encoder; the tests that need it skip on a CPU where int8 fails the check (the
+    product keeps fp32 questions there, which the fallback tests cover)."""
+    try:
+        return onnx_minilm.load_quantized(full, threads=1)
+    except RuntimeError as exc:
+        pytest.skip(f"int8 kernels on this CPU fail the check: {exc}")
+
+
 def test_the_int8_graph_is_made_once_beside_the_full_one_and_agrees_with_it(
-    full: onnx_minilm.OnnxMiniLM,
+    full: onnx_minilm.OnnxMiniLM, int8: onnx_minilm.OnnxMiniLM
 ) -> None:
-    int8 = onnx_minilm.load_quantized(full, threads=1)
     assert int8.graph == onnx_minilm.quantized_path(full.graph)
     assert int8.graph.parent == full.graph.parent
     # Every weight matrix of the six layers (query, key, value, output, two feed-forward) runs
@@ -82,7 +91,7 @@ def test_a_cpu_where_int8_loses_too_much_is_refused(full: onnx_minilm.OnnxMiniLM
 
 
 async def test_int8_questions_through_the_batcher_each_get_their_vector_alone(
-    cache_dir: Path, full: onnx_minilm.OnnxMiniLM
+    cache_dir: Path, full: onnx_minilm.OnnxMiniLM, int8: onnx_minilm.OnnxMiniLM
 ) -> None:
     settings = make_settings(
         embedding_provider="local",
@@ -95,7 +104,6 @@ async def test_int8_questions_through_the_batcher_each_get_their_vector_alone(
     assert isinstance(embedder, LocalEmbedder)
     assert embedder.load() == "onnx"
     assert embedder.query_precision_used == "int8"
-    int8 = onnx_minilm.load_quantized(full, threads=1)
     try:
         alone = np.vstack([int8.encode([q]) for q in QUESTIONS])
         together = await asyncio.gather(*(embedder.embed_query(q) for q in QUESTIONS))
@@ -112,17 +120,50 @@ async def test_int8_questions_through_the_batcher_each_get_their_vector_alone(
 
 
 def test_the_batch_changes_an_int8_vector_so_questions_are_encoded_alone(
-    full: onnx_minilm.OnnxMiniLM,
+    full: onnx_minilm.OnnxMiniLM, int8: onnx_minilm.OnnxMiniLM
 ) -> None:
     """Why the embedder encodes int8 questions one at a time: in one padded batch, a question's
     int8 vector moves with its companions (one activation scale per batch); float32's does not."""
-    int8 = onnx_minilm.load_quantized(full, threads=1)
     alone = np.vstack([int8.encode([q]) for q in QUESTIONS])
     batched = int8.encode(QUESTIONS, batch_size=len(QUESTIONS))
     assert np.abs(alone - batched).max() > 1e-3
     np.testing.assert_allclose(
         np.vstack([full.encode([q]) for q in QUESTIONS]), full.encode(QUESTIONS), atol=1e-6
     )
+
+
+async def test_an_embedder_whose_int8_check_fails_keeps_fp32_questions(
+    cache_dir: Path,
+    full: onnx_minilm.OnnxMiniLM,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A CPU where int8 loses too much (here: a least cosine nothing can meet): the embedder
+    logs why and encodes questions in fp32, and the server goes on."""
+    monkeypatch.setattr(onnx_minilm, "QUANTIZED_MIN_COSINE", 1.01)
+    embedder = LocalEmbedder(
+        threads=3,  # a session of its own, not one another test loaded and checked
+        model_cache_dir=cache_dir,
+        query_precision="int8",
+        query_cache_size=0,
+    )
+    with caplog.at_level(logging.WARNING):
+        assert embedder.load() == "onnx"
+    assert embedder.query_precision_used == "fp32"
+    assert "EMBED_QUERY_PRECISION=int8 unavailable" in caplog.text
+    try:
+        vector = await embedder.embed_query(QUESTIONS[0])
+        np.testing.assert_allclose(vector, full.encode(QUESTIONS[:1])[0], atol=1e-6)
+    finally:
+        await embedder.aclose()
+
+
+def test_a_vector_that_is_not_finite_fails_the_check(full: onnx_minilm.OnnxMiniLM) -> None:
+    class Broken:
+        def encode(self, texts: list[str]) -> np.ndarray:
+            return np.full((len(texts), 384), np.nan, dtype=np.float32)
+
+    assert onnx_minilm.agreement(full, Broken()) == float("-inf")  # type: ignore[arg-type]
 
 
 def test_torch_keeps_questions_in_full_precision_and_says_so(
@@ -143,7 +184,7 @@ def test_an_unknown_precision_is_refused() -> None:
 
 
 def test_warm_model_makes_the_int8_graph_when_asked(
-    full: onnx_minilm.OnnxMiniLM, tmp_path: Path
+    full: onnx_minilm.OnnxMiniLM, int8: onnx_minilm.OnnxMiniLM, tmp_path: Path
 ) -> None:
     """A build step (`trulybot warm-model`) with EMBED_QUERY_PRECISION=int8 leaves the int8 graph
     beside the exported one, so a read-only deployment ships both; without it, none is made."""
