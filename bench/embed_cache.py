@@ -22,10 +22,12 @@ import numpy as np
 
 from bench.common import ROOT
 from rag.knowledge.embeddings import LOCAL_MODEL_NAME, Embedder
+from rag.knowledge.onnx_minilm import QUANTIZED_FORMAT
 
-INT8_QUERIES = "#int8q1"
+INT8_QUERIES = f"#int8q{QUANTIZED_FORMAT}"
 """Appended to the cache's model name for questions encoded by the int8 graph
-(``EMBED_QUERY_PRECISION=int8``): their vectors are not the full-precision ones."""
+(``EMBED_QUERY_PRECISION=int8``): their vectors are not the full-precision ones, and a new
+quantization format keys them apart again."""
 
 DEFAULT_DIR = Path(os.environ.get("LEVERS_DIR", str(ROOT / ".cache" / "levers")))
 
@@ -40,6 +42,10 @@ class EmbeddingCache:
         self.model = model
         self.path = path
         self.encoded = 0
+
+    def int8_questions(self) -> EmbeddingCache:
+        """The same file, keyed apart for questions encoded by the int8 graph."""
+        return EmbeddingCache(self.path, model=self.model + INT8_QUERIES)
 
     def key(self, text: str) -> str:
         return hashlib.sha256(f"{self.model}\0{text}".encode()).hexdigest()
@@ -112,11 +118,7 @@ class CachedEmbedder:
             if callable(load):
                 load()
             int8 = getattr(self.inner, "query_precision_used", None) == "int8"
-            self._questions = (
-                EmbeddingCache(self.cache.path, model=self.cache.model + INT8_QUERIES)
-                if int8
-                else self.cache
-            )
+            self._questions = self.cache.int8_questions() if int8 else self.cache
         return self._questions
 
     async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:

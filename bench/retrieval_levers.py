@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import ROOT
-from bench.embed_cache import DEFAULT_DIR, INT8_QUERIES, EmbeddingCache
+from bench.embed_cache import DEFAULT_DIR, EmbeddingCache
 from bench.page_ranking import PageSignals, Ranking, rank_pages
 
 sys.path.insert(0, str(ROOT))
@@ -225,9 +225,7 @@ def run_variant(
     """``precision``: ``int8`` encodes the questions with the int8 graph (the chunks, titles and
     everything stored stay in full precision), as ``EMBED_QUERY_PRECISION=int8`` does."""
     rows = []
-    asking = cache
-    if precision == "int8":
-        asking = EmbeddingCache(cache.path, model=cache.model + INT8_QUERIES)
+    asking = cache.int8_questions() if precision == "int8" else cache
     for name in sets:
         started = time.perf_counter()
         questions = rag_eval.load_questions(CORPORA[name][1])

@@ -249,9 +249,11 @@ def _no_preprocessing_advice(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("Please consider to run pre-processing")
 
 
-def quantize(graph: Path, target: Path) -> None:
+def quantize(graph: Path, target: Path, *, keep_float: Sequence[str] = ()) -> None:
     """Write ``graph`` with its matrix multiplications' weights in int8, one scale per output
-    channel, activations quantized at run time (ONNX Runtime's dynamic quantization). Atomic."""
+    channel, activations quantized at run time (ONNX Runtime's dynamic quantization). Atomic.
+    ``keep_float``: names of MatMul nodes left in float32 (``bench.query_int8``'s variants; the
+    product quantizes them all)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     fd, tmp = tempfile.mkstemp(prefix=target.name, suffix=".part", dir=target.parent)
@@ -266,6 +268,7 @@ def quantize(graph: Path, target: Path) -> None:
                 weight_type=QuantType.QInt8,
                 per_channel=True,
                 op_types_to_quantize=["MatMul"],
+                nodes_to_exclude=list(keep_float),
             )
         finally:
             root.removeFilter(_no_preprocessing_advice)
