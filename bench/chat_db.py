@@ -37,7 +37,7 @@ import httpx
 
 from bench.chat_servers import fake_reply, open_database
 from bench.chat_workload import unique_questions
-from bench.common import ROOT
+from bench.common import ROOT, Table
 
 
 def _cache_verdicts(engine: Any) -> tuple[Counter[str], Counter[str]]:
@@ -188,29 +188,49 @@ async def run(args: argparse.Namespace) -> None:
         settings, (ws_id, items) = await _setup(args, urls, fake.base_url)
     finally:
         fake.stop()
-    db = Database.from_url(urls.app_url, pool_size=settings.db_pool_size)
+    modes = [m.strip() for m in args.begin.split(",") if m.strip()]
+
+    def database(mode: str) -> Any:
+        return Database.from_url(
+            urls.app_url, pool_size=settings.db_pool_size, fused_begin=mode == "fused"
+        )
+
+    dbs = {mode: database(mode) for mode in modes}
+    db = dbs[modes[0]]
     try:
         async with db.transaction(workspace_id=ws_id) as session:
             workspace = await session.get(Workspace, uuid.UUID(ws_id))
             session.expunge(workspace)
-        # Warm-up (connections, prepared statements, compiled cache), with the cache verdicts.
-        await _turns(db, settings, workspace, items[: args.turns // 4])
-        verdicts, generated = _cache_verdicts(db.engine.sync_engine)
-        trips = _count_round_trips(db.engine.sync_engine)
-        sample = items[args.turns // 4 : args.turns // 4 + 50]
-        await _turns(db, settings, workspace, sample)
-        # The counting listeners stay on the engine for the sample only: a fresh engine times.
-        await db.dispose()
-        db = Database.from_url(urls.app_url, pool_size=settings.db_pool_size)
-        await _turns(db, settings, workspace, items[: args.turns // 4])
-        per_turn = {k: v / len(sample) for k, v in trips.items()}
-        rounds: list[dict[str, float]] = []
+        per_turn: dict[str, dict[str, float]] = {}
+        verdicts: Counter[str] = Counter()
+        generated: Counter[str] = Counter()
+        for mode in modes:
+            db = dbs[mode]
+            # Warm-up (connections, prepared statements, compiled cache), with the verdicts.
+            await _turns(db, settings, workspace, items[: args.turns // 4])
+            verdicts, generated = _cache_verdicts(db.engine.sync_engine)
+            trips = _count_round_trips(db.engine.sync_engine)
+            sample = items[args.turns // 4 : args.turns // 4 + 50]
+            await _turns(db, settings, workspace, sample)
+            # The counting listeners stay on the engine for the sample only: a fresh one times.
+            await db.dispose()
+            db = dbs[mode] = database(mode)
+            await _turns(db, settings, workspace, items[: args.turns // 4])
+            per_turn[mode] = {k: v / len(sample) for k, v in trips.items()}
+            # SQLAlchemy's "begin" sends nothing by itself: the round trip is the first
+            # statement's BEGIN (separate) or the prologue that carries the tenant (fused).
+            per_turn[mode]["round trips"] = sum(per_turn[mode].values())
+        # The modes take turns, round after round, so a change in the machine's speed during
+        # the run touches both.
+        by_mode: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
         offset = args.turns
         for _ in range(args.rounds):
             chunk = items[offset : offset + args.turns]
             offset += args.turns
-            cpu = await _turns(db, settings, workspace, chunk)
-            rounds.append(cpu)
+            for mode in modes:
+                by_mode[mode].append(await _turns(dbs[mode], settings, workspace, chunk))
+        rounds = by_mode[modes[0]]
+        db = dbs[modes[0]]
         if args.profile:
             import cProfile
             import io
@@ -227,22 +247,35 @@ async def run(args: argparse.Namespace) -> None:
             (args.data_dir / "chat-db-profile.txt").write_text(out.getvalue())
             print(f"profile written to {args.data_dir / 'chat-db-profile.txt'}")
     finally:
-        await db.dispose()
+        for each in dbs.values():
+            await each.dispose()
     print(f"load average: {os.getloadavg()[0]:.1f} (1 min)")
     print(f"turns per round: {args.turns}, rounds: {args.rounds}, embedder: {args.embedder}")
     print(
         "answered from (last round): "
         + ", ".join(f"{k} {int(rounds[-1].get(k, 0))}" for k in ("rag", "faq", "fallback"))
     )
-    for key in ("record", "read", "answer"):
-        values = [r[key] / args.turns * 1e6 for r in rounds]
-        print(f"  {key:<7} CPU us/turn: median {statistics.median(values):8.0f}  rounds {values}")
-    totals = [sum(r[k] for k in ("record", "read", "answer")) / args.turns * 1e6 for r in rounds]
-    print(
-        f"  total   CPU us/turn: median {statistics.median(totals):8.0f}  "
-        f"min {min(totals):.0f} max {max(totals):.0f}"
+    table = Table(
+        ["transaction", *(f"{mode}: median us (rounds)" for mode in modes)]
+        + (["change"] if len(modes) == 2 else [])
     )
-    print("round trips per turn: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(per_turn.items())))
+    for key in ("record", "read", "answer", "total"):
+        medians = []
+        cells = []
+        for mode in modes:
+            keys = ("record", "read", "answer") if key == "total" else (key,)
+            values = [sum(r[k] for k in keys) / args.turns * 1e6 for r in by_mode[mode]]
+            medians.append(statistics.median(values))
+            cells.append(f"{medians[-1]:.0f} ({' / '.join(f'{v:.0f}' for v in values)})")
+        change = [f"{(medians[1] / medians[0] - 1) * 100:+.1f}%"] if len(modes) == 2 else []
+        table.add(key, *cells, *change)
+    for name in ("round trips", "statements", "begin", "commit"):
+        table.add(
+            f"{name} per turn",
+            *(f"{per_turn[m].get(name, 0):.2f}" for m in modes),
+            *([""] if len(modes) == 2 else []),
+        )
+    table.print("CPU of this process per rag turn's database work (microseconds)")
     print(
         "compiled cache (50 turns after warm-up): "
         + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items()))
@@ -259,6 +292,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--profile", action="store_true", help="cProfile one more round")
+    parser.add_argument(
+        "--begin",
+        default="separate,fused",
+        help="how each transaction begins, side by side: separate (BEGIN, then the tenant as a"
+        " statement), fused (the tenant with BEGIN, the default); the profile uses the first",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     asyncio.run(run(args))

@@ -7,6 +7,7 @@ transaction: a pooled connection never carries one tenant's context into another
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 import time
@@ -16,9 +17,12 @@ from contextlib import asynccontextmanager
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg  # type: ignore[import-untyped]
+import asyncpg.transaction  # type: ignore[import-untyped]
 from sqlalchemy import TextClause, event, text
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -189,14 +193,138 @@ def _set_tenant_statement(local: tuple[str, ...], durable: bool) -> TextClause:
 _GUC_RE = re.compile(r"^[a-z_][a-z0-9_.]*$")
 
 
+def _tenant_values(
+    *,
+    workspace_id: uuid.UUID | str | None,
+    user_id: uuid.UUID | str | None,
+    api_key_prefix: str | None,
+    public_key: str | None,
+    lookup: str | None,
+) -> dict[str, str]:
+    return {
+        "app.workspace_id": str(workspace_id) if workspace_id else "",
+        "app.user_id": str(user_id) if user_id else "",
+        "app.api_key_prefix": api_key_prefix or "",
+        "app.public_key": public_key or "",
+        "app.lookup": lookup or "",
+    }
+
+
+def _text_literal(value: str) -> str:
+    """``value`` as an SQL expression whose source holds nothing but hex digits: its UTF-8
+    bytes, decoded by the server. A quoted literal would depend on the server's
+    ``standard_conforming_strings``; this cannot be read as anything but the value."""
+    if not value:
+        return "''"
+    return f"convert_from(decode('{value.encode().hex()}', 'hex'), 'UTF8')"
+
+
+def tenant_prologue(
+    values: Mapping[str, str], local: Mapping[str, str] | None = None, *, durable: bool = True
+) -> str:
+    """``BEGIN`` and the transaction's settings (tenant, ``local``, and ``synchronous_commit``
+    off when not ``durable``) as one simple-protocol message: one round trip where a BEGIN
+    and a parameterised ``set_config`` statement took two. The values are inlined as
+    ``_text_literal`` expressions; the names are checked."""
+    settings = {**values, **(local or {})}
+    if not durable:
+        settings["synchronous_commit"] = "off"
+    calls = []
+    for name, value in settings.items():
+        if not _GUC_RE.match(name):
+            raise ValueError(f"invalid setting name {name!r}")
+        calls.append(f"set_config('{name}', {_text_literal(str(value))}, true)")
+    return "BEGIN; SELECT " + ", ".join(calls)
+
+
+class _TenantTransaction(asyncpg.transaction.Transaction):
+    """asyncpg's top-level transaction, begun by ``prologue`` (``tenant_prologue``) instead of
+    a bare ``BEGIN``; committed and rolled back as asyncpg's own."""
+
+    __slots__ = ("_prologue",)
+
+    def __init__(self, connection: asyncpg.Connection, prologue: str) -> None:
+        super().__init__(connection, None, False, False)
+        self._prologue = prologue
+
+    async def start(self) -> None:
+        connection = self._connection
+        if connection._top_xact is not None or connection.is_in_transaction():
+            raise asyncpg.InterfaceError("a transaction is already open on this connection")
+        connection._top_xact = self
+        try:
+            await connection.execute(self._prologue)
+        except BaseException:
+            self._state = asyncpg.transaction.TransactionState.FAILED  # type: ignore[misc]
+            raise
+        self._state = asyncpg.transaction.TransactionState.STARTED
+
+
+async def _begin_with_tenant(
+    connection: AsyncConnection, values: Mapping[str, str], local: Mapping[str, str], durable: bool
+) -> bool:
+    """Begin ``connection``'s transaction with its settings in the same round trip
+    (``tenant_prologue``), where SQLAlchemy's asyncpg adapter would send a bare ``BEGIN`` before
+    the first statement. False, with nothing sent, when the connection is not one this knows
+    how to begin (not asyncpg's adapter, another isolation level, or a transaction already
+    begun): the caller sets the tenant with a statement. A failure invalidates the connection
+    (it may hold a half-begun transaction) and raises as SQLAlchemy would (``DBAPIError``)."""
+    raw = await connection.get_raw_connection()
+    adapter: Any = raw.dbapi_connection
+    driver = raw.driver_connection
+    if (
+        not isinstance(driver, asyncpg.Connection)
+        or getattr(adapter, "_transaction", False) is not None
+        or getattr(adapter, "isolation_level", False) is not None
+        or getattr(adapter, "readonly", True)
+        or getattr(adapter, "deferrable", True)
+        or not hasattr(adapter, "_execute_mutex")
+    ):
+        return False
+    prologue = tenant_prologue(values, local, durable=durable)
+    transaction = _TenantTransaction(driver, prologue)
+    try:
+        async with adapter._execute_mutex:
+            await transaction.start()
+    except BaseException as error:
+        await asyncio.shield(connection.invalidate())
+        if not isinstance(error, Exception):
+            raise
+        dialect = connection.dialect
+        try:
+            adapter._handle_exception(error)  # raises the adapter's DBAPI error for it
+        except dialect.loaded_dbapi.Error as dbapi_error:
+            raise DBAPIError.instance(
+                "BEGIN; SELECT set_config(...)",
+                None,
+                dbapi_error,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=True,
+                dialect=dialect,
+            ) from error
+        raise
+    adapter._transaction = transaction
+    return True
+
+
 class Database:
     """The app's engine plus units of work. One per process."""
 
-    def __init__(self, engine: AsyncEngine, *, local: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        local: Mapping[str, str] | None = None,
+        fused_begin: bool = True,
+    ) -> None:
         """``local``: settings each transaction sets for itself (with the tenant context, in
-        one statement): the timeouts when the engine talks to a transaction-mode pooler."""
+        one statement): the timeouts when the engine talks to a transaction-mode pooler.
+        ``fused_begin``: each transaction's ``BEGIN`` carries its settings (``tenant_prologue``,
+        one round trip); off, SQLAlchemy sends ``BEGIN`` and the settings follow as a statement
+        (what ``bench.chat_db`` compares it with)."""
         self.engine = engine
         self.local = dict(local or {})
+        self.fused_begin = fused_begin
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
     @classmethod
@@ -206,13 +334,14 @@ class Database:
         *,
         pooler: Pooler = "none",
         statement_timeout_ms: int = 15000,
+        fused_begin: bool = True,
         **kwargs: Any,
     ) -> Database:
         engine = create_engine(
             url, pooler=pooler, statement_timeout_ms=statement_timeout_ms, **kwargs
         )
         local = session_timeouts(statement_timeout_ms) if pooler == "pgbouncer" else None
-        return cls(engine, local=local)
+        return cls(engine, local=local, fused_begin=fused_begin)
 
     @asynccontextmanager
     async def transaction(
@@ -236,18 +365,29 @@ class Database:
         """
         async with self.sessionmaker() as session, session.begin():
             waited = time.perf_counter()
-            await session.connection()  # from the pool (or a new connect): the wait, measured
+            connection = await session.connection()  # from the pool (or a new connect)
             metrics.observe_db_pool_wait(time.perf_counter() - waited)
-            await set_tenant(
-                session,
+            values = _tenant_values(
                 workspace_id=workspace_id,
                 user_id=user_id,
                 api_key_prefix=api_key_prefix,
                 public_key=public_key,
                 lookup=lookup,
-                durable=durable,
-                local={**self.local, **local} if local else self.local,
             )
+            settings = {**self.local, **local} if local else self.local
+            if not (
+                self.fused_begin and await _begin_with_tenant(connection, values, settings, durable)
+            ):
+                await set_tenant(
+                    session,
+                    workspace_id=workspace_id,
+                    user_id=user_id,
+                    api_key_prefix=api_key_prefix,
+                    public_key=public_key,
+                    lookup=lookup,
+                    durable=durable,
+                    local=settings,
+                )
             yield session
 
     def report_pool(self) -> None:

@@ -1,0 +1,92 @@
+"""A transaction's tenant context travels with its BEGIN: one round trip, exact values, and a
+connection whose start failed never goes back to the pool half-begun."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from core.db import TENANT_SETTINGS, Database
+from core.embedded import EmbeddedPostgres
+from tests.conftest import APP_ROLE
+
+# Quotes, a backslash before a quote, a statement separator, dollar quoting, a comment and
+# characters outside ASCII: whatever the server's quoting rules, the value must come back as is.
+HOSTILE = "o'brien\\'; SELECT 1; $$ $x$ -- /* é \U0001f600 '' \\\\"
+
+
+@pytest.fixture
+async def one_connection(pg: EmbeddedPostgres) -> AsyncIterator[Database]:
+    """A pool of one connection, so the next transaction gets the connection the last one had
+    (unless it was invalidated)."""
+    database = Database.from_url(pg.app_url(APP_ROLE), pool_size=1, max_overflow=0)
+    yield database
+    await database.dispose()
+
+
+async def _settings(session: Any, names: tuple[str, ...]) -> dict[str, str]:
+    columns = ", ".join(f"current_setting('{name}', true) AS c{i}" for i, name in enumerate(names))
+    row = (await session.execute(text(f"SELECT {columns}"))).one()
+    return dict(zip(names, row, strict=True))
+
+
+async def test_the_settings_come_back_exactly_as_given(db: Database) -> None:
+    workspace_id = uuid.uuid4()
+    async with db.transaction(
+        workspace_id=workspace_id,
+        public_key=HOSTILE,
+        lookup=HOSTILE[::-1],
+        api_key_prefix="tb_" + uuid.uuid4().hex[:8],
+        durable=False,
+        local={"hnsw.ef_search": "77"},
+    ) as session:
+        seen = await _settings(session, (*TENANT_SETTINGS, "hnsw.ef_search", "synchronous_commit"))
+    assert seen["app.workspace_id"] == str(workspace_id)
+    assert seen["app.public_key"] == HOSTILE
+    assert seen["app.lookup"] == HOSTILE[::-1]
+    assert seen["app.user_id"] == ""
+    assert seen["hnsw.ef_search"] == "77"
+    assert seen["synchronous_commit"] == "off"
+
+
+async def test_begin_and_the_tenant_are_one_round_trip(one_connection: Database) -> None:
+    async with one_connection.transaction() as session:  # opens the pool's one connection
+        raw = await (await session.connection()).get_raw_connection()
+        driver = raw.driver_connection
+    # asyncpg logs the simple-protocol messages (BEGIN, COMMIT), not its prepared statements
+    sent: list[str] = []
+
+    def log(record: Any) -> None:
+        sent.append(record.query)
+
+    driver.add_query_logger(log)
+    workspace_id = uuid.uuid4()
+    try:
+        async with one_connection.transaction(workspace_id=workspace_id) as session:
+            seen = await _settings(session, ("app.workspace_id",))
+    finally:
+        driver.remove_query_logger(log)
+    assert seen["app.workspace_id"] == str(workspace_id)
+    assert len(sent) == 2, sent  # no bare BEGIN before the tenant: the prologue, then COMMIT
+    assert sent[0].startswith("BEGIN; SELECT set_config('app.workspace_id'")
+    assert str(workspace_id) not in sent[0]  # inlined as hex, never as a quoted literal
+    assert sent[1].startswith("COMMIT")
+
+
+async def test_a_start_the_server_refuses_leaves_nothing_open_in_the_pool(
+    one_connection: Database,
+) -> None:
+    with pytest.raises(DBAPIError, match="0x00"):
+        async with one_connection.transaction(lookup="a\x00b"):
+            pass  # pragma: no cover - the start fails
+    workspace_id = uuid.uuid4()
+    async with one_connection.transaction(workspace_id=workspace_id) as session:
+        seen = await _settings(session, ("app.workspace_id", "app.lookup"))
+    assert seen == {"app.workspace_id": str(workspace_id), "app.lookup": ""}
+    async with one_connection.transaction() as session:
+        assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
