@@ -77,6 +77,33 @@ def _compact(text: str) -> str:
     return _NON_ALNUM.sub("", text.casefold())
 
 
+# Texts the guard of every turn loosens again: the system rules (the same for a bot's name),
+# the persona, and the passages (a workspace's useful chunks come back turn after turn). Short
+# texts, like the canary that differs every turn, are loosened without the cache.
+CACHED_LOOSE_MIN_CHARS = 64
+
+
+@lru_cache(maxsize=256)
+def _loose_cached(text: str) -> str:
+    return _loose(text)
+
+
+def _loose_of(text: str) -> str:
+    return _loose_cached(text) if len(text) >= CACHED_LOOSE_MIN_CHARS else _loose(text)
+
+
+@lru_cache(maxsize=2048)
+def _public_part(text: str) -> tuple[str, frozenset[str]]:
+    """A passage shown to the model: loosened, and the stems of its words."""
+    loose = _loose(text)
+    return loose, frozenset(word_stems(loose))
+
+
+@lru_cache(maxsize=64)
+def _concept_groups(rule: str) -> tuple[frozenset[str], ...]:
+    return tuple(frozenset(stem(w) for w in group.split()) for group in rule.split("|"))
+
+
 @lru_cache(maxsize=64)
 def _spans_of(text: str, size: int) -> frozenset[str]:
     """Every ``size``-character span of ``text``. Cached: the rules differ only by the bot's
@@ -169,7 +196,10 @@ class OutputGuard:
     ) -> None:
         self.min_span = min_span
         self.refusal = refusal
-        public = _loose(" \n ".join(public_text))
+        # What _loose(" \n ".join(public_text)) gives, and the stems of its words, from each
+        # passage's cached part: the separator loosens to one space and no word spans two.
+        parts = [_public_part(text) for text in public_text]
+        public = " ".join(loose for loose, _ in parts if loose)
         self._public = public
         self._markers: list[str] = []
         self._compact_markers: list[str] = []
@@ -179,7 +209,7 @@ class OutputGuard:
         self._protected: list[tuple[frozenset[str], int]] = []
         longest = 0
         for secret in secret_markers:
-            loose = _loose(secret)
+            loose = _loose_of(secret)
             if not loose:
                 continue
             if len(loose) < min_span:
@@ -191,17 +221,17 @@ class OutputGuard:
             else:
                 self._protect(loose, min_span)
         has_spans = bool(self._protected)
-        persona_loose = _loose(persona)
+        persona_loose = _loose_of(persona)
         has_persona_spans = False
         if len(persona_loose) >= PERSONA_SPAN:
             has_persona_spans = self._protect(persona_loose, PERSONA_SPAN)
         elif len(persona_loose) >= MIN_PERSONA_MARKER and persona_loose not in public:
             self._markers.append(persona_loose)
             longest = max(longest, len(persona))
-        public_stems = word_stems(public)
+        public_stems: frozenset[str] = frozenset().union(*(stems for _, stems in parts))
         self._rules: list[list[frozenset[str]]] = []
         for rule in rule_concepts:
-            groups = [frozenset(stem(w) for w in group.split()) for group in rule.split("|")]
+            groups = _concept_groups(rule)
             self._rules.append([g for g in groups if not g & public_stems])
         # How many trailing characters a stream must hold back so no leak is emitted before it is
         # recognised (markers may be split across deltas).
