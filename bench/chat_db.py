@@ -201,6 +201,10 @@ async def run(args: argparse.Namespace) -> None:
         async with db.transaction(workspace_id=ws_id) as session:
             workspace = await session.get(Workspace, uuid.UUID(ws_id))
             session.expunge(workspace)
+        if args.plan:
+            # The turns meter against this plan (the row keeps its own): a plan with a daily
+            # LLM token cap reads today's tokens in the turn (with the visitor's message).
+            workspace.plan, workspace.plan_expires_at = args.plan, None
         per_turn: dict[str, dict[str, float]] = {}
         verdicts: Counter[str] = Counter()
         generated: Counter[str] = Counter()
@@ -250,7 +254,10 @@ async def run(args: argparse.Namespace) -> None:
         for each in dbs.values():
             await each.dispose()
     print(f"load average: {os.getloadavg()[0]:.1f} (1 min)")
-    print(f"turns per round: {args.turns}, rounds: {args.rounds}, embedder: {args.embedder}")
+    print(
+        f"turns per round: {args.turns}, rounds: {args.rounds}, embedder: {args.embedder},"
+        f" plan: {args.plan or 'unlimited'}"
+    )
     print(
         "answered from (last round): "
         + ", ".join(f"{k} {int(rounds[-1].get(k, 0))}" for k in ("rag", "faq", "fallback"))
@@ -292,6 +299,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--profile", action="store_true", help="cProfile one more round")
+    parser.add_argument(
+        "--plan",
+        default="",
+        help="meter the turns against this plan (free, starter, pro: a daily LLM token cap);"
+        " default: the bench's unlimited plan",
+    )
     parser.add_argument(
         "--begin",
         default="separate,fused",

@@ -407,6 +407,20 @@ async def increment_daily_tokens(
     return int((await session.execute(stmt)).scalar_one())
 
 
+def daily_tokens(
+    workspace_id: uuid.UUID | BindParameter[Any], day: date | BindParameter[Any]
+) -> Any:
+    """``get_daily_tokens`` as a scalar subquery (NULL when nothing was counted that day), for a
+    statement that returns it beside its own columns
+    (``rag.chat.repository.conversations.record_message_metered``)."""
+    table: Any = UsageDaily.__table__
+    return (
+        select(table.c.llm_tokens)
+        .where(table.c.workspace_id == workspace_id, table.c.day == day)
+        .scalar_subquery()
+    )
+
+
 async def get_daily_tokens(session: AsyncSession, *, workspace_id: uuid.UUID, day: date) -> int:
     result = await session.execute(
         select(UsageDaily.llm_tokens).where(

@@ -141,8 +141,14 @@ async def record_llm_tokens(session: AsyncSession, workspace_id: uuid.UUID, toke
     )
 
 
-async def check_daily_tokens(session: AsyncSession, workspace: Workspace) -> None:
-    used = await repo.get_daily_tokens(session, workspace_id=workspace.id, day=today())
+async def check_daily_tokens(
+    session: AsyncSession, workspace: Workspace, used: int | None = None
+) -> None:
+    """429 ``quota_exceeded`` once today's LLM tokens reached the plan's daily cap; ``used``:
+    today's tokens when the caller read them already (a chat turn reads them with its
+    message, ``rag.chat.stages.record``)."""
+    if used is None:
+        used = await repo.get_daily_tokens(session, workspace_id=workspace.id, day=today())
     ensure_within(
         plan_code=effective_plan(workspace),
         metric="daily_llm_tokens",

@@ -79,6 +79,8 @@ class Turn:
     exact_faq: str | None = None
     """The answer of an FAQ whose question normalizes to the message's words, looked up when
     the message was recorded (not for follow-ups, courtesy or a request for a human)."""
+    daily_tokens: int | None = None
+    """Today's LLM tokens when the message was recorded (read only under a daily cap)."""
 
     @property
     def cacheable(self) -> bool:
@@ -160,8 +162,11 @@ async def record(
         amounts["conversations"] = 1
     follow_up = bool(history) and looks_like_follow_up(message)
     normalized = normalize_question(message)
-    # The exact FAQ match is looked up in the same statement when it may settle the answer.
+    # The exact FAQ match is looked up in the same statement when it may settle the answer,
+    # and today's LLM tokens when the plan caps them and the turn may call the model.
     faq_wanted = not follow_up and intent not in (*COURTESY, "human")
+    capped = get_plan(usage.effective_plan(workspace)).limit("daily_llm_tokens") is not None
+    daily_day = usage.today() if capped and intent not in (*COURTESY, "human") else None
     recorded = await conversation_repo.record_message_metered(
         session,
         message=ChatMessage(
@@ -176,6 +181,7 @@ async def record(
         touch_conversation_id=conversation.id if history else None,
         usage=usage.increment_statement(workspace.id, amounts),
         faq_normalized=normalized if faq_wanted else None,
+        daily_tokens_day=daily_day,
     )
     if workspace_version is not None and recorded.workspace_version != workspace_version:
         raise WorkspaceChanged(str(workspace.id))
@@ -202,6 +208,7 @@ async def record(
         bot_name=bot_name_of(workspace),
         standalone=message,
         exact_faq=recorded.faq_answer,
+        daily_tokens=recorded.daily_tokens,
     )
 
 
@@ -383,7 +390,7 @@ async def retrieve(
     plan = get_plan(usage.effective_plan(turn.workspace))
     if metered_generation and plan.limit("daily_llm_tokens") is not None:
         try:
-            await usage.check_daily_tokens(session, turn.workspace)
+            await usage.check_daily_tokens(session, turn.workspace, turn.daily_tokens)
         except AppError:
             cap_reached = True  # the owner's daily cap: answer extractively
     return Grounding(passages, cap_reached)

@@ -367,9 +367,15 @@ async def test_daily_token_cap_switches_to_extractive_answers(
     await ingest(client, owner, runtime, "Refunds", REFUNDS)
     workspace_id = uuid.UUID(owner.workspace_id)
     async with runtime.db.transaction(workspace_id=workspace_id) as session:
-        await usage.record_llm_tokens(session, workspace_id, 50_000)  # the free plan's day
+        await usage.record_llm_tokens(session, workspace_id, 49_999)  # the free plan: 50,000
     calls = len(fake_llm.chat_requests)
     body = (await chat(client, owner, "How long do refunds take to arrive?")).json()
+    assert len(fake_llm.chat_requests) == calls + 1  # one token left: the model still answers
+    assert body["extractive"] is False
+    # That answer's tokens (recorded after it) put today's count past the cap: the next turn
+    # reads them with its message and answers without the model.
+    calls = len(fake_llm.chat_requests)
+    body = (await chat(client, owner, "How many days until a refund arrives?")).json()
     assert len(fake_llm.chat_requests) == calls  # the owner's bill is protected
     assert body["source"] == "rag"
     assert body["extractive"] is True

@@ -6,11 +6,11 @@ import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import Text, bindparam, func, select, update
+from sqlalchemy import Date, Text, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +23,7 @@ from rag.chat.models import (
 from rag.chat.repository.faqs import faq_exact_answer
 from rag.knowledge.repository.chunks import vector_param
 from workspaces.plans import Metric
-from workspaces.repository import TOKEN_UPSERTS, workspace_version
+from workspaces.repository import TOKEN_UPSERTS, daily_tokens, workspace_version
 from workspaces.usage import TokenIncrement, UsageIncrement
 
 
@@ -112,6 +112,8 @@ class Recorded:
     counted: dict[Metric, int]
     workspace_version: str | None
     faq_answer: str | None
+    daily_tokens: int | None = None
+    """Today's LLM tokens so far, when asked for (``daily_tokens_day``)."""
 
 
 async def record_message_metered(
@@ -122,14 +124,16 @@ async def record_message_metered(
     touch_conversation_id: uuid.UUID | None,
     usage: UsageIncrement,
     faq_normalized: str | None = None,
+    daily_tokens_day: date | None = None,
 ) -> Recorded:
     """One round trip: insert ``new_conversation`` (when given), insert ``message``, add one
     message to ``touch_conversation_id`` (when given), and increment the usage counters
     (``usage``); returns each counted metric's new value, the workspace row's version
     (``workspaces.widget_keys``) and, with ``faq_normalized``, the answer of an enabled FAQ
-    whose question or variant normalizes to it. A new conversation, the visitor's message, the
-    conversation's count and last-message time, the usage counters and the exact FAQ lookup,
-    in one statement (built once per shape, ``_record_statement``)."""
+    whose question or variant normalizes to it, and with ``daily_tokens_day`` the LLM tokens
+    counted that day (for the plan's daily cap). A new conversation, the visitor's message, the
+    conversation's count and last-message time, the usage counters, the exact FAQ lookup and
+    the day's tokens, in one statement (built once per shape, ``_record_statement``)."""
     params = usage.params | _params("m_", message) | {"ver_ws": message.workspace_id}
     if new_conversation is not None:
         params |= _params("c_", new_conversation)
@@ -137,24 +141,31 @@ async def record_message_metered(
         params["touch_id"] = touch_conversation_id
     if faq_normalized:
         params |= {"faq_ws": message.workspace_id, "faq_normalized": faq_normalized}
+    if daily_tokens_day is not None:
+        params |= {"dt_ws": message.workspace_id, "dt_day": daily_tokens_day}
     statement = _record_statement(
         usage.statement,
         new_conversation is not None,
         touch_conversation_id is not None,
         bool(faq_normalized),
+        daily_tokens_day is not None,
     )
     result = await session.execute(statement, params)
     row = tuple(result.one())
     counted = usage.counted(row[: len(usage.metrics)])
-    version, *faq = row[len(usage.metrics) :]
-    return Recorded(counted, version, faq[0] if faq else None)
+    version, *rest = row[len(usage.metrics) :]
+    faq = rest.pop(0) if faq_normalized else None
+    daily = int(rest.pop(0) or 0) if daily_tokens_day is not None else None
+    return Recorded(counted, version, faq, daily)
 
 
 @functools.cache
-def _record_statement(upsert: Any, new_conversation: bool, touch: bool, faq: bool) -> Any:
+def _record_statement(
+    upsert: Any, new_conversation: bool, touch: bool, faq: bool, daily: bool = False
+) -> Any:
     """``record_message_metered``'s statement for the usage ``upsert`` (built once per set of
     metrics) and what else it carries; bind parameters ``c_*``, ``m_*``, ``touch_id``,
-    ``ver_ws``, ``faq_ws`` and ``faq_normalized`` beside the upsert's."""
+    ``ver_ws``, ``faq_ws``, ``faq_normalized``, ``dt_ws`` and ``dt_day`` beside the upsert's."""
     ctes = []
     if new_conversation:
         ctes.append(_insert_cte(_conversations, "c_", "new_conv"))
@@ -168,6 +179,9 @@ def _record_statement(upsert: Any, new_conversation: bool, touch: bool, faq: boo
             bindparam("faq_ws", type_=ws), bindparam("faq_normalized", type_=Text())
         )
         extra.append(answer.label("faq_answer"))
+    if daily:
+        tokens = daily_tokens(bindparam("dt_ws", type_=ws), bindparam("dt_day", type_=Date()))
+        extra.append(tokens.label("daily_tokens"))
     return upsert.add_cte(*ctes).returning(*extra)
 
 
