@@ -189,6 +189,8 @@ async def run(args: argparse.Namespace) -> None:
     finally:
         fake.stop()
     modes = [m.strip() for m in args.begin.split(",") if m.strip()]
+    if not modes or set(modes) - {"separate", "fused"}:
+        raise SystemExit(f"--begin: {args.begin!r}: separate, fused or both")
 
     def database(mode: str) -> Any:
         return Database.from_url(
@@ -284,7 +286,7 @@ async def run(args: argparse.Namespace) -> None:
         )
     table.print("CPU of this process per rag turn's database work (microseconds)")
     print(
-        "compiled cache (50 turns after warm-up): "
+        f"compiled cache (50 turns after warm-up, {modes[-1]}): "
         + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items()))
     )
     for stmt, n in generated.most_common(8):

@@ -7,7 +7,6 @@ transaction: a pooled connection never carries one tenant's context into another
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import re
 import time
@@ -182,7 +181,7 @@ def _set_tenant_statement(local: tuple[str, ...], durable: bool) -> TextClause:
         "set_config('app.lookup', :lk, true)",
     ]
     for i, name in enumerate(local):
-        if not _GUC_RE.match(name):
+        if not _GUC_RE.fullmatch(name):
             raise ValueError(f"invalid setting name {name!r}")
         calls.append(f"set_config('{name}', :l{i}, true)")
     if not durable:
@@ -231,7 +230,7 @@ def tenant_prologue(
         settings["synchronous_commit"] = "off"
     calls = []
     for name, value in settings.items():
-        if not _GUC_RE.match(name):
+        if not _GUC_RE.fullmatch(name):
             raise ValueError(f"invalid setting name {name!r}")
         calls.append(f"set_config('{name}', {_text_literal(str(value))}, true)")
     return "BEGIN; SELECT " + ", ".join(calls)
@@ -287,24 +286,40 @@ async def _begin_with_tenant(
         async with adapter._execute_mutex:
             await transaction.start()
     except BaseException as error:
-        await asyncio.shield(connection.invalidate())
-        if not isinstance(error, Exception):
+        raised = _as_dbapi_error(connection, adapter, error)  # before the connection closes
+        # The server may hold a half-begun transaction: the connection never goes back to the
+        # pool (not shielded: a second cancellation still ends in SQLAlchemy's forced close).
+        await connection.invalidate()
+        if raised is error:
             raise
-        dialect = connection.dialect
-        try:
-            adapter._handle_exception(error)  # raises the adapter's DBAPI error for it
-        except dialect.loaded_dbapi.Error as dbapi_error:
-            raise DBAPIError.instance(
-                "BEGIN; SELECT set_config(...)",
-                None,
-                dbapi_error,
-                dialect.loaded_dbapi.Error,
-                connection_invalidated=True,
-                dialect=dialect,
-            ) from error
-        raise
+        raise raised from error
     adapter._transaction = transaction
     return True
+
+
+def _as_dbapi_error(
+    connection: AsyncConnection, adapter: Any, error: BaseException
+) -> BaseException:
+    """``error`` as SQLAlchemy would raise it from a statement: a ``DBAPIError`` that says
+    whether the connection was lost (a refusal by the server is not: a 500, not a 503);
+    anything else (a cancellation) as it is."""
+    if not isinstance(error, Exception):
+        return error
+    dialect = connection.dialect
+    try:
+        adapter._handle_exception(error)  # raises the adapter's DBAPI error for it
+    except dialect.loaded_dbapi.Error as dbapi_error:
+        return DBAPIError.instance(
+            "BEGIN; SELECT set_config(...)",
+            None,
+            dbapi_error,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=dialect.is_disconnect(dbapi_error, adapter, None),
+            dialect=dialect,
+        )
+    except Exception as other:  # pragma: no cover - the adapter raises its DBAPI errors
+        return other
+    return error
 
 
 class Database:

@@ -5,6 +5,8 @@ as PostgreSQL does from pgvector's text form of the question's vector."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy import text
@@ -174,3 +176,46 @@ async def test_answer_records_the_unanswered_question_exactly(db: Database, owne
     assert row[2] is False
     assert row[3] is True
     assert row[4] == 2  # the answer counted on its conversation in the same statement
+
+
+async def _recorded_tokens(db: Database, workspace_id: uuid.UUID, day: Any) -> int | None:
+    conversation_id = uuid.uuid4()
+    async with db.transaction(workspace_id=workspace_id, durable=False) as session:
+        recorded = await conversation_repo.record_message_metered(
+            session,
+            message=ChatMessage(
+                id=uuid.uuid4(),
+                workspace_id=workspace_id,
+                conversation_id=conversation_id,
+                role="user",
+                text="hello",
+                intent="question",
+            ),
+            new_conversation=Conversation(
+                id=conversation_id,
+                workspace_id=workspace_id,
+                session_id=f"s-{uuid.uuid4().hex[:8]}",
+                channel="widget",
+                status="open",
+                message_count=1,
+            ),
+            touch_conversation_id=None,
+            usage=usage.increment_statement(workspace_id, {"messages": 1, "conversations": 1}),
+            daily_tokens_day=day,
+        )
+    return recorded.daily_tokens
+
+
+async def test_the_days_llm_tokens_come_back_with_the_message(
+    db: Database, owner: Owner, other: Owner
+) -> None:
+    mine, theirs = uuid.UUID(owner.workspace_id), uuid.UUID(other.workspace_id)
+    async with db.transaction(workspace_id=mine) as session:
+        await usage.record_llm_tokens(session, mine, 1234)
+    async with db.transaction(workspace_id=theirs) as session:
+        await usage.record_llm_tokens(session, theirs, 99)
+    today = usage.today()
+    assert await _recorded_tokens(db, mine, today) == 1234
+    assert await _recorded_tokens(db, theirs, today) == 99  # each workspace its own count
+    assert await _recorded_tokens(db, mine, today - timedelta(days=1)) == 0  # nothing that day
+    assert await _recorded_tokens(db, mine, None) is None  # not asked for: not read

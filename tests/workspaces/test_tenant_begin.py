@@ -3,15 +3,17 @@ connection whose start failed never goes back to the pool half-begun."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from core.db import TENANT_SETTINGS, Database
+from core.db import TENANT_SETTINGS, Database, create_engine
 from core.embedded import EmbeddedPostgres
 from tests.conftest import APP_ROLE
 
@@ -90,3 +92,45 @@ async def test_a_start_the_server_refuses_leaves_nothing_open_in_the_pool(
     assert seen == {"app.workspace_id": str(workspace_id), "app.lookup": ""}
     async with one_connection.transaction() as session:
         assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+
+
+async def test_a_start_cancelled_after_the_server_began_leaves_nothing_open(
+    one_connection: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The prologue reached the server (its transaction is open there) and then the request
+    was cancelled: the connection is dropped, and the next transaction starts clean."""
+    original = asyncpg.Connection.execute
+    cancelled = []
+
+    async def execute_then_cancel(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+        result = await original(self, query, *args, **kwargs)
+        if query.startswith("BEGIN;") and not cancelled:
+            cancelled.append(self.is_in_transaction())
+            raise asyncio.CancelledError
+        return result
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", execute_then_cancel)
+    with pytest.raises(asyncio.CancelledError):
+        async with one_connection.transaction(workspace_id=uuid.uuid4()):
+            pass  # pragma: no cover - the start is cancelled
+    assert cancelled == [True]  # the server had begun the transaction
+    workspace_id = uuid.uuid4()
+    async with one_connection.transaction(workspace_id=workspace_id) as session:
+        seen = await _settings(session, ("app.workspace_id",))
+    assert seen == {"app.workspace_id": str(workspace_id)}
+
+
+async def test_a_connection_it_cannot_begin_that_way_gets_the_settings_as_a_statement(
+    pg: EmbeddedPostgres,
+) -> None:
+    engine = create_engine(pg.app_url(APP_ROLE), pool_size=1, max_overflow=0)
+    database = Database(engine.execution_options(isolation_level="SERIALIZABLE"))
+    try:
+        workspace_id = uuid.uuid4()
+        async with database.transaction(workspace_id=workspace_id, public_key=HOSTILE) as session:
+            seen = await _settings(session, ("app.workspace_id", "app.public_key"))
+            isolation = (await session.execute(text("SHOW transaction_isolation"))).scalar_one()
+        assert seen == {"app.workspace_id": str(workspace_id), "app.public_key": HOSTILE}
+        assert isolation == "serializable"
+    finally:
+        await database.dispose()
