@@ -70,8 +70,10 @@ async def test_faq_nearest_distance_is_pgvectors_own(
     assert found[1] == "theirs"
 
 
-async def _record(db: Database, workspace_id: uuid.UUID, *, faq: str | None) -> tuple[int, ...]:
-    """One visitor message in a new conversation; the counted values and the FAQ answer."""
+async def _record_message(
+    db: Database, workspace_id: uuid.UUID, *, faq: str | None = None, day: Any = None
+) -> conversation_repo.Recorded:
+    """One visitor message in a new conversation, as the turn records it."""
     conversation = Conversation(
         id=uuid.uuid4(),
         workspace_id=workspace_id,
@@ -81,7 +83,7 @@ async def _record(db: Database, workspace_id: uuid.UUID, *, faq: str | None) -> 
         message_count=1,
     )
     async with db.transaction(workspace_id=workspace_id, durable=False) as session:
-        recorded = await conversation_repo.record_message_metered(
+        return await conversation_repo.record_message_metered(
             session,
             message=ChatMessage(
                 id=uuid.uuid4(),
@@ -95,7 +97,13 @@ async def _record(db: Database, workspace_id: uuid.UUID, *, faq: str | None) -> 
             touch_conversation_id=None,
             usage=usage.increment_statement(workspace_id, {"messages": 1, "conversations": 1}),
             faq_normalized=faq,
+            daily_tokens_day=day,
         )
+
+
+async def _record(db: Database, workspace_id: uuid.UUID, *, faq: str | None) -> tuple[int, ...]:
+    """One visitor message in a new conversation; the counted values and the FAQ answer."""
+    recorded = await _record_message(db, workspace_id, faq=faq)
     assert recorded.workspace_version
     return recorded.counted["messages"], recorded.counted["conversations"], recorded.faq_answer
 
@@ -179,31 +187,7 @@ async def test_answer_records_the_unanswered_question_exactly(db: Database, owne
 
 
 async def _recorded_tokens(db: Database, workspace_id: uuid.UUID, day: Any) -> int | None:
-    conversation_id = uuid.uuid4()
-    async with db.transaction(workspace_id=workspace_id, durable=False) as session:
-        recorded = await conversation_repo.record_message_metered(
-            session,
-            message=ChatMessage(
-                id=uuid.uuid4(),
-                workspace_id=workspace_id,
-                conversation_id=conversation_id,
-                role="user",
-                text="hello",
-                intent="question",
-            ),
-            new_conversation=Conversation(
-                id=conversation_id,
-                workspace_id=workspace_id,
-                session_id=f"s-{uuid.uuid4().hex[:8]}",
-                channel="widget",
-                status="open",
-                message_count=1,
-            ),
-            touch_conversation_id=None,
-            usage=usage.increment_statement(workspace_id, {"messages": 1, "conversations": 1}),
-            daily_tokens_day=day,
-        )
-    return recorded.daily_tokens
+    return (await _record_message(db, workspace_id, day=day)).daily_tokens
 
 
 async def test_the_days_llm_tokens_come_back_with_the_message(
