@@ -162,6 +162,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(metrics_router)
     app.include_router(widget.static_router)
     for router in (
+        chat.public_router,
         auth.router,
         workspaces.router,
         leads.router,

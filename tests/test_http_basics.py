@@ -48,3 +48,26 @@ async def test_unknown_route_and_method_use_the_error_shape(client: httpx.AsyncC
     wrong = await client.put("/healthz")
     assert wrong.status_code == 405
     assert wrong.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_the_visitors_endpoint_is_the_one_route_for_its_path() -> None:
+    """POST /api/v1/chat is matched by its own router, registered before the other API
+    routers so the busiest route is found first; that is safe only while no other route's path
+    matches it (a later ``/api/v1/{name}`` route would be shadowed: this fails first)."""
+    from starlette.routing import Match
+
+    from api.app import create_app
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings())
+
+    def matching(path: str, method: str) -> list[tuple[int, Match]]:
+        scope = {"type": "http", "path": path, "method": method, "root_path": "", "app": app}
+        found = [(i, route.matches(scope)[0]) for i, route in enumerate(app.router.routes)]
+        return [(i, match) for i, match in found if match is not Match.NONE]
+
+    chat = matching("/api/v1/chat", "POST")
+    assert [match for _, match in chat] == [Match.FULL]
+    auth = matching("/api/v1/auth/login", "POST")
+    assert auth
+    assert auth[0][0] > chat[0][0]  # the visitors' router comes before the others
