@@ -157,39 +157,36 @@ async def set_tenant(
     """Set (or clear) the tenant context for the rest of the current transaction; ``local``:
     more transaction-local settings (the timeouts through a pooler, ``hnsw.ef_search``), in the
     same statement."""
-    values = {
-        "ws": str(workspace_id) if workspace_id else "",
-        "uid": str(user_id) if user_id else "",
-        "akp": api_key_prefix or "",
-        "pk": public_key or "",
-        "lk": lookup or "",
-    }
-    settings = tuple(sorted((local or {}).items()))
-    for i, (_, value) in enumerate(settings):
-        values[f"l{i}"] = str(value)
-    names = tuple(name for name, _ in settings)
-    await session.execute(_set_tenant_statement(names, durable), values)
+    values = _tenant_values(
+        workspace_id=workspace_id,
+        user_id=user_id,
+        api_key_prefix=api_key_prefix,
+        public_key=public_key,
+        lookup=lookup,
+    )
+    await _set_settings(session, transaction_settings(values, local, durable=durable))
+
+
+async def _set_settings(session: AsyncSession, settings: Mapping[str, str]) -> None:
+    """``settings`` (``transaction_settings``) in one parameterised statement."""
+    params = {f"v{i}": value for i, value in enumerate(settings.values())}
+    await session.execute(_settings_statement(tuple(settings)), params)
 
 
 @functools.cache
-def _set_tenant_statement(local: tuple[str, ...], durable: bool) -> TextClause:
-    calls = [
-        "set_config('app.workspace_id', :ws, true)",
-        "set_config('app.user_id', :uid, true)",
-        "set_config('app.api_key_prefix', :akp, true)",
-        "set_config('app.public_key', :pk, true)",
-        "set_config('app.lookup', :lk, true)",
-    ]
-    for i, name in enumerate(local):
-        if not _GUC_RE.fullmatch(name):
-            raise ValueError(f"invalid setting name {name!r}")
-        calls.append(f"set_config('{name}', :l{i}, true)")
-    if not durable:
-        calls.append("set_config('synchronous_commit', 'off', true)")
+def _settings_statement(names: tuple[str, ...]) -> TextClause:
+    calls = (f"set_config('{name}', :v{i}, true)" for i, name in enumerate(names))
     return text("SELECT " + ", ".join(calls))
 
 
 _GUC_RE = re.compile(r"^[a-z_][a-z0-9_.]*$")
+
+
+@functools.cache
+def _checked_name(name: str) -> str:
+    if not _GUC_RE.fullmatch(name):
+        raise ValueError(f"invalid setting name {name!r}")
+    return name
 
 
 def _tenant_values(
@@ -209,6 +206,19 @@ def _tenant_values(
     }
 
 
+def transaction_settings(
+    values: Mapping[str, str], local: Mapping[str, str] | None = None, *, durable: bool = True
+) -> dict[str, str]:
+    """What a transaction sets, in order, names checked: the tenant ``values``, then ``local``
+    (sorted), then ``synchronous_commit`` off when not ``durable``."""
+    settings = {_checked_name(name): value for name, value in values.items()}
+    for name, value in sorted((local or {}).items()):
+        settings[_checked_name(name)] = str(value)
+    if not durable:
+        settings["synchronous_commit"] = "off"
+    return settings
+
+
 def _text_literal(value: str) -> str:
     """``value`` as an SQL expression whose source holds nothing but hex digits: its UTF-8
     bytes, decoded by the server. A quoted literal would depend on the server's
@@ -218,21 +228,11 @@ def _text_literal(value: str) -> str:
     return f"convert_from(decode('{value.encode().hex()}', 'hex'), 'UTF8')"
 
 
-def tenant_prologue(
-    values: Mapping[str, str], local: Mapping[str, str] | None = None, *, durable: bool = True
-) -> str:
-    """``BEGIN`` and the transaction's settings (tenant, ``local``, and ``synchronous_commit``
-    off when not ``durable``) as one simple-protocol message: one round trip where a BEGIN
-    and a parameterised ``set_config`` statement took two. The values are inlined as
-    ``_text_literal`` expressions; the names are checked."""
-    settings = {**values, **(local or {})}
-    if not durable:
-        settings["synchronous_commit"] = "off"
-    calls = []
-    for name, value in settings.items():
-        if not _GUC_RE.fullmatch(name):
-            raise ValueError(f"invalid setting name {name!r}")
-        calls.append(f"set_config('{name}', {_text_literal(str(value))}, true)")
+def tenant_prologue(settings: Mapping[str, str]) -> str:
+    """``BEGIN`` and the transaction's ``settings`` (``transaction_settings``) as one
+    simple-protocol message: one round trip where a BEGIN and a parameterised ``set_config``
+    statement took two. The values are inlined as ``_text_literal`` expressions."""
+    calls = (f"set_config('{name}', {_text_literal(v)}, true)" for name, v in settings.items())
     return "BEGIN; SELECT " + ", ".join(calls)
 
 
@@ -259,9 +259,7 @@ class _TenantTransaction(asyncpg.transaction.Transaction):
         self._state = asyncpg.transaction.TransactionState.STARTED
 
 
-async def _begin_with_tenant(
-    connection: AsyncConnection, values: Mapping[str, str], local: Mapping[str, str], durable: bool
-) -> bool:
+async def _begin_with_tenant(connection: AsyncConnection, settings: Mapping[str, str]) -> bool:
     """Begin ``connection``'s transaction with its settings in the same round trip
     (``tenant_prologue``), where SQLAlchemy's asyncpg adapter would send a bare ``BEGIN`` before
     the first statement. False, with nothing sent, when the connection is not one this knows
@@ -280,8 +278,7 @@ async def _begin_with_tenant(
         or not hasattr(adapter, "_execute_mutex")
     ):
         return False
-    prologue = tenant_prologue(values, local, durable=durable)
-    transaction = _TenantTransaction(driver, prologue)
+    transaction = _TenantTransaction(driver, tenant_prologue(settings))
     try:
         async with adapter._execute_mutex:
             await transaction.start()
@@ -389,20 +386,11 @@ class Database:
                 public_key=public_key,
                 lookup=lookup,
             )
-            settings = {**self.local, **local} if local else self.local
-            if not (
-                self.fused_begin and await _begin_with_tenant(connection, values, settings, durable)
-            ):
-                await set_tenant(
-                    session,
-                    workspace_id=workspace_id,
-                    user_id=user_id,
-                    api_key_prefix=api_key_prefix,
-                    public_key=public_key,
-                    lookup=lookup,
-                    durable=durable,
-                    local=settings,
-                )
+            settings = transaction_settings(
+                values, {**self.local, **local} if local else self.local, durable=durable
+            )
+            if not (self.fused_begin and await _begin_with_tenant(connection, settings)):
+                await _set_settings(session, settings)
             yield session
 
     def report_pool(self) -> None:

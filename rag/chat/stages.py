@@ -164,9 +164,10 @@ async def record(
     normalized = normalize_question(message)
     # The exact FAQ match is looked up in the same statement when it may settle the answer,
     # and today's LLM tokens when the plan caps them and the turn may call the model.
-    faq_wanted = not follow_up and intent not in (*COURTESY, "human")
+    may_ask_the_model = intent not in (*COURTESY, "human")
+    faq_wanted = not follow_up and may_ask_the_model
     capped = get_plan(usage.effective_plan(workspace)).limit("daily_llm_tokens") is not None
-    daily_day = usage.today() if capped and intent not in (*COURTESY, "human") else None
+    daily_day = usage.today() if capped and may_ask_the_model else None
     recorded = await conversation_repo.record_message_metered(
         session,
         message=ChatMessage(
