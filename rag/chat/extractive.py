@@ -17,7 +17,14 @@ from rag.chat.prompts import Passage, dont_know_answer
 
 EXTRACTIVE_PREFIX = "From our documentation:"
 EXTRACTIVE_MODEL = "extractive"
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_BLOCK_SPLIT = re.compile(r"\n[ \t]*\n")
+# Lines that are never joined to another: a Markdown heading or fence, a table row.
+_MARKUP_LINE = re.compile(r"[ \t]*(?:#|```|~~~|\|)")
+# An indented line: code, unless it continues a list item.
+_INDENTED_LINE = re.compile(r"(?:    |\t)[ \t]*\S")
+# A list item starts a unit of its own, which its wrapped lines continue.
+_LIST_ITEM = re.compile(r"[ \t]*(?:[-*+\u2022]|\d{1,3}[.)])[ \t]+\S")
 _STOPWORD_TEXT = (
     "a an the and or but if of to in on at by for with from as is are was were be been being "
     "do does did doing have has had i you he she it we they me my your our their this that these "
@@ -27,6 +34,39 @@ _STOPWORD_TEXT = (
     "want need get"
 )
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a passage, whitespace collapsed. Blank lines end a paragraph; a single
+    line break inside one is a hard wrap (Markdown, plain text and PDF text wrap their prose at a
+    width) and joins the lines, unless the next line is a list item, a heading, a table row or
+    code, which stand alone."""
+    units: list[str] = []
+    for block in _BLOCK_SPLIT.split(text):
+        lines: list[str] = []
+        kind = "alone"  # what the unit above is: "prose", "item" (a list item) or "alone"
+        for line in block.split("\n"):
+            if _MARKUP_LINE.match(line):
+                lines.append(line)
+                kind = "alone"
+            elif _LIST_ITEM.match(line):
+                lines.append(line)
+                kind = "item"
+            elif _INDENTED_LINE.match(line) and kind != "item":
+                lines.append(line)
+                kind = "alone"
+            elif kind == "alone":
+                lines.append(line)
+                kind = "prose"
+            else:  # a wrapped line of the prose or the list item above
+                lines[-1] = f"{lines[-1]} {line}"
+        units.extend(lines)
+    return [
+        joined
+        for unit in units
+        for part in _SENTENCE_END.split(unit)
+        if (joined := " ".join(part.split()))
+    ]
 
 
 def _terms(text: str) -> set[str]:
@@ -83,8 +123,7 @@ class ExtractiveAnswerer:
         # (score, rank, position, sentence, n)
         candidates: list[tuple[float, int, int, str, int]] = []
         for rank, passage in enumerate(passages):
-            for position, raw in enumerate(_SENTENCE_SPLIT.split(passage.text)):
-                sentence = " ".join(raw.split())
+            for position, sentence in enumerate(sentences(passage.text)):
                 if len(sentence) < 12 or not WORD.search(sentence):
                     continue
                 terms = _terms(sentence)
@@ -97,12 +136,7 @@ class ExtractiveAnswerer:
         if not candidates:
             top = passages[0]
             first = next(
-                (
-                    " ".join(s.split())
-                    for s in _SENTENCE_SPLIT.split(top.text)
-                    if len(s.strip()) >= 12
-                ),
-                " ".join(top.text.split()),
+                (s for s in sentences(top.text) if len(s) >= 12), " ".join(top.text.split())
             )
             candidates = [(0.0, 0, 0, first, top.n)]
         best = sorted(candidates, key=lambda c: (-c[0], c[1], c[2]))

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from core.config import Settings
-from rag.chat.extractive import EXTRACTIVE_PREFIX, ExtractiveAnswerer
+from rag.chat.extractive import EXTRACTIVE_PREFIX, ExtractiveAnswerer, sentences
 from rag.chat.generator import Completion, GenerationRequest, Generator, LLMUnavailable, StreamEvent
 from rag.chat.guard import DEFAULT_REFUSAL, OutputGuard, guard_output, guard_stream
 from rag.chat.llm import LLM, LLMGenerator, OpenAIChatLLM, make_generator
@@ -589,6 +589,41 @@ def test_extractive_answer_uses_at_most_three_sentences() -> None:
     text = " ".join(f"Refund rule number {i} applies to refunds." for i in range(10))
     completion = ExtractiveAnswerer().answer("refunds rule", [passage(1, text)])
     assert len(re.findall(r"\[1\]", completion.text)) == 3
+
+
+def test_extractive_answer_quotes_whole_sentences_of_hard_wrapped_text() -> None:
+    """Markdown, plain text and PDF text wrap prose at a width: a line break inside a paragraph
+    does not end a sentence, so no quote stops mid-sentence; list items, headings and code keep
+    their own lines."""
+    text = (
+        "## Refunds\n\n"
+        "Monthly plans are not refunded for a partly used month. Yearly plans can be refunded\n"
+        "in full within 30 days of the purchase or renewal; after 30 days we refund the unused\n"
+        "whole months. Refunds go back to the original payment method.\n\n"
+        "- Refunds of gift cards are not possible\n"
+        "  once the card was redeemed.\n"
+        "- Refunds to expired cards go out as a bank transfer.\n\n"
+        "    refund --order 1234 --full\n"
+        "    refund --order 1234 --months 3\n"
+    )
+    completion = ExtractiveAnswerer().answer(
+        "Can yearly plans be refunded in full?", [passage(1, text)]
+    )
+    assert (
+        "Yearly plans can be refunded in full within 30 days of the purchase or renewal; after"
+        " 30 days we refund the unused whole months. [1]" in completion.text
+    )
+    assert sentences(text) == [
+        "## Refunds",
+        "Monthly plans are not refunded for a partly used month.",
+        "Yearly plans can be refunded in full within 30 days of the purchase or renewal; after 30"
+        " days we refund the unused whole months.",
+        "Refunds go back to the original payment method.",
+        "- Refunds of gift cards are not possible once the card was redeemed.",
+        "- Refunds to expired cards go out as a bank transfer.",
+        "refund --order 1234 --full",
+        "refund --order 1234 --months 3",
+    ]
 
 
 def test_extractive_without_overlap_falls_back_to_the_top_passage() -> None:
