@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
@@ -82,6 +83,30 @@ def make_settings(**overrides: Any) -> Settings:
     }
     base.update(overrides)
     return Settings(_env_file=None, **base)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def onnx_graph(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The full-precision ONNX graph of the bundled model, made once for the session: the one
+    `make install` exported into the machine's model cache (checked against torch then), else
+    exported here. Tests that are not about the export copy it (``seed_onnx_graph``)."""
+    from rag.knowledge import onnx_minilm
+    from rag.knowledge.embeddings import get_local_model
+
+    directory = tmp_path_factory.mktemp("onnx-graph")
+    key = onnx_minilm.artifact_key(onnx_minilm.bundled_model_path())
+    name = f"all-MiniLM-L6-v2-{key}.onnx"
+    cached = onnx_minilm.default_cache_dir() / name
+    if cached.is_file():
+        shutil.copy(cached, directory / name)
+    return onnx_minilm.load(directory, 1, lambda: get_local_model(1)).graph
+
+
+def seed_onnx_graph(graph: Path, directory: Path) -> Path:
+    """``directory`` with a copy of the exported graph, so loading from it exports nothing."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy(graph, directory / graph.name)
+    return directory
 
 
 @pytest.fixture(scope="session")

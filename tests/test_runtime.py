@@ -10,7 +10,7 @@ from api.runtime import describe_defaults
 from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.llm import LLMGenerator
 from rag.knowledge.embeddings import LocalEmbedder
-from tests.conftest import RuntimeFactory
+from tests.conftest import RuntimeFactory, seed_onnx_graph
 
 
 async def test_the_startup_lines_name_the_generator_really_used(
@@ -45,12 +45,13 @@ async def test_the_startup_lines_name_the_local_models_runtime(
 
 
 async def test_the_startup_lines_say_int8_questions_only_when_they_run(
-    runtime_factory: RuntimeFactory, tmp_path: Path
+    runtime_factory: RuntimeFactory, tmp_path: Path, onnx_graph: Path
 ) -> None:
     """EMBED_QUERY_PRECISION=int8 is named when questions run on int8, not with torch."""
     from rag.knowledge import onnx_minilm
     from rag.knowledge.embeddings import get_local_model
 
+    seed_onnx_graph(onnx_graph, tmp_path)
     full = onnx_minilm.load(tmp_path, 1, lambda: get_local_model(1))
     try:
         onnx_minilm.load_quantized(full, threads=1)

@@ -19,7 +19,7 @@ import pytest
 
 from rag.knowledge import onnx_minilm
 from rag.knowledge.embeddings import LocalEmbedder, build_embedder
-from tests.conftest import make_settings
+from tests.conftest import make_settings, seed_onnx_graph
 
 QUESTIONS = [
     "how do I reset my password",
@@ -40,15 +40,18 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("models")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory, onnx_graph: Path) -> Path:
+    """A model cache of this module's own, holding the exported graph and no int8 one yet."""
+    return seed_onnx_graph(onnx_graph, tmp_path_factory.mktemp("models"))
+
+
+def _not_exported() -> None:
+    raise AssertionError("the graph was exported again")
 
 
 @pytest.fixture(scope="module")
 def full(cache_dir: Path) -> onnx_minilm.OnnxMiniLM:
-    from rag.knowledge.embeddings import get_local_model
-
-    return onnx_minilm.load(cache_dir, 1, lambda: get_local_model(1))
+    return onnx_minilm.load(cache_dir, 1, _not_exported)
 
 
 @pytest.fixture(scope="module")
