@@ -369,6 +369,7 @@ async def retrieve(
         ef_search=None,  # set with the transaction's tenant (pipeline)
         second_weight=second_weight,
         feedback_weight=feedback_weight,
+        fill=True,  # a workspace of fewer than k documents still gives k passages
     )
     relevant = [h for h in hits if h.similarity is None or h.similarity >= min_similarity]
     if not relevant:

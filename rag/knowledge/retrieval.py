@@ -144,9 +144,13 @@ async def search(
     ef_search: int | None = EF_SEARCH,
     second_weight: float = SECOND_CHUNK_WEIGHT,
     feedback_weight: float = FEEDBACK_WEIGHT,
+    fill: bool = False,
 ) -> list[Hit]:
     """The top ``k`` hits of ``workspace_id`` for ``query`` in ``mode``: with ``per_document``
     (the default) k distinct documents, each with its best chunk, else the k best chunks.
+    ``fill``: when the candidates hold fewer than k documents (a workspace of a few long
+    documents), the remaining places go to their next best chunks (``fill_from``), so chat
+    still gets k passages; the order of the documents is the same.
     In vector mode ``second_weight`` ranks documents by their two best candidate chunks
     (``group_by_document``), and ``feedback_weight`` fetches the candidates for the query
     moved towards its ``FEEDBACK_CHUNKS`` best chunks (``feedback_candidates``, one statement);
@@ -180,7 +184,24 @@ async def search(
     if not per_document:
         return found
     # A reranking stage would reorder group_by_document(found) here, before the cut to k.
-    return group_by_document(found, k, second_weight if mode == "vector" else 0.0)
+    grouped = group_by_document(found, k, second_weight if mode == "vector" else 0.0)
+    return fill_from(grouped, found, k) if fill else grouped
+
+
+def fill_from(grouped: Sequence[Hit], hits: Sequence[Hit], k: int) -> list[Hit]:
+    """``grouped`` (one hit per document), then, while there are fewer than ``k``, the best of
+    ``hits`` not among them: the documents' next best chunks, best first."""
+    out = list(grouped)
+    if len(out) >= k:
+        return out
+    taken = {h.chunk_id for h in out}
+    for hit in hits:
+        if hit.chunk_id not in taken:
+            out.append(hit)
+            taken.add(hit.chunk_id)
+            if len(out) >= k:
+                break
+    return out
 
 
 async def feedback_candidates(

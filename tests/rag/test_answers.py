@@ -127,6 +127,53 @@ async def test_generation_is_grounded_bounded_and_cited(
     assert usage["llm_tokens"] > 0
 
 
+def _plan_section(name: str, price: int, extra: str) -> str:
+    return (
+        f"## The {name} plan\n\nThe {name} plan costs {price} rupees per month, billed monthly"
+        f" or yearly. {extra} It includes end-to-end encryption, versioned backups and support"
+        " by email from the team, who answer within one working day on every weekday."
+    )
+
+
+async def test_a_workspace_of_one_long_document_gives_the_model_several_passages(
+    llm_client: Any, fake_llm: FakeOpenAI
+) -> None:
+    """Chat takes one passage per document first, then, with fewer documents than
+    RETRIEVAL_K (a small business with one price list or one manual), their next best
+    passages: the model reads every plan's price, not only the best matching section's."""
+    client, runtime = llm_client
+    owner = await signup(client, "One long document")
+    sections = [
+        _plan_section("Personal", 299, "It protects one computer and one phone."),
+        _plan_section("Family", 599, "It covers up to five people and ten devices."),
+        _plan_section("Business", 249, "Each user of the business gets one terabyte."),
+        "## Payment\n\nWe take cards and bank transfers. An invoice is mailed after every"
+        " payment, and the price of each plan includes the taxes of the country you live in,"
+        " so the amount on the invoice is what you pay for the plan in the end.",
+    ]
+    upload = await client.post(
+        owner.url("/documents"),
+        files={"file": ("pricing.md", "\n\n".join(sections).encode(), "text/markdown")},
+        headers=owner.headers,
+    )
+    assert upload.status_code == 202, upload.text
+    await runtime.jobs.drain()
+    chunks = await client.get(
+        owner.url(f"/documents/{upload.json()['id']}/chunks"), headers=owner.headers
+    )
+    assert chunks.status_code == 200, chunks.text
+    assert len(chunks.json()["items"]) == len(sections)  # a section each
+
+    body = (await chat(client, owner, "How much does each plan cost per month?")).json()
+    assert body["source"] == "rag"
+    context = "\n".join(
+        m["content"] for m in fake_llm.chat_requests[-1].json["messages"] if m["role"] != "system"
+    )
+    assert context.count("<source n=") == len(sections)  # every chunk of the one document
+    for price in ("299 rupees", "599 rupees", "249 rupees"):
+        assert price in context, context
+
+
 async def test_streaming_end_to_end(llm_client: Any, fake_llm: FakeOpenAI) -> None:
     client, runtime = llm_client
     owner = await signup(client, "Streaming")

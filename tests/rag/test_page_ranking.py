@@ -136,3 +136,26 @@ def test_the_setting_defaults_to_the_chosen_weight() -> None:
 
     field = Settings.model_fields["retrieval_second_chunk_weight"]
     assert field.default == retrieval.SECOND_CHUNK_WEIGHT == 0.5
+
+
+def test_fewer_pages_than_k_are_filled_with_their_next_best_chunks() -> None:
+    """Chat's passages (``fill``): one per page first, in the pages' order; when the candidates
+    hold fewer than k pages, the best remaining chunks follow, each once; with k pages or more
+    nothing is added."""
+    manual, faq = uuid.uuid4(), uuid.uuid4()
+    hits = [
+        _hit(manual, 0.81),
+        _hit(manual, 0.80),
+        _hit(faq, 0.79),
+        _hit(manual, 0.70),
+        _hit(faq, 0.40),
+        _hit(manual, 0.30),
+    ]
+    grouped = retrieval.group_by_document(hits, 5, second_weight=0.5)
+    assert [h.document_id for h in grouped] == [manual, faq]
+    filled = retrieval.fill_from(grouped, hits, 5)
+    assert filled[:2] == grouped
+    assert [h.score for h in filled] == [0.81, 0.79, 0.80, 0.70, 0.40]
+    assert len({h.chunk_id for h in filled}) == 5
+    assert retrieval.fill_from(grouped, hits, 2) == grouped
+    assert retrieval.fill_from(grouped, hits[:3], 5) == [*grouped, hits[1]]  # all there are
