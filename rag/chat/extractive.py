@@ -69,6 +69,20 @@ def sentences(text: str) -> list[str]:
     ]
 
 
+def _quotable(passage: Passage) -> list[tuple[int, str]]:
+    """The passage's sentences worth quoting, with their positions: not a few characters, not a
+    line that repeats its title or a heading (which says what the section is about, not an
+    answer)."""
+    headings = {" ".join(h.split()).casefold() for h in (passage.title, *passage.heading_path)}
+    return [
+        (position, sentence)
+        for position, sentence in enumerate(sentences(passage.text))
+        if len(sentence) >= 12
+        and WORD.search(sentence)
+        and sentence.lstrip("#").strip().casefold() not in headings
+    ]
+
+
 def _terms(text: str) -> set[str]:
     return {
         stem(token)
@@ -123,9 +137,7 @@ class ExtractiveAnswerer:
         # (score, rank, position, sentence, n)
         candidates: list[tuple[float, int, int, str, int]] = []
         for rank, passage in enumerate(passages):
-            for position, sentence in enumerate(sentences(passage.text)):
-                if len(sentence) < 12 or not WORD.search(sentence):
-                    continue
+            for position, sentence in _quotable(passage):
                 terms = _terms(sentence)
                 overlap = len(wanted & terms)
                 if not overlap:
@@ -135,9 +147,7 @@ class ExtractiveAnswerer:
                 candidates.append((score, rank, position, sentence, passage.n))
         if not candidates:
             top = passages[0]
-            first = next(
-                (s for s in sentences(top.text) if len(s) >= 12), " ".join(top.text.split())
-            )
+            first = next((s for _, s in _quotable(top)), " ".join(top.text.split()))
             candidates = [(0.0, 0, 0, first, top.n)]
         best = sorted(candidates, key=lambda c: (-c[0], c[1], c[2]))
         chosen: list[tuple[int, int, str, int]] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from typing import Any
 
 import openai
@@ -624,6 +625,35 @@ def test_extractive_answer_quotes_whole_sentences_of_hard_wrapped_text() -> None
         "refund --order 1234 --full",
         "refund --order 1234 --months 3",
     ]
+
+
+def test_extractive_answer_does_not_quote_a_heading_as_a_sentence() -> None:
+    """A section's heading line matches the question's words but answers nothing: the demo
+    quoted "Acme Cloud Backup pricing [3]" for what happens to backups on cancelling."""
+    cancelling = replace(
+        passage(
+            1,
+            "Cancelling\n\nYou can cancel at any time. Your backups stay until the end of the"
+            " period you paid for, then 30 more days.",
+            title="Refund and cancellation policy",
+        ),
+        heading_path=("Refund and cancellation policy", "Cancelling"),
+    )
+    pricing = passage(
+        2, "Acme Cloud Backup pricing\n\nAcme Cloud Backup has three plans.", title="Acme"
+    )
+    pricing = replace(pricing, title="Acme Cloud Backup pricing")
+    text = (
+        ExtractiveAnswerer()
+        .answer("what happens to my backups if I cancel", [cancelling, pricing])
+        .text
+    )
+    assert "Your backups stay until the end of the period you paid for" in text
+    assert "Cancelling [1]" not in text
+    assert "pricing [2]" not in text
+    # A passage that is nothing but its heading still answers with something of it.
+    only = replace(passage(1, "Cancelling"), title="Cancelling")
+    assert ExtractiveAnswerer().answer("zzz", [only]).text == f"{EXTRACTIVE_PREFIX} Cancelling [1]"
 
 
 def test_extractive_without_overlap_falls_back_to_the_top_passage() -> None:
