@@ -27,6 +27,11 @@ def _serve(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
+    # The app reads its settings again in each worker (api.app:create_app): the flags go there
+    # as the settings they stand for, or the embed snippet, the mailed links and the start-up
+    # lines would name HOST and PORT's address instead of the one served.
+    os.environ.update(HOST=host, PORT=str(port), WORKERS=str(workers))
+    get_settings.cache_clear()
     if workers > 1 and not settings.redis_url:
         print("note: without REDIS_URL each worker keeps its own cache, limits and job queue")
     docs = "docs at /docs" if settings.api_docs_enabled else "API docs off (API_DOCS)"

@@ -58,10 +58,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(data_dir: Path, **settings: str) -> tuple[subprocess.Popen[str], str]:
+def start_server(
+    data_dir: Path, *, port_flag: bool = False, **settings: str
+) -> tuple[subprocess.Popen[str], str]:
     """Start `trulybot serve` on the embedded defaults under ``data_dir`` (plus ``settings``),
-    its output in ``data_dir/server.log``; returns the process and its base URL. The cluster it
-    starts is registered for the session's end."""
+    its output in ``data_dir/server.log``; returns the process and its base URL. The port is
+    given as PORT, or as ``--port`` with ``port_flag`` (PORT then names another one). The
+    cluster it starts is registered for the session's end."""
     port = _free_port()
     env = {
         key: value
@@ -70,7 +73,7 @@ def start_server(data_dir: Path, **settings: str) -> tuple[subprocess.Popen[str]
     }
     env |= {
         "DATA_DIR": str(data_dir),
-        "PORT": str(port),
+        "PORT": str(_free_port() if port_flag else port),
         "ENVIRONMENT": "development",
         "HF_HUB_OFFLINE": "1",
         "LOG_LEVEL": "WARNING",
@@ -79,7 +82,13 @@ def start_server(data_dir: Path, **settings: str) -> tuple[subprocess.Popen[str]
     clusters.STARTED.add(data_dir / "pgdata")
     with (data_dir / "server.log").open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve"],
+            [
+                sys.executable,
+                "-m",
+                "api.cli",
+                "serve",
+                *(["--port", str(port)] if port_flag else []),
+            ],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -107,12 +116,12 @@ def wait_ready(process: subprocess.Popen[str], base_url: str, data_dir: Path) ->
 
 
 @contextmanager
-def running_server(data_dir: Path, **settings: str) -> Iterator[str]:
+def running_server(data_dir: Path, *, port_flag: bool = False, **settings: str) -> Iterator[str]:
     """`trulybot serve` (``start_server``) until the block ends; yields its base URL. At the end
     the server is terminated and the embedded cluster it started is stopped too, whether the
     block failed or the server died without cleaning up (the session's end checks again)."""
     for attempt in range(3):
-        process, base_url = start_server(data_dir, **settings)
+        process, base_url = start_server(data_dir, port_flag=port_flag, **settings)
         try:
             wait_ready(process, base_url, data_dir)
             break
