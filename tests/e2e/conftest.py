@@ -158,13 +158,20 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
         EMBEDDING_PROVIDER="local",
         ALLOW_PRIVATE_URLS="true",
     ) as base_url:
-        credentials = json.loads((data_dir / "demo-owner.json").read_text())
-        token = httpx.post(
-            f"{base_url}/api/v1/auth/login",
-            json={"email": credentials["email"], "password": credentials["password"]},
-            timeout=30,
-        ).json()["access_token"]
-        yield DemoServer(base_url=base_url, credentials=credentials, token=token, data_dir=data_dir)
+        yield demo_owner(base_url, data_dir)
+
+
+def demo_owner(base_url: str, data_dir: Path) -> DemoServer:
+    """The seeded demo owner of the server at ``base_url``, logged in."""
+    credentials = json.loads((data_dir / "demo-owner.json").read_text())
+    login = httpx.post(
+        f"{base_url}/api/v1/auth/login",
+        json={"email": credentials["email"], "password": credentials["password"]},
+        timeout=30,
+    )
+    assert login.status_code == 200, login.text
+    token = login.json()["access_token"]
+    return DemoServer(base_url=base_url, credentials=credentials, token=token, data_dir=data_dir)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
 import time
 import uuid
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import running_server
+from tests.e2e.conftest import demo_owner, running_server
 
 
 def test_the_port_flag_reaches_the_snippet_the_mails_and_the_start_up_lines(
@@ -24,18 +23,8 @@ def test_the_port_flag_reaches_the_snippet_the_mails_and_the_start_up_lines(
     with running_server(
         data_dir, port_flag=True, SEED_DEMO="true", EMBEDDING_PROVIDER="hash"
     ) as base_url:
-        credentials = json.loads((data_dir / "demo-owner.json").read_text())
-        login = httpx.post(
-            f"{base_url}/api/v1/auth/login",
-            json={"email": credentials["email"], "password": credentials["password"]},
-            timeout=30,
-        )
-        assert login.status_code == 200, login.text
-        widget = httpx.get(
-            f"{base_url}/api/v1/workspaces/{credentials['workspace_id']}/widget",
-            headers={"Authorization": f"Bearer {login.json()['access_token']}"},
-            timeout=30,
-        )
+        owner = demo_owner(base_url, data_dir)
+        widget = owner.api("GET", owner.workspace("/widget"))
         assert widget.status_code == 200, widget.text
         assert widget.json()["embed_snippet"].startswith(f'<script src="{base_url}/widget.js"')
 
