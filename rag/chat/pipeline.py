@@ -250,7 +250,7 @@ class AnswerPipeline:
             )
             clock.lap("record")
             answer = courtesy(turn) or await handoff(session, turn)
-            if answer is None and not turn.follow_up:
+            if answer is None:
                 answer = faq_exact(turn)
                 clock.lap("faq")
             if answer is not None:

@@ -40,7 +40,9 @@ COURTESY = ("greeting", "thanks", "goodbye")
 
 _FOLLOW_UP = re.compile(
     r"^(and|also|what about|how about|but|so|then|why|ok(ay)? (and|so)|same for)\b"
-    r"|\b(it|its|it's|that|this|they|them|their|those|these|there|he|she|one|ones)\b",
+    r"|\b(it|its|it's|that|this|they|them|their|those|these|he|she|one|ones)\b"
+    # "there" as a place named before ("do you ship there?"), not "is there ...", "there are".
+    r"|(?<!\bis )(?<!\bare )(?<!\bwas )(?<!\bwere )\bthere\b(?!\s+(is|are|was|were)\b|'s\b)",
     re.IGNORECASE,
 )
 
@@ -165,7 +167,7 @@ async def record(
     # The exact FAQ match is looked up in the same statement when it may settle the answer,
     # and today's LLM tokens when the plan caps them and the turn may call the model.
     may_ask_the_model = intent not in (*COURTESY, "human")
-    faq_wanted = not follow_up and may_ask_the_model
+    faq_wanted = may_ask_the_model  # word for word an FAQ's question: its answer, follow-up or not
     capped = get_plan(usage.effective_plan(workspace)).limit("daily_llm_tokens") is not None
     daily_day = usage.today() if capped and may_ask_the_model else None
     recorded = await conversation_repo.record_message_metered(

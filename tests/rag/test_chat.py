@@ -11,6 +11,7 @@ import pytest
 
 from api.runtime import Runtime
 from core.db import Database
+from rag.chat.stages import looks_like_follow_up
 from tests.conftest import Owner
 from workspaces import usage
 
@@ -67,6 +68,54 @@ async def test_faq_answers_before_retrieval_exactly_and_semantically(
     assert alt["source"] == "faq"
     unrelated = (await chat(client, owner, "Do you ship to Canada?")).json()
     assert unrelated["source"] != "faq"
+
+
+async def test_an_faq_asked_word_for_word_mid_conversation_gets_its_answer(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """A message that is an FAQ's question is answered by the FAQ in a conversation too, even
+    when its words look like a follow-up ("it", "there"): a visitor who asked for a person
+    first still got "I don't know" for the FAQ "Is there a free trial?"."""
+    for question, answer in (
+        ("Is there a free trial?", "Yes: 14 days, no card needed."),
+        ("Can I pay for it by bank transfer?", "Yes, on yearly plans."),
+    ):
+        created = await client.post(
+            owner.url("/faqs"), json={"question": question, "answer": answer}, headers=owner.headers
+        )
+        assert created.status_code == 201, created.text
+    session = f"visitor-{uuid.uuid4().hex[:8]}"
+    first = await chat(
+        client,
+        owner,
+        "I'd like to talk to a human about the delivery of a parcel that went to my old address"
+        " in the north of Scotland last winter, because the courier never called me back.",
+        session_id=session,
+    )
+    assert first.json()["source"] == "handoff"
+    conversation = {"session_id": session, "conversation_id": first.json()["conversation_id"]}
+    trial = (await chat(client, owner, "Is there a free trial?", **conversation)).json()
+    assert (trial["source"], trial["answer"]) == ("faq", "Yes: 14 days, no card needed.")
+    transfer = (
+        await chat(client, owner, "can I pay for it by bank transfer", **conversation)
+    ).json()
+    assert (transfer["source"], transfer["answer"]) == ("faq", "Yes, on yearly plans.")
+
+
+@pytest.mark.parametrize(
+    ("message", "follow_up"),
+    [
+        ("Is there a free trial?", False),
+        ("Are there discounts for students?", False),
+        ("there is a fee for cancelling?", False),
+        ("do you ship there?", True),
+        ("and for yearly plans?", True),
+        ("how much does it cost?", True),
+        ("What are your opening hours?", False),
+    ],
+)
+def test_what_looks_like_a_follow_up(message: str, follow_up: bool) -> None:
+    assert looks_like_follow_up(message) is follow_up
 
 
 async def test_unknown_question_is_answered_honestly_and_recorded(
