@@ -247,7 +247,7 @@ def chunk_sections(
         # With a floor on section size, a window is also never cut at a paragraph break that
         # would leave it under half full (a heading line before a long listing).
         floor = limit // 2 if min_tokens > 0 else 0
-        windows = _windows(section.text, encoding, limit, step_back, floor)
+        windows = _bounded(section.text, _windows(section.text, encoding, limit, step_back, floor))
         for start_char, end_char, count in windows:
             text = section.text[start_char:end_char]
             embedded = embedding_text(line, text)
@@ -308,6 +308,40 @@ def _windows(
                     break
         start = next_start
     return result
+
+
+MAX_CHARS_PER_TOKEN = 8
+"""A window's characters are at most this many per token of ``DEFAULT_MAX_TOKENS``. Prose runs
+at 4-5 characters per word piece, code and addresses at about 3; only a word the tokenizer
+cannot split (over 100 characters: one unknown token) goes past it, and one such word made a
+chunk of any length, stored, returned by search and sent to the model whole."""
+
+_MAX_WINDOW_CHARS = MAX_CHARS_PER_TOKEN * DEFAULT_MAX_TOKENS
+
+
+def _bounded(text: str, windows: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """``windows`` with each one longer than ``_MAX_WINDOW_CHARS`` cut into pieces of at most
+    that many characters, at the last whitespace before the bound when there is one (token
+    counts of the pieces counted again)."""
+    out: list[tuple[int, int, int]] = []
+    for start, end, count in windows:
+        if end - start <= _MAX_WINDOW_CHARS:
+            out.append((start, end, count))
+            continue
+        pieces: list[tuple[int, int]] = []
+        while end - start > _MAX_WINDOW_CHARS:
+            bound = start + _MAX_WINDOW_CHARS
+            space = max(text.rfind(" ", start, bound), text.rfind("\n", start, bound))
+            cut = space if space > start + _MAX_WINDOW_CHARS // 2 else bound
+            pieces.append((start, cut))
+            start = cut
+            while start < end and text[start].isspace():
+                start += 1
+        if start < end:
+            pieces.append((start, end))
+        counts = count_tokens_batch([text[a:b] for a, b in pieces])
+        out.extend((a, b, n) for (a, b), n in zip(pieces, counts, strict=True))
+    return out
 
 
 def _char_boundaries(pattern: re.Pattern[str], text: str, starts: list[int]) -> list[int]:

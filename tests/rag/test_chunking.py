@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 
 import pytest
 
-from rag.knowledge.chunking import chunk_document, chunk_sections, count_tokens, count_tokens_batch
+from rag.knowledge import chunking
+from rag.knowledge.chunking import (
+    DEFAULT_MAX_TOKENS,
+    MAX_CHARS_PER_TOKEN,
+    chunk_document,
+    chunk_sections,
+    count_tokens,
+    count_tokens_batch,
+)
 from rag.knowledge.parsing import ParsedDocument, Section, sha256_text
 
 SENTENCE = "The refund window for annual plans is thirty days from the purchase date."
@@ -114,3 +123,53 @@ def test_a_long_document_is_chunked_within_the_limit() -> None:
     chunks = chunk_sections([Section(text)], max_tokens=300, overlap=40)
     assert len(chunks) > 300
     assert max(count_tokens(c.text) for c in chunks) <= 300
+
+
+def _blob(n: int, seed: str) -> str:
+    """``n`` characters of one word that never repeats itself (hex digits)."""
+    out, i = [], 0
+    while sum(map(len, out)) < n:
+        out.append(hashlib.sha256(f"{seed}-{i}".encode()).hexdigest())
+        i += 1
+    return "".join(out)[:n]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _blob(50_000, "one"),  # one word the tokenizer cannot split: a single unknown token
+        "Prose before it. " + _blob(9_000, "mid") + " and prose after it, which stays readable.",
+        " ".join(_blob(150, f"w{i}") for i in range(300)),  # many such words
+    ],
+)
+def test_a_word_the_tokenizer_cannot_split_does_not_make_a_chunk_of_any_length(text: str) -> None:
+    """A word over 100 characters is one unknown token: the window of 250 tokens that holds
+    it could hold the whole document. Windows are bounded in characters too, every character
+    stays in some chunk, and the counts are the pieces' own."""
+    pieces = chunk_sections([Section(heading_path=["H"], text=text, page=None)], title="T")
+    assert len(pieces) > 1
+    assert max(len(p.text) for p in pieces) <= MAX_CHARS_PER_TOKEN * DEFAULT_MAX_TOKENS
+    covered = 0  # the pieces, in order, leave no character of the text out
+    for piece in pieces:
+        start = text.find(piece.text)
+        assert start >= 0
+        assert not text[covered:start].strip(), (covered, start)
+        covered = max(covered, start + len(piece.text))
+    assert not text[covered:].strip()
+    assert [p.token_count for p in pieces] == count_tokens_batch([p.text for p in pieces])
+
+
+def test_ordinary_text_is_never_cut_by_the_character_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bound changes nothing where every word has word pieces: the same chunks as without
+    it (on the Python and git manuals, 22,044 chunks, none was cut: their longest has 1,450
+    characters)."""
+    text = "\n\n".join(
+        " ".join(f"Sentence {i}.{j} says something ordinary about refunds." for j in range(9))
+        for i in range(60)
+    )
+    sections = [Section(heading_path=["H"], text=text, page=None)]
+    bounded = chunk_sections(sections, title="T")
+    monkeypatch.setattr(chunking, "_MAX_WINDOW_CHARS", 10**9)
+    assert chunk_sections(sections, title="T") == bounded
