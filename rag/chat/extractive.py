@@ -37,36 +37,69 @@ _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def sentences(text: str) -> list[str]:
-    """The sentences of a passage, whitespace collapsed. Blank lines end a paragraph; a single
-    line break inside one is a hard wrap (Markdown, plain text and PDF text wrap their prose at a
-    width) and joins the lines, unless the next line is a list item, a heading, a table row or
-    code, which stand alone."""
-    units: list[str] = []
+    """The sentences of a passage, whitespace collapsed (``_units``: hard-wrapped lines joined,
+    headings, list items, table rows and code on their own)."""
+    return [sentence for sentence, _heading in _units(text)]
+
+
+def _units(text: str) -> list[tuple[str, bool]]:
+    """The passage's sentences, each with whether it is a heading. Blank lines end a
+    paragraph; a single line break inside one is a hard wrap (Markdown, plain text and PDF text
+    wrap their prose at a width) and joins the lines, unless the next line is a list item, a
+    Markdown heading, a table row or code, which stand alone, or the line above looks like a
+    title: short beside the block's other lines, without closing punctuation, and followed by a
+    capital (a PDF's "Warranty terms" over its first sentence). Parsed HTML and Markdown put
+    each heading in a paragraph of its own, which ``_quotable`` knows from the heading path."""
+    units: list[tuple[str, bool]] = []
     for block in _BLOCK_SPLIT.split(text):
-        lines: list[str] = []
+        raw = block.split("\n")
+        width = max(len(line.strip()) for line in raw)
+        lines: list[list[str]] = []  # each unit's physical lines
+        headings: set[int] = set()  # the units that are headings
         kind = "alone"  # what the unit above is: "prose", "item" (a list item) or "alone"
-        for line in block.split("\n"):
+        for line in raw:
             if _MARKUP_LINE.match(line):
-                lines.append(line)
+                if line.lstrip().startswith("#"):
+                    headings.add(len(lines))
+                lines.append([line])
                 kind = "alone"
             elif _LIST_ITEM.match(line):
-                lines.append(line)
+                lines.append([line])
                 kind = "item"
             elif _INDENTED_LINE.match(line) and kind != "item":
-                lines.append(line)
+                lines.append([line])
                 kind = "alone"
-            elif kind == "alone":
-                lines.append(line)
+            elif kind == "alone" or (kind == "prose" and _titles(lines[-1], line, width)):
+                if kind == "prose":
+                    headings.add(len(lines) - 1)
+                lines.append([line])
                 kind = "prose"
             else:  # a wrapped line of the prose or the list item above
-                lines[-1] = f"{lines[-1]} {line}"
-        units.extend(lines)
-    return [
-        joined
-        for unit in units
-        for part in _SENTENCE_END.split(unit)
-        if (joined := " ".join(part.split()))
-    ]
+                lines[-1].append(line)
+        for i, unit in enumerate(lines):
+            for part in _SENTENCE_END.split(" ".join(unit)):
+                if joined := " ".join(part.split()):
+                    units.append((joined, i in headings))
+    return units
+
+
+_CLOSING = tuple(".!?:;,)\"'\u2026\u201d\u2019")
+
+
+def _titles(unit: list[str], line: str, width: int) -> bool:
+    """Whether the one-line ``unit`` above ``line`` is a title over it, not wrapped prose: short
+    (at most 8 words and 60 % of the block's ``width``), no closing punctuation, and ``line``
+    starts with a capital or a digit."""
+    if len(unit) != 1:
+        return False
+    title, first = unit[0].strip(), line.lstrip()[:1]
+    short = len(title.split()) <= 8 and len(title) <= 0.6 * width
+    return (
+        bool(title)
+        and short
+        and not title.endswith(_CLOSING)
+        and (first.isupper() or first.isdigit())
+    )
 
 
 def _quotable(passage: Passage) -> list[tuple[int, str]]:
@@ -76,8 +109,9 @@ def _quotable(passage: Passage) -> list[tuple[int, str]]:
     headings = {" ".join(h.split()).casefold() for h in (passage.title, *passage.heading_path)}
     return [
         (position, sentence)
-        for position, sentence in enumerate(sentences(passage.text))
-        if len(sentence) >= 12
+        for position, (sentence, heading) in enumerate(_units(passage.text))
+        if not heading
+        and len(sentence) >= 12
         and WORD.search(sentence)
         and sentence.lstrip("#").strip().casefold() not in headings
     ]

@@ -656,6 +656,28 @@ def test_extractive_answer_does_not_quote_a_heading_as_a_sentence() -> None:
     assert ExtractiveAnswerer().answer("zzz", [only]).text == f"{EXTRACTIVE_PREFIX} Cancelling [1]"
 
 
+def test_a_pdf_title_line_is_not_glued_to_the_sentence_under_it() -> None:
+    """PDF text has no blank line under a title: a short line without closing punctuation over
+    a capital stands alone (and is not quoted), while wrapped prose still joins."""
+    text = (
+        "Warranty terms\n"
+        "Every Acme backup drive has a two-year warranty on parts and labour, counted from\n"
+        "the day of delivery. Replacement drives are shipped within 7 days of a claim.\n"
+        "Claims go through the\n"
+        "support page."
+    )
+    assert sentences(text) == [
+        "Warranty terms",
+        "Every Acme backup drive has a two-year warranty on parts and labour, counted from the"
+        " day of delivery.",
+        "Replacement drives are shipped within 7 days of a claim.",
+        "Claims go through the support page.",
+    ]
+    answer = ExtractiveAnswerer().answer("How long is the warranty?", [passage(1, text)]).text
+    assert answer.startswith(f"{EXTRACTIVE_PREFIX} Every Acme backup drive has a two-year")
+    assert "Warranty terms" not in answer
+
+
 def test_extractive_without_overlap_falls_back_to_the_top_passage() -> None:
     completion = ExtractiveAnswerer().answer("zzz qqq", PASSAGES)
     assert completion.text.startswith(EXTRACTIVE_PREFIX)
