@@ -31,11 +31,13 @@ from core.embedded import EmbeddedPostgres, embedded_postgres
 from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
 from core.limiter import RateLimiter
 from core.looplag import LoopLagMonitor
+from core.mail import FLUSH_JOB as MAIL_FLUSH_JOB
 from core.mail import JOBS as MAIL_JOBS
 from core.mail import MAILER_KEY, MailConfig, Mailer, Templates
 from core.redis import create_redis
 from core.replica import ReadRouting
 from core.scheduler import Scheduler
+from lifecycle import exports
 from lifecycle import jobs as lifecycle_jobs
 from rag.chat import jobs as chat_jobs
 from rag.chat import notify
@@ -354,7 +356,14 @@ def job_registry() -> JobRegistry:
             **lifecycle_jobs.JOBS,
             **MAIL_JOBS,
             **notification_delivery.JOBS,
-        }
+        },
+        # Short jobs an owner or a visitor waits for: never behind the workspace's ingestion.
+        uncapped={
+            exports.EXPORT_JOB,
+            chat_jobs.ANALYTICS_JOB,
+            notification_delivery.DISPATCH_JOB,
+            MAIL_FLUSH_JOB,
+        },
     )
 
 

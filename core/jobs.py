@@ -13,7 +13,7 @@ import itertools
 import logging
 import uuid
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,13 +24,25 @@ JobArg = str | int | float | bool | None
 
 
 class JobRegistry:
-    """Name -> job function; shared by the in-process queue and the arq worker."""
+    """Name -> job function; shared by the in-process queue and the arq worker.
 
-    def __init__(self, functions: Mapping[str, JobFunction] | None = None) -> None:
+    ``uncapped``: the jobs a workspace's share of the workers (``per_workspace``,
+    JOBS_PER_WORKSPACE) does not apply to: short jobs someone waits for (an export, the
+    analytics, notifications) that would otherwise queue behind the workspace's ingestion.
+    Every other job, and any registered later, counts against the share."""
+
+    def __init__(
+        self, functions: Mapping[str, JobFunction] | None = None, *, uncapped: Iterable[str] = ()
+    ) -> None:
         self.functions: dict[str, JobFunction] = dict(functions or {})
+        self.uncapped = frozenset(uncapped)
 
     def register(self, name: str, function: JobFunction) -> None:
         self.functions[name] = function
+
+    def capped(self, name: str) -> bool:
+        """Whether ``name`` counts against its workspace's share of the workers."""
+        return name not in self.uncapped
 
     def get(self, name: str) -> JobFunction:
         try:
@@ -96,9 +108,13 @@ class InProcessQueue:
     async def enqueue(self, name: str, **kwargs: JobArg) -> str:
         function = self.registry.get(name)
         job = _Pending(uuid.uuid4().hex, name, function, kwargs)
-        self._waiting.setdefault(_workspace_of(kwargs), deque()).append(job)
+        self._waiting.setdefault(self._share_of(job), deque()).append(job)
         self._dispatch()
         return job.job_id
+
+    def _share_of(self, job: _Pending) -> str | None:
+        """The workspace whose share ``job`` counts against (None: not capped)."""
+        return _workspace_of(job.kwargs) if self.registry.capped(job.name) else None
 
     def _next(self) -> _Pending | None:
         cap = self.per_workspace
@@ -135,7 +151,7 @@ class InProcessQueue:
             log.exception("job %s (%s) failed", job.name, job.job_id)
             self.failures.append((job.name, exc))
         finally:
-            workspace = _workspace_of(job.kwargs)
+            workspace = self._share_of(job)
             self._running[workspace] -= 1
             if self._running[workspace] <= 0:
                 del self._running[workspace]
@@ -284,5 +300,11 @@ def worker_functions(
     leased: dict[str, Any] = {
         name: _leased(fn, limit=per_workspace, lease_seconds=lease_seconds, retry_delay=retry_delay)
         for name, fn in functions.items()
+        if registry.capped(name)
     }
-    return [func(fn, name=name, max_tries=LEASED_MAX_TRIES) for name, fn in leased.items()]
+    return [
+        func(leased[name], name=name, max_tries=LEASED_MAX_TRIES)
+        if name in leased
+        else func(fn, name=name)
+        for name, fn in functions.items()
+    ]

@@ -201,6 +201,82 @@ async def test_in_process_queue_serves_waiting_workspaces_in_turn() -> None:
     await queue.close()
 
 
+def test_the_jobs_someone_waits_for_are_outside_the_workspace_share() -> None:
+    """An export, the analytics and notifications do not queue behind the workspace's
+    ingestion (an owner's export waited 7.5 minutes behind a 10 MiB upload); ingestion,
+    syncs, index builds and a purge keep the share."""
+    registry = job_registry()
+    assert {name for name in registry.functions if not registry.capped(name)} == {
+        "build_workspace_export",
+        "refresh_analytics",
+        "notifications.dispatch",
+        "mail.flush",
+    }
+    for name in ("ingest_document", "sync_source", "maintain_vector_index", "purge_workspace"):
+        assert registry.capped(name), name
+
+
+async def test_an_uncapped_job_runs_beside_its_workspaces_ingestion() -> None:
+    work = Recorder(expected_starts=2)
+    registry = JobRegistry({"ingest": work, "export": work}, uncapped={"export"})
+    queue = InProcessQueue(registry, {}, concurrency=2, per_workspace=1)
+    a = str(uuid.uuid4())
+    await queue.enqueue("ingest", workspace_id=a, label="A1")  # holds A's share
+    await queue.enqueue("ingest", workspace_id=a, label="A2")  # waits for it
+    await queue.enqueue("export", workspace_id=a, label="export")
+    await work.wait()
+    assert work.started == ["A1", "export"]
+    work.release.set()
+    await queue.drain()
+    assert work.started == ["A1", "export", "A2"]
+    await queue.close()
+
+
+async def test_arq_runs_an_uncapped_job_beside_its_workspaces_ingestion(
+    redis_client: Redis,
+) -> None:
+    queue_name = f"trulybot-test-{uuid.uuid4().hex[:8]}"
+    arq_queue = await ArqQueue.connect(REDIS_URL, queue_name=queue_name)
+    work = Recorder(expected_starts=2)
+    a = str(uuid.uuid4())
+    for name, label in [("ingest", "A1"), ("ingest", "A2"), ("export", "export")]:
+        await arq_queue.enqueue(name, workspace_id=a, label=label)
+
+    async def export(ctx: dict[str, Any], workspace_id: str, label: str) -> str:
+        return await work(ctx, workspace_id, label)  # arq runs coroutine functions only
+
+    registry = JobRegistry({"ingest": work, "export": export}, uncapped={"export"})
+    worker = Worker(
+        functions=worker_functions(registry, per_workspace=1, lease_seconds=60, retry_delay=0.02),
+        redis_settings=RedisSettings.from_dsn(REDIS_URL),
+        queue_name=queue_name,
+        max_jobs=3,
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.02,
+    )
+    running = asyncio.create_task(worker.main())
+    try:
+        await work.wait()
+        # One ingestion holds A's share, the other waits; the export runs beside it.
+        assert sorted(work.started) == ["A1", "export"] or sorted(work.started) == [
+            "A2",
+            "export",
+        ]
+        work.release.set()
+        async with asyncio.timeout(30):
+            await running
+        assert sorted(work.started) == ["A1", "A2", "export"]
+        assert worker.jobs_failed == 0
+        assert await redis_client.keys("trulybot:jobs:lease:*") == []
+    finally:
+        work.release.set()
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await worker.close()
+        await arq_queue.close()
+
+
 async def test_arq_workers_keep_a_slot_for_other_workspaces(redis_client: Redis) -> None:
     queue_name = f"trulybot-test-{uuid.uuid4().hex[:8]}"
     arq_queue = await ArqQueue.connect(REDIS_URL, queue_name=queue_name)
