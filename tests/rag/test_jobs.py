@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -232,86 +234,78 @@ async def test_an_uncapped_job_runs_beside_its_workspaces_ingestion() -> None:
     await queue.close()
 
 
+@asynccontextmanager
+async def arq_workers(
+    registry: JobRegistry, work: Recorder, jobs: list[tuple[str, str, str]], max_jobs: int
+) -> AsyncIterator[tuple[Worker, asyncio.Task[Any]]]:
+    """``jobs`` (name, workspace, label) queued in Redis, then a burst worker with a share of
+    one job per workspace and ``max_jobs`` slots, running until the block ends; everything is
+    released and closed after it."""
+    queue_name = f"trulybot-test-{uuid.uuid4().hex[:8]}"
+    arq_queue = await ArqQueue.connect(REDIS_URL, queue_name=queue_name)
+    for name, workspace, label in jobs:
+        await arq_queue.enqueue(name, workspace_id=workspace, label=label)
+    worker = Worker(
+        functions=worker_functions(registry, per_workspace=1, lease_seconds=60, retry_delay=0.02),
+        redis_settings=RedisSettings.from_dsn(REDIS_URL),
+        queue_name=queue_name,
+        max_jobs=max_jobs,
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.02,
+    )
+    running = asyncio.create_task(worker.main())
+    try:
+        yield worker, running
+    finally:
+        work.release.set()
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await worker.close()
+        await arq_queue.close()
+
+
+async def _finished(worker: Worker, running: asyncio.Task[Any], redis_client: Redis) -> None:
+    """The burst worker ran everything, failed nothing and gave every lease back."""
+    async with asyncio.timeout(30):  # a guard against hanging, not a timing assertion
+        await running
+    assert worker.jobs_failed == 0
+    assert await redis_client.keys("trulybot:jobs:lease:*") == []
+
+
 async def test_arq_runs_an_uncapped_job_beside_its_workspaces_ingestion(
     redis_client: Redis,
 ) -> None:
-    queue_name = f"trulybot-test-{uuid.uuid4().hex[:8]}"
-    arq_queue = await ArqQueue.connect(REDIS_URL, queue_name=queue_name)
     work = Recorder(expected_starts=2)
-    a = str(uuid.uuid4())
-    for name, label in [("ingest", "A1"), ("ingest", "A2"), ("export", "export")]:
-        await arq_queue.enqueue(name, workspace_id=a, label=label)
 
     async def export(ctx: dict[str, Any], workspace_id: str, label: str) -> str:
         return await work(ctx, workspace_id, label)  # arq runs coroutine functions only
 
     registry = JobRegistry({"ingest": work, "export": export}, uncapped={"export"})
-    worker = Worker(
-        functions=worker_functions(registry, per_workspace=1, lease_seconds=60, retry_delay=0.02),
-        redis_settings=RedisSettings.from_dsn(REDIS_URL),
-        queue_name=queue_name,
-        max_jobs=3,
-        burst=True,
-        handle_signals=False,
-        poll_delay=0.02,
-    )
-    running = asyncio.create_task(worker.main())
-    try:
+    a = str(uuid.uuid4())
+    jobs = [("ingest", a, "A1"), ("ingest", a, "A2"), ("export", a, "export")]
+    async with arq_workers(registry, work, jobs, max_jobs=3) as (worker, running):
         await work.wait()
         # One ingestion holds A's share, the other waits; the export runs beside it.
-        assert sorted(work.started) == ["A1", "export"] or sorted(work.started) == [
-            "A2",
-            "export",
-        ]
+        assert sorted(work.started) in (["A1", "export"], ["A2", "export"])
         work.release.set()
-        async with asyncio.timeout(30):
-            await running
+        await _finished(worker, running, redis_client)
         assert sorted(work.started) == ["A1", "A2", "export"]
-        assert worker.jobs_failed == 0
-        assert await redis_client.keys("trulybot:jobs:lease:*") == []
-    finally:
-        work.release.set()
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
-        await worker.close()
-        await arq_queue.close()
 
 
 async def test_arq_workers_keep_a_slot_for_other_workspaces(redis_client: Redis) -> None:
-    queue_name = f"trulybot-test-{uuid.uuid4().hex[:8]}"
-    arq_queue = await ArqQueue.connect(REDIS_URL, queue_name=queue_name)
     work = Recorder(expected_starts=2)
     a, b = str(uuid.uuid4()), str(uuid.uuid4())
-    for workspace, label in [(a, "A1"), (a, "A2"), (b, "B1")]:
-        await arq_queue.enqueue("work", workspace_id=workspace, label=label)
-    worker = Worker(
-        functions=worker_functions(
-            JobRegistry({"work": work}), per_workspace=1, lease_seconds=60, retry_delay=0.02
-        ),
-        redis_settings=RedisSettings.from_dsn(REDIS_URL),
-        queue_name=queue_name,
-        max_jobs=2,
-        burst=True,
-        handle_signals=False,
-        poll_delay=0.02,
-    )
-    running = asyncio.create_task(worker.main())
-    try:
+    jobs = [("work", a, "A1"), ("work", a, "A2"), ("work", b, "B1")]
+    async with arq_workers(JobRegistry({"work": work}), work, jobs, max_jobs=2) as (
+        worker,
+        running,
+    ):
         await work.wait()
         # One of A's jobs holds a slot (which one the two workers' pulls decide); B's job has
         # the other, and A's second job waits.
         assert sorted(label[0] for label in work.started) == ["A", "B"]
         work.release.set()
-        async with asyncio.timeout(30):
-            await running
+        await _finished(worker, running, redis_client)
         assert sorted(work.started) == ["A1", "A2", "B1"]
         assert work.started[2].startswith("A")
-        assert worker.jobs_failed == 0
-        # Every lease was given back.
-        assert await redis_client.keys("trulybot:jobs:lease:*") == []
-    finally:
-        work.release.set()
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
-        await worker.close()
-        await arq_queue.close()
