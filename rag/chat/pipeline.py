@@ -423,7 +423,7 @@ class AnswerPipeline:
                     conversation_id=turn.conversation_id,
                     message_id=turn.message_id,
                 )
-                if answer.unanswered
+                if answer.unanswered and turn.channel == "widget"
                 else None,
             )
         if answer.handoff_delivery is not None:

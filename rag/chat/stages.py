@@ -80,9 +80,13 @@ class Turn:
     """The standalone question's embedding, once computed."""
     exact_faq: str | None = None
     """The answer of an FAQ whose question normalizes to the message's words, looked up when
-    the message was recorded (not for follow-ups, courtesy or a request for a human)."""
+    the message was recorded (not for courtesy or a request for a human)."""
     daily_tokens: int | None = None
     """Today's LLM tokens when the message was recorded (read only under a daily cap)."""
+    channel: Channel = "widget"
+    """Who asked: a visitor through the widget, or the workspace's people ("owner": the
+    dashboard's playground, the API); only visitors' questions are left unanswered for the
+    owner."""
 
     @property
     def cacheable(self) -> bool:
@@ -212,6 +216,7 @@ async def record(
         standalone=message,
         exact_faq=recorded.faq_answer,
         daily_tokens=recorded.daily_tokens,
+        channel=channel,
     )
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from dashboard.app import PAGE_ROUTERS
 from dashboard.web import PREFIX
 from tests.conftest import Owner, signup
 from tests.dashboard.conftest import WebOwner
+from workspaces import repository as ws_repo
 
 TEXT = (
     b"Acme warranty policy. The Acme backup appliance has a three-year warranty covering "
@@ -283,7 +285,18 @@ async def test_unanswered_group_becomes_an_faq_the_bot_uses(
     runtime: Runtime, web: WebOwner
 ) -> None:
     question = "Do you offer phone support on Sundays?"
-    await web.post(web.url("playground"), {"message": question})
+    await web.post(web.url("playground"), {"message": question})  # the owner trying it out
+    page = await web.client.get(web.url("unanswered"))
+    assert question not in page.text  # only visitors' questions are listed
+    async with runtime.db.transaction(workspace_id=uuid.UUID(web.workspace_id)) as session:
+        workspace = await ws_repo.get_workspace(session, uuid.UUID(web.workspace_id))
+        assert workspace is not None
+    asked = await web.client.post(
+        "/api/v1/chat",
+        json={"message": question, "session_id": f"visitor-{uuid.uuid4().hex[:8]}"},
+        headers={"X-Widget-Key": workspace.public_key},
+    )
+    assert asked.json()["source"] == "fallback", asked.text
     page = await web.client.get(web.url("unanswered"))
     assert question in page.text
     ids = re.findall(r'name="ids" value="([^"]+)"', page.text)

@@ -136,6 +136,24 @@ async def test_unknown_question_is_answered_honestly_and_recorded(
     assert (await client.get(owner.url("/unanswered"), headers=owner.headers)).json() == []
 
 
+async def test_the_owners_own_questions_are_not_left_unanswered(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The playground and the API (the owner channel) try the bot out: a question it cannot
+    answer there is answered the same way but is not listed for the owner as unanswered; a
+    visitor's is."""
+    question = f"Do you sell submarines of model {uuid.uuid4().hex[:6]}?"
+    tried = await client.post(owner.url("/chat"), json={"message": question}, headers=owner.headers)
+    assert tried.status_code == 200, tried.text
+    assert tried.json()["source"] == "fallback"
+    assert (await client.get(owner.url("/unanswered"), headers=owner.headers)).json() == []
+    visitor = (await chat(client, owner, question)).json()
+    assert visitor["source"] == "fallback"
+    [group] = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
+    assert group["question"] == question
+    assert group["count"] == 1
+
+
 async def test_message_length_is_validated_before_anything(
     client: httpx.AsyncClient, owner: Owner, settings: Any
 ) -> None:
