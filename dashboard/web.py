@@ -148,7 +148,19 @@ def _error_page(request: Request, status_code: int, title: str, message: str) ->
     )
 
 
+ERROR_HEADER = "X-Error-Message"
+"""On an htmx request's error page: the reason, percent-encoded (app.js shows it in the flash
+box; htmx does not swap an error's page in)."""
+
+
 def error_response(request: Request, exc: AppError) -> Response:
+    response = _error_response(request, exc)
+    if is_htmx(request) and exc.message:
+        response.headers[ERROR_HEADER] = quote(exc.message, safe=" .,;:!?()'")
+    return response
+
+
+def _error_response(request: Request, exc: AppError) -> Response:
     if isinstance(exc, auth.LoginRequired):
         login = f"{PREFIX}/login?next={quote(request.url.path, safe='/')}"
         if is_htmx(request):

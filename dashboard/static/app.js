@@ -12,14 +12,25 @@
     event.detail.headers["X-CSRF-Token"] = csrfToken();
   });
 
-  // A failed htmx request says so instead of doing nothing.
+  // A failed htmx request says so instead of doing nothing: the server's reason when it gave
+  // one (X-Error-Message: "This file type is not supported..."), else the status.
+  function errorReason(xhr) {
+    var header = xhr ? xhr.getResponseHeader("X-Error-Message") : null;
+    if (!header) { return ""; }
+    try { return decodeURIComponent(header); } catch (e) { return ""; }
+  }
+
   document.addEventListener("htmx:responseError", function (event) {
-    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    var xhr = event.detail.xhr;
+    var status = xhr ? xhr.status : 0;
+    var reason = errorReason(xhr);
     var box = document.getElementById("flash");
     if (box) {
-      box.textContent = status === 403
-        ? "That was refused. Reload the page and try again."
-        : "Something went wrong (" + status + "). Try again.";
+      if (status === 403 && !reason) {
+        box.textContent = "That was refused. Reload the page and try again.";
+      } else {
+        box.textContent = reason || "Something went wrong (" + status + "). Try again.";
+      }
       box.hidden = false;
     }
   });

@@ -238,7 +238,7 @@ def detect_kind(data: bytes, *, filename: str | None, content_type: str | None) 
         return ct_kind
     if media not in _GENERIC_TYPES and not media.startswith("text/") and ext_kind is None:
         raise UnsupportedMediaType(
-            f"Unsupported content type {media!r}",
+            f"Unsupported file type {media!r}: expected text, Markdown, HTML, PDF or DOCX",
             details={"content_type": content_type, "filename": filename},
         )
     if ext_kind is not None:

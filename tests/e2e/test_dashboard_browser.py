@@ -127,6 +127,25 @@ async def test_upload_becomes_ready_and_the_playground_cites_it(
     await page.screenshot(path=str(SHOTS / "playground-answer.png"), full_page=True)
 
 
+async def test_a_refused_upload_says_why(
+    owner_page: tuple[Any, str, Console], tmp_path: Any
+) -> None:
+    """The server's reason reaches the owner, not only its status ("Something went wrong
+    (415). Try again.", which no retry could help)."""
+    page, base, _ = owner_page
+    path = tmp_path / f"setup-{uuid.uuid4().hex[:6]}.exe"
+    path.write_bytes(b"MZ\x90\x00" + bytes(range(256)) * 8)
+    await page.goto(f"{base}/knowledge")
+    await page.get_by_label("Files (PDF").set_input_files(str(path))
+    await page.get_by_role("button", name="Upload").click()
+    flash = page.locator("#flash")
+    await flash.wait_for(state="visible", timeout=TIMEOUT)
+    said = await flash.inner_text()
+    assert "Something went wrong" not in said
+    assert "Unsupported file type" in said, said
+    assert "expected text, Markdown, HTML, PDF or DOCX" in said
+
+
 async def test_widget_preview_follows_the_colour(owner_page: tuple[Any, str, Console]) -> None:
     page, base, _ = owner_page
     await page.goto(f"{base}/widget")
