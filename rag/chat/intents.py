@@ -369,7 +369,7 @@ def persona_reply(intent: Intent, bot_name: str, greeting: str | None = None) ->
     if intent == "human":
         return (
             "I'm an automated assistant, but I can get a person from the team to follow up. "
-            "Please leave your email address and a short note, and someone will get back to you."
+            "Please leave your email address, and someone will get back to you."
         )
     if intent == "lead":
         return (

@@ -16,6 +16,7 @@ from dashboard.web import PREFIX
 from tests.conftest import Owner, signup
 from tests.dashboard.conftest import WebOwner
 from workspaces import repository as ws_repo
+from workspaces.plans import METRICS
 
 TEXT = (
     b"Acme warranty policy. The Acme backup appliance has a three-year warranty covering "
@@ -352,6 +353,9 @@ async def test_plan_page_draws_meters_readable_without_colour(web: WebOwner) -> 
     assert page.status_code == 200
     assert '<svg class="meter' in page.text
     assert re.search(r'aria-label="[^"]*: \d+ (of|used)', page.text)
+    # Every limit is named for people, in the meters (<dt>) and in the plans table ("x: 2").
+    for key in METRICS:
+        assert re.search(rf"<dt>\s*{key}\s*</dt>|[>;]\s*{key}: ", page.text) is None, key
 
 
 @pytest.mark.parametrize("path", ["/app/w/{ws}/leads?cursor=garbage"])
