@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated
+from urllib.parse import quote_plus
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
@@ -262,7 +263,10 @@ async def import_faqs(
         raise ValidationFailed("Choose a CSV file to import")
     data = await upload.read(faq_import.MAX_BYTES + 1)
     result = await faq_import.import_csv(session, runtime.embedder, page.access, data)
-    return redirect(request, page.url("knowledge") + f"?notice={result.created}+FAQs+imported#faqs")
+    notice = f"{result.created} FAQs imported" + (
+        f", {result.updated} updated" if result.updated else ""
+    )
+    return redirect(request, page.url("knowledge") + "?notice=" + quote_plus(notice) + "#faqs")
 
 
 @router.get("/w/{workspace_id}/knowledge/faqs/{faq_id}")

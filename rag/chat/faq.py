@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
-from core.errors import NotFound, ValidationFailed
+from core.errors import Conflict, NotFound, ValidationFailed
 from rag.chat.models import Faq
 from rag.chat.normalize import normalize_question
 from rag.chat.repository import faqs as faq_repo
@@ -42,6 +42,30 @@ def _variants(question: str, alt_questions: list[str]) -> list[str]:
         if text and key and key not in seen:
             seen[key] = text
     return list(seen.values())
+
+
+class FaqDuplicate(Conflict):
+    code = "faq_duplicate"
+    message = "Another FAQ already asks this question: change that FAQ's answer instead"
+
+
+async def _refuse_duplicates(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    question: str,
+    alts: list[str],
+    *,
+    besides: uuid.UUID | None = None,
+) -> None:
+    """409 ``faq_duplicate`` naming the FAQ when another one already asks one of these
+    questions (visitors would only ever get the older one's answer)."""
+    normalized = [normalize_question(text) for text in _variants(question, alts)]
+    existing = await faq_repo.faq_asking(
+        session, workspace_id=workspace_id, normalized=normalized, besides=besides
+    )
+    if existing is not None:
+        detail = {"field": "question", "faq_id": str(existing.id), "question": existing.question}
+        raise FaqDuplicate(details=[detail])
 
 
 async def _index(
@@ -83,6 +107,7 @@ async def create(
         alt_questions=[q.strip() for q in alt_questions if q.strip()],
         enabled=enabled,
     )
+    await _refuse_duplicates(session, workspace_id, faq.question, faq.alt_questions)
     await faq_repo.insert_faq(session, faq)
     await _index(session, embedder, faq, faq.question, faq.alt_questions)
     await bump_knowledge_version(session, workspace_id)
@@ -114,6 +139,14 @@ async def update(
     clean = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
     if "alt_questions" in clean:
         clean["alt_questions"] = [q.strip() for q in clean["alt_questions"] or [] if q.strip()]
+    if "question" in clean or "alt_questions" in clean:
+        await _refuse_duplicates(
+            session,
+            workspace_id,
+            str(clean.get("question", current.question)),
+            list(clean.get("alt_questions", current.alt_questions) or []),
+            besides=faq_id,
+        )
     faq = await faq_repo.update_faq(session, workspace_id=workspace_id, faq_id=faq_id, values=clean)
     assert faq is not None
     if "question" in clean or "alt_questions" in clean:

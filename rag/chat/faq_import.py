@@ -9,12 +9,15 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import ValidationFailed
 from rag.chat import faq as faq_service
+from rag.chat.normalize import normalize_question
+from rag.chat.repository import faqs as faq_repo
 from rag.chat.schemas import FaqIn
 from rag.knowledge.embeddings import Embedder
 from workspaces.permissions import Action, authorize
@@ -28,6 +31,10 @@ MAX_REPORTED = 10
 @dataclass(frozen=True)
 class ImportResult:
     created: int
+    updated: int = 0
+    """Rows whose question an FAQ already asks: that FAQ takes the row's answer (a file
+    imported again with corrected answers updates them instead of adding FAQs no visitor
+    would get)."""
 
 
 def parse(data: bytes) -> list[FaqIn]:
@@ -87,16 +94,32 @@ def parse(data: bytes) -> list[FaqIn]:
 async def import_csv(
     session: AsyncSession, embedder: Embedder, access: WorkspaceAccess, data: bytes
 ) -> ImportResult:
-    """Add every FAQ of the file (owners and admins; each one audited like a single create)."""
+    """Add every FAQ of the file, or update the FAQ that already asks a row's question (owners
+    and admins; each one audited like a single create or update)."""
     authorize(access, Action.FAQ_CREATE)  # before the file is read
     items = parse(data)
+    created = updated = 0
     for item in items:
-        await faq_service.create(
+        existing = await faq_repo.faq_asking(
             session,
-            embedder,
-            access,
-            question=item.question,
-            answer=item.answer,
-            alt_questions=item.alt_questions,
+            workspace_id=access.workspace.id,
+            normalized=[normalize_question(item.question)],
         )
-    return ImportResult(created=len(items))
+        if existing is None:
+            await faq_service.create(
+                session,
+                embedder,
+                access,
+                question=item.question,
+                answer=item.answer,
+                alt_questions=item.alt_questions,
+            )
+            created += 1
+            continue
+        values: dict[str, Any] = {"answer": item.answer}
+        new_alts = [q for q in item.alt_questions if q.strip() not in existing.alt_questions]
+        if new_alts:
+            values["alt_questions"] = [*existing.alt_questions, *new_alts]
+        await faq_service.update(session, embedder, access, faq_id=existing.id, values=values)
+        updated += 1
+    return ImportResult(created=created, updated=updated)

@@ -418,6 +418,30 @@ async def test_faqs_import_from_csv(web: WebOwner) -> None:
     assert "At most 500" in over.text
 
 
+async def test_importing_a_file_again_updates_its_faqs_instead_of_adding_twins(
+    web: WebOwner,
+) -> None:
+    """A corrected file imported again changes the answers visitors get: before, each row made
+    a second FAQ with the same question that the bot never used (the older one won)."""
+    first = b'question,answer\n"Do you ship abroad?","Yes, to 40 countries."\nHours?,9 to 5.\n'
+    assert "2+FAQs+imported" in (await _import(web, first)).headers["location"]
+    again = (
+        b"question,answer,alt_questions\n"
+        b'"do you ship ABROAD","Yes, to 55 countries now.","International shipping?"\n'
+        b"Do you have a shop in Pune?,Not yet.,\n"
+    )
+    response = await _import(web, again)
+    assert response.status_code == 303
+    assert "1+FAQs+imported%2C+1+updated" in response.headers["location"]
+    page = await web.client.get(web.url("knowledge"))
+    assert "FAQs (3)" in page.text
+    assert "55 countries" in page.text
+    assert "40 countries" not in page.text
+    answer = await web.post(web.url("playground"), {"message": "International shipping?"})
+    assert "55 countries" in answer.text
+    assert 'data-source="faq"' in answer.text
+
+
 async def test_playground_streams_then_sends_the_rendered_answer(
     runtime: Runtime, web: WebOwner
 ) -> None:

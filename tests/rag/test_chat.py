@@ -70,6 +70,60 @@ async def test_faq_answers_before_retrieval_exactly_and_semantically(
     assert unrelated["source"] != "faq"
 
 
+async def test_a_second_faq_asking_the_same_question_is_refused(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Visitors only ever get one FAQ's answer for a question: a twin (by its question or one
+    of its other phrasings, created or edited into one) is a 409 naming the FAQ that asks it
+    already, and nothing is stored."""
+    first = await client.post(
+        owner.url("/faqs"),
+        json={
+            "question": "Do you deliver on Sundays?",
+            "answer": "No, Monday to Saturday.",
+            "alt_questions": ["Sunday delivery?"],
+        },
+        headers=owner.headers,
+    )
+    assert first.status_code == 201, first.text
+    other = await client.post(
+        owner.url("/faqs"),
+        json={"question": "Do you deliver to Goa?", "answer": "Yes."},
+        headers=owner.headers,
+    )
+    assert other.status_code == 201, other.text
+    for body in (
+        {"question": "do you deliver on SUNDAYS", "answer": "Yes, now we do."},
+        {"question": "Weekend delivery?", "answer": "Yes.", "alt_questions": ["Sunday delivery"]},
+    ):
+        twin = await client.post(owner.url("/faqs"), json=body, headers=owner.headers)
+        assert twin.status_code == 409, twin.text
+        error = twin.json()["error"]
+        assert error["code"] == "faq_duplicate"
+        assert error["details"][0]["faq_id"] == first.json()["id"]
+    edited = await client.patch(
+        owner.url(f"/faqs/{other.json()['id']}"),
+        json={"question": "Do you deliver on Sundays"},
+        headers=owner.headers,
+    )
+    assert edited.status_code == 409, edited.text
+    assert edited.json()["error"]["code"] == "faq_duplicate"
+    # An FAQ keeps its own question when other fields change.
+    same = await client.patch(
+        owner.url(f"/faqs/{first.json()['id']}"),
+        json={"question": "Do you deliver on Sundays?", "answer": "Yes, since June."},
+        headers=owner.headers,
+    )
+    assert same.status_code == 200, same.text
+    listing = (await client.get(owner.url("/faqs"), headers=owner.headers)).json()
+    assert sorted(f["question"] for f in listing["items"]) == [
+        "Do you deliver on Sundays?",
+        "Do you deliver to Goa?",
+    ]
+    body = (await chat(client, owner, "Do you deliver on Sundays?")).json()
+    assert (body["source"], body["answer"]) == ("faq", "Yes, since June.")
+
+
 async def test_an_faq_asked_word_for_word_mid_conversation_gets_its_answer(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:

@@ -99,6 +99,31 @@ async def delete_faq(session: AsyncSession, *, workspace_id: uuid.UUID, faq_id: 
     return result.scalar_one_or_none() is not None
 
 
+async def faq_asking(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    normalized: Sequence[str],
+    besides: uuid.UUID | None = None,
+) -> Faq | None:
+    """An FAQ of the workspace (enabled or not, other than ``besides``) one of whose questions
+    normalizes to one of ``normalized``."""
+    stmt = (
+        select(Faq)
+        .join(FaqQuestion, FaqQuestion.faq_id == Faq.id)
+        .where(
+            FaqQuestion.workspace_id == workspace_id,
+            FaqQuestion.normalized.in_(list(normalized)),
+        )
+        .order_by(Faq.created_at)
+        .limit(1)
+    )
+    if besides is not None:
+        stmt = stmt.where(Faq.id != besides)
+    result = await session.execute(stmt)
+    return result.scalar_one_or_none()
+
+
 def _exact_match(what: Any, workspace_id: uuid.UUID | Any, normalized: str | Any) -> Any:
     """``what`` of the enabled FAQ one of whose questions is ``normalized`` (at most one)."""
     return (
