@@ -27,6 +27,19 @@ async def chat(
     return await client.post("/api/v1/chat", json=payload, headers=widget_headers(owner))
 
 
+async def add_faq(
+    client: httpx.AsyncClient, owner: Owner, question: str, answer: str, *alts: str
+) -> str:
+    """A new FAQ (201) through the API; its id."""
+    created = await client.post(
+        owner.url("/faqs"),
+        json={"question": question, "answer": answer, "alt_questions": list(alts)},
+        headers=owner.headers,
+    )
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
 def parse_sse(text: str) -> list[tuple[str, dict[str, Any]]]:
     events = []
     for block in text.strip().split("\n\n"):
@@ -51,16 +64,13 @@ async def test_greeting_answers_from_the_persona_without_knowledge(
 async def test_faq_answers_before_retrieval_exactly_and_semantically(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
-    created = await client.post(
-        owner.url("/faqs"),
-        json={
-            "question": "What are your opening hours?",
-            "answer": "We are open 9 to 5, Monday to Friday.",
-            "alt_questions": ["When are you open?"],
-        },
-        headers=owner.headers,
+    await add_faq(
+        client,
+        owner,
+        "What are your opening hours?",
+        "We are open 9 to 5, Monday to Friday.",
+        "When are you open?",
     )
-    assert created.status_code == 201, created.text
     exact = (await chat(client, owner, "what are your OPENING hours")).json()
     assert exact["source"] == "faq"
     assert exact["answer"] == "We are open 9 to 5, Monday to Friday."
@@ -76,22 +86,10 @@ async def test_a_second_faq_asking_the_same_question_is_refused(
     """Visitors only ever get one FAQ's answer for a question: a twin (by its question or one
     of its other phrasings, created or edited into one) is a 409 naming the FAQ that asks it
     already, and nothing is stored."""
-    first = await client.post(
-        owner.url("/faqs"),
-        json={
-            "question": "Do you deliver on Sundays?",
-            "answer": "No, Monday to Saturday.",
-            "alt_questions": ["Sunday delivery?"],
-        },
-        headers=owner.headers,
+    first = await add_faq(
+        client, owner, "Do you deliver on Sundays?", "No, Monday to Saturday.", "Sunday delivery?"
     )
-    assert first.status_code == 201, first.text
-    other = await client.post(
-        owner.url("/faqs"),
-        json={"question": "Do you deliver to Goa?", "answer": "Yes."},
-        headers=owner.headers,
-    )
-    assert other.status_code == 201, other.text
+    other = await add_faq(client, owner, "Do you deliver to Goa?", "Yes.")
     for body in (
         {"question": "do you deliver on SUNDAYS", "answer": "Yes, now we do."},
         {"question": "Weekend delivery?", "answer": "Yes.", "alt_questions": ["Sunday delivery"]},
@@ -100,9 +98,9 @@ async def test_a_second_faq_asking_the_same_question_is_refused(
         assert twin.status_code == 409, twin.text
         error = twin.json()["error"]
         assert error["code"] == "faq_duplicate"
-        assert error["details"][0]["faq_id"] == first.json()["id"]
+        assert error["details"][0]["faq_id"] == first
     edited = await client.patch(
-        owner.url(f"/faqs/{other.json()['id']}"),
+        owner.url(f"/faqs/{other}"),
         json={"question": "Do you deliver on Sundays"},
         headers=owner.headers,
     )
@@ -110,7 +108,7 @@ async def test_a_second_faq_asking_the_same_question_is_refused(
     assert edited.json()["error"]["code"] == "faq_duplicate"
     # An FAQ keeps its own question when other fields change.
     same = await client.patch(
-        owner.url(f"/faqs/{first.json()['id']}"),
+        owner.url(f"/faqs/{first}"),
         json={"question": "Do you deliver on Sundays?", "answer": "Yes, since June."},
         headers=owner.headers,
     )
@@ -130,14 +128,8 @@ async def test_an_faq_asked_word_for_word_mid_conversation_gets_its_answer(
     """A message that is an FAQ's question is answered by the FAQ in a conversation too, even
     when its words look like a follow-up ("it", "there"): a visitor who asked for a person
     first still got "I don't know" for the FAQ "Is there a free trial?"."""
-    for question, answer in (
-        ("Is there a free trial?", "Yes: 14 days, no card needed."),
-        ("Can I pay for it by bank transfer?", "Yes, on yearly plans."),
-    ):
-        created = await client.post(
-            owner.url("/faqs"), json={"question": question, "answer": answer}, headers=owner.headers
-        )
-        assert created.status_code == 201, created.text
+    await add_faq(client, owner, "Is there a free trial?", "Yes: 14 days, no card needed.")
+    await add_faq(client, owner, "Can I pay for it by bank transfer?", "Yes, on yearly plans.")
     session = f"visitor-{uuid.uuid4().hex[:8]}"
     first = await chat(
         client,
