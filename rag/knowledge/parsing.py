@@ -148,12 +148,62 @@ def normalize_text(text: str) -> str:
     return _BLANKS.sub("\n\n", text).strip()
 
 
+# Encodings taken from detection (charset_normalizer) when a file is neither UTF-8 nor declares
+# its charset: the multibyte East Asian ones and the Cyrillic and Greek single-byte ones, which
+# cp1252 would turn into mojibake. Western European text stays cp1252, which detection mistakes
+# for cp1250 ("Genčve" for "Genève").
+_DETECTED = frozenset(
+    [
+        "cp932",
+        "shift_jis",
+        "shift_jis_2004",
+        "euc_jp",
+        "iso2022_jp",
+        "gb2312",
+        "gbk",
+        "gb18030",
+        "hz",
+        "big5",
+        "big5hkscs",
+        "cp950",
+        "cp949",
+        "euc_kr",
+        "johab",
+        "iso2022_kr",
+        "cp1251",
+        "koi8_r",
+        "koi8_u",
+        "iso8859_5",
+        "mac_cyrillic",
+        "cp866",
+        "cp855",
+        "cp1253",
+        "iso8859_7",
+    ]
+)
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """``utf-16-le`` or ``-be`` when every other byte of the start is NUL (text of Latin script
+    in UTF-16 without a byte order mark, which UTF-8 would "decode" with a NUL between
+    letters)."""
+    head = data[:4096]
+    if len(head) < 8 or head.count(0) < len(head) // 4:
+        return None
+    odd, even = head[1::2], head[0::2]
+    if odd.count(0) >= 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) >= 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
+
+
 def _decode(data: bytes, content_type: str | None) -> str:
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="replace")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors="replace")
-    charset = _charset(content_type)
+    charset = _charset(content_type) or _utf16_without_bom(data)
     for encoding in (charset, "utf-8"):
         if not encoding:
             continue
@@ -161,6 +211,11 @@ def _decode(data: bytes, content_type: str | None) -> str:
             return data.decode(encoding)
         except (UnicodeDecodeError, LookupError):
             continue
+    import charset_normalizer
+
+    best = charset_normalizer.from_bytes(data[:200_000]).best()
+    if best is not None and best.encoding in _DETECTED:
+        return data.decode(best.encoding, errors="replace")
     return data.decode("cp1252", errors="replace")
 
 

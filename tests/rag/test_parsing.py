@@ -266,3 +266,23 @@ def test_sha256_text() -> None:
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     )
     assert sha256_text("caf\u00e9") != sha256_text("cafe")
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("返品は購入から30日以内に受け付けます。送料は無料です。", "shift_jis"),
+        ("退货政策：购买后三十天内可以退货，运费由我们承担。", "gb18030"),
+        ("Возврат товара возможен в течение тридцати дней после покупки.", "cp1251"),
+        ("Refunds within 30 days of purchase; shipping is free.", "utf-16-le"),
+        ("Refunds within 30 days of purchase; shipping is free.", "utf-16-be"),
+        ("Café Genève: “smart quotes”, naïve façade, prices in €.", "cp1252"),
+        ("Über uns: Größe, Straße, Qualität, Öffnungszeiten.", "latin-1"),
+    ],
+)
+def test_text_in_another_encoding_is_read_as_written(text: str, encoding: str) -> None:
+    """A file that is not UTF-8 and says nothing of its charset: before, Shift-JIS became
+    mojibake and UTF-16 without a byte order mark "R e f u n d s", both stored as ready and
+    never found by search."""
+    parsed = parse(text.encode(encoding), filename="policy.txt", content_type="text/plain")
+    assert parsed.sections[0].text == text
