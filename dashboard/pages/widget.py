@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from api.deps import SessionDep
 from api.middleware import html_security_headers
+from core.errors import ValidationFailed
 from dashboard.pages.common import PageDep, field_errors, form_fields
 from dashboard.web import PageRoute, redirect, render, templates
 from widget.config import (
@@ -94,13 +95,31 @@ async def widget_page(request: Request, page: PageDep) -> Response:
 @router.post("/w/{workspace_id}/widget")
 async def save_widget(request: Request, page: PageDep, session: SessionDep) -> Response:
     submitted = _changes(await form_fields(request))
+    workspace = page.access.workspace
+    shown = merged(workspace.widget_config, workspace_name=workspace.name)
+    if not (workspace.widget_config or {}).get("greeting") and (
+        submitted["greeting"] == shown["greeting"]
+    ):
+        # The default greeting the form showed, sent back unchanged: it stays the default, which
+        # names the bot, so a new bot name shows in it (not the old one, kept as custom text).
+        submitted["greeting"] = None
     try:
         changes = WidgetConfigIn.model_validate(submitted).model_dump()
     except ValidationError as exc:
         context = _context(request, page, field_errors(exc), submitted)
         return render(request, "widget.html", context, status_code=422)
+    except ValidationFailed as exc:  # a validator's own refusal (an allowed site that is none)
+        errors = {_field_of(exc): exc.message}
+        context = _context(request, page, errors, submitted)
+        return render(request, "widget.html", context, status_code=422)
     await service.update_widget_config(session, page.access, changes)
     return redirect(request, page.url("widget") + "?notice=Saved")
+
+
+def _field_of(exc: ValidationFailed) -> str:
+    """The form field a refusal is about (the allowed sites when it names an origin)."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    return "allowed_origins" if "origin" in details else "_form"
 
 
 @router.get("/w/{workspace_id}/widget/preview")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 
@@ -227,6 +228,47 @@ async def test_widget_settings_save_and_tick_the_checklist(web: WebOwner) -> Non
     assert preview.status_code == 200
     assert 'data-color="#00ff00"' in preview.text
     assert preview.headers["x-frame-options"] == "SAMEORIGIN"
+
+
+async def test_a_refused_widget_form_keeps_what_was_typed(web: WebOwner) -> None:
+    """An allowed site that is none: the form comes back marked at that field with every other
+    change still in it (before: a generic error page, every edit lost)."""
+    refused = await web.post(
+        web.url("widget"),
+        {
+            "bot_name": "Bread helper",
+            "greeting": "Welcome to the bakery!",
+            "position": "bottom-left",
+            "lead_capture": "off",
+            "allowed_origins": "not a url",
+        },
+    )
+    assert refused.status_code == 422
+    assert 'id="allowed_origins" name="allowed_origins" aria-invalid="true"' in refused.text
+    assert "Invalid allowed origin" in refused.text
+    assert 'value="Bread helper"' in refused.text
+    assert "Welcome to the bakery!" in refused.text
+    assert "not a url" in refused.text
+
+
+async def test_renaming_the_bot_renames_it_in_the_default_greeting(web: WebOwner) -> None:
+    """The form shows the default greeting, which names the bot; sent back unchanged with a new
+    name it stays the default instead of keeping the old name as custom text."""
+    page = await web.client.get(web.url("widget"))
+    shown = re.search(r'<textarea id="greeting" name="greeting"[^>]*>([^<]*)<', page.text)
+    assert shown, page.text[-2000:]
+    greeting = html.unescape(shown.group(1))
+    assert "Acme assistant" in greeting
+    fields = {"bot_name": "Bread helper", "greeting": greeting, "lead_capture": "off"}
+    assert (await web.post(web.url("widget"), fields)).status_code == 303
+    again = html.unescape((await web.client.get(web.url("widget"))).text)
+    assert "Hi! I'm Bread helper. How can I help?" in again
+    assert "Acme assistant" not in again
+    custom = {**fields, "greeting": "Fresh loaves from 7am!"}  # a greeting of one's own stays
+    assert (await web.post(web.url("widget"), custom)).status_code == 303
+    renamed = {**custom, "bot_name": "Crumb"}
+    assert (await web.post(web.url("widget"), renamed)).status_code == 303
+    assert "Fresh loaves from 7am!" in (await web.client.get(web.url("widget"))).text
 
 
 async def test_snippet_installed_ticks_on_the_first_request_from_a_site(
