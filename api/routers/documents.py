@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response, status
-from pydantic import BaseModel, Field, HttpUrl, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 from starlette.datastructures import UploadFile
 
 from api.deps import (
@@ -93,6 +93,10 @@ class ChunkPage(BaseModel):
 
 
 class TextIn(BaseModel):
+    # Stripped first: a title or a text of blanks is refused now (422), not accepted and then
+    # failed by the job.
+    model_config = ConfigDict(str_strip_whitespace=True)
+
     title: str = Field(min_length=1, max_length=300)
     text: str = Field(min_length=1)
 
@@ -173,7 +177,7 @@ async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str | 
         data,
         upload.filename or "upload",
         upload.content_type,
-        title if isinstance(title, str) and title.strip() else None,
+        title.strip() if isinstance(title, str) and title.strip() else None,
     )
 
 

@@ -245,6 +245,33 @@ async def test_json_text_duplicates_and_usage(
     assert tuple(counters) == (1, 1)
 
 
+async def test_blank_text_is_refused_at_once_and_titles_are_trimmed(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any
+) -> None:
+    """A text of blanks is a 422 now, as an empty file is (it was accepted with 202 and failed
+    in the job); the titles given keep no surrounding blanks."""
+    listing = owner.url("/documents")
+    before = (await client.get(listing, headers=owner.headers)).json()["total"]
+    for payload in ({"title": "Blank", "text": " \n\t  "}, {"title": "   ", "text": "Facts."}):
+        refused = await client.post(listing, json=payload, headers=owner.headers)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "validation_error"
+    assert (await client.get(listing, headers=owner.headers)).json()["total"] == before
+    tag = uuid.uuid4().hex[:8]
+    text_doc = await client.post(
+        listing,
+        json={"title": "  Opening hours  ", "text": f"  Open nine to five ({tag}).  "},
+        headers=owner.headers,
+    )
+    assert text_doc.status_code == 202, text_doc.text
+    assert text_doc.json()["title"] == "Opening hours"
+    sundays = f"Closed on Sundays ({tag}).".encode()
+    file_doc = await upload(client, owner, "hours.txt", sundays, "text/plain", " Sundays ")
+    assert file_doc.status_code == 202, file_doc.text
+    assert file_doc.json()["title"] == "Sundays"
+    await jobs.drain()
+
+
 async def test_url_from_local_server_and_sitemap(
     db: Database, redis_client: Redis, owner_db: Database
 ) -> None:
