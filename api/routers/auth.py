@@ -85,7 +85,7 @@ async def signup(
 
 
 _VERIFIED_PAGE = """<!doctype html><html><head><meta charset="utf-8">
-<title>Email confirmed</title></head><body style="font-family: sans-serif; max-width: 32rem;
+<title>{title}</title></head><body style="font-family: sans-serif; max-width: 32rem;
 margin: 4rem auto;"><h1>{title}</h1><p>{text}</p></body></html>"""
 
 

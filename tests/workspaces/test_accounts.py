@@ -123,6 +123,8 @@ async def test_the_verification_link_arrives_and_works_once(site: Site, owner_db
     assert (await _me(site, owner.token)).json()["user"]["email_verified_at"] is not None
     again = await site.client.get(path)
     assert again.status_code == 400
+    assert "<title>This link does not work</title>" in again.text  # not "Email confirmed"
+    assert "Email confirmed" not in again.text
     token = parse_qs(urlsplit(link).query)["token"][0]
     reused = await site.client.post("/api/v1/auth/verify-email", json={"token": token})
     assert reused.status_code == 400
