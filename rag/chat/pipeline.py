@@ -262,7 +262,7 @@ class AnswerPipeline:
             turn = replace(turn, standalone=standalone)
             clock.lap("rewrite")
         else:
-            answer = await cache_exact(self.cache, turn)
+            answer = await cache_exact(self.cache, turn, model=not self.generator.extractive)
             clock.lap("cache")
             if answer is not None:
                 return turn, answer
@@ -280,7 +280,7 @@ class AnswerPipeline:
             answer = await faq_semantic(session, turn, threshold=threshold)
             clock.lap("faq_semantic")
             if answer is None and turn.cacheable:
-                answer = await cache_semantic(self.cache, turn)
+                answer = await cache_semantic(self.cache, turn, model=not self.generator.extractive)
                 clock.lap("cache_semantic")
             if answer is not None:
                 return turn, answer
@@ -393,7 +393,7 @@ class AnswerPipeline:
         )
         citations = list(answer.citations)
         tokens = (completion.prompt_tokens, completion.completion_tokens) if completion else (0, 0)
-        extractive = completion.extractive if completion is not None else False
+        extractive = completion.extractive if completion is not None else answer.extractive
         async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
             # The answer and the conversation's message count in one statement, with the LLM
             # tokens (this month and today) and the question left unanswered, if any.

@@ -111,6 +111,8 @@ class Answer:
     """Record the question for the owner (nothing relevant was found)."""
     handoff_delivery: uuid.UUID | None = None
     """The webhook delivery to post once the turn is committed."""
+    extractive: bool = False
+    """Quoted from the passages without a language model (a cached answer that was)."""
 
 
 @dataclass(frozen=True)
@@ -315,19 +317,25 @@ def faq_exact(turn: Turn) -> Answer | None:
 # --- between the transactions: no connection is held -------------------------------------------
 
 
-def _from_cache(turn: Turn, hit: CacheHit | None) -> Answer | None:
+def _from_cache(turn: Turn, hit: CacheHit | None, *, model: bool) -> Answer | None:
+    """The cached answer; with a language ``model`` to answer, not one quoted without it (made
+    before a key was set, or under the daily token cap), which the model answers anew."""
     if hit is None:
         return None
+    extractive = bool(hit.entry.get("extractive"))
+    if extractive and model:
+        return None
     citations = tuple(hit.entry.get("citations", []))
-    return Answer(safe_links(turn, str(hit.entry["answer"]), citations), "cache", citations)
+    text = safe_links(turn, str(hit.entry["answer"]), citations)
+    return Answer(text, "cache", citations, extractive=extractive)
 
 
-async def cache_exact(cache: ResponseCache, turn: Turn) -> Answer | None:
+async def cache_exact(cache: ResponseCache, turn: Turn, *, model: bool) -> Answer | None:
     """The same question answered before at this knowledge version (no embedding needed)."""
     hit = await cache.get_exact(
         turn.workspace.id, turn.knowledge_version, turn.normalized, count_miss=False
     )
-    return _from_cache(turn, hit)
+    return _from_cache(turn, hit, model=model)
 
 
 # --- the read transaction: what needs the question's embedding ---------------------------------
@@ -346,10 +354,10 @@ async def faq_semantic(session: AsyncSession, turn: Turn, *, threshold: float) -
     return None if match is None else Answer(match.answer, "faq")
 
 
-async def cache_semantic(cache: ResponseCache, turn: Turn) -> Answer | None:
+async def cache_semantic(cache: ResponseCache, turn: Turn, *, model: bool) -> Answer | None:
     """A cached question close enough in meaning, at this knowledge version."""
     hit = await cache.get_semantic(turn.workspace.id, turn.knowledge_version, turn.embedding)
-    return _from_cache(turn, hit)
+    return _from_cache(turn, hit, model=model)
 
 
 async def retrieve(

@@ -322,6 +322,38 @@ async def test_extractive_default_answers_with_citations_without_a_key(
     assert body["citations"][0]["document_id"] == document_id
 
 
+async def test_a_quoted_answer_is_cached_as_such_and_a_model_answers_it_anew(
+    runtime_factory: RuntimeFactory, fake_llm: FakeOpenAI, llm_settings: Any
+) -> None:
+    """A cached answer keeps saying it was quoted without a model; once the workspace's server
+    has a model, the quoted answers in the cache are not served: the model answers."""
+    async with (
+        runtime_factory(retrieval_min_similarity=0.05) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client, "Quoted then modelled")
+        await ingest(client, owner, runtime, "Refunds", REFUNDS)
+        first = (await chat(client, owner, "How long do refunds take to arrive?")).json()
+        again = await chat(client, owner, "how long do refunds take to arrive", session_id="b")
+    assert (first["source"], first["extractive"]) == ("rag", True)
+    assert (again.json()["source"], again.json()["extractive"]) == ("cache", True)
+    assert again.json()["answer"] == first["answer"]
+
+    overrides = {k: getattr(llm_settings, k) for k in ("openai_api_key", "openai_base_url")}
+    async with (
+        runtime_factory(retrieval_min_similarity=0.05, llm_max_retries=0, **overrides) as runtime,
+        client_for(runtime) as client,
+    ):
+        calls = len(fake_llm.chat_requests)
+        question = "How long do refunds take to arrive?"  # the question quoted and cached above
+        modelled = (await chat(client, owner, question, session_id="c")).json()
+        assert (modelled["source"], modelled["extractive"]) == ("rag", False)
+        assert len(fake_llm.chat_requests) == calls + 1
+        cached = (await chat(client, owner, question, session_id="d")).json()
+    assert (cached["source"], cached["extractive"]) == ("cache", False)
+    assert cached["answer"] == modelled["answer"] == fake_llm.chat_reply
+
+
 async def test_a_widget_key_never_answers_from_another_workspace(
     runtime_factory: RuntimeFactory,
 ) -> None:
