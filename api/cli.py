@@ -10,6 +10,8 @@ import os
 import pkgutil
 import sys
 
+from pydantic import ValidationError
+
 from api import commands
 from core.config import ConfigError, get_settings
 
@@ -32,6 +34,10 @@ def _serve(args: argparse.Namespace) -> int:
     # lines would name HOST and PORT's address instead of the one served.
     os.environ.update(HOST=host, PORT=str(port), WORKERS=str(workers))
     get_settings.cache_clear()
+    try:
+        get_settings()  # the flags checked as the settings are, before any worker starts
+    except ValidationError as exc:
+        raise SystemExit(f"trulybot serve: {exc}") from None
     if workers > 1 and not settings.redis_url:
         print("note: without REDIS_URL each worker keeps its own cache, limits and job queue")
     docs = "docs at /docs" if settings.api_docs_enabled else "API docs off (API_DOCS)"

@@ -46,10 +46,26 @@ async def get_settings_dep(runtime: RuntimeDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    """One transaction per request, committed before the response is sent."""
-    async with runtime.db.transaction() as session:
-        yield session
+ROLLBACK_STATE = "rollback_transaction"
+"""Set on ``request.state`` by a route that answered an error itself (the dashboard's pages,
+``dashboard.web.PageRoute``): the request's transaction is rolled back, not committed. An
+exception that leaves the endpoint rolls it back by itself."""
+
+
+class _RollBack(Exception):
+    pass
+
+
+async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """One transaction per request, committed before the response is sent; rolled back when
+    the endpoint raised, or answered an error itself (``ROLLBACK_STATE``)."""
+    try:
+        async with runtime.db.transaction() as session:
+            yield session
+            if getattr(request.state, ROLLBACK_STATE, False):
+                raise _RollBack
+    except _RollBack:
+        pass
 
 
 # scope="function": the transaction ends (commit or rollback) when the endpoint returns.

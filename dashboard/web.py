@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from api.deps import ROLLBACK_STATE
 from api.runtime import Runtime
 from core.errors import AppError
 from dashboard import auth, charts
@@ -156,7 +157,7 @@ box; htmx does not swap an error's page in)."""
 def error_response(request: Request, exc: AppError) -> Response:
     response = _error_response(request, exc)
     if is_htmx(request) and exc.message:
-        response.headers[ERROR_HEADER] = quote(exc.message, safe=" .,;:!?()'")
+        response.headers[ERROR_HEADER] = quote(exc.message[:300], safe=" .,;:!?()'")
     return response
 
 
@@ -202,7 +203,14 @@ class PageRoute(APIRoute):
             try:
                 if request.method not in SAFE_METHODS:
                     await auth.check_csrf(request, runtime_of(request).settings)
-                response = await handler(request)
+                try:
+                    response = await handler(request)
+                except (AppError, RequestValidationError):
+                    # Answered below, so the exception never reaches the request's transaction
+                    # (it ends after this handler returns): roll back what the page wrote
+                    # before it failed (half an FAQ import, say), as the API does.
+                    setattr(request.state, ROLLBACK_STATE, True)
+                    raise
             except AppError as exc:
                 if wants_json(request):
                     response = JSONResponse(

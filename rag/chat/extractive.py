@@ -43,21 +43,35 @@ def sentences(text: str) -> list[str]:
 
 
 def _units(text: str) -> list[tuple[str, bool]]:
-    """The passage's sentences, each with whether it is a heading. Blank lines end a
-    paragraph; a single line break inside one is a hard wrap (Markdown, plain text and PDF text
-    wrap their prose at a width) and joins the lines, unless the next line is a list item, a
-    Markdown heading, a table row or code, which stand alone, or the line above looks like a
-    title: short beside the block's other lines, without closing punctuation, and followed by a
-    capital (a PDF's "Warranty terms" over its first sentence). Parsed HTML and Markdown put
-    each heading in a paragraph of its own, which ``_quotable`` knows from the heading path."""
+    """The passage's sentences, each with whether it is a heading.
+
+    Blank lines end a paragraph. A single line break inside one is a hard wrap (Markdown, plain
+    text and PDF text wrap their prose at a width) and joins the lines, except:
+
+    - a list item, a Markdown heading, a table row or code starts a unit of its own (a list
+      item takes its wrapped lines);
+    - a record, "Label: value" ("Phone: 555-1234"), stands alone, and so does every line of a
+      paragraph whose lines all start with a capital or a digit and none ends a sentence (a
+      price list, opening hours);
+    - a title stands alone and is marked a heading: a short line (at most 8 words and 60 % of
+      the paragraph's widest line) without closing punctuation or a label, at the start of the
+      paragraph or after a sentence's end, over a line that starts with a capital or a digit
+      (a PDF's "Warranty terms" over its first sentence).
+
+    Parsed HTML and Markdown put each heading in a paragraph of its own, which ``_quotable``
+    knows from the heading path.
+    """
     units: list[tuple[str, bool]] = []
     for block in _BLOCK_SPLIT.split(text):
         raw = block.split("\n")
         width = max(len(line.strip()) for line in raw)
+        records = _record_block(raw)
         lines: list[list[str]] = []  # each unit's physical lines
         headings: set[int] = set()  # the units that are headings
         kind = "alone"  # what the unit above is: "prose", "item" (a list item) or "alone"
-        for line in raw:
+        for i, line in enumerate(raw):
+            after = raw[i + 1] if i + 1 < len(raw) else None
+            before = raw[i - 1] if i else None
             if _MARKUP_LINE.match(line):
                 if line.lstrip().startswith("#"):
                     headings.add(len(lines))
@@ -66,40 +80,58 @@ def _units(text: str) -> list[tuple[str, bool]]:
             elif _LIST_ITEM.match(line):
                 lines.append([line])
                 kind = "item"
-            elif _INDENTED_LINE.match(line) and kind != "item":
+            elif (
+                (_INDENTED_LINE.match(line) and kind != "item")
+                or records
+                or _RECORD_LINE.match(line)
+            ):
                 lines.append([line])
                 kind = "alone"
-            elif kind == "alone" or (kind == "prose" and _titles(lines[-1], line, width)):
-                if kind == "prose":
-                    headings.add(len(lines) - 1)
+            elif _title(line, before, after, width):
+                headings.add(len(lines))
+                lines.append([line])
+                kind = "alone"
+            elif kind == "alone":
                 lines.append([line])
                 kind = "prose"
             else:  # a wrapped line of the prose or the list item above
                 lines[-1].append(line)
-        for i, unit in enumerate(lines):
+        for n, unit in enumerate(lines):
             for part in _SENTENCE_END.split(" ".join(unit)):
                 if joined := " ".join(part.split()):
-                    units.append((joined, i in headings))
+                    units.append((joined, n in headings))
     return units
 
 
 _CLOSING = tuple(".!?:;,)\"'\u2026\u201d\u2019")
+_SENTENCE_CLOSING = tuple(".!?:\u2026\"'\u201d\u2019)")
+# "Phone: 555-1234", "Opening hours: 9 to 5": a label and its value.
+_RECORD_LINE = re.compile(r"\s*[A-Z][\w .'/&()-]{0,30}:\s+\S")
 
 
-def _titles(unit: list[str], line: str, width: int) -> bool:
-    """Whether the one-line ``unit`` above ``line`` is a title over it, not wrapped prose: short
-    (at most 8 words and 60 % of the block's ``width``), no closing punctuation, and ``line``
-    starts with a capital or a digit."""
-    if len(unit) != 1:
-        return False
-    title, first = unit[0].strip(), line.lstrip()[:1]
-    short = len(title.split()) <= 8 and len(title) <= 0.6 * width
-    return (
-        bool(title)
-        and short
-        and not title.endswith(_CLOSING)
-        and (first.isupper() or first.isdigit())
+def _starts_high(line: str) -> bool:
+    first = line.lstrip()[:1]
+    return first.isupper() or first.isdigit()
+
+
+def _record_block(lines: list[str]) -> bool:
+    """Several lines, each starting with a capital or a digit, none ending a sentence."""
+    kept = [line.strip() for line in lines if line.strip()]
+    return len(kept) > 1 and all(
+        _starts_high(line) and not line.endswith(_SENTENCE_CLOSING) for line in kept
     )
+
+
+def _title(line: str, before: str | None, after: str | None, width: int) -> bool:
+    """Whether ``line`` is a title over the line ``after`` it, not wrapped prose (see
+    ``_units``)."""
+    title = line.strip()
+    if not title or after is None or not _starts_high(after) or not _starts_high(title):
+        return False
+    if before is not None and not before.rstrip().endswith(_SENTENCE_CLOSING):
+        return False  # inside a sentence: a wrapped line
+    short = len(title.split()) <= 8 and len(title) <= 0.6 * width
+    return short and not title.endswith(_CLOSING) and not _RECORD_LINE.match(title)
 
 
 def _quotable(passage: Passage) -> list[tuple[int, str]]:

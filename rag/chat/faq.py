@@ -140,13 +140,16 @@ async def update(
     if "alt_questions" in clean:
         clean["alt_questions"] = [q.strip() for q in clean["alt_questions"] or [] if q.strip()]
     if "question" in clean or "alt_questions" in clean:
-        await _refuse_duplicates(
-            session,
-            workspace_id,
+        # Only the phrasings it did not ask before: an FAQ keeps what it has, twins made before
+        # FAQs were checked included.
+        asked = {normalize_question(q) for q in (current.question, *current.alt_questions)}
+        wanted = [
             str(clean.get("question", current.question)),
-            list(clean.get("alt_questions", current.alt_questions) or []),
-            besides=faq_id,
-        )
+            *list(clean.get("alt_questions", current.alt_questions) or []),
+        ]
+        new = [q for q in wanted if normalize_question(q) not in asked]
+        if new:
+            await _refuse_duplicates(session, workspace_id, new[0], new[1:], besides=faq_id)
     faq = await faq_repo.update_faq(session, workspace_id=workspace_id, faq_id=faq_id, values=clean)
     assert faq is not None
     if "question" in clean or "alt_questions" in clean:

@@ -99,27 +99,34 @@ async def import_csv(
     authorize(access, Action.FAQ_CREATE)  # before the file is read
     items = parse(data)
     created = updated = 0
-    for item in items:
+    for row, item in enumerate(items, start=2):  # the header is row 1
+        phrasings = [item.question, *item.alt_questions]
         existing = await faq_repo.faq_asking(
             session,
             workspace_id=access.workspace.id,
-            normalized=[normalize_question(item.question)],
+            normalized=[normalize_question(q) for q in phrasings],
         )
-        if existing is None:
-            await faq_service.create(
-                session,
-                embedder,
-                access,
-                question=item.question,
-                answer=item.answer,
-                alt_questions=item.alt_questions,
-            )
-            created += 1
-            continue
-        values: dict[str, Any] = {"answer": item.answer}
-        new_alts = [q for q in item.alt_questions if q.strip() not in existing.alt_questions]
-        if new_alts:
-            values["alt_questions"] = [*existing.alt_questions, *new_alts]
-        await faq_service.update(session, embedder, access, faq_id=existing.id, values=values)
-        updated += 1
+        try:
+            if existing is None:
+                await faq_service.create(
+                    session,
+                    embedder,
+                    access,
+                    question=item.question,
+                    answer=item.answer,
+                    alt_questions=item.alt_questions,
+                )
+                created += 1
+                continue
+            known = {normalize_question(q) for q in (existing.question, *existing.alt_questions)}
+            new_alts = [q for q in phrasings if normalize_question(q) not in known]
+            values: dict[str, Any] = {"answer": item.answer}
+            if new_alts:
+                values["alt_questions"] = [*existing.alt_questions, *new_alts]
+            await faq_service.update(session, embedder, access, faq_id=existing.id, values=values)
+            updated += 1
+        except faq_service.FaqDuplicate as exc:  # one of its phrasings is another FAQ's
+            raise ValidationFailed(
+                f"Row {row}: {exc.message}", code="invalid_csv", details=exc.details
+            ) from exc
     return ImportResult(created=created, updated=updated)

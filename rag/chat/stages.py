@@ -41,8 +41,9 @@ COURTESY = ("greeting", "thanks", "goodbye")
 _FOLLOW_UP = re.compile(
     r"^(and|also|what about|how about|but|so|then|why|ok(ay)? (and|so)|same for)\b"
     r"|\b(it|its|it's|that|this|they|them|their|those|these|he|she|one|ones)\b"
-    # "there" as a place named before ("do you ship there?"), not "is there ...", "there are".
-    r"|(?<!\bis )(?<!\bare )(?<!\bwas )(?<!\bwere )\bthere\b(?!\s+(is|are|was|were)\b|'s\b)",
+    # "there" ending a clause, a place named before ("do you ship there?"), not "is there a
+    # trial", "will there be a fee", "there are two".
+    r"|\bthere\s*(?=[?.!,;:]|$)",
     re.IGNORECASE,
 )
 

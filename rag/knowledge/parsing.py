@@ -203,7 +203,9 @@ def _decode(data: bytes, content_type: str | None) -> str:
         return data[3:].decode("utf-8", errors="replace")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors="replace")
-    charset = _charset(content_type) or _utf16_without_bom(data)
+    charset = _charset(content_type)
+    if charset is None and (utf16 := _utf16_without_bom(data)) is not None:
+        return data.decode(utf16, errors="replace")  # an odd last byte (a cut body) too
     for encoding in (charset, "utf-8"):
         if not encoding:
             continue
@@ -215,8 +217,29 @@ def _decode(data: bytes, content_type: str | None) -> str:
 
     best = charset_normalizer.from_bytes(data[:200_000]).best()
     if best is not None and best.encoding in _DETECTED:
-        return data.decode(best.encoding, errors="replace")
+        text = data.decode(best.encoding, errors="replace")
+        if _in_its_script(text, best.encoding):
+            return text
     return data.decode("cp1252", errors="replace")
+
+
+def _in_its_script(text: str, encoding: str) -> bool:
+    """Whether most letters of ``text`` are of the script ``encoding`` is for: detection takes
+    short Western text for cp932 (a multiplication sign read as a half-width katakana) or for
+    Cyrillic, where the letters stay Latin but for a few."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return False
+    if encoding in ("cp1251", "koi8_r", "koi8_u", "iso8859_5", "mac_cyrillic", "cp866", "cp855"):
+        ours = sum("\u0400" <= c <= "\u04ff" for c in letters)
+    elif encoding in ("cp1253", "iso8859_7"):
+        ours = sum("\u0370" <= c <= "\u03ff" for c in letters)
+    else:  # East Asian: kana, ideographs, Hangul; never half-width katakana
+        ours = sum(
+            "\u3040" <= c <= "\u30ff" or "\u3400" <= c <= "\u9fff" or "\uac00" <= c <= "\ud7af"
+            for c in letters
+        )
+    return ours >= 0.5 * len(letters)
 
 
 def _charset(content_type: str | None) -> str | None:

@@ -484,6 +484,40 @@ async def test_importing_a_file_again_updates_its_faqs_instead_of_adding_twins(
     assert 'data-source="faq"' in answer.text
 
 
+async def test_a_reimport_adds_phrasings_and_names_the_row_another_faq_asks(
+    web: WebOwner,
+) -> None:
+    """A row is matched by any of its phrasings, and a phrasing compared as visitors' questions
+    are (no twin for "can i get a refund"); a row whose phrasings two FAQs ask fails the import
+    naming the row, and nothing of the file is stored."""
+    first = (
+        b"question,answer,alt_questions\n"
+        b'"Can I get a refund?","Within 30 days.","Money back?"\n'
+        b'"Do you ship abroad?","Yes.",\n'
+    )
+    assert "2+FAQs+imported" in (await _import(web, first)).headers["location"]
+    again = (
+        b"question,answer,alt_questions\n"
+        b'"Money back?","Within 60 days now.","can i get a refund|Refund policy?"\n'
+    )
+    response = await _import(web, again)
+    assert "0+FAQs+imported%2C+1+updated" in response.headers["location"]
+    page = await web.client.get(web.url("knowledge"))
+    assert "FAQs (2)" in page.text
+    assert "Within 60 days now." in page.text
+    answer = await web.post(web.url("playground"), {"message": "Refund policy?"})
+    assert "Within 60 days now." in answer.text
+    clash = (  # row 3 asks what both FAQs ask
+        b"question,answer,alt_questions\n"
+        b'"New one?","A.",\n'
+        b'"Refund policy?","B.","Do you ship abroad"\n'
+    )
+    refused = await _import(web, clash)
+    assert refused.status_code == 422
+    assert "Row 3" in refused.text, refused.text[-1500:]
+    assert "New one?" not in (await web.client.get(web.url("knowledge"))).text
+
+
 async def test_playground_streams_then_sends_the_rendered_answer(
     runtime: Runtime, web: WebOwner
 ) -> None:

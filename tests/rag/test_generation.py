@@ -678,6 +678,40 @@ def test_a_pdf_title_line_is_not_glued_to_the_sentence_under_it() -> None:
     assert "Warranty terms" not in answer
 
 
+def test_records_stay_apart_and_a_title_after_a_paragraph_stands_alone() -> None:
+    """Lines of one fact each ("Phone: 555-1234", a price list) are not joined into a run-on
+    sentence, and a PDF title under a paragraph is not glued to the sentence below it."""
+    contact = "Phone: 555-1234\nEmail: support@acme.com\nAddress: 12 Long Street, Springfield"
+    assert sentences(contact) == contact.split("\n")
+    answer = ExtractiveAnswerer().answer("What is your phone number?", [passage(1, contact)])
+    assert answer.text == f"{EXTRACTIVE_PREFIX} Phone: 555-1234 [1]"
+    prices = "\n".join(
+        f"Model AB-{i} is {100 + 10 * i} dollars, shipped in {i} days" for i in range(12)
+    )
+    assert sentences(prices) == prices.split("\n")
+    labelled = "Contact us any time.\nPhone: 555-1234\nEmail: support@acme.com"
+    assert sentences(labelled) == [
+        "Contact us any time.",
+        "Phone: 555-1234",
+        "Email: support@acme.com",
+    ]
+    page = (
+        "Read the quick start guide in the box before the first backup,\n"
+        "it takes five minutes.\n"
+        "Warranty terms\n"
+        "Every Acme backup drive is covered for two years."
+    )
+    assert sentences(page) == [
+        "Read the quick start guide in the box before the first backup, it takes five minutes.",
+        "Warranty terms",
+        "Every Acme backup drive is covered for two years.",
+    ]
+    warranty = ExtractiveAnswerer().answer(
+        "Is the drive covered by a warranty?", [passage(1, page)]
+    )
+    assert "Warranty terms" not in warranty.text
+
+
 def test_extractive_without_overlap_falls_back_to_the_top_passage() -> None:
     completion = ExtractiveAnswerer().answer("zzz qqq", PASSAGES)
     assert completion.text.startswith(EXTRACTIVE_PREFIX)

@@ -272,12 +272,17 @@ def test_sha256_text() -> None:
     ("text", "encoding"),
     [
         ("返品は購入から30日以内に受け付けます。送料は無料です。", "shift_jis"),
-        ("退货政策：购买后三十天内可以退货，运费由我们承担。", "gb18030"),
+        ("退货政策：购买后三十天内可以退货，运费由我们承担。", "gb18030"),  # noqa: RUF001
         ("Возврат товара возможен в течение тридцати дней после покупки.", "cp1251"),
         ("Refunds within 30 days of purchase; shipping is free.", "utf-16-le"),
         ("Refunds within 30 days of purchase; shipping is free.", "utf-16-be"),
         ("Café Genève: “smart quotes”, naïve façade, prices in €.", "cp1252"),
         ("Über uns: Größe, Straße, Qualität, Öffnungszeiten.", "latin-1"),
+        # Short Western text that detection takes for Shift-JIS or Cyrillic: cp1252 stays.
+        ("A: 30 × 20 × 10 cm, weight ½ kg.", "cp1252"),  # noqa: RUF001
+        ("© 2024 Acme Inc. All rights reserved.", "cp1252"),
+        ("Temperature: 20°C ± 2°", "cp1252"),
+        ("Café", "cp1252"),
     ],
 )
 def test_text_in_another_encoding_is_read_as_written(text: str, encoding: str) -> None:
@@ -286,3 +291,10 @@ def test_text_in_another_encoding_is_read_as_written(text: str, encoding: str) -
     never found by search."""
     parsed = parse(text.encode(encoding), filename="policy.txt", content_type="text/plain")
     assert parsed.sections[0].text == text
+
+
+def test_utf16_without_a_byte_order_mark_cut_at_an_odd_byte_is_still_read() -> None:
+    """A body cut at a byte limit ends mid-character half the time."""
+    text = "Refunds within 30 days of purchase; shipping is free."
+    parsed = parse(text.encode("utf-16-le") + b"\n", filename="p.txt", content_type="text/plain")
+    assert parsed.sections[0].text.startswith(text)
