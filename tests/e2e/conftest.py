@@ -73,7 +73,8 @@ def start_server(
     }
     env |= {
         "DATA_DIR": str(data_dir),
-        "PORT": str(_free_port() if port_flag else port),
+        # With --port, PORT names another port (never bound): the flag must win.
+        "PORT": str((port + 1 if port < 65535 else port - 1) if port_flag else port),
         "ENVIRONMENT": "development",
         "HF_HUB_OFFLINE": "1",
         "LOG_LEVEL": "WARNING",
