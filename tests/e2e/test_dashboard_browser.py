@@ -210,6 +210,19 @@ async def test_phone_width_has_no_horizontal_scroll(
                 "document.documentElement.scrollWidth - document.documentElement.clientWidth"
             )
             assert overflow <= 0, f"{path or 'getting started'} scrolls sideways by {overflow}px"
+            # What owners and visitors typed can be one unbroken word (a pasted code or link):
+            # in a heading, a paragraph, a label or a table cell it wraps, not the page.
+            await page.evaluate(
+                """(word) => document.querySelector('main').insertAdjacentHTML('beforeend',
+                    `<section class="card"><h2>${word}</h2><p>${word}</p><label>${word}</label>
+                     <table><tr><td>${word}</td></tr></table></section>`)""",
+                "Order" + "x7" * 30 + "?",
+            )
+            overflow = await page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            where = path or "getting started"
+            assert overflow <= 0, f"{where}: a long word scrolls sideways by {overflow}px"
             await page.screenshot(path=str(SHOTS / f"phone-{name}.png"), full_page=True)
         assert console.csp_violations() == []
     finally:
