@@ -103,8 +103,8 @@ def _units(text: str) -> list[tuple[str, bool]]:
     return units
 
 
-_CLOSING = tuple(".!?:;,)\"'\u2026\u201d\u2019")
 _SENTENCE_CLOSING = tuple(".!?:\u2026\"'\u201d\u2019)")
+_CLOSING = (*_SENTENCE_CLOSING, ";", ",")  # what no title ends with
 # "Phone: 555-1234", "Opening hours: 9 to 5": a label and its value.
 _RECORD_LINE = re.compile(r"\s*[A-Z][\w .'/&()-]{0,30}:\s+\S")
 

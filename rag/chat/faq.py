@@ -44,6 +44,11 @@ def _variants(question: str, alt_questions: list[str]) -> list[str]:
     return list(seen.values())
 
 
+def asked(faq: Faq) -> set[str]:
+    """The normalized phrasings ``faq`` answers: its question and its other phrasings."""
+    return {normalize_question(q) for q in (faq.question, *faq.alt_questions)}
+
+
 class FaqDuplicate(Conflict):
     code = "faq_duplicate"
     message = "Another FAQ already asks this question: change that FAQ's answer instead"
@@ -142,12 +147,12 @@ async def update(
     if "question" in clean or "alt_questions" in clean:
         # Only the phrasings it did not ask before: an FAQ keeps what it has, twins made before
         # FAQs were checked included.
-        asked = {normalize_question(q) for q in (current.question, *current.alt_questions)}
+        before = asked(current)
         wanted = [
             str(clean.get("question", current.question)),
             *list(clean.get("alt_questions", current.alt_questions) or []),
         ]
-        new = [q for q in wanted if normalize_question(q) not in asked]
+        new = [q for q in wanted if normalize_question(q) not in before]
         if new:
             await _refuse_duplicates(session, workspace_id, new[0], new[1:], besides=faq_id)
     faq = await faq_repo.update_faq(session, workspace_id=workspace_id, faq_id=faq_id, values=clean)

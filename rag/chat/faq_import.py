@@ -118,7 +118,7 @@ async def import_csv(
                 )
                 created += 1
                 continue
-            known = {normalize_question(q) for q in (existing.question, *existing.alt_questions)}
+            known = faq_service.asked(existing)
             new_alts = [q for q in phrasings if normalize_question(q) not in known]
             values: dict[str, Any] = {"answer": item.answer}
             if new_alts:

@@ -152,35 +152,14 @@ def normalize_text(text: str) -> str:
 # its charset: the multibyte East Asian ones and the Cyrillic and Greek single-byte ones, which
 # cp1252 would turn into mojibake. Western European text stays cp1252, which detection mistakes
 # for cp1250 ("Genčve" for "Genève").
-_DETECTED = frozenset(
-    [
-        "cp932",
-        "shift_jis",
-        "shift_jis_2004",
-        "euc_jp",
-        "iso2022_jp",
-        "gb2312",
-        "gbk",
-        "gb18030",
-        "hz",
-        "big5",
-        "big5hkscs",
-        "cp950",
-        "cp949",
-        "euc_kr",
-        "johab",
-        "iso2022_kr",
-        "cp1251",
-        "koi8_r",
-        "koi8_u",
-        "iso8859_5",
-        "mac_cyrillic",
-        "cp866",
-        "cp855",
-        "cp1253",
-        "iso8859_7",
-    ]
+_EAST_ASIAN = (
+    *("cp932", "shift_jis", "shift_jis_2004", "euc_jp", "iso2022_jp"),
+    *("gb2312", "gbk", "gb18030", "hz", "big5", "big5hkscs", "cp950"),
+    *("cp949", "euc_kr", "johab", "iso2022_kr"),
 )
+_CYRILLIC = ("cp1251", "koi8_r", "koi8_u", "iso8859_5", "mac_cyrillic", "cp866", "cp855")
+_GREEK = ("cp1253", "iso8859_7")
+_DETECTED = frozenset((*_EAST_ASIAN, *_CYRILLIC, *_GREEK))
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
@@ -230,9 +209,9 @@ def _in_its_script(text: str, encoding: str) -> bool:
     letters = [c for c in text if c.isalpha()]
     if not letters:
         return False
-    if encoding in ("cp1251", "koi8_r", "koi8_u", "iso8859_5", "mac_cyrillic", "cp866", "cp855"):
+    if encoding in _CYRILLIC:
         ours = sum("\u0400" <= c <= "\u04ff" for c in letters)
-    elif encoding in ("cp1253", "iso8859_7"):
+    elif encoding in _GREEK:
         ours = sum("\u0370" <= c <= "\u03ff" for c in letters)
     else:  # East Asian: kana, ideographs, Hangul; never half-width katakana
         ours = sum(
