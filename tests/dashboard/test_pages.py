@@ -432,18 +432,24 @@ async def _import(web: WebOwner, data: bytes) -> httpx.Response:
     )
 
 
+async def _imported(web: WebOwner, data: bytes, notice: str) -> str:
+    """Import ``data``, which must succeed saying ``notice`` (URL-encoded); the knowledge page
+    after it."""
+    response = await _import(web, data)
+    assert response.status_code == 303, response.text[-500:]
+    assert notice in response.headers["location"]
+    return (await web.client.get(web.url("knowledge"))).text
+
+
 async def test_faqs_import_from_csv(web: WebOwner) -> None:
     good = (
         b"question,answer,alt_questions\n"
         b'"Do you ship abroad?","Yes, to 40 countries.","International shipping?|Abroad?"\n'
         b"What are your hours?,9 to 5 on weekdays.,\n"
     )
-    response = await _import(web, good)
-    assert response.status_code == 303
-    assert "2+FAQs+imported" in response.headers["location"]
-    page = await web.client.get(web.url("knowledge"))
-    assert "Do you ship abroad?" in page.text
-    assert "FAQs (2)" in page.text
+    page = await _imported(web, good, "2+FAQs+imported")
+    assert "Do you ship abroad?" in page
+    assert "FAQs (2)" in page
 
     bad = b"question,answer\nFine question?,Fine answer.\nNo answer here?,\n"
     refused = await _import(web, bad)
@@ -472,13 +478,10 @@ async def test_importing_a_file_again_updates_its_faqs_instead_of_adding_twins(
         b'"do you ship ABROAD","Yes, to 55 countries now.","International shipping?"\n'
         b"Do you have a shop in Pune?,Not yet.,\n"
     )
-    response = await _import(web, again)
-    assert response.status_code == 303
-    assert "1+FAQs+imported%2C+1+updated" in response.headers["location"]
-    page = await web.client.get(web.url("knowledge"))
-    assert "FAQs (3)" in page.text
-    assert "55 countries" in page.text
-    assert "40 countries" not in page.text
+    page = await _imported(web, again, "1+FAQs+imported%2C+1+updated")
+    assert "FAQs (3)" in page
+    assert "55 countries" in page
+    assert "40 countries" not in page
     answer = await web.post(web.url("playground"), {"message": "International shipping?"})
     assert "55 countries" in answer.text
     assert 'data-source="faq"' in answer.text
@@ -500,11 +503,9 @@ async def test_a_reimport_adds_phrasings_and_names_the_row_another_faq_asks(
         b"question,answer,alt_questions\n"
         b'"Money back?","Within 60 days now.","can i get a refund|Refund policy?"\n'
     )
-    response = await _import(web, again)
-    assert "0+FAQs+imported%2C+1+updated" in response.headers["location"]
-    page = await web.client.get(web.url("knowledge"))
-    assert "FAQs (2)" in page.text
-    assert "Within 60 days now." in page.text
+    page = await _imported(web, again, "0+FAQs+imported%2C+1+updated")
+    assert "FAQs (2)" in page
+    assert "Within 60 days now." in page
     answer = await web.post(web.url("playground"), {"message": "Refund policy?"})
     assert "Within 60 days now." in answer.text
     clash = (  # row 3 asks what both FAQs ask
