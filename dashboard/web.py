@@ -112,7 +112,13 @@ def render(
     status_code: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
-    """The template with the page's common context: the CSRF token, the path, the chrome."""
+    """The template with the page's common context: the CSRF token, the path, the chrome.
+
+    A page answered with an error status rolls back what its request wrote before it: a form
+    that catches a service's refusal and shows it (a reset link's password refused after the
+    link was taken, an invitation past the plan's members) must not keep half of the change."""
+    if status_code >= 400:
+        setattr(request.state, ROLLBACK_STATE, True)
     html = render_text(request, template, context)
     return HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))
 

@@ -13,7 +13,7 @@ from api.login import password_login
 from api.throttling import rate_limit_auth
 from core.errors import AppError, NotFound, Unauthorized
 from dashboard import auth
-from dashboard.pages.common import field_errors, form_fields, set_chrome
+from dashboard.pages.common import app_errors, field_errors, form_fields, set_chrome
 from dashboard.web import PREFIX, PageRoute, redirect, render, workspace_url
 from workspaces import accounts, service, sessions
 from workspaces.schemas import SignupIn
@@ -105,11 +105,7 @@ async def signup(
     except ValidationError as exc:
         errors = field_errors(exc)
     except AppError as exc:
-        errors = {
-            str(d.get("field") or "_form"): str(d.get("message"))
-            for d in (exc.details if isinstance(exc.details, list) else [])
-            if isinstance(d, dict)
-        } or {"_form": exc.message}
+        errors = app_errors(exc)
     else:
         return _anon_page(request, "signup_done.html", {"email": str(data.email)})
     return _anon_page(request, "signup.html", {"errors": errors, "values": values}, status=422)

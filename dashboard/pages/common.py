@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import RuntimeDep, SessionDep, client_info, mark_write
+from core.errors import AppError
 from dashboard.auth import WebUser, WebUserDep
 from dashboard.web import workspace_url
 from workspaces import service
@@ -128,3 +129,15 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
         message = str(err["msg"]).removeprefix("Value error, ")
         errors.setdefault(name, message)
     return errors
+
+
+def app_errors(exc: AppError) -> dict[str, str]:
+    """A service's refusal by field name (its details, every reason of a field joined: a
+    password the policy refuses says each rule it breaks), else the message for the form."""
+    errors: dict[str, str] = {}
+    for detail in exc.details if isinstance(exc.details, list) else []:
+        if isinstance(detail, dict) and detail.get("message"):
+            name = str(detail.get("field") or "_form")
+            message = str(detail["message"])
+            errors[name] = f"{errors[name]}; {message}" if name in errors else message
+    return errors or {"_form": exc.message}

@@ -15,7 +15,7 @@ from api.deps import AccountDepsDep, RuntimeDep, SessionDep, client_info
 from api.throttling import rate_limit_auth, rate_limit_password_reset
 from core.errors import AppError
 from dashboard import auth
-from dashboard.pages.common import field_errors, form_fields
+from dashboard.pages.common import app_errors, field_errors, form_fields
 from dashboard.web import PREFIX, PageRoute, redirect, render, workspace_url
 from workspaces import accounts, invitations, service
 from workspaces.schemas import EmailIn, InvitationAcceptIn, PasswordResetIn
@@ -33,10 +33,6 @@ def _page(
     response = render(request, template, {"errors": {}, **context}, status_code=status)
     auth.ensure_anon_csrf(request, response, request.app.state.runtime.settings)
     return response
-
-
-def _errors(exc: AppError) -> dict[str, str]:
-    return {"_form": exc.message}
 
 
 @router.get("/forgot-password")
@@ -78,7 +74,7 @@ async def reset(request: Request, session: SessionDep, deps: AccountDepsDep) -> 
     except ValidationError as exc:
         errors = field_errors(exc)
     except AppError as exc:
-        errors = _errors(exc)
+        errors = app_errors(exc)
     else:
         done = "/login?notice=Password+changed.+Log+in+with+the+new+one."
         return redirect(request, PREFIX + done)
@@ -123,7 +119,7 @@ async def accept(
     except ValidationError as exc:
         errors = field_errors(exc)
     except AppError as exc:
-        errors = _errors(exc)
+        errors = app_errors(exc)
     else:
         if user is None:  # a new account: log in with the password just chosen
             return redirect(request, PREFIX + "/login?notice=You+joined+the+workspace.+Log+in.")

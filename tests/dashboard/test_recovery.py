@@ -6,7 +6,9 @@ from __future__ import annotations
 import uuid
 
 import httpx
+from sqlalchemy import text
 
+from core.db import Database
 from tests.conftest import mail_token, signup
 from tests.dashboard.conftest import PASSWORD, csrf_of
 
@@ -101,3 +103,84 @@ async def test_an_invitation_link_creates_the_account_and_joins_the_workspace(
         "/app/accept-invitation", data={"csrf_token": csrf_of(form.text), "token": token}
     )
     assert used.status_code == 422
+
+
+async def test_a_refused_new_password_leaves_the_reset_link_usable(
+    client: httpx.AsyncClient,
+) -> None:
+    """Long enough for the form but refused by the policy (one repeated character): the page
+    says so and the same link still sets the next password, as it does through the API."""
+    owner = await signup(client, "Retrying")
+    page = await client.get("/app/forgot-password")
+    await client.post(
+        "/app/forgot-password", data={"csrf_token": csrf_of(page.text), "email": owner.email}
+    )
+    token = await mail_token(client, owner.email, "password_reset")
+    form = await client.get(f"/app/reset-password?token={token}")
+    weak = await client.post(
+        "/app/reset-password",
+        data={"csrf_token": csrf_of(form.text), "token": token, "password": "z" * 12},
+    )
+    assert weak.status_code == 422
+    assert "repeat" in weak.text
+    done = await client.post(
+        "/app/reset-password",
+        data={"csrf_token": csrf_of(form.text), "token": token, "password": NEW_PASSWORD},
+    )
+    assert done.status_code == 303, done.text
+    assert (await _login(client, owner.email, NEW_PASSWORD)).status_code == 303
+
+
+async def test_a_refused_acceptance_leaves_the_invitation_usable(
+    client: httpx.AsyncClient, owner_db: Database
+) -> None:
+    """Refused on the page (a password the policy refuses; then a plan whose members are all
+    taken since the invitation left): no half-made account or used link is kept, and the same
+    link joins once the workspace has room."""
+    owner = await signup(client, "Patient")
+
+    async def set_plan(plan: str) -> None:
+        async with owner_db.transaction() as session:
+            await session.execute(
+                text("UPDATE workspaces SET plan = :p, plan_expires_at = NULL WHERE id = :w"),
+                {"p": plan, "w": owner.workspace_id},
+            )
+
+    await set_plan("starter")
+    invited = [f"invited-{uuid.uuid4().hex[:10]}@example.com" for _ in range(2)]
+    for email in invited:
+        response = await client.post(
+            f"/api/v1/workspaces/{owner.workspace_id}/members",
+            json={"email": email, "role": "member"},
+            headers={"Authorization": f"Bearer {owner.token}"},
+        )
+        assert response.status_code == 202, response.text
+    tokens = [await mail_token(client, email, "invitation") for email in invited]
+    form = await client.get(f"/app/accept-invitation?token={tokens[1]}")
+    weak = await client.post(
+        "/app/accept-invitation",
+        data={"csrf_token": csrf_of(form.text), "token": tokens[1], "password": invited[1]},
+    )
+    assert weak.status_code == 422
+    assert "must not be your email address" in weak.text
+
+    await set_plan("free")  # two members: the owner and one teammate
+    joined = []
+    for token in tokens:
+        joined.append(
+            await client.post(
+                "/app/accept-invitation",
+                data={"csrf_token": csrf_of(form.text), "token": token, "password": PASSWORD},
+            )
+        )
+    assert joined[0].status_code == 303, joined[0].text
+    assert joined[1].status_code == 422
+    assert (await _login(client, invited[1], PASSWORD)).status_code == 401  # no account made
+
+    await set_plan("starter")
+    again = await client.post(
+        "/app/accept-invitation",
+        data={"csrf_token": csrf_of(form.text), "token": tokens[1], "password": PASSWORD},
+    )
+    assert again.status_code == 303, again.text
+    assert (await _login(client, invited[1], PASSWORD)).status_code == 303
