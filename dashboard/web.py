@@ -146,11 +146,17 @@ def redirect(request: Request, url: str) -> Response:
     return RedirectResponse(url, status_code=303)
 
 
-def _error_page(request: Request, status_code: int, title: str, message: str) -> HTMLResponse:
+def _error_page(
+    request: Request,
+    status_code: int,
+    title: str,
+    message: str,
+    action: dict[str, str] | None = None,
+) -> HTMLResponse:
     return render(
         request,
         "error.html",
-        {"status": status_code, "title": title, "message": message},
+        {"status": status_code, "title": title, "message": message, "action": action},
         status_code=status_code,
     )
 
@@ -160,10 +166,16 @@ ERROR_HEADER = "X-Error-Message"
 box; htmx does not swap an error's page in)."""
 
 
+UNVERIFIED = "Confirm your email address first: open the link we sent you."
+"""The dashboard's words for ``email_unverified`` (the API's name the API's resend; the page
+links to the account page's)."""
+
+
 def error_response(request: Request, exc: AppError) -> Response:
     response = _error_response(request, exc)
-    if is_htmx(request) and exc.message:
-        response.headers[ERROR_HEADER] = quote(exc.message[:300], safe=" .,;:!?()'")
+    message = UNVERIFIED if exc.code == "email_unverified" else exc.message
+    if is_htmx(request) and message:
+        response.headers[ERROR_HEADER] = quote(message[:300], safe=" .,;:!?()'")
     return response
 
 
@@ -175,6 +187,9 @@ def _error_response(request: Request, exc: AppError) -> Response:
         return RedirectResponse(login, status_code=303)
     if exc.status_code == 404:
         return not_found(request)
+    if exc.code == "email_unverified":  # the API's message names the API's resend
+        action = {"url": PREFIX + "/account", "label": "Send the link again"}
+        return _error_page(request, 403, "Confirm your email first", UNVERIFIED, action)
     if exc.status_code == 403:
         return _error_page(request, 403, "Not allowed", exc.message)
     if exc.status_code == 429:

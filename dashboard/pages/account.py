@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import AccountDepsDep, RuntimeDep, SessionDep
 from api.login import password_login
@@ -16,7 +17,7 @@ from dashboard import auth
 from dashboard.pages.common import app_errors, field_errors, form_fields, set_chrome
 from dashboard.web import PREFIX, PageRoute, redirect, render, workspace_url
 from workspaces import accounts, service, sessions
-from workspaces.schemas import SignupIn
+from workspaces.schemas import PasswordChangeIn, SignupIn
 
 router = APIRouter(route_class=PageRoute)
 
@@ -142,6 +143,72 @@ async def switch(request: Request, session: SessionDep, user: auth.WebUserDep) -
     # 404 unless a member: never reveals whether the workspace exists.
     await service.access_workspace(session, service.Principal(user_id=user.user_id), workspace_id)
     return redirect(request, workspace_url(workspace_id))
+
+
+@router.get("/account")
+async def account_page(request: Request, session: SessionDep, user: auth.WebUserDep) -> Response:
+    """The signed-in user's email (and its confirmation) and password."""
+    return await _account(request, session, user, {})
+
+
+async def _account(
+    request: Request,
+    session: AsyncSession,
+    user: auth.WebUser,
+    errors: dict[str, str],
+    status: int = 200,
+) -> Response:
+    await set_chrome(request, session, user, None)
+    account = request.state.chrome["user"]
+    context = {"account": account, "errors": errors}
+    return render(request, "account.html", context, status_code=status)
+
+
+@router.post("/account/password", dependencies=[RateLimitAuth])
+async def change_password(
+    request: Request, session: SessionDep, deps: AccountDepsDep, user: auth.WebUserDep
+) -> Response:
+    """The same service as the API's: the current password, then a new one; every other
+    session of the account ends, this browser's stays."""
+    fields = await form_fields(request)
+    try:
+        data = PasswordChangeIn.model_validate(
+            {
+                "current_password": fields.get("current_password", ""),
+                "new_password": fields.get("new_password", ""),
+            }
+        )
+        await accounts.change_password(
+            session,
+            deps,
+            user_id=user.user_id,
+            session_id=user.session_id,
+            current_password=data.current_password,
+            new_password=data.new_password,
+        )
+    except ValidationError as exc:
+        return await _account(request, session, user, field_errors(exc), 422)
+    except AppError as exc:
+        if exc.code == "wrong_password":
+            errors = {"current_password": exc.message}
+        else:  # the policy's reasons name the field "password"
+            errors = {
+                ("new_password" if name == "password" else name): message
+                for name, message in app_errors(exc).items()
+            }
+        return await _account(request, session, user, errors, 422)
+    done = "?notice=Password+changed.+You+were+signed+out+everywhere+else."
+    return redirect(request, PREFIX + "/account" + done)
+
+
+@router.post("/account/verify-email", dependencies=[RateLimitAuth])
+async def resend_verification(
+    request: Request, session: SessionDep, deps: AccountDepsDep, user: auth.WebUserDep
+) -> Response:
+    """A new confirmation link for the signed-in user's address (the API's resend)."""
+    await accounts.resend_verification(session, deps, user.user_id)
+    sent = "?notice=We+sent+a+new+link.+Open+it+from+your+email."
+    return redirect(request, PREFIX + "/account" + sent)
 
 
 @router.get("/sessions")

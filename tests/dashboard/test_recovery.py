@@ -10,17 +10,9 @@ from sqlalchemy import text
 
 from core.db import Database
 from tests.conftest import mail_token, signup
-from tests.dashboard.conftest import PASSWORD, csrf_of
+from tests.dashboard.conftest import PASSWORD, csrf_of, web_login
 
 NEW_PASSWORD = "a brand new passphrase"
-
-
-async def _login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
-    page = await client.get("/app/login")
-    return await client.post(
-        "/app/login",
-        data={"csrf_token": csrf_of(page.text), "email": email, "password": password},
-    )
 
 
 async def test_a_forgotten_password_is_reset_from_the_mailed_link(
@@ -58,8 +50,8 @@ async def test_a_forgotten_password_is_reset_from_the_mailed_link(
     assert done.status_code == 303, done.text
     assert done.headers["location"].startswith("/app/login?notice=")
 
-    assert (await _login(client, owner.email, owner.password)).status_code == 401
-    assert (await _login(client, owner.email, NEW_PASSWORD)).status_code == 303
+    assert (await web_login(client, owner.email, owner.password)).status_code == 401
+    assert (await web_login(client, owner.email, NEW_PASSWORD)).status_code == 303
     # The link works once.
     form = await client.get(f"/app/reset-password?token={token}")  # signed in now
     again = await client.post(
@@ -67,7 +59,7 @@ async def test_a_forgotten_password_is_reset_from_the_mailed_link(
         data={"csrf_token": csrf_of(form.text), "token": token, "password": NEW_PASSWORD + "!"},
     )
     assert again.status_code == 422
-    assert (await _login(client, owner.email, NEW_PASSWORD + "!")).status_code == 401
+    assert (await web_login(client, owner.email, NEW_PASSWORD + "!")).status_code == 401
 
 
 async def test_an_invitation_link_creates_the_account_and_joins_the_workspace(
@@ -92,7 +84,7 @@ async def test_an_invitation_link_creates_the_account_and_joins_the_workspace(
     )
     assert joined.status_code == 303, joined.text
 
-    logged_in = await _login(client, invited, PASSWORD)
+    logged_in = await web_login(client, invited, PASSWORD)
     assert logged_in.status_code == 303
     landing = await client.get(logged_in.headers["location"])
     assert landing.headers["location"].rstrip("/").endswith(owner.workspace_id)
@@ -128,7 +120,7 @@ async def test_a_refused_new_password_leaves_the_reset_link_usable(
         data={"csrf_token": csrf_of(form.text), "token": token, "password": NEW_PASSWORD},
     )
     assert done.status_code == 303, done.text
-    assert (await _login(client, owner.email, NEW_PASSWORD)).status_code == 303
+    assert (await web_login(client, owner.email, NEW_PASSWORD)).status_code == 303
 
 
 async def test_a_refused_acceptance_leaves_the_invitation_usable(
@@ -175,7 +167,7 @@ async def test_a_refused_acceptance_leaves_the_invitation_usable(
         )
     assert joined[0].status_code == 303, joined[0].text
     assert joined[1].status_code == 422
-    assert (await _login(client, invited[1], PASSWORD)).status_code == 401  # no account made
+    assert (await web_login(client, invited[1], PASSWORD)).status_code == 401  # no account made
 
     await set_plan("starter")
     again = await client.post(
@@ -183,4 +175,4 @@ async def test_a_refused_acceptance_leaves_the_invitation_usable(
         data={"csrf_token": csrf_of(form.text), "token": tokens[1], "password": PASSWORD},
     )
     assert again.status_code == 303, again.text
-    assert (await _login(client, invited[1], PASSWORD)).status_code == 303
+    assert (await web_login(client, invited[1], PASSWORD)).status_code == 303

@@ -29,7 +29,16 @@ PAGES = [
     ("plan", "plan"),
     ("team", "team"),
     ("settings", "settings"),
+    ("/app/account", "account"),  # not a workspace's: the signed-in user's own
+    ("/app/sessions", "sessions"),
 ]
+
+
+def page_url(base: str, path: str) -> str:
+    """``path`` under the workspace's pages at ``base``, or from the site's root ("/...")."""
+    if path.startswith("/"):
+        return base.split("/app/", 1)[0] + path
+    return f"{base}/{path}" if path else base
 
 
 class Console:
@@ -90,7 +99,7 @@ async def test_every_page_renders_without_csp_violations(
 ) -> None:
     page, base, console = owner_page
     for path, name in PAGES:
-        response = await page.goto(f"{base}/{path}" if path else base)
+        response = await page.goto(page_url(base, path))
         assert response.status == 200, path
         assert "script-src 'self'" in response.headers["content-security-policy"]
         await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
@@ -205,7 +214,7 @@ async def test_phone_width_has_no_horizontal_scroll(
     base = f"{demo_server.base_url}/app/w/{demo_server.credentials['workspace_id']}"
     try:
         for path, name in PAGES:
-            await page.goto(f"{base}/{path}" if path else base)
+            await page.goto(page_url(base, path))
             overflow = await page.evaluate(
                 "document.documentElement.scrollWidth - document.documentElement.clientWidth"
             )

@@ -1,0 +1,87 @@
+"""The account page: an owner changes their password and confirms their email address from the
+dashboard, as the API lets them (before, the dashboard had neither)."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from api.runtime import Runtime
+from tests.conftest import client_for, mail_token, signup
+from tests.dashboard.conftest import PASSWORD, WebOwner, csrf_of, web_login
+
+NEW_PASSWORD = "an altogether new passphrase"
+
+
+async def test_an_owner_changes_their_password_and_stays_signed_in_here_only(
+    web: WebOwner, runtime: Runtime
+) -> None:
+    home = await web.client.get(web.url())
+    assert 'href="/app/account"' in home.text  # the header's email leads to the account page
+    async with client_for(runtime) as other:  # another browser, signed in before the change
+        assert (await web_login(other, web.email, PASSWORD)).status_code == 303
+        assert (await other.get("/app/account")).status_code == 200
+
+        page = await web.client.get("/app/account")
+        assert page.status_code == 200
+        assert web.email in page.text
+        wrong = await web.post(
+            "/app/account/password",
+            {"current_password": "not my password", "new_password": NEW_PASSWORD},
+        )
+        assert wrong.status_code == 422
+        assert "current password is not correct" in wrong.text
+        weak = await web.post(
+            "/app/account/password",
+            {"current_password": PASSWORD, "new_password": web.email},
+        )
+        assert weak.status_code == 422
+        assert "must not be your email address" in weak.text
+        assert (await web_login(other, web.email, PASSWORD)).status_code == 303  # unchanged
+
+        done = await web.post(
+            "/app/account/password",
+            {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        )
+        assert done.status_code == 303, done.text
+        assert done.headers["location"].startswith("/app/account?notice=Password+changed")
+        assert (await web.client.get("/app/account")).status_code == 200  # this browser stays
+        signed_out = await other.get("/app/account")
+        assert signed_out.status_code == 303
+        assert signed_out.headers["location"].startswith("/app/login")
+        assert (await web_login(other, web.email, PASSWORD)).status_code == 401
+        assert (await web_login(other, web.email, NEW_PASSWORD)).status_code == 303
+
+
+async def test_an_unconfirmed_owner_is_sent_to_confirm_from_the_account_page(
+    client: httpx.AsyncClient,
+) -> None:
+    owner = await signup(client, "Unconfirmed", verify=False)
+    assert (await web_login(client, owner.email, owner.password)).status_code == 303
+    team = await client.get(f"/app/w/{owner.workspace_id}/team")
+    invite = await client.post(
+        f"/app/w/{owner.workspace_id}/team/members",
+        data={
+            "csrf_token": csrf_of(team.text),
+            "email": f"teammate-{uuid.uuid4().hex[:10]}@example.com",
+            "role": "member",
+        },
+    )
+    assert invite.status_code == 403
+    assert "Confirm your email address first" in invite.text
+    assert "/api/v1" not in invite.text  # the API's resend is no use on a page
+    assert 'href="/app/account"' in invite.text
+
+    page = await client.get("/app/account")
+    assert "Send the link again" in page.text
+    first = await mail_token(client, owner.email, "verify_email")
+    sent = await client.post("/app/account/verify-email", data={"csrf_token": csrf_of(page.text)})
+    assert sent.status_code == 303, sent.text
+    token = await mail_token(client, owner.email, "verify_email")
+    assert token != first
+    link = await client.get(f"/api/v1/auth/verify-email?token={token}")
+    assert link.status_code == 200, link.text
+    page = await client.get("/app/account")
+    assert "Send the link again" not in page.text
+    assert "confirmed" in page.text
