@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from workspaces.models import AccountToken, Invitation, Membership, User
@@ -86,6 +86,15 @@ async def pending_invitations(
         .order_by(Invitation.created_at.desc(), Invitation.id)
     )
     return result.scalars().all()
+
+
+async def lock_members(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+    """Until the transaction ends, one transaction per workspace invites or adds a member under
+    the members quota: the next one counts after this one committed (READ COMMITTED)."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('members_quota'), hashtext(:ws))"),
+        {"ws": str(workspace_id)},
+    )
 
 
 async def revoke_pending_for_email(

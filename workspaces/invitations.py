@@ -51,6 +51,7 @@ async def invite(
             "This person is already a member; change their role instead", code="already_member"
         )
     now = _now()
+    await accounts_repo.lock_members(session, workspace.id)  # seats counted one at a time
     await accounts_repo.revoke_pending_for_email(session, workspace.id, email, now=now)
     members = await repo.count_members(session, workspace.id)
     pending = await accounts_repo.pending_invitations(session, workspace.id, now=now)
@@ -195,6 +196,7 @@ async def accept(
     user, created = await _account_for(session, invitation, principal, password=password, name=name)
     now = _now()
     await set_tenant(session, workspace_id=invitation.workspace_id, user_id=user.id)
+    await accounts_repo.lock_members(session, invitation.workspace_id)
     if not await accounts_repo.accept_invitation(session, invitation.id, user_id=user.id, now=now):
         raise LinkRefused("This invitation was already accepted", code="link_used")
     await accounts_repo.mark_email_verified(session, user.id, now=now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import threading
 import uuid
@@ -418,6 +419,28 @@ async def test_document_quota_429_with_limit(
     assert error["code"] == "quota_exceeded"
     assert error["details"]["limit"] == 20
     assert error["details"]["metric"] == "documents"
+
+
+async def test_concurrent_uploads_stop_at_the_document_quota(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any
+) -> None:
+    """40 uploads at once into a workspace that may store 20: exactly 20 are taken (each
+    count is made after the previous upload's commit), the rest get 429."""
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                owner.url("/documents"),
+                json={"title": f"Doc {i}", "text": f"Fact number {i} about the product."},
+                headers=owner.headers,
+            )
+            for i in range(40)
+        )
+    )
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [202] * 20 + [429] * 20, codes
+    await jobs.drain()
+    usage = await client.get(owner.url("/usage"), headers=owner.headers)
+    assert usage.json()["metrics"]["documents"]["used"] == 20
 
 
 async def test_chunk_quota_fails_the_document_and_then_refuses(

@@ -4,6 +4,7 @@ change, invitations, the last owner."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -392,6 +393,25 @@ async def test_inviting_answers_the_same_whether_or_not_an_account_exists(site: 
         mail = await site.last_mail(address, "invited you to")
         assert "Inviter" in mail.text
         assert mail.link("/accept-invitation").startswith("https://bot.example.com/")
+
+
+async def test_invitations_at_once_stop_at_the_members_quota(
+    site: Site, owner_db: Database
+) -> None:
+    """The free plan's two members: the owner and one seat. Six invitations at once take
+    the seat once; the other five are refused (before, each counted before the others had
+    committed and all six were sent)."""
+    owner = await site.signup("Crowded")
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text("UPDATE workspaces SET plan = 'free' WHERE id = :w"), {"w": owner.workspace_id}
+        )
+    answers = await asyncio.gather(
+        *(_invite(site, owner, f"seat-{uuid.uuid4().hex[:10]}@example.com") for _ in range(6))
+    )
+    assert sorted(r.status_code for r in answers) == [202] + [429] * 5
+    pending = (await site.client.get(owner.url("/invitations"), headers=owner.headers)).json()
+    assert len(pending) == 1
 
 
 async def test_accepting_creates_the_account_once(site: Site, owner_db: Database) -> None:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
@@ -112,6 +112,15 @@ async def delete_document(
         .returning(Document.id)
     )
     return result.scalar_one_or_none() is not None
+
+
+async def lock_document_quota(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+    """Until the transaction ends, one transaction per workspace adds documents under the
+    documents quota: the next one counts after this one committed (READ COMMITTED)."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('document_quota'), hashtext(:ws))"),
+        {"ws": str(workspace_id)},
+    )
 
 
 async def count_documents(
