@@ -19,10 +19,9 @@ from billing.signatures import verify_checkout_signature
 from billing.state import BillingEvent
 from billing.subscriptions import running_paid_plan
 from core.errors import Conflict, NotFound
-from workspaces.accounts import require_verified
 from workspaces.permissions import Action, authorize
 from workspaces.plans import PLAN_RANK, Period
-from workspaces.service import WorkspaceAccess
+from workspaces.service import WorkspaceAccess, require_verified
 
 
 async def create_order(

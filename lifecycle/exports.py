@@ -28,9 +28,8 @@ from lifecycle import archive as archive_writer
 from lifecycle import export_repository as repo
 from lifecycle.models import WorkspaceExport
 from workspaces import repository as ws_repo
-from workspaces.accounts import require_verified
 from workspaces.permissions import Action, authorize
-from workspaces.service import WorkspaceAccess
+from workspaces.service import WorkspaceAccess, require_verified
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ async def request_export(session: AsyncSession, access: WorkspaceAccess) -> Work
     unfinished after ``STALE_AFTER`` lost its job and is failed instead). Audited. The caller
     commits, then enqueues ``EXPORT_JOB``."""
     permit = authorize(access, Action.EXPORT_CREATE)
-    await require_verified(session, access)  # 403 email_unverified (workspaces/accounts.py)
+    await require_verified(session, access)  # 403 email_unverified (workspaces/service.py)
     workspace_id = access.workspace.id
     await repo.fail_stale_exports(
         session,

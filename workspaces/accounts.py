@@ -8,9 +8,12 @@ an account (the router answers 202 either way); what differs is only the mail th
 receives (a verification link, or "someone tried to sign up with your email" with a reset link).
 
 An unverified account (``users.email_verified_at`` is NULL) can sign in and set up its
-workspaces (documents, FAQs, widget, API keys, chat), but cannot invite members, buy a plan or
-export data: those answer 403 ``email_unverified`` (``require_verified``). Opening the
-verification link, a password-reset link or an invitation link verifies the address.
+workspaces (documents, FAQs, widget, chat), but cannot invite members, buy a plan, export data,
+make API keys or send the workspace's events to a webhook: those answer 403 ``email_unverified``
+(``require_verified``). Keys and a webhook would outlast the account's sessions: someone who
+signed up first with another person's address would keep reading the workspace through them
+after that person took the account back with a reset link. Opening the verification link, a
+password-reset link or an invitation link verifies the address.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from workspaces import account_repository as accounts_repo
 from workspaces import repository as repo
 from workspaces import security, sessions
 from workspaces.models import AccountToken, User
-from workspaces.service import WorkspaceAccess, check_password_policy, create_workspace
+from workspaces.service import check_password_policy, create_workspace
 
 VERIFY_EMAIL: Final = "verify_email"
 PASSWORD_RESET: Final = "password_reset"  # noqa: S105 - a purpose, not a secret
@@ -180,21 +183,6 @@ async def verify_email(session: AsyncSession, deps: AccountDeps, token: str) -> 
 async def mark_verified(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Verified without a link: the operator's demo account."""
     await accounts_repo.mark_email_verified(session, user_id, now=_now())
-
-
-async def require_verified(session: AsyncSession, access: WorkspaceAccess) -> None:
-    """403 ``email_unverified`` when the signed-in caller has not verified their email. API keys
-    cannot invite or buy (permission table); for what they may do (exports), this passes."""
-    user_id = access.principal.user_id
-    if user_id is None:
-        return
-    user = await repo.get_user(session, user_id)
-    if user is None or user.email_verified_at is None:
-        raise Forbidden(
-            "Confirm your email address first: open the link we sent you"
-            " (POST /api/v1/auth/verify-email/resend sends a new one)",
-            code="email_unverified",
-        )
 
 
 # --- passwords -------------------------------------------------------------------------------

@@ -22,10 +22,16 @@ from core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationF
 from workspaces import account_repository as accounts_repo
 from workspaces import audit, security, sessions
 from workspaces import repository as repo
-from workspaces.accounts import INVITE_PATH, AccountDeps, LinkRefused, require_verified
+from workspaces.accounts import INVITE_PATH, AccountDeps, LinkRefused
 from workspaces.models import Invitation, User
 from workspaces.permissions import Action, authorize
-from workspaces.service import ClientInfo, Principal, WorkspaceAccess, check_password_policy
+from workspaces.service import (
+    ClientInfo,
+    Principal,
+    WorkspaceAccess,
+    check_password_policy,
+    require_verified,
+)
 from workspaces.usage import effective_plan, ensure_within
 
 PURPOSE = "invitation"

@@ -23,10 +23,9 @@ from core.errors import NotFound
 from core.pagination import decode_cursor, encode_cursor
 from workspaces import lead_repository as repo
 from workspaces import notifications
-from workspaces.accounts import require_verified
 from workspaces.models import Lead, LeadSubmission
 from workspaces.permissions import Action, authorize
-from workspaces.service import WorkspaceAccess
+from workspaces.service import WorkspaceAccess, require_verified
 
 CSV_COLUMNS = (
     "id",

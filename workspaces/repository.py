@@ -271,6 +271,22 @@ async def touch_api_key(session: AsyncSession, key_id: uuid.UUID, when: datetime
     await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=when))
 
 
+async def revoke_api_keys_made_by(
+    session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID, when: datetime
+) -> int:
+    """Revoke the workspace's live keys that ``user_id`` made; how many."""
+    result = await session.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.workspace_id == workspace_id,
+            ApiKey.created_by == user_id,
+            ApiKey.revoked_at.is_(None),
+        )
+        .values(revoked_at=when)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 async def revoke_api_key(session: AsyncSession, key: ApiKey, when: datetime) -> None:
     await session.execute(
         update(ApiKey)

@@ -188,6 +188,9 @@ class ApiKeyOut(_Out):
     id: uuid.UUID
     name: str
     prefix: str
+    created_by: uuid.UUID | None = Field(
+        description="the member who made it (its keys are revoked when they are removed)"
+    )
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None

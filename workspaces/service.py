@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import set_tenant
-from core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from workspaces import audit, security
 from workspaces import repository as repo
 from workspaces.models import User, Workspace
@@ -249,6 +249,21 @@ async def access_workspace(
 # --- workspace settings ----------------------------------------------------------------------
 
 
+async def require_verified(session: AsyncSession, access: WorkspaceAccess) -> None:
+    """403 ``email_unverified`` when the signed-in caller has not verified their email. API keys
+    cannot invite or buy (permission table); for what they may do (exports), this passes."""
+    user_id = access.principal.user_id
+    if user_id is None:
+        return
+    user = await repo.get_user(session, user_id)
+    if user is None or user.email_verified_at is None:
+        raise Forbidden(
+            "Confirm your email address first: open the link we sent you"
+            " (POST /api/v1/auth/verify-email/resend sends a new one)",
+            code="email_unverified",
+        )
+
+
 async def update_workspace(
     session: AsyncSession, access: WorkspaceAccess, values: dict[str, Any]
 ) -> Workspace:
@@ -265,6 +280,8 @@ async def update_workspace(
         )
     if "persona" in values and values["persona"] is None:
         values["persona"] = ""
+    if values.get("webhook_url"):  # events leave for that address: a verified person only
+        await require_verified(session, access)
     if values.get("webhook_url") and not access.workspace.webhook_secret:
         values["webhook_secret"] = security.generate_webhook_secret()
     workspace = await repo.update_workspace(session, access.workspace.id, values)

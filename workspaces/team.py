@@ -20,7 +20,7 @@ from workspaces import repository as repo
 from workspaces import security
 from workspaces.models import ApiKey, Membership
 from workspaces.permissions import Action, authorize
-from workspaces.service import WorkspaceAccess
+from workspaces.service import WorkspaceAccess, require_verified
 
 # --- members ---------------------------------------------------------------------------------
 
@@ -74,8 +74,9 @@ async def change_role(
 
 
 async def remove_member(session: AsyncSession, access: WorkspaceAccess, user_id: uuid.UUID) -> None:
-    """Remove a member (owners only): their access to the workspace ends at their next request.
-    The last owner cannot be removed. Audited ``member.removed``."""
+    """Remove a member (owners only): their access to the workspace ends at their next request,
+    and so does the access of the API keys they made (a key would otherwise keep a removed
+    admin's reach). The last owner cannot be removed. Audited ``member.removed``."""
     permit = authorize(access, Action.MEMBER_REMOVE)
     membership = await _member(session, access, user_id)
     if membership.role == "owner":
@@ -83,8 +84,14 @@ async def remove_member(session: AsyncSession, access: WorkspaceAccess, user_id:
     await accounts_repo.delete_membership(
         session, workspace_id=access.workspace.id, user_id=user_id
     )
+    revoked = await repo.revoke_api_keys_made_by(
+        session, workspace_id=access.workspace.id, user_id=user_id, when=datetime.now(UTC)
+    )
     await permit.record(
-        session, target_type="user", target_id=user_id, details={"role": membership.role}
+        session,
+        target_type="user",
+        target_id=user_id,
+        details={"role": membership.role, "api_keys_revoked": revoked},
     )
 
 
@@ -101,6 +108,7 @@ async def create_api_key(
 ) -> tuple[ApiKey, str]:
     """A new key and its secret (shown once). Audited (name and prefix, never the secret)."""
     permit = authorize(access, Action.API_KEY_CREATE)
+    await require_verified(session, access)  # a key outlasts the account's sessions
     new = security.generate_api_key()
     row = ApiKey(
         id=uuid.uuid4(),

@@ -81,6 +81,8 @@ async def _team_context(
         "members": members,
         "pending": pending,
         "keys": keys,
+        "people": {m.id: m.email for m in members},  # who made a key, who did what
+        "key_names": {k.id: f"{k.name} ({k.prefix}…)" for k in keys},
         "audit": audit_entries,
         "next_cursor": next_cursor,
         "may_add": _may(page, Action.MEMBER_ADD),

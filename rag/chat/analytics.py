@@ -47,7 +47,7 @@ from rag.chat.conversations import group_questions
 from rag.chat.repository import analytics as repo
 from workspaces.leads import csv_safe
 from workspaces.permissions import Action, authorize
-from workspaces.service import WorkspaceAccess
+from workspaces.service import WorkspaceAccess, require_verified
 
 MAX_RANGE_DAYS = 366
 DEFAULT_RANGE_DAYS = 30
@@ -275,6 +275,7 @@ async def start_export(
     """Check and record an export of conversations in this unit of work; the rows then stream
     from ``export_lines`` in transactions of their own."""
     permit = authorize(access, Action.CONVERSATIONS_EXPORT)
+    await require_verified(session, access)  # visitors' words leave: a verified person only
     await permit.record(
         session,
         target_type="conversations",

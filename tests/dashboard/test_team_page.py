@@ -65,10 +65,34 @@ async def test_owner_changes_a_role_then_removes_the_member(
     assert "Choose member, admin or owner" in wrong.text
     assert (await _member_row(web, person.email))[1] == "admin"
 
+    key = await client.post(
+        f"/api/v1/workspaces/{web.workspace_id}/api-keys",
+        json={"name": "their script"},
+        headers=person.headers,
+    )
+    assert key.status_code == 201, key.text
+    page = await web.client.get(web.url("team"))
+    key_row = re.search(
+        r"<tr>\s*<td data-label=\"Name\">their script</td>.*?</tr>", page.text, re.S
+    )
+    assert key_row is not None
+    assert person.email in key_row.group(0)
+    assert "active" in key_row.group(0)
+
     removed = await web.post(web.url(f"team/members/{user_id}/remove"))
     assert removed.status_code == 303
     page = await web.client.get(web.url("team"))
     assert person.email not in page.text
+    key_row = re.search(
+        r"<tr>\s*<td data-label=\"Name\">their script</td>.*?</tr>", page.text, re.S
+    )
+    assert key_row is not None
+    assert "a former member" in key_row.group(0)
+    assert "revoked" in key_row.group(0)
+    # The audit log names who did what: the owner by their email, not "a member".
+    who = re.findall(r'<td data-label="Who">([^<]*)</td><td data-label="What">([^<]*)<', page.text)
+    assert (web.email, "member.removed (user)") in who, who
+    assert ("a former member", "api_key.created (api_key)") in who, who
     # Their access ended: the workspace is a 404 to them now.
     gone = await client.get(f"/api/v1/workspaces/{web.workspace_id}", headers=person.headers)
     assert gone.status_code == 404

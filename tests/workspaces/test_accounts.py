@@ -207,7 +207,7 @@ async def test_signup_answers_the_same_for_a_taken_email_and_warns_its_owner(
 async def test_an_unverified_owner_sets_up_but_cannot_invite_or_export(site: Site) -> None:
     owner = await site.signup("Unverified", verify=False)
     h = owner.headers
-    # May: sign in, configure, add knowledge and leads, create API keys.
+    # May: sign in, configure, add knowledge and leads.
     assert (
         await site.client.patch(owner.url(""), json={"persona": "Brief."}, headers=h)
     ).status_code == 200
@@ -218,10 +218,20 @@ async def test_an_unverified_owner_sets_up_but_cannot_invite_or_export(site: Sit
     assert (
         await site.client.post(owner.url("/leads"), json={"email": "l@example.com"}, headers=h)
     ).status_code == 201
-    assert (
-        await site.client.post(owner.url("/api-keys"), json={"name": "k"}, headers=h)
-    ).status_code == 201
-    # May not: invite, export.
+    # May not: invite, export, or make what outlasts the account's sessions (an API key, a
+    # webhook): someone who signed up first with another person's address would keep them
+    # after that person took the account back with a reset link.
+    conversations = owner.url("/conversations/export?from=2026-01-01&to=2026-01-31")
+    refused = [
+        await site.client.post(owner.url("/api-keys"), json={"name": "k"}, headers=h),
+        await site.client.patch(
+            owner.url(""), json={"webhook_url": "https://hooks.example.com/x"}, headers=h
+        ),
+        await site.client.get(conversations, headers=h),
+    ]
+    for answer in refused:
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["error"]["code"] == "email_unverified"
     invited = await site.client.post(
         owner.url("/members"), json={"email": "teammate@example.com"}, headers=h
     )
@@ -245,6 +255,14 @@ async def test_an_unverified_owner_sets_up_but_cannot_invite_or_export(site: Sit
         )
     ).status_code == 202
     assert (await site.client.get(owner.url("/leads/export"), headers=h)).status_code == 200
+    assert (await site.client.get(conversations, headers=h)).status_code == 200
+    assert (
+        await site.client.post(owner.url("/api-keys"), json={"name": "k"}, headers=h)
+    ).status_code == 201
+    webhook = await site.client.patch(
+        owner.url(""), json={"webhook_url": "https://hooks.example.com/x"}, headers=h
+    )
+    assert webhook.status_code == 200, webhook.text
 
 
 # --- password reset and change -----------------------------------------------------------------

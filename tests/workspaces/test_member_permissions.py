@@ -105,11 +105,29 @@ async def test_owners_invite_change_roles_and_remove_with_audit_entries(
     assert promoted.status_code == 200
     assert promoted.json()["role"] == "admin"
     assert (await _member_emails(client, owner))[colleague.email] == "admin"
+    # The admin makes a key, and the owner one of their own.
+    made = await client.post(
+        owner.url("/api-keys"), json={"name": "colleague's"}, headers=colleague.headers
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["created_by"] == colleague.user_id
+    owners_key = await _api_key(client, owner)
     removed = await client.delete(owner.url(f"/members/{colleague.user_id}"), headers=owner.headers)
     assert removed.status_code == 204
     assert colleague.email not in await _member_emails(client, owner)
     gone = await client.get(owner.url("/leads"), headers=colleague.headers)
     assert gone.status_code == 404  # access ends at once
+    # So does the access of the key the removed admin made; the owner's key keeps working.
+    with_key = await client.get(
+        owner.url("/leads"), headers={"Authorization": f"Bearer {made.json()['key']}"}
+    )
+    assert with_key.status_code == 401
+    assert (await client.get(owner.url("/leads"), headers=owners_key)).status_code == 200
+    keys = (await client.get(owner.url("/api-keys"), headers=owner.headers)).json()
+    assert {k["name"]: k["revoked_at"] is not None for k in keys} == {
+        "colleague's": True,
+        "ci": False,
+    }
     entries = {i["action"]: i for i in await _audit_actions(client, owner)}
     invited = entries["member.invited"]
     assert invited["actor_user_id"] == owner.user_id
@@ -122,4 +140,5 @@ async def test_owners_invite_change_roles_and_remove_with_audit_entries(
     assert joined["details"]["role"] == "member"
     assert entries["member.role_changed"]["details"] == {"from": "member", "to": "admin"}
     assert entries["member.removed"]["target_id"] == colleague.user_id
+    assert entries["member.removed"]["details"] == {"role": "admin", "api_keys_revoked": 1}
     assert entries["member.removed"]["actor_user_id"] == owner.user_id
