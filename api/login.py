@@ -16,6 +16,7 @@ from workspaces.models import User
 async def password_login(request: Request, runtime: Runtime, *, email: str, password: str) -> User:
     """The account, when the password is right; 401 ``invalid_credentials`` (or 429 while
     locked) otherwise."""
+    email = email.strip()  # as sign-up stored it: a pasted address often carries spaces
     attempt = await login_attempt(request, email=email)
     # Short transactions around the password check, not one across it: a login waiting for
     # the hashing pool holds no database connection.

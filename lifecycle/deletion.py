@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing import subscriptions
 from core.config import Settings
 from core.db import Database, set_tenant
-from core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.models import utcnow
 from lifecycle import exports
 from lifecycle import repository as repo
@@ -145,7 +145,8 @@ async def delete_account(
     if user is None:
         raise NotFound("Account not found")
     if not await security.verify_password(user.password_hash, password):
-        raise Unauthorized("The password is wrong", code="invalid_credentials")
+        # 403 as the password change answers: a 401 reads as "signed out" to a client.
+        raise Forbidden("The password is not correct", code="wrong_password")
     now = now or utcnow()
     memberships = await ws_repo.list_user_workspaces(session, user_id)
     blocking: list[dict[str, str]] = []

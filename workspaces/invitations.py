@@ -196,8 +196,12 @@ async def accept(
     password: str | None = None,
     name: str | None = None,
     client: ClientInfo | None = None,
+    start_session: bool = True,
 ) -> Accepted:
-    """Join the invitation's workspace with its role (once). The address counts as verified."""
+    """Join the invitation's workspace with its role (once). The address counts as verified.
+    A new account gets an API session (its tokens in the answer) unless ``start_session`` is
+    false: the dashboard sends the person to its login instead, and a session nobody holds the
+    tokens of would only show up in their list of sessions."""
     invitation = await _find(session, deps, token)
     user, created = await _account_for(session, invitation, principal, password=password, name=name)
     now = _now()
@@ -237,7 +241,7 @@ async def accept(
             details={"role": role, "invitation_id": str(invitation.id)},
         )
     started = None
-    if created:
+    if created and start_session:
         started = await sessions.start(
             session, user.id, kind="api", client=client, policy=deps.session_policy
         )

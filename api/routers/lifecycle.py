@@ -16,6 +16,7 @@ from api.deps import (
     UserPrincipalDep,
     WorkspaceDep,
 )
+from api.throttling import RateLimitAuth
 from core.jobs import JobQueue
 from lifecycle import deletion, erasure, exports, retention
 from lifecycle.models import WorkspaceExport
@@ -128,7 +129,7 @@ async def restore_workspace(access: DeletedWorkspaceDep, session: SessionDep) ->
     return WorkspaceOut.model_validate(await deletion.restore_workspace(session, access))
 
 
-@router.delete("/me", response_model=AccountDeletionOut)
+@router.delete("/me", response_model=AccountDeletionOut, dependencies=[RateLimitAuth])
 async def delete_account(
     body: AccountDeleteIn,
     principal: UserPrincipalDep,
@@ -136,7 +137,8 @@ async def delete_account(
     runtime: RuntimeDep,
     background: BackgroundTasks,
 ) -> AccountDeletionOut:
-    """Delete the caller's account (their password confirms). 409 ``last_owner`` while they are
+    """Delete the caller's account (their password confirms: 403 ``wrong_password``, and
+    guesses count against the sign-in rate limit). 409 ``last_owner`` while they are
     the only owner of a workspace with other members; workspaces they are alone in go with it."""
     assert principal.user_id is not None
     done = await deletion.delete_account(session, user_id=principal.user_id, password=body.password)

@@ -115,6 +115,7 @@ async def accept(
             password=data.password,
             name=data.name,
             client=client_info(request, runtime.settings),
+            start_session=False,  # the person logs in next, with the password just chosen
         )
     except ValidationError as exc:
         errors = field_errors(exc)

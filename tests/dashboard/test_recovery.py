@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import text
 
 from core.db import Database
-from tests.conftest import mail_token, signup
+from tests.conftest import login, mail_token, signup
 from tests.dashboard.conftest import PASSWORD, csrf_of, web_login
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -49,6 +49,11 @@ async def test_a_forgotten_password_is_reset_from_the_mailed_link(
     )
     assert done.status_code == 303, done.text
     assert done.headers["location"].startswith("/app/login?notice=")
+    told = await client.get(done.headers["location"])
+    assert "Password changed. Log in with the new one." in told.text
+    # The public login page says only what our own pages send it there to say.
+    forged = await client.get("/app/login?notice=Your+account+is+locked.+Call+555-0100.")
+    assert "Call 555-0100" not in forged.text
 
     assert (await web_login(client, owner.email, owner.password)).status_code == 401
     assert (await web_login(client, owner.email, NEW_PASSWORD)).status_code == 303
@@ -84,8 +89,17 @@ async def test_an_invitation_link_creates_the_account_and_joins_the_workspace(
     )
     assert joined.status_code == 303, joined.text
 
+    assert (
+        "You joined the workspace. Log in." in (await client.get(joined.headers["location"])).text
+    )
     logged_in = await web_login(client, invited, PASSWORD)
     assert logged_in.status_code == 303
+    # Only the dashboard session just started: accepting on the page made no API session.
+    tokens = await login(client, invited, PASSWORD)
+    listed = await client.get(
+        "/api/v1/auth/sessions", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert sorted(s["kind"] for s in listed.json()) == ["api", "web"]
     landing = await client.get(logged_in.headers["location"])
     assert landing.headers["location"].rstrip("/").endswith(owner.workspace_id)
 

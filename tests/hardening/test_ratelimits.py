@@ -51,6 +51,27 @@ async def test_auth_limit_answers_429_with_retry_after_and_ratelimit_headers(
     assert int(refused.headers["retry-after"]) <= 60
 
 
+async def test_password_guesses_through_account_deletion_are_limited(
+    app_client: ClientFactory,
+) -> None:
+    """DELETE /me checks the password: a stolen access token must not guess it without limit
+    (the sign-in limit counts these guesses as it counts logins)."""
+    async with app_client(rate_limits="on", rate_limit_auth="6/minute") as client:
+        owner = await signup(client, "Guessed")
+        answers = [
+            await client.request(
+                "DELETE", "/api/v1/me", json={"password": f"guess {i:04d}"}, headers=owner.headers
+            )
+            for i in range(7)
+        ]
+    codes = [r.status_code for r in answers]
+    assert 429 in codes, codes
+    refused = codes.index(429)
+    assert codes[:refused] == [403] * refused
+    assert {r.json()["error"]["code"] for r in answers[:refused]} == {"wrong_password"}
+    _assert_429(answers[refused])
+
+
 async def test_limits_are_per_client_ip(app_client: ClientFactory) -> None:
     async with app_client(rate_limits="on", rate_limit_auth="1/minute") as one:
         assert (await _login(one, "a@example.com", "x" * 12)).status_code == 401

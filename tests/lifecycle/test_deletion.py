@@ -295,7 +295,8 @@ async def test_account_deletion_waits_for_a_handover_then_takes_lone_workspaces_
     wrong = await http.request(
         "DELETE", "/api/v1/me", json={"password": "not it at all"}, headers=owner.headers
     )
-    assert wrong.status_code == 401
+    assert wrong.status_code == 403
+    assert wrong.json()["error"]["code"] == "wrong_password"
     blocked = await http.request(
         "DELETE", "/api/v1/me", json={"password": owner.password}, headers=owner.headers
     )

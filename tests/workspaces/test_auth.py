@@ -83,6 +83,11 @@ async def test_login_same_answer_for_unknown_email_and_wrong_password(
     )
     assert ok.status_code == 200
     assert ok.json()["access_token"]
+    # Pasted with spaces around it, as sign-up took it (it stored the address trimmed).
+    padded = await client.post(
+        "/api/v1/auth/login", json={"email": f" {owner.email}\t", "password": owner.password}
+    )
+    assert padded.status_code == 200, padded.text
     wrong = await client.post(
         "/api/v1/auth/login", json={"email": owner.email, "password": "nope nope nope"}
     )

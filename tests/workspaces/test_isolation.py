@@ -159,9 +159,20 @@ async def test_workspace_update(client: httpx.AsyncClient, owner: Owner) -> None
     assert response.status_code == 200
     assert response.json()["name"] == "Acme Inc"
     assert response.json()["persona"] == "Be brief."
-    blank = await client.patch(owner.url(""), json={"name": "   "}, headers=owner.headers)
-    assert blank.status_code == 422
+    # Nothing visible: spaces, a zero-width space; refused alike when updating and creating.
+    for invisible in ("   ", "\u200b", " \u200b\u2060 "):
+        blank = await client.patch(owner.url(""), json={"name": invisible}, headers=owner.headers)
+        assert blank.status_code == 422, invisible
+        created = await client.post(
+            "/api/v1/workspaces", json={"name": invisible}, headers=owner.headers
+        )
+        assert created.status_code == 422, invisible
     assert (await client.get(owner.url(""), headers=owner.headers)).json()["name"] == "Acme Inc"
+    padded = await client.post(
+        "/api/v1/workspaces", json={"name": "\u200b  Second site "}, headers=owner.headers
+    )
+    assert padded.status_code == 201, padded.text
+    assert padded.json()["name"] == "Second site"
 
 
 async def test_malformed_ids_are_422_not_500(client: httpx.AsyncClient, owner: Owner) -> None:
