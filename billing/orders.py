@@ -22,6 +22,7 @@ from core.errors import Conflict, NotFound
 from workspaces.permissions import Action, authorize
 from workspaces.plans import PLAN_RANK, Period
 from workspaces.service import WorkspaceAccess, require_verified
+from workspaces.usage import effective_plan
 
 
 async def create_order(
@@ -41,6 +42,12 @@ async def create_order(
     amount = catalog_price(plan, period)
     now = now or datetime.now(UTC)
     workspace_id = access.workspace.id
+    if effective_plan(access.workspace, now) == "unlimited":
+        # The self-hosted plan: buying a paid plan would lower its limits, then end on free.
+        raise Conflict(
+            "This workspace is on the unlimited plan: there is no plan to buy",
+            code="unlimited_plan",
+        )
     running = running_paid_plan(await repo.get_subscription(session, workspace_id), now)
     if running is not None and PLAN_RANK[plan] < PLAN_RANK[running]:
         raise Conflict(

@@ -156,7 +156,9 @@ class Settings(BaseSettings):
     notification_digest_hour: int = Field(default=8, ge=0, le=23)
 
     # --- plans ---
-    default_plan: str = "free"
+    # One of workspaces.plans.PLANS (tests/test_settings_documented.py keeps the two equal): a
+    # workspace made on an unknown plan answered 500 to every request that reads its limits.
+    default_plan: Literal["free", "starter", "pro", "unlimited"] = "free"
 
     # --- limits ---
     max_body_bytes: int = 1_048_576
@@ -333,6 +335,11 @@ class Settings(BaseSettings):
         if value is not None and urlsplit(value).scheme not in ("smtp", "smtps"):
             raise ValueError("SMTP_URL must start with smtp:// or smtps://")
         return value
+
+    @field_validator("default_plan", mode="before")
+    @classmethod
+    def _blank_plan_is_free(cls, value: object) -> object:
+        return "free" if isinstance(value, str) and not value.strip() else value
 
     @field_validator("jwt_secret", mode="before")
     @classmethod

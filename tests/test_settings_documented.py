@@ -31,3 +31,16 @@ def test_production_refuses_the_default_jwt_secret() -> None:
         public_base_url="https://bot.example.com",
     )
     assert not ok.is_development
+
+
+def test_default_plan_is_a_known_plan_and_blank_means_free() -> None:
+    """An unknown DEFAULT_PLAN is refused at start: workspaces made on it answered 500."""
+    from typing import get_args
+
+    from workspaces.plans import PLANS
+
+    assert set(get_args(Settings.model_fields["default_plan"].annotation)) == set(PLANS)
+    with pytest.raises(ValidationError, match="default_plan"):
+        Settings(_env_file=None, default_plan="bogus")  # type: ignore[call-arg]
+    assert Settings(_env_file=None, default_plan=" ").default_plan == "free"  # type: ignore[call-arg]
+    assert Settings(_env_file=None, default_plan="pro").default_plan == "pro"  # type: ignore[call-arg]

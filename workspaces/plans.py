@@ -8,6 +8,7 @@ Prices are INR in paise (1 INR = 100 paise), as Razorpay expects.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 Metric = Literal["conversations", "messages", "documents", "chunks", "members", "daily_llm_tokens"]
@@ -94,6 +95,15 @@ PLANS: dict[str, Plan] = {
 
 PAID_PLANS = ("starter", "pro")
 PLAN_RANK = {"free": 0, "starter": 1, "pro": 2, "unlimited": 3}
+
+
+def plan_in_effect(
+    plan: str, expires_at: datetime | None, fallback: str | None, now: datetime | None = None
+) -> str:
+    """``plan`` until ``expires_at`` (None: no end), then ``fallback`` (free when unset)."""
+    if expires_at is None or (now or datetime.now(UTC)) < expires_at:
+        return plan
+    return fallback or "free"
 
 
 def get_plan(code: str) -> Plan:

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from workspaces.plans import plan_in_effect
 
 Role = Literal["owner", "admin", "member"]
 LeadStatus = Literal["new", "contacted", "qualified", "won", "lost"]
@@ -16,20 +27,28 @@ class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+def _visible_name(value: str) -> str:
+    """Trimmed of spaces and invisible characters (zero-width spaces, joiners, marks) at both
+    ends; refused when nothing visible is left (a workspace nobody could see the name of)."""
+    value = "".join(ch for ch in value.strip() if unicodedata.category(ch) != "Cc")
+    while value and (value[0].isspace() or unicodedata.category(value[0]) == "Cf"):
+        value = value[1:]
+    while value and (value[-1].isspace() or unicodedata.category(value[-1]) == "Cf"):
+        value = value[:-1]
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+WorkspaceName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_visible_name)]
+
+
 class SignupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: EmailStr = Field(max_length=320)
     password: str = Field(min_length=10, max_length=256)
-    workspace_name: str = Field(min_length=1, max_length=200)
+    workspace_name: WorkspaceName
     name: str | None = Field(default=None, max_length=200)
-
-    @field_validator("workspace_name")
-    @classmethod
-    def _strip(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("must not be blank")
-        return value
 
 
 class LoginIn(BaseModel):
@@ -52,10 +71,21 @@ class WorkspaceOut(_Out):
     id: uuid.UUID
     name: str
     slug: str
-    plan: str
+    plan: str = Field(description="the plan whose limits apply now (usage's effective plan)")
     public_key: str
     persona: str
     created_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plan_in_effect(cls, data: Any) -> Any:
+        """A paid plan whose period ended shows the plan that applies since (as /usage does),
+        not the one the workspace row still names until a payment changes it."""
+        if getattr(data, "plan_expires_at", None) is None:
+            return data
+        plan = plan_in_effect(data.plan, data.plan_expires_at, data.fallback_plan)
+        fields = {name: getattr(data, name) for name in cls.model_fields if hasattr(data, name)}
+        return {**fields, "plan": plan}
 
 
 class WorkspaceWithRole(WorkspaceOut):
@@ -150,12 +180,12 @@ class MeOut(BaseModel):
 
 class WorkspaceCreateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
+    name: WorkspaceName
 
 
 class WorkspaceUpdateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: WorkspaceName | None = None
     persona: str | None = Field(default=None, max_length=4000)
     webhook_url: str | None = Field(default=None, max_length=2000)
 

@@ -14,7 +14,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 from core.errors import QuotaExceeded
 from workspaces import repository as repo
 from workspaces.models import UsageCounter, Workspace
-from workspaces.plans import METRICS, Metric, get_plan
+from workspaces.plans import METRICS, Metric, get_plan, plan_in_effect
 from workspaces.schemas import UsageMetric, UsageOut
 
 
@@ -46,10 +46,7 @@ def effective_plan(workspace: Workspace, now: datetime | None = None) -> str:
     Billing sets both when a payment is applied; cancellations and downgrades therefore take effect
     when the paid period ends, without a job having to flip the workspace.
     """
-    expires = workspace.plan_expires_at
-    if expires is None or (now or datetime.now(UTC)) < expires:
-        return workspace.plan
-    return workspace.fallback_plan or "free"
+    return plan_in_effect(workspace.plan, workspace.plan_expires_at, workspace.fallback_plan, now)
 
 
 def ensure_within(

@@ -29,7 +29,7 @@ from api.throttling import (
 )
 from api.widget_cors import STATE_KEY
 from core.config import Settings
-from core.errors import Forbidden
+from core.errors import Forbidden, QuotaExceeded
 from rag.chat import conversations
 from rag.chat import faq as faq_service
 from rag.chat.pipeline import ChatInput
@@ -224,12 +224,20 @@ async def _fresh_widget_workspace(
     return found.workspace, found.version
 
 
+VISITOR_QUOTA_MESSAGE = "This assistant cannot answer more questions right now. Try again later."
+
+
 async def _answer(runtime: Runtime, inp: ChatInput, accept: str | None) -> Any:
+    """A visitor's answer. Over a quota the visitor gets the code and Retry-After only: the
+    workspace's plan, its limit and its usage are the owner's (their own chat shows them)."""
     pipeline = runtime.pipeline
-    if wants_stream(accept):
-        return await sse_response(pipeline.stream(inp))
-    # Built by the pipeline in the documented shape (ChatOut): sent as is, not re-validated.
-    return JSONResponse((await pipeline.answer(inp)).to_dict())
+    try:
+        if wants_stream(accept):
+            return await sse_response(pipeline.stream(inp))
+        # Built by the pipeline in the documented shape (ChatOut): sent as is, not re-validated.
+        return JSONResponse((await pipeline.answer(inp)).to_dict())
+    except QuotaExceeded as exc:
+        raise QuotaExceeded(VISITOR_QUOTA_MESSAGE, headers=exc.headers) from None
 
 
 @router.post("/workspaces/{workspace_id}/chat", response_model=ChatOut, responses=CHAT_RESPONSES)

@@ -106,6 +106,26 @@ async def test_unpurchasable_plans_are_422(
     assert await count_orders(owner_db, owner.workspace_id) == 0
 
 
+async def test_a_workspace_on_the_unlimited_plan_buys_nothing(
+    bclient: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    """The self-hosted plan: a paid plan would lower its limits and then end on free."""
+    async with owner_db.transaction() as s:
+        await s.execute(
+            text("UPDATE workspaces SET plan = 'unlimited' WHERE id = :w"),
+            {"w": owner.workspace_id},
+        )
+    for plan in ("starter", "pro"):
+        response = await bclient.post(
+            owner.url("/billing/orders"), json={"plan": plan}, headers=owner.headers
+        )
+        assert response.status_code == 409, response.text
+        assert response.json()["error"]["code"] == "unlimited_plan"
+    assert await count_orders(owner_db, owner.workspace_id) == 0
+    usage = await bclient.get(owner.url("/usage"), headers=owner.headers)
+    assert usage.json()["plan"] == "unlimited"
+
+
 async def test_an_unverified_owner_cannot_buy_a_plan(
     bclient: httpx.AsyncClient, owner_db: Database
 ) -> None:
@@ -283,6 +303,11 @@ async def test_cancel_and_downgrade_take_effect_at_period_end(
         )
     usage = await bclient.get(owner.url("/usage"), headers=owner.headers)
     assert usage.json()["plan"] == "free"
+    # Every view of the workspace names the plan in effect, not the one the period was for.
+    me = await bclient.get("/api/v1/me", headers=owner.headers)
+    assert [w["plan"] for w in me.json()["workspaces"]] == ["free"]
+    workspace = await bclient.get(owner.url(""), headers=owner.headers)
+    assert workspace.json()["plan"] == "free"
 
 
 def test_effective_plan_follows_expiry() -> None:

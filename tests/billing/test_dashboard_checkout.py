@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import text
 
 from api.runtime import Runtime
 from core.config import Settings
@@ -242,3 +243,37 @@ def test_checkout_script_url_setting_is_checked() -> None:
             public_base_url="https://bot.example.com",
             razorpay_checkout_script_url="http://127.0.0.1:9/v1/checkout.js",
         )
+
+
+async def test_an_ended_period_offers_no_cancel_and_says_it_ended(
+    web: WebOwner, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """After the paid period ended (or a refund took it back), the page neither offers to
+    cancel it (that answered 409) nor says the current period ends on a past date."""
+    order_id = (await order(web)).json()["razorpay_order_id"]
+    payment = fake.capture_payment(order_id)
+    answer = {
+        "razorpay_order_id": order_id,
+        "razorpay_payment_id": payment["id"],
+        "razorpay_signature": checkout_signature(order_id, payment["id"], fake.key_secret),
+    }
+    assert (await web.post(web.url("plan/verify"), answer, headers=JSON)).status_code == 200
+    assert "Cancel at period end" in (await web.client.get(web.url("plan"))).text
+    async with owner_db.transaction() as s:
+        await s.execute(
+            text(
+                "UPDATE subscriptions SET current_period_end = now() - interval '1 day'"
+                " WHERE workspace_id = :w"
+            ),
+            {"w": web.workspace_id},
+        )
+        await s.execute(
+            text("UPDATE workspaces SET plan_expires_at = now() - interval '1 day' WHERE id = :w"),
+            {"w": web.workspace_id},
+        )
+    page = (await web.client.get(web.url("plan"))).text
+    assert "Plan in effect: <strong>free</strong>" in page
+    assert "The paid starter period ended" in page
+    assert "Cancel at period end" not in page
+    assert "Current period ends" not in page
+    assert "Upgrade to Starter" in page

@@ -275,9 +275,24 @@ async def test_quota_exceeded_answers_429_with_limit_and_reset(
     assert response.status_code == 429
     error = response.json()["error"]
     assert error["code"] == "quota_exceeded"
-    assert error["details"]["limit"] == 1000
-    assert error["details"]["resets_at"] == usage.month_reset().isoformat()
     assert int(response.headers["retry-after"]) > 0
+    # The visitor is not told the workspace's plan, limit or usage; the owner is.
+    assert "details" not in error or not error["details"]
+    assert "1000" not in response.text
+    assert "free" not in response.text
+    streamed = await client.post(
+        "/api/v1/chat",
+        json={"message": "hello", "session_id": "visitor-2"},
+        headers={**widget_headers(owner), "Accept": "text/event-stream"},
+    )
+    assert streamed.status_code == 429
+    assert "1000" not in streamed.text
+    own = await client.post(
+        owner.url("/chat"), json={"message": "hello", "session_id": "o-1"}, headers=owner.headers
+    )
+    assert own.status_code == 429
+    assert own.json()["error"]["details"]["limit"] == 1000
+    assert own.json()["error"]["details"]["resets_at"] == usage.month_reset().isoformat()
     # The refused message was not recorded nor counted.
     listing = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
     assert listing["items"] == []

@@ -90,9 +90,10 @@ def razorpay() -> Iterator[FakeRazorpay]:
 
 @pytest.fixture
 def settings(razorpay: FakeRazorpay) -> Settings:
-    """Billing on (against the local fake), and a plan with room for every member."""
+    """Billing on (against the local fake), and a plan with room for every member (not the
+    self-hosted unlimited plan: a workspace on it has no plan to buy)."""
     return make_settings(
-        default_plan="unlimited",
+        default_plan="pro",
         razorpay_key_id=razorpay.key_id,
         razorpay_key_secret=razorpay.key_secret,
         razorpay_webhook_secret=["whsec_permissions_0001"],
