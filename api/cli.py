@@ -13,7 +13,13 @@ import sys
 from pydantic import ValidationError
 
 from api import commands
-from core.config import ConfigError, get_settings
+from core.config import (
+    ConfigError,
+    Settings,
+    check_kept_secret,
+    get_settings,
+    settings_problems,
+)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -22,22 +28,19 @@ def _serve(args: argparse.Namespace) -> int:
     from rag.knowledge.rerank import reranker_choice
 
     settings = get_settings()
-    try:  # a RERANKER directory that is not there: said before anything starts
-        reranker_choice(settings)
-    except ConfigError as exc:
-        raise SystemExit(str(exc)) from None
-    host = args.host or settings.host
-    port = args.port or settings.port
-    workers = args.workers or settings.workers
+    # Said before anything starts (in a worker, a traceback): a RERANKER directory that is not
+    # there, a kept JWT secret that others can read.
+    reranker_choice(settings)
+    check_kept_secret(settings)
+    host = args.host if args.host is not None else settings.host
+    port = args.port if args.port is not None else settings.port
+    workers = args.workers if args.workers is not None else settings.workers
     # The app reads its settings again in each worker (api.app:create_app): the flags go there
     # as the settings they stand for, or the embed snippet, the mailed links and the start-up
     # lines would name HOST and PORT's address instead of the one served.
     os.environ.update(HOST=host, PORT=str(port), WORKERS=str(workers))
     get_settings.cache_clear()
-    try:
-        get_settings()  # the flags checked as the settings are, before any worker starts
-    except ValidationError as exc:
-        raise SystemExit(f"trulybot serve: {exc}") from None
+    get_settings()  # the flags checked as the settings are, before any worker starts
     if workers > 1 and not settings.redis_url:
         print("note: without REDIS_URL each worker keeps its own cache, limits and job queue")
     docs = "docs at /docs" if settings.api_docs_enabled else "API docs off (API_DOCS)"
@@ -93,7 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("pgserver", "alembic", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        raise SystemExit(f"trulybot {args.command}: {settings_problems(exc)}") from None
+    except ConfigError as exc:
+        raise SystemExit(f"trulybot {args.command}: {exc}") from None
     return result
 
 

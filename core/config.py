@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from limits import parse as parse_rate
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 JWT_SECRET_FILE = "jwt-secret"  # noqa: S105 - a file name, not a secret
@@ -20,6 +21,10 @@ JWT_SECRET_MIN_LENGTH = 32
 PUBLISHED_JWT_SECRETS = frozenset({"dev-only-insecure-jwt-secret-change-me"})
 _PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "insecure", "placeholder")
 _HOW_TO_GENERATE = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+LOCAL_DIMENSIONS = 384
+"""What the local embedder (all-MiniLM-L6-v2) produces."""
 
 
 class ConfigError(ValueError):
@@ -90,7 +95,7 @@ class Settings(BaseSettings):
     # --- service ---
     environment: Literal["development", "test", "production"] = "development"
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)
     data_dir: Path = Path(".trulybot")
     public_base_url: str | None = None
     workers: int = Field(default=1, ge=1, le=64)
@@ -292,7 +297,7 @@ class Settings(BaseSettings):
     release: str = "trulybot@0.1.0"
     metrics_token: str | None = None
     log_json: bool = True
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     # --- rate limits (sliding window; Redis when REDIS_URL is set, else per-process memory) ---
     # auto: on, except with ENVIRONMENT=test. Also governs the login lockout.
@@ -335,6 +340,47 @@ class Settings(BaseSettings):
         if value is not None and urlsplit(value).scheme not in ("smtp", "smtps"):
             raise ValueError("SMTP_URL must start with smtp:// or smtps://")
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator(
+        "rate_limit_ip",
+        "rate_limit_api_key",
+        "rate_limit_auth",
+        "rate_limit_chat_visitor",
+        "rate_limit_chat_ip",
+        "rate_limit_chat_workspace",
+        "rate_limit_ingest",
+        "rate_limit_widget_leads",
+        "rate_limit_password_reset_ip",
+        "rate_limit_password_reset_email",
+    )
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        """A limit the limiter can read ("20/minute", "5 per hour"): a malformed one made every
+        request it governs answer 500, or (RATE_LIMIT_IP) silently let everything through."""
+        try:
+            parse_rate(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a rate: write N/second, N/minute, N/hour or N/day"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _embedding_choice(self) -> Settings:
+        """What the embedder needs, checked with the settings (before, a start-up traceback)."""
+        if self.embedding_provider == "local" and self.embedding_dimensions != LOCAL_DIMENSIONS:
+            raise ValueError(
+                f"EMBEDDING_DIMENSIONS must be {LOCAL_DIMENSIONS} with the local embedder"
+                f" (all-MiniLM-L6-v2), not {self.embedding_dimensions}"
+            )
+        if self.embedding_provider == "openai" and not self.openai_api_key:
+            raise ValueError("EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY")
+        return self
 
     @field_validator("default_plan", mode="before")
     @classmethod
@@ -466,6 +512,16 @@ def _read_secret(path: Path) -> str:
     return secret
 
 
+def check_kept_secret(settings: Settings) -> None:
+    """Before any process starts: the JWT secret kept under DATA_DIR, if there is one already,
+    can be used (ConfigError saying how to fix it otherwise). Nothing is created here: the
+    server's first process does that, and says so."""
+    if settings.jwt_secret is None:
+        path = Path(settings.data_dir) / JWT_SECRET_FILE
+        if path.exists():
+            _read_secret(path)
+
+
 def load_or_create_secret(path: Path) -> tuple[str, bool]:
     """The secret kept in ``path`` and whether this call created it.
 
@@ -499,6 +555,17 @@ def load_or_create_secret(path: Path) -> tuple[str, bool]:
     finally:
         temporary.unlink(missing_ok=True)
     return _read_secret(path), created
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """The settings' validation errors, one line each by setting name, for an operator: without
+    the values (pydantic's own text quotes the input, secrets included)."""
+    lines = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        name = "_".join(str(part) for part in err["loc"]).upper()
+        message = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(f"  {name}: {message}" if name else f"  {message}")
+    return "the settings are not valid (see .env.example):\n" + "\n".join(lines)
 
 
 @lru_cache(maxsize=1)

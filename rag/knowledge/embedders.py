@@ -25,13 +25,14 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from core import config
 from core.errors import AppError
 from rag.knowledge.batching import Batching, ModelScheduler, QueryCache
 
 log = logging.getLogger(__name__)
 
 LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
-LOCAL_DIMENSIONS = 384
+LOCAL_DIMENSIONS = config.LOCAL_DIMENSIONS
 
 Runtime = Literal["onnx", "torch"]
 Precision = Literal["fp32", "int8"]

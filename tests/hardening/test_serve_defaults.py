@@ -185,14 +185,14 @@ def test_a_forwarded_for_header_from_loopback_is_not_believed_by_the_audit_log(
 ) -> None:
     spoofed = "203.0.113.77"
     created = server.post(
-        f"/api/v1/workspaces/{account.workspace_id}/api-keys",
-        json={"name": "spoof"},
+        f"/api/v1/workspaces/{account.workspace_id}/faqs",
+        json={"question": "Who is asking?", "answer": "A spoofer."},
         headers=account.headers | {"X-Forwarded-For": spoofed},
     )
     assert created.status_code == 201, created.text
     audit = server.get(
         f"/api/v1/workspaces/{account.workspace_id}/audit",
-        params={"action": "api_key.created"},
+        params={"action": "faq.created"},
         headers=account.headers,
     )
     assert audit.status_code == 200

@@ -1,0 +1,93 @@
+"""What an operator sees when a setting is wrong: one line per setting by its name, before
+anything starts, and never the values (pydantic's own text quoted the input, secrets included).
+In-process: every case is refused before a server, a database or a worker would start."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from api import cli
+from core.config import get_settings
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.chdir(tmp_path)  # no .env of the checkout
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    for name, value in (("HOST", "127.0.0.1"), ("PORT", "8000"), ("WORKERS", "1")):
+        monkeypatch.setenv(name, value)  # serve writes its flags here: restored after each test
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _refusal(argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert isinstance(exc.value.code, str), exc.value.code
+    return exc.value.code
+
+
+def test_production_without_its_settings_names_them_and_prints_no_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secret = secrets.token_urlsafe(32)
+    token = "metrics-" + secrets.token_hex(12)
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("JWT_SECRET", secret)
+    monkeypatch.setenv("METRICS_TOKEN", token)
+    said = _refusal(["serve", "--port", "8191"])
+    assert said.startswith("trulybot serve: the settings are not valid")
+    assert "PUBLIC_BASE_URL" in said
+    assert secret[-12:] not in said
+    assert token[-12:] not in said
+    assert "Traceback" not in said
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("RATE_LIMIT_AUTH", "10/min", "RATE_LIMIT_AUTH: '10/min' is not a rate"),
+        ("RATE_LIMIT_IP", "lots", "RATE_LIMIT_IP: 'lots' is not a rate"),
+        ("DEFAULT_PLAN", "gold", "DEFAULT_PLAN: Input should be 'free'"),
+        ("LOG_LEVEL", "verbose", "LOG_LEVEL: Input should be 'DEBUG'"),
+        ("PORT", "abc", "PORT: Input should be a valid integer"),
+        ("EMBEDDING_DIMENSIONS", "512", "EMBEDDING_DIMENSIONS must be 384"),
+        ("EMBEDDING_PROVIDER", "openai", "EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY"),
+    ],
+)
+def test_a_wrong_setting_is_named_at_start(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+) -> None:
+    """Each of these started before and then answered 500 (a rate, a plan), let every request
+    through (RATE_LIMIT_IP) or failed inside the server with a traceback."""
+    monkeypatch.setenv(name, value)
+    assert says in _refusal(["serve"])
+    assert says in _refusal(["worker"])  # every command reads the settings the same way
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--port", "99999"], "PORT: Input should be less than or equal to 65535"),
+        # 0 is a value, not "unset": refused, not replaced by PORT / WORKERS.
+        (["--port", "0"], "PORT: Input should be greater than or equal to 1"),
+        (["--workers", "0"], "WORKERS: Input should be greater than or equal to 1"),
+    ],
+)
+def test_serve_flags_are_checked_as_the_settings_are(flags: list[str], says: str) -> None:
+    assert says in _refusal(["serve", *flags])
+
+
+def test_a_kept_jwt_secret_others_can_read_stops_serve_with_the_fix(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    kept = data / "jwt-secret"
+    kept.write_text(secrets.token_urlsafe(32) + "\n")
+    kept.chmod(0o644)
+    said = _refusal(["serve", "--port", "8191"])
+    assert said == f"trulybot serve: {kept} is readable by other users; run: chmod 600 {kept}"
