@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,11 +38,42 @@ class EmbeddedPostgres:
         self.server.cleanup()
 
 
+HANDLES = ".handle_pids.json"
+"""pgserver's list of the processes using a cluster: the last one to leave stops it."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def forget_dead_users(pgdata: Path) -> list[int]:
+    """Drop the pids of processes that are gone from the cluster's list of users; the pids
+    dropped. A server killed outright (kill -9, the OOM killer) never takes its pid out, and
+    while it stays there no later server is ever the last user, so none stops the cluster."""
+    path = pgdata / HANDLES
+    try:
+        pids = [int(pid) for pid in json.loads(path.read_text())]
+    except (FileNotFoundError, ValueError, TypeError):
+        return []
+    dead = [pid for pid in pids if not _alive(pid)]
+    if dead:
+        path.write_text(json.dumps([pid for pid in pids if pid not in dead]))
+        log.info("embedded database: %d earlier process(es) had not left: %s", len(dead), dead)
+    return dead
+
+
 def start_embedded(pgdata: Path, *, keep_running: bool = False) -> tuple[Any, str]:
     """Start (or reuse) the cluster in ``pgdata``; returns the server handle and its socket dir."""
     import pgserver
 
     pgdata.mkdir(parents=True, exist_ok=True)
+    forget_dead_users(pgdata)
     server = pgserver.get_server(
         str(pgdata.resolve()), cleanup_mode=None if keep_running else "stop"
     )

@@ -53,3 +53,32 @@ def test_the_server_fixture_stops_the_cluster_of_a_server_that_died(tmp_path: Pa
         assert postmaster.is_running()  # left behind
         raise AssertionError("the test failed")
     assert clusters.postgres_processes(pgdata) == []
+
+
+def test_a_server_started_after_a_crash_still_stops_the_cluster(tmp_path: Path) -> None:
+    """A server killed outright (kill -9, the OOM killer) leaves its pid in the cluster's list
+    of users; the next server on that DATA_DIR must not count it, or no clean stop ever
+    stops the cluster again."""
+    pgdata = tmp_path / "pgdata"
+    clusters.STARTED.add(pgdata)
+    crashed, base_url = start_server(tmp_path, **QUICK)
+    try:
+        wait_ready(crashed, base_url, tmp_path)
+        crashed.kill()
+        crashed.wait(timeout=30)
+        assert clusters.postgres_processes(pgdata)  # left running, as a crash leaves it
+        process, base_url = start_server(tmp_path, **QUICK)
+        try:
+            wait_ready(process, base_url, tmp_path)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) is not None
+            assert clusters.postgres_processes(pgdata) == []
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    finally:
+        if crashed.poll() is None:
+            crashed.kill()
+            crashed.wait()
+        clusters.stop_clusters(pgdata)
