@@ -9,12 +9,13 @@ Enqueue only after the unit of work that created the rows has committed.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import logging
 import uuid
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,9 @@ class _Pending:
     name: str
     function: JobFunction
     kwargs: dict[str, JobArg]
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
+    """The enqueuer's context (its request id for the log lines): a job started later from
+    another job's task would otherwise run in that one's."""
 
 
 class InProcessQueue:
@@ -136,7 +140,7 @@ class InProcessQueue:
             job = self._next()
             if job is None:
                 return
-            task = asyncio.create_task(self._run(job), name=f"job:{job.name}")
+            task = asyncio.create_task(self._run(job), name=f"job:{job.name}", context=job.context)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 

@@ -14,6 +14,7 @@ from arq.worker import Worker
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from api.middleware import request_id_var
 from api.runtime import Runtime, job_registry
 from core.db import Database
 from core.jobs import ArqQueue, InProcessQueue, JobRegistry, worker_functions
@@ -64,6 +65,29 @@ async def test_in_process_queue_runs_drains_and_records_failures() -> None:
     assert sorted(seen) == [0, 1, 2, 3, 4]
     assert [name for name, _ in queue.failures] == ["boom"]
     await queue.close()
+
+
+async def test_a_queued_job_logs_the_request_that_enqueued_it() -> None:
+    """One slot: the second job starts when the first ends, from the first job's task. It still
+    carries the request id of the request that enqueued it (it carried the first one's)."""
+    seen: dict[str, str | None] = {}
+
+    async def record(ctx: dict[str, Any], *, marker: str) -> None:
+        await asyncio.sleep(0)
+        seen[marker] = request_id_var.get()
+
+    queue = InProcessQueue(JobRegistry({"record": record}), {}, concurrency=1)
+
+    async def request(request_id: str) -> None:
+        token = request_id_var.set(request_id)
+        try:
+            await queue.enqueue("record", marker=request_id)
+        finally:
+            request_id_var.reset(token)
+
+    await asyncio.gather(request("req-a"), request("req-b"))
+    await queue.drain()
+    assert seen == {"req-a": "req-a", "req-b": "req-b"}
 
 
 async def test_rerun_is_idempotent_and_crashed_doc_recovers(
