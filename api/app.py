@@ -93,8 +93,15 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             yield
             return
         configure_logging(settings, context={"request_id": request_id_var})
-        async with build_runtime(settings, apply_migrations=True) as built:
-            for line in [f"jwt secret: {settings.jwt_secret_source}", *describe_defaults(built)]:
+        # The embedded database is migrated here; a configured one when the owner's connection
+        # is given too. API replicas that have only the app role's DATABASE_URL (the production
+        # layout: `trulybot migrate` runs once per deploy) start without it.
+        migrating = settings.database_url is None or bool(settings.migration_database_url)
+        lines = [f"jwt secret: {settings.jwt_secret_source}"]
+        if not migrating:
+            lines.append("migrations: not applied at start (no MIGRATION_DATABASE_URL)")
+        async with build_runtime(settings, apply_migrations=migrating) as built:
+            for line in [*lines, *describe_defaults(built)]:
                 log.debug(line)
                 print(f"  {line}", flush=True)
             if settings.seed_demo and settings.is_development:

@@ -364,6 +364,7 @@ def job_registry() -> JobRegistry:
             notification_delivery.DISPATCH_JOB,
             MAIL_FLUSH_JOB,
         },
+        abandoned=knowledge_jobs.ABANDONED,
     )
 
 

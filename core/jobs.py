@@ -33,10 +33,18 @@ class JobRegistry:
     Every other job, and any registered later, counts against the share."""
 
     def __init__(
-        self, functions: Mapping[str, JobFunction] | None = None, *, uncapped: Iterable[str] = ()
+        self,
+        functions: Mapping[str, JobFunction] | None = None,
+        *,
+        uncapped: Iterable[str] = (),
+        abandoned: Mapping[str, JobFunction] | None = None,
     ) -> None:
         self.functions: dict[str, JobFunction] = dict(functions or {})
         self.uncapped = frozenset(uncapped)
+        # Called with a job's arguments when the in-process queue stops before running it (its
+        # process is stopping), so what waited on it does not wait for good: a document
+        # becomes ``failed`` (interrupted) the owner can retry, not ``queued`` forever.
+        self.abandoned: dict[str, JobFunction] = dict(abandoned or {})
 
     def register(self, name: str, function: JobFunction) -> None:
         self.functions[name] = function
@@ -80,9 +88,10 @@ class InProcessQueue:
     waiting workspace with the fewest running jobs, the one served longest ago first, so
     workspaces take turns; jobs of one workspace start in the order they were enqueued.
 
-    Single-process only: a job still queued when the process stops is lost (its row stays
-    ``queued``; ``POST .../documents/{id}/retry`` enqueues it again). Failures are logged and
-    kept in ``failures`` (tests assert on them).
+    Single-process only: a job still waiting when the process stops is not run; its
+    ``JobRegistry.abandoned`` handler says so where it matters (a document becomes ``failed``,
+    interrupted, and ``POST .../documents/{id}/retry`` enqueues it again). Failures are logged
+    and kept in ``failures`` (tests assert on them).
     """
 
     def __init__(
@@ -168,10 +177,19 @@ class InProcessQueue:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
+        waiting = [job for jobs in self._waiting.values() for job in jobs]
         self._waiting.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        for job in waiting:
+            handler = self.registry.abandoned.get(job.name)
+            if handler is None:
+                continue
+            try:
+                await handler(self.ctx, **job.kwargs)
+            except Exception:
+                log.exception("job %s (%s): its abandoned handler failed", job.name, job.job_id)
 
 
 def _workspace_of(kwargs: Mapping[str, Any]) -> str | None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
+from api.app import create_app
 from api.runtime import describe_defaults
+from core.embedded import EmbeddedPostgres
 from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.llm import LLMGenerator
 from rag.knowledge.embeddings import LocalEmbedder
-from tests.conftest import RuntimeFactory, seed_onnx_graph
+from tests.conftest import APP_ROLE, RuntimeFactory, make_settings, seed_onnx_graph
 
 
 async def test_the_startup_lines_name_the_generator_really_used(
@@ -78,3 +81,23 @@ async def test_one_runtime_shares_each_provider(runtime_factory: RuntimeFactory)
         assert runtime.ingestion.embedder is runtime.embedder
         assert runtime.ingestion.jobs is runtime.jobs
         assert runtime.payments is None  # billing is not configured in these settings
+
+
+async def test_an_api_replica_with_only_the_app_role_starts_without_migrating(
+    pg: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    """Production's layout: `trulybot migrate` runs once per deploy with the owner's
+    connection; API replicas have only the app role's DATABASE_URL. They start and serve (it
+    refused before: 'MIGRATION_DATABASE_URL (the owner role) is needed to apply migrations')."""
+    settings = make_settings(
+        database_url=pg.app_url(APP_ROLE),
+        migration_database_url=None,
+        redis_url=None,
+        data_dir=str(tmp_path),
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            ready = await client.get("/readyz")
+    assert ready.status_code == 200, ready.text

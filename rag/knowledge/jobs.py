@@ -487,7 +487,15 @@ async def maintain_index_job(ctx: dict[str, Any], workspace_id: str) -> str:
         return await maintain_index(_deps(ctx), uuid.UUID(workspace_id))
 
 
+async def ingest_abandoned_job(ctx: dict[str, Any], workspace_id: str, document_id: str) -> None:
+    """The in-process queue stopped before this document's job ran (the server is stopping):
+    ``failed`` (interrupted) for the owner to retry, not ``queued`` with nothing to run it."""
+    with workspace_context(workspace_id):
+        await _interrupted(_deps(ctx), uuid.UUID(workspace_id), uuid.UUID(document_id))
+
+
 JOBS: dict[str, JobFunction] = {
     INGEST_JOB: ingest_document_job,
     INDEX_JOB: maintain_index_job,
 }
+ABANDONED: dict[str, JobFunction] = {INGEST_JOB: ingest_abandoned_job}

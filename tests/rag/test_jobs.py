@@ -22,7 +22,15 @@ from core.mail import MAILER_KEY
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import submissions
 from rag.knowledge.repository import documents as document_repo
-from tests.conftest import REDIS_URL, Owner, RuntimeFactory, client_for, json_logs, signup
+from tests.conftest import (
+    REDIS_URL,
+    Owner,
+    RuntimeFactory,
+    client_for,
+    insert_document,
+    json_logs,
+    signup,
+)
 from workspaces import repository as ws_repo
 from workspaces.service import WorkspaceAccess
 
@@ -113,6 +121,44 @@ async def test_rerun_is_idempotent_and_crashed_doc_recovers(
     assert await _usage(owner_db, owner.workspace_id) == (1, 1)  # counted once, nothing re-embedded
     # A job for a deleted document is a no-op.
     assert await knowledge_jobs.ingest_document(deps, ws, uuid.uuid4()) == "missing"
+
+
+async def test_documents_still_waiting_when_the_server_stops_are_failed_for_a_retry(
+    client: httpx.AsyncClient, owner: Owner, runtime: Runtime, owner_db: Database
+) -> None:
+    """Without Redis, jobs wait in the process: when it stops, the documents whose job never
+    ran become failed (interrupted), which the owner sees and retries, not queued for good."""
+    ws = uuid.UUID(owner.workspace_id)
+    docs = [await insert_document(owner_db, ws, f"waiting {i}") for i in range(3)]
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text("UPDATE documents SET status = 'queued' WHERE workspace_id = :w"), {"w": ws}
+        )
+    started = asyncio.Event()
+
+    async def stuck(ctx: dict[str, Any], **_: Any) -> None:
+        started.set()
+        await asyncio.Event().wait()  # a long document: still running at the stop
+
+    registry = JobRegistry({knowledge_jobs.INGEST_JOB: stuck}, abandoned=knowledge_jobs.ABANDONED)
+    queue = InProcessQueue(registry, {knowledge_jobs.DEPS_KEY: runtime.ingestion}, concurrency=1)
+    for doc in docs:
+        await queue.enqueue(knowledge_jobs.INGEST_JOB, workspace_id=str(ws), document_id=str(doc))
+    await started.wait()
+    await queue.close()
+    listed = {}
+    for doc in docs:
+        got = await client.get(owner.url(f"/documents/{doc}"), headers=owner.headers)
+        listed[doc] = (got.json()["status"], got.json().get("error_code"))
+    # The running one is the job's own to end (the real job marks itself interrupted when
+    # cancelled); the two that never ran are failed by the queue's stop.
+    assert listed == {
+        docs[0]: ("queued", None),
+        docs[1]: ("failed", "interrupted"),
+        docs[2]: ("failed", "interrupted"),
+    }
+    retried = await client.post(owner.url(f"/documents/{docs[1]}/retry"), headers=owner.headers)
+    assert retried.status_code == 202
 
 
 async def test_arq_worker_runs_the_job_from_redis(runtime_factory: RuntimeFactory) -> None:
