@@ -23,6 +23,7 @@ flushes, then marked failed (logged). Several workers may flush at once: a messa
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -110,6 +111,21 @@ class Templates:
         except jinja2.TemplateNotFound:
             html = None
         return Rendered(subject=" ".join(subject.split())[:300], text=text, html=html)
+
+
+_UTF8 = email.policy.default.clone(utf8=True)
+
+
+def deliverable_address(address: str) -> str:
+    """``address`` with its domain in ASCII (IDNA: exämple.com -> xn--exmple-cua.com), which
+    every mail server takes; the local part is left as it is."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return address
 
 
 class Transport(Protocol):
@@ -247,9 +263,13 @@ class Mailer:
             await asyncio.gather(*list(self._kicks), return_exceptions=True)
 
     def build(self, row: repo.OutboxRow) -> EmailMessage:
-        message = EmailMessage()
+        recipient = deliverable_address(row.recipient)
+        # A non-ASCII local part (jösé@...) is written as UTF-8 (RFC 6531; the SMTP server must
+        # offer SMTPUTF8): the default policy encoded it as =?utf-8?...?=, which no mail
+        # system reads as an address.
+        message = EmailMessage(policy=_UTF8 if not recipient.isascii() else email.policy.default)
         message["From"] = self.config.mail_from
-        message["To"] = row.recipient
+        message["To"] = recipient
         if self.config.reply_to:
             message["Reply-To"] = self.config.reply_to
         message["Subject"] = row.subject

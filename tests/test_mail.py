@@ -157,3 +157,27 @@ async def test_without_smtp_url_each_message_is_an_eml_file_named_in_the_log(
     assert len(lines) == 1
     assert str(path) in lines[0]
     assert to not in lines[0]  # the log masks the address
+
+
+async def test_international_addresses_are_written_as_mail_systems_read_them(
+    runtime_factory: RuntimeFactory, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """A domain in another script goes out in its ASCII form (every server takes it); a local
+    part in another script is a UTF-8 header (RFC 6531), never =?utf-8?...?= inside an address,
+    which no mail system reads as one."""
+    marker = uuid.uuid4().hex[:8]
+    idn = f"jose-{marker}@exämple.com"
+    async with runtime_factory(smtp_url=smtp.url, smtp_starttls="off") as runtime:
+        await _enqueue(runtime, idn)
+        await _settle(runtime)
+    [got] = smtp.to(f"jose-{marker}@xn--exmple-cua.com")
+    assert got.message["To"] == f"jose-{marker}@xn--exmple-cua.com"
+
+    local = f"jösé-{marker}@exämple.com"
+    async with runtime_factory(smtp_url=None, data_dir=tmp_path) as runtime:
+        mail_id = await _enqueue(runtime, local)
+        await _settle(runtime)
+    [path] = sorted((tmp_path / "outbox").glob(f"*-{mail_id}.eml"))
+    content = path.read_bytes().decode("utf-8")
+    to_line = next(line for line in content.splitlines() if line.startswith("To:"))
+    assert to_line == f"To: jösé-{marker}@xn--exmple-cua.com"

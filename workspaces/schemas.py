@@ -40,12 +40,21 @@ def _visible_name(value: str) -> str:
     return value
 
 
+def _mailbox(value: str) -> str:
+    if len(value.rpartition("@")[0]) > 64:  # RFC 5321: longer is refused by mail servers
+        raise ValueError("the part before the @ may have at most 64 characters")
+    return value
+
+
+Email = Annotated[EmailStr, Field(max_length=320), AfterValidator(_mailbox)]
+"""An address mail can be delivered to (its mails would bounce otherwise)."""
+
 WorkspaceName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_visible_name)]
 
 
 class SignupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: EmailStr = Field(max_length=320)
+    email: Email
     password: str = Field(min_length=10, max_length=256)
     workspace_name: WorkspaceName
     name: str | None = Field(default=None, max_length=200)
@@ -131,7 +140,7 @@ class TokenIn(BaseModel):
 
 class EmailIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: EmailStr = Field(max_length=320)
+    email: Email
 
 
 class PasswordResetIn(BaseModel):
@@ -192,7 +201,7 @@ class WorkspaceUpdateIn(BaseModel):
 
 class MemberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: EmailStr = Field(max_length=320)
+    email: Email
     role: Role = "member"
 
 
@@ -232,7 +241,7 @@ class ApiKeyCreatedOut(ApiKeyOut):
 
 class LeadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: EmailStr = Field(max_length=320)
+    email: Email
     name: str | None = Field(default=None, max_length=200)
     phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+()\-. ]{3,40}$")
     message: str | None = Field(default=None, max_length=5000)

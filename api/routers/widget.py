@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request, Response, status
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 import widget as widget_package
 from api.deps import RuntimeDep, SessionDep, SettingsDep, WorkspaceDep
@@ -29,6 +29,7 @@ from widget.config import (
     snippet,
 )
 from workspaces import leads, service
+from workspaces.schemas import Email
 
 router = APIRouter(tags=["widget"])
 static_router = APIRouter(tags=["widget"], include_in_schema=False)
@@ -39,7 +40,7 @@ WidgetKey = Annotated[str | None, Header(alias="X-Widget-Key")]
 
 class WidgetLeadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: EmailStr = Field(max_length=320)
+    email: Email
     name: str | None = Field(default=None, max_length=200)
     phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+()\-. ]{3,40}$")
     message: str | None = Field(default=None, max_length=5000)

@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.deps import AccountDepsDep, SessionDep
 from core.errors import AppError, Conflict, ValidationFailed
@@ -15,13 +15,14 @@ from dashboard.pages.common import PageDep, field_errors, form_fields
 from dashboard.web import PREFIX, PageRoute, is_htmx, redirect, render
 from workspaces import invitations, notifications, service, team
 from workspaces.permissions import Action, allowed, kind_of
+from workspaces.schemas import Email
 
 router = APIRouter(route_class=PageRoute)
 
 
 class MemberForm(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    email: EmailStr = Field(max_length=320)
+    email: Email
     role: str = Field(pattern="^(member|admin|owner)$")
 
 

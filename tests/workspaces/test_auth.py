@@ -73,6 +73,17 @@ async def test_password_policy(client: httpx.AsyncClient) -> None:
     )
     assert same.status_code == 422
     assert same.json()["error"]["code"] == "weak_password"
+    # Mail servers refuse a part before the @ longer than 64 characters: its mails would bounce.
+    long_local = await client.post(
+        "/api/v1/auth/signup",
+        json={
+            "email": "a" * 65 + "@example.com",
+            "password": "x" * 12 + "yz!",
+            "workspace_name": "X",
+        },
+    )
+    assert long_local.status_code == 422
+    assert long_local.json()["error"]["details"][0]["field"] == "email"
 
 
 async def test_login_same_answer_for_unknown_email_and_wrong_password(
