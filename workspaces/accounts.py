@@ -26,7 +26,7 @@ from typing import Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import set_tenant
-from core.errors import AppError, Forbidden
+from core.errors import AppError, Forbidden, ValidationFailed
 from core.mail import Mailer
 from workspaces import account_repository as accounts_repo
 from workspaces import repository as repo
@@ -249,6 +249,20 @@ async def change_password(
     user = await repo.get_user(session, user_id)
     if user is None or not await security.verify_password(user.password_hash, current_password):
         raise Forbidden("The current password is not correct", code="wrong_password")
-    check_password_policy(new_password, user.email)
+    if new_password == current_password:
+        raise ValidationFailed(
+            "Password does not meet the policy",
+            code="weak_password",
+            details=[{"field": "new_password", "message": "must differ from the current password"}],
+        )
+    try:
+        check_password_policy(new_password, user.email)
+    except ValidationFailed as exc:  # named as the request names it
+        details = exc.details if isinstance(exc.details, list) else []
+        raise ValidationFailed(
+            exc.message,
+            code=exc.code,
+            details=[{**d, "field": "new_password"} for d in details],
+        ) from None
     password_hash = await security.hash_password(new_password)
     await _set_password(session, deps, user, password_hash, keep_session=session_id)

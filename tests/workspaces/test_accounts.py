@@ -370,6 +370,17 @@ async def test_a_password_change_ends_the_other_sessions_only(site: Site) -> Non
     )
     assert wrong.status_code == 403
     assert wrong.json()["error"]["code"] == "wrong_password"
+    # The same password again is no change: refused, and nobody is signed out or mailed.
+    same = await site.client.post(
+        "/api/v1/auth/password",
+        json={"current_password": owner.password, "new_password": owner.password},
+        headers=owner.headers,
+    )
+    assert same.status_code == 422
+    assert same.json()["error"]["details"] == [
+        {"field": "new_password", "message": "must differ from the current password"}
+    ]
+    assert (await _me(site, other["access_token"])).status_code == 200
     changed = await site.client.post(
         "/api/v1/auth/password",
         json={"current_password": owner.password, "new_password": "a changed passphrase"},

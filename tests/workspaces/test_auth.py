@@ -84,6 +84,15 @@ async def test_password_policy(client: httpx.AsyncClient) -> None:
     )
     assert long_local.status_code == 422
     assert long_local.json()["error"]["details"][0]["field"] == "email"
+    # Among the first guesses of any attacker: digits only, a common word with digits and signs
+    # around it, a run of keys.
+    for guessable in ("1234567890", "password12", "Welcome2026!", "qwertyuiop"):
+        refused = await client.post(
+            "/api/v1/auth/signup",
+            json={"email": "p2@example.com", "password": guessable, "workspace_name": "X"},
+        )
+        assert refused.status_code == 422, guessable
+        assert refused.json()["error"]["code"] == "weak_password"
 
 
 async def test_login_same_answer_for_unknown_email_and_wrong_password(
