@@ -17,6 +17,7 @@ from dashboard.auth import WebUser, WebUserDep
 from dashboard.web import workspace_url
 from workspaces import service
 from workspaces.models import Workspace
+from workspaces.permissions import Action, allowed, kind_of
 from workspaces.service import Principal, WorkspaceAccess, access_workspace
 
 # (page, label) in the order of the main navigation.
@@ -56,6 +57,9 @@ def _nav(workspace_id: uuid.UUID) -> list[dict[str, str]]:
     ]
 
 
+ACTIONS = {action.value: action for action in Action}
+
+
 @dataclass(frozen=True)
 class Page:
     access: WorkspaceAccess
@@ -67,6 +71,12 @@ class Page:
 
     def url(self, page: str = "") -> str:
         return workspace_url(self.access.workspace.id, page)
+
+    def may(self, action: str) -> bool:
+        """Whether this user may do ``action`` (its ``permissions.Action`` value, as templates
+        name it: ``page.may('faq.create')``): a page shows only the forms its user may send."""
+        role = self.access.role
+        return allowed(ACTIONS[action], kind=kind_of(self.access), role=role)  # type: ignore[arg-type]
 
 
 async def get_page(

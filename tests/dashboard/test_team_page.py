@@ -162,3 +162,38 @@ async def test_a_member_sees_no_actions_and_is_refused(
         )
         assert refused.status_code == 403
     assert (await _member_row(web, web.email))[1] == "owner"
+
+
+async def test_a_member_is_shown_only_the_forms_they_may_send(
+    runtime: Runtime, client: httpx.AsyncClient, web: WebOwner
+) -> None:
+    """Members read knowledge, the widget's settings and leads but change none of them: the
+    pages show no upload, FAQ, delete or save controls that would only answer 'Not allowed'
+    (the owner's pages keep them all)."""
+    faq = await web.post(
+        web.url("knowledge/faqs"), {"question": "Open on Sundays?", "answer": "No."}
+    )
+    assert faq.status_code == 303
+    person, _ = await _joined(client, web, "member")
+    owner_pages = {p: (await web.client.get(web.url(p))).text for p in ("knowledge", "widget")}
+    async with client_for(runtime) as browser:
+        form = await browser.get("/app/login")
+        signed_in = await browser.post(
+            "/app/login",
+            data={"csrf_token": csrf_of(form.text), "email": person.email, "password": PASSWORD},
+        )
+        assert signed_in.status_code == 303
+        pages = {
+            p: (await browser.get(f"/app/w/{web.workspace_id}/{p}")).text
+            for p in ("knowledge", "widget")
+        }
+    controls = ("knowledge/upload", "knowledge/web", "knowledge/faqs/import", "Add an FAQ")
+    for control in controls:
+        assert control in owner_pages["knowledge"], control
+        assert control not in pages["knowledge"], control
+    assert "Open on Sundays?" in pages["knowledge"]  # still readable
+    assert "Delete<span" in owner_pages["knowledge"]
+    assert "Delete<span" not in pages["knowledge"]
+    assert '<button type="submit">Save</button>' in owner_pages["widget"]
+    assert '<button type="submit">Save</button>' not in pages["widget"]
+    assert re.search(r'<fieldset class="bare"\s+disabled>', pages["widget"])
