@@ -5,6 +5,8 @@ actions and are refused; every action needs the CSRF token."""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 
@@ -40,6 +42,19 @@ async def _member_row(web: WebOwner, email: str) -> tuple[str, str]:
             assert role
             return user_id, role.group(1)
     raise AssertionError(f"{email} is not listed")
+
+
+@asynccontextmanager
+async def signed_in_as(runtime: Runtime, person: Owner) -> AsyncIterator[httpx.AsyncClient]:
+    """Another browser, signed in to the dashboard as ``person``."""
+    async with client_for(runtime) as browser:
+        form = await browser.get("/app/login")
+        signed_in = await browser.post(
+            "/app/login",
+            data={"csrf_token": csrf_of(form.text), "email": person.email, "password": PASSWORD},
+        )
+        assert signed_in.status_code == 303
+        yield browser
 
 
 async def _joined(client: httpx.AsyncClient, web: WebOwner, role: str) -> tuple[Owner, str]:
@@ -145,13 +160,7 @@ async def test_a_member_sees_no_actions_and_is_refused(
 ) -> None:
     person, _ = await _joined(client, web, "member")
     own_id, _ = await _member_row(web, web.email)
-    async with client_for(runtime) as browser:
-        form = await browser.get("/app/login")
-        signed_in = await browser.post(
-            "/app/login",
-            data={"csrf_token": csrf_of(form.text), "email": person.email, "password": PASSWORD},
-        )
-        assert signed_in.status_code == 303
+    async with signed_in_as(runtime, person) as browser:
         team = await browser.get(f"/app/w/{web.workspace_id}/team")
         assert team.status_code == 200
         assert web.email in team.text
@@ -176,13 +185,7 @@ async def test_a_member_is_shown_only_the_forms_they_may_send(
     assert faq.status_code == 303
     person, _ = await _joined(client, web, "member")
     owner_pages = {p: (await web.client.get(web.url(p))).text for p in ("knowledge", "widget")}
-    async with client_for(runtime) as browser:
-        form = await browser.get("/app/login")
-        signed_in = await browser.post(
-            "/app/login",
-            data={"csrf_token": csrf_of(form.text), "email": person.email, "password": PASSWORD},
-        )
-        assert signed_in.status_code == 303
+    async with signed_in_as(runtime, person) as browser:
         pages = {
             p: (await browser.get(f"/app/w/{web.workspace_id}/{p}")).text
             for p in ("knowledge", "widget")
