@@ -174,9 +174,15 @@ async def widget_js(if_none_match: Annotated[str | None, Header()] = None) -> Re
 async def demo_page(runtime: RuntimeDep) -> HTMLResponse:
     key = runtime.demo_public_key
     if key is None:
+        # Links only to what this server serves (API_DOCS off, production's default: no /docs).
+        docs = (
+            " Its reference is at <a href='/docs'>/docs</a>."
+            if runtime.settings.api_docs_enabled
+            else ""
+        )
         return HTMLResponse(
-            "<!doctype html><title>TrulyBot</title><p>TrulyBot is running. The API is under "
-            "<a href='/docs'>/docs</a>.</p>"
+            "<!doctype html><title>TrulyBot</title><p>TrulyBot is running: the owners' dashboard"
+            f" is at <a href='/app'>/app</a>, the API under /api/v1.{docs}</p>"
         )
     data, _ = _static("demo.html")
     html = data.decode().replace("{{PUBLIC_KEY}}", key)

@@ -34,6 +34,10 @@ async def test_api_docs_follow_the_setting(
     ) as client:
         answers = {path: await client.get(path) for path in DOC_PATHS}
         assert (await client.get("/healthz")).status_code == 200
+        landing = await client.get("/")
+    # The landing page links to the docs only where they are served (it linked to a 404).
+    assert ("href='/docs'" in landing.text) is served
+    assert "href='/app'" in landing.text
     for path, response in answers.items():
         assert (response.status_code == 200) is served, (path, response.status_code)
         if not served:
