@@ -376,7 +376,7 @@ async def _job_queue(
     if jobs == "arq" or (jobs == "settings" and settings.redis_url):
         if not settings.redis_url:
             raise SystemExit("jobs on arq need REDIS_URL")
-        return await ArqQueue.connect(settings.redis_url)
+        return ArqQueue.lazy(settings.redis_url)
     return InProcessQueue(job_registry(), context, per_workspace=settings.jobs_per_workspace)
 
 

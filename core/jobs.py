@@ -212,6 +212,16 @@ class ArqQueue:
         pool = await create_pool(RedisSettings.from_dsn(redis_url))
         return cls(pool, queue_name=queue_name)
 
+    @classmethod
+    def lazy(cls, redis_url: str, *, queue_name: str | None = None) -> ArqQueue:
+        """Connected on the first enqueue, not now: an API process starts, and serves, while
+        Redis is down (an upload then ends ``queue_unavailable``, api/ingestion.py), where
+        ``connect`` (`trulybot worker`'s) waits for Redis and fails after its retries."""
+        from arq.connections import ArqRedis
+
+        pool = ArqRedis.from_url(redis_url, socket_connect_timeout=5)
+        return cls(pool, queue_name=queue_name)
+
     async def enqueue(self, name: str, **kwargs: JobArg) -> str:
         options: dict[str, Any] = {}
         if self.queue_name:

@@ -248,14 +248,21 @@ class Mailer:
     def _kick(self) -> None:
         if self._enqueue_job is None:
             return
-        task = asyncio.ensure_future(self._enqueue_job(FLUSH_JOB))
+        task = asyncio.ensure_future(self.kick())
         self._kicks.add(task)
         task.add_done_callback(self._kicks.discard)
 
     async def kick(self) -> None:
-        """Enqueue a flush now (at startup: messages left by a previous process)."""
-        if self._enqueue_job is not None:
+        """Enqueue a flush now (at startup: messages left by a previous process; after a commit
+        that wrote mail). A queue that cannot take it (Redis down) stops nothing: every flush
+        sends whatever waits in the outbox, so the next one (the next mail's, or `trulybot
+        worker`'s start) sends these too."""
+        if self._enqueue_job is None:
+            return
+        try:
             await self._enqueue_job(FLUSH_JOB)
+        except Exception as exc:
+            log.warning("mail: no flush requested (%s); the next flush sends what waits", exc)
 
     async def settle(self) -> None:
         """Wait until the flushes requested so far are enqueued (tests, shutdown)."""

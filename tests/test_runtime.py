@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import uuid
 from pathlib import Path
 
 import httpx
@@ -101,3 +103,41 @@ async def test_an_api_replica_with_only_the_app_role_starts_without_migrating(
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text
+
+
+async def test_the_api_starts_and_serves_while_redis_is_down(
+    pg: EmbeddedPostgres, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """deploy.md: with Redis down the API keeps working on per-process substitutes. A replica
+    restarted during the outage must come back (it stopped at start, on the job queue's first
+    connection): /readyz says what is missing, a sign-up still answers, its mail waits."""
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    settings = make_settings(
+        database_url=pg.app_url(APP_ROLE),
+        migration_database_url=None,
+        redis_url=f"redis://127.0.0.1:{closed}/0",
+        data_dir=str(tmp_path),
+        rate_limits="off",
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            ready = await client.get("/readyz")
+            signed_up = await client.post(
+                "/api/v1/auth/signup",
+                json={
+                    "email": f"outage-{uuid.uuid4().hex[:10]}@example.com",
+                    "password": "correct horse battery",
+                    "workspace_name": "Outage",
+                },
+            )
+            await app.state.runtime.mailer.settle()
+    assert ready.status_code == 503
+    assert ready.json()["error"]["details"]["redis"].startswith("unavailable")
+    assert ready.json()["error"]["details"]["database"] == "ok"
+    assert signed_up.status_code == 202, signed_up.text
+    warned = [r.getMessage() for r in caplog.records if r.name == "trulybot.mail"]
+    assert any("no flush requested" in line for line in warned), warned
