@@ -43,7 +43,7 @@ from api.throttling import RateLimitMiddleware
 from api.widget_cors import WidgetCorsMiddleware
 from core import heap
 from core.config import Settings, get_settings
-from core.logging import configure_logging
+from core.logging import announce, configure_logging
 from core.observability import init_sentry
 from dashboard.app import install as install_dashboard
 from workspaces import security
@@ -102,20 +102,19 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             lines.append("migrations: not applied at start (no MIGRATION_DATABASE_URL)")
         async with build_runtime(settings, apply_migrations=migrating) as built:
             for line in [*lines, *describe_defaults(built)]:
-                log.debug(line)
-                print(f"  {line}", flush=True)
+                announce(settings, f"  {line}")
             if settings.seed_demo and settings.is_development:
                 demo = await ensure_demo(built)
                 built.demo_public_key = demo["public_key"]
                 base = f"http://{settings.host}:{settings.port}"
-                print(f"  demo site: {base}/", flush=True)
-                print(f"  dashboard: {base}/app", flush=True)
+                announce(settings, f"  demo site: {base}/")
+                announce(settings, f"  dashboard: {base}/app")
                 login = demo_login(settings.data_dir)
                 if login is not None:
-                    print(
+                    announce(
+                        settings,
                         f"    log in as {login['email']} with password {login['password']}"
                         f" (also in {settings.data_dir}/demo-owner.json)",
-                        flush=True,
                     )
             app.state.runtime = built
             await built.mailer.kick()  # messages a previous process left in the outbox

@@ -20,6 +20,7 @@ from core.config import (
     get_settings,
     settings_problems,
 )
+from core.logging import announce, configure_logging
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -42,9 +43,9 @@ def _serve(args: argparse.Namespace) -> int:
     get_settings.cache_clear()
     get_settings()  # the flags checked as the settings are, before any worker starts
     if workers > 1 and not settings.redis_url:
-        print("note: without REDIS_URL each worker keeps its own cache, limits and job queue")
+        announce(settings, "note: without REDIS_URL each worker keeps its cache, limits and jobs")
     docs = "docs at /docs" if settings.api_docs_enabled else "API docs off (API_DOCS)"
-    print(f"TrulyBot listening on http://{host}:{port}  (API under /api/v1, {docs})")
+    announce(settings, f"TrulyBot listening on http://{host}:{port}  (API under /api/v1, {docs})")
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
+        # Every command logs as LOG_JSON / LOG_LEVEL say (the server's workers again, in theirs).
+        configure_logging(get_settings())
         result: int = args.func(args)
     except ValidationError as exc:
         if exc.title != Settings.__name__:

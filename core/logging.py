@@ -10,12 +10,14 @@ imports nothing above it).
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import structlog
@@ -121,3 +123,15 @@ def _format_exc_info(logger: WrappedLogger, name: str, event_dict: EventDict) ->
 def get_logger(name: str = "trulybot", **initial: Any) -> Any:
     """A structlog logger: ``log.info("event_name", key=value)``."""
     return structlog.stdlib.get_logger(name).bind(**initial)
+
+
+def announce(settings: Settings, line: str) -> None:
+    """A start-up line for the operator (where the server listens, the defaults in use, the
+    demo's login), shown whatever LOG_LEVEL says. With LOG_JSON it is a JSON line like every
+    other one, so a log collector reading stdout gets no plain text in between."""
+    if settings.log_json:
+        stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        record = {"event": line, "level": "info", "logger": "trulybot.start", "timestamp": stamp}
+        print(json.dumps(record), flush=True)
+    else:
+        print(line, flush=True)

@@ -4,6 +4,8 @@ In-process: every case is refused before a server, a database or a worker would 
 
 from __future__ import annotations
 
+import json
+import logging
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 
 from api import cli
 from core.config import get_settings
+from core.logging import announce
 
 
 @pytest.fixture(autouse=True)
@@ -91,3 +94,26 @@ def test_a_kept_jwt_secret_others_can_read_stops_serve_with_the_fix(tmp_path: Pa
     kept.chmod(0o644)
     said = _refusal(["serve", "--port", "8191"])
     assert said == f"trulybot serve: {kept} is readable by other users; run: chmod 600 {kept}"
+
+
+def test_every_command_logs_as_log_json_says(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`trulybot worker` and the other commands logged plain text whatever LOG_JSON said; the
+    server's start-up lines were plain text among the JSON ones."""
+    monkeypatch.setenv("LOG_JSON", "true")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    with pytest.raises(SystemExit):  # the worker needs Redis: refused after logging is set up
+        cli.main(["worker"])
+    logging.getLogger("rag.knowledge.jobs").warning("document %s ready", "d-1")
+    announce(get_settings(), "TrulyBot listening on http://127.0.0.1:8000")
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line is JSON
+    assert {"event": "document d-1 ready", "logger": "rag.knowledge.jobs"}.items() <= records[
+        -2
+    ].items()
+    assert records[-1]["event"] == "TrulyBot listening on http://127.0.0.1:8000"
+    monkeypatch.setenv("LOG_JSON", "false")
+    get_settings.cache_clear()
+    announce(get_settings(), "TrulyBot listening on http://127.0.0.1:8000")
+    assert capsys.readouterr().out == "TrulyBot listening on http://127.0.0.1:8000\n"
