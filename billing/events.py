@@ -386,9 +386,10 @@ async def apply_subscription_event(
         new, decision = apply_event(old, event)
         if new != old:
             await _save_state(session, workspace_id, old, new, payment_applied=False)
-    await _notify_recurring(
-        session, workspace_id, event, payment_entity or {}, sub.plan, event_key=event_key
-    )
+    if decision.reason != "stale_event":  # a later event already set the status: no news
+        await _notify_recurring(
+            session, workspace_id, event, payment_entity or {}, sub.plan, event_key=event_key
+        )
     return Applied(
         decision.outcome,
         decision.reason,

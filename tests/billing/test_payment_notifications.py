@@ -144,6 +144,26 @@ async def test_recurring_charges_and_failures_mail_the_owners_once_per_payment(
     assert await _payment_mails(runtime, smtp, stranger.email) == []
 
 
+async def test_a_stale_failure_after_a_later_status_mails_nobody(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+) -> None:
+    """Razorpay delivers out of order: a ``subscription.pending`` older than the cancellation
+    already applied changes nothing, and tells nobody a payment failed and will be retried."""
+    runtime, client = mailing
+    owner = await signup(client, "Late")
+    sub = make_subscription(plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id})
+    cancelled = webhook_payload(
+        "subscription.cancelled", subscription=sub, created_at=2_000_000_000
+    )
+    assert (await post_webhook(client, cancelled)).status_code == 200
+    stale = webhook_payload("subscription.pending", subscription=sub, created_at=1_999_999_000)
+    answer = await post_webhook(client, stale)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["reason"] == "stale_event"
+    mails = await _payment_mails(runtime, smtp, owner.email)
+    assert [m for m in mails if "Payment failed" in str(m.message["Subject"])] == []
+
+
 async def test_a_recurring_charge_of_an_unknown_subscription_mails_nobody(
     mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
 ) -> None:
