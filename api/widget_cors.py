@@ -2,7 +2,8 @@
 
 A preflight carries no widget key, so it is answered for any origin; the real request is then
 checked against the workspace's ``allowed_origins`` (403 ``origin_not_allowed`` otherwise) and
-only an allowed origin gets ``Access-Control-Allow-Origin`` back.
+only an allowed origin gets ``Access-Control-Allow-Origin`` back with an answer. An error is
+readable by any origin (it holds no workspace data): the widget shows why it was refused.
 """
 
 from __future__ import annotations
@@ -60,8 +61,14 @@ class WidgetCorsMiddleware:
                 headers = list(message.get("headers", []))
                 headers.append((b"vary", b"Origin"))
                 allowed = state.get(STATE_KEY)
-                if allowed:
-                    headers.append((b"access-control-allow-origin", allowed.encode("latin-1")))
+                readable = allowed.encode("latin-1") if allowed else None
+                if readable is None and origin is not None and message["status"] >= 400:
+                    # A refusal is readable by the page that was refused (origin_not_allowed,
+                    # invalid_widget_key, a 422's reason): it carries no workspace data, and
+                    # without it the widget could only say "connection problem".
+                    readable = origin
+                if readable is not None:
+                    headers.append((b"access-control-allow-origin", readable))
                     headers.append((b"access-control-expose-headers", EXPOSED))
                 message["headers"] = headers
             await send(message)

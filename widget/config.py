@@ -98,6 +98,9 @@ class WidgetConfigOut(BaseModel):
     lead_capture: LeadCapture
     lead_fields: list[LeadField]
     suggested_questions: list[str]
+    max_message_chars: int = Field(
+        default=2000, description="the longest message the server takes (MAX_MESSAGE_CHARS)"
+    )
 
 
 class OwnerWidgetConfigOut(WidgetConfigOut):
@@ -131,8 +134,13 @@ def merged(config: dict[str, Any] | None, *, workspace_name: str) -> dict[str, A
     return values
 
 
-def public_view(config: dict[str, Any] | None, *, workspace_name: str) -> WidgetConfigOut:
-    values = merged(config, workspace_name=workspace_name)
+def public_view(
+    config: dict[str, Any] | None, *, workspace_name: str, max_message_chars: int = 2000
+) -> WidgetConfigOut:
+    values = {
+        **merged(config, workspace_name=workspace_name),
+        "max_message_chars": max_message_chars,
+    }
     return WidgetConfigOut(**{k: values[k] for k in WidgetConfigOut.model_fields})
 
 

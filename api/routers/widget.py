@@ -60,6 +60,7 @@ class LeadReceivedOut(BaseModel):
 
 def _owner_view(workspace: Any, settings: Settings) -> OwnerWidgetConfigOut:
     values = merged(workspace.widget_config, workspace_name=workspace.name)
+    values["max_message_chars"] = settings.max_message_chars
     per_ip, per_workspace = conversation_caps(
         workspace.widget_config,
         per_ip_default=settings.widget_conversations_per_ip_per_hour,
@@ -112,7 +113,11 @@ async def public_config(
     request: Request, session: SessionDep, settings: SettingsDep, key: WidgetKey = None
 ) -> WidgetConfigOut:
     workspace = await widget_workspace(request, session, settings, key)
-    return public_view(workspace.widget_config, workspace_name=workspace.name)
+    return public_view(
+        workspace.widget_config,
+        workspace_name=workspace.name,
+        max_message_chars=settings.max_message_chars,
+    )
 
 
 @router.post("/widget/leads", status_code=status.HTTP_202_ACCEPTED, response_model=LeadReceivedOut)

@@ -51,7 +51,7 @@ async def test_owner_configures_and_visitor_sees_the_public_subset(
     assert sub.status_code == 200
 
 
-async def test_origin_outside_the_allowlist_gets_403_and_no_cors(
+async def test_origin_outside_the_allowlist_gets_a_403_it_can_read(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
     await client.patch(
@@ -70,8 +70,16 @@ async def test_origin_outside_the_allowlist_gets_403_and_no_cors(
             headers=wk(owner, Origin=origin),
         )
         assert response.status_code == 403, origin
-        assert response.json()["error"]["code"] == "origin_not_allowed"
-        assert "access-control-allow-origin" not in response.headers
+        # Readable by the refused page (so the widget says "not enabled on this website"
+        # instead of "connection problem"), and holding nothing of the workspace's.
+        assert response.json() == {
+            "error": {
+                "code": "origin_not_allowed",
+                "message": "This site may not embed this widget",
+                "details": None,
+            }
+        }
+        assert response.headers["access-control-allow-origin"] == origin
     # Not from a browser (no Origin): refused, the workspace listed where it may be used.
     server_side = await client.post(
         "/api/v1/chat", json={"message": "hello", "session_id": "v1"}, headers=wk(owner)

@@ -280,6 +280,9 @@
     const err = new Error(str(e.message) || "HTTP " + res.status);
     err.status = res.status;
     err.code = str(e.code) || "http_" + res.status;
+    // a refused field's reason ("details": [{"field", "message"}]), for a form to show
+    const first = Array.isArray(e.details) && e.details[0] && typeof e.details[0] === "object" ? e.details[0] : null;
+    if (first && first.message) err.reason = (first.field ? str(first.field) + ": " : "") + str(first.message);
     const d = e.details || {};
     err.retryAfter =
       parseInt(res.headers.get("Retry-After") || "", 10) || parseInt(d.retry_after, 10) || 0;
@@ -315,6 +318,7 @@
     lead_capture: "off",
     lead_fields: ["email", "name"],
     suggested_questions: [],
+    max_message_chars: 2000,
   };
   let cfg = DEFAULTS;
   let ui = null;
@@ -465,7 +469,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     const err = h("div", { class: "err", role: "alert", "data-testid": "error", hidden: true }, [errText, retryBtn]);
 
     const input = h("textarea", {
-      "data-testid": "input", rows: 1, maxlength: 4000, placeholder: "Type your message\u2026",
+      "data-testid": "input", rows: 1, maxlength: Math.max(1, parseInt(cfg.max_message_chars, 10) || 2000), placeholder: "Type your message\u2026",
       "aria-label": "Message " + botName, enterkeyhint: "send",
     });
     const send = h("button", { type: "submit", class: "send", "data-testid": "send", "aria-label": "Send message" }, [icon("send", 18)]);
@@ -787,6 +791,23 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
             continue;
           }
           ui.typing.hidden = true;
+          if (!started && err.status === 422) {
+            // Refused as written (too long, not text): back in the box to be changed, not kept
+            // in the conversation unanswered, and no Retry that would be refused again.
+            const mine = ui.log.querySelectorAll('[data-role="user"]');
+            if (mine.length) mine[mine.length - 1].remove();
+            const last = history[history.length - 1];
+            if (last && last.role === "user" && last.t === text) {
+              history.pop();
+              visitorCount = Math.max(0, visitorCount - 1);
+              saveHistory();
+            }
+            ui.input.value = text;
+            autosize();
+            showError(err, null);
+            m.el.remove();
+            break;
+          }
           if (started) {
             m.render();
             m.el.appendChild(h("div", { class: "incomplete", text: "This answer was interrupted." }));
@@ -840,9 +861,22 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   const stream = async (text, m) => {
     const ctrl = W.AbortController ? new AbortController() : null;
     let timer = 0;
+    let timedOut = false;
     const arm = () => {
       clearTimeout(timer);
-      if (ctrl) timer = setTimeout(() => ctrl.abort(), 45000);
+      if (ctrl)
+        timer = setTimeout(() => {
+          timedOut = true;
+          ctrl.abort();
+        }, 45000);
+    };
+    // No answer for 45 s: said once, with Retry; not sent again by itself (each try is a message
+    // the server may be answering still, and three more made a visitor wait three minutes).
+    const slow = () => {
+      const e = new Error("The assistant is taking too long to answer. Please try again.");
+      e.code = "timeout";
+      e.stream = true;
+      return e;
     };
     arm();
     try {
@@ -852,7 +886,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
         if (conversationId) body.conversation_id = conversationId;
         res = await request("/api/v1/chat", { json: body, headers: { Accept: "text/event-stream" }, signal: ctrl && ctrl.signal });
       } catch (e) {
-        throw netError(e);
+        throw timedOut ? slow() : netError(e);
       }
       if (!res.ok) throw await httpError(res);
       const type = res.headers.get("content-type") || "";
@@ -924,14 +958,17 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
         parser.push(dec.decode());
         parser.end();
       } catch (e) {
-        if (!finished) throw netError(e);
+        if (!finished) throw timedOut && !m.text ? slow() : netError(e);
       }
       if (finished) return;
       // a failure reported by the server inside the stream: shown with a Retry button, not retried
       if (streamErr) throw streamErr;
       if (m.text) {
-        finish(m, {});
-        return;
+        // closed before "done": part of an answer, shown as interrupted (with Retry), not as whole
+        const cut = new Error("The answer was cut off. Please try again.");
+        cut.code = "stream_interrupted";
+        cut.stream = true;
+        throw cut;
       }
       throw netError(new Error("stream ended early"));
     } finally {
@@ -1021,7 +1058,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
         if (isOpen) ui.input.focus();
       } catch (err) {
         const e2 = netError(err);
-        msg.textContent = e2.status === 422 ? str(e2.message) || "Please check your details." : errorText(e2);
+        msg.textContent = e2.status === 422 ? e2.reason || str(e2.message) || "Please check your details." : errorText(e2);
         submitBtn.disabled = false;
       }
     });
@@ -1031,7 +1068,9 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       ui.chips.hidden = true;
     }
     toBottom(true);
-    if (isOpen && ui.panel.contains(ui.shadow.activeElement)) email.focus({ preventScroll: true });
+    // Focus moves to the form only when it replaces the message box; otherwise the visitor keeps
+    // typing their next question where they were (it went into the email field).
+    if (blocking && isOpen && ui.panel.contains(ui.shadow.activeElement)) email.focus({ preventScroll: true });
   };
 
   /* ---------- boot ---------- */
