@@ -215,6 +215,32 @@ async def test_a_message_the_server_refuses_goes_back_to_the_box(
     assert await page.locator('[data-testid="message"][data-role="user"]').count() == 0
 
 
+async def test_an_answer_cut_off_before_its_end_is_shown_as_interrupted(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The stream closes after part of the answer and before its ``done`` event (a proxy's
+    timeout, a restart): the part is marked interrupted with Retry, not shown as the answer."""
+    cut = (
+        'event: meta\ndata: {"intent": "question"}\n\n'
+        'event: delta\ndata: {"text": "Yearly plans can be refunded in"}\n\n'
+    )
+
+    async def cut_off(route: Any) -> None:
+        await route.fulfill(status=200, content_type="text/event-stream", body=cut)
+
+    await page.route("**/api/v1/chat", cut_off)
+    await page.goto(demo_server.base_url + "/")
+    await _open(page)
+    await page.get_by_test_id("input").fill("Can I get a refund on a yearly plan?")
+    await page.get_by_test_id("input").press("Enter")
+    error = page.get_by_test_id("error")
+    await error.wait_for(state="visible", timeout=TIMEOUT)
+    answer = page.locator('[data-testid="message"][data-role="bot"]').last
+    assert "This answer was interrupted." in await answer.inner_text()
+    assert await answer.locator('[data-testid="feedback-up"]').count() == 0
+    assert await page.get_by_test_id("retry").is_visible()
+
+
 async def test_keyboard_escape_closes_and_returns_focus(page: Any, demo_server: DemoServer) -> None:
     await page.set_viewport_size({"width": 375, "height": 700})
     await page.goto(demo_server.base_url + "/")
