@@ -56,14 +56,20 @@ def forget_dead_users(pgdata: Path) -> list[int]:
     """Drop the pids of processes that are gone from the cluster's list of users; the pids
     dropped. A server killed outright (kill -9, the OOM killer) never takes its pid out, and
     while it stays there no later server is ever the last user, so none stops the cluster."""
+    from pgserver.postgres_server import PostgresServer
+
     path = pgdata / HANDLES
-    try:
-        pids = [int(pid) for pid in json.loads(path.read_text())]
-    except (FileNotFoundError, ValueError, TypeError):
-        return []
-    dead = [pid for pid in pids if not _alive(pid)]
+    # pgserver's own cross-process lock around its list: a worker registering itself meanwhile
+    # is not written over (with --workers N they start together).
+    with PostgresServer._lock:
+        try:
+            pids = [int(pid) for pid in json.loads(path.read_text())]
+        except (FileNotFoundError, ValueError, TypeError):
+            return []
+        dead = [pid for pid in pids if not _alive(pid)]
+        if dead:
+            path.write_text(json.dumps([pid for pid in pids if pid not in dead]))
     if dead:
-        path.write_text(json.dumps([pid for pid in pids if pid not in dead]))
         log.info("embedded database: %d earlier process(es) had not left: %s", len(dead), dead)
     return dead
 

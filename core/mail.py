@@ -36,6 +36,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
+import idna
 import jinja2
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -123,9 +124,11 @@ def deliverable_address(address: str) -> str:
     if not at or domain.isascii():
         return address
     try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError:
-        return address
+        # IDNA 2008 with UTS 46, as the address was checked at sign-up: Python's own "idna"
+        # codec is IDNA 2003, which maps fußball.de to fussball.de, another domain.
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        return address  # sent as written (UTF-8, SMTPUTF8), never to a look-alike
 
 
 class Transport(Protocol):

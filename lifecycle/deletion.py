@@ -184,6 +184,10 @@ async def delete_account(
         )
     for workspace_id in others:
         await set_tenant(session, workspace_id=workspace_id, user_id=user_id)
+        # The keys they made go with them, as when an owner removes a member.
+        revoked = await ws_repo.revoke_api_keys_made_by(
+            session, workspace_id=workspace_id, user_id=user_id, when=now
+        )
         await audit.record(
             session,
             workspace_id=workspace_id,
@@ -191,6 +195,7 @@ async def delete_account(
             action=MEMBER_LEFT,
             target_type="user",
             target_id=user_id,
+            details={"api_keys_revoked": revoked},
         )
     await set_tenant(session, user_id=user_id)
     await repo.delete_user(session, user_id=user_id)

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from core.db import Database
+from core.mail import deliverable_address
 from tests.conftest import RuntimeFactory
 from tests.fakes.smtp import SmtpServer
 
@@ -172,6 +173,9 @@ async def test_international_addresses_are_written_as_mail_systems_read_them(
         await _settle(runtime)
     [got] = smtp.to(f"jose-{marker}@xn--exmple-cua.com")
     assert got.message["To"] == f"jose-{marker}@xn--exmple-cua.com"
+    # IDNA 2008, as the address was checked: fußball.de is xn--fuball-cta.de, not fussball.de
+    # (IDNA 2003's mapping, another domain whose owner would get this person's links).
+    assert deliverable_address("reset@fußball.de") == "reset@xn--fuball-cta.de"
 
     local = f"jösé-{marker}@exämple.com"
     async with runtime_factory(smtp_url=None, data_dir=tmp_path) as runtime:

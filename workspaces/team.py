@@ -19,7 +19,7 @@ from workspaces import account_repository as accounts_repo
 from workspaces import repository as repo
 from workspaces import security
 from workspaces.models import ApiKey, Membership
-from workspaces.permissions import Action, authorize
+from workspaces.permissions import Action, allowed, authorize
 from workspaces.service import WorkspaceAccess, require_verified
 
 # --- members ---------------------------------------------------------------------------------
@@ -55,7 +55,9 @@ async def change_role(
     session: AsyncSession, access: WorkspaceAccess, user_id: uuid.UUID, *, role: str
 ) -> Membership:
     """Give a member another role (owners only). The last owner cannot be demoted. Audited
-    ``member.role_changed``; the same role again changes nothing and records nothing."""
+    ``member.role_changed``; the same role again changes nothing and records nothing. Made a
+    member (who may not make API keys), their keys are revoked: a key acts with an admin's
+    reach, which the member no longer has."""
     permit = authorize(access, Action.MEMBER_ROLE_CHANGE)
     membership = await _member(session, access, user_id)
     if membership.role == role:
@@ -67,9 +69,12 @@ async def change_role(
         session, workspace_id=access.workspace.id, user_id=user_id, role=role
     )
     membership.role = role
-    await permit.record(
-        session, target_type="user", target_id=user_id, details={"from": before, "to": role}
-    )
+    details: dict[str, Any] = {"from": before, "to": role}
+    if not allowed(Action.API_KEY_CREATE, kind="user", role=role):  # type: ignore[arg-type]
+        details["api_keys_revoked"] = await repo.revoke_api_keys_made_by(
+            session, workspace_id=access.workspace.id, user_id=user_id, when=datetime.now(UTC)
+        )
+    await permit.record(session, target_type="user", target_id=user_id, details=details)
     return membership
 
 

@@ -311,6 +311,9 @@ async def test_account_deletion_waits_for_a_handover_then_takes_lone_workspaces_
         owner.url(f"/members/{teammate.user_id}"), json={"role": "owner"}, headers=owner.headers
     )
     assert promoted.status_code == 200, promoted.text
+    made = await http.post(owner.url("/api-keys"), json={"name": "mine"}, headers=owner.headers)
+    assert made.status_code == 201, made.text
+    key = {"Authorization": f"Bearer {made.json()['key']}"}
     done = await http.request(
         "DELETE", "/api/v1/me", json={"password": owner.password}, headers=owner.headers
     )
@@ -331,4 +334,7 @@ async def test_account_deletion_waits_for_a_handover_then_takes_lone_workspaces_
     shared = await http.get(owner.url("/members"), headers=teammate.headers)
     assert [m["email"] for m in shared.json()] == [teammate.email]
     audit = await http.get(owner.url("/audit"), headers=teammate.headers)
-    assert "member.account_deleted" in [e["action"] for e in audit.json()["items"]]
+    left = [e for e in audit.json()["items"] if e["action"] == "member.account_deleted"]
+    assert left[0]["details"] == {"api_keys_revoked": 1}
+    # The key they made in the shared workspace went with the account.
+    assert (await http.get(owner.url("/leads"), headers=key)).status_code == 401

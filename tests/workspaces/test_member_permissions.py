@@ -142,3 +142,27 @@ async def test_owners_invite_change_roles_and_remove_with_audit_entries(
     assert entries["member.removed"]["target_id"] == colleague.user_id
     assert entries["member.removed"]["details"] == {"role": "admin", "api_keys_revoked": 1}
     assert entries["member.removed"]["actor_user_id"] == owner.user_id
+
+
+async def test_an_admin_made_a_member_loses_the_keys_they_made(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """A member may not make API keys; a key acts with an admin's reach. The keys an admin made
+    stop working when they become a member (the audit entry counts them)."""
+    colleague = await signup(client, "Demoted")
+    await join(client, owner, colleague, "admin")
+    made = await client.post(
+        owner.url("/api-keys"), json={"name": "theirs"}, headers=colleague.headers
+    )
+    assert made.status_code == 201, made.text
+    key = {"Authorization": f"Bearer {made.json()['key']}"}
+    assert (await client.get(owner.url("/leads"), headers=key)).status_code == 200
+    demoted = await client.patch(
+        owner.url(f"/members/{colleague.user_id}"), json={"role": "member"}, headers=owner.headers
+    )
+    assert demoted.status_code == 200
+    assert (await client.get(owner.url("/leads"), headers=key)).status_code == 401
+    entries = [
+        e for e in await _audit_actions(client, owner) if e["action"] == "member.role_changed"
+    ]
+    assert entries[0]["details"] == {"from": "admin", "to": "member", "api_keys_revoked": 1}
