@@ -16,6 +16,7 @@ from api.deps import (
     WorkspaceDep,
 )
 from api.lead_export import lead_export_response
+from core.errors import ValidationFailed
 from workspaces import leads
 from workspaces.schemas import (
     LeadIn,
@@ -36,6 +37,14 @@ def _filters(
     created_after: datetime | None,
     created_before: datetime | None,
 ) -> dict[str, Any]:
+    """422 ``invalid_date_range`` for a range that ends before it starts (it listed, and
+    exported, nothing), as analytics and the conversation export answer."""
+    if created_after and created_before and created_before < created_after:
+        raise ValidationFailed(
+            "'created_before' is before 'created_after'",
+            code="invalid_date_range",
+            details=[{"field": "created_before"}],
+        )
     return {
         "status": status,
         "q": q,

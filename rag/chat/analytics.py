@@ -157,10 +157,22 @@ class DateRange:
         return day_start(self.last + timedelta(days=1))
 
 
+EARLIEST = date(1970, 1, 1)
+LATEST = date(9999, 1, 1)
+
+
 def date_range(first: date | None, last: date | None, *, today: date) -> DateRange:
     """The inclusive range asked for (default: the last 30 days up to today); 422
     ``invalid_date_range`` when it ends before it starts, ``date_range_too_long`` past
-    MAX_RANGE_DAYS."""
+    MAX_RANGE_DAYS; ``date_out_of_range`` for a day outside EARLIEST..LATEST (the range's
+    arithmetic overflowed at the calendar's ends: a 500, or an export that broke mid-stream)."""
+    for name, day in (("from", first), ("to", last)):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise ValidationFailed(
+                f"'{name}' must be between {EARLIEST.isoformat()} and {LATEST.isoformat()}",
+                code="date_out_of_range",
+                details=[{"field": name, "value": day.isoformat()}],
+            )
     last = last or (max(first, today) if first else today)
     first = first or last - timedelta(days=DEFAULT_RANGE_DAYS - 1)
     if last < first:

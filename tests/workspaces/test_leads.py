@@ -123,6 +123,17 @@ async def test_page_size_is_bounded(client: httpx.AsyncClient, owner: Owner) -> 
     assert bad_cursor.status_code == 422
 
 
+async def test_a_range_that_ends_before_it_starts_is_refused(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """It listed and exported nothing with a 200, where analytics answers 422."""
+    params = {"created_after": "2026-12-05T00:00:00Z", "created_before": "2026-12-01T00:00:00Z"}
+    for path in ("/leads", "/leads/export"):
+        response = await client.get(owner.url(path), params=params, headers=owner.headers)
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["error"]["code"] == "invalid_date_range"
+
+
 async def test_export_csv_is_complete_and_formula_safe(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
