@@ -10,12 +10,14 @@ session redirects to the login page. Each answer carries the dashboard's CSP.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -132,15 +134,43 @@ def render_text(request: Request, template: str, context: Mapping[str, Any] | No
         "csrf_token": auth.csrf_token(request, settings),
         "path": request.url.path,
         "prefix": PREFIX,
-        "notice": request.query_params.get("notice", "")[:200],
+        "notice": notice_of(request),
         **chrome,
     }
     values.update(context or {})
     return templates.get_template(template).render(values)
 
 
+def _notice_mac(request: Request, notice: str) -> str:
+    key = runtime_of(request).settings.jwt_key.encode()
+    return hmac.new(key, b"notice:" + notice.encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def with_signed_notice(request: Request, url: str) -> str:
+    """``url`` with its ``notice`` signed (``ns``): a page shows a notice only when this server
+    wrote it, so a link from anyone else cannot put their words on our pages ("your account is
+    locked, call ...")."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    notice = next((value for name, value in query if name == "notice"), None)
+    if notice is None:
+        return url
+    query = [(n, v) for n, v in query if n != "ns"] + [("ns", _notice_mac(request, notice))]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def notice_of(request: Request) -> str:
+    """The query's notice when this server signed it, else nothing."""
+    notice = request.query_params.get("notice", "")
+    signature = request.query_params.get("ns", "")
+    if not notice or not hmac.compare_digest(signature, _notice_mac(request, notice)):
+        return ""
+    return notice[:200]
+
+
 def redirect(request: Request, url: str) -> Response:
-    """After a form post: 303 to ``url`` (htmx follows HX-Redirect instead)."""
+    """After a form post: 303 to ``url`` (htmx follows HX-Redirect instead); its notice signed."""
+    url = with_signed_notice(request, url)
     if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": url})
     return RedirectResponse(url, status_code=303)

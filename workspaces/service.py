@@ -300,8 +300,9 @@ async def update_workspace(
         )
     if "persona" in values and values["persona"] is None:
         values["persona"] = ""
-    if values.get("webhook_url"):  # events leave for that address: a verified person only
-        await require_verified(session, access)
+    new_url = values.get("webhook_url")
+    if new_url and new_url != access.workspace.webhook_url:  # events leave for a new address
+        await require_verified(session, access)  # a verified person only
     if values.get("webhook_url") and not access.workspace.webhook_secret:
         values["webhook_secret"] = security.generate_webhook_secret()
     workspace = await repo.update_workspace(session, access.workspace.id, values)

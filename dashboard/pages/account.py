@@ -46,19 +46,10 @@ def _anon_page(
     return response
 
 
-LOGIN_NOTICES = frozenset(
-    {"Password changed. Log in with the new one.", "You joined the workspace. Log in."}
-)
-"""What the pages that send a person to log in say there (recovery.py). Only these: the login
-page is public, and text taken from any link would let a stranger's link speak for us."""
-
-
 @router.get("/login", name="login")
 async def login_page(request: Request, next: Annotated[str | None, Query()] = None) -> Response:
-    notice = request.query_params.get("notice", "")
-    context = {"next": _safe_next(next) or "", "errors": {}, "email": ""}
     return _anon_page(
-        request, "login.html", {**context, "notice": notice if notice in LOGIN_NOTICES else ""}
+        request, "login.html", {"next": _safe_next(next) or "", "errors": {}, "email": ""}
     )
 
 

@@ -23,7 +23,16 @@ from billing.schemas import PaymentOut, PeriodIn, SubscriptionOut, VerifyIn
 from billing.signatures import BillingDisabled
 from core.errors import ValidationFailed
 from dashboard.pages.common import Page, PageDep, form_fields
-from dashboard.web import PageRoute, checkout_csp, redirect, render, runtime_of, wants_json
+from dashboard.web import (
+    PageRoute,
+    checkout_csp,
+    notice_of,
+    redirect,
+    render,
+    runtime_of,
+    wants_json,
+    with_signed_notice,
+)
 from workspaces import usage
 from workspaces.permissions import Action, allowed, kind_of
 from workspaces.plans import PLAN_RANK, PLANS
@@ -93,7 +102,7 @@ async def plan_page(request: Request, page: PageDep, session: SessionDep) -> Res
             "billing_enabled": billing_enabled,
             "may_manage": may_manage,
             "now": datetime.now(UTC),
-            "notice": request.query_params.get("notice", "")[:100],
+            "notice": notice_of(request),
         },
         headers={"Content-Security-Policy": checkout_csp(script_url)} if script_url else None,
     )
@@ -181,7 +190,7 @@ async def verify(request: Request, page: PageDep, session: SessionDep) -> Respon
     notice = f"Payment received: the {_plan_name(view.plan)} plan is active until {_until(view)}."
     url = _back(page, notice)
     if wants_json(request):
-        return JSONResponse({"plan": view.plan, "redirect": url})
+        return JSONResponse({"plan": view.plan, "redirect": with_signed_notice(request, url)})
     return redirect(request, url)
 
 

@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.deps import AccountDepsDep, SessionDep
 from core.errors import AppError, Conflict, ValidationFailed
 from dashboard.pages.common import PageDep, field_errors, form_fields
-from dashboard.web import PREFIX, PageRoute, is_htmx, redirect, render
+from dashboard.web import PREFIX, PageRoute, is_htmx, notice_of, redirect, render
 from workspaces import invitations, notifications, service, team
 from workspaces.permissions import Action, allowed, kind_of
-from workspaces.schemas import Email
+from workspaces.schemas import Email, WorkspaceName
 
 router = APIRouter(route_class=PageRoute)
 
@@ -45,7 +45,7 @@ class KeyForm(BaseModel):
 
 class SettingsForm(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    name: str = Field(min_length=1, max_length=200)
+    name: WorkspaceName
     webhook_url: str | None = Field(default=None, max_length=2000)
 
 
@@ -93,7 +93,7 @@ async def _team_context(
         "roles": ROLES,
         "member_errors": {},
         "new_key": None,
-        "notice": request.query_params.get("notice", "")[:100],
+        "notice": notice_of(request),
     }
 
 
@@ -200,7 +200,7 @@ async def settings_page(request: Request, page: PageDep) -> Response:
             "webhook_secret": secret,
             "may_edit": _may(page, Action.WORKSPACE_UPDATE),
             "errors": {},
-            "notice": request.query_params.get("notice", "")[:100],
+            "notice": notice_of(request),
         },
     )
 

@@ -388,6 +388,14 @@ async def test_settings_rename_and_webhook(web: WebOwner) -> None:
     page = await web.client.get(web.url("settings"))
     assert "Acme Renamed" in page.text
     assert "Webhook signing secret" in page.text
+    # A name of nothing visible is refused here as through the API (a zero-width space, a
+    # Hangul filler, a combining mark alone).
+    for invisible in ("\u200b", " \u3164 ", "\u0301"):
+        refused = await web.post(
+            web.url("settings"), {"name": invisible, "webhook_url": "https://hooks.example.com/x"}
+        )
+        assert refused.status_code == 422, invisible
+    assert "Acme Renamed" in (await web.client.get(web.url("settings"))).text
 
 
 async def test_plan_page_draws_meters_readable_without_colour(web: WebOwner) -> None:

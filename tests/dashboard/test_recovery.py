@@ -51,12 +51,17 @@ async def test_a_forgotten_password_is_reset_from_the_mailed_link(
     assert done.headers["location"].startswith("/app/login?notice=")
     told = await client.get(done.headers["location"])
     assert "Password changed. Log in with the new one." in told.text
-    # The public login page says only what our own pages send it there to say.
-    forged = await client.get("/app/login?notice=Your+account+is+locked.+Call+555-0100.")
-    assert "Call 555-0100" not in forged.text
+    # A page says only what this server sends it there to say (the notice is signed), on the
+    # public login page and on a signed-in one alike.
+    forged = "?notice=Your+account+is+locked.+Call+555-0100."
+    shown = await client.get("/app/login" + forged)
+    assert "Call 555-0100" not in shown.text
 
     assert (await web_login(client, owner.email, owner.password)).status_code == 401
     assert (await web_login(client, owner.email, NEW_PASSWORD)).status_code == 303
+    shown = await client.get("/app/account" + forged)  # signed in
+    assert shown.status_code == 200
+    assert "Call 555-0100" not in shown.text
     # The link works once.
     form = await client.get(f"/app/reset-password?token={token}")  # signed in now
     again = await client.post(

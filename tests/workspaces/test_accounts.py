@@ -204,7 +204,9 @@ async def test_signup_answers_the_same_for_a_taken_email_and_warns_its_owner(
 # --- what an unverified owner may not do -------------------------------------------------------
 
 
-async def test_an_unverified_owner_sets_up_but_cannot_invite_or_export(site: Site) -> None:
+async def test_an_unverified_owner_sets_up_but_cannot_invite_or_export(
+    site: Site, owner_db: Database
+) -> None:
     owner = await site.signup("Unverified", verify=False)
     h = owner.headers
     # May: sign in, configure, add knowledge and leads.
@@ -232,6 +234,21 @@ async def test_an_unverified_owner_sets_up_but_cannot_invite_or_export(site: Sit
     for answer in refused:
         assert answer.status_code == 403, answer.text
         assert answer.json()["error"]["code"] == "email_unverified"
+    # A webhook set before this rule (or by a verified teammate) does not stop a rename that
+    # sends it back unchanged, as the dashboard's settings form does.
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text(
+                "UPDATE workspaces SET webhook_url = 'https://hooks.example.com/old' WHERE id = :w"
+            ),
+            {"w": owner.workspace_id},
+        )
+    renamed = await site.client.patch(
+        owner.url(""),
+        json={"name": "Renamed", "webhook_url": "https://hooks.example.com/old"},
+        headers=h,
+    )
+    assert renamed.status_code == 200, renamed.text
     invited = await site.client.post(
         owner.url("/members"), json={"email": "teammate@example.com"}, headers=h
     )
