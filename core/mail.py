@@ -131,6 +131,14 @@ def deliverable_address(address: str) -> str:
         return address  # sent as written (UTF-8, SMTPUTF8), never to a look-alike
 
 
+def flatten(message: EmailMessage) -> bytes:
+    """The message as it goes out (CRLF lines). Headers are not refolded at 78 columns: a long
+    header without spaces (List-Unsubscribe's URL) was rewritten as =?utf-8?q?...?= words, which
+    mail clients do not read as the URL, so their one-click unsubscribe did not work."""
+    policy = email.policy.SMTPUTF8 if getattr(message.policy, "utf8", False) else email.policy.SMTP
+    return message.as_bytes(policy=policy.clone(max_line_length=None))
+
+
 class Transport(Protocol):
     async def send(self, message: EmailMessage) -> str:
         """Deliver ``message``; return where it went (for the log). Raise to retry."""
@@ -154,8 +162,12 @@ class SmtpTransport:
         self.ca_file = config.ca_file
 
     async def send(self, message: EmailMessage) -> str:
+        utf8 = not all(str(message[h] or "").isascii() for h in ("From", "To"))
         await aiosmtplib.send(
-            message,
+            flatten(message),
+            sender=parseaddr(str(message["From"]))[1],
+            recipients=[str(message["To"])],
+            mail_options=["SMTPUTF8"] if utf8 else None,
             hostname=self.hostname,
             port=self.port,
             username=self.username,
@@ -179,7 +191,7 @@ class FileTransport:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         mail_id = message["X-TrulyBot-Mail-Id"]
         path = self.directory / f"{stamp}-{mail_id}.eml"
-        await asyncio.to_thread(path.write_bytes, bytes(message))
+        await asyncio.to_thread(path.write_bytes, flatten(message))
         return str(path)
 
 

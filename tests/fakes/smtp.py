@@ -21,6 +21,7 @@ class Received:
     sender: str
     recipients: list[str]
     message: EmailMessage
+    raw: bytes = b""  # as it crossed the wire (the parsed message decodes encoded words)
 
     @property
     def text(self) -> str:
@@ -55,7 +56,9 @@ class Handler:
                 return "451 4.3.0 Try again later"
             message = email.message_from_bytes(envelope.content, policy=email.policy.default)
             assert isinstance(message, EmailMessage)
-            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+            self.received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), message, envelope.content)
+            )
         return "250 OK"
 
     def to(self, address: str) -> list[Received]:

@@ -397,8 +397,10 @@ async def test_the_unsubscribe_link_turns_one_kind_off_without_login(w: World) -
     await _widget_lead(w, owner)
     assert len(await w.notices(owner.email)) == 1
 
-    # The one-click address of the List-Unsubscribe header (RFC 8058).
+    # The one-click address of the List-Unsubscribe header (RFC 8058), as mail clients read it:
+    # the URL itself on the wire, not =?utf-8?q?...?= words (Gmail's one-click ignores those).
     one_click = str(mail.message["List-Unsubscribe"]).strip("<>")
+    assert f"List-Unsubscribe: <{one_click}>".encode() in mail.raw
     api_path = "/" + one_click.split("//", 1)[1].split("/", 1)[1]
     posted = await w.client.post(api_path, content=b"List-Unsubscribe=One-Click")
     assert posted.status_code == 204
