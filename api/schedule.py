@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
+from core.mail import forget_settled
 from core.scheduler import DailyAt, Every, ScheduledJob
 from lifecycle import jobs as lifecycle_jobs
 from lifecycle import retention as lifecycle_retention
@@ -51,6 +52,9 @@ def scheduled_jobs(
                 chat_jobs.ANALYTICS_JOB, workspace_id=str(workspace.id), now=now.isoformat()
             )
 
+    async def settled_mail(now: datetime) -> None:
+        await forget_settled(lifecycle.db, now)
+
     async def notification_sweep(now: datetime) -> None:
         await notification_delivery.sweep(notifications, now)
 
@@ -67,6 +71,7 @@ def scheduled_jobs(
         ScheduledJob("purge_deleted_workspaces", Every(timedelta(minutes=15)), deleted_workspaces),
         ScheduledJob("sync_due_sources", Every(SOURCE_SYNC_EVERY), due_sources),
         ScheduledJob("conversation_retention", DailyAt(time(3, 15)), retention, timedelta(hours=1)),
+        ScheduledJob("mail_outbox_cleanup", DailyAt(time(3, 45)), settled_mail, timedelta(hours=1)),
         ScheduledJob(
             "analytics_rollup", Every(ANALYTICS_EVERY), analytics_rollup, timedelta(hours=1)
         ),

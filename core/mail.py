@@ -131,6 +131,18 @@ def deliverable_address(address: str) -> str:
         return address  # sent as written (UTF-8, SMTPUTF8), never to a look-alike
 
 
+KEEP_SETTLED = timedelta(days=7)
+"""How long a sent (or failed) message stays in the outbox: long enough to look into a delivery
+problem. Notification mails quote visitors (a lead's email and message): a visitor's erasure or
+a workspace's purge cannot find them there (the outbox has no workspace), so they go with age."""
+
+
+async def forget_settled(db: Database, now: datetime) -> int:
+    """Delete the messages settled more than KEEP_SETTLED before ``now``; how many."""
+    async with db.transaction() as session:
+        return await repo.delete_settled(session, before=now - KEEP_SETTLED)
+
+
 def flatten(message: EmailMessage) -> bytes:
     """The message as it goes out (CRLF lines). Headers are not refolded at 78 columns: a long
     header without spaces (List-Unsubscribe's URL) was rewritten as =?utf-8?q?...?= words, which

@@ -81,6 +81,15 @@ async def claim_due(
     return sorted((OutboxRow(**row._mapping) for row in result), key=lambda r: r.created_at)
 
 
+async def delete_settled(session: AsyncSession, *, before: datetime) -> int:
+    """Delete the messages sent, or given up on, before ``before``; how many."""
+    result = await session.execute(
+        text("DELETE FROM mail_outbox WHERE sent_at < :before OR failed_at < :before"),
+        {"before": before},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 async def mark_sent(session: AsyncSession, mail_id: uuid.UUID, *, sent_at: datetime) -> None:
     await session.execute(
         text(

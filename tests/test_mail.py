@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from core.db import Database
 from core.mail import deliverable_address
 from tests.conftest import RuntimeFactory
 from tests.fakes.smtp import SmtpServer
+from tests.lifecycle.data import tick_due
 
 
 def _address() -> str:
@@ -185,3 +187,56 @@ async def test_international_addresses_are_written_as_mail_systems_read_them(
     content = path.read_bytes().decode("utf-8")
     to_line = next(line for line in content.splitlines() if line.startswith("To:"))
     assert to_line == f"To: jösé-{marker}@xn--exmple-cua.com"
+
+
+async def test_settled_mail_leaves_the_outbox_after_a_week(
+    runtime_factory: RuntimeFactory, owner_db: Database
+) -> None:
+    """Notification mails quote visitors (a lead's email and message); the outbox has no
+    workspace, so neither an erasure nor a purge finds them there: the daily
+    mail_outbox_cleanup deletes what was sent or given up on more than KEEP_SETTLED ago, and
+    nothing still waiting to go."""
+    marker = uuid.uuid4().hex[:10]
+    now = datetime.now(UTC)
+    ages = {"sent-old": 8, "failed-old": 8, "sent-new": 6, "waiting": 30}
+    ids = {}
+    async with owner_db.transaction() as s:
+        for name, days in ages.items():
+            ids[name] = uuid.uuid4()
+            at = now - timedelta(days=days)
+            await s.execute(
+                text(
+                    "INSERT INTO mail_outbox (id, recipient, subject, text_body, template,"
+                    " created_at, sent_at, failed_at)"
+                    " VALUES (:id, :to, 'New lead', 'alice@example.com', 'lead', :at,"
+                    " :sent, :failed)"
+                ),
+                {
+                    "id": ids[name],
+                    "to": f"{name}-{marker}@example.com",
+                    "at": at,
+                    "sent": at if name.startswith("sent") else None,
+                    "failed": at if name.startswith("failed") else None,
+                },
+            )
+    try:
+        async with runtime_factory() as runtime:
+            assert "mail_outbox_cleanup" in await tick_due(runtime, "mail_outbox_cleanup", now)
+        async with owner_db.transaction() as s:
+            left = set(
+                (
+                    await s.execute(
+                        text("SELECT id FROM mail_outbox WHERE id = ANY(:ids)"),
+                        {"ids": list(ids.values())},
+                    )
+                ).scalars()
+            )
+        assert {name for name, mail_id in ids.items() if mail_id in left} == {
+            "sent-new",
+            "waiting",
+        }
+    finally:  # this test's rows only (a flush would try to send the waiting one)
+        async with owner_db.transaction() as s:
+            await s.execute(
+                text("DELETE FROM mail_outbox WHERE id = ANY(:ids)"), {"ids": list(ids.values())}
+            )
