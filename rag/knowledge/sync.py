@@ -226,6 +226,11 @@ async def _finish(
     useful = stats.changed + stats.unchanged + stats.added + stats.removed
     failed = fatal is not None or (stats.failed > 0 and useful == 0)
     status = "failed" if failed else ("partial" if cursor is not None else "ok")
+    # Why it failed: the fatal error, else (every page failed: a page source whose page answers
+    # 500) the first page's error; it was null then, on the source and in source.failing.
+    error: str | None = fatal.message if fatal is not None else None
+    if error is None and failed and stats.errors:
+        error = str(stats.errors[0].get("message") or "") or None
     async with deps.db.transaction(workspace_id=ws) as session:
         await repo.finish_sync(
             session,
@@ -247,7 +252,7 @@ async def _finish(
         failures = current.consecutive_failures + 1 if failed else 0
         values: dict[str, Any] = {
             "last_status": status,
-            "last_error": fatal.message[:2000] if fatal is not None else None,
+            "last_error": error[:2000] if error is not None else None,
             "last_synced_at": now,
             "consecutive_failures": failures,
             "failing": failures >= deps.settings.source_failing_after,
@@ -270,7 +275,7 @@ async def _finish(
                         "kind": source.kind,
                         "consecutive_failures": failures,
                         "sync_id": str(record.id),
-                        "error": fatal.message[:500] if fatal is not None else None,
+                        "error": error[:500] if error is not None else None,
                     },
                 )
         if current.leased_by == holder:

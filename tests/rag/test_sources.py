@@ -551,16 +551,20 @@ async def test_a_failing_source_is_flagged_recorded_and_the_owner_told_once(
             await w.runtime.notifier.drain()
             state = (await w.sources())[0]
             assert (state["failing"], state["consecutive_failures"]) == (True, 3)
+            # Why, on the source and in the alert (a page source's error was null there).
+            assert state["last_error"] == "The server answered HTTP 500"
             [alert] = hook.received
             payload = json.loads(alert.body)
             assert alert.headers.get("x-trulybot-event") == payload["event"] == "source.failing"
             assert payload["data"]["source_id"] == source["id"]
             assert payload["data"]["consecutive_failures"] == 2
+            assert payload["data"]["error"] == "The server answered HTTP 500"
             assert site.url("/x") in await w.documents()  # a failing page is not removed
             site.pages["/x"].status = 200
             await w.sync_now(source["id"])
             state = (await w.sources())[0]
             assert (state["failing"], state["consecutive_failures"]) == (False, 0)
+            assert state["last_error"] is None
 
 
 async def test_sources_are_per_workspace_and_bad_input_is_a_clear_4xx(
