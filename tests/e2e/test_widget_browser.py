@@ -241,6 +241,31 @@ async def test_an_answer_cut_off_before_its_end_is_shown_as_interrupted(
     assert await page.get_by_test_id("retry").is_visible()
 
 
+async def test_over_its_quota_the_assistant_still_takes_a_visitors_details(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The workspace is out of answers this month: the visitor is told, and can still leave
+    their details for the team (the lead form), instead of a dead end."""
+
+    async def over_quota(route: Any) -> None:
+        await route.fulfill(
+            status=429,
+            content_type="application/json",
+            headers={"Retry-After": "3600"},
+            body='{"error": {"code": "quota_exceeded", "message": "no", "details": null}}',
+        )
+
+    await page.route("**/api/v1/chat", over_quota)
+    await page.goto(demo_server.base_url + "/")
+    await _open(page)
+    await page.get_by_test_id("input").fill("Can someone call me about the Family plan?")
+    await page.get_by_test_id("input").press("Enter")
+    await page.get_by_test_id("error").wait_for(state="visible", timeout=TIMEOUT)
+    form = page.get_by_test_id("lead-form")
+    await form.wait_for(state="visible", timeout=TIMEOUT)
+    assert "can't answer right now" in await form.inner_text()
+
+
 async def test_keyboard_escape_closes_and_returns_focus(page: Any, demo_server: DemoServer) -> None:
     await page.set_viewport_size({"width": 375, "height": 700})
     await page.goto(demo_server.base_url + "/")

@@ -14,7 +14,9 @@ from typing import Any
 
 import httpx
 
+from core.db import Database
 from tests.conftest import Owner
+from workspaces import usage
 
 
 def wk(owner: Owner, **extra: str) -> dict[str, str]:
@@ -232,3 +234,21 @@ async def test_deleting_a_lead_deletes_its_submissions(
             text("SELECT count(*) FROM lead_submissions WHERE lead_id = :id"), {"id": lead["id"]}
         )
         assert left.scalar_one() == 0
+
+
+async def test_a_visitor_leaves_details_when_the_workspace_is_out_of_answers(
+    client: httpx.AsyncClient, owner: Owner, db: Database
+) -> None:
+    """Over the month's messages the widget offers its contact form (a dead end before): the
+    form's submission is taken, as the chat is refused."""
+    workspace_id = uuid.UUID(owner.workspace_id)
+    async with db.transaction(workspace_id=workspace_id) as session:
+        await usage.increment(session, workspace_id, messages=1000)
+    chat = await client.post(
+        "/api/v1/chat", json={"message": "hello", "session_id": "v-q"}, headers=wk(owner)
+    )
+    assert chat.status_code == 429
+    email = unique_email("over")
+    taken = await submit(client, owner, email=email, message="Please call me back")
+    assert taken.status_code == 202, taken.text
+    assert (await owner_lead(client, owner, email))["email"] == email

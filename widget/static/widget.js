@@ -812,6 +812,8 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
             m.render();
             m.el.appendChild(h("div", { class: "incomplete", text: "This answer was interrupted." }));
           }
+          // The assistant is out of answers for now: the team can still be reached.
+          if (!started && err.code === "quota_exceeded" && !store.get("lead") && !leadDismissed) showLead("unavailable");
           showError(err, () => {
             m.el.remove();
             ask(text);
@@ -1002,7 +1004,9 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
         ? "Before we start, please tell us how to reach you."
         : reason === "handoff"
           ? "Want a person from our team to follow up? Leave your details and we'll get back to you."
-          : "Leave your details and we'll get back to you.";
+          : reason === "unavailable"
+            ? "The assistant can't answer right now. Leave your details and our team will get back to you."
+            : "Leave your details and we'll get back to you.";
     const field = (name, label, type, autocomplete, required) => {
       const inp = h("input", {
         type, name, autocomplete, required, "aria-required": required ? "true" : null,
