@@ -18,6 +18,7 @@ from api.deps import (
 )
 from api.throttling import RateLimitAuth
 from core.jobs import JobQueue
+from core.models import utcnow
 from lifecycle import deletion, erasure, exports, retention
 from lifecycle.models import WorkspaceExport
 from lifecycle.schemas import (
@@ -39,7 +40,11 @@ router = APIRouter(tags=["lifecycle"])
 
 def _out(export: WorkspaceExport) -> ExportOut:
     out = ExportOut.model_validate(export)
-    if export.status == "ready":
+    if export.status == "ready" and export.expires_at is not None and export.expires_at <= utcnow():
+        # Past its time, before the cleanup job deleted it: listed as what the download says
+        # (410 export_expired), not as ready with a link.
+        out.status = "expired"
+    elif export.status == "ready":
         out.download_url = f"/api/v1/workspaces/{export.workspace_id}/exports/{export.id}/download"
     return out
 

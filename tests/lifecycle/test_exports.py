@@ -142,6 +142,17 @@ async def test_an_expired_export_is_refused_and_its_file_deleted_by_the_schedule
     assert path.is_file()
     assert (await client.get(export["download_url"], headers=owner.headers)).status_code == 200
 
+    # Past its time before the job ran: listed as expired, without a link (it said ready).
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text(
+                "UPDATE workspace_exports SET expires_at = now() - interval '1 minute'"
+                " WHERE id = :id"
+            ),
+            {"id": export["id"]},
+        )
+    listed = await client.get(owner.url(f"/exports/{export['id']}"), headers=owner.headers)
+    assert (listed.json()["status"], listed.json()["download_url"]) == ("expired", None)
     # The scheduled job, run at a time past the expiry, deletes the file and marks the export.
     past_expiry = utcnow() + timedelta(hours=runtime.settings.export_ttl_hours, minutes=1)
     assert "delete_expired_exports" in await tick_due(
