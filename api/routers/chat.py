@@ -354,13 +354,21 @@ async def list_conversations(
     limit: LimitDep,
     status: Annotated[str | None, Query(pattern="^(open|handoff|closed)$")] = None,
     before: QueryDatetime | None = None,
+    before_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> ConversationPage:
     rows = await conversations.list_conversations(
-        session, workspace_id=access.workspace.id, status=status, limit=limit, before=before
+        session,
+        workspace_id=access.workspace.id,
+        status=status,
+        limit=limit,
+        before=before,
+        before_id=before_id,
     )
+    more = len(rows) == limit
     return ConversationPage(
         items=[ConversationOut.model_validate(r) for r in rows],
-        next_before=rows[-1].last_message_at if len(rows) == limit else None,
+        next_before=rows[-1].last_message_at if more else None,
+        next_before_id=rows[-1].id if more else None,
     )
 
 

@@ -33,6 +33,7 @@ async def conversation_list(
     channel: Annotated[str | None, Query(pattern="^(|widget|owner)$")] = None,
     lead: Annotated[str | None, Query(pattern="^(|yes|no)$")] = None,
     before: QueryDatetime | None = None,
+    before_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Response:
     rows = await conversations.list_conversations(
         session,
@@ -42,8 +43,10 @@ async def conversation_list(
         before=before,
         channel=channel or None,
         has_lead={"yes": True, "no": False}.get(lead or ""),
+        before_id=before_id,
     )
-    next_before: datetime | None = rows[-1].last_message_at if len(rows) == PAGE_SIZE else None
+    more = len(rows) == PAGE_SIZE
+    next_before: datetime | None = rows[-1].last_message_at if more else None
     return render(
         request,
         "conversations.html",
@@ -54,6 +57,7 @@ async def conversation_list(
             "channel": channel or "",
             "lead": lead or "",
             "next_before": next_before.isoformat() if next_before else None,
+            "next_before_id": str(rows[-1].id) if more else None,
         },
     )
 

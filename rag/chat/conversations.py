@@ -35,6 +35,7 @@ async def list_conversations(
     before: datetime | None,
     channel: str | None = None,
     has_lead: bool | None = None,
+    before_id: uuid.UUID | None = None,
 ) -> list[Conversation]:
     return await conversation_repo.list_conversations(
         session,
@@ -44,6 +45,7 @@ async def list_conversations(
         before=before,
         channel=channel,
         has_lead=has_lead,
+        before_id=before_id,
     )
 
 

@@ -94,6 +94,9 @@ class ConversationOut(BaseModel):
 class ConversationPage(BaseModel):
     items: list[ConversationOut]
     next_before: datetime | None
+    next_before_id: uuid.UUID | None = Field(
+        default=None, description="send as before_id with next_before: the next page"
+    )
 
 
 class MessageOut(BaseModel):

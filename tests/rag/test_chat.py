@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from api.runtime import Runtime
 from core.db import Database
@@ -411,3 +412,32 @@ async def test_an_owner_closes_a_conversation_and_only_their_own(
     assert foreign.status_code == 404
     again = (await client.get(owner.url(path), headers=owner.headers)).json()
     assert again["conversation"]["status"] == "closed"
+
+
+async def test_conversations_at_the_same_moment_are_all_paged_through(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    """Pages continue after (last message time, id): three conversations whose last message
+    came at the same moment were cut to the first page's two (the next page, before that
+    moment, was empty)."""
+    for n in range(3):
+        await chat(client, owner, "hi", session_id=f"same-{n}")
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text(
+                "UPDATE conversations SET last_message_at = '2026-12-02 10:00:00+00'"
+                " WHERE workspace_id = :w"
+            ),
+            {"w": owner.workspace_id},
+        )
+    seen: list[str] = []
+    params: dict[str, Any] = {"limit": 2}
+    for _ in range(3):
+        page = (
+            await client.get(owner.url("/conversations"), params=params, headers=owner.headers)
+        ).json()
+        seen += [c["id"] for c in page["items"]]
+        if page["next_before"] is None:
+            break
+        params = {"limit": 2, "before": page["next_before"], "before_id": page["next_before_id"]}
+    assert len(seen) == len(set(seen)) == 3

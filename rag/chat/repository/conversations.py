@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import Date, Text, bindparam, func, select, update
+from sqlalchemy import Date, Text, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -251,7 +251,10 @@ async def list_conversations(
     before: datetime | None,
     channel: str | None = None,
     has_lead: bool | None = None,
+    before_id: uuid.UUID | None = None,
 ) -> list[Conversation]:
+    """Newest first; a page continues after (``before``, ``before_id``): conversations whose
+    last message came at the same moment are told apart by id, none skipped."""
     stmt = select(Conversation).where(Conversation.workspace_id == workspace_id)
     if status:
         stmt = stmt.where(Conversation.status == status)
@@ -261,9 +264,14 @@ async def list_conversations(
         stmt = stmt.where(
             Conversation.lead_id.is_not(None) if has_lead else Conversation.lead_id.is_(None)
         )
-    if before is not None:
+    if before is not None and before_id is not None:
+        stmt = stmt.where(
+            tuple_(Conversation.last_message_at, Conversation.id) < tuple_(before, before_id)
+        )
+    elif before is not None:
         stmt = stmt.where(Conversation.last_message_at < before)
-    stmt = stmt.order_by(Conversation.last_message_at.desc()).limit(limit)
+    order = (Conversation.last_message_at.desc(), Conversation.id.desc())
+    stmt = stmt.order_by(*order).limit(limit)
     return list((await session.execute(stmt)).scalars())
 
 
