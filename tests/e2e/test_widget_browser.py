@@ -266,6 +266,35 @@ async def test_over_its_quota_the_assistant_still_takes_a_visitors_details(
     assert "can't answer right now" in await form.inner_text()
 
 
+async def test_two_tabs_continue_one_conversation(page: Any, demo_server: DemoServer) -> None:
+    """A visitor with the site open in two tabs: each tab shows what the other asked, and
+    neither writes its own copy over the other's (a new tab showed one tab's half)."""
+    other = await page.context.new_page()
+    try:
+        for tab in (page, other):
+            await tab.goto(demo_server.base_url + "/")
+            await _open(tab)
+        await _ask(page, "How long do refunds take?")
+        await _ask(other, "Is there a free trial?")
+        third = await page.context.new_page()
+        try:
+            await third.goto(demo_server.base_url + "/")
+            await _open(third)
+            mine = third.locator('[data-testid="message"][data-role="user"]')
+            await mine.nth(1).wait_for(timeout=TIMEOUT)
+            asked = [await m.inner_text() for m in await mine.all()]
+        finally:
+            await third.close()
+        assert [a.removeprefix("You:").strip() for a in asked] == [
+            "How long do refunds take?",
+            "Is there a free trial?",
+        ]
+        # The first tab shows the second one's question too.
+        assert "Is there a free trial?" in await page.get_by_test_id("panel").inner_text()
+    finally:
+        await other.close()
+
+
 async def test_keyboard_escape_closes_and_returns_focus(page: Any, demo_server: DemoServer) -> None:
     await page.set_viewport_size({"width": 375, "height": 700})
     await page.goto(demo_server.base_url + "/")

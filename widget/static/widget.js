@@ -31,15 +31,19 @@
 
   /* ---------- storage (localStorage, falling back to memory) ---------- */
   const PREFIX = "trulybot:" + KEY + ":";
+  // Memory only stands in when localStorage cannot be used: read through otherwise, so a tab
+  // sees what the visitor's other tabs wrote (a copy here hid it, and each tab then wrote its
+  // own conversation over the others').
   const mem = {};
   const store = {
     get(k) {
-      if (k in mem) return mem[k];
       try {
-        return W.localStorage.getItem(PREFIX + k);
+        const v = W.localStorage.getItem(PREFIX + k);
+        if (v !== null || !(k in mem)) return v;
       } catch (e) {
-        return null;
+        /* storage disabled: memory */
       }
+      return k in mem ? mem[k] : null;
     },
     set(k, v) {
       mem[k] = v;
@@ -666,6 +670,25 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       m.fb.status.textContent = "Could not send feedback";
     }
   };
+
+  // Another tab of this site wrote the conversation: show it here too (when this tab is not in
+  // the middle of an answer), so the visitor's tabs continue one conversation.
+  const reloadShared = () => {
+    conversationId = store.get("conversation");
+    try {
+      const shared = JSON.parse(store.get("history") || "[]");
+      history = Array.isArray(shared) ? shared : [];
+    } catch (e) {
+      history = [];
+    }
+    visitorCount = parseInt(store.get("count") || "0", 10) || 0;
+    if (ui) renderHistory();
+  };
+  W.addEventListener("storage", (e) => {
+    if (busy || !e.key || e.key.indexOf(PREFIX) !== 0) return;
+    const k = e.key.slice(PREFIX.length);
+    if (k === "history" || k === "conversation") reloadShared();
+  });
 
   const renderHistory = () => {
     ui.log.replaceChildren();
