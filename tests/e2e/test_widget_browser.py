@@ -289,8 +289,10 @@ async def test_two_tabs_continue_one_conversation(page: Any, demo_server: DemoSe
             "How long do refunds take?",
             "Is there a free trial?",
         ]
-        # The first tab shows the second one's question too.
-        assert "Is there a free trial?" in await page.get_by_test_id("panel").inner_text()
+        # The first tab shows the second one's question too (the storage event reaches it).
+        shared = page.locator('[data-testid="message"][data-role="user"]').nth(1)
+        await shared.wait_for(timeout=TIMEOUT)
+        assert "Is there a free trial?" in await shared.inner_text()
     finally:
         await other.close()
 
