@@ -167,6 +167,16 @@ async def set_tenant(
     await _set_settings(session, transaction_settings(values, local, durable=durable))
 
 
+async def lock_workspace(session: AsyncSession, purpose: str, workspace_id: uuid.UUID) -> None:
+    """Until the transaction ends, one transaction per workspace and ``purpose`` holds this
+    (a transaction-scoped advisory lock): the next one reads after this one committed (READ
+    COMMITTED), so counts checked against a quota, or rolled up, see each other."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:purpose), hashtext(:ws))"),
+        {"purpose": purpose, "ws": str(workspace_id)},
+    )
+
+
 async def _set_settings(session: AsyncSession, settings: Mapping[str, str]) -> None:
     """``settings`` (``transaction_settings``) in one parameterised statement."""
     params = {f"v{i}": value for i, value in enumerate(settings.values())}

@@ -7,9 +7,10 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import lock_workspace
 from workspaces.models import AccountToken, Invitation, Membership, User
 
 # --- one-time links --------------------------------------------------------------------------
@@ -91,10 +92,7 @@ async def pending_invitations(
 async def lock_members(session: AsyncSession, workspace_id: uuid.UUID) -> None:
     """Until the transaction ends, one transaction per workspace invites or adds a member under
     the members quota: the next one counts after this one committed (READ COMMITTED)."""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext('members_quota'), hashtext(:ws))"),
-        {"ws": str(workspace_id)},
-    )
+    await lock_workspace(session, "members_quota", workspace_id)
 
 
 async def revoke_pending_for_email(

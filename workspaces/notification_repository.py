@@ -13,6 +13,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import bindparam
 
+from core.db import lock_workspace
+
 PENDING_LOOKUP = "notifications:pending"  # app.lookup of the sweep for undispatched events
 DIGEST_LOOKUP = "notifications:digest"  # app.lookup of the digest job's listing
 
@@ -119,10 +121,7 @@ async def insert_event(
 async def lock_stored_quotas(session: AsyncSession, workspace_id: uuid.UUID) -> None:
     """Until the transaction ends, one transaction per workspace judges stored-quota crossings:
     the next one counts after this one committed (READ COMMITTED)."""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext('stored_quota'), hashtext(:ws))"),
-        {"ws": str(workspace_id)},
-    )
+    await lock_workspace(session, "stored_quota", workspace_id)
 
 
 async def last_crossing(

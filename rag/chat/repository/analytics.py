@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import db
 from rag.chat.models import AnalyticsDaily
 
 COUNTS: tuple[str, ...] = (
@@ -166,10 +167,7 @@ _SCAN = text(f"SELECT * FROM ({COUNT_DAYS}) counted ORDER BY day")  # noqa: S608
 async def lock_workspace(session: AsyncSession, *, workspace_id: uuid.UUID) -> None:
     """Serialise this transaction with any other refresh of the workspace's rollup (until it
     ends), so an older count never overwrites a newer one."""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext('analytics_daily'), hashtext(:ws))"),
-        {"ws": str(workspace_id)},
-    )
+    await db.lock_workspace(session, "analytics_daily", workspace_id)
 
 
 async def recount(

@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import lock_workspace
 from core.models import utcnow
 from rag.knowledge.models import Document
 
@@ -117,10 +118,7 @@ async def delete_document(
 async def lock_document_quota(session: AsyncSession, workspace_id: uuid.UUID) -> None:
     """Until the transaction ends, one transaction per workspace adds documents under the
     documents quota: the next one counts after this one committed (READ COMMITTED)."""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext('document_quota'), hashtext(:ws))"),
-        {"ws": str(workspace_id)},
-    )
+    await lock_workspace(session, "document_quota", workspace_id)
 
 
 async def count_documents(
