@@ -20,23 +20,13 @@ from typing import Any
 import httpx
 
 from bench.common import ROOT
+from core.config import RATE_LIMIT_SETTINGS
 
 DEMO = ROOT / "api" / "demo"
 DOCUMENTS = ("pricing.md", "refunds.md", "setup.md", "platforms.md")
 APP_ROLE = "trulybot_app"
 HIGH_LIMIT = "1000000/minute"
-RATE_LIMIT_ENV = {
-    name.upper(): HIGH_LIMIT
-    for name in (
-        "rate_limit_ip",
-        "rate_limit_api_key",
-        "rate_limit_auth",
-        "rate_limit_chat_visitor",
-        "rate_limit_chat_ip",
-        "rate_limit_chat_workspace",
-        "rate_limit_ingest",
-    )
-}
+RATE_LIMIT_ENV = {name.upper(): HIGH_LIMIT for name in RATE_LIMIT_SETTINGS}
 
 METRICS_TOKEN = "bench-metrics-token"
 # Read from each server's /metrics after a cell: (name, labels) -> what the cell added.

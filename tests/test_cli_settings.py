@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from api import cli
-from core.config import get_settings
+from core.config import RATE_LIMIT_SETTINGS, Settings, get_settings
 from core.logging import announce
 
 
@@ -117,3 +117,13 @@ def test_every_command_logs_as_log_json_says(
     get_settings.cache_clear()
     announce(get_settings(), "TrulyBot listening on http://127.0.0.1:8000")
     assert capsys.readouterr().out == "TrulyBot listening on http://127.0.0.1:8000\n"
+
+
+def test_every_rate_setting_is_checked() -> None:
+    """RATE_LIMIT_SETTINGS (checked at start, raised by the benchmarks) names every rate."""
+    rates = {
+        name
+        for name, field in Settings.model_fields.items()
+        if name.startswith("rate_limit_") and field.annotation is str
+    }
+    assert set(RATE_LIMIT_SETTINGS) == rates

@@ -60,14 +60,10 @@ def batching_from(settings: Settings) -> Batching | None:
 
 
 def build_embedder(settings: Settings) -> Embedder:
-    """The embedder named by ``settings.embedding_provider``."""
+    """The embedder named by ``settings.embedding_provider`` (what each needs, the local
+    model's 384 dimensions and the OpenAI key, is checked with the settings: core/config.py)."""
     provider = settings.embedding_provider
     if provider == "local":
-        if settings.embedding_dimensions != LOCAL_DIMENSIONS:
-            raise ValueError(
-                f"The local embedder produces {LOCAL_DIMENSIONS} dimensions; "
-                f"EMBEDDING_DIMENSIONS is {settings.embedding_dimensions}"
-            )
         return LocalEmbedder(
             batch_size=settings.embedding_batch_size,
             batching=batching_from(settings),
@@ -80,8 +76,7 @@ def build_embedder(settings: Settings) -> Embedder:
     if provider == "hash":
         return HashEmbedder(dimensions=settings.embedding_dimensions)
     if provider == "openai":
-        if not settings.openai_api_key:
-            raise ValueError("EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY")
+        assert settings.openai_api_key  # Settings._embedding_choice
         model = settings.embedding_model
         if model == LOCAL_MODEL_NAME:
             model = "text-embedding-3-small"
