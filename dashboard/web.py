@@ -134,7 +134,7 @@ def render_text(request: Request, template: str, context: Mapping[str, Any] | No
         "csrf_token": auth.csrf_token(request, settings),
         "path": request.url.path,
         "prefix": PREFIX,
-        "notice": notice_of(request),
+        "notice": _notice(request),
         **chrome,
     }
     values.update(context or {})
@@ -159,7 +159,7 @@ def with_signed_notice(request: Request, url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def notice_of(request: Request) -> str:
+def _notice(request: Request) -> str:
     """The query's notice when this server signed it, else nothing."""
     notice = request.query_params.get("notice", "")
     signature = request.query_params.get("ns", "")

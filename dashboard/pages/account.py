@@ -191,11 +191,8 @@ async def change_password(
     except AppError as exc:
         if exc.code == "wrong_password":
             errors = {"current_password": exc.message}
-        else:  # the policy's reasons name the field "password"
-            errors = {
-                ("new_password" if name == "password" else name): message
-                for name, message in app_errors(exc).items()
-            }
+        else:  # the policy's reasons, by field (new_password: workspaces.accounts)
+            errors = app_errors(exc)
         return await _account(request, session, user, errors, 422)
     done = "?notice=Password+changed.+You+were+signed+out+everywhere+else."
     return redirect(request, PREFIX + "/account" + done)

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from api.deps import QueryDatetime, RuntimeDep, SessionDep
 from core.errors import ValidationFailed
 from dashboard.pages.common import PageDep, ReadSessionDep, field_errors, form_fields
-from dashboard.web import PageRoute, notice_of, redirect, render
+from dashboard.web import PageRoute, redirect, render
 from rag.chat import conversations
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.schemas import FaqIn
@@ -87,7 +87,7 @@ async def unanswered(request: Request, page: PageDep, session: SessionDep) -> Re
     return render(
         request,
         "unanswered.html",
-        {"page": page, "groups": groups, "notice": notice_of(request)},
+        {"page": page, "groups": groups},
     )
 
 

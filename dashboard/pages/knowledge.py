@@ -17,7 +17,7 @@ from api.ingestion import enqueue_after_commit
 from api.throttling import rate_limit_ingest
 from core.errors import NotFound, ValidationFailed
 from dashboard.pages.common import Page, PageDep, ReadSessionDep, field_errors, form_fields
-from dashboard.web import PageRoute, is_htmx, notice_of, redirect, render
+from dashboard.web import PageRoute, is_htmx, redirect, render
 from rag.chat import faq as faq_service
 from rag.chat import faq_import
 from rag.chat.repository import faqs as faq_repo
@@ -76,7 +76,6 @@ async def knowledge(
             "faqs": faqs,
             "faq_total": faq_total,
             "errors": {},
-            "notice": notice_of(request),
             "max_files": MAX_FILES,
         },
     )

@@ -13,7 +13,7 @@ from api.deps import RuntimeDep, SessionDep
 from api.lead_export import lead_export_response
 from core.errors import ValidationFailed
 from dashboard.pages.common import PageDep, ReadSessionDep, field_errors, form_fields
-from dashboard.web import PageRoute, notice_of, redirect, render
+from dashboard.web import PageRoute, redirect, render
 from workspaces import leads
 from workspaces.schemas import LeadStatus
 
@@ -95,7 +95,6 @@ async def lead_detail(
             "lead": lead,
             "submissions": submissions,
             "statuses": STATUSES,
-            "notice": notice_of(request),
         },
     )
 

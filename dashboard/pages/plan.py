@@ -26,7 +26,6 @@ from dashboard.pages.common import Page, PageDep, form_fields
 from dashboard.web import (
     PageRoute,
     checkout_csp,
-    notice_of,
     redirect,
     render,
     runtime_of,
@@ -102,7 +101,6 @@ async def plan_page(request: Request, page: PageDep, session: SessionDep) -> Res
             "billing_enabled": billing_enabled,
             "may_manage": may_manage,
             "now": datetime.now(UTC),
-            "notice": notice_of(request),
         },
         headers={"Content-Security-Policy": checkout_csp(script_url)} if script_url else None,
     )

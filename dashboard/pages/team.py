@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.deps import AccountDepsDep, SessionDep
 from core.errors import AppError, Conflict, ValidationFailed
 from dashboard.pages.common import PageDep, field_errors, form_fields
-from dashboard.web import PREFIX, PageRoute, is_htmx, notice_of, redirect, render
+from dashboard.web import PREFIX, PageRoute, is_htmx, redirect, render
 from workspaces import invitations, notifications, service, team
 from workspaces.permissions import Action, allowed, kind_of
 from workspaces.schemas import Email, WorkspaceName
@@ -93,7 +93,6 @@ async def _team_context(
         "roles": ROLES,
         "member_errors": {},
         "new_key": None,
-        "notice": notice_of(request),
     }
 
 
@@ -200,7 +199,6 @@ async def settings_page(request: Request, page: PageDep) -> Response:
             "webhook_secret": secret,
             "may_edit": _may(page, Action.WORKSPACE_UPDATE),
             "errors": {},
-            "notice": notice_of(request),
         },
     )
 

@@ -15,7 +15,7 @@ from api.deps import SessionDep
 from api.middleware import html_security_headers
 from core.errors import ValidationFailed
 from dashboard.pages.common import PageDep, field_errors, form_fields
-from dashboard.web import PageRoute, notice_of, redirect, render, templates
+from dashboard.web import PageRoute, redirect, render, templates
 from widget.config import (
     MAX_CONVERSATION_CAP,
     WidgetConfigIn,
@@ -83,7 +83,6 @@ def _context(
         "cap_max": MAX_CONVERSATION_CAP,
         "snippet": snippet(embed_base_url(settings), workspace.public_key),
         "errors": errors,
-        "notice": notice_of(request),
     }
 
 
