@@ -13,14 +13,21 @@ import sys
 from pydantic import ValidationError
 
 from api import commands
-from core.config import (
-    ConfigError,
-    Settings,
-    check_kept_secret,
-    get_settings,
-    settings_problems,
-)
+from core.config import Settings, get_settings
+from core.errors import ConfigError
+from core.jwt_secret import check_kept_secret
 from core.logging import announce, configure_logging
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """The settings' validation errors, one line each by setting name, for an operator: without
+    the values (pydantic's own text quotes the input, secrets included)."""
+    lines = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        name = "_".join(str(part) for part in err["loc"]).upper()
+        message = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(f"  {name}: {message}" if name else f"  {message}")
+    return "the settings are not valid (see .env.example):\n" + "\n".join(lines)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -32,7 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
     # Said before anything starts (in a worker, a traceback): a RERANKER directory that is not
     # there, a kept JWT secret that others can read.
     reranker_choice(settings)
-    check_kept_secret(settings)
+    check_kept_secret(settings.data_dir, configured=settings.jwt_secret is not None)
     host = args.host if args.host is not None else settings.host
     port = args.port if args.port is not None else settings.port
     workers = args.workers if args.workers is not None else settings.workers

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
-import stat
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from limits import parse as parse_rate
-from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-JWT_SECRET_FILE = "jwt-secret"  # noqa: S105 - a file name, not a secret
-JWT_SECRET_MIN_LENGTH = 32
+from core.jwt_secret import JWT_SECRET_FILE, jwt_secret_weakness, load_or_create_secret
+
 # Values that were ever published as a default: anyone can sign tokens with them.
 PUBLISHED_JWT_SECRETS = frozenset({"dev-only-insecure-jwt-secret-change-me"})
-_PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "insecure", "placeholder")
 _HOW_TO_GENERATE = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
@@ -39,10 +35,6 @@ RATE_LIMIT_SETTINGS = (
     "rate_limit_password_reset_email",
 )
 """Every rate (N/minute...) among the settings: checked at start, raised by the benchmarks."""
-
-
-class ConfigError(ValueError):
-    """The configuration (or state kept for it under DATA_DIR) cannot be used; startup stops."""
 
 
 def _split_csv(value: object) -> object:
@@ -491,84 +483,6 @@ class Settings(BaseSettings):
     @property
     def billing_enabled(self) -> bool:
         return bool(self.razorpay_key_id and self.razorpay_key_secret)
-
-
-def jwt_secret_weakness(secret: str) -> str | None:
-    """Why a secret is too weak to sign tokens with, or None."""
-    if len(secret) < JWT_SECRET_MIN_LENGTH:
-        return f"must be at least {JWT_SECRET_MIN_LENGTH} characters"
-    if len(set(secret)) < 8:
-        return "must be random (it repeats a few characters)"
-    folded = secret.casefold()
-    if any(word in folded for word in _PLACEHOLDER_WORDS):
-        return "looks like a placeholder from an example"
-    return None
-
-
-def _read_secret(path: Path) -> str:
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"{path} is readable by other users; run: chmod 600 {path}")
-    secret = path.read_text(encoding="utf-8").strip()
-    if len(secret) < JWT_SECRET_MIN_LENGTH:
-        raise ConfigError(f"{path} is too short to be a secret; delete it to generate a new one")
-    return secret
-
-
-def check_kept_secret(settings: Settings) -> None:
-    """Before any process starts: the JWT secret kept under DATA_DIR, if there is one already,
-    can be used (ConfigError saying how to fix it otherwise). Nothing is created here: the
-    server's first process does that, and says so."""
-    if settings.jwt_secret is None:
-        path = Path(settings.data_dir) / JWT_SECRET_FILE
-        if path.exists():
-            _read_secret(path)
-
-
-def load_or_create_secret(path: Path) -> tuple[str, bool]:
-    """The secret kept in ``path`` and whether this call created it.
-
-    Created atomically: the secret is written to a private temporary file that is then
-    hard-linked to ``path``, which fails if another process got there first; the loser reads the
-    winner's secret. So processes starting at once agree on one secret and nobody ever reads a
-    half-written file. The file is 0600 and its directory 0700 when created here.
-    """
-    try:
-        return _read_secret(path), False
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(secrets.token_urlsafe(32) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        try:
-            os.link(temporary, path)
-            created = True
-        except FileExistsError:
-            created = False
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot keep a generated JWT secret at {path} ({exc.strerror}); "
-            f"set JWT_SECRET or make {path.parent} writable"
-        ) from exc
-    finally:
-        temporary.unlink(missing_ok=True)
-    return _read_secret(path), created
-
-
-def settings_problems(exc: ValidationError) -> str:
-    """The settings' validation errors, one line each by setting name, for an operator: without
-    the values (pydantic's own text quotes the input, secrets included)."""
-    lines = []
-    for err in exc.errors(include_url=False, include_input=False, include_context=False):
-        name = "_".join(str(part) for part in err["loc"]).upper()
-        message = str(err["msg"]).removeprefix("Value error, ")
-        lines.append(f"  {name}: {message}" if name else f"  {message}")
-    return "the settings are not valid (see .env.example):\n" + "\n".join(lines)
 
 
 @lru_cache(maxsize=1)

@@ -88,3 +88,7 @@ class RateLimited(AppError):
     code = "rate_limited"
     status_code = 429
     message = "Too many requests"
+
+
+class ConfigError(ValueError):
+    """The configuration (or state kept for it under DATA_DIR) cannot be used; startup stops."""

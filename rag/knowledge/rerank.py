@@ -36,7 +36,7 @@ import openai
 from cachetools import LRUCache
 
 from core import metrics
-from core.config import ConfigError
+from core.errors import ConfigError
 
 if TYPE_CHECKING:
     from core.config import Settings

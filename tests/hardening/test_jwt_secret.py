@@ -18,8 +18,9 @@ import pytest
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from core.config import ConfigError, Settings
+from core.config import Settings
 from core.db import Database
+from core.errors import ConfigError
 from tests.conftest import REDIS_URL, client_for, make_runtime, signup
 from tests.hardening.conftest import PUBLISHED, forged_token, fresh_ip
 from tests.hardening.secret_race import resolve_after_barrier

@@ -17,7 +17,7 @@ import pytest
 
 from api.runtime import Runtime
 from core import metrics
-from core.config import ConfigError
+from core.errors import ConfigError
 from rag.knowledge import eval as rag_eval
 from rag.knowledge.rerank import (
     CrossEncoderReranker,
