@@ -40,7 +40,7 @@ from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parsing import parse_isolated
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
-from rag.knowledge.unfinished import INTERRUPTED, fail_pending, mark_failed
+from rag.knowledge.unfinished import INTERRUPTED, interrupted, mark_failed
 from workspaces import repository as ws_repo
 from workspaces import usage
 from workspaces.models import Workspace
@@ -205,21 +205,8 @@ async def ingest_document(
         return await _ingest(deps, workspace_id, document_id)
     except asyncio.CancelledError:
         with contextlib.suppress(Exception):
-            await asyncio.shield(_interrupted(deps, workspace_id, document_id))
+            await asyncio.shield(interrupted(deps.db, workspace_id, document_id))
         raise
-
-
-async def _interrupted(
-    deps: IngestionDeps, workspace_id: uuid.UUID, document_id: uuid.UUID
-) -> None:
-    await fail_pending(
-        deps.db,
-        workspace_id,
-        document_id,
-        reason="Processing was interrupted (a job timeout or a worker shutting down); "
-        "retry the document.",
-        code=INTERRUPTED,
-    )
 
 
 async def _ingest(deps: IngestionDeps, workspace_id: uuid.UUID, document_id: uuid.UUID) -> str:
@@ -491,7 +478,7 @@ async def ingest_abandoned_job(ctx: dict[str, Any], workspace_id: str, document_
     """The in-process queue stopped before this document's job ran (the server is stopping):
     ``failed`` (interrupted) for the owner to retry, not ``queued`` with nothing to run it."""
     with workspace_context(workspace_id):
-        await _interrupted(_deps(ctx), uuid.UUID(workspace_id), uuid.UUID(document_id))
+        await interrupted(_deps(ctx).db, uuid.UUID(workspace_id), uuid.UUID(document_id))
 
 
 JOBS: dict[str, JobFunction] = {

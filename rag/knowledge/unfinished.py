@@ -36,6 +36,19 @@ async def fail_pending(
         await mark_failed(session, workspace_id, document, reason=reason, code=code)
 
 
+async def interrupted(db: Database, workspace_id: uuid.UUID, document_id: uuid.UUID) -> None:
+    """Its job was cancelled mid-way, or dropped unrun by a stopping queue: ``failed``
+    (``interrupted``) for the owner to retry."""
+    await fail_pending(
+        db,
+        workspace_id,
+        document_id,
+        reason="Processing was interrupted (a job timeout or a worker shutting down); "
+        "retry the document.",
+        code=INTERRUPTED,
+    )
+
+
 async def mark_failed(
     session: AsyncSession, workspace_id: uuid.UUID, document: Document, *, reason: str, code: str
 ) -> None:
