@@ -127,7 +127,7 @@ def running_server(data_dir: Path, *, port_flag: bool = False, **settings: str) 
             wait_ready(process, base_url, data_dir)
             break
         except RuntimeError as exc:
-            _stop(process)
+            stop_server(process)
             # The port picked free may have been taken by another process before the server
             # bound it: start again on another port, never on any other failure.
             if "address already in use" not in str(exc).lower() or attempt == 2:
@@ -136,11 +136,12 @@ def running_server(data_dir: Path, *, port_flag: bool = False, **settings: str) 
     try:
         yield base_url
     finally:
-        _stop(process)
+        stop_server(process)
         clusters.stop_clusters(data_dir / "pgdata")
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
+def stop_server(process: subprocess.Popen[str]) -> None:
+    """Terminate ``process`` (killed if it does not end); nothing when it has ended."""
     process.terminate()
     try:
         process.wait(timeout=20)

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 from pathlib import Path
 
 import psutil
 import pytest
 
 from tests import clusters
-from tests.e2e.conftest import running_server, start_server, wait_ready
+from tests.e2e.conftest import running_server, start_server, stop_server, wait_ready
 
 QUICK = {"SEED_DEMO": "false", "EMBEDDING_PROVIDER": "hash"}
+
+
+def _terminate_leaves_no_cluster(process: subprocess.Popen[str], pgdata: Path) -> None:
+    """SIGTERM (what an operator, a container runtime or a test sends): the server ends, and
+    the embedded cluster with it."""
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) is not None
+    assert clusters.postgres_processes(pgdata) == []
 
 
 def test_serve_stops_its_embedded_cluster_when_it_is_terminated(tmp_path: Path) -> None:
@@ -23,13 +32,9 @@ def test_serve_stops_its_embedded_cluster_when_it_is_terminated(tmp_path: Path) 
     try:
         wait_ready(process, base_url, tmp_path)
         assert clusters.postgres_processes(pgdata)  # the server started one
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) is not None
-        assert clusters.postgres_processes(pgdata) == []
+        _terminate_leaves_no_cluster(process, pgdata)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop_server(process)
         clusters.stop_clusters(pgdata)
 
 
@@ -70,15 +75,9 @@ def test_a_server_started_after_a_crash_still_stops_the_cluster(tmp_path: Path) 
         process, base_url = start_server(tmp_path, **QUICK)
         try:
             wait_ready(process, base_url, tmp_path)
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=60) is not None
-            assert clusters.postgres_processes(pgdata) == []
+            _terminate_leaves_no_cluster(process, pgdata)
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+            stop_server(process)
     finally:
-        if crashed.poll() is None:
-            crashed.kill()
-            crashed.wait()
+        stop_server(crashed)
         clusters.stop_clusters(pgdata)
