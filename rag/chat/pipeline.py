@@ -434,6 +434,9 @@ class AnswerPipeline:
             and citations
             and completion is not None
             and not completion.guarded
+            # A model read the conversation so far: its answer may carry what this visitor
+            # said (a name, an address, an instruction), so no other visitor may get it.
+            and (completion.extractive or not turn.history)
         ):
             await self.cache.put(
                 workspace.id,

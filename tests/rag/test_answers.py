@@ -519,3 +519,33 @@ async def test_meta_and_first_words_leave_before_the_model_finishes(
     assert [name for name, _ in rest] == ["delta", "citations", "done"]
     timings = rest[-1][1]["timings_ms"]
     assert 0 <= timings["model_first_token"] <= timings["first_token"] <= timings["total"]
+
+
+async def test_an_answer_written_with_a_conversation_is_never_served_to_another_visitor(
+    llm_client: Any, fake_llm: FakeOpenAI
+) -> None:
+    """A model that reads the history may repeat what the visitor said (a red-team finding:
+    one visitor's account number reached the next visitor through the response cache)."""
+    client, runtime = llm_client
+    owner = await signup(client, "PrivateCache")
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+
+    def echo_history(request: dict[str, Any]) -> str:
+        said = [m["content"] for m in request["messages"][1:-1] if m["role"] == "user"]
+        return f"As you mentioned ({' / '.join(said)}), yearly plans are refunded [1]."
+
+    fake_llm.chat_reply = echo_history
+    first = await chat(client, owner, "Hello, I am Jo Privat, account 99812", session_id="a")
+    conversation = first.json()["conversation_id"]
+    question = "Can I get my money back on a yearly plan?"
+    mine = await chat(client, owner, question, session_id="a", conversation_id=conversation)
+    assert mine.json()["source"] == "rag"
+    assert "99812" in mine.json()["answer"]  # the model did use this conversation
+
+    other = (await chat(client, owner, question, session_id="b")).json()
+    assert other["source"] == "rag"  # generated afresh, not the first visitor's answer
+    assert "99812" not in other["answer"]
+    # An answer written without a conversation is still cached for the next visitor.
+    third = (await chat(client, owner, question, session_id="c")).json()
+    assert third["source"] == "cache"
+    assert third["answer"] == other["answer"]
