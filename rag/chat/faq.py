@@ -155,11 +155,14 @@ async def update(
         new = [q for q in wanted if normalize_question(q) not in before]
         if new:
             await _refuse_duplicates(session, workspace_id, new[0], new[1:], besides=faq_id)
+    # The values before: the update refreshes ``current`` itself (the same session object).
+    before_values = {k: getattr(current, k, None) for k in clean}
     faq = await faq_repo.update_faq(session, workspace_id=workspace_id, faq_id=faq_id, values=clean)
     assert faq is not None
     if "question" in clean or "alt_questions" in clean:
         await _index(session, embedder, faq, faq.question, list(faq.alt_questions))
-    if clean and any(getattr(current, k, None) != v for k, v in clean.items()):
+    if any(before_values[k] != v for k, v in clean.items()):
+        # Cached answers were settled without this FAQ's new wording: they retire.
         await bump_knowledge_version(session, workspace_id)
     await permit.record(
         session, target_type="faq", target_id=faq.id, details={"fields": sorted(values)}

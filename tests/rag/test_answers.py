@@ -549,3 +549,36 @@ async def test_an_answer_written_with_a_conversation_is_never_served_to_another_
     third = (await chat(client, owner, question, session_id="c")).json()
     assert third["source"] == "cache"
     assert third["answer"] == other["answer"]
+
+
+async def test_an_faq_edited_to_ask_a_cached_question_answers_it_next(
+    client: httpx.AsyncClient, owner: Owner, runtime: Runtime
+) -> None:
+    """Editing an FAQ retires cached answers, as adding one does: a visitor asking a question
+    answered from the documents before gets the FAQ the owner just edited to ask it in other
+    words (its semantic match), not the cached answer."""
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    created = await client.post(
+        owner.url("/faqs"),
+        json={"question": "What are your opening hours?", "answer": "Nine to five."},
+        headers=owner.headers,
+    )
+    assert created.status_code == 201
+    question = "Do you ship hardware keys to Nepal?"
+    first = (await chat(client, owner, question, session_id="v1")).json()
+    assert first["source"] == "rag"
+    assert (await chat(client, owner, question, session_id="v2")).json()["source"] == "cache"
+
+    edited = await client.patch(
+        owner.url(f"/faqs/{created.json()['id']}"),
+        json={
+            "question": "Do you ship your hardware keys to Nepal?",  # the same, in other words
+            "answer": "Yes: Nepal gets them in a week.",
+            "alt_questions": [],
+        },
+        headers=owner.headers,
+    )
+    assert edited.status_code == 200, edited.text
+    after = (await chat(client, owner, question, session_id="v4")).json()
+    assert after["source"] == "faq"
+    assert after["answer"] == "Yes: Nepal gets them in a week."
