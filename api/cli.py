@@ -33,6 +33,7 @@ def settings_problems(exc: ValidationError) -> str:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from api.http_protocol import BoundedHttpToolsProtocol
     from rag.knowledge.rerank import reranker_choice
 
     settings = get_settings()
@@ -67,6 +68,7 @@ def _serve(args: argparse.Namespace) -> int:
         proxy_headers=False,
         forwarded_allow_ips="",
         timeout_graceful_shutdown=10,
+        http=BoundedHttpToolsProtocol,  # a request head of at most 64 KiB (api.http_protocol)
     )
     return 0
 

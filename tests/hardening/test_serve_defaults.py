@@ -9,6 +9,7 @@ metrics token (metrics are off without one).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -245,3 +246,44 @@ def test_the_workers_froze_their_start_up_objects_and_report_collector_pauses(
 def test_the_api_docs_are_served_in_development(server: Server) -> None:
     assert server.get("/openapi.json").status_code == 200
     assert server.get("/docs").status_code == 200
+
+
+def _raw(server: Server, head: bytes, *, finish: bool) -> bytes:
+    """Send a request head (finished with a blank line or left open) on a new connection; what
+    the server answers until it closes the connection or 10 s pass."""
+    host, port = server.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        # The server may close the connection while the rest is still being sent.
+        with contextlib.suppress(OSError):
+            conn.sendall(head + (b"\r\n" if finish else b""))
+        received = b""
+        try:
+            while chunk := conn.recv(65536):
+                received += chunk
+                if finish and b"\r\n\r\n" in received:
+                    break
+        except (TimeoutError, ConnectionResetError):
+            pass
+        return received
+
+
+def test_a_request_head_past_64_kib_is_refused_and_a_long_body_is_not(server: Server) -> None:
+    """Headers are kept until the head ends: without a bound, a few connections sending
+    endless headers held hundreds of MiB (a red-team finding)."""
+    line = b"X-Filler-%05d: " + b"a" * 990 + b"\r\n"
+    start = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+    endless = start + b"".join(line % i for i in range(200))  # 200 KB, never finished
+    refused = _raw(server, endless, finish=False)
+    assert refused.startswith(b"HTTP/1.1 431 "), refused[:200]
+    assert b'"code":"request_head_too_large"' in refused
+
+    # A head under the limit is served; so is a body far longer than the head's limit.
+    near = start + b"".join(line % i for i in range(55)) + b"Connection: close\r\n"
+    assert _raw(server, near, finish=True).startswith(b"HTTP/1.1 200 "), "55 KB head refused"
+    body = server.post(
+        "/api/v1/auth/login",
+        content=b'{"email": "nobody@example.com", "password": "' + b"p" * 900_000 + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert body.status_code in (401, 422), body.text[:200]
+    assert server.get("/healthz").status_code == 200
