@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Select, and_, or_
@@ -37,8 +37,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, ident = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
-        return datetime.fromisoformat(created), uuid.UUID(ident)
-    except (ValueError, UnicodeDecodeError):
+        moment = datetime.fromisoformat(created)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        # In UTC, as the database compares it: a date at either end of the calendar with an
+        # offset past it (0001-01-01T00:00+14:00) overflows here instead of in the driver.
+        return moment.astimezone(UTC), uuid.UUID(ident)
+    except (ValueError, UnicodeDecodeError, OverflowError):
         raise ValidationFailed(
             "Invalid cursor", code="invalid_cursor", details=[{"field": "cursor"}]
         ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 
 import httpx
@@ -101,6 +102,32 @@ async def test_audit_pages_are_bounded(client: httpx.AsyncClient, owner: Owner, 
     assert too_many.status_code == 422
     bad = await client.get(owner.url("/audit?cursor=garbage!"), headers=owner.headers)
     assert bad.status_code == 422
+
+
+def _cursor(created: str) -> str:
+    raw = f"{created}|00000000-0000-0000-0000-000000000000".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("created", "status"),
+    [
+        ("0001-01-01T00:00:00+14:00", 422),  # before year 1 in UTC
+        ("9999-12-31T23:59:59-14:00", 422),  # after year 9999 in UTC
+        ("2026-01-01T00:00:00", 200),  # no offset: read as UTC, an (empty) page
+    ],
+)
+async def test_a_cursor_past_the_calendars_ends_is_a_422(
+    client: httpx.AsyncClient, owner: Owner, created: str, status: int
+) -> None:
+    """A forged cursor whose date leaves the calendar in UTC was a 500 from the driver."""
+    for path in ("/audit", "/leads"):
+        response = await client.get(
+            owner.url(f"{path}?cursor={_cursor(created)}"), headers=owner.headers
+        )
+        assert response.status_code == status, (path, response.text)
+        if status == 422:
+            assert response.json()["error"]["code"] == "invalid_cursor"
 
 
 async def test_the_app_role_cannot_change_or_delete_audit_rows(
