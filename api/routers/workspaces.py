@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from api.deps import AccountDepsDep, SessionDep, SettingsDep, UserPrincipalDep, WorkspaceDep
 from core.db import set_tenant
 from core.errors import NotFound
+from rag.knowledge import limits
 from workspaces import invitations, service, team, usage
 from workspaces import repository as repo
 from workspaces.schemas import (
@@ -178,4 +179,5 @@ async def revoke_api_key(key_id: uuid.UUID, access: WorkspaceDep, session: Sessi
 
 @router.get("/workspaces/{workspace_id}/usage", response_model=UsageOut)
 async def get_usage(access: WorkspaceDep, session: SessionDep) -> UsageOut:
-    return await usage.usage_report(session, access.workspace)
+    stored = await limits.stored_usage(session, access.workspace.id)
+    return await usage.usage_report(session, access.workspace, stored)

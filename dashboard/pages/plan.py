@@ -32,6 +32,7 @@ from dashboard.web import (
     wants_json,
     with_signed_notice,
 )
+from rag.knowledge import limits
 from workspaces import usage
 from workspaces.permissions import Action, allowed, kind_of
 from workspaces.plans import PLAN_RANK, PLANS
@@ -70,7 +71,9 @@ def _upgrades(effective_plan: str) -> list[dict[str, Any]]:
 
 @router.get("/w/{workspace_id}/plan")
 async def plan_page(request: Request, page: PageDep, session: SessionDep) -> Response:
-    report = await usage.usage_report(session, page.access.workspace)
+    workspace = page.access.workspace
+    stored = await limits.stored_usage(session, workspace.id)
+    report = await usage.usage_report(session, workspace, stored)
     settings = request.app.state.runtime.settings
     billing_enabled = settings.billing_enabled
     may_manage = allowed(

@@ -4,6 +4,7 @@
   submitted and again by the job once its chunk count is known, before anything is embedded.
 - ``notify_stored_quotas``: the owners' ``quota.80`` / ``quota.100`` mails when an ingestion
   crosses 80% / 100% of those quotas.
+- ``stored_usage``: those stored amounts, as the usage report shows them.
 - ``parse_limits(settings)``: the bounds of parsing one document (the ``PARSE_*`` settings).
 """
 
@@ -90,6 +91,15 @@ async def notify_stored_quotas(
         before={"documents": documents - added_documents, "chunks": chunks - added_chunks},
         after={"documents": documents, "chunks": chunks},
     )
+
+
+async def stored_usage(session: AsyncSession, workspace_id: uuid.UUID) -> dict[str, int]:
+    """The stored amounts the documents and chunks quotas count (``check_quotas``), for the
+    usage report: what the workspace holds now, not what was added this month."""
+    return {
+        "documents": await document_repo.count_documents(session, workspace_id),
+        "chunks": await chunk_repo.count_chunks(session, workspace_id),
+    }
 
 
 def parse_limits(settings: Settings) -> ParseLimits:

@@ -609,3 +609,24 @@ async def test_search_validates_input(client: httpx.AsyncClient, owner: Owner, m
         owner.url("/search"), json={"query": "", "mode": mode}, headers=owner.headers
     )
     assert response.status_code == 422
+
+
+async def test_usage_shows_the_documents_and_chunks_stored_not_those_added_this_month(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any
+) -> None:
+    """The documents and chunks quotas count what is stored; the usage report showed the month's
+    additions, which a delete never lowered (an owner near the limit who was not)."""
+    ids = []
+    for n in range(3):
+        payload = {"title": f"Note {n}", "text": f"Fact number {n}: the office cat is called Tom."}
+        created = await client.post(owner.url("/documents"), json=payload, headers=owner.headers)
+        assert created.status_code == 202, created.text
+        ids.append(created.json()["id"])
+    await jobs.drain()
+    for document_id in ids[:2]:
+        deleted = await client.delete(owner.url(f"/documents/{document_id}"), headers=owner.headers)
+        assert deleted.status_code == 204
+    listed = (await client.get(owner.url("/documents"), headers=owner.headers)).json()
+    metrics = (await client.get(owner.url("/usage"), headers=owner.headers)).json()["metrics"]
+    assert metrics["documents"]["used"] == listed["total"] == 1
+    assert metrics["chunks"]["used"] == sum(d["chunk_count"] for d in listed["items"]) == 1
