@@ -100,7 +100,7 @@ async def _turns(db: Any, settings: Any, workspace: Any, items: list[Any]) -> di
 
     from rag.chat.models import ChatMessage, UnansweredQuestion
     from rag.chat.repository import conversations as conversation_repo
-    from rag.chat.stages import Answer, faq_semantic, record, retrieve
+    from rag.chat.stages import Answer, WordMatch, faq_semantic, record, retrieve
     from rag.knowledge import retrieval
     from workspaces import usage
 
@@ -133,6 +133,10 @@ async def _turns(db: Any, settings: Any, workspace: Any, items: list[Any]) -> di
                     turn,
                     k=k,
                     min_similarity=settings.retrieval_min_similarity,
+                    word_match=WordMatch(
+                        settings.retrieval_word_match_similarity,
+                        settings.retrieval_word_match_share,
+                    ),
                     metered_generation=True,
                 )
         t2 = clock()

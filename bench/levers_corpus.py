@@ -28,7 +28,11 @@ from rag.knowledge import eval as rag_eval
 CORPORA: dict[str, tuple[Path, Path]] = {
     "python": (Path("/usr/share/doc/python3.11/html"), ROOT / "eval" / "python-docs.jsonl"),
     "git": (Path("/usr/share/doc/git-doc"), ROOT / "eval" / "git-docs.jsonl"),
+    # the demo workspace's four Markdown documents, as `make run` seeds them
+    "demo": (ROOT / "api" / "demo", ROOT / "eval" / "demo.jsonl"),
 }
+GLOBS = {"demo": "*.md"}
+"""Which files of a corpus are its pages (default ``*.html``)."""
 
 
 @dataclass(frozen=True)
@@ -149,10 +153,10 @@ class Corpus:
     titles: dict[str, str] = field(default_factory=dict)  # per page: its header's first part
 
 
-def files_of(root: Path) -> list[tuple[Path, str]]:
+def files_of(root: Path, glob: str = "*.html") -> list[tuple[Path, str]]:
     from api.commands.ingest import collect
 
-    return collect([str(root)], "*.html")
+    return collect([str(root)], glob)
 
 
 _PARSER_VERSION = hashlib.sha256(
@@ -274,11 +278,12 @@ def build_corpus(
     name: str, variant: Variant, *, cache_dir: Path | None = None, only: set[str] | None = None
 ) -> Corpus:
     root, _ = CORPORA[name]
+    glob = GLOBS.get(name, "*.html")
     sources: list[str] = []
     texts: list[str] = []
     titles: dict[str, str] = {}
     documents = []
-    for path, source in files_of(root):
+    for path, source in files_of(root, glob):
         if only is not None and source not in only:
             continue
         parsed = parse_page(path, cache_dir, variant.parser)

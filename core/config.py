@@ -271,8 +271,14 @@ class Settings(BaseSettings):
     semantic_cache_similarity: float = 0.97
     cache_ttl_seconds: int = 86400
     retrieval_k: int = 5
-    # The header line in the embedded text (format 2) lowers cosine similarities by ~0.01.
-    retrieval_min_similarity: float = 0.28
+    # A passage is relevant when its cosine to the question reaches retrieval_min_similarity,
+    # or reaches retrieval_word_match_similarity and holds at least retrieval_word_match_share
+    # of the question's content words; no relevant passage: "I don't know". Chosen on the tune
+    # halves of answerable and unanswerable questions over three corpora (docs/retrieval.md,
+    # "When to say I don't know"; python -m bench.dont_know).
+    retrieval_min_similarity: float = Field(default=0.38, ge=-1.0, le=1.0)
+    retrieval_word_match_similarity: float = Field(default=0.21, ge=-1.0, le=1.0)
+    retrieval_word_match_share: float = Field(default=0.67, ge=0.0, le=1.0)
     # Vector search ranks a page by its best chunk + this x its second best candidate chunk
     # (rag.knowledge.retrieval.SECOND_CHUNK_WEIGHT, chosen in docs/retrieval.md); 0: best alone.
     retrieval_second_chunk_weight: float = Field(default=0.5, ge=0.0, le=2.0)

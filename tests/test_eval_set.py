@@ -406,3 +406,30 @@ def test_evidence_passages_are_in_their_pages() -> None:
         if _normalise(row.passage) not in _body_text(path):
             missing.append(f"{row.id} {row.page} (line {row.lineno}): {row.passage!r}")
     assert not missing, "passages not found in their page:\n" + "\n".join(missing)
+
+
+def test_the_dont_know_sets_are_well_formed() -> None:
+    """eval/unanswerable.jsonl and eval/demo.jsonl (``bench.dont_know``): documented keys,
+    ids unique across every set, demo pages that exist, no question asked twice."""
+    unanswerable = [json.loads(line) for line in (EVAL_DIR / "unanswerable.jsonl").open()]
+    demo = [json.loads(line) for line in (EVAL_DIR / "demo.jsonl").open()]
+    for row in unanswerable:
+        assert set(row) == {"id", "set", "kind", "question"}, row
+        assert row["set"] in ("python-docs", "git-docs", "demo")
+        assert row["kind"] in ("adjacent", "offtopic")
+        prefix = {"python-docs": "pu", "git-docs": "gu", "demo": "du"}[row["set"]]
+        assert re.fullmatch(prefix + r"\d{3}", row["id"]), row
+    for row in demo:
+        assert set(row) == {"id", "question", "expected"}, row
+        assert re.fullmatch(r"d\d{3}", row["id"])
+        for page in row["expected"]:
+            assert (EVAL_DIR.parent / "api" / "demo" / page).is_file(), page
+    ids = [r["id"] for r in unanswerable + demo] + [r["id"] for s in SETS for r in _records(s)]
+    assert len(ids) == len(set(ids))
+    questions = [r["question"].casefold() for r in unanswerable + demo]
+    assert len(questions) == len(set(questions))
+    per_set = {
+        name: sum(r["set"] == name for r in unanswerable)
+        for name in ("python-docs", "git-docs", "demo")
+    }
+    assert per_set == {"python-docs": 50, "git-docs": 50, "demo": 24}

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from rag.chat.generator import Completion, GenerationRequest, StreamEvent, joined_follow_up
-from rag.chat.normalize import WORD, stem
+from rag.chat.normalize import WORD, content_terms
 from rag.chat.prompts import Passage, dont_know_answer
 
 EXTRACTIVE_PREFIX = "From our documentation:"
@@ -25,15 +25,6 @@ _MARKUP_LINE = re.compile(r"[ \t]*(?:#|```|~~~|\|)")
 _INDENTED_LINE = re.compile(r"(?:    |\t)[ \t]*\S")
 # A list item starts a unit of its own, which its wrapped lines continue.
 _LIST_ITEM = re.compile(r"[ \t]*(?:[-*+\u2022]|\d{1,3}[.)])[ \t]+\S")
-_STOPWORD_TEXT = (
-    "a an the and or but if of to in on at by for with from as is are was were be been being "
-    "do does did doing have has had i you he she it we they me my your our their this that these "
-    "those what which who whom whose when where why how can could should would will shall may "
-    "might must not no yes so than then there here about into over under up down out any some "
-    "all each more most other such only own same too very just also am its please tell know "
-    "want need get"
-)
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def sentences(text: str) -> list[str]:
@@ -149,14 +140,6 @@ def _quotable(passage: Passage) -> list[tuple[int, str]]:
     ]
 
 
-def _terms(text: str) -> set[str]:
-    return {
-        stem(token)
-        for token in WORD.findall(text.casefold())
-        if len(token) >= 2 and token not in _STOPWORDS
-    }
-
-
 @dataclass
 class ExtractiveAnswerer:
     """The embedded default without an LLM: quotes the passages' sentences closest to the question.
@@ -199,12 +182,12 @@ class ExtractiveAnswerer:
     def _compose(self, question: str, passages: Sequence[Passage]) -> str:
         if not passages:
             return dont_know_answer()
-        wanted = _terms(question)
+        wanted = content_terms(question)
         # (score, rank, position, sentence, n)
         candidates: list[tuple[float, int, int, str, int]] = []
         for rank, passage in enumerate(passages):
             for position, sentence in _quotable(passage):
-                terms = _terms(sentence)
+                terms = content_terms(sentence)
                 overlap = len(wanted & terms)
                 if not overlap:
                     continue

@@ -59,6 +59,28 @@ def stem(token: str) -> str:
     return str(_STEMMER.stemWord(token))
 
 
+_STOPWORD_TEXT = (
+    "a an the and or but if of to in on at by for with from as is are was were be been being "
+    "do does did doing have has had i you he she it we they me my your our their this that these "
+    "those what which who whom whose when where why how can could should would will shall may "
+    "might must not no yes so than then there here about into over under up down out any some "
+    "all each more most other such only own same too very just also am its please tell know "
+    "want need get"
+)
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+"""Common English function words, which say nothing of what a question is about."""
+
+
+def content_terms(text: str) -> set[str]:
+    """The stems of ``text``'s words of two letters or more, without ``STOPWORDS``: what the
+    extractive answerer matches sentences on and retrieval checks passages for."""
+    return {
+        stem(token)
+        for token in WORD.findall(text.casefold())
+        if len(token) >= 2 and token not in STOPWORDS
+    }
+
+
 def word_stems(text: str) -> set[str]:
     """The stems of every word of ``text`` (casefolded)."""
     return {stem(token) for token in set(WORD.findall(text.casefold()))}

@@ -47,6 +47,7 @@ from rag.chat.stages import (
     Grounding,
     Source,
     Turn,
+    WordMatch,
     cache_exact,
     cache_semantic,
     courtesy,
@@ -289,6 +290,10 @@ class AnswerPipeline:
                 turn,
                 k=k,
                 min_similarity=self.settings.retrieval_min_similarity,
+                word_match=WordMatch(
+                    self.settings.retrieval_word_match_similarity,
+                    self.settings.retrieval_word_match_share,
+                ),
                 second_weight=self.settings.retrieval_second_chunk_weight,
                 feedback_weight=self.settings.retrieval_feedback_weight,
                 metered_generation=not self.generator.extractive,

@@ -25,7 +25,7 @@ from rag.chat.cache import CacheHit, ResponseCache
 from rag.chat.intents import Intent, persona_reply
 from rag.chat.links import LinkPolicy, restrict_links
 from rag.chat.models import ChatMessage, Conversation
-from rag.chat.normalize import normalize_question
+from rag.chat.normalize import content_terms, normalize_question
 from rag.chat.prompts import Passage, dont_know_answer
 from rag.chat.repository import conversations as conversation_repo
 from rag.knowledge import retrieval
@@ -361,6 +361,28 @@ async def cache_semantic(cache: ResponseCache, turn: Turn, *, model: bool) -> An
     return _from_cache(turn, hit, model=model)
 
 
+@dataclass(frozen=True)
+class WordMatch:
+    """A passage below the similarity threshold is still relevant when its cosine reaches
+    ``similarity`` and it holds at least ``share`` of the question's content words (stems,
+    function words left out; its title and headings count). Short questions about what a
+    passage names ("Do you support Windows?" over a list of platforms) score low cosines
+    against a long passage; an unanswerable question about something the workspace never
+    mentions seldom has its words there (docs/retrieval.md, "When to say I don't know")."""
+
+    similarity: float
+    share: float
+
+    def holds(self, question: str, hit: retrieval.Hit) -> bool:
+        if hit.similarity is None or hit.similarity < self.similarity:
+            return False
+        wanted = content_terms(question)
+        if not wanted:
+            return False
+        where = " ".join([hit.title or "", *hit.heading_path, hit.text])
+        return len(wanted & content_terms(where)) / len(wanted) >= self.share
+
+
 async def retrieve(
     session: AsyncSession,
     turn: Turn,
@@ -370,11 +392,14 @@ async def retrieve(
     metered_generation: bool,
     second_weight: float = retrieval.SECOND_CHUNK_WEIGHT,
     feedback_weight: float = retrieval.FEEDBACK_WEIGHT,
+    word_match: WordMatch | None = None,
 ) -> Grounding | Answer:
     """The workspace's passages relevant to the question, or "don't know" (the question is
-    recorded as unanswered and the contact form offered). ``metered_generation``: the answer
-    would spend LLM tokens, so the plan's daily token cap is checked. The transaction set
-    ``hnsw.ef_search`` to ``retrieval.ef_search_for(k, DEFAULT_MODE)``."""
+    recorded as unanswered and the contact form offered): a passage is relevant when its cosine
+    to the question reaches ``min_similarity`` or ``word_match`` holds for it.
+    ``metered_generation``: the answer would spend LLM tokens, so the plan's daily token cap is
+    checked. The transaction set ``hnsw.ef_search`` to ``retrieval.ef_search_for(k,
+    DEFAULT_MODE)``."""
     hits = await retrieval.search(
         session,
         workspace_id=turn.workspace.id,
@@ -387,7 +412,13 @@ async def retrieve(
         feedback_weight=feedback_weight,
         fill=True,  # a workspace of fewer than k documents still gives k passages
     )
-    relevant = [h for h in hits if h.similarity is None or h.similarity >= min_similarity]
+    relevant = [
+        h
+        for h in hits
+        if h.similarity is None
+        or h.similarity >= min_similarity
+        or (word_match is not None and word_match.holds(turn.standalone, h))
+    ]
     if not relevant:
         return Answer(dont_know_answer(), "fallback", lead_capture=True, unanswered=True)
     passages = tuple(
