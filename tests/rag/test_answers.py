@@ -12,12 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
+from api.demo.seed import CONTENT, DOCUMENTS
 from api.runtime import Runtime
 from api.sse import sse_response
 from core.config import Settings
 from core.db import Database
 from rag.chat.generator import Completion, GenerationRequest, StreamEvent
 from rag.chat.pipeline import ChatInput
+from rag.knowledge.embeddings import LocalEmbedder
 from tests.conftest import (
     Owner,
     RuntimeFactory,
@@ -584,6 +586,20 @@ async def test_an_faq_edited_to_ask_a_cached_question_answers_it_next(
     assert after["answer"] == "Yes: Nepal gets them in a week."
 
 
+async def demo_documents(client: httpx.AsyncClient, runtime: Runtime, name: str) -> Owner:
+    """A new workspace holding the demo's four documents, uploaded as `make run` seeds them."""
+    owner = await signup(client, name)
+    for document in DOCUMENTS:
+        uploaded = await client.post(
+            owner.url("/documents"),
+            files={"file": (document, (CONTENT / document).read_bytes(), "text/markdown")},
+            headers=owner.headers,
+        )
+        assert uploaded.status_code == 202, uploaded.text
+    await runtime.jobs.drain()
+    return owner
+
+
 @pytest.mark.parametrize("word_match", [True, False])
 async def test_a_question_naming_what_a_passage_lists_is_answered_and_one_it_never_names_is_not(
     runtime_factory: RuntimeFactory, word_match: bool
@@ -593,23 +609,12 @@ async def test_a_question_naming_what_a_passage_lists_is_answered_and_one_it_nev
     and is answered because the page holds its words; "Can I pay with PayPal?" scores about the
     same and is not, and neither is a question scoring above the old threshold (0.28) about
     what no page mentions (docs/retrieval.md, "When to say I don't know")."""
-    from api.demo.seed import CONTENT, DOCUMENTS
-    from rag.knowledge.embeddings import LocalEmbedder
-
     overrides = {} if word_match else {"retrieval_word_match_similarity": 1.0}
     async with (
         runtime_factory(embedder=LocalEmbedder(), **overrides) as runtime,
         client_for(runtime) as client,
     ):
-        owner = await signup(client, f"Words{word_match}")
-        for name in DOCUMENTS:
-            uploaded = await client.post(
-                owner.url("/documents"),
-                files={"file": (name, (CONTENT / name).read_bytes(), "text/markdown")},
-                headers=owner.headers,
-            )
-            assert uploaded.status_code == 202, uploaded.text
-        await runtime.jobs.drain()
+        owner = await demo_documents(client, runtime, f"Words{word_match}")
 
         windows = (await chat(client, owner, "Do you support Windows?", session_id="w")).json()
         if word_match:
@@ -621,3 +626,33 @@ async def test_a_question_naming_what_a_passage_lists_is_answered_and_one_it_nev
             body = (await chat(client, owner, unanswerable, session_id="u")).json()
             assert body["source"] == "fallback", (unanswerable, body)
             assert body["lead_capture"] is True
+
+
+async def test_a_change_of_topic_is_answered_about_the_new_topic_without_a_model(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """Extractive answers (no model): "Is it possible to back up a NAS?" after "How do I
+    cancel?" quoted the cancelling steps, because any short message with "it" was glued to the
+    last question (a tester's finding); a real follow-up still reads the question before it."""
+    async with (
+        runtime_factory(embedder=LocalEmbedder()) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await demo_documents(client, runtime, "Topics")
+
+        async def ask(message: str, conversation: str | None) -> dict[str, Any]:
+            extra = {"conversation_id": conversation} if conversation else {}
+            response = await chat(client, owner, message, session_id="topics", **extra)
+            assert response.status_code == 200, response.text
+            return response.json()  # type: ignore[no-any-return]
+
+        cancel = await ask("How do I cancel?", None)
+        assert "Settings → Billing" in cancel["answer"]
+        nas = await ask("Is it possible to back up a NAS?", cancel["conversation_id"])
+        assert nas["source"] == "rag"
+        assert "Network drives (NAS) can be backed up" in nas["answer"]
+        assert "Billing" not in nas["answer"]
+
+        family = await ask("How much is the Family plan?", None)
+        yearly = await ask("and per year?", family["conversation_id"])
+        assert "5,990" in yearly["answer"], yearly
