@@ -363,10 +363,16 @@ class AnswerPipeline:
 
     @staticmethod
     def _generated(grounding: Grounding, completion: Completion | None) -> Answer:
-        """The answer written from the passages, or the fallback when the model failed."""
+        """The answer written from the passages; "I don't know" when it cites none of them; the
+        fallback when the model failed."""
         if completion is None:
             return Answer(fallback_answer(""), "fallback")
         citations = extract_citations(completion.text, grounding.passages)
+        if not citations and not completion.guarded:
+            # The rules make the model cite every statement it takes from a source: an answer
+            # citing none said it does not know (rule 3). The owner sees the question, the
+            # visitor gets the contact form, as when retrieval found nothing.
+            return Answer(completion.text, "fallback", lead_capture=True, unanswered=True)
         return Answer(completion.text, "rag", tuple(c.to_dict() for c in citations))
 
     # --- the third transaction: record and meter the answer -------------------------------

@@ -656,3 +656,31 @@ async def test_a_change_of_topic_is_answered_about_the_new_topic_without_a_model
         family = await ask("How much is the Family plan?", None)
         yearly = await ask("and per year?", family["conversation_id"])
         assert "5,990" in yearly["answer"], yearly
+
+
+async def test_a_model_that_does_not_know_leaves_the_question_unanswered_for_the_owner(
+    llm_client: Any, fake_llm: FakeOpenAI
+) -> None:
+    """The model found nothing in the passages and said so, citing none: that is a question
+    the knowledge does not answer (contact form, the owner's unanswered list), not an answer
+    (it counted as answered, a tester's finding). Streamed the same."""
+    client, runtime = llm_client
+    owner = await signup(client, "ModelDoesNotKnow")
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    fake_llm.chat_reply = "I'm sorry, I don't know that. Shall the team get back to you?"
+    body = (await chat(client, owner, "Do you ship hardware keys to Japan?")).json()
+    assert body["source"] == "fallback"
+    assert body["lead_capture"] is True
+    assert body["answer"] == fake_llm.chat_reply
+    assert body["citations"] == []
+    events = await streamed_chat(client, owner, "Do you ship hardware keys to Peru?", "s2")
+    done = dict(events)["done"]
+    assert done["source"] == "fallback"
+    assert done["lead_capture"] is True
+    groups = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
+    assert sum(g["count"] for g in groups) == 2  # the two, grouped as alike or not
+    # A cited answer is still an answer.
+    fake_llm.chat_reply = "We ship hardware keys to India, Nepal and Sri Lanka [1]."
+    cited = (await chat(client, owner, "Do you ship hardware keys to Nepal?")).json()
+    assert cited["source"] == "rag"
+    assert cited["lead_capture"] is False
