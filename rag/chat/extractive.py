@@ -11,7 +11,13 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from rag.chat.generator import Completion, GenerationRequest, StreamEvent, joined_follow_up
+from rag.chat.generator import (
+    Completion,
+    GenerationRequest,
+    Rewritten,
+    StreamEvent,
+    joined_follow_up,
+)
 from rag.chat.normalize import WORD, content_terms
 from rag.chat.prompts import Passage, dont_know_answer
 
@@ -173,8 +179,10 @@ class ExtractiveAnswerer:
             yield StreamEvent("delta", piece)
         yield StreamEvent("done", completion=completion)
 
-    async def rewrite_follow_up(self, message: str, history: Sequence[tuple[str, str]]) -> str:
-        return joined_follow_up(message, history)
+    async def rewrite_follow_up(
+        self, message: str, history: Sequence[tuple[str, str]]
+    ) -> Rewritten:
+        return Rewritten(joined_follow_up(message, history))
 
     async def aclose(self) -> None:
         return None

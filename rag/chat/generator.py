@@ -75,7 +75,9 @@ class Generator(Protocol):
 
     def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]: ...
 
-    async def rewrite_follow_up(self, message: str, history: Sequence[tuple[str, str]]) -> str:
+    async def rewrite_follow_up(
+        self, message: str, history: Sequence[tuple[str, str]]
+    ) -> Rewritten:
         """A follow-up ("and for yearly plans?") as a question that stands alone, for
         retrieval; ``history`` is the conversation so far as (role, text), oldest first."""
         ...
@@ -97,6 +99,20 @@ def names_its_subject(message: str) -> bool:
     of its own ("Does it work on Linux?", "Is it possible to back up a NAS?") and does not open
     as a continuation: the pronoun is the product or the business, not the last topic."""
     return not _CONTINUES.match(message) and len(content_terms(message)) >= 2
+
+
+@dataclass(frozen=True)
+class Rewritten:
+    """A follow-up rewritten to stand alone, and the model tokens that took (metered with the
+    turn's answer)."""
+
+    question: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def tokens(self) -> tuple[int, int]:
+        return (self.prompt_tokens, self.completion_tokens)
 
 
 def joined_follow_up(message: str, history: Sequence[tuple[str, str]]) -> str:

@@ -23,6 +23,7 @@ from rag.chat.generator import (
     GenerationRequest,
     Generator,
     LLMUnavailable,
+    Rewritten,
     StreamEvent,
     joined_follow_up,
 )
@@ -274,16 +275,23 @@ class LLMGenerator:
     async def aclose(self) -> None:
         await self.llm.aclose()
 
-    async def rewrite_follow_up(self, message: str, history: Sequence[tuple[str, str]]) -> str:
+    async def rewrite_follow_up(
+        self, message: str, history: Sequence[tuple[str, str]]
+    ) -> Rewritten:
         """The model rewrites the follow-up; without it (an outage, an empty or overlong reply)
-        the previous question and the follow-up are joined."""
+        the previous question and the follow-up are joined. The tokens a reply took are
+        counted whether it is used or not."""
         fallback = joined_follow_up(message, history)
         try:
             completion = await self.llm.complete(follow_up_messages(message, history), user=None)
         except LLMUnavailable:
-            return fallback
+            return Rewritten(fallback)
         text = completion.text.strip().strip('"')
-        return text if 0 < len(text) <= 500 else fallback
+        return Rewritten(
+            text if 0 < len(text) <= 500 else fallback,
+            completion.prompt_tokens,
+            completion.completion_tokens,
+        )
 
 
 def make_generator(settings: Settings, *, llm: LLM | None = None) -> Generator:

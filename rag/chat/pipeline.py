@@ -259,8 +259,8 @@ class AnswerPipeline:
 
         # No transaction is open while the question is rewritten and embedded.
         if turn.follow_up:
-            standalone = await self.generator.rewrite_follow_up(message, turn.history)
-            turn = replace(turn, standalone=standalone)
+            rewritten = await self.generator.rewrite_follow_up(message, turn.history)
+            turn = replace(turn, standalone=rewritten.question, rewrite_tokens=rewritten.tokens)
             clock.lap("rewrite")
         else:
             answer = await cache_exact(self.cache, turn, model=not self.generator.extractive)
@@ -403,7 +403,11 @@ class AnswerPipeline:
             else answer.text
         )
         citations = list(answer.citations)
-        tokens = (completion.prompt_tokens, completion.completion_tokens) if completion else (0, 0)
+        answered = (
+            (completion.prompt_tokens, completion.completion_tokens) if completion else (0, 0)
+        )
+        # The follow-up's rewrite is model work for this turn too (metered, capped daily).
+        tokens = (answered[0] + turn.rewrite_tokens[0], answered[1] + turn.rewrite_tokens[1])
         extractive = completion.extractive if completion is not None else answer.extractive
         async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
             # The answer and the conversation's message count in one statement, with the LLM

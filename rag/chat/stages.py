@@ -84,6 +84,8 @@ class Turn:
     the message was recorded (not for courtesy or a request for a human)."""
     daily_tokens: int | None = None
     """Today's LLM tokens when the message was recorded (read only under a daily cap)."""
+    rewrite_tokens: tuple[int, int] = (0, 0)
+    """The model's (prompt, completion) tokens for rewriting a follow-up to stand alone."""
     channel: Channel = "widget"
     """Who asked: a visitor through the widget, or the workspace's people ("owner": the
     dashboard's playground, the API); only visitors' questions are left unanswered for the

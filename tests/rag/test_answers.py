@@ -17,7 +17,7 @@ from api.runtime import Runtime
 from api.sse import sse_response
 from core.config import Settings
 from core.db import Database
-from rag.chat.generator import Completion, GenerationRequest, StreamEvent
+from rag.chat.generator import Completion, GenerationRequest, Rewritten, StreamEvent
 from rag.chat.pipeline import ChatInput
 from rag.knowledge.embeddings import LocalEmbedder
 from tests.conftest import (
@@ -483,8 +483,10 @@ class GatedGenerator:
         text = "Refunds arrive within 5 to 7 business days [1]."
         yield StreamEvent("done", completion=Completion(text, 10, 5, "gated"))
 
-    async def rewrite_follow_up(self, message: str, history: Sequence[tuple[str, str]]) -> str:
-        return message
+    async def rewrite_follow_up(
+        self, message: str, history: Sequence[tuple[str, str]]
+    ) -> Rewritten:
+        return Rewritten(message)
 
     async def aclose(self) -> None:
         return None
@@ -684,3 +686,30 @@ async def test_a_model_that_does_not_know_leaves_the_question_unanswered_for_the
     cited = (await chat(client, owner, "Do you ship hardware keys to Nepal?")).json()
     assert cited["source"] == "rag"
     assert cited["lead_capture"] is False
+
+
+async def test_the_tokens_of_a_follow_ups_rewrite_are_metered_with_its_answer(
+    llm_client: Any, fake_llm: FakeOpenAI
+) -> None:
+    """A follow-up costs two model calls, the rewrite and the answer: both count towards the
+    month's tokens and the daily cap (the rewrite's were dropped, a tester's finding)."""
+    client, runtime = llm_client
+    owner = await signup(client, "RewriteTokens")
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    fake_llm.usage = (100, 10)
+    first = (await chat(client, owner, "Can I get my money back on a yearly plan?")).json()
+    calls = len(fake_llm.chat_requests)
+    follow = await chat(
+        client, owner, "and how long does it take?", conversation_id=first["conversation_id"]
+    )
+    assert follow.status_code == 200
+    assert len(fake_llm.chat_requests) == calls + 2  # the rewrite, then the answer
+    usage = (await client.get(owner.url("/usage"), headers=owner.headers)).json()
+    assert usage["llm_tokens"] == 3 * 110
+    transcript = (
+        await client.get(
+            owner.url(f"/conversations/{first['conversation_id']}"), headers=owner.headers
+        )
+    ).json()
+    last = transcript["messages"][-1]
+    assert (last["prompt_tokens"], last["completion_tokens"]) == (200, 20)

@@ -763,22 +763,23 @@ async def test_a_follow_up_is_rewritten_by_the_model_or_joined_without_one(
     fake: FakeOpenAI,
 ) -> None:
     extractive = ExtractiveAnswerer()
-    joined = await extractive.rewrite_follow_up("and for yearly plans?", HISTORY)
+    joined = (await extractive.rewrite_follow_up("and for yearly plans?", HISTORY)).question
     assert joined == "How long do refunds take? and for yearly plans?"
     assert fake.chat_requests == []  # no model asked
 
     model = make_generator(settings(fake.base_url, llm_max_retries=0))
     fake.chat_reply = "How long do refunds of yearly plans take?"
     rewritten = await model.rewrite_follow_up("and for yearly plans?", HISTORY)
-    assert rewritten == "How long do refunds of yearly plans take?"
+    assert rewritten.question == "How long do refunds of yearly plans take?"
+    assert rewritten.tokens == (120, 9)  # the fake's usage: metered with the turn
     [asked] = fake.chat_requests
     assert "Last message: and for yearly plans?" in asked.json["messages"][-1]["content"]
     assert "How long do refunds take?" in asked.json["messages"][-1]["content"]
 
     fake.fail_next(503, times=1)  # an outage: the follow-up still gets a question to search
-    assert await model.rewrite_follow_up("and for yearly plans?", HISTORY) == joined
+    assert (await model.rewrite_follow_up("and for yearly plans?", HISTORY)).question == joined
     fake.chat_reply = ""  # an empty reply is no question either
-    assert await model.rewrite_follow_up("and for yearly plans?", HISTORY) == joined
+    assert (await model.rewrite_follow_up("and for yearly plans?", HISTORY)).question == joined
     assert isinstance(model, LLMGenerator)
     await model.llm.aclose()
 
@@ -834,4 +835,5 @@ async def test_fake_embeddings_are_deterministic_normalised_and_ordered(fake: Fa
 async def test_without_a_model_a_follow_up_joins_the_last_question_that_named_its_subject(
     message: str, history: list[tuple[str, str]], question: str
 ) -> None:
-    assert await ExtractiveAnswerer().rewrite_follow_up(message, history) == question
+    rewritten = await ExtractiveAnswerer().rewrite_follow_up(message, history)
+    assert (rewritten.question, rewritten.tokens) == (question, (0, 0))
