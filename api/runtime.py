@@ -280,6 +280,18 @@ async def build_runtime(
         )
         scheduler = Scheduler(database, scheduled_jobs(lifecycle, ingestion, notifications))
         stack.push_async_callback(scheduler.stop)
+        pipeline = AnswerPipeline(
+            db=database,
+            settings=settings,
+            embedder=embedder,
+            generator=generator,
+            reranker=reranker,
+            cache=cache,
+            notifier=notifier,
+        )
+        # Streamed answers whose visitors left are written and recorded before the model's
+        # client and the database close (callbacks run last pushed first).
+        stack.push_async_callback(pipeline.drain)
         yield Runtime(
             settings=settings,
             db=database,
@@ -293,15 +305,7 @@ async def build_runtime(
             jobs=queue,
             ingestion=ingestion,
             lifecycle=lifecycle,
-            pipeline=AnswerPipeline(
-                db=database,
-                settings=settings,
-                embedder=embedder,
-                generator=generator,
-                reranker=reranker,
-                cache=cache,
-                notifier=notifier,
-            ),
+            pipeline=pipeline,
             limiter=RateLimiter(redis),
             mailer=mailer,
             notifications=notifications,

@@ -35,6 +35,12 @@ async def sse_response(events: AsyncIterator[tuple[str, dict[str, Any]]]) -> Str
             yield format_event(
                 "error", {"code": "internal_error", "message": "The answer was interrupted"}
             )
+        finally:
+            # The client left (or the stream ended): the events' producer hears it now, not
+            # when the garbage collector finds it.
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     return StreamingResponse(
         body(),

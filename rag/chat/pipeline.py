@@ -19,6 +19,7 @@ before the first transaction and runs beside it (``_embed_early``):
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -135,11 +136,19 @@ class ChatResult:
         }
 
 
+log = logging.getLogger(__name__)
+
+
 def _retrieve_exception(task: asyncio.Task[Any]) -> None:
     """An early embedding nobody awaited (the turn ended first) fails quietly; one awaited
     raises where it is awaited."""
     if not task.cancelled():
         task.exception()
+
+
+def _log_unheard_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("a streamed answer failed after its visitor left", exc_info=exc)
 
 
 class AnswerPipeline:
@@ -167,6 +176,8 @@ class AnswerPipeline:
         # (or an overflow connection opened and closed again); a turn back to record its answer
         # goes first. Generation is outside.
         self._gate = TurnGate(settings.chat_concurrent_turns or settings.db_pool_size)
+        # Streamed turns being written and recorded, whether their visitor still listens.
+        self._writing: set[asyncio.Task[None]] = set()
 
     # --- public -------------------------------------------------------------------------
 
@@ -188,44 +199,80 @@ class AnswerPipeline:
             return await self._finish(turn, settled, completion, clock)
 
     async def stream(self, inp: ChatInput) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """Server-sent events: meta, delta..., citations, done (or error)."""
+        """Server-sent events: meta, delta..., citations, done (or error).
+
+        Once settled, the answer is written and recorded by a task of its own: a visitor who
+        leaves mid-answer (closing the widget, a dropped connection) stops receiving events,
+        not the turn, so the transcript holds the whole answer and the model's tokens are
+        metered (they were lost with the connection). ``drain`` waits for such turns."""
         clock = Clock()
         async with self._gate.slot():
             clock.lap("admit")
             turn, settled = await self._settle(inp, clock)
         yield "meta", self._meta(turn, settled)
-        completion: Completion | None = None
-        if isinstance(settled, Grounding):
-            text = ""
-            failed = False
-            generation_started = time.perf_counter()
-            try:
-                generator = self._generator_for(settled)
-                async for event in generator.stream(self._request(turn, settled)):
-                    if event.kind == "delta" and event.text:
-                        clock.first_token(generation_started)
-                        text += event.text
-                        yield "delta", {"text": event.text}
-                    elif event.kind == "replace":
-                        clock.first_token(generation_started)
-                        text = event.text
-                        yield "replace", {"text": event.text}
-                    elif event.kind == "done" and event.completion is not None:
-                        completion = event.completion
-            except LLMUnavailable:
-                failed = True
-                completion = None
-                yield "replace", {"text": fallback_answer("")}
-            if completion is None and not failed:
-                completion = Completion(text=text, prompt_tokens=0, completion_tokens=0, model="")
-            clock.lap("generation")
-        else:
-            clock.first_token(time.perf_counter())
-            yield "delta", {"text": settled.text}
-        async with self._gate.slot(finishing=True):
-            result = await self._finish(turn, settled, completion, clock)
-        yield "citations", {"citations": result.citations}
-        yield "done", result.to_dict()
+        events: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
+        task = asyncio.create_task(self._write_and_record(turn, settled, clock, events))
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
+        listened = False
+        try:
+            while (event := await events.get()) is not None:
+                yield event
+            listened = True
+        finally:
+            if not listened:  # the visitor left: nobody awaits the turn, its failure is logged
+                task.add_done_callback(_log_unheard_failure)
+        await task  # its failure becomes the stream's error event
+
+    async def drain(self) -> None:
+        """Wait for the streamed turns still being written (their visitors may have left)."""
+        while self._writing:
+            await asyncio.gather(*list(self._writing), return_exceptions=True)
+
+    async def _write_and_record(
+        self,
+        turn: Turn,
+        settled: Answer | Grounding,
+        clock: Clock,
+        events: asyncio.Queue[tuple[str, dict[str, Any]] | None],
+    ) -> None:
+        try:
+            completion: Completion | None = None
+            if isinstance(settled, Grounding):
+                text = ""
+                failed = False
+                generation_started = time.perf_counter()
+                try:
+                    generator = self._generator_for(settled)
+                    async for event in generator.stream(self._request(turn, settled)):
+                        if event.kind == "delta" and event.text:
+                            clock.first_token(generation_started)
+                            text += event.text
+                            events.put_nowait(("delta", {"text": event.text}))
+                        elif event.kind == "replace":
+                            clock.first_token(generation_started)
+                            text = event.text
+                            events.put_nowait(("replace", {"text": event.text}))
+                        elif event.kind == "done" and event.completion is not None:
+                            completion = event.completion
+                except LLMUnavailable:
+                    failed = True
+                    completion = None
+                    events.put_nowait(("replace", {"text": fallback_answer("")}))
+                if completion is None and not failed:
+                    completion = Completion(
+                        text=text, prompt_tokens=0, completion_tokens=0, model=""
+                    )
+                clock.lap("generation")
+            else:
+                clock.first_token(time.perf_counter())
+                events.put_nowait(("delta", {"text": settled.text}))
+            async with self._gate.slot(finishing=True):
+                result = await self._finish(turn, settled, completion, clock)
+            events.put_nowait(("citations", {"citations": result.citations}))
+            events.put_nowait(("done", result.to_dict()))
+        finally:
+            events.put_nowait(None)
 
     # --- settling the answer: the stages, in three transactions at most ------------------
 

@@ -713,3 +713,44 @@ async def test_the_tokens_of_a_follow_ups_rewrite_are_metered_with_its_answer(
     ).json()
     last = transcript["messages"][-1]
     assert (last["prompt_tokens"], last["completion_tokens"]) == (200, 20)
+
+
+async def test_a_visitor_who_leaves_mid_answer_leaves_a_whole_transcript_and_metered_tokens(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """The stream closes after its first words (the widget closed, the connection dropped):
+    the model still finishes, the answer is recorded whole and its tokens metered (the
+    transcript held the question alone and the tokens were lost, a tester's finding)."""
+    model = GatedGenerator()
+    async with (
+        runtime_factory(generator=model, retrieval_min_similarity=0.05) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client, "Left early")
+        await ingest(client, owner, runtime, "Refunds", REFUNDS)
+        async with runtime.db.transaction(workspace_id=owner.workspace_id) as session:
+            workspace = await get_workspace(session, uuid.UUID(owner.workspace_id))
+        assert workspace is not None
+        inp = ChatInput(
+            workspace=workspace, message="How long do refunds take to arrive?", session_id="s"
+        )
+        response = await sse_response(runtime.pipeline.stream(inp))
+        body = response.body_iterator
+        meta = parse_sse(str(await anext(body)))[0][1]
+        assert parse_sse(str(await anext(body))) == [("delta", {"text": "Refunds arrive "})]
+        await body.aclose()  # type: ignore[attr-defined]  # the visitor is gone
+        assert not model.finished
+        model.gate.set()
+        await runtime.pipeline.drain()
+        assert model.finished
+        transcript = (
+            await client.get(
+                owner.url(f"/conversations/{meta['conversation_id']}"), headers=owner.headers
+            )
+        ).json()
+        answer = transcript["messages"][-1]
+        assert answer["role"] == "assistant"
+        assert answer["text"] == "Refunds arrive within 5 to 7 business days [1]."
+        assert (answer["prompt_tokens"], answer["completion_tokens"]) == (10, 5)
+        usage = (await client.get(owner.url("/usage"), headers=owner.headers)).json()
+        assert usage["llm_tokens"] == 15
