@@ -56,6 +56,7 @@ from bench.retrieval_levers import feedback_queries
 from core.config import Settings
 from eval.splits import SPLITS, split_of
 from rag.chat.normalize import content_terms
+from rag.chat.stages import QUESTION_VERBS
 from rag.knowledge import eval as rag_eval
 from rag.knowledge import retrieval
 
@@ -119,11 +120,16 @@ def terms(text: str) -> set[str]:
     return content_terms(text)
 
 
+GENERIC: set[str] = set(QUESTION_VERBS)
+"""Stems left out of a question's words before counting: the product's (``--generic`` adds
+more; ``--generic none`` leaves none out, the rule as first measured)."""
+
+
 def lexical(
     question: str, vocabulary: set[str], passages: Sequence[str]
 ) -> tuple[int, list[float]]:
     """The question's content words no chunk has, and per passage the share of them it has."""
-    words = terms(question)
+    words = terms(question) - GENERIC
     if not words:
         return 0, [1.0] * len(passages)
     return len(words - vocabulary), [len(words & terms(p)) / len(words) for p in passages]
@@ -254,7 +260,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--grid", default="0.10:0.45:0.01", help="FROM:TO:STEP")
     parser.add_argument("--list", type=float, default=None, help="print each question at T")
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
+    parser.add_argument(
+        "--rule", action="append", default=[], help="HIGH:LOW:SHARE, a rule to report as well"
+    )
+    parser.add_argument(
+        "--generic", default="", help="comma-separated words a question's words leave out"
+    )
     args = parser.parse_args(argv)
+    if args.generic == "none":
+        GENERIC.clear()
+    else:
+        GENERIC.update(terms(" ".join(args.generic.split(","))))
 
     settings = Settings()
     current = args.compare if args.compare is not None else settings.retrieval_min_similarity
@@ -273,6 +289,10 @@ def main(argv: list[str] | None = None) -> None:
         off = [r for r in rows if not r.answerable and r.kind == "offtopic"]
         print(f"| {name} | {quantiles(pos)} | {quantiles(adj)} | {quantiles(off)} |")
 
+    extra = []
+    for given in args.rule:
+        high, low, share = (float(x) for x in given.split(":"))
+        extra.append(Rule(low, high, share))
     chosen, sweep = choose(per_set, grid)
     print("\nbalanced accuracy on the tune halves:\n")
     print("\n".join(sweep))
@@ -287,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, rows in per_set.items():
         for half in SPLITS:
             part = [r for r in rows if r.half == half]
-            for t in [Rule(current, current), Rule(chosen, chosen), rule]:
+            for t in [Rule(current, current), Rule(chosen, chosen), rule, *extra]:
                 o = outcome(part, t)
                 print(
                     f"| {name} | {half} ({o.n_answerable} + {o.n_unanswerable}) | {t.name} |"
