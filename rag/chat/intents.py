@@ -13,7 +13,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-Intent = Literal["greeting", "thanks", "goodbye", "human", "lead", "question"]
+from workspaces.schemas import LeadIn
+
+Intent = Literal["greeting", "thanks", "goodbye", "human", "lead", "contact", "question"]
 
 _APOSTROPHES = str.maketrans("", "", "'\u2018\u2019\u02bc\u0060\u00b4")
 
@@ -287,6 +289,26 @@ def _strip(pattern: re.Pattern[str], text: str) -> tuple[str, list[str]]:
     return " ".join(pattern.sub(" ", text).split()), found
 
 
+# An address typed in a message: something@domain.tld, not inside a longer token.
+_EMAIL_IN_TEXT = re.compile(
+    r"(?<![\w.+-])[\w.+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w@-])"
+)
+
+
+def contact_email(text: str) -> str | None:
+    """The one email address a message gives, valid as a lead's; None for none, or for two or
+    more (a message quoting addresses is not someone leaving theirs)."""
+    found = {m.group(0).rstrip(".") for m in _EMAIL_IN_TEXT.finditer(text)}
+    if len(found) != 1:
+        return None
+    (email,) = found
+    try:
+        return LeadIn(email=email).email
+    except ValueError:
+        return None
+
+
 def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     """Classify a visitor message without any model call.
 
@@ -296,6 +318,10 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     words = _words(text)
     if not words:
         return IntentResult("question", 0.0)
+    if contact_email(text) is not None:
+        # "my email is jane@example.com", "contact me at ...": what the bot asked for after
+        # "I don't know" or a request for a human; the team gets it as a lead.
+        return IntentResult("contact", 0.95)
     asks = "?" in text or "\uff1f" in text
     n_words = len(words.split())
 
@@ -376,6 +402,8 @@ def persona_reply(intent: Intent, bot_name: str, greeting: str | None = None) ->
             "I'd be happy to connect you with our team about plans, pricing or a demo. "
             "Please leave your email address and someone will get back to you shortly."
         )
+    if intent == "contact":
+        return "Thank you! I've passed your message on; someone from the team will email you."
     raise ValueError(f"no canned reply for intent {intent!r}")
 
 

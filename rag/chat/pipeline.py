@@ -42,7 +42,7 @@ from rag.chat.normalize import visitor_hash
 from rag.chat.prompts import extract_citations, fallback_answer
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.stages import (
-    COURTESY,
+    NOT_QUESTIONS,
     Answer,
     Channel,
     Grounding,
@@ -51,6 +51,7 @@ from rag.chat.stages import (
     WordMatch,
     cache_exact,
     cache_semantic,
+    contact,
     courtesy,
     faq_exact,
     faq_semantic,
@@ -297,7 +298,7 @@ class AnswerPipeline:
                 workspace_version=inp.workspace_version,
             )
             clock.lap("record")
-            answer = courtesy(turn) or await handoff(session, turn)
+            answer = courtesy(turn) or await contact(session, turn) or await handoff(session, turn)
             if answer is None:
                 answer = faq_exact(turn)
                 clock.lap("faq")
@@ -357,7 +358,7 @@ class AnswerPipeline:
         without it (an FAQ, the cache, a refusal) leaves its vector in the query cache."""
         if not getattr(self.embedder, "unmetered", False):
             return None
-        if intent in (*COURTESY, "human") or looks_like_follow_up(message):
+        if intent in NOT_QUESTIONS or looks_like_follow_up(message):
             return None
         task = asyncio.create_task(self.embedder.embed_query(message))
         task.add_done_callback(_retrieve_exception)

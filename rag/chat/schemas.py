@@ -39,7 +39,7 @@ class ChatOut(BaseModel):
     conversation_id: uuid.UUID
     message_id: uuid.UUID
     answer: str
-    intent: Literal["greeting", "thanks", "goodbye", "human", "lead", "question"]
+    intent: Literal["greeting", "thanks", "goodbye", "human", "lead", "contact", "question"]
     source: Literal["faq", "cache", "rag", "fallback", "handoff"]
     citations: list[CitationOut]
     lead_capture: bool

@@ -22,14 +22,14 @@ from core.errors import AppError, NotFound
 from rag.chat import faq as faq_service
 from rag.chat import notify
 from rag.chat.cache import CacheHit, ResponseCache
-from rag.chat.intents import Intent, persona_reply
+from rag.chat.intents import Intent, contact_email, persona_reply
 from rag.chat.links import LinkPolicy, restrict_links
 from rag.chat.models import ChatMessage, Conversation
 from rag.chat.normalize import content_terms, normalize_question
 from rag.chat.prompts import Passage, dont_know_answer
 from rag.chat.repository import conversations as conversation_repo
 from rag.knowledge import retrieval
-from workspaces import notifications, usage
+from workspaces import leads, notifications, usage
 from workspaces.models import Workspace
 from workspaces.plans import Metric, get_plan
 from workspaces.widget_keys import WorkspaceChanged
@@ -37,6 +37,8 @@ from workspaces.widget_keys import WorkspaceChanged
 Source = Literal["faq", "cache", "rag", "fallback", "handoff"]
 Channel = Literal["widget", "owner"]
 COURTESY = ("greeting", "thanks", "goodbye")
+NOT_QUESTIONS = (*COURTESY, "human", "contact")
+"""Intents answered without retrieval: no question embedded, no FAQ looked up, no model."""
 
 _FOLLOW_UP = re.compile(
     r"^(and|also|what about|how about|but|so|then|why|ok(ay)? (and|so)|same for)\b"
@@ -175,7 +177,7 @@ async def record(
     normalized = normalize_question(message)
     # The exact FAQ match is looked up in the same statement when it may settle the answer,
     # and today's LLM tokens when the plan caps them and the turn may call the model.
-    may_ask_the_model = intent not in (*COURTESY, "human")
+    may_ask_the_model = intent not in NOT_QUESTIONS
     faq_wanted = may_ask_the_model  # word for word an FAQ's question: its answer, follow-up or not
     capped = get_plan(usage.effective_plan(workspace)).limit("daily_llm_tokens") is not None
     daily_day = usage.today() if capped and may_ask_the_model else None
@@ -309,6 +311,32 @@ async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
         {"conversation_id": str(turn.conversation_id)},
     )
     return Answer(persona_reply("human", turn.bot_name), "handoff", handoff_delivery=delivery)
+
+
+async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
+    """A visitor typed their email address: it becomes a lead (or a submission to the known
+    lead), linked to the conversation, as the widget's contact form does; the owner's own test
+    chats leave no lead. Courtesy: no "I don't know" to someone answering the bot's request."""
+    if turn.intent != "contact":
+        return None
+    email = contact_email(turn.message)
+    if email is None:
+        return None
+    if turn.channel == "widget":
+        lead_id = await leads.submit_from_visitor(
+            session,
+            workspace_id=turn.workspace.id,
+            values={"email": email, "message": turn.message},
+            conversation_id=turn.conversation_id,
+            source="chat",
+        )
+        await conversation_repo.link_conversation_lead(
+            session,
+            workspace_id=turn.workspace.id,
+            conversation_id=turn.conversation_id,
+            lead_id=lead_id,
+        )
+    return Answer(persona_reply("contact", turn.bot_name), "fallback")
 
 
 def faq_exact(turn: Turn) -> Answer | None:

@@ -441,3 +441,50 @@ async def test_conversations_at_the_same_moment_are_all_paged_through(
             break
         params = {"limit": 2, "before": page["next_before"], "before_id": page["next_before_id"]}
     assert len(seen) == len(set(seen)) == 3
+
+
+async def test_an_email_typed_into_the_chat_becomes_the_conversations_lead(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The bot asks for an email (after "I don't know", or a request for a human); a visitor
+    who types it into the chat got "I don't know" and no lead (a tester's finding)."""
+    first = (await chat(client, owner, "Do you sell submarines?", session_id="sea")).json()
+    assert first["lead_capture"] is True
+    conversation = first["conversation_id"]
+    message = "my email is Nemo.Diver@example.com, please get back to me"
+    reply = await chat(client, owner, message, session_id="sea", conversation_id=conversation)
+    body = reply.json()
+    assert body["intent"] == "contact"
+    assert "don't know" not in body["answer"].lower()
+    assert "email you" in body["answer"]
+    assert body["lead_capture"] is False  # no second form: the address is given
+    leads = (await client.get(owner.url("/leads"), headers=owner.headers)).json()["items"]
+    [lead] = [item for item in leads if item["email"].lower() == "nemo.diver@example.com"]
+    assert lead["source"] == "chat"
+    assert lead["message"] == message
+    transcript = (
+        await client.get(owner.url(f"/conversations/{conversation}"), headers=owner.headers)
+    ).json()
+    assert transcript["conversation"]["lead_id"] == lead["id"]
+    # Not a question left unanswered, and typed again: still one lead.
+    groups = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
+    assert [g["question"] for g in groups] == ["Do you sell submarines?"]
+    await chat(
+        client, owner, "nemo.diver@example.com", session_id="sea", conversation_id=conversation
+    )
+    again = (await client.get(owner.url("/leads"), headers=owner.headers)).json()["items"]
+    assert len([i for i in again if i["email"].lower() == "nemo.diver@example.com"]) == 1
+
+
+async def test_the_owners_playground_leaves_no_lead_for_an_email(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    response = await client.post(
+        owner.url("/chat"),
+        json={"message": "my email is tester@example.com", "session_id": "owner-test"},
+        headers=owner.headers,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["intent"] == "contact"
+    leads = (await client.get(owner.url("/leads"), headers=owner.headers)).json()
+    assert leads["total"] == 0

@@ -52,6 +52,18 @@ from rag.chat.intents import Intent, detect_intent, persona_reply
         ("I'd like to talk to sales", "lead"),
         ("hi, what are your prices?", "lead"),
         ("we want to buy the enterprise plan", "lead"),
+        # contact details typed into the chat (one valid address)
+        ("my email is jane@example.com", "contact"),
+        (
+            "Please contact me at bob.smith+acme@mail.example.co.in about the Business plan",
+            "contact",
+        ),
+        ("jane@example.com.", "contact"),
+        ("can I talk to a human? I'm raj@clinic.example.org", "contact"),
+        # ... not an address, or more than one (quoting, not leaving one's own)
+        ("why do I get mail from noreply@ on every push", "question"),
+        ("is support@acme.test or sales@acme.test the right address?", "question"),
+        ("what does user@host mean in ssh", "question"),
         # questions, including mixed courtesy + content
         ("hi, how do I reset my password?", "question"),
         ("thanks, and what about refunds?", "question"),

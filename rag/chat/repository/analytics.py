@@ -39,7 +39,7 @@ COUNTS: tuple[str, ...] = (
     "resolved",
 )
 
-_COURTESY = "('greeting', 'thanks', 'goodbye')"
+_COURTESY = "('greeting', 'thanks', 'goodbye', 'contact')"
 _ANSWERED = "('faq', 'cache', 'rag')"
 
 # One row per UTC day in [:t1, :t2) with activity. Conversations, their resolution and leads
