@@ -39,7 +39,7 @@ from rag.chat.generator import Completion, GenerationRequest, Generator, LLMUnav
 from rag.chat.intents import detect_intent
 from rag.chat.models import ChatMessage, UnansweredQuestion
 from rag.chat.normalize import visitor_hash
-from rag.chat.prompts import extract_citations, fallback_answer
+from rag.chat.prompts import drop_unknown_citations, extract_citations, fallback_answer
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.stages import (
     NOT_QUESTIONS,
@@ -415,13 +415,15 @@ class AnswerPipeline:
         fallback when the model failed."""
         if completion is None:
             return Answer(fallback_answer(""), "fallback")
-        citations = extract_citations(completion.text, grounding.passages)
+        # A source number the model made up would show as a citation that leads nowhere.
+        text = drop_unknown_citations(completion.text, grounding.passages)
+        citations = extract_citations(text, grounding.passages)
         if not citations and not completion.guarded:
             # The rules make the model cite every statement it takes from a source: an answer
             # citing none said it does not know (rule 3). The owner sees the question, the
             # visitor gets the contact form, as when retrieval found nothing.
-            return Answer(completion.text, "fallback", lead_capture=True, unanswered=True)
-        return Answer(completion.text, "rag", tuple(c.to_dict() for c in citations))
+            return Answer(text, "fallback", lead_capture=True, unanswered=True)
+        return Answer(text, "rag", tuple(c.to_dict() for c in citations))
 
     # --- the third transaction: record and meter the answer -------------------------------
 

@@ -172,6 +172,24 @@ def _snippet(text: str, limit: int = 200) -> str:
     return cut.rstrip(" ,;:.") + "…"
 
 
+_CITATION_WITH_BLANK = re.compile(r"([ \t]?)\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
+
+
+def drop_unknown_citations(answer_text: str, passages: Sequence[Passage]) -> str:
+    """The answer without citation numbers that match no passage (a model's "[9]" of five):
+    a marker keeps the numbers that do, and goes with the blank before it when none does."""
+    known = {p.n for p in passages}
+
+    def keep(match: re.Match[str]) -> str:
+        numbers = [raw.strip() for raw in re.split(r"[,;]", match.group(2))]
+        kept = [n for n in numbers if int(n) in known]
+        if len(kept) == len(numbers):
+            return match.group(0)
+        return f"{match.group(1)}[{', '.join(kept)}]" if kept else ""
+
+    return _CITATION_WITH_BLANK.sub(keep, answer_text)
+
+
 def extract_citations(answer_text: str, passages: Sequence[Passage]) -> list[Citation]:
     """Passages cited as ``[n]`` (or ``[1, 2]``) in the answer, in order of first mention.
 

@@ -754,3 +754,15 @@ async def test_a_visitor_who_leaves_mid_answer_leaves_a_whole_transcript_and_met
         assert (answer["prompt_tokens"], answer["completion_tokens"]) == (10, 5)
         usage = (await client.get(owner.url("/usage"), headers=owner.headers)).json()
         assert usage["llm_tokens"] == 15
+
+
+async def test_a_made_up_citation_number_leaves_the_answer(
+    llm_client: Any, fake_llm: FakeOpenAI
+) -> None:
+    client, runtime = llm_client
+    owner = await signup(client, "MadeUpCitation")
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    fake_llm.chat_reply = "Yearly plans are refunded in full [1] within 30 days [9]."
+    body = (await chat(client, owner, "Can I get my money back on a yearly plan?")).json()
+    assert body["answer"] == "Yearly plans are refunded in full [1] within 30 days."
+    assert [c["n"] for c in body["citations"]] == [1]

@@ -21,6 +21,7 @@ from rag.chat.prompts import (
     Passage,
     build_messages,
     dont_know_answer,
+    drop_unknown_citations,
     extract_citations,
     fallback_answer,
 )
@@ -837,3 +838,19 @@ async def test_without_a_model_a_follow_up_joins_the_last_question_that_named_it
 ) -> None:
     rewritten = await ExtractiveAnswerer().rewrite_follow_up(message, history)
     assert (rewritten.question, rewritten.tokens) == (question, (0, 0))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Refunds take 5 days [2] and ship free [9].", "Refunds take 5 days [2] and ship free."),
+        ("See [1, 9] and [7; 3].", "See [1] and [3]."),
+        ("No such source [4]", "No such source"),
+        ("Cited [1][2][3].", "Cited [1][2][3]."),
+        ("A list [10] of none.", "A list of none."),
+    ],
+)
+def test_citation_numbers_that_match_no_passage_are_dropped(text: str, expected: str) -> None:
+    """A model may cite "[9]" of three passages: the answer showed it, the citations list did
+    not (a tester's finding)."""
+    assert drop_unknown_citations(text, PASSAGES) == expected
