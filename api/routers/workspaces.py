@@ -10,6 +10,7 @@ from api.deps import AccountDepsDep, SessionDep, SettingsDep, UserPrincipalDep, 
 from core.db import set_tenant
 from core.errors import NotFound
 from rag.knowledge import limits
+from rag.knowledge.addresses import check_new_webhook_url
 from workspaces import invitations, service, team, usage
 from workspaces import repository as repo
 from workspaces.schemas import (
@@ -59,9 +60,15 @@ async def get_workspace(access: WorkspaceDep) -> WorkspaceWithRole:
 
 @router.patch("/workspaces/{workspace_id}", response_model=WorkspaceWithRole)
 async def update_workspace(
-    body: WorkspaceUpdateIn, access: WorkspaceDep, session: SessionDep
+    body: WorkspaceUpdateIn, access: WorkspaceDep, session: SessionDep, settings: SettingsDep
 ) -> WorkspaceWithRole:
-    workspace = await service.update_workspace(session, access, body.model_dump(exclude_unset=True))
+    values = body.model_dump(exclude_unset=True)
+    check_new_webhook_url(
+        values.get("webhook_url"),
+        current=access.workspace.webhook_url,
+        allow_private=settings.allow_private_urls,
+    )
+    workspace = await service.update_workspace(session, access, values)
     return WorkspaceWithRole.model_validate(
         {**WorkspaceOut.model_validate(workspace).model_dump(), "role": access.role}
     )

@@ -13,6 +13,7 @@ from api.deps import AccountDepsDep, SessionDep
 from core.errors import AppError, Conflict, ValidationFailed
 from dashboard.pages.common import PageDep, field_errors, form_fields
 from dashboard.web import PREFIX, PageRoute, is_htmx, redirect, render
+from rag.knowledge.addresses import check_new_webhook_url
 from workspaces import invitations, notifications, service, team
 from workspaces.permissions import Action, allowed, kind_of
 from workspaces.schemas import Email, WorkspaceName
@@ -215,6 +216,11 @@ async def save_settings(request: Request, page: PageDep, session: SessionDep) ->
         )
     except ValidationError as exc:
         raise ValidationFailed("Check the workspace name", details=field_errors(exc)) from exc
+    check_new_webhook_url(
+        form.webhook_url,
+        current=page.access.workspace.webhook_url,
+        allow_private=request.app.state.runtime.settings.allow_private_urls,
+    )
     await service.update_workspace(session, page.access, form.model_dump())
     return redirect(request, page.url("settings") + "?notice=Saved")
 

@@ -131,6 +131,44 @@ async def check_url(
     return parsed, addresses[0]
 
 
+def refuse_at_sight(url: str, *, allow_private: bool, field: str) -> None:
+    """What ``check_url`` will refuse whatever DNS says, said when an owner saves the URL
+    (``UrlNotAllowed`` naming ``field``): not http(s), credentials, and unless ``allow_private``
+    a host that is a non-public address in any numeric form ("127.1", "2130706433", "[::1]")
+    or a localhost name. Names are resolved when a request leaves (DNS may change)."""
+    details = {"url": url, "field": field}
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise UrlNotAllowed(f"Invalid URL: {exc}", details=details) from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise UrlNotAllowed("Only http and https URLs with a host are allowed", details=details)
+    if parsed.userinfo:
+        raise UrlNotAllowed("URLs with credentials are not allowed", details=details)
+    if allow_private:
+        return
+    host = parsed.raw_host.decode("ascii").strip("[]").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        raise UrlNotAllowed("URL points to this machine", details=details)
+    try:  # numeric forms only: no DNS lookup
+        infos = socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError, ValueError):
+        return
+    for *_rest, sockaddr in infos:
+        if not is_public_address(ipaddress.ip_address(str(sockaddr[0]).split("%")[0])):
+            raise UrlNotAllowed(
+                "URL points to a private or reserved network address", details=details
+            )
+
+
+def check_new_webhook_url(url: str | None, *, current: str | None, allow_private: bool) -> None:
+    """A new webhook URL that could never be delivered to is refused when the owner saves it
+    (422 ``url_not_allowed`` on ``webhook_url``), not at each delivery, where they never saw
+    it (a red-team note); an unchanged one is left alone."""
+    if url and url != current:
+        refuse_at_sight(url, allow_private=allow_private, field="webhook_url")
+
+
 def allowed_networks(values: Iterable[str | IPNetwork]) -> list[IPNetwork]:
     try:
         return [ipaddress.ip_network(v) if isinstance(v, str) else v for v in values]

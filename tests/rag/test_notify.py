@@ -184,3 +184,38 @@ async def test_the_receivers_answer_body_is_never_read(db: Database, owner: Owne
         thread.join(timeout=5)
     row = await _delivery(db, owner, delivery_id)
     assert (row.status, row.attempts) == ("delivered", 1)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8142/hook",
+        "http://2130706433/hook",  # 127.0.0.1 as one number
+        "http://127.1/hook",
+        "http://[::1]/hook",
+        "http://[::ffff:10.0.0.1]/hook",
+        "http://169.254.169.254/latest",
+        "http://localhost:9000/hook",
+        "http://api.localhost/hook",
+        "ftp://hooks.example.com/x",
+        "https://user:pw@hooks.example.com/x",
+    ],
+)
+async def test_a_webhook_url_that_can_never_be_delivered_to_is_refused_when_saved(
+    client: httpx.AsyncClient, owner: Owner, url: str
+) -> None:
+    """It was accepted (200) and refused at every delivery, where the owner never saw why (a
+    red-team note); names that resolve privately are still refused at delivery (above)."""
+    response = await client.patch(owner.url(""), json={"webhook_url": url}, headers=owner.headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "url_not_allowed"
+    assert response.json()["error"]["details"]["field"] == "webhook_url"
+    webhook = await client.get(owner.url("/webhook"), headers=owner.headers)
+    assert webhook.json()["url"] is None  # nothing stored
+
+
+async def test_a_public_webhook_url_is_saved(client: httpx.AsyncClient, owner: Owner) -> None:
+    url = "https://hooks.example.com/trulybot"
+    response = await client.patch(owner.url(""), json={"webhook_url": url}, headers=owner.headers)
+    assert response.status_code == 200, response.text
+    assert (await client.get(owner.url("/webhook"), headers=owner.headers)).json()["url"] == url
