@@ -4,10 +4,11 @@ request head.
 uvicorn's httptools protocol keeps every header a client sends until the head ends, with no
 limit (its h11 protocol has one, ``h11_max_incomplete_event_size``, at a throughput cost): a
 few connections that send megabytes of headers and never finish them held hundreds of MiB of
-the server's memory, without any account (a red-team finding). Here the request line and the
-headers together may take ``MAX_HEAD_BYTES``; a longer head is answered 431 and the connection
-closed, before the application sees anything. Request bodies are bounded by MAX_BODY_BYTES in
-the application (``api.limits``).
+the server's memory, without any account (a red-team finding), and so did a chunked body's
+trailers (a reviewer's finding). Here the request line, the headers, a chunked body's chunk
+lines and trailers together may take about ``MAX_HEAD_BYTES`` (counted per read); past it a
+head is answered 431 and the connection closed before the application sees anything. Request
+bodies are bounded by MAX_BODY_BYTES in the application (``api.limits``).
 """
 
 from __future__ import annotations
@@ -31,33 +32,44 @@ _BODY = (
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a request head of at most ``MAX_HEAD_BYTES``.
+    """uvicorn's httptools protocol with at most ``MAX_HEAD_BYTES`` of a request that is not
+    its body: the request line and headers, and a chunked body's chunk lines and trailers.
 
-    httptools gathers a header's name and value itself before any callback sees them, so the
-    bytes are counted as they arrive: every byte received while a request's head is not
-    complete counts (a read that also holds the start of a body counts whole, and is forgiven
-    when the head ends in it). A head still incomplete past the limit is refused at once."""
+    httptools gathers a header's (or a trailer's) name and value itself before any callback
+    sees them, so the bytes are counted as they arrive: every byte of a read that is not body
+    data counts for the message in progress. The read in which a message ends starts the next
+    one's count afresh (a pipelined request's first bytes in it are forgiven: at most one
+    read). Past the limit the connection is closed: with a 431 answer while the head is still
+    coming, without one once the application has the request (a trailer that never ends)."""
 
-    _head_bytes = 0
+    _overhead = 0  # non-body bytes of the message in progress
+    _body_in_read = 0
+    _ended_in_read = False
     _in_body = False
 
     def data_received(self, data: bytes) -> None:
-        if not self._in_body:
-            self._head_bytes += len(data)
+        self._body_in_read = 0
+        self._ended_in_read = False
         super().data_received(data)
-        if not self._in_body and self._head_bytes > MAX_HEAD_BYTES and self._open():
+        if self._ended_in_read:
+            self._overhead = 0
+        else:
+            self._overhead += len(data) - self._body_in_read
+        if self._overhead > MAX_HEAD_BYTES and not self.transport.is_closing():
             self.logger.warning("Request head longer than %d bytes refused.", MAX_HEAD_BYTES)
-            self.transport.write(_REPLY % (len(_BODY), _BODY))
+            if not self._in_body:
+                self.transport.write(_REPLY % (len(_BODY), _BODY))
             self.transport.close()
 
     def on_headers_complete(self) -> None:
         self._in_body = True
-        self._head_bytes = 0
         super().on_headers_complete()
 
-    def on_message_complete(self) -> None:
-        self._in_body = False  # a pipelined request's head may follow
-        super().on_message_complete()
+    def on_body(self, body: bytes) -> None:
+        self._body_in_read += len(body)
+        super().on_body(body)
 
-    def _open(self) -> bool:
-        return not self.transport.is_closing()
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        self._ended_in_read = True
+        super().on_message_complete()

@@ -288,3 +288,27 @@ def test_a_request_head_past_64_kib_is_refused_and_a_long_body_is_not(server: Se
     )
     assert body.status_code in (401, 422), body.text[:200]
     assert server.get("/healthz").status_code == 200
+
+
+def test_a_chunked_bodys_endless_trailer_closes_the_connection(server: Server) -> None:
+    """Trailers come after a chunked body's last chunk and httptools gathers them as it gathers
+    headers: counted with the head's bytes, or one connection held 270 MB (a reviewer's
+    finding). The application already has the request, so no 431: the connection closes."""
+    host, port = server.base_url.removeprefix("http://").split(":")
+    head = b"POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: "
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        with contextlib.suppress(OSError):
+            conn.sendall(head + b"a" * 300_000)
+        closed = False
+        with contextlib.suppress(TimeoutError):
+            while True:
+                try:
+                    chunk = conn.recv(65536)
+                except ConnectionResetError:
+                    closed = True
+                    break
+                if not chunk:
+                    closed = True
+                    break
+    assert closed, "the server kept reading an endless trailer"
+    assert server.get("/healthz").status_code == 200
