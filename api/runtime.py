@@ -291,7 +291,8 @@ async def build_runtime(
         )
         # Streamed answers whose visitors left are written and recorded before the model's
         # client and the database close (callbacks run last pushed first).
-        stack.push_async_callback(pipeline.drain)
+        # At most the model's own time limit, and a little for recording.
+        stack.push_async_callback(pipeline.drain, settings.llm_timeout_seconds + 5)
         yield Runtime(
             settings=settings,
             db=database,

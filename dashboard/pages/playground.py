@@ -24,7 +24,7 @@ STAGES = {
     "faq": "an FAQ",
     "cache": "the answer cache",
     "rag": "retrieval from your documents",
-    "fallback": "the fallback (nothing relevant was found)",
+    "fallback": "the fallback (nothing relevant was found, or the model found no answer in it)",
     "intent": "small talk (greeting, thanks...)",
 }
 

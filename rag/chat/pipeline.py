@@ -210,13 +210,15 @@ class AnswerPipeline:
         async with self._gate.slot():
             clock.lap("admit")
             turn, settled = await self._settle(inp, clock)
-        yield "meta", self._meta(turn, settled)
+        # The task starts before the first event leaves: a visitor gone by then (the question
+        # settled slowly) still gets the answer recorded.
         events: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
         task = asyncio.create_task(self._write_and_record(turn, settled, clock, events))
         self._writing.add(task)
         task.add_done_callback(self._writing.discard)
         listened = False
         try:
+            yield "meta", self._meta(turn, settled)
             while (event := await events.get()) is not None:
                 yield event
             listened = True
@@ -225,10 +227,18 @@ class AnswerPipeline:
                 task.add_done_callback(_log_unheard_failure)
         await task  # its failure becomes the stream's error event
 
-    async def drain(self) -> None:
-        """Wait for the streamed turns still being written (their visitors may have left)."""
+    async def drain(self, within_seconds: float | None = None) -> None:
+        """Wait for the streamed turns still being written (their visitors may have left), at
+        most ``within_seconds`` (shutdown: the orchestrator's grace period is finite); the
+        turns left are logged."""
+        loop = asyncio.get_running_loop()
+        deadline = None if within_seconds is None else loop.time() + within_seconds
         while self._writing:
-            await asyncio.gather(*list(self._writing), return_exceptions=True)
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                log.warning("shutdown: %d streamed answers not recorded", len(self._writing))
+                return
+            await asyncio.wait(list(self._writing), timeout=left)
 
     async def _write_and_record(
         self,
@@ -422,7 +432,7 @@ class AnswerPipeline:
             # The rules make the model cite every statement it takes from a source: an answer
             # citing none said it does not know (rule 3). The owner sees the question, the
             # visitor gets the contact form, as when retrieval found nothing.
-            return Answer(text, "fallback", lead_capture=True, unanswered=True)
+            return Answer(text, "fallback", lead_capture=True, unanswered=True, drawn=True)
         return Answer(text, "rag", tuple(c.to_dict() for c in citations))
 
     # --- the third transaction: record and meter the answer -------------------------------
@@ -449,7 +459,7 @@ class AnswerPipeline:
         answer = self._generated(settled, completion) if isinstance(settled, Grounding) else settled
         text = (
             safe_links(turn, answer.text, answer.citations)
-            if answer.source in LINKED
+            if answer.source in LINKED or answer.drawn
             else answer.text
         )
         citations = list(answer.citations)

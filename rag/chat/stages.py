@@ -118,6 +118,9 @@ class Answer:
     """The webhook delivery to post once the turn is committed."""
     extractive: bool = False
     """Quoted from the passages without a language model (a cached answer that was)."""
+    drawn: bool = False
+    """Written from documents' passages (by a model or quoted), whatever its source: its links
+    are restricted (``safe_links``) as an answer from retrieval's are."""
 
 
 @dataclass(frozen=True)

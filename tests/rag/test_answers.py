@@ -766,3 +766,77 @@ async def test_a_made_up_citation_number_leaves_the_answer(
     body = (await chat(client, owner, "Can I get my money back on a yearly plan?")).json()
     assert body["answer"] == "Yearly plans are refunded in full [1] within 30 days."
     assert [c["n"] for c in body["citations"]] == [1]
+
+
+async def test_a_visitor_gone_before_the_first_words_still_leaves_a_whole_transcript(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """Gone while the question was settled: the stream's body never started (a reviewer's
+    finding: the answer was never written)."""
+    model = GatedGenerator()
+    model.gate.set()
+    async with (
+        runtime_factory(generator=model, retrieval_min_similarity=0.05) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client, "Gone early")
+        await ingest(client, owner, runtime, "Refunds", REFUNDS)
+        async with runtime.db.transaction(workspace_id=owner.workspace_id) as session:
+            workspace = await get_workspace(session, uuid.UUID(owner.workspace_id))
+        assert workspace is not None
+        inp = ChatInput(
+            workspace=workspace, message="How long do refunds take to arrive?", session_id="s"
+        )
+        events = runtime.pipeline.stream(inp)
+        meta = (await anext(events))[1]  # what sse_response pulls before answering
+        await events.aclose()  # the body never iterated
+        await runtime.pipeline.drain()
+        assert model.finished
+        transcript = (
+            await client.get(
+                owner.url(f"/conversations/{meta['conversation_id']}"), headers=owner.headers
+            )
+        ).json()
+        assert [m["role"] for m in transcript["messages"]] == ["user", "assistant"]
+        assert transcript["messages"][-1]["text"].startswith("Refunds arrive within")
+
+
+async def test_links_in_a_model_answer_citing_nothing_are_restricted_too(
+    llm_client: Any, fake_llm: FakeOpenAI
+) -> None:
+    """An uncited answer is "I don't know" (source fallback) but a model wrote it from the
+    passages, which may carry an injected link (a reviewer's finding: it stayed clickable)."""
+    client, runtime = llm_client
+    owner = await signup(client, "UncitedLinks")
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    fake_llm.chat_reply = "Refunds: [reset your card here](https://evil.example/phish)."
+    body = (await chat(client, owner, "Can I get my money back on a yearly plan?")).json()
+    assert body["source"] == "fallback"
+    assert "](https://evil.example" not in body["answer"]
+    assert "reset your card here (https://evil.example/phish)" in body["answer"]
+
+
+async def test_drain_gives_up_on_answers_still_written_after_its_time(
+    runtime_factory: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Shutdown waits for streamed answers, but not past the orchestrator's grace period."""
+    model = GatedGenerator()
+    async with (
+        runtime_factory(generator=model, retrieval_min_similarity=0.05) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client, "Slow model")
+        await ingest(client, owner, runtime, "Refunds", REFUNDS)
+        async with runtime.db.transaction(workspace_id=owner.workspace_id) as session:
+            workspace = await get_workspace(session, uuid.UUID(owner.workspace_id))
+        assert workspace is not None
+        inp = ChatInput(workspace=workspace, message="How long do refunds take?", session_id="s")
+        events = runtime.pipeline.stream(inp)
+        await anext(events)
+        await events.aclose()
+        await runtime.pipeline.drain(within_seconds=0.2)  # returns though the model hangs
+        assert not model.finished
+        assert "1 streamed answers not recorded" in caplog.text
+        model.gate.set()
+        await runtime.pipeline.drain()
+        assert model.finished
