@@ -492,6 +492,19 @@ class GatedGenerator:
         return None
 
 
+async def refunds_turn(
+    client: httpx.AsyncClient, runtime: Runtime, name: str, message: str
+) -> tuple[Owner, ChatInput]:
+    """A new workspace holding the refunds document, and a visitor's turn asking ``message``
+    there, for the pipeline's own stream (what the chat route hands ``sse_response``)."""
+    owner = await signup(client, name)
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    async with runtime.db.transaction(workspace_id=owner.workspace_id) as session:
+        workspace = await get_workspace(session, uuid.UUID(owner.workspace_id))
+    assert workspace is not None
+    return owner, ChatInput(workspace=workspace, message=message, session_id="s")
+
+
 async def test_meta_and_first_words_leave_before_the_model_finishes(
     runtime_factory: RuntimeFactory,
 ) -> None:
@@ -502,13 +515,8 @@ async def test_meta_and_first_words_leave_before_the_model_finishes(
         runtime_factory(generator=model, retrieval_min_similarity=0.05) as runtime,
         client_for(runtime) as client,
     ):
-        owner = await signup(client, "First words")
-        await ingest(client, owner, runtime, "Refunds", REFUNDS)
-        async with runtime.db.transaction(workspace_id=owner.workspace_id) as session:
-            workspace = await get_workspace(session, uuid.UUID(owner.workspace_id))
-        assert workspace is not None
-        inp = ChatInput(
-            workspace=workspace, message="How long do refunds take to arrive?", session_id="s"
+        _owner, inp = await refunds_turn(
+            client, runtime, "First words", "How long do refunds take to arrive?"
         )
         response = await sse_response(runtime.pipeline.stream(inp))
         body = response.body_iterator
@@ -726,13 +734,8 @@ async def test_a_visitor_who_leaves_mid_answer_leaves_a_whole_transcript_and_met
         runtime_factory(generator=model, retrieval_min_similarity=0.05) as runtime,
         client_for(runtime) as client,
     ):
-        owner = await signup(client, "Left early")
-        await ingest(client, owner, runtime, "Refunds", REFUNDS)
-        async with runtime.db.transaction(workspace_id=owner.workspace_id) as session:
-            workspace = await get_workspace(session, uuid.UUID(owner.workspace_id))
-        assert workspace is not None
-        inp = ChatInput(
-            workspace=workspace, message="How long do refunds take to arrive?", session_id="s"
+        owner, inp = await refunds_turn(
+            client, runtime, "Left early", "How long do refunds take to arrive?"
         )
         response = await sse_response(runtime.pipeline.stream(inp))
         body = response.body_iterator
@@ -779,13 +782,8 @@ async def test_a_visitor_gone_before_the_first_words_still_leaves_a_whole_transc
         runtime_factory(generator=model, retrieval_min_similarity=0.05) as runtime,
         client_for(runtime) as client,
     ):
-        owner = await signup(client, "Gone early")
-        await ingest(client, owner, runtime, "Refunds", REFUNDS)
-        async with runtime.db.transaction(workspace_id=owner.workspace_id) as session:
-            workspace = await get_workspace(session, uuid.UUID(owner.workspace_id))
-        assert workspace is not None
-        inp = ChatInput(
-            workspace=workspace, message="How long do refunds take to arrive?", session_id="s"
+        owner, inp = await refunds_turn(
+            client, runtime, "Gone early", "How long do refunds take to arrive?"
         )
         events = runtime.pipeline.stream(inp)
         meta = (await anext(events))[1]  # what sse_response pulls before answering
@@ -825,12 +823,7 @@ async def test_drain_gives_up_on_answers_still_written_after_its_time(
         runtime_factory(generator=model, retrieval_min_similarity=0.05) as runtime,
         client_for(runtime) as client,
     ):
-        owner = await signup(client, "Slow model")
-        await ingest(client, owner, runtime, "Refunds", REFUNDS)
-        async with runtime.db.transaction(workspace_id=owner.workspace_id) as session:
-            workspace = await get_workspace(session, uuid.UUID(owner.workspace_id))
-        assert workspace is not None
-        inp = ChatInput(workspace=workspace, message="How long do refunds take?", session_id="s")
+        _owner, inp = await refunds_turn(client, runtime, "Slow model", "How long do refunds take?")
         events = runtime.pipeline.stream(inp)
         await anext(events)
         await events.aclose()
