@@ -40,9 +40,17 @@ class Clock:
         self.timings["model_first_token"] = round((now - generation_started) * 1000, 2)
 
 
-def observe(source: str, completion: Completion | None, timings: dict[str, float]) -> None:
+def observe(
+    source: str,
+    completion: Completion | None,
+    timings: dict[str, float],
+    rewrite_tokens: tuple[int, int] = (0, 0),
+) -> None:
     """Feed /metrics: stage timings, where answers came from, cache and FAQ hit ratios,
-    LLM tokens and latency."""
+    LLM tokens (a follow-up's rewrite included, as metered) and latency."""
+    if any(rewrite_tokens):
+        model = completion.model if completion is not None and completion.model else "rewrite"
+        metrics.count_llm_tokens(model, prompt=rewrite_tokens[0], completion=rewrite_tokens[1])
     for stage, ms in timings.items():
         metrics.observe_stage(stage, ms / 1000)
     metrics.count_answer(source)

@@ -522,7 +522,7 @@ class AnswerPipeline:
             )
         clock.lap("record_answer")
         clock.total()
-        observe(answer.source, completion, clock.timings)
+        observe(answer.source, completion, clock.timings, turn.rewrite_tokens)
         return ChatResult(
             conversation_id=turn.conversation_id,
             message_id=turn.message_id,

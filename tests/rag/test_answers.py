@@ -15,6 +15,7 @@ import pytest
 from api.demo.seed import CONTENT, DOCUMENTS
 from api.runtime import Runtime
 from api.sse import sse_response
+from core import metrics
 from core.config import Settings
 from core.db import Database
 from rag.chat.generator import Completion, GenerationRequest, Rewritten, StreamEvent
@@ -397,8 +398,6 @@ async def _semantic_cache(client: httpx.AsyncClient, runtime: Runtime) -> None:
 
 
 async def test_answers_feed_the_metrics(llm_client: Any, fake_llm: FakeOpenAI) -> None:
-    from core import metrics
-
     client, runtime = llm_client
     owner = await signup(client, "Metrics")
     await ingest(client, owner, runtime, "Refunds", REFUNDS)
@@ -707,11 +706,15 @@ async def test_the_tokens_of_a_follow_ups_rewrite_are_metered_with_its_answer(
     fake_llm.usage = (100, 10)
     first = (await chat(client, owner, "Can I get my money back on a yearly plan?")).json()
     calls = len(fake_llm.chat_requests)
+    labels = {"model": "gpt-4o-mini", "kind": "prompt"}
+    prompt_tokens = metrics.sample("trulybot_llm_tokens_total", labels)
     follow = await chat(
         client, owner, "and how long does it take?", conversation_id=first["conversation_id"]
     )
     assert follow.status_code == 200
     assert len(fake_llm.chat_requests) == calls + 2  # the rewrite, then the answer
+    # /metrics counts what is metered.
+    assert metrics.sample("trulybot_llm_tokens_total", labels) == prompt_tokens + 200
     usage = (await client.get(owner.url("/usage"), headers=owner.headers)).json()
     assert usage["llm_tokens"] == 3 * 110
     transcript = (
