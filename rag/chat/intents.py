@@ -309,6 +309,27 @@ def contact_email(text: str) -> str | None:
         return None
 
 
+_LEAVING_WORDS = frozenset(
+    {"my", "me", "email", "e", "mail", "address", "is", "at", "on", "reach", "contact"}
+    | {"write", "get", "back", "to", "you", "can", "please", "thanks", "thank", "here", "it"}
+    | {"s", "i", "m", "am", "and", "or", "the", "a", "in", "touch"}
+)
+
+
+def leaves_an_address(text: str) -> bool:
+    """A message that is someone leaving their email address: one valid address, and besides
+    it at most a few words of their own ("my email is jane@example.com, please get back to me",
+    "contact me at bob@example.com about the Business plan"). A question that mentions an
+    address ("I emailed support@... last week, how long do refunds take?", "can I share it
+    with bob@...?") is a question (a tester's finding: it was swallowed, and the address made a
+    lead)."""
+    email = contact_email(text)
+    if email is None:
+        return False
+    rest = _words(_EMAIL_IN_TEXT.sub(" ", text)).split()
+    return len([w for w in rest if w not in _LEAVING_WORDS]) <= 6
+
+
 def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     """Classify a visitor message without any model call.
 
@@ -318,11 +339,11 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     words = _words(text)
     if not words:
         return IntentResult("question", 0.0)
-    if contact_email(text) is not None:
+    asks = "?" in text or "\uff1f" in text
+    if not asks and leaves_an_address(text):
         # "my email is jane@example.com", "contact me at ...": what the bot asked for after
         # "I don't know" or a request for a human; the team gets it as a lead.
         return IntentResult("contact", 0.95)
-    asks = "?" in text or "\uff1f" in text
     n_words = len(words.split())
 
     if _HUMAN.search(words):
@@ -378,7 +399,9 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     return IntentResult("question", 0.75 if n_words >= 3 else 0.55)
 
 
-def persona_reply(intent: Intent, bot_name: str, greeting: str | None = None) -> str:
+def persona_reply(
+    intent: Intent | Literal["contact_test"], bot_name: str, greeting: str | None = None
+) -> str:
     """Canned answer for intents that need no retrieval.
 
     ``greeting`` is the workspace's configured welcome message, used for the greeting intent.
@@ -404,6 +427,11 @@ def persona_reply(intent: Intent, bot_name: str, greeting: str | None = None) ->
         )
     if intent == "contact":
         return "Thank you! I've passed your message on; someone from the team will email you."
+    if intent == "contact_test":  # the workspace's own people trying the bot: no lead is made
+        return (
+            "A visitor who types their email address here becomes a lead and gets: Thank you! "
+            "I've passed your message on; someone from the team will email you."
+        )
     raise ValueError(f"no canned reply for intent {intent!r}")
 
 

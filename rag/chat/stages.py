@@ -325,7 +325,14 @@ async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
     email = contact_email(turn.message)
     if email is None:
         return None
-    if turn.channel == "widget":
+    if turn.channel != "widget":
+        return Answer(persona_reply("contact_test", turn.bot_name), "fallback")
+    conversation = await conversation_repo.get_conversation(
+        session, workspace_id=turn.workspace.id, conversation_id=turn.conversation_id
+    )
+    # One lead per conversation from the chat: a visitor typing address after address makes
+    # no more (the form has its own limit; a conversation's count is capped per visitor).
+    if conversation is None or conversation.lead_id is None:
         lead_id = await leads.submit_from_visitor(
             session,
             workspace_id=turn.workspace.id,

@@ -59,8 +59,22 @@ from rag.chat.intents import Intent, detect_intent, persona_reply
             "contact",
         ),
         ("jane@example.com.", "contact"),
-        ("can I talk to a human? I'm raj@clinic.example.org", "contact"),
-        # ... not an address, or more than one (quoting, not leaving one's own)
+        ("you can reach me on raj@clinic.example.org", "contact"),
+        # ... not an address, more than one (quoting, not leaving one's own), or inside a
+        # question or a long message (a tester's finding: the question was swallowed)
+        ("can I talk to a human? I'm raj@clinic.example.org", "human"),
+        ("Can I share the Family plan with bob@example.org? How much does it cost?", "lead"),
+        (
+            "I emailed support@acme-backup.example last week and got no reply, how long do "
+            "refunds take?",
+            "question",
+        ),
+        ("what about dave@example.com?", "question"),
+        (
+            "I wrote to support@acme-backup.example twice last week about the invoice for "
+            "my second laptop and nobody answered",
+            "question",
+        ),
         ("why do I get mail from noreply@ on every push", "question"),
         ("is support@acme.test or sales@acme.test the right address?", "question"),
         ("what does user@host mean in ssh", "question"),
