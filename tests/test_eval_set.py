@@ -409,7 +409,8 @@ def test_evidence_passages_are_in_their_pages() -> None:
 
 
 def test_the_dont_know_sets_are_well_formed() -> None:
-    """eval/unanswerable.jsonl and eval/demo.jsonl (``bench.dont_know``): documented keys,
+    """eval/unanswerable.jsonl, eval/demo.jsonl (``bench.dont_know``) and
+    eval/demo-follow-ups.jsonl (``bench.follow_ups``): documented keys,
     ids unique across every set, demo pages that exist, no question asked twice."""
     unanswerable = [json.loads(line) for line in (EVAL_DIR / "unanswerable.jsonl").open()]
     demo = [json.loads(line) for line in (EVAL_DIR / "demo.jsonl").open()]
@@ -424,7 +425,14 @@ def test_the_dont_know_sets_are_well_formed() -> None:
         assert re.fullmatch(r"d\d{3}", row["id"])
         for page in row["expected"]:
             assert (EVAL_DIR.parent / "api" / "demo" / page).is_file(), page
-    ids = [r["id"] for r in unanswerable + demo] + [r["id"] for s in SETS for r in _records(s)]
+    follow_ups = [json.loads(line) for line in (EVAL_DIR / "demo-follow-ups.jsonl").open()]
+    for row in follow_ups:
+        assert set(row) == {"id", "previous", "question", "expected"}, row
+        assert re.fullmatch(r"f\d{3}", row["id"])
+        for page in row["expected"]:
+            assert (EVAL_DIR.parent / "api" / "demo" / page).is_file(), page
+    ids = [r["id"] for r in unanswerable + demo + follow_ups]
+    ids += [r["id"] for s in SETS for r in _records(s)]
     assert len(ids) == len(set(ids))
     questions = [r["question"].casefold() for r in unanswerable + demo]
     assert len(questions) == len(set(questions))

@@ -9,13 +9,11 @@ labelled as such). ``rag.chat.llm.make_generator(settings)`` picks one.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from core.errors import AppError
-from rag.chat.normalize import content_terms
 from rag.chat.prompts import Passage
 
 
@@ -87,20 +85,6 @@ class Generator(Protocol):
         ...
 
 
-# A message opening like this continues the one before ("and for yearly plans?").
-_CONTINUES = re.compile(
-    r"^\W*(and|also|what about|how about|but|so|then|why|ok(ay)? (and|so)|same for)\b",
-    re.IGNORECASE,
-)
-
-
-def names_its_subject(message: str) -> bool:
-    """A message that looked like a follow-up (a pronoun) but names what it asks about in words
-    of its own ("Does it work on Linux?", "Is it possible to back up a NAS?") and does not open
-    as a continuation: the pronoun is the product or the business, not the last topic."""
-    return not _CONTINUES.match(message) and len(content_terms(message)) >= 2
-
-
 @dataclass(frozen=True)
 class Rewritten:
     """A follow-up rewritten to stand alone, and the model tokens that took (metered with the
@@ -116,14 +100,8 @@ class Rewritten:
 
 
 def joined_follow_up(message: str, history: Sequence[tuple[str, str]]) -> str:
-    """The rewrite without a model. A message that names its own subject stands alone (glued to
-    the last question, a change of topic was answered about the old one); otherwise the
-    visitor's last question that named its own subject, then the follow-up (never a chain of
-    follow-ups, which drifted from topic to topic)."""
-    if names_its_subject(message):
-        return message
-    asked = [text for role, text in reversed(history) if role == "user"]
-    last_question = next((text for text in asked if names_its_subject(text)), "")
-    if not last_question and asked:
-        last_question = asked[0]
+    """The rewrite without a model: the visitor's previous question, then the follow-up. Read
+    alone, or alone when it names its subject, lost on the demo's follow-ups (python -m
+    bench.follow_ups, docs/retrieval.md)."""
+    last_question = next((text for role, text in reversed(history) if role == "user"), "")
     return f"{last_question} {message}".strip()

@@ -815,32 +815,6 @@ async def test_fake_embeddings_are_deterministic_normalised_and_ordered(fake: Fa
 
 
 @pytest.mark.parametrize(
-    ("message", "history", "question"),
-    [
-        # A change of topic names its subject: answered on its own words (it was glued to the
-        # last question and answered about that one: "How do I cancel? Does it work on Linux?").
-        ("Does it work on Linux?", [("user", "How do I cancel?")], "Does it work on Linux?"),
-        ("Is it possible to back up a NAS?", HISTORY, "Is it possible to back up a NAS?"),
-        # A continuation or a message without a subject of its own leans on the last question.
-        ("and for yearly plans?", HISTORY, "How long do refunds take? and for yearly plans?"),
-        ("How much is it?", HISTORY, "How long do refunds take? How much is it?"),
-        # ... that named its own subject: follow-ups are not chained onto follow-ups.
-        (
-            "and the other one?",
-            [*HISTORY, ("user", "what about those?"), ("assistant", "...")],
-            "How long do refunds take? and the other one?",
-        ),
-        ("what about that?", [("user", "and it?")], "and it? what about that?"),
-    ],
-)
-async def test_without_a_model_a_follow_up_joins_the_last_question_that_named_its_subject(
-    message: str, history: list[tuple[str, str]], question: str
-) -> None:
-    rewritten = await ExtractiveAnswerer().rewrite_follow_up(message, history)
-    assert (rewritten.question, rewritten.tokens) == (question, (0, 0))
-
-
-@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("Refunds take 5 days [2] and ship free [9].", "Refunds take 5 days [2] and ship free."),
