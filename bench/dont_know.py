@@ -56,7 +56,7 @@ from bench.retrieval_levers import feedback_queries
 from core.config import Settings
 from eval.splits import SPLITS, split_of
 from rag.chat.normalize import content_terms
-from rag.chat.stages import QUESTION_VERBS
+from rag.chat.stages import COURTESY_WORDS, QUESTION_VERBS
 from rag.knowledge import eval as rag_eval
 from rag.knowledge import retrieval
 
@@ -120,7 +120,7 @@ def terms(text: str) -> set[str]:
     return content_terms(text)
 
 
-GENERIC: set[str] = set(QUESTION_VERBS)
+GENERIC: set[str] = set(QUESTION_VERBS | COURTESY_WORDS)
 """Stems left out of a question's words before counting: the product's (``--generic`` adds
 more; ``--generic none`` leaves none out, the rule as first measured)."""
 

@@ -409,6 +409,12 @@ passage must name). Measured as a lever in docs/retrieval.md (better on a tune h
 half worse)."""
 
 
+COURTESY_WORDS = content_terms("hi hello hey thanks thank ok okay")
+"""Courtesy around a question ("Thanks! Is there a student discount?") is not what a passage
+must name (a tester's finding: it made such a question "I don't know"). Ties on every half of
+the measured sets, which hold no such words."""
+
+
 @dataclass(frozen=True)
 class WordMatch:
     """A passage below the similarity threshold is still relevant when its cosine reaches
@@ -424,7 +430,7 @@ class WordMatch:
     def holds(self, question: str, hit: retrieval.Hit) -> bool:
         if hit.similarity is None or hit.similarity < self.similarity:
             return False
-        wanted = content_terms(question) - QUESTION_VERBS
+        wanted = content_terms(question) - QUESTION_VERBS - COURTESY_WORDS
         if not wanted:
             return False
         where = " ".join([hit.title or "", *hit.heading_path, hit.text])

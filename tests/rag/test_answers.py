@@ -631,6 +631,8 @@ async def test_a_question_naming_what_a_passage_lists_is_answered_and_one_it_nev
             assert "Windows 10 and 11" in windows["answer"]
         else:
             assert windows["source"] == "fallback"
+        courteous = (await chat(client, owner, "Thanks! Is there a student discount?")).json()
+        assert courteous["source"] == ("rag" if word_match else "fallback"), courteous
         for unanswerable in ("Can I pay with PayPal?", "Can I back up my WhatsApp chats?"):
             body = (await chat(client, owner, unanswerable, session_id="u")).json()
             assert body["source"] == "fallback", (unanswerable, body)
