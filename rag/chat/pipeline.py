@@ -38,7 +38,7 @@ from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.generator import Completion, GenerationRequest, Generator, LLMUnavailable
 from rag.chat.intents import detect_intent
 from rag.chat.models import ChatMessage, UnansweredQuestion
-from rag.chat.normalize import visitor_hash
+from rag.chat.normalize import normalize_question, visitor_hash
 from rag.chat.prompts import drop_unknown_citations, extract_citations, fallback_answer
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.stages import (
@@ -492,8 +492,12 @@ class AnswerPipeline:
                 UnansweredQuestion(
                     id=uuid.uuid4(),
                     workspace_id=workspace.id,
-                    question=turn.message[:2000],
-                    normalized=turn.normalized,
+                    # A follow-up as it was read ("How much is the Family plan? and per
+                    # year?"): "and per year?" alone means nothing to the owner.
+                    question=turn.standalone[:2000] if turn.follow_up else turn.message[:2000],
+                    normalized=normalize_question(turn.standalone)
+                    if turn.follow_up
+                    else turn.normalized,
                     embedding=None if turn.embedding is None else turn.embedding.tolist(),
                     conversation_id=turn.conversation_id,
                     message_id=turn.message_id,

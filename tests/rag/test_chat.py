@@ -496,3 +496,20 @@ async def test_the_owners_playground_leaves_no_lead_for_an_email(
     assert "becomes a lead" in response.json()["answer"]  # not "passed on": nothing was
     leads = (await client.get(owner.url("/leads"), headers=owner.headers)).json()
     assert leads["total"] == 0
+
+
+async def test_an_unanswered_follow_up_is_left_for_the_owner_as_it_was_read(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """ "and what about those?" alone means nothing in the owner's list (a tester's finding)."""
+    first = (await chat(client, owner, "Do you sell submarines?", session_id="fu")).json()
+    await chat(
+        client,
+        owner,
+        "and what about those yellow ones?",
+        session_id="fu",
+        conversation_id=first["conversation_id"],
+    )
+    groups = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
+    questions = sorted(q for g in groups for q in [g["question"]])
+    assert "Do you sell submarines? and what about those yellow ones?" in questions, questions
