@@ -38,8 +38,8 @@ from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.generator import Completion, GenerationRequest, Generator, LLMUnavailable
 from rag.chat.intents import detect_intent
 from rag.chat.models import ChatMessage, UnansweredQuestion
-from rag.chat.normalize import normalize_question, visitor_hash
-from rag.chat.prompts import drop_unknown_citations, extract_citations, fallback_answer
+from rag.chat.normalize import content_terms, normalize_question, visitor_hash
+from rag.chat.prompts import Passage, drop_unknown_citations, extract_citations, fallback_answer
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.stages import (
     NOT_QUESTIONS,
@@ -145,6 +145,14 @@ def _retrieve_exception(task: asyncio.Task[Any]) -> None:
     raises where it is awaited."""
     if not task.cancelled():
         task.exception()
+
+
+def echoes_the_visitor(answer: str, message: str, passages: tuple[Passage, ...]) -> bool:
+    """A model's answer that repeats words of the visitor's message found in no passage (a
+    name, an account number, an address: "Hi Jo, for account 99812..."): it is this visitor's,
+    and the semantic cache would hand it to another asking alike (a reviewer's finding)."""
+    said = content_terms(message) - content_terms(" ".join(p.text for p in passages))
+    return bool(said & content_terms(answer))
 
 
 def _log_unheard_failure(task: asyncio.Task[None]) -> None:
@@ -516,6 +524,11 @@ class AnswerPipeline:
             # A model read the conversation so far: its answer may carry what this visitor
             # said (a name, an address, an instruction), so no other visitor may get it.
             and (completion.extractive or not turn.history)
+            and not (
+                not completion.extractive
+                and isinstance(settled, Grounding)
+                and echoes_the_visitor(text, turn.message, settled.passages)
+            )
         ):
             await self.cache.put(
                 workspace.id,

@@ -830,3 +830,32 @@ async def test_drain_gives_up_on_answers_still_written_after_its_time(
         model.gate.set()
         await runtime.pipeline.drain()
         assert model.finished
+
+
+async def test_a_model_answer_repeating_what_the_visitor_said_is_not_cached(
+    llm_client: Any, fake_llm: FakeOpenAI
+) -> None:
+    """First message, no history, but personal: "I'm Jo Privat, account 99812: ..." and a model
+    that greets them by it. The semantic cache would give that answer to the next visitor who
+    asks alike with another number (a reviewer's finding)."""
+    client, runtime = llm_client
+    owner = await signup(client, "EchoCache")
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+
+    def greet(request: dict[str, Any]) -> str:
+        asked = request["messages"][-1]["content"]
+        number = "99812" if "99812" in asked else "nothing"
+        return f"Yes, account {number}: yearly plans are refunded in full [1]."
+
+    fake_llm.chat_reply = greet
+    mine = await chat(client, owner, "I'm Jo Privat, account 99812: refund on a yearly plan?")
+    assert "99812" in mine.json()["answer"]
+    again = await chat(
+        client, owner, "I'm Jo Privat, account 99812: refund on a yearly plan?", session_id="b"
+    )
+    assert again.json()["source"] == "rag"  # written again, not served from the cache
+    # An answer in the passages' words is cached as before.
+    fake_llm.chat_reply = "Yearly plans are refunded in full within 30 days [1]."
+    await chat(client, owner, "Can I get my money back on a yearly plan?", session_id="c")
+    cached = await chat(client, owner, "Can I get my money back on a yearly plan?", session_id="d")
+    assert cached.json()["source"] == "cache"
