@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -38,7 +39,7 @@ from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.generator import Completion, GenerationRequest, Generator, LLMUnavailable
 from rag.chat.intents import detect_intent
 from rag.chat.models import ChatMessage, UnansweredQuestion
-from rag.chat.normalize import content_terms, normalize_question, visitor_hash
+from rag.chat.normalize import normalize_question, visitor_hash
 from rag.chat.prompts import Passage, drop_unknown_citations, extract_citations, fallback_answer
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.stages import (
@@ -147,12 +148,22 @@ def _retrieve_exception(task: asyncio.Task[Any]) -> None:
         task.exception()
 
 
+_IDENTIFYING = re.compile(r"\S*\d\S*|\S+@\S+|(?<=\w[ ,;:])[A-Z][a-z]+")
+
+
 def echoes_the_visitor(answer: str, message: str, passages: tuple[Passage, ...]) -> bool:
-    """A model's answer that repeats words of the visitor's message found in no passage (a
-    name, an account number, an address: "Hi Jo, for account 99812..."): it is this visitor's,
-    and the semantic cache would hand it to another asking alike (a reviewer's finding)."""
-    said = content_terms(message) - content_terms(" ".join(p.text for p in passages))
-    return bool(said & content_terms(answer))
+    """A model's answer that repeats what identifies the visitor in their message and no
+    passage holds: a number ("account 99812"), an address, a capitalized word inside a sentence
+    (a name: "I'm Jo Privat"). It is this visitor's answer, and the semantic cache would hand it
+    to another asking alike (a reviewer's finding). Ordinary words the answer shares with the
+    question ("get your money back") do not count."""
+    known = " ".join(p.text for p in passages).casefold()
+    said = {
+        token.strip(".,;:!?()\"'").casefold()
+        for token in _IDENTIFYING.findall(message)
+        if len(token.strip(".,;:!?()\"'")) >= 2
+    }
+    return any(token not in known and token in answer.casefold() for token in said)
 
 
 def _log_unheard_failure(task: asyncio.Task[None]) -> None:
