@@ -37,31 +37,40 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     httptools gathers a header's (or a trailer's) name and value itself before any callback
     sees them, so the bytes are counted as they arrive: every byte of a read that is not body
-    data counts for the message in progress. The read in which a message ends starts the next
-    one's count afresh (a pipelined request's first bytes in it are forgiven: at most one
-    read). Past the limit the connection is closed: with a 431 answer while the head is still
-    coming, without one once the application has the request (a trailer that never ends)."""
+    data counts for the message in progress, and past the limit the connection is closed (with
+    a 431 answer while the head is still coming, without one once the application has the
+    request: a trailer that never ends). A head that arrives whole in one read is measured as
+    parsed when it ends and refused the same way, before the application starts."""
 
     _overhead = 0  # non-body bytes of the message in progress
     _body_in_read = 0
     _ended_in_read = False
     _in_body = False
+    _refused = False
 
     def data_received(self, data: bytes) -> None:
         self._body_in_read = 0
         self._ended_in_read = False
         super().data_received(data)
+        if self._refused:
+            return
         if self._ended_in_read:
             self._overhead = 0
         else:
             self._overhead += len(data) - self._body_in_read
         if self._overhead > MAX_HEAD_BYTES and not self.transport.is_closing():
-            self.logger.warning("Request head longer than %d bytes refused.", MAX_HEAD_BYTES)
-            if not self._in_body:
-                self.transport.write(_REPLY % (len(_BODY), _BODY))
-            self.transport.close()
+            if self._in_body:  # a trailer that never ends: the application has the request
+                self.logger.warning("Request trailers longer than %d bytes.", MAX_HEAD_BYTES)
+                self.transport.close()
+            else:
+                self._refuse()
 
     def on_headers_complete(self) -> None:
+        # A head that arrived whole in one read was not counted above: measure it as parsed.
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > MAX_HEAD_BYTES:
+            self._refuse()
+            raise HeadTooLarge  # httptools stops parsing; the application never starts
         self._in_body = True
         super().on_headers_complete()
 
@@ -73,3 +82,17 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._in_body = False
         self._ended_in_read = True
         super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._refused:  # the parser's report of HeadTooLarge: answered already
+            super().send_400_response(msg)
+
+    def _refuse(self) -> None:
+        self._refused = True
+        self.logger.warning("Request head longer than %d bytes refused.", MAX_HEAD_BYTES)
+        self.transport.write(_REPLY % (len(_BODY), _BODY))
+        self.transport.close()
+
+
+class HeadTooLarge(Exception):
+    """Raised from a parser callback to stop httptools parsing a refused request."""

@@ -277,6 +277,9 @@ def test_a_request_head_past_64_kib_is_refused_and_a_long_body_is_not(server: Se
     assert refused.startswith(b"HTTP/1.1 431 "), refused[:200]
     assert b'"code":"request_head_too_large"' in refused
 
+    # The same head sent whole (one read) is refused too, before the application sees it.
+    whole = _raw(server, start + b"".join(line % i for i in range(70)), finish=True)
+    assert whole.startswith(b"HTTP/1.1 431 "), whole[:200]
     # A head under the limit is served; so is a body far longer than the head's limit.
     near = start + b"".join(line % i for i in range(55)) + b"Connection: close\r\n"
     assert _raw(server, near, finish=True).startswith(b"HTTP/1.1 200 "), "55 KB head refused"
