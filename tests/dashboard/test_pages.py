@@ -396,6 +396,13 @@ async def test_settings_rename_and_webhook(web: WebOwner) -> None:
         )
         assert refused.status_code == 422, invisible
     assert "Acme Renamed" in (await web.client.get(web.url("settings"))).text
+    # A webhook at a private address is refused with a page saying why, nothing saved.
+    private = await web.post(
+        web.url("settings"), {"name": "Acme Renamed", "webhook_url": "http://10.0.0.7/hook"}
+    )
+    assert private.status_code == 422
+    assert "private or reserved network address" in private.text
+    assert "http://10.0.0.7/hook" not in (await web.client.get(web.url("settings"))).text
 
 
 async def test_plan_page_draws_meters_readable_without_colour(web: WebOwner) -> None:
