@@ -17,6 +17,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import httpx
 
@@ -82,12 +83,34 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
         raise FetchFailed(f"Could not resolve host {host!r}", details={"host": host}) from exc
     addresses: list[IPAddress] = []
     for _family, _type, _proto, _name, sockaddr in infos:
-        ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        ip = _address(sockaddr)
         if ip not in addresses:
             addresses.append(ip)
     if not addresses:
         raise FetchFailed(f"Could not resolve host {host!r}", details={"host": host})
     return addresses
+
+
+def _http_url(text: str, details: dict[str, str]) -> httpx.URL:
+    """``text`` parsed, or ``UrlNotAllowed``: too long, not http(s), no host, credentials."""
+    if len(text) > MAX_URL_LENGTH:
+        raise UrlNotAllowed("URL is too long")
+    try:
+        parsed = httpx.URL(text)
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise UrlNotAllowed(f"Invalid URL: {exc}", details=details) from exc
+    if parsed.scheme not in ("http", "https"):
+        raise UrlNotAllowed("Only http and https URLs are allowed", details=details)
+    if not parsed.host:
+        raise UrlNotAllowed("URL has no host", details=details)
+    if parsed.userinfo:
+        raise UrlNotAllowed("URLs with credentials are not allowed", details=details)
+    return parsed
+
+
+def _address(sockaddr: tuple[Any, ...]) -> IPAddress:
+    """The IP of a getaddrinfo result (an IPv6 scope id dropped)."""
+    return ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
 
 
 async def check_url(
@@ -101,18 +124,7 @@ async def check_url(
     ``allow_networks`` lists non-public networks that are nevertheless allowed (an intranet).
     """
     text = str(url)
-    if len(text) > MAX_URL_LENGTH:
-        raise UrlNotAllowed("URL is too long")
-    try:
-        parsed = httpx.URL(text)
-    except (httpx.InvalidURL, ValueError, TypeError) as exc:
-        raise UrlNotAllowed(f"Invalid URL: {exc}", details={"url": text}) from exc
-    if parsed.scheme not in ("http", "https"):
-        raise UrlNotAllowed("Only http and https URLs are allowed", details={"url": text})
-    if not parsed.host:
-        raise UrlNotAllowed("URL has no host", details={"url": text})
-    if parsed.userinfo:
-        raise UrlNotAllowed("URLs with credentials are not allowed", details={"url": text})
+    parsed = _http_url(text, {"url": text})
     host = parsed.raw_host.decode("ascii").strip("[]")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     addresses = await resolve(host, port)
@@ -137,14 +149,7 @@ def refuse_at_sight(url: str, *, allow_private: bool, field: str) -> None:
     a host that is a non-public address in any numeric form ("127.1", "2130706433", "[::1]")
     or a localhost name. Names are resolved when a request leaves (DNS may change)."""
     details = {"url": url, "field": field}
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, ValueError, TypeError) as exc:
-        raise UrlNotAllowed(f"Invalid URL: {exc}", details=details) from exc
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise UrlNotAllowed("Only http and https URLs with a host are allowed", details=details)
-    if parsed.userinfo:
-        raise UrlNotAllowed("URLs with credentials are not allowed", details=details)
+    parsed = _http_url(url, details)
     if allow_private:
         return
     host = parsed.raw_host.decode("ascii").strip("[]").rstrip(".").lower()
@@ -155,7 +160,7 @@ def refuse_at_sight(url: str, *, allow_private: bool, field: str) -> None:
     except (socket.gaierror, UnicodeError, ValueError):
         return
     for *_rest, sockaddr in infos:
-        if not is_public_address(ipaddress.ip_address(str(sockaddr[0]).split("%")[0])):
+        if not is_public_address(_address(sockaddr)):
             raise UrlNotAllowed(
                 "URL points to a private or reserved network address", details=details
             )
