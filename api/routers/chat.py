@@ -32,7 +32,7 @@ from core.config import Settings
 from core.errors import Forbidden, QuotaExceeded
 from rag.chat import conversations
 from rag.chat import faq as faq_service
-from rag.chat.pipeline import ChatInput
+from rag.chat.exchange import ChatInput
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.repository import faqs as faq_repo
 from rag.chat.schemas import (

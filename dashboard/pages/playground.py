@@ -16,7 +16,7 @@ from api.throttling import rate_limit_chat
 from core.errors import ValidationFailed
 from dashboard.pages.common import Page, PageDep, form_fields
 from dashboard.web import PageRoute, is_htmx, render, render_text
-from rag.chat.pipeline import ChatInput
+from rag.chat.exchange import ChatInput
 
 router = APIRouter(route_class=PageRoute)
 

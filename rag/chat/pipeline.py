@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from contextlib import aclosing
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -33,19 +34,19 @@ from core.config import Settings
 from core.db import Database
 from core.errors import ValidationFailed
 from rag.chat import notify
-from rag.chat.cache import ResponseCache
+from rag.chat.cache import ResponseCache, echoes_the_visitor
 from rag.chat.clock import Clock, TurnGate, observe
+from rag.chat.exchange import ChatInput, ChatResult
 from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.generator import Completion, GenerationRequest, Generator, LLMUnavailable
 from rag.chat.intents import detect_intent
 from rag.chat.models import ChatMessage, UnansweredQuestion
 from rag.chat.normalize import normalize_question, visitor_hash
-from rag.chat.prompts import Passage, drop_unknown_citations, extract_citations, fallback_answer
+from rag.chat.prompts import drop_unknown_citations, extract_citations, fallback_answer
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.stages import (
     NOT_QUESTIONS,
     Answer,
-    Channel,
     Grounding,
     Source,
     Turn,
@@ -62,80 +63,15 @@ from rag.chat.stages import (
     retrieve,
     safe_links,
 )
+from rag.chat.streaming import Emit, StreamedTurns
 from rag.knowledge import retrieval
 from rag.knowledge.embeddings import Embedder
 from rag.knowledge.rerank import NoReranker, Reranker
 from workspaces import usage
-from workspaces.models import Workspace
-from workspaces.permissions import Action, authorize
-from workspaces.service import WorkspaceAccess
 
 # Answers drawn from documents (quoted, or written by a model that read them): their links are
 # restricted. FAQ answers and canned replies are the owner's words and are left alone.
 LINKED: tuple[Source, ...] = ("rag", "cache")
-
-
-@dataclass
-class ChatInput:
-    """One message to answer: a visitor's through the widget (the widget key resolved the
-    workspace), or the workspace's own people's (``for_owner``)."""
-
-    workspace: Workspace
-    message: str
-    session_id: str
-    conversation_id: uuid.UUID | None = None
-    channel: Channel = "widget"
-    workspace_version: str | None = None
-    """``workspace`` came from the widget-key cache at this row version: the turn's first
-    statement checks it (``workspaces.widget_keys``)."""
-
-    @classmethod
-    def for_owner(
-        cls,
-        access: WorkspaceAccess,
-        *,
-        message: str,
-        session_id: str | None = None,
-        conversation_id: uuid.UUID | None = None,
-    ) -> ChatInput:
-        """A message from the workspace's people (``chat.owner`` in the permission table); the
-        conversation is theirs unless they name a session."""
-        authorize(access, Action.OWNER_CHAT)
-        principal = access.principal
-        who = principal.user_id or principal.api_key_id or principal.operator
-        return cls(
-            workspace=access.workspace,
-            message=message,
-            session_id=session_id or f"owner-{who}",
-            conversation_id=conversation_id,
-            channel="owner",
-        )
-
-
-@dataclass
-class ChatResult:
-    conversation_id: uuid.UUID
-    message_id: uuid.UUID
-    answer: str
-    intent: str
-    source: Source
-    citations: list[dict[str, Any]]
-    lead_capture: bool
-    timings_ms: dict[str, float]
-    extractive: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "conversation_id": str(self.conversation_id),
-            "message_id": str(self.message_id),
-            "answer": self.answer,
-            "intent": self.intent,
-            "source": self.source,
-            "citations": self.citations,
-            "lead_capture": self.lead_capture,
-            "timings_ms": self.timings_ms,
-            "extractive": self.extractive,
-        }
 
 
 log = logging.getLogger(__name__)
@@ -146,29 +82,6 @@ def _retrieve_exception(task: asyncio.Task[Any]) -> None:
     raises where it is awaited."""
     if not task.cancelled():
         task.exception()
-
-
-_IDENTIFYING = re.compile(r"\S*\d\S*|\S+@\S+|(?<=\w[ ,;:])[A-Z][a-z]+")
-
-
-def echoes_the_visitor(answer: str, message: str, passages: tuple[Passage, ...]) -> bool:
-    """A model's answer that repeats what identifies the visitor in their message and no
-    passage holds: a number ("account 99812"), an address, a capitalized word inside a sentence
-    (a name: "I'm Jo Privat"). It is this visitor's answer, and the semantic cache would hand it
-    to another asking alike (a reviewer's finding). Ordinary words the answer shares with the
-    question ("get your money back") do not count."""
-    known = " ".join(p.text for p in passages).casefold()
-    said = {
-        token.strip(".,;:!?()\"'").casefold()
-        for token in _IDENTIFYING.findall(message)
-        if len(token.strip(".,;:!?()\"'")) >= 2
-    }
-    return any(token not in known and token in answer.casefold() for token in said)
-
-
-def _log_unheard_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and (exc := task.exception()) is not None:
-        log.error("a streamed answer failed after its visitor left", exc_info=exc)
 
 
 class AnswerPipeline:
@@ -196,8 +109,7 @@ class AnswerPipeline:
         # (or an overflow connection opened and closed again); a turn back to record its answer
         # goes first. Generation is outside.
         self._gate = TurnGate(settings.chat_concurrent_turns or settings.db_pool_size)
-        # Streamed turns being written and recorded, whether their visitor still listens.
-        self._writing: set[asyncio.Task[None]] = set()
+        self._streams = StreamedTurns()
 
     # --- public -------------------------------------------------------------------------
 
@@ -219,90 +131,64 @@ class AnswerPipeline:
             return await self._finish(turn, settled, completion, clock)
 
     async def stream(self, inp: ChatInput) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """Server-sent events: meta, delta..., citations, done (or error).
-
-        Once settled, the answer is written and recorded by a task of its own: a visitor who
-        leaves mid-answer (closing the widget, a dropped connection) stops receiving events,
-        not the turn, so the transcript holds the whole answer and the model's tokens are
-        metered (they were lost with the connection). ``drain`` waits for such turns."""
+        """Server-sent events: meta, delta..., citations, done (or error). Once settled, the
+        answer is written and recorded by a task that outlives its listener
+        (``rag.chat.streaming``); ``drain`` waits for such turns."""
         clock = Clock()
         async with self._gate.slot():
             clock.lap("admit")
             turn, settled = await self._settle(inp, clock)
-        # The task starts before the first event leaves: a visitor gone by then (the question
-        # settled slowly) still gets the answer recorded.
-        events: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
-        task = asyncio.create_task(self._write_and_record(turn, settled, clock, events))
-        self._writing.add(task)
-        task.add_done_callback(self._writing.discard)
-        listened = False
-        try:
-            yield "meta", self._meta(turn, settled)
-            while (event := await events.get()) is not None:
+        relay = self._streams.relay(
+            ("meta", self._meta(turn, settled)),
+            partial(self._write_and_record, turn, settled, clock),
+        )
+        async with aclosing(relay):
+            async for event in relay:
                 yield event
-            listened = True
-        finally:
-            if not listened:  # the visitor left: nobody awaits the turn, its failure is logged
-                task.add_done_callback(_log_unheard_failure)
-        await task  # its failure becomes the stream's error event
 
     async def drain(self, within_seconds: float | None = None) -> None:
-        """Wait for the streamed turns still being written (their visitors may have left), at
-        most ``within_seconds`` (shutdown: the orchestrator's grace period is finite); the
-        turns left are logged."""
-        loop = asyncio.get_running_loop()
-        deadline = None if within_seconds is None else loop.time() + within_seconds
-        while self._writing:
-            left = None if deadline is None else deadline - loop.time()
-            if left is not None and left <= 0:
-                log.warning("shutdown: %d streamed answers not recorded", len(self._writing))
-                return
-            await asyncio.wait(list(self._writing), timeout=left)
+        """Wait for the streamed turns still being written (``StreamedTurns.drain``)."""
+        await self._streams.drain(within_seconds)
 
     async def _write_and_record(
         self,
         turn: Turn,
         settled: Answer | Grounding,
         clock: Clock,
-        events: asyncio.Queue[tuple[str, dict[str, Any]] | None],
+        emit: Emit,
     ) -> None:
-        try:
-            completion: Completion | None = None
-            if isinstance(settled, Grounding):
-                text = ""
-                failed = False
-                generation_started = time.perf_counter()
-                try:
-                    generator = self._generator_for(settled)
-                    async for event in generator.stream(self._request(turn, settled)):
-                        if event.kind == "delta" and event.text:
-                            clock.first_token(generation_started)
-                            text += event.text
-                            events.put_nowait(("delta", {"text": event.text}))
-                        elif event.kind == "replace":
-                            clock.first_token(generation_started)
-                            text = event.text
-                            events.put_nowait(("replace", {"text": event.text}))
-                        elif event.kind == "done" and event.completion is not None:
-                            completion = event.completion
-                except LLMUnavailable:
-                    failed = True
-                    completion = None
-                    events.put_nowait(("replace", {"text": fallback_answer("")}))
-                if completion is None and not failed:
-                    completion = Completion(
-                        text=text, prompt_tokens=0, completion_tokens=0, model=""
-                    )
-                clock.lap("generation")
-            else:
-                clock.first_token(time.perf_counter())
-                events.put_nowait(("delta", {"text": settled.text}))
-            async with self._gate.slot(finishing=True):
-                result = await self._finish(turn, settled, completion, clock)
-            events.put_nowait(("citations", {"citations": result.citations}))
-            events.put_nowait(("done", result.to_dict()))
-        finally:
-            events.put_nowait(None)
+        completion: Completion | None = None
+        if isinstance(settled, Grounding):
+            text = ""
+            failed = False
+            generation_started = time.perf_counter()
+            try:
+                generator = self._generator_for(settled)
+                async for event in generator.stream(self._request(turn, settled)):
+                    if event.kind == "delta" and event.text:
+                        clock.first_token(generation_started)
+                        text += event.text
+                        emit("delta", {"text": event.text})
+                    elif event.kind == "replace":
+                        clock.first_token(generation_started)
+                        text = event.text
+                        emit("replace", {"text": event.text})
+                    elif event.kind == "done" and event.completion is not None:
+                        completion = event.completion
+            except LLMUnavailable:
+                failed = True
+                completion = None
+                emit("replace", {"text": fallback_answer("")})
+            if completion is None and not failed:
+                completion = Completion(text=text, prompt_tokens=0, completion_tokens=0, model="")
+            clock.lap("generation")
+        else:
+            clock.first_token(time.perf_counter())
+            emit("delta", {"text": settled.text})
+        async with self._gate.slot(finishing=True):
+            result = await self._finish(turn, settled, completion, clock)
+        emit("citations", {"citations": result.citations})
+        emit("done", result.to_dict())
 
     # --- settling the answer: the stages, in three transactions at most ------------------
 

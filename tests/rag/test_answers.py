@@ -18,8 +18,8 @@ from api.sse import sse_response
 from core import metrics
 from core.config import Settings
 from core.db import Database
+from rag.chat.exchange import ChatInput
 from rag.chat.generator import Completion, GenerationRequest, Rewritten, StreamEvent
-from rag.chat.pipeline import ChatInput
 from rag.knowledge.embeddings import LocalEmbedder
 from tests.conftest import (
     Owner,

@@ -1,0 +1,71 @@
+"""What the answer pipeline takes and gives back: ``ChatInput`` (one message to answer) and
+``ChatResult`` (the answer as the chat API and the playground show it)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from rag.chat.stages import Channel, Source
+from workspaces.models import Workspace
+from workspaces.permissions import Action, authorize
+from workspaces.service import WorkspaceAccess
+
+
+@dataclass
+class ChatInput:
+    """One message to answer: a visitor's through the widget (the widget key resolved the
+    workspace), or the workspace's own people's (``for_owner``)."""
+
+    workspace: Workspace
+    message: str
+    session_id: str
+    conversation_id: uuid.UUID | None = None
+    channel: Channel = "widget"
+    workspace_version: str | None = None
+    """``workspace`` came from the widget-key cache at this row version: the turn's first
+    statement checks it (``workspaces.widget_keys``)."""
+
+    @classmethod
+    def for_owner(
+        cls,
+        access: WorkspaceAccess,
+        *,
+        message: str,
+        session_id: str | None = None,
+        conversation_id: uuid.UUID | None = None,
+    ) -> ChatInput:
+        """A message from the workspace's people (``chat.owner`` in the permission table); the
+        conversation is theirs unless they name a session."""
+        authorize(access, Action.OWNER_CHAT)
+        principal = access.principal
+        who = principal.user_id or principal.api_key_id or principal.operator
+        return cls(
+            workspace=access.workspace,
+            message=message,
+            session_id=session_id or f"owner-{who}",
+            conversation_id=conversation_id,
+            channel="owner",
+        )
+
+
+@dataclass
+class ChatResult:
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    answer: str
+    intent: str
+    source: Source
+    citations: list[dict[str, Any]]
+    lead_capture: bool
+    timings_ms: dict[str, float]
+    extractive: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, in order, the ids as text."""
+        out = asdict(self)
+        return out | {
+            "conversation_id": str(self.conversation_id),
+            "message_id": str(self.message_id),
+        }
