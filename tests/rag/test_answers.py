@@ -7,6 +7,8 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -491,17 +493,40 @@ class GatedGenerator:
         return None
 
 
-async def refunds_turn(
-    client: httpx.AsyncClient, runtime: Runtime, name: str, message: str
-) -> tuple[Owner, ChatInput]:
-    """A new workspace holding the refunds document, and a visitor's turn asking ``message``
-    there, for the pipeline's own stream (what the chat route hands ``sse_response``)."""
-    owner = await signup(client, name)
-    await ingest(client, owner, runtime, "Refunds", REFUNDS)
-    async with runtime.db.transaction(workspace_id=owner.workspace_id) as session:
-        workspace = await get_workspace(session, uuid.UUID(owner.workspace_id))
-    assert workspace is not None
-    return owner, ChatInput(workspace=workspace, message=message, session_id="s")
+@dataclass
+class GatedTurn:
+    """A runtime whose model waits for its gate, a workspace holding the refunds document and
+    a visitor's turn there, for the pipeline's own stream (what the chat route hands
+    ``sse_response``)."""
+
+    model: GatedGenerator
+    runtime: Runtime
+    client: httpx.AsyncClient
+    owner: Owner
+    inp: ChatInput
+
+    async def transcript(self, conversation_id: str) -> dict[str, Any]:
+        url = self.owner.url(f"/conversations/{conversation_id}")
+        response = await self.client.get(url, headers=self.owner.headers)
+        return response.json()  # type: ignore[no-any-return]
+
+
+@asynccontextmanager
+async def gated_turn(
+    runtime_factory: RuntimeFactory, name: str, message: str
+) -> AsyncIterator[GatedTurn]:
+    model = GatedGenerator()
+    async with (
+        runtime_factory(generator=model, retrieval_min_similarity=0.05) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client, name)
+        await ingest(client, owner, runtime, "Refunds", REFUNDS)
+        async with runtime.db.transaction(workspace_id=owner.workspace_id) as session:
+            workspace = await get_workspace(session, uuid.UUID(owner.workspace_id))
+        assert workspace is not None
+        inp = ChatInput(workspace=workspace, message=message, session_id="s")
+        yield GatedTurn(model, runtime, client, owner, inp)
 
 
 async def test_meta_and_first_words_leave_before_the_model_finishes(
@@ -509,15 +534,11 @@ async def test_meta_and_first_words_leave_before_the_model_finishes(
 ) -> None:
     """The stream hands out meta and the first delta while the model is still writing; the
     done event reports when the first words left and the model's own share of that time."""
-    model = GatedGenerator()
-    async with (
-        runtime_factory(generator=model, retrieval_min_similarity=0.05) as runtime,
-        client_for(runtime) as client,
-    ):
-        _owner, inp = await refunds_turn(
-            client, runtime, "First words", "How long do refunds take to arrive?"
-        )
-        response = await sse_response(runtime.pipeline.stream(inp))
+    async with gated_turn(
+        runtime_factory, "First words", "How long do refunds take to arrive?"
+    ) as turn:
+        model = turn.model
+        response = await sse_response(turn.runtime.pipeline.stream(turn.inp))
         body = response.body_iterator
         first, second = parse_sse(str(await anext(body))), parse_sse(str(await anext(body)))
         assert first[0][0] == "meta"
@@ -726,15 +747,11 @@ async def test_a_visitor_who_leaves_mid_answer_leaves_a_whole_transcript_and_met
     """The stream closes after its first words (the widget closed, the connection dropped):
     the model still finishes, the answer is recorded whole and its tokens metered (the
     transcript held the question alone and the tokens were lost, a tester's finding)."""
-    model = GatedGenerator()
-    async with (
-        runtime_factory(generator=model, retrieval_min_similarity=0.05) as runtime,
-        client_for(runtime) as client,
-    ):
-        owner, inp = await refunds_turn(
-            client, runtime, "Left early", "How long do refunds take to arrive?"
-        )
-        response = await sse_response(runtime.pipeline.stream(inp))
+    async with gated_turn(
+        runtime_factory, "Left early", "How long do refunds take to arrive?"
+    ) as turn:
+        model, runtime, client, owner = turn.model, turn.runtime, turn.client, turn.owner
+        response = await sse_response(runtime.pipeline.stream(turn.inp))
         body = response.body_iterator
         meta = parse_sse(str(await anext(body)))[0][1]
         assert parse_sse(str(await anext(body))) == [("delta", {"text": "Refunds arrive "})]
@@ -743,11 +760,7 @@ async def test_a_visitor_who_leaves_mid_answer_leaves_a_whole_transcript_and_met
         model.gate.set()
         await runtime.pipeline.drain()
         assert model.finished
-        transcript = (
-            await client.get(
-                owner.url(f"/conversations/{meta['conversation_id']}"), headers=owner.headers
-            )
-        ).json()
+        transcript = await turn.transcript(meta["conversation_id"])
         answer = transcript["messages"][-1]
         assert answer["role"] == "assistant"
         assert answer["text"] == "Refunds arrive within 5 to 7 business days [1]."
@@ -773,25 +786,17 @@ async def test_a_visitor_gone_before_the_first_words_still_leaves_a_whole_transc
 ) -> None:
     """Gone while the question was settled: the stream's body never started (a reviewer's
     finding: the answer was never written)."""
-    model = GatedGenerator()
-    model.gate.set()
-    async with (
-        runtime_factory(generator=model, retrieval_min_similarity=0.05) as runtime,
-        client_for(runtime) as client,
-    ):
-        owner, inp = await refunds_turn(
-            client, runtime, "Gone early", "How long do refunds take to arrive?"
-        )
-        events = runtime.pipeline.stream(inp)
+    async with gated_turn(
+        runtime_factory, "Gone early", "How long do refunds take to arrive?"
+    ) as turn:
+        model, runtime = turn.model, turn.runtime
+        model.gate.set()
+        events = runtime.pipeline.stream(turn.inp)
         meta = (await anext(events))[1]  # what sse_response pulls before answering
         await events.aclose()  # the body never iterated
         await runtime.pipeline.drain()
         assert model.finished
-        transcript = (
-            await client.get(
-                owner.url(f"/conversations/{meta['conversation_id']}"), headers=owner.headers
-            )
-        ).json()
+        transcript = await turn.transcript(meta["conversation_id"])
         assert [m["role"] for m in transcript["messages"]] == ["user", "assistant"]
         assert transcript["messages"][-1]["text"].startswith("Refunds arrive within")
 
@@ -815,13 +820,9 @@ async def test_drain_gives_up_on_answers_still_written_after_its_time(
     runtime_factory: RuntimeFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Shutdown waits for streamed answers, but not past the orchestrator's grace period."""
-    model = GatedGenerator()
-    async with (
-        runtime_factory(generator=model, retrieval_min_similarity=0.05) as runtime,
-        client_for(runtime) as client,
-    ):
-        _owner, inp = await refunds_turn(client, runtime, "Slow model", "How long do refunds take?")
-        events = runtime.pipeline.stream(inp)
+    async with gated_turn(runtime_factory, "Slow model", "How long do refunds take?") as turn:
+        model, runtime = turn.model, turn.runtime
+        events = runtime.pipeline.stream(turn.inp)
         await anext(events)
         await events.aclose()
         await runtime.pipeline.drain(within_seconds=0.2)  # returns though the model hangs
