@@ -16,6 +16,9 @@ from typing import Literal
 from workspaces.schemas import LeadIn
 
 Intent = Literal["greeting", "thanks", "goodbye", "human", "lead", "contact", "question"]
+COURTESY: tuple[Intent, ...] = ("greeting", "thanks", "goodbye")
+NEVER_UNANSWERED: tuple[Intent, ...] = (*COURTESY, "contact")
+"""Intents whose canned answer is no "I don't know" (analytics' answer rate leaves them out)."""
 
 _APOSTROPHES = str.maketrans("", "", "'\u2018\u2019\u02bc\u0060\u00b4")
 

@@ -22,7 +22,7 @@ from core.errors import AppError, NotFound
 from rag.chat import faq as faq_service
 from rag.chat import notify
 from rag.chat.cache import CacheHit, ResponseCache
-from rag.chat.intents import Intent, contact_email, persona_reply
+from rag.chat.intents import COURTESY, Intent, contact_email, persona_reply
 from rag.chat.links import LinkPolicy, restrict_links
 from rag.chat.models import ChatMessage, Conversation
 from rag.chat.normalize import content_terms, normalize_question
@@ -36,7 +36,6 @@ from workspaces.widget_keys import WorkspaceChanged
 
 Source = Literal["faq", "cache", "rag", "fallback", "handoff"]
 Channel = Literal["widget", "owner"]
-COURTESY = ("greeting", "thanks", "goodbye")
 NOT_QUESTIONS = (*COURTESY, "human", "contact")
 """Intents answered without retrieval: no question embedded, no FAQ looked up, no model."""
 

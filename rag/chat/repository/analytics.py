@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import db
+from rag.chat.intents import NEVER_UNANSWERED
 from rag.chat.models import AnalyticsDaily
 
 COUNTS: tuple[str, ...] = (
@@ -39,7 +40,8 @@ COUNTS: tuple[str, ...] = (
     "resolved",
 )
 
-_COURTESY = "('greeting', 'thanks', 'goodbye', 'contact')"
+# A fallback answer to these is a reply, not an "I don't know" (rag.chat.intents).
+_COURTESY = "(" + ", ".join(f"'{intent}'" for intent in NEVER_UNANSWERED) + ")"
 _ANSWERED = "('faq', 'cache', 'rag')"
 
 # One row per UTC day in [:t1, :t2) with activity. Conversations, their resolution and leads
