@@ -416,15 +416,14 @@ class AnswerPipeline:
             answer.source == "rag"
             and turn.cacheable
             and citations
+            and isinstance(settled, Grounding)
             and completion is not None
             and not completion.guarded
-            # A model read the conversation so far: its answer may carry what this visitor
-            # said (a name, an address, an instruction), so no other visitor may get it.
-            and (completion.extractive or not turn.history)
-            and not (
-                not completion.extractive
-                and isinstance(settled, Grounding)
-                and echoes_the_visitor(text, turn.message, settled.passages)
+            # A model's answer may carry what this visitor said (from the conversation so
+            # far, or what identifies them in the question), so no other visitor may get it.
+            and (
+                completion.extractive
+                or not (turn.history or echoes_the_visitor(text, turn.message, settled.passages))
             )
         ):
             await self.cache.put(
