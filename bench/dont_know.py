@@ -115,11 +115,6 @@ def decision_scores(
     return out
 
 
-def terms(text: str) -> set[str]:
-    """Content words as ``rag.chat.stages.WordMatch`` counts them (stems, no function words)."""
-    return content_terms(text)
-
-
 GENERIC: set[str] = set(QUESTION_VERBS | COURTESY_WORDS)
 """Stems left out of a question's words before counting: the product's (``--generic`` adds
 more; ``--generic none`` leaves none out, the rule as first measured)."""
@@ -129,10 +124,10 @@ def lexical(
     question: str, vocabulary: set[str], passages: Sequence[str]
 ) -> tuple[int, list[float]]:
     """The question's content words no chunk has, and per passage the share of them it has."""
-    words = terms(question) - GENERIC
+    words = content_terms(question) - GENERIC
     if not words:
         return 0, [1.0] * len(passages)
-    return len(words - vocabulary), [len(words & terms(p)) / len(words) for p in passages]
+    return len(words - vocabulary), [len(words & content_terms(p)) / len(words) for p in passages]
 
 
 def score_set(name: str, cache: EmbeddingCache, k: int) -> list[Scored]:
@@ -145,7 +140,7 @@ def score_set(name: str, cache: EmbeddingCache, k: int) -> list[Scored]:
     scored = decision_scores(asked, vectors, corpus.sources, k)
     vocabulary: set[str] = set()
     for text in corpus.texts:
-        vocabulary |= terms(text)
+        vocabulary |= content_terms(text)
     out = []
     for q, (sims, pages, chunks) in zip(answerable, scored, strict=False):
         found = rag_eval.first_rank(pages, q.expected, depth=k) is not None
@@ -270,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.generic == "none":
         GENERIC.clear()
     else:
-        GENERIC.update(terms(" ".join(args.generic.split(","))))
+        GENERIC.update(content_terms(" ".join(args.generic.split(","))))
 
     settings = Settings()
     current = args.compare if args.compare is not None else settings.retrieval_min_similarity
