@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	# The local model's ONNX graph, exported once from the bundled weights (EMBED_RUNTIME).
 	HF_HUB_OFFLINE=1 $(BIN)/trulybot warm-model
+	# A local cross-encoder for RERANKER (checked by checksum; its tests skip without it).
+	$(BIN)/trulybot fetch-reranker || echo "no cross-encoder: its tests will be skipped"
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 

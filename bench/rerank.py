@@ -8,6 +8,9 @@ Reranks 24 candidates of about 250 tokens (a chunk's size) for distinct question
   RERANKER_TIMEOUT_MS;
 * ``cross-encoder``: a CrossEncoder with the shape of ms-marco-MiniLM-L-6-v2 (6 layers, 384
   hidden, MiniLM's tokenizer; random weights, no download: the cost, not the quality) on CPU;
+* ``cross-encoder (ONNX ...)``: the model ``trulybot fetch-reranker`` installs
+  (ms-marco-MiniLM-L-12-v2, int8), when it is installed; its quality is
+  ``python -m bench.rerank_levers``';
 
 and each again for a repeated question (the LRU cache). No database. Writes its section of
 docs/benchmarks.md. Quality (recall, MRR) is `python -m bench.eval_quality`'s.
@@ -27,6 +30,7 @@ from pathlib import Path
 
 import openai
 
+from api.commands import fetch_reranker
 from bench.common import Table, pct, write_section
 from rag.knowledge.rerank import (
     CrossEncoderReranker,
@@ -106,6 +110,10 @@ async def run(args: argparse.Namespace) -> str:
             ("llm (local fake answering at once)", llm),
             ("cross-encoder (MiniLM-L6 shape, CPU)", cross),
         ]
+        if fetch_reranker.installed(fetch_reranker.default_dir()):
+            onnx = CrossEncoderReranker(fetch_reranker.default_dir(), timeout_ms=60_000)
+            await onnx.start()
+            rerankers.append(("cross-encoder (ONNX MiniLM-L12 int8, 1 thread)", onnx))
         try:
             for label, reranker in rerankers:
                 await measure(reranker, ["warm-up"], items)

@@ -129,24 +129,36 @@ def export(model: Any, target: Path) -> None:
             os.unlink(tmp)
 
 
+def cpu_session(graph: Path, threads: int) -> Any:
+    """An ONNX Runtime session on the CPU with ``threads`` threads (0: ONNX Runtime's choice)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(threads, 0)
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Threads that spin for work were ten times slower per query on shared cores (torch).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
+
+def token_feed(encodings: Sequence[Any]) -> dict[str, np.ndarray]:
+    """A BERT graph's inputs from a padded batch of ``tokenizers`` encodings."""
+    return {
+        "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+        "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+        "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+    }
+
+
 class OnnxMiniLM:
     """Encodes texts with the exported graph; one call at a time (the tokenizer is not safe to
     share between threads while it pads)."""
 
     def __init__(self, graph: Path, model_path: Path, *, threads: int = 1) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(threads, 0)
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Threads that spin for work were ten times slower per query on shared cores (torch).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
         self.graph = graph
-        self._session = ort.InferenceSession(
-            str(graph), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(graph, threads)
         self._tokenizer = load_tokenizer(model_path)
         self._lock = threading.Lock()
 
@@ -160,12 +172,7 @@ class OnnxMiniLM:
             for start in range(0, len(order), max(batch_size, 1)):
                 rows = order[start : start + batch_size]
                 encodings = self._tokenizer.encode_batch([items[i] for i in rows])
-                feed = {
-                    "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                    "attention_mask": np.array([e.attention_mask for e in encodings], np.int64),
-                    "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-                }
-                out[rows] = self._session.run(None, feed)[0]
+                out[rows] = self._session.run(None, token_feed(encodings))[0]
         return out
 
 

@@ -5,9 +5,10 @@
   OPENAI_BASE_URL, CHAT_MODEL, as for generation) reads the question and the numbered candidates
   (title, heading and the start of the text, shortened so the prompt stays within
   RERANKER_MAX_TOKENS) and answers with the numbers, best first.
-- ``CrossEncoderReranker`` (``RERANKER=/path/to/dir``): a sentence-transformers ``CrossEncoder``
-  from a local directory, loaded once on CPU at startup, scoring (question, passage) pairs in a
-  worker thread.
+- ``CrossEncoderReranker`` (``RERANKER=/path/to/dir``): a cross-encoder from a local directory,
+  loaded once on CPU at startup, scoring (question, passage) pairs in a worker thread: an ONNX
+  graph with its ``tokenizer.json`` (``onnx_cross_encoder``; ``trulybot fetch-reranker`` installs
+  one), else a sentence-transformers ``CrossEncoder``.
 
 A rerank never fails a search: over the time budget (RERANKER_TIMEOUT_MS), on an error, a
 malformed answer or without a model, the original order is kept, counted in
@@ -37,6 +38,7 @@ from cachetools import LRUCache
 
 from core import metrics
 from core.errors import ConfigError
+from rag.knowledge.onnx_cross_encoder import OnnxCrossEncoder, is_onnx_dir
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -342,7 +344,8 @@ class LLMReranker(Reranker):
 
 
 class CrossEncoderReranker(Reranker):
-    """RERANKER=<directory>: a local sentence-transformers CrossEncoder on CPU."""
+    """RERANKER=<directory>: a local cross-encoder on CPU, ONNX (``model.onnx`` and
+    ``tokenizer.json``) or a sentence-transformers CrossEncoder."""
 
     name = "cross-encoder"
 
@@ -359,9 +362,19 @@ class CrossEncoderReranker(Reranker):
     def model_id(self) -> str:
         return f"cross-encoder:{self.path}"
 
+    @property
+    def onnx(self) -> bool:
+        return is_onnx_dir(self.path)
+
+    @property
+    def kind(self) -> str:
+        return "an ONNX cross-encoder" if self.onnx else "a sentence-transformers CrossEncoder"
+
     def _load(self) -> Any:
         with self._lock:
-            if self.model is None:
+            if self.model is None and self.onnx:
+                self.model = OnnxCrossEncoder(self.path)
+            elif self.model is None:
                 from sentence_transformers import CrossEncoder
 
                 self.model = CrossEncoder(str(self.path), device="cpu", local_files_only=True)
@@ -372,8 +385,8 @@ class CrossEncoderReranker(Reranker):
             await asyncio.to_thread(self._load)
         except Exception as exc:
             raise ConfigError(
-                f"RERANKER={self.path}: the directory does not load as a sentence-transformers "
-                f"CrossEncoder ({type(exc).__name__}: {exc})"
+                f"RERANKER={self.path}: the directory does not load as {self.kind}"
+                f" ({type(exc).__name__}: {exc})"
             ) from exc
 
     def scores(
@@ -387,7 +400,10 @@ class CrossEncoderReranker(Reranker):
         with self._lock:
             if deadline is not None and time.monotonic() > deadline:
                 raise RerankFailed("timeout", "the model was busy past the time budget")
-            raw = model.predict(pairs, batch_size=32, show_progress_bar=False)
+            if isinstance(model, OnnxCrossEncoder):
+                raw = model.predict(pairs)
+            else:
+                raw = model.predict(pairs, batch_size=32, show_progress_bar=False)
         scores = np.asarray(raw, dtype=np.float32)
         return scores[:, -1] if scores.ndim == 2 else scores.ravel()
 
@@ -409,7 +425,7 @@ def reranker_choice(settings: Settings) -> Literal["none", "llm"] | Path:
     if not path.is_dir():
         raise ConfigError(
             f"RERANKER={choice}: no such directory; set RERANKER to none, llm or the path of a "
-            "local sentence-transformers CrossEncoder directory"
+            "local cross-encoder directory (`trulybot fetch-reranker` installs one)"
         )
     return path
 
