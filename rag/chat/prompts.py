@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -158,7 +158,41 @@ def follow_up_messages(message: str, history: Sequence[tuple[str, str]]) -> list
 
 # --------------------------------------------------------------------------------------- citations
 
-_CITATION = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
+_CITATION = re.compile(
+    r"([ \t]?)[\[\uff3b\u3010]\s*(\d{1,3}(?:\s*[,;\-\u2013]\s*\d{1,3})*)\s*[\]\uff3d\u3011]"
+)
+"""A citation marker and the blank before it: "[2]", "[1, 3]", "[2-4]" (or with an en dash), and
+the full-width and lenticular brackets (U+FF3B/U+FF3D, U+3010/U+3011) some models write."""
+_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
+"""Code spans and fenced blocks: "argv[0]" or "x[1:3]" there is code, not a citation."""
+MAX_RANGE = 20
+
+
+def _cited_numbers(body: str) -> list[int] | None:
+    """The numbers a marker's body names ("1, 3", "2-4"); None when it is not a citation (a
+    range backwards or wider than ``MAX_RANGE``)."""
+    numbers: list[int] = []
+    for part in re.split(r"[,;]", body):
+        low, dash, high = part.replace("\u2013", "-").partition("-")
+        if not dash:
+            numbers.append(int(low))
+            continue
+        first, last = int(low), int(high)
+        if not 0 <= last - first <= MAX_RANGE:
+            return None
+        numbers.extend(range(first, last + 1))
+    return numbers
+
+
+def _markers(text: str) -> Iterator[tuple[re.Match[str], list[int]]]:
+    """Each citation marker outside code, with the numbers it names."""
+    code = [m.span() for m in _CODE.finditer(text)]
+    for match in _CITATION.finditer(text):
+        if any(start <= match.start(2) < end for start, end in code):
+            continue
+        numbers = _cited_numbers(match.group(2))
+        if numbers is not None:
+            yield match, numbers
 
 
 def _snippet(text: str, limit: int = 200) -> str:
@@ -172,22 +206,25 @@ def _snippet(text: str, limit: int = 200) -> str:
     return cut.rstrip(" ,;:.") + "…"
 
 
-_CITATION_WITH_BLANK = re.compile(r"([ \t]?)\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
-
-
 def drop_unknown_citations(answer_text: str, passages: Sequence[Passage]) -> str:
     """The answer without citation numbers that match no passage (a model's "[9]" of five):
-    a marker keeps the numbers that do, and goes with the blank before it when none does."""
+    a marker keeps the numbers that do, and goes with the blank before it when none does.
+    Ranges and full-width brackets become plain markers ("[2-3]" -> "[2, 3]"); code is left
+    alone."""
     known = {p.n for p in passages}
-
-    def keep(match: re.Match[str]) -> str:
-        numbers = [raw.strip() for raw in re.split(r"[,;]", match.group(2))]
-        kept = [n for n in numbers if int(n) in known]
-        if len(kept) == len(numbers):
-            return match.group(0)
-        return f"{match.group(1)}[{', '.join(kept)}]" if kept else ""
-
-    return _CITATION_WITH_BLANK.sub(keep, answer_text)
+    out: list[str] = []
+    last = 0
+    for match, numbers in _markers(answer_text):
+        kept = [n for n in numbers if n in known]
+        plain = match.group(0).endswith("]") and not re.search("[-\u2013]", match.group(2))
+        if kept == numbers and plain:
+            continue
+        out.append(answer_text[last : match.start()])
+        if kept:
+            out.append(f"{match.group(1)}[{', '.join(str(n) for n in kept)}]")
+        last = match.end()
+    out.append(answer_text[last:])
+    return "".join(out)
 
 
 def extract_citations(answer_text: str, passages: Sequence[Passage]) -> list[Citation]:
@@ -198,9 +235,8 @@ def extract_citations(answer_text: str, passages: Sequence[Passage]) -> list[Cit
     by_n = {p.n: p for p in passages}
     seen: set[int] = set()
     citations: list[Citation] = []
-    for match in _CITATION.finditer(answer_text):
-        for raw in re.split(r"[,;]", match.group(1)):
-            n = int(raw.strip())
+    for _, numbers in _markers(answer_text):
+        for n in numbers:
             passage = by_n.get(n)
             if passage is None or n in seen:
                 continue
