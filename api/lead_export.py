@@ -12,18 +12,30 @@ from api.runtime import Runtime
 from workspaces import leads
 from workspaces.service import WorkspaceAccess
 
+EXCEL_BOM = "\ufeff"
+"""Starts the dashboard's download: without it a spreadsheet program on Windows reads UTF-8 as
+its local code page, and a lead named "Priya Śarma" or "प्रिया" shows as mojibake. The API's
+export has none (a program reading the CSV would find it in its first column's name)."""
+
 
 async def lead_export_response(
-    session: AsyncSession, runtime: Runtime, access: WorkspaceAccess, filters: dict[str, Any]
+    session: AsyncSession,
+    runtime: Runtime,
+    access: WorkspaceAccess,
+    filters: dict[str, Any],
+    *,
+    for_spreadsheets: bool = False,
 ) -> StreamingResponse:
     """Authorize and audit the export in the request's transaction, then stream the rows from a
     transaction of their own (the response outlives the request's), on the read replica when
-    it may serve them."""
+    it may serve them. ``for_spreadsheets``: the body starts with ``EXCEL_BOM``."""
     workspace_id = access.workspace.id
     user_id = access.principal.user_id
     await leads.start_export(session, access, filters)
 
     async def body() -> Any:
+        if for_spreadsheets:
+            yield EXCEL_BOM
         async with runtime.reads.transaction(workspace_id=workspace_id, user_id=user_id) as s:
             async for piece in leads.export_csv(s, workspace_id=workspace_id, **filters):
                 yield piece

@@ -76,7 +76,9 @@ async def export(
     status: StatusQuery = None,
     q: SearchQuery = None,
 ) -> StreamingResponse:
-    return await lead_export_response(session, runtime, page.access, _filters(status, q))
+    return await lead_export_response(
+        session, runtime, page.access, _filters(status, q), for_spreadsheets=True
+    )
 
 
 @router.get("/w/{workspace_id}/leads/{lead_id}")

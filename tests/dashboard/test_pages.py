@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import re
 import uuid
 
@@ -302,10 +304,10 @@ async def test_leads_list_notes_and_export(client: httpx.AsyncClient, web: WebOw
             "/api/v1/auth/login", json={"email": web.email, "password": "correct horse battery"}
         )
     ).json()["access_token"]
-    for i in range(3):
+    for i, name in enumerate(("Buyer 0", "Buyer 1", "प्रिया Śarma")):
         await client.post(
             f"/api/v1/workspaces/{web.workspace_id}/leads",
-            json={"email": f"buyer{i}@example.com", "name": f"Buyer {i}"},
+            json={"email": f"buyer{i}@example.com", "name": name},
             headers={"Authorization": f"Bearer {token}"},
         )
     page = await web.client.get(web.url("leads") + "?q=buyer1")
@@ -322,6 +324,15 @@ async def test_leads_list_notes_and_export(client: httpx.AsyncClient, web: WebOw
     assert export.status_code == 200
     assert export.headers["content-type"].startswith("text/csv")
     assert export.text.count("@example.com") == 3
+    # For a spreadsheet program: UTF-8 with a byte-order mark, so the name is not mojibake.
+    assert export.content.startswith(b"\xef\xbb\xbf")
+    names = [r["name"] for r in csv.DictReader(io.StringIO(export.content.decode("utf-8-sig")))]
+    assert "प्रिया Śarma" in names
+    api = await client.get(
+        f"/api/v1/workspaces/{web.workspace_id}/leads/export",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert api.content.startswith(b"id,email,name")
 
 
 async def test_unanswered_group_becomes_an_faq_the_bot_uses(
