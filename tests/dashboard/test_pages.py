@@ -20,6 +20,7 @@ from tests.conftest import Owner, signup
 from tests.dashboard.conftest import WebOwner
 from workspaces import repository as ws_repo
 from workspaces.plans import METRICS
+from workspaces.usage import month_key
 
 TEXT = (
     b"Acme warranty policy. The Acme backup appliance has a three-year warranty covering "
@@ -571,7 +572,11 @@ async def test_playground_streams_then_sends_the_rendered_answer(
     assert refused.status_code == 403
 
 
-async def test_playground_without_script_answers_in_the_page(web: WebOwner) -> None:
+async def test_playground_without_script_answers_in_the_page(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    page = await web.client.get(web.url("playground"))
+    assert "count towards this month's messages" in page.text
     first = await web.post(web.url("playground"), {"message": "hello there"})
     assert first.status_code == 200
     assert "<html" in first.text
@@ -585,3 +590,8 @@ async def test_playground_without_script_answers_in_the_page(web: WebOwner) -> N
         web.url("playground"), {"message": "thanks", "conversation_id": conversation.group(1)}
     )
     assert conversation.group(1) in second.text
+    # As the page and docs/billing.md say: the owner's questions are metered like a visitor's.
+    workspace_id = uuid.UUID(web.workspace_id)
+    async with runtime.db.transaction(workspace_id=workspace_id) as session:
+        used = await ws_repo.get_usage(session, workspace_id=workspace_id, month=month_key())
+    assert (used.conversations, used.messages) == (1, 2)
