@@ -90,18 +90,23 @@ async def _note_installed(request: Request, session: AsyncSession, workspace: Wo
     """A widget request from a site other than this server's own pages (the demo page, the
     dashboard's preview) tells the owner's checklist that the snippet is installed."""
     origin = request.headers.get("origin")
-    own_host = (request.headers.get("host") or "").lower()
-    if (
-        origin
-        and workspace.widget_installed_at is None
-        and urlsplit(origin).netloc.lower() != own_host
-    ):
+    if origin and workspace.widget_installed_at is None and not _from_own_pages(request):
         await note_widget_installed(session, workspace, origin=origin)
+
+
+def _from_own_pages(request: Request) -> bool:
+    """Whether the request comes from a page of this server (the dashboard's widget preview,
+    the demo page): its Origin names the host it was sent to. A page elsewhere sends its own
+    origin; a program could send anything, and the Origin check is no defence against it."""
+    origin = request.headers.get("origin")
+    own_host = (request.headers.get("host") or "").lower()
+    return bool(origin and own_host and urlsplit(origin).netloc.lower() == own_host)
 
 
 def _check_origin(request: Request, workspace: Workspace, settings: Settings) -> None:
     """403 ``origin_not_allowed`` unless the request's Origin may embed this widget; an allowed
-    browser origin gets CORS headers back (WidgetCorsMiddleware).
+    browser origin gets CORS headers back (WidgetCorsMiddleware). This server's own pages (the
+    dashboard's preview) are answered whatever the allowed sites are.
 
     A request without an Origin is not a browser page (browsers send Origin on every
     cross-origin request and on every same-origin POST): a workspace that lists its allowed
@@ -116,7 +121,8 @@ def _check_origin(request: Request, workspace: Workspace, settings: Settings) ->
             "This widget only answers pages on its allowed websites (no Origin header was sent)",
             code="origin_required",
         )
-    if not origin_allowed(origin, allowed, development=settings.is_development):
+    own = _from_own_pages(request)  # the preview answers whatever the allowed sites
+    if not own and not origin_allowed(origin, allowed, development=settings.is_development):
         raise Forbidden("This site may not embed this widget", code="origin_not_allowed")
     if origin:
         request.scope.setdefault("state", {})[STATE_KEY] = origin
@@ -157,12 +163,7 @@ async def widget_workspace_cached(
 
 def _would_note_installed(request: Request, workspace: Workspace) -> bool:
     origin = request.headers.get("origin")
-    own_host = (request.headers.get("host") or "").lower()
-    return bool(
-        origin
-        and workspace.widget_installed_at is None
-        and urlsplit(origin).netloc.lower() != own_host
-    )
+    return bool(origin and workspace.widget_installed_at is None and not _from_own_pages(request))
 
 
 @public_router.post("/chat", response_model=ChatOut, responses=CHAT_RESPONSES)

@@ -63,6 +63,8 @@ async def test_origin_outside_the_allowlist_gets_a_403_it_can_read(
         "https://evil.example",
         "http://shop.example.com",
         "https://shop.example.com:8443",
+        "http://testserver:8080",  # this server's host on another port is another site
+        "http://evil.testserver",
     ):
         response = await client.post(
             "/api/v1/chat",
@@ -92,6 +94,13 @@ async def test_origin_outside_the_allowlist_gets_a_403_it_can_read(
         headers=wk(owner, Origin="https://shop.example.com"),
     )
     assert allowed.status_code == 200
+    # This server's own pages (the dashboard's preview of the widget) are answered too.
+    preview = await client.post(
+        "/api/v1/chat",
+        json={"message": "hello", "session_id": "v1"},
+        headers=wk(owner, Origin="http://testserver"),
+    )
+    assert preview.status_code == 200, preview.text
 
 
 async def test_preflight_is_answered_without_credentials(client: httpx.AsyncClient) -> None:
