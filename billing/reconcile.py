@@ -48,16 +48,19 @@ async def reconcile(
     provider: PaymentProvider,
     *,
     older_than: timedelta = timedelta(minutes=30),
+    within: timedelta = timedelta(days=7),
     limit: int = 500,
     now: datetime | None = None,
 ) -> ReconcileReport:
-    """For orders pending longer than ``older_than``, fetch their payments and apply what was
-    missed, through the same deduplicated path as webhooks (one transaction per payment)."""
+    """For orders pending (created, attempted, or failed: a later attempt may pay) longer than
+    ``older_than`` and created within ``within``, fetch their payments and apply what was
+    missed, through the same deduplicated path as webhooks (one transaction per payment).
+    Orders abandoned longer ago are not looked up again on every run."""
     now = now or datetime.now(UTC)
     report = ReconcileReport()
     async with db.transaction(lookup=repo.RECONCILE_LOOKUP) as session:
         pending = await repo.list_pending_orders(
-            session, created_before=now - older_than, limit=limit
+            session, created_before=now - older_than, created_after=now - within, limit=limit
         )
     for _order_id, _workspace_id, razorpay_order_id in pending:
         report.orders_checked += 1

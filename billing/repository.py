@@ -21,7 +21,9 @@ from workspaces.models import Workspace
 
 # app.lookup value under which the app role sees (only) the pending orders of every workspace.
 RECONCILE_LOOKUP = "billing:reconcile-pending"
-PENDING_STATUSES = ("created", "attempted")
+# Orders a payment may still arrive for: a failed attempt may be followed by a paid one
+# (billing/state.py); the RLS policy under RECONCILE_LOOKUP shows these (migration 0013).
+PENDING_STATUSES = ("created", "attempted", "failed")
 # A payment's status only moves forward when Razorpay tells us about it again.
 _PAYMENT_RANK = "ARRAY['failed', 'authorized', 'captured', 'refunded']::text[]"
 
@@ -67,9 +69,10 @@ async def update_order(session: AsyncSession, order_id: uuid.UUID, **values: Any
 
 
 async def list_pending_orders(
-    session: AsyncSession, *, created_before: datetime, limit: int
+    session: AsyncSession, *, created_before: datetime, created_after: datetime, limit: int
 ) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
-    """(order id, workspace id, razorpay order id) of pending orders across workspaces.
+    """(order id, workspace id, razorpay order id) of pending orders across workspaces created
+    in [``created_after``, ``created_before``), oldest first.
 
     The caller sets ``app.lookup`` to ``RECONCILE_LOOKUP``; RLS then shows pending orders only.
     """
@@ -78,6 +81,7 @@ async def list_pending_orders(
         .where(
             BillingOrder.status.in_(PENDING_STATUSES),
             BillingOrder.created_at < created_before,
+            BillingOrder.created_at >= created_after,
         )
         .order_by(BillingOrder.created_at)
         .limit(limit)

@@ -13,7 +13,7 @@ from core.config import Settings, get_settings
 
 
 async def run_reconcile(
-    settings: Settings, *, older_than_minutes: float, limit: int
+    settings: Settings, *, older_than_minutes: float, limit: int, within_days: float = 7.0
 ) -> ReconcileReport:
     from api.runtime import build_runtime
 
@@ -24,6 +24,7 @@ async def run_reconcile(
             runtime.db,
             runtime.payments,
             older_than=timedelta(minutes=older_than_minutes),
+            within=timedelta(days=within_days),
             limit=limit,
         )
 
@@ -34,7 +35,12 @@ def _reconcile(args: argparse.Namespace) -> int:
         print("billing is disabled: set RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET")
         return 2
     report = asyncio.run(
-        run_reconcile(settings, older_than_minutes=args.older_than_minutes, limit=args.limit)
+        run_reconcile(
+            settings,
+            older_than_minutes=args.older_than_minutes,
+            limit=args.limit,
+            within_days=args.within_days,
+        )
     )
     for line in report.details:
         print(f"  {line}")
@@ -46,6 +52,21 @@ def _reconcile(args: argparse.Namespace) -> int:
     return 1 if report.provider_errors else 0
 
 
+def _bounded(kind: type[int] | type[float], low: float, high: float) -> Any:
+    """An argparse type: a finite ``kind`` within [low, high], else a usage error."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{text} is not between {low:g} and {high:g}")
+        return value
+
+    return parse
+
+
 def register(subparsers: Any) -> None:
     billing = subparsers.add_parser("billing", help="billing operations (Razorpay)")
     sub = billing.add_subparsers(dest="billing_command", required=True)
@@ -55,9 +76,21 @@ def register(subparsers: Any) -> None:
     )
     rec.add_argument(
         "--older-than-minutes",
-        type=float,
+        type=_bounded(float, 0, 7 * 24 * 60),
         default=30.0,
         help="only orders created at least this long ago (default 30)",
     )
-    rec.add_argument("--limit", type=int, default=500, help="at most this many orders per run")
+    rec.add_argument(
+        "--within-days",
+        type=_bounded(float, 1 / 24, 366),
+        default=7.0,
+        help="only orders created at most this long ago (default 7: an abandoned order is not"
+        " looked up forever)",
+    )
+    rec.add_argument(
+        "--limit",
+        type=_bounded(int, 1, 100_000),
+        default=500,
+        help="at most this many orders per run (default 500)",
+    )
     rec.set_defaults(func=_reconcile)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
+import pytest
 
 from api.cli import build_parser
 from billing.provider import RazorpayProvider
@@ -23,91 +26,139 @@ from tests.conftest import Owner
 from tests.fakes.razorpay_server import FakeRazorpay, webhook_payload
 
 
-async def test_reconcile_applies_a_missed_capture_once(
+@dataclass
+class Rig:
+    client: httpx.AsyncClient
+    owner: Owner
+    fake: FakeRazorpay
+    db: Database
+    owner_db: Database
+    provider: RazorpayProvider
+
+    async def order_status(self, order: dict[str, Any]) -> str:
+        return str((await order_row(self.owner_db, order["razorpay_order_id"]))["status"])
+
+
+@pytest.fixture
+def rig(
     bclient: httpx.AsyncClient,
     owner: Owner,
     fake: FakeRazorpay,
     db: Database,
     owner_db: Database,
     billing_settings: Settings,
-) -> None:
-    order = await create_order(bclient, owner, "pro")
-    payment = fake.capture_payment(order["razorpay_order_id"])  # no webhook ever arrives
-    provider = RazorpayProvider.from_settings(billing_settings)
+) -> Rig:
+    return Rig(bclient, owner, fake, db, owner_db, RazorpayProvider.from_settings(billing_settings))
+
+
+async def test_reconcile_applies_a_missed_capture_once(rig: Rig) -> None:
+    order = await create_order(rig.client, rig.owner, "pro")
+    payment = rig.fake.capture_payment(order["razorpay_order_id"])  # no webhook ever arrives
+    provider = rig.provider
 
     # Too recent for the threshold: left alone.
-    await reconcile(db, provider, older_than=timedelta(minutes=30))
-    assert (await subscription(bclient, owner))["effective_plan"] == "free"
+    await reconcile(rig.db, provider, older_than=timedelta(minutes=30))
+    assert (await subscription(rig.client, rig.owner))["effective_plan"] == "free"
 
-    report = await reconcile(db, provider, older_than=timedelta(0))
+    report = await reconcile(rig.db, provider, older_than=timedelta(0))
     assert any(payment["id"] in line for line in report.details), report
-    assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "paid"
-    sub = await subscription(bclient, owner)
+    assert (await order_row(rig.owner_db, order["razorpay_order_id"]))["status"] == "paid"
+    sub = await subscription(rig.client, rig.owner)
     assert sub["effective_plan"] == "pro"
     # Recorded like a webhook, with the payment as Razorpay's API returned it.
-    [row] = await event_rows(owner_db, f"reconcile:{payment['id']}:captured")
+    [row] = await event_rows(rig.owner_db, f"reconcile:{payment['id']}:captured")
     assert (row["source"], row["event_type"], row["outcome"]) == (
         "reconcile",
         "payment.captured",
         "applied",
     )
-    assert str(row["workspace_id"]) == owner.workspace_id
+    assert str(row["workspace_id"]) == rig.owner.workspace_id
     assert row["payload"]["id"] == payment["id"]
     assert row["payload"]["order_id"] == order["razorpay_order_id"]
 
     # The late webhook and a second run change nothing.
-    response = await post_webhook(bclient, webhook_payload("payment.captured", payment=payment))
+    response = await post_webhook(rig.client, webhook_payload("payment.captured", payment=payment))
     assert response.json()["status"] == "ignored"
-    await reconcile(db, provider, older_than=timedelta(0))
-    assert (await sub_row(owner_db, owner.workspace_id))["applied_payment_ids"] == [payment["id"]]
-    assert (await subscription(bclient, owner))["current_period_end"] == sub["current_period_end"]
+    await reconcile(rig.db, provider, older_than=timedelta(0))
+    assert (await sub_row(rig.owner_db, rig.owner.workspace_id))["applied_payment_ids"] == [
+        payment["id"]
+    ]
+    assert (await subscription(rig.client, rig.owner))["current_period_end"] == sub[
+        "current_period_end"
+    ]
 
 
-async def test_reconcile_survives_razorpay_down(
-    bclient: httpx.AsyncClient,
-    owner: Owner,
-    fake: FakeRazorpay,
-    db: Database,
-    owner_db: Database,
-    billing_settings: Settings,
-) -> None:
-    order = await create_order(bclient, owner)
-    fake.capture_payment(order["razorpay_order_id"])
-    fake.down = True
-    report = await reconcile(
-        db, RazorpayProvider.from_settings(billing_settings), older_than=timedelta(0)
-    )
+async def test_reconcile_applies_a_capture_after_a_failed_attempt(rig: Rig) -> None:
+    """The first card was declined (its webhook arrived), the second paid (its webhook was
+    lost): the order is ``failed`` and the money was taken, so reconcile must look at it."""
+    order = await create_order(rig.client, rig.owner, "pro")
+    failed = rig.fake.fail_payment(order["razorpay_order_id"])
+    response = await post_webhook(rig.client, webhook_payload("payment.failed", payment=failed))
+    assert response.status_code == 200
+    assert await rig.order_status(order) == "failed"
+    paid = rig.fake.capture_payment(order["razorpay_order_id"])  # no webhook ever arrives
+
+    report = await reconcile(rig.db, rig.provider, older_than=timedelta(0))
+    assert any(paid["id"] in line for line in report.details), report
+    assert await rig.order_status(order) == "paid"
+    assert (await subscription(rig.client, rig.owner))["effective_plan"] == "pro"
+
+    # An order abandoned before the look-back window is not fetched again.
+    other = await create_order(rig.client, rig.owner, "pro")
+    rig.fake.capture_payment(other["razorpay_order_id"])
+    later = datetime.now(UTC) + timedelta(days=8)
+    report = await reconcile(rig.db, rig.provider, older_than=timedelta(0), now=later)
+    assert report.orders_checked == 0
+    assert await rig.order_status(other) == "created"
+
+
+async def test_reconcile_survives_razorpay_down(rig: Rig) -> None:
+    order = await create_order(rig.client, rig.owner)
+    rig.fake.capture_payment(order["razorpay_order_id"])
+    rig.fake.down = True
+    report = await reconcile(rig.db, rig.provider, older_than=timedelta(0))
     assert report.provider_errors >= 1
-    assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "created"
-    fake.down = False
-    await reconcile(db, RazorpayProvider.from_settings(billing_settings), older_than=timedelta(0))
-    assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "paid"
+    assert (await order_row(rig.owner_db, order["razorpay_order_id"]))["status"] == "created"
+    rig.fake.down = False
+    await reconcile(rig.db, rig.provider, older_than=timedelta(0))
+    assert (await order_row(rig.owner_db, order["razorpay_order_id"]))["status"] == "paid"
 
 
-async def test_reconcile_rejects_a_payment_without_a_time(
-    bclient: httpx.AsyncClient,
-    owner: Owner,
-    fake: FakeRazorpay,
-    db: Database,
-    owner_db: Database,
-    billing_settings: Settings,
-) -> None:
-    order = await create_order(bclient, owner)
-    payment = fake.capture_payment(order["razorpay_order_id"])
-    fake.payments[payment["id"]]["created_at"] = "yesterday"
-    report = await reconcile(
-        db, RazorpayProvider.from_settings(billing_settings), older_than=timedelta(0)
-    )
+async def test_reconcile_rejects_a_payment_without_a_time(rig: Rig) -> None:
+    order = await create_order(rig.client, rig.owner)
+    payment = rig.fake.capture_payment(order["razorpay_order_id"])
+    rig.fake.payments[payment["id"]]["created_at"] = "yesterday"
+    report = await reconcile(rig.db, rig.provider, older_than=timedelta(0))
     assert f"{order['razorpay_order_id']}: {payment['id']} rejected invalid_payload" in (
         report.details
     )
-    [row] = await event_rows(owner_db, f"reconcile:{payment['id']}:captured")
+    [row] = await event_rows(rig.owner_db, f"reconcile:{payment['id']}:captured")
     assert (row["outcome"], row["reason"]) == ("rejected", "invalid_payload")
-    assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "created"
-    assert (await subscription(bclient, owner))["effective_plan"] == "free"
+    assert (await order_row(rig.owner_db, order["razorpay_order_id"]))["status"] == "created"
+    assert (await subscription(rig.client, rig.owner))["effective_plan"] == "free"
 
 
 def test_cli_registers_reconcile() -> None:
     args = build_parser().parse_args(["billing", "reconcile", "--older-than-minutes", "5"])
     assert args.older_than_minutes == 5.0
     assert args.func.__name__ == "_reconcile"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--limit", "-1"],
+        ["--limit", "0"],
+        ["--older-than-minutes", "1e12"],
+        ["--older-than-minutes", "nan"],
+        ["--within-days", "0"],
+        ["--within-days", "soon"],
+    ],
+)
+def test_reconcile_refuses_arguments_out_of_range_with_a_usage_error(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["billing", "reconcile", *argv])
+    assert exited.value.code == 2
+    assert "argument" in capsys.readouterr().err
