@@ -121,6 +121,13 @@ def _field_of(exc: ValidationFailed) -> str:
     return "allowed_origins" if "origin" in details else "_form"
 
 
+@router.post("/w/{workspace_id}/widget/rotate-key")
+async def rotate_key(request: Request, page: PageDep, session: SessionDep) -> Response:
+    """A new public key (the old one stops at once); the page shows the new snippet."""
+    await service.rotate_public_key(session, page.access)
+    return redirect(request, page.url("widget") + "?notice=New+key+made:+paste+the+new+snippet")
+
+
 @router.get("/w/{workspace_id}/widget/preview")
 async def preview(
     request: Request,

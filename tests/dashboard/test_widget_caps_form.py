@@ -4,6 +4,7 @@ enforced on the public widget API."""
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -116,3 +117,23 @@ async def test_a_cap_saved_in_the_form_is_enforced(runtime_factory: RuntimeFacto
         assert answers[0].status_code == 200, answers[0].text
         assert answers[1].status_code == 429
         assert answers[1].json()["error"]["details"]["scope"] == "workspace"
+
+
+async def test_the_owner_makes_a_new_widget_key_from_the_widget_page(
+    client: httpx.AsyncClient, web: WebOwner
+) -> None:
+    page = await web.client.get(web.url("widget"))
+    old = re.search(r'data-key="([^"]+)"', html.unescape(page.text))
+    assert 'data-testid="rotate-widget-key"' in page.text
+    assert old, "the snippet names the key"
+    made = await web.post(web.url("widget/rotate-key"))
+    assert made.status_code == 303
+    page = await web.client.get(made.headers["location"])
+    new = re.search(r'data-key="([^"]+)"', html.unescape(page.text))
+    assert new
+    assert new.group(1) != old.group(1)
+    assert "New key made" in page.text
+    refused = await client.get("/api/v1/widget/config", headers={"X-Widget-Key": old.group(1)})
+    assert refused.status_code == 401
+    served = await client.get("/api/v1/widget/config", headers={"X-Widget-Key": new.group(1)})
+    assert served.status_code == 200
