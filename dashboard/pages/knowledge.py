@@ -29,6 +29,7 @@ from rag.knowledge.repository import documents as document_repo
 router = APIRouter(route_class=PageRoute)
 
 PAGE_SIZE = 50
+FAQ_PAGE_SIZE = 100
 CHUNK_PAGE = 50
 MAX_FILES = 10
 
@@ -63,10 +64,11 @@ async def knowledge(
     page: PageDep,
     session: ReadSessionDep,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    faq_offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Response:
     context = await _documents_context(session, page, offset)
     faqs, faq_total = await faq_repo.list_faqs(
-        session, workspace_id=page.workspace_id, limit=100, offset=0
+        session, workspace_id=page.workspace_id, limit=FAQ_PAGE_SIZE, offset=faq_offset
     )
     return render(
         request,
@@ -75,6 +77,8 @@ async def knowledge(
             **context,
             "faqs": faqs,
             "faq_total": faq_total,
+            "faq_offset": faq_offset,
+            "faq_page_size": FAQ_PAGE_SIZE,
             "errors": {},
             "max_files": MAX_FILES,
         },

@@ -493,6 +493,24 @@ async def test_faqs_import_from_csv(web: WebOwner) -> None:
     assert "At most 500" in over.text
 
 
+async def test_every_faq_can_be_reached_past_the_first_hundred(web: WebOwner) -> None:
+    first = b"question,answer\nThe very first FAQ about gift wrapping?,Yes.\n"
+    await _imported(web, first, "1+FAQs+imported")
+    rows = b"".join(b"Question number %d about sizes?,Answer %d.\n" % (i, i) for i in range(150))
+    await _imported(web, b"question,answer\n" + rows, "150+FAQs+imported")
+    page = (await web.client.get(web.url("knowledge"))).text
+    assert "FAQs (151)" in page
+    assert "The very first FAQ about gift wrapping?" not in page  # the newest hundred first
+    assert "1 to 100 of 151" in page
+    link = re.search(r'href="(\?offset=0&amp;faq_offset=100#faqs)">Next FAQs', page)
+    assert link
+    second = (await web.client.get(web.url("knowledge") + html.unescape(link.group(1)))).text
+    assert "The very first FAQ about gift wrapping?" in second
+    assert "101 to 151 of 151" in second
+    assert "Next FAQs" not in second
+    assert "Previous FAQs" in second
+
+
 async def test_importing_a_file_again_updates_its_faqs_instead_of_adding_twins(
     web: WebOwner,
 ) -> None:
