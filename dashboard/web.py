@@ -29,6 +29,7 @@ from api.deps import ROLLBACK_STATE
 from api.runtime import Runtime
 from core.errors import AppError
 from dashboard import auth, charts
+from dashboard.answers import answered_by
 
 log = logging.getLogger("trulybot.dashboard")
 
@@ -86,6 +87,7 @@ templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+templates.globals["answered_by"] = answered_by
 templates.globals["usage_bar"] = charts.usage_bar
 templates.globals["bar_chart"] = charts.bar_chart
 templates.globals["share_bar"] = charts.share_bar

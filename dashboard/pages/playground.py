@@ -14,19 +14,12 @@ from api.deps import RuntimeDep
 from api.sse import sse_response
 from api.throttling import rate_limit_chat
 from core.errors import ValidationFailed
+from dashboard.answers import answered_by
 from dashboard.pages.common import Page, PageDep, form_fields
 from dashboard.web import PageRoute, is_htmx, render, render_text
 from rag.chat.exchange import ChatInput
 
 router = APIRouter(route_class=PageRoute)
-
-STAGES = {
-    "faq": "an FAQ",
-    "cache": "the answer cache",
-    "rag": "retrieval from your documents",
-    "fallback": "the fallback (nothing relevant was found, or the model found no answer in it)",
-    "intent": "small talk (greeting, thanks...)",
-}
 
 
 async def _question(request: Request, page: Page) -> ChatInput:
@@ -49,12 +42,12 @@ def _answer_context(
 ) -> dict[str, Any]:
     """The answer fragment's context; ``oob``: it also carries the conversation's id for the
     form (htmx's out-of-band swap; the stream's script reads it the same way)."""
-    source = str(answer.get("source"))
+    source = str(answer.get("source") or "")
     return {
         "oob": oob,
         "question": question,
         "answer": answer,
-        "stage": STAGES.get(source, source),
+        "stage": answered_by(source, answer.get("intent")),
         "timings": dict(answer.get("timings_ms") or {}),
         "page": page,
     }

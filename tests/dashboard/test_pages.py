@@ -598,6 +598,8 @@ async def test_playground_without_script_answers_in_the_page(
     first = await web.post(web.url("playground"), {"message": "hello there"})
     assert first.status_code == 200
     assert "<html" in first.text
+    # A greeting is small talk, not "nothing relevant was found".
+    assert 'data-testid="stage">small talk' in first.text
     assert 'data-testid="playground-answer"' in first.text
     conversation = re.search(
         r'id="conversation-id" name="conversation_id" value="([^"]+)"', first.text
@@ -613,3 +615,6 @@ async def test_playground_without_script_answers_in_the_page(
     async with runtime.db.transaction(workspace_id=workspace_id) as session:
         used = await ws_repo.get_usage(session, workspace_id=workspace_id, month=month_key())
     assert (used.conversations, used.messages) == (1, 2)
+    transcript = await web.client.get(web.url(f"conversations/{conversation.group(1)}"))
+    assert transcript.text.count("Answered by small talk") == 2  # hello, thanks
+    assert "Answered by fallback" not in transcript.text

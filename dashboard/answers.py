@@ -1,0 +1,23 @@
+"""How the dashboard names what answered a message (the playground, transcripts)."""
+
+from __future__ import annotations
+
+from rag.chat.intents import COURTESY
+
+STAGES = {
+    "faq": "an FAQ",
+    "cache": "the answer cache",
+    "rag": "retrieval from your documents",
+    "fallback": "the fallback (nothing relevant was found, or the model found no answer in it)",
+    "handoff": "the hand-off to your team",
+}
+
+
+def answered_by(source: str | None, intent: str | None) -> str:
+    """``source`` as an owner reads it. A courtesy reply and the reply to an email address typed
+    in chat are canned answers whose source is ``fallback``; they are not "nothing was found"."""
+    if source == "fallback" and intent in COURTESY:
+        return "small talk (a greeting, thanks or goodbye)"
+    if source == "fallback" and intent == "contact":
+        return "the contact reply (an email address a visitor types becomes a lead)"
+    return STAGES.get(source or "", source or "")
