@@ -61,6 +61,7 @@ class ChatResult:
     lead_capture: bool
     timings_ms: dict[str, float]
     extractive: bool = False
+    lead_saved: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, in order, the ids as text."""

@@ -351,6 +351,7 @@ class AnswerPipeline:
             "source": "rag" if isinstance(settled, Grounding) else settled.source,
             "lead_capture": turn.lead_capture
             or (isinstance(settled, Answer) and settled.lead_capture),
+            "lead_saved": isinstance(settled, Answer) and settled.lead_saved,
         }
 
     async def _finish(
@@ -446,4 +447,5 @@ class AnswerPipeline:
             lead_capture=turn.lead_capture or answer.lead_capture,
             timings_ms=dict(clock.timings),
             extractive=extractive,
+            lead_saved=answer.lead_saved,
         )

@@ -45,6 +45,9 @@ class ChatOut(BaseModel):
     lead_capture: bool
     timings_ms: dict[str, float]
     extractive: bool = False
+    lead_saved: bool = False
+    """The email address the visitor typed in this message was taken as their contact details
+    (the widget then stops offering its contact form)."""
 
 
 class FaqIn(BaseModel):

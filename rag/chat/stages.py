@@ -111,6 +111,9 @@ class Answer:
     citations: tuple[dict[str, Any], ...] = ()
     lead_capture: bool = False
     """Offer the contact form whatever the intent (the bot did not know)."""
+    lead_saved: bool = False
+    """The visitor's email address typed in chat was taken as their lead: the widget stops
+    asking for it."""
     unanswered: bool = False
     """Record the question for the owner (nothing relevant was found)."""
     handoff_delivery: uuid.UUID | None = None
@@ -345,7 +348,7 @@ async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
             conversation_id=turn.conversation_id,
             lead_id=lead_id,
         )
-    return Answer(persona_reply("contact", turn.bot_name), "fallback")
+    return Answer(persona_reply("contact", turn.bot_name), "fallback", lead_saved=True)
 
 
 def faq_exact(turn: Turn) -> Answer | None:

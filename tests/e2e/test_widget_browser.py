@@ -114,6 +114,24 @@ async def test_visitor_gets_a_cited_answer_and_leaves_a_lead(
     assert leads["items"][0]["conversation_id"] is not None
 
 
+async def test_an_email_typed_in_the_chat_closes_the_contact_form(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The bot did not know and offered its form; the visitor typed the address into the chat
+    instead: it was taken, so the form goes away (it stayed, asking again; a tester's finding)."""
+    await page.goto(demo_server.base_url + "/")
+    await _open(page)
+    await _ask(page, "Do you sell submarines?")
+    form = page.get_by_test_id("lead-form")
+    await form.wait_for(state="visible", timeout=TIMEOUT)
+    email = f"typed-{uuid.uuid4().hex[:8]}@example.com"
+    answer = await _ask(page, f"my email is {email}")
+    assert "email" in (await answer.inner_text()).lower()
+    await form.wait_for(state="hidden", timeout=TIMEOUT)
+    leads = demo_server.api("GET", demo_server.workspace("/leads"), params={"q": email}).json()
+    assert [(lead["email"], lead["source"]) for lead in leads["items"]] == [(email, "chat")]
+
+
 async def _look(page: Any) -> tuple[str, dict[str, float]]:
     panel = await _open(page)
     box = await panel.bounding_box()

@@ -450,6 +450,7 @@ async def test_an_email_typed_into_the_chat_becomes_the_conversations_lead(
     who types it into the chat got "I don't know" and no lead (a tester's finding)."""
     first = (await chat(client, owner, "Do you sell submarines?", session_id="sea")).json()
     assert first["lead_capture"] is True
+    assert first["lead_saved"] is False
     conversation = first["conversation_id"]
     message = "my email is Nemo.Diver@example.com, please get back to me"
     reply = await chat(client, owner, message, session_id="sea", conversation_id=conversation)
@@ -458,6 +459,7 @@ async def test_an_email_typed_into_the_chat_becomes_the_conversations_lead(
     assert "don't know" not in body["answer"].lower()
     assert "email you" in body["answer"]
     assert body["lead_capture"] is False  # no second form: the address is given
+    assert body["lead_saved"] is True  # and the widget closes the one it showed
     leads = (await client.get(owner.url("/leads"), headers=owner.headers)).json()["items"]
     [lead] = [item for item in leads if item["email"].lower() == "nemo.diver@example.com"]
     assert lead["source"] == "chat"
@@ -494,6 +496,7 @@ async def test_the_owners_playground_leaves_no_lead_for_an_email(
     assert response.status_code == 200, response.text
     assert response.json()["intent"] == "contact"
     assert "becomes a lead" in response.json()["answer"]  # not "passed on": nothing was
+    assert response.json()["lead_saved"] is False
     leads = (await client.get(owner.url("/leads"), headers=owner.headers)).json()
     assert leads["total"] == 0
 

@@ -858,6 +858,12 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     }
     if (d.intent === "human") handoff = true;
     if (d.lead_capture === true) leadWanted = true;
+    if (d.lead_saved === true) {
+      // The visitor typed their email address in the chat: it was taken, stop asking for it.
+      store.set("lead", "1");
+      leadWanted = handoff = false;
+      hideLead();
+    }
   };
 
   const firstContent = (m) => {
