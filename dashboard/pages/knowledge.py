@@ -277,7 +277,14 @@ async def edit_faq_page(
     request: Request, faq_id: uuid.UUID, page: PageDep, session: SessionDep
 ) -> Response:
     faq = await faq_service.get(session, workspace_id=page.workspace_id, faq_id=faq_id)
-    return render(request, "faq_edit.html", {"faq": faq, "page": page, "errors": {}})
+    values = {
+        "question": faq.question,
+        "answer": faq.answer,
+        "alt_questions": list(faq.alt_questions),
+        "enabled": faq.enabled,
+    }
+    context = {"faq": faq, "values": values, "page": page, "errors": {}}
+    return render(request, "faq_edit.html", context)
 
 
 @router.post("/w/{workspace_id}/knowledge/faqs/{faq_id}")
@@ -289,12 +296,9 @@ async def update_faq(
     try:
         FaqIn.model_validate(values)
     except ValidationError as exc:
-        return render(
-            request,
-            "faq_edit.html",
-            {"faq": faq, "page": page, "errors": field_errors(exc)},
-            status_code=422,
-        )
+        # What the owner typed comes back beside the error, not the saved FAQ.
+        context = {"faq": faq, "values": values, "page": page, "errors": field_errors(exc)}
+        return render(request, "faq_edit.html", context, status_code=422)
     await faq_service.update(session, runtime.embedder, page.access, faq_id=faq_id, values=values)
     return redirect(request, page.url("knowledge") + "?notice=FAQ+saved#faqs")
 

@@ -177,6 +177,16 @@ async def test_faq_create_edit_delete(web: WebOwner) -> None:
     assert edited.status_code == 303
     form = await web.client.get(web.url(f"knowledge/faqs/{faq_id}"))
     assert "From 2030." in form.text
+    # A refused edit gives back what was typed beside the reason, and saves nothing.
+    refused = await web.post(
+        web.url(f"knowledge/faqs/{faq_id}"),
+        {"question": "   ", "answer": "From 2031, with a new rocket.", "alt_questions": "Red?"},
+    )
+    assert refused.status_code == 422
+    assert "From 2031, with a new rocket." in refused.text
+    assert ">Red?</textarea>" in refused.text
+    assert 'id="q-err"' in refused.text
+    assert "From 2030." in (await web.client.get(web.url(f"knowledge/faqs/{faq_id}"))).text
     deleted = await web.post(web.url(f"knowledge/faqs/{faq_id}/delete"))
     assert deleted.status_code == 303
     page = await web.client.get(web.url("knowledge"))
