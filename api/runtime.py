@@ -402,7 +402,10 @@ def describe_defaults(runtime: Runtime) -> list[str]:
             f" (primary when it lags over {settings.database_replica_max_lag_s:g} s or is down)"
         )
     lines.append(
-        "redis: REDIS_URL" if settings.redis_url else "redis: not set, in-process cache/limits/jobs"
+        "redis: REDIS_URL; ingestion and mail run in `trulybot worker`: start one"
+        " beside the server, or uploads stay queued and no mail is sent"
+        if settings.redis_url
+        else "redis: not set, in-process cache/limits/jobs"
     )
     model = {"local": "all-MiniLM-L6-v2", "hash": "zero-cost hashing, for tests"}.get(
         settings.embedding_provider, settings.embedding_model

@@ -135,6 +135,10 @@ async def test_the_api_starts_and_serves_while_redis_is_down(
                 },
             )
             await app.state.runtime.mailer.settle()
+    # The start-up lines say that with Redis the uploads and mail wait for `trulybot worker`
+    # (a tester's uploads stayed queued with nothing said).
+    [line] = [x for x in describe_defaults(app.state.runtime) if x.startswith("redis:")]
+    assert "`trulybot worker`" in line
     assert ready.status_code == 503
     assert ready.json()["error"]["details"]["redis"].startswith("unavailable")
     assert ready.json()["error"]["details"]["database"] == "ok"
