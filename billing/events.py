@@ -114,6 +114,7 @@ async def _save_state(
     new: SubscriptionState,
     *,
     payment_applied: bool,
+    actor: audit.Actor = audit.SYSTEM,
 ) -> None:
     values: dict[str, Any] = {
         "plan": new.plan_code,
@@ -142,6 +143,7 @@ async def _save_state(
             session,
             workspace_id=workspace_id,
             action=audit.PLAN_CHANGED,
+            actor=actor,
             target_type="subscription",
             details={
                 "from": old.plan_code,
@@ -215,8 +217,11 @@ async def apply_order_event(
     event: BillingEvent,
     payment_entity: Mapping[str, Any],
     source: str,
+    actor: audit.Actor = audit.SYSTEM,
 ) -> Applied:
-    """Apply one payment/order/refund event to a locked order and the locked subscription."""
+    """Apply one payment/order/refund event to a locked order and the locked subscription;
+    ``actor``: who made it happen, for the plan change's audit entry (the owner whose checkout
+    was verified; the system for a webhook or reconcile)."""
     order = await repo.lock_order(session, workspace_id=workspace_id, order_id=order_id)
     if order is None:  # pragma: no cover - found a moment ago in the same transaction
         raise NotFound("Order not found")
@@ -237,6 +242,7 @@ async def apply_order_event(
             old,
             new,
             payment_applied=event.name in PAYMENT_SUCCESS_EVENTS and decision.outcome == "applied",
+            actor=actor,
         )
 
     # The order's own forward-only status.

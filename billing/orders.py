@@ -19,6 +19,7 @@ from billing.signatures import verify_checkout_signature
 from billing.state import BillingEvent
 from billing.subscriptions import running_paid_plan
 from core.errors import Conflict, NotFound
+from workspaces import audit
 from workspaces.permissions import Action, authorize
 from workspaces.plans import PLAN_RANK, Period
 from workspaces.service import WorkspaceAccess, require_verified
@@ -121,6 +122,7 @@ async def verify_checkout(
         event=event,
         payment_entity={},
         source="verify",
+        actor=audit.Actor.of(access),
     )
     sub = await repo.lock_subscription(session, workspace_id)
     return applied, sub

@@ -254,6 +254,25 @@ async def test_verify_and_webhook_grant_once(
     row = await sub_row(owner_db, owner.workspace_id)
     assert row["applied_payment_ids"] == [payment["id"]]
     assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "paid"
+    # The plan change is audited once, with who made it: the owner whose checkout was verified
+    # (user, request), or the system for a webhook (its fields were all empty after a verify).
+    async with owner_db.transaction() as s:
+        entries = (
+            await s.execute(
+                text(
+                    "SELECT actor_user_id, request_id, user_agent FROM audit_log"
+                    " WHERE workspace_id = :w AND action = 'plan.changed'"
+                ),
+                {"w": owner.workspace_id},
+            )
+        ).all()
+    [(user_id, request_id, user_agent)] = entries
+    if first == "verify":
+        assert str(user_id) == owner.user_id
+        assert request_id
+        assert user_agent
+    else:
+        assert (user_id, request_id) == (None, None)
 
 
 async def test_cancel_and_downgrade_take_effect_at_period_end(
