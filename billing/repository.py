@@ -138,12 +138,24 @@ async def upsert_payment(
     await session.execute(stmt)
 
 
-async def find_payment_order_id(session: AsyncSession, razorpay_payment_id: str) -> str | None:
-    """The Razorpay order id behind a payment (visible via ``app.lookup`` = the payment id)."""
+async def find_payment_order(
+    session: AsyncSession, razorpay_payment_id: str
+) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """(workspace id, order id) of a payment we recorded, visible via ``app.lookup`` = the
+    payment id. Its order is only visible in its workspace (``order_razorpay_id``)."""
     result = await session.execute(
-        select(BillingOrder.razorpay_order_id)
-        .join(BillingPayment, BillingPayment.order_id == BillingOrder.id)
-        .where(BillingPayment.razorpay_payment_id == razorpay_payment_id)
+        select(BillingPayment.workspace_id, BillingPayment.order_id).where(
+            BillingPayment.razorpay_payment_id == razorpay_payment_id
+        )
+    )
+    row = result.first()
+    return (row[0], row[1]) if row else None
+
+
+async def order_razorpay_id(session: AsyncSession, order_id: uuid.UUID) -> str | None:
+    """The Razorpay order id of our order (the session's tenant must be its workspace)."""
+    result = await session.execute(
+        select(BillingOrder.razorpay_order_id).where(BillingOrder.id == order_id)
     )
     return result.scalar_one_or_none()
 

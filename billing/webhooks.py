@@ -111,8 +111,13 @@ async def _apply(
     order_rzp = ids["order_id"]
     payment_id = ids["payment_id"]
     if order_rzp is None and payment_id:
+        # A refund may name only its payment: the payment row is visible by its id, its order
+        # only in its workspace (the join alone found nothing under row-level security).
         await set_tenant(session, lookup=payment_id)
-        order_rzp = await repo.find_payment_order_id(session, payment_id)
+        found = await repo.find_payment_order(session, payment_id)
+        if found is not None:
+            await set_tenant(session, workspace_id=found[0], lookup=payment_id)
+            order_rzp = await repo.order_razorpay_id(session, found[1])
     result = Applied("ignored", "unknown_order", "no order of ours", razorpay_payment_id=payment_id)
     if order_rzp is not None:
         result = await apply_to_order(
