@@ -393,9 +393,7 @@ async def apply_subscription_event(
         if new != old:
             await _save_state(session, workspace_id, old, new, payment_applied=False)
     if decision.reason != "stale_event":  # a later event already set the status: no news
-        await _notify_recurring(
-            session, workspace_id, event, payment_entity or {}, sub.plan, event_key=event_key
-        )
+        await _notify_recurring(session, workspace_id, event, payment_entity or {}, sub.plan)
     return Applied(
         decision.outcome,
         decision.reason,
@@ -416,19 +414,21 @@ async def _notify_recurring(
     event: BillingEvent,
     payment_entity: Mapping[str, Any],
     plan: str,
-    *,
-    event_key: str,
 ) -> None:
     """``payment.captured`` for a recurring charge, ``payment.failed`` for a failed one, keyed
     by the payment id (``payment.failed`` and the ``subscription.pending`` that carries the same
-    payment are one mail), or by the event id for a status event without a payment."""
+    payment are one mail), or, for a status event without a payment, by what the signed body
+    says: the event, its subscription and its time. Not by the event id: that header is outside
+    the signature, and one signed body replayed under new ids mailed the owners each time (a
+    tester's finding)."""
     if event.name in PAYMENT_SUCCESS_EVENTS:
         kind: notifications.Kind = "payment.captured"
     elif event.name in RECURRING_FAILURES:
         kind = "payment.failed"
     else:
         return
-    key = event.payment_id[:64] if event.payment_id else f"event:{event_key}"
+    signed = f"{event.name}:{event.subscription_id or ''}:{event.occurred_at.isoformat()}"
+    key = event.payment_id[:64] if event.payment_id else f"event:{signed}"
     data: dict[str, Any] = {
         "payment_id": event.payment_id[:64] if event.payment_id else "",
         "amount": bounded_int(event.amount) or bounded_int(payment_entity.get("amount")),

@@ -123,6 +123,10 @@ async def test_recurring_charges_and_failures_mail_the_owners_once_per_payment(
     halted_id = new_event_id()
     for _ in range(2):
         assert (await post_webhook(client, halted, event_id=halted_id)).status_code == 200
+    # The same signed body replayed under new event ids (the id is outside the signature):
+    # no more mail.
+    for _ in range(2):
+        assert (await post_webhook(client, halted, event_id=new_event_id())).status_code == 200
     assert (await subscription(client, owner))["status"] == "past_due"
 
     mails = await _payment_mails(runtime, smtp, owner.email)
