@@ -55,7 +55,7 @@ from rag.chat.schemas import (
     UnansweredGroup,
     WidgetFeedbackIn,
 )
-from widget.policy import origin_allowed
+from widget.policy import origin_allowed, parse_origin
 from workspaces.models import Workspace
 from workspaces.service import (
     check_public_key,
@@ -90,17 +90,33 @@ async def _note_installed(request: Request, session: AsyncSession, workspace: Wo
     """A widget request from a site other than this server's own pages (the demo page, the
     dashboard's preview) tells the owner's checklist that the snippet is installed."""
     origin = request.headers.get("origin")
-    if origin and workspace.widget_installed_at is None and not _from_own_pages(request):
+    if origin and workspace.widget_installed_at is None and not _same_host(request):
         await note_widget_installed(session, workspace, origin=origin)
 
 
-def _from_own_pages(request: Request) -> bool:
-    """Whether the request comes from a page of this server (the dashboard's widget preview,
-    the demo page): its Origin names the host it was sent to. A page elsewhere sends its own
-    origin; a program could send anything, and the Origin check is no defence against it."""
+def _same_host(request: Request) -> bool:
+    """Whether the Origin names the host the request was sent to: for the owner's checklist
+    only (a widget on this server's pages is not "installed on your site")."""
     origin = request.headers.get("origin")
     own_host = (request.headers.get("host") or "").lower()
     return bool(origin and own_host and urlsplit(origin).netloc.lower() == own_host)
+
+
+def _from_own_pages(request: Request, settings: Settings) -> bool:
+    """Whether the request comes from this server's own pages (the dashboard's widget preview,
+    the demo page): its Origin is PUBLIC_BASE_URL's. Not the request's Host header, which a
+    page elsewhere chooses (a name of its own pointed at this server, DNS rebinding) and which a
+    proxy rewrites; in development the Host is taken too (the dashboard on whatever address a
+    developer opened)."""
+    origin = request.headers.get("origin")
+    seen = parse_origin(origin) if origin else None
+    if seen is None:
+        return False
+    if settings.public_base_url:
+        base = urlsplit(settings.public_base_url)
+        if seen == parse_origin(f"{base.scheme}://{base.netloc}"):
+            return True
+    return settings.is_development and _same_host(request)
 
 
 def _check_origin(request: Request, workspace: Workspace, settings: Settings) -> None:
@@ -121,7 +137,7 @@ def _check_origin(request: Request, workspace: Workspace, settings: Settings) ->
             "This widget only answers pages on its allowed websites (no Origin header was sent)",
             code="origin_required",
         )
-    own = _from_own_pages(request)  # the preview answers whatever the allowed sites
+    own = _from_own_pages(request, settings)  # the preview answers whatever the allowed sites
     if not own and not origin_allowed(origin, allowed, development=settings.is_development):
         raise Forbidden("This site may not embed this widget", code="origin_not_allowed")
     if origin:
@@ -163,7 +179,7 @@ async def widget_workspace_cached(
 
 def _would_note_installed(request: Request, workspace: Workspace) -> bool:
     origin = request.headers.get("origin")
-    return bool(origin and workspace.widget_installed_at is None and not _from_own_pages(request))
+    return bool(origin and workspace.widget_installed_at is None and not _same_host(request))
 
 
 @public_router.post("/chat", response_model=ChatOut, responses=CHAT_RESPONSES)

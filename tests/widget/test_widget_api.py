@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import secrets
 
 import httpx
+from starlette.requests import Request
 
+from api.routers.chat import _from_own_pages
+from core.config import Settings
 from tests.conftest import Owner
 
 
@@ -201,3 +205,29 @@ async def test_widget_script_is_served_with_etag_and_small(client: httpx.AsyncCl
     cached = await client.get("/widget.js", headers={"If-None-Match": etag})
     assert cached.status_code == 304
     assert cached.content == b""
+
+
+def _request(origin: str, host: str) -> Request:
+    headers = [(b"origin", origin.encode()), (b"host", host.encode())]
+    return Request({"type": "http", "method": "POST", "path": "/api/v1/chat", "headers": headers})
+
+
+def test_in_production_only_public_base_urls_pages_count_as_this_servers_own() -> None:
+    """The preview's pass through the allowed-sites check compares the Origin with
+    PUBLIC_BASE_URL, never with the Host header: a page at attacker.example pointing its own name
+    at this server (DNS rebinding) sends Origin and Host alike, and must not pass."""
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        environment="production",
+        jwt_secret=secrets.token_urlsafe(32),
+        public_base_url="https://bot.example.com",
+    )
+    own = _from_own_pages
+    assert own(_request("https://bot.example.com", "bot.example.com"), settings)
+    assert own(_request("https://bot.example.com:443", "10.0.0.5:8000"), settings)  # a proxy
+    assert not own(_request("http://attacker.example", "attacker.example"), settings)
+    assert not own(_request("http://bot.example.com", "bot.example.com"), settings)  # http
+    assert not own(_request("https://bot.example.com:8443", "bot.example.com:8443"), settings)
+    development = Settings(_env_file=None, environment="development")  # type: ignore[call-arg]
+    assert own(_request("http://127.0.0.1:8000", "127.0.0.1:8000"), development)
+    assert not own(_request("http://127.0.0.1:9000", "127.0.0.1:8000"), development)
