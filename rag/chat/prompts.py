@@ -159,18 +159,24 @@ def follow_up_messages(message: str, history: Sequence[tuple[str, str]]) -> list
 # --------------------------------------------------------------------------------------- citations
 
 _CITATION = re.compile(
-    r"([ \t]?)[\[\uff3b\u3010]\s*(\d{1,3}(?:\s*[,;\-\u2013]\s*\d{1,3})*)\s*[\]\uff3d\u3011]"
+    r"([ \t]?)[\[\uff3b\u3010]\s*"
+    r"(\d{1,3}(?:\s*[\-\u2013]\s*\d{1,3})?(?:\s*[,;]\s*\d{1,3}(?:\s*[\-\u2013]\s*\d{1,3})?)*)"
+    r"\s*[\]\uff3d\u3011]"
 )
 """A citation marker and the blank before it: "[2]", "[1, 3]", "[2-4]" (or with an en dash), and
 the full-width and lenticular brackets (U+FF3B/U+FF3D, U+3010/U+3011) some models write."""
-_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
-"""Code spans and fenced blocks: "argv[0]" or "x[1:3]" there is code, not a citation."""
-MAX_RANGE = 20
+_CODE = re.compile(
+    r"^[ \t]*```.*?(?:^[ \t]*```[^\n]*$|\Z)|(?<!`)(`+)(?!`)[^\n]*?(?<!`)\1(?!`)",
+    re.DOTALL | re.MULTILINE,
+)
+"""Fenced blocks (from a fence at a line's start) and code spans (backtick runs of one length):
+"argv[0]" or "x[1:3]" there is code, not a citation."""
 
 
-def _cited_numbers(body: str) -> list[int] | None:
-    """The numbers a marker's body names ("1, 3", "2-4"); None when it is not a citation (a
-    range backwards or wider than ``MAX_RANGE``)."""
+def _cited_numbers(body: str, count: int) -> list[int] | None:
+    """The numbers a marker's body names ("1, 3", "2-4"); None when it is not a citation: a
+    range is one only between passage numbers (1 to ``count``), so "[0-9]" or "rate it [1-5]"
+    in an answer stays text."""
     numbers: list[int] = []
     for part in re.split(r"[,;]", body):
         low, dash, high = part.replace("\u2013", "-").partition("-")
@@ -178,19 +184,19 @@ def _cited_numbers(body: str) -> list[int] | None:
             numbers.append(int(low))
             continue
         first, last = int(low), int(high)
-        if not 0 <= last - first <= MAX_RANGE:
+        if not 1 <= first < last <= count:
             return None
         numbers.extend(range(first, last + 1))
     return numbers
 
 
-def _markers(text: str) -> Iterator[tuple[re.Match[str], list[int]]]:
-    """Each citation marker outside code, with the numbers it names."""
+def _markers(text: str, count: int) -> Iterator[tuple[re.Match[str], list[int]]]:
+    """Each citation marker outside code, with the numbers it names (``count``: passages)."""
     code = [m.span() for m in _CODE.finditer(text)]
     for match in _CITATION.finditer(text):
         if any(start <= match.start(2) < end for start, end in code):
             continue
-        numbers = _cited_numbers(match.group(2))
+        numbers = _cited_numbers(match.group(2), count)
         if numbers is not None:
             yield match, numbers
 
@@ -214,7 +220,7 @@ def drop_unknown_citations(answer_text: str, passages: Sequence[Passage]) -> str
     known = {p.n for p in passages}
     out: list[str] = []
     last = 0
-    for match, numbers in _markers(answer_text):
+    for match, numbers in _markers(answer_text, max(known, default=0)):
         kept = [n for n in numbers if n in known]
         plain = match.group(0).endswith("]") and not re.search("[-\u2013]", match.group(2))
         if kept == numbers and plain:
@@ -235,7 +241,7 @@ def extract_citations(answer_text: str, passages: Sequence[Passage]) -> list[Cit
     by_n = {p.n: p for p in passages}
     seen: set[int] = set()
     citations: list[Citation] = []
-    for _, numbers in _markers(answer_text):
+    for _, numbers in _markers(answer_text, max(by_n, default=0)):
         for n in numbers:
             passage = by_n.get(n)
             if passage is None or n in seen:

@@ -201,6 +201,9 @@ def test_code_and_ranges_in_an_answer_cite_what_a_reader_sees() -> None:
     answer = "`items[3]` is the fourth item [2-3]; see \u30101\u3011.\n```\nx = a[2]\n```"
     assert [c.n for c in extract_citations(answer, PASSAGES)] == [2, 3, 1]
     assert extract_citations("Use `argv[1]` here.", PASSAGES) == []
+    assert extract_citations("Use ``argv[1]`` here; [0-9] matches a digit.", PASSAGES) == []
+    # A fence in the middle of a line opens no block: the citation after it counts.
+    assert [c.n for c in extract_citations("Wrap it in ``` fences [2].", PASSAGES)] == [2]
 
 
 def test_citation_snippet_is_short() -> None:
@@ -828,12 +831,22 @@ async def test_fake_embeddings_are_deterministic_normalised_and_ordered(fake: Fa
         ("No such source [4]", "No such source"),
         ("Cited [1][2][3].", "Cited [1][2][3]."),
         ("A list [10] of none.", "A list of none."),
-        ("Sources [2-3] and [2\u20133], not [3-9].", "Sources [2, 3] and [2, 3], not [3]."),
+        ("Sources [2-3] and [2\u20133], [1-3; 9].", "Sources [2, 3] and [2, 3], [1, 2, 3]."),
         ("Full-width \uff3b2\uff3d and \u30109\u3011.", "Full-width [2] and."),
         # Code is not a citation: a model quoting argv[0] or a[7] keeps its code.
         ("Use `sys.argv[0]` or `x[10]` [1].", "Use `sys.argv[0]` or `x[10]` [1]."),
         ("```\nprint(a[7])\n```\nDone [1] [8].", "```\nprint(a[7])\n```\nDone [1]."),
         ("Years [1-99] and [3-1] are not markers.", "Years [1-99] and [3-1] are not markers."),
+        # Ranges beyond the passages are text: a regex class, a rating scale, a made-up span.
+        (
+            "Digits match [0-9]; rate it [1-5]; see [3-9].",
+            "Digits match [0-9]; rate it [1-5]; see [3-9].",
+        ),
+        ("Rule [1-1-1] and [1-2-3] ok [2].", "Rule [1-1-1] and [1-2-3] ok [2]."),  # was a 500
+        (
+            "Wrap it in ``` fences [2] and ``argv[1]`` [9].",
+            "Wrap it in ``` fences [2] and ``argv[1]``.",
+        ),
     ],
 )
 def test_citation_numbers_that_match_no_passage_are_dropped(text: str, expected: str) -> None:

@@ -231,5 +231,28 @@ console.log(JSON.stringify({
     assert data["final"] == ["https://evil.example/win", "https://docs.example.com/guide"]
 
 
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_a_marker_naming_several_sources_links_each(source: str) -> None:
+    """The server writes "[1, 3]" for several sources (and for a range or full-width brackets a
+    model used): each number links to its source, as "[1][3]" would."""
+    program = (
+        DOM_STUB
+        + _extract_markdown(source)
+        + """
+const cites = [
+  { n: 1, url: "https://docs.example.com/one", title: "One" },
+  { n: 3, url: "https://docs.example.com/three", title: "Three" },
+];
+const out = markdown("Both say so [1, 3]; code `a[2]` is not one.", cites, true);
+console.log(JSON.stringify({ links: links(out), text: texts(out) }));
+"""
+    )
+    result = _node(["-e", program])
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["links"] == ["https://docs.example.com/one", "https://docs.example.com/three"]
+    assert "Both say so [1][3];" in data["text"]
+
+
 def test_the_widget_handles_the_guards_replace_event(source: str) -> None:
     assert 'event === "replace"' in source

@@ -136,7 +136,7 @@
    * Links: the server keeps only those to cited sources and the site's own domains in a final
    * answer; text still streaming in has not been through that, so its links show as text. */
   const inline = (parent, text, cites, links) => {
-    const re = /\*\*([^*\n]+?)\*\*|`([^`\n]+)`|\[([^\]\n]+)\]\(([^()\s]+)\)|\[(\d{1,3})\]/g;
+    const re = /\*\*([^*\n]+?)\*\*|`([^`\n]+)`|\[([^\]\n]+)\]\(([^()\s]+)\)|\[(\d{1,3}(?:, ?\d{1,3})*)\]/g;
     let last = 0;
     let m;
     while ((m = re.exec(text))) {
@@ -151,19 +151,21 @@
             : D.createTextNode(m[3])
         );
       } else {
-        const n = m[5];
-        const c = cites.find((x) => String(x.n) === n);
-        const url = c && safeUrl(c.url);
-        parent.appendChild(
-          h(url ? "a" : "span", {
-            class: "ref",
-            href: url,
-            target: url && "_blank",
-            rel: url && "noopener noreferrer",
-            title: c ? str(c.title) : null,
-            text: "[" + n + "]",
-          })
-        );
+        // "[2]", or "[1, 3]" (the server's form for several sources): one link each
+        for (const n of m[5].split(/, ?/)) {
+          const c = cites.find((x) => String(x.n) === n);
+          const url = c && safeUrl(c.url);
+          parent.appendChild(
+            h(url ? "a" : "span", {
+              class: "ref",
+              href: url,
+              target: url && "_blank",
+              rel: url && "noopener noreferrer",
+              title: c ? str(c.title) : null,
+              text: "[" + n + "]",
+            })
+          );
+        }
       }
       last = re.lastIndex;
     }
