@@ -173,6 +173,10 @@ async def check_csrf(request: Request, settings: Settings) -> None:
             sent = value if isinstance(value, str) else None
     expected = csrf_token(request, settings)
     if not sent or not expected or not hmac.compare_digest(sent, expected):
+        if not request.cookies.get(SESSION_COOKIE) and "/w/" in request.url.path:
+            # Signed out since the page was shown (in another tab, say): a workspace's form
+            # needs a login first, which is what to say, not "the form expired".
+            raise LoginRequired()
         raise CsrfFailed()
 
 

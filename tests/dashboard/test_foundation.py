@@ -100,6 +100,22 @@ async def test_state_changes_without_the_csrf_token_are_refused(web: WebOwner) -
     assert header.status_code == 303
 
 
+async def test_a_form_sent_after_signing_out_asks_to_log_in(web: WebOwner) -> None:
+    """A tab still showing a workspace's form after the owner signed out elsewhere: the post
+    leads to the login page (it said "the form expired or did not come from this site")."""
+    form_token = web.csrf
+    out = await web.client.post("/app/logout", headers={"X-CSRF-Token": web.csrf})
+    assert out.status_code == 303
+    stale = await web.post(
+        web.url("knowledge/faqs"),
+        {"question": "Still there?", "answer": "Yes.", "csrf_token": form_token},
+    )
+    assert stale.status_code == 303
+    assert stale.headers["location"].startswith("/app/login?next=")
+    # Without a session and with no token at all, outside a workspace: still a CSRF refusal.
+    assert (await web.client.post("/app/logout")).status_code == 403
+
+
 async def test_login_form_needs_its_csrf_cookie(runtime: object) -> None:
     async with client_for(runtime) as fresh:  # type: ignore[arg-type]
         response = await fresh.post(
