@@ -187,10 +187,15 @@ async def retry(
 
 @router.post("/w/{workspace_id}/knowledge/documents/{document_id}/delete")
 async def delete(
-    request: Request, document_id: uuid.UUID, page: PageDep, session: SessionDep
+    request: Request,
+    document_id: uuid.UUID,
+    page: PageDep,
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Response:
+    """Back to the page of documents the owner was on (``offset``), not the first."""
     await submissions.delete_document(session, page.access, document_id)
-    return redirect(request, page.url("knowledge") + "?notice=Document+deleted")
+    return redirect(request, page.url("knowledge") + f"?offset={offset}&notice=Document+deleted")
 
 
 @router.get("/w/{workspace_id}/knowledge/documents/{document_id}")

@@ -144,6 +144,22 @@ async def test_knowledge_upload_becomes_ready_and_shows_its_chunks(
     assert "Chunks" in detail.text
 
 
+async def test_deleting_a_document_returns_to_the_page_of_documents_it_was_on(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    await _upload(web, [("first.txt", TEXT), ("second.txt", b"We open at 9am.\n")])
+    await runtime.jobs.drain()
+    page = await web.client.get(web.url("knowledge"))
+    forms = re.findall(r'action="([^"]+/delete\?offset=0)"', page.text)
+    assert len(forms) == 2  # each delete form says which page it was on
+    # From the second page of a long list (offset 50), back to that page, not the first.
+    deleted = await web.post(forms[0].replace("offset=0", "offset=50"))
+    assert deleted.status_code == 303
+    assert "offset=50" in deleted.headers["location"]
+    after = await web.client.get(web.url("knowledge"))
+    assert after.text.count("data-document=") == 1
+
+
 async def test_a_queued_document_makes_the_list_poll(web: WebOwner, runtime: Runtime) -> None:
     await _upload(web, [("a.txt", TEXT)])
     fragment = await web.client.get(web.url("knowledge/documents"))
