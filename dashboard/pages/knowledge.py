@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from api.deps import RuntimeDep, SessionDep
 from api.ingestion import enqueue_after_commit
 from api.throttling import rate_limit_ingest
-from core.errors import NotFound, ValidationFailed
+from core.errors import AppError, NotFound, ValidationFailed
 from dashboard.pages.common import Page, PageDep, ReadSessionDep, field_errors, form_fields
 from dashboard.web import PageRoute, is_htmx, redirect, render
 from rag.chat import faq as faq_service
@@ -115,22 +115,31 @@ async def upload(
     subs = []
     for upload_file in files:
         data = await upload_file.read(limit + 1)
-        subs.append(
-            await submissions.submit_upload(
+        name = upload_file.filename or "upload"
+        try:
+            sub = await submissions.submit_upload(
                 session,
                 page.access,
                 data=data,
-                filename=upload_file.filename or "upload",
+                filename=name,
                 content_type=upload_file.content_type,
                 settings=runtime.settings,
             )
-        )
+        except AppError as exc:
+            # Which file, and that the others were not added either (one unit of work).
+            if len(files) > 1:
+                exc.message = f"{name}: {exc.message}. None of the {len(files)} files was added."
+            else:
+                exc.message = f"{name}: {exc.message}"
+            raise
+        subs.append(sub)
     enqueue_after_commit(background, runtime.jobs, subs, ingestion=runtime.ingestion)
     added = sum(not s.duplicate for s in subs)
+    there = [f.filename or "upload" for f, s in zip(files, subs, strict=True) if s.duplicate]
     notice = f"{added} file(s) added" + (
-        f", {len(subs) - added} already there" if added < len(subs) else ""
+        f", {len(there)} already there ({', '.join(there[:5])})" if there else ""
     )
-    return redirect(request, page.url("knowledge") + "?notice=" + notice.replace(" ", "+"))
+    return redirect(request, page.url("knowledge") + "?notice=" + quote_plus(notice))
 
 
 @router.post("/w/{workspace_id}/knowledge/web")

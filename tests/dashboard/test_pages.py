@@ -160,6 +160,21 @@ async def test_deleting_a_document_returns_to_the_page_of_documents_it_was_on(
     assert after.text.count("data-document=") == 1
 
 
+async def test_a_refused_file_among_several_is_named_and_nothing_is_added(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    refused = await _upload(web, [("december.txt", TEXT), ("fake.pdf", b"not a pdf at all")])
+    assert refused.status_code == 415
+    assert "fake.pdf: File does not look like a valid" in html.unescape(refused.text)
+    assert "None of the 2 files was added" in refused.text
+    await runtime.jobs.drain()
+    assert "data-document=" not in (await web.client.get(web.url("knowledge"))).text
+    # Sent again with a file already there: the notice names it.
+    await _upload(web, [("december.txt", TEXT)])
+    again = await _upload(web, [("december.txt", TEXT), ("hours.txt", b"We open at 9am.\n")])
+    assert "already+there+%28december.txt%29" in again.headers["location"]
+
+
 async def test_a_queued_document_makes_the_list_poll(web: WebOwner, runtime: Runtime) -> None:
     await _upload(web, [("a.txt", TEXT)])
     fragment = await web.client.get(web.url("knowledge/documents"))
