@@ -191,7 +191,8 @@ async def quota_used(
     added: Mapping[Metric, int],
 ) -> None:
     """After a metered increment: emit ``quota.80`` / ``quota.100`` for each monthly quota it
-    crossed, keyed by metric and month (concurrent crossings record one event)."""
+    crossed, keyed by metric, month and plan (concurrent crossings record one event; after a
+    plan change in the month, the new plan's thresholds are news of their own)."""
     plan = get_plan(plan_code)
     for metric, value in counted.items():
         if metric not in QUOTA_METRICS:
@@ -203,7 +204,7 @@ async def quota_used(
                 session,
                 workspace_id,
                 kind,
-                f"{metric}:{month}",
+                f"{metric}:{month}:{plan_code}",
                 {
                     "metric": metric,
                     "limit": limit,

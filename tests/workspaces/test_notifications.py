@@ -233,9 +233,21 @@ async def test_quota_80_and_100_mail_once_each_month(free: World, owner_db: Data
         ).all()
     month = month_key()
     assert [tuple(k) for k in kinds] == [
-        ("quota.100", f"conversations:{month}"),
-        ("quota.80", f"conversations:{month}"),
+        ("quota.100", f"conversations:{month}:free"),
+        ("quota.80", f"conversations:{month}:free"),
     ]
+
+    # Upgraded in the same month: the new plan's thresholds mail again (they were silenced, the
+    # key being only metric and month; a tester's finding).
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text("UPDATE workspaces SET plan = 'starter' WHERE id = :w"), {"w": owner.workspace_id}
+        )
+    await _set_usage(owner_db, owner, 1599)  # starter: 2,000 a month, 80 % at 1,600
+    assert await _chats(w, owner, 1) == [200]
+    mails = await w.notices(owner.email)
+    assert len(mails) == 3
+    assert "1600 of 2000 conversations" in mails[-1].text.replace(",", "")
 
 
 def test_quota_thresholds_are_crossed_once() -> None:
