@@ -28,6 +28,7 @@ from billing.state import (
     SubscriptionState,
     apply_event,
     next_order_status,
+    paid_again,
 )
 from billing.subscriptions import subscription_state
 from core.db import set_tenant
@@ -373,8 +374,9 @@ async def apply_subscription_event(
 
     Recurring charges are not tied to an order of ours (we do not map Razorpay plans to ours), so
     they change no plan: they are recorded as ``ignored`` / ``recurring_charge`` and tell the
-    owners (``payment.captured``). A failed recurring payment, ``subscription.pending`` and
-    ``subscription.halted`` set ``past_due`` and tell the owners ``payment.failed``.
+    owners (``payment.captured``); one ends a ``past_due`` status set before it. A failed
+    recurring payment, ``subscription.pending`` and ``subscription.halted`` set ``past_due`` and
+    tell the owners ``payment.failed``.
     """
     sub_id = event.subscription_id
     if not sub_id:
@@ -387,6 +389,11 @@ async def apply_subscription_event(
     workspace_id, sub = found
     if event.name in PAYMENT_SUCCESS_EVENTS:
         decision = Decision("ignored", "recurring_charge", "no order of ours: plan unchanged")
+        # Paid after a failed renewal: no longer past due (it stayed so; a tester's finding).
+        old = subscription_state(sub)
+        new = paid_again(old, event.occurred_at)
+        if new != old:
+            await _save_state(session, workspace_id, old, new, payment_applied=False)
     else:
         old = subscription_state(sub)
         new, decision = apply_event(old, event)

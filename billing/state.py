@@ -221,6 +221,12 @@ def _with_status(
     return replace(state, status=status, status_changed_at=at)
 
 
+def paid_again(state: SubscriptionState, at: datetime) -> SubscriptionState:
+    """A successful recurring charge at ``at``: a ``past_due`` subscription is ``active`` again
+    (unless a later status event has set it since); any other status stays."""
+    return _with_status(state, "active", at) if state.status == "past_due" else state
+
+
 def _outcome(
     old: SubscriptionState, new: SubscriptionState, reason: str, detail: str = ""
 ) -> tuple[SubscriptionState, Decision]:

@@ -3,6 +3,7 @@ often Razorpay delivers the webhook (real SMTP server, fake Razorpay at the HTTP
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -146,6 +147,17 @@ async def test_recurring_charges_and_failures_mail_the_owners_once_per_payment(
     assert f"Razorpay subscription: {sub['id']}" in halt.text
     # The subscription names its workspace: nobody else hears about it.
     assert await _payment_mails(runtime, smtp, stranger.email) == []
+
+    # A retry of the renewal charge succeeds: no longer past due (it stayed so). An older
+    # halt delivered late does not take it back.
+    paid = charge()
+    later = int(time.time()) + 60  # after the halt (events of one second: the severer wins)
+    late = webhook_payload("subscription.charged", subscription=sub, payment=paid, created_at=later)
+    assert (await post_webhook(client, late)).status_code == 200
+    assert (await subscription(client, owner))["status"] == "active"
+    stale = webhook_payload("subscription.halted", subscription=sub, created_at=1_600_000_000)
+    assert (await post_webhook(client, stale)).status_code == 200
+    assert (await subscription(client, owner))["status"] == "active"
 
 
 async def test_a_stale_failure_after_a_later_status_mails_nobody(
