@@ -48,7 +48,6 @@ from rag.chat.stages import (
     NOT_QUESTIONS,
     Answer,
     Grounding,
-    Source,
     Turn,
     WordMatch,
     cache_exact,
@@ -68,11 +67,6 @@ from rag.knowledge import retrieval
 from rag.knowledge.embeddings import Embedder
 from rag.knowledge.rerank import NoReranker, Reranker
 from workspaces import usage
-
-# Answers drawn from documents (quoted, or written by a model that read them): their links are
-# restricted. FAQ answers and canned replies are the owner's words and are left alone.
-LINKED: tuple[Source, ...] = ("rag", "cache")
-
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +332,7 @@ class AnswerPipeline:
             # citing none said it does not know (rule 3). The owner sees the question, the
             # visitor gets the contact form, as when retrieval found nothing.
             return Answer(text, "fallback", lead_capture=True, unanswered=True, drawn=True)
-        return Answer(text, "rag", tuple(c.to_dict() for c in citations))
+        return Answer(text, "rag", tuple(c.to_dict() for c in citations), drawn=True)
 
     # --- the third transaction: record and meter the answer -------------------------------
 
@@ -363,11 +357,7 @@ class AnswerPipeline:
     ) -> ChatResult:
         workspace = turn.workspace
         answer = self._generated(settled, completion) if isinstance(settled, Grounding) else settled
-        text = (
-            safe_links(turn, answer.text, answer.citations)
-            if answer.source in LINKED or answer.drawn
-            else answer.text
-        )
+        text = safe_links(turn, answer.text, answer.citations) if answer.drawn else answer.text
         citations = list(answer.citations)
         answered = (
             (completion.prompt_tokens, completion.completion_tokens) if completion else (0, 0)

@@ -121,8 +121,9 @@ class Answer:
     extractive: bool = False
     """Quoted from the passages without a language model (a cached answer that was)."""
     drawn: bool = False
-    """Written from documents' passages (by a model or quoted), whatever its source: its links
-    are restricted (``safe_links``) as an answer from retrieval's are."""
+    """Written from documents' passages (by a model or quoted; from retrieval, the cache, or
+    a model's "I don't know"): its links are restricted (``safe_links``). FAQ answers and canned
+    replies are the owner's words and are left alone."""
 
 
 @dataclass(frozen=True)
@@ -370,7 +371,7 @@ def _from_cache(turn: Turn, hit: CacheHit | None, *, model: bool) -> Answer | No
         return None
     citations = tuple(hit.entry.get("citations", []))
     text = safe_links(turn, str(hit.entry["answer"]), citations)
-    return Answer(text, "cache", citations, extractive=extractive)
+    return Answer(text, "cache", citations, extractive=extractive, drawn=True)
 
 
 async def cache_exact(cache: ResponseCache, turn: Turn, *, model: bool) -> Answer | None:
