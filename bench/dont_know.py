@@ -56,7 +56,7 @@ from bench.retrieval_levers import feedback_queries
 from core.config import Settings
 from eval.splits import SPLITS, split_of
 from rag.chat.normalize import content_terms
-from rag.chat.stages import COURTESY_WORDS, QUESTION_VERBS
+from rag.chat.relevance import COURTESY_WORDS, QUESTION_VERBS
 from rag.knowledge import eval as rag_eval
 from rag.knowledge import retrieval
 

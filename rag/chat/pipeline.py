@@ -43,13 +43,13 @@ from rag.chat.intents import detect_intent
 from rag.chat.models import ChatMessage, UnansweredQuestion
 from rag.chat.normalize import normalize_question, visitor_hash
 from rag.chat.prompts import drop_unknown_citations, extract_citations, fallback_answer
+from rag.chat.relevance import WordMatch
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.stages import (
     NOT_QUESTIONS,
     Answer,
     Grounding,
     Turn,
-    WordMatch,
     cache_exact,
     cache_semantic,
     contact,
