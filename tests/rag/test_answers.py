@@ -179,10 +179,16 @@ async def test_a_workspace_of_one_long_document_gives_the_model_several_passages
         assert price in context, context
 
 
+async def refunds_owner(client: httpx.AsyncClient, runtime: Runtime, name: str) -> Owner:
+    """A new workspace ``name`` holding the refunds page, ready to answer from it."""
+    owner = await signup(client, name)
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    return owner
+
+
 async def test_streaming_end_to_end(llm_client: Any, fake_llm: FakeOpenAI) -> None:
     client, runtime = llm_client
-    owner = await signup(client, "Streaming")
-    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    owner = await refunds_owner(client, runtime, "Streaming")
     fake_llm.chat_reply = (
         "Refunds usually arrive within 5 to 7 business days [1]. They go back to the original "
         "payment method, so a card refund shows up on the card statement and a UPI refund in "
@@ -201,8 +207,7 @@ async def test_streaming_end_to_end(llm_client: Any, fake_llm: FakeOpenAI) -> No
 
 async def test_llm_timeout_gives_the_fallback_answer(llm_client: Any, fake_llm: FakeOpenAI) -> None:
     client, runtime = llm_client
-    owner = await signup(client, "Timeout")
-    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    owner = await refunds_owner(client, runtime, "Timeout")
     fake_llm.hang = True
     response = await chat(client, owner, "Can I get a refund on a yearly plan?")
     assert response.status_code == 200
@@ -219,8 +224,7 @@ async def test_an_llm_error_mid_stream_replaces_the_answer_with_the_fallback(
     llm_client: Any, fake_llm: FakeOpenAI
 ) -> None:
     client, runtime = llm_client
-    owner = await signup(client, "Midstream")
-    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    owner = await refunds_owner(client, runtime, "Midstream")
     fake_llm.chat_reply = " ".join(["Refunds arrive within 5 to 7 business days [1]."] * 8)
     fake_llm.stream_error_after = 30  # words: past the guard's hold-back, so some text was shown
     events = await streamed_chat(client, owner, "How long do refunds take to arrive?", "s-mid")
@@ -263,8 +267,7 @@ async def test_cache_serves_repeats_and_a_document_change_invalidates_it(
     llm_client: Any, fake_llm: FakeOpenAI
 ) -> None:
     client, runtime = llm_client
-    owner = await signup(client, "Cache")
-    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    owner = await refunds_owner(client, runtime, "Cache")
     first = (await chat(client, owner, "Do you ship to Nepal?")).json()
     assert first["source"] == "rag"
     calls = len(fake_llm.chat_requests)
@@ -287,8 +290,7 @@ async def test_follow_up_is_rewritten_before_retrieval(
     llm_client: Any, fake_llm: FakeOpenAI
 ) -> None:
     client, runtime = llm_client
-    owner = await signup(client, "FollowUp")
-    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    owner = await refunds_owner(client, runtime, "FollowUp")
 
     def reply(request: dict[str, Any]) -> str:
         if "standalone" in request["messages"][0]["content"]:
@@ -336,8 +338,7 @@ async def test_a_quoted_answer_is_cached_as_such_and_a_model_answers_it_anew(
         runtime_factory(retrieval_min_similarity=0.05) as runtime,
         client_for(runtime) as client,
     ):
-        owner = await signup(client, "Quoted then modelled")
-        await ingest(client, owner, runtime, "Refunds", REFUNDS)
+        owner = await refunds_owner(client, runtime, "Quoted then modelled")
         first = (await chat(client, owner, "How long do refunds take to arrive?")).json()
         again = await chat(client, owner, "how long do refunds take to arrive", session_id="b")
     assert (first["source"], first["extractive"]) == ("rag", True)
@@ -383,8 +384,7 @@ async def test_a_close_paraphrase_is_served_from_the_semantic_cache(
 
 
 async def _semantic_cache(client: httpx.AsyncClient, runtime: Runtime) -> None:
-    owner = await signup(client, "Semantic")
-    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    owner = await refunds_owner(client, runtime, "Semantic")
     first = (await chat(client, owner, "Do you ship hardware keys to Nepal?")).json()
     assert first["source"] == "rag"
     close = (
@@ -401,8 +401,7 @@ async def _semantic_cache(client: httpx.AsyncClient, runtime: Runtime) -> None:
 
 async def test_answers_feed_the_metrics(llm_client: Any, fake_llm: FakeOpenAI) -> None:
     client, runtime = llm_client
-    owner = await signup(client, "Metrics")
-    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    owner = await refunds_owner(client, runtime, "Metrics")
     await client.post(
         owner.url("/faqs"),
         json={"question": "Where are you based?", "answer": "Pune."},
@@ -445,8 +444,7 @@ async def test_daily_token_cap_switches_to_extractive_answers(
     from workspaces import usage
 
     client, runtime = llm_client
-    owner = await signup(client, "Capped")
-    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    owner = await refunds_owner(client, runtime, "Capped")
     workspace_id = uuid.UUID(owner.workspace_id)
     async with runtime.db.transaction(workspace_id=workspace_id) as session:
         await usage.record_llm_tokens(session, workspace_id, 49_999)  # the free plan: 50,000
@@ -520,8 +518,7 @@ async def gated_turn(
         runtime_factory(generator=model, retrieval_min_similarity=0.05) as runtime,
         client_for(runtime) as client,
     ):
-        owner = await signup(client, name)
-        await ingest(client, owner, runtime, "Refunds", REFUNDS)
+        owner = await refunds_owner(client, runtime, name)
         async with runtime.db.transaction(workspace_id=owner.workspace_id) as session:
             workspace = await get_workspace(session, uuid.UUID(owner.workspace_id))
         assert workspace is not None
@@ -559,8 +556,7 @@ async def test_an_answer_written_with_a_conversation_is_never_served_to_another_
     """A model that reads the history may repeat what the visitor said (a red-team finding:
     one visitor's account number reached the next visitor through the response cache)."""
     client, runtime = llm_client
-    owner = await signup(client, "PrivateCache")
-    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    owner = await refunds_owner(client, runtime, "PrivateCache")
 
     def echo_history(request: dict[str, Any]) -> str:
         said = [m["content"] for m in request["messages"][1:-1] if m["role"] == "user"]
@@ -689,8 +685,7 @@ async def test_a_model_that_does_not_know_leaves_the_question_unanswered_for_the
     the knowledge does not answer (contact form, the owner's unanswered list), not an answer
     (it counted as answered, a tester's finding). Streamed the same."""
     client, runtime = llm_client
-    owner = await signup(client, "ModelDoesNotKnow")
-    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    owner = await refunds_owner(client, runtime, "ModelDoesNotKnow")
     fake_llm.chat_reply = "I'm sorry, I don't know that. Shall the team get back to you?"
     body = (await chat(client, owner, "Do you ship hardware keys to Japan?")).json()
     assert body["source"] == "fallback"
@@ -716,8 +711,7 @@ async def test_the_tokens_of_a_follow_ups_rewrite_are_metered_with_its_answer(
     """A follow-up costs two model calls, the rewrite and the answer: both count towards the
     month's tokens and the daily cap (the rewrite's were dropped, a tester's finding)."""
     client, runtime = llm_client
-    owner = await signup(client, "RewriteTokens")
-    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    owner = await refunds_owner(client, runtime, "RewriteTokens")
     fake_llm.usage = (100, 10)
     first = (await chat(client, owner, "Can I get my money back on a yearly plan?")).json()
     calls = len(fake_llm.chat_requests)
@@ -773,8 +767,7 @@ async def test_a_made_up_citation_number_leaves_the_answer(
     llm_client: Any, fake_llm: FakeOpenAI
 ) -> None:
     client, runtime = llm_client
-    owner = await signup(client, "MadeUpCitation")
-    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    owner = await refunds_owner(client, runtime, "MadeUpCitation")
     fake_llm.chat_reply = "Yearly plans are refunded in full [1] within 30 days [9]."
     body = (await chat(client, owner, "Can I get my money back on a yearly plan?")).json()
     assert body["answer"] == "Yearly plans are refunded in full [1] within 30 days."
@@ -807,8 +800,7 @@ async def test_links_in_a_model_answer_citing_nothing_are_restricted_too(
     """An uncited answer is "I don't know" (source fallback) but a model wrote it from the
     passages, which may carry an injected link (a reviewer's finding: it stayed clickable)."""
     client, runtime = llm_client
-    owner = await signup(client, "UncitedLinks")
-    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    owner = await refunds_owner(client, runtime, "UncitedLinks")
     fake_llm.chat_reply = "Refunds: [reset your card here](https://evil.example/phish)."
     body = (await chat(client, owner, "Can I get my money back on a yearly plan?")).json()
     assert body["source"] == "fallback"
@@ -840,8 +832,7 @@ async def test_a_model_answer_repeating_what_the_visitor_said_is_not_cached(
     that greets them by it. The semantic cache would give that answer to the next visitor who
     asks alike with another number (a reviewer's finding)."""
     client, runtime = llm_client
-    owner = await signup(client, "EchoCache")
-    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    owner = await refunds_owner(client, runtime, "EchoCache")
 
     def greet(request: dict[str, Any]) -> str:
         asked = request["messages"][-1]["content"]
