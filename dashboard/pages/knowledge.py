@@ -113,9 +113,9 @@ async def upload(
         raise ValidationFailed(f"Upload at most {MAX_FILES} files at a time")
     limit = runtime.settings.max_upload_bytes
     subs = []
-    for upload_file in files:
+    names = [f.filename or "upload" for f in files]
+    for upload_file, name in zip(files, names, strict=True):
         data = await upload_file.read(limit + 1)
-        name = upload_file.filename or "upload"
         try:
             sub = await submissions.submit_upload(
                 session,
@@ -135,7 +135,7 @@ async def upload(
         subs.append(sub)
     enqueue_after_commit(background, runtime.jobs, subs, ingestion=runtime.ingestion)
     added = sum(not s.duplicate for s in subs)
-    there = [f.filename or "upload" for f, s in zip(files, subs, strict=True) if s.duplicate]
+    there = [name for name, s in zip(names, subs, strict=True) if s.duplicate]
     notice = f"{added} file(s) added" + (
         f", {len(there)} already there ({', '.join(there[:5])})" if there else ""
     )
