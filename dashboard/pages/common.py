@@ -141,6 +141,22 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
     return errors
 
 
+REFUSED_INPUT = frozenset({409, 413, 422})
+"""A service's refusals of what a form holds (a duplicate, a bad value, too large): the form
+comes back with the owner's input beside the reason, instead of an error page that loses it."""
+
+
+def refusal(exc: ValidationError | AppError) -> tuple[dict[str, str], int]:
+    """A refused form's reasons by field and the status to answer with; a service's error that
+    is not about the input (not allowed, over quota, too many requests) is raised again, for
+    its own page."""
+    if isinstance(exc, ValidationError):
+        return field_errors(exc), 422
+    if exc.status_code not in REFUSED_INPUT:
+        raise exc
+    return app_errors(exc), exc.status_code
+
+
 def app_errors(exc: AppError) -> dict[str, str]:
     """A service's refusal by field name (its details, every reason of a field joined: a
     password the policy refuses says each rule it breaks), else the message for the form."""

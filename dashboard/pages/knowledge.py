@@ -4,6 +4,7 @@ chunks) and FAQs (create, edit, delete, alternative phrasings)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Annotated
 from urllib.parse import quote_plus
 
@@ -16,10 +17,11 @@ from api.deps import RuntimeDep, SessionDep
 from api.ingestion import enqueue_after_commit
 from api.throttling import rate_limit_ingest
 from core.errors import AppError, NotFound, ValidationFailed
-from dashboard.pages.common import Page, PageDep, ReadSessionDep, field_errors, form_fields
+from dashboard.pages.common import Page, PageDep, ReadSessionDep, form_fields, refusal
 from dashboard.web import PageRoute, is_htmx, redirect, render
 from rag.chat import faq as faq_service
 from rag.chat import faq_import
+from rag.chat.faq import FaqDuplicate
 from rag.chat.repository import faqs as faq_repo
 from rag.chat.schemas import FaqIn
 from rag.knowledge import submissions
@@ -58,14 +60,18 @@ async def _documents_context(session: AsyncSession, page: Page, offset: int) -> 
     }
 
 
-@router.get("/w/{workspace_id}/knowledge")
-async def knowledge(
+async def _knowledge_page(
     request: Request,
-    page: PageDep,
-    session: ReadSessionDep,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
-    faq_offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    page: Page,
+    session: AsyncSession,
+    *,
+    offset: int = 0,
+    faq_offset: int = 0,
+    forms: Mapping[str, object] | None = None,
+    status_code: int = 200,
 ) -> Response:
+    """The knowledge page; a refused form comes back with what the owner typed and why
+    (``forms``: ``web_values``/``web_errors``, ``faq_values``/``faq_errors``)."""
     context = await _documents_context(session, page, offset)
     faqs, faq_total = await faq_repo.list_faqs(
         session, workspace_id=page.workspace_id, limit=FAQ_PAGE_SIZE, offset=faq_offset
@@ -79,10 +85,26 @@ async def knowledge(
             "faq_total": faq_total,
             "faq_offset": faq_offset,
             "faq_page_size": FAQ_PAGE_SIZE,
-            "errors": {},
             "max_files": MAX_FILES,
+            "web_values": {"url": "", "kind": "page"},
+            "web_errors": {},
+            "faq_values": {"question": "", "answer": "", "alt_questions": []},
+            "faq_errors": {},
+            **(forms or {}),
         },
+        status_code=status_code,
     )
+
+
+@router.get("/w/{workspace_id}/knowledge")
+async def knowledge(
+    request: Request,
+    page: PageDep,
+    session: ReadSessionDep,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    faq_offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> Response:
+    return await _knowledge_page(request, page, session, offset=offset, faq_offset=faq_offset)
 
 
 @router.get("/w/{workspace_id}/knowledge/documents")
@@ -151,24 +173,29 @@ async def add_web(
     background: BackgroundTasks,
 ) -> Response:
     await rate_limit_ingest(request, page.access)
+    fields = await form_fields(request)
+    values = {"url": str(fields.get("url") or "").strip(), "kind": fields.get("kind") or "page"}
     try:
-        form = WebSourceForm.model_validate(await form_fields(request))
-    except ValidationError as exc:
-        raise ValidationFailed(
-            "Enter a full web address (https://...)", details=field_errors(exc)
-        ) from exc
-    if form.kind == "sitemap":
-        subs = await submissions.submit_sitemap(
-            session, page.access, sitemap_url=str(form.url), settings=runtime.settings
-        )
-        notice = f"{len(subs)} page(s) from the sitemap added"
-    else:
-        subs = [
-            await submissions.submit_url(
-                session, page.access, url=str(form.url), settings=runtime.settings
+        form = WebSourceForm.model_validate(values)
+        if form.kind == "sitemap":
+            subs = await submissions.submit_sitemap(
+                session, page.access, sitemap_url=str(form.url), settings=runtime.settings
             )
-        ]
-        notice = "Page added"
+            notice = f"{len(subs)} page(s) from the sitemap added"
+        else:
+            subs = [
+                await submissions.submit_url(
+                    session, page.access, url=str(form.url), settings=runtime.settings
+                )
+            ]
+            notice = "Page added"
+    except (ValidationError, AppError) as exc:
+        _, status = refusal(exc)
+        reason = (
+            exc.message if isinstance(exc, AppError) else "Enter a full web address (https://...)"
+        )
+        forms = {"web_values": values, "web_errors": {"url": reason}}
+        return await _knowledge_page(request, page, session, forms=forms, status_code=status)
     enqueue_after_commit(background, runtime.jobs, subs, ingestion=runtime.ingestion)
     return redirect(request, page.url("knowledge") + "?notice=" + notice.replace(" ", "+"))
 
@@ -248,25 +275,36 @@ def _faq_values(fields: dict[str, object]) -> dict[str, object]:
     }
 
 
+def _faq_refusal(exc: ValidationError | AppError) -> tuple[dict[str, str], int]:
+    """A refused FAQ's reasons by field (a duplicate names the FAQ that already asks it) and
+    the status."""
+    errors, status = refusal(exc)
+    if isinstance(exc, FaqDuplicate) and isinstance(exc.details, list) and exc.details:
+        other = str(exc.details[0].get("question") or "")
+        errors = {"question": f"Another FAQ already asks this (“{other}”): edit that one instead."}
+    return errors, status
+
+
 @router.post("/w/{workspace_id}/knowledge/faqs")
 async def create_faq(
     request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     fields = await form_fields(request)
+    values = _faq_values(fields)
     try:
-        data = FaqIn.model_validate({**_faq_values(fields), "enabled": True})
-    except ValidationError as exc:
-        raise ValidationFailed(
-            "Write a question and its answer", details=field_errors(exc)
-        ) from exc
-    await faq_service.create(
-        session,
-        runtime.embedder,
-        page.access,
-        question=data.question,
-        answer=data.answer,
-        alt_questions=data.alt_questions,
-    )
+        data = FaqIn.model_validate({**values, "enabled": True})
+        await faq_service.create(
+            session,
+            runtime.embedder,
+            page.access,
+            question=data.question,
+            answer=data.answer,
+            alt_questions=data.alt_questions,
+        )
+    except (ValidationError, AppError) as exc:
+        errors, status = _faq_refusal(exc)
+        forms = {"faq_values": values, "faq_errors": errors}
+        return await _knowledge_page(request, page, session, forms=forms, status_code=status)
     return redirect(request, page.url("knowledge") + "?notice=FAQ+added#faqs")
 
 
@@ -309,11 +347,14 @@ async def update_faq(
     values = _faq_values(await form_fields(request))
     try:
         FaqIn.model_validate(values)
-    except ValidationError as exc:
+        await faq_service.update(
+            session, runtime.embedder, page.access, faq_id=faq_id, values=values
+        )
+    except (ValidationError, AppError) as exc:
         # What the owner typed comes back beside the error, not the saved FAQ.
-        context = {"faq": faq, "values": values, "page": page, "errors": field_errors(exc)}
-        return render(request, "faq_edit.html", context, status_code=422)
-    await faq_service.update(session, runtime.embedder, page.access, faq_id=faq_id, values=values)
+        errors, status = _faq_refusal(exc)
+        context = {"faq": faq, "values": values, "page": page, "errors": errors}
+        return render(request, "faq_edit.html", context, status_code=status)
     return redirect(request, page.url("knowledge") + "?notice=FAQ+saved#faqs")
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.deps import AccountDepsDep, SessionDep
 from core.errors import AppError, Conflict, ValidationFailed
-from dashboard.pages.common import PageDep, field_errors, form_fields
+from dashboard.pages.common import PageDep, field_errors, form_fields, refusal
 from dashboard.web import PREFIX, PageRoute, is_htmx, redirect, render
 from rag.knowledge.addresses import check_new_webhook_url
 from workspaces import invitations, notifications, service, team
@@ -93,6 +93,10 @@ async def _team_context(
         "may_keys": _may(page, Action.API_KEY_CREATE),
         "roles": ROLES,
         "member_errors": {},
+        "invite_values": {"email": "", "role": "member"},
+        "invite_errors": {},
+        "key_values": {"name": ""},
+        "key_errors": {},
         "new_key": None,
     }
 
@@ -118,6 +122,18 @@ async def _refused(
         swap = {"HX-Retarget": "#main", "HX-Reswap": "outerHTML", "HX-Reselect": "#main"}
         return render(request, "team.html", context, headers=swap)
     return render(request, "team.html", context, status_code=exc.status_code)
+
+
+async def _form_refused(
+    request: Request,
+    page: PageDep,
+    session: SessionDep,
+    forms: dict[str, Any],
+    status: int,
+) -> Response:
+    """The team page again with a refused form's input and reasons beside it."""
+    context = {**await _team_context(request, page, session), **forms}
+    return render(request, "team.html", context, status_code=status)
 
 
 @router.post("/w/{workspace_id}/team/members/{user_id}/role")
@@ -157,24 +173,31 @@ async def remove_member(
 async def invite_member(
     request: Request, page: PageDep, session: SessionDep, deps: AccountDepsDep
 ) -> Response:
-    """Invite someone by email (the invitation service mails them a link to accept)."""
+    """Invite someone by email (the invitation service mails them a link to accept); a refused
+    invitation comes back beside the form with what was typed."""
+    fields = await form_fields(request)
+    values = {"email": str(fields.get("email") or "").strip(), "role": fields.get("role")}
     try:
-        form = MemberForm.model_validate(await form_fields(request))
-    except ValidationError as exc:
-        raise ValidationFailed(
-            "Enter the member's email and a role", details=field_errors(exc)
-        ) from exc
-    await invitations.invite(session, page.access, deps, email=str(form.email), role=form.role)
+        form = MemberForm.model_validate(values)
+        await invitations.invite(session, page.access, deps, email=str(form.email), role=form.role)
+    except (ValidationError, AppError) as exc:
+        errors, status = refusal(exc)
+        forms = {"invite_values": values, "invite_errors": errors}
+        return await _form_refused(request, page, session, forms, status)
     return redirect(request, page.url("team") + "?notice=Invitation+sent")
 
 
 @router.post("/w/{workspace_id}/team/api-keys")
 async def create_key(request: Request, page: PageDep, session: SessionDep) -> Response:
+    fields = await form_fields(request)
+    values = {"name": str(fields.get("name") or "").strip()}
     try:
-        form = KeyForm.model_validate(await form_fields(request))
-    except ValidationError as exc:
-        raise ValidationFailed("Name the key", details=field_errors(exc)) from exc
-    row, secret = await team.create_api_key(session, page.access, name=form.name)
+        form = KeyForm.model_validate(values)
+        row, secret = await team.create_api_key(session, page.access, name=form.name)
+    except (ValidationError, AppError) as exc:
+        errors, status = refusal(exc)
+        forms = {"key_values": values, "key_errors": errors}
+        return await _form_refused(request, page, session, forms, status)
     # The secret is shown on this answer only (never stored in clear, never in a URL).
     return render(request, "api_key_created.html", {"page": page, "key": row, "secret": secret})
 
@@ -189,38 +212,42 @@ async def revoke_key(
 
 @router.get("/w/{workspace_id}/settings")
 async def settings_page(request: Request, page: PageDep) -> Response:
+    return render(request, "settings.html", _settings_context(page))
+
+
+def _settings_context(page: PageDep) -> dict[str, Any]:
     may_webhook = _may(page, Action.WEBHOOK_READ)
     url, secret = service.webhook(page.access) if may_webhook else (None, None)
-    return render(
-        request,
-        "settings.html",
-        {
-            "page": page,
-            "webhook_url": url,
-            "webhook_secret": secret,
-            "may_edit": _may(page, Action.WORKSPACE_UPDATE),
-            "errors": {},
-        },
-    )
+    return {
+        "page": page,
+        "webhook_url": url,
+        "webhook_secret": secret,
+        "may_edit": _may(page, Action.WORKSPACE_UPDATE),
+        "values": {"name": page.access.workspace.name, "webhook_url": url},
+        "errors": {},
+    }
 
 
 @router.post("/w/{workspace_id}/settings")
 async def save_settings(request: Request, page: PageDep, session: SessionDep) -> Response:
     fields = await form_fields(request)
+    values = {
+        "name": str(fields.get("name") or "").strip(),
+        "webhook_url": str(fields.get("webhook_url") or "").strip() or None,
+    }
     try:
-        form = SettingsForm.model_validate(
-            {
-                "name": str(fields.get("name") or "").strip(),
-                "webhook_url": str(fields.get("webhook_url") or "").strip() or None,
-            }
+        form = SettingsForm.model_validate(values)
+        check_new_webhook_url(
+            form.webhook_url,
+            current=page.access.workspace.webhook_url,
+            allow_private=request.app.state.runtime.settings.allow_private_urls,
         )
-    except ValidationError as exc:
-        raise ValidationFailed("Check the workspace name", details=field_errors(exc)) from exc
-    check_new_webhook_url(
-        form.webhook_url,
-        current=page.access.workspace.webhook_url,
-        allow_private=request.app.state.runtime.settings.allow_private_urls,
-    )
+    except (ValidationError, AppError) as exc:
+        errors, status = refusal(exc)
+        if isinstance(exc, AppError):  # the address is the one thing checked beyond the form
+            errors = {"webhook_url": exc.message}
+        context = {**_settings_context(page), "values": values, "errors": errors}
+        return render(request, "settings.html", context, status_code=status)
     await service.update_workspace(session, page.access, form.model_dump())
     return redirect(request, page.url("settings") + "?notice=Saved")
 

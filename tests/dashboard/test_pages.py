@@ -455,7 +455,15 @@ async def test_settings_rename_and_webhook(web: WebOwner) -> None:
     )
     assert private.status_code == 422
     assert "private or reserved network address" in private.text
+    # ... and the form holds what was typed, to be corrected rather than written again.
+    assert 'value="http://10.0.0.7/hook"' in private.text
+    assert 'id="webhook-err"' in private.text
     assert "http://10.0.0.7/hook" not in (await web.client.get(web.url("settings"))).text
+    renamed = await web.post(
+        web.url("settings"), {"name": "\u200b", "webhook_url": "https://hooks.example.com/y"}
+    )
+    assert 'id="name-err"' in renamed.text
+    assert 'value="https://hooks.example.com/y"' in renamed.text
 
 
 async def test_plan_page_draws_meters_readable_without_colour(web: WebOwner) -> None:
@@ -659,3 +667,69 @@ async def test_playground_without_script_answers_in_the_page(
     transcript = await web.client.get(web.url(f"conversations/{conversation.group(1)}"))
     assert transcript.text.count("Answered by small talk") == 2  # hello, thanks
     assert "Answered by fallback" not in transcript.text
+
+
+async def test_a_refused_new_faq_keeps_what_was_typed(web: WebOwner) -> None:
+    """A new FAQ refused (no question, or one another FAQ asks) comes back on the knowledge page
+    with the answer the owner wrote and the reason at its field; nothing is added. Before, an
+    error page replaced the form and the answer was lost."""
+    first = await web.post(
+        web.url("knowledge/faqs"), {"question": "Do you deliver on Sundays?", "answer": "No."}
+    )
+    assert first.status_code == 303
+    blank = await web.post(
+        web.url("knowledge/faqs"),
+        {"question": "  ", "answer": "Only in the city centre.", "alt_questions": "Sunday?"},
+    )
+    assert blank.status_code == 422
+    assert 'id="new-q-err"' in blank.text
+    assert ">Only in the city centre.</textarea>" in blank.text
+    assert ">Sunday?</textarea>" in blank.text
+    twin = await web.post(
+        web.url("knowledge/faqs"),
+        {"question": "do you deliver on sundays", "answer": "Yes, from May."},
+    )
+    assert twin.status_code == 409
+    assert "Another FAQ already asks this (“Do you deliver on Sundays?”)" in twin.text
+    assert 'value="do you deliver on sundays"' in twin.text
+    assert ">Yes, from May.</textarea>" in twin.text
+    page = await web.client.get(web.url("knowledge"))
+    assert "FAQs (1)" in page.text
+    assert "Yes, from May." not in page.text
+    assert "Only in the city centre." not in page.text
+
+
+async def test_an_faq_edit_into_another_faqs_question_keeps_what_was_typed(
+    web: WebOwner,
+) -> None:
+    for question in ("Is parking free?", "Do you have a lift?"):
+        added = await web.post(web.url("knowledge/faqs"), {"question": question, "answer": "Yes."})
+        assert added.status_code == 303
+    page = await web.client.get(web.url("knowledge"))
+    lift = re.search(r'data-faq="([^"]+)">\s*<td data-label="Question">Do you have', page.text)
+    assert lift is not None
+    refused = await web.post(
+        web.url(f"knowledge/faqs/{lift.group(1)}"),
+        {"question": "Is parking free?", "answer": "A lift to every floor.", "enabled": "on"},
+    )
+    assert refused.status_code == 409
+    assert "(“Is parking free?”)" in refused.text
+    assert ">A lift to every floor.</textarea>" in refused.text
+    kept = await web.client.get(web.url(f"knowledge/faqs/{lift.group(1)}"))
+    assert 'value="Do you have a lift?"' in kept.text
+
+
+async def test_a_refused_web_address_keeps_what_was_typed(web: WebOwner) -> None:
+    """A web address refused (not an address, a private one) comes back in the form with the
+    reason beside it and the sitemap choice kept; no document is added."""
+    typo = await web.post(web.url("knowledge/web"), {"url": "help.example.com", "kind": "sitemap"})
+    assert typo.status_code == 422
+    assert 'value="help.example.com" aria-invalid="true"' in typo.text
+    assert "Enter a full web address" in typo.text
+    assert 'value="sitemap" checked' in typo.text
+    private = await web.post(web.url("knowledge/web"), {"url": "http://10.0.0.7/faq"})
+    assert private.status_code == 422
+    assert 'value="http://10.0.0.7/faq" aria-invalid="true"' in private.text
+    assert "private or reserved network address" in private.text
+    assert 'value="page" checked' in private.text
+    assert "No documents yet" in (await web.client.get(web.url("knowledge"))).text

@@ -200,3 +200,26 @@ async def test_a_member_is_shown_only_the_forms_they_may_send(
     assert '<button type="submit">Save</button>' in owner_pages["widget"]
     assert '<button type="submit">Save</button>' not in pages["widget"]
     assert re.search(r'<fieldset class="bare"\s+disabled>', pages["widget"])
+
+
+async def test_a_refused_invitation_or_key_keeps_what_was_typed(
+    client: httpx.AsyncClient, web: WebOwner
+) -> None:
+    """An invitation refused (a member already, not an address) and a key without a name come
+    back on the team page with what was typed and the reason beside it; nothing is sent."""
+    person, _ = await _joined(client, web, "member")
+    twice = await web.post(web.url("team/members"), {"email": person.email, "role": "admin"})
+    assert twice.status_code == 409
+    assert "already a member" in twice.text
+    assert f'value="{person.email}"' in twice.text
+    assert '<option value="admin" selected>' in twice.text
+    typo = await web.post(web.url("team/members"), {"email": "new-hire@", "role": "member"})
+    assert typo.status_code == 422
+    assert 'value="new-hire@" aria-invalid="true"' in typo.text
+    assert 'id="member-email-err"' in typo.text
+    page = await web.client.get(web.url("team"))
+    assert "Invitations not accepted yet" not in page.text
+    nameless = await web.post(web.url("team/api-keys"), {"name": "   "})
+    assert nameless.status_code == 422
+    assert 'id="key-name-err"' in nameless.text
+    assert "<code>" not in (await web.client.get(web.url("team"))).text.split("API keys")[-1]
