@@ -77,6 +77,13 @@ def _migrate(args: argparse.Namespace) -> int:
     from api.runtime import resolve_database
 
     settings = get_settings()
+    if settings.migration_database_url and not settings.database_url:
+        # Without DATABASE_URL the embedded cluster would be migrated and this would say so
+        # with exit 0, while the database MIGRATION_DATABASE_URL names kept its old schema.
+        raise SystemExit(
+            "trulybot migrate: MIGRATION_DATABASE_URL is set but DATABASE_URL is not; set both"
+            " (the app's connection and the owner's), or neither for the embedded database"
+        )
     target = asyncio.run(resolve_database(settings, apply_migrations=True))
     where = "embedded database" if target.embedded else "configured database"
     print(f"migrations applied to the {where}")

@@ -8,27 +8,10 @@ answer serves rate limits, the login guard, the audit log and HSTS alike.
 from __future__ import annotations
 
 import ipaddress
-from functools import lru_cache
 
 from starlette.types import Scope
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Trusted = tuple[bool, tuple[Network, ...]]
-
-
-@lru_cache(maxsize=32)
-def parse_trusted_proxies(value: str) -> Trusted:
-    """``"10.0.0.0/8, 127.0.0.1"`` -> (trust_all, networks). ``*`` trusts every peer."""
-    trust_all = False
-    networks: list[Network] = []
-    for part in (p.strip() for p in value.split(",")):
-        if not part:
-            continue
-        if part == "*":
-            trust_all = True
-            continue
-        networks.append(ipaddress.ip_network(part, strict=False))
-    return trust_all, tuple(networks)
+from core.proxies import Trusted, parse_trusted_proxies
 
 
 def _is_trusted(address: str, trusted: Trusted) -> bool:

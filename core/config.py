@@ -9,10 +9,11 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from limits import parse as parse_rate
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.jwt_secret import JWT_SECRET_FILE, jwt_secret_weakness, load_or_create_secret
+from core.proxies import parse_trusted_proxies
 
 # Values that were ever published as a default: anyone can sign tokens with them.
 PUBLISHED_JWT_SECRETS = frozenset({"dev-only-insecure-jwt-secret-change-me"})
@@ -20,6 +21,8 @@ _HOW_TO_GENERATE = "generate one with: python -c 'import secrets; print(secrets.
 
 
 LOCAL_DIMENSIONS = 384
+_REDIS_SCHEMES = ("redis", "rediss")  # what both redis-py and arq's worker read
+_POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
 """What the local embedder (all-MiniLM-L6-v2) produces."""
 
 RATE_LIMIT_SETTINGS = (
@@ -122,12 +125,12 @@ class Settings(BaseSettings):
     # The owner role, straight to the primary (never through a pooler): migrations, index builds.
     migration_database_url: str | None = None
     app_db_role: str = "trulybot_app"
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
+    db_max_overflow: int = Field(default=10, ge=0, le=1000)
     # Chat turns in their database/CPU part at once per process (the rest wait in order in front,
     # not for a pooled connection); 0: DB_POOL_SIZE. Generation is outside the limit.
     chat_concurrent_turns: int = Field(default=0, ge=0, le=10000)
-    db_statement_timeout_ms: int = 15000
+    db_statement_timeout_ms: int = Field(default=15000, ge=0)
 
     # --- redis ---
     redis_url: str | None = None
@@ -142,7 +145,8 @@ class Settings(BaseSettings):
     session_max_days: int = Field(default=90, ge=1)
     email_verification_ttl_hours: int = Field(default=48, ge=1)
     invitation_ttl_days: int = Field(default=7, ge=1)
-    jwt_algorithm: str = "HS256"
+    # The key is a shared secret: an HMAC algorithm.
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     # Argon2 hashes computed at once per process (worker threads); 0: one per CPU core.
     password_hash_concurrency: int = Field(default=0, ge=0, le=256)
     # Failed logins lock the source IP and slow the account (never lock it): see LoginGuard.
@@ -353,6 +357,27 @@ class Settings(BaseSettings):
             raise ValueError("SMTP_URL must start with smtp:// or smtps://")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        """Parsed once here: a host name or a typo made every request answer 500 while the
+        health checks stayed green."""
+        parse_trusted_proxies(value)
+        return value
+
+    @field_validator("redis_url", "database_url", "database_replica_url", "migration_database_url")
+    @classmethod
+    def _url_scheme(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A URL the driver can use, said here (before: a traceback from inside the start-up)."""
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        schemes = _REDIS_SCHEMES if info.field_name == "redis_url" else _POSTGRES_SCHEMES
+        scheme = urlsplit(value).scheme
+        if scheme not in schemes:
+            raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -444,6 +469,25 @@ class Settings(BaseSettings):
             raise ValueError(
                 "PUBLIC_BASE_URL must be set in production (the URL visitors' browsers load "
                 "widget.js from, e.g. https://bot.example.com)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _production_services(self) -> Settings:
+        """Production keeps its data and sends its mail: without DATABASE_URL each replica
+        started a PostgreSQL of its own inside its container (lost with it), without SMTP_URL
+        verification, invitation and reset mails were files nobody reads."""
+        if self.environment != "production":
+            return self
+        if not self.database_url:
+            raise ValueError(
+                "DATABASE_URL must be set in production (the embedded PostgreSQL is for"
+                " development: its data stays in this machine's DATA_DIR)"
+            )
+        if not self.smtp_url:
+            raise ValueError(
+                "SMTP_URL must be set in production (sign-up, invitation and password reset"
+                " mails; without it they are files in DATA_DIR/outbox)"
             )
         return self
 

@@ -44,6 +44,11 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA_DIR = Path(os.environ.get("TRULYBOT_TEST_DATA_DIR", ROOT / ".trulybot" / "test"))
 REDIS_URL = os.environ.get("TRULYBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 APP_ROLE = "trulybot_app"
+PRODUCTION_SERVICES = {
+    "database_url": "postgresql://trulybot_app@db.invalid/trulybot",
+    "smtp_url": "smtp://mail.invalid:587",
+}
+"""What production settings need besides the secret and the public URL (never connected to)."""
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

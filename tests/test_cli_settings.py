@@ -15,6 +15,7 @@ import pytest
 from api import cli
 from core.config import RATE_LIMIT_SETTINGS, Settings, get_settings
 from core.logging import announce
+from tests.conftest import PRODUCTION_SERVICES
 
 
 @pytest.fixture(autouse=True)
@@ -61,6 +62,15 @@ def test_production_without_its_settings_names_them_and_prints_no_secret(
         ("PORT", "abc", "PORT: Input should be a valid integer"),
         ("EMBEDDING_DIMENSIONS", "512", "EMBEDDING_DIMENSIONS must be 384"),
         ("EMBEDDING_PROVIDER", "openai", "EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY"),
+        # Before, these started and then failed every request (500s behind green health
+        # checks), every chat turn (504s) or every login, or the start-up with a traceback.
+        ("TRUSTED_PROXIES", "10.0.0.1, lb.internal", "'lb.internal' is not an IP address"),
+        ("TRUSTED_PROXIES", "10.0.0.0/33", "'10.0.0.0/33' is not an IP address or network"),
+        ("DB_POOL_SIZE", "0", "DB_POOL_SIZE: Input should be greater than or equal to 1"),
+        ("DB_MAX_OVERFLOW", "-1", "DB_MAX_OVERFLOW: Input should be greater than or equal to 0"),
+        ("JWT_ALGORITHM", "none", "JWT_ALGORITHM: Input should be 'HS256', 'HS384' or 'HS512'"),
+        ("REDIS_URL", "localhost:6379", "REDIS_URL: must start with redis://"),
+        ("DATABASE_URL", "mysql://db/x", "DATABASE_URL: must start with postgresql"),
     ],
 )
 def test_a_wrong_setting_is_named_at_start(
@@ -127,3 +137,35 @@ def test_every_rate_setting_is_checked() -> None:
         if name.startswith("rate_limit_") and field.annotation is str
     }
     assert set(RATE_LIMIT_SETTINGS) == rates
+
+
+@pytest.mark.parametrize(
+    ("missing", "says"),
+    [
+        ("DATABASE_URL", "DATABASE_URL must be set in production"),
+        ("SMTP_URL", "SMTP_URL must be set in production"),
+    ],
+)
+def test_production_needs_its_database_and_its_mail_server(
+    monkeypatch: pytest.MonkeyPatch, missing: str, says: str
+) -> None:
+    """Without DATABASE_URL each production replica started a PostgreSQL of its own inside its
+    container; without SMTP_URL no owner could confirm an address or reset a password."""
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("JWT_SECRET", secrets.token_urlsafe(32))
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://bot.example.com")
+    for name, value in PRODUCTION_SERVICES.items():
+        if name.upper() != missing:
+            monkeypatch.setenv(name.upper(), value)
+    monkeypatch.delenv(missing, raising=False)
+    assert says in _refusal(["serve"])
+
+
+def test_migrate_with_only_the_owners_url_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: the embedded cluster was migrated, with exit 0, and the real database kept its
+    old schema."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("MIGRATION_DATABASE_URL", "postgresql://owner@db.invalid/trulybot")
+    said = _refusal(["migrate"])
+    assert "MIGRATION_DATABASE_URL is set but DATABASE_URL is not" in said
+    assert not (Path("data") / "pgdata").exists()

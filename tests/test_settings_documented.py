@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from core.config import Settings
+from tests.conftest import PRODUCTION_SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +30,7 @@ def test_production_refuses_the_default_jwt_secret() -> None:
         environment="production",
         jwt_secret=secrets.token_urlsafe(32),
         public_base_url="https://bot.example.com",
+        **PRODUCTION_SERVICES,
     )
     assert not ok.is_development
 

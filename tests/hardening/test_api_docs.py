@@ -7,6 +7,7 @@ import secrets
 import httpx
 import pytest
 
+from tests.conftest import PRODUCTION_SERVICES
 from tests.hardening.conftest import ClientFactory
 
 DOC_PATHS = ("/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect")
@@ -31,6 +32,8 @@ async def test_api_docs_follow_the_setting(
         api_docs=api_docs,
         jwt_secret=secrets.token_urlsafe(32),
         public_base_url="https://bot.example.com",
+        # Required in production; the runtime is given the test's database and sends no mail.
+        **(PRODUCTION_SERVICES if environment == "production" else {}),
     ) as client:
         answers = {path: await client.get(path) for path in DOC_PATHS}
         assert (await client.get("/healthz")).status_code == 200

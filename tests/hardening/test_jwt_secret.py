@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from core.config import Settings
 from core.db import Database
 from core.errors import ConfigError
-from tests.conftest import REDIS_URL, client_for, make_runtime, signup
+from tests.conftest import PRODUCTION_SERVICES, REDIS_URL, client_for, make_runtime, signup
 from tests.hardening.conftest import PUBLISHED, forged_token, fresh_ip
 from tests.hardening.secret_race import resolve_after_barrier
 
@@ -175,6 +175,7 @@ def test_production_refuses_a_missing_secret() -> None:
         environment="production",
         jwt_secret=STRONG,
         public_base_url="https://bot.example.com",
+        **PRODUCTION_SERVICES,
     )
     assert ok.with_jwt_secret().jwt_key == STRONG
 

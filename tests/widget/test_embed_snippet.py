@@ -18,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from core.config import Settings
-from tests.conftest import client_for, make_runtime, make_settings, signup
+from tests.conftest import PRODUCTION_SERVICES, client_for, make_runtime, make_settings, signup
 
 
 @asynccontextmanager
@@ -81,6 +81,7 @@ def test_production_requires_public_base_url() -> None:
         environment="production",
         jwt_secret=secret,
         public_base_url="https://bot.example.com",
+        **PRODUCTION_SERVICES,
     )
     assert ok.public_base_url == "https://bot.example.com"
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from api.routers.chat import _from_own_pages
 from core.config import Settings
-from tests.conftest import Owner
+from tests.conftest import PRODUCTION_SERVICES, Owner
 
 
 def wk(owner: Owner, **extra: str) -> dict[str, str]:
@@ -221,6 +221,7 @@ def test_in_production_only_public_base_urls_pages_count_as_this_servers_own() -
         environment="production",
         jwt_secret=secrets.token_urlsafe(32),
         public_base_url="https://bot.example.com",
+        **PRODUCTION_SERVICES,
     )
     own = _from_own_pages
     assert own(_request("https://bot.example.com", "bot.example.com"), settings)
