@@ -34,6 +34,7 @@ from core.models import utcnow
 from lifecycle import exports
 from lifecycle import repository as repo
 from rag.knowledge.repository import indexes
+from workspaces import account_repository as accounts_repo
 from workspaces import audit, security
 from workspaces import repository as ws_repo
 from workspaces.models import Workspace
@@ -188,6 +189,10 @@ async def delete_account(
         revoked = await ws_repo.revoke_api_keys_made_by(
             session, workspace_id=workspace_id, user_id=user_id, when=now
         )
+        # And the invitations they sent (an owner's would outlive them with an owner's say).
+        withdrawn = await accounts_repo.revoke_invitations_sent_by(
+            session, workspace_id, user_id, now=now
+        )
         await audit.record(
             session,
             workspace_id=workspace_id,
@@ -195,7 +200,8 @@ async def delete_account(
             action=MEMBER_LEFT,
             target_type="user",
             target_id=user_id,
-            details={"api_keys_revoked": revoked},
+            details={"api_keys_revoked": revoked}
+            | ({"invitations_revoked": withdrawn} if withdrawn else {}),
         )
     await set_tenant(session, user_id=user_id)
     await repo.delete_user(session, user_id=user_id)

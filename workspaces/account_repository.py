@@ -110,6 +110,23 @@ async def revoke_pending_for_email(
     )
 
 
+async def revoke_invitations_sent_by(
+    session: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID, *, now: datetime
+) -> int:
+    """Withdraw the workspace's pending invitations ``user_id`` sent; how many."""
+    result = await session.execute(
+        update(Invitation)
+        .where(
+            Invitation.workspace_id == workspace_id,
+            Invitation.invited_by == user_id,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 async def revoke_invitation(
     session: AsyncSession, workspace_id: uuid.UUID, invitation_id: uuid.UUID, *, now: datetime
 ) -> Invitation | None:

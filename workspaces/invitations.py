@@ -24,7 +24,7 @@ from workspaces import audit, security, sessions
 from workspaces import repository as repo
 from workspaces.accounts import INVITE_PATH, AccountDeps, LinkRefused
 from workspaces.models import Invitation, User
-from workspaces.permissions import Action, authorize
+from workspaces.permissions import Action, allowed, authorize
 from workspaces.service import (
     ClientInfo,
     Principal,
@@ -187,6 +187,18 @@ async def _account_for(
     return user, True
 
 
+async def _check_inviter(session: AsyncSession, invitation: Invitation) -> None:
+    """The person who sent it may still invite: an invitation outlives its sender's removal or
+    demotion only in the rows written before those withdrew it."""
+    if invitation.invited_by is None:
+        return
+    inviter = await repo.get_membership(
+        session, workspace_id=invitation.workspace_id, user_id=invitation.invited_by
+    )
+    if inviter is None or not allowed(Action.MEMBER_ADD, kind="user", role=inviter.role):  # type: ignore[arg-type]
+        raise LinkRefused("This invitation was withdrawn", code="invitation_revoked")
+
+
 async def accept(
     session: AsyncSession,
     deps: AccountDeps,
@@ -207,6 +219,7 @@ async def accept(
     now = _now()
     await set_tenant(session, workspace_id=invitation.workspace_id, user_id=user.id)
     await accounts_repo.lock_members(session, invitation.workspace_id)
+    await _check_inviter(session, invitation)
     if not await accounts_repo.accept_invitation(session, invitation.id, user_id=user.id, now=now):
         raise LinkRefused("This invitation was already accepted", code="link_used")
     await accounts_repo.mark_email_verified(session, user.id, now=now)

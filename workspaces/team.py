@@ -70,10 +70,18 @@ async def change_role(
     )
     membership.role = role
     details: dict[str, Any] = {"from": before, "to": role}
+    now = datetime.now(UTC)
     if not allowed(Action.API_KEY_CREATE, kind="user", role=role):  # type: ignore[arg-type]
         details["api_keys_revoked"] = await repo.revoke_api_keys_made_by(
-            session, workspace_id=access.workspace.id, user_id=user_id, when=datetime.now(UTC)
+            session, workspace_id=access.workspace.id, user_id=user_id, when=now
         )
+    if not allowed(Action.MEMBER_ADD, kind="user", role=role):  # type: ignore[arg-type]
+        # An invitation they sent as an owner would let someone in with an owner's say.
+        withdrawn = await accounts_repo.revoke_invitations_sent_by(
+            session, access.workspace.id, user_id, now=now
+        )
+        if withdrawn:
+            details["invitations_revoked"] = withdrawn
     await permit.record(session, target_type="user", target_id=user_id, details=details)
     return membership
 
@@ -89,15 +97,19 @@ async def remove_member(session: AsyncSession, access: WorkspaceAccess, user_id:
     await accounts_repo.delete_membership(
         session, workspace_id=access.workspace.id, user_id=user_id
     )
+    now = datetime.now(UTC)
     revoked = await repo.revoke_api_keys_made_by(
-        session, workspace_id=access.workspace.id, user_id=user_id, when=datetime.now(UTC)
+        session, workspace_id=access.workspace.id, user_id=user_id, when=now
     )
-    await permit.record(
-        session,
-        target_type="user",
-        target_id=user_id,
-        details={"role": membership.role, "api_keys_revoked": revoked},
+    # Their pending invitations go too: one sent as an owner would bring in an owner of their
+    # choosing after they were removed.
+    withdrawn = await accounts_repo.revoke_invitations_sent_by(
+        session, access.workspace.id, user_id, now=now
     )
+    details = {"role": membership.role, "api_keys_revoked": revoked}
+    if withdrawn:
+        details["invitations_revoked"] = withdrawn
+    await permit.record(session, target_type="user", target_id=user_id, details=details)
 
 
 # --- API keys --------------------------------------------------------------------------------

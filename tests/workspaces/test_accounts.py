@@ -547,6 +547,71 @@ async def test_revoked_and_expired_invitations_are_refused(site: Site, owner_db:
     assert (await _accept(site, newest, password="a long passphrase")).status_code == 200
 
 
+async def _co_owner_inviting(site: Site, owner: Owner) -> tuple[Owner, str, str]:
+    """A second owner who has invited an owner and a member of their own choosing: them and
+    the two invitations' tokens."""
+    partner = await site.signup("Partner")
+    await _invite(site, owner, partner.email, "owner")
+    token = await site.token(partner.email, "invited you", "/accept-invitation")
+    assert (await _accept(site, token, partner.headers)).status_code == 200
+    theirs = [f"{kind}-{uuid.uuid4().hex[:8]}@example.com" for kind in ("owner", "member")]
+    for email, role in zip(theirs, ("owner", "member"), strict=True):
+        invited = await site.client.post(  # into the owner's workspace, as its second owner
+            owner.url("/members"), json={"email": email, "role": role}, headers=partner.headers
+        )
+        assert invited.status_code == 202, invited.text
+    tokens = [await site.token(email, "invited you", "/accept-invitation") for email in theirs]
+    return partner, tokens[0], tokens[1]
+
+
+@pytest.mark.parametrize("how", ["removed", "demoted", "deleted their account"])
+async def test_an_owner_who_goes_takes_their_invitations_with_them(site: Site, how: str) -> None:
+    """A co-owner invites an owner of their choosing, then is removed (or made a member, or
+    deletes their account): the invitation is withdrawn, as their API keys are. Before, it
+    still worked and the newcomer, an owner, could remove the owner who had removed them."""
+    owner = await site.signup("Kept")
+    partner, owner_token, member_token = await _co_owner_inviting(site, owner)
+    theirs = owner.url(f"/members/{partner.user_id}")
+    if how == "removed":
+        assert (await site.client.delete(theirs, headers=owner.headers)).status_code == 204
+    elif how == "demoted":
+        changed = await site.client.patch(theirs, json={"role": "member"}, headers=owner.headers)
+        assert changed.status_code == 200
+    else:
+        gone = await site.client.request(
+            "DELETE",
+            "/api/v1/me",
+            json={"password": partner.password},
+            headers=partner.headers,
+        )
+        assert gone.status_code in (200, 202, 204), gone.text
+    for token in (owner_token, member_token):
+        refused = await _accept(site, token, password="a long passphrase")
+        assert refused.status_code == 400
+        assert refused.json()["error"]["code"] == "invitation_revoked"
+    assert (await site.client.get(owner.url("/invitations"), headers=owner.headers)).json() == []
+    members = (await site.client.get(owner.url("/members"), headers=owner.headers)).json()
+    assert {m["email"] for m in members} <= {owner.email, partner.email}
+
+
+async def test_an_invitation_whose_sender_may_no_longer_invite_is_refused(
+    site: Site, owner_db: Database
+) -> None:
+    """The backstop for invitations left pending by a removal before they were withdrawn with
+    it: the sender must still be an owner when the invitation is accepted."""
+    owner = await site.signup("Kept")
+    partner, owner_token, _ = await _co_owner_inviting(site, owner)
+    async with owner_db.transaction() as s:
+        result = await s.execute(
+            text("DELETE FROM memberships WHERE workspace_id = :w AND user_id = :u"),
+            {"w": owner.workspace_id, "u": partner.user_id},
+        )
+        assert result.rowcount == 1  # type: ignore[attr-defined]
+    refused = await _accept(site, owner_token, password="a long passphrase")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "invitation_revoked"
+
+
 # --- the last owner ----------------------------------------------------------------------------
 
 
