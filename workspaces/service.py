@@ -316,9 +316,13 @@ async def update_workspace(
     return workspace
 
 
-def webhook(access: WorkspaceAccess) -> tuple[str | None, str | None]:
-    """(URL, secret) of the workspace's webhook: the secret verifies X-TrulyBot-Signature."""
+async def webhook(session: AsyncSession, access: WorkspaceAccess) -> tuple[str | None, str | None]:
+    """(URL, secret) of the workspace's webhook: the secret verifies X-TrulyBot-Signature. A
+    verified person only, as for setting the URL: whoever held an address before proving it
+    (an account made in someone else's name) would otherwise keep a secret that signs what
+    the real owner's endpoint believes."""
     authorize(access, Action.WEBHOOK_READ)
+    await require_verified(session, access)
     return access.workspace.webhook_url, access.workspace.webhook_secret
 
 
@@ -340,6 +344,9 @@ async def _change_recorded(
 
 
 async def rotate_webhook_secret(session: AsyncSession, access: WorkspaceAccess) -> Workspace:
+    """A new signing secret (a verified person only, as for reading it)."""
+    authorize(access, Action.WEBHOOK_ROTATE_SECRET)
+    await require_verified(session, access)
     secret = security.generate_webhook_secret()
     return await _change_recorded(
         session,

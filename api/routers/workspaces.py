@@ -80,8 +80,8 @@ class WebhookOut(BaseModel):
 
 
 @router.get("/workspaces/{workspace_id}/webhook", response_model=WebhookOut)
-async def get_webhook(access: WorkspaceDep) -> WebhookOut:
-    url, secret = service.webhook(access)
+async def get_webhook(access: WorkspaceDep, session: SessionDep) -> WebhookOut:
+    url, secret = await service.webhook(session, access)
     return WebhookOut(url=url, secret=secret)
 
 

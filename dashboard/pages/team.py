@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.deps import AccountDepsDep, SessionDep
-from core.errors import AppError, Conflict, ValidationFailed
+from core.errors import AppError, Conflict, Forbidden, ValidationFailed
 from dashboard.pages.common import PageDep, field_errors, form_fields, refusal
 from dashboard.web import PREFIX, PageRoute, is_htmx, redirect, render
 from rag.knowledge.addresses import check_new_webhook_url
@@ -211,17 +211,22 @@ async def revoke_key(
 
 
 @router.get("/w/{workspace_id}/settings")
-async def settings_page(request: Request, page: PageDep) -> Response:
-    return render(request, "settings.html", _settings_context(page))
+async def settings_page(request: Request, page: PageDep, session: SessionDep) -> Response:
+    return render(request, "settings.html", await _settings_context(page, session))
 
 
-def _settings_context(page: PageDep) -> dict[str, Any]:
-    may_webhook = _may(page, Action.WEBHOOK_READ)
-    url, secret = service.webhook(page.access) if may_webhook else (None, None)
+async def _settings_context(page: PageDep, session: SessionDep) -> dict[str, Any]:
+    url, secret, unverified = None, None, False
+    if _may(page, Action.WEBHOOK_READ):
+        try:
+            url, secret = await service.webhook(session, page.access)
+        except Forbidden:  # the secret waits for a confirmed address; the URL is no secret
+            url, unverified = page.access.workspace.webhook_url, True
     return {
         "page": page,
         "webhook_url": url,
         "webhook_secret": secret,
+        "secret_needs_verification": unverified,
         "may_edit": _may(page, Action.WORKSPACE_UPDATE),
         "values": {"name": page.access.workspace.name, "webhook_url": url},
         "errors": {},
@@ -246,7 +251,7 @@ async def save_settings(request: Request, page: PageDep, session: SessionDep) ->
         errors, status = refusal(exc)
         if isinstance(exc, AppError):  # the address is the one thing checked beyond the form
             errors = {"webhook_url": exc.message}
-        context = {**_settings_context(page), "values": values, "errors": errors}
+        context = {**await _settings_context(page, session), "values": values, "errors": errors}
         return render(request, "settings.html", context, status_code=status)
     await service.update_workspace(session, page.access, form.model_dump())
     return redirect(request, page.url("settings") + "?notice=Saved")

@@ -12,8 +12,10 @@ import uuid
 import httpx
 import pytest
 from fastapi.routing import APIRoute
+from sqlalchemy import text
 
 from api.runtime import Runtime
+from core.db import Database
 from dashboard.app import PAGE_ROUTERS
 from dashboard.web import PREFIX
 from tests.conftest import Owner, signup
@@ -733,3 +735,26 @@ async def test_a_refused_web_address_keeps_what_was_typed(web: WebOwner) -> None
     assert "private or reserved network address" in private.text
     assert 'value="page" checked' in private.text
     assert "No documents yet" in (await web.client.get(web.url("knowledge"))).text
+
+
+async def test_an_unconfirmed_address_sees_no_webhook_secret(
+    web: WebOwner, owner_db: Database
+) -> None:
+    """The settings page shows the signing secret only to a confirmed address, as the API
+    does; before confirming, it says how to see it and offers no rotation."""
+    saved = await web.post(
+        web.url("settings"), {"name": "Acme", "webhook_url": "https://hooks.example.com/z"}
+    )
+    assert saved.status_code == 303
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text("UPDATE users SET email_verified_at = NULL WHERE email = :e"), {"e": web.email}
+        )
+    page = await web.client.get(web.url("settings"))
+    assert page.status_code == 200
+    assert 'data-testid="secret-needs-verification"' in page.text
+    assert "Webhook signing secret" not in page.text
+    assert "whsec_" not in page.text
+    assert 'value="https://hooks.example.com/z"' in page.text
+    rotate = await web.post(web.url("settings/rotate-webhook-secret"))
+    assert rotate.status_code == 403

@@ -230,6 +230,10 @@ async def test_an_unverified_owner_sets_up_but_cannot_invite_or_export(
             owner.url(""), json={"webhook_url": "https://hooks.example.com/x"}, headers=h
         ),
         await site.client.get(conversations, headers=h),
+        # Nor read or choose the webhook's signing secret: kept after the real owner took the
+        # account back and set a URL, it would sign forged deliveries to their endpoint.
+        await site.client.get(owner.url("/webhook"), headers=h),
+        await site.client.post(owner.url("/webhook/rotate-secret"), headers=h),
     ]
     for answer in refused:
         assert answer.status_code == 403, answer.text
@@ -280,6 +284,11 @@ async def test_an_unverified_owner_sets_up_but_cannot_invite_or_export(
         owner.url(""), json={"webhook_url": "https://hooks.example.com/x"}, headers=h
     )
     assert webhook.status_code == 200, webhook.text
+    secret = (await site.client.get(owner.url("/webhook"), headers=h)).json()["secret"]
+    assert secret
+    rotated = await site.client.post(owner.url("/webhook/rotate-secret"), headers=h)
+    assert rotated.status_code == 200
+    assert rotated.json()["secret"] not in (None, secret)
 
 
 # --- password reset and change -----------------------------------------------------------------
