@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import NotFound
+from core.errors import Conflict, NotFound
 from rag.chat import faq as faq_service
 from rag.chat.models import ChatMessage, Conversation, Faq
 from rag.chat.normalize import normalize_question
@@ -87,7 +87,9 @@ async def give_feedback(
     session_id: str | None = None,
 ) -> None:
     """Thumbs up/down on an assistant answer. A visitor's call passes their ``session_id`` and
-    may only rate their own conversation; an owner's passes none."""
+    may only rate their own conversation (again: their latest rating counts); a team's call
+    passes none and rates only an answer nobody rated (409 ``already_rated``): it replaced the
+    visitor's rating and comment, which analytics and the resolution rule read as theirs."""
     message = await conversation_repo.get_message(
         session, workspace_id=workspace_id, message_id=message_id
     )
@@ -99,9 +101,19 @@ async def give_feedback(
         )
         if conversation is None or conversation.session_id != session_id:
             raise NotFound("Message not found")
-    await conversation_repo.upsert_feedback(
-        session, workspace_id=workspace_id, message_id=message_id, rating=rating, comment=comment
+    stored = await conversation_repo.upsert_feedback(
+        session,
+        workspace_id=workspace_id,
+        message_id=message_id,
+        rating=rating,
+        comment=comment,
+        replace=session_id is not None,
     )
+    if not stored:
+        raise Conflict(
+            "This answer is already rated; a visitor's rating is kept as they gave it",
+            code="already_rated",
+        )
 
 
 async def unanswered_groups(

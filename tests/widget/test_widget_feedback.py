@@ -60,3 +60,44 @@ async def test_owners_rate_without_a_session(client: httpx.AsyncClient, owner: O
         headers=owner.headers,
     )
     assert response.status_code == 204
+
+
+async def test_the_team_never_replaces_a_visitors_rating(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """A visitor's thumbs-up and comment stay theirs: a teammate's rating of that answer is a
+    409 (it replaced them, and analytics counted the teammate's as the visitor's). The visitor
+    may still change their mind."""
+    answer = (
+        await client.post(
+            "/api/v1/chat", json={"message": "hello", "session_id": "v-kept"}, headers=wk(owner)
+        )
+    ).json()
+    visitor = await client.post(
+        "/api/v1/widget/feedback",
+        json={
+            "message_id": answer["message_id"],
+            "rating": "up",
+            "comment": "spot on",
+            "session_id": "v-kept",
+        },
+        headers=wk(owner),
+    )
+    assert visitor.status_code == 204
+    team = await client.post(
+        owner.url("/feedback"),
+        json={"message_id": answer["message_id"], "rating": "down"},
+        headers=owner.headers,
+    )
+    assert team.status_code == 409
+    assert team.json()["error"]["code"] == "already_rated"
+    stats = (await client.get(owner.url("/chat/stats"), headers=owner.headers)).json()
+    assert stats["feedback"] == {"up": 1, "down": 0}
+    again = await client.post(
+        "/api/v1/widget/feedback",
+        json={"message_id": answer["message_id"], "rating": "down", "session_id": "v-kept"},
+        headers=wk(owner),
+    )
+    assert again.status_code == 204
+    stats = (await client.get(owner.url("/chat/stats"), headers=owner.headers)).json()
+    assert stats["feedback"] == {"up": 0, "down": 1}

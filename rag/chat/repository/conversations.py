@@ -293,15 +293,22 @@ async def upsert_feedback(
     message_id: uuid.UUID,
     rating: str,
     comment: str | None,
-) -> None:
+    replace: bool = True,
+) -> bool:
+    """Rate an answer; ``replace=False`` leaves a rating already there alone. Whether this
+    rating was stored."""
     stmt = insert(MessageFeedback).values(
         message_id=message_id, workspace_id=workspace_id, rating=rating, comment=comment
     )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[MessageFeedback.message_id],
-        set_={"rating": rating, "comment": comment, "created_at": func.now()},
-    )
-    await session.execute(stmt)
+    if replace:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[MessageFeedback.message_id],
+            set_={"rating": rating, "comment": comment, "created_at": func.now()},
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=[MessageFeedback.message_id])
+    result = await session.execute(stmt)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def feedback_counts(session: AsyncSession, *, workspace_id: uuid.UUID) -> dict[str, int]:
