@@ -377,11 +377,12 @@ async def list_conversations(
         session,
         workspace_id=access.workspace.id,
         status=status,
-        limit=limit,
+        limit=limit + 1,  # one more says whether a next page holds anything
         before=before,
         before_id=before_id,
     )
-    more = len(rows) == limit
+    more = len(rows) > limit
+    rows = rows[:limit]
     return ConversationPage(
         items=[ConversationOut.model_validate(r) for r in rows],
         next_before=rows[-1].last_message_at if more else None,

@@ -516,3 +516,23 @@ async def test_an_unanswered_follow_up_is_left_for_the_owner_as_it_was_read(
     groups = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
     questions = sorted(q for g in groups for q in [g["question"]])
     assert "Do you sell submarines? and what about those yellow ones?" in questions, questions
+
+
+async def test_a_full_last_page_offers_no_empty_next_page(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Exactly as many conversations as the page holds: the page says there is no next one
+    (it offered a cursor to an empty page)."""
+    for n in range(2):
+        await chat(client, owner, "hi", session_id=f"full-page-{n}")
+    page = (
+        await client.get(owner.url("/conversations"), params={"limit": 2}, headers=owner.headers)
+    ).json()
+    assert len(page["items"]) == 2
+    assert page["next_before"] is None
+    assert page["next_before_id"] is None
+    first = (
+        await client.get(owner.url("/conversations"), params={"limit": 1}, headers=owner.headers)
+    ).json()
+    assert len(first["items"]) == 1
+    assert first["next_before_id"] == first["items"][0]["id"]
