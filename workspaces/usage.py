@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
 from core.errors import QuotaExceeded
+from workspaces import account_repository as accounts_repo
 from workspaces import repository as repo
 from workspaces.models import UsageCounter, Workspace
 from workspaces.plans import METRICS, Metric, get_plan, plan_in_effect
@@ -168,7 +169,11 @@ async def usage_report(
     plan = get_plan(effective_plan(workspace))
     stored = dict(stored or {})
     if "members" not in stored:
-        stored["members"] = await repo.count_members(session, workspace.id)
+        # Seats as the invitation check counts them: members and invitations still open (the
+        # page said 1 of 2 while a second invitation was refused for want of a seat).
+        now = datetime.now(UTC)
+        pending = await accounts_repo.pending_invitations(session, workspace.id, now=now)
+        stored["members"] = await repo.count_members(session, workspace.id) + len(pending)
     stored.setdefault(
         "daily_llm_tokens",
         await repo.get_daily_tokens(session, workspace_id=workspace.id, day=today()),

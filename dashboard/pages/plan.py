@@ -44,7 +44,7 @@ METRIC_LABELS = {
     "messages": "Messages this month",
     "documents": "Documents",
     "chunks": "Knowledge chunks",
-    "members": "Team members",
+    "members": "Team members and open invitations",
     "daily_llm_tokens": "AI answer tokens per day",
 }
 NO_SCRIPT = "Paying opens Razorpay Checkout, which needs JavaScript in this browser."

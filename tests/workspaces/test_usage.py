@@ -42,6 +42,23 @@ async def test_usage_endpoint_shows_counters_beside_limits(
     assert body["metrics"]["conversations"] == {"used": 3, "limit": 100}
     assert body["metrics"]["messages"] == {"used": 9, "limit": 1000}
     assert body["metrics"]["members"] == {"used": 1, "limit": 2}
+    # An open invitation takes a seat, as the invitation check counts it: the usage said
+    # 1 of 2 while a further invitation was refused for want of a seat.
+    invited = await client.post(
+        owner.url("/members"),
+        json={"email": f"seat-{uuid.uuid4().hex[:8]}@example.com", "role": "member"},
+        headers=owner.headers,
+    )
+    assert invited.status_code == 202, invited.text
+    body = (await client.get(owner.url("/usage"), headers=owner.headers)).json()
+    assert body["metrics"]["members"] == {"used": 2, "limit": 2}
+    refused = await client.post(
+        owner.url("/members"),
+        json={"email": f"seat-{uuid.uuid4().hex[:8]}@example.com", "role": "member"},
+        headers=owner.headers,
+    )
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["code"] == "quota_exceeded"
 
 
 def test_quota_error_carries_limit_and_reset() -> None:
