@@ -356,8 +356,9 @@ class Topology:
 
 
 def haproxy_config(port: int, api_ports: list[int], stats_port: int) -> str:
-    # Fail open: when every API process fails its readiness check (Redis down fails /readyz on
-    # all of them at once), the unchecked backups still serve, on the in-process fallbacks.
+    # Fail open: when every API process fails its readiness check at once (a database blip; a
+    # Redis outage did too before /readyz reported it as degraded), the unchecked backups still
+    # serve.
     servers = "".join(
         f"  server api{i} 127.0.0.1:{p} check\n  server api{i}-open 127.0.0.1:{p} backup\n"
         for i, p in enumerate(api_ports)

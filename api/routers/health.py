@@ -26,13 +26,18 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
         ok = False
+    degraded = False
     if runtime.redis is not None:
+        # Reported, never a reason to leave the balancer: every API process loses Redis at
+        # once, and each serves on its in-process fallbacks (limits, cache); uploads whose
+        # job cannot be queued end failed with queue_unavailable. Failing here took every
+        # process out of the balancer for the whole outage.
         try:
             await asyncio.wait_for(runtime.redis.ping(), timeout=2)
             checks["redis"] = "ok"
         except Exception as exc:
-            checks["redis"] = f"unavailable: {type(exc).__name__}"
-            ok = False
+            checks["redis"] = f"unavailable: {type(exc).__name__} (in-process fallbacks)"
+            degraded = True
     else:
         checks["redis"] = "not configured (in-process fallbacks)"
     replica: dict[str, Any] | None = None
@@ -42,7 +47,7 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         replica = (await runtime.reads.status()).as_dict()
         checks["replica"] = replica["state"]
     if ok:
-        body: dict[str, Any] = {"status": "ready", "checks": checks}
+        body: dict[str, Any] = {"status": "degraded" if degraded else "ready", "checks": checks}
         if replica is not None:
             body["replica"] = replica
         return JSONResponse(body)

@@ -219,9 +219,12 @@ async def test_redis_down_limits_fall_back_to_memory_without_errors(
             assert refused.headers["ratelimit-limit"] == "3"
             login = await _login(c, owner.email, owner.password)
             assert login.status_code in (200, 429)  # answered, never a 500
+            # Still ready, and says what it runs on: every process loses Redis at once, and a
+            # 503 here took all of them out of the balancer while they served.
             ready = await c.get("/readyz")
-            assert ready.status_code == 503
-            assert ready.json()["error"]["details"]["redis"].startswith("unavailable")
+            assert ready.status_code == 200
+            assert ready.json()["status"] == "degraded"
+            assert ready.json()["checks"]["redis"].startswith("unavailable")
     finally:
         await dead.aclose()
 
