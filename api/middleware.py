@@ -279,8 +279,11 @@ class SecurityHeadersMiddleware:
 
 
 class RequestTimeoutMiddleware:
-    """Ends a request that runs past ``seconds``: 504 ``request_timeout`` when no response has
-    started yet; a response already streaming is cut off. Its transaction rolls back."""
+    """Ends a request that runs past ``seconds`` before its response starts: 504
+    ``request_timeout``, and its transaction rolls back. Once the response has started, the
+    limit is on stalls instead: each part sent gives the next ``seconds`` more, and a response
+    that sends nothing for that long is cut off where it is. A download of a large export at a
+    client's pace (minutes) was cut at ``seconds`` from the start, the archive truncated."""
 
     def __init__(self, app: ASGIApp, *, seconds: float) -> None:
         self.app = app
@@ -291,15 +294,19 @@ class RequestTimeoutMiddleware:
             await self.app(scope, receive, send)
             return
         started = False
+        loop = asyncio.get_running_loop()
+        deadline: asyncio.Timeout | None = None
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
+            if started and deadline is not None:  # it moves: the next part has as long
+                deadline.reschedule(loop.time() + self.seconds)
 
         try:
-            async with asyncio.timeout(self.seconds):
+            async with asyncio.timeout(self.seconds) as deadline:
                 await self.app(scope, receive, tracking_send)
         except TimeoutError:
             if started:  # end the stream where it is

@@ -36,8 +36,20 @@ async def stream(request: Request) -> StreamingResponse:
     return StreamingResponse(body())
 
 
+async def download(request: Request) -> StreamingResponse:
+    """A long download that keeps sending: six parts, 0.3 s apart."""
+
+    async def body():  # type: ignore[no-untyped-def]
+        for n in range(6):
+            yield f"part {n}\n".encode()
+            await asyncio.sleep(0.3)
+
+    return StreamingResponse(body())
+
+
 def client(seconds: float) -> httpx.AsyncClient:
-    app = Starlette(routes=[Route("/slow", slow), Route("/fast", fast), Route("/stream", stream)])
+    routes = [Route("/slow", slow), Route("/fast", fast), Route("/stream", stream)]
+    app = Starlette(routes=[*routes, Route("/download", download)])
     wrapped = RequestTimeoutMiddleware(app, seconds=seconds)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=wrapped), base_url="http://t")
 
@@ -55,6 +67,15 @@ async def test_a_started_stream_is_cut_off_not_replaced() -> None:
         response = await c.get("/stream")
         assert response.status_code == 200
         assert response.text == "first\n"
+
+
+async def test_a_stream_that_keeps_sending_runs_past_the_limit() -> None:
+    """The limit of a started response is on stalls: a download taking 1.8 s in parts 0.3 s
+    apart is whole under a 1 s limit (it was cut after the first second: a truncated export)."""
+    async with client(1.0) as c:
+        response = await c.get("/download")
+        assert response.status_code == 200
+        assert response.text == "".join(f"part {n}\n" for n in range(6))
 
 
 async def test_the_app_ends_a_request_past_request_timeout_seconds_and_rolls_it_back(
