@@ -67,7 +67,9 @@ def _serve(args: argparse.Namespace) -> int:
         # for limits, lockouts, the audit log and HSTS alike.
         proxy_headers=False,
         forwarded_allow_ips="",
-        timeout_graceful_shutdown=10,
+        # Chat turns waiting on the model, uploads, downloads: 10 s fixed cut them off on
+        # every rolling deploy (the request timeout is 60 s, the model's budget 20 s).
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         http=BoundedHttpToolsProtocol,  # a request head of at most 64 KiB (api.http_protocol)
     )
     return 0

@@ -180,6 +180,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 10 * 1_048_576
     max_page_size: int = 100
     request_timeout_seconds: float = 60.0
+    # On SIGTERM: how long requests under way may finish before they are cancelled (uvicorn's
+    # graceful shutdown). Give the orchestrator's grace period (terminationGracePeriodSeconds)
+    # more than this.
+    shutdown_grace_seconds: int = Field(default=30, ge=0, le=3600)
     max_message_chars: int = 2000
 
     # --- CORS for the owners' dashboard ---

@@ -169,3 +169,21 @@ def test_migrate_with_only_the_owners_url_is_refused(monkeypatch: pytest.MonkeyP
     said = _refusal(["migrate"])
     assert "MIGRATION_DATABASE_URL is set but DATABASE_URL is not" in said
     assert not (Path("data") / "pgdata").exists()
+
+
+def test_serve_gives_requests_the_configured_grace_at_shutdown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGTERM lets requests under way finish for SHUTDOWN_GRACE_SECONDS (a fixed 10 s cut
+    chat turns waiting on the model and downloads on every rolling deploy)."""
+    import uvicorn
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
+    monkeypatch.setenv("SHUTDOWN_GRACE_SECONDS", "45")
+    assert cli.main(["serve", "--port", "8191"]) == 0
+    assert seen["timeout_graceful_shutdown"] == 45
+    monkeypatch.setenv("SHUTDOWN_GRACE_SECONDS", "-1")
+    get_settings.cache_clear()
+    said = _refusal(["serve"])
+    assert "SHUTDOWN_GRACE_SECONDS: Input should be greater than or equal to 0" in said
