@@ -166,3 +166,17 @@ async def test_an_admin_made_a_member_loses_the_keys_they_made(
         e for e in await _audit_actions(client, owner) if e["action"] == "member.role_changed"
     ]
     assert entries[0]["details"] == {"from": "admin", "to": "member", "api_keys_revoked": 1}
+
+
+async def test_revoking_a_revoked_key_again_records_nothing(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """A second revocation of the same key answers as the first and adds no audit entry (it
+    recorded the key revoked once per call)."""
+    made = await client.post(owner.url("/api-keys"), json={"name": "twice"}, headers=owner.headers)
+    assert made.status_code == 201, made.text
+    key = owner.url(f"/api-keys/{made.json()['id']}")
+    for _ in range(2):
+        assert (await client.delete(key, headers=owner.headers)).status_code == 204
+    revoked = [i for i in await _audit_actions(client, owner) if i["action"] == "api_key.revoked"]
+    assert len(revoked) == 1
