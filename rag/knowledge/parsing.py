@@ -276,7 +276,29 @@ def _looks_like_html(text: str) -> bool:
 
 
 def detect_kind(data: bytes, *, filename: str | None, content_type: str | None) -> Kind:
-    """Pick the parser: binary magic first, then content type, then extension, then sniffing."""
+    """Pick the parser: binary magic first, then content type, then extension, then sniffing.
+    A file named or typed as text whose bytes no text has (garbage.txt, a program renamed .md)
+    is refused: it was indexed as pages of control characters the bot then cited."""
+    kind = _claimed_kind(data, filename=filename, content_type=content_type)
+    if kind in ("txt", "md", "html") and _binary(data, content_type):
+        raise UnsupportedMediaType(
+            f"File does not look like {kind.upper()}: it holds binary data",
+            details={"content_type": content_type, "filename": filename},
+        )
+    return kind
+
+
+def _binary(data: bytes, content_type: str | None) -> bool:
+    """Bytes of no text: its start, decoded as the parser would decode it (a byte order mark,
+    the charset, UTF-16 without a mark...), holds more than 1 % control characters."""
+    if _looks_like_text(data):
+        return False
+    head = _decode(data[:4096], content_type)
+    controls = sum(1 for ch in head if ord(ch) < 32 and ch not in "\t\n\r\f\v")
+    return controls > len(head) // 100
+
+
+def _claimed_kind(data: bytes, *, filename: str | None, content_type: str | None) -> Kind:
     magic = _magic(data)
     if magic is not None:
         return magic

@@ -346,6 +346,15 @@ async def test_size_and_type_limits(db: Database, redis_client: Redis) -> None:
         )
         assert exe.status_code == 415
         assert exe.json()["error"]["code"] == "unsupported_media_type"
+        # Named text, but bytes no text has: refused at once (it was stored ready as pages of
+        # control characters the bot then cited). Text in UTF-16, with or without a byte
+        # order mark, is still text.
+        junk = await upload(c, who, "garbage.txt", bytes(range(256)) * 6, "text/plain")
+        assert junk.status_code == 415, junk.text
+        assert "binary data" in junk.json()["error"]["message"]
+        for data in ("Tea menu\n".encode("utf-16"), "Tea menu, two\n".encode("utf-16-le")):
+            text = await upload(c, who, f"menu-{uuid.uuid4().hex[:6]}.txt", data, "text/plain")
+            assert text.status_code == 202, text.text
 
 
 async def test_a_replacement_file_gets_the_upload_limit_not_the_json_body_limit(
