@@ -225,11 +225,12 @@ async def _finish(
     ws, now = source.workspace_id, utcnow()
     useful = stats.changed + stats.unchanged + stats.added + stats.removed
     failed = fatal is not None or (stats.failed > 0 and useful == 0)
-    status = "failed" if failed else ("partial" if cursor is not None else "ok")
+    partial = cursor is not None or stats.incomplete
+    status = "failed" if failed else ("partial" if partial else "ok")
     # Why it failed: the fatal error, else (every page failed: a page source whose page answers
     # 500) the first page's error; it was null then, on the source and in source.failing.
     error: str | None = fatal.message if fatal is not None else None
-    if error is None and failed and stats.errors:
+    if error is None and (failed or stats.incomplete) and stats.errors:
         error = str(stats.errors[0].get("message") or "") or None
     async with deps.db.transaction(workspace_id=ws) as session:
         await repo.finish_sync(

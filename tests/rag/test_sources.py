@@ -618,3 +618,63 @@ async def test_the_ssrf_guard_applies_to_every_sync_fetch(
             assert record["errors"][0]["code"] == "url_not_allowed"
             assert site.requests == []
             assert site.url("/in") in await w.documents()
+
+
+def _index(site: Site, children: dict[str, Sequence[str]]) -> None:
+    """/sitemap.xml: an index of the given child sitemaps, each a urlset of its paths."""
+    for child, paths in children.items():
+        entries = "".join(f"<url><loc>{site.url(p)}</loc></url>" for p in paths)
+        site.pages[child] = Page(
+            f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</urlset>'.encode(),
+            "application/xml",
+            etag=False,
+        )
+    entries = "".join(f"<sitemap><loc>{site.url(c)}</loc></sitemap>" for c in children)
+    site.pages["/sitemap.xml"] = Page(
+        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}'
+        "</sitemapindex>".encode(),
+        "application/xml",
+        etag=False,
+    )
+
+
+async def _post_sitemap(w: World, url: str) -> httpx.Response:
+    r = await w.client.post(
+        w.owner.url("/documents"), json={"sitemap_url": url}, headers=w.owner.headers
+    )
+    await w.runtime.jobs.drain()
+    return r
+
+
+async def test_a_child_sitemap_that_cannot_be_read_removes_none_of_its_pages(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        for name in ("k1", "k2", "m1", "m2"):
+            site.pages[f"/{name}"] = Page(article(name, [f"child page {name} words"]))
+        _index(site, {"/keep.xml": ["/k1", "/k2"], "/more.xml": ["/m1", "/m2"]})
+        async with world(db, owner_db, redis_client) as w:
+            r = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert r.status_code == 202, r.text
+            assert len(await w.documents()) == 4
+            [source] = await w.sources()
+            site.pages["/more.xml"].status = 503
+            for _ in range(3):  # more than the two syncs after which an unlisted page goes
+                record = await w.sync_now(source["id"])
+                assert record["status"] == "partial"
+                assert (record["pages_removed"], record["pages_failed"]) == (0, 0)
+                assert record["pages_checked"] == 2  # the pages of the sitemap that was read
+                [error] = record["errors"]
+                assert (error["url"], error["code"]) == (site.url("/more.xml"), "fetch_failed")
+                assert "503" in error["message"]
+            assert sorted(await w.documents()) == sorted(
+                site.url(p) for p in ("/k1", "/k2", "/m1", "/m2")
+            )
+            state = (await w.sources())[0]
+            assert state["last_status"] == "partial"
+            assert "503" in state["last_error"]
+            # Readable again: a complete, ok sync, and nothing was counted missing meanwhile.
+            site.pages["/more.xml"].status = 200
+            record = await w.sync_now(source["id"])
+            assert (record["status"], record["errors"], record["pages_checked"]) == ("ok", [], 4)
+            assert all(d["status"] == "ready" for d in (await w.documents()).values())
