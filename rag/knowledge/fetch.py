@@ -318,22 +318,38 @@ def _gunzip(data: bytes, max_bytes: int) -> bytes:
     return bytes(out)
 
 
+class InvalidSitemap(FetchFailed):
+    code = "invalid_sitemap"
+    message = "The response is not a sitemap"
+
+
 def parse_sitemap(data: bytes) -> tuple[str, list[str]]:
-    """``("index", sitemap URLs)`` or ``("urlset", page URLs)`` from sitemap XML or a text list."""
+    """``("index", sitemap URLs)`` or ``("urlset", page URLs)`` from sitemap XML or a text list.
+
+    Raises ``InvalidSitemap`` for anything else (an HTML page, other XML, text that lists no
+    URL, an empty body), so junk served with a 200 is never read as "lists nothing"; an empty
+    ``<urlset/>`` is a sitemap that lists nothing.
+    """
     stripped = data.lstrip()
     if not stripped.startswith(b"<"):
         lines = stripped.decode("utf-8", errors="replace").splitlines()
-        return "urlset", [line.strip() for line in lines if line.strip().startswith("http")]
+        urls = [line.strip() for line in lines if line.strip().startswith("http")]
+        if not urls:
+            raise InvalidSitemap("The response is neither sitemap XML nor a list of URLs")
+        return "urlset", urls
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=True
     )
     try:
         root = etree.fromstring(stripped, parser=parser)  # entities, DTDs and network are off
     except etree.XMLSyntaxError as exc:
-        raise FetchFailed(f"Invalid sitemap XML: {exc}") from exc
+        raise InvalidSitemap(f"Invalid sitemap XML: {exc}") from exc
     if root is None:
-        raise FetchFailed("Invalid sitemap XML")
-    kind = "index" if etree.QName(root).localname == "sitemapindex" else "urlset"
+        raise InvalidSitemap("Invalid sitemap XML")
+    name = etree.QName(root).localname
+    if name not in ("urlset", "sitemapindex"):
+        raise InvalidSitemap(f"Not a sitemap: the document is <{name}>, not <urlset>")
+    kind = "index" if name == "sitemapindex" else "urlset"
     child = "sitemap" if kind == "index" else "url"
     locs: list[str] = []
     for entry in root:
@@ -485,6 +501,7 @@ __all__ = [
     "FetchTooLarge",
     "FetchedPage",
     "Inflater",
+    "InvalidSitemap",
     "SitemapListing",
     "UnsupportedEncoding",
     "fetch_sitemap",

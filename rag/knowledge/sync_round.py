@@ -27,7 +27,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import AppError
+from core.errors import AppError, ValidationFailed
 from rag.knowledge.addresses import FetchFailed
 from rag.knowledge.fetch import FetchedPage, fetch_url, read_sitemap
 from rag.knowledge.jobs import IngestionDeps
@@ -129,6 +129,8 @@ async def sync_sitemap(
     listed_hash = hashlib.sha256("\n".join(sorted(listed_set)).encode()).hexdigest()
     for problem in listing.errors:
         stats.note(problem)
+    if not listed:  # never "every page is gone": the sync fails and removes nothing
+        raise ValidationFailed("The sitemap lists no pages", code="empty_sitemap")
     stats.incomplete = not listing.complete
     async with deps.db.transaction(workspace_id=ws) as session:
         adopted = await repo.unlinked_documents(session, ws, "sitemap", listed)

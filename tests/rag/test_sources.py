@@ -678,3 +678,43 @@ async def test_a_child_sitemap_that_cannot_be_read_removes_none_of_its_pages(
             record = await w.sync_now(source["id"])
             assert (record["status"], record["errors"], record["pages_checked"]) == ("ok", [], 4)
             assert all(d["status"] == "ready" for d in (await w.documents()).values())
+
+
+async def test_a_sitemap_that_answers_junk_or_lists_nothing_fails_the_sync_and_removes_nothing(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        for name in ("j1", "j2"):
+            site.pages[f"/{name}"] = Page(article(name, [f"junk test page {name} words"]))
+        site.sitemap(["/j1", "/j2"])
+        async with world(db, owner_db, redis_client, source_failing_after=3) as w:
+            r = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert r.status_code == 202, r.text
+            [source] = await w.sources()
+            answers = [
+                (Page(b"Service temporarily degraded, try later", "text/plain"), "invalid_sitemap"),
+                (Page(b"<html><body>Maintenance</body></html>", "text/xml"), "invalid_sitemap"),
+                (
+                    Page(
+                        b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"/>', "text/xml"
+                    ),
+                    "empty_sitemap",
+                ),
+            ]
+            for page, code in answers:
+                site.pages["/sitemap.xml"] = page
+                record = await w.sync_now(source["id"])
+                assert (record["status"], record["pages_removed"]) == ("failed", 0), record
+                assert record["errors"][-1]["code"] == code
+                assert sorted(await w.documents()) == [site.url("/j1"), site.url("/j2")]
+            state = (await w.sources())[0]
+            assert (state["consecutive_failures"], state["failing"]) == (3, True)
+            # Posted by hand, the same answers are a clear 422 with the same codes.
+            for page, code in answers:
+                site.pages["/sitemap.xml"] = page
+                r = await _post_sitemap(w, site.url("/sitemap.xml"))
+                assert (r.status_code, r.json()["error"]["code"]) == (422, code)
+            site.sitemap(["/j1", "/j2"])
+            record = await w.sync_now(source["id"])
+            assert (record["status"], record["pages_checked"]) == ("ok", 2)
+            assert (await w.sources())[0]["failing"] is False
