@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.config import Settings
 from core.errors import NotFound, PayloadTooLarge, ValidationFailed
 from rag.knowledge.addresses import check_url
-from rag.knowledge.fetch import fetch_sitemap
+from rag.knowledge.fetch import read_sitemap
 from rag.knowledge.limits import check_quotas, parse_limits
 from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parsing import check_size, detect_kind
@@ -188,12 +188,19 @@ async def submit_url(
     return submission
 
 
+@dataclass(frozen=True)
+class SitemapSubmission:
+    submissions: list[Submission]
+    skipped: int = 0
+    """Pages the sitemap lists past SITEMAP_MAX_PAGES, not added (0: none)."""
+
+
 async def submit_sitemap(
     session: AsyncSession, access: WorkspaceAccess, *, sitemap_url: str, settings: Settings
-) -> list[Submission]:
+) -> SitemapSubmission:
     authorize(access, Action.DOCUMENT_WRITE)
     workspace = access.workspace
-    pages = await fetch_sitemap(
+    listing = await read_sitemap(
         sitemap_url,
         max_pages=settings.sitemap_max_pages,
         allow_private=settings.allow_private_urls,
@@ -201,6 +208,7 @@ async def submit_sitemap(
         max_bytes=settings.fetch_max_bytes,
         max_redirects=settings.fetch_max_redirects,
     )
+    pages = listing.pages
     if not pages:
         raise ValidationFailed("The sitemap lists no pages", code="empty_sitemap")
     fresh = [
@@ -224,7 +232,7 @@ async def submit_sitemap(
         )
     source = await source_repo.ensure_source(session, workspace.id, url=sitemap_url, kind="sitemap")
     await source_repo.link_documents(session, workspace.id, source.id, [s.document.id for s in out])
-    return out
+    return SitemapSubmission(out, skipped=listing.skipped)
 
 
 async def replace_document(

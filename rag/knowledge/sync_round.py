@@ -132,6 +132,15 @@ async def sync_sitemap(
     if not listed:  # never "every page is gone": the sync fails and removes nothing
         raise ValidationFailed("The sitemap lists no pages", code="empty_sitemap")
     stats.incomplete = not listing.complete
+    if listing.skipped:
+        stats.note(
+            {
+                "url": source.url,
+                "code": "sitemap_truncated",
+                "message": f"The sitemap lists {listing.skipped} more page(s) past the first"
+                f" {s.sitemap_max_pages} (SITEMAP_MAX_PAGES); those were not added",
+            }
+        )
     async with deps.db.transaction(workspace_id=ws) as session:
         adopted = await repo.unlinked_documents(session, ws, "sitemap", listed)
         await repo.link_documents(session, ws, source.id, [d.id for d in adopted])
@@ -140,7 +149,7 @@ async def sync_sitemap(
         }
     if not listing.complete:
         # A page the listing does not show may be in a sitemap that was not read: left alone.
-        documents = {url: d for url, d in documents.items() if url in listed_set}
+        documents = {url: d for url, d in documents.items() if listing.listed(url)}
     work = sorted(listed_set | set(documents))
     if source.cursor is not None:
         work = [url for url in work if url > source.cursor]
@@ -150,7 +159,7 @@ async def sync_sitemap(
         document = documents.get(url)
         if document is None:
             await _add_page(deps, source, url, "sitemap", stats)
-        elif url not in listed_set:
+        elif not listing.listed(url):  # listed past SITEMAP_MAX_PAGES: still listed
             stats.checked += 1
             await _missing(deps, document, stats)
         else:

@@ -718,3 +718,41 @@ async def test_a_sitemap_that_answers_junk_or_lists_nothing_fails_the_sync_and_r
             record = await w.sync_now(source["id"])
             assert (record["status"], record["pages_checked"]) == ("ok", 2)
             assert (await w.sources())[0]["failing"] is False
+
+
+async def test_a_sitemap_cut_at_its_page_cap_says_so_and_removes_only_pages_it_no_longer_lists(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        paths = [f"/cap{i}" for i in range(5)]
+        for path in [*paths, "/new0", "/new1"]:
+            site.pages[path] = Page(article(path[1:], [f"capped page {path[1:]} words"]))
+        site.sitemap(paths)
+        async with world(db, owner_db, redis_client, sitemap_max_pages=3) as w:
+            r = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert r.status_code == 202, r.text
+            assert (r.json()["count"], r.json()["skipped"]) == (3, 2)
+            stored = [site.url(p) for p in paths[:3]]
+            assert sorted(await w.documents()) == stored
+            [source] = await w.sources()
+            # The site puts its new pages first: the stored ones are now past the cap.
+            site.sitemap(["/new0", "/new1", *paths])
+            for _ in range(2):
+                record = await w.sync_now(source["id"])
+                assert (record["status"], record["pages_removed"]) == ("ok", 0)
+                [note] = record["errors"]
+                assert (note["url"], note["code"]) == (
+                    site.url("/sitemap.xml"),
+                    "sitemap_truncated",
+                )
+                assert "4 more page(s)" in note["message"]
+            assert sorted(await w.documents()) == sorted(
+                [*stored, site.url("/new0"), site.url("/new1")]
+            )
+            # A page truly gone from the full listing still goes after two syncs.
+            site.sitemap(["/new0", "/new1", "/cap0", "/cap2", "/cap3", "/cap4"])
+            for _ in range(2):
+                record = await w.sync_now(source["id"])
+            assert record["pages_removed"] == 1
+            assert site.url("/cap1") not in await w.documents()
+            assert site.url("/cap2") in await w.documents()
