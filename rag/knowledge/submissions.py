@@ -16,13 +16,16 @@ Identity of a document inside a workspace is ``(source_type, source)``: the uplo
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
+from core.db import released
 from core.errors import NotFound, PayloadTooLarge, ValidationFailed
 from rag.knowledge.addresses import check_url
 from rag.knowledge.fetch import read_sitemap
@@ -195,19 +198,40 @@ class SitemapSubmission:
     """Pages the sitemap lists past SITEMAP_MAX_PAGES, not added (0: none)."""
 
 
+_Slots = dict[int, asyncio.Semaphore]
+_FETCH_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Slots] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def sitemap_fetch_slots(settings: Settings) -> asyncio.Semaphore:
+    """This process's bound on sitemap downloads at once (SITEMAP_FETCHES_AT_ONCE; one per
+    event loop and limit)."""
+    per_limit = _FETCH_SLOTS.setdefault(asyncio.get_running_loop(), {})
+    limit = settings.sitemap_fetches_at_once
+    if limit not in per_limit:
+        per_limit[limit] = asyncio.Semaphore(limit)
+    return per_limit[limit]
+
+
 async def submit_sitemap(
     session: AsyncSession, access: WorkspaceAccess, *, sitemap_url: str, settings: Settings
 ) -> SitemapSubmission:
+    """Download the sitemap and add its pages. The download (up to FETCH_TIMEOUT_SECONDS per
+    file) runs with the session's connection back in the pool (``released``: what the
+    transaction did so far, authentication, is committed first) and at most
+    SITEMAP_FETCHES_AT_ONCE at once per process."""
     authorize(access, Action.DOCUMENT_WRITE)
     workspace = access.workspace
-    listing = await read_sitemap(
-        sitemap_url,
-        max_pages=settings.sitemap_max_pages,
-        allow_private=settings.allow_private_urls,
-        timeout=settings.fetch_timeout_seconds,
-        max_bytes=settings.fetch_max_bytes,
-        max_redirects=settings.fetch_max_redirects,
-    )
+    async with released(session), sitemap_fetch_slots(settings):
+        listing = await read_sitemap(
+            sitemap_url,
+            max_pages=settings.sitemap_max_pages,
+            allow_private=settings.allow_private_urls,
+            timeout=settings.fetch_timeout_seconds,
+            max_bytes=settings.fetch_max_bytes,
+            max_redirects=settings.fetch_max_redirects,
+        )
     pages = listing.pages
     if not pages:
         raise ValidationFailed("The sitemap lists no pages", code="empty_sitemap")

@@ -24,13 +24,14 @@ import httpx
 import numpy as np
 from redis.asyncio import Redis
 from sqlalchemy import text
+from sqlalchemy.pool import QueuePool
 
 from api.runtime import Runtime
 from api.schedule import scheduled_jobs
 from core.db import Database
 from core.models import utcnow
 from core.scheduler import Every, ScheduledJob, Scheduler
-from rag.knowledge import sync
+from rag.knowledge import submissions, sync
 from rag.knowledge.embeddings import HashEmbedder
 from rag.knowledge.repository import sources as source_repo
 from tests.conftest import Owner, client_for, make_runtime, make_settings, signup
@@ -43,12 +44,23 @@ LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass
+class Hold:
+    gate: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+
+    async def wait_arrival(self) -> None:
+        assert await asyncio.to_thread(self.arrived.acquire, True, 30), "no request arrived"
+
+
+@dataclass
 class Page:
     body: bytes
     content_type: str = "text/html; charset=utf-8"
     status: int = 200
     etag: bool = True
     last_modified: str | None = None
+    hold: Hold | None = None
+    """Answered only once ``hold.gate`` is set (each arrival released on ``hold.arrived``)."""
 
     @property
     def tag(self) -> str:
@@ -91,6 +103,9 @@ def local_site() -> Iterator[Site]:
         def do_GET(self) -> None:
             site = holder["site"]
             page = site.pages.get(self.path)
+            if page is not None and page.hold is not None:
+                page.hold.arrived.release()
+                page.hold.gate.wait(30)
             status, extra, body = 404, {}, b"not here"
             if page is not None and page.status != 200:
                 status = page.status
@@ -756,3 +771,49 @@ async def test_a_sitemap_cut_at_its_page_cap_says_so_and_removes_only_pages_it_n
             assert record["pages_removed"] == 1
             assert site.url("/cap1") not in await w.documents()
             assert site.url("/cap2") in await w.documents()
+
+
+async def test_a_posted_sitemap_downloads_holding_no_database_connection_and_few_at_once(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        maps = [f"/held{i}.xml" for i in range(3)]
+        holds = [Hold(), Hold()]  # the third sitemap answers at once
+        for i, path in enumerate(maps):
+            site.pages[f"/held{i}"] = Page(article(f"held{i}", [f"held page {i} words"]))
+            site.sitemap([f"/held{i}"])
+            site.pages[path] = site.pages.pop("/sitemap.xml")
+            site.pages[path].hold = holds[i] if i < len(holds) else None
+        async with world(db, owner_db, redis_client, sitemap_fetches_at_once=2) as w:
+            posts = [asyncio.create_task(_post_sitemap(w, site.url(p))) for p in maps[:2]]
+            try:
+                for hold in holds:
+                    await hold.wait_arrival()
+                # Both downloads are under way and neither request holds a connection.
+                assert submissions.sitemap_fetch_slots(w.runtime.settings).locked()
+                pool = w.runtime.db.engine.pool
+                assert isinstance(pool, QueuePool)
+                assert pool.checkedout() == 0
+                async with owner_db.transaction() as session:
+                    idle = await session.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                            " current_database() AND state LIKE 'idle in transaction%'"
+                        )
+                    )
+                assert idle == 0
+                # A third waits for a free slot: its sitemap is asked only after the first
+                # download ended, while the second is still held.
+                posts.append(asyncio.create_task(_post_sitemap(w, site.url(maps[2]))))
+                holds[0].gate.set()
+                third = await posts[2]
+                assert third.status_code == 202, third.text
+                answered = [path for path, _, _ in site.requests if path in maps]
+                assert answered == [maps[0], maps[2]]
+            finally:
+                for hold in holds:
+                    hold.gate.set()
+                responses = await asyncio.gather(*posts)
+            assert [r.status_code for r in responses] == [202, 202, 202], responses[0].text
+            assert sorted(await w.documents()) == sorted(site.url(f"/held{i}") for i in range(3))
+            assert len(await w.sources()) == 3
