@@ -817,3 +817,46 @@ async def test_a_posted_sitemap_downloads_holding_no_database_connection_and_few
             assert [r.status_code for r in responses] == [202, 202, 202], responses[0].text
             assert sorted(await w.documents()) == sorted(site.url(f"/held{i}") for i in range(3))
             assert len(await w.sources()) == 3
+
+
+async def test_a_sitemap_batch_in_which_every_page_fails_moves_the_round_on_and_flags_the_source(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    paths = [f"/batch{i}" for i in range(6)]
+    with local_site() as site:
+        for path in paths:
+            site.pages[path] = Page(article(path[1:], [f"batch page {path[1:]} words"]))
+        site.sitemap(paths)
+        settings = {"source_sync_max_pages": 2, "source_failing_after": 2}
+        async with world(db, owner_db, redis_client, **settings) as w:
+            r = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert r.status_code == 202, r.text
+            [source] = await w.sources()
+            # The middle batch (batch2, batch3) fails every time; batch5 has changed.
+            site.pages["/batch2"].status = site.pages["/batch3"].status = 500
+            site.pages["/batch5"] = Page(article("batch5", ["batch page five rewritten"]))
+            records = [await w.sync_now(source["id"]) for _ in range(3)]
+            assert [r["status"] for r in records] == ["partial", "failed", "ok"]
+            assert [r["complete"] for r in records] == [False, False, True]
+            assert records[1]["pages_failed"] == 2
+            # Past the failed batch: the last one was checked (and its change found).
+            assert (records[2]["pages_checked"], records[2]["pages_changed"]) == (2, 1)
+            state = (await w.sources())[0]
+            # The round's success did not clear the failed batch.
+            assert (state["consecutive_failures"], state["failing"]) == (1, False)
+            # The next round fails the same batch: flagged, with its error.
+            records = [await w.sync_now(source["id"]) for _ in range(2)]
+            assert [r["status"] for r in records] == ["partial", "failed"]
+            state = (await w.sources())[0]
+            assert (state["consecutive_failures"], state["failing"]) == (2, True)
+            assert state["last_error"] == "The server answered HTTP 500"
+            assert sorted(await w.documents()) == sorted(site.url(p) for p in paths)
+            # Fixed: a whole round without a failure clears the flag.
+            site.pages["/batch2"].status = site.pages["/batch3"].status = 200
+            records = [await w.sync_now(source["id"]) for _ in range(2)]
+            assert [r["status"] for r in records] == ["ok", "partial"]  # ends, then starts anew
+            assert (await w.sources())[0]["failing"] is True  # that round had a failed batch
+            records = [await w.sync_now(source["id"]) for _ in range(2)]
+            assert [r["status"] for r in records] == ["partial", "ok"]
+            state = (await w.sources())[0]
+            assert (state["consecutive_failures"], state["failing"]) == (0, False)
