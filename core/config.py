@@ -202,6 +202,9 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = 5 * 1_048_576
     fetch_max_redirects: int = 5
     sitemap_max_pages: int = 200
+    # Sitemaps posted by owners are downloaded in the request, without a database connection;
+    # at most this many at once per process (more wait their turn).
+    sitemap_fetches_at_once: int = Field(default=4, ge=1)
     # Sources that re-sync (rag/knowledge/sync.py): pages one sync checks (a larger sitemap
     # continues at the next tick), how long a sync's lease lasts before another process
     # presumes it crashed and runs it again, how many due sources one tick claims, and after

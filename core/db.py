@@ -177,10 +177,37 @@ async def lock_workspace(session: AsyncSession, purpose: str, workspace_id: uuid
     )
 
 
+_SETTINGS_INFO = "core.db.transaction_settings"
+"""``session.info`` key: the transaction-local settings in force (for ``released``)."""
+
+
+def _remember(session: AsyncSession, settings: Mapping[str, str]) -> None:
+    session.info[_SETTINGS_INFO] = {**session.info.get(_SETTINGS_INFO, {}), **settings}
+
+
 async def _set_settings(session: AsyncSession, settings: Mapping[str, str]) -> None:
     """``settings`` (``transaction_settings``) in one parameterised statement."""
     params = {f"v{i}": value for i, value in enumerate(settings.values())}
     await session.execute(_settings_statement(tuple(settings)), params)
+    _remember(session, settings)
+
+
+@asynccontextmanager
+async def released(session: AsyncSession) -> AsyncIterator[None]:
+    """Give the session's connection back to the pool for a slow outside call (a sitemap
+    download), so a slow site cannot hold one of the pool's connections.
+
+    The transaction so far is committed on entry; when the block ends (normally or with an
+    error, which goes on to the caller) a new one begins with the same transaction-local
+    settings (tenant context, timeouts), and the unit of work (``Database.transaction``)
+    commits or rolls back that one."""
+    settings = dict(session.info.get(_SETTINGS_INFO, {}))
+    await session.commit()  # the connection goes back to the pool
+    try:
+        yield
+    finally:
+        if settings:
+            await _set_settings(session, settings)
 
 
 @functools.cache
@@ -385,7 +412,8 @@ class Database:
         never for payments. ``local``: more transaction-local settings, sent with the tenant's
         (``set_tenant``).
         """
-        async with self.sessionmaker() as session, session.begin():
+        async with self.sessionmaker() as session:
+            await session.begin()
             waited = time.perf_counter()
             connection = await session.connection()  # from the pool (or a new connect)
             metrics.observe_db_pool_wait(time.perf_counter() - waited)
@@ -399,9 +427,17 @@ class Database:
             settings = transaction_settings(
                 values, {**self.local, **local} if local else self.local, durable=durable
             )
-            if not (self.fused_begin and await _begin_with_tenant(connection, settings)):
+            if self.fused_begin and await _begin_with_tenant(connection, settings):
+                _remember(session, settings)
+            else:
                 await _set_settings(session, settings)
-            yield session
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+            # The current transaction: a block that ``released`` its connection began another.
+            await session.commit()
 
     def report_pool(self) -> None:
         """The pool's connections (checked out, idle, overflow, size) into /metrics."""

@@ -67,6 +67,10 @@ class SubmissionOut(DocumentOut):
 class SitemapOut(BaseModel):
     count: int
     documents: list[SubmissionOut]
+    skipped: int = Field(
+        default=0,
+        description="pages the sitemap lists past SITEMAP_MAX_PAGES, not added (0: none)",
+    )
 
 
 class DocumentPage(BaseModel):
@@ -232,11 +236,16 @@ async def create_document(
         try:
             if "sitemap_url" in body:
                 sitemap = SitemapIn.model_validate(body)
-                subs = await submissions.submit_sitemap(
+                added = await submissions.submit_sitemap(
                     session, access, sitemap_url=str(sitemap.sitemap_url), settings=settings
                 )
+                subs = added.submissions
                 enqueue_after_commit(background, runtime.jobs, subs, ingestion=runtime.ingestion)
-                return SitemapOut(count=len(subs), documents=[_submission_out(s) for s in subs])
+                return SitemapOut(
+                    count=len(subs),
+                    documents=[_submission_out(s) for s in subs],
+                    skipped=added.skipped,
+                )
             if "url" in body:
                 url = UrlIn.model_validate(body)
                 subs = [

@@ -178,10 +178,16 @@ async def add_web(
     try:
         form = WebSourceForm.model_validate(values)
         if form.kind == "sitemap":
-            subs = await submissions.submit_sitemap(
+            added = await submissions.submit_sitemap(
                 session, page.access, sitemap_url=str(form.url), settings=runtime.settings
             )
-            notice = f"{len(subs)} page(s) from the sitemap added"
+            subs = added.submissions
+            notice = f"{len(subs)} page(s) from the sitemap added" + (
+                f"; {added.skipped} more listed past the limit of"
+                f" {runtime.settings.sitemap_max_pages} were not added"
+                if added.skipped
+                else ""
+            )
         else:
             subs = [
                 await submissions.submit_url(
@@ -197,7 +203,7 @@ async def add_web(
         forms = {"web_values": values, "web_errors": {"url": reason}}
         return await _knowledge_page(request, page, session, forms=forms, status_code=status)
     enqueue_after_commit(background, runtime.jobs, subs, ingestion=runtime.ingestion)
-    return redirect(request, page.url("knowledge") + "?notice=" + notice.replace(" ", "+"))
+    return redirect(request, page.url("knowledge") + "?notice=" + quote_plus(notice))
 
 
 @router.post("/w/{workspace_id}/knowledge/documents/{document_id}/retry")

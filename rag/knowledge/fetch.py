@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import Any
 
 import httpx
 from lxml import etree  # type: ignore[import-untyped]
@@ -317,22 +318,38 @@ def _gunzip(data: bytes, max_bytes: int) -> bytes:
     return bytes(out)
 
 
+class InvalidSitemap(FetchFailed):
+    code = "invalid_sitemap"
+    message = "The response is not a sitemap"
+
+
 def parse_sitemap(data: bytes) -> tuple[str, list[str]]:
-    """``("index", sitemap URLs)`` or ``("urlset", page URLs)`` from sitemap XML or a text list."""
+    """``("index", sitemap URLs)`` or ``("urlset", page URLs)`` from sitemap XML or a text list.
+
+    Raises ``InvalidSitemap`` for anything else (an HTML page, other XML, text that lists no
+    URL, an empty body), so junk served with a 200 is never read as "lists nothing"; an empty
+    ``<urlset/>`` is a sitemap that lists nothing.
+    """
     stripped = data.lstrip()
     if not stripped.startswith(b"<"):
         lines = stripped.decode("utf-8", errors="replace").splitlines()
-        return "urlset", [line.strip() for line in lines if line.strip().startswith("http")]
+        urls = [line.strip() for line in lines if line.strip().startswith("http")]
+        if not urls:
+            raise InvalidSitemap("The response is neither sitemap XML nor a list of URLs")
+        return "urlset", urls
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=True
     )
     try:
         root = etree.fromstring(stripped, parser=parser)  # entities, DTDs and network are off
     except etree.XMLSyntaxError as exc:
-        raise FetchFailed(f"Invalid sitemap XML: {exc}") from exc
+        raise InvalidSitemap(f"Invalid sitemap XML: {exc}") from exc
     if root is None:
-        raise FetchFailed("Invalid sitemap XML")
-    kind = "index" if etree.QName(root).localname == "sitemapindex" else "urlset"
+        raise InvalidSitemap("Invalid sitemap XML")
+    name = etree.QName(root).localname
+    if name not in ("urlset", "sitemapindex"):
+        raise InvalidSitemap(f"Not a sitemap: the document is <{name}>, not <urlset>")
+    kind = "index" if name == "sitemapindex" else "urlset"
     child = "sitemap" if kind == "index" else "url"
     locs: list[str] = []
     for entry in root:
@@ -344,7 +361,33 @@ def parse_sitemap(data: bytes) -> tuple[str, list[str]]:
     return kind, locs
 
 
-async def fetch_sitemap(
+@dataclass
+class SitemapListing:
+    """What a sitemap lists, and whether that is all of it.
+
+    ``pages``: the first ``max_pages`` distinct page URLs. ``errors``: the child sitemaps that
+    could not be read (or were not read: past ``max_depth`` or ``max_sitemaps``), each
+    ``{"url", "code", "message"}``; any of them makes the listing incomplete, so a page it
+    does not list may still be on the site. ``skipped``: listed entries past ``max_pages``
+    (counted, not kept; a URL repeated past the cap counts each time). ``also_listed``: those
+    of the ``known`` URLs the caller asked about that are listed past the cap.
+    """
+
+    pages: list[str] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    skipped: int = 0
+    also_listed: set[str] = field(default_factory=set)
+
+    @property
+    def complete(self) -> bool:
+        """Every sitemap file of the listing was read."""
+        return not self.errors
+
+    def listed(self, url: str) -> bool:
+        return url in self.also_listed or url in self.pages
+
+
+async def read_sitemap(
     url: str,
     *,
     max_pages: int = 200,
@@ -356,23 +399,38 @@ async def fetch_sitemap(
     max_sitemaps: int = 50,
     allow_networks: Iterable[str | IPNetwork] = (),
     client: httpx.AsyncClient | None = None,
-) -> list[str]:
-    """Page URLs listed by a sitemap (``<urlset>``, ``<sitemapindex>`` or a plain-text list).
+    known: Collection[str] = (),
+) -> SitemapListing:
+    """The listing of a sitemap (``<urlset>``, ``<sitemapindex>`` or a plain-text list).
 
     Nested indexes are followed up to ``max_depth`` levels below the root and at most
-    ``max_sitemaps`` sitemap files are fetched; the result is deduplicated, http(s) only and at
-    most ``max_pages`` long. A failing root raises; a failing child sitemap is skipped.
+    ``max_sitemaps`` sitemap files are fetched; the pages are deduplicated, http(s) only and at
+    most ``max_pages`` long. Past the cap the sitemaps are still read (memory stays bounded:
+    one file at a time) to count what was skipped and to find which ``known`` URLs are listed.
+    A failing root raises; a failing child sitemap is recorded in ``errors``.
     """
     networks = allowed_networks(allow_networks)
     own_client = client is None
     http = client or httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout)
-    pages: list[str] = []
+    listing = SitemapListing()
+    known_set = set(known)
     seen_pages: set[str] = set()
     seen_maps: set[str] = {url}
     queue: list[tuple[str, int]] = [(url, 0)]
     fetched = 0
+    too_deep: list[str] = []
     try:
-        while queue and len(pages) < max_pages and fetched < max_sitemaps:
+        while queue:
+            if fetched >= max_sitemaps:
+                listing.errors.append(
+                    {
+                        "url": queue[0][0],
+                        "code": "sitemap_limit",
+                        "message": f"{len(queue)} sitemap file(s) not read: more than"
+                        f" {max_sitemaps} in all",
+                    }
+                )
+                break
             sitemap_url, depth = queue.pop(0)
             fetched += 1
             try:
@@ -390,26 +448,51 @@ async def fetch_sitemap(
                 if data[:2] == b"\x1f\x8b":
                     data = _gunzip(data, max_bytes)
                 kind, locs = parse_sitemap(data)
-            except AppError:
+            except AppError as exc:
                 if depth == 0:
                     raise
+                listing.errors.append(
+                    {"url": sitemap_url, "code": exc.code, "message": exc.message[:500]}
+                )
                 continue
             for loc in locs:
                 if not loc.lower().startswith(("http://", "https://")):
                     continue
                 if kind == "index":
-                    if depth < max_depth and loc not in seen_maps:
-                        seen_maps.add(loc)
+                    if loc in seen_maps:
+                        continue
+                    seen_maps.add(loc)
+                    if depth < max_depth:
                         queue.append((loc, depth + 1))
-                elif loc not in seen_pages:
+                    else:
+                        too_deep.append(loc)
+                elif loc in seen_pages:
+                    continue
+                elif len(listing.pages) < max_pages:
                     seen_pages.add(loc)
-                    pages.append(loc)
-                    if len(pages) >= max_pages:
-                        break
+                    listing.pages.append(loc)
+                else:
+                    listing.skipped += 1
+                    if loc in known_set:
+                        listing.also_listed.add(loc)
     finally:
         if own_client:
             await http.aclose()
-    return pages
+    if too_deep:
+        listing.errors.append(
+            {
+                "url": too_deep[0],
+                "code": "sitemap_too_deep",
+                "message": f"{len(too_deep)} sitemap file(s) not read: nested more than"
+                f" {max_depth} levels deep",
+            }
+        )
+    return listing
+
+
+async def fetch_sitemap(url: str, **options: Any) -> list[str]:
+    """The first page URLs a sitemap lists (``read_sitemap(...).pages``)."""
+    return (await read_sitemap(url, **options)).pages
 
 
 __all__ = [
@@ -418,8 +501,11 @@ __all__ = [
     "FetchTooLarge",
     "FetchedPage",
     "Inflater",
+    "InvalidSitemap",
+    "SitemapListing",
     "UnsupportedEncoding",
     "fetch_sitemap",
     "fetch_url",
     "parse_sitemap",
+    "read_sitemap",
 ]

@@ -16,16 +16,19 @@ Identity of a document inside a workspace is ``(source_type, source)``: the uplo
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
+from core.db import released
 from core.errors import NotFound, PayloadTooLarge, ValidationFailed
 from rag.knowledge.addresses import check_url
-from rag.knowledge.fetch import fetch_sitemap
+from rag.knowledge.fetch import read_sitemap
 from rag.knowledge.limits import check_quotas, parse_limits
 from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parsing import check_size, detect_kind
@@ -188,19 +191,48 @@ async def submit_url(
     return submission
 
 
+@dataclass(frozen=True)
+class SitemapSubmission:
+    submissions: list[Submission]
+    skipped: int = 0
+    """Pages the sitemap lists past SITEMAP_MAX_PAGES, not added (0: none)."""
+
+
+_Slots = dict[int, asyncio.Semaphore]
+_FETCH_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Slots] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def sitemap_fetch_slots(settings: Settings) -> asyncio.Semaphore:
+    """This process's bound on sitemap downloads at once (SITEMAP_FETCHES_AT_ONCE; one per
+    event loop and limit)."""
+    per_limit = _FETCH_SLOTS.setdefault(asyncio.get_running_loop(), {})
+    limit = settings.sitemap_fetches_at_once
+    if limit not in per_limit:
+        per_limit[limit] = asyncio.Semaphore(limit)
+    return per_limit[limit]
+
+
 async def submit_sitemap(
     session: AsyncSession, access: WorkspaceAccess, *, sitemap_url: str, settings: Settings
-) -> list[Submission]:
+) -> SitemapSubmission:
+    """Download the sitemap and add its pages. The download (up to FETCH_TIMEOUT_SECONDS per
+    file) runs with the session's connection back in the pool (``released``: what the
+    transaction did so far, authentication, is committed first) and at most
+    SITEMAP_FETCHES_AT_ONCE at once per process."""
     authorize(access, Action.DOCUMENT_WRITE)
     workspace = access.workspace
-    pages = await fetch_sitemap(
-        sitemap_url,
-        max_pages=settings.sitemap_max_pages,
-        allow_private=settings.allow_private_urls,
-        timeout=settings.fetch_timeout_seconds,
-        max_bytes=settings.fetch_max_bytes,
-        max_redirects=settings.fetch_max_redirects,
-    )
+    async with released(session), sitemap_fetch_slots(settings):
+        listing = await read_sitemap(
+            sitemap_url,
+            max_pages=settings.sitemap_max_pages,
+            allow_private=settings.allow_private_urls,
+            timeout=settings.fetch_timeout_seconds,
+            max_bytes=settings.fetch_max_bytes,
+            max_redirects=settings.fetch_max_redirects,
+        )
+    pages = listing.pages
     if not pages:
         raise ValidationFailed("The sitemap lists no pages", code="empty_sitemap")
     fresh = [
@@ -224,7 +256,7 @@ async def submit_sitemap(
         )
     source = await source_repo.ensure_source(session, workspace.id, url=sitemap_url, kind="sitemap")
     await source_repo.link_documents(session, workspace.id, source.id, [s.document.id for s in out])
-    return out
+    return SitemapSubmission(out, skipped=listing.skipped)
 
 
 async def replace_document(

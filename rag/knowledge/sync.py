@@ -225,11 +225,16 @@ async def _finish(
     ws, now = source.workspace_id, utcnow()
     useful = stats.changed + stats.unchanged + stats.added + stats.removed
     failed = fatal is not None or (stats.failed > 0 and useful == 0)
-    status = "failed" if failed else ("partial" if cursor is not None else "ok")
+    # A failed batch of a sitemap round (every page of it failed) moves the round on, like any
+    # batch; only a sync that could not run (``fatal``) keeps the stored cursor.
+    if fatal is not None:
+        cursor = source.cursor
+    partial = cursor is not None or stats.incomplete
+    status = "failed" if failed else ("partial" if partial else "ok")
     # Why it failed: the fatal error, else (every page failed: a page source whose page answers
     # 500) the first page's error; it was null then, on the source and in source.failing.
     error: str | None = fatal.message if fatal is not None else None
-    if error is None and failed and stats.errors:
+    if error is None and (failed or stats.incomplete) and stats.errors:
         error = str(stats.errors[0].get("message") or "") or None
     async with deps.db.transaction(workspace_id=ws) as session:
         await repo.finish_sync(
@@ -249,14 +254,24 @@ async def _finish(
         current = await repo.get_source(session, ws, source.id, for_update=True)
         if current is None:
             return status
-        failures = current.consecutive_failures + 1 if failed else 0
+        # Failed syncs count up. A success clears them only when it ends a round none of whose
+        # syncs failed: mid-round, or after a failed batch of the round, they stand, so a batch
+        # that fails every round still flags the source failing.
+        failures = current.consecutive_failures
+        if failed:
+            failures += 1
+        elif cursor is None and (
+            source.kind != "sitemap"
+            or not await repo.round_had_failure(session, ws, source.id, record)
+        ):
+            failures = 0
         values: dict[str, Any] = {
             "last_status": status,
             "last_error": error[:2000] if error is not None else None,
             "last_synced_at": now,
             "consecutive_failures": failures,
             "failing": failures >= deps.settings.source_failing_after,
-            "cursor": None if failed else cursor,
+            "cursor": cursor,
         }
         if listed_hash is not None:
             values["content_hash"] = listed_hash
@@ -281,7 +296,7 @@ async def _finish(
         if current.leased_by == holder:
             values.update(leased_by=None, lease_until=None)
             values["next_due_at"] = (
-                now if cursor is not None and not failed else next_due(current.schedule, now)
+                now if cursor is not None and fatal is None else next_due(current.schedule, now)
             )
         await repo.update_source(session, ws, source.id, **values)
     if alert is not None and deps.alerts is not None:

@@ -27,9 +27,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import AppError
+from core.errors import AppError, ValidationFailed
 from rag.knowledge.addresses import FetchFailed
-from rag.knowledge.fetch import FetchedPage, fetch_sitemap, fetch_url
+from rag.knowledge.fetch import FetchedPage, fetch_url, read_sitemap
 from rag.knowledge.jobs import IngestionDeps
 from rag.knowledge.limits import check_quotas
 from rag.knowledge.models import Document, Source, content_hash
@@ -58,10 +58,18 @@ class SyncStats:
     requeue: list[uuid.UUID] = field(default_factory=list)
     """Documents whose ingestion job is queued once the sync's writes are committed."""
 
+    incomplete: bool = False
+    """The sitemap's listing could not be read in full (a child sitemap failed): no page was
+    counted missing for not being listed, and the sync is at best ``partial``."""
+
     def error(self, url: str, exc: AppError) -> None:
         self.failed += 1
+        self.note({"url": url, "code": exc.code, "message": exc.message[:500]})
+
+    def note(self, error: dict[str, Any]) -> None:
+        """Record a problem that is not a failed page (a child sitemap that was not read)."""
         if len(self.errors) < MAX_ERRORS:
-            self.errors.append({"url": url, "code": exc.code, "message": exc.message[:500]})
+            self.errors.append(error)
 
 
 async def sync_page_source(deps: IngestionDeps, source: Source, stats: SyncStats) -> None:
@@ -105,22 +113,43 @@ async def sync_sitemap(
     """Check one bounded batch of the sitemap's pages; returns the cursor to resume from
     (None: the round is complete) and the hash of the sitemap's page list."""
     s, ws = deps.settings, source.workspace_id
-    listed = await fetch_sitemap(
+    async with deps.db.transaction(workspace_id=ws) as session:
+        known = [d.source for d in await repo.source_documents(session, ws, source.id, "sitemap")]
+    listing = await read_sitemap(
         source.url,
         max_pages=s.sitemap_max_pages,
         allow_private=s.allow_private_urls,
         timeout=s.fetch_timeout_seconds,
         max_bytes=s.fetch_max_bytes,
         max_redirects=s.fetch_max_redirects,
+        known=known,
     )
+    listed = listing.pages
     listed_set = set(listed)
     listed_hash = hashlib.sha256("\n".join(sorted(listed_set)).encode()).hexdigest()
+    for problem in listing.errors:
+        stats.note(problem)
+    if not listed:  # never "every page is gone": the sync fails and removes nothing
+        raise ValidationFailed("The sitemap lists no pages", code="empty_sitemap")
+    stats.incomplete = not listing.complete
+    if listing.skipped:
+        stats.note(
+            {
+                "url": source.url,
+                "code": "sitemap_truncated",
+                "message": f"The sitemap lists {listing.skipped} more page(s) past the first"
+                f" {s.sitemap_max_pages} (SITEMAP_MAX_PAGES); those were not added",
+            }
+        )
     async with deps.db.transaction(workspace_id=ws) as session:
         adopted = await repo.unlinked_documents(session, ws, "sitemap", listed)
         await repo.link_documents(session, ws, source.id, [d.id for d in adopted])
         documents = {
             d.source: d for d in await repo.source_documents(session, ws, source.id, "sitemap")
         }
+    if not listing.complete:
+        # A page the listing does not show may be in a sitemap that was not read: left alone.
+        documents = {url: d for url, d in documents.items() if listing.listed(url)}
     work = sorted(listed_set | set(documents))
     if source.cursor is not None:
         work = [url for url in work if url > source.cursor]
@@ -130,7 +159,7 @@ async def sync_sitemap(
         document = documents.get(url)
         if document is None:
             await _add_page(deps, source, url, "sitemap", stats)
-        elif url not in listed_set:
+        elif not listing.listed(url):  # listed past SITEMAP_MAX_PAGES: still listed
             stats.checked += 1
             await _missing(deps, document, stats)
         else:

@@ -16,7 +16,14 @@ import pytest
 
 from core.errors import AppError, UnsupportedMediaType
 from rag.knowledge.addresses import FetchFailed, UrlNotAllowed, is_public_address
-from rag.knowledge.fetch import FetchTooLarge, UnsupportedEncoding, fetch_sitemap, fetch_url
+from rag.knowledge.fetch import (
+    FetchTooLarge,
+    InvalidSitemap,
+    UnsupportedEncoding,
+    fetch_sitemap,
+    fetch_url,
+    parse_sitemap,
+)
 from tests.fakes.dns import REBIND_HOST, RebindingResolver
 from tests.fakes.receiver import receiver
 
@@ -390,3 +397,20 @@ async def test_a_dns_answer_that_changes_after_the_check_is_not_followed(
     assert page.data.startswith(b"<html>")
     assert srv.hits == [("/page.html", f"{REBIND_HOST}:{srv.port}")]
     assert resolver.asked == ["127.0.0.1"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"   \n", b"We are down for maintenance", b"<html><body>hi</body></html>", b"<<<"],
+)
+def test_junk_is_not_a_sitemap_that_lists_nothing(body: bytes) -> None:
+    with pytest.raises(InvalidSitemap) as info:
+        parse_sitemap(body)
+    assert (info.value.code, info.value.status_code) == ("invalid_sitemap", 422)
+
+
+def test_an_empty_urlset_is_a_sitemap_that_lists_nothing() -> None:
+    assert parse_sitemap(b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"/>') == (
+        "urlset",
+        [],
+    )

@@ -24,13 +24,14 @@ import httpx
 import numpy as np
 from redis.asyncio import Redis
 from sqlalchemy import text
+from sqlalchemy.pool import QueuePool
 
 from api.runtime import Runtime
 from api.schedule import scheduled_jobs
 from core.db import Database
 from core.models import utcnow
 from core.scheduler import Every, ScheduledJob, Scheduler
-from rag.knowledge import sync
+from rag.knowledge import submissions, sync
 from rag.knowledge.embeddings import HashEmbedder
 from rag.knowledge.repository import sources as source_repo
 from tests.conftest import Owner, client_for, make_runtime, make_settings, signup
@@ -43,12 +44,23 @@ LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass
+class Hold:
+    gate: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+
+    async def wait_arrival(self) -> None:
+        assert await asyncio.to_thread(self.arrived.acquire, True, 30), "no request arrived"
+
+
+@dataclass
 class Page:
     body: bytes
     content_type: str = "text/html; charset=utf-8"
     status: int = 200
     etag: bool = True
     last_modified: str | None = None
+    hold: Hold | None = None
+    """Answered only once ``hold.gate`` is set (each arrival released on ``hold.arrived``)."""
 
     @property
     def tag(self) -> str:
@@ -91,6 +103,9 @@ def local_site() -> Iterator[Site]:
         def do_GET(self) -> None:
             site = holder["site"]
             page = site.pages.get(self.path)
+            if page is not None and page.hold is not None:
+                page.hold.arrived.release()
+                page.hold.gate.wait(30)
             status, extra, body = 404, {}, b"not here"
             if page is not None and page.status != 200:
                 status = page.status
@@ -618,3 +633,230 @@ async def test_the_ssrf_guard_applies_to_every_sync_fetch(
             assert record["errors"][0]["code"] == "url_not_allowed"
             assert site.requests == []
             assert site.url("/in") in await w.documents()
+
+
+def _index(site: Site, children: dict[str, Sequence[str]]) -> None:
+    """/sitemap.xml: an index of the given child sitemaps, each a urlset of its paths."""
+    for child, paths in children.items():
+        entries = "".join(f"<url><loc>{site.url(p)}</loc></url>" for p in paths)
+        site.pages[child] = Page(
+            f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</urlset>'.encode(),
+            "application/xml",
+            etag=False,
+        )
+    entries = "".join(f"<sitemap><loc>{site.url(c)}</loc></sitemap>" for c in children)
+    site.pages["/sitemap.xml"] = Page(
+        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}'
+        "</sitemapindex>".encode(),
+        "application/xml",
+        etag=False,
+    )
+
+
+async def _post_sitemap(w: World, url: str) -> httpx.Response:
+    r = await w.client.post(
+        w.owner.url("/documents"), json={"sitemap_url": url}, headers=w.owner.headers
+    )
+    await w.runtime.jobs.drain()
+    return r
+
+
+async def test_a_child_sitemap_that_cannot_be_read_removes_none_of_its_pages(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        for name in ("k1", "k2", "m1", "m2"):
+            site.pages[f"/{name}"] = Page(article(name, [f"child page {name} words"]))
+        _index(site, {"/keep.xml": ["/k1", "/k2"], "/more.xml": ["/m1", "/m2"]})
+        async with world(db, owner_db, redis_client) as w:
+            r = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert r.status_code == 202, r.text
+            assert len(await w.documents()) == 4
+            [source] = await w.sources()
+            site.pages["/more.xml"].status = 503
+            for _ in range(3):  # more than the two syncs after which an unlisted page goes
+                record = await w.sync_now(source["id"])
+                assert record["status"] == "partial"
+                assert (record["pages_removed"], record["pages_failed"]) == (0, 0)
+                assert record["pages_checked"] == 2  # the pages of the sitemap that was read
+                [error] = record["errors"]
+                assert (error["url"], error["code"]) == (site.url("/more.xml"), "fetch_failed")
+                assert "503" in error["message"]
+            assert sorted(await w.documents()) == sorted(
+                site.url(p) for p in ("/k1", "/k2", "/m1", "/m2")
+            )
+            state = (await w.sources())[0]
+            assert state["last_status"] == "partial"
+            assert "503" in state["last_error"]
+            # Readable again: a complete, ok sync, and nothing was counted missing meanwhile.
+            site.pages["/more.xml"].status = 200
+            record = await w.sync_now(source["id"])
+            assert (record["status"], record["errors"], record["pages_checked"]) == ("ok", [], 4)
+            assert all(d["status"] == "ready" for d in (await w.documents()).values())
+
+
+async def test_a_sitemap_that_answers_junk_or_lists_nothing_fails_the_sync_and_removes_nothing(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        for name in ("j1", "j2"):
+            site.pages[f"/{name}"] = Page(article(name, [f"junk test page {name} words"]))
+        site.sitemap(["/j1", "/j2"])
+        async with world(db, owner_db, redis_client, source_failing_after=3) as w:
+            r = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert r.status_code == 202, r.text
+            [source] = await w.sources()
+            answers = [
+                (Page(b"Service temporarily degraded, try later", "text/plain"), "invalid_sitemap"),
+                (Page(b"<html><body>Maintenance</body></html>", "text/xml"), "invalid_sitemap"),
+                (
+                    Page(
+                        b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"/>', "text/xml"
+                    ),
+                    "empty_sitemap",
+                ),
+            ]
+            for page, code in answers:
+                site.pages["/sitemap.xml"] = page
+                record = await w.sync_now(source["id"])
+                assert (record["status"], record["pages_removed"]) == ("failed", 0), record
+                assert record["errors"][-1]["code"] == code
+                assert sorted(await w.documents()) == [site.url("/j1"), site.url("/j2")]
+            state = (await w.sources())[0]
+            assert (state["consecutive_failures"], state["failing"]) == (3, True)
+            # Posted by hand, the same answers are a clear 422 with the same codes.
+            for page, code in answers:
+                site.pages["/sitemap.xml"] = page
+                r = await _post_sitemap(w, site.url("/sitemap.xml"))
+                assert (r.status_code, r.json()["error"]["code"]) == (422, code)
+            site.sitemap(["/j1", "/j2"])
+            record = await w.sync_now(source["id"])
+            assert (record["status"], record["pages_checked"]) == ("ok", 2)
+            assert (await w.sources())[0]["failing"] is False
+
+
+async def test_a_sitemap_cut_at_its_page_cap_says_so_and_removes_only_pages_it_no_longer_lists(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        paths = [f"/cap{i}" for i in range(5)]
+        for path in [*paths, "/new0", "/new1"]:
+            site.pages[path] = Page(article(path[1:], [f"capped page {path[1:]} words"]))
+        site.sitemap(paths)
+        async with world(db, owner_db, redis_client, sitemap_max_pages=3) as w:
+            r = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert r.status_code == 202, r.text
+            assert (r.json()["count"], r.json()["skipped"]) == (3, 2)
+            stored = [site.url(p) for p in paths[:3]]
+            assert sorted(await w.documents()) == stored
+            [source] = await w.sources()
+            # The site puts its new pages first: the stored ones are now past the cap.
+            site.sitemap(["/new0", "/new1", *paths])
+            for _ in range(2):
+                record = await w.sync_now(source["id"])
+                assert (record["status"], record["pages_removed"]) == ("ok", 0)
+                [note] = record["errors"]
+                assert (note["url"], note["code"]) == (
+                    site.url("/sitemap.xml"),
+                    "sitemap_truncated",
+                )
+                assert "4 more page(s)" in note["message"]
+            assert sorted(await w.documents()) == sorted(
+                [*stored, site.url("/new0"), site.url("/new1")]
+            )
+            # A page truly gone from the full listing still goes after two syncs.
+            site.sitemap(["/new0", "/new1", "/cap0", "/cap2", "/cap3", "/cap4"])
+            for _ in range(2):
+                record = await w.sync_now(source["id"])
+            assert record["pages_removed"] == 1
+            assert site.url("/cap1") not in await w.documents()
+            assert site.url("/cap2") in await w.documents()
+
+
+async def test_a_posted_sitemap_downloads_holding_no_database_connection_and_few_at_once(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        maps = [f"/held{i}.xml" for i in range(3)]
+        holds = [Hold(), Hold()]  # the third sitemap answers at once
+        for i, path in enumerate(maps):
+            site.pages[f"/held{i}"] = Page(article(f"held{i}", [f"held page {i} words"]))
+            site.sitemap([f"/held{i}"])
+            site.pages[path] = site.pages.pop("/sitemap.xml")
+            site.pages[path].hold = holds[i] if i < len(holds) else None
+        async with world(db, owner_db, redis_client, sitemap_fetches_at_once=2) as w:
+            posts = [asyncio.create_task(_post_sitemap(w, site.url(p))) for p in maps[:2]]
+            try:
+                for hold in holds:
+                    await hold.wait_arrival()
+                # Both downloads are under way and neither request holds a connection.
+                assert submissions.sitemap_fetch_slots(w.runtime.settings).locked()
+                pool = w.runtime.db.engine.pool
+                assert isinstance(pool, QueuePool)
+                assert pool.checkedout() == 0
+                async with owner_db.transaction() as session:
+                    idle = await session.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                            " current_database() AND state LIKE 'idle in transaction%'"
+                        )
+                    )
+                assert idle == 0
+                # A third waits for a free slot: its sitemap is asked only after the first
+                # download ended, while the second is still held.
+                posts.append(asyncio.create_task(_post_sitemap(w, site.url(maps[2]))))
+                holds[0].gate.set()
+                third = await posts[2]
+                assert third.status_code == 202, third.text
+                answered = [path for path, _, _ in site.requests if path in maps]
+                assert answered == [maps[0], maps[2]]
+            finally:
+                for hold in holds:
+                    hold.gate.set()
+                responses = await asyncio.gather(*posts)
+            assert [r.status_code for r in responses] == [202, 202, 202], responses[0].text
+            assert sorted(await w.documents()) == sorted(site.url(f"/held{i}") for i in range(3))
+            assert len(await w.sources()) == 3
+
+
+async def test_a_sitemap_batch_in_which_every_page_fails_moves_the_round_on_and_flags_the_source(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    paths = [f"/batch{i}" for i in range(6)]
+    with local_site() as site:
+        for path in paths:
+            site.pages[path] = Page(article(path[1:], [f"batch page {path[1:]} words"]))
+        site.sitemap(paths)
+        settings = {"source_sync_max_pages": 2, "source_failing_after": 2}
+        async with world(db, owner_db, redis_client, **settings) as w:
+            r = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert r.status_code == 202, r.text
+            [source] = await w.sources()
+            # The middle batch (batch2, batch3) fails every time; batch5 has changed.
+            site.pages["/batch2"].status = site.pages["/batch3"].status = 500
+            site.pages["/batch5"] = Page(article("batch5", ["batch page five rewritten"]))
+            records = [await w.sync_now(source["id"]) for _ in range(3)]
+            assert [r["status"] for r in records] == ["partial", "failed", "ok"]
+            assert [r["complete"] for r in records] == [False, False, True]
+            assert records[1]["pages_failed"] == 2
+            # Past the failed batch: the last one was checked (and its change found).
+            assert (records[2]["pages_checked"], records[2]["pages_changed"]) == (2, 1)
+            state = (await w.sources())[0]
+            # The round's success did not clear the failed batch.
+            assert (state["consecutive_failures"], state["failing"]) == (1, False)
+            # The next round fails the same batch: flagged, with its error.
+            records = [await w.sync_now(source["id"]) for _ in range(2)]
+            assert [r["status"] for r in records] == ["partial", "failed"]
+            state = (await w.sources())[0]
+            assert (state["consecutive_failures"], state["failing"]) == (2, True)
+            assert state["last_error"] == "The server answered HTTP 500"
+            assert sorted(await w.documents()) == sorted(site.url(p) for p in paths)
+            # Fixed: a whole round without a failure clears the flag.
+            site.pages["/batch2"].status = site.pages["/batch3"].status = 200
+            records = [await w.sync_now(source["id"]) for _ in range(2)]
+            assert [r["status"] for r in records] == ["ok", "partial"]  # ends, then starts anew
+            assert (await w.sources())[0]["failing"] is True  # that round had a failed batch
+            records = [await w.sync_now(source["id"]) for _ in range(2)]
+            assert [r["status"] for r in records] == ["partial", "ok"]
+            state = (await w.sources())[0]
+            assert (state["consecutive_failures"], state["failing"]) == (0, False)

@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.models import utcnow
 from rag.knowledge.models import Document, Source, SourceSync
 
+FINISHED = ("ok", "partial", "failed")
+"""Statuses of a sync that ran to its end (not running, not interrupted)."""
 DUE_LOOKUP = "sources:due"
 """The ``app.lookup`` value under which the scheduler sees every workspace's due sources
 (migration 0008s1)."""
@@ -237,6 +239,30 @@ async def finish_sync(
         .where(SourceSync.workspace_id == workspace_id, SourceSync.id == sync_id)
         .values(**values, finished_at=utcnow())
     )
+
+
+async def round_had_failure(
+    session: AsyncSession, workspace_id: uuid.UUID, source_id: uuid.UUID, sync: SourceSync
+) -> bool:
+    """Whether a sync of the sitemap round ``sync`` belongs to failed before it: one started
+    after the last earlier sync that completed a round."""
+    mine = and_(
+        SourceSync.workspace_id == workspace_id,
+        SourceSync.source_id == source_id,
+        SourceSync.id != sync.id,
+        SourceSync.started_at <= sync.started_at,
+    )
+    round_start = (
+        select(func.max(SourceSync.started_at))
+        .where(mine, SourceSync.complete.is_(True), SourceSync.status.in_(FINISHED))
+        .scalar_subquery()
+    )
+    failed = select(SourceSync.id).where(
+        mine,
+        SourceSync.status == "failed",
+        or_(round_start.is_(None), SourceSync.started_at > round_start),
+    )
+    return bool(await session.scalar(select(failed.exists())))
 
 
 async def list_syncs(
