@@ -14,6 +14,7 @@ from core.scheduler import DailyAt, Every, ScheduledJob
 from lifecycle import jobs as lifecycle_jobs
 from lifecycle import retention as lifecycle_retention
 from rag.chat import jobs as chat_jobs
+from rag.chat.notify import Notifier
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import sync as knowledge_sync
 from workspaces import notification_delivery
@@ -23,12 +24,14 @@ ANALYTICS_EVERY = timedelta(minutes=5)
 
 
 NOTIFICATION_SWEEP_EVERY = timedelta(minutes=1)
+WEBHOOK_RETRY_EVERY = timedelta(minutes=1)
 
 
 def scheduled_jobs(
     lifecycle: lifecycle_jobs.LifecycleDeps,
     ingestion: knowledge_jobs.IngestionDeps,
     notifications: notification_delivery.NotificationDeps,
+    notifier: Notifier,
 ) -> list[ScheduledJob]:
     """Every periodic job of the deployment."""
 
@@ -58,12 +61,21 @@ def scheduled_jobs(
     async def notification_sweep(now: datetime) -> None:
         await notification_delivery.sweep(notifications, now)
 
+    async def webhook_retry(now: datetime) -> None:
+        """The owners' webhooks left pending and due (rag/chat/notify.py): a process stopped
+        before its background task posted them, or died mid-attempt. Workspaces without a
+        webhook URL have nothing new to send and are skipped."""
+        async for workspace in lifecycle_retention.live_workspaces(lifecycle.db):
+            if workspace.webhook_url:
+                await notifier.retry_due(workspace.id, now)
+
     async def notification_digest(now: datetime) -> None:
         await notification_delivery.send_digests(notifications, now)
 
     digest_at = time(lifecycle.settings.notification_digest_hour, 0)
     return [
         ScheduledJob("notification_sweep", Every(NOTIFICATION_SWEEP_EVERY), notification_sweep),
+        ScheduledJob("webhook_retry", Every(WEBHOOK_RETRY_EVERY), webhook_retry),
         ScheduledJob(
             "notification_digest", DailyAt(digest_at), notification_digest, timedelta(hours=1)
         ),
