@@ -25,6 +25,7 @@ ANALYTICS_EVERY = timedelta(minutes=5)
 
 NOTIFICATION_SWEEP_EVERY = timedelta(minutes=1)
 WEBHOOK_RETRY_EVERY = timedelta(minutes=1)
+MAIL_FLUSH_EVERY = timedelta(minutes=1)
 
 
 def scheduled_jobs(
@@ -55,6 +56,11 @@ def scheduled_jobs(
                 chat_jobs.ANALYTICS_JOB, workspace_id=str(workspace.id), now=now.isoformat()
             )
 
+    async def mail_flush(now: datetime) -> None:
+        """A ``mail.flush`` job (core/mail.py) for the mail due again after a failed delivery:
+        without it such mail waited for the next mail written, or the next start."""
+        await notifications.mailer.kick()
+
     async def settled_mail(now: datetime) -> None:
         await forget_settled(lifecycle.db, now)
 
@@ -76,6 +82,7 @@ def scheduled_jobs(
     return [
         ScheduledJob("notification_sweep", Every(NOTIFICATION_SWEEP_EVERY), notification_sweep),
         ScheduledJob("webhook_retry", Every(WEBHOOK_RETRY_EVERY), webhook_retry),
+        ScheduledJob("mail_flush", Every(MAIL_FLUSH_EVERY), mail_flush),
         ScheduledJob(
             "notification_digest", DailyAt(digest_at), notification_digest, timedelta(hours=1)
         ),
