@@ -374,6 +374,7 @@ def job_registry() -> JobRegistry:
             notification_delivery.DISPATCH_JOB,
             MAIL_FLUSH_JOB,
         },
+        keyed={chat_jobs.ANALYTICS_JOB},  # one scheduled refresh per workspace at a time
         abandoned=knowledge_jobs.ABANDONED,
     )
 

@@ -50,10 +50,15 @@ def scheduled_jobs(
 
     async def analytics_rollup(now: datetime) -> None:
         """One rollup refresh per workspace (rag/chat/analytics.py): each recounts the days
-        that changed since its last refresh; one never refreshed is rebuilt."""
+        that changed since its last refresh; one never refreshed is rebuilt. Under one id per
+        workspace: while its refresh still waits (or runs), no second one is queued, so lagging
+        workers are not handed one more per workspace every five minutes."""
         async for workspace in lifecycle_retention.live_workspaces(lifecycle.db):
             await lifecycle.jobs.enqueue(
-                chat_jobs.ANALYTICS_JOB, workspace_id=str(workspace.id), now=now.isoformat()
+                chat_jobs.ANALYTICS_JOB,
+                _job_id=chat_jobs.analytics_job_id(workspace.id),
+                workspace_id=str(workspace.id),
+                now=now.isoformat(),
             )
 
     async def mail_flush(now: datetime) -> None:
