@@ -374,7 +374,8 @@ def job_registry() -> JobRegistry:
             notification_delivery.DISPATCH_JOB,
             MAIL_FLUSH_JOB,
         },
-        keyed={chat_jobs.ANALYTICS_JOB},  # one scheduled refresh per workspace at a time
+        # One job waiting per id: a workspace's scheduled refresh, a document revision's ingestion.
+        keyed={chat_jobs.ANALYTICS_JOB, knowledge_jobs.INGEST_JOB},
         abandoned=knowledge_jobs.ABANDONED,
     )
 

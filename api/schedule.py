@@ -16,6 +16,7 @@ from lifecycle import retention as lifecycle_retention
 from rag.chat import jobs as chat_jobs
 from rag.chat.notify import Notifier
 from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge import requeue
 from rag.knowledge import sync as knowledge_sync
 from workspaces import notification_delivery
 
@@ -26,6 +27,7 @@ ANALYTICS_EVERY = timedelta(minutes=5)
 NOTIFICATION_SWEEP_EVERY = timedelta(minutes=1)
 WEBHOOK_RETRY_EVERY = timedelta(minutes=1)
 MAIL_FLUSH_EVERY = timedelta(minutes=1)
+REQUEUE_EVERY = timedelta(minutes=5)
 
 
 def scheduled_jobs(
@@ -38,6 +40,11 @@ def scheduled_jobs(
 
     async def due_sources(now: datetime) -> None:
         await knowledge_sync.sync_due_sources(ingestion, now)
+
+    async def queued_documents(now: datetime) -> None:
+        """Documents queued for over ``requeue.QUEUED_TOO_LONG`` whose job is gone."""
+        async for workspace in lifecycle_retention.live_workspaces(lifecycle.db):
+            await requeue.requeue_stale(ingestion, workspace.id, now)
 
     async def expired_exports(now: datetime) -> None:
         await lifecycle_jobs.delete_expired_exports(lifecycle, now)
@@ -94,6 +101,9 @@ def scheduled_jobs(
         ScheduledJob("delete_expired_exports", Every(timedelta(minutes=15)), expired_exports),
         ScheduledJob("purge_deleted_workspaces", Every(timedelta(minutes=15)), deleted_workspaces),
         ScheduledJob("sync_due_sources", Every(SOURCE_SYNC_EVERY), due_sources),
+        ScheduledJob(
+            "requeue_queued_documents", Every(REQUEUE_EVERY), queued_documents, timedelta(hours=1)
+        ),
         ScheduledJob("conversation_retention", DailyAt(time(3, 15)), retention, timedelta(hours=1)),
         ScheduledJob("mail_outbox_cleanup", DailyAt(time(3, 45)), settled_mail, timedelta(hours=1)),
         ScheduledJob(

@@ -21,20 +21,18 @@ from core.jobs import ArqQueue, InProcessQueue, JobRegistry, worker_functions
 from core.mail import MAILER_KEY
 from core.models import utcnow
 from rag.knowledge import jobs as knowledge_jobs
-from rag.knowledge import submissions
 from rag.knowledge.repository import documents as document_repo
 from tests.conftest import (
     REDIS_URL,
     Owner,
     RuntimeFactory,
     client_for,
+    idle_arq,
     insert_document,
     json_logs,
+    queued_text_document,
     signup,
 )
-from workspaces import notifications
-from workspaces import repository as ws_repo
-from workspaces.service import WorkspaceAccess
 
 
 async def _text_doc(client: httpx.AsyncClient, owner: Owner, body: str) -> str:
@@ -198,21 +196,10 @@ async def _arq_round_trip(
 async def test_a_jobs_log_lines_carry_its_workspace(runtime: Runtime, owner: Owner) -> None:
     """A worker has no request around a job: the job itself tags its log lines."""
     ws = uuid.UUID(owner.workspace_id)
-    async with runtime.db.transaction(workspace_id=ws) as session:
-        workspace = await ws_repo.get_workspace(session, ws)
-        assert workspace is not None
-        sub = await submissions.submit_text(
-            session,
-            WorkspaceAccess.operator(workspace, command="test"),
-            title="Hours",
-            text="Open 9 to 5.",
-            settings=runtime.settings,
-        )
+    document_id = await queued_text_document(runtime, owner, title="Hours", body="Open 9 to 5.")
     ctx = {knowledge_jobs.DEPS_KEY: runtime.ingestion}
     with json_logs() as lines:
-        assert await knowledge_jobs.ingest_document_job(ctx, str(ws), str(sub.document.id)) == (
-            "ready"
-        )
+        assert await knowledge_jobs.ingest_document_job(ctx, str(ws), str(document_id)) == "ready"
     [ready] = [line for line in lines if str(line.get("event", "")).endswith("reused, 0 removed)")]
     assert ready["workspace_id"] == owner.workspace_id
     assert ready["logger"] == "rag.knowledge.jobs"
@@ -454,24 +441,12 @@ async def test_the_analytics_rollup_queues_one_refresh_per_workspace_while_one_w
     runtime_factory: RuntimeFactory,
 ) -> None:
     """Workers lagging: every five minutes added one more refresh per workspace to the queue."""
-    queue_name = f"trulybot-test-{uuid.uuid4().hex[:8]}"
-    arq_queue = await ArqQueue.connect(REDIS_URL, queue_name=queue_name)
-    try:
-        async with runtime_factory(jobs=arq_queue) as runtime, client_for(runtime) as client:
-            try:
-                owner = await signup(client, f"Rollup {uuid.uuid4().hex[:8]}")
-                [job] = [j for j in runtime.scheduler.jobs if j.name == "analytics_rollup"]
-                for _ in range(3):  # no worker takes them
-                    await job.run(utcnow())
-                waiting = await arq_queue.pool.queued_jobs(queue_name=queue_name)
-                refreshes = [j for j in waiting if j.function == "refresh_analytics"]
-                mine = [j for j in refreshes if j.kwargs["workspace_id"] == owner.workspace_id]
-                assert len(mine) == 1
-                assert len(refreshes) == len({j.kwargs["workspace_id"] for j in refreshes})
-            finally:  # no worker will ever take them: the runtime's drain would wait for good
-                await notifications.settle_kicks()
-                await runtime.mailer.settle()
-                ids = await arq_queue.pool.zrange(queue_name, 0, -1)
-                await arq_queue.pool.delete(queue_name, *[b"arq:job:" + i for i in ids])
-    finally:
-        await arq_queue.close()
+    async with idle_arq(runtime_factory) as arq:
+        owner = await signup(arq.client, f"Rollup {uuid.uuid4().hex[:8]}")
+        [job] = [j for j in arq.runtime.scheduler.jobs if j.name == "analytics_rollup"]
+        for _ in range(3):  # no worker takes them
+            await job.run(utcnow())
+        refreshes = [j for j in await arq.waiting() if j.function == "refresh_analytics"]
+        mine = [j for j in refreshes if j.kwargs["workspace_id"] == owner.workspace_id]
+        assert len(mine) == 1
+        assert len(refreshes) == len({j.kwargs["workspace_id"] for j in refreshes})
