@@ -17,7 +17,7 @@ from fastapi import BackgroundTasks
 
 from core.jobs import JobQueue
 from rag.knowledge import jobs as knowledge_jobs
-from rag.knowledge import submissions, unfinished
+from rag.knowledge import requeue, submissions, unfinished
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,14 @@ def enqueue_after_commit(
     job cannot be enqueued is marked failed (``queue_unavailable``)."""
     for sub in subs:
         if sub.needs_job:
+            document = sub.document
             background.add_task(
-                enqueue_or_fail, jobs, sub.document.workspace_id, sub.document.id, ingestion
+                enqueue_or_fail,
+                jobs,
+                document.workspace_id,
+                document.id,
+                ingestion,
+                revision=document.revision,
             )
 
 
@@ -46,14 +52,14 @@ async def enqueue_or_fail(
     workspace_id: uuid.UUID,
     document_id: uuid.UUID,
     ingestion: knowledge_jobs.IngestionDeps | None,
+    *,
+    revision: int,
 ) -> None:
+    """Enqueue under the revision's job id (rag/knowledge/requeue.py): a sweep that finds the
+    document still queued later adds nothing while this job waits or runs."""
     for delay in (*ENQUEUE_DELAYS, None):
         try:
-            await jobs.enqueue(
-                knowledge_jobs.INGEST_JOB,
-                workspace_id=str(workspace_id),
-                document_id=str(document_id),
-            )
+            await requeue.enqueue(jobs, workspace_id, document_id, revision)
             return
         except Exception as exc:  # the queue is unreachable: try again, then give up
             if delay is None:

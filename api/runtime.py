@@ -236,11 +236,14 @@ async def build_runtime(
         if payments is None and settings.billing_enabled:
             payments = RazorpayProvider.from_settings(settings)
 
+        # Closed after the job queue and the answers (callbacks run last pushed first), whose
+        # work may still schedule deliveries; what it cancels stays pending for `webhook_retry`.
+        notifier = Notifier(database, allow_private=settings.allow_private_urls)
+        stack.push_async_callback(notifier.close)
         context: dict[str, Any] = {}
         queue = await _job_queue(jobs, settings, context)
         if queue is not jobs:
             stack.push_async_callback(queue.close)
-        notifier = Notifier(database, allow_private=settings.allow_private_urls)
         ingestion = knowledge_jobs.IngestionDeps(
             db=database,
             settings=settings,
@@ -278,7 +281,9 @@ async def build_runtime(
             ttl_seconds=settings.cache_ttl_seconds,
             semantic_similarity=settings.semantic_cache_similarity,
         )
-        scheduler = Scheduler(database, scheduled_jobs(lifecycle, ingestion, notifications))
+        scheduler = Scheduler(
+            database, scheduled_jobs(lifecycle, ingestion, notifications, notifier)
+        )
         stack.push_async_callback(scheduler.stop)
         pipeline = AnswerPipeline(
             db=database,
@@ -369,6 +374,8 @@ def job_registry() -> JobRegistry:
             notification_delivery.DISPATCH_JOB,
             MAIL_FLUSH_JOB,
         },
+        # One job waiting per id: a workspace's scheduled refresh, a document revision's ingestion.
+        keyed={chat_jobs.ANALYTICS_JOB, knowledge_jobs.INGEST_JOB},
         abandoned=knowledge_jobs.ABANDONED,
     )
 

@@ -14,7 +14,9 @@ from core.scheduler import DailyAt, Every, ScheduledJob
 from lifecycle import jobs as lifecycle_jobs
 from lifecycle import retention as lifecycle_retention
 from rag.chat import jobs as chat_jobs
+from rag.chat.notify import Notifier
 from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge import requeue
 from rag.knowledge import sync as knowledge_sync
 from workspaces import notification_delivery
 
@@ -23,17 +25,26 @@ ANALYTICS_EVERY = timedelta(minutes=5)
 
 
 NOTIFICATION_SWEEP_EVERY = timedelta(minutes=1)
+WEBHOOK_RETRY_EVERY = timedelta(minutes=1)
+MAIL_FLUSH_EVERY = timedelta(minutes=1)
+REQUEUE_EVERY = timedelta(minutes=5)
 
 
 def scheduled_jobs(
     lifecycle: lifecycle_jobs.LifecycleDeps,
     ingestion: knowledge_jobs.IngestionDeps,
     notifications: notification_delivery.NotificationDeps,
+    notifier: Notifier,
 ) -> list[ScheduledJob]:
     """Every periodic job of the deployment."""
 
     async def due_sources(now: datetime) -> None:
         await knowledge_sync.sync_due_sources(ingestion, now)
+
+    async def queued_documents(now: datetime) -> None:
+        """Documents queued for over ``requeue.QUEUED_TOO_LONG`` whose job is gone."""
+        async for workspace in lifecycle_retention.live_workspaces(lifecycle.db):
+            await requeue.requeue_stale(ingestion, workspace.id, now)
 
     async def expired_exports(now: datetime) -> None:
         await lifecycle_jobs.delete_expired_exports(lifecycle, now)
@@ -46,11 +57,21 @@ def scheduled_jobs(
 
     async def analytics_rollup(now: datetime) -> None:
         """One rollup refresh per workspace (rag/chat/analytics.py): each recounts the days
-        that changed since its last refresh; one never refreshed is rebuilt."""
+        that changed since its last refresh; one never refreshed is rebuilt. Under one id per
+        workspace: while its refresh still waits (or runs), no second one is queued, so lagging
+        workers are not handed one more per workspace every five minutes."""
         async for workspace in lifecycle_retention.live_workspaces(lifecycle.db):
             await lifecycle.jobs.enqueue(
-                chat_jobs.ANALYTICS_JOB, workspace_id=str(workspace.id), now=now.isoformat()
+                chat_jobs.ANALYTICS_JOB,
+                _job_id=chat_jobs.analytics_job_id(workspace.id),
+                workspace_id=str(workspace.id),
+                now=now.isoformat(),
             )
+
+    async def mail_flush(now: datetime) -> None:
+        """A ``mail.flush`` job (core/mail.py) for the mail due again after a failed delivery:
+        without it such mail waited for the next mail written, or the next start."""
+        await notifications.mailer.kick()
 
     async def settled_mail(now: datetime) -> None:
         await forget_settled(lifecycle.db, now)
@@ -58,18 +79,31 @@ def scheduled_jobs(
     async def notification_sweep(now: datetime) -> None:
         await notification_delivery.sweep(notifications, now)
 
+    async def webhook_retry(now: datetime) -> None:
+        """The owners' webhooks left pending and due (rag/chat/notify.py): a process stopped
+        before its background task posted them, or died mid-attempt. Workspaces without a
+        webhook URL have nothing new to send and are skipped."""
+        async for workspace in lifecycle_retention.live_workspaces(lifecycle.db):
+            if workspace.webhook_url:
+                await notifier.retry_due(workspace.id, now)
+
     async def notification_digest(now: datetime) -> None:
         await notification_delivery.send_digests(notifications, now)
 
     digest_at = time(lifecycle.settings.notification_digest_hour, 0)
     return [
         ScheduledJob("notification_sweep", Every(NOTIFICATION_SWEEP_EVERY), notification_sweep),
+        ScheduledJob("webhook_retry", Every(WEBHOOK_RETRY_EVERY), webhook_retry),
+        ScheduledJob("mail_flush", Every(MAIL_FLUSH_EVERY), mail_flush),
         ScheduledJob(
             "notification_digest", DailyAt(digest_at), notification_digest, timedelta(hours=1)
         ),
         ScheduledJob("delete_expired_exports", Every(timedelta(minutes=15)), expired_exports),
         ScheduledJob("purge_deleted_workspaces", Every(timedelta(minutes=15)), deleted_workspaces),
         ScheduledJob("sync_due_sources", Every(SOURCE_SYNC_EVERY), due_sources),
+        ScheduledJob(
+            "requeue_queued_documents", Every(REQUEUE_EVERY), queued_documents, timedelta(hours=1)
+        ),
         ScheduledJob("conversation_retention", DailyAt(time(3, 15)), retention, timedelta(hours=1)),
         ScheduledJob("mail_outbox_cleanup", DailyAt(time(3, 45)), settled_mail, timedelta(hours=1)),
         ScheduledJob(

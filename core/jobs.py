@@ -27,6 +27,7 @@ JobArg = str | int | float | bool | None
 class JobRegistry:
     """Name -> job function; shared by the in-process queue and the arq worker.
 
+    ``keyed``: the jobs that may be enqueued under a stable ``_job_id`` (see ``JobQueue``).
     ``uncapped``: the jobs a workspace's share of the workers (``per_workspace``,
     JOBS_PER_WORKSPACE) does not apply to: short jobs someone waits for (an export, the
     analytics, notifications) that would otherwise queue behind the workspace's ingestion.
@@ -37,10 +38,14 @@ class JobRegistry:
         functions: Mapping[str, JobFunction] | None = None,
         *,
         uncapped: Iterable[str] = (),
+        keyed: Iterable[str] = (),
         abandoned: Mapping[str, JobFunction] | None = None,
     ) -> None:
         self.functions: dict[str, JobFunction] = dict(functions or {})
         self.uncapped = frozenset(uncapped)
+        # Jobs enqueued under a stable ``_job_id`` (one waiting per key): arq keeps no result
+        # of theirs, which would hold the id (and refuse the next one) for an hour.
+        self.keyed = frozenset(keyed)
         # Called with a job's arguments when the in-process queue stops before running it (its
         # process is stopping), so what waited on it does not wait for good: a document
         # becomes ``failed`` (interrupted) the owner can retry, not ``queued`` forever.
@@ -61,7 +66,10 @@ class JobRegistry:
 
 
 class JobQueue(Protocol):
-    async def enqueue(self, name: str, **kwargs: JobArg) -> str: ...
+    async def enqueue(self, name: str, *, _job_id: str | None = None, **kwargs: JobArg) -> str:
+        """Queue ``name`` with ``kwargs``; its id. ``_job_id``: a stable id (the job must be
+        registered ``keyed``): while a job of that id waits or runs, nothing is queued and ""
+        is returned."""
 
     async def drain(self) -> None:
         """Wait until every job enqueued so far (and the jobs they enqueue) has finished."""
@@ -115,12 +123,17 @@ class InProcessQueue:
         self._served: dict[str | None, int] = {}  # when each workspace last got a slot
         self._turns = itertools.count()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._keys: set[str] = set()  # the stable ids (``_job_id``) waiting or running
         self.failures: list[tuple[str, BaseException]] = []
         self.completed = 0
 
-    async def enqueue(self, name: str, **kwargs: JobArg) -> str:
+    async def enqueue(self, name: str, *, _job_id: str | None = None, **kwargs: JobArg) -> str:
         function = self.registry.get(name)
-        job = _Pending(uuid.uuid4().hex, name, function, kwargs)
+        if _job_id is not None:
+            if _job_id in self._keys:
+                return ""
+            self._keys.add(_job_id)
+        job = _Pending(_job_id or uuid.uuid4().hex, name, function, kwargs)
         self._waiting.setdefault(self._share_of(job), deque()).append(job)
         self._dispatch()
         return job.job_id
@@ -164,6 +177,7 @@ class InProcessQueue:
             log.exception("job %s (%s) failed", job.name, job.job_id)
             self.failures.append((job.name, exc))
         finally:
+            self._keys.discard(job.job_id)
             workspace = self._share_of(job)
             self._running[workspace] -= 1
             if self._running[workspace] <= 0:
@@ -179,6 +193,7 @@ class InProcessQueue:
     async def close(self) -> None:
         waiting = [job for jobs in self._waiting.values() for job in jobs]
         self._waiting.clear()
+        self._keys.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
@@ -222,10 +237,12 @@ class ArqQueue:
         pool = ArqRedis.from_url(redis_url, socket_connect_timeout=5)
         return cls(pool, queue_name=queue_name)
 
-    async def enqueue(self, name: str, **kwargs: JobArg) -> str:
+    async def enqueue(self, name: str, *, _job_id: str | None = None, **kwargs: JobArg) -> str:
         options: dict[str, Any] = {}
         if self.queue_name:
             options["_queue_name"] = self.queue_name
+        if _job_id is not None:
+            options["_job_id"] = _job_id  # arq returns no job while one of this id exists
         job = await self.pool.enqueue_job(name, **kwargs, **options)
         return str(job.job_id) if job is not None else ""
 
@@ -327,16 +344,18 @@ def worker_functions(
     from arq.worker import func
 
     functions: dict[str, Any] = dict(registry.functions)  # arq's own coroutine type
+    # None: the worker's default (an hour); 0: none, for the keyed jobs.
+    kept: dict[str, int | None] = {n: 0 if n in registry.keyed else None for n in functions}
     if per_workspace is None:
-        return [func(fn, name=name) for name, fn in functions.items()]
+        return [func(fn, name=name, keep_result=kept[name]) for name, fn in functions.items()]
     leased: dict[str, Any] = {
         name: _leased(fn, limit=per_workspace, lease_seconds=lease_seconds, retry_delay=retry_delay)
         for name, fn in functions.items()
         if registry.capped(name)
     }
     return [
-        func(leased[name], name=name, max_tries=LEASED_MAX_TRIES)
+        func(leased[name], name=name, max_tries=LEASED_MAX_TRIES, keep_result=kept[name])
         if name in leased
-        else func(fn, name=name)
+        else func(fn, name=name, keep_result=kept[name])
         for name, fn in functions.items()
     ]

@@ -15,9 +15,10 @@ STARTTLS per ``SMTP_STARTTLS``, or ``smtps://host:465`` for TLS from the first b
 it, each message is written to ``DATA_DIR/outbox/<time>-<id>.eml`` and one log line names the
 file, so a local run shows the links a person would click. A refused or failed attempt is
 retried in the job with exponential backoff (tenacity); a message still failing is put back
-with a later ``next_attempt_at`` and tried by the next flush, up to ``MAIL_MAX_ATTEMPTS``
-flushes, then marked failed (logged). Several workers may flush at once: a message is claimed
-(``locked_until``) before it is sent.
+with a later ``next_attempt_at`` and tried by the next flush (the scheduled ``mail_flush``
+requests one every minute, api/schedule.py), up to ``MAIL_MAX_ATTEMPTS`` flushes, then marked
+failed (logged). Several workers may flush at once: a message is claimed (``locked_until``)
+before it is sent.
 """
 
 from __future__ import annotations
@@ -281,9 +282,9 @@ class Mailer:
 
     async def kick(self) -> None:
         """Enqueue a flush now (at startup: messages left by a previous process; after a commit
-        that wrote mail). A queue that cannot take it (Redis down) stops nothing: every flush
-        sends whatever waits in the outbox, so the next one (the next mail's, or `trulybot
-        worker`'s start) sends these too."""
+        that wrote mail; every minute, the scheduled ``mail_flush``). A queue that cannot take it
+        (Redis down) stops nothing: every flush sends whatever waits in the outbox, so the next
+        one sends these too."""
         if self._enqueue_job is None:
             return
         try:

@@ -32,13 +32,16 @@ from core import migrate
 from core.config import Settings
 from core.db import Database
 from core.embedded import EmbeddedPostgres, embedded_postgres
-from core.jobs import JobQueue
+from core.jobs import ArqQueue, JobQueue
 from core.logging import configure_logging
 from rag.chat.generator import Generator
+from rag.knowledge import submissions
 from rag.knowledge.embeddings import Embedder
 from tests import clusters, topology
 from tests.fakes.smtp import SmtpServer, smtp_server
 from workspaces import notifications
+from workspaces import repository as ws_repo
+from workspaces.service import WorkspaceAccess
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA_DIR = Path(os.environ.get("TRULYBOT_TEST_DATA_DIR", ROOT / ".trulybot" / "test"))
@@ -252,6 +255,38 @@ def runtime_factory(db: Database, redis_client: Redis) -> RuntimeFactory:
     return factory
 
 
+@dataclass
+class IdleArq:
+    """A runtime whose jobs go to an arq queue of their own that no worker takes (workers that
+    lag), with a client of its app."""
+
+    runtime: Runtime
+    client: httpx.AsyncClient
+    queue: ArqQueue
+    queue_name: str
+
+    async def waiting(self) -> list[Any]:
+        return list(await self.queue.pool.queued_jobs(queue_name=self.queue_name))
+
+
+@asynccontextmanager
+async def idle_arq(runtime_factory: RuntimeFactory) -> AsyncIterator[IdleArq]:
+    """An ``IdleArq``; its queue is emptied at the end (the runtime's drain waits for it)."""
+    queue_name = f"trulybot-test-{uuid.uuid4().hex[:8]}"
+    queue = await ArqQueue.connect(REDIS_URL, queue_name=queue_name)
+    try:
+        async with runtime_factory(jobs=queue) as runtime, client_for(runtime) as client:
+            try:
+                yield IdleArq(runtime, client, queue, queue_name)
+            finally:
+                await notifications.settle_kicks()
+                await runtime.mailer.settle()
+                ids = await queue.pool.zrange(queue_name, 0, -1)
+                await queue.pool.delete(queue_name, *[b"arq:job:" + i for i in ids])
+    finally:
+        await queue.close()
+
+
 @asynccontextmanager
 async def client_for(
     runtime: Runtime, *, ip: str | None = None, base_url: str = "http://testserver"
@@ -341,6 +376,25 @@ async def insert_document(
             {"d": document_id, "w": workspace_id, "t": title, "s": source or title},
         )
     return document_id
+
+
+async def queued_text_document(
+    runtime: Runtime, owner: Owner, *, title: str, body: str
+) -> uuid.UUID:
+    """A text document committed ``queued`` by an operator, its job not enqueued (the caller
+    runs it, or plays the process that stopped before enqueueing it)."""
+    ws = uuid.UUID(owner.workspace_id)
+    async with runtime.db.transaction(workspace_id=ws) as session:
+        workspace = await ws_repo.get_workspace(session, ws)
+        assert workspace is not None
+        sub = await submissions.submit_text(
+            session,
+            WorkspaceAccess.operator(workspace, command="test"),
+            title=title,
+            text=body,
+            settings=runtime.settings,
+        )
+    return sub.document.id
 
 
 async def signup(client: httpx.AsyncClient, name: str = "Acme", *, verify: bool = True) -> Owner:

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from core.db import Database
 from core.mail import deliverable_address
 from tests.conftest import RuntimeFactory
-from tests.fakes.smtp import SmtpServer
+from tests.fakes.smtp import SmtpServer, _free_port, smtp_server
 from tests.lifecycle.data import tick_due
 
 
@@ -240,3 +240,32 @@ async def test_settled_mail_leaves_the_outbox_after_a_week(
             await s.execute(
                 text("DELETE FROM mail_outbox WHERE id = ANY(:ids)"), {"ids": list(ids.values())}
             )
+
+
+async def test_mail_that_failed_is_sent_by_the_scheduled_flush_once_due(
+    runtime_factory: RuntimeFactory, owner_db: Database
+) -> None:
+    """The SMTP server was down when the message was written: the message waited for the next
+    mail written or the next start, however long. The scheduled ``mail_flush`` sends it."""
+    to = _address()
+    port = _free_port()  # nothing listens there yet
+    async with runtime_factory(
+        smtp_url=f"smtp://127.0.0.1:{port}", smtp_starttls="off", mail_retry_seconds=0.01
+    ) as runtime:
+        mail_id = await _enqueue(runtime, to)
+        await _settle(runtime)
+        failed = await _row(owner_db, mail_id)
+        assert (failed["attempts"], failed["sent_at"]) == (1, None)
+        [job] = [j for j in runtime.scheduler.jobs if j.name == "mail_flush"]
+        with smtp_server(port) as smtp:
+            async with owner_db.transaction() as s:
+                await s.execute(
+                    text("UPDATE mail_outbox SET next_attempt_at = now() WHERE id = :id"),
+                    {"id": mail_id},
+                )
+            await job.run(datetime.now(UTC))  # once it is due, and the server up
+            await _settle(runtime)
+            assert len(smtp.to(to)) == 1
+    sent = await _row(owner_db, mail_id)
+    assert sent["sent_at"] is not None
+    assert sent["attempts"] == 2

@@ -19,6 +19,11 @@ from rag.knowledge import jobs as knowledge_jobs
 ANALYTICS_JOB = "refresh_analytics"
 
 
+def analytics_job_id(workspace_id: uuid.UUID) -> str:
+    """The stable id of the workspace's scheduled refresh (one waiting at a time)."""
+    return f"{ANALYTICS_JOB}:{workspace_id}"
+
+
 async def refresh_analytics_job(ctx: dict[str, Any], workspace_id: str, now: str) -> int:
     """Recount the workspace's changed days as of ``now`` (the scheduled run's clock)."""
     deps: knowledge_jobs.IngestionDeps = ctx[knowledge_jobs.DEPS_KEY]

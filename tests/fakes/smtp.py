@@ -92,10 +92,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def smtp_server() -> Iterator[SmtpServer]:
-    """A plain SMTP server (no STARTTLS offered) on a free local port, stopped at the end."""
+def smtp_server(port: int | None = None) -> Iterator[SmtpServer]:
+    """A plain SMTP server (no STARTTLS offered) on ``port`` (a free local port by default),
+    stopped at the end."""
     handler = Handler()
-    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(handler, hostname="127.0.0.1", port=port or _free_port())
     controller.start()
     try:
         yield SmtpServer(handler, controller.port)

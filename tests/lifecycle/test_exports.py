@@ -174,7 +174,7 @@ class HeldQueue:
         self.target = target
         self.held: list[tuple[str, dict[str, JobArg]]] = []
 
-    async def enqueue(self, name: str, **kwargs: JobArg) -> str:
+    async def enqueue(self, name: str, *, _job_id: str | None = None, **kwargs: JobArg) -> str:
         self.held.append((name, kwargs))
         return uuid.uuid4().hex
 

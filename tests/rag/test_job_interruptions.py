@@ -106,7 +106,7 @@ class HeldJobs:
     def __init__(self) -> None:
         self.enqueued: list[tuple[str, dict[str, JobArg]]] = []
 
-    async def enqueue(self, name: str, **kwargs: JobArg) -> str:
+    async def enqueue(self, name: str, *, _job_id: str | None = None, **kwargs: JobArg) -> str:
         self.enqueued.append((name, kwargs))
         return str(len(self.enqueued))
 

@@ -19,20 +19,20 @@ from api.runtime import Runtime, job_registry
 from core.db import Database
 from core.jobs import ArqQueue, InProcessQueue, JobRegistry, worker_functions
 from core.mail import MAILER_KEY
+from core.models import utcnow
 from rag.knowledge import jobs as knowledge_jobs
-from rag.knowledge import submissions
 from rag.knowledge.repository import documents as document_repo
 from tests.conftest import (
     REDIS_URL,
     Owner,
     RuntimeFactory,
     client_for,
+    idle_arq,
     insert_document,
     json_logs,
+    queued_text_document,
     signup,
 )
-from workspaces import repository as ws_repo
-from workspaces.service import WorkspaceAccess
 
 
 async def _text_doc(client: httpx.AsyncClient, owner: Owner, body: str) -> str:
@@ -196,21 +196,10 @@ async def _arq_round_trip(
 async def test_a_jobs_log_lines_carry_its_workspace(runtime: Runtime, owner: Owner) -> None:
     """A worker has no request around a job: the job itself tags its log lines."""
     ws = uuid.UUID(owner.workspace_id)
-    async with runtime.db.transaction(workspace_id=ws) as session:
-        workspace = await ws_repo.get_workspace(session, ws)
-        assert workspace is not None
-        sub = await submissions.submit_text(
-            session,
-            WorkspaceAccess.operator(workspace, command="test"),
-            title="Hours",
-            text="Open 9 to 5.",
-            settings=runtime.settings,
-        )
+    document_id = await queued_text_document(runtime, owner, title="Hours", body="Open 9 to 5.")
     ctx = {knowledge_jobs.DEPS_KEY: runtime.ingestion}
     with json_logs() as lines:
-        assert await knowledge_jobs.ingest_document_job(ctx, str(ws), str(sub.document.id)) == (
-            "ready"
-        )
+        assert await knowledge_jobs.ingest_document_job(ctx, str(ws), str(document_id)) == "ready"
     [ready] = [line for line in lines if str(line.get("event", "")).endswith("reused, 0 removed)")]
     assert ready["workspace_id"] == owner.workspace_id
     assert ready["logger"] == "rag.knowledge.jobs"
@@ -379,3 +368,85 @@ async def test_arq_workers_keep_a_slot_for_other_workspaces(redis_client: Redis)
         await _finished(worker, running, redis_client)
         assert sorted(work.started) == ["A1", "A2", "B1"]
         assert work.started[2].startswith("A")
+
+
+# --- keyed jobs: one waiting per stable id --------------------------------------------------
+
+
+async def test_a_keyed_job_waits_once_per_id_in_process() -> None:
+    release = asyncio.Event()
+    ran: list[str] = []
+
+    async def refresh(ctx: dict[str, Any], workspace_id: str) -> None:
+        await release.wait()
+        ran.append(workspace_id)
+
+    queue = InProcessQueue(JobRegistry({"refresh": refresh}, keyed={"refresh"}), {}, concurrency=1)
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    assert await queue.enqueue("refresh", _job_id=f"refresh:{a}", workspace_id=a)  # runs
+    assert await queue.enqueue("refresh", _job_id=f"refresh:{b}", workspace_id=b)  # waits
+    assert await queue.enqueue("refresh", _job_id=f"refresh:{a}", workspace_id=a) == ""
+    assert await queue.enqueue("refresh", _job_id=f"refresh:{b}", workspace_id=b) == ""
+    release.set()
+    await queue.drain()
+    assert sorted(ran) == sorted([a, b])
+    # Once it has run, the id is free again.
+    assert await queue.enqueue("refresh", _job_id=f"refresh:{a}", workspace_id=a)
+    await queue.drain()
+    assert sorted(ran) == sorted([a, a, b])
+    await queue.close()
+
+
+async def test_a_keyed_job_waits_once_per_id_on_arq() -> None:
+    ran: list[str] = []
+
+    async def refresh(ctx: dict[str, Any], workspace_id: str) -> str:
+        ran.append(workspace_id)
+        return "done"
+
+    registry = JobRegistry({"refresh": refresh}, keyed={"refresh"})
+    queue_name = f"trulybot-test-{uuid.uuid4().hex[:8]}"
+    queue = await ArqQueue.connect(REDIS_URL, queue_name=queue_name)
+    a = str(uuid.uuid4())
+    key = f"refresh:{a}"
+    try:
+        assert await queue.enqueue("refresh", _job_id=key, workspace_id=a) == key
+        assert await queue.enqueue("refresh", _job_id=key, workspace_id=a) == ""
+        assert await queue.pool.zcard(queue_name) == 1
+        await _burst(registry, queue_name)
+        assert ran == [a]
+        # Its result is not kept (arq keeps one an hour and refuses the id meanwhile).
+        assert await queue.enqueue("refresh", _job_id=key, workspace_id=a) == key
+        await _burst(registry, queue_name)
+        assert ran == [a, a]
+    finally:
+        await queue.pool.delete(queue_name, f"arq:job:{key}", f"arq:result:{key}")
+        await queue.close()
+
+
+async def _burst(registry: JobRegistry, queue_name: str) -> None:
+    worker = Worker(
+        functions=worker_functions(registry),
+        redis_settings=RedisSettings.from_dsn(REDIS_URL),
+        queue_name=queue_name,
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.05,
+    )
+    await worker.main()
+    await worker.close()
+
+
+async def test_the_analytics_rollup_queues_one_refresh_per_workspace_while_one_waits(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """Workers lagging: every five minutes added one more refresh per workspace to the queue."""
+    async with idle_arq(runtime_factory) as arq:
+        owner = await signup(arq.client, f"Rollup {uuid.uuid4().hex[:8]}")
+        [job] = [j for j in arq.runtime.scheduler.jobs if j.name == "analytics_rollup"]
+        for _ in range(3):  # no worker takes them
+            await job.run(utcnow())
+        refreshes = [j for j in await arq.waiting() if j.function == "refresh_analytics"]
+        mine = [j for j in refreshes if j.kwargs["workspace_id"] == owner.workspace_id]
+        assert len(mine) == 1
+        assert len(refreshes) == len({j.kwargs["workspace_id"] for j in refreshes})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import socket
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -219,3 +221,111 @@ async def test_a_public_webhook_url_is_saved(client: httpx.AsyncClient, owner: O
     response = await client.patch(owner.url(""), json={"webhook_url": url}, headers=owner.headers)
     assert response.status_code == 200, response.text
     assert (await client.get(owner.url("/webhook"), headers=owner.headers)).json()["url"] == url
+
+
+def _signed_by(received: Any, secret: str) -> bool:
+    timestamp, mac = (
+        part.split("=", 1)[1] for part in received.headers["x-trulybot-signature"].split(",")
+    )
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + received.body, hashlib.sha256)
+    return hmac.compare_digest(mac, expected.hexdigest())
+
+
+async def test_a_delivery_left_pending_is_sent_by_the_scheduled_retry(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """The process that wrote the delivery tried once and stopped (its background task gone):
+    the delivery stayed pending for good. The scheduled job ``webhook_retry`` sends it."""
+    async with (
+        runtime_factory(allow_private_urls=True) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client, f"Retry {uuid.uuid4().hex[:8]}")
+        with receiver([500]) as hook:
+            delivery_id, secret = await _setup(runtime.db, owner, hook.url())
+            workspace_id = uuid.UUID(owner.workspace_id)
+            assert not await runtime.notifier.attempt(workspace_id, delivery_id)  # 500
+            [job] = [j for j in runtime.scheduler.jobs if j.name == "webhook_retry"]
+            await job.run(datetime.now(UTC) + timedelta(hours=1))  # past the backoff
+            await job.run(datetime.now(UTC) + timedelta(hours=2))  # nothing left to send
+        assert len(hook.received) == 2
+        assert all(_signed_by(r, secret) for r in hook.received)
+        assert {r.headers["x-trulybot-delivery"] for r in hook.received} == {str(delivery_id)}
+        row = await _delivery(runtime.db, owner, delivery_id)
+        assert (row.status, row.attempts, row.last_status_code) == ("delivered", 2, 200)
+
+
+async def test_the_retry_waits_out_the_backoff_and_gives_up_after_the_last_attempt(
+    db: Database, owner: Owner
+) -> None:
+    workspace_id = uuid.UUID(owner.workspace_id)
+    notifier = notify.Notifier(db, allow_private=True, sleep=_no_sleep)
+    with receiver([500] * 10) as hook:
+        delivery_id, _ = await _setup(db, owner, hook.url())
+        assert not await notifier.attempt(workspace_id, delivery_id)
+        assert await notifier.retry_due(workspace_id, datetime.now(UTC)) == 0  # backing off
+        later = datetime.now(UTC)
+        for _ in range(notify.MAX_ATTEMPTS):
+            later += timedelta(hours=1)
+            await notifier.retry_due(workspace_id, later)
+    assert len(hook.received) == notify.MAX_ATTEMPTS
+    row = await _delivery(db, owner, delivery_id)
+    assert (row.status, row.attempts) == ("failed", notify.MAX_ATTEMPTS)
+
+
+async def test_an_attempt_that_never_finished_is_retried_after_its_lease(
+    db: Database, owner: Owner
+) -> None:
+    """A process died while it posted: the claimed delivery is left alone until the claim runs
+    out, then the retry sends it (no other process posts it meanwhile)."""
+    workspace_id = uuid.UUID(owner.workspace_id)
+    notifier = notify.Notifier(db, allow_private=True, sleep=_no_sleep)
+    with receiver() as hook:
+        delivery_id, secret = await _setup(db, owner, hook.url())
+        now = datetime.now(UTC)
+        async with db.transaction(workspace_id=workspace_id) as session:
+            claimed = await delivery_repo.claim_delivery(
+                session,
+                workspace_id=workspace_id,
+                delivery_id=delivery_id,
+                now=now,
+                lease_until=now + timedelta(seconds=notify.CLAIM_SECONDS),
+                max_attempts=notify.MAX_ATTEMPTS,
+                held=None,
+            )
+        assert claimed is not None
+        assert await notifier.retry_due(workspace_id, now) == 0
+        assert await notifier.attempt(workspace_id, delivery_id)  # not its to try
+        assert hook.received == []
+        expired = now + timedelta(seconds=notify.CLAIM_SECONDS + 1)
+        assert await notifier.retry_due(workspace_id, expired) == 1
+    assert len(hook.received) == 1
+    assert _signed_by(hook.received[0], secret)
+    row = await _delivery(db, owner, delivery_id)
+    assert (row.status, row.attempts) == ("delivered", 2)
+
+
+async def test_closing_the_notifier_leaves_its_retries_to_the_scheduled_job(
+    db: Database, owner: Owner
+) -> None:
+    """At shutdown the background retries waiting out a backoff are cancelled, not lost: the
+    delivery stays pending and the retry job sends it."""
+    workspace_id = uuid.UUID(owner.workspace_id)
+    backing_off = asyncio.Event()
+
+    async def sleep_for_good(seconds: float) -> None:
+        backing_off.set()
+        await asyncio.Event().wait()
+
+    notifier = notify.Notifier(db, allow_private=True, sleep=sleep_for_good)
+    with receiver([503]) as hook:
+        delivery_id, _ = await _setup(db, owner, hook.url())
+        notifier.schedule(workspace_id, delivery_id)
+        await backing_off.wait()
+        await notifier.close(grace_seconds=0)
+        row = await _delivery(db, owner, delivery_id)
+        assert (row.status, row.attempts) == ("pending", 1)
+        later = datetime.now(UTC) + timedelta(hours=1)
+        assert await notify.Notifier(db, allow_private=True).retry_due(workspace_id, later) == 1
+    assert [r.headers["x-trulybot-delivery"] for r in hook.received] == [str(delivery_id)] * 2
+    assert (await _delivery(db, owner, delivery_id)).status == "delivered"

@@ -497,7 +497,12 @@ async def test_racing_schedulers_run_a_due_sync_once_and_a_crashed_sync_runs_aga
             # list: the sync runs once.
             name = f"sync_due_sources-{uuid.uuid4().hex[:8]}"
             jobs = list(
-                scheduled_jobs(w.runtime.lifecycle, w.runtime.ingestion, w.runtime.notifications)
+                scheduled_jobs(
+                    w.runtime.lifecycle,
+                    w.runtime.ingestion,
+                    w.runtime.notifications,
+                    w.runtime.notifier,
+                )
             )
             [job] = [j for j in jobs if j.name == "sync_due_sources"]
             mine = ScheduledJob(name, Every(timedelta(minutes=2)), job.run)

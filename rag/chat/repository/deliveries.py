@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rag.chat.models import (
@@ -19,23 +20,98 @@ async def insert_delivery(session: AsyncSession, delivery: WebhookDelivery) -> W
     return delivery
 
 
-async def get_delivery(
-    session: AsyncSession, *, workspace_id: uuid.UUID, delivery_id: uuid.UUID
+def _pending(workspace_id: uuid.UUID, delivery_id: uuid.UUID) -> tuple[ColumnElement[bool], ...]:
+    return (
+        WebhookDelivery.workspace_id == workspace_id,
+        WebhookDelivery.id == delivery_id,
+        WebhookDelivery.status == "pending",
+    )
+
+
+async def claim_delivery(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+    now: datetime,
+    lease_until: datetime,
+    max_attempts: int,
+    held: int | None,
 ) -> WebhookDelivery | None:
+    """Take the pending delivery for one attempt: its ``attempts`` counts the attempt now and its
+    ``next_attempt_at`` becomes ``lease_until`` (no other process takes it until then; one that
+    died mid-attempt leaves it due again then). Claimed when it is due at ``now``, or when its
+    ``attempts`` is still ``held`` (the count the caller's own last attempt left: its backoff,
+    unless another process took the delivery since). None when not claimed."""
+    claimable = WebhookDelivery.next_attempt_at <= now
+    if held is not None:
+        claimable = or_(claimable, WebhookDelivery.attempts == held)
     result = await session.execute(
-        select(WebhookDelivery)
-        .where(WebhookDelivery.workspace_id == workspace_id, WebhookDelivery.id == delivery_id)
-        .with_for_update(skip_locked=True)
+        update(WebhookDelivery)
+        .where(
+            *_pending(workspace_id, delivery_id), WebhookDelivery.attempts < max_attempts, claimable
+        )
+        .values(attempts=WebhookDelivery.attempts + 1, next_attempt_at=lease_until)
+        .returning(WebhookDelivery)
+        .execution_options(synchronize_session=False)
     )
     return result.scalar_one_or_none()
 
 
-async def update_delivery(
-    session: AsyncSession, *, delivery_id: uuid.UUID, values: dict[str, Any]
-) -> None:
-    await session.execute(
-        update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(**values)
+async def record_attempt(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+    attempts: int,
+    values: dict[str, Any],
+) -> bool:
+    """Write an attempt's outcome, unless the delivery was claimed again since (its lease ran
+    out and ``attempts`` moved on); whether it was written."""
+    result = await session.execute(
+        update(WebhookDelivery)
+        .where(*_pending(workspace_id, delivery_id), WebhookDelivery.attempts == attempts)
+        .values(**values)
+        .execution_options(synchronize_session=False)
     )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def due_deliveries(
+    session: AsyncSession, *, workspace_id: uuid.UUID, now: datetime, limit: int
+) -> list[uuid.UUID]:
+    """The workspace's pending deliveries due at ``now`` (ix_webhook_deliveries_due), oldest
+    first: left by a process that stopped, or claimed by one that died mid-attempt."""
+    result = await session.execute(
+        select(WebhookDelivery.id)
+        .where(
+            WebhookDelivery.workspace_id == workspace_id,
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.next_attempt_at <= now,
+        )
+        .order_by(WebhookDelivery.next_attempt_at)
+        .limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def give_up_spent(
+    session: AsyncSession, *, workspace_id: uuid.UUID, now: datetime, max_attempts: int
+) -> int:
+    """Mark failed the due deliveries whose last attempt was claimed and never recorded (the
+    process died mid-attempt); how many."""
+    result = await session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.workspace_id == workspace_id,
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.next_attempt_at <= now,
+            WebhookDelivery.attempts >= max_attempts,
+        )
+        .values(status="failed", last_error="the last attempt never finished")
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def list_deliveries(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -102,6 +103,23 @@ async def update_document(
         .where(Document.workspace_id == workspace_id, Document.id == document_id)
         .values(**values, updated_at=utcnow())
     )
+
+
+async def queued_before(
+    session: AsyncSession, workspace_id: uuid.UUID, *, before: datetime, limit: int
+) -> list[tuple[uuid.UUID, int]]:
+    """(id, revision) of the workspace's documents ``queued`` since before ``before``."""
+    result = await session.execute(
+        select(Document.id, Document.revision)
+        .where(
+            Document.workspace_id == workspace_id,
+            Document.status == "queued",
+            Document.updated_at < before,
+        )
+        .order_by(Document.updated_at)
+        .limit(limit)
+    )
+    return [(row.id, row.revision) for row in result]
 
 
 async def delete_document(

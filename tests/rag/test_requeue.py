@@ -1,0 +1,73 @@
+"""A document ``queued`` with no job behind it (the enqueue after the commit never happened: a
+crash or a deploy between the two, Redis lost, an arq job expired) is enqueued again by the
+scheduled ``requeue_queued_documents``; one whose job still waits is not queued twice."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import text
+
+from api.runtime import Runtime
+from core.db import Database
+from core.models import utcnow
+from rag.knowledge import requeue
+from tests.conftest import Owner, RuntimeFactory, idle_arq, queued_text_document, signup
+
+
+async def _queued_for(owner_db: Database, document_id: uuid.UUID, age: timedelta) -> None:
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text("UPDATE documents SET updated_at = :at WHERE id = :id"),
+            {"at": utcnow() - age, "id": document_id},
+        )
+
+
+async def _status(client: httpx.AsyncClient, owner: Owner, document_id: uuid.UUID) -> str:
+    r = await client.get(owner.url(f"/documents/{document_id}"), headers=owner.headers)
+    return str(r.json()["status"])
+
+
+async def test_a_document_queued_with_no_job_is_enqueued_again(
+    runtime: Runtime, client: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    # Committed queued; the process stopped before enqueueing its job.
+    document_id = await queued_text_document(
+        runtime, owner, title=f"Hours {uuid.uuid4().hex[:8]}", body="Open at nine, closed at five."
+    )
+    [job] = [j for j in runtime.scheduler.jobs if j.name == "requeue_queued_documents"]
+    await job.run(utcnow())  # queued moments ago: its job may still be on the way
+    await runtime.jobs.drain()
+    assert await _status(client, owner, document_id) == "queued"
+    await _queued_for(owner_db, document_id, requeue.QUEUED_TOO_LONG + timedelta(minutes=1))
+    await job.run(utcnow())
+    await runtime.jobs.drain()
+    assert await _status(client, owner, document_id) == "ready"
+    later = utcnow() + timedelta(hours=1)  # ready: nothing more to enqueue
+    assert await requeue.requeue_stale(runtime.ingestion, uuid.UUID(owner.workspace_id), later) == 0
+
+
+async def test_a_document_whose_job_still_waits_is_not_queued_twice(
+    runtime_factory: RuntimeFactory, owner_db: Database
+) -> None:
+    """Workers lagging more than the threshold: the sweep adds no second job."""
+    async with idle_arq(runtime_factory) as arq:
+        owner = await signup(arq.client, f"Lagging {uuid.uuid4().hex[:8]}")
+        r = await arq.client.post(
+            owner.url("/documents"),
+            json={"title": "Hours", "text": "Open nine to five."},
+            headers=owner.headers,
+        )
+        assert r.status_code == 202, r.text
+        document_id = uuid.UUID(r.json()["id"])
+        await _queued_for(owner_db, document_id, requeue.QUEUED_TOO_LONG * 3)
+        ws = uuid.UUID(owner.workspace_id)
+        assert await requeue.requeue_stale(arq.runtime.ingestion, ws, utcnow()) == 0
+        mine = [j for j in await arq.waiting() if j.kwargs.get("document_id") == str(document_id)]
+        assert len(mine) == 1
+        # Its job lost (Redis lost, the job expired): enqueued again.
+        await arq.queue.pool.delete(arq.queue_name, f"arq:job:{mine[0].job_id}")
+        assert await requeue.requeue_stale(arq.runtime.ingestion, ws, utcnow()) == 1
+        assert [j.kwargs["document_id"] for j in await arq.waiting()] == [str(document_id)]
