@@ -154,7 +154,10 @@ class SearchOut(BaseModel):
 
 def _submission_out(sub: submissions.Submission) -> SubmissionOut:
     base = DocumentOut.of(sub.document).model_dump()
-    return SubmissionOut(**base, duplicate=sub.duplicate, updated=not sub.created)
+    # updated: a new version of a document already there (not a duplicate, which changes nothing)
+    return SubmissionOut(
+        **base, duplicate=sub.duplicate, updated=not sub.created and not sub.duplicate
+    )
 
 
 def _validation(exc: ValidationError) -> ValidationFailed:

@@ -62,11 +62,16 @@ async def _submit(
     data: bytes | None,
 ) -> Submission:
     digest = content_hash(data) if data is not None else None
-    if digest is not None:
+    # The document this is a new version of comes first: matched by content first, an update
+    # of "Refund policy" to the text another document holds answered with that one as a
+    # duplicate, and "Refund policy" kept its old text.
+    existing = await document_repo.find_by_source(session, workspace.id, source_type, source)
+    if existing is not None and digest is not None and existing.content_hash == digest:
+        return Submission(document=existing, created=False, duplicate=True)  # unchanged
+    if existing is None and digest is not None:
         same = await document_repo.find_by_hash(session, workspace.id, digest)
         if same is not None:
             return Submission(document=same, created=False, duplicate=True)
-    existing = await document_repo.find_by_source(session, workspace.id, source_type, source)
     if existing is not None:
         await check_quotas(session, workspace, new_documents=0)
         await _requeue(session, existing, data=data, digest=digest, content_type=content_type)

@@ -246,6 +246,42 @@ async def test_json_text_duplicates_and_usage(
     assert tuple(counters) == (1, 1)
 
 
+async def test_a_new_version_equal_to_another_document_updates_its_own(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any
+) -> None:
+    """'Refund policy' updated to the text another document already holds becomes that text
+    (a new revision): it answered with the other document as a duplicate and kept its old
+    text. A re-send of a document's own text changes nothing and says so (updated false)."""
+    tag = uuid.uuid4().hex[:6]
+    old = f"Refunds for the zebra plan {tag} are possible within 10 days."
+    new = f"Refunds for the zebra plan {tag} are possible within 60 days."
+    policy = {"title": f"Refund policy {tag}", "text": old}
+    first = await client.post(owner.url("/documents"), json=policy, headers=owner.headers)
+    assert first.status_code == 202, first.text
+    other = await upload(client, owner, f"refunds-{tag}.txt", new.encode(), "text/plain")
+    assert other.status_code == 202, other.text
+    await jobs.drain()
+    updated = await client.post(
+        owner.url("/documents"), json={**policy, "text": new}, headers=owner.headers
+    )
+    assert updated.status_code == 202, updated.text
+    assert updated.json()["id"] == first.json()["id"]
+    assert updated.json()["duplicate"] is False
+    assert updated.json()["updated"] is True
+    await jobs.drain()
+    doc = await get_doc(client, owner, first.json()["id"])
+    assert doc["revision"] == 2
+    assert doc["status"] == "ready"
+    assert [c["text"] for c in await chunks_of(client, owner, doc["id"])] == [new]
+    unchanged = await client.post(
+        owner.url("/documents"), json={**policy, "text": new}, headers=owner.headers
+    )
+    assert unchanged.status_code == 200
+    assert unchanged.json()["duplicate"] is True
+    assert unchanged.json()["updated"] is False
+    assert unchanged.json()["id"] == first.json()["id"]
+
+
 async def test_blank_text_is_refused_at_once_and_titles_are_trimmed(
     client: httpx.AsyncClient, owner: Owner, jobs: Any
 ) -> None:
