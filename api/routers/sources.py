@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, status
+from fastapi import APIRouter, BackgroundTasks, Response, status
 from pydantic import BaseModel
 
 from api.deps import LimitDep, OffsetDep, RuntimeDep, SessionDep, WorkspaceDep
 from api.throttling import RateLimitIngest
-from rag.knowledge import sync
+from rag.knowledge import submissions, sync
 from rag.knowledge.models import Source, SourceSync, SyncSchedule
 
 router = APIRouter(tags=["sources"])
@@ -34,6 +34,7 @@ class SourceOut(BaseModel):
     next_due_at: datetime | None
     syncing: bool
     resumes_after: str | None
+    excluded_urls: list[str]
     created_at: datetime
 
     @classmethod
@@ -105,6 +106,18 @@ async def list_sources(
 @router.get("/workspaces/{workspace_id}/sources/{source_id}", response_model=SourceOut)
 async def get_source(source_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> SourceOut:
     return SourceOut.of(await sync.get_source(session, access, source_id))
+
+
+@router.delete(
+    "/workspaces/{workspace_id}/sources/{source_id}", status_code=status.HTTP_204_NO_CONTENT
+)
+async def delete_source(
+    source_id: uuid.UUID, access: WorkspaceDep, session: SessionDep
+) -> Response:
+    """Delete the source and every page it brought (owners and admins); 409
+    ``sync_in_progress`` while a sync of it runs."""
+    await submissions.delete_source(session, access, source_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.put("/workspaces/{workspace_id}/sources/{source_id}/schedule", response_model=SourceOut)

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
-from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from core.models import Base, new_id, utcnow
@@ -91,6 +91,8 @@ class Source(Base):
     # A sitemap sync bounded by SOURCE_SYNC_MAX_PAGES stops after this page URL; the next run
     # continues after it. None: the next run starts at the beginning.
     cursor: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Pages deleted from a sitemap source by its owner: its syncs leave them out (migration 0014).
+    excluded_urls: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
     leased_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

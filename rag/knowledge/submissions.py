@@ -20,13 +20,14 @@ import asyncio
 import uuid
 import weakref
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from core.db import released
-from core.errors import NotFound, PayloadTooLarge, ValidationFailed
+from core.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from rag.knowledge.addresses import check_url
 from rag.knowledge.fetch import read_sitemap
 from rag.knowledge.limits import check_quotas, parse_limits
@@ -260,6 +261,8 @@ async def submit_sitemap(
             )
         )
     source = await source_repo.ensure_source(session, workspace.id, url=sitemap_url, kind="sitemap")
+    if source.excluded_urls:  # submitted again: every page it lists, deleted ones included
+        await source_repo.update_source(session, workspace.id, source.id, excluded_urls=[])
     await source_repo.link_documents(session, workspace.id, source.id, [s.document.id for s in out])
     return SitemapSubmission(out, skipped=listing.skipped)
 
@@ -295,6 +298,36 @@ async def replace_document(
     return Submission(document=document, created=False)
 
 
+async def delete_source(
+    session: AsyncSession, access: WorkspaceAccess, source_id: uuid.UUID
+) -> int:
+    """Delete a web source and every page it brought (their chunks go with them; cached
+    answers are retired); how many pages. 409 ``sync_in_progress`` while a sync of it runs.
+    Audited like a document's deletion."""
+    permit = authorize(access, Action.DOCUMENT_DELETE)
+    workspace_id = access.workspace.id
+    source = await source_repo.get_source(session, workspace_id, source_id, for_update=True)
+    if source is None:
+        raise NotFound("Source not found")
+    if source.lease_until is not None and source.lease_until > datetime.now(UTC):
+        raise Conflict(
+            "A sync of this source is running; try again when it ends", code="sync_in_progress"
+        )
+    kind = "sitemap" if source.kind == "sitemap" else "url"
+    pages = await source_repo.source_documents(session, workspace_id, source_id, kind)
+    for page in pages:
+        await document_repo.delete_document(session, workspace_id, page.id)
+    await source_repo.delete_source(session, workspace_id, source_id)
+    await ws_repo.bump_knowledge_version(session, workspace_id)
+    await permit.record(
+        session,
+        target_type="source",
+        target_id=source_id,
+        details={"url": source.url, "kind": source.kind, "documents": len(pages)},
+    )
+    return len(pages)
+
+
 async def retry_document(
     session: AsyncSession, access: WorkspaceAccess, document_id: uuid.UUID
 ) -> Document:
@@ -325,5 +358,8 @@ async def delete_document(
     if document.source_type == "url" and document.source_id is not None:
         # A deleted web page is not brought back by its schedule: its page source goes too.
         await source_repo.delete_source(session, workspace_id, document.source_id)
+    elif document.source_type == "sitemap" and document.source_id is not None:
+        # Nor by its sitemap's next sync (it came back): the source leaves it out from now on.
+        await source_repo.exclude_page(session, workspace_id, document.source_id, document.source)
     await ws_repo.bump_knowledge_version(session, workspace_id)
     await permit.record(session, target_type="document", target_id=document_id)

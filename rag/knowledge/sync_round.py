@@ -124,13 +124,14 @@ async def sync_sitemap(
         max_redirects=s.fetch_max_redirects,
         known=known,
     )
-    listed = listing.pages
-    listed_set = set(listed)
-    listed_hash = hashlib.sha256("\n".join(sorted(listed_set)).encode()).hexdigest()
+    listed_hash = hashlib.sha256("\n".join(sorted(set(listing.pages))).encode()).hexdigest()
     for problem in listing.errors:
         stats.note(problem)
-    if not listed:  # never "every page is gone": the sync fails and removes nothing
+    if not listing.pages:  # never "every page is gone": the sync fails and removes nothing
         raise ValidationFailed("The sitemap lists no pages", code="empty_sitemap")
+    excluded = set(source.excluded_urls or ())  # pages its owner deleted stay deleted
+    listed = [url for url in listing.pages if url not in excluded]
+    listed_set = set(listed)
     stats.incomplete = not listing.complete
     if listing.skipped:
         stats.note(

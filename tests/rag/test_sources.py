@@ -865,3 +865,52 @@ async def test_a_sitemap_batch_in_which_every_page_fails_moves_the_round_on_and_
             assert [r["status"] for r in records] == ["partial", "ok"]
             state = (await w.sources())[0]
             assert (state["consecutive_failures"], state["failing"]) == (0, False)
+
+
+async def test_a_page_deleted_from_a_sitemap_stays_deleted_and_the_source_can_go(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """An owner deletes one page of a sitemap source: the next syncs leave it out (it came
+    back at once), until the sitemap is submitted again. Deleting the source removes it and
+    every page it brought (it was a 405, and the site could not be taken out)."""
+    with local_site() as site:
+        for name in ("a", "b", "c"):
+            site.pages[f"/{name}"] = Page(article(name, [f"topic {name} words"]))
+        site.sitemap(["/a", "/b", "/c"])
+        async with world(db, owner_db, redis_client) as w:
+            r = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert r.status_code == 202, r.text
+            await w.runtime.jobs.drain()
+            docs = await w.documents()
+            gone = await w.client.delete(
+                w.owner.url(f"/documents/{docs[site.url('/b')]['id']}"), headers=w.owner.headers
+            )
+            assert gone.status_code == 204
+            [source] = await w.sources()
+            assert source["excluded_urls"] == [site.url("/b")]
+            for _ in range(2):
+                record = await w.sync_now(source["id"])
+                assert record["pages_added"] == 0, record
+            assert sorted(await w.documents()) == [site.url("/a"), site.url("/c")]
+            # Submitted again by hand: every page it lists, the deleted one too.
+            assert (await _post_sitemap(w, site.url("/sitemap.xml"))).status_code == 202
+            await w.runtime.jobs.drain()
+            assert sorted(await w.documents()) == [site.url(p) for p in ("/a", "/b", "/c")]
+            [source] = await w.sources()
+            assert source["excluded_urls"] == []
+            # The whole source goes, with its pages; another workspace's id is a 404.
+            theirs = await signup(w.client, "Other")
+            foreign = await w.client.delete(
+                theirs.url(f"/sources/{source['id']}"), headers=theirs.headers
+            )
+            assert foreign.status_code == 404
+            deleted = await w.client.delete(
+                w.owner.url(f"/sources/{source['id']}"), headers=w.owner.headers
+            )
+            assert deleted.status_code == 204, deleted.text
+            assert await w.documents() == {}
+            assert await w.sources() == []
+            again = await w.client.delete(
+                w.owner.url(f"/sources/{source['id']}"), headers=w.owner.headers
+            )
+            assert again.status_code == 404

@@ -85,6 +85,21 @@ async def delete_source(
     )
 
 
+async def exclude_page(
+    session: AsyncSession, workspace_id: uuid.UUID, source_id: uuid.UUID, url: str
+) -> None:
+    """Leave ``url`` out of the source's syncs (its owner deleted that page)."""
+    await session.execute(
+        update(Source)
+        .where(
+            Source.workspace_id == workspace_id,
+            Source.id == source_id,
+            ~func.coalesce(func.array_position(Source.excluded_urls, url) > 0, False),
+        )
+        .values(excluded_urls=func.array_append(Source.excluded_urls, url))
+    )
+
+
 async def link_documents(
     session: AsyncSession,
     workspace_id: uuid.UUID,
