@@ -26,9 +26,10 @@ async def lead_export_response(
     *,
     for_spreadsheets: bool = False,
 ) -> StreamingResponse:
-    """Authorize and audit the export in the request's transaction, then stream the rows from a
-    transaction of their own (the response outlives the request's), on the read replica when
-    it may serve them. ``for_spreadsheets``: the body starts with ``EXCEL_BOM``."""
+    """Authorize and audit the export in the request's transaction, then stream the rows from
+    short transactions of their own, a page each (the response outlives the request's, and a
+    client reading slowly must hold no connection), on the read replica when it may serve
+    them. ``for_spreadsheets``: the body starts with ``EXCEL_BOM``."""
     workspace_id = access.workspace.id
     user_id = access.principal.user_id
     await leads.start_export(session, access, filters)
@@ -36,9 +37,13 @@ async def lead_export_response(
     async def body() -> Any:
         if for_spreadsheets:
             yield EXCEL_BOM
-        async with runtime.reads.transaction(workspace_id=workspace_id, user_id=user_id) as s:
-            async for piece in leads.export_csv(s, workspace_id=workspace_id, **filters):
-                yield piece
+
+        def transaction() -> Any:
+            return runtime.reads.transaction(workspace_id=workspace_id, user_id=user_id)
+
+        rows = leads.paged_rows(transaction, workspace_id=workspace_id, **filters)
+        async for piece in leads.export_csv(rows):
+            yield piece
 
     filename = f"leads-{access.workspace.slug}-{datetime.now().date().isoformat()}.csv"
     return StreamingResponse(

@@ -302,8 +302,8 @@ class RequestTimeoutMiddleware:
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
-            if started and deadline is not None:  # it moves: the next part has as long
-                deadline.reschedule(loop.time() + self.seconds)
+            if started and deadline is not None and not deadline.expired():
+                deadline.reschedule(loop.time() + self.seconds)  # the next part has as long
 
         try:
             async with asyncio.timeout(self.seconds) as deadline:

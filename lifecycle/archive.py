@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
 from lifecycle import export_repository as repo
+from workspaces import lead_repository as lead_repo
 from workspaces import leads
 from workspaces.leads import csv_safe
 
@@ -198,7 +199,7 @@ async def _write_leads(
     archive: zipfile.ZipFile, session: AsyncSession, workspace_id: uuid.UUID
 ) -> None:
     with _text_entry(archive, "leads.csv") as out:
-        pieces: AsyncIterator[str] = leads.export_csv(
+        rows = lead_repo.stream_leads_with_submissions(
             session,
             workspace_id=workspace_id,
             status=None,
@@ -206,6 +207,7 @@ async def _write_leads(
             created_after=None,
             created_before=None,
         )
+        pieces: AsyncIterator[str] = leads.export_csv(rows)
         async for piece in pieces:
             out.write(piece)
     with _text_entry(archive, "lead_submissions.csv") as out:

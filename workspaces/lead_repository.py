@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Select, delete, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import UUID, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -215,16 +215,18 @@ async def count_leads(
     return int((await session.execute(select(func.count()).select_from(inner))).scalar_one())
 
 
-async def stream_leads_with_submissions(
-    session: AsyncSession,
-    *,
+LeadRow = tuple[Lead, int, datetime | None, str | None]
+"""A lead with its submission count, latest submission time and latest message."""
+
+
+def _with_submissions(
     workspace_id: uuid.UUID,
+    *,
     status: str | None,
     q: str | None,
     created_after: datetime | None,
     created_before: datetime | None,
-) -> AsyncIterator[tuple[Lead, int, datetime | None, str | None]]:
-    """Each lead with its submission count, latest submission time and latest message."""
+) -> Select[Any]:
     stats = (
         select(
             LeadSubmission.lead_id.label("lead_id"),
@@ -242,7 +244,7 @@ async def stream_leads_with_submissions(
         .group_by(LeadSubmission.lead_id)
         .subquery()
     )
-    stmt = (
+    return (
         _lead_query(
             workspace_id,
             status=status,
@@ -254,6 +256,30 @@ async def stream_leads_with_submissions(
         .add_columns(func.coalesce(stats.c.n, 0), stats.c.latest_at, stats.c.latest_message)
         .order_by(Lead.created_at, Lead.id)
     )
+
+
+async def stream_leads_with_submissions(
+    session: AsyncSession, *, workspace_id: uuid.UUID, **filters: Any
+) -> AsyncIterator[LeadRow]:
+    """Each lead with its submission count, latest submission time and latest message, oldest
+    first, from one server-side cursor (a job's archive)."""
+    stmt = _with_submissions(workspace_id, **filters)
     result = await session.stream(stmt.execution_options(yield_per=500))
     async for lead, count, latest_at, latest_message in result:
         yield lead, int(count), latest_at, latest_message
+
+
+async def leads_page_with_submissions(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+    **filters: Any,
+) -> list[LeadRow]:
+    """The next ``limit`` of those rows after (created_at, id): a keyset page."""
+    stmt = _with_submissions(workspace_id, **filters)
+    if after is not None:
+        stmt = stmt.where(tuple_(Lead.created_at, Lead.id) > tuple_(*after))
+    rows = (await session.execute(stmt.limit(limit))).all()
+    return [(lead, int(count), at, message) for lead, count, at, message in rows]

@@ -13,7 +13,8 @@ import csv
 import io
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
@@ -203,7 +204,7 @@ async def start_export(
     session: AsyncSession, access: WorkspaceAccess, filters: dict[str, Any]
 ) -> None:
     """Check and record an export (the filters, but not the search text) in this unit of work;
-    the rows then stream from ``export_csv`` in a transaction of their own."""
+    the rows then stream from ``export_csv`` in transactions of their own."""
     permit = authorize(access, Action.LEADS_EXPORT)
     await require_verified(session, access)  # personal data leaves: a verified person only
     details = {k: str(v) for k, v in filters.items() if v is not None and k != "q"}
@@ -214,14 +215,39 @@ async def start_export(
     )
 
 
-async def export_csv(
-    session: AsyncSession, *, workspace_id: uuid.UUID, **filters: Any
-) -> AsyncIterator[str]:
-    """The CSV of ``start_export``, in pieces of about 16 KB."""
+EXPORT_PAGE = 500
+"""Leads per short read transaction of a download (``paged_rows``)."""
+
+
+async def paged_rows(
+    transaction: Callable[[], AbstractAsyncContextManager[AsyncSession]],
+    *,
+    workspace_id: uuid.UUID,
+    **filters: Any,
+) -> AsyncIterator[repo.LeadRow]:
+    """The export's rows in keyset pages of ``EXPORT_PAGE``, each read in a transaction of its
+    own that ends before its rows go out: a download read slowly holds no connection (one
+    cursor over the whole export held one for as long as the client took)."""
+    after: tuple[datetime, uuid.UUID] | None = None
+    while True:
+        async with transaction() as session:
+            page = await repo.leads_page_with_submissions(
+                session, workspace_id=workspace_id, after=after, limit=EXPORT_PAGE, **filters
+            )
+        for row in page:
+            yield row
+        if len(page) < EXPORT_PAGE:
+            return
+        last = page[-1][0]
+        after = (last.created_at, last.id)
+
+
+async def export_csv(rows: AsyncIterator[repo.LeadRow]) -> AsyncIterator[str]:
+    """The CSV of ``start_export`` from ``rows`` (``paged_rows``, or one cursor in a job), in
+    pieces of about 16 KB."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    rows = repo.stream_leads_with_submissions(session, workspace_id=workspace_id, **filters)
     async for lead, count, latest_at, latest_message in rows:
         extra = {
             "submissions": count,

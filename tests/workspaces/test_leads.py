@@ -3,10 +3,17 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import Database
 from tests.conftest import Owner
+from workspaces import leads
 
 
 async def test_lead_crud_and_dedup_by_email(client: httpx.AsyncClient, owner: Owner) -> None:
@@ -175,3 +182,43 @@ async def test_invalid_lead_input_is_422_with_fields(
         headers=owner.headers | {"Content-Type": "application/json"},
     )
     assert malformed.status_code == 422
+
+
+async def test_the_export_reads_in_pages_and_holds_no_transaction_while_rows_go_out(
+    client: httpx.AsyncClient, owner: Owner, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A download read slowly held one cursor, and so a pooled connection, for as long as the
+    client took: rows now come in keyset pages, each read in a transaction that has ended
+    before its rows go out; every lead once, in order, across page ends."""
+    monkeypatch.setattr(leads, "EXPORT_PAGE", 7)
+    emails = [f"paged{i:02d}-{uuid.uuid4().hex[:6]}@example.com" for i in range(16)]
+    for email in emails:
+        made = await client.post(owner.url("/leads"), json={"email": email}, headers=owner.headers)
+        assert made.status_code == 201, made.text
+    open_transactions = 0
+
+    @asynccontextmanager
+    async def transaction() -> AsyncIterator[AsyncSession]:
+        nonlocal open_transactions
+        async with db.transaction(workspace_id=uuid.UUID(owner.workspace_id)) as session:
+            open_transactions += 1
+            try:
+                yield session
+            finally:
+                open_transactions -= 1
+
+    seen = []
+    rows = leads.paged_rows(
+        transaction,
+        workspace_id=uuid.UUID(owner.workspace_id),
+        status=None,
+        q=None,
+        created_after=None,
+        created_before=None,
+    )
+    async for lead, _count, _at, _message in rows:
+        assert open_transactions == 0  # the page's transaction ended before its rows left
+        seen.append(lead.email)
+    assert seen == emails
+    response = await client.get(owner.url("/leads/export"), headers=owner.headers)
+    assert [r["email"] for r in csv.DictReader(io.StringIO(response.text))] == emails
