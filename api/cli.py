@@ -37,6 +37,8 @@ def _serve(args: argparse.Namespace) -> int:
     from rag.knowledge.rerank import reranker_choice
 
     settings = get_settings()
+    if problem := settings.mail_problem():
+        raise SystemExit(f"trulybot serve: {problem}")
     # Said before anything starts (in a worker, a traceback): a RERANKER directory that is not
     # there, a kept JWT secret that others can read.
     reranker_choice(settings)

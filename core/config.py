@@ -21,7 +21,7 @@ _HOW_TO_GENERATE = "generate one with: python -c 'import secrets; print(secrets.
 
 
 LOCAL_DIMENSIONS = 384
-_REDIS_SCHEMES = ("redis", "rediss")  # what both redis-py and arq's worker read
+_REDIS_SCHEMES = ("redis", "rediss", "unix")  # what both redis-py and arq's worker read
 _POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
 """What the local embedder (all-MiniLM-L6-v2) produces."""
 
@@ -183,7 +183,7 @@ class Settings(BaseSettings):
     # On SIGTERM: how long requests under way may finish before they are cancelled (uvicorn's
     # graceful shutdown). Give the orchestrator's grace period (terminationGracePeriodSeconds)
     # more than this.
-    shutdown_grace_seconds: int = Field(default=30, ge=0, le=3600)
+    shutdown_grace_seconds: int = Field(default=25, ge=0, le=3600)
     max_message_chars: int = 2000
 
     # --- CORS for the owners' dashboard ---
@@ -480,23 +480,26 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _production_services(self) -> Settings:
-        """Production keeps its data and sends its mail: without DATABASE_URL each replica
-        started a PostgreSQL of its own inside its container (lost with it), without SMTP_URL
-        verification, invitation and reset mails were files nobody reads."""
-        if self.environment != "production":
-            return self
-        if not self.database_url:
+    def _production_database(self) -> Settings:
+        """Production keeps its data: without DATABASE_URL each replica started a PostgreSQL
+        of its own inside its container, lost with it."""
+        if self.environment == "production" and not self.database_url:
             raise ValueError(
                 "DATABASE_URL must be set in production (the embedded PostgreSQL is for"
                 " development: its data stays in this machine's DATA_DIR)"
             )
-        if not self.smtp_url:
-            raise ValueError(
+        return self
+
+    def mail_problem(self) -> str | None:
+        """What stops production from sending mail, for the commands that send it (serve,
+        worker; not migrate): without SMTP_URL verification, invitation and reset mails were
+        files in the container nobody reads."""
+        if self.environment == "production" and not self.smtp_url:
+            return (
                 "SMTP_URL must be set in production (sign-up, invitation and password reset"
                 " mails; without it they are files in DATA_DIR/outbox)"
             )
-        return self
+        return None
 
     _jwt_secret_source: str = PrivateAttr(default="")
 

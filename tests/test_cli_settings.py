@@ -159,6 +159,7 @@ def test_production_needs_its_database_and_its_mail_server(
             monkeypatch.setenv(name.upper(), value)
     monkeypatch.delenv(missing, raising=False)
     assert says in _refusal(["serve"])
+    assert says in _refusal(["worker"])
 
 
 def test_migrate_with_only_the_owners_url_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -190,8 +190,8 @@ async def _account_for(
 async def _check_inviter(session: AsyncSession, invitation: Invitation) -> None:
     """The person who sent it may still invite: an invitation outlives its sender's removal or
     demotion only in the rows written before those withdrew it."""
-    if invitation.invited_by is None:
-        return
+    if invitation.invited_by is None:  # the sender's account was deleted (keys cannot invite)
+        raise LinkRefused("This invitation was withdrawn", code="invitation_revoked")
     inviter = await repo.get_membership(
         session, workspace_id=invitation.workspace_id, user_id=invitation.invited_by
     )

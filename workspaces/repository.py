@@ -287,12 +287,14 @@ async def revoke_api_keys_made_by(
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def revoke_api_key(session: AsyncSession, key: ApiKey, when: datetime) -> None:
-    await session.execute(
+async def revoke_api_key(session: AsyncSession, key: ApiKey, when: datetime) -> bool:
+    """Revoke ``key`` unless it is already; whether this call revoked it."""
+    result = await session.execute(
         update(ApiKey)
         .where(ApiKey.id == key.id, ApiKey.revoked_at.is_(None))
         .values(revoked_at=when)
     )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 # --- usage -----------------------------------------------------------------------------------

@@ -153,10 +153,10 @@ async def revoke_api_key(
     key = await repo.get_api_key(session, workspace_id=access.workspace.id, key_id=key_id)
     if key is None:
         raise NotFound("API key not found")
-    if key.revoked_at is not None:  # already revoked: nothing changes, nothing to record
-        return key
-    await repo.revoke_api_key(session, key, datetime.now(UTC))
+    revoked = await repo.revoke_api_key(session, key, datetime.now(UTC))
     await session.refresh(key)
+    if not revoked:  # already revoked (maybe a moment ago): nothing changes, nothing to record
+        return key
     await permit.record(
         session,
         target_type="api_key",

@@ -24,6 +24,8 @@ def _cmd(args: argparse.Namespace) -> int:
     from workspaces import notification_delivery
 
     settings = get_settings()
+    if problem := settings.mail_problem():
+        raise SystemExit(f"trulybot worker: {problem}")
     if not settings.redis_url:
         raise SystemExit("REDIS_URL is not set: without it jobs run inside `trulybot serve`")
 

@@ -152,8 +152,8 @@ def refusal(exc: ValidationError | AppError) -> tuple[dict[str, str], int]:
     its own page."""
     if isinstance(exc, ValidationError):
         return field_errors(exc), 422
-    if exc.status_code not in REFUSED_INPUT:
-        raise exc
+    if exc.status_code not in REFUSED_INPUT and exc.code != "quota_exceeded":
+        raise exc  # (a plan's limit, 429, is about this input too: no seat for this person)
     return app_errors(exc), exc.status_code
 
 

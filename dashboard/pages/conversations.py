@@ -39,13 +39,14 @@ async def conversation_list(
         session,
         workspace_id=page.workspace_id,
         status=status or None,
-        limit=PAGE_SIZE,
+        limit=PAGE_SIZE + 1,  # one more says whether a next page holds anything
         before=before,
         channel=channel or None,
         has_lead={"yes": True, "no": False}.get(lead or ""),
         before_id=before_id,
     )
-    more = len(rows) == PAGE_SIZE
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
     next_before: datetime | None = rows[-1].last_message_at if more else None
     return render(
         request,

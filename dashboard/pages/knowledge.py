@@ -299,14 +299,17 @@ async def create_faq(
     values = _faq_values(fields)
     try:
         data = FaqIn.model_validate({**values, "enabled": True})
-        await faq_service.create(
-            session,
-            runtime.embedder,
-            page.access,
-            question=data.question,
-            answer=data.answer,
-            alt_questions=data.alt_questions,
-        )
+        # A savepoint: a refusal after the FAQ's row was written ("?" has no words) must not
+        # show that row on the page drawn in this transaction.
+        async with session.begin_nested():
+            await faq_service.create(
+                session,
+                runtime.embedder,
+                page.access,
+                question=data.question,
+                answer=data.answer,
+                alt_questions=data.alt_questions,
+            )
     except (ValidationError, AppError) as exc:
         errors, status = _faq_refusal(exc)
         forms = {"faq_values": values, "faq_errors": errors}
@@ -353,9 +356,10 @@ async def update_faq(
     values = _faq_values(await form_fields(request))
     try:
         FaqIn.model_validate(values)
-        await faq_service.update(
-            session, runtime.embedder, page.access, faq_id=faq_id, values=values
-        )
+        async with session.begin_nested():  # a refusal leaves the FAQ as it was
+            await faq_service.update(
+                session, runtime.embedder, page.access, faq_id=faq_id, values=values
+            )
     except (ValidationError, AppError) as exc:
         # What the owner typed comes back beside the error, not the saved FAQ.
         errors, status = _faq_refusal(exc)

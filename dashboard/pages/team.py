@@ -179,7 +179,10 @@ async def invite_member(
     values = {"email": str(fields.get("email") or "").strip(), "role": fields.get("role")}
     try:
         form = MemberForm.model_validate(values)
-        await invitations.invite(session, page.access, deps, email=str(form.email), role=form.role)
+        async with session.begin_nested():  # the page drawn after a refusal: as before it
+            await invitations.invite(
+                session, page.access, deps, email=str(form.email), role=form.role
+            )
     except (ValidationError, AppError) as exc:
         errors, status = refusal(exc)
         forms = {"invite_values": values, "invite_errors": errors}
@@ -193,7 +196,8 @@ async def create_key(request: Request, page: PageDep, session: SessionDep) -> Re
     values = {"name": str(fields.get("name") or "").strip()}
     try:
         form = KeyForm.model_validate(values)
-        row, secret = await team.create_api_key(session, page.access, name=form.name)
+        async with session.begin_nested():
+            row, secret = await team.create_api_key(session, page.access, name=form.name)
     except (ValidationError, AppError) as exc:
         errors, status = refusal(exc)
         forms = {"key_values": values, "key_errors": errors}

@@ -695,6 +695,12 @@ async def test_a_refused_new_faq_keeps_what_was_typed(web: WebOwner) -> None:
     assert "Another FAQ already asks this (“Do you deliver on Sundays?”)" in twin.text
     assert 'value="do you deliver on sundays"' in twin.text
     assert ">Yes, from May.</textarea>" in twin.text
+    # Refused by the service after the row was written (no words to match): the page drawn
+    # beside the reason does not count that row.
+    wordless = await web.post(web.url("knowledge/faqs"), {"question": "?", "answer": "Maybe."})
+    assert wordless.status_code == 422
+    assert "FAQs (1)" in wordless.text
+    assert ">Maybe.</textarea>" in wordless.text
     page = await web.client.get(web.url("knowledge"))
     assert "FAQs (1)" in page.text
     assert "Yes, from May." not in page.text
@@ -758,3 +764,30 @@ async def test_an_unconfirmed_address_sees_no_webhook_secret(
     assert 'value="https://hooks.example.com/z"' in page.text
     rotate = await web.post(web.url("settings/rotate-webhook-secret"))
     assert rotate.status_code == 403
+
+
+async def test_the_conversations_page_offers_no_empty_older_page(
+    runtime: Runtime, web: WebOwner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exactly a page of conversations: no "Older conversations" link to an empty page; one
+    more than a page: the link."""
+    from dashboard.pages import conversations as page_module
+
+    async with runtime.db.transaction(workspace_id=uuid.UUID(web.workspace_id)) as session:
+        workspace = await ws_repo.get_workspace(session, uuid.UUID(web.workspace_id))
+        assert workspace is not None
+    for n in range(2):
+        asked = await web.client.post(
+            "/api/v1/chat",
+            json={"message": f"hello {n}", "session_id": f"visitor-{uuid.uuid4().hex[:8]}"},
+            headers={"X-Widget-Key": workspace.public_key},
+        )
+        assert asked.status_code == 200, asked.text
+    monkeypatch.setattr(page_module, "PAGE_SIZE", 2)
+    full = await web.client.get(web.url("conversations"))
+    assert full.text.count('data-label="Messages"') == 2
+    assert "Older conversations" not in full.text
+    monkeypatch.setattr(page_module, "PAGE_SIZE", 1)
+    first = await web.client.get(web.url("conversations"))
+    assert first.text.count('data-label="Messages"') == 1
+    assert "Older conversations" in first.text

@@ -5,6 +5,7 @@ actions and are refused; every action needs the CSRF token."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -223,3 +224,21 @@ async def test_a_refused_invitation_or_key_keeps_what_was_typed(
     assert nameless.status_code == 422
     assert 'id="key-name-err"' in nameless.text
     assert "<code>" not in (await web.client.get(web.url("team"))).text.split("API keys")[-1]
+
+
+async def test_an_invitation_past_the_plans_seats_keeps_the_address(
+    client: httpx.AsyncClient, web: WebOwner
+) -> None:
+    """The free plan's two seats taken (the owner and an open invitation): the next invitation
+    comes back beside the form with the address typed and the plan's reason (429), not on an
+    error page that lost it."""
+    first = await web.post(
+        web.url("team/members"),
+        {"email": f"one-{uuid.uuid4().hex[:6]}@example.com", "role": "member"},
+    )
+    assert first.status_code == 303
+    typed = f"two-{uuid.uuid4().hex[:6]}@example.com"
+    full = await web.post(web.url("team/members"), {"email": typed, "role": "admin"})
+    assert full.status_code == 429
+    assert f'value="{typed}"' in full.text
+    assert "allows 2 members" in full.text

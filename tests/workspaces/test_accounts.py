@@ -609,7 +609,7 @@ async def test_an_invitation_whose_sender_may_no_longer_invite_is_refused(
     """The backstop for invitations left pending by a removal before they were withdrawn with
     it: the sender must still be an owner when the invitation is accepted."""
     owner = await site.signup("Kept")
-    partner, owner_token, _ = await _co_owner_inviting(site, owner)
+    partner, owner_token, member_token = await _co_owner_inviting(site, owner)
     async with owner_db.transaction() as s:
         result = await s.execute(
             text("DELETE FROM memberships WHERE workspace_id = :w AND user_id = :u"),
@@ -619,6 +619,15 @@ async def test_an_invitation_whose_sender_may_no_longer_invite_is_refused(
     refused = await _accept(site, owner_token, password="a long passphrase")
     assert refused.status_code == 400
     assert refused.json()["error"]["code"] == "invitation_revoked"
+    # A sender whose account is gone (invited_by set to NULL with it): refused as well.
+    async with owner_db.transaction() as s:
+        await s.execute(
+            text("UPDATE invitations SET invited_by = NULL WHERE workspace_id = :w"),
+            {"w": owner.workspace_id},
+        )
+    orphan = await _accept(site, member_token, password="a long passphrase")
+    assert orphan.status_code == 400
+    assert orphan.json()["error"]["code"] == "invitation_revoked"
 
 
 # --- the last owner ----------------------------------------------------------------------------
