@@ -20,6 +20,7 @@ source and in its sync records.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -192,13 +193,17 @@ async def sync_source(
     fatal: AppError | None = None
     cursor: str | None = None
     listed_hash: str | None = None
-    # A cancelled sync (shutdown) records nothing: its lease expires and the sync runs again,
-    # its record then marked interrupted, as after a crash.
+    # A cancelled sync (a shutdown) marks its record interrupted and gives its lease back, so
+    # the next run (the scheduler's, an owner's "Sync now") need not wait out the lease (30
+    # minutes of 409 sync_in_progress after every deploy). A crash leaves both to the lease.
     try:
         if source.kind == "sitemap":
             cursor, listed_hash = await sync_sitemap(deps, source, stats)
         else:
             await sync_page_source(deps, source, stats)
+    except asyncio.CancelledError:
+        await asyncio.shield(release_lease(deps, ws, source_id, holder, record_id=record.id))
+        raise
     except AppError as exc:
         fatal = exc
         stats.error(source.url, exc)
@@ -308,6 +313,30 @@ async def _finish(
     return status
 
 
+async def release_lease(
+    deps: IngestionDeps,
+    workspace_id: uuid.UUID,
+    source_id: uuid.UUID,
+    holder: str,
+    *,
+    record_id: uuid.UUID | None = None,
+) -> None:
+    """A sync that will not run on (stopped, or never started): its record, if any, is
+    ``interrupted`` and the lease is free again if ``holder`` still holds it. Best effort: a
+    failure here leaves the lease to expire."""
+    try:
+        async with deps.db.transaction(workspace_id=workspace_id) as session:
+            if record_id is not None:
+                await repo.finish_sync(session, workspace_id, record_id, status="interrupted")
+            current = await repo.get_source(session, workspace_id, source_id, for_update=True)
+            if current is not None and current.leased_by == holder:
+                await repo.update_source(
+                    session, workspace_id, source_id, leased_by=None, lease_until=None
+                )
+    except Exception:
+        log.exception("source %s: could not give its lease back; it expires", source_id)
+
+
 # --- job function (arq signature), registered by the api/cli layer ----------------------------
 
 
@@ -324,4 +353,13 @@ async def sync_source_job(
         )
 
 
+async def sync_abandoned_job(
+    ctx: dict[str, Any], workspace_id: str, source_id: str, holder: str, trigger: str = "schedule"
+) -> None:
+    """The in-process queue stopped before this sync ran: its lease is given back."""
+    with workspace_context(workspace_id):
+        await release_lease(_deps(ctx), uuid.UUID(workspace_id), uuid.UUID(source_id), holder)
+
+
 JOBS: dict[str, JobFunction] = {SYNC_JOB: sync_source_job}
+ABANDONED: dict[str, JobFunction] = {SYNC_JOB: sync_abandoned_job}

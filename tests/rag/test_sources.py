@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.pool import QueuePool
@@ -33,6 +34,7 @@ from core.models import utcnow
 from core.scheduler import Every, ScheduledJob, Scheduler
 from rag.knowledge import submissions, sync
 from rag.knowledge.embeddings import HashEmbedder
+from rag.knowledge.jobs import DEPS_KEY
 from rag.knowledge.repository import sources as source_repo
 from tests.conftest import Owner, client_for, make_runtime, make_settings, signup
 from tests.fakes.receiver import receiver
@@ -914,3 +916,56 @@ async def test_a_page_deleted_from_a_sitemap_stays_deleted_and_the_source_can_go
                 w.owner.url(f"/sources/{source['id']}"), headers=w.owner.headers
             )
             assert again.status_code == 404
+
+
+async def test_a_sync_stopped_by_a_shutdown_gives_its_lease_back(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """A sync cancelled mid-fetch (the process stopping) marks its record interrupted and
+    frees the source at once; it stayed "syncing", and Sync now answered 409, until the lease
+    expired 30 minutes later. A sync queued but never started (the in-process queue closing)
+    gives its lease back too."""
+    hold = Hold()
+    with local_site() as site:
+        site.pages["/slow"] = Page(article("s", ["opening hours for the bakery"]))
+        async with world(db, owner_db, redis_client) as w:
+            source = await w.add_url(site.url("/slow"))
+            ws, sid = uuid.UUID(w.owner.workspace_id), uuid.UUID(source["id"])
+            site.pages["/slow"].hold = hold
+            async with db.transaction(workspace_id=ws) as session:
+                await source_repo.update_source(
+                    session,
+                    ws,
+                    sid,
+                    leased_by="stopping",
+                    lease_until=utcnow() + timedelta(minutes=30),
+                )
+            running = asyncio.create_task(
+                sync.sync_source(w.runtime.ingestion, ws, sid, holder="stopping", trigger="manual")
+            )
+            await hold.wait_arrival()
+            running.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await running
+            hold.gate.set()
+            state = (await w.sources())[0]
+            assert state["syncing"] is False
+            assert await _records(owner_db, source["id"]) == ["interrupted"]
+            again = await w.client.post(
+                w.owner.url(f"/sources/{source['id']}/sync"), headers=w.owner.headers
+            )
+            assert again.status_code == 202, again.text
+            await w.runtime.jobs.drain()
+            assert await _records(owner_db, source["id"]) == ["interrupted", "ok"]
+            # Queued, never started: the abandoned handler frees the lease.
+            async with db.transaction(workspace_id=ws) as session:
+                await source_repo.update_source(
+                    session,
+                    ws,
+                    sid,
+                    leased_by="queued",
+                    lease_until=utcnow() + timedelta(minutes=30),
+                )
+            ctx = {DEPS_KEY: w.runtime.ingestion}
+            await sync.sync_abandoned_job(ctx, str(ws), str(sid), "queued")
+            assert (await w.sources())[0]["syncing"] is False
