@@ -1,4 +1,4 @@
-"""SSRF-safe fetching of web pages and sitemaps.
+"""SSRF-safe fetching of web pages (and of sitemap files, read in rag/knowledge/sitemaps.py).
 
 Every hop (the first URL and each redirect) passes ``rag.knowledge.addresses.check_url`` and the
 connection goes to the address that was checked (``pinned_request``), so neither a private address
@@ -15,13 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
 
 import httpx
-from lxml import etree  # type: ignore[import-untyped]
 
 from core.errors import AppError, UnsupportedMediaType
 from rag.knowledge.addresses import (
@@ -304,208 +302,12 @@ async def _fetch(
     raise FetchFailed(f"Too many redirects (more than {max_redirects})", details={"url": url})
 
 
-# --------------------------------------------------------------------------- sitemaps
-
-
-def _gunzip(data: bytes, max_bytes: int) -> bytes:
-    out = bytearray()
-    for piece in Inflater("gzip").feed(data):
-        out += piece
-        if len(out) > max_bytes:
-            raise FetchTooLarge(
-                f"Sitemap expands to more than {max_bytes} bytes", details={"max_bytes": max_bytes}
-            )
-    return bytes(out)
-
-
-class InvalidSitemap(FetchFailed):
-    code = "invalid_sitemap"
-    message = "The response is not a sitemap"
-
-
-def parse_sitemap(data: bytes) -> tuple[str, list[str]]:
-    """``("index", sitemap URLs)`` or ``("urlset", page URLs)`` from sitemap XML or a text list.
-
-    Raises ``InvalidSitemap`` for anything else (an HTML page, other XML, text that lists no
-    URL, an empty body), so junk served with a 200 is never read as "lists nothing"; an empty
-    ``<urlset/>`` is a sitemap that lists nothing.
-    """
-    stripped = data.lstrip()
-    if not stripped.startswith(b"<"):
-        lines = stripped.decode("utf-8", errors="replace").splitlines()
-        urls = [line.strip() for line in lines if line.strip().startswith("http")]
-        if not urls:
-            raise InvalidSitemap("The response is neither sitemap XML nor a list of URLs")
-        return "urlset", urls
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=True
-    )
-    try:
-        root = etree.fromstring(stripped, parser=parser)  # entities, DTDs and network are off
-    except etree.XMLSyntaxError as exc:
-        raise InvalidSitemap(f"Invalid sitemap XML: {exc}") from exc
-    if root is None:
-        raise InvalidSitemap("Invalid sitemap XML")
-    name = etree.QName(root).localname
-    if name not in ("urlset", "sitemapindex"):
-        raise InvalidSitemap(f"Not a sitemap: the document is <{name}>, not <urlset>")
-    kind = "index" if name == "sitemapindex" else "urlset"
-    child = "sitemap" if kind == "index" else "url"
-    locs: list[str] = []
-    for entry in root:
-        if not isinstance(entry.tag, str) or etree.QName(entry).localname != child:
-            continue
-        for loc in entry:
-            if isinstance(loc.tag, str) and etree.QName(loc).localname == "loc" and loc.text:
-                locs.append(loc.text.strip())
-    return kind, locs
-
-
-@dataclass
-class SitemapListing:
-    """What a sitemap lists, and whether that is all of it.
-
-    ``pages``: the first ``max_pages`` distinct page URLs. ``errors``: the child sitemaps that
-    could not be read (or were not read: past ``max_depth`` or ``max_sitemaps``), each
-    ``{"url", "code", "message"}``; any of them makes the listing incomplete, so a page it
-    does not list may still be on the site. ``skipped``: listed entries past ``max_pages``
-    (counted, not kept; a URL repeated past the cap counts each time). ``also_listed``: those
-    of the ``known`` URLs the caller asked about that are listed past the cap.
-    """
-
-    pages: list[str] = field(default_factory=list)
-    errors: list[dict[str, str]] = field(default_factory=list)
-    skipped: int = 0
-    also_listed: set[str] = field(default_factory=set)
-
-    @property
-    def complete(self) -> bool:
-        """Every sitemap file of the listing was read."""
-        return not self.errors
-
-    def listed(self, url: str) -> bool:
-        return url in self.also_listed or url in self.pages
-
-
-async def read_sitemap(
-    url: str,
-    *,
-    max_pages: int = 200,
-    allow_private: bool = False,
-    timeout: float = 10.0,  # noqa: ASYNC109 - a per-fetch budget, applied with asyncio.timeout
-    max_bytes: int = 5 * 1_048_576,
-    max_redirects: int = 5,
-    max_depth: int = 2,
-    max_sitemaps: int = 50,
-    allow_networks: Iterable[str | IPNetwork] = (),
-    client: httpx.AsyncClient | None = None,
-    known: Collection[str] = (),
-) -> SitemapListing:
-    """The listing of a sitemap (``<urlset>``, ``<sitemapindex>`` or a plain-text list).
-
-    Nested indexes are followed up to ``max_depth`` levels below the root and at most
-    ``max_sitemaps`` sitemap files are fetched; the pages are deduplicated, http(s) only and at
-    most ``max_pages`` long. Past the cap the sitemaps are still read (memory stays bounded:
-    one file at a time) to count what was skipped and to find which ``known`` URLs are listed.
-    A failing root raises; a failing child sitemap is recorded in ``errors``.
-    """
-    networks = allowed_networks(allow_networks)
-    own_client = client is None
-    http = client or httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout)
-    listing = SitemapListing()
-    known_set = set(known)
-    seen_pages: set[str] = set()
-    seen_maps: set[str] = {url}
-    queue: list[tuple[str, int]] = [(url, 0)]
-    fetched = 0
-    too_deep: list[str] = []
-    try:
-        while queue:
-            if fetched >= max_sitemaps:
-                listing.errors.append(
-                    {
-                        "url": queue[0][0],
-                        "code": "sitemap_limit",
-                        "message": f"{len(queue)} sitemap file(s) not read: more than"
-                        f" {max_sitemaps} in all",
-                    }
-                )
-                break
-            sitemap_url, depth = queue.pop(0)
-            fetched += 1
-            try:
-                page = await fetch_url(
-                    sitemap_url,
-                    allow_private=allow_private,
-                    timeout=timeout,
-                    max_bytes=max_bytes,
-                    max_redirects=max_redirects,
-                    allowed_types=SITEMAP_TYPES,
-                    allow_networks=networks,
-                    client=http,
-                )
-                data = page.data
-                if data[:2] == b"\x1f\x8b":
-                    data = _gunzip(data, max_bytes)
-                kind, locs = parse_sitemap(data)
-            except AppError as exc:
-                if depth == 0:
-                    raise
-                listing.errors.append(
-                    {"url": sitemap_url, "code": exc.code, "message": exc.message[:500]}
-                )
-                continue
-            for loc in locs:
-                if not loc.lower().startswith(("http://", "https://")):
-                    continue
-                if kind == "index":
-                    if loc in seen_maps:
-                        continue
-                    seen_maps.add(loc)
-                    if depth < max_depth:
-                        queue.append((loc, depth + 1))
-                    else:
-                        too_deep.append(loc)
-                elif loc in seen_pages:
-                    continue
-                elif len(listing.pages) < max_pages:
-                    seen_pages.add(loc)
-                    listing.pages.append(loc)
-                else:
-                    listing.skipped += 1
-                    if loc in known_set:
-                        listing.also_listed.add(loc)
-    finally:
-        if own_client:
-            await http.aclose()
-    if too_deep:
-        listing.errors.append(
-            {
-                "url": too_deep[0],
-                "code": "sitemap_too_deep",
-                "message": f"{len(too_deep)} sitemap file(s) not read: nested more than"
-                f" {max_depth} levels deep",
-            }
-        )
-    return listing
-
-
-async def fetch_sitemap(url: str, **options: Any) -> list[str]:
-    """The first page URLs a sitemap lists (``read_sitemap(...).pages``)."""
-    return (await read_sitemap(url, **options)).pages
-
-
 __all__ = [
     "DOCUMENT_TYPES",
     "SITEMAP_TYPES",
     "FetchTooLarge",
     "FetchedPage",
     "Inflater",
-    "InvalidSitemap",
-    "SitemapListing",
     "UnsupportedEncoding",
-    "fetch_sitemap",
     "fetch_url",
-    "parse_sitemap",
-    "read_sitemap",
 ]

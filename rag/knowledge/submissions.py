@@ -29,12 +29,12 @@ from core.config import Settings
 from core.db import released
 from core.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from rag.knowledge.addresses import check_url
-from rag.knowledge.fetch import read_sitemap
 from rag.knowledge.limits import check_quotas, parse_limits
 from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parsing import check_size, detect_kind
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.repository import sources as source_repo
+from rag.knowledge.sitemaps import read_sitemap
 from workspaces import repository as ws_repo
 from workspaces.models import Workspace
 from workspaces.permissions import Action, authorize

@@ -29,12 +29,13 @@ from typing import Any
 
 from core.errors import AppError, ValidationFailed
 from rag.knowledge.addresses import FetchFailed
-from rag.knowledge.fetch import FetchedPage, fetch_url, read_sitemap
+from rag.knowledge.fetch import FetchedPage, fetch_url
 from rag.knowledge.jobs import IngestionDeps
 from rag.knowledge.limits import check_quotas
 from rag.knowledge.models import Document, Source, content_hash
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.repository import sources as repo
+from rag.knowledge.sitemaps import read_sitemap
 from workspaces import repository as ws_repo
 
 log = logging.getLogger(__name__)

@@ -16,14 +16,8 @@ import pytest
 
 from core.errors import AppError, UnsupportedMediaType
 from rag.knowledge.addresses import FetchFailed, UrlNotAllowed, is_public_address
-from rag.knowledge.fetch import (
-    FetchTooLarge,
-    InvalidSitemap,
-    UnsupportedEncoding,
-    fetch_sitemap,
-    fetch_url,
-    parse_sitemap,
-)
+from rag.knowledge.fetch import FetchTooLarge, UnsupportedEncoding, fetch_url
+from rag.knowledge.sitemaps import InvalidSitemap, fetch_sitemap, parse_sitemap
 from tests.fakes.dns import REBIND_HOST, RebindingResolver
 from tests.fakes.receiver import receiver
 

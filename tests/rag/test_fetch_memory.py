@@ -97,7 +97,8 @@ def bombs() -> Iterator[str]:
 CHILD = """
 import asyncio, json, sys
 from core.errors import AppError
-from rag.knowledge.fetch import fetch_sitemap, fetch_url
+from rag.knowledge.fetch import fetch_url
+from rag.knowledge.sitemaps import fetch_sitemap
 
 def status(field):
     for line in open("/proc/self/status"):
