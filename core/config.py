@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -14,6 +13,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.jwt_secret import JWT_SECRET_FILE, jwt_secret_weakness, load_or_create_secret
 from core.proxies import parse_trusted_proxies
+from core.setting_checks import (
+    POSTGRES_SCHEMES,
+    REDIS_SCHEMES,
+    check_public_base_url,
+    check_script_url,
+    check_url_scheme,
+    split_csv,
+)
 
 # Values that were ever published as a default: anyone can sign tokens with them.
 PUBLISHED_JWT_SECRETS = frozenset({"dev-only-insecure-jwt-secret-change-me"})
@@ -21,8 +28,6 @@ _HOW_TO_GENERATE = "generate one with: python -c 'import secrets; print(secrets.
 
 
 LOCAL_DIMENSIONS = 384
-_REDIS_SCHEMES = ("redis", "rediss", "unix")  # what both redis-py and arq's worker read
-_POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
 """What the local embedder (all-MiniLM-L6-v2) produces."""
 
 RATE_LIMIT_SETTINGS = (
@@ -40,62 +45,7 @@ RATE_LIMIT_SETTINGS = (
 """Every rate (N/minute...) among the settings: checked at start, raised by the benchmarks."""
 
 
-def _split_csv(value: object) -> object:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
-def _check_public_base_url(value: str) -> None:
-    """http(s)://host[:port][/path]: nothing that could break out of the snippet's attribute."""
-    problem = None
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError:
-        problem, parts, port = "it does not parse as a URL", None, None
-    if parts is not None:
-        if parts.scheme not in ("http", "https"):
-            problem = "it must start with http:// or https://"
-        elif not parts.hostname:
-            problem = "the host is missing"
-        elif parts.username is not None or parts.password is not None:
-            problem = "it must not contain a user name or password"
-        elif parts.query or parts.fragment or "?" in value or "#" in value:
-            problem = "it must not have a query or fragment"
-        elif port is not None and not 0 < port <= 65535:
-            problem = "the port is out of range"
-    if problem is None and _UNSAFE_URL_CHARS.search(value):
-        problem = "it contains spaces, quotes, angle brackets or control characters"
-    if problem:
-        raise ValueError(f"PUBLIC_BASE_URL {value!r} is not valid: {problem}")
-
-
-_UNSAFE_URL_CHARS = re.compile(r"[\s\"'<>`\\\x00-\x1f\x7f]")
 RAZORPAY_CHECKOUT_SCRIPT_URL = "https://checkout.razorpay.com/v1/checkout.js"
-
-
-def _check_script_url(value: str) -> None:
-    """An absolute http(s) URL of a script, safe inside an attribute and a CSP source."""
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise ValueError(f"RAZORPAY_CHECKOUT_SCRIPT_URL {value!r} does not parse") from None
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or parts.username is not None
-        or parts.password is not None
-        or parts.fragment
-        or _UNSAFE_URL_CHARS.search(value)
-        or ";" in value
-        or "," in value
-    ):
-        raise ValueError(
-            f"RAZORPAY_CHECKOUT_SCRIPT_URL {value!r} must be an http(s) URL without credentials, "
-            "spaces, quotes, commas or semicolons"
-        )
 
 
 class Settings(BaseSettings):
@@ -348,7 +298,7 @@ class Settings(BaseSettings):
     @field_validator("dashboard_origins", "razorpay_webhook_secret", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
-        return _split_csv(value)
+        return split_csv(value)
 
     @field_validator(
         "smtp_url", "mail_reply_to", "smtp_ca_file", "embed_model_cache_dir", mode="before"
@@ -375,14 +325,12 @@ class Settings(BaseSettings):
     @field_validator("redis_url", "database_url", "database_replica_url", "migration_database_url")
     @classmethod
     def _url_scheme(cls, value: str | None, info: ValidationInfo) -> str | None:
-        """A URL the driver can use, said here (before: a traceback from inside the start-up)."""
         if value is None or not value.strip():
             return None
         value = value.strip()
-        schemes = _REDIS_SCHEMES if info.field_name == "redis_url" else _POSTGRES_SCHEMES
-        scheme = urlsplit(value).scheme
-        if scheme not in schemes:
-            raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}")
+        check_url_scheme(
+            value, REDIS_SCHEMES if info.field_name == "redis_url" else POSTGRES_SCHEMES
+        )
         return value
 
     @field_validator("log_level", mode="before")
@@ -431,7 +379,7 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = value.strip() or None
         if value is not None:
-            _check_public_base_url(str(value))
+            check_public_base_url(str(value))
         return value
 
     @model_validator(mode="after")
@@ -456,7 +404,7 @@ class Settings(BaseSettings):
     @classmethod
     def _checkout_script_url(cls, value: str) -> str:
         value = value.strip()
-        _check_script_url(value)
+        check_script_url(value)
         return value
 
     @model_validator(mode="after")

@@ -1,0 +1,72 @@
+"""Checks of single setting values (URLs an operator writes), used by ``core.config.Settings``:
+each raises ``ValueError`` naming the setting and what is wrong, which the commands print."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")  # what both redis-py and arq's worker read
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
+_UNSAFE_URL_CHARS = re.compile(r"[\s\"'<>`\\\x00-\x1f\x7f]")
+
+
+def split_csv(value: object) -> object:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]`` (a list setting written as one line)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def check_url_scheme(value: str, schemes: tuple[str, ...]) -> None:
+    """A URL the driver can use (before: a traceback from inside the start-up)."""
+    if urlsplit(value).scheme not in schemes:
+        raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}")
+
+
+def check_public_base_url(value: str) -> None:
+    """http(s)://host[:port][/path]: nothing that could break out of the snippet's attribute."""
+    problem = None
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        problem, parts, port = "it does not parse as a URL", None, None
+    if parts is not None:
+        if parts.scheme not in ("http", "https"):
+            problem = "it must start with http:// or https://"
+        elif not parts.hostname:
+            problem = "the host is missing"
+        elif parts.username is not None or parts.password is not None:
+            problem = "it must not contain a user name or password"
+        elif parts.query or parts.fragment or "?" in value or "#" in value:
+            problem = "it must not have a query or fragment"
+        elif port is not None and not 0 < port <= 65535:
+            problem = "the port is out of range"
+    if problem is None and _UNSAFE_URL_CHARS.search(value):
+        problem = "it contains spaces, quotes, angle brackets or control characters"
+    if problem:
+        raise ValueError(f"PUBLIC_BASE_URL {value!r} is not valid: {problem}")
+
+
+def check_script_url(value: str) -> None:
+    """An absolute http(s) URL of a script, safe inside an attribute and a CSP source."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ValueError(f"RAZORPAY_CHECKOUT_SCRIPT_URL {value!r} does not parse") from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.password is not None
+        or parts.fragment
+        or _UNSAFE_URL_CHARS.search(value)
+        or ";" in value
+        or "," in value
+    ):
+        raise ValueError(
+            f"RAZORPAY_CHECKOUT_SCRIPT_URL {value!r} must be an http(s) URL without credentials, "
+            "spaces, quotes, commas or semicolons"
+        )
