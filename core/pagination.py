@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -16,6 +17,8 @@ from sqlalchemy import Select, and_, or_
 from core.errors import ValidationFailed
 
 S = TypeVar("S", bound=Select[Any])
+T = TypeVar("T")
+K = TypeVar("K")
 
 
 class Keyed(Protocol):
@@ -58,3 +61,21 @@ def newest_first(stmt: S, model: Any, *, after: tuple[datetime, uuid.UUID] | Non
             or_(model.created_at < created, and_(model.created_at == created, model.id < ident))
         )
     return stmt.order_by(model.created_at.desc(), model.id.desc()).limit(limit)
+
+
+async def keyset_pages(
+    read_page: Callable[[K | None], Awaitable[Sequence[T]]],
+    key: Callable[[T], K],
+    size: int,
+) -> AsyncIterator[T]:
+    """Every row, page after page: ``read_page(after)`` reads up to ``size`` rows after the key
+    ``after`` (None: from the start), in a transaction of its own that has ended before its
+    rows are yielded, so a slow consumer holds no connection. A short page is the last."""
+    after: K | None = None
+    while True:
+        page = await read_page(after)
+        for row in page:
+            yield row
+        if len(page) < size:
+            return
+        after = key(page[-1])

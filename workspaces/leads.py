@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
-from core.pagination import decode_cursor, encode_cursor
+from core.pagination import decode_cursor, encode_cursor, keyset_pages
 from workspaces import lead_repository as repo
 from workspaces import notifications
 from workspaces.models import Lead, LeadSubmission
@@ -228,18 +228,18 @@ async def paged_rows(
     """The export's rows in keyset pages of ``EXPORT_PAGE``, each read in a transaction of its
     own that ends before its rows go out: a download read slowly holds no connection (one
     cursor over the whole export held one for as long as the client took)."""
-    after: tuple[datetime, uuid.UUID] | None = None
-    while True:
+
+    async def read(after: tuple[datetime, uuid.UUID] | None) -> list[repo.LeadRow]:
         async with transaction() as session:
-            page = await repo.leads_page_with_submissions(
+            return await repo.leads_page_with_submissions(
                 session, workspace_id=workspace_id, after=after, limit=EXPORT_PAGE, **filters
             )
-        for row in page:
-            yield row
-        if len(page) < EXPORT_PAGE:
-            return
-        last = page[-1][0]
-        after = (last.created_at, last.id)
+
+    def key(row: repo.LeadRow) -> tuple[datetime, uuid.UUID]:
+        return row[0].created_at, row[0].id
+
+    async for row in keyset_pages(read, key, EXPORT_PAGE):
+        yield row
 
 
 async def export_csv(rows: AsyncIterator[repo.LeadRow]) -> AsyncIterator[str]:

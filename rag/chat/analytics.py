@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
 from core.errors import ValidationFailed
+from core.pagination import keyset_pages
 from rag.chat.conversations import group_questions
 from rag.chat.repository import analytics as repo
 from workspaces.leads import csv_safe
@@ -300,10 +301,10 @@ async def _rows(
 ) -> AsyncIterator[repo.ExportRow]:
     """The messages of the conversations started in the range, in keyset pages of EXPORT_PAGE,
     each read in a short transaction of its own (memory stays one page)."""
-    after: repo.ExportKey | None = None
-    while True:
+
+    async def read(after: repo.ExportKey | None) -> list[repo.ExportRow]:
         async with db.transaction(workspace_id=workspace_id) as session:
-            page = await repo.export_page(
+            return await repo.export_page(
                 session,
                 workspace_id=workspace_id,
                 start=span.start,
@@ -311,11 +312,9 @@ async def _rows(
                 after=after,
                 limit=EXPORT_PAGE,
             )
-        for row in page:
-            yield row
-        if len(page) < EXPORT_PAGE:
-            return
-        after = page[-1].key
+
+    async for row in keyset_pages(read, lambda row: row.key, EXPORT_PAGE):
+        yield row
 
 
 def _iso(value: datetime) -> str:
