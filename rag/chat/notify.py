@@ -125,7 +125,7 @@ class Notifier:
         held: int | None = 0
         for waited in range(MAX_ATTEMPTS):
             if waited:
-                await self.sleep(self.backoff_base * 2 ** (waited - 1))
+                await self.sleep(self._backoff(waited))
             held = await self._attempt(workspace_id, delivery_id, held=held, now=_now())
             if held is None:
                 return
@@ -182,9 +182,7 @@ class Notifier:
         elif attempts >= MAX_ATTEMPTS:
             values["status"] = "failed"
         else:
-            values["next_attempt_at"] = _now() + timedelta(
-                seconds=self.backoff_base * (2 ** (attempts - 1))
-            )
+            values["next_attempt_at"] = _now() + timedelta(seconds=self._backoff(attempts))
         async with self.db.transaction(workspace_id=workspace_id) as session:
             recorded = await delivery_repo.record_attempt(
                 session,
@@ -199,6 +197,10 @@ class Notifier:
         if ok or attempts >= MAX_ATTEMPTS or not recorded:
             return None
         return attempts
+
+    def _backoff(self, attempts: int) -> float:
+        """Seconds before the try after ``attempts`` tries: ``backoff_base``, doubling."""
+        return self.backoff_base * 2 ** (attempts - 1)
 
     async def _post(
         self, delivery_id: uuid.UUID, event: str, url: str, body: bytes, secret: str | None
