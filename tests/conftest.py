@@ -44,8 +44,28 @@ from workspaces import repository as ws_repo
 from workspaces.service import WorkspaceAccess
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_DATA_DIR = Path(os.environ.get("TRULYBOT_TEST_DATA_DIR", ROOT / ".trulybot" / "test"))
-REDIS_URL = os.environ.get("TRULYBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+"""The pytest-xdist worker running this process (``gw0``, ``gw1``...), empty in a plain run."""
+
+
+def worker_redis_url(base: str, worker: str) -> str:
+    """The Redis database a worker uses: worker n takes the base's number minus n (modulo 16),
+    so the two workers of `make test` on database 15 use 15 and 14, and each flushes only its
+    own."""
+    if not worker:
+        return base
+    head, _, number = base.rpartition("/")
+    if not number.isdigit():
+        head, number = base.rstrip("/"), "0"
+    return f"{head}/{(int(number) - int(worker.removeprefix('gw'))) % 16}"
+
+
+_DATA_ROOT = Path(os.environ.get("TRULYBOT_TEST_DATA_DIR", ROOT / ".trulybot" / "test"))
+TEST_DATA_DIR = _DATA_ROOT / WORKER if WORKER else _DATA_ROOT
+"""Where this process's embedded cluster lives: one per xdist worker."""
+REDIS_URL = worker_redis_url(
+    os.environ.get("TRULYBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"), WORKER
+)
 APP_ROLE = "trulybot_app"
 PRODUCTION_SERVICES = {
     "database_url": "postgresql://trulybot_app@db.invalid/trulybot",
