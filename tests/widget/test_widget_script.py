@@ -256,3 +256,55 @@ console.log(JSON.stringify({ links: links(out), text: texts(out) }));
 
 def test_the_widget_handles_the_guards_replace_event(source: str) -> None:
     assert 'event === "replace"' in source
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_fenced_code_is_shown_as_written_and_tables_as_tables(source: str) -> None:
+    """What a fence holds is code: no bold, no heading, no bullet and no citation link inside it
+    (the server does not count "[1]" there either); a fence still open while the answer streams
+    runs to the end. A markdown table becomes a table whose cells keep their citations."""
+    program = (
+        DOM_STUB
+        + _extract_markdown(source)
+        + r"""
+const cites = [{ n: 1, url: "https://docs.example.com/a", title: "A" }];
+const tags = (n, out = []) => {
+  if (n.tagName !== "#text") out.push(n.tagName);
+  for (const c of n.children) tags(c, out);
+  return out;
+};
+const find = (n, tag) => n.tagName === tag ? n : n.children.map((c) => find(c, tag)).find(Boolean);
+const code = markdown(
+  "Run this:\n```bash\n# install the agent\n- not a bullet\nx = arr[1] ** 2 ** 3\n" +
+  "    indented()\n```\nDone [1].",
+  cites, true);
+const open = markdown("Start:\n```py\nprint(a[1])\n**still code**", cites, false);
+const grid = markdown(
+  "Plans:\n\n| Plan | Price |\n|---|---:|\n| Free | $0 [1] |\n| Pro | **$9** |\n\nAfter.",
+  cites, true);
+console.log(JSON.stringify({
+  codeTags: tags(code), pre: texts(find(code, "PRE")), codeLinks: links(code),
+  openTags: tags(open), openPre: texts(find(open, "PRE")),
+  gridTags: tags(grid), head: find(grid, "THEAD") && texts(find(grid, "THEAD")),
+  body: texts(find(grid, "TBODY")), gridLinks: links(grid), gridText: texts(grid),
+}));
+"""
+    )
+    result = _node(["-e", program])
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    code = "# install the agent\n- not a bullet\nx = arr[1] ** 2 ** 3\n    indented()"
+    assert data["pre"] == code
+    assert "STRONG" not in data["codeTags"]
+    assert "UL" not in data["codeTags"]
+    assert data["codeLinks"] == ["https://docs.example.com/a"]  # the "[1]" after the fence only
+    assert data["openPre"] == "print(a[1])\n**still code**"
+    assert "STRONG" not in data["openTags"]
+    assert "A" not in data["openTags"]
+    assert data["gridTags"].count("TR") == 3
+    assert data["gridTags"].count("TD") == 4
+    assert data["head"] == "PlanPrice"
+    assert data["body"] == "Free$0 [1]Pro$9"
+    assert data["gridLinks"] == ["https://docs.example.com/a"]
+    assert "|" not in data["gridText"]
+    assert "After." in data["gridText"]

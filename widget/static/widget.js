@@ -132,7 +132,7 @@
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const str = (v) => (typeof v === "string" ? v : v == null ? "" : String(v));
 
-  /* ---------- tiny, safe markdown: **bold**, `code`, lists, [text](url), [n] ----------
+  /* ---------- tiny, safe markdown: **bold**, `code`, ```fences```, lists, tables, [text](url), [n]
    * Links: the server keeps only those to cited sources and the site's own domains in a final
    * answer; text still streaming in has not been through that, so its links show as text. */
   const inline = (parent, text, cites, links) => {
@@ -171,13 +171,52 @@
     }
     if (last < text.length) parent.appendChild(D.createTextNode(text.slice(last)));
   };
+  // A fence opens only at a line's start, as on the server (prompts._CODE): what it holds is
+  // code, shown as written, with no bold, links or citations in it; an unclosed fence (an answer
+  // still streaming) runs to the end.
+  const FENCE = /^[ \t]*```/;
+  const TABLE_RULE = /^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$/;
+  const cells = (line) =>
+    line.trim().replace(/^\|/, "").replace(/\|$/, "").split("|").map((c) => c.trim());
+  const table = (rows, cites, links) => {
+    const row = (cellTag, line) =>
+      h("tr", null, cells(line).map((c) => {
+        const cell = h(cellTag);
+        inline(cell, c, cites, links);
+        return cell;
+      }));
+    return h("div", { class: "tw" }, [
+      h("table", null, [
+        h("thead", null, [row("th", rows[0])]),
+        h("tbody", null, rows.slice(2).map((line) => row("td", line))),
+      ]),
+    ]);
+  };
   const markdown = (text, cites, links) => {
     const frag = D.createDocumentFragment();
     let para = null;
     let list = null;
     let li = null;
-    for (const raw of str(text).replace(/\r\n?/g, "\n").split("\n")) {
+    const lines = str(text).replace(/\r\n?/g, "\n").split("\n");
+    for (let i = 0; i < lines.length; i++) {
+      const raw = lines[i];
       const line = raw.replace(/\s+$/, "");
+      if (FENCE.test(line)) {
+        let end = i + 1;
+        while (end < lines.length && !FENCE.test(lines[end])) end++;
+        frag.appendChild(h("pre", null, [h("code", { text: lines.slice(i + 1, end).join("\n") })]));
+        i = end;
+        para = list = li = null;
+        continue;
+      }
+      if (line.trim().startsWith("|") && i + 1 < lines.length && TABLE_RULE.test(lines[i + 1])) {
+        let end = i + 2;
+        while (end < lines.length && lines[end].trim().startsWith("|")) end++;
+        frag.appendChild(table(lines.slice(i, end), cites, links));
+        i = end - 1;
+        para = list = li = null;
+        continue;
+      }
       if (!line.trim()) {
         para = list = li = null;
         continue;
@@ -374,6 +413,12 @@ button:disabled{cursor:default;opacity:.5}
 .bubble ol{list-style:decimal outside}
 .bubble li{display:list-item}
 .bubble li+li{margin-top:2px}
+.bubble pre{display:block;white-space:pre;overflow-x:auto;background:#f3f4f6;border-radius:6px;padding:6px 8px}
+.bubble pre code{padding:0;background:none}
+.tw{display:block;overflow-x:auto}
+.tw table{border-collapse:collapse;font-size:13px}
+.tw th,.tw td{border:1px solid #e5e7eb;padding:3px 6px;text-align:left;vertical-align:top}
+.tw th{font-weight:700;background:#f9fafb}
 strong{font-weight:700}
 code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px;background:#f3f4f6;border-radius:4px;padding:0 4px}
 a{color:#1d4ed8;text-decoration:underline;cursor:pointer}
