@@ -201,9 +201,11 @@ async def page(browser: Any) -> AsyncIterator[Any]:
 
 
 @contextmanager
-def static_site(html: bytes, pages: dict[str, bytes] | None = None) -> Iterator[str]:
+def static_site(
+    html: bytes, pages: dict[str, bytes] | None = None, headers: dict[str, str] | None = None
+) -> Iterator[str]:
     """A customer's site on its own origin (another local port): ``pages`` by path, ``html``
-    for every other path. Stopped when the block ends."""
+    for every other path, each with ``headers`` besides its type. Stopped when the block ends."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -211,6 +213,8 @@ def static_site(html: bytes, pages: dict[str, bytes] | None = None) -> Iterator[
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
 

@@ -158,7 +158,11 @@ async def test_hostile_host_css_leaves_the_widget_usable(
 
 
 @contextmanager
-def customer_site(demo_server: DemoServer, pages: dict[str, bytes] | None = None) -> Iterator[str]:
+def customer_site(
+    demo_server: DemoServer,
+    pages: dict[str, bytes] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Iterator[str]:
     """A customer's page on its own origin (another local port) that embeds the widget from
     the TrulyBot server, so every widget request is cross-origin."""
     key = demo_server.credentials["public_key"]
@@ -169,8 +173,39 @@ def customer_site(demo_server: DemoServer, pages: dict[str, bytes] | None = None
         "</body></html>"
     ).encode()
 
-    with static_site(html, pages) as url:
+    with static_site(html, pages, headers) as url:
         yield url
+
+
+async def test_a_site_with_a_strict_content_security_policy_gets_a_styled_widget(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """A site whose policy allows the widget's script and requests but no inline styles (the
+    lines docs/deploy.md gives embedding sites): the widget keeps its look and answers. Before,
+    its <style> element was refused and the launcher sat unstyled at the end of the page."""
+    server = demo_server.base_url
+    policy = f"default-src 'self'; script-src {server}; connect-src {server}; img-src https: data:"
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    with customer_site(demo_server, headers={"Content-Security-Policy": policy}) as shop:
+        await page.goto(shop)
+        launcher = page.get_by_test_id("launcher")
+        await launcher.wait_for(timeout=TIMEOUT)
+        box = await launcher.bounding_box()
+        assert box is not None
+        assert (round(box["width"]), round(box["height"])) == (56, 56)
+        position = await launcher.evaluate("el => getComputedStyle(el.closest('.root')).position")
+        assert position == "fixed"
+        viewport = page.viewport_size
+        assert round(viewport["width"] - box["x"] - box["width"]) == 20  # its corner, 20px in
+        assert round(viewport["height"] - box["y"] - box["height"]) == 20
+        await _open(page)
+        answer = await _ask(page, "Is there a free trial?")
+        assert "14-day" in await answer.inner_text()
+    assert violations == []
 
 
 async def test_only_allowlisted_sites_get_answers(page: Any, demo_server: DemoServer) -> None:

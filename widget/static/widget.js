@@ -479,7 +479,17 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   const mount = () => {
     const host = D.createElement("trulybot-widget");
     const shadow = host.attachShadow({ mode: "open" });
-    shadow.appendChild(h("style", { text: STYLE }));
+    // A constructed stylesheet: a host page's Content-Security-Policy without 'unsafe-inline'
+    // in style-src refuses a <style> element (in a shadow root too), not this.
+    let sheet = null;
+    try {
+      sheet = new W.CSSStyleSheet();
+      sheet.replaceSync(STYLE);
+      shadow.adoptedStyleSheets = [sheet];
+    } catch (e) {
+      sheet = null;
+    }
+    if (!sheet) shadow.appendChild(h("style", { text: STYLE }));
 
     const pos = attr("position") || cfg.position;
     const color = validColor(attr("color")) ? attr("color") : validColor(cfg.primary_color) ? cfg.primary_color : DEFAULTS.primary_color;
