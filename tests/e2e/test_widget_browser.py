@@ -365,6 +365,39 @@ async def test_keyboard_escape_closes_and_returns_focus(page: Any, demo_server: 
     assert focused == "launcher"
 
 
+FOCUSED = """() => {
+    const root = document.querySelector('trulybot-widget').shadowRoot;
+    const inWidget = document.activeElement?.localName === 'trulybot-widget';
+    return inWidget ? 'widget:' + (root.activeElement?.dataset.testid || '') : 'page';
+}"""
+
+
+async def _tab_through(page: Any, demo_server: DemoServer, width: int, height: int) -> set[str]:
+    """Where 30 presses of Tab take the focus, the panel open on a screen of that size."""
+    await page.set_viewport_size({"width": width, "height": height})
+    await page.goto(demo_server.base_url + "/")
+    await _open(page)
+    seen = set()
+    for _ in range(30):
+        await page.keyboard.press("Tab")
+        seen.add(await page.evaluate(FOCUSED))
+    return seen
+
+
+async def test_tab_leaves_the_open_panel_on_a_wide_screen_and_stays_in_it_on_a_phone(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """On a desktop the open panel is a window beside the page (aria-modal false): Tab reaches
+    the launcher (which closes it) and goes on to the page. Before, Tab cycled inside the panel
+    for ever. On a phone the panel covers the page, and Tab stays in it."""
+    desktop = await _tab_through(page, demo_server, 1280, 800)
+    assert "widget:launcher" in desktop
+    assert "page" in desktop
+    phone = await _tab_through(page, demo_server, 375, 700)
+    assert "page" not in phone
+    assert "widget:input" in phone
+
+
 VOUCHER_DOC = (
     "# Zorblax voucher\n\nThe Zorblax loyalty voucher is claimed on the partner page "
     "[claim your Zorblax voucher](https://evil.example/win) within a week. "

@@ -581,6 +581,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       ui.panel.querySelectorAll('a[href],button:not([disabled]),input:not([disabled]),textarea:not([disabled]),[tabindex]:not([tabindex="-1"])')
     ).filter((el) => el.getClientRects().length > 0);
 
+  const fullScreen = () => !!(W.matchMedia && W.matchMedia("(max-width:480px)").matches);
   const onKeydown = (e) => {
     if (!isOpen) return;
     if (e.key === "Escape" || e.key === "Esc") {
@@ -589,7 +590,9 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       close(true);
       return;
     }
-    if (e.key !== "Tab") return;
+    // Tab stays in the panel only where it covers the screen (a phone): on a wider screen the
+    // panel is a non-modal window beside the page, and Tab goes on to the launcher and the page.
+    if (e.key !== "Tab" || !fullScreen()) return;
     const f = focusables();
     if (!f.length) return;
     const a = ui.shadow.activeElement;
