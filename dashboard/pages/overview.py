@@ -14,7 +14,10 @@ router = APIRouter(route_class=PageRoute)
 
 @router.get("/w/{workspace_id}")
 async def getting_started(request: Request, page: PageDep, session: SessionDep) -> Response:
-    steps = await onboarding.checklist(session, page.access)
+    settings = request.app.state.runtime.settings
+    steps = await onboarding.checklist(
+        session, page.access, sites_required=not settings.is_development
+    )
     return render(
         request,
         "getting_started.html",

@@ -82,6 +82,8 @@ def _context(
         },
         "cap_max": MAX_CONVERSATION_CAP,
         "snippet": snippet(embed_base_url(settings), workspace.public_key),
+        "sites_required": not settings.is_development,
+        "sites_listed": bool((workspace.widget_config or {}).get("allowed_origins")),
         "errors": errors,
     }
 

@@ -22,7 +22,12 @@ class Step:
     """The dashboard page where the step is done."""
 
 
-async def checklist(session: AsyncSession, access: WorkspaceAccess) -> list[Step]:
+async def checklist(
+    session: AsyncSession, access: WorkspaceAccess, *, sites_required: bool
+) -> list[Step]:
+    """The steps, each ticked or not. ``sites_required``: no site may embed the widget until it
+    is listed (production), so the install step says to list it first while the list is
+    empty."""
     workspace = access.workspace
     documents = await document_repo.count_documents(session, workspace.id)
     faqs = await faq_repo.count_faqs(session, workspace_id=workspace.id)
@@ -32,6 +37,7 @@ async def checklist(session: AsyncSession, access: WorkspaceAccess) -> list[Step
     config = workspace.widget_config or {}
     customised = any(config.get(k) for k in ("bot_name", "greeting", "primary_color"))
     installed = workspace.widget_installed_at is not None
+    unlisted = sites_required and not config.get("allowed_origins")
     return [
         Step(
             "knowledge",
@@ -66,6 +72,10 @@ async def checklist(session: AsyncSession, access: WorkspaceAccess) -> list[Step
             installed,
             f"First seen on {workspace.widget_installed_origin}."
             if installed
+            else "List your site under the widget's allowed websites: until then the widget "
+            "stays hidden on every site. Then paste the embed snippet into your site; this "
+            "ticks at the first visit."
+            if unlisted
             else "Paste the embed snippet into your site; this ticks at the first visit.",
             "widget",
         ),

@@ -18,7 +18,7 @@ from api.runtime import Runtime
 from core.db import Database
 from dashboard.app import PAGE_ROUTERS
 from dashboard.web import PREFIX
-from tests.conftest import Owner, signup
+from tests.conftest import Owner, runtime_of, signup
 from tests.dashboard.conftest import WebOwner
 from workspaces import repository as ws_repo
 from workspaces.plans import METRICS
@@ -274,6 +274,37 @@ async def test_widget_settings_save_and_tick_the_checklist(web: WebOwner) -> Non
     assert preview.status_code == 200
     assert 'data-color="#00ff00"' in preview.text
     assert preview.headers["x-frame-options"] == "SAMEORIGIN"
+
+
+async def test_in_production_the_owner_is_told_to_list_their_site_before_pasting_the_snippet(
+    web: WebOwner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In production no site may embed the widget until it is listed: a new owner who pasted
+    the snippet saw nothing and the checklist still said only "paste the snippet". The
+    checklist and the Widget page now say to list the site first, until one is listed."""
+    runtime = runtime_of(web.client)
+    monkeypatch.setattr(
+        runtime, "settings", runtime.settings.model_copy(update={"environment": "production"})
+    )
+    home = await web.client.get(web.url())
+    assert "until then the widget stays hidden on every site" in home.text
+    page = await web.client.get(web.url("widget"))
+    assert 'data-testid="sites-unlisted"' in page.text
+    assert "required, the widget stays hidden on every site not listed" in page.text
+    saved = await web.post(
+        web.url("widget"),
+        {"lead_capture": "off", "allowed_origins": "https://shop.example.com"},
+    )
+    assert saved.status_code == 303
+    home = await web.client.get(web.url())
+    assert "until then" not in home.text
+    assert "Paste the embed snippet into your site" in home.text
+    page = await web.client.get(web.url("widget"))
+    assert 'data-testid="sites-unlisted"' not in page.text
+    # In development any site may embed it: no warning.
+    monkeypatch.undo()
+    page = await web.client.get(web.url("widget"))
+    assert "required, the widget" not in page.text
 
 
 async def test_a_refused_widget_form_keeps_what_was_typed(web: WebOwner) -> None:
