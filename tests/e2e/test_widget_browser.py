@@ -398,6 +398,40 @@ async def test_tab_leaves_the_open_panel_on_a_wide_screen_and_stays_in_it_on_a_p
     assert "widget:input" in phone
 
 
+async def test_a_site_that_swaps_its_body_keeps_the_widget_and_its_conversation(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """Turbo Drive, htmx boost and pjax replace <body> on navigation: the widget came off with
+    the old body and never came back for the rest of the visit. It now re-attaches with the
+    conversation it had. A second snippet with another key is ignored with a console warning."""
+    await page.goto(demo_server.base_url + "/")
+    await _open(page)
+    await _ask(page, "Is there a free trial?")
+    await page.evaluate(
+        """() => {
+            const body = document.createElement('body');
+            body.innerHTML = '<h1>Next page</h1>';
+            document.documentElement.replaceChild(body, document.body);
+        }"""
+    )
+    await page.get_by_test_id("panel").wait_for(timeout=TIMEOUT)
+    asked = page.locator('[data-testid="message"][data-role="user"]')
+    assert "free trial" in (await asked.last.inner_text()).lower()
+    async with page.expect_console_message(
+        lambda m: "one widget per page" in m.text, timeout=TIMEOUT
+    ):
+        await page.evaluate(
+            """(src) => {
+                const s = document.createElement('script');
+                s.src = src;
+                s.setAttribute('data-key', 'pk_another_widget');
+                document.body.appendChild(s);
+            }""",
+            demo_server.base_url + "/widget.js",
+        )
+    assert await page.locator("trulybot-widget").count() == 1
+
+
 VOUCHER_DOC = (
     "# Zorblax voucher\n\nThe Zorblax loyalty voucher is claimed on the partner page "
     "[claim your Zorblax voucher](https://evil.example/win) within a week. "

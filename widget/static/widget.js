@@ -9,7 +9,12 @@
   "use strict";
   const W = window;
   const D = document;
-  if (W.TrulyBot && W.TrulyBot.version) return;
+  if (W.TrulyBot && W.TrulyBot.version) {
+    const other = D.currentScript && D.currentScript.getAttribute("data-key");
+    if (W.console && other && other !== W.TrulyBot.key)
+      console.warn("[TrulyBot] one widget per page: the snippet with key " + other + " is ignored");
+    return;
+  }
 
   const script =
     D.currentScript || D.querySelector('script[data-key][src*="widget.js"]');
@@ -542,7 +547,14 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     }, [head, scroll, err, compose]);
     root.append(panel, launcher);
     shadow.appendChild(root);
-    (D.body || D.documentElement).appendChild(host);
+    const attach = () => (D.body || D.documentElement).appendChild(host);
+    attach();
+    // A site that swaps its whole <body> on navigation (Turbo Drive, htmx boost, pjax) takes the
+    // widget with it: put it back, with the conversation it had.
+    if (W.MutationObserver)
+      new MutationObserver(() => {
+        if (!host.isConnected && D.body) attach();
+      }).observe(D.documentElement, { childList: true });
 
     ui = { host, shadow, root, launcher, panel, log, typing, chips, leadSlot, scroll, err, errText, retryBtn, input, send, compose, botName };
 
@@ -1191,6 +1203,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 
   const api = {
     version: "1",
+    key: KEY,
     open: () => open(),
     close: () => close(),
     toggle: () => (ui ? toggle() : open()),
