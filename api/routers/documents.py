@@ -27,6 +27,7 @@ from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge.models import STATUSES, Document
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
+from workspaces import usage
 
 router = APIRouter(tags=["documents"])
 
@@ -438,6 +439,9 @@ async def search(
         feedback_weight=runtime.settings.retrieval_feedback_weight,
     )
     ranked = await runtime.reranker.rerank(body.query, hits, body.k)
+    if spent := sum(ranked.tokens):  # an LLM reranker's call: the workspace's model tokens
+        async with runtime.db.transaction(workspace_id=access.workspace.id) as write:
+            await usage.record_llm_tokens(write, access.workspace.id, spent)
     return SearchOut(
         mode=body.mode,
         reranker=ranked.reranker,

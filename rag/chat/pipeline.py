@@ -257,7 +257,7 @@ class AnswerPipeline:
             )
             clock.lap("retrieval")
         # No transaction is open while the candidates are reranked (a model may run).
-        return turn, await self._rerank(turn, found, clock)
+        return await self._rerank(turn, found, clock)
 
     def _embed_early(self, message: str, intent: str) -> asyncio.Task[np.ndarray] | None:
         """The question's embedding, started while its message is recorded, when the embedder
@@ -275,18 +275,22 @@ class AnswerPipeline:
 
     async def _rerank(
         self, turn: Turn, found: Answer | Grounding, clock: Clock
-    ) -> Answer | Grounding:
-        """The best RETRIEVAL_K passages in the reranker's order, renumbered. An LLM reranker
-        is skipped once the owner's daily token cap is reached."""
+    ) -> tuple[Turn, Answer | Grounding]:
+        """The best RETRIEVAL_K passages in the reranker's order, renumbered, and the turn
+        with the tokens the reranker's model spent (metered with the answer's). An LLM
+        reranker is skipped once the owner's daily token cap is reached."""
         if not isinstance(found, Grounding) or not self.reranker.active:
-            return found
+            return turn, found
         k = self.settings.retrieval_k
         if found.cap_reached and self.reranker.metered:
             kept = list(found.passages[:k])
         else:
-            kept = (await self.reranker.rerank(turn.standalone, found.passages, k)).items
+            ranked = await self.reranker.rerank(turn.standalone, found.passages, k)
+            kept = ranked.items
+            turn = replace(turn, rerank_tokens=ranked.tokens)
             clock.lap("rerank")
-        return replace(found, passages=tuple(replace(p, n=n) for n, p in enumerate(kept, 1)))
+        passages = tuple(replace(p, n=n) for n, p in enumerate(kept, 1))
+        return turn, replace(found, passages=passages)
 
     def _validate(self, raw: str) -> str:
         message = raw.strip()
@@ -362,8 +366,12 @@ class AnswerPipeline:
         answered = (
             (completion.prompt_tokens, completion.completion_tokens) if completion else (0, 0)
         )
-        # The follow-up's rewrite is model work for this turn too (metered, capped daily).
-        tokens = (answered[0] + turn.rewrite_tokens[0], answered[1] + turn.rewrite_tokens[1])
+        # The follow-up's rewrite and the reranker's ordering are model work for this turn too
+        # (metered, capped daily).
+        tokens = (
+            answered[0] + turn.rewrite_tokens[0] + turn.rerank_tokens[0],
+            answered[1] + turn.rewrite_tokens[1] + turn.rerank_tokens[1],
+        )
         extractive = completion.extractive if completion is not None else answer.extractive
         async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
             # The answer and the conversation's message count in one statement, with the LLM

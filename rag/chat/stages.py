@@ -88,6 +88,8 @@ class Turn:
     """Today's LLM tokens when the message was recorded (read only under a daily cap)."""
     rewrite_tokens: tuple[int, int] = (0, 0)
     """The model's (prompt, completion) tokens for rewriting a follow-up to stand alone."""
+    rerank_tokens: tuple[int, int] = (0, 0)
+    """The model's (prompt, completion) tokens for ordering the passages (RERANKER=llm)."""
     channel: Channel = "widget"
     """Who asked: a visitor through the widget, or the workspace's people ("owner": the
     dashboard's playground, the API); only visitors' questions are left unanswered for the

@@ -91,6 +91,21 @@ class Reranked(Generic[C]):
     fallback: str | None = None
     """Why the retrieval order was kept (timeout, error, malformed, no_model, skipped), if so."""
     cached: bool = False
+    tokens: tuple[int, int] = (0, 0)
+    """The model's (prompt, completion) tokens this rerank spent: an LLM reranker's call, also
+    when its answer was unusable; none from the cache, a local model or a call cut off."""
+
+
+@dataclass
+class Spent:
+    """What a reranker's model call reported spending, filled in by ``_order``."""
+
+    prompt: int = 0
+    completion: int = 0
+
+    @property
+    def tokens(self) -> tuple[int, int]:
+        return (self.prompt, self.completion)
 
 
 class RerankFailed(Exception):
@@ -180,8 +195,9 @@ class Reranker:
     async def aclose(self) -> None:
         """Release what ``start`` acquired."""
 
-    async def _order(self, query: str, candidates: Sequence[Candidate]) -> list[int]:
-        """0-based indices of ``candidates``, best first (a permutation)."""
+    async def _order(self, query: str, candidates: Sequence[Candidate], spent: Spent) -> list[int]:
+        """0-based indices of ``candidates``, best first (a permutation); a model call adds
+        what it spent to ``spent``."""
         return list(range(len(candidates)))
 
     async def rerank(self, query: str, items: Sequence[C], k: int) -> Reranked[C]:
@@ -193,27 +209,30 @@ class Reranker:
         key = (self.model_id, normalise_query(query), *(str(c.chunk_id) for c in head))
         order = self._cache.get(key) if self._cache is not None else None
         cached = order is not None
+        spent = Spent()
         if order is None:
             started = time.perf_counter()
             try:
-                found = await asyncio.wait_for(self._order(query, head), self.timeout)
+                found = await asyncio.wait_for(self._order(query, head, spent), self.timeout)
             except RerankFailed as exc:
-                return self._fallback(items, k, exc.reason, str(exc), started)
+                return self._fallback(items, k, exc.reason, str(exc), started, spent)
             except TimeoutError:
-                return self._fallback(items, k, "timeout", f"over {self.timeout:.3f} s", started)
+                timeout = f"over {self.timeout:.3f} s"
+                return self._fallback(items, k, "timeout", timeout, started, spent)
             except Exception as exc:  # a rerank never fails the search
-                return self._fallback(items, k, "error", repr(exc), started)
+                return self._fallback(items, k, "error", repr(exc), started, spent)
             if sorted(found) != list(range(len(head))):
-                return self._fallback(items, k, "malformed", "not a permutation", started)
+                return self._fallback(items, k, "malformed", "not a permutation", started, spent)
             order = tuple(found)
             if self._cache is not None:
                 self._cache[key] = order
             metrics.observe_rerank(self.name, time.perf_counter() - started)
         metrics.count_rerank(self.name, "cached" if cached else "ok")
-        return Reranked(([head[i] for i in order] + tail)[:k], self.name, cached=cached)
+        ranked = ([head[i] for i in order] + tail)[:k]
+        return Reranked(ranked, self.name, cached=cached, tokens=spent.tokens)
 
     def _fallback(
-        self, items: list[C], k: int, reason: str, detail: str, started: float
+        self, items: list[C], k: int, reason: str, detail: str, started: float, spent: Spent
     ) -> Reranked[C]:
         metrics.count_rerank(self.name, reason)
         log.warning(
@@ -223,7 +242,7 @@ class Reranker:
             (time.perf_counter() - started) * 1000,
             detail[:200],
         )
-        return Reranked(items[:k], self.name, reason)
+        return Reranked(items[:k], self.name, reason, tokens=spent.tokens)
 
 
 class NoReranker(Reranker):
@@ -313,7 +332,7 @@ class LLMReranker(Reranker):
             {"role": "user", "content": user},
         ], count
 
-    async def _order(self, query: str, candidates: Sequence[Candidate]) -> list[int]:
+    async def _order(self, query: str, candidates: Sequence[Candidate], spent: Spent) -> list[int]:
         if self.client is None:
             raise RerankFailed("no_model", "no OPENAI_API_KEY or OPENAI_BASE_URL")
         messages, count = self.prompt(query, candidates)
@@ -333,6 +352,8 @@ class LLMReranker(Reranker):
             raise RerankFailed("error", f"{type(exc).__name__}: {exc}") from exc
         metrics.observe_llm(self.model, time.perf_counter() - started, "ok")
         if response.usage is not None:
+            spent.prompt += response.usage.prompt_tokens
+            spent.completion += response.usage.completion_tokens
             metrics.count_llm_tokens(
                 response.model or self.model,
                 prompt=response.usage.prompt_tokens,
@@ -407,7 +428,7 @@ class CrossEncoderReranker(Reranker):
         scores = np.asarray(raw, dtype=np.float32)
         return scores[:, -1] if scores.ndim == 2 else scores.ravel()
 
-    async def _order(self, query: str, candidates: Sequence[Candidate]) -> list[int]:
+    async def _order(self, query: str, candidates: Sequence[Candidate], spent: Spent) -> list[int]:
         deadline = time.monotonic() + self.timeout
         scores = await asyncio.to_thread(self.scores, query, candidates, deadline)
         return [int(i) for i in np.argsort(-scores, kind="stable")]

@@ -236,6 +236,10 @@ async def test_search_returns_the_rerankers_order(llm_runtime: Runtime, fake: Fa
             assert (body["reranker"], body["reranker_fallback"]) == ("llm", None)
             assert body["results"][0]["title"] == target
             assert len(body["results"]) == 2
+        # Each search's rerank was a model call on the workspace's account (the fake counts a
+        # word as a token): the owner's usage shows it.
+        usage = (await client.get(owner.url("/usage"), headers=owner.headers)).json()
+        assert usage["llm_tokens"] > 0
 
 
 async def test_chat_answers_from_the_rerankers_first_passage(
@@ -262,6 +266,37 @@ async def test_chat_answers_from_the_rerankers_first_passage(
     assert context.count("<source n=") == 2  # RETRIEVAL_K of the reranked candidates
     assert context.index("ship within a week") < context.index('<source n="2"')
     assert len(fake.chat_requests) == 2  # one rerank, one generation
+
+
+@pytest.mark.parametrize("ranking_usable", [True, False])
+async def test_the_rerankers_tokens_are_metered_with_the_answers(
+    llm_runtime: Runtime, fake: FakeOpenAI, ranking_usable: bool
+) -> None:
+    """The rerank is a second model call per retrieval turn, often longer than the answer's:
+    its tokens count in the workspace's monthly and daily usage (which the daily cap reads),
+    also when its answer was unusable. Before, only the answer's were metered."""
+    ranking = ranking_reply(lambda text: float(text.startswith("Refunds")))
+
+    def reply(body: dict[str, Any]) -> str:
+        if body["messages"][0]["content"].startswith("You rank search results"):
+            return ranking(body) if ranking_usable else "I cannot rank these."
+        return "The refund arrives within 30 days [1]."
+
+    fake.chat_reply = reply
+    fake.usage = (1000, 7)  # the same for every call: the rerank's and the answer's
+    try:
+        async with client_for(llm_runtime) as client:
+            owner = await signup(client, f"Metered rerank {ranking_usable}")
+            for title, text in PAGES.items():
+                await ingest(client, owner, llm_runtime, title, text)
+            fake.reset()
+            body = (await chat(client, owner, "How fast is the yearly plan refund?")).json()
+            assert body["source"] == "rag"
+            assert len(fake.chat_requests) == 2  # one rerank, one generation
+            usage = (await client.get(owner.url("/usage"), headers=owner.headers)).json()
+    finally:
+        fake.usage = None
+    assert usage["llm_tokens"] == 2 * (1000 + 7)
 
 
 async def test_the_eval_reports_each_mode_with_and_without_the_reranker(
