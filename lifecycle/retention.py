@@ -3,7 +3,10 @@ retention are deleted with their messages by a daily job.
 
 The retention is the plan's (``Plan.conversation_retention_days``: None keeps conversations
 forever) unless the workspace chose a shorter one; a longer one than its plan allows is refused,
-and after a downgrade the shorter of the two applies. The sweep runs once a day across every
+and after a downgrade the shorter of the two applies, once ``RETENTION_GRACE`` has passed since
+the paid period ended: until then the ended plan's retention still holds, so a plan that lapsed
+for a few days (a prepaid month renewed late, a refund) deletes nothing it would have kept. The
+sweep runs once a day across every
 replica (core/scheduler.py) and enqueues one job per workspace with a retention; each job
 deletes in batches, in the workspace's own tenant context, and records how many conversations
 went in the workspace's audit log (``retention.purged``, counts only). Leads and lead
@@ -32,6 +35,8 @@ from workspaces.service import WorkspaceAccess
 from workspaces.usage import effective_plan
 
 RETENTION_JOB = "purge_old_conversations"
+RETENTION_GRACE = timedelta(days=30)
+"""How long after a paid period ends its plan's retention still holds (deletion is final)."""
 CHOICES = (7, 30, 90, 180, 365)
 PURGED = "retention.purged"
 
@@ -43,15 +48,28 @@ class Retention:
     plan_days: int | None
     setting: int | None
     """The workspace's own choice; None follows the plan."""
+    grace_until: datetime | None = None
+    """While set, a paid plan that ended keeps its longer retention until then."""
+
+
+def _shortest(*days: int | None) -> int | None:
+    """The shortest of these retentions (None keeps forever)."""
+    finite = [d for d in days if d is not None]
+    return min(finite) if finite else None
 
 
 def retention_of(workspace: Workspace, now: datetime | None = None) -> Retention:
+    now = now or utcnow()
     plan_days = get_plan(effective_plan(workspace, now)).conversation_retention_days
     setting = workspace.conversation_retention_days
-    candidates = [d for d in (plan_days, setting) if d is not None]
-    return Retention(
-        days=min(candidates) if candidates else None, plan_days=plan_days, setting=setting
-    )
+    days = _shortest(plan_days, setting)
+    ended = workspace.plan_expires_at
+    if ended is not None and ended <= now < ended + RETENTION_GRACE:
+        ended_days = get_plan(workspace.plan).conversation_retention_days
+        kept = None if ended_days is None or plan_days is None else max(ended_days, plan_days)
+        if _shortest(kept, setting) != days:
+            return Retention(_shortest(kept, setting), plan_days, setting, ended + RETENTION_GRACE)
+    return Retention(days, plan_days, setting)
 
 
 def view(access: WorkspaceAccess) -> Retention:

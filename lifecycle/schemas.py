@@ -67,3 +67,6 @@ class RetentionOut(BaseModel):
     """In force: conversations older than this many days are deleted; null keeps them."""
     plan_default: int | None
     setting: int | None
+    grace_until: datetime | None = None
+    """While set, a paid plan that ended keeps its longer retention (in force above) until
+    then; afterwards the plan's applies."""

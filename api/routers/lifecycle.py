@@ -170,7 +170,10 @@ async def erase_visitor(body: ErasureIn, access: WorkspaceDep, session: SessionD
 
 def _retention_out(value: retention.Retention) -> RetentionOut:
     return RetentionOut(
-        conversation_retention_days=value.days, plan_default=value.plan_days, setting=value.setting
+        conversation_retention_days=value.days,
+        plan_default=value.plan_days,
+        setting=value.setting,
+        grace_until=value.grace_until,
     )
 
 

@@ -3,7 +3,7 @@ The job runs at a time the test chooses (the scheduler's clock), never by waitin
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import text
@@ -12,8 +12,10 @@ from api.runtime import Runtime
 from core.db import Database
 from core.jobs import JobQueue
 from core.models import utcnow
+from lifecycle.retention import RETENTION_GRACE, retention_of
 from tests.conftest import Owner
 from tests.lifecycle.data import fill, tick_due
+from workspaces.models import Workspace
 
 
 async def _conversations(owner_db: Database, workspace_id: str) -> tuple[int, int]:
@@ -33,7 +35,12 @@ async def _conversations(owner_db: Database, workspace_id: str) -> tuple[int, in
 async def test_the_setting_is_bounded_by_the_plan(client: httpx.AsyncClient, owner: Owner) -> None:
     url = owner.url("/retention")
     start = await client.get(url, headers=owner.headers)
-    assert start.json() == {"conversation_retention_days": 30, "plan_default": 30, "setting": None}
+    assert start.json() == {
+        "conversation_retention_days": 30,
+        "plan_default": 30,
+        "setting": None,
+        "grace_until": None,
+    }
     for days in (90, 365, 12, 0, -1):
         refused = await client.put(
             url, json={"conversation_retention_days": days}, headers=owner.headers
@@ -43,7 +50,12 @@ async def test_the_setting_is_bounded_by_the_plan(client: httpx.AsyncClient, own
     assert refused.json()["error"]["details"][0]["allowed"] == [7, 30]
     shorter = await client.put(url, json={"conversation_retention_days": 7}, headers=owner.headers)
     assert shorter.status_code == 200
-    assert shorter.json() == {"conversation_retention_days": 7, "plan_default": 30, "setting": 7}
+    assert shorter.json() == {
+        "conversation_retention_days": 7,
+        "plan_default": 30,
+        "setting": 7,
+        "grace_until": None,
+    }
     assert (await client.get(url, headers=owner.headers)).json() == shorter.json()
     back = await client.put(url, json={"conversation_retention_days": None}, headers=owner.headers)
     assert back.json() == start.json()
@@ -96,3 +108,67 @@ async def test_the_daily_job_deletes_conversations_past_each_workspace_retention
     [entry] = audit.json()["items"]
     assert entry["details"]["conversations"] == mine[0]
     assert entry["details"]["messages"] == mine[1]
+
+
+async def _plan(owner_db: Database, workspace_id: str, plan: str, expires: datetime) -> None:
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text("UPDATE workspaces SET plan = :plan, plan_expires_at = :at WHERE id = :ws"),
+            {"plan": plan, "at": expires, "ws": workspace_id},
+        )
+
+
+async def test_a_paid_plan_that_lapsed_keeps_its_retention_for_a_grace_period(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database, jobs: JobQueue, runtime: Runtime
+) -> None:
+    """A Pro month (365 days' retention) that ended and is renewed a few days late: before,
+    that night's purge applied Free's 30 days and deleted every older conversation for good.
+    The ended plan's retention now holds for RETENTION_GRACE (30 days) after it ended."""
+    await fill(client, owner, jobs)
+    kept = await _conversations(owner_db, owner.workspace_id)
+    assert kept[0] >= 1
+    ended = utcnow() + timedelta(days=20)
+    await _plan(owner_db, owner.workspace_id, "pro", ended)
+
+    # 35 days on, 15 after Pro ended: the conversations are 35 days old, past Free's 30.
+    await tick_due(runtime, "conversation_retention", utcnow() + timedelta(days=35))
+    await jobs.drain()
+    assert await _conversations(owner_db, owner.workspace_id) == kept
+
+    # 55 days on, the grace is over: Free's 30 days apply.
+    await tick_due(runtime, "conversation_retention", utcnow() + timedelta(days=55))
+    await jobs.drain()
+    assert await _conversations(owner_db, owner.workspace_id) == (0, 0)
+
+
+async def test_the_retention_shows_the_grace_and_its_end(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    ended = utcnow() - timedelta(days=2)
+    await _plan(owner_db, owner.workspace_id, "pro", ended)
+    shown = (await client.get(owner.url("/retention"), headers=owner.headers)).json()
+    assert shown["conversation_retention_days"] == 365
+    assert shown["plan_default"] == 30  # Free's, in force once the grace ends
+    assert datetime.fromisoformat(shown["grace_until"]) == ended + RETENTION_GRACE
+    # The owner's own shorter choice still wins, grace or not.
+    week = await client.put(
+        owner.url("/retention"), json={"conversation_retention_days": 7}, headers=owner.headers
+    )
+    assert week.json()["conversation_retention_days"] == 7
+    assert week.json()["grace_until"] is None
+
+
+def test_retention_of_after_a_lapse() -> None:
+    now = utcnow()
+    workspace = Workspace(
+        plan="starter",
+        plan_expires_at=now - timedelta(days=1),
+        fallback_plan="free",
+        conversation_retention_days=None,
+    )
+    assert retention_of(workspace, now).days == 90
+    assert retention_of(workspace, now + RETENTION_GRACE).days == 30
+    assert retention_of(workspace, now - timedelta(days=2)).days == 90  # before it ended
+    workspace.plan_expires_at = None
+    workspace.plan = "unlimited"
+    assert retention_of(workspace, now).days is None
