@@ -161,7 +161,9 @@ def _parse_body(raw_body: bytes) -> dict[str, Any] | None:
         if "\\u0000" in text or "\x00" in text:
             return None
         value = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        # An unpaired surrogate escape ("\ud800") parses but is no UTF-8 text: jsonb refuses it.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (UnicodeError, ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 

@@ -149,6 +149,8 @@ async def test_garbage_never_500(bclient: httpx.AsyncClient, owner_db: Database)
         b'{"event": "payment.captured", "created_at": 1, "payload": {"payment": {"entity": '
         b'{"id": "pay_1", "order_id": "order_missing", "amount": 1e400}}}}',
         b'{"event": "x\\u0000y", "created_at": 1}',
+        b'{"event": "payment.captured", "created_at": 1, "x": "\\ud800"}',
+        b'{"event": "payment.captured", "created_at": 1, "\\udfff": 1}',
         b'{"a": ' * 5000 + b"1" + b"}" * 5000,
     ]
     for i, body in enumerate(bodies):
