@@ -98,10 +98,12 @@ async def _mark_deleted(
     session: AsyncSession, workspace_id: uuid.UUID, *, now: datetime, grace: timedelta
 ) -> Deletion:
     purge_after = now + grace
+    # The subscription's row before the workspace's, the order a payment being applied takes
+    # them in (billing.events): the other way round, the two deadlocked.
+    await subscriptions.end_with_workspace(session, workspace_id)
     await repo.mark_workspace_deleted(
         session, workspace_id=workspace_id, deleted_at=now, purge_after=purge_after
     )
-    await subscriptions.end_with_workspace(session, workspace_id)
     return Deletion(workspace_id=workspace_id, deleted_at=now, purge_after=purge_after)
 
 

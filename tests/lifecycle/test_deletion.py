@@ -8,6 +8,7 @@ table), none after, and another workspace's rows are untouched.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -338,3 +339,43 @@ async def test_account_deletion_waits_for_a_handover_then_takes_lone_workspaces_
     assert left[0]["details"] == {"api_keys_revoked": 1}
     # The key they made in the shared workspace went with the account.
     assert (await http.get(owner.url("/leads"), headers=key)).status_code == 401
+
+
+async def _waiting_for_a_lock(owner_db: Database) -> bool:
+    async with owner_db.transaction() as session:
+        waiting = await session.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
+    return bool(waiting)
+
+
+async def test_deleting_a_workspace_while_its_payment_applies_does_not_deadlock(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    """Applying a payment locks the subscription, then updates the workspace; deleting the
+    workspace updated the workspace, then the subscription: run together, PostgreSQL aborted
+    one of them as a deadlock (the owner saw a 500). Deletion now takes the same order."""
+    ws = owner.workspace_id
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO subscriptions (workspace_id, plan, period, status)"
+                " VALUES (:ws, 'pro', 'monthly', 'active')"
+            ),
+            {"ws": ws},
+        )
+    slug = owner.workspace["slug"]
+    async with owner_db.transaction() as payment:  # the webhook's order of locks
+        await payment.execute(
+            text("SELECT 1 FROM subscriptions WHERE workspace_id = :ws FOR UPDATE"), {"ws": ws}
+        )
+        deleting = asyncio.create_task(
+            client.request("DELETE", owner.url(), json={"confirm": slug}, headers=owner.headers)
+        )
+        for _ in range(400):  # until the deletion waits for the subscription's lock
+            if await _waiting_for_a_lock(owner_db):
+                break
+            await asyncio.sleep(0.025)
+        else:
+            raise AssertionError("the deletion never waited for the payment")
+        await payment.execute(text("UPDATE workspaces SET plan = 'pro' WHERE id = :ws"), {"ws": ws})
+    deleted = await deleting
+    assert deleted.status_code == 202, deleted.text
