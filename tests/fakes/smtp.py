@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import re
 import socket
 import threading
@@ -14,6 +15,10 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+# aiosmtpd's thread logs each connection's end at INFO, sometimes after the test that opened it
+# has ended and pytest has closed the stream its handler wrote to ("--- Logging error ---").
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 @dataclass
