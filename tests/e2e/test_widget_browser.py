@@ -23,22 +23,22 @@ async def _open(page: Any) -> Any:
     return panel
 
 
+# The answers shown finished: the rating buttons come with the final answer, not its start.
+FINISHED_ANSWERS = """() => {
+    const host = document.querySelector('trulybot-widget');
+    const root = host && host.shadowRoot;
+    const sel = '[data-testid="message"][data-role="bot"] [data-testid="feedback-up"]';
+    return root ? root.querySelectorAll(sel).length : 0;
+}"""
+
+
 async def _ask(page: Any, question: str) -> Any:
+    """Ask, and wait for this question's answer to finish (not an earlier one's)."""
+    before = await page.evaluate(FINISHED_ANSWERS)
     await page.get_by_test_id("input").fill(question)
     await page.get_by_test_id("input").press("Enter")
     answer = page.locator('[data-testid="message"][data-role="bot"]').last
-    await page.wait_for_function(
-        """() => {
-            const host = document.querySelector('trulybot-widget');
-            const root = host && host.shadowRoot;
-            const sel = '[data-testid="message"][data-role="bot"]';
-            const bots = root ? root.querySelectorAll(sel) : [];
-            // Finished, not just started: the rating buttons come with the final answer.
-            const last = bots[bots.length - 1];
-            return bots.length >= 2 && !!last.querySelector('[data-testid="feedback-up"]');
-        }""",
-        timeout=TIMEOUT,
-    )
+    await page.wait_for_function(f"() => ({FINISHED_ANSWERS})() > {before}", timeout=TIMEOUT)
     return answer
 
 
@@ -259,21 +259,23 @@ async def test_an_answer_cut_off_before_its_end_is_shown_as_interrupted(
     assert await page.get_by_test_id("retry").is_visible()
 
 
+async def _over_quota(route: Any) -> None:
+    """The chat answered as when the workspace's monthly answers are used up."""
+    await route.fulfill(
+        status=429,
+        content_type="application/json",
+        headers={"Retry-After": "3600"},
+        body='{"error": {"code": "quota_exceeded", "message": "no", "details": null}}',
+    )
+
+
 async def test_over_its_quota_the_assistant_still_takes_a_visitors_details(
     page: Any, demo_server: DemoServer
 ) -> None:
     """The workspace is out of answers this month: the visitor is told, and can still leave
     their details for the team (the lead form), instead of a dead end."""
 
-    async def over_quota(route: Any) -> None:
-        await route.fulfill(
-            status=429,
-            content_type="application/json",
-            headers={"Retry-After": "3600"},
-            body='{"error": {"code": "quota_exceeded", "message": "no", "details": null}}',
-        )
-
-    await page.route("**/api/v1/chat", over_quota)
+    await page.route("**/api/v1/chat", _over_quota)
     await page.goto(demo_server.base_url + "/")
     await _open(page)
     await page.get_by_test_id("input").fill("Can someone call me about the Family plan?")
@@ -282,6 +284,36 @@ async def test_over_its_quota_the_assistant_still_takes_a_visitors_details(
     form = page.get_by_test_id("lead-form")
     await form.wait_for(state="visible", timeout=TIMEOUT)
     assert "can't answer right now" in await form.inner_text()
+
+
+async def test_never_asking_for_contact_details_shows_no_form(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """Lead capture "Never": no contact form when the visitor asks for a person, when the bot
+    does not know, or when the workspace is out of answers, and no answer asks for an email
+    (the handoff and the quota showed the form whatever the setting)."""
+    patched = demo_server.api(
+        "PATCH", demo_server.workspace("/widget"), json={"lead_capture": "off"}
+    )
+    assert patched.status_code == 200, patched.text
+    try:
+        await page.goto(demo_server.base_url + "/")
+        await _open(page)
+        form = page.get_by_test_id("lead-form")
+        for question in ("Can I talk to a human please?", "Do you sell submarines?"):
+            answer = await _ask(page, question)
+            assert "email" not in (await answer.inner_text()).lower(), question
+            assert await form.count() == 0, question
+
+        await page.route("**/api/v1/chat", _over_quota)
+        await page.get_by_test_id("input").fill("Can someone call me about the Family plan?")
+        await page.get_by_test_id("input").press("Enter")
+        await page.get_by_test_id("error").wait_for(state="visible", timeout=TIMEOUT)
+        assert await form.count() == 0
+    finally:
+        demo_server.api(
+            "PATCH", demo_server.workspace("/widget"), json={"lead_capture": "on_intent"}
+        )
 
 
 async def test_two_tabs_continue_one_conversation(page: Any, demo_server: DemoServer) -> None:

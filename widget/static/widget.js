@@ -858,7 +858,8 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       conversationId = str(d.conversation_id);
       store.set("conversation", conversationId);
     }
-    if (d.intent === "human") handoff = true;
+    // A person asked for: the form, when the server offers it (not under lead capture "Never").
+    if (d.intent === "human" && d.lead_capture === true) handoff = true;
     if (d.lead_capture === true) leadWanted = true;
     if (d.lead_saved === true) {
       // The visitor typed their email address in the chat: it was taken, stop asking for it.
@@ -1026,7 +1027,8 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   };
 
   const showLead = (reason) => {
-    if (leadVisible) return;
+    // "Never" (off): no form for any reason (a handoff, the quota, the before-chat gate).
+    if (leadVisible || cfg.lead_capture === "off") return;
     leadVisible = true;
     const blocking = (leadBlocking = reason === "before");
     const fields = Array.isArray(cfg.lead_fields) ? cfg.lead_fields : DEFAULTS.lead_fields;
