@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -313,6 +314,118 @@ async def test_never_asking_for_contact_details_shows_no_form(
     finally:
         demo_server.api(
             "PATCH", demo_server.workspace("/widget"), json={"lead_capture": "on_intent"}
+        )
+
+
+async def _send(page: Any, question: str) -> None:
+    await page.get_by_test_id("input").fill(question)
+    await page.get_by_test_id("input").press("Enter")
+
+
+async def test_after_a_key_rotation_the_chat_says_it_is_unavailable_without_retry(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The owner made a new widget key while the page was open: the visitor reads that the chat
+    is unavailable, with no Retry that could never work (it read "Unknown widget key" with an
+    active Retry); the console tells the owner what to do."""
+
+    async def rotated(route: Any) -> None:
+        await route.fulfill(
+            status=401,
+            content_type="application/json",
+            body='{"error": {"code": "invalid_widget_key", "message": "Unknown widget key",'
+            ' "details": null}}',
+        )
+
+    await page.goto(demo_server.base_url + "/")
+    await _open(page)
+    await page.route("**/api/v1/chat", rotated)
+    async with page.expect_console_message(
+        lambda m: "invalid_widget_key" in m.text and "embed snippet" in m.text, timeout=TIMEOUT
+    ):
+        await _send(page, "Is there a free trial?")
+        error = page.get_by_test_id("error")
+        await error.wait_for(state="visible", timeout=TIMEOUT)
+        assert await error.inner_text() == "This chat is not available right now."
+        assert await page.get_by_test_id("retry").is_hidden()
+
+
+LEAD_ALERT = (
+    "document.querySelector('trulybot-widget').shadowRoot"
+    '.querySelector(\'[data-testid="lead-form"] [role="alert"]\').textContent'
+)
+
+
+async def _submit_lead(page: Any) -> str:
+    """Send the contact form; its message once it changes (the refusal's text)."""
+    before = await page.evaluate(f"() => {LEAD_ALERT}")
+    await page.get_by_test_id("lead-submit").click()
+    await page.wait_for_function(
+        f"(before) => {LEAD_ALERT} !== before", arg=before, timeout=TIMEOUT
+    )
+    return str(await page.evaluate(f"() => {LEAD_ALERT}"))
+
+
+async def test_the_contact_form_explains_its_refusals_in_words(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The contact form over its hourly limit says when to try again in minutes (it said
+    "Please wait 2843 s."); the server's refusal of a phone number reads as a sentence (it showed
+    the server's pattern); a phone the server would refuse is caught in the browser, never
+    sent."""
+    patched = demo_server.api(
+        "PATCH", demo_server.workspace("/widget"), json={"lead_fields": ["email", "name", "phone"]}
+    )
+    assert patched.status_code == 200, patched.text
+    sent: list[str] = []
+    answers = [
+        (429, {"Retry-After": "2843"}, "rate_limited", "Too many requests", None),
+        (
+            422,
+            {},
+            "validation_error",
+            "Invalid input",
+            [{"field": "phone", "message": "String should match pattern '^[0-9+()\\-. ]{3,40}$'"}],
+        ),
+    ]
+
+    async def refuse(route: Any) -> None:
+        sent.append(route.request.post_data or "")
+        status, headers, code, message, details = answers[min(len(sent), len(answers)) - 1]
+        await route.fulfill(
+            status=status,
+            content_type="application/json",
+            headers=headers,
+            body=json.dumps({"error": {"code": code, "message": message, "details": details}}),
+        )
+
+    try:
+        await page.route("**/api/v1/chat", _over_quota)
+        await page.route("**/api/v1/widget/leads", refuse)
+        await page.goto(demo_server.base_url + "/")
+        await _open(page)
+        await _send(page, "Can someone call me about the Family plan?")
+        await page.get_by_test_id("lead-form").wait_for(state="visible", timeout=TIMEOUT)
+        await page.get_by_test_id("lead-email").fill("visitor@example.com")
+        await page.get_by_test_id("lead-phone").fill("+91 98765 43210")
+
+        waited = await _submit_lead(page)
+        assert waited == "Too many requests from here. Please try again in about 48 minutes."
+        refused = await _submit_lead(page)
+        assert refused.startswith("Please enter a valid phone number"), refused
+        assert len(sent) == 2
+
+        await page.get_by_test_id("lead-phone").fill("call me maybe")
+        await page.evaluate(f"() => {{ {LEAD_ALERT} = ''; }}")  # to see the next message come
+        caught = await _submit_lead(page)
+        assert caught.startswith("Please enter a valid phone number"), caught
+        assert len(sent) == 2  # caught in the browser, not sent
+        phone = page.get_by_test_id("lead-phone")
+        assert await phone.get_attribute("aria-invalid") == "true"
+        assert await phone.get_attribute("maxlength") == "40"
+    finally:
+        demo_server.api(
+            "PATCH", demo_server.workspace("/widget"), json={"lead_fields": ["email", "name"]}
         )
 
 
