@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import uuid
 from datetime import datetime
@@ -16,6 +17,7 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from workspaces.plans import plan_in_effect
 
@@ -59,6 +61,24 @@ def _mailbox(value: str) -> str:
 
 Email = Annotated[EmailStr, Field(max_length=320), AfterValidator(_mailbox)]
 """An address mail can be delivered to (its mails would bounce otherwise)."""
+
+_PHONE = re.compile(r"[0-9+()\-. ]{3,40}")
+PHONE_MESSAGE = "Enter a phone number of 3 to 40 characters: digits, spaces and + ( ) - . only."
+
+
+def _phone(value: str) -> str:
+    """A sentence a visitor can act on, not the pattern ("String should match pattern ...")."""
+    if not _PHONE.fullmatch(value):
+        raise PydanticCustomError("phone_invalid", PHONE_MESSAGE)
+    return value
+
+
+Phone = Annotated[
+    str,
+    AfterValidator(_phone),
+    Field(json_schema_extra={"pattern": f"^{_PHONE.pattern}$", "maxLength": 40}),
+]
+"""A phone number as leads take it: 3 to 40 of digits, spaces and ``+ ( ) - .``."""
 
 WorkspaceName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_visible_name)]
 
@@ -254,7 +274,7 @@ class LeadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: Email
     name: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+()\-. ]{3,40}$")
+    phone: Phone | None = None
     message: str | None = Field(default=None, max_length=5000)
     source: str = Field(default="api", max_length=40)
     status: LeadStatus = "new"
@@ -264,7 +284,7 @@ class LeadIn(BaseModel):
 class LeadUpdateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+()\-. ]{3,40}$")
+    phone: Phone | None = None
     message: str | None = Field(default=None, max_length=5000)
     status: LeadStatus | None = None
     notes: str | None = Field(default=None, max_length=10000)

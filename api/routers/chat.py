@@ -55,6 +55,7 @@ from rag.chat.schemas import (
     UnansweredGroup,
     WidgetFeedbackIn,
 )
+from rag.knowledge.embeddings import EmbeddingError
 from widget.policy import origin_allowed, parse_origin
 from workspaces.models import Workspace
 from workspaces.service import (
@@ -242,11 +243,14 @@ async def _fresh_widget_workspace(
 
 
 VISITOR_QUOTA_MESSAGE = "This assistant cannot answer more questions right now. Try again later."
+VISITOR_EMBEDDING_MESSAGE = "This assistant cannot answer right now. Try again in a moment."
 
 
 async def _answer(runtime: Runtime, inp: ChatInput, accept: str | None) -> Any:
     """A visitor's answer. Over a quota the visitor gets the code and Retry-After only: the
-    workspace's plan, its limit and its usage are the owner's (their own chat shows them)."""
+    workspace's plan, its limit and its usage are the owner's (their own chat shows them).
+    When the embeddings provider fails, the code and status only: what the provider said is in
+    the server's log (rag.knowledge.openai_embedder), not for anonymous visitors."""
     pipeline = runtime.pipeline
     try:
         if wants_stream(accept):
@@ -255,6 +259,8 @@ async def _answer(runtime: Runtime, inp: ChatInput, accept: str | None) -> Any:
         return JSONResponse((await pipeline.answer(inp)).to_dict())
     except QuotaExceeded as exc:
         raise QuotaExceeded(VISITOR_QUOTA_MESSAGE, headers=exc.headers) from None
+    except EmbeddingError as exc:
+        raise EmbeddingError(VISITOR_EMBEDDING_MESSAGE, status_code=exc.status_code) from None
 
 
 @router.post("/workspaces/{workspace_id}/chat", response_model=ChatOut, responses=CHAT_RESPONSES)

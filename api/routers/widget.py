@@ -29,7 +29,7 @@ from widget.config import (
     snippet,
 )
 from workspaces import leads, service
-from workspaces.schemas import Email
+from workspaces.schemas import Email, Phone
 
 router = APIRouter(tags=["widget"])
 static_router = APIRouter(tags=["widget"], include_in_schema=False)
@@ -42,7 +42,7 @@ class WidgetLeadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: Email
     name: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+()\-. ]{3,40}$")
+    phone: Phone | None = None
     message: str | None = Field(default=None, max_length=5000)
     conversation_id: uuid.UUID | None = None
     session_id: str | None = Field(

@@ -159,8 +159,10 @@ class ExtractiveAnswerer:
     prefix: str = EXTRACTIVE_PREFIX
     extractive: bool = field(default=True, init=False)
 
-    def answer(self, question: str, passages: Sequence[Passage]) -> Completion:
-        text = self._compose(question, passages)
+    def answer(
+        self, question: str, passages: Sequence[Passage], *, offer_contact: bool = True
+    ) -> Completion:
+        text = self._compose(question, passages, offer_contact=offer_contact)
         return Completion(
             text=text,
             prompt_tokens=0,
@@ -171,10 +173,10 @@ class ExtractiveAnswerer:
         )
 
     async def generate(self, request: GenerationRequest) -> Completion:
-        return self.answer(request.question, request.passages)
+        return self.answer(request.question, request.passages, offer_contact=request.offer_contact)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
-        completion = self.answer(request.question, request.passages)
+        completion = await self.generate(request)
         for piece in re.findall(r"\S+\s*", completion.text):
             yield StreamEvent("delta", piece)
         yield StreamEvent("done", completion=completion)
@@ -187,9 +189,11 @@ class ExtractiveAnswerer:
     async def aclose(self) -> None:
         return None
 
-    def _compose(self, question: str, passages: Sequence[Passage]) -> str:
+    def _compose(
+        self, question: str, passages: Sequence[Passage], *, offer_contact: bool = True
+    ) -> str:
         if not passages:
-            return dont_know_answer()
+            return dont_know_answer(offer_contact=offer_contact)
         wanted = content_terms(question)
         # (score, rank, position, sentence, n)
         candidates: list[tuple[float, int, int, str, int]] = []

@@ -60,6 +60,9 @@ class GenerationRequest:
     history: Sequence[tuple[str, str]] = ()
     user: str | None = None
     """Pseudonymous visitor id (``rag.chat.normalize.visitor_hash``), the OpenAI ``user``."""
+    offer_contact: bool = True
+    """The owner lets the bot ask for contact details: false when the workspace's lead capture
+    is "Never" (the rules then forbid offering a follow-up; "I don't know" asks for nothing)."""
 
 
 @runtime_checkable

@@ -402,12 +402,23 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     return IntentResult("question", 0.75 if n_words >= 3 else 0.55)
 
 
+NO_CONTACT_HINT = "To reach the team, please use the contact details on this website."
+"""Where a bot whose owner collects no contact details (lead capture "Never") sends a visitor
+who wants the team."""
+
+
 def persona_reply(
-    intent: Intent | Literal["contact_test"], bot_name: str, greeting: str | None = None
+    intent: Intent | Literal["contact_test"],
+    bot_name: str,
+    greeting: str | None = None,
+    *,
+    offer_contact: bool = True,
 ) -> str:
     """Canned answer for intents that need no retrieval.
 
     ``greeting`` is the workspace's configured welcome message, used for the greeting intent.
+    ``offer_contact``: the owner lets the bot ask for contact details; with lead capture
+    "Never" it asks for none, and an address typed into the chat is not taken.
     """
     name = bot_name.strip() or "the assistant"
     if intent == "greeting":
@@ -419,18 +430,39 @@ def persona_reply(
     if intent == "goodbye":
         return f"Thanks for chatting with {name}. Have a great day!"
     if intent == "human":
+        if not offer_contact:
+            return (
+                "I'm an automated assistant, so I can't connect you with a person in this chat. "
+                f"I've noted your request for the team. {NO_CONTACT_HINT}"
+            )
         return (
             "I'm an automated assistant, but I can get a person from the team to follow up. "
             "Please leave your email address, and someone will get back to you."
         )
     if intent == "lead":
+        if not offer_contact:
+            return (
+                "I'd be happy to help with plans, pricing or a demo: ask me anything about them. "
+                + NO_CONTACT_HINT
+            )
         return (
             "I'd be happy to connect you with our team about plans, pricing or a demo. "
             "Please leave your email address and someone will get back to you shortly."
         )
+    declined = (
+        "Thanks, but this chat doesn't collect contact details, so your address was not passed "
+        f"on. {NO_CONTACT_HINT}"
+    )
     if intent == "contact":
+        if not offer_contact:
+            return declined
         return "Thank you! I've passed your message on; someone from the team will email you."
     if intent == "contact_test":  # the workspace's own people trying the bot: no lead is made
+        if not offer_contact:
+            return (
+                "Lead capture is set to Never: a visitor who types their email address here "
+                f"becomes no lead and gets: {declined}"
+            )
         return (
             "A visitor who types their email address here becomes a lead and gets: Thank you! "
             "I've passed your message on; someone from the team will email you."

@@ -249,9 +249,10 @@ class LLMGenerator:
             passages=request.passages,
             history=request.history,
             canary=canary,
+            offer_contact=request.offer_contact,
         )
         guard = OutputGuard(
-            [canary, system_rules(request.bot_name)],
+            [canary, system_rules(request.bot_name, offer_contact=request.offer_contact)],
             min_span=self.min_span,
             refusal=self.refusal,
             persona=request.persona,

@@ -172,7 +172,7 @@ class AnswerPipeline:
             except LLMUnavailable:
                 failed = True
                 completion = None
-                emit("replace", {"text": fallback_answer("")})
+                emit("replace", {"text": fallback_answer("", offer_contact=turn.asks_for_contact)})
             if completion is None and not failed:
                 completion = Completion(text=text, prompt_tokens=0, completion_tokens=0, model="")
             clock.lap("generation")
@@ -320,14 +320,16 @@ class AnswerPipeline:
             bot_name=turn.bot_name,
             history=turn.history,
             user=visitor_hash(turn.session_id, self.settings.jwt_key),
+            offer_contact=turn.asks_for_contact,
         )
 
     @staticmethod
-    def _generated(grounding: Grounding, completion: Completion | None) -> Answer:
+    def _generated(turn: Turn, grounding: Grounding, completion: Completion | None) -> Answer:
         """The answer written from the passages; "I don't know" when it cites none of them; the
         fallback when the model failed."""
+        offer = turn.asks_for_contact
         if completion is None:
-            return Answer(fallback_answer(""), "fallback")
+            return Answer(fallback_answer("", offer_contact=offer), "fallback")
         # A source number the model made up would show as a citation that leads nowhere.
         text = drop_unknown_citations(completion.text, grounding.passages)
         citations = extract_citations(text, grounding.passages)
@@ -335,7 +337,7 @@ class AnswerPipeline:
             # The rules make the model cite every statement it takes from a source: an answer
             # citing none said it does not know (rule 3). The owner sees the question, the
             # visitor gets the contact form, as when retrieval found nothing.
-            return Answer(text, "fallback", lead_capture=True, unanswered=True, drawn=True)
+            return Answer(text, "fallback", lead_capture=offer, unanswered=True, drawn=True)
         return Answer(text, "rag", tuple(c.to_dict() for c in citations), drawn=True)
 
     # --- the third transaction: record and meter the answer -------------------------------
@@ -360,7 +362,9 @@ class AnswerPipeline:
         clock: Clock,
     ) -> ChatResult:
         workspace = turn.workspace
-        answer = self._generated(settled, completion) if isinstance(settled, Grounding) else settled
+        answer = (
+            settled if isinstance(settled, Answer) else self._generated(turn, settled, completion)
+        )
         text = safe_links(turn, answer.text, answer.citations) if answer.drawn else answer.text
         citations = list(answer.citations)
         answered = (

@@ -43,6 +43,8 @@ class ChatOut(BaseModel):
     source: Literal["faq", "cache", "rag", "fallback", "handoff"]
     citations: list[CitationOut]
     lead_capture: bool
+    """Offer the contact form (a request for a person, a sales question, "I don't know"); never
+    when the workspace's lead capture is "Never" (``off``)."""
     timings_ms: dict[str, float]
     extractive: bool = False
     lead_saved: bool = False

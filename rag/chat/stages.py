@@ -61,6 +61,14 @@ def bot_name_of(workspace: Workspace) -> str:
     return str(config.get("bot_name") or f"{workspace.name} assistant")
 
 
+def asks_for_contact(workspace: Workspace) -> bool:
+    """The owner lets the bot ask visitors for contact details: lead capture is anything but
+    "Never" (``off``; unset is the default, ``on_intent``). With "Never" no answer asks for an
+    email address, none offers the contact form, and an address typed into the chat makes no
+    lead."""
+    return (workspace.widget_config or {}).get("lead_capture") != "off"
+
+
 @dataclass(frozen=True)
 class Turn:
     """One visitor message and what is known about it; what every stage reads."""
@@ -101,8 +109,13 @@ class Turn:
         return not self.follow_up
 
     @property
+    def asks_for_contact(self) -> bool:
+        return asks_for_contact(self.workspace)
+
+    @property
     def lead_capture(self) -> bool:
-        return self.intent in ("lead", "human")
+        """Offer the contact form for what the visitor asked (a sales lead, a person)."""
+        return self.intent in ("lead", "human") and self.asks_for_contact
 
 
 @dataclass(frozen=True)
@@ -319,20 +332,26 @@ async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
         str(turn.conversation_id),
         {"conversation_id": str(turn.conversation_id)},
     )
-    return Answer(persona_reply("human", turn.bot_name), "handoff", handoff_delivery=delivery)
+    reply = persona_reply("human", turn.bot_name, offer_contact=turn.asks_for_contact)
+    return Answer(reply, "handoff", handoff_delivery=delivery)
 
 
 async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
     """A visitor typed their email address: it becomes a lead (or a submission to the known
     lead), linked to the conversation, as the widget's contact form does; the owner's own test
-    chats leave no lead. Courtesy: no "I don't know" to someone answering the bot's request."""
+    chats leave no lead, and neither does any chat when lead capture is "Never" (the visitor is
+    told their address was not passed on). Courtesy: no "I don't know" to someone answering the
+    bot's request."""
     if turn.intent != "contact":
         return None
     email = contact_email(turn.message)
     if email is None:
         return None
+    offer = turn.asks_for_contact
     if turn.channel != "widget":
-        return Answer(persona_reply("contact_test", turn.bot_name), "fallback")
+        return Answer(persona_reply("contact_test", turn.bot_name, offer_contact=offer), "fallback")
+    if not offer:
+        return Answer(persona_reply("contact", turn.bot_name, offer_contact=False), "fallback")
     conversation = await conversation_repo.get_conversation(
         session, workspace_id=turn.workspace.id, conversation_id=turn.conversation_id
     )
@@ -419,8 +438,9 @@ async def retrieve(
     word_match: WordMatch | None = None,
 ) -> Grounding | Answer:
     """The workspace's passages relevant to the question, or "don't know" (the question is
-    recorded as unanswered and the contact form offered): a passage is relevant when its cosine
-    to the question reaches ``min_similarity`` or ``word_match`` holds for it.
+    recorded as unanswered and the contact form offered, unless lead capture is "Never"): a
+    passage is relevant when its cosine to the question reaches ``min_similarity`` or
+    ``word_match`` holds for it.
     ``metered_generation``: the answer would spend LLM tokens, so the plan's daily token cap is
     checked. The transaction set ``hnsw.ef_search`` to ``retrieval.ef_search_for(k,
     DEFAULT_MODE)``."""
@@ -444,7 +464,9 @@ async def retrieve(
         or (word_match is not None and word_match.holds(turn.standalone, h))
     ]
     if not relevant:
-        return Answer(dont_know_answer(), "fallback", lead_capture=True, unanswered=True)
+        offer = turn.asks_for_contact
+        text = dont_know_answer(offer_contact=offer)
+        return Answer(text, "fallback", lead_capture=offer, unanswered=True)
     passages = tuple(
         Passage(
             n=i + 1,

@@ -7,6 +7,7 @@ and retried here with jittered exponential backoff (honouring Retry-After).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,6 +23,8 @@ from tenacity import (
 
 from rag.knowledge.batching import Batching, ModelScheduler, QueryCache
 from rag.knowledge.embedders import EmbeddingError, QueryFront, l2_normalize
+
+log = logging.getLogger(__name__)
 
 OPENAI_MAX_INPUTS = 2048
 OPENAI_MAX_TOKENS = 300_000
@@ -155,13 +158,17 @@ class OpenAIEmbedder(QueryFront):
             response: CreateEmbeddingResponse = await retrying(self._create, texts)
         except openai.OpenAIError as exc:
             status = getattr(exc, "status_code", None)
+            # The provider's own words (its account, the key's ends, its request ids) go to the
+            # log only: the error reaches whoever asked, a visitor through the chat included.
+            log.warning("embedding request failed (provider status %s): %s", status, exc)
+            answered = f"the provider answered HTTP {status}" if status else "provider unreachable"
             if not _is_retryable(exc):
                 raise EmbeddingError(
-                    f"Embedding request failed: {exc}", details={"status": status}
+                    f"Embedding request failed ({answered})", details={"status": status}
                 ) from exc
             attempts = retrying.statistics.get("attempt_number", self.max_retries + 1)
             raise EmbeddingError(
-                f"Embedding service unavailable after {attempts} attempts: {exc}",
+                f"Embedding service unavailable after {attempts} attempts ({answered})",
                 status_code=503,
                 details={"status": status},
             ) from exc

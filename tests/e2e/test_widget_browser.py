@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -23,22 +24,22 @@ async def _open(page: Any) -> Any:
     return panel
 
 
+# The answers shown finished: the rating buttons come with the final answer, not its start.
+FINISHED_ANSWERS = """() => {
+    const host = document.querySelector('trulybot-widget');
+    const root = host && host.shadowRoot;
+    const sel = '[data-testid="message"][data-role="bot"] [data-testid="feedback-up"]';
+    return root ? root.querySelectorAll(sel).length : 0;
+}"""
+
+
 async def _ask(page: Any, question: str) -> Any:
+    """Ask, and wait for this question's answer to finish (not an earlier one's)."""
+    before = await page.evaluate(FINISHED_ANSWERS)
     await page.get_by_test_id("input").fill(question)
     await page.get_by_test_id("input").press("Enter")
     answer = page.locator('[data-testid="message"][data-role="bot"]').last
-    await page.wait_for_function(
-        """() => {
-            const host = document.querySelector('trulybot-widget');
-            const root = host && host.shadowRoot;
-            const sel = '[data-testid="message"][data-role="bot"]';
-            const bots = root ? root.querySelectorAll(sel) : [];
-            // Finished, not just started: the rating buttons come with the final answer.
-            const last = bots[bots.length - 1];
-            return bots.length >= 2 && !!last.querySelector('[data-testid="feedback-up"]');
-        }""",
-        timeout=TIMEOUT,
-    )
+    await page.wait_for_function(f"() => ({FINISHED_ANSWERS})() > {before}", timeout=TIMEOUT)
     return answer
 
 
@@ -294,21 +295,23 @@ async def test_an_answer_cut_off_before_its_end_is_shown_as_interrupted(
     assert await page.get_by_test_id("retry").is_visible()
 
 
+async def _over_quota(route: Any) -> None:
+    """The chat answered as when the workspace's monthly answers are used up."""
+    await route.fulfill(
+        status=429,
+        content_type="application/json",
+        headers={"Retry-After": "3600"},
+        body='{"error": {"code": "quota_exceeded", "message": "no", "details": null}}',
+    )
+
+
 async def test_over_its_quota_the_assistant_still_takes_a_visitors_details(
     page: Any, demo_server: DemoServer
 ) -> None:
     """The workspace is out of answers this month: the visitor is told, and can still leave
     their details for the team (the lead form), instead of a dead end."""
 
-    async def over_quota(route: Any) -> None:
-        await route.fulfill(
-            status=429,
-            content_type="application/json",
-            headers={"Retry-After": "3600"},
-            body='{"error": {"code": "quota_exceeded", "message": "no", "details": null}}',
-        )
-
-    await page.route("**/api/v1/chat", over_quota)
+    await page.route("**/api/v1/chat", _over_quota)
     await page.goto(demo_server.base_url + "/")
     await _open(page)
     await page.get_by_test_id("input").fill("Can someone call me about the Family plan?")
@@ -317,6 +320,148 @@ async def test_over_its_quota_the_assistant_still_takes_a_visitors_details(
     form = page.get_by_test_id("lead-form")
     await form.wait_for(state="visible", timeout=TIMEOUT)
     assert "can't answer right now" in await form.inner_text()
+
+
+async def test_never_asking_for_contact_details_shows_no_form(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """Lead capture "Never": no contact form when the visitor asks for a person, when the bot
+    does not know, or when the workspace is out of answers, and no answer asks for an email
+    (the handoff and the quota showed the form whatever the setting)."""
+    patched = demo_server.api(
+        "PATCH", demo_server.workspace("/widget"), json={"lead_capture": "off"}
+    )
+    assert patched.status_code == 200, patched.text
+    try:
+        await page.goto(demo_server.base_url + "/")
+        await _open(page)
+        form = page.get_by_test_id("lead-form")
+        for question in ("Can I talk to a human please?", "Do you sell submarines?"):
+            answer = await _ask(page, question)
+            assert "email" not in (await answer.inner_text()).lower(), question
+            assert await form.count() == 0, question
+
+        await page.route("**/api/v1/chat", _over_quota)
+        await page.get_by_test_id("input").fill("Can someone call me about the Family plan?")
+        await page.get_by_test_id("input").press("Enter")
+        await page.get_by_test_id("error").wait_for(state="visible", timeout=TIMEOUT)
+        assert await form.count() == 0
+    finally:
+        demo_server.api(
+            "PATCH", demo_server.workspace("/widget"), json={"lead_capture": "on_intent"}
+        )
+
+
+async def _send(page: Any, question: str) -> None:
+    await page.get_by_test_id("input").fill(question)
+    await page.get_by_test_id("input").press("Enter")
+
+
+async def test_after_a_key_rotation_the_chat_says_it_is_unavailable_without_retry(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The owner made a new widget key while the page was open: the visitor reads that the chat
+    is unavailable, with no Retry that could never work (it read "Unknown widget key" with an
+    active Retry); the console tells the owner what to do."""
+
+    async def rotated(route: Any) -> None:
+        await route.fulfill(
+            status=401,
+            content_type="application/json",
+            body='{"error": {"code": "invalid_widget_key", "message": "Unknown widget key",'
+            ' "details": null}}',
+        )
+
+    await page.goto(demo_server.base_url + "/")
+    await _open(page)
+    await page.route("**/api/v1/chat", rotated)
+    async with page.expect_console_message(
+        lambda m: "invalid_widget_key" in m.text and "embed snippet" in m.text, timeout=TIMEOUT
+    ):
+        await _send(page, "Is there a free trial?")
+        error = page.get_by_test_id("error")
+        await error.wait_for(state="visible", timeout=TIMEOUT)
+        assert await error.inner_text() == "This chat is not available right now."
+        assert await page.get_by_test_id("retry").is_hidden()
+
+
+LEAD_ALERT = (
+    "document.querySelector('trulybot-widget').shadowRoot"
+    '.querySelector(\'[data-testid="lead-form"] [role="alert"]\').textContent'
+)
+
+
+async def _submit_lead(page: Any) -> str:
+    """Send the contact form; its message once it changes (the refusal's text)."""
+    before = await page.evaluate(f"() => {LEAD_ALERT}")
+    await page.get_by_test_id("lead-submit").click()
+    await page.wait_for_function(
+        f"(before) => {LEAD_ALERT} !== before", arg=before, timeout=TIMEOUT
+    )
+    return str(await page.evaluate(f"() => {LEAD_ALERT}"))
+
+
+async def test_the_contact_form_explains_its_refusals_in_words(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The contact form over its hourly limit says when to try again in minutes (it said
+    "Please wait 2843 s."); the server's refusal of a phone number reads as a sentence (it showed
+    the server's pattern); a phone the server would refuse is caught in the browser, never
+    sent."""
+    patched = demo_server.api(
+        "PATCH", demo_server.workspace("/widget"), json={"lead_fields": ["email", "name", "phone"]}
+    )
+    assert patched.status_code == 200, patched.text
+    sent: list[str] = []
+    answers = [
+        (429, {"Retry-After": "2843"}, "rate_limited", "Too many requests", None),
+        (
+            422,
+            {},
+            "validation_error",
+            "Invalid input",
+            [{"field": "phone", "message": "String should match pattern '^[0-9+()\\-. ]{3,40}$'"}],
+        ),
+    ]
+
+    async def refuse(route: Any) -> None:
+        sent.append(route.request.post_data or "")
+        status, headers, code, message, details = answers[min(len(sent), len(answers)) - 1]
+        await route.fulfill(
+            status=status,
+            content_type="application/json",
+            headers=headers,
+            body=json.dumps({"error": {"code": code, "message": message, "details": details}}),
+        )
+
+    try:
+        await page.route("**/api/v1/chat", _over_quota)
+        await page.route("**/api/v1/widget/leads", refuse)
+        await page.goto(demo_server.base_url + "/")
+        await _open(page)
+        await _send(page, "Can someone call me about the Family plan?")
+        await page.get_by_test_id("lead-form").wait_for(state="visible", timeout=TIMEOUT)
+        await page.get_by_test_id("lead-email").fill("visitor@example.com")
+        await page.get_by_test_id("lead-phone").fill("+91 98765 43210")
+
+        waited = await _submit_lead(page)
+        assert waited == "Too many requests from here. Please try again in about 48 minutes."
+        refused = await _submit_lead(page)
+        assert refused.startswith("Please enter a valid phone number"), refused
+        assert len(sent) == 2
+
+        await page.get_by_test_id("lead-phone").fill("call me maybe")
+        await page.evaluate(f"() => {{ {LEAD_ALERT} = ''; }}")  # to see the next message come
+        caught = await _submit_lead(page)
+        assert caught.startswith("Please enter a valid phone number"), caught
+        assert len(sent) == 2  # caught in the browser, not sent
+        phone = page.get_by_test_id("lead-phone")
+        assert await phone.get_attribute("aria-invalid") == "true"
+        assert await phone.get_attribute("maxlength") == "40"
+    finally:
+        demo_server.api(
+            "PATCH", demo_server.workspace("/widget"), json={"lead_fields": ["email", "name"]}
+        )
 
 
 async def test_two_tabs_continue_one_conversation(page: Any, demo_server: DemoServer) -> None:

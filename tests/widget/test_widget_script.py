@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -308,3 +309,190 @@ console.log(JSON.stringify({
     assert data["gridLinks"] == ["https://docs.example.com/a"]
     assert "|" not in data["gridText"]
     assert "After." in data["gridText"]
+
+
+def _extract_http(source: str) -> str:
+    start = source.index("/* ---------- HTTP ---------- */")
+    end = source.index("/* ---------- state ---------- */")
+    return source[start:end]
+
+
+HTTP_STUB = """
+const W = globalThis;
+const KEY = "pk_test";
+const BASE = "https://api.example";
+const location = { origin: "https://shop.example" };
+const str = (v) => (typeof v === "string" ? v : v == null ? "" : String(v));
+const response = (status, body, headers) => ({
+  status, ok: status < 300,
+  headers: { get: (k) => (headers || {})[k] ?? null },
+  json: async () => body,
+});
+const error = (code, message, details) => ({ error: { code, message, details: details ?? null } });
+"""
+
+# What the API answers the widget (status, body, Retry-After), as the server words it.
+SERVER_ERRORS: dict[str, tuple[int, dict[str, Any], str | None]] = {
+    "rotated key": (401, {"code": "invalid_widget_key", "message": "Unknown widget key"}, None),
+    "no key": (
+        401,
+        {"code": "invalid_widget_key", "message": "Send the widget key in X-Widget-Key"},
+        None,
+    ),
+    "other site": (
+        403,
+        {"code": "origin_not_allowed", "message": "This site may not embed this widget"},
+        None,
+    ),
+    "too many messages": (429, {"code": "rate_limited", "message": "Too many requests"}, "20"),
+    "too many conversations": (
+        429,
+        {
+            "code": "conversation_rate_limited",
+            "message": "Too many new conversations; try again later",
+        },
+        "1500",
+    ),
+    "quota": (429, {"code": "quota_exceeded", "message": "This assistant cannot answer"}, "9999"),
+    "conversation gone": (404, {"code": "not_found", "message": "Conversation not found"}, None),
+    "too long": (
+        422,
+        {
+            "code": "message_too_long",
+            "message": "The message is longer than 2000 characters",
+            "details": [{"field": "message", "max_length": 2000}],
+        },
+        None,
+    ),
+    "not text": (
+        422,
+        {"code": "invalid_text", "message": "Text must be valid UTF-8 without NUL characters"},
+        None,
+    ),
+    "bad session": (
+        422,
+        {
+            "code": "validation_error",
+            "message": "Invalid input",
+            "details": [{"field": "session_id", "message": "String should match pattern '^[A-Z]'"}],
+        },
+        None,
+    ),
+    "provider down": (
+        502,
+        {
+            "code": "embedding_failed",
+            "message": "Embedding request failed: Error code: 401 - Incorrect API key sk-p**yz",
+        },
+        None,
+    ),
+    "database": (
+        503,
+        {"code": "database_unavailable", "message": "The database is unavailable"},
+        "5",
+    ),
+    "bug": (500, {"code": "internal_error", "message": "Something went wrong on our side"}, None),
+    "unknown": (418, {"code": "teapot", "message": "Server internals: /srv/app.py line 9"}, None),
+}
+
+VISITOR_TEXTS = {
+    "rotated key": "This chat is not available right now.",
+    "no key": "This chat is not available right now.",
+    "other site": "This chat is not enabled on this website.",
+    "too many messages": "Too many messages. Please try again in about 20 seconds.",
+    "too many conversations": (
+        "Too many new conversations from here. Please try again in about 25 minutes."
+    ),
+    "quota": "The assistant is unavailable right now. Please try again later.",
+    "conversation gone": "This conversation has ended. Please start a new one.",
+    "too long": "Your message is longer than 2000 characters. Please shorten it.",
+    "not text": (
+        "Your message has characters that can't be sent. Please remove them and try again."
+    ),
+    "bad session": "This message can't be sent as written. Please change it and try again.",
+    "provider down": "Something went wrong. Please try again.",
+    "database": "Something went wrong. Please try again.",
+    "bug": "Something went wrong. Please try again.",
+    "unknown": "Something went wrong. Please try again.",
+}
+
+
+def _run_http(source: str, body: str) -> Any:
+    program = HTTP_STUB + _extract_http(source) + "(async () => {\n" + body + "\n})();"
+    result = _node(["-e", program])
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_every_error_of_the_chat_reads_as_a_sentence_for_visitors(source: str) -> None:
+    """Each code the chat API can answer has its own visitor text; the server's message (a
+    provider's error, "Unknown widget key", a pattern) is never shown, and waits are in
+    minutes, not seconds."""
+    cases = json.dumps(SERVER_ERRORS)
+    texts = _run_http(
+        source,
+        f"""
+const out = {{}};
+for (const [name, [status, body, wait]] of Object.entries({cases})) {{
+  const err = await httpError(response(status, {{ error: body }}, {{ "Retry-After": wait }}));
+  out[name] = errorText(err);
+}}
+const streamed = new Error("The answer was interrupted");
+streamed.code = "internal_error";
+streamed.stream = true;
+out["stream error event"] = errorText(streamed);
+console.log(JSON.stringify(out));
+""",
+    )
+    streamed = texts.pop("stream error event")
+    assert texts == VISITOR_TEXTS
+    assert streamed == "The answer could not be finished. Please try again."
+    for name, (_, body, _) in SERVER_ERRORS.items():
+        if name != "too long":  # its message is the visitor's sentence, nearly
+            assert body["message"] not in texts[name], name
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_the_lead_form_and_the_retry_button_read_the_server_right(source: str) -> None:
+    """The lead form's own refusals (the 10-an-hour limit, a phone the server refused) read as
+    sentences with a wait in minutes; no Retry where trying again cannot help (a rotated key);
+    the phone is checked in the browser by the server's rule; the owner gets a console hint."""
+    out = _run_http(
+        source,
+        """
+const lead429 = await httpError(
+  response(429, error("rate_limited", "Too many requests"), { "Retry-After": "2843" }));
+const phone = await httpError(response(422, error("validation_error", "Invalid input", [
+  { field: "phone", message: "String should match pattern '^[0-9+()\\\\-. ]{3,40}$'" }])));
+const email = await httpError(response(422, error("validation_error", "Invalid input", [
+  { field: "email", message: "value is not a valid email address: The part after the @" }])));
+const key = await httpError(response(401, error("invalid_widget_key", "Unknown widget key")));
+const down = await httpError(response(503, error("database_unavailable", "down")));
+console.log(JSON.stringify({
+  lead429: leadErrorText(lead429), phone: leadErrorText(phone), email: leadErrorText(email),
+  keyFinal: isFinal(key), downFinal: isFinal(down), hint: ownerHint(key.code),
+  originHint: ownerHint("origin_not_allowed"),
+  waits: [0, 1, 59, 60, 2843, 5340, 5400, 7200].map(waitText),
+  phones: ["+91 (98765) 43-210.", "call me maybe", "12", "1".repeat(41)].map((p) => PHONE.test(p)),
+}));
+""",
+    )
+    assert out["lead429"] == "Too many requests from here. Please try again in about 48 minutes."
+    assert out["phone"].startswith("Please enter a valid phone number")
+    assert "pattern" not in out["phone"]
+    assert out["email"] == "Please enter a valid email address."
+    assert (out["keyFinal"], out["downFinal"]) == (True, False)
+    assert "snippet" in out["hint"]
+    assert "https://shop.example" in out["originHint"]
+    assert out["waits"] == [
+        "a moment",
+        "about 1 second",
+        "about 59 seconds",
+        "about 1 minute",
+        "about 48 minutes",
+        "about 89 minutes",
+        "about 2 hours",
+        "about 2 hours",
+    ]
+    assert out["phones"] == [True, False, False, False]

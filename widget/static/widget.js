@@ -330,9 +330,13 @@
     const err = new Error(str(e.message) || "HTTP " + res.status);
     err.status = res.status;
     err.code = str(e.code) || "http_" + res.status;
-    // a refused field's reason ("details": [{"field", "message"}]), for a form to show
+    // the refused field ("details": [{"field", "message", "max_length"}]): the visitor reads our
+    // sentence for it, never the server's (it may be a pattern)
     const first = Array.isArray(e.details) && e.details[0] && typeof e.details[0] === "object" ? e.details[0] : null;
-    if (first && first.message) err.reason = (first.field ? str(first.field) + ": " : "") + str(first.message);
+    if (first) {
+      err.field = str(first.field);
+      err.limit = parseInt(first.max_length, 10) || 0;
+    }
     const d = e.details || {};
     err.retryAfter =
       parseInt(res.headers.get("Retry-After") || "", 10) || parseInt(d.retry_after, 10) || 0;
@@ -345,18 +349,55 @@
     err.network = true;
     return err;
   };
-  const errorText = (err) => {
-    if (err.stream) return str(err.message);
-    if (err.network) return "Connection problem. Check your internet and try again.";
-    if (err.code === "origin_not_allowed" || err.code === "origin_required") return "This chat is not enabled on this website.";
-    if (err.code === "conversation_rate_limited")
-      return "Too many new conversations from here. Please try again" + (err.retryAfter ? " in " + Math.ceil(err.retryAfter / 60) + " min." : " later.");
-    if (err.code === "quota_exceeded") return "The assistant is unavailable right now. Please try again later.";
-    if (err.status === 429)
-      return "Too many messages." + (err.retryAfter ? " Please wait " + err.retryAfter + " s." : " Please wait a moment.");
-    if (err.status >= 500 || !err.status) return "Something went wrong. Please try again.";
-    return str(err.message) || "Something went wrong.";
+  // A wait in words read at a glance: "about 48 minutes", not "2843 s".
+  const waitText = (s) => {
+    if (!(s > 0)) return "a moment";
+    if (s < 60) return "about " + s + (s === 1 ? " second" : " seconds");
+    const min = Math.ceil(s / 60);
+    if (min < 90) return "about " + min + (min === 1 ? " minute" : " minutes");
+    return "about " + Math.round(s / 3600) + " hours";
   };
+  // What the visitor reads for each refusal or failure of the API: a sentence with a way
+  // forward, never the server's own words (a provider's error, a validation pattern).
+  const UNAVAILABLE = "This chat is not available right now.";
+  const errorText = (err, where) => {
+    const later = (text) =>
+      text + " Please try again " + (err.retryAfter ? "in " + waitText(err.retryAfter) + "." : "later.");
+    const c = err.code;
+    if (c === "network") return "Connection problem. Check your internet and try again.";
+    if (c === "timeout" || c === "stream_interrupted") return str(err.message); // the widget's own
+    if (c === "origin_not_allowed" || c === "origin_required") return "This chat is not enabled on this website.";
+    if (c === "invalid_widget_key") return UNAVAILABLE;
+    if (c === "quota_exceeded") return "The assistant is unavailable right now. Please try again later.";
+    if (c === "conversation_rate_limited") return later("Too many new conversations from here.");
+    if (err.status === 429) return later(where === "lead" ? "Too many requests from here." : "Too many messages.");
+    if (c === "message_empty") return "Please type a message first.";
+    if (c === "message_too_long" || c === "payload_too_large")
+      return "Your message is " + (err.limit ? "longer than " + err.limit + " characters" : "too long") + ". Please shorten it.";
+    if (c === "invalid_text") return "Your message has characters that can't be sent. Please remove them and try again.";
+    if (c === "not_found") return "This conversation has ended. Please start a new one.";
+    if (err.stream) return "The answer could not be finished. Please try again.";
+    if (err.status === 422) return where === "lead" ? "Please check your details." : "This message can't be sent as written. Please change it and try again.";
+    if (err.status === 401 || err.status === 403) return UNAVAILABLE;
+    return "Something went wrong. Please try again.";
+  };
+  // Refusals that trying again cannot change: no Retry button.
+  const isFinal = (err) => /^(origin_not_allowed|origin_required|quota_exceeded|invalid_widget_key)$/.test(err.code);
+  // For the site's owner, in the browser console: what to change for the chat to work here.
+  const ownerHint = (code) =>
+    code === "invalid_widget_key"
+      ? "The widget key in this page's snippet is not valid (a new key was made in the dashboard?): paste the current embed snippet."
+      : code === "origin_not_allowed" || code === "origin_required"
+        ? "Add " + location.origin + " to the widget's allowed websites in the dashboard."
+        : "";
+  // The lead form's sentence for a field the server refused; the same rule for the phone.
+  const PHONE = /^[0-9+()\-. ]{3,40}$/;
+  const FIELD_TEXT = {
+    email: "Please enter a valid email address.",
+    phone: "Please enter a valid phone number: 3 to 40 digits, spaces or + ( ) - . characters.",
+    name: "Please shorten your name.",
+  };
+  const leadErrorText = (err) => (err.status === 422 && FIELD_TEXT[err.field]) || errorText(err, "lead");
 
   /* ---------- state ---------- */
   const DEFAULTS = {
@@ -814,9 +855,11 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   const showError = (err, retry) => {
     ui.errText.textContent = errorText(err);
     ui.err.hidden = false;
+    const hint = ownerHint(err.code);
+    if (hint) warn("chat refused:", err.code + ".", hint);
     clearTimeout(retryTimer);
     const btn = ui.retryBtn;
-    btn.hidden = !retry || /^(origin_not_allowed|origin_required|quota_exceeded)$/.test(err.code);
+    btn.hidden = !retry || isFinal(err);
     btn.onclick = () => {
       hideError();
       retry();
@@ -928,7 +971,8 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       conversationId = str(d.conversation_id);
       store.set("conversation", conversationId);
     }
-    if (d.intent === "human") handoff = true;
+    // A person asked for: the form, when the server offers it (not under lead capture "Never").
+    if (d.intent === "human" && d.lead_capture === true) handoff = true;
     if (d.lead_capture === true) leadWanted = true;
     if (d.lead_saved === true) {
       // The visitor typed their email address in the chat: it was taken, stop asking for it.
@@ -1096,7 +1140,8 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   };
 
   const showLead = (reason) => {
-    if (leadVisible) return;
+    // "Never" (off): no form for any reason (a handoff, the quota, the before-chat gate).
+    if (leadVisible || cfg.lead_capture === "off") return;
     leadVisible = true;
     const blocking = (leadBlocking = reason === "before");
     const fields = Array.isArray(cfg.lead_fields) ? cfg.lead_fields : DEFAULTS.lead_fields;
@@ -1111,7 +1156,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     const field = (name, label, type, autocomplete, required) => {
       const inp = h("input", {
         type, name, autocomplete, required, "aria-required": required ? "true" : null,
-        "data-testid": "lead-" + name, maxlength: 200,
+        "data-testid": "lead-" + name, maxlength: name === "phone" ? 40 : 200,
       });
       return [h("label", null, [label + (required ? " *" : ""), inp]), inp];
     };
@@ -1141,11 +1186,19 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
         return;
       }
       email.removeAttribute("aria-invalid");
+      const tel = phone ? phone.value.trim() : "";
+      if (tel && !PHONE.test(tel)) {
+        msg.textContent = FIELD_TEXT.phone;
+        phone.setAttribute("aria-invalid", "true");
+        phone.focus();
+        return;
+      }
+      if (phone) phone.removeAttribute("aria-invalid");
       msg.textContent = "";
       submitBtn.disabled = true;
       const body = { email: value };
       if (name && name.value.trim()) body.name = name.value.trim();
-      if (phone && phone.value.trim()) body.phone = phone.value.trim();
+      if (tel) body.phone = tel;
       if (lastUserText) body.message = lastUserText;
       if (conversationId) {
         body.conversation_id = conversationId;
@@ -1163,7 +1216,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
         if (isOpen) ui.input.focus();
       } catch (err) {
         const e2 = netError(err);
-        msg.textContent = e2.status === 422 ? e2.reason || str(e2.message) || "Please check your details." : errorText(e2);
+        msg.textContent = leadErrorText(e2);
         submitBtn.disabled = false;
       }
     });
@@ -1189,7 +1242,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
         }
         const err = await httpError(res);
         if (res.status < 500 && res.status !== 429) {
-          warn("widget disabled:", err.code, err.message);
+          warn("widget disabled:", err.code, err.message, ownerHint(err.code));
           return null;
         }
       } catch (e) {
