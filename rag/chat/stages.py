@@ -175,10 +175,12 @@ async def record(
         channel=channel,
         history_turns=history_turns,
     )
-    # The conversation (when new), the message, the conversation's count (when it had history)
-    # and the usage counters: one statement, then the quota check on its result.
+    # The conversation (when new), the message, the conversation's count (when it existed) and
+    # the usage counters: one statement, then the quota check on its result. Whether the
+    # conversation is new comes from its row, never from the history read (HISTORY_TURNS=0
+    # reads none: every message was metered as a new conversation).
     amounts: dict[Metric, int] = {"messages": 1}
-    if not history:
+    if is_new:
         amounts["conversations"] = 1
     follow_up = bool(history) and looks_like_follow_up(message)
     normalized = normalize_question(message)
@@ -199,7 +201,7 @@ async def record(
             intent=intent,
         ),
         new_conversation=conversation if is_new else None,
-        touch_conversation_id=conversation.id if history else None,
+        touch_conversation_id=None if is_new else conversation.id,
         usage=usage.increment_statement(workspace.id, amounts),
         faq_normalized=normalized if faq_wanted else None,
         daily_tokens_day=daily_day,
@@ -243,14 +245,16 @@ async def _conversation(
     channel: Channel,
     history_turns: int,
 ) -> tuple[Conversation, list[tuple[str, str]], bool]:
-    """The conversation, its recent history, and whether it is new (not inserted yet: the
-    caller inserts it with the visitor's message)."""
+    """The conversation, its latest ``history_turns`` messages (none for 0), and whether it
+    is new (not inserted yet: the caller inserts it with the visitor's message)."""
     if conversation_id is not None:
         conversation = await conversation_repo.get_conversation(
             session, workspace_id=workspace_id, conversation_id=conversation_id
         )
         if conversation is None or conversation.session_id != session_id:
             raise NotFound("Conversation not found")
+        if history_turns <= 0:
+            return conversation, [], False
         recent = await conversation_repo.recent_messages(
             session, workspace_id=workspace_id, conversation_id=conversation.id, limit=history_turns
         )
