@@ -366,25 +366,28 @@ def faq_exact(turn: Turn) -> Answer | None:
 # --- between the transactions: no connection is held -------------------------------------------
 
 
-def _from_cache(turn: Turn, hit: CacheHit | None, *, model: bool) -> Answer | None:
-    """The cached answer; with a language ``model`` to answer, not one quoted without it (made
-    before a key was set, or under the daily token cap), which the model answers anew."""
+def _from_cache(turn: Turn, hit: CacheHit | None) -> Answer | None:
+    """The cached answer."""
     if hit is None:
-        return None
-    extractive = bool(hit.entry.get("extractive"))
-    if extractive and model:
         return None
     citations = tuple(hit.entry.get("citations", []))
     text = safe_links(turn, str(hit.entry["answer"]), citations)
+    extractive = bool(hit.entry.get("extractive"))
     return Answer(text, "cache", citations, extractive=extractive, drawn=True)
 
 
 async def cache_exact(cache: ResponseCache, turn: Turn, *, model: bool) -> Answer | None:
-    """The same question answered before at this knowledge version (no embedding needed)."""
+    """The same question answered before at this knowledge version (no embedding needed). With
+    a language ``model`` to answer, not an answer quoted without it (made before a key was set,
+    or under the daily token cap): the model answers anew, and the lookup is no hit."""
     hit = await cache.get_exact(
-        turn.workspace.id, turn.knowledge_version, turn.normalized, count_miss=False
+        turn.workspace.id,
+        turn.knowledge_version,
+        turn.normalized,
+        count_miss=False,
+        extractive=not model,
     )
-    return _from_cache(turn, hit, model=model)
+    return _from_cache(turn, hit)
 
 
 # --- the read transaction: what needs the question's embedding ---------------------------------
@@ -404,9 +407,12 @@ async def faq_semantic(session: AsyncSession, turn: Turn, *, threshold: float) -
 
 
 async def cache_semantic(cache: ResponseCache, turn: Turn, *, model: bool) -> Answer | None:
-    """A cached question close enough in meaning, at this knowledge version."""
-    hit = await cache.get_semantic(turn.workspace.id, turn.knowledge_version, turn.embedding)
-    return _from_cache(turn, hit, model=model)
+    """A cached question close enough in meaning, at this knowledge version (``model`` as for
+    ``cache_exact``)."""
+    hit = await cache.get_semantic(
+        turn.workspace.id, turn.knowledge_version, turn.embedding, extractive=not model
+    )
+    return _from_cache(turn, hit)
 
 
 async def retrieve(
