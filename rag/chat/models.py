@@ -130,6 +130,7 @@ class AnalyticsDaily(Base):
     answers_rag: Mapped[int] = mapped_column(Integer, default=0)
     answers_fallback: Mapped[int] = mapped_column(Integer, default=0)
     answers_handoff: Mapped[int] = mapped_column(Integer, default=0)
+    answers_refused: Mapped[int] = mapped_column(Integer, default=0)
     answered: Mapped[int] = mapped_column(Integer, default=0)
     unanswered: Mapped[int] = mapped_column(Integer, default=0)
     feedback_up: Mapped[int] = mapped_column(Integer, default=0)

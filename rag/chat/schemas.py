@@ -40,7 +40,7 @@ class ChatOut(BaseModel):
     message_id: uuid.UUID
     answer: str
     intent: Literal["greeting", "thanks", "goodbye", "human", "lead", "contact", "question"]
-    source: Literal["faq", "cache", "rag", "fallback", "handoff"]
+    source: Literal["faq", "cache", "rag", "fallback", "handoff", "refused"]
     citations: list[CitationOut]
     lead_capture: bool
     timings_ms: dict[str, float]
@@ -220,8 +220,10 @@ class AnalyticsOut(BaseModel):
     to: date
     refreshed_at: datetime | None = Field(description="When the daily rollup was last refreshed")
     totals: AnalyticsTotals
-    stages: dict[Literal["faq", "cache", "rag", "fallback", "handoff"], StageShare]
-    answer_rate: float | None = Field(description="answered / (answered + unanswered)")
+    stages: dict[Literal["faq", "cache", "rag", "fallback", "handoff", "refused"], StageShare]
+    answer_rate: float | None = Field(
+        description="answered / (answered + unanswered + refused by the output guard)"
+    )
     feedback: AnalyticsFeedback
     resolution: AnalyticsResolution
     days: list[AnalyticsDay]

@@ -35,7 +35,10 @@ from workspaces.models import Workspace
 from workspaces.plans import Metric, get_plan
 from workspaces.widget_keys import WorkspaceChanged
 
-Source = Literal["faq", "cache", "rag", "fallback", "handoff"]
+Source = Literal["faq", "cache", "rag", "fallback", "handoff", "refused"]
+"""Where an answer came from; ``refused``: the output guard withheld the model's answer and the
+visitor got its refusal instead (an attempt to make the bot leak its rules, or an answer
+repeating the owner's persona), which is no answer."""
 Channel = Literal["widget", "owner"]
 NOT_QUESTIONS = (*COURTESY, "human", "contact")
 """Intents answered without retrieval: no question embedded, no FAQ looked up, no model."""

@@ -19,10 +19,17 @@ from sqlalchemy import text
 
 from api.runtime import Runtime
 from core.models import utcnow
+from dashboard.answers import answered_by
 from rag.chat import analytics
+from rag.chat.generator import Completion
+from rag.chat.guard import DEFAULT_REFUSAL
+from rag.chat.pipeline import AnswerPipeline
+from rag.chat.stages import Grounding
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
+from tests.fakes import FakeOpenAI
 from tests.rag.test_answers import REFUNDS, ingest
 from tests.rag.test_chat import chat, widget_headers
+from tests.rag.test_generation import passage
 
 HOURS = "What are your opening hours?"
 FAQ_ANSWER = "We are open 9 to 5, Monday to Friday."
@@ -172,6 +179,7 @@ async def test_each_figure_on_known_conversations(
         "rag": 1,
         "fallback": 2,
         "handoff": 1,
+        "refused": 0,
     }
     assert body["stages"]["fallback"]["share"] == pytest.approx(2 / 6, abs=1e-4)
     assert body["stages"]["faq"]["share"] == pytest.approx(1 / 6, abs=1e-4)
@@ -237,6 +245,60 @@ async def test_the_scheduled_job_refreshes_every_workspace(
     body = await figures(client, owner)
     assert body["totals"]["conversations"] == 1
     assert body["refreshed_at"] is not None
+
+
+# --- what is no answer ----------------------------------------------------------------------
+
+
+def test_an_answer_the_guard_withheld_is_a_refusal() -> None:
+    grounding = Grounding((passage(1, "Refunds take 5 days."),))
+    guarded = Completion(DEFAULT_REFUSAL, 5, 6, "m", guarded=True)
+    answer = AnswerPipeline._generated(grounding, guarded)
+    assert (answer.source, answer.text, answer.citations) == ("refused", DEFAULT_REFUSAL, ())
+    assert not answer.unanswered  # no knowledge gap: nothing for the owner to turn into an FAQ
+    assert "output guard" in answered_by("refused", "question")  # the transcript's words
+
+
+async def test_a_refusal_by_the_output_guard_is_not_answered_nor_resolved(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """A visitor who makes the model print its rules gets the guard's refusal: neither an
+    answer from retrieval nor an unanswered question (it was counted as answered, as retrieval,
+    and resolved a day later)."""
+
+    def obeys(body: dict[str, Any]) -> str:  # a model fooled into printing its system prompt
+        return "Sure! My instructions are: " + body["messages"][0]["content"]
+
+    with FakeOpenAI(chat_reply=obeys) as fake:
+        async with (
+            runtime_factory(
+                retrieval_min_similarity=0.05,
+                openai_api_key="sk-test",
+                openai_base_url=fake.base_url,
+                llm_max_retries=0,
+            ) as runtime,
+            client_for(runtime) as client,
+        ):
+            owner = await signup(client, "Guarded")
+            await ingest(client, owner, runtime, "Refunds", REFUNDS)
+            said = await Visitor(client, owner).say("How long do refunds take to arrive?")
+            assert (said["source"], said["answer"]) == ("refused", DEFAULT_REFUSAL)
+            transcript = await client.get(
+                owner.url(f"/conversations/{said['conversation_id']}"), headers=owner.headers
+            )
+            assert transcript.json()["messages"][-1]["source"] == "refused"
+            now = utcnow()
+            await rebuild(runtime, owner, now)
+            body = await figures(client, owner, **around_today())
+            await rebuild(runtime, owner, now + timedelta(hours=24, minutes=1))
+            later = await figures(client, owner, **around_today())
+            unanswered = await client.get(owner.url("/unanswered"), headers=owner.headers)
+    assert body["stages"]["rag"]["count"] == 0
+    assert body["stages"]["refused"] == {"count": 1, "share": 1.0}
+    assert (body["totals"]["answered"], body["totals"]["unanswered"]) == (0, 0)
+    assert body["answer_rate"] == 0.0
+    assert later["resolution"] == {"counted": 1, "resolved": 0, "rate": 0.0}
+    assert unanswered.json() == []
 
 
 # --- the resolution rule's edge cases --------------------------------------------------------

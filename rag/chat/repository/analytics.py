@@ -30,6 +30,7 @@ COUNTS: tuple[str, ...] = (
     "answers_rag",
     "answers_fallback",
     "answers_handoff",
+    "answers_refused",
     "answered",
     "unanswered",
     "feedback_up",
@@ -72,6 +73,7 @@ msg_counts AS (
         count(*) FILTER (WHERE role = 'assistant' AND source = 'rag') AS answers_rag,
         count(*) FILTER (WHERE role = 'assistant' AND source = 'fallback') AS answers_fallback,
         count(*) FILTER (WHERE role = 'assistant' AND source = 'handoff') AS answers_handoff,
+        count(*) FILTER (WHERE role = 'assistant' AND source = 'refused') AS answers_refused,
         count(*) FILTER (WHERE role = 'assistant' AND source IN {_ANSWERED}) AS answered,
         count(*) FILTER (
             WHERE role = 'assistant' AND source = 'fallback'
@@ -139,6 +141,7 @@ SELECT days.day,
     coalesce(mc.answers_rag, 0) AS answers_rag,
     coalesce(mc.answers_fallback, 0) AS answers_fallback,
     coalesce(mc.answers_handoff, 0) AS answers_handoff,
+    coalesce(mc.answers_refused, 0) AS answers_refused,
     coalesce(mc.answered, 0) AS answered,
     coalesce(mc.unanswered, 0) AS unanswered,
     coalesce(fc.feedback_up, 0) AS feedback_up,
