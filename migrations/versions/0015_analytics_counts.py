@@ -1,4 +1,4 @@
-"""What analytics tells apart: answers the output guard refused.
+"""What analytics tells apart: answers the output guard refused, and who rated an answer.
 
 Revision ID: 0015
 Revises: 0014
@@ -13,6 +13,10 @@ A reviewer's findings on the figures owners see (docs/analytics.md):
   guard's refusal word for word (rag.chat.guard.DEFAULT_REFUSAL, the same since the guard
   came; before 483e25a a model's answer citing nothing was stored as ``rag`` too, so the text
   tells them apart).
+* A rating by the team (``POST /workspaces/{id}/feedback``) counted as a visitor's, in the
+  feedback figures and in resolution. ``message_feedback.rater`` says who rated: ``visitor`` or
+  ``team``; ``analytics_daily.team_feedback_up`` / ``_down`` count the team's apart. Ratings
+  stored before cannot be told apart and stay ``visitor`` (as they were counted).
 
 The rollup is recounted from the messages by its next refresh: every workspace's
 ``analytics_refresh`` watermark is dropped, so the scheduled job rebuilds it from its first
@@ -50,9 +54,13 @@ def _as_owner(table: str, *statements: sa.TextClause) -> None:
 
 
 def upgrade() -> None:
+    for name in ("answers_refused", "team_feedback_up", "team_feedback_down"):
+        op.add_column(
+            "analytics_daily", sa.Column(name, sa.Integer, nullable=False, server_default="0")
+        )
     op.add_column(
-        "analytics_daily",
-        sa.Column("answers_refused", sa.Integer, nullable=False, server_default="0"),
+        "message_feedback",
+        sa.Column("rater", sa.String(8), nullable=False, server_default="visitor"),
     )
     _as_owner(
         "messages",
@@ -66,4 +74,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     _as_owner("messages", sa.text("UPDATE messages SET source = 'rag' WHERE source = 'refused'"))
-    op.drop_column("analytics_daily", "answers_refused")
+    op.drop_column("message_feedback", "rater")
+    for name in ("answers_refused", "team_feedback_up", "team_feedback_down"):
+        op.drop_column("analytics_daily", name)

@@ -11,7 +11,8 @@ The figures (UTC days; the owner's own test chats are left out):
   anything but courtesy (the honest "don't know", or generation failing); answer rate =
   answered / (answered + unanswered + refused): a refusal is no answer, but no knowledge gap
   either, so it is not among the unanswered (nor on the Unanswered page);
-- feedback up / down: ratings of that day's answers;
+- feedback up / down: visitors' ratings of that day's answers (the team's ratings through the
+  API are counted apart, and never decide resolution);
 - leads: created that day; handoffs: conversations in which the visitor asked for a human;
 - resolution, as hosted peers count it. A conversation with at least one answer to a question is
   *resolved* when the visitor confirmed it (their latest rating is thumbs up), or when 24 hours
@@ -67,9 +68,10 @@ STAGES = ("faq", "cache", "rag", "fallback", "handoff", "refused")
 DAILY = tuple(
     name
     for name in repo.COUNTS
-    if not name.startswith("answers_") and name not in ("resolution_counted", "resolved")
+    if not name.startswith(("answers_", "team_")) and name not in ("resolution_counted", "resolved")
 )
-"""The figures given per day (and as totals); stages and resolution are given over the range."""
+"""The figures given per day (and as totals); stages, the team's ratings and resolution are
+given over the range."""
 
 ExportFormat = Literal["csv", "jsonl"]
 
@@ -251,6 +253,7 @@ async def report(
             "rated_share": _rate(rated, answers),
             "up_rate": _rate(totals["feedback_up"], rated),
             "down_rate": _rate(totals["feedback_down"], rated),
+            "team": {"up": totals["team_feedback_up"], "down": totals["team_feedback_down"]},
         },
         "resolution": {
             "counted": totals["resolution_counted"],
@@ -283,6 +286,7 @@ EXPORT_COLUMNS = (
     "intent",
     "source",
     "rating",
+    "rater",
     "text",
 )
 
@@ -362,6 +366,7 @@ async def export_lines(
                 "intent": row.intent,
                 "source": row.source,
                 "rating": row.rating,
+                "rater": row.rater,
                 "text": row.text,
             }
             buffer.write(json.dumps(message, ensure_ascii=False) + "\n")

@@ -162,7 +162,9 @@ class WidgetFeedbackIn(FeedbackIn):
 
 class ChatStatsOut(BaseModel):
     cache: dict[str, Any]
-    feedback: dict[str, int]
+    feedback: dict[str, int] = Field(
+        description="Visitors' ratings (up, down) and the team's (team_up, team_down)"
+    )
 
 
 # --- analytics (rag/chat/analytics.py says what each figure counts) ----------------------------
@@ -189,12 +191,20 @@ class StageShare(BaseModel):
     share: float | None = Field(description="Of all answers; null when there were none")
 
 
-class AnalyticsFeedback(BaseModel):
+class TeamFeedback(BaseModel):
     up: int
     down: int
-    rated_share: float | None = Field(description="Rated answers / answers")
-    up_rate: float | None = Field(description="Thumbs up / rated answers")
-    down_rate: float | None = Field(description="Thumbs down / rated answers")
+
+
+class AnalyticsFeedback(BaseModel):
+    up: int = Field(description="Visitors' thumbs up")
+    down: int = Field(description="Visitors' thumbs down")
+    rated_share: float | None = Field(description="Answers visitors rated / answers")
+    up_rate: float | None = Field(description="Thumbs up / answers visitors rated")
+    down_rate: float | None = Field(description="Thumbs down / answers visitors rated")
+    team: TeamFeedback = Field(
+        description="The team's ratings (POST /workspaces/{id}/feedback): not in the figures above"
+    )
 
 
 class AnalyticsResolution(BaseModel):

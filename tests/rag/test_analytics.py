@@ -190,6 +190,7 @@ async def test_each_figure_on_known_conversations(
         "rated_share": pytest.approx(2 / 6, abs=1e-4),
         "up_rate": 0.5,
         "down_rate": 0.5,
+        "team": {"up": 0, "down": 0},
     }
     # Only the confirmed conversation is judged before its 24 hours are over.
     assert body["resolution"] == {"counted": 1, "resolved": 1, "rate": 1.0}
@@ -299,6 +300,42 @@ async def test_a_refusal_by_the_output_guard_is_not_answered_nor_resolved(
     assert body["answer_rate"] == 0.0
     assert later["resolution"] == {"counted": 1, "resolved": 0, "rate": 0.0}
     assert unanswered.json() == []
+
+
+async def test_the_teams_ratings_are_not_visitors_feedback(
+    app: tuple[httpx.AsyncClient, Runtime],
+) -> None:
+    """A teammate's thumbs up on an answer the visitor left unrated is no visitor feedback and
+    resolves nothing (it counted as the visitor's and resolved the conversation at once); it is
+    shown apart. The visitor may still rate the answer, and their rating then counts."""
+    client, runtime = app
+    owner = await signup(client, "Team ratings")
+    await add_faq(client, owner)
+    visitor = Visitor(client, owner)
+    await visitor.say(HOURS)
+    team = await client.post(
+        owner.url("/feedback"),
+        json={"message_id": visitor.last["message_id"], "rating": "up"},
+        headers=owner.headers,
+    )
+    assert team.status_code == 204, team.text
+    await rebuild(runtime, owner, utcnow())
+    body = await figures(client, owner, **around_today())
+    assert (body["feedback"]["up"], body["feedback"]["down"]) == (0, 0)
+    assert body["feedback"]["rated_share"] == 0.0
+    assert body["feedback"]["team"] == {"up": 1, "down": 0}
+    assert body["totals"]["feedback_up"] == 0
+    assert body["resolution"] == {"counted": 0, "resolved": 0, "rate": None}
+    stats = (await client.get(owner.url("/chat/stats"), headers=owner.headers)).json()
+    assert stats["feedback"] == {"up": 0, "down": 0, "team_up": 1, "team_down": 0}
+    exported = await client.get(owner.url("/conversations/export"), headers=owner.headers)
+    rated = [r for r in csv.DictReader(io.StringIO(exported.text)) if r["rating"]]
+    assert [(r["rating"], r["rater"]) for r in rated] == [("up", "team")]
+
+    await visitor.rate("down")  # the visitor's own rating replaces the team's
+    await rebuild(runtime, owner, utcnow())
+    body = await figures(client, owner, **around_today())
+    assert (body["feedback"]["down"], body["feedback"]["team"]) == (1, {"up": 0, "down": 0})
 
 
 # --- the resolution rule's edge cases --------------------------------------------------------

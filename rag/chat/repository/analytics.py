@@ -35,6 +35,8 @@ COUNTS: tuple[str, ...] = (
     "unanswered",
     "feedback_up",
     "feedback_down",
+    "team_feedback_up",
+    "team_feedback_down",
     "leads",
     "handoffs",
     "resolution_counted",
@@ -47,8 +49,9 @@ _ANSWERED = "('faq', 'cache', 'rag')"
 
 # One row per UTC day in [:t1, :t2) with activity. Conversations, their resolution and leads
 # belong to the day they were created; messages, answers and handoffs to the day they were
-# sent; feedback to the day of the answer it rates. Resolution is judged at :now (see
-# rag/chat/analytics.py).
+# sent; feedback to the day of the answer it rates. Feedback and resolution read visitors'
+# ratings only (``rater = 'visitor'``); the team's are counted apart. Resolution is judged at
+# :now (see rag/chat/analytics.py).
 COUNT_DAYS = f"""
 WITH conv AS (
     SELECT c.id, (c.created_at AT TIME ZONE 'UTC')::date AS day
@@ -86,8 +89,10 @@ msg_counts AS (
 ),
 feedback_counts AS (
     SELECT msg.day,
-        count(*) FILTER (WHERE f.rating = 'up') AS feedback_up,
-        count(*) FILTER (WHERE f.rating = 'down') AS feedback_down
+        count(*) FILTER (WHERE f.rater = 'visitor' AND f.rating = 'up') AS feedback_up,
+        count(*) FILTER (WHERE f.rater = 'visitor' AND f.rating = 'down') AS feedback_down,
+        count(*) FILTER (WHERE f.rater = 'team' AND f.rating = 'up') AS team_feedback_up,
+        count(*) FILTER (WHERE f.rater = 'team' AND f.rating = 'down') AS team_feedback_down
     FROM msg JOIN message_feedback f ON f.message_id = msg.id AND f.workspace_id = :ws
     GROUP BY msg.day
 ),
@@ -109,7 +114,8 @@ per_conv AS (
         ))[1] AS last_rating
     FROM conv
     JOIN messages m ON m.workspace_id = :ws AND m.conversation_id = conv.id
-    LEFT JOIN message_feedback f ON f.message_id = m.id AND f.workspace_id = :ws
+    LEFT JOIN message_feedback f
+      ON f.message_id = m.id AND f.workspace_id = :ws AND f.rater = 'visitor'
     GROUP BY conv.id, conv.day
 ),
 judged AS (
@@ -146,6 +152,8 @@ SELECT days.day,
     coalesce(mc.unanswered, 0) AS unanswered,
     coalesce(fc.feedback_up, 0) AS feedback_up,
     coalesce(fc.feedback_down, 0) AS feedback_down,
+    coalesce(fc.team_feedback_up, 0) AS team_feedback_up,
+    coalesce(fc.team_feedback_down, 0) AS team_feedback_down,
     coalesce(lc.leads, 0) AS leads,
     coalesce(mc.handoffs, 0) AS handoffs,
     coalesce(rc.resolution_counted, 0) AS resolution_counted,
@@ -339,6 +347,7 @@ class ExportRow:
     intent: str | None
     source: str | None
     rating: str | None
+    rater: str | None
     created_at: datetime
 
     @property
@@ -354,7 +363,7 @@ class ExportRow:
 _EXPORT_SELECT = (
     "SELECT c.id AS conversation_id, c.session_id, c.channel, c.status, c.lead_id,"
     " c.created_at AS conversation_created_at, m.id AS message_id, m.role, m.text,"
-    " m.intent, m.source, f.rating, m.created_at"
+    " m.intent, m.source, f.rating, f.rater, m.created_at"
     " FROM conversations c"
     " JOIN messages m ON m.conversation_id = c.id AND m.workspace_id = :ws"
     " LEFT JOIN message_feedback f ON f.message_id = m.id AND f.workspace_id = :ws"
