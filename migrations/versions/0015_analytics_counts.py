@@ -18,6 +18,9 @@ A reviewer's findings on the figures owners see (docs/analytics.md):
   ``team``; ``analytics_daily.team_feedback_up`` / ``_down`` count the team's apart. Ratings
   stored before cannot be told apart and stay ``visitor`` (as they were counted).
 
+Handoffs now count a conversation once, on the day it started (it was once per day it asked for
+a human, so a range's total counted it again for each day).
+
 The rollup is recounted from the messages by its next refresh: every workspace's
 ``analytics_refresh`` watermark is dropped, so the scheduled job rebuilds it from its first
 conversation, as for a workspace never refreshed (days whose conversations were all purged keep

@@ -13,7 +13,8 @@ The figures (UTC days; the owner's own test chats are left out):
   either, so it is not among the unanswered (nor on the Unanswered page);
 - feedback up / down: visitors' ratings of that day's answers (the team's ratings through the
   API are counted apart, and never decide resolution);
-- leads: created that day; handoffs: conversations in which the visitor asked for a human;
+- leads: created that day; handoffs: conversations started that day in which the visitor asked
+  for a human (each once, whatever the days it asked on);
 - resolution, as hosted peers count it. A conversation with at least one answer to a question is
   *resolved* when the visitor confirmed it (their latest rating is thumbs up), or when 24 hours
   passed after their last message and the last answer was an answer (FAQ, cache, retrieval),

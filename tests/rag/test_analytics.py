@@ -10,7 +10,7 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -411,6 +411,28 @@ async def test_resolution_rule(app: tuple[httpx.AsyncClient, Runtime], case: str
     body = await figures(client, owner, **around_today())
     assert (body["resolution"]["counted"], body["resolution"]["resolved"]) == expected
     assert body["totals"]["conversations"] == 1
+
+
+async def test_a_conversation_asking_for_a_human_on_two_days_is_one_handoff(
+    app: tuple[httpx.AsyncClient, Runtime],
+) -> None:
+    """Handoffs count conversations, on the day each started: one that asked for a human
+    before and after midnight is one in the range's total (it was one per day, so two)."""
+    client, runtime = app
+    owner = await signup(client, "Handoff days")
+    visitor = Visitor(client, owner)
+    assert (await visitor.say("Can I talk to a human please?"))["source"] == "handoff"
+    await move_back(runtime, owner, timedelta(days=1))
+    assert (await visitor.say("Can I talk to a human now?"))["source"] == "handoff"
+    await rebuild(runtime, owner, utcnow())
+    body = await figures(client, owner, **around_today())
+    assert body["totals"]["handoffs"] == 1
+    transcript = await client.get(
+        owner.url(f"/conversations/{visitor.conversation_id}"), headers=owner.headers
+    )
+    started = datetime.fromisoformat(transcript.json()["conversation"]["created_at"])
+    handoff_days = [(d["day"], d["handoffs"]) for d in body["days"] if d["handoffs"]]
+    assert handoff_days == [(started.astimezone(UTC).date().isoformat(), 1)]
 
 
 # --- the range and who may read ---------------------------------------------------------------

@@ -47,9 +47,10 @@ COUNTS: tuple[str, ...] = (
 _COURTESY = "(" + ", ".join(f"'{intent}'" for intent in NEVER_UNANSWERED) + ")"
 _ANSWERED = "('faq', 'cache', 'rag')"
 
-# One row per UTC day in [:t1, :t2) with activity. Conversations, their resolution and leads
-# belong to the day they were created; messages, answers and handoffs to the day they were
-# sent; feedback to the day of the answer it rates. Feedback and resolution read visitors'
+# One row per UTC day in [:t1, :t2) with activity. Conversations, their handoffs, their
+# resolution and leads belong to the day they were created (so a conversation that asked for a
+# human on two days is one handoff in a range's total); messages and answers to the day they
+# were sent; feedback to the day of the answer it rates. Feedback and resolution read visitors'
 # ratings only (``rater = 'visitor'``); the team's are counted apart. Resolution is judged at
 # :now (see rag/chat/analytics.py).
 COUNT_DAYS = f"""
@@ -81,10 +82,7 @@ msg_counts AS (
         count(*) FILTER (
             WHERE role = 'assistant' AND source = 'fallback'
               AND coalesce(intent, '') NOT IN {_COURTESY}
-        ) AS unanswered,
-        count(DISTINCT conversation_id) FILTER (
-            WHERE role = 'assistant' AND source = 'handoff'
-        ) AS handoffs
+        ) AS unanswered
     FROM msg GROUP BY day
 ),
 feedback_counts AS (
@@ -128,6 +126,7 @@ judged AS (
 ),
 resolution_counts AS (
     SELECT day,
+        count(*) FILTER (WHERE handoff) AS handoffs,
         count(*) FILTER (WHERE counted) AS resolution_counted,
         count(*) FILTER (
             WHERE counted AND NOT handoff AND coalesce(last_rating, '') <> 'down'
@@ -155,7 +154,7 @@ SELECT days.day,
     coalesce(fc.team_feedback_up, 0) AS team_feedback_up,
     coalesce(fc.team_feedback_down, 0) AS team_feedback_down,
     coalesce(lc.leads, 0) AS leads,
-    coalesce(mc.handoffs, 0) AS handoffs,
+    coalesce(rc.handoffs, 0) AS handoffs,
     coalesce(rc.resolution_counted, 0) AS resolution_counted,
     coalesce(rc.resolved, 0) AS resolved
 FROM days
