@@ -19,7 +19,8 @@ A reviewer's findings on the figures owners see (docs/analytics.md):
   stored before cannot be told apart and stay ``visitor`` (as they were counted).
 
 Handoffs now count a conversation once, on the day it started (it was once per day it asked for
-a human, so a range's total counted it again for each day).
+a human, so a range's total counted it again for each day). Resolution reads the rating of the
+last answer, as documented, not the latest rating anywhere in the conversation.
 
 The rollup is recounted from the messages by its next refresh: every workspace's
 ``analytics_refresh`` watermark is dropped, so the scheduled job rebuilds it from its first

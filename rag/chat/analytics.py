@@ -18,11 +18,12 @@ The figures (UTC days; the owner's own test chats are left out):
 - resolution, as hosted peers count it. A conversation with at least one answer to a question is
   *resolved* when the visitor confirmed it (their latest rating is thumbs up), or when 24 hours
   passed after their last message and the last answer was an answer (FAQ, cache, retrieval),
-  not a "don't know" nor a refusal, and not rated down. A conversation in which the visitor
-  asked for a human is never resolved, even after a thumbs up. A conversation is *counted* once
-  its 24-hour window closed or it got a thumbs up; until then it is neither resolved nor
-  unresolved. A message after the window reopens it: it is judged again 24 hours after that
-  message. Resolution rate = resolved / counted, counted on the day the conversation started.
+  not a "don't know" nor a refusal, and that answer was not rated down. A conversation in
+  which the visitor asked for a human is never resolved, even after a thumbs up. A
+  conversation is *counted* once its 24-hour window closed or it got a thumbs up; until then it
+  is neither resolved nor unresolved. A message after the window reopens it: it is judged
+  again 24 hours after that message. Resolution rate = resolved / counted, counted on the day
+  the conversation started.
 
 The rollup (``analytics_daily``) is kept by a scheduled job (api/schedule.py, every five minutes),
 not by the chat path: a conversation's resolution changes when nothing happens (its window

@@ -377,6 +377,14 @@ CASES: dict[str, tuple[list[tuple[str, Any]], tuple[int, int]]] = {
         [("say", HOURS), ("rate", "down"), ("wait", 24 * H + M)],
         (1, 0),
     ),
+    "thumbs down, answered again, then nothing for 24h01: the last answer was not rated down": (
+        [("say", HOURS), ("rate", "down"), ("say", HOURS), ("wait", 24 * H + M)],
+        (1, 1),
+    ),
+    "thumbs up, then the last answer rated down, then nothing for 24h01": (
+        [("say", HOURS), ("rate", "up"), ("say", HOURS), ("rate", "down"), ("wait", 24 * H + M)],
+        (1, 0),
+    ),
     "thumbs down changed to thumbs up": (
         [("say", HOURS), ("rate", "down"), ("rate", "up")],
         (1, 1),

@@ -107,6 +107,9 @@ per_conv AS (
         (array_agg(m.source ORDER BY m.created_at DESC, m.id DESC) FILTER (
             WHERE m.role = 'assistant' AND coalesce(m.intent, '') NOT IN {_COURTESY}
         ))[1] AS last_source,
+        (array_agg(f.rating ORDER BY m.created_at DESC, m.id DESC) FILTER (
+            WHERE m.role = 'assistant' AND coalesce(m.intent, '') NOT IN {_COURTESY}
+        ))[1] AS last_answer_rating,
         (array_agg(f.rating ORDER BY f.created_at DESC, f.message_id DESC) FILTER (
             WHERE f.rating IS NOT NULL
         ))[1] AS last_rating
@@ -117,7 +120,7 @@ per_conv AS (
     GROUP BY conv.id, conv.day
 ),
 judged AS (
-    SELECT day, handoff, last_source, last_rating,
+    SELECT day, handoff, last_source, last_answer_rating, last_rating,
         last_source IS NOT NULL AND (
             last_rating = 'up'
             OR last_visitor_at <= CAST(:now AS timestamptz) - interval '24 hours'
@@ -129,8 +132,10 @@ resolution_counts AS (
         count(*) FILTER (WHERE handoff) AS handoffs,
         count(*) FILTER (WHERE counted) AS resolution_counted,
         count(*) FILTER (
-            WHERE counted AND NOT handoff AND coalesce(last_rating, '') <> 'down'
-              AND (last_rating = 'up' OR last_source IN {_ANSWERED})
+            WHERE counted AND NOT handoff AND (
+                last_rating = 'up'
+                OR (last_source IN {_ANSWERED} AND coalesce(last_answer_rating, '') <> 'down')
+            )
         ) AS resolved
     FROM judged GROUP BY day
 ),
