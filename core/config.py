@@ -246,7 +246,9 @@ class Settings(BaseSettings):
     # Grouped vector search moves the query vector this far towards the mean of its 10 best
     # candidates and searches again (rag.knowledge.retrieval.FEEDBACK_WEIGHT); 0: one search.
     retrieval_feedback_weight: float = Field(default=0.25, ge=0.0, le=2.0)
-    history_turns: int = 6
+    # Messages of the conversation so far sent with a question (and read to rewrite a follow-up
+    # to stand alone); 0: none, each question is answered on its own.
+    history_turns: int = Field(default=6, ge=0)
     # Reranking the fused candidates (rag.knowledge.rerank): none, llm (the chat model above),
     # or the path of a local sentence-transformers CrossEncoder directory.
     reranker: str = "none"

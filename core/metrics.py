@@ -183,7 +183,7 @@ def observe_stage(stage: str, seconds: float) -> None:
 
 
 def count_answer(source: str) -> None:
-    """An answer was produced by ``source`` (faq, cache, rag, fallback, intent)."""
+    """An answer was produced by ``source`` (faq, cache, rag, fallback, handoff, refused)."""
     CHAT_ANSWERS.labels(source=source).inc()
 
 

@@ -10,6 +10,8 @@ STAGES = {
     "rag": "retrieval from your documents",
     "fallback": "the fallback (nothing relevant was found, or the model found no answer in it)",
     "handoff": "the hand-off to your team",
+    "refused": "the output guard (the model's answer was withheld: it tried to reveal the bot's"
+    " rules or repeated your persona, so the visitor got a refusal)",
 }
 
 

@@ -68,6 +68,8 @@ def test_production_without_its_settings_names_them_and_prints_no_secret(
         ("TRUSTED_PROXIES", "10.0.0.0/33", "'10.0.0.0/33' is not an IP address or network"),
         ("DB_POOL_SIZE", "0", "DB_POOL_SIZE: Input should be greater than or equal to 1"),
         ("DB_MAX_OVERFLOW", "-1", "DB_MAX_OVERFLOW: Input should be greater than or equal to 0"),
+        # A negative history made every continued conversation a 500 (LIMIT -1).
+        ("HISTORY_TURNS", "-1", "HISTORY_TURNS: Input should be greater than or equal to 0"),
         ("JWT_ALGORITHM", "none", "JWT_ALGORITHM: Input should be 'HS256', 'HS384' or 'HS512'"),
         ("REDIS_URL", "localhost:6379", "REDIS_URL: must start with redis://"),
         ("DATABASE_URL", "mysql://db/x", "DATABASE_URL: must start with postgresql"),

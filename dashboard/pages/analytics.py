@@ -28,6 +28,7 @@ STAGE_LABELS = {
     "rag": "Retrieval (from your documents)",
     "fallback": "Fallback (no answer found, or small talk)",
     "handoff": "Handed to a human",
+    "refused": "Refused (the output guard withheld the answer)",
 }
 
 

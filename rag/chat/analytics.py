@@ -5,20 +5,25 @@ The figures (UTC days; the owner's own test chats are left out):
 
 - conversations: started that day; visitor messages and answers: sent that day;
 - answers by stage: where each answer came from (``faq``, ``cache``, ``rag`` = retrieval,
-  ``fallback``, ``handoff``, as the chat API reports ``source``);
+  ``fallback``, ``handoff``, ``refused`` = withheld by the output guard, as the chat API
+  reports ``source``);
 - answered: answers from an FAQ, the cache or retrieval; unanswered: fallback answers to
   anything but courtesy (the honest "don't know", or generation failing); answer rate =
-  answered / (answered + unanswered);
-- feedback up / down: ratings of that day's answers;
-- leads: created that day; handoffs: conversations in which the visitor asked for a human;
+  answered / (answered + unanswered + refused): a refusal is no answer, but no knowledge gap
+  either, so it is not among the unanswered (nor on the Unanswered page);
+- feedback up / down: visitors' ratings of that day's answers (the team's ratings through the
+  API are counted apart, and never decide resolution);
+- leads: created that day; handoffs: conversations started that day in which the visitor asked
+  for a human (each once, whatever the days it asked on);
 - resolution, as hosted peers count it. A conversation with at least one answer to a question is
   *resolved* when the visitor confirmed it (their latest rating is thumbs up), or when 24 hours
   passed after their last message and the last answer was an answer (FAQ, cache, retrieval),
-  not a "don't know" and not rated down. A conversation in which the visitor asked for a human
-  is never resolved, even after a thumbs up. A conversation is *counted* once its 24-hour window
-  closed or it got a thumbs up; until then it is neither resolved nor unresolved. A message
-  after the window reopens it: it is judged again 24 hours after that message. Resolution
-  rate = resolved / counted, counted on the day the conversation started.
+  not a "don't know" nor a refusal, and that answer was not rated down. A conversation in
+  which the visitor asked for a human is never resolved, even after a thumbs up. A
+  conversation is *counted* once its 24-hour window closed or it got a thumbs up; until then it
+  is neither resolved nor unresolved. A message after the window reopens it: it is judged
+  again 24 hours after that message. Resolution rate = resolved / counted, counted on the day
+  the conversation started.
 
 The rollup (``analytics_daily``) is kept by a scheduled job (api/schedule.py, every five minutes),
 not by the chat path: a conversation's resolution changes when nothing happens (its window
@@ -61,13 +66,14 @@ LATE_COMMIT_MARGIN = timedelta(minutes=10)
 that started earlier (its rows carry its start time) may commit after the refresh read."""
 REBUILD_CHUNK_DAYS = 31
 EXPORT_PAGE = 1000
-STAGES = ("faq", "cache", "rag", "fallback", "handoff")
+STAGES = ("faq", "cache", "rag", "fallback", "handoff", "refused")
 DAILY = tuple(
     name
     for name in repo.COUNTS
-    if not name.startswith("answers_") and name not in ("resolution_counted", "resolved")
+    if not name.startswith(("answers_", "team_")) and name not in ("resolution_counted", "resolved")
 )
-"""The figures given per day (and as totals); stages and resolution are given over the range."""
+"""The figures given per day (and as totals); stages, the team's ratings and resolution are
+given over the range."""
 
 ExportFormat = Literal["csv", "jsonl"]
 
@@ -239,13 +245,17 @@ async def report(
             }
             for stage in STAGES
         },
-        "answer_rate": _rate(totals["answered"], totals["answered"] + totals["unanswered"]),
+        "answer_rate": _rate(
+            totals["answered"],
+            totals["answered"] + totals["unanswered"] + totals["answers_refused"],
+        ),
         "feedback": {
             "up": totals["feedback_up"],
             "down": totals["feedback_down"],
             "rated_share": _rate(rated, answers),
             "up_rate": _rate(totals["feedback_up"], rated),
             "down_rate": _rate(totals["feedback_down"], rated),
+            "team": {"up": totals["team_feedback_up"], "down": totals["team_feedback_down"]},
         },
         "resolution": {
             "counted": totals["resolution_counted"],
@@ -278,6 +288,7 @@ EXPORT_COLUMNS = (
     "intent",
     "source",
     "rating",
+    "rater",
     "text",
 )
 
@@ -357,6 +368,7 @@ async def export_lines(
                 "intent": row.intent,
                 "source": row.source,
                 "rating": row.rating,
+                "rater": row.rater,
                 "text": row.text,
             }
             buffer.write(json.dumps(message, ensure_ascii=False) + "\n")

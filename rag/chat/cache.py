@@ -59,6 +59,13 @@ async def _wait(value: Awaitable[T] | T) -> T:
     return value
 
 
+def _served(hit: CacheHit | None, extractive: bool) -> CacheHit | None:
+    """The hit, unless it is an answer quoted without a model and those are not served."""
+    if hit is not None and not extractive and hit.entry.get("extractive"):
+        return None
+    return hit
+
+
 def _digest(normalized: str) -> str:
     return hashlib.sha256(normalized.encode()).hexdigest()[:32]
 
@@ -215,21 +222,31 @@ class ResponseCache:
         normalized: str,
         *,
         count_miss: bool = True,
+        extractive: bool = True,
     ) -> CacheHit | None:
-        """The exact key only: no embedding needed, so the cheapest lookup comes first."""
+        """The exact key only: no embedding needed, so the cheapest lookup comes first.
+        ``extractive=False``: an answer quoted without a model is not served (a model answers
+        it anew), so it is no hit (the stats count what was served)."""
         scope = self.scope(workspace_id, knowledge_version)
-        hit = await self._get_exact(scope, _digest(normalized))
+        hit = _served(await self._get_exact(scope, _digest(normalized)), extractive)
         if hit is not None or count_miss:
             await self._count(workspace_id, hit.kind if hit else "miss")
         return hit
 
     async def get_semantic(
-        self, workspace_id: uuid.UUID, knowledge_version: int, embedding: np.ndarray | None
+        self,
+        workspace_id: uuid.UUID,
+        knowledge_version: int,
+        embedding: np.ndarray | None,
+        *,
+        extractive: bool = True,
     ) -> CacheHit | None:
-        """A cached question within the similarity bound; counts a hit or a miss."""
+        """A cached question within the similarity bound (``extractive`` as for
+        ``get_exact``); counts a hit or a miss."""
         hit = None
         if embedding is not None:
-            hit = await self._get_semantic(self.scope(workspace_id, knowledge_version), embedding)
+            found = await self._get_semantic(self.scope(workspace_id, knowledge_version), embedding)
+            hit = _served(found, extractive)
         await self._count(workspace_id, hit.kind if hit else "miss")
         return hit
 

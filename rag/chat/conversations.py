@@ -87,9 +87,10 @@ async def give_feedback(
     session_id: str | None = None,
 ) -> None:
     """Thumbs up/down on an assistant answer. A visitor's call passes their ``session_id`` and
-    may only rate their own conversation (again: their latest rating counts); a team's call
-    passes none and rates only an answer nobody rated (409 ``already_rated``): it replaced the
-    visitor's rating and comment, which analytics and the resolution rule read as theirs."""
+    may only rate their own conversation (again: their latest rating counts, and it replaces
+    a team's); a team's call passes none and rates only an answer nobody rated (409
+    ``already_rated``): it replaced the visitor's rating and comment. The rating records who
+    gave it: analytics and the resolution rule read visitors' ratings only."""
     message = await conversation_repo.get_message(
         session, workspace_id=workspace_id, message_id=message_id
     )
@@ -107,6 +108,7 @@ async def give_feedback(
         message_id=message_id,
         rating=rating,
         comment=comment,
+        rater="team" if session_id is None else "visitor",
         replace=session_id is not None,
     )
     if not stored:

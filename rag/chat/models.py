@@ -80,6 +80,9 @@ class MessageFeedback(Base):
     message_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     rating: Mapped[str] = mapped_column(String(8))
+    rater: Mapped[str] = mapped_column(String(8), default="visitor")
+    """Who rated: ``visitor`` (through the widget, in their own conversation) or ``team`` (a
+    member or API key, ``POST /workspaces/{id}/feedback``); analytics counts visitors' only."""
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -130,10 +133,13 @@ class AnalyticsDaily(Base):
     answers_rag: Mapped[int] = mapped_column(Integer, default=0)
     answers_fallback: Mapped[int] = mapped_column(Integer, default=0)
     answers_handoff: Mapped[int] = mapped_column(Integer, default=0)
+    answers_refused: Mapped[int] = mapped_column(Integer, default=0)
     answered: Mapped[int] = mapped_column(Integer, default=0)
     unanswered: Mapped[int] = mapped_column(Integer, default=0)
     feedback_up: Mapped[int] = mapped_column(Integer, default=0)
     feedback_down: Mapped[int] = mapped_column(Integer, default=0)
+    team_feedback_up: Mapped[int] = mapped_column(Integer, default=0)
+    team_feedback_down: Mapped[int] = mapped_column(Integer, default=0)
     leads: Mapped[int] = mapped_column(Integer, default=0)
     handoffs: Mapped[int] = mapped_column(Integer, default=0)
     resolution_counted: Mapped[int] = mapped_column(Integer, default=0)

@@ -324,16 +324,21 @@ class AnswerPipeline:
         )
 
     @staticmethod
-    def _generated(turn: Turn, grounding: Grounding, completion: Completion | None) -> Answer:
+    def _generated(
+        grounding: Grounding, completion: Completion | None, *, offer_contact: bool = True
+    ) -> Answer:
         """The answer written from the passages; "I don't know" when it cites none of them; the
-        fallback when the model failed."""
-        offer = turn.asks_for_contact
+        fallback when the model failed; the guard's refusal (``refused``: no answer, and no
+        question left unanswered for the owner) when the guard withheld it."""
+        offer = offer_contact
         if completion is None:
             return Answer(fallback_answer("", offer_contact=offer), "fallback")
+        if completion.guarded:
+            return Answer(completion.text, "refused")
         # A source number the model made up would show as a citation that leads nowhere.
         text = drop_unknown_citations(completion.text, grounding.passages)
         citations = extract_citations(text, grounding.passages)
-        if not citations and not completion.guarded:
+        if not citations:
             # The rules make the model cite every statement it takes from a source: an answer
             # citing none said it does not know (rule 3). The owner sees the question, the
             # visitor gets the contact form, as when retrieval found nothing.
@@ -363,7 +368,9 @@ class AnswerPipeline:
     ) -> ChatResult:
         workspace = turn.workspace
         answer = (
-            settled if isinstance(settled, Answer) else self._generated(turn, settled, completion)
+            settled
+            if isinstance(settled, Answer)
+            else self._generated(settled, completion, offer_contact=turn.asks_for_contact)
         )
         text = safe_links(turn, answer.text, answer.citations) if answer.drawn else answer.text
         citations = list(answer.citations)

@@ -40,7 +40,7 @@ class ChatOut(BaseModel):
     message_id: uuid.UUID
     answer: str
     intent: Literal["greeting", "thanks", "goodbye", "human", "lead", "contact", "question"]
-    source: Literal["faq", "cache", "rag", "fallback", "handoff"]
+    source: Literal["faq", "cache", "rag", "fallback", "handoff", "refused"]
     citations: list[CitationOut]
     lead_capture: bool
     """Offer the contact form (a request for a person, a sales question, "I don't know"); never
@@ -164,7 +164,9 @@ class WidgetFeedbackIn(FeedbackIn):
 
 class ChatStatsOut(BaseModel):
     cache: dict[str, Any]
-    feedback: dict[str, int]
+    feedback: dict[str, int] = Field(
+        description="Visitors' ratings (up, down) and the team's (team_up, team_down)"
+    )
 
 
 # --- analytics (rag/chat/analytics.py says what each figure counts) ----------------------------
@@ -191,12 +193,20 @@ class StageShare(BaseModel):
     share: float | None = Field(description="Of all answers; null when there were none")
 
 
-class AnalyticsFeedback(BaseModel):
+class TeamFeedback(BaseModel):
     up: int
     down: int
-    rated_share: float | None = Field(description="Rated answers / answers")
-    up_rate: float | None = Field(description="Thumbs up / rated answers")
-    down_rate: float | None = Field(description="Thumbs down / rated answers")
+
+
+class AnalyticsFeedback(BaseModel):
+    up: int = Field(description="Visitors' thumbs up")
+    down: int = Field(description="Visitors' thumbs down")
+    rated_share: float | None = Field(description="Answers visitors rated / answers")
+    up_rate: float | None = Field(description="Thumbs up / answers visitors rated")
+    down_rate: float | None = Field(description="Thumbs down / answers visitors rated")
+    team: TeamFeedback = Field(
+        description="The team's ratings (POST /workspaces/{id}/feedback): not in the figures above"
+    )
 
 
 class AnalyticsResolution(BaseModel):
@@ -222,8 +232,10 @@ class AnalyticsOut(BaseModel):
     to: date
     refreshed_at: datetime | None = Field(description="When the daily rollup was last refreshed")
     totals: AnalyticsTotals
-    stages: dict[Literal["faq", "cache", "rag", "fallback", "handoff"], StageShare]
-    answer_rate: float | None = Field(description="answered / (answered + unanswered)")
+    stages: dict[Literal["faq", "cache", "rag", "fallback", "handoff", "refused"], StageShare]
+    answer_rate: float | None = Field(
+        description="answered / (answered + unanswered + refused by the output guard)"
+    )
     feedback: AnalyticsFeedback
     resolution: AnalyticsResolution
     days: list[AnalyticsDay]

@@ -35,7 +35,10 @@ from workspaces.models import Workspace
 from workspaces.plans import Metric, get_plan
 from workspaces.widget_keys import WorkspaceChanged
 
-Source = Literal["faq", "cache", "rag", "fallback", "handoff"]
+Source = Literal["faq", "cache", "rag", "fallback", "handoff", "refused"]
+"""Where an answer came from; ``refused``: the output guard withheld the model's answer and the
+visitor got its refusal instead (an attempt to make the bot leak its rules, or an answer
+repeating the owner's persona), which is no answer."""
 Channel = Literal["widget", "owner"]
 NOT_QUESTIONS = (*COURTESY, "human", "contact")
 """Intents answered without retrieval: no question embedded, no FAQ looked up, no model."""
@@ -190,10 +193,12 @@ async def record(
         channel=channel,
         history_turns=history_turns,
     )
-    # The conversation (when new), the message, the conversation's count (when it had history)
-    # and the usage counters: one statement, then the quota check on its result.
+    # The conversation (when new), the message, the conversation's count (when it existed) and
+    # the usage counters: one statement, then the quota check on its result. Whether the
+    # conversation is new comes from its row, never from the history read (HISTORY_TURNS=0
+    # reads none: every message was metered as a new conversation).
     amounts: dict[Metric, int] = {"messages": 1}
-    if not history:
+    if is_new:
         amounts["conversations"] = 1
     follow_up = bool(history) and looks_like_follow_up(message)
     normalized = normalize_question(message)
@@ -214,7 +219,7 @@ async def record(
             intent=intent,
         ),
         new_conversation=conversation if is_new else None,
-        touch_conversation_id=conversation.id if history else None,
+        touch_conversation_id=None if is_new else conversation.id,
         usage=usage.increment_statement(workspace.id, amounts),
         faq_normalized=normalized if faq_wanted else None,
         daily_tokens_day=daily_day,
@@ -258,14 +263,16 @@ async def _conversation(
     channel: Channel,
     history_turns: int,
 ) -> tuple[Conversation, list[tuple[str, str]], bool]:
-    """The conversation, its recent history, and whether it is new (not inserted yet: the
-    caller inserts it with the visitor's message)."""
+    """The conversation, its latest ``history_turns`` messages (none for 0), and whether it
+    is new (not inserted yet: the caller inserts it with the visitor's message)."""
     if conversation_id is not None:
         conversation = await conversation_repo.get_conversation(
             session, workspace_id=workspace_id, conversation_id=conversation_id
         )
         if conversation is None or conversation.session_id != session_id:
             raise NotFound("Conversation not found")
+        if history_turns <= 0:
+            return conversation, [], False
         recent = await conversation_repo.recent_messages(
             session, workspace_id=workspace_id, conversation_id=conversation.id, limit=history_turns
         )
@@ -383,25 +390,28 @@ def faq_exact(turn: Turn) -> Answer | None:
 # --- between the transactions: no connection is held -------------------------------------------
 
 
-def _from_cache(turn: Turn, hit: CacheHit | None, *, model: bool) -> Answer | None:
-    """The cached answer; with a language ``model`` to answer, not one quoted without it (made
-    before a key was set, or under the daily token cap), which the model answers anew."""
+def _from_cache(turn: Turn, hit: CacheHit | None) -> Answer | None:
+    """The cached answer."""
     if hit is None:
-        return None
-    extractive = bool(hit.entry.get("extractive"))
-    if extractive and model:
         return None
     citations = tuple(hit.entry.get("citations", []))
     text = safe_links(turn, str(hit.entry["answer"]), citations)
+    extractive = bool(hit.entry.get("extractive"))
     return Answer(text, "cache", citations, extractive=extractive, drawn=True)
 
 
 async def cache_exact(cache: ResponseCache, turn: Turn, *, model: bool) -> Answer | None:
-    """The same question answered before at this knowledge version (no embedding needed)."""
+    """The same question answered before at this knowledge version (no embedding needed). With
+    a language ``model`` to answer, not an answer quoted without it (made before a key was set,
+    or under the daily token cap): the model answers anew, and the lookup is no hit."""
     hit = await cache.get_exact(
-        turn.workspace.id, turn.knowledge_version, turn.normalized, count_miss=False
+        turn.workspace.id,
+        turn.knowledge_version,
+        turn.normalized,
+        count_miss=False,
+        extractive=not model,
     )
-    return _from_cache(turn, hit, model=model)
+    return _from_cache(turn, hit)
 
 
 # --- the read transaction: what needs the question's embedding ---------------------------------
@@ -421,9 +431,12 @@ async def faq_semantic(session: AsyncSession, turn: Turn, *, threshold: float) -
 
 
 async def cache_semantic(cache: ResponseCache, turn: Turn, *, model: bool) -> Answer | None:
-    """A cached question close enough in meaning, at this knowledge version."""
-    hit = await cache.get_semantic(turn.workspace.id, turn.knowledge_version, turn.embedding)
-    return _from_cache(turn, hit, model=model)
+    """A cached question close enough in meaning, at this knowledge version (``model`` as for
+    ``cache_exact``)."""
+    hit = await cache.get_semantic(
+        turn.workspace.id, turn.knowledge_version, turn.embedding, extractive=not model
+    )
+    return _from_cache(turn, hit)
 
 
 async def retrieve(

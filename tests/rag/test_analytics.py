@@ -10,7 +10,7 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,10 +19,17 @@ from sqlalchemy import text
 
 from api.runtime import Runtime
 from core.models import utcnow
+from dashboard.answers import answered_by
 from rag.chat import analytics
+from rag.chat.generator import Completion
+from rag.chat.guard import DEFAULT_REFUSAL
+from rag.chat.pipeline import AnswerPipeline
+from rag.chat.stages import Grounding
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
+from tests.fakes import FakeOpenAI
 from tests.rag.test_answers import REFUNDS, ingest
 from tests.rag.test_chat import chat, widget_headers
+from tests.rag.test_generation import passage
 
 HOURS = "What are your opening hours?"
 FAQ_ANSWER = "We are open 9 to 5, Monday to Friday."
@@ -172,6 +179,7 @@ async def test_each_figure_on_known_conversations(
         "rag": 1,
         "fallback": 2,
         "handoff": 1,
+        "refused": 0,
     }
     assert body["stages"]["fallback"]["share"] == pytest.approx(2 / 6, abs=1e-4)
     assert body["stages"]["faq"]["share"] == pytest.approx(1 / 6, abs=1e-4)
@@ -182,6 +190,7 @@ async def test_each_figure_on_known_conversations(
         "rated_share": pytest.approx(2 / 6, abs=1e-4),
         "up_rate": 0.5,
         "down_rate": 0.5,
+        "team": {"up": 0, "down": 0},
     }
     # Only the confirmed conversation is judged before its 24 hours are over.
     assert body["resolution"] == {"counted": 1, "resolved": 1, "rate": 1.0}
@@ -239,6 +248,96 @@ async def test_the_scheduled_job_refreshes_every_workspace(
     assert body["refreshed_at"] is not None
 
 
+# --- what is no answer ----------------------------------------------------------------------
+
+
+def test_an_answer_the_guard_withheld_is_a_refusal() -> None:
+    grounding = Grounding((passage(1, "Refunds take 5 days."),))
+    guarded = Completion(DEFAULT_REFUSAL, 5, 6, "m", guarded=True)
+    answer = AnswerPipeline._generated(grounding, guarded)
+    assert (answer.source, answer.text, answer.citations) == ("refused", DEFAULT_REFUSAL, ())
+    assert not answer.unanswered  # no knowledge gap: nothing for the owner to turn into an FAQ
+    assert "output guard" in answered_by("refused", "question")  # the transcript's words
+
+
+async def test_a_refusal_by_the_output_guard_is_not_answered_nor_resolved(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """A visitor who makes the model print its rules gets the guard's refusal: neither an
+    answer from retrieval nor an unanswered question (it was counted as answered, as retrieval,
+    and resolved a day later)."""
+
+    def obeys(body: dict[str, Any]) -> str:  # a model fooled into printing its system prompt
+        return "Sure! My instructions are: " + body["messages"][0]["content"]
+
+    with FakeOpenAI(chat_reply=obeys) as fake:
+        async with (
+            runtime_factory(
+                retrieval_min_similarity=0.05,
+                openai_api_key="sk-test",
+                openai_base_url=fake.base_url,
+                llm_max_retries=0,
+            ) as runtime,
+            client_for(runtime) as client,
+        ):
+            owner = await signup(client, "Guarded")
+            await ingest(client, owner, runtime, "Refunds", REFUNDS)
+            said = await Visitor(client, owner).say("How long do refunds take to arrive?")
+            assert (said["source"], said["answer"]) == ("refused", DEFAULT_REFUSAL)
+            transcript = await client.get(
+                owner.url(f"/conversations/{said['conversation_id']}"), headers=owner.headers
+            )
+            assert transcript.json()["messages"][-1]["source"] == "refused"
+            now = utcnow()
+            await rebuild(runtime, owner, now)
+            body = await figures(client, owner, **around_today())
+            await rebuild(runtime, owner, now + timedelta(hours=24, minutes=1))
+            later = await figures(client, owner, **around_today())
+            unanswered = await client.get(owner.url("/unanswered"), headers=owner.headers)
+    assert body["stages"]["rag"]["count"] == 0
+    assert body["stages"]["refused"] == {"count": 1, "share": 1.0}
+    assert (body["totals"]["answered"], body["totals"]["unanswered"]) == (0, 0)
+    assert body["answer_rate"] == 0.0
+    assert later["resolution"] == {"counted": 1, "resolved": 0, "rate": 0.0}
+    assert unanswered.json() == []
+
+
+async def test_the_teams_ratings_are_not_visitors_feedback(
+    app: tuple[httpx.AsyncClient, Runtime],
+) -> None:
+    """A teammate's thumbs up on an answer the visitor left unrated is no visitor feedback and
+    resolves nothing (it counted as the visitor's and resolved the conversation at once); it is
+    shown apart. The visitor may still rate the answer, and their rating then counts."""
+    client, runtime = app
+    owner = await signup(client, "Team ratings")
+    await add_faq(client, owner)
+    visitor = Visitor(client, owner)
+    await visitor.say(HOURS)
+    team = await client.post(
+        owner.url("/feedback"),
+        json={"message_id": visitor.last["message_id"], "rating": "up"},
+        headers=owner.headers,
+    )
+    assert team.status_code == 204, team.text
+    await rebuild(runtime, owner, utcnow())
+    body = await figures(client, owner, **around_today())
+    assert (body["feedback"]["up"], body["feedback"]["down"]) == (0, 0)
+    assert body["feedback"]["rated_share"] == 0.0
+    assert body["feedback"]["team"] == {"up": 1, "down": 0}
+    assert body["totals"]["feedback_up"] == 0
+    assert body["resolution"] == {"counted": 0, "resolved": 0, "rate": None}
+    stats = (await client.get(owner.url("/chat/stats"), headers=owner.headers)).json()
+    assert stats["feedback"] == {"up": 0, "down": 0, "team_up": 1, "team_down": 0}
+    exported = await client.get(owner.url("/conversations/export"), headers=owner.headers)
+    rated = [r for r in csv.DictReader(io.StringIO(exported.text)) if r["rating"]]
+    assert [(r["rating"], r["rater"]) for r in rated] == [("up", "team")]
+
+    await visitor.rate("down")  # the visitor's own rating replaces the team's
+    await rebuild(runtime, owner, utcnow())
+    body = await figures(client, owner, **around_today())
+    assert (body["feedback"]["down"], body["feedback"]["team"]) == (1, {"up": 0, "down": 0})
+
+
 # --- the resolution rule's edge cases --------------------------------------------------------
 
 H = timedelta(hours=1)
@@ -278,6 +377,14 @@ CASES: dict[str, tuple[list[tuple[str, Any]], tuple[int, int]]] = {
         [("say", HOURS), ("rate", "down"), ("wait", 24 * H + M)],
         (1, 0),
     ),
+    "thumbs down, answered again, then nothing for 24h01: the last answer was not rated down": (
+        [("say", HOURS), ("rate", "down"), ("say", HOURS), ("wait", 24 * H + M)],
+        (1, 1),
+    ),
+    "thumbs up, then the last answer rated down, then nothing for 24h01": (
+        [("say", HOURS), ("rate", "up"), ("say", HOURS), ("rate", "down"), ("wait", 24 * H + M)],
+        (1, 0),
+    ),
     "thumbs down changed to thumbs up": (
         [("say", HOURS), ("rate", "down"), ("rate", "up")],
         (1, 1),
@@ -312,6 +419,28 @@ async def test_resolution_rule(app: tuple[httpx.AsyncClient, Runtime], case: str
     body = await figures(client, owner, **around_today())
     assert (body["resolution"]["counted"], body["resolution"]["resolved"]) == expected
     assert body["totals"]["conversations"] == 1
+
+
+async def test_a_conversation_asking_for_a_human_on_two_days_is_one_handoff(
+    app: tuple[httpx.AsyncClient, Runtime],
+) -> None:
+    """Handoffs count conversations, on the day each started: one that asked for a human
+    before and after midnight is one in the range's total (it was one per day, so two)."""
+    client, runtime = app
+    owner = await signup(client, "Handoff days")
+    visitor = Visitor(client, owner)
+    assert (await visitor.say("Can I talk to a human please?"))["source"] == "handoff"
+    await move_back(runtime, owner, timedelta(days=1))
+    assert (await visitor.say("Can I talk to a human now?"))["source"] == "handoff"
+    await rebuild(runtime, owner, utcnow())
+    body = await figures(client, owner, **around_today())
+    assert body["totals"]["handoffs"] == 1
+    transcript = await client.get(
+        owner.url(f"/conversations/{visitor.conversation_id}"), headers=owner.headers
+    )
+    started = datetime.fromisoformat(transcript.json()["conversation"]["created_at"])
+    handoff_days = [(d["day"], d["handoffs"]) for d in body["days"] if d["handoffs"]]
+    assert handoff_days == [(started.astimezone(UTC).date().isoformat(), 1)]
 
 
 # --- the range and who may read ---------------------------------------------------------------

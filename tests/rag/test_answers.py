@@ -356,8 +356,18 @@ async def test_a_quoted_answer_is_cached_as_such_and_a_model_answers_it_anew(
         assert (modelled["source"], modelled["extractive"]) == ("rag", False)
         assert len(fake_llm.chat_requests) == calls + 1
         cached = (await chat(client, owner, question, session_id="d")).json()
+        stats = (await client.get(owner.url("/chat/stats"), headers=owner.headers)).json()
     assert (cached["source"], cached["extractive"]) == ("cache", False)
     assert cached["answer"] == modelled["answer"] == fake_llm.chat_reply
+    # The stats count what was served: the quoted answer the model replaced is a miss (it was
+    # an exact and a semantic hit, for one question not answered from the cache).
+    assert stats["cache"] == {
+        "lookups": 4,
+        "exact_hits": 2,
+        "semantic_hits": 0,
+        "misses": 2,
+        "hit_ratio": 0.5,
+    }
 
 
 async def test_a_widget_key_never_answers_from_another_workspace(

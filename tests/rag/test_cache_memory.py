@@ -32,6 +32,27 @@ async def test_exact_and_semantic_hits_within_one_knowledge_version() -> None:
     assert (stats["exact_hits"], stats["semantic_hits"], stats["misses"]) == (1, 1, 2)
 
 
+async def test_a_quoted_answer_not_served_is_no_hit() -> None:
+    """With a model to answer, an answer quoted without one is skipped: the exact lookup (which
+    counts no miss) and the semantic one (which finds the same entry) count one miss, not two
+    hits; the stats count what was served."""
+    cache = ResponseCache(None, ttl_seconds=60, semantic_similarity=0.95)
+    ws = uuid.uuid4()
+    entry = {"answer": "Within 30 days.", "extractive": True}
+    await cache.put(ws, 1, "how do refunds work", _vector(1), entry)
+    assert (
+        await cache.get_exact(ws, 1, "how do refunds work", count_miss=False, extractive=False)
+        is None
+    )
+    assert await cache.get_semantic(ws, 1, _vector(1), extractive=False) is None
+    stats = await cache.stats(ws)
+    assert (stats["lookups"], stats["exact_hits"], stats["semantic_hits"]) == (1, 0, 0)
+    # Without a model the quoted answer is served, and counted.
+    hit = await cache.get_exact(ws, 1, "how do refunds work", count_miss=False)
+    assert hit is not None
+    assert (await cache.stats(ws))["exact_hits"] == 1
+
+
 async def test_entries_are_bounded_least_recently_used_first() -> None:
     cache = ResponseCache(None, ttl_seconds=60, semantic_similarity=0.95, max_memory_entries=2)
     ws = uuid.uuid4()

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from api.runtime import Runtime
 from core.db import Database
 from rag.chat.stages import looks_like_follow_up
-from tests.conftest import Owner
+from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from workspaces import usage
 
 
@@ -310,6 +310,24 @@ async def test_messages_and_conversations_are_metered(
     report = (await client.get(owner.url("/usage"), headers=owner.headers)).json()
     assert report["metrics"]["messages"]["used"] == 3
     assert report["metrics"]["conversations"]["used"] == 2
+
+
+async def test_without_history_a_conversation_is_still_metered_once(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """HISTORY_TURNS=0 sends no history to the model; a message continuing a conversation
+    is still not a new conversation (it was metered as one: 100 messages filled the free plan's
+    100 conversations) and still counts on the conversation."""
+    async with runtime_factory(history_turns=0) as runtime, client_for(runtime) as client:
+        owner = await signup(client)
+        first = (await chat(client, owner, "hi")).json()
+        again = await chat(client, owner, "thanks", conversation_id=first["conversation_id"])
+        assert again.status_code == 200, again.text
+        report = (await client.get(owner.url("/usage"), headers=owner.headers)).json()
+        listing = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
+    assert report["metrics"]["messages"]["used"] == 2
+    assert report["metrics"]["conversations"]["used"] == 1
+    assert [c["message_count"] for c in listing["items"]] == [4]
 
 
 async def test_streaming_sends_meta_delta_citations_done(

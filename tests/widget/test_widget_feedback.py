@@ -60,6 +60,8 @@ async def test_owners_rate_without_a_session(client: httpx.AsyncClient, owner: O
         headers=owner.headers,
     )
     assert response.status_code == 204
+    stats = (await client.get(owner.url("/chat/stats"), headers=owner.headers)).json()
+    assert stats["feedback"] == {"up": 0, "down": 0, "team_up": 0, "team_down": 1}
 
 
 async def test_the_team_never_replaces_a_visitors_rating(
@@ -92,7 +94,7 @@ async def test_the_team_never_replaces_a_visitors_rating(
     assert team.status_code == 409
     assert team.json()["error"]["code"] == "already_rated"
     stats = (await client.get(owner.url("/chat/stats"), headers=owner.headers)).json()
-    assert stats["feedback"] == {"up": 1, "down": 0}
+    assert stats["feedback"] == {"up": 1, "down": 0, "team_up": 0, "team_down": 0}
     again = await client.post(
         "/api/v1/widget/feedback",
         json={"message_id": answer["message_id"], "rating": "down", "session_id": "v-kept"},
@@ -100,4 +102,4 @@ async def test_the_team_never_replaces_a_visitors_rating(
     )
     assert again.status_code == 204
     stats = (await client.get(owner.url("/chat/stats"), headers=owner.headers)).json()
-    assert stats["feedback"] == {"up": 0, "down": 1}
+    assert stats["feedback"] == {"up": 0, "down": 1, "team_up": 0, "team_down": 0}

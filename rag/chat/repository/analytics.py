@@ -30,10 +30,13 @@ COUNTS: tuple[str, ...] = (
     "answers_rag",
     "answers_fallback",
     "answers_handoff",
+    "answers_refused",
     "answered",
     "unanswered",
     "feedback_up",
     "feedback_down",
+    "team_feedback_up",
+    "team_feedback_down",
     "leads",
     "handoffs",
     "resolution_counted",
@@ -44,10 +47,12 @@ COUNTS: tuple[str, ...] = (
 _COURTESY = "(" + ", ".join(f"'{intent}'" for intent in NEVER_UNANSWERED) + ")"
 _ANSWERED = "('faq', 'cache', 'rag')"
 
-# One row per UTC day in [:t1, :t2) with activity. Conversations, their resolution and leads
-# belong to the day they were created; messages, answers and handoffs to the day they were
-# sent; feedback to the day of the answer it rates. Resolution is judged at :now (see
-# rag/chat/analytics.py).
+# One row per UTC day in [:t1, :t2) with activity. Conversations, their handoffs, their
+# resolution and leads belong to the day they were created (so a conversation that asked for a
+# human on two days is one handoff in a range's total); messages and answers to the day they
+# were sent; feedback to the day of the answer it rates. Feedback and resolution read visitors'
+# ratings only (``rater = 'visitor'``); the team's are counted apart. Resolution is judged at
+# :now (see rag/chat/analytics.py).
 COUNT_DAYS = f"""
 WITH conv AS (
     SELECT c.id, (c.created_at AT TIME ZONE 'UTC')::date AS day
@@ -72,20 +77,20 @@ msg_counts AS (
         count(*) FILTER (WHERE role = 'assistant' AND source = 'rag') AS answers_rag,
         count(*) FILTER (WHERE role = 'assistant' AND source = 'fallback') AS answers_fallback,
         count(*) FILTER (WHERE role = 'assistant' AND source = 'handoff') AS answers_handoff,
+        count(*) FILTER (WHERE role = 'assistant' AND source = 'refused') AS answers_refused,
         count(*) FILTER (WHERE role = 'assistant' AND source IN {_ANSWERED}) AS answered,
         count(*) FILTER (
             WHERE role = 'assistant' AND source = 'fallback'
               AND coalesce(intent, '') NOT IN {_COURTESY}
-        ) AS unanswered,
-        count(DISTINCT conversation_id) FILTER (
-            WHERE role = 'assistant' AND source = 'handoff'
-        ) AS handoffs
+        ) AS unanswered
     FROM msg GROUP BY day
 ),
 feedback_counts AS (
     SELECT msg.day,
-        count(*) FILTER (WHERE f.rating = 'up') AS feedback_up,
-        count(*) FILTER (WHERE f.rating = 'down') AS feedback_down
+        count(*) FILTER (WHERE f.rater = 'visitor' AND f.rating = 'up') AS feedback_up,
+        count(*) FILTER (WHERE f.rater = 'visitor' AND f.rating = 'down') AS feedback_down,
+        count(*) FILTER (WHERE f.rater = 'team' AND f.rating = 'up') AS team_feedback_up,
+        count(*) FILTER (WHERE f.rater = 'team' AND f.rating = 'down') AS team_feedback_down
     FROM msg JOIN message_feedback f ON f.message_id = msg.id AND f.workspace_id = :ws
     GROUP BY msg.day
 ),
@@ -102,16 +107,20 @@ per_conv AS (
         (array_agg(m.source ORDER BY m.created_at DESC, m.id DESC) FILTER (
             WHERE m.role = 'assistant' AND coalesce(m.intent, '') NOT IN {_COURTESY}
         ))[1] AS last_source,
+        (array_agg(f.rating ORDER BY m.created_at DESC, m.id DESC) FILTER (
+            WHERE m.role = 'assistant' AND coalesce(m.intent, '') NOT IN {_COURTESY}
+        ))[1] AS last_answer_rating,
         (array_agg(f.rating ORDER BY f.created_at DESC, f.message_id DESC) FILTER (
             WHERE f.rating IS NOT NULL
         ))[1] AS last_rating
     FROM conv
     JOIN messages m ON m.workspace_id = :ws AND m.conversation_id = conv.id
-    LEFT JOIN message_feedback f ON f.message_id = m.id AND f.workspace_id = :ws
+    LEFT JOIN message_feedback f
+      ON f.message_id = m.id AND f.workspace_id = :ws AND f.rater = 'visitor'
     GROUP BY conv.id, conv.day
 ),
 judged AS (
-    SELECT day, handoff, last_source, last_rating,
+    SELECT day, handoff, last_source, last_answer_rating, last_rating,
         last_source IS NOT NULL AND (
             last_rating = 'up'
             OR last_visitor_at <= CAST(:now AS timestamptz) - interval '24 hours'
@@ -120,10 +129,13 @@ judged AS (
 ),
 resolution_counts AS (
     SELECT day,
+        count(*) FILTER (WHERE handoff) AS handoffs,
         count(*) FILTER (WHERE counted) AS resolution_counted,
         count(*) FILTER (
-            WHERE counted AND NOT handoff AND coalesce(last_rating, '') <> 'down'
-              AND (last_rating = 'up' OR last_source IN {_ANSWERED})
+            WHERE counted AND NOT handoff AND (
+                last_rating = 'up'
+                OR (last_source IN {_ANSWERED} AND coalesce(last_answer_rating, '') <> 'down')
+            )
         ) AS resolved
     FROM judged GROUP BY day
 ),
@@ -139,12 +151,15 @@ SELECT days.day,
     coalesce(mc.answers_rag, 0) AS answers_rag,
     coalesce(mc.answers_fallback, 0) AS answers_fallback,
     coalesce(mc.answers_handoff, 0) AS answers_handoff,
+    coalesce(mc.answers_refused, 0) AS answers_refused,
     coalesce(mc.answered, 0) AS answered,
     coalesce(mc.unanswered, 0) AS unanswered,
     coalesce(fc.feedback_up, 0) AS feedback_up,
     coalesce(fc.feedback_down, 0) AS feedback_down,
+    coalesce(fc.team_feedback_up, 0) AS team_feedback_up,
+    coalesce(fc.team_feedback_down, 0) AS team_feedback_down,
     coalesce(lc.leads, 0) AS leads,
-    coalesce(mc.handoffs, 0) AS handoffs,
+    coalesce(rc.handoffs, 0) AS handoffs,
     coalesce(rc.resolution_counted, 0) AS resolution_counted,
     coalesce(rc.resolved, 0) AS resolved
 FROM days
@@ -336,6 +351,7 @@ class ExportRow:
     intent: str | None
     source: str | None
     rating: str | None
+    rater: str | None
     created_at: datetime
 
     @property
@@ -351,7 +367,7 @@ class ExportRow:
 _EXPORT_SELECT = (
     "SELECT c.id AS conversation_id, c.session_id, c.channel, c.status, c.lead_id,"
     " c.created_at AS conversation_created_at, m.id AS message_id, m.role, m.text,"
-    " m.intent, m.source, f.rating, m.created_at"
+    " m.intent, m.source, f.rating, f.rater, m.created_at"
     " FROM conversations c"
     " JOIN messages m ON m.conversation_id = c.id AND m.workspace_id = :ws"
     " LEFT JOIN message_feedback f ON f.message_id = m.id AND f.workspace_id = :ws"

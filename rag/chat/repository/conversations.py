@@ -293,17 +293,22 @@ async def upsert_feedback(
     message_id: uuid.UUID,
     rating: str,
     comment: str | None,
+    rater: str = "visitor",
     replace: bool = True,
 ) -> bool:
-    """Rate an answer; ``replace=False`` leaves a rating already there alone. Whether this
-    rating was stored."""
+    """Rate an answer as ``rater`` (visitor or team); ``replace=False`` leaves a rating already
+    there alone. Whether this rating was stored."""
     stmt = insert(MessageFeedback).values(
-        message_id=message_id, workspace_id=workspace_id, rating=rating, comment=comment
+        message_id=message_id,
+        workspace_id=workspace_id,
+        rating=rating,
+        rater=rater,
+        comment=comment,
     )
     if replace:
         stmt = stmt.on_conflict_do_update(
             index_elements=[MessageFeedback.message_id],
-            set_={"rating": rating, "comment": comment, "created_at": func.now()},
+            set_={"rating": rating, "rater": rater, "comment": comment, "created_at": func.now()},
         )
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=[MessageFeedback.message_id])
@@ -312,21 +317,23 @@ async def upsert_feedback(
 
 
 async def feedback_counts(session: AsyncSession, *, workspace_id: uuid.UUID) -> dict[str, int]:
+    """Every rating of the workspace's answers: visitors' (``up``, ``down``) and the team's
+    (``team_up``, ``team_down``)."""
     result = await session.execute(
-        select(MessageFeedback.rating, func.count())
+        select(MessageFeedback.rater, MessageFeedback.rating, func.count())
         .where(MessageFeedback.workspace_id == workspace_id)
-        .group_by(MessageFeedback.rating)
+        .group_by(MessageFeedback.rater, MessageFeedback.rating)
     )
-    counts = {"up": 0, "down": 0}
-    for rating, count in result.all():
-        counts[str(rating)] = int(count)
+    counts = {"up": 0, "down": 0, "team_up": 0, "team_down": 0}
+    for rater, rating, count in result.all():
+        counts[str(rating) if rater == "visitor" else f"team_{rating}"] = int(count)
     return counts
 
 
 async def feedback_for(
     session: AsyncSession, *, workspace_id: uuid.UUID, message_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, MessageFeedback]:
-    """The visitor's rating (and comment) of each of these messages that has one."""
+    """The rating (and comment) of each of these messages that has one, and who gave it."""
     if not message_ids:
         return {}
     result = await session.execute(
