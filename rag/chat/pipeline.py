@@ -47,7 +47,7 @@ from rag.chat.normalize import normalize_question, visitor_hash
 from rag.chat.prompts import drop_unknown_citations, extract_citations, fallback_answer
 from rag.chat.relevance import WordMatch
 from rag.chat.repository import conversations as conversation_repo
-from rag.chat.repository.conversations import repeats_a_client_message
+from rag.chat.repository.client_messages import repeats_a_client_message
 from rag.chat.stages import (
     NOT_QUESTIONS,
     Answer,

@@ -38,9 +38,20 @@ from core.db import Database
 from core.errors import AppError
 from core.models import utcnow
 from rag.chat.exchange import ChatResult
+from rag.chat.intents import Intent
+from rag.chat.normalize import normalize_question
+from rag.chat.repository import client_messages
 from rag.chat.repository import conversations as conversation_repo
-from rag.chat.repository.conversations import ClientMessage
-from rag.chat.stages import Channel, Claim, Source, Turn, resume
+from rag.chat.repository.client_messages import ClientMessage
+from rag.chat.stages import (
+    Channel,
+    Claim,
+    Source,
+    Turn,
+    bot_name_of,
+    looks_like_follow_up,
+    lookups_wanted,
+)
 from workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
@@ -82,7 +93,7 @@ async def take_up(
     """A try of a message already recorded with ``client_message_id``: its recorded answer, or
     the turn to answer it with (this try's claim on it); ``MessageInProgress`` while another try
     is answering it."""
-    found = await conversation_repo.find_client_message(
+    found = await client_messages.find_client_message(
         session, workspace_id=workspace.id, client_message_id=client_message_id
     )
     if found is None:
@@ -98,7 +109,7 @@ async def take_up(
     if found.answer is not None:
         return replayed(found)
     now = utcnow()
-    taken = await conversation_repo.claim_reply(
+    taken = await client_messages.claim_reply(
         session,
         workspace_id=workspace.id,
         message_id=found.message.id,
@@ -129,7 +140,7 @@ async def unclaimed_on_failure(db: Database, turn: Turn) -> AsyncIterator[None]:
 async def _release(db: Database, workspace_id: uuid.UUID, claim: Claim) -> None:
     try:
         async with db.transaction(workspace_id=workspace_id) as session:
-            await conversation_repo.release_reply(
+            await client_messages.release_reply(
                 session,
                 workspace_id=workspace_id,
                 message_id=claim.message_id,
@@ -144,12 +155,62 @@ async def recorded_answer(session: AsyncSession, workspace: Workspace, turn: Tur
     claim taken over from a try that was slow, not gone): one answer is kept, and both tries
     respond with it."""
     assert turn.claim is not None
-    found = await conversation_repo.find_client_message(
+    found = await client_messages.find_client_message(
         session, workspace_id=workspace.id, client_message_id=turn.claim.client_message_id
     )
     if found is None or found.answer is None:
         raise MessageInProgress()
     return replayed(found)
+
+
+async def resume(
+    session: AsyncSession,
+    workspace: Workspace,
+    found: ClientMessage,
+    *,
+    claim: Claim,
+    history_turns: int,
+) -> Turn:
+    """The turn of a visitor's message that an earlier try recorded and metered, then failed to
+    answer, for the try that now ``claim``-s it: the same conversation, the history before the
+    message, the answer under the id the message names; nothing recorded or metered again."""
+    visitor, conversation = found.message, found.conversation
+    recent = await conversation_repo.recent_messages(
+        session,
+        workspace_id=workspace.id,
+        conversation_id=conversation.id,
+        limit=history_turns,
+        before=visitor,
+    )
+    history = tuple((m.role, m.text) for m in recent)
+    intent = cast(Intent, visitor.intent or "question")
+    normalized = normalize_question(visitor.text)
+    faq_wanted, daily_day = lookups_wanted(workspace, intent)
+    faq, daily = await client_messages.turn_lookups(
+        session,
+        workspace_id=workspace.id,
+        faq_normalized=normalized if faq_wanted else None,
+        daily_tokens_day=daily_day,
+    )
+    return Turn(
+        workspace=workspace,
+        session_id=conversation.session_id,
+        conversation_id=conversation.id,
+        message_id=visitor.reply_id or uuid.uuid4(),
+        message=visitor.text,
+        intent=intent,
+        history=history,
+        follow_up=bool(history) and looks_like_follow_up(visitor.text),
+        normalized=normalized,
+        knowledge_version=int(workspace.knowledge_version),
+        bot_name=bot_name_of(workspace),
+        standalone=visitor.text,
+        exact_faq=faq,
+        daily_tokens=daily,
+        channel=cast(Channel, conversation.channel),
+        claim=claim,
+        resumed=True,
+    )
 
 
 def replayed(found: ClientMessage) -> ChatResult:

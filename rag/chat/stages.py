@@ -14,7 +14,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +31,6 @@ from rag.chat.normalize import normalize_question
 from rag.chat.prompts import Passage, dont_know_answer
 from rag.chat.relevance import WordMatch
 from rag.chat.repository import conversations as conversation_repo
-from rag.chat.repository.conversations import ClientMessage
 from rag.knowledge import retrieval
 from workspaces import leads, notifications, usage
 from workspaces.models import Workspace
@@ -207,7 +206,7 @@ async def record(
     # The exact FAQ match is looked up in the same statement when it may settle the answer
     # (word for word an FAQ's question: its answer, follow-up or not), and today's LLM tokens
     # when the plan caps them and the turn may call the model.
-    faq_wanted, daily_day = _lookups_wanted(workspace, intent)
+    faq_wanted, daily_day = lookups_wanted(workspace, intent)
     reply_id = uuid.uuid4()
     visitor = ChatMessage(
         id=uuid.uuid4(),
@@ -263,64 +262,13 @@ async def record(
     )
 
 
-def _lookups_wanted(workspace: Workspace, intent: Intent) -> tuple[bool, date | None]:
+def lookups_wanted(workspace: Workspace, intent: Intent) -> tuple[bool, date | None]:
     """Whether a message of ``intent`` may be an FAQ's question (looked up as it is recorded),
     and the day whose LLM tokens to read with it (the plan caps them daily and the turn may
     call the model)."""
     may_ask_the_model = intent not in NOT_QUESTIONS
     capped = get_plan(usage.effective_plan(workspace)).limit("daily_llm_tokens") is not None
     return may_ask_the_model, usage.today() if capped and may_ask_the_model else None
-
-
-async def resume(
-    session: AsyncSession,
-    workspace: Workspace,
-    found: ClientMessage,
-    *,
-    claim: Claim,
-    history_turns: int,
-) -> Turn:
-    """The turn of a visitor's message that an earlier try recorded and metered, then failed
-    to answer (rag/chat/repeats.py), for the try that now ``claim``-s it: the same
-    conversation, the history before the message, the answer under the id the message names;
-    nothing recorded or metered again."""
-    visitor, conversation = found.message, found.conversation
-    recent = await conversation_repo.recent_messages(
-        session,
-        workspace_id=workspace.id,
-        conversation_id=conversation.id,
-        limit=history_turns,
-        before=visitor,
-    )
-    history = tuple((m.role, m.text) for m in recent)
-    intent = cast(Intent, visitor.intent or "question")
-    normalized = normalize_question(visitor.text)
-    faq_wanted, daily_day = _lookups_wanted(workspace, intent)
-    faq, daily = await conversation_repo.turn_lookups(
-        session,
-        workspace_id=workspace.id,
-        faq_normalized=normalized if faq_wanted else None,
-        daily_tokens_day=daily_day,
-    )
-    return Turn(
-        workspace=workspace,
-        session_id=conversation.session_id,
-        conversation_id=conversation.id,
-        message_id=visitor.reply_id or uuid.uuid4(),
-        message=visitor.text,
-        intent=intent,
-        history=history,
-        follow_up=bool(history) and looks_like_follow_up(visitor.text),
-        normalized=normalized,
-        knowledge_version=int(workspace.knowledge_version),
-        bot_name=bot_name_of(workspace),
-        standalone=visitor.text,
-        exact_faq=faq,
-        daily_tokens=daily,
-        channel=cast(Channel, conversation.channel),
-        claim=claim,
-        resumed=True,
-    )
 
 
 async def _conversation(
