@@ -153,10 +153,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
         )
-    # The widget's CORS sits outside the dashboard's: widget paths never get credentials.
-    app.add_middleware(WidgetCorsMiddleware)
     app.add_middleware(RequestTimeoutMiddleware, seconds=settings.request_timeout_seconds)
     app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit_for(settings))
+    # The widget's CORS sits outside the dashboard's (widget paths never get credentials) and
+    # outside the timeout and the body limit, so that their 504 and 413 reach the widget
+    # readable; an unhandled error's 500 gets the same headers from its handler (api.errors).
+    app.add_middleware(WidgetCorsMiddleware)
     app.add_middleware(
         SecurityHeadersMiddleware,
         is_trusted_proxy=lambda peer: peer_is_trusted(peer, settings.trusted_proxies),

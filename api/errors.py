@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.widget_cors import cors_headers, is_widget_path
 from core.errors import AppError
 
 log = logging.getLogger("trulybot.errors")
@@ -160,6 +161,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(
+        response = JSONResponse(
             error_body("internal_error", "Something went wrong on our side"), status_code=500
         )
+        # Sent by Starlette's ServerErrorMiddleware, outside every middleware: the widget's
+        # CORS headers are added here, or the widget's browser hides the 500 from it.
+        if is_widget_path(request.scope.get("path", "")):
+            response.raw_headers.extend(cors_headers(request.scope, response.status_code))
+        return response

@@ -54,23 +54,34 @@ class WidgetCorsMiddleware:
             )
             await send({"type": "http.response.body", "body": b""})
             return
-        state = scope.setdefault("state", {})
+        scope.setdefault("state", {})
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.append((b"vary", b"Origin"))
-                allowed = state.get(STATE_KEY)
-                readable = allowed.encode("latin-1") if allowed else None
-                if readable is None and origin is not None and message["status"] >= 400:
-                    # A refusal is readable by the page that was refused (origin_not_allowed,
-                    # invalid_widget_key, a 422's reason): it carries no workspace data, and
-                    # without it the widget could only say "connection problem".
-                    readable = origin
-                if readable is not None:
-                    headers.append((b"access-control-allow-origin", readable))
-                    headers.append((b"access-control-expose-headers", EXPOSED))
+                headers.extend(cors_headers(scope, message["status"]))
                 message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_cors)
+
+
+def cors_headers(scope: Scope, status: int) -> list[tuple[bytes, bytes]]:
+    """The CORS headers of a response with ``status`` to a widget-path request: the origin the
+    route allowed (``STATE_KEY``) may read it; an error is readable by the page that sent it.
+    Sent by ``WidgetCorsMiddleware``, and by the handler of unhandled errors
+    (``api.errors``), whose 500 leaves outside every middleware (Starlette's
+    ServerErrorMiddleware)."""
+    headers = [(b"vary", b"Origin")]
+    allowed = scope.get("state", {}).get(STATE_KEY)
+    readable = allowed.encode("latin-1") if allowed else None
+    origin = _origin(scope)
+    if readable is None and origin is not None and status >= 400:
+        # A refusal is readable by the page that was refused (origin_not_allowed,
+        # invalid_widget_key, a 422's reason, a 5xx): it carries no workspace data, and without
+        # it the widget could only say "connection problem".
+        readable = origin
+    if readable is not None:
+        headers.append((b"access-control-allow-origin", readable))
+        headers.append((b"access-control-expose-headers", EXPOSED))
+    return headers

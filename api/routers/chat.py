@@ -217,6 +217,7 @@ async def public_chat(
         conversation_id=body.conversation_id,
         channel="widget",
         workspace_version=version,
+        client_message_id=body.client_message_id,
     )
     try:
         return await _answer(runtime, inp, accept)
@@ -276,6 +277,7 @@ async def owner_chat(
         message=body.message,
         session_id=body.session_id,
         conversation_id=body.conversation_id,
+        client_message_id=body.client_message_id,
     )
     await rate_limit_chat(request, access.workspace.id, body.session_id)
     pipeline = runtime.pipeline

@@ -26,6 +26,9 @@ class ChatInput:
     workspace_version: str | None = None
     """``workspace`` came from the widget-key cache at this row version: the turn's first
     statement checks it (``workspaces.widget_keys``)."""
+    client_message_id: str | None = None
+    """The client's id for this message, the same on every try of it: a try after the first
+    records and meters nothing again (``rag.chat.repeats``)."""
 
     @classmethod
     def for_owner(
@@ -35,6 +38,7 @@ class ChatInput:
         message: str,
         session_id: str | None = None,
         conversation_id: uuid.UUID | None = None,
+        client_message_id: str | None = None,
     ) -> ChatInput:
         """A message from the workspace's people (``chat.owner`` in the permission table); the
         conversation is theirs unless they name a session."""
@@ -47,6 +51,7 @@ class ChatInput:
             session_id=session_id or f"owner-{who}",
             conversation_id=conversation_id,
             channel="owner",
+            client_message_id=client_message_id,
         )
 
 

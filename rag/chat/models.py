@@ -72,6 +72,17 @@ class ChatMessage(Base):
     latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     timings: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # A visitor's message sent with the client's id for it (rag/chat/repeats.py): unique in the
+    # workspace (uq_messages_client_message_id, partial), the id its answer is recorded under,
+    # and when a try took up answering it (NULL once a try failed without an answer).
+    client_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reply_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    reply_claimed_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    answer_flags: Mapped[dict[str, bool] | None] = mapped_column(JSONB, nullable=True)
+    """An answer's response flags beyond the row (lead_capture, lead_saved, extractive), the
+    ones set; what a repeat of its question answers with."""
 
 
 class MessageFeedback(Base):

@@ -29,22 +29,25 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from core.db import Database
 from core.errors import ValidationFailed
-from rag.chat import notify
+from rag.chat import notify, repeats
 from rag.chat.cache import ResponseCache, echoes_the_visitor
 from rag.chat.clock import Clock, TurnGate, observe
 from rag.chat.exchange import ChatInput, ChatResult
 from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.generator import Completion, GenerationRequest, Generator, LLMUnavailable
-from rag.chat.intents import detect_intent
+from rag.chat.intents import Intent, detect_intent
 from rag.chat.models import ChatMessage, UnansweredQuestion
 from rag.chat.normalize import normalize_question, visitor_hash
 from rag.chat.prompts import drop_unknown_citations, extract_citations, fallback_answer
 from rag.chat.relevance import WordMatch
 from rag.chat.repository import conversations as conversation_repo
+from rag.chat.repository.client_messages import repeats_a_client_message
 from rag.chat.stages import (
     NOT_QUESTIONS,
     Answer,
@@ -111,27 +114,37 @@ class AnswerPipeline:
         clock = Clock()
         async with self._gate.slot():
             clock.lap("admit")
-            turn, settled = await self._settle(inp, clock)
-        completion: Completion | None = None
-        if isinstance(settled, Grounding):
-            try:
-                completion = await self._generator_for(settled).generate(
-                    self._request(turn, settled)
-                )
-            except LLMUnavailable:
-                completion = None
-            clock.lap("generation")
-        async with self._gate.slot(finishing=True):
-            return await self._finish(turn, settled, completion, clock)
+            first = await self._settle(inp, clock)
+        if isinstance(first, ChatResult):
+            return first  # a repeat of a message already answered
+        turn, settled = first
+        async with repeats.unclaimed_on_failure(self.db, turn):
+            completion: Completion | None = None
+            if isinstance(settled, Grounding):
+                try:
+                    completion = await self._generator_for(settled).generate(
+                        self._request(turn, settled)
+                    )
+                except LLMUnavailable:
+                    completion = None
+                clock.lap("generation")
+            async with self._gate.slot(finishing=True):
+                return await self._finish(turn, settled, completion, clock)
 
     async def stream(self, inp: ChatInput) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Server-sent events: meta, delta..., citations, done (or error). Once settled, the
         answer is written and recorded by a task that outlives its listener
-        (``rag.chat.streaming``); ``drain`` waits for such turns."""
+        (``rag.chat.streaming``); ``drain`` waits for such turns. A repeat of a message already
+        answered gets that answer's events (``repeats.replay_events``)."""
         clock = Clock()
         async with self._gate.slot():
             clock.lap("admit")
-            turn, settled = await self._settle(inp, clock)
+            first = await self._settle(inp, clock)
+        if isinstance(first, ChatResult):
+            for event in repeats.replay_events(first):
+                yield event
+            return
+        turn, settled = first
         relay = self._streams.relay(
             ("meta", self._meta(turn, settled)),
             partial(self._write_and_record, turn, settled, clock),
@@ -150,6 +163,12 @@ class AnswerPipeline:
         settled: Answer | Grounding,
         clock: Clock,
         emit: Emit,
+    ) -> None:
+        async with repeats.unclaimed_on_failure(self.db, turn):
+            await self._write(turn, settled, clock, emit)
+
+    async def _write(
+        self, turn: Turn, settled: Answer | Grounding, clock: Clock, emit: Emit
     ) -> None:
         completion: Completion | None = None
         if isinstance(settled, Grounding):
@@ -186,34 +205,84 @@ class AnswerPipeline:
 
     # --- settling the answer: the stages, in three transactions at most ------------------
 
-    async def _settle(self, inp: ChatInput, clock: Clock) -> tuple[Turn, Answer | Grounding]:
+    async def _settle(
+        self, inp: ChatInput, clock: Clock
+    ) -> tuple[Turn, Answer | Grounding] | ChatResult:
+        """The turn and its settled answer (or the passages to answer from); the recorded answer
+        when the message is a repeat of one answered (``rag.chat.repeats``)."""
         message = self._validate(inp.message)
         intent = detect_intent(message).intent
         clock.lap("validate")
-        threshold = self.settings.faq_similarity_threshold
-        workspace = inp.workspace
         early = self._embed_early(message, intent)
+        first = await self._first(inp, message, intent, clock)
+        if isinstance(first, ChatResult):
+            return first
+        turn, answer = first
+        if answer is not None:
+            return turn, answer
+        async with repeats.unclaimed_on_failure(self.db, turn):
+            return await self._ground(turn, early, clock)
 
+    async def _first(
+        self, inp: ChatInput, message: str, intent: Intent, clock: Clock
+    ) -> tuple[Turn, Answer | None] | ChatResult:
+        """The first transaction: the message metered and recorded, and the answer when settled
+        with it. A message the workspace recorded before with the same client_message_id is
+        not recorded again (the statement fails and rolls back): ``repeats.take_up``."""
+        workspace = inp.workspace
+        try:
+            async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
+                turn = await record(
+                    session,
+                    workspace,
+                    message=message,
+                    intent=intent,
+                    session_id=inp.session_id,
+                    conversation_id=inp.conversation_id,
+                    channel=inp.channel,
+                    history_turns=self.settings.history_turns,
+                    workspace_version=inp.workspace_version,
+                    client_message_id=inp.client_message_id,
+                )
+                clock.lap("record")
+                return turn, await self._settled_first(session, turn, clock)
+        except IntegrityError as exc:
+            if inp.client_message_id is None or not repeats_a_client_message(exc):
+                raise
         async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
-            turn = await record(
+            taken = await repeats.take_up(
                 session,
                 workspace,
-                message=message,
-                intent=intent,
+                client_message_id=inp.client_message_id,
                 session_id=inp.session_id,
-                conversation_id=inp.conversation_id,
                 channel=inp.channel,
+                message=message,
                 history_turns=self.settings.history_turns,
-                workspace_version=inp.workspace_version,
             )
+            if isinstance(taken, ChatResult):
+                return taken
             clock.lap("record")
-            answer = courtesy(turn) or await contact(session, turn) or await handoff(session, turn)
-            if answer is None:
-                answer = faq_exact(turn)
-                clock.lap("faq")
-            if answer is not None:
-                return turn, answer
+            return taken, await self._settled_first(session, taken, clock)
 
+    @staticmethod
+    async def _settled_first(session: AsyncSession, turn: Turn, clock: Clock) -> Answer | None:
+        """What settles the answer in the first transaction: courtesy, a contact, a handoff, an
+        FAQ asked word for word."""
+        answer = courtesy(turn) or await contact(session, turn) or await handoff(session, turn)
+        if answer is None:
+            answer = faq_exact(turn)
+            clock.lap("faq")
+        return answer
+
+    async def _ground(
+        self, turn: Turn, early: asyncio.Task[np.ndarray] | None, clock: Clock
+    ) -> tuple[Turn, Answer | Grounding]:
+        """After the first transaction: the follow-up rewritten, the exact cache, the question
+        embedded, then the semantic FAQ, the semantic cache and retrieval in a read transaction,
+        and the reranking."""
+        message = turn.message
+        workspace = turn.workspace
+        threshold = self.settings.faq_similarity_threshold
         # No transaction is open while the question is rewritten and embedded.
         if turn.follow_up:
             rewritten = await self.generator.rewrite_follow_up(message, turn.history)
@@ -384,42 +453,57 @@ class AnswerPipeline:
             answered[1] + turn.rewrite_tokens[1] + turn.rerank_tokens[1],
         )
         extractive = completion.extractive if completion is not None else answer.extractive
-        async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
-            # The answer and the conversation's message count in one statement, with the LLM
-            # tokens (this month and today) and the question left unanswered, if any.
-            await conversation_repo.record_answer(
-                session,
-                ChatMessage(
-                    id=turn.message_id,
-                    workspace_id=workspace.id,
-                    conversation_id=turn.conversation_id,
-                    role="assistant",
-                    text=text,
-                    intent=turn.intent,
-                    source=answer.source,
-                    citations=citations,
-                    prompt_tokens=tokens[0],
-                    completion_tokens=tokens[1],
-                    latency_ms=int((time.perf_counter() - clock.start) * 1000),
-                    timings=dict(clock.timings),
-                ),
-                usage.token_increment(workspace.id, sum(tokens)) if sum(tokens) else None,
-                UnansweredQuestion(
-                    id=uuid.uuid4(),
-                    workspace_id=workspace.id,
-                    # A follow-up as it was read ("How much is the Family plan? and per
-                    # year?"): "and per year?" alone means nothing to the owner.
-                    question=turn.standalone[:2000] if turn.follow_up else turn.message[:2000],
-                    normalized=normalize_question(turn.standalone)
-                    if turn.follow_up
-                    else turn.normalized,
-                    embedding=None if turn.embedding is None else turn.embedding.tolist(),
-                    conversation_id=turn.conversation_id,
-                    message_id=turn.message_id,
+        lead_capture = turn.lead_capture or answer.lead_capture
+        try:
+            async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
+                # The answer and the conversation's message count in one statement, with the
+                # LLM tokens (this month and today) and the question left unanswered, if any.
+                await conversation_repo.record_answer(
+                    session,
+                    ChatMessage(
+                        id=turn.message_id,
+                        workspace_id=workspace.id,
+                        conversation_id=turn.conversation_id,
+                        role="assistant",
+                        text=text,
+                        intent=turn.intent,
+                        source=answer.source,
+                        citations=citations,
+                        prompt_tokens=tokens[0],
+                        completion_tokens=tokens[1],
+                        latency_ms=int((time.perf_counter() - clock.start) * 1000),
+                        timings=dict(clock.timings),
+                        answer_flags=repeats.answer_flags(
+                            lead_capture=lead_capture,
+                            lead_saved=answer.lead_saved,
+                            extractive=extractive,
+                        )
+                        or None,
+                    ),
+                    usage.token_increment(workspace.id, sum(tokens)) if sum(tokens) else None,
+                    UnansweredQuestion(
+                        id=uuid.uuid4(),
+                        workspace_id=workspace.id,
+                        # A follow-up as it was read ("How much is the Family plan? and per
+                        # year?"): "and per year?" alone means nothing to the owner.
+                        question=turn.standalone[:2000] if turn.follow_up else turn.message[:2000],
+                        normalized=normalize_question(turn.standalone)
+                        if turn.follow_up
+                        else turn.normalized,
+                        embedding=None if turn.embedding is None else turn.embedding.tolist(),
+                        conversation_id=turn.conversation_id,
+                        message_id=turn.message_id,
+                    )
+                    if answer.unanswered and turn.channel == "widget"
+                    else None,
                 )
-                if answer.unanswered and turn.channel == "widget"
-                else None,
-            )
+        except IntegrityError:
+            if turn.claim is None:
+                raise
+            # Another try of this message recorded its answer first (a claim taken over from a
+            # try that was slow, not gone): that answer is kept, and given to this try too.
+            async with self.db.transaction(workspace_id=workspace.id) as session:
+                return await repeats.recorded_answer(session, workspace, turn)
         if answer.handoff_delivery is not None:
             self.notifier.schedule(workspace.id, answer.handoff_delivery)
         if (
@@ -453,7 +537,7 @@ class AnswerPipeline:
             intent=turn.intent,
             source=answer.source,
             citations=citations,
-            lead_capture=turn.lead_capture or answer.lead_capture,
+            lead_capture=lead_capture,
             timings_ms=dict(clock.timings),
             extractive=extractive,
             lead_saved=answer.lead_saved,

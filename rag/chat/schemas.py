@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
+CLIENT_MESSAGE_ID_PATTERN = r"^[A-Za-z0-9._:\-]{8,64}$"
+ClientMessageId = Annotated[
+    str | None,
+    Field(
+        pattern=CLIENT_MESSAGE_ID_PATTERN,
+        description=(
+            "The client's id for this message (a UUID, or 8..64 letters, digits and . _ : -), new"
+            " for each message and the same on every try of it: a try after the first records and"
+            " meters nothing again; it gets the recorded answer, or 409 message_in_progress with"
+            " Retry-After while the answer is being written"
+        ),
+    ),
+]
 
 
 class ChatIn(BaseModel):
@@ -16,6 +29,7 @@ class ChatIn(BaseModel):
     message: str = Field(description="1..MAX_MESSAGE_CHARS characters")
     session_id: str = Field(pattern=SESSION_ID_PATTERN, description="The visitor's session id")
     conversation_id: uuid.UUID | None = None
+    client_message_id: ClientMessageId = None
 
 
 class OwnerChatIn(BaseModel):
@@ -23,6 +37,7 @@ class OwnerChatIn(BaseModel):
     message: str
     session_id: str | None = Field(default=None, pattern=SESSION_ID_PATTERN)
     conversation_id: uuid.UUID | None = None
+    client_message_id: ClientMessageId = None
 
 
 class CitationOut(BaseModel):

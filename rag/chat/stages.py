@@ -13,12 +13,14 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import AppError, NotFound
+from core.models import utcnow
 from rag.chat import faq as faq_service
 from rag.chat import notify
 from rag.chat.cache import CacheHit, ResponseCache
@@ -73,6 +75,16 @@ def asks_for_contact(workspace: Workspace) -> bool:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """A try's claim on answering a visitor's message sent with a client_message_id."""
+
+    client_message_id: str
+    message_id: uuid.UUID
+    """The visitor's message (the answer's id is the turn's ``message_id``)."""
+    claimed_at: datetime
+
+
+@dataclass(frozen=True)
 class Turn:
     """One visitor message and what is known about it; what every stage reads."""
 
@@ -105,6 +117,12 @@ class Turn:
     """Who asked: a visitor through the widget, or the workspace's people ("owner": the
     dashboard's playground, the API); only visitors' questions are left unanswered for the
     owner."""
+    claim: Claim | None = None
+    """The message came with a client_message_id: this try's claim on answering it, released
+    when the try fails without an answer (rag/chat/repeats.py)."""
+    resumed: bool = False
+    """A try of a message an earlier try recorded and metered, then failed to answer: nothing
+    is metered again and what the earlier try did (a handoff) is not done twice."""
 
     @property
     def cacheable(self) -> bool:
@@ -179,12 +197,16 @@ async def record(
     channel: Channel,
     history_turns: int,
     workspace_version: str | None = None,
+    client_message_id: str | None = None,
 ) -> Turn:
     """Meter the message (429 ``quota_exceeded`` over the plan, before any model runs) and record
     it, with its conversation when new; the turn every later stage reads.
 
     ``workspace_version``: the version of the (cached) ``workspace``; ``WorkspaceChanged`` when
-    the row is another now (the caller's transaction rolls back: nothing recorded or metered)."""
+    the row is another now (the caller's transaction rolls back: nothing recorded or metered).
+    ``client_message_id``: recorded with the message, claimed for this try; a message of the
+    workspace already recorded with it makes the statement fail (``IntegrityError``, rolled
+    back: nothing recorded or metered; rag/chat/repeats.py)."""
     conversation, history, is_new = await _conversation(
         session,
         workspace.id,
@@ -200,24 +222,29 @@ async def record(
     amounts: dict[Metric, int] = {"messages": 1}
     if is_new:
         amounts["conversations"] = 1
-    follow_up = bool(history) and looks_like_follow_up(message)
     normalized = normalize_question(message)
-    # The exact FAQ match is looked up in the same statement when it may settle the answer,
-    # and today's LLM tokens when the plan caps them and the turn may call the model.
-    may_ask_the_model = intent not in NOT_QUESTIONS
-    faq_wanted = may_ask_the_model  # word for word an FAQ's question: its answer, follow-up or not
-    capped = get_plan(usage.effective_plan(workspace)).limit("daily_llm_tokens") is not None
-    daily_day = usage.today() if capped and may_ask_the_model else None
+    # The exact FAQ match is looked up in the same statement when it may settle the answer
+    # (word for word an FAQ's question: its answer, follow-up or not), and today's LLM tokens
+    # when the plan caps them and the turn may call the model.
+    faq_wanted, daily_day = lookups_wanted(workspace, intent)
+    reply_id = uuid.uuid4()
+    visitor = ChatMessage(
+        id=uuid.uuid4(),
+        workspace_id=workspace.id,
+        conversation_id=conversation.id,
+        role="user",
+        text=message,
+        intent=intent,
+    )
+    claim = None
+    if client_message_id is not None:
+        claim = Claim(client_message_id, visitor.id, utcnow())
+        visitor.client_message_id = client_message_id
+        visitor.reply_id = reply_id
+        visitor.reply_claimed_at = claim.claimed_at
     recorded = await conversation_repo.record_message_metered(
         session,
-        message=ChatMessage(
-            id=uuid.uuid4(),
-            workspace_id=workspace.id,
-            conversation_id=conversation.id,
-            role="user",
-            text=message,
-            intent=intent,
-        ),
+        message=visitor,
         new_conversation=conversation if is_new else None,
         touch_conversation_id=None if is_new else conversation.id,
         usage=usage.increment_statement(workspace.id, amounts),
@@ -239,11 +266,11 @@ async def record(
         workspace=workspace,
         session_id=session_id,
         conversation_id=conversation.id,
-        message_id=uuid.uuid4(),
+        message_id=reply_id,
         message=message,
         intent=intent,
         history=tuple(history),
-        follow_up=follow_up,
+        follow_up=bool(history) and looks_like_follow_up(message),
         normalized=normalized,
         knowledge_version=int(workspace.knowledge_version),
         bot_name=bot_name_of(workspace),
@@ -251,7 +278,17 @@ async def record(
         exact_faq=recorded.faq_answer,
         daily_tokens=recorded.daily_tokens,
         channel=channel,
+        claim=claim,
     )
+
+
+def lookups_wanted(workspace: Workspace, intent: Intent) -> tuple[bool, date | None]:
+    """Whether a message of ``intent`` may be an FAQ's question (looked up as it is recorded),
+    and the day whose LLM tokens to read with it (the plan caps them daily and the turn may
+    call the model)."""
+    may_ask_the_model = intent not in NOT_QUESTIONS
+    capped = get_plan(usage.effective_plan(workspace)).limit("daily_llm_tokens") is not None
+    return may_ask_the_model, usage.today() if capped and may_ask_the_model else None
 
 
 async def _conversation(
@@ -313,9 +350,12 @@ def courtesy(turn: Turn) -> Answer | None:
 
 
 async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
-    """A request for a human: the conversation is handed off and the owner's webhook told."""
+    """A request for a human: the conversation is handed off and the owner's webhook told (by
+    the try that recorded the message: a resumed turn only answers)."""
     if turn.intent != "human":
         return None
+    if turn.resumed:
+        return Answer(persona_reply("human", turn.bot_name), "handoff")
     await conversation_repo.set_conversation_status(
         session,
         workspace_id=turn.workspace.id,

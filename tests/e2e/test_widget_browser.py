@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -269,6 +269,24 @@ async def test_a_message_the_server_refuses_goes_back_to_the_box(
     assert await page.locator('[data-testid="message"][data-role="user"]').count() == 0
 
 
+async def _ask_routed_until_error(
+    page: Any,
+    demo_server: DemoServer,
+    chat_route: Callable[[Any], Awaitable[None]],
+    question: str = "Can I get a refund on a yearly plan?",
+) -> Any:
+    """Ask ``question`` with the chat API routed to ``chat_route``, until the widget shows its
+    error; the error's locator."""
+    await page.route("**/api/v1/chat", chat_route)
+    await page.goto(demo_server.base_url + "/")
+    await _open(page)
+    await page.get_by_test_id("input").fill(question)
+    await page.get_by_test_id("input").press("Enter")
+    error = page.get_by_test_id("error")
+    await error.wait_for(state="visible", timeout=TIMEOUT)
+    return error
+
+
 async def test_an_answer_cut_off_before_its_end_is_shown_as_interrupted(
     page: Any, demo_server: DemoServer
 ) -> None:
@@ -282,13 +300,7 @@ async def test_an_answer_cut_off_before_its_end_is_shown_as_interrupted(
     async def cut_off(route: Any) -> None:
         await route.fulfill(status=200, content_type="text/event-stream", body=cut)
 
-    await page.route("**/api/v1/chat", cut_off)
-    await page.goto(demo_server.base_url + "/")
-    await _open(page)
-    await page.get_by_test_id("input").fill("Can I get a refund on a yearly plan?")
-    await page.get_by_test_id("input").press("Enter")
-    error = page.get_by_test_id("error")
-    await error.wait_for(state="visible", timeout=TIMEOUT)
+    await _ask_routed_until_error(page, demo_server, cut_off)
     answer = page.locator('[data-testid="message"][data-role="bot"]').last
     assert "This answer was interrupted." in await answer.inner_text()
     assert await answer.locator('[data-testid="feedback-up"]').count() == 0
@@ -303,6 +315,88 @@ async def _over_quota(route: Any) -> None:
         headers={"Retry-After": "3600"},
         body='{"error": {"code": "quota_exceeded", "message": "no", "details": null}}',
     )
+
+
+META_ONLY = "event: meta\ndata: {}\n\n".format(
+    json.dumps(
+        {
+            "conversation_id": str(uuid.uuid4()),
+            "message_id": str(uuid.uuid4()),
+            "intent": "question",
+        }
+    )
+)
+"""A stream lost after its first event: the server recorded the message (meta comes after the
+commit) and the connection went before any text."""
+
+
+async def test_a_message_sent_again_carries_the_same_client_message_id(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """Every stream ends after ``meta``: the widget sends the message again by itself (3 more
+    times) and on Retry, each time with the id it made for that message, which lets the server
+    record and meter it once; the next message gets another id."""
+    posts: list[dict[str, Any]] = []
+
+    async def lost_after_meta(route: Any) -> None:
+        posts.append(route.request.post_data_json)
+        await route.fulfill(status=200, content_type="text/event-stream", body=META_ONLY)
+
+    error = await _ask_routed_until_error(page, demo_server, lost_after_meta)
+    assert len(posts) == 4
+    await page.get_by_test_id("retry").click()  # hides the error, then asks again
+    await error.wait_for(state="hidden", timeout=TIMEOUT)
+    await error.wait_for(state="visible", timeout=TIMEOUT)
+    assert len(posts) == 8
+    ids = {post.get("client_message_id") for post in posts}
+    assert len(ids) == 1
+    assert uuid.UUID(str(next(iter(ids))))
+    assert {post["message"] for post in posts} == {"Can I get a refund on a yearly plan?"}
+    # the tries after the first continue the conversation the first one's "meta" named
+    assert all(post.get("conversation_id") for post in posts[1:])
+
+    await page.get_by_test_id("input").fill("And on a monthly plan?")
+    await page.get_by_test_id("input").press("Enter")  # hides the error, then asks
+    await error.wait_for(state="hidden", timeout=TIMEOUT)
+    await error.wait_for(state="visible", timeout=TIMEOUT)
+    later = {post.get("client_message_id") for post in posts[8:]}
+    assert len(posts) == 12
+    assert len(later) == 1
+    assert later != ids
+
+
+async def test_a_message_still_being_answered_is_asked_for_again(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The stream is lost after ``meta``; the next try hears 409 ``message_in_progress``
+    (Retry-After: 1) and waits; the one after reaches the server and its answer is shown, once."""
+    posts: list[dict[str, Any]] = []
+
+    async def flaky(route: Any) -> None:
+        posts.append(route.request.post_data_json)
+        if len(posts) == 1:
+            await route.fulfill(status=200, content_type="text/event-stream", body=META_ONLY)
+        elif len(posts) == 2:
+            await route.fulfill(
+                status=409,
+                content_type="application/json",
+                headers={"Retry-After": "1"},
+                body='{"error": {"code": "message_in_progress", "message": "wait",'
+                ' "details": null}}',
+            )
+        else:  # to the server, without the conversation the stand-in "meta" made up
+            await route.continue_(post_data=json.dumps(posts[-1] | {"conversation_id": None}))
+
+    await page.route("**/api/v1/chat", flaky)
+    await page.goto(demo_server.base_url + "/")
+    await _open(page)
+    answer = await _ask(page, "How long do refunds take?")
+    assert (await answer.inner_text()).strip()
+    assert len(posts) == 3
+    assert len({post["client_message_id"] for post in posts}) == 1
+    assert await page.get_by_test_id("error").is_hidden()
+    bots = page.locator('[data-testid="message"][data-role="bot"]')
+    assert await bots.count() == 2  # the greeting and the one answer
 
 
 async def test_over_its_quota_the_assistant_still_takes_a_visitors_details(

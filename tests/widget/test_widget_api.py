@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import secrets
 
 import httpx
+import numpy as np
 from starlette.requests import Request
 
 from api.routers.chat import _from_own_pages
 from core.config import Settings
-from tests.conftest import PRODUCTION_SERVICES, Owner
+from rag.knowledge.embeddings import HashEmbedder
+from tests.conftest import PRODUCTION_SERVICES, Owner, RuntimeFactory, client_for, signup
 
 
 def wk(owner: Owner, **extra: str) -> dict[str, str]:
@@ -105,6 +108,111 @@ async def test_origin_outside_the_allowlist_gets_a_403_it_can_read(
         headers=wk(owner, Origin="http://testserver"),
     )
     assert preview.status_code == 200, preview.text
+
+
+SHOP = "https://shop.example.com"
+
+
+class BrokenEmbedder(HashEmbedder):
+    """A bug on the chat path: an exception that is neither a domain error nor a database's."""
+
+    async def embed_query(self, text: str) -> np.ndarray:
+        raise RuntimeError("a bug")
+
+
+class StuckEmbedder(HashEmbedder):
+    """A question's embedding that never comes back (asked for in the request, not beside it)."""
+
+    unmetered = False
+
+    async def embed_query(self, text: str) -> np.ndarray:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def _allow_shop(client: httpx.AsyncClient, owner: Owner) -> None:
+    patched = await client.patch(
+        owner.url("/widget"), json={"allowed_origins": [SHOP]}, headers=owner.headers
+    )
+    assert patched.status_code == 200, patched.text
+
+
+def _readable_by_the_shop(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+    assert response.headers["access-control-allow-origin"] == SHOP
+    assert "Retry-After" in response.headers["access-control-expose-headers"]
+    assert "access-control-allow-credentials" not in response.headers
+
+
+async def test_a_server_fault_reaches_the_widget_readable(runtime_factory: RuntimeFactory) -> None:
+    """An unhandled exception's 500 leaves through Starlette's ServerErrorMiddleware, outside
+    every middleware: on a widget path it carries the widget's CORS headers, or the browser
+    hides it and the widget says "check your internet" and sends the message again. Other
+    paths get no CORS header from it."""
+    async with (
+        runtime_factory(embedder=BrokenEmbedder(dimensions=384)) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client)
+        await _allow_shop(client, owner)
+        failed = await client.post(
+            "/api/v1/chat",
+            json={"message": "What does the yearly plan cost?", "session_id": "v1"},
+            headers=wk(owner, Origin=SHOP),
+        )
+        owners = await client.post(
+            owner.url("/chat"),
+            json={"message": "What does the yearly plan cost?"},
+            headers={**owner.headers, "Origin": SHOP},
+        )
+    _readable_by_the_shop(failed, 500, "internal_error")
+    assert owners.status_code == 500
+    assert "access-control-allow-origin" not in owners.headers
+
+
+async def test_a_body_too_large_reaches_the_widget_readable(
+    client: httpx.AsyncClient, owner: Owner, settings: Settings
+) -> None:
+    """BodySizeLimitMiddleware's 413 (sent from the middleware, before any route) is inside
+    the widget's CORS layer; elsewhere it still gets no CORS header."""
+    await _allow_shop(client, owner)
+    big = "x" * (settings.max_body_bytes + 1)
+    refused = await client.post(
+        "/api/v1/chat",
+        json={"message": big, "session_id": "v1"},
+        headers=wk(owner, Origin=SHOP),
+    )
+    _readable_by_the_shop(refused, 413, "payload_too_large")
+    login = await client.post(
+        "/api/v1/auth/login",
+        json={"email": "a@example.com", "password": big},
+        headers={"Origin": SHOP},
+    )
+    assert login.status_code == 413
+    assert "access-control-allow-origin" not in login.headers
+
+
+async def test_a_request_timeout_reaches_the_widget_readable(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """RequestTimeoutMiddleware's 504 is inside the widget's CORS layer (a deployment with
+    REQUEST_TIMEOUT_SECONDS under the widget's 45 s wait)."""
+    async with runtime_factory() as runtime, client_for(runtime) as client:
+        owner = await signup(client)
+        await _allow_shop(client, owner)
+        async with (
+            runtime_factory(
+                embedder=StuckEmbedder(dimensions=384), request_timeout_seconds=0.05
+            ) as slow,
+            client_for(slow) as slow_client,
+        ):
+            cut = await slow_client.post(
+                "/api/v1/chat",
+                json={"message": "What does the yearly plan cost?", "session_id": "v1"},
+                headers=wk(owner, Origin=SHOP),
+            )
+    _readable_by_the_shop(cut, 504, "request_timeout")
 
 
 async def test_preflight_is_answered_without_credentials(client: httpx.AsyncClient) -> None:

@@ -369,6 +369,7 @@
     if (c === "origin_not_allowed" || c === "origin_required") return "This chat is not enabled on this website.";
     if (c === "invalid_widget_key") return UNAVAILABLE;
     if (c === "quota_exceeded") return "The assistant is unavailable right now. Please try again later.";
+    if (c === "message_in_progress") return "The assistant is still answering. Please try again in a moment.";
     if (c === "conversation_rate_limited") return later("Too many new conversations from here.");
     if (err.status === 429) return later(where === "lead" ? "Too many requests from here." : "Too many messages.");
     if (c === "message_empty") return "Please type a message first.";
@@ -899,24 +900,38 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     history.push({ role: "user", t: text });
     visitorCount++;
     saveHistory();
-    ask(text);
+    // One id per message the visitor sends, the same on every try of it (automatic or Retry):
+    // the server records and meters the message once and answers a repeat from what it
+    // recorded (the answer, or 409 message_in_progress while it is being written).
+    ask(text, uuid());
   };
 
-  const ask = async (text) => {
+  const MAX_WAITS = 30; // 409 message_in_progress: asked again after Retry-After, at most this often
+
+  const ask = async (text, clientMessageId) => {
     setBusy(true);
     const m = botMessage();
     ui.typing.hidden = false;
     toBottom(true);
     let attempt = 0;
+    let waits = 0;
     let freshTried = false;
     try {
       for (;;) {
         try {
-          await stream(text, m);
+          await stream(text, m, clientMessageId);
           break;
         } catch (e) {
           const err = netError(e);
           const started = !!m.text;
+          if (!started && err.code === "message_in_progress" && waits < MAX_WAITS) {
+            // An earlier try of this message reached the server and is still being answered.
+            waits++;
+            await sleep(Math.min(Math.max(err.retryAfter || 2, 1), 10) * 1000);
+            continue;
+          }
+          // Sent again with the same id, so safe even when the server had taken it (a stream
+          // lost after its "meta" event, a 502/503 after the message was recorded).
           if (!started && (err.network || err.status >= 502) && attempt < 3) {
             attempt++;
             await sleep(500 * Math.pow(2, attempt) + Math.random() * 300);
@@ -954,7 +969,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
           if (!started && err.code === "quota_exceeded" && !store.get("lead") && !leadDismissed) showLead("unavailable");
           showError(err, () => {
             m.el.remove();
-            ask(text);
+            ask(text, clientMessageId);
           });
           if (!started) m.el.remove();
           break;
@@ -1005,7 +1020,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     maybeLead();
   };
 
-  const stream = async (text, m) => {
+  const stream = async (text, m, clientMessageId) => {
     const ctrl = W.AbortController ? new AbortController() : null;
     let timer = 0;
     let timedOut = false;
@@ -1029,7 +1044,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     try {
       let res;
       try {
-        const body = { message: text, session_id: sessionId };
+        const body = { message: text, session_id: sessionId, client_message_id: clientMessageId };
         if (conversationId) body.conversation_id = conversationId;
         res = await request("/api/v1/chat", { json: body, headers: { Accept: "text/event-stream" }, signal: ctrl && ctrl.signal });
       } catch (e) {

@@ -215,15 +215,24 @@ async def record_answer(
 
 
 async def recent_messages(
-    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, limit: int
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    limit: int,
+    before: ChatMessage | None = None,
 ) -> list[ChatMessage]:
-    result = await session.execute(
-        select(ChatMessage)
-        .where(
-            ChatMessage.workspace_id == workspace_id, ChatMessage.conversation_id == conversation_id
+    """The conversation's last ``limit`` messages, oldest first; (``before``) of those that
+    came before that message."""
+    stmt = select(ChatMessage).where(
+        ChatMessage.workspace_id == workspace_id, ChatMessage.conversation_id == conversation_id
+    )
+    if before is not None:
+        stmt = stmt.where(
+            tuple_(ChatMessage.created_at, ChatMessage.id) < tuple_(before.created_at, before.id)
         )
-        .order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc())
-        .limit(limit)
+    result = await session.execute(
+        stmt.order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc()).limit(limit)
     )
     return list(reversed(list(result.scalars())))
 

@@ -1,0 +1,255 @@
+"""A visitor's message sent again: answered from what its first try recorded, never recorded or
+metered twice.
+
+A client may send a ``client_message_id`` with a message (the widget makes one per message the
+visitor sends and sends it again on every try of that message: a stream lost after its first
+event, an error after the message was recorded, the visitor's Retry). The first try records it
+with the message, unique in the workspace (``uq_messages_client_message_id``), and claims the
+answering (``reply_claimed_at``). Another try of the same message fails to record it (the
+statement rolls back: nothing recorded, nothing metered), and ``take_up`` answers it instead:
+
+- the answer is recorded: that answer, as the first try's response (``replayed``);
+- a try is answering it (its claim younger than ``LEASE``): 409 ``message_in_progress`` with
+  Retry-After; the client asks again later;
+- the try that recorded it failed without an answer (an embedding outage after the message was
+  recorded: its claim was released, ``rag.chat.pipeline``), or its claim is older than ``LEASE``
+  (its process ended mid-turn): this try takes the claim and answers the recorded message in
+  its conversation (``stages.resume``), metering no message or conversation again; the answer's
+  tokens are metered with the answer, once.
+
+The id names one message: a try with another text, from another session or channel, is refused
+with 409 ``client_message_id_reused`` (a client that reuses ids would otherwise get another
+message's answer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any, cast
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import Database
+from core.errors import AppError
+from core.models import utcnow
+from rag.chat.exchange import ChatResult
+from rag.chat.intents import Intent
+from rag.chat.normalize import normalize_question
+from rag.chat.repository import client_messages
+from rag.chat.repository import conversations as conversation_repo
+from rag.chat.repository.client_messages import ClientMessage
+from rag.chat.stages import (
+    Channel,
+    Claim,
+    Source,
+    Turn,
+    bot_name_of,
+    looks_like_follow_up,
+    lookups_wanted,
+)
+from workspaces.models import Workspace
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+"""How long a try's claim on answering a message holds without an answer: longer than a turn
+takes (a JSON turn ends at REQUEST_TIMEOUT_SECONDS, 60 s by default, and releases its claim; a
+streamed one is bounded by the model's timeouts), so only a try whose process ended is taken
+over."""
+RETRY_AFTER_SECONDS = 2
+"""What a 409 ``message_in_progress`` tells the client to wait before asking again."""
+
+
+class MessageInProgress(AppError):
+    code = "message_in_progress"
+    status_code = 409
+    message = "This message is still being answered; ask again shortly"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+class ClientMessageReused(AppError):
+    code = "client_message_id_reused"
+    status_code = 409
+    message = "This client_message_id was sent with another message; use a new id per message"
+
+
+async def take_up(
+    session: AsyncSession,
+    workspace: Workspace,
+    *,
+    client_message_id: str,
+    session_id: str,
+    channel: Channel,
+    message: str,
+    history_turns: int,
+) -> ChatResult | Turn:
+    """A try of a message already recorded with ``client_message_id``: its recorded answer, or
+    the turn to answer it with (this try's claim on it); ``MessageInProgress`` while another try
+    is answering it."""
+    found = await client_messages.find_client_message(
+        session, workspace_id=workspace.id, client_message_id=client_message_id
+    )
+    if found is None:
+        # Recorded by a try, and gone since (erased): the next try records it anew.
+        raise MessageInProgress()
+    conversation = found.conversation
+    if (
+        conversation.session_id != session_id
+        or conversation.channel != channel
+        or found.message.text != message
+    ):
+        raise ClientMessageReused()
+    if found.answer is not None:
+        return replayed(found)
+    now = utcnow()
+    taken = await client_messages.claim_reply(
+        session,
+        workspace_id=workspace.id,
+        message_id=found.message.id,
+        now=now,
+        stale_before=now - LEASE,
+    )
+    if not taken:
+        raise MessageInProgress()
+    claim = Claim(client_message_id, found.message.id, now)
+    return await resume(session, workspace, found, claim=claim, history_turns=history_turns)
+
+
+@asynccontextmanager
+async def unclaimed_on_failure(db: Database, turn: Turn) -> AsyncIterator[None]:
+    """A turn whose message came with a client_message_id, failing (or cancelled) before its
+    answer is recorded, releases its claim: the next try of the message answers it. The release
+    outlives a cancellation (shielded); one that fails leaves the claim to lapse (``LEASE``)."""
+    if turn.claim is None:
+        yield
+        return
+    try:
+        yield
+    except BaseException:
+        await asyncio.shield(_release(db, turn.workspace.id, turn.claim))
+        raise
+
+
+async def _release(db: Database, workspace_id: uuid.UUID, claim: Claim) -> None:
+    try:
+        async with db.transaction(workspace_id=workspace_id) as session:
+            await client_messages.release_reply(
+                session,
+                workspace_id=workspace_id,
+                message_id=claim.message_id,
+                claimed_at=claim.claimed_at,
+            )
+    except Exception:
+        log.warning("could not release the claim on message %s", claim.message_id, exc_info=True)
+
+
+async def recorded_answer(session: AsyncSession, workspace: Workspace, turn: Turn) -> ChatResult:
+    """The answer another try recorded for ``turn``'s message while this one answered it too (a
+    claim taken over from a try that was slow, not gone): one answer is kept, and both tries
+    respond with it."""
+    assert turn.claim is not None
+    found = await client_messages.find_client_message(
+        session, workspace_id=workspace.id, client_message_id=turn.claim.client_message_id
+    )
+    if found is None or found.answer is None:
+        raise MessageInProgress()
+    return replayed(found)
+
+
+async def resume(
+    session: AsyncSession,
+    workspace: Workspace,
+    found: ClientMessage,
+    *,
+    claim: Claim,
+    history_turns: int,
+) -> Turn:
+    """The turn of a visitor's message that an earlier try recorded and metered, then failed to
+    answer, for the try that now ``claim``-s it: the same conversation, the history before the
+    message, the answer under the id the message names; nothing recorded or metered again."""
+    visitor, conversation = found.message, found.conversation
+    recent = await conversation_repo.recent_messages(
+        session,
+        workspace_id=workspace.id,
+        conversation_id=conversation.id,
+        limit=history_turns,
+        before=visitor,
+    )
+    history = tuple((m.role, m.text) for m in recent)
+    intent = cast(Intent, visitor.intent or "question")
+    normalized = normalize_question(visitor.text)
+    faq_wanted, daily_day = lookups_wanted(workspace, intent)
+    faq, daily = await client_messages.turn_lookups(
+        session,
+        workspace_id=workspace.id,
+        faq_normalized=normalized if faq_wanted else None,
+        daily_tokens_day=daily_day,
+    )
+    return Turn(
+        workspace=workspace,
+        session_id=conversation.session_id,
+        conversation_id=conversation.id,
+        message_id=visitor.reply_id or uuid.uuid4(),
+        message=visitor.text,
+        intent=intent,
+        history=history,
+        follow_up=bool(history) and looks_like_follow_up(visitor.text),
+        normalized=normalized,
+        knowledge_version=int(workspace.knowledge_version),
+        bot_name=bot_name_of(workspace),
+        standalone=visitor.text,
+        exact_faq=faq,
+        daily_tokens=daily,
+        channel=cast(Channel, conversation.channel),
+        claim=claim,
+        resumed=True,
+    )
+
+
+def replayed(found: ClientMessage) -> ChatResult:
+    """The recorded answer as the response of the try that recorded it (ChatOut)."""
+    answer = found.answer
+    assert answer is not None
+    flags = answer.answer_flags or {}
+    return ChatResult(
+        conversation_id=found.conversation.id,
+        message_id=answer.id,
+        answer=answer.text,
+        intent=answer.intent or found.message.intent or "question",
+        source=cast(Source, answer.source),
+        citations=list(answer.citations or []),
+        lead_capture=bool(flags.get("lead_capture")),
+        timings_ms=dict(answer.timings or {}),
+        extractive=bool(flags.get("extractive")),
+        lead_saved=bool(flags.get("lead_saved")),
+    )
+
+
+def replay_events(result: ChatResult) -> list[tuple[str, dict[str, Any]]]:
+    """A recorded answer as a stream's events: meta, the whole text as one delta, citations,
+    done (what a stream of an FAQ's answer sends)."""
+    done = result.to_dict()
+    meta = {
+        k: done[k]
+        for k in ("conversation_id", "message_id", "intent", "source", "lead_capture", "lead_saved")
+    }
+    return [
+        ("meta", meta),
+        ("delta", {"text": result.answer}),
+        ("citations", {"citations": result.citations}),
+        ("done", done),
+    ]
+
+
+def answer_flags(*, lead_capture: bool, lead_saved: bool, extractive: bool) -> dict[str, bool]:
+    """What an answer's row keeps of its response beyond its columns (``replayed``): the flags
+    that are set, or nothing."""
+    flags = {"lead_capture": lead_capture, "lead_saved": lead_saved, "extractive": extractive}
+    return {name: True for name, value in flags.items() if value}

@@ -1,0 +1,118 @@
+"""SQL of the visitors' messages sent with a client_message_id (rag/chat/repeats.py): finding one
+by its id, the claim on answering it, what its turn reads when another try takes it up."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import null, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from rag.chat.models import ChatMessage, Conversation
+from rag.chat.repository.faqs import faq_exact_answer
+from workspaces.repository import daily_tokens
+
+CLIENT_MESSAGE_INDEX = "uq_messages_client_message_id"
+"""The unique index of (workspace_id, client_message_id) over the messages that carry one."""
+
+
+def repeats_a_client_message(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is the refusal of a second message with the same client_message_id in
+    the workspace (``CLIENT_MESSAGE_INDEX``): another try of that message was recorded."""
+    cause = getattr(exc.orig, "__cause__", None)
+    return getattr(cause, "constraint_name", None) == CLIENT_MESSAGE_INDEX
+
+
+@dataclass(frozen=True)
+class ClientMessage:
+    """A visitor's message found by its client_message_id: it, its conversation, and its answer
+    once recorded."""
+
+    message: ChatMessage
+    conversation: Conversation
+    answer: ChatMessage | None
+
+
+async def find_client_message(
+    session: AsyncSession, *, workspace_id: uuid.UUID, client_message_id: str
+) -> ClientMessage | None:
+    answer = aliased(ChatMessage)
+    result = await session.execute(
+        select(ChatMessage, Conversation, answer)
+        .join(
+            Conversation,
+            (Conversation.id == ChatMessage.conversation_id)
+            & (Conversation.workspace_id == workspace_id),
+        )
+        .outerjoin(
+            answer, (answer.id == ChatMessage.reply_id) & (answer.workspace_id == workspace_id)
+        )
+        .where(
+            ChatMessage.workspace_id == workspace_id,
+            ChatMessage.client_message_id == client_message_id,
+        )
+    )
+    row = result.one_or_none()
+    return None if row is None else ClientMessage(*row)
+
+
+async def claim_reply(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    message_id: uuid.UUID,
+    now: datetime,
+    stale_before: datetime,
+) -> bool:
+    """Take up answering a visitor's message no try is answering: none claimed it since the
+    last failed, or its claim is older than ``stale_before``. Whether this call took it (of
+    two at once, one does)."""
+    result = await session.execute(
+        update(ChatMessage)
+        .where(
+            ChatMessage.workspace_id == workspace_id,
+            ChatMessage.id == message_id,
+            ChatMessage.reply_claimed_at.is_(None) | (ChatMessage.reply_claimed_at < stale_before),
+        )
+        .values(reply_claimed_at=now)
+        .returning(ChatMessage.id)
+    )
+    return result.first() is not None
+
+
+async def release_reply(
+    session: AsyncSession, *, workspace_id: uuid.UUID, message_id: uuid.UUID, claimed_at: datetime
+) -> None:
+    """The try that claimed the message at ``claimed_at`` failed without an answer: the next
+    try of the message may answer it (nothing, when another try has claimed it since)."""
+    await session.execute(
+        update(ChatMessage)
+        .where(
+            ChatMessage.workspace_id == workspace_id,
+            ChatMessage.id == message_id,
+            ChatMessage.reply_claimed_at == claimed_at,
+        )
+        .values(reply_claimed_at=None)
+    )
+
+
+async def turn_lookups(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    faq_normalized: str | None,
+    daily_tokens_day: date | None,
+) -> tuple[str | None, int | None]:
+    """What ``record_message_metered`` returns beside the message, for a message recorded
+    before: (``faq_normalized``) the answer of an enabled FAQ whose question normalizes to it,
+    and (``daily_tokens_day``) the LLM tokens counted that day."""
+    columns = [
+        faq_exact_answer(workspace_id, faq_normalized) if faq_normalized else null(),
+        daily_tokens(workspace_id, daily_tokens_day) if daily_tokens_day is not None else null(),
+    ]
+    faq, daily = (await session.execute(select(*columns))).one()
+    return faq, (int(daily or 0) if daily_tokens_day is not None else None)
