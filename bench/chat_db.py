@@ -101,7 +101,8 @@ async def _turns(db: Any, settings: Any, workspace: Any, items: list[Any]) -> di
     from rag.chat.models import ChatMessage, UnansweredQuestion
     from rag.chat.relevance import WordMatch
     from rag.chat.repository import conversations as conversation_repo
-    from rag.chat.stages import Answer, faq_semantic, record, retrieve
+    from rag.chat.shortcuts import faq_semantic
+    from rag.chat.stages import Answer, record, retrieve
     from rag.knowledge import retrieval
     from workspaces import usage
 

@@ -48,11 +48,7 @@ from rag.chat.prompts import drop_unknown_citations, extract_citations, fallback
 from rag.chat.relevance import WordMatch
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.repository.client_messages import repeats_a_client_message
-from rag.chat.stages import (
-    NOT_QUESTIONS,
-    Answer,
-    Grounding,
-    Turn,
+from rag.chat.shortcuts import (
     cache_exact,
     cache_semantic,
     contact,
@@ -60,6 +56,12 @@ from rag.chat.stages import (
     faq_exact,
     faq_semantic,
     handoff,
+)
+from rag.chat.stages import (
+    NOT_QUESTIONS,
+    Answer,
+    Grounding,
+    Turn,
     looks_like_follow_up,
     record,
     retrieve,

@@ -1,0 +1,155 @@
+"""The stages that settle a turn before retrieval, each an ``Answer`` or None (not theirs to
+answer): ``courtesy``, ``handoff`` (a request for a person), ``contact`` (contact details typed
+into the chat), ``faq_exact``, ``cache_exact``, ``faq_semantic`` and ``cache_semantic``. The
+turn, the answer and the recording of the message are in ``rag.chat.stages``."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rag.chat import faq as faq_service
+from rag.chat import notify
+from rag.chat.cache import CacheHit, ResponseCache
+from rag.chat.intents import COURTESY, contact_email, persona_reply
+from rag.chat.normalize import normalize_question
+from rag.chat.repository import conversations as conversation_repo
+from rag.chat.stages import Answer, Turn, safe_links
+from workspaces import leads, notifications
+
+
+def courtesy(turn: Turn) -> Answer | None:
+    """Greetings, thanks and goodbyes get the persona's reply (the owner's greeting first)."""
+    if turn.intent not in COURTESY:
+        return None
+    greeting = (turn.workspace.widget_config or {}).get("greeting")
+    return Answer(persona_reply(turn.intent, turn.bot_name, greeting), "fallback")
+
+
+async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
+    """A request for a human: the conversation is handed off and the owner's webhook told (by
+    the try that recorded the message: a resumed turn only answers)."""
+    if turn.intent != "human":
+        return None
+    if turn.resumed:
+        return Answer(persona_reply("human", turn.bot_name), "handoff")
+    await conversation_repo.set_conversation_status(
+        session,
+        workspace_id=turn.workspace.id,
+        conversation_id=turn.conversation_id,
+        status="handoff",
+    )
+    delivery = await notify.enqueue(
+        session,
+        turn.workspace,
+        "conversation.handoff",
+        {
+            "conversation_id": str(turn.conversation_id),
+            "session_id": turn.session_id,
+            "message": turn.message,
+        },
+    )
+    await notifications.emit(
+        session,
+        turn.workspace.id,
+        "handoff.requested",
+        str(turn.conversation_id),
+        {"conversation_id": str(turn.conversation_id)},
+    )
+    reply = persona_reply("human", turn.bot_name, offer_contact=turn.asks_for_contact)
+    return Answer(reply, "handoff", handoff_delivery=delivery)
+
+
+async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
+    """A visitor typed their email address: it becomes a lead (or a submission to the known
+    lead), linked to the conversation, as the widget's contact form does; the owner's own test
+    chats leave no lead, and neither does any chat when lead capture is "Never" (the visitor is
+    told their address was not passed on). Courtesy: no "I don't know" to someone answering the
+    bot's request."""
+    if turn.intent != "contact":
+        return None
+    email = contact_email(turn.message)
+    if email is None:
+        return None
+    offer = turn.asks_for_contact
+    if turn.channel != "widget":
+        return Answer(persona_reply("contact_test", turn.bot_name, offer_contact=offer), "fallback")
+    if not offer:
+        return Answer(persona_reply("contact", turn.bot_name, offer_contact=False), "fallback")
+    conversation = await conversation_repo.get_conversation(
+        session, workspace_id=turn.workspace.id, conversation_id=turn.conversation_id
+    )
+    # One lead per conversation from the chat: a visitor typing address after address makes
+    # no more (the form has its own limit; a conversation's count is capped per visitor).
+    if conversation is None or conversation.lead_id is None:
+        lead_id = await leads.submit_from_visitor(
+            session,
+            workspace_id=turn.workspace.id,
+            values={"email": email, "message": turn.message},
+            conversation_id=turn.conversation_id,
+            source="chat",
+        )
+        await conversation_repo.link_conversation_lead(
+            session,
+            workspace_id=turn.workspace.id,
+            conversation_id=turn.conversation_id,
+            lead_id=lead_id,
+        )
+    return Answer(persona_reply("contact", turn.bot_name), "fallback", lead_saved=True)
+
+
+def faq_exact(turn: Turn) -> Answer | None:
+    """An FAQ whose question (or a variant) normalizes to the message's words (looked up with
+    the message's record, ``record``)."""
+    return None if turn.exact_faq is None else Answer(turn.exact_faq, "faq")
+
+
+# --- between the transactions: no connection is held -------------------------------------------
+
+
+def _from_cache(turn: Turn, hit: CacheHit | None) -> Answer | None:
+    """The cached answer."""
+    if hit is None:
+        return None
+    citations = tuple(hit.entry.get("citations", []))
+    text = safe_links(turn, str(hit.entry["answer"]), citations)
+    extractive = bool(hit.entry.get("extractive"))
+    return Answer(text, "cache", citations, extractive=extractive, drawn=True)
+
+
+async def cache_exact(cache: ResponseCache, turn: Turn, *, model: bool) -> Answer | None:
+    """The same question answered before at this knowledge version (no embedding needed). With
+    a language ``model`` to answer, not an answer quoted without it (made before a key was set,
+    or under the daily token cap): the model answers anew, and the lookup is no hit."""
+    hit = await cache.get_exact(
+        turn.workspace.id,
+        turn.knowledge_version,
+        turn.normalized,
+        count_miss=False,
+        extractive=not model,
+    )
+    return _from_cache(turn, hit)
+
+
+# --- the read transaction: what needs the question's embedding ---------------------------------
+
+
+async def faq_semantic(session: AsyncSession, turn: Turn, *, threshold: float) -> Answer | None:
+    """An FAQ variant within ``threshold`` cosine similarity of the question (a rewritten
+    follow-up is also matched exactly first)."""
+    match = await faq_service.match(
+        session,
+        workspace_id=turn.workspace.id,
+        normalized=normalize_question(turn.standalone) if turn.follow_up else "",
+        embedding=turn.embedding,
+        threshold=threshold,
+    )
+    return None if match is None else Answer(match.answer, "faq")
+
+
+async def cache_semantic(cache: ResponseCache, turn: Turn, *, model: bool) -> Answer | None:
+    """A cached question close enough in meaning, at this knowledge version (``model`` as for
+    ``cache_exact``)."""
+    hit = await cache.get_semantic(
+        turn.workspace.id, turn.knowledge_version, turn.embedding, extractive=not model
+    )
+    return _from_cache(turn, hit)
