@@ -27,6 +27,7 @@ from billing.state import (
     ExpectedOrder,
     SubscriptionState,
     apply_event,
+    derive_paid_periods,
     next_order_status,
     paid_again,
 )
@@ -126,6 +127,9 @@ async def _save_state(
         "status_changed_at": new.status_changed_at,
         "applied_payment_ids": sorted(new.applied_payment_ids),
         "refunded_payment_ids": sorted(new.refunded_payment_ids),
+        "paid_periods": [
+            p.to_json() for p in sorted(new.paid_periods, key=lambda p: (p.start, p.payment_id))
+        ],
     }
     if payment_applied:  # paying again is the opposite of cancelling
         values.update(cancel_at_period_end=False, pending_plan=None)
@@ -235,6 +239,10 @@ async def apply_order_event(
         currency=order.currency,
     )
     old = subscription_state(sub)
+    if old.applied_payment_ids and not old.paid_periods:
+        # Stored by an older release: what each payment paid for, from the payment history.
+        history = await repo.applied_payments(session, workspace_id, old.applied_payment_ids)
+        old = derive_paid_periods(old, history)
     new, decision = apply_event(old, replace(event, expected=expected))
     if new != old:
         await _save_state(

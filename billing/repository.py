@@ -7,15 +7,16 @@ the narrow ``app.lookup`` RLS clause, then the workspace becomes the transaction
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal_column, select, update
+from sqlalchemy import case, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.models import BillingEventRow, BillingOrder, BillingPayment, Subscription
+from billing.state import PastPayment
 from core.models import utcnow
 from workspaces.models import Workspace
 
@@ -174,6 +175,34 @@ async def list_payments(
         stmt = stmt.where(BillingPayment.created_at < before)
     result = await session.execute(stmt)
     return [(row[0], row[1]) for row in result.all()]
+
+
+async def applied_payments(
+    session: AsyncSession, workspace_id: uuid.UUID, payment_ids: Iterable[str]
+) -> list[PastPayment]:
+    """What each of ``payment_ids`` bought (its order's plan and period) and when: the time its
+    order was paid when the order names it, else when we recorded the payment."""
+    paid_at = case(
+        (
+            (BillingOrder.razorpay_payment_id == BillingPayment.razorpay_payment_id)
+            & BillingOrder.paid_at.is_not(None),
+            BillingOrder.paid_at,
+        ),
+        else_=BillingPayment.created_at,
+    )
+    result = await session.execute(
+        select(BillingPayment.razorpay_payment_id, BillingOrder.plan, BillingOrder.period, paid_at)
+        .join(BillingOrder, BillingOrder.id == BillingPayment.order_id)
+        .where(
+            BillingPayment.workspace_id == workspace_id,
+            BillingPayment.razorpay_payment_id.in_(sorted(payment_ids)),
+        )
+    )
+    return [
+        PastPayment(payment_id=row[0], plan_code=row[1], period=row[2], paid_at=row[3])
+        for row in result.all()
+        if row[2] in ("monthly", "yearly")
+    ]
 
 
 # --- subscriptions ---------------------------------------------------------------------------

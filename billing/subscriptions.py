@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing import repository as repo
 from billing.models import BillingOrder, BillingPayment, Subscription
 from billing.schemas import PaymentOut, SubscriptionOut
-from billing.state import SubscriptionState
+from billing.state import PaidPeriod, SubscriptionState
 from core.errors import Conflict, ValidationFailed
 from workspaces.permissions import Action, authorize
 from workspaces.plans import PAID_PLANS, PLAN_RANK, PLANS, get_plan
@@ -34,6 +34,7 @@ def subscription_state(sub: Subscription) -> SubscriptionState:
         status_changed_at=sub.status_changed_at,
         applied_payment_ids=frozenset(sub.applied_payment_ids or ()),
         refunded_payment_ids=frozenset(sub.refunded_payment_ids or ()),
+        paid_periods=frozenset(PaidPeriod.from_json(p) for p in sub.paid_periods or ()),
     )
 
 
