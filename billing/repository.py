@@ -273,11 +273,23 @@ async def set_workspace_plan(
     plan: str,
     expires_at: datetime | None,
 ) -> None:
-    """``plan`` applies until ``expires_at``; then the workspace's ``fallback_plan`` does."""
+    """``plan`` applies until ``expires_at``; then the workspace's ``fallback_plan`` does.
+
+    A workspace whose plan did not expire (the deployment's ``DEFAULT_PLAN``, say Starter) keeps
+    that plan as its fallback: a paid period ends on it, not on free.
+    """
     await session.execute(
         update(Workspace)
         .where(Workspace.id == workspace_id)
-        .values(plan=plan, plan_expires_at=expires_at, updated_at=utcnow())
+        .values(
+            plan=plan,
+            plan_expires_at=expires_at,
+            fallback_plan=case(
+                (Workspace.plan_expires_at.is_(None), Workspace.plan),
+                else_=Workspace.fallback_plan,
+            ),
+            updated_at=utcnow(),
+        )
         .execution_options(synchronize_session=False)
     )
 

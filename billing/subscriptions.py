@@ -65,7 +65,9 @@ def subscription_view(
         status = "cancelled"
     return SubscriptionOut(
         plan=sub.plan,
-        effective_plan=state.effective_plan(now),
+        # Once the period has ended: the workspace's own plan (free, or the non-expiring plan
+        # it had before it paid).
+        effective_plan=workspace_plan if ended else state.effective_plan(now),
         status=status,
         period=sub.period,
         current_period_end=sub.current_period_end,

@@ -179,7 +179,7 @@ async def verify(request: Request, page: PageDep, session: SessionDep) -> Respon
         answer = VerifyIn.model_validate(await form_fields(request))
     except ValidationError as exc:
         raise _invalid(exc) from None
-    _, sub = await orders.verify_checkout(
+    _, view = await orders.verify_checkout(
         session,
         page.access,
         razorpay_order_id=answer.razorpay_order_id,
@@ -187,7 +187,6 @@ async def verify(request: Request, page: PageDep, session: SessionDep) -> Respon
         razorpay_signature=answer.razorpay_signature,
         key_secret=settings.razorpay_key_secret,
     )
-    view = subscriptions.subscription_view(sub, sub.plan, datetime.now(UTC))
     notice = f"Payment received: the {_plan_name(view.plan)} plan is active until {_until(view)}."
     url = _back(page, notice)
     if wants_json(request):

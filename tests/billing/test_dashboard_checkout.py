@@ -11,12 +11,11 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import text
 
 from api.runtime import Runtime
 from core.config import Settings
 from core.db import Database
-from tests.billing.conftest import order_row, sub_row, wrong_signature
+from tests.billing.conftest import end_paid_period, order_row, sub_row, wrong_signature
 from tests.conftest import Owner, client_for, join, make_settings, signup
 from tests.dashboard.conftest import PASSWORD, WebOwner, csrf_of
 from tests.fakes.razorpay_server import FakeRazorpay, checkout_signature
@@ -259,18 +258,7 @@ async def test_an_ended_period_offers_no_cancel_and_says_it_ended(
     }
     assert (await web.post(web.url("plan/verify"), answer, headers=JSON)).status_code == 200
     assert "Cancel at period end" in (await web.client.get(web.url("plan"))).text
-    async with owner_db.transaction() as s:
-        await s.execute(
-            text(
-                "UPDATE subscriptions SET current_period_end = now() - interval '1 day'"
-                " WHERE workspace_id = :w"
-            ),
-            {"w": web.workspace_id},
-        )
-        await s.execute(
-            text("UPDATE workspaces SET plan_expires_at = now() - interval '1 day' WHERE id = :w"),
-            {"w": web.workspace_id},
-        )
+    await end_paid_period(owner_db, web.workspace_id)
     page = (await web.client.get(web.url("plan"))).text
     assert "Plan in effect: <strong>free</strong>" in page
     assert "The paid starter period ended" in page
