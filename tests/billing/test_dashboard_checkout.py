@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from api.runtime import Runtime
+from billing.state import add_period
 from core.config import Settings
 from core.db import Database
 from tests.billing.conftest import end_paid_period, order_row, sub_row, wrong_signature
@@ -55,6 +56,29 @@ async def order(web: WebOwner, plan: str = "starter", **kwargs: Any) -> httpx.Re
     return await web.post(
         web.url("plan/order"), {"plan": plan, "period": "monthly"}, headers=JSON, **kwargs
     )
+
+
+async def checkout(web: WebOwner, fake: FakeRazorpay, plan: str = "starter") -> httpx.Response:
+    """Buy ``plan`` (monthly) as the page's script does: the order, a captured payment, and
+    Checkout's signed answer posted to ``plan/verify``."""
+    order_id = (await order(web, plan)).json()["razorpay_order_id"]
+    payment = fake.capture_payment(order_id)
+    answer = {
+        "razorpay_order_id": order_id,
+        "razorpay_payment_id": payment["id"],
+        "razorpay_signature": checkout_signature(order_id, payment["id"], fake.key_secret),
+    }
+    verified = await web.post(web.url("plan/verify"), answer, headers=JSON)
+    assert verified.status_code == 200, verified.text
+    return verified
+
+
+def offered_plans(page: str) -> list[tuple[str, str]]:
+    """(plan, button label) of each Checkout form on the plan page, in order."""
+    forms = re.findall(r"<form [^>]*data-checkout>(.*?)</form>", page, re.S)
+    plans = [re.findall(r'name="plan" value="(\w+)"', form) for form in forms]
+    labels = [re.findall(r"<button [^>]*>([^<]+)</button>", form) for form in forms]
+    return [(plan, label) for [plan], [label] in zip(plans, labels, strict=True)]
 
 
 def orders_created(fake: FakeRazorpay) -> int:
@@ -148,7 +172,7 @@ async def test_members_see_no_buttons_and_are_refused(
         page = await member_client.get(member.url("plan"))
         assert page.status_code == 200, page.text
         assert "Upgrade to" not in page.text
-        assert "Cancel at period end" not in page.text
+        assert offered_plans(page.text) == []
         assert "razorpay" not in page.headers["content-security-policy"]
         member.csrf = csrf_of(page.text)
         before = orders_created(fake)
@@ -165,8 +189,6 @@ async def test_members_see_no_buttons_and_are_refused(
             headers=JSON,
         )
         assert verify.status_code == 403
-        cancel = await member.post(member.url("plan/cancel"))
-        assert cancel.status_code == 403
         assert orders_created(fake) == before
 
 
@@ -196,18 +218,8 @@ async def test_verify_refuses_a_bad_signature_and_a_missing_csrf_token_changing_
     assert "Payment history" not in page.text
 
 
-async def test_checkouts_answer_grants_the_plan_and_cancel_keeps_it_until_the_period_end(
-    web: WebOwner, fake: FakeRazorpay
-) -> None:
-    order_id = (await order(web)).json()["razorpay_order_id"]
-    payment = fake.capture_payment(order_id)
-    answer = {
-        "razorpay_order_id": order_id,
-        "razorpay_payment_id": payment["id"],
-        "razorpay_signature": checkout_signature(order_id, payment["id"], fake.key_secret),
-    }
-    verified = await web.post(web.url("plan/verify"), answer, headers=JSON)
-    assert verified.status_code == 200, verified.text
+async def test_checkouts_answer_grants_the_plan(web: WebOwner, fake: FakeRazorpay) -> None:
+    verified = await checkout(web, fake)
     assert verified.json()["plan"] == "starter"
     page = await web.client.get(verified.json()["redirect"])
     assert "Payment received: the Starter plan is active until" in page.text
@@ -216,15 +228,30 @@ async def test_checkouts_answer_grants_the_plan_and_cancel_keeps_it_until_the_pe
     assert "INR 999.00" in page.text
     assert "Upgrade to Pro" in page.text
     assert "Upgrade to Starter" not in page.text
-    # Cancel at period end (the form htmx confirms first): still starter, "active until".
-    cancelled = await web.post(web.url("plan/cancel"))
-    assert cancelled.status_code == 303
-    shown = await web.client.get(cancelled.headers["location"])
-    until = re.search(r"stays active until (\d{4}-\d{2}-\d{2})", shown.text)
-    assert until, shown.text
-    assert 'active until <time datetime="' in shown.text
-    assert "Plan in effect: <strong>starter</strong>" in shown.text
-    assert "Keep my subscription" in shown.text
+
+
+async def test_a_running_plan_can_be_extended_and_the_page_says_it_is_prepaid(
+    web: WebOwner, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """The review's F2: while Starter ran the page offered only Pro (no way to renew before the
+    plan lapsed) and a "Cancel at period end" that changed nothing, implying a renewal that
+    does not exist."""
+    await checkout(web, fake)
+    end = (await sub_row(owner_db, web.workspace_id))["current_period_end"]
+    page = (await web.client.get(web.url("plan"))).text
+    assert offered_plans(page) == [("starter", "Extend Starter"), ("pro", "Upgrade to Pro")]
+    until = f'Prepaid until <time datetime="{end.isoformat()}">{end:%Y-%m-%d}</time>'
+    assert until in page
+    assert "it ends then unless you extend it. Nothing is charged automatically." in page
+    assert "Cancel at period end" not in page
+    assert "renew" not in page.replace("do not renew on their own", "")
+    # Extending from the page: the same plan again adds a month after the current end.
+    verified = await checkout(web, fake, "starter")
+    later = (await sub_row(owner_db, web.workspace_id))["current_period_end"]
+    assert later == add_period(end, "monthly")
+    shown = (await web.client.get(verified.json()["redirect"])).text
+    assert f"Payment received: the Starter plan is active until {later:%Y-%m-%d}" in shown
+    assert f'Prepaid until <time datetime="{later.isoformat()}">' in shown
 
 
 def test_checkout_script_url_setting_is_checked() -> None:
@@ -244,24 +271,16 @@ def test_checkout_script_url_setting_is_checked() -> None:
         )
 
 
-async def test_an_ended_period_offers_no_cancel_and_says_it_ended(
+async def test_an_ended_period_offers_no_extension_and_says_it_ended(
     web: WebOwner, fake: FakeRazorpay, owner_db: Database
 ) -> None:
     """After the paid period ended (or a refund took it back), the page neither offers to
-    cancel it (that answered 409) nor says the current period ends on a past date."""
-    order_id = (await order(web)).json()["razorpay_order_id"]
-    payment = fake.capture_payment(order_id)
-    answer = {
-        "razorpay_order_id": order_id,
-        "razorpay_payment_id": payment["id"],
-        "razorpay_signature": checkout_signature(order_id, payment["id"], fake.key_secret),
-    }
-    assert (await web.post(web.url("plan/verify"), answer, headers=JSON)).status_code == 200
-    assert "Cancel at period end" in (await web.client.get(web.url("plan"))).text
+    extend it nor says it is paid until a past date: the same plan is bought afresh."""
+    await checkout(web, fake)
+    assert "Extend Starter" in (await web.client.get(web.url("plan"))).text
     await end_paid_period(owner_db, web.workspace_id)
     page = (await web.client.get(web.url("plan"))).text
     assert "Plan in effect: <strong>free</strong>" in page
     assert "The paid starter period ended" in page
-    assert "Cancel at period end" not in page
-    assert "Current period ends" not in page
-    assert "Upgrade to Starter" in page
+    assert "Prepaid until" not in page
+    assert offered_plans(page) == [("starter", "Upgrade to Starter"), ("pro", "Upgrade to Pro")]
