@@ -22,6 +22,7 @@ from billing.models import Subscription
 from billing.state import (
     ORDER_EVENTS,
     PAYMENT_SUCCESS_EVENTS,
+    REVOCATION_EVENTS,
     BillingEvent,
     Decision,
     ExpectedOrder,
@@ -166,10 +167,10 @@ async def _save_state(
 def _payment_status(event_name: str, decision: Decision, entity: Mapping[str, Any]) -> str:
     if decision.outcome == "rejected":
         return "rejected"
-    if event_name == "refund.processed":
-        return (
-            "refunded" if decision.reason in ("refund_recorded", "period_revoked") else "captured"
-        )
+    if event_name in REVOCATION_EVENTS:
+        if decision.reason not in ("refund_recorded", "period_revoked"):
+            return "captured"
+        return "chargeback" if event_name == "payment.dispute.lost" else "refunded"
     if event_name in PAYMENT_SUCCESS_EVENTS:
         return "captured"
     if event_name == "payment.failed":
@@ -257,7 +258,7 @@ async def apply_order_event(
     # The order's own forward-only status.
     status = order.status
     if event.name in ORDER_EVENTS and decision.outcome != "rejected":
-        moves = event.name != "refund.processed" or decision.reason in (
+        moves = event.name not in REVOCATION_EVENTS or decision.reason in (
             "refund_recorded",
             "period_revoked",
         )
@@ -272,7 +273,7 @@ async def apply_order_event(
 
     if event.payment_id:
         raw = dict(payment_entity) if payment_entity else {}
-        amount = event.amount if event.name != "refund.processed" else None
+        amount = event.amount if event.name not in REVOCATION_EVENTS else None
         await repo.upsert_payment(
             session,
             workspace_id=workspace_id,

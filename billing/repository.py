@@ -26,7 +26,7 @@ RECONCILE_LOOKUP = "billing:reconcile-pending"
 # (billing/state.py); the RLS policy under RECONCILE_LOOKUP shows these (migration 0013).
 PENDING_STATUSES = ("created", "attempted", "failed")
 # A payment's status only moves forward when Razorpay tells us about it again.
-_PAYMENT_RANK = "ARRAY['failed', 'authorized', 'captured', 'refunded']::text[]"
+_PAYMENT_RANK = "ARRAY['failed', 'authorized', 'captured', 'refunded', 'chargeback']::text[]"
 
 # --- orders ----------------------------------------------------------------------------------
 

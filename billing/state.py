@@ -37,8 +37,10 @@ Webhooks arrive at least once and in any order, so the reducer is written agains
   payment, takes nothing back (it is recorded). When the refund leaves the current plan nothing
   paid, the plan falls back to an earlier payment of another plan whose interval still runs (an
   upgrade refunded: the lower plan paid before it), else the subscription is cancelled. A refund
-  that arrives before its capture is remembered so the capture is not applied later. Partial
-  refunds change nothing here.
+  that arrives before its capture is remembered so the capture is not applied later. A partial
+  refund changes nothing, unless the refunds so far add up to the whole payment (the payment's
+  ``amount_refunded``). A chargeback the merchant lost (``payment.dispute.lost``) counts as a
+  full refund.
 - a payment applied before intervals were recorded (a state stored by an older release) has
   none; ``derive_paid_periods`` rebuilds them from the payments' times, and a payment still
   without one is taken to be the last period of the current plan (what older releases assumed).
@@ -57,6 +59,7 @@ from workspaces.plans import PLANS, Period
 __all__ = [
     "ORDER_EVENTS",
     "PAYMENT_SUCCESS_EVENTS",
+    "REVOCATION_EVENTS",
     "SUBSCRIPTION_EVENTS",
     "BillingEvent",
     "Decision",
@@ -90,6 +93,7 @@ ORDER_EVENTS: dict[str, OrderStatus] = {
     "payment.captured": "paid",
     "order.paid": "paid",
     "refund.processed": "refunded",
+    "payment.dispute.lost": "refunded",  # a chargeback: the money went back to the customer
 }
 
 _ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -124,6 +128,8 @@ SubscriptionStatus = Literal["active", "past_due", "cancelled"]
 Outcome = Literal["applied", "ignored", "rejected"]
 
 PAYMENT_SUCCESS_EVENTS = frozenset({"payment.captured", "order.paid", "subscription.charged"})
+# The money of an applied payment went back: a refund, or a chargeback the merchant lost.
+REVOCATION_EVENTS = frozenset({"refund.processed", "payment.dispute.lost"})
 SUBSCRIPTION_EVENTS: dict[str, SubscriptionStatus] = {
     "subscription.activated": "active",
     "subscription.pending": "past_due",
@@ -168,7 +174,10 @@ class ExpectedOrder:
 class BillingEvent:
     """One webhook, reduced to what the state machine needs.
 
-    ``amount``/``currency`` are the payment's (or, for ``refund.processed``, the refund's).
+    ``amount``/``currency`` are the payment's (for ``refund.processed`` the refund's, for
+    ``payment.dispute.lost`` the dispute's). ``refunded_total``: for a refund, how much of the
+    payment has been refunded so far, this refund included (the payment's ``amount_refunded``):
+    refunds in several parts that together cover the payment count as a full refund.
     ``occurred_at`` is Razorpay's event time; it must be timezone-aware.
     """
 
@@ -180,6 +189,7 @@ class BillingEvent:
     expected: ExpectedOrder | None = None
     subscription_id: str | None = None
     event_id: str | None = None
+    refunded_total: int | None = None
 
     def __post_init__(self) -> None:
         _require_aware(self.occurred_at, "occurred_at")
@@ -409,7 +419,10 @@ def _apply_refund(
     assert event.expected is not None  # checked above
     assert event.payment_id is not None
     expected, at, payment_id = event.expected, event.occurred_at, event.payment_id
-    if event.amount is not None and event.amount < expected.amount:
+    all_of_it = (event.amount or 0) >= expected.amount or (
+        event.refunded_total is not None and event.refunded_total >= expected.amount
+    )
+    if not all_of_it:
         return state, Decision("ignored", "partial_refund", "plan unchanged")
     refunded = state.refunded_payment_ids | {payment_id}
     recorded = replace(state, refunded_payment_ids=refunded)
@@ -479,7 +492,7 @@ def apply_event(
     """Apply one webhook event; returns the new state and what happened (never raises for input)."""
     if event.name in PAYMENT_SUCCESS_EVENTS:
         return _apply_payment(state, event)
-    if event.name == "refund.processed":
+    if event.name in REVOCATION_EVENTS:
         return _apply_refund(state, event)
     if event.name == "payment.failed":
         if event.subscription_id is None:
@@ -587,10 +600,13 @@ def webhook_ids(payload: Mapping[str, Any]) -> dict[str, str | None]:
     payment = webhook_entity(payload, "payment")
     order = webhook_entity(payload, "order")
     refund = webhook_entity(payload, "refund")
+    dispute = webhook_entity(payload, "dispute")
     subscription = webhook_entity(payload, "subscription")
     return {
         "order_id": _str_or_none(order.get("id")) or _str_or_none(payment.get("order_id")),
-        "payment_id": _str_or_none(payment.get("id")) or _str_or_none(refund.get("payment_id")),
+        "payment_id": _str_or_none(payment.get("id"))
+        or _str_or_none(refund.get("payment_id"))
+        or _str_or_none(dispute.get("payment_id")),
         "refund_id": _str_or_none(refund.get("id")),
         "subscription_id": _str_or_none(subscription.get("id"))
         or _str_or_none(payment.get("subscription_id")),
@@ -613,7 +629,11 @@ def event_from_webhook(
         raise ValueError("not a Razorpay webhook event")
     ids = webhook_ids(payload)
     payment = webhook_entity(payload, "payment")
-    money = webhook_entity(payload, "refund") if name == "refund.processed" else payment
+    money = payment
+    if name == "refund.processed":
+        money = webhook_entity(payload, "refund")
+    elif name == "payment.dispute.lost":
+        money = webhook_entity(payload, "dispute")
     return BillingEvent(
         name=name,
         occurred_at=datetime.fromtimestamp(created_at, UTC),
@@ -623,6 +643,9 @@ def event_from_webhook(
         expected=expected,
         subscription_id=ids["subscription_id"],
         event_id=event_id,
+        refunded_total=(
+            _int_or_none(payment.get("amount_refunded")) if name == "refund.processed" else None
+        ),
     )
 
 

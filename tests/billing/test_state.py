@@ -25,7 +25,13 @@ from billing.state import (
     event_from_webhook,
     next_order_status,
 )
-from tests.fakes.razorpay_server import make_order, make_payment, make_refund, webhook_payload
+from tests.fakes.razorpay_server import (
+    make_dispute,
+    make_order,
+    make_payment,
+    make_refund,
+    webhook_payload,
+)
 from workspaces.plans import Period, get_plan
 
 T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
@@ -482,6 +488,52 @@ def test_refund_before_capture_blocks_the_capture_and_partial_refunds_change_not
     too_much = apply_event(active, refund("pay_1", T0 + timedelta(hours=1), amount=100_000))
     assert too_much == (active, too_much[1])
     assert too_much[1].reason == "amount_mismatch"
+
+
+def test_refunds_in_parts_covering_the_payment_and_a_lost_dispute_take_the_period_back() -> None:
+    """The review's F6: Rs 500 then Rs 499 refunded of a Rs 999 payment were each a partial refund
+    and the plan stayed; a lost chargeback was an unsupported event."""
+    active, _ = apply_event(SubscriptionState(), paid("pay_1", T0))
+    first = replace(refund("pay_1", T0 + timedelta(hours=1), amount=50_000), refunded_total=50_000)
+    second = replace(refund("pay_1", T0 + timedelta(hours=2), amount=49_900), refunded_total=99_900)
+    after, decisions = run(active, first, second)
+    assert [d.reason for d in decisions] == ["partial_refund", "period_revoked"]
+    assert after.status == "cancelled"
+    assert after.effective_plan(T0 + timedelta(hours=3)) == "free"
+    assert apply_event(after, first)[1].reason == "duplicate_refund"
+
+    lost = BillingEvent(
+        "payment.dispute.lost",
+        T0 + timedelta(days=3),
+        payment_id="pay_1",
+        amount=99_900,
+        currency="INR",
+        expected=expected(),
+    )
+    after, decision = apply_event(active, lost)
+    assert (decision.outcome, decision.reason) == ("applied", "period_revoked")
+    assert after.effective_plan(T0 + timedelta(days=4)) == "free"
+    assert next_order_status("paid", "payment.dispute.lost") == "refunded"
+
+    # Both read from Razorpay's bodies: the payment's amount_refunded, the dispute's amount.
+    payment = make_payment(order_id="order_A", amount=99_900, payment_id="pay_A")
+    payment.update(amount_refunded=99_900, refund_status="full")
+    event = event_from_webhook(
+        webhook_payload(
+            "refund.processed",
+            refund=make_refund(payment_id="pay_A", amount=49_900),
+            payment=payment,
+        )
+    )
+    assert (event.amount, event.refunded_total) == (49_900, 99_900)
+    dispute = make_dispute(payment_id="pay_A", amount=99_900)
+    event = event_from_webhook(webhook_payload("payment.dispute.lost", dispute=dispute))
+    assert (event.name, event.payment_id, event.amount, event.currency) == (
+        "payment.dispute.lost",
+        "pay_A",
+        99_900,
+        "INR",
+    )
 
 
 def test_unknown_events_are_ignored_and_naive_times_refused() -> None:

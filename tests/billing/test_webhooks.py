@@ -41,6 +41,7 @@ from tests.billing.conftest import (
 from tests.conftest import Owner
 from tests.fakes.razorpay_server import (
     FakeRazorpay,
+    make_dispute,
     make_payment,
     make_refund,
     razorpay_id,
@@ -392,6 +393,44 @@ async def test_refunding_a_used_up_payment_keeps_the_later_paid_period(
     row = await sub_row(owner_db, owner.workspace_id)
     assert row["refunded_payment_ids"] == [first["id"]]
     assert {p["payment_id"] for p in row["paid_periods"]} == set(row["applied_payment_ids"])
+
+
+async def test_refunds_in_parts_and_a_lost_chargeback_take_the_plan_back(
+    bclient: httpx.AsyncClient, owner: Owner, other: Owner, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """The review's F6: each part of a refund made in two parts was `partial_refund` and the plan
+    stayed although the whole payment had gone back; `payment.dispute.lost` was stored as
+    `unsupported_event` and the plan ran on."""
+    order, payment = await paid_setup(bclient, owner, fake)
+    await post_webhook(bclient, webhook_payload("payment.captured", payment=payment))
+    for part, refunded, status in ((50_000, 50_000, "partial"), (49_900, 99_900, "full")):
+        refund = make_refund(payment_id=payment["id"], amount=part)
+        entity = {**payment, "amount_refunded": refunded, "refund_status": status}
+        response = await post_webhook(
+            bclient, webhook_payload("refund.processed", refund=refund, payment=entity)
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["reason"] == (
+            "partial_refund" if status == "partial" else "period_revoked"
+        )
+        plan = "starter" if status == "partial" else "free"
+        assert (await subscription(bclient, owner))["effective_plan"] == plan
+    assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "refunded"
+    history = await bclient.get(owner.url("/billing/payments"), headers=owner.headers)
+    assert [p["status"] for p in history.json()["items"]] == ["refunded"]
+
+    order, payment = await paid_setup(bclient, other, fake)
+    await post_webhook(bclient, webhook_payload("payment.captured", payment=payment))
+    dispute = make_dispute(payment_id=payment["id"], amount=payment["amount"])
+    response = await post_webhook(
+        bclient, webhook_payload("payment.dispute.lost", dispute=dispute, payment=payment)
+    )
+    assert response.json()["status"] == "applied", response.text
+    assert response.json()["reason"] == "period_revoked"
+    assert (await subscription(bclient, other))["effective_plan"] == "free"
+    assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "refunded"
+    history = await bclient.get(other.url("/billing/payments"), headers=other.headers)
+    assert [p["status"] for p in history.json()["items"]] == ["chargeback"]
 
 
 async def test_billing_rows_are_tenant_isolated(
