@@ -264,10 +264,13 @@ async def apply_order_event(
         )
         if moves:
             status = next_order_status(order.status, event.name)
+        if decision.reason == "payment_refunded" and order.status != "paid":
+            # Refunded before we heard of its capture: the order was paid, then refunded.
+            status = next_order_status(status, "refund.processed")
     order_changed = status != order.status
     if order_changed:
         values: dict[str, Any] = {"status": status}
-        if status == "paid":
+        if status in ("paid", "refunded") and order.status not in ("paid", "refunded"):
             values.update(paid_at=event.occurred_at, razorpay_payment_id=event.payment_id)
         await repo.update_order(session, order.id, **values)
 
@@ -291,7 +294,7 @@ async def apply_order_event(
 
     outcome: Literal["applied", "ignored", "rejected"] = decision.outcome
     reason = decision.reason
-    if outcome == "ignored" and order_changed:
+    if outcome == "ignored" and order_changed and reason != "payment_refunded":
         outcome, reason = "applied", f"order_{status}"
     return Applied(
         outcome=outcome,
@@ -317,6 +320,8 @@ async def _notify_payment(
     id: a retried webhook, the same payment seen through ``order.paid`` or the checkout's
     verification, and reconcile all record one event (one mail)."""
     if not event.payment_id or decision.outcome == "rejected":
+        return
+    if decision.reason == "payment_refunded":  # no money was kept: nothing was received
         return
     if event.name in PAYMENT_SUCCESS_EVENTS:
         kind: notifications.Kind = "payment.captured"

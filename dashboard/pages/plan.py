@@ -199,7 +199,7 @@ async def verify(request: Request, page: PageDep, session: SessionDep) -> Respon
         answer = VerifyIn.model_validate(await form_fields(request))
     except ValidationError as exc:
         raise _invalid(exc) from None
-    _, view = await orders.verify_checkout(
+    applied, view = await orders.verify_checkout(
         session,
         page.access,
         razorpay_order_id=answer.razorpay_order_id,
@@ -208,6 +208,11 @@ async def verify(request: Request, page: PageDep, session: SessionDep) -> Respon
         key_secret=settings.razorpay_key_secret,
     )
     notice = f"Payment received: the {_plan_name(view.plan)} plan is active until {_until(view)}."
+    if applied.reason == "payment_refunded":
+        notice = (
+            "That payment has been refunded, so it changed nothing: "
+            f"the {_plan_name(view.effective_plan)} plan is in effect."
+        )
     url = _back(page, notice)
     if wants_json(request):
         return JSONResponse({"plan": view.plan, "redirect": with_signed_notice(request, url)})

@@ -24,7 +24,12 @@ from tests.billing.conftest import (
     wrong_signature,
 )
 from tests.conftest import Owner, client_for, join, make_runtime, make_settings, signup
-from tests.fakes.razorpay_server import FakeRazorpay, checkout_signature, webhook_payload
+from tests.fakes.razorpay_server import (
+    FakeRazorpay,
+    checkout_signature,
+    make_refund,
+    webhook_payload,
+)
 from workspaces.models import Workspace
 from workspaces.plans import get_plan
 from workspaces.usage import effective_plan
@@ -284,6 +289,44 @@ async def test_verify_grants_the_plan_and_quotas_follow(
     assert item["razorpay_payment_id"] == payment["id"]
     assert item["status"] == "captured"
     assert item["plan"] == "starter"
+
+
+async def test_a_payment_refunded_before_its_capture_is_neither_paid_nor_announced(
+    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """The review's F13: the refund arrived first (recorded), then the capture and the
+    checkout's verify: the order became `paid`, verify answered `applied`, and the owners were
+    mailed "Payment received" for money that had gone back."""
+    order = await create_order(bclient, owner)
+    payment = fake.capture_payment(order["razorpay_order_id"])
+    refund = make_refund(payment_id=payment["id"], amount=payment["amount"])
+    response = await post_webhook(
+        bclient, webhook_payload("refund.processed", refund=refund, payment=payment)
+    )
+    assert response.json()["reason"] == "refund_recorded", response.text
+    verified = await verify(bclient, owner, order, payment["id"], fake.key_secret)
+    assert verified.status_code == 200, verified.text
+    body = verified.json()
+    assert (body["applied"], body["reason"], body["order_status"]) == (
+        False,
+        "payment_refunded",
+        "refunded",
+    )
+    assert body["subscription"]["effective_plan"] == "free"
+    captured = await post_webhook(bclient, webhook_payload("payment.captured", payment=payment))
+    assert captured.json()["status"] == "ignored", captured.text
+    assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "refunded"
+    async with owner_db.transaction() as s:
+        mails = await s.scalar(
+            text(
+                "SELECT count(*) FROM notification_events"
+                " WHERE workspace_id = :w AND kind = 'payment.captured'"
+            ),
+            {"w": owner.workspace_id},
+        )
+    assert mails == 0
+    history = await bclient.get(owner.url("/billing/payments"), headers=owner.headers)
+    assert [p["status"] for p in history.json()["items"]] == ["refunded"]
 
 
 @pytest.mark.parametrize("first", ["verify", "webhook"])

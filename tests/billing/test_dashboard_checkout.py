@@ -6,6 +6,7 @@ The browser half (the stand-in Checkout in Chromium) is tests/e2e/test_dashboard
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -16,10 +17,21 @@ from api.runtime import Runtime
 from billing.state import add_period
 from core.config import Settings
 from core.db import Database
-from tests.billing.conftest import end_paid_period, order_row, sub_row, wrong_signature
+from tests.billing.conftest import (
+    end_paid_period,
+    order_row,
+    post_webhook,
+    sub_row,
+    wrong_signature,
+)
 from tests.conftest import Owner, client_for, join, make_settings, signup
 from tests.dashboard.conftest import PASSWORD, WebOwner, csrf_of
-from tests.fakes.razorpay_server import FakeRazorpay, checkout_signature
+from tests.fakes.razorpay_server import (
+    FakeRazorpay,
+    checkout_signature,
+    make_refund,
+    webhook_payload,
+)
 from workspaces.plans import PLANS
 
 JSON = {"Accept": "application/json"}
@@ -58,11 +70,19 @@ async def order(web: WebOwner, plan: str = "starter", **kwargs: Any) -> httpx.Re
     )
 
 
-async def checkout(web: WebOwner, fake: FakeRazorpay, plan: str = "starter") -> httpx.Response:
-    """Buy ``plan`` (monthly) as the page's script does: the order, a captured payment, and
-    Checkout's signed answer posted to ``plan/verify``."""
+async def checkout(
+    web: WebOwner,
+    fake: FakeRazorpay,
+    plan: str = "starter",
+    before_verify: Callable[[dict[str, Any]], Awaitable[object]] | None = None,
+) -> httpx.Response:
+    """Buy ``plan`` (monthly) as the page's script does: the order, a captured payment (passed
+    to ``before_verify`` first, if given), and Checkout's signed answer posted to
+    ``plan/verify``."""
     order_id = (await order(web, plan)).json()["razorpay_order_id"]
     payment = fake.capture_payment(order_id)
+    if before_verify is not None:
+        await before_verify(payment)
     answer = {
         "razorpay_order_id": order_id,
         "razorpay_payment_id": payment["id"],
@@ -252,6 +272,23 @@ async def test_a_running_plan_can_be_extended_and_the_page_says_it_is_prepaid(
     shown = (await web.client.get(verified.json()["redirect"])).text
     assert f"Payment received: the Starter plan is active until {later:%Y-%m-%d}" in shown
     assert f'Prepaid until <time datetime="{later.isoformat()}">' in shown
+
+
+async def test_verifying_a_payment_refunded_before_it_was_reported_says_so(
+    web: WebOwner, fake: FakeRazorpay
+) -> None:
+    """The review's F13: the page said "Payment received: the Free plan is active until the end
+    of the period" for a payment whose refund had already been recorded."""
+
+    async def refunded_first(payment: dict[str, Any]) -> object:
+        refund = make_refund(payment_id=payment["id"], amount=payment["amount"])
+        payload = webhook_payload("refund.processed", refund=refund, payment=payment)
+        return await post_webhook(web.client, payload)
+
+    verified = await checkout(web, fake, before_verify=refunded_first)
+    shown = (await web.client.get(verified.json()["redirect"])).text
+    assert "That payment has been refunded, so it changed nothing" in shown
+    assert "Payment received" not in shown
 
 
 def test_checkout_script_url_setting_is_checked() -> None:
