@@ -7,8 +7,8 @@ Services take a session and never commit.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
-from typing import Any, cast
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,10 +17,15 @@ from billing.models import BillingOrder, BillingPayment, Subscription
 from billing.schemas import PaymentOut, SubscriptionOut
 from billing.state import PaidPeriod, SubscriptionState
 from core.errors import Conflict, ValidationFailed
+from workspaces import notifications
+from workspaces.models import Workspace
 from workspaces.permissions import Action, authorize
 from workspaces.plans import PAID_PLANS, PLAN_RANK, PLANS, get_plan
 from workspaces.service import WorkspaceAccess
-from workspaces.usage import effective_plan
+from workspaces.usage import effective_plan, lasting_plan
+
+# How long before a paid period ends its owners are told (plans are prepaid: nothing renews).
+EXPIRY_NOTICES: Final = (timedelta(days=7), timedelta(days=1))
 
 
 def subscription_state(sub: Subscription) -> SubscriptionState:
@@ -170,3 +175,31 @@ async def end_with_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> 
         await repo.update_subscription(
             session, workspace_id, cancel_at_period_end=True, pending_plan=None
         )
+
+
+def expiry_notice_due(workspace: Workspace, now: datetime) -> timedelta | None:
+    """The nearest of ``EXPIRY_NOTICES`` the workspace's paid period is within at ``now``, or
+    ``None`` (no paid period, ended, or further away than all of them)."""
+    end = workspace.plan_expires_at
+    if end is None or now >= end or workspace.plan not in PAID_PLANS:
+        return None
+    due = [before for before in EXPIRY_NOTICES if end - before <= now]
+    return min(due) if due else None
+
+
+async def notify_expiring(session: AsyncSession, workspace: Workspace, now: datetime) -> bool:
+    """``plan.expiring`` for the workspace's owners when its paid period ends within one of
+    ``EXPIRY_NOTICES``: once per notice and period end (extending moves the end, so the new end
+    is told again). True when a new event was recorded."""
+    before = expiry_notice_due(workspace, now)
+    if before is None:
+        return False
+    end = workspace.plan_expires_at
+    assert end is not None  # checked by expiry_notice_due
+    return await notifications.emit(
+        session,
+        workspace.id,
+        "plan.expiring",
+        f"{end.isoformat()}:{before.days}d",
+        {"plan": workspace.plan, "ends_at": end.isoformat(), "fallback": lasting_plan(workspace)},
+    )
