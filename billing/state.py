@@ -378,15 +378,12 @@ def _successors(periods: frozenset[PaidPeriod], own: PaidPeriod) -> list[PaidPer
     chain: list[PaidPeriod] = []
     seen = {own.payment_id}
     end = own.end
+    ordered = sorted(
+        (p for p in periods if p.plan_code == own.plan_code),
+        key=lambda p: (p.start, p.end, p.payment_id),
+    )
     while True:
-        link = next(
-            (
-                p
-                for p in sorted(periods, key=lambda p: (p.start, p.end, p.payment_id))
-                if p.plan_code == own.plan_code and p.start == end and p.payment_id not in seen
-            ),
-            None,
-        )
+        link = next((p for p in ordered if p.start == end and p.payment_id not in seen), None)
         if link is None:
             return chain
         chain.append(link)
