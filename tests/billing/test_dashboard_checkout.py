@@ -274,6 +274,24 @@ async def test_a_running_plan_can_be_extended_and_the_page_says_it_is_prepaid(
     assert f'Prepaid until <time datetime="{later.isoformat()}">' in shown
 
 
+async def test_a_downgrade_intent_is_shown_as_a_plan_to_buy_not_one_that_applies(
+    bclient: httpx.AsyncClient, fake: FakeRazorpay
+) -> None:
+    """The review's F5: after the API's cancel with ``downgrade_to`` the page said "then the
+    starter plan applies", but nothing applies it: the workspace goes to its fallback plan."""
+    owner, web = await web_owner(bclient)
+    await checkout(web, fake, "pro")
+    cancelled = await bclient.post(
+        owner.url("/billing/subscription/cancel"),
+        json={"downgrade_to": "starter"},
+        headers=owner.headers,
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    page = (await web.client.get(web.url("plan"))).text
+    assert "plan applies" not in page
+    assert "You planned to move to the starter plan: buy it once this period has ended." in page
+
+
 async def test_verifying_a_payment_refunded_before_it_was_reported_says_so(
     web: WebOwner, fake: FakeRazorpay
 ) -> None:
