@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
+from billing import subscriptions as billing_subscriptions
 from core.mail import forget_settled
 from core.scheduler import DailyAt, Every, ScheduledJob
 from lifecycle import jobs as lifecycle_jobs
@@ -28,6 +29,7 @@ NOTIFICATION_SWEEP_EVERY = timedelta(minutes=1)
 WEBHOOK_RETRY_EVERY = timedelta(minutes=1)
 MAIL_FLUSH_EVERY = timedelta(minutes=1)
 REQUEUE_EVERY = timedelta(minutes=5)
+PLAN_EXPIRY_EVERY = timedelta(hours=1)
 
 
 def scheduled_jobs(
@@ -87,6 +89,15 @@ def scheduled_jobs(
             if workspace.webhook_url:
                 await notifier.retry_due(workspace.id, now)
 
+    async def plan_expiry_notices(now: datetime) -> None:
+        """``plan.expiring`` for workspaces whose prepaid period ends within 7 days, then within
+        1 day (billing/subscriptions.py); once per notice and period end."""
+        async for workspace in lifecycle_retention.live_workspaces(lifecycle.db):
+            if billing_subscriptions.expiry_notice_due(workspace, now) is None:
+                continue
+            async with lifecycle.db.transaction(workspace_id=workspace.id) as session:
+                await billing_subscriptions.notify_expiring(session, workspace, now)
+
     async def notification_digest(now: datetime) -> None:
         await notification_delivery.send_digests(notifications, now)
 
@@ -97,6 +108,9 @@ def scheduled_jobs(
         ScheduledJob("mail_flush", Every(MAIL_FLUSH_EVERY), mail_flush),
         ScheduledJob(
             "notification_digest", DailyAt(digest_at), notification_digest, timedelta(hours=1)
+        ),
+        ScheduledJob(
+            "plan_expiry_notices", Every(PLAN_EXPIRY_EVERY), plan_expiry_notices, timedelta(hours=1)
         ),
         ScheduledJob("delete_expired_exports", Every(timedelta(minutes=15)), expired_exports),
         ScheduledJob("purge_deleted_workspaces", Every(timedelta(minutes=15)), deleted_workspaces),

@@ -22,11 +22,13 @@ from billing.models import Subscription
 from billing.state import (
     ORDER_EVENTS,
     PAYMENT_SUCCESS_EVENTS,
+    REVOCATION_EVENTS,
     BillingEvent,
     Decision,
     ExpectedOrder,
     SubscriptionState,
     apply_event,
+    derive_paid_periods,
     next_order_status,
     paid_again,
 )
@@ -126,6 +128,9 @@ async def _save_state(
         "status_changed_at": new.status_changed_at,
         "applied_payment_ids": sorted(new.applied_payment_ids),
         "refunded_payment_ids": sorted(new.refunded_payment_ids),
+        "paid_periods": [
+            p.to_json() for p in sorted(new.paid_periods, key=lambda p: (p.start, p.payment_id))
+        ],
     }
     if payment_applied:  # paying again is the opposite of cancelling
         values.update(cancel_at_period_end=False, pending_plan=None)
@@ -162,10 +167,10 @@ async def _save_state(
 def _payment_status(event_name: str, decision: Decision, entity: Mapping[str, Any]) -> str:
     if decision.outcome == "rejected":
         return "rejected"
-    if event_name == "refund.processed":
-        return (
-            "refunded" if decision.reason in ("refund_recorded", "period_revoked") else "captured"
-        )
+    if event_name in REVOCATION_EVENTS:
+        if decision.reason not in ("refund_recorded", "period_revoked"):
+            return "captured"
+        return "chargeback" if event_name == "payment.dispute.lost" else "refunded"
     if event_name in PAYMENT_SUCCESS_EVENTS:
         return "captured"
     if event_name == "payment.failed":
@@ -235,6 +240,10 @@ async def apply_order_event(
         currency=order.currency,
     )
     old = subscription_state(sub)
+    if old.applied_payment_ids and not old.paid_periods:
+        # Stored by an older release: what each payment paid for, from the payment history.
+        history = await repo.applied_payments(session, workspace_id, old.applied_payment_ids)
+        old = derive_paid_periods(old, history)
     new, decision = apply_event(old, replace(event, expected=expected))
     if new != old:
         await _save_state(
@@ -249,22 +258,25 @@ async def apply_order_event(
     # The order's own forward-only status.
     status = order.status
     if event.name in ORDER_EVENTS and decision.outcome != "rejected":
-        moves = event.name != "refund.processed" or decision.reason in (
+        moves = event.name not in REVOCATION_EVENTS or decision.reason in (
             "refund_recorded",
             "period_revoked",
         )
         if moves:
             status = next_order_status(order.status, event.name)
+        if decision.reason == "payment_refunded" and order.status != "paid":
+            # Refunded before we heard of its capture: the order was paid, then refunded.
+            status = next_order_status(status, "refund.processed")
     order_changed = status != order.status
     if order_changed:
         values: dict[str, Any] = {"status": status}
-        if status == "paid":
+        if status in ("paid", "refunded") and order.status not in ("paid", "refunded"):
             values.update(paid_at=event.occurred_at, razorpay_payment_id=event.payment_id)
         await repo.update_order(session, order.id, **values)
 
     if event.payment_id:
         raw = dict(payment_entity) if payment_entity else {}
-        amount = event.amount if event.name != "refund.processed" else None
+        amount = event.amount if event.name not in REVOCATION_EVENTS else None
         await repo.upsert_payment(
             session,
             workspace_id=workspace_id,
@@ -282,7 +294,7 @@ async def apply_order_event(
 
     outcome: Literal["applied", "ignored", "rejected"] = decision.outcome
     reason = decision.reason
-    if outcome == "ignored" and order_changed:
+    if outcome == "ignored" and order_changed and reason != "payment_refunded":
         outcome, reason = "applied", f"order_{status}"
     return Applied(
         outcome=outcome,
@@ -308,6 +320,8 @@ async def _notify_payment(
     id: a retried webhook, the same payment seen through ``order.paid`` or the checkout's
     verification, and reconcile all record one event (one mail)."""
     if not event.payment_id or decision.outcome == "rejected":
+        return
+    if decision.reason == "payment_refunded":  # no money was kept: nothing was received
         return
     if event.name in PAYMENT_SUCCESS_EVENTS:
         kind: notifications.Kind = "payment.captured"

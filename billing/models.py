@@ -78,6 +78,8 @@ class Subscription(Base):
     )
     applied_payment_ids: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
     refunded_payment_ids: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
+    # billing.state.PaidPeriod of each applied payment (migration 0017), as JSON objects.
+    paid_periods: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
     pending_plan: Mapped[str | None] = mapped_column(String(32), nullable=True)
     razorpay_subscription_id: Mapped[str | None] = mapped_column(

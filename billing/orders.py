@@ -13,17 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing import repository as repo
 from billing.catalog import CURRENCY, catalog_price
 from billing.events import Applied, apply_order_event
-from billing.models import BillingOrder, Subscription
+from billing.models import BillingOrder
 from billing.provider import PaymentProvider
+from billing.schemas import SubscriptionOut
 from billing.signatures import verify_checkout_signature
 from billing.state import BillingEvent
-from billing.subscriptions import running_paid_plan
+from billing.subscriptions import running_paid_plan, subscription_view
 from core.errors import Conflict, NotFound
 from workspaces import audit
 from workspaces.permissions import Action, authorize
 from workspaces.plans import PLAN_RANK, Period
 from workspaces.service import WorkspaceAccess, require_verified
-from workspaces.usage import effective_plan
+from workspaces.usage import effective_plan, lasting_plan
 
 
 async def create_order(
@@ -43,17 +44,26 @@ async def create_order(
     amount = catalog_price(plan, period)
     now = now or datetime.now(UTC)
     workspace_id = access.workspace.id
+    lasting = lasting_plan(access.workspace)
     if effective_plan(access.workspace, now) == "unlimited":
-        # The self-hosted plan: buying a paid plan would lower its limits, then end on free.
+        # The self-hosted plan: buying a paid plan would lower its limits for a period.
         raise Conflict(
             "This workspace is on the unlimited plan: there is no plan to buy",
             code="unlimited_plan",
         )
+    if lasting != "free" and PLAN_RANK[plan] <= PLAN_RANK.get(lasting, 0):
+        # A plan that does not expire (DEFAULT_PLAN) already gives this much: paying for it
+        # would buy nothing, or a lower plan for a period.
+        raise Conflict(
+            f"This workspace's {lasting} plan does not expire and includes the {plan} plan's "
+            "limits: there is nothing to buy at or below it",
+            code="plan_included",
+        )
     running = running_paid_plan(await repo.get_subscription(session, workspace_id), now)
     if running is not None and PLAN_RANK[plan] < PLAN_RANK[running]:
         raise Conflict(
-            f"The {running} plan runs until the end of its period; downgrades take effect then. "
-            "Cancel at period end (with downgrade_to) and buy the lower plan once it has ended.",
+            f"The {running} plan is paid until the end of its period; a lower plan can be "
+            "bought once it has ended.",
             code="downgrade_at_period_end",
         )
     order_id = uuid.uuid4()
@@ -93,7 +103,7 @@ async def verify_checkout(
     razorpay_signature: str,
     key_secret: str,
     now: datetime | None = None,
-) -> tuple[Applied, Subscription]:
+) -> tuple[Applied, SubscriptionOut]:
     """Check Checkout's signature over our stored order id and the payment id, then grant the plan.
 
     The signature is Razorpay's statement that this payment succeeded for this order, whose amount
@@ -108,9 +118,10 @@ async def verify_checkout(
     verify_checkout_signature(
         order.razorpay_order_id, razorpay_payment_id, razorpay_signature, key_secret
     )
+    now = now or datetime.now(UTC)
     event = BillingEvent(
         name="payment.captured",
-        occurred_at=now or datetime.now(UTC),
+        occurred_at=now,
         payment_id=razorpay_payment_id,
         amount=order.amount,
         currency=order.currency,
@@ -125,4 +136,6 @@ async def verify_checkout(
         actor=audit.Actor.of(access),
     )
     sub = await repo.lock_subscription(session, workspace_id)
-    return applied, sub
+    workspace = await repo.get_workspace(session, workspace_id)  # as the payment left it
+    assert workspace is not None  # the caller's own workspace
+    return applied, subscription_view(sub, effective_plan(workspace, now), now)

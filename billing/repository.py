@@ -7,15 +7,16 @@ the narrow ``app.lookup`` RLS clause, then the workspace becomes the transaction
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal_column, select, update
+from sqlalchemy import case, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.models import BillingEventRow, BillingOrder, BillingPayment, Subscription
+from billing.state import PastPayment
 from core.models import utcnow
 from workspaces.models import Workspace
 
@@ -25,7 +26,7 @@ RECONCILE_LOOKUP = "billing:reconcile-pending"
 # (billing/state.py); the RLS policy under RECONCILE_LOOKUP shows these (migration 0013).
 PENDING_STATUSES = ("created", "attempted", "failed")
 # A payment's status only moves forward when Razorpay tells us about it again.
-_PAYMENT_RANK = "ARRAY['failed', 'authorized', 'captured', 'refunded']::text[]"
+_PAYMENT_RANK = "ARRAY['failed', 'authorized', 'captured', 'refunded', 'chargeback']::text[]"
 
 # --- orders ----------------------------------------------------------------------------------
 
@@ -176,6 +177,34 @@ async def list_payments(
     return [(row[0], row[1]) for row in result.all()]
 
 
+async def applied_payments(
+    session: AsyncSession, workspace_id: uuid.UUID, payment_ids: Iterable[str]
+) -> list[PastPayment]:
+    """What each of ``payment_ids`` bought (its order's plan and period) and when: the time its
+    order was paid when the order names it, else when we recorded the payment."""
+    paid_at = case(
+        (
+            (BillingOrder.razorpay_payment_id == BillingPayment.razorpay_payment_id)
+            & BillingOrder.paid_at.is_not(None),
+            BillingOrder.paid_at,
+        ),
+        else_=BillingPayment.created_at,
+    )
+    result = await session.execute(
+        select(BillingPayment.razorpay_payment_id, BillingOrder.plan, BillingOrder.period, paid_at)
+        .join(BillingOrder, BillingOrder.id == BillingPayment.order_id)
+        .where(
+            BillingPayment.workspace_id == workspace_id,
+            BillingPayment.razorpay_payment_id.in_(sorted(payment_ids)),
+        )
+    )
+    return [
+        PastPayment(payment_id=row[0], plan_code=row[1], period=row[2], paid_at=row[3])
+        for row in result.all()
+        if row[2] in ("monthly", "yearly")
+    ]
+
+
 # --- subscriptions ---------------------------------------------------------------------------
 
 
@@ -244,11 +273,23 @@ async def set_workspace_plan(
     plan: str,
     expires_at: datetime | None,
 ) -> None:
-    """``plan`` applies until ``expires_at``; then the workspace's ``fallback_plan`` does."""
+    """``plan`` applies until ``expires_at``; then the workspace's ``fallback_plan`` does.
+
+    A workspace whose plan did not expire (the deployment's ``DEFAULT_PLAN``, say Starter) keeps
+    that plan as its fallback: a paid period ends on it, not on free.
+    """
     await session.execute(
         update(Workspace)
         .where(Workspace.id == workspace_id)
-        .values(plan=plan, plan_expires_at=expires_at, updated_at=utcnow())
+        .values(
+            plan=plan,
+            plan_expires_at=expires_at,
+            fallback_plan=case(
+                (Workspace.plan_expires_at.is_(None), Workspace.plan),
+                else_=Workspace.fallback_plan,
+            ),
+            updated_at=utcnow(),
+        )
         .execution_options(synchronize_session=False)
     )
 

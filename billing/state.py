@@ -29,18 +29,29 @@ Webhooks arrive at least once and in any order, so the reducer is written agains
   adds one calendar month (day clamped: Jan 31 -> Feb 28/29), yearly one year. Switching to another
   plan starts a fresh period at the payment time (no proration here);
 - a payment whose amount or currency differs from the expected order is rejected with a reason;
-- a full refund of the payment behind the current plan takes that payment's period back
-  (``current_period_end`` minus one period, not earlier than the refund time); when nothing paid is
-  left the subscription is cancelled. A refund that arrives before its capture is remembered so the
-  capture is not applied later. Partial refunds change nothing here.
+- each applied payment remembers the interval it paid for (``paid_periods``: start and end,
+  chained after the previous one when it extended the plan). A full refund takes back only the
+  unused part of **that payment's own interval** (from the refund time, or from the interval's
+  start when it had not begun) and moves the intervals chained after it earlier by as much; a
+  refund of a payment whose interval is used up, or whose plan was replaced by another plan's
+  payment, takes nothing back (it is recorded). When the refund leaves the current plan nothing
+  paid, the plan falls back to an earlier payment of another plan whose interval still runs (an
+  upgrade refunded: the lower plan paid before it), else the subscription is cancelled. A refund
+  that arrives before its capture is remembered so the capture is not applied later. A partial
+  refund changes nothing, unless the refunds so far add up to the whole payment (the payment's
+  ``amount_refunded``). A chargeback the merchant lost (``payment.dispute.lost``) counts as a
+  full refund.
+- a payment applied before intervals were recorded (a state stored by an older release) has
+  none; ``derive_paid_periods`` rebuilds them from the payments' times, and a payment still
+  without one is taken to be the last period of the current plan (what older releases assumed).
 """
 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
 from workspaces.plans import PLANS, Period
@@ -48,16 +59,20 @@ from workspaces.plans import PLANS, Period
 __all__ = [
     "ORDER_EVENTS",
     "PAYMENT_SUCCESS_EVENTS",
+    "REVOCATION_EVENTS",
     "SUBSCRIPTION_EVENTS",
     "BillingEvent",
     "Decision",
     "ExpectedOrder",
     "OrderStatus",
     "Outcome",
+    "PaidPeriod",
+    "PastPayment",
     "SubscriptionState",
     "SubscriptionStatus",
     "add_period",
     "apply_event",
+    "derive_paid_periods",
     "event_from_payment",
     "event_from_webhook",
     "next_order_status",
@@ -78,6 +93,7 @@ ORDER_EVENTS: dict[str, OrderStatus] = {
     "payment.captured": "paid",
     "order.paid": "paid",
     "refund.processed": "refunded",
+    "payment.dispute.lost": "refunded",  # a chargeback: the money went back to the customer
 }
 
 _ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -112,6 +128,8 @@ SubscriptionStatus = Literal["active", "past_due", "cancelled"]
 Outcome = Literal["applied", "ignored", "rejected"]
 
 PAYMENT_SUCCESS_EVENTS = frozenset({"payment.captured", "order.paid", "subscription.charged"})
+# The money of an applied payment went back: a refund, or a chargeback the merchant lost.
+REVOCATION_EVENTS = frozenset({"refund.processed", "payment.dispute.lost"})
 SUBSCRIPTION_EVENTS: dict[str, SubscriptionStatus] = {
     "subscription.activated": "active",
     "subscription.pending": "past_due",
@@ -156,7 +174,10 @@ class ExpectedOrder:
 class BillingEvent:
     """One webhook, reduced to what the state machine needs.
 
-    ``amount``/``currency`` are the payment's (or, for ``refund.processed``, the refund's).
+    ``amount``/``currency`` are the payment's (for ``refund.processed`` the refund's, for
+    ``payment.dispute.lost`` the dispute's). ``refunded_total``: for a refund, how much of the
+    payment has been refunded so far, this refund included (the payment's ``amount_refunded``):
+    refunds in several parts that together cover the payment count as a full refund.
     ``occurred_at`` is Razorpay's event time; it must be timezone-aware.
     """
 
@@ -168,6 +189,7 @@ class BillingEvent:
     expected: ExpectedOrder | None = None
     subscription_id: str | None = None
     event_id: str | None = None
+    refunded_total: int | None = None
 
     def __post_init__(self) -> None:
         _require_aware(self.occurred_at, "occurred_at")
@@ -178,6 +200,55 @@ class Decision:
     outcome: Outcome
     reason: str  # stable code: "applied", "duplicate_payment", "amount_mismatch", ...
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class PaidPeriod:
+    """The interval one applied payment paid for: ``[start, end)`` on ``plan_code``.
+
+    ``paid_at`` is the payment's event time. A payment that extended its plan starts where the
+    previous period ended; a full refund shortens its own interval to what was used and moves
+    the intervals chained after it earlier.
+    """
+
+    payment_id: str
+    plan_code: str
+    period: Period
+    paid_at: datetime
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        for name in ("paid_at", "start", "end"):
+            _require_aware(getattr(self, name), name)
+
+    def shifted(self, by: timedelta) -> PaidPeriod:
+        return replace(self, start=self.start - by, end=self.end - by)
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "payment_id": self.payment_id,
+            "plan": self.plan_code,
+            "period": self.period,
+            "paid_at": self.paid_at.isoformat(),
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PaidPeriod:
+        """The inverse of ``to_json``; raises ``ValueError`` (or ``KeyError``) on anything else."""
+        period = data["period"]
+        if period not in ("monthly", "yearly"):
+            raise ValueError(f"unknown period {period!r}")
+        return cls(
+            payment_id=str(data["payment_id"]),
+            plan_code=str(data["plan"]),
+            period=period,
+            paid_at=datetime.fromisoformat(data["paid_at"]),
+            start=datetime.fromisoformat(data["start"]),
+            end=datetime.fromisoformat(data["end"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -192,6 +263,8 @@ class SubscriptionState:
     status_changed_at: datetime | None = None  # event time of the event that set the status
     applied_payment_ids: frozenset[str] = field(default_factory=frozenset)
     refunded_payment_ids: frozenset[str] = field(default_factory=frozenset)
+    # What each applied payment paid for (none for payments applied by older releases).
+    paid_periods: frozenset[PaidPeriod] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         _require_aware(self.current_period_end, "current_period_end")
@@ -278,16 +351,58 @@ def _apply_payment(
     end = state.current_period_end
     extending = expected.plan_code == state.plan_code and end is not None and end > at
     start = max(at, end) if extending and end is not None else at
+    paid_for = PaidPeriod(
+        payment_id=event.payment_id,
+        plan_code=expected.plan_code,
+        period=expected.period,
+        paid_at=at,
+        start=start,
+        end=add_period(start, expected.period),
+    )
     new = replace(
         state,
         plan_code=expected.plan_code,
-        current_period_end=add_period(start, expected.period),
+        current_period_end=paid_for.end,
         applied_payment_ids=state.applied_payment_ids | {event.payment_id},
+        paid_periods=state.paid_periods | {paid_for},
     )
     if not newer_plan:
         new = replace(new, period=expected.period, plan_changed_at=at)
     new = _with_status(new, "active", at)
     return new, Decision("applied", "extended" if extending else "applied")
+
+
+def _successors(periods: frozenset[PaidPeriod], own: PaidPeriod) -> list[PaidPeriod]:
+    """The periods chained after ``own`` on its plan (each starting where the one before it
+    ends: the payments that extended it), in order."""
+    chain: list[PaidPeriod] = []
+    seen = {own.payment_id}
+    end = own.end
+    ordered = sorted(
+        (p for p in periods if p.plan_code == own.plan_code),
+        key=lambda p: (p.start, p.end, p.payment_id),
+    )
+    while True:
+        link = next((p for p in ordered if p.start == end and p.payment_id not in seen), None)
+        if link is None:
+            return chain
+        chain.append(link)
+        seen.add(link.payment_id)
+        end = link.end
+
+
+def _fallback(
+    periods: frozenset[PaidPeriod], refunded: frozenset[str], at: datetime
+) -> tuple[PaidPeriod, datetime] | None:
+    """The latest payment (by event time), not refunded, whose interval still runs at ``at``,
+    and where the periods chained after it end; ``None`` when nothing paid is left."""
+    alive = frozenset(p for p in periods if p.payment_id not in refunded)
+    running = [p for p in alive if p.end > at]
+    if not running:
+        return None
+    latest = max(running, key=lambda p: (p.paid_at, p.payment_id))
+    chain = _successors(alive, latest)
+    return latest, chain[-1].end if chain else latest.end
 
 
 def _apply_refund(
@@ -300,20 +415,72 @@ def _apply_refund(
         return state, rejection
     assert event.expected is not None  # checked above
     assert event.payment_id is not None
-    expected, at = event.expected, event.occurred_at
-    if event.amount is not None and event.amount < expected.amount:
-        return state, Decision("ignored", "partial_refund", "plan unchanged")
-    new = replace(state, refunded_payment_ids=state.refunded_payment_ids | {event.payment_id})
-    backs_current_plan = (
-        event.payment_id in state.applied_payment_ids and expected.plan_code == state.plan_code
+    expected, at, payment_id = event.expected, event.occurred_at, event.payment_id
+    all_of_it = (event.amount or 0) >= expected.amount or (
+        event.refunded_total is not None and event.refunded_total >= expected.amount
     )
-    if not backs_current_plan or state.current_period_end is None:
+    if not all_of_it:
+        return state, Decision("ignored", "partial_refund", "plan unchanged")
+    refunded = state.refunded_payment_ids | {payment_id}
+    recorded = replace(state, refunded_payment_ids=refunded)
+    cpe = state.current_period_end
+    if payment_id not in state.applied_payment_ids or cpe is None:
+        return recorded, Decision("applied", "refund_recorded")
+
+    own = next((p for p in state.paid_periods if p.payment_id == payment_id), None)
+    if own is None:
+        if expected.plan_code != state.plan_code:
+            return recorded, Decision("applied", "refund_recorded")
+        # Applied by an older release, its interval unknown: taken as the plan's last period.
+        own = PaidPeriod(
+            payment_id=payment_id,
+            plan_code=expected.plan_code,
+            period=expected.period,
+            paid_at=at,
+            start=add_period(cpe, expected.period, -1),
+            end=cpe,
+        )
+    later = _successors(state.paid_periods, own) if own in state.paid_periods else []
+    used_until = max(own.start, at)
+    if own.end <= used_until:  # used up: nothing left to take back
+        return recorded, Decision("applied", "refund_recorded")
+    revoked = own.end - used_until
+    periods = state.paid_periods - {own, *later}
+    if own in state.paid_periods:
+        periods |= {replace(own, end=used_until)}
+    periods |= {p.shifted(revoked) for p in later}
+    new = replace(recorded, paid_periods=periods)
+    chain_end = later[-1].end if later else own.end
+    if own.plan_code != state.plan_code or chain_end != cpe:
+        # Another plan's payment replaced this chain: the plan in effect is not touched.
         return new, Decision("applied", "refund_recorded")
-    end = max(at, add_period(state.current_period_end, expected.period, -1))
-    new = replace(new, current_period_end=min(end, state.current_period_end))
-    if end <= at:
-        new = _with_status(new, "cancelled", at)
-    return new, Decision("applied", "period_revoked")
+
+    new_end = cpe - revoked
+    new = replace(
+        new,
+        current_period_end=new_end,
+        paid_periods=frozenset(
+            replace(p, start=min(p.start, new_end), end=min(p.end, new_end))
+            if p.plan_code == state.plan_code
+            else p
+            for p in new.paid_periods
+        ),
+    )
+    if new_end > at:
+        return new, Decision("applied", "period_revoked")
+    fallback = _fallback(new.paid_periods, refunded, at)
+    if fallback is None:
+        return _with_status(new, "cancelled", at), Decision("applied", "period_revoked")
+    earlier, end = fallback
+    new = replace(
+        new,
+        plan_code=earlier.plan_code,
+        period=earlier.period,
+        current_period_end=end,
+        plan_changed_at=earlier.paid_at,
+    )
+    detail = f"back to {earlier.plan_code} (paid by {earlier.payment_id}) until {end.isoformat()}"
+    return new, Decision("applied", "period_revoked", detail)
 
 
 def apply_event(
@@ -322,7 +489,7 @@ def apply_event(
     """Apply one webhook event; returns the new state and what happened (never raises for input)."""
     if event.name in PAYMENT_SUCCESS_EVENTS:
         return _apply_payment(state, event)
-    if event.name == "refund.processed":
+    if event.name in REVOCATION_EVENTS:
         return _apply_refund(state, event)
     if event.name == "payment.failed":
         if event.subscription_id is None:
@@ -336,6 +503,69 @@ def apply_event(
             return state, Decision("ignored", "stale_event", "status set by a later event")
         return _outcome(state, new, "applied")
     return state, Decision("ignored", "unsupported_event", event.name)
+
+
+@dataclass(frozen=True)
+class PastPayment:
+    """An applied payment as the payment history knows it: what it bought and when."""
+
+    payment_id: str
+    plan_code: str
+    period: Period
+    paid_at: datetime
+
+
+def derive_paid_periods(
+    state: SubscriptionState, payments: Iterable[PastPayment]
+) -> SubscriptionState:
+    """``state`` with the paid periods of its applied payments, for a state stored before they
+    were recorded (payments applied, no period recorded); any other state is returned as is.
+
+    The applied, unrefunded ``payments`` are replayed in event-time order through the reducer
+    (the same extension rule); the latest chain is then moved so that it ends at the stored
+    ``current_period_end`` (a refund under the old rule, or payments delivered out of order, may
+    have moved it). A payment missing from ``payments`` stays without a period.
+    """
+    if state.paid_periods or not state.applied_payment_ids:
+        return state
+    replay = SubscriptionState()
+    for payment in sorted(payments, key=lambda p: (p.paid_at, p.payment_id)):
+        if payment.payment_id not in state.applied_payment_ids - state.refunded_payment_ids:
+            continue
+        order = ExpectedOrder("", payment.plan_code, payment.period, amount=1)
+        replay, _ = apply_event(
+            replay,
+            BillingEvent(
+                "payment.captured",
+                payment.paid_at,
+                payment_id=payment.payment_id,
+                amount=1,
+                currency=order.currency,
+                expected=order,
+            ),
+        )
+    periods = replay.paid_periods
+    replayed_end, stored_end = replay.current_period_end, state.current_period_end
+    if (
+        replayed_end is not None
+        and stored_end is not None
+        and replay.plan_code == state.plan_code
+        and replayed_end != stored_end
+    ):
+        chain: list[PaidPeriod] = []
+        end = replayed_end
+        while link := next(
+            (
+                p
+                for p in periods
+                if p.plan_code == replay.plan_code and p.end == end and p not in chain
+            ),
+            None,
+        ):
+            chain.append(link)
+            end = link.start
+        periods = (periods - set(chain)) | {p.shifted(replayed_end - stored_end) for p in chain}
+    return replace(state, paid_periods=periods)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -367,10 +597,13 @@ def webhook_ids(payload: Mapping[str, Any]) -> dict[str, str | None]:
     payment = webhook_entity(payload, "payment")
     order = webhook_entity(payload, "order")
     refund = webhook_entity(payload, "refund")
+    dispute = webhook_entity(payload, "dispute")
     subscription = webhook_entity(payload, "subscription")
     return {
         "order_id": _str_or_none(order.get("id")) or _str_or_none(payment.get("order_id")),
-        "payment_id": _str_or_none(payment.get("id")) or _str_or_none(refund.get("payment_id")),
+        "payment_id": _str_or_none(payment.get("id"))
+        or _str_or_none(refund.get("payment_id"))
+        or _str_or_none(dispute.get("payment_id")),
         "refund_id": _str_or_none(refund.get("id")),
         "subscription_id": _str_or_none(subscription.get("id"))
         or _str_or_none(payment.get("subscription_id")),
@@ -393,7 +626,11 @@ def event_from_webhook(
         raise ValueError("not a Razorpay webhook event")
     ids = webhook_ids(payload)
     payment = webhook_entity(payload, "payment")
-    money = webhook_entity(payload, "refund") if name == "refund.processed" else payment
+    money = payment
+    if name == "refund.processed":
+        money = webhook_entity(payload, "refund")
+    elif name == "payment.dispute.lost":
+        money = webhook_entity(payload, "dispute")
     return BillingEvent(
         name=name,
         occurred_at=datetime.fromtimestamp(created_at, UTC),
@@ -403,6 +640,9 @@ def event_from_webhook(
         expected=expected,
         subscription_id=ids["subscription_id"],
         event_id=event_id,
+        refunded_total=(
+            _int_or_none(payment.get("amount_refunded")) if name == "refund.processed" else None
+        ),
     )
 
 

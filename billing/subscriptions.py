@@ -7,20 +7,25 @@ Services take a session and never commit.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
-from typing import Any, cast
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import repository as repo
 from billing.models import BillingOrder, BillingPayment, Subscription
 from billing.schemas import PaymentOut, SubscriptionOut
-from billing.state import SubscriptionState
+from billing.state import PaidPeriod, SubscriptionState
 from core.errors import Conflict, ValidationFailed
+from workspaces import notifications
+from workspaces.models import Workspace
 from workspaces.permissions import Action, authorize
 from workspaces.plans import PAID_PLANS, PLAN_RANK, PLANS, get_plan
 from workspaces.service import WorkspaceAccess
-from workspaces.usage import effective_plan
+from workspaces.usage import effective_plan, lasting_plan
+
+# How long before a paid period ends its owners are told (plans are prepaid: nothing renews).
+EXPIRY_NOTICES: Final = (timedelta(days=7), timedelta(days=1))
 
 
 def subscription_state(sub: Subscription) -> SubscriptionState:
@@ -34,6 +39,7 @@ def subscription_state(sub: Subscription) -> SubscriptionState:
         status_changed_at=sub.status_changed_at,
         applied_payment_ids=frozenset(sub.applied_payment_ids or ()),
         refunded_payment_ids=frozenset(sub.refunded_payment_ids or ()),
+        paid_periods=frozenset(PaidPeriod.from_json(p) for p in sub.paid_periods or ()),
     )
 
 
@@ -64,7 +70,9 @@ def subscription_view(
         status = "cancelled"
     return SubscriptionOut(
         plan=sub.plan,
-        effective_plan=state.effective_plan(now),
+        # Once the period has ended: the workspace's own plan (free, or the non-expiring plan
+        # it had before it paid).
+        effective_plan=workspace_plan if ended else state.effective_plan(now),
         status=status,
         period=sub.period,
         current_period_end=sub.current_period_end,
@@ -167,3 +175,31 @@ async def end_with_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> 
         await repo.update_subscription(
             session, workspace_id, cancel_at_period_end=True, pending_plan=None
         )
+
+
+def expiry_notice_due(workspace: Workspace, now: datetime) -> timedelta | None:
+    """The nearest of ``EXPIRY_NOTICES`` the workspace's paid period is within at ``now``, or
+    ``None`` (no paid period, ended, or further away than all of them)."""
+    end = workspace.plan_expires_at
+    if end is None or now >= end or workspace.plan not in PAID_PLANS:
+        return None
+    due = [before for before in EXPIRY_NOTICES if end - before <= now]
+    return min(due) if due else None
+
+
+async def notify_expiring(session: AsyncSession, workspace: Workspace, now: datetime) -> bool:
+    """``plan.expiring`` for the workspace's owners when its paid period ends within one of
+    ``EXPIRY_NOTICES``: once per notice and period end (extending moves the end, so the new end
+    is told again). True when a new event was recorded."""
+    before = expiry_notice_due(workspace, now)
+    if before is None:
+        return False
+    end = workspace.plan_expires_at
+    assert end is not None  # checked by expiry_notice_due
+    return await notifications.emit(
+        session,
+        workspace.id,
+        "plan.expiring",
+        f"{end.isoformat()}:{before.days}d",
+        {"plan": workspace.plan, "ends_at": end.isoformat(), "fallback": lasting_plan(workspace)},
+    )

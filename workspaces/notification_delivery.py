@@ -32,6 +32,7 @@ from workspaces import lead_repository, notifications
 from workspaces import notification_repository as repo
 from workspaces import repository as ws_repo
 from workspaces.models import Workspace
+from workspaces.plans import PLANS
 
 log = logging.getLogger("trulybot.notifications")
 
@@ -106,6 +107,19 @@ def _money(data: dict[str, Any]) -> str:
     return "a payment"
 
 
+def _plan_name(code: object) -> str:
+    plan = PLANS.get(code) if isinstance(code, str) else None
+    return plan.name if plan is not None else "paid"
+
+
+def _when(value: object) -> str | None:
+    try:
+        moment = datetime.fromisoformat(str(value)).astimezone(UTC)
+    except ValueError:
+        return None
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
 async def describe(
     session: AsyncSession, deps: NotificationDeps, workspace: Workspace, event: repo.EventRow
 ) -> Notice:
@@ -168,6 +182,17 @@ async def describe(
         elif kind == "quota.100":
             lines.append(f"New {metric} are refused until the quota resets next month.")
         lines.append("Upgrade your plan to raise the limit.")
+        link = f"{page}/plan"
+    elif kind == "plan.expiring":
+        plan = _plan_name(data.get("plan"))
+        ends = _when(data.get("ends_at"))
+        subject = f"Your {plan} plan ends on {ends[:10]}" if ends else f"Your {plan} plan ends soon"
+        lines = [
+            f"The {plan} plan is prepaid until {ends or 'the end of its period'}; it does not "
+            "renew on its own.",
+            "Extend it on the plan page to keep its limits; otherwise the workspace is on the "
+            f"{_plan_name(data.get('fallback'))} plan from then on.",
+        ]
         link = f"{page}/plan"
     else:  # ingestion.failed
         title = str(data.get("title") or "A document")[:200]

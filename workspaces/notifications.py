@@ -44,6 +44,7 @@ Kind = Literal[
     "quota.80",
     "quota.100",
     "ingestion.failed",
+    "plan.expiring",  # appended: unsubscribe tokens carry a kind's index in KINDS
 ]
 Mode = Literal["immediate", "daily_digest", "off"]
 
@@ -57,6 +58,7 @@ TITLES: Final[Mapping[str, str]] = {
     "quota.80": "Quota at 80%",
     "quota.100": "Quota reached",
     "ingestion.failed": "Document failed to ingest",
+    "plan.expiring": "Paid plan about to end",
 }
 # What a role must be allowed to see to be told (the permission table decides).
 REQUIRES: Final[Mapping[str, Action]] = {
@@ -67,6 +69,7 @@ REQUIRES: Final[Mapping[str, Action]] = {
     "quota.80": Action.ANALYTICS_READ,
     "quota.100": Action.ANALYTICS_READ,
     "ingestion.failed": Action.DOCUMENT_WRITE,
+    "plan.expiring": Action.PAYMENTS_READ,
 }
 ON_FOR_EVERYONE: Final = frozenset({"lead.created", "handoff.requested"})
 QUOTA_THRESHOLDS: Final = (80, 100)

@@ -50,6 +50,15 @@ def effective_plan(workspace: Workspace, now: datetime | None = None) -> str:
     return plan_in_effect(workspace.plan, workspace.plan_expires_at, workspace.fallback_plan, now)
 
 
+def lasting_plan(workspace: Workspace) -> str:
+    """The plan the workspace is on when no paid period runs: ``plan`` when it does not expire
+    (a deployment's ``DEFAULT_PLAN``), else ``fallback_plan`` (``free`` unless billing kept the
+    non-expiring plan the workspace had when it first paid)."""
+    if workspace.plan_expires_at is None:
+        return workspace.plan
+    return workspace.fallback_plan or "free"
+
+
 def ensure_within(
     *, plan_code: str, metric: Metric, used: int, adding: int = 1, resets_at: datetime | None
 ) -> None:

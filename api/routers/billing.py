@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, status
@@ -119,7 +118,7 @@ async def verify_payment(
     body: VerifyIn, settings: BillingSettingsDep, access: WorkspaceDep, session: SessionDep
 ) -> VerifyOut:
     assert settings.razorpay_key_secret is not None
-    applied, sub = await orders.verify_checkout(
+    applied, view = await orders.verify_checkout(
         session,
         access,
         razorpay_order_id=body.razorpay_order_id,
@@ -133,7 +132,7 @@ async def verify_payment(
         order_status=applied.order_status or "created",
         applied=applied.outcome == "applied",
         reason=applied.reason,
-        subscription=subscriptions.subscription_view(sub, sub.plan, datetime.now(UTC)),
+        subscription=view,
     )
 
 

@@ -1,7 +1,11 @@
-"""Plan and usage: each quota as a meter, the subscription, payment history, upgrade through
-Razorpay Checkout, cancel at period end and resume.
+"""Plan and usage: each quota as a meter, the subscription, payment history, and buying through
+Razorpay Checkout: extending the running plan or upgrading.
 
-Upgrading: our script (static/checkout.js) posts the chosen plan to ``plan/order`` (the billing
+Plans are prepaid per period and nothing renews on its own, so the page offers no "cancel": a
+paid plan ends on its period's end unless the owner extends it (the same plan again adds a
+period after the current one ends). The JSON API's cancel/resume only record the owner's intent.
+
+Buying: our script (static/checkout.js) posts the chosen plan to ``plan/order`` (the billing
 service creates the Razorpay order), opens Checkout with it, and posts Checkout's signed answer
 to ``plan/verify`` (the same service as the JSON API's verify). Both answer JSON to that script.
 """
@@ -35,7 +39,7 @@ from dashboard.web import (
 from rag.knowledge import limits
 from workspaces import usage
 from workspaces.permissions import Action, allowed, kind_of
-from workspaces.plans import PLAN_RANK, PLANS
+from workspaces.plans import PAID_PLANS, PLAN_RANK, PLANS
 
 router = APIRouter(route_class=PageRoute)
 
@@ -59,14 +63,29 @@ class UpgradeForm(BaseModel):
     period: PeriodIn = "monthly"
 
 
-def _upgrades(effective_plan: str) -> list[dict[str, Any]]:
-    """The plans above the one in effect that can be bought, with their prices per period."""
-    rank = PLAN_RANK.get(effective_plan, 0)
-    return [
-        {"code": p.code, "name": p.name, "prices": p.prices}
-        for p in catalog.list_plans()
-        if p.purchasable and PLAN_RANK.get(p.code, 0) > rank
-    ]
+def _running(subscription: SubscriptionOut, now: datetime) -> bool:
+    """A paid period runs: its plan is the one in effect until ``current_period_end``."""
+    end = subscription.current_period_end
+    return (
+        subscription.plan in PAID_PLANS
+        and subscription.effective_plan == subscription.plan
+        and end is not None
+        and now < end
+    )
+
+
+def _offers(subscription: SubscriptionOut, running: bool) -> list[dict[str, Any]]:
+    """What the owner can buy: while a paid period runs, the same plan again ("Extend": it adds
+    a period after the current one ends), then the plans above the one in effect, with their
+    prices per period. Plans are prepaid; nothing renews on its own."""
+    rank = PLAN_RANK.get(subscription.effective_plan, 0)
+    offers = []
+    for p in catalog.list_plans():
+        extends = running and p.code == subscription.plan
+        if p.purchasable and (extends or PLAN_RANK.get(p.code, 0) > rank):
+            label = f"Extend {p.name}" if extends else f"Upgrade to {p.name}"
+            offers.append({"code": p.code, "name": p.name, "prices": p.prices, "label": label})
+    return offers
 
 
 @router.get("/w/{workspace_id}/plan")
@@ -85,10 +104,11 @@ async def plan_page(request: Request, page: PageDep, session: SessionDep) -> Res
     payments: list[PaymentOut] = []
     if billing_enabled and may_manage:
         payments, _ = await subscriptions.list_payments(session, page.access, limit=20, before=None)
-    upgrades = _upgrades(subscription.effective_plan) if billing_enabled and may_manage else []
+    running = _running(subscription, datetime.now(UTC))
+    offers = _offers(subscription, running) if billing_enabled and may_manage else []
     # Checkout's script (another origin) only where it is used: an owner's plan page with
     # something to buy; the CSP of that page alone allows its origin.
-    script_url = settings.razorpay_checkout_script_url if upgrades else None
+    script_url = settings.razorpay_checkout_script_url if offers else None
     return render(
         request,
         "plan.html",
@@ -99,11 +119,11 @@ async def plan_page(request: Request, page: PageDep, session: SessionDep) -> Res
             "plans": catalog.list_plans(),
             "subscription": subscription,
             "payments": payments,
-            "upgrades": upgrades,
+            "offers": offers,
             "checkout_script_url": script_url,
             "billing_enabled": billing_enabled,
             "may_manage": may_manage,
-            "now": datetime.now(UTC),
+            "running": running,
         },
         headers={"Content-Security-Policy": checkout_csp(script_url)} if script_url else None,
     )
@@ -179,7 +199,7 @@ async def verify(request: Request, page: PageDep, session: SessionDep) -> Respon
         answer = VerifyIn.model_validate(await form_fields(request))
     except ValidationError as exc:
         raise _invalid(exc) from None
-    _, sub = await orders.verify_checkout(
+    applied, view = await orders.verify_checkout(
         session,
         page.access,
         razorpay_order_id=answer.razorpay_order_id,
@@ -187,22 +207,13 @@ async def verify(request: Request, page: PageDep, session: SessionDep) -> Respon
         razorpay_signature=answer.razorpay_signature,
         key_secret=settings.razorpay_key_secret,
     )
-    view = subscriptions.subscription_view(sub, sub.plan, datetime.now(UTC))
     notice = f"Payment received: the {_plan_name(view.plan)} plan is active until {_until(view)}."
+    if applied.reason == "payment_refunded":
+        notice = (
+            "That payment has been refunded, so it changed nothing: "
+            f"the {_plan_name(view.effective_plan)} plan is in effect."
+        )
     url = _back(page, notice)
     if wants_json(request):
         return JSONResponse({"plan": view.plan, "redirect": with_signed_notice(request, url)})
     return redirect(request, url)
-
-
-@router.post("/w/{workspace_id}/plan/cancel")
-async def cancel(request: Request, page: PageDep, session: SessionDep) -> Response:
-    view = await subscriptions.cancel_at_period_end(session, page.access, downgrade_to=None)
-    notice = f"Cancelled: the {_plan_name(view.plan)} plan stays active until {_until(view)}."
-    return redirect(request, _back(page, notice))
-
-
-@router.post("/w/{workspace_id}/plan/resume")
-async def resume(request: Request, page: PageDep, session: SessionDep) -> Response:
-    await subscriptions.resume(session, page.access)
-    return redirect(request, _back(page, "Subscription resumed"))

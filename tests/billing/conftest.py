@@ -172,3 +172,26 @@ async def event_rows(owner_db: Database, event_id: str) -> list[dict[str, Any]]:
             .all()
         )
     return [dict(r) for r in rows]
+
+
+async def end_paid_period(owner_db: Database, workspace_id: str) -> None:
+    """Move the workspace's paid period into the past, as if it had run out a day ago."""
+    async with owner_db.transaction() as s:
+        for sql in (
+            "UPDATE subscriptions SET current_period_end = now() - interval '1 day'"
+            " WHERE workspace_id = :w",
+            "UPDATE workspaces SET plan_expires_at = now() - interval '1 day' WHERE id = :w",
+        ):
+            await s.execute(text(sql), {"w": workspace_id})
+
+
+async def orders_refused(
+    client: httpx.AsyncClient, owner: Owner, plans: tuple[str, ...], code: str
+) -> None:
+    """Ordering each of ``plans`` is 409 ``code``."""
+    for plan in plans:
+        response = await client.post(
+            owner.url("/billing/orders"), json={"plan": plan}, headers=owner.headers
+        )
+        assert response.status_code == 409, response.text
+        assert response.json()["error"]["code"] == code

@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import text
 
 from core.db import Database
 from tests.billing.conftest import (
+    WEBHOOK_SECRET,
     create_order,
+    end_paid_period,
     order_row,
+    orders_refused,
     post_webhook,
     sub_row,
     subscription,
     wrong_signature,
 )
-from tests.conftest import Owner, join, signup
-from tests.fakes.razorpay_server import FakeRazorpay, checkout_signature, webhook_payload
+from tests.conftest import Owner, client_for, join, make_runtime, make_settings, signup
+from tests.fakes.razorpay_server import (
+    FakeRazorpay,
+    checkout_signature,
+    make_refund,
+    webhook_payload,
+)
 from workspaces.models import Workspace
 from workspaces.plans import get_plan
 from workspaces.usage import effective_plan
@@ -115,15 +126,67 @@ async def test_a_workspace_on_the_unlimited_plan_buys_nothing(
             text("UPDATE workspaces SET plan = 'unlimited' WHERE id = :w"),
             {"w": owner.workspace_id},
         )
-    for plan in ("starter", "pro"):
-        response = await bclient.post(
-            owner.url("/billing/orders"), json={"plan": plan}, headers=owner.headers
-        )
-        assert response.status_code == 409, response.text
-        assert response.json()["error"]["code"] == "unlimited_plan"
+    await orders_refused(bclient, owner, ("starter", "pro"), "unlimited_plan")
     assert await count_orders(owner_db, owner.workspace_id) == 0
     usage = await bclient.get(owner.url("/usage"), headers=owner.headers)
     assert usage.json()["plan"] == "unlimited"
+
+
+@asynccontextmanager
+async def deployment_on(
+    plan: str, fake: FakeRazorpay, db: Database, redis_client: Redis
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a deployment whose new workspaces start on ``plan`` (``DEFAULT_PLAN``)."""
+    settings = make_settings(
+        razorpay_key_id=fake.key_id,
+        razorpay_key_secret=fake.key_secret,
+        razorpay_webhook_secret=[WEBHOOK_SECRET],
+        razorpay_base_url=fake.base_url,
+        razorpay_timeout_seconds=1.0,
+        default_plan=plan,
+    )
+    async with make_runtime(settings, db, redis_client) as runtime, client_for(runtime) as c:
+        yield c
+
+
+async def test_a_paid_period_ends_on_the_non_expiring_plan_the_workspace_had(
+    fake: FakeRazorpay, db: Database, redis_client: Redis, owner_db: Database
+) -> None:
+    """DEFAULT_PLAN=starter: a month of Pro ended on Free, below what the workspace had before
+    it paid (the review's F4)."""
+    async with deployment_on("starter", fake, db, redis_client) as client:
+        owner = await signup(client, "Starter by default")
+        assert (await client.get(owner.url("/usage"), headers=owner.headers)).json()[
+            "plan"
+        ] == "starter"
+        order = await create_order(client, owner, "pro")
+        payment = fake.capture_payment(order["razorpay_order_id"])
+        assert (
+            await verify(client, owner, order, payment["id"], fake.key_secret)
+        ).status_code == 200
+        assert (await client.get(owner.url("/usage"), headers=owner.headers)).json()[
+            "plan"
+        ] == "pro"
+        await end_paid_period(owner_db, owner.workspace_id)
+        usage = await client.get(owner.url("/usage"), headers=owner.headers)
+        assert usage.json()["plan"] == "starter"
+        assert (await subscription(client, owner))["effective_plan"] == "starter"
+        workspace = await client.get(owner.url(""), headers=owner.headers)
+        assert workspace.json()["plan"] == "starter"
+        # Pro can be bought again; Starter is what the workspace has anyway.
+        await create_order(client, owner, "pro")
+        await orders_refused(client, owner, ("starter",), "plan_included")
+
+
+async def test_no_plan_at_or_below_a_non_expiring_plan_can_be_bought(
+    fake: FakeRazorpay, db: Database, redis_client: Redis, owner_db: Database
+) -> None:
+    """DEFAULT_PLAN=pro: an order for Starter was accepted (no subscription ran), and paying it
+    put the workspace on Starter for a month, then on Free."""
+    async with deployment_on("pro", fake, db, redis_client) as client:
+        owner = await signup(client, "Pro by default")
+        await orders_refused(client, owner, ("starter", "pro"), "plan_included")
+        assert await count_orders(owner_db, owner.workspace_id) == 0
 
 
 async def test_an_unverified_owner_cannot_buy_a_plan(
@@ -226,6 +289,44 @@ async def test_verify_grants_the_plan_and_quotas_follow(
     assert item["razorpay_payment_id"] == payment["id"]
     assert item["status"] == "captured"
     assert item["plan"] == "starter"
+
+
+async def test_a_payment_refunded_before_its_capture_is_neither_paid_nor_announced(
+    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """The review's F13: the refund arrived first (recorded), then the capture and the
+    checkout's verify: the order became `paid`, verify answered `applied`, and the owners were
+    mailed "Payment received" for money that had gone back."""
+    order = await create_order(bclient, owner)
+    payment = fake.capture_payment(order["razorpay_order_id"])
+    refund = make_refund(payment_id=payment["id"], amount=payment["amount"])
+    response = await post_webhook(
+        bclient, webhook_payload("refund.processed", refund=refund, payment=payment)
+    )
+    assert response.json()["reason"] == "refund_recorded", response.text
+    verified = await verify(bclient, owner, order, payment["id"], fake.key_secret)
+    assert verified.status_code == 200, verified.text
+    body = verified.json()
+    assert (body["applied"], body["reason"], body["order_status"]) == (
+        False,
+        "payment_refunded",
+        "refunded",
+    )
+    assert body["subscription"]["effective_plan"] == "free"
+    captured = await post_webhook(bclient, webhook_payload("payment.captured", payment=payment))
+    assert captured.json()["status"] == "ignored", captured.text
+    assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "refunded"
+    async with owner_db.transaction() as s:
+        mails = await s.scalar(
+            text(
+                "SELECT count(*) FROM notification_events"
+                " WHERE workspace_id = :w AND kind = 'payment.captured'"
+            ),
+            {"w": owner.workspace_id},
+        )
+    assert mails == 0
+    history = await bclient.get(owner.url("/billing/payments"), headers=owner.headers)
+    assert [p["status"] for p in history.json()["items"]] == ["refunded"]
 
 
 @pytest.mark.parametrize("first", ["verify", "webhook"])

@@ -6,20 +6,32 @@ The browser half (the stand-in Checkout in Chromium) is tests/e2e/test_dashboard
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import text
 
 from api.runtime import Runtime
+from billing.state import add_period
 from core.config import Settings
 from core.db import Database
-from tests.billing.conftest import order_row, sub_row, wrong_signature
+from tests.billing.conftest import (
+    end_paid_period,
+    order_row,
+    post_webhook,
+    sub_row,
+    wrong_signature,
+)
 from tests.conftest import Owner, client_for, join, make_settings, signup
 from tests.dashboard.conftest import PASSWORD, WebOwner, csrf_of
-from tests.fakes.razorpay_server import FakeRazorpay, checkout_signature
+from tests.fakes.razorpay_server import (
+    FakeRazorpay,
+    checkout_signature,
+    make_refund,
+    webhook_payload,
+)
 from workspaces.plans import PLANS
 
 JSON = {"Accept": "application/json"}
@@ -56,6 +68,37 @@ async def order(web: WebOwner, plan: str = "starter", **kwargs: Any) -> httpx.Re
     return await web.post(
         web.url("plan/order"), {"plan": plan, "period": "monthly"}, headers=JSON, **kwargs
     )
+
+
+async def checkout(
+    web: WebOwner,
+    fake: FakeRazorpay,
+    plan: str = "starter",
+    before_verify: Callable[[dict[str, Any]], Awaitable[object]] | None = None,
+) -> httpx.Response:
+    """Buy ``plan`` (monthly) as the page's script does: the order, a captured payment (passed
+    to ``before_verify`` first, if given), and Checkout's signed answer posted to
+    ``plan/verify``."""
+    order_id = (await order(web, plan)).json()["razorpay_order_id"]
+    payment = fake.capture_payment(order_id)
+    if before_verify is not None:
+        await before_verify(payment)
+    answer = {
+        "razorpay_order_id": order_id,
+        "razorpay_payment_id": payment["id"],
+        "razorpay_signature": checkout_signature(order_id, payment["id"], fake.key_secret),
+    }
+    verified = await web.post(web.url("plan/verify"), answer, headers=JSON)
+    assert verified.status_code == 200, verified.text
+    return verified
+
+
+def offered_plans(page: str) -> list[tuple[str, str]]:
+    """(plan, button label) of each Checkout form on the plan page, in order."""
+    forms = re.findall(r"<form [^>]*data-checkout>(.*?)</form>", page, re.S)
+    plans = [re.findall(r'name="plan" value="(\w+)"', form) for form in forms]
+    labels = [re.findall(r"<button [^>]*>([^<]+)</button>", form) for form in forms]
+    return [(plan, label) for [plan], [label] in zip(plans, labels, strict=True)]
 
 
 def orders_created(fake: FakeRazorpay) -> int:
@@ -149,7 +192,7 @@ async def test_members_see_no_buttons_and_are_refused(
         page = await member_client.get(member.url("plan"))
         assert page.status_code == 200, page.text
         assert "Upgrade to" not in page.text
-        assert "Cancel at period end" not in page.text
+        assert offered_plans(page.text) == []
         assert "razorpay" not in page.headers["content-security-policy"]
         member.csrf = csrf_of(page.text)
         before = orders_created(fake)
@@ -166,8 +209,6 @@ async def test_members_see_no_buttons_and_are_refused(
             headers=JSON,
         )
         assert verify.status_code == 403
-        cancel = await member.post(member.url("plan/cancel"))
-        assert cancel.status_code == 403
         assert orders_created(fake) == before
 
 
@@ -197,18 +238,8 @@ async def test_verify_refuses_a_bad_signature_and_a_missing_csrf_token_changing_
     assert "Payment history" not in page.text
 
 
-async def test_checkouts_answer_grants_the_plan_and_cancel_keeps_it_until_the_period_end(
-    web: WebOwner, fake: FakeRazorpay
-) -> None:
-    order_id = (await order(web)).json()["razorpay_order_id"]
-    payment = fake.capture_payment(order_id)
-    answer = {
-        "razorpay_order_id": order_id,
-        "razorpay_payment_id": payment["id"],
-        "razorpay_signature": checkout_signature(order_id, payment["id"], fake.key_secret),
-    }
-    verified = await web.post(web.url("plan/verify"), answer, headers=JSON)
-    assert verified.status_code == 200, verified.text
+async def test_checkouts_answer_grants_the_plan(web: WebOwner, fake: FakeRazorpay) -> None:
+    verified = await checkout(web, fake)
     assert verified.json()["plan"] == "starter"
     page = await web.client.get(verified.json()["redirect"])
     assert "Payment received: the Starter plan is active until" in page.text
@@ -217,15 +248,65 @@ async def test_checkouts_answer_grants_the_plan_and_cancel_keeps_it_until_the_pe
     assert "INR 999.00" in page.text
     assert "Upgrade to Pro" in page.text
     assert "Upgrade to Starter" not in page.text
-    # Cancel at period end (the form htmx confirms first): still starter, "active until".
-    cancelled = await web.post(web.url("plan/cancel"))
-    assert cancelled.status_code == 303
-    shown = await web.client.get(cancelled.headers["location"])
-    until = re.search(r"stays active until (\d{4}-\d{2}-\d{2})", shown.text)
-    assert until, shown.text
-    assert 'active until <time datetime="' in shown.text
-    assert "Plan in effect: <strong>starter</strong>" in shown.text
-    assert "Keep my subscription" in shown.text
+
+
+async def test_a_running_plan_can_be_extended_and_the_page_says_it_is_prepaid(
+    web: WebOwner, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """The review's F2: while Starter ran the page offered only Pro (no way to renew before the
+    plan lapsed) and a "Cancel at period end" that changed nothing, implying a renewal that
+    does not exist."""
+    await checkout(web, fake)
+    end = (await sub_row(owner_db, web.workspace_id))["current_period_end"]
+    page = (await web.client.get(web.url("plan"))).text
+    assert offered_plans(page) == [("starter", "Extend Starter"), ("pro", "Upgrade to Pro")]
+    until = f'Prepaid until <time datetime="{end.isoformat()}">{end:%Y-%m-%d}</time>'
+    assert until in page
+    assert "it ends then unless you extend it. Nothing is charged automatically." in page
+    assert "Cancel at period end" not in page
+    assert "renew" not in page.replace("do not renew on their own", "")
+    # Extending from the page: the same plan again adds a month after the current end.
+    verified = await checkout(web, fake, "starter")
+    later = (await sub_row(owner_db, web.workspace_id))["current_period_end"]
+    assert later == add_period(end, "monthly")
+    shown = (await web.client.get(verified.json()["redirect"])).text
+    assert f"Payment received: the Starter plan is active until {later:%Y-%m-%d}" in shown
+    assert f'Prepaid until <time datetime="{later.isoformat()}">' in shown
+
+
+async def test_a_downgrade_intent_is_shown_as_a_plan_to_buy_not_one_that_applies(
+    bclient: httpx.AsyncClient, fake: FakeRazorpay
+) -> None:
+    """The review's F5: after the API's cancel with ``downgrade_to`` the page said "then the
+    starter plan applies", but nothing applies it: the workspace goes to its fallback plan."""
+    owner, web = await web_owner(bclient)
+    await checkout(web, fake, "pro")
+    cancelled = await bclient.post(
+        owner.url("/billing/subscription/cancel"),
+        json={"downgrade_to": "starter"},
+        headers=owner.headers,
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    page = (await web.client.get(web.url("plan"))).text
+    assert "plan applies" not in page
+    assert "You planned to move to the starter plan: buy it once this period has ended." in page
+
+
+async def test_verifying_a_payment_refunded_before_it_was_reported_says_so(
+    web: WebOwner, fake: FakeRazorpay
+) -> None:
+    """The review's F13: the page said "Payment received: the Free plan is active until the end
+    of the period" for a payment whose refund had already been recorded."""
+
+    async def refunded_first(payment: dict[str, Any]) -> object:
+        refund = make_refund(payment_id=payment["id"], amount=payment["amount"])
+        payload = webhook_payload("refund.processed", refund=refund, payment=payment)
+        return await post_webhook(web.client, payload)
+
+    verified = await checkout(web, fake, before_verify=refunded_first)
+    shown = (await web.client.get(verified.json()["redirect"])).text
+    assert "That payment has been refunded, so it changed nothing" in shown
+    assert "Payment received" not in shown
 
 
 def test_checkout_script_url_setting_is_checked() -> None:
@@ -245,35 +326,16 @@ def test_checkout_script_url_setting_is_checked() -> None:
         )
 
 
-async def test_an_ended_period_offers_no_cancel_and_says_it_ended(
+async def test_an_ended_period_offers_no_extension_and_says_it_ended(
     web: WebOwner, fake: FakeRazorpay, owner_db: Database
 ) -> None:
     """After the paid period ended (or a refund took it back), the page neither offers to
-    cancel it (that answered 409) nor says the current period ends on a past date."""
-    order_id = (await order(web)).json()["razorpay_order_id"]
-    payment = fake.capture_payment(order_id)
-    answer = {
-        "razorpay_order_id": order_id,
-        "razorpay_payment_id": payment["id"],
-        "razorpay_signature": checkout_signature(order_id, payment["id"], fake.key_secret),
-    }
-    assert (await web.post(web.url("plan/verify"), answer, headers=JSON)).status_code == 200
-    assert "Cancel at period end" in (await web.client.get(web.url("plan"))).text
-    async with owner_db.transaction() as s:
-        await s.execute(
-            text(
-                "UPDATE subscriptions SET current_period_end = now() - interval '1 day'"
-                " WHERE workspace_id = :w"
-            ),
-            {"w": web.workspace_id},
-        )
-        await s.execute(
-            text("UPDATE workspaces SET plan_expires_at = now() - interval '1 day' WHERE id = :w"),
-            {"w": web.workspace_id},
-        )
+    extend it nor says it is paid until a past date: the same plan is bought afresh."""
+    await checkout(web, fake)
+    assert "Extend Starter" in (await web.client.get(web.url("plan"))).text
+    await end_paid_period(owner_db, web.workspace_id)
     page = (await web.client.get(web.url("plan"))).text
     assert "Plan in effect: <strong>free</strong>" in page
     assert "The paid starter period ended" in page
-    assert "Cancel at period end" not in page
-    assert "Current period ends" not in page
-    assert "Upgrade to Starter" in page
+    assert "Prepaid until" not in page
+    assert offered_plans(page) == [("starter", "Upgrade to Starter"), ("pro", "Upgrade to Pro")]

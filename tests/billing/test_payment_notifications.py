@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import text
 
 from api.runtime import Runtime
+from api.schedule import scheduled_jobs
 from core.config import Settings
 from core.db import Database
 from tests.billing.conftest import (
@@ -19,7 +22,7 @@ from tests.billing.conftest import (
     post_webhook,
     subscription,
 )
-from tests.conftest import client_for, join, make_runtime, signup
+from tests.conftest import Owner, client_for, join, make_runtime, signup
 from tests.fakes.razorpay_server import (
     FakeRazorpay,
     make_payment,
@@ -40,23 +43,31 @@ async def mailing(
         yield runtime, client
 
 
-async def _payment_mails(runtime: Runtime, smtp: SmtpServer, address: str) -> list[Received]:
+async def _payment_mails(
+    runtime: Runtime, smtp: SmtpServer, address: str, subject: str = "Payment"
+) -> list[Received]:
+    """The mails to ``address`` whose subject holds ``subject``, once everything was sent."""
     for _ in range(3):
         await notifications.settle_kicks()
         await runtime.jobs.drain()
         await runtime.mailer.settle()
         await runtime.jobs.drain()
-    return [r for r in smtp.to(address) if "Payment" in str(r.message["Subject"])]
+    return [r for r in smtp.to(address) if subject in str(r.message["Subject"])]
+
+
+async def owner_and_admin(client: httpx.AsyncClient, workspace: str) -> tuple[Owner, Owner]:
+    """A new workspace's owner, and an admin who joined it."""
+    owner = await signup(client, workspace)
+    admin = await signup(client, "Member")
+    await join(client, owner, admin, "admin")
+    return owner, admin
 
 
 async def test_captured_and_failed_payments_mail_the_owners_once(
     mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
 ) -> None:
     runtime, client = mailing
-    owner = await signup(client, "Acme")
-    member = await signup(client, "Member")
-    await join(client, owner, member, "admin")
-
+    owner, member = await owner_and_admin(client, "Acme")
     order = await create_order(client, owner)
     failed = fake.fail_payment(order["razorpay_order_id"])
     response = await post_webhook(client, webhook_payload("payment.failed", payment=failed))
@@ -192,3 +203,44 @@ async def test_a_recurring_charge_of_an_unknown_subscription_mails_nobody(
     assert response.status_code == 200, response.text
     assert response.json()["reason"] == "unknown_subscription"
     assert await _payment_mails(runtime, smtp, owner.email) == []
+
+
+async def test_owners_are_told_before_a_prepaid_plan_ends_once_per_notice(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> None:
+    """The review's F2: nothing warned that a paid plan was about to end (plans are prepaid and
+    do not renew). The hourly ``plan_expiry_notices`` job tells the owners 7 days and 1 day
+    before the end, once each; an admin hears nothing (payments are the owners')."""
+    runtime, client = mailing
+    owner, admin = await owner_and_admin(client, "Ending")
+    order = await create_order(client, owner)
+    payment = fake.capture_payment(order["razorpay_order_id"])
+    captured = await post_webhook(client, webhook_payload("payment.captured", payment=payment))
+    assert captured.json()["status"] == "applied", captured.text
+    now = datetime.now(UTC).replace(microsecond=0)
+    end = now + timedelta(days=3)
+    async with owner_db.transaction() as s:
+        for sql in (
+            "UPDATE subscriptions SET current_period_end = :end WHERE workspace_id = :w",
+            "UPDATE workspaces SET plan_expires_at = :end WHERE id = :w",
+        ):
+            await s.execute(text(sql), {"end": end, "w": owner.workspace_id})
+    jobs = scheduled_jobs(
+        runtime.lifecycle, runtime.ingestion, runtime.notifications, runtime.notifier
+    )
+    [job] = [j for j in jobs if j.name == "plan_expiry_notices"]
+    for at in (now, now + timedelta(hours=1), end - timedelta(hours=12), end - timedelta(hours=11)):
+        await job.run(at)
+    await job.run(end + timedelta(minutes=1))  # ended: nothing more to tell
+
+    mails = await _payment_mails(runtime, smtp, owner.email, subject="plan ends on")
+    assert [str(m.message["Subject"]) for m in mails] == [
+        f"[Ending] Your Starter plan ends on {end:%Y-%m-%d}"
+    ] * 2
+    assert f"The Starter plan is prepaid until {end:%Y-%m-%d %H:%M} UTC" in mails[0].text
+    assert "Extend it on the plan page" in mails[0].text
+    assert "the Free plan from then on" in mails[0].text
+    assert await _payment_mails(runtime, smtp, admin.email, subject="plan ends on") == []

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,14 +16,22 @@ from billing.state import (
     BillingEvent,
     Decision,
     ExpectedOrder,
+    PastPayment,
     SubscriptionState,
     SubscriptionStatus,
     add_period,
     apply_event,
+    derive_paid_periods,
     event_from_webhook,
     next_order_status,
 )
-from tests.fakes.razorpay_server import make_order, make_payment, make_refund, webhook_payload
+from tests.fakes.razorpay_server import (
+    make_dispute,
+    make_order,
+    make_payment,
+    make_refund,
+    webhook_payload,
+)
 from workspaces.plans import Period, get_plan
 
 T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
@@ -286,6 +295,187 @@ def test_refund_of_one_of_two_paid_months_keeps_the_other() -> None:
     assert after.current_period_end == datetime(2025, 4, 10, 12, 0, tzinfo=UTC)
 
 
+def at(month: int, day: int) -> datetime:
+    return datetime(2026, month, day, tzinfo=UTC)
+
+
+def refund_of(payment_id: str, when: datetime, plan: str = "starter") -> BillingEvent:
+    """A full refund of ``paid(payment_id, ..., plan)``'s order."""
+    order = expected(plan, order_id=f"order_{payment_id}")
+    return BillingEvent(
+        "refund.processed",
+        when,
+        payment_id=payment_id,
+        amount=order.amount,
+        currency="INR",
+        expected=order,
+    )
+
+
+def test_refund_of_a_used_up_payment_keeps_the_current_paid_period() -> None:
+    """The review's F1: January's payment refunded in February took away the February period
+    another payment had paid for (the end became the refund time, the plan cancelled)."""
+    state, _ = run(SubscriptionState(), paid("pay_1", at(1, 1)), paid("pay_2", at(2, 5)))
+    after, decision = apply_event(state, refund("pay_1", at(2, 10)))
+    assert decision == Decision("applied", "refund_recorded")
+    assert after.current_period_end == at(3, 5)
+    assert after.status == "active"
+    assert after.effective_plan(at(3, 1)) == "starter"
+    assert after.refunded_payment_ids == {"pay_1"}
+
+
+def test_refunds_in_an_extension_chain_take_back_only_the_refunded_payments_own_time() -> None:
+    """The review's chain: p1 pays Jan 1 - Feb 1, p2 (paid Jan 25) extends to Mar 1, p3 (paid
+    Feb 20) to Apr 1; refunding p1 on Mar 10 cut the period to Mar 10 and cancelled."""
+    chain, _ = run(
+        SubscriptionState(), paid("p1", at(1, 1)), paid("p2", at(1, 25)), paid("p3", at(2, 20))
+    )
+    assert chain.current_period_end == at(4, 1)
+    after, decision = apply_event(chain, refund("p1", at(3, 10)))
+    assert (decision.reason, after.current_period_end, after.status) == (
+        "refund_recorded",
+        at(4, 1),
+        "active",
+    )
+    # p2 refunded on Feb 25: its Feb 25 - Mar 1 goes (4 days); p3's month moves up by as much.
+    after, decision = apply_event(chain, refund("p2", at(2, 25)))
+    assert decision.reason == "period_revoked"
+    assert after.current_period_end == at(4, 1) - (at(3, 1) - at(2, 25)) == at(3, 28)
+    assert after.status == "active"
+    # Both later payments refunded, in either order: p1's month has ended, so the plan ends at
+    # the refund.
+    for first, second in (("p2", "p3"), ("p3", "p2")):
+        after, _ = run(chain, refund(first, at(2, 25)), refund(second, at(2, 25)))
+        assert (after.current_period_end, after.status) == (at(2, 25), "cancelled")
+    # The last payment refunded: exactly its month goes (the existing rule).
+    after, _ = apply_event(chain, refund("p3", at(2, 21)))
+    assert after.current_period_end == at(3, 1)
+    # A payment refunded before its month began gives all of it back; the next one moves up.
+    early, _ = run(
+        SubscriptionState(), paid("p1", at(1, 1)), paid("p2", at(1, 25)), paid("p3", at(1, 26))
+    )
+    after, _ = apply_event(early, refund("p2", at(1, 28)))
+    assert after.current_period_end == at(4, 1) - (at(3, 1) - at(2, 1)) == at(3, 4)
+    assert after.status == "active"
+
+
+def test_refunding_an_upgrade_falls_back_to_what_the_earlier_payment_still_covers() -> None:
+    """Starter Jan 1 (to Feb 1), then Pro Jan 10 (a fresh period to Feb 10): refunding Pro on
+    Jan 11 leaves the Starter month q1 paid for (was: Free at once)."""
+    upgraded, _ = run(SubscriptionState(), paid("q1", at(1, 1)), paid("q2", at(1, 10), plan="pro"))
+    after, decision = apply_event(upgraded, refund_of("q2", at(1, 11), plan="pro"))
+    assert (decision.outcome, decision.reason) == ("applied", "period_revoked")
+    assert "starter" in decision.detail
+    assert (after.plan_code, after.period, after.status) == ("starter", "monthly", "active")
+    assert after.current_period_end == at(2, 1)
+    assert after.effective_plan(at(1, 20)) == "starter"
+    assert after.effective_plan(at(2, 1)) == "free"
+    # Paying Starter again extends from that end.
+    renewed, decision = apply_event(after, paid("q3", at(1, 20)))
+    assert (decision.reason, renewed.current_period_end) == ("extended", at(3, 1))
+    # Once the Starter month has ended there is nothing to fall back to.
+    late, _ = apply_event(upgraded, refund_of("q2", at(2, 2), plan="pro"))
+    assert (late.plan_code, late.current_period_end, late.status) == ("pro", at(2, 2), "cancelled")
+    # A refunded Starter payment is no fallback; refunding it while Pro runs leaves Pro alone.
+    starter_back, decision = apply_event(upgraded, refund_of("q1", at(1, 11)))
+    assert decision.reason == "refund_recorded"
+    assert (starter_back.plan_code, starter_back.current_period_end) == ("pro", at(2, 10))
+    gone, _ = apply_event(starter_back, refund_of("q2", at(1, 12), plan="pro"))
+    assert (gone.plan_code, gone.current_period_end, gone.status) == ("pro", at(1, 12), "cancelled")
+
+
+def test_paid_periods_are_derived_for_a_state_stored_before_they_were_recorded() -> None:
+    """A state stored by an older release has no paid periods. ``derive_paid_periods`` rebuilds
+    them from the payment history; without them a refunded payment is taken as the plan's last
+    period (what older releases assumed)."""
+    legacy = SubscriptionState(
+        plan_code="starter",
+        period="monthly",
+        current_period_end=at(3, 5),
+        plan_changed_at=at(2, 5),
+        status_changed_at=at(2, 5),
+        applied_payment_ids=frozenset({"pay_1", "pay_2"}),
+    )
+    underived, decision = apply_event(legacy, refund("pay_1", at(2, 10)))
+    assert (decision.reason, underived.current_period_end, underived.status) == (
+        "period_revoked",
+        at(2, 10),
+        "cancelled",
+    )
+    history = [
+        PastPayment("pay_1", "starter", "monthly", at(1, 1)),
+        PastPayment("pay_2", "starter", "monthly", at(2, 5)),
+        PastPayment("pay_x", "starter", "monthly", at(2, 6)),  # not applied: left out
+    ]
+    derived = derive_paid_periods(legacy, history)
+    assert {(p.payment_id, p.start, p.end) for p in derived.paid_periods} == {
+        ("pay_1", at(1, 1), at(2, 1)),
+        ("pay_2", at(2, 5), at(3, 5)),
+    }
+    assert replace(derived, paid_periods=frozenset()) == legacy
+    assert derive_paid_periods(derived, []) is derived  # recorded periods are kept
+    after, decision = apply_event(derived, refund("pay_1", at(2, 10)))
+    assert (decision.reason, after.current_period_end) == ("refund_recorded", at(3, 5))
+    # The stored end wins over the replay (here an end an old-rule refund had moved back): the
+    # latest chain is moved to end there.
+    moved = derive_paid_periods(replace(legacy, current_period_end=at(3, 1)), history)
+    assert {(p.payment_id, p.end) for p in moved.paid_periods} == {
+        ("pay_1", at(2, 1)),
+        ("pay_2", at(3, 1)),
+    }
+
+
+@st.composite
+def refunded_chains(
+    draw: st.DrawFn,
+) -> tuple[list[tuple[datetime, Period]], int, datetime]:
+    """Payments of one plan in time order (gaps and overlaps), one of them refunded later."""
+    gaps = draw(st.lists(st.integers(0, 60 * 24 * 70), min_size=1, max_size=5))
+    times = [T0 + timedelta(minutes=m) for m in itertools.accumulate(gaps)]
+    periods: list[Period] = ["monthly", "monthly", "yearly"]
+    payments = [(t, draw(st.sampled_from(periods))) for t in times]
+    which = draw(st.integers(0, len(payments) - 1))
+    when = times[-1] + timedelta(minutes=draw(st.integers(0, 60 * 24 * 500)))
+    return payments, which, when
+
+
+@settings(max_examples=300, deadline=None)
+@given(refunded_chains())
+def test_a_full_refund_takes_back_only_the_refunded_payments_unused_time(
+    history: tuple[list[tuple[datetime, Period]], int, datetime],
+) -> None:
+    payments, which, when = history
+    events = [paid(f"pay_{i}", t, period=period) for i, (t, period) in enumerate(payments)]
+    state, _ = run(SubscriptionState(), *events)
+    # Each payment's interval, from the documented rule alone: from the payment, or from the
+    # end of the running period when it extended it.
+    intervals, end = [], None
+    for t, period in payments:
+        start = end if end is not None and end > t else t
+        end = add_period(start, period)
+        intervals.append((start, end))
+    assert state.current_period_end == end
+    start, own_end = intervals[which]
+    unused = max(timedelta(0), own_end - max(start, when))
+
+    order = expected(period=payments[which][1], order_id=f"order_pay_{which}")
+    after, decision = apply_event(
+        state,
+        BillingEvent(
+            "refund.processed",
+            when,
+            payment_id=f"pay_{which}",
+            amount=order.amount,
+            currency="INR",
+            expected=order,
+        ),
+    )
+    assert end is not None
+    assert after.current_period_end == end - unused
+    assert decision.reason == ("period_revoked" if unused else "refund_recorded")
+    assert after.status == ("cancelled" if unused and end - unused <= when else "active")
+
+
 def test_refund_before_capture_blocks_the_capture_and_partial_refunds_change_nothing() -> None:
     early = refund("pay_1", T0 + timedelta(hours=1))
     state, decisions = run(SubscriptionState(), early, paid("pay_1", T0))
@@ -298,6 +488,52 @@ def test_refund_before_capture_blocks_the_capture_and_partial_refunds_change_not
     too_much = apply_event(active, refund("pay_1", T0 + timedelta(hours=1), amount=100_000))
     assert too_much == (active, too_much[1])
     assert too_much[1].reason == "amount_mismatch"
+
+
+def test_refunds_in_parts_covering_the_payment_and_a_lost_dispute_take_the_period_back() -> None:
+    """The review's F6: Rs 500 then Rs 499 refunded of a Rs 999 payment were each a partial refund
+    and the plan stayed; a lost chargeback was an unsupported event."""
+    active, _ = apply_event(SubscriptionState(), paid("pay_1", T0))
+    first = replace(refund("pay_1", T0 + timedelta(hours=1), amount=50_000), refunded_total=50_000)
+    second = replace(refund("pay_1", T0 + timedelta(hours=2), amount=49_900), refunded_total=99_900)
+    after, decisions = run(active, first, second)
+    assert [d.reason for d in decisions] == ["partial_refund", "period_revoked"]
+    assert after.status == "cancelled"
+    assert after.effective_plan(T0 + timedelta(hours=3)) == "free"
+    assert apply_event(after, first)[1].reason == "duplicate_refund"
+
+    lost = BillingEvent(
+        "payment.dispute.lost",
+        T0 + timedelta(days=3),
+        payment_id="pay_1",
+        amount=99_900,
+        currency="INR",
+        expected=expected(),
+    )
+    after, decision = apply_event(active, lost)
+    assert (decision.outcome, decision.reason) == ("applied", "period_revoked")
+    assert after.effective_plan(T0 + timedelta(days=4)) == "free"
+    assert next_order_status("paid", "payment.dispute.lost") == "refunded"
+
+    # Both read from Razorpay's bodies: the payment's amount_refunded, the dispute's amount.
+    payment = make_payment(order_id="order_A", amount=99_900, payment_id="pay_A")
+    payment.update(amount_refunded=99_900, refund_status="full")
+    event = event_from_webhook(
+        webhook_payload(
+            "refund.processed",
+            refund=make_refund(payment_id="pay_A", amount=49_900),
+            payment=payment,
+        )
+    )
+    assert (event.amount, event.refunded_total) == (49_900, 99_900)
+    dispute = make_dispute(payment_id="pay_A", amount=99_900)
+    event = event_from_webhook(webhook_payload("payment.dispute.lost", dispute=dispute))
+    assert (event.name, event.payment_id, event.amount, event.currency) == (
+        "payment.dispute.lost",
+        "pay_A",
+        99_900,
+        "INR",
+    )
 
 
 def test_unknown_events_are_ignored_and_naive_times_refused() -> None:

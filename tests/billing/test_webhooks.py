@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from billing.models import BillingOrder
-from billing.state import BillingEvent, ExpectedOrder, SubscriptionState, apply_event
+from billing.state import (
+    BillingEvent,
+    ExpectedOrder,
+    PaidPeriod,
+    SubscriptionState,
+    apply_event,
+)
 from billing.webhooks import apply_webhook
 from core.db import Database
 from tests.billing.conftest import (
@@ -35,6 +41,7 @@ from tests.billing.conftest import (
 from tests.conftest import Owner
 from tests.fakes.razorpay_server import (
     FakeRazorpay,
+    make_dispute,
     make_payment,
     make_refund,
     razorpay_id,
@@ -329,6 +336,105 @@ async def test_failed_then_paid_then_refunded(
     assert usage.json()["plan"] == "free"
 
 
+async def paid_at_time(
+    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, when: datetime
+) -> dict[str, Any]:
+    """A Starter order paid at ``when`` (Razorpay's event time), reported by its webhook."""
+    order = await create_order(bclient, owner)
+    payment = fake.capture_payment(order["razorpay_order_id"])
+    payment["created_at"] = int(when.timestamp())
+    response = await post_webhook(
+        bclient,
+        webhook_payload("payment.captured", payment=payment, created_at=int(when.timestamp())),
+    )
+    assert response.json()["status"] == "applied", response.text
+    return payment
+
+
+@pytest.mark.parametrize("stored_before_periods", [False, True])
+async def test_refunding_a_used_up_payment_keeps_the_later_paid_period(
+    bclient: httpx.AsyncClient,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+    stored_before_periods: bool,
+) -> None:
+    """The review's F1 through the webhook: a month paid 40 days ago, a fresh month paid 5 days
+    ago after it had lapsed, then the old month refunded in full. The workspace was on Free at
+    once (the refund took a month off the current end). ``stored_before_periods``: the
+    subscription row was stored before paid periods were recorded (migration 0015), so they are
+    derived from the payment history."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    first = await paid_at_time(bclient, owner, fake, now - timedelta(days=40))
+    await paid_at_time(bclient, owner, fake, now - timedelta(days=5))
+    end = (await subscription(bclient, owner))["current_period_end"]
+    assert datetime.fromisoformat(end) > now + timedelta(days=20)
+    if stored_before_periods:
+        async with owner_db.transaction() as s:
+            await s.execute(
+                text("UPDATE subscriptions SET paid_periods = '[]' WHERE workspace_id = :w"),
+                {"w": owner.workspace_id},
+            )
+    refund_at = int((now - timedelta(days=1)).timestamp())
+    refund = make_refund(payment_id=first["id"], amount=first["amount"], created_at=refund_at)
+    response = await post_webhook(
+        bclient,
+        webhook_payload("refund.processed", refund=refund, payment=first, created_at=refund_at),
+    )
+    assert response.json()["status"] == "applied", response.text
+    assert response.json()["reason"] == "refund_recorded"
+    sub = await subscription(bclient, owner)
+    assert (sub["effective_plan"], sub["status"], sub["current_period_end"]) == (
+        "starter",
+        "active",
+        end,
+    )
+    usage = await bclient.get(owner.url("/usage"), headers=owner.headers)
+    assert usage.json()["plan"] == "starter"
+    assert (await order_row(owner_db, first["order_id"]))["status"] == "refunded"
+    row = await sub_row(owner_db, owner.workspace_id)
+    assert row["refunded_payment_ids"] == [first["id"]]
+    assert {p["payment_id"] for p in row["paid_periods"]} == set(row["applied_payment_ids"])
+
+
+async def test_refunds_in_parts_and_a_lost_chargeback_take_the_plan_back(
+    bclient: httpx.AsyncClient, owner: Owner, other: Owner, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """The review's F6: each part of a refund made in two parts was `partial_refund` and the plan
+    stayed although the whole payment had gone back; `payment.dispute.lost` was stored as
+    `unsupported_event` and the plan ran on."""
+    order, payment = await paid_setup(bclient, owner, fake)
+    await post_webhook(bclient, webhook_payload("payment.captured", payment=payment))
+    for part, refunded, status in ((50_000, 50_000, "partial"), (49_900, 99_900, "full")):
+        refund = make_refund(payment_id=payment["id"], amount=part)
+        entity = {**payment, "amount_refunded": refunded, "refund_status": status}
+        response = await post_webhook(
+            bclient, webhook_payload("refund.processed", refund=refund, payment=entity)
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["reason"] == (
+            "partial_refund" if status == "partial" else "period_revoked"
+        )
+        plan = "starter" if status == "partial" else "free"
+        assert (await subscription(bclient, owner))["effective_plan"] == plan
+    assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "refunded"
+    history = await bclient.get(owner.url("/billing/payments"), headers=owner.headers)
+    assert [p["status"] for p in history.json()["items"]] == ["refunded"]
+
+    order, payment = await paid_setup(bclient, other, fake)
+    await post_webhook(bclient, webhook_payload("payment.captured", payment=payment))
+    dispute = make_dispute(payment_id=payment["id"], amount=payment["amount"])
+    response = await post_webhook(
+        bclient, webhook_payload("payment.dispute.lost", dispute=dispute, payment=payment)
+    )
+    assert response.json()["status"] == "applied", response.text
+    assert response.json()["reason"] == "period_revoked"
+    assert (await subscription(bclient, other))["effective_plan"] == "free"
+    assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "refunded"
+    history = await bclient.get(other.url("/billing/payments"), headers=other.headers)
+    assert [p["status"] for p in history.json()["items"]] == ["chargeback"]
+
+
 async def test_billing_rows_are_tenant_isolated(
     bclient: httpx.AsyncClient, owner: Owner, other: Owner, fake: FakeRazorpay, db: Database
 ) -> None:
@@ -486,7 +592,10 @@ async def test_shuffled_events_keep_the_invariants(
     async with db.transaction(workspace_id=workspace_id) as s:
         sub = (
             await s.execute(
-                text("SELECT plan, current_period_end, applied_payment_ids FROM subscriptions")
+                text(
+                    "SELECT plan, current_period_end, applied_payment_ids, paid_periods"
+                    " FROM subscriptions"
+                )
             )
         ).one_or_none()
         ws = (
@@ -500,6 +609,8 @@ async def test_shuffled_events_keep_the_invariants(
     assert sub.plan == model.plan_code
     assert sub.current_period_end == model.current_period_end
     assert set(sub.applied_payment_ids) == set(model.applied_payment_ids)
+    # What each payment paid for is stored as the reducer left it.
+    assert {PaidPeriod.from_json(p) for p in sub.paid_periods} == model.paid_periods
     # Each captured payment counted at most once; quotas follow the subscription.
     assert len(sub.applied_payment_ids) == len(set(sub.applied_payment_ids))
     if model.plan_code != "free":

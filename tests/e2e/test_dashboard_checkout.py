@@ -10,11 +10,13 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from billing.state import add_period
 from tests.e2e.conftest import OUTPUT, DemoServer, running_server
 from tests.fakes.checkout_standin import CheckoutStandIn
 from tests.fakes.razorpay_server import FakeRazorpay
@@ -129,10 +131,17 @@ async def test_upgrade_through_checkout_shows_the_new_plan_and_the_payment(
     ]
     assert order["amount"] == PLANS["starter"].price("monthly")
 
-    # Cancel at period end: confirmed in a dialog, then "active until <date>".
-    page.once("dialog", lambda dialog: dialog.accept())
-    await page.get_by_role("button", name="Cancel at period end").click()
-    await page.get_by_test_id("active-until").wait_for(timeout=TIMEOUT)
+    # Prepaid, nothing to cancel: extending pays the same plan again, a month after the end.
+    paid_until = await page.get_by_test_id("paid-until").locator("time").get_attribute("datetime")
+    assert paid_until is not None
+    later = add_period(datetime.fromisoformat(paid_until), "monthly")
+    assert await page.get_by_role("button", name="Cancel at period end").count() == 0
+    await page.get_by_role("button", name="Extend Starter").click()
+    await page.get_by_text(f"the Starter plan is active until {later:%Y-%m-%d}").wait_for(
+        timeout=TIMEOUT
+    )
+    extended = await page.get_by_test_id("paid-until").locator("time").get_attribute("datetime")
+    assert extended == later.isoformat()
     assert "Plan in effect: starter" in await page.locator("main").inner_text()
     assert [m for m in messages if m.startswith(("error", "pageerror"))] == []
 

@@ -200,6 +200,33 @@ def make_refund(
     }
 
 
+def make_dispute(
+    *,
+    payment_id: str,
+    amount: int,
+    currency: str = "INR",
+    status: str = "lost",
+    dispute_id: str | None = None,
+    created_at: int | None = None,
+) -> dict[str, Any]:
+    """A dispute (chargeback) entity, as Razorpay's ``payment.dispute.*`` webhooks carry it next
+    to the payment; ``amount_deducted`` is what left the merchant's balance (0 until lost)."""
+    return {
+        "id": dispute_id or razorpay_id("disp"),
+        "entity": "dispute",
+        "payment_id": payment_id,
+        "amount": amount,
+        "currency": currency,
+        "amount_deducted": amount if status == "lost" else 0,
+        "reason_code": "chargeback",
+        "reason_description": "The cardholder disputes the charge",
+        "respond_by": (created_at if created_at is not None else _now()) + 7 * 86_400,
+        "status": status,
+        "phase": "chargeback",
+        "created_at": created_at if created_at is not None else _now(),
+    }
+
+
 def make_subscription(
     *,
     plan_id: str,
@@ -248,6 +275,7 @@ def webhook_payload(
     payment: Mapping[str, Any] | None = None,
     subscription: Mapping[str, Any] | None = None,
     refund: Mapping[str, Any] | None = None,
+    dispute: Mapping[str, Any] | None = None,
     account_id: str = "acc_FakeAccount0001",
     created_at: int | None = None,
 ) -> dict[str, Any]:
@@ -255,7 +283,13 @@ def webhook_payload(
 
     Serialise it with ``json.dumps(...).encode()`` and sign those exact bytes with ``sign_webhook``.
     """
-    entities = {"refund": refund, "subscription": subscription, "payment": payment, "order": order}
+    entities = {
+        "refund": refund,
+        "dispute": dispute,
+        "subscription": subscription,
+        "payment": payment,
+        "order": order,
+    }
     present = {name: dict(entity) for name, entity in entities.items() if entity is not None}
     return {
         "entity": "event",
