@@ -90,8 +90,8 @@ def razorpay() -> Iterator[FakeRazorpay]:
 
 @pytest.fixture
 def settings(razorpay: FakeRazorpay) -> Settings:
-    """Billing on (against the local fake), and a plan with room for every member (not the
-    self-hosted unlimited plan: a workspace on it has no plan to buy)."""
+    """Billing on (against the local fake), and a plan with room for every member (a
+    non-expiring pro: ordering a plan is refused as included, past the permission check)."""
     return make_settings(
         default_plan="pro",
         razorpay_key_id=razorpay.key_id,
@@ -338,8 +338,10 @@ PROBES: dict[Action, list[Probe]] = {
     Action.LEAD_DELETE: [_delete_lead],
     Action.LEADS_EXPORT: [fixed("GET", "/leads/export")],
     Action.BILLING_MANAGE: [
-        fixed("POST", "/billing/orders", {"plan": "pro", "period": "monthly"}, 201),
-        # Allowed callers get past the check to the order lookup, or to "nothing to cancel".
+        # Allowed callers get past the check: to "nothing to buy" (the workspace's pro plan does
+        # not expire and includes what it would buy, 409 plan_included), to the order lookup,
+        # or to "nothing to cancel".
+        fixed("POST", "/billing/orders", {"plan": "pro", "period": "monthly"}, 409),
         fixed(
             "POST",
             "/billing/verify",
