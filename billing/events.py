@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import repository as repo
 from billing.models import Subscription
+from billing.paid_periods import derive_paid_periods
 from billing.state import (
     ORDER_EVENTS,
     PAYMENT_SUCCESS_EVENTS,
@@ -28,7 +29,6 @@ from billing.state import (
     ExpectedOrder,
     SubscriptionState,
     apply_event,
-    derive_paid_periods,
     next_order_status,
     paid_again,
 )

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing import repository as repo
 from billing.events import MAX_EVENT_ID, Applied, apply_to_order, bounded_int, record_and_apply
 from billing.provider import PaymentProvider, PaymentProviderError
+from billing.provider_events import event_from_payment
 from billing.signatures import PaymentProviderUnavailable
-from billing.state import event_from_payment
 from core.db import Database
 
 

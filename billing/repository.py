@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.models import BillingEventRow, BillingOrder, BillingPayment, Subscription
-from billing.state import PastPayment
+from billing.paid_periods import PastPayment
 from core.models import utcnow
 from workspaces.models import Workspace
 

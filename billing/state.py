@@ -49,9 +49,9 @@ Webhooks arrive at least once and in any order, so the reducer is written agains
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 
 from workspaces.plans import PLANS, Period
@@ -67,17 +67,11 @@ __all__ = [
     "OrderStatus",
     "Outcome",
     "PaidPeriod",
-    "PastPayment",
     "SubscriptionState",
     "SubscriptionStatus",
     "add_period",
     "apply_event",
-    "derive_paid_periods",
-    "event_from_payment",
-    "event_from_webhook",
     "next_order_status",
-    "webhook_entity",
-    "webhook_ids",
 ]
 
 # --------------------------------------------------------------------------------------------------
@@ -503,166 +497,3 @@ def apply_event(
             return state, Decision("ignored", "stale_event", "status set by a later event")
         return _outcome(state, new, "applied")
     return state, Decision("ignored", "unsupported_event", event.name)
-
-
-@dataclass(frozen=True)
-class PastPayment:
-    """An applied payment as the payment history knows it: what it bought and when."""
-
-    payment_id: str
-    plan_code: str
-    period: Period
-    paid_at: datetime
-
-
-def derive_paid_periods(
-    state: SubscriptionState, payments: Iterable[PastPayment]
-) -> SubscriptionState:
-    """``state`` with the paid periods of its applied payments, for a state stored before they
-    were recorded (payments applied, no period recorded); any other state is returned as is.
-
-    The applied, unrefunded ``payments`` are replayed in event-time order through the reducer
-    (the same extension rule); the latest chain is then moved so that it ends at the stored
-    ``current_period_end`` (a refund under the old rule, or payments delivered out of order, may
-    have moved it). A payment missing from ``payments`` stays without a period.
-    """
-    if state.paid_periods or not state.applied_payment_ids:
-        return state
-    replay = SubscriptionState()
-    for payment in sorted(payments, key=lambda p: (p.paid_at, p.payment_id)):
-        if payment.payment_id not in state.applied_payment_ids - state.refunded_payment_ids:
-            continue
-        order = ExpectedOrder("", payment.plan_code, payment.period, amount=1)
-        replay, _ = apply_event(
-            replay,
-            BillingEvent(
-                "payment.captured",
-                payment.paid_at,
-                payment_id=payment.payment_id,
-                amount=1,
-                currency=order.currency,
-                expected=order,
-            ),
-        )
-    periods = replay.paid_periods
-    replayed_end, stored_end = replay.current_period_end, state.current_period_end
-    if (
-        replayed_end is not None
-        and stored_end is not None
-        and replay.plan_code == state.plan_code
-        and replayed_end != stored_end
-    ):
-        chain: list[PaidPeriod] = []
-        end = replayed_end
-        while link := next(
-            (
-                p
-                for p in periods
-                if p.plan_code == replay.plan_code and p.end == end and p not in chain
-            ),
-            None,
-        ):
-            chain.append(link)
-            end = link.start
-        periods = (periods - set(chain)) | {p.shifted(replayed_end - stored_end) for p in chain}
-    return replace(state, paid_periods=periods)
-
-
-# --------------------------------------------------------------------------------------------------
-# Webhook payload (or a payment fetched from the API) -> BillingEvent
-
-
-def webhook_entity(payload: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    """``payload["payload"][name]["entity"]``, or ``{}`` when any level is missing or no object."""
-    section = payload.get("payload")
-    if not isinstance(section, Mapping):
-        return {}
-    wrapper = section.get(name)
-    if not isinstance(wrapper, Mapping):
-        return {}
-    entity = wrapper.get("entity")
-    return entity if isinstance(entity, Mapping) else {}
-
-
-def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def webhook_ids(payload: Mapping[str, Any]) -> dict[str, str | None]:
-    """The Razorpay ids a webhook refers to, to look up the expected order before reducing it."""
-    payment = webhook_entity(payload, "payment")
-    order = webhook_entity(payload, "order")
-    refund = webhook_entity(payload, "refund")
-    dispute = webhook_entity(payload, "dispute")
-    subscription = webhook_entity(payload, "subscription")
-    return {
-        "order_id": _str_or_none(order.get("id")) or _str_or_none(payment.get("order_id")),
-        "payment_id": _str_or_none(payment.get("id"))
-        or _str_or_none(refund.get("payment_id"))
-        or _str_or_none(dispute.get("payment_id")),
-        "refund_id": _str_or_none(refund.get("id")),
-        "subscription_id": _str_or_none(subscription.get("id"))
-        or _str_or_none(payment.get("subscription_id")),
-    }
-
-
-def event_from_webhook(
-    payload: Mapping[str, Any],
-    *,
-    expected: ExpectedOrder | None = None,
-    event_id: str | None = None,
-) -> BillingEvent:
-    """Build a ``BillingEvent`` from a parsed (and already signature-checked) webhook body.
-
-    Raises ``ValueError`` when the body has no event name or no integer ``created_at``.
-    """
-    name = payload.get("event")
-    created_at = _int_or_none(payload.get("created_at"))
-    if not isinstance(name, str) or not name or created_at is None:
-        raise ValueError("not a Razorpay webhook event")
-    ids = webhook_ids(payload)
-    payment = webhook_entity(payload, "payment")
-    money = payment
-    if name == "refund.processed":
-        money = webhook_entity(payload, "refund")
-    elif name == "payment.dispute.lost":
-        money = webhook_entity(payload, "dispute")
-    return BillingEvent(
-        name=name,
-        occurred_at=datetime.fromtimestamp(created_at, UTC),
-        payment_id=ids["payment_id"],
-        amount=_int_or_none(money.get("amount")),
-        currency=_str_or_none(money.get("currency")),
-        expected=expected,
-        subscription_id=ids["subscription_id"],
-        event_id=event_id,
-        refunded_total=(
-            _int_or_none(payment.get("amount_refunded")) if name == "refund.processed" else None
-        ),
-    )
-
-
-def event_from_payment(
-    name: str, payment: Mapping[str, Any], *, event_id: str | None = None
-) -> BillingEvent:
-    """Build a ``BillingEvent`` named ``name`` from a payment entity fetched from Razorpay's API
-    (what reconcile finds): the event time is the payment's ``created_at``.
-
-    Raises ``ValueError`` when ``name`` is empty or the payment has no integer ``created_at``.
-    """
-    created_at = _int_or_none(payment.get("created_at"))
-    if not name or created_at is None:
-        raise ValueError("not a Razorpay payment")
-    return BillingEvent(
-        name=name,
-        occurred_at=datetime.fromtimestamp(created_at, UTC),
-        payment_id=_str_or_none(payment.get("id")),
-        amount=_int_or_none(payment.get("amount")),
-        currency=_str_or_none(payment.get("currency")),
-        subscription_id=_str_or_none(payment.get("subscription_id")),
-        event_id=event_id,
-    )

@@ -25,15 +25,9 @@ from billing.events import (
     apply_to_order,
     record_and_apply,
 )
+from billing.provider_events import event_from_webhook, webhook_entity, webhook_ids
 from billing.signatures import verify_webhook_signature
-from billing.state import (
-    ORDER_EVENTS,
-    PAYMENT_SUCCESS_EVENTS,
-    SUBSCRIPTION_EVENTS,
-    event_from_webhook,
-    webhook_entity,
-    webhook_ids,
-)
+from billing.state import ORDER_EVENTS, PAYMENT_SUCCESS_EVENTS, SUBSCRIPTION_EVENTS
 from core.db import set_tenant
 
 # Payment events that may belong to a Razorpay subscription rather than to an order of ours.

@@ -10,19 +10,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from billing.paid_periods import PastPayment, derive_paid_periods
+from billing.provider_events import event_from_webhook
 from billing.state import (
     ORDER_EVENTS,
     SUBSCRIPTION_EVENTS,
     BillingEvent,
     Decision,
     ExpectedOrder,
-    PastPayment,
     SubscriptionState,
     SubscriptionStatus,
     add_period,
     apply_event,
-    derive_paid_periods,
-    event_from_webhook,
     next_order_status,
 )
 from tests.fakes.razorpay_server import (

@@ -1,0 +1,106 @@
+"""A Razorpay webhook's payload, or a payment fetched from the API, as the ``BillingEvent`` the
+state machines in ``billing.state`` reduce (and the ids to look up its expected order first)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from billing.state import BillingEvent, ExpectedOrder
+
+
+def webhook_entity(payload: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """``payload["payload"][name]["entity"]``, or ``{}`` when any level is missing or no object."""
+    section = payload.get("payload")
+    if not isinstance(section, Mapping):
+        return {}
+    wrapper = section.get(name)
+    if not isinstance(wrapper, Mapping):
+        return {}
+    entity = wrapper.get("entity")
+    return entity if isinstance(entity, Mapping) else {}
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def webhook_ids(payload: Mapping[str, Any]) -> dict[str, str | None]:
+    """The Razorpay ids a webhook refers to, to look up the expected order before reducing it."""
+    payment = webhook_entity(payload, "payment")
+    order = webhook_entity(payload, "order")
+    refund = webhook_entity(payload, "refund")
+    dispute = webhook_entity(payload, "dispute")
+    subscription = webhook_entity(payload, "subscription")
+    return {
+        "order_id": _str_or_none(order.get("id")) or _str_or_none(payment.get("order_id")),
+        "payment_id": _str_or_none(payment.get("id"))
+        or _str_or_none(refund.get("payment_id"))
+        or _str_or_none(dispute.get("payment_id")),
+        "refund_id": _str_or_none(refund.get("id")),
+        "subscription_id": _str_or_none(subscription.get("id"))
+        or _str_or_none(payment.get("subscription_id")),
+    }
+
+
+def event_from_webhook(
+    payload: Mapping[str, Any],
+    *,
+    expected: ExpectedOrder | None = None,
+    event_id: str | None = None,
+) -> BillingEvent:
+    """Build a ``BillingEvent`` from a parsed (and already signature-checked) webhook body.
+
+    Raises ``ValueError`` when the body has no event name or no integer ``created_at``.
+    """
+    name = payload.get("event")
+    created_at = _int_or_none(payload.get("created_at"))
+    if not isinstance(name, str) or not name or created_at is None:
+        raise ValueError("not a Razorpay webhook event")
+    ids = webhook_ids(payload)
+    payment = webhook_entity(payload, "payment")
+    money = payment
+    if name == "refund.processed":
+        money = webhook_entity(payload, "refund")
+    elif name == "payment.dispute.lost":
+        money = webhook_entity(payload, "dispute")
+    return BillingEvent(
+        name=name,
+        occurred_at=datetime.fromtimestamp(created_at, UTC),
+        payment_id=ids["payment_id"],
+        amount=_int_or_none(money.get("amount")),
+        currency=_str_or_none(money.get("currency")),
+        expected=expected,
+        subscription_id=ids["subscription_id"],
+        event_id=event_id,
+        refunded_total=(
+            _int_or_none(payment.get("amount_refunded")) if name == "refund.processed" else None
+        ),
+    )
+
+
+def event_from_payment(
+    name: str, payment: Mapping[str, Any], *, event_id: str | None = None
+) -> BillingEvent:
+    """Build a ``BillingEvent`` named ``name`` from a payment entity fetched from Razorpay's API
+    (what reconcile finds): the event time is the payment's ``created_at``.
+
+    Raises ``ValueError`` when ``name`` is empty or the payment has no integer ``created_at``.
+    """
+    created_at = _int_or_none(payment.get("created_at"))
+    if not name or created_at is None:
+        raise ValueError("not a Razorpay payment")
+    return BillingEvent(
+        name=name,
+        occurred_at=datetime.fromtimestamp(created_at, UTC),
+        payment_id=_str_or_none(payment.get("id")),
+        amount=_int_or_none(payment.get("amount")),
+        currency=_str_or_none(payment.get("currency")),
+        subscription_id=_str_or_none(payment.get("subscription_id")),
+        event_id=event_id,
+    )
