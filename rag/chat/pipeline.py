@@ -13,7 +13,7 @@ before the first transaction and runs beside it (``_embed_early``):
    conversation when new); courtesy, handoff and exact FAQ answers are settled here;
 2. a read, once the question is embedded: semantic FAQ match and retrieval (skipped when the
    first transaction or the exact cache settled the answer);
-3. a write: the answer, its tokens and an unanswered question if any.
+3. a write: the answer, its tokens and an unanswered question if any (``rag.chat.recording``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import replace
@@ -35,18 +34,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.config import Settings
 from core.db import Database
 from core.errors import ValidationFailed
-from rag.chat import notify, repeats
-from rag.chat.cache import ResponseCache, echoes_the_visitor
-from rag.chat.clock import Clock, TurnGate, observe
+from rag.chat import notify, recording, repeats
+from rag.chat.cache import ResponseCache
+from rag.chat.clock import Clock, TurnGate
 from rag.chat.exchange import ChatInput, ChatResult
 from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.generator import Completion, GenerationRequest, Generator, LLMUnavailable
 from rag.chat.intents import Intent, detect_intent
-from rag.chat.models import ChatMessage, UnansweredQuestion
-from rag.chat.normalize import normalize_question, visitor_hash
-from rag.chat.prompts import drop_unknown_citations, extract_citations, fallback_answer
+from rag.chat.normalize import visitor_hash
+from rag.chat.prompts import fallback_answer
+from rag.chat.recording import AnswerRecorder
 from rag.chat.relevance import WordMatch
-from rag.chat.repository import conversations as conversation_repo
 from rag.chat.repository.client_messages import repeats_a_client_message
 from rag.chat.shortcuts import (
     cache_exact,
@@ -65,13 +63,11 @@ from rag.chat.stages import (
     looks_like_follow_up,
     record,
     retrieve,
-    safe_links,
 )
 from rag.chat.streaming import Emit, StreamedTurns
 from rag.knowledge import retrieval
 from rag.knowledge.embeddings import Embedder
 from rag.knowledge.rerank import NoReranker, Reranker
-from workspaces import usage
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +98,7 @@ class AnswerPipeline:
         self.extractive = ExtractiveAnswerer()
         self.cache = cache
         self.notifier = notifier
+        self.recorder = AnswerRecorder(db=db, cache=cache, notifier=notifier)
         self.reranker = reranker or NoReranker()
         # Turns settling or recording at once (CHAT_CONCURRENT_TURNS, default DB_POOL_SIZE): a
         # turn beyond waits here, in order, rather than for a pooled connection mid-transaction
@@ -131,7 +128,7 @@ class AnswerPipeline:
                     completion = None
                 clock.lap("generation")
             async with self._gate.slot(finishing=True):
-                return await self._finish(turn, settled, completion, clock)
+                return await self.recorder.finish(turn, settled, completion, clock)
 
     async def stream(self, inp: ChatInput) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Server-sent events: meta, delta..., citations, done (or error). Once settled, the
@@ -148,7 +145,7 @@ class AnswerPipeline:
             return
         turn, settled = first
         relay = self._streams.relay(
-            ("meta", self._meta(turn, settled)),
+            ("meta", recording.meta(turn, settled)),
             partial(self._write_and_record, turn, settled, clock),
         )
         async with aclosing(relay):
@@ -201,7 +198,7 @@ class AnswerPipeline:
             clock.first_token(time.perf_counter())
             emit("delta", {"text": settled.text})
         async with self._gate.slot(finishing=True):
-            result = await self._finish(turn, settled, completion, clock)
+            result = await self.recorder.finish(turn, settled, completion, clock)
         emit("citations", {"citations": result.citations})
         emit("done", result.to_dict())
 
@@ -392,155 +389,4 @@ class AnswerPipeline:
             history=turn.history,
             user=visitor_hash(turn.session_id, self.settings.jwt_key),
             offer_contact=turn.asks_for_contact,
-        )
-
-    @staticmethod
-    def _generated(
-        grounding: Grounding, completion: Completion | None, *, offer_contact: bool = True
-    ) -> Answer:
-        """The answer written from the passages; "I don't know" when it cites none of them; the
-        fallback when the model failed; the guard's refusal (``refused``: no answer, and no
-        question left unanswered for the owner) when the guard withheld it."""
-        offer = offer_contact
-        if completion is None:
-            return Answer(fallback_answer("", offer_contact=offer), "fallback")
-        if completion.guarded:
-            return Answer(completion.text, "refused")
-        # A source number the model made up would show as a citation that leads nowhere.
-        text = drop_unknown_citations(completion.text, grounding.passages)
-        citations = extract_citations(text, grounding.passages)
-        if not citations:
-            # The rules make the model cite every statement it takes from a source: an answer
-            # citing none said it does not know (rule 3). The owner sees the question, the
-            # visitor gets the contact form, as when retrieval found nothing.
-            return Answer(text, "fallback", lead_capture=offer, unanswered=True, drawn=True)
-        return Answer(text, "rag", tuple(c.to_dict() for c in citations), drawn=True)
-
-    # --- the third transaction: record and meter the answer -------------------------------
-
-    @staticmethod
-    def _meta(turn: Turn, settled: Answer | Grounding) -> dict[str, Any]:
-        return {
-            "conversation_id": str(turn.conversation_id),
-            "message_id": str(turn.message_id),
-            "intent": turn.intent,
-            "source": "rag" if isinstance(settled, Grounding) else settled.source,
-            "lead_capture": turn.lead_capture
-            or (isinstance(settled, Answer) and settled.lead_capture),
-            "lead_saved": isinstance(settled, Answer) and settled.lead_saved,
-        }
-
-    async def _finish(
-        self,
-        turn: Turn,
-        settled: Answer | Grounding,
-        completion: Completion | None,
-        clock: Clock,
-    ) -> ChatResult:
-        workspace = turn.workspace
-        answer = (
-            settled
-            if isinstance(settled, Answer)
-            else self._generated(settled, completion, offer_contact=turn.asks_for_contact)
-        )
-        text = safe_links(turn, answer.text, answer.citations) if answer.drawn else answer.text
-        citations = list(answer.citations)
-        answered = (
-            (completion.prompt_tokens, completion.completion_tokens) if completion else (0, 0)
-        )
-        # The follow-up's rewrite and the reranker's ordering are model work for this turn too
-        # (metered, capped daily).
-        tokens = (
-            answered[0] + turn.rewrite_tokens[0] + turn.rerank_tokens[0],
-            answered[1] + turn.rewrite_tokens[1] + turn.rerank_tokens[1],
-        )
-        extractive = completion.extractive if completion is not None else answer.extractive
-        lead_capture = turn.lead_capture or answer.lead_capture
-        try:
-            async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
-                # The answer and the conversation's message count in one statement, with the
-                # LLM tokens (this month and today) and the question left unanswered, if any.
-                await conversation_repo.record_answer(
-                    session,
-                    ChatMessage(
-                        id=turn.message_id,
-                        workspace_id=workspace.id,
-                        conversation_id=turn.conversation_id,
-                        role="assistant",
-                        text=text,
-                        intent=turn.intent,
-                        source=answer.source,
-                        citations=citations,
-                        prompt_tokens=tokens[0],
-                        completion_tokens=tokens[1],
-                        latency_ms=int((time.perf_counter() - clock.start) * 1000),
-                        timings=dict(clock.timings),
-                        answer_flags=repeats.answer_flags(
-                            lead_capture=lead_capture,
-                            lead_saved=answer.lead_saved,
-                            extractive=extractive,
-                        )
-                        or None,
-                    ),
-                    usage.token_increment(workspace.id, sum(tokens)) if sum(tokens) else None,
-                    UnansweredQuestion(
-                        id=uuid.uuid4(),
-                        workspace_id=workspace.id,
-                        # A follow-up as it was read ("How much is the Family plan? and per
-                        # year?"): "and per year?" alone means nothing to the owner.
-                        question=turn.standalone[:2000] if turn.follow_up else turn.message[:2000],
-                        normalized=normalize_question(turn.standalone)
-                        if turn.follow_up
-                        else turn.normalized,
-                        embedding=None if turn.embedding is None else turn.embedding.tolist(),
-                        conversation_id=turn.conversation_id,
-                        message_id=turn.message_id,
-                    )
-                    if answer.unanswered and turn.channel == "widget"
-                    else None,
-                )
-        except IntegrityError:
-            if turn.claim is None:
-                raise
-            # Another try of this message recorded its answer first (a claim taken over from a
-            # try that was slow, not gone): that answer is kept, and given to this try too.
-            async with self.db.transaction(workspace_id=workspace.id) as session:
-                return await repeats.recorded_answer(session, workspace, turn)
-        if answer.handoff_delivery is not None:
-            self.notifier.schedule(workspace.id, answer.handoff_delivery)
-        if (
-            answer.source == "rag"
-            and turn.cacheable
-            and citations
-            and isinstance(settled, Grounding)
-            and completion is not None
-            and not completion.guarded
-            # A model's answer may carry what this visitor said (from the conversation so
-            # far, or what identifies them in the question), so no other visitor may get it.
-            and (
-                completion.extractive
-                or not (turn.history or echoes_the_visitor(text, turn.message, settled.passages))
-            )
-        ):
-            await self.cache.put(
-                workspace.id,
-                turn.knowledge_version,
-                turn.normalized,
-                turn.embedding,
-                {"answer": text, "citations": citations, "extractive": extractive},
-            )
-        clock.lap("record_answer")
-        clock.total()
-        observe(answer.source, completion, clock.timings, turn.rewrite_tokens)
-        return ChatResult(
-            conversation_id=turn.conversation_id,
-            message_id=turn.message_id,
-            answer=text,
-            intent=turn.intent,
-            source=answer.source,
-            citations=citations,
-            lead_capture=lead_capture,
-            timings_ms=dict(clock.timings),
-            extractive=extractive,
-            lead_saved=answer.lead_saved,
         )

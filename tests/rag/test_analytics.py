@@ -20,10 +20,9 @@ from sqlalchemy import text
 from api.runtime import Runtime
 from core.models import utcnow
 from dashboard.answers import answered_by
-from rag.chat import analytics
+from rag.chat import analytics, recording
 from rag.chat.generator import Completion
 from rag.chat.guard import DEFAULT_REFUSAL
-from rag.chat.pipeline import AnswerPipeline
 from rag.chat.stages import Grounding
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from tests.fakes import FakeOpenAI
@@ -254,7 +253,7 @@ async def test_the_scheduled_job_refreshes_every_workspace(
 def test_an_answer_the_guard_withheld_is_a_refusal() -> None:
     grounding = Grounding((passage(1, "Refunds take 5 days."),))
     guarded = Completion(DEFAULT_REFUSAL, 5, 6, "m", guarded=True)
-    answer = AnswerPipeline._generated(grounding, guarded)
+    answer = recording.generated(grounding, guarded)
     assert (answer.source, answer.text, answer.citations) == ("refused", DEFAULT_REFUSAL, ())
     assert not answer.unanswered  # no knowledge gap: nothing for the owner to turn into an FAQ
     assert "output guard" in answered_by("refused", "question")  # the transcript's words

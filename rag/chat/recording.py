@@ -1,0 +1,188 @@
+"""The third transaction of a turn: the answer as recorded and metered.
+
+``generated`` turns the model's completion into the answer (its citations, "I don't know", the
+fallback, the guard's refusal); ``AnswerRecorder.finish`` records it with the conversation's
+message count, the tokens this turn spent (the answer, the follow-up's rewrite, the reranker)
+and the question left unanswered, then schedules the handoff's delivery and stores a reusable
+answer in the response cache. ``meta`` is the first event of a streamed answer.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from core.db import Database
+from rag.chat import notify, repeats
+from rag.chat.cache import ResponseCache, echoes_the_visitor
+from rag.chat.clock import Clock, observe
+from rag.chat.exchange import ChatResult
+from rag.chat.generator import Completion
+from rag.chat.models import ChatMessage, UnansweredQuestion
+from rag.chat.normalize import normalize_question
+from rag.chat.prompts import drop_unknown_citations, extract_citations, fallback_answer
+from rag.chat.repository import conversations as conversation_repo
+from rag.chat.stages import Answer, Grounding, Turn, safe_links
+from workspaces import usage
+
+
+def generated(
+    grounding: Grounding, completion: Completion | None, *, offer_contact: bool = True
+) -> Answer:
+    """The answer written from the passages; "I don't know" when it cites none of them; the
+    fallback when the model failed; the guard's refusal (``refused``: no answer, and no
+    question left unanswered for the owner) when the guard withheld it."""
+    offer = offer_contact
+    if completion is None:
+        return Answer(fallback_answer("", offer_contact=offer), "fallback")
+    if completion.guarded:
+        return Answer(completion.text, "refused")
+    # A source number the model made up would show as a citation that leads nowhere.
+    text = drop_unknown_citations(completion.text, grounding.passages)
+    citations = extract_citations(text, grounding.passages)
+    if not citations:
+        # The rules make the model cite every statement it takes from a source: an answer
+        # citing none said it does not know (rule 3). The owner sees the question, the
+        # visitor gets the contact form, as when retrieval found nothing.
+        return Answer(text, "fallback", lead_capture=offer, unanswered=True, drawn=True)
+    return Answer(text, "rag", tuple(c.to_dict() for c in citations), drawn=True)
+
+
+def meta(turn: Turn, settled: Answer | Grounding) -> dict[str, Any]:
+    """The ``meta`` event a streamed answer starts with."""
+    return {
+        "conversation_id": str(turn.conversation_id),
+        "message_id": str(turn.message_id),
+        "intent": turn.intent,
+        "source": "rag" if isinstance(settled, Grounding) else settled.source,
+        "lead_capture": turn.lead_capture or (isinstance(settled, Answer) and settled.lead_capture),
+        "lead_saved": isinstance(settled, Answer) and settled.lead_saved,
+    }
+
+
+def _unanswered(turn: Turn) -> UnansweredQuestion:
+    return UnansweredQuestion(
+        id=uuid.uuid4(),
+        workspace_id=turn.workspace.id,
+        # A follow-up as it was read ("How much is the Family plan? and per year?"): "and per
+        # year?" alone means nothing to the owner.
+        question=turn.standalone[:2000] if turn.follow_up else turn.message[:2000],
+        normalized=normalize_question(turn.standalone) if turn.follow_up else turn.normalized,
+        embedding=None if turn.embedding is None else turn.embedding.tolist(),
+        conversation_id=turn.conversation_id,
+        message_id=turn.message_id,
+    )
+
+
+class AnswerRecorder:
+    """Records a settled turn's answer (the third transaction) and caches it when it may be
+    given to another visitor."""
+
+    def __init__(self, *, db: Database, cache: ResponseCache, notifier: notify.Notifier) -> None:
+        self.db = db
+        self.cache = cache
+        self.notifier = notifier
+
+    async def finish(
+        self,
+        turn: Turn,
+        settled: Answer | Grounding,
+        completion: Completion | None,
+        clock: Clock,
+    ) -> ChatResult:
+        workspace = turn.workspace
+        answer = (
+            settled
+            if isinstance(settled, Answer)
+            else generated(settled, completion, offer_contact=turn.asks_for_contact)
+        )
+        text = safe_links(turn, answer.text, answer.citations) if answer.drawn else answer.text
+        citations = list(answer.citations)
+        answered = (
+            (completion.prompt_tokens, completion.completion_tokens) if completion else (0, 0)
+        )
+        # The follow-up's rewrite and the reranker's ordering are model work for this turn too
+        # (metered, capped daily).
+        tokens = (
+            answered[0] + turn.rewrite_tokens[0] + turn.rerank_tokens[0],
+            answered[1] + turn.rewrite_tokens[1] + turn.rerank_tokens[1],
+        )
+        extractive = completion.extractive if completion is not None else answer.extractive
+        lead_capture = turn.lead_capture or answer.lead_capture
+        try:
+            async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
+                # The answer and the conversation's message count in one statement, with the
+                # LLM tokens (this month and today) and the question left unanswered, if any.
+                await conversation_repo.record_answer(
+                    session,
+                    ChatMessage(
+                        id=turn.message_id,
+                        workspace_id=workspace.id,
+                        conversation_id=turn.conversation_id,
+                        role="assistant",
+                        text=text,
+                        intent=turn.intent,
+                        source=answer.source,
+                        citations=citations,
+                        prompt_tokens=tokens[0],
+                        completion_tokens=tokens[1],
+                        latency_ms=int((time.perf_counter() - clock.start) * 1000),
+                        timings=dict(clock.timings),
+                        answer_flags=repeats.answer_flags(
+                            lead_capture=lead_capture,
+                            lead_saved=answer.lead_saved,
+                            extractive=extractive,
+                        )
+                        or None,
+                    ),
+                    usage.token_increment(workspace.id, sum(tokens)) if sum(tokens) else None,
+                    _unanswered(turn) if answer.unanswered and turn.channel == "widget" else None,
+                )
+        except IntegrityError:
+            if turn.claim is None:
+                raise
+            # Another try of this message recorded its answer first (a claim taken over from a
+            # try that was slow, not gone): that answer is kept, and given to this try too.
+            async with self.db.transaction(workspace_id=workspace.id) as session:
+                return await repeats.recorded_answer(session, workspace, turn)
+        if answer.handoff_delivery is not None:
+            self.notifier.schedule(workspace.id, answer.handoff_delivery)
+        if (
+            answer.source == "rag"
+            and turn.cacheable
+            and citations
+            and isinstance(settled, Grounding)
+            and completion is not None
+            and not completion.guarded
+            # A model's answer may carry what this visitor said (from the conversation so
+            # far, or what identifies them in the question), so no other visitor may get it.
+            and (
+                completion.extractive
+                or not (turn.history or echoes_the_visitor(text, turn.message, settled.passages))
+            )
+        ):
+            await self.cache.put(
+                workspace.id,
+                turn.knowledge_version,
+                turn.normalized,
+                turn.embedding,
+                {"answer": text, "citations": citations, "extractive": extractive},
+            )
+        clock.lap("record_answer")
+        clock.total()
+        observe(answer.source, completion, clock.timings, turn.rewrite_tokens)
+        return ChatResult(
+            conversation_id=turn.conversation_id,
+            message_id=turn.message_id,
+            answer=text,
+            intent=turn.intent,
+            source=answer.source,
+            citations=citations,
+            lead_capture=lead_capture,
+            timings_ms=dict(clock.timings),
+            extractive=extractive,
+            lead_saved=answer.lead_saved,
+        )
