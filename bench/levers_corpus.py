@@ -22,8 +22,9 @@ from bench.common import ROOT
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from rag.knowledge import chunking, parsing
+from rag.knowledge import chunking, decoding, formats, html_parsing, parsing
 from rag.knowledge import eval as rag_eval
+from rag.knowledge import parsed as parsed_module
 
 CORPORA: dict[str, tuple[Path, Path]] = {
     "python": (Path("/usr/share/doc/python3.11/html"), ROOT / "eval" / "python-docs.jsonl"),
@@ -160,10 +161,15 @@ def files_of(root: Path, glob: str = "*.html") -> list[tuple[Path, str]]:
 
 
 _PARSER_VERSION = hashlib.sha256(
-    Path(parsing.__file__).read_bytes() + Path(__file__).read_bytes()
+    b"".join(
+        Path(module.__file__).read_bytes()
+        for module in (parsing, parsed_module, decoding, html_parsing, formats)
+        if module.__file__
+    )
+    + Path(__file__).read_bytes()
 ).hexdigest()[:16]
 _CLEANUP_RULES = ("_CHROME_CLASSES", "_CHROME_IDS", "_PERMALINK_GLYPHS")
-_RULES = {name: getattr(parsing, name) for name in _CLEANUP_RULES}
+_RULES = {name: getattr(html_parsing, name) for name in _CLEANUP_RULES}
 
 
 _MAN_PAGE_NAME = parsing._man_page_name
@@ -213,16 +219,16 @@ def drop_link_dense(node: Tag, max_density: float, min_chars: int, code_is_conte
         drop_link_dense(child, max_density, min_chars, code_is_content)
 
 
-_MAIN_CONTENT = parsing._main_content
+_MAIN_CONTENT = html_parsing._main_content
 
 
 def _link_dense_dropped(density: float, chars: int, code_is_content: bool) -> Any:
-    """``parsing._main_content`` with the page's boilerplate (what ``_parse_html`` removes next,
+    """``html_parsing._main_content`` with the page's boilerplate (what ``parse_html`` removes next,
     so the same again is a no-op there) and then its link-dense blocks removed."""
 
     def main_content(soup: Any) -> Tag:
         root = _MAIN_CONTENT(soup)
-        for tag in root.find_all(parsing._is_boilerplate):
+        for tag in root.find_all(html_parsing._is_boilerplate):
             if not tag.decomposed:
                 tag.decompose()
         drop_link_dense(root, density, chars, code_is_content)
@@ -238,14 +244,14 @@ def set_parser(mode: str) -> None:
     than T of their text; "navc:T:N": the same, a link's code (an API reference) not counted as
     link text (fourth session's levers)."""
     for name, value in _RULES.items():
-        setattr(parsing, name, value if mode != "raw" else type(value)())
+        setattr(html_parsing, name, value if mode != "raw" else type(value)())
     navigation = mode.startswith(("nav:", "navc:"))
     named = mode == "clean" or navigation
     parsing._man_page_name = _MAN_PAGE_NAME if named else _keep_title  # type: ignore[assignment]
-    parsing._main_content = _MAIN_CONTENT  # type: ignore[assignment]
+    html_parsing._main_content = _MAIN_CONTENT  # type: ignore[assignment]
     if navigation:
         kind, density, chars = mode.split(":")
-        parsing._main_content = _link_dense_dropped(  # type: ignore[assignment]
+        html_parsing._main_content = _link_dense_dropped(  # type: ignore[assignment]
             float(density), int(chars), kind == "navc"
         )
 
@@ -253,7 +259,8 @@ def set_parser(mode: str) -> None:
 def parse_page(
     path: Path, cache_dir: Path | None = None, mode: str = "clean"
 ) -> parsing.ParsedDocument | None:
-    """``parsing.parse`` of one page, cached on disk by (parsing.py's text, the page's bytes)."""
+    """``parsing.parse`` of one page, cached on disk by (the parser modules' text, the page's
+    bytes)."""
     data = path.read_bytes()
     cached = None
     set_parser(mode)

@@ -37,7 +37,7 @@ from rag.knowledge.embeddings import Embedder
 from rag.knowledge.fetch import fetch_url
 from rag.knowledge.limits import check_chunk_quota, notify_stored_quotas, parse_limits
 from rag.knowledge.models import Document, content_hash
-from rag.knowledge.parsing import parse_isolated
+from rag.knowledge.parse_isolation import parse_isolated
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.unfinished import INTERRUPTED, interrupted, mark_failed

@@ -29,13 +29,13 @@ from core.config import Settings
 from core.db import Database
 from core.errors import AppError
 from rag.knowledge.limits import parse_limits
+from rag.knowledge.parse_isolation import parse_isolated
 from rag.knowledge.parsing import (
     DOCX_MIME,
     DocumentTooLarge,
     ParseLimits,
     ParseTimeout,
     parse,
-    parse_isolated,
 )
 from tests.conftest import signup
 from tests.rag.test_documents_api import custom_client, get_doc, upload
@@ -323,7 +323,7 @@ import os, sys
 with open(sys.argv[1], "a") as log:
     log.write(f"{os.getpid()}\\n")  # every process that runs this script leaves a line
 
-from rag.knowledge.parsing import ParseLimits, parse_isolated
+from rag.knowledge.parse_isolation import ParseLimits, parse_isolated
 
 if __name__ == "__main__":
     for n in range(2):

@@ -1,0 +1,86 @@
+"""Bytes to text for the text formats (txt, md, and HTML's detection): the declared charset,
+UTF-8 and UTF-16 with or without a BOM, detection for East Asian, Cyrillic and Greek text, cp1252
+otherwise."""
+
+from __future__ import annotations
+
+import re
+
+# Encodings taken from detection (charset_normalizer) when a file is neither UTF-8 nor declares
+# its charset: the multibyte East Asian ones and the Cyrillic and Greek single-byte ones, which
+# cp1252 would turn into mojibake. Western European text stays cp1252, which detection mistakes
+# for cp1250 ("Genčve" for "Genève").
+_EAST_ASIAN = (
+    *("cp932", "shift_jis", "shift_jis_2004", "euc_jp", "iso2022_jp"),
+    *("gb2312", "gbk", "gb18030", "hz", "big5", "big5hkscs", "cp950"),
+    *("cp949", "euc_kr", "johab", "iso2022_kr"),
+)
+_CYRILLIC = ("cp1251", "koi8_r", "koi8_u", "iso8859_5", "mac_cyrillic", "cp866", "cp855")
+_GREEK = ("cp1253", "iso8859_7")
+_DETECTED = frozenset((*_EAST_ASIAN, *_CYRILLIC, *_GREEK))
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """``utf-16-le`` or ``-be`` when every other byte of the start is NUL (text of Latin script
+    in UTF-16 without a byte order mark, which UTF-8 would "decode" with a NUL between
+    letters)."""
+    head = data[:4096]
+    if len(head) < 8 or head.count(0) < len(head) // 4:
+        return None
+    odd, even = head[1::2], head[0::2]
+    if odd.count(0) >= 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) >= 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+def decode(data: bytes, content_type: str | None) -> str:
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    charset = declared_charset(content_type)
+    if charset is None and (utf16 := _utf16_without_bom(data)) is not None:
+        return data.decode(utf16, errors="replace")  # an odd last byte (a cut body) too
+    for encoding in (charset, "utf-8"):
+        if not encoding:
+            continue
+        try:
+            return data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    import charset_normalizer
+
+    best = charset_normalizer.from_bytes(data[:200_000]).best()
+    if best is not None and best.encoding in _DETECTED:
+        text = data.decode(best.encoding, errors="replace")
+        if _in_its_script(text, best.encoding):
+            return text
+    return data.decode("cp1252", errors="replace")
+
+
+def _in_its_script(text: str, encoding: str) -> bool:
+    """Whether most letters of ``text`` are of the script ``encoding`` is for: detection takes
+    short Western text for cp932 (a multiplication sign read as a half-width katakana) or for
+    Cyrillic, where the letters stay Latin but for a few."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return False
+    if encoding in _CYRILLIC:
+        ours = sum("\u0400" <= c <= "\u04ff" for c in letters)
+    elif encoding in _GREEK:
+        ours = sum("\u0370" <= c <= "\u03ff" for c in letters)
+    else:  # East Asian: kana, ideographs, Hangul; never half-width katakana
+        ours = sum(
+            "\u3040" <= c <= "\u30ff" or "\u3400" <= c <= "\u9fff" or "\uac00" <= c <= "\ud7af"
+            for c in letters
+        )
+    return ours >= 0.5 * len(letters)
+
+
+def declared_charset(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    match = re.search(r"charset=\"?([\w.:-]+)", content_type, re.IGNORECASE)
+    return match.group(1) if match else None

@@ -1,0 +1,235 @@
+"""Markdown, PDF and DOCX to sections (HTML: ``rag.knowledge.html_parsing``)."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from core.errors import AppError
+from rag.knowledge.parsed import (
+    DocumentTooLarge,
+    ParseLimits,
+    Section,
+    SectionBuilder,
+    normalize_text,
+)
+
+# --------------------------------------------------------------------------- markdown
+
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+_REF_DEF = re.compile(r"^ {0,3}\[[^\]]+\]:\s+\S+.*$")
+_EMPHASIS = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_CODE = re.compile(r"`([^`\n]+)`")
+_HTML_TAG = re.compile(r"</?[a-zA-Z][^>\n]*>")
+_FRONT_TITLE = re.compile(r"^title:\s*[\"']?(.*?)[\"']?\s*$", re.MULTILINE)
+
+
+def _md_inline(line: str) -> str:
+    line = _IMAGE.sub(r"\1", line)
+    line = _LINK.sub(r"\1", line)
+    line = _EMPHASIS.sub(r"\2", line)
+    line = _CODE.sub(r"\1", line)
+    return _HTML_TAG.sub("", line)
+
+
+def parse_markdown(text: str) -> tuple[str | None, list[Section]]:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    front_title: str | None = None
+    if text.startswith("---\n"):
+        end = text.find("\n---", 4)
+        if end != -1:
+            match = _FRONT_TITLE.search(text[4:end])
+            front_title = match.group(1) if match else None
+            text = text[end + 4 :].lstrip("-")
+    builder = SectionBuilder()
+    first_heading: str | None = None
+    para: list[str] = []
+    fence: str | None = None
+
+    def flush_para() -> None:
+        builder.paragraph("\n".join(para))
+        para.clear()
+
+    for line in text.split("\n"):
+        if fence is not None:
+            if line.strip().startswith(fence):
+                fence = None
+                flush_para()
+            else:
+                para.append(line)
+            continue
+        fence_match = _FENCE.match(line)
+        if fence_match:
+            flush_para()
+            fence = fence_match.group(1)[0] * 3
+            continue
+        atx = _ATX.match(line)
+        if atx:
+            flush_para()
+            heading = _md_inline(atx.group(2) or "").strip()
+            builder.heading(len(atx.group(1)), heading)
+            first_heading = first_heading or heading or None
+            continue
+        setext = _SETEXT.match(line)
+        if setext and len(para) == 1 and para[0].strip():
+            heading = _md_inline(para.pop()).strip()
+            builder.heading(1 if setext.group(1)[0] == "=" else 2, heading)
+            first_heading = first_heading or heading or None
+            continue
+        if not line.strip():
+            flush_para()
+            continue
+        if _REF_DEF.match(line) or re.fullmatch(r" {0,3}([-*_])( *\1){2,} *", line):
+            flush_para()
+            continue
+        para.append(_md_inline(line.lstrip(" >") if line.lstrip().startswith(">") else line))
+    flush_para()
+    return front_title or first_heading, builder.finish()
+
+
+# --------------------------------------------------------------------------- pdf
+
+_HYPHEN_BREAK = re.compile(r"(?<=[a-z])-\n(?=[a-z])")
+
+
+def parse_pdf(data: bytes, limits: ParseLimits) -> tuple[str | None, list[Section]]:
+    from pypdf import PdfReader, apply_configuration
+    from pypdf.errors import LimitReachedError
+
+    bound = limits.max_decoded_bytes
+    too_large = DocumentTooLarge(
+        f"The PDF decodes to more than {bound} bytes", details={"limit": bound}
+    )
+    with apply_configuration(  # every decoded stream within the bound
+        zlib_maximum_output_length=bound,
+        lzw_maximum_output_length=bound,
+        run_length_maximum_output_length=bound,
+        brotli_maximum_output_length=bound,
+        jbig2_maximum_output_length=bound,
+        array_based_stream_maximum_output_length=bound,
+        image_maximum_buffer_size=bound,
+    ):
+        try:
+            return _read_pdf(PdfReader(io.BytesIO(data)), limits, too_large)
+        except LimitReachedError as exc:
+            raise too_large from exc
+
+
+def _read_pdf(
+    reader: Any, limits: ParseLimits, too_large: DocumentTooLarge
+) -> tuple[str | None, list[Section]]:
+    if reader.is_encrypted and not reader.decrypt(""):
+        raise AppError("The PDF is password-protected", code="nothing_extractable", status_code=422)
+    pages = len(reader.pages)
+    if pages > limits.max_pages:
+        raise DocumentTooLarge(
+            f"The PDF has {pages} pages; at most {limits.max_pages} pages are read",
+            details={"pages": pages, "limit": limits.max_pages},
+        )
+    title: str | None = None
+    try:
+        metadata = reader.metadata
+        title = str(metadata.title) if metadata is not None and metadata.title else None
+    except Exception:  # broken metadata must not sink the text
+        title = None
+    sections: list[Section] = []
+    extracted = 0
+    for number, page in enumerate(reader.pages, start=1):
+        raw = page.extract_text() or ""
+        extracted += len(raw)
+        if extracted > limits.max_decoded_bytes:
+            raise too_large
+        text = normalize_text(_HYPHEN_BREAK.sub("", raw))
+        if text:
+            sections.append(Section(text=text, heading_path=[], page=number))
+    return title, sections
+
+
+# --------------------------------------------------------------------------- docx
+
+_HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.IGNORECASE)
+
+
+def _docx_heading_level(style: Any) -> int | None:
+    depth = 0
+    while style is not None and depth < 5:
+        for name in (style.name or "", style.style_id or ""):
+            match = _HEADING_STYLE.match(name.strip())
+            if match:
+                return int(match.group(1))
+        style = style.base_style
+        depth += 1
+    return None
+
+
+class _DocxStyles:
+    """A paragraph's role (title, heading level) by style id, looked up once per style.
+
+    python-docx resolves a paragraph's style by scanning every style of the document, which
+    costs milliseconds per paragraph: once per distinct style id is enough.
+    """
+
+    def __init__(self) -> None:
+        self._roles: dict[str | None, tuple[bool, int | None]] = {}
+
+    def role(self, paragraph: Any) -> tuple[bool, int | None]:
+        style_id = paragraph._p.style
+        role = self._roles.get(style_id)
+        if role is None:
+            style = paragraph.style
+            name = ((style.name if style is not None else "") or "").strip().lower()
+            role = (name == "title", _docx_heading_level(style))
+            self._roles[style_id] = role
+        return role
+
+
+def _docx_blocks(document: Any) -> Iterator[tuple[str, Any]]:
+    from docx.table import Table
+
+    for block in document.iter_inner_content():
+        if isinstance(block, Table):
+            rows = []
+            for row in block.rows:
+                cells: list[str] = []
+                for cell in row.cells:
+                    value = " ".join(cell.text.split())
+                    if value and (not cells or cells[-1] != value):  # merged cells repeat
+                        cells.append(value)
+                if cells:
+                    rows.append(" | ".join(cells))
+            yield "table", "\n".join(rows)
+        else:
+            yield "paragraph", block
+
+
+def parse_docx(data: bytes) -> tuple[str | None, list[Section]]:
+    import docx
+
+    document = docx.Document(io.BytesIO(data))  # check_size has bounded every part
+    title = (document.core_properties.title or "").strip() or None
+    style_title: str | None = None
+    first_heading: str | None = None
+    builder = SectionBuilder()
+    styles = _DocxStyles()
+    for kind, block in _docx_blocks(document):
+        if kind == "table":
+            builder.paragraph(block)
+            continue
+        text = block.text
+        is_title, level = styles.role(block)
+        if is_title:
+            style_title = style_title or " ".join(text.split()) or None
+            builder.paragraph(text)
+            continue
+        if level is not None:
+            first_heading = first_heading or " ".join(text.split()) or None
+            builder.heading(level, text)
+        else:
+            builder.paragraph(text)
+    return title or style_title or first_heading, builder.finish()

@@ -1,0 +1,162 @@
+"""HTML to sections: the page's main content without navigation, chrome, scripts or hidden
+elements, cut at every heading."""
+
+from __future__ import annotations
+
+import re
+
+from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4.element import CData, Comment, Declaration, Doctype, ProcessingInstruction
+
+from rag.knowledge.decoding import declared_charset
+from rag.knowledge.parsed import Section, SectionBuilder
+
+_DROP_TAGS = [
+    "nav",
+    "aside",
+    "script",
+    "style",
+    "noscript",
+    "form",
+    "template",
+    "svg",
+    "iframe",
+    "button",
+    "select",
+    "textarea",
+    "canvas",
+    "object",
+    "embed",
+    "head",
+]
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "blockquote",
+    "pre",
+    "ul",
+    "ol",
+    "li",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "thead",
+    "tbody",
+    "tfoot",
+    "tr",
+    "figure",
+    "figcaption",
+    "address",
+    "details",
+    "summary",
+    "hr",
+    "header",
+    "footer",
+    "caption",
+}
+_DROP_ROLES = {"navigation", "banner", "contentinfo", "search", "complementary"}
+# Page chrome that generators mark by class or id rather than by tag or role: DocBook's
+# navigation tables, AsciiDoc's and Sphinx's "Last updated"/copyright footers.
+_CHROME_CLASSES = {"navheader", "navfooter", "footer", "related", "sphinxsidebar"}
+_CHROME_IDS = {"footer", "footer-text"}
+# A link whose whole text is one of these is a heading's permalink (Sphinx, MkDocs, GitHub).
+_PERMALINK_GLYPHS = {"¶", "#", "§", "🔗", "⚓"}
+_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+_HTML_SPACE = re.compile(r"[ \t\n\r\f]+")  # HTML white space; NBSP is kept as content
+_SKIP_STRINGS = (Comment, Declaration, Doctype, ProcessingInstruction, CData)
+
+
+def parse_html(data: bytes, content_type: str | None) -> tuple[str | None, list[Section]]:
+    charset = declared_charset(content_type)
+    soup = BeautifulSoup(data, "lxml", from_encoding=charset) if charset else None
+    if soup is None:
+        soup = BeautifulSoup(data, "lxml")
+    title_tag = soup.find("title")
+    title = title_tag.get_text(" ", strip=True) if title_tag else None
+    root = _main_content(soup)
+    for tag in root.find_all(_is_boilerplate):
+        if not tag.decomposed:
+            tag.decompose()
+    if not title:
+        h1 = root.find("h1")
+        title = h1.get_text(" ", strip=True) if h1 else None
+    builder = SectionBuilder()
+    buffer: list[str] = []
+    _walk_html(root, builder, buffer)
+    builder.paragraph("".join(buffer))
+    return title, builder.finish()
+
+
+def _is_boilerplate(tag: Tag) -> bool:
+    """Navigation, chrome, scripts, forms and hidden elements: never document content."""
+    name = tag.name
+    if name in _DROP_TAGS:
+        return True
+    if name == "footer" or (name == "header" and tag.find_parent("article") is None):
+        return True
+    if tag.has_attr("hidden") or str(tag.get("aria-hidden", "")).lower() == "true":
+        return True
+    if name == "a" and tag.get_text(strip=True) in _PERMALINK_GLYPHS:
+        return True
+    classes = tag.get_attribute_list("class")
+    if any(c in _CHROME_CLASSES for c in classes) or tag.get("id") in _CHROME_IDS:
+        return True
+    return str(tag.get("role", "")).lower() in _DROP_ROLES
+
+
+def _main_content(soup: BeautifulSoup) -> Tag:
+    for finder in (
+        lambda: soup.find("main"),
+        lambda: soup.find(lambda tag: tag.get("role") == "main"),
+    ):
+        found = finder()
+        if isinstance(found, Tag):
+            return found
+    articles = soup.find_all("article")
+    if len(articles) == 1 and isinstance(articles[0], Tag):
+        return articles[0]
+    body = soup.find("body")
+    return body if isinstance(body, Tag) else soup
+
+
+def _walk_html(node: Tag, builder: SectionBuilder, buffer: list[str]) -> None:
+    for child in node.children:
+        if isinstance(child, NavigableString):
+            if not isinstance(child, _SKIP_STRINGS):
+                buffer.append(_HTML_SPACE.sub(" ", str(child)))
+            continue
+        if not isinstance(child, Tag):
+            continue
+        name = child.name
+        if name in _HEADINGS:
+            builder.paragraph("".join(buffer))
+            buffer.clear()
+            builder.heading(_HEADINGS[name], child.get_text(" ", strip=True))
+        elif name == "br":
+            buffer.append("\n")
+        elif name == "pre":
+            builder.paragraph("".join(buffer))
+            buffer.clear()
+            builder.paragraph(child.get_text())
+        elif name in ("td", "th"):
+            buffer.append(" ")
+            _walk_html(child, builder, buffer)
+            buffer.append(" ")
+        elif name in _BLOCK_TAGS:
+            builder.paragraph("".join(buffer))
+            buffer.clear()
+            if name == "li":
+                buffer.append("- ")
+            _walk_html(child, builder, buffer)
+            builder.paragraph("".join(buffer))
+            buffer.clear()
+        elif name == "img":
+            alt = child.get("alt")
+            if isinstance(alt, str) and alt.strip():
+                buffer.append(f" {alt.strip()} ")
+        else:
+            _walk_html(child, builder, buffer)

@@ -1,0 +1,144 @@
+"""What parsing produces and what it may cost: sections under their heading paths, the parsed
+document, the bounds (``ParseLimits``) and their errors, and the text normalisation every format
+shares (``normalize_text``, ``SectionBuilder``). The formats live in ``rag.knowledge.html_parsing``
+and ``rag.knowledge.formats``; ``rag.knowledge.parsing`` detects the kind and parses.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Literal
+
+from core.errors import AppError
+
+Kind = Literal["txt", "md", "html", "pdf", "docx"]
+
+MIB = 1_048_576
+
+
+class DocumentTooLarge(AppError):
+    code = "document_too_large"
+    status_code = 413
+    message = "The document is too large to parse"
+
+
+class ParseTimeout(AppError):
+    code = "parse_timeout"
+    status_code = 422
+    message = "Parsing the document took too long"
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    """What parsing one document may cost (see ``PARSE_*`` in .env.example).
+
+    ``max_decoded_bytes``: the most a document may expand to: a DOCX's parts together, each
+    decoded PDF stream and the text extracted from a PDF, a text/Markdown/HTML body.
+    ``max_pages``: PDF pages. ``max_zip_ratio``: a DOCX part over 1 MiB may be at most this many
+    times its compressed size (None: unchecked), as zip bombs are. ``timeout_seconds`` and
+    ``max_memory_bytes`` (address space, None: unbounded) apply to ``parse_isolated``'s child.
+    """
+
+    max_decoded_bytes: int = 32 * MIB
+    max_pages: int = 2000
+    timeout_seconds: float = 60.0
+    max_memory_bytes: int | None = 1024 * MIB
+    max_zip_ratio: int | None = 100
+
+
+@dataclass(slots=True)
+class Section:
+    """A run of text under one heading path (html/md/docx) or on one page (pdf)."""
+
+    text: str
+    heading_path: list[str] = field(default_factory=list)
+    page: int | None = None
+
+
+@dataclass(slots=True)
+class ParsedDocument:
+    """A parsed document: best-guess title, detected kind and its sections in reading order."""
+
+    title: str
+    sections: list[Section]
+    kind: Kind = "txt"
+    # The title as the document states it (<title>...), when the parser chose another one
+    # (a man page's NAME line): a stored title equal to it was the parser's, not an owner's.
+    source_title: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(s.text for s in self.sections)
+
+
+_LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st"})
+_INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_HSPACE = re.compile(r"[^\S\n]+")
+_BLANKS = re.compile(r"\n{3,}")
+
+
+def normalize_text(text: str) -> str:
+    """Collapse runs of spaces, trim lines, keep single line breaks and one blank line as a
+    paragraph break."""
+    text = unicodedata.normalize("NFC", text).translate(_LIGATURES)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _INVISIBLE.sub("", text)
+    text = _CONTROL.sub(" ", text)
+    text = _HSPACE.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return _BLANKS.sub("\n\n", text).strip()
+
+
+def text_sections(text: str, heading_path: list[str]) -> list[Section]:
+    text = normalize_text(text)
+    return [Section(text=text, heading_path=list(heading_path))] if text else []
+
+
+class SectionBuilder:
+    """Accumulates paragraphs under a heading stack and cuts a section at every heading."""
+
+    def __init__(self) -> None:
+        self.sections: list[Section] = []
+        self._stack: list[tuple[int, str]] = []
+        self._paragraphs: list[str] = []
+        self._heading_only = False
+
+    @property
+    def path(self) -> list[str]:
+        return [text for _, text in self._stack]
+
+    def heading(self, level: int, text: str) -> None:
+        text = " ".join(text.split())
+        if not text:
+            return
+        self.flush()
+        while self._stack and self._stack[-1][0] >= level:
+            self._stack.pop()
+        self._stack.append((level, text))
+        self._paragraphs = [text]
+        self._heading_only = True
+
+    def paragraph(self, text: str) -> None:
+        text = normalize_text(text)
+        if text:
+            self._paragraphs.append(text)
+            self._heading_only = False
+
+    def flush(self) -> None:
+        # A heading directly followed by a sub-heading lives on in the sub-sections' path.
+        if self._paragraphs and not self._heading_only:
+            self.sections.append(
+                Section(text="\n\n".join(self._paragraphs), heading_path=self.path)
+            )
+        self._paragraphs = []
+        self._heading_only = False
+
+    def finish(self) -> list[Section]:
+        pending = list(self._paragraphs)
+        self.flush()
+        if not self.sections and pending:
+            self.sections.append(Section(text="\n\n".join(pending), heading_path=self.path))
+        return self.sections
