@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.client_address import peer_is_trusted
 from api.demo.seed import demo_login, ensure_demo
-from api.errors import install_error_handlers
+from api.errors import UnhandledErrorMiddleware, install_error_handlers
 from api.input_guard import JsonInputGuardMiddleware
 from api.metrics import AccessLogMiddleware
 from api.metrics import router as metrics_router
@@ -155,9 +155,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         )
     app.add_middleware(RequestTimeoutMiddleware, seconds=settings.request_timeout_seconds)
     app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit_for(settings))
+    # An unexpected error's 500 is answered here, inside the layers that add the request id,
+    # the security headers, the widget's CORS and the access log line (api.errors).
+    app.add_middleware(UnhandledErrorMiddleware)
     # The widget's CORS sits outside the dashboard's (widget paths never get credentials) and
     # outside the timeout and the body limit, so that their 504 and 413 reach the widget
-    # readable; an unhandled error's 500 gets the same headers from its handler (api.errors).
+    # readable.
     app.add_middleware(WidgetCorsMiddleware)
     app.add_middleware(
         SecurityHeadersMiddleware,

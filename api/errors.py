@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.widget_cors import cors_headers, is_widget_path
 from core.errors import AppError
@@ -160,12 +161,59 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        response = JSONResponse(
-            error_body("internal_error", "Something went wrong on our side"), status_code=500
-        )
-        # Sent by Starlette's ServerErrorMiddleware, outside every middleware: the widget's
+        # Only what failed outside UnhandledErrorMiddleware (in a middleware around it) ends
+        # here, sent by Starlette's ServerErrorMiddleware outside every middleware: the widget's
         # CORS headers are added here, or the widget's browser hides the 500 from it.
+        response = unhandled_response(request.scope, exc)
         if is_widget_path(request.scope.get("path", "")):
             response.raw_headers.extend(cors_headers(request.scope, response.status_code))
         return response
+
+
+def unhandled_response(scope: Scope, exc: BaseException) -> JSONResponse:
+    """The 500 for an error no handler expected, logged with its traceback; the body names the
+    request's id, which the access log and the error's log line carry too."""
+    request_id = scope.get("state", {}).get("request_id")
+    log.error(
+        "unhandled error on %s %s",
+        scope.get("method", ""),
+        scope.get("path", ""),
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
+    return JSONResponse(
+        error_body(
+            "internal_error",
+            "Something went wrong on our side",
+            {"request_id": request_id} if request_id else None,
+        ),
+        status_code=500,
+    )
+
+
+class UnhandledErrorMiddleware:
+    """Answers an unexpected error's 500 inside the middlewares that add the request id, the
+    security headers, the widget's CORS and the access log line, so the 500 carries them all
+    (Starlette sends its own from outside every middleware). An error after the response
+    started cannot be answered: it is raised on, and the connection ends."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            await unhandled_response(scope, exc)(scope, receive, send)

@@ -273,3 +273,39 @@ async def test_sentry_reports_unhandled_errors_with_release_and_without_pii(
     assert owner.email not in text
     assert owner.token not in text
     assert "pk_secret_value_1" not in text
+
+
+async def test_an_unexpected_error_is_a_500_a_person_can_trace(
+    app_client: ClientFactory, owner: Owner
+) -> None:
+    """A 500 carries the request's id (header and body), the security headers every answer
+    gets, and the id in the error's log line and the access line: what support asks a visitor
+    for finds the traceback. Starlette's own 500 is sent outside every middleware, with none of
+    them."""
+    with json_logs() as lines:
+        async with app_client() as client:
+            app: FastAPI = client.app  # type: ignore[attr-defined]
+
+            @app.get("/api/v1/_test/boom")
+            async def boom() -> None:
+                raise RuntimeError("boom")
+
+            response = await client.get(
+                "/api/v1/_test/boom", headers=owner.headers | {"X-Request-ID": "req-boom-1"}
+            )
+    assert response.status_code == 500
+    assert response.json()["error"] == {
+        "code": "internal_error",
+        "message": "Something went wrong on our side",
+        "details": {"request_id": "req-boom-1"},
+    }
+    assert response.headers["x-request-id"] == "req-boom-1"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    errors = [line for line in lines if line.get("level") == "error"]
+    assert len(errors) == 1
+    assert errors[0]["request_id"] == "req-boom-1"
+    assert "RuntimeError: boom" in json.dumps(errors[0])
+    access = [line for line in lines if line.get("logger") == "trulybot.access"]
+    assert [(a["status"], a["request_id"]) for a in access] == [(500, "req-boom-1")]
