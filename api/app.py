@@ -38,7 +38,7 @@ from api.routers import (
     widget,
     workspaces,
 )
-from api.runtime import Runtime, build_runtime, describe_defaults
+from api.runtime import Runtime, build_runtime, check_vector_column, describe_defaults
 from api.throttling import RateLimitMiddleware
 from api.widget_cors import WidgetCorsMiddleware
 from core import heap
@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if not migrating:
             lines.append("migrations: not applied at start (no MIGRATION_DATABASE_URL)")
         async with build_runtime(settings, apply_migrations=migrating) as built:
+            await check_vector_column(built)
             for line in [*lines, *describe_defaults(built)]:
                 announce(settings, f"  {line}")
             if settings.seed_demo and settings.is_development:

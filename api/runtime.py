@@ -49,6 +49,7 @@ from rag.chat.pipeline import AnswerPipeline
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import sync as knowledge_sync
 from rag.knowledge.embeddings import Embedder, LocalEmbedder, build_embedder
+from rag.knowledge.repository import indexes
 from rag.knowledge.rerank import Reranker, build_reranker
 from rag.knowledge.rerank import describe as describe_reranker
 from workspaces import notification_delivery
@@ -320,6 +321,28 @@ async def build_runtime(
             embedded=embedded,
             scheduler=scheduler,
             widget_keys=WidgetKeyCache(settings.widget_key_cache_seconds),
+        )
+
+
+class VectorColumnMismatch(RuntimeError):
+    """The stored vectors' dimension is not the embedder's: every search would fail."""
+
+
+async def check_vector_column(runtime: Runtime) -> None:
+    """Refuse to serve (or to run jobs) with an embedder whose vectors cannot be compared with the
+    stored ones: after EMBEDDING_PROVIDER or EMBEDDING_DIMENSIONS changed without
+    ``trulybot reindex --change-dimension``, every question and every ingested chunk failed on
+    the database's "different vector dimensions" as a 500. The operator tools do not check:
+    ``reindex`` is how the column changes."""
+    async with runtime.db.transaction() as session:
+        current = await indexes.column_dimensions(session)
+    wanted = runtime.embedder.dimensions
+    if current != wanted:
+        raise VectorColumnMismatch(
+            f"the stored vectors are vector({current}) but {runtime.embedder.name} makes "
+            f"{wanted}-dimension vectors, so every search would fail. Run `trulybot reindex "
+            "--change-dimension` with these settings first (docs/deploy.md, Changing the "
+            f"embedding model), or set EMBEDDING_DIMENSIONS back to {current}."
         )
 
 

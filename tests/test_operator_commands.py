@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -155,6 +156,12 @@ async def trulybot(scratch: Scratch, tmp: Path, *args: str, owner: bool = True, 
             await process.wait()
     assert process.returncode is not None
     return Run(process.returncode, out.decode(errors="replace"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 async def _scalar(scratch: Scratch, sql: str, **params: object) -> object:
@@ -375,6 +382,20 @@ async def test_a_dimension_change_happens_only_when_the_operator_asks(
     dims += " AND attname = 'embedding'"
     assert await _scalar(scratch, dims) == 384  # nothing changed
     assert await _scalar(scratch, "SELECT count(*) FROM chunks WHERE embedding IS NULL") == 0
+    # Neither the API nor a worker starts with vectors the stored ones cannot be compared with
+    # (every question and every ingested chunk failed as a 500); they name the way out.
+    for command in (("serve",), ("worker", "--burst")):
+        stopped = await trulybot(
+            scratch,
+            tmp_path,
+            *command,
+            EMBEDDING_DIMENSIONS="64",
+            REDIS_URL=REDIS_URL,
+            PORT=str(_free_port()),
+        )
+        assert stopped.code != 0, stopped.out
+        assert "vector(384)" in stopped.out
+        assert "--change-dimension" in stopped.out
 
     changed = await trulybot(
         scratch, tmp_path, "reindex", "--change-dimension", EMBEDDING_DIMENSIONS="64"

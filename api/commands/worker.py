@@ -15,7 +15,7 @@ def _cmd(args: argparse.Namespace) -> int:
     from arq.connections import RedisSettings
     from arq.worker import Worker
 
-    from api.runtime import build_runtime, job_registry
+    from api.runtime import build_runtime, check_vector_column, job_registry
     from core.jobs import ArqQueue, worker_functions
     from core.mail import MAILER_KEY
     from lifecycle import jobs as lifecycle_jobs
@@ -40,6 +40,11 @@ def _cmd(args: argparse.Namespace) -> int:
                 reranker=NoReranker(),  # jobs never search: no cross-encoder in memory here
             )
         )
+        try:
+            await check_vector_column(runtime)
+        except BaseException:
+            await stack.aclose()
+            raise
         ctx[_STACK_KEY] = stack
         ctx[knowledge_jobs.DEPS_KEY] = runtime.ingestion
         ctx[MAILER_KEY] = runtime.mailer
