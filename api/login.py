@@ -4,12 +4,17 @@ password check, with no database connection held while argon2 runs."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.runtime import Runtime
 from api.throttling import login_attempt
-from core.errors import Unauthorized
-from workspaces import service
+from core.errors import AppError, Unauthorized
+from workspaces import accounts, service
 from workspaces.models import User
 
 
@@ -33,3 +38,23 @@ async def password_login(request: Request, runtime: Runtime, *, email: str, pass
         async with runtime.db.transaction() as session:
             await service.store_password_hash(session, user, new_hash)
     return user
+
+
+@asynccontextmanager
+async def password_confirmed(
+    request: Request, session: AsyncSession, user_id: uuid.UUID
+) -> AsyncIterator[None]:
+    """A signed-in person's current password, asked to confirm a change (a new password,
+    deleting the account), counts as a sign-in attempt: refused with 429 while the source is
+    locked or the account slowed down, and a wrong one (``wrong_password``) counts against both,
+    as at the sign-in form. Without it a stolen session could guess the password as fast as the
+    per-IP request limit allowed, then set its own."""
+    email = await accounts.email_of(session, user_id)
+    attempt = await login_attempt(request, email=email or str(user_id))
+    try:
+        yield
+    except AppError as exc:
+        if exc.code == "wrong_password":
+            await attempt.failed()
+        raise
+    await attempt.succeeded()

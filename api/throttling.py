@@ -219,20 +219,48 @@ async def rate_limit_widget_lead(request: Request, workspace_id: uuid.UUID | str
     )
 
 
-async def rate_limit_password_reset(request: Request, email: str) -> None:
-    """Reset requests: ``RATE_LIMIT_PASSWORD_RESET_IP`` per client IP and
-    ``RATE_LIMIT_PASSWORD_RESET_EMAIL`` per address, counted alike for addresses with and without
-    an account (the 429 tells nothing about the account)."""
+def _address_key(email: str) -> str:
+    return "email:" + hashlib.sha256(email.strip().casefold().encode()).hexdigest()[:32]
+
+
+async def rate_limit_mail_to(request: Request, email: str) -> None:
+    """A mail with an account link to ``email`` (a reset link, the sign-up warning to an address
+    that has an account, a verification link): ``RATE_LIMIT_PASSWORD_RESET_EMAIL`` per address,
+    one budget for every route that sends one, counted alike for addresses with and without an
+    account (the 429 tells nothing about the account). Sign-up and the verification resend were
+    limited per IP only, so a few addresses could flood someone's inbox."""
     settings = _runtime(request).settings
-    address = hashlib.sha256(email.strip().casefold().encode()).hexdigest()[:32]
+    await enforce(
+        request, "password_reset", _address_key(email), settings.rate_limit_password_reset_email
+    )
+
+
+async def rate_limit_password_reset(request: Request, email: str) -> None:
+    """Reset requests: ``RATE_LIMIT_PASSWORD_RESET_IP`` per client IP, and the address's mail
+    budget (``rate_limit_mail_to``)."""
+    settings = _runtime(request).settings
     await enforce(
         request,
         "password_reset",
         "ip:" + request_client_ip(request),
         settings.rate_limit_password_reset_ip,
     )
+    await rate_limit_mail_to(request, email)
+
+
+async def rate_limit_invitation(request: Request, workspace_id: uuid.UUID, email: str) -> None:
+    """An invitation made: ``RATE_LIMIT_INVITATIONS`` per workspace and
+    ``RATE_LIMIT_INVITATIONS_ADDRESS`` per invited address (from any workspace). Called once the
+    invitation is made, before its transaction commits: past either, 429 ``rate_limited`` rolls
+    the invitation and its mail back, and a refused invitation (not an owner, already a member)
+    spends nothing. Re-inviting withdraws the pending invitation, so the members quota never
+    stopped one owner mailing a stranger, with the names the owner chose, again and again."""
+    settings = _runtime(request).settings
     await enforce(
-        request, "password_reset", "email:" + address, settings.rate_limit_password_reset_email
+        request, "invitation", f"workspace:{workspace_id}", settings.rate_limit_invitations
+    )
+    await enforce(
+        request, "invitation", _address_key(email), settings.rate_limit_invitations_address
     )
 
 

@@ -41,6 +41,8 @@ RATE_LIMIT_SETTINGS = (
     "rate_limit_widget_leads",
     "rate_limit_password_reset_ip",
     "rate_limit_password_reset_email",
+    "rate_limit_invitations",
+    "rate_limit_invitations_address",
 )
 """Every rate (N/minute...) among the settings: checked at start, raised by the benchmarks."""
 
@@ -288,6 +290,9 @@ class Settings(BaseSettings):
     # Password-reset requests: per client IP and per email address (known or not).
     rate_limit_password_reset_ip: str = "20/hour"  # noqa: S105 - a rate, not a password
     rate_limit_password_reset_email: str = "5/hour"  # noqa: S105 - a rate, not a password
+    # Invitations made: per workspace, and per invited address from any workspace.
+    rate_limit_invitations: str = "30/hour"
+    rate_limit_invitations_address: str = "5/day"
     # New conversations through the public widget key, per hour (owners may override the first
     # two in their widget settings). A caller without an Origin header is not a browser page.
     widget_conversations_per_ip_per_hour: int = Field(default=20, ge=1)

@@ -172,7 +172,8 @@ async def check_csrf(request: Request, settings: Settings) -> None:
             value = form.get(CSRF_FIELD)
             sent = value if isinstance(value, str) else None
     expected = csrf_token(request, settings)
-    if not sent or not expected or not hmac.compare_digest(sent, expected):
+    # Bytes: compare_digest raises on non-ASCII text, and a tampered token is a wrong one.
+    if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         if not request.cookies.get(SESSION_COOKIE) and "/w/" in request.url.path:
             # Signed out since the page was shown (in another tab, say): a workspace's form
             # needs a login first, which is what to say, not "the form expired".

@@ -151,6 +151,12 @@ async def signup(
     await send_verification(session, deps, user)
 
 
+async def email_of(session: AsyncSession, user_id: uuid.UUID) -> str | None:
+    """The account's address (None when the account is gone)."""
+    user = await repo.get_user(session, user_id)
+    return None if user is None else user.email
+
+
 async def send_verification(session: AsyncSession, deps: AccountDeps, user: User) -> None:
     """Mail ``user`` a verification link (nothing when the address is verified already)."""
     if user.email_verified_at is not None:

@@ -228,7 +228,10 @@ def link_token_hash(key: str, purpose: str, token: str) -> str | None:
     if not token or len(token) > 128:
         return None
     secret, _, signature = token.partition(".")
-    if not secret or not hmac.compare_digest(signature, _link_signature(key, purpose, secret)):
+    # compare_digest raises on non-ASCII text: a tampered link is a wrong link, not a 500.
+    if not secret or not token.isascii():
+        return None
+    if not hmac.compare_digest(signature, _link_signature(key, purpose, secret)):
         return None
     return _sha256(token)
 
@@ -244,6 +247,8 @@ def unsign_value(key: str, purpose: str, token: str) -> str | None:
     if not token or len(token) > 256:
         return None
     value, _, signature = token.rpartition(".")
-    if not value or not hmac.compare_digest(signature, _link_signature(key, purpose, value)):
+    if not value or not token.isascii():  # compare_digest raises on non-ASCII text
+        return None
+    if not hmac.compare_digest(signature, _link_signature(key, purpose, value)):
         return None
     return value

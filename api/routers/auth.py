@@ -16,8 +16,8 @@ from api.deps import (
     UserPrincipalDep,
     client_info,
 )
-from api.login import password_login
-from api.throttling import RateLimitAuth, rate_limit_password_reset
+from api.login import password_confirmed, password_login
+from api.throttling import RateLimitAuth, rate_limit_mail_to, rate_limit_password_reset
 from core.config import Settings
 from core.errors import NotFound
 from workspaces import accounts, invitations, sessions
@@ -68,10 +68,16 @@ def _tokens(
     dependencies=[RateLimitAuth],
 )
 async def signup(
-    body: SignupIn, session: SessionDep, settings: SettingsDep, accounts_deps: AccountDepsDep
+    body: SignupIn,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    accounts_deps: AccountDepsDep,
 ) -> StatusOut:
     """Always 202 ``check_your_email``: a new address gets a verification link, an address with
-    an account gets a warning with a reset link instead. Then sign in with /auth/login."""
+    an account gets a warning with a reset link instead. Then sign in with /auth/login. Limited
+    per IP and per address (the address's mail budget, shared with password resets)."""
+    await rate_limit_mail_to(request, str(body.email))
     await accounts.signup(
         session,
         accounts_deps,
@@ -122,9 +128,14 @@ async def verify_email(
     dependencies=[RateLimitAuth],
 )
 async def resend_verification(
-    principal: UserPrincipalDep, session: SessionDep, accounts_deps: AccountDepsDep
+    principal: UserPrincipalDep,
+    request: Request,
+    session: SessionDep,
+    accounts_deps: AccountDepsDep,
 ) -> StatusOut:
+    """A new verification link; limited per IP and by the address's mail budget."""
     assert principal.user_id is not None
+    await rate_limit_mail_to(request, await accounts.email_of(session, principal.user_id) or "")
     await accounts.resend_verification(session, accounts_deps, principal.user_id)
     return StatusOut(status="check_your_email")
 
@@ -152,20 +163,23 @@ async def confirm_password_reset(
 @router.post("/auth/password", response_model=StatusOut, dependencies=[RateLimitAuth])
 async def change_password(
     body: PasswordChangeIn,
+    request: Request,
     principal: UserPrincipalDep,
     session: SessionDep,
     accounts_deps: AccountDepsDep,
 ) -> StatusOut:
-    """Change my password; every other session ends (this one stays)."""
+    """Change my password; every other session ends (this one stays). A wrong current password
+    counts as a failed sign-in (403 ``wrong_password``, 429 once locked out)."""
     assert principal.user_id is not None
-    await accounts.change_password(
-        session,
-        accounts_deps,
-        user_id=principal.user_id,
-        session_id=principal.session_id,
-        current_password=body.current_password,
-        new_password=body.new_password,
-    )
+    async with password_confirmed(request, session, principal.user_id):
+        await accounts.change_password(
+            session,
+            accounts_deps,
+            user_id=principal.user_id,
+            session_id=principal.session_id,
+            current_password=body.current_password,
+            new_password=body.new_password,
+        )
     return StatusOut(status="ok")
 
 

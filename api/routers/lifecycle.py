@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, BackgroundTasks, status
+from fastapi import APIRouter, BackgroundTasks, Request, status
 from fastapi.responses import FileResponse
 
 from api.deps import (
@@ -16,6 +16,7 @@ from api.deps import (
     UserPrincipalDep,
     WorkspaceDep,
 )
+from api.login import password_confirmed
 from api.throttling import RateLimitAuth
 from core.jobs import JobQueue
 from core.models import utcnow
@@ -137,6 +138,7 @@ async def restore_workspace(access: DeletedWorkspaceDep, session: SessionDep) ->
 @router.delete("/me", response_model=AccountDeletionOut, dependencies=[RateLimitAuth])
 async def delete_account(
     body: AccountDeleteIn,
+    request: Request,
     principal: UserPrincipalDep,
     session: SessionDep,
     runtime: RuntimeDep,
@@ -146,7 +148,10 @@ async def delete_account(
     guesses count against the sign-in rate limit). 409 ``last_owner`` while they are
     the only owner of a workspace with other members; workspaces they are alone in go with it."""
     assert principal.user_id is not None
-    done = await deletion.delete_account(session, user_id=principal.user_id, password=body.password)
+    async with password_confirmed(request, session, principal.user_id):
+        done = await deletion.delete_account(
+            session, user_id=principal.user_id, password=body.password
+        )
     for workspace_id in done.purge:
         _purge_after_commit(background, runtime.jobs, workspace_id)
     return AccountDeletionOut(deleted_workspaces=done.purge, left_workspaces=done.left)

@@ -3,10 +3,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import AccountDepsDep, SessionDep, SettingsDep, UserPrincipalDep, WorkspaceDep
+from api.throttling import rate_limit_invitation
 from core.db import set_tenant
 from core.errors import NotFound
 from rag.knowledge import limits
@@ -97,14 +98,21 @@ async def rotate_webhook_secret(access: WorkspaceDep, session: SessionDep) -> We
     response_model=InvitationOut,
 )
 async def invite_member(
-    body: MemberIn, access: WorkspaceDep, session: SessionDep, accounts_deps: AccountDepsDep
+    body: MemberIn,
+    request: Request,
+    access: WorkspaceDep,
+    session: SessionDep,
+    accounts_deps: AccountDepsDep,
 ) -> Any:
     """Invite someone by email with a role: they get a link valid for INVITATION_TTL_DAYS and
     join when they accept it. The same answer whether or not the address has an account.
-    Owners only, signed in and verified; audited."""
-    return await invitations.invite(
+    Owners only, signed in and verified; audited. RATE_LIMIT_INVITATIONS per workspace and
+    RATE_LIMIT_INVITATIONS_ADDRESS per address invited (429 ``rate_limited``)."""
+    invitation = await invitations.invite(
         session, access, accounts_deps, email=str(body.email), role=body.role
     )
+    await rate_limit_invitation(request, access.workspace.id, str(body.email))
+    return invitation
 
 
 @router.patch("/workspaces/{workspace_id}/members/{user_id}", response_model=MemberOut)

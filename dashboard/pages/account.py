@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import AccountDepsDep, RuntimeDep, SessionDep
-from api.login import password_login
-from api.throttling import rate_limit_auth
+from api.login import password_confirmed, password_login
+from api.throttling import rate_limit_auth, rate_limit_mail_to
 from core.errors import AppError, NotFound, Unauthorized
 from dashboard import auth
 from dashboard.pages.common import app_errors, field_errors, form_fields, set_chrome
@@ -94,6 +94,7 @@ async def signup(
         data = SignupIn.model_validate(
             {**values, "name": values["name"] or None, "password": fields.get("password", "")}
         )
+        await rate_limit_mail_to(request, str(data.email))
         await accounts.signup(
             session,
             deps,
@@ -178,17 +179,20 @@ async def change_password(
                 "new_password": fields.get("new_password", ""),
             }
         )
-        await accounts.change_password(
-            session,
-            deps,
-            user_id=user.user_id,
-            session_id=user.session_id,
-            current_password=data.current_password,
-            new_password=data.new_password,
-        )
+        async with password_confirmed(request, session, user.user_id):
+            await accounts.change_password(
+                session,
+                deps,
+                user_id=user.user_id,
+                session_id=user.session_id,
+                current_password=data.current_password,
+                new_password=data.new_password,
+            )
     except ValidationError as exc:
         return await _account(request, session, user, field_errors(exc), 422)
     except AppError as exc:
+        if exc.status_code == 429:
+            raise  # locked out, as at the sign-in form: the error page says until when
         if exc.code == "wrong_password":
             errors = {"current_password": exc.message}
         else:  # the policy's reasons, by field (new_password: workspaces.accounts)
@@ -203,6 +207,7 @@ async def resend_verification(
     request: Request, session: SessionDep, deps: AccountDepsDep, user: auth.WebUserDep
 ) -> Response:
     """A new confirmation link for the signed-in user's address (the API's resend)."""
+    await rate_limit_mail_to(request, await accounts.email_of(session, user.user_id) or "")
     await accounts.resend_verification(session, deps, user.user_id)
     sent = "?notice=We+sent+a+new+link.+Open+it+from+your+email."
     return redirect(request, PREFIX + "/account" + sent)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.deps import AccountDepsDep, SessionDep
+from api.throttling import rate_limit_invitation
 from core.errors import AppError, Conflict, Forbidden, ValidationFailed
 from dashboard.pages.common import PageDep, field_errors, form_fields, refusal
 from dashboard.web import PREFIX, PageRoute, is_htmx, redirect, render
@@ -183,6 +184,8 @@ async def invite_member(
             await invitations.invite(
                 session, page.access, deps, email=str(form.email), role=form.role
             )
+            # Past the limits, the invitation and its mail roll back with the savepoint.
+            await rate_limit_invitation(request, page.access.workspace.id, str(form.email))
     except (ValidationError, AppError) as exc:
         errors, status = refusal(exc)
         forms = {"invite_values": values, "invite_errors": errors}
