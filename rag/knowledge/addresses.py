@@ -65,6 +65,9 @@ def is_public_address(ip: IPAddress) -> bool:
             or c.is_multicast
             or c.is_reserved
             or c.is_unspecified
+            # Deprecated site-local (fec0::/10, RFC 3879): Python counts it as global, but a
+            # network that still routes it routes it inside the site.
+            or (isinstance(c, ipaddress.IPv6Address) and c.is_site_local)
         )
         for c in candidates
     )

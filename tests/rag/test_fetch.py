@@ -292,6 +292,7 @@ def test_address_classification() -> None:
         "::",
         "fe80::1",
         "fc00::1",
+        "fec0::1",  # site-local, deprecated: is_global says True
         "ff02::1",
         "::ffff:10.0.0.1",
         "::ffff:127.0.0.1",
