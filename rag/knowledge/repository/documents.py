@@ -105,15 +105,21 @@ async def update_document(
     )
 
 
-async def queued_before(
-    session: AsyncSession, workspace_id: uuid.UUID, *, before: datetime, limit: int
+async def unchanged_since(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    status: str,
+    before: datetime,
+    limit: int,
 ) -> list[tuple[uuid.UUID, int]]:
-    """(id, revision) of the workspace's documents ``queued`` since before ``before``."""
+    """(id, revision) of the workspace's documents in ``status`` whose row was last written
+    before ``before``, the oldest first."""
     result = await session.execute(
         select(Document.id, Document.revision)
         .where(
             Document.workspace_id == workspace_id,
-            Document.status == "queued",
+            Document.status == status,
             Document.updated_at < before,
         )
         .order_by(Document.updated_at)
