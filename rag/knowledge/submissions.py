@@ -63,6 +63,9 @@ async def _submit(
     data: bytes | None,
 ) -> Submission:
     digest = content_hash(data) if data is not None else None
+    # Before looking: the same new name submitted twice at once (a double click, a client's
+    # retry) found no document in both requests and the second insert failed with a 500.
+    await document_repo.lock_document_source(session, workspace.id, source_type, source)
     # The document this is a new version of comes first: matched by content first, an update
     # of "Refund policy" to the text another document holds answered with that one as a
     # duplicate, and "Refund policy" kept its old text.
@@ -241,6 +244,8 @@ async def submit_sitemap(
     pages = listing.pages
     if not pages:
         raise ValidationFailed("The sitemap lists no pages", code="empty_sitemap")
+    for url in sorted(pages):  # in one order, so two sitemaps sharing pages never deadlock
+        await document_repo.lock_document_source(session, workspace.id, "sitemap", url)
     fresh = [
         url
         for url in pages
@@ -351,9 +356,14 @@ async def delete_document(
     permit = authorize(access, Action.DOCUMENT_DELETE)
     workspace_id = access.workspace.id
     document = await document_repo.get_document(session, workspace_id, document_id)
-    if document is None or not await document_repo.delete_document(
-        session, workspace_id, document_id
-    ):
+    if document is None:
+        raise NotFound("Document not found")
+    # A sitemap sync adding pages takes this lock too: it adds this page back only if it
+    # looked before this deletion (and its exclusion) committed, never after.
+    await document_repo.lock_document_source(
+        session, workspace_id, document.source_type, document.source
+    )
+    if not await document_repo.delete_document(session, workspace_id, document_id):
         raise NotFound("Document not found")
     if document.source_type == "url" and document.source_id is not None:
         # A deleted web page is not brought back by its schedule: its page source goes too.

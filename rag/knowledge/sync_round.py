@@ -187,7 +187,9 @@ async def _add_page(
     deps: IngestionDeps, source: Source, url: str, source_type: str, stats: SyncStats
 ) -> None:
     """A page new to the source: fetched now (a listed page that is gone is not added), stored
-    with its bytes and validators, and its ingestion job queued."""
+    with its bytes and validators, and its ingestion job queued. Not when the source is gone or
+    its owner deleted the page since the sync began (read again under the page's lock, which a
+    deletion holds until it commits)."""
     ws = source.workspace_id
     stats.checked += 1
     try:
@@ -195,6 +197,10 @@ async def _add_page(
         async with deps.db.transaction(workspace_id=ws) as session:
             workspace = await ws_repo.get_workspace(session, ws)
             if workspace is None:
+                return
+            await document_repo.lock_document_source(session, ws, source_type, url)
+            current = await repo.get_source(session, ws, source.id)
+            if current is None or url in (current.excluded_urls or ()):
                 return
             existing = await document_repo.find_by_source(session, ws, source_type, url)
             if existing is not None:  # stored meanwhile (posted by hand): link, never duplicate

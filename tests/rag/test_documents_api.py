@@ -675,3 +675,49 @@ async def test_usage_shows_the_documents_and_chunks_stored_not_those_added_this_
     metrics = (await client.get(owner.url("/usage"), headers=owner.headers)).json()["metrics"]
     assert metrics["documents"]["used"] == listed["total"] == 1
     assert metrics["chunks"]["used"] == sum(d["chunk_count"] for d in listed["items"]) == 1
+
+
+async def test_the_same_new_name_title_or_url_submitted_at_once_makes_one_document(
+    db: Database, redis_client: Redis
+) -> None:
+    """A double click, or a client retrying a slow upload: before, both requests found no
+    document, the second insert hit the unique index and answered 500."""
+    page = b"<html><head><title>Hours</title></head><body><p>Open nine to five.</p></body></html>"
+    with local_site({"/hours": ("text/html", page)}) as base:
+        async with custom_client(db, redis_client, allow_private_urls=True) as (c, runtime):
+            who = await signup(c, f"Twice {uuid.uuid4().hex[:8]}")
+            tag = uuid.uuid4().hex
+            uploads = [
+                c.post(
+                    who.url("/documents"),
+                    files={"file": ("guide.md", f"# Guide\n\nVersion {i} ({tag}).".encode())},
+                    headers=who.headers,
+                )
+                for i in range(4)
+            ]
+            texts = [
+                c.post(
+                    who.url("/documents"),
+                    json={"title": "Opening hours", "text": f"Open until {i} pm ({tag})."},
+                    headers=who.headers,
+                )
+                for i in range(4)
+            ]
+            urls = [
+                c.post(who.url("/documents"), json={"url": f"{base}/hours"}, headers=who.headers)
+                for _ in range(4)
+            ]
+            answers = await asyncio.gather(*uploads, *texts, *urls)
+            for group in (answers[0:4], answers[4:8], answers[8:12]):
+                assert [r.status_code for r in group] == [202] * 4, [r.text for r in group]
+                bodies = [r.json() for r in group]
+                assert len({b["id"] for b in bodies}) == 1  # one document for the four
+                # One request added it; the others are new versions of it.
+                assert sorted(b["updated"] for b in bodies) == [False, True, True, True]
+            await runtime.jobs.drain()
+            listed = await c.get(who.url("/documents"), headers=who.headers)
+            items = listed.json()["items"]
+            assert sorted(d["source"] for d in items) == sorted(
+                ["guide.md", "Opening hours", f"{base}/hours"]
+            )
+            assert all(d["status"] == "ready" for d in items), items

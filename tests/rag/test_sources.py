@@ -918,6 +918,49 @@ async def test_a_page_deleted_from_a_sitemap_stays_deleted_and_the_source_can_go
             assert again.status_code == 404
 
 
+async def test_a_page_deleted_while_its_sitemap_syncs_stays_deleted(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """The owner deletes a page while a sync of its sitemap downloads the sitemap (the
+    scheduler syncs every two minutes): the sync had read the source before the deletion, so
+    it added the page back, ready and answering, until two more syncs dropped it."""
+    with local_site() as site:
+        for name in ("a", "b"):
+            site.pages[f"/{name}"] = Page(article(name, [f"topic {name} words"]))
+        site.sitemap(["/a", "/b"])
+        async with world(db, owner_db, redis_client) as w:
+            r = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert r.status_code == 202, r.text
+            await w.runtime.jobs.drain()
+            docs = await w.documents()
+            [source] = await w.sources()
+            hold = Hold()
+            site.pages["/sitemap.xml"].hold = hold
+            started = await w.client.post(
+                w.owner.url(f"/sources/{source['id']}/sync"), headers=w.owner.headers
+            )
+            assert started.status_code == 202, started.text
+            try:
+                await hold.wait_arrival()  # the sync has begun and downloads the sitemap
+                gone = await w.client.delete(
+                    w.owner.url(f"/documents/{docs[site.url('/b')]['id']}"),
+                    headers=w.owner.headers,
+                )
+                assert gone.status_code == 204, gone.text
+            finally:
+                hold.gate.set()
+            await w.runtime.jobs.drain()
+            record = await w.last_sync(source["id"])
+            assert (record["status"], record["pages_added"]) == ("ok", 0), record
+            assert sorted(await w.documents()) == [site.url("/a")]
+            found = await w.client.post(
+                w.owner.url("/search"),
+                json={"query": "topic b words", "mode": "fulltext"},
+                headers=w.owner.headers,
+            )
+            assert site.url("/b") not in [hit["url"] for hit in found.json()["results"]]
+
+
 async def test_a_sync_stopped_by_a_shutdown_gives_its_lease_back(
     db: Database, owner_db: Database, redis_client: Redis
 ) -> None:

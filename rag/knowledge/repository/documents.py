@@ -145,6 +145,16 @@ async def lock_document_quota(session: AsyncSession, workspace_id: uuid.UUID) ->
     await lock_workspace(session, "document_quota", workspace_id)
 
 
+async def lock_document_source(
+    session: AsyncSession, workspace_id: uuid.UUID, source_type: str, source: str
+) -> None:
+    """Until the transaction ends, one transaction per workspace and identity ``(source_type,
+    source)`` looks up, adds or deletes the document of that identity: the same new file, title
+    or URL submitted twice at once is added once (the second finds the first), and a sitemap
+    sync does not add back a page whose deletion commits meanwhile."""
+    await lock_workspace(session, f"document_source:{source_type}:{source}", workspace_id)
+
+
 async def count_documents(
     session: AsyncSession, workspace_id: uuid.UUID, *, ingested_only: bool = False
 ) -> int:
