@@ -72,6 +72,11 @@ class SitemapOut(BaseModel):
         default=0,
         description="pages the sitemap lists past SITEMAP_MAX_PAGES, not added (0: none)",
     )
+    too_long: int = Field(
+        default=0,
+        description="pages the sitemap lists whose URL is longer than 2048 bytes, not added"
+        " (0: none)",
+    )
 
 
 class DocumentPage(BaseModel):
@@ -249,6 +254,7 @@ async def create_document(
                     count=len(subs),
                     documents=[_submission_out(s) for s in subs],
                     skipped=added.skipped,
+                    too_long=added.too_long,
                 )
             if "url" in body:
                 url = UrlIn.model_validate(body)

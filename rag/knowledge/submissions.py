@@ -40,6 +40,10 @@ from workspaces.models import Workspace
 from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess
 
+MAX_NAME_BYTES = 1024
+"""An upload's file name (or path, for ``trulybot ingest``) is its identity, kept in a unique
+index whose rows PostgreSQL bounds (about 2.7 KB)."""
+
 
 @dataclass(frozen=True)
 class Submission:
@@ -146,6 +150,13 @@ async def submit_upload(
     title: str | None = None,
 ) -> Submission:
     authorize(access, Action.DOCUMENT_WRITE)
+    if len(filename.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        # The name is the document's identity: past what the unique index holds, a 500.
+        raise ValidationFailed(
+            f"The file name may be at most {MAX_NAME_BYTES} bytes long",
+            code="name_too_long",
+            details={"limit": MAX_NAME_BYTES},
+        )
     _check_upload(data, filename=filename, content_type=content_type, settings=settings)
     return await _submit(
         session,
@@ -205,6 +216,8 @@ class SitemapSubmission:
     submissions: list[Submission]
     skipped: int = 0
     """Pages the sitemap lists past SITEMAP_MAX_PAGES, not added (0: none)."""
+    too_long: int = 0
+    """Pages the sitemap lists whose URL is longer than 2048 bytes, not added (0: none)."""
 
 
 _Slots = dict[int, asyncio.Semaphore]
@@ -269,7 +282,7 @@ async def submit_sitemap(
     if source.excluded_urls:  # submitted again: every page it lists, deleted ones included
         await source_repo.update_source(session, workspace.id, source.id, excluded_urls=[])
     await source_repo.link_documents(session, workspace.id, source.id, [s.document.id for s in out])
-    return SitemapSubmission(out, skipped=listing.skipped)
+    return SitemapSubmission(out, skipped=listing.skipped, too_long=listing.too_long)
 
 
 async def replace_document(

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import AppError, ValidationFailed
-from rag.knowledge.addresses import FetchFailed
+from rag.knowledge.addresses import MAX_URL_LENGTH, FetchFailed
 from rag.knowledge.fetch import FetchedPage, fetch_url
 from rag.knowledge.jobs import IngestionDeps
 from rag.knowledge.limits import check_quotas
@@ -141,6 +141,15 @@ async def sync_sitemap(
                 "code": "sitemap_truncated",
                 "message": f"The sitemap lists {listing.skipped} more page(s) past the first"
                 f" {s.sitemap_max_pages} (SITEMAP_MAX_PAGES); those were not added",
+            }
+        )
+    if listing.too_long:
+        stats.note(
+            {
+                "url": source.url,
+                "code": "url_too_long",
+                "message": f"The sitemap lists {listing.too_long} page(s) whose URL is longer"
+                f" than {MAX_URL_LENGTH} bytes; those were not added",
             }
         )
     async with deps.db.transaction(workspace_id=ws) as session:

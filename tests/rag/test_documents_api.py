@@ -721,3 +721,68 @@ async def test_the_same_new_name_title_or_url_submitted_at_once_makes_one_docume
                 ["guide.md", "Opening hours", f"{base}/hours"]
             )
             assert all(d["status"] == "ready" for d in items), items
+
+
+def _damaged_docx(*, extract_version: int | None = None, utf8_flag_bad_name: bool = False) -> bytes:
+    """A small DOCX whose zip directory says what a damaged file does: a zip version zipfile
+    does not know, or a member name flagged UTF-8 that is not."""
+    buffer = io.BytesIO()
+    document = docx.Document()
+    document.add_paragraph("Returns are accepted within thirty days.")
+    document.save(buffer)
+    data = bytearray(buffer.getvalue())
+    at = data.find(b"PK\x01\x02")  # the first central directory entry
+    assert at != -1
+    if extract_version is not None:
+        data[at + 6 : at + 8] = extract_version.to_bytes(2, "little")
+    if utf8_flag_bad_name:
+        flags = int.from_bytes(data[at + 8 : at + 10], "little") | 0x800
+        data[at + 8 : at + 10] = flags.to_bytes(2, "little")
+        data[at + 46] = 0x8C  # the name's first byte: no UTF-8 starts so
+    return bytes(data)
+
+
+async def test_a_damaged_docx_or_an_unknown_charset_is_a_clear_4xx(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """A flipped byte in a DOCX's zip directory, or a text part declaring charset=undefined,
+    answered 500 internal_error with no reason."""
+    docx_type = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    for name, data in (
+        ("version.docx", _damaged_docx(extract_version=110)),
+        ("name.docx", _damaged_docx(utf8_flag_bad_name=True)),
+    ):
+        r = await upload(client, owner, name, data, docx_type)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "parse_failed"
+    odd = await upload(
+        client,
+        owner,
+        "notes.txt",
+        b"\x01\x02\x03abc\xff\xfe\x00\x80" * 50,
+        "text/plain; charset=undefined",
+    )
+    assert odd.status_code == 415, odd.text
+    assert "binary data" in odd.json()["error"]["message"]
+    readable = await upload(
+        client,
+        owner,
+        f"menu-{uuid.uuid4().hex[:6]}.txt",
+        b"Tea and coffee.",
+        "text/plain; charset=undefined",
+    )
+    assert readable.status_code == 202, readable.text
+    listed = await client.get(owner.url("/documents"), headers=owner.headers)
+    assert [d["source"] for d in listed.json()["items"]] == [readable.json()["source"]]
+
+
+async def test_an_upload_named_past_what_its_identity_holds_is_refused(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Multipart file names are unbounded: 3,200 characters answered 500 (the unique index)."""
+    name = "".join(uuid.uuid4().hex for _ in range(100)) + ".txt"
+    r = await upload(client, owner, name, b"Tea and coffee.", "text/plain")
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "name_too_long"
+    ok = await upload(client, owner, "x" * 1000 + ".txt", b"Tea and coffee.", "text/plain")
+    assert ok.status_code == 202, ok.text

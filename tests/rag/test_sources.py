@@ -780,6 +780,30 @@ async def test_a_sitemap_cut_at_its_page_cap_says_so_and_removes_only_pages_it_n
             assert site.url("/cap2") in await w.documents()
 
 
+async def test_a_sitemap_listing_a_url_too_long_to_store_adds_the_other_pages(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """One <loc> with a long query string (3,200 characters): the whole submission was a 500
+    (the unique index cannot hold the row) and none of the site's pages was added."""
+    long_path = "/p?ref=" + "".join(uuid.uuid4().hex for _ in range(100))
+    with local_site() as site:
+        site.pages["/a"] = Page(article("a", ["short address words"]))
+        site.pages[long_path] = Page(article("long", ["long address words"]))
+        site.sitemap(["/a", long_path])
+        async with world(db, owner_db, redis_client) as w:
+            r = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert r.status_code == 202, r.text
+            assert (r.json()["count"], r.json()["too_long"]) == (1, 1)
+            assert sorted(await w.documents()) == [site.url("/a")]
+            [source] = await w.sources()
+            record = await w.sync_now(source["id"])
+            assert (record["status"], record["pages_added"]) == ("ok", 0), record
+            [note] = record["errors"]
+            assert (note["url"], note["code"]) == (site.url("/sitemap.xml"), "url_too_long")
+            assert sorted(await w.documents()) == [site.url("/a")]
+            assert not site.hits(long_path)
+
+
 async def test_a_posted_sitemap_downloads_holding_no_database_connection_and_few_at_once(
     db: Database, owner_db: Database, redis_client: Redis
 ) -> None:
