@@ -322,8 +322,11 @@ async def replace_document(
     background: BackgroundTasks,
     response: Response,
 ) -> SubmissionOut:
-    """New content for a document: multipart `file` or JSON {text, title?}. Returns 202."""
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+    """New content for a document: multipart `file` or JSON {text, title?} (text for a text,
+    Markdown or HTML document; an uploaded PDF or DOCX takes a file: 422
+    not_replaceable_by_text). Returns 202."""
+    as_text = not request.headers.get("content-type", "").startswith("multipart/form-data")
+    if not as_text:
         data, _filename, content_type, title = await _read_upload(
             request, runtime.settings.max_upload_bytes
         )
@@ -346,6 +349,7 @@ async def replace_document(
         content_type=content_type,
         settings=runtime.settings,
         title=title,
+        as_text=as_text,
     )
     response.status_code = status.HTTP_200_OK if sub.duplicate else status.HTTP_202_ACCEPTED
     enqueue_after_commit(background, runtime.jobs, [sub], ingestion=runtime.ingestion)

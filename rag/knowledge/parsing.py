@@ -131,6 +131,11 @@ def _unreadable(kind: str, reason: str) -> AppError:
     )
 
 
+def kind_by_name(filename: str) -> Kind | None:
+    """The format a file name's extension claims (None: no known extension)."""
+    return _EXTENSIONS.get(PurePosixPath(filename).suffix.lower())
+
+
 def _looks_like_text(data: bytes) -> bool:
     head = data[:4096]
     if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):

@@ -33,7 +33,7 @@ from core.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from rag.knowledge.addresses import check_url
 from rag.knowledge.limits import check_quotas, parse_limits
 from rag.knowledge.models import Document, content_hash
-from rag.knowledge.parsing import check_size, detect_kind
+from rag.knowledge.parsing import check_size, detect_kind, kind_by_name
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.repository import sources as source_repo
 from rag.knowledge.sitemaps import read_sitemap
@@ -329,8 +329,11 @@ async def replace_document(
     content_type: str | None,
     settings: Settings,
     title: str | None = None,
+    as_text: bool = False,
 ) -> Submission:
-    """New content for an existing document (PUT): same id, new revision, only changes embedded."""
+    """New content for an existing document (PUT): same id, new revision, only changes embedded.
+    ``as_text``: the content is pasted text (JSON ``{text}``), refused (422
+    ``not_replaceable_by_text``) for an uploaded PDF or DOCX, which a new file replaces."""
     authorize(access, Action.DOCUMENT_WRITE)
     workspace = access.workspace
     document = await document_repo.get_document(session, workspace.id, document_id, for_update=True)
@@ -339,6 +342,15 @@ async def replace_document(
     if document.source_type in ("url", "sitemap"):
         raise ValidationFailed(
             "A web page is refreshed by posting its URL again", code="not_replaceable"
+        )
+    if as_text and (kind := kind_by_name(document.source)) in ("pdf", "docx"):
+        # The document stays a file of that format: text was checked as one (415 "does not
+        # look like a valid PDF").
+        raise ValidationFailed(
+            f"{document.source!r} is a {(kind or '').upper()} file: replace it by uploading a"
+            " file (multipart `file`); text replaces text, Markdown and HTML documents",
+            code="not_replaceable_by_text",
+            details={"kind": kind, "accepts": "multipart file"},
         )
     _check_upload(data, filename=document.source, content_type=content_type, settings=settings)
     digest = content_hash(data)

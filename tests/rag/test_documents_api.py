@@ -786,3 +786,37 @@ async def test_an_upload_named_past_what_its_identity_holds_is_refused(
     assert r.json()["error"]["code"] == "name_too_long"
     ok = await upload(client, owner, "x" * 1000 + ".txt", b"Tea and coffee.", "text/plain")
     assert ok.status_code == 202, ok.text
+
+
+async def test_pasted_text_replaces_a_text_document_and_a_pdf_takes_a_file(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any
+) -> None:
+    """PUT {text} on an uploaded prices.pdf answered 415 "File does not look like a valid TXT":
+    the wrong format named, and no way through."""
+    pdf = await upload(client, owner, "prices.pdf", make_pdf(), "application/pdf")
+    notes = await upload(client, owner, "notes.md", b"# Notes\n\nTea costs two euros.", "")
+    assert (pdf.status_code, notes.status_code) == (202, 202), (pdf.text, notes.text)
+    await jobs.drain()
+    pdf_id, notes_id = pdf.json()["id"], notes.json()["id"]
+    pasted = {"text": "Prices: tea 2 EUR, coffee 3 EUR."}
+    refused = await client.put(
+        owner.url(f"/documents/{pdf_id}"), json=pasted, headers=owner.headers
+    )
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "not_replaceable_by_text"
+    assert "PDF" in error["message"]
+    assert "uploading a file" in error["message"]
+    assert (await get_doc(client, owner, pdf_id))["revision"] == 1  # nothing changed
+    replaced = await client.put(
+        owner.url(f"/documents/{pdf_id}"),
+        files={"file": ("prices.pdf", make_pdf() + b"\n% v2\n", "application/pdf")},
+        headers=owner.headers,
+    )
+    assert replaced.status_code == 202, replaced.text
+    text_ok = await client.put(
+        owner.url(f"/documents/{notes_id}"), json=pasted, headers=owner.headers
+    )
+    assert text_ok.status_code == 202, text_ok.text
+    await jobs.drain()
+    assert (await get_doc(client, owner, notes_id))["status"] == "ready"
