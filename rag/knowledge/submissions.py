@@ -76,6 +76,12 @@ async def _submit(
     # of "Refund policy" to the text another document holds answered with that one as a
     # duplicate, and "Refund policy" kept its old text.
     existing = await document_repo.find_by_source(session, workspace.id, source_type, source)
+    if existing is not None:
+        # Locked and read again: a replacement (PUT) committing meanwhile had its revision
+        # number written a second time, for other content.
+        existing = await document_repo.get_document(
+            session, workspace.id, existing.id, for_update=True
+        )
     if existing is not None and digest is not None and existing.content_hash == digest:
         return Submission(document=existing, created=False, duplicate=True)  # unchanged
     if existing is None and digest is not None:

@@ -820,3 +820,59 @@ async def test_pasted_text_replaces_a_text_document_and_a_pdf_takes_a_file(
     assert text_ok.status_code == 202, text_ok.text
     await jobs.drain()
     assert (await get_doc(client, owner, notes_id))["status"] == "ready"
+
+
+async def test_a_reupload_racing_a_replacement_gets_a_revision_of_its_own(
+    runtime: Runtime, owner: Owner, owner_db: Database
+) -> None:
+    """A re-upload of guide.md while a PUT of it was committing read the revision before the
+    PUT's and wrote the PUT's number again: the PUT's job then ended superseded and the
+    re-upload's job, under the same id, was refused while that one ran."""
+    from rag.knowledge import submissions
+    from workspaces import repository as ws_repo
+    from workspaces.service import WorkspaceAccess
+
+    ws = uuid.UUID(owner.workspace_id)
+    settings = runtime.settings
+    tag = uuid.uuid4().hex
+
+    async def access(session: Any) -> WorkspaceAccess:
+        workspace = await ws_repo.get_workspace(session, ws)
+        assert workspace is not None
+        return WorkspaceAccess.operator(workspace, command="test")
+
+    async def upload_guide(version: str) -> submissions.Submission:
+        async with runtime.db.transaction(workspace_id=ws) as session:
+            return await submissions.submit_upload(
+                session,
+                await access(session),
+                data=f"{version} {tag}".encode(),
+                filename="guide.md",
+                content_type="text/markdown",
+                settings=settings,
+            )
+
+    document_id = (await upload_guide("v1")).document.id
+
+    async with runtime.db.transaction(workspace_id=ws) as session:
+        replaced = await submissions.replace_document(
+            session,
+            await access(session),
+            document_id,
+            data=f"v2 {tag}".encode(),
+            content_type="text/markdown",
+            settings=settings,
+        )
+        assert replaced.document.revision == 2
+        racing = asyncio.create_task(upload_guide("v3"))
+        for _ in range(300):  # until the re-upload waits for this transaction's row lock
+            async with owner_db.transaction() as check:
+                waiting = await check.scalar(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                )
+            if waiting:
+                break
+            await asyncio.sleep(0.05)
+        assert waiting, "the re-upload never waited for the replacement"
+    assert (await racing).document.revision == 3
+    await runtime.jobs.drain()
