@@ -44,7 +44,8 @@ def scheduled_jobs(
         await knowledge_sync.sync_due_sources(ingestion, now)
 
     async def queued_documents(now: datetime) -> None:
-        """Documents queued for over ``requeue.QUEUED_TOO_LONG`` whose job is gone."""
+        """Documents queued for over ``requeue.QUEUED_TOO_LONG`` whose job is gone; documents
+        processing with no write for ``requeue.PROCESSING_TOO_LONG`` (their job died)."""
         async for workspace in lifecycle_retention.live_workspaces(lifecycle.db):
             await requeue.requeue_stale(ingestion, workspace.id, now)
 

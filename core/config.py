@@ -155,7 +155,8 @@ class Settings(BaseSettings):
     fetch_max_redirects: int = 5
     sitemap_max_pages: int = 200
     # Sitemaps posted by owners are downloaded in the request, without a database connection;
-    # at most this many at once per process (more wait their turn).
+    # at most this many at once per process, half of them (at least one) per workspace (more
+    # wait their turn).
     sitemap_fetches_at_once: int = Field(default=4, ge=1)
     # Sources that re-sync (rag/knowledge/sync.py): pages one sync checks (a larger sitemap
     # continues at the next tick), how long a sync's lease lasts before another process

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,24 @@ async def resolve_workspace(runtime: Runtime, value: str) -> uuid.UUID:
 
 
 def collect(paths: list[str], include: str | None = None) -> list[tuple[Path, str]]:
-    """(file, source) pairs; a folder's files keep their path relative to it as source.
+    """(file, source) pairs; a folder's files keep their path relative to it as source, a file
+    given by itself its name. The source is the document's identity: files that would share
+    one (``v1/faq.md`` and ``v2/faq.md`` given as files, ``index.html`` in two folders given)
+    take their path relative to the folder the colliding files share instead, so each stays a
+    document of its own (the second replaced the first, or the run died on the unique index).
+    A file given twice is ingested once.
 
     ``include`` is a glob on that relative path (``*.html``; folders beginning with ``_`` such
     as Sphinx's ``_sources`` are skipped unless it names them).
     """
     out: list[tuple[Path, str]] = []
+    seen: set[Path] = set()
+
+    def add(file: Path, source: str) -> None:
+        if file.resolve() not in seen:
+            seen.add(file.resolve())
+            out.append((file, source))
+
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -57,11 +70,29 @@ def collect(paths: list[str], include: str | None = None) -> list[tuple[Path, st
                     continue
                 if include is None and any(part.startswith(("_", ".")) for part in rel.parts):
                     continue
-                out.append((file, rel.as_posix()))
+                add(file, rel.as_posix())
         elif path.is_file():
-            out.append((path, path.name))
+            add(path, path.name)
         else:
             raise SystemExit(f"no such file or folder: {raw}")
+    return _distinct_sources(out)
+
+
+def _distinct_sources(files: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
+    """``files`` with each group of files sharing a source renamed to their paths relative to
+    the folder they have in common; exits naming any source still shared."""
+    groups: dict[str, list[Path]] = defaultdict(list)
+    for file, source in files:
+        groups[source].append(file.resolve())
+    renamed: dict[Path, str] = {}
+    for group in groups.values():
+        if len(group) > 1:
+            common = Path(os.path.commonpath([f.parent for f in group]))
+            renamed |= {f: f.relative_to(common).as_posix() for f in group}
+    out = [(file, renamed.get(file.resolve(), source)) for file, source in files]
+    shared = sorted(s for s, n in Counter(source for _, source in out).items() if n > 1)
+    if shared:
+        raise SystemExit(f"several files would be the same document: {', '.join(shared)}")
     return out
 
 
@@ -111,6 +142,9 @@ async def ingest_files(
                         chunks += doc.chunk_count if doc else 0
             except AppError as exc:
                 outcomes[f"refused: {exc.code}"] += 1
+            except Exception as exc:  # one file's failure ends neither the others nor the run
+                outcomes[f"failed: {type(exc).__name__}"] += 1
+                bar.write(f"{file}: {type(exc).__name__}: {exc}")
             finally:
                 bar.update(1)
 

@@ -72,6 +72,11 @@ class SitemapOut(BaseModel):
         default=0,
         description="pages the sitemap lists past SITEMAP_MAX_PAGES, not added (0: none)",
     )
+    too_long: int = Field(
+        default=0,
+        description="pages the sitemap lists whose URL is longer than 2048 bytes, not added"
+        " (0: none)",
+    )
 
 
 class DocumentPage(BaseModel):
@@ -249,6 +254,7 @@ async def create_document(
                     count=len(subs),
                     documents=[_submission_out(s) for s in subs],
                     skipped=added.skipped,
+                    too_long=added.too_long,
                 )
             if "url" in body:
                 url = UrlIn.model_validate(body)
@@ -316,8 +322,11 @@ async def replace_document(
     background: BackgroundTasks,
     response: Response,
 ) -> SubmissionOut:
-    """New content for a document: multipart `file` or JSON {text, title?}. Returns 202."""
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+    """New content for a document: multipart `file` or JSON {text, title?} (text for a text,
+    Markdown or HTML document; an uploaded PDF or DOCX takes a file: 422
+    not_replaceable_by_text). Returns 202."""
+    as_text = not request.headers.get("content-type", "").startswith("multipart/form-data")
+    if not as_text:
         data, _filename, content_type, title = await _read_upload(
             request, runtime.settings.max_upload_bytes
         )
@@ -340,6 +349,7 @@ async def replace_document(
         content_type=content_type,
         settings=runtime.settings,
         title=title,
+        as_text=as_text,
     )
     response.status_code = status.HTTP_200_OK if sub.duplicate else status.HTTP_202_ACCEPTED
     enqueue_after_commit(background, runtime.jobs, [sub], ingestion=runtime.ingestion)

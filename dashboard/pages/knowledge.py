@@ -182,11 +182,19 @@ async def add_web(
                 session, page.access, sitemap_url=str(form.url), settings=runtime.settings
             )
             subs = added.submissions
-            notice = f"{len(subs)} page(s) from the sitemap added" + (
-                f"; {added.skipped} more listed past the limit of"
-                f" {runtime.settings.sitemap_max_pages} were not added"
-                if added.skipped
-                else ""
+            notice = (
+                f"{len(subs)} page(s) from the sitemap added"
+                + (
+                    f"; {added.skipped} more listed past the limit of"
+                    f" {runtime.settings.sitemap_max_pages} were not added"
+                    if added.skipped
+                    else ""
+                )
+                + (
+                    f"; {added.too_long} with a URL longer than 2048 bytes were not added"
+                    if added.too_long
+                    else ""
+                )
             )
         else:
             subs = [

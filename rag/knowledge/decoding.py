@@ -48,7 +48,7 @@ def decode(data: bytes, content_type: str | None) -> str:
             continue
         try:
             return data.decode(encoding)
-        except (UnicodeDecodeError, LookupError):
+        except (UnicodeError, LookupError):  # charset=undefined raises a bare UnicodeError
             continue
     import charset_normalizer
 

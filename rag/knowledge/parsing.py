@@ -15,6 +15,8 @@ import io
 import re
 import struct
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import PurePosixPath
 
 from core.errors import AppError, UnsupportedMediaType
@@ -92,12 +94,46 @@ def _magic(data: bytes) -> Kind | None:
                 details={"parts": entries, "limit": MAX_ZIP_MEMBERS},
             )
         try:
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            with _open_zip(data) as archive:
                 if "word/document.xml" in archive.namelist():
                     return "docx"
         except zipfile.BadZipFile:
             return None
     return None
+
+
+_DAMAGED_ZIP = (NotImplementedError, ValueError, OSError, EOFError, struct.error)
+"""What ``zipfile`` raises besides ``BadZipFile`` for a damaged archive: an unknown zip version
+(``NotImplementedError``), a member name flagged UTF-8 that is not (``UnicodeDecodeError``, a
+``ValueError``), a directory pointing past the end. These were a 500 on upload."""
+
+
+@contextmanager
+def _open_zip(data: bytes) -> Iterator[zipfile.ZipFile]:
+    """The archive, or 422 ``parse_failed`` when its directory is damaged in a way zipfile does
+    not call ``BadZipFile``."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            yield archive
+    except zipfile.BadZipFile:
+        raise
+    except _DAMAGED_ZIP as exc:
+        raise _unreadable("zip", f"a damaged zip archive ({type(exc).__name__})") from exc
+
+
+def _unreadable(kind: str, reason: str) -> AppError:
+    """422 ``parse_failed``: the file is of ``kind`` but cannot be read."""
+    return AppError(
+        f"Could not read the {kind.upper()} file: {reason}",
+        code="parse_failed",
+        status_code=422,
+        details={"kind": kind},
+    )
+
+
+def kind_by_name(filename: str) -> Kind | None:
+    """The format a file name's extension claims (None: no known extension)."""
+    return _EXTENSIONS.get(PurePosixPath(filename).suffix.lower())
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -178,8 +214,11 @@ def check_size(data: bytes, kind: Kind, limits: ParseLimits) -> None:
     a DOCX by its zip directory (the sizes zipfile then enforces while reading), text formats
     by their length. PDF streams and pages are bounded while parsing."""
     if kind == "docx":
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            _check_docx_archive(archive, limits)
+        try:
+            with _open_zip(data) as archive:
+                _check_docx_archive(archive, limits)
+        except zipfile.BadZipFile as exc:
+            raise _unreadable("docx", str(exc)) from exc
     elif kind != "pdf" and len(data) > limits.max_decoded_bytes:
         raise DocumentTooLarge(
             f"The document is {len(data)} bytes; at most {limits.max_decoded_bytes} are parsed",
@@ -246,12 +285,7 @@ def parse(
     except (AppError, MemoryError):
         raise
     except Exception as exc:
-        raise AppError(
-            f"Could not read the {kind.upper()} file: {exc}",
-            code="parse_failed",
-            status_code=422,
-            details={"kind": kind},
-        ) from exc
+        raise _unreadable(kind, str(exc)) from exc
     sections = [s for s in sections if s.text]
     if not sections:
         raise AppError(

@@ -2,6 +2,12 @@
 crash or a deploy between the two, Redis lost, an arq job expired). The scheduled job
 ``requeue_queued_documents`` (api/schedule.py) enqueues them again.
 
+Documents left ``processing`` by a job that died with its process (SIGKILL, out of memory, a
+power loss: no handler ran, so ``unfinished.interrupted`` did not either) are found by the same
+sweep once their row has not been written for ``PROCESSING_TOO_LONG``, and become ``failed``
+(``interrupted``) for the owner to retry. They are not run again on their own: a document that
+kills its process would kill the next one too.
+
 An ingestion job goes under one id per document revision (``job_id``), from the request that
 queued it and from this sweep alike: while that job waits or runs, the sweep's enqueue adds
 nothing (arq, and the in-process queue, refuse a second job of the id), so a document waiting
@@ -18,11 +24,17 @@ from datetime import datetime, timedelta
 from core.jobs import JobQueue
 from rag.knowledge.jobs import INGEST_JOB, IngestionDeps
 from rag.knowledge.repository import documents as document_repo
+from rag.knowledge.unfinished import abandoned
 
 log = logging.getLogger(__name__)
 
 QUEUED_TOO_LONG = timedelta(minutes=10)
 """How long a document stays ``queued`` before the sweep looks for its job."""
+PROCESSING_TOO_LONG = timedelta(hours=1)
+"""How long a ``processing`` document's row may stay unwritten before its job is taken for dead.
+A live job writes it when it starts, after parsing and after each batch of embeddings; the
+worker's job timeout (``--job-timeout``, 30 minutes by default) cancels a job sooner, and a
+cancelled job fails its document itself."""
 BATCH = 500
 
 
@@ -45,14 +57,33 @@ async def enqueue(
 
 async def requeue_stale(deps: IngestionDeps, workspace_id: uuid.UUID, now: datetime) -> int:
     """Enqueue again the workspace's documents ``queued`` since before ``now`` less
-    ``QUEUED_TOO_LONG`` whose job is gone; how many were enqueued."""
+    ``QUEUED_TOO_LONG`` whose job is gone; how many were enqueued. Documents ``processing``
+    with no write since ``now`` less ``PROCESSING_TOO_LONG`` become ``failed``
+    (``interrupted``, ``fail_abandoned``)."""
     async with deps.db.transaction(workspace_id=workspace_id) as session:
-        stale = await document_repo.queued_before(
-            session, workspace_id, before=now - QUEUED_TOO_LONG, limit=BATCH
+        stale = await document_repo.unchanged_since(
+            session, workspace_id, status="queued", before=now - QUEUED_TOO_LONG, limit=BATCH
         )
     requeued = 0
     for document_id, revision in stale:
         if await enqueue(deps.jobs, workspace_id, document_id, revision):
             requeued += 1
             log.warning("document %s was queued with no job: enqueued again", document_id)
+    await fail_abandoned(deps, workspace_id, now)
     return requeued
+
+
+async def fail_abandoned(deps: IngestionDeps, workspace_id: uuid.UUID, now: datetime) -> int:
+    """``failed`` (``interrupted``) for the workspace's documents ``processing`` with no write
+    since ``now`` less ``PROCESSING_TOO_LONG``; how many."""
+    before = now - PROCESSING_TOO_LONG
+    async with deps.db.transaction(workspace_id=workspace_id) as session:
+        stuck = await document_repo.unchanged_since(
+            session, workspace_id, status="processing", before=before, limit=BATCH
+        )
+    failed = 0
+    for document_id, revision in stuck:
+        if await abandoned(deps.db, workspace_id, document_id, revision, before):
+            failed += 1
+            log.warning("document %s was processing with no live job: failed", document_id)
+    return failed

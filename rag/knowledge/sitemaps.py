@@ -13,7 +13,7 @@ import httpx
 from lxml import etree  # type: ignore[import-untyped]
 
 from core.errors import AppError
-from rag.knowledge.addresses import FetchFailed, IPNetwork, allowed_networks
+from rag.knowledge.addresses import MAX_URL_LENGTH, FetchFailed, IPNetwork, allowed_networks
 from rag.knowledge.fetch import SITEMAP_TYPES, FetchTooLarge, Inflater, fetch_url
 
 
@@ -80,13 +80,16 @@ class SitemapListing:
     ``{"url", "code", "message"}``; any of them makes the listing incomplete, so a page it
     does not list may still be on the site. ``skipped``: listed entries past ``max_pages``
     (counted, not kept; a URL repeated past the cap counts each time). ``also_listed``: those
-    of the ``known`` URLs the caller asked about that are listed past the cap.
+    of the ``known`` URLs the caller asked about that are listed past the cap. ``too_long``:
+    listed page URLs of more than ``MAX_URL_LENGTH`` bytes, left out (no page of such a URL is
+    fetched or stored); they do not make the listing incomplete.
     """
 
     pages: list[str] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)
     skipped: int = 0
     also_listed: set[str] = field(default_factory=set)
+    too_long: int = 0
 
     @property
     def complete(self) -> bool:
@@ -178,6 +181,10 @@ async def read_sitemap(
                         too_deep.append(loc)
                 elif loc in seen_pages:
                     continue
+                elif len(loc.encode("utf-8", "surrogatepass")) > MAX_URL_LENGTH:
+                    # Not fetchable, and past what the documents' unique index holds: one such
+                    # <loc> made the whole submission a 500.
+                    listing.too_long += 1
                 elif len(listing.pages) < max_pages:
                     seen_pages.add(loc)
                     listing.pages.append(loc)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +33,7 @@ from core.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from rag.knowledge.addresses import check_url
 from rag.knowledge.limits import check_quotas, parse_limits
 from rag.knowledge.models import Document, content_hash
-from rag.knowledge.parsing import check_size, detect_kind
+from rag.knowledge.parsing import check_size, detect_kind, kind_by_name
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.repository import sources as source_repo
 from rag.knowledge.sitemaps import read_sitemap
@@ -39,6 +41,10 @@ from workspaces import repository as ws_repo
 from workspaces.models import Workspace
 from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess
+
+MAX_NAME_BYTES = 1024
+"""An upload's file name (or path, for ``trulybot ingest``) is its identity, kept in a unique
+index whose rows PostgreSQL bounds (about 2.7 KB)."""
 
 
 @dataclass(frozen=True)
@@ -63,10 +69,19 @@ async def _submit(
     data: bytes | None,
 ) -> Submission:
     digest = content_hash(data) if data is not None else None
+    # Before looking: the same new name submitted twice at once (a double click, a client's
+    # retry) found no document in both requests and the second insert failed with a 500.
+    await document_repo.lock_document_source(session, workspace.id, source_type, source)
     # The document this is a new version of comes first: matched by content first, an update
     # of "Refund policy" to the text another document holds answered with that one as a
     # duplicate, and "Refund policy" kept its old text.
     existing = await document_repo.find_by_source(session, workspace.id, source_type, source)
+    if existing is not None:
+        # Locked and read again: a replacement (PUT) committing meanwhile had its revision
+        # number written a second time, for other content.
+        existing = await document_repo.get_document(
+            session, workspace.id, existing.id, for_update=True
+        )
     if existing is not None and digest is not None and existing.content_hash == digest:
         return Submission(document=existing, created=False, duplicate=True)  # unchanged
     if existing is None and digest is not None:
@@ -143,6 +158,13 @@ async def submit_upload(
     title: str | None = None,
 ) -> Submission:
     authorize(access, Action.DOCUMENT_WRITE)
+    if len(filename.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        # The name is the document's identity: past what the unique index holds, a 500.
+        raise ValidationFailed(
+            f"The file name may be at most {MAX_NAME_BYTES} bytes long",
+            code="name_too_long",
+            details={"limit": MAX_NAME_BYTES},
+        )
     _check_upload(data, filename=filename, content_type=content_type, settings=settings)
     return await _submit(
         session,
@@ -202,21 +224,55 @@ class SitemapSubmission:
     submissions: list[Submission]
     skipped: int = 0
     """Pages the sitemap lists past SITEMAP_MAX_PAGES, not added (0: none)."""
+    too_long: int = 0
+    """Pages the sitemap lists whose URL is longer than 2048 bytes, not added (0: none)."""
 
 
-_Slots = dict[int, asyncio.Semaphore]
-_FETCH_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Slots] = (
+class SitemapSlots:
+    """This process's sitemap downloads at once: at most ``limit`` in all
+    (SITEMAP_FETCHES_AT_ONCE) and at most ``share`` (half of them, at least one) per workspace.
+    A workspace's download past its share waits for one of its own to end, outside the common
+    queue: before, four slow sitemaps of one workspace held every slot and every other
+    workspace's sitemap waited behind them until its request timed out (504)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.share = max(1, limit // 2)
+        self._all = asyncio.Semaphore(limit)
+        self._own: dict[uuid.UUID, asyncio.Semaphore] = {}
+        self._users: dict[uuid.UUID, int] = {}
+        self.running = 0
+        """Downloads under way now."""
+
+    @asynccontextmanager
+    async def slot(self, workspace_id: uuid.UUID) -> AsyncIterator[None]:
+        own = self._own.setdefault(workspace_id, asyncio.Semaphore(self.share))
+        self._users[workspace_id] = self._users.get(workspace_id, 0) + 1
+        try:
+            async with own, self._all:
+                self.running += 1
+                try:
+                    yield
+                finally:
+                    self.running -= 1
+        finally:
+            self._users[workspace_id] -= 1
+            if not self._users[workspace_id]:  # nobody holds or waits: forget the workspace
+                del self._users[workspace_id], self._own[workspace_id]
+
+
+_FETCH_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, SitemapSlots]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def sitemap_fetch_slots(settings: Settings) -> asyncio.Semaphore:
-    """This process's bound on sitemap downloads at once (SITEMAP_FETCHES_AT_ONCE; one per
-    event loop and limit)."""
+def sitemap_fetch_slots(settings: Settings) -> SitemapSlots:
+    """This process's sitemap download slots (SITEMAP_FETCHES_AT_ONCE; one per event loop and
+    limit)."""
     per_limit = _FETCH_SLOTS.setdefault(asyncio.get_running_loop(), {})
     limit = settings.sitemap_fetches_at_once
     if limit not in per_limit:
-        per_limit[limit] = asyncio.Semaphore(limit)
+        per_limit[limit] = SitemapSlots(limit)
     return per_limit[limit]
 
 
@@ -226,10 +282,11 @@ async def submit_sitemap(
     """Download the sitemap and add its pages. The download (up to FETCH_TIMEOUT_SECONDS per
     file) runs with the session's connection back in the pool (``released``: what the
     transaction did so far, authentication, is committed first) and at most
-    SITEMAP_FETCHES_AT_ONCE at once per process."""
+    SITEMAP_FETCHES_AT_ONCE at once per process, half of them per workspace (``SitemapSlots``)."""
     authorize(access, Action.DOCUMENT_WRITE)
     workspace = access.workspace
-    async with released(session), sitemap_fetch_slots(settings):
+    slots = sitemap_fetch_slots(settings)
+    async with released(session), slots.slot(workspace.id):
         listing = await read_sitemap(
             sitemap_url,
             max_pages=settings.sitemap_max_pages,
@@ -241,6 +298,8 @@ async def submit_sitemap(
     pages = listing.pages
     if not pages:
         raise ValidationFailed("The sitemap lists no pages", code="empty_sitemap")
+    for url in sorted(pages):  # in one order, so two sitemaps sharing pages never deadlock
+        await document_repo.lock_document_source(session, workspace.id, "sitemap", url)
     fresh = [
         url
         for url in pages
@@ -264,7 +323,7 @@ async def submit_sitemap(
     if source.excluded_urls:  # submitted again: every page it lists, deleted ones included
         await source_repo.update_source(session, workspace.id, source.id, excluded_urls=[])
     await source_repo.link_documents(session, workspace.id, source.id, [s.document.id for s in out])
-    return SitemapSubmission(out, skipped=listing.skipped)
+    return SitemapSubmission(out, skipped=listing.skipped, too_long=listing.too_long)
 
 
 async def replace_document(
@@ -276,8 +335,11 @@ async def replace_document(
     content_type: str | None,
     settings: Settings,
     title: str | None = None,
+    as_text: bool = False,
 ) -> Submission:
-    """New content for an existing document (PUT): same id, new revision, only changes embedded."""
+    """New content for an existing document (PUT): same id, new revision, only changes embedded.
+    ``as_text``: the content is pasted text (JSON ``{text}``), refused (422
+    ``not_replaceable_by_text``) for an uploaded PDF or DOCX, which a new file replaces."""
     authorize(access, Action.DOCUMENT_WRITE)
     workspace = access.workspace
     document = await document_repo.get_document(session, workspace.id, document_id, for_update=True)
@@ -286,6 +348,15 @@ async def replace_document(
     if document.source_type in ("url", "sitemap"):
         raise ValidationFailed(
             "A web page is refreshed by posting its URL again", code="not_replaceable"
+        )
+    if as_text and (kind := kind_by_name(document.source)) in ("pdf", "docx"):
+        # The document stays a file of that format: text was checked as one (415 "does not
+        # look like a valid PDF").
+        raise ValidationFailed(
+            f"{document.source!r} is a {(kind or '').upper()} file: replace it by uploading a"
+            " file (multipart `file`); text replaces text, Markdown and HTML documents",
+            code="not_replaceable_by_text",
+            details={"kind": kind, "accepts": "multipart file"},
         )
     _check_upload(data, filename=document.source, content_type=content_type, settings=settings)
     digest = content_hash(data)
@@ -351,9 +422,14 @@ async def delete_document(
     permit = authorize(access, Action.DOCUMENT_DELETE)
     workspace_id = access.workspace.id
     document = await document_repo.get_document(session, workspace_id, document_id)
-    if document is None or not await document_repo.delete_document(
-        session, workspace_id, document_id
-    ):
+    if document is None:
+        raise NotFound("Document not found")
+    # A sitemap sync adding pages takes this lock too: it adds this page back only if it
+    # looked before this deletion (and its exclusion) committed, never after.
+    await document_repo.lock_document_source(
+        session, workspace_id, document.source_type, document.source
+    )
+    if not await document_repo.delete_document(session, workspace_id, document_id):
         raise NotFound("Document not found")
     if document.source_type == "url" and document.source_id is not None:
         # A deleted web page is not brought back by its schedule: its page source goes too.

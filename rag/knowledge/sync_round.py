@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import AppError, ValidationFailed
-from rag.knowledge.addresses import FetchFailed
+from rag.knowledge.addresses import MAX_URL_LENGTH, FetchFailed
 from rag.knowledge.fetch import FetchedPage, fetch_url
 from rag.knowledge.jobs import IngestionDeps
 from rag.knowledge.limits import check_quotas
@@ -143,6 +143,15 @@ async def sync_sitemap(
                 f" {s.sitemap_max_pages} (SITEMAP_MAX_PAGES); those were not added",
             }
         )
+    if listing.too_long:
+        stats.note(
+            {
+                "url": source.url,
+                "code": "url_too_long",
+                "message": f"The sitemap lists {listing.too_long} page(s) whose URL is longer"
+                f" than {MAX_URL_LENGTH} bytes; those were not added",
+            }
+        )
     async with deps.db.transaction(workspace_id=ws) as session:
         adopted = await repo.unlinked_documents(session, ws, "sitemap", listed)
         await repo.link_documents(session, ws, source.id, [d.id for d in adopted])
@@ -187,7 +196,9 @@ async def _add_page(
     deps: IngestionDeps, source: Source, url: str, source_type: str, stats: SyncStats
 ) -> None:
     """A page new to the source: fetched now (a listed page that is gone is not added), stored
-    with its bytes and validators, and its ingestion job queued."""
+    with its bytes and validators, and its ingestion job queued. Not when the source is gone or
+    its owner deleted the page since the sync began (read again under the page's lock, which a
+    deletion holds until it commits)."""
     ws = source.workspace_id
     stats.checked += 1
     try:
@@ -195,6 +206,10 @@ async def _add_page(
         async with deps.db.transaction(workspace_id=ws) as session:
             workspace = await ws_repo.get_workspace(session, ws)
             if workspace is None:
+                return
+            await document_repo.lock_document_source(session, ws, source_type, url)
+            current = await repo.get_source(session, ws, source.id)
+            if current is None or url in (current.excluded_urls or ()):
                 return
             existing = await document_repo.find_by_source(session, ws, source_type, url)
             if existing is not None:  # stored meanwhile (posted by hand): link, never duplicate

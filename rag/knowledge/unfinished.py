@@ -1,9 +1,11 @@
 """Documents whose job will not run, or not finish: ``failed`` with a reason instead of
-``queued``/``processing`` for good (an enqueue that failed, a job cancelled mid-way)."""
+``queued``/``processing`` for good (an enqueue that failed, a job cancelled mid-way, a process
+killed mid-job)."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,6 +49,35 @@ async def interrupted(db: Database, workspace_id: uuid.UUID, document_id: uuid.U
         "retry the document.",
         code=INTERRUPTED,
     )
+
+
+async def abandoned(
+    db: Database, workspace_id: uuid.UUID, document_id: uuid.UUID, revision: int, before: datetime
+) -> bool:
+    """A document left ``processing`` at ``revision`` with its row unwritten since ``before``:
+    the process running its job died (killed, out of memory, the power) and no handler ran.
+    It becomes ``failed`` (``interrupted``) for the owner to retry; whether it did. Checked
+    again under the row's lock, so a job that just wrote progress keeps its document."""
+    async with db.transaction(workspace_id=workspace_id) as session:
+        document = await document_repo.get_document(
+            session, workspace_id, document_id, for_update=True
+        )
+        if (
+            document is None
+            or document.status != "processing"
+            or document.revision != revision
+            or document.updated_at >= before
+        ):
+            return False
+        await mark_failed(
+            session,
+            workspace_id,
+            document,
+            reason="Processing stopped with nothing left to finish it (the process running it "
+            "was stopped or killed); retry the document.",
+            code=INTERRUPTED,
+        )
+        return True
 
 
 async def mark_failed(

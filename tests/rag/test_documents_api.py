@@ -675,3 +675,204 @@ async def test_usage_shows_the_documents_and_chunks_stored_not_those_added_this_
     metrics = (await client.get(owner.url("/usage"), headers=owner.headers)).json()["metrics"]
     assert metrics["documents"]["used"] == listed["total"] == 1
     assert metrics["chunks"]["used"] == sum(d["chunk_count"] for d in listed["items"]) == 1
+
+
+async def test_the_same_new_name_title_or_url_submitted_at_once_makes_one_document(
+    db: Database, redis_client: Redis
+) -> None:
+    """A double click, or a client retrying a slow upload: before, both requests found no
+    document, the second insert hit the unique index and answered 500."""
+    page = b"<html><head><title>Hours</title></head><body><p>Open nine to five.</p></body></html>"
+    with local_site({"/hours": ("text/html", page)}) as base:
+        async with custom_client(db, redis_client, allow_private_urls=True) as (c, runtime):
+            who = await signup(c, f"Twice {uuid.uuid4().hex[:8]}")
+            tag = uuid.uuid4().hex
+            uploads = [
+                c.post(
+                    who.url("/documents"),
+                    files={"file": ("guide.md", f"# Guide\n\nVersion {i} ({tag}).".encode())},
+                    headers=who.headers,
+                )
+                for i in range(4)
+            ]
+            texts = [
+                c.post(
+                    who.url("/documents"),
+                    json={"title": "Opening hours", "text": f"Open until {i} pm ({tag})."},
+                    headers=who.headers,
+                )
+                for i in range(4)
+            ]
+            urls = [
+                c.post(who.url("/documents"), json={"url": f"{base}/hours"}, headers=who.headers)
+                for _ in range(4)
+            ]
+            answers = await asyncio.gather(*uploads, *texts, *urls)
+            for group in (answers[0:4], answers[4:8], answers[8:12]):
+                assert [r.status_code for r in group] == [202] * 4, [r.text for r in group]
+                bodies = [r.json() for r in group]
+                assert len({b["id"] for b in bodies}) == 1  # one document for the four
+                # One request added it; the others are new versions of it.
+                assert sorted(b["updated"] for b in bodies) == [False, True, True, True]
+            await runtime.jobs.drain()
+            listed = await c.get(who.url("/documents"), headers=who.headers)
+            items = listed.json()["items"]
+            assert sorted(d["source"] for d in items) == sorted(
+                ["guide.md", "Opening hours", f"{base}/hours"]
+            )
+            assert all(d["status"] == "ready" for d in items), items
+
+
+def _damaged_docx(*, extract_version: int | None = None, utf8_flag_bad_name: bool = False) -> bytes:
+    """A small DOCX whose zip directory says what a damaged file does: a zip version zipfile
+    does not know, or a member name flagged UTF-8 that is not."""
+    buffer = io.BytesIO()
+    document = docx.Document()
+    document.add_paragraph("Returns are accepted within thirty days.")
+    document.save(buffer)
+    data = bytearray(buffer.getvalue())
+    at = data.find(b"PK\x01\x02")  # the first central directory entry
+    assert at != -1
+    if extract_version is not None:
+        data[at + 6 : at + 8] = extract_version.to_bytes(2, "little")
+    if utf8_flag_bad_name:
+        flags = int.from_bytes(data[at + 8 : at + 10], "little") | 0x800
+        data[at + 8 : at + 10] = flags.to_bytes(2, "little")
+        data[at + 46] = 0x8C  # the name's first byte: no UTF-8 starts so
+    return bytes(data)
+
+
+async def test_a_damaged_docx_or_an_unknown_charset_is_a_clear_4xx(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """A flipped byte in a DOCX's zip directory, or a text part declaring charset=undefined,
+    answered 500 internal_error with no reason."""
+    docx_type = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    for name, data in (
+        ("version.docx", _damaged_docx(extract_version=110)),
+        ("name.docx", _damaged_docx(utf8_flag_bad_name=True)),
+    ):
+        r = await upload(client, owner, name, data, docx_type)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "parse_failed"
+    odd = await upload(
+        client,
+        owner,
+        "notes.txt",
+        b"\x01\x02\x03abc\xff\xfe\x00\x80" * 50,
+        "text/plain; charset=undefined",
+    )
+    assert odd.status_code == 415, odd.text
+    assert "binary data" in odd.json()["error"]["message"]
+    readable = await upload(
+        client,
+        owner,
+        f"menu-{uuid.uuid4().hex[:6]}.txt",
+        b"Tea and coffee.",
+        "text/plain; charset=undefined",
+    )
+    assert readable.status_code == 202, readable.text
+    listed = await client.get(owner.url("/documents"), headers=owner.headers)
+    assert [d["source"] for d in listed.json()["items"]] == [readable.json()["source"]]
+
+
+async def test_an_upload_named_past_what_its_identity_holds_is_refused(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Multipart file names are unbounded: 3,200 characters answered 500 (the unique index)."""
+    name = "".join(uuid.uuid4().hex for _ in range(100)) + ".txt"
+    r = await upload(client, owner, name, b"Tea and coffee.", "text/plain")
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "name_too_long"
+    ok = await upload(client, owner, "x" * 1000 + ".txt", b"Tea and coffee.", "text/plain")
+    assert ok.status_code == 202, ok.text
+
+
+async def test_pasted_text_replaces_a_text_document_and_a_pdf_takes_a_file(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any
+) -> None:
+    """PUT {text} on an uploaded prices.pdf answered 415 "File does not look like a valid TXT":
+    the wrong format named, and no way through."""
+    pdf = await upload(client, owner, "prices.pdf", make_pdf(), "application/pdf")
+    notes = await upload(client, owner, "notes.md", b"# Notes\n\nTea costs two euros.", "")
+    assert (pdf.status_code, notes.status_code) == (202, 202), (pdf.text, notes.text)
+    await jobs.drain()
+    pdf_id, notes_id = pdf.json()["id"], notes.json()["id"]
+    pasted = {"text": "Prices: tea 2 EUR, coffee 3 EUR."}
+    refused = await client.put(
+        owner.url(f"/documents/{pdf_id}"), json=pasted, headers=owner.headers
+    )
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "not_replaceable_by_text"
+    assert "PDF" in error["message"]
+    assert "uploading a file" in error["message"]
+    assert (await get_doc(client, owner, pdf_id))["revision"] == 1  # nothing changed
+    replaced = await client.put(
+        owner.url(f"/documents/{pdf_id}"),
+        files={"file": ("prices.pdf", make_pdf() + b"\n% v2\n", "application/pdf")},
+        headers=owner.headers,
+    )
+    assert replaced.status_code == 202, replaced.text
+    text_ok = await client.put(
+        owner.url(f"/documents/{notes_id}"), json=pasted, headers=owner.headers
+    )
+    assert text_ok.status_code == 202, text_ok.text
+    await jobs.drain()
+    assert (await get_doc(client, owner, notes_id))["status"] == "ready"
+
+
+async def test_a_reupload_racing_a_replacement_gets_a_revision_of_its_own(
+    runtime: Runtime, owner: Owner, owner_db: Database
+) -> None:
+    """A re-upload of guide.md while a PUT of it was committing read the revision before the
+    PUT's and wrote the PUT's number again: the PUT's job then ended superseded and the
+    re-upload's job, under the same id, was refused while that one ran."""
+    from rag.knowledge import submissions
+    from workspaces import repository as ws_repo
+    from workspaces.service import WorkspaceAccess
+
+    ws = uuid.UUID(owner.workspace_id)
+    settings = runtime.settings
+    tag = uuid.uuid4().hex
+
+    async def access(session: Any) -> WorkspaceAccess:
+        workspace = await ws_repo.get_workspace(session, ws)
+        assert workspace is not None
+        return WorkspaceAccess.operator(workspace, command="test")
+
+    async def upload_guide(version: str) -> submissions.Submission:
+        async with runtime.db.transaction(workspace_id=ws) as session:
+            return await submissions.submit_upload(
+                session,
+                await access(session),
+                data=f"{version} {tag}".encode(),
+                filename="guide.md",
+                content_type="text/markdown",
+                settings=settings,
+            )
+
+    document_id = (await upload_guide("v1")).document.id
+
+    async with runtime.db.transaction(workspace_id=ws) as session:
+        replaced = await submissions.replace_document(
+            session,
+            await access(session),
+            document_id,
+            data=f"v2 {tag}".encode(),
+            content_type="text/markdown",
+            settings=settings,
+        )
+        assert replaced.document.revision == 2
+        racing = asyncio.create_task(upload_guide("v3"))
+        for _ in range(300):  # until the re-upload waits for this transaction's row lock
+            async with owner_db.transaction() as check:
+                waiting = await check.scalar(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                )
+            if waiting:
+                break
+            await asyncio.sleep(0.05)
+        assert waiting, "the re-upload never waited for the replacement"
+    assert (await racing).document.revision == 3
+    await runtime.jobs.drain()

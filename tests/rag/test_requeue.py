@@ -8,13 +8,16 @@ import uuid
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from api.runtime import Runtime
 from core.db import Database
 from core.models import utcnow
+from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import requeue
 from tests.conftest import Owner, RuntimeFactory, idle_arq, queued_text_document, signup
+from tests.dashboard.conftest import web_login
 
 
 async def _queued_for(owner_db: Database, document_id: uuid.UUID, age: timedelta) -> None:
@@ -71,3 +74,51 @@ async def test_a_document_whose_job_still_waits_is_not_queued_twice(
         await arq.queue.pool.delete(arq.queue_name, f"arq:job:{mine[0].job_id}")
         assert await requeue.requeue_stale(arq.runtime.ingestion, ws, utcnow()) == 1
         assert [j.kwargs["document_id"] for j in await arq.waiting()] == [str(document_id)]
+
+
+async def test_a_document_left_processing_by_a_killed_process_fails_for_the_owner_to_retry(
+    runtime: Runtime,
+    client: httpx.AsyncClient,
+    owner: Owner,
+    owner_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The process running the job died (SIGKILL, out of memory): no handler ran and the
+    document said ``processing`` for good, with no Retry in the dashboard."""
+    document_id = await queued_text_document(
+        runtime, owner, title=f"Hours {uuid.uuid4().hex[:8]}", body="Open at nine, closed at five."
+    )
+    ws = uuid.UUID(owner.workspace_id)
+
+    async def killed(*args: object, **kwargs: object) -> str:
+        raise SystemExit("killed")  # like SIGKILL: no ``except Exception`` handler runs
+
+    monkeypatch.setattr(knowledge_jobs, "_process", killed)
+    with pytest.raises(SystemExit):
+        await knowledge_jobs.ingest_document(runtime.ingestion, ws, document_id)
+    monkeypatch.undo()
+    assert await _status(client, owner, document_id) == "processing"
+    [job] = [j for j in runtime.scheduler.jobs if j.name == "requeue_queued_documents"]
+    # Not written for less than the threshold: a live job may still own it.
+    await _queued_for(owner_db, document_id, requeue.PROCESSING_TOO_LONG - timedelta(minutes=5))
+    await job.run(utcnow())
+    await runtime.jobs.drain()
+    assert await _status(client, owner, document_id) == "processing"
+
+    await _queued_for(owner_db, document_id, requeue.PROCESSING_TOO_LONG + timedelta(minutes=1))
+    await job.run(utcnow())
+    await runtime.jobs.drain()
+    r = await client.get(owner.url(f"/documents/{document_id}"), headers=owner.headers)
+    got = r.json()
+    assert (got["status"], got["error_code"]) == ("failed", "interrupted")
+    assert "retry" in got["error"]
+    login = await web_login(client, owner.email, owner.password)
+    assert login.status_code == 303, login.text
+    page = await client.get(f"/app/w/{owner.workspace_id}/knowledge/documents")
+    assert page.status_code == 200, page.text
+    assert f"/documents/{document_id}/retry" in page.text  # the dashboard's Retry button
+
+    retried = await client.post(owner.url(f"/documents/{document_id}/retry"), headers=owner.headers)
+    assert retried.status_code == 202, retried.text
+    await runtime.jobs.drain()
+    assert await _status(client, owner, document_id) == "ready"

@@ -780,6 +780,30 @@ async def test_a_sitemap_cut_at_its_page_cap_says_so_and_removes_only_pages_it_n
             assert site.url("/cap2") in await w.documents()
 
 
+async def test_a_sitemap_listing_a_url_too_long_to_store_adds_the_other_pages(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """One <loc> with a long query string (3,200 characters): the whole submission was a 500
+    (the unique index cannot hold the row) and none of the site's pages was added."""
+    long_path = "/p?ref=" + "".join(uuid.uuid4().hex for _ in range(100))
+    with local_site() as site:
+        site.pages["/a"] = Page(article("a", ["short address words"]))
+        site.pages[long_path] = Page(article("long", ["long address words"]))
+        site.sitemap(["/a", long_path])
+        async with world(db, owner_db, redis_client) as w:
+            r = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert r.status_code == 202, r.text
+            assert (r.json()["count"], r.json()["too_long"]) == (1, 1)
+            assert sorted(await w.documents()) == [site.url("/a")]
+            [source] = await w.sources()
+            record = await w.sync_now(source["id"])
+            assert (record["status"], record["pages_added"]) == ("ok", 0), record
+            [note] = record["errors"]
+            assert (note["url"], note["code"]) == (site.url("/sitemap.xml"), "url_too_long")
+            assert sorted(await w.documents()) == [site.url("/a")]
+            assert not site.hits(long_path)
+
+
 async def test_a_posted_sitemap_downloads_holding_no_database_connection_and_few_at_once(
     db: Database, owner_db: Database, redis_client: Redis
 ) -> None:
@@ -792,12 +816,23 @@ async def test_a_posted_sitemap_downloads_holding_no_database_connection_and_few
             site.pages[path] = site.pages.pop("/sitemap.xml")
             site.pages[path].hold = holds[i] if i < len(holds) else None
         async with world(db, owner_db, redis_client, sitemap_fetches_at_once=2) as w:
-            posts = [asyncio.create_task(_post_sitemap(w, site.url(p))) for p in maps[:2]]
+            # Two workspaces: one workspace may hold half the slots (SitemapSlots.share).
+            other = await signup(w.client, "Other")
+            posts = [
+                asyncio.create_task(_post_sitemap(w, site.url(maps[0]))),
+                asyncio.create_task(
+                    w.client.post(
+                        other.url("/documents"),
+                        json={"sitemap_url": site.url(maps[1])},
+                        headers=other.headers,
+                    )
+                ),
+            ]
             try:
                 for hold in holds:
                     await hold.wait_arrival()
                 # Both downloads are under way and neither request holds a connection.
-                assert submissions.sitemap_fetch_slots(w.runtime.settings).locked()
+                assert submissions.sitemap_fetch_slots(w.runtime.settings).running == 2
                 pool = w.runtime.db.engine.pool
                 assert isinstance(pool, QueuePool)
                 assert pool.checkedout() == 0
@@ -822,8 +857,62 @@ async def test_a_posted_sitemap_downloads_holding_no_database_connection_and_few
                     hold.gate.set()
                 responses = await asyncio.gather(*posts)
             assert [r.status_code for r in responses] == [202, 202, 202], responses[0].text
-            assert sorted(await w.documents()) == sorted(site.url(f"/held{i}") for i in range(3))
-            assert len(await w.sources()) == 3
+            assert sorted(await w.documents()) == sorted(site.url(f"/held{i}") for i in (0, 2))
+            assert len(await w.sources()) == 2
+
+
+async def test_one_workspace_posting_slow_sitemaps_leaves_slots_for_the_others(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """One workspace keeps four slow sitemaps in flight (four requests a minute, far under the
+    ingest rate limit): every slot was its, and another workspace's sitemap waited behind them
+    until its own request timed out (504), never even downloaded."""
+    with local_site() as site:
+        maps = [f"/slow{i}.xml" for i in range(4)]
+        holds = [Hold() for _ in maps]
+        for i, path in enumerate(maps):
+            site.pages[f"/slow{i}"] = Page(article(f"slow{i}", [f"slow page {i} words"]))
+            site.sitemap([f"/slow{i}"])
+            site.pages[path] = site.pages.pop("/sitemap.xml")
+            site.pages[path].hold = holds[i]
+        site.pages["/fast"] = Page(article("fast", ["fast page words"]))
+        site.sitemap(["/fast"])
+        async with world(db, owner_db, redis_client, request_timeout_seconds=20) as w:
+            slots = submissions.sitemap_fetch_slots(w.runtime.settings)
+            assert (slots.limit, slots.share) == (4, 2)
+            posts = [asyncio.create_task(_post_sitemap(w, site.url(p))) for p in maps]
+            try:
+                arrived = []
+                for _ in range(slots.share):  # its share of downloads is under way
+                    arrived.append(await _first_arrival(holds, arrived))
+                assert slots.running == slots.share
+                other = await signup(w.client, "Other")
+                r = await w.client.post(
+                    other.url("/documents"),
+                    json={"sitemap_url": site.url("/sitemap.xml")},
+                    headers=other.headers,
+                )
+                assert r.status_code == 202, r.text
+                assert r.json()["count"] == 1
+                # The first workspace's other two still wait for one of its own to end.
+                waiting = [i for i in range(len(holds)) if i not in arrived]
+                assert not any(holds[i].arrived.acquire(blocking=False) for i in waiting)
+            finally:
+                for hold in holds:
+                    hold.gate.set()
+                answers = await asyncio.gather(*posts)
+            assert [a.status_code for a in answers] == [202] * 4, answers[0].text
+            assert slots.running == 0
+
+
+async def _first_arrival(holds: Sequence[Hold], seen: Sequence[int]) -> int:
+    """The index of a held request that arrived, among those not ``seen`` yet."""
+    for _ in range(300):
+        for i, hold in enumerate(holds):
+            if i not in seen and hold.arrived.acquire(blocking=False):
+                return i
+        await asyncio.sleep(0.1)
+    raise AssertionError("no held request arrived")
 
 
 async def test_a_sitemap_batch_in_which_every_page_fails_moves_the_round_on_and_flags_the_source(
@@ -916,6 +1005,49 @@ async def test_a_page_deleted_from_a_sitemap_stays_deleted_and_the_source_can_go
                 w.owner.url(f"/sources/{source['id']}"), headers=w.owner.headers
             )
             assert again.status_code == 404
+
+
+async def test_a_page_deleted_while_its_sitemap_syncs_stays_deleted(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """The owner deletes a page while a sync of its sitemap downloads the sitemap (the
+    scheduler syncs every two minutes): the sync had read the source before the deletion, so
+    it added the page back, ready and answering, until two more syncs dropped it."""
+    with local_site() as site:
+        for name in ("a", "b"):
+            site.pages[f"/{name}"] = Page(article(name, [f"topic {name} words"]))
+        site.sitemap(["/a", "/b"])
+        async with world(db, owner_db, redis_client) as w:
+            r = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert r.status_code == 202, r.text
+            await w.runtime.jobs.drain()
+            docs = await w.documents()
+            [source] = await w.sources()
+            hold = Hold()
+            site.pages["/sitemap.xml"].hold = hold
+            started = await w.client.post(
+                w.owner.url(f"/sources/{source['id']}/sync"), headers=w.owner.headers
+            )
+            assert started.status_code == 202, started.text
+            try:
+                await hold.wait_arrival()  # the sync has begun and downloads the sitemap
+                gone = await w.client.delete(
+                    w.owner.url(f"/documents/{docs[site.url('/b')]['id']}"),
+                    headers=w.owner.headers,
+                )
+                assert gone.status_code == 204, gone.text
+            finally:
+                hold.gate.set()
+            await w.runtime.jobs.drain()
+            record = await w.last_sync(source["id"])
+            assert (record["status"], record["pages_added"]) == ("ok", 0), record
+            assert sorted(await w.documents()) == [site.url("/a")]
+            found = await w.client.post(
+                w.owner.url("/search"),
+                json={"query": "topic b words", "mode": "fulltext"},
+                headers=w.owner.headers,
+            )
+            assert site.url("/b") not in [hit["url"] for hit in found.json()["results"]]
 
 
 async def test_a_sync_stopped_by_a_shutdown_gives_its_lease_back(

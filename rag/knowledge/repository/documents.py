@@ -105,15 +105,21 @@ async def update_document(
     )
 
 
-async def queued_before(
-    session: AsyncSession, workspace_id: uuid.UUID, *, before: datetime, limit: int
+async def unchanged_since(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    status: str,
+    before: datetime,
+    limit: int,
 ) -> list[tuple[uuid.UUID, int]]:
-    """(id, revision) of the workspace's documents ``queued`` since before ``before``."""
+    """(id, revision) of the workspace's documents in ``status`` whose row was last written
+    before ``before``, the oldest first."""
     result = await session.execute(
         select(Document.id, Document.revision)
         .where(
             Document.workspace_id == workspace_id,
-            Document.status == "queued",
+            Document.status == status,
             Document.updated_at < before,
         )
         .order_by(Document.updated_at)
@@ -137,6 +143,16 @@ async def lock_document_quota(session: AsyncSession, workspace_id: uuid.UUID) ->
     """Until the transaction ends, one transaction per workspace adds documents under the
     documents quota: the next one counts after this one committed (READ COMMITTED)."""
     await lock_workspace(session, "document_quota", workspace_id)
+
+
+async def lock_document_source(
+    session: AsyncSession, workspace_id: uuid.UUID, source_type: str, source: str
+) -> None:
+    """Until the transaction ends, one transaction per workspace and identity ``(source_type,
+    source)`` looks up, adds or deletes the document of that identity: the same new file, title
+    or URL submitted twice at once is added once (the second finds the first), and a sitemap
+    sync does not add back a page whose deletion commits meanwhile."""
+    await lock_workspace(session, f"document_source:{source_type}:{source}", workspace_id)
 
 
 async def count_documents(
