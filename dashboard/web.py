@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
@@ -143,29 +144,52 @@ def render_text(request: Request, template: str, context: Mapping[str, Any] | No
     return templates.get_template(template).render(values)
 
 
-def _notice_mac(request: Request, notice: str) -> str:
+def _notice_mac(request: Request, path: str, notice: str) -> str:
+    """The notice's signature, bound to the page it is for and to this browser (its session
+    cookie, or "anonymous" before sign-in): a signed notice copied into a link shows on no
+    other page and in no other browser."""
     key = runtime_of(request).settings.jwt_key.encode()
-    return hmac.new(key, b"notice:" + notice.encode(), hashlib.sha256).hexdigest()[:20]
+    holder = request.cookies.get(auth.SESSION_COOKIE) or "anonymous"
+    message = b"notice:" + json.dumps([path, holder, notice]).encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:20]
+
+
+NOTICE_FIELDS = frozenset({"notice", "ns"})
+
+
+def without_notice(url: str) -> str:
+    """``url`` without a notice or its signature (a ``next`` someone else may have chosen)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(name, value) for name, value in query if name not in NOTICE_FIELDS]
+    if len(kept) == len(query):
+        return url
+    return urlunsplit(parts._replace(query=urlencode(kept)))
 
 
 def with_signed_notice(request: Request, url: str) -> str:
     """``url`` with its ``notice`` signed (``ns``): a page shows a notice only when this server
-    wrote it, so a link from anyone else cannot put their words on our pages ("your account is
-    locked, call ...")."""
+    wrote it for that page and this browser, so a link from anyone else cannot put their words
+    on our pages ("your account is locked, call ..."). Only this server's own words go in a
+    notice: never a ``next`` from the query string, never a name the user chose."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     notice = next((value for name, value in query if name == "notice"), None)
     if notice is None:
         return url
-    query = [(n, v) for n, v in query if n != "ns"] + [("ns", _notice_mac(request, notice))]
+    signature = _notice_mac(request, parts.path, notice)
+    query = [(n, v) for n, v in query if n != "ns"] + [("ns", signature)]
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _notice(request: Request) -> str:
-    """The query's notice when this server signed it, else nothing."""
+    """The query's notice when this server signed it for this page and browser, else nothing."""
     notice = request.query_params.get("notice", "")
     signature = request.query_params.get("ns", "")
-    if not notice or not hmac.compare_digest(signature, _notice_mac(request, notice)):
+    if not notice:
+        return ""
+    expected = _notice_mac(request, request.url.path, notice)
+    if not hmac.compare_digest(signature.encode(), expected.encode()):
         return ""
     return notice[:200]
 

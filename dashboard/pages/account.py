@@ -15,7 +15,7 @@ from api.throttling import rate_limit_auth
 from core.errors import AppError, NotFound, Unauthorized
 from dashboard import auth
 from dashboard.pages.common import app_errors, field_errors, form_fields, set_chrome
-from dashboard.web import PREFIX, PageRoute, redirect, render, workspace_url
+from dashboard.web import PREFIX, PageRoute, redirect, render, without_notice, workspace_url
 from workspaces import accounts, service, sessions
 from workspaces.schemas import PasswordChangeIn, SignupIn
 
@@ -31,9 +31,11 @@ class LoginForm(BaseModel):
 
 
 def _safe_next(value: str | None) -> str | None:
-    """Only a path inside the dashboard (never another site)."""
+    """Only a path inside the dashboard (never another site), without a notice: the next page
+    is someone else's choice when the login link came from elsewhere, and the server signs the
+    notice of the page it redirects to."""
     if value and value.startswith(PREFIX + "/") and "\\" not in value:
-        return value
+        return without_notice(value)
     return None
 
 

@@ -157,9 +157,11 @@ async def upload(
         subs.append(sub)
     enqueue_after_commit(background, runtime.jobs, subs, ingestion=runtime.ingestion)
     added = sum(not s.duplicate for s in subs)
-    there = [name for name, s in zip(names, subs, strict=True) if s.duplicate]
+    there = sum(s.duplicate for s in subs)
+    # Counts only: a notice is signed as this server's words, and a file's name is the
+    # uploader's (the documents list below shows the names).
     notice = f"{added} file(s) added" + (
-        f", {len(there)} already there ({', '.join(there[:5])})" if there else ""
+        f", {there} already there with the same content (listed below)" if there else ""
     )
     return redirect(request, page.url("knowledge") + "?notice=" + quote_plus(notice))
 

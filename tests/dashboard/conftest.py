@@ -21,13 +21,14 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-async def web_login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
-    """The login form posted as a browser does (303 signed in, 401 refused)."""
+async def web_login(
+    client: httpx.AsyncClient, email: str, password: str, next: str | None = None
+) -> httpx.Response:
+    """The login form posted as a browser does (303 signed in, 401 refused), with the page to
+    go to next when given."""
     page = await client.get("/app/login")
-    return await client.post(
-        "/app/login",
-        data={"csrf_token": csrf_of(page.text), "email": email, "password": password},
-    )
+    data = {"csrf_token": csrf_of(page.text), "email": email, "password": password}
+    return await client.post("/app/login", data={**data, **({"next": next} if next else {})})
 
 
 @dataclass

@@ -171,10 +171,13 @@ async def test_a_refused_file_among_several_is_named_and_nothing_is_added(
     assert "None of the 2 files was added" in refused.text
     await runtime.jobs.drain()
     assert "data-document=" not in (await web.client.get(web.url("knowledge"))).text
-    # Sent again with a file already there: the notice names it.
+    # Sent again with a file already there: the notice counts it (a signed notice carries no
+    # name the uploader chose; the list shows the names).
     await _upload(web, [("december.txt", TEXT)])
     again = await _upload(web, [("december.txt", TEXT), ("hours.txt", b"We open at 9am.\n")])
-    assert "already+there+%28december.txt%29" in again.headers["location"]
+    location = again.headers["location"]
+    assert "1+file%28s%29+added%2C+1+already+there" in location
+    assert "december" not in location
 
 
 async def test_a_queued_document_makes_the_list_poll(web: WebOwner, runtime: Runtime) -> None:
