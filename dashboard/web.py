@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
@@ -22,7 +23,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -235,12 +236,72 @@ def error_response(request: Request, exc: AppError) -> Response:
     return response
 
 
+def safe_next(value: str | None) -> str | None:
+    """Only a path inside the dashboard (never another site), without a notice: the next page
+    may be someone else's choice (a login link from elsewhere), and the server signs only the
+    notices it writes itself."""
+    if value and value.startswith(PREFIX + "/") and "\\" not in value:
+        return without_notice(value)
+    return None
+
+
+WORKSPACE_PATH = re.compile(r"^/app/w/([0-9a-fA-F-]{36})(?:/|$)")
+
+
+def _same_origin_path(request: Request, url: str | None) -> str | None:
+    """The path and query of ``url`` when it is a page of this site (a Referer, htmx's
+    HX-Current-URL), else None."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.netloc and parts.netloc != request.url.netloc:
+        return None
+    return parts.path + ("?" + parts.query if parts.query else "")
+
+
+def _came_from(request: Request) -> str:
+    """The page to go back to after signing in again: the page the user was on. A page's own
+    address for a plain GET; for htmx (a poll, a button) the page that sent it; for a form
+    posted the page the form was on (the POST-only address would be "Page not found"), else the
+    workspace's home."""
+    if is_htmx(request):
+        candidate = _same_origin_path(request, request.headers.get("hx-current-url"))
+    elif request.method in SAFE_METHODS:
+        query = request.url.query
+        candidate = request.url.path + ("?" + query if query else "")
+    else:
+        candidate = _same_origin_path(request, request.headers.get("referer"))
+    found = safe_next(candidate)
+    if found:
+        return found
+    workspace = WORKSPACE_PATH.match(request.url.path)
+    return workspace_url(workspace.group(1)) if workspace else PREFIX + "/"
+
+
+def is_navigation(request: Request) -> bool:
+    """Whether the browser shows the answer as a page (a link, a form) rather than handing it to
+    a script (fetch: the playground's stream), which cannot follow a redirect to a login page."""
+    mode = request.headers.get("sec-fetch-mode")
+    if mode:
+        return mode == "navigate"
+    accept = request.headers.get("accept", "")
+    return not accept or "text/html" in accept or "*/*" in accept
+
+
+def login_required(request: Request, exc: AppError) -> Response:
+    """No live session: the login page, back to the page the user was on afterwards; htmx gets
+    HX-Redirect to it; a script's request a 401 it can explain ("signed out: reload")."""
+    login = f"{PREFIX}/login?next={quote(_came_from(request), safe='/')}"
+    if is_htmx(request):
+        return Response(status_code=401, headers={"HX-Redirect": login})
+    if not is_navigation(request):
+        return PlainTextResponse(exc.message, status_code=401)
+    return RedirectResponse(login, status_code=303)
+
+
 def _error_response(request: Request, exc: AppError) -> Response:
     if isinstance(exc, auth.LoginRequired):
-        login = f"{PREFIX}/login?next={quote(request.url.path, safe='/')}"
-        if is_htmx(request):
-            return Response(status_code=401, headers={"HX-Redirect": login})
-        return RedirectResponse(login, status_code=303)
+        return login_required(request, exc)
     if exc.status_code == 404:
         return not_found(request)
     if exc.code == "email_unverified":  # the API's message names the API's resend

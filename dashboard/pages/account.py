@@ -15,7 +15,7 @@ from api.throttling import rate_limit_auth
 from core.errors import AppError, NotFound, Unauthorized
 from dashboard import auth
 from dashboard.pages.common import app_errors, field_errors, form_fields, set_chrome
-from dashboard.web import PREFIX, PageRoute, redirect, render, without_notice, workspace_url
+from dashboard.web import PREFIX, PageRoute, redirect, render, safe_next, workspace_url
 from workspaces import accounts, service, sessions
 from workspaces.schemas import PasswordChangeIn, SignupIn
 
@@ -30,15 +30,6 @@ class LoginForm(BaseModel):
     password: str = Field(min_length=1, max_length=256)
 
 
-def _safe_next(value: str | None) -> str | None:
-    """Only a path inside the dashboard (never another site), without a notice: the next page
-    is someone else's choice when the login link came from elsewhere, and the server signs the
-    notice of the page it redirects to."""
-    if value and value.startswith(PREFIX + "/") and "\\" not in value:
-        return without_notice(value)
-    return None
-
-
 def _anon_page(
     request: Request, template: str, context: dict[str, object], status: int = 200
 ) -> Response:
@@ -51,14 +42,14 @@ def _anon_page(
 @router.get("/login", name="login")
 async def login_page(request: Request, next: Annotated[str | None, Query()] = None) -> Response:
     return _anon_page(
-        request, "login.html", {"next": _safe_next(next) or "", "errors": {}, "email": ""}
+        request, "login.html", {"next": safe_next(next) or "", "errors": {}, "email": ""}
     )
 
 
 @router.post("/login", dependencies=[RateLimitAuth])
 async def login(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
     fields = await form_fields(request)
-    next_url = _safe_next(str(fields.get("next") or "")) or ""
+    next_url = safe_next(str(fields.get("next") or "")) or ""
     try:
         form = LoginForm.model_validate(fields)
         user = await password_login(request, runtime, email=form.email, password=form.password)
@@ -115,10 +106,12 @@ async def signup(
 
 
 @router.post("/logout")
-async def logout(
-    request: Request, runtime: RuntimeDep, session: SessionDep, user: auth.WebUserDep
-) -> Response:
-    await auth.end_session(session, user)
+async def logout(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
+    """Sign out, and clear the cookie whether or not its session is still live (ended from
+    another browser, expired): a stale tab's Log out leads to the login page either way."""
+    user = await auth.authenticate(runtime, session, request)
+    if user is not None:
+        await auth.end_session(session, user)
     response = redirect(request, PREFIX + "/login")
     auth.clear_session_cookie(response, runtime.settings)
     return response
