@@ -283,7 +283,7 @@ def _faq_values(fields: dict[str, object]) -> dict[str, object]:
     }
 
 
-def _faq_refusal(exc: ValidationError | AppError) -> tuple[dict[str, str], int]:
+def faq_refusal(exc: ValidationError | AppError) -> tuple[dict[str, str], int]:
     """A refused FAQ's reasons by field (a duplicate names the FAQ that already asks it) and
     the status."""
     errors, status = refusal(exc)
@@ -313,7 +313,7 @@ async def create_faq(
                 alt_questions=data.alt_questions,
             )
     except (ValidationError, AppError) as exc:
-        errors, status = _faq_refusal(exc)
+        errors, status = faq_refusal(exc)
         forms = {"faq_values": values, "faq_errors": errors}
         return await _knowledge_page(request, page, session, forms=forms, status_code=status)
     return redirect(request, page.url("knowledge") + "?notice=FAQ+added#faqs")
@@ -364,7 +364,7 @@ async def update_faq(
             )
     except (ValidationError, AppError) as exc:
         # What the owner typed comes back beside the error, not the saved FAQ.
-        errors, status = _faq_refusal(exc)
+        errors, status = faq_refusal(exc)
         context = {"faq": faq, "values": values, "page": page, "errors": errors}
         return render(request, "faq_edit.html", context, status_code=status)
     return redirect(request, page.url("knowledge") + "?notice=FAQ+saved#faqs")

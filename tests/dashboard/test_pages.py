@@ -19,7 +19,7 @@ from core.db import Database
 from dashboard.app import PAGE_ROUTERS
 from dashboard.web import PREFIX
 from tests.conftest import Owner, runtime_of, signup
-from tests.dashboard.conftest import WebOwner
+from tests.dashboard.conftest import WebOwner, asked_by_a_visitor
 from workspaces import repository as ws_repo
 from workspaces.plans import METRICS
 from workspaces.usage import month_key
@@ -420,19 +420,7 @@ async def test_unanswered_group_becomes_an_faq_the_bot_uses(
     await web.post(web.url("playground"), {"message": question})  # the owner trying it out
     page = await web.client.get(web.url("unanswered"))
     assert question not in page.text  # only visitors' questions are listed
-    async with runtime.db.transaction(workspace_id=uuid.UUID(web.workspace_id)) as session:
-        workspace = await ws_repo.get_workspace(session, uuid.UUID(web.workspace_id))
-        assert workspace is not None
-    asked = await web.client.post(
-        "/api/v1/chat",
-        json={"message": question, "session_id": f"visitor-{uuid.uuid4().hex[:8]}"},
-        headers={"X-Widget-Key": workspace.public_key},
-    )
-    assert asked.json()["source"] == "fallback", asked.text
-    page = await web.client.get(web.url("unanswered"))
-    assert question in page.text
-    ids = re.findall(r'name="ids" value="([^"]+)"', page.text)
-    assert ids
+    ids = await asked_by_a_visitor(runtime, web, question)
     done = await web.post(
         web.url("unanswered/faq"),
         {"ids": ids, "question": question, "answer": "Yes, from 10am to 4pm."},
