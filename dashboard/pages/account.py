@@ -14,10 +14,10 @@ from api.login import password_login
 from api.throttling import rate_limit_auth
 from core.errors import AppError, NotFound, Unauthorized
 from dashboard import auth
-from dashboard.pages.common import app_errors, field_errors, form_fields, set_chrome
+from dashboard.pages.common import app_errors, field_errors, form_fields, refusal, set_chrome
 from dashboard.web import PREFIX, PageRoute, redirect, render, safe_next, workspace_url
 from workspaces import accounts, service, sessions
-from workspaces.schemas import PasswordChangeIn, SignupIn
+from workspaces.schemas import PasswordChangeIn, SignupIn, WorkspaceCreateIn
 
 router = APIRouter(route_class=PageRoute)
 
@@ -119,12 +119,54 @@ async def logout(request: Request, runtime: RuntimeDep, session: SessionDep) -> 
 
 @router.get("/")
 async def home(session: SessionDep, user: auth.WebUserDep, request: Request) -> Response:
-    """The user's first workspace (or the one they came from)."""
+    """The user's first workspace (or the one they came from); with none, a form to create one."""
     _, rows = await service.user_workspaces(session, user.user_id)
     if not rows:
-        await set_chrome(request, session, user, None)
-        return render(request, "no_workspace.html")
+        return await _new_workspace_page(request, session, user)
     return redirect(request, workspace_url(rows[0][0].id))
+
+
+async def _new_workspace_page(
+    request: Request,
+    session: AsyncSession,
+    user: auth.WebUser,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    """The new-workspace form: the page of someone with no workspace, or a further one."""
+    await set_chrome(request, session, user, None)
+    context = {"values": values or {"name": ""}, "errors": errors or {}}
+    template = "new_workspace.html" if request.state.chrome["workspaces"] else "no_workspace.html"
+    return render(request, template, context, status_code=status)
+
+
+@router.get("/workspaces/new")
+async def new_workspace_page(
+    request: Request, session: SessionDep, user: auth.WebUserDep
+) -> Response:
+    return await _new_workspace_page(request, session, user)
+
+
+@router.post("/workspaces")
+async def create_workspace(
+    request: Request, runtime: RuntimeDep, session: SessionDep, user: auth.WebUserDep
+) -> Response:
+    """A new workspace owned by the signed-in user, on the default plan: the same service and
+    name rules as the API's POST /api/v1/workspaces."""
+    fields = await form_fields(request)
+    values = {"name": str(fields.get("name") or "").strip()}
+    try:
+        data = WorkspaceCreateIn.model_validate(values)
+        account, _ = await service.user_workspaces(session, user.user_id)
+        async with session.begin_nested():
+            workspace = await service.create_workspace(
+                session, owner=account, name=data.name.strip(), plan=runtime.settings.default_plan
+            )
+    except (ValidationError, AppError) as exc:
+        errors, status = refusal(exc)
+        return await _new_workspace_page(request, session, user, values, errors, status)
+    return redirect(request, workspace_url(workspace.id) + "?notice=Workspace+created")
 
 
 @router.post("/switch")
