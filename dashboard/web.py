@@ -17,6 +17,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -94,6 +95,16 @@ templates.globals["usage_bar"] = charts.usage_bar
 templates.globals["bar_chart"] = charts.bar_chart
 templates.globals["share_bar"] = charts.share_bar
 templates.filters["percent"] = charts.percent
+
+
+def utc_time(value: datetime) -> str:
+    """A time as an owner reads it, naming its zone: "2026-03-04 14:00 UTC" (the database
+    gives UTC; an owner in India would otherwise read 19:30 IST as "14:00")."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+templates.filters["utc"] = utc_time
 
 
 def runtime_of(request: Request) -> Runtime:
