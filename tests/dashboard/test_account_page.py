@@ -3,6 +3,7 @@ dashboard, as the API lets them (before, the dashboard had neither)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import httpx
@@ -114,3 +115,17 @@ async def test_an_unconfirmed_owners_settings_keep_what_was_typed(
     renamed = await client.post(settings, data={"csrf_token": csrf_of(page.text), "name": name})
     assert renamed.status_code == 303
     assert name in (await client.get(settings)).text
+
+
+async def test_an_unconfirmed_owners_export_link_shows_why(client: httpx.AsyncClient) -> None:
+    """The export link is a plain link (the file's name comes from the answer): a browser shows
+    the "Confirm your email" page instead of a failed download."""
+    owner = await signup(client, "Unconfirmed", verify=False)
+    assert (await web_login(client, owner.email, owner.password)).status_code == 303
+    page = await client.get(f"/app/w/{owner.workspace_id}/leads")
+    link = re.search(r'<a [^>]*data-testid="export"[^>]*>', page.text)
+    assert link is not None
+    assert " download" not in link.group(0)
+    export = await client.get(f"/app/w/{owner.workspace_id}/leads/export")
+    assert export.status_code == 403
+    assert "Confirm your email" in export.text

@@ -813,3 +813,14 @@ async def test_the_conversations_page_offers_no_empty_older_page(
     first = await web.client.get(web.url("conversations"))
     assert first.text.count('data-label="Messages"') == 1
     assert "Older conversations" in first.text
+
+
+async def test_a_search_with_a_nul_is_refused_before_any_export(web: WebOwner) -> None:
+    """The leads page and its export refuse the same input alike (the export answered 200 with
+    a bare byte-order mark, its audit entry already written)."""
+    for path in ("leads", "leads/export"):
+        refused = await web.client.get(web.url(path), params={"q": "a\x00b"})
+        assert refused.status_code == 422, path
+        assert "Invalid input" in refused.text
+    team = await web.client.get(web.url("team"))
+    assert "leads.exported" not in team.text
