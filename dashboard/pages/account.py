@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated
+from urllib.parse import quote_plus
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -251,6 +252,16 @@ async def sessions_page(request: Request, session: SessionDep, user: auth.WebUse
     live = await sessions.list_sessions(session, user.user_id, current=user.session_id)
     await set_chrome(request, session, user, None)
     return render(request, "sessions.html", {"sessions": live})
+
+
+@router.post("/sessions/revoke-others")
+async def revoke_other_sessions(
+    request: Request, session: SessionDep, user: auth.WebUserDep
+) -> Response:
+    """Sign out everywhere but this browser (dashboard and API sessions alike)."""
+    ended = await sessions.revoke_all(session, user.user_id, keep=user.session_id)
+    notice = f"{ended} other session(s) ended" if ended else "No other session was open"
+    return redirect(request, PREFIX + "/sessions?notice=" + quote_plus(notice))
 
 
 @router.post("/sessions/{session_id}/revoke")

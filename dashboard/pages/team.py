@@ -190,6 +190,15 @@ async def invite_member(
     return redirect(request, page.url("team") + "?notice=Invitation+sent")
 
 
+@router.post("/w/{workspace_id}/team/invitations/{invitation_id}/withdraw")
+async def withdraw_invitation(
+    request: Request, invitation_id: uuid.UUID, page: PageDep, session: SessionDep
+) -> Response:
+    """Withdraw a pending invitation (owners; audited): its link stops working."""
+    await invitations.revoke(session, page.access, invitation_id)
+    return redirect(request, page.url("team") + "?notice=Invitation+withdrawn")
+
+
 @router.post("/w/{workspace_id}/team/api-keys")
 async def create_key(request: Request, page: PageDep, session: SessionDep) -> Response:
     fields = await form_fields(request)
