@@ -48,8 +48,13 @@ async def _other_workspace(client: httpx.AsyncClient, runtime: Runtime) -> dict[
     )
     chat = await client.post(other.url("/chat"), json={"message": "hello"}, headers=other.headers)
     key = await client.post(other.url("/api-keys"), json={"name": "k"}, headers=other.headers)
+    invitation = await client.post(
+        other.url("/members"),
+        json={"email": f"globex-{uuid.uuid4().hex[:8]}@example.com", "role": "member"},
+        headers=other.headers,
+    )
     await runtime.jobs.drain()
-    for response in (doc, faq, lead, chat, key):
+    for response in (doc, faq, lead, chat, key, invitation):
         assert response.status_code in (200, 201, 202), response.text
     return {
         "workspace_id": other.workspace_id,
@@ -58,6 +63,7 @@ async def _other_workspace(client: httpx.AsyncClient, runtime: Runtime) -> dict[
         "lead_id": lead.json()["id"],
         "conversation_id": chat.json()["conversation_id"],
         "key_id": key.json()["id"],
+        "invitation_id": invitation.json()["id"],
         "user_id": other.user_id,
     }
 
