@@ -34,6 +34,7 @@ SESSION_COOKIE = "tb_session"
 ANON_CSRF_COOKIE = "tb_csrf"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
+LOGOUT_PATH = "/app/logout"
 
 
 class LoginRequired(AppError):
@@ -163,7 +164,10 @@ def prepare_anon_csrf(request: Request) -> None:
 
 
 async def check_csrf(request: Request, settings: Settings) -> None:
-    """403 ``csrf_failed`` unless the request carries this browser's token."""
+    """403 ``csrf_failed`` unless the request carries this browser's token. Logging out with
+    no session cookie left (cleared in another tab) changes nothing, so it needs none."""
+    if request.url.path == LOGOUT_PATH and not request.cookies.get(SESSION_COOKIE):
+        return
     sent = request.headers.get(CSRF_HEADER)
     if not sent:
         content_type = request.headers.get("content-type", "")

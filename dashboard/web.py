@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
+import re
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -94,6 +97,16 @@ templates.globals["share_bar"] = charts.share_bar
 templates.filters["percent"] = charts.percent
 
 
+def utc_time(value: datetime) -> str:
+    """A time as an owner reads it, naming its zone: "2026-03-04 14:00 UTC" (the database
+    gives UTC; an owner in India would otherwise read 19:30 IST as "14:00")."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+templates.filters["utc"] = utc_time
+
+
 def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
@@ -143,29 +156,52 @@ def render_text(request: Request, template: str, context: Mapping[str, Any] | No
     return templates.get_template(template).render(values)
 
 
-def _notice_mac(request: Request, notice: str) -> str:
+def _notice_mac(request: Request, path: str, notice: str) -> str:
+    """The notice's signature, bound to the page it is for and to this browser (its session
+    cookie, or "anonymous" before sign-in): a signed notice copied into a link shows on no
+    other page and in no other browser."""
     key = runtime_of(request).settings.jwt_key.encode()
-    return hmac.new(key, b"notice:" + notice.encode(), hashlib.sha256).hexdigest()[:20]
+    holder = request.cookies.get(auth.SESSION_COOKIE) or "anonymous"
+    message = b"notice:" + json.dumps([path, holder, notice]).encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:20]
+
+
+NOTICE_FIELDS = frozenset({"notice", "ns"})
+
+
+def without_notice(url: str) -> str:
+    """``url`` without a notice or its signature (a ``next`` someone else may have chosen)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(name, value) for name, value in query if name not in NOTICE_FIELDS]
+    if len(kept) == len(query):
+        return url
+    return urlunsplit(parts._replace(query=urlencode(kept)))
 
 
 def with_signed_notice(request: Request, url: str) -> str:
     """``url`` with its ``notice`` signed (``ns``): a page shows a notice only when this server
-    wrote it, so a link from anyone else cannot put their words on our pages ("your account is
-    locked, call ...")."""
+    wrote it for that page and this browser, so a link from anyone else cannot put their words
+    on our pages ("your account is locked, call ..."). Only this server's own words go in a
+    notice: never a ``next`` from the query string, never a name the user chose."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     notice = next((value for name, value in query if name == "notice"), None)
     if notice is None:
         return url
-    query = [(n, v) for n, v in query if n != "ns"] + [("ns", _notice_mac(request, notice))]
+    signature = _notice_mac(request, parts.path, notice)
+    query = [(n, v) for n, v in query if n != "ns"] + [("ns", signature)]
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _notice(request: Request) -> str:
-    """The query's notice when this server signed it, else nothing."""
+    """The query's notice when this server signed it for this page and browser, else nothing."""
     notice = request.query_params.get("notice", "")
     signature = request.query_params.get("ns", "")
-    if not notice or not hmac.compare_digest(signature, _notice_mac(request, notice)):
+    if not notice:
+        return ""
+    expected = _notice_mac(request, request.url.path, notice)
+    if not hmac.compare_digest(signature.encode(), expected.encode()):
         return ""
     return notice[:200]
 
@@ -211,12 +247,72 @@ def error_response(request: Request, exc: AppError) -> Response:
     return response
 
 
+def safe_next(value: str | None) -> str | None:
+    """Only a path inside the dashboard (never another site), without a notice: the next page
+    may be someone else's choice (a login link from elsewhere), and the server signs only the
+    notices it writes itself."""
+    if value and value.startswith(PREFIX + "/") and "\\" not in value:
+        return without_notice(value)
+    return None
+
+
+WORKSPACE_PATH = re.compile(r"^/app/w/([0-9a-fA-F-]{36})(?:/|$)")
+
+
+def _same_origin_path(request: Request, url: str | None) -> str | None:
+    """The path and query of ``url`` when it is a page of this site (a Referer, htmx's
+    HX-Current-URL), else None."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.netloc and parts.netloc != request.url.netloc:
+        return None
+    return parts.path + ("?" + parts.query if parts.query else "")
+
+
+def _came_from(request: Request) -> str:
+    """The page to go back to after signing in again: the page the user was on. A page's own
+    address for a plain GET; for htmx (a poll, a button) the page that sent it; for a form
+    posted the page the form was on (the POST-only address would be "Page not found"), else the
+    workspace's home."""
+    if is_htmx(request):
+        candidate = _same_origin_path(request, request.headers.get("hx-current-url"))
+    elif request.method in SAFE_METHODS:
+        query = request.url.query
+        candidate = request.url.path + ("?" + query if query else "")
+    else:
+        candidate = _same_origin_path(request, request.headers.get("referer"))
+    found = safe_next(candidate)
+    if found:
+        return found
+    workspace = WORKSPACE_PATH.match(request.url.path)
+    return workspace_url(workspace.group(1)) if workspace else PREFIX + "/"
+
+
+def is_navigation(request: Request) -> bool:
+    """Whether the browser shows the answer as a page (a link, a form) rather than handing it to
+    a script (fetch: the playground's stream), which cannot follow a redirect to a login page."""
+    mode = request.headers.get("sec-fetch-mode")
+    if mode:
+        return mode == "navigate"
+    accept = request.headers.get("accept", "")
+    return not accept or "text/html" in accept or "*/*" in accept
+
+
+def login_required(request: Request, exc: AppError) -> Response:
+    """No live session: the login page, back to the page the user was on afterwards; htmx gets
+    HX-Redirect to it; a script's request a 401 it can explain ("signed out: reload")."""
+    login = f"{PREFIX}/login?next={quote(_came_from(request), safe='/')}"
+    if is_htmx(request):
+        return Response(status_code=401, headers={"HX-Redirect": login})
+    if not is_navigation(request):
+        return PlainTextResponse(exc.message, status_code=401)
+    return RedirectResponse(login, status_code=303)
+
+
 def _error_response(request: Request, exc: AppError) -> Response:
     if isinstance(exc, auth.LoginRequired):
-        login = f"{PREFIX}/login?next={quote(request.url.path, safe='/')}"
-        if is_htmx(request):
-            return Response(status_code=401, headers={"HX-Redirect": login})
-        return RedirectResponse(login, status_code=303)
+        return login_required(request, exc)
     if exc.status_code == 404:
         return not_found(request)
     if exc.code == "email_unverified":  # the API's message names the API's resend

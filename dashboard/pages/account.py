@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated
+from urllib.parse import quote_plus
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -14,10 +15,10 @@ from api.login import password_confirmed, password_login
 from api.throttling import rate_limit_auth, rate_limit_mail_to
 from core.errors import AppError, NotFound, Unauthorized
 from dashboard import auth
-from dashboard.pages.common import app_errors, field_errors, form_fields, set_chrome
-from dashboard.web import PREFIX, PageRoute, redirect, render, workspace_url
+from dashboard.pages.common import app_errors, field_errors, form_fields, refusal, set_chrome
+from dashboard.web import PREFIX, PageRoute, redirect, render, safe_next, workspace_url
 from workspaces import accounts, service, sessions
-from workspaces.schemas import PasswordChangeIn, SignupIn
+from workspaces.schemas import PasswordChangeIn, SignupIn, WorkspaceCreateIn
 
 router = APIRouter(route_class=PageRoute)
 
@@ -28,13 +29,6 @@ class LoginForm(BaseModel):
     model_config = ConfigDict(extra="ignore")
     email: str = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=256)
-
-
-def _safe_next(value: str | None) -> str | None:
-    """Only a path inside the dashboard (never another site)."""
-    if value and value.startswith(PREFIX + "/") and "\\" not in value:
-        return value
-    return None
 
 
 def _anon_page(
@@ -49,14 +43,14 @@ def _anon_page(
 @router.get("/login", name="login")
 async def login_page(request: Request, next: Annotated[str | None, Query()] = None) -> Response:
     return _anon_page(
-        request, "login.html", {"next": _safe_next(next) or "", "errors": {}, "email": ""}
+        request, "login.html", {"next": safe_next(next) or "", "errors": {}, "email": ""}
     )
 
 
 @router.post("/login", dependencies=[RateLimitAuth])
 async def login(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
     fields = await form_fields(request)
-    next_url = _safe_next(str(fields.get("next") or "")) or ""
+    next_url = safe_next(str(fields.get("next") or "")) or ""
     try:
         form = LoginForm.model_validate(fields)
         user = await password_login(request, runtime, email=form.email, password=form.password)
@@ -114,10 +108,12 @@ async def signup(
 
 
 @router.post("/logout")
-async def logout(
-    request: Request, runtime: RuntimeDep, session: SessionDep, user: auth.WebUserDep
-) -> Response:
-    await auth.end_session(session, user)
+async def logout(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
+    """Sign out, and clear the cookie whether or not its session is still live (ended from
+    another browser, expired): a stale tab's Log out leads to the login page either way."""
+    user = await auth.authenticate(runtime, session, request)
+    if user is not None:
+        await auth.end_session(session, user)
     response = redirect(request, PREFIX + "/login")
     auth.clear_session_cookie(response, runtime.settings)
     return response
@@ -125,12 +121,54 @@ async def logout(
 
 @router.get("/")
 async def home(session: SessionDep, user: auth.WebUserDep, request: Request) -> Response:
-    """The user's first workspace (or the one they came from)."""
+    """The user's first workspace (or the one they came from); with none, a form to create one."""
     _, rows = await service.user_workspaces(session, user.user_id)
     if not rows:
-        await set_chrome(request, session, user, None)
-        return render(request, "no_workspace.html")
+        return await _new_workspace_page(request, session, user)
     return redirect(request, workspace_url(rows[0][0].id))
+
+
+async def _new_workspace_page(
+    request: Request,
+    session: AsyncSession,
+    user: auth.WebUser,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    """The new-workspace form: the page of someone with no workspace, or a further one."""
+    await set_chrome(request, session, user, None)
+    context = {"values": values or {"name": ""}, "errors": errors or {}}
+    template = "new_workspace.html" if request.state.chrome["workspaces"] else "no_workspace.html"
+    return render(request, template, context, status_code=status)
+
+
+@router.get("/workspaces/new")
+async def new_workspace_page(
+    request: Request, session: SessionDep, user: auth.WebUserDep
+) -> Response:
+    return await _new_workspace_page(request, session, user)
+
+
+@router.post("/workspaces")
+async def create_workspace(
+    request: Request, runtime: RuntimeDep, session: SessionDep, user: auth.WebUserDep
+) -> Response:
+    """A new workspace owned by the signed-in user, on the default plan: the same service and
+    name rules as the API's POST /api/v1/workspaces."""
+    fields = await form_fields(request)
+    values = {"name": str(fields.get("name") or "").strip()}
+    try:
+        data = WorkspaceCreateIn.model_validate(values)
+        account, _ = await service.user_workspaces(session, user.user_id)
+        async with session.begin_nested():
+            workspace = await service.create_workspace(
+                session, owner=account, name=data.name.strip(), plan=runtime.settings.default_plan
+            )
+    except (ValidationError, AppError) as exc:
+        errors, status = refusal(exc)
+        return await _new_workspace_page(request, session, user, values, errors, status)
+    return redirect(request, workspace_url(workspace.id) + "?notice=Workspace+created")
 
 
 @router.post("/switch")
@@ -219,6 +257,16 @@ async def sessions_page(request: Request, session: SessionDep, user: auth.WebUse
     live = await sessions.list_sessions(session, user.user_id, current=user.session_id)
     await set_chrome(request, session, user, None)
     return render(request, "sessions.html", {"sessions": live})
+
+
+@router.post("/sessions/revoke-others")
+async def revoke_other_sessions(
+    request: Request, session: SessionDep, user: auth.WebUserDep
+) -> Response:
+    """Sign out everywhere but this browser (dashboard and API sessions alike)."""
+    ended = await sessions.revoke_all(session, user.user_id, keep=user.session_id)
+    notice = f"{ended} other session(s) ended" if ended else "No other session was open"
+    return redirect(request, PREFIX + "/sessions?notice=" + quote_plus(notice))
 
 
 @router.post("/sessions/{session_id}/revoke")

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import quote_plus
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import QueryDatetime, RuntimeDep, SessionDep
-from core.errors import ValidationFailed
-from dashboard.pages.common import PageDep, ReadSessionDep, field_errors, form_fields
+from core.errors import AppError, ValidationFailed
+from dashboard.pages.common import Page, PageDep, ReadSessionDep, form_fields
+from dashboard.pages.knowledge import faq_refusal
 from dashboard.web import PageRoute, redirect, render
 from rag.chat import conversations
+from rag.chat.faq import FaqDuplicate
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.schemas import FaqIn
 
@@ -80,51 +84,108 @@ async def transcript(
     )
 
 
-@router.get("/w/{workspace_id}/unanswered")
-async def unanswered(request: Request, page: PageDep, session: SessionDep) -> Response:
+async def _unanswered_page(
+    request: Request,
+    page: Page,
+    session: AsyncSession,
+    *,
+    refused: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The groups; a refused answer (``refused``: the posted ids, values and reasons) comes back
+    in its group's form, or above the groups when that group is gone (dealt with meanwhile)."""
     groups = await conversations.unanswered_groups(
         session, workspace_id=page.workspace_id, limit=UNANSWERED_GROUPS
     )
-    return render(
-        request,
-        "unanswered.html",
-        {"page": page, "groups": groups},
-    )
+    refused_at = None
+    if refused is not None:
+        posted = set(refused["ids"])
+        refused_at = next(
+            (i for i, g in enumerate(groups) if posted & {str(x) for x in g["ids"]}), None
+        )
+    context = {"page": page, "groups": groups, "refused": refused, "refused_at": refused_at}
+    return render(request, "unanswered.html", context, status_code=status_code)
+
+
+@router.get("/w/{workspace_id}/unanswered")
+async def unanswered(request: Request, page: PageDep, session: SessionDep) -> Response:
+    return await _unanswered_page(request, page, session)
+
+
+def _group_ids(fields: dict[str, Any]) -> list[uuid.UUID]:
+    """The posted group's question ids (hidden fields: anything else is a stale or forged
+    form)."""
+    raw_ids = fields.get("ids") or []
+    try:
+        ids = [uuid.UUID(str(i)) for i in (raw_ids if isinstance(raw_ids, list) else [raw_ids])]
+    except ValueError as exc:
+        raise ValidationFailed("The question group is not valid; reload the page") from exc
+    if not ids or len(ids) > 2000:
+        raise ValidationFailed("The question group is not valid; reload the page")
+    return ids
+
+
+def _answer_values(fields: dict[str, Any]) -> dict[str, Any]:
+    alternatives = fields.get("alt_questions") or []
+    return {
+        "question": str(fields.get("question") or "").strip(),
+        "answer": str(fields.get("answer") or "").strip(),
+        "alt_questions": [
+            a.strip()
+            for a in (alternatives if isinstance(alternatives, list) else [alternatives])
+            if a.strip()
+        ][:20],
+    }
+
+
+ALREADY_ASKED = " Or, if that FAQ answers these questions, mark them as dealt with."
 
 
 @router.post("/w/{workspace_id}/unanswered/faq")
 async def unanswered_to_faq(
     request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
+    """The group's answer as an FAQ, and the group resolved; a refusal (no answer, a question
+    another FAQ already asks) comes back in the group's form with what was typed."""
     fields = await form_fields(request)
-    raw_ids = fields.get("ids") or []
+    ids = _group_ids(fields)
+    values = _answer_values(fields)
     try:
-        ids = [uuid.UUID(str(i)) for i in (raw_ids if isinstance(raw_ids, list) else [raw_ids])]
-        alternatives = fields.get("alt_questions") or []
-        data = FaqIn.model_validate(
-            {
-                "question": str(fields.get("question") or "").strip(),
-                "answer": str(fields.get("answer") or "").strip(),
-                "alt_questions": [
-                    a.strip()
-                    for a in (alternatives if isinstance(alternatives, list) else [alternatives])
-                    if a.strip()
-                ][:20],
-            }
-        )
-    except ValidationError as exc:
-        raise ValidationFailed("Write the answer first", details=field_errors(exc)) from exc
-    except ValueError as exc:
-        raise ValidationFailed("The question group is not valid; reload the page") from exc
-    if not ids or len(ids) > 2000:
-        raise ValidationFailed("The question group is not valid; reload the page")
-    await conversations.answer_unanswered(
-        session,
-        runtime.embedder,
-        page.access,
-        question=data.question,
-        answer=data.answer,
-        alt_questions=data.alt_questions,
-        ids=ids,
+        data = FaqIn.model_validate(values)
+        # A savepoint: the page drawn after a refusal shows nothing of the refused FAQ.
+        async with session.begin_nested():
+            _, resolved = await conversations.answer_unanswered(
+                session,
+                runtime.embedder,
+                page.access,
+                question=data.question,
+                answer=data.answer,
+                alt_questions=data.alt_questions,
+                ids=ids,
+            )
+    except (ValidationError, AppError) as exc:
+        errors, status = faq_refusal(exc)
+        if isinstance(exc, FaqDuplicate):
+            errors["question"] += ALREADY_ASKED
+        refused = {"ids": [str(i) for i in ids], "values": values, "errors": errors}
+        return await _unanswered_page(request, page, session, refused=refused, status_code=status)
+    notice = (
+        f"FAQ added and {resolved} question(s) resolved"
+        if resolved
+        else "FAQ added. Its questions had already been dealt with"
     )
-    return redirect(request, page.url("unanswered") + "?notice=FAQ+added+and+questions+resolved")
+    return redirect(request, page.url("unanswered") + "?notice=" + quote_plus(notice))
+
+
+@router.post("/w/{workspace_id}/unanswered/resolve")
+async def resolve_group(request: Request, page: PageDep, session: SessionDep) -> Response:
+    """Mark a group as dealt with, without an FAQ (an FAQ already answers it, or it needs none):
+    the same service as the API's resolve."""
+    ids = _group_ids(await form_fields(request))
+    resolved = await conversations.resolve_unanswered(session, page.access, ids=ids)
+    notice = (
+        f"{resolved} question(s) marked as dealt with"
+        if resolved
+        else "Those questions had already been dealt with"
+    )
+    return redirect(request, page.url("unanswered") + "?notice=" + quote_plus(notice))

@@ -157,9 +157,11 @@ async def upload(
         subs.append(sub)
     enqueue_after_commit(background, runtime.jobs, subs, ingestion=runtime.ingestion)
     added = sum(not s.duplicate for s in subs)
-    there = [name for name, s in zip(names, subs, strict=True) if s.duplicate]
+    there = sum(s.duplicate for s in subs)
+    # Counts only: a notice is signed as this server's words, and a file's name is the
+    # uploader's (the documents list below shows the names).
     notice = f"{added} file(s) added" + (
-        f", {len(there)} already there ({', '.join(there[:5])})" if there else ""
+        f", {there} already there with the same content (listed below)" if there else ""
     )
     return redirect(request, page.url("knowledge") + "?notice=" + quote_plus(notice))
 
@@ -289,7 +291,7 @@ def _faq_values(fields: dict[str, object]) -> dict[str, object]:
     }
 
 
-def _faq_refusal(exc: ValidationError | AppError) -> tuple[dict[str, str], int]:
+def faq_refusal(exc: ValidationError | AppError) -> tuple[dict[str, str], int]:
     """A refused FAQ's reasons by field (a duplicate names the FAQ that already asks it) and
     the status."""
     errors, status = refusal(exc)
@@ -319,7 +321,7 @@ async def create_faq(
                 alt_questions=data.alt_questions,
             )
     except (ValidationError, AppError) as exc:
-        errors, status = _faq_refusal(exc)
+        errors, status = faq_refusal(exc)
         forms = {"faq_values": values, "faq_errors": errors}
         return await _knowledge_page(request, page, session, forms=forms, status_code=status)
     return redirect(request, page.url("knowledge") + "?notice=FAQ+added#faqs")
@@ -370,7 +372,7 @@ async def update_faq(
             )
     except (ValidationError, AppError) as exc:
         # What the owner typed comes back beside the error, not the saved FAQ.
-        errors, status = _faq_refusal(exc)
+        errors, status = faq_refusal(exc)
         context = {"faq": faq, "values": values, "page": page, "errors": errors}
         return render(request, "faq_edit.html", context, status_code=status)
     return redirect(request, page.url("knowledge") + "?notice=FAQ+saved#faqs")

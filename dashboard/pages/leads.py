@@ -22,7 +22,8 @@ router = APIRouter(route_class=PageRoute)
 PAGE_SIZE = 50
 STATUSES: tuple[str, ...] = get_args(LeadStatus)
 StatusQuery = Annotated[str | None, Query(pattern="^(|new|contacted|qualified|won|lost)$")]
-SearchQuery = Annotated[str | None, Query(max_length=200)]
+SearchQuery = Annotated[str | None, Query(max_length=200, pattern="^[^\x00]*$")]
+"""No NUL: the database refuses one, and the export would break after its audit entry."""
 
 
 class LeadForm(BaseModel):

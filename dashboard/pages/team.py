@@ -193,6 +193,15 @@ async def invite_member(
     return redirect(request, page.url("team") + "?notice=Invitation+sent")
 
 
+@router.post("/w/{workspace_id}/team/invitations/{invitation_id}/withdraw")
+async def withdraw_invitation(
+    request: Request, invitation_id: uuid.UUID, page: PageDep, session: SessionDep
+) -> Response:
+    """Withdraw a pending invitation (owners; audited): its link stops working."""
+    await invitations.revoke(session, page.access, invitation_id)
+    return redirect(request, page.url("team") + "?notice=Invitation+withdrawn")
+
+
 @router.post("/w/{workspace_id}/team/api-keys")
 async def create_key(request: Request, page: PageDep, session: SessionDep) -> Response:
     fields = await form_fields(request)
@@ -240,6 +249,25 @@ async def _settings_context(page: PageDep, session: SessionDep) -> dict[str, Any
     }
 
 
+UNVERIFIED_WEBHOOK = (
+    "Confirm your email address before setting a webhook: open the link we sent you."
+)
+
+
+def _settings_refusal(exc: ValidationError | AppError) -> tuple[dict[str, str], int]:
+    """A refused Settings form's reasons by field: an unconfirmed owner's new webhook address
+    (403, but about this field: the form keeps what was typed), the address's checks, the
+    form's."""
+    if isinstance(exc, AppError) and exc.code == "email_unverified":
+        return {"webhook_url": UNVERIFIED_WEBHOOK}, exc.status_code
+    errors, status = refusal(exc)  # anything else not about the input has its own page
+    if isinstance(exc, AppError):
+        details = exc.details if isinstance(exc.details, list) else []
+        field = next((str(d.get("field")) for d in details if isinstance(d, dict)), None)
+        errors = {field if field in ("name", "webhook_url") else "webhook_url": exc.message}
+    return errors, status
+
+
 @router.post("/w/{workspace_id}/settings")
 async def save_settings(request: Request, page: PageDep, session: SessionDep) -> Response:
     fields = await form_fields(request)
@@ -254,13 +282,12 @@ async def save_settings(request: Request, page: PageDep, session: SessionDep) ->
             current=page.access.workspace.webhook_url,
             allow_private=request.app.state.runtime.settings.allow_private_urls,
         )
+        async with session.begin_nested():  # a refusal changes nothing of the workspace
+            await service.update_workspace(session, page.access, form.model_dump())
     except (ValidationError, AppError) as exc:
-        errors, status = refusal(exc)
-        if isinstance(exc, AppError):  # the address is the one thing checked beyond the form
-            errors = {"webhook_url": exc.message}
+        errors, status = _settings_refusal(exc)
         context = {**await _settings_context(page, session), "values": values, "errors": errors}
         return render(request, "settings.html", context, status_code=status)
-    await service.update_workspace(session, page.access, form.model_dump())
     return redirect(request, page.url("settings") + "?notice=Saved")
 
 

@@ -74,11 +74,17 @@
       button.disabled = false;
       if (status) { status.textContent = message || ""; }
     };
+    var ended = false;  // the stream's last event (html or error) came
     var handle = function (event, data) {
       if (event === "delta") { text.textContent += data.text; }
       else if (event === "replace") { text.textContent = data.text; }
-      else if (event === "error") { text.textContent = data.message; finish("The answer failed."); }
+      else if (event === "error") {
+        ended = true;
+        text.textContent = data.message;
+        finish("The answer failed.");
+      }
       else if (event === "html") {
+        ended = true;
         var fragment = document.createRange().createContextualFragment(data.html);
         var carried = fragment.querySelector("#conversation-id");
         if (carried) {
@@ -102,6 +108,16 @@
       },
       body: body.toString()
     }).then(function (response) {
+      // Signed out since the page was shown (ended from another browser, expired): the server
+      // answers 401, or an older one redirects to its login page, which is no stream.
+      var type = response.headers.get("Content-Type") || "";
+      if (response.status === 401 || response.redirected ||
+          (response.ok && type.indexOf("text/event-stream") !== 0)) {
+        text.textContent = "You were signed out, so the question was not sent. " +
+          "Reload the page to sign in again.";
+        finish("Signed out: reload the page.");
+        return;
+      }
       if (!response.ok || !response.body) {
         text.textContent = response.status === 429
           ? "Too many questions at once; wait a moment."
@@ -114,7 +130,13 @@
       var buffer = "";
       var pump = function () {
         return reader.read().then(function (chunk) {
-          if (chunk.done) { finish(status ? status.textContent : ""); return; }
+          if (chunk.done) {
+            if (!ended) {  // the stream stopped before its last event: never "Answering…"
+              if (!text.textContent) { text.textContent = "No answer came back."; }
+              finish("The answer was cut off; ask again.");
+            }
+            return;
+          }
           buffer += decoder.decode(chunk.value, { stream: true });
           var parts = buffer.split("\n\n");
           buffer = parts.pop();

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from api.runtime import Runtime
 from tests.conftest import mail_token
+from workspaces import repository as ws_repo
 
 PASSWORD = "correct horse battery"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]*)">')
@@ -21,13 +23,14 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-async def web_login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
-    """The login form posted as a browser does (303 signed in, 401 refused)."""
+async def web_login(
+    client: httpx.AsyncClient, email: str, password: str, next: str | None = None
+) -> httpx.Response:
+    """The login form posted as a browser does (303 signed in, 401 refused), with the page to
+    go to next when given."""
     page = await client.get("/app/login")
-    return await client.post(
-        "/app/login",
-        data={"csrf_token": csrf_of(page.text), "email": email, "password": password},
-    )
+    data = {"csrf_token": csrf_of(page.text), "email": email, "password": password}
+    return await client.post("/app/login", data={**data, **({"next": next} if next else {})})
 
 
 @dataclass
@@ -88,3 +91,22 @@ async def web_signup(client: httpx.AsyncClient, workspace_name: str = "Acme") ->
 @pytest.fixture
 async def web(client: httpx.AsyncClient) -> WebOwner:
     return await web_signup(client)
+
+
+async def asked_by_a_visitor(runtime: Runtime, web: WebOwner, question: str) -> list[str]:
+    """``question``, which no knowledge answers, asked through the widget's API: the question
+    ids of its group as the Unanswered page lists them."""
+    async with runtime.db.transaction(workspace_id=uuid.UUID(web.workspace_id)) as session:
+        workspace = await ws_repo.get_workspace(session, uuid.UUID(web.workspace_id))
+        assert workspace is not None
+    asked = await web.client.post(
+        "/api/v1/chat",
+        json={"message": question, "session_id": f"visitor-{uuid.uuid4().hex[:8]}"},
+        headers={"X-Widget-Key": workspace.public_key},
+    )
+    assert asked.json()["source"] == "fallback", asked.text
+    page = await web.client.get(web.url("unanswered"))
+    assert question in page.text
+    ids = list(dict.fromkeys(re.findall(r'name="ids" value="([^"]+)"', page.text)))
+    assert ids
+    return ids

@@ -3,6 +3,7 @@ dashboard, as the API lets them (before, the dashboard had neither)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import httpx
@@ -85,3 +86,46 @@ async def test_an_unconfirmed_owner_is_sent_to_confirm_from_the_account_page(
     page = await client.get("/app/account")
     assert "Send the link again" not in page.text
     assert "confirmed" in page.text
+
+
+async def test_an_unconfirmed_owners_settings_keep_what_was_typed(
+    client: httpx.AsyncClient,
+) -> None:
+    """A webhook needs a confirmed address: the form says so up front, and a refused save
+    keeps the typed name and address with the reason beside the address."""
+    owner = await signup(client, "Unconfirmed", verify=False)
+    assert (await web_login(client, owner.email, owner.password)).status_code == 303
+    settings = f"/app/w/{owner.workspace_id}/settings"
+    page = await client.get(settings)
+    assert 'data-testid="webhook-needs-verification"' in page.text
+    name = f"Acme Sweets Pune {uuid.uuid4().hex[:6]}"
+    hook = "https://hooks.example.com/trulybot"
+    refused = await client.post(
+        settings, data={"csrf_token": csrf_of(page.text), "name": name, "webhook_url": hook}
+    )
+    assert refused.status_code == 403
+    assert "<h1>Settings</h1>" in refused.text
+    assert f'value="{name}"' in refused.text
+    assert f'value="{hook}"' in refused.text
+    assert 'id="webhook-err"' in refused.text
+    assert "Confirm your email address before setting a webhook" in refused.text
+    after = await client.get(settings)  # nothing was saved
+    assert name not in after.text
+    # Without a webhook, the name alone is saved.
+    renamed = await client.post(settings, data={"csrf_token": csrf_of(page.text), "name": name})
+    assert renamed.status_code == 303
+    assert name in (await client.get(settings)).text
+
+
+async def test_an_unconfirmed_owners_export_link_shows_why(client: httpx.AsyncClient) -> None:
+    """The export link is a plain link (the file's name comes from the answer): a browser shows
+    the "Confirm your email" page instead of a failed download."""
+    owner = await signup(client, "Unconfirmed", verify=False)
+    assert (await web_login(client, owner.email, owner.password)).status_code == 303
+    page = await client.get(f"/app/w/{owner.workspace_id}/leads")
+    link = re.search(r'<a [^>]*data-testid="export"[^>]*>', page.text)
+    assert link is not None
+    assert " download" not in link.group(0)
+    export = await client.get(f"/app/w/{owner.workspace_id}/leads/export")
+    assert export.status_code == 403
+    assert "Confirm your email" in export.text

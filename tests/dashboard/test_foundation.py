@@ -112,8 +112,9 @@ async def test_a_form_sent_after_signing_out_asks_to_log_in(web: WebOwner) -> No
     )
     assert stale.status_code == 303
     assert stale.headers["location"].startswith("/app/login?next=")
-    # Without a session and with no token at all, outside a workspace: still a CSRF refusal.
-    assert (await web.client.post("/app/logout")).status_code == 403
+    # Without a session and with no token at all, outside a workspace: still a CSRF refusal
+    # (but Log out, which has nothing left to end, leads to the login page: test_signed_out).
+    assert (await web.client.post("/app/switch")).status_code == 403
 
 
 async def test_login_form_needs_its_csrf_cookie(runtime: object) -> None:

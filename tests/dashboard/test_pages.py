@@ -19,7 +19,7 @@ from core.db import Database
 from dashboard.app import PAGE_ROUTERS
 from dashboard.web import PREFIX
 from tests.conftest import Owner, runtime_of, signup
-from tests.dashboard.conftest import WebOwner
+from tests.dashboard.conftest import WebOwner, asked_by_a_visitor
 from workspaces import repository as ws_repo
 from workspaces.plans import METRICS
 from workspaces.usage import month_key
@@ -48,8 +48,13 @@ async def _other_workspace(client: httpx.AsyncClient, runtime: Runtime) -> dict[
     )
     chat = await client.post(other.url("/chat"), json={"message": "hello"}, headers=other.headers)
     key = await client.post(other.url("/api-keys"), json={"name": "k"}, headers=other.headers)
+    invitation = await client.post(
+        other.url("/members"),
+        json={"email": f"globex-{uuid.uuid4().hex[:8]}@example.com", "role": "member"},
+        headers=other.headers,
+    )
     await runtime.jobs.drain()
-    for response in (doc, faq, lead, chat, key):
+    for response in (doc, faq, lead, chat, key, invitation):
         assert response.status_code in (200, 201, 202), response.text
     return {
         "workspace_id": other.workspace_id,
@@ -58,6 +63,7 @@ async def _other_workspace(client: httpx.AsyncClient, runtime: Runtime) -> dict[
         "lead_id": lead.json()["id"],
         "conversation_id": chat.json()["conversation_id"],
         "key_id": key.json()["id"],
+        "invitation_id": invitation.json()["id"],
         "user_id": other.user_id,
     }
 
@@ -171,10 +177,13 @@ async def test_a_refused_file_among_several_is_named_and_nothing_is_added(
     assert "None of the 2 files was added" in refused.text
     await runtime.jobs.drain()
     assert "data-document=" not in (await web.client.get(web.url("knowledge"))).text
-    # Sent again with a file already there: the notice names it.
+    # Sent again with a file already there: the notice counts it (a signed notice carries no
+    # name the uploader chose; the list shows the names).
     await _upload(web, [("december.txt", TEXT)])
     again = await _upload(web, [("december.txt", TEXT), ("hours.txt", b"We open at 9am.\n")])
-    assert "already+there+%28december.txt%29" in again.headers["location"]
+    location = again.headers["location"]
+    assert "1+file%28s%29+added%2C+1+already+there" in location
+    assert "december" not in location
 
 
 async def test_a_queued_document_makes_the_list_poll(web: WebOwner, runtime: Runtime) -> None:
@@ -417,19 +426,7 @@ async def test_unanswered_group_becomes_an_faq_the_bot_uses(
     await web.post(web.url("playground"), {"message": question})  # the owner trying it out
     page = await web.client.get(web.url("unanswered"))
     assert question not in page.text  # only visitors' questions are listed
-    async with runtime.db.transaction(workspace_id=uuid.UUID(web.workspace_id)) as session:
-        workspace = await ws_repo.get_workspace(session, uuid.UUID(web.workspace_id))
-        assert workspace is not None
-    asked = await web.client.post(
-        "/api/v1/chat",
-        json={"message": question, "session_id": f"visitor-{uuid.uuid4().hex[:8]}"},
-        headers={"X-Widget-Key": workspace.public_key},
-    )
-    assert asked.json()["source"] == "fallback", asked.text
-    page = await web.client.get(web.url("unanswered"))
-    assert question in page.text
-    ids = re.findall(r'name="ids" value="([^"]+)"', page.text)
-    assert ids
+    ids = await asked_by_a_visitor(runtime, web, question)
     done = await web.post(
         web.url("unanswered/faq"),
         {"ids": ids, "question": question, "answer": "Yes, from 10am to 4pm."},
@@ -822,3 +819,14 @@ async def test_the_conversations_page_offers_no_empty_older_page(
     first = await web.client.get(web.url("conversations"))
     assert first.text.count('data-label="Messages"') == 1
     assert "Older conversations" in first.text
+
+
+async def test_a_search_with_a_nul_is_refused_before_any_export(web: WebOwner) -> None:
+    """The leads page and its export refuse the same input alike (the export answered 200 with
+    a bare byte-order mark, its audit entry already written)."""
+    for path in ("leads", "leads/export"):
+        refused = await web.client.get(web.url(path), params={"q": "a\x00b"})
+        assert refused.status_code == 422, path
+        assert "Invalid input" in refused.text
+    team = await web.client.get(web.url("team"))
+    assert "leads.exported" not in team.text

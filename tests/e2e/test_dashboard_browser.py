@@ -245,3 +245,23 @@ async def test_logout_ends_the_session(page: Any, demo_server: DemoServer) -> No
     await page.get_by_role("heading", name="Log in").wait_for(timeout=TIMEOUT)
     await page.goto(f"{base}/knowledge")
     await page.get_by_role("heading", name="Log in").wait_for(timeout=TIMEOUT)
+
+
+async def test_the_playground_says_it_was_signed_out(page: Any, demo_server: DemoServer) -> None:
+    """Signed out in another tab while the playground is open: the question is answered with
+    "signed out: reload", not left on "Answering…" with an empty answer."""
+    base = await _login(page, demo_server)
+    await page.goto(f"{base}/playground")
+    other = await page.context.new_page()
+    await other.goto(base)
+    await other.get_by_role("button", name="Log out").click()
+    await other.get_by_role("heading", name="Log in").wait_for(timeout=TIMEOUT)
+    await other.close()
+
+    await page.get_by_label("Your question").fill("Do you ship to Pune?")
+    await page.get_by_role("button", name="Ask").click()
+    reply = page.get_by_test_id("playground-streaming")
+    await reply.get_by_text("You were signed out").wait_for(timeout=TIMEOUT)
+    status = page.locator("[data-stream-status]")
+    assert await status.inner_text() == "Signed out: reload the page."
+    assert await page.get_by_role("button", name="Ask").is_enabled()

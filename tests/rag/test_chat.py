@@ -184,6 +184,10 @@ async def test_unknown_question_is_answered_honestly_and_recorded(
         owner.url("/unanswered/resolve"), json={"ids": groups[0]["ids"]}, headers=owner.headers
     )
     assert resolved.json() == {"resolved": 2}
+    again = await client.post(  # a teammate's stale page: nothing more was resolved
+        owner.url("/unanswered/resolve"), json={"ids": groups[0]["ids"]}, headers=owner.headers
+    )
+    assert again.json() == {"resolved": 0}
     assert (await client.get(owner.url("/unanswered"), headers=owner.headers)).json() == []
 
 

@@ -375,9 +375,15 @@ async def recent_unanswered(
 async def resolve_unanswered(
     session: AsyncSession, *, workspace_id: uuid.UUID, ids: Sequence[uuid.UUID]
 ) -> int:
+    """Mark ``ids`` resolved; how many were not already (a teammate's resolve, or a stale
+    page's ids, counts none)."""
     result = await session.execute(
         update(UnansweredQuestion)
-        .where(UnansweredQuestion.workspace_id == workspace_id, UnansweredQuestion.id.in_(ids))
+        .where(
+            UnansweredQuestion.workspace_id == workspace_id,
+            UnansweredQuestion.id.in_(ids),
+            UnansweredQuestion.resolved.is_(False),
+        )
         .values(resolved=True)
         .returning(UnansweredQuestion.id)
     )
