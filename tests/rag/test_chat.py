@@ -383,6 +383,24 @@ async def test_human_intent_hands_off_and_notifies_the_owner(
     assert deliveries[0].payload["data"]["conversation_id"] == body["conversation_id"]
 
 
+async def test_a_question_about_human_support_is_answered_not_handed_off(
+    client: httpx.AsyncClient, owner: Owner, runtime: Runtime
+) -> None:
+    """A visitor asking whether there is human support gets an answer; the conversation stays
+    open and the owner's webhook hears nothing (it was handed off for a question)."""
+    patched = await client.patch(
+        owner.url(""), json={"webhook_url": "https://hooks.example.com/tb"}, headers=owner.headers
+    )
+    assert patched.status_code == 200
+    await add_faq(client, owner, "Do you offer human support?", "Yes, on weekdays 9 to 5.")
+    body = (await chat(client, owner, "Do you offer human support?", session_id="hs-1")).json()
+    assert (body["intent"], body["source"]) == ("question", "faq")
+    assert body["answer"] == "Yes, on weekdays 9 to 5."
+    listing = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
+    assert [c["status"] for c in listing["items"]] == ["open"]
+    assert await _deliveries(runtime, owner) == []
+
+
 async def _deliveries(runtime: Runtime, owner: Owner) -> list[Any]:
     from rag.chat.repository import deliveries as delivery_repo
 
