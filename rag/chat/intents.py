@@ -347,18 +347,52 @@ _LEAVING_WORDS = frozenset(
 )
 
 
-def leaves_an_address(text: str) -> bool:
+# First words of a question about something ("how do I change my email from ...", "can I
+# share it with ..."): with any word beyond the leaving words, not someone leaving an address.
+_ASKING_STARTERS = _QUESTION_STARTERS - {"i", "my", "any", "need", "help"}
+# Words telling of mail already sent or received ("I emailed support@... yesterday"): the
+# address is where it went, not the visitor's own.
+_REPORTING_WORDS = frozenset(
+    {"emailed", "mailed", "wrote", "written", "sent", "contacted", "messaged", "replied"}
+    | {"received", "forwarded", "bounced", "tried", "cced", "got", "answered", "responded"}
+)
+MAX_OWN_WORDS = 6
+"""Words besides the leaving words a message giving an address may hold."""
+
+
+def leaves_an_address(text: str, *, asked: bool = False) -> bool:
     """A message that is someone leaving their email address: one valid address, and besides
     it at most a few words of their own ("my email is jane@example.com, please get back to me",
     "contact me at bob@example.com about the Business plan"). A question that mentions an
     address ("I emailed support@... last week, how long do refunds take?", "can I share it
     with bob@...?") is a question (a tester's finding: it was swallowed, and the address made a
-    lead)."""
+    lead); so is one shaped as a question without its "?" ("how do I change my account email
+    from jane@...") and one telling of mail sent or received ("I emailed support@... yesterday
+    and got no reply", a reviewer's finding: the site's own address became a lead).
+
+    ``asked``: the bot's last answer asked for an address: whatever few words come with one
+    give it ("I emailed you before, it's jane@..." is the visitor answering)."""
     email = contact_email(text)
     if email is None:
         return False
     rest = _words(_EMAIL_IN_TEXT.sub(" ", text)).split()
-    return len([w for w in rest if w not in _LEAVING_WORDS]) <= 6
+    own = [w for w in rest if w not in _LEAVING_WORDS]
+    if len(own) > MAX_OWN_WORDS:
+        return False
+    if asked:
+        return True
+    if own and rest[0] in _ASKING_STARTERS:
+        return False
+    return not any(w in _REPORTING_WORDS for w in rest)
+
+
+def gives_asked_address(text: str) -> bool:
+    """Right after the bot asked for an address: a message giving one (not asking about it)."""
+    return not _asks(text) and leaves_an_address(text, asked=True)
+
+
+def _asks(text: str) -> bool:
+    return "?" in text or "\uff1f" in text
 
 
 def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
@@ -370,7 +404,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     words = _words(text)
     if not words:
         return IntentResult("question", 0.0)
-    asks = "?" in text or "\uff1f" in text
+    asks = _asks(text)
     if not asks and leaves_an_address(text):
         # "my email is jane@example.com", "contact me at ...": what the bot asked for after
         # "I don't know" or a request for a human; the team gets it as a lead.

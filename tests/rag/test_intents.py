@@ -76,6 +76,13 @@ from rag.chat.intents import Intent, detect_intent, persona_reply
             "question",
         ),
         ("why do I get mail from noreply@ on every push", "question"),
+        # ... or shaped as a question without its "?", or telling of mail sent (a reviewer's
+        # finding: each made a lead of an address not the visitor's)
+        ("How do I change my account email from jane@old-mail.com", "question"),
+        ("I emailed support@acme.com yesterday and got no reply", "question"),
+        ("can I share the Family plan with bob@example.org", "question"),
+        ("reach me at jane@example.com please", "contact"),
+        ("can you reach me at jane@example.com", "contact"),
         ("is support@acme.test or sales@acme.test the right address?", "question"),
         ("what does user@host mean in ssh", "question"),
         # questions, including mixed courtesy + content
