@@ -282,9 +282,11 @@ class AnswerPipeline:
         message = turn.message
         workspace = turn.workspace
         threshold = self.settings.faq_similarity_threshold
-        # No transaction is open while the question is rewritten and embedded.
+        # No transaction is open while the question is rewritten and embedded. Past the
+        # owner's daily token cap the follow-up is rewritten without the model.
         if turn.follow_up:
-            rewritten = await self.generator.rewrite_follow_up(message, turn.history)
+            rewriter = self.extractive if turn.daily_cap_reached else self.generator
+            rewritten = await rewriter.rewrite_follow_up(message, turn.history)
             turn = replace(turn, standalone=rewritten.question, rewrite_tokens=rewritten.tokens)
             clock.lap("rewrite")
         else:

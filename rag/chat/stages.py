@@ -131,6 +131,15 @@ class Turn:
         return asks_for_contact(self.workspace)
 
     @property
+    def daily_cap_reached(self) -> bool:
+        """The owner's daily LLM token cap was reached when the message was recorded (today's
+        tokens are read with it under a capped plan): no model runs for this turn."""
+        if self.daily_tokens is None:
+            return False
+        limit = get_plan(usage.effective_plan(self.workspace)).limit("daily_llm_tokens")
+        return limit is not None and self.daily_tokens + 1 > limit
+
+    @property
     def lead_capture(self) -> bool:
         """Offer the contact form for what the visitor asked (a sales lead, a person)."""
         return self.intent in ("lead", "human") and self.asks_for_contact
