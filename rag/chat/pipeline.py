@@ -277,6 +277,7 @@ class AnswerPipeline:
                 channel=inp.channel,
                 message=message,
                 history_turns=self.settings.history_turns,
+                workspace_version=inp.workspace_version,
             )
             if isinstance(taken, ChatResult):
                 return taken
