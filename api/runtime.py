@@ -297,8 +297,9 @@ async def build_runtime(
         )
         # Streamed answers whose visitors left are written and recorded before the model's
         # client and the database close (callbacks run last pushed first).
-        # At most the model's own time limit, and a little for recording.
-        stack.push_async_callback(pipeline.drain, settings.llm_timeout_seconds + 5)
+        # At most a turn's model time (a hung model's fallback is recorded by then), and a
+        # little for recording (Settings.chat_drain_seconds).
+        stack.push_async_callback(pipeline.drain, settings.chat_drain_seconds)
         yield Runtime(
             settings=settings,
             db=database,
@@ -453,6 +454,8 @@ def describe_defaults(runtime: Runtime) -> list[str]:
     else:
         where = f"at {settings.openai_base_url}" if settings.openai_base_url else "(OpenAI)"
         lines.append(f"generation: {settings.chat_model} via the OpenAI-compatible API {where}")
+        if problem := settings.model_time_problem():
+            log.warning("settings: %s", problem)
     lines.append(describe_reranker(runtime.reranker))
     lines.append(
         "payments: Razorpay"

@@ -227,8 +227,11 @@ class Settings(BaseSettings):
     chat_model: str = "gpt-4o-mini"
     llm_max_tokens: int = 512
     llm_temperature: float = 0.2
-    llm_timeout_seconds: float = 20.0
-    llm_max_retries: int = 2
+    # One try's time limit and the retries after it (the SDK's, with back-off). A chat turn's
+    # model time is two thirds of REQUEST_TIMEOUT_SECONDS (``chat_model_seconds``); the tries
+    # should fit in it (``model_time_problem``, said at start).
+    llm_timeout_seconds: float = Field(default=15.0, gt=0)
+    llm_max_retries: int = Field(default=1, ge=0)
 
     # --- answer pipeline ---
     faq_similarity_threshold: float = 0.86
@@ -456,6 +459,49 @@ class Settings(BaseSettings):
                 " mails; without it they are files in DATA_DIR/outbox)"
             )
         return None
+
+    @property
+    def chat_model_seconds(self) -> float | None:
+        """A chat turn's time for the model, from the turn's start: its follow-up's rewrite and
+        its answer with the retries (a streamed answer until its first words). Two thirds of
+        REQUEST_TIMEOUT_SECONDS: the rest is the turn's transactions and the recording of the
+        fallback, and on the default 60 s the widget's 45 s wait hears it. None when
+        REQUEST_TIMEOUT_SECONDS is 0 (no limit): the model's own limits then."""
+        if self.request_timeout_seconds <= 0:
+            return None
+        return self.request_timeout_seconds * 2 / 3
+
+    @property
+    def llm_tries_seconds(self) -> float:
+        """The longest one model call can take: LLM_TIMEOUT_SECONDS per try, LLM_MAX_RETRIES
+        retries, and the SDK's back-off between them (0.5 s, doubling, at most 8 s)."""
+        backoff = sum(min(0.5 * 2**n, 8.0) for n in range(self.llm_max_retries))
+        return self.llm_timeout_seconds * (self.llm_max_retries + 1) + backoff
+
+    @property
+    def chat_drain_seconds(self) -> float:
+        """How long shutdown waits for streamed answers still being written: a turn's model
+        time and a little for recording (the model's tries, a rewrite's and an answer's, with
+        no request timeout)."""
+        model = self.chat_model_seconds
+        return (2 * self.llm_tries_seconds if model is None else model) + 5
+
+    def model_time_problem(self) -> str | None:
+        """Model settings that cannot fit a chat turn (said at start): a hung model's tries
+        would outlast the turn's model time, so the last retries never run."""
+        model = self.chat_model_seconds
+        if model is None or not (self.openai_api_key or self.openai_base_url):
+            return None
+        tries = self.llm_tries_seconds
+        if tries <= model:
+            return None
+        return (
+            f"LLM_TIMEOUT_SECONDS={self.llm_timeout_seconds:g} with LLM_MAX_RETRIES="
+            f"{self.llm_max_retries} takes up to {tries:g} s, more than a chat turn's model time"
+            f" ({model:g} s, two thirds of REQUEST_TIMEOUT_SECONDS={self.request_timeout_seconds:g}"
+            "): a hung model gets the fallback at that time and the last tries never run; lower"
+            " LLM_TIMEOUT_SECONDS or LLM_MAX_RETRIES, or raise REQUEST_TIMEOUT_SECONDS"
+        )
 
     _jwt_secret_source: str = PrivateAttr(default="")
 

@@ -226,7 +226,16 @@ class WorkspaceCreateIn(BaseModel):
 class WorkspaceUpdateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: WorkspaceName | None = None
-    persona: str | None = Field(default=None, max_length=4000)
+    persona: str | None = Field(
+        default=None,
+        max_length=4000,
+        description=(
+            "How the bot presents itself, sent to the model with every question. The output "
+            "guard refuses answers that repeat long stretches of it (also spelled out, encoded "
+            "or reversed), but the persona is not secret from a determined visitor (a model "
+            "can be led to translate or retell it): put nothing in it visitors must not see."
+        ),
+    )
     webhook_url: str | None = Field(default=None, max_length=2000)
 
 

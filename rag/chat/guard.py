@@ -2,7 +2,10 @@
 
 Prompt rules alone are not a defence. ``OutputGuard`` replaces any answer that leaks the prompt's
 fresh canary, a long verbatim span of its rules, the owner's persona, or the rules retold in
-other words, also when encoded (reversed, ROT13, base64, hex, URL/HTML escapes).
+other words, also when encoded (reversed, ROT13, base64, hex, URL/HTML escapes, Unicode tag
+characters) or written with separators between the letters ("A r i a", "A-r-i-a", zero-width
+spaces: format characters are ignored, and long spans are also compared with every separator
+removed).
 ``guard_stream`` applies it to a stream, holding back just enough characters that nothing
 leaked is ever sent.
 """
@@ -68,12 +71,32 @@ WHOLE_TEXT_CHECK_EVERY = 256
 STREAM_CHECK_CHARS = 24
 
 
+MIN_COMPACT_SPAN = 40
+"""Spans compared with every separator removed (``_compact``) are at least this long: across
+word boundaries short spans of ordinary words would match by chance ("the rapist")."""
+MIN_COMPACT_MARKER = 20
+"""A short persona is also looked for in compact form from this length up."""
+_TAGS = range(0xE0020, 0xE007F)
+"""Unicode tag characters: invisible, one for each printable ASCII character."""
+
+
+def _without_format(text: str) -> str:
+    """``text`` without format characters (category Cf: zero-width space and joiners, soft
+    hyphen, bidi controls, tags): invisible, so a secret spelled with them between its letters
+    or inside its words reads as the secret."""
+    if text.isascii():
+        return text
+    return "".join(ch for ch in text if ch.isascii() or unicodedata.category(ch) != "Cf")
+
+
 def _loose(text: str) -> str:
-    """Casefolded, every run of non-alphanumerics collapsed to one space."""
-    return _NON_ALNUM.sub(" ", text.casefold()).strip()
+    """Casefolded, format characters dropped, every run of non-alphanumerics collapsed to one
+    space."""
+    return _NON_ALNUM.sub(" ", _without_format(text).casefold()).strip()
 
 
 def _compact(text: str) -> str:
+    """Casefolded with no separators at all: "A r-i.a" and "aria" read the same."""
     return _NON_ALNUM.sub("", text.casefold())
 
 
@@ -152,12 +175,24 @@ def _decoded_hex(text: str) -> Iterator[str]:
                 yield from _if_text(bytes.fromhex(part))
 
 
+def _has_span(text: str, protected: list[tuple[frozenset[str], int]], public: str) -> bool:
+    """Whether ``text`` holds a span of a protected text that the public text does not."""
+    for spans, size in protected:
+        for i in range(len(text) - size + 1):
+            span = text[i : i + size]
+            if span in spans and span not in public:
+                return True
+    return False
+
+
 def _views(text: str) -> Iterator[str]:
     """The answer as written and the forms a secret can be smuggled out in: Unicode
-    compatibility forms folded (fullwidth, ligatures), reversed, ROT13, URL- or HTML-escaped,
-    base64 and hex."""
+    compatibility forms folded (fullwidth, ligatures), spelled in invisible tag characters,
+    reversed, ROT13, URL- or HTML-escaped, base64 and hex."""
     plain = unicodedata.normalize("NFKC", text)
     yield plain
+    if any(ord(ch) in _TAGS for ch in plain if not ch.isascii()):
+        yield "".join(chr(ord(ch) - 0xE0000) for ch in plain if ord(ch) in _TAGS)
     yield plain[::-1]
     yield codecs.encode(plain, "rot13")
     if "%" in plain:
@@ -176,6 +211,10 @@ class OutputGuard:
     case and punctuation/spacing, is a leak. A longer secret (the system prompt's rules) is
     *protected text*: any ``min_span``-character span of it appearing in the output is a leak.
     The ``persona`` is protected text with ``PERSONA_SPAN``-character spans (whole when shorter).
+    Protected text and long markers are also compared compact, with every separator removed,
+    so a secret spelled out with spaces, hyphens or dots between its letters is caught (spans of
+    at least ``MIN_COMPACT_SPAN`` characters: shorter ones would match ordinary words by chance).
+    Format characters (zero-width space, soft hyphen...) are ignored everywhere.
     ``rule_concepts`` (normally ``RULE_CONCEPTS``) catch a paraphrase of the rules.
 
     Every check also runs on the decoded forms of the output (reversed, ROT13, base64, hex,
@@ -201,12 +240,15 @@ class OutputGuard:
         parts = [_public_part(text) for text in public_text]
         public = " ".join(loose for loose, _ in parts if loose)
         self._public = public
+        self._public_compact = public.replace(" ", "")
         self._markers: list[str] = []
         self._compact_markers: list[str] = []
         # (every span of a protected text, the span length); a span that also appears in the
         # public text is no leak, which is checked when an answer contains one (rare) instead
         # of taking the public text's spans out of the set every turn.
         self._protected: list[tuple[frozenset[str], int]] = []
+        # The same spans of the protected texts with no separators (``_compact``).
+        self._compact_protected: list[tuple[frozenset[str], int]] = []
         longest = 0
         for secret in secret_markers:
             loose = _loose_of(secret)
@@ -227,6 +269,9 @@ class OutputGuard:
             has_persona_spans = self._protect(persona_loose, PERSONA_SPAN)
         elif len(persona_loose) >= MIN_PERSONA_MARKER and persona_loose not in public:
             self._markers.append(persona_loose)
+            compact = persona_loose.replace(" ", "")
+            if len(compact) >= MIN_COMPACT_MARKER:
+                self._compact_markers.append(compact)
             longest = max(longest, len(persona))
         public_stems: frozenset[str] = frozenset().union(*(stems for _, stems in parts))
         self._rules: list[list[frozenset[str]]] = []
@@ -244,6 +289,10 @@ class OutputGuard:
         spans = _spans_of(loose, size)
         if any(span not in self._public for span in spans):  # usually stops at the first
             self._protected.append((spans, size))
+            compact_size = max(size, MIN_COMPACT_SPAN)
+            self._compact_protected.append(
+                (_spans_of(loose.replace(" ", ""), compact_size), compact_size)
+            )
             return True
         return False
 
@@ -251,17 +300,12 @@ class OutputGuard:
         loose = _loose(text)
         if any(marker in loose for marker in self._markers):
             return True
-        if self._compact_markers:
-            compact = _compact(text)
-            if any(marker in compact for marker in self._compact_markers):
-                return True
-        public = self._public
-        for spans, size in self._protected:
-            for i in range(len(loose) - size + 1):
-                span = loose[i : i + size]
-                if span in spans and span not in public:
-                    return True
-        return False
+        compact = loose.replace(" ", "")
+        if any(marker in compact for marker in self._compact_markers):
+            return True
+        return _has_span(loose, self._protected, self._public) or _has_span(
+            compact, self._compact_protected, self._public_compact
+        )
 
     def echoes_rules(self, text: str) -> bool:
         """The rules retold in other words: enough rules each have half their ideas present."""
@@ -297,13 +341,33 @@ def guard_output(
     return OutputGuard(secret_markers, min_span=min_span, refusal=refusal).check(text)
 
 
+HOLD_BACK_STRETCH = 8
+"""How far the stream's hold-back stretches over separators: at most this many characters per
+letter held back (beyond, the whole-text checks catch a leak, a little later)."""
+
+
+def _holding(text: str, end: int, letters: int) -> int:
+    """Where the stretch of ``text`` before ``end`` holding ``letters`` letters or digits
+    starts (at least ``letters`` characters back): a secret spelled out with separators between
+    its letters is held back as long as one written plainly."""
+    start = max(end - letters, 0)
+    found = sum(1 for ch in text[start:end] if ch.isalnum())
+    floor = max(end - letters * HOLD_BACK_STRETCH, 0)
+    while found < letters and start > floor:
+        start -= 1
+        if text[start].isalnum():
+            found += 1
+    return start
+
+
 async def guard_stream(
     events: AsyncIterator[StreamEvent], guard: OutputGuard
 ) -> AsyncIterator[StreamEvent]:
     """Apply ``guard`` to a stream of events.
 
-    The last ``guard.window`` characters are held back so a marker split across deltas is caught
-    before any of it is emitted. On a leak a ``replace`` event with the refusal is sent, the rest of
+    The last ``guard.window`` letters (and the separators between them) are held back so a
+    marker split across deltas, or spelled out letter by letter, is caught before any of it is
+    emitted. On a leak a ``replace`` event with the refusal is sent, the rest of
     the model output is drained silently (for exact usage) and ``done`` carries the refusal.
     """
     text = ""
@@ -323,7 +387,7 @@ async def guard_stream(
             # the whole text (a paraphrase, a long encoded run) is checked every few hundred
             # characters, and a late find replaces what was shown.
             whole = len(text) - checked_whole >= WHOLE_TEXT_CHECK_EVERY
-            tail = text[-(len(text) - checked + 2 * guard.window) :]
+            tail = text[_holding(text, checked, 2 * guard.window) :]
             checked = len(text)
             if whole:
                 checked_whole = len(text)
@@ -331,7 +395,7 @@ async def guard_stream(
                 tripped = True
                 yield StreamEvent("replace", guard.refusal)
                 continue
-            safe_end = len(text) - guard.window
+            safe_end = _holding(text, len(text), guard.window)
             if safe_end > emitted:
                 yield StreamEvent("delta", text[emitted:safe_end])
                 emitted = safe_end

@@ -3,7 +3,9 @@
 Courtesy intents (greeting, thanks, goodbye) win only when the message is *nothing but* courtesy:
 the courtesy phrases and a few filler words are removed, and whatever content is left makes the
 message a question ("hi, how do I reset my password?" is a question). Requests for a human and
-sales leads are recognised anywhere in the message.
+sales leads are recognised anywhere in the message; a person named as a feature ("do you offer
+human support?", "is there human review?") or someone else's people ("people in my workspace")
+make no request for a human.
 """
 
 from __future__ import annotations
@@ -191,28 +193,54 @@ _FILLER = frozenset(
     }
 )
 
+# What a person of the team is called. The generic "person", "people", "someone" and "the team"
+# count unless they are somebody else's ("people in my workspace", "someone from another team",
+# "people in the community": a question about the product, not a request for a person).
+_ELSEWHERE = (
+    r"(?! (?:in|on|from|at|of|across|within|inside|outside) "
+    r"(?!(?:your|the|ur) (?:team|company|support|staff|office|business|shop|store|side|end)"
+    r"(?!\S)))"
+)
 _HUMAN_NOUN = (
     r"(?:human(?: being| agent| person)?|real (?:person|human|agent|people)"
     r"|live (?:agent|person|human|chat|support|operator)|actual (?:person|human)"
-    r"|person|people|agent|representative|rep|operator|someone|somebody|staff"
+    rf"|(?:person|people|someone|somebody|your team|the team){_ELSEWHERE}"
+    r"|agent|representative|rep|operator|staff"
     r"|customer (?:service|support|care)(?: team| agent| rep| representative)?"
-    r"|support (?:team|agent|staff|person)|your team|the team|a manager|manager)"
+    r"|support (?:team|agent|staff|person)|a manager|manager)"
+)
+# A person named as a feature of the product ("human support", "live agent support", "human
+# review of the answers", "a human in the loop"): asking whether there is one is a question.
+_FEATURE = (
+    r"(?! (?:support|review|reviews|reviewed|reviewer|reviewers|oversight|moderation"
+    r"|moderators?|approval|approvals|checks?|verification|translation|translators"
+    r"|in the loop|handoff|handover|escalation|backup|fallback|option|options|feature"
+    r"|features|plan|plans|tier|chat|assistance|help"
+    r"|(?:with|on|in|for) (?:the |my |your |a |an )?(?:\S+ )?(?:plan|tier|subscription))(?!\S))"
 )
 _DET = r"(?:(?:a|an|the|some|your|one of your|real|actual|live) )?"
+_PERSON = (
+    r"(?:human(?: being| agent)?|real (?:person|human|agent)|live (?:agent|person|human)"
+    r"|actual (?:person|human)|representative|operator)"
+)
 _HUMAN = _phrases(
+    # Asking to talk to one, or to be put through: whatever follows.
     rf"(?:talk|speak|chat|connect|communicate) (?:to|with) {_DET}{_HUMAN_NOUN}",
     rf"(?:connect|transfer|put|pass|forward|redirect) me (?:through )?(?:to|with) "
     rf"{_DET}{_HUMAN_NOUN}",
-    rf"(?:want|need|get|request|prefer|give me|bring|find me) {_DET}"
-    r"(?:human(?: being| agent)?|real (?:person|human|agent)|live (?:agent|person|human)"
-    r"|actual (?:person|human)|representative|operator)",
-    r"(?:real|live|actual) (?:person|human|agent|operator)",
-    r"human (?:agent|support|being|please|pls)",
-    r"(?:is|are) (?:there|there any) (?:a |any )?(?:human|real person|live agent|person)s?",
+    rf"(?:want|need|request|prefer|give me|bring|find me|bring me) {_DET}{_PERSON}",
+    # Wanting one, or asking whether one is there, unless it is a feature asked about ("does
+    # the plan get human support?", "is there any human review?").
+    rf"get {_DET}{_PERSON}{_FEATURE}",
+    rf"(?:real|live|actual) (?:person|human|agent|operator){_FEATURE}",
+    r"human (?:agent|being|please|pls)" + _FEATURE,
+    rf"(?:is|are) (?:there|there any) (?:a |any )?(?:human|real person|live agent|person)s?"
+    rf"{_FEATURE}",
 )
 # The whole message (after fillers) is just one of these words: "human", "agent please".
 _HUMAN_ALONE = frozenset(
     {"human", "agent", "operator", "representative", "person", "real person", "live agent"}
+    | {"human support", "live support", "live agent support", "human agent", "real human"}
 )
 
 _LEAD = _phrases(
@@ -319,18 +347,52 @@ _LEAVING_WORDS = frozenset(
 )
 
 
-def leaves_an_address(text: str) -> bool:
+# First words of a question about something ("how do I change my email from ...", "can I
+# share it with ..."): with any word beyond the leaving words, not someone leaving an address.
+_ASKING_STARTERS = _QUESTION_STARTERS - {"i", "my", "any", "need", "help"}
+# Words telling of mail already sent or received ("I emailed support@... yesterday"): the
+# address is where it went, not the visitor's own.
+_REPORTING_WORDS = frozenset(
+    {"emailed", "mailed", "wrote", "written", "sent", "contacted", "messaged", "replied"}
+    | {"received", "forwarded", "bounced", "tried", "cced", "got", "answered", "responded"}
+)
+MAX_OWN_WORDS = 6
+"""Words besides the leaving words a message giving an address may hold."""
+
+
+def leaves_an_address(text: str, *, asked: bool = False) -> bool:
     """A message that is someone leaving their email address: one valid address, and besides
     it at most a few words of their own ("my email is jane@example.com, please get back to me",
     "contact me at bob@example.com about the Business plan"). A question that mentions an
     address ("I emailed support@... last week, how long do refunds take?", "can I share it
     with bob@...?") is a question (a tester's finding: it was swallowed, and the address made a
-    lead)."""
+    lead); so is one shaped as a question without its "?" ("how do I change my account email
+    from jane@...") and one telling of mail sent or received ("I emailed support@... yesterday
+    and got no reply", a reviewer's finding: the site's own address became a lead).
+
+    ``asked``: the bot's last answer asked for an address: whatever few words come with one
+    give it ("I emailed you before, it's jane@..." is the visitor answering)."""
     email = contact_email(text)
     if email is None:
         return False
     rest = _words(_EMAIL_IN_TEXT.sub(" ", text)).split()
-    return len([w for w in rest if w not in _LEAVING_WORDS]) <= 6
+    own = [w for w in rest if w not in _LEAVING_WORDS]
+    if len(own) > MAX_OWN_WORDS:
+        return False
+    if asked:
+        return True
+    if own and rest[0] in _ASKING_STARTERS:
+        return False
+    return not any(w in _REPORTING_WORDS for w in rest)
+
+
+def gives_asked_address(text: str) -> bool:
+    """Right after the bot asked for an address: a message giving one (not asking about it)."""
+    return not _asks(text) and leaves_an_address(text, asked=True)
+
+
+def _asks(text: str) -> bool:
+    return "?" in text or "\uff1f" in text
 
 
 def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
@@ -342,7 +404,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     words = _words(text)
     if not words:
         return IntentResult("question", 0.0)
-    asks = "?" in text or "\uff1f" in text
+    asks = _asks(text)
     if not asks and leaves_an_address(text):
         # "my email is jane@example.com", "contact me at ...": what the bot asked for after
         # "I don't know" or a request for a human; the team gets it as a lead.

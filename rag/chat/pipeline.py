@@ -39,7 +39,14 @@ from rag.chat.cache import ResponseCache
 from rag.chat.clock import Clock, TurnGate
 from rag.chat.exchange import ChatInput, ChatResult
 from rag.chat.extractive import ExtractiveAnswerer
-from rag.chat.generator import Completion, GenerationRequest, Generator, LLMUnavailable
+from rag.chat.generator import (
+    Completion,
+    GenerationRequest,
+    Generator,
+    LLMUnavailable,
+    Rewritten,
+    joined_follow_up,
+)
 from rag.chat.intents import Intent, detect_intent
 from rag.chat.normalize import visitor_hash
 from rag.chat.prompts import fallback_answer
@@ -111,9 +118,10 @@ class AnswerPipeline:
 
     async def answer(self, inp: ChatInput) -> ChatResult:
         clock = Clock()
+        model_by = self._model_deadline()
         async with self._gate.slot():
             clock.lap("admit")
-            first = await self._settle(inp, clock)
+            first = await self._settle(inp, clock, model_by)
         if isinstance(first, ChatResult):
             return first  # a repeat of a message already answered
         turn, settled = first
@@ -121,11 +129,12 @@ class AnswerPipeline:
             completion: Completion | None = None
             if isinstance(settled, Grounding):
                 try:
-                    completion = await self._generator_for(settled).generate(
-                        self._request(turn, settled)
-                    )
-                except LLMUnavailable:
-                    completion = None
+                    async with asyncio.timeout_at(model_by):
+                        completion = await self._generator_for(settled).generate(
+                            self._request(turn, settled)
+                        )
+                except (LLMUnavailable, TimeoutError):
+                    completion = None  # the fallback, recorded
                 clock.lap("generation")
             async with self._gate.slot(finishing=True):
                 return await self.recorder.finish(turn, settled, completion, clock)
@@ -136,9 +145,10 @@ class AnswerPipeline:
         (``rag.chat.streaming``); ``drain`` waits for such turns. A repeat of a message already
         answered gets that answer's events (``repeats.replay_events``)."""
         clock = Clock()
+        model_by = self._model_deadline()
         async with self._gate.slot():
             clock.lap("admit")
-            first = await self._settle(inp, clock)
+            first = await self._settle(inp, clock, model_by)
         if isinstance(first, ChatResult):
             for event in repeats.replay_events(first):
                 yield event
@@ -146,7 +156,7 @@ class AnswerPipeline:
         turn, settled = first
         relay = self._streams.relay(
             ("meta", recording.meta(turn, settled)),
-            partial(self._write_and_record, turn, settled, clock),
+            partial(self._write_and_record, turn, settled, clock, model_by),
         )
         async with aclosing(relay):
             async for event in relay:
@@ -161,13 +171,19 @@ class AnswerPipeline:
         turn: Turn,
         settled: Answer | Grounding,
         clock: Clock,
+        model_by: float | None,
         emit: Emit,
     ) -> None:
         async with repeats.unclaimed_on_failure(self.db, turn):
-            await self._write(turn, settled, clock, emit)
+            await self._write(turn, settled, clock, model_by, emit)
 
     async def _write(
-        self, turn: Turn, settled: Answer | Grounding, clock: Clock, emit: Emit
+        self,
+        turn: Turn,
+        settled: Answer | Grounding,
+        clock: Clock,
+        model_by: float | None,
+        emit: Emit,
     ) -> None:
         completion: Completion | None = None
         if isinstance(settled, Grounding):
@@ -176,18 +192,22 @@ class AnswerPipeline:
             generation_started = time.perf_counter()
             try:
                 generator = self._generator_for(settled)
-                async for event in generator.stream(self._request(turn, settled)):
-                    if event.kind == "delta" and event.text:
-                        clock.first_token(generation_started)
-                        text += event.text
-                        emit("delta", {"text": event.text})
-                    elif event.kind == "replace":
-                        clock.first_token(generation_started)
-                        text = event.text
-                        emit("replace", {"text": event.text})
-                    elif event.kind == "done" and event.completion is not None:
-                        completion = event.completion
-            except LLMUnavailable:
+                # The turn's model time runs until the model's first words; a stream under way
+                # is held to LLM_TIMEOUT_SECONDS between its parts instead.
+                async with asyncio.timeout_at(model_by) as model_time:
+                    async for event in generator.stream(self._request(turn, settled)):
+                        model_time.reschedule(None)
+                        if event.kind == "delta" and event.text:
+                            clock.first_token(generation_started)
+                            text += event.text
+                            emit("delta", {"text": event.text})
+                        elif event.kind == "replace":
+                            clock.first_token(generation_started)
+                            text = event.text
+                            emit("replace", {"text": event.text})
+                        elif event.kind == "done" and event.completion is not None:
+                            completion = event.completion
+            except (LLMUnavailable, TimeoutError):
                 failed = True
                 completion = None
                 emit("replace", {"text": fallback_answer("", offer_contact=turn.asks_for_contact)})
@@ -205,7 +225,7 @@ class AnswerPipeline:
     # --- settling the answer: the stages, in three transactions at most ------------------
 
     async def _settle(
-        self, inp: ChatInput, clock: Clock
+        self, inp: ChatInput, clock: Clock, model_by: float | None = None
     ) -> tuple[Turn, Answer | Grounding] | ChatResult:
         """The turn and its settled answer (or the passages to answer from); the recorded answer
         when the message is a repeat of one answered (``rag.chat.repeats``)."""
@@ -220,7 +240,7 @@ class AnswerPipeline:
         if answer is not None:
             return turn, answer
         async with repeats.unclaimed_on_failure(self.db, turn):
-            return await self._ground(turn, early, clock)
+            return await self._ground(turn, early, clock, model_by)
 
     async def _first(
         self, inp: ChatInput, message: str, intent: Intent, clock: Clock
@@ -257,6 +277,7 @@ class AnswerPipeline:
                 channel=inp.channel,
                 message=message,
                 history_turns=self.settings.history_turns,
+                workspace_version=inp.workspace_version,
             )
             if isinstance(taken, ChatResult):
                 return taken
@@ -274,7 +295,11 @@ class AnswerPipeline:
         return answer
 
     async def _ground(
-        self, turn: Turn, early: asyncio.Task[np.ndarray] | None, clock: Clock
+        self,
+        turn: Turn,
+        early: asyncio.Task[np.ndarray] | None,
+        clock: Clock,
+        model_by: float | None = None,
     ) -> tuple[Turn, Answer | Grounding]:
         """After the first transaction: the follow-up rewritten, the exact cache, the question
         embedded, then the semantic FAQ, the semantic cache and retrieval in a read transaction,
@@ -282,9 +307,11 @@ class AnswerPipeline:
         message = turn.message
         workspace = turn.workspace
         threshold = self.settings.faq_similarity_threshold
-        # No transaction is open while the question is rewritten and embedded.
+        # No transaction is open while the question is rewritten and embedded. Past the
+        # owner's daily token cap the follow-up is rewritten without the model.
         if turn.follow_up:
-            rewritten = await self.generator.rewrite_follow_up(message, turn.history)
+            rewriter = self.extractive if turn.daily_cap_reached else self.generator
+            rewritten = await self._rewrite(rewriter, message, turn.history, model_by)
             turn = replace(turn, standalone=rewritten.question, rewrite_tokens=rewritten.tokens)
             clock.lap("rewrite")
         else:
@@ -326,6 +353,30 @@ class AnswerPipeline:
             clock.lap("retrieval")
         # No transaction is open while the candidates are reranked (a model may run).
         return await self._rerank(turn, found, clock)
+
+    def _model_deadline(self) -> float | None:
+        """When this turn's model time ends (``Settings.chat_model_seconds``, event loop time),
+        counted from now, the turn's start; None: no limit but the model's own."""
+        seconds = self.settings.chat_model_seconds
+        return None if seconds is None else asyncio.get_running_loop().time() + seconds
+
+    @staticmethod
+    async def _rewrite(
+        rewriter: Generator,
+        message: str,
+        history: tuple[tuple[str, str], ...],
+        model_by: float | None,
+    ) -> Rewritten:
+        """The follow-up rewritten in at most half the turn's model time left (the answer has
+        the rest); past it, joined to the last question as without a model."""
+        if model_by is None:
+            return await rewriter.rewrite_follow_up(message, history)
+        now = asyncio.get_running_loop().time()
+        try:
+            async with asyncio.timeout_at(now + max(model_by - now, 0) / 2):
+                return await rewriter.rewrite_follow_up(message, history)
+        except TimeoutError:
+            return Rewritten(joined_follow_up(message, history))
 
     def _embed_early(self, message: str, intent: str) -> asyncio.Task[np.ndarray] | None:
         """The question's embedding, started while its message is recorded, when the embedder

@@ -53,6 +53,7 @@ from rag.chat.stages import (
     lookups_wanted,
 )
 from workspaces.models import Workspace
+from workspaces.widget_keys import WorkspaceChanged
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +90,12 @@ async def take_up(
     channel: Channel,
     message: str,
     history_turns: int,
+    workspace_version: str | None = None,
 ) -> ChatResult | Turn:
     """A try of a message already recorded with ``client_message_id``: its recorded answer, or
     the turn to answer it with (this try's claim on it); ``MessageInProgress`` while another try
-    is answering it."""
+    is answering it. ``workspace_version``: as for ``stages.record`` (``WorkspaceChanged``: the
+    caller's transaction rolls back, the claim with it)."""
     found = await client_messages.find_client_message(
         session, workspace_id=workspace.id, client_message_id=client_message_id
     )
@@ -119,7 +122,14 @@ async def take_up(
     if not taken:
         raise MessageInProgress()
     claim = Claim(client_message_id, found.message.id, now)
-    return await resume(session, workspace, found, claim=claim, history_turns=history_turns)
+    return await resume(
+        session,
+        workspace,
+        found,
+        claim=claim,
+        history_turns=history_turns,
+        workspace_version=workspace_version,
+    )
 
 
 @asynccontextmanager
@@ -170,10 +180,13 @@ async def resume(
     *,
     claim: Claim,
     history_turns: int,
+    workspace_version: str | None = None,
 ) -> Turn:
     """The turn of a visitor's message that an earlier try recorded and metered, then failed to
     answer, for the try that now ``claim``-s it: the same conversation, the history before the
-    message, the answer under the id the message names; nothing recorded or metered again."""
+    message, the answer under the id the message names; nothing recorded or metered again.
+    ``WorkspaceChanged`` when ``workspace`` (cached, at ``workspace_version``) is not the row
+    any more: a retry within WIDGET_KEY_CACHE_SECONDS of a change answered from the old one."""
     visitor, conversation = found.message, found.conversation
     recent = await conversation_repo.recent_messages(
         session,
@@ -186,12 +199,14 @@ async def resume(
     intent = cast(Intent, visitor.intent or "question")
     normalized = normalize_question(visitor.text)
     faq_wanted, daily_day = lookups_wanted(workspace, intent)
-    faq, daily = await client_messages.turn_lookups(
+    faq, daily, version = await client_messages.turn_lookups(
         session,
         workspace_id=workspace.id,
         faq_normalized=normalized if faq_wanted else None,
         daily_tokens_day=daily_day,
     )
+    if workspace_version is not None and version != workspace_version:
+        raise WorkspaceChanged(str(workspace.id))
     return Turn(
         workspace=workspace,
         session_id=conversation.session_id,

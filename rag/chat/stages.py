@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import AppError, NotFound
 from core.models import utcnow
-from rag.chat.intents import COURTESY, Intent
+from rag.chat.intents import COURTESY, Intent, gives_asked_address
 from rag.chat.links import LinkPolicy, restrict_links
 from rag.chat.models import ChatMessage, Conversation
 from rag.chat.normalize import normalize_question
@@ -131,6 +131,15 @@ class Turn:
         return asks_for_contact(self.workspace)
 
     @property
+    def daily_cap_reached(self) -> bool:
+        """The owner's daily LLM token cap was reached when the message was recorded (today's
+        tokens are read with it under a capped plan): no model runs for this turn."""
+        if self.daily_tokens is None:
+            return False
+        limit = get_plan(usage.effective_plan(self.workspace)).limit("daily_llm_tokens")
+        return limit is not None and self.daily_tokens + 1 > limit
+
+    @property
     def lead_capture(self) -> bool:
         """Offer the contact form for what the visitor asked (a sales lead, a person)."""
         return self.intent in ("lead", "human") and self.asks_for_contact
@@ -204,7 +213,7 @@ async def record(
     ``client_message_id``: recorded with the message, claimed for this try; a message of the
     workspace already recorded with it makes the statement fail (``IntegrityError``, rolled
     back: nothing recorded or metered; rag/chat/repeats.py)."""
-    conversation, history, is_new = await _conversation(
+    conversation, history, is_new, asked = await _conversation(
         session,
         workspace.id,
         session_id=session_id,
@@ -212,6 +221,9 @@ async def record(
         channel=channel,
         history_turns=history_turns,
     )
+    if intent != "contact" and asked and gives_asked_address(message):
+        # The bot just asked for an address and the visitor gives it, in their own words.
+        intent = "contact"
     # The conversation (when new), the message, the conversation's count (when it existed) and
     # the usage counters: one statement, then the quota check on its result. Whether the
     # conversation is new comes from its row, never from the history read (HISTORY_TURNS=0
@@ -296,21 +308,30 @@ async def _conversation(
     conversation_id: uuid.UUID | None,
     channel: Channel,
     history_turns: int,
-) -> tuple[Conversation, list[tuple[str, str]], bool]:
-    """The conversation, its latest ``history_turns`` messages (none for 0), and whether it
-    is new (not inserted yet: the caller inserts it with the visitor's message)."""
+) -> tuple[Conversation, list[tuple[str, str]], bool, bool]:
+    """The conversation, its latest ``history_turns`` messages (none for 0), whether it is new
+    (not inserted yet: the caller inserts it with the visitor's message), and whether the bot's
+    last answer in it asked for contact details (offered the contact form)."""
     if conversation_id is not None:
         conversation = await conversation_repo.get_conversation(
             session, workspace_id=workspace_id, conversation_id=conversation_id
         )
         if conversation is None or conversation.session_id != session_id:
             raise NotFound("Conversation not found")
-        if history_turns <= 0:
-            return conversation, [], False
         recent = await conversation_repo.recent_messages(
-            session, workspace_id=workspace_id, conversation_id=conversation.id, limit=history_turns
+            session,
+            workspace_id=workspace_id,
+            conversation_id=conversation.id,
+            limit=max(history_turns, 1),
         )
-        return conversation, [(m.role, m.text) for m in recent], False
+        last = recent[-1] if recent else None
+        asked = (
+            last is not None
+            and last.role == "assistant"
+            and bool((last.answer_flags or {}).get("lead_capture"))
+        )
+        history = [(m.role, m.text) for m in recent] if history_turns > 0 else []
+        return conversation, history, False, asked
     conversation = Conversation(
         id=uuid.uuid4(),
         workspace_id=workspace_id,
@@ -319,7 +340,7 @@ async def _conversation(
         status="open",
         message_count=1,  # the visitor's first message, recorded with it
     )
-    return conversation, [], True
+    return conversation, [], True, False
 
 
 def _meter(workspace: Workspace, counted: dict[Metric, int]) -> None:

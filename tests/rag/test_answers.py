@@ -472,6 +472,40 @@ async def test_daily_token_cap_switches_to_extractive_answers(
     assert "5 to 7 business days" in body["answer"]
 
 
+async def test_follow_ups_past_the_daily_token_cap_call_no_model(
+    llm_client: Any, fake_llm: FakeOpenAI
+) -> None:
+    """Once the cap is reached, a follow-up is rewritten without the model too: each one sent
+    a rewrite request, metered past the cap (a reviewer's finding: 51,500 tokens under a
+    50,000 cap after three follow-ups)."""
+    import uuid
+
+    from workspaces import usage
+
+    client, runtime = llm_client
+    owner = await refunds_owner(client, runtime, "Capped follow-ups")
+    workspace_id = uuid.UUID(owner.workspace_id)
+    async with runtime.db.transaction(workspace_id=workspace_id) as session:
+        await usage.record_llm_tokens(session, workspace_id, 50_000)  # the free plan's cap
+    calls = len(fake_llm.chat_requests)
+    session_id = f"capped-{uuid.uuid4()}"
+    first = (await chat(client, owner, "How long do refunds take?", session_id=session_id)).json()
+    assert first["extractive"] is True
+    for follow_up in ("and for yearly plans?", "what about those?", "and how do I ask for it?"):
+        body = await chat(
+            client,
+            owner,
+            follow_up,
+            session_id=session_id,
+            conversation_id=first["conversation_id"],
+        )
+        assert body.status_code == 200, body.text
+        assert body.json()["source"] in ("rag", "fallback")
+    assert len(fake_llm.chat_requests) == calls  # no rewrite, no answer from the model
+    used = (await client.get(owner.url("/usage"), headers=owner.headers)).json()
+    assert used["metrics"]["daily_llm_tokens"]["used"] == 50_000
+
+
 class GatedGenerator:
     """A model that says its first words, then waits for ``gate`` before the rest."""
 

@@ -387,6 +387,24 @@ async def test_human_intent_hands_off_and_notifies_the_owner(
     assert deliveries[0].payload["data"]["conversation_id"] == body["conversation_id"]
 
 
+async def test_a_question_about_human_support_is_answered_not_handed_off(
+    client: httpx.AsyncClient, owner: Owner, runtime: Runtime
+) -> None:
+    """A visitor asking whether there is human support gets an answer; the conversation stays
+    open and the owner's webhook hears nothing (it was handed off for a question)."""
+    patched = await client.patch(
+        owner.url(""), json={"webhook_url": "https://hooks.example.com/tb"}, headers=owner.headers
+    )
+    assert patched.status_code == 200
+    await add_faq(client, owner, "Do you offer human support?", "Yes, on weekdays 9 to 5.")
+    body = (await chat(client, owner, "Do you offer human support?", session_id="hs-1")).json()
+    assert (body["intent"], body["source"]) == ("question", "faq")
+    assert body["answer"] == "Yes, on weekdays 9 to 5."
+    listing = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
+    assert [c["status"] for c in listing["items"]] == ["open"]
+    assert await _deliveries(runtime, owner) == []
+
+
 async def _deliveries(runtime: Runtime, owner: Owner) -> list[Any]:
     from rag.chat.repository import deliveries as delivery_repo
 
@@ -505,6 +523,54 @@ async def test_an_email_typed_into_the_chat_becomes_the_conversations_lead(
         )
     spammed = (await client.get(owner.url("/leads"), headers=owner.headers)).json()
     assert spammed["total"] == 1
+
+
+async def test_a_question_or_a_report_naming_an_address_is_no_lead(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """A question without its "?" and a report of mail sent name an address that is not the
+    visitor's way to be reached: they are questions (both got "I've passed your message on",
+    no answer, and the site's own support address became a lead). Leaving an address still
+    makes one."""
+    for n, message in enumerate(
+        [
+            "How do I change my account email from jane@old-mail.com",
+            "I emailed support@acme.com yesterday and got no reply",
+            "can I share the Family plan with bob@example.org",
+        ]
+    ):
+        body = (await chat(client, owner, message, session_id=f"q-{n}-{uuid.uuid4()}")).json()
+        assert (body["intent"], body["lead_saved"]) == ("question", False), message
+        assert "passed your message on" not in body["answer"]
+    assert (await client.get(owner.url("/leads"), headers=owner.headers)).json()["total"] == 0
+    given = ["my email is x1@example.net", "reach me at x2@example.net please", "x3@example.net"]
+    for n, message in enumerate(given):
+        body = (await chat(client, owner, message, session_id=f"c-{n}-{uuid.uuid4()}")).json()
+        assert (body["intent"], body["lead_saved"]) == ("contact", True), message
+    leads = (await client.get(owner.url("/leads"), headers=owner.headers)).json()["items"]
+    assert sorted(lead["email"] for lead in leads) == [f"x{n}@example.net" for n in (1, 2, 3)]
+
+
+async def test_an_address_given_after_the_bot_asked_for_one_is_a_lead(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Right after the bot asked for an address, the visitor's own words around it do not make
+    it a question; the same words in a new conversation do."""
+    message = "I emailed you last week already, it's sam.sea@example.com"
+    fresh = (await chat(client, owner, message, session_id=f"f-{uuid.uuid4()}")).json()
+    assert (fresh["intent"], fresh["lead_saved"]) == ("question", False)
+    session = f"a-{uuid.uuid4()}"
+    first = (await chat(client, owner, "Can I talk to a human?", session_id=session)).json()
+    assert first["lead_capture"] is True  # the bot asks for an address
+    conversation = first["conversation_id"]
+    body = (
+        await chat(client, owner, message, session_id=session, conversation_id=conversation)
+    ).json()
+    assert (body["intent"], body["lead_saved"]) == ("contact", True)
+    leads = (await client.get(owner.url("/leads"), headers=owner.headers)).json()["items"]
+    assert [(lead["email"], lead["message"]) for lead in leads] == [
+        ("sam.sea@example.com", message)
+    ]
 
 
 async def test_the_owners_playground_leaves_no_lead_for_an_email(

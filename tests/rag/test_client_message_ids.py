@@ -369,3 +369,31 @@ async def test_the_owners_chat_api_takes_a_client_message_id_too(
     assert first.status_code == again.status_code == 200, again.text
     assert _without_timings(again.json()) == _without_timings(first.json())
     assert await recorded(owner_db, owner) == ONE_TURN
+
+
+async def test_a_retry_answers_from_the_workspace_as_it_is_now_not_as_cached(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """The first try records the message and fails; the owner then sets lead capture to
+    "Never"; the widget retries within WIDGET_KEY_CACHE_SECONDS. The retry took up the message
+    with the workspace from the widget-key cache, unchecked, and asked the visitor for their
+    email address (a reviewer's suspicion, confirmed: a deleted document's knowledge version,
+    or old allowed origins, would apply the same way)."""
+    async with (
+        runtime_factory(embedder=FlakyEmbedder(), widget_key_cache_seconds=300) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client, "Stale retry")
+        cid = str(uuid.uuid4())
+        failed = await post(client, owner, "Do you sell submarines?", cid)
+        assert failed.status_code == 503, failed.text  # recorded, then no answer
+        patched = await client.patch(
+            owner.url("/widget"), json={"lead_capture": "off"}, headers=owner.headers
+        )
+        assert patched.status_code == 200, patched.text
+        retried = await post(client, owner, "Do you sell submarines?", cid)
+    assert retried.status_code == 200, retried.text
+    body = retried.json()
+    assert body["source"] == "fallback"
+    assert body["lead_capture"] is False
+    assert "email" not in body["answer"].lower()

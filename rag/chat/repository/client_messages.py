@@ -14,7 +14,7 @@ from sqlalchemy.orm import aliased
 
 from rag.chat.models import ChatMessage, Conversation
 from rag.chat.repository.faqs import faq_exact_answer
-from workspaces.repository import daily_tokens
+from workspaces.repository import daily_tokens, workspace_version
 
 CLIENT_MESSAGE_INDEX = "uq_messages_client_message_id"
 """The unique index of (workspace_id, client_message_id) over the messages that carry one."""
@@ -106,13 +106,14 @@ async def turn_lookups(
     workspace_id: uuid.UUID,
     faq_normalized: str | None,
     daily_tokens_day: date | None,
-) -> tuple[str | None, int | None]:
+) -> tuple[str | None, int | None, str | None]:
     """What ``record_message_metered`` returns beside the message, for a message recorded
     before: (``faq_normalized``) the answer of an enabled FAQ whose question normalizes to it,
-    and (``daily_tokens_day``) the LLM tokens counted that day."""
+    (``daily_tokens_day``) the LLM tokens counted that day, and the workspace row's version."""
     columns = [
         faq_exact_answer(workspace_id, faq_normalized) if faq_normalized else null(),
         daily_tokens(workspace_id, daily_tokens_day) if daily_tokens_day is not None else null(),
+        workspace_version(workspace_id),
     ]
-    faq, daily = (await session.execute(select(*columns))).one()
-    return faq, (int(daily or 0) if daily_tokens_day is not None else None)
+    faq, daily, version = (await session.execute(select(*columns))).one()
+    return faq, (int(daily or 0) if daily_tokens_day is not None else None), version
