@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -281,12 +283,32 @@ class LeadIn(BaseModel):
     notes: str | None = Field(default=None, max_length=10000)
 
 
+def _not_null(field: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value is None:
+            raise PydanticCustomError(
+                "null_not_allowed", f"{field} may not be null; leave it out to keep it"
+            )
+        return value
+
+    return check
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 class LeadUpdateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, max_length=200)
     phone: Phone | None = None
     message: str | None = Field(default=None, max_length=5000)
-    status: LeadStatus | None = None
+    # Left out when unchanged (exclude_unset); never null, every lead has a status. The None
+    # default is no value a client may send, so the schema shows no default.
+    status: Annotated[LeadStatus, BeforeValidator(_not_null("status"))] = Field(
+        default=None,  # type: ignore[arg-type]
+        json_schema_extra=_no_default,
+    )
     notes: str | None = Field(default=None, max_length=10000)
 
 

@@ -222,3 +222,35 @@ async def test_the_export_reads_in_pages_and_holds_no_transaction_while_rows_go_
     assert seen == emails
     response = await client.get(owner.url("/leads/export"), headers=owner.headers)
     assert [r["email"] for r in csv.DictReader(io.StringIO(response.text))] == emails
+
+
+async def test_a_null_status_is_refused_and_nothing_is_half_saved(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """A generated client sends null for an unset optional: that was a 500 and the notes were
+    lost with it; now a 422 naming the field, and leaving status out still saves the notes."""
+    email = f"null-status-{uuid.uuid4().hex[:8]}@example.com"
+    lead = (
+        await client.post(
+            owner.url("/leads"), json={"email": email, "status": "qualified"}, headers=owner.headers
+        )
+    ).json()
+    refused = await client.patch(
+        owner.url(f"/leads/{lead['id']}"),
+        json={"status": None, "notes": "called back"},
+        headers=owner.headers,
+    )
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["details"][0]["field"] == "status"
+    assert "may not be null" in error["details"][0]["message"]
+    kept = (await client.get(owner.url(f"/leads/{lead['id']}"), headers=owner.headers)).json()
+    assert (kept["status"], kept["notes"]) == ("qualified", None)
+
+    saved = await client.patch(
+        owner.url(f"/leads/{lead['id']}"), json={"notes": "called back"}, headers=owner.headers
+    )
+    assert saved.status_code == 200, saved.text
+    assert (saved.json()["status"], saved.json()["notes"]) == ("qualified", "called back")
+
