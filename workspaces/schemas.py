@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from core.text import is_invisible
 from workspaces.plans import plan_in_effect
 
 Role = Literal["owner", "admin", "member"]
@@ -31,24 +32,13 @@ class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-_BLANK_LETTERS = frozenset("\u115f\u1160\u2800\u3164\uffa0")  # fillers drawn as nothing
-
-
-def _invisible(ch: str) -> bool:
-    return (
-        ch.isspace()
-        or ch in _BLANK_LETTERS
-        or unicodedata.category(ch) in ("Cf", "Mn", "Me")  # format characters, combining marks
-    )
-
-
 def _visible_name(value: str) -> str:
     """Trimmed of spaces and invisible characters (zero-width spaces, joiners, marks) at both
     ends; refused when nothing visible is left (a workspace nobody could see the name of)."""
     value = "".join(ch for ch in value.strip() if unicodedata.category(ch) != "Cc")
-    while value and _invisible(value[0]):
+    while value and is_invisible(value[0]):
         value = value[1:]
-    while value and _invisible(value[-1]):
+    while value and is_invisible(value[-1]):
         value = value[:-1]
     if not value:
         raise ValueError("must not be blank")

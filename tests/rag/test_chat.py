@@ -261,6 +261,29 @@ async def test_message_length_is_validated_before_anything(
     assert listing["items"] == []
 
 
+async def test_a_message_of_only_invisible_characters_is_empty_on_both_routes(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """A zero-width space alone was answered ("Sorry, I don't know"), recorded and metered,
+    where a space gets 422 message_empty: now it gets the same, from a visitor and an owner."""
+    for blank in ("\u200b", " \u200b\u200d\ufeff ", "\u2800\u3164", "\u0301"):
+        visitor = await chat(client, owner, blank)
+        assert visitor.status_code == 422, (blank, visitor.text)
+        assert visitor.json()["error"]["code"] == "message_empty"
+        owners = await client.post(
+            owner.url("/chat"), json={"message": blank}, headers=owner.headers
+        )
+        assert owners.status_code == 422, (blank, owners.text)
+        assert owners.json()["error"]["code"] == "message_empty"
+    listing = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
+    assert listing["items"] == []
+    usage = (await client.get(owner.url("/usage"), headers=owner.headers)).json()
+    assert usage["metrics"]["messages"]["used"] == 0, usage
+    # Invisible characters inside a real message are no reason to refuse it.
+    joined = await chat(client, owner, "Hello\u200b there!")
+    assert joined.status_code == 200, joined.text
+
+
 async def test_widget_key_is_required_and_scoped(
     client: httpx.AsyncClient, owner: Owner, other: Owner
 ) -> None:
