@@ -71,3 +71,44 @@ def test_the_visitors_endpoint_is_the_one_route_for_its_path() -> None:
     auth = matching("/api/v1/auth/login", "POST")
     assert auth
     assert auth[0][0] > chat[0][0]  # the visitors' router comes before the others
+
+
+async def test_malformed_json_is_one_status_and_one_code_on_every_route(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The same mistake got 422 validation_error with the position as a field name ("9"),
+    400 bad_request (a body not in UTF-8), or 422 with no details (the documents route, which
+    reads its JSON itself): now 422 invalid_json with where reading stopped, on every route."""
+    lead = await client.post(
+        owner.url("/leads"), json={"email": "json@example.com"}, headers=owner.headers
+    )
+    document = await client.post(
+        owner.url("/documents"), json={"title": "T", "text": "Some text."}, headers=owner.headers
+    )
+    routes = [
+        ("POST", owner.url("/leads")),
+        ("PATCH", owner.url(f"/leads/{lead.json()['id']}")),
+        ("POST", owner.url("/faqs")),
+        ("POST", owner.url("/documents")),
+        ("PUT", owner.url(f"/documents/{document.json()['id']}")),
+        ("POST", "/api/v1/auth/login"),
+        ("POST", "/api/v1/chat"),
+    ]
+    bodies = [
+        (b'{"email":', 9, "Expecting value"),
+        ('{"email": "café@example.com"}'.encode("latin-1"), 14, "not UTF-8 text"),
+        (b"email=x", 0, "Expecting value"),
+    ]
+    headers = owner.headers | {
+        "Content-Type": "application/json",
+        "X-Widget-Key": owner.workspace["public_key"],
+    }
+    for method, url in routes:
+        for body, position, reason in bodies:
+            response = await client.request(method, url, content=body, headers=headers)
+            assert response.status_code == 422, (method, url, body, response.text)
+            error = response.json()["error"]
+            assert error["code"] == "invalid_json", (method, url, body, error)
+            detail = {"field": None, "position": position, "message": reason}
+            assert error["details"] == [detail], (method, url, body)
+    assert (await client.get(owner.url("/faqs"), headers=owner.headers)).json()["total"] == 0

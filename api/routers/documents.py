@@ -19,6 +19,7 @@ from api.deps import (
     WorkspaceDep,
     read_only,
 )
+from api.errors import json_parse_error
 from api.ingestion import enqueue_after_commit
 from api.throttling import RateLimitIngest
 from core.errors import NotFound, ValidationFailed
@@ -195,7 +196,10 @@ async def _json(request: Request) -> dict[str, Any]:
     except RecursionError as exc:  # JsonInputGuardMiddleware refuses these first
         raise ValidationFailed("The JSON body is nested too deep", code="json_too_deep") from exc
     except ValueError as exc:
-        raise ValidationFailed("The body must be JSON or multipart/form-data") from exc
+        malformed = json_parse_error(exc)
+        if malformed is None:  # pragma: no cover - json.loads raises one of those two
+            raise ValidationFailed("The body must be JSON or multipart/form-data") from exc
+        raise malformed from exc
     if not isinstance(body, dict):
         raise ValidationFailed("The body must be a JSON object")
     return body
