@@ -18,6 +18,7 @@ from api.metrics import AccessLogMiddleware
 from api.metrics import router as metrics_router
 from api.middleware import (
     BodySizeLimitMiddleware,
+    HeadAsGetMiddleware,
     RequestIdMiddleware,
     RequestTimeoutMiddleware,
     SecurityHeadersMiddleware,
@@ -142,6 +143,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.state.runtime = runtime
     init_sentry(settings)
     install_error_handlers(app)
+    # HEAD wherever GET is served, innermost: the other layers see (and log) HEAD.
+    app.add_middleware(HeadAsGetMiddleware)
     # JSON nested too deep or with lone surrogates: 422 before any route parses it.
     app.add_middleware(JsonInputGuardMiddleware)
     # Inside both CORS layers, so a 429 still carries CORS headers.

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.widget_cors import cors_headers, is_widget_path
@@ -82,6 +83,25 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
             }
         )
     return details
+
+
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (HEAD wherever GET is): each one
+    tried against the routes, whose nesting (included routers) is FastAPI's own."""
+    routes = request.app.router.routes
+    methods = {
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    }
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 DATABASE_RETRY_AFTER = "5"
@@ -157,9 +177,11 @@ def install_error_handlers(app: FastAPI) -> None:
             return JSONResponse(malformed.to_dict(), status_code=malformed.status_code)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return JSONResponse(
-            error_body(code, message), status_code=exc.status_code, headers=exc.headers
-        )
+        headers = exc.headers
+        if exc.status_code == 405 and "Allow" in (headers or {}):
+            # A route's 405: Starlette names the methods of the first route whose path matched.
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
 
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         if _is_unstorable_text(exc):

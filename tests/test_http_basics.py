@@ -112,3 +112,49 @@ async def test_malformed_json_is_one_status_and_one_code_on_every_route(
             detail = {"field": None, "position": position, "message": reason}
             assert error["details"] == [detail], (method, url, body)
     assert (await client.get(owner.url("/faqs"), headers=owner.headers)).json()["total"] == 0
+
+
+async def test_head_is_answered_wherever_get_is_without_a_body(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """HEAD /healthz, /readyz, /widget.js and the API's lists answered 405: uptime monitors
+    and balancers that probe with HEAD saw the service down. Now the GET's status and headers,
+    and no body."""
+    lead = {"email": "head@example.com"}
+    await client.post(owner.url("/leads"), json=lead, headers=owner.headers)
+    for path, headers in [
+        ("/healthz", {}),
+        ("/readyz", {}),
+        ("/widget.js", {}),
+        (owner.url("/leads"), owner.headers),
+        (owner.url("/leads/export"), owner.headers),
+        ("/api/v1/me", owner.headers),
+    ]:
+        get = await client.get(path, headers=headers)
+        head = await client.head(path, headers=headers)
+        assert head.status_code == get.status_code == 200, (path, head.status_code)
+        assert head.content == b"", path
+        assert head.headers["content-type"] == get.headers["content-type"], path
+        if "content-length" in get.headers:
+            assert head.headers["content-length"] == get.headers["content-length"], path
+    # Still authenticated: HEAD is GET without the body, not a way around the checks.
+    refused = await client.head(owner.url("/leads"))
+    assert (refused.status_code, refused.content) == (401, b"")
+
+
+async def test_a_405_names_every_method_the_path_serves(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """DELETE on /leads said Allow: POST (the first route declared for the path), though GET
+    is served there too."""
+    wrong = await client.delete(owner.url("/leads"), headers=owner.headers)
+    assert wrong.status_code == 405
+    assert wrong.json()["error"]["code"] == "method_not_allowed"
+    assert wrong.headers["allow"] == "GET, HEAD, POST"
+    health = await client.put("/healthz")
+    assert (health.status_code, health.headers["allow"]) == (405, "GET, HEAD")
+    lead = await client.post(
+        owner.url("/leads"), json={"email": "allow@example.com"}, headers=owner.headers
+    )
+    one = await client.put(owner.url(f"/leads/{lead.json()['id']}"), headers=owner.headers)
+    assert (one.status_code, one.headers["allow"]) == (405, "DELETE, GET, HEAD, PATCH")
