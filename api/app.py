@@ -24,6 +24,7 @@ from api.middleware import (
     SecurityHeadersMiddleware,
     request_id_var,
 )
+from api.openapi import install_openapi
 from api.routers import (
     analytics,
     audit,
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.state.runtime = runtime
     init_sentry(settings)
     install_error_handlers(app)
+    install_openapi(app, settings)  # the error shape and limits the API really answers
     # HEAD wherever GET is served, innermost: the other layers see (and log) HEAD.
     app.add_middleware(HeadAsGetMiddleware)
     # JSON nested too deep or with lone surrogates: 422 before any route parses it.

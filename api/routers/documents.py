@@ -21,6 +21,7 @@ from api.deps import (
 )
 from api.errors import json_parse_error
 from api.ingestion import enqueue_after_commit
+from api.openapi import document_body
 from api.throttling import RateLimitIngest
 from core.errors import NotFound, ValidationFailed
 from rag.knowledge import indexing, retrieval, submissions
@@ -113,6 +114,23 @@ class UrlIn(BaseModel):
 
 class SitemapIn(BaseModel):
     sitemap_url: HttpUrl
+
+
+class ReplaceTextIn(BaseModel):
+    """New text for a document (PUT); read by the route itself, described for the schema."""
+
+    text: str = Field(min_length=1)
+    title: str | None = None
+
+
+CREATE_BODY = document_body(
+    [TextIn, UrlIn, SitemapIn],
+    description="A multipart upload (`file`, optional `title`), or JSON: {title, text} for"
+    " text, {url} for a web page, {sitemap_url} for every page of a sitemap",
+)
+REPLACE_BODY = document_body(
+    [ReplaceTextIn], description="A multipart upload (`file`), or JSON {text, title?}"
+)
 
 
 class SearchIn(BaseModel):
@@ -213,6 +231,7 @@ async def _json(request: Request) -> dict[str, Any]:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SubmissionOut | SitemapOut,
     dependencies=[RateLimitIngest],
+    openapi_extra={"requestBody": CREATE_BODY},
 )
 async def create_document(
     request: Request,
@@ -310,6 +329,7 @@ async def get_document(
     "/workspaces/{workspace_id}/documents/{document_id}",
     response_model=SubmissionOut,
     dependencies=[RateLimitIngest],
+    openapi_extra={"requestBody": REPLACE_BODY},
 )
 async def replace_document(
     document_id: uuid.UUID,
