@@ -18,11 +18,13 @@ from api.metrics import AccessLogMiddleware
 from api.metrics import router as metrics_router
 from api.middleware import (
     BodySizeLimitMiddleware,
+    HeadAsGetMiddleware,
     RequestIdMiddleware,
     RequestTimeoutMiddleware,
     SecurityHeadersMiddleware,
     request_id_var,
 )
+from api.openapi import install_openapi
 from api.routers import (
     analytics,
     audit,
@@ -142,6 +144,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.state.runtime = runtime
     init_sentry(settings)
     install_error_handlers(app)
+    install_openapi(app, settings)  # the error shape and limits the API really answers
+    # HEAD wherever GET is served, innermost: the other layers see (and log) HEAD.
+    app.add_middleware(HeadAsGetMiddleware)
     # JSON nested too deep or with lone surrogates: 422 before any route parses it.
     app.add_middleware(JsonInputGuardMiddleware)
     # Inside both CORS layers, so a 429 still carries CORS headers.

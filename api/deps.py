@@ -248,15 +248,18 @@ OffsetDep = Annotated[
 
 
 def _utc_representable(value: datetime) -> datetime:
-    """A date the database can compare with: 9999-12-31T23:59:59-14:00 parses, but its UTC
-    time is in the year 10000 (an OverflowError, a 500, in the driver)."""
-    if value.tzinfo is not None:
-        try:
-            value.astimezone(UTC)
-        except OverflowError:
-            raise ValueError("the date is out of range once converted to UTC") from None
+    """A date the database can compare with: one without an offset is UTC (so it compares with
+    one that has an offset, and means the same whatever the database session's zone), and
+    9999-12-31T23:59:59-14:00 parses, but its UTC time is in the year 10000 (an OverflowError,
+    a 500, in the driver)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the date is out of range once converted to UTC") from None
     return value
 
 
-# Every date taken from a query string.
+# Every date taken from a query string; without an offset it is UTC.
 QueryDatetime = Annotated[datetime, AfterValidator(_utc_representable)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -12,10 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.widget_cors import cors_headers, is_widget_path
-from core.errors import AppError
+from core.errors import AppError, ValidationFailed
 
 log = logging.getLogger("trulybot.errors")
 
@@ -37,6 +39,38 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
+def invalid_json(position: int | None, reason: str) -> ValidationFailed:
+    """422 ``invalid_json`` for a body that is no JSON, on every route alike (a body model, or a
+    route that reads the JSON itself): ``details[0].position`` is where reading stopped, in
+    characters (in bytes when the body is not UTF-8 text)."""
+    where = f" at position {position}" if position is not None else ""
+    return ValidationFailed(
+        f"The body is not valid JSON: {reason}{where}",
+        code="invalid_json",
+        details=[{"field": None, "position": position, "message": reason}],
+    )
+
+
+def json_parse_error(exc: BaseException) -> ValidationFailed | None:
+    """``invalid_json`` for what parsing a body raised (``json.loads`` of its bytes), or None."""
+    if isinstance(exc, json.JSONDecodeError):
+        return invalid_json(exc.pos, exc.msg)
+    if isinstance(exc, UnicodeDecodeError):
+        return invalid_json(exc.start, "not UTF-8 text")
+    return None
+
+
+def _json_invalid(exc: RequestValidationError) -> ValidationFailed | None:
+    """FastAPI's report of a body model's JSON that did not parse (``json_invalid``, the
+    position as the field), as ``invalid_json``."""
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            loc = err.get("loc", ())
+            position = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+            return invalid_json(position, str((err.get("ctx") or {}).get("error") or "not JSON"))
+    return None
+
+
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     details = []
     for err in exc.errors():
@@ -49,6 +83,25 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
             }
         )
     return details
+
+
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (HEAD wherever GET is): each one
+    tried against the routes, whose nesting (included routers) is FastAPI's own."""
+    routes = request.app.router.routes
+    methods = {
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    }
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 DATABASE_RETRY_AFTER = "5"
@@ -108,17 +161,27 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if (malformed := _json_invalid(exc)) is not None:
+            return JSONResponse(malformed.to_dict(), status_code=malformed.status_code)
         return JSONResponse(
             error_body("validation_error", "Invalid input", _field_errors(exc)), status_code=422
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's 400 "There was an error parsing the body" for a JSON body that is not
+        # UTF-8 text: the same 422 as any other malformed JSON.
+        cause = exc.__cause__
+        malformed = json_parse_error(cause) if exc.status_code == 400 and cause else None
+        if malformed is not None:
+            return JSONResponse(malformed.to_dict(), status_code=malformed.status_code)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return JSONResponse(
-            error_body(code, message), status_code=exc.status_code, headers=exc.headers
-        )
+        headers = exc.headers
+        if exc.status_code == 405 and "Allow" in (headers or {}):
+            # A route's 405: Starlette names the methods of the first route whose path matched.
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
 
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         if _is_unstorable_text(exc):

@@ -315,3 +315,33 @@ class RequestTimeoutMiddleware:
             await send_error(
                 send, 504, "request_timeout", f"The request took longer than {self.seconds:g} s"
             )
+
+
+class HeadAsGetMiddleware:
+    """HEAD is answered wherever GET is (RFC 9110: uptime monitors and balancers probe with
+    it): the route runs as GET and the response goes out with its status and headers,
+    Content-Length included, and no body. Inside every other middleware, which see HEAD."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        finished = False
+
+        async def without_body(message: Message) -> None:
+            nonlocal finished
+            if message["type"] != "http.response.body":
+                await send(message)
+            elif not finished and not message.get("more_body", False):
+                finished = True
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        # The same scope (the route found is read from it by the access log), HEAD again after.
+        scope["method"] = "GET"
+        try:
+            await self.app(scope, receive, without_body)
+        finally:
+            scope["method"] = "HEAD"

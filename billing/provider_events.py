@@ -30,6 +30,16 @@ def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+MAX_RAZORPAY_ID = 64
+"""The columns that hold Razorpay's ids (``pay_`` and 14 characters today)."""
+
+
+def overlong_ids(ids: Mapping[str, str | None]) -> list[str]:
+    """The names of the ids longer than any Razorpay id we can store: such an event is no event
+    of ours to apply (recorded as rejected, never a 500 that Razorpay retries for a day)."""
+    return sorted(name for name, value in ids.items() if value and len(value) > MAX_RAZORPAY_ID)
+
+
 def webhook_ids(payload: Mapping[str, Any]) -> dict[str, str | None]:
     """The Razorpay ids a webhook refers to, to look up the expected order before reducing it."""
     payment = webhook_entity(payload, "payment")

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing import repository as repo
 from billing.events import MAX_EVENT_ID, Applied, apply_to_order, bounded_int, record_and_apply
 from billing.provider import PaymentProvider, PaymentProviderError
-from billing.provider_events import event_from_payment
+from billing.provider_events import MAX_RAZORPAY_ID, event_from_payment, overlong_ids
 from billing.signatures import PaymentProviderUnavailable
 from core.db import Database
 
@@ -109,6 +109,14 @@ async def _apply_payment(
         event = event_from_payment(name, entity, event_id=event_key)
     except (ValueError, OverflowError, OSError):
         return Applied("rejected", "invalid_payload", "payment without created_at")
+    if overlong := overlong_ids(
+        {"payment_id": event.payment_id, "subscription_id": event.subscription_id}
+    ):
+        return Applied(
+            "rejected",
+            "invalid_payload",
+            f"{', '.join(overlong)} longer than {MAX_RAZORPAY_ID} characters",
+        )
     return await apply_to_order(
         session,
         razorpay_order_id=entity["order_id"],

@@ -25,7 +25,13 @@ from billing.events import (
     apply_to_order,
     record_and_apply,
 )
-from billing.provider_events import event_from_webhook, webhook_entity, webhook_ids
+from billing.provider_events import (
+    MAX_RAZORPAY_ID,
+    event_from_webhook,
+    overlong_ids,
+    webhook_entity,
+    webhook_ids,
+)
 from billing.signatures import verify_webhook_signature
 from billing.state import ORDER_EVENTS, PAYMENT_SUCCESS_EVENTS, SUBSCRIPTION_EVENTS
 from core.db import set_tenant
@@ -86,6 +92,13 @@ async def _apply(
         event = event_from_webhook(payload, event_id=event_key)
     except (ValueError, OverflowError, OSError):
         return Applied("rejected", "invalid_payload", "no event name or created_at")
+    ids = webhook_ids(payload)
+    if overlong := overlong_ids(ids):
+        return Applied(
+            "rejected",
+            "invalid_payload",
+            f"{', '.join(overlong)} longer than {MAX_RAZORPAY_ID} characters",
+        )
     subscription = webhook_entity(payload, "subscription")
     notes = subscription.get("notes")
     notes_workspace_id = notes.get("workspace_id") if isinstance(notes, Mapping) else None
@@ -101,7 +114,6 @@ async def _apply(
     if event.name not in ORDER_EVENTS and event.name not in PAYMENT_SUCCESS_EVENTS:
         return Applied("ignored", "unsupported_event", event.name[:100])
 
-    ids = webhook_ids(payload)
     order_rzp = ids["order_id"]
     payment_id = ids["payment_id"]
     if order_rzp is None and payment_id:

@@ -71,3 +71,90 @@ def test_the_visitors_endpoint_is_the_one_route_for_its_path() -> None:
     auth = matching("/api/v1/auth/login", "POST")
     assert auth
     assert auth[0][0] > chat[0][0]  # the visitors' router comes before the others
+
+
+async def test_malformed_json_is_one_status_and_one_code_on_every_route(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The same mistake got 422 validation_error with the position as a field name ("9"),
+    400 bad_request (a body not in UTF-8), or 422 with no details (the documents route, which
+    reads its JSON itself): now 422 invalid_json with where reading stopped, on every route."""
+    lead = await client.post(
+        owner.url("/leads"), json={"email": "json@example.com"}, headers=owner.headers
+    )
+    document = await client.post(
+        owner.url("/documents"), json={"title": "T", "text": "Some text."}, headers=owner.headers
+    )
+    routes = [
+        ("POST", owner.url("/leads")),
+        ("PATCH", owner.url(f"/leads/{lead.json()['id']}")),
+        ("POST", owner.url("/faqs")),
+        ("POST", owner.url("/documents")),
+        ("PUT", owner.url(f"/documents/{document.json()['id']}")),
+        ("POST", "/api/v1/auth/login"),
+        ("POST", "/api/v1/chat"),
+    ]
+    bodies = [
+        (b'{"email":', 9, "Expecting value"),
+        ('{"email": "café@example.com"}'.encode("latin-1"), 14, "not UTF-8 text"),
+        (b"email=x", 0, "Expecting value"),
+    ]
+    headers = owner.headers | {
+        "Content-Type": "application/json",
+        "X-Widget-Key": owner.workspace["public_key"],
+    }
+    for method, url in routes:
+        for body, position, reason in bodies:
+            response = await client.request(method, url, content=body, headers=headers)
+            assert response.status_code == 422, (method, url, body, response.text)
+            error = response.json()["error"]
+            assert error["code"] == "invalid_json", (method, url, body, error)
+            detail = {"field": None, "position": position, "message": reason}
+            assert error["details"] == [detail], (method, url, body)
+    assert (await client.get(owner.url("/faqs"), headers=owner.headers)).json()["total"] == 0
+
+
+async def test_head_is_answered_wherever_get_is_without_a_body(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """HEAD /healthz, /readyz, /widget.js and the API's lists answered 405: uptime monitors
+    and balancers that probe with HEAD saw the service down. Now the GET's status and headers,
+    and no body."""
+    lead = {"email": "head@example.com"}
+    await client.post(owner.url("/leads"), json=lead, headers=owner.headers)
+    for path, headers in [
+        ("/healthz", {}),
+        ("/readyz", {}),
+        ("/widget.js", {}),
+        (owner.url("/leads"), owner.headers),
+        (owner.url("/leads/export"), owner.headers),
+        ("/api/v1/me", owner.headers),
+    ]:
+        get = await client.get(path, headers=headers)
+        head = await client.head(path, headers=headers)
+        assert head.status_code == get.status_code == 200, (path, head.status_code)
+        assert head.content == b"", path
+        assert head.headers["content-type"] == get.headers["content-type"], path
+        if "content-length" in get.headers:
+            assert head.headers["content-length"] == get.headers["content-length"], path
+    # Still authenticated: HEAD is GET without the body, not a way around the checks.
+    refused = await client.head(owner.url("/leads"))
+    assert (refused.status_code, refused.content) == (401, b"")
+
+
+async def test_a_405_names_every_method_the_path_serves(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """DELETE on /leads said Allow: POST (the first route declared for the path), though GET
+    is served there too."""
+    wrong = await client.delete(owner.url("/leads"), headers=owner.headers)
+    assert wrong.status_code == 405
+    assert wrong.json()["error"]["code"] == "method_not_allowed"
+    assert wrong.headers["allow"] == "GET, HEAD, POST"
+    health = await client.put("/healthz")
+    assert (health.status_code, health.headers["allow"]) == (405, "GET, HEAD")
+    lead = await client.post(
+        owner.url("/leads"), json={"email": "allow@example.com"}, headers=owner.headers
+    )
+    one = await client.put(owner.url(f"/leads/{lead.json()['id']}"), headers=owner.headers)
+    assert (one.status_code, one.headers["allow"]) == (405, "DELETE, GET, HEAD, PATCH")

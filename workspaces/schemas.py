@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -19,6 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from core.text import is_invisible
 from workspaces.plans import plan_in_effect
 
 Role = Literal["owner", "admin", "member"]
@@ -29,24 +32,13 @@ class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-_BLANK_LETTERS = frozenset("\u115f\u1160\u2800\u3164\uffa0")  # fillers drawn as nothing
-
-
-def _invisible(ch: str) -> bool:
-    return (
-        ch.isspace()
-        or ch in _BLANK_LETTERS
-        or unicodedata.category(ch) in ("Cf", "Mn", "Me")  # format characters, combining marks
-    )
-
-
 def _visible_name(value: str) -> str:
     """Trimmed of spaces and invisible characters (zero-width spaces, joiners, marks) at both
     ends; refused when nothing visible is left (a workspace nobody could see the name of)."""
     value = "".join(ch for ch in value.strip() if unicodedata.category(ch) != "Cc")
-    while value and _invisible(value[0]):
+    while value and is_invisible(value[0]):
         value = value[1:]
-    while value and _invisible(value[-1]):
+    while value and is_invisible(value[-1]):
         value = value[:-1]
     if not value:
         raise ValueError("must not be blank")
@@ -290,12 +282,32 @@ class LeadIn(BaseModel):
     notes: str | None = Field(default=None, max_length=10000)
 
 
+def _not_null(field: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value is None:
+            raise PydanticCustomError(
+                "null_not_allowed", f"{field} may not be null; leave it out to keep it"
+            )
+        return value
+
+    return check
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 class LeadUpdateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, max_length=200)
     phone: Phone | None = None
     message: str | None = Field(default=None, max_length=5000)
-    status: LeadStatus | None = None
+    # Left out when unchanged (exclude_unset); never null, every lead has a status. The None
+    # default is no value a client may send, so the schema shows no default.
+    status: Annotated[LeadStatus, BeforeValidator(_not_null("status"))] = Field(
+        default=None,  # type: ignore[arg-type]
+        json_schema_extra=_no_default,
+    )
     notes: str | None = Field(default=None, max_length=10000)
 
 

@@ -19,7 +19,9 @@ from api.deps import (
     WorkspaceDep,
     read_only,
 )
+from api.errors import json_parse_error
 from api.ingestion import enqueue_after_commit
+from api.openapi import document_body
 from api.throttling import RateLimitIngest
 from core.errors import NotFound, ValidationFailed
 from rag.knowledge import indexing, retrieval, submissions
@@ -119,6 +121,23 @@ class SitemapIn(BaseModel):
     sitemap_url: HttpUrl
 
 
+class ReplaceTextIn(BaseModel):
+    """New text for a document (PUT); read by the route itself, described for the schema."""
+
+    text: str = Field(min_length=1)
+    title: str | None = None
+
+
+CREATE_BODY = document_body(
+    [TextIn, UrlIn, SitemapIn],
+    description="A multipart upload (`file`, optional `title`), or JSON: {title, text} for"
+    " text, {url} for a web page, {sitemap_url} for every page of a sitemap",
+)
+REPLACE_BODY = document_body(
+    [ReplaceTextIn], description="A multipart upload (`file`), or JSON {text, title?}"
+)
+
+
 class SearchIn(BaseModel):
     query: str = Field(min_length=1, max_length=2000)
     k: int = Field(default=5, ge=1, le=retrieval.MAX_K)
@@ -200,7 +219,10 @@ async def _json(request: Request) -> dict[str, Any]:
     except RecursionError as exc:  # JsonInputGuardMiddleware refuses these first
         raise ValidationFailed("The JSON body is nested too deep", code="json_too_deep") from exc
     except ValueError as exc:
-        raise ValidationFailed("The body must be JSON or multipart/form-data") from exc
+        malformed = json_parse_error(exc)
+        if malformed is None:  # pragma: no cover - json.loads raises one of those two
+            raise ValidationFailed("The body must be JSON or multipart/form-data") from exc
+        raise malformed from exc
     if not isinstance(body, dict):
         raise ValidationFailed("The body must be a JSON object")
     return body
@@ -214,6 +236,7 @@ async def _json(request: Request) -> dict[str, Any]:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SubmissionOut | SitemapOut,
     dependencies=[RateLimitIngest],
+    openapi_extra={"requestBody": CREATE_BODY},
 )
 async def create_document(
     request: Request,
@@ -312,6 +335,7 @@ async def get_document(
     "/workspaces/{workspace_id}/documents/{document_id}",
     response_model=SubmissionOut,
     dependencies=[RateLimitIngest],
+    openapi_extra={"requestBody": REPLACE_BODY},
 )
 async def replace_document(
     document_id: uuid.UUID,

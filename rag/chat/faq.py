@@ -24,6 +24,9 @@ from workspaces.repository import bump_knowledge_version
 from workspaces.service import WorkspaceAccess
 
 MAX_ALT_QUESTIONS = 20
+# A phrasing is looked up by its normalized form (a btree index, whose rows hold at most 2,704
+# bytes): 1,000 characters of Chinese are 3,000 bytes. Bounded in bytes below the index's limit.
+MAX_NORMALIZED_BYTES = 2000
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,27 @@ def _variants(question: str, alt_questions: list[str]) -> list[str]:
         if text and key and key not in seen:
             seen[key] = text
     return list(seen.values())
+
+
+def _refuse_unindexable(question: str | None, alt_questions: list[str] | None) -> None:
+    """422 ``question_too_long`` for a phrasing whose normalized form the lookup index cannot
+    hold (within the character limit, in a script of several bytes per character)."""
+    phrasings: list[tuple[str, int | None, str]] = []
+    if question is not None:
+        phrasings.append(("question", None, question))
+    phrasings += [("alt_questions", i, text) for i, text in enumerate(alt_questions or [])]
+    for field, index, text in phrasings:
+        if len(normalize_question(text).encode()) <= MAX_NORMALIZED_BYTES:
+            continue
+        which = "The question" if index is None else f"Other phrasing {index + 1}"
+        message = (
+            f"{which} is too long to look up: at most {MAX_NORMALIZED_BYTES} bytes of text"
+            " (about 650 characters of Chinese or Hindi); shorten it"
+        )
+        detail: dict[str, Any] = {"field": field, "message": message}
+        if index is not None:
+            detail["index"] = index
+        raise ValidationFailed(message, code="question_too_long", details=[detail])
 
 
 def asked(faq: Faq) -> set[str]:
@@ -103,6 +127,7 @@ async def create(
 ) -> Faq:
     """Add an FAQ (answered verbatim to visitors); audited with its question."""
     permit = authorize(access, Action.FAQ_CREATE)
+    _refuse_unindexable(question, alt_questions)
     workspace_id = access.workspace.id
     faq = Faq(
         id=uuid.uuid4(),
@@ -141,9 +166,10 @@ async def update(
     permit = authorize(access, Action.FAQ_UPDATE)
     workspace_id = access.workspace.id
     current = await get(session, workspace_id=workspace_id, faq_id=faq_id)
-    clean = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
+    clean: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
     if "alt_questions" in clean:
         clean["alt_questions"] = [q.strip() for q in clean["alt_questions"] or [] if q.strip()]
+    _refuse_unindexable(clean.get("question"), clean.get("alt_questions"))
     if "question" in clean or "alt_questions" in clean:
         # Only the phrasings it did not ask before: an FAQ keeps what it has, twins made before
         # FAQs were checked included.

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.config import Settings
 from core.db import Database
 from core.errors import ValidationFailed
+from core.text import has_visible
 from rag.chat import notify, recording, repeats
 from rag.chat.cache import ResponseCache
 from rag.chat.clock import Clock, TurnGate
@@ -413,7 +414,7 @@ class AnswerPipeline:
 
     def _validate(self, raw: str) -> str:
         message = raw.strip()
-        if not message:
+        if not has_visible(message):  # a zero-width space alone is as empty as a space
             raise ValidationFailed(
                 "The message is empty", code="message_empty", details=[{"field": "message"}]
             )

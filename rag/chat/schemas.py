@@ -67,19 +67,24 @@ class ChatOut(BaseModel):
     (the widget then stops offering its contact form)."""
 
 
+FAQ_QUESTION_CHARS = 1000
+AltQuestion = Annotated[str, Field(max_length=FAQ_QUESTION_CHARS)]
+"""Another phrasing of an FAQ's question: bounded like the question itself."""
+
+
 class FaqIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    question: str = Field(min_length=1, max_length=1000)
+    question: str = Field(min_length=1, max_length=FAQ_QUESTION_CHARS)
     answer: str = Field(min_length=1, max_length=10_000)
-    alt_questions: list[str] = Field(default_factory=list, max_length=20)
+    alt_questions: list[AltQuestion] = Field(default_factory=list, max_length=20)
     enabled: bool = True
 
 
 class FaqUpdateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    question: str | None = Field(default=None, min_length=1, max_length=1000)
+    question: str | None = Field(default=None, min_length=1, max_length=FAQ_QUESTION_CHARS)
     answer: str | None = Field(default=None, min_length=1, max_length=10_000)
-    alt_questions: list[str] | None = Field(default=None, max_length=20)
+    alt_questions: list[AltQuestion] | None = Field(default=None, max_length=20)
     enabled: bool | None = None
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import re
 import socket
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -26,6 +27,11 @@ from core.errors import AppError
 log = logging.getLogger(__name__)
 
 MAX_URL_LENGTH = 2048
+# A DNS name: labels of letters, digits, hyphens (not at either end) and underscores (some
+# hosts have them), 63 characters each, 253 in all; an internationalised name is checked in
+# its ASCII (punycode) form.
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?", re.IGNORECASE)
+MAX_HOST_LENGTH = 253
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -106,9 +112,24 @@ def _http_url(text: str, details: dict[str, str]) -> httpx.URL:
         raise UrlNotAllowed("Only http and https URLs are allowed", details=details)
     if not parsed.host:
         raise UrlNotAllowed("URL has no host", details=details)
+    if not _valid_host(parsed.raw_host.decode("ascii")):
+        # "exa mple.com": parsed (percent-encoded) but no request could ever reach it.
+        raise UrlNotAllowed("The URL's host is not a valid host name", details=details)
     if parsed.userinfo:
         raise UrlNotAllowed("URLs with credentials are not allowed", details=details)
     return parsed
+
+
+def _valid_host(host: str) -> bool:
+    """An IP address (IPv6 without its brackets) or a DNS name (a final dot allowed)."""
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host.split("%")[0])
+        except ValueError:
+            return False
+        return True
+    name = host.removesuffix(".")
+    return len(name) <= MAX_HOST_LENGTH and all(_LABEL.fullmatch(x) for x in name.split("."))
 
 
 def _address(sockaddr: tuple[Any, ...]) -> IPAddress:

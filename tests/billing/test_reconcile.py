@@ -170,3 +170,18 @@ def test_reconcile_refuses_a_window_no_order_fits() -> None:
     )
     with pytest.raises(SystemExit, match="must be under --within-days"):
         args.func(args)
+
+
+async def test_reconcile_rejects_a_payment_whose_id_is_too_long_to_store(rig: Rig) -> None:
+    """What the provider's API returns is held to the same bound as a webhook: a payment id
+    longer than the column is recorded as rejected, not a database error that stops the run."""
+    order = await create_order(rig.client, rig.owner)
+    payment = rig.fake.capture_payment(order["razorpay_order_id"])
+    long_id = "pay_" + "z" * 296
+    rig.fake.payments[long_id] = {**rig.fake.payments.pop(payment["id"]), "id": long_id}
+    report = await reconcile(rig.db, rig.provider, older_than=timedelta(0))
+    assert report.rejected == 1, report
+    [row] = await event_rows(rig.owner_db, f"reconcile:{long_id}:captured"[:200])
+    assert (row["outcome"], row["reason"]) == ("rejected", "invalid_payload")
+    assert await rig.order_status(order) == "created"
+    assert (await subscription(rig.client, rig.owner))["effective_plan"] == "free"

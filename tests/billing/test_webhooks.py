@@ -44,6 +44,7 @@ from tests.fakes.razorpay_server import (
     make_dispute,
     make_payment,
     make_refund,
+    make_subscription,
     razorpay_id,
     sign_webhook,
     webhook_payload,
@@ -632,3 +633,45 @@ async def test_razorpay_down_leaves_webhooks_unaffected(
     assert response.json()["status"] == "applied"
     assert (await subscription(bclient, owner))["plan"] == "starter"
     assert order["plan"] == "starter"
+
+
+@pytest.mark.parametrize("length", [65, 300])
+async def test_a_signed_event_with_an_id_too_long_to_store_is_rejected_not_retried(
+    bclient: httpx.AsyncClient, owner: Owner, owner_db: Database, length: int
+) -> None:
+    """A signed event for one of our orders whose payment id, or whose subscription's id, is
+    longer than the columns that hold Razorpay's ids was a 500, which Razorpay retries for a
+    day: it is now recorded as rejected (invalid_payload) and answered 200, and changes
+    nothing. A long payment method is kept, cut to its column."""
+    order = await create_order(bclient, owner)
+    payment = make_payment(order_id=order["razorpay_order_id"], amount=order["amount"])
+    payment["id"] = "pay_" + "x" * (length - 4)
+    event_id = new_event_id()
+    payload = webhook_payload("payment.captured", payment=payment)
+    for expected in ("rejected", "duplicate"):  # a retried delivery changes nothing either
+        response = await post_webhook(bclient, payload, event_id=event_id)
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == expected
+    [row] = await event_rows(owner_db, event_id)
+    assert (row["outcome"], row["reason"]) == ("rejected", "invalid_payload")
+    assert "payment_id longer than 64 characters" in row["detail"]
+    assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "created"
+    assert (await subscription(bclient, owner))["effective_plan"] == "free"
+
+    sub = make_subscription(plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id})
+    sub["id"] = "sub_" + "y" * (length - 4)
+    event_id = new_event_id()
+    activated = webhook_payload("subscription.activated", subscription=sub)
+    response = await post_webhook(bclient, activated, event_id=event_id)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "rejected"
+    assert (await sub_row(owner_db, owner.workspace_id)).get("razorpay_subscription_id") is None
+
+    method = make_payment(order_id=order["razorpay_order_id"], amount=order["amount"])
+    method["method"] = "m" * length
+    response = await post_webhook(bclient, webhook_payload("payment.captured", payment=method))
+    assert (response.status_code, response.json()["status"]) == (200, "applied"), response.text
+    history = await bclient.get(owner.url("/billing/payments"), headers=owner.headers)
+    [paid] = history.json()["items"]
+    assert (paid["razorpay_payment_id"], paid["method"]) == (method["id"], "m" * 32)
+    assert (await subscription(bclient, owner))["effective_plan"] == "starter"

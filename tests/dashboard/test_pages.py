@@ -755,6 +755,43 @@ async def test_an_faq_edit_into_another_faqs_question_keeps_what_was_typed(
     assert 'value="Do you have a lift?"' in kept.text
 
 
+async def test_an_faq_phrasing_too_long_is_refused_at_its_field(web: WebOwner) -> None:
+    """A pasted paragraph as another phrasing (one per line) showed the 500 page, on adding
+    and on editing; now the form comes back with the reason at the phrasings and nothing
+    changes."""
+    paragraph = "Our refund policy explained at length " * 80  # 3,040 characters
+    added = await web.post(
+        web.url("knowledge/faqs"),
+        {"question": "Can I get a refund?", "answer": "Yes.", "alt_questions": paragraph},
+    )
+    assert added.status_code == 422, added.text[:300]
+    assert 'id="new-alt-err"' in added.text
+    assert "at most 1000 characters" in added.text
+    assert "FAQs (0)" in (await web.client.get(web.url("knowledge"))).text
+    made = await web.post(
+        web.url("knowledge/faqs"),
+        {"question": "Can I get a refund?", "answer": "Yes.", "alt_questions": "Refunds?"},
+    )
+    assert made.status_code == 303
+    page = await web.client.get(web.url("knowledge"))
+    found = re.search(r'data-faq="([^"]+)"', page.text)
+    assert found is not None
+    edited = await web.post(
+        web.url(f"knowledge/faqs/{found.group(1)}"),
+        {
+            "question": "Can I get a refund?",
+            "answer": "Yes.",
+            "alt_questions": f"Refunds?\n{'退款政策' * 200}",  # 800 characters, 2,400 bytes
+            "enabled": "on",
+        },
+    )
+    assert edited.status_code == 422, edited.text[:300]
+    assert 'id="alt-err"' in edited.text
+    assert "Other phrasing 2 is too long to look up" in edited.text
+    kept = await web.client.get(web.url(f"knowledge/faqs/{found.group(1)}"))
+    assert ">Refunds?</textarea>" in kept.text
+
+
 async def test_a_refused_web_address_keeps_what_was_typed(web: WebOwner) -> None:
     """A web address refused (not an address, a private one) comes back in the form with the
     reason beside it and the sitemap choice kept; no document is added."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
 from typing import Any
 
@@ -123,6 +124,48 @@ async def test_a_second_faq_asking_the_same_question_is_refused(
     assert (body["source"], body["answer"]) == ("faq", "Yes, since June.")
 
 
+async def test_an_faq_phrasing_too_long_to_look_up_is_refused_and_nothing_is_stored(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Another phrasing of 3,000 characters was a 500 (the lookup index's row limit) and one of
+    200,000 that compressed well was stored. Each phrasing is now bounded like the question,
+    and one in a script of several bytes per character by what the lookup can hold."""
+    cases = [
+        ("x" * 1001, "validation_error"),
+        (secrets.token_hex(1500), "validation_error"),
+        ("y" * 200_000, "validation_error"),
+        ("价格" * 400, "question_too_long"),  # 800 characters, 2,400 bytes
+    ]
+    for alt, code in cases:
+        body = {"question": f"Q {uuid.uuid4().hex}?", "answer": "A.", "alt_questions": [alt]}
+        created = await client.post(owner.url("/faqs"), json=body, headers=owner.headers)
+        assert created.status_code == 422, (len(alt), created.text[:300])
+        assert created.json()["error"]["code"] == code
+        assert created.json()["error"]["details"][0]["field"].startswith("alt_questions")
+    cjk = await client.post(
+        owner.url("/faqs"), json={"question": "价格" * 400, "answer": "A."}, headers=owner.headers
+    )
+    assert cjk.status_code == 422
+    assert cjk.json()["error"]["details"][0]["field"] == "question"
+    assert (await client.get(owner.url("/faqs"), headers=owner.headers)).json()["total"] == 0
+
+    faq_id = await add_faq(client, owner, "Do you ship abroad?", "Yes.", "International?")
+    for alt, code in cases:
+        patched = await client.patch(
+            owner.url(f"/faqs/{faq_id}"), json={"alt_questions": [alt]}, headers=owner.headers
+        )
+        assert patched.status_code == 422, (len(alt), patched.text[:300])
+        assert patched.json()["error"]["code"] == code
+    kept = (await client.get(owner.url(f"/faqs/{faq_id}"), headers=owner.headers)).json()
+    assert kept["alt_questions"] == ["International?"]
+    longest = "z" * 1000
+    fits = await client.patch(
+        owner.url(f"/faqs/{faq_id}"), json={"alt_questions": [longest]}, headers=owner.headers
+    )
+    assert fits.status_code == 200, fits.text[:300]
+    assert (await chat(client, owner, longest)).json()["source"] == "faq"
+
+
 async def test_an_faq_asked_word_for_word_mid_conversation_gets_its_answer(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
@@ -220,6 +263,29 @@ async def test_message_length_is_validated_before_anything(
     assert long.json()["error"]["code"] == "message_too_long"
     listing = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
     assert listing["items"] == []
+
+
+async def test_a_message_of_only_invisible_characters_is_empty_on_both_routes(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """A zero-width space alone was answered ("Sorry, I don't know"), recorded and metered,
+    where a space gets 422 message_empty: now it gets the same, from a visitor and an owner."""
+    for blank in ("\u200b", " \u200b\u200d\ufeff ", "\u2800\u3164", "\u0301"):
+        visitor = await chat(client, owner, blank)
+        assert visitor.status_code == 422, (blank, visitor.text)
+        assert visitor.json()["error"]["code"] == "message_empty"
+        owners = await client.post(
+            owner.url("/chat"), json={"message": blank}, headers=owner.headers
+        )
+        assert owners.status_code == 422, (blank, owners.text)
+        assert owners.json()["error"]["code"] == "message_empty"
+    listing = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
+    assert listing["items"] == []
+    usage = (await client.get(owner.url("/usage"), headers=owner.headers)).json()
+    assert usage["metrics"]["messages"]["used"] == 0, usage
+    # Invisible characters inside a real message are no reason to refuse it.
+    joined = await chat(client, owner, "Hello\u200b there!")
+    assert joined.status_code == 200, joined.text
 
 
 async def test_widget_key_is_required_and_scoped(

@@ -201,6 +201,11 @@ async def test_the_receivers_answer_body_is_never_read(db: Database, owner: Owne
         "http://api.localhost/hook",
         "ftp://hooks.example.com/x",
         "https://user:pw@hooks.example.com/x",
+        # Hosts no request can reach: they were saved (200) and failed at every delivery.
+        "https://exa mple.com/hook",
+        "https://hooks.exa<mple.com/hook",
+        "https://hooks..example.com/hook",
+        "https://-hooks.example.com/hook",
     ],
 )
 async def test_a_webhook_url_that_can_never_be_delivered_to_is_refused_when_saved(
@@ -216,8 +221,18 @@ async def test_a_webhook_url_that_can_never_be_delivered_to_is_refused_when_save
     assert webhook.json()["url"] is None  # nothing stored
 
 
-async def test_a_public_webhook_url_is_saved(client: httpx.AsyncClient, owner: Owner) -> None:
-    url = "https://hooks.example.com/trulybot"
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.com/trulybot",
+        "https://my_hooks.example.com.:8443/trulybot?x=1",  # an underscore, a final dot
+        "https://bücher.example/hook",  # an internationalised name
+        "https://[2606:4700:4700::1111]/hook",
+    ],
+)
+async def test_a_public_webhook_url_is_saved(
+    client: httpx.AsyncClient, owner: Owner, url: str
+) -> None:
     response = await client.patch(owner.url(""), json={"webhook_url": url}, headers=owner.headers)
     assert response.status_code == 200, response.text
     assert (await client.get(owner.url("/webhook"), headers=owner.headers)).json()["url"] == url

@@ -6,6 +6,7 @@ import io
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -222,3 +223,70 @@ async def test_the_export_reads_in_pages_and_holds_no_transaction_while_rows_go_
     assert seen == emails
     response = await client.get(owner.url("/leads/export"), headers=owner.headers)
     assert [r["email"] for r in csv.DictReader(io.StringIO(response.text))] == emails
+
+
+async def test_a_null_status_is_refused_and_nothing_is_half_saved(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """A generated client sends null for an unset optional: that was a 500 and the notes were
+    lost with it; now a 422 naming the field, and leaving status out still saves the notes."""
+    email = f"null-status-{uuid.uuid4().hex[:8]}@example.com"
+    lead = (
+        await client.post(
+            owner.url("/leads"), json={"email": email, "status": "qualified"}, headers=owner.headers
+        )
+    ).json()
+    refused = await client.patch(
+        owner.url(f"/leads/{lead['id']}"),
+        json={"status": None, "notes": "called back"},
+        headers=owner.headers,
+    )
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["details"][0]["field"] == "status"
+    assert "may not be null" in error["details"][0]["message"]
+    kept = (await client.get(owner.url(f"/leads/{lead['id']}"), headers=owner.headers)).json()
+    assert (kept["status"], kept["notes"]) == ("qualified", None)
+
+    saved = await client.patch(
+        owner.url(f"/leads/{lead['id']}"), json={"notes": "called back"}, headers=owner.headers
+    )
+    assert saved.status_code == 200, saved.text
+    assert (saved.json()["status"], saved.json()["notes"]) == ("qualified", "called back")
+
+
+async def test_a_date_without_an_offset_is_utc_beside_one_with_an_offset(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """One bound from a date picker (no offset), the other from now() (with one): a 500 on the
+    list and the export. A date without an offset now means UTC."""
+    email = f"dated-{uuid.uuid4().hex[:8]}@example.com"
+    made = await client.post(owner.url("/leads"), json={"email": email}, headers=owner.headers)
+    created = datetime.fromisoformat(made.json()["created_at"]).astimezone(UTC)
+    naive_before = (created - timedelta(minutes=1)).replace(tzinfo=None).isoformat()
+    naive_after = (created + timedelta(minutes=1)).replace(tzinfo=None).isoformat()
+    # The same instants in India's zone, with their offset.
+    india = timezone(timedelta(hours=5, minutes=30))
+    aware_before = (created - timedelta(minutes=1)).astimezone(india).isoformat()
+    aware_after = (created + timedelta(minutes=1)).astimezone(india).isoformat()
+
+    around = [
+        {"created_after": naive_before, "created_before": aware_after},
+        {"created_after": aware_before, "created_before": naive_after},
+    ]
+    later = {"created_after": naive_after, "created_before": "2999-01-01T00:00:00Z"}
+    for params, listed in [(p, True) for p in around] + [(later, False)]:
+        page = await client.get(owner.url("/leads"), params=params, headers=owner.headers)
+        assert page.status_code == 200, (params, page.text)
+        assert (email in [item["email"] for item in page.json()["items"]]) is listed, params
+        export = await client.get(owner.url("/leads/export"), params=params, headers=owner.headers)
+        assert export.status_code == 200, (params, export.text)
+        assert (email in export.text) is listed, params
+    backwards = await client.get(
+        owner.url("/leads"),
+        params={"created_after": aware_after, "created_before": naive_before},
+        headers=owner.headers,
+    )
+    assert backwards.status_code == 422
+    assert backwards.json()["error"]["code"] == "invalid_date_range"

@@ -1,0 +1,141 @@
+"""The OpenAPI schema as the API really answers.
+
+FastAPI documents its own ``HTTPValidationError`` (``{"detail": [...]}``) for every 422 and no
+other error; the API answers ``{"error": {code, message, details}}`` (``api.errors``) for every
+failure. ``install_openapi`` rewrites the generated schema once: the 422s and a ``default``
+answer use ``ErrorBody``, each operation lists the error statuses it can answer, and ``limit``
+carries its maximum (``MAX_PAGE_SIZE``, a setting, so it is filled in here).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.config import Settings
+
+ERROR_REF = "#/components/schemas/ErrorBody"
+
+
+class ErrorDetail(BaseModel):
+    """One problem: for a validation error the field (dotted path) and what is wrong with it;
+    other codes add their own keys (``position`` for ``invalid_json``, ``max_length``...)."""
+
+    model_config = ConfigDict(extra="allow")
+    field: str | None = Field(default=None, description="The field, as a dotted path")
+    message: str | None = None
+    type: str | None = Field(default=None, description="The validation rule that failed")
+
+
+class ErrorObject(BaseModel):
+    code: str = Field(description="Stable machine code: validation_error, not_found, ...")
+    message: str = Field(description="A sentence for a person")
+    details: list[ErrorDetail] | dict[str, Any] | None = Field(
+        description="One entry per problem, an object, or null (always present)"
+    )
+
+
+class ErrorBody(BaseModel):
+    """Every error the API answers."""
+
+    error: ErrorObject
+
+
+# Why each status is answered; which operations list it is decided in ``_statuses``.
+_ERRORS: dict[str, str] = {
+    "401": "Missing, invalid or expired credentials (unauthorized)",
+    "403": "Not allowed for these credentials (forbidden, a plan's or a role's limit)",
+    "404": "Nothing with this id in the workspace (not_found)",
+    "409": "In conflict with what is stored (a duplicate, a change in progress)",
+    "413": "The body is larger than the route accepts (payload_too_large)",
+    "415": "The file's type is not supported (unsupported_media_type)",
+    "422": "Invalid input: validation_error (details: one entry per field), invalid_json"
+    " (details[0].position), or a code of its own",
+    "429": "Too many requests (rate_limited; Retry-After says when to try again)",
+    "503": "A dependency is unavailable (database_unavailable; Retry-After)",
+}
+_AUTH_HEADERS = frozenset({"authorization", "x-widget-key"})
+_WRITES = frozenset({"post", "put", "patch", "delete"})
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": ERROR_REF}}},
+    }
+
+
+def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
+    params = operation.get("parameters", [])
+    statuses = ["422"] if "422" in operation["responses"] or operation.get("requestBody") else []
+    if any(p["in"] == "header" and p["name"].lower() in _AUTH_HEADERS for p in params):
+        statuses += ["401", "403"]
+    if any(p["in"] == "path" for p in params):
+        statuses.append("404")
+    if method in _WRITES and operation.get("requestBody"):
+        statuses += ["409", "413"]
+    if "multipart/form-data" in operation.get("requestBody", {}).get("content", {}):
+        statuses.append("415")
+    if path.startswith("/api/"):
+        statuses += ["429", "503"]
+    return statuses
+
+
+def rewrite(schema: dict[str, Any], *, max_page_size: int) -> dict[str, Any]:
+    """``schema`` (FastAPI's) with the house error shape and the page size's maximum."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    for model in (ErrorBody, ErrorObject, ErrorDetail):
+        model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        model_schema.pop("$defs", None)
+        components[model.__name__] = model_schema
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            responses = operation.setdefault("responses", {})
+            for status in _statuses(path, method, operation):
+                responses[status] = _error_response(_ERRORS[status])
+            responses["default"] = _error_response("Any other error, in the same shape")
+            for param in operation.get("parameters", []):
+                if param["in"] == "query" and param["name"] == "limit":
+                    param["schema"].setdefault("maximum", max_page_size)
+    return schema
+
+
+def install_openapi(app: FastAPI, settings: Settings) -> None:
+    """``app.openapi()`` (and /openapi.json) answer the rewritten schema, built once."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()  # FastAPI's, cached until a route is added
+        if "ErrorBody" not in schema.get("components", {}).get("schemas", {}):
+            rewrite(schema, max_page_size=settings.max_page_size)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def document_body(json_models: list[type[BaseModel]], *, description: str) -> dict[str, Any]:
+    """A document route's ``requestBody``: a multipart upload (``file``, optional ``title``)
+    or one of ``json_models`` as JSON (the route reads the body itself)."""
+    alternatives = [m.model_json_schema() for m in json_models]
+    json_schema = alternatives[0] if len(alternatives) == 1 else {"oneOf": alternatives}
+    return {
+        "required": True,
+        "description": description,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "title": {"type": "string", "description": "cut to 300 characters"},
+                    },
+                }
+            },
+            "application/json": {"schema": json_schema},
+        },
+    }
