@@ -486,11 +486,15 @@ LEAD_ALERT = (
 
 
 async def _submit_lead(page: Any) -> str:
-    """Send the contact form; its message once it changes (the refusal's text)."""
+    """Send the contact form; its message once it changes to a new one (the refusal's text).
+    The widget empties the message while the form is sent: an empty one is not the answer (a
+    run under load read it and failed)."""
     before = await page.evaluate(f"() => {LEAD_ALERT}")
     await page.get_by_test_id("lead-submit").click()
     await page.wait_for_function(
-        f"(before) => {LEAD_ALERT} !== before", arg=before, timeout=TIMEOUT
+        f"(before) => {{ const now = {LEAD_ALERT}; return now !== '' && now !== before; }}",
+        arg=before,
+        timeout=TIMEOUT,
     )
     return str(await page.evaluate(f"() => {LEAD_ALERT}"))
 
