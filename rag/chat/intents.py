@@ -11,10 +11,18 @@ make no request for a human.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
+from rag.chat.courtesy import (
+    ACKNOWLEDGEMENTS,
+    FILLER,
+    GOODBYE,
+    GREETING,
+    THANKS,
+    phrases,
+)
+from rag.chat.courtesy import words as _words
 from workspaces.schemas import LeadIn
 
 Intent = Literal["greeting", "thanks", "goodbye", "human", "lead", "contact", "question"]
@@ -22,176 +30,12 @@ COURTESY: tuple[Intent, ...] = ("greeting", "thanks", "goodbye")
 NEVER_UNANSWERED: tuple[Intent, ...] = (*COURTESY, "contact")
 """Intents whose canned answer is no "I don't know" (analytics' answer rate leaves them out)."""
 
-_APOSTROPHES = str.maketrans("", "", "'\u2018\u2019\u02bc\u0060\u00b4")
-
 
 @dataclass(frozen=True, slots=True)
 class IntentResult:
     intent: Intent
     confidence: float
 
-
-def _words(text: str) -> str:
-    """NFKC + casefold, apostrophes dropped, everything but letters/marks/digits to one space."""
-    folded = unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES)
-    chars = [ch if unicodedata.category(ch)[0] in "LMN" else " " for ch in folded]
-    return " ".join("".join(chars).split())
-
-
-def _phrases(*patterns: str) -> re.Pattern[str]:
-    """Alternation of patterns bounded by spaces (the text is already reduced by ``_words``)."""
-    ordered = sorted(patterns, key=len, reverse=True)
-    return re.compile(r"(?<!\S)(?:" + "|".join(ordered) + r")(?!\S)")
-
-
-_GREETING = _phrases(
-    r"h+i+",
-    r"hi+ya",
-    r"he+y+",
-    r"hey+a",
-    r"hel+o+",
-    r"hal+o+",
-    r"howdy",
-    r"yo",
-    r"greetings",
-    r"good (?:morning|afternoon|evening|day)",
-    r"morning",
-    r"how (?:are|r) (?:you|u|ya)(?: doing| today)*",
-    r"how (?:is|s) it going",
-    r"hows it going",
-    r"whats? up",
-    r"sup",
-    r"nice to meet you",
-    # a little multilingual courtesy
-    r"namaste",
-    r"namaskar",
-    r"नमस्ते",
-    r"hola",
-    r"bonjour",
-    r"salut",
-    r"ciao",
-    r"hallo",
-    r"guten tag",
-    r"ola",
-    r"olá",
-    r"salaam",
-    r"salam",
-    r"as?salamu? (?:alaikum|alaykum)",
-)
-
-_THANKS = _phrases(
-    r"thanks?",
-    r"thanks? (?:you|u|ya)",
-    r"thank you (?:so|very) much",
-    r"thanks? (?:so|very) much",
-    r"many thanks",
-    r"thx",
-    r"thnx",
-    r"thanx",
-    r"tnx",
-    r"ty",
-    r"tysm",
-    r"tyvm",
-    r"cheers",
-    r"much appreciated",
-    r"(?:i )?(?:really )?appreciate (?:it|that|your help|the help)",
-    r"(?:that|this|it) (?:was|is)? ?(?:very |really |super )?(?:helpful|useful)",
-    r"(?:that|this|it) helps?(?: a lot)?",
-    r"for (?:the|your|all the|all your) (?:help|info|information|answer|reply|response|assistance)",
-    # acknowledgements, handled as thanks with lower confidence
-    r"ok(?:ay)?",
-    r"k",
-    r"great",
-    r"cool",
-    r"perfect",
-    r"awesome",
-    r"nice",
-    r"got it",
-    r"understood",
-    r"merci(?: beaucoup)?",
-    r"(?:muchas )?gracias",
-    r"danke(?: schön| schon| sehr)?",
-    r"vielen dank",
-    r"obrigad[oa]",
-    r"grazie(?: mille)?",
-    r"dhanyava?wa?d",
-    r"dhanyavaad",
-    r"धन्यवाद",
-    r"shukriya",
-    r"arigato",
-)
-
-_ACKNOWLEDGEMENTS = frozenset(
-    {"ok", "okay", "k", "great", "cool", "perfect", "awesome", "nice", "got it", "understood"}
-)
-
-_GOODBYE = _phrases(
-    r"bye+",
-    r"bye bye",
-    r"good ?bye",
-    r"see (?:you|ya|u)(?: later| soon| around)?",
-    r"cya",
-    r"later",
-    r"take care",
-    r"ttyl",
-    r"have an? (?:good|nice|great|wonderful) (?:day|night|evening|weekend|one)",
-    r"good night",
-    r"gn",
-    r"(?:that|this) (?:is|s) (?:all|it)(?: for now| for today)?",
-    r"thats (?:all|it)(?: for now| for today)?",
-    r"i am done",
-    r"im done",
-    r"adios",
-    r"au revoir",
-    r"tsch(?:ü|u|ue)ss",
-    r"alvida",
-)
-
-# Words that may go with pure courtesy without carrying content ("hello there", "thanks a lot").
-_FILLER = frozenset(
-    {
-        "there",
-        "so",
-        "very",
-        "much",
-        "a",
-        "lot",
-        "lots",
-        "again",
-        "you",
-        "u",
-        "all",
-        "everyone",
-        "everybody",
-        "guys",
-        "folks",
-        "team",
-        "bot",
-        "friend",
-        "buddy",
-        "mate",
-        "dear",
-        "sir",
-        "madam",
-        "please",
-        "pls",
-        "plz",
-        "and",
-        "oh",
-        "well",
-        "just",
-        "really",
-        "then",
-        "now",
-        "too",
-        "also",
-        "once",
-        "more",
-        "for",
-        "today",
-        "ji",
-    }
-)
 
 # What a person of the team is called. The generic "person", "people", "someone" and "the team"
 # count unless they are somebody else's ("people in my workspace", "someone from another team",
@@ -223,7 +67,7 @@ _PERSON = (
     r"(?:human(?: being| agent)?|real (?:person|human|agent)|live (?:agent|person|human)"
     r"|actual (?:person|human)|representative|operator)"
 )
-_HUMAN = _phrases(
+_HUMAN = phrases(
     # Asking to talk to one, or to be put through: whatever follows.
     rf"(?:talk|speak|chat|connect|communicate) (?:to|with) {_DET}{_HUMAN_NOUN}",
     rf"(?:connect|transfer|put|pass|forward|redirect) me (?:through )?(?:to|with) "
@@ -243,7 +87,7 @@ _HUMAN_ALONE = frozenset(
     | {"human support", "live support", "live agent support", "human agent", "real human"}
 )
 
-_LEAD = _phrases(
+_LEAD = phrases(
     r"pric(?:e|es|ing)",
     r"price (?:list|plans?)",
     r"plans? and pric(?:e|es|ing)",
@@ -417,11 +261,11 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     lead = _LEAD.search(words)
 
     # Remove courtesy phrases, then filler words and the bot's own name; what remains is content.
-    rest, goodbyes = _strip(_GOODBYE, words)
-    rest, thanks = _strip(_THANKS, rest)
-    rest, greetings = _strip(_GREETING, rest)
+    rest, goodbyes = _strip(GOODBYE, words)
+    rest, thanks = _strip(THANKS, rest)
+    rest, greetings = _strip(GREETING, rest)
     name_words = set(_words(bot_name).split()) if bot_name else set()
-    leftover = [w for w in rest.split() if w not in _FILLER and w not in name_words]
+    leftover = [w for w in rest.split() if w not in FILLER and w not in name_words]
     leftover_text = " ".join(leftover)
 
     if leftover_text in _HUMAN_ALONE:
@@ -437,7 +281,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     if goodbyes or thanks or greetings:
         if not leftover:
             acknowledgement_only = (
-                not goodbyes and not greetings and set(thanks) <= _ACKNOWLEDGEMENTS
+                not goodbyes and not greetings and set(thanks) <= ACKNOWLEDGEMENTS
             )
             if goodbyes:
                 intent: Intent = "goodbye"
