@@ -40,7 +40,14 @@ from api.routers import (
     widget,
     workspaces,
 )
-from api.runtime import Runtime, build_runtime, check_vector_column, describe_defaults
+from api.runtime import (
+    Runtime,
+    build_runtime,
+    check_schema,
+    check_vector_column,
+    describe_defaults,
+    redis_problem,
+)
 from api.throttling import RateLimitMiddleware
 from api.widget_cors import WidgetCorsMiddleware
 from core import heap
@@ -103,8 +110,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if not migrating:
             lines.append("migrations: not applied at start (no MIGRATION_DATABASE_URL)")
         async with build_runtime(settings, apply_migrations=migrating) as built:
+            await check_schema(built.db)
             await check_vector_column(built)
-            for line in [*lines, *describe_defaults(built)]:
+            lines.extend(describe_defaults(built))
+            if problem := await redis_problem(built.redis, settings.redis_url):
+                lines.append(problem)
+            for line in lines:
                 announce(settings, f"  {line}")
             if settings.seed_demo and settings.is_development:
                 demo = await ensure_demo(built)
@@ -128,6 +139,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             heap.install_pause_metrics()
             frozen = heap.freeze_startup_heap()
             log.debug("garbage collector: %d start-up objects frozen", frozen)
+            # Said once start-up succeeded: it was said first, and then came a traceback.
+            docs = "docs at /docs" if settings.api_docs_enabled else "API docs off (API_DOCS)"
+            announce(
+                settings,
+                f"TrulyBot listening on http://{settings.host}:{settings.port}"
+                f"  (API under /api/v1, {docs})",
+            )
             yield
 
     app = FastAPI(

@@ -34,6 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.http_protocol import BoundedHttpToolsProtocol
+    from api.runtime import preflight
     from rag.knowledge.rerank import reranker_choice
 
     settings = get_settings()
@@ -54,8 +55,10 @@ def _serve(args: argparse.Namespace) -> int:
     get_settings()  # the flags checked as the settings are, before any worker starts
     if workers > 1 and not settings.redis_url:
         announce(settings, "note: without REDIS_URL each worker keeps its cache, limits and jobs")
-    docs = "docs at /docs" if settings.api_docs_enabled else "API docs off (API_DOCS)"
-    announce(settings, f"TrulyBot listening on http://{host}:{port}  (API under /api/v1, {docs})")
+    # A configured database that cannot be reached, or that the app role cannot work on, is
+    # said in one line before any worker starts (in a worker it is a long traceback); the
+    # workers check again. "listening on" is said by the app once its start-up succeeded.
+    asyncio.run(preflight(get_settings()))
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -88,10 +91,31 @@ def _migrate(args: argparse.Namespace) -> int:
             "trulybot migrate: MIGRATION_DATABASE_URL is set but DATABASE_URL is not; set both"
             " (the app's connection and the owner's), or neither for the embedded database"
         )
+    if settings.database_url:
+        user = database_user(settings.database_url)
+        if user is not None and user != settings.app_db_role:
+            # The grants go to APP_DB_ROLE: the app would connect as a role granted nothing,
+            # and every request would fail while this said "migrations applied".
+            raise SystemExit(
+                f"trulybot migrate: DATABASE_URL connects as {user!r} but APP_DB_ROLE is"
+                f" {settings.app_db_role!r}; the grants go to APP_DB_ROLE: set"
+                f" APP_DB_ROLE={user}"
+            )
     target = asyncio.run(resolve_database(settings, apply_migrations=True))
     where = "embedded database" if target.embedded else "configured database"
     print(f"migrations applied to the {where}")
     return 0
+
+
+def database_user(url: str) -> str | None:
+    """The user name in a database URL (None when it names none)."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).username
+    except ArgumentError:
+        return None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,8 +27,9 @@ from api.schedule import scheduled_jobs
 from billing.provider import PaymentProvider, RazorpayProvider
 from core import migrate
 from core.config import Settings
-from core.db import Database
+from core.db import Database, check_reachable, sqlstate
 from core.embedded import EmbeddedPostgres, embedded_postgres
+from core.errors import ConfigError
 from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
 from core.limiter import RateLimiter
 from core.looplag import LoopLagMonitor
@@ -143,14 +145,28 @@ async def resolve_database(settings: Settings, *, apply_migrations: bool) -> Dat
                 raise SystemExit(
                     "MIGRATION_DATABASE_URL (the owner role) is needed to apply migrations"
                 )
-            await migrate.upgrade(owner, app_role=settings.app_db_role)
+            await check_reachable("MIGRATION_DATABASE_URL", owner)
+            await _migrate(owner, settings)
+        # The first connection of every command: one line naming the setting and the address.
+        await check_reachable(
+            "DATABASE_URL", settings.database_url, pooler=settings.database_pooler
+        )
         return DatabaseTarget(app_url=settings.database_url, owner_url=owner, embedded=None)
     pg = await embedded_postgres(settings.data_dir)
     await migrate.ensure_app_role(pg.owner_url(), settings.app_db_role)
     if apply_migrations:
-        await migrate.upgrade(pg.owner_url(), app_role=settings.app_db_role)
+        await _migrate(pg.owner_url(), settings)
     return DatabaseTarget(
         app_url=pg.app_url(settings.app_db_role), owner_url=pg.owner_url(), embedded=pg
+    )
+
+
+async def _migrate(owner_url: str, settings: Settings) -> None:
+    await migrate.upgrade(
+        owner_url,
+        app_role=settings.app_db_role,
+        lock_timeout_ms=settings.migration_lock_timeout_ms,
+        lock_retries=settings.migration_lock_retries,
     )
 
 
@@ -345,6 +361,83 @@ async def check_vector_column(runtime: Runtime) -> None:
             "--change-dimension` with these settings first (docs/deploy.md, Changing the "
             f"embedding model), or set EMBEDDING_DIMENSIONS back to {current}."
         )
+
+
+class SchemaNotReady(ConfigError):
+    """The app role cannot work on this database: no privileges, or a schema behind the code."""
+
+
+async def check_schema(db: Database) -> None:
+    """Refuse to serve (or to run jobs) on a database the app role cannot work on, naming the
+    way out: the role was granted nothing (APP_DB_ROLE not DATABASE_URL's user when `trulybot
+    migrate` ran), or the schema is older than this release (the new image rolled out before the
+    migration). Both passed /readyz and answered every request 500. A schema newer than the code
+    is accepted: the previous release keeps serving while the new one rolls out."""
+    async with db.transaction() as session:
+        role, problem = await migrate.table_access(session)
+        if problem == "42P01":
+            raise SchemaNotReady(
+                "the database has no tables: run `trulybot migrate` first (docs/deploy.md)"
+            )
+        if problem == "42501":
+            raise SchemaNotReady(no_privileges(role))
+        try:
+            heads = await migrate.database_heads(session)
+        except Exception as exc:
+            if sqlstate(exc) == "42501":  # an older grant: the function not granted
+                raise SchemaNotReady(no_privileges(role)) from None
+            raise
+    if refusal := migrate.schema_refusal(heads):
+        raise SchemaNotReady(refusal)
+
+
+def no_privileges(role: str) -> str:
+    return (
+        f"the app role {role!r} (DATABASE_URL's user) has no privileges on the tables: run"
+        f" `trulybot migrate` with APP_DB_ROLE={role} (it grants them to APP_DB_ROLE)"
+    )
+
+
+async def preflight(settings: Settings) -> None:
+    """`trulybot serve`'s checks of a configured database before any worker process starts, so
+    a refusal is one line (from the app's start it was a traceback of 270 lines): the
+    connections, and the schema when it is not migrated at start."""
+    if not settings.database_url:
+        return  # the embedded cluster starts (and is migrated) with the app
+    await check_reachable("DATABASE_URL", settings.database_url, pooler=settings.database_pooler)
+    if settings.migration_database_url:
+        await check_reachable("MIGRATION_DATABASE_URL", settings.migration_database_url)
+        return  # migrated at start, then checked
+    db = _app_database(settings.database_url, settings, None)
+    try:
+        await check_schema(db)
+    finally:
+        await db.dispose()
+
+
+async def redis_problem(redis: Redis | None, url: str | None) -> str | None:
+    """A start-up line when REDIS_URL is set but does not answer (None when it does)."""
+    if redis is None or not url:
+        return None
+    try:
+        await asyncio.wait_for(redis.ping(), timeout=2)
+    except Exception as exc:
+        return (
+            f"redis: REDIS_URL at {redis_address(url)} does not answer ({type(exc).__name__}):"
+            " running on in-process fallbacks (limits, cache) until it does; uploads cannot be"
+            " queued meanwhile"
+        )
+    return None
+
+
+def redis_address(url: str) -> str:
+    """``host:port`` of a Redis URL, never its password."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        port = 6379
+    return f"{parts.hostname or 'localhost'}:{port}"
 
 
 @asynccontextmanager

@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     database_replica_max_lag_s: float = Field(default=5.0, gt=0, le=3600)
     # The owner role, straight to the primary (never through a pooler): migrations, index builds.
     migration_database_url: str | None = None
+    # How long a migration's statement waits for a table's lock (0: forever), and how many more
+    # times a revision that timed out is tried (a growing pause between): an ALTER waiting behind
+    # a long export or reindex made every chat statement on that table wait behind it.
+    migration_lock_timeout_ms: int = Field(default=5000, ge=0)
+    migration_lock_retries: int = Field(default=5, ge=0, le=100)
     app_db_role: str = "trulybot_app"
     db_pool_size: int = Field(default=10, ge=1, le=1000)
     db_max_overflow: int = Field(default=10, ge=0, le=1000)

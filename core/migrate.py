@@ -2,27 +2,49 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import create_engine
+from core.db import create_engine, sqlstate
+from core.errors import ConfigError
+
+log = logging.getLogger("trulybot.migrate")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # The migrations' SECURITY DEFINER functions the app role may call: fixed DDL of a workspace's
 # vector index (0002k), a workspace's id from its slug for operator tools (0006f), the leads
-# whose trigrams contain a search's (0011b1).
+# whose trigrams contain a search's (0011b1), the schema's revision for the start check (0018).
 APP_FUNCTIONS = (
     "tb_build_workspace_indexes(uuid, integer, integer)",
     "tb_drop_workspace_indexes(uuid)",
     "tb_workspace_id_by_slug(text)",
     "tb_lead_search_candidates(text, text)",
     "tb_lead_search_estimate(text)",
+    "tb_schema_heads()",
 )
+SCHEMA_HEADS_SINCE = "0018"
+"""The revision that added ``tb_schema_heads()``: a database without it is older."""
+LOCK_NOT_AVAILABLE = "55P03"
+DEFAULT_LOCK_TIMEOUT_MS = 5000
+DEFAULT_LOCK_RETRIES = 5
+_MIGRATION_LOCK = 7301530
+"""The advisory lock one migrator holds at a time, also across replicas starting together."""
+
+
+class MigrationLockTimeout(ConfigError):
+    """A migration could not take a table's lock within MIGRATION_LOCK_TIMEOUT_MS, every try."""
 
 
 def alembic_config() -> Config:
@@ -33,8 +55,67 @@ def alembic_config() -> Config:
 
 def _quote_role(role: str) -> str:
     if not _ROLE_RE.match(role):
-        raise ValueError(f"invalid role name {role!r}")
+        raise ConfigError(
+            f"APP_DB_ROLE {role!r} is not a role name this accepts (lower-case letters, digits"
+            " and _, not starting with a digit)"
+        )
     return f'"{role}"'
+
+
+def code_heads() -> tuple[str, ...]:
+    """The schema revision(s) this release's code is written for."""
+    return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def schema_refusal(database_heads: Sequence[str] | None) -> str | None:
+    """Why this release must not run on a database at ``database_heads`` (None: it may).
+    ``None`` heads: the database has no ``tb_schema_heads()``, so it is older than 0018.
+    A revision this code does not know is a newer release's: the code runs on it (the
+    documented rolling deploy, where the previous version keeps serving on the new schema)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    wanted = tuple(script.get_heads())
+    needs = ", ".join(wanted)
+    if database_heads is None:
+        at = f"a revision before {SCHEMA_HEADS_SINCE}"
+    elif not database_heads:
+        at = "no revision (never migrated)"
+    else:
+        known = {revision.revision for revision in script.walk_revisions()}
+        if set(database_heads) == set(wanted) or not set(database_heads) <= known:
+            return None
+        at = ", ".join(sorted(database_heads))
+    return (
+        f"the database is at {at}, this release needs {needs}: run `trulybot migrate` first"
+        " (docs/deploy.md, Database roles and migrations)"
+    )
+
+
+async def database_heads(session: AsyncSession) -> list[str] | None:
+    """The database's schema revision(s) as the app role reads them (``tb_schema_heads()``,
+    0018: the app role has no access to ``alembic_version``); None when the function is not
+    there (a database older than 0018). Other errors (no privilege) go to the caller."""
+    try:
+        async with session.begin_nested():
+            rows = await session.execute(text("SELECT * FROM tb_schema_heads()"))
+            return [str(row[0]) for row in rows]
+    except DBAPIError as exc:
+        if sqlstate(exc) == "42883":  # undefined_function
+            return None
+        raise
+
+
+async def table_access(session: AsyncSession) -> tuple[str, str | None]:
+    """(the connected role, the SQLSTATE of a tenant-less read of one table, None if it
+    worked): ``42501`` when the role was granted nothing, ``42P01`` when there are no tables."""
+    role = str((await session.execute(text("SELECT current_user"))).scalar_one())
+    try:
+        async with session.begin_nested():
+            await session.execute(text("SELECT 1 FROM scheduled_runs LIMIT 1"))
+    except DBAPIError as exc:
+        if (code := sqlstate(exc)) in ("42501", "42P01"):
+            return role, code
+        raise
+    return role, None
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
@@ -49,18 +130,99 @@ def _downgrade(connection: Connection, revision: str) -> None:
     command.downgrade(cfg, revision)
 
 
-async def upgrade(owner_url: str, *, app_role: str | None, revision: str = "heads") -> None:
-    """Apply migrations as the owner, then grant the app role table privileges."""
+async def upgrade(
+    owner_url: str,
+    *,
+    app_role: str | None,
+    revision: str = "heads",
+    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
+    lock_retries: int = DEFAULT_LOCK_RETRIES,
+    backoff_seconds: float = 1.0,
+) -> None:
+    """Apply migrations as the owner, then grant the app role table privileges.
+
+    Each revision runs in its own transaction (migrations/env.py), so one revision's locks are
+    released before the next starts. Each statement waits at most ``lock_timeout_ms`` for a
+    table's lock (MIGRATION_LOCK_TIMEOUT_MS; 0: forever): an ALTER queued behind a long reader
+    (an export, a reindex) made every statement on that table wait behind it, chat's too,
+    for as long as the reader ran. A revision that times out is rolled back and tried again
+    ``lock_retries`` times with a growing pause (the revisions before it stay applied);
+    then ``MigrationLockTimeout``. ``app_role`` must exist (``ConfigError`` before any
+    revision runs): an unknown role was skipped, so the app had no privileges and every
+    request failed."""
+    if app_role:
+        _quote_role(app_role)
     engine = create_engine(owner_url, pool_size=1, max_overflow=0, statement_timeout_ms=0)
     try:
-        async with engine.begin() as conn:
-            # One migrator at a time, also across replicas starting together.
-            await conn.execute(text("SELECT pg_advisory_xact_lock(7301530)"))
-            await conn.run_sync(_upgrade, revision)
-            if app_role:
-                await conn.run_sync(grant_app_role, app_role)
+        async with engine.connect() as conn:
+            if app_role and not await conn.run_sync(_role_exists, app_role):
+                raise ConfigError(_missing_role(app_role))
+            # A session lock: held across the revisions' own transactions.
+            await conn.execute(text(f"SELECT pg_advisory_lock({_MIGRATION_LOCK})"))
+            await conn.execute(text(f"SET lock_timeout = {int(lock_timeout_ms)}"))
+            await conn.commit()
+            try:
+                for attempt in range(lock_retries + 1):
+                    try:
+                        await conn.run_sync(_upgrade, revision)
+                        break
+                    except DBAPIError as exc:
+                        if sqlstate(exc) != LOCK_NOT_AVAILABLE:
+                            raise
+                        await conn.rollback()
+                        if attempt == lock_retries:
+                            at = await conn.run_sync(_current_heads)
+                            raise MigrationLockTimeout(
+                                _lock_message(at, lock_timeout_ms, attempt + 1)
+                            ) from None
+                    pause = min(backoff_seconds * 2**attempt, 30.0)
+                    log.warning(
+                        "migration: a table's lock was not free within %d ms (a long"
+                        " transaction holds it); trying again in %.0f s",
+                        lock_timeout_ms,
+                        pause,
+                    )
+                    await asyncio.sleep(pause)
+                if app_role:
+                    await conn.run_sync(grant_app_role, app_role)
+                    await conn.commit()
+            finally:
+                with contextlib.suppress(DBAPIError):
+                    await conn.rollback()
+                    await conn.execute(text(f"SELECT pg_advisory_unlock({_MIGRATION_LOCK})"))
+                    await conn.commit()
     finally:
         await engine.dispose()
+
+
+def _current_heads(connection: Connection) -> list[str]:
+    if not connection.execute(text("SELECT to_regclass('alembic_version')")).scalar():
+        return []
+    rows = connection.execute(text("SELECT version_num FROM alembic_version"))
+    return sorted(str(row[0]) for row in rows)
+
+
+def _lock_message(heads: list[str], lock_timeout_ms: int, tries: int) -> str:
+    at = ", ".join(heads) or "no revision"
+    return (
+        f"a migration could not take a table's lock within MIGRATION_LOCK_TIMEOUT_MS"
+        f" ({lock_timeout_ms} ms) in {tries} tries: a long transaction holds the table (an"
+        " export, a reindex, a retention purge; see pg_stat_activity). The revision was rolled"
+        f" back and the database stays at {at}; run `trulybot migrate` again when it has ended"
+        " (docs/deploy.md, Migrations and table locks)"
+    )
+
+
+def _role_exists(connection: Connection, role: str) -> bool:
+    found = connection.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+    return found.scalar() is not None
+
+
+def _missing_role(role: str) -> str:
+    return (
+        f"APP_DB_ROLE {role!r} does not exist, so nothing could be granted to it: create it"
+        " (docs/deploy.md, PostgreSQL) or set APP_DB_ROLE to the user in DATABASE_URL"
+    )
 
 
 async def downgrade(owner_url: str, revision: str) -> None:
@@ -75,12 +237,9 @@ async def downgrade(owner_url: str, revision: str) -> None:
 def grant_app_role(connection: Connection, role: str) -> None:
     """The app role may read and write rows (RLS decides which), call the migrations' narrow
     SECURITY DEFINER functions, and owns nothing."""
-    exists = connection.execute(
-        text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}
-    ).scalar()
-    if not exists:
-        return
     q = _quote_role(role)
+    if not _role_exists(connection, role):
+        raise ConfigError(_missing_role(role))
     connection.execute(text(f"GRANT USAGE ON SCHEMA public TO {q}"))
     connection.execute(
         text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {q}")

@@ -144,6 +144,15 @@ async def open_download(
         )
     path = export_path(settings, export.file_name)
     if not path.is_file():
+        # Ready and unexpired, but not on this process's disk: the worker that wrote it has
+        # another DATA_DIR (nothing above info level said so; every new export did the same).
+        log.warning(
+            "export file missing: is DATA_DIR shared between the API and the workers?"
+            " (export %s of workspace %s, expected at %s)",
+            export.id,
+            access.workspace.id,
+            path,
+        )
         raise ExportGone("This export's file is gone; request a new one")
     await permit.record(session, target_type="export", target_id=export.id)
     stamp = export.created_at.strftime("%Y%m%d-%H%M%S")

@@ -19,7 +19,12 @@ target_metadata = None
 
 
 def _do_run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata)
+    # One transaction per revision: a revision's locks (0015 and 0016 lock `messages`) are
+    # released when it commits, not held until the last revision is done. A connection already
+    # in a transaction (the plain `alembic` command's, a downgrade's) runs them all in it.
+    context.configure(
+        connection=connection, target_metadata=target_metadata, transaction_per_migration=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -29,8 +34,9 @@ async def _run_async() -> None:
     if not url:
         raise SystemExit("set MIGRATION_DATABASE_URL or DATABASE_URL, or use `trulybot migrate`")
     engine = create_engine(url, pool_size=1, max_overflow=0, statement_timeout_ms=0)
-    async with engine.begin() as conn:
+    async with engine.connect() as conn:
         await conn.run_sync(_do_run)
+        await conn.commit()
     await engine.dispose()
 
 

@@ -321,6 +321,18 @@ async def client_for(
         yield client
 
 
+@asynccontextmanager
+async def started_app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app started as `trulybot serve` starts it: its lifespan builds the runtime
+    from ``settings`` (and runs the start checks); ``client.app`` is the app."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+
 @pytest.fixture
 async def runtime(settings: Settings, db: Database, redis_client: Redis) -> AsyncIterator[Runtime]:
     """The default runtime (``settings``); ``client`` talks to an app over it."""

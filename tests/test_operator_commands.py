@@ -9,11 +9,8 @@ and has no BYPASSRLS, so forced row-level security binds it too.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import socket
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,7 +28,8 @@ from core.jobs import ArqQueue
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import submissions
 from rag.knowledge.chunking import EMBED_FORMAT
-from tests.conftest import APP_ROLE, REDIS_URL, ROOT, make_settings
+from tests.cli_process import Run, run_trulybot
+from tests.conftest import APP_ROLE, REDIS_URL, make_settings
 from workspaces import notification_delivery, notifications, service
 from workspaces import repository as ws_repo
 
@@ -58,12 +56,6 @@ class Scratch:
     workspace_id: uuid.UUID
     owner_url: str
     """The migration role's connection (MIGRATION_DATABASE_URL)."""
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
 
 
 async def _scratch(
@@ -122,40 +114,16 @@ async def production_like(pg: EmbeddedPostgres) -> AsyncIterator[Scratch]:
 async def trulybot(scratch: Scratch, tmp: Path, *args: str, owner: bool = True, **env: str) -> Run:
     """``trulybot ARGS...`` in its own process with the operator's environment; ``owner=False``
     leaves MIGRATION_DATABASE_URL unset."""
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_", "MIGRATION_", "REDIS_", "OPENAI_", "EMBEDDING_"))
-    }
-    environment |= {
-        "DATABASE_URL": scratch.cluster.app_url(APP_ROLE),
-        **({"MIGRATION_DATABASE_URL": scratch.owner_url} if owner else {}),
-        "DATA_DIR": str(tmp),
-        "ENVIRONMENT": "test",
-        "JWT_SECRET": SECRET,
-        "EMBEDDING_PROVIDER": "hash",
-        "HF_HUB_OFFLINE": "1",
-        **env,
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "api.cli",
+    return await run_trulybot(
         *args,
-        cwd=ROOT,
-        env=environment,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        env={
+            "DATABASE_URL": scratch.cluster.app_url(APP_ROLE),
+            **({"MIGRATION_DATABASE_URL": scratch.owner_url} if owner else {}),
+            "DATA_DIR": str(tmp),
+            "JWT_SECRET": SECRET,
+            **env,
+        },
     )
-    try:
-        async with asyncio.timeout(300):  # a guard against hanging, not a timing assertion
-            out, _ = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return Run(process.returncode, out.decode(errors="replace"))
 
 
 def _free_port() -> int:

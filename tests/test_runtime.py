@@ -6,16 +6,14 @@ import socket
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 
-from api.app import create_app
 from api.runtime import describe_defaults
 from core.embedded import EmbeddedPostgres
 from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.llm import LLMGenerator
 from rag.knowledge.embeddings import LocalEmbedder
-from tests.conftest import APP_ROLE, RuntimeFactory, make_settings, seed_onnx_graph
+from tests.conftest import APP_ROLE, RuntimeFactory, make_settings, seed_onnx_graph, started_app
 
 
 async def test_the_startup_lines_name_the_generator_really_used(
@@ -97,11 +95,8 @@ async def test_an_api_replica_with_only_the_app_role_starts_without_migrating(
         redis_url=None,
         data_dir=str(tmp_path),
     )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            ready = await client.get("/readyz")
+    async with started_app(settings) as client:
+        ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text
 
 
@@ -121,20 +116,18 @@ async def test_the_api_starts_and_serves_while_redis_is_down(
         data_dir=str(tmp_path),
         rate_limits="off",
     )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            ready = await client.get("/readyz")
-            signed_up = await client.post(
-                "/api/v1/auth/signup",
-                json={
-                    "email": f"outage-{uuid.uuid4().hex[:10]}@example.com",
-                    "password": "correct horse battery",
-                    "workspace_name": "Outage",
-                },
-            )
-            await app.state.runtime.mailer.settle()
+    async with started_app(settings) as client:
+        app = client.app  # type: ignore[attr-defined]
+        ready = await client.get("/readyz")
+        signed_up = await client.post(
+            "/api/v1/auth/signup",
+            json={
+                "email": f"outage-{uuid.uuid4().hex[:10]}@example.com",
+                "password": "correct horse battery",
+                "workspace_name": "Outage",
+            },
+        )
+        await app.state.runtime.mailer.settle()
     # The start-up lines say that with Redis the uploads and mail wait for `trulybot worker`
     # (a tester's uploads stayed queued with nothing said).
     [line] = [x for x in describe_defaults(app.state.runtime) if x.startswith("redis:")]

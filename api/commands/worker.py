@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from contextlib import AsyncExitStack
 from typing import Any
 
 from core.config import get_settings
+from core.errors import ConfigError
 
 _STACK_KEY = "runtime_stack"
 
@@ -15,7 +17,13 @@ def _cmd(args: argparse.Namespace) -> int:
     from arq.connections import RedisSettings
     from arq.worker import Worker
 
-    from api.runtime import build_runtime, check_vector_column, job_registry
+    from api.runtime import (
+        build_runtime,
+        check_schema,
+        check_vector_column,
+        job_registry,
+        redis_address,
+    )
     from core.jobs import ArqQueue, worker_functions
     from core.mail import MAILER_KEY
     from lifecycle import jobs as lifecycle_jobs
@@ -29,6 +37,11 @@ def _cmd(args: argparse.Namespace) -> int:
     if not settings.redis_url:
         raise SystemExit("REDIS_URL is not set: without it jobs run inside `trulybot serve`")
 
+    # Said in one line (arq's own retries ended in a traceback of 60 lines naming no setting).
+    redis_url = settings.redis_url
+    if problem := asyncio.run(_redis_unreachable(redis_url)):
+        raise ConfigError(f"REDIS_URL: cannot connect to {redis_address(redis_url)} ({problem})")
+
     async def startup(ctx: dict[str, Any]) -> None:
         # The jobs this worker causes (index maintenance) go back to Redis on arq's own pool.
         stack = AsyncExitStack()
@@ -41,6 +54,7 @@ def _cmd(args: argparse.Namespace) -> int:
             )
         )
         try:
+            await check_schema(runtime.db)
             await check_vector_column(runtime)
         except BaseException:
             await stack.aclose()
@@ -78,6 +92,19 @@ def _cmd(args: argparse.Namespace) -> int:
     )
     worker.run()
     return 0
+
+
+async def _redis_unreachable(url: str) -> str | None:
+    from core.redis import create_redis
+
+    client = create_redis(url)
+    try:
+        await asyncio.wait_for(client.ping(), timeout=5)
+    except Exception as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    finally:
+        await client.aclose()
+    return None
 
 
 def register(subparsers: Any) -> None:

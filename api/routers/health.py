@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import RuntimeDep
+from core.db import sqlstate
 
 router = APIRouter(tags=["health"])
 
@@ -14,6 +15,15 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+def _database_problem(exc: BaseException) -> str:
+    code = sqlstate(exc)
+    if code == "42501":
+        return "the app role has no privileges on the tables: run `trulybot migrate` (APP_DB_ROLE)"
+    if code == "42P01":
+        return "not migrated: run `trulybot migrate`"
+    return f"unavailable: {type(exc).__name__}"
 
 
 @router.get("/readyz")
@@ -24,7 +34,7 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         await asyncio.wait_for(runtime.db.ping(), timeout=3)
         checks["database"] = "ok"
     except Exception as exc:
-        checks["database"] = f"unavailable: {type(exc).__name__}"
+        checks["database"] = _database_problem(exc)
         ok = False
     degraded = False
     if runtime.redis is not None:

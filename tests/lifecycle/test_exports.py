@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import uuid
 import zipfile
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from api.runtime import Runtime
@@ -165,6 +167,28 @@ async def test_an_expired_export_is_refused_and_its_file_deleted_by_the_schedule
     gone = await client.get(export["download_url"], headers=owner.headers)
     assert gone.status_code == 410
     assert gone.json()["error"]["code"] == "export_expired"
+
+
+async def test_a_ready_export_whose_file_is_not_here_is_logged_as_a_warning(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    jobs: JobQueue,
+    runtime: Runtime,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker with a DATA_DIR of its own: the export is ready, its download 410 "file is
+    gone", and nothing above info level said why."""
+    export = await _export(client, owner, jobs)
+    assert export["status"] == "ready"
+    for file in exports.exports_dir(runtime.settings).glob("*.zip"):
+        file.unlink()  # written on the worker's disk, not this replica's
+    with caplog.at_level(logging.WARNING, logger=exports.log.name):
+        gone = await client.get(export["download_url"], headers=owner.headers)
+    assert gone.status_code == 410
+    assert gone.json()["error"]["code"] == "export_expired"
+    [warning] = [r for r in caplog.records if "export file missing" in r.getMessage()]
+    assert warning.levelno == logging.WARNING
+    assert "is DATA_DIR shared between the API and the workers?" in warning.getMessage()
 
 
 class HeldQueue:
