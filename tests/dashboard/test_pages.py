@@ -136,6 +136,27 @@ async def _upload(web: WebOwner, files: list[tuple[str, bytes]]) -> httpx.Respon
     )
 
 
+async def test_an_upload_with_a_long_content_type_or_name_is_not_a_500(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    """A file whose part's Content-Type carried long parameters showed the 500 page; it is
+    added, its media type kept. A name past what its identity holds is a clear refusal."""
+    long_type = "text/plain; charset=utf-8; boundary-ish=" + "z" * 300
+    added = await web.client.post(
+        web.url("knowledge/upload"),
+        data={"csrf_token": web.csrf},
+        files=[("files", ("params.txt", b"We close at six.\n", long_type))],
+    )
+    assert added.status_code == 303, added.text[-500:]
+    assert "1+file" in added.headers["location"]
+    await runtime.jobs.drain()
+    page = await web.client.get(web.url("knowledge"))
+    assert page.text.count('data-status="ready"') == 1
+    named = await _upload(web, [("n" * 1100 + ".txt", b"We close at six.\n")])
+    assert named.status_code == 422
+    assert "file name may be at most" in named.text
+
+
 async def test_knowledge_upload_becomes_ready_and_shows_its_chunks(
     runtime: Runtime, web: WebOwner
 ) -> None:
