@@ -888,3 +888,15 @@ async def test_a_search_with_a_nul_is_refused_before_any_export(web: WebOwner) -
         assert "Invalid input" in refused.text
     team = await web.client.get(web.url("team"))
     assert "leads.exported" not in team.text
+
+
+async def test_head_of_the_leads_download_writes_no_audit_entry(web: WebOwner) -> None:
+    """HEAD of the download ran it as a GET: its audit entry said the leads were exported
+    though nothing left."""
+    head = await web.client.head(web.url("leads/export"))
+    assert head.status_code == 200
+    assert head.headers["content-type"].startswith("text/csv")
+    assert head.content == b""
+    assert "leads.exported" not in (await web.client.get(web.url("team"))).text
+    assert (await web.client.get(web.url("leads/export"))).status_code == 200
+    assert "leads.exported" in (await web.client.get(web.url("team"))).text
