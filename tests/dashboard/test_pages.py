@@ -664,6 +664,29 @@ async def test_a_reimport_adds_phrasings_and_names_the_row_another_faq_asks(
     assert "New one?" not in (await web.client.get(web.url("knowledge"))).text
 
 
+async def test_a_reimport_does_not_take_an_faq_past_twenty_phrasings(web: WebOwner) -> None:
+    """A row merged into the FAQ asking its question added its new phrasings whatever their
+    count: an FAQ of 19 other phrasings took 3 more (22), past the 20 the form and the API
+    hold every FAQ to. Now the import is refused naming the row, and nothing of it stored."""
+    alts = "|".join(f"Nineteen way {i}?" for i in range(19))
+    first = f'question,answer,alt_questions\n"Is there parking?","Yes.","{alts}"\n'.encode()
+    assert "1+FAQs+imported" in (await _import(web, first)).headers["location"]
+    again = (
+        b"question,answer,alt_questions\n"
+        b'"Where do I eat?","Upstairs.",\n'
+        b'"Is there parking?","Yes, free.","Car park?|Parking lot?|Where to park?"\n'
+    )
+    refused = await _import(web, again)
+    assert refused.status_code == 422
+    assert "Row 3" in refused.text, refused.text[-1500:]
+    assert "more than 20" in refused.text
+    page = (await web.client.get(web.url("knowledge"))).text
+    assert "Where do I eat?" not in page
+    assert "Yes, free." not in page
+    fits = b'question,answer,alt_questions\n"Is there parking?","Yes, free.","Car park?"\n'
+    assert "1+updated" in (await _import(web, fits)).headers["location"]
+
+
 async def test_playground_streams_then_sends_the_rendered_answer(
     runtime: Runtime, web: WebOwner
 ) -> None:
