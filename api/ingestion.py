@@ -8,7 +8,6 @@ is tried again a few times; when it still fails, the document becomes ``failed``
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Iterable
@@ -21,7 +20,7 @@ from rag.knowledge import requeue, submissions, unfinished
 
 log = logging.getLogger(__name__)
 
-ENQUEUE_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+ENQUEUE_DELAYS: tuple[float, ...] = requeue.ENQUEUE_DELAYS
 """Seconds before each new try of an enqueue that failed (about 7.5 s in all)."""
 
 
@@ -57,20 +56,11 @@ async def enqueue_or_fail(
 ) -> None:
     """Enqueue under the revision's job id (rag/knowledge/requeue.py): a sweep that finds the
     document still queued later adds nothing while this job waits or runs."""
-    for delay in (*ENQUEUE_DELAYS, None):
-        try:
-            await requeue.enqueue(jobs, workspace_id, document_id, revision)
-            return
-        except Exception as exc:  # the queue is unreachable: try again, then give up
-            if delay is None:
-                log.error(
-                    "ingestion job for document %s not enqueued (%s): marked failed",
-                    document_id,
-                    type(exc).__name__,
-                )
-                break
-            log.warning("enqueue failed (%s); again in %.1f s", type(exc).__name__, delay)
-            await asyncio.sleep(delay)
+    if await requeue.enqueue_retrying(
+        jobs, workspace_id, document_id, revision, delays=ENQUEUE_DELAYS
+    ):
+        return
+    log.error("ingestion job for document %s not enqueued: marked failed", document_id)
     if ingestion is not None:
         await unfinished.fail_pending(
             ingestion.db,

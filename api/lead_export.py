@@ -25,13 +25,26 @@ async def lead_export_response(
     filters: dict[str, Any],
     *,
     for_spreadsheets: bool = False,
+    head: bool = False,
 ) -> StreamingResponse:
     """Authorize and audit the export in the request's transaction, then stream the rows from
     short transactions of their own, a page each (the response outlives the request's, and a
     client reading slowly must hold no connection), on the read replica when it may serve
-    them. ``for_spreadsheets``: the body starts with ``EXCEL_BOM``."""
+    them. ``for_spreadsheets``: the body starts with ``EXCEL_BOM``. ``head`` (a HEAD request,
+    ``api.middleware.is_head``): authorized, and the headers alone; no rows are read and no
+    audit entry is written, as nothing leaves."""
     workspace_id = access.workspace.id
     user_id = access.principal.user_id
+    filename = f"leads-{access.workspace.slug}-{datetime.now().date().isoformat()}.csv"
+    headers = {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",
+    }
+    media_type = "text/csv; charset=utf-8"
+    if head:
+        await leads.check_export(session, access)
+        # Streamed like the GET's (no Content-Length), of nothing.
+        return StreamingResponse(iter(()), media_type=media_type, headers=headers)
     await leads.start_export(session, access, filters)
 
     async def body() -> Any:
@@ -45,12 +58,4 @@ async def lead_export_response(
         async for piece in leads.export_csv(rows):
             yield piece
 
-    filename = f"leads-{access.workspace.slug}-{datetime.now().date().isoformat()}.csv"
-    return StreamingResponse(
-        body(),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return StreamingResponse(body(), media_type=media_type, headers=headers)

@@ -317,10 +317,22 @@ class RequestTimeoutMiddleware:
             )
 
 
+HEAD_AS_GET = "trulybot.head_as_get"
+"""Set in the scope of a HEAD request that the routes see as GET (``is_head``)."""
+
+
+def is_head(scope: Scope) -> bool:
+    """Whether this GET is a HEAD request (``HeadAsGetMiddleware``): a route whose GET does
+    something besides reading (the leads export writes an audit entry) answers it with its
+    headers alone."""
+    return bool(scope.get(HEAD_AS_GET))
+
+
 class HeadAsGetMiddleware:
     """HEAD is answered wherever GET is (RFC 9110: uptime monitors and balancers probe with
     it): the route runs as GET and the response goes out with its status and headers,
-    Content-Length included, and no body. Inside every other middleware, which see HEAD."""
+    Content-Length included, and no body. Inside every other middleware, which see HEAD.
+    ``is_head`` tells a route it runs for a HEAD."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -341,7 +353,9 @@ class HeadAsGetMiddleware:
 
         # The same scope (the route found is read from it by the access log), HEAD again after.
         scope["method"] = "GET"
+        scope[HEAD_AS_GET] = True
         try:
             await self.app(scope, receive, without_body)
         finally:
             scope["method"] = "HEAD"
+            del scope[HEAD_AS_GET]

@@ -25,7 +25,7 @@ from core.pagination import decode_cursor, encode_cursor, keyset_pages
 from workspaces import lead_repository as repo
 from workspaces import notifications
 from workspaces.models import Lead, LeadSubmission
-from workspaces.permissions import Action, authorize
+from workspaces.permissions import Action, Permit, authorize
 from workspaces.service import WorkspaceAccess, require_verified
 
 CSV_COLUMNS = (
@@ -200,13 +200,19 @@ def csv_safe(value: object) -> str:
     return text
 
 
+async def check_export(session: AsyncSession, access: WorkspaceAccess) -> Permit:
+    """Whether ``access`` may export the leads (a HEAD of the export asks this alone)."""
+    permit = authorize(access, Action.LEADS_EXPORT)
+    await require_verified(session, access)  # personal data leaves: a verified person only
+    return permit
+
+
 async def start_export(
     session: AsyncSession, access: WorkspaceAccess, filters: dict[str, Any]
 ) -> None:
     """Check and record an export (the filters, but not the search text) in this unit of work;
     the rows then stream from ``export_csv`` in transactions of their own."""
-    permit = authorize(access, Action.LEADS_EXPORT)
-    await require_verified(session, access)  # personal data leaves: a verified person only
+    permit = await check_export(session, access)
     details = {k: str(v) for k, v in filters.items() if v is not None and k != "q"}
     await permit.record(
         session,

@@ -125,7 +125,12 @@ class ReplaceTextIn(BaseModel):
     """New text for a document (PUT); read by the route itself, described for the schema."""
 
     text: str = Field(min_length=1)
-    title: str | None = None
+    title: str | None = Field(
+        default=None,
+        max_length=300,
+        description="renames the document (an upload or a text document; a text document's"
+        " title is its identity: 409 title_taken when another text document has it)",
+    )
 
 
 CREATE_BODY = document_body(
@@ -134,7 +139,11 @@ CREATE_BODY = document_body(
     " text, {url} for a web page, {sitemap_url} for every page of a sitemap",
 )
 REPLACE_BODY = document_body(
-    [ReplaceTextIn], description="A multipart upload (`file`), or JSON {text, title?}"
+    [ReplaceTextIn],
+    description="A multipart upload (`file`, optional `title`), or JSON {text, title?}. A"
+    " `title` renames the document, a text document included (409 title_taken when another"
+    " text document has that title); the same content and title as stored answer 200"
+    " `duplicate` and queue nothing",
 )
 
 
@@ -346,9 +355,11 @@ async def replace_document(
     background: BackgroundTasks,
     response: Response,
 ) -> SubmissionOut:
-    """New content for a document: multipart `file` or JSON {text, title?} (text for a text,
-    Markdown or HTML document; an uploaded PDF or DOCX takes a file: 422
-    not_replaceable_by_text). Returns 202."""
+    """New content for a document: multipart `file` (optional `title`) or JSON {text, title?}
+    (text for a text, Markdown or HTML document; an uploaded PDF or DOCX takes a file: 422
+    not_replaceable_by_text). `title` renames an upload or a text document (a text document's
+    title is its identity: 409 title_taken when another text document has it). Returns 202, or
+    200 `duplicate` when content and title are those stored (nothing queued)."""
     as_text = not request.headers.get("content-type", "").startswith("multipart/form-data")
     if not as_text:
         data, _filename, content_type, title = await _read_upload(
@@ -362,7 +373,20 @@ async def replace_document(
                 "Send {text} or a multipart `file`",
                 details=[{"field": "text", "message": "required"}],
             )
+        submissions.refuse_nul(text)  # 422 invalid_text, as POST {title, text} answers
         raw_title = body.get("title")
+        if raw_title is not None and (
+            not isinstance(raw_title, str) or len(raw_title.strip()) > submissions.MAX_TITLE
+        ):
+            raise ValidationFailed(
+                "Invalid input",
+                details=[
+                    {
+                        "field": "title",
+                        "message": f"a string of at most {submissions.MAX_TITLE} characters",
+                    }
+                ],
+            )
         data, content_type = text.encode("utf-8"), "text/plain; charset=utf-8"
         title = raw_title if isinstance(raw_title, str) and raw_title.strip() else None
     sub = await submissions.replace_document(

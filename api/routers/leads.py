@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from api.deps import (
@@ -16,6 +16,7 @@ from api.deps import (
     WorkspaceDep,
 )
 from api.lead_export import lead_export_response
+from api.middleware import is_head
 from core.errors import ValidationFailed
 from workspaces import leads
 from workspaces.schemas import (
@@ -38,7 +39,15 @@ def _filters(
     created_before: datetime | None,
 ) -> dict[str, Any]:
     """422 ``invalid_date_range`` for a range that ends before it starts (it listed, and
-    exported, nothing), as analytics and the conversation export answer."""
+    exported, nothing), as analytics and the conversation export answer; 422 ``invalid_text``
+    for a search with a NUL, before the export's audit entry (the list had it from the
+    database; the export answered 200 and its body broke off)."""
+    if q is not None and "\x00" in q:
+        raise ValidationFailed(
+            "Text must be valid UTF-8 without NUL characters",
+            code="invalid_text",
+            details=[{"field": "q", "message": "contains a NUL character"}],
+        )
     if created_after and created_before and created_before < created_after:
         raise ValidationFailed(
             "'created_before' is before 'created_after'",
@@ -93,6 +102,7 @@ async def list_leads(
 
 @router.get("/workspaces/{workspace_id}/leads/export", response_class=StreamingResponse)
 async def export_leads(
+    request: Request,
     access: WorkspaceDep,
     runtime: RuntimeDep,
     session: SessionDep,
@@ -100,9 +110,12 @@ async def export_leads(
     q: QDep = None,
     created_after: QueryDatetime | None = None,
     created_before: QueryDatetime | None = None,
-) -> StreamingResponse:
+) -> Response:
+    """The leads as CSV (audited). HEAD: the headers alone, no audit entry."""
     filters = _filters(status, q, created_after, created_before)
-    return await lead_export_response(session, runtime, access, filters)
+    return await lead_export_response(
+        session, runtime, access, filters, head=is_head(request.scope)
+    )
 
 
 @router.get("/workspaces/{workspace_id}/leads/{lead_id}", response_model=LeadOut)

@@ -6,11 +6,11 @@ import uuid
 from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.deps import RuntimeDep, SessionDep
 from api.lead_export import lead_export_response
+from api.middleware import is_head
 from core.errors import ValidationFailed
 from dashboard.pages.common import PageDep, ReadSessionDep, field_errors, form_fields
 from dashboard.web import PageRoute, redirect, render
@@ -71,14 +71,21 @@ async def leads_page(
 
 @router.get("/w/{workspace_id}/leads/export")
 async def export(
+    request: Request,
     page: PageDep,
     session: SessionDep,
     runtime: RuntimeDep,
     status: StatusQuery = None,
     q: SearchQuery = None,
-) -> StreamingResponse:
+) -> Response:
+    """The CSV download (audited). HEAD: the headers alone, no audit entry."""
     return await lead_export_response(
-        session, runtime, page.access, _filters(status, q), for_spreadsheets=True
+        session,
+        runtime,
+        page.access,
+        _filters(status, q),
+        for_spreadsheets=True,
+        head=is_head(request.scope),
     )
 
 

@@ -47,6 +47,21 @@ def _variants(question: str, alt_questions: list[str]) -> list[str]:
     return list(seen.values())
 
 
+def refuse_too_many(alt_questions: list[str] | None) -> None:
+    """422 ``too_many_phrasings`` past ``MAX_ALT_QUESTIONS`` other phrasings: the request
+    schemas refuse more, and so must every other way in (a CSV import merging phrasings)."""
+    if alt_questions is not None and len(alt_questions) > MAX_ALT_QUESTIONS:
+        message = (
+            f"An FAQ may have at most {MAX_ALT_QUESTIONS} other phrasings"
+            f" ({len(alt_questions)} given)"
+        )
+        raise ValidationFailed(
+            message,
+            code="too_many_phrasings",
+            details=[{"field": "alt_questions", "message": message}],
+        )
+
+
 def _refuse_unindexable(question: str | None, alt_questions: list[str] | None) -> None:
     """422 ``question_too_long`` for a phrasing whose normalized form the lookup index cannot
     hold (within the character limit, in a script of several bytes per character)."""
@@ -127,6 +142,7 @@ async def create(
 ) -> Faq:
     """Add an FAQ (answered verbatim to visitors); audited with its question."""
     permit = authorize(access, Action.FAQ_CREATE)
+    refuse_too_many([q for q in alt_questions if q.strip()])
     _refuse_unindexable(question, alt_questions)
     workspace_id = access.workspace.id
     faq = Faq(
@@ -169,6 +185,7 @@ async def update(
     clean: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
     if "alt_questions" in clean:
         clean["alt_questions"] = [q.strip() for q in clean["alt_questions"] or [] if q.strip()]
+    refuse_too_many(clean.get("alt_questions"))
     _refuse_unindexable(clean.get("question"), clean.get("alt_questions"))
     if "question" in clean or "alt_questions" in clean:
         # Only the phrasings it did not ask before: an FAQ keeps what it has, twins made before

@@ -119,10 +119,27 @@ async def import_csv(
                 created += 1
                 continue
             known = faq_service.asked(existing)
-            new_alts = [q for q in phrasings if normalize_question(q) not in known]
+            new_alts = []
+            for q in phrasings:  # once each, as visitors' questions are compared
+                if (key := normalize_question(q)) not in known:
+                    known.add(key)
+                    new_alts.append(q)
             values: dict[str, Any] = {"answer": item.answer}
             if new_alts:
-                values["alt_questions"] = [*existing.alt_questions, *new_alts]
+                merged = [*existing.alt_questions, *new_alts]
+                if len(merged) > faq_service.MAX_ALT_QUESTIONS:
+                    # Merged past the limit every other way in keeps (the form, the API).
+                    message = (
+                        f"Row {row}: the FAQ it updates would have {len(merged)} other"
+                        " phrasings, more than"
+                        f" {faq_service.MAX_ALT_QUESTIONS}; nothing was imported"
+                    )
+                    raise ValidationFailed(
+                        message,
+                        code="invalid_csv",
+                        details=[{"row": row, "field": "alt_questions", "message": message}],
+                    )
+                values["alt_questions"] = merged
             await faq_service.update(session, embedder, access, faq_id=existing.id, values=values)
             updated += 1
         except faq_service.FaqDuplicate as exc:  # one of its phrasings is another FAQ's

@@ -17,8 +17,10 @@ behind lagging workers is not queued twice. The job is idempotent anyway: a docu
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from core.jobs import JobQueue
@@ -53,6 +55,37 @@ async def enqueue(
         workspace_id=str(workspace_id),
         document_id=str(document_id),
     )
+
+
+ENQUEUE_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+"""Seconds before each new try of an enqueue that failed (about 7.5 s in all)."""
+
+
+async def enqueue_retrying(
+    jobs: JobQueue,
+    workspace_id: uuid.UUID,
+    document_id: uuid.UUID,
+    revision: int,
+    *,
+    delays: Sequence[float] | None = None,
+) -> bool:
+    """``enqueue``, tried again after each of ``delays`` (``ENQUEUE_DELAYS``) while the queue
+    is unreachable (a Redis restart, a failover); False when every try failed."""
+    for delay in (*(ENQUEUE_DELAYS if delays is None else delays), None):
+        try:
+            await enqueue(jobs, workspace_id, document_id, revision)
+            return True
+        except Exception as exc:  # the queue is unreachable: try again, then give up
+            if delay is None:
+                log.warning(
+                    "ingestion job for document %s not enqueued (%s)",
+                    document_id,
+                    type(exc).__name__,
+                )
+                return False
+            log.warning("enqueue failed (%s); again in %.1f s", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+    return False  # pragma: no cover - the last try returns
 
 
 async def requeue_stale(deps: IngestionDeps, workspace_id: uuid.UUID, now: datetime) -> int:

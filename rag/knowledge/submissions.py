@@ -31,6 +31,7 @@ from core.config import Settings
 from core.db import released
 from core.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from rag.knowledge.addresses import check_url
+from rag.knowledge.decoding import declared_charset
 from rag.knowledge.limits import check_quotas, parse_limits
 from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parsing import check_size, detect_kind, kind_by_name
@@ -45,6 +46,43 @@ from workspaces.service import WorkspaceAccess
 MAX_NAME_BYTES = 1024
 """An upload's file name (or path, for ``trulybot ingest``) is its identity, kept in a unique
 index whose rows PostgreSQL bounds (about 2.7 KB)."""
+MAX_CONTENT_TYPE = 200
+"""``documents.content_type``'s width."""
+MAX_TITLE = 300
+"""A document's title (and a text document's identity): ``POST {title, text}`` takes as many."""
+
+NUL_IN_TEXT = "Text must be valid UTF-8 without NUL characters"
+"""The answer (422 ``invalid_text``) the API gives for a NUL wherever text is stored."""
+
+
+def stored_content_type(content_type: str | None) -> str | None:
+    """What is kept of an upload's Content-Type: all of it when it fits the column; else its
+    media type with its charset (the one parameter parsing reads), the other parameters dropped
+    (some clients and proxies add long ones: a 500 before). A media type alone longer than the
+    column is refused (422 ``content_type_too_long``)."""
+    if content_type is None or len(content_type) <= MAX_CONTENT_TYPE:
+        return content_type
+    media = content_type.split(";", 1)[0].strip()
+    charset = declared_charset(content_type)
+    for kept in (f"{media}; charset={charset}" if charset else media, media):
+        if len(kept) <= MAX_CONTENT_TYPE:
+            return kept
+    raise ValidationFailed(
+        f"The file's content type may be at most {MAX_CONTENT_TYPE} characters long",
+        code="content_type_too_long",
+        details={"limit": MAX_CONTENT_TYPE},
+    )
+
+
+def refuse_nul(text: str, field: str = "text") -> None:
+    """422 ``invalid_text`` for text holding a NUL, at once: it was accepted (202), took a
+    document slot and a job, then failed as a file "holding binary data"."""
+    if "\x00" in text:
+        raise ValidationFailed(
+            NUL_IN_TEXT,
+            code="invalid_text",
+            details=[{"field": field, "message": "contains a NUL character"}],
+        )
 
 
 @dataclass(frozen=True)
@@ -165,6 +203,7 @@ async def submit_upload(
             code="name_too_long",
             details={"limit": MAX_NAME_BYTES},
         )
+    content_type = stored_content_type(content_type)
     _check_upload(data, filename=filename, content_type=content_type, settings=settings)
     return await _submit(
         session,
@@ -181,6 +220,8 @@ async def submit_text(
     session: AsyncSession, access: WorkspaceAccess, *, title: str, text: str, settings: Settings
 ) -> Submission:
     authorize(access, Action.DOCUMENT_WRITE)
+    refuse_nul(title, "title")
+    refuse_nul(text)
     data = text.encode("utf-8")
     if len(data) > settings.max_upload_bytes:
         raise PayloadTooLarge(
@@ -339,9 +380,24 @@ async def replace_document(
 ) -> Submission:
     """New content for an existing document (PUT): same id, new revision, only changes embedded.
     ``as_text``: the content is pasted text (JSON ``{text}``), refused (422
-    ``not_replaceable_by_text``) for an uploaded PDF or DOCX, which a new file replaces."""
+    ``not_replaceable_by_text``) for an uploaded PDF or DOCX, which a new file replaces.
+
+    ``title`` renames an upload or a text document. A text document's title is its identity
+    (``source``), so both change, and a title another text document has is refused (409
+    ``title_taken``). The same content and title as stored is a duplicate: nothing queued. A new
+    title alone makes a new revision: every chunk carries the title, in what is embedded too."""
     authorize(access, Action.DOCUMENT_WRITE)
     workspace = access.workspace
+    if title is not None:
+        title = title.strip()[:MAX_TITLE] or None
+        refuse_nul(title or "", "title")
+    content_type = stored_content_type(content_type)
+    document = await document_repo.get_document(session, workspace.id, document_id)
+    if document is None:
+        raise NotFound("Document not found")
+    if title is not None and document.source_type == "text" and title != document.source:
+        # The new identity's lock before the row's, the order every submission takes them.
+        await document_repo.lock_document_source(session, workspace.id, "text", title)
     document = await document_repo.get_document(session, workspace.id, document_id, for_update=True)
     if document is None:
         raise NotFound("Document not found")
@@ -360,11 +416,24 @@ async def replace_document(
         )
     _check_upload(data, filename=document.source, content_type=content_type, settings=settings)
     digest = content_hash(data)
-    if digest == document.content_hash and (title is None or title == document.title):
+    new_title = None if title == document.title else title
+    if digest == document.content_hash and new_title is None:
         return Submission(document=document, created=False, duplicate=True)
+    renamed: dict[str, str] = {}
+    if new_title is not None:
+        renamed["title"] = new_title
+        if document.source_type == "text" and new_title != document.source:
+            other = await document_repo.find_by_source(session, workspace.id, "text", new_title)
+            if other is not None and other.id != document.id:
+                raise Conflict(
+                    f"Another text document is titled {new_title!r}",
+                    code="title_taken",
+                    details={"document_id": str(other.id)},
+                )
+            renamed["source"] = new_title
     await check_quotas(session, workspace, new_documents=0)
-    if title is not None and document.source_type == "upload":
-        await document_repo.update_document(session, workspace.id, document.id, title=title[:300])
+    if renamed:
+        await document_repo.update_document(session, workspace.id, document.id, **renamed)
     await _requeue(session, document, data=data, digest=digest, content_type=content_type)
     return Submission(document=document, created=False)
 

@@ -32,7 +32,8 @@ from core.errors import AppError, Conflict, NotFound
 from core.jobs import JobFunction
 from core.logging import workspace_context
 from core.models import utcnow
-from rag.knowledge.jobs import INGEST_JOB, IngestionDeps, _deps
+from rag.knowledge import requeue
+from rag.knowledge.jobs import IngestionDeps, _deps
 from rag.knowledge.models import Source, SourceSync
 from rag.knowledge.repository import sources as repo
 from rag.knowledge.sync_round import SyncStats, sync_page_source, sync_sitemap
@@ -212,8 +213,12 @@ async def sync_source(
         fatal = AppError(f"Internal error: {type(exc).__name__}", code="internal_error")
         stats.error(source.url, fatal)
     status = await _finish(deps, source, record, stats, holder, fatal, cursor, listed_hash)
-    for document_id in stats.requeue:
-        await deps.jobs.enqueue(INGEST_JOB, workspace_id=str(ws), document_id=str(document_id))
+    # Under the revision's job id, as a submission's: the requeue sweep, finding a page still
+    # queued behind lagging workers, adds no second job (both embedded, one committed). An
+    # enqueue that keeps failing leaves the page queued for that sweep; the others still go.
+    for document_id, revision in stats.requeue:
+        if not await requeue.enqueue_retrying(deps.jobs, ws, document_id, revision):
+            log.warning("page %s of source %s left for the requeue sweep", document_id, source_id)
     return status
 
 

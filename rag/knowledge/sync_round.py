@@ -56,8 +56,9 @@ class SyncStats:
     failed: int = 0
     unchanged: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
-    requeue: list[uuid.UUID] = field(default_factory=list)
-    """Documents whose ingestion job is queued once the sync's writes are committed."""
+    requeue: list[tuple[uuid.UUID, int]] = field(default_factory=list)
+    """Documents (and the revision written) whose ingestion job is queued once the sync's
+    writes are committed."""
 
     incomplete: bool = False
     """The sitemap's listing could not be read in full (a child sitemap failed): no page was
@@ -240,7 +241,7 @@ async def _add_page(
         stats.error(url, exc)
         return
     stats.added += 1
-    stats.requeue.append(document.id)
+    stats.requeue.append((document.id, document.revision))
 
 
 async def _missing(deps: IngestionDeps, document: Document, stats: SyncStats) -> None:
@@ -296,6 +297,7 @@ async def _check_page(
             if workspace is None:
                 return
             await check_quotas(session, workspace, new_documents=0)
+            revision = current.revision + 1
             await document_repo.update_document(
                 session,
                 ws,
@@ -307,10 +309,10 @@ async def _check_page(
                 progress=0.0,
                 error=None,
                 error_code=None,
-                revision=current.revision + 1,
+                revision=revision,
             )
     except AppError as exc:
         stats.error(url, exc)
         return
     stats.changed += 1
-    stats.requeue.append(document.id)
+    stats.requeue.append((document.id, revision))

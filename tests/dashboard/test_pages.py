@@ -136,6 +136,27 @@ async def _upload(web: WebOwner, files: list[tuple[str, bytes]]) -> httpx.Respon
     )
 
 
+async def test_an_upload_with_a_long_content_type_or_name_is_not_a_500(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    """A file whose part's Content-Type carried long parameters showed the 500 page; it is
+    added, its media type kept. A name past what its identity holds is a clear refusal."""
+    long_type = "text/plain; charset=utf-8; boundary-ish=" + "z" * 300
+    added = await web.client.post(
+        web.url("knowledge/upload"),
+        data={"csrf_token": web.csrf},
+        files=[("files", ("params.txt", b"We close at six.\n", long_type))],
+    )
+    assert added.status_code == 303, added.text[-500:]
+    assert "1+file" in added.headers["location"]
+    await runtime.jobs.drain()
+    page = await web.client.get(web.url("knowledge"))
+    assert page.text.count('data-status="ready"') == 1
+    named = await _upload(web, [("n" * 1100 + ".txt", b"We close at six.\n")])
+    assert named.status_code == 422
+    assert "file name may be at most" in named.text
+
+
 async def test_knowledge_upload_becomes_ready_and_shows_its_chunks(
     runtime: Runtime, web: WebOwner
 ) -> None:
@@ -643,6 +664,29 @@ async def test_a_reimport_adds_phrasings_and_names_the_row_another_faq_asks(
     assert "New one?" not in (await web.client.get(web.url("knowledge"))).text
 
 
+async def test_a_reimport_does_not_take_an_faq_past_twenty_phrasings(web: WebOwner) -> None:
+    """A row merged into the FAQ asking its question added its new phrasings whatever their
+    count: an FAQ of 19 other phrasings took 3 more (22), past the 20 the form and the API
+    hold every FAQ to. Now the import is refused naming the row, and nothing of it stored."""
+    alts = "|".join(f"Nineteen way {i}?" for i in range(19))
+    first = f'question,answer,alt_questions\n"Is there parking?","Yes.","{alts}"\n'.encode()
+    assert "1+FAQs+imported" in (await _import(web, first)).headers["location"]
+    again = (
+        b"question,answer,alt_questions\n"
+        b'"Where do I eat?","Upstairs.",\n'
+        b'"Is there parking?","Yes, free.","Car park?|Parking lot?|Where to park?"\n'
+    )
+    refused = await _import(web, again)
+    assert refused.status_code == 422
+    assert "Row 3" in refused.text, refused.text[-1500:]
+    assert "more than 20" in refused.text
+    page = (await web.client.get(web.url("knowledge"))).text
+    assert "Where do I eat?" not in page
+    assert "Yes, free." not in page
+    fits = b'question,answer,alt_questions\n"Is there parking?","Yes, free.","Car park?"\n'
+    assert "1+updated" in (await _import(web, fits)).headers["location"]
+
+
 async def test_playground_streams_then_sends_the_rendered_answer(
     runtime: Runtime, web: WebOwner
 ) -> None:
@@ -867,3 +911,15 @@ async def test_a_search_with_a_nul_is_refused_before_any_export(web: WebOwner) -
         assert "Invalid input" in refused.text
     team = await web.client.get(web.url("team"))
     assert "leads.exported" not in team.text
+
+
+async def test_head_of_the_leads_download_writes_no_audit_entry(web: WebOwner) -> None:
+    """HEAD of the download ran it as a GET: its audit entry said the leads were exported
+    though nothing left."""
+    head = await web.client.head(web.url("leads/export"))
+    assert head.status_code == 200
+    assert head.headers["content-type"].startswith("text/csv")
+    assert head.content == b""
+    assert "leads.exported" not in (await web.client.get(web.url("team"))).text
+    assert (await web.client.get(web.url("leads/export"))).status_code == 200
+    assert "leads.exported" in (await web.client.get(web.url("team"))).text

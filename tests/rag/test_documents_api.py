@@ -876,3 +876,123 @@ async def test_a_reupload_racing_a_replacement_gets_a_revision_of_its_own(
         assert waiting, "the re-upload never waited for the replacement"
     assert (await racing).document.revision == 3
     await runtime.jobs.drain()
+
+
+async def test_an_upload_whose_content_type_is_longer_than_stored_keeps_its_media_type(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any
+) -> None:
+    """A multipart part whose Content-Type carried long extra parameters (some clients and
+    proxies add them) answered 500 on POST and PUT (documents.content_type holds 200): now the
+    media type and its charset are kept, and only a media type itself too long is refused."""
+    tag = uuid.uuid4().hex[:8]
+    long_type = "text/plain; charset=utf-8; x=" + "a" * 300
+    posted = await upload(client, owner, f"long-{tag}.txt", f"Tea {tag}.".encode(), long_type)
+    assert posted.status_code == 202, posted.text
+    assert posted.json()["content_type"] == "text/plain; charset=utf-8"
+    doc_id = posted.json()["id"]
+    replaced = await client.put(
+        owner.url(f"/documents/{doc_id}"),
+        files={
+            "file": (f"long-{tag}.txt", f"Coffee {tag}.".encode(), "text/plain; x=" + "b" * 300)
+        },
+        headers=owner.headers,
+    )
+    assert replaced.status_code == 202, replaced.text
+    assert replaced.json()["content_type"] == "text/plain"
+    await jobs.drain()
+    doc = await get_doc(client, owner, doc_id)
+    assert (doc["status"], doc["revision"]) == ("ready", 2)
+    assert [c["text"] for c in await chunks_of(client, owner, doc_id)] == [f"Coffee {tag}."]
+    refused = await upload(client, owner, f"odd-{tag}.txt", b"Tea.", "text/" + "x" * 300)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "content_type_too_long"
+
+
+async def test_text_with_a_nul_is_refused_at_once_as_everywhere_else(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any
+) -> None:
+    """POST {title, text} with a NUL answered 202, took a document slot and a job, then failed
+    as a file "holding binary data"; PUT and an upload of the same text answered 415. Now 422
+    invalid_text, the API's answer for a NUL, on POST and on PUT's JSON alike."""
+    listing = owner.url("/documents")
+    before = (await client.get(listing, headers=owner.headers)).json()["total"]
+    tag = uuid.uuid4().hex[:8]
+    for text_ in ("Refunds take\x00 five days.", "\x00"):
+        refused = await client.post(
+            listing, json={"title": f"Refunds {tag}", "text": text_}, headers=owner.headers
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "invalid_text"
+    assert (await client.get(listing, headers=owner.headers)).json()["total"] == before
+    made = await client.post(
+        listing, json={"title": f"Refunds {tag}", "text": "Five days."}, headers=owner.headers
+    )
+    assert made.status_code == 202, made.text
+    await jobs.drain()
+    put = await client.put(
+        owner.url(f"/documents/{made.json()['id']}"),
+        json={"text": "Ten\x00 days."},
+        headers=owner.headers,
+    )
+    assert put.status_code == 422, put.text
+    assert put.json()["error"]["code"] == "invalid_text"
+    doc = await get_doc(client, owner, made.json()["id"])
+    assert (doc["status"], doc["revision"]) == ("ready", 1)
+
+
+async def test_a_title_sent_with_new_text_renames_a_text_document(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any
+) -> None:
+    """PUT {text, title} on a text document answered 202 and kept the old title, and the same
+    text with only a new title queued a new revision anyway. Now the title (a text document's
+    identity) changes, a title another text document has is 409 title_taken, and the same
+    text and title as stored is a duplicate with nothing queued."""
+    tag = uuid.uuid4().hex[:8]
+    listing = owner.url("/documents")
+    body = f"Shop {tag} opens at nine."
+    first = await client.post(
+        listing, json={"title": f"Hours {tag}", "text": body}, headers=owner.headers
+    )
+    taken = await client.post(
+        listing, json={"title": f"Taken {tag}", "text": f"Other {tag}."}, headers=owner.headers
+    )
+    assert (first.status_code, taken.status_code) == (202, 202), (first.text, taken.text)
+    await jobs.drain()
+    doc_url = owner.url(f"/documents/{first.json()['id']}")
+    renamed = await client.put(
+        doc_url, json={"text": body, "title": f"Opening hours {tag}"}, headers=owner.headers
+    )
+    assert renamed.status_code == 202, renamed.text
+    await jobs.drain()
+    doc = await get_doc(client, owner, first.json()["id"])
+    assert (doc["title"], doc["source"]) == (f"Opening hours {tag}", f"Opening hours {tag}")
+    assert (doc["status"], doc["revision"]) == ("ready", 2)
+    [chunk] = await chunks_of(client, owner, doc["id"])
+    assert chunk["metadata"]["title"] == f"Opening hours {tag}"
+    # The same text and title again: nothing to do.
+    same = await client.put(
+        doc_url, json={"text": body, "title": f"Opening hours {tag}"}, headers=owner.headers
+    )
+    assert same.status_code == 200, same.text
+    assert same.json()["duplicate"] is True
+    assert (await get_doc(client, owner, doc["id"]))["revision"] == 2
+    # Another text document's title: refused, nothing changed.
+    clash = await client.put(
+        doc_url, json={"text": body, "title": f"Taken {tag}"}, headers=owner.headers
+    )
+    assert clash.status_code == 409, clash.text
+    assert clash.json()["error"]["code"] == "title_taken"
+    assert clash.json()["error"]["details"]["document_id"] == taken.json()["id"]
+    after = await get_doc(client, owner, doc["id"])
+    assert (after["title"], after["revision"]) == (f"Opening hours {tag}", 2)
+    # The new title is its identity: posting it again is this document; the old one is free.
+    again = await client.post(
+        listing, json={"title": f"Opening hours {tag}", "text": body}, headers=owner.headers
+    )
+    assert (again.status_code, again.json()["id"]) == (200, doc["id"])
+    old_title = await client.post(
+        listing, json={"title": f"Hours {tag}", "text": f"Closed {tag}."}, headers=owner.headers
+    )
+    assert old_title.status_code == 202, old_title.text
+    assert old_title.json()["id"] not in (doc["id"], taken.json()["id"])
+    await jobs.drain()

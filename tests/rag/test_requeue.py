@@ -13,11 +13,22 @@ from sqlalchemy import text
 
 from api.runtime import Runtime
 from core.db import Database
+from core.jobs import ArqQueue
 from core.models import utcnow
 from rag.knowledge import jobs as knowledge_jobs
-from rag.knowledge import requeue
-from tests.conftest import Owner, RuntimeFactory, idle_arq, queued_text_document, signup
+from rag.knowledge import requeue, sync
+from tests.conftest import (
+    REDIS_URL,
+    IdleArq,
+    Owner,
+    RuntimeFactory,
+    client_for,
+    idle_arq,
+    queued_text_document,
+    signup,
+)
 from tests.dashboard.conftest import web_login
+from tests.rag.test_sources import Page, article, local_site
 
 
 async def _queued_for(owner_db: Database, document_id: uuid.UUID, age: timedelta) -> None:
@@ -122,3 +133,70 @@ async def test_a_document_left_processing_by_a_killed_process_fails_for_the_owne
     assert retried.status_code == 202, retried.text
     await runtime.jobs.drain()
     assert await _status(client, owner, document_id) == "ready"
+
+
+async def test_a_page_a_sync_requeues_gets_one_job_for_its_revision(
+    runtime_factory: RuntimeFactory, owner_db: Database
+) -> None:
+    """A sync enqueued a changed page's ingestion without the revision's job id: with workers
+    lagging past the threshold, the sweep added a second job for the same revision, and both
+    embedded the page (one committed). Now the sync's job is the revision's, and the sweep
+    adds nothing while it waits."""
+    name = f"trulybot-test-{uuid.uuid4().hex[:8]}"
+    queue = await ArqQueue.connect(REDIS_URL, queue_name=name)
+    try:
+        with local_site() as site:
+            site.pages["/p"] = Page(article("p", ["alpha bravo charlie delta echo"]))
+            async with (
+                runtime_factory(jobs=queue, allow_private_urls=True) as rt,
+                client_for(rt) as client,
+            ):
+                arq = IdleArq(rt, client, queue, name)
+                owner = await signup(client, f"Syncing {uuid.uuid4().hex[:8]}")
+                ws = uuid.UUID(owner.workspace_id)
+                r = await client.post(
+                    owner.url("/documents"), json={"url": site.url("/p")}, headers=owner.headers
+                )
+                assert r.status_code == 202, r.text
+                document_id = uuid.UUID(r.json()["id"])
+                # A worker takes the first job: ingested, gone from the queue.
+                await knowledge_jobs.ingest_document(rt.ingestion, ws, document_id)
+                ids = await queue.pool.zrange(name, 0, -1)
+                await queue.pool.delete(name, *[b"arq:job:" + i for i in ids])
+                assert await _status(client, owner, document_id) == "ready"
+
+                site.pages["/p"] = Page(article("p", ["foxtrot golf hotel india juliet"]))
+                sources = await client.get(owner.url("/sources"), headers=owner.headers)
+                [source] = sources.json()["items"]
+                async with owner_db.transaction() as session:
+                    await session.execute(
+                        text(
+                            "UPDATE sources SET leased_by = 'test', lease_until = :until"
+                            " WHERE id = :id"
+                        ),
+                        {"until": utcnow() + timedelta(minutes=30), "id": source["id"]},
+                    )
+                status = await sync.sync_source(
+                    rt.ingestion, ws, uuid.UUID(source["id"]), holder="test", trigger="manual"
+                )
+                assert status == "ok"
+                page = await client.get(
+                    owner.url(f"/documents/{document_id}"), headers=owner.headers
+                )
+                assert page.json()["status"] == "queued"
+                revision = page.json()["revision"]
+                mine = [
+                    j for j in await arq.waiting() if j.kwargs["document_id"] == str(document_id)
+                ]
+                assert [j.job_id for j in mine] == [requeue.job_id(document_id, revision)]
+                # Workers lag past the threshold: the sweep finds the page queued, adds nothing.
+                await _queued_for(owner_db, document_id, requeue.QUEUED_TOO_LONG * 3)
+                assert await requeue.requeue_stale(rt.ingestion, ws, utcnow()) == 0
+                mine = [
+                    j for j in await arq.waiting() if j.kwargs["document_id"] == str(document_id)
+                ]
+                assert len(mine) == 1
+                ids = await queue.pool.zrange(name, 0, -1)
+                await queue.pool.delete(name, *[b"arq:job:" + i for i in ids])
+    finally:
+        await queue.close()

@@ -290,3 +290,42 @@ async def test_a_date_without_an_offset_is_utc_beside_one_with_an_offset(
     )
     assert backwards.status_code == 422
     assert backwards.json()["error"]["code"] == "invalid_date_range"
+
+
+async def _exports_audited(client: httpx.AsyncClient, owner: Owner) -> int:
+    response = await client.get(owner.url("/audit"), headers=owner.headers)
+    assert response.status_code == 200, response.text
+    return sum(1 for item in response.json()["items"] if item["action"] == "leads.exported")
+
+
+async def test_head_of_the_export_reads_nothing_and_audits_nothing(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """HEAD ran the export as a GET: the rows were read and thrown away, and the audit log
+    said the leads had been exported though nothing left. Now the headers alone."""
+    created = await client.post(
+        owner.url("/leads"), json={"email": "head-export@example.com"}, headers=owner.headers
+    )
+    assert created.status_code == 201, created.text
+    head = await client.head(owner.url("/leads/export"), headers=owner.headers)
+    assert head.status_code == 200, head.text
+    assert head.headers["content-type"].startswith("text/csv")
+    assert "attachment" in head.headers["content-disposition"]
+    assert head.content == b""
+    assert await _exports_audited(client, owner) == 0
+    got = await client.get(owner.url("/leads/export"), headers=owner.headers)
+    assert "head-export@example.com" in got.text
+    assert await _exports_audited(client, owner) == 1
+
+
+async def test_a_search_with_a_nul_is_refused_by_the_list_and_the_export_alike(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The list answered 422 invalid_text; the export answered 200, wrote its audit entry,
+    and its body broke off."""
+    for path in ("/leads", "/leads/export"):
+        response = await client.get(owner.url(path), params={"q": "a\x00b"}, headers=owner.headers)
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["error"]["code"] == "invalid_text"
+        assert response.json()["error"]["details"][0]["field"] == "q"
+    assert await _exports_audited(client, owner) == 0
