@@ -138,6 +138,13 @@ async def export_file_names(session: AsyncSession, *, workspace_id: uuid.UUID) -
     return [name for (name,) in result.all() if name]
 
 
+async def export_ids(session: AsyncSession, *, workspace_id: uuid.UUID) -> list[uuid.UUID]:
+    result = await session.execute(
+        select(WorkspaceExport.id).where(WorkspaceExport.workspace_id == workspace_id)
+    )
+    return list(result.scalars().all())
+
+
 # --- what an export reads ----------------------------------------------------------------------
 
 

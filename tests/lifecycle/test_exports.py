@@ -3,10 +3,13 @@ expire, then deleted by the scheduled job."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import json
 import logging
+import os
 import uuid
 import zipfile
 from datetime import timedelta
@@ -20,7 +23,8 @@ from api.runtime import Runtime
 from core.db import Database
 from core.jobs import JobArg, JobQueue
 from core.models import utcnow
-from lifecycle import exports
+from lifecycle import archive as archive_writer
+from lifecycle import deletion, exports
 from tests.conftest import Owner, RuntimeFactory, client_for, join, signup
 from tests.lifecycle.data import fill, tick_due
 
@@ -268,3 +272,80 @@ async def test_an_export_whose_job_was_lost_does_not_block_the_next_one(
     old = await client.get(owner.url(f"/exports/{lost}"), headers=owner.headers)
     assert old.json()["status"] == "failed"
     assert old.json()["error"].startswith("interrupted")
+
+
+async def test_a_cancelled_export_leaves_no_readable_part_file(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    jobs: JobQueue,
+    runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A build cancelled half-way (the worker's job timeout, a shutdown) used to leave a
+    readable zip of the leads under DATA_DIR/exports, which nothing ever deleted."""
+    await fill(client, owner, jobs)
+    real = archive_writer._write_leads
+
+    async def leads_then_cancelled(*args: Any) -> None:
+        await real(*args)
+        raise asyncio.CancelledError  # what arq's job_timeout or a worker's shutdown does
+
+    monkeypatch.setattr(archive_writer, "_write_leads", leads_then_cancelled)
+    directory = exports.exports_dir(runtime.settings)
+    directory.mkdir(parents=True, exist_ok=True)
+    before = set(directory.iterdir())
+    started = await client.post(owner.url("/exports"), headers=owner.headers)
+    assert started.status_code == 202
+    with pytest.raises(asyncio.CancelledError):
+        await exports.build_export(
+            runtime.db,
+            runtime.settings,
+            workspace_id=uuid.UUID(owner.workspace_id),
+            export_id=uuid.UUID(started.json()["id"]),
+        )
+    with contextlib.suppress(asyncio.CancelledError):
+        await jobs.drain()  # the queued job, cancelled the same way
+    left = set(directory.iterdir()) - before
+    assert left == set()
+
+
+async def test_the_purge_and_the_sweep_delete_part_files_of_killed_builds(
+    client: httpx.AsyncClient, owner: Owner, jobs: JobQueue, runtime: Runtime
+) -> None:
+    """A build killed outright (SIGKILL, the OOM killer) runs no cleanup: its part file is the
+    purge's to delete with the workspace, and the sweep's once it is old."""
+    started = await client.post(owner.url("/exports"), headers=owner.headers)
+    await jobs.drain()
+    export_id = uuid.UUID(started.json()["id"])
+    directory = exports.exports_dir(runtime.settings)
+    killed = exports.part_path(runtime.settings, export_id)
+    killed.write_bytes(b"PK half a zip of this workspace")
+    # Another workspace's dead build, three hours old, and a build running right now.
+    orphan = exports.part_path(runtime.settings, uuid.uuid4())
+    orphan.write_bytes(b"PK an old half zip")
+    three_hours_ago = (utcnow() - timedelta(hours=3)).timestamp()
+    os.utime(orphan, (three_hours_ago, three_hours_ago))
+    running = exports.part_path(runtime.settings, uuid.uuid4())
+    running.write_bytes(b"PK being written")
+
+    assert "delete_expired_exports" in await tick_due(runtime, "delete_expired_exports", utcnow())
+    assert not orphan.exists()
+    assert running.exists()
+    assert killed.exists()  # not old yet: it might still be running
+
+    deleted = await client.request(
+        "DELETE", owner.url(), json={"confirm": owner.workspace["slug"]}, headers=owner.headers
+    )
+    assert deleted.status_code == 202
+    result = await deletion.purge_workspace(
+        runtime.db,
+        runtime.settings,
+        runtime.redis,
+        workspace_id=uuid.UUID(owner.workspace_id),
+        now=utcnow() + timedelta(days=30),
+    )
+    assert result == "purged"
+    assert not killed.exists()
+    assert running.exists()  # not this workspace's
+    running.unlink()
+    assert not list(directory.glob(f"{export_id}*"))
