@@ -262,3 +262,29 @@ async def test_erasure_by_session_reaches_a_handoff_whose_conversation_is_gone(
             )
         ).scalar_one()
     assert kept == 0
+
+
+async def test_a_question_made_into_an_faq_leaves_no_visitor_words_in_the_audit_log(
+    client: httpx.AsyncClient, owner: Owner, jobs: JobQueue
+) -> None:
+    """The Unanswered page prefills a new FAQ with the visitor's exact question; its creation
+    and deletion were audited with that text, in a log erasure cannot touch."""
+    tag = uuid.uuid4().hex[:8]
+    await _chat(client, owner, f"Why was card 4111{tag} of Jo Privat charged twice?", f"v-{tag}")
+    await jobs.drain()
+    groups = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
+    [group] = [g for g in groups if tag in g["question"]]
+    faq = await client.post(
+        owner.url("/faqs"),
+        json={"question": group["question"], "answer": "We refund duplicates within 5 days."},
+        headers=owner.headers,
+    )
+    assert faq.status_code == 201, faq.text
+    deleted = await client.delete(owner.url(f"/faqs/{faq.json()['id']}"), headers=owner.headers)
+    assert deleted.status_code == 204
+    erased = await _erase(client, owner, session_id=f"v-{tag}")
+    assert erased.json()["erased"]["unanswered_questions"] == 1
+    log = await client.get(owner.url("/audit"), params={"limit": 100}, headers=owner.headers)
+    entries = log.json()["items"]
+    assert {"faq.created", "faq.deleted"} <= {e["action"] for e in entries}
+    assert tag not in json.dumps(entries)
