@@ -10,6 +10,7 @@ from dashboard.pages import (
     account,
     analytics,
     conversations,
+    data,
     knowledge,
     leads,
     notifications,
@@ -42,6 +43,7 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = tuple(
         analytics,
         plan,
         team,
+        data,
         notifications,
     )
 )

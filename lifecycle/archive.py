@@ -7,13 +7,17 @@ The zip holds:
 - ``documents.json``: each document's metadata and its text as indexed (``chunks``: position
   and text; neighbouring chunks overlap by CHUNK_OVERLAP_TOKENS), and ``documents/<id>/<name>``:
   the original file or page as it was ingested, where it is kept;
+- ``sources.json``: the web sources (URL, kind, schedule, excluded pages, last sync);
 - ``faqs.json`` and ``faqs.csv``;
 - ``leads.csv`` (the leads export's columns) and ``lead_submissions.csv``;
-- ``conversations.json`` (each conversation with its messages) and ``messages.csv``.
+- ``conversations.json`` (each conversation with its messages, each message with the rating and
+  comment it got) and ``messages.csv``;
+- ``unanswered.csv``: the questions the bot could not answer, and whether each was resolved.
 
 Every CSV cell is neutralised against formula injection (``workspaces.leads.csv_safe``). Rows are
-streamed from a server-side cursor straight into the zip: memory holds one batch of rows and
-one conversation or document at a time, never the workspace.
+streamed from a server-side cursor straight into the zip, a conversation's messages and a
+document's chunks included: memory holds one batch of rows (and one document's original file),
+never the workspace nor one whole conversation.
 """
 
 from __future__ import annotations
@@ -43,9 +47,12 @@ workspace.json          the workspace's settings (name, slug, plan, persona, wid
 documents.json          each document's metadata, and its text as indexed ("chunks", in order;
                         neighbouring chunks overlap by a few words)
 documents/<id>/<name>   the original file or page of a document, where it was kept
+sources.json            the web sources: URL, kind, sync schedule, excluded pages, last sync
 faqs.json, faqs.csv     the FAQ knowledge base
 leads.csv               the leads (as the leads export), lead_submissions.csv every form sent
-conversations.json      each conversation with its messages, messages.csv the same messages flat
+conversations.json      each conversation with its messages, and each message's feedback
+                        (rating, who rated, comment); messages.csv the same messages flat
+unanswered.csv          the questions the bot could not answer, and whether each was resolved
 
 CSV cells that a spreadsheet would run as a formula start with an apostrophe.
 Times are ISO 8601 in UTC.
@@ -76,18 +83,31 @@ def _text_entry(archive: zipfile.ZipFile, name: str) -> Iterator[IO[str]]:
 class _JsonArray:
     """A JSON array written one item at a time."""
 
-    def __init__(self, out: IO[str]) -> None:
+    def __init__(self, out: IO[str], *, end: str = "\n]\n") -> None:
         self.out = out
         self.first = True
+        self.end = end
         out.write("[")
 
-    def add(self, item: Mapping[str, Any]) -> None:
+    def _next(self) -> None:
         self.out.write("\n" if self.first else ",\n")
-        self.out.write(_dump(item))
         self.first = False
 
+    def add(self, item: Mapping[str, Any]) -> None:
+        self._next()
+        self.out.write(_dump(item))
+
+    def add_open(self, item: Mapping[str, Any], key: str) -> _JsonArray:
+        """Add ``item`` with its ``key`` (the last) an array written afterwards, one element at a
+        time: memory holds one element, never the whole list (a conversation of any length).
+        Close the returned array before the next ``add``."""
+        self._next()
+        head = _dump({**item, key: None})
+        self.out.write(head.removesuffix("null}"))
+        return _JsonArray(self.out, end="]}")
+
     def close(self) -> None:
-        self.out.write("\n]\n")
+        self.out.write(self.end)
 
 
 def _csv(out: IO[str], columns: Sequence[str]) -> Any:
@@ -98,6 +118,28 @@ def _csv(out: IO[str], columns: Sequence[str]) -> Any:
 
 def _csv_row(writer: Any, row: Mapping[str, Any], columns: Sequence[str]) -> None:
     writer.writerow([csv_safe(_cell(row.get(column))) for column in columns])
+
+
+async def _write_json(
+    archive: zipfile.ZipFile, name: str, rows: AsyncIterator[Mapping[str, Any]]
+) -> None:
+    with _text_entry(archive, name) as out:
+        array = _JsonArray(out)
+        async for row in rows:
+            array.add(row)
+        array.close()
+
+
+async def _write_csv(
+    archive: zipfile.ZipFile,
+    name: str,
+    rows: AsyncIterator[Mapping[str, Any]],
+    columns: Sequence[str],
+) -> None:
+    with _text_entry(archive, name) as out:
+        writer = _csv(out, columns)
+        async for row in rows:
+            _csv_row(writer, row, columns)
 
 
 def _cell(value: Any) -> Any:
@@ -132,9 +174,11 @@ async def write_archive(archive: zipfile.ZipFile, session: AsyncSession, workspa
         )
         if body is not None:
             archive.writestr(f"documents/{document_id}/{_safe_name(source)}", body)
+    await _write_sources(archive, session, workspace_id)
     await _write_faqs(archive, session, workspace_id)
     await _write_leads(archive, session, workspace_id)
     await _write_conversations(archive, session, workspace_id)
+    await _write_unanswered(archive, session, workspace_id)
 
 
 def _safe_name(source: str) -> str:
@@ -151,14 +195,12 @@ async def _write_documents(
         array = _JsonArray(out)
         async for row in repo.stream_documents(session, workspace_id=workspace_id):
             item = {k: v for k, v in row.items() if k != "has_original"}
-            chunks = [
-                {"position": chunk["position"], "text": chunk["text"]}
-                async for chunk in repo.stream_chunks(
-                    session, workspace_id=workspace_id, document_id=row["id"]
-                )
-            ]
-            item["chunks"] = chunks
-            array.add(item)
+            chunks = array.add_open(item, "chunks")
+            async for chunk in repo.stream_chunks(
+                session, workspace_id=workspace_id, document_id=row["id"]
+            ):
+                chunks.add({"position": chunk["position"], "text": chunk["text"]})
+            chunks.close()
             if row["has_original"]:
                 originals.append((row["id"], row["source"] or "original"))
         array.close()
@@ -171,15 +213,10 @@ FAQ_COLUMNS = ("id", "question", "answer", "alt_questions", "enabled", "created_
 async def _write_faqs(
     archive: zipfile.ZipFile, session: AsyncSession, workspace_id: uuid.UUID
 ) -> None:
-    with _text_entry(archive, "faqs.json") as out:
-        array = _JsonArray(out)
-        async for row in repo.stream_faqs(session, workspace_id=workspace_id):
-            array.add(dict(row))
-        array.close()
-    with _text_entry(archive, "faqs.csv") as out:
-        writer = _csv(out, FAQ_COLUMNS)
-        async for row in repo.stream_faqs(session, workspace_id=workspace_id):
-            _csv_row(writer, row, FAQ_COLUMNS)
+    await _write_json(archive, "faqs.json", repo.stream_faqs(session, workspace_id=workspace_id))
+    await _write_csv(
+        archive, "faqs.csv", repo.stream_faqs(session, workspace_id=workspace_id), FAQ_COLUMNS
+    )
 
 
 SUBMISSION_COLUMNS = (
@@ -210,36 +247,49 @@ async def _write_leads(
         pieces: AsyncIterator[str] = leads.export_csv(rows)
         async for piece in pieces:
             out.write(piece)
-    with _text_entry(archive, "lead_submissions.csv") as out:
-        writer = _csv(out, SUBMISSION_COLUMNS)
-        async for row in repo.stream_lead_submissions(session, workspace_id=workspace_id):
-            _csv_row(writer, row, SUBMISSION_COLUMNS)
+    await _write_csv(
+        archive,
+        "lead_submissions.csv",
+        repo.stream_lead_submissions(session, workspace_id=workspace_id),
+        SUBMISSION_COLUMNS,
+    )
 
 
-CONVERSATION_FIELDS = (
-    "conversation_id",
-    "session_id",
-    "channel",
-    "conversation_status",
-    "lead_id",
-    "conversation_created_at",
-    "last_message_at",
-)
 MESSAGE_FIELDS = ("message_id", "role", "text", "intent", "source", "citations", "created_at")
-MESSAGE_COLUMNS = ("conversation_id", "session_id", *MESSAGE_FIELDS)
+FEEDBACK_FIELDS = ("feedback_rating", "feedback_rater", "feedback_comment", "feedback_at")
+MESSAGE_COLUMNS = ("conversation_id", "session_id", *MESSAGE_FIELDS, *FEEDBACK_FIELDS)
+
+
+def _message(row: Mapping[str, Any]) -> dict[str, Any]:
+    message = {("id" if k == "message_id" else k): row[k] for k in MESSAGE_FIELDS}
+    message["feedback"] = (
+        {
+            "rating": row["feedback_rating"],
+            "rater": row["feedback_rater"],
+            "comment": row["feedback_comment"],
+            "created_at": row["feedback_at"],
+        }
+        if row["feedback_rating"] is not None
+        else None
+    )
+    return message
 
 
 async def _write_conversations(
     archive: zipfile.ZipFile, session: AsyncSession, workspace_id: uuid.UUID
 ) -> None:
+    """Each conversation is written as its messages arrive: a conversation of any length costs
+    one batch of rows, never all its messages at once."""
     with _text_entry(archive, "conversations.json") as out:
         array = _JsonArray(out)
-        current: dict[str, Any] | None = None
+        current: uuid.UUID | None = None
+        messages: _JsonArray | None = None
         async for row in repo.stream_conversation_messages(session, workspace_id=workspace_id):
-            if current is None or current["id"] != row["conversation_id"]:
-                if current is not None:
-                    array.add(current)
-                current = {
+            if messages is None or current != row["conversation_id"]:
+                if messages is not None:
+                    messages.close()
+                current = row["conversation_id"]
+                head = {
                     "id": row["conversation_id"],
                     "session_id": row["session_id"],
                     "channel": row["channel"],
@@ -247,17 +297,37 @@ async def _write_conversations(
                     "lead_id": row["lead_id"],
                     "created_at": row["conversation_created_at"],
                     "last_message_at": row["last_message_at"],
-                    "messages": [],
                 }
+                messages = array.add_open(head, "messages")
             if row["message_id"] is not None:
-                current["messages"].append(
-                    {("id" if k == "message_id" else k): row[k] for k in MESSAGE_FIELDS}
-                )
-        if current is not None:
-            array.add(current)
+                messages.add(_message(row))
+        if messages is not None:
+            messages.close()
         array.close()
     with _text_entry(archive, "messages.csv") as out:
         writer = _csv(out, MESSAGE_COLUMNS)
         async for row in repo.stream_conversation_messages(session, workspace_id=workspace_id):
             if row["message_id"] is not None:
                 _csv_row(writer, row, MESSAGE_COLUMNS)
+
+
+UNANSWERED_COLUMNS = ("id", "question", "resolved", "conversation_id", "message_id", "created_at")
+
+
+async def _write_unanswered(
+    archive: zipfile.ZipFile, session: AsyncSession, workspace_id: uuid.UUID
+) -> None:
+    await _write_csv(
+        archive,
+        "unanswered.csv",
+        repo.stream_unanswered(session, workspace_id=workspace_id),
+        UNANSWERED_COLUMNS,
+    )
+
+
+async def _write_sources(
+    archive: zipfile.ZipFile, session: AsyncSession, workspace_id: uuid.UUID
+) -> None:
+    await _write_json(
+        archive, "sources.json", repo.stream_sources(session, workspace_id=workspace_id)
+    )

@@ -1,18 +1,36 @@
 """Erasing one visitor's data (a data-subject request), by the email they left or by the widget
 session id their browser kept.
 
-What goes: every conversation of the visitor (its messages, their feedback, the unanswered
-questions and webhook deliveries that quote it), the leads with that email or linked to those
-conversations, and every submission of those leads or sent with that email. One step of links
-is followed each way: the email finds the leads, their submissions and the conversations they
-name, and those conversations' sessions find the visitor's other conversations; the session id
-finds its conversations, the leads they were linked to and those leads' submissions.
+By **email**, what goes:
+
+- the leads with that email, and every submission of theirs or sent with that email;
+- the conversations those leads and submissions name, and every conversation where a visitor
+  typed that address into a message (with lead capture off, no lead is made: the messages still
+  hold it);
+- then one step further: the other conversations of those conversations' browser sessions, and
+  the leads those conversations were linked to (with all their submissions).
+
+By **session id**, what goes:
+
+- the conversations of that session;
+- the lead submissions sent from those conversations;
+- each lead those conversations were linked to or sent to, unless a submission sent from
+  elsewhere remains (another visitor with the same address: a shared mailbox). That lead stays
+  with the other visitor's submissions; the details that came only from the erased submissions
+  are filled again from the remaining ones or cleared, and its link to the erased conversation
+  is dropped.
+
+With every conversation go its messages, their feedback, its unanswered questions, and the
+webhook deliveries naming the conversation or the session (a handoff quotes the visitor's
+message and session id).
 
 Audited (``visitor.erased``) with how many rows of each kind went and which key was used
 (``email`` or ``session_id``), never the email, the session id or anything erased.
 """
 
 from __future__ import annotations
+
+import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,18 +59,52 @@ async def erase_visitor(
             details=[{"field": "email"}, {"field": "session_id"}],
         )
     workspace_id = access.workspace.id
-    leads = (
-        await repo.lead_ids_by_email(session, workspace_id=workspace_id, email=email)
-        if email
-        else set()
+    if email:
+        counts = await _erase_by_email(session, workspace_id, email)
+    else:
+        assert session_id is not None
+        found = await repo.conversations_of(
+            session,
+            workspace_id=workspace_id,
+            session_ids={session_id},
+            lead_ids=set(),
+            conversation_ids=set(),
+        )
+        conversations = {cid for cid, _, _ in found}
+        leads = await repo.leads_of_conversations(
+            session, workspace_id=workspace_id, conversation_ids=conversations
+        )
+        # The submissions first: deleting a conversation leaves its submissions' link dangling.
+        lead_counts = await repo.erase_session_leads(
+            session, workspace_id=workspace_id, lead_ids=leads, conversation_ids=conversations
+        )
+        counts = await repo.erase_conversations(
+            session,
+            workspace_id=workspace_id,
+            conversation_ids=conversations,
+            session_ids={session_id},
+        )
+        counts |= lead_counts
+    await permit.record(
+        session,
+        target_type="visitor",
+        details={"by": "email" if email else "session_id", "erased": counts},
     )
+    return counts
+
+
+async def _erase_by_email(
+    session: AsyncSession, workspace_id: uuid.UUID, email: str
+) -> dict[str, int]:
+    leads = await repo.lead_ids_by_email(session, workspace_id=workspace_id, email=email)
     named, leads = await repo.lead_conversation_links(
         session, workspace_id=workspace_id, lead_ids=leads, email=email
     )
+    named |= await repo.conversations_mentioning(session, workspace_id=workspace_id, email=email)
     found = await repo.conversations_of(
         session,
         workspace_id=workspace_id,
-        session_ids={session_id} if session_id else set(),
+        session_ids=set(),
         lead_ids=leads,
         conversation_ids=named,
     )
@@ -69,16 +121,13 @@ async def erase_visitor(
     _, leads = await repo.lead_conversation_links(
         session, workspace_id=workspace_id, lead_ids=leads, email=email
     )
-    counts = await repo.erase_visitor_rows(
+    lead_counts = await repo.erase_leads(
+        session, workspace_id=workspace_id, lead_ids=leads, email=email
+    )
+    counts = await repo.erase_conversations(
         session,
         workspace_id=workspace_id,
         conversation_ids={cid for cid, _, _ in found},
-        lead_ids=leads,
-        email=email,
+        session_ids={sid for _, sid, _ in found},
     )
-    await permit.record(
-        session,
-        target_type="visitor",
-        details={"by": "email" if email else "session_id", "erased": counts},
-    )
-    return counts
+    return counts | lead_counts

@@ -16,8 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
 from lifecycle.models import WorkspaceExport
-from rag.chat.models import ChatMessage, Conversation, Faq
-from rag.knowledge.models import Chunk, Document
+from rag.chat.models import (
+    ChatMessage,
+    Conversation,
+    Faq,
+    MessageFeedback,
+    UnansweredQuestion,
+)
+from rag.knowledge.models import Chunk, Document, Source
 from workspaces.models import LeadSubmission
 
 # The app.lookup value under which RLS shows every workspace's exports (migration 0006b2).
@@ -138,6 +144,13 @@ async def export_file_names(session: AsyncSession, *, workspace_id: uuid.UUID) -
     return [name for (name,) in result.all() if name]
 
 
+async def export_ids(session: AsyncSession, *, workspace_id: uuid.UUID) -> list[uuid.UUID]:
+    result = await session.execute(
+        select(WorkspaceExport.id).where(WorkspaceExport.workspace_id == workspace_id)
+    )
+    return list(result.scalars().all())
+
+
 # --- what an export reads ----------------------------------------------------------------------
 
 
@@ -241,8 +254,8 @@ def stream_lead_submissions(
 def stream_conversation_messages(
     session: AsyncSession, *, workspace_id: uuid.UUID
 ) -> AsyncIterator[Mapping[str, Any]]:
-    """Every message with its conversation's fields, grouped by conversation (a conversation
-    without messages comes as one row with NULL message fields)."""
+    """Every message with its conversation's fields and its feedback, grouped by conversation
+    (a conversation without messages comes as one row with NULL message fields)."""
     stmt = (
         select(
             Conversation.id.label("conversation_id"),
@@ -259,6 +272,10 @@ def stream_conversation_messages(
             ChatMessage.source,
             ChatMessage.citations,
             ChatMessage.created_at,
+            MessageFeedback.rating.label("feedback_rating"),
+            MessageFeedback.rater.label("feedback_rater"),
+            MessageFeedback.comment.label("feedback_comment"),
+            MessageFeedback.created_at.label("feedback_at"),
         )
         .select_from(Conversation)
         .outerjoin(
@@ -266,7 +283,55 @@ def stream_conversation_messages(
             (ChatMessage.conversation_id == Conversation.id)
             & (ChatMessage.workspace_id == workspace_id),
         )
+        .outerjoin(
+            MessageFeedback,
+            (MessageFeedback.message_id == ChatMessage.id)
+            & (MessageFeedback.workspace_id == workspace_id),
+        )
         .where(Conversation.workspace_id == workspace_id)
         .order_by(Conversation.created_at, Conversation.id, ChatMessage.created_at, ChatMessage.id)
+    )
+    return _stream(session, stmt)
+
+
+def stream_unanswered(
+    session: AsyncSession, *, workspace_id: uuid.UUID
+) -> AsyncIterator[Mapping[str, Any]]:
+    stmt = (
+        select(
+            UnansweredQuestion.id,
+            UnansweredQuestion.question,
+            UnansweredQuestion.resolved,
+            UnansweredQuestion.conversation_id,
+            UnansweredQuestion.message_id,
+            UnansweredQuestion.created_at,
+        )
+        .where(UnansweredQuestion.workspace_id == workspace_id)
+        .order_by(UnansweredQuestion.created_at, UnansweredQuestion.id)
+    )
+    return _stream(session, stmt)
+
+
+def stream_sources(
+    session: AsyncSession, *, workspace_id: uuid.UUID
+) -> AsyncIterator[Mapping[str, Any]]:
+    """The web sources as an owner set them up (not their sync leases or HTTP validators)."""
+    stmt = (
+        select(
+            Source.id,
+            Source.url,
+            Source.kind,
+            Source.schedule,
+            Source.excluded_urls,
+            Source.failing,
+            Source.last_status,
+            Source.last_error,
+            Source.last_synced_at,
+            Source.next_due_at,
+            Source.created_at,
+            Source.updated_at,
+        )
+        .where(Source.workspace_id == workspace_id)
+        .order_by(Source.created_at, Source.id)
     )
     return _stream(session, stmt)

@@ -1,7 +1,10 @@
 """Workspace exports: one zip of JSON and CSV files with everything a workspace holds about its
 knowledge and its visitors (what the zip holds: lifecycle/archive.py), built by a job,
 downloadable by its owners until it expires. The file is ``DATA_DIR/exports/<random>.zip``,
-never served by name.
+never served by name. While it is being written it is ``<export id>.<random>.part``: a build that
+fails or is cancelled (a job timeout, a shutdown) deletes it; one killed outright leaves it, and
+the workspace's purge (by its export ids) or the periodic sweep (once older than
+``PART_MAX_AGE``) deletes it.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ ERROR_MAX = 500
 # died before enqueueing it, or while building): it is failed when the next one is requested.
 STALE_AFTER = timedelta(hours=2)
 FILE_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}\.zip$")
+PART_SUFFIX = ".part"
+# A part file this old belongs to a build that no longer runs (a job is cancelled after the
+# worker's --job-timeout, 30 minutes by default): the sweep deletes it.
+PART_MAX_AGE = STALE_AFTER
 
 
 class ExportGone(AppError):
@@ -49,6 +56,37 @@ class ExportGone(AppError):
 
 def exports_dir(settings: Settings) -> Path:
     return Path(settings.data_dir) / EXPORTS_DIR
+
+
+def part_path(settings: Settings, export_id: uuid.UUID) -> Path:
+    """Where a build of ``export_id`` writes before the zip is complete (one per build: two
+    runs of the same job never write the same file)."""
+    return exports_dir(settings) / f"{export_id}.{secrets.token_urlsafe(12)}{PART_SUFFIX}"
+
+
+def remove_part_files(
+    settings: Settings, *, export_ids: Sequence[uuid.UUID] = (), older_than: datetime | None = None
+) -> int:
+    """Delete the part files of these exports, and (with ``older_than``) every part file last
+    written before then; how many went."""
+    directory = exports_dir(settings)
+    if not directory.is_dir():
+        return 0
+    doomed: set[Path] = set()
+    for export_id in export_ids:
+        doomed.update(directory.glob(f"{export_id}.*{PART_SUFFIX}"))
+    if older_than is not None:
+        cutoff = older_than.timestamp()
+        for path in directory.glob(f"*{PART_SUFFIX}"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    doomed.add(path)
+    removed = 0
+    for path in doomed:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed += 1
+    return removed
 
 
 def export_path(settings: Settings, file_name: str) -> Path:
@@ -190,18 +228,23 @@ async def build_export(
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     file_name = f"{secrets.token_urlsafe(24)}.zip"
     final = export_path(settings, file_name)
-    partial = final.with_suffix(".part")
+    partial = part_path(settings, export_id)
     try:
-        async with db.transaction(workspace_id=workspace_id) as session:
-            workspace = await ws_repo.get_workspace(session, workspace_id)
-            if workspace is None:
-                raise NotFound("Workspace not found")
-            with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-                await archive_writer.write_archive(archive, session, workspace)
-        os.replace(partial, final)
+        try:
+            async with db.transaction(workspace_id=workspace_id) as session:
+                workspace = await ws_repo.get_workspace(session, workspace_id)
+                if workspace is None:
+                    raise NotFound("Workspace not found")
+                with zipfile.ZipFile(
+                    partial, "w", zipfile.ZIP_DEFLATED, allowZip64=True
+                ) as archive:
+                    await archive_writer.write_archive(archive, session, workspace)
+            os.replace(partial, final)
+        finally:
+            # Whatever stopped the build (an error, or a cancellation: a job timeout, a
+            # shutdown, which no ``except Exception`` sees) leaves no readable part behind.
+            partial.unlink(missing_ok=True)
     except Exception as exc:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
         log.exception("export %s of workspace %s failed", export_id, workspace_id)
         async with db.transaction(workspace_id=workspace_id) as session:
             await repo.update_export(
@@ -239,7 +282,9 @@ async def build_export(
 
 async def delete_expired(db: Database, settings: Settings, *, now: datetime) -> int:
     """Delete the files of exports past their expiry and mark them expired (every workspace's:
-    the scheduled job). Returns how many."""
+    the scheduled job), and the part files of builds that died (older than ``PART_MAX_AGE``).
+    Returns how many exports expired."""
+    remove_part_files(settings, older_than=now - PART_MAX_AGE)
     total = 0
     while True:
         async with db.transaction(lookup=repo.EXPORT_SWEEP_LOOKUP) as session:
@@ -262,9 +307,11 @@ async def delete_expired(db: Database, settings: Settings, *, now: datetime) -> 
 async def remove_workspace_files(
     session: AsyncSession, settings: Settings, *, workspace_id: uuid.UUID
 ) -> int:
-    """Delete every export file of a workspace (its rows go with the workspace)."""
+    """Delete every export file of a workspace, the part files of its unfinished builds among
+    them (its rows go with the workspace)."""
     names = await repo.export_file_names(session, workspace_id=workspace_id)
     for name in names:
         with contextlib.suppress(FileNotFoundError, ValueError):
             export_path(settings, name).unlink()
-    return len(names)
+    ids = await repo.export_ids(session, workspace_id=workspace_id)
+    return len(names) + remove_part_files(settings, export_ids=ids)

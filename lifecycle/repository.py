@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
+from rag.chat.intents import emails_in
 from rag.chat.models import ChatMessage, Conversation, UnansweredQuestion, WebhookDelivery
 from workspaces.models import Lead, LeadSubmission, User, Workspace
 
@@ -178,19 +179,147 @@ async def count_messages(
     return int(result.scalar_one())
 
 
-async def erase_visitor_rows(
+async def conversations_mentioning(
+    session: AsyncSession, *, workspace_id: uuid.UUID, email: str
+) -> set[uuid.UUID]:
+    """The conversations where a visitor typed ``email`` (lowercase) into a message: with lead
+    capture off, or a message the contact shortcut did not take, no lead names them. The same
+    address as the chat's own detection reads it, so ``jo@example.com`` never matches
+    ``ajo@example.com`` or ``jo@example.com.au``."""
+    result = await session.execute(
+        select(ChatMessage.conversation_id, ChatMessage.text).where(
+            ChatMessage.workspace_id == workspace_id,
+            ChatMessage.role == "user",
+            func.strpos(func.lower(ChatMessage.text), email) > 0,
+        )
+    )
+    return {cid for cid, body in result.all() if email in emails_in(body)}
+
+
+async def leads_of_conversations(
+    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_ids: set[uuid.UUID]
+) -> set[uuid.UUID]:
+    """The leads these conversations were linked to, or sent a submission to."""
+    ids = list(conversation_ids)
+    linked = await session.execute(
+        select(Conversation.lead_id).where(
+            Conversation.workspace_id == workspace_id,
+            Conversation.id.in_(ids),
+            Conversation.lead_id.is_not(None),
+        )
+    )
+    named = await session.execute(
+        select(Lead.id).where(Lead.workspace_id == workspace_id, Lead.conversation_id.in_(ids))
+    )
+    sent = await session.execute(
+        select(LeadSubmission.lead_id).where(
+            LeadSubmission.workspace_id == workspace_id, LeadSubmission.conversation_id.in_(ids)
+        )
+    )
+    return {
+        lead for rows in (linked, named, sent) for lead in rows.scalars().all() if lead is not None
+    }
+
+
+async def erase_leads(
+    session: AsyncSession, *, workspace_id: uuid.UUID, lead_ids: set[uuid.UUID], email: str
+) -> dict[str, int]:
+    """Erasure by email: the leads, and every submission of theirs or sent with ``email``."""
+    leads = list(lead_ids)
+    condition = or_(LeadSubmission.lead_id.in_(leads), func.lower(LeadSubmission.email) == email)
+    result = await session.execute(
+        delete(LeadSubmission).where(LeadSubmission.workspace_id == workspace_id, condition)
+    )
+    submissions = int(result.rowcount)  # type: ignore[attr-defined]
+    result = await session.execute(
+        delete(Lead).where(Lead.workspace_id == workspace_id, Lead.id.in_(leads))
+    )
+    return {"lead_submissions": submissions, "leads": int(result.rowcount)}  # type: ignore[attr-defined]
+
+
+LEAD_DETAILS = ("name", "phone", "message")
+
+
+async def erase_session_leads(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    lead_ids: set[uuid.UUID],
+    conversation_ids: set[uuid.UUID],
+) -> dict[str, int]:
+    """Erasure by session: the submissions sent from these conversations, and each of the leads
+    that has no other submission left. A lead another visitor also sent to (a shared address)
+    stays with their submissions: the details that came only from the erased ones are filled
+    again from what remains (oldest first, as submissions fill a lead) or cleared, and its link
+    to an erased conversation is dropped."""
+    conversations = list(conversation_ids)
+    erased = await session.execute(
+        delete(LeadSubmission)
+        .where(
+            LeadSubmission.workspace_id == workspace_id,
+            LeadSubmission.conversation_id.in_(conversations),
+        )
+        .returning(LeadSubmission.lead_id, *(getattr(LeadSubmission, f) for f in LEAD_DETAILS))
+    )
+    erased_values: dict[str, set[str]] = {f: set() for f in LEAD_DETAILS}
+    count = 0
+    for row in erased.all():
+        count += 1
+        for field, value in zip(LEAD_DETAILS, row[1:], strict=True):
+            if value:
+                erased_values[field].add(value)
+    gone = 0
+    for lead in (
+        await session.execute(
+            select(Lead).where(Lead.workspace_id == workspace_id, Lead.id.in_(list(lead_ids)))
+        )
+    ).scalars():
+        remaining = list(
+            (
+                await session.execute(
+                    select(LeadSubmission)
+                    .where(
+                        LeadSubmission.workspace_id == workspace_id,
+                        LeadSubmission.lead_id == lead.id,
+                    )
+                    .order_by(LeadSubmission.created_at, LeadSubmission.id)
+                )
+            ).scalars()
+        )
+        if not remaining:
+            await session.execute(
+                delete(Lead).where(Lead.workspace_id == workspace_id, Lead.id == lead.id)
+            )
+            gone += 1
+            continue
+        values: dict[str, object] = {}
+        for field in LEAD_DETAILS:
+            current = getattr(lead, field)
+            kept = [getattr(s, field) for s in remaining if getattr(s, field)]
+            if current in erased_values[field] and current not in kept:
+                values[field] = kept[0] if kept else None
+        if lead.conversation_id in conversation_ids:
+            values["conversation_id"] = None
+        if values:
+            await session.execute(
+                update(Lead)
+                .where(Lead.workspace_id == workspace_id, Lead.id == lead.id)
+                .values(**values, updated_at=utcnow())
+            )
+    return {"lead_submissions": count, "leads": gone}
+
+
+async def erase_conversations(
     session: AsyncSession,
     *,
     workspace_id: uuid.UUID,
     conversation_ids: set[uuid.UUID],
-    lead_ids: set[uuid.UUID],
-    email: str | None,
+    session_ids: set[str],
 ) -> dict[str, int]:
-    """Delete the conversations (their messages and feedback by cascade), the questions and
-    webhook deliveries that quote them, the leads and every submission of theirs or sent with
-    ``email``; how many rows of each went."""
+    """Delete the conversations (their messages and feedback by cascade), their unanswered
+    questions, and the webhook deliveries that name them or the sessions (a handoff quotes
+    the visitor's message and session id); how many rows of each went."""
     conversations = list(conversation_ids)
-    leads = list(lead_ids)
     counts: dict[str, int] = {}
     counts["messages"] = await count_messages(
         session, workspace_id=workspace_id, conversation_ids=conversation_ids
@@ -202,11 +331,13 @@ async def erase_visitor_rows(
         )
     )
     counts["unanswered_questions"] = int(result.rowcount)  # type: ignore[attr-defined]
+    data = WebhookDelivery.payload["data"]
     result = await session.execute(
         delete(WebhookDelivery).where(
             WebhookDelivery.workspace_id == workspace_id,
-            WebhookDelivery.payload["data"]["conversation_id"].astext.in_(
-                [str(c) for c in conversations]
+            or_(
+                data["conversation_id"].astext.in_([str(c) for c in conversations]),
+                data["session_id"].astext.in_(list(session_ids)),
             ),
         )
     )
@@ -217,17 +348,6 @@ async def erase_visitor_rows(
         )
     )
     counts["conversations"] = int(result.rowcount)  # type: ignore[attr-defined]
-    condition: ColumnElement[bool] = LeadSubmission.lead_id.in_(leads)
-    if email:
-        condition = or_(condition, func.lower(LeadSubmission.email) == email)
-    result = await session.execute(
-        delete(LeadSubmission).where(LeadSubmission.workspace_id == workspace_id, condition)
-    )
-    counts["lead_submissions"] = int(result.rowcount)  # type: ignore[attr-defined]
-    result = await session.execute(
-        delete(Lead).where(Lead.workspace_id == workspace_id, Lead.id.in_(leads))
-    )
-    counts["leads"] = int(result.rowcount)  # type: ignore[attr-defined]
     return counts
 
 
@@ -263,7 +383,8 @@ async def delete_conversations_before(
     session: AsyncSession, *, workspace_id: uuid.UUID, before: datetime, limit: int
 ) -> tuple[int, int]:
     """Delete up to ``limit`` conversations whose last message is older than ``before`` (their
-    messages and feedback by cascade); (conversations, messages) deleted."""
+    messages and feedback by cascade, their unanswered questions); (conversations, messages)
+    deleted."""
     doomed = (
         select(Conversation.id)
         .where(Conversation.workspace_id == workspace_id, Conversation.last_message_at < before)
@@ -278,9 +399,40 @@ async def delete_conversations_before(
     if not ids:
         return 0, 0
     messages = await count_messages(session, workspace_id=workspace_id, conversation_ids=set(ids))
+    # The visitors' words kept outside the conversation go with it: its unanswered questions
+    # (no longer left behind unlinked, where no erasure could find them).
+    await session.execute(
+        delete(UnansweredQuestion).where(
+            UnansweredQuestion.workspace_id == workspace_id,
+            UnansweredQuestion.conversation_id.in_(ids),
+        )
+    )
     await session.execute(
         delete(Conversation).where(
             Conversation.workspace_id == workspace_id, Conversation.id.in_(ids)
         )
     )
     return len(ids), messages
+
+
+async def delete_quotes_before(
+    session: AsyncSession, *, workspace_id: uuid.UUID, before: datetime
+) -> tuple[int, int]:
+    """What retention deletes besides conversations: webhook deliveries made before ``before``
+    (a handoff's payload quotes the visitor's message and session id; every attempt is long
+    over), and unanswered questions asked before then whose conversation is already gone (left
+    unlinked by a retention purge before this rule); (deliveries, questions) deleted."""
+    result = await session.execute(
+        delete(WebhookDelivery).where(
+            WebhookDelivery.workspace_id == workspace_id, WebhookDelivery.created_at < before
+        )
+    )
+    deliveries = int(result.rowcount)  # type: ignore[attr-defined]
+    result = await session.execute(
+        delete(UnansweredQuestion).where(
+            UnansweredQuestion.workspace_id == workspace_id,
+            UnansweredQuestion.conversation_id.is_(None),
+            UnansweredQuestion.created_at < before,
+        )
+    )
+    return deliveries, int(result.rowcount)  # type: ignore[attr-defined]

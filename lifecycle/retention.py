@@ -9,8 +9,10 @@ for a few days (a prepaid month renewed late, a refund) deletes nothing it would
 sweep runs once a day across every
 replica (core/scheduler.py) and enqueues one job per workspace with a retention; each job
 deletes in batches, in the workspace's own tenant context, and records how many conversations
-went in the workspace's audit log (``retention.purged``, counts only). Leads and lead
-submissions are not conversations and stay; unanswered questions stay, unlinked.
+went in the workspace's audit log (``retention.purged``, counts only). With a conversation go
+its messages, their feedback and its unanswered questions; the workspace's webhook deliveries
+made before the same time go too (a handoff's payload quotes the visitor's message and session
+id). Leads and lead submissions are not conversations and stay, unlinked from the conversation.
 """
 
 from __future__ import annotations
@@ -142,7 +144,11 @@ async def purge_old_conversations(
         messages += gone_messages
         if gone < repo.RETENTION_BATCH:
             break
-    if conversations:
+    async with db.transaction(workspace_id=workspace_id, durable=False) as session:
+        deliveries, questions = await repo.delete_quotes_before(
+            session, workspace_id=workspace_id, before=before
+        )
+    if conversations or deliveries or questions:
         async with db.transaction(workspace_id=workspace_id) as session:
             await audit.record(
                 session,
@@ -152,6 +158,8 @@ async def purge_old_conversations(
                 details={
                     "conversations": conversations,
                     "messages": messages,
+                    "webhook_deliveries": deliveries,
+                    "unanswered_questions": questions,
                     "before": before.isoformat(),
                     "at": utcnow().isoformat(),
                 },

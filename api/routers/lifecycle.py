@@ -163,7 +163,9 @@ async def delete_account(
 @router.post("/workspaces/{workspace_id}/erasures", response_model=ErasureOut)
 async def erase_visitor(body: ErasureIn, access: WorkspaceDep, session: SessionDep) -> ErasureOut:
     """Erase one visitor's conversations, messages, leads and submissions (owners; audited
-    without the erased data). By ``email`` or by widget ``session_id``, exactly one."""
+    without the erased data). By ``email`` (everything filed under it, and the conversations
+    where it was typed) or by widget ``session_id`` (that session's conversations and the
+    submissions sent from them; a lead another visitor also sent to stays), exactly one."""
     counts = await erasure.erase_visitor(
         session, access, email=body.email, session_id=body.session_id
     )

@@ -1,5 +1,5 @@
 """Team and API keys (members and roles, keys shown once, the audit log) and Settings
-(workspace name, handoff webhook and its secret)."""
+(workspace name, handoff webhook and its secret; its data section is dashboard/pages/data.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.deps import AccountDepsDep, SessionDep
 from api.throttling import rate_limit_invitation
 from core.errors import AppError, Conflict, Forbidden, ValidationFailed
+from dashboard.pages import data
 from dashboard.pages.common import PageDep, field_errors, form_fields, refusal
 from dashboard.web import PREFIX, PageRoute, is_htmx, redirect, render
 from rag.knowledge.addresses import check_new_webhook_url
@@ -239,6 +240,7 @@ async def _settings_context(page: PageDep, session: SessionDep) -> dict[str, Any
         except Forbidden:  # the secret waits for a confirmed address; the URL is no secret
             url, unverified = page.access.workspace.webhook_url, True
     return {
+        **await data.data_context(page, session),
         "page": page,
         "webhook_url": url,
         "webhook_secret": secret,

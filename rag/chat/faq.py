@@ -140,7 +140,7 @@ async def create(
     alt_questions: list[str],
     enabled: bool = True,
 ) -> Faq:
-    """Add an FAQ (answered verbatim to visitors); audited with its question."""
+    """Add an FAQ (answered verbatim to visitors); audited with its id, not its text."""
     permit = authorize(access, Action.FAQ_CREATE)
     refuse_too_many([q for q in alt_questions if q.strip()])
     _refuse_unindexable(question, alt_questions)
@@ -157,8 +157,13 @@ async def create(
     await faq_repo.insert_faq(session, faq)
     await _index(session, embedder, faq, faq.question, faq.alt_questions)
     await bump_knowledge_version(session, workspace_id)
+    # The id and counts, never the text: a question is often a visitor's own words (the
+    # Unanswered page prefills it), and the audit log is append-only, out of an erasure's reach.
     await permit.record(
-        session, target_type="faq", target_id=faq.id, details={"question": faq.question[:200]}
+        session,
+        target_type="faq",
+        target_id=faq.id,
+        details={"alt_questions": len(faq.alt_questions), "enabled": faq.enabled},
     )
     return faq
 
@@ -214,16 +219,16 @@ async def update(
 
 
 async def delete(session: AsyncSession, access: WorkspaceAccess, *, faq_id: uuid.UUID) -> None:
-    """Delete an FAQ; audited with its question."""
+    """Delete an FAQ; audited with its id, not its text."""
     permit = authorize(access, Action.FAQ_DELETE)
     workspace_id = access.workspace.id
     faq = await get(session, workspace_id=workspace_id, faq_id=faq_id)
-    question = faq.question
+    alt_questions = len(faq.alt_questions)
     if not await faq_repo.delete_faq(session, workspace_id=workspace_id, faq_id=faq_id):
         raise NotFound("FAQ not found")
     await bump_knowledge_version(session, workspace_id)
     await permit.record(
-        session, target_type="faq", target_id=faq_id, details={"question": question[:200]}
+        session, target_type="faq", target_id=faq_id, details={"alt_questions": alt_questions}
     )
 
 

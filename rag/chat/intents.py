@@ -171,10 +171,20 @@ _EMAIL_IN_TEXT = re.compile(
 )
 
 
+def _addresses(text: str) -> set[str]:
+    return {m.group(0).rstrip(".") for m in _EMAIL_IN_TEXT.finditer(text)}
+
+
+def emails_in(text: str) -> set[str]:
+    """Every email address typed in a text, lowercased (a visitor's erasure by email finds the
+    messages that gave it)."""
+    return {address.lower() for address in _addresses(text)}
+
+
 def contact_email(text: str) -> str | None:
     """The one email address a message gives, valid as a lead's; None for none, or for two or
     more (a message quoting addresses is not someone leaving theirs)."""
-    found = {m.group(0).rstrip(".") for m in _EMAIL_IN_TEXT.finditer(text)}
+    found = _addresses(text)
     if len(found) != 1:
         return None
     (email,) = found

@@ -53,8 +53,9 @@ async def _other_workspace(client: httpx.AsyncClient, runtime: Runtime) -> dict[
         json={"email": f"globex-{uuid.uuid4().hex[:8]}@example.com", "role": "member"},
         headers=other.headers,
     )
+    export = await client.post(other.url("/exports"), headers=other.headers)
     await runtime.jobs.drain()
-    for response in (doc, faq, lead, chat, key, invitation):
+    for response in (doc, faq, lead, chat, key, invitation, export):
         assert response.status_code in (200, 201, 202), response.text
     return {
         "workspace_id": other.workspace_id,
@@ -64,6 +65,7 @@ async def _other_workspace(client: httpx.AsyncClient, runtime: Runtime) -> dict[
         "conversation_id": chat.json()["conversation_id"],
         "key_id": key.json()["id"],
         "invitation_id": invitation.json()["id"],
+        "export_id": export.json()["id"],
         "user_id": other.user_id,
     }
 

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
+from sqlalchemy import text
 
 from api.runtime import Runtime
 from core import scheduler_repository
+from core.db import Database
 from core.jobs import JobQueue
 from tests.conftest import Owner
 
@@ -96,3 +98,18 @@ async def tick_due(runtime: Runtime, job: str, now: datetime) -> list[str]:
         await scheduler_repository.ensure(session, name=job, due_at=now)
         await scheduler_repository.set_due(session, name=job, due_at=now)
     return await runtime.scheduler.tick(now=now)
+
+
+async def count_mentions(
+    owner_db: Database, workspace_id: str, needle: str, queries: dict[str, str]
+) -> dict[str, int]:
+    """Each query's count (``:ws`` the workspace, ``:n`` a LIKE pattern around ``needle``)."""
+    async with owner_db.transaction() as session:
+        return {
+            name: int(
+                (
+                    await session.execute(text(sql), {"ws": workspace_id, "n": f"%{needle}%"})
+                ).scalar_one()
+            )
+            for name, sql in queries.items()
+        }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ from sqlalchemy import text
 from core.db import Database
 from core.jobs import JobQueue
 from tests.conftest import Owner
-from tests.lifecycle.data import Filled, fill, widget
+from tests.lifecycle.data import Filled, count_mentions, fill, widget
 
 
 async def _rows(owner_db: Database, workspace_id: str, needle: str) -> dict[str, int]:
@@ -31,15 +32,7 @@ async def _rows(owner_db: Database, workspace_id: str, needle: str) -> dict[str,
         "unanswered_questions": "SELECT count(*) FROM unanswered_questions"
         " WHERE workspace_id = :ws AND question LIKE :n",
     }
-    async with owner_db.transaction() as session:
-        return {
-            name: int(
-                (
-                    await session.execute(text(sql), {"ws": workspace_id, "n": f"%{needle}%"})
-                ).scalar_one()
-            )
-            for name, sql in queries.items()
-        }
+    return await count_mentions(owner_db, workspace_id, needle, queries)
 
 
 async def _erase(client: httpx.AsyncClient, owner: Owner, **body: Any) -> httpx.Response:
@@ -137,3 +130,161 @@ async def test_erasure_needs_exactly_one_key_and_an_owner(
     leads = await client.get(owner.url("/leads"), headers=owner.headers)
     assert visitor.visitor_email in {lead["email"] for lead in leads.json()["items"]}
     assert await _audit(client, owner) == []
+
+
+async def _chat(client: httpx.AsyncClient, owner: Owner, message: str, session: str) -> str:
+    response = await client.post(
+        "/api/v1/chat", json={"message": message, "session_id": session}, headers=widget(owner)
+    )
+    assert response.status_code == 200, response.text
+    conversation_id: str = response.json()["conversation_id"]
+    return conversation_id
+
+
+async def test_erasure_by_email_finds_the_address_typed_in_the_chat(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database, jobs: JobQueue
+) -> None:
+    """With lead capture off no lead is made, but the messages keep the address: erasing by
+    that email used to find nothing. Only that exact address counts."""
+    tag = uuid.uuid4().hex[:10]
+    off = await client.patch(
+        owner.url("/widget"), json={"lead_capture": "off"}, headers=owner.headers
+    )
+    assert off.status_code == 200, off.text
+    email = f"jo-{tag}@example.com"
+    await _chat(client, owner, email.upper(), f"jo-{tag}")
+    await _chat(client, owner, f"My parcel {tag} never arrived, write to {email}.", f"jo-{tag}")
+    # The same browser earlier, without the address: the visitor's too (one step by session).
+    await _chat(client, owner, f"Opening hours? ({tag}-earlier)", f"jo-{tag}")
+    # Other visitors whose addresses merely contain it.
+    await _chat(client, owner, f"Write to a{email} please {tag}", f"ajo-{tag}")
+    await _chat(client, owner, f"Write to {email}.au please {tag}", f"au-{tag}")
+    await jobs.drain()
+    leads = await client.get(owner.url("/leads"), headers=owner.headers)
+    assert leads.json()["total"] == 0
+
+    response = await _erase(client, owner, email=email)
+    assert response.status_code == 200, response.text
+    assert response.json()["erased"]["conversations"] >= 1
+    assert response.json()["erased"]["messages"] >= 3
+    async with owner_db.transaction() as session:
+        left = (
+            await session.execute(
+                text(
+                    "SELECT c.session_id FROM messages m JOIN conversations c"
+                    " ON c.id = m.conversation_id WHERE m.workspace_id = :ws AND m.role = 'user'"
+                    " AND m.text LIKE :n ORDER BY c.session_id"
+                ),
+                {"ws": owner.workspace_id, "n": f"%{tag}%"},
+            )
+        ).scalars()
+        assert list(left) == [f"ajo-{tag}", f"au-{tag}"]
+
+
+async def test_erasing_one_session_leaves_another_visitor_with_the_same_address(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database, jobs: JobQueue
+) -> None:
+    """Alice and Bob share info@ and each sent the contact form from their own browser.
+    Erasing Alice's session used to delete Bob's submission and the lead with his details."""
+    tag = uuid.uuid4().hex[:8]
+    shared = f"info-{tag}@example.com"
+    for who in ("alice", "bob"):
+        session = f"{who}-{tag}"
+        conversation_id = await _chat(client, owner, f"Hello from {who}", session)
+        form = await client.post(
+            "/api/v1/widget/leads",
+            json={
+                "email": shared,
+                "name": who,
+                "message": f"{who.upper()}-{tag} call me",
+                "conversation_id": conversation_id,
+                "session_id": session,
+            },
+            headers=widget(owner),
+        )
+        assert form.status_code < 300, form.text
+    await jobs.drain()
+    [lead] = (await client.get(owner.url("/leads"), headers=owner.headers)).json()["items"]
+    assert (lead["name"], lead["message"]) == ("alice", f"ALICE-{tag} call me")
+
+    response = await _erase(client, owner, session_id=f"alice-{tag}")
+    assert response.status_code == 200, response.text
+    erased = response.json()["erased"]
+    assert (erased["conversations"], erased["lead_submissions"], erased["leads"]) == (1, 1, 0)
+    after = await client.get(owner.url(f"/leads/{lead['id']}"), headers=owner.headers)
+    assert after.status_code == 200, after.text
+    # Bob's details now, none of Alice's.
+    assert (after.json()["name"], after.json()["message"]) == ("bob", f"BOB-{tag} call me")
+    assert after.json()["conversation_id"] is None
+    submissions = await client.get(
+        owner.url(f"/leads/{lead['id']}/submissions"), headers=owner.headers
+    )
+    assert [s["message"] for s in submissions.json()["items"]] == [f"BOB-{tag} call me"]
+    assert (await _rows(owner_db, owner.workspace_id, "ALICE-"))["lead_submissions"] == 0
+    assert (await _rows(owner_db, owner.workspace_id, f"bob-{tag}"))["conversations"] == 1
+
+    # Bob asks too: now nothing of the lead remains.
+    response = await _erase(client, owner, session_id=f"bob-{tag}")
+    erased = response.json()["erased"]
+    assert (erased["conversations"], erased["lead_submissions"], erased["leads"]) == (1, 1, 1)
+    gone = await client.get(owner.url(f"/leads/{lead['id']}"), headers=owner.headers)
+    assert gone.status_code == 404
+
+
+async def test_erasure_by_session_reaches_a_handoff_whose_conversation_is_gone(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database, jobs: JobQueue
+) -> None:
+    """A handoff's webhook payload quotes the visitor's message and session id. Its
+    conversation went earlier (a retention purge before retention took the deliveries too):
+    erasure matched deliveries by conversation only, and found nothing."""
+    tag = uuid.uuid4().hex[:10]
+    hook = await client.patch(
+        owner.url(""), json={"webhook_url": "https://hooks.example.com/tb"}, headers=owner.headers
+    )
+    assert hook.status_code == 200, hook.text
+    await _chat(client, owner, f"Can I talk to a real person? My account is {tag}", f"v-{tag}")
+    await jobs.drain()
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text("DELETE FROM conversations WHERE workspace_id = :ws AND session_id = :s"),
+            {"ws": owner.workspace_id, "s": f"v-{tag}"},
+        )
+    response = await _erase(client, owner, session_id=f"v-{tag}")
+    assert response.json()["erased"]["webhook_deliveries"] == 1
+    async with owner_db.transaction() as session:
+        kept = (
+            await session.execute(
+                text(
+                    "SELECT count(*) FROM webhook_deliveries WHERE workspace_id = :ws"
+                    " AND payload::text LIKE :n"
+                ),
+                {"ws": owner.workspace_id, "n": f"%{tag}%"},
+            )
+        ).scalar_one()
+    assert kept == 0
+
+
+async def test_a_question_made_into_an_faq_leaves_no_visitor_words_in_the_audit_log(
+    client: httpx.AsyncClient, owner: Owner, jobs: JobQueue
+) -> None:
+    """The Unanswered page prefills a new FAQ with the visitor's exact question; its creation
+    and deletion were audited with that text, in a log erasure cannot touch."""
+    tag = uuid.uuid4().hex[:8]
+    await _chat(client, owner, f"Why was card 4111{tag} of Jo Privat charged twice?", f"v-{tag}")
+    await jobs.drain()
+    groups = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
+    [group] = [g for g in groups if tag in g["question"]]
+    faq = await client.post(
+        owner.url("/faqs"),
+        json={"question": group["question"], "answer": "We refund duplicates within 5 days."},
+        headers=owner.headers,
+    )
+    assert faq.status_code == 201, faq.text
+    deleted = await client.delete(owner.url(f"/faqs/{faq.json()['id']}"), headers=owner.headers)
+    assert deleted.status_code == 204
+    erased = await _erase(client, owner, session_id=f"v-{tag}")
+    assert erased.json()["erased"]["unanswered_questions"] == 1
+    log = await client.get(owner.url("/audit"), params={"limit": 100}, headers=owner.headers)
+    entries = log.json()["items"]
+    assert {"faq.created", "faq.deleted"} <= {e["action"] for e in entries}
+    assert tag not in json.dumps(entries)

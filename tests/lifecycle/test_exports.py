@@ -3,10 +3,14 @@ expire, then deleted by the scheduled job."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import json
 import logging
+import os
+import tracemalloc
 import uuid
 import zipfile
 from datetime import timedelta
@@ -20,9 +24,10 @@ from api.runtime import Runtime
 from core.db import Database
 from core.jobs import JobArg, JobQueue
 from core.models import utcnow
-from lifecycle import exports
+from lifecycle import archive as archive_writer
+from lifecycle import deletion, exports
 from tests.conftest import Owner, RuntimeFactory, client_for, join, signup
-from tests.lifecycle.data import fill, tick_due
+from tests.lifecycle.data import fill, tick_due, widget
 
 
 async def _export(client: httpx.AsyncClient, owner: Owner, jobs: JobQueue) -> dict[str, Any]:
@@ -34,6 +39,20 @@ async def _export(client: httpx.AsyncClient, owner: Owner, jobs: JobQueue) -> di
     assert status.status_code == 200, status.text
     body: dict[str, Any] = status.json()
     return body
+
+
+async def _queued_export(owner_db: Database, workspace_id: str, *, age: timedelta) -> uuid.UUID:
+    """An export row as a request leaves it, requested ``age`` ago, with no job enqueued."""
+    export_id = uuid.uuid4()
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO workspace_exports (id, workspace_id, status, created_at)"
+                " VALUES (:id, :ws, 'queued', now() - CAST(:age AS interval))"
+            ),
+            {"id": export_id, "ws": workspace_id, "age": age},
+        )
+    return export_id
 
 
 def _csv(archive: zipfile.ZipFile, name: str) -> list[dict[str, str]]:
@@ -254,17 +273,204 @@ async def test_an_export_whose_job_was_lost_does_not_block_the_next_one(
     client: httpx.AsyncClient, owner: Owner, jobs: JobQueue, owner_db: Database
 ) -> None:
     # A process committed the request and died before enqueueing its job, three hours ago.
-    lost = uuid.uuid4()
-    async with owner_db.transaction() as session:
-        await session.execute(
-            text(
-                "INSERT INTO workspace_exports (id, workspace_id, status, created_at)"
-                " VALUES (:id, :ws, 'queued', now() - interval '3 hours')"
-            ),
-            {"id": lost, "ws": owner.workspace_id},
-        )
+    lost = await _queued_export(owner_db, owner.workspace_id, age=timedelta(hours=3))
     export = await _export(client, owner, jobs)
     assert export["status"] == "ready"
     old = await client.get(owner.url(f"/exports/{lost}"), headers=owner.headers)
     assert old.json()["status"] == "failed"
     assert old.json()["error"].startswith("interrupted")
+
+
+async def test_a_cancelled_export_leaves_no_readable_part_file(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    jobs: JobQueue,
+    runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A build cancelled half-way (the worker's job timeout, a shutdown) used to leave a
+    readable zip of the leads under DATA_DIR/exports, which nothing ever deleted."""
+    await fill(client, owner, jobs)
+    real = archive_writer._write_leads
+
+    async def leads_then_cancelled(*args: Any) -> None:
+        await real(*args)
+        raise asyncio.CancelledError  # what arq's job_timeout or a worker's shutdown does
+
+    monkeypatch.setattr(archive_writer, "_write_leads", leads_then_cancelled)
+    directory = exports.exports_dir(runtime.settings)
+    directory.mkdir(parents=True, exist_ok=True)
+    before = set(directory.iterdir())
+    started = await client.post(owner.url("/exports"), headers=owner.headers)
+    assert started.status_code == 202
+    with pytest.raises(asyncio.CancelledError):
+        await exports.build_export(
+            runtime.db,
+            runtime.settings,
+            workspace_id=uuid.UUID(owner.workspace_id),
+            export_id=uuid.UUID(started.json()["id"]),
+        )
+    with contextlib.suppress(asyncio.CancelledError):
+        await jobs.drain()  # the queued job, cancelled the same way
+    left = set(directory.iterdir()) - before
+    assert left == set()
+
+
+async def test_the_purge_and_the_sweep_delete_part_files_of_killed_builds(
+    client: httpx.AsyncClient, owner: Owner, jobs: JobQueue, runtime: Runtime
+) -> None:
+    """A build killed outright (SIGKILL, the OOM killer) runs no cleanup: its part file is the
+    purge's to delete with the workspace, and the sweep's once it is old."""
+    started = await client.post(owner.url("/exports"), headers=owner.headers)
+    await jobs.drain()
+    export_id = uuid.UUID(started.json()["id"])
+    directory = exports.exports_dir(runtime.settings)
+    killed = exports.part_path(runtime.settings, export_id)
+    killed.write_bytes(b"PK half a zip of this workspace")
+    # Another workspace's dead build, three hours old, and a build running right now.
+    orphan = exports.part_path(runtime.settings, uuid.uuid4())
+    orphan.write_bytes(b"PK an old half zip")
+    three_hours_ago = (utcnow() - timedelta(hours=3)).timestamp()
+    os.utime(orphan, (three_hours_ago, three_hours_ago))
+    running = exports.part_path(runtime.settings, uuid.uuid4())
+    running.write_bytes(b"PK being written")
+
+    assert "delete_expired_exports" in await tick_due(runtime, "delete_expired_exports", utcnow())
+    assert not orphan.exists()
+    assert running.exists()
+    assert killed.exists()  # not old yet: it might still be running
+
+    deleted = await client.request(
+        "DELETE", owner.url(), json={"confirm": owner.workspace["slug"]}, headers=owner.headers
+    )
+    assert deleted.status_code == 202
+    result = await deletion.purge_workspace(
+        runtime.db,
+        runtime.settings,
+        runtime.redis,
+        workspace_id=uuid.UUID(owner.workspace_id),
+        now=utcnow() + timedelta(days=30),
+    )
+    assert result == "purged"
+    assert not killed.exists()
+    assert running.exists()  # not this workspace's
+    running.unlink()
+    assert not list(directory.glob(f"{export_id}*"))
+
+
+async def test_the_export_holds_feedback_unanswered_questions_and_sources(
+    client: httpx.AsyncClient, owner: Owner, jobs: JobQueue, owner_db: Database
+) -> None:
+    """The visitors' ratings and comments, the questions the bot could not answer and the web
+    sources' setup were missing from the zip that promised everything."""
+    filled = await fill(client, owner, jobs)
+    chat = await client.post(
+        "/api/v1/chat",
+        json={"message": f"Warranty of gadget {filled.tag}?", "session_id": filled.visitor_session},
+        headers=widget(owner),
+    )
+    assert chat.status_code == 200, chat.text
+    comment = f"=Useless answer {filled.tag}"
+    rated = await client.post(
+        "/api/v1/widget/feedback",
+        json={
+            "message_id": chat.json()["message_id"],
+            "rating": "down",
+            "comment": comment,
+            "session_id": filled.visitor_session,
+        },
+        headers=widget(owner),
+    )
+    assert rated.status_code < 300, rated.text
+    source_url = f"https://docs.example.com/{filled.tag}/sitemap.xml"
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO sources (id, workspace_id, url, kind, schedule, excluded_urls)"
+                " VALUES (:id, :ws, :url, 'sitemap', 'weekly', ARRAY[:skip])"
+            ),
+            {
+                "id": uuid.uuid4(),
+                "ws": owner.workspace_id,
+                "url": source_url,
+                "skip": f"https://docs.example.com/{filled.tag}/old",
+            },
+        )
+    await jobs.drain()
+    export = await _export(client, owner, jobs)
+    response = await client.get(export["download_url"], headers=owner.headers)
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert "unanswered.csv" in archive.read("README.txt").decode()
+
+    conversations = json.loads(archive.read("conversations.json"))
+    rated_messages = [
+        m for c in conversations for m in c["messages"] if m["id"] == chat.json()["message_id"]
+    ]
+    assert [m["feedback"]["rating"] for m in rated_messages] == ["down"]
+    assert rated_messages[0]["feedback"]["comment"] == comment
+    assert rated_messages[0]["feedback"]["rater"] == "visitor"
+    flat = {m["message_id"]: m for m in _csv(archive, "messages.csv")}
+    assert flat[chat.json()["message_id"]]["feedback_comment"] == "'" + comment
+    assert flat[chat.json()["message_id"]]["feedback_rating"] == "down"
+
+    unanswered = _csv(archive, "unanswered.csv")
+    questions = {u["question"]: u for u in unanswered}
+    asked = questions[f"Warranty of gadget {filled.tag}?"]
+    assert (asked["resolved"], asked["conversation_id"]) == (
+        "False",
+        chat.json()["conversation_id"],
+    )
+    sources = json.loads(archive.read("sources.json"))
+    assert [(s["url"], s["schedule"], s["excluded_urls"]) for s in sources] == [
+        (source_url, "weekly", [f"https://docs.example.com/{filled.tag}/old"])
+    ]
+
+
+async def test_one_very_long_conversation_is_exported_in_bounded_memory(
+    client: httpx.AsyncClient, owner: Owner, runtime: Runtime, owner_db: Database
+) -> None:
+    """A conversation has no message cap (an API client may keep one open). The export held a
+    whole conversation's messages, and then their JSON, in memory at once."""
+    count, size = 4000, 4000  # 16 MB of message text in one conversation
+    conversation_id = uuid.uuid4()
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO conversations (id, workspace_id, session_id, channel, status,"
+                " message_count, created_at, last_message_at)"
+                " VALUES (:id, :ws, 'long', 'api', 'open', :n, now(), now())"
+            ),
+            {"id": conversation_id, "ws": owner.workspace_id, "n": count},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO messages (id, workspace_id, conversation_id, role, text, citations,"
+                " created_at) SELECT gen_random_uuid(), :ws, :c, 'user',"
+                " left(repeat(md5(g::text), :size / 32 + 1), :size), '[]'::jsonb,"
+                " now() + g * interval '1 ms' FROM generate_series(1, :n) g"
+            ),
+            {"ws": owner.workspace_id, "c": conversation_id, "n": count, "size": size},
+        )
+    # The export's row as a request leaves it, with its job run here, under the tracer.
+    export_id = await _queued_export(owner_db, owner.workspace_id, age=timedelta(0))
+    tracemalloc.start()
+    try:
+        result = await exports.build_export(
+            runtime.db,
+            runtime.settings,
+            workspace_id=uuid.UUID(owner.workspace_id),
+            export_id=export_id,
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result == "ready"
+    # The conversation's text alone is 16 MB (it took 53 MB); a batch of rows is 2 MB of it.
+    assert peak < 12_000_000, f"peak {peak / 1e6:.1f} MB"
+    status = await client.get(owner.url(f"/exports/{export_id}"), headers=owner.headers)
+    body = await client.get(status.json()["download_url"], headers=owner.headers)
+    [conversation] = json.loads(
+        zipfile.ZipFile(io.BytesIO(body.content)).read("conversations.json")
+    )
+    assert len(conversation["messages"]) == count
+    assert all(len(m["text"]) == size for m in conversation["messages"])

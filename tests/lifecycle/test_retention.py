@@ -3,6 +3,7 @@ The job runs at a time the test chooses (the scheduler's clock), never by waitin
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 import httpx
@@ -14,7 +15,7 @@ from core.jobs import JobQueue
 from core.models import utcnow
 from lifecycle.retention import RETENTION_GRACE, retention_of
 from tests.conftest import Owner
-from tests.lifecycle.data import fill, tick_due
+from tests.lifecycle.data import count_mentions, fill, tick_due
 from workspaces.models import Workspace
 
 
@@ -172,3 +173,70 @@ def test_retention_of_after_a_lapse() -> None:
     workspace.plan_expires_at = None
     workspace.plan = "unlimited"
     assert retention_of(workspace, now).days is None
+
+
+async def _quoting(owner_db: Database, workspace_id: str, needle: str) -> dict[str, int]:
+    """Rows of the workspace that keep a visitor's words (``needle`` is theirs alone)."""
+    queries = {
+        "messages": "SELECT count(*) FROM messages WHERE workspace_id = :ws AND text LIKE :n",
+        "unanswered_questions": "SELECT count(*) FROM unanswered_questions"
+        " WHERE workspace_id = :ws AND question LIKE :n",
+        "webhook_deliveries": "SELECT count(*) FROM webhook_deliveries"
+        " WHERE workspace_id = :ws AND payload::text LIKE :n",
+    }
+    return await count_mentions(owner_db, workspace_id, needle, queries)
+
+
+async def test_retention_takes_the_visitors_words_kept_beside_the_conversation(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database, jobs: JobQueue, runtime: Runtime
+) -> None:
+    """Before, the purge deleted the conversation and kept its unanswered question (unlinked)
+    and the handoff webhook's payload (the visitor's message and session id) for ever, where
+    no erasure could find them any more."""
+    tag = uuid.uuid4().hex[:10]
+    hook = await client.patch(
+        owner.url(""), json={"webhook_url": "https://hooks.example.com/tb"}, headers=owner.headers
+    )
+    assert hook.status_code == 200, hook.text
+    session = f"visitor-{tag}"
+    for message in (f"What is the warranty on model {tag}?", f"Can I talk to a person? {tag}"):
+        chat = await client.post(
+            "/api/v1/chat",
+            json={"message": message, "session_id": session},
+            headers={"X-Widget-Key": owner.workspace["public_key"]},
+        )
+        assert chat.status_code == 200, chat.text
+    await jobs.drain()
+    # A question a purge before this rule left unlinked.
+    async with owner_db.transaction() as db_session:
+        await db_session.execute(
+            text(
+                "INSERT INTO unanswered_questions (id, workspace_id, question, normalized,"
+                " resolved, created_at) VALUES (:id, :ws, :q, :q, false, now())"
+            ),
+            {"id": uuid.uuid4(), "ws": owner.workspace_id, "q": f"orphan {tag}"},
+        )
+    before = await _quoting(owner_db, owner.workspace_id, tag)
+    assert before["unanswered_questions"] == 2
+    assert before["webhook_deliveries"] == 1
+    week = await client.put(
+        owner.url("/retention"), json={"conversation_retention_days": 7}, headers=owner.headers
+    )
+    assert week.status_code == 200
+
+    await tick_due(runtime, "conversation_retention", utcnow() + timedelta(days=8))
+    await jobs.drain()
+    assert await _quoting(owner_db, owner.workspace_id, tag) == {
+        "messages": 0,
+        "unanswered_questions": 0,
+        "webhook_deliveries": 0,
+    }
+    audit = await client.get(
+        owner.url("/audit"), params={"action": "retention.purged"}, headers=owner.headers
+    )
+    [entry] = audit.json()["items"]
+    assert entry["details"]["webhook_deliveries"] == 1
+    assert (
+        entry["details"]["unanswered_questions"] == 1
+    )  # the orphan (the linked one went with its conversation)
+    assert tag not in str(entry)

@@ -1,0 +1,122 @@
+"""Settings' "Your data" section, for owners: export the workspace (request, list, download
+until it expires) and erase one visitor (by email or widget session id), through the same
+services as the JSON API (lifecycle/exports.py, lifecycle/erasure.py)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, BackgroundTasks, Request, Response
+from fastapi.responses import FileResponse
+
+from api.deps import RuntimeDep, SessionDep
+from core.errors import Conflict, ValidationFailed
+from core.models import utcnow
+from dashboard.pages.common import PageDep, form_fields
+from dashboard.web import PageRoute, redirect
+from lifecycle import erasure, exports
+from workspaces.permissions import Action, allowed, kind_of
+
+router = APIRouter(route_class=PageRoute)
+
+ERASED_KINDS = (
+    ("conversations", "conversations"),
+    ("messages", "messages"),
+    ("leads", "leads"),
+    ("lead_submissions", "lead submissions"),
+    ("unanswered_questions", "unanswered questions"),
+    ("webhook_deliveries", "webhook deliveries"),
+)
+
+
+def _may(page: PageDep, action: Action) -> bool:
+    return allowed(action, kind=kind_of(page.access), role=page.access.role)  # type: ignore[arg-type]
+
+
+async def data_context(page: PageDep, session: SessionDep) -> dict[str, Any]:
+    """What the Settings page shows of the section (nothing to whoever may not export)."""
+    if not _may(page, Action.EXPORT_READ):
+        return {"may_manage_data": False}
+    now = utcnow()
+    rows = []
+    for export in await exports.list_exports(session, page.access, limit=5):
+        expired = export.status == "expired" or (
+            export.expires_at is not None and export.expires_at <= now
+        )
+        ready = export.status == "ready" and not expired
+        rows.append(
+            {
+                "created_at": export.created_at,
+                "status": "expired" if expired else export.status,
+                "expires_at": export.expires_at if ready else None,
+                "download": page.url(f"settings/exports/{export.id}/download") if ready else None,
+            }
+        )
+    return {
+        "may_manage_data": True,
+        "may_erase": _may(page, Action.VISITOR_ERASE),
+        "exports": rows,
+    }
+
+
+@router.post("/w/{workspace_id}/settings/exports")
+async def request_export(
+    request: Request,
+    page: PageDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
+) -> Response:
+    """Start an export (owners; one at a time); its job is enqueued after the commit."""
+    try:
+        async with session.begin_nested():
+            export = await exports.request_export(session, page.access)
+    except Conflict as exc:
+        return redirect(request, page.url("settings") + "?notice=" + quote(exc.message))
+    background.add_task(
+        runtime.jobs.enqueue,
+        exports.EXPORT_JOB,
+        workspace_id=str(export.workspace_id),
+        export_id=str(export.id),
+    )
+    notice = "The export is being built: reload this page to download it"
+    return redirect(request, page.url("settings") + "?notice=" + quote(notice))
+
+
+@router.get("/w/{workspace_id}/settings/exports/{export_id}/download")
+async def download_export(
+    export_id: uuid.UUID, page: PageDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    """The zip, to owners, until it expires (audited, as over the API)."""
+    download = await exports.open_download(
+        session, page.access, export_id=export_id, settings=runtime.settings
+    )
+    return FileResponse(
+        download.path,
+        media_type="application/zip",
+        filename=download.filename,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post("/w/{workspace_id}/settings/erasures")
+async def erase_visitor(request: Request, page: PageDep, session: SessionDep) -> Response:
+    """Erase one visitor (owners; audited without the erased data); the counts in the notice."""
+    fields = await form_fields(request)
+    key = str(fields.get("key") or "")
+    value = str(fields.get("value") or "").strip()
+    try:
+        counts = await erasure.erase_visitor(
+            session,
+            page.access,
+            email=value if key == "email" else None,
+            session_id=value if key == "session_id" else None,
+        )
+    except ValidationFailed:
+        notice = "Give the visitor's email address or their widget session id"
+        return redirect(request, page.url("settings") + "?notice=" + quote(notice))
+    erased = ", ".join(f"{counts.get(name, 0)} {label}" for name, label in ERASED_KINDS)
+    notice = f"Visitor erased: {erased}"
+    return redirect(request, page.url("settings") + "?notice=" + quote(notice))

@@ -1,0 +1,75 @@
+"""Settings' data section: an owner who works only in the dashboard exports the workspace and
+erases a visitor, with no API token (before, /app offered neither)."""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+import zipfile
+from urllib.parse import unquote
+
+from api.runtime import Runtime
+from core.jobs import JobQueue
+from tests.dashboard.conftest import WebOwner
+from tests.dashboard.test_notices import notice_of
+from workspaces import repository as ws_repo
+
+
+async def _widget_key(runtime: Runtime, web: WebOwner) -> str:
+    async with runtime.db.transaction(workspace_id=uuid.UUID(web.workspace_id)) as session:
+        workspace = await ws_repo.get_workspace(session, uuid.UUID(web.workspace_id))
+        assert workspace is not None
+        return workspace.public_key
+
+
+async def test_an_owner_exports_the_workspace_from_settings(web: WebOwner, jobs: JobQueue) -> None:
+    page = await web.client.get(web.url("settings"))
+    assert "Export this workspace" in page.text
+    started = await web.post(web.url("settings/exports"))
+    assert started.status_code == 303
+    await jobs.drain()
+    page = await web.client.get(web.url("settings"))
+    links = re.findall(r'href="([^"]+/download)"', page.text)
+    assert len(links) == 1, page.text
+    download = await web.client.get(links[0])
+    assert download.status_code == 200
+    assert download.headers["content-type"] == "application/zip"
+    assert "README.txt" in zipfile.ZipFile(io.BytesIO(download.content)).namelist()
+
+
+async def test_an_owner_erases_a_visitor_from_settings(
+    web: WebOwner, runtime: Runtime, jobs: JobQueue
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    key = {"X-Widget-Key": await _widget_key(runtime, web)}
+    session = f"visitor-{tag}"
+    chat = await web.client.post(
+        "/api/v1/chat", json={"message": f"Hello {tag}", "session_id": session}, headers=key
+    )
+    assert chat.status_code == 200, chat.text
+    form = await web.client.post(
+        "/api/v1/widget/leads",
+        json={
+            "email": f"v-{tag}@example.com",
+            "conversation_id": chat.json()["conversation_id"],
+            "session_id": session,
+        },
+        headers=key,
+    )
+    assert form.status_code < 300, form.text
+    await jobs.drain()
+    assert f"v-{tag}@example.com" in (await web.client.get(web.url("leads"))).text
+
+    erased = await web.post(web.url("settings/erasures"), {"key": "session_id", "value": session})
+    assert erased.status_code == 303
+    shown = await web.client.get(erased.headers["location"])
+    notice = notice_of(shown.text)
+    assert notice is not None
+    assert unquote(notice).startswith("Visitor erased: 1 conversations, 2 messages, 1 leads")
+    assert f"v-{tag}@example.com" not in (await web.client.get(web.url("leads"))).text
+
+    # Neither key given: nothing happens, and the page says what is needed.
+    refused = await web.post(web.url("settings/erasures"), {"key": "email", "value": " "})
+    shown = await web.client.get(refused.headers["location"])
+    assert "email address or their widget session id" in (notice_of(shown.text) or "")
