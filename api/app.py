@@ -40,14 +40,8 @@ from api.routers import (
     widget,
     workspaces,
 )
-from api.runtime import (
-    Runtime,
-    build_runtime,
-    check_schema,
-    check_vector_column,
-    describe_defaults,
-    redis_problem,
-)
+from api.runtime import Runtime, build_runtime, describe_defaults
+from api.start_checks import check_schema, check_vector_column, redis_problem
 from api.throttling import RateLimitMiddleware
 from api.widget_cors import WidgetCorsMiddleware
 from core import heap

@@ -34,7 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.http_protocol import BoundedHttpToolsProtocol
-    from api.runtime import preflight
+    from api.start_checks import preflight
     from rag.knowledge.rerank import reranker_choice
 
     settings = get_settings()

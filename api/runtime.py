@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,9 +26,8 @@ from api.schedule import scheduled_jobs
 from billing.provider import PaymentProvider, RazorpayProvider
 from core import migrate
 from core.config import Settings
-from core.db import Database, check_reachable, sqlstate
+from core.db import Database, check_reachable
 from core.embedded import EmbeddedPostgres, embedded_postgres
-from core.errors import ConfigError
 from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
 from core.limiter import RateLimiter
 from core.looplag import LoopLagMonitor
@@ -51,7 +49,6 @@ from rag.chat.pipeline import AnswerPipeline
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import sync as knowledge_sync
 from rag.knowledge.embeddings import Embedder, LocalEmbedder, build_embedder
-from rag.knowledge.repository import indexes
 from rag.knowledge.rerank import Reranker, build_reranker
 from rag.knowledge.rerank import describe as describe_reranker
 from workspaces import notification_delivery
@@ -170,7 +167,7 @@ async def _migrate(owner_url: str, settings: Settings) -> None:
     )
 
 
-def _app_database(
+def app_database(
     url: str, settings: Settings, statement_timeout_ms: int | None, *, pooled: bool = True
 ) -> Database:
     """The app role's engine for ``url`` (the primary or the read replica) as configured."""
@@ -224,7 +221,7 @@ async def build_runtime(
             target = await resolve_database(settings, apply_migrations=apply_migrations)
             if target.embedded is not None:  # before what uses the database, so it runs after
                 stack.callback(target.embedded.release)
-            database = _app_database(
+            database = app_database(
                 target.app_url,
                 settings,
                 statement_timeout_ms,
@@ -236,7 +233,7 @@ async def build_runtime(
             redis = create_redis(settings.redis_url)
             stack.push_async_callback(redis.aclose)
         if replica is None and settings.database_replica_url:
-            replica = _app_database(settings.database_replica_url, settings, statement_timeout_ms)
+            replica = app_database(settings.database_replica_url, settings, statement_timeout_ms)
             stack.push_async_callback(replica.dispose)
         reads = ReadRouting(
             database, replica, max_lag_seconds=settings.database_replica_max_lag_s, redis=redis
@@ -339,105 +336,6 @@ async def build_runtime(
             scheduler=scheduler,
             widget_keys=WidgetKeyCache(settings.widget_key_cache_seconds),
         )
-
-
-class VectorColumnMismatch(RuntimeError):
-    """The stored vectors' dimension is not the embedder's: every search would fail."""
-
-
-async def check_vector_column(runtime: Runtime) -> None:
-    """Refuse to serve (or to run jobs) with an embedder whose vectors cannot be compared with the
-    stored ones: after EMBEDDING_PROVIDER or EMBEDDING_DIMENSIONS changed without
-    ``trulybot reindex --change-dimension``, every question and every ingested chunk failed on
-    the database's "different vector dimensions" as a 500. The operator tools do not check:
-    ``reindex`` is how the column changes."""
-    async with runtime.db.transaction() as session:
-        current = await indexes.column_dimensions(session)
-    wanted = runtime.embedder.dimensions
-    if current != wanted:
-        raise VectorColumnMismatch(
-            f"the stored vectors are vector({current}) but {runtime.embedder.name} makes "
-            f"{wanted}-dimension vectors, so every search would fail. Run `trulybot reindex "
-            "--change-dimension` with these settings first (docs/deploy.md, Changing the "
-            f"embedding model), or set EMBEDDING_DIMENSIONS back to {current}."
-        )
-
-
-class SchemaNotReady(ConfigError):
-    """The app role cannot work on this database: no privileges, or a schema behind the code."""
-
-
-async def check_schema(db: Database) -> None:
-    """Refuse to serve (or to run jobs) on a database the app role cannot work on, naming the
-    way out: the role was granted nothing (APP_DB_ROLE not DATABASE_URL's user when `trulybot
-    migrate` ran), or the schema is older than this release (the new image rolled out before the
-    migration). Both passed /readyz and answered every request 500. A schema newer than the code
-    is accepted: the previous release keeps serving while the new one rolls out."""
-    async with db.transaction() as session:
-        role, problem = await migrate.table_access(session)
-        if problem == "42P01":
-            raise SchemaNotReady(
-                "the database has no tables: run `trulybot migrate` first (docs/deploy.md)"
-            )
-        if problem == "42501":
-            raise SchemaNotReady(no_privileges(role))
-        try:
-            heads = await migrate.database_heads(session)
-        except Exception as exc:
-            if sqlstate(exc) == "42501":  # an older grant: the function not granted
-                raise SchemaNotReady(no_privileges(role)) from None
-            raise
-    if refusal := migrate.schema_refusal(heads):
-        raise SchemaNotReady(refusal)
-
-
-def no_privileges(role: str) -> str:
-    return (
-        f"the app role {role!r} (DATABASE_URL's user) has no privileges on the tables: run"
-        f" `trulybot migrate` with APP_DB_ROLE={role} (it grants them to APP_DB_ROLE)"
-    )
-
-
-async def preflight(settings: Settings) -> None:
-    """`trulybot serve`'s checks of a configured database before any worker process starts, so
-    a refusal is one line (from the app's start it was a traceback of 270 lines): the
-    connections, and the schema when it is not migrated at start."""
-    if not settings.database_url:
-        return  # the embedded cluster starts (and is migrated) with the app
-    await check_reachable("DATABASE_URL", settings.database_url, pooler=settings.database_pooler)
-    if settings.migration_database_url:
-        await check_reachable("MIGRATION_DATABASE_URL", settings.migration_database_url)
-        return  # migrated at start, then checked
-    db = _app_database(settings.database_url, settings, None)
-    try:
-        await check_schema(db)
-    finally:
-        await db.dispose()
-
-
-async def redis_problem(redis: Redis | None, url: str | None) -> str | None:
-    """A start-up line when REDIS_URL is set but does not answer (None when it does)."""
-    if redis is None or not url:
-        return None
-    try:
-        await asyncio.wait_for(redis.ping(), timeout=2)
-    except Exception as exc:
-        return (
-            f"redis: REDIS_URL at {redis_address(url)} does not answer ({type(exc).__name__}):"
-            " running on in-process fallbacks (limits, cache) until it does; uploads cannot be"
-            " queued meanwhile"
-        )
-    return None
-
-
-def redis_address(url: str) -> str:
-    """``host:port`` of a Redis URL, never its password."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port or 6379
-    except ValueError:
-        port = 6379
-    return f"{parts.hostname or 'localhost'}:{port}"
 
 
 @asynccontextmanager

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from api.app import create_app
-from api.runtime import SchemaNotReady, check_schema
+from api.start_checks import SchemaNotReady, check_schema
 from core import migrate
 from core.db import Database, create_engine
 from core.embedded import EmbeddedPostgres, ensure_database

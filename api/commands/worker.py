@@ -17,13 +17,8 @@ def _cmd(args: argparse.Namespace) -> int:
     from arq.connections import RedisSettings
     from arq.worker import Worker
 
-    from api.runtime import (
-        build_runtime,
-        check_schema,
-        check_vector_column,
-        job_registry,
-        redis_address,
-    )
+    from api.runtime import build_runtime, job_registry
+    from api.start_checks import check_schema, check_vector_column, redis_address
     from core.jobs import ArqQueue, worker_functions
     from core.mail import MAILER_KEY
     from lifecycle import jobs as lifecycle_jobs
