@@ -26,7 +26,8 @@ from api.schedule import scheduled_jobs
 from billing.provider import PaymentProvider, RazorpayProvider
 from core import migrate
 from core.config import Settings
-from core.db import Database, check_reachable
+from core.db import Database
+from core.db_reach import check_reachable
 from core.embedded import EmbeddedPostgres, embedded_postgres
 from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
 from core.limiter import RateLimiter

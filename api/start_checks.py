@@ -15,7 +15,8 @@ from redis.asyncio import Redis
 from api.runtime import Runtime, app_database
 from core import migrate
 from core.config import Settings
-from core.db import Database, check_reachable, sqlstate
+from core.db import Database
+from core.db_reach import check_reachable, sqlstate
 from core.errors import ConfigError
 from rag.knowledge.repository import indexes
 

@@ -16,7 +16,8 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import create_engine, sqlstate
+from core.db import create_engine
+from core.db_reach import sqlstate
 from core.errors import ConfigError
 
 log = logging.getLogger("trulybot.migrate")

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import RuntimeDep
-from core.db import sqlstate
+from core.db_reach import sqlstate
 
 router = APIRouter(tags=["health"])
 
