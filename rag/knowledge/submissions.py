@@ -16,11 +16,7 @@ Identity of a document inside a workspace is ``(source_type, source)``: the uplo
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-import weakref
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +33,7 @@ from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parsing import check_size, detect_kind, kind_by_name
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.repository import sources as source_repo
-from rag.knowledge.sitemaps import read_sitemap
+from rag.knowledge.sitemaps import read_sitemap, sitemap_fetch_slots
 from workspaces import repository as ws_repo
 from workspaces.models import Workspace
 from workspaces.permissions import Action, authorize
@@ -267,54 +263,6 @@ class SitemapSubmission:
     """Pages the sitemap lists past SITEMAP_MAX_PAGES, not added (0: none)."""
     too_long: int = 0
     """Pages the sitemap lists whose URL is longer than 2048 bytes, not added (0: none)."""
-
-
-class SitemapSlots:
-    """This process's sitemap downloads at once: at most ``limit`` in all
-    (SITEMAP_FETCHES_AT_ONCE) and at most ``share`` (half of them, at least one) per workspace.
-    A workspace's download past its share waits for one of its own to end, outside the common
-    queue: before, four slow sitemaps of one workspace held every slot and every other
-    workspace's sitemap waited behind them until its request timed out (504)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.share = max(1, limit // 2)
-        self._all = asyncio.Semaphore(limit)
-        self._own: dict[uuid.UUID, asyncio.Semaphore] = {}
-        self._users: dict[uuid.UUID, int] = {}
-        self.running = 0
-        """Downloads under way now."""
-
-    @asynccontextmanager
-    async def slot(self, workspace_id: uuid.UUID) -> AsyncIterator[None]:
-        own = self._own.setdefault(workspace_id, asyncio.Semaphore(self.share))
-        self._users[workspace_id] = self._users.get(workspace_id, 0) + 1
-        try:
-            async with own, self._all:
-                self.running += 1
-                try:
-                    yield
-                finally:
-                    self.running -= 1
-        finally:
-            self._users[workspace_id] -= 1
-            if not self._users[workspace_id]:  # nobody holds or waits: forget the workspace
-                del self._users[workspace_id], self._own[workspace_id]
-
-
-_FETCH_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, SitemapSlots]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def sitemap_fetch_slots(settings: Settings) -> SitemapSlots:
-    """This process's sitemap download slots (SITEMAP_FETCHES_AT_ONCE; one per event loop and
-    limit)."""
-    per_limit = _FETCH_SLOTS.setdefault(asyncio.get_running_loop(), {})
-    limit = settings.sitemap_fetches_at_once
-    if limit not in per_limit:
-        per_limit[limit] = SitemapSlots(limit)
-    return per_limit[limit]
 
 
 async def submit_sitemap(

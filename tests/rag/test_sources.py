@@ -32,7 +32,7 @@ from api.schedule import scheduled_jobs
 from core.db import Database
 from core.models import utcnow
 from core.scheduler import Every, ScheduledJob, Scheduler
-from rag.knowledge import submissions, sync
+from rag.knowledge import sitemaps, sync
 from rag.knowledge.embeddings import HashEmbedder
 from rag.knowledge.jobs import DEPS_KEY
 from rag.knowledge.repository import sources as source_repo
@@ -832,7 +832,7 @@ async def test_a_posted_sitemap_downloads_holding_no_database_connection_and_few
                 for hold in holds:
                     await hold.wait_arrival()
                 # Both downloads are under way and neither request holds a connection.
-                assert submissions.sitemap_fetch_slots(w.runtime.settings).running == 2
+                assert sitemaps.sitemap_fetch_slots(w.runtime.settings).running == 2
                 pool = w.runtime.db.engine.pool
                 assert isinstance(pool, QueuePool)
                 assert pool.checkedout() == 0
@@ -878,7 +878,7 @@ async def test_one_workspace_posting_slow_sitemaps_leaves_slots_for_the_others(
         site.pages["/fast"] = Page(article("fast", ["fast page words"]))
         site.sitemap(["/fast"])
         async with world(db, owner_db, redis_client, request_timeout_seconds=20) as w:
-            slots = submissions.sitemap_fetch_slots(w.runtime.settings)
+            slots = sitemaps.sitemap_fetch_slots(w.runtime.settings)
             assert (slots.limit, slots.share) == (4, 2)
             posts = [asyncio.create_task(_post_sitemap(w, site.url(p))) for p in maps]
             try:
