@@ -2,7 +2,10 @@
 
 Limits are per workspace per calendar month (UTC), except ``daily_llm_tokens`` (per UTC day) and
 ``members`` and ``documents``/``chunks`` which count what is stored. ``None`` means unlimited.
-Prices are INR in paise (1 INR = 100 paise), as Razorpay expects.
+Prices are INR in paise (1 INR = 100 paise), as Razorpay expects. One account may own
+``FREE_WORKSPACES_PER_ACCOUNT`` workspaces with no paid period running (core/config.py;
+``workspaces.service.check_room_for_workspace``), so the per-workspace limits cannot be
+multiplied by making workspaces.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.sql.elements import BindParameter
 
+from core.db import lock_workspace
 from core.models import utcnow
 from workspaces.models import (
     ApiKey,
@@ -208,6 +209,27 @@ async def list_user_workspaces(
         .order_by(Membership.created_at)
     )
     return [(ws, role) for ws, role in result.all()]
+
+
+async def lock_owned_workspaces(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Until the transaction ends, one transaction per account counts and adds the workspaces
+    it owns (the workspaces-per-account limit, exact under concurrent creations)."""
+    await lock_workspace(session, "owned_workspaces", user_id)
+
+
+async def owned_workspaces(session: AsyncSession, user_id: uuid.UUID) -> Sequence[Workspace]:
+    """The workspaces ``user_id`` owns that are not deleted (context: that user)."""
+    result = await session.execute(
+        select(Workspace)
+        .join(Membership, Membership.workspace_id == Workspace.id)
+        .where(
+            Membership.user_id == user_id,
+            Membership.role == "owner",
+            Workspace.deleted_at.is_(None),
+        )
+        .execution_options(populate_existing=True)
+    )
+    return list(result.scalars())
 
 
 async def list_members(session: AsyncSession, workspace_id: uuid.UUID) -> Sequence[Any]:

@@ -44,8 +44,12 @@ async def create_workspace(
     user = await repo.get_user(session, principal.user_id)
     if user is None:
         raise NotFound("User not found")
-    workspace = await service.create_workspace(
-        session, owner=user, name=body.name.strip(), plan=settings.default_plan
+    workspace = await service.create_another_workspace(
+        session,
+        owner=user,
+        name=body.name.strip(),
+        default_plan=settings.default_plan,
+        free_limit=settings.free_workspaces_per_account,
     )
     return WorkspaceWithRole.model_validate(
         {**WorkspaceOut.model_validate(workspace).model_dump(), "role": "owner"}

@@ -124,6 +124,8 @@ async def plan_page(request: Request, page: PageDep, session: SessionDep) -> Res
             "billing_enabled": billing_enabled,
             "may_manage": may_manage,
             "running": running,
+            "default_plan": settings.default_plan,
+            "free_workspaces": settings.free_workspaces_per_account,
         },
         headers={"Content-Security-Policy": checkout_csp(script_url)} if script_url else None,
     )
