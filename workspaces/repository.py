@@ -447,6 +447,43 @@ async def increment_daily_tokens(
     return int((await session.execute(stmt)).scalar_one())
 
 
+def daily_reservation(
+    workspace_id: uuid.UUID | BindParameter[Any],
+    day: date | BindParameter[Any],
+    tokens: int | BindParameter[Any],
+    limit: int | BindParameter[Any],
+) -> Any:
+    """That day's LLM tokens plus ``tokens`` while they are below ``limit`` (one upsert: the
+    row's lock orders concurrent reservations, each sees the ones before), returning the new
+    count; no row when the day's count had reached ``limit`` (nothing changed)."""
+    table: Any = UsageDaily.__table__
+    base = insert(table).values(workspace_id=workspace_id, day=day, llm_tokens=tokens)
+    return base.on_conflict_do_update(
+        index_elements=[table.c.workspace_id, table.c.day],
+        set_={"llm_tokens": table.c.llm_tokens + base.excluded.llm_tokens},
+        where=table.c.llm_tokens < limit,
+    ).returning(table.c.llm_tokens)
+
+
+async def reserve_daily_tokens(
+    session: AsyncSession, *, workspace_id: uuid.UUID, day: date, tokens: int, limit: int
+) -> int | None:
+    """``daily_reservation``: the day's count with ``tokens`` added, or None (cap reached)."""
+    result = await session.execute(daily_reservation(workspace_id, day, tokens, limit))
+    return result.scalar_one_or_none()
+
+
+async def release_daily_tokens(
+    session: AsyncSession, *, workspace_id: uuid.UUID, day: date, tokens: int
+) -> None:
+    """Take ``tokens`` reserved that day off its count again (a turn that failed)."""
+    await session.execute(
+        update(UsageDaily)
+        .where(UsageDaily.workspace_id == workspace_id, UsageDaily.day == day)
+        .values(llm_tokens=func.greatest(UsageDaily.llm_tokens - tokens, 0))
+    )
+
+
 def daily_tokens(
     workspace_id: uuid.UUID | BindParameter[Any], day: date | BindParameter[Any]
 ) -> Any:

@@ -148,6 +148,66 @@ async def record_llm_tokens(session: AsyncSession, workspace_id: uuid.UUID, toke
     )
 
 
+@dataclass(eq=False)
+class TokenReservation:
+    """LLM tokens set aside on a day's counter before a model runs, so that calls starting
+    together see each other under the daily cap; settled to what the call spent
+    (``settle_tokens``) or given back when it fails (``release_tokens``). ``tokens`` is 0 when
+    nothing was reserved (no cap)."""
+
+    workspace_id: uuid.UUID
+    day: date
+    tokens: int
+    closed: bool = False
+    """Settled or released: nothing more to give back."""
+
+
+async def reserve_tokens(
+    session: AsyncSession, workspace: Workspace, estimate: int
+) -> TokenReservation | None:
+    """Reserve ``estimate`` tokens on today's counter while it is below the plan's daily cap
+    (one statement: concurrent reservations are counted one after another); None when the cap
+    is reached, and the model must not run. A plan without a cap reserves nothing."""
+    limit = get_plan(effective_plan(workspace)).limit("daily_llm_tokens")
+    day = today()
+    if limit is None or estimate <= 0:
+        return TokenReservation(workspace.id, day, 0)
+    after = await repo.reserve_daily_tokens(
+        session, workspace_id=workspace.id, day=day, tokens=estimate, limit=limit
+    )
+    return None if after is None else TokenReservation(workspace.id, day, estimate)
+
+
+async def settle_tokens(session: AsyncSession, reservation: TokenReservation, spent: int) -> None:
+    """What the call spent, counted this month and on the reservation's day in place of the
+    reservation (a call that ran past midnight counts on the day it started)."""
+    if spent > 0:
+        await repo.increment_usage(
+            session,
+            workspace_id=reservation.workspace_id,
+            month=month_key(),
+            amounts={"llm_tokens": spent},
+        )
+    held = 0 if reservation.closed else reservation.tokens
+    if spent - held:
+        await repo.increment_daily_tokens(
+            session, workspace_id=reservation.workspace_id, day=reservation.day, tokens=spent - held
+        )
+    reservation.closed = True
+
+
+async def release_tokens(session: AsyncSession, reservation: TokenReservation) -> None:
+    """Give the reservation back (the call failed before it could be settled); once."""
+    if reservation.tokens and not reservation.closed:
+        await repo.release_daily_tokens(
+            session,
+            workspace_id=reservation.workspace_id,
+            day=reservation.day,
+            tokens=reservation.tokens,
+        )
+    reservation.closed = True
+
+
 async def check_daily_tokens(
     session: AsyncSession, workspace: Workspace, used: int | None = None
 ) -> None:
