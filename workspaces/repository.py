@@ -376,9 +376,11 @@ def _usage_upsert(fields: tuple[str, ...]) -> ReturningInsert[Any]:
 
 
 def _token_upserts() -> tuple[Any, Any]:
-    """This month's and today's LLM token counters plus ``:tok_tokens``, as two constant
-    upserts (bind parameters ``tok_ws``, ``tok_month``, ``tok_day``, ``tok_tokens``): built
-    and compiled once, sent inside another statement (``TOKEN_UPSERTS``)."""
+    """This month's LLM token counter plus ``:tok_tokens`` and that day's plus
+    ``:tok_day_tokens`` (the tokens less what was reserved for them that day), as two constant
+    upserts (bind parameters ``tok_ws``, ``tok_month``, ``tok_day``, ``tok_tokens``,
+    ``tok_day_tokens``): built and compiled once, sent inside another statement
+    (``TOKEN_UPSERTS``)."""
     counters: Any = UsageCounter.__table__
     daily: Any = UsageDaily.__table__
     ws = bindparam("tok_ws", type_=counters.c.workspace_id.type)
@@ -397,7 +399,9 @@ def _token_upserts() -> tuple[Any, Any]:
         },
     )
     day = insert(daily).values(
-        workspace_id=ws, day=bindparam("tok_day", type_=daily.c.day.type), llm_tokens=tokens
+        workspace_id=ws,
+        day=bindparam("tok_day", type_=daily.c.day.type),
+        llm_tokens=bindparam("tok_day_tokens", type_=daily.c.llm_tokens.type),
     )
     day = day.on_conflict_do_update(
         index_elements=[daily.c.workspace_id, daily.c.day],
@@ -412,8 +416,18 @@ TOKEN_UPSERTS = _token_upserts()
 like ``increment_usage``."""
 
 
-def token_params(*, workspace_id: uuid.UUID, month: str, day: date, tokens: int) -> dict[str, Any]:
-    return {"tok_ws": workspace_id, "tok_month": month, "tok_day": day, "tok_tokens": int(tokens)}
+def token_params(
+    *, workspace_id: uuid.UUID, month: str, day: date, tokens: int, reserved: int = 0
+) -> dict[str, Any]:
+    """``TOKEN_UPSERTS``' parameters: ``tokens`` this month, ``tokens - reserved`` on ``day``
+    (``reserved`` of them were added to that day before the model ran)."""
+    return {
+        "tok_ws": workspace_id,
+        "tok_month": month,
+        "tok_day": day,
+        "tok_tokens": int(tokens),
+        "tok_day_tokens": int(tokens) - int(reserved),
+    }
 
 
 async def get_usage(session: AsyncSession, *, workspace_id: uuid.UUID, month: str) -> UsageCounter:

@@ -127,11 +127,20 @@ class TokenIncrement:
     params: dict[str, Any]
 
 
-def token_increment(workspace_id: uuid.UUID, tokens: int) -> TokenIncrement:
+def token_increment(
+    workspace_id: uuid.UUID, tokens: int, reservation: TokenReservation | None = None
+) -> TokenIncrement:
+    """``tokens`` counted this month and today; with ``reservation`` (not yet settled nor
+    released), counted on its day in place of what it reserved."""
+    held = reservation is not None and not reservation.closed and reservation.tokens > 0
     return TokenIncrement(
         statements=repo.TOKEN_UPSERTS,
         params=repo.token_params(
-            workspace_id=workspace_id, month=month_key(), day=today(), tokens=tokens
+            workspace_id=workspace_id,
+            month=month_key(),
+            day=reservation.day if held and reservation else today(),
+            tokens=tokens,
+            reserved=reservation.tokens if held and reservation else 0,
         ),
     )
 
