@@ -59,6 +59,10 @@ def lasting_plan(workspace: Workspace) -> str:
     return workspace.fallback_plan or "free"
 
 
+LABELS: dict[str, str] = {"faqs": "FAQs"}
+"""How a refusal names a metric, where its code does not read as words."""
+
+
 def ensure_within(
     *, plan_code: str, metric: Metric, used: int, adding: int = 1, resets_at: datetime | None
 ) -> None:
@@ -78,7 +82,7 @@ def ensure_within(
         retry = max(1, int((resets_at - datetime.now(UTC)).total_seconds()))
         headers["Retry-After"] = str(retry)
     raise QuotaExceeded(
-        f"The {plan_code} plan allows {limit} {metric.replace('_', ' ')}"
+        f"The {plan_code} plan allows {limit} {LABELS.get(metric, metric.replace('_', ' '))}"
         + (" per month" if metric in ("conversations", "messages") else ""),
         details=details,
         headers=headers,
@@ -239,8 +243,8 @@ async def usage_report(
 ) -> UsageOut:
     """This month's counters beside the plan's limits.
 
-    ``stored`` carries counts of what is stored now (documents, chunks, members); those limits
-    apply to the stored amount rather than to a monthly flow.
+    ``stored`` carries counts of what is stored now (documents, chunks, FAQs, members); those
+    limits apply to the stored amount rather than to a monthly flow.
     """
     month = month_key()
     counter = await repo.get_usage(session, workspace_id=workspace.id, month=month)

@@ -10,6 +10,7 @@ from api.deps import AccountDepsDep, SessionDep, SettingsDep, UserPrincipalDep, 
 from api.throttling import rate_limit_invitation
 from core.db import set_tenant
 from core.errors import NotFound
+from rag.chat import faq as faq_service
 from rag.knowledge import limits
 from rag.knowledge.addresses import check_new_webhook_url
 from workspaces import invitations, service, team, usage
@@ -199,4 +200,5 @@ async def revoke_api_key(key_id: uuid.UUID, access: WorkspaceDep, session: Sessi
 @router.get("/workspaces/{workspace_id}/usage", response_model=UsageOut)
 async def get_usage(access: WorkspaceDep, session: SessionDep) -> UsageOut:
     stored = await limits.stored_usage(session, access.workspace.id)
+    stored["faqs"] = await faq_service.count(session, access.workspace.id)
     return await usage.usage_report(session, access.workspace, stored)
