@@ -131,6 +131,11 @@ class Settings(BaseSettings):
     # One of workspaces.plans.PLANS (tests/test_settings_documented.py keeps the two equal): a
     # workspace made on an unknown plan answered 500 to every request that reads its limits.
     default_plan: Literal["free", "starter", "pro", "unlimited"] = "free"
+    # How many workspaces one account may own on DEFAULT_PLAN (or free) with no paid period
+    # running: each has the plan's own quotas, so more would multiply them. Workspaces with a
+    # paid period running do not count; nor does the limit apply with DEFAULT_PLAN=unlimited.
+    # A further workspace (beyond the account's first) also needs a confirmed email.
+    free_workspaces_per_account: int = Field(default=2, ge=1)
 
     # --- limits ---
     max_body_bytes: int = 1_048_576

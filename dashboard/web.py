@@ -321,7 +321,8 @@ def _error_response(request: Request, exc: AppError) -> Response:
     if exc.status_code == 403:
         return _error_page(request, 403, "Not allowed", exc.message)
     if exc.status_code == 429:
-        response = _error_page(request, 429, "Too many requests", exc.message)
+        title = "Plan limit reached" if exc.code == "quota_exceeded" else "Too many requests"
+        response = _error_page(request, 429, title, exc.message)
         response.headers.update(exc.headers)
         return response
     return _error_page(request, exc.status_code, "Something is not right", exc.message)

@@ -39,7 +39,7 @@ from workspaces import audit, security
 from workspaces import repository as ws_repo
 from workspaces.models import Workspace
 from workspaces.permissions import Action, authorize
-from workspaces.service import WorkspaceAccess
+from workspaces.service import WorkspaceAccess, check_room_for_workspace
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +108,16 @@ async def _mark_deleted(
 
 
 async def restore_workspace(
-    session: AsyncSession, access: WorkspaceAccess, *, now: datetime | None = None
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    *,
+    settings: Settings | None = None,
+    now: datetime | None = None,
 ) -> Workspace:
     """Undo a deletion during its grace period (owners). Audited. The paid plan stays set to
-    end with its period (``POST .../billing/subscription/resume`` keeps it)."""
+    end with its period (``POST .../billing/subscription/resume`` keeps it). With ``settings``,
+    the owner restoring it must have room for it (FREE_WORKSPACES_PER_ACCOUNT: deleting a free
+    workspace, creating another and restoring the first would pass the limit)."""
     permit = authorize(access, Action.WORKSPACE_RESTORE)
     workspace = access.workspace
     if workspace.deleted_at is None:
@@ -119,6 +125,18 @@ async def restore_workspace(
     now = now or utcnow()
     if workspace.purge_after is not None and workspace.purge_after <= now:
         raise Conflict("The grace period is over: the workspace is being purged", code="purging")
+    user_id = access.principal.user_id
+    if settings is not None and user_id is not None:
+        owner = await ws_repo.get_user(session, user_id)
+        if owner is not None:
+            await set_tenant(session, workspace_id=workspace.id, user_id=user_id)
+            await check_room_for_workspace(
+                session,
+                owner,
+                default_plan=settings.default_plan,
+                free_limit=settings.free_workspaces_per_account,
+                adding=workspace,
+            )
     await repo.mark_workspace_deleted(
         session, workspace_id=workspace.id, deleted_at=None, purge_after=None
     )

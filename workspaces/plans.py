@@ -1,8 +1,11 @@
 """The plan catalog: one place for every plan's monthly limits and prices.
 
 Limits are per workspace per calendar month (UTC), except ``daily_llm_tokens`` (per UTC day) and
-``members`` and ``documents``/``chunks`` which count what is stored. ``None`` means unlimited.
-Prices are INR in paise (1 INR = 100 paise), as Razorpay expects.
+``members``, ``documents``/``chunks`` and ``faqs`` which count what is stored. ``None`` means
+unlimited. Prices are INR in paise (1 INR = 100 paise), as Razorpay expects. One account may own
+``FREE_WORKSPACES_PER_ACCOUNT`` workspaces with no paid period running (core/config.py;
+``workspaces.service.check_room_for_workspace``), so the per-workspace limits cannot be
+multiplied by making workspaces.
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-Metric = Literal["conversations", "messages", "documents", "chunks", "members", "daily_llm_tokens"]
+Metric = Literal[
+    "conversations", "messages", "documents", "chunks", "faqs", "members", "daily_llm_tokens"
+]
 Period = Literal["monthly", "yearly"]
 METRICS: tuple[Metric, ...] = (
     "conversations",
     "messages",
     "documents",
     "chunks",
+    "faqs",
     "members",
     "daily_llm_tokens",
 )
@@ -50,6 +56,7 @@ PLANS: dict[str, Plan] = {
             "messages": 1_000,
             "documents": 20,
             "chunks": 2_000,
+            "faqs": 100,
             "members": 2,
             "daily_llm_tokens": 50_000,
         },
@@ -64,6 +71,7 @@ PLANS: dict[str, Plan] = {
             "messages": 20_000,
             "documents": 500,
             "chunks": 50_000,
+            "faqs": 2_000,
             "members": 5,
             "daily_llm_tokens": 1_000_000,
         },
@@ -78,6 +86,7 @@ PLANS: dict[str, Plan] = {
             "messages": 200_000,
             "documents": 5_000,
             "chunks": 500_000,
+            "faqs": 20_000,
             "members": 25,
             "daily_llm_tokens": 10_000_000,
         },

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.sql.elements import BindParameter
 
+from core.db import lock_workspace
 from core.models import utcnow
 from workspaces.models import (
     ApiKey,
@@ -210,6 +211,27 @@ async def list_user_workspaces(
     return [(ws, role) for ws, role in result.all()]
 
 
+async def lock_owned_workspaces(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Until the transaction ends, one transaction per account counts and adds the workspaces
+    it owns (the workspaces-per-account limit, exact under concurrent creations)."""
+    await lock_workspace(session, "owned_workspaces", user_id)
+
+
+async def owned_workspaces(session: AsyncSession, user_id: uuid.UUID) -> Sequence[Workspace]:
+    """The workspaces ``user_id`` owns that are not deleted (context: that user)."""
+    result = await session.execute(
+        select(Workspace)
+        .join(Membership, Membership.workspace_id == Workspace.id)
+        .where(
+            Membership.user_id == user_id,
+            Membership.role == "owner",
+            Workspace.deleted_at.is_(None),
+        )
+        .execution_options(populate_existing=True)
+    )
+    return list(result.scalars())
+
+
 async def list_members(session: AsyncSession, workspace_id: uuid.UUID) -> Sequence[Any]:
     result = await session.execute(
         select(User.id, User.email, User.name, Membership.role, Membership.created_at)
@@ -354,9 +376,11 @@ def _usage_upsert(fields: tuple[str, ...]) -> ReturningInsert[Any]:
 
 
 def _token_upserts() -> tuple[Any, Any]:
-    """This month's and today's LLM token counters plus ``:tok_tokens``, as two constant
-    upserts (bind parameters ``tok_ws``, ``tok_month``, ``tok_day``, ``tok_tokens``): built
-    and compiled once, sent inside another statement (``TOKEN_UPSERTS``)."""
+    """This month's LLM token counter plus ``:tok_tokens`` and that day's plus
+    ``:tok_day_tokens`` (the tokens less what was reserved for them that day), as two constant
+    upserts (bind parameters ``tok_ws``, ``tok_month``, ``tok_day``, ``tok_tokens``,
+    ``tok_day_tokens``): built and compiled once, sent inside another statement
+    (``TOKEN_UPSERTS``)."""
     counters: Any = UsageCounter.__table__
     daily: Any = UsageDaily.__table__
     ws = bindparam("tok_ws", type_=counters.c.workspace_id.type)
@@ -375,7 +399,9 @@ def _token_upserts() -> tuple[Any, Any]:
         },
     )
     day = insert(daily).values(
-        workspace_id=ws, day=bindparam("tok_day", type_=daily.c.day.type), llm_tokens=tokens
+        workspace_id=ws,
+        day=bindparam("tok_day", type_=daily.c.day.type),
+        llm_tokens=bindparam("tok_day_tokens", type_=daily.c.llm_tokens.type),
     )
     day = day.on_conflict_do_update(
         index_elements=[daily.c.workspace_id, daily.c.day],
@@ -390,8 +416,18 @@ TOKEN_UPSERTS = _token_upserts()
 like ``increment_usage``."""
 
 
-def token_params(*, workspace_id: uuid.UUID, month: str, day: date, tokens: int) -> dict[str, Any]:
-    return {"tok_ws": workspace_id, "tok_month": month, "tok_day": day, "tok_tokens": int(tokens)}
+def token_params(
+    *, workspace_id: uuid.UUID, month: str, day: date, tokens: int, reserved: int = 0
+) -> dict[str, Any]:
+    """``TOKEN_UPSERTS``' parameters: ``tokens`` this month, ``tokens - reserved`` on ``day``
+    (``reserved`` of them were added to that day before the model ran)."""
+    return {
+        "tok_ws": workspace_id,
+        "tok_month": month,
+        "tok_day": day,
+        "tok_tokens": int(tokens),
+        "tok_day_tokens": int(tokens) - int(reserved),
+    }
 
 
 async def get_usage(session: AsyncSession, *, workspace_id: uuid.UUID, month: str) -> UsageCounter:
@@ -423,6 +459,43 @@ async def increment_daily_tokens(
         set_={"llm_tokens": UsageDaily.llm_tokens + base.excluded.llm_tokens},
     ).returning(UsageDaily.llm_tokens)
     return int((await session.execute(stmt)).scalar_one())
+
+
+def daily_reservation(
+    workspace_id: uuid.UUID | BindParameter[Any],
+    day: date | BindParameter[Any],
+    tokens: int | BindParameter[Any],
+    limit: int | BindParameter[Any],
+) -> Any:
+    """That day's LLM tokens plus ``tokens`` while they are below ``limit`` (one upsert: the
+    row's lock orders concurrent reservations, each sees the ones before), returning the new
+    count; no row when the day's count had reached ``limit`` (nothing changed)."""
+    table: Any = UsageDaily.__table__
+    base = insert(table).values(workspace_id=workspace_id, day=day, llm_tokens=tokens)
+    return base.on_conflict_do_update(
+        index_elements=[table.c.workspace_id, table.c.day],
+        set_={"llm_tokens": table.c.llm_tokens + base.excluded.llm_tokens},
+        where=table.c.llm_tokens < limit,
+    ).returning(table.c.llm_tokens)
+
+
+async def reserve_daily_tokens(
+    session: AsyncSession, *, workspace_id: uuid.UUID, day: date, tokens: int, limit: int
+) -> int | None:
+    """``daily_reservation``: the day's count with ``tokens`` added, or None (cap reached)."""
+    result = await session.execute(daily_reservation(workspace_id, day, tokens, limit))
+    return result.scalar_one_or_none()
+
+
+async def release_daily_tokens(
+    session: AsyncSession, *, workspace_id: uuid.UUID, day: date, tokens: int
+) -> None:
+    """Take ``tokens`` reserved that day off its count again (a turn that failed)."""
+    await session.execute(
+        update(UsageDaily)
+        .where(UsageDaily.workspace_id == workspace_id, UsageDaily.day == day)
+        .values(llm_tokens=func.greatest(UsageDaily.llm_tokens - tokens, 0))
+    )
 
 
 def daily_tokens(

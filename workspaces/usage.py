@@ -59,6 +59,10 @@ def lasting_plan(workspace: Workspace) -> str:
     return workspace.fallback_plan or "free"
 
 
+LABELS: dict[str, str] = {"faqs": "FAQs"}
+"""How a refusal names a metric, where its code does not read as words."""
+
+
 def ensure_within(
     *, plan_code: str, metric: Metric, used: int, adding: int = 1, resets_at: datetime | None
 ) -> None:
@@ -78,7 +82,7 @@ def ensure_within(
         retry = max(1, int((resets_at - datetime.now(UTC)).total_seconds()))
         headers["Retry-After"] = str(retry)
     raise QuotaExceeded(
-        f"The {plan_code} plan allows {limit} {metric.replace('_', ' ')}"
+        f"The {plan_code} plan allows {limit} {LABELS.get(metric, metric.replace('_', ' '))}"
         + (" per month" if metric in ("conversations", "messages") else ""),
         details=details,
         headers=headers,
@@ -127,11 +131,20 @@ class TokenIncrement:
     params: dict[str, Any]
 
 
-def token_increment(workspace_id: uuid.UUID, tokens: int) -> TokenIncrement:
+def token_increment(
+    workspace_id: uuid.UUID, tokens: int, reservation: TokenReservation | None = None
+) -> TokenIncrement:
+    """``tokens`` counted this month and today; with ``reservation`` (not yet settled nor
+    released), counted on its day in place of what it reserved."""
+    held = reservation is not None and not reservation.closed and reservation.tokens > 0
     return TokenIncrement(
         statements=repo.TOKEN_UPSERTS,
         params=repo.token_params(
-            workspace_id=workspace_id, month=month_key(), day=today(), tokens=tokens
+            workspace_id=workspace_id,
+            month=month_key(),
+            day=reservation.day if held and reservation else today(),
+            tokens=tokens,
+            reserved=reservation.tokens if held and reservation else 0,
         ),
     )
 
@@ -146,6 +159,66 @@ async def record_llm_tokens(session: AsyncSession, workspace_id: uuid.UUID, toke
     return await repo.increment_daily_tokens(
         session, workspace_id=workspace_id, day=today(), tokens=tokens
     )
+
+
+@dataclass(eq=False)
+class TokenReservation:
+    """LLM tokens set aside on a day's counter before a model runs, so that calls starting
+    together see each other under the daily cap; settled to what the call spent
+    (``settle_tokens``) or given back when it fails (``release_tokens``). ``tokens`` is 0 when
+    nothing was reserved (no cap)."""
+
+    workspace_id: uuid.UUID
+    day: date
+    tokens: int
+    closed: bool = False
+    """Settled or released: nothing more to give back."""
+
+
+async def reserve_tokens(
+    session: AsyncSession, workspace: Workspace, estimate: int
+) -> TokenReservation | None:
+    """Reserve ``estimate`` tokens on today's counter while it is below the plan's daily cap
+    (one statement: concurrent reservations are counted one after another); None when the cap
+    is reached, and the model must not run. A plan without a cap reserves nothing."""
+    limit = get_plan(effective_plan(workspace)).limit("daily_llm_tokens")
+    day = today()
+    if limit is None or estimate <= 0:
+        return TokenReservation(workspace.id, day, 0)
+    after = await repo.reserve_daily_tokens(
+        session, workspace_id=workspace.id, day=day, tokens=estimate, limit=limit
+    )
+    return None if after is None else TokenReservation(workspace.id, day, estimate)
+
+
+async def settle_tokens(session: AsyncSession, reservation: TokenReservation, spent: int) -> None:
+    """What the call spent, counted this month and on the reservation's day in place of the
+    reservation (a call that ran past midnight counts on the day it started)."""
+    if spent > 0:
+        await repo.increment_usage(
+            session,
+            workspace_id=reservation.workspace_id,
+            month=month_key(),
+            amounts={"llm_tokens": spent},
+        )
+    held = 0 if reservation.closed else reservation.tokens
+    if spent - held:
+        await repo.increment_daily_tokens(
+            session, workspace_id=reservation.workspace_id, day=reservation.day, tokens=spent - held
+        )
+    reservation.closed = True
+
+
+async def release_tokens(session: AsyncSession, reservation: TokenReservation) -> None:
+    """Give the reservation back (the call failed before it could be settled); once."""
+    if reservation.tokens and not reservation.closed:
+        await repo.release_daily_tokens(
+            session,
+            workspace_id=reservation.workspace_id,
+            day=reservation.day,
+            tokens=reservation.tokens,
+        )
+    reservation.closed = True
 
 
 async def check_daily_tokens(
@@ -170,8 +243,8 @@ async def usage_report(
 ) -> UsageOut:
     """This month's counters beside the plan's limits.
 
-    ``stored`` carries counts of what is stored now (documents, chunks, members); those limits
-    apply to the stored amount rather than to a monthly flow.
+    ``stored`` carries counts of what is stored now (documents, chunks, FAQs, members); those
+    limits apply to the stored amount rather than to a monthly flow.
     """
     month = month_key()
     counter = await repo.get_usage(session, workspace_id=workspace.id, month=month)

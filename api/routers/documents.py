@@ -26,10 +26,10 @@ from api.throttling import RateLimitIngest
 from core.errors import NotFound, ValidationFailed
 from rag.knowledge import indexing, retrieval, submissions
 from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge.capped_rerank import rerank_within_cap
 from rag.knowledge.models import STATUSES, Document
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
-from workspaces import usage
 
 router = APIRouter(tags=["documents"])
 
@@ -178,7 +178,10 @@ class SearchOut(BaseModel):
     )
     reranker_fallback: str | None = Field(
         default=None,
-        description="Why the retrieval order was kept (timeout, error, malformed, no_model), if so",
+        description=(
+            "Why the retrieval order was kept (timeout, error, malformed, no_model,"
+            " daily_token_cap: the workspace's daily LLM token cap is reached), if so"
+        ),
     )
     results: list[HitOut]
 
@@ -496,10 +499,10 @@ async def search(
         second_weight=runtime.settings.retrieval_second_chunk_weight,
         feedback_weight=runtime.settings.retrieval_feedback_weight,
     )
-    ranked = await runtime.reranker.rerank(body.query, hits, body.k)
-    if spent := sum(ranked.tokens):  # an LLM reranker's call: the workspace's model tokens
-        async with runtime.db.transaction(workspace_id=access.workspace.id) as write:
-            await usage.record_llm_tokens(write, access.workspace.id, spent)
+    # An LLM reranker runs only under the daily token cap, its tokens metered (as in chat).
+    ranked = await rerank_within_cap(
+        runtime.db, access.workspace, runtime.reranker, body.query, hits, body.k
+    )
     return SearchOut(
         mode=body.mode,
         reranker=ranked.reranker,

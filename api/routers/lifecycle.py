@@ -130,9 +130,13 @@ async def delete_workspace(
 
 
 @router.post("/workspaces/{workspace_id}/restore", response_model=WorkspaceOut)
-async def restore_workspace(access: DeletedWorkspaceDep, session: SessionDep) -> WorkspaceOut:
-    """Undo a deletion during its grace period. Owners."""
-    return WorkspaceOut.model_validate(await deletion.restore_workspace(session, access))
+async def restore_workspace(
+    access: DeletedWorkspaceDep, session: SessionDep, runtime: RuntimeDep
+) -> WorkspaceOut:
+    """Undo a deletion during its grace period. Owners, with room for it under
+    FREE_WORKSPACES_PER_ACCOUNT (429 ``quota_exceeded``)."""
+    restored = await deletion.restore_workspace(session, access, settings=runtime.settings)
+    return WorkspaceOut.model_validate(restored)
 
 
 @router.delete("/me", response_model=AccountDeletionOut, dependencies=[RateLimitAuth])

@@ -10,6 +10,7 @@ from api.deps import AccountDepsDep, SessionDep, SettingsDep, UserPrincipalDep, 
 from api.throttling import rate_limit_invitation
 from core.db import set_tenant
 from core.errors import NotFound
+from rag.chat import faq as faq_service
 from rag.knowledge import limits
 from rag.knowledge.addresses import check_new_webhook_url
 from workspaces import invitations, service, team, usage
@@ -44,8 +45,12 @@ async def create_workspace(
     user = await repo.get_user(session, principal.user_id)
     if user is None:
         raise NotFound("User not found")
-    workspace = await service.create_workspace(
-        session, owner=user, name=body.name.strip(), plan=settings.default_plan
+    workspace = await service.create_another_workspace(
+        session,
+        owner=user,
+        name=body.name.strip(),
+        default_plan=settings.default_plan,
+        free_limit=settings.free_workspaces_per_account,
     )
     return WorkspaceWithRole.model_validate(
         {**WorkspaceOut.model_validate(workspace).model_dump(), "role": "owner"}
@@ -195,4 +200,5 @@ async def revoke_api_key(key_id: uuid.UUID, access: WorkspaceDep, session: Sessi
 @router.get("/workspaces/{workspace_id}/usage", response_model=UsageOut)
 async def get_usage(access: WorkspaceDep, session: SessionDep) -> UsageOut:
     stored = await limits.stored_usage(session, access.workspace.id)
+    stored["faqs"] = await faq_service.count(session, access.workspace.id)
     return await usage.usage_report(session, access.workspace, stored)

@@ -143,6 +143,12 @@ async def _new_workspace_page(
     return render(request, template, context, status_code=status)
 
 
+UNVERIFIED_NEW_WORKSPACE = (
+    "Confirm your email address before creating another workspace: open the link we sent you"
+    " (your Account page sends it again)."
+)
+
+
 @router.get("/workspaces/new")
 async def new_workspace_page(
     request: Request, session: SessionDep, user: auth.WebUserDep
@@ -162,11 +168,18 @@ async def create_workspace(
         data = WorkspaceCreateIn.model_validate(values)
         account, _ = await service.user_workspaces(session, user.user_id)
         async with session.begin_nested():
-            workspace = await service.create_workspace(
-                session, owner=account, name=data.name.strip(), plan=runtime.settings.default_plan
+            workspace = await service.create_another_workspace(
+                session,
+                owner=account,
+                name=data.name.strip(),
+                default_plan=runtime.settings.default_plan,
+                free_limit=runtime.settings.free_workspaces_per_account,
             )
     except (ValidationError, AppError) as exc:
-        errors, status = refusal(exc)
+        if isinstance(exc, AppError) and exc.code == "email_unverified":
+            errors, status = {"_form": UNVERIFIED_NEW_WORKSPACE}, exc.status_code
+        else:
+            errors, status = refusal(exc)  # over the workspaces limit: the form says why
         return await _new_workspace_page(request, session, user, values, errors, status)
     return redirect(request, workspace_url(workspace.id) + "?notice=Workspace+created")
 

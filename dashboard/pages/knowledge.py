@@ -331,6 +331,8 @@ async def create_faq(
 async def import_faqs(
     request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
+    # Every row's phrasings are embedded: the ingestion budget, as for documents.
+    await rate_limit_ingest(request, page.access)
     form = await request.form()
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:

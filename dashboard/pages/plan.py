@@ -36,6 +36,7 @@ from dashboard.web import (
     wants_json,
     with_signed_notice,
 )
+from rag.chat import faq as faq_service
 from rag.knowledge import limits
 from workspaces import usage
 from workspaces.permissions import Action, allowed, kind_of
@@ -48,6 +49,7 @@ METRIC_LABELS = {
     "messages": "Messages this month",
     "documents": "Documents",
     "chunks": "Knowledge chunks",
+    "faqs": "FAQs",
     "members": "Team members and open invitations",
     "daily_llm_tokens": "AI answer tokens per day",
 }
@@ -92,6 +94,7 @@ def _offers(subscription: SubscriptionOut, running: bool) -> list[dict[str, Any]
 async def plan_page(request: Request, page: PageDep, session: SessionDep) -> Response:
     workspace = page.access.workspace
     stored = await limits.stored_usage(session, workspace.id)
+    stored["faqs"] = await faq_service.count(session, workspace.id)
     report = await usage.usage_report(session, workspace, stored)
     settings = request.app.state.runtime.settings
     billing_enabled = settings.billing_enabled
@@ -124,6 +127,8 @@ async def plan_page(request: Request, page: PageDep, session: SessionDep) -> Res
             "billing_enabled": billing_enabled,
             "may_manage": may_manage,
             "running": running,
+            "default_plan": settings.default_plan,
+            "free_workspaces": settings.free_workspaces_per_account,
         },
         headers={"Content-Security-Policy": checkout_csp(script_url)} if script_url else None,
     )

@@ -19,7 +19,10 @@ from rag.chat.models import Faq
 from rag.chat.normalize import normalize_question
 from rag.chat.repository import faqs as faq_repo
 from rag.knowledge.embeddings import Embedder
+from workspaces import usage
+from workspaces.models import Workspace
 from workspaces.permissions import Action, authorize
+from workspaces.plans import get_plan
 from workspaces.repository import bump_knowledge_version
 from workspaces.service import WorkspaceAccess
 
@@ -130,6 +133,28 @@ async def _index(
     )
 
 
+async def check_quota(session: AsyncSession, workspace: Workspace, *, adding: int) -> None:
+    """429 ``quota_exceeded`` (``metric: "faqs"``) when ``adding`` more FAQs do not fit the
+    plan's ``faqs`` quota beside those stored. Under a quota it holds the workspace's lock until
+    the commit, so FAQs added at once are counted one after another."""
+    plan_code = usage.effective_plan(workspace)
+    if get_plan(plan_code).limit("faqs") is None:
+        return
+    await faq_repo.lock_faq_quota(session, workspace.id)
+    usage.ensure_within(
+        plan_code=plan_code,
+        metric="faqs",
+        used=await faq_repo.count_faqs(session, workspace_id=workspace.id),
+        adding=adding,
+        resets_at=None,
+    )
+
+
+async def count(session: AsyncSession, workspace_id: uuid.UUID) -> int:
+    """The workspace's FAQs, as the usage report shows them."""
+    return await faq_repo.count_faqs(session, workspace_id=workspace_id)
+
+
 async def create(
     session: AsyncSession,
     embedder: Embedder,
@@ -154,6 +179,7 @@ async def create(
         enabled=enabled,
     )
     await _refuse_duplicates(session, workspace_id, faq.question, faq.alt_questions)
+    await check_quota(session, access.workspace, adding=1)  # before its phrasings are embedded
     await faq_repo.insert_faq(session, faq)
     await _index(session, embedder, faq, faq.question, faq.alt_questions)
     await bump_knowledge_version(session, workspace_id)

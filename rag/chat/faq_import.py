@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import ValidationFailed
+from core.errors import QuotaExceeded, ValidationFailed
 from rag.chat import faq as faq_service
 from rag.chat.normalize import normalize_question
 from rag.chat.repository import faqs as faq_repo
@@ -91,6 +91,22 @@ def parse(data: bytes) -> list[FaqIn]:
     return items
 
 
+async def _creations(session: AsyncSession, access: WorkspaceAccess, items: list[FaqIn]) -> int:
+    """How many FAQs the file would add: its rows that ask nothing an FAQ asks, nor anything an
+    earlier row of the file asks (those update that FAQ, as ``import_csv`` does)."""
+    asked_in_file: set[str] = set()
+    adding = 0
+    for item in items:
+        keys = {normalize_question(q) for q in [item.question, *item.alt_questions]}
+        if not keys & asked_in_file:
+            existing = await faq_repo.faq_asking(
+                session, workspace_id=access.workspace.id, normalized=sorted(keys)
+            )
+            adding += existing is None
+        asked_in_file |= keys
+    return adding
+
+
 async def import_csv(
     session: AsyncSession, embedder: Embedder, access: WorkspaceAccess, data: bytes
 ) -> ImportResult:
@@ -98,6 +114,15 @@ async def import_csv(
     and admins; each one audited like a single create or update)."""
     authorize(access, Action.FAQ_CREATE)  # before the file is read
     items = parse(data)
+    adding = await _creations(session, access, items)
+    try:  # the whole file, before anything is embedded (each create checks again)
+        await faq_service.check_quota(session, access.workspace, adding=adding)
+    except QuotaExceeded as exc:
+        raise QuotaExceeded(
+            f"This file adds {adding} FAQs: {exc.message}. Nothing was imported; remove FAQs,"
+            " import fewer or upgrade the plan.",
+            details={**(exc.details or {}), "adding": adding},
+        ) from exc
     created = updated = 0
     for row, item in enumerate(items, start=2):  # the header is row 1
         phrasings = [item.question, *item.alt_questions]

@@ -65,8 +65,10 @@ from rag.chat.shortcuts import (
 )
 from rag.chat.stages import (
     NOT_QUESTIONS,
+    PASSAGE_OVERHEAD_TOKENS,
     Answer,
     Grounding,
+    TokenEstimate,
     Turn,
     looks_like_follow_up,
     record,
@@ -108,6 +110,12 @@ class AnswerPipeline:
         self.notifier = notifier
         self.recorder = AnswerRecorder(db=db, cache=cache, notifier=notifier)
         self.reranker = reranker or NoReranker()
+        # What a turn reserves under the daily token cap before any model runs (stages.record).
+        self.estimate = TokenEstimate(
+            answer_tokens=0 if generator.extractive else settings.llm_max_tokens,
+            passage_tokens=settings.retrieval_k * (settings.chunk_tokens + PASSAGE_OVERHEAD_TOKENS),
+            rerank_tokens=self.reranker.token_estimate,
+        )
         # Turns settling or recording at once (CHAT_CONCURRENT_TURNS, default DB_POOL_SIZE): a
         # turn beyond waits here, in order, rather than for a pooled connection mid-transaction
         # (or an overflow connection opened and closed again); a turn back to record its answer
@@ -263,6 +271,7 @@ class AnswerPipeline:
                     history_turns=self.settings.history_turns,
                     workspace_version=inp.workspace_version,
                     client_message_id=inp.client_message_id,
+                    estimate=self.estimate,
                 )
                 clock.lap("record")
                 return turn, await self._settled_first(session, turn, clock)
@@ -279,6 +288,7 @@ class AnswerPipeline:
                 message=message,
                 history_turns=self.settings.history_turns,
                 workspace_version=inp.workspace_version,
+                estimate=self.estimate,
             )
             if isinstance(taken, ChatResult):
                 return taken
@@ -349,7 +359,7 @@ class AnswerPipeline:
                 ),
                 second_weight=self.settings.retrieval_second_chunk_weight,
                 feedback_weight=self.settings.retrieval_feedback_weight,
-                metered_generation=not self.generator.extractive,
+                metered_generation=not self.generator.extractive or self.reranker.metered,
             )
             clock.lap("retrieval")
         # No transaction is open while the candidates are reranked (a model may run).

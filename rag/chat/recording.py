@@ -77,6 +77,12 @@ def _unanswered(turn: Turn) -> UnansweredQuestion:
     )
 
 
+def held(turn: Turn) -> bool:
+    """The turn holds reserved tokens not yet settled nor given back."""
+    reservation = turn.reservation
+    return reservation is not None and reservation.tokens > 0 and not reservation.closed
+
+
 class AnswerRecorder:
     """Records a settled turn's answer (the third transaction) and caches it when it may be
     given to another visitor."""
@@ -138,15 +144,23 @@ class AnswerRecorder:
                         )
                         or None,
                     ),
-                    usage.token_increment(workspace.id, sum(tokens)) if sum(tokens) else None,
+                    # The tokens spent, counted today in place of the turn's reservation.
+                    usage.token_increment(workspace.id, sum(tokens), turn.reservation)
+                    if sum(tokens) or held(turn)
+                    else None,
                     _unanswered(turn) if answer.unanswered and turn.channel == "widget" else None,
                 )
+            if turn.reservation is not None:
+                turn.reservation.closed = True  # settled: nothing to give back on a failure
         except IntegrityError:
             if turn.claim is None:
                 raise
             # Another try of this message recorded its answer first (a claim taken over from a
-            # try that was slow, not gone): that answer is kept, and given to this try too.
+            # try that was slow, not gone): that answer is kept, and given to this try too; this
+            # try's reservation is given back.
             async with self.db.transaction(workspace_id=workspace.id) as session:
+                if turn.reservation is not None:
+                    await usage.release_tokens(session, turn.reservation)
                 return await repeats.recorded_answer(session, workspace, turn)
         if answer.handoff_delivery is not None:
             self.notifier.schedule(workspace.id, answer.handoff_delivery)

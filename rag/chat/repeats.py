@@ -47,11 +47,15 @@ from rag.chat.stages import (
     Channel,
     Claim,
     Source,
+    TokenEstimate,
     Turn,
     bot_name_of,
     looks_like_follow_up,
     lookups_wanted,
+    reservation_wanted,
+    reserved,
 )
+from workspaces import usage
 from workspaces.models import Workspace
 from workspaces.widget_keys import WorkspaceChanged
 
@@ -91,6 +95,7 @@ async def take_up(
     message: str,
     history_turns: int,
     workspace_version: str | None = None,
+    estimate: TokenEstimate | None = None,
 ) -> ChatResult | Turn:
     """A try of a message already recorded with ``client_message_id``: its recorded answer, or
     the turn to answer it with (this try's claim on it); ``MessageInProgress`` while another try
@@ -129,35 +134,46 @@ async def take_up(
         claim=claim,
         history_turns=history_turns,
         workspace_version=workspace_version,
+        estimate=estimate,
     )
 
 
 @asynccontextmanager
 async def unclaimed_on_failure(db: Database, turn: Turn) -> AsyncIterator[None]:
-    """A turn whose message came with a client_message_id, failing (or cancelled) before its
-    answer is recorded, releases its claim: the next try of the message answers it. The release
-    outlives a cancellation (shielded); one that fails leaves the claim to lapse (``LEASE``)."""
-    if turn.claim is None:
+    """A turn failing (or cancelled) before its answer is recorded releases its claim, when its
+    message came with a client_message_id (the next try of the message answers it), and gives
+    back the LLM tokens it reserved under the daily cap (``Turn.reservation``). The release
+    outlives a cancellation (shielded); one that fails leaves the claim to lapse (``LEASE``) and
+    the reservation counted for the day."""
+    if turn.claim is None and turn.reservation is None:
         yield
         return
     try:
         yield
     except BaseException:
-        await asyncio.shield(_release(db, turn.workspace.id, turn.claim))
+        await asyncio.shield(_release(db, turn.workspace.id, turn.claim, turn.reservation))
         raise
 
 
-async def _release(db: Database, workspace_id: uuid.UUID, claim: Claim) -> None:
+async def _release(
+    db: Database,
+    workspace_id: uuid.UUID,
+    claim: Claim | None,
+    reservation: usage.TokenReservation | None,
+) -> None:
     try:
         async with db.transaction(workspace_id=workspace_id) as session:
-            await client_messages.release_reply(
-                session,
-                workspace_id=workspace_id,
-                message_id=claim.message_id,
-                claimed_at=claim.claimed_at,
-            )
+            if claim is not None:
+                await client_messages.release_reply(
+                    session,
+                    workspace_id=workspace_id,
+                    message_id=claim.message_id,
+                    claimed_at=claim.claimed_at,
+                )
+            if reservation is not None:
+                await usage.release_tokens(session, reservation)
     except Exception:
-        log.warning("could not release the claim on message %s", claim.message_id, exc_info=True)
+        log.warning("could not release what the turn in %s held", workspace_id, exc_info=True)
 
 
 async def recorded_answer(session: AsyncSession, workspace: Workspace, turn: Turn) -> ChatResult:
@@ -181,6 +197,7 @@ async def resume(
     claim: Claim,
     history_turns: int,
     workspace_version: str | None = None,
+    estimate: TokenEstimate | None = None,
 ) -> Turn:
     """The turn of a visitor's message that an earlier try recorded and metered, then failed to
     answer, for the try that now ``claim``-s it: the same conversation, the history before the
@@ -199,14 +216,18 @@ async def resume(
     intent = cast(Intent, visitor.intent or "question")
     normalized = normalize_question(visitor.text)
     faq_wanted, daily_day = lookups_wanted(workspace, intent)
-    faq, daily, version = await client_messages.turn_lookups(
+    follow_up = bool(history) and looks_like_follow_up(visitor.text)
+    reserve = reservation_wanted(workspace, daily_day, estimate, visitor.text, history, follow_up)
+    faq, daily, version, granted = await client_messages.turn_lookups(
         session,
         workspace_id=workspace.id,
         faq_normalized=normalized if faq_wanted else None,
         daily_tokens_day=daily_day,
+        reserve=reserve,
     )
     if workspace_version is not None and version != workspace_version:
         raise WorkspaceChanged(str(workspace.id))
+    reservation = reserved(workspace, daily_day, reserve, granted)
     return Turn(
         workspace=workspace,
         session_id=conversation.session_id,
@@ -215,13 +236,15 @@ async def resume(
         message=visitor.text,
         intent=intent,
         history=history,
-        follow_up=bool(history) and looks_like_follow_up(visitor.text),
+        follow_up=follow_up,
         normalized=normalized,
         knowledge_version=int(workspace.knowledge_version),
         bot_name=bot_name_of(workspace),
         standalone=visitor.text,
         exact_faq=faq,
         daily_tokens=daily,
+        reservation=reservation,
+        reserve_refused=reserve is not None and reservation is None,
         channel=cast(Channel, conversation.channel),
         claim=claim,
         resumed=True,

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import AppError, NotFound
+from core.errors import NotFound
 from core.models import utcnow
 from rag.chat.intents import COURTESY, Intent, gives_asked_address
 from rag.chat.links import LinkPolicy, restrict_links
@@ -29,6 +29,7 @@ from rag.chat.prompts import Passage, dont_know_answer
 from rag.chat.relevance import WordMatch
 from rag.chat.repository import conversations as conversation_repo
 from rag.knowledge import retrieval
+from rag.knowledge.rerank import estimate_tokens
 from workspaces import notifications, usage
 from workspaces.models import Workspace
 from workspaces.plans import Metric, get_plan
@@ -106,6 +107,14 @@ class Turn:
     the message was recorded (not for courtesy or a request for a human)."""
     daily_tokens: int | None = None
     """Today's LLM tokens when the message was recorded (read only under a daily cap)."""
+    reservation: usage.TokenReservation | None = None
+    """The LLM tokens this turn may spend, reserved on today's counter with its message (under
+    a daily cap, when a model may run): settled to what it spent when its answer is recorded,
+    given back when it fails before (``rag.chat.repeats.unclaimed_on_failure``). Shared by the
+    copies the pipeline makes of the turn."""
+    reserve_refused: bool = False
+    """The reservation was refused: the day had reached the cap when the message was recorded
+    (turns under way hold their reservations), so no model runs for this turn."""
     rewrite_tokens: tuple[int, int] = (0, 0)
     """The model's (prompt, completion) tokens for rewriting a follow-up to stand alone."""
     rerank_tokens: tuple[int, int] = (0, 0)
@@ -134,6 +143,8 @@ class Turn:
     def daily_cap_reached(self) -> bool:
         """The owner's daily LLM token cap was reached when the message was recorded (today's
         tokens are read with it under a capped plan): no model runs for this turn."""
+        if self.reserve_refused:
+            return True
         if self.daily_tokens is None:
             return False
         limit = get_plan(usage.effective_plan(self.workspace)).limit("daily_llm_tokens")
@@ -143,6 +154,45 @@ class Turn:
     def lead_capture(self) -> bool:
         """Offer the contact form for what the visitor asked (a sales lead, a person)."""
         return self.intent in ("lead", "human") and self.asks_for_contact
+
+
+PROMPT_OVERHEAD_TOKENS = 600
+"""The answer's prompt beside the passages and what the turn brings: the rules, the names,
+the delimiters."""
+PASSAGE_OVERHEAD_TOKENS = 40
+"""A passage's title, heading path and delimiters beside its chunk."""
+
+
+@dataclass(frozen=True)
+class TokenEstimate:
+    """The most LLM tokens a turn may spend (its answer, a follow-up's rewrite, an LLM
+    reranker), reserved under the daily cap before any model runs. Text is counted as UTF-8
+    bytes / 3 (``rag.knowledge.rerank.estimate_tokens``: above the real count for English)."""
+
+    answer_tokens: int = 0
+    """LLM_MAX_TOKENS; 0 when no model answers (extractive answers)."""
+    passage_tokens: int = 0
+    """RETRIEVAL_K passages of CHUNK_TOKENS each, with their headings."""
+    rerank_tokens: int = 0
+    """An LLM reranker's bound (``Reranker.token_estimate``); 0 for one that spends none."""
+
+    def of(
+        self,
+        workspace: Workspace,
+        message: str,
+        history: tuple[tuple[str, str], ...],
+        follow_up: bool,
+    ) -> int:
+        total = self.rerank_tokens
+        if self.answer_tokens:
+            told = [workspace.persona or "", message, *(text for _, text in history)]
+            total += self.answer_tokens + self.passage_tokens + PROMPT_OVERHEAD_TOKENS
+            total += sum(estimate_tokens(text) for text in told)
+            if follow_up:  # the rewrite: the last four turns, 500 characters each
+                recent = [text[:500] for _, text in history[-4:]]
+                total += self.answer_tokens + PROMPT_OVERHEAD_TOKENS
+                total += sum(estimate_tokens(text) for text in [message, *recent])
+        return total
 
 
 @dataclass(frozen=True)
@@ -204,6 +254,7 @@ async def record(
     history_turns: int,
     workspace_version: str | None = None,
     client_message_id: str | None = None,
+    estimate: TokenEstimate | None = None,
 ) -> Turn:
     """Meter the message (429 ``quota_exceeded`` over the plan, before any model runs) and record
     it, with its conversation when new; the turn every later stage reads.
@@ -212,7 +263,8 @@ async def record(
     the row is another now (the caller's transaction rolls back: nothing recorded or metered).
     ``client_message_id``: recorded with the message, claimed for this try; a message of the
     workspace already recorded with it makes the statement fail (``IntegrityError``, rolled
-    back: nothing recorded or metered; rag/chat/repeats.py)."""
+    back: nothing recorded or metered; rag/chat/repeats.py). ``estimate``: the turn's LLM tokens
+    are reserved with the message under a daily cap (``Turn.reservation``)."""
     conversation, history, is_new, asked = await _conversation(
         session,
         workspace.id,
@@ -236,6 +288,8 @@ async def record(
     # (word for word an FAQ's question: its answer, follow-up or not), and today's LLM tokens
     # when the plan caps them and the turn may call the model.
     faq_wanted, daily_day = lookups_wanted(workspace, intent)
+    follow_up = bool(history) and looks_like_follow_up(message)
+    reserve = reservation_wanted(workspace, daily_day, estimate, message, tuple(history), follow_up)
     reply_id = uuid.uuid4()
     visitor = ChatMessage(
         id=uuid.uuid4(),
@@ -259,9 +313,11 @@ async def record(
         usage=usage.increment_statement(workspace.id, amounts),
         faq_normalized=normalized if faq_wanted else None,
         daily_tokens_day=daily_day,
+        reserve=reserve,
     )
     if workspace_version is not None and recorded.workspace_version != workspace_version:
         raise WorkspaceChanged(str(workspace.id))
+    reservation = reserved(workspace, daily_day, reserve, recorded.reserved)
     _meter(workspace, recorded.counted)
     await notifications.quota_used(
         session,
@@ -279,13 +335,15 @@ async def record(
         message=message,
         intent=intent,
         history=tuple(history),
-        follow_up=bool(history) and looks_like_follow_up(message),
+        follow_up=follow_up,
         normalized=normalized,
         knowledge_version=int(workspace.knowledge_version),
         bot_name=bot_name_of(workspace),
         standalone=message,
         exact_faq=recorded.faq_answer,
         daily_tokens=recorded.daily_tokens,
+        reservation=reservation,
+        reserve_refused=reserve is not None and reservation is None,
         channel=channel,
         claim=claim,
     )
@@ -298,6 +356,32 @@ def lookups_wanted(workspace: Workspace, intent: Intent) -> tuple[bool, date | N
     may_ask_the_model = intent not in NOT_QUESTIONS
     capped = get_plan(usage.effective_plan(workspace)).limit("daily_llm_tokens") is not None
     return may_ask_the_model, usage.today() if capped and may_ask_the_model else None
+
+
+def reservation_wanted(
+    workspace: Workspace,
+    day: date | None,
+    estimate: TokenEstimate | None,
+    message: str,
+    history: tuple[tuple[str, str], ...],
+    follow_up: bool,
+) -> tuple[int, int] | None:
+    """(tokens, cap) to reserve with the message: under a daily cap (``day``, from
+    ``lookups_wanted``) when the turn may call a model; None otherwise."""
+    if day is None or estimate is None:
+        return None
+    tokens = estimate.of(workspace, message, history, follow_up)
+    limit = get_plan(usage.effective_plan(workspace)).limit("daily_llm_tokens")
+    return (tokens, limit) if tokens > 0 and limit is not None else None
+
+
+def reserved(
+    workspace: Workspace, day: date | None, reserve: tuple[int, int] | None, granted: bool | None
+) -> usage.TokenReservation | None:
+    """The turn's reservation when ``reserve`` was asked for and ``granted``."""
+    if reserve is None or day is None or not granted:
+        return None
+    return usage.TokenReservation(workspace.id, day, reserve[0])
 
 
 async def _conversation(
@@ -414,11 +498,6 @@ async def retrieve(
         )
         for i, h in enumerate(relevant)
     )
-    cap_reached = False
-    plan = get_plan(usage.effective_plan(turn.workspace))
-    if metered_generation and plan.limit("daily_llm_tokens") is not None:
-        try:
-            await usage.check_daily_tokens(session, turn.workspace, turn.daily_tokens)
-        except AppError:
-            cap_reached = True  # the owner's daily cap: answer extractively
-    return Grounding(passages, cap_reached)
+    # The owner's daily cap, as read (and reserved against) with the message: answer
+    # extractively.
+    return Grounding(passages, metered_generation and turn.daily_cap_reached)

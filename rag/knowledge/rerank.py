@@ -177,6 +177,12 @@ class Reranker:
         return self.name != "none"
 
     @property
+    def token_estimate(self) -> int:
+        """The most LLM tokens one rerank may spend, as reserved under the daily cap before it
+        runs (``workspaces.usage.reserve_tokens``); 0 for a reranker that spends none."""
+        return 0
+
+    @property
     def available(self) -> bool:
         """Whether a model can be reached (an llm reranker without a key cannot)."""
         return self.active
@@ -269,6 +275,12 @@ class LLMReranker(Reranker):
         self.client = client
         self.model = model
         self.max_tokens = max_tokens
+
+    @property
+    def token_estimate(self) -> int:
+        """The prompt's bound (RERANKER_MAX_TOKENS, estimated as ``prompt`` does) and the
+        answer's ``max_tokens`` for every candidate numbered."""
+        return self.max_tokens + 4 * self.candidates + 16
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LLMReranker:

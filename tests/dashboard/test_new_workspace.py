@@ -1,5 +1,6 @@
 """Someone signed in with no workspace (removed from their only one) creates one from the
-dashboard, with the API's service and name rules; anyone signed in can create another."""
+dashboard, with the API's service and name rules; anyone signed in can create another, within
+FREE_WORKSPACES_PER_ACCOUNT and with a confirmed email (the form says why not)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import uuid
 
 import httpx
 
-from tests.conftest import mail_token
+from tests.conftest import login, mail_token, signup
 from tests.dashboard.conftest import PASSWORD, WebOwner, csrf_of, web_login
 
 
@@ -81,3 +82,32 @@ async def test_an_owner_creates_a_second_workspace_and_switches(web: WebOwner) -
     landed = await web.client.get(second)
     assert 'id="workspace-switch"' in landed.text  # two workspaces: the switcher
     assert "Second shop (owner)" in landed.text
+
+
+async def test_a_third_free_workspace_is_refused_on_the_form(web: WebOwner) -> None:
+    assert (await web.post("/app/workspaces", {"name": "Second shop"})).status_code == 303
+    refused = await web.post("/app/workspaces", {"name": "Third shop"})
+    assert refused.status_code == 429
+    assert 'data-testid="new-workspace"' in refused.text  # the form, with what was typed
+    assert 'value="Third shop"' in refused.text
+    assert "upgrade one of your workspaces" in refused.text
+    plan = await web.client.get(web.url("plan"))  # where the plans are described
+    assert "An account may own 2 workspaces on the free plan" in plan.text
+
+
+async def test_the_dashboard_asks_an_unconfirmed_account_to_confirm(
+    client: httpx.AsyncClient,
+) -> None:
+    owner = await signup(client, "Unconfirmed web", verify=False)
+    assert (await web_login(client, owner.email, owner.password)).status_code == 303
+    page = await client.get("/app/workspaces/new")
+    refused = await client.post(
+        "/app/workspaces", data={"csrf_token": csrf_of(page.text), "name": "Another"}
+    )
+    assert refused.status_code == 403
+    assert "Confirm your email address before creating another workspace" in refused.text
+    tokens = await login(client, owner.email, owner.password)
+    me = await client.get(
+        "/api/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert len(me.json()["workspaces"]) == 1

@@ -3,6 +3,7 @@ cross-encoder built on the spot, and both wired into /search and the chat pipeli
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -297,6 +298,77 @@ async def test_the_rerankers_tokens_are_metered_with_the_answers(
     finally:
         fake.usage = None
     assert usage["llm_tokens"] == 2 * (1000 + 7)
+
+
+async def spent_owner(client: Any, runtime: Runtime, fake: FakeOpenAI, tokens: int) -> Any:
+    """An owner of the PAGES whose workspace spent ``tokens`` LLM tokens today; the fake's
+    requests forgotten."""
+    from workspaces import usage
+
+    owner = await signup(client, f"Spent {tokens}")
+    for title, text in PAGES.items():
+        await ingest(client, owner, runtime, title, text)
+    ws = uuid.UUID(owner.workspace_id)
+    async with runtime.db.transaction(workspace_id=ws) as session:
+        await usage.record_llm_tokens(session, ws, tokens)
+    fake.reset()
+    return owner
+
+
+async def search(client: Any, owner: Any, query: str) -> Any:
+    return await client.post(
+        owner.url("/search"), json={"query": query, "k": 2}, headers=owner.headers
+    )
+
+
+async def _daily_tokens(client: Any, owner: Any) -> int:
+    usage = (await client.get(owner.url("/usage"), headers=owner.headers)).json()
+    return int(usage["metrics"]["daily_llm_tokens"]["used"])
+
+
+async def test_search_past_the_daily_token_cap_calls_no_model(
+    llm_runtime: Runtime, fake: FakeOpenAI
+) -> None:
+    """As chat does, a search skips the LLM reranker once the daily token cap is reached, and
+    still answers (a reviewer's finding: 20 searches past the cap made 20 model calls and put
+    the day at 90,200 of 50,000)."""
+    fake.chat_reply = ranking_reply(lambda text: float(text.startswith("Refunds")))
+    fake.usage = (2000, 10)
+    try:
+        async with client_for(llm_runtime) as client:
+            owner = await spent_owner(client, llm_runtime, fake, 50_000)  # the free plan's cap
+            for n in range(5):
+                response = await search(client, owner, f"yearly plan question {n}")
+                assert response.status_code == 200, response.text
+                body = response.json()
+                assert body["reranker_fallback"] == "daily_token_cap"
+                assert len(body["results"]) == 2  # the retrieval order, still an answer
+            assert fake.chat_requests == []
+            assert await _daily_tokens(client, owner) == 50_000
+    finally:
+        fake.usage = None
+
+
+async def test_searches_together_under_the_cap_do_not_all_call_the_model(
+    llm_runtime: Runtime, fake: FakeOpenAI
+) -> None:
+    """Each search reserves its rerank's most tokens before the model runs: at 49,000 of
+    50,000 one of six searches sent together reranks, and the day ends at what it spent."""
+    fake.chat_reply = ranking_reply(lambda text: float(text.startswith("Refunds")))
+    fake.usage = (2000, 10)
+    try:
+        async with client_for(llm_runtime) as client:
+            owner = await spent_owner(client, llm_runtime, fake, 49_000)
+            responses = await asyncio.gather(
+                *(search(client, owner, f"yearly plan together {n}") for n in range(6))
+            )
+            assert [r.status_code for r in responses] == [200] * 6
+            fallbacks = sorted(str(r.json()["reranker_fallback"]) for r in responses)
+            assert fallbacks == ["None"] + ["daily_token_cap"] * 5
+            assert len(fake.chat_requests) == 1
+            assert await _daily_tokens(client, owner) == 49_000 + 2010  # settled to the spend
+    finally:
+        fake.usage = None
 
 
 async def test_the_eval_reports_each_mode_with_and_without_the_reranker(

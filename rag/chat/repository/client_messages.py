@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import null, select, update
 from sqlalchemy.exc import IntegrityError
@@ -14,7 +15,7 @@ from sqlalchemy.orm import aliased
 
 from rag.chat.models import ChatMessage, Conversation
 from rag.chat.repository.faqs import faq_exact_answer
-from workspaces.repository import daily_tokens, workspace_version
+from workspaces.repository import daily_reservation, daily_tokens, workspace_version
 
 CLIENT_MESSAGE_INDEX = "uq_messages_client_message_id"
 """The unique index of (workspace_id, client_message_id) over the messages that carry one."""
@@ -106,14 +107,29 @@ async def turn_lookups(
     workspace_id: uuid.UUID,
     faq_normalized: str | None,
     daily_tokens_day: date | None,
-) -> tuple[str | None, int | None, str | None]:
+    reserve: tuple[int, int] | None = None,
+) -> tuple[str | None, int | None, str | None, bool | None]:
     """What ``record_message_metered`` returns beside the message, for a message recorded
     before: (``faq_normalized``) the answer of an enabled FAQ whose question normalizes to it,
-    (``daily_tokens_day``) the LLM tokens counted that day, and the workspace row's version."""
+    (``daily_tokens_day``) the LLM tokens counted that day, the workspace row's version and
+    (``reserve``: tokens, cap) whether those tokens were reserved on that day under the cap."""
+    reserving = daily_tokens_day is not None and reserve is not None
+    granted: Any = null()
+    if reserving and reserve is not None and daily_tokens_day is not None:
+        cte = daily_reservation(workspace_id, daily_tokens_day, reserve[0], reserve[1]).cte(
+            "reserved_tokens"
+        )
+        granted = select(cte.c.llm_tokens).scalar_subquery()
     columns = [
         faq_exact_answer(workspace_id, faq_normalized) if faq_normalized else null(),
         daily_tokens(workspace_id, daily_tokens_day) if daily_tokens_day is not None else null(),
         workspace_version(workspace_id),
+        granted,
     ]
-    faq, daily, version = (await session.execute(select(*columns))).one()
-    return faq, (int(daily or 0) if daily_tokens_day is not None else None), version
+    faq, daily, version, after = (await session.execute(select(*columns))).one()
+    return (
+        faq,
+        int(daily or 0) if daily_tokens_day is not None else None,
+        version,
+        (after is not None) if reserving else None,
+    )

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import Date, Text, bindparam, func, select, tuple_, update
+from sqlalchemy import BigInteger, Date, Text, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +23,12 @@ from rag.chat.models import (
 from rag.chat.repository.faqs import faq_exact_answer
 from rag.knowledge.repository.chunks import vector_param
 from workspaces.plans import Metric
-from workspaces.repository import TOKEN_UPSERTS, daily_tokens, workspace_version
+from workspaces.repository import (
+    TOKEN_UPSERTS,
+    daily_reservation,
+    daily_tokens,
+    workspace_version,
+)
 from workspaces.usage import TokenIncrement, UsageIncrement
 
 
@@ -114,6 +119,8 @@ class Recorded:
     faq_answer: str | None
     daily_tokens: int | None = None
     """Today's LLM tokens so far, when asked for (``daily_tokens_day``)."""
+    reserved: bool | None = None
+    """With ``reserve``: whether the tokens were reserved (False: the day had reached the cap)."""
 
 
 async def record_message_metered(
@@ -125,15 +132,18 @@ async def record_message_metered(
     usage: UsageIncrement,
     faq_normalized: str | None = None,
     daily_tokens_day: date | None = None,
+    reserve: tuple[int, int] | None = None,
 ) -> Recorded:
     """One round trip: insert ``new_conversation`` (when given), insert ``message``, add one
     message to ``touch_conversation_id`` (when given), and increment the usage counters
     (``usage``); returns each counted metric's new value, the workspace row's version
     (``workspaces.widget_keys``) and, with ``faq_normalized``, the answer of an enabled FAQ
     whose question or variant normalizes to it, and with ``daily_tokens_day`` the LLM tokens
-    counted that day (for the plan's daily cap). A new conversation, the visitor's message, the
-    conversation's count and last-message time, the usage counters, the exact FAQ lookup and
-    the day's tokens, in one statement (built once per shape, ``_record_statement``)."""
+    counted that day (for the plan's daily cap), and with ``reserve`` (tokens, cap) as well those
+    tokens added to that day while it is below the cap (``daily_reservation``). A new
+    conversation, the visitor's message, the conversation's count and last-message time, the
+    usage counters, the exact FAQ lookup, the day's tokens and the reservation, in one statement
+    (built once per shape, ``_record_statement``)."""
     params = usage.params | _params("m_", message) | {"ver_ws": message.workspace_id}
     if new_conversation is not None:
         params |= _params("c_", new_conversation)
@@ -143,12 +153,16 @@ async def record_message_metered(
         params |= {"faq_ws": message.workspace_id, "faq_normalized": faq_normalized}
     if daily_tokens_day is not None:
         params |= {"dt_ws": message.workspace_id, "dt_day": daily_tokens_day}
+    reserving = daily_tokens_day is not None and reserve is not None
+    if reserving and reserve is not None:
+        params |= {"dt_est": reserve[0], "dt_limit": reserve[1]}
     statement = _record_statement(
         usage.statement,
         new_conversation is not None,
         touch_conversation_id is not None,
         bool(faq_normalized),
         daily_tokens_day is not None,
+        reserving,
     )
     result = await session.execute(statement, params)
     row = tuple(result.one())
@@ -156,16 +170,25 @@ async def record_message_metered(
     version, *rest = row[len(usage.metrics) :]
     faq = rest.pop(0) if faq_normalized else None
     daily = int(rest.pop(0) or 0) if daily_tokens_day is not None else None
-    return Recorded(counted, version, faq, daily)
+    reserved = rest.pop(0) is not None if reserving else None
+    return Recorded(counted, version, faq, daily, reserved)
 
 
 @functools.cache
 def _record_statement(
-    upsert: Any, new_conversation: bool, touch: bool, faq: bool, daily: bool = False
+    upsert: Any,
+    new_conversation: bool,
+    touch: bool,
+    faq: bool,
+    daily: bool = False,
+    reserve: bool = False,
 ) -> Any:
     """``record_message_metered``'s statement for the usage ``upsert`` (built once per set of
     metrics) and what else it carries; bind parameters ``c_*``, ``m_*``, ``touch_id``,
-    ``ver_ws``, ``faq_ws``, ``faq_normalized``, ``dt_ws`` and ``dt_day`` beside the upsert's."""
+    ``ver_ws``, ``faq_ws``, ``faq_normalized``, ``dt_ws``, ``dt_day``, ``dt_est`` and
+    ``dt_limit`` beside the upsert's. The reservation is evaluated in the upsert's RETURNING,
+    after the monthly counters' row is locked: the same order as the answer's statement (this
+    month's tokens, then today's), so the two never wait for each other in a circle."""
     ctes = []
     if new_conversation:
         ctes.append(_insert_cte(_conversations, "c_", "new_conv"))
@@ -182,6 +205,14 @@ def _record_statement(
     if daily:
         tokens = daily_tokens(bindparam("dt_ws", type_=ws), bindparam("dt_day", type_=Date()))
         extra.append(tokens.label("daily_tokens"))
+    if daily and reserve:
+        reserved = daily_reservation(
+            bindparam("dt_ws", type_=ws),
+            bindparam("dt_day", type_=Date()),
+            bindparam("dt_est", type_=BigInteger()),
+            bindparam("dt_limit", type_=BigInteger()),
+        ).cte("reserved_tokens")
+        extra.append(select(reserved.c.llm_tokens).scalar_subquery().label("reserved"))
     return upsert.add_cte(*ctes).returning(*extra)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import lock_workspace
 from core.models import utcnow
 from rag.chat.models import (
     Faq,
@@ -226,6 +227,12 @@ async def set_embeddings(
             "vs": ["[" + ",".join(f"{x:.7g}" for x in row) + "]" for row in vectors],
         },
     )
+
+
+async def lock_faq_quota(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+    """Until the transaction ends, one transaction per workspace adds FAQs under the plan's
+    ``faqs`` quota: FAQs created at once are counted one after another."""
+    await lock_workspace(session, "faq_quota", workspace_id)
 
 
 async def count_faqs(session: AsyncSession, *, workspace_id: uuid.UUID) -> int:
