@@ -38,8 +38,9 @@ from workspaces import account_repository as accounts_repo
 from workspaces import audit, security
 from workspaces import repository as ws_repo
 from workspaces.models import Workspace
+from workspaces.more_workspaces import check_room_for_workspace
 from workspaces.permissions import Action, authorize
-from workspaces.service import WorkspaceAccess, check_room_for_workspace
+from workspaces.service import WorkspaceAccess
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ An unverified account (``users.email_verified_at`` is NULL) can sign in and set 
 workspaces (documents, FAQs, widget, chat), but cannot invite members, buy a plan, export data,
 make API keys, send the workspace's events to a webhook or create a workspace beyond its first:
 those answer 403 ``email_unverified`` (``require_verified``; a further workspace:
-``service.check_room_for_workspace``). Keys and a webhook would outlast the account's sessions:
-someone who signed up first with another person's address would keep reading the workspace
+``more_workspaces.check_room_for_workspace``). Keys and a webhook would outlast the account's
+sessions: someone who signed up first with another person's address would keep reading the workspace
 through them after that person took the account back with a reset link. Opening the
 verification link, a password-reset link or an invitation link verifies the address.
 """

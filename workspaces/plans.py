@@ -4,7 +4,7 @@ Limits are per workspace per calendar month (UTC), except ``daily_llm_tokens`` (
 ``members``, ``documents``/``chunks`` and ``faqs`` which count what is stored. ``None`` means
 unlimited. Prices are INR in paise (1 INR = 100 paise), as Razorpay expects. One account may own
 ``FREE_WORKSPACES_PER_ACCOUNT`` workspaces with no paid period running (core/config.py;
-``workspaces.service.check_room_for_workspace``), so the per-workspace limits cannot be
+``workspaces.more_workspaces.check_room_for_workspace``), so the per-workspace limits cannot be
 multiplied by making workspaces.
 """
 

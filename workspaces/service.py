@@ -26,15 +26,13 @@ from core.errors import (
     Conflict,
     Forbidden,
     NotFound,
-    QuotaExceeded,
     Unauthorized,
     ValidationFailed,
 )
-from workspaces import audit, security, usage
+from workspaces import audit, security
 from workspaces import repository as repo
 from workspaces.models import User, Workspace
 from workspaces.permissions import Action, authorize
-from workspaces.plans import PLAN_RANK
 from workspaces.widget_keys import CachedWorkspace
 
 DEFAULT_PERSONA = (
@@ -171,71 +169,6 @@ async def create_workspace(
     workspace = await repo.get_workspace(session, workspace_id)
     assert workspace is not None
     return workspace
-
-
-def counts_as_free(workspace: Workspace, *, default_plan: str, now: datetime) -> bool:
-    """Whether ``workspace`` counts against FREE_WORKSPACES_PER_ACCOUNT: no paid period runs on
-    it and the plan in effect is at most the one a new workspace gets (free, DEFAULT_PLAN)."""
-    if workspace.plan_expires_at is not None and now < workspace.plan_expires_at:
-        return False  # a paid period runs
-    plan = usage.effective_plan(workspace, now)
-    return PLAN_RANK.get(plan, 0) <= PLAN_RANK.get(default_plan, 0)
-
-
-async def check_room_for_workspace(
-    session: AsyncSession,
-    owner: User,
-    *,
-    default_plan: str,
-    free_limit: int,
-    adding: Workspace | None = None,
-) -> None:
-    """Before ``owner`` gets one more workspace (a new one on ``default_plan``, or ``adding``:
-    a deleted one restored): 403 ``email_unverified`` unless it is their only one or their email
-    is confirmed, and 429 ``quota_exceeded`` (``metric: "workspaces"``) when they already own
-    ``free_limit`` workspaces that count as free and this one would too. Holds the account's
-    lock (``repo.lock_owned_workspaces``) until the transaction ends."""
-    await repo.lock_owned_workspaces(session, owner.id)
-    owned = [
-        w
-        for w in await repo.owned_workspaces(session, owner.id)
-        if adding is None or w.id != adding.id
-    ]
-    if owned and owner.email_verified_at is None:
-        raise Forbidden(
-            "Confirm your email address before creating another workspace: open the link we"
-            " sent you (POST /api/v1/auth/verify-email/resend sends a new one)",
-            code="email_unverified",
-        )
-    if default_plan == "unlimited":
-        return  # every workspace has everything already: nothing to multiply
-    now = datetime.now(UTC)
-    if adding is not None and not counts_as_free(adding, default_plan=default_plan, now=now):
-        return
-    free = sum(counts_as_free(w, default_plan=default_plan, now=now) for w in owned)
-    if free >= free_limit:
-        raise QuotaExceeded(
-            f"An account may own {free_limit} workspaces on the {default_plan} plan: upgrade"
-            " one of your workspaces to a paid plan, or delete one, to create another",
-            details={
-                "metric": "workspaces",
-                "limit": free_limit,
-                "used": free,
-                "plan": default_plan,
-                "resets_at": None,
-            },
-        )
-
-
-async def create_another_workspace(
-    session: AsyncSession, *, owner: User, name: str, default_plan: str, free_limit: int
-) -> Workspace:
-    """A workspace a signed-in account creates (POST /api/v1/workspaces, the dashboard's "Create
-    a workspace") on ``default_plan``, within ``check_room_for_workspace``. The signup's first
-    workspace is ``create_workspace`` itself."""
-    await set_tenant(session, user_id=owner.id)
-    await check_room_for_workspace(session, owner, default_plan=default_plan, free_limit=free_limit)
-    return await create_workspace(session, owner=owner, name=name, plan=default_plan)
 
 
 async def signup(

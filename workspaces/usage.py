@@ -14,6 +14,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 from core.errors import QuotaExceeded
 from workspaces import account_repository as accounts_repo
 from workspaces import repository as repo
+from workspaces import usage_repository as usage_repo
 from workspaces.models import UsageCounter, Workspace
 from workspaces.plans import METRICS, Metric, get_plan, plan_in_effect
 from workspaces.schemas import UsageMetric, UsageOut
@@ -90,7 +91,7 @@ def ensure_within(
 
 
 async def increment(session: AsyncSession, workspace_id: uuid.UUID, **amounts: int) -> UsageCounter:
-    return await repo.increment_usage(
+    return await usage_repo.increment_usage(
         session, workspace_id=workspace_id, month=month_key(), amounts=amounts
     )
 
@@ -114,7 +115,7 @@ class UsageIncrement:
 def increment_statement(workspace_id: uuid.UUID, amounts: Mapping[Metric, int]) -> UsageIncrement:
     """This month's counters of ``workspace_id`` plus ``amounts``, as an ``UsageIncrement``."""
     metrics = tuple(amounts)
-    statement, params = repo.increment_usage_statement(
+    statement, params = usage_repo.increment_usage_statement(
         workspace_id=workspace_id,
         month=month_key(),
         amounts={str(k): v for k, v in amounts.items()},
@@ -138,8 +139,8 @@ def token_increment(
     released), counted on its day in place of what it reserved."""
     held = reservation is not None and not reservation.closed and reservation.tokens > 0
     return TokenIncrement(
-        statements=repo.TOKEN_UPSERTS,
-        params=repo.token_params(
+        statements=usage_repo.TOKEN_UPSERTS,
+        params=usage_repo.token_params(
             workspace_id=workspace_id,
             month=month_key(),
             day=reservation.day if held and reservation else today(),
@@ -152,11 +153,11 @@ def token_increment(
 async def record_llm_tokens(session: AsyncSession, workspace_id: uuid.UUID, tokens: int) -> int:
     """Count tokens this month and today; returns today's total."""
     if tokens <= 0:
-        return await repo.get_daily_tokens(session, workspace_id=workspace_id, day=today())
-    await repo.increment_usage(
+        return await usage_repo.get_daily_tokens(session, workspace_id=workspace_id, day=today())
+    await usage_repo.increment_usage(
         session, workspace_id=workspace_id, month=month_key(), amounts={"llm_tokens": tokens}
     )
-    return await repo.increment_daily_tokens(
+    return await usage_repo.increment_daily_tokens(
         session, workspace_id=workspace_id, day=today(), tokens=tokens
     )
 
@@ -185,7 +186,7 @@ async def reserve_tokens(
     day = today()
     if limit is None or estimate <= 0:
         return TokenReservation(workspace.id, day, 0)
-    after = await repo.reserve_daily_tokens(
+    after = await usage_repo.reserve_daily_tokens(
         session, workspace_id=workspace.id, day=day, tokens=estimate, limit=limit
     )
     return None if after is None else TokenReservation(workspace.id, day, estimate)
@@ -195,7 +196,7 @@ async def settle_tokens(session: AsyncSession, reservation: TokenReservation, sp
     """What the call spent, counted this month and on the reservation's day in place of the
     reservation (a call that ran past midnight counts on the day it started)."""
     if spent > 0:
-        await repo.increment_usage(
+        await usage_repo.increment_usage(
             session,
             workspace_id=reservation.workspace_id,
             month=month_key(),
@@ -203,7 +204,7 @@ async def settle_tokens(session: AsyncSession, reservation: TokenReservation, sp
         )
     held = 0 if reservation.closed else reservation.tokens
     if spent - held:
-        await repo.increment_daily_tokens(
+        await usage_repo.increment_daily_tokens(
             session, workspace_id=reservation.workspace_id, day=reservation.day, tokens=spent - held
         )
     reservation.closed = True
@@ -212,7 +213,7 @@ async def settle_tokens(session: AsyncSession, reservation: TokenReservation, sp
 async def release_tokens(session: AsyncSession, reservation: TokenReservation) -> None:
     """Give the reservation back (the call failed before it could be settled); once."""
     if reservation.tokens and not reservation.closed:
-        await repo.release_daily_tokens(
+        await usage_repo.release_daily_tokens(
             session,
             workspace_id=reservation.workspace_id,
             day=reservation.day,
@@ -228,7 +229,7 @@ async def check_daily_tokens(
     today's tokens when the caller read them already (a chat turn reads them with its
     message, ``rag.chat.stages.record``)."""
     if used is None:
-        used = await repo.get_daily_tokens(session, workspace_id=workspace.id, day=today())
+        used = await usage_repo.get_daily_tokens(session, workspace_id=workspace.id, day=today())
     ensure_within(
         plan_code=effective_plan(workspace),
         metric="daily_llm_tokens",
@@ -247,7 +248,7 @@ async def usage_report(
     limits apply to the stored amount rather than to a monthly flow.
     """
     month = month_key()
-    counter = await repo.get_usage(session, workspace_id=workspace.id, month=month)
+    counter = await usage_repo.get_usage(session, workspace_id=workspace.id, month=month)
     plan = get_plan(effective_plan(workspace))
     stored = dict(stored or {})
     if "members" not in stored:
@@ -258,7 +259,7 @@ async def usage_report(
         stored["members"] = await repo.count_members(session, workspace.id) + len(pending)
     stored.setdefault(
         "daily_llm_tokens",
-        await repo.get_daily_tokens(session, workspace_id=workspace.id, day=today()),
+        await usage_repo.get_daily_tokens(session, workspace_id=workspace.id, day=today()),
     )
     metrics: dict[str, UsageMetric] = {}
     for metric in METRICS:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from api.deps import (
@@ -27,111 +26,26 @@ from core.errors import NotFound, ValidationFailed
 from rag.knowledge import indexing, retrieval, submissions
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge.capped_rerank import rerank_within_cap
-from rag.knowledge.models import STATUSES, Document
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
+from rag.knowledge.schemas import (
+    ChunkOut,
+    ChunkPage,
+    DocStatus,
+    DocumentOut,
+    DocumentPage,
+    HitOut,
+    ReplaceTextIn,
+    SearchIn,
+    SearchOut,
+    SitemapIn,
+    SitemapOut,
+    SubmissionOut,
+    TextIn,
+    UrlIn,
+)
 
 router = APIRouter(tags=["documents"])
-
-DocStatus = Literal["queued", "processing", "ready", "failed"]
-assert set(STATUSES) == {"queued", "processing", "ready", "failed"}
-
-
-# --- schemas ---------------------------------------------------------------------------------
-
-
-class DocumentOut(BaseModel):
-    id: uuid.UUID
-    title: str
-    source_type: str
-    source: str
-    content_type: str | None
-    content_hash: str | None
-    status: str
-    progress: float
-    chunk_count: int
-    error: str | None
-    error_code: str | None = None
-    revision: int
-    created_at: datetime
-    updated_at: datetime
-    processed_at: datetime | None
-
-    @classmethod
-    def of(cls, document: Document) -> DocumentOut:
-        return cls.model_validate(document, from_attributes=True)
-
-
-class SubmissionOut(DocumentOut):
-    duplicate: bool = False
-    updated: bool = False
-
-
-class SitemapOut(BaseModel):
-    count: int
-    documents: list[SubmissionOut]
-    skipped: int = Field(
-        default=0,
-        description="pages the sitemap lists past SITEMAP_MAX_PAGES, not added (0: none)",
-    )
-    too_long: int = Field(
-        default=0,
-        description="pages the sitemap lists whose URL is longer than 2048 bytes, not added"
-        " (0: none)",
-    )
-
-
-class DocumentPage(BaseModel):
-    items: list[DocumentOut]
-    total: int
-    limit: int
-    offset: int
-
-
-class ChunkOut(BaseModel):
-    id: uuid.UUID
-    position: int
-    text: str
-    token_count: int
-    content_hash: str
-    metadata: dict[str, Any]
-
-
-class ChunkPage(BaseModel):
-    items: list[ChunkOut]
-    total: int
-    limit: int
-    offset: int
-
-
-class TextIn(BaseModel):
-    # Stripped first: a title or a text of blanks is refused now (422), not accepted and then
-    # failed by the job.
-    model_config = ConfigDict(str_strip_whitespace=True)
-
-    title: str = Field(min_length=1, max_length=300)
-    text: str = Field(min_length=1)
-
-
-class UrlIn(BaseModel):
-    url: HttpUrl
-
-
-class SitemapIn(BaseModel):
-    sitemap_url: HttpUrl
-
-
-class ReplaceTextIn(BaseModel):
-    """New text for a document (PUT); read by the route itself, described for the schema."""
-
-    text: str = Field(min_length=1)
-    title: str | None = Field(
-        default=None,
-        max_length=300,
-        description="renames the document (an upload or a text document; a text document's"
-        " title is its identity: 409 title_taken when another text document has it)",
-    )
-
 
 CREATE_BODY = document_body(
     [TextIn, UrlIn, SitemapIn],
@@ -145,45 +59,6 @@ REPLACE_BODY = document_body(
     " text document has that title); the same content and title as stored answer 200"
     " `duplicate` and queue nothing",
 )
-
-
-class SearchIn(BaseModel):
-    query: str = Field(min_length=1, max_length=2000)
-    k: int = Field(default=5, ge=1, le=retrieval.MAX_K)
-    mode: retrieval.Mode = retrieval.DEFAULT_MODE
-    per_document: bool = Field(
-        default=True,
-        description="one hit per document (its best chunk; in vector mode documents are ordered"
-        " by their two best chunks, RETRIEVAL_SECOND_CHUNK_WEIGHT, after a second search with"
-        " pseudo-relevance feedback, RETRIEVAL_FEEDBACK_WEIGHT); false: the k best chunks",
-    )
-
-
-class HitOut(BaseModel):
-    chunk_id: uuid.UUID
-    document_id: uuid.UUID
-    title: str
-    url: str | None
-    page: int | None
-    heading_path: list[str]
-    text: str
-    score: float
-    similarity: float | None
-
-
-class SearchOut(BaseModel):
-    mode: str
-    reranker: str = Field(
-        description="The reranker configured (RERANKER): none, llm or cross-encoder"
-    )
-    reranker_fallback: str | None = Field(
-        default=None,
-        description=(
-            "Why the retrieval order was kept (timeout, error, malformed, no_model,"
-            " daily_token_cap: the workspace's daily LLM token cap is reached), if so"
-        ),
-    )
-    results: list[HitOut]
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from core.errors import NotFound
 from rag.chat import faq as faq_service
 from rag.knowledge import limits
 from rag.knowledge.addresses import check_new_webhook_url
-from workspaces import invitations, service, team, usage
+from workspaces import invitations, more_workspaces, service, team, usage
 from workspaces import repository as repo
 from workspaces.schemas import (
     ApiKeyCreatedOut,
@@ -45,7 +45,7 @@ async def create_workspace(
     user = await repo.get_user(session, principal.user_id)
     if user is None:
         raise NotFound("User not found")
-    workspace = await service.create_another_workspace(
+    workspace = await more_workspaces.create_another_workspace(
         session,
         owner=user,
         name=body.name.strip(),

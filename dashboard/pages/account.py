@@ -17,7 +17,7 @@ from core.errors import AppError, NotFound, Unauthorized
 from dashboard import auth
 from dashboard.pages.common import app_errors, field_errors, form_fields, refusal, set_chrome
 from dashboard.web import PREFIX, PageRoute, redirect, render, safe_next, workspace_url
-from workspaces import accounts, service, sessions
+from workspaces import accounts, more_workspaces, service, sessions
 from workspaces.schemas import PasswordChangeIn, SignupIn, WorkspaceCreateIn
 
 router = APIRouter(route_class=PageRoute)
@@ -168,7 +168,7 @@ async def create_workspace(
         data = WorkspaceCreateIn.model_validate(values)
         account, _ = await service.user_workspaces(session, user.user_id)
         async with session.begin_nested():
-            workspace = await service.create_another_workspace(
+            workspace = await more_workspaces.create_another_workspace(
                 session,
                 owner=account,
                 name=data.name.strip(),

@@ -21,6 +21,7 @@ from dashboard.web import PREFIX
 from tests.conftest import Owner, runtime_of, signup
 from tests.dashboard.conftest import WebOwner, asked_by_a_visitor
 from workspaces import repository as ws_repo
+from workspaces import usage_repository
 from workspaces.plans import METRICS
 from workspaces.usage import month_key
 
@@ -745,7 +746,9 @@ async def test_playground_without_script_answers_in_the_page(
     # As the page and docs/billing.md say: the owner's questions are metered like a visitor's.
     workspace_id = uuid.UUID(web.workspace_id)
     async with runtime.db.transaction(workspace_id=workspace_id) as session:
-        used = await ws_repo.get_usage(session, workspace_id=workspace_id, month=month_key())
+        used = await usage_repository.get_usage(
+            session, workspace_id=workspace_id, month=month_key()
+        )
     assert (used.conversations, used.messages) == (1, 2)
     transcript = await web.client.get(web.url(f"conversations/{conversation.group(1)}"))
     assert transcript.text.count("Answered by small talk") == 2  # hello, thanks

@@ -21,9 +21,9 @@ async def test_concurrent_increments_are_exact(owner: Owner, db: Database) -> No
 
     await asyncio.gather(*[bump() for _ in range(50)])
     async with db.transaction(workspace_id=workspace_id) as session:
-        from workspaces import repository
+        from workspaces import usage_repository
 
-        counter = await repository.get_usage(
+        counter = await usage_repository.get_usage(
             session, workspace_id=workspace_id, month=usage.month_key()
         )
     assert counter.messages == 50

@@ -15,7 +15,8 @@ from sqlalchemy.orm import aliased
 
 from rag.chat.models import ChatMessage, Conversation
 from rag.chat.repository.faqs import faq_exact_answer
-from workspaces.repository import daily_reservation, daily_tokens, workspace_version
+from workspaces.repository import workspace_version
+from workspaces.usage_repository import daily_reservation, daily_tokens
 
 CLIENT_MESSAGE_INDEX = "uq_messages_client_message_id"
 """The unique index of (workspace_id, client_message_id) over the messages that carry one."""

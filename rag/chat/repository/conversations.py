@@ -23,13 +23,9 @@ from rag.chat.models import (
 from rag.chat.repository.faqs import faq_exact_answer
 from rag.knowledge.repository.chunks import vector_param
 from workspaces.plans import Metric
-from workspaces.repository import (
-    TOKEN_UPSERTS,
-    daily_reservation,
-    daily_tokens,
-    workspace_version,
-)
+from workspaces.repository import workspace_version
 from workspaces.usage import TokenIncrement, UsageIncrement
+from workspaces.usage_repository import TOKEN_UPSERTS, daily_reservation, daily_tokens
 
 
 async def get_conversation(
