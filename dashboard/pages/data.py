@@ -1,6 +1,7 @@
 """Settings' "Your data" section, for owners: export the workspace (request, list, download
-until it expires) and erase one visitor (by email or widget session id), through the same
-services as the JSON API (lifecycle/exports.py, lifecycle/erasure.py)."""
+until it expires), erase one visitor (by email or widget session id) and choose how long
+conversations are kept, through the same services as the JSON API (lifecycle/exports.py,
+lifecycle/erasure.py, lifecycle/retention.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from core.errors import Conflict, ValidationFailed
 from core.models import utcnow
 from dashboard.pages.common import PageDep, form_fields
 from dashboard.web import PageRoute, redirect
-from lifecycle import erasure, exports
+from lifecycle import erasure, exports, retention
 from workspaces.permissions import Action, allowed, kind_of
 
 router = APIRouter(route_class=PageRoute)
@@ -54,10 +55,16 @@ async def data_context(page: PageDep, session: SessionDep) -> dict[str, Any]:
                 "download": page.url(f"settings/exports/{export.id}/download") if ready else None,
             }
         )
+    kept = retention.view(page.access)
     return {
         "may_manage_data": True,
         "may_erase": _may(page, Action.VISITOR_ERASE),
         "exports": rows,
+        "may_set_retention": _may(page, Action.RETENTION_UPDATE),
+        "retention": kept,
+        "retention_choices": [
+            d for d in retention.CHOICES if kept.plan_days is None or d <= kept.plan_days
+        ],
     }
 
 
@@ -119,4 +126,27 @@ async def erase_visitor(request: Request, page: PageDep, session: SessionDep) ->
         return redirect(request, page.url("settings") + "?notice=" + quote(notice))
     erased = ", ".join(f"{counts.get(name, 0)} {label}" for name, label in ERASED_KINDS)
     notice = f"Visitor erased: {erased}"
+    return redirect(request, page.url("settings") + "?notice=" + quote(notice))
+
+
+def _kept_for(days: int | None) -> str:
+    return "for good" if days is None else f"for {days} days after their last message"
+
+
+@router.post("/w/{workspace_id}/settings/retention")
+async def set_retention(request: Request, page: PageDep, session: SessionDep) -> Response:
+    """Keep conversations for fewer days than the plan does, or as long as the plan does (owners;
+    audited). A choice the plan does not allow comes back as the notice, nothing changed."""
+    fields = await form_fields(request)
+    raw = str(fields.get("days") or "").strip()
+    try:
+        days = None if raw in ("", "plan") else int(raw)
+    except ValueError:
+        days = -1  # refused by the service, with what is allowed
+    try:
+        async with session.begin_nested():
+            kept = await retention.update(session, page.access, days=days)
+    except ValidationFailed as exc:
+        return redirect(request, page.url("settings") + "?notice=" + quote(exc.message))
+    notice = f"Conversations are now kept {_kept_for(kept.days)}"
     return redirect(request, page.url("settings") + "?notice=" + quote(notice))

@@ -73,3 +73,36 @@ async def test_an_owner_erases_a_visitor_from_settings(
     refused = await web.post(web.url("settings/erasures"), {"key": "email", "value": " "})
     shown = await web.client.get(refused.headers["location"])
     assert "email address or their widget session id" in (notice_of(shown.text) or "")
+
+
+async def test_an_owner_chooses_how_long_conversations_are_kept(web: WebOwner) -> None:
+    """Settings shows the retention in force and takes a shorter one, or the plan's again; a
+    choice the plan does not allow changes nothing and says what is allowed."""
+
+    def now_kept(html: str) -> str:
+        found = re.search(r'data-testid="retention-now">Now: kept ([^.<]+)\.', html)
+        assert found, html
+        return found.group(1)
+
+    page = await web.client.get(web.url("settings"))
+    assert 'data-testid="retention-section"' in page.text
+    by_plan = now_kept(page.text)
+
+    chosen = await web.post(web.url("settings/retention"), {"days": "7"})
+    assert chosen.status_code == 303
+    shown = await web.client.get(chosen.headers["location"])
+    assert unquote(notice_of(shown.text) or "") == (
+        "Conversations are now kept for 7 days after their last message"
+    )
+    assert now_kept(shown.text) == "7 days"
+    assert '<option value="7" selected>' in shown.text
+
+    refused = await web.post(web.url("settings/retention"), {"days": "9999"})
+    shown = await web.client.get(refused.headers["location"])
+    assert "must be one of" in unquote(notice_of(shown.text) or "")
+    assert now_kept(shown.text) == "7 days"
+
+    back = await web.post(web.url("settings/retention"), {"days": "plan"})
+    shown = await web.client.get(back.headers["location"])
+    assert now_kept(shown.text) == by_plan
+    assert '<option value="plan" selected>' in shown.text
