@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated
 from urllib.parse import quote_plus
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +17,7 @@ from core.errors import AppError, NotFound, Unauthorized
 from dashboard import auth
 from dashboard.pages.common import app_errors, field_errors, form_fields, refusal, set_chrome
 from dashboard.web import PREFIX, PageRoute, redirect, render, safe_next, workspace_url
+from lifecycle import deletion
 from workspaces import accounts, more_workspaces, service, sessions
 from workspaces.schemas import PasswordChangeIn, SignupIn, WorkspaceCreateIn
 
@@ -297,3 +298,33 @@ async def revoke_session(
         auth.clear_session_cookie(response, runtime.settings)
         return response
     return redirect(request, PREFIX + "/sessions?notice=Session+ended")
+
+
+@router.post("/account/delete", dependencies=[RateLimitAuth])
+async def delete_account(
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    user: auth.WebUserDep,
+    background: BackgroundTasks,
+) -> Response:
+    """The API's account deletion (DELETE /api/v1/me): the password confirms, and wrong guesses
+    count as failed sign-ins; refused while the person is the only owner of a workspace with
+    other members (the reason beside the form). Then this browser is signed out."""
+    fields = await form_fields(request)
+    try:
+        async with session.begin_nested(), password_confirmed(request, session, user.user_id):
+            done = await deletion.delete_account(
+                session, user_id=user.user_id, password=str(fields.get("password") or "")
+            )
+    except AppError as exc:
+        if exc.status_code == 429:
+            raise  # locked out, as at the sign-in form: the error page says until when
+        return await _account(request, session, user, {"delete": exc.message}, exc.status_code)
+    for workspace_id in done.purge:  # after the commit, as the API does
+        background.add_task(
+            runtime.jobs.enqueue, deletion.PURGE_JOB, workspace_id=str(workspace_id)
+        )
+    response = redirect(request, PREFIX + "/login")
+    auth.clear_session_cookie(response, runtime.settings)
+    return response

@@ -129,3 +129,29 @@ async def test_an_unconfirmed_owners_export_link_shows_why(client: httpx.AsyncCl
     export = await client.get(f"/app/w/{owner.workspace_id}/leads/export")
     assert export.status_code == 403
     assert "Confirm your email" in export.text
+
+
+async def test_an_owner_deletes_their_account_from_the_account_page(
+    web: WebOwner, runtime: Runtime
+) -> None:
+    """The API's account deletion from the dashboard: a wrong password keeps everything and says
+    so beside the form; the right one deletes the account and its lone workspace and signs this
+    browser out, and the address no longer signs in."""
+    page = await web.client.get("/app/account")
+    assert 'data-testid="delete-account"' in page.text
+    wrong = await web.post("/app/account/delete", {"password": "not my password"})
+    assert wrong.status_code == 403
+    assert "password is not correct" in wrong.text
+    assert (await web.client.get(web.url())).status_code == 200  # nothing happened
+
+    done = await web.post("/app/account/delete", {"password": PASSWORD})
+    assert done.status_code == 303, done.text
+    assert done.headers["location"] == "/app/login"
+    assert 'tb_session=""' in done.headers.get("set-cookie", "") or "Max-Age=0" in (
+        done.headers.get("set-cookie", "")
+    )
+    gone = await web.client.get(web.url())
+    assert gone.status_code in (303, 307)
+    assert gone.headers["location"].startswith("/app/login")
+    async with client_for(runtime) as other:
+        assert (await web_login(other, web.email, PASSWORD)).status_code == 401
