@@ -12,7 +12,6 @@ request carries ``Authorization: Bearer <METRICS_TOKEN>``.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 import time
@@ -42,6 +41,7 @@ from core.metrics import (
     render,
     sample,
 )
+from workspaces.security import same_secret
 
 __all__ = [
     "AccessLogMiddleware",
@@ -76,7 +76,7 @@ async def metrics_endpoint(
     if not settings.metrics_token:
         raise NotFound("Not found")
     token = bearer_token(authorization) or ""
-    if not hmac.compare_digest(token.encode(), settings.metrics_token.encode()):
+    if not same_secret(token, settings.metrics_token):
         raise Unauthorized(
             "Send `Authorization: Bearer <METRICS_TOKEN>`", headers={"WWW-Authenticate": "Bearer"}
         )

@@ -29,6 +29,7 @@ from core.config import Settings
 from core.errors import AppError
 from workspaces import sessions
 from workspaces.models import User
+from workspaces.security import same_secret
 
 SESSION_COOKIE = "tb_session"
 ANON_CSRF_COOKIE = "tb_csrf"
@@ -176,8 +177,7 @@ async def check_csrf(request: Request, settings: Settings) -> None:
             value = form.get(CSRF_FIELD)
             sent = value if isinstance(value, str) else None
     expected = csrf_token(request, settings)
-    # Bytes: compare_digest raises on non-ASCII text, and a tampered token is a wrong one.
-    if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+    if not sent or not expected or not same_secret(sent, expected):
         if not request.cookies.get(SESSION_COOKIE) and "/w/" in request.url.path:
             # Signed out since the page was shown (in another tab, say): a workspace's form
             # needs a login first, which is what to say, not "the form expired".

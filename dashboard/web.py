@@ -33,6 +33,7 @@ from api.runtime import Runtime
 from core.errors import AppError
 from dashboard import auth, charts
 from dashboard.answers import answered_by
+from workspaces.security import same_secret
 
 log = logging.getLogger("trulybot.dashboard")
 
@@ -201,7 +202,7 @@ def _notice(request: Request) -> str:
     if not notice:
         return ""
     expected = _notice_mac(request, request.url.path, notice)
-    if not hmac.compare_digest(signature.encode(), expected.encode()):
+    if not same_secret(signature, expected):
         return ""
     return notice[:200]
 

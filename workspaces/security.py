@@ -194,6 +194,15 @@ def split_api_key(key: str) -> str | None:
     return head
 
 
+def same_secret(given: str, expected: str) -> bool:
+    """Whether ``given`` equals ``expected``, in constant time, compared as UTF-8 bytes:
+    ``hmac.compare_digest`` raises on non-ASCII text, and a tampered token (a link, a form's
+    CSRF token, a notice's signature, a bearer token) is a wrong one, not a 500."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
+
+
 def api_key_matches(key: str, key_hash: str) -> bool:
     return hmac.compare_digest(_sha256(key), key_hash)
 
@@ -228,10 +237,7 @@ def link_token_hash(key: str, purpose: str, token: str) -> str | None:
     if not token or len(token) > 128:
         return None
     secret, _, signature = token.partition(".")
-    # compare_digest raises on non-ASCII text: a tampered link is a wrong link, not a 500.
-    if not secret or not token.isascii():
-        return None
-    if not hmac.compare_digest(signature, _link_signature(key, purpose, secret)):
+    if not secret or not same_secret(signature, _link_signature(key, purpose, secret)):
         return None
     return _sha256(token)
 
@@ -247,8 +253,6 @@ def unsign_value(key: str, purpose: str, token: str) -> str | None:
     if not token or len(token) > 256:
         return None
     value, _, signature = token.rpartition(".")
-    if not value or not token.isascii():  # compare_digest raises on non-ASCII text
-        return None
-    if not hmac.compare_digest(signature, _link_signature(key, purpose, value)):
+    if not value or not same_secret(signature, _link_signature(key, purpose, value)):
         return None
     return value
