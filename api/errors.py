@@ -14,8 +14,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.middleware import StartTracking
 from api.widget_cors import cors_headers, is_widget_path
 from core.errors import AppError, ValidationFailed
 
@@ -266,17 +267,10 @@ class UnhandledErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracking_send = StartTracking(send)
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
-            if started:
+            if tracking_send.started:
                 raise
             await unhandled_response(scope, exc)(scope, receive, send)

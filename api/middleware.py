@@ -57,6 +57,20 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+class StartTracking:
+    """``send`` that notes whether the response has started: once it has, a middleware can no
+    longer answer with an error of its own."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+
 class BodyTooLarge(StarletteHTTPException):
     """Raised from ``receive``; an HTTPException so body parsers re-raise it unchanged."""
 
@@ -88,7 +102,6 @@ class BodySizeLimitMiddleware:
                 return
 
         received = 0
-        response_started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -99,16 +112,11 @@ class BodySizeLimitMiddleware:
                     raise BodyTooLarge(limit)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
+        tracking_send = StartTracking(send)
         try:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
-            if not response_started:
+            if not tracking_send.started:
                 await _send_413(send, limit)
 
 
