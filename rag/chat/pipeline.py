@@ -65,16 +65,15 @@ from rag.chat.shortcuts import (
 )
 from rag.chat.stages import (
     NOT_QUESTIONS,
-    PASSAGE_OVERHEAD_TOKENS,
     Answer,
     Grounding,
-    TokenEstimate,
     Turn,
     looks_like_follow_up,
     record,
     retrieve,
 )
 from rag.chat.streaming import Emit, StreamedTurns
+from rag.chat.token_reservations import PASSAGE_OVERHEAD_TOKENS, TokenEstimate
 from rag.knowledge import retrieval
 from rag.knowledge.embeddings import Embedder
 from rag.knowledge.rerank import NoReranker, Reranker

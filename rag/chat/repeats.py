@@ -47,14 +47,12 @@ from rag.chat.stages import (
     Channel,
     Claim,
     Source,
-    TokenEstimate,
     Turn,
     bot_name_of,
     looks_like_follow_up,
     lookups_wanted,
-    reservation_wanted,
-    reserved,
 )
+from rag.chat.token_reservations import TokenEstimate, reservation_wanted, reserved
 from workspaces import usage
 from workspaces.models import Workspace
 from workspaces.widget_keys import WorkspaceChanged

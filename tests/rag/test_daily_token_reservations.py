@@ -1,8 +1,8 @@
 """The daily LLM token cap holds for turns that start together: each turn reserves the most
-tokens it may spend with its message (``rag.chat.stages.TokenEstimate``), in the statement
-that records it, while the day is below the cap; its answer settles the reservation to what it
-spent, and a turn that fails gives it back (plan-limits review F4: 8 widget questions at 49,000
-of 50,000 all ran the model and ended the day at 73,800)."""
+tokens it may spend with its message (``rag.chat.token_reservations.TokenEstimate``), in the
+statement that records it, while the day is below the cap; its answer settles the reservation to
+what it spent, and a turn that fails gives it back (plan-limits review F4: 8 widget questions at
+49,000 of 50,000 all ran the model and ended the day at 73,800)."""
 
 from __future__ import annotations
 
