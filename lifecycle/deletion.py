@@ -147,6 +147,15 @@ async def restore_workspace(
     return restored
 
 
+async def restorable(
+    session: AsyncSession, user_id: uuid.UUID, *, now: datetime | None = None
+) -> list[Workspace]:
+    """The deleted workspaces this user owns and may still restore (their grace period runs),
+    the soonest purged first: the dashboard lists them, as ``GET /me`` does."""
+    await set_tenant(session, user_id=user_id)
+    return list(await ws_repo.restorable_workspaces(session, user_id, now=now or utcnow()))
+
+
 # --- accounts ----------------------------------------------------------------------------------
 
 

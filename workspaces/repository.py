@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal_column, select, update
+from sqlalchemy import Select, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
@@ -213,17 +213,33 @@ async def lock_owned_workspaces(session: AsyncSession, user_id: uuid.UUID) -> No
     await lock_workspace(session, "owned_workspaces", user_id)
 
 
+def _owned_by(user_id: uuid.UUID) -> Select[Workspace]:
+    return (
+        select(Workspace)
+        .join(Membership, Membership.workspace_id == Workspace.id)
+        .where(Membership.user_id == user_id, Membership.role == "owner")
+    )
+
+
 async def owned_workspaces(session: AsyncSession, user_id: uuid.UUID) -> Sequence[Workspace]:
     """The workspaces ``user_id`` owns that are not deleted (context: that user)."""
     result = await session.execute(
-        select(Workspace)
-        .join(Membership, Membership.workspace_id == Workspace.id)
-        .where(
-            Membership.user_id == user_id,
-            Membership.role == "owner",
-            Workspace.deleted_at.is_(None),
-        )
+        _owned_by(user_id)
+        .where(Workspace.deleted_at.is_(None))
         .execution_options(populate_existing=True)
+    )
+    return list(result.scalars())
+
+
+async def restorable_workspaces(
+    session: AsyncSession, user_id: uuid.UUID, *, now: datetime
+) -> Sequence[Workspace]:
+    """The deleted workspaces ``user_id`` owns whose grace period still runs, the soonest purged
+    first (context: that user)."""
+    result = await session.execute(
+        _owned_by(user_id)
+        .where(Workspace.deleted_at.is_not(None), Workspace.purge_after > now)
+        .order_by(Workspace.purge_after)
     )
     return list(result.scalars())
 

@@ -205,9 +205,21 @@ class InvitationOut(_Out):
     expires_at: datetime
 
 
+class DeletedWorkspaceOut(_Out):
+    id: uuid.UUID
+    name: str
+    slug: str
+    deleted_at: datetime
+    purge_after: datetime = Field(description="restorable until then (POST .../restore)")
+
+
 class MeOut(BaseModel):
     user: UserOut
     workspaces: list[WorkspaceWithRole]
+    deleted_workspaces: list[DeletedWorkspaceOut] = Field(
+        default_factory=list,
+        description="deleted workspaces this user owns, still restorable, soonest purged first",
+    )
 
 
 class WorkspaceCreateIn(BaseModel):

@@ -20,9 +20,11 @@ from api.login import password_confirmed, password_login
 from api.throttling import RateLimitAuth, rate_limit_mail_to, rate_limit_password_reset
 from core.config import Settings
 from core.errors import NotFound
+from lifecycle import deletion
 from workspaces import accounts, invitations, sessions
 from workspaces import repository as repo
 from workspaces.schemas import (
+    DeletedWorkspaceOut,
     EmailIn,
     InvitationAcceptedOut,
     InvitationAcceptIn,
@@ -300,5 +302,9 @@ async def me(principal: UserPrincipalDep, session: SessionDep) -> MeOut:
                 {**WorkspaceOut.model_validate(ws).model_dump(), "role": role}
             )
             for ws, role in rows
+        ],
+        deleted_workspaces=[
+            DeletedWorkspaceOut.model_validate(ws)
+            for ws in await deletion.restorable(session, user.id)
         ],
     )

@@ -10,7 +10,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Respons
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import AccountDepsDep, RuntimeDep, SessionDep
+from api.deps import AccountDepsDep, RuntimeDep, SessionDep, client_info, mark_write
 from api.login import password_confirmed, password_login
 from api.throttling import rate_limit_auth, rate_limit_mail_to
 from core.errors import AppError, NotFound, Unauthorized
@@ -139,7 +139,11 @@ async def _new_workspace_page(
 ) -> Response:
     """The new-workspace form: the page of someone with no workspace, or a further one."""
     await set_chrome(request, session, user, None)
-    context = {"values": values or {"name": ""}, "errors": errors or {}}
+    context = {
+        "values": values or {"name": ""},
+        "errors": errors or {},
+        "restorable": bool(await deletion.restorable(session, user.user_id)),
+    }
     template = "new_workspace.html" if request.state.chrome["workspaces"] else "no_workspace.html"
     return render(request, template, context, status_code=status)
 
@@ -213,7 +217,8 @@ async def _account(
 ) -> Response:
     await set_chrome(request, session, user, None)
     account = request.state.chrome["user"]
-    context = {"account": account, "errors": errors}
+    deleted = await deletion.restorable(session, user.user_id)
+    context = {"account": account, "errors": errors, "deleted_workspaces": deleted}
     return render(request, "account.html", context, status_code=status)
 
 
@@ -328,3 +333,32 @@ async def delete_account(
     response = redirect(request, PREFIX + "/login")
     auth.clear_session_cookie(response, runtime.settings)
     return response
+
+
+@router.post("/workspaces/{workspace_id}/restore")
+async def restore_workspace(
+    request: Request,
+    workspace_id: uuid.UUID,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    user: auth.WebUserDep,
+) -> Response:
+    """The API's restore (owners, during the grace period, with room for it under
+    FREE_WORKSPACES_PER_ACCOUNT): the workspace opens again; a refusal is shown on the account
+    page beside the list."""
+    try:
+        access = await service.access_workspace(
+            session,
+            service.Principal(user_id=user.user_id),
+            workspace_id,
+            client=client_info(request, runtime.settings),
+            include_deleted=True,
+        )
+        async with session.begin_nested():
+            await deletion.restore_workspace(session, access, settings=runtime.settings)
+    except AppError as exc:
+        if exc.status_code == 404:
+            raise
+        return await _account(request, session, user, {"restore": exc.message}, exc.status_code)
+    await mark_write(request, runtime, workspace_id)
+    return redirect(request, workspace_url(workspace_id) + "?notice=Workspace+restored")

@@ -1,20 +1,23 @@
 """Team and API keys (members and roles, keys shown once, the audit log) and Settings
-(workspace name, handoff webhook and its secret; its data section is dashboard/pages/data.py)."""
+(workspace name, handoff webhook and its secret, deleting the workspace; its data section is
+dashboard/pages/data.py)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any, Literal
+from urllib.parse import quote_plus
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.deps import AccountDepsDep, SessionDep
+from api.deps import AccountDepsDep, RuntimeDep, SessionDep
 from api.throttling import rate_limit_invitation
 from core.errors import AppError, Conflict, Forbidden, ValidationFailed
 from dashboard.pages import data
 from dashboard.pages.common import PageDep, field_errors, form_fields, refusal
 from dashboard.web import PREFIX, PageRoute, is_htmx, redirect, render
+from lifecycle import deletion
 from rag.knowledge.addresses import check_new_webhook_url
 from workspaces import invitations, notifications, service, team
 from workspaces.permissions import Action, allowed, kind_of
@@ -246,6 +249,7 @@ async def _settings_context(page: PageDep, session: SessionDep) -> dict[str, Any
         "webhook_secret": secret,
         "secret_needs_verification": unverified,
         "may_edit": _may(page, Action.WORKSPACE_UPDATE),
+        "may_delete": _may(page, Action.WORKSPACE_DELETE),
         "values": {"name": page.access.workspace.name, "webhook_url": url},
         "errors": {},
     }
@@ -291,6 +295,40 @@ async def save_settings(request: Request, page: PageDep, session: SessionDep) ->
         context = {**await _settings_context(page, session), "values": values, "errors": errors}
         return render(request, "settings.html", context, status_code=status)
     return redirect(request, page.url("settings") + "?notice=Saved")
+
+
+@router.post("/w/{workspace_id}/settings/delete")
+async def delete_workspace(
+    request: Request,
+    page: PageDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
+) -> Response:
+    """The API's workspace deletion (owners, typing the slug): access ends at once and the
+    account page lists it, restorable, until its purge (WORKSPACE_DELETION_GRACE_HOURS)."""
+    fields = await form_fields(request)
+    try:
+        async with session.begin_nested():
+            done = await deletion.delete_workspace(
+                session,
+                page.access,
+                confirm=str(fields.get("confirm") or ""),
+                grace=deletion.grace_of(runtime.settings),
+            )
+    except ValidationFailed as exc:
+        errors = {"confirm": exc.message}
+        context = {**await _settings_context(page, session), "errors": errors}
+        return render(request, "settings.html", context, status_code=exc.status_code)
+    if done.purge_now:  # no grace: purged after the commit, as the API does
+        background.add_task(
+            runtime.jobs.enqueue, deletion.PURGE_JOB, workspace_id=str(done.workspace_id)
+        )
+        notice = "The workspace is deleted; its data is being purged"
+    else:
+        until = done.purge_after.strftime("%Y-%m-%d %H:%M")
+        notice = f"The workspace is deleted. You can restore it here until {until} UTC"
+    return redirect(request, PREFIX + "/account?notice=" + quote_plus(notice))
 
 
 @router.post("/w/{workspace_id}/settings/rotate-webhook-secret")

@@ -250,6 +250,12 @@ async def test_access_ends_at_once_and_an_owner_may_restore_during_the_grace_per
     assert chat.status_code == 401
     me = await client.get("/api/v1/me", headers=owner.headers)
     assert owner.workspace_id not in [w["id"] for w in me.json()["workspaces"]]
+    # Its owner finds it among the restorable ones, with the time its grace ends; an admin,
+    # who may not restore it, does not.
+    [listed] = me.json()["deleted_workspaces"]
+    assert (listed["id"], listed["purge_after"]) == (owner.workspace_id, body["purge_after"])
+    by_admin_me = await client.get("/api/v1/me", headers=admin.headers)
+    assert by_admin_me.json()["deleted_workspaces"] == []
     # Nothing is purged yet: the sweep at the present time finds nothing due.
     await tick_due(runtime, "purge_deleted_workspaces", utcnow())
     await runtime.jobs.drain()
@@ -265,6 +271,8 @@ async def test_access_ends_at_once_and_an_owner_may_restore_during_the_grace_per
         filled.lead_email,
         filled.visitor_email,
     }
+    me = await client.get("/api/v1/me", headers=owner.headers)
+    assert me.json()["deleted_workspaces"] == []
     again = await client.post(owner.url("/restore"), headers=owner.headers)
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "not_deleted"
