@@ -27,7 +27,7 @@ import asyncio
 import email.policy
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -241,11 +241,15 @@ class Mailer:
         to: str,
         template: str,
         mail_headers: Mapping[str, str] | None = None,
+        about_workspace: uuid.UUID | None = None,
+        about_leads: Sequence[uuid.UUID] = (),
         **context: Any,
     ) -> uuid.UUID:
         """Render ``template`` for ``to`` and add it to the outbox in ``session``'s transaction;
         the flush job is enqueued once that transaction commits. ``mail_headers``: extra headers
-        (``List-Unsubscribe``)."""
+        (``List-Unsubscribe``). ``about_workspace`` and ``about_leads``: the workspace the mail
+        is about and the leads it quotes, so a purge or an erasure deletes it
+        (``mail_repository.forget_about``)."""
         rendered = self.templates.render(template, **context)
         mail_id = await repo.insert(
             session,
@@ -255,6 +259,8 @@ class Mailer:
             html_body=rendered.html,
             template=template,
             headers=dict(mail_headers) if mail_headers else None,
+            about_workspace=about_workspace,
+            about_leads=about_leads,
         )
         sync_session = session.sync_session
         if not sync_session.info.get("tb_mail_kick"):

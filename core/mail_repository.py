@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -25,9 +27,11 @@ class OutboxRow:
 
 
 _INSERT = text(
-    "INSERT INTO mail_outbox (id, recipient, subject, text_body, html_body, template, headers)"
-    " VALUES (:id, :recipient, :subject, :text_body, :html_body, :template, :headers)"
-).bindparams(bindparam("headers", type_=JSONB))
+    "INSERT INTO mail_outbox (id, recipient, subject, text_body, html_body, template, headers,"
+    " about_workspace, about_leads)"
+    " VALUES (:id, :recipient, :subject, :text_body, :html_body, :template, :headers,"
+    " :about_workspace, :about_leads)"
+).bindparams(bindparam("headers", type_=JSONB), bindparam("about_leads", type_=ARRAY(PG_UUID())))
 
 
 async def insert(
@@ -39,6 +43,8 @@ async def insert(
     html_body: str | None,
     template: str,
     headers: dict[str, str] | None = None,
+    about_workspace: uuid.UUID | None = None,
+    about_leads: Sequence[uuid.UUID] = (),
 ) -> uuid.UUID:
     mail_id = uuid.uuid4()
     await session.execute(
@@ -51,9 +57,30 @@ async def insert(
             "html_body": html_body,
             "template": template,
             "headers": headers,
+            "about_workspace": about_workspace,
+            "about_leads": list(about_leads) or None,
         },
     )
     return mail_id
+
+
+async def forget_about(
+    session: AsyncSession, workspace_id: uuid.UUID, *, leads: Sequence[uuid.UUID] | None = None
+) -> int:
+    """Delete the mails about ``workspace_id`` (only those quoting one of ``leads``, when
+    given), sent or not; how many."""
+    if leads is not None and not leads:
+        return 0
+    condition = "" if leads is None else " AND about_leads && :leads"
+    statement = text(
+        f"DELETE FROM mail_outbox WHERE about_workspace = :workspace{condition}"  # noqa: S608
+    )
+    params: dict[str, object] = {"workspace": workspace_id}
+    if leads is not None:
+        statement = statement.bindparams(bindparam("leads", type_=ARRAY(PG_UUID())))
+        params["leads"] = list(leads)
+    result = await session.execute(statement, params)
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 _CLAIM = text(

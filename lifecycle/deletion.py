@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import subscriptions
+from core import mail_repository as mail_repo
 from core.config import Settings
 from core.db import Database, set_tenant
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -261,6 +262,7 @@ async def purge_workspace(
         if workspace.purge_after is not None and workspace.purge_after > now:
             return "not_due"
         await exports.remove_workspace_files(session, settings, workspace_id=workspace_id)
+        await mail_repo.forget_about(session, workspace_id)  # notifications quoting its data
         await indexes.drop_as_definer(session, workspace_id)
         tables = [t for t in await repo.tenant_tables(session) if t not in CASCADE_ONLY]
     # Table by table, in batches, each in its own transaction: a large workspace never holds

@@ -22,7 +22,8 @@ By **session id**, what goes:
 
 With every conversation go its messages, their feedback, its unanswered questions, and the
 webhook deliveries naming the conversation or the session (a handoff quotes the visitor's
-message and session id).
+message and session id). The owners' "new lead" mails quoting an erased lead (or one the session
+way examined) leave the mail outbox, sent or not.
 
 Audited (``visitor.erased``) with how many rows of each kind went and which key was used
 (``email`` or ``session_id``), never the email, the session id or anything erased.
@@ -34,6 +35,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import mail_repository as mail_repo
 from core.errors import ValidationFailed
 from lifecycle import repository as repo
 from workspaces.permissions import Action, authorize
@@ -60,7 +62,7 @@ async def erase_visitor(
         )
     workspace_id = access.workspace.id
     if email:
-        counts = await _erase_by_email(session, workspace_id, email)
+        counts, leads = await _erase_by_email(session, workspace_id, email)
     else:
         assert session_id is not None
         found = await repo.conversations_of(
@@ -85,6 +87,10 @@ async def erase_visitor(
             session_ids={session_id},
         )
         counts |= lead_counts
+    # The owners' "new lead" mails quoting these leads, queued or kept after sending.
+    counts["notification_mails"] = await mail_repo.forget_about(
+        session, workspace_id, leads=sorted(leads)
+    )
     await permit.record(
         session,
         target_type="visitor",
@@ -95,7 +101,7 @@ async def erase_visitor(
 
 async def _erase_by_email(
     session: AsyncSession, workspace_id: uuid.UUID, email: str
-) -> dict[str, int]:
+) -> tuple[dict[str, int], set[uuid.UUID]]:
     leads = await repo.lead_ids_by_email(session, workspace_id=workspace_id, email=email)
     named, leads = await repo.lead_conversation_links(
         session, workspace_id=workspace_id, lead_ids=leads, email=email
@@ -130,4 +136,4 @@ async def _erase_by_email(
         conversation_ids={cid for cid, _, _ in found},
         session_ids={sid for _, sid, _ in found},
     )
-    return counts | lead_counts
+    return counts | lead_counts, leads

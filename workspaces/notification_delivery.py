@@ -98,6 +98,8 @@ class Notice:
     lines: list[str]
     link: str
     created_at: datetime
+    lead_id: uuid.UUID | None = None
+    """The lead the notice quotes (its email, name, phone, message): an erasure deletes the mail."""
 
 
 def _money(data: dict[str, Any]) -> str:
@@ -126,6 +128,7 @@ async def describe(
     data, kind = event.data, event.kind
     page = f"/app/w/{workspace.id}"
     lines: list[str] = []
+    quoted: uuid.UUID | None = None
     if kind == "lead.created":
         lead = None
         if data.get("lead_id"):
@@ -136,6 +139,7 @@ async def describe(
             subject, link = "New lead (since deleted)", f"{page}/leads"
         else:
             subject, link = f"New lead: {lead.name or lead.email}", f"{page}/leads/{lead.id}"
+            quoted = lead.id
             lines = [f"Email: {lead.email}"]
             lines += [f"Name: {lead.name}"] if lead.name else []
             lines += [f"Phone: {lead.phone}"] if lead.phone else []
@@ -200,7 +204,7 @@ async def describe(
         lines = [f'"{title}" could not be added to your knowledge base.']
         lines.append(f"Reason: {str(data.get('reason') or 'unknown')[:500]}")
         link = f"{page}/knowledge/documents/{data.get('document_id', '')}"
-    return Notice(kind, subject, lines, deps.url(link), event.created_at)
+    return Notice(kind, subject, lines, deps.url(link), event.created_at, quoted)
 
 
 # --- dispatch -----------------------------------------------------------------------------------
@@ -246,6 +250,8 @@ async def _dispatch_events(
                     to=member.email,
                     template="notification",
                     mail_headers=_unsubscribe_headers(one_click),
+                    about_workspace=workspace.id,
+                    about_leads=[notice.lead_id] if notice.lead_id else [],
                     workspace=workspace.name,
                     notice=notice,
                     title=notifications.TITLES[event.kind],
@@ -332,6 +338,8 @@ async def send_digest(
             to=member.email,
             template="notification_digest",
             mail_headers=headers,
+            about_workspace=workspace_id,
+            about_leads=[n.lead_id for n in notices if n.lead_id],
             workspace=workspace.name,
             notices=notices,
             titles=notifications.TITLES,

@@ -29,6 +29,7 @@ ERASED_KINDS = (
     ("lead_submissions", "lead submissions"),
     ("unanswered_questions", "unanswered questions"),
     ("webhook_deliveries", "webhook deliveries"),
+    ("notification_mails", "notification mails"),
 )
 
 

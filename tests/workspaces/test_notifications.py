@@ -18,6 +18,7 @@ from sqlalchemy import text
 from api.runtime import Runtime
 from core.db import Database
 from core.scheduler import Scheduler
+from lifecycle import deletion
 from tests.conftest import Owner, RuntimeFactory, client_for, join, signup
 from tests.fakes.smtp import Received, SmtpServer
 from workspaces import notification_delivery, notifications
@@ -452,3 +453,57 @@ async def test_a_member_removed_before_the_digest_gets_nothing(w: World) -> None
     assert await w.notices(leaving.email) == []
     [digest] = await w.notices(staying.email)
     assert digest.message["Subject"] == "[Acme] Your daily summary: 1 notification"
+
+
+# --- erasure and purge ---------------------------------------------------------------------------
+
+
+async def _outbox_quoting(db: Database, needle: str) -> int:
+    async with db.transaction() as session:
+        found = await session.execute(
+            text("SELECT count(*) FROM mail_outbox WHERE text_body LIKE :needle"),
+            {"needle": f"%{needle}%"},
+        )
+        return int(found.scalar_one())
+
+
+async def test_erasing_a_visitor_takes_the_mails_quoting_them_out_of_the_outbox(
+    w: World, owner_db: Database
+) -> None:
+    """A "new lead" mail quotes the visitor; the outbox keeps it (sent or not) for days. Erasing
+    the visitor deletes it, and only it; purging the workspace deletes the rest."""
+    owner = await signup(w.client, "Acme")
+    erased = await _widget_lead(w, owner)
+    kept = await _widget_lead(w, owner)
+    assert len(await w.notices(owner.email)) == 2  # both sent, and kept in the outbox
+    assert await _outbox_quoting(owner_db, erased) == 1
+    assert await _outbox_quoting(owner_db, kept) == 1
+
+    response = await w.client.post(
+        owner.url("/erasures"), json={"email": erased.upper()}, headers=owner.headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["erased"]["notification_mails"] == 1
+    assert await _outbox_quoting(owner_db, erased) == 0
+    assert await _outbox_quoting(owner_db, kept) == 1  # another visitor's mail stays
+
+    # The workspace deleted and purged: no mail about it is left.
+    slug = owner.workspace["slug"]
+    gone = await w.client.request(
+        "DELETE", owner.url(), json={"confirm": slug}, headers=owner.headers
+    )
+    assert gone.status_code == 202, gone.text
+    later = datetime.now(UTC) + timedelta(
+        hours=w.runtime.settings.workspace_deletion_grace_hours + 1
+    )
+    assert (
+        await deletion.purge_workspace(
+            w.runtime.db,
+            w.runtime.settings,
+            None,
+            workspace_id=uuid.UUID(owner.workspace_id),
+            now=later,
+        )
+        == "purged"
+    )
+    assert await _outbox_quoting(owner_db, kept) == 0
