@@ -66,6 +66,10 @@ def _serve(args: argparse.Namespace) -> int:
         port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        # None: uvicorn keeps its hands off logging, so its lines ("Uvicorn running on",
+        # "Shutting down") go through ours (configure_logging, in main) as every other line
+        # does: JSON with LOG_JSON, not uvicorn's own "INFO:     ..." text between them.
+        log_config=None,
         # Off: uvicorn would believe X-Forwarded-For/-Proto from 127.0.0.1 (its default
         # FORWARDED_ALLOW_IPS) and rewrite the client address before our code sees it. Only
         # TRUSTED_PROXIES decides, in one place (api.client_address),

@@ -91,7 +91,7 @@ def configure_logging(
         cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_color_message],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             _format_exc_info,
@@ -108,10 +108,18 @@ def configure_logging(
             root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
+    # Python's warnings (a library's RuntimeWarning at start) as log lines of the same shape.
+    logging.captureWarnings(True)
     # uvicorn's own access log duplicates ours (which has the route template and request id).
     logging.getLogger("uvicorn.access").disabled = True
     for noisy in ("httpx", "httpcore", "asyncio"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _drop_color_message(logger: WrappedLogger, name: str, event_dict: EventDict) -> EventDict:
+    """uvicorn passes its line again with terminal colour codes as an extra: not for a log."""
+    event_dict.pop("color_message", None)
+    return event_dict
 
 
 def _format_exc_info(logger: WrappedLogger, name: str, event_dict: EventDict) -> EventDict:

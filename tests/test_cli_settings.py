@@ -4,9 +4,11 @@ In-process: every case is refused before a server, a database or a worker would 
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import secrets
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 
 from api import cli
 from core.config import RATE_LIMIT_SETTINGS, Settings, get_settings
-from core.logging import announce
+from core.logging import announce, configure_logging
 from tests.conftest import PRODUCTION_SERVICES
 
 
@@ -129,6 +131,26 @@ def test_every_command_logs_as_log_json_says(
     get_settings.cache_clear()
     announce(get_settings(), "TrulyBot listening on http://127.0.0.1:8000")
     assert capsys.readouterr().out == "TrulyBot listening on http://127.0.0.1:8000\n"
+
+
+def test_a_python_warning_is_a_log_line_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A library's warning at start (platformdirs' RuntimeDirWarning in `make run`) came out as
+    two lines of plain text among the JSON ones."""
+    monkeypatch.setenv("LOG_JSON", "true")
+    get_settings.cache_clear()
+    stream = io.StringIO()
+    # pytest puts its own warning recorder back after each test: start from it, as a process
+    # starts from Python's own.
+    logging.captureWarnings(False)
+    with warnings.catch_warnings():
+        configure_logging(get_settings(), stream=stream)
+        warnings.simplefilter("always")
+        warnings.warn("no runtime directory, using /tmp", RuntimeWarning, stacklevel=1)
+    logging.captureWarnings(False)
+    [record] = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    assert record["logger"] == "py.warnings"
+    assert record["level"] == "warning"
+    assert "no runtime directory, using /tmp" in record["event"]
 
 
 def test_every_rate_setting_is_checked() -> None:

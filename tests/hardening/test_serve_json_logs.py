@@ -1,0 +1,83 @@
+"""With LOG_JSON a real `trulybot serve` writes JSON lines only: uvicorn's own lines ("Uvicorn
+running on", "Shutting down") came out as its "INFO:     ..." text between ours, which a log
+collector reading stdout cannot parse."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from core.embedded import EmbeddedPostgres
+from tests.conftest import APP_ROLE
+from tests.hardening.conftest import environment_without_settings
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_every_line_of_a_served_and_stopped_server_is_json(
+    pg: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    port = _free_port()
+    env = environment_without_settings() | {
+        "DATABASE_URL": pg.app_url(APP_ROLE),
+        "MIGRATION_DATABASE_URL": pg.owner_url(),
+        "SEED_DEMO": "false",
+        "EMBEDDING_PROVIDER": "hash",
+        "LOG_JSON": "true",
+        "LOG_LEVEL": "INFO",
+        "HF_HUB_OFFLINE": "1",
+    }
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "1"],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 180  # a guard against hanging, not a timing assertion
+        while True:
+            assert process.poll() is None, log.read_text()[-4000:]
+            assert time.monotonic() < deadline, log.read_text()[-4000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        os.killpg(process.pid, signal.SIGTERM)
+        # uvicorn stops gracefully, then raises the signal again for the caller to see.
+        stopped = process.wait(timeout=60)
+        assert stopped in (0, -signal.SIGTERM), log.read_text()[-4000:]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    records = []
+    for line in lines:
+        assert line.startswith("{"), f"not a JSON line: {line!r}"
+        records.append(json.loads(line))
+    events = [str(r["event"]) for r in records]
+    said = "\n".join(events)
+    # uvicorn's lines among them, through our formatter, without its colour-coded copy.
+    assert any(e.startswith("Uvicorn running on http://127.0.0.1:") for e in events), said
+    assert "Shutting down" in events, said
+    assert all("color_message" not in r for r in records)
+    assert any("TrulyBot listening on" in e for e in events), said
