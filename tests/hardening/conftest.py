@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +32,27 @@ def environment_without_settings() -> dict[str, str]:
     """The test process's environment minus every TrulyBot setting (for a process of its own)."""
     settings = {name.upper() for name in Settings.model_fields}
     return {k: v for k, v in os.environ.items() if k.upper() not in settings}
+
+
+def start_serve(cwd: Path, env: dict[str, str], *args: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """`trulybot serve ARGS` in ``cwd`` in its own process group, its output in a log file."""
+    log = cwd / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", *args],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return process, log
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def forged_token(user_id: str, secret: str = PUBLISHED) -> str:

@@ -15,7 +15,6 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,7 +27,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from core.embedded import EmbeddedPostgres
 from tests.conftest import APP_ROLE
-from tests.hardening.conftest import environment_without_settings, forged_token
+from tests.hardening.conftest import (
+    environment_without_settings,
+    forged_token,
+    free_port,
+    start_serve,
+)
 
 METRICS_TOKEN = "serve-defaults-metrics-0123456789"
 AUTH_LIMIT = 6  # per minute and per worker process (no Redis: each process counts alone)
@@ -64,12 +68,6 @@ class Account:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         return
@@ -84,7 +82,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="module")
 def server(pg: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     cwd = tmp_path_factory.mktemp("serve-defaults")
-    port = _free_port()
+    port = free_port()
     env = environment_without_settings() | {
         "DATABASE_URL": pg.app_url(APP_ROLE),
         "MIGRATION_DATABASE_URL": pg.owner_url(),
@@ -95,16 +93,7 @@ def server(pg: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) -> It
         "LOG_JSON": "false",
         "HF_HUB_OFFLINE": "1",
     }
-    log = cwd / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"],
-            cwd=cwd,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process, log = start_serve(cwd, env, "--port", str(port), "--workers", "2")
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180

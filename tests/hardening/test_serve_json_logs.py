@@ -7,9 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,19 +14,13 @@ import httpx
 
 from core.embedded import EmbeddedPostgres
 from tests.conftest import APP_ROLE
-from tests.hardening.conftest import environment_without_settings
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.hardening.conftest import environment_without_settings, free_port, start_serve
 
 
 def test_every_line_of_a_served_and_stopped_server_is_json(
     pg: EmbeddedPostgres, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = environment_without_settings() | {
         "DATABASE_URL": pg.app_url(APP_ROLE),
         "MIGRATION_DATABASE_URL": pg.owner_url(),
@@ -39,16 +30,7 @@ def test_every_line_of_a_served_and_stopped_server_is_json(
         "LOG_LEVEL": "INFO",
         "HF_HUB_OFFLINE": "1",
     }
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "1"],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process, log = start_serve(tmp_path, env, "--port", str(port), "--workers", "1")
     try:
         deadline = time.monotonic() + 180  # a guard against hanging, not a timing assertion
         while True:
