@@ -165,6 +165,7 @@ async def create_document(
                     documents=[_submission_out(s) for s in subs],
                     skipped=added.skipped,
                     too_long=added.too_long,
+                    disallowed=added.disallowed,
                 )
             if "url" in body:
                 url = UrlIn.model_validate(body)

@@ -197,6 +197,11 @@ async def add_web(
                     if added.too_long
                     else ""
                 )
+                + (
+                    f"; {added.disallowed} that the site's robots.txt disallows were not added"
+                    if added.disallowed
+                    else ""
+                )
             )
         else:
             subs = [

@@ -55,6 +55,10 @@ class SitemapOut(BaseModel):
         description="pages the sitemap lists whose URL is longer than 2048 bytes, not added"
         " (0: none)",
     )
+    disallowed: int = Field(
+        default=0,
+        description="pages their site's robots.txt disallows for TrulyBot, not added (0: none)",
+    )
 
 
 class DocumentPage(BaseModel):

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.config import Settings
 from core.db import released
 from core.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from rag.knowledge import robots
 from rag.knowledge.addresses import check_url
 from rag.knowledge.decoding import declared_charset
 from rag.knowledge.limits import check_quotas, parse_limits
@@ -263,6 +264,8 @@ class SitemapSubmission:
     """Pages the sitemap lists past SITEMAP_MAX_PAGES, not added (0: none)."""
     too_long: int = 0
     """Pages the sitemap lists whose URL is longer than 2048 bytes, not added (0: none)."""
+    disallowed: int = 0
+    """Pages their site's robots.txt disallows for us, not added (0: none)."""
 
 
 async def submit_sitemap(
@@ -284,7 +287,18 @@ async def submit_sitemap(
             max_bytes=settings.fetch_max_bytes,
             max_redirects=settings.fetch_max_redirects,
         )
-    pages = listing.pages
+        blocked = await robots.disallowed(
+            listing.pages,
+            allow_private=settings.allow_private_urls,
+            timeout=settings.fetch_timeout_seconds,
+            max_redirects=settings.fetch_max_redirects,
+        )
+    pages = [url for url in listing.pages if url not in blocked]
+    if not pages and blocked:
+        raise ValidationFailed(
+            "The site's robots.txt disallows every page the sitemap lists",
+            code="robots_disallowed",
+        )
     if not pages:
         raise ValidationFailed("The sitemap lists no pages", code="empty_sitemap")
     for url in sorted(pages):  # in one order, so two sitemaps sharing pages never deadlock
@@ -312,7 +326,9 @@ async def submit_sitemap(
     if source.excluded_urls:  # submitted again: every page it lists, deleted ones included
         await source_repo.update_source(session, workspace.id, source.id, excluded_urls=[])
     await source_repo.link_documents(session, workspace.id, source.id, [s.document.id for s in out])
-    return SitemapSubmission(out, skipped=listing.skipped, too_long=listing.too_long)
+    return SitemapSubmission(
+        out, skipped=listing.skipped, too_long=listing.too_long, disallowed=len(blocked)
+    )
 
 
 async def replace_document(

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import AppError, ValidationFailed
+from rag.knowledge import robots
 from rag.knowledge.addresses import MAX_URL_LENGTH, FetchFailed
 from rag.knowledge.fetch import FetchedPage, fetch_url
 from rag.knowledge.jobs import IngestionDeps
@@ -132,7 +133,24 @@ async def sync_sitemap(
     if not listing.pages:  # never "every page is gone": the sync fails and removes nothing
         raise ValidationFailed("The sitemap lists no pages", code="empty_sitemap")
     excluded = set(source.excluded_urls or ())  # pages its owner deleted stay deleted
-    listed = [url for url in listing.pages if url not in excluded]
+    # robots.txt read again each round: a page it disallows is neither added nor fetched again
+    # (one already stored is left as it was); a site that cannot say fails the round.
+    blocked = await robots.disallowed(
+        listing.pages,
+        allow_private=s.allow_private_urls,
+        timeout=s.fetch_timeout_seconds,
+        max_redirects=s.fetch_max_redirects,
+    )
+    if blocked:
+        stats.note(
+            {
+                "url": source.url,
+                "code": "robots_disallowed",
+                "message": f"The site's robots.txt disallows {len(blocked)} listed page(s);"
+                " those were not fetched",
+            }
+        )
+    listed = [url for url in listing.pages if url not in excluded and url not in blocked]
     listed_set = set(listed)
     stats.incomplete = not listing.complete
     if listing.skipped:
@@ -162,7 +180,7 @@ async def sync_sitemap(
     if not listing.complete:
         # A page the listing does not show may be in a sitemap that was not read: left alone.
         documents = {url: d for url, d in documents.items() if listing.listed(url)}
-    work = sorted(listed_set | set(documents))
+    work = sorted((listed_set | set(documents)) - blocked)
     if source.cursor is not None:
         work = [url for url in work if url > source.cursor]
     batch = work[: s.source_sync_max_pages]

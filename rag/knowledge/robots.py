@@ -1,0 +1,145 @@
+"""robots.txt (RFC 9309) for the pages a sitemap lists.
+
+Pages an owner names one by one are fetched because that person asked for them (as a browser
+would); the pages of a sitemap are crawled, on a schedule, by us. So before a sitemap's pages are
+added or checked again, the robots.txt of each site they are on is read once, and the pages it
+disallows for ``TrulyBot`` (or, with no group of ours, for ``*``) are left out and said.
+
+What the file's answer means (RFC 9309, 2.3.1): a 4xx answer, or a body that is not a robots file,
+means no rules; a 5xx answer or no answer means the site cannot say what it allows, so nothing of
+it is fetched until it can (the sync fails and removes nothing; the next one tries again).
+
+Matching: the groups naming our product token (case-insensitive) are combined, else the ``*``
+groups; the longest matching rule wins and ``allow`` wins a tie; ``*`` matches any characters
+and a final ``$`` anchors the end; ``/robots.txt`` itself is always allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from core.errors import AppError
+from rag.knowledge.addresses import FetchFailed
+from rag.knowledge.fetch import FetchTooLarge, fetch_url
+
+AGENT = "trulybot"
+MAX_BYTES = 500 * 1024  # RFC 9309, 2.5: at least 500 KiB must be read
+ROBOTS_TYPES: tuple[str, ...] = ("text/plain",)
+
+
+class RobotsUnavailable(FetchFailed):
+    code = "robots_unavailable"
+    message = "The site's robots.txt could not be read"
+
+
+@dataclass(frozen=True)
+class Rule:
+    allow: bool
+    pattern: str
+    regex: re.Pattern[str]
+
+
+def _rule(allow: bool, pattern: str) -> Rule:
+    anchored = pattern.endswith("$")
+    body = pattern[:-1] if anchored else pattern
+    regex = ".*".join(re.escape(part) for part in body.split("*"))
+    return Rule(allow, pattern, re.compile(regex + ("$" if anchored else ""), re.DOTALL))
+
+
+@dataclass(frozen=True)
+class Robots:
+    """The rules of one site for us; no rules: everything allowed."""
+
+    rules: tuple[Rule, ...] = field(default=())
+
+    def allows(self, url: str) -> bool:
+        parts = urlsplit(url)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        if path == "/robots.txt":
+            return True
+        best: Rule | None = None
+        for rule in self.rules:
+            if not rule.regex.match(path):
+                continue
+            longer = best is None or len(rule.pattern) > len(best.pattern)
+            tie_allows = best is not None and len(rule.pattern) == len(best.pattern) and rule.allow
+            if longer or tie_allows:
+                best = rule
+        return best is None or best.allow
+
+
+def parse_robots(text: str, agent: str = AGENT) -> Robots:
+    """The rules ``text`` gives ``agent``: its own groups combined, else the ``*`` groups."""
+    groups: list[tuple[set[str], list[Rule]]] = []
+    agents: set[str] = set()
+    rules: list[Rule] = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        key, value = key.strip().lower(), value.strip()
+        if key == "user-agent":
+            if rules:  # a rule ended the previous group's agents
+                groups.append((agents, rules))
+                agents, rules = set(), []
+            agents.add(value.split("/")[0].strip().lower())
+        elif key in ("allow", "disallow") and agents and value:
+            rules.append(_rule(key == "allow", value))
+    if agents:
+        groups.append((agents, rules))
+    ours = [r for names, group in groups if agent in names for r in group]
+    if not any(agent in names for names, _ in groups):
+        ours = [r for names, group in groups if "*" in names for r in group]
+    return Robots(tuple(ours))
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def read_robots(origin: str, **fetch_options: object) -> Robots:
+    """The rules of ``origin`` (``scheme://host[:port]``) for us, read over the SSRF-safe fetcher
+    with ``fetch_options`` (allow_private, timeout, max_redirects). Raises ``RobotsUnavailable``
+    when the site cannot say (5xx, no answer, a file past 500 KiB)."""
+    url = f"{origin}/robots.txt"
+    try:
+        page = await fetch_url(
+            url,
+            max_bytes=MAX_BYTES,
+            allowed_types=ROBOTS_TYPES,
+            **fetch_options,  # type: ignore[arg-type]
+        )
+    except FetchTooLarge as exc:
+        raise RobotsUnavailable(
+            f"{url} is larger than {MAX_BYTES} bytes", details={"url": url}
+        ) from exc
+    except AppError as exc:
+        details = exc.details if isinstance(exc.details, dict) else {}
+        status = details.get("status")
+        if isinstance(status, int) and 400 <= status < 500:
+            return Robots()  # no robots.txt: no rules
+        if exc.code == "unsupported_media_type":
+            return Robots()  # an HTML page or the like served for any path: not a robots file
+        raise RobotsUnavailable(
+            f"{url} could not be read ({exc.message}); the sitemap's pages on {origin} are "
+            "not fetched until it can be",
+            details={"url": url},
+        ) from exc
+    return parse_robots(page.data.decode("utf-8", errors="replace"))
+
+
+async def disallowed(pages: Iterable[str], **fetch_options: object) -> set[str]:
+    """The pages their site's robots.txt disallows for us (one read per site)."""
+    by_origin: dict[str, list[str]] = {}
+    for url in pages:
+        by_origin.setdefault(origin_of(url), []).append(url)
+    out: set[str] = set()
+    for origin, urls in sorted(by_origin.items()):
+        robots = await read_robots(origin, **fetch_options)
+        out.update(url for url in urls if not robots.allows(url))
+    return out

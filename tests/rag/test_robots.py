@@ -1,0 +1,156 @@
+"""A sitemap's pages are crawled by us, so their site's robots.txt decides which we fetch
+(rag/knowledge/robots.py): before, a posted sitemap and every scheduled sync fetched every page
+it listed, /admin/ and /drafts/ included, whatever the site asked of crawlers."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from core.db import Database
+from rag.knowledge.robots import parse_robots
+from tests.rag.test_sources import Page, _post_sitemap, article, local_site, world
+
+# --- the rules, as RFC 9309 reads them ---------------------------------------------------------
+
+
+def test_our_own_group_wins_over_the_star_group_and_groups_of_ours_combine() -> None:
+    robots = parse_robots(
+        "User-agent: *\n"
+        "Disallow: /\n"
+        "\n"
+        "User-agent: OtherBot\n"
+        "User-agent: TrulyBot/2.0  # our product token, any version\n"
+        "Disallow: /drafts/\n"
+        "\n"
+        "user-agent: trulybot\n"
+        "disallow: /tmp\n"
+    )
+    assert robots.allows("https://example.com/guide")  # the * group's "/" is not ours
+    assert not robots.allows("https://example.com/drafts/one")
+    assert not robots.allows("https://example.com/tmp/x")
+
+
+def test_with_no_group_of_ours_the_star_group_applies() -> None:
+    robots = parse_robots("User-agent: Googlebot\nDisallow: /\n\nUser-agent: *\nDisallow: /cart\n")
+    assert not robots.allows("https://example.com/cart?item=3")
+    assert robots.allows("https://example.com/guide")
+    nobody = parse_robots("User-agent: Googlebot\nDisallow: /\n")
+    assert nobody.allows("https://example.com/anything")
+
+
+def test_the_longest_match_wins_allow_wins_a_tie_and_wildcards_match() -> None:
+    robots = parse_robots(
+        "User-agent: *\n"
+        "Disallow: /docs/\n"
+        "Allow: /docs/public/\n"
+        "Disallow: /*.pdf$\n"
+        "Allow: /same\n"
+        "Disallow: /same\n"
+        "Disallow: /search?*q=\n"
+        "Disallow:\n"  # an empty value disallows nothing
+    )
+    assert not robots.allows("https://example.com/docs/private")
+    assert robots.allows("https://example.com/docs/public/page")
+    assert not robots.allows("https://example.com/files/report.pdf")
+    assert robots.allows("https://example.com/files/report.pdf.html")  # "$" anchors the end
+    assert robots.allows("https://example.com/same")
+    assert not robots.allows("https://example.com/search?lang=en&q=refunds")
+    assert robots.allows("https://example.com/robots.txt")
+    assert robots.allows("https://example.com/")
+
+
+def test_junk_and_comments_give_no_rules() -> None:
+    robots = parse_robots("<html><body>Not found</body></html>\n# Disallow: /\nDisallow: /x\n")
+    assert robots.allows("https://example.com/x")  # a rule before any user-agent line: no group
+
+
+# --- a real site ------------------------------------------------------------------------------
+
+ROBOTS = (
+    "User-agent: *\n"
+    "Disallow: /private\n"
+    "\n"
+    "User-agent: TrulyBot\n"
+    "Disallow: /drafts/\n"
+    "Allow: /drafts/public$\n"
+)
+
+
+async def test_a_posted_sitemap_and_its_syncs_leave_out_what_robots_txt_disallows(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    paths = ["/a", "/private", "/drafts/secret", "/drafts/public"]
+    with local_site() as site:
+        for path in paths:
+            site.pages[path] = Page(article(path.strip("/"), [f"words of {path}"]))
+        site.pages["/robots.txt"] = Page(ROBOTS.encode(), "text/plain", etag=False)
+        site.sitemap(paths)
+        async with world(db, owner_db, redis_client) as w:
+            r = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert r.status_code == 202, r.text
+            assert (r.json()["count"], r.json()["disallowed"]) == (3, 1)
+            kept = [site.url(p) for p in ("/a", "/drafts/public", "/private")]
+            assert sorted(await w.documents()) == kept  # /private: only * is told to stay out
+            assert not site.hits("/drafts/secret")
+
+            # The site now keeps us out of /a too: the sync neither fetches nor removes it.
+            site.pages["/robots.txt"] = Page(
+                (ROBOTS + "Disallow: /a\n").encode(), "text/plain", etag=False
+            )
+            site.reset()
+            [source] = await w.sources()
+            record = await w.sync_now(source["id"])
+            assert record["status"] == "ok", record
+            assert (record["pages_added"], record["pages_removed"]) == (0, 0)
+            [note] = record["errors"]
+            assert note["code"] == "robots_disallowed"
+            assert "2 listed page(s)" in note["message"]
+            assert not site.hits("/a")
+            assert not site.hits("/drafts/secret")
+            assert site.hits("/drafts/public")
+            assert sorted(await w.documents()) == kept
+
+
+async def test_a_robots_txt_that_cannot_be_read_fetches_nothing_and_removes_nothing(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """A 5xx robots.txt means the site cannot say what it allows (RFC 9309): nothing is fetched
+    and the sync fails without removing a page; a 404 (no file) means no rules."""
+    with local_site() as site:
+        site.pages["/a"] = Page(article("a", ["words of a"]))
+        site.pages["/robots.txt"] = Page(b"busy", "text/plain", status=503)
+        site.sitemap(["/a"])
+        async with world(db, owner_db, redis_client) as w:
+            refused = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["error"]["code"] == "robots_unavailable"
+            assert await w.documents() == {}
+            assert not site.hits("/a")
+
+            del site.pages["/robots.txt"]  # 404: no rules
+            added = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert added.status_code == 202, added.text
+            assert sorted(await w.documents()) == [site.url("/a")]
+
+            site.pages["/robots.txt"] = Page(b"busy", "text/plain", status=503)
+            site.reset()
+            [source] = await w.sources()
+            record = await w.sync_now(source["id"])
+            assert record["status"] == "failed", record
+            assert "robots.txt" in record["errors"][0]["message"]
+            assert not site.hits("/a")
+            assert sorted(await w.documents()) == [site.url("/a")]
+
+
+async def test_every_page_disallowed_is_a_clear_refusal(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        site.pages["/a"] = Page(article("a", ["words of a"]))
+        site.pages["/robots.txt"] = Page(b"User-agent: *\nDisallow: /\n", "text/plain")
+        site.sitemap(["/a"])
+        async with world(db, owner_db, redis_client) as w:
+            refused = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["error"]["code"] == "robots_disallowed"
+            assert await w.documents() == {}
