@@ -46,6 +46,7 @@ from rag.chat.generator import (
     Generator,
     LLMUnavailable,
     Rewritten,
+    Spent,
     joined_follow_up,
 )
 from rag.chat.intents import Intent, detect_intent
@@ -182,8 +183,10 @@ class AnswerPipeline:
         model_by: float | None,
         emit: Emit,
     ) -> None:
+        # What the model wrote so far: metered when its stream breaks off.
+        spent = Spent()
         async with repeats.unclaimed_on_failure(self.db, turn):
-            await self._write(turn, settled, clock, model_by, emit)
+            await self._write(turn, settled, clock, model_by, emit, spent)
 
     async def _write(
         self,
@@ -192,18 +195,21 @@ class AnswerPipeline:
         clock: Clock,
         model_by: float | None,
         emit: Emit,
+        spent: Spent,
     ) -> None:
         completion: Completion | None = None
+        interrupted: Completion | None = None
         if isinstance(settled, Grounding):
             text = ""
             failed = False
             generation_started = time.perf_counter()
+            request = replace(self._request(turn, settled), spent=spent)
             try:
                 generator = self._generator_for(settled)
                 # The turn's model time runs until the model's first words; a stream under way
                 # is held to LLM_TIMEOUT_SECONDS between its parts instead.
                 async with asyncio.timeout_at(model_by) as model_time:
-                    async for event in generator.stream(self._request(turn, settled)):
+                    async for event in generator.stream(request):
                         model_time.reschedule(None)
                         if event.kind == "delta" and event.text:
                             clock.first_token(generation_started)
@@ -218,6 +224,9 @@ class AnswerPipeline:
             except (LLMUnavailable, TimeoutError):
                 failed = True
                 completion = None
+                # Broken off after the model's first words: what it wrote is metered, and the
+                # answer recorded as interrupted (the visitor gets the fallback in its place).
+                interrupted = spent.partial()
                 emit("replace", {"text": fallback_answer("", offer_contact=turn.asks_for_contact)})
             if completion is None and not failed:
                 completion = Completion(text=text, prompt_tokens=0, completion_tokens=0, model="")
@@ -226,7 +235,9 @@ class AnswerPipeline:
             clock.first_token(time.perf_counter())
             emit("delta", {"text": settled.text})
         async with self._gate.slot(finishing=True):
-            result = await self.recorder.finish(turn, settled, completion, clock)
+            result = await self.recorder.finish(
+                turn, settled, completion, clock, interrupted=interrupted
+            )
         emit("citations", {"citations": result.citations})
         emit("done", result.to_dict())
 

@@ -98,7 +98,12 @@ class AnswerRecorder:
         settled: Answer | Grounding,
         completion: Completion | None,
         clock: Clock,
+        *,
+        interrupted: Completion | None = None,
     ) -> ChatResult:
+        """``interrupted``: the model's stream broke off after its first words (``completion``
+        is None): its tokens are metered with the fallback given in its place, recorded as
+        interrupted (``answer_flags``)."""
         workspace = turn.workspace
         answer = (
             settled
@@ -107,8 +112,9 @@ class AnswerRecorder:
         )
         text = safe_links(turn, answer.text, answer.citations) if answer.drawn else answer.text
         citations = list(answer.citations)
+        model_call = completion or interrupted
         answered = (
-            (completion.prompt_tokens, completion.completion_tokens) if completion else (0, 0)
+            (model_call.prompt_tokens, model_call.completion_tokens) if model_call else (0, 0)
         )
         # The follow-up's rewrite and the reranker's ordering are model work for this turn too
         # (metered, capped daily).
@@ -141,6 +147,7 @@ class AnswerRecorder:
                             lead_capture=lead_capture,
                             lead_saved=answer.lead_saved,
                             extractive=extractive,
+                            interrupted=completion is None and interrupted is not None,
                         )
                         or None,
                     ),

@@ -284,8 +284,16 @@ def replay_events(result: ChatResult) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def answer_flags(*, lead_capture: bool, lead_saved: bool, extractive: bool) -> dict[str, bool]:
+def answer_flags(
+    *, lead_capture: bool, lead_saved: bool, extractive: bool, interrupted: bool = False
+) -> dict[str, bool]:
     """What an answer's row keeps of its response beyond its columns (``replayed``): the flags
-    that are set, or nothing."""
-    flags = {"lead_capture": lead_capture, "lead_saved": lead_saved, "extractive": extractive}
+    that are set, or nothing. ``interrupted``: the model's streamed answer broke off partway
+    and the fallback was given in its place (for the owner: ``ChatMessage.interrupted``)."""
+    flags = {
+        "lead_capture": lead_capture,
+        "lead_saved": lead_saved,
+        "extractive": extractive,
+        "interrupted": interrupted,
+    }
     return {name: True for name, value in flags.items() if value}

@@ -1,0 +1,87 @@
+"""How a streamed turn that does not end with its model's whole answer is metered and recorded:
+a model stream that breaks off after the visitor saw its start is metered and recorded as
+interrupted (a reviewer's finding on the chat turn)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from core.config import Settings
+from tests.conftest import Owner, client_for, make_runtime
+from tests.dashboard.conftest import web_login
+from tests.fakes.openai_server import FakeOpenAI
+from tests.rag.test_answers import fake_llm, llm_settings, refunds_owner, streamed_chat
+from tests.rag.test_daily_token_reservations import used
+
+LONG_ANSWER = " ".join(["Refunds arrive within 5 to 7 business days [1]."] * 8)
+"""Long enough that the output guard lets the visitor see its start before word 30."""
+
+
+FIXTURES = (fake_llm, llm_settings)
+"""The fake model and its settings, shared with tests/rag/test_answers.py."""
+
+
+@pytest.fixture
+async def turns(
+    fake_llm: FakeOpenAI, llm_settings: Settings, db: Any, redis_client: Any
+) -> AsyncIterator[Any]:
+    """A runtime whose model is the fake, writing ``LONG_ANSWER``; no timeout cuts a hanging
+    stream short in a test."""
+    fake_llm.chat_reply = LONG_ANSWER
+    fake_llm.usage = None
+    settings = llm_settings.model_copy(update={"llm_timeout_seconds": 60.0})
+    try:
+        async with make_runtime(settings, db, redis_client) as runtime, client_for(runtime) as c:
+            yield c, runtime
+    finally:
+        fake_llm.hang = False
+
+
+async def transcript_answer(client: httpx.AsyncClient, owner: Owner, conversation_id: str) -> Any:
+    url = owner.url(f"/conversations/{conversation_id}")
+    messages = (await client.get(url, headers=owner.headers)).json()["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    return messages[-1]
+
+
+async def test_a_stream_broken_off_after_its_first_words_is_metered_and_recorded_as_such(
+    turns: Any, fake_llm: FakeOpenAI
+) -> None:
+    """The provider's stream fails after 30 words, some of them shown: the visitor gets the
+    fallback in their place, the owner's transcript holds that fallback marked interrupted
+    with the tokens the model spent (estimated: no usage came), and usage counts them. It
+    metered nothing."""
+    client, runtime = turns
+    owner = await refunds_owner(client, runtime, "Broken stream")
+    fake_llm.stream_error_after = 30
+    events = await streamed_chat(client, owner, "How long do refunds take to arrive?", "s-b")
+    names = [name for name, _ in events]
+    assert names[1] == "delta"
+    assert "replace" in names
+    done = events[-1][1]
+    assert done["source"] == "fallback"
+    answer = await transcript_answer(client, owner, done["conversation_id"])
+    assert answer["prompt_tokens"] > 0
+    assert answer["completion_tokens"] > 0
+    spent = answer["prompt_tokens"] + answer["completion_tokens"]
+    assert await used(client, owner) == (spent, spent)
+    assert answer["text"] == done["answer"]  # the fallback, not a whole answer
+    assert answer["interrupted"] is True
+    # The dashboard's transcript says so.
+    assert (await web_login(client, owner.email, owner.password)).status_code == 303
+    url = f"/app/w/{owner.workspace_id}/conversations/{done['conversation_id']}"
+    assert "answer broke off partway" in (await client.get(url)).text
+    # A model that fails before writing anything spent nothing, and nothing broke off.
+    fake_llm.stream_error_after = 0
+    events = await streamed_chat(client, owner, "How long do refunds take to arrive?", "s-c")
+    answer = await transcript_answer(client, owner, events[-1][1]["conversation_id"])
+    assert (answer["interrupted"], answer["prompt_tokens"], answer["completion_tokens"]) == (
+        False,
+        0,
+        0,
+    )
+    assert await used(client, owner) == (spent, spent)
