@@ -183,9 +183,10 @@ class AnswerPipeline:
         model_by: float | None,
         emit: Emit,
     ) -> None:
-        # What the model wrote so far: metered when its stream breaks off.
+        # What the model wrote so far: metered when its stream breaks off, and what a turn
+        # cancelled mid-answer (shutdown) settles its reservation to.
         spent = Spent()
-        async with repeats.unclaimed_on_failure(self.db, turn):
+        async with repeats.unclaimed_on_failure(self.db, turn, spent):
             await self._write(turn, settled, clock, model_by, emit, spent)
 
     async def _write(

@@ -1,21 +1,26 @@
 """How a streamed turn that does not end with its model's whole answer is metered and recorded:
-a model stream that breaks off after the visitor saw its start is metered and recorded as
-interrupted (a reviewer's finding on the chat turn)."""
+a turn cancelled mid-answer (shutdown) gives back its daily-token reservation, less what its
+model wrote; a model stream that breaks off after the visitor saw its start is metered and
+recorded as interrupted (a reviewer's findings on the chat turn)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
+from api.runtime import Runtime
 from core.config import Settings
+from rag.chat.exchange import ChatInput
 from tests.conftest import Owner, client_for, make_runtime
 from tests.dashboard.conftest import web_login
 from tests.fakes.openai_server import FakeOpenAI
 from tests.rag.test_answers import fake_llm, llm_settings, refunds_owner, streamed_chat
 from tests.rag.test_daily_token_reservations import used
+from workspaces.repository import get_workspace
 
 LONG_ANSWER = " ".join(["Refunds arrive within 5 to 7 business days [1]."] * 8)
 """Long enough that the output guard lets the visitor see its start before word 30."""
@@ -39,6 +44,50 @@ async def turns(
             yield c, runtime
     finally:
         fake_llm.hang = False
+        fake_llm.stream_hang_after = None
+
+
+async def visitor_input(runtime: Runtime, owner: Owner, message: str) -> ChatInput:
+    async with runtime.db.transaction(workspace_id=owner.workspace_id) as session:
+        workspace = await get_workspace(session, uuid.UUID(owner.workspace_id))
+    assert workspace is not None
+    return ChatInput(workspace=workspace, message=message, session_id=f"s-{uuid.uuid4().hex}")
+
+
+async def test_a_turn_cancelled_mid_answer_gives_back_its_reservation_less_what_was_written(
+    turns: Any, fake_llm: FakeOpenAI
+) -> None:
+    """Shutdown's drain runs out of time while a model is still writing: the turn is cancelled
+    and its reservation (thousands of tokens: the most the turn could spend) settled to what
+    the model wrote, counted today and this month alike. It stayed held all day."""
+    client, runtime = turns
+    owner = await refunds_owner(client, runtime, "Cancelled turn")
+    inp = await visitor_input(runtime, owner, "How long do refunds take to arrive?")
+    fake_llm.stream_hang_after = 30  # words: the visitor has seen the start, the model stalls
+    events = runtime.pipeline.stream(inp)
+    kinds = [(await anext(events))[0]]
+    while kinds[-1] != "delta":  # the model's first words reached the visitor
+        kinds.append((await anext(events))[0])
+    assert kinds[0] == "meta"
+    await events.aclose()  # the visitor is gone; the turn goes on writing
+    await runtime.pipeline.drain(within_seconds=0)  # shutdown, out of time
+    day, month = await used(client, owner)
+    assert day == month  # nothing held beyond what was counted
+    assert 0 < month < 1_000  # the words written so far and the prompt, not the reservation
+
+
+async def test_a_turn_cancelled_before_its_model_wrote_gives_back_its_whole_reservation(
+    turns: Any, fake_llm: FakeOpenAI
+) -> None:
+    client, runtime = turns
+    owner = await refunds_owner(client, runtime, "Cancelled early")
+    inp = await visitor_input(runtime, owner, "How long do refunds take to arrive?")
+    fake_llm.hang = True  # the model never answers
+    events = runtime.pipeline.stream(inp)
+    assert (await anext(events))[0] == "meta"
+    await events.aclose()
+    await runtime.pipeline.drain(within_seconds=0)
+    assert await used(client, owner) == (0, 0)
 
 
 async def transcript_answer(client: httpx.AsyncClient, owner: Owner, conversation_id: str) -> Any:
