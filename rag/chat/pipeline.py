@@ -149,7 +149,8 @@ class AnswerPipeline:
                 return await self.recorder.finish(turn, settled, completion, clock)
 
     async def stream(self, inp: ChatInput) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """Server-sent events: meta, delta..., citations, done (or error). Once settled, the
+        """Server-sent events: meta (``source`` None until the answer is written: ``done``
+        says what answered), delta and replace..., citations, done (or error). Once settled, the
         answer is written and recorded by a task that outlives its listener
         (``rag.chat.streaming``); ``drain`` waits for such turns. A repeat of a message already
         answered gets that answer's events (``repeats.replay_events``)."""

@@ -52,12 +52,17 @@ def generated(
 
 
 def meta(turn: Turn, settled: Answer | Grounding) -> dict[str, Any]:
-    """The ``meta`` event a streamed answer starts with."""
+    """The ``meta`` event a streamed answer starts with, before its first words. ``source`` is
+    the answer's when a stage settled it (an FAQ, the cache, a handoff, "don't know"); None
+    when a model or the extractive answerer is still to write it from the passages: what
+    answers then (``rag``, or ``fallback`` when the model knew nothing or failed, ``refused``
+    when the output guard withheld it) is only known once it is written, and ``done`` says
+    it."""
     return {
         "conversation_id": str(turn.conversation_id),
         "message_id": str(turn.message_id),
         "intent": turn.intent,
-        "source": "rag" if isinstance(settled, Grounding) else settled.source,
+        "source": None if isinstance(settled, Grounding) else settled.source,
         "lead_capture": turn.lead_capture or (isinstance(settled, Answer) and settled.lead_capture),
         "lead_saved": isinstance(settled, Answer) and settled.lead_saved,
     }

@@ -1,7 +1,8 @@
-"""How a streamed turn that does not end with its model's whole answer is metered and recorded:
-a turn cancelled mid-answer (shutdown) gives back its daily-token reservation, less what its
-model wrote; a model stream that breaks off after the visitor saw its start is metered and
-recorded as interrupted (a reviewer's findings on the chat turn)."""
+"""How a streamed turn that does not end with its model's whole answer is told, metered and
+recorded: a turn cancelled mid-answer (shutdown) gives back its daily-token reservation, less
+what its model wrote; a model stream that breaks off after the visitor saw its start is metered
+and recorded as interrupted; ``meta`` names no source before the answer is written, and
+``done`` names the one that answered (a reviewer's three findings on the chat turn)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.conftest import Owner, client_for, make_runtime
 from tests.dashboard.conftest import web_login
 from tests.fakes.openai_server import FakeOpenAI
 from tests.rag.test_answers import fake_llm, llm_settings, refunds_owner, streamed_chat
+from tests.rag.test_chat import add_faq
 from tests.rag.test_daily_token_reservations import used
 from workspaces.repository import get_workspace
 
@@ -134,3 +136,30 @@ async def test_a_stream_broken_off_after_its_first_words_is_metered_and_recorded
         0,
     )
     assert await used(client, owner) == (spent, spent)
+
+
+async def test_meta_names_no_source_before_the_answer_is_written_and_done_names_it(
+    turns: Any, fake_llm: FakeOpenAI
+) -> None:
+    """``meta`` said ``rag`` for every answer to be written from passages, though a model
+    that failed or knew nothing answered with the fallback: the widget was told one thing and
+    ``done`` another. Now ``meta`` names the source only when a stage settled the answer."""
+    client, runtime = turns
+    owner = await refunds_owner(client, runtime, "Meta source")
+    question = "How long do refunds take to arrive?"
+
+    async def sources(session_id: str) -> tuple[Any, Any]:
+        events = await streamed_chat(client, owner, question, session_id)
+        assert events[0][0] == "meta"
+        assert events[-1][0] == "done"
+        return events[0][1]["source"], events[-1][1]["source"]
+
+    fake_llm.stream_error_after = 30  # the model breaks off: the fallback answers
+    assert await sources("s-1") == (None, "fallback")
+    fake_llm.stream_error_after = None
+    fake_llm.chat_reply = "I could not find that in the documents."  # cites nothing
+    assert await sources("s-2") == (None, "fallback")
+    fake_llm.chat_reply = "Refunds arrive within 5 to 7 business days [1]."
+    assert await sources("s-3") == (None, "rag")
+    await add_faq(client, owner, question, "Within a week.")
+    assert await sources("s-4") == ("faq", "faq")  # settled before the stream: said at once
