@@ -51,6 +51,31 @@ class StreamEvent:
     completion: Completion | None = None
 
 
+@dataclass(slots=True)
+class Spent:
+    """What a streamed answer has cost so far, kept up as the model writes: a stream that ends
+    before its ``done`` event (an error mid-stream, the turn cancelled) is still metered for
+    the text the model wrote. Nothing until the model's first words (a request that failed
+    before them wrote nothing); then the prompt, estimated, and the completion, estimated from
+    the text so far; the provider's usage once it reports it."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    text: str = ""
+    """What the model wrote so far (before the output guard)."""
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def partial(self) -> Completion | None:
+        """The interrupted answer as a completion (its text and tokens); None when the model
+        wrote nothing."""
+        if not self.tokens:
+            return None
+        return Completion(self.text, self.prompt_tokens, self.completion_tokens, model="")
+
+
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:
     question: str
@@ -63,6 +88,9 @@ class GenerationRequest:
     offer_contact: bool = True
     """The owner lets the bot ask for contact details: false when the workspace's lead capture
     is "Never" (the rules then forbid offering a follow-up; "I don't know" asks for nothing)."""
+    spent: Spent | None = None
+    """Kept up by ``Generator.stream`` as the model writes (a model's generator; the extractive
+    answerer spends nothing)."""
 
 
 @runtime_checkable

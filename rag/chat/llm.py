@@ -24,6 +24,7 @@ from rag.chat.generator import (
     Generator,
     LLMUnavailable,
     Rewritten,
+    Spent,
     StreamEvent,
     joined_follow_up,
 )
@@ -231,6 +232,22 @@ def _estimate_prompt(messages: list[PromptMessage]) -> int:
     return sum(_estimate_tokens(m.get("content", "")) + 4 for m in messages)
 
 
+async def _tallied(
+    events: AsyncIterator[StreamEvent], messages: list[PromptMessage], spent: Spent
+) -> AsyncIterator[StreamEvent]:
+    """``events`` as they come, ``spent`` kept up with them: from the model's first words the
+    prompt and the text so far (estimated), at ``done`` the usage it carries."""
+    async for event in events:
+        if event.kind == "delta" and event.text:
+            spent.text += event.text
+            spent.prompt_tokens = spent.prompt_tokens or _estimate_prompt(messages)
+            spent.completion_tokens = _estimate_tokens(spent.text)
+        elif event.kind == "done" and event.completion is not None:
+            spent.prompt_tokens = event.completion.prompt_tokens
+            spent.completion_tokens = event.completion.completion_tokens
+        yield event
+
+
 @dataclass
 class LLMGenerator:
     """``Generator`` backed by an ``LLM``: prompt with a fresh canary, call, guard the output."""
@@ -270,7 +287,10 @@ class LLMGenerator:
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
         messages, guard = self._prepare(request)
-        async for event in guard_stream(self.llm.stream(messages, user=request.user), guard):
+        events = self.llm.stream(messages, user=request.user)
+        if request.spent is not None:
+            events = _tallied(events, messages, request.spent)
+        async for event in guard_stream(events, guard):
             yield event
 
     async def aclose(self) -> None:

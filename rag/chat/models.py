@@ -81,8 +81,14 @@ class ChatMessage(Base):
         DateTime(timezone=True), nullable=True
     )
     answer_flags: Mapped[dict[str, bool] | None] = mapped_column(JSONB, nullable=True)
-    """An answer's response flags beyond the row (lead_capture, lead_saved, extractive), the
-    ones set; what a repeat of its question answers with."""
+    """An answer's response flags beyond the row (lead_capture, lead_saved, extractive,
+    interrupted), the ones set; what a repeat of its question answers with."""
+
+    @property
+    def interrupted(self) -> bool:
+        """The model's streamed answer broke off partway: the visitor saw its start, then the
+        fallback recorded here; its tokens are metered."""
+        return bool((self.answer_flags or {}).get("interrupted"))
 
 
 class MessageFeedback(Base):

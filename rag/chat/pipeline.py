@@ -46,6 +46,7 @@ from rag.chat.generator import (
     Generator,
     LLMUnavailable,
     Rewritten,
+    Spent,
     joined_follow_up,
 )
 from rag.chat.intents import Intent, detect_intent
@@ -148,7 +149,8 @@ class AnswerPipeline:
                 return await self.recorder.finish(turn, settled, completion, clock)
 
     async def stream(self, inp: ChatInput) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """Server-sent events: meta, delta..., citations, done (or error). Once settled, the
+        """Server-sent events: meta (``source`` None until the answer is written: ``done``
+        says what answered), delta and replace..., citations, done (or error). Once settled, the
         answer is written and recorded by a task that outlives its listener
         (``rag.chat.streaming``); ``drain`` waits for such turns. A repeat of a message already
         answered gets that answer's events (``repeats.replay_events``)."""
@@ -182,8 +184,11 @@ class AnswerPipeline:
         model_by: float | None,
         emit: Emit,
     ) -> None:
-        async with repeats.unclaimed_on_failure(self.db, turn):
-            await self._write(turn, settled, clock, model_by, emit)
+        # What the model wrote so far: metered when its stream breaks off, and what a turn
+        # cancelled mid-answer (shutdown) settles its reservation to.
+        spent = Spent()
+        async with repeats.unclaimed_on_failure(self.db, turn, spent):
+            await self._write(turn, settled, clock, model_by, emit, spent)
 
     async def _write(
         self,
@@ -192,18 +197,21 @@ class AnswerPipeline:
         clock: Clock,
         model_by: float | None,
         emit: Emit,
+        spent: Spent,
     ) -> None:
         completion: Completion | None = None
+        interrupted: Completion | None = None
         if isinstance(settled, Grounding):
             text = ""
             failed = False
             generation_started = time.perf_counter()
+            request = replace(self._request(turn, settled), spent=spent)
             try:
                 generator = self._generator_for(settled)
                 # The turn's model time runs until the model's first words; a stream under way
                 # is held to LLM_TIMEOUT_SECONDS between its parts instead.
                 async with asyncio.timeout_at(model_by) as model_time:
-                    async for event in generator.stream(self._request(turn, settled)):
+                    async for event in generator.stream(request):
                         model_time.reschedule(None)
                         if event.kind == "delta" and event.text:
                             clock.first_token(generation_started)
@@ -218,6 +226,9 @@ class AnswerPipeline:
             except (LLMUnavailable, TimeoutError):
                 failed = True
                 completion = None
+                # Broken off after the model's first words: what it wrote is metered, and the
+                # answer recorded as interrupted (the visitor gets the fallback in its place).
+                interrupted = spent.partial()
                 emit("replace", {"text": fallback_answer("", offer_contact=turn.asks_for_contact)})
             if completion is None and not failed:
                 completion = Completion(text=text, prompt_tokens=0, completion_tokens=0, model="")
@@ -226,7 +237,9 @@ class AnswerPipeline:
             clock.first_token(time.perf_counter())
             emit("delta", {"text": settled.text})
         async with self._gate.slot(finishing=True):
-            result = await self.recorder.finish(turn, settled, completion, clock)
+            result = await self.recorder.finish(
+                turn, settled, completion, clock, interrupted=interrupted
+            )
         emit("citations", {"citations": result.citations})
         emit("done", result.to_dict())
 

@@ -52,12 +52,17 @@ def generated(
 
 
 def meta(turn: Turn, settled: Answer | Grounding) -> dict[str, Any]:
-    """The ``meta`` event a streamed answer starts with."""
+    """The ``meta`` event a streamed answer starts with, before its first words. ``source`` is
+    the answer's when a stage settled it (an FAQ, the cache, a handoff, "don't know"); None
+    when a model or the extractive answerer is still to write it from the passages: what
+    answers then (``rag``, or ``fallback`` when the model knew nothing or failed, ``refused``
+    when the output guard withheld it) is only known once it is written, and ``done`` says
+    it."""
     return {
         "conversation_id": str(turn.conversation_id),
         "message_id": str(turn.message_id),
         "intent": turn.intent,
-        "source": "rag" if isinstance(settled, Grounding) else settled.source,
+        "source": None if isinstance(settled, Grounding) else settled.source,
         "lead_capture": turn.lead_capture or (isinstance(settled, Answer) and settled.lead_capture),
         "lead_saved": isinstance(settled, Answer) and settled.lead_saved,
     }
@@ -98,7 +103,12 @@ class AnswerRecorder:
         settled: Answer | Grounding,
         completion: Completion | None,
         clock: Clock,
+        *,
+        interrupted: Completion | None = None,
     ) -> ChatResult:
+        """``interrupted``: the model's stream broke off after its first words (``completion``
+        is None): its tokens are metered with the fallback given in its place, recorded as
+        interrupted (``answer_flags``)."""
         workspace = turn.workspace
         answer = (
             settled
@@ -107,8 +117,9 @@ class AnswerRecorder:
         )
         text = safe_links(turn, answer.text, answer.citations) if answer.drawn else answer.text
         citations = list(answer.citations)
+        model_call = completion or interrupted
         answered = (
-            (completion.prompt_tokens, completion.completion_tokens) if completion else (0, 0)
+            (model_call.prompt_tokens, model_call.completion_tokens) if model_call else (0, 0)
         )
         # The follow-up's rewrite and the reranker's ordering are model work for this turn too
         # (metered, capped daily).
@@ -141,6 +152,7 @@ class AnswerRecorder:
                             lead_capture=lead_capture,
                             lead_saved=answer.lead_saved,
                             extractive=extractive,
+                            interrupted=completion is None and interrupted is not None,
                         )
                         or None,
                     ),

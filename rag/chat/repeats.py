@@ -38,6 +38,7 @@ from core.db import Database
 from core.errors import AppError
 from core.models import utcnow
 from rag.chat.exchange import ChatResult
+from rag.chat.generator import Spent
 from rag.chat.intents import Intent
 from rag.chat.normalize import normalize_question
 from rag.chat.repository import client_messages
@@ -137,10 +138,15 @@ async def take_up(
 
 
 @asynccontextmanager
-async def unclaimed_on_failure(db: Database, turn: Turn) -> AsyncIterator[None]:
+async def unclaimed_on_failure(
+    db: Database, turn: Turn, spent: Spent | None = None
+) -> AsyncIterator[None]:
     """A turn failing (or cancelled) before its answer is recorded releases its claim, when its
     message came with a client_message_id (the next try of the message answers it), and gives
-    back the LLM tokens it reserved under the daily cap (``Turn.reservation``). The release
+    back the LLM tokens it reserved under the daily cap (``Turn.reservation``). With ``spent``
+    (what its streamed answer cost so far: a turn cancelled mid-answer at shutdown), the
+    reservation is settled to what the turn's models spent instead (the answer so far, the
+    follow-up's rewrite, the reranker), counted this month and that day. The release
     outlives a cancellation (shielded); one that fails leaves the claim to lapse (``LEASE``) and
     the reservation counted for the day."""
     if turn.claim is None and turn.reservation is None:
@@ -149,7 +155,10 @@ async def unclaimed_on_failure(db: Database, turn: Turn) -> AsyncIterator[None]:
     try:
         yield
     except BaseException:
-        await asyncio.shield(_release(db, turn.workspace.id, turn.claim, turn.reservation))
+        tokens = 0
+        if spent is not None:
+            tokens = spent.tokens + sum(turn.rewrite_tokens) + sum(turn.rerank_tokens)
+        await asyncio.shield(_release(db, turn.workspace.id, turn.claim, turn.reservation, tokens))
         raise
 
 
@@ -158,6 +167,7 @@ async def _release(
     workspace_id: uuid.UUID,
     claim: Claim | None,
     reservation: usage.TokenReservation | None,
+    spent: int = 0,
 ) -> None:
     try:
         async with db.transaction(workspace_id=workspace_id) as session:
@@ -168,7 +178,9 @@ async def _release(
                     message_id=claim.message_id,
                     claimed_at=claim.claimed_at,
                 )
-            if reservation is not None:
+            if reservation is not None and spent and not reservation.closed:
+                await usage.settle_tokens(session, reservation, spent)
+            elif reservation is not None:
                 await usage.release_tokens(session, reservation)
     except Exception:
         log.warning("could not release what the turn in %s held", workspace_id, exc_info=True)
@@ -284,8 +296,16 @@ def replay_events(result: ChatResult) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def answer_flags(*, lead_capture: bool, lead_saved: bool, extractive: bool) -> dict[str, bool]:
+def answer_flags(
+    *, lead_capture: bool, lead_saved: bool, extractive: bool, interrupted: bool = False
+) -> dict[str, bool]:
     """What an answer's row keeps of its response beyond its columns (``replayed``): the flags
-    that are set, or nothing."""
-    flags = {"lead_capture": lead_capture, "lead_saved": lead_saved, "extractive": extractive}
+    that are set, or nothing. ``interrupted``: the model's streamed answer broke off partway
+    and the fallback was given in its place (for the owner: ``ChatMessage.interrupted``)."""
+    flags = {
+        "lead_capture": lead_capture,
+        "lead_saved": lead_saved,
+        "extractive": extractive,
+        "interrupted": interrupted,
+    }
     return {name: True for name, value in flags.items() if value}

@@ -136,6 +136,9 @@ class MessageOut(BaseModel):
     completion_tokens: int
     latency_ms: int | None
     created_at: datetime
+    interrupted: bool = False
+    """The model's streamed answer broke off partway: the visitor saw its start, then this
+    text (the fallback); its tokens are counted."""
 
 
 class TranscriptOut(BaseModel):

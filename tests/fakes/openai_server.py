@@ -31,6 +31,8 @@ Knobs (all may be changed while the server runs):
 - ``stream_delay``: seconds between streamed chunks.
 - ``stream_error_after``: end streamed replies after this many deltas with an error event
   (``data: {"error": {...}}``, as OpenAI reports a failure once a stream has started).
+- ``stream_hang_after``: stop streamed replies after this many deltas and send nothing more
+  until it is set back to None (or the server stops); then the rest.
 - ``embedding_dimensions``: default vector size when the request has no ``dimensions`` (1536).
 """
 
@@ -139,6 +141,7 @@ class FakeOpenAI:
         stream_chunk_chars: int | None = None,
         stream_delay: float = 0.0,
         stream_error_after: int | None = None,
+        stream_hang_after: int | None = None,
         retry_after_ms: int = 10,
     ) -> None:
         self.chat_reply: ChatReply = chat_reply
@@ -150,6 +153,7 @@ class FakeOpenAI:
         self.stream_chunk_chars = stream_chunk_chars
         self.stream_delay = stream_delay
         self.stream_error_after = stream_error_after
+        self.stream_hang_after = stream_hang_after
         self.retry_after_ms = retry_after_ms
         self.requests: list[RecordedRequest] = []
         self._failures: list[int] = []
@@ -380,6 +384,12 @@ class FakeOpenAI:
                 }
                 yield f"data: {json.dumps({'error': error})}\n\n".encode()
                 return
+            while (
+                self.stream_hang_after is not None
+                and sent >= self.stream_hang_after
+                and not self._stopping.is_set()
+            ):
+                await asyncio.sleep(0.02)
             if self.stream_delay > 0:
                 await asyncio.sleep(self.stream_delay)
             yield chunk({"content": piece}, None)
