@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.deps import ReadSessionDep, RuntimeDep, SessionDep, WorkspaceDep
+from api.middleware import is_head
 from core.models import utcnow
 from rag.chat import analytics
 from rag.chat.schemas import AnalyticsOut
@@ -35,6 +36,7 @@ async def workspace_analytics(
 
 @router.get("/workspaces/{workspace_id}/conversations/export", response_class=StreamingResponse)
 async def export_conversations(
+    request: Request,
     access: WorkspaceDep,
     session: SessionDep,
     runtime: RuntimeDep,
@@ -43,12 +45,16 @@ async def export_conversations(
     format: Literal["csv", "jsonl"] = "csv",
 ) -> StreamingResponse:
     """The conversations started in the range (at most 366 days; default the last 30) with
-    their messages, streamed as CSV or JSON lines. Owners and admins; audited."""
+    their messages, streamed as CSV or JSON lines. Owners and admins; audited (a HEAD: the
+    headers alone, no rows read, nothing audited)."""
     span = analytics.date_range(first, last, today=utcnow().date())
-    await analytics.start_export(session, access, span=span, fmt=format)
+    head = is_head(request.scope)
+    await analytics.start_export(session, access, span=span, fmt=format, head=head)
     workspace_id = access.workspace.id
-    reader = await runtime.reads.reader(workspace_id)
-    body = analytics.export_lines(reader, workspace_id=workspace_id, span=span, fmt=format)
+    body: Any = iter(())
+    if not head:
+        reader = await runtime.reads.reader(workspace_id)
+        body = analytics.export_lines(reader, workspace_id=workspace_id, span=span, fmt=format)
     stamp = f"{span.first.isoformat()}-{span.last.isoformat()}"
     filename = f"conversations-{access.workspace.slug}-{stamp}.{format}"
     media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"

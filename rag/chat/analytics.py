@@ -294,12 +294,20 @@ EXPORT_COLUMNS = (
 
 
 async def start_export(
-    session: AsyncSession, access: WorkspaceAccess, *, span: DateRange, fmt: ExportFormat
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    *,
+    span: DateRange,
+    fmt: ExportFormat,
+    head: bool = False,
 ) -> None:
     """Check and record an export of conversations in this unit of work; the rows then stream
-    from ``export_lines`` in transactions of their own."""
+    from ``export_lines`` in transactions of their own. ``head`` (a HEAD request): checked,
+    not recorded, as nothing leaves."""
     permit = authorize(access, Action.CONVERSATIONS_EXPORT)
     await require_verified(session, access)  # visitors' words leave: a verified person only
+    if head:
+        return
     await permit.record(
         session,
         target_type="conversations",

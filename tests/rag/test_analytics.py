@@ -564,3 +564,24 @@ async def test_an_empty_export_has_the_header_only(client: httpx.AsyncClient, ow
     response = await client.get(owner.url("/conversations/export"), headers=owner.headers)
     assert response.status_code == 200
     assert response.text.strip() == ",".join(analytics.EXPORT_COLUMNS)
+
+
+async def test_head_of_the_export_reads_nothing_and_audits_nothing(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """HEAD ran the export as a GET: every message of the range was read and thrown away, and
+    the audit log said the conversations had been exported though nothing left."""
+    head = await client.head(owner.url("/conversations/export"), headers=owner.headers)
+    assert head.status_code == 200, head.text
+    assert head.headers["content-type"].startswith("text/csv")
+    assert "attachment" in head.headers["content-disposition"]
+    assert head.content == b""
+
+    async def exported() -> int:
+        audit = await client.get(owner.url("/audit"), headers=owner.headers)
+        return [e["action"] for e in audit.json()["items"]].count("conversations.exported")
+
+    assert await exported() == 0
+    got = await client.get(owner.url("/conversations/export"), headers=owner.headers)
+    assert got.text.strip() == ",".join(analytics.EXPORT_COLUMNS)
+    assert await exported() == 1
