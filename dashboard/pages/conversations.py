@@ -41,7 +41,7 @@ async def conversation_list(
 ) -> Response:
     rows = await conversations.list_conversations(
         session,
-        workspace_id=page.workspace_id,
+        page.access,
         status=status or None,
         limit=PAGE_SIZE + 1,  # one more says whether a next page holds anything
         before=before,
@@ -72,7 +72,7 @@ async def transcript(
     request: Request, conversation_id: uuid.UUID, page: PageDep, session: SessionDep
 ) -> Response:
     conversation, messages = await conversations.transcript(
-        session, workspace_id=page.workspace_id, conversation_id=conversation_id
+        session, page.access, conversation_id=conversation_id
     )
     feedback = await conversation_repo.feedback_for(
         session, workspace_id=page.workspace_id, message_ids=[m.id for m in messages]
@@ -94,9 +94,7 @@ async def _unanswered_page(
 ) -> Response:
     """The groups; a refused answer (``refused``: the posted ids, values and reasons) comes back
     in its group's form, or above the groups when that group is gone (dealt with meanwhile)."""
-    groups = await conversations.unanswered_groups(
-        session, workspace_id=page.workspace_id, limit=UNANSWERED_GROUPS
-    )
+    groups = await conversations.unanswered_groups(session, page.access, limit=UNANSWERED_GROUPS)
     refused_at = None
     if refused is not None:
         posted = set(refused["ids"])

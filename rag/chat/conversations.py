@@ -28,8 +28,8 @@ _normalized = lru_cache(maxsize=4096)(normalize_question)
 
 async def list_conversations(
     session: AsyncSession,
+    access: WorkspaceAccess,
     *,
-    workspace_id: uuid.UUID,
     status: str | None,
     limit: int,
     before: datetime | None,
@@ -37,9 +37,10 @@ async def list_conversations(
     has_lead: bool | None = None,
     before_id: uuid.UUID | None = None,
 ) -> list[Conversation]:
+    authorize(access, Action.CONVERSATIONS_READ)
     return await conversation_repo.list_conversations(
         session,
-        workspace_id=workspace_id,
+        workspace_id=access.workspace.id,
         status=status,
         limit=limit,
         before=before,
@@ -49,14 +50,30 @@ async def list_conversations(
     )
 
 
-async def transcript(
-    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, limit: int = 500
-) -> tuple[Conversation, list[ChatMessage]]:
+async def _conversation(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+) -> Conversation:
     conversation = await conversation_repo.get_conversation(
-        session, workspace_id=workspace_id, conversation_id=conversation_id
+        session,
+        workspace_id=workspace_id,
+        conversation_id=conversation_id,
+        for_update=for_update,
     )
     if conversation is None:
         raise NotFound("Conversation not found")
+    return conversation
+
+
+async def transcript(
+    session: AsyncSession, access: WorkspaceAccess, *, conversation_id: uuid.UUID, limit: int = 500
+) -> tuple[Conversation, list[ChatMessage]]:
+    authorize(access, Action.CONVERSATIONS_READ)
+    workspace_id = access.workspace.id
+    conversation = await _conversation(session, workspace_id, conversation_id)
     messages = await conversation_repo.list_messages(
         session, workspace_id=workspace_id, conversation_id=conversation_id, limit=limit
     )
@@ -64,17 +81,50 @@ async def transcript(
 
 
 async def set_status(
-    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, status: str
+    session: AsyncSession, access: WorkspaceAccess, *, conversation_id: uuid.UUID, status: str
 ) -> Conversation:
-    """Open, hand off or close a conversation (404 when it is not this workspace's)."""
-    conversation, _ = await transcript(
-        session, workspace_id=workspace_id, conversation_id=conversation_id, limit=1
-    )
+    """Open, hand off or close a conversation (404 when it is not this workspace's). Audited
+    as ``conversation.updated`` with the status it had and the one it has now."""
+    permit = authorize(access, Action.CONVERSATION_UPDATE)
+    workspace_id = access.workspace.id
+    conversation = await _conversation(session, workspace_id, conversation_id, for_update=True)
+    was = conversation.status
     await conversation_repo.set_conversation_status(
         session, workspace_id=workspace_id, conversation_id=conversation_id, status=status
     )
     await session.refresh(conversation)
+    await permit.record(
+        session,
+        target_type="conversation",
+        target_id=conversation_id,
+        details={"status": {"from": was, "to": status}},
+    )
     return conversation
+
+
+async def give_team_feedback(
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    *,
+    message_id: uuid.UUID,
+    rating: str,
+    comment: str | None,
+) -> None:
+    """The team's rating of an answer (``give_feedback`` without a visitor's session)."""
+    authorize(access, Action.FEEDBACK_GIVE)
+    await give_feedback(
+        session,
+        workspace_id=access.workspace.id,
+        message_id=message_id,
+        rating=rating,
+        comment=comment,
+    )
+
+
+async def feedback_counts(session: AsyncSession, access: WorkspaceAccess) -> dict[str, int]:
+    """The workspace's ratings counted (the chat stats): analytics."""
+    authorize(access, Action.ANALYTICS_READ)
+    return await conversation_repo.feedback_counts(session, workspace_id=access.workspace.id)
 
 
 async def give_feedback(
@@ -119,12 +169,13 @@ async def give_feedback(
 
 
 async def unanswered_groups(
-    session: AsyncSession, *, workspace_id: uuid.UUID, limit: int
+    session: AsyncSession, access: WorkspaceAccess, *, limit: int
 ) -> list[dict[str, Any]]:
     """Recent unanswered questions grouped by meaning (greedy, cosine >= GROUP_SIMILARITY),
     biggest groups first."""
+    authorize(access, Action.CONVERSATIONS_READ)
     rows = await conversation_repo.recent_unanswered(
-        session, workspace_id=workspace_id, limit=UNANSWERED_WINDOW
+        session, workspace_id=access.workspace.id, limit=UNANSWERED_WINDOW
     )
     return group_questions(rows, limit=limit)
 

@@ -29,14 +29,20 @@ from workspaces.usage_repository import TOKEN_UPSERTS, daily_reservation, daily_
 
 
 async def get_conversation(
-    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    for_update: bool = False,
 ) -> Conversation | None:
-    result = await session.execute(
-        select(Conversation).where(
-            Conversation.workspace_id == workspace_id, Conversation.id == conversation_id
-        )
+    """The conversation; ``for_update`` locks its row until the transaction ends (a change
+    that reads what it replaces)."""
+    stmt = select(Conversation).where(
+        Conversation.workspace_id == workspace_id, Conversation.id == conversation_id
     )
-    return result.scalar_one_or_none()
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def set_conversation_status(
