@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -397,18 +397,42 @@ async def list_conversations(
     )
 
 
+TranscriptLimit = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=conversations.TRANSCRIPT_PAGE,
+        description=f"messages per page (at most {conversations.TRANSCRIPT_PAGE})",
+    ),
+]
+
+
 @router.get(
     "/workspaces/{workspace_id}/conversations/{conversation_id}", response_model=TranscriptOut
 )
 async def get_transcript(
-    conversation_id: uuid.UUID, access: WorkspaceDep, session: SessionDep
+    conversation_id: uuid.UUID,
+    access: WorkspaceDep,
+    session: SessionDep,
+    limit: TranscriptLimit = conversations.TRANSCRIPT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    order: Annotated[Literal["oldest", "newest"], Query()] = "oldest",
 ) -> TranscriptOut:
-    conversation, messages = await conversations.transcript(
-        session, access, conversation_id=conversation_id
+    """A conversation and a page of its messages (a conversation has no length cap): the first
+    ``limit`` (``order=oldest``, the default) or the latest (``order=newest``), each page in the
+    order the messages were sent. ``next_cursor`` continues: later messages, or earlier ones."""
+    page = await conversations.transcript(
+        session,
+        access,
+        conversation_id=conversation_id,
+        limit=limit,
+        cursor=cursor,
+        newest=order == "newest",
     )
     return TranscriptOut(
-        conversation=ConversationOut.model_validate(conversation),
-        messages=[MessageOut.model_validate(m) for m in messages],
+        conversation=ConversationOut.model_validate(page.conversation),
+        messages=[MessageOut.model_validate(m) for m in page.messages],
+        next_cursor=page.next_cursor,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Protocol
@@ -12,6 +13,7 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, NotFound
+from core.pagination import decode_cursor, encode_cursor
 from rag.chat import faq as faq_service
 from rag.chat.models import ChatMessage, Conversation, Faq
 from rag.chat.normalize import normalize_question
@@ -68,16 +70,48 @@ async def _conversation(
     return conversation
 
 
+TRANSCRIPT_PAGE = 500
+"""Messages in a page of a transcript: the default, and the most one request may ask for."""
+
+
+@dataclass(frozen=True)
+class TranscriptPage:
+    """A page of a conversation's messages, in the order they were sent, and the cursor of the
+    next page (None: there is none): later messages when read oldest first, earlier ones when
+    read newest first."""
+
+    conversation: Conversation
+    messages: list[ChatMessage]
+    next_cursor: str | None
+
+
 async def transcript(
-    session: AsyncSession, access: WorkspaceAccess, *, conversation_id: uuid.UUID, limit: int = 500
-) -> tuple[Conversation, list[ChatMessage]]:
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    *,
+    conversation_id: uuid.UUID,
+    limit: int = TRANSCRIPT_PAGE,
+    cursor: str | None = None,
+    newest: bool = False,
+) -> TranscriptPage:
+    """A keyset page of a conversation: its first ``limit`` messages after ``cursor``, or
+    (``newest``) its latest ones before it. A conversation has no cap on its length: a page of
+    a long one says where the rest is, none is left out."""
     authorize(access, Action.CONVERSATIONS_READ)
     workspace_id = access.workspace.id
+    after = decode_cursor(cursor) if cursor else None
     conversation = await _conversation(session, workspace_id, conversation_id)
-    messages = await conversation_repo.list_messages(
-        session, workspace_id=workspace_id, conversation_id=conversation_id, limit=limit
+    rows = await conversation_repo.list_messages(
+        session,
+        workspace_id=workspace_id,
+        conversation_id=conversation_id,
+        limit=limit + 1,  # one more says whether a next page holds anything
+        after=after,
+        newest=newest,
     )
-    return conversation, messages
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1]) if len(rows) > limit else None
+    return TranscriptPage(conversation, page[::-1] if newest else page, next_cursor)
 
 
 async def set_status(
