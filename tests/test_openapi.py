@@ -17,6 +17,7 @@ LEAD = "/api/v1/workspaces/{workspace_id}/leads/{lead_id}"
 FAQS = "/api/v1/workspaces/{workspace_id}/faqs"
 DOCUMENTS = "/api/v1/workspaces/{workspace_id}/documents"
 DOCUMENT = "/api/v1/workspaces/{workspace_id}/documents/{document_id}"
+TRANSCRIPT = "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}"
 
 
 def _validator(spec: dict[str, Any], path: str, method: str, status: int) -> Any:
@@ -82,7 +83,8 @@ async def test_the_schema_documents_limits_and_the_document_bodies(
     spec = (await client.get("/openapi.json")).json()
     limits = [
         param["schema"]
-        for item in spec["paths"].values()
+        for path, item in spec["paths"].items()
+        if path != TRANSCRIPT  # its pages of messages: tests/rag/test_long_transcripts.py
         for operation in item.values()
         for param in operation.get("parameters", [])
         if param["in"] == "query" and param["name"] == "limit"

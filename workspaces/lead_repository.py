@@ -7,7 +7,18 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, or_, select, text, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import UUID, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -227,9 +238,13 @@ def _with_submissions(
     created_after: datetime | None,
     created_before: datetime | None,
 ) -> Select[Any]:
+    """The leads with their submissions' count, latest time and latest message, oldest first.
+    Each lead's own submissions are aggregated (a LATERAL subquery on the index of (workspace,
+    lead, created_at, id)): a page of an export reads its leads' submissions only, where a join
+    to every submission of the workspace grouped by lead made each page cost the whole
+    workspace's submissions."""
     stats = (
         select(
-            LeadSubmission.lead_id.label("lead_id"),
             func.count().label("n"),
             func.max(LeadSubmission.created_at).label("latest_at"),
             func.array_agg(
@@ -240,9 +255,8 @@ def _with_submissions(
                 )
             )[1].label("latest_message"),
         )
-        .where(LeadSubmission.workspace_id == workspace_id)
-        .group_by(LeadSubmission.lead_id)
-        .subquery()
+        .where(LeadSubmission.workspace_id == workspace_id, LeadSubmission.lead_id == Lead.id)
+        .lateral("stats")
     )
     return (
         _lead_query(
@@ -252,8 +266,8 @@ def _with_submissions(
             created_after=created_after,
             created_before=created_before,
         )
-        .outerjoin(stats, stats.c.lead_id == Lead.id)
-        .add_columns(func.coalesce(stats.c.n, 0), stats.c.latest_at, stats.c.latest_message)
+        .outerjoin(stats, true())
+        .add_columns(stats.c.n, stats.c.latest_at, stats.c.latest_message)
         .order_by(Lead.created_at, Lead.id)
     )
 
@@ -269,6 +283,20 @@ async def stream_leads_with_submissions(
         yield lead, int(count), latest_at, latest_message
 
 
+def leads_page_statement(
+    workspace_id: uuid.UUID,
+    *,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+    **filters: Any,
+) -> Select[Any]:
+    """The statement of ``leads_page_with_submissions``."""
+    stmt = _with_submissions(workspace_id, **filters)
+    if after is not None:
+        stmt = stmt.where(tuple_(Lead.created_at, Lead.id) > tuple_(*after))
+    return stmt.limit(limit)
+
+
 async def leads_page_with_submissions(
     session: AsyncSession,
     *,
@@ -278,8 +306,6 @@ async def leads_page_with_submissions(
     **filters: Any,
 ) -> list[LeadRow]:
     """The next ``limit`` of those rows after (created_at, id): a keyset page."""
-    stmt = _with_submissions(workspace_id, **filters)
-    if after is not None:
-        stmt = stmt.where(tuple_(Lead.created_at, Lead.id) > tuple_(*after))
-    rows = (await session.execute(stmt.limit(limit))).all()
+    stmt = leads_page_statement(workspace_id, after=after, limit=limit, **filters)
+    rows = (await session.execute(stmt)).all()
     return [(lead, int(count), at, message) for lead, count, at, message in rows]

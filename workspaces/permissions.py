@@ -90,7 +90,16 @@ class Action(enum.StrEnum):
     SOURCE_UPDATE = "source.update", "change a web source's sync schedule"
     SOURCE_SYNC = "source.sync", "sync a web source now"
     ANALYTICS_READ = "analytics.read", "read the workspace's analytics"
-    CONVERSATIONS_EXPORT = "conversations.export", "export conversations and their messages"
+    CONVERSATIONS_READ = (
+        "conversations.read",
+        "read conversations one at a time: list, transcript, unanswered questions",
+    )
+    CONVERSATION_UPDATE = "conversation.update", "open, hand off or close a conversation"
+    FEEDBACK_GIVE = "feedback.give", "rate the bot's answers as the team"
+    CONVERSATIONS_EXPORT = (
+        "conversations.export",
+        "export every conversation of a date range at once, with its messages",
+    )
     # the workspace's data (lifecycle/)
     EXPORT_CREATE = "export.create", "export the workspace's data"
     EXPORT_READ = "export.read", "see the workspace's exports"
@@ -158,6 +167,9 @@ TABLE: Final[Mapping[Action, Rule]] = MappingProxyType({
     Action.SOURCE_UPDATE:         Rule(N,     Y,    Y,     Y,       "source.updated"),
     Action.SOURCE_SYNC:           Rule(N,     Y,    Y,     Y,       "source.sync_requested"),
     Action.ANALYTICS_READ:        Rule(Y,     Y,    Y,     Y),
+    Action.CONVERSATIONS_READ:    Rule(Y,     Y,    Y,     Y),
+    Action.CONVERSATION_UPDATE:   Rule(Y,     Y,    Y,     N,       "conversation.updated"),
+    Action.FEEDBACK_GIVE:         Rule(Y,     Y,    Y,     Y),
     Action.CONVERSATIONS_EXPORT:  Rule(N,     Y,    Y,     N,       "conversations.exported"),
     Action.EXPORT_CREATE:         Rule(N,     N,    Y,     N,       "export.requested"),
     Action.EXPORT_READ:           Rule(N,     N,    Y,     N),

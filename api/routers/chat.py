@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -33,7 +33,6 @@ from core.errors import Forbidden, QuotaExceeded
 from rag.chat import conversations
 from rag.chat import faq as faq_service
 from rag.chat.exchange import ChatInput
-from rag.chat.repository import conversations as conversation_repo
 from rag.chat.repository import faqs as faq_repo
 from rag.chat.schemas import (
     ChatIn,
@@ -383,7 +382,7 @@ async def list_conversations(
 ) -> ConversationPage:
     rows = await conversations.list_conversations(
         session,
-        workspace_id=access.workspace.id,
+        access,
         status=status,
         limit=limit + 1,  # one more says whether a next page holds anything
         before=before,
@@ -398,18 +397,42 @@ async def list_conversations(
     )
 
 
+TranscriptLimit = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=conversations.TRANSCRIPT_PAGE,
+        description=f"messages per page (at most {conversations.TRANSCRIPT_PAGE})",
+    ),
+]
+
+
 @router.get(
     "/workspaces/{workspace_id}/conversations/{conversation_id}", response_model=TranscriptOut
 )
 async def get_transcript(
-    conversation_id: uuid.UUID, access: WorkspaceDep, session: SessionDep
+    conversation_id: uuid.UUID,
+    access: WorkspaceDep,
+    session: SessionDep,
+    limit: TranscriptLimit = conversations.TRANSCRIPT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    order: Annotated[Literal["oldest", "newest"], Query()] = "oldest",
 ) -> TranscriptOut:
-    conversation, messages = await conversations.transcript(
-        session, workspace_id=access.workspace.id, conversation_id=conversation_id
+    """A conversation and a page of its messages (a conversation has no length cap): the first
+    ``limit`` (``order=oldest``, the default) or the latest (``order=newest``), each page in the
+    order the messages were sent. ``next_cursor`` continues: later messages, or earlier ones."""
+    page = await conversations.transcript(
+        session,
+        access,
+        conversation_id=conversation_id,
+        limit=limit,
+        cursor=cursor,
+        newest=order == "newest",
     )
     return TranscriptOut(
-        conversation=ConversationOut.model_validate(conversation),
-        messages=[MessageOut.model_validate(m) for m in messages],
+        conversation=ConversationOut.model_validate(page.conversation),
+        messages=[MessageOut.model_validate(m) for m in page.messages],
+        next_cursor=page.next_cursor,
     )
 
 
@@ -422,19 +445,16 @@ async def update_conversation(
     access: WorkspaceDep,
     session: SessionDep,
 ) -> Any:
+    """Open, hand off or close a conversation: members, admins and owners (not API keys);
+    audited as ``conversation.updated`` with the status before and after."""
     return await conversations.set_status(
-        session,
-        workspace_id=access.workspace.id,
-        conversation_id=conversation_id,
-        status=body.status,
+        session, access, conversation_id=conversation_id, status=body.status
     )
 
 
 @router.get("/workspaces/{workspace_id}/unanswered", response_model=list[UnansweredGroup])
 async def unanswered(access: WorkspaceDep, session: SessionDep, limit: LimitDep) -> Any:
-    return await conversations.unanswered_groups(
-        session, workspace_id=access.workspace.id, limit=limit
-    )
+    return await conversations.unanswered_groups(session, access, limit=limit)
 
 
 @router.post("/workspaces/{workspace_id}/unanswered/resolve", response_model=ResolvedOut)
@@ -449,12 +469,8 @@ async def resolve_unanswered(
 
 @router.post("/workspaces/{workspace_id}/feedback", status_code=status.HTTP_204_NO_CONTENT)
 async def owner_feedback(body: FeedbackIn, access: WorkspaceDep, session: SessionDep) -> Response:
-    await conversations.give_feedback(
-        session,
-        workspace_id=access.workspace.id,
-        message_id=body.message_id,
-        rating=body.rating,
-        comment=body.comment,
+    await conversations.give_team_feedback(
+        session, access, message_id=body.message_id, rating=body.rating, comment=body.comment
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -465,5 +481,5 @@ async def chat_stats(
 ) -> ChatStatsOut:
     return ChatStatsOut(
         cache=await runtime.cache.stats(access.workspace.id),
-        feedback=await conversation_repo.feedback_counts(session, workspace_id=access.workspace.id),
+        feedback=await conversations.feedback_counts(session, access),
     )

@@ -41,7 +41,7 @@ async def conversation_list(
 ) -> Response:
     rows = await conversations.list_conversations(
         session,
-        workspace_id=page.workspace_id,
+        page.access,
         status=status or None,
         limit=PAGE_SIZE + 1,  # one more says whether a next page holds anything
         before=before,
@@ -69,18 +69,31 @@ async def conversation_list(
 
 @router.get("/w/{workspace_id}/conversations/{conversation_id}")
 async def transcript(
-    request: Request, conversation_id: uuid.UUID, page: PageDep, session: SessionDep
+    request: Request,
+    conversation_id: uuid.UUID,
+    page: PageDep,
+    session: SessionDep,
+    before: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    conversation, messages = await conversations.transcript(
-        session, workspace_id=page.workspace_id, conversation_id=conversation_id
+    """The latest messages of a conversation (what an owner opens it for: the handoff, the
+    complaint, the lead), with a link to the earlier ones (``before``: a page's cursor)."""
+    shown = await conversations.transcript(
+        session, page.access, conversation_id=conversation_id, cursor=before, newest=True
     )
     feedback = await conversation_repo.feedback_for(
-        session, workspace_id=page.workspace_id, message_ids=[m.id for m in messages]
+        session, workspace_id=page.workspace_id, message_ids=[m.id for m in shown.messages]
     )
     return render(
         request,
         "transcript.html",
-        {"page": page, "conversation": conversation, "messages": messages, "feedback": feedback},
+        {
+            "page": page,
+            "conversation": shown.conversation,
+            "messages": shown.messages,
+            "feedback": feedback,
+            "earlier": shown.next_cursor,
+            "latest": before is None,
+        },
     )
 
 
@@ -94,9 +107,7 @@ async def _unanswered_page(
 ) -> Response:
     """The groups; a refused answer (``refused``: the posted ids, values and reasons) comes back
     in its group's form, or above the groups when that group is gone (dealt with meanwhile)."""
-    groups = await conversations.unanswered_groups(
-        session, workspace_id=page.workspace_id, limit=UNANSWERED_GROUPS
-    )
+    groups = await conversations.unanswered_groups(session, page.access, limit=UNANSWERED_GROUPS)
     refused_at = None
     if refused is not None:
         posted = set(refused["ids"])

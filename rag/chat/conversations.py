@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Protocol
@@ -12,6 +13,7 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, NotFound
+from core.pagination import decode_cursor, encode_cursor
 from rag.chat import faq as faq_service
 from rag.chat.models import ChatMessage, Conversation, Faq
 from rag.chat.normalize import normalize_question
@@ -28,8 +30,8 @@ _normalized = lru_cache(maxsize=4096)(normalize_question)
 
 async def list_conversations(
     session: AsyncSession,
+    access: WorkspaceAccess,
     *,
-    workspace_id: uuid.UUID,
     status: str | None,
     limit: int,
     before: datetime | None,
@@ -37,9 +39,10 @@ async def list_conversations(
     has_lead: bool | None = None,
     before_id: uuid.UUID | None = None,
 ) -> list[Conversation]:
+    authorize(access, Action.CONVERSATIONS_READ)
     return await conversation_repo.list_conversations(
         session,
-        workspace_id=workspace_id,
+        workspace_id=access.workspace.id,
         status=status,
         limit=limit,
         before=before,
@@ -49,32 +52,113 @@ async def list_conversations(
     )
 
 
-async def transcript(
-    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, limit: int = 500
-) -> tuple[Conversation, list[ChatMessage]]:
+async def _conversation(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+) -> Conversation:
     conversation = await conversation_repo.get_conversation(
-        session, workspace_id=workspace_id, conversation_id=conversation_id
+        session,
+        workspace_id=workspace_id,
+        conversation_id=conversation_id,
+        for_update=for_update,
     )
     if conversation is None:
         raise NotFound("Conversation not found")
-    messages = await conversation_repo.list_messages(
-        session, workspace_id=workspace_id, conversation_id=conversation_id, limit=limit
+    return conversation
+
+
+TRANSCRIPT_PAGE = 500
+"""Messages in a page of a transcript: the default, and the most one request may ask for."""
+
+
+@dataclass(frozen=True)
+class TranscriptPage:
+    """A page of a conversation's messages, in the order they were sent, and the cursor of the
+    next page (None: there is none): later messages when read oldest first, earlier ones when
+    read newest first."""
+
+    conversation: Conversation
+    messages: list[ChatMessage]
+    next_cursor: str | None
+
+
+async def transcript(
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    *,
+    conversation_id: uuid.UUID,
+    limit: int = TRANSCRIPT_PAGE,
+    cursor: str | None = None,
+    newest: bool = False,
+) -> TranscriptPage:
+    """A keyset page of a conversation: its first ``limit`` messages after ``cursor``, or
+    (``newest``) its latest ones before it. A conversation has no cap on its length: a page of
+    a long one says where the rest is, none is left out."""
+    authorize(access, Action.CONVERSATIONS_READ)
+    workspace_id = access.workspace.id
+    after = decode_cursor(cursor) if cursor else None
+    conversation = await _conversation(session, workspace_id, conversation_id)
+    rows = await conversation_repo.list_messages(
+        session,
+        workspace_id=workspace_id,
+        conversation_id=conversation_id,
+        limit=limit + 1,  # one more says whether a next page holds anything
+        after=after,
+        newest=newest,
     )
-    return conversation, messages
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1]) if len(rows) > limit else None
+    return TranscriptPage(conversation, page[::-1] if newest else page, next_cursor)
 
 
 async def set_status(
-    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, status: str
+    session: AsyncSession, access: WorkspaceAccess, *, conversation_id: uuid.UUID, status: str
 ) -> Conversation:
-    """Open, hand off or close a conversation (404 when it is not this workspace's)."""
-    conversation, _ = await transcript(
-        session, workspace_id=workspace_id, conversation_id=conversation_id, limit=1
-    )
+    """Open, hand off or close a conversation (404 when it is not this workspace's). Audited
+    as ``conversation.updated`` with the status it had and the one it has now."""
+    permit = authorize(access, Action.CONVERSATION_UPDATE)
+    workspace_id = access.workspace.id
+    conversation = await _conversation(session, workspace_id, conversation_id, for_update=True)
+    was = conversation.status
     await conversation_repo.set_conversation_status(
         session, workspace_id=workspace_id, conversation_id=conversation_id, status=status
     )
     await session.refresh(conversation)
+    await permit.record(
+        session,
+        target_type="conversation",
+        target_id=conversation_id,
+        details={"status": {"from": was, "to": status}},
+    )
     return conversation
+
+
+async def give_team_feedback(
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    *,
+    message_id: uuid.UUID,
+    rating: str,
+    comment: str | None,
+) -> None:
+    """The team's rating of an answer (``give_feedback`` without a visitor's session)."""
+    authorize(access, Action.FEEDBACK_GIVE)
+    await give_feedback(
+        session,
+        workspace_id=access.workspace.id,
+        message_id=message_id,
+        rating=rating,
+        comment=comment,
+    )
+
+
+async def feedback_counts(session: AsyncSession, access: WorkspaceAccess) -> dict[str, int]:
+    """The workspace's ratings counted (the chat stats): analytics."""
+    authorize(access, Action.ANALYTICS_READ)
+    return await conversation_repo.feedback_counts(session, workspace_id=access.workspace.id)
 
 
 async def give_feedback(
@@ -119,12 +203,13 @@ async def give_feedback(
 
 
 async def unanswered_groups(
-    session: AsyncSession, *, workspace_id: uuid.UUID, limit: int
+    session: AsyncSession, access: WorkspaceAccess, *, limit: int
 ) -> list[dict[str, Any]]:
     """Recent unanswered questions grouped by meaning (greedy, cosine >= GROUP_SIMILARITY),
     biggest groups first."""
+    authorize(access, Action.CONVERSATIONS_READ)
     rows = await conversation_repo.recent_unanswered(
-        session, workspace_id=workspace_id, limit=UNANSWERED_WINDOW
+        session, workspace_id=access.workspace.id, limit=UNANSWERED_WINDOW
     )
     return group_questions(rows, limit=limit)
 

@@ -143,7 +143,14 @@ class MessageOut(BaseModel):
 
 class TranscriptOut(BaseModel):
     conversation: ConversationOut
-    messages: list[MessageOut]
+    messages: list[MessageOut] = Field(
+        description="a page of the messages, in the order they were sent"
+    )
+    next_cursor: str | None = Field(
+        default=None,
+        description="send as cursor, with the same order, for the next page: later messages"
+        " (order=oldest) or earlier ones (order=newest); null when none is left",
+    )
 
 
 class ConversationUpdateIn(BaseModel):

@@ -67,6 +67,10 @@ EXPECTED: dict[Action, tuple[str, str | None]] = {
     Action.SOURCE_UPDATE: ("- Y Y Y", "source.updated"),
     Action.SOURCE_SYNC: ("- Y Y Y", "source.sync_requested"),
     Action.ANALYTICS_READ: ("Y Y Y Y", None),  # issue 16: everyone who works the inbox
+    # Members work support: they read conversations and change their status; keys only read.
+    Action.CONVERSATIONS_READ: ("Y Y Y Y", None),
+    Action.CONVERSATION_UPDATE: ("Y Y Y -", "conversation.updated"),
+    Action.FEEDBACK_GIVE: ("Y Y Y Y", None),
     Action.CONVERSATIONS_EXPORT: ("- Y Y -", "conversations.exported"),  # issue 16: people only
     Action.EXPORT_CREATE: ("- - Y -", "export.requested"),  # issue 14: owners in person
     Action.EXPORT_READ: ("- - Y -", None),
@@ -314,6 +318,25 @@ async def _restoration(team: Team) -> Call:
     return Call("POST", "/restore")
 
 
+async def _turn(team: Team) -> dict[str, Any]:
+    """A conversation of its own: the owner's chat turn (its conversation and answer ids)."""
+    return await team.as_owner("POST", "/chat", {"message": f"Hello {uuid.uuid4().hex[:8]}"})
+
+
+async def _transcript(team: Team) -> Call:
+    return Call("GET", f"/conversations/{(await _turn(team))['conversation_id']}")
+
+
+async def _close_conversation(team: Team) -> Call:
+    turn = await _turn(team)
+    return Call("PATCH", f"/conversations/{turn['conversation_id']}", {"status": "closed"})
+
+
+async def _rate_answer(team: Team) -> Call:
+    body = {"message_id": (await _turn(team))["message_id"], "rating": "up"}
+    return Call("POST", "/feedback", body, 204)
+
+
 NO_SUCH = "00000000-0000-4000-8000-000000000000"
 
 PROBES: dict[Action, list[Probe]] = {
@@ -367,7 +390,14 @@ PROBES: dict[Action, list[Probe]] = {
     Action.SOURCES_READ: [fixed("GET", "/sources"), _source_syncs],
     Action.SOURCE_UPDATE: [_source_schedule],
     Action.SOURCE_SYNC: [_source_sync],
-    Action.ANALYTICS_READ: [fixed("GET", "/analytics")],
+    Action.ANALYTICS_READ: [fixed("GET", "/analytics"), fixed("GET", "/chat/stats")],
+    Action.CONVERSATIONS_READ: [
+        fixed("GET", "/conversations"),
+        _transcript,
+        fixed("GET", "/unanswered"),
+    ],
+    Action.CONVERSATION_UPDATE: [_close_conversation],
+    Action.FEEDBACK_GIVE: [_rate_answer],
     Action.CONVERSATIONS_EXPORT: [fixed("GET", "/conversations/export?format=jsonl")],
     Action.EXPORT_CREATE: [fixed("POST", "/exports", expect=202)],
     Action.EXPORT_READ: [fixed("GET", "/exports"), fixed("GET", f"/exports/{NO_SUCH}", expect=404)],

@@ -14,6 +14,7 @@ from sqlalchemy import BigInteger, Date, Text, bindparam, func, select, tuple_, 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.pagination import newest_first
 from rag.chat.models import (
     ChatMessage,
     Conversation,
@@ -29,14 +30,20 @@ from workspaces.usage_repository import TOKEN_UPSERTS, daily_reservation, daily_
 
 
 async def get_conversation(
-    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    for_update: bool = False,
 ) -> Conversation | None:
-    result = await session.execute(
-        select(Conversation).where(
-            Conversation.workspace_id == workspace_id, Conversation.id == conversation_id
-        )
+    """The conversation; ``for_update`` locks its row until the transaction ends (a change
+    that reads what it replaces)."""
+    stmt = select(Conversation).where(
+        Conversation.workspace_id == workspace_id, Conversation.id == conversation_id
     )
-    return result.scalar_one_or_none()
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def set_conversation_status(
@@ -265,17 +272,26 @@ async def recent_messages(
 
 
 async def list_messages(
-    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, limit: int
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
+    newest: bool = False,
 ) -> list[ChatMessage]:
-    result = await session.execute(
-        select(ChatMessage)
-        .where(
-            ChatMessage.workspace_id == workspace_id, ChatMessage.conversation_id == conversation_id
-        )
-        .order_by(ChatMessage.created_at, ChatMessage.id)
-        .limit(limit)
+    """A keyset page of the conversation's messages by (created_at, id): oldest first after
+    the key ``after``, or (``newest``) newest first before it."""
+    stmt = select(ChatMessage).where(
+        ChatMessage.workspace_id == workspace_id, ChatMessage.conversation_id == conversation_id
     )
-    return list(result.scalars())
+    if newest:
+        stmt = newest_first(stmt, ChatMessage, after=after, limit=limit)
+    else:
+        if after is not None:
+            stmt = stmt.where(tuple_(ChatMessage.created_at, ChatMessage.id) > tuple_(*after))
+        stmt = stmt.order_by(ChatMessage.created_at, ChatMessage.id).limit(limit)
+    return list((await session.execute(stmt)).scalars())
 
 
 async def list_conversations(
