@@ -36,27 +36,26 @@
 
   /* ---------- storage (localStorage, falling back to memory) ---------- */
   const PREFIX = "trulybot:" + KEY + ":";
-  // Memory only stands in when localStorage cannot be used: read through otherwise, so a tab
-  // sees what the visitor's other tabs wrote (a copy here hid it, and each tab then wrote its
-  // own conversation over the others').
+  // Memory only stands in for a key localStorage refused to write (disabled, full): read through
+  // otherwise, so a tab sees what the visitor's other tabs wrote, removals too (a copy here hid
+  // them: a "New conversation" in one tab was undone by the other's old conversation id).
   const mem = {};
   const store = {
     get(k) {
+      if (k in mem) return mem[k];
       try {
-        const v = W.localStorage.getItem(PREFIX + k);
-        if (v !== null || !(k in mem)) return v;
+        return W.localStorage.getItem(PREFIX + k);
       } catch (e) {
-        /* storage disabled: memory */
+        return null; /* storage disabled: nothing written yet */
       }
-      return k in mem ? mem[k] : null;
     },
     set(k, v) {
-      mem[k] = v;
       try {
         if (v == null) W.localStorage.removeItem(PREFIX + k);
         else W.localStorage.setItem(PREFIX + k, v);
+        delete mem[k];
       } catch (e) {
-        /* storage disabled or full: memory only */
+        mem[k] = v; /* storage disabled or full: memory only */
       }
     },
   };
