@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -71,4 +72,58 @@ async def test_a_new_conversation_in_one_tab_is_kept_by_the_other(
         assert await other.evaluate(STORED, "conversation") == new
         assert await _asked(other) == ["Is there a free trial?"]
     finally:
+        await other.close()
+
+
+async def test_an_answer_arriving_late_keeps_what_the_other_tab_asked_meanwhile(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """One tab waits for its answer while the visitor asks in another. The late answer was
+    added to the history the waiting tab had read before, and that copy was written over the
+    other tab's question and answer: they were gone from every tab."""
+    other = await _open_tabs(page, demo_server)
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold(route: Any) -> None:
+        held.set()
+        await release.wait()
+        await route.continue_()
+
+    late: asyncio.Task[Any] | None = None
+    try:
+        await page.route("**/api/v1/chat", hold)
+        late = asyncio.create_task(_ask(page, "How long do refunds take?"))
+        await asyncio.wait_for(held.wait(), timeout=TIMEOUT / 1000)
+        await _ask(other, "Is there a free trial?")
+        release.set()
+        await late
+
+        both = ["How long do refunds take?", "Is there a free trial?"]
+        stored = json.loads(await page.evaluate(STORED, "history"))
+        assert [e["t"] for e in stored if e.get("role") == "user"] == both
+        assert len([e for e in stored if e.get("role") == "bot"]) == 2
+        # The waiting tab shows the other's question once its answer is in; a new tab shows both.
+        await (
+            page.locator('[data-testid="message"][data-role="user"]')
+            .nth(1)
+            .wait_for(timeout=TIMEOUT)
+        )
+        assert await _asked(page) == both
+        third = await page.context.new_page()
+        try:
+            await third.goto(demo_server.base_url + "/")
+            await _open(third)
+            await (
+                third.locator('[data-testid="message"][data-role="user"]')
+                .nth(1)
+                .wait_for(timeout=TIMEOUT)
+            )
+            assert await _asked(third) == both
+        finally:
+            await third.close()
+    finally:
+        release.set()
+        if late is not None and not late.done():
+            late.cancel()
         await other.close()
