@@ -235,14 +235,16 @@ def origin_allowed(origin: str | None, allowed: Sequence[str], *, development: b
     ``None`` (no ``Origin`` header: a server or curl, not a browser page) passes this check; the
     caller decides what such a request may do (the widget API refuses it when origins are
     configured and gives it a lower conversation cap otherwise). With no allowed origins configured,
-    everything is allowed in development and nothing in production. Otherwise the origin must
-    parse and match an entry exactly (scheme, host, port) or fall under a ``*.`` wildcard entry.
+    every page is allowed in development (``null`` too: a file or a sandboxed frame) and nothing
+    in production, and never an Origin that does not parse (``http://[``, another scheme).
+    Otherwise the origin must parse and match an entry exactly (scheme, host, port) or fall
+    under a ``*.`` wildcard entry.
     """
     if origin is None:
         return True
-    if not allowed:
-        return development
     parsed = parse_origin(origin)
+    if not allowed:
+        return development and (parsed is not None or origin.lower() == "null")
     if parsed is None:
         return False
     return any(_matches(parsed, entry) for entry in allowed)

@@ -127,6 +127,12 @@ def test_origin_allowed(origin: str | None, expected: bool) -> None:
         ("https://anything.example", False, False),
         ("http://localhost:5173", False, False),
         ("http://localhost:5173", True, True),
+        ("null", True, True),  # a file or a sandboxed frame, in development
+        ("null", False, False),
+        # Nothing a page has as its origin, in development too (these were a 500 there).
+        ("http://[", True, False),
+        ("https://]x", True, False),
+        ("https://shop.example.com/path", True, False),
     ],
 )
 def test_empty_allowed_list(origin: str | None, development: bool, expected: bool) -> None:

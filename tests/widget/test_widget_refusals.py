@@ -1,0 +1,55 @@
+"""What the public widget API and the widget's settings refuse, and what a refusal leaves alone:
+a 4xx with its code, never a 500, and nothing spent or stored."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.conftest import Owner
+
+
+def wk(owner: Owner, **extra: str) -> dict[str, str]:
+    return {"X-Widget-Key": owner.workspace["public_key"], **extra}
+
+
+def _session() -> str:
+    return f"s-{uuid.uuid4().hex[:12]}"
+
+
+MALFORMED_ORIGINS = ["http://[", "https://]x", "http://[::1", "https://shop.example.com/x"]
+
+
+@pytest.mark.parametrize("origin", MALFORMED_ORIGINS)
+async def test_a_malformed_origin_is_refused_on_every_public_route(
+    client: httpx.AsyncClient, owner: Owner, origin: str
+) -> None:
+    """With no allowed sites listed (development lets every page in) and the snippet not seen
+    on a site yet, an Origin that does not parse was a 500 on each route."""
+    session = _session()
+    calls = [
+        ("GET", "/api/v1/widget/config", None),
+        ("POST", "/api/v1/chat", {"message": "hello", "session_id": session}),
+        ("POST", "/api/v1/widget/leads", {"email": "pat@example.com", "session_id": session}),
+        (
+            "POST",
+            "/api/v1/widget/feedback",
+            {"message_id": str(uuid.uuid4()), "rating": "up", "session_id": session},
+        ),
+    ]
+    for method, path, body in calls:
+        response = await client.request(method, path, json=body, headers=wk(owner, Origin=origin))
+        assert response.status_code == 403, (path, response.text)
+        assert response.json()["error"]["code"] == "origin_not_allowed"
+    # Nothing was recorded: no lead.
+    leads = await client.get(owner.url("/leads"), headers=owner.headers)
+    assert leads.json()["total"] == 0
+    # A page that sends a real Origin is still answered.
+    fine = await client.post(
+        "/api/v1/chat",
+        json={"message": "hello", "session_id": session},
+        headers=wk(owner, Origin="https://shop.example.com"),
+    )
+    assert fine.status_code == 200, fine.text
