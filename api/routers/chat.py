@@ -32,7 +32,7 @@ from core.config import Settings
 from core.errors import Forbidden, QuotaExceeded
 from rag.chat import conversations
 from rag.chat import faq as faq_service
-from rag.chat.exchange import ChatInput
+from rag.chat.exchange import ChatInput, checked_message
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.repository import faqs as faq_repo
 from rag.chat.schemas import (
@@ -206,6 +206,9 @@ async def public_chat(
     workspace, version = await widget_workspace_cached(request, runtime, key)
     await rate_limit_chat(request, workspace.id, body.session_id)
     if body.conversation_id is None:  # the pipeline starts a new conversation
+        # A message the pipeline refuses starts none: refused before it counts against the caps
+        # (each resend of a refused first message used one up).
+        checked_message(body.message, runtime.settings.max_message_chars)
         try:
             await cap_widget_conversation(request, workspace)
         except ConversationRateLimited:

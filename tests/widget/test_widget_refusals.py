@@ -8,11 +8,17 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import Owner
+from tests.conftest import Owner, RuntimeFactory, client_for, signup
 
 
 def wk(owner: Owner, **extra: str) -> dict[str, str]:
     return {"X-Widget-Key": owner.workspace["public_key"], **extra}
+
+
+async def _patch(
+    client: httpx.AsyncClient, owner: Owner, values: dict[str, object]
+) -> httpx.Response:
+    return await client.patch(owner.url("/widget"), json=values, headers=owner.headers)
 
 
 def _session() -> str:
@@ -53,3 +59,41 @@ async def test_a_malformed_origin_is_refused_on_every_public_route(
         headers=wk(owner, Origin="https://shop.example.com"),
     )
     assert fine.status_code == 200, fine.text
+
+
+async def test_a_refused_first_message_does_not_use_up_a_new_conversation(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """Each resend of a first message refused with 422 counted against the hourly caps on new
+    conversations: with the cap at 2, two refusals locked the visitor out for an hour."""
+    ip = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"
+    async with (
+        runtime_factory(rate_limits="on") as runtime,
+        client_for(runtime, ip=ip) as client,
+    ):
+        owner = await signup(client)
+        caps = {
+            "max_conversations_per_ip_per_hour": 2,
+            "allowed_origins": ["https://shop.example.com"],
+        }
+        saved = await _patch(client, owner, caps)
+        assert saved.status_code == 200, saved.text
+        site = wk(owner, Origin="https://shop.example.com")
+        too_long = "x" * (runtime.settings.max_message_chars + 1)
+        for message, code in [(too_long, "message_too_long"), ("\u200b", "message_empty")] * 2:
+            refused = await client.post(
+                "/api/v1/chat", json={"message": message, "session_id": _session()}, headers=site
+            )
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["error"]["code"] == code
+        for _ in range(2):
+            answered = await client.post(
+                "/api/v1/chat", json={"message": "hello", "session_id": _session()}, headers=site
+            )
+            assert answered.status_code == 200, answered.text
+        # The cap itself still holds.
+        third = await client.post(
+            "/api/v1/chat", json={"message": "hello", "session_id": _session()}, headers=site
+        )
+        assert third.status_code == 429
+        assert third.json()["error"]["code"] == "conversation_rate_limited"
