@@ -97,3 +97,34 @@ async def test_a_refused_first_message_does_not_use_up_a_new_conversation(
         )
         assert third.status_code == 429
         assert third.json()["error"]["code"] == "conversation_rate_limited"
+
+
+@pytest.mark.parametrize("name", ["   ", "\u200b", " \u200d\u00a0", "\u3164"])
+async def test_a_bot_name_with_nothing_visible_is_refused(
+    client: httpx.AsyncClient, owner: Owner, name: str
+) -> None:
+    """Accepted before, it left the widget's title blank and greeted visitors with "Hi! I'm ."."""
+    assert (await _patch(client, owner, {"bot_name": "Aria"})).status_code == 200
+    refused = await _patch(client, owner, {"bot_name": name})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "validation_error"
+    public = (await client.get("/api/v1/widget/config", headers=wk(owner))).json()
+    assert public["bot_name"] == "Aria"  # unchanged
+    assert public["greeting"] == "Hi! I'm Aria. How can I help?"
+
+
+async def test_a_blank_greeting_or_suggestion_is_the_default_not_a_blank_line(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Saved as null (the default greeting) or left out, as empty ones always were."""
+    questions = ["\u200b", "  Do you ship abroad? ", " \u200c "]
+    saved = await _patch(
+        client,
+        owner,
+        {"bot_name": "  Aria ", "greeting": "\u200b ", "suggested_questions": questions},
+    )
+    assert saved.status_code == 200, saved.text
+    public = (await client.get("/api/v1/widget/config", headers=wk(owner))).json()
+    assert public["bot_name"] == "Aria"
+    assert public["greeting"] == "Hi! I'm Aria. How can I help?"
+    assert public["suggested_questions"] == ["Do you ship abroad?"]
