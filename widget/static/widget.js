@@ -1,6 +1,6 @@
 /*! TrulyBot chat widget | Apache-2.0
  * Embed: <script src="https://HOST/widget.js" data-key="pk_..." async></script>
- * Optional: data-api (API base URL), data-position (bottom-right|bottom-left), data-color, data-open="true".
+ * Optional: data-api (API base URL; default: where this file was loaded from, minus /widget.js), data-position (bottom-right|bottom-left), data-color, data-open="true".
  * Host API: window.TrulyBot.open() / .close() / .toggle().
  * Safety: model output and document text are only ever inserted with textContent / createElement;
  * links are created only for http(s) URLs. No dependencies, no build step: this file is what is served.
@@ -26,13 +26,19 @@
     warn("missing data-key on the widget script tag");
     return;
   }
-  let BASE;
-  try {
-    BASE = attr("api") || new URL(script.src, location.href).origin;
-  } catch (e) {
-    BASE = location.origin;
-  }
-  BASE = BASE.replace(/\/+$/, "");
+  // The API is where widget.js came from, path included: PUBLIC_BASE_URL may have one, and
+  // https://bot.example.com/trulybot/widget.js is answered by .../trulybot/api/v1/..., not by
+  // https://bot.example.com/api/v1/... (the origin alone, which another app may serve).
+  const apiBase = (src) => {
+    try {
+      const u = new URL(src, location.href);
+      const dir = /^(.*)\/widget\.js$/.exec(u.pathname);
+      return u.origin + (dir ? dir[1] : "");
+    } catch (e) {
+      return location.origin;
+    }
+  };
+  const BASE = (attr("api") || apiBase(script.src)).replace(/\/+$/, "");
 
   /* ---------- storage (localStorage, falling back to memory) ---------- */
   const PREFIX = "trulybot:" + KEY + ":";
