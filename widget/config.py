@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.config import Settings
+from core.text import has_visible
 from widget.policy import normalize_allowed_origin
 
 LeadCapture = Literal["off", "before_chat", "after_messages", "on_intent"]
@@ -47,6 +48,20 @@ class WidgetConfigIn(BaseModel):
         default=None, ge=1, le=MAX_CONVERSATION_CAP, strict=True
     )
 
+    @field_validator("bot_name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        # Spaces or zero-width characters alone: a blank title, "Open chat with  ", "Hi! I'm ."
+        if value is not None and not has_visible(value):
+            raise ValueError("must contain a visible character")
+        return value.strip() if value is not None else None
+
+    @field_validator("greeting")
+    @classmethod
+    def _greeting(cls, value: str | None) -> str | None:
+        """Nothing visible: the default greeting, as an empty one always was."""
+        return value.strip() if value is not None and has_visible(value) else None
+
     @field_validator("primary_color")
     @classmethod
     def _color(cls, value: str | None) -> str | None:
@@ -73,7 +88,7 @@ class WidgetConfigIn(BaseModel):
     def _questions(cls, value: list[str] | None) -> list[str] | None:
         if value is None:
             return None
-        cleaned = [q.strip() for q in value if q.strip()]
+        cleaned = [q.strip() for q in value if has_visible(q)]
         if any(len(q) > 200 for q in cleaned):
             raise ValueError("each suggested question must be at most 200 characters")
         return cleaned
@@ -129,9 +144,16 @@ def conversation_caps(
 
 def merged(config: dict[str, Any] | None, *, workspace_name: str) -> dict[str, Any]:
     values = {**DEFAULTS, **(config or {})}
-    values["bot_name"] = values.get("bot_name") or f"{workspace_name} assistant"
-    values["greeting"] = values.get("greeting") or f"Hi! I'm {values['bot_name']}. How can I help?"
+    # A name or greeting saved blank (spaces, zero-width characters) is the default too.
+    if not _visible(values.get("bot_name")):
+        values["bot_name"] = f"{workspace_name} assistant"
+    if not _visible(values.get("greeting")):
+        values["greeting"] = f"Hi! I'm {values['bot_name']}. How can I help?"
     return values
+
+
+def _visible(value: Any) -> bool:
+    return isinstance(value, str) and has_visible(value)
 
 
 def public_view(

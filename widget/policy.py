@@ -6,7 +6,8 @@ Pure functions, no I/O. An allowed-origin entry is either an exact origin
 always match exactly; default ports (80 for http, 443 for https) are filled in before comparing.
 
 Browsers send the ``Origin`` header in ASCII (IDN hosts as punycode); owners may type Unicode
-host names, which are converted to punycode so both sides compare equal.
+host names, which are converted to punycode the way browsers convert them (UTS-46,
+non-transitional, as the WHATWG URL standard says) so both sides compare equal.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
+
+import idna
 
 from core.errors import ValidationFailed
 
@@ -24,6 +27,7 @@ DEFAULT_PORTS: dict[str, int] = {"http": 80, "https": 443}
 _LABEL_RE = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _PORT_RE = re.compile(r"^[0-9]{1,5}$")
 _WILDCARD_PREFIX = "*."
+_JOINERS = "\u200c\u200d"  # zero width non-joiner, zero width joiner
 
 Origin = tuple[str, str, int]
 
@@ -33,13 +37,28 @@ class _OriginError(ValueError):
 
 
 def _to_ascii_host(host: str) -> str:
-    host = host.lower()
+    """The host as a browser puts it in ``Origin``: UTS-46 non-transitional processing, as the
+    WHATWG URL standard does (ß, final sigma and the joiners are kept, not mapped away as
+    IDNA 2003 did: ``faß.de`` is ``xn--fa-hia.de``, not ``fass.de``, another domain)."""
     if host.isascii():
-        return host
+        return host.lower()
     try:
-        return host.encode("idna").decode("ascii").lower()
-    except UnicodeError as exc:
+        mapped = idna.uts46_remap(host, std3_rules=False, transitional=False)
+        return ".".join(_label_to_ascii(label) for label in mapped.split("."))
+    except UnicodeError as exc:  # idna.IDNAError is one
         raise _OriginError(f"host {host!r} is not a valid internationalized domain name") from exc
+
+
+def _label_to_ascii(label: str) -> str:
+    if label.isascii():
+        return label
+    # Refused as browsers refuse them: a joiner out of its script's context, a right-to-left
+    # label breaking the bidi rule (the URL would not parse, so no page has this origin).
+    for pos, ch in enumerate(label):
+        if ch in _JOINERS and not idna.valid_contextj(label, pos):
+            raise _OriginError(f"host label {label!r} has a joiner where it is not allowed")
+    idna.check_bidi(label)
+    return "xn--" + label.encode("punycode").decode("ascii")
 
 
 def _normalize_host(raw: str) -> str:
@@ -216,14 +235,16 @@ def origin_allowed(origin: str | None, allowed: Sequence[str], *, development: b
     ``None`` (no ``Origin`` header: a server or curl, not a browser page) passes this check; the
     caller decides what such a request may do (the widget API refuses it when origins are
     configured and gives it a lower conversation cap otherwise). With no allowed origins configured,
-    everything is allowed in development and nothing in production. Otherwise the origin must
-    parse and match an entry exactly (scheme, host, port) or fall under a ``*.`` wildcard entry.
+    every page is allowed in development (``null`` too: a file or a sandboxed frame) and nothing
+    in production, and never an Origin that does not parse (``http://[``, another scheme).
+    Otherwise the origin must parse and match an entry exactly (scheme, host, port) or fall
+    under a ``*.`` wildcard entry.
     """
     if origin is None:
         return True
-    if not allowed:
-        return development
     parsed = parse_origin(origin)
+    if not allowed:
+        return development and (parsed is not None or origin.lower() == "null")
     if parsed is None:
         return False
     return any(_matches(parsed, entry) for entry in allowed)

@@ -32,7 +32,7 @@ from core.config import Settings
 from core.errors import Forbidden, QuotaExceeded
 from rag.chat import conversations
 from rag.chat import faq as faq_service
-from rag.chat.exchange import ChatInput
+from rag.chat.exchange import ChatInput, checked_message
 from rag.chat.repository import faqs as faq_repo
 from rag.chat.schemas import (
     ChatIn,
@@ -82,24 +82,37 @@ async def widget_workspace(
     session's tenant becomes that workspace."""
     workspace = await resolve_public_key(session, key)
     _check_origin(request, workspace, settings)
-    await _note_installed(request, session, workspace)
+    await _note_installed(request, session, workspace, settings)
     return workspace
 
 
-async def _note_installed(request: Request, session: AsyncSession, workspace: Workspace) -> None:
+async def _note_installed(
+    request: Request, session: AsyncSession, workspace: Workspace, settings: Settings
+) -> None:
     """A widget request from a site other than this server's own pages (the demo page, the
     dashboard's preview) tells the owner's checklist that the snippet is installed."""
     origin = request.headers.get("origin")
-    if origin and workspace.widget_installed_at is None and not _same_host(request):
+    if origin and _would_note_installed(request, workspace, settings):
         await note_widget_installed(session, workspace, origin=origin)
 
 
-def _same_host(request: Request) -> bool:
-    """Whether the Origin names the host the request was sent to: for the owner's checklist
-    only (a widget on this server's pages is not "installed on your site")."""
+def _would_note_installed(request: Request, workspace: Workspace, settings: Settings) -> bool:
+    """This server's own pages are told apart as ``_check_origin`` tells them (PUBLIC_BASE_URL),
+    not by the Host header: behind a proxy that sends its own Host, the owner's preview had
+    ticked "installed" with this server's address."""
     origin = request.headers.get("origin")
-    own_host = (request.headers.get("host") or "").lower()
-    return bool(origin and own_host and urlsplit(origin).netloc.lower() == own_host)
+    return bool(
+        origin and workspace.widget_installed_at is None and not _from_own_pages(request, settings)
+    )
+
+
+def _same_host(request: Request) -> bool:
+    """Whether the Origin names the host the request was sent to (compared as origins: an
+    Origin that does not parse names no host)."""
+    origin = request.headers.get("origin")
+    seen = parse_origin(origin) if origin else None
+    host = request.headers.get("host")
+    return bool(seen and host and parse_origin(f"{seen[0]}://{host}") == seen)
 
 
 def _from_own_pages(request: Request, settings: Settings) -> bool:
@@ -159,7 +172,7 @@ async def widget_workspace_cached(
     would record the widget's first site goes to the database. Same checks, same errors."""
     key = check_public_key(key)
     hit = runtime.widget_keys.get(key)
-    if hit is not None and not _would_note_installed(request, hit.workspace):
+    if hit is not None and not _would_note_installed(request, hit.workspace, runtime.settings):
         try:
             _check_origin(request, hit.workspace, runtime.settings)
             return hit.workspace, hit.version
@@ -170,16 +183,11 @@ async def widget_workspace_cached(
     async with runtime.db.transaction(public_key=key) as session:
         found = await resolve_public_key_versioned(session, key)
         _check_origin(request, found.workspace, runtime.settings)
-        if _would_note_installed(request, found.workspace):
-            await _note_installed(request, session, found.workspace)
+        if _would_note_installed(request, found.workspace, runtime.settings):
+            await _note_installed(request, session, found.workspace, runtime.settings)
             return found.workspace, None  # the row changed: cached by the next request
     runtime.widget_keys.put(key, found)
     return found.workspace, found.version
-
-
-def _would_note_installed(request: Request, workspace: Workspace) -> bool:
-    origin = request.headers.get("origin")
-    return bool(origin and workspace.widget_installed_at is None and not _same_host(request))
 
 
 @public_router.post("/chat", response_model=ChatOut, responses=CHAT_RESPONSES)
@@ -197,6 +205,9 @@ async def public_chat(
     workspace, version = await widget_workspace_cached(request, runtime, key)
     await rate_limit_chat(request, workspace.id, body.session_id)
     if body.conversation_id is None:  # the pipeline starts a new conversation
+        # A message the pipeline refuses starts none: refused before it counts against the caps
+        # (each resend of a refused first message used one up).
+        checked_message(body.message, runtime.settings.max_message_chars)
         try:
             await cap_widget_conversation(request, workspace)
         except ConversationRateLimited:

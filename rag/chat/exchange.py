@@ -1,5 +1,6 @@
 """What the answer pipeline takes and gives back: ``ChatInput`` (one message to answer) and
-``ChatResult`` (the answer as the chat API and the playground show it)."""
+``ChatResult`` (the answer as the chat API and the playground show it); ``checked_message``, the
+message as the pipeline takes it."""
 
 from __future__ import annotations
 
@@ -7,10 +8,29 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from core.errors import ValidationFailed
+from core.text import has_visible
 from rag.chat.stages import Channel, Source
 from workspaces.models import Workspace
 from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess
+
+
+def checked_message(raw: str, limit: int) -> str:
+    """The message stripped, or 422 ``message_empty`` / ``message_too_long``. Checked by the
+    pipeline, and by the public chat before it counts a new conversation against the caps."""
+    message = raw.strip()
+    if not has_visible(message):  # a zero-width space alone is as empty as a space
+        raise ValidationFailed(
+            "The message is empty", code="message_empty", details=[{"field": "message"}]
+        )
+    if len(message) > limit:
+        raise ValidationFailed(
+            f"The message is longer than {limit} characters",
+            code="message_too_long",
+            details=[{"field": "message", "max_length": limit}],
+        )
+    return message
 
 
 @dataclass

@@ -33,12 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from core.db import Database
-from core.errors import ValidationFailed
-from core.text import has_visible
 from rag.chat import notify, recording, repeats
 from rag.chat.cache import ResponseCache
 from rag.chat.clock import Clock, TurnGate
-from rag.chat.exchange import ChatInput, ChatResult
+from rag.chat.exchange import ChatInput, ChatResult, checked_message
 from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.generator import (
     Completion,
@@ -250,7 +248,7 @@ class AnswerPipeline:
     ) -> tuple[Turn, Answer | Grounding] | ChatResult:
         """The turn and its settled answer (or the passages to answer from); the recorded answer
         when the message is a repeat of one answered (``rag.chat.repeats``)."""
-        message = self._validate(inp.message)
+        message = checked_message(inp.message, self.settings.max_message_chars)
         intent = detect_intent(message).intent
         clock.lap("validate")
         early = self._embed_early(message, intent)
@@ -433,21 +431,6 @@ class AnswerPipeline:
             clock.lap("rerank")
         passages = tuple(replace(p, n=n) for n, p in enumerate(kept, 1))
         return turn, replace(found, passages=passages)
-
-    def _validate(self, raw: str) -> str:
-        message = raw.strip()
-        if not has_visible(message):  # a zero-width space alone is as empty as a space
-            raise ValidationFailed(
-                "The message is empty", code="message_empty", details=[{"field": "message"}]
-            )
-        limit = self.settings.max_message_chars
-        if len(message) > limit:
-            raise ValidationFailed(
-                f"The message is longer than {limit} characters",
-                code="message_too_long",
-                details=[{"field": "message", "max_length": limit}],
-            )
-        return message
 
     # --- generation -------------------------------------------------------------------------
 

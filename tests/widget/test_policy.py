@@ -127,6 +127,12 @@ def test_origin_allowed(origin: str | None, expected: bool) -> None:
         ("https://anything.example", False, False),
         ("http://localhost:5173", False, False),
         ("http://localhost:5173", True, True),
+        ("null", True, True),  # a file or a sandboxed frame, in development
+        ("null", False, False),
+        # Nothing a page has as its origin, in development too (these were a 500 there).
+        ("http://[", True, False),
+        ("https://]x", True, False),
+        ("https://shop.example.com/path", True, False),
     ],
 )
 def test_empty_allowed_list(origin: str | None, development: bool, expected: bool) -> None:
@@ -138,6 +144,14 @@ def test_entries_are_normalized_when_matching() -> None:
     assert origin_allowed("https://shop.example.com", allowed, development=False)
     assert origin_allowed("https://a.xn--bcher-kva.example", allowed, development=False)
     assert not origin_allowed("https://xn--bcher-kva.example", allowed, development=False)
+
+
+def test_a_unicode_entry_matches_the_origin_browsers_send_not_an_idna_2003_lookalike() -> None:
+    """faß.de's pages send ``Origin: https://xn--fa-hia.de``; fass.de is someone else's."""
+    allowed = ["https://faß.de"]
+    assert origin_allowed("https://xn--fa-hia.de", allowed, development=False)
+    assert not origin_allowed("https://fass.de", allowed, development=False)
+    assert normalize_allowed_origin("https://faß.de") != "https://fass.de"
 
 
 def test_malformed_stored_entries_never_grant_access() -> None:
@@ -167,6 +181,15 @@ NORMALIZE_CASES: list[tuple[str, str]] = [
     ("https://*.bücher.example", "https://*.xn--bcher-kva.example"),
     ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
     ("http://[::1]:8080", "http://[::1]:8080"),
+    # As Chromium's `new URL(...).origin` has them (UTS-46 non-transitional, the WHATWG URL
+    # standard): ß, final sigma and the joiners are kept, not mapped as IDNA 2003 mapped them.
+    ("https://faß.de", "https://xn--fa-hia.de"),
+    ("https://βόλος.com", "https://xn--nxasmm1c.com"),
+    ("https://ශ්\u200dරී.com", "https://xn--10cl1a0b660p.com"),
+    ("https://☃.com", "https://xn--n3h.com"),
+    ("https://bücher\u3002de", "https://xn--bcher-kva.de"),
+    ("https://Bücher.DE", "https://xn--bcher-kva.de"),
+    ("https://\ufb01.com", "https://fi.com"),
 ]
 
 
@@ -205,6 +228,9 @@ BAD_ENTRIES: list[tuple[str, str]] = [
     ("https://shop..example.com", "invalid host"),
     ("https://", "host is missing"),
     ("https://shop example.com", "spaces"),
+    # Hosts a browser refuses to parse: no page has them as its origin.
+    ("https://a\u200cb.com", "joiner"),
+    ("https://\u0661\u0662\u0663.com", "internationalized"),
 ]
 
 

@@ -8,10 +8,12 @@ import secrets
 
 import httpx
 import numpy as np
+from sqlalchemy import text
 from starlette.requests import Request
 
 from api.routers.chat import _from_own_pages
 from core.config import Settings
+from core.db import Database
 from rag.knowledge.embeddings import HashEmbedder
 from tests.conftest import PRODUCTION_SERVICES, Owner, RuntimeFactory, client_for, signup
 
@@ -340,3 +342,43 @@ def test_in_production_only_public_base_urls_pages_count_as_this_servers_own() -
     development = Settings(_env_file=None, environment="development")  # type: ignore[call-arg]
     assert own(_request("http://127.0.0.1:8000", "127.0.0.1:8000"), development)
     assert not own(_request("http://127.0.0.1:9000", "127.0.0.1:8000"), development)
+
+
+async def _installed_origin(owner_db: Database, owner: Owner) -> str | None:
+    async with owner_db.transaction() as session:
+        return (
+            await session.execute(
+                text("SELECT widget_installed_origin FROM workspaces WHERE id = :w"),
+                {"w": owner.workspace_id},
+            )
+        ).scalar_one()
+
+
+async def test_the_owners_preview_behind_a_proxy_does_not_tick_installed(
+    runtime_factory: RuntimeFactory, owner_db: Database
+) -> None:
+    """Behind a proxy that sends its own Host, the dashboard's preview (Origin: PUBLIC_BASE_URL)
+    was taken for the owner's site: the checklist said "First seen on https://bot.example.com"
+    and stopped asking the owner to list their site."""
+    async with (
+        runtime_factory(public_base_url="https://bot.example.com") as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client)
+        proxied = {"Host": "10.0.0.5:8000"}
+        for path in ("/api/v1/widget/config", "/api/v1/chat"):
+            own = await client.request(
+                "GET" if path.endswith("config") else "POST",
+                path,
+                json=None if path.endswith("config") else {"message": "hi", "session_id": "s-p"},
+                headers=wk(owner, Origin="https://bot.example.com", **proxied),
+            )
+            assert own.status_code == 200, own.text
+        assert await _installed_origin(owner_db, owner) is None
+        site = await client.post(
+            "/api/v1/chat",
+            json={"message": "hi", "session_id": "s-site"},
+            headers=wk(owner, Origin="https://shop.example.com", **proxied),
+        )
+        assert site.status_code == 200, site.text
+        assert await _installed_origin(owner_db, owner) == "https://shop.example.com"

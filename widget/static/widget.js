@@ -1,6 +1,6 @@
 /*! TrulyBot chat widget | Apache-2.0
  * Embed: <script src="https://HOST/widget.js" data-key="pk_..." async></script>
- * Optional: data-api (API base URL), data-position (bottom-right|bottom-left), data-color, data-open="true".
+ * Optional: data-api (API base URL; default: where this file was loaded from, minus /widget.js), data-position (bottom-right|bottom-left), data-color, data-open="true".
  * Host API: window.TrulyBot.open() / .close() / .toggle().
  * Safety: model output and document text are only ever inserted with textContent / createElement;
  * links are created only for http(s) URLs. No dependencies, no build step: this file is what is served.
@@ -26,37 +26,42 @@
     warn("missing data-key on the widget script tag");
     return;
   }
-  let BASE;
-  try {
-    BASE = attr("api") || new URL(script.src, location.href).origin;
-  } catch (e) {
-    BASE = location.origin;
-  }
-  BASE = BASE.replace(/\/+$/, "");
+  // The API is where widget.js came from, path included: PUBLIC_BASE_URL may have one, and
+  // https://bot.example.com/trulybot/widget.js is answered by .../trulybot/api/v1/..., not by
+  // https://bot.example.com/api/v1/... (the origin alone, which another app may serve).
+  const apiBase = (src) => {
+    try {
+      const u = new URL(src, location.href);
+      const dir = /^(.*)\/widget\.js$/.exec(u.pathname);
+      return u.origin + (dir ? dir[1] : "");
+    } catch (e) {
+      return location.origin;
+    }
+  };
+  const BASE = (attr("api") || apiBase(script.src)).replace(/\/+$/, "");
 
   /* ---------- storage (localStorage, falling back to memory) ---------- */
   const PREFIX = "trulybot:" + KEY + ":";
-  // Memory only stands in when localStorage cannot be used: read through otherwise, so a tab
-  // sees what the visitor's other tabs wrote (a copy here hid it, and each tab then wrote its
-  // own conversation over the others').
+  // Memory only stands in for a key localStorage refused to write (disabled, full): read through
+  // otherwise, so a tab sees what the visitor's other tabs wrote, removals too (a copy here hid
+  // them: a "New conversation" in one tab was undone by the other's old conversation id).
   const mem = {};
   const store = {
     get(k) {
+      if (k in mem) return mem[k];
       try {
-        const v = W.localStorage.getItem(PREFIX + k);
-        if (v !== null || !(k in mem)) return v;
+        return W.localStorage.getItem(PREFIX + k);
       } catch (e) {
-        /* storage disabled: memory */
+        return null; /* storage disabled: nothing written yet */
       }
-      return k in mem ? mem[k] : null;
     },
     set(k, v) {
-      mem[k] = v;
       try {
         if (v == null) W.localStorage.removeItem(PREFIX + k);
         else W.localStorage.setItem(PREFIX + k, v);
+        delete mem[k];
       } catch (e) {
-        /* storage disabled or full: memory only */
+        mem[k] = v; /* storage disabled or full: memory only */
       }
     },
   };
@@ -71,16 +76,25 @@
   let sessionId = store.get("session");
   if (!sessionId) store.set("session", (sessionId = uuid()));
   let conversationId = store.get("conversation");
-  let history = [];
-  try {
-    history = JSON.parse(store.get("history") || "[]");
-    if (!Array.isArray(history)) history = [];
-  } catch (e) {
-    history = [];
-  }
-  let visitorCount = parseInt(store.get("count") || "0", 10) || 0;
-  const saveHistory = () => {
-    history = history.slice(-40);
+  // The visitor's messages, shared by their tabs of this site: { h: entries, n: messages sent }.
+  const shared = () => {
+    let h;
+    try {
+      h = JSON.parse(store.get("history") || "[]");
+    } catch (e) {
+      h = null;
+    }
+    return { h: Array.isArray(h) ? h : [], n: parseInt(store.get("count") || "0", 10) || 0 };
+  };
+  let { h: history, n: visitorCount } = shared();
+  // Each change is made to the history as stored now, not to this tab's copy: another tab may
+  // have written since this one read it (while this one waited for an answer), and writing the
+  // copy back dropped that tab's messages.
+  const changeHistory = (change) => {
+    const now = shared();
+    change(now);
+    history = now.h.slice(-40);
+    visitorCount = Math.max(0, now.n);
     store.set("history", JSON.stringify(history));
     store.set("count", String(visitorCount));
   };
@@ -773,11 +787,10 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       const res = await request("/api/v1/widget/feedback", { json: { message_id: m.id, rating, session_id: sessionId } });
       if (!res.ok) throw await httpError(res);
       m.fb.status.textContent = "Thanks for your feedback";
-      const entry = history.find((x) => x.id === m.id);
-      if (entry) {
-        entry.r = rating;
-        saveHistory();
-      }
+      changeHistory((x) => {
+        const entry = x.h.find((e) => e && e.id === m.id);
+        if (entry) entry.r = rating;
+      });
     } catch (e) {
       m.rating = prev;
       mark(prev);
@@ -787,21 +800,19 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 
   // Another tab of this site wrote the conversation: show it here too (when this tab is not in
   // the middle of an answer), so the visitor's tabs continue one conversation.
+  let missed = false; // a change seen while answering: shown when the answer is in
   const reloadShared = () => {
+    missed = false;
     conversationId = store.get("conversation");
-    try {
-      const shared = JSON.parse(store.get("history") || "[]");
-      history = Array.isArray(shared) ? shared : [];
-    } catch (e) {
-      history = [];
-    }
-    visitorCount = parseInt(store.get("count") || "0", 10) || 0;
+    ({ h: history, n: visitorCount } = shared());
     if (ui) renderHistory();
   };
   W.addEventListener("storage", (e) => {
-    if (busy || !e.key || e.key.indexOf(PREFIX) !== 0) return;
+    if (!e.key || e.key.indexOf(PREFIX) !== 0) return;
     const k = e.key.slice(PREFIX.length);
-    if (k === "history" || k === "conversation") reloadShared();
+    if (k !== "history" && k !== "conversation") return;
+    if (busy) missed = true;
+    else reloadShared();
   });
 
   const renderHistory = () => {
@@ -840,10 +851,11 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     if (busy) return;
     conversationId = null;
     store.set("conversation", null);
-    history = [];
-    visitorCount = 0;
+    changeHistory((x) => {
+      x.h = [];
+      x.n = 0;
+    });
     leadWanted = handoff = leadDismissed = false;
-    saveHistory();
     hideError();
     hideLead();
     renderHistory();
@@ -880,6 +892,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     ui.send.disabled = b;
     ui.log.setAttribute("aria-busy", String(b));
     ui.chips.querySelectorAll("button").forEach((x) => (x.disabled = b));
+    if (!b && missed) reloadShared();
   };
 
   const submit = () => {
@@ -897,13 +910,15 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     hideError();
     lastUserText = text;
     userMessage(text);
-    history.push({ role: "user", t: text });
-    visitorCount++;
-    saveHistory();
     // One id per message the visitor sends, the same on every try of it (automatic or Retry):
     // the server records and meters the message once and answers a repeat from what it
     // recorded (the answer, or 409 message_in_progress while it is being written).
-    ask(text, uuid());
+    const clientMessageId = uuid();
+    changeHistory((x) => {
+      x.h.push({ role: "user", t: text, k: clientMessageId });
+      x.n++;
+    });
+    ask(text, clientMessageId);
   };
 
   const MAX_WAITS = 30; // 409 message_in_progress: asked again after Retry-After, at most this often
@@ -949,12 +964,12 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
             // in the conversation unanswered, and no Retry that would be refused again.
             const mine = ui.log.querySelectorAll('[data-role="user"]');
             if (mine.length) mine[mine.length - 1].remove();
-            const last = history[history.length - 1];
-            if (last && last.role === "user" && last.t === text) {
-              history.pop();
-              visitorCount = Math.max(0, visitorCount - 1);
-              saveHistory();
-            }
+            changeHistory((x) => {
+              const i = x.h.findIndex((e) => e && e.k === clientMessageId);
+              if (i < 0) return;
+              x.h.splice(i, 1);
+              x.n--;
+            });
             ui.input.value = text;
             autosize();
             showError(err, null);
@@ -1015,8 +1030,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     firstContent(m);
     m.render();
     addFeedback(m);
-    history.push({ role: "bot", t: m.text, c: m.cites, id: m.id, p: m.final ? undefined : 1 });
-    saveHistory();
+    changeHistory((x) => x.h.push({ role: "bot", t: m.text, c: m.cites, id: m.id, p: m.final ? undefined : 1 }));
     maybeLead();
   };
 

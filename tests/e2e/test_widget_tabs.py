@@ -1,0 +1,129 @@
+"""The widget open in several tabs of one site: they share one conversation and one history
+(localStorage), whatever order the visitor acts in."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import DemoServer
+from tests.e2e.test_widget_browser import TIMEOUT, _ask, _open
+
+pytestmark = pytest.mark.e2e
+
+STORED = """(name) => {
+    const key = Object.keys(localStorage).find((k) => k.endsWith(':' + name));
+    return key === undefined ? null : localStorage.getItem(key);
+}"""
+
+
+def _chat_bodies(tab: Any) -> list[dict[str, Any]]:
+    """The JSON bodies of the tab's chat requests, as they are sent."""
+    seen: list[dict[str, Any]] = []
+
+    def on_request(request: Any) -> None:
+        if request.method == "POST" and request.url.endswith("/api/v1/chat"):
+            seen.append(json.loads(request.post_data or "{}"))
+
+    tab.on("request", on_request)
+    return seen
+
+
+async def _asked(tab: Any) -> list[str]:
+    mine = await tab.locator('[data-testid="message"][data-role="user"]').all()
+    return [(await m.inner_text()).removeprefix("You:").strip() for m in mine]
+
+
+async def _open_tabs(page: Any, demo_server: DemoServer) -> Any:
+    other = await page.context.new_page()
+    for tab in (page, other):
+        await tab.goto(demo_server.base_url + "/")
+        await _open(tab)
+    return other
+
+
+async def test_a_new_conversation_in_one_tab_is_kept_by_the_other(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The visitor starts over in one tab, then asks in another: the question starts a new
+    conversation. The other tab kept the old conversation's id in memory and sent it, and wrote
+    it back, so both tabs went on with the conversation the visitor had left."""
+    other = await _open_tabs(page, demo_server)
+    try:
+        sent = _chat_bodies(other)
+        await _ask(other, "How long do refunds take?")
+        old = await other.evaluate(STORED, "conversation")
+        assert old
+
+        await page.get_by_test_id("reset").click()
+        # The other tab shows the emptied conversation (the storage event reached it).
+        await other.locator('[data-testid="message"][data-role="user"]').first.wait_for(
+            state="detached", timeout=TIMEOUT
+        )
+
+        await _ask(other, "Is there a free trial?")
+        assert "conversation_id" not in sent[-1], sent[-1]
+        new = await page.evaluate(STORED, "conversation")
+        assert new
+        assert new != old
+        assert await other.evaluate(STORED, "conversation") == new
+        assert await _asked(other) == ["Is there a free trial?"]
+    finally:
+        await other.close()
+
+
+async def test_an_answer_arriving_late_keeps_what_the_other_tab_asked_meanwhile(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """One tab waits for its answer while the visitor asks in another. The late answer was
+    added to the history the waiting tab had read before, and that copy was written over the
+    other tab's question and answer: they were gone from every tab."""
+    other = await _open_tabs(page, demo_server)
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold(route: Any) -> None:
+        held.set()
+        await release.wait()
+        await route.continue_()
+
+    late: asyncio.Task[Any] | None = None
+    try:
+        await page.route("**/api/v1/chat", hold)
+        late = asyncio.create_task(_ask(page, "How long do refunds take?"))
+        await asyncio.wait_for(held.wait(), timeout=TIMEOUT / 1000)
+        await _ask(other, "Is there a free trial?")
+        release.set()
+        await late
+
+        both = ["How long do refunds take?", "Is there a free trial?"]
+        stored = json.loads(await page.evaluate(STORED, "history"))
+        assert [e["t"] for e in stored if e.get("role") == "user"] == both
+        assert len([e for e in stored if e.get("role") == "bot"]) == 2
+        # The waiting tab shows the other's question once its answer is in; a new tab shows both.
+        await (
+            page.locator('[data-testid="message"][data-role="user"]')
+            .nth(1)
+            .wait_for(timeout=TIMEOUT)
+        )
+        assert await _asked(page) == both
+        third = await page.context.new_page()
+        try:
+            await third.goto(demo_server.base_url + "/")
+            await _open(third)
+            await (
+                third.locator('[data-testid="message"][data-role="user"]')
+                .nth(1)
+                .wait_for(timeout=TIMEOUT)
+            )
+            assert await _asked(third) == both
+        finally:
+            await third.close()
+    finally:
+        release.set()
+        if late is not None and not late.done():
+            late.cancel()
+        await other.close()
