@@ -41,7 +41,13 @@ from api.routers import (
     workspaces,
 )
 from api.runtime import Runtime, build_runtime, describe_defaults
-from api.start_checks import check_schema, check_vector_column, redis_problem
+from api.start_checks import (
+    StartRefusalMiddleware,
+    StartRefusals,
+    check_schema,
+    check_vector_column,
+    redis_problem,
+)
 from api.throttling import RateLimitMiddleware
 from api.widget_cors import WidgetCorsMiddleware
 from core import heap
@@ -90,6 +96,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     settings = settings.with_jwt_secret()
     security.configure_hashing(settings.password_hash_concurrency)
 
+    refusals = StartRefusals()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if runtime is not None:
@@ -104,8 +112,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if not migrating:
             lines.append("migrations: not applied at start (no MIGRATION_DATABASE_URL)")
         async with build_runtime(settings, apply_migrations=migrating) as built:
-            await check_schema(built.db)
-            await check_vector_column(built)
+            with refusals.refusing():
+                await check_schema(built.db)
+                await check_vector_column(built)
             lines.extend(describe_defaults(built))
             if problem := await redis_problem(built.redis, settings.redis_url):
                 lines.append(problem)
@@ -186,6 +195,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(StartRefusalMiddleware, refusals=refusals)  # the lifespan's only
 
     app.include_router(health.router)
     app.include_router(metrics_router)

@@ -392,7 +392,11 @@ def job_registry() -> JobRegistry:
         },
         # One job waiting per id: a workspace's scheduled refresh, a document revision's ingestion.
         keyed={chat_jobs.ANALYTICS_JOB, knowledge_jobs.INGEST_JOB},
-        abandoned={**knowledge_jobs.ABANDONED, **knowledge_sync.ABANDONED},
+        abandoned={
+            **knowledge_jobs.ABANDONED,
+            **knowledge_sync.ABANDONED,
+            **lifecycle_jobs.ABANDONED,
+        },
     )
 
 

@@ -2,15 +2,19 @@
 line naming the way out: the database reachable (``preflight``, before any worker process
 starts), the app role's privileges and the schema's revision (``check_schema``), the stored
 vectors' dimension against the embedder's (``check_vector_column``), and Redis answering
-(``redis_problem``). The operator tools check none of these: `migrate` and `reindex` are how
-they are put right."""
+(``redis_problem``); under serve, a refusal in the app's start-up is said as it is, not as a
+traceback (``StartRefusalMiddleware``). The operator tools check none of these: `migrate` and
+`reindex` are how they are put right."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.runtime import Runtime, app_database
 from core import migrate
@@ -21,7 +25,7 @@ from core.errors import ConfigError
 from rag.knowledge.repository import indexes
 
 
-class VectorColumnMismatch(RuntimeError):
+class VectorColumnMismatch(ConfigError):
     """The stored vectors' dimension is not the embedder's: every search would fail."""
 
 
@@ -118,3 +122,43 @@ def redis_address(url: str) -> str:
     except ValueError:
         port = 6379
     return f"{parts.hostname or 'localhost'}:{port}"
+
+
+class StartRefusals:
+    """What a refusal during the app's start-up said (``refusing``), so that
+    ``StartRefusalMiddleware`` says that, not the framework's traceback of it."""
+
+    def __init__(self, command: str = "trulybot serve") -> None:
+        self.command = command
+        self.said: str | None = None
+
+    @contextmanager
+    def refusing(self) -> Iterator[None]:
+        try:
+            yield
+        except ConfigError as exc:
+            self.said = f"{self.command}: {exc}"
+            raise
+
+
+class StartRefusalMiddleware:
+    """A start check's refusal in the app's lifespan (under `trulybot serve`'s uvicorn, after
+    ``preflight``: the vectors' dimension, the schema of a database migrated at start) came
+    out as Starlette's traceback of it, the lifespan's frames over and over; uvicorn now logs
+    the refusal's own paragraph, and still exits non-zero ("Application startup failed")."""
+
+    def __init__(self, app: ASGIApp, refusals: StartRefusals) -> None:
+        self.app = app
+        self.refusals = refusals
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def said(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed" and self.refusals.said:
+                message = {**message, "message": self.refusals.said}
+            await send(message)
+
+        await self.app(scope, receive, said)

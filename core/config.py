@@ -18,6 +18,7 @@ from core.setting_checks import (
     REDIS_SCHEMES,
     check_public_base_url,
     check_script_url,
+    check_smtp_url,
     check_url_scheme,
     split_csv,
 )
@@ -331,8 +332,9 @@ class Settings(BaseSettings):
     @field_validator("smtp_url")
     @classmethod
     def _smtp_scheme(cls, value: str | None) -> str | None:
-        if value is not None and urlsplit(value).scheme not in ("smtp", "smtps"):
-            raise ValueError("SMTP_URL must start with smtp:// or smtps://")
+        if value is not None:
+            check_smtp_url(value.strip())
+            return value.strip()
         return value
 
     @field_validator("trusted_proxies")

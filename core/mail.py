@@ -45,6 +45,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from core import mail_repository as repo
 from core.db import Database
+from core.setting_checks import check_smtp_url
 
 log = logging.getLogger("trulybot.mail")
 
@@ -160,9 +161,8 @@ class Transport(Protocol):
 class SmtpTransport:
     def __init__(self, config: MailConfig) -> None:
         assert config.smtp_url is not None
+        check_smtp_url(config.smtp_url)  # as the settings check it at start
         parts = urlsplit(config.smtp_url)
-        if parts.scheme not in ("smtp", "smtps"):
-            raise ValueError("SMTP_URL must start with smtp:// or smtps://")
         self.use_tls = parts.scheme == "smtps"
         self.hostname = parts.hostname or "localhost"
         self.port = parts.port or (465 if self.use_tls else 587)

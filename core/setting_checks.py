@@ -7,8 +7,10 @@ import re
 from urllib.parse import urlsplit
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")  # what both redis-py and arq's worker read
+SMTP_SCHEMES = ("smtp", "smtps")  # core/mail.py: smtps is TLS from the start
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
 _UNSAFE_URL_CHARS = re.compile(r"[\s\"'<>`\\\x00-\x1f\x7f]")
+_SPACES = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
 def split_csv(value: object) -> object:
@@ -22,6 +24,28 @@ def check_url_scheme(value: str, schemes: tuple[str, ...]) -> None:
     """A URL the driver can use (before: a traceback from inside the start-up)."""
     if urlsplit(value).scheme not in schemes:
         raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}")
+
+
+def check_smtp_url(value: str) -> None:
+    """``smtp[s]://[user[:password]@]host[:port]`` as core/mail.py reads it. Before, only the
+    scheme was checked: a port that is no number failed the first mail, and a URL naming no
+    host sent to localhost. The value is never quoted (it may hold the relay's password)."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise ValueError("it does not parse as a URL") from None
+    if parts.scheme not in SMTP_SCHEMES:
+        raise ValueError(f"must start with {' or '.join(s + '://' for s in SMTP_SCHEMES)}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("the port must be a number from 1 to 65535") from None
+    if _SPACES.search(value):
+        raise ValueError("it contains spaces or control characters")
+    if port is not None and not 0 < port <= 65535:
+        raise ValueError("the port must be a number from 1 to 65535")
+    if not parts.hostname:
+        raise ValueError("the host is missing (smtp://user:pass@host:587 or smtps://host:465)")
 
 
 def check_public_base_url(value: str) -> None:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
@@ -63,15 +63,27 @@ async def list_exports(
 
 
 async def fail_stale_exports(
-    session: AsyncSession, *, workspace_id: uuid.UUID, created_before: datetime, error: str
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    queued_before: datetime,
+    started_before: datetime,
+    error: str,
 ) -> int:
-    """Exports still queued or running that were requested before ``created_before``: failed."""
+    """Failed: exports still queued that were requested before ``queued_before``, and exports
+    running since before ``started_before`` (claimed before 0019: requested before)."""
+    started = func.coalesce(WorkspaceExport.started_at, WorkspaceExport.created_at)
     result = await session.execute(
         update(WorkspaceExport)
         .where(
             WorkspaceExport.workspace_id == workspace_id,
-            WorkspaceExport.status.in_(("queued", "running")),
-            WorkspaceExport.created_at < created_before,
+            or_(
+                and_(
+                    WorkspaceExport.status == "queued",
+                    WorkspaceExport.created_at < queued_before,
+                ),
+                and_(WorkspaceExport.status == "running", started < started_before),
+            ),
         )
         .values(status="failed", error=error, finished_at=utcnow())
     )

@@ -9,6 +9,7 @@ the workspace's purge (by its export ids) or the periodic sweep (once older than
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -39,9 +40,21 @@ log = logging.getLogger(__name__)
 EXPORTS_DIR = "exports"
 EXPORT_JOB = "build_workspace_export"
 ERROR_MAX = 500
-# An export still queued or running this long after it was requested lost its job (a process
-# died before enqueueing it, or while building): it is failed when the next one is requested.
+# An export still queued this long after it was requested lost its job (a process died before
+# enqueueing it): it is failed when the workspace's exports are listed or another is requested.
 STALE_AFTER = timedelta(hours=2)
+# An export running this long after a job claimed it lost its build: the process died (killed,
+# out of memory) and no handler ran. A live build is cancelled sooner by the worker's
+# --job-timeout (30 minutes by default), and a cancelled build fails its export itself.
+RUNNING_TOO_LONG = timedelta(hours=1)
+INTERRUPTED = (
+    "interrupted: the export stopped before it finished (a job timeout, or the process"
+    " building it was stopped); request a new one"
+)
+LOST = (
+    "interrupted: the export's job stopped before it finished (the process building it was"
+    " stopped or killed); request a new one"
+)
 FILE_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}\.zip$")
 PART_SUFFIX = ".part"
 # A part file this old belongs to a build that no longer runs (a job is cancelled after the
@@ -98,19 +111,28 @@ def export_path(settings: Settings, file_name: str) -> Path:
 # --- requests (the HTTP side) ------------------------------------------------------------------
 
 
+async def fail_lost(session: AsyncSession, workspace_id: uuid.UUID) -> int:
+    """The workspace's exports whose job is gone (queued past ``STALE_AFTER``, running past
+    ``RUNNING_TOO_LONG``) become ``failed`` with ``LOST``: a killed process cleans up nothing,
+    so this runs wherever an owner looks (the list, one export, a new request)."""
+    now = utcnow()
+    return await repo.fail_stale_exports(
+        session,
+        workspace_id=workspace_id,
+        queued_before=now - STALE_AFTER,
+        started_before=now - RUNNING_TOO_LONG,
+        error=LOST,
+    )
+
+
 async def request_export(session: AsyncSession, access: WorkspaceAccess) -> WorkspaceExport:
-    """A new export, queued; one at a time per workspace (409 ``export_in_progress``; one
-    unfinished after ``STALE_AFTER`` lost its job and is failed instead). Audited. The caller
-    commits, then enqueues ``EXPORT_JOB``."""
+    """A new export, queued; one at a time per workspace (409 ``export_in_progress``; one whose
+    job is gone is failed instead, ``fail_lost``). Audited. The caller commits, then enqueues
+    ``EXPORT_JOB``."""
     permit = authorize(access, Action.EXPORT_CREATE)
     await require_verified(session, access)  # 403 email_unverified (workspaces/service.py)
     workspace_id = access.workspace.id
-    await repo.fail_stale_exports(
-        session,
-        workspace_id=workspace_id,
-        created_before=utcnow() - STALE_AFTER,
-        error="interrupted: the export did not finish; this one was replaced by a new request",
-    )
+    await fail_lost(session, workspace_id)
     if await repo.count_active_exports(session, workspace_id=workspace_id):
         raise Conflict(
             "An export of this workspace is already being built", code="export_in_progress"
@@ -133,6 +155,7 @@ async def get_export(
     session: AsyncSession, access: WorkspaceAccess, *, export_id: uuid.UUID
 ) -> WorkspaceExport:
     authorize(access, Action.EXPORT_READ)
+    await fail_lost(session, access.workspace.id)
     export = await repo.get_export(session, workspace_id=access.workspace.id, export_id=export_id)
     if export is None:
         raise NotFound("Export not found")
@@ -143,6 +166,7 @@ async def list_exports(
     session: AsyncSession, access: WorkspaceAccess, *, limit: int
 ) -> Sequence[WorkspaceExport]:
     authorize(access, Action.EXPORT_READ)
+    await fail_lost(session, access.workspace.id)
     return await repo.list_exports(session, workspace_id=access.workspace.id, limit=limit)
 
 
@@ -213,13 +237,46 @@ async def build_export(
     now: datetime | None = None,
 ) -> str:
     """Build the zip of a queued export; ``ready`` (with its expiry), or ``failed``. Idempotent:
-    an export that is no longer queued or running is left alone; a crashed run starts over."""
+    an export that is no longer queued or running is left alone; a crashed run starts over.
+
+    A cancelled build (the worker's job timeout, a shutdown: no ``except Exception`` sees it)
+    leaves the export ``failed`` with ``INTERRUPTED``, not ``running`` for good behind a
+    spinner; its owner may request another at once."""
+    try:
+        return await _build(db, settings, workspace_id=workspace_id, export_id=export_id, now=now)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(interrupted(db, workspace_id=workspace_id, export_id=export_id))
+        raise
+
+
+async def interrupted(db: Database, *, workspace_id: uuid.UUID, export_id: uuid.UUID) -> None:
+    """The export's job was cancelled, or dropped unrun by a stopping in-process queue: an
+    export still queued or running becomes ``failed`` with ``INTERRUPTED``."""
+    async with db.transaction(workspace_id=workspace_id) as session:
+        await repo.update_export(
+            session,
+            workspace_id=workspace_id,
+            export_id=export_id,
+            values={"status": "failed", "error": INTERRUPTED, "finished_at": utcnow()},
+            only_status=("queued", "running"),
+        )
+
+
+async def _build(
+    db: Database,
+    settings: Settings,
+    *,
+    workspace_id: uuid.UUID,
+    export_id: uuid.UUID,
+    now: datetime | None,
+) -> str:
     async with db.transaction(workspace_id=workspace_id) as session:
         claimed = await repo.update_export(
             session,
             workspace_id=workspace_id,
             export_id=export_id,
-            values={"status": "running"},
+            values={"status": "running", "started_at": utcnow()},
             only_status=("queued", "running"),
         )
     if not claimed:

@@ -72,11 +72,21 @@ async def purge_old_conversations_job(ctx: dict[str, Any], workspace_id: str, be
         )
 
 
+async def export_abandoned_job(ctx: dict[str, Any], workspace_id: str, export_id: str) -> None:
+    """The in-process queue stopped before this export's job ran (the server is stopping):
+    ``failed`` (interrupted), not ``queued`` with nothing to build it."""
+    with workspace_context(workspace_id):
+        await exports.interrupted(
+            _deps(ctx).db, workspace_id=uuid.UUID(workspace_id), export_id=uuid.UUID(export_id)
+        )
+
+
 JOBS: dict[str, JobFunction] = {
     exports.EXPORT_JOB: build_export_job,
     deletion.PURGE_JOB: purge_workspace_job,
     retention.RETENTION_JOB: purge_old_conversations_job,
 }
+ABANDONED: dict[str, JobFunction] = {exports.EXPORT_JOB: export_abandoned_job}
 
 
 # --- scheduled (core/scheduler.py, wired in api/schedule.py) ----------------------------------

@@ -88,6 +88,51 @@ def test_a_wrong_setting_is_named_at_start(
 
 
 @pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("http://mail", "SMTP_URL: must start with smtp:// or smtps://"),
+        ("smtp://:abc", "SMTP_URL: the port must be a number from 1 to 65535"),
+        ("smtp://mail.example.com:0", "SMTP_URL: the port must be a number"),
+        ("smtps://mail.example.com:99999", "SMTP_URL: the port must be a number"),
+        ("smtp://:587", "SMTP_URL: the host is missing"),
+        ("smtp://relay:hunter2pw@", "SMTP_URL: the host is missing"),
+        ("smtp://mail example.com", "SMTP_URL: it contains spaces"),
+    ],
+)
+def test_a_malformed_smtp_url_is_refused_at_start_without_its_password(
+    monkeypatch: pytest.MonkeyPatch, value: str, says: str
+) -> None:
+    """These started (only the scheme was checked), and the first mail, a sign-up's
+    verification, failed on the port or went to localhost. The worker is asked (it stops at
+    once without REDIS_URL when the settings pass); serve reads the settings the same way."""
+    monkeypatch.setenv("SMTP_URL", value)
+    said = _refusal(["worker"])
+    assert said.startswith("trulybot worker: the settings are not valid"), said
+    assert says in said
+    assert "hunter2pw" not in said
+    assert "Traceback" not in said
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "smtp://mail.example.com",
+        "smtp://relay:p%40ss@mail.example.com:587",
+        "smtps://mail.example.com:465",
+        "smtp://[::1]:2525",
+        "SMTPS://Mail.Example.com:465/",
+    ],
+)
+def test_a_valid_smtp_url_is_accepted_as_the_mailer_reads_it(url: str) -> None:
+    from core.mail import MailConfig, SmtpTransport
+
+    settings = Settings(smtp_url=url)
+    transport = SmtpTransport(MailConfig.from_settings(settings))
+    assert transport.hostname in ("mail.example.com", "::1")
+    assert transport.port in (587, 465, 2525)
+
+
+@pytest.mark.parametrize(
     ("flags", "says"),
     [
         (["--port", "99999"], "PORT: Input should be less than or equal to 65535"),

@@ -351,7 +351,9 @@ async def test_a_dimension_change_happens_only_when_the_operator_asks(
     assert await _scalar(scratch, dims) == 384  # nothing changed
     assert await _scalar(scratch, "SELECT count(*) FROM chunks WHERE embedding IS NULL") == 0
     # Neither the API nor a worker starts with vectors the stored ones cannot be compared with
-    # (every question and every ingested chunk failed as a 500); they name the way out.
+    # (every question and every ingested chunk failed as a 500); they name the way out, in one
+    # paragraph with both dimensions (it was a traceback of 60 lines, and under serve the same
+    # frames of the framework's lifespan over and over).
     for command in (("serve",), ("worker", "--burst")):
         stopped = await trulybot(
             scratch,
@@ -362,8 +364,12 @@ async def test_a_dimension_change_happens_only_when_the_operator_asks(
             PORT=str(_free_port()),
         )
         assert stopped.code != 0, stopped.out
-        assert "vector(384)" in stopped.out
-        assert "--change-dimension" in stopped.out
+        assert "Traceback" not in stopped.out, stopped.out
+        assert "listening" not in stopped.out, stopped.out
+        [refusal] = [line for line in stopped.out.splitlines() if "vector(384)" in line]
+        assert f"trulybot {command[0]}: the stored vectors are vector(384)" in refusal
+        assert "makes 64-dimension vectors" in refusal
+        assert "`trulybot reindex --change-dimension`" in refusal
 
     changed = await trulybot(
         scratch, tmp_path, "reindex", "--change-dimension", EMBEDDING_DIMENSIONS="64"

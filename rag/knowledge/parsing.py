@@ -182,11 +182,8 @@ def _claimed_kind(data: bytes, *, filename: str | None, content_type: str | None
     ext_kind = _EXTENSIONS.get(PurePosixPath(filename or "").suffix.lower())
     ct_kind = _CONTENT_TYPES.get(media)
     if ct_kind in ("pdf", "docx") or ext_kind in ("pdf", "docx"):
-        # Claimed binary format without its signature: corrupt or mislabelled.
-        raise UnsupportedMediaType(
-            f"File does not look like a valid {(ct_kind or ext_kind or '').upper()}",
-            details={"content_type": content_type, "filename": filename},
-        )
+        # Claimed binary format without its signature: mislabelled, or damaged.
+        raise _mismatch(data, filename=filename, content_type=content_type, media=media)
     if ct_kind == "txt" and ext_kind in ("md", "html"):
         return ext_kind
     if ct_kind is not None:
@@ -203,6 +200,43 @@ def _claimed_kind(data: bytes, *, filename: str | None, content_type: str | None
     raise UnsupportedMediaType(
         "Unsupported file type: expected text, Markdown, HTML, PDF or DOCX",
         details={"content_type": content_type, "filename": filename},
+    )
+
+
+class ContentTypeMismatch(UnsupportedMediaType):
+    code = "content_type_mismatch"
+
+
+def _mismatch(
+    data: bytes, *, filename: str | None, content_type: str | None, media: str
+) -> ContentTypeMismatch:
+    """415 ``content_type_mismatch``: named or sent as a PDF or DOCX (no file of either starts
+    otherwise), the bytes are something else. Text is not indexed as the text it is: a file
+    called .pdf holding text is most often a download that went wrong (an error page saved
+    under the document's name), which the bot would then cite. The message says which claim
+    and what the bytes hold, for the owner to rename the file or upload the real one."""
+    by_name = _EXTENSIONS.get(PurePosixPath(filename or "").suffix.lower())
+    claimed = by_name if by_name in ("pdf", "docx") else _CONTENT_TYPES[media]
+    how = (
+        f"named {PurePosixPath(filename or '').name}" if by_name == claimed else f"sent as {media}"
+    )
+    if _binary(data, content_type):
+        found, advice = "binary", "it may be damaged; upload the file again"
+    else:
+        text = decode(data[:4096], content_type)
+        found = "html" if _looks_like_html(text) else "text"
+        extension = ".html" if found == "html" else ".txt or .md"
+        advice = f"upload it as {extension}, or upload the {claimed.upper()} itself"
+    holds = {"binary": "no text and no PDF or DOCX", "html": "HTML", "text": "text"}[found]
+    return ContentTypeMismatch(
+        f"File does not look like a valid {claimed.upper()}: it is {how} but holds {holds};"
+        f" {advice}",
+        details={
+            "claimed": claimed,
+            "found": found,
+            "content_type": content_type,
+            "filename": filename,
+        },
     )
 
 

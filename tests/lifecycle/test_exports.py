@@ -314,6 +314,15 @@ async def test_a_cancelled_export_leaves_no_readable_part_file(
         await jobs.drain()  # the queued job, cancelled the same way
     left = set(directory.iterdir()) - before
     assert left == set()
+    # Nor does it stay "running" for good (a spinner, and 409 export_in_progress for two
+    # hours): failed, with the reason, and another may be requested at once.
+    got = await client.get(owner.url(f"/exports/{started.json()['id']}"), headers=owner.headers)
+    assert got.json()["status"] == "failed"
+    assert got.json()["error"].startswith("interrupted: the export stopped before it finished")
+    assert "request a new one" in got.json()["error"]
+    monkeypatch.setattr(archive_writer, "_write_leads", real)
+    again = await _export(client, owner, jobs)
+    assert again["status"] == "ready"
 
 
 async def test_the_purge_and_the_sweep_delete_part_files_of_killed_builds(

@@ -1,0 +1,91 @@
+"""An export whose build stops before it finishes: killed (no handler runs), or dropped unrun by
+a stopping queue (a cancelled build: tests/lifecycle/test_exports.py). Either way the owner sees
+it ``failed`` with a reason and may request another, not a spinner and 409 for hours."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from api.runtime import Runtime, job_registry
+from core.db import Database
+from core.jobs import InProcessQueue, JobQueue
+from lifecycle import exports
+from tests.conftest import Owner
+from tests.lifecycle.test_exports import _queued_export
+
+
+async def _claimed(owner_db: Database, export_id: uuid.UUID, *, ago: timedelta) -> None:
+    """The export as a build leaves it, claimed ``ago`` (and its process gone since)."""
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text(
+                "UPDATE workspace_exports SET status = 'running',"
+                " started_at = now() - CAST(:ago AS interval) WHERE id = :id"
+            ),
+            {"id": export_id, "ago": ago},
+        )
+
+
+async def _status(client: httpx.AsyncClient, owner: Owner, export_id: object) -> dict[str, Any]:
+    got = await client.get(owner.url(f"/exports/{export_id}"), headers=owner.headers)
+    assert got.status_code == 200, got.text
+    body: dict[str, Any] = got.json()
+    return body
+
+
+async def test_a_build_killed_mid_way_is_failed_once_past_the_job_timeout(
+    client: httpx.AsyncClient, owner: Owner, jobs: JobQueue, owner_db: Database
+) -> None:
+    """A killed process runs no handler: its export read ``running`` until two hours after the
+    request, refusing every new one meanwhile. A build running 30 minutes is left alone."""
+    live = await _queued_export(owner_db, owner.workspace_id, age=timedelta(minutes=40))
+    await _claimed(owner_db, live, ago=timedelta(minutes=30))
+    busy = await client.post(owner.url("/exports"), headers=owner.headers)
+    assert busy.status_code == 409, busy.text
+    assert busy.json()["error"]["code"] == "export_in_progress"
+    assert (await _status(client, owner, live))["status"] == "running"
+    await _claimed(owner_db, live, ago=timedelta(minutes=61))
+
+    listed = await client.get(owner.url("/exports"), headers=owner.headers)
+    assert listed.status_code == 200, listed.text
+    [row] = [item for item in listed.json()["items"] if item["id"] == str(live)]
+    assert row["status"] == "failed"
+    assert row["error"].startswith("interrupted: the export's job stopped before it finished")
+    assert "request a new one" in row["error"]
+
+    fresh = await client.post(owner.url("/exports"), headers=owner.headers)
+    assert fresh.status_code == 202, fresh.text
+    await jobs.drain()
+    assert (await _status(client, owner, fresh.json()["id"]))["status"] == "ready"
+
+
+async def test_an_export_waiting_in_a_stopping_in_process_queue_ends_failed(
+    runtime: Runtime, client: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    """The in-process queue dropped it unrun at shutdown: ``queued`` with nothing to build it."""
+    registry = job_registry()
+    release = asyncio.Event()
+
+    async def busy(ctx: dict[str, Any], workspace_id: str) -> None:
+        await release.wait()
+
+    registry.register("busy", busy)
+    queue = InProcessQueue(registry, runtime.jobs.ctx, concurrency=1)  # type: ignore[attr-defined]
+    started = await client.post(owner.url("/exports"), headers=owner.headers)
+    assert started.status_code == 202, started.text
+    await runtime.jobs.drain()  # the request's own job: ready
+    export_id = await _queued_export(owner_db, owner.workspace_id, age=timedelta(0))
+    await queue.enqueue("busy", workspace_id=owner.workspace_id)
+    await queue.enqueue(
+        exports.EXPORT_JOB, workspace_id=owner.workspace_id, export_id=str(export_id)
+    )
+    await queue.close()  # the server stops: "busy" cancelled, the export never started
+    dropped = await _status(client, owner, export_id)
+    assert dropped["status"] == "failed"
+    assert dropped["error"].startswith("interrupted: the export stopped before it finished")
