@@ -71,7 +71,7 @@ async def fail_stale_exports(
     error: str,
 ) -> int:
     """Failed: exports still queued that were requested before ``queued_before``, and exports
-    running since before ``started_before`` (claimed before 0019: requested before)."""
+    running since before ``started_before`` (claimed before 0020: requested before)."""
     started = func.coalesce(WorkspaceExport.started_at, WorkspaceExport.created_at)
     result = await session.execute(
         update(WorkspaceExport)
