@@ -276,19 +276,28 @@ async def set_workspace_plan(
     """``plan`` applies until ``expires_at``; then the workspace's ``fallback_plan`` does.
 
     A workspace whose plan did not expire (the deployment's ``DEFAULT_PLAN``, say Starter) keeps
-    that plan as its fallback: a paid period ends on it, not on free.
+    that plan as its fallback: a paid period ends on it, not on free. A paid plan replaced by
+    another is kept as ``previous_plan`` with when it ended (its period's end, or now when it
+    still ran: a refund that fell back to a lower plan), for its retention's grace.
     """
+    now = utcnow()
+    replaced = Workspace.plan_expires_at.is_not(None) & (Workspace.plan != plan)
     await session.execute(
         update(Workspace)
         .where(Workspace.id == workspace_id)
         .values(
             plan=plan,
             plan_expires_at=expires_at,
+            previous_plan=case((replaced, Workspace.plan), else_=Workspace.previous_plan),
+            previous_plan_ended_at=case(
+                (replaced, func.least(Workspace.plan_expires_at, now)),
+                else_=Workspace.previous_plan_ended_at,
+            ),
             fallback_plan=case(
                 (Workspace.plan_expires_at.is_(None), Workspace.plan),
                 else_=Workspace.fallback_plan,
             ),
-            updated_at=utcnow(),
+            updated_at=now,
         )
         .execution_options(synchronize_session=False)
     )
