@@ -244,7 +244,17 @@ async def apply_order_event(
         # Stored by an older release: what each payment paid for, from the payment history.
         history = await repo.applied_payments(session, workspace_id, old.applied_payment_ids)
         old = derive_paid_periods(old, history)
-    new, decision = apply_event(old, replace(event, expected=expected))
+    try:
+        new, decision = apply_event(old, replace(event, expected=expected))
+    except (ValueError, OverflowError):  # a period past what a datetime holds (year 9999)
+        return Applied(
+            "rejected",
+            "invalid_payload",
+            "a paid period out of range",
+            workspace_id=workspace_id,
+            razorpay_order_id=order.razorpay_order_id,
+            razorpay_payment_id=event.payment_id,
+        )
     if new != old:
         await _save_state(
             session,

@@ -108,7 +108,7 @@ async def _apply_payment(
     try:
         event = event_from_payment(name, entity, event_id=event_key)
     except (ValueError, OverflowError, OSError):
-        return Applied("rejected", "invalid_payload", "payment without created_at")
+        return Applied("rejected", "invalid_payload", "payment without a usable created_at")
     if overlong := overlong_ids(
         {"payment_id": event.payment_id, "subscription_id": event.subscription_id}
     ):
