@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, literal_column, select, update
+from sqlalchemy import case, func, literal_column, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,24 +70,38 @@ async def update_order(session: AsyncSession, order_id: uuid.UUID, **values: Any
 
 
 async def list_pending_orders(
-    session: AsyncSession, *, created_before: datetime, created_after: datetime, limit: int
-) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
-    """(order id, workspace id, razorpay order id) of pending orders across workspaces created
-    in [``created_after``, ``created_before``), oldest first.
+    session: AsyncSession,
+    *,
+    created_before: datetime,
+    created_after: datetime,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
+) -> list[tuple[uuid.UUID, uuid.UUID, str, datetime]]:
+    """(order id, workspace id, razorpay order id, created at) of pending orders across
+    workspaces created in [``created_after``, ``created_before``), oldest first (then by id),
+    from after the ``(created_at, id)`` of the last order of the page before.
 
     The caller sets ``app.lookup`` to ``RECONCILE_LOOKUP``; RLS then shows pending orders only.
     """
-    result = await session.execute(
-        select(BillingOrder.id, BillingOrder.workspace_id, BillingOrder.razorpay_order_id)
+    stmt = (
+        select(
+            BillingOrder.id,
+            BillingOrder.workspace_id,
+            BillingOrder.razorpay_order_id,
+            BillingOrder.created_at,
+        )
         .where(
             BillingOrder.status.in_(PENDING_STATUSES),
             BillingOrder.created_at < created_before,
             BillingOrder.created_at >= created_after,
         )
-        .order_by(BillingOrder.created_at)
+        .order_by(BillingOrder.created_at, BillingOrder.id)
         .limit(limit)
     )
-    return [(row[0], row[1], row[2]) for row in result.all()]
+    if after is not None:
+        stmt = stmt.where(tuple_(BillingOrder.created_at, BillingOrder.id) > tuple_(*after))
+    result = await session.execute(stmt)
+    return [(row[0], row[1], row[2], row[3]) for row in result.all()]
 
 
 # --- payments --------------------------------------------------------------------------------

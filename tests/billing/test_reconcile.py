@@ -202,3 +202,19 @@ async def test_reconcile_rejects_a_payment_dated_9999_and_checks_the_other_order
     assert await rig.order_status(far) == "created"
     assert await rig.order_status(missed) == "paid"
     assert (await subscription(rig.client, rig.owner))["effective_plan"] == "starter"
+
+
+async def test_reconcile_reaches_a_paid_order_behind_more_abandoned_ones_than_the_limit(
+    rig: Rig,
+) -> None:
+    """``--limit`` took the oldest pending orders only: with more abandoned checkouts than the
+    limit in the window, every run fetched the same ones and a newer paid order whose webhook
+    was lost waited for days (billing review 2, F3). The run now pages through the window."""
+    for _ in range(3):
+        await create_order(rig.client, rig.owner, "pro")  # Checkout closed: never paid
+    missed = await create_order(rig.client, rig.owner, "starter")
+    rig.fake.capture_payment(missed["razorpay_order_id"])  # no webhook ever arrives
+    report = await reconcile(rig.db, rig.provider, older_than=timedelta(0), limit=3)
+    assert report.orders_checked >= 4, report
+    assert await rig.order_status(missed) == "paid"
+    assert (await subscription(rig.client, rig.owner))["effective_plan"] == "starter"
