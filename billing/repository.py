@@ -25,8 +25,12 @@ RECONCILE_LOOKUP = "billing:reconcile-pending"
 # Orders a payment may still arrive for: a failed attempt may be followed by a paid one
 # (billing/state.py); the RLS policy under RECONCILE_LOOKUP shows these (migration 0013).
 PENDING_STATUSES = ("created", "attempted", "failed")
-# A payment's status only moves forward when Razorpay tells us about it again.
-_PAYMENT_RANK = "ARRAY['failed', 'authorized', 'captured', 'refunded', 'chargeback']::text[]"
+# A payment's status only moves forward when Razorpay tells us about it again. A capture we
+# rejected (amount or currency not the order's) stays `rejected`, for a human to refund, until
+# the money went back.
+_PAYMENT_RANK = (
+    "ARRAY['failed', 'authorized', 'captured', 'rejected', 'refunded', 'chargeback']::text[]"
+)
 
 # --- orders ----------------------------------------------------------------------------------
 
@@ -119,8 +123,10 @@ async def upsert_payment(
     method: str | None,
     source: str,
     raw: dict[str, Any],
+    keep_status: bool = False,
 ) -> None:
-    """Insert the payment or refresh it; a status only moves forward (see ``PAYMENT_RANK``)."""
+    """Insert the payment or refresh it; a status only moves forward (see ``PAYMENT_RANK``),
+    and not at all with ``keep_status`` (a refund we rejected says nothing of the payment)."""
     stmt = insert(BillingPayment).values(
         id=uuid.uuid4(),
         workspace_id=workspace_id,
@@ -137,7 +143,9 @@ async def upsert_payment(
     stmt = stmt.on_conflict_do_update(
         index_elements=[BillingPayment.razorpay_payment_id],
         set_={
-            "status": literal_column(
+            "status": BillingPayment.status
+            if keep_status
+            else literal_column(
                 f"CASE WHEN array_position({_PAYMENT_RANK}, excluded.status)"
                 f" >= coalesce(array_position({_PAYMENT_RANK}, billing_payments.status), 0)"
                 " THEN excluded.status ELSE billing_payments.status END"
@@ -151,6 +159,20 @@ async def upsert_payment(
         where=BillingPayment.workspace_id == workspace_id,
     )
     await session.execute(stmt)
+
+
+async def recorded_charge(
+    session: AsyncSession, workspace_id: uuid.UUID, razorpay_payment_id: str
+) -> tuple[int, str] | None:
+    """(amount, currency) a payment of the workspace charged, as recorded; None when unknown."""
+    result = await session.execute(
+        select(BillingPayment.amount, BillingPayment.currency).where(
+            BillingPayment.workspace_id == workspace_id,
+            BillingPayment.razorpay_payment_id == razorpay_payment_id,
+        )
+    )
+    row = result.first()
+    return (row[0], row[1]) if row and row[0] and row[1] else None
 
 
 async def find_payment_order(
