@@ -240,11 +240,27 @@ async def apply_order_event(
         currency=order.currency,
     )
     old = subscription_state(sub)
+    pid = event.payment_id or ""
+    # A payment never applied (its capture rejected, say): a refund is measured against what it
+    # charged, not the order (Rs 1 taken for a Rs 999 order, Rs 1 refunded: all of it).
+    unapplied = event.name in REVOCATION_EVENTS and pid and pid not in old.applied_payment_ids
+    if unapplied and (charged := await repo.recorded_charge(session, workspace_id, pid[:64])):
+        expected = replace(expected, amount=charged[0], currency=charged[1])
     if old.applied_payment_ids and not old.paid_periods:
         # Stored by an older release: what each payment paid for, from the payment history.
         history = await repo.applied_payments(session, workspace_id, old.applied_payment_ids)
         old = derive_paid_periods(old, history)
-    new, decision = apply_event(old, replace(event, expected=expected))
+    try:
+        new, decision = apply_event(old, replace(event, expected=expected))
+    except (ValueError, OverflowError):  # a period past what a datetime holds (year 9999)
+        return Applied(
+            "rejected",
+            "invalid_payload",
+            "a paid period out of range",
+            workspace_id=workspace_id,
+            razorpay_order_id=order.razorpay_order_id,
+            razorpay_payment_id=event.payment_id,
+        )
     if new != old:
         await _save_state(
             session,
@@ -289,6 +305,7 @@ async def apply_order_event(
             method=_short(payment_entity.get("method"), 32),
             source=source,
             raw=raw,
+            keep_status=decision.outcome == "rejected" and event.name in REVOCATION_EVENTS,
         )
         await _notify_payment(session, workspace_id, event, decision, payment_entity, order.plan)
 

@@ -30,6 +30,19 @@ def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+LATEST_EVENT_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+"""No event of Razorpay's is this late; a paid period added to a time near year 9999 would
+not fit a datetime (a 500 that Razorpay retried for a day, reconcile stopping its run)."""
+
+
+def event_time(created_at: int) -> datetime:
+    """Razorpay's ``created_at`` (Unix seconds) as an aware time; ``ValueError`` outside
+    ``[1970, LATEST_EVENT_TIME)``."""
+    if not 0 <= created_at < LATEST_EVENT_TIME.timestamp():
+        raise ValueError(f"created_at {created_at} is out of range")
+    return datetime.fromtimestamp(created_at, UTC)
+
+
 MAX_RAZORPAY_ID = 64
 """The columns that hold Razorpay's ids (``pay_`` and 14 characters today)."""
 
@@ -66,7 +79,8 @@ def event_from_webhook(
 ) -> BillingEvent:
     """Build a ``BillingEvent`` from a parsed (and already signature-checked) webhook body.
 
-    Raises ``ValueError`` when the body has no event name or no integer ``created_at``.
+    Raises ``ValueError`` when the body has no event name or no integer ``created_at`` in range
+    (``event_time``).
     """
     name = payload.get("event")
     created_at = _int_or_none(payload.get("created_at"))
@@ -81,7 +95,7 @@ def event_from_webhook(
         money = webhook_entity(payload, "dispute")
     return BillingEvent(
         name=name,
-        occurred_at=datetime.fromtimestamp(created_at, UTC),
+        occurred_at=event_time(created_at),
         payment_id=ids["payment_id"],
         amount=_int_or_none(money.get("amount")),
         currency=_str_or_none(money.get("currency")),
@@ -100,14 +114,15 @@ def event_from_payment(
     """Build a ``BillingEvent`` named ``name`` from a payment entity fetched from Razorpay's API
     (what reconcile finds): the event time is the payment's ``created_at``.
 
-    Raises ``ValueError`` when ``name`` is empty or the payment has no integer ``created_at``.
+    Raises ``ValueError`` when ``name`` is empty or the payment has no integer ``created_at`` in
+    range (``event_time``).
     """
     created_at = _int_or_none(payment.get("created_at"))
     if not name or created_at is None:
         raise ValueError("not a Razorpay payment")
     return BillingEvent(
         name=name,
-        occurred_at=datetime.fromtimestamp(created_at, UTC),
+        occurred_at=event_time(created_at),
         payment_id=_str_or_none(payment.get("id")),
         amount=_int_or_none(payment.get("amount")),
         currency=_str_or_none(payment.get("currency")),

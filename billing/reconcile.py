@@ -7,6 +7,7 @@ logic), one transaction per payment.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -55,50 +56,69 @@ async def reconcile(
     """For orders pending (created, attempted, or failed: a later attempt may pay) longer than
     ``older_than`` and created within ``within``, fetch their payments and apply what was
     missed, through the same deduplicated path as webhooks (one transaction per payment).
-    Orders abandoned longer ago are not looked up again on every run."""
+    Orders abandoned longer ago are not looked up again on every run.
+
+    Every pending order of the window is checked, listed ``limit`` at a time (oldest first): a
+    run that took only the oldest ``limit`` fetched the same abandoned checkouts each time and
+    never reached a newer paid order (billing review 2, F3)."""
     now = now or datetime.now(UTC)
     report = ReconcileReport()
-    async with db.transaction(lookup=repo.RECONCILE_LOOKUP) as session:
-        pending = await repo.list_pending_orders(
-            session, created_before=now - older_than, created_after=now - within, limit=limit
-        )
-    for _order_id, _workspace_id, razorpay_order_id in pending:
-        report.orders_checked += 1
-        try:
-            payments = await provider.fetch_order_payments(razorpay_order_id)
-        except (PaymentProviderUnavailable, PaymentProviderError):
-            report.provider_errors += 1
-            report.details.append(f"{razorpay_order_id}: provider unavailable")
+    after: tuple[datetime, uuid.UUID] | None = None
+    while True:
+        async with db.transaction(lookup=repo.RECONCILE_LOOKUP) as session:
+            page = await repo.list_pending_orders(
+                session,
+                created_before=now - older_than,
+                created_after=now - within,
+                limit=limit,
+                after=after,
+            )
+        for _order_id, _workspace_id, razorpay_order_id, _created_at in page:
+            await _check_order(db, provider, razorpay_order_id, report)
+        if len(page) < limit:
+            return report
+        after = (page[-1][3], page[-1][0])
+
+
+async def _check_order(
+    db: Database, provider: PaymentProvider, razorpay_order_id: str, report: ReconcileReport
+) -> None:
+    """Fetch one pending order's payments and apply each through the webhooks' path."""
+    report.orders_checked += 1
+    try:
+        payments = await provider.fetch_order_payments(razorpay_order_id)
+    except (PaymentProviderUnavailable, PaymentProviderError):
+        report.provider_errors += 1
+        report.details.append(f"{razorpay_order_id}: provider unavailable")
+        return
+    for payment in sorted(payments, key=lambda p: bounded_int(p.get("created_at")) or 0):
+        status = payment.get("status")
+        payment_id = payment.get("id")
+        name = _RECONCILE_EVENTS.get(status) if isinstance(status, str) else None
+        if name is None or not isinstance(payment_id, str) or not payment_id:
             continue
-        for payment in sorted(payments, key=lambda p: bounded_int(p.get("created_at")) or 0):
-            status = payment.get("status")
-            payment_id = payment.get("id")
-            name = _RECONCILE_EVENTS.get(status) if isinstance(status, str) else None
-            if name is None or not isinstance(payment_id, str) or not payment_id:
-                continue
-            report.payments_seen += 1
-            entity = {**payment, "order_id": razorpay_order_id}
-            key = f"reconcile:{payment_id}:{status}"[:MAX_EVENT_ID]
-            async with db.transaction() as session:
-                outcome, result = await record_and_apply(
-                    session,
-                    event_key=key,
-                    event_type=name,
-                    payload=entity,
-                    source="reconcile",
-                    apply=partial(_apply_payment, session, name, entity, key),
-                )
-            if outcome == "duplicate":
-                report.duplicates += 1
-            elif outcome == "applied":
-                report.applied += 1
-                report.details.append(f"{razorpay_order_id}: {payment_id} {result.reason}")
-            elif outcome == "rejected":
-                report.rejected += 1
-                report.details.append(f"{razorpay_order_id}: {payment_id} rejected {result.reason}")
-            else:
-                report.ignored += 1
-    return report
+        report.payments_seen += 1
+        entity = {**payment, "order_id": razorpay_order_id}
+        key = f"reconcile:{payment_id}:{status}"[:MAX_EVENT_ID]
+        async with db.transaction() as session:
+            outcome, result = await record_and_apply(
+                session,
+                event_key=key,
+                event_type=name,
+                payload=entity,
+                source="reconcile",
+                apply=partial(_apply_payment, session, name, entity, key),
+            )
+        if outcome == "duplicate":
+            report.duplicates += 1
+        elif outcome == "applied":
+            report.applied += 1
+            report.details.append(f"{razorpay_order_id}: {payment_id} {result.reason}")
+        elif outcome == "rejected":
+            report.rejected += 1
+            report.details.append(f"{razorpay_order_id}: {payment_id} rejected {result.reason}")
+        else:
+            report.ignored += 1
 
 
 async def _apply_payment(
@@ -108,7 +128,7 @@ async def _apply_payment(
     try:
         event = event_from_payment(name, entity, event_id=event_key)
     except (ValueError, OverflowError, OSError):
-        return Applied("rejected", "invalid_payload", "payment without created_at")
+        return Applied("rejected", "invalid_payload", "payment without a usable created_at")
     if overlong := overlong_ids(
         {"payment_id": event.payment_id, "subscription_id": event.subscription_id}
     ):

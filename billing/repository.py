@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, literal_column, select, update
+from sqlalchemy import case, func, literal_column, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,8 +25,12 @@ RECONCILE_LOOKUP = "billing:reconcile-pending"
 # Orders a payment may still arrive for: a failed attempt may be followed by a paid one
 # (billing/state.py); the RLS policy under RECONCILE_LOOKUP shows these (migration 0013).
 PENDING_STATUSES = ("created", "attempted", "failed")
-# A payment's status only moves forward when Razorpay tells us about it again.
-_PAYMENT_RANK = "ARRAY['failed', 'authorized', 'captured', 'refunded', 'chargeback']::text[]"
+# A payment's status only moves forward when Razorpay tells us about it again. A capture we
+# rejected (amount or currency not the order's) stays `rejected`, for a human to refund, until
+# the money went back.
+_PAYMENT_RANK = (
+    "ARRAY['failed', 'authorized', 'captured', 'rejected', 'refunded', 'chargeback']::text[]"
+)
 
 # --- orders ----------------------------------------------------------------------------------
 
@@ -70,24 +74,38 @@ async def update_order(session: AsyncSession, order_id: uuid.UUID, **values: Any
 
 
 async def list_pending_orders(
-    session: AsyncSession, *, created_before: datetime, created_after: datetime, limit: int
-) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
-    """(order id, workspace id, razorpay order id) of pending orders across workspaces created
-    in [``created_after``, ``created_before``), oldest first.
+    session: AsyncSession,
+    *,
+    created_before: datetime,
+    created_after: datetime,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
+) -> list[tuple[uuid.UUID, uuid.UUID, str, datetime]]:
+    """(order id, workspace id, razorpay order id, created at) of pending orders across
+    workspaces created in [``created_after``, ``created_before``), oldest first (then by id),
+    from after the ``(created_at, id)`` of the last order of the page before.
 
     The caller sets ``app.lookup`` to ``RECONCILE_LOOKUP``; RLS then shows pending orders only.
     """
-    result = await session.execute(
-        select(BillingOrder.id, BillingOrder.workspace_id, BillingOrder.razorpay_order_id)
+    stmt = (
+        select(
+            BillingOrder.id,
+            BillingOrder.workspace_id,
+            BillingOrder.razorpay_order_id,
+            BillingOrder.created_at,
+        )
         .where(
             BillingOrder.status.in_(PENDING_STATUSES),
             BillingOrder.created_at < created_before,
             BillingOrder.created_at >= created_after,
         )
-        .order_by(BillingOrder.created_at)
+        .order_by(BillingOrder.created_at, BillingOrder.id)
         .limit(limit)
     )
-    return [(row[0], row[1], row[2]) for row in result.all()]
+    if after is not None:
+        stmt = stmt.where(tuple_(BillingOrder.created_at, BillingOrder.id) > tuple_(*after))
+    result = await session.execute(stmt)
+    return [(row[0], row[1], row[2], row[3]) for row in result.all()]
 
 
 # --- payments --------------------------------------------------------------------------------
@@ -105,8 +123,10 @@ async def upsert_payment(
     method: str | None,
     source: str,
     raw: dict[str, Any],
+    keep_status: bool = False,
 ) -> None:
-    """Insert the payment or refresh it; a status only moves forward (see ``PAYMENT_RANK``)."""
+    """Insert the payment or refresh it; a status only moves forward (see ``PAYMENT_RANK``),
+    and not at all with ``keep_status`` (a refund we rejected says nothing of the payment)."""
     stmt = insert(BillingPayment).values(
         id=uuid.uuid4(),
         workspace_id=workspace_id,
@@ -123,7 +143,9 @@ async def upsert_payment(
     stmt = stmt.on_conflict_do_update(
         index_elements=[BillingPayment.razorpay_payment_id],
         set_={
-            "status": literal_column(
+            "status": BillingPayment.status
+            if keep_status
+            else literal_column(
                 f"CASE WHEN array_position({_PAYMENT_RANK}, excluded.status)"
                 f" >= coalesce(array_position({_PAYMENT_RANK}, billing_payments.status), 0)"
                 " THEN excluded.status ELSE billing_payments.status END"
@@ -137,6 +159,20 @@ async def upsert_payment(
         where=BillingPayment.workspace_id == workspace_id,
     )
     await session.execute(stmt)
+
+
+async def recorded_charge(
+    session: AsyncSession, workspace_id: uuid.UUID, razorpay_payment_id: str
+) -> tuple[int, str] | None:
+    """(amount, currency) a payment of the workspace charged, as recorded; None when unknown."""
+    result = await session.execute(
+        select(BillingPayment.amount, BillingPayment.currency).where(
+            BillingPayment.workspace_id == workspace_id,
+            BillingPayment.razorpay_payment_id == razorpay_payment_id,
+        )
+    )
+    row = result.first()
+    return (row[0], row[1]) if row and row[0] and row[1] else None
 
 
 async def find_payment_order(
@@ -276,19 +312,28 @@ async def set_workspace_plan(
     """``plan`` applies until ``expires_at``; then the workspace's ``fallback_plan`` does.
 
     A workspace whose plan did not expire (the deployment's ``DEFAULT_PLAN``, say Starter) keeps
-    that plan as its fallback: a paid period ends on it, not on free.
+    that plan as its fallback: a paid period ends on it, not on free. A paid plan replaced by
+    another is kept as ``previous_plan`` with when it ended (its period's end, or now when it
+    still ran: a refund that fell back to a lower plan), for its retention's grace.
     """
+    now = utcnow()
+    replaced = Workspace.plan_expires_at.is_not(None) & (Workspace.plan != plan)
     await session.execute(
         update(Workspace)
         .where(Workspace.id == workspace_id)
         .values(
             plan=plan,
             plan_expires_at=expires_at,
+            previous_plan=case((replaced, Workspace.plan), else_=Workspace.previous_plan),
+            previous_plan_ended_at=case(
+                (replaced, func.least(Workspace.plan_expires_at, now)),
+                else_=Workspace.previous_plan_ended_at,
+            ),
             fallback_plan=case(
                 (Workspace.plan_expires_at.is_(None), Workspace.plan),
                 else_=Workspace.fallback_plan,
             ),
-            updated_at=utcnow(),
+            updated_at=now,
         )
         .execution_options(synchronize_session=False)
     )

@@ -13,6 +13,7 @@ from typing import Any, Final, cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import repository as repo
+from billing.catalog import purchasable
 from billing.models import BillingOrder, BillingPayment, Subscription
 from billing.schemas import PaymentOut, SubscriptionOut
 from billing.state import PaidPeriod, SubscriptionState
@@ -20,7 +21,7 @@ from core.errors import Conflict, ValidationFailed
 from workspaces import notifications
 from workspaces.models import Workspace
 from workspaces.permissions import Action, authorize
-from workspaces.plans import PAID_PLANS, PLAN_RANK, PLANS, get_plan
+from workspaces.plans import PAID_PLANS, PLAN_RANK
 from workspaces.service import WorkspaceAccess
 from workspaces.usage import effective_plan, lasting_plan
 
@@ -107,15 +108,19 @@ async def cancel_at_period_end(
     running = running_paid_plan(sub, now)
     if running is None:
         raise Conflict("There is no paid period to cancel", code="nothing_to_cancel")
+    # A plan to buy once the period has ended: one that can be bought, below the running plan
+    # and above the one the workspace falls back to anyway (free, or its DEFAULT_PLAN).
+    fallback = lasting_plan(access.workspace)
     if downgrade_to is not None and (
-        downgrade_to not in PLANS
-        or not get_plan(downgrade_to).public
+        not purchasable(downgrade_to)
         or PLAN_RANK[downgrade_to] >= PLAN_RANK[running]
+        or PLAN_RANK[downgrade_to] <= PLAN_RANK.get(fallback, 0)
     ):
         raise ValidationFailed(
-            f"downgrade_to must be a plan below {running}",
+            f"downgrade_to must be a plan to buy below {running} and above {fallback}, the plan"
+            " the workspace returns to when the period ends",
             code="invalid_downgrade",
-            details=[{"field": "downgrade_to", "message": "a lower public plan"}],
+            details=[{"field": "downgrade_to", "message": "a lower plan that can be bought"}],
         )
     await repo.update_subscription(
         session, workspace_id, cancel_at_period_end=True, pending_plan=downgrade_to

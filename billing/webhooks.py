@@ -91,7 +91,7 @@ async def _apply(
     try:
         event = event_from_webhook(payload, event_id=event_key)
     except (ValueError, OverflowError, OSError):
-        return Applied("rejected", "invalid_payload", "no event name or created_at")
+        return Applied("rejected", "invalid_payload", "no event name or usable created_at")
     ids = webhook_ids(payload)
     if overlong := overlong_ids(ids):
         return Applied(

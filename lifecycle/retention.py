@@ -5,8 +5,9 @@ The retention is the plan's (``Plan.conversation_retention_days``: None keeps co
 forever) unless the workspace chose a shorter one; a longer one than its plan allows is refused,
 and after a downgrade the shorter of the two applies, once ``RETENTION_GRACE`` has passed since
 the paid period ended: until then the ended plan's retention still holds, so a plan that lapsed
-for a few days (a prepaid month renewed late, a refund) deletes nothing it would have kept. The
-sweep runs once a day across every
+for a few days (a prepaid month renewed late, a refund) deletes nothing it would have kept; so
+does a lower plan bought after it ended (billing keeps the plan a payment replaced and when it
+ended: ``previous_plan``, ``previous_plan_ended_at``). The sweep runs once a day across every
 replica (core/scheduler.py) and enqueues one job per workspace with a retention; each job
 deletes in batches, in the workspace's own tenant context, and records how many conversations
 went in the workspace's audit log (``retention.purged``, counts only). With a conversation go
@@ -65,13 +66,25 @@ def retention_of(workspace: Workspace, now: datetime | None = None) -> Retention
     plan_days = get_plan(effective_plan(workspace, now)).conversation_retention_days
     setting = workspace.conversation_retention_days
     days = _shortest(plan_days, setting)
-    ended = workspace.plan_expires_at
-    if ended is not None and ended <= now < ended + RETENTION_GRACE:
-        ended_days = get_plan(workspace.plan).conversation_retention_days
+    held = Retention(days, plan_days, setting)
+    # A paid plan that ended: the workspace's own, or the one a later payment replaced (a lower
+    # plan bought after it, an upgrade refunded back to the plan paid before it).
+    for plan, ended in (
+        (workspace.plan, workspace.plan_expires_at),
+        (workspace.previous_plan, workspace.previous_plan_ended_at),
+    ):
+        if plan is None or ended is None or not ended <= now < ended + RETENTION_GRACE:
+            continue
+        ended_days = get_plan(plan).conversation_retention_days
         kept = None if ended_days is None or plan_days is None else max(ended_days, plan_days)
-        if _shortest(kept, setting) != days:
-            return Retention(_shortest(kept, setting), plan_days, setting, ended + RETENTION_GRACE)
-    return Retention(days, plan_days, setting)
+        if _longer(_shortest(kept, setting), held.days):
+            held = Retention(_shortest(kept, setting), plan_days, setting, ended + RETENTION_GRACE)
+    return held
+
+
+def _longer(days: int | None, than: int | None) -> bool:
+    """Whether a retention of ``days`` keeps conversations longer than one of ``than``."""
+    return than is not None and (days is None or days > than)
 
 
 def view(access: WorkspaceAccess) -> Retention:

@@ -31,6 +31,11 @@ class Workspace(Base):
     # Set by billing: `plan` applies until `plan_expires_at` (None: no end), then `fallback_plan`.
     plan_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     fallback_plan: Mapped[str] = mapped_column(String(32), default="free")
+    # The plan a payment replaced and when it ended (its retention's grace, migration 0019).
+    previous_plan: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    previous_plan_ended_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
     # The first widget request from a site (the getting-started checklist).
     widget_installed_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True

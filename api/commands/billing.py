@@ -96,6 +96,7 @@ def register(subparsers: Any) -> None:
         "--limit",
         type=_bounded(int, 1, 100_000),
         default=500,
-        help="at most this many orders per run (default 500)",
+        help="orders listed at a time (default 500); a run checks every pending order of"
+        " the window, page by page",
     )
     rec.set_defaults(func=_reconcile)

@@ -124,11 +124,16 @@ async def create_order(
     return body
 
 
-async def subscription(client: httpx.AsyncClient, owner: Owner) -> dict[str, Any]:
-    response = await client.get(owner.url("/billing/subscription"), headers=owner.headers)
+async def owner_json(client: httpx.AsyncClient, owner: Owner, path: str) -> dict[str, Any]:
+    """The owner's ``GET`` of the workspace's ``path``, answered 200 with a JSON object."""
+    response = await client.get(owner.url(path), headers=owner.headers)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def subscription(client: httpx.AsyncClient, owner: Owner) -> dict[str, Any]:
+    return await owner_json(client, owner, "/billing/subscription")
 
 
 async def sub_row(owner_db: Database, workspace_id: str) -> dict[str, Any]:

@@ -436,3 +436,50 @@ def test_effective_plan_follows_expiry() -> None:
     assert effective_plan(ws, now) == "pro"
     assert effective_plan(ws, now + timedelta(days=1)) == "free"
     assert effective_plan(Workspace(plan="unlimited", plan_expires_at=None), now) == "unlimited"
+
+
+async def _cancel(client: httpx.AsyncClient, owner: Owner, to: str) -> httpx.Response:
+    return await client.post(
+        owner.url("/billing/subscription/cancel"), json={"downgrade_to": to}, headers=owner.headers
+    )
+
+
+async def _refused_downgrade(client: httpx.AsyncClient, owner: Owner, to: str) -> None:
+    """Cancelling towards ``to`` is 422 ``invalid_downgrade``, and records nothing."""
+    response = await _cancel(client, owner, to)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_downgrade"
+    sub = await subscription(client, owner)
+    assert (sub["cancel_at_period_end"], sub["pending_plan"]) == (False, None)
+
+
+async def test_a_downgrade_to_a_plan_that_cannot_be_bought_is_refused(
+    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay
+) -> None:
+    """Billing review 2, F5: ``downgrade_to: free`` was accepted, and the plan page then told
+    the owner to buy the free plan, which is 422 ``plan_not_purchasable`` to order."""
+    order = await create_order(bclient, owner, "pro")
+    payment = fake.capture_payment(order["razorpay_order_id"])
+    assert (await verify(bclient, owner, order, payment["id"], fake.key_secret)).status_code == 200
+    for plan in ("free", "unlimited", "nonsense"):
+        await _refused_downgrade(bclient, owner, plan)
+    assert (await _cancel(bclient, owner, "starter")).json()["pending_plan"] == "starter"
+
+
+async def test_a_downgrade_to_the_plan_the_workspace_falls_back_to_is_refused(
+    fake: FakeRazorpay, db: Database, redis_client: Redis
+) -> None:
+    """DEFAULT_PLAN=starter with Pro running: ``downgrade_to: starter`` was accepted, though
+    Starter is what the workspace returns to anyway (ordering it is 409 ``plan_included``)."""
+    async with deployment_on("starter", fake, db, redis_client) as client:
+        owner = await signup(client, "Starter underneath")
+        order = await create_order(client, owner, "pro")
+        payment = fake.capture_payment(order["razorpay_order_id"])
+        assert (
+            await verify(client, owner, order, payment["id"], fake.key_secret)
+        ).status_code == 200
+        await _refused_downgrade(client, owner, "starter")
+        cancelled = await client.post(
+            owner.url("/billing/subscription/cancel"), json={}, headers=owner.headers
+        )
+        assert cancelled.json()["cancel_at_period_end"] is True

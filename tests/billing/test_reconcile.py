@@ -185,3 +185,36 @@ async def test_reconcile_rejects_a_payment_whose_id_is_too_long_to_store(rig: Ri
     assert (row["outcome"], row["reason"]) == ("rejected", "invalid_payload")
     assert await rig.order_status(order) == "created"
     assert (await subscription(rig.client, rig.owner))["effective_plan"] == "free"
+
+
+async def test_reconcile_rejects_a_payment_dated_9999_and_checks_the_other_orders(rig: Rig) -> None:
+    """A fetched payment dated December 9999 stopped the whole run with a ValueError, and no
+    order after it was checked (billing review 2, F2): it is recorded as rejected instead."""
+    far = await create_order(rig.client, rig.owner, "pro")
+    late = rig.fake.capture_payment(far["razorpay_order_id"])
+    rig.fake.payments[late["id"]]["created_at"] = 253402300799
+    missed = await create_order(rig.client, rig.owner, "starter")
+    rig.fake.capture_payment(missed["razorpay_order_id"])  # no webhook ever arrives
+    report = await reconcile(rig.db, rig.provider, older_than=timedelta(0))
+    [row] = await event_rows(rig.owner_db, f"reconcile:{late['id']}:captured")
+    assert (row["outcome"], row["reason"]) == ("rejected", "invalid_payload")
+    assert report.rejected >= 1, report
+    assert await rig.order_status(far) == "created"
+    assert await rig.order_status(missed) == "paid"
+    assert (await subscription(rig.client, rig.owner))["effective_plan"] == "starter"
+
+
+async def test_reconcile_reaches_a_paid_order_behind_more_abandoned_ones_than_the_limit(
+    rig: Rig,
+) -> None:
+    """``--limit`` took the oldest pending orders only: with more abandoned checkouts than the
+    limit in the window, every run fetched the same ones and a newer paid order whose webhook
+    was lost waited for days (billing review 2, F3). The run now pages through the window."""
+    for _ in range(3):
+        await create_order(rig.client, rig.owner, "pro")  # Checkout closed: never paid
+    missed = await create_order(rig.client, rig.owner, "starter")
+    rig.fake.capture_payment(missed["razorpay_order_id"])  # no webhook ever arrives
+    report = await reconcile(rig.db, rig.provider, older_than=timedelta(0), limit=3)
+    assert report.orders_checked >= 4, report
+    assert await rig.order_status(missed) == "paid"
+    assert (await subscription(rig.client, rig.owner))["effective_plan"] == "starter"
