@@ -31,7 +31,7 @@ class Workspace(Base):
     # Set by billing: `plan` applies until `plan_expires_at` (None: no end), then `fallback_plan`.
     plan_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     fallback_plan: Mapped[str] = mapped_column(String(32), default="free")
-    # The plan a payment replaced and when it ended (its retention's grace, migration 0019).
+    # The plan a payment replaced and when it ended (its retention's grace, migration 0021).
     previous_plan: Mapped[str | None] = mapped_column(String(32), nullable=True)
     previous_plan_ended_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True
