@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
@@ -72,11 +73,22 @@ _OPTIONS: Final[RequestOptions] = {"security": {"bearer_auth": True}}
 # models (ChatCompletionChunk, Choice, ChoiceDelta...) are not built.
 _RAW_STREAM: Final = openai.AsyncStream[object]
 _EMPTY: Final[dict[str, Any]] = {}
+# What a reply may not carry into an answer: NUL (PostgreSQL refuses it in text), the other C0
+# controls but tab and line breaks, DEL (as ``rag.knowledge.parsed`` drops them from documents),
+# and lone surrogates (a JSON escape of half a character: no UTF-8 for it).
+_UNSTORABLE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def _mapping(value: object) -> dict[str, Any]:
     """``value`` when it is a JSON object, else an empty one (read-only)."""
     return value if isinstance(value, dict) else _EMPTY
+
+
+def model_text(value: object) -> str:
+    """The model's text as an answer may hold it (``_UNSTORABLE`` dropped): what the guard
+    checks, the visitor is shown and the conversation records are the same text. Not a string
+    (a server's ``null`` content): empty."""
+    return _UNSTORABLE.sub("", value) if isinstance(value, str) else ""
 
 
 def _estimate_tokens(text: str) -> int:
@@ -155,7 +167,7 @@ class OpenAIChatLLM:
             raise LLMUnavailable(details={"reason": "unexpected_response"})
         choices = data.get("choices")
         choice = _mapping(choices[0]) if isinstance(choices, list) and choices else None
-        text = (_mapping(choice.get("message")).get("content") or "") if choice else ""
+        text = model_text(_mapping(choice.get("message")).get("content")) if choice else ""
         usage = _mapping(data.get("usage"))
         prompt_tokens = usage.get("prompt_tokens")
         completion_tokens = usage.get("completion_tokens")
@@ -205,7 +217,7 @@ class OpenAIChatLLM:
                         choice = _mapping(choice)
                         if choice.get("finish_reason"):
                             finish_reason = choice["finish_reason"]
-                        delta = _mapping(choice.get("delta")).get("content")
+                        delta = model_text(_mapping(choice.get("delta")).get("content"))
                         if delta:
                             parts.append(delta)
                             yield StreamEvent("delta", delta)

@@ -26,7 +26,7 @@ from core.db import Database
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from tests.fakes.openai_server import FakeOpenAI
 from tests.rag.test_answers import REFUNDS, ingest
-from tests.rag.test_chat import chat
+from tests.rag.test_chat import widget_headers
 
 ANSWER = "Yearly plans are refunded in full within 30 days [1]."
 ROUNDS = 10
@@ -57,12 +57,18 @@ async def answering_workspace(
 
 
 async def turn(
-    client: httpx.AsyncClient, owner: Owner, session_id: str, **body: str
+    client: httpx.AsyncClient, owner: Owner, session_id: str, *, stream: bool = False, **body: str
 ) -> httpx.Response:
-    """One widget turn as the widget sends it (with a client_message_id)."""
-    return await chat(
-        client, owner, question(), session_id=session_id, client_message_id=uuid.uuid4().hex, **body
-    )
+    """One widget turn as the widget sends it (with a client_message_id), asking a new question;
+    ``stream``: as server-sent events."""
+    payload = {
+        "message": question(),
+        "session_id": session_id,
+        "client_message_id": uuid.uuid4().hex,
+        **body,
+    }
+    headers = widget_headers(owner, **({"Accept": "text/event-stream"} if stream else {}))
+    return await client.post("/api/v1/chat", json=payload, headers=headers)
 
 
 def question() -> str:
