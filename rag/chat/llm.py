@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 import openai
 
+from core.text import has_visible
 from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.generator import (
     Completion,
@@ -39,6 +40,7 @@ from rag.chat.guard import (
 from rag.chat.prompts import (
     PromptMessage,
     build_messages,
+    fallback_answer,
     follow_up_messages,
     new_canary,
     system_rules,
@@ -295,7 +297,7 @@ class LLMGenerator:
         completion = await self.llm.complete(messages, user=request.user)
         if guard.leaks(completion.text):
             return replace(completion, text=guard.refusal, guarded=True)
-        return completion
+        return _said_something(completion, request)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
         messages, guard = self._prepare(request)
@@ -303,6 +305,12 @@ class LLMGenerator:
         if request.spent is not None:
             events = _tallied(events, messages, request.spent)
         async for event in guard_stream(events, guard):
+            final = event.completion
+            if event.kind == "done" and final is not None and not final.guarded:
+                said = _said_something(final, request)
+                if said is not final:  # what was shown (blanks at most) makes way for it
+                    yield StreamEvent("replace", said.text)
+                    event = StreamEvent("done", completion=said)
             yield event
 
     async def aclose(self) -> None:
@@ -325,6 +333,16 @@ class LLMGenerator:
             completion.prompt_tokens,
             completion.completion_tokens,
         )
+
+
+def _said_something(completion: Completion, request: GenerationRequest) -> Completion:
+    """``completion``, or when its text shows nothing (a reply withheld by the provider's
+    content filter, a reasoning model that spent ``max_tokens`` before writing any answer) the
+    answer a failed model gets (``fallback_answer``), its tokens still counted: never an empty
+    answer. It cites no passage, so the question is left unanswered for the owner."""
+    if has_visible(completion.text):
+        return completion
+    return replace(completion, text=fallback_answer("", offer_contact=request.offer_contact))
 
 
 def make_generator(settings: Settings, *, llm: LLM | None = None) -> Generator:

@@ -1,4 +1,5 @@
-"""What the model writes becomes the answer only as an answer may be: characters PostgreSQL refuses
+"""What the model writes becomes the answer only as an answer may be: a reply that shows nothing
+is answered as when the model fails, never as an empty bubble; characters PostgreSQL refuses
 (NUL) or no reader sees (the other control characters) are dropped where the reply enters
 (rag/chat/llm.py), so the visitor is not told their message was invalid and the turn's answer
 is recorded, as JSON and as a stream alike."""
@@ -6,6 +7,8 @@ is recorded, as JSON and as a stream alike."""
 from __future__ import annotations
 
 from typing import Any
+
+import pytest
 
 from core.db import Database
 from tests.conftest import RuntimeFactory
@@ -17,6 +20,34 @@ def events_of(body: str) -> tuple[list[str], dict[str, Any]]:
     """The events' names and the ``done`` event's data."""
     events = parse_sse(body)
     return [name for name, _ in events], events[-1][1]
+
+
+@pytest.mark.parametrize("reply", ["", "  \n\u200b "])
+async def test_a_reply_that_shows_nothing_gets_the_fallback_answer(
+    runtime_factory: RuntimeFactory, owner_db: Database, reply: str
+) -> None:
+    """A reply with no content (the provider's content filter, a reasoning model that spent
+    ``max_tokens`` thinking) was sent and recorded as an empty answer."""
+    async with answering_workspace(runtime_factory, "Blank reply") as (model, client, owner):
+        model.chat_reply = reply
+        answered = await turn(client, owner, "blank-json")
+        streamed = await turn(client, owner, "blank-stream", stream=True)
+        # What the owner sees: both questions left unanswered, the model's tokens metered.
+        groups = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
+        usage = (await client.get(owner.url("/usage"), headers=owner.headers)).json()
+    assert answered.status_code == 200, answered.text
+    body = answered.json()
+    assert body["source"] == "fallback"
+    assert "having trouble answering" in body["answer"]
+    assert body["lead_capture"] is True  # the answer asks for an email address: the form
+    names, done = events_of(streamed.text)
+    assert names[0] == "meta"
+    assert names[-3:] == ["replace", "citations", "done"]
+    assert done["answer"] == body["answer"]
+    assert done["source"] == "fallback"
+    assert sum(g["count"] for g in groups) == 2
+    assert usage["llm_tokens"] > 0
+    assert await transcript_counts(owner_db, owner) == (2, 2, 0)
 
 
 async def test_control_characters_in_a_reply_are_dropped_and_the_answer_recorded(
