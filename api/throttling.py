@@ -42,6 +42,7 @@ from core.limiter import (
     limits_enabled,
     most_restrictive,
 )
+from rag.chat import repeats
 from widget.config import conversation_caps
 from workspaces import security
 from workspaces.models import Workspace
@@ -176,16 +177,24 @@ def widget_caps(workspace: Workspace, settings: Settings) -> tuple[int, int]:
     )
 
 
-async def cap_widget_conversation(request: Request, workspace: Workspace) -> None:
+async def cap_widget_conversation(
+    request: Request, workspace: Workspace, client_message_id: str | None = None
+) -> None:
     """A new conversation through the public widget key, counted per hour: per client IP and
     per workspace (the owner's widget settings, else ``WIDGET_CONVERSATIONS_PER_*``). A caller
     without an Origin header is not a browser page: its per-IP budget is the lower of that and
     ``WIDGET_SERVER_CONVERSATIONS_PER_IP_PER_HOUR``, counted apart. Raises 429
     ``conversation_rate_limited`` (details.scope: ip, server or workspace) with Retry-After.
-    The workspace's budget is counted last, so a capped address does not spend it."""
+    The workspace's budget is counted last, so a capped address does not spend it. Another try
+    of a message already recorded with its ``client_message_id`` (the widget's retries of a
+    visitor's first message, which carry no conversation yet) starts none and is not counted."""
     runtime = _runtime(request)
     settings = runtime.settings
     if not limits_enabled(settings):
+        return
+    if client_message_id is not None and await repeats.already_sent(
+        runtime.db, workspace.id, client_message_id
+    ):
         return
     per_ip, per_workspace = widget_caps(workspace, settings)
     ip = request_client_ip(request)

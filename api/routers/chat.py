@@ -209,7 +209,7 @@ async def public_chat(
         # (each resend of a refused first message used one up).
         checked_message(body.message, runtime.settings.max_message_chars)
         try:
-            await cap_widget_conversation(request, workspace)
+            await cap_widget_conversation(request, workspace, body.client_message_id)
         except ConversationRateLimited:
             if version is None:
                 raise
@@ -219,7 +219,7 @@ async def public_chat(
             if widget_caps(fresh, runtime.settings) == widget_caps(workspace, runtime.settings):
                 raise
             workspace = fresh
-            await cap_widget_conversation(request, workspace)
+            await cap_widget_conversation(request, workspace, body.client_message_id)
     inp = ChatInput(
         workspace=workspace,
         message=body.message,

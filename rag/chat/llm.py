@@ -11,12 +11,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 import openai
 
+from core.text import has_visible
 from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.generator import (
     Completion,
@@ -38,6 +40,7 @@ from rag.chat.guard import (
 from rag.chat.prompts import (
     PromptMessage,
     build_messages,
+    fallback_answer,
     follow_up_messages,
     new_canary,
     system_rules,
@@ -72,11 +75,22 @@ _OPTIONS: Final[RequestOptions] = {"security": {"bearer_auth": True}}
 # models (ChatCompletionChunk, Choice, ChoiceDelta...) are not built.
 _RAW_STREAM: Final = openai.AsyncStream[object]
 _EMPTY: Final[dict[str, Any]] = {}
+# What a reply may not carry into an answer: NUL (PostgreSQL refuses it in text), the other C0
+# controls but tab and line breaks, DEL (as ``rag.knowledge.parsed`` drops them from documents),
+# and lone surrogates (a JSON escape of half a character: no UTF-8 for it).
+_UNSTORABLE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def _mapping(value: object) -> dict[str, Any]:
     """``value`` when it is a JSON object, else an empty one (read-only)."""
     return value if isinstance(value, dict) else _EMPTY
+
+
+def model_text(value: object) -> str:
+    """The model's text as an answer may hold it (``_UNSTORABLE`` dropped): what the guard
+    checks, the visitor is shown and the conversation records are the same text. Not a string
+    (a server's ``null`` content): empty."""
+    return _UNSTORABLE.sub("", value) if isinstance(value, str) else ""
 
 
 def _estimate_tokens(text: str) -> int:
@@ -155,7 +169,7 @@ class OpenAIChatLLM:
             raise LLMUnavailable(details={"reason": "unexpected_response"})
         choices = data.get("choices")
         choice = _mapping(choices[0]) if isinstance(choices, list) and choices else None
-        text = (_mapping(choice.get("message")).get("content") or "") if choice else ""
+        text = model_text(_mapping(choice.get("message")).get("content")) if choice else ""
         usage = _mapping(data.get("usage"))
         prompt_tokens = usage.get("prompt_tokens")
         completion_tokens = usage.get("completion_tokens")
@@ -205,7 +219,7 @@ class OpenAIChatLLM:
                         choice = _mapping(choice)
                         if choice.get("finish_reason"):
                             finish_reason = choice["finish_reason"]
-                        delta = _mapping(choice.get("delta")).get("content")
+                        delta = model_text(_mapping(choice.get("delta")).get("content"))
                         if delta:
                             parts.append(delta)
                             yield StreamEvent("delta", delta)
@@ -283,7 +297,7 @@ class LLMGenerator:
         completion = await self.llm.complete(messages, user=request.user)
         if guard.leaks(completion.text):
             return replace(completion, text=guard.refusal, guarded=True)
-        return completion
+        return _said_something(completion, request)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
         messages, guard = self._prepare(request)
@@ -291,6 +305,12 @@ class LLMGenerator:
         if request.spent is not None:
             events = _tallied(events, messages, request.spent)
         async for event in guard_stream(events, guard):
+            final = event.completion
+            if event.kind == "done" and final is not None and not final.guarded:
+                said = _said_something(final, request)
+                if said is not final:  # what was shown (blanks at most) makes way for it
+                    yield StreamEvent("replace", said.text)
+                    event = StreamEvent("done", completion=said)
             yield event
 
     async def aclose(self) -> None:
@@ -313,6 +333,16 @@ class LLMGenerator:
             completion.prompt_tokens,
             completion.completion_tokens,
         )
+
+
+def _said_something(completion: Completion, request: GenerationRequest) -> Completion:
+    """``completion``, or when its text shows nothing (a reply withheld by the provider's
+    content filter, a reasoning model that spent ``max_tokens`` before writing any answer) the
+    answer a failed model gets (``fallback_answer``), its tokens still counted: never an empty
+    answer. It cites no passage, so the question is left unanswered for the owner."""
+    if has_visible(completion.text):
+        return completion
+    return replace(completion, text=fallback_answer("", offer_contact=request.offer_contact))
 
 
 def make_generator(settings: Settings, *, llm: LLM | None = None) -> Generator:

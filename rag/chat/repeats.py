@@ -84,6 +84,16 @@ class ClientMessageReused(AppError):
     message = "This client_message_id was sent with another message; use a new id per message"
 
 
+async def already_sent(db: Database, workspace_id: uuid.UUID, client_message_id: str) -> bool:
+    """Whether a try of the message with ``client_message_id`` was recorded: another try of it
+    starts no conversation (``take_up`` answers it in the first try's), so a cap on new
+    conversations does not count it."""
+    async with db.transaction(workspace_id=workspace_id) as session:
+        return await client_messages.client_message_recorded(
+            session, workspace_id=workspace_id, client_message_id=client_message_id
+        )
+
+
 async def take_up(
     session: AsyncSession,
     workspace: Workspace,

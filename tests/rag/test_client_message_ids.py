@@ -5,6 +5,7 @@ that failed without an answer, the answer then (rag/chat/repeats.py)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -258,6 +259,37 @@ async def test_a_repeat_while_the_answer_is_written_is_told_to_ask_again(
     assert answered.status_code == 200
     assert after.json()["message_id"] == answered.json()["message_id"]
     assert await recorded(owner_db, owner) == ONE_TURN
+
+
+async def test_tries_of_a_first_message_spend_no_new_conversation_cap(
+    runtime_factory: RuntimeFactory, owner_db: Database
+) -> None:
+    """The widget sends a visitor's first message again (after 409 ``message_in_progress``, up
+    to 30 times; after a network error) with no conversation: it has none yet. Those tries start
+    no conversation, so WIDGET_CONVERSATIONS_PER_IP_PER_HOUR does not count them: none is
+    refused 429 ``conversation_rate_limited``, the answer recorded is given to the next try, and
+    the visitor still has the conversations the cap leaves them."""
+    capped = functools.partial(
+        runtime_factory, rate_limits="on", widget_conversations_per_ip_per_hour=3
+    )
+    async with answering(capped) as (client, owner, cid, first, embedder):
+        busy = [await post(client, owner, QUESTION, cid) for _ in range(4)]
+        embedder.go.set()
+        answered = await first
+        after = await post(client, owner, QUESTION, cid)
+        new_ones = [
+            await post(client, owner, f"Do you ship to country number {n}?", str(uuid.uuid4()))
+            for n in range(2)
+        ]
+        over = await post(client, owner, "Do you ship to Bhutan?", str(uuid.uuid4()))
+    assert [r.status_code for r in busy] == [409] * 4, [r.text for r in busy]
+    assert answered.status_code == 200, answered.text
+    assert after.status_code == 200, after.text
+    assert after.json()["message_id"] == answered.json()["message_id"]
+    assert [r.status_code for r in new_ones] == [200, 200], [r.text for r in new_ones]
+    assert over.status_code == 429, over.text  # the cap itself still holds
+    assert over.json()["error"]["code"] == "conversation_rate_limited"
+    assert (await recorded(owner_db, owner))["conversations"] == 3
 
 
 async def test_a_claim_left_by_a_try_that_went_quiet_is_taken_over_and_one_answer_kept(

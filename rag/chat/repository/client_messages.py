@@ -62,6 +62,22 @@ async def find_client_message(
     return None if row is None else ClientMessage(*row)
 
 
+async def client_message_recorded(
+    session: AsyncSession, *, workspace_id: uuid.UUID, client_message_id: str
+) -> bool:
+    """Whether the workspace holds a message sent with ``client_message_id`` (one lookup in
+    ``CLIENT_MESSAGE_INDEX``)."""
+    found = await session.execute(
+        select(ChatMessage.id)
+        .where(
+            ChatMessage.workspace_id == workspace_id,
+            ChatMessage.client_message_id == client_message_id,
+        )
+        .limit(1)
+    )
+    return found.first() is not None
+
+
 async def claim_reply(
     session: AsyncSession,
     *,

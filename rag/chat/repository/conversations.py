@@ -23,6 +23,7 @@ from rag.chat.models import (
 )
 from rag.chat.repository.faqs import faq_exact_answer
 from rag.knowledge.repository.chunks import vector_param
+from workspaces.models import UsageDaily
 from workspaces.plans import Metric
 from workspaces.repository import workspace_version
 from workspaces.usage import TokenIncrement, UsageIncrement
@@ -102,6 +103,7 @@ def _insert_cte(table: Any, prefix: str, name: str) -> Any:
 _conversations: Any = Conversation.__table__
 _messages: Any = ChatMessage.__table__
 _unanswered: Any = UnansweredQuestion.__table__
+_usage_daily: Any = UsageDaily.__table__
 _touch = (
     update(_conversations)
     .where(_conversations.c.id == bindparam("touch_id"))
@@ -190,8 +192,10 @@ def _record_statement(
     metrics) and what else it carries; bind parameters ``c_*``, ``m_*``, ``touch_id``,
     ``ver_ws``, ``faq_ws``, ``faq_normalized``, ``dt_ws``, ``dt_day``, ``dt_est`` and
     ``dt_limit`` beside the upsert's. The reservation is evaluated in the upsert's RETURNING,
-    after the monthly counters' row is locked: the same order as the answer's statement (this
-    month's tokens, then today's), so the two never wait for each other in a circle."""
+    after the monthly counters' row is locked, and the conversation is touched after the
+    statement (a CTE nothing reads): this month's counters, today's, then the conversation, the
+    order of the answer's statement (``_answer_statement``), so the two never wait for each
+    other in a circle."""
     ctes = []
     if new_conversation:
         ctes.append(_insert_cte(_conversations, "c_", "new_conv"))
@@ -222,13 +226,30 @@ def _record_statement(
 @functools.cache
 def _answer_statement(metered: bool, unanswered: bool) -> Any:
     """``record_answer``'s statement: the answer (``m_*``) and its conversation's count
-    (``touch_id``), with the LLM tokens (``tok_*``) and an unanswered question (``q_*``)."""
+    (``touch_id``), with the LLM tokens (``tok_*``) and an unanswered question (``q_*``).
+
+    Metered, it locks its rows in the order of ``_record_statement``'s: this month's counters
+    (the main statement), then today's (the first column it returns), then the conversation (the
+    second). A data-modifying CTE that nothing reads runs after the main statement, in an order
+    of PostgreSQL's choosing: with the conversation's update as the main statement, a turn
+    recording its answer held the conversation while it waited for the month's row, which
+    another turn of that conversation held while it waited for the conversation (a deadlock:
+    one of them aborted, a 500 or a message left without its answer)."""
     ctes = [_insert_cte(_messages, "m_", "new_message")]
-    if metered:
-        ctes += [TOKEN_UPSERTS[0].cte("tokens_month"), TOKEN_UPSERTS[1].cte("tokens_day")]
     if unanswered:
         ctes.append(_insert_cte(_unanswered, "q_", "new_unanswered"))
-    return _touch.add_cte(*ctes)
+    if not metered:
+        return _touch.add_cte(*ctes)
+    day = TOKEN_UPSERTS[1].returning(_usage_daily.c.llm_tokens).cte("tokens_day")
+    touched = _touch.returning(_conversations.c.id).cte("touched_conv")
+    return (
+        TOKEN_UPSERTS[0]
+        .add_cte(*ctes, day, touched)
+        .returning(
+            select(day.c.llm_tokens).scalar_subquery().label("day_tokens"),
+            select(touched.c.id).scalar_subquery().label("touched"),
+        )
+    )
 
 
 async def record_answer(
