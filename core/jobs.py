@@ -234,7 +234,12 @@ class ArqQueue:
         ``connect`` (`trulybot worker`'s) waits for Redis and fails after its retries."""
         from arq.connections import ArqRedis
 
-        pool = ArqRedis.from_url(redis_url, socket_connect_timeout=5)
+        from core.redis import SOCKET_TIMEOUT
+
+        # With no socket timeout, an enqueue to a Redis that stopped answering (a partition)
+        # waited minutes: an upload stayed ``queued`` instead of ending ``queue_unavailable``,
+        # and a stopping server waited on its mail kicks.
+        pool = ArqRedis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=SOCKET_TIMEOUT)
         return cls(pool, queue_name=queue_name)
 
     async def enqueue(self, name: str, *, _job_id: str | None = None, **kwargs: JobArg) -> str:
