@@ -5,8 +5,10 @@ crash or a deploy between the two, Redis lost, an arq job expired). The schedule
 Documents left ``processing`` by a job that died with its process (SIGKILL, out of memory, a
 power loss: no handler ran, so ``unfinished.interrupted`` did not either) are found by the same
 sweep once their row has not been written for ``PROCESSING_TOO_LONG``, and become ``failed``
-(``interrupted``) for the owner to retry. They are not run again on their own: a document that
-kills its process would kill the next one too.
+(``abandoned``) for the owner to retry. They are not run again on their own: a document that
+kills its process would kill the next one too. (A worker also gives a job up once its runs
+died MAX_STARTS times, core/jobs.py; a stray start of the job skips an ``abandoned``
+document.)
 
 An ingestion job goes under one id per document revision (``job_id``), from the request that
 queued it and from this sweep alike: while that job waits or runs, the sweep's enqueue adds
@@ -92,7 +94,7 @@ async def requeue_stale(deps: IngestionDeps, workspace_id: uuid.UUID, now: datet
     """Enqueue again the workspace's documents ``queued`` since before ``now`` less
     ``QUEUED_TOO_LONG`` whose job is gone; how many were enqueued. Documents ``processing``
     with no write since ``now`` less ``PROCESSING_TOO_LONG`` become ``failed``
-    (``interrupted``, ``fail_abandoned``)."""
+    (``abandoned``, ``fail_abandoned``)."""
     async with deps.db.transaction(workspace_id=workspace_id) as session:
         stale = await document_repo.unchanged_since(
             session, workspace_id, status="queued", before=now - QUEUED_TOO_LONG, limit=BATCH
@@ -107,7 +109,7 @@ async def requeue_stale(deps: IngestionDeps, workspace_id: uuid.UUID, now: datet
 
 
 async def fail_abandoned(deps: IngestionDeps, workspace_id: uuid.UUID, now: datetime) -> int:
-    """``failed`` (``interrupted``) for the workspace's documents ``processing`` with no write
+    """``failed`` (``abandoned``) for the workspace's documents ``processing`` with no write
     since ``now`` less ``PROCESSING_TOO_LONG``; how many."""
     before = now - PROCESSING_TOO_LONG
     async with deps.db.transaction(workspace_id=workspace_id) as session:
