@@ -14,7 +14,7 @@ import itertools
 import logging
 import uuid
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -263,6 +263,25 @@ class ArqQueue:
 
     async def close(self) -> None:
         await self.pool.aclose()
+
+
+async def enqueue_retried(
+    enqueue: Callable[[], Awaitable[object]], delays: Sequence[float], *, what: str
+) -> bool:
+    """``enqueue()``, tried again after each of ``delays`` while the queue is unreachable (a
+    Redis restart, a failover); False when every try failed (``what`` names the job in the
+    log), for the caller to say so where it matters."""
+    for delay in (*delays, None):
+        try:
+            await enqueue()
+            return True
+        except Exception as exc:  # the queue is unreachable: try again, then give up
+            if delay is None:
+                log.warning("%s not enqueued (%s)", what, type(exc).__name__)
+                return False
+            log.warning("enqueue failed (%s); again in %.1f s", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+    return False  # pragma: no cover - the last try returns
 
 
 # --- fairness for arq workers: a per-workspace lease in Redis ---------------------------------

@@ -19,13 +19,12 @@ behind lagging workers is not queued twice. The job is idempotent anyway: a docu
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from core.jobs import JobQueue
+from core.jobs import JobQueue, enqueue_retried
 from rag.knowledge.jobs import INGEST_JOB, IngestionDeps
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.unfinished import abandoned
@@ -73,21 +72,11 @@ async def enqueue_retrying(
 ) -> bool:
     """``enqueue``, tried again after each of ``delays`` (``ENQUEUE_DELAYS``) while the queue
     is unreachable (a Redis restart, a failover); False when every try failed."""
-    for delay in (*(ENQUEUE_DELAYS if delays is None else delays), None):
-        try:
-            await enqueue(jobs, workspace_id, document_id, revision)
-            return True
-        except Exception as exc:  # the queue is unreachable: try again, then give up
-            if delay is None:
-                log.warning(
-                    "ingestion job for document %s not enqueued (%s)",
-                    document_id,
-                    type(exc).__name__,
-                )
-                return False
-            log.warning("enqueue failed (%s); again in %.1f s", type(exc).__name__, delay)
-            await asyncio.sleep(delay)
-    return False  # pragma: no cover - the last try returns
+    return await enqueue_retried(
+        lambda: enqueue(jobs, workspace_id, document_id, revision),
+        ENQUEUE_DELAYS if delays is None else delays,
+        what=f"ingestion job for document {document_id}",
+    )
 
 
 async def requeue_stale(deps: IngestionDeps, workspace_id: uuid.UUID, now: datetime) -> int:
