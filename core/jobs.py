@@ -14,7 +14,7 @@ import itertools
 import logging
 import uuid
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -48,7 +48,9 @@ class JobRegistry:
         self.keyed = frozenset(keyed)
         # Called with a job's arguments when the in-process queue stops before running it (its
         # process is stopping), so what waited on it does not wait for good: a document
-        # becomes ``failed`` (interrupted) the owner can retry, not ``queued`` forever.
+        # becomes ``failed`` (interrupted) the owner can retry, not ``queued`` forever. Also
+        # when an arq worker gives a capped job up after MAX_STARTS runs that died with their
+        # process (the context then has GAVE_UP).
         self.abandoned: dict[str, JobFunction] = dict(abandoned or {})
 
     def register(self, name: str, function: JobFunction) -> None:
@@ -234,7 +236,12 @@ class ArqQueue:
         ``connect`` (`trulybot worker`'s) waits for Redis and fails after its retries."""
         from arq.connections import ArqRedis
 
-        pool = ArqRedis.from_url(redis_url, socket_connect_timeout=5)
+        from core.redis import SOCKET_TIMEOUT
+
+        # With no socket timeout, an enqueue to a Redis that stopped answering (a partition)
+        # waited minutes: an upload stayed ``queued`` instead of ending ``queue_unavailable``,
+        # and a stopping server waited on its mail kicks.
+        pool = ArqRedis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=SOCKET_TIMEOUT)
         return cls(pool, queue_name=queue_name)
 
     async def enqueue(self, name: str, *, _job_id: str | None = None, **kwargs: JobArg) -> str:
@@ -256,6 +263,25 @@ class ArqQueue:
 
     async def close(self) -> None:
         await self.pool.aclose()
+
+
+async def enqueue_retried(
+    enqueue: Callable[[], Awaitable[object]], delays: Sequence[float], *, what: str
+) -> bool:
+    """``enqueue()``, tried again after each of ``delays`` while the queue is unreachable (a
+    Redis restart, a failover); False when every try failed (``what`` names the job in the
+    log), for the caller to say so where it matters."""
+    for delay in (*delays, None):
+        try:
+            await enqueue()
+            return True
+        except Exception as exc:  # the queue is unreachable: try again, then give up
+            if delay is None:
+                log.warning("%s not enqueued (%s)", what, type(exc).__name__)
+                return False
+            log.warning("enqueue failed (%s); again in %.1f s", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+    return False  # pragma: no cover - the last try returns
 
 
 # --- fairness for arq workers: a per-workspace lease in Redis ---------------------------------
@@ -298,31 +324,105 @@ class WorkspaceLeases:
         await self.redis.zrem(LEASE_PREFIX + workspace, job_id)
 
 
-# Deferrals are arq retries: they count as tries, so leased jobs may be tried this often.
+# Deferrals are arq retries: they count as tries, so leased jobs may be tried this often. What
+# bounds a job's real starts is MAX_STARTS.
 LEASED_MAX_TRIES = 10_000
 MAX_RETRY_DELAY = 10.0
+MAX_STARTS = 3
+"""How many times a worker may really start a capped job: arq's tries less the deferrals (its
+workspace at its share) and the runs a stopping worker cancelled (arq runs those again). A try
+past this is a job whose every run took its process down (out of memory, SIGKILL) and would
+take the next worker down too: it is given up, its ``JobRegistry.abandoned`` handler runs (a
+document ends ``failed``), instead of starting again after each job timeout for as long as
+LEASED_MAX_TRIES lets it (about 200 days at the default timeout)."""
+GAVE_UP = "gave_up_after_starts"
+"""Set (to MAX_STARTS) in the context an ``abandoned`` handler gets when a worker gives a job up
+after its runs died, to tell it from an in-process queue that stopped before running it."""
+SPARED_PREFIX = "trulybot:jobs:spared:"
+SPARED_SECONDS = 88_400  # as long as arq keeps a job's count of tries
+
+
+class _Starts:
+    """A job's tries that were no real start (deferred, or cancelled by a stopping worker),
+    counted in Redis under its id and enqueue time (a later job of the same id starts at 0)."""
+
+    def __init__(self, ctx: Mapping[str, Any]) -> None:
+        self.redis = ctx["redis"]
+        enqueued = ctx.get("enqueue_time")
+        stamp = int(enqueued.timestamp() * 1000) if enqueued is not None else 0
+        self.key = f"{SPARED_PREFIX}{ctx['job_id']}:{stamp}"
+        self.tries = int(ctx.get("job_try") or 1)
+        self.spared = 0
+
+    async def real(self) -> int:
+        """How many of the tries so far, this one included, really started the job."""
+        self.spared = int(await self.redis.get(self.key) or 0)
+        return self.tries - self.spared
+
+    async def spare(self) -> None:
+        """This try started nothing: not counted. Best effort (a Redis error counts it)."""
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.incr(self.key)
+                pipe.expire(self.key, SPARED_SECONDS)
+                await pipe.execute()
+        except Exception as exc:
+            log.warning("job try not recorded as spared (%s): it counts as a start", exc)
+
+    async def forget(self) -> None:
+        if self.spared:
+            await self.redis.delete(self.key)
 
 
 def _leased(
-    function: JobFunction, *, limit: int, lease_seconds: float, retry_delay: float
+    name: str,
+    function: JobFunction,
+    *,
+    limit: int,
+    lease_seconds: float,
+    retry_delay: float,
+    abandoned: JobFunction | None = None,
 ) -> JobFunction:
     """``function`` run only while its workspace holds a lease; otherwise the job is deferred
-    (arq ``Retry``), waiting longer the more often it was turned away, up to 10 s."""
+    (arq ``Retry``), waiting longer the more often it was turned away, up to 10 s. Past
+    MAX_STARTS real starts the job is given up (``abandoned`` runs)."""
     from arq.worker import Retry
 
     async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         workspace = _workspace_of(kwargs)
-        if workspace is None:
-            return await function(ctx, *args, **kwargs)
-        leases = WorkspaceLeases(ctx["redis"], limit=limit, lease_seconds=lease_seconds)
         job_id = str(ctx["job_id"])
-        if not await leases.acquire(workspace, job_id):
-            tries = int(ctx.get("job_try") or 1)
-            raise Retry(defer=min(retry_delay * tries, max(retry_delay, MAX_RETRY_DELAY)))
+        leases = WorkspaceLeases(ctx["redis"], limit=limit, lease_seconds=lease_seconds)
+        starts = _Starts(ctx)
+        if await starts.real() > MAX_STARTS:
+            log.error(
+                "job %s (%s) started %d times and its process died each time: given up",
+                name,
+                job_id,
+                MAX_STARTS,
+            )
+            try:
+                if abandoned is not None:
+                    await abandoned({**ctx, GAVE_UP: MAX_STARTS}, *args, **kwargs)
+            finally:
+                await starts.forget()
+                if workspace is not None:  # the lease a killed run left behind
+                    await leases.release(workspace, job_id)
+            return "given_up"
+        if workspace is not None and not await leases.acquire(workspace, job_id):
+            await starts.spare()
+            raise Retry(defer=min(retry_delay * starts.tries, max(retry_delay, MAX_RETRY_DELAY)))
+        finished = True
         try:
             return await function(ctx, *args, **kwargs)
+        except asyncio.CancelledError:
+            finished = False
+            await asyncio.shield(starts.spare())  # a stopping worker: arq runs it again
+            raise
         finally:
-            await asyncio.shield(leases.release(workspace, job_id))
+            if finished:
+                await asyncio.shield(starts.forget())
+            if workspace is not None:
+                await asyncio.shield(leases.release(workspace, job_id))
 
     return run
 
@@ -339,7 +439,8 @@ def worker_functions(
     With ``per_workspace``, a job with a ``workspace_id`` runs only while fewer than that many
     jobs of its workspace run on all workers together (a lease in Redis that expires after
     ``lease_seconds``, which must outlast the worker's job timeout); otherwise it is deferred,
-    so the workers' slots stay open for other workspaces.
+    so the workers' slots stay open for other workspaces. Such a job starts at most MAX_STARTS
+    times (deferrals and cancelled runs aside); the next try gives it up.
     """
     from arq.worker import func
 
@@ -349,7 +450,14 @@ def worker_functions(
     if per_workspace is None:
         return [func(fn, name=name, keep_result=kept[name]) for name, fn in functions.items()]
     leased: dict[str, Any] = {
-        name: _leased(fn, limit=per_workspace, lease_seconds=lease_seconds, retry_delay=retry_delay)
+        name: _leased(
+            name,
+            fn,
+            limit=per_workspace,
+            lease_seconds=lease_seconds,
+            retry_delay=retry_delay,
+            abandoned=registry.abandoned.get(name),
+        )
         for name, fn in functions.items()
         if registry.capped(name)
     }

@@ -19,21 +19,23 @@ class Run:
     out: str
 
 
-async def run_trulybot(*args: str, env: dict[str, str]) -> Run:
-    """The command with the test process's environment, less its database, Redis and model
-    settings, plus ``env``; stdout and stderr together."""
+def command_env(env: dict[str, str]) -> dict[str, str]:
+    """The test process's environment, less its database, Redis and model settings, plus
+    ``env``."""
     environment = {
         key: value for key, value in os.environ.items() if not key.startswith(SETTING_PREFIXES)
     }
     environment |= {"ENVIRONMENT": "test", "EMBEDDING_PROVIDER": "hash", "HF_HUB_OFFLINE": "1"}
-    environment |= env
+    return environment | env
+
+
+async def run_python(*args: str, env: dict[str, str]) -> Run:
+    """``python ARGS...`` from the repository with exactly ``env``; stdout and stderr together."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-m",
-        "api.cli",
         *args,
         cwd=ROOT,
-        env=environment,
+        env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -46,3 +48,9 @@ async def run_trulybot(*args: str, env: dict[str, str]) -> Run:
             await process.wait()
     assert process.returncode is not None
     return Run(process.returncode, out.decode(errors="replace"))
+
+
+async def run_trulybot(*args: str, env: dict[str, str]) -> Run:
+    """The command with the test process's environment, less its database, Redis and model
+    settings, plus ``env``; stdout and stderr together."""
+    return await run_python("-m", "api.cli", *args, env=command_env(env))

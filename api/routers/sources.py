@@ -144,13 +144,10 @@ async def sync_now(
     """Sync now (202); 409 ``sync_in_progress`` while a sync of it runs."""
     lease = timedelta(seconds=runtime.settings.source_sync_lease_seconds)
     holder = await sync.request_sync(session, access, source_id, lease=lease)
-    background.add_task(  # after the response, i.e. after the request's commit
-        runtime.jobs.enqueue,
-        sync.SYNC_JOB,
-        workspace_id=str(access.workspace.id),
-        source_id=str(source_id),
-        holder=holder,
-        trigger="manual",
+    # After the response, i.e. after the request's commit; a queue that cannot take it (Redis
+    # down) gives the lease back instead of 409 sync_in_progress for the lease's length.
+    background.add_task(
+        sync.enqueue_requested_sync, runtime.ingestion, access.workspace.id, source_id, holder
     )
     return SyncRequested(source_id=source_id)
 

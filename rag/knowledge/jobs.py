@@ -28,7 +28,7 @@ from core import metrics
 from core.config import Settings
 from core.db import Database
 from core.errors import AppError
-from core.jobs import JobFunction, JobQueue
+from core.jobs import GAVE_UP, JobFunction, JobQueue
 from core.logging import workspace_context
 from core.models import utcnow
 from rag.knowledge import indexing
@@ -40,7 +40,7 @@ from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parse_isolation import parse_isolated
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
-from rag.knowledge.unfinished import INTERRUPTED, interrupted, mark_failed
+from rag.knowledge.unfinished import INTERRUPTED, given_up, interrupted, mark_failed
 from workspaces import repository as ws_repo
 from workspaces import usage
 from workspaces.models import Workspace
@@ -200,7 +200,8 @@ async def ingest_document(
     A cancelled run (the worker's job timeout, or its shutdown) leaves the document ``failed``
     with the code ``interrupted`` instead of ``queued``/``processing`` for good: a timed-out job
     is not run again, so the owner sees why and may retry. A run again after a shutdown
-    (arq runs a cancelled job again) processes an ``interrupted`` document as if queued."""
+    (arq runs a cancelled job again) processes an ``interrupted`` document as if queued; an
+    ``abandoned`` one (its runs took their process down) is skipped."""
     try:
         return await _ingest(deps, workspace_id, document_id)
     except asyncio.CancelledError:
@@ -476,9 +477,14 @@ async def maintain_index_job(ctx: dict[str, Any], workspace_id: str) -> str:
 
 async def ingest_abandoned_job(ctx: dict[str, Any], workspace_id: str, document_id: str) -> None:
     """The in-process queue stopped before this document's job ran (the server is stopping):
-    ``failed`` (interrupted) for the owner to retry, not ``queued`` with nothing to run it."""
+    ``failed`` (interrupted) for the owner to retry, not ``queued`` with nothing to run it. A
+    worker gave the job up (``GAVE_UP``, its runs died): ``failed`` (abandoned), not run again."""
+    db, ws, document = _deps(ctx).db, uuid.UUID(workspace_id), uuid.UUID(document_id)
     with workspace_context(workspace_id):
-        await interrupted(_deps(ctx).db, uuid.UUID(workspace_id), uuid.UUID(document_id))
+        if starts := ctx.get(GAVE_UP):
+            await given_up(db, ws, document, starts=int(starts))
+        else:
+            await interrupted(db, ws, document)
 
 
 JOBS: dict[str, JobFunction] = {

@@ -5,8 +5,10 @@ crash or a deploy between the two, Redis lost, an arq job expired). The schedule
 Documents left ``processing`` by a job that died with its process (SIGKILL, out of memory, a
 power loss: no handler ran, so ``unfinished.interrupted`` did not either) are found by the same
 sweep once their row has not been written for ``PROCESSING_TOO_LONG``, and become ``failed``
-(``interrupted``) for the owner to retry. They are not run again on their own: a document that
-kills its process would kill the next one too.
+(``abandoned``) for the owner to retry. They are not run again on their own: a document that
+kills its process would kill the next one too. (A worker also gives a job up once its runs
+died MAX_STARTS times, core/jobs.py; a stray start of the job skips an ``abandoned``
+document.)
 
 An ingestion job goes under one id per document revision (``job_id``), from the request that
 queued it and from this sweep alike: while that job waits or runs, the sweep's enqueue adds
@@ -17,13 +19,12 @@ behind lagging workers is not queued twice. The job is idempotent anyway: a docu
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from core.jobs import JobQueue
+from core.jobs import JobQueue, enqueue_retried
 from rag.knowledge.jobs import INGEST_JOB, IngestionDeps
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.unfinished import abandoned
@@ -71,28 +72,18 @@ async def enqueue_retrying(
 ) -> bool:
     """``enqueue``, tried again after each of ``delays`` (``ENQUEUE_DELAYS``) while the queue
     is unreachable (a Redis restart, a failover); False when every try failed."""
-    for delay in (*(ENQUEUE_DELAYS if delays is None else delays), None):
-        try:
-            await enqueue(jobs, workspace_id, document_id, revision)
-            return True
-        except Exception as exc:  # the queue is unreachable: try again, then give up
-            if delay is None:
-                log.warning(
-                    "ingestion job for document %s not enqueued (%s)",
-                    document_id,
-                    type(exc).__name__,
-                )
-                return False
-            log.warning("enqueue failed (%s); again in %.1f s", type(exc).__name__, delay)
-            await asyncio.sleep(delay)
-    return False  # pragma: no cover - the last try returns
+    return await enqueue_retried(
+        lambda: enqueue(jobs, workspace_id, document_id, revision),
+        ENQUEUE_DELAYS if delays is None else delays,
+        what=f"ingestion job for document {document_id}",
+    )
 
 
 async def requeue_stale(deps: IngestionDeps, workspace_id: uuid.UUID, now: datetime) -> int:
     """Enqueue again the workspace's documents ``queued`` since before ``now`` less
     ``QUEUED_TOO_LONG`` whose job is gone; how many were enqueued. Documents ``processing``
     with no write since ``now`` less ``PROCESSING_TOO_LONG`` become ``failed``
-    (``interrupted``, ``fail_abandoned``)."""
+    (``abandoned``, ``fail_abandoned``)."""
     async with deps.db.transaction(workspace_id=workspace_id) as session:
         stale = await document_repo.unchanged_since(
             session, workspace_id, status="queued", before=now - QUEUED_TOO_LONG, limit=BATCH
@@ -107,7 +98,7 @@ async def requeue_stale(deps: IngestionDeps, workspace_id: uuid.UUID, now: datet
 
 
 async def fail_abandoned(deps: IngestionDeps, workspace_id: uuid.UUID, now: datetime) -> int:
-    """``failed`` (``interrupted``) for the workspace's documents ``processing`` with no write
+    """``failed`` (``abandoned``) for the workspace's documents ``processing`` with no write
     since ``now`` less ``PROCESSING_TOO_LONG``; how many."""
     before = now - PROCESSING_TOO_LONG
     async with deps.db.transaction(workspace_id=workspace_id) as session:

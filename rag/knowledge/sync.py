@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import AppError, Conflict, NotFound
-from core.jobs import JobFunction
+from core.jobs import JobFunction, enqueue_retried
 from core.logging import workspace_context
 from core.models import utcnow
 from rag.knowledge import requeue
@@ -140,6 +140,31 @@ async def request_sync(
     await repo.update_source(session, ws, source_id, next_due_at=now)
     await permit.record(session, target_type="source", target_id=source_id)
     return holder
+
+
+async def enqueue_requested_sync(
+    deps: IngestionDeps, workspace_id: uuid.UUID, source_id: uuid.UUID, holder: str
+) -> bool:
+    """Enqueue the sync ``request_sync`` leased the source for (after the request's commit),
+    tried again while the queue is unreachable (``requeue.ENQUEUE_DELAYS``). When it still
+    fails, the lease is given back: the source would otherwise answer 409 ``sync_in_progress``
+    for SOURCE_SYNC_LEASE_SECONDS with no sync behind it. It stays due, so the scheduler syncs
+    it once the queue is back, and "Sync now" may be asked again; whether it was enqueued."""
+    enqueued = await enqueue_retried(
+        lambda: deps.jobs.enqueue(
+            SYNC_JOB,
+            workspace_id=str(workspace_id),
+            source_id=str(source_id),
+            holder=holder,
+            trigger="manual",
+        ),
+        requeue.ENQUEUE_DELAYS,
+        what=f"sync of source {source_id}",
+    )
+    if not enqueued:
+        log.error("source %s: sync not enqueued; its lease is given back", source_id)
+        await release_lease(deps, workspace_id, source_id, holder)
+    return enqueued
 
 
 # --- scheduling ---------------------------------------------------------------------------------

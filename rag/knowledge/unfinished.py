@@ -16,6 +16,12 @@ from rag.knowledge.repository import documents as document_repo
 from workspaces import notifications
 
 INTERRUPTED = "interrupted"
+"""Cancelled mid-way (a job timeout, a worker shutting down): arq may run the job again, which
+processes the document as if queued."""
+ABANDONED = "abandoned"
+"""The process running the job died (killed, out of memory), too often or with nothing left to
+finish it: not run again on its own, a stray start of its job skips it (a document that kills
+its process would kill the next one too); the owner retries it."""
 QUEUE_UNAVAILABLE = "queue_unavailable"
 
 
@@ -56,7 +62,7 @@ async def abandoned(
 ) -> bool:
     """A document left ``processing`` at ``revision`` with its row unwritten since ``before``:
     the process running its job died (killed, out of memory, the power) and no handler ran.
-    It becomes ``failed`` (``interrupted``) for the owner to retry; whether it did. Checked
+    It becomes ``failed`` (``abandoned``) for the owner to retry; whether it did. Checked
     again under the row's lock, so a job that just wrote progress keeps its document."""
     async with db.transaction(workspace_id=workspace_id) as session:
         document = await document_repo.get_document(
@@ -75,9 +81,25 @@ async def abandoned(
             document,
             reason="Processing stopped with nothing left to finish it (the process running it "
             "was stopped or killed); retry the document.",
-            code=INTERRUPTED,
+            code=ABANDONED,
         )
         return True
+
+
+async def given_up(
+    db: Database, workspace_id: uuid.UUID, document_id: uuid.UUID, *, starts: int
+) -> None:
+    """A worker gave the document's job up: each of its ``starts`` runs died with its process
+    (core.jobs.MAX_STARTS). ``failed`` (``abandoned``) for the owner to look at and retry."""
+    await fail_pending(
+        db,
+        workspace_id,
+        document_id,
+        reason=f"Processing was started {starts} times and the process running it stopped each "
+        "time (out of memory, or killed); it is not run again on its own. Retry the document, "
+        "or split it into smaller ones.",
+        code=ABANDONED,
+    )
 
 
 async def mark_failed(

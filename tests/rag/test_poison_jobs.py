@@ -1,0 +1,199 @@
+"""A document whose processing kills the worker (out of memory, the OOM killer's SIGKILL) is
+started at most ``core.jobs.MAX_STARTS`` times, then ends ``failed`` (``abandoned``) for the
+owner, and a stray start of its job later does not process it again (scale-out review F1:
+capped jobs had 10,000 tries so that per-workspace deferrals would not run out, and each
+start that killed its worker counted as one of them: a poison document killed a worker every
+job timeout for about 200 days).
+
+Each start is the real `trulybot worker` in a process of its own, whose parsing kills that
+process; the killed worker's in-progress mark, which expires after the job timeout, is
+deleted by the test instead of waited for."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import textwrap
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from arq.connections import RedisSettings
+from arq.worker import Worker
+from redis.asyncio import Redis
+
+from api.runtime import Runtime
+from core.embedded import EmbeddedPostgres
+from core.jobs import MAX_STARTS, ArqQueue, JobRegistry, WorkspaceLeases, worker_functions
+from rag.knowledge import requeue
+from tests.cli_process import Run, command_env, run_python
+from tests.conftest import APP_ROLE, REDIS_URL, ROOT, Owner, queued_text_document
+
+WORKER = textwrap.dedent(
+    """
+    import os, signal, sys
+
+    import arq.worker
+
+    from rag.knowledge import jobs
+
+
+    async def killed(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)  # the document takes the process down
+
+
+    class OwnQueue(arq.worker.Worker):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**kwargs, "queue_name": sys.argv[1], "poll_delay": 0.05})
+
+
+    jobs._process = killed
+    arq.worker.Worker = OwnQueue
+    from api.cli import main
+
+    sys.exit(main(["worker", "--burst"]))
+    """
+)
+
+
+@dataclass
+class PoisonWorkers:
+    """`trulybot worker --burst` on a queue of this test's own, one process per call."""
+
+    queue: ArqQueue
+    redis: Redis
+    env: dict[str, str]
+
+    async def run(self) -> Run:
+        return await run_python("-c", WORKER, str(self.queue.queue_name), env=self.env)
+
+    async def restart_after_kill(self) -> None:
+        """What the job timeout does for the jobs of a killed worker (the document's, and a
+        mail flush its start requested, if it had begun): they may start again. (A burst
+        worker waits for a job another worker runs.)"""
+        ids = await self.redis.zrange(str(self.queue.queue_name), 0, -1)
+        if ids:
+            await self.redis.delete(*[b"arq:in-progress:" + i for i in ids])
+
+
+@pytest.fixture
+async def workers(
+    pg: EmbeddedPostgres, redis_client: Redis, tmp_path: Path
+) -> AsyncIterator[PoisonWorkers]:
+    queue = await ArqQueue.connect(REDIS_URL, queue_name=f"trulybot-test-{uuid.uuid4().hex[:8]}")
+    env = command_env(
+        {
+            "JWT_SECRET": "poison-jobs-" + "s" * 40,
+            "SEED_DEMO": "false",
+            "SCHEDULER_ENABLED": "false",
+            "DATABASE_URL": pg.app_url(APP_ROLE),
+            "REDIS_URL": REDIS_URL,
+            "DATA_DIR": str(tmp_path),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    try:
+        yield PoisonWorkers(queue, redis_client, env)
+    finally:
+        ids = await queue.pool.zrange(str(queue.queue_name), 0, -1)
+        keys = [
+            prefix + i for i in ids for prefix in (b"arq:job:", b"arq:in-progress:", b"arq:retry:")
+        ]
+        await queue.pool.delete(str(queue.queue_name), *keys)
+        await queue.close()
+
+
+async def _document(client: httpx.AsyncClient, owner: Owner, document_id: uuid.UUID) -> dict:
+    r = await client.get(owner.url(f"/documents/{document_id}"), headers=owner.headers)
+    assert r.status_code == 200, r.text
+    got: dict = r.json()
+    return got
+
+
+async def test_a_document_that_kills_its_worker_is_given_up_and_not_run_again(
+    runtime: Runtime,
+    client: httpx.AsyncClient,
+    owner: Owner,
+    workers: PoisonWorkers,
+) -> None:
+    ws = uuid.UUID(owner.workspace_id)
+    document_id = await queued_text_document(
+        runtime, owner, title=f"Poison {uuid.uuid4().hex[:8]}", body="Too much for one worker."
+    )
+    revision = (await _document(client, owner, document_id))["revision"]
+    job_id = requeue.job_id(document_id, revision)
+    assert await requeue.enqueue(workers.queue, ws, document_id, revision) == job_id
+
+    codes: list[int] = []
+    for _ in range(MAX_STARTS + 3):  # bounded: the old code went on starting it
+        run = await workers.run()
+        codes.append(run.code)
+        if run.code != -signal.SIGKILL:
+            break
+        await workers.restart_after_kill()
+    # Killed on each of its first starts, then given up by the next worker, which lives.
+    assert codes == [-signal.SIGKILL] * MAX_STARTS + [0], run.out
+    got = await _document(client, owner, document_id)
+    assert (got["status"], got["error_code"]) == ("failed", "abandoned")
+    assert f"started {MAX_STARTS} times" in got["error"]
+    assert "Retry" in got["error"]
+
+    # A stray start of its job later (a sweep, a duplicate) skips it: no worker is killed.
+    assert await requeue.enqueue(workers.queue, ws, document_id, revision) == job_id
+    run = await workers.run()
+    assert run.code == 0, run.out
+    got = await _document(client, owner, document_id)
+    assert (got["status"], got["error_code"]) == ("failed", "abandoned")
+
+    # The owner retries it: a new revision, processed (here, where nothing kills it).
+    retried = await client.post(owner.url(f"/documents/{document_id}/retry"), headers=owner.headers)
+    assert retried.status_code == 202, retried.text
+    await runtime.jobs.drain()
+    assert (await _document(client, owner, document_id))["status"] == "ready"
+
+
+async def test_a_job_deferred_behind_its_workspace_share_more_often_still_runs(
+    redis_client: Redis,
+) -> None:
+    """Deferrals (the workspace at its JOBS_PER_WORKSPACE share) are arq tries too, but no
+    starts: a job turned away more than MAX_STARTS times runs once the share is free."""
+    tries: list[int] = []
+
+    async def work(ctx: dict[str, Any], workspace_id: str) -> str:
+        tries.append(ctx["job_try"])
+        return "done"
+
+    workspace = str(uuid.uuid4())
+    upload = WorkspaceLeases(redis_client, limit=1, lease_seconds=60)
+    assert await upload.acquire(workspace, "a-long-upload")  # holds the workspace's share
+    queue = await ArqQueue.connect(REDIS_URL, queue_name=f"trulybot-test-{uuid.uuid4().hex[:8]}")
+    await queue.enqueue("work", workspace_id=workspace)
+    worker = Worker(
+        functions=worker_functions(
+            JobRegistry({"work": work}), per_workspace=1, lease_seconds=60, retry_delay=0.02
+        ),
+        redis_settings=RedisSettings.from_dsn(REDIS_URL),
+        queue_name=queue.queue_name,
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.02,
+    )
+    running = asyncio.create_task(worker.main())
+    try:
+        async with asyncio.timeout(60):  # a guard against hanging, not a timing assertion
+            while worker.jobs_retried <= MAX_STARTS and not running.done():
+                await asyncio.sleep(0.02)
+            await upload.release(workspace, "a-long-upload")
+            await running
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await worker.close()
+        await queue.close()
+    [ran_at] = tries
+    assert ran_at > MAX_STARTS + 1  # its try count, deferrals included
+    assert (worker.jobs_complete, worker.jobs_failed) == (1, 0)
