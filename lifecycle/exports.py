@@ -27,10 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.config import Settings
 from core.db import Database, set_tenant
 from core.errors import AppError, Conflict, NotFound
+from core.jobs import JobQueue, enqueue_retried
 from core.models import utcnow
 from lifecycle import archive as archive_writer
 from lifecycle import export_repository as repo
 from lifecycle.models import WorkspaceExport
+from rag.knowledge import requeue
 from workspaces import repository as ws_repo
 from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess, require_verified
@@ -50,6 +52,10 @@ RUNNING_TOO_LONG = timedelta(hours=1)
 INTERRUPTED = (
     "interrupted: the export stopped before it finished (a job timeout, or the process"
     " building it was stopped); request a new one"
+)
+UNQUEUED = (
+    "queue_unavailable: the export could not be queued (the job queue did not answer);"
+    " request a new one"
 )
 LOST = (
     "interrupted: the export's job stopped before it finished (the process building it was"
@@ -250,16 +256,44 @@ async def build_export(
         raise
 
 
+async def enqueue_export(
+    db: Database, jobs: JobQueue, *, workspace_id: uuid.UUID, export_id: uuid.UUID
+) -> bool:
+    """Enqueue the build ``request_export`` recorded (after the request's commit), tried again
+    while the queue is unreachable (``requeue.ENQUEUE_DELAYS``). When it still fails, the export
+    becomes ``failed`` with ``UNQUEUED``: queued with no job behind it, it answered 409
+    ``export_in_progress`` to every new request for two hours. Whether it was enqueued."""
+    enqueued = await enqueue_retried(
+        lambda: jobs.enqueue(EXPORT_JOB, workspace_id=str(workspace_id), export_id=str(export_id)),
+        requeue.ENQUEUE_DELAYS,
+        what=f"export {export_id}",
+    )
+    if not enqueued:
+        await _fail(db, workspace_id, export_id, UNQUEUED, only_status=("queued",))
+    return enqueued
+
+
 async def interrupted(db: Database, *, workspace_id: uuid.UUID, export_id: uuid.UUID) -> None:
     """The export's job was cancelled, or dropped unrun by a stopping in-process queue: an
     export still queued or running becomes ``failed`` with ``INTERRUPTED``."""
+    await _fail(db, workspace_id, export_id, INTERRUPTED, only_status=("queued", "running"))
+
+
+async def _fail(
+    db: Database,
+    workspace_id: uuid.UUID,
+    export_id: uuid.UUID,
+    error: str,
+    *,
+    only_status: Sequence[str],
+) -> None:
     async with db.transaction(workspace_id=workspace_id) as session:
         await repo.update_export(
             session,
             workspace_id=workspace_id,
             export_id=export_id,
-            values={"status": "failed", "error": INTERRUPTED, "finished_at": utcnow()},
-            only_status=("queued", "running"),
+            values={"status": "failed", "error": error, "finished_at": utcnow()},
+            only_status=only_status,
         )
 
 

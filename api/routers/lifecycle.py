@@ -62,10 +62,11 @@ async def create_export(
     export = await exports.request_export(session, access)
     # Background tasks run after the response, i.e. after the request's commit.
     background.add_task(
-        runtime.jobs.enqueue,
-        exports.EXPORT_JOB,
-        workspace_id=str(export.workspace_id),
-        export_id=str(export.id),
+        exports.enqueue_export,
+        runtime.db,
+        runtime.jobs,
+        workspace_id=export.workspace_id,
+        export_id=export.id,
     )
     return _out(export)
 

@@ -84,10 +84,11 @@ async def request_export(
     except Conflict as exc:
         return redirect(request, page.url("settings") + "?notice=" + quote(exc.message))
     background.add_task(
-        runtime.jobs.enqueue,
-        exports.EXPORT_JOB,
-        workspace_id=str(export.workspace_id),
-        export_id=str(export.id),
+        exports.enqueue_export,
+        runtime.db,
+        runtime.jobs,
+        workspace_id=export.workspace_id,
+        export_id=export.id,
     )
     notice = "The export is being built: reload this page to download it"
     return redirect(request, page.url("settings") + "?notice=" + quote(notice))

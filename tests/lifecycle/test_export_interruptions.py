@@ -10,14 +10,17 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from api.runtime import Runtime, job_registry
 from core.db import Database
 from core.jobs import InProcessQueue, JobQueue
 from lifecycle import exports
-from tests.conftest import Owner
+from rag.knowledge import requeue
+from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from tests.lifecycle.test_exports import _queued_export
+from tests.rag.test_sync_now_queue_down import UnreachableQueue
 
 
 async def _claimed(owner_db: Database, export_id: uuid.UUID, *, ago: timedelta) -> None:
@@ -89,3 +92,32 @@ async def test_an_export_waiting_in_a_stopping_in_process_queue_ends_failed(
     dropped = await _status(client, owner, export_id)
     assert dropped["status"] == "failed"
     assert dropped["error"].startswith("interrupted: the export stopped before it finished")
+
+
+async def test_an_export_asked_for_while_the_queue_is_down_fails_and_frees_the_next(
+    runtime_factory: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Redis unreachable the request answered 202 and its job was never enqueued: the
+    export stayed ``queued``, and every new request was 409 ``export_in_progress`` for two
+    hours (scale-out review F2, its export part). Now it ends ``failed``, saying why, and the
+    next request, with the queue back, builds one."""
+    monkeypatch.setattr(requeue, "ENQUEUE_DELAYS", (0.0, 0.0))
+    down = UnreachableQueue.closed()
+    try:
+        async with runtime_factory(jobs=down) as runtime, client_for(runtime) as client:
+            owner = await signup(client)
+            asked = await client.post(owner.url("/exports"), headers=owner.headers)
+            assert asked.status_code == 202, asked.text
+            [export] = (await client.get(owner.url("/exports"), headers=owner.headers)).json()[
+                "items"
+            ]
+            assert export["status"] == "failed"
+            assert export["error"].startswith("queue_unavailable")
+    finally:
+        await down.close()
+    async with runtime_factory() as runtime, client_for(runtime) as client:
+        again = await client.post(owner.url("/exports"), headers=owner.headers)
+        assert again.status_code == 202, again.text  # not 409 export_in_progress
+        await runtime.jobs.drain()
+        items = (await client.get(owner.url("/exports"), headers=owner.headers)).json()["items"]
+        assert [e["status"] for e in items] == ["ready", "failed"]
