@@ -190,9 +190,11 @@ async def open_download(
     export_id: uuid.UUID,
     settings: Settings,
     now: datetime | None = None,
+    head: bool = False,
 ) -> Download:
     """The ready zip of an export (409 ``export_not_ready`` while it is being built, 410
-    ``export_expired`` once expired). Audited: who downloaded which export."""
+    ``export_expired`` once expired). Audited: who downloaded which export (not for ``head``,
+    a HEAD request: nothing leaves)."""
     permit = authorize(access, Action.EXPORT_DOWNLOAD)
     await require_verified(session, access)
     export = await repo.get_export(session, workspace_id=access.workspace.id, export_id=export_id)
@@ -222,7 +224,8 @@ async def open_download(
             path,
         )
         raise ExportGone("This export's file is gone; request a new one")
-    await permit.record(session, target_type="export", target_id=export.id)
+    if not head:
+        await permit.record(session, target_type="export", target_id=export.id)
     stamp = export.created_at.strftime("%Y%m%d-%H%M%S")
     return Download(
         path=path,

@@ -17,6 +17,7 @@ from api.deps import (
     WorkspaceDep,
 )
 from api.login import password_confirmed
+from api.middleware import is_head
 from api.throttling import RateLimitAuth
 from core.jobs import JobQueue
 from core.models import utcnow
@@ -84,11 +85,20 @@ async def get_export(export_id: uuid.UUID, access: WorkspaceDep, session: Sessio
 
 @router.get("/workspaces/{workspace_id}/exports/{export_id}/download", response_class=FileResponse)
 async def download_export(
-    export_id: uuid.UUID, access: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+    request: Request,
+    export_id: uuid.UUID,
+    access: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> FileResponse:
-    """The zip, to owners, until it expires (410 ``export_expired`` after)."""
+    """The zip, to owners, until it expires (410 ``export_expired`` after). Audited; a HEAD
+    is not (nothing leaves)."""
     download = await exports.open_download(
-        session, access, export_id=export_id, settings=runtime.settings
+        session,
+        access,
+        export_id=export_id,
+        settings=runtime.settings,
+        head=is_head(request.scope),
     )
     return FileResponse(
         download.path,

@@ -13,6 +13,7 @@ from fastapi import APIRouter, BackgroundTasks, Request, Response
 from fastapi.responses import FileResponse
 
 from api.deps import RuntimeDep, SessionDep
+from api.middleware import is_head
 from core.errors import Conflict, ValidationFailed
 from core.models import utcnow
 from dashboard.pages.common import PageDep, form_fields
@@ -96,11 +97,19 @@ async def request_export(
 
 @router.get("/w/{workspace_id}/settings/exports/{export_id}/download")
 async def download_export(
-    export_id: uuid.UUID, page: PageDep, session: SessionDep, runtime: RuntimeDep
+    request: Request,
+    export_id: uuid.UUID,
+    page: PageDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> Response:
-    """The zip, to owners, until it expires (audited, as over the API)."""
+    """The zip, to owners, until it expires (audited, as over the API; a HEAD is not)."""
     download = await exports.open_download(
-        session, page.access, export_id=export_id, settings=runtime.settings
+        session,
+        page.access,
+        export_id=export_id,
+        settings=runtime.settings,
+        head=is_head(request.scope),
     )
     return FileResponse(
         download.path,

@@ -483,3 +483,24 @@ async def test_one_very_long_conversation_is_exported_in_bounded_memory(
     )
     assert len(conversation["messages"]) == count
     assert all(len(m["text"]) == size for m in conversation["messages"])
+
+
+async def test_head_of_a_download_sends_nothing_and_audits_nothing(
+    client: httpx.AsyncClient, owner: Owner, jobs: JobQueue
+) -> None:
+    """A HEAD of the download (a link checker, a browser's prefetch) wrote export.downloaded
+    though no byte of the zip left."""
+    export = await _export(client, owner, jobs)
+
+    async def downloads() -> int:
+        audit = await client.get(owner.url("/audit"), headers=owner.headers)
+        return [e["action"] for e in audit.json()["items"]].count("export.downloaded")
+
+    head = await client.head(export["download_url"], headers=owner.headers)
+    assert head.status_code == 200, head.text
+    assert head.headers["content-type"] == "application/zip"
+    assert head.content == b""
+    assert await downloads() == 0
+    got = await client.get(export["download_url"], headers=owner.headers)
+    assert got.content.startswith(b"PK")
+    assert await downloads() == 1
