@@ -34,6 +34,7 @@ from cachetools import LRUCache, TTLCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from rag.chat.match_guard import contradicts
 from rag.chat.prompts import Passage
 
 log = logging.getLogger(__name__)
@@ -240,13 +241,20 @@ class ResponseCache:
         embedding: np.ndarray | None,
         *,
         extractive: bool = True,
+        question: str | None = None,
     ) -> CacheHit | None:
-        """A cached question within the similarity bound (``extractive`` as for
-        ``get_exact``); counts a hit or a miss."""
+        """A cached question within the similarity bound (``extractive`` as for ``get_exact``)
+        whose words do not contradict the visitor's ``question`` (``match_guard.contradicts``:
+        "not included" is not "included"; an entry stored without its question is no hit;
+        None, the vectors alone); counts a hit or a miss."""
         hit = None
         if embedding is not None:
             found = await self._get_semantic(self.scope(workspace_id, knowledge_version), embedding)
             hit = _served(found, extractive)
+        if hit is not None and question is not None:
+            cached = hit.entry.get("question")
+            if not isinstance(cached, str) or contradicts(question, cached) is not None:
+                hit = None
         await self._count(workspace_id, hit.kind if hit else "miss")
         return hit
 
@@ -318,7 +326,7 @@ class ResponseCache:
     ) -> None:
         scope = self.scope(workspace_id, knowledge_version)
         digest = _digest(normalized)
-        payload = json.dumps(entry, default=str)
+        payload = json.dumps({**entry, "question": normalized}, default=str)
         vector = None if embedding is None else embedding.astype(np.float32)
         redis = self._usable_redis()
         if redis is not None:

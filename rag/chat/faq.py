@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
 from core.errors import Conflict, NotFound, ValidationFailed
+from rag.chat.match_guard import contradicts
 from rag.chat.models import Faq
 from rag.chat.normalize import normalize_question
 from rag.chat.repository import faqs as faq_repo
@@ -291,8 +292,10 @@ async def match(
     normalized: str,
     embedding: np.ndarray | None,
     threshold: float,
+    question: str,
 ) -> FaqMatch | None:
-    """A normalized exact match first, then the nearest variant above ``threshold``."""
+    """A normalized exact match first, then the nearest variant above ``threshold`` whose words
+    do not contradict ``question`` (``match_guard.contradicts``: "disable" is not "enable")."""
     if normalized:
         exact = await faq_repo.faq_exact(session, workspace_id=workspace_id, normalized=normalized)
         if exact is not None:
@@ -300,7 +303,9 @@ async def match(
     if embedding is None:
         return None
     nearest = await faq_repo.faq_nearest(session, workspace_id=workspace_id, embedding=embedding)
-    if nearest is not None and nearest[2] >= threshold:
-        faq_id, answer, similarity = nearest
-        return FaqMatch(faq_id, answer, "semantic", similarity)
+    for faq_id, answer, variant, similarity in nearest:
+        if similarity < threshold:
+            break
+        if contradicts(question, variant) is None:
+            return FaqMatch(faq_id, answer, "semantic", similarity)
     return None

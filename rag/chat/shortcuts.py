@@ -142,6 +142,7 @@ async def faq_semantic(session: AsyncSession, turn: Turn, *, threshold: float) -
         normalized=normalize_question(turn.standalone) if turn.follow_up else "",
         embedding=turn.embedding,
         threshold=threshold,
+        question=turn.standalone,
     )
     return None if match is None else Answer(match.answer, "faq")
 
@@ -150,6 +151,10 @@ async def cache_semantic(cache: ResponseCache, turn: Turn, *, model: bool) -> An
     """A cached question close enough in meaning, at this knowledge version (``model`` as for
     ``cache_exact``)."""
     hit = await cache.get_semantic(
-        turn.workspace.id, turn.knowledge_version, turn.embedding, extractive=not model
+        turn.workspace.id,
+        turn.knowledge_version,
+        turn.embedding,
+        extractive=not model,
+        question=turn.standalone,
     )
     return _from_cache(turn, hit)

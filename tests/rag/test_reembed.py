@@ -47,7 +47,12 @@ async def test_faq_vectors_follow_the_new_model(db: Database, owner: Owner) -> N
     async def semantic() -> Any:
         async with db.transaction(workspace_id=workspace_id) as session:
             return await faq.match(
-                session, workspace_id=workspace_id, normalized="", embedding=query, threshold=0.5
+                session,
+                workspace_id=workspace_id,
+                normalized="",
+                embedding=query,
+                threshold=0.5,
+                question="how can I reset my password quickly",
             )
 
     assert await semantic() is None  # old vectors don't match the new model's query

@@ -60,14 +60,12 @@ async def test_faq_nearest_distance_is_pgvectors_own(
                 {"q": pg_text, "ws": mine},
             )
         ).scalar_one()
-    assert found is not None
-    _, answer, similarity = found
-    assert answer == "mine"  # never the other workspace's closer or farther FAQ
+    [(_, answer, _, similarity)] = found  # never the other workspace's closer or farther FAQ
+    assert answer == "mine"
     assert similarity == 1.0 - float(distance)  # exactly: the same float32 components
     async with db.transaction(workspace_id=theirs) as session:
         found = await faq_repo.faq_nearest(session, workspace_id=theirs, embedding=_unit(1))
-    assert found is not None
-    assert found[1] == "theirs"
+    assert [row[1] for row in found] == ["theirs"]
 
 
 async def _record_message(

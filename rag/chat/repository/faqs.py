@@ -158,7 +158,7 @@ def _nearest_statement() -> Any:
     questions: Any = FaqQuestion.__table__
     distance = questions.c.embedding.cosine_distance(vector_param("qvec"))
     return (
-        select(faqs.c.id, faqs.c.answer, distance.label("distance"))
+        select(faqs.c.id, faqs.c.answer, questions.c.text, distance.label("distance"))
         .join_from(faqs, questions, questions.c.faq_id == faqs.c.id)
         .where(
             questions.c.workspace_id == bindparam("ws", type_=questions.c.workspace_id.type),
@@ -166,9 +166,13 @@ def _nearest_statement() -> Any:
             faqs.c.enabled.is_(True),
         )
         .order_by(distance)
-        .limit(1)
+        .limit(NEAREST_VARIANTS)
     )
 
+
+NEAREST_VARIANTS = 5
+"""The closest FAQ variants a question is checked against (``faq.match``): when the closest is
+refused by the words check (``rag.chat.match_guard``), another may still answer."""
 
 # Built once (Core, not ORM entities): the answer pipeline runs it on every question it embeds.
 _NEAREST = _nearest_statement()
@@ -176,17 +180,15 @@ _NEAREST = _nearest_statement()
 
 async def faq_nearest(
     session: AsyncSession, *, workspace_id: uuid.UUID, embedding: np.ndarray
-) -> tuple[uuid.UUID, str, float] | None:
-    """The closest FAQ variant's FAQ (id and answer) and its cosine similarity (FAQs per
-    workspace are few: exact scan)."""
+) -> list[tuple[uuid.UUID, str, str, float]]:
+    """The ``NEAREST_VARIANTS`` closest FAQ variants, closest first: each one's FAQ (id and
+    answer), the variant's text and its cosine similarity (FAQs per workspace are few: exact
+    scan)."""
     result = await session.execute(
         _NEAREST,
         {"ws": workspace_id, "qvec": vector_array(embedding)},
     )
-    row = result.first()
-    if row is None:
-        return None
-    return row[0], row[1], 1.0 - float(row[2])
+    return [(row[0], row[1], row[2], 1.0 - float(row[3])) for row in result.all()]
 
 
 # --- re-embedding after a model change ------------------------------------------------------

@@ -1,0 +1,117 @@
+"""The words check on a semantic match: a visitor's question near a stored one (an FAQ variant,
+a cached question) by embedding, but asking about something else.
+
+MiniLM puts questions that differ in their one decisive word very close together ("enable" /
+"disable" 2FA 0.882, Saturday / Sunday hours 0.956, "what is included" / "what is not included"
+0.978), so a similarity threshold alone gives the stored answer to the opposite question. Before
+a semantic match is served, ``contradicts`` compares the words: the match is refused when
+
+- one question is negated and the other is not (``not``, ``no``, ``don't``, ``without``, ...);
+- they name different numbers ("30 days" / "60 days", "$50", "10%");
+- each has a content word the other lacks ("monthly" / "yearly", "Shopify" / "WooCommerce",
+  "enable" / "disable", "opened" / "unopened"): a word swapped for another.
+
+A question that only adds or drops words ("Can I get a refund?" / "Can I get a refund on my
+order?") passes. Content words are ``content_terms``' stems with common FAQ synonyms folded
+together (``money back`` and ``refund``, ``2FA`` and ``two factor authentication``, ``annual``
+and ``yearly``, ``turn on`` and ``enable``...), so the usual paraphrases survive.
+
+Measured on ``eval/faq_matches.jsonl`` (hand-written same/different pairs, tune and held-out
+halves) by ``python -m bench.faq_matches``; the results are in docs/retrieval.md ("FAQ and cache
+matches").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rag.chat.normalize import STOPWORDS, WORD, normalize_question, stem
+
+_NEGATION_TEXT = (
+    "not no never without dont doesnt didnt cant cannot wont isnt arent wasnt werent "
+    "shouldnt wouldnt couldnt havent hasnt nor non none nothing"
+)
+NEGATIONS = frozenset(_NEGATION_TEXT.split())
+"""Words (apostrophes already dropped by ``normalize_question``) that turn a question around."""
+
+# Phrases and words that ask the same thing, each folded to one form before stemming. Common
+# small-business FAQ vocabulary; a pair that says the same thing in other words is what the
+# embedding is for, this only keeps the words check from refusing the usual synonyms.
+_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "2fa": (
+        "two factor authentication",
+        "two factor auth",
+        "2 factor authentication",
+        "two step verification",
+        "2 step verification",
+        "multi factor authentication",
+        "mfa",
+    ),
+    "refund": ("money back", "reimbursement", "reimburse", "refundable", "refunded"),
+    "yearly": ("annual", "annually", "per year", "a year", "every year"),
+    "monthly": ("per month", "a month", "every month"),
+    "enable": ("turn on", "switch on", "activate", "set up"),
+    "disable": ("turn off", "switch off", "deactivate"),
+    "login": ("log in", "sign in", "signin", "logon", "log on"),
+    "signup": ("sign up", "register", "registration", "create an account"),
+    "ship": ("shipping", "delivery", "deliver", "delivered", "shipped", "send", "sent"),
+    "price": ("cost", "costs", "pricing", "prices", "charge", "fee", "fees"),
+    "cancel": ("cancellation", "terminate", "end"),
+    "email": ("e mail", "mail"),
+    "phone": ("telephone", "mobile", "cell"),
+    "buy": ("purchase", "order"),
+    "shop": ("store",),
+    "change": ("update", "modify", "edit", "switch"),
+    "discount": ("promo", "coupon", "voucher"),
+    "account": ("profile",),
+    "app": ("application",),
+    "support": ("help", "customer service"),
+}
+_FOLD = {variant: canonical for canonical, variants in _SYNONYMS.items() for variant in variants}
+_PHRASE = re.compile(
+    r"\b(" + "|".join(re.escape(v) for v in sorted(_FOLD, key=len, reverse=True)) + r")\b"
+)
+
+
+@dataclass(frozen=True)
+class Words:
+    """What of a question the check compares."""
+
+    content: frozenset[str]
+    numbers: frozenset[str]
+    negated: bool
+
+
+@lru_cache(maxsize=4096)
+def words(question: str, *, synonyms: bool = True) -> Words:
+    """A question's content stems (synonyms folded), numbers, and whether it is negated."""
+    text = " ".join(WORD.findall(normalize_question(question).replace("-", " ")))
+    numbers = frozenset(token for token in text.split() if token.isdigit())
+    tokens = WORD.findall(_PHRASE.sub(lambda m: _FOLD[m.group(1)], text) if synonyms else text)
+    content = frozenset(
+        stem(token)
+        for token in tokens
+        if len(token) >= 2
+        and token not in STOPWORDS
+        and token not in NEGATIONS
+        and not token.isdigit()
+    )
+    return Words(content, numbers, any(token in NEGATIONS for token in tokens))
+
+
+def contradicts(asked: str, stored: str, *, synonyms: bool = True) -> str | None:
+    """Why the visitor's question ``asked`` must not get the answer of the ``stored`` one it is
+    near to (``negation``, ``number``, ``swapped word``), or None when the words allow it."""
+    a, s = words(asked, synonyms=synonyms), words(stored, synonyms=synonyms)
+    if a.negated != s.negated:
+        return "negation"
+    if a.numbers != s.numbers:
+        return "number"
+    if a.content - s.content and s.content - a.content:
+        return "swapped word"
+    return None
+
+
+__all__ = ["NEGATIONS", "Words", "contradicts", "words"]
