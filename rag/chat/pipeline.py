@@ -52,7 +52,10 @@ from rag.chat.normalize import visitor_hash
 from rag.chat.prompts import fallback_answer
 from rag.chat.recording import AnswerRecorder
 from rag.chat.relevance import WordMatch
-from rag.chat.repository.client_messages import repeats_a_client_message
+from rag.chat.repository.client_messages import (
+    names_a_missing_workspace,
+    repeats_a_client_message,
+)
 from rag.chat.shortcuts import (
     cache_exact,
     cache_semantic,
@@ -76,6 +79,7 @@ from rag.chat.token_reservations import PASSAGE_OVERHEAD_TOKENS, TokenEstimate
 from rag.knowledge import retrieval
 from rag.knowledge.embeddings import Embedder
 from rag.knowledge.rerank import NoReranker, Reranker
+from workspaces.widget_keys import WorkspaceChanged
 
 log = logging.getLogger(__name__)
 
@@ -286,6 +290,9 @@ class AnswerPipeline:
                 clock.lap("record")
                 return turn, await self._settled_first(session, turn, clock)
         except IntegrityError as exc:
+            if inp.workspace_version is not None and names_a_missing_workspace(exc):
+                # A cached widget key's workspace was purged: looked up again (401).
+                raise WorkspaceChanged(str(workspace.id)) from exc
             if inp.client_message_id is None or not repeats_a_client_message(exc):
                 raise
         async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:

@@ -22,6 +22,15 @@ CLIENT_MESSAGE_INDEX = "uq_messages_client_message_id"
 """The unique index of (workspace_id, client_message_id) over the messages that carry one."""
 
 
+def names_a_missing_workspace(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is a foreign key naming a workspace row that is gone (purged since the
+    caller's widget-key cache read it): the turn's first statement cannot record anything."""
+    cause = getattr(exc.orig, "__cause__", None)
+    return getattr(cause, "sqlstate", None) == "23503" and 'table "workspaces"' in str(
+        getattr(cause, "detail", "") or ""
+    )
+
+
 def repeats_a_client_message(exc: IntegrityError) -> bool:
     """Whether ``exc`` is the refusal of a second message with the same client_message_id in
     the workspace (``CLIENT_MESSAGE_INDEX``): another try of that message was recorded."""
