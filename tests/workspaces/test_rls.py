@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import httpx
@@ -10,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from core.db import Database
-from tests.conftest import Owner
+from tests.conftest import ROOT, Owner
 
 TENANT_TABLES_SQL = """
 SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity
@@ -115,3 +116,28 @@ async def test_tenant_context_does_not_leak_across_pooled_transactions(
             assert (await session.execute(text("SELECT count(*) FROM leads"))).scalar_one() >= 1
         async with db.transaction() as session:
             assert (await session.execute(text("SELECT count(*) FROM leads"))).scalar_one() == 0
+
+
+async def test_every_fixed_lookup_that_opens_a_table_is_documented(owner_db: Database) -> None:
+    """docs/architecture.md is where an operator or a reviewer learns which ``app.lookup``
+    values open which tables: it named three of the seven fixed values a policy knows
+    (``sources:due`` opens every workspace's sources for writes too) and none of the owner
+    role's policies but one."""
+    async with owner_db.transaction() as session:
+        rows = await session.execute(
+            text(
+                "SELECT tablename, policyname, coalesce(qual, '') || ' ' ||"
+                " coalesce(with_check, '') FROM pg_policies WHERE schemaname = 'public'"
+            )
+        )
+        policies = rows.all()
+    fixed = {
+        value
+        for _table, _name, clauses in policies
+        for value in re.findall(r"tb_setting\('app\.lookup'::text\) = '([^']+)'", clauses)
+    }
+    assert "sources:due" in fixed  # the pattern reads the catalog's form
+    names = {name for _table, name, _clauses in policies}
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    assert sorted(v for v in fixed if f"`{v}`" not in doc) == []
+    assert sorted(n for n in names - {"tenant_isolation"} if f"`{n}`" not in doc) == []
