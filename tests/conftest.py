@@ -98,6 +98,15 @@ def cheap_password_hashing() -> Iterator[None]:
     security._hasher, security._DUMMY_HASH = real
 
 
+@pytest.fixture(autouse=True)
+def fresh_robots_rules() -> None:
+    """The robots.txt rules a process keeps per site for a few minutes (rag.knowledge.robots)
+    start empty in each test: the local sites of two tests may share a port, so an origin."""
+    from rag.knowledge import robots
+
+    robots.forget_recent()
+
+
 def make_settings(**overrides: Any) -> Settings:
     base: dict[str, Any] = {
         "environment": "test",

@@ -31,7 +31,7 @@ from core.errors import AppError
 from core.jobs import GAVE_UP, JobFunction, JobQueue
 from core.logging import workspace_context
 from core.models import utcnow
-from rag.knowledge import indexing
+from rag.knowledge import indexing, robots
 from rag.knowledge.chunking import EMBED_FORMAT, Piece, chunk_document, stored_embedding_text
 from rag.knowledge.embeddings import Embedder
 from rag.knowledge.fetch import fetch_url
@@ -160,6 +160,8 @@ async def _load_bytes(deps: IngestionDeps, document: Document, body: bytes | Non
         if body is not None:
             return _Loaded(body, document.content_type, document.source, {})
         s = deps.settings
+        if document.source_type == "sitemap":  # crawled by us: the site's robots.txt decides
+            await robots.check_allowed(document.source, s)
         page = await fetch_url(
             document.source,
             allow_private=s.allow_private_urls,

@@ -21,6 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from cachetools import TTLCache
+
+from core.config import Settings
 from core.errors import AppError
 from rag.knowledge.addresses import FetchFailed
 from rag.knowledge.fetch import FetchTooLarge, fetch_url
@@ -28,6 +31,7 @@ from rag.knowledge.fetch import FetchTooLarge, fetch_url
 AGENT = "trulybot"
 MAX_BYTES = 500 * 1024  # RFC 9309, 2.5: at least 500 KiB must be read
 ROBOTS_TYPES: tuple[str, ...] = ("text/plain",)
+RECENT_SECONDS = 300
 
 
 class RobotsUnavailable(FetchFailed):
@@ -102,6 +106,40 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+_RECENT: TTLCache[str, Robots] = TTLCache(maxsize=1024, ttl=RECENT_SECONDS)
+"""The rules last read per site: a sitemap's pages, ingested one job each after it was posted,
+do not read robots.txt again each (a sync round and a submission always read it afresh)."""
+
+
+def forget_recent() -> None:
+    _RECENT.clear()
+
+
+class RobotsDisallowed(AppError):
+    code = "robots_disallowed"
+    status_code = 422
+    message = "The site's robots.txt disallows this page"
+
+
+async def check_allowed(url: str, settings: Settings) -> None:
+    """Before a sitemap's page is fetched by its ingestion job (after the sitemap was posted, a
+    Retry, a reindex): ``RobotsDisallowed`` when its site's robots.txt disallows it now."""
+    origin = origin_of(url)
+    robots = _RECENT.get(origin)
+    if robots is None:
+        robots = await read_robots(
+            origin,
+            allow_private=settings.allow_private_urls,
+            timeout=settings.fetch_timeout_seconds,
+            max_redirects=settings.fetch_max_redirects,
+        )
+    if not robots.allows(url):
+        raise RobotsDisallowed(
+            "The site's robots.txt disallows this page for TrulyBot: it was not fetched",
+            details={"url": url},
+        )
+
+
 async def read_robots(origin: str, **fetch_options: object) -> Robots:
     """The rules of ``origin`` (``scheme://host[:port]``) for us, read over the SSRF-safe fetcher
     with ``fetch_options`` (allow_private, timeout, max_redirects). Raises ``RobotsUnavailable``
@@ -122,15 +160,19 @@ async def read_robots(origin: str, **fetch_options: object) -> Robots:
         details = exc.details if isinstance(exc.details, dict) else {}
         status = details.get("status")
         if isinstance(status, int) and 400 <= status < 500:
+            _RECENT[origin] = Robots()
             return Robots()  # no robots.txt: no rules
         if exc.code == "unsupported_media_type":
+            _RECENT[origin] = Robots()
             return Robots()  # an HTML page or the like served for any path: not a robots file
         raise RobotsUnavailable(
             f"{url} could not be read ({exc.message}); the sitemap's pages on {origin} are "
             "not fetched until it can be",
             details={"url": url},
         ) from exc
-    return parse_robots(page.data.decode("utf-8", errors="replace"))
+    robots = parse_robots(page.data.decode("utf-8", errors="replace"))
+    _RECENT[origin] = robots
+    return robots
 
 
 async def disallowed(pages: Iterable[str], **fetch_options: object) -> set[str]:

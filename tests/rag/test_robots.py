@@ -7,6 +7,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from core.db import Database
+from rag.knowledge import robots
 from rag.knowledge.robots import parse_robots
 from tests.rag.test_sources import Page, _post_sitemap, article, local_site, world
 
@@ -154,3 +155,41 @@ async def test_every_page_disallowed_is_a_clear_refusal(
             assert refused.status_code == 422, refused.text
             assert refused.json()["error"]["code"] == "robots_disallowed"
             assert await w.documents() == {}
+
+
+async def test_a_retried_sitemap_page_is_fetched_only_if_robots_txt_allows_it_now(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """The owner's Retry (and a reindex) fetched a sitemap's page again without asking its
+    site's robots.txt (upgrade review F5): only submissions and syncs did."""
+    with local_site() as site:
+        site.pages["/a"] = Page(article("a", ["words of a"]), status=500)
+        site.sitemap(["/a"])
+        async with world(db, owner_db, redis_client) as w:
+            added = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert added.status_code == 202, added.text
+            [document] = (await w.documents()).values()
+            assert document["status"] == "failed"  # the page answered 500
+
+            site.pages["/a"].status = 200
+            site.pages["/robots.txt"] = Page(b"User-agent: *\nDisallow: /a\n", "text/plain")
+            robots.forget_recent()  # the rules read at the submission, as minutes later
+            site.reset()
+            retried = await w.client.post(
+                w.owner.url(f"/documents/{document['id']}/retry"), headers=w.owner.headers
+            )
+            assert retried.status_code == 202, retried.text
+            await w.runtime.jobs.drain()
+            [after] = (await w.documents()).values()
+            assert (after["status"], after["error_code"]) == ("failed", "robots_disallowed")
+            assert not site.hits("/a")
+
+            del site.pages["/robots.txt"]  # allowed again: the retry fetches it
+            robots.forget_recent()
+            again = await w.client.post(
+                w.owner.url(f"/documents/{document['id']}/retry"), headers=w.owner.headers
+            )
+            assert again.status_code == 202, again.text
+            await w.runtime.jobs.drain()
+            [ready] = (await w.documents()).values()
+            assert ready["status"] == "ready"
