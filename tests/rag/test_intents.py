@@ -206,6 +206,35 @@ def test_persona_replies() -> None:
         persona_reply("question", "Aria", None)
 
 
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # One word of a request beside courtesy asks for something (a reviewer's finding: "You're
+        # welcome!" or "Have a great day!" to a visitor asking to cancel).
+        ("perfect, cancel", "question"),
+        ("ok so refund", "question"),
+        ("pay later", "question"),
+        ("great, invoice", "question"),
+        ("thanks, refunds", "question"),
+        # ... and a "?" asks, whatever courtesy it holds.
+        ("later today?", "question"),
+        ("ok, and shipping?", "question"),
+        ("thanks?", "question"),
+        # A name stays courtesy, a request's word too when written as a name; so do greetings
+        # that are questions.
+        ("hi bob", "greeting"),
+        ("thanks tina", "thanks"),
+        ("Thanks, Bill", "thanks"),
+        ("hi, how are you?", "greeting"),
+        ("thanks! how are you?", "thanks"),
+        ("hello?", "greeting"),
+        ("ok thanks, bye", "goodbye"),
+    ],
+)
+def test_courtesy_beside_a_request_is_a_question(text: str, intent: Intent) -> None:
+    assert detect_intent(text).intent == intent
+
+
 async def test_greeting_the_bot_by_its_name_is_a_greeting(
     runtime_factory: RuntimeFactory,
 ) -> None:
