@@ -22,10 +22,9 @@ import hashlib
 import inspect
 import json
 import logging
-import re
 import time
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -33,8 +32,6 @@ import numpy as np
 from cachetools import LRUCache, TTLCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-
-from rag.chat.prompts import Passage
 
 log = logging.getLogger(__name__)
 
@@ -362,21 +359,3 @@ class ResponseCache:
             "misses": misses,
             "hit_ratio": round((exact + semantic) / lookups, 4) if lookups else 0.0,
         }
-
-
-_IDENTIFYING = re.compile(r"\S*\d\S*|\S+@\S+|(?<=\w[ ,;:])[A-Z][a-z]+")
-
-
-def echoes_the_visitor(answer: str, message: str, passages: Sequence[Passage]) -> bool:
-    """A model's answer that repeats what identifies the visitor in their message and no
-    passage holds: a number ("account 99812"), an address, a capitalized word inside a sentence
-    (a name: "I'm Jo Privat"). It is this visitor's answer, and the semantic cache would hand it
-    to another asking alike (a reviewer's finding), so it is not cached. Ordinary words the
-    answer shares with the question ("get your money back") do not count."""
-    known = " ".join(p.text for p in passages).casefold()
-    said = {
-        token.strip(".,;:!?()\"'").casefold()
-        for token in _IDENTIFYING.findall(message)
-        if len(token.strip(".,;:!?()\"'")) >= 2
-    }
-    return any(token not in known and token in answer.casefold() for token in said)

@@ -17,8 +17,9 @@ from sqlalchemy.exc import IntegrityError
 
 from core.db import Database
 from rag.chat import notify, repeats
-from rag.chat.cache import ResponseCache, echoes_the_visitor
+from rag.chat.cache import ResponseCache
 from rag.chat.clock import Clock, observe
+from rag.chat.echoes import echoes_the_visitor
 from rag.chat.exchange import ChatResult
 from rag.chat.generator import Completion
 from rag.chat.models import ChatMessage, UnansweredQuestion
