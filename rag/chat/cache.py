@@ -2,9 +2,11 @@
 
 Keys carry the workspace and its knowledge version, so any document or FAQ change (which bumps
 the version) makes every earlier answer unreachable at once: a stale answer never survives a
-knowledge change. Entries expire after a TTL. Besides the exact key (the normalized question), a
-new question whose embedding lies within a strict cosine similarity of a cached one, in the same
-workspace and knowledge version, is served too.
+knowledge change. The version also carries a digest of what the model is told besides the
+question (persona, bot name, lead capture): answers in an old voice retire with it. Entries
+expire after a TTL. Besides the exact key (the normalized question), a new question whose
+embedding lies within a strict cosine similarity of a cached one, in the same workspace and
+version, is served too.
 
 Redis when configured; an in-process LRU otherwise, and also while Redis is unreachable (the
 cache degrades to a miss or to memory, the chat keeps answering).
@@ -36,6 +38,9 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 HitKind = Literal["exact", "semantic"]
+Version = int | str
+"""A scope's version: the workspace's knowledge version, with what else shapes a model's
+answers (``rag.chat.stages.Turn.cache_version``: persona, bot name, lead capture)."""
 MEMORY_SCOPES = 1000  # (workspace, knowledge version) pairs whose embeddings memory keeps
 MIRROR_SCOPES = 100  # scopes whose Redis vector lists a process mirrors (at most ~0.8 MB each)
 DIGEST_BYTES = 32  # a Redis list item: the question's digest (32 ASCII hex), then its vector
@@ -188,7 +193,7 @@ class ResponseCache:
     # --- helpers --------------------------------------------------------------------------
 
     @staticmethod
-    def scope(workspace_id: uuid.UUID, knowledge_version: int) -> str:
+    def scope(workspace_id: uuid.UUID, knowledge_version: Version) -> str:
         return f"{workspace_id}:{knowledge_version}"
 
     def _usable_redis(self) -> Redis | None:
@@ -215,7 +220,7 @@ class ResponseCache:
     async def get_exact(
         self,
         workspace_id: uuid.UUID,
-        knowledge_version: int,
+        knowledge_version: Version,
         normalized: str,
         *,
         count_miss: bool = True,
@@ -233,7 +238,7 @@ class ResponseCache:
     async def get_semantic(
         self,
         workspace_id: uuid.UUID,
-        knowledge_version: int,
+        knowledge_version: Version,
         embedding: np.ndarray | None,
         *,
         extractive: bool = True,
@@ -308,7 +313,7 @@ class ResponseCache:
     async def put(
         self,
         workspace_id: uuid.UUID,
-        knowledge_version: int,
+        knowledge_version: Version,
         normalized: str,
         embedding: np.ndarray | None,
         entry: dict[str, Any],

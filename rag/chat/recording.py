@@ -193,7 +193,7 @@ class AnswerRecorder:
         ):
             await self.cache.put(
                 workspace.id,
-                turn.knowledge_version,
+                turn.cache_version,
                 turn.normalized,
                 turn.embedding,
                 {"answer": text, "citations": citations, "extractive": extractive},

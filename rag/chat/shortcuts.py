@@ -122,7 +122,7 @@ async def cache_exact(cache: ResponseCache, turn: Turn, *, model: bool) -> Answe
     or under the daily token cap): the model answers anew, and the lookup is no hit."""
     hit = await cache.get_exact(
         turn.workspace.id,
-        turn.knowledge_version,
+        turn.cache_version,
         turn.normalized,
         count_miss=False,
         extractive=not model,
@@ -150,6 +150,6 @@ async def cache_semantic(cache: ResponseCache, turn: Turn, *, model: bool) -> An
     """A cached question close enough in meaning, at this knowledge version (``model`` as for
     ``cache_exact``)."""
     hit = await cache.get_semantic(
-        turn.workspace.id, turn.knowledge_version, turn.embedding, extractive=not model
+        turn.workspace.id, turn.cache_version, turn.embedding, extractive=not model
     )
     return _from_cache(turn, hit)

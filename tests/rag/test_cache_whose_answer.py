@@ -1,5 +1,6 @@
 """What the response cache may give to another visitor: never an answer naming the visitor who
-asked. Found by a review of the answer shortcuts; each test fails on the code before its fix."""
+asked, never one written in a voice the owner has changed (persona, bot name, lead capture).
+Found by a review of the answer shortcuts; each test fails on the code before its fix."""
 
 from __future__ import annotations
 
@@ -91,3 +92,72 @@ async def test_an_answer_naming_the_visitor_is_never_served_to_another(
             next_one = await answer(client, owner, BASE, "visitor-c")
             assert next_one["source"] == "cache"
             assert not any(n in next_one["answer"] for n in NAMES)
+
+
+# --- an answer in an old voice retires with it -------------------------------------------
+
+
+def in_the_voice_asked(request: dict[str, Any]) -> str:
+    """A model whose answer shows what its system prompt told it."""
+    system = request["messages"][0]["content"]
+    if "pirate" in system:
+        return "Arr matey, yearly plans be refunded within 30 days [1]."
+    if "French" in system:
+        return "Les forfaits annuels sont remboursés sous 30 jours [1]."
+    named = "I'm Captain Nemo: " if "Captain Nemo" in system else ""
+    offers = "know and offer to have the team follow up" in system  # rule 3, lead capture on
+    follow = " The team can follow up." if offers else ""
+    return f"{named}Yearly plans are refunded in full within 30 days [1].{follow}"
+
+
+QUESTION = "Can I get my money back on a yearly plan?"
+
+
+@pytest.mark.parametrize(
+    ("before", "change", "gone"),
+    [
+        ({"persona": "Talk like a pirate."}, {"persona": "Always answer in French."}, "matey"),
+        ({"persona": "Talk like a pirate."}, {"persona": ""}, "matey"),
+        ({}, {"widget": {"bot_name": "Captain Nemo"}}, None),
+        ({}, {"widget": {"lead_capture": "off"}}, "The team can follow up"),
+    ],
+)
+async def test_an_answer_written_in_an_old_voice_is_not_served_after_the_owner_changes_it(
+    runtime_factory: RuntimeFactory,
+    fake_llm: FakeOpenAI,
+    before: dict[str, Any],
+    change: dict[str, Any],
+    gone: str | None,
+) -> None:
+    """Cached answers were written under the persona, bot name and lead capture of their day:
+    once the owner changes one, the next visitor gets an answer written under the new one (it
+    was served from the cache for CACHE_TTL_SECONDS: the pirate persona the owner dropped, a
+    follow-up offered under lead capture "Never")."""
+    async with runtime_factory(**llm_kwargs(fake_llm)) as runtime:
+        fake_llm.chat_reply = in_the_voice_asked
+        async with client_for(runtime) as client:
+            owner = await signup(client, "Voices")
+            if before:
+                patched = await client.patch(owner.url(""), json=before, headers=owner.headers)
+                assert patched.status_code == 200, patched.text
+            await ingest(client, owner, runtime, "Refunds", REFUNDS)
+            first = await answer(client, owner, QUESTION, "visitor-a")
+            assert first["source"] == "rag"
+            assert (await answer(client, owner, QUESTION, "visitor-b"))["source"] == "cache"
+            if "widget" in change:
+                patched = await client.patch(
+                    owner.url("/widget"), json=change["widget"], headers=owner.headers
+                )
+            else:
+                patched = await client.patch(owner.url(""), json=change, headers=owner.headers)
+            assert patched.status_code == 200, patched.text
+            after = await answer(client, owner, QUESTION, "visitor-c")
+            assert after["source"] == "rag"
+            if gone is not None:
+                assert gone in first["answer"]
+                assert gone not in after["answer"]
+            else:
+                assert "Captain Nemo" in after["answer"]
+            # Cached again, in the new voice.
+            again = await answer(client, owner, QUESTION, "visitor-d")
+            assert (again["source"], again["answer"]) == ("cache", after["answer"])
