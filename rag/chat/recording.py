@@ -184,6 +184,9 @@ class AnswerRecorder:
             and isinstance(settled, Grounding)
             and completion is not None
             and not completion.guarded
+            # An answer the model did not finish (cut at max_tokens, stopped by a content
+            # filter) ends mid-sentence: the next asker gets a whole one written anew.
+            and (completion.extractive or completion.finish_reason in (None, "stop"))
             # A model's answer may carry what this visitor said (from the conversation so
             # far, or what identifies them in the question), so no other visitor may get it.
             and (

@@ -1,6 +1,7 @@
 """What the response cache may give to another visitor: never an answer naming the visitor who
-asked, never one written in a voice the owner has changed (persona, bot name, lead capture).
-Found by a review of the answer shortcuts; each test fails on the code before its fix."""
+asked, never one written in a voice the owner has changed (persona, bot name, lead capture),
+never one the model did not finish. Found by a review of the answer shortcuts; each test fails
+on the code before its fix."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from rag.knowledge.embeddings import LocalEmbedder
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from tests.fakes.openai_server import FakeOpenAI
 from tests.rag.test_answers import REFUNDS, ingest
-from tests.rag.test_chat import chat
+from tests.rag.test_chat import chat, widget_headers
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,7 @@ def minilm() -> LocalEmbedder:
 
 def llm_kwargs(fake: FakeOpenAI) -> dict[str, Any]:
     fake.reset()
+    fake.finish_reason = "stop"
     return {
         "openai_api_key": "sk-test",
         "openai_base_url": fake.base_url,
@@ -161,3 +163,38 @@ async def test_an_answer_written_in_an_old_voice_is_not_served_after_the_owner_c
             # Cached again, in the new voice.
             again = await answer(client, owner, QUESTION, "visitor-d")
             assert (again["source"], again["answer"]) == ("cache", after["answer"])
+
+
+# --- an unfinished answer is not cached ------------------------------------------------------
+
+
+@pytest.mark.parametrize("finish_reason", ["length", "content_filter"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_answer_the_model_did_not_finish_is_not_cached(
+    runtime_factory: RuntimeFactory, fake_llm: FakeOpenAI, finish_reason: str, stream: bool
+) -> None:
+    """An answer cut at max_tokens ends mid-sentence: the visitor who got it got it, the next
+    one gets an answer written anew (it was served from the cache for CACHE_TTL_SECONDS)."""
+    async with runtime_factory(**llm_kwargs(fake_llm)) as runtime:
+        fake_llm.chat_reply = "Yearly plans are refunded in full within 30 days [1]. To ask, open"
+        fake_llm.finish_reason = finish_reason
+        async with client_for(runtime) as client:
+            owner = await signup(client, "Unfinished")
+            await ingest(client, owner, runtime, "Refunds", REFUNDS)
+            first = await client.post(
+                "/api/v1/chat",
+                json={"message": QUESTION, "session_id": "visitor-a"},
+                headers=widget_headers(
+                    owner, **({"Accept": "text/event-stream"} if stream else {})
+                ),
+            )
+            assert first.status_code == 200, first.text
+            assert "To ask, open" in first.text  # given as written
+            again = await answer(client, owner, QUESTION, "visitor-b")
+            assert again["source"] == "rag"
+            assert len(fake_llm.chat_requests) == 2  # written anew
+            # A finished answer is cached as before.
+            fake_llm.finish_reason = "stop"
+            fake_llm.chat_reply = "Yearly plans are refunded in full within 30 days [1]."
+            assert (await answer(client, owner, QUESTION, "visitor-c"))["source"] == "rag"
+            assert (await answer(client, owner, QUESTION, "visitor-d"))["source"] == "cache"
