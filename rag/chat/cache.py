@@ -26,7 +26,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -41,8 +41,9 @@ HitKind = Literal["exact", "semantic"]
 Version = int | str
 """A scope's version: the workspace's knowledge version, with what else shapes a model's
 answers (``rag.chat.stages.Turn.cache_version``: persona, bot name, lead capture)."""
-MEMORY_SCOPES = 1000  # (workspace, knowledge version) pairs whose embeddings memory keeps
-MIRROR_SCOPES = 100  # scopes whose Redis vector lists a process mirrors (at most ~0.8 MB each)
+# The vectors a process's mirrors of Redis lists hold together: 31 MB at 384 dimensions, 123 MB
+# at 1536 (a scope full at 512 vectors is 0.8 MB, or 3.1 MB).
+MIRROR_ROWS = 20_000
 DIGEST_BYTES = 32  # a Redis list item: the question's digest (32 ASCII hex), then its vector
 T = TypeVar("T")
 
@@ -68,6 +69,14 @@ def _served(hit: CacheHit | None, extractive: bool) -> CacheHit | None:
     return hit
 
 
+def _rows(vectors: ScopeVectors) -> int:
+    return vectors.reserved
+
+
+def _mirror_rows(mirror: _Mirror) -> int:
+    return max(1, mirror.vectors.reserved)
+
+
 def _digest(normalized: str) -> str:
     return hashlib.sha256(normalized.encode()).hexdigest()[:32]
 
@@ -89,6 +98,11 @@ class ScopeVectors:
 
     def __len__(self) -> int:
         return len(self.digests)
+
+    @property
+    def reserved(self) -> int:
+        """The rows the matrix holds room for (what it weighs: rows x dimensions x 4 bytes)."""
+        return 0 if self.matrix is None else int(self.matrix.shape[0])
 
     def add(self, digest: str, vector: np.ndarray) -> None:
         v = np.asarray(vector, dtype=np.float32).ravel()
@@ -141,12 +155,28 @@ class _Mirror:
 
 class _MemoryStore:
     """Without Redis (or while it is unreachable): a bounded LRU of entries with a TTL, and
-    the embeddings of each scope's latest questions (``ScopeVectors``, scopes in an LRU)."""
+    the embeddings of each scope's latest questions (``ScopeVectors``, scopes in an LRU).
 
-    def __init__(self, max_entries: int, max_vectors: int, ttl: int) -> None:
+    A scope's vectors expire with its newest entry (the TTL from its last question added) and
+    all scopes together hold at most as many vectors as there may be entries: they pointed to
+    nothing once the entries were gone, and were bounded by a count of scopes only (1,000 x 512
+    vectors, 3.1 GB at 1536 dimensions; a reviewer's finding)."""
+
+    def __init__(
+        self,
+        max_entries: int,
+        max_vectors: int,
+        ttl: int,
+        *,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_vectors = max_vectors
-        self.entries: TTLCache[str, dict[str, Any]] = TTLCache(maxsize=max_entries, ttl=ttl)
-        self.vectors: LRUCache[str, ScopeVectors] = LRUCache(maxsize=MEMORY_SCOPES)
+        self.entries: TTLCache[str, dict[str, Any]] = TTLCache(
+            maxsize=max_entries, ttl=ttl, timer=timer
+        )
+        self.vectors: TTLCache[str, ScopeVectors] = TTLCache(
+            maxsize=max(max_entries, max_vectors), ttl=ttl, timer=timer, getsizeof=_rows
+        )
         self.stats: dict[str, dict[str, int]] = {}
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -158,8 +188,9 @@ class _MemoryStore:
     def add_vector(self, scope: str, digest: str, vector: np.ndarray) -> None:
         bucket = self.vectors.get(scope)
         if bucket is None:
-            bucket = self.vectors[scope] = ScopeVectors(self.max_vectors)
+            bucket = ScopeVectors(self.max_vectors)
         bucket.add(digest, vector)
+        self.vectors[scope] = bucket  # weighed again, and its TTL from now
 
     def nearest(self, scope: str, embedding: np.ndarray) -> tuple[str, float] | None:
         bucket = self.vectors.get(scope)
@@ -186,7 +217,9 @@ class ResponseCache:
         self.semantic_similarity = semantic_similarity
         self.max_vectors = max_vectors_per_scope
         self.memory = _MemoryStore(max_memory_entries, max_vectors_per_scope, ttl_seconds)
-        self.mirrors: LRUCache[str, _Mirror] = LRUCache(maxsize=MIRROR_SCOPES)
+        self.mirrors: LRUCache[str, _Mirror] = LRUCache(
+            maxsize=max(MIRROR_ROWS, max_vectors_per_scope), getsizeof=_mirror_rows
+        )
         self._redis_down_until = 0.0
         self._retry = redis_retry_seconds
 
@@ -304,6 +337,8 @@ class ResponseCache:
             digest = item[:DIGEST_BYTES].decode("ascii", "replace")
             mirror.vectors.add(digest, np.frombuffer(item[DIGEST_BYTES:], dtype=np.float32))
         mirror.seen += len(items)
+        if items:
+            self.mirrors[scope] = mirror  # weighed again
         return mirror
 
     def _fresh_mirror(self, scope: str) -> _Mirror:
