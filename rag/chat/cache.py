@@ -2,9 +2,11 @@
 
 Keys carry the workspace and its knowledge version, so any document or FAQ change (which bumps
 the version) makes every earlier answer unreachable at once: a stale answer never survives a
-knowledge change. Entries expire after a TTL. Besides the exact key (the normalized question), a
-new question whose embedding lies within a strict cosine similarity of a cached one, in the same
-workspace and knowledge version, is served too.
+knowledge change. The version also carries a digest of what the model is told besides the
+question (persona, bot name, lead capture): answers in an old voice retire with it. Entries
+expire after a TTL. Besides the exact key (the normalized question), a new question whose
+embedding lies within a strict cosine similarity of a cached one, in the same workspace and
+version, is served too.
 
 Redis when configured; an in-process LRU otherwise, and also while Redis is unreachable (the
 cache degrades to a miss or to memory, the chat keeps answering).
@@ -22,10 +24,9 @@ import hashlib
 import inspect
 import json
 import logging
-import re
 import time
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -35,13 +36,16 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from rag.chat.match_guard import contradicts
-from rag.chat.prompts import Passage
 
 log = logging.getLogger(__name__)
 
 HitKind = Literal["exact", "semantic"]
-MEMORY_SCOPES = 1000  # (workspace, knowledge version) pairs whose embeddings memory keeps
-MIRROR_SCOPES = 100  # scopes whose Redis vector lists a process mirrors (at most ~0.8 MB each)
+Version = int | str
+"""A scope's version: the workspace's knowledge version, with what else shapes a model's
+answers (``rag.chat.stages.Turn.cache_version``: persona, bot name, lead capture)."""
+# The vectors a process's mirrors of Redis lists hold together: 31 MB at 384 dimensions, 123 MB
+# at 1536 (a scope full at 512 vectors is 0.8 MB, or 3.1 MB).
+MIRROR_ROWS = 20_000
 DIGEST_BYTES = 32  # a Redis list item: the question's digest (32 ASCII hex), then its vector
 T = TypeVar("T")
 
@@ -67,6 +71,14 @@ def _served(hit: CacheHit | None, extractive: bool) -> CacheHit | None:
     return hit
 
 
+def _rows(vectors: ScopeVectors) -> int:
+    return vectors.reserved
+
+
+def _mirror_rows(mirror: _Mirror) -> int:
+    return max(1, mirror.vectors.reserved)
+
+
 def _digest(normalized: str) -> str:
     return hashlib.sha256(normalized.encode()).hexdigest()[:32]
 
@@ -88,6 +100,11 @@ class ScopeVectors:
 
     def __len__(self) -> int:
         return len(self.digests)
+
+    @property
+    def reserved(self) -> int:
+        """The rows the matrix holds room for (what it weighs: rows x dimensions x 4 bytes)."""
+        return 0 if self.matrix is None else int(self.matrix.shape[0])
 
     def add(self, digest: str, vector: np.ndarray) -> None:
         v = np.asarray(vector, dtype=np.float32).ravel()
@@ -140,12 +157,28 @@ class _Mirror:
 
 class _MemoryStore:
     """Without Redis (or while it is unreachable): a bounded LRU of entries with a TTL, and
-    the embeddings of each scope's latest questions (``ScopeVectors``, scopes in an LRU)."""
+    the embeddings of each scope's latest questions (``ScopeVectors``, scopes in an LRU).
 
-    def __init__(self, max_entries: int, max_vectors: int, ttl: int) -> None:
+    A scope's vectors expire with its newest entry (the TTL from its last question added) and
+    all scopes together hold at most as many vectors as there may be entries: they pointed to
+    nothing once the entries were gone, and were bounded by a count of scopes only (1,000 x 512
+    vectors, 3.1 GB at 1536 dimensions; a reviewer's finding)."""
+
+    def __init__(
+        self,
+        max_entries: int,
+        max_vectors: int,
+        ttl: int,
+        *,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_vectors = max_vectors
-        self.entries: TTLCache[str, dict[str, Any]] = TTLCache(maxsize=max_entries, ttl=ttl)
-        self.vectors: LRUCache[str, ScopeVectors] = LRUCache(maxsize=MEMORY_SCOPES)
+        self.entries: TTLCache[str, dict[str, Any]] = TTLCache(
+            maxsize=max_entries, ttl=ttl, timer=timer
+        )
+        self.vectors: TTLCache[str, ScopeVectors] = TTLCache(
+            maxsize=max(max_entries, max_vectors), ttl=ttl, timer=timer, getsizeof=_rows
+        )
         self.stats: dict[str, dict[str, int]] = {}
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -157,8 +190,9 @@ class _MemoryStore:
     def add_vector(self, scope: str, digest: str, vector: np.ndarray) -> None:
         bucket = self.vectors.get(scope)
         if bucket is None:
-            bucket = self.vectors[scope] = ScopeVectors(self.max_vectors)
+            bucket = ScopeVectors(self.max_vectors)
         bucket.add(digest, vector)
+        self.vectors[scope] = bucket  # weighed again, and its TTL from now
 
     def nearest(self, scope: str, embedding: np.ndarray) -> tuple[str, float] | None:
         bucket = self.vectors.get(scope)
@@ -185,14 +219,16 @@ class ResponseCache:
         self.semantic_similarity = semantic_similarity
         self.max_vectors = max_vectors_per_scope
         self.memory = _MemoryStore(max_memory_entries, max_vectors_per_scope, ttl_seconds)
-        self.mirrors: LRUCache[str, _Mirror] = LRUCache(maxsize=MIRROR_SCOPES)
+        self.mirrors: LRUCache[str, _Mirror] = LRUCache(
+            maxsize=max(MIRROR_ROWS, max_vectors_per_scope), getsizeof=_mirror_rows
+        )
         self._redis_down_until = 0.0
         self._retry = redis_retry_seconds
 
     # --- helpers --------------------------------------------------------------------------
 
     @staticmethod
-    def scope(workspace_id: uuid.UUID, knowledge_version: int) -> str:
+    def scope(workspace_id: uuid.UUID, knowledge_version: Version) -> str:
         return f"{workspace_id}:{knowledge_version}"
 
     def _usable_redis(self) -> Redis | None:
@@ -219,7 +255,7 @@ class ResponseCache:
     async def get_exact(
         self,
         workspace_id: uuid.UUID,
-        knowledge_version: int,
+        knowledge_version: Version,
         normalized: str,
         *,
         count_miss: bool = True,
@@ -237,7 +273,7 @@ class ResponseCache:
     async def get_semantic(
         self,
         workspace_id: uuid.UUID,
-        knowledge_version: int,
+        knowledge_version: Version,
         embedding: np.ndarray | None,
         *,
         extractive: bool = True,
@@ -310,6 +346,8 @@ class ResponseCache:
             digest = item[:DIGEST_BYTES].decode("ascii", "replace")
             mirror.vectors.add(digest, np.frombuffer(item[DIGEST_BYTES:], dtype=np.float32))
         mirror.seen += len(items)
+        if items:
+            self.mirrors[scope] = mirror  # weighed again
         return mirror
 
     def _fresh_mirror(self, scope: str) -> _Mirror:
@@ -319,7 +357,7 @@ class ResponseCache:
     async def put(
         self,
         workspace_id: uuid.UUID,
-        knowledge_version: int,
+        knowledge_version: Version,
         normalized: str,
         embedding: np.ndarray | None,
         entry: dict[str, Any],
@@ -370,21 +408,3 @@ class ResponseCache:
             "misses": misses,
             "hit_ratio": round((exact + semantic) / lookups, 4) if lookups else 0.0,
         }
-
-
-_IDENTIFYING = re.compile(r"\S*\d\S*|\S+@\S+|(?<=\w[ ,;:])[A-Z][a-z]+")
-
-
-def echoes_the_visitor(answer: str, message: str, passages: Sequence[Passage]) -> bool:
-    """A model's answer that repeats what identifies the visitor in their message and no
-    passage holds: a number ("account 99812"), an address, a capitalized word inside a sentence
-    (a name: "I'm Jo Privat"). It is this visitor's answer, and the semantic cache would hand it
-    to another asking alike (a reviewer's finding), so it is not cached. Ordinary words the
-    answer shares with the question ("get your money back") do not count."""
-    known = " ".join(p.text for p in passages).casefold()
-    said = {
-        token.strip(".,;:!?()\"'").casefold()
-        for token in _IDENTIFYING.findall(message)
-        if len(token.strip(".,;:!?()\"'")) >= 2
-    }
-    return any(token not in known and token in answer.casefold() for token in said)

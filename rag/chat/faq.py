@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.text import has_visible
 from rag.chat.match_guard import contradicts
 from rag.chat.models import Faq
 from rag.chat.normalize import normalize_question
@@ -85,6 +86,15 @@ def _refuse_unindexable(question: str | None, alt_questions: list[str] | None) -
         if index is not None:
             detail["index"] = index
         raise ValidationFailed(message, code="question_too_long", details=[detail])
+
+
+def _refuse_blank_answer(answer: str | None) -> None:
+    """422 ``validation_failed`` (``field: answer``) for an answer that shows nothing: spaces,
+    a zero-width space. Visitors would get an empty reply, from the FAQ (a reviewer's finding:
+    the API took it, stripped to "")."""
+    if answer is not None and not has_visible(answer):
+        message = "The answer must not be blank"
+        raise ValidationFailed(message, details=[{"field": "answer", "message": message}])
 
 
 def asked(faq: Faq) -> set[str]:
@@ -170,6 +180,7 @@ async def create(
     permit = authorize(access, Action.FAQ_CREATE)
     refuse_too_many([q for q in alt_questions if q.strip()])
     _refuse_unindexable(question, alt_questions)
+    _refuse_blank_answer(answer)
     workspace_id = access.workspace.id
     faq = Faq(
         id=uuid.uuid4(),
@@ -219,6 +230,7 @@ async def update(
         clean["alt_questions"] = [q.strip() for q in clean["alt_questions"] or [] if q.strip()]
     refuse_too_many(clean.get("alt_questions"))
     _refuse_unindexable(clean.get("question"), clean.get("alt_questions"))
+    _refuse_blank_answer(clean.get("answer"))
     if "question" in clean or "alt_questions" in clean:
         # Only the phrasings it did not ask before: an FAQ keeps what it has, twins made before
         # FAQs were checked included.

@@ -23,6 +23,7 @@ from rag.chat.courtesy import (
     phrases,
 )
 from rag.chat.courtesy import words as _words
+from rag.chat.normalize import stem
 from workspaces.schemas import LeadIn
 
 Intent = Literal["greeting", "thanks", "goodbye", "human", "lead", "contact", "question"]
@@ -249,6 +250,38 @@ def _asks(text: str) -> bool:
     return "?" in text or "\uff1f" in text
 
 
+# Words of a request, not anybody's name: "perfect, cancel", "ok so refund", "pay later" ask
+# for something (a reviewer's finding: they got "You're welcome!" or "Have a great day!").
+_REQUEST_WORDS = (
+    "cancel cancellation refund return exchange pay payment paid order ship shipping shipment "
+    "deliver delivery track tracking account password login signin signup register invoice "
+    "receipt bill billing charge card plan subscription subscribe unsubscribe renew renewal "
+    "upgrade downgrade trial price cost fee discount coupon promo delete remove reset change "
+    "update install setup download warranty repair broken error bug issue problem booking "
+    "appointment reschedule status address email phone contact stock size"
+)
+_REQUEST_STEMS = frozenset(stem(word) for word in _REQUEST_WORDS.split())
+# Greetings that are questions ("hi, how are you?"): courtesy though they end in "?".
+_ASKING_GREETING = phrases(
+    r"how (?:are|r) (?:you|u|ya)", r"how (?:is|s) it going", r"hows it going", r"whats? up"
+)
+_WORD_IN_TEXT = re.compile(r"\w+")
+
+
+def _addressee(text: str, word: str) -> bool:
+    """The one word left beside courtesy names whom it greets or thanks ("hi bob", "thanks
+    tina"): any word but a request's, or even a request's word written as a name, capitalized
+    inside a sentence ("Thanks, Bill")."""
+    if stem(word) not in _REQUEST_STEMS:
+        return True
+    for found in _WORD_IN_TEXT.finditer(text):
+        if found.group(0).casefold() == word and found.group(0)[0].isupper():
+            before = text[: found.start()].rstrip()
+            if before and before[-1] not in ".!?":
+                return True
+    return False
+
+
 def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     """Classify a visitor message without any model call.
 
@@ -289,6 +322,9 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         return IntentResult("lead", confidence)
 
     if goodbyes or thanks or greetings:
+        if asks and (goodbyes or thanks) and not _ASKING_GREETING.search(words):
+            # "later today?", "ok, refund?": a question, whatever courtesy it holds.
+            return IntentResult("question", 0.9 if leftover else 0.55)
         if not leftover:
             acknowledgement_only = (
                 not goodbyes and not greetings and set(thanks) <= ACKNOWLEDGEMENTS
@@ -307,7 +343,12 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
             else:
                 confidence = 0.97 if n_words <= 4 else 0.9
             return IntentResult(intent, confidence)
-        if len(leftover) == 1 and not asks and leftover[0] not in _QUESTION_STARTERS:
+        if (
+            len(leftover) == 1
+            and not asks
+            and leftover[0] not in _QUESTION_STARTERS
+            and _addressee(text, leftover[0])
+        ):
             # "hi bob", "thanks tina": most likely still courtesy, but not certain.
             intent = "goodbye" if goodbyes else "thanks" if thanks else "greeting"
             return IntentResult(intent, 0.6)

@@ -70,6 +70,7 @@ from rag.chat.stages import (
     Answer,
     Grounding,
     Turn,
+    bot_name_of,
     looks_like_follow_up,
     record,
     retrieve,
@@ -253,7 +254,8 @@ class AnswerPipeline:
         """The turn and its settled answer (or the passages to answer from); the recorded answer
         when the message is a repeat of one answered (``rag.chat.repeats``)."""
         message = checked_message(inp.message, self.settings.max_message_chars)
-        intent = detect_intent(message).intent
+        # The bot's own name is no content: "Hi Captain Nemo!" greets it.
+        intent = detect_intent(message, bot_name=bot_name_of(inp.workspace)).intent
         clock.lap("validate")
         early = self._embed_early(message, intent)
         first = await self._first(inp, message, intent, clock)

@@ -17,8 +17,9 @@ from sqlalchemy.exc import IntegrityError
 
 from core.db import Database
 from rag.chat import notify, repeats
-from rag.chat.cache import ResponseCache, echoes_the_visitor
+from rag.chat.cache import ResponseCache
 from rag.chat.clock import Clock, observe
+from rag.chat.echoes import echoes_the_visitor
 from rag.chat.exchange import ChatResult
 from rag.chat.generator import Completion
 from rag.chat.models import ChatMessage, UnansweredQuestion
@@ -183,6 +184,9 @@ class AnswerRecorder:
             and isinstance(settled, Grounding)
             and completion is not None
             and not completion.guarded
+            # An answer the model did not finish (cut at max_tokens, stopped by a content
+            # filter) ends mid-sentence: the next asker gets a whole one written anew.
+            and (completion.extractive or completion.finish_reason in (None, "stop"))
             # A model's answer may carry what this visitor said (from the conversation so
             # far, or what identifies them in the question), so no other visitor may get it.
             and (
@@ -192,7 +196,7 @@ class AnswerRecorder:
         ):
             await self.cache.put(
                 workspace.id,
-                turn.knowledge_version,
+                turn.cache_version,
                 turn.normalized,
                 turn.embedding,
                 {"answer": text, "citations": citations, "extractive": extractive},

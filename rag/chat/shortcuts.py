@@ -122,7 +122,7 @@ async def cache_exact(cache: ResponseCache, turn: Turn, *, model: bool) -> Answe
     or under the daily token cap): the model answers anew, and the lookup is no hit."""
     hit = await cache.get_exact(
         turn.workspace.id,
-        turn.knowledge_version,
+        turn.cache_version,
         turn.normalized,
         count_miss=False,
         extractive=not model,
@@ -152,7 +152,7 @@ async def cache_semantic(cache: ResponseCache, turn: Turn, *, model: bool) -> An
     ``cache_exact``)."""
     hit = await cache.get_semantic(
         turn.workspace.id,
-        turn.knowledge_version,
+        turn.cache_version,
         turn.embedding,
         extractive=not model,
         question=turn.standalone,

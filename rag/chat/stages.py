@@ -10,6 +10,8 @@ a new one when it learns more (the rewritten follow-up, the question's embedding
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -70,6 +72,15 @@ def asks_for_contact(workspace: Workspace) -> bool:
     email address, none offers the contact form, and an address typed into the chat makes no
     lead."""
     return (workspace.widget_config or {}).get("lead_capture") != "off"
+
+
+def answer_voice(workspace: Workspace) -> str:
+    """A short digest of what a model is told besides the question and the passages: the
+    persona, the bot's name and whether it may offer to have the team follow up. Part of the
+    response cache's scope, so an answer written under an old persona, name or lead capture
+    is not served once the owner changes them (a reviewer's finding: for CACHE_TTL_SECONDS)."""
+    told = [workspace.persona or "", bot_name_of(workspace), asks_for_contact(workspace)]
+    return hashlib.sha256(json.dumps(told).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -138,6 +149,12 @@ class Turn:
     @property
     def asks_for_contact(self) -> bool:
         return asks_for_contact(self.workspace)
+
+    @property
+    def cache_version(self) -> str:
+        """The response cache's version for this turn: the knowledge version and the voice the
+        answers were written in (``answer_voice``)."""
+        return f"{self.knowledge_version}.{answer_voice(self.workspace)}"
 
     @property
     def daily_cap_reached(self) -> bool:

@@ -34,6 +34,8 @@ Knobs (all may be changed while the server runs):
 - ``stream_hang_after``: stop streamed replies after this many deltas and send nothing more
   until it is set back to None (or the server stops); then the rest.
 - ``embedding_dimensions``: default vector size when the request has no ``dimensions`` (1536).
+- ``finish_reason``: why the reply ended, as the provider reports it (``"stop"``; ``"length"``
+  for a reply cut at max_tokens, ``"content_filter"``), streamed or not.
 """
 
 from __future__ import annotations
@@ -143,6 +145,7 @@ class FakeOpenAI:
         stream_error_after: int | None = None,
         stream_hang_after: int | None = None,
         retry_after_ms: int = 10,
+        finish_reason: str = "stop",
     ) -> None:
         self.chat_reply: ChatReply = chat_reply
         self.latency = latency
@@ -155,6 +158,7 @@ class FakeOpenAI:
         self.stream_error_after = stream_error_after
         self.stream_hang_after = stream_hang_after
         self.retry_after_ms = retry_after_ms
+        self.finish_reason = finish_reason
         self.requests: list[RecordedRequest] = []
         self._failures: list[int] = []
         self._lock = threading.Lock()
@@ -333,7 +337,7 @@ class FakeOpenAI:
                             "index": 0,
                             "message": {"role": "assistant", "content": text, "refusal": None},
                             "logprobs": None,
-                            "finish_reason": "stop",
+                            "finish_reason": self.finish_reason,
                         }
                     ],
                     "usage": usage,
@@ -393,7 +397,7 @@ class FakeOpenAI:
             if self.stream_delay > 0:
                 await asyncio.sleep(self.stream_delay)
             yield chunk({"content": piece}, None)
-        yield chunk({}, "stop")
+        yield chunk({}, self.finish_reason)
         if include_usage:
             final: dict[str, Any] = {
                 "id": completion_id,

@@ -3,6 +3,8 @@ from __future__ import annotations
 import pytest
 
 from rag.chat.intents import Intent, detect_intent, persona_reply
+from tests.conftest import RuntimeFactory, client_for, signup
+from tests.rag.test_chat import chat
 
 
 @pytest.mark.parametrize(
@@ -202,3 +204,55 @@ def test_persona_replies() -> None:
     assert "email" in persona_reply("lead", "Aria", None)
     with pytest.raises(ValueError, match="question"):
         persona_reply("question", "Aria", None)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # One word of a request beside courtesy asks for something (a reviewer's finding: "You're
+        # welcome!" or "Have a great day!" to a visitor asking to cancel).
+        ("perfect, cancel", "question"),
+        ("ok so refund", "question"),
+        ("pay later", "question"),
+        ("great, invoice", "question"),
+        ("thanks, refunds", "question"),
+        # ... and a "?" asks, whatever courtesy it holds.
+        ("later today?", "question"),
+        ("ok, and shipping?", "question"),
+        ("thanks?", "question"),
+        # A name stays courtesy, a request's word too when written as a name; so do greetings
+        # that are questions.
+        ("hi bob", "greeting"),
+        ("thanks tina", "thanks"),
+        ("Thanks, Bill", "thanks"),
+        ("hi, how are you?", "greeting"),
+        ("thanks! how are you?", "thanks"),
+        ("hello?", "greeting"),
+        ("ok thanks, bye", "goodbye"),
+    ],
+)
+def test_courtesy_beside_a_request_is_a_question(text: str, intent: Intent) -> None:
+    assert detect_intent(text).intent == intent
+
+
+async def test_greeting_the_bot_by_its_name_is_a_greeting(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """The pipeline gives intent detection the bot's name (it never did: "Hi Captain Nemo!"
+    got retrieval, "I don't know" and a place among the owner's unanswered questions)."""
+    async with runtime_factory() as runtime, client_for(runtime) as client:
+        owner = await signup(client, "BotName")
+        patched = await client.patch(
+            owner.url("/widget"), json={"bot_name": "Captain Nemo"}, headers=owner.headers
+        )
+        assert patched.status_code == 200, patched.text
+        for message in ("Hi Captain Nemo!", "thanks nemo", "Bye, Captain Nemo"):
+            body = (await chat(client, owner, message)).json()
+            assert body["intent"] in ("greeting", "thanks", "goodbye"), (message, body)
+            assert body["lead_capture"] is False  # no contact form for "I don't know"
+        greeted = (await chat(client, owner, "Hi Captain Nemo!")).json()
+        assert greeted["intent"] == "greeting"
+        assert "Captain Nemo" in greeted["answer"]
+        listed = await client.get(owner.url("/unanswered"), headers=owner.headers)
+        assert listed.status_code == 200, listed.text
+        assert listed.json() == []

@@ -1,0 +1,60 @@
+"""What keeps one visitor's words out of the response cache: a model's answer that repeats
+something of the visitor's message the passages do not hold is theirs alone.
+
+The semantic cache gives an answer to whoever asks almost the same question, and a name or an
+account number barely moves a question's embedding ("...? Regards, Priya" and "...? Regards,
+Rahul" are 0.99 apart with MiniLM). So a model's answer is not cached when it repeats a word of
+the visitor's message that is neither in the passages it was written from nor a common word:
+a name however it is typed ("Thanks, Priya", "regards, priya", "hi im jo"), a number, an
+address. Names are not guessed from capital letters (a reviewer's finding: "Regards, Priya" and
+every lowercase name passed); the rule errs toward not caching, an answer in the passages' own
+words ("get your money back": ordinary words the passages or the stopwords cover) is cached.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from rag.chat.courtesy import ACKNOWLEDGEMENTS, FILLER
+from rag.chat.normalize import STOPWORDS, WORD, stem
+from rag.chat.prompts import Passage
+
+# Courtesy a model answers in kind ("Hi! ...", "Thanks for asking"): no visitor's own.
+_COURTESY_WORDS = frozenset(
+    {"hi", "hello", "hey", "thanks", "thank", "regards", "cheers", "greetings", "welcome"}
+    | {"good", "morning", "afternoon", "evening", "kind", "best", "sorry", "hope"}
+)
+COMMON = STOPWORDS | FILLER | ACKNOWLEDGEMENTS | _COURTESY_WORDS
+"""Words an answer may share with the visitor's message without repeating anything of theirs."""
+
+# A capitalized word inside a sentence: "Thanks, Will", "Hi May" (common words that are names).
+_NAMED = re.compile(r"(?<=[^\s.!?]\s)\w+")
+
+
+def _own_words(message: str) -> set[str]:
+    """The message's words of two characters or more, casefolded."""
+    return {w for w in WORD.findall(message.casefold()) if len(w) >= 2}
+
+
+def _named(text: str) -> set[str]:
+    """Capitalized words inside a sentence (not its first), casefolded."""
+    return {m.group(0).casefold() for m in _NAMED.finditer(text) if m.group(0)[0].isupper()}
+
+
+def echoes_the_visitor(answer: str, message: str, passages: Sequence[Passage]) -> bool:
+    """The answer repeats a word of the visitor's message that no passage holds and that is no
+    common word (``COMMON``), compared by stem ("Priya's" repeats "priya"); or a common word
+    the visitor capitalized as a name inside a sentence and the answer capitalizes too
+    ("Regards, Will" answered "Hi Will!"). Such an answer is this visitor's, so it is not
+    cached for others."""
+    answered = {stem(w) for w in _own_words(answer)}
+    known = {stem(w) for p in passages for w in _own_words(p.text)}
+    for word in _own_words(message):
+        s = stem(word)
+        if word not in COMMON and s not in known and s in answered:
+            return True
+    return bool(_named(message) & _named(answer) & COMMON)
+
+
+__all__ = ["COMMON", "echoes_the_visitor"]

@@ -1,0 +1,200 @@
+"""What the response cache may give to another visitor: never an answer naming the visitor who
+asked, never one written in a voice the owner has changed (persona, bot name, lead capture),
+never one the model did not finish. Found by a review of the answer shortcuts; each test fails
+on the code before its fix."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from rag.knowledge.embeddings import LocalEmbedder
+from tests.conftest import Owner, RuntimeFactory, client_for, signup
+from tests.fakes.openai_server import FakeOpenAI
+from tests.rag.test_answers import REFUNDS, ingest
+from tests.rag.test_chat import chat, widget_headers
+
+
+@pytest.fixture(scope="module")
+def fake_llm() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def minilm() -> LocalEmbedder:
+    return LocalEmbedder()
+
+
+def llm_kwargs(fake: FakeOpenAI) -> dict[str, Any]:
+    fake.reset()
+    fake.finish_reason = "stop"
+    return {
+        "openai_api_key": "sk-test",
+        "openai_base_url": fake.base_url,
+        "llm_timeout_seconds": 5.0,
+        "llm_max_retries": 0,
+        "retrieval_min_similarity": 0.05,
+    }
+
+
+async def answer(client: httpx.AsyncClient, owner: Owner, message: str, session: str) -> Any:
+    response = await chat(client, owner, message, session_id=session)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# --- a visitor's name never reaches another visitor ----------------------------------------
+
+BASE = "Can I get a refund on a yearly plan if I cancel within the first month of my subscription?"
+NAMES = ("Priya", "Jo")
+
+
+def greet_by_name(request: dict[str, Any]) -> str:
+    """A model that greets the visitor by the name they signed with."""
+    asked = set(re.findall(r"\w+", request["messages"][-1]["content"].casefold()))
+    hello = "".join(f"Hi {name}! " for name in NAMES if name.casefold() in asked)
+    return hello + "Yearly plans are refunded in full within 30 days [1]."
+
+
+@pytest.mark.parametrize(
+    ("signed", "name"),
+    [
+        (BASE + " Regards, Priya", "Priya"),  # a name after a comma and a space
+        (BASE + " thanks, priya", "Priya"),  # typed in lowercase
+        (BASE + " im jo", "Jo"),  # 0.987 from BASE
+    ],
+)
+async def test_an_answer_naming_the_visitor_is_never_served_to_another(
+    runtime_factory: RuntimeFactory,
+    fake_llm: FakeOpenAI,
+    minilm: LocalEmbedder,
+    signed: str,
+    name: str,
+) -> None:
+    """A's question carries their name and the model greets them by it. B asks the same
+    without a name (MiniLM puts the two 0.99 apart, above the semantic cache's bound): B's
+    answer is written for B, naming nobody. An answer naming nobody is still cached."""
+    async with runtime_factory(embedder=minilm, **llm_kwargs(fake_llm)) as runtime:
+        fake_llm.chat_reply = greet_by_name
+        async with client_for(runtime) as client:
+            owner = await signup(client, "Names")
+            await ingest(client, owner, runtime, "Refunds", REFUNDS)
+            mine = await answer(client, owner, signed, "visitor-a")
+            assert mine["source"] == "rag"
+            assert f"Hi {name}!" in mine["answer"]
+            theirs = await answer(client, owner, BASE, "visitor-b")
+            assert theirs["source"] == "rag"
+            assert not any(n in theirs["answer"] for n in NAMES)
+            # B's answer, in the passages' words, is given to the next one asking alike.
+            next_one = await answer(client, owner, BASE, "visitor-c")
+            assert next_one["source"] == "cache"
+            assert not any(n in next_one["answer"] for n in NAMES)
+
+
+# --- an answer in an old voice retires with it -------------------------------------------
+
+
+def in_the_voice_asked(request: dict[str, Any]) -> str:
+    """A model whose answer shows what its system prompt told it."""
+    system = request["messages"][0]["content"]
+    if "pirate" in system:
+        return "Arr matey, yearly plans be refunded within 30 days [1]."
+    if "French" in system:
+        return "Les forfaits annuels sont remboursés sous 30 jours [1]."
+    named = "I'm Captain Nemo: " if "Captain Nemo" in system else ""
+    offers = "know and offer to have the team follow up" in system  # rule 3, lead capture on
+    follow = " The team can follow up." if offers else ""
+    return f"{named}Yearly plans are refunded in full within 30 days [1].{follow}"
+
+
+QUESTION = "Can I get my money back on a yearly plan?"
+
+
+@pytest.mark.parametrize(
+    ("before", "change", "gone"),
+    [
+        ({"persona": "Talk like a pirate."}, {"persona": "Always answer in French."}, "matey"),
+        ({"persona": "Talk like a pirate."}, {"persona": ""}, "matey"),
+        ({}, {"widget": {"bot_name": "Captain Nemo"}}, None),
+        ({}, {"widget": {"lead_capture": "off"}}, "The team can follow up"),
+    ],
+)
+async def test_an_answer_written_in_an_old_voice_is_not_served_after_the_owner_changes_it(
+    runtime_factory: RuntimeFactory,
+    fake_llm: FakeOpenAI,
+    before: dict[str, Any],
+    change: dict[str, Any],
+    gone: str | None,
+) -> None:
+    """Cached answers were written under the persona, bot name and lead capture of their day:
+    once the owner changes one, the next visitor gets an answer written under the new one (it
+    was served from the cache for CACHE_TTL_SECONDS: the pirate persona the owner dropped, a
+    follow-up offered under lead capture "Never")."""
+    async with runtime_factory(**llm_kwargs(fake_llm)) as runtime:
+        fake_llm.chat_reply = in_the_voice_asked
+        async with client_for(runtime) as client:
+            owner = await signup(client, "Voices")
+            if before:
+                patched = await client.patch(owner.url(""), json=before, headers=owner.headers)
+                assert patched.status_code == 200, patched.text
+            await ingest(client, owner, runtime, "Refunds", REFUNDS)
+            first = await answer(client, owner, QUESTION, "visitor-a")
+            assert first["source"] == "rag"
+            assert (await answer(client, owner, QUESTION, "visitor-b"))["source"] == "cache"
+            if "widget" in change:
+                patched = await client.patch(
+                    owner.url("/widget"), json=change["widget"], headers=owner.headers
+                )
+            else:
+                patched = await client.patch(owner.url(""), json=change, headers=owner.headers)
+            assert patched.status_code == 200, patched.text
+            after = await answer(client, owner, QUESTION, "visitor-c")
+            assert after["source"] == "rag"
+            if gone is not None:
+                assert gone in first["answer"]
+                assert gone not in after["answer"]
+            else:
+                assert "Captain Nemo" in after["answer"]
+            # Cached again, in the new voice.
+            again = await answer(client, owner, QUESTION, "visitor-d")
+            assert (again["source"], again["answer"]) == ("cache", after["answer"])
+
+
+# --- an unfinished answer is not cached ------------------------------------------------------
+
+
+@pytest.mark.parametrize("finish_reason", ["length", "content_filter"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_answer_the_model_did_not_finish_is_not_cached(
+    runtime_factory: RuntimeFactory, fake_llm: FakeOpenAI, finish_reason: str, stream: bool
+) -> None:
+    """An answer cut at max_tokens ends mid-sentence: the visitor who got it got it, the next
+    one gets an answer written anew (it was served from the cache for CACHE_TTL_SECONDS)."""
+    async with runtime_factory(**llm_kwargs(fake_llm)) as runtime:
+        fake_llm.chat_reply = "Yearly plans are refunded in full within 30 days [1]. To ask, open"
+        fake_llm.finish_reason = finish_reason
+        async with client_for(runtime) as client:
+            owner = await signup(client, "Unfinished")
+            await ingest(client, owner, runtime, "Refunds", REFUNDS)
+            first = await client.post(
+                "/api/v1/chat",
+                json={"message": QUESTION, "session_id": "visitor-a"},
+                headers=widget_headers(
+                    owner, **({"Accept": "text/event-stream"} if stream else {})
+                ),
+            )
+            assert first.status_code == 200, first.text
+            assert "To ask, open" in first.text  # given as written
+            again = await answer(client, owner, QUESTION, "visitor-b")
+            assert again["source"] == "rag"
+            assert len(fake_llm.chat_requests) == 2  # written anew
+            # A finished answer is cached as before.
+            fake_llm.finish_reason = "stop"
+            fake_llm.chat_reply = "Yearly plans are refunded in full within 30 days [1]."
+            assert (await answer(client, owner, QUESTION, "visitor-c"))["source"] == "rag"
+            assert (await answer(client, owner, QUESTION, "visitor-d"))["source"] == "cache"
