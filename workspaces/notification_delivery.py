@@ -167,14 +167,14 @@ async def describe(
             lines.append(f"Razorpay subscription: {data['subscription_id']}")
         link = f"{page}/plan"
     elif kind in ("quota.80", "quota.100"):
-        metric = str(data.get("metric", "usage"))
+        metric = {"faqs": "FAQs"}.get(str(data.get("metric")), str(data.get("metric", "usage")))
         used, limit = data.get("used"), data.get("limit")
         stored = bool(data.get("stored"))  # documents, chunks: what is stored, not monthly
         if kind == "quota.80":
             quota = "your plan's limit" if stored else "your monthly quota"
-            subject = f"{metric.capitalize()} at 80% of {quota}"
+            subject = f"{metric[0].upper()}{metric[1:]} at 80% of {quota}"
         else:
-            subject = f"{metric.capitalize()} quota reached"
+            subject = f"{metric[0].upper()}{metric[1:]} quota reached"
         if stored:
             lines = [f"{used} of {limit} {metric} stored ({data.get('plan')} plan)."]
         else:

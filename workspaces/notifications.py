@@ -218,7 +218,7 @@ async def quota_used(
             )
 
 
-STORED_METRICS: Final[tuple[Metric, ...]] = ("documents", "chunks")
+STORED_METRICS: Final[tuple[Metric, ...]] = ("documents", "chunks", "faqs")
 
 
 async def lock_stored_quotas(session: AsyncSession, workspace_id: uuid.UUID) -> None:
@@ -235,8 +235,8 @@ async def stored_quota_used(
     before: Mapping[Metric, int],
     after: Mapping[Metric, int],
 ) -> None:
-    """After an ingestion changed what is stored: emit ``quota.80`` / ``quota.100`` for each
-    stored quota (documents, chunks) that ``before -> after`` crossed upwards.
+    """After an ingestion (or an FAQ) changed what is stored: emit ``quota.80`` / ``quota.100``
+    for each stored quota (documents, chunks, FAQs) that ``before -> after`` crossed upwards.
 
     Stored counts do not reset monthly, so each upward crossing is its own event, keyed
     ``stored:<metric>:<n>`` with ``n`` one more than the last crossing's: usage that falls below

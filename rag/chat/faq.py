@@ -21,7 +21,7 @@ from rag.chat.models import Faq
 from rag.chat.normalize import normalize_question
 from rag.chat.repository import faqs as faq_repo
 from rag.knowledge.embeddings import Embedder
-from workspaces import usage
+from workspaces import notifications, usage
 from workspaces.models import Workspace
 from workspaces.permissions import Action, authorize
 from workspaces.plans import get_plan
@@ -144,21 +144,20 @@ async def _index(
     )
 
 
-async def check_quota(session: AsyncSession, workspace: Workspace, *, adding: int) -> None:
+async def check_quota(session: AsyncSession, workspace: Workspace, *, adding: int) -> int | None:
     """429 ``quota_exceeded`` (``metric: "faqs"``) when ``adding`` more FAQs do not fit the
     plan's ``faqs`` quota beside those stored. Under a quota it holds the workspace's lock until
-    the commit, so FAQs added at once are counted one after another."""
+    the commit, so FAQs added at once are counted one after another; the FAQs stored (None: no
+    quota)."""
     plan_code = usage.effective_plan(workspace)
     if get_plan(plan_code).limit("faqs") is None:
-        return
+        return None
     await faq_repo.lock_faq_quota(session, workspace.id)
+    used = await faq_repo.count_faqs(session, workspace_id=workspace.id)
     usage.ensure_within(
-        plan_code=plan_code,
-        metric="faqs",
-        used=await faq_repo.count_faqs(session, workspace_id=workspace.id),
-        adding=adding,
-        resets_at=None,
+        plan_code=plan_code, metric="faqs", used=used, adding=adding, resets_at=None
     )
+    return used
 
 
 async def count(session: AsyncSession, workspace_id: uuid.UUID) -> int:
@@ -191,8 +190,16 @@ async def create(
         enabled=enabled,
     )
     await _refuse_duplicates(session, workspace_id, faq.question, faq.alt_questions)
-    await check_quota(session, access.workspace, adding=1)  # before its phrasings are embedded
+    used = await check_quota(session, access.workspace, adding=1)  # before it is embedded
     await faq_repo.insert_faq(session, faq)
+    if used is not None:  # the owners hear at 80% and 100% of the plan's FAQs, as for documents
+        await notifications.stored_quota_used(
+            session,
+            workspace_id,
+            plan_code=usage.effective_plan(access.workspace),
+            before={"faqs": used},
+            after={"faqs": used + 1},
+        )
     await _index(session, embedder, faq, faq.question, faq.alt_questions)
     await bump_knowledge_version(session, workspace_id)
     # The id and counts, never the text: a question is often a visitor's own words (the

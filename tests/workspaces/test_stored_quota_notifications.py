@@ -153,3 +153,36 @@ async def test_chunks_past_80_and_to_100_mail_once_each(
         "[Acme] Chunks quota reached",
     ]
     assert "10 of 10 chunks stored (free plan)." in mails[1].text
+
+
+async def test_faqs_past_80_and_to_100_of_the_plan_mail_the_owner(
+    free: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan's FAQ limit was enforced (429) but, unlike documents and chunks, nobody heard
+    it coming: the owner found out when a new FAQ was refused."""
+    small = replace(PLANS["free"], limits={**PLANS["free"].limits, "faqs": 5})
+    monkeypatch.setitem(PLANS, "free", small)
+    w = free
+    owner = await signup(w.client, "Acme")
+
+    async def add_faq(n: int) -> int:
+        response = await w.client.post(
+            owner.url("/faqs"),
+            json={
+                "question": f"Question number {n} about topic {uuid.uuid4().hex}?",
+                "answer": f"Answer {n}.",
+            },
+            headers=owner.headers,
+        )
+        return response.status_code
+
+    assert [await add_faq(n) for n in range(3)] == [201, 201, 201]
+    assert await _subjects(w, owner) == []
+    assert await add_faq(3) == 201  # 4 of 5
+    assert await _subjects(w, owner) == ["[Acme] FAQs at 80% of your plan's limit"]
+    [mail] = await w.notices(owner.email)
+    assert "4 of 5 FAQs stored (free plan)." in mail.text
+    assert await add_faq(4) == 201  # 5 of 5
+    assert await add_faq(5) == 429
+    subjects = await _subjects(w, owner)
+    assert subjects == ["[Acme] FAQs at 80% of your plan's limit", "[Acme] FAQs quota reached"]
