@@ -45,10 +45,12 @@ ERROR_MAX = 500
 # An export still queued this long after it was requested lost its job (a process died before
 # enqueueing it): it is failed when the workspace's exports are listed or another is requested.
 STALE_AFTER = timedelta(hours=2)
-# An export running this long after a job claimed it lost its build: the process died (killed,
-# out of memory) and no handler ran. A live build is cancelled sooner by the worker's
-# --job-timeout (30 minutes by default), and a cancelled build fails its export itself.
-RUNNING_TOO_LONG = timedelta(hours=1)
+# A running build says it is alive every HEARTBEAT (``started_at``); one silent this long lost
+# its process (killed, out of memory: no handler ran). A live build keeps its export however long
+# it runs (the in-process queue has no job timeout; a worker's --job-timeout may be long), and a
+# cancelled build fails its export itself.
+HEARTBEAT = timedelta(minutes=1)
+SILENT_TOO_LONG = timedelta(minutes=10)
 INTERRUPTED = (
     "interrupted: the export stopped before it finished (a job timeout, or the process"
     " building it was stopped); request a new one"
@@ -118,15 +120,15 @@ def export_path(settings: Settings, file_name: str) -> Path:
 
 
 async def fail_lost(session: AsyncSession, workspace_id: uuid.UUID) -> int:
-    """The workspace's exports whose job is gone (queued past ``STALE_AFTER``, running past
-    ``RUNNING_TOO_LONG``) become ``failed`` with ``LOST``: a killed process cleans up nothing,
-    so this runs wherever an owner looks (the list, one export, a new request)."""
+    """The workspace's exports whose job is gone (queued past ``STALE_AFTER``, running with no
+    heartbeat for ``SILENT_TOO_LONG``) become ``failed`` with ``LOST``: a killed process cleans
+    up nothing, so this runs wherever an owner looks (the list, one export, a new request)."""
     now = utcnow()
     return await repo.fail_stale_exports(
         session,
         workspace_id=workspace_id,
         queued_before=now - STALE_AFTER,
-        started_before=now - RUNNING_TOO_LONG,
+        started_before=now - SILENT_TOO_LONG,
         error=LOST,
     )
 
@@ -318,6 +320,39 @@ async def _build(
         )
     if not claimed:
         return "skipped"
+    beat = asyncio.create_task(_heartbeat(db, workspace_id=workspace_id, export_id=export_id))
+    try:
+        return await _write(db, settings, workspace_id=workspace_id, export_id=export_id, now=now)
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
+
+
+async def _heartbeat(db: Database, *, workspace_id: uuid.UUID, export_id: uuid.UUID) -> None:
+    """Every ``HEARTBEAT`` while the build runs: its export's ``started_at`` is now, so
+    ``fail_lost`` tells it from one whose process died."""
+    while True:
+        await asyncio.sleep(HEARTBEAT.total_seconds())
+        with contextlib.suppress(Exception):  # a missed beat is not the build's failure
+            async with db.transaction(workspace_id=workspace_id) as session:
+                await repo.update_export(
+                    session,
+                    workspace_id=workspace_id,
+                    export_id=export_id,
+                    values={"started_at": utcnow()},
+                    only_status=("running",),
+                )
+
+
+async def _write(
+    db: Database,
+    settings: Settings,
+    *,
+    workspace_id: uuid.UUID,
+    export_id: uuid.UUID,
+    now: datetime | None,
+) -> str:
     directory = exports_dir(settings)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     file_name = f"{secrets.token_urlsafe(24)}.zip"

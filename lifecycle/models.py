@@ -23,7 +23,8 @@ class WorkspaceExport(Base):
     size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # When a job claimed it (migration 0020): a build running past RUNNING_TOO_LONG is dead.
+    # When its build last said it was alive (claimed, then every exports.HEARTBEAT; migration
+    # 0020): a running export silent past exports.SILENT_TOO_LONG lost its process.
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -8,7 +8,8 @@ An export whose process was killed mid-build (SIGKILL, the OOM killer: no handle
 ``running`` for good: its owner saw a spinner and was refused a new export (409
 ``export_in_progress``) until two hours after the request. ``started_at`` is set when a job
 claims the export; one ``running`` longer than a build may run is failed when the workspace's
-exports are listed or a new one is requested (lifecycle/exports.py ``RUNNING_TOO_LONG``).
+exports are listed or a new one is requested (lifecycle/exports.py; since the build also
+refreshes it every minute while it runs, ``SILENT_TOO_LONG`` of silence).
 NULL for exports claimed before this revision (their request time stands in).
 """
 

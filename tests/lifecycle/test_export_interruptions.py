@@ -46,14 +46,15 @@ async def test_a_build_killed_mid_way_is_failed_once_past_the_job_timeout(
     client: httpx.AsyncClient, owner: Owner, jobs: JobQueue, owner_db: Database
 ) -> None:
     """A killed process runs no handler: its export read ``running`` until two hours after the
-    request, refusing every new one meanwhile. A build running 30 minutes is left alone."""
+    request, refusing every new one meanwhile. A build heard from 5 minutes ago (its heartbeat
+    comes every minute) is left alone, one silent for 11 minutes is lost."""
     live = await _queued_export(owner_db, owner.workspace_id, age=timedelta(minutes=40))
-    await _claimed(owner_db, live, ago=timedelta(minutes=30))
+    await _claimed(owner_db, live, ago=timedelta(minutes=5))
     busy = await client.post(owner.url("/exports"), headers=owner.headers)
     assert busy.status_code == 409, busy.text
     assert busy.json()["error"]["code"] == "export_in_progress"
     assert (await _status(client, owner, live))["status"] == "running"
-    await _claimed(owner_db, live, ago=timedelta(minutes=61))
+    await _claimed(owner_db, live, ago=timedelta(minutes=11))
 
     listed = await client.get(owner.url("/exports"), headers=owner.headers)
     assert listed.status_code == 200, listed.text
@@ -121,3 +122,45 @@ async def test_an_export_asked_for_while_the_queue_is_down_fails_and_frees_the_n
         await runtime.jobs.drain()
         items = (await client.get(owner.url("/exports"), headers=owner.headers)).json()["items"]
         assert [e["status"] for e in items] == ["ready", "failed"]
+
+
+async def test_a_build_running_long_keeps_saying_it_is_alive(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    jobs: JobQueue,
+    owner_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A live build running past an hour (the in-process queue has no job timeout; a worker's
+    --job-timeout may be longer) was failed as killed whenever the owner looked, and its zip
+    thrown away when it finished (session review F1). Its heartbeat now moves ``started_at``."""
+    monkeypatch.setattr(exports, "HEARTBEAT", timedelta(milliseconds=20), raising=False)
+    release = asyncio.Event()
+    write_archive = exports.archive_writer.write_archive
+
+    async def slow(*args: Any, **kwargs: Any) -> None:
+        await release.wait()
+        await write_archive(*args, **kwargs)
+
+    monkeypatch.setattr(exports.archive_writer, "write_archive", slow)
+    asked = await client.post(owner.url("/exports"), headers=owner.headers)
+    assert asked.status_code == 202, asked.text
+    build = asyncio.create_task(jobs.drain())
+
+    async def started_at() -> Any:
+        async with owner_db.transaction() as session:
+            return await session.scalar(
+                text("SELECT started_at FROM workspace_exports WHERE id = :id"),
+                {"id": asked.json()["id"]},
+            )
+
+    try:
+        async with asyncio.timeout(60):  # a guard against hanging, not a timing assertion
+            while (first := await started_at()) is None:
+                await asyncio.sleep(0.01)
+            while await started_at() == first:  # the build, waiting, says it is alive
+                await asyncio.sleep(0.01)
+    finally:
+        release.set()
+        await build
+    assert (await _status(client, owner, asked.json()["id"]))["status"] == "ready"
