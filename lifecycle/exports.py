@@ -292,12 +292,26 @@ async def _fail(
     *,
     only_status: Sequence[str],
 ) -> None:
+    values = {"status": "failed", "error": error, "finished_at": utcnow()}
+    await _set(db, workspace_id, export_id, values, only_status=only_status)
+
+
+async def _set(
+    db: Database,
+    workspace_id: uuid.UUID,
+    export_id: uuid.UUID,
+    values: dict[str, object],
+    *,
+    only_status: Sequence[str],
+) -> bool:
+    """``values`` on the export while its status is one of ``only_status``, in a transaction
+    of its own; whether it was."""
     async with db.transaction(workspace_id=workspace_id) as session:
-        await repo.update_export(
+        return await repo.update_export(
             session,
             workspace_id=workspace_id,
             export_id=export_id,
-            values={"status": "failed", "error": error, "finished_at": utcnow()},
+            values=values,
             only_status=only_status,
         )
 
@@ -310,14 +324,8 @@ async def _build(
     export_id: uuid.UUID,
     now: datetime | None,
 ) -> str:
-    async with db.transaction(workspace_id=workspace_id) as session:
-        claimed = await repo.update_export(
-            session,
-            workspace_id=workspace_id,
-            export_id=export_id,
-            values={"status": "running", "started_at": utcnow()},
-            only_status=("queued", "running"),
-        )
+    values = {"status": "running", "started_at": utcnow()}
+    claimed = await _set(db, workspace_id, export_id, values, only_status=("queued", "running"))
     if not claimed:
         return "skipped"
     beat = asyncio.create_task(_heartbeat(db, workspace_id=workspace_id, export_id=export_id))
@@ -335,14 +343,9 @@ async def _heartbeat(db: Database, *, workspace_id: uuid.UUID, export_id: uuid.U
     while True:
         await asyncio.sleep(HEARTBEAT.total_seconds())
         with contextlib.suppress(Exception):  # a missed beat is not the build's failure
-            async with db.transaction(workspace_id=workspace_id) as session:
-                await repo.update_export(
-                    session,
-                    workspace_id=workspace_id,
-                    export_id=export_id,
-                    values={"started_at": utcnow()},
-                    only_status=("running",),
-                )
+            await _set(
+                db, workspace_id, export_id, {"started_at": utcnow()}, only_status=("running",)
+            )
 
 
 async def _write(

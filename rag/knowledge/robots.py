@@ -80,7 +80,7 @@ def parse_robots(text: str, agent: str = AGENT) -> Robots:
     groups: list[tuple[set[str], list[Rule]]] = []
     agents: set[str] = set()
     rules: list[Rule] = []
-    for raw in text.splitlines():
+    for raw in text.removeprefix("\ufeff").splitlines():
         line = raw.split("#", 1)[0].strip()
         key, sep, value = line.partition(":")
         if not sep:
@@ -170,7 +170,7 @@ async def read_robots(origin: str, **fetch_options: object) -> Robots:
             "not fetched until it can be",
             details={"url": url},
         ) from exc
-    robots = parse_robots(page.data.decode("utf-8", errors="replace"))
+    robots = parse_robots(page.data.decode("utf-8-sig", errors="replace"))  # a BOM, dropped
     _RECENT[origin] = robots
     return robots
 

@@ -60,6 +60,13 @@ def test_the_longest_match_wins_allow_wins_a_tie_and_wildcards_match() -> None:
     assert robots.allows("https://example.com/")
 
 
+def test_a_byte_order_mark_does_not_hide_the_first_group() -> None:
+    """Files saved by some editors start with a UTF-8 BOM: the first User-agent line was not
+    read and its rules were dropped (session review F2)."""
+    robots = parse_robots("\ufeffUser-agent: *\nDisallow: /private\n")
+    assert not robots.allows("https://example.com/private/x")
+
+
 def test_junk_and_comments_give_no_rules() -> None:
     robots = parse_robots("<html><body>Not found</body></html>\n# Disallow: /\nDisallow: /x\n")
     assert robots.allows("https://example.com/x")  # a rule before any user-agent line: no group
