@@ -86,6 +86,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     from api.runtime import resolve_database
+    from core.migrate import newer_schema_line
 
     settings = get_settings()
     if settings.migration_database_url and not settings.database_url:
@@ -107,6 +108,9 @@ def _migrate(args: argparse.Namespace) -> int:
             )
     target = asyncio.run(resolve_database(settings, apply_migrations=True))
     where = "embedded database" if target.embedded else "configured database"
+    if target.newer_schema:  # an older image's migrate (a rollback): nothing to apply
+        print(f"trulybot migrate: {newer_schema_line(target.newer_schema)}")
+        return 0
     print(f"migrations applied to the {where}")
     return 0
 

@@ -68,6 +68,8 @@ class DatabaseTarget:
     app_url: str
     owner_url: str | None
     embedded: EmbeddedPostgres | None
+    newer_schema: tuple[str, ...] = ()
+    """The revisions of a newer release the database is at, left as they were (not migrated)."""
 
 
 @dataclass
@@ -131,6 +133,7 @@ class WebhookAlerts:
 async def resolve_database(settings: Settings, *, apply_migrations: bool) -> DatabaseTarget:
     """With DATABASE_URL unset: start the embedded PostgreSQL + pgvector under data_dir, create
     the app role, migrate, and connect as the app role. Otherwise use what is configured."""
+    newer: tuple[str, ...] = ()
     if settings.database_url:
         owner = settings.migration_database_url
         if owner and settings.database_pooler != "none" and owner == settings.database_url:
@@ -144,23 +147,21 @@ async def resolve_database(settings: Settings, *, apply_migrations: bool) -> Dat
                     "MIGRATION_DATABASE_URL (the owner role) is needed to apply migrations"
                 )
             await check_reachable("MIGRATION_DATABASE_URL", owner)
-            await _migrate(owner, settings)
+            newer = await _migrate(owner, settings)
         # The first connection of every command: one line naming the setting and the address.
         await check_reachable(
             "DATABASE_URL", settings.database_url, pooler=settings.database_pooler
         )
-        return DatabaseTarget(app_url=settings.database_url, owner_url=owner, embedded=None)
+        return DatabaseTarget(settings.database_url, owner, None, newer)
     pg = await embedded_postgres(settings.data_dir)
     await migrate.ensure_app_role(pg.owner_url(), settings.app_db_role)
     if apply_migrations:
-        await _migrate(pg.owner_url(), settings)
-    return DatabaseTarget(
-        app_url=pg.app_url(settings.app_db_role), owner_url=pg.owner_url(), embedded=pg
-    )
+        newer = await _migrate(pg.owner_url(), settings)
+    return DatabaseTarget(pg.app_url(settings.app_db_role), pg.owner_url(), pg, newer)
 
 
-async def _migrate(owner_url: str, settings: Settings) -> None:
-    await migrate.upgrade(
+async def _migrate(owner_url: str, settings: Settings) -> tuple[str, ...]:
+    return await migrate.upgrade(
         owner_url,
         app_role=settings.app_db_role,
         lock_timeout_ms=settings.migration_lock_timeout_ms,

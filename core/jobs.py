@@ -329,49 +329,56 @@ class WorkspaceLeases:
 LEASED_MAX_TRIES = 10_000
 MAX_RETRY_DELAY = 10.0
 MAX_STARTS = 3
-"""How many times a worker may really start a capped job: arq's tries less the deferrals (its
-workspace at its share) and the runs a stopping worker cancelled (arq runs those again). A try
-past this is a job whose every run took its process down (out of memory, SIGKILL) and would
-take the next worker down too: it is given up, its ``JobRegistry.abandoned`` handler runs (a
-document ends ``failed``), instead of starting again after each job timeout for as long as
+"""How many times a worker may really start a capped job (its workspace's lease held, its
+function about to run; a run a stopping worker cancelled is not counted, arq runs it again). A
+start past this is of a job whose every run took its process down (out of memory, SIGKILL) and
+would take the next worker down too: it is given up, its ``JobRegistry.abandoned`` handler runs
+(a document ends ``failed``), instead of starting again after each job timeout for as long as
 LEASED_MAX_TRIES lets it (about 200 days at the default timeout)."""
 GAVE_UP = "gave_up_after_starts"
 """Set (to MAX_STARTS) in the context an ``abandoned`` handler gets when a worker gives a job up
 after its runs died, to tell it from an in-process queue that stopped before running it."""
-SPARED_PREFIX = "trulybot:jobs:spared:"
-SPARED_SECONDS = 88_400  # as long as arq keeps a job's count of tries
+STARTED_PREFIX = "trulybot:jobs:started:"
+STARTED_SECONDS = 88_400  # as long as arq keeps a job's count of tries
 
 
 class _Starts:
-    """A job's tries that were no real start (deferred, or cancelled by a stopping worker),
-    counted in Redis under its id and enqueue time (a later job of the same id starts at 0)."""
+    """A job's real starts, counted up in Redis under its id and enqueue time (a later job of
+    the same id starts at 0). Not derived from arq's ``job_try``, which counts every deferral
+    too: a previous release's worker deferred a job without recording it, and a new worker
+    took those tries for starts and gave the job up before it ever ran."""
 
     def __init__(self, ctx: Mapping[str, Any]) -> None:
         self.redis = ctx["redis"]
         enqueued = ctx.get("enqueue_time")
         stamp = int(enqueued.timestamp() * 1000) if enqueued is not None else 0
-        self.key = f"{SPARED_PREFIX}{ctx['job_id']}:{stamp}"
-        self.tries = int(ctx.get("job_try") or 1)
-        self.spared = 0
+        self.key = f"{STARTED_PREFIX}{ctx['job_id']}:{stamp}"
+        self.counted = False
 
-    async def real(self) -> int:
-        """How many of the tries so far, this one included, really started the job."""
-        self.spared = int(await self.redis.get(self.key) or 0)
-        return self.tries - self.spared
+    async def start(self) -> int:
+        """Count this start; how many starts there were before it."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(self.key)
+            pipe.expire(self.key, STARTED_SECONDS)
+            now, _ = await pipe.execute()
+        self.counted = True
+        return int(now) - 1
 
-    async def spare(self) -> None:
-        """This try started nothing: not counted. Best effort (a Redis error counts it)."""
+    async def uncount(self) -> None:
+        """This run was cancelled (a stopping worker; arq runs it again): no start. Best effort
+        (a Redis error leaves it counted)."""
+        if not self.counted:
+            return
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(self.key)
-                pipe.expire(self.key, SPARED_SECONDS)
+                pipe.decr(self.key)
+                pipe.expire(self.key, STARTED_SECONDS)
                 await pipe.execute()
         except Exception as exc:
-            log.warning("job try not recorded as spared (%s): it counts as a start", exc)
+            log.warning("cancelled job run not uncounted (%s): it counts as a start", exc)
 
     async def forget(self) -> None:
-        if self.spared:
-            await self.redis.delete(self.key)
+        await self.redis.delete(self.key)
 
 
 def _leased(
@@ -392,36 +399,31 @@ def _leased(
         workspace = _workspace_of(kwargs)
         job_id = str(ctx["job_id"])
         leases = WorkspaceLeases(ctx["redis"], limit=limit, lease_seconds=lease_seconds)
-        starts = _Starts(ctx)
-        if await starts.real() > MAX_STARTS:
-            log.error(
-                "job %s (%s) started %d times and its process died each time: given up",
-                name,
-                job_id,
-                MAX_STARTS,
-            )
-            try:
-                if abandoned is not None:
-                    await abandoned({**ctx, GAVE_UP: MAX_STARTS}, *args, **kwargs)
-            finally:
-                await starts.forget()
-                if workspace is not None:  # the lease a killed run left behind
-                    await leases.release(workspace, job_id)
-            return "given_up"
         if workspace is not None and not await leases.acquire(workspace, job_id):
-            await starts.spare()
-            raise Retry(defer=min(retry_delay * starts.tries, max(retry_delay, MAX_RETRY_DELAY)))
+            tries = int(ctx.get("job_try") or 1)
+            raise Retry(defer=min(retry_delay * tries, max(retry_delay, MAX_RETRY_DELAY)))
+        starts = _Starts(ctx)
         finished = True
         try:
+            if await starts.start() >= MAX_STARTS:
+                log.error(
+                    "job %s (%s) started %d times and its process died each time: given up",
+                    name,
+                    job_id,
+                    MAX_STARTS,
+                )
+                if abandoned is not None:
+                    await abandoned({**ctx, GAVE_UP: MAX_STARTS}, *args, **kwargs)
+                return "given_up"
             return await function(ctx, *args, **kwargs)
         except asyncio.CancelledError:
             finished = False
-            await asyncio.shield(starts.spare())  # a stopping worker: arq runs it again
+            await asyncio.shield(starts.uncount())  # a stopping worker: arq runs it again
             raise
         finally:
             if finished:
                 await asyncio.shield(starts.forget())
-            if workspace is not None:
+            if workspace is not None:  # also the lease a killed run of this job left behind
                 await asyncio.shield(leases.release(workspace, job_id))
 
     return run
@@ -440,7 +442,7 @@ def worker_functions(
     jobs of its workspace run on all workers together (a lease in Redis that expires after
     ``lease_seconds``, which must outlast the worker's job timeout); otherwise it is deferred,
     so the workers' slots stay open for other workspaces. Such a job starts at most MAX_STARTS
-    times (deferrals and cancelled runs aside); the next try gives it up.
+    times (deferrals and cancelled runs are no starts); the next start gives it up.
     """
     from arq.worker import func
 

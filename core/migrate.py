@@ -14,7 +14,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.db import create_engine
 from core.db_reach import sqlstate
@@ -68,6 +68,23 @@ def code_heads() -> tuple[str, ...]:
     return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
+def newer_heads(
+    database_heads: Sequence[str], script: ScriptDirectory | None = None
+) -> tuple[str, ...]:
+    """The revisions among ``database_heads`` this code does not know: a newer release's."""
+    script = script or ScriptDirectory.from_config(alembic_config())
+    known = {revision.revision for revision in script.walk_revisions()}
+    return tuple(sorted(set(database_heads) - known))
+
+
+def newer_schema_line(newer: Sequence[str]) -> str:
+    return (
+        f"the database is at {', '.join(newer)}, newer than this release"
+        f" ({', '.join(code_heads())}): not migrated (a newer release migrated it; this one runs"
+        " on it, as during a rolling deploy or a rollback)"
+    )
+
+
 def schema_refusal(database_heads: Sequence[str] | None) -> str | None:
     """Why this release must not run on a database at ``database_heads`` (None: it may).
     ``None`` heads: the database has no ``tb_schema_heads()``, so it is older than 0018.
@@ -81,8 +98,7 @@ def schema_refusal(database_heads: Sequence[str] | None) -> str | None:
     elif not database_heads:
         at = "no revision (never migrated)"
     else:
-        known = {revision.revision for revision in script.walk_revisions()}
-        if set(database_heads) == set(wanted) or not set(database_heads) <= known:
+        if set(database_heads) == set(wanted) or newer_heads(database_heads, script):
             return None
         at = ", ".join(sorted(database_heads))
     return (
@@ -139,7 +155,7 @@ async def upgrade(
     lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
     lock_retries: int = DEFAULT_LOCK_RETRIES,
     backoff_seconds: float = 1.0,
-) -> None:
+) -> tuple[str, ...]:
     """Apply migrations as the owner, then grant the app role table privileges.
 
     Each revision runs in its own transaction (migrations/env.py), so one revision's locks are
@@ -150,7 +166,12 @@ async def upgrade(
     ``lock_retries`` times with a growing pause (the revisions before it stay applied);
     then ``MigrationLockTimeout``. ``app_role`` must exist (``ConfigError`` before any
     revision runs): an unknown role was skipped, so the app had no privileges and every
-    request failed."""
+    request failed.
+
+    A database at a revision this code does not know (a newer release migrated it: the previous
+    release restarting during a rolling deploy, or a rollback) is not migrated, one line
+    logged; its revisions are returned (empty when migrated). Alembic refused it ("Can't
+    locate revision"), and every `serve` with MIGRATION_DATABASE_URL failed to start."""
     if app_role:
         _quote_role(app_role)
     engine = create_engine(owner_url, pool_size=1, max_overflow=0, statement_timeout_ms=0)
@@ -163,28 +184,15 @@ async def upgrade(
             await conn.execute(text(f"SET lock_timeout = {int(lock_timeout_ms)}"))
             await conn.commit()
             try:
-                for attempt in range(lock_retries + 1):
-                    try:
-                        await conn.run_sync(_upgrade, revision)
-                        break
-                    except DBAPIError as exc:
-                        if sqlstate(exc) != LOCK_NOT_AVAILABLE:
-                            raise
-                        await conn.rollback()
-                        if attempt == lock_retries:
-                            at = await conn.run_sync(_current_heads)
-                            raise MigrationLockTimeout(
-                                _lock_message(at, lock_timeout_ms, attempt + 1)
-                            ) from None
-                    pause = min(backoff_seconds * 2**attempt, 30.0)
-                    log.warning(
-                        "migration: a table's lock was not free within %d ms (a long"
-                        " transaction holds it); trying again in %.0f s",
-                        lock_timeout_ms,
-                        pause,
+                newer = newer_heads(await conn.run_sync(_current_heads))
+                await conn.rollback()  # alembic runs a revision per transaction outside one
+                if newer:
+                    log.warning("migration: %s", newer_schema_line(newer))
+                else:
+                    await _upgrade_retried(
+                        conn, revision, lock_timeout_ms, lock_retries, backoff_seconds
                     )
-                    await asyncio.sleep(pause)
-                if app_role:
+                if app_role:  # idempotent, on a newer schema too
                     await conn.run_sync(grant_app_role, app_role)
                     await conn.commit()
             finally:
@@ -194,6 +202,37 @@ async def upgrade(
                     await conn.commit()
     finally:
         await engine.dispose()
+    return newer
+
+
+async def _upgrade_retried(
+    conn: AsyncConnection,
+    revision: str,
+    lock_timeout_ms: int,
+    lock_retries: int,
+    backoff_seconds: float,
+) -> None:
+    for attempt in range(lock_retries + 1):
+        try:
+            await conn.run_sync(_upgrade, revision)
+            return
+        except DBAPIError as exc:
+            if sqlstate(exc) != LOCK_NOT_AVAILABLE:
+                raise
+            await conn.rollback()
+            if attempt == lock_retries:
+                at = await conn.run_sync(_current_heads)
+                raise MigrationLockTimeout(
+                    _lock_message(at, lock_timeout_ms, attempt + 1)
+                ) from None
+        pause = min(backoff_seconds * 2**attempt, 30.0)
+        log.warning(
+            "migration: a table's lock was not free within %d ms (a long"
+            " transaction holds it); trying again in %.0f s",
+            lock_timeout_ms,
+            pause,
+        )
+        await asyncio.sleep(pause)
 
 
 def _current_heads(connection: Connection) -> list[str]:

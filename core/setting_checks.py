@@ -11,6 +11,7 @@ SMTP_SCHEMES = ("smtp", "smtps")  # core/mail.py: smtps is TLS from the start
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
 _UNSAFE_URL_CHARS = re.compile(r"[\s\"'<>`\\\x00-\x1f\x7f]")
 _SPACES = re.compile(r"[\s\x00-\x1f\x7f]")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def split_csv(value: object) -> object:
@@ -29,7 +30,8 @@ def check_url_scheme(value: str, schemes: tuple[str, ...]) -> None:
 def check_smtp_url(value: str) -> None:
     """``smtp[s]://[user[:password]@]host[:port]`` as core/mail.py reads it. Before, only the
     scheme was checked: a port that is no number failed the first mail, and a URL naming no
-    host sent to localhost. The value is never quoted (it may hold the relay's password)."""
+    host sent to localhost. The value is never quoted (it may hold the relay's password).
+    Spaces are allowed in the user and password only."""
     try:
         parts = urlsplit(value)
     except ValueError:
@@ -40,8 +42,13 @@ def check_smtp_url(value: str) -> None:
         port = parts.port
     except ValueError:
         raise ValueError("the port must be a number from 1 to 65535") from None
-    if _SPACES.search(value):
-        raise ValueError("it contains spaces or control characters")
+    if _CONTROLS.search(value):
+        raise ValueError("it contains control characters (a line break, a tab)")
+    # A space in the user or password is sent as it is (Gmail shows app passwords with spaces,
+    # and the previous release took them); anywhere else it failed at the first mail.
+    userinfo = parts.netloc.rpartition("@")[0]
+    if _SPACES.search(value.replace(f"{userinfo}@", "", 1) if userinfo else value):
+        raise ValueError("it contains a space outside the user name and password")
     if port is not None and not 0 < port <= 65535:
         raise ValueError("the port must be a number from 1 to 65535")
     if not parts.hostname:

@@ -96,7 +96,8 @@ def test_a_wrong_setting_is_named_at_start(
         ("smtps://mail.example.com:99999", "SMTP_URL: the port must be a number"),
         ("smtp://:587", "SMTP_URL: the host is missing"),
         ("smtp://relay:hunter2pw@", "SMTP_URL: the host is missing"),
-        ("smtp://mail example.com", "SMTP_URL: it contains spaces"),
+        ("smtp://mail example.com", "SMTP_URL: it contains a space outside the user name"),
+        ("smtp://relay:hunter2pw@mail .example.com:587", "SMTP_URL: it contains a space"),
     ],
 )
 def test_a_malformed_smtp_url_is_refused_at_start_without_its_password(
@@ -130,6 +131,25 @@ def test_a_valid_smtp_url_is_accepted_as_the_mailer_reads_it(url: str) -> None:
     transport = SmtpTransport(MailConfig.from_settings(settings))
     assert transport.hostname in ("mail.example.com", "::1")
     assert transport.port in (587, 465, 2525)
+
+
+def test_a_password_with_spaces_starts_and_is_sent_as_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Gmail shows an app password as four groups with spaces. The previous release took
+    such an SMTP_URL and logged in with it; the start check refused it (a space anywhere) and
+    stopped every command (upgrade review F4)."""
+    from core.mail import MailConfig, SmtpTransport
+
+    url = "smtp://me%40gmail.com:abcd efgh ijkl mnop@smtp.gmail.com:587"
+    monkeypatch.setenv("SMTP_URL", url)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    said = _refusal(["worker"])  # the settings pass: it stops only for the missing REDIS_URL
+    assert "SMTP_URL" not in said, said
+    assert "REDIS_URL" in said, said
+    transport = SmtpTransport(MailConfig.from_settings(Settings(smtp_url=url)))
+    assert (transport.hostname, transport.port) == ("smtp.gmail.com", 587)
+    assert (transport.username, transport.password) == ("me@gmail.com", "abcd efgh ijkl mnop")
 
 
 @pytest.mark.parametrize(

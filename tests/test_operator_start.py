@@ -246,6 +246,45 @@ async def test_a_schema_behind_the_release_is_refused_and_a_newer_one_accepted(
         await migrate.upgrade(scratch.owner_url, app_role=APP_ROLE)
 
 
+async def test_the_previous_release_with_the_owner_url_starts_on_a_newer_schema(
+    scratch: Scratch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Upgrade review F2: a `serve` given MIGRATION_DATABASE_URL upgrades at start, and on a
+    database a newer release migrated alembic stopped it ("Can't locate revision"), so the
+    previous release restarting during a rolling deploy, or a rollback, crash-looped. Now it
+    says the schema is newer and starts; `trulybot migrate` says so and exits 0."""
+    newer = f"9999_{uuid.uuid4().hex[:8]}"
+    head = migrate.code_heads()
+    await scratch.owner("UPDATE alembic_version SET version_num = :v", v=newer)
+    try:
+        settings = settings_for(
+            database_url=scratch.app_url(),
+            migration_database_url=scratch.owner_url,
+            redis_url=None,
+            data_dir=str(tmp_path),
+        )
+        async with started_app(settings) as client:
+            ready = await client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        said = capsys.readouterr().out
+        assert f"the database is at {newer}, newer than this release" in said, said
+        assert await scratch.heads() == [newer]  # left as the newer release wrote it
+
+        migrated = await trulybot(
+            "migrate",
+            DATABASE_URL=scratch.app_url(),
+            MIGRATION_DATABASE_URL=scratch.owner_url,
+            DATA_DIR=str(tmp_path),
+        )
+        assert migrated.code == 0, migrated.out
+        assert "Traceback" not in migrated.out, migrated.out
+        assert f"the database is at {newer}, newer than this release" in migrated.out
+        assert "migrations applied" not in migrated.out
+        assert await scratch.heads() == [newer]
+    finally:
+        await scratch.owner("UPDATE alembic_version SET version_num = :v", v=head[0])
+
+
 # --- F6: the first connection ------------------------------------------------------------------
 
 

@@ -23,12 +23,19 @@ from typing import Any
 import httpx
 import pytest
 from arq.connections import RedisSettings
-from arq.worker import Worker
+from arq.worker import Retry, Worker, func
 from redis.asyncio import Redis
 
 from api.runtime import Runtime
 from core.embedded import EmbeddedPostgres
-from core.jobs import MAX_STARTS, ArqQueue, JobRegistry, WorkspaceLeases, worker_functions
+from core.jobs import (
+    LEASED_MAX_TRIES,
+    MAX_STARTS,
+    ArqQueue,
+    JobRegistry,
+    WorkspaceLeases,
+    worker_functions,
+)
 from rag.knowledge import requeue
 from tests.cli_process import Run, command_env, run_python
 from tests.conftest import APP_ROLE, REDIS_URL, ROOT, Owner, queued_text_document
@@ -197,3 +204,125 @@ async def test_a_job_deferred_behind_its_workspace_share_more_often_still_runs(
     [ran_at] = tries
     assert ran_at > MAX_STARTS + 1  # its try count, deferrals included
     assert (worker.jobs_complete, worker.jobs_failed) == (1, 0)
+
+
+def _previous_release_leased(function: Any) -> Any:
+    """How the previous release's worker (core/jobs.py ``_leased`` at d82ec34) ran a capped job:
+    a refused lease was an arq ``Retry``, and nothing else was recorded."""
+
+    async def run(ctx: dict[str, Any], *, workspace_id: str) -> Any:
+        leases = WorkspaceLeases(ctx["redis"], limit=1, lease_seconds=60)
+        if not await leases.acquire(workspace_id, str(ctx["job_id"])):
+            raise Retry(defer=0.02)
+        try:
+            return await function(ctx, workspace_id=workspace_id)
+        finally:
+            await leases.release(workspace_id, str(ctx["job_id"]))
+
+    return run
+
+
+async def test_a_job_the_previous_release_deferred_often_runs_after_the_upgrade(
+    redis_client: Redis,
+) -> None:
+    """A job waiting behind its workspace's share at deploy time was deferred by the previous
+    release's workers more than MAX_STARTS times (arq counts each as a try; arq keeps that
+    count a day). The new worker runs it once, not "started 3 times ... given up" (upgrade
+    review F1: the starts were arq's tries less the deferrals only the new code recorded)."""
+    ran: list[int] = []
+    abandoned: list[dict[str, Any]] = []
+
+    async def work(ctx: dict[str, Any], workspace_id: str) -> str:
+        ran.append(ctx["job_try"])
+        return "done"
+
+    async def gave_up(ctx: dict[str, Any], workspace_id: str) -> None:
+        abandoned.append(ctx)
+
+    workspace = str(uuid.uuid4())
+    upload = WorkspaceLeases(redis_client, limit=1, lease_seconds=60)
+    assert await upload.acquire(workspace, "a-long-upload")  # holds the workspace's share
+    queue = await ArqQueue.connect(REDIS_URL, queue_name=f"trulybot-test-{uuid.uuid4().hex[:8]}")
+    await queue.enqueue("work", workspace_id=workspace)
+
+    def worker(functions: list[Any], **options: Any) -> Worker:
+        return Worker(
+            functions=functions,
+            redis_settings=RedisSettings.from_dsn(REDIS_URL),
+            queue_name=queue.queue_name,
+            burst=True,
+            handle_signals=False,
+            poll_delay=0.02,
+            **options,
+        )
+
+    previous = worker(
+        [func(_previous_release_leased(work), name="work", max_tries=LEASED_MAX_TRIES)],
+        max_burst_jobs=MAX_STARTS + 3,  # stops after about that many tries, each deferred
+    )
+    upgraded = worker(
+        worker_functions(
+            JobRegistry({"work": work}, abandoned={"work": gave_up}),
+            per_workspace=1,
+            lease_seconds=60,
+            retry_delay=0.02,
+        )
+    )
+    try:
+        async with asyncio.timeout(60):  # a guard against hanging, not a timing assertion
+            await previous.main()
+            deferred = previous.jobs_retried
+            assert deferred > MAX_STARTS
+            assert ran == []
+            await upload.release(workspace, "a-long-upload")  # the share is free now
+            await upgraded.main()
+    finally:
+        await previous.close()
+        await upgraded.close()
+        await queue.close()
+    assert ran == [deferred + 1]  # run once, on the try after the previous release's deferrals
+    assert abandoned == []
+    assert (upgraded.jobs_complete, upgraded.jobs_failed) == (1, 0)
+
+
+async def test_runs_cancelled_by_stopping_workers_are_no_starts(redis_client: Redis) -> None:
+    """A run cancelled by a stopping worker is run again by arq and is not counted: a job
+    cancelled more than MAX_STARTS times still runs to its end, not given up."""
+    calls: list[str] = []
+    abandoned: list[dict[str, Any]] = []
+    blocked = asyncio.Event()
+
+    async def work(ctx: dict[str, Any], workspace_id: str) -> str:
+        calls.append("started")
+        if len(calls) <= MAX_STARTS + 1:
+            blocked.set()
+            await asyncio.Event().wait()  # until the worker stops
+        return "done"
+
+    async def gave_up(ctx: dict[str, Any], workspace_id: str) -> None:
+        abandoned.append(ctx)
+
+    [definition] = worker_functions(
+        JobRegistry({"work": work}, abandoned={"work": gave_up}),
+        per_workspace=1,
+        lease_seconds=60,
+        retry_delay=0.02,
+    )
+    workspace, job_id = str(uuid.uuid4()), uuid.uuid4().hex
+    ctx = {"redis": redis_client, "job_id": job_id, "enqueue_time": None}
+    for attempt in range(1, MAX_STARTS + 2):
+        blocked.clear()
+        run = asyncio.create_task(
+            definition.coroutine({**ctx, "job_try": attempt}, workspace_id=workspace)
+        )
+        waiting = asyncio.create_task(blocked.wait())
+        await asyncio.wait({run, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        assert not run.done(), f"run {attempt} did not start the job: {run.result()!r}"
+        run.cancel()  # what a stopping worker does to the job it runs
+        with pytest.raises(asyncio.CancelledError):
+            await run
+    done = await definition.coroutine({**ctx, "job_try": MAX_STARTS + 2}, workspace_id=workspace)
+    assert done == "done"
+    assert len(calls) == MAX_STARTS + 2
+    assert abandoned == []
