@@ -184,13 +184,25 @@ async def delete_account(
     blocking: list[dict[str, str]] = []
     alone: list[uuid.UUID] = []
     others: list[uuid.UUID] = []
-    for workspace, role in memberships:
+    # Decided under the locks a change of owners or members takes (the owners' rows, as
+    # team.change_role and remove_member lock them; the members quota's lock, as an accepted
+    # invitation takes it), in the order of the workspaces' ids so two deletions sharing
+    # workspaces cannot deadlock: two co-owners deleting their accounts at once no longer both
+    # see the other as the owner who stays.
+    owners_of: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for workspace_id in sorted(workspace.id for workspace, _role in memberships):
+        await set_tenant(session, workspace_id=workspace_id, user_id=user_id)
+        await accounts_repo.lock_members(session, workspace_id)
+        owners_of[workspace_id] = await accounts_repo.lock_owners(session, workspace_id)
+    for workspace, _role in memberships:
         await set_tenant(session, workspace_id=workspace.id, user_id=user_id)
-        members = await ws_repo.list_members(session, workspace.id)
-        owners = [m for m in members if m.role == "owner"]
+        owners = owners_of[workspace.id]
+        members = [m.id for m in await ws_repo.list_members(session, workspace.id)]
+        if user_id not in members:  # removed meanwhile
+            continue
         if len(members) == 1:
             alone.append(workspace.id)
-        elif role == "owner" and len(owners) == 1:
+        elif owners == [user_id]:
             blocking.append({"workspace_id": str(workspace.id), "slug": workspace.slug})
         else:
             others.append(workspace.id)
