@@ -79,3 +79,37 @@ async def test_two_co_owners_deleting_their_accounts_at_once_leave_one_owner(
     assert sorted(m["role"] for m in members.json()) == ["member", "owner"]
     # The owner who stays still has an account.
     assert (await http.get("/api/v1/me", headers=second.headers)).status_code == 200
+
+
+async def test_the_keys_of_a_deleted_account_stay_revoked_in_a_workspace_restored_later(
+    http: httpx.AsyncClient,
+) -> None:
+    """Account deletion skipped workspaces in their deletion grace period: the API key the
+    person made there worked again once a co-owner restored it (listed with no maker, so no
+    later removal could find it)."""
+    owner = await signup(http, "Kept")
+    admin = await signup(http, "Admin home")
+    await join(http, owner, admin, "admin")
+    made = await http.post(owner.url("/api-keys"), json={"name": "sync"}, headers=admin.headers)
+    assert made.status_code == 201, made.text
+    key = {"Authorization": f"Bearer {made.json()['key']}"}
+    slug = owner.workspace["slug"]
+    deleted = await http.request(
+        "DELETE", owner.url(), json={"confirm": slug}, headers=owner.headers
+    )
+    assert deleted.status_code == 202, deleted.text
+
+    gone = await _delete_me(http, admin)
+    assert gone.status_code == 200, gone.text
+    restored = await http.post(owner.url("/restore"), headers=owner.headers)
+    assert restored.status_code == 200, restored.text
+
+    refused = await http.get(owner.url(), headers=key)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "invalid_api_key"
+    assert gone.json()["left_workspaces"] == [owner.workspace_id]
+    members = await http.get(owner.url("/members"), headers=owner.headers)
+    assert [m["email"] for m in members.json()] == [owner.email]
+    audit = await http.get(owner.url("/audit"), headers=owner.headers)
+    left = [e for e in audit.json()["items"] if e["action"] == "member.account_deleted"]
+    assert [e["details"] for e in left] == [{"api_keys_revoked": 1}]
