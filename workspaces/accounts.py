@@ -3,9 +3,15 @@ unverified account may not do. Invitations: workspaces/invitations.py; sessions:
 workspaces/sessions.py. Services take a session and never commit; mail goes through the outbox
 in the same unit of work (core/mail.py), so it is sent only if the action commits.
 
-No enumeration: signup and the reset request give the same answer whether or not the email has
-an account (the router answers 202 either way); what differs is only the mail the address
-receives (a verification link, or "someone tried to sign up with your email" with a reset link).
+Signup and the reset request give the same answer whether or not the email has an account (the
+router answers 202 either way); what differs is the mail the address receives (a verification
+link, or "someone tried to sign up with your email" with a reset link). That hides nothing from
+someone willing to log in next: a new address's account signs in at once with the password just
+chosen (200), a taken one's does not (401). This is by design, not an oversight: an unverified
+account may sign in (below), as the dashboard needs it to reach the page that sends the
+verification link again; the reset request alone reveals nothing. Each such probe leaves an
+unverified account, which can do little (below) and which the address's owner takes back with a
+reset link.
 
 An unverified account (``users.email_verified_at`` is NULL) can sign in and set up its
 workspaces (documents, FAQs, widget, chat), but cannot invite members, buy a plan, export data,
@@ -135,7 +141,8 @@ async def signup(
 ) -> None:
     """Create an unverified account and its first workspace, and mail the verification link;
     for an email that has an account, mail that account a warning with a reset link instead.
-    Same work (one argon2 hash, one mail) and the same answer either way."""
+    The same answer either way (and about the same work: one argon2 hash, one mail); a login
+    right after tells the two apart (see the module's docstring)."""
     check_password_policy(password, email)
     password_hash = await security.hash_password(password)
     user = await repo.insert_user(session, email=email, password_hash=password_hash, name=name)

@@ -78,8 +78,10 @@ async def signup(
     accounts_deps: AccountDepsDep,
 ) -> StatusOut:
     """Always 202 ``check_your_email``: a new address gets a verification link, an address with
-    an account gets a warning with a reset link instead. Then sign in with /auth/login. Limited
-    per IP and per address (the address's mail budget, shared with password resets)."""
+    an account gets a warning with a reset link instead. Then sign in with /auth/login (an
+    unverified account may: so the login, not this answer, tells whether the address already
+    had an account). Limited per IP and per address (the address's mail budget, shared with
+    password resets)."""
     await rate_limit_mail_to(request, str(body.email))
     await accounts.signup(
         session,

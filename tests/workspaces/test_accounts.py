@@ -197,7 +197,7 @@ async def test_forged_and_expired_verification_links_are_refused(
     assert ok.status_code == 200
 
 
-# --- no enumeration at signup ------------------------------------------------------------------
+# --- what signup (and the login after it) tells --------------------------------------------
 
 
 async def test_signup_answers_the_same_for_a_taken_email_and_warns_its_owner(
@@ -230,6 +230,15 @@ async def test_signup_answers_the_same_for_a_taken_email_and_warns_its_owner(
         "ratelimit-remaining",
         "ratelimit-reset",
     }
+    # What the answer hides, the login that follows tells (documented: an unverified account
+    # may sign in, to reach the page that sends its verification link again).
+    logins = [
+        await site.client.post(
+            "/api/v1/auth/login", json={"email": email, "password": "another passphrase"}
+        )
+        for email in (fresh, owner.email)
+    ]
+    assert [r.status_code for r in logins] == [200, 401]
     warning = await site.last_mail(owner.email, "Someone tried to sign up")
     assert "No new account was created" in warning.text
     # The warning's reset link works (the person who forgot they had an account gets in).
