@@ -13,7 +13,10 @@ An account is deleted by its user, who confirms with their password. It is refus
 ``last_owner``) while the user is the only owner of a workspace that has other members: they
 must hand it over or delete it first. Workspaces where they are the only member are deleted with
 the account (no grace: nobody is left to restore them); their other memberships end, recorded in
-those workspaces' audit logs.
+those workspaces' audit logs, with the API keys they made and the invitations they sent. So do
+their memberships of deleted workspaces still in their grace period (a co-owner who restores
+one finds none of their keys working); such a workspace never blocks the deletion: with no owner
+left to restore it, it is purged when its grace period ends.
 """
 
 from __future__ import annotations
@@ -180,17 +183,33 @@ async def delete_account(
         # 403 as the password change answers: a 401 reads as "signed out" to a client.
         raise Forbidden("The password is not correct", code="wrong_password")
     now = now or utcnow()
-    memberships = await ws_repo.list_user_workspaces(session, user_id)
+    # Deleted workspaces too: a co-owner may still restore one, and the keys the person made
+    # there must not come back with it.
+    memberships = await ws_repo.list_user_workspaces(session, user_id, include_deleted=True)
     blocking: list[dict[str, str]] = []
     alone: list[uuid.UUID] = []
     others: list[uuid.UUID] = []
-    for workspace, role in memberships:
+    # Decided under the locks a change of owners or members takes (the owners' rows, as
+    # team.change_role and remove_member lock them; the members quota's lock, as an accepted
+    # invitation takes it), in the order of the workspaces' ids so two deletions sharing
+    # workspaces cannot deadlock: two co-owners deleting their accounts at once no longer both
+    # see the other as the owner who stays.
+    owners_of: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for workspace_id in sorted(workspace.id for workspace, _role in memberships):
+        await set_tenant(session, workspace_id=workspace_id, user_id=user_id)
+        await accounts_repo.lock_members(session, workspace_id)
+        owners_of[workspace_id] = await accounts_repo.lock_owners(session, workspace_id)
+    for workspace, _role in memberships:
         await set_tenant(session, workspace_id=workspace.id, user_id=user_id)
-        members = await ws_repo.list_members(session, workspace.id)
-        owners = [m for m in members if m.role == "owner"]
-        if len(members) == 1:
+        owners = owners_of[workspace.id]
+        members = [m.id for m in await ws_repo.list_members(session, workspace.id)]
+        if user_id not in members:  # removed meanwhile
+            continue
+        if workspace.deleted_at is not None:  # left, whoever stays: it blocks nothing
+            others.append(workspace.id)
+        elif len(members) == 1:
             alone.append(workspace.id)
-        elif role == "owner" and len(owners) == 1:
+        elif owners == [user_id]:
             blocking.append({"workspace_id": str(workspace.id), "slug": workspace.slug})
         else:
             others.append(workspace.id)

@@ -3,9 +3,15 @@ unverified account may not do. Invitations: workspaces/invitations.py; sessions:
 workspaces/sessions.py. Services take a session and never commit; mail goes through the outbox
 in the same unit of work (core/mail.py), so it is sent only if the action commits.
 
-No enumeration: signup and the reset request give the same answer whether or not the email has
-an account (the router answers 202 either way); what differs is only the mail the address
-receives (a verification link, or "someone tried to sign up with your email" with a reset link).
+Signup and the reset request give the same answer whether or not the email has an account (the
+router answers 202 either way); what differs is the mail the address receives (a verification
+link, or "someone tried to sign up with your email" with a reset link). That hides nothing from
+someone willing to log in next: a new address's account signs in at once with the password just
+chosen (200), a taken one's does not (401). This is by design, not an oversight: an unverified
+account may sign in (below), as the dashboard needs it to reach the page that sends the
+verification link again; the reset request alone reveals nothing. Each such probe leaves an
+unverified account, which can do little (below) and which the address's owner takes back with a
+reset link.
 
 An unverified account (``users.email_verified_at`` is NULL) can sign in and set up its
 workspaces (documents, FAQs, widget, chat), but cannot invite members, buy a plan, export data,
@@ -13,8 +19,9 @@ make API keys, send the workspace's events to a webhook or create a workspace be
 those answer 403 ``email_unverified`` (``require_verified``; a further workspace:
 ``more_workspaces.check_room_for_workspace``). Keys and a webhook would outlast the account's
 sessions: someone who signed up first with another person's address would keep reading the workspace
-through them after that person took the account back with a reset link. Opening the
-verification link, a password-reset link or an invitation link verifies the address.
+through them after that person took the account back with a reset link. Confirming with the
+verification link (its page asks for a click: a mail scanner that opens the link confirms
+nothing), a password-reset link or an invitation link verifies the address.
 """
 
 from __future__ import annotations
@@ -39,10 +46,12 @@ VERIFY_EMAIL: Final = "verify_email"
 PASSWORD_RESET: Final = "password_reset"  # noqa: S105 - a purpose, not a secret
 RESET_TTL: Final = timedelta(hours=1)
 
-# Where the links in the mails point (PUBLIC_BASE_URL + path + ?token=...). The verification
-# link is the API's own page; the other two are the dashboard's pages, which post the token to
-# POST /api/v1/auth/password-reset/confirm and POST /api/v1/invitations/accept.
-VERIFY_PATH: Final = "/api/v1/auth/verify-email"
+# Where the links in the mails point (PUBLIC_BASE_URL + path + ?token=...): the dashboard's
+# pages. Opening one changes nothing (mail scanners open every link): each asks for a click,
+# whose post uses the token (as POST /api/v1/auth/verify-email, .../password-reset/confirm and
+# /api/v1/invitations/accept do). Verification links mailed before pointed at the API's
+# GET /api/v1/auth/verify-email, which now sends the browser on to the page.
+VERIFY_PATH: Final = "/app/verify-email"
 RESET_PATH: Final = "/app/reset-password"
 INVITE_PATH: Final = "/app/accept-invitation"
 
@@ -132,7 +141,8 @@ async def signup(
 ) -> None:
     """Create an unverified account and its first workspace, and mail the verification link;
     for an email that has an account, mail that account a warning with a reset link instead.
-    Same work (one argon2 hash, one mail) and the same answer either way."""
+    The same answer either way (and about the same work: one argon2 hash, one mail); a login
+    right after tells the two apart (see the module's docstring)."""
     check_password_policy(password, email)
     password_hash = await security.hash_password(password)
     user = await repo.insert_user(session, email=email, password_hash=password_hash, name=name)
@@ -180,8 +190,16 @@ async def resend_verification(session: AsyncSession, deps: AccountDeps, user_id:
         await send_verification(session, deps, user)
 
 
+def check_verification_link(deps: AccountDeps, token: str) -> None:
+    """400 ``link_invalid`` for a verification token that is not well signed (no lookup, no
+    change: what a page the link opens may check before asking for the click)."""
+    if security.link_token_hash(deps.signing_key, VERIFY_EMAIL, token) is None:
+        raise LinkRefused()
+
+
 async def verify_email(session: AsyncSession, deps: AccountDeps, token: str) -> uuid.UUID:
-    """Open a verification link (once): the account's email is verified. Returns the user id."""
+    """Use a verification link's token (once): the account's email is verified. Returns the
+    user id. Called on a click (a POST), never on opening the link."""
     row = await _consume(session, deps, token, VERIFY_EMAIL)
     await accounts_repo.mark_email_verified(session, row.user_id, now=_now())
     return row.user_id

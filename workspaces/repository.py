@@ -196,14 +196,19 @@ async def get_membership(
 
 
 async def list_user_workspaces(
-    session: AsyncSession, user_id: uuid.UUID
+    session: AsyncSession, user_id: uuid.UUID, *, include_deleted: bool = False
 ) -> Sequence[tuple[Workspace, str]]:
-    result = await session.execute(
+    """The user's workspaces and roles; with ``include_deleted``, also those deleted and not yet
+    purged (context: that user)."""
+    query = (
         select(Workspace, Membership.role)
         .join(Membership, Membership.workspace_id == Workspace.id)
-        .where(Membership.user_id == user_id, Workspace.deleted_at.is_(None))
+        .where(Membership.user_id == user_id)
         .order_by(Membership.created_at)
     )
+    if not include_deleted:
+        query = query.where(Workspace.deleted_at.is_(None))
+    result = await session.execute(query)
     return [(ws, role) for ws, role in result.all()]
 
 

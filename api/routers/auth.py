@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import html
 import uuid
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response, status
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.deps import (
     AccountDepsDep,
@@ -77,8 +78,10 @@ async def signup(
     accounts_deps: AccountDepsDep,
 ) -> StatusOut:
     """Always 202 ``check_your_email``: a new address gets a verification link, an address with
-    an account gets a warning with a reset link instead. Then sign in with /auth/login. Limited
-    per IP and per address (the address's mail budget, shared with password resets)."""
+    an account gets a warning with a reset link instead. Then sign in with /auth/login (an
+    unverified account may: so the login, not this answer, tells whether the address already
+    had an account). Limited per IP and per address (the address's mail budget, shared with
+    password resets)."""
     await rate_limit_mail_to(request, str(body.email))
     await accounts.signup(
         session,
@@ -92,25 +95,28 @@ async def signup(
     return StatusOut(status="check_your_email")
 
 
-_VERIFIED_PAGE = """<!doctype html><html><head><meta charset="utf-8">
-<title>{title}</title></head><body style="font-family: sans-serif; max-width: 32rem;
-margin: 4rem auto;"><h1>{title}</h1><p>{text}</p></body></html>"""
+_REFUSED_PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<title>This link does not work</title></head><body style="font-family: sans-serif;
+max-width: 32rem; margin: 4rem auto;"><h1>This link does not work</h1><p>{text}</p></body>
+</html>"""
 
 
 @router.get("/auth/verify-email", response_class=HTMLResponse, include_in_schema=False)
 async def verify_email_link(
-    session: SessionDep, accounts_deps: AccountDepsDep, token: str = Query(max_length=256)
-) -> HTMLResponse:
-    """The link in the verification mail: a page for the person who opened it."""
+    accounts_deps: AccountDepsDep, token: str = Query(max_length=256)
+) -> Response:
+    """Where verification links mailed before pointed: changes nothing and sends the browser on
+    to the dashboard's page, which asks for a click (a mail scanner opening the link must not
+    confirm the address for whoever signed up with it)."""
     try:
-        await accounts.verify_email(session, accounts_deps, token)
+        accounts.check_verification_link(accounts_deps, token)
     except accounts.LinkRefused as exc:
-        page = _VERIFIED_PAGE.format(title="This link does not work", text=html.escape(exc.message))
+        page = _REFUSED_PAGE.format(text=html.escape(exc.message))
         return HTMLResponse(page, status_code=exc.status_code)
-    page = _VERIFIED_PAGE.format(
-        title="Email confirmed", text="Thank you. You can close this page and sign in."
+    return RedirectResponse(
+        f"{accounts.VERIFY_PATH}?{urlencode({'token': token})}",
+        status_code=status.HTTP_303_SEE_OTHER,
     )
-    return HTMLResponse(page)
 
 
 @router.post("/auth/verify-email", response_model=StatusOut)

@@ -1,4 +1,6 @@
-"""The pages the account mails link to: forgotten password, the reset link, and an invitation.
+"""The pages the account mails link to: forgotten password, the reset link, an invitation, and
+the address's verification (its page asks for a click: opening a link changes nothing, as mail
+scanners open them all).
 
 Each calls the same services as the JSON API (``workspaces.accounts``, ``workspaces.invitations``)
 with the same rate limits; none of them tells whether an address has an account.
@@ -79,6 +81,32 @@ async def reset(request: Request, session: SessionDep, deps: AccountDepsDep) -> 
         done = "/login?notice=Password+changed.+Log+in+with+the+new+one."
         return redirect(request, PREFIX + done)
     return _page(request, "reset_password.html", {"token": token, "errors": errors}, 422)
+
+
+@router.get("/verify-email")
+async def verification_page(
+    request: Request, deps: AccountDepsDep, token: TokenQuery = ""
+) -> Response:
+    """The verification mail's link: a button, and nothing confirmed until it is pressed."""
+    try:
+        accounts.check_verification_link(deps, token)
+    except AppError as exc:
+        return _page(
+            request, "verify_email.html", {"token": "", "error": exc.message, "done": False}, 400
+        )
+    return _page(request, "verify_email.html", {"token": token, "error": "", "done": False})
+
+
+@router.post("/verify-email", dependencies=[RateLimitAuth])
+async def verify(request: Request, session: SessionDep, deps: AccountDepsDep) -> Response:
+    fields = await form_fields(request)
+    try:
+        await accounts.verify_email(session, deps, str(fields.get("token", ""))[:256])
+    except AppError as exc:
+        return _page(
+            request, "verify_email.html", {"token": "", "error": exc.message, "done": False}, 400
+        )
+    return _page(request, "verify_email.html", {"token": "", "error": "", "done": True})
 
 
 @router.get("/accept-invitation")

@@ -81,8 +81,13 @@ async def test_an_unconfirmed_owner_is_sent_to_confirm_from_the_account_page(
     assert sent.status_code == 303, sent.text
     token = await mail_token(client, owner.email, "verify_email")
     assert token != first
-    link = await client.get(f"/api/v1/auth/verify-email?token={token}")
+    link = await client.get(f"/app/verify-email?token={token}")
     assert link.status_code == 200, link.text
+    assert "Send the link again" in (await client.get("/app/account")).text  # not yet
+    confirmed = await client.post(
+        "/app/verify-email", data={"csrf_token": csrf_of(link.text), "token": token}
+    )
+    assert confirmed.status_code == 200, confirmed.text
     page = await client.get("/app/account")
     assert "Send the link again" not in page.text
     assert "confirmed" in page.text

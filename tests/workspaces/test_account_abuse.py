@@ -183,6 +183,7 @@ async def test_current_password_guesses_through_a_stolen_session_count_as_failed
     ("method", "path", "kwargs"),
     [
         ("GET", "/api/v1/auth/verify-email?token=abc.%C3%A9", {}),
+        ("GET", "/app/verify-email?token=abc.%C3%A9", {}),
         ("POST", "/api/v1/auth/verify-email", {"json": {"token": "abc.\u00e9"}}),
         (
             "POST",

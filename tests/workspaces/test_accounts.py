@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
@@ -19,6 +19,7 @@ from sqlalchemy import text
 from api.runtime import Runtime
 from core.db import Database
 from tests.conftest import Owner, RuntimeFactory, client_for, login
+from tests.dashboard.conftest import csrf_of
 from tests.fakes.smtp import Received, SmtpServer
 
 PASSWORD = "correct horse battery"
@@ -46,6 +47,16 @@ class Site:
         link = (await self.last_mail(to, subject_has)).link(path)
         return parse_qs(urlsplit(link).query)["token"][0]
 
+    async def confirm(self, link: str) -> httpx.Response:
+        """Open the verification link and press its button, as the person does."""
+        page = await self.client.get(link)
+        assert page.status_code == 200, page.text
+        csrf = csrf_of(page.text)
+        return await self.client.post(
+            urljoin(link, "/app/verify-email"),
+            data={"csrf_token": csrf, "token": parse_qs(urlsplit(link).query)["token"][0]},
+        )
+
     async def signup(self, name: str = "Acme", *, verify: bool = True) -> Owner:
         email = f"acct-{uuid.uuid4().hex[:10]}@example.com"
         response = await self.client.post(
@@ -54,8 +65,10 @@ class Site:
         )
         assert response.status_code == 202, response.text
         if verify:
-            link = (await self.last_mail(email, "Confirm")).link("/verify-email")
-            assert (await self.client.get(link)).status_code == 200
+            confirmed = await self.confirm(
+                (await self.last_mail(email, "Confirm")).link("/verify-email")
+            )
+            assert confirmed.status_code == 200, confirmed.text
         tokens = await login(self.client, email, PASSWORD)
         headers = {"Authorization": f"Bearer {tokens['access_token']}"}
         me = (await self.client.get("/api/v1/me", headers=headers)).json()
@@ -113,23 +126,52 @@ async def test_the_verification_link_arrives_and_works_once(site: Site, owner_db
     owner = await site.signup("Verify me", verify=False)
     assert (await _me(site, owner.token)).json()["user"]["email_verified_at"] is None
     mail = await site.last_mail(owner.email, "Confirm your email")
-    link = mail.link("/api/v1/auth/verify-email")
-    assert link.startswith("https://bot.example.com/api/v1/auth/verify-email?token=")
+    link = mail.link("/app/verify-email")
+    assert link.startswith("https://bot.example.com/app/verify-email?token=")
     assert mail.html is not None
     assert link.replace("&", "&amp;") in mail.html
-    path = link.removeprefix("https://bot.example.com")
-    opened = await site.client.get(path)
-    assert opened.status_code == 200
-    assert "Email confirmed" in opened.text
-    assert (await _me(site, owner.token)).json()["user"]["email_verified_at"] is not None
-    again = await site.client.get(path)
-    assert again.status_code == 400
-    assert "<title>This link does not work</title>" in again.text  # not "Email confirmed"
-    assert "Email confirmed" not in again.text
     token = parse_qs(urlsplit(link).query)["token"][0]
+    # Opening the link (as a mail scanner does) confirms nothing: the page asks for a click.
+    # A link mailed before, to the API's address, leads to the same page.
+    old_link = link.replace("/app/verify-email", "/api/v1/auth/verify-email")
+    sent_on = await site.client.get(old_link)
+    assert sent_on.status_code == 303
+    assert urljoin(old_link, sent_on.headers["location"]) == link
+    for _ in range(2):
+        opened = await site.client.get(link)
+        assert opened.status_code == 200, opened.text
+        assert "Confirm my address" in opened.text
+        assert "Email confirmed" not in opened.text
+    assert (await _me(site, owner.token)).json()["user"]["email_verified_at"] is None
+    async with owner_db.transaction() as session:
+        used = await session.scalar(
+            text("SELECT used_at FROM account_tokens WHERE user_id = :u"), {"u": owner.user_id}
+        )
+    assert used is None
+    # The button confirms, once.
+    confirmed = await site.confirm(link)
+    assert confirmed.status_code == 200, confirmed.text
+    assert "Email confirmed" in confirmed.text
+    assert (await _me(site, owner.token)).json()["user"]["email_verified_at"] is not None
+    again = await site.confirm(link)
+    assert again.status_code == 400
+    assert "This link does not work" in again.text
+    assert "Email confirmed" not in again.text
     reused = await site.client.post("/api/v1/auth/verify-email", json={"token": token})
     assert reused.status_code == 400
     assert reused.json()["error"]["code"] == "link_used"
+
+
+async def test_a_verification_page_with_a_forged_link_says_so_and_confirms_nothing(
+    site: Site,
+) -> None:
+    owner = await site.signup("Forged", verify=False)
+    for path in ("/app/verify-email?token=a.b", "/api/v1/auth/verify-email?token=a.b"):
+        page = await site.client.get(path)
+        assert page.status_code == 400
+        assert "This link does not work" in page.text
+        assert "Confirm my address" not in page.text
+    assert (await _me(site, owner.token)).json()["user"]["email_verified_at"] is None
 
 
 async def test_forged_and_expired_verification_links_are_refused(
@@ -155,7 +197,7 @@ async def test_forged_and_expired_verification_links_are_refused(
     assert ok.status_code == 200
 
 
-# --- no enumeration at signup ------------------------------------------------------------------
+# --- what signup (and the login after it) tells --------------------------------------------
 
 
 async def test_signup_answers_the_same_for_a_taken_email_and_warns_its_owner(
@@ -188,6 +230,15 @@ async def test_signup_answers_the_same_for_a_taken_email_and_warns_its_owner(
         "ratelimit-remaining",
         "ratelimit-reset",
     }
+    # What the answer hides, the login that follows tells (documented: an unverified account
+    # may sign in, to reach the page that sends its verification link again).
+    logins = [
+        await site.client.post(
+            "/api/v1/auth/login", json={"email": email, "password": "another passphrase"}
+        )
+        for email in (fresh, owner.email)
+    ]
+    assert [r.status_code for r in logins] == [200, 401]
     warning = await site.last_mail(owner.email, "Someone tried to sign up")
     assert "No new account was created" in warning.text
     # The warning's reset link works (the person who forgot they had an account gets in).

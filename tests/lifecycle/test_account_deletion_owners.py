@@ -1,0 +1,115 @@
+"""Account deletion and the workspaces it leaves: never without an owner (two co-owners deleting
+their accounts at once), and no key of the deleted person left in a workspace a co-owner
+restores later."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from api.runtime import Runtime
+from core.db import Database
+from lifecycle import deletion
+from tests.conftest import Owner, RuntimeFactory, client_for, join, signup
+
+
+@pytest.fixture
+async def rt(runtime_factory: RuntimeFactory) -> AsyncIterator[Runtime]:
+    async with runtime_factory(default_plan="unlimited") as runtime:
+        yield runtime
+
+
+@pytest.fixture
+async def http(rt: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(rt) as client:
+        yield client
+
+
+async def _someone_waits_for_a_lock(owner_db: Database) -> bool:
+    async with owner_db.transaction() as session:
+        waiting = await session.scalar(
+            text(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE NOT l.granted AND a.datname = current_database()"
+            )
+        )
+    return bool(waiting)
+
+
+async def _delete_me(http: httpx.AsyncClient, person: Owner) -> httpx.Response:
+    return await http.request(
+        "DELETE", "/api/v1/me", json={"password": person.password}, headers=person.headers
+    )
+
+
+async def test_two_co_owners_deleting_their_accounts_at_once_leave_one_owner(
+    http: httpx.AsyncClient, rt: Runtime, owner_db: Database
+) -> None:
+    """Each deletion counted two owners, saw the other stay and went through: the workspace
+    was left to its member with no owner (nobody could invite, restore or bill). Now the second
+    deletion waits for the first and is refused 409 ``last_owner``."""
+    first = await signup(http, "Both owned")
+    second = await signup(http, "Second home")
+    member = await signup(http, "Member home")
+    await join(http, first, second, "owner")
+    await join(http, first, member, "member")
+
+    async with rt.db.transaction() as session:  # the first deletion, not yet committed
+        done = await deletion.delete_account(
+            session, user_id=uuid.UUID(first.user_id), password=first.password
+        )
+        assert done.left == [uuid.UUID(first.workspace_id)]
+        racing = asyncio.create_task(_delete_me(http, second))
+        for _ in range(400):  # until the second one waits for the first (or has finished)
+            if racing.done() or await _someone_waits_for_a_lock(owner_db):
+                break
+            await asyncio.sleep(0.025)
+    refused = await racing
+
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "last_owner"
+    assert [d["workspace_id"] for d in error["details"]] == [first.workspace_id]
+    members = await http.get(first.url("/members"), headers=member.headers)
+    assert sorted(m["role"] for m in members.json()) == ["member", "owner"]
+    # The owner who stays still has an account.
+    assert (await http.get("/api/v1/me", headers=second.headers)).status_code == 200
+
+
+async def test_the_keys_of_a_deleted_account_stay_revoked_in_a_workspace_restored_later(
+    http: httpx.AsyncClient,
+) -> None:
+    """Account deletion skipped workspaces in their deletion grace period: the API key the
+    person made there worked again once a co-owner restored it (listed with no maker, so no
+    later removal could find it)."""
+    owner = await signup(http, "Kept")
+    admin = await signup(http, "Admin home")
+    await join(http, owner, admin, "admin")
+    made = await http.post(owner.url("/api-keys"), json={"name": "sync"}, headers=admin.headers)
+    assert made.status_code == 201, made.text
+    key = {"Authorization": f"Bearer {made.json()['key']}"}
+    slug = owner.workspace["slug"]
+    deleted = await http.request(
+        "DELETE", owner.url(), json={"confirm": slug}, headers=owner.headers
+    )
+    assert deleted.status_code == 202, deleted.text
+
+    gone = await _delete_me(http, admin)
+    assert gone.status_code == 200, gone.text
+    restored = await http.post(owner.url("/restore"), headers=owner.headers)
+    assert restored.status_code == 200, restored.text
+
+    refused = await http.get(owner.url(), headers=key)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "invalid_api_key"
+    assert gone.json()["left_workspaces"] == [owner.workspace_id]
+    members = await http.get(owner.url("/members"), headers=owner.headers)
+    assert [m["email"] for m in members.json()] == [owner.email]
+    audit = await http.get(owner.url("/audit"), headers=owner.headers)
+    left = [e for e in audit.json()["items"] if e["action"] == "member.account_deleted"]
+    assert [e["details"] for e in left] == [{"api_keys_revoked": 1}]
