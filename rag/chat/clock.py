@@ -45,9 +45,11 @@ def observe(
     completion: Completion | None,
     timings: dict[str, float],
     rewrite_tokens: tuple[int, int] = (0, 0),
+    interrupted: Completion | None = None,
 ) -> None:
     """Feed /metrics: stage timings, where answers came from, cache and FAQ hit ratios,
-    LLM tokens (a follow-up's rewrite included, as metered) and latency."""
+    LLM tokens (a follow-up's rewrite included, as metered; a stream that broke off, its
+    ``interrupted`` tally, as metered) and latency."""
     if any(rewrite_tokens):
         model = completion.model if completion is not None and completion.model else "rewrite"
         metrics.count_llm_tokens(model, prompt=rewrite_tokens[0], completion=rewrite_tokens[1])
@@ -62,9 +64,10 @@ def observe(
         model = completion.model if completion is not None and completion.model else "none"
         outcome = "ok" if completion is not None else "error"
         metrics.observe_llm(model, timings["generation"] / 1000, outcome)
-        if completion is not None:
+        spent = completion or interrupted
+        if spent is not None:
             metrics.count_llm_tokens(
-                model, prompt=completion.prompt_tokens, completion=completion.completion_tokens
+                spent.model or model, prompt=spent.prompt_tokens, completion=spent.completion_tokens
             )
 
 

@@ -203,7 +203,7 @@ class AnswerRecorder:
             )
         clock.lap("record_answer")
         clock.total()
-        observe(answer.source, completion, clock.timings, turn.rewrite_tokens)
+        observe(answer.source, completion, clock.timings, turn.rewrite_tokens, interrupted)
         return ChatResult(
             conversation_id=turn.conversation_id,
             message_id=turn.message_id,

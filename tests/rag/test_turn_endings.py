@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from api.runtime import Runtime
+from core import metrics
 from core.config import Settings
 from rag.chat.exchange import ChatInput
 from tests.conftest import Owner, client_for, make_runtime
@@ -99,6 +100,17 @@ async def transcript_answer(client: httpx.AsyncClient, owner: Owner, conversatio
     return messages[-1]
 
 
+def completion_tokens_counted() -> float:
+    """The completion tokens /metrics has counted in this process, every model's."""
+    return sum(
+        sample.value
+        for family in metrics.REGISTRY.collect()
+        if family.name == "trulybot_llm_tokens"
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.labels.get("kind") == "completion"
+    )
+
+
 async def test_a_stream_broken_off_after_its_first_words_is_metered_and_recorded_as_such(
     turns: Any, fake_llm: FakeOpenAI
 ) -> None:
@@ -109,6 +121,7 @@ async def test_a_stream_broken_off_after_its_first_words_is_metered_and_recorded
     client, runtime = turns
     owner = await refunds_owner(client, runtime, "Broken stream")
     fake_llm.stream_error_after = 30
+    counted = completion_tokens_counted()
     events = await streamed_chat(client, owner, "How long do refunds take to arrive?", "s-b")
     names = [name for name, _ in events]
     assert names[1] == "delta"
@@ -120,6 +133,8 @@ async def test_a_stream_broken_off_after_its_first_words_is_metered_and_recorded
     assert answer["completion_tokens"] > 0
     spent = answer["prompt_tokens"] + answer["completion_tokens"]
     assert await used(client, owner) == (spent, spent)
+    # /metrics counts them too (its token counter left them out).
+    assert completion_tokens_counted() - counted == answer["completion_tokens"]
     assert answer["text"] == done["answer"]  # the fallback, not a whole answer
     assert answer["interrupted"] is True
     # The dashboard's transcript says so.
