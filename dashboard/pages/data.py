@@ -41,7 +41,9 @@ def _may(page: PageDep, action: Action) -> bool:
 async def data_context(page: PageDep, session: SessionDep) -> dict[str, Any]:
     """What the Settings page shows of the section (nothing to whoever may not export)."""
     if not _may(page, Action.EXPORT_READ):
-        return {"may_manage_data": False}
+        # Every flag the template reads, false: a missing one is an error there (a 500 for
+        # every admin and member who opened Settings).
+        return {"may_manage_data": False, "may_erase": False, "may_set_retention": False}
     now = utcnow()
     rows = []
     for export in await exports.list_exports(session, page.access, limit=5):

@@ -9,9 +9,12 @@ import uuid
 import zipfile
 from urllib.parse import unquote
 
+import httpx
+
 from api.runtime import Runtime
 from core.jobs import JobQueue
-from tests.dashboard.conftest import WebOwner
+from tests.conftest import client_for, join, signup
+from tests.dashboard.conftest import WebOwner, web_login
 from tests.dashboard.test_notices import notice_of
 from workspaces import repository as ws_repo
 
@@ -106,3 +109,21 @@ async def test_an_owner_chooses_how_long_conversations_are_kept(web: WebOwner) -
     shown = await web.client.get(back.headers["location"])
     assert now_kept(shown.text) == by_plan
     assert '<option value="plan" selected>' in shown.text
+
+
+async def test_admins_and_members_open_settings_without_the_owners_sections(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """Settings answered 500 to every admin and member: the retention section's flag was set for
+    owners only, and the template reads it for everyone (dashboard review F1)."""
+    for role in ("admin", "member"):  # a workspace each: the free plan allows 2 members
+        owner = await signup(client, f"Settings for an {role}")
+        person = await signup(client, f"The {role}")
+        await join(client, owner, person, role)
+        async with client_for(runtime) as browser:
+            assert (await web_login(browser, person.email, person.password)).status_code == 303
+            page = await browser.get(f"/app/w/{owner.workspace_id}/settings")
+            assert page.status_code == 200, (role, page.text[:300])
+            for owners_only in ("export-section", "retention-section", "delete-workspace"):
+                assert f'data-testid="{owners_only}"' not in page.text, (role, owners_only)
+            assert ('id="ws-name"' in page.text) is (role == "admin")
