@@ -205,6 +205,21 @@ async def verify_email(session: AsyncSession, deps: AccountDeps, token: str) -> 
     return row.user_id
 
 
+async def verified_by_link(session: AsyncSession, deps: AccountDeps, token: str) -> bool:
+    """Whether this (used) verification link's account has a confirmed address: the button
+    pressed twice (a double click, Back and again) is no error to show its owner."""
+    token_hash = security.link_token_hash(deps.signing_key, VERIFY_EMAIL, token)
+    if token_hash is None:
+        return False
+    await set_tenant(session, lookup=token_hash)
+    row = await accounts_repo.token_by_hash(session, token_hash)
+    if row is None or row.purpose != VERIFY_EMAIL:
+        return False
+    await set_tenant(session, user_id=row.user_id)
+    user = await repo.get_user(session, row.user_id)
+    return user is not None and user.email_verified_at is not None
+
+
 async def mark_verified(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Verified without a link: the operator's demo account."""
     await accounts_repo.mark_email_verified(session, user_id, now=_now())

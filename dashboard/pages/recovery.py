@@ -100,9 +100,12 @@ async def verification_page(
 @router.post("/verify-email", dependencies=[RateLimitAuth])
 async def verify(request: Request, session: SessionDep, deps: AccountDepsDep) -> Response:
     fields = await form_fields(request)
+    token = str(fields.get("token", ""))[:256]
     try:
-        await accounts.verify_email(session, deps, str(fields.get("token", ""))[:256])
+        await accounts.verify_email(session, deps, token)
     except AppError as exc:
+        if exc.code == "link_used" and await accounts.verified_by_link(session, deps, token):
+            return _page(request, "verify_email.html", {"token": "", "error": "", "done": True})
         return _page(
             request, "verify_email.html", {"token": "", "error": exc.message, "done": False}, 400
         )

@@ -160,3 +160,19 @@ async def test_an_owner_deletes_their_account_from_the_account_page(
     assert gone.headers["location"].startswith("/app/login")
     async with client_for(runtime) as other:
         assert (await web_login(other, web.email, PASSWORD)).status_code == 401
+
+
+async def test_the_confirm_button_pressed_twice_says_the_address_is_confirmed(
+    client: httpx.AsyncClient,
+) -> None:
+    """A double click (or Back and again) on "Confirm my address" confirmed it, then showed
+    "This link was already used": an error about nothing (new-dashboard review F2)."""
+    owner = await signup(client, "Double click", verify=False)
+    token = await mail_token(client, owner.email, "verify_email")
+    link = await client.get(f"/app/verify-email?token={token}")
+    form = {"csrf_token": csrf_of(link.text), "token": token}
+    first = await client.post("/app/verify-email", data=form)
+    again = await client.post("/app/verify-email", data=form)
+    assert first.status_code == again.status_code == 200, again.text
+    assert "already used" not in again.text
+    assert again.text.count("confirmed") == first.text.count("confirmed") > 0
