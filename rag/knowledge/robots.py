@@ -80,6 +80,7 @@ def parse_robots(text: str, agent: str = AGENT) -> Robots:
     groups: list[tuple[set[str], list[Rule]]] = []
     agents: set[str] = set()
     rules: list[Rule] = []
+    ruled = False  # a rule line (an empty "Disallow:" too) ends the group's user-agent lines
     for raw in text.removeprefix("\ufeff").splitlines():
         line = raw.split("#", 1)[0].strip()
         key, sep, value = line.partition(":")
@@ -87,12 +88,14 @@ def parse_robots(text: str, agent: str = AGENT) -> Robots:
             continue
         key, value = key.strip().lower(), value.strip()
         if key == "user-agent":
-            if rules:  # a rule ended the previous group's agents
+            if ruled:
                 groups.append((agents, rules))
-                agents, rules = set(), []
+                agents, rules, ruled = set(), [], False
             agents.add(value.split("/")[0].strip().lower())
-        elif key in ("allow", "disallow") and agents and value:
-            rules.append(_rule(key == "allow", value))
+        elif key in ("allow", "disallow") and agents:
+            ruled = True
+            if value:  # an empty value allows everything: no rule
+                rules.append(_rule(key == "allow", value))
     if agents:
         groups.append((agents, rules))
     ours = [r for names, group in groups if agent in names for r in group]

@@ -60,6 +60,16 @@ def test_the_longest_match_wins_allow_wins_a_tie_and_wildcards_match() -> None:
     assert robots.allows("https://example.com/")
 
 
+def test_an_empty_disallow_ends_its_group() -> None:
+    """ "Everyone may crawl but BadBot": the empty Disallow of the * group did not end it, so
+    BadBot's line joined it and its "Disallow: /" kept us out of the whole site (docs review
+    F1)."""
+    robots = parse_robots("User-agent: *\nDisallow:\n\nUser-agent: BadBot\nDisallow: /\n")
+    assert robots.allows("https://example.com/guide")
+    mine = parse_robots("User-agent: TrulyBot\nDisallow:\nUser-agent: *\nDisallow: /\n")
+    assert mine.allows("https://example.com/guide")
+
+
 def test_a_byte_order_mark_does_not_hide_the_first_group() -> None:
     """Files saved by some editors start with a UTF-8 BOM: the first User-agent line was not
     read and its rules were dropped (session review F2)."""
