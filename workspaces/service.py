@@ -284,7 +284,7 @@ async def require_verified(session: AsyncSession, access: WorkspaceAccess) -> No
     user = await repo.get_user(session, user_id)
     if user is None or user.email_verified_at is None:
         raise Forbidden(
-            "Confirm your email address first: open the link we sent you"
+            "Confirm your email address first: open the link we sent you and press its button"
             " (POST /api/v1/auth/verify-email/resend sends a new one)",
             code="email_unverified",
         )
