@@ -16,8 +16,8 @@ from api.deps import (
     UserPrincipalDep,
     WorkspaceDep,
 )
+from api.export_download import export_zip_response
 from api.login import password_confirmed
-from api.middleware import is_head
 from api.throttling import RateLimitAuth
 from core.jobs import JobQueue
 from core.models import utcnow
@@ -93,18 +93,8 @@ async def download_export(
 ) -> FileResponse:
     """The zip, to owners, until it expires (410 ``export_expired`` after). Audited; a HEAD
     is not (nothing leaves)."""
-    download = await exports.open_download(
-        session,
-        access,
-        export_id=export_id,
-        settings=runtime.settings,
-        head=is_head(request.scope),
-    )
-    return FileResponse(
-        download.path,
-        media_type="application/zip",
-        filename=download.filename,
-        headers={"Cache-Control": "no-store"},
+    return await export_zip_response(
+        request, session, access, export_id=export_id, settings=runtime.settings
     )
 
 

@@ -10,10 +10,9 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
-from fastapi.responses import FileResponse
 
 from api.deps import RuntimeDep, SessionDep
-from api.middleware import is_head
+from api.export_download import export_zip_response
 from core.errors import Conflict, ValidationFailed
 from core.models import utcnow
 from dashboard.pages.common import PageDep, form_fields
@@ -106,18 +105,8 @@ async def download_export(
     runtime: RuntimeDep,
 ) -> Response:
     """The zip, to owners, until it expires (audited, as over the API; a HEAD is not)."""
-    download = await exports.open_download(
-        session,
-        page.access,
-        export_id=export_id,
-        settings=runtime.settings,
-        head=is_head(request.scope),
-    )
-    return FileResponse(
-        download.path,
-        media_type="application/zip",
-        filename=download.filename,
-        headers={"Cache-Control": "no-store"},
+    return await export_zip_response(
+        request, session, page.access, export_id=export_id, settings=runtime.settings
     )
 
 
