@@ -8,6 +8,7 @@ import uuid
 from fastapi import APIRouter, BackgroundTasks, Request, status
 from fastapi.responses import FileResponse
 
+from api.data_lifecycle import export_zip_response, purge_after_commit
 from api.deps import (
     DeletedWorkspaceDep,
     LimitDep,
@@ -16,10 +17,8 @@ from api.deps import (
     UserPrincipalDep,
     WorkspaceDep,
 )
-from api.export_download import export_zip_response
 from api.login import password_confirmed
 from api.throttling import RateLimitAuth
-from core.jobs import JobQueue
 from core.models import utcnow
 from lifecycle import deletion, erasure, exports, retention
 from lifecycle.models import WorkspaceExport
@@ -101,13 +100,6 @@ async def download_export(
 # --- deletion ------------------------------------------------------------------------------------
 
 
-def _purge_after_commit(
-    background: BackgroundTasks, jobs: JobQueue, workspace_id: uuid.UUID
-) -> None:
-    """Background tasks run after the response, i.e. after the request's commit."""
-    background.add_task(jobs.enqueue, deletion.PURGE_JOB, workspace_id=str(workspace_id))
-
-
 @router.delete(
     "/workspaces/{workspace_id}", status_code=status.HTTP_202_ACCEPTED, response_model=DeletionOut
 )
@@ -124,7 +116,7 @@ async def delete_workspace(
         session, access, confirm=body.confirm, grace=deletion.grace_of(runtime.settings)
     )
     if done.purge_now:
-        _purge_after_commit(background, runtime.jobs, done.workspace_id)
+        purge_after_commit(background, runtime.jobs, [done.workspace_id])
     return DeletionOut(
         workspace_id=done.workspace_id, deleted_at=done.deleted_at, purge_after=done.purge_after
     )
@@ -157,8 +149,7 @@ async def delete_account(
         done = await deletion.delete_account(
             session, user_id=principal.user_id, password=body.password
         )
-    for workspace_id in done.purge:
-        _purge_after_commit(background, runtime.jobs, workspace_id)
+    purge_after_commit(background, runtime.jobs, done.purge)
     return AccountDeletionOut(deleted_workspaces=done.purge, left_workspaces=done.left)
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Respons
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.data_lifecycle import purge_after_commit
 from api.deps import AccountDepsDep, RuntimeDep, SessionDep, client_info, mark_write
 from api.login import password_confirmed, password_login
 from api.throttling import rate_limit_auth, rate_limit_mail_to
@@ -326,10 +327,7 @@ async def delete_account(
         if exc.status_code == 429:
             raise  # locked out, as at the sign-in form: the error page says until when
         return await _account(request, session, user, {"delete": exc.message}, exc.status_code)
-    for workspace_id in done.purge:  # after the commit, as the API does
-        background.add_task(
-            runtime.jobs.enqueue, deletion.PURGE_JOB, workspace_id=str(workspace_id)
-        )
+    purge_after_commit(background, runtime.jobs, done.purge)
     response = redirect(request, PREFIX + "/login")
     auth.clear_session_cookie(response, runtime.settings)
     return response

@@ -11,8 +11,8 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
 
+from api.data_lifecycle import export_zip_response
 from api.deps import RuntimeDep, SessionDep
-from api.export_download import export_zip_response
 from core.errors import Conflict, ValidationFailed
 from core.models import utcnow
 from dashboard.pages.common import PageDep, form_fields

@@ -11,6 +11,7 @@ from urllib.parse import quote_plus
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from api.data_lifecycle import purge_after_commit
 from api.deps import AccountDepsDep, RuntimeDep, SessionDep
 from api.throttling import rate_limit_invitation
 from core.errors import AppError, Conflict, Forbidden, ValidationFailed
@@ -321,9 +322,7 @@ async def delete_workspace(
         context = {**await _settings_context(page, session), "errors": errors}
         return render(request, "settings.html", context, status_code=exc.status_code)
     if done.purge_now:  # no grace: purged after the commit, as the API does
-        background.add_task(
-            runtime.jobs.enqueue, deletion.PURGE_JOB, workspace_id=str(done.workspace_id)
-        )
+        purge_after_commit(background, runtime.jobs, [done.workspace_id])
         notice = "The workspace is deleted; its data is being purged"
     else:
         until = done.purge_after.strftime("%Y-%m-%d %H:%M")

@@ -1,16 +1,19 @@
-"""A workspace export's zip as a download, for the JSON API and the dashboard."""
+"""The data lifecycle's HTTP side that the JSON API and the dashboard share: an export's zip as
+a download, and the purge a deletion enqueues after its commit."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
-from fastapi import Request
+from fastapi import BackgroundTasks, Request
 from fastapi.responses import FileResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.middleware import is_head
 from core.config import Settings
-from lifecycle import exports
+from core.jobs import JobQueue
+from lifecycle import deletion, exports
 from workspaces.service import WorkspaceAccess
 
 
@@ -33,3 +36,12 @@ async def export_zip_response(
         filename=download.filename,
         headers={"Cache-Control": "no-store"},
     )
+
+
+def purge_after_commit(
+    background: BackgroundTasks, jobs: JobQueue, workspace_ids: Iterable[uuid.UUID]
+) -> None:
+    """``deletion.PURGE_JOB`` for each workspace once the request's transaction has committed
+    (a response's background tasks run after it)."""
+    for workspace_id in workspace_ids:
+        background.add_task(jobs.enqueue, deletion.PURGE_JOB, workspace_id=str(workspace_id))
