@@ -103,19 +103,30 @@ async def _issue(
     return token
 
 
+async def _token_row(
+    session: AsyncSession, deps: AccountDeps, token: str, purpose: str
+) -> AccountToken | None:
+    """The row of a well-signed link of ``purpose``, used or not, with its user's context set;
+    None for any other token."""
+    token_hash = security.link_token_hash(deps.signing_key, purpose, token)
+    if token_hash is None:
+        return None
+    await set_tenant(session, lookup=token_hash)
+    row = await accounts_repo.token_by_hash(session, token_hash)
+    if row is None or row.purpose != purpose:
+        return None
+    await set_tenant(session, user_id=row.user_id)
+    return row
+
+
 async def _consume(
     session: AsyncSession, deps: AccountDeps, token: str, purpose: str
 ) -> AccountToken:
     """The link's row, marked used; 400 ``link_invalid`` / ``link_expired`` / ``link_used``.
     Leaves the user's context set."""
-    token_hash = security.link_token_hash(deps.signing_key, purpose, token)
-    if token_hash is None:
+    row = await _token_row(session, deps, token, purpose)
+    if row is None:
         raise LinkRefused()
-    await set_tenant(session, lookup=token_hash)
-    row = await accounts_repo.token_by_hash(session, token_hash)
-    if row is None or row.purpose != purpose:
-        raise LinkRefused()
-    await set_tenant(session, user_id=row.user_id)
     now = _now()
     if row.used_at is not None:
         raise LinkRefused("This link was already used", code="link_used")
@@ -208,14 +219,9 @@ async def verify_email(session: AsyncSession, deps: AccountDeps, token: str) -> 
 async def verified_by_link(session: AsyncSession, deps: AccountDeps, token: str) -> bool:
     """Whether this (used) verification link's account has a confirmed address: the button
     pressed twice (a double click, Back and again) is no error to show its owner."""
-    token_hash = security.link_token_hash(deps.signing_key, VERIFY_EMAIL, token)
-    if token_hash is None:
+    row = await _token_row(session, deps, token, VERIFY_EMAIL)
+    if row is None:
         return False
-    await set_tenant(session, lookup=token_hash)
-    row = await accounts_repo.token_by_hash(session, token_hash)
-    if row is None or row.purpose != VERIFY_EMAIL:
-        return False
-    await set_tenant(session, user_id=row.user_id)
     user = await repo.get_user(session, row.user_id)
     return user is not None and user.email_verified_at is not None
 
