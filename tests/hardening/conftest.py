@@ -20,7 +20,8 @@ from redis.asyncio import Redis
 
 from core.config import Settings
 from core.db import Database
-from tests.conftest import client_for, make_runtime, make_settings
+from core.embedded import EmbeddedPostgres
+from tests.conftest import APP_ROLE, client_for, make_runtime, make_settings
 
 ClientFactory = Callable[..., Any]
 
@@ -34,8 +35,20 @@ def environment_without_settings() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.upper() not in settings}
 
 
-def start_serve(cwd: Path, env: dict[str, str], *args: str) -> tuple[subprocess.Popen[bytes], Path]:
-    """`trulybot serve ARGS` in ``cwd`` in its own process group, its output in a log file."""
+def start_serve(
+    cwd: Path, pg: EmbeddedPostgres, *args: str, **settings: str
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """`trulybot serve ARGS` in ``cwd`` in its own process group, its output in a log file: on
+    the suite's cluster, hashing embeddings, no demo, no other setting of this process, plus
+    ``settings``."""
+    env = environment_without_settings() | {
+        "DATABASE_URL": pg.app_url(APP_ROLE),
+        "MIGRATION_DATABASE_URL": pg.owner_url(),
+        "SEED_DEMO": "false",
+        "EMBEDDING_PROVIDER": "hash",
+        "HF_HUB_OFFLINE": "1",
+        **settings,
+    }
     log = cwd / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -26,9 +26,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.embedded import EmbeddedPostgres
-from tests.conftest import APP_ROLE
 from tests.hardening.conftest import (
-    environment_without_settings,
     forged_token,
     free_port,
     start_serve,
@@ -83,17 +81,17 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def server(pg: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     cwd = tmp_path_factory.mktemp("serve-defaults")
     port = free_port()
-    env = environment_without_settings() | {
-        "DATABASE_URL": pg.app_url(APP_ROLE),
-        "MIGRATION_DATABASE_URL": pg.owner_url(),
-        "SEED_DEMO": "false",
-        "EMBEDDING_PROVIDER": "hash",
-        "RATE_LIMIT_AUTH": f"{AUTH_LIMIT}/minute",
-        "METRICS_TOKEN": METRICS_TOKEN,
-        "LOG_JSON": "false",
-        "HF_HUB_OFFLINE": "1",
-    }
-    process, log = start_serve(cwd, env, "--port", str(port), "--workers", "2")
+    process, log = start_serve(
+        cwd,
+        pg,
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+        RATE_LIMIT_AUTH=f"{AUTH_LIMIT}/minute",
+        METRICS_TOKEN=METRICS_TOKEN,
+        LOG_JSON="false",
+    )
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180

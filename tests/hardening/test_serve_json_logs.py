@@ -13,24 +13,16 @@ from pathlib import Path
 import httpx
 
 from core.embedded import EmbeddedPostgres
-from tests.conftest import APP_ROLE
-from tests.hardening.conftest import environment_without_settings, free_port, start_serve
+from tests.hardening.conftest import free_port, start_serve
 
 
 def test_every_line_of_a_served_and_stopped_server_is_json(
     pg: EmbeddedPostgres, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = environment_without_settings() | {
-        "DATABASE_URL": pg.app_url(APP_ROLE),
-        "MIGRATION_DATABASE_URL": pg.owner_url(),
-        "SEED_DEMO": "false",
-        "EMBEDDING_PROVIDER": "hash",
-        "LOG_JSON": "true",
-        "LOG_LEVEL": "INFO",
-        "HF_HUB_OFFLINE": "1",
-    }
-    process, log = start_serve(tmp_path, env, "--port", str(port), "--workers", "1")
+    process, log = start_serve(
+        tmp_path, pg, "--port", str(port), "--workers", "1", LOG_JSON="true", LOG_LEVEL="INFO"
+    )
     try:
         deadline = time.monotonic() + 180  # a guard against hanging, not a timing assertion
         while True:
