@@ -145,8 +145,15 @@ async def check_allowed(url: str, settings: Settings) -> None:
 
 async def read_robots(origin: str, **fetch_options: object) -> Robots:
     """The rules of ``origin`` (``scheme://host[:port]``) for us, read over the SSRF-safe fetcher
-    with ``fetch_options`` (allow_private, timeout, max_redirects). Raises ``RobotsUnavailable``
-    when the site cannot say (5xx, no answer, a file past 500 KiB)."""
+    with ``fetch_options`` (allow_private, timeout, max_redirects), and kept a few minutes for
+    ``check_allowed``. Raises ``RobotsUnavailable`` when the site cannot say (5xx, no answer, a
+    file past 500 KiB)."""
+    robots = await _fetch_rules(origin, **fetch_options)
+    _RECENT[origin] = robots
+    return robots
+
+
+async def _fetch_rules(origin: str, **fetch_options: object) -> Robots:
     url = f"{origin}/robots.txt"
     try:
         page = await fetch_url(
@@ -163,19 +170,15 @@ async def read_robots(origin: str, **fetch_options: object) -> Robots:
         details = exc.details if isinstance(exc.details, dict) else {}
         status = details.get("status")
         if isinstance(status, int) and 400 <= status < 500:
-            _RECENT[origin] = Robots()
             return Robots()  # no robots.txt: no rules
         if exc.code == "unsupported_media_type":
-            _RECENT[origin] = Robots()
             return Robots()  # an HTML page or the like served for any path: not a robots file
         raise RobotsUnavailable(
             f"{url} could not be read ({exc.message}); the sitemap's pages on {origin} are "
             "not fetched until it can be",
             details={"url": url},
         ) from exc
-    robots = parse_robots(page.data.decode("utf-8-sig", errors="replace"))  # a BOM, dropped
-    _RECENT[origin] = robots
-    return robots
+    return parse_robots(page.data.decode("utf-8", errors="replace"))  # (parse drops a BOM)
 
 
 async def disallowed(pages: Iterable[str], **fetch_options: object) -> set[str]:
