@@ -22,12 +22,21 @@ CLIENT_MESSAGE_INDEX = "uq_messages_client_message_id"
 """The unique index of (workspace_id, client_message_id) over the messages that carry one."""
 
 
+WORKSPACE_FOREIGN_KEY_SUFFIX = "_workspace_id_fkey"
+"""How PostgreSQL names a table's foreign key from workspace_id to workspaces (the migrations
+name none): tests/rag/test_client_messages_errors.py pins it on the migrated schema."""
+
+
 def names_a_missing_workspace(exc: IntegrityError) -> bool:
     """Whether ``exc`` is a foreign key naming a workspace row that is gone (purged since the
-    caller's widget-key cache read it): the turn's first statement cannot record anything."""
+    caller's widget-key cache read it): the turn's first statement cannot record anything.
+    Decided by the SQLSTATE and the constraint's name: the detail text is in the server's
+    language (lc_messages), so a German server wrote "Tabelle »workspaces«" and the turn
+    answered 500 instead of 401."""
     cause = getattr(exc.orig, "__cause__", None)
-    return getattr(cause, "sqlstate", None) == "23503" and 'table "workspaces"' in str(
-        getattr(cause, "detail", "") or ""
+    constraint = getattr(cause, "constraint_name", None) or ""
+    return getattr(cause, "sqlstate", None) == "23503" and constraint.endswith(
+        WORKSPACE_FOREIGN_KEY_SUFFIX
     )
 
 
