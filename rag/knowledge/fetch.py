@@ -89,6 +89,8 @@ class FetchedPage:
     last_modified: str | None = None
     not_modified: bool = False
     """A 304 to a conditional request: no body was downloaded (``data`` is empty)."""
+    truncated: bool = False
+    """Asked with ``truncate``: the body went on past ``max_bytes``; ``data`` is its start."""
 
     @property
     def media_type(self) -> str:
@@ -191,8 +193,12 @@ async def fetch_url(
     client: httpx.AsyncClient | None = None,
     etag: str | None = None,
     last_modified: str | None = None,
+    truncate: bool = False,
 ) -> FetchedPage:
     """GET ``url`` safely; ``timeout`` bounds the whole fetch (DNS, redirects and body).
+
+    ``truncate``: a body past ``max_bytes`` is cut there (``FetchedPage.truncated``) instead of
+    refused; nothing past it is read.
 
     ``etag`` / ``last_modified``: the validators of an earlier fetch, sent as If-None-Match /
     If-Modified-Since on every hop; a 304 answer returns ``not_modified`` without a body.
@@ -215,6 +221,7 @@ async def fetch_url(
                 max_redirects,
                 allowed,
                 _conditional(etag, last_modified),
+                truncate,
             )
     except TimeoutError as exc:
         raise FetchFailed(f"Timed out after {timeout:g} s", details={"url": url}) from exc
@@ -234,6 +241,7 @@ async def _fetch(
     max_redirects: int,
     allowed: tuple[str, ...],
     conditional: dict[str, str],
+    truncate: bool = False,
 ) -> FetchedPage:
     current = url
     headers = {**_FETCH_HEADERS, **conditional}
@@ -279,15 +287,22 @@ async def _fetch(
                 details={"url": current, "max_bytes": max_bytes},
             )
             declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
+            if not truncate and declared and declared.isdigit() and int(declared) > max_bytes:
                 raise too_large
             inflater = Inflater(_content_coding(response, current))
             body = bytearray()
+            truncated = False
             async for raw in response.aiter_raw():  # decoded here, piece by piece, never by httpx
                 for piece in inflater.feed(raw):
                     body += piece
                     if len(body) > max_bytes:
-                        raise too_large
+                        if not truncate:
+                            raise too_large
+                        del body[max_bytes:]
+                        truncated = True
+                        break
+                if truncated:
+                    break
             content_type = header if media == effective else effective
             return FetchedPage(
                 url=url,
@@ -296,6 +311,7 @@ async def _fetch(
                 data=bytes(body),
                 etag=response.headers.get("etag"),
                 last_modified=response.headers.get("last-modified"),
+                truncated=truncated,
             )
         finally:
             await response.aclose()

@@ -26,7 +26,7 @@ from cachetools import TTLCache
 from core.config import Settings
 from core.errors import AppError
 from rag.knowledge.addresses import FetchFailed
-from rag.knowledge.fetch import FetchTooLarge, fetch_url
+from rag.knowledge.fetch import fetch_url
 
 AGENT = "trulybot"
 MAX_BYTES = 500 * 1024  # RFC 9309, 2.5: at least 500 KiB must be read
@@ -146,8 +146,8 @@ async def check_allowed(url: str, settings: Settings) -> None:
 async def read_robots(origin: str, **fetch_options: object) -> Robots:
     """The rules of ``origin`` (``scheme://host[:port]``) for us, read over the SSRF-safe fetcher
     with ``fetch_options`` (allow_private, timeout, max_redirects), and kept a few minutes for
-    ``check_allowed``. Raises ``RobotsUnavailable`` when the site cannot say (5xx, no answer, a
-    file past 500 KiB)."""
+    ``check_allowed``. Raises ``RobotsUnavailable`` when the site cannot say (5xx, no answer); of a
+    file past 500 KiB the first 500 KiB are read (RFC 9309, 2.5)."""
     robots = await _fetch_rules(origin, **fetch_options)
     _RECENT[origin] = robots
     return robots
@@ -160,12 +160,9 @@ async def _fetch_rules(origin: str, **fetch_options: object) -> Robots:
             url,
             max_bytes=MAX_BYTES,
             allowed_types=ROBOTS_TYPES,
+            truncate=True,
             **fetch_options,  # type: ignore[arg-type]
         )
-    except FetchTooLarge as exc:
-        raise RobotsUnavailable(
-            f"{url} is larger than {MAX_BYTES} bytes", details={"url": url}
-        ) from exc
     except AppError as exc:
         details = exc.details if isinstance(exc.details, dict) else {}
         status = details.get("status")
@@ -178,7 +175,11 @@ async def _fetch_rules(origin: str, **fetch_options: object) -> Robots:
             "not fetched until it can be",
             details={"url": url},
         ) from exc
-    return parse_robots(page.data.decode("utf-8", errors="replace"))  # (parse drops a BOM)
+    data = page.data
+    if page.truncated:
+        # RFC 9309, 2.5: the first 500 KiB are parsed; the line cut at the limit is not a rule.
+        data = data[: data.rfind(b"\n") + 1]
+    return parse_robots(data.decode("utf-8", errors="replace"))  # (parse drops a BOM)
 
 
 async def disallowed(pages: Iterable[str], **fetch_options: object) -> set[str]:

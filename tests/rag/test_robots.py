@@ -210,3 +210,30 @@ async def test_a_retried_sitemap_page_is_fetched_only_if_robots_txt_allows_it_no
             await w.runtime.jobs.drain()
             [ready] = (await w.documents()).values()
             assert ready["status"] == "ready"
+
+
+async def test_of_a_robots_txt_past_500_kib_the_first_500_kib_are_read(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """RFC 9309, 2.5: a crawler parses at least the first 500 KiB. A larger file was refused as
+    unreadable, so a site with a long robots.txt could not be added at all; the rules in its
+    first 500 KiB now apply, the line cut at the limit is not read as a rule (here it would
+    have been "Disallow: /a"), and nothing past the limit is."""
+    head = "User-agent: *\nDisallow: /private\n"
+    cut = "Disallow: /a"
+    padding = robots.MAX_BYTES - len(head) - len(cut)
+    lines = ("#" * 99 + "\n") * (padding // 100) + "#" * (padding % 100 - 1) + "\n"
+    body = head + lines + cut + "ll-of-this-is-cut\nDisallow: /late\n" + lines
+    assert len(body.encode()) > robots.MAX_BYTES + 100_000
+    assert body.encode()[: robots.MAX_BYTES].endswith(cut.encode())
+    with local_site() as site:
+        for path in ("/a", "/private", "/late"):
+            site.pages[path] = Page(article(path.strip("/"), [f"words of {path}"]))
+        site.pages["/robots.txt"] = Page(body.encode(), "text/plain", etag=False)
+        site.sitemap(["/a", "/private", "/late"])
+        async with world(db, owner_db, redis_client) as w:
+            r = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert r.status_code == 202, r.text
+            assert (r.json()["count"], r.json()["disallowed"]) == (2, 1)
+            assert sorted(await w.documents()) == [site.url("/a"), site.url("/late")]
+            assert not site.hits("/private")
