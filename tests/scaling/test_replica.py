@@ -387,3 +387,39 @@ async def test_an_upload_whose_body_outlasts_the_mark_still_shows_in_the_next_li
             assert listed.status_code == 200, listed.text
             ids = [d["id"] for d in listed.json()["items"]]
             assert uploaded.json()["id"] in ids, "the owner's own upload is missing from the list"
+
+
+async def test_the_conversations_export_falls_back_to_the_primary_when_the_replica_fails(
+    db: Database,
+    replica: Replica,
+    replica_db: Database,
+    redis_client: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The replica stops right after this process's last check said ``ok`` (the check is kept
+    in force here, as within its second): the conversations export, like the leads export,
+    reads from the primary. Before, it answered 200 with an empty body."""
+    async with replica_client(db, replica_db, redis_client) as (client, runtime):
+        owner = await signup(client, "Export fallback")
+        said = await client.post(
+            "/api/v1/chat",
+            json={"message": "Hello, do you ship abroad?", "session_id": uuid.uuid4().hex},
+            headers={"X-Widget-Key": owner.workspace["public_key"]},
+        )
+        assert said.status_code == 200, said.text
+        await replayed(runtime.reads)
+        await redis_client.delete(mark_key(owner.workspace_id))
+        monkeypatch.setattr("core.replica.CHECK_EVERY_SECONDS", 3600.0)
+        assert (await runtime.reads.status(force=True)).state == "ok"
+        replica.stop()
+        try:
+            exported = await client.get(owner.url("/conversations/export"), headers=owner.headers)
+            assert exported.status_code == 200, exported.text
+            assert exported.text.startswith("conversation_id,"), exported.text[:200]
+            assert "ship abroad" in exported.text
+            leads = await client.get(owner.url("/leads/export"), headers=owner.headers)
+            assert leads.status_code == 200, leads.text
+            assert leads.text  # its header at least, as before
+        finally:
+            replica.start()
+        await replayed(runtime.reads)
