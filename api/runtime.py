@@ -38,7 +38,7 @@ from core.mail import MAILER_KEY, MailConfig, Mailer, Templates
 from core.redis import create_redis
 from core.replica import ReadRouting
 from core.scheduler import Scheduler
-from lifecycle import exports
+from lifecycle import deletion, exports
 from lifecycle import jobs as lifecycle_jobs
 from rag.chat import jobs as chat_jobs
 from rag.chat import notify
@@ -391,8 +391,9 @@ def job_registry() -> JobRegistry:
             notification_delivery.DISPATCH_JOB,
             MAIL_FLUSH_JOB,
         },
-        # One job waiting per id: a workspace's scheduled refresh, a document revision's ingestion.
-        keyed={chat_jobs.ANALYTICS_JOB, knowledge_jobs.INGEST_JOB},
+        # One job waiting per id: a workspace's scheduled refresh, a document revision's
+        # ingestion, a deleted workspace's purge.
+        keyed={chat_jobs.ANALYTICS_JOB, knowledge_jobs.INGEST_JOB, deletion.PURGE_JOB},
         abandoned={
             **knowledge_jobs.ABANDONED,
             **knowledge_sync.ABANDONED,
