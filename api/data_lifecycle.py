@@ -44,4 +44,9 @@ def purge_after_commit(
     """``deletion.PURGE_JOB`` for each workspace once the request's transaction has committed
     (a response's background tasks run after it)."""
     for workspace_id in workspace_ids:
-        background.add_task(jobs.enqueue, deletion.PURGE_JOB, workspace_id=str(workspace_id))
+        background.add_task(
+            jobs.enqueue,
+            deletion.PURGE_JOB,
+            _job_id=deletion.purge_job_id(workspace_id),
+            workspace_id=str(workspace_id),
+        )

@@ -56,16 +56,26 @@ class _RollBack(Exception):
     pass
 
 
+_WROTE_STATE = "wrote_workspaces"
+"""Set on ``request.state`` by ``mark_write``: the workspaces ``get_session`` marks again once
+the request's transaction ended."""
+
+
 async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed before the response is sent; rolled back when
-    the endpoint raised, or answered an error itself (``ROLLBACK_STATE``)."""
+    the endpoint raised, or answered an error itself (``ROLLBACK_STATE``). Once it ended, the
+    workspaces the request may have written to (``mark_write``) are marked again: their
+    read-your-writes window starts at the commit, not when the request started (an upload
+    on a slow link, a sitemap's download, may take longer than the window)."""
     try:
         async with runtime.db.transaction() as session:
             yield session
             if getattr(request.state, ROLLBACK_STATE, False):
                 raise _RollBack
     except _RollBack:
-        pass
+        pass  # (marked still: ``released`` may have committed part of the request's writes)
+    for workspace_id in getattr(request.state, _WROTE_STATE, ()):
+        await runtime.reads.wrote(workspace_id)
 
 
 # scope="function": the transaction ends (commit or rollback) when the endpoint returns.
@@ -204,13 +214,19 @@ def read_only(endpoint: F) -> F:
 
 async def mark_write(request: Request, runtime: Runtime, workspace_id: uuid.UUID) -> None:
     """A request that may write to the workspace keeps its lag-tolerant reads on the primary
-    for a while (read-your-writes with a read replica; core/replica.py)."""
+    for a while (read-your-writes with a read replica; core/replica.py): from now, for the
+    reads during the request, and again from its commit (``get_session``)."""
     if request.method in SAFE_METHODS:
         return
     route = request.scope.get("route")
     if getattr(route, "endpoint", None) in READ_ONLY_ENDPOINTS:
         return
-    await runtime.reads.wrote(workspace_id)
+    await runtime.reads.wrote(workspace_id)  # for the reads made during the request
+    wrote: set[uuid.UUID] | None = getattr(request.state, _WROTE_STATE, None)
+    if wrote is None:
+        wrote = set()
+        setattr(request.state, _WROTE_STATE, wrote)
+    wrote.add(workspace_id)  # and again after its commit (``get_session``)
 
 
 async def get_read_session(

@@ -27,7 +27,7 @@ from billing.provider import PaymentProvider, RazorpayProvider
 from core import migrate
 from core.config import Settings
 from core.db import Database
-from core.db_reach import check_reachable
+from core.db_reach import UNREADABLE_ADDRESS, address_of, check_reachable
 from core.embedded import EmbeddedPostgres, embedded_postgres
 from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
 from core.limiter import RateLimiter
@@ -38,7 +38,7 @@ from core.mail import MAILER_KEY, MailConfig, Mailer, Templates
 from core.redis import create_redis
 from core.replica import ReadRouting
 from core.scheduler import Scheduler
-from lifecycle import exports
+from lifecycle import deletion, exports
 from lifecycle import jobs as lifecycle_jobs
 from rag.chat import jobs as chat_jobs
 from rag.chat import notify
@@ -136,7 +136,11 @@ async def resolve_database(settings: Settings, *, apply_migrations: bool) -> Dat
     newer: tuple[str, ...] = ()
     if settings.database_url:
         owner = settings.migration_database_url
-        if owner and settings.database_pooler != "none" and owner == settings.database_url:
+        if (
+            owner
+            and settings.database_pooler != "none"
+            and _same_server(owner, settings.database_url)
+        ):
             raise SystemExit(
                 "MIGRATION_DATABASE_URL must reach the primary directly, not through the pooler"
                 " DATABASE_URL points at (DATABASE_POOLER)"
@@ -158,6 +162,12 @@ async def resolve_database(settings: Settings, *, apply_migrations: bool) -> Dat
     if apply_migrations:
         newer = await _migrate(pg.owner_url(), settings)
     return DatabaseTarget(pg.app_url(settings.app_db_role), pg.owner_url(), pg, newer)
+
+
+def _same_server(url: str, other: str) -> bool:
+    """Whether both URLs connect to one host and port (any role or database): with DATABASE_URL
+    through a pooler, a MIGRATION_DATABASE_URL there is the pooler too, whatever its role."""
+    return url == other or (address_of(url) == address_of(other) != UNREADABLE_ADDRESS)
 
 
 async def _migrate(owner_url: str, settings: Settings) -> tuple[str, ...]:
@@ -391,8 +401,9 @@ def job_registry() -> JobRegistry:
             notification_delivery.DISPATCH_JOB,
             MAIL_FLUSH_JOB,
         },
-        # One job waiting per id: a workspace's scheduled refresh, a document revision's ingestion.
-        keyed={chat_jobs.ANALYTICS_JOB, knowledge_jobs.INGEST_JOB},
+        # One job waiting per id: a workspace's scheduled refresh, a document revision's
+        # ingestion, a deleted workspace's purge.
+        keyed={chat_jobs.ANALYTICS_JOB, knowledge_jobs.INGEST_JOB, deletion.PURGE_JOB},
         abandoned={
             **knowledge_jobs.ABANDONED,
             **knowledge_sync.ABANDONED,

@@ -13,13 +13,15 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from core.db import Pooler, async_url, create_engine
 from core.errors import ConfigError
 
+UNREADABLE_ADDRESS = "an address that cannot be read"
+
 
 def address_of(url: str) -> str:
     """Where ``url`` connects, ``host:port`` (or the socket directory), never its password."""
     try:
         parsed = make_url(async_url(url))
     except ArgumentError:
-        return "an address that cannot be read"
+        return UNREADABLE_ADDRESS
     host = parsed.host or str(parsed.query.get("host") or "the local socket")
     return f"{host}:{parsed.port or 5432}"
 

@@ -49,6 +49,14 @@ from workspaces.service import WorkspaceAccess
 log = logging.getLogger(__name__)
 
 PURGE_JOB = "purge_workspace"
+
+
+def purge_job_id(workspace_id: uuid.UUID) -> str:
+    """The stable id of a workspace's purge (a keyed job: one waiting at a time), so a sweep
+    every 15 minutes while workers are down or behind queues no second one."""
+    return f"{PURGE_JOB}:{workspace_id}"
+
+
 MEMBER_LEFT = "member.account_deleted"
 # Tables the purge leaves to the workspace row's cascade: the audit log's append-only trigger
 # lets only a cascade delete its rows.

@@ -97,10 +97,13 @@ async def delete_expired_exports(deps: LifecycleDeps, now: datetime) -> None:
 
 
 async def purge_deleted_workspaces(deps: LifecycleDeps, now: datetime) -> None:
-    """One purge job per deleted workspace past its grace period."""
+    """One purge job per deleted workspace past its grace period (none more while one waits)."""
     for workspace_id in await deletion.due_for_purge(deps.db, now=now):
         await deps.jobs.enqueue(
-            deletion.PURGE_JOB, workspace_id=str(workspace_id), as_of=now.isoformat()
+            deletion.PURGE_JOB,
+            _job_id=deletion.purge_job_id(workspace_id),
+            workspace_id=str(workspace_id),
+            as_of=now.isoformat(),
         )
 
 

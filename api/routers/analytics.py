@@ -53,8 +53,13 @@ async def export_conversations(
     workspace_id = access.workspace.id
     body: Any = iter(())
     if not head:
-        reader = await runtime.reads.reader(workspace_id)
-        body = analytics.export_lines(reader, workspace_id=workspace_id, span=span, fmt=format)
+
+        def transaction() -> Any:
+            # Each page on the replica when it may serve it, else (or when its connection
+            # fails) the primary, as the leads export (api/lead_export.py).
+            return runtime.reads.transaction(workspace_id=workspace_id)
+
+        body = analytics.export_lines(transaction, workspace_id=workspace_id, span=span, fmt=format)
     stamp = f"{span.first.isoformat()}-{span.last.isoformat()}"
     filename = f"conversations-{access.workspace.slug}-{stamp}.{format}"
     media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"

@@ -39,7 +39,8 @@ import csv
 import io
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -316,13 +317,17 @@ async def start_export(
 
 
 async def _rows(
-    db: Database, *, workspace_id: uuid.UUID, span: DateRange
+    transaction: Callable[[], AbstractAsyncContextManager[AsyncSession]],
+    *,
+    workspace_id: uuid.UUID,
+    span: DateRange,
 ) -> AsyncIterator[repo.ExportRow]:
     """The messages of the conversations started in the range, in keyset pages of EXPORT_PAGE,
-    each read in a short transaction of its own (memory stays one page)."""
+    each read in a short ``transaction()`` of its own (memory stays one page; each page is
+    routed by itself, so one whose replica connection fails reads the primary)."""
 
     async def read(after: repo.ExportKey | None) -> list[repo.ExportRow]:
-        async with db.transaction(workspace_id=workspace_id) as session:
+        async with transaction() as session:
             return await repo.export_page(
                 session,
                 workspace_id=workspace_id,
@@ -341,7 +346,11 @@ def _iso(value: datetime) -> str:
 
 
 async def export_lines(
-    db: Database, *, workspace_id: uuid.UUID, span: DateRange, fmt: ExportFormat
+    transaction: Callable[[], AbstractAsyncContextManager[AsyncSession]],
+    *,
+    workspace_id: uuid.UUID,
+    span: DateRange,
+    fmt: ExportFormat,
 ) -> AsyncIterator[str]:
     """CSV (one row per message, its conversation's columns repeated, formulas neutralised) or
     JSON lines (a ``conversation`` line, then one ``message`` line per message), in pieces of
@@ -351,7 +360,7 @@ async def export_lines(
     if fmt == "csv":
         writer.writerow(EXPORT_COLUMNS)
     current: uuid.UUID | None = None
-    async for row in _rows(db, workspace_id=workspace_id, span=span):
+    async for row in _rows(transaction, workspace_id=workspace_id, span=span):
         if fmt == "csv":
             writer.writerow([csv_safe(getattr(row, column)) for column in EXPORT_COLUMNS])
         else:

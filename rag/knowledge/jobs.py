@@ -338,7 +338,9 @@ async def _process(
         workspace = await ws_repo.get_workspace(session, ws)
         if workspace is None:
             raise _Superseded
-        await check_chunk_quota(session, workspace, doc_id, len(rows))
+        # Serialized per workspace until the commit: documents finishing at the same time
+        # are counted too.
+        await check_chunk_quota(session, workspace, doc_id, len(rows), serialized=True)
         was_counted = current.counted
         own_chunks = await chunk_repo.count_chunks(session, ws, of_document=doc_id)
         await chunk_repo.replace_chunks(session, ws, doc_id, rows, leftover)

@@ -49,14 +49,26 @@ async def check_quotas(session: AsyncSession, workspace: Workspace, *, new_docum
 
 
 async def check_chunk_quota(
-    session: AsyncSession, workspace: Workspace, document_id: uuid.UUID, chunks: int
+    session: AsyncSession,
+    workspace: Workspace,
+    document_id: uuid.UUID,
+    chunks: int,
+    *,
+    serialized: bool = False,
 ) -> None:
     """429 ``quota_exceeded`` when this document's ``chunks`` (replacing its old ones) do not
-    fit the plan beside the chunks of the workspace's other documents."""
+    fit the plan beside the chunks of the workspace's other documents. ``serialized`` (the
+    check in the transaction that stores them): under a chunks quota, first take the
+    workspace's stored-quota lock (``lock_stored_quotas``) until the commit, so documents
+    finishing at the same time count each other's chunks one after another (without it two
+    documents of 1,200 chunks each both passed a 2,000-chunk quota)."""
+    plan_code = usage.effective_plan(workspace)
+    if serialized and get_plan(plan_code).limit("chunks") is not None:
+        await notifications.lock_stored_quotas(session, workspace.id)
     used = await chunk_repo.count_chunks(session, workspace.id, excluding_document=document_id)
     try:
         usage.ensure_within(
-            plan_code=usage.effective_plan(workspace),
+            plan_code=plan_code,
             metric="chunks",
             used=used,
             adding=chunks,

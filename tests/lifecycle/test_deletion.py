@@ -20,10 +20,13 @@ from sqlalchemy import text
 
 from api.runtime import Runtime
 from core.db import Database
+from core.jobs import ArqQueue
 from core.models import utcnow
 from lifecycle import exports
+from lifecycle import jobs as lifecycle_jobs
+from lifecycle.jobs import LifecycleDeps
 from rag.chat import analytics
-from tests.conftest import Owner, RuntimeFactory, client_for, join, signup
+from tests.conftest import REDIS_URL, Owner, RuntimeFactory, client_for, join, signup
 from tests.lifecycle.data import fill, tick_due, widget
 from workspaces import notifications
 
@@ -387,3 +390,30 @@ async def test_deleting_a_workspace_while_its_payment_applies_does_not_deadlock(
         await payment.execute(text("UPDATE workspaces SET plan = 'pro' WHERE id = :ws"), {"ws": ws})
     deleted = await deleting
     assert deleted.status_code == 202, deleted.text
+
+
+async def test_the_purge_sweep_queues_one_job_per_workspace_while_workers_are_behind(
+    client: httpx.AsyncClient, owner: Owner, runtime: Runtime
+) -> None:
+    """Workers down or behind: every 15 minutes the sweep finds the same deleted workspaces
+    due. Each must have one purge job waiting, not one more per sweep (before: 96 a day per
+    workspace piled up in the queue)."""
+    deleted = await client.request(
+        "DELETE", owner.url(), json={"confirm": owner.workspace["slug"]}, headers=owner.headers
+    )
+    assert deleted.status_code == 202, deleted.text
+    queue_name = f"trulybot-test-{uuid.uuid4().hex[:8]}"
+    queue = await ArqQueue.connect(REDIS_URL, queue_name=queue_name)  # no worker reads it
+    deps = LifecycleDeps(db=runtime.db, settings=runtime.settings, jobs=queue, redis=runtime.redis)
+    past = utcnow() + timedelta(hours=runtime.settings.workspace_deletion_grace_hours, minutes=1)
+    try:
+        await lifecycle_jobs.purge_deleted_workspaces(deps, past)
+        first = await queue.pool.zcard(queue_name)
+        assert first >= 1  # this workspace at least
+        for minutes in (15, 30, 45):
+            await lifecycle_jobs.purge_deleted_workspaces(deps, past + timedelta(minutes=minutes))
+        assert await queue.pool.zcard(queue_name) == first
+    finally:
+        job_ids = await queue.pool.zrange(queue_name, 0, -1)
+        await queue.pool.delete(queue_name, *(b"arq:job:" + job_id for job_id in job_ids))
+        await queue.close()

@@ -3,6 +3,7 @@ embedding, and bounded parsing, as an owner sees them over HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -104,3 +105,60 @@ async def test_chunk_quota_is_checked_before_anything_is_embedded(
                 {"w": who.workspace_id},
             )
         assert stored == 0
+
+
+async def test_two_documents_finishing_together_cannot_both_pass_the_chunk_quota(
+    db: Database, redis_client: Redis, owner_db: Database
+) -> None:
+    """Two ingestions of one workspace at once (JOBS_PER_WORKSPACE=2), ~1,200 chunks each on
+    the free plan's 2,000: each fits alone, not both. Holding the workspace's stored-quota lock
+    until both jobs wait on it makes them reach their commits together, every run; the second
+    to commit must count the first one's chunks and fail, not store 2,400."""
+    async with custom_client(
+        db, redis_client, chunk_tokens=8, chunk_overlap_tokens=0, jobs_per_workspace=2
+    ) as (c, runtime):
+        who = await signup(c, f"Racing chunks {uuid.uuid4().hex[:6]}")
+        ids = []
+        async with owner_db.transaction() as holder:
+            await holder.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext('stored_quota'), hashtext(:ws))"),
+                {"ws": who.workspace_id},
+            )
+            for n in range(2):
+                body = " ".join(f"Doc {n} sentence {i} says something." for i in range(1200))
+                r = await c.post(
+                    who.url("/documents"),
+                    json={"title": f"Half {n}", "text": body},
+                    headers=who.headers,
+                )
+                assert r.status_code == 202, r.text
+                ids.append(r.json()["id"])
+            # Until both jobs wait on the workspace's lock (a bound against a hang only).
+            for _ in range(1200):
+                async with owner_db.transaction() as s:
+                    waiting = await s.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                            " AND NOT granted AND objid::bigint"
+                            " = (hashtext(:ws)::bigint & 4294967295)"
+                        ),
+                        {"ws": who.workspace_id},
+                    )
+                if waiting >= 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert waiting == 2, "both ingestions should be waiting on the workspace's lock"
+        await runtime.jobs.drain()
+        docs = [await get_doc(c, who, doc_id) for doc_id in ids]
+        async with owner_db.transaction() as session:
+            stored = await session.scalar(
+                text("SELECT count(*) FROM chunks WHERE workspace_id = :w"),
+                {"w": who.workspace_id},
+            )
+    assert stored <= 2000, f"{stored} chunks stored on a 2,000-chunk plan"
+    assert sorted(d["status"] for d in docs) == ["failed", "ready"], docs
+    [refused] = [d for d in docs if d["status"] == "failed"]
+    assert refused["error_code"] == "quota_exceeded"
+    assert "2000 chunks" in refused["error"]
+    [kept] = [d for d in docs if d["status"] == "ready"]
+    assert stored == kept["chunk_count"]

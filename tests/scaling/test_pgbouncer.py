@@ -213,3 +213,16 @@ async def test_migrations_refuse_to_go_through_the_pooler(bouncer: PgBouncer) ->
     )
     with pytest.raises(SystemExit, match="directly"):
         await resolve_database(settings, apply_migrations=True)
+
+
+async def test_migrations_refuse_the_pooler_also_under_the_owner_role(bouncer: PgBouncer) -> None:
+    """MIGRATION_DATABASE_URL through the same PgBouncer as DATABASE_URL, with the owner role
+    (so not the same string): refused too. Its session advisory lock could stay held on a
+    pooled server connection and block the next `trulybot migrate`."""
+    settings = make_settings(
+        database_url=bouncer.url(APP_ROLE, "trulybot_test"),
+        database_pooler="pgbouncer",
+        migration_database_url=bouncer.url("postgres", "trulybot_test"),
+    )
+    with pytest.raises(SystemExit, match="directly"):
+        await resolve_database(settings, apply_migrations=True)

@@ -335,3 +335,91 @@ async def test_pgbouncer_in_front_of_the_primary_and_the_replica(
             assert ready.json()["checks"]["replica"] == "ok"
     finally:
         bouncer.stop()
+
+
+async def test_an_upload_whose_body_outlasts_the_mark_still_shows_in_the_next_list(
+    db: Database, replica_db: Database, replica_owner: Database, redis_client: Redis
+) -> None:
+    """The read-your-writes window must start when the write commits, not when the request
+    starts: an upload on a slow link reads its body after the mark was set. The mark is
+    deleted while the body is still arriving (as if the upload had taken longer than
+    2 x DATABASE_REPLICA_MAX_LAG_S), with replay paused; the owner's next list must still
+    show the upload (before: it came from the replica, without it)."""
+    async with replica_client(db, replica_db, redis_client, database_replica_max_lag_s=3600) as (
+        client,
+        runtime,
+    ):
+        owner = await signup(client, "Slow upload")
+        await replayed(runtime.reads)
+        await redis_client.delete(mark_key(owner.workspace_id))
+        boundary = uuid.uuid4().hex
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="prices.txt"'
+            "\r\nContent-Type: text/plain\r\n\r\nOur prices start at ten euros. "
+        ).encode()
+        expired = False
+
+        async def slow_body() -> AsyncIterator[bytes]:
+            nonlocal expired
+            yield head
+            # The request's dependencies marked the workspace; the body is still arriving.
+            for _ in range(600):  # a bound against a hang only
+                if await redis_client.exists(mark_key(owner.workspace_id)):
+                    break
+                await asyncio.sleep(0.05)
+            expired = bool(await redis_client.delete(mark_key(owner.workspace_id)))
+            yield b"More prices here."
+            yield f"\r\n--{boundary}--\r\n".encode()
+
+        async with replay_paused(replica_owner):
+            uploaded = await client.post(
+                owner.url("/documents"),
+                content=slow_body(),
+                headers={
+                    **owner.headers,
+                    "content-type": f"multipart/form-data; boundary={boundary}",
+                },
+            )
+            assert uploaded.status_code == 202, uploaded.text
+            assert expired, "the mark was not set before the body was read"
+            assert (await runtime.reads.status(force=True)).state == "ok"
+            listed = await client.get(owner.url("/documents"), headers=owner.headers)
+            assert listed.status_code == 200, listed.text
+            ids = [d["id"] for d in listed.json()["items"]]
+            assert uploaded.json()["id"] in ids, "the owner's own upload is missing from the list"
+
+
+async def test_the_conversations_export_falls_back_to_the_primary_when_the_replica_fails(
+    db: Database,
+    replica: Replica,
+    replica_db: Database,
+    redis_client: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The replica stops right after this process's last check said ``ok`` (the check is kept
+    in force here, as within its second): the conversations export, like the leads export,
+    reads from the primary. Before, it answered 200 with an empty body."""
+    async with replica_client(db, replica_db, redis_client) as (client, runtime):
+        owner = await signup(client, "Export fallback")
+        said = await client.post(
+            "/api/v1/chat",
+            json={"message": "Hello, do you ship abroad?", "session_id": uuid.uuid4().hex},
+            headers={"X-Widget-Key": owner.workspace["public_key"]},
+        )
+        assert said.status_code == 200, said.text
+        await replayed(runtime.reads)
+        await redis_client.delete(mark_key(owner.workspace_id))
+        monkeypatch.setattr("core.replica.CHECK_EVERY_SECONDS", 3600.0)
+        assert (await runtime.reads.status(force=True)).state == "ok"
+        replica.stop()
+        try:
+            exported = await client.get(owner.url("/conversations/export"), headers=owner.headers)
+            assert exported.status_code == 200, exported.text
+            assert exported.text.startswith("conversation_id,"), exported.text[:200]
+            assert "ship abroad" in exported.text
+            leads = await client.get(owner.url("/leads/export"), headers=owner.headers)
+            assert leads.status_code == 200, leads.text
+            assert leads.text  # its header at least, as before
+        finally:
+            replica.start()
+        await replayed(runtime.reads)
