@@ -4,9 +4,12 @@ Server errors the browser sees are made with ``page.route``; DB, Redis and mail 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -79,6 +82,72 @@ async def test_keyboard_focus_survives_suggestion_retry_and_send(
     assert [w for w, f in lost if not f.startswith("widget:")] == [], lost
     await page.keyboard.press("Escape")
     await page.get_by_test_id("panel").wait_for(state="hidden", timeout=5_000)
+
+
+# F2: -------------------------------------------------------------------------------------------
+async def test_documents_list_refresh_keeps_keyboard_focus(
+    browser: Any, demo_server: DemoServer
+) -> None:
+    """While a document is processing the list is fetched again every 2 s and swapped whole:
+    a keyboard user on a row's Delete button was thrown to <body> at the next refresh. The
+    controls keep their ids now, so focus stays on the same button across refreshes."""
+
+    release = threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if "robots" in self.path:
+                self.send_response(404)
+                self.end_headers()
+                return
+            release.wait(60)  # processing until the test is done with the list
+            body = b"<html><head><title>Slow</title></head><body><p>Kayaks.</p></body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            with contextlib.suppress(OSError):  # the fetch is gone once the document is
+                self.wfile.write(body)
+
+        def log_message(self, *a: Any) -> None:
+            return
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    context = await browser.new_context()
+    page = await context.new_page()
+    try:
+        creds = demo_server.credentials
+        await page.goto(demo_server.base_url + "/app")
+        await page.get_by_label("Email").fill(creds["email"])
+        await page.get_by_label("Password").fill(creds["password"])
+        await page.get_by_role("button", name="Log in").click()
+        await page.get_by_role("heading", name="Getting started").wait_for(timeout=T)
+        await page.goto(f"{demo_server.base_url}/app/w/{creds['workspace_id']}/knowledge")
+        await page.locator("#url").fill(f"http://127.0.0.1:{srv.server_address[1]}/slow.html")
+        await page.locator("#url").press("Enter")
+        await page.wait_for_load_state()
+        assert await page.locator("#documents").get_attribute("hx-trigger") == "every 2s"
+        await page.evaluate(
+            "() => { window.swaps = 0; document.addEventListener('htmx:afterSettle', "
+            "() => { window.swaps += 1; }); }"
+        )
+        delete = page.locator("#documents button.danger").first
+        await delete.focus()
+        before = await delete.get_attribute("id")
+        await page.wait_for_function("() => window.swaps >= 2", timeout=T)  # two refreshes
+        focused = await page.evaluate(
+            "() => [document.activeElement.tagName, document.activeElement.id]"
+        )
+        assert focused == ["BUTTON", before], f"focus went to {focused}"
+    finally:
+        await context.close()
+        release.set()
+        srv.shutdown()
+        listed = demo_server.api("GET", demo_server.workspace("/documents")).json()
+        for doc in listed["items"]:
+            if str(doc.get("source", "")).endswith(f":{srv.server_address[1]}/slow.html"):
+                demo_server.api("DELETE", demo_server.workspace(f"/documents/{doc['id']}"))
 
 
 # F3: -------------------------------------------------------------------------------------------
