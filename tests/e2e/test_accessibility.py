@@ -226,6 +226,31 @@ async def test_full_screen_panel_is_modal_for_assistive_tech(
     assert await panel.get_attribute("aria-modal") == "true"
 
 
+# F6: -------------------------------------------------------------------------------------------
+async def test_signup_errors_are_announced_and_readable(page: Any, demo_server: DemoServer) -> None:
+    """A refused sign-up came back with focus on <body>, nothing announced, and pydantic's
+    own wording ("String should have at least 10 characters"). Now focus is on the first
+    invalid field, the reasons are alerts in plain words."""
+    await page.goto(demo_server.base_url + "/app/signup")
+    await page.get_by_label("Email").fill("not-an-email")
+    await page.get_by_label("Password").fill("short")
+    await page.get_by_role("button", name="Create account").click()
+    await page.wait_for_load_state()
+    state = await page.evaluate(
+        """() => ({active: document.activeElement.id,
+        alerts: [...document.querySelectorAll('[role=alert]')]
+            .filter(e => e.textContent.trim()).length,
+        errors: [...document.querySelectorAll('.field-error')].map(e => e.textContent.trim())})"""
+    )
+    assert state["active"] == "email", state
+    assert state["alerts"] >= 3, state
+    assert state["errors"] == [
+        "Enter an email address like name@example.com.",
+        "Use at least 10 characters.",
+        "Fill this in.",
+    ], state
+
+
 # F7: -------------------------------------------------------------------------------------------
 async def test_rtl_answer_keeps_its_list_markers_inside_the_bubble(
     page: Any, demo_server: DemoServer
