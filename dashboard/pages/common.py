@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.deps import RuntimeDep, SessionDep, client_info, mark_write
 from core.errors import AppError
 from dashboard.auth import WebUser, WebUserDep
+from dashboard.pages.form_messages import plain_message
 from dashboard.web import workspace_url
 from workspaces import service
 from workspaces.models import Workspace
@@ -132,12 +133,11 @@ async def form_fields(request: Request) -> dict[str, Any]:
 
 
 def field_errors(exc: ValidationError) -> dict[str, str]:
-    """Pydantic's errors by field name, for a form to show beside its inputs."""
+    """Pydantic's errors by field name, in plain words, for a form to show beside its inputs."""
     errors: dict[str, str] = {}
     for err in exc.errors():
         name = str(err["loc"][0]) if err["loc"] else "_form"
-        message = str(err["msg"]).removeprefix("Value error, ")
-        errors.setdefault(name, message)
+        errors.setdefault(name, plain_message(err))
     return errors
 
 

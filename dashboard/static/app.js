@@ -7,6 +7,12 @@
     return meta ? meta.getAttribute("content") : "";
   }
 
+  // A form that came back refused: focus its first invalid field, so a keyboard or screen
+  // reader user lands on it and hears its label and reason (aria-describedby), instead of
+  // the page starting again from the top. A page that focuses a field itself (autofocus) wins.
+  var invalid = document.querySelector("form [aria-invalid='true']");
+  if (invalid && !document.querySelector("[autofocus]")) { invalid.focus(); }
+
   // Every htmx request carries the CSRF token (state-changing ones are refused without it).
   document.addEventListener("htmx:configRequest", function (event) {
     event.detail.headers["X-CSRF-Token"] = csrfToken();

@@ -437,16 +437,18 @@
   let leadWanted = false;
   let handoff = false;
   let lastUserText = "";
+  let opener = null; // what had focus on the host page when the chat opened (TrulyBot.open())
+  let cut = false; // the last paste or typing did not fit in the message box
 
   /* ---------- styles ---------- */
   const STYLE = `
 :host{all:initial!important}
-*,*::before,*::after{box-sizing:border-box;margin:0;padding:0;border:0;font:inherit;color:inherit;background:none;text-align:left;text-transform:none;letter-spacing:normal;word-spacing:normal;text-indent:0;text-shadow:none;float:none;min-width:0}
+*,*::before,*::after{box-sizing:border-box;margin:0;padding:0;border:0;font:inherit;color:inherit;background:none;text-align:start;text-transform:none;letter-spacing:normal;word-spacing:normal;text-indent:0;text-shadow:none;float:none;min-width:0}
 [hidden]{display:none!important}
 .root{position:fixed;z-index:2147483000;bottom:20px;right:20px;font:400 14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#111827;direction:ltr;-webkit-text-size-adjust:100%;text-size-adjust:100%;-webkit-font-smoothing:antialiased}
 .root.left{right:auto;left:20px}
 button{cursor:pointer;line-height:1.2;font-size:14px;-webkit-appearance:none;appearance:none}
-button:disabled{cursor:default;opacity:.5}
+button:disabled,.send[aria-disabled=true]{cursor:default;opacity:.5}
 :focus{outline:none}
 :focus-visible{outline:2px solid #2563eb;outline-offset:2px}
 .launcher{display:flex;align-items:center;justify-content:center;width:56px;height:56px;border-radius:28px;background:var(--p);color:var(--pc);box-shadow:0 6px 20px rgba(0,0,0,.22);transition:transform .15s}
@@ -469,7 +471,7 @@ button:disabled{cursor:default;opacity:.5}
 .bot .bubble{background:#fff;border:1px solid #e5e7eb;border-bottom-left-radius:4px}
 .bubble>*+*{margin-top:6px}
 .bubble p,.bubble li{display:block}
-.bubble ul,.bubble ol{display:block;padding-left:20px}
+.bubble ul,.bubble ol{display:block;padding-inline-start:20px}
 .bubble ul{list-style:disc outside}
 .bubble ol{list-style:decimal outside}
 .bubble li{display:list-item}
@@ -478,14 +480,14 @@ button:disabled{cursor:default;opacity:.5}
 .bubble pre code{padding:0;background:none}
 .tw{display:block;overflow-x:auto}
 .tw table{border-collapse:collapse;font-size:13px}
-.tw th,.tw td{border:1px solid #e5e7eb;padding:3px 6px;text-align:left;vertical-align:top}
+.tw th,.tw td{border:1px solid #e5e7eb;padding:3px 6px;text-align:start;vertical-align:top}
 .tw th{font-weight:700;background:#f9fafb}
 strong{font-weight:700}
 code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px;background:#f3f4f6;border-radius:4px;padding:0 4px}
 a{color:#1d4ed8;text-decoration:underline;cursor:pointer}
 .ref{font-size:11px;vertical-align:super;line-height:0;text-decoration:none;margin-left:1px}
 .cites{display:flex;flex-direction:column;gap:3px;margin-top:6px;padding:0 4px;font-size:12px;line-height:1.35;color:#4b5563;list-style:none}
-.cites li{display:block}
+.cites li{display:block;overflow-wrap:anywhere;word-break:break-word}
 .incomplete{font-size:12px;color:#9a3412;margin-top:4px}
 .fb{display:flex;align-items:center;gap:2px;margin-top:4px;color:#6b7280;font-size:12px}
 .fb button{display:flex;align-items:center;justify-content:center;width:28px;height:28px;border-radius:6px;color:#6b7280}
@@ -497,7 +499,7 @@ a{color:#1d4ed8;text-decoration:underline;cursor:pointer}
 .typing i:nth-child(2){animation-delay:.15s}.typing i:nth-child(3){animation-delay:.3s}
 @keyframes tb{0%,80%,100%{opacity:.3;transform:none}40%{opacity:1;transform:translateY(-3px)}}
 .chips{display:flex;flex-wrap:wrap;gap:6px;margin-top:12px}
-.chip{padding:6px 12px;border:1px solid var(--p);border-radius:16px;background:#fff;color:#1f2937;font-size:13px;line-height:1.3;text-align:left}
+.chip{padding:6px 12px;border:1px solid var(--p);border-radius:16px;background:#fff;color:#1f2937;font-size:13px;line-height:1.3;text-align:start}
 .chip:hover{background:#f3f4f6}
 .lead{display:flex;flex-direction:column;gap:8px;margin-top:12px;padding:12px;background:#fff;border:1px solid #e5e7eb;border-radius:12px}
 .lead p{font-size:13px;color:#374151}
@@ -515,6 +517,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 .compose{display:flex;align-items:flex-end;gap:8px;flex:none;padding:10px;border-top:1px solid #e5e7eb;background:#fff}
 .compose textarea{resize:none;height:40px;min-height:40px;max-height:120px;overflow-y:auto;font-size:15px}
 .send{display:flex;align-items:center;justify-content:center;flex:none;width:40px;height:40px;border-radius:10px;background:var(--p);color:var(--pc)}
+.count{flex:none;padding:0 12px 6px;background:#fff;color:#4b5563;font-size:12px}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);clip-path:inset(50%);white-space:nowrap}
 @media (max-width:480px){.root{bottom:16px;right:16px}.root.left{left:16px}
 .panel{position:fixed;top:0;left:0;right:0;bottom:0;width:100%;height:100%;height:100dvh;max-height:none;border:0;border-radius:0}
@@ -592,27 +595,30 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 
     const input = h("textarea", {
       "data-testid": "input", rows: 1, maxlength: Math.max(1, parseInt(cfg.max_message_chars, 10) || 2000), placeholder: "Type your message\u2026",
-      "aria-label": "Message " + botName, enterkeyhint: "send",
+      "aria-label": "Message " + botName, enterkeyhint: "send", dir: "auto", "aria-describedby": "tb-count",
     });
     const send = h("button", { type: "submit", class: "send", "data-testid": "send", "aria-label": "Send message" }, [icon("send", 18)]);
     const compose = h("form", { class: "compose", novalidate: true }, [input, send]);
+    const count = h("div", { class: "count", id: "tb-count", role: "status", "data-testid": "count", hidden: true });
 
     const panel = h("div", {
       id: "tb-panel", class: "panel", role: "dialog", "aria-modal": "false", "aria-label": "Chat with " + botName,
       "data-testid": "panel", hidden: true,
-    }, [head, scroll, err, compose]);
+    }, [head, scroll, err, compose, count]);
     root.append(panel, launcher);
     shadow.appendChild(root);
-    const attach = () => (D.body || D.documentElement).appendChild(host);
+    // On <html>, after <body>: a body with a transform, filter or contain (page-transition
+    // libraries, some themes) would hold the widget's position:fixed to the body, not the screen.
+    const attach = () => D.documentElement.appendChild(host);
     attach();
     // A site that swaps its whole <body> on navigation (Turbo Drive, htmx boost, pjax) takes the
     // widget with it: put it back, with the conversation it had.
     if (W.MutationObserver)
       new MutationObserver(() => {
-        if (!host.isConnected && D.body) attach();
+        if (!host.isConnected) attach();
       }).observe(D.documentElement, { childList: true });
 
-    ui = { host, shadow, root, launcher, panel, log, typing, chips, leadSlot, scroll, err, errText, retryBtn, input, send, compose, botName };
+    ui = { host, shadow, root, launcher, panel, log, typing, chips, leadSlot, scroll, err, errText, retryBtn, input, send, compose, count, botName };
 
     compose.addEventListener("submit", (e) => {
       e.preventDefault();
@@ -624,8 +630,22 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
         submit();
       }
     });
+    // maxlength cuts a paste silently: tell the visitor when it did.
+    input.addEventListener("beforeinput", (e) => {
+      const add = (e.data || (e.dataTransfer && e.dataTransfer.getData("text/plain")) || "").length;
+      const room = input.maxLength - input.value.length + (input.selectionEnd - input.selectionStart);
+      cut = add > room && room > 0; // a full box takes nothing (no input event): its counter says so
+    });
     input.addEventListener("input", autosize);
     root.addEventListener("keydown", onKeydown);
+    // Escape closes the chat also when focus was lost to the page (nothing there has it).
+    D.addEventListener("keydown", (e) => {
+      const a = D.activeElement;
+      if (isOpen && (e.key === "Escape" || e.key === "Esc") && (!a || a === D.body || a === D.documentElement)) close(true);
+    });
+    // The panel covers the screen on a phone: modal there (as Tab is), a window beside the page on a desktop.
+    const mq = W.matchMedia && W.matchMedia("(max-width:480px)");
+    if (mq && mq.addEventListener) mq.addEventListener("change", modal);
 
     renderHistory();
     if (pendingOpen) open(pendingOpen);
@@ -635,6 +655,11 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     const el = ui.input;
     el.style.height = "40px";
     el.style.height = Math.min(el.scrollHeight + 2, 120) + "px";
+    const n = el.value.length;
+    const max = el.maxLength;
+    ui.count.hidden = !cut && n < max * 0.9;
+    ui.count.textContent = cut ? "Shortened to " + max + " characters: the rest did not fit." : n + "/" + max + " characters";
+    cut = false;
   };
   const nearBottom = () => {
     const s = ui.scroll;
@@ -650,6 +675,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     ).filter((el) => el.getClientRects().length > 0);
 
   const fullScreen = () => !!(W.matchMedia && W.matchMedia("(max-width:480px)").matches);
+  const modal = () => ui.panel.setAttribute("aria-modal", String(fullScreen()));
   const onKeydown = (e) => {
     if (!isOpen) return;
     if (e.key === "Escape" || e.key === "Esc") {
@@ -678,6 +704,11 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     const target = (leadVisible && ui.leadSlot.querySelector("input")) || (ui.compose.hidden ? null : ui.input) || ui.panel.querySelector("button");
     if (target) target.focus({ preventScroll: true });
   };
+  // The control with focus is about to be hidden: focus the message box, or focus falls to the
+  // host page's <body> (a screen reader loses its place, Escape no longer reaches the panel).
+  const keepFocus = (el) => {
+    if (el.contains(ui.shadow.activeElement)) (ui.compose.hidden ? focusInside() : ui.input.focus({ preventScroll: true }));
+  };
 
   const open = (opts) => {
     if (!ui) {
@@ -685,7 +716,10 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       return;
     }
     if (isOpen) return;
+    const a = D.activeElement;
+    opener = a && a !== ui.host && a !== D.body ? a : null;
     isOpen = true;
+    modal();
     ui.panel.hidden = false;
     ui.root.classList.add("open");
     ui.launcher.setAttribute("aria-expanded", "true");
@@ -708,7 +742,12 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     ui.launcher.setAttribute("aria-expanded", "false");
     ui.launcher.setAttribute("aria-label", "Open chat with " + ui.botName);
     ui.launcher.replaceChildren(icon("chat", 26));
-    if (returnFocus === true || hadFocus) ui.launcher.focus();
+    if (returnFocus === true || hadFocus) {
+      // Back to the page's own button when that opened the chat (not when the launcher closes it).
+      if (opener && opener.isConnected && ui.shadow.activeElement !== ui.launcher) opener.focus();
+      if (D.activeElement !== opener) ui.launcher.focus();
+    }
+    opener = null;
   };
   const toggle = () => (isOpen ? close(true) : open());
 
@@ -883,13 +922,16 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     } else btn.disabled = false;
   };
   const hideError = () => {
-    if (ui) ui.err.hidden = true;
+    if (!ui) return;
+    keepFocus(ui.err);
+    ui.err.hidden = true;
   };
 
   /* ---------- chat ---------- */
   const setBusy = (b) => {
     busy = b;
-    ui.send.disabled = b;
+    // aria-disabled, not disabled: a disabled button with focus drops it to the page (submit() waits).
+    ui.send.setAttribute("aria-disabled", String(b));
     ui.log.setAttribute("aria-busy", String(b));
     ui.chips.querySelectorAll("button").forEach((x) => (x.disabled = b));
     if (!b && missed) reloadShared();
@@ -906,6 +948,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   const sendMessage = (text) => {
     if (busy || !text) return;
     if (leadBlocking) return;
+    keepFocus(ui.chips);
     ui.chips.hidden = true;
     hideError();
     lastUserText = text;
@@ -1185,7 +1228,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     const field = (name, label, type, autocomplete, required) => {
       const inp = h("input", {
         type, name, autocomplete, required, "aria-required": required ? "true" : null,
-        "data-testid": "lead-" + name, maxlength: name === "phone" ? 40 : 200,
+        "data-testid": "lead-" + name, maxlength: name === "phone" ? 40 : 200, dir: "auto",
       });
       return [h("label", null, [label + (required ? " *" : ""), inp]), inp];
     };
