@@ -149,7 +149,9 @@ async def verify_checkout(
     """Check Checkout's signature over our stored order id and the payment id, then grant the plan.
 
     The signature is Razorpay's statement that this payment succeeded for this order, whose amount
-    we fixed from the catalog; the plan is granted now. The webhook for the same payment later
+    we fixed from the catalog; the plan is granted now. A payment a webhook already reported is
+    judged on the amount it reported: one rejected for its amount stays rejected (``applied:
+    false``, ``amount_mismatch``). The webhook for the same payment later
     finds the payment id already applied and changes nothing (and the other way round).
     """
     authorize(access, Action.BILLING_MANAGE)
@@ -161,12 +163,16 @@ async def verify_checkout(
         order.razorpay_order_id, razorpay_payment_id, razorpay_signature, key_secret
     )
     now = now or datetime.now(UTC)
+    # The signature does not say what was charged: the order's amount, unless a webhook already
+    # told us this payment's (one rejected for taking Rs 1 of a Rs 999 order stays rejected).
+    recorded = await repo.recorded_charge(session, workspace_id, razorpay_payment_id[:64])
+    amount, currency = recorded or (order.amount, order.currency)
     event = BillingEvent(
         name="payment.captured",
         occurred_at=now,
         payment_id=razorpay_payment_id,
-        amount=order.amount,
-        currency=order.currency,
+        amount=amount,
+        currency=currency,
     )
     applied = await apply_order_event(
         session,

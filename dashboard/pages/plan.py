@@ -213,7 +213,12 @@ async def verify(request: Request, page: PageDep, session: SessionDep) -> Respon
         key_secret=settings.razorpay_key_secret,
     )
     notice = f"Payment received: the {_plan_name(view.plan)} plan is active until {_until(view)}."
-    if applied.reason == "payment_refunded":
+    if applied.outcome == "rejected":
+        notice = (
+            "That payment does not match its order, so it changed nothing: it is held for a "
+            f"refund. The {_plan_name(view.effective_plan)} plan is in effect."
+        )
+    elif applied.reason == "payment_refunded":
         notice = (
             "That payment has been refunded, so it changed nothing: "
             f"the {_plan_name(view.effective_plan)} plan is in effect."

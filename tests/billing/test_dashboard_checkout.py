@@ -309,6 +309,23 @@ async def test_verifying_a_payment_refunded_before_it_was_reported_says_so(
     assert "Payment received" not in shown
 
 
+async def test_verifying_a_payment_rejected_for_its_amount_says_it_changed_nothing(
+    web: WebOwner, fake: FakeRazorpay
+) -> None:
+    """Billing review 3, F5: the webhook rejected the payment (Rs 1 for a Rs 999 order); the
+    page then said "Payment received" and granted the plan on Checkout's signature."""
+
+    async def one_rupee_reported(payment: dict[str, Any]) -> object:
+        payload = webhook_payload("payment.captured", payment={**payment, "amount": 100})
+        return await post_webhook(web.client, payload)
+
+    verified = await checkout(web, fake, before_verify=one_rupee_reported)
+    assert verified.json()["plan"] == "free"
+    shown = (await web.client.get(verified.json()["redirect"])).text
+    assert "That payment does not match its order, so it changed nothing" in shown
+    assert "Payment received" not in shown
+
+
 def test_checkout_script_url_setting_is_checked() -> None:
     assert make_settings().razorpay_checkout_script_url == RAZORPAY_SCRIPT
     local = make_settings(razorpay_checkout_script_url="http://127.0.0.1:9/v1/checkout.js")
