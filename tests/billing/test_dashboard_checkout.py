@@ -5,8 +5,10 @@ The browser half (the stand-in Checkout in Chromium) is tests/e2e/test_dashboard
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -272,6 +274,24 @@ async def test_a_running_plan_can_be_extended_and_the_page_says_it_is_prepaid(
     shown = (await web.client.get(verified.json()["redirect"])).text
     assert f"Payment received: the Starter plan is active until {later:%Y-%m-%d}" in shown
     assert f'Prepaid until <time datetime="{later.isoformat()}">' in shown
+
+
+async def test_the_page_says_an_upgrade_forfeits_the_running_plans_days(
+    web: WebOwner, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """Billing review 3, F4: "(the time left on the current plan is not credited)" read as "no
+    proration"; the paid days are in fact lost, and the workspace does not go back to them when
+    the upgrade's period ends."""
+    await checkout(web, fake)  # a Starter month
+    end = (await sub_row(owner_db, web.workspace_id))["current_period_end"]
+    days = (end - datetime.now(UTC)).days + 1  # a month from the payment, a moment ago
+    page = html.unescape((await web.client.get(web.url("plan"))).text)
+    said = re.search(r'data-testid="upgrade-forfeits">(.*?)</strong>', page, re.S)
+    assert said is not None
+    assert said.group(1) == (
+        f"The {days} days left on your starter plan are lost: not credited, and when the "
+        "upgrade's period ends the workspace goes to the free plan, not back to starter."
+    )
 
 
 async def test_a_downgrade_intent_is_shown_as_a_plan_to_buy_not_one_that_applies(
