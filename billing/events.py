@@ -250,17 +250,13 @@ async def apply_order_event(
         # Stored by an older release: what each payment paid for, from the payment history.
         history = await repo.applied_payments(session, workspace_id, old.applied_payment_ids)
         old = derive_paid_periods(old, history)
-    try:
-        new, decision = apply_event(old, replace(event, expected=expected))
-    except (ValueError, OverflowError):  # a period past what a datetime holds (year 9999)
-        return Applied(
-            "rejected",
-            "invalid_payload",
-            "a paid period out of range",
-            workspace_id=workspace_id,
-            razorpay_order_id=order.razorpay_order_id,
-            razorpay_payment_id=event.payment_id,
-        )
+    if await _paid_after_deletion(session, workspace_id, event, old):
+        new, decision = old, Decision("rejected", "workspace_deleted", WORKSPACE_DELETED)
+    else:
+        try:
+            new, decision = apply_event(old, replace(event, expected=expected))
+        except (ValueError, OverflowError):  # a period past what a datetime holds (year 9999)
+            return _out_of_range(workspace_id, order.razorpay_order_id, event)
     if new != old:
         await _save_state(
             session,
@@ -307,7 +303,12 @@ async def apply_order_event(
             raw=raw,
             keep_status=decision.outcome == "rejected" and event.name in REVOCATION_EVENTS,
         )
-        await _notify_payment(session, workspace_id, event, decision, payment_entity, order.plan)
+        # Paid already (this payment, or another attempt on the order): a failure reported
+        # late is no news for the owners.
+        paid = pid in old.applied_payment_ids or order.status in ("paid", "refunded")
+        await _notify_payment(
+            session, workspace_id, event, decision, payment_entity, order.plan, paid=paid
+        )
 
     outcome: Literal["applied", "ignored", "rejected"] = decision.outcome
     reason = decision.reason
@@ -325,6 +326,34 @@ async def apply_order_event(
     )
 
 
+WORKSPACE_DELETED: Final = "the workspace was deleted before this payment: refund it"
+
+
+async def _paid_after_deletion(
+    session: AsyncSession, workspace_id: uuid.UUID, event: BillingEvent, old: SubscriptionState
+) -> bool:
+    """A new payment for a workspace deleted (in its grace period): it grants nothing and keeps
+    the deletion's end-with-its-period; recorded ``rejected`` for a human to refund."""
+    pid = event.payment_id or ""
+    if event.name not in PAYMENT_SUCCESS_EVENTS or not pid:
+        return False
+    if pid in old.applied_payment_ids or pid in old.refunded_payment_ids:
+        return False
+    workspace = await repo.get_workspace(session, workspace_id)
+    return workspace is None or workspace.deleted_at is not None
+
+
+def _out_of_range(workspace_id: uuid.UUID, razorpay_order_id: str, event: BillingEvent) -> Applied:
+    return Applied(
+        "rejected",
+        "invalid_payload",
+        "a paid period out of range",
+        workspace_id=workspace_id,
+        razorpay_order_id=razorpay_order_id,
+        razorpay_payment_id=event.payment_id,
+    )
+
+
 async def _notify_payment(
     session: AsyncSession,
     workspace_id: uuid.UUID,
@@ -332,17 +361,21 @@ async def _notify_payment(
     decision: Decision,
     payment_entity: Mapping[str, Any],
     plan: str,
+    *,
+    paid: bool = False,
 ) -> None:
     """``payment.captured`` / ``payment.failed`` for the workspace's people, keyed by the payment
     id: a retried webhook, the same payment seen through ``order.paid`` or the checkout's
-    verification, and reconcile all record one event (one mail)."""
+    verification, and reconcile all record one event (one mail). No ``payment.failed`` for an
+    order already ``paid``: a failure delivered after the capture (Razorpay's late
+    authorization, or an earlier attempt's webhook) mailed "Payment failed" for a plan paid."""
     if not event.payment_id or decision.outcome == "rejected":
         return
     if decision.reason == "payment_refunded":  # no money was kept: nothing was received
         return
     if event.name in PAYMENT_SUCCESS_EVENTS:
         kind: notifications.Kind = "payment.captured"
-    elif event.name == "payment.failed":
+    elif event.name == "payment.failed" and not paid:
         kind = "payment.failed"
     else:
         return

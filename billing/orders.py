@@ -5,9 +5,12 @@ Services take a session and never commit.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import repository as repo
@@ -19,12 +22,24 @@ from billing.schemas import SubscriptionOut
 from billing.signatures import verify_checkout_signature
 from billing.state import BillingEvent
 from billing.subscriptions import running_paid_plan, subscription_view
-from core.errors import Conflict, NotFound
+from core.db import released
+from core.errors import AppError, Conflict, NotFound
 from workspaces import audit
 from workspaces.permissions import Action, authorize
 from workspaces.plans import PLAN_RANK, Period
 from workspaces.service import WorkspaceAccess, require_verified
 from workspaces.usage import effective_plan, lasting_plan
+
+log = logging.getLogger("trulybot.billing")
+
+
+class OrderNotRecorded(AppError):
+    """Razorpay created the order but it could not be stored: nobody was shown it, so nothing
+    can be paid on it; ordering again is safe."""
+
+    code = "order_not_recorded"
+    status_code = 503
+    message = "The order could not be saved; nothing was charged. Try again in a moment"
 
 
 async def create_order(
@@ -38,7 +53,14 @@ async def create_order(
 ) -> BillingOrder:
     """A Razorpay order for ``plan``/``period`` at the catalog price; nothing is written unless
     Razorpay created it (a 503 from the provider leaves no row behind). An owner whose email
-    is unverified cannot buy (403 ``email_unverified``)."""
+    is unverified cannot buy (403 ``email_unverified``).
+
+    Three steps, none holding a transaction across Razorpay: the checks (what the session did so
+    far is committed), the call to Razorpay with the session's connection back in the pool
+    (``released``: up to RAZORPAY_TIMEOUT_SECONDS + 1 s, during which a held connection was
+    one of the pool's, idle in transaction), then the order's row in a new transaction. Should
+    that row fail to be stored, the answer is 503 ``order_not_recorded``: Checkout was never
+    opened on the Razorpay order, so nothing was paid and ordering again is safe."""
     authorize(access, Action.BILLING_MANAGE)
     await require_verified(session, access)
     amount = catalog_price(plan, period)
@@ -67,31 +89,51 @@ async def create_order(
             code="downgrade_at_period_end",
         )
     order_id = uuid.uuid4()
-    created = await provider.create_order(
-        amount=amount,
-        currency=CURRENCY,
-        receipt=str(order_id),
-        notes={
-            "workspace_id": str(workspace_id),
-            "plan": plan,
-            "period": period,
-            "order_id": str(order_id),
-        },
-    )
-    order = BillingOrder(
+    created: dict[str, Any] | None = None
+    try:
+        async with released(session):
+            created = await provider.create_order(
+                amount=amount,
+                currency=CURRENCY,
+                receipt=str(order_id),
+                notes={
+                    "workspace_id": str(workspace_id),
+                    "plan": plan,
+                    "period": period,
+                    "order_id": str(order_id),
+                },
+            )
+        order = _order(access, order_id, plan, period, amount, str(created["id"]), now)
+        return await repo.insert_order(session, order)
+    except DBAPIError as exc:
+        # Not a 500: what the owner needs to know is that nothing was charged.
+        razorpay_id = created.get("id") if created else None
+        log.warning("billing order %s (Razorpay %s) not stored: %s", order_id, razorpay_id, exc)
+        raise OrderNotRecorded() from exc
+
+
+def _order(
+    access: WorkspaceAccess,
+    order_id: uuid.UUID,
+    plan: str,
+    period: Period,
+    amount: int,
+    razorpay_order_id: str,
+    now: datetime,
+) -> BillingOrder:
+    return BillingOrder(
         id=order_id,
-        workspace_id=workspace_id,
+        workspace_id=access.workspace.id,
         plan=plan,
         period=period,
         amount=amount,
         currency=CURRENCY,
-        razorpay_order_id=created["id"],
+        razorpay_order_id=razorpay_order_id,
         status="created",
         created_by=access.principal.user_id,
         created_at=now,
         updated_at=now,
     )
-    return await repo.insert_order(session, order)
 
 
 async def verify_checkout(
@@ -107,7 +149,9 @@ async def verify_checkout(
     """Check Checkout's signature over our stored order id and the payment id, then grant the plan.
 
     The signature is Razorpay's statement that this payment succeeded for this order, whose amount
-    we fixed from the catalog; the plan is granted now. The webhook for the same payment later
+    we fixed from the catalog; the plan is granted now. A payment a webhook already reported is
+    judged on the amount it reported: one rejected for its amount stays rejected (``applied:
+    false``, ``amount_mismatch``). The webhook for the same payment later
     finds the payment id already applied and changes nothing (and the other way round).
     """
     authorize(access, Action.BILLING_MANAGE)
@@ -119,12 +163,16 @@ async def verify_checkout(
         order.razorpay_order_id, razorpay_payment_id, razorpay_signature, key_secret
     )
     now = now or datetime.now(UTC)
+    # The signature does not say what was charged: the order's amount, unless a webhook already
+    # told us this payment's (one rejected for taking Rs 1 of a Rs 999 order stays rejected).
+    recorded = await repo.recorded_charge(session, workspace_id, razorpay_payment_id[:64])
+    amount, currency = recorded or (order.amount, order.currency)
     event = BillingEvent(
         name="payment.captured",
         occurred_at=now,
         payment_id=razorpay_payment_id,
-        amount=order.amount,
-        currency=order.currency,
+        amount=amount,
+        currency=currency,
     )
     applied = await apply_order_event(
         session,

@@ -175,6 +175,18 @@ async def recorded_charge(
     return (row[0], row[1]) if row and row[0] and row[1] else None
 
 
+async def payments_with_status(
+    session: AsyncSession, workspace_id: uuid.UUID, status: str
+) -> list[tuple[str, int | None, str | None]]:
+    """(payment id, amount, currency) of the workspace's payments in ``status``."""
+    result = await session.execute(
+        select(BillingPayment.razorpay_payment_id, BillingPayment.amount, BillingPayment.currency)
+        .where(BillingPayment.workspace_id == workspace_id, BillingPayment.status == status)
+        .order_by(BillingPayment.created_at)
+    )
+    return [(str(pid), amount, currency) for pid, amount, currency in result.all()]
+
+
 async def find_payment_order(
     session: AsyncSession, razorpay_payment_id: str
 ) -> tuple[uuid.UUID, uuid.UUID] | None:

@@ -182,6 +182,15 @@ async def end_with_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> 
         )
 
 
+async def held_for_refund(
+    session: AsyncSession, workspace_id: uuid.UUID
+) -> list[tuple[str, int | None, str | None]]:
+    """The workspace's payments recorded ``rejected`` (money taken that granted nothing: an
+    amount that did not match its order, a payment after the workspace was deleted): (payment
+    id, amount, currency), for a human to refund."""
+    return await repo.payments_with_status(session, workspace_id, "rejected")
+
+
 def expiry_notice_due(workspace: Workspace, now: datetime) -> timedelta | None:
     """The nearest of ``EXPIRY_NOTICES`` the workspace's paid period is within at ``now``, or
     ``None`` (no paid period, ended, or further away than all of them)."""

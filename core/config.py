@@ -279,7 +279,9 @@ class Settings(BaseSettings):
     razorpay_key_secret: str | None = None
     razorpay_webhook_secret: Annotated[list[str], NoDecode] = Field(default_factory=list)
     razorpay_base_url: str | None = None
-    razorpay_timeout_seconds: float = 10.0
+    # Each Razorpay call waits at most this long (plus 1 s); bounded so an owner's order never
+    # waits on a minute-long call.
+    razorpay_timeout_seconds: float = Field(default=10.0, gt=0, le=30)
     # Razorpay Checkout's script, loaded by the dashboard's plan page (the one script from another
     # origin; the page's CSP allows exactly its origin). Tests point it at a local stand-in.
     razorpay_checkout_script_url: str = RAZORPAY_CHECKOUT_SCRIPT_URL

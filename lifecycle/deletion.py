@@ -288,6 +288,17 @@ async def purge_workspace(
             return "restored"
         if workspace.purge_after is not None and workspace.purge_after > now:
             return "not_due"
+        for payment_id, amount, currency in await subscriptions.held_for_refund(
+            session, workspace_id
+        ):
+            # The purge deletes the payment's rows: this line is what is left of it.
+            log.warning(
+                "workspace %s purged with payment %s (%s %s) held for a refund",
+                workspace_id,
+                payment_id,
+                currency,
+                amount,
+            )
         await exports.remove_workspace_files(session, settings, workspace_id=workspace_id)
         await mail_repo.forget_about(session, workspace_id)  # notifications quoting its data
         await indexes.drop_as_definer(session, workspace_id)

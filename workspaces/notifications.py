@@ -33,7 +33,7 @@ from workspaces import notification_repository as repo
 from workspaces import repository as ws_repo
 from workspaces import security
 from workspaces.permissions import Action, allowed
-from workspaces.plans import Metric, get_plan
+from workspaces.plans import MONTHLY_METRICS, Metric, get_plan
 from workspaces.service import WorkspaceAccess
 
 Kind = Literal[
@@ -73,7 +73,7 @@ REQUIRES: Final[Mapping[str, Action]] = {
 }
 ON_FOR_EVERYONE: Final = frozenset({"lead.created", "handoff.requested"})
 QUOTA_THRESHOLDS: Final = (80, 100)
-QUOTA_METRICS: Final[tuple[Metric, ...]] = ("conversations", "messages")
+QUOTA_METRICS: Final[tuple[Metric, ...]] = MONTHLY_METRICS
 SESSION_KEY: Final = "tb_notify_workspaces"  # session.info: workspaces with new events
 UNSUBSCRIBE_PURPOSE: Final = "unsubscribe"
 
@@ -203,19 +203,50 @@ async def quota_used(
         limit = plan.limit(metric)
         for percent in quota_thresholds(limit, value - added.get(metric, 1), value):
             kind: Kind = "quota.80" if percent == 80 else "quota.100"
-            await emit(
-                session,
-                workspace_id,
-                kind,
-                f"{metric}:{month}:{plan_code}",
-                {
-                    "metric": metric,
-                    "limit": limit,
-                    "used": value,
-                    "month": month,
-                    "plan": plan_code,
-                },
+            await _monthly_quota_event(
+                session, workspace_id, kind, metric, month=month, plan_code=plan_code, used=value
             )
+
+
+async def quota_refused(
+    session: AsyncSession, workspace_id: uuid.UUID, *, month: str, refusal: Mapping[str, Any]
+) -> None:
+    """A message refused over a monthly quota (``refusal``: the ``quota_exceeded`` error's
+    details): ``quota.100`` under the key the crossing uses, so it is recorded once either way.
+    For a count that never crossed the limit, because the limit came down to it: a paid period
+    that ended (or was refunded) with this month's usage above the fallback plan's limit. The
+    refused message's own transaction rolled back, so this runs in one of its own."""
+    metric, plan_code, used = refusal.get("metric"), refusal.get("plan"), refusal.get("used")
+    if metric not in QUOTA_METRICS or not isinstance(plan_code, str) or not isinstance(used, int):
+        return
+    await _monthly_quota_event(
+        session, workspace_id, "quota.100", metric, month=month, plan_code=plan_code, used=used
+    )
+
+
+async def _monthly_quota_event(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    kind: Kind,
+    metric: Metric,
+    *,
+    month: str,
+    plan_code: str,
+    used: int,
+) -> None:
+    await emit(
+        session,
+        workspace_id,
+        kind,
+        f"{metric}:{month}:{plan_code}",
+        {
+            "metric": metric,
+            "limit": get_plan(plan_code).limit(metric),
+            "used": used,
+            "month": month,
+            "plan": plan_code,
+        },
+    )
 
 
 STORED_METRICS: Final[tuple[Metric, ...]] = ("documents", "chunks", "faqs")

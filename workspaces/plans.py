@@ -27,6 +27,8 @@ METRICS: tuple[Metric, ...] = (
     "members",
     "daily_llm_tokens",
 )
+MONTHLY_METRICS: tuple[Metric, ...] = ("conversations", "messages")
+"""Counted per month: at the limit, new conversations or messages are refused until it ends."""
 
 
 @dataclass(frozen=True)

@@ -373,6 +373,9 @@ class UsageOut(BaseModel):
     resets_at: datetime
     metrics: dict[str, UsageMetric]
     llm_tokens: int
+    limits_reached: list[str] = []
+    """The monthly metrics at their limit: new conversations or messages are refused (429
+    ``quota_exceeded``) until ``resets_at``, or until a higher plan is bought."""
 
 
 class NotificationPreferencesIn(BaseModel):

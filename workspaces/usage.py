@@ -16,7 +16,7 @@ from workspaces import account_repository as accounts_repo
 from workspaces import repository as repo
 from workspaces import usage_repository as usage_repo
 from workspaces.models import UsageCounter, Workspace
-from workspaces.plans import METRICS, Metric, get_plan, plan_in_effect
+from workspaces.plans import METRICS, MONTHLY_METRICS, Metric, get_plan, plan_in_effect
 from workspaces.schemas import UsageMetric, UsageOut
 
 
@@ -271,4 +271,9 @@ async def usage_report(
         resets_at=month_reset(),
         metrics=metrics,
         llm_tokens=int(counter.llm_tokens or 0),
+        limits_reached=[
+            metric
+            for metric in MONTHLY_METRICS
+            if (limit := metrics[metric].limit) is not None and metrics[metric].used >= limit
+        ],
     )

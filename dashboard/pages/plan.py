@@ -12,6 +12,7 @@ to ``plan/verify`` (the same service as the JSON API's verify). Both answer JSON
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -76,6 +77,12 @@ def _running(subscription: SubscriptionOut, now: datetime) -> bool:
     )
 
 
+def _days_left(subscription: SubscriptionOut, now: datetime) -> int:
+    """Whole days (rounded up) until the running paid period ends: what an upgrade forfeits."""
+    end = subscription.current_period_end
+    return max(0, math.ceil((end - now).total_seconds() / 86400)) if end is not None else 0
+
+
 def _offers(subscription: SubscriptionOut, running: bool) -> list[dict[str, Any]]:
     """What the owner can buy: while a paid period runs, the same plan again ("Extend": it adds
     a period after the current one ends), then the plans above the one in effect, with their
@@ -107,7 +114,8 @@ async def plan_page(request: Request, page: PageDep, session: SessionDep) -> Res
     payments: list[PaymentOut] = []
     if billing_enabled and may_manage:
         payments, _ = await subscriptions.list_payments(session, page.access, limit=20, before=None)
-    running = _running(subscription, datetime.now(UTC))
+    now = datetime.now(UTC)
+    running = _running(subscription, now)
     offers = _offers(subscription, running) if billing_enabled and may_manage else []
     # Checkout's script (another origin) only where it is used: an owner's plan page with
     # something to buy; the CSP of that page alone allows its origin.
@@ -127,6 +135,8 @@ async def plan_page(request: Request, page: PageDep, session: SessionDep) -> Res
             "billing_enabled": billing_enabled,
             "may_manage": may_manage,
             "running": running,
+            "days_left": _days_left(subscription, now) if running else 0,
+            "falls_back_to": usage.lasting_plan(workspace),
             "default_plan": settings.default_plan,
             "free_workspaces": settings.free_workspaces_per_account,
         },
@@ -213,7 +223,12 @@ async def verify(request: Request, page: PageDep, session: SessionDep) -> Respon
         key_secret=settings.razorpay_key_secret,
     )
     notice = f"Payment received: the {_plan_name(view.plan)} plan is active until {_until(view)}."
-    if applied.reason == "payment_refunded":
+    if applied.outcome == "rejected":
+        notice = (
+            "That payment does not match its order, so it changed nothing: it is held for a "
+            f"refund. The {_plan_name(view.effective_plan)} plan is in effect."
+        )
+    elif applied.reason == "payment_refunded":
         notice = (
             "That payment has been refunded, so it changed nothing: "
             f"the {_plan_name(view.effective_plan)} plan is in effect."

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import replace
@@ -28,11 +29,12 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from core.db import Database
+from core.errors import QuotaExceeded
 from rag.chat import notify, recording, repeats
 from rag.chat.cache import ResponseCache
 from rag.chat.clock import Clock, TurnGate
@@ -80,6 +82,7 @@ from rag.chat.token_reservations import PASSAGE_OVERHEAD_TOKENS, TokenEstimate
 from rag.knowledge import retrieval
 from rag.knowledge.embeddings import Embedder
 from rag.knowledge.rerank import NoReranker, Reranker
+from workspaces import notifications, usage
 from workspaces.widget_keys import WorkspaceChanged
 
 log = logging.getLogger(__name__)
@@ -258,7 +261,11 @@ class AnswerPipeline:
         intent = detect_intent(message, bot_name=bot_name_of(inp.workspace)).intent
         clock.lap("validate")
         early = self._embed_early(message, intent)
-        first = await self._first(inp, message, intent, clock)
+        try:
+            first = await self._first(inp, message, intent, clock)
+        except QuotaExceeded as refused:
+            await self._quota_refused(inp.workspace.id, refused)
+            raise
         if isinstance(first, ChatResult):
             return first
         turn, answer = first
@@ -266,6 +273,22 @@ class AnswerPipeline:
             return turn, answer
         async with repeats.unclaimed_on_failure(self.db, turn):
             return await self._ground(turn, early, clock, model_by)
+
+    async def _quota_refused(self, workspace_id: uuid.UUID, refused: QuotaExceeded) -> None:
+        """A message refused over a monthly quota: the owners hear of it once
+        (``notifications.quota_refused``; the turn's transaction rolled back). Without it, a
+        paid period ending above the fallback plan's limit stopped the bot for the rest of the
+        month with no mail: the count never crossed the new limit."""
+        refusal = refused.details if isinstance(refused.details, dict) else {}
+        if refusal.get("metric") not in notifications.QUOTA_METRICS:
+            return
+        try:
+            async with self.db.transaction(workspace_id=workspace_id) as session:
+                await notifications.quota_refused(
+                    session, workspace_id, month=usage.month_key(), refusal=refusal
+                )
+        except SQLAlchemyError as exc:  # the visitor's answer is the refusal all the same
+            log.warning("quota notice for workspace %s not recorded: %s", workspace_id, exc)
 
     async def _first(
         self, inp: ChatInput, message: str, intent: Intent, clock: Clock

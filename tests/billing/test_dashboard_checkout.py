@@ -5,8 +5,10 @@ The browser half (the stand-in Checkout in Chromium) is tests/e2e/test_dashboard
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -274,6 +276,24 @@ async def test_a_running_plan_can_be_extended_and_the_page_says_it_is_prepaid(
     assert f'Prepaid until <time datetime="{later.isoformat()}">' in shown
 
 
+async def test_the_page_says_an_upgrade_forfeits_the_running_plans_days(
+    web: WebOwner, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """Billing review 3, F4: "(the time left on the current plan is not credited)" read as "no
+    proration"; the paid days are in fact lost, and the workspace does not go back to them when
+    the upgrade's period ends."""
+    await checkout(web, fake)  # a Starter month
+    end = (await sub_row(owner_db, web.workspace_id))["current_period_end"]
+    days = (end - datetime.now(UTC)).days + 1  # a month from the payment, a moment ago
+    page = html.unescape((await web.client.get(web.url("plan"))).text)
+    said = re.search(r'data-testid="upgrade-forfeits">(.*?)</strong>', page, re.S)
+    assert said is not None
+    assert said.group(1) == (
+        f"The {days} days left on your starter plan are lost: not credited, and when the "
+        "upgrade's period ends the workspace goes to the free plan, not back to starter."
+    )
+
+
 async def test_a_downgrade_intent_is_shown_as_a_plan_to_buy_not_one_that_applies(
     bclient: httpx.AsyncClient, fake: FakeRazorpay
 ) -> None:
@@ -306,6 +326,23 @@ async def test_verifying_a_payment_refunded_before_it_was_reported_says_so(
     verified = await checkout(web, fake, before_verify=refunded_first)
     shown = (await web.client.get(verified.json()["redirect"])).text
     assert "That payment has been refunded, so it changed nothing" in shown
+    assert "Payment received" not in shown
+
+
+async def test_verifying_a_payment_rejected_for_its_amount_says_it_changed_nothing(
+    web: WebOwner, fake: FakeRazorpay
+) -> None:
+    """Billing review 3, F5: the webhook rejected the payment (Rs 1 for a Rs 999 order); the
+    page then said "Payment received" and granted the plan on Checkout's signature."""
+
+    async def one_rupee_reported(payment: dict[str, Any]) -> object:
+        payload = webhook_payload("payment.captured", payment={**payment, "amount": 100})
+        return await post_webhook(web.client, payload)
+
+    verified = await checkout(web, fake, before_verify=one_rupee_reported)
+    assert verified.json()["plan"] == "free"
+    shown = (await web.client.get(verified.json()["redirect"])).text
+    assert "That payment does not match its order, so it changed nothing" in shown
     assert "Payment received" not in shown
 
 

@@ -530,6 +530,30 @@ async def test_plan_page_draws_meters_readable_without_colour(web: WebOwner) -> 
         assert re.search(rf"<dt>\s*{key}\s*</dt>|[>;]\s*{key}: ", page.text) is None, key
 
 
+async def test_plan_page_says_visitors_are_refused_when_a_monthly_limit_is_reached(
+    web: WebOwner, owner_db: Database
+) -> None:
+    """Billing review 3, F2: the meters read "150 of 100 (limit reached)", and nothing said the
+    bot refuses every visitor until the month ends (after a paid period ended, say)."""
+    page = (await web.client.get(web.url("plan"))).text
+    assert 'data-testid="limits-reached"' not in page
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO usage_counters (workspace_id, month, conversations, messages,"
+                " documents, chunks, llm_tokens, updated_at) VALUES (:w, :m, 150, 150, 0, 0, 0,"
+                " now()) ON CONFLICT (workspace_id, month) DO UPDATE SET conversations = 150"
+            ),
+            {"w": web.workspace_id, "m": month_key()},
+        )
+    page = html.unescape((await web.client.get(web.url("plan"))).text)
+    line = re.search(r'data-testid="limits-reached">(.*?)</p>', page, re.S)
+    assert line is not None
+    said = re.sub(r"<[^>]+>", "", line.group(1))
+    assert "Your bot refuses new visitors' messages until" in said
+    assert "this month's conversations (150) reached the free plan's limit." in said
+
+
 @pytest.mark.parametrize("path", ["/app/w/{ws}/leads?cursor=garbage"])
 async def test_bad_query_values_are_4xx_pages(web: WebOwner, path: str) -> None:
     response = await web.client.get(path.format(ws=web.workspace_id))

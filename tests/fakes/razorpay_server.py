@@ -353,6 +353,8 @@ class FakeRazorpay:
         self.key_secret = key_secret
         self.down: bool | DownMode = False
         self.latency: float = 0.0
+        # The id the next created order gets (once), for answers Razorpay would not give.
+        self.next_order_id: str | None = None
         self.orders: dict[str, dict[str, Any]] = {}
         self.payments: dict[str, dict[str, Any]] = {}
         self.dropped_connections = 0
@@ -547,7 +549,10 @@ class FakeRazorpay:
             return _bad_request("The notes must be an object of at most 15 items.", "notes")
         if any(not isinstance(v, str | int | float) or len(str(v)) > 256 for v in notes.values()):
             return _bad_request("A note value may not be greater than 256 characters.", "notes")
-        order = make_order(amount=amount, currency=currency, receipt=receipt, notes=notes)
+        order_id, self.next_order_id = self.next_order_id, None
+        order = make_order(
+            amount=amount, currency=currency, receipt=receipt, notes=notes, order_id=order_id
+        )
         with self._lock:
             self.orders[order["id"]] = order
             return JSONResponse(dict(order))

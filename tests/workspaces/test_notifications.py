@@ -251,6 +251,43 @@ async def test_quota_80_and_100_mail_once_each_month(free: World, owner_db: Data
     assert "1600 of 2000 conversations" in mails[-1].text.replace(",", "")
 
 
+async def test_a_paid_period_ending_over_the_fallback_limit_mails_quota_reached_once(
+    free: World, owner_db: Database
+) -> None:
+    """Billing review 3, F2: Starter paid until a moment ago, 150 conversations this month; on
+    Free (100) every visitor message is refused for the rest of the month, and the owners were
+    never told: the count never crossed 100, and the refusal rolled back."""
+    w = free
+    owner = await signup(w.client, "Acme")
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text(
+                "UPDATE workspaces SET plan = 'starter', plan_expires_at = now()"
+                " + interval '1 hour', fallback_plan = 'free' WHERE id = :w"
+            ),
+            {"w": owner.workspace_id},
+        )
+    await _set_usage(owner_db, owner, 150)
+    assert await _chats(w, owner, 1) == [200]
+    usage = await w.client.get(owner.url("/usage"), headers=owner.headers)
+    assert usage.json()["limits_reached"] == []
+    async with owner_db.transaction() as session:  # the paid period ends
+        await session.execute(
+            text(
+                "UPDATE workspaces SET plan_expires_at = now() - interval '1 minute' WHERE id = :w"
+            ),
+            {"w": owner.workspace_id},
+        )
+    assert await _chats(w, owner, 3) == [429, 429, 429]  # concurrently: one event all the same
+    assert await _chats(w, owner, 1) == [429]
+    mails = await w.notices(owner.email)
+    assert [m.message["Subject"] for m in mails] == ["[Acme] Conversations quota reached"]
+    assert "151 of 100 conversations" in mails[0].text.replace(",", "")
+    usage = await w.client.get(owner.url("/usage"), headers=owner.headers)
+    assert usage.json()["plan"] == "free"
+    assert usage.json()["limits_reached"] == ["conversations"]
+
+
 def test_quota_thresholds_are_crossed_once() -> None:
     crossed = notifications.quota_thresholds
     assert crossed(100, 79, 80) == [80]
