@@ -19,6 +19,10 @@ with a later ``next_attempt_at`` and tried by the next flush (the scheduled ``ma
 requests one every minute, api/schedule.py), up to ``MAIL_MAX_ATTEMPTS`` flushes, then marked
 failed (logged). Several workers may flush at once: a message is claimed (``locked_until``)
 before it is sent.
+
+Credentials in ``SMTP_URL`` never cross a connection without TLS: with ``SMTP_STARTTLS=auto``
+they make STARTTLS required, and a server that does not offer it (or a network that strips the
+offer) fails the attempt, which is retried later.
 """
 
 from __future__ import annotations
@@ -145,12 +149,24 @@ async def forget_settled(db: Database, now: datetime) -> int:
         return await repo.delete_settled(session, before=now - KEEP_SETTLED)
 
 
+MAX_LINE = 998
+"""The longest line SMTP carries (RFC 5322 2.1.1, without CRLF); a server may refuse a longer
+one (``500 Line too long``)."""
+
+
 def flatten(message: EmailMessage) -> bytes:
-    """The message as it goes out (CRLF lines). Headers are not refolded at 78 columns: a long
-    header without spaces (List-Unsubscribe's URL) was rewritten as =?utf-8?q?...?= words, which
-    mail clients do not read as the URL, so their one-click unsubscribe did not work."""
+    """The message as it goes out (CRLF lines). Headers are folded at 998 octets, not at 78
+    columns: a long header without spaces (List-Unsubscribe's URL) was rewritten as
+    =?utf-8?q?...?= words at 78, which mail clients do not read as the URL, so their one-click
+    unsubscribe did not work. Never unfolded: a Subject with a long non-ASCII name (a lead's,
+    200 emoji) was one line of 1100 octets, which servers refuse, so the mail never went out."""
     policy = email.policy.SMTPUTF8 if getattr(message.policy, "utf8", False) else email.policy.SMTP
-    return message.as_bytes(policy=policy.clone(max_line_length=None))
+    return message.as_bytes(policy=policy.clone(max_line_length=MAX_LINE))
+
+
+class PlaintextRefused(aiosmtplib.SMTPException):
+    """The server offered no STARTTLS, and the credentials in SMTP_URL are never sent without
+    TLS (a relay without TLS, or a network in between that strips the offer). Retried later."""
 
 
 class Transport(Protocol):
@@ -169,27 +185,46 @@ class SmtpTransport:
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
         self.start_tls: bool | None = {"auto": None, "on": True, "off": False}[config.starttls]
+        if self.start_tls is None and (self.username or self.password):
+            # "auto" upgrades when STARTTLS is offered; an attacker on the path removes the
+            # offer, and the password went out in clear. With credentials, TLS is required.
+            self.start_tls = True
         if self.use_tls:
             self.start_tls = False  # already TLS
         self.timeout = config.timeout_seconds
         self.ca_file = config.ca_file
 
     async def send(self, message: EmailMessage) -> str:
-        utf8 = not all(str(message[h] or "").isascii() for h in ("From", "To"))
-        await aiosmtplib.send(
-            flatten(message),
-            sender=parseaddr(str(message["From"]))[1],
-            recipients=[str(message["To"])],
-            mail_options=["SMTPUTF8"] if utf8 else None,
-            hostname=self.hostname,
-            port=self.port,
-            username=self.username,
-            password=self.password,
-            use_tls=self.use_tls,
-            start_tls=self.start_tls,
-            timeout=self.timeout,
-            cert_bundle=self.ca_file,
-        )
+        sender = parseaddr(str(message["From"]))[1]
+        recipient = str(message["To"])
+        # SMTPUTF8 only for a non-ASCII address in the envelope: a display name (Société
+        # Générale Bot) is written as an encoded word, and asking for SMTPUTF8 for it failed
+        # every mail on a relay that does not offer it.
+        utf8 = not (sender + recipient).isascii()
+        try:
+            await aiosmtplib.send(
+                flatten(message),
+                sender=sender,
+                recipients=[recipient],
+                mail_options=["SMTPUTF8"] if utf8 else None,
+                hostname=self.hostname,
+                port=self.port,
+                username=self.username,
+                password=self.password,
+                use_tls=self.use_tls,
+                start_tls=self.start_tls,
+                timeout=self.timeout,
+                cert_bundle=self.ca_file,
+            )
+        except aiosmtplib.SMTPException as exc:
+            credentials = self.username or self.password
+            if credentials and "STARTTLS extension not supported" in str(exc):
+                raise PlaintextRefused(
+                    f"{self.hostname}:{self.port} offered no STARTTLS: not sent, the SMTP"
+                    " credentials are never sent without TLS (a relay without TLS, or a"
+                    " network that strips its offer)"
+                ) from exc
+            raise
         return f"smtp {self.hostname}:{self.port}"
 
 
@@ -375,7 +410,7 @@ class Mailer:
                 _mask(row.recipient),
                 "failed for good" if give_up else "will be retried",
                 attempts,
-                type(exc).__name__,
+                exc if isinstance(exc, PlaintextRefused) else type(exc).__name__,
             )
             return 0
         async with self.db.transaction() as session:
@@ -385,7 +420,10 @@ class Mailer:
 
 
 def _transfer_encoding(body: str) -> str:
-    plain = body.isascii() and all(len(line) < 990 for line in body.splitlines())
+    # The lines as the encoder writes them (CR and LF only): str.splitlines() also split on a
+    # form feed or a vertical tab, so "&\x0c" * 250 in a lead's message looked short while its
+    # HTML part was one line of 1500 octets, which the server refused.
+    plain = body.isascii() and all(len(line) < 990 for line in body.encode().splitlines())
     return "7bit" if plain else "quoted-printable"
 
 
