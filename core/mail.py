@@ -17,12 +17,17 @@ file, so a local run shows the links a person would click. A refused or failed a
 retried in the job with exponential backoff (tenacity); a message still failing is put back
 with a later ``next_attempt_at`` and tried by the next flush (the scheduled ``mail_flush``
 requests one every minute, api/schedule.py), up to ``MAIL_MAX_ATTEMPTS`` flushes, then marked
-failed (logged). Several workers may flush at once: a message is claimed (``locked_until``)
-before it is sent.
+failed (logged). A permanent refusal (a 5xx reply to RCPT or DATA: no such user, message
+rejected) fails the message at once; a 4xx, a timeout or a lost connection is retried.
+
+Several workers may flush at once: each message is claimed on its own (``locked_until``) just
+before it is sent, and the claim is the token its flush marks it with (sent, or tried), so a
+flush whose claim ran out cannot overwrite another flush's outcome.
 
 Credentials in ``SMTP_URL`` never cross a connection without TLS: with ``SMTP_STARTTLS=auto``
 they make STARTTLS required, and a server that does not offer it (or a network that strips the
-offer) fails the attempt, which is retried later.
+offer) fails the attempt, which is retried later. A mail about a workspace (a notification,
+a digest) is sent only while its recipient still belongs to that workspace.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ import idna
 import jinja2
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from core import mail_repository as repo
 from core.db import Database
@@ -56,7 +61,6 @@ log = logging.getLogger("trulybot.mail")
 MAILER_KEY = "mailer"  # where the job context holds the Mailer
 FLUSH_JOB = "mail.flush"
 CLAIM_SECONDS = 300  # a claimed message is left alone this long (a worker that died frees it)
-BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,23 @@ class PlaintextRefused(aiosmtplib.SMTPException):
     TLS (a relay without TLS, or a network in between that strips the offer). Retried later."""
 
 
+def _permanent(exc: BaseException) -> bool:
+    """A refusal that retrying cannot change: a 5xx reply to the recipient or to the message.
+    A relay-wide refusal (authentication, the sender) is retried: it ends when the operator
+    fixes the settings, and the mails waiting then still go out."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(_permanent(r) for r in exc.recipients)
+    if isinstance(exc, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):
+        return 500 <= exc.code < 600
+    return False
+
+
+def _transient(exc: BaseException) -> bool:
+    """Worth another try in this flush: a 4xx, a timeout, a lost connection."""
+    retried = isinstance(exc, aiosmtplib.SMTPException | OSError | TimeoutError)
+    return retried and not _permanent(exc)
+
+
 class Transport(Protocol):
     async def send(self, message: EmailMessage) -> str:
         """Deliver ``message``; return where it went (for the log). Raise to retry."""
@@ -247,6 +268,10 @@ def transport_for(config: MailConfig) -> Transport:
     return SmtpTransport(config) if config.smtp_url else FileTransport(config.outbox_dir)
 
 
+StillMember = Callable[[uuid.UUID, str], Awaitable[bool]]
+"""Whether an address is still a member of a workspace (its own transaction)."""
+
+
 class Mailer:
     """Enqueues messages in the caller's unit of work; ``flush`` (the job) delivers them."""
 
@@ -258,12 +283,14 @@ class Mailer:
         *,
         enqueue_job: Callable[[str], Awaitable[Any]] | None = None,
         transport: Transport | None = None,
+        still_member: StillMember | None = None,
     ) -> None:
         self.db = db
         self.config = config
         self.templates = templates
         self.transport = transport or transport_for(config)
         self._enqueue_job = enqueue_job
+        self._still_member = still_member
         self._kicks: set[asyncio.Task[Any]] = set()
 
     def bind_jobs(self, enqueue_job: Callable[[str], Awaitable[Any]]) -> None:
@@ -367,55 +394,85 @@ class Mailer:
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(max(1, self.config.tries_per_flush)),
             wait=wait_exponential(multiplier=self.config.retry_seconds, max=30),
-            retry=retry_if_exception_type((aiosmtplib.SMTPException, OSError, TimeoutError)),
+            retry=retry_if_exception(_transient),
             reraise=True,
         ):
             with attempt:
                 return await self.transport.send(message)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _lease(self) -> timedelta:
+        """How long one message's claim lasts: its tries in this flush, each bounded by the
+        timeout per SMTP command (a connection is a few of them), with the backoff between."""
+        tries = max(1, self.config.tries_per_flush)
+        return timedelta(
+            seconds=max(CLAIM_SECONDS, tries * (10 * self.config.timeout_seconds + 30))
+        )
+
     async def flush(self) -> int:
-        """Deliver every due message; how many were sent. Safe on several workers at once."""
+        """Deliver every due message; how many were sent. Safe on several workers at once:
+        each message is claimed just before it is sent (a batch claimed at once outlived its
+        claim behind a slow relay, and the next flush sent the rest of it again)."""
         sent = 0
         while True:
             now = datetime.now(UTC)
             async with self.db.transaction() as session:
-                rows = await repo.claim_due(
-                    session, now=now, until=now + timedelta(seconds=CLAIM_SECONDS), limit=BATCH
-                )
-            if not rows:
+                row = await repo.claim_next(session, now=now, until=now + self._lease())
+            if row is None:
                 return sent
-            for row in rows:
+            if await self._addressed(row):
                 sent += await self._send_one(row)
+
+    async def _addressed(self, row: repo.OutboxRow) -> bool:
+        """Whether ``row`` still goes out: a mail about a workspace waits in the outbox (behind
+        a failing relay, for hours), and a member removed meanwhile got it, with the leads it
+        quotes. Deleted when its recipient is no longer a member."""
+        if row.about_workspace is None or self._still_member is None:
+            return True
+        if await self._still_member(row.about_workspace, row.recipient):
+            return True
+        async with self.db.transaction() as session:
+            await repo.delete_claimed(session, row.id, claim=row.claim)
+        log.info("mail %s to %s dropped: no longer a member", row.id, _mask(row.recipient))
+        return False
 
     async def _send_one(self, row: repo.OutboxRow) -> int:
         try:
             where = await self._deliver(self.build(row))
         except Exception as exc:
             attempts = row.attempts + 1
-            give_up = attempts >= self.config.max_attempts
+            refused = _permanent(exc)
+            give_up = refused or attempts >= self.config.max_attempts
             delay = timedelta(seconds=self.config.retry_seconds * 60 * 2 ** min(attempts, 10))
             async with self.db.transaction() as session:
-                await repo.mark_failed_attempt(
+                mine = await repo.mark_failed_attempt(
                     session,
                     row.id,
+                    claim=row.claim,
                     attempts=attempts,
                     error=f"{type(exc).__name__}: {exc}"[:2000],
                     next_attempt_at=datetime.now(UTC) + delay,
                     give_up=give_up,
                 )
             log.warning(
-                "mail %s to %s %s after attempt %d: %s",
+                "mail %s to %s %s after attempt %d: %s%s",
                 row.id,
                 _mask(row.recipient),
-                "failed for good" if give_up else "will be retried",
+                "refused for good (5xx)"
+                if refused
+                else "failed for good"
+                if give_up
+                else "will be retried",
                 attempts,
                 exc if isinstance(exc, PlaintextRefused) else type(exc).__name__,
+                "" if mine else " (its claim had run out: left to the flush that holds it)",
             )
             return 0
         async with self.db.transaction() as session:
-            await repo.mark_sent(session, row.id, sent_at=datetime.now(UTC))
+            mine = await repo.mark_sent(session, row.id, claim=row.claim, sent_at=datetime.now(UTC))
         log.info("mail %s (%s) to %s sent: %s", row.id, row.template, _mask(row.recipient), where)
+        if not mine:
+            log.warning("mail %s: sent after its claim had run out (the relay was slow)", row.id)
         return 1
 
 
