@@ -30,9 +30,9 @@ class OutboxRow:
 
 _INSERT = text(
     "INSERT INTO mail_outbox (id, recipient, subject, text_body, html_body, template, headers,"
-    " about_workspace, about_leads)"
+    " about_workspace, about_leads, about_invitation)"
     " VALUES (:id, :recipient, :subject, :text_body, :html_body, :template, :headers,"
-    " :about_workspace, :about_leads)"
+    " :about_workspace, :about_leads, :about_invitation)"
 ).bindparams(bindparam("headers", type_=JSONB), bindparam("about_leads", type_=ARRAY(PG_UUID())))
 
 
@@ -47,6 +47,7 @@ async def insert(
     headers: dict[str, str] | None = None,
     about_workspace: uuid.UUID | None = None,
     about_leads: Sequence[uuid.UUID] = (),
+    about_invitation: uuid.UUID | None = None,
 ) -> uuid.UUID:
     mail_id = uuid.uuid4()
     await session.execute(
@@ -61,9 +62,23 @@ async def insert(
             "headers": headers,
             "about_workspace": about_workspace,
             "about_leads": list(about_leads) or None,
+            "about_invitation": about_invitation,
         },
     )
     return mail_id
+
+
+async def forget_invitations(session: AsyncSession, invitations: Sequence[uuid.UUID]) -> int:
+    """Delete the mails of these (withdrawn) invitations that have not gone out; how many."""
+    if not invitations:
+        return 0
+    result = await session.execute(
+        text(
+            "DELETE FROM mail_outbox WHERE about_invitation = ANY(:ids) AND sent_at IS NULL"
+        ).bindparams(bindparam("ids", type_=ARRAY(PG_UUID()))),
+        {"ids": list(invitations)},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def forget_about(
