@@ -57,3 +57,18 @@ def scope_client_ip(scope: Scope, trusted_proxies: str) -> str:
             decoded = value.decode("latin-1")
             forwarded = f"{forwarded}, {decoded}" if forwarded else decoded
     return client_ip(peer, forwarded, trusted_proxies)
+
+
+def rate_key_address(address: str) -> str:
+    """Who a per-IP limit counts: an IPv4 address as it is, an IPv6 address by its /64 (one
+    subscriber's network: a client rotating addresses inside it counted as new clients, 10
+    lead forms each, and flooded the owner with mails). An IPv4-mapped address is its IPv4."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return address

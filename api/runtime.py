@@ -284,6 +284,7 @@ async def build_runtime(
             MailConfig.from_settings(settings),
             Templates("workspaces"),
             enqueue_job=queue.enqueue,
+            still_member=notification_delivery.still_member(database),
         )
         context[MAILER_KEY] = mailer
         stack.push_async_callback(mailer.settle)

@@ -27,7 +27,7 @@ from typing import Final
 from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.client_address import scope_client_ip
+from api.client_address import rate_key_address, scope_client_ip
 from api.deps import WorkspaceDep
 from api.middleware import send_error
 from api.runtime import Runtime
@@ -78,8 +78,11 @@ def _runtime(request: Request) -> Runtime:
 
 
 def request_client_ip(request: Request) -> str:
-    """The client's IP for limits and lockouts (X-Forwarded-For only from trusted proxies)."""
-    return scope_client_ip(request.scope, _runtime(request).settings.trusted_proxies)
+    """The client for limits and lockouts (X-Forwarded-For only from trusted proxies): its
+    IPv4 address, or its IPv6 /64 (``rate_key_address``)."""
+    return rate_key_address(
+        scope_client_ip(request.scope, _runtime(request).settings.trusted_proxies)
+    )
 
 
 def ratelimit_headers(decision: Decision, now: float | None = None) -> dict[str, str]:
@@ -392,7 +395,7 @@ class RateLimitMiddleware:
     async def _check(self, scope: Scope, runtime: Runtime) -> Decision | None:
         settings = runtime.settings
         limiter = limiter_for(runtime)
-        ip = scope_client_ip(scope, settings.trusted_proxies)
+        ip = rate_key_address(scope_client_ip(scope, settings.trusted_proxies))
         checks = [("ip:" + ip, settings.rate_limit_ip)]
         api_key = _bearer_api_key(scope)
         if api_key is not None:

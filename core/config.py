@@ -16,8 +16,10 @@ from core.proxies import parse_trusted_proxies
 from core.setting_checks import (
     POSTGRES_SCHEMES,
     REDIS_SCHEMES,
+    check_mailbox,
     check_public_base_url,
     check_script_url,
+    check_smtp_plaintext_auth,
     check_smtp_url,
     check_url_scheme,
     split_csv,
@@ -117,6 +119,9 @@ class Settings(BaseSettings):
     # smtp://user:pass@host:587 or smtps://host:465; unset: messages go to DATA_DIR/outbox/*.eml.
     smtp_url: str | None = None
     smtp_starttls: Literal["auto", "on", "off"] = "auto"
+    # A user and password over plain SMTP (SMTP_STARTTLS=off) to a relay not on this machine:
+    # refused at start unless this is true.
+    smtp_allow_plaintext_auth: bool = False
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
     # PEM file of the CA(s) that signed the SMTP server's certificate (a private relay); unset:
     # the system's trust store.
@@ -338,6 +343,22 @@ class Settings(BaseSettings):
             check_smtp_url(value.strip())
             return value.strip()
         return value
+
+    @field_validator("mail_from", "mail_reply_to")
+    @classmethod
+    def _mailbox(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_mailbox(value.strip())
+            return value.strip()
+        return value
+
+    @model_validator(mode="after")
+    def _smtp_credentials_in_clear(self) -> Settings:
+        if self.smtp_url:
+            check_smtp_plaintext_auth(
+                self.smtp_url, self.smtp_starttls, self.smtp_allow_plaintext_auth
+            )
+        return self
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -17,8 +17,17 @@ file, so a local run shows the links a person would click. A refused or failed a
 retried in the job with exponential backoff (tenacity); a message still failing is put back
 with a later ``next_attempt_at`` and tried by the next flush (the scheduled ``mail_flush``
 requests one every minute, api/schedule.py), up to ``MAIL_MAX_ATTEMPTS`` flushes, then marked
-failed (logged). Several workers may flush at once: a message is claimed (``locked_until``)
-before it is sent.
+failed (logged). A permanent refusal (a 5xx reply to RCPT or DATA: no such user, message
+rejected) fails the message at once; a 4xx, a timeout or a lost connection is retried.
+
+Several workers may flush at once: each message is claimed on its own (``locked_until``) just
+before it is sent, and the claim is the token its flush marks it with (sent, or tried), so a
+flush whose claim ran out cannot overwrite another flush's outcome.
+
+Credentials in ``SMTP_URL`` never cross a connection without TLS: with ``SMTP_STARTTLS=auto``
+they make STARTTLS required, and a server that does not offer it (or a network that strips the
+offer) fails the attempt, which is retried later. A mail about a workspace (a notification,
+a digest) is sent only while its recipient still belongs to that workspace.
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ import idna
 import jinja2
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from core import mail_repository as repo
 from core.db import Database
@@ -52,7 +61,6 @@ log = logging.getLogger("trulybot.mail")
 MAILER_KEY = "mailer"  # where the job context holds the Mailer
 FLUSH_JOB = "mail.flush"
 CLAIM_SECONDS = 300  # a claimed message is left alone this long (a worker that died frees it)
-BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -145,12 +153,41 @@ async def forget_settled(db: Database, now: datetime) -> int:
         return await repo.delete_settled(session, before=now - KEEP_SETTLED)
 
 
+MAX_LINE = 998
+"""The longest line SMTP carries (RFC 5322 2.1.1, without CRLF); a server may refuse a longer
+one (``500 Line too long``)."""
+
+
 def flatten(message: EmailMessage) -> bytes:
-    """The message as it goes out (CRLF lines). Headers are not refolded at 78 columns: a long
-    header without spaces (List-Unsubscribe's URL) was rewritten as =?utf-8?q?...?= words, which
-    mail clients do not read as the URL, so their one-click unsubscribe did not work."""
+    """The message as it goes out (CRLF lines). Headers are folded at 998 octets, not at 78
+    columns: a long header without spaces (List-Unsubscribe's URL) was rewritten as
+    =?utf-8?q?...?= words at 78, which mail clients do not read as the URL, so their one-click
+    unsubscribe did not work. Never unfolded: a Subject with a long non-ASCII name (a lead's,
+    200 emoji) was one line of 1100 octets, which servers refuse, so the mail never went out."""
     policy = email.policy.SMTPUTF8 if getattr(message.policy, "utf8", False) else email.policy.SMTP
-    return message.as_bytes(policy=policy.clone(max_line_length=None))
+    return message.as_bytes(policy=policy.clone(max_line_length=MAX_LINE))
+
+
+class PlaintextRefused(aiosmtplib.SMTPException):
+    """The server offered no STARTTLS, and the credentials in SMTP_URL are never sent without
+    TLS (a relay without TLS, or a network in between that strips the offer). Retried later."""
+
+
+def _permanent(exc: BaseException) -> bool:
+    """A refusal that retrying cannot change: a 5xx reply to the recipient or to the message.
+    A relay-wide refusal (authentication, the sender) is retried: it ends when the operator
+    fixes the settings, and the mails waiting then still go out."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(_permanent(r) for r in exc.recipients)
+    if isinstance(exc, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):
+        return 500 <= exc.code < 600
+    return False
+
+
+def _transient(exc: BaseException) -> bool:
+    """Worth another try in this flush: a 4xx, a timeout, a lost connection."""
+    retried = isinstance(exc, aiosmtplib.SMTPException | OSError | TimeoutError)
+    return retried and not _permanent(exc)
 
 
 class Transport(Protocol):
@@ -169,27 +206,46 @@ class SmtpTransport:
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
         self.start_tls: bool | None = {"auto": None, "on": True, "off": False}[config.starttls]
+        if self.start_tls is None and (self.username or self.password):
+            # "auto" upgrades when STARTTLS is offered; an attacker on the path removes the
+            # offer, and the password went out in clear. With credentials, TLS is required.
+            self.start_tls = True
         if self.use_tls:
             self.start_tls = False  # already TLS
         self.timeout = config.timeout_seconds
         self.ca_file = config.ca_file
 
     async def send(self, message: EmailMessage) -> str:
-        utf8 = not all(str(message[h] or "").isascii() for h in ("From", "To"))
-        await aiosmtplib.send(
-            flatten(message),
-            sender=parseaddr(str(message["From"]))[1],
-            recipients=[str(message["To"])],
-            mail_options=["SMTPUTF8"] if utf8 else None,
-            hostname=self.hostname,
-            port=self.port,
-            username=self.username,
-            password=self.password,
-            use_tls=self.use_tls,
-            start_tls=self.start_tls,
-            timeout=self.timeout,
-            cert_bundle=self.ca_file,
-        )
+        sender = parseaddr(str(message["From"]))[1]
+        recipient = str(message["To"])
+        # SMTPUTF8 only for a non-ASCII address in the envelope: a display name (Société
+        # Générale Bot) is written as an encoded word, and asking for SMTPUTF8 for it failed
+        # every mail on a relay that does not offer it.
+        utf8 = not (sender + recipient).isascii()
+        try:
+            await aiosmtplib.send(
+                flatten(message),
+                sender=sender,
+                recipients=[recipient],
+                mail_options=["SMTPUTF8"] if utf8 else None,
+                hostname=self.hostname,
+                port=self.port,
+                username=self.username,
+                password=self.password,
+                use_tls=self.use_tls,
+                start_tls=self.start_tls,
+                timeout=self.timeout,
+                cert_bundle=self.ca_file,
+            )
+        except aiosmtplib.SMTPException as exc:
+            credentials = self.username or self.password
+            if credentials and "STARTTLS extension not supported" in str(exc):
+                raise PlaintextRefused(
+                    f"{self.hostname}:{self.port} offered no STARTTLS: not sent, the SMTP"
+                    " credentials are never sent without TLS (a relay without TLS, or a"
+                    " network that strips its offer)"
+                ) from exc
+            raise
         return f"smtp {self.hostname}:{self.port}"
 
 
@@ -212,6 +268,10 @@ def transport_for(config: MailConfig) -> Transport:
     return SmtpTransport(config) if config.smtp_url else FileTransport(config.outbox_dir)
 
 
+StillMember = Callable[[uuid.UUID, str], Awaitable[bool]]
+"""Whether an address is still a member of a workspace (its own transaction)."""
+
+
 class Mailer:
     """Enqueues messages in the caller's unit of work; ``flush`` (the job) delivers them."""
 
@@ -223,12 +283,14 @@ class Mailer:
         *,
         enqueue_job: Callable[[str], Awaitable[Any]] | None = None,
         transport: Transport | None = None,
+        still_member: StillMember | None = None,
     ) -> None:
         self.db = db
         self.config = config
         self.templates = templates
         self.transport = transport or transport_for(config)
         self._enqueue_job = enqueue_job
+        self._still_member = still_member
         self._kicks: set[asyncio.Task[Any]] = set()
 
     def bind_jobs(self, enqueue_job: Callable[[str], Awaitable[Any]]) -> None:
@@ -243,13 +305,15 @@ class Mailer:
         mail_headers: Mapping[str, str] | None = None,
         about_workspace: uuid.UUID | None = None,
         about_leads: Sequence[uuid.UUID] = (),
+        about_invitation: uuid.UUID | None = None,
         **context: Any,
     ) -> uuid.UUID:
         """Render ``template`` for ``to`` and add it to the outbox in ``session``'s transaction;
         the flush job is enqueued once that transaction commits. ``mail_headers``: extra headers
         (``List-Unsubscribe``). ``about_workspace`` and ``about_leads``: the workspace the mail
         is about and the leads it quotes, so a purge or an erasure deletes it
-        (``mail_repository.forget_about``)."""
+        (``mail_repository.forget_about``); ``about_invitation``: the invitation it carries, so
+        withdrawing it deletes the mail not sent yet (``forget_invitations``)."""
         rendered = self.templates.render(template, **context)
         mail_id = await repo.insert(
             session,
@@ -261,6 +325,7 @@ class Mailer:
             headers=dict(mail_headers) if mail_headers else None,
             about_workspace=about_workspace,
             about_leads=about_leads,
+            about_invitation=about_invitation,
         )
         sync_session = session.sync_session
         if not sync_session.info.get("tb_mail_kick"):
@@ -332,60 +397,93 @@ class Mailer:
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(max(1, self.config.tries_per_flush)),
             wait=wait_exponential(multiplier=self.config.retry_seconds, max=30),
-            retry=retry_if_exception_type((aiosmtplib.SMTPException, OSError, TimeoutError)),
+            retry=retry_if_exception(_transient),
             reraise=True,
         ):
             with attempt:
                 return await self.transport.send(message)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _lease(self) -> timedelta:
+        """How long one message's claim lasts: its tries in this flush, each bounded by the
+        timeout per SMTP command (a connection is a few of them), with the backoff between."""
+        tries = max(1, self.config.tries_per_flush)
+        return timedelta(
+            seconds=max(CLAIM_SECONDS, tries * (10 * self.config.timeout_seconds + 30))
+        )
+
     async def flush(self) -> int:
-        """Deliver every due message; how many were sent. Safe on several workers at once."""
+        """Deliver every due message; how many were sent. Safe on several workers at once:
+        each message is claimed just before it is sent (a batch claimed at once outlived its
+        claim behind a slow relay, and the next flush sent the rest of it again)."""
         sent = 0
         while True:
             now = datetime.now(UTC)
             async with self.db.transaction() as session:
-                rows = await repo.claim_due(
-                    session, now=now, until=now + timedelta(seconds=CLAIM_SECONDS), limit=BATCH
-                )
-            if not rows:
+                row = await repo.claim_next(session, now=now, until=now + self._lease())
+            if row is None:
                 return sent
-            for row in rows:
+            if await self._addressed(row):
                 sent += await self._send_one(row)
+
+    async def _addressed(self, row: repo.OutboxRow) -> bool:
+        """Whether ``row`` still goes out: a mail about a workspace waits in the outbox (behind
+        a failing relay, for hours), and a member removed meanwhile got it, with the leads it
+        quotes. Deleted when its recipient is no longer a member."""
+        if row.about_workspace is None or self._still_member is None:
+            return True
+        if await self._still_member(row.about_workspace, row.recipient):
+            return True
+        async with self.db.transaction() as session:
+            await repo.delete_claimed(session, row.id, claim=row.claim)
+        log.info("mail %s to %s dropped: no longer a member", row.id, _mask(row.recipient))
+        return False
 
     async def _send_one(self, row: repo.OutboxRow) -> int:
         try:
             where = await self._deliver(self.build(row))
         except Exception as exc:
             attempts = row.attempts + 1
-            give_up = attempts >= self.config.max_attempts
+            refused = _permanent(exc)
+            give_up = refused or attempts >= self.config.max_attempts
             delay = timedelta(seconds=self.config.retry_seconds * 60 * 2 ** min(attempts, 10))
             async with self.db.transaction() as session:
-                await repo.mark_failed_attempt(
+                mine = await repo.mark_failed_attempt(
                     session,
                     row.id,
+                    claim=row.claim,
                     attempts=attempts,
                     error=f"{type(exc).__name__}: {exc}"[:2000],
                     next_attempt_at=datetime.now(UTC) + delay,
                     give_up=give_up,
                 )
             log.warning(
-                "mail %s to %s %s after attempt %d: %s",
+                "mail %s to %s %s after attempt %d: %s%s",
                 row.id,
                 _mask(row.recipient),
-                "failed for good" if give_up else "will be retried",
+                "refused for good (5xx)"
+                if refused
+                else "failed for good"
+                if give_up
+                else "will be retried",
                 attempts,
-                type(exc).__name__,
+                exc if isinstance(exc, PlaintextRefused) else type(exc).__name__,
+                "" if mine else " (its claim had run out: left to the flush that holds it)",
             )
             return 0
         async with self.db.transaction() as session:
-            await repo.mark_sent(session, row.id, sent_at=datetime.now(UTC))
+            mine = await repo.mark_sent(session, row.id, claim=row.claim, sent_at=datetime.now(UTC))
         log.info("mail %s (%s) to %s sent: %s", row.id, row.template, _mask(row.recipient), where)
+        if not mine:
+            log.warning("mail %s: sent after its claim had run out (the relay was slow)", row.id)
         return 1
 
 
 def _transfer_encoding(body: str) -> str:
-    plain = body.isascii() and all(len(line) < 990 for line in body.splitlines())
+    # The lines as the encoder writes them (CR and LF only): str.splitlines() also split on a
+    # form feed or a vertical tab, so "&\x0c" * 250 in a lead's message looked short while its
+    # HTML part was one line of 1500 octets, which the server refused.
+    plain = body.isascii() and all(len(line) < 990 for line in body.encode().splitlines())
     return "7bit" if plain else "quoted-printable"
 
 

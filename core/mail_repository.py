@@ -24,13 +24,15 @@ class OutboxRow:
     created_at: datetime
     attempts: int
     headers: dict[str, str] | None = None
+    about_workspace: uuid.UUID | None = None
+    claim: datetime | None = None  # locked_until as this flush set it: its token
 
 
 _INSERT = text(
     "INSERT INTO mail_outbox (id, recipient, subject, text_body, html_body, template, headers,"
-    " about_workspace, about_leads)"
+    " about_workspace, about_leads, about_invitation)"
     " VALUES (:id, :recipient, :subject, :text_body, :html_body, :template, :headers,"
-    " :about_workspace, :about_leads)"
+    " :about_workspace, :about_leads, :about_invitation)"
 ).bindparams(bindparam("headers", type_=JSONB), bindparam("about_leads", type_=ARRAY(PG_UUID())))
 
 
@@ -45,6 +47,7 @@ async def insert(
     headers: dict[str, str] | None = None,
     about_workspace: uuid.UUID | None = None,
     about_leads: Sequence[uuid.UUID] = (),
+    about_invitation: uuid.UUID | None = None,
 ) -> uuid.UUID:
     mail_id = uuid.uuid4()
     await session.execute(
@@ -59,9 +62,23 @@ async def insert(
             "headers": headers,
             "about_workspace": about_workspace,
             "about_leads": list(about_leads) or None,
+            "about_invitation": about_invitation,
         },
     )
     return mail_id
+
+
+async def forget_invitations(session: AsyncSession, invitations: Sequence[uuid.UUID]) -> int:
+    """Delete the mails of these (withdrawn) invitations that have not gone out; how many."""
+    if not invitations:
+        return 0
+    result = await session.execute(
+        text(
+            "DELETE FROM mail_outbox WHERE about_invitation = ANY(:ids) AND sent_at IS NULL"
+        ).bindparams(bindparam("ids", type_=ARRAY(PG_UUID()))),
+        {"ids": list(invitations)},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def forget_about(
@@ -86,26 +103,37 @@ async def forget_about(
 _CLAIM = text(
     """
     UPDATE mail_outbox SET locked_until = :until
-    WHERE id IN (
+    WHERE id = (
         SELECT id FROM mail_outbox
         WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= :now
           AND (locked_until IS NULL OR locked_until <= :now)
         ORDER BY next_attempt_at, created_at
-        LIMIT :limit
+        LIMIT 1
         FOR UPDATE SKIP LOCKED
     )
     RETURNING id, recipient, subject, text_body, html_body, template, created_at, attempts,
-              headers
+              headers, about_workspace, locked_until AS claim
     """
 )
 
 
-async def claim_due(
-    session: AsyncSession, *, now: datetime, until: datetime, limit: int
-) -> list[OutboxRow]:
-    """Claim up to ``limit`` due messages until ``until`` (no other flush takes them)."""
-    result = await session.execute(_CLAIM, {"now": now, "until": until, "limit": limit})
-    return sorted((OutboxRow(**row._mapping) for row in result), key=lambda r: r.created_at)
+async def claim_next(session: AsyncSession, *, now: datetime, until: datetime) -> OutboxRow | None:
+    """Claim the next due message until ``until`` (no other flush takes it before). Its
+    ``claim`` is the token to mark it with: a later claim of the same row is always later."""
+    row = (await session.execute(_CLAIM, {"now": now, "until": until})).one_or_none()
+    return None if row is None else OutboxRow(**row._mapping)
+
+
+async def delete_claimed(
+    session: AsyncSession, mail_id: uuid.UUID, *, claim: datetime | None
+) -> None:
+    """Delete an unsent message while ``claim`` still holds it."""
+    await session.execute(
+        text(
+            "DELETE FROM mail_outbox WHERE id = :id AND locked_until = :claim AND sent_at IS NULL"
+        ),
+        {"id": mail_id, "claim": claim},
+    )
 
 
 async def delete_settled(session: AsyncSession, *, before: datetime) -> int:
@@ -117,31 +145,39 @@ async def delete_settled(session: AsyncSession, *, before: datetime) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def mark_sent(session: AsyncSession, mail_id: uuid.UUID, *, sent_at: datetime) -> None:
-    await session.execute(
+async def mark_sent(
+    session: AsyncSession, mail_id: uuid.UUID, *, claim: datetime | None, sent_at: datetime
+) -> bool:
+    """Record the delivery; False when ``claim`` no longer holds the message (another flush
+    claimed it after this claim ran out: a duplicate went out, the first outcome stays)."""
+    result = await session.execute(
         text(
             "UPDATE mail_outbox SET sent_at = :at, locked_until = NULL, attempts = attempts + 1"
-            " WHERE id = :id"
+            " WHERE id = :id AND locked_until = :claim AND sent_at IS NULL"
         ),
-        {"at": sent_at, "id": mail_id},
+        {"at": sent_at, "id": mail_id, "claim": claim},
     )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def mark_failed_attempt(
     session: AsyncSession,
     mail_id: uuid.UUID,
     *,
+    claim: datetime | None,
     attempts: int,
     error: str,
     next_attempt_at: datetime,
     give_up: bool,
-) -> None:
-    await session.execute(
+) -> bool:
+    """Record a failed attempt; False (nothing changed) when ``claim`` no longer holds the
+    message: the flush that claimed it since decides."""
+    result = await session.execute(
         text(
             "UPDATE mail_outbox SET attempts = :attempts, last_error = :error,"
             " next_attempt_at = :next, locked_until = NULL,"
             " failed_at = CASE WHEN :give_up THEN now() ELSE NULL END"
-            " WHERE id = :id"
+            " WHERE id = :id AND locked_until = :claim AND sent_at IS NULL"
         ),
         {
             "attempts": attempts,
@@ -149,5 +185,7 @@ async def mark_failed_attempt(
             "next": next_attempt_at,
             "give_up": give_up,
             "id": mail_id,
+            "claim": claim,
         },
     )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

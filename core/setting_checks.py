@@ -3,7 +3,9 @@ each raises ``ValueError`` naming the setting and what is wrong, which the comma
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from email.utils import getaddresses
 from urllib.parse import urlsplit
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")  # what both redis-py and arq's worker read
@@ -53,6 +55,43 @@ def check_smtp_url(value: str) -> None:
         raise ValueError("the port must be a number from 1 to 65535")
     if not parts.hostname:
         raise ValueError("the host is missing (smtp://user:pass@host:587 or smtps://host:465)")
+
+
+def check_smtp_plaintext_auth(url: str, starttls: str, allowed: bool) -> None:
+    """Credentials in ``SMTP_URL`` with ``SMTP_STARTTLS=off`` on plain smtp:// go out in clear
+    text: refused for a relay that is not on this machine unless ``SMTP_ALLOW_PLAINTEXT_AUTH``
+    says so (a relay on a private network the operator trusts). ``auto`` and ``on`` need no
+    check: with credentials, both require STARTTLS (core/mail.py)."""
+    parts = urlsplit(url)
+    if allowed or starttls != "off" or parts.scheme != "smtp":
+        return
+    if not (parts.username or parts.password) or _is_local(parts.hostname or ""):
+        return
+    raise ValueError(
+        "SMTP_URL has a user and password and SMTP_STARTTLS is off: they would cross the"
+        " network in clear text. Use SMTP_STARTTLS=on (or smtps://), or set"
+        " SMTP_ALLOW_PLAINTEXT_AUTH=true for a relay on a network you trust"
+    )
+
+
+def _is_local(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_mailbox(value: str) -> None:
+    """One address, with or without a display name (``Acme Bot <bot@acme.test>``). An unquoted
+    comma (``Acme, Inc <...>``) made two, and the first, ``Acme``, became the envelope sender."""
+    found = getaddresses([value])
+    if len(found) != 1 or "@" not in found[0][1] or _SPACES.search(found[0][1]):
+        raise ValueError(
+            'must be one address, e.g. "Acme, Inc" <bot@acme.test> (a name with a comma or'
+            " other punctuation in double quotes)"
+        )
 
 
 def check_public_base_url(value: str) -> None:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
+from pydantic import ValidationError
 from sqlalchemy import text
 
+from core import mail_repository
+from core.config import Settings
 from core.db import Database
 from core.mail import deliverable_address
 from tests.conftest import RuntimeFactory
@@ -269,3 +277,186 @@ async def test_mail_that_failed_is_sent_by_the_scheduled_flush_once_due(
     sent = await _row(owner_db, mail_id)
     assert sent["sent_at"] is not None
     assert sent["attempts"] == 2
+
+
+# --- refusals, claims, the sender's name --------------------------------------------------------
+
+
+class _Recorder:
+    """An aiosmtpd handler that records every RCPT and delivery; ``refuse_rcpt``: RCPT answers
+    550 (no such user); ``hold``: the first DATA waits until ``release`` is set."""
+
+    def __init__(self, *, refuse_rcpt: bool = False, hold: bool = False) -> None:
+        self.refuse_rcpt = refuse_rcpt
+        self.hold = hold
+        self.rcpts: list[str] = []
+        self.delivered: list[str] = []
+        self.held: list[str] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+        with self.lock:
+            self.rcpts.append(address)
+        if self.refuse_rcpt:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        with self.lock:
+            first = self.hold and not self.held
+            if first:
+                self.held.extend(envelope.rcpt_tos)
+        if first:
+            self.entered.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 30)
+        with self.lock:
+            self.delivered.extend(envelope.rcpt_tos)
+        return "250 OK"
+
+    def count(self, address: str) -> int:
+        with self.lock:
+            return self.delivered.count(address)
+
+
+@contextmanager
+def _recording(handler: _Recorder, *, smtputf8: bool = True) -> Iterator[str]:
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=_free_port(), enable_SMTPUTF8=smtputf8
+    )
+    controller.start()
+    try:
+        yield f"smtp://127.0.0.1:{controller.port}"
+    finally:
+        handler.release.set()
+        controller.stop()
+
+
+async def test_a_permanent_refusal_fails_at_once_without_retries(
+    runtime_factory: RuntimeFactory, owner_db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """550 "no such user" was asked again 3 times per flush over 8 flushes (about 4 hours),
+    which hurts the sender's standing with the relay; a 4xx is still retried (above)."""
+    handler = _Recorder(refuse_rcpt=True)
+    to = _address()
+    with _recording(handler) as url, caplog.at_level(logging.WARNING, "trulybot.mail"):
+        async with runtime_factory(
+            smtp_url=url, smtp_starttls="off", mail_retry_seconds=0.01
+        ) as runtime:
+            mail_id = await _enqueue(runtime, to)
+            await _settle(runtime)
+    row = await _row(owner_db, mail_id)
+    assert handler.rcpts.count(to) == 1
+    assert row["failed_at"] is not None
+    assert row["sent_at"] is None
+    assert "550" in row["last_error"]
+    assert any("refused for good" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_non_ascii_sender_name_does_not_need_smtputf8(
+    runtime_factory: RuntimeFactory, owner_db: Database
+) -> None:
+    """The name is written as an encoded word; asking for SMTPUTF8 because of it failed every
+    mail on a relay that does not offer it."""
+    handler = _Recorder()
+    to = _address()
+    with _recording(handler, smtputf8=False) as url:
+        async with runtime_factory(
+            smtp_url=url,
+            smtp_starttls="off",
+            mail_from="Société Générale Bot <bot@acme.test>",
+            mail_retry_seconds=0.01,
+        ) as runtime:
+            mail_id = await _enqueue(runtime, to)
+            await _settle(runtime)
+    row = await _row(owner_db, mail_id)
+    assert handler.count(to) == 1, row["last_error"]
+
+
+@pytest.mark.parametrize(
+    "value", ["Acme, Inc <no-reply@acme.test>", "no-reply", "a@acme.test, b@acme.test"]
+)
+def test_mail_from_that_is_not_one_address_is_refused_at_start(value: str) -> None:
+    """``Acme, Inc <...>`` parsed as two addresses, and ``Acme`` became the envelope sender."""
+    with pytest.raises(ValidationError, match="must be one address"):
+        Settings(mail_from=value)
+    with pytest.raises(ValidationError, match="must be one address"):
+        Settings(mail_reply_to=value)
+    assert Settings(mail_from='"Acme, Inc" <no-reply@acme.test>').mail_from
+
+
+async def test_a_flush_behind_a_slow_relay_never_sends_a_message_twice(
+    runtime_factory: RuntimeFactory, owner_db: Database
+) -> None:
+    """A flush claimed its whole batch at once and sent it one by one: behind a slow relay the
+    claim of the rest of the batch ran out, the next flush (a minute later) claimed and sent
+    them, and the first flush sent them again. Here the first flush is held on its first
+    message while the claims of the others are made to run out; the second flush sends them,
+    and the first, released, must not send them again."""
+    handler = _Recorder(hold=True)
+    tos = [_address() for _ in range(4)]
+    with _recording(handler) as url:
+        async with runtime_factory(smtp_url=url, smtp_starttls="off") as runtime:
+            runtime.mailer.bind_jobs(None)  # type: ignore[arg-type]  # we run the flushes
+            async with runtime.db.transaction() as session:
+                for to in tos:
+                    await runtime.mailer.enqueue(
+                        session, to=to, template="password_changed", email=to
+                    )
+            first = asyncio.ensure_future(runtime.mailer.flush())
+            assert await asyncio.to_thread(handler.entered.wait, 30)
+            async with owner_db.transaction() as s:  # the time their claim lasts has passed
+                await s.execute(
+                    text(
+                        "UPDATE mail_outbox SET locked_until = now() - interval '1 second'"
+                        " WHERE recipient = ANY(:tos) AND recipient <> :held"
+                        " AND locked_until IS NOT NULL"
+                    ),
+                    {"tos": tos, "held": handler.held[0]},
+                )
+            second = await runtime.mailer.flush()
+            handler.release.set()
+            await first
+    assert {to: handler.count(to) for to in tos} == dict.fromkeys(tos, 1)
+    assert second >= 3
+
+
+async def test_only_the_flush_holding_a_claim_records_the_outcome(owner_db: Database) -> None:
+    """A flush whose claim ran out (another flush claimed the message since) changes nothing."""
+    mail_id = uuid.uuid4()
+    to = _address()
+    now = datetime.now(UTC)
+    async with owner_db.transaction() as s:
+        await s.execute(
+            text(
+                "INSERT INTO mail_outbox (id, recipient, subject, text_body, template,"
+                " next_attempt_at, created_at) VALUES (:id, :to, 's', 't', 'test',"
+                " '1970-01-01', '1970-01-01')"
+            ),
+            {"id": mail_id, "to": to},
+        )
+        stale = await mail_repository.claim_next(s, now=now, until=now + timedelta(seconds=1))
+        assert stale is not None
+        assert stale.id == mail_id
+        later = now + timedelta(seconds=2)
+        fresh = await mail_repository.claim_next(s, now=later, until=later + timedelta(minutes=5))
+        assert fresh is not None
+        assert fresh.id == mail_id
+        failed = await mail_repository.mark_failed_attempt(
+            s,
+            mail_id,
+            claim=stale.claim,
+            attempts=1,
+            error="late",
+            next_attempt_at=now,
+            give_up=True,
+        )
+        sent = await mail_repository.mark_sent(s, mail_id, claim=fresh.claim, sent_at=later)
+        row = (
+            await s.execute(text("SELECT * FROM mail_outbox WHERE id = :id"), {"id": mail_id})
+        ).one()
+        await s.execute(text("DELETE FROM mail_outbox WHERE id = :id"), {"id": mail_id})
+    assert (failed, sent) == (False, True)
+    assert (row.failed_at, row.last_error, row.sent_at) == (None, None, later)

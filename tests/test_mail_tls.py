@@ -4,6 +4,7 @@ verifies it against SMTP_CA_FILE and delivers."""
 
 from __future__ import annotations
 
+import logging
 import ssl
 import subprocess
 import uuid
@@ -13,7 +14,11 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from pydantic import ValidationError
+from sqlalchemy import text
 
+from core.config import Settings
 from tests.conftest import RuntimeFactory
 from tests.fakes.smtp import Handler, _free_port
 
@@ -198,3 +203,87 @@ async def test_implicit_tls_smtps_delivers(
         await _send(runtime, to)
     [got] = handler.to(to)
     assert got.message["Subject"] == "Your TrulyBot password was changed"
+
+
+# --- credentials never cross the network in clear --------------------------------------------
+
+
+def _auth_server(certificate: tuple[Path, Path] | None, seen: list[tuple[bool, bytes]]) -> Any:
+    """A server that takes any AUTH, recording whether each came over TLS. Without
+    ``certificate`` it offers no STARTTLS and accepts AUTH in clear: what the client sees when
+    an attacker on the path strips the STARTTLS offer from the server's answer."""
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: Any, data: Any) -> Any:
+        seen.append((session.ssl is not None, data.password))
+        return AuthResult(success=True)
+
+    tls: dict[str, Any] = (
+        {"tls_context": _server_context(*certificate)}
+        if certificate
+        else {"auth_require_tls": False}
+    )
+    return Controller(
+        Handler(), hostname="127.0.0.1", port=_free_port(), authenticator=authenticator, **tls
+    )
+
+
+async def test_credentials_are_never_sent_when_starttls_is_not_offered(
+    runtime_factory: RuntimeFactory, owner_db: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SMTP_STARTTLS=auto (the default) ran AUTH over plain TCP when the server's answer
+    offered no STARTTLS, and the relay's password went to whoever stripped the offer. Now the
+    send fails, the message waits for a later flush, and the log says why."""
+    seen: list[tuple[bool, bytes]] = []
+    controller = _auth_server(None, seen)
+    controller.start()
+    to = f"strip-{uuid.uuid4().hex[:10]}@example.com"
+    try:
+        with caplog.at_level(logging.WARNING, "trulybot.mail"):
+            async with runtime_factory(
+                smtp_url=f"smtp://relay-user:s3cret-pass@127.0.0.1:{controller.port}",
+                mail_retry_seconds=0.01,
+            ) as runtime:
+                await _send(runtime, to)
+    finally:
+        controller.stop()
+    assert seen == []
+    async with owner_db.transaction() as s:
+        row = (
+            await s.execute(text("SELECT * FROM mail_outbox WHERE recipient = :to"), {"to": to})
+        ).one()
+        await s.execute(text("DELETE FROM mail_outbox WHERE id = :id"), {"id": row.id})
+    assert (row.sent_at, row.failed_at) == (None, None)  # kept for a later flush
+    assert "offered no STARTTLS" in row.last_error
+    assert any("offered no STARTTLS" in r.getMessage() for r in caplog.records)
+
+
+async def test_credentials_go_over_starttls_when_offered(
+    runtime_factory: RuntimeFactory, certificate: tuple[Path, Path]
+) -> None:
+    seen: list[tuple[bool, bytes]] = []
+    controller = _auth_server(certificate, seen)
+    controller.start()
+    to = f"auth-{uuid.uuid4().hex[:10]}@example.com"
+    try:
+        async with runtime_factory(
+            smtp_url=f"smtp://relay-user:s3cret-pass@127.0.0.1:{controller.port}",
+            smtp_ca_file=str(certificate[0]),
+        ) as runtime:
+            await _send(runtime, to)
+    finally:
+        controller.stop()
+    assert seen  # (another test's mail still due may come along on this connection's flush)
+    assert all(seen_tls and password == b"s3cret-pass" for seen_tls, password in seen)
+    assert len(controller.handler.to(to)) == 1
+
+
+def test_credentials_in_clear_to_another_host_are_refused_at_start() -> None:
+    url = "smtp://relay-user:s3cret-pass@smtp.relay.example:587"
+    with pytest.raises(ValidationError, match="SMTP_ALLOW_PLAINTEXT_AUTH") as refused:
+        Settings(smtp_url=url, smtp_starttls="off")
+    assert "s3cret-pass" not in str(refused.value)
+    assert Settings(smtp_url=url, smtp_starttls="off", smtp_allow_plaintext_auth=True).smtp_url
+    assert Settings(smtp_url=url, smtp_starttls="auto").smtp_url  # requires STARTTLS
+    local = "smtp://relay-user:s3cret-pass@127.0.0.1:25"
+    assert Settings(smtp_url=local, smtp_starttls="off").smtp_url  # never leaves the machine
+    assert Settings(smtp_url="smtp://smtp.relay.example:25", smtp_starttls="off").smtp_url

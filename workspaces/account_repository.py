@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import mail_repository as mail_repo
 from core.db import lock_workspace
 from workspaces.models import AccountToken, Invitation, Membership, User
 
@@ -95,10 +96,15 @@ async def lock_members(session: AsyncSession, workspace_id: uuid.UUID) -> None:
     await lock_workspace(session, "members_quota", workspace_id)
 
 
+# A withdrawn invitation's mail that has not gone out yet (the relay failing) is deleted with
+# it: it was sent later with a link that answers "withdrawn", and told a mistyped address the
+# workspace's name.
+
+
 async def revoke_pending_for_email(
     session: AsyncSession, workspace_id: uuid.UUID, email: str, *, now: datetime
 ) -> None:
-    await session.execute(
+    result = await session.execute(
         update(Invitation)
         .where(
             Invitation.workspace_id == workspace_id,
@@ -107,7 +113,9 @@ async def revoke_pending_for_email(
             Invitation.revoked_at.is_(None),
         )
         .values(revoked_at=now)
+        .returning(Invitation.id)
     )
+    await mail_repo.forget_invitations(session, result.scalars().all())
 
 
 async def revoke_invitations_sent_by(
@@ -123,8 +131,11 @@ async def revoke_invitations_sent_by(
             Invitation.revoked_at.is_(None),
         )
         .values(revoked_at=now)
+        .returning(Invitation.id)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    withdrawn = result.scalars().all()
+    await mail_repo.forget_invitations(session, withdrawn)
+    return len(withdrawn)
 
 
 async def revoke_invitation(
@@ -142,7 +153,10 @@ async def revoke_invitation(
         .values(revoked_at=now)
         .returning(Invitation)
     )
-    return result.scalar_one_or_none()
+    invitation = result.scalar_one_or_none()
+    if invitation is not None:
+        await mail_repo.forget_invitations(session, [invitation.id])
+    return invitation
 
 
 async def invitation_by_hash(session: AsyncSession, token_hash: str) -> Invitation | None:

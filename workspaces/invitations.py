@@ -91,6 +91,7 @@ async def invite(
         role=role,
         expires=invitation.expires_at.strftime("%d %B %Y, %H:%M UTC"),
         link=deps.link(INVITE_PATH, token),
+        about_invitation=invitation.id,
     )
     await permit.record(
         session, target_type="invitation", target_id=invitation.id, details={"role": role}

@@ -261,6 +261,18 @@ async def _dispatch_events(
     await repo.add_digest_items(session, workspace.id, digest)
 
 
+def still_member(db: Database) -> Callable[[uuid.UUID, str], Awaitable[bool]]:
+    """The mailer's check before a notification or digest goes out: its recipient is still a
+    member of the workspace (a member removed while the mail waited behind a failing relay got
+    it, with the leads it quotes; so did a deleted account)."""
+
+    async def check(workspace_id: uuid.UUID, email: str) -> bool:
+        async with db.transaction(workspace_id=workspace_id) as session:
+            return await repo.is_member(session, workspace_id, email)
+
+    return check
+
+
 def _unsubscribe_headers(one_click: str) -> dict[str, str]:
     return {
         "List-Unsubscribe": f"<{one_click}>",

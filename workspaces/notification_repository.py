@@ -92,6 +92,18 @@ async def verified_members(session: AsyncSession, workspace_id: uuid.UUID) -> li
     return [Recipient(**row._mapping) for row in result]
 
 
+async def is_member(session: AsyncSession, workspace_id: uuid.UUID, email: str) -> bool:
+    """Whether the account of ``email`` is (still) a member of the workspace."""
+    result = await session.execute(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id"
+            " WHERE m.workspace_id = :ws AND lower(u.email) = lower(:email))"
+        ),
+        {"ws": workspace_id, "email": email},
+    )
+    return bool(result.scalar_one())
+
+
 # --- events ---------------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI, Request
 from redis.asyncio import Redis
 
-from api.client_address import client_ip
+from api.client_address import client_ip, rate_key_address
 from api.deps import WorkspaceDep
 from api.throttling import RateLimitIngest, rate_limit_chat
 from core.limiter import Decision, RateLimiter, most_restrictive
@@ -355,3 +355,57 @@ async def test_memory_windows_expire_without_a_thread_hop_per_key(
     assert list(storage.events) == [next(iter(storage.events))]  # only the new entry is kept
     assert len(storage.events[next(iter(storage.events))]) == 1
     assert hops == 0
+
+
+def _fresh_64() -> str:
+    """An IPv6 /64 no other test uses (without its ``::host`` part)."""
+    n = uuid.uuid4().int
+    return f"2001:db8:{(n >> 16) & 0xFFFF:x}:{n & 0xFFFF:x}"
+
+
+async def test_an_ipv6_client_counts_as_one_across_its_64(app_client: ClientFactory) -> None:
+    """A client rotating addresses inside its own /64 was a new client at every address: 10
+    lead forms an hour each, every one a "New lead" mail to every member."""
+    proxy, prefix = fresh_ip(), _fresh_64()
+    async with app_client(
+        ip=proxy, rate_limits="on", trusted_proxies=f"{proxy}/32", rate_limit_widget_leads="3/hour"
+    ) as client:
+        owner = await signup(client, "Acme")
+
+        async def lead(address: str) -> int:
+            response = await client.post(
+                "/api/v1/widget/leads",
+                json={"email": f"lead-{uuid.uuid4().hex[:10]}@example.com", "name": "Vee"},
+                headers={
+                    "X-Widget-Key": owner.workspace["public_key"],
+                    "X-Forwarded-For": address,
+                },
+            )
+            return response.status_code
+
+        rotating = [await lead(f"{prefix}::{host:x}") for host in range(1, 6)]
+        elsewhere = await lead(f"{_fresh_64()}::1")
+    assert rotating == [202, 202, 202, 429, 429]
+    assert elsewhere == 202
+
+
+async def test_the_per_ip_limit_counts_an_ipv6_64_as_one_client(app_client: ClientFactory) -> None:
+    proxy, prefix = fresh_ip(), _fresh_64()
+    async with app_client(
+        ip=proxy, rate_limits="on", trusted_proxies=f"{proxy}/32", rate_limit_ip="2/minute"
+    ) as client:
+        statuses = [
+            (
+                await client.get("/api/v1/me", headers={"X-Forwarded-For": f"{prefix}::{h:x}"})
+            ).status_code
+            for h in (1, 0xBEEF, 0xFFFF)
+        ]
+    assert statuses == [401, 401, 429]
+
+
+def test_rate_key_address_groups_ipv6_by_64_only() -> None:
+    assert rate_key_address("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64"
+    assert rate_key_address("2001:db8:1:3::1") == "2001:db8:1:3::/64"
+    assert rate_key_address("::ffff:192.0.2.7") == "192.0.2.7"
+    assert rate_key_address("192.0.2.7") == "192.0.2.7"
+    assert rate_key_address("unknown") == "unknown"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -82,18 +83,27 @@ class Site:
         )
 
 
-@pytest.fixture
-async def site(runtime_factory: RuntimeFactory, smtp: SmtpServer) -> AsyncIterator[Site]:
+@asynccontextmanager
+async def _site(
+    runtime_factory: RuntimeFactory, smtp: SmtpServer, **settings: Any
+) -> AsyncIterator[Site]:
     async with (
         runtime_factory(
             smtp_url=smtp.url,
             smtp_starttls="off",
             public_base_url="https://bot.example.com",
             default_plan="unlimited",
+            **settings,
         ) as runtime,
         client_for(runtime) as client,
     ):
         yield Site(client=client, runtime=runtime, smtp=smtp)
+
+
+@pytest.fixture
+async def site(runtime_factory: RuntimeFactory, smtp: SmtpServer) -> AsyncIterator[Site]:
+    async with _site(runtime_factory, smtp) as it:
+        yield it
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -605,6 +615,44 @@ async def test_revoked_and_expired_invitations_are_refused(site: Site, owner_db:
         "code"
     ] == "invitation_revoked"
     assert (await _accept(site, newest, password="a long passphrase")).status_code == 200
+
+
+async def test_a_withdrawn_invitation_whose_mail_waits_is_never_sent(
+    runtime_factory: RuntimeFactory, smtp: SmtpServer, owner_db: Database
+) -> None:
+    """The relay was failing, so the invitations' mails waited in the outbox; the owner
+    withdrew one and invited another address again. Once the relay was back, both old mails
+    still went out, with links that answer "withdrawn" (and the workspace's name to whoever a
+    mistyped address reached)."""
+    async with _site(runtime_factory, smtp, mail_retry_seconds=0.01) as site:
+        client, runtime = site.client, site.runtime
+        owner = await site.signup("Team")
+        withdrawn = f"typo-{uuid.uuid4().hex[:8]}@example.com"
+        again = f"again-{uuid.uuid4().hex[:8]}@example.com"
+        smtp.handler.refuse_next = 10_000  # the relay is down (451)
+        invitation = (await _invite(site, owner, withdrawn)).json()
+        await _invite(site, owner, again)
+        await site.inbox(again)  # its flush tried and failed
+        await _invite(site, owner, again)  # replaces the first, whose mail still waits
+        gone = await client.delete(
+            owner.url(f"/invitations/{invitation['id']}"), headers=owner.headers
+        )
+        assert gone.status_code == 204, gone.text
+        smtp.handler.refuse_next = 0  # the relay is back; what waits is due
+        async with owner_db.transaction() as s:
+            await s.execute(
+                text(
+                    "UPDATE mail_outbox SET next_attempt_at = now()"
+                    " WHERE sent_at IS NULL AND recipient = ANY(:to)"
+                ),
+                {"to": [withdrawn, again]},
+            )
+        await runtime.mailer.flush()
+        assert await site.inbox(withdrawn) == []
+        [sent] = await site.inbox(again)  # the newest invitation's only
+        token = parse_qs(urlsplit(sent.link("/accept-invitation")).query)["token"][0]
+        accepted = await _accept(site, token, password="a long passphrase")
+        assert accepted.status_code == 200, accepted.text
 
 
 async def _co_owner_inviting(site: Site, owner: Owner) -> tuple[Owner, str, str]:

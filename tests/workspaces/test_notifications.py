@@ -47,10 +47,12 @@ class World:
 
 @asynccontextmanager
 async def world(
-    runtime_factory: RuntimeFactory, smtp: SmtpServer, plan: str
+    runtime_factory: RuntimeFactory, smtp: SmtpServer, plan: str, **settings: Any
 ) -> AsyncIterator[World]:
     async with (
-        runtime_factory(smtp_url=smtp.url, smtp_starttls="off", default_plan=plan) as runtime,
+        runtime_factory(
+            smtp_url=smtp.url, smtp_starttls="off", default_plan=plan, **settings
+        ) as runtime,
         client_for(runtime, ip=_address()) as client,
     ):
         yield World(runtime, client, smtp)
@@ -544,3 +546,86 @@ async def test_erasing_a_visitor_takes_the_mails_quoting_them_out_of_the_outbox(
         == "purged"
     )
     assert await _outbox_quoting(owner_db, kept) == 0
+
+
+# --- what reaches the SMTP server ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("\U0001f600" * 200, "hi"),  # a Subject of one encoded word, 1100 octets unfolded
+        ("Vee", "&\x0c" * 250),  # looked short to str.splitlines(); 1500 octets of HTML
+    ],
+)
+async def test_a_lead_with_a_long_name_or_odd_message_still_reaches_the_owner(
+    w: World, owner_db: Database, name: str, message: str
+) -> None:
+    """A line over 998 octets was refused by the server ("500 Line too long"), retried for
+    hours and given up on: the owner never heard of the lead."""
+    owner = await signup(w.client, "Acme")
+    response = await w.client.post(
+        "/api/v1/widget/leads",
+        json={
+            "email": f"lead-{uuid.uuid4().hex[:10]}@example.com",
+            "name": name,
+            "message": message,
+        },
+        headers={"X-Widget-Key": owner.workspace["public_key"]},
+    )
+    assert response.status_code == 202, response.text
+    notices = await w.notices(owner.email)
+    async with owner_db.transaction() as s:
+        error = (
+            await s.execute(
+                text(
+                    "SELECT last_error FROM mail_outbox WHERE recipient = :r"
+                    " AND template = 'notification'"
+                ),
+                {"r": owner.email},
+            )
+        ).scalar_one()
+    assert len(notices) == 1, error
+    [notice] = notices
+    assert name in str(notice.message["Subject"])
+    assert max(len(line) for line in notice.raw.splitlines()) <= 998
+    assert message.replace("\x0c", "") in notice.text.replace("\x0c", "")
+
+
+async def test_a_member_removed_while_their_mail_waits_does_not_get_it(
+    runtime_factory: RuntimeFactory, smtp: SmtpServer, owner_db: Database
+) -> None:
+    """The relay failed, the lead's mail waited in the outbox, the admin was removed meanwhile:
+    once the relay was back they still got the lead's email, name and message."""
+    async with world(runtime_factory, smtp, "pro", mail_retry_seconds=0.01) as w:
+        owner = await signup(w.client, "Acme")
+        admin = await _member_of(w, owner, "admin")
+        await w.settle()
+        smtp.handler.refuse_next = 10_000  # the relay is down (451)
+        lead = await _widget_lead(w, owner)
+        await w.settle()
+        gone = await w.client.delete(owner.url(f"/members/{admin.user_id}"), headers=owner.headers)
+        assert gone.status_code == 204, gone.text
+        smtp.handler.refuse_next = 0  # the relay is back; the waiting mails are due again
+        async with owner_db.transaction() as s:
+            await s.execute(
+                text(
+                    "UPDATE mail_outbox SET next_attempt_at = now()"
+                    " WHERE sent_at IS NULL AND recipient = ANY(:to)"
+                ),
+                {"to": [owner.email, admin.email]},
+            )
+        await w.runtime.mailer.flush()
+        async with owner_db.transaction() as s:
+            left = (
+                await s.execute(
+                    text(
+                        "SELECT count(*) FROM mail_outbox"
+                        " WHERE recipient = :to AND template = 'notification'"
+                    ),
+                    {"to": admin.email},
+                )
+            ).scalar_one()
+    assert [r for r in smtp.to(admin.email) if lead in r.text] == []
+    assert [r for r in smtp.to(owner.email) if lead in r.text] != []  # still a member
+    assert left == 0  # and the mail quoting the lead is gone, not kept
