@@ -311,6 +311,26 @@ async def test_a_document_body_is_read_as_its_media_type_says_in_any_case(
     assert replaced.json()["updated"] is True
 
 
+async def test_a_widget_key_holding_a_character_no_key_has_is_a_401(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """A NUL (or a space, a quote) in X-Widget-Key is a wrong key, as the widget should say: it
+    answered 422 invalid_text "Text must be valid UTF-8" from the database."""
+    key = owner.workspace["public_key"]
+    for bad in (key + "\x00", "pk_\x00", key[:-1] + " ", 'pk_a"b', "pk_"):
+        headers = {"X-Widget-Key": bad.encode("latin-1")}
+        for method, path, body in (
+            ("GET", "/api/v1/widget/config", None),
+            ("POST", "/api/v1/chat", {"message": "hi", "session_id": "s-nul"}),
+            ("POST", "/api/v1/widget/leads", {"email": "nul@example.com"}),
+        ):
+            response = await client.request(method, path, json=body, headers=headers)
+            assert_error(response, 401, "invalid_widget_key")
+    # The key itself still opens the widget.
+    config = await client.get("/api/v1/widget/config", headers={"X-Widget-Key": key})
+    assert config.status_code == 200, config.text
+
+
 # --- dates -----------------------------------------------------------------------------------
 
 
