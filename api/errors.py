@@ -139,14 +139,18 @@ def is_database_unavailable(exc: BaseException) -> bool:
 
 
 def _is_unstorable_text(exc: BaseException) -> bool:
-    """PostgreSQL refused a string (a NUL byte, an invalid sequence): the client's input."""
+    """PostgreSQL refused a string (a NUL byte, an invalid sequence), or the driver could not
+    encode one (a lone surrogate: ``UnicodeEncodeError``, raised as asyncpg's ``DataError``
+    "invalid input for query argument"): the client's input."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(
             current,
-            asyncpg.CharacterNotInRepertoireError | asyncpg.UntranslatableCharacterError,
+            asyncpg.CharacterNotInRepertoireError
+            | asyncpg.UntranslatableCharacterError
+            | UnicodeEncodeError,
         ):
             return True
         current = getattr(current, "orig", None) or current.__cause__
@@ -196,10 +200,7 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         if not is_database_unavailable(exc):
             sentry_sdk.capture_exception(exc)
-            log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-            return JSONResponse(
-                error_body("internal_error", "Something went wrong on our side"), status_code=500
-            )
+            return unhandled_response(request.scope, exc)  # logged, with the request's id
         log.warning(
             "database unavailable on %s %s: %s: %s",
             request.method,

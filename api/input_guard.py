@@ -1,20 +1,28 @@
-"""JSON request bodies that no handler should see: nested too deep, or carrying lone surrogates.
+"""JSON request bodies that no handler should see: not UTF-8, nested too deep, or carrying
+lone surrogates.
 
-Both used to reach a handler and end in a 500: Python's JSON decoder recurses once per level
+These used to reach a handler and end in a 500: Python's JSON decoder recurses once per level
 (``RecursionError`` near 1,000 levels, and a validation error echoing a deep value recurses
-again), and a ``\\ud800`` escape decodes to a string that cannot be encoded as UTF-8 (so the
-database driver, the log or the embedder fails on it much later). One check here, before any
-route parses the body, covers every JSON endpoint, including the ones that read
-``request.json()`` themselves:
+again), and a ``\\ud800`` escape, raw surrogate bytes (``ED A0 80``, which ``json.loads``
+decodes with ``surrogatepass``) or a UTF-16 body (which it detects) all decode to a string that
+cannot be encoded as UTF-8 (so the database driver, the log or the embedder fails on it much
+later). One check here, before any route parses the body, covers every JSON endpoint, including
+the ones that read ``request.json()`` themselves:
 
+* a body that is not UTF-8 text (RFC 8259 requires it): 422 ``invalid_json`` "not UTF-8 text",
+  with the byte position, as a route answers a body that does not decode;
 * deeper than ``MAX_JSON_DEPTH`` arrays/objects: 422 ``json_too_deep``;
 * a ``\\uD800``-``\\uDFFF`` escape that is not half of a valid pair: 422 ``invalid_text``,
   with the field's path in ``details``.
 
-Only bodies that could hold either are looked at closely (more opening brackets than the
-limit, a surrogate escape); everything else passes after two byte counts. Bodies that are not
-JSON at all are left to the route (it answers its usual 4xx). Multipart and form bodies, and the
-payment webhook's raw body, stream through untouched.
+Every check is linear in the body's size (the guard runs before authentication, so a slow path
+here is a denial of service for anyone), and a body over ``THREAD_ABOVE`` bytes is checked in a
+worker thread so that even a megabyte leaves the event loop free. Only bodies that could hold a
+problem are looked at closely (more opening brackets than the limit, a surrogate escape); the
+rest pass after a few byte scans. Bodies that are not JSON at all are left to the route (it
+answers its usual 4xx). Form bodies (media type exactly ``multipart/form-data`` or
+``application/x-www-form-urlencoded``, in any case), and the payment webhook's raw body, stream
+through untouched.
 """
 
 from __future__ import annotations
@@ -23,23 +31,41 @@ import json
 import re
 from typing import Any, Final
 
+import anyio.to_thread
 import numpy as np
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import invalid_json, json_parse_error
 from api.middleware import send_error
+from core.errors import AppError, ValidationFailed
 
 MAX_JSON_DEPTH: Final = 64
+# A body larger than this is checked in a worker thread, off the event loop.
+THREAD_ABOVE: Final = 64 * 1024
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_NOT_JSON: Final = (b"multipart/", b"application/x-www-form-urlencoded")
+FORM_MEDIA_TYPES: Final = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
 # Routes that take the raw body and answer any content themselves: the payment webhook verifies
 # a signature over the exact bytes and must answer 200 to whatever Razorpay signed (else it
 # retries for a day).
 RAW_BODY_PREFIXES: Final = ("/api/v1/billing/webhooks",)
-# A JSON string literal (unrolled loop: no backtracking on long strings).
-_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# An escape pair (``\"``, ``\\``, ``\u``...), then a string without escapes. Removing the
+# pairs first, left to right, leaves no backslash a string pattern would have to backtrack over:
+# ``"[^"]*"`` fails at most once (the last, unterminated string) and so the whole pass is linear.
+# (The single pattern ``"[^"\\]*(?:\\.[^"\\]*)*"`` retried from every quote was quadratic: a
+# bracket-heavy body of ``"`` then ``\"`` repeated held the event loop for minutes.)
+_ESCAPE: Final = re.compile(rb"\\.", re.DOTALL)
+_STRING: Final = re.compile(rb'"[^"]*"')
 _SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 _ALL_BUT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def media_type(content_type: str | bytes | None) -> str:
+    """A Content-Type's media type: the part before any parameter, stripped and lowercased
+    (media types are case-insensitive, RFC 2045 5.1); "" when there is none."""
+    if isinstance(content_type, bytes):
+        content_type = content_type.decode("latin-1")
+    return (content_type or "").split(";", 1)[0].strip().lower()
 
 
 def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -47,8 +73,9 @@ def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     not count). Linear time, no recursion, whatever the input."""
     if body.count(b"[") + body.count(b"{") <= limit:
         return False
+    outside_strings = _STRING.sub(b'""', _ESCAPE.sub(b"", body))
     brackets = np.frombuffer(
-        _STRING.sub(b'""', body).translate(None, delete=_ALL_BUT_BRACKETS), dtype=np.uint8
+        outside_strings.translate(None, delete=_ALL_BUT_BRACKETS), dtype=np.uint8
     )
     if brackets.size <= limit:
         return False
@@ -84,15 +111,51 @@ def lone_surrogate_field(body: bytes) -> tuple[bool, str | None]:
     return False, None
 
 
+def not_utf8(body: bytes) -> ValidationFailed | None:
+    """422 ``invalid_json`` "not UTF-8 text" (at the first bad byte) for a body that is not
+    strict UTF-8: raw surrogate bytes, Latin-1..., or one the JSON decoder would read as UTF-16
+    or UTF-32 (NUL bytes among the first four), whose bytes may happen to be UTF-8 too."""
+    if json.detect_encoding(body) not in ("utf-8", "utf-8-sig"):
+        return invalid_json(0, "not UTF-8 text")
+    if body.isascii():
+        return None
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return json_parse_error(exc)
+    return None
+
+
+def body_refusal(body: bytes) -> AppError | None:
+    """Why no handler should see this JSON body, or None."""
+    if (refused := not_utf8(body)) is not None:
+        return refused
+    if json_depth_exceeds(body):
+        return ValidationFailed(
+            f"JSON may nest arrays and objects at most {MAX_JSON_DEPTH} levels deep",
+            code="json_too_deep",
+            details=[{"field": None, "max_depth": MAX_JSON_DEPTH}],
+        )
+    found, field = lone_surrogate_field(body)
+    if found:
+        return ValidationFailed(
+            "Text must be valid Unicode: an unpaired surrogate (\\ud800-\\udfff) was sent",
+            code="invalid_text",
+            details=[{"field": field, "message": "contains an unpaired UTF-16 surrogate"}],
+        )
+    return None
+
+
 def _content_type(scope: Scope) -> bytes:
     for key, value in scope.get("headers", []):
         if key == b"content-type":
-            return bytes(value).lower()
+            return bytes(value)
     return b""
 
 
 class JsonInputGuardMiddleware:
-    """422 for a JSON body nested deeper than ``MAX_JSON_DEPTH`` or holding a lone surrogate."""
+    """422 for a JSON body that is not UTF-8, is nested deeper than ``MAX_JSON_DEPTH`` or holds
+    a lone surrogate."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -102,7 +165,7 @@ class JsonInputGuardMiddleware:
             scope["type"] != "http"
             or scope.get("method") not in _BODY_METHODS
             or scope.get("path", "").startswith(RAW_BODY_PREFIXES)
-            or _content_type(scope).startswith(_NOT_JSON)
+            or media_type(_content_type(scope)) in FORM_MEDIA_TYPES
         ):
             await self.app(scope, receive, send)
             return
@@ -116,23 +179,13 @@ class JsonInputGuardMiddleware:
             more = bool(message.get("more_body", False))
         body = b"".join(chunks)
 
-        if json_depth_exceeds(body):
+        if len(body) > THREAD_ABOVE:
+            refused = await anyio.to_thread.run_sync(body_refusal, body)
+        else:
+            refused = body_refusal(body)
+        if refused is not None:
             await send_error(
-                send,
-                422,
-                "json_too_deep",
-                f"JSON may nest arrays and objects at most {MAX_JSON_DEPTH} levels deep",
-                [{"field": None, "max_depth": MAX_JSON_DEPTH}],
-            )
-            return
-        found, field = lone_surrogate_field(body)
-        if found:
-            await send_error(
-                send,
-                422,
-                "invalid_text",
-                "Text must be valid Unicode: an unpaired surrogate (\\ud800-\\udfff) was sent",
-                [{"field": field, "message": "contains an unpaired UTF-16 surrogate"}],
+                send, refused.status_code, refused.code, refused.message, refused.details
             )
             return
 

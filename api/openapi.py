@@ -50,8 +50,9 @@ _ERRORS: dict[str, str] = {
     "404": "Nothing with this id in the workspace (not_found)",
     "409": "In conflict with what is stored (a duplicate, a change in progress)",
     "413": "The body is larger than the route accepts (payload_too_large)",
-    "415": "The file's type is not supported (unsupported_media_type), or its name or declared"
-    " type says PDF or DOCX and its bytes are not (content_type_mismatch)",
+    "415": "The file's type, or the body's media type, is not supported"
+    " (unsupported_media_type), or its name or declared type says PDF or DOCX and its bytes"
+    " are not (content_type_mismatch)",
     "422": "Invalid input: validation_error (details: one entry per field), invalid_json"
     " (details[0].position), or a code of its own",
     "429": "Too many requests (rate_limited; Retry-After says when to try again)",

@@ -401,14 +401,14 @@ async def audit_log_page(
 
 # --- public widget keys ----------------------------------------------------------------------
 
+_PUBLIC_KEY = re.compile(re.escape(security.PUBLIC_KEY_PREFIX) + r"[A-Za-z0-9_-]{1,61}")
+
 
 def check_public_key(public_key: str | None) -> str:
-    """A well-formed widget key, else 401 ``invalid_widget_key``."""
-    if (
-        not public_key
-        or not public_key.startswith(security.PUBLIC_KEY_PREFIX)
-        or len(public_key) > 64
-    ):
+    """A well-formed widget key (the prefix, then at most 61 URL-safe base64 characters, as
+    ``security.generate_public_key`` makes them), else 401 ``invalid_widget_key``: a key with a
+    NUL or any other character no key holds is refused here, not by the database."""
+    if not public_key or not _PUBLIC_KEY.fullmatch(public_key):
         raise Unauthorized("Send the widget key in X-Widget-Key", code="invalid_widget_key")
     return public_key
 

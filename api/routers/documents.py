@@ -20,9 +20,10 @@ from api.deps import (
 )
 from api.errors import json_parse_error
 from api.ingestion import enqueue_after_commit
+from api.input_guard import media_type
 from api.openapi import document_body
 from api.throttling import RateLimitIngest
-from core.errors import NotFound, ValidationFailed
+from core.errors import NotFound, UnsupportedMediaType, ValidationFailed
 from rag.knowledge import indexing, retrieval, submissions
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge.capped_rerank import rerank_within_cap
@@ -100,6 +101,24 @@ async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str | 
     )
 
 
+def _is_upload(request: Request) -> bool:
+    """True for a multipart upload, False for a JSON body (or none named: read as JSON, as
+    before); 415 ``unsupported_media_type`` for any other media type, which Starlette's form
+    parser or the JSON guard would not read as the route does. Media types compare in any case:
+    ``Multipart/Form-Data`` is an upload too."""
+    kind = media_type(request.headers.get("content-type"))
+    if kind == "multipart/form-data":
+        return True
+    if kind in ("", "application/json") or (
+        kind.startswith("application/") and kind.endswith("+json")
+    ):
+        return False
+    raise UnsupportedMediaType(
+        "Send the document as multipart/form-data or JSON (application/json)",
+        details=[{"field": None, "content_type": kind}],
+    )
+
+
 async def _json(request: Request) -> dict[str, Any]:
     try:
         body = await request.json()
@@ -135,7 +154,7 @@ async def create_document(
 ) -> Any:
     """Multipart upload (`file`, optional `title`) or JSON {title, text} | {url} | {sitemap_url}."""
     settings = runtime.settings
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+    if _is_upload(request):
         data, filename, content_type, title = await _read_upload(
             request, runtime.settings.max_upload_bytes
         )
@@ -239,7 +258,7 @@ async def replace_document(
     not_replaceable_by_text). `title` renames an upload or a text document (a text document's
     title is its identity: 409 title_taken when another text document has it). Returns 202, or
     200 `duplicate` when content and title are those stored (nothing queued)."""
-    as_text = not request.headers.get("content-type", "").startswith("multipart/form-data")
+    as_text = not _is_upload(request)
     if not as_text:
         data, _filename, content_type, title = await _read_upload(
             request, runtime.settings.max_upload_bytes

@@ -121,14 +121,16 @@ ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="functi
 
 async def form_fields(request: Request) -> dict[str, Any]:
     """The posted form (without the CSRF field): single values as strings, repeated ones as
-    lists."""
+    lists. A field sent as a file part is left out (these forms take no files; the upload
+    forms read theirs themselves), so no handler meets an ``UploadFile`` where it reads text."""
     form = await request.form()
     fields: dict[str, Any] = {}
     for key in form:
         if key == "csrf_token":
             continue
-        values = form.getlist(key)
-        fields[key] = values if len(values) > 1 else values[0]
+        values = [value for value in form.getlist(key) if isinstance(value, str)]
+        if values:
+            fields[key] = values if len(values) > 1 else values[0]
     return fields
 
 

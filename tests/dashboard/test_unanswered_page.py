@@ -7,6 +7,8 @@ import html
 import re
 import uuid
 
+from sqlalchemy import text
+
 from api.runtime import Runtime
 from tests.dashboard.conftest import WebOwner, asked_by_a_visitor
 
@@ -81,3 +83,31 @@ async def test_a_refusal_for_a_group_gone_meanwhile_keeps_the_answer(
     assert refused.status_code == 422
     assert "were dealt with meanwhile" in refused.text
     assert f">{typed}</textarea>" in refused.text
+
+
+async def test_a_field_sent_as_a_file_part_is_left_out_not_a_500(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    """A form field posted as a file (a forged or broken form) is not text: it is left out, the
+    rest of the form is saved (it was a 500 when that field was a phrasing)."""
+    question, ids = await asked(runtime, web)
+    answer = f"No, only by sea {uuid.uuid4().hex[:6]}."
+    parts = [
+        ("csrf_token", (None, web.csrf)),
+        ("question", (None, question)),
+        ("answer", (None, answer)),
+        ("alt_questions", (None, "Can I get it delivered to Mars?")),
+        ("alt_questions", ("alt.txt", b"other phrasing", "text/plain")),
+        *[("ids", (None, i)) for i in ids],
+    ]
+    made = await web.client.post(web.url("unanswered/faq"), files=parts)
+    assert made.status_code == 303, made.text
+    async with runtime.db.transaction(workspace_id=uuid.UUID(web.workspace_id)) as session:
+        saved = (
+            await session.execute(
+                text("SELECT question, alt_questions FROM faqs WHERE answer = :a"), {"a": answer}
+            )
+        ).all()
+    assert [tuple(row) for row in saved] == [(question, ["Can I get it delivered to Mars?"])]
+    page = await web.client.get(made.headers["location"])
+    assert question not in page.text  # the group was answered

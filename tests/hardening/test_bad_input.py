@@ -200,6 +200,137 @@ async def test_paired_surrogates_and_escaped_backslashes_are_ordinary_text(
     assert transcript["messages"][0]["text"] == "hi \U0001f600 and \\ud800"
 
 
+# Surrogates without an escape: raw CESU-8 bytes (which ``json.loads`` decodes with
+# ``surrogatepass``) and UTF-16 bodies (which it detects) are not UTF-8 text.
+HIGH, LOW = b"\xed\xa0\x80", b"\xed\xb0\x80"
+
+
+def utf16(text: str) -> bytes:
+    return text.encode("utf-16-le")
+
+
+async def test_a_body_that_is_not_utf8_is_refused_on_every_route_and_changes_nothing(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    created = await client.post(
+        owner.url("/documents"), json={"title": "Keep", "text": "Original."}, headers=owner.headers
+    )
+    assert created.status_code == 202, created.text
+    document = owner.url(f"/documents/{created.json()['id']}")
+    widget_before = (await client.get(owner.url("/widget"), headers=owner.headers)).json()
+    owner_json = owner.headers | JSON
+    for method, path, headers, body in (
+        ("POST", "/api/v1/chat", wk(owner), b'{"message": "hi ' + HIGH + b'", "session_id": "s1"}'),
+        ("POST", owner.url("/chat"), owner_json, b'{"message": "hi ' + HIGH + b'"}'),
+        (
+            "PATCH",
+            owner.url("/widget"),
+            owner_json,
+            b'{"suggested_questions": ["a ' + HIGH + b'"]}',
+        ),
+        ("PATCH", owner.url("/widget"), owner_json, b'{"allowed_origins": ["a' + LOW + b'b"]}'),
+        ("PUT", document, owner_json, b'{"text": "x ' + HIGH + b'"}'),
+        ("PUT", document, owner_json, b'{"text": "new text", "title": "T ' + LOW + b'"}'),
+        ("PUT", document, owner_json, utf16('{"text": "x ') + b"\x00\xd8" + utf16('"}')),
+        ("POST", owner.url("/documents"), owner_json, utf16('{"title": "U", "text": "x"}')),
+        # UTF-16 whose bytes are UTF-8 too: a lone high surrogate, then U+0080.
+        ("PUT", document, owner_json, utf16('{"text": "') + b"\x00\xd8\x80\x00" + utf16('"}')),
+        ("POST", owner.url("/faqs"), owner_json, b'{"question": "q' + HIGH + b'", "answer": "a"}'),
+    ):
+        response = await client.request(method, path, content=body, headers=headers)
+        error = assert_error(response, 422, "invalid_json")
+        assert error["details"][0]["message"] == "not UTF-8 text", path
+        assert isinstance(error["details"][0]["position"], int)
+    # Nothing was stored: the document is as it was, no conversation, the widget unchanged.
+    again = await client.put(document, json={"text": "Original."}, headers=owner.headers)
+    assert again.json()["duplicate"] is True, again.text
+    assert await document_count(client, owner) == 1
+    conversations = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
+    assert conversations["items"] == []
+    widget_after = (await client.get(owner.url("/widget"), headers=owner.headers)).json()
+    assert widget_after == widget_before
+
+
+async def test_a_document_body_is_read_as_its_media_type_says_in_any_case(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """A media type that is neither multipart nor JSON is 415 (it was read as JSON past the
+    guard, a lone surrogate included: 500); any capitalisation of multipart/form-data or JSON
+    is read as such."""
+    created = await client.post(
+        owner.url("/documents"), json={"title": "Keep", "text": "Original."}, headers=owner.headers
+    )
+    document = owner.url(f"/documents/{created.json()['id']}")
+    lone = b'{"text": "x \\ud800"}'
+    for content_type, body in (
+        ("application/x-www-form-urlencoded", lone),  # a form: the JSON guard lets it by
+        ("text/plain", b'{"title": "Plain", "text": "Some text."}'),
+        ("application/xml", b'{"title": "Plain", "text": "Some text."}'),
+    ):
+        for method, path in (("PUT", document), ("POST", owner.url("/documents"))):
+            response = await client.request(
+                method, path, content=body, headers=owner.headers | {"content-type": content_type}
+            )
+            assert_error(response, 415, "unsupported_media_type")
+    for content_type in (
+        "application/x-www-form-urlencoded+json",
+        "Application/JSON; charset=UTF-8",
+    ):
+        response = await client.put(
+            document, content=lone, headers=owner.headers | {"content-type": content_type}
+        )
+        assert_error(response, 422, "invalid_text")
+    # A JSON body sent as multipart is read as a form: it has no `file`.
+    response = await client.put(
+        document,
+        content=lone,
+        headers=owner.headers | {"content-type": "Multipart/Form-Data; boundary=x"},
+    )
+    assert response.status_code in (400, 422), response.text
+    again = await client.put(document, json={"text": "Original."}, headers=owner.headers)
+    assert again.json()["duplicate"] is True, again.text
+
+    upload = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="notes.txt"\r\n'
+        b"Content-Type: text/plain\r\n\r\nSome notes about shipping.\r\n--XyZ--\r\n"
+    )
+    for content_type in ("Multipart/Form-Data; boundary=XyZ", "MULTIPART/FORM-DATA;boundary=XyZ"):
+        uploaded = await client.post(
+            owner.url("/documents"),
+            content=upload,
+            headers=owner.headers | {"content-type": content_type},
+        )
+        assert uploaded.status_code in (200, 202), uploaded.text
+        assert uploaded.json()["title"] == "notes.txt"
+    replaced = await client.put(
+        document,
+        content=upload.replace(b"Some notes", b"Other notes"),
+        headers=owner.headers | {"content-type": "Multipart/Form-Data; boundary=XyZ"},
+    )
+    assert replaced.status_code == 202, replaced.text
+    assert replaced.json()["updated"] is True
+
+
+async def test_a_widget_key_holding_a_character_no_key_has_is_a_401(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """A NUL (or a space, a quote) in X-Widget-Key is a wrong key, as the widget should say: it
+    answered 422 invalid_text "Text must be valid UTF-8" from the database."""
+    key = owner.workspace["public_key"]
+    for bad in (key + "\x00", "pk_\x00", key[:-1] + " ", 'pk_a"b', "pk_"):
+        headers = {"X-Widget-Key": bad.encode("latin-1")}
+        for method, path, body in (
+            ("GET", "/api/v1/widget/config", None),
+            ("POST", "/api/v1/chat", {"message": "hi", "session_id": "s-nul"}),
+            ("POST", "/api/v1/widget/leads", {"email": "nul@example.com"}),
+        ):
+            response = await client.request(method, path, json=body, headers=headers)
+            assert_error(response, 401, "invalid_widget_key")
+    # The key itself still opens the widget.
+    config = await client.get("/api/v1/widget/config", headers={"X-Widget-Key": key})
+    assert config.status_code == 200, config.text
+
+
 # --- dates -----------------------------------------------------------------------------------
 
 

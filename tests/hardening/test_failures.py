@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
 
 from core.db import Database
 from tests.conftest import Owner
@@ -66,6 +68,33 @@ async def test_nul_characters_in_input_are_a_422_not_a_500(client: httpx.AsyncCl
     )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_text"
+
+
+async def test_text_the_driver_cannot_encode_is_a_422_and_other_database_errors_a_traceable_500(
+    app_client: ClientFactory, db: Database
+) -> None:
+    """Whatever path lets a lone surrogate reach the database (the driver cannot encode it:
+    ``UnicodeEncodeError`` inside asyncpg's ``DataError``) answers 422 ``invalid_text``, not a
+    500; a database error that is nobody's input is a 500 naming the request's id."""
+    async with app_client() as client:
+        app: FastAPI = client.app  # type: ignore[attr-defined]
+
+        @app.post("/api/v1/_test/store")
+        async def store() -> None:
+            async with db.transaction() as session:
+                await session.execute(text("SELECT CAST(:v AS text)"), {"v": "x \ud800"})
+
+        @app.post("/api/v1/_test/divide")
+        async def divide() -> None:
+            async with db.transaction() as session:
+                await session.execute(text("SELECT 1 / 0"))
+
+        stored = await client.post("/api/v1/_test/store")
+        assert stored.status_code == 422, stored.text
+        assert stored.json()["error"]["code"] == "invalid_text"
+        divided = await client.post("/api/v1/_test/divide", headers={"X-Request-ID": "req-db-1"})
+    assert divided.status_code == 500, divided.text
+    assert divided.json()["error"]["details"] == {"request_id": "req-db-1"}
 
 
 async def test_redis_down_chat_still_answers(
