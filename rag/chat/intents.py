@@ -68,9 +68,23 @@ _PERSON = (
     r"(?:human(?: being| agent)?|real (?:person|human|agent)|live (?:agent|person|human)"
     r"|actual (?:person|human)|representative|operator)"
 )
+# A part of the product named after a person ("a live chat widget", "the operator console"):
+# connecting something to it is no request for a person.
+_PRODUCT_PART = (
+    r"(?! (?:widget|console|api|app|integration|plugin|software|dashboard|tool|window|box"
+    r"|button|feature|system|platform|module|sdk|script|panel|role|view|page|mode|inbox"
+    r"|queue|seat|license|licence|account)s?(?!\S))"
+)
+# Who connects: the visitor ("connect with an agent", "i want to connect to a person"), not
+# something of the product ("can the bot connect to a live chat widget?").
+_VISITOR_CONNECTS = (
+    r"(?:^|(?<=\bi )|(?<=\bwe )|(?<=\bme )|(?<=\bus )|(?<=\bto )|(?<=\bplease ))"
+    r"(?:connect|communicate)"
+)
 _HUMAN = phrases(
     # Asking to talk to one, or to be put through: whatever follows.
-    rf"(?:talk|speak|chat|connect|communicate) (?:to|with) {_DET}{_HUMAN_NOUN}",
+    rf"(?:talk|speak|chat) (?:to|with) {_DET}{_HUMAN_NOUN}{_PRODUCT_PART}",
+    rf"{_VISITOR_CONNECTS} (?:to|with) {_DET}{_HUMAN_NOUN}{_PRODUCT_PART}",
     rf"(?:connect|transfer|put|pass|forward|redirect) me (?:through )?(?:to|with) "
     rf"{_DET}{_HUMAN_NOUN}",
     rf"(?:want|need|request|prefer|give me|bring|find me|bring me) {_DET}{_PERSON}",
@@ -81,6 +95,12 @@ _HUMAN = phrases(
     r"human (?:agent|being|please|pls)" + _FEATURE,
     rf"(?:is|are) (?:there|there any) (?:a |any )?(?:human|real person|live agent|person)s?"
     rf"{_FEATURE}",
+)
+# A person word as the first part of a hyphenated word is a modifier ("human-readable",
+# "agent-based"): joined to the rest, it names no person ("live-agent" still does).
+_COMPOUND = re.compile(
+    r"\b(human|agent|operator|person|people|staff|representative|rep|team)[-\u2010\u2011](?=\w)",
+    re.IGNORECASE,
 )
 # The whole message (after fillers) is just one of these words: "human", "agent please".
 _HUMAN_ALONE = frozenset(
@@ -298,7 +318,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         return IntentResult("contact", 0.95)
     n_words = len(words.split())
 
-    if _HUMAN.search(words):
+    if _HUMAN.search(_words(_COMPOUND.sub(r"\1", text))):
         return IntentResult("human", 0.93 if n_words <= 12 else 0.8)
 
     lead = _LEAD.search(words)
