@@ -11,6 +11,7 @@ make no request for a human.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,7 +20,9 @@ from rag.chat.courtesy import (
     FILLER,
     GOODBYE,
     GREETING,
+    GREETING_EMOJI,
     THANKS,
+    THANKS_EMOJI,
     phrases,
 )
 from rag.chat.courtesy import words as _words
@@ -302,6 +305,22 @@ def _addressee(text: str, word: str) -> bool:
     return False
 
 
+def _wordless(text: str) -> IntentResult:
+    """A message without a word: "👍", "🙏🏽" and the like thank (as "ok" does, not surely), "👋"
+    greets; anything else is a question nobody can answer (confidence 0)."""
+    signs = {
+        ch
+        for ch in text
+        if not ch.isspace()
+        and unicodedata.category(ch)[0] not in "PMC"
+        and ch not in "\ufe0f"
+        and not "\U0001f3fb" <= ch <= "\U0001f3ff"
+    }
+    if signs and signs <= THANKS_EMOJI | GREETING_EMOJI:
+        return IntentResult("thanks" if signs & THANKS_EMOJI else "greeting", 0.6)
+    return IntentResult("question", 0.0)
+
+
 def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     """Classify a visitor message without any model call.
 
@@ -310,7 +329,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     """
     words = _words(text)
     if not words:
-        return IntentResult("question", 0.0)
+        return _wordless(text)
     asks = _asks(text)
     if not asks and leaves_an_address(text):
         # "my email is jane@example.com", "contact me at ...": what the bot asked for after

@@ -187,11 +187,21 @@ def test_bot_name_is_not_content() -> None:
     assert detect_intent("hey trulybot!", bot_name="TrulyBot").confidence >= 0.9
 
 
-@pytest.mark.parametrize("text", ["", "   ", "!!!", "🙂"])
+@pytest.mark.parametrize("text", ["", "   ", "!!!", "🤔"])
 def test_empty_messages_are_questions_with_zero_confidence(text: str) -> None:
     result = detect_intent(text)
     assert result.intent == "question"
     assert result.confidence == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"), [("🙂", "thanks"), ("👍🏽", "thanks"), ("👋", "greeting")]
+)
+def test_a_thankful_or_waving_emoji_alone_is_courtesy_but_not_surely(
+    text: str, intent: str
+) -> None:
+    result = detect_intent(text)
+    assert (result.intent, result.confidence) == (intent, 0.6)
 
 
 def test_confidence_is_a_probability() -> None:
