@@ -20,7 +20,7 @@ from rag.chat.generator import (
     joined_follow_up,
 )
 from rag.chat.normalize import WORD, content_terms
-from rag.chat.prompts import Passage, dont_know_answer
+from rag.chat.prompts import Passage, dont_know_answer, without_markers
 
 EXTRACTIVE_PREFIX = "From our documentation:"
 EXTRACTIVE_MODEL = "extractive"
@@ -232,7 +232,12 @@ class ExtractiveAnswerer:
                 break
         # Read in document order: by passage rank, then position in the passage.
         chosen.sort(key=lambda c: (c[0], c[1]))
-        body = " ".join(f"{sentence} [{n}]" for _rank, _position, sentence, n in chosen)
+        # Only the markers written here cite: a quoted "[2]" (the document's own footnote)
+        # would be read as a citation of passage 2.
+        body = " ".join(
+            f"{' '.join(without_markers(sentence, len(passages)).split())} [{n}]"
+            for _rank, _position, sentence, n in chosen
+        )
         return f"{self.prefix} {body}"
 
     def _trim(self, sentence: str) -> str:

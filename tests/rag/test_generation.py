@@ -612,6 +612,16 @@ def test_extractive_answer_quotes_the_chinese_sentence_that_answers() -> None:
     assert hours.text == f"{EXTRACTIVE_PREFIX} 营业时间为九点到五点。 [1]"
 
 
+def test_a_documents_own_footnote_is_no_citation_of_another_source() -> None:
+    """A quoted "[2]" (the document's footnote) was read as a citation of passage 2, another
+    document, listed first under the answer (chat review F6)."""
+    warranty = passage(1, "The warranty on the keys lasts two years [2]. It covers defects.")
+    other = passage(2, "Resellers get a partner discount.", title="Reseller terms")
+    completion = ExtractiveAnswerer().answer("How long is the warranty?", [warranty, other])
+    assert completion.text == (f"{EXTRACTIVE_PREFIX} The warranty on the keys lasts two years. [1]")
+    assert [c.document_id for c in extract_citations(completion.text, [warranty, other])] == ["d-1"]
+
+
 def test_extractive_answer_uses_at_most_three_sentences() -> None:
     text = " ".join(f"Refund rule number {i} applies to refunds." for i in range(10))
     completion = ExtractiveAnswerer().answer("refunds rule", [passage(1, text)])
