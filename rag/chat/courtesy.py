@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_APOSTROPHES = str.maketrans("", "", "'\u2018\u2019\u02bc\u0060\u00b4")
+# Apostrophes, and the variation selectors that only pick an emoji's style ("❤️").
+_APOSTROPHES = str.maketrans("", "", "'\u2018\u2019\u02bc\u0060\u00b4\ufe0e\ufe0f")
 
 
 def words(text: str) -> str:
-    """NFKC + casefold, apostrophes dropped, everything but letters/marks/digits to one space."""
+    """NFKC + casefold, apostrophes and variation selectors dropped, everything but
+    letters/marks/digits to one space."""
     folded = unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES)
     chars = [ch if unicodedata.category(ch)[0] in "LMN" else " " for ch in folded]
     return " ".join("".join(chars).split())
@@ -56,6 +58,30 @@ GREETING = phrases(
     r"salaam",
     r"salam",
     r"as?salamu? (?:alaikum|alaykum)",
+    # in their own scripts: Arabic, Chinese, Japanese, Russian, Hindi (Arabic with or without
+    # its tanwin; Chinese and Japanese have no spaces, so a phrase is the whole run)
+    "\u0645\u0631\u062d\u0628\u0627\u064b?",  # marhaban
+    # ahlan (wa sahlan)
+    "[\u0623\u0627]\u0647\u0644\u0627\u064b?(?: \u0648\u0633\u0647\u0644\u0627\u064b?)?",
+    "\u0627\u0644\u0633\u0644\u0627\u0645 \u0639\u0644\u064a\u0643\u0645",  # as-salamu alaykum
+    "\u0633\u0644\u0627\u0645",  # salam
+    "\u4f60\u597d(?:\u5417|\u554a|\u5440)?",  # ni hao (ma)
+    "\u60a8\u597d",  # nin hao
+    "\u5927\u5bb6\u597d",  # dajia hao
+    "\u55e8",  # hai
+    "\u3053\u3093\u306b\u3061\u306f",  # konnichiwa
+    "\u3053\u3093\u3070\u3093\u306f",  # konbanwa
+    "\u304a\u306f\u3088\u3046(?:\u3054\u3056\u3044\u307e\u3059)?",  # ohayou (gozaimasu)
+    "\u043f\u0440\u0438\u0432\u0435\u0442",  # privet
+    # zdravstvuy(te)
+    "\u0437\u0434\u0440\u0430\u0432\u0441\u0442\u0432\u0443\u0439(?:\u0442\u0435)?",
+    # dobryy den / vecher, dobroye utro
+    "\u0434\u043e\u0431\u0440\u044b\u0439 \u0434\u0435\u043d\u044c",
+    "\u0434\u043e\u0431\u0440\u044b\u0439 \u0432\u0435\u0447\u0435\u0440",
+    "\u0434\u043e\u0431\u0440\u043e\u0435 \u0443\u0442\u0440\u043e",
+    # kak dela / kak ty / kak vy (how are you)
+    "\u043a\u0430\u043a (?:\u0434\u0435\u043b\u0430|\u0442\u044b|\u0432\u044b)",
+    "\u0928\u092e\u0938\u094d\u0915\u093e\u0930",  # namaskar
 )
 
 THANKS = phrases(
@@ -98,6 +124,17 @@ THANKS = phrases(
     r"धन्यवाद",
     r"shukriya",
     r"arigato",
+    # shukran (jazilan)
+    "\u0634\u0643\u0631\u0627\u064b?(?: \u062c\u0632\u064a\u0644\u0627\u064b?)?",
+    "\u0645\u0634\u0643\u0648\u0631",  # mashkur
+    "\u8c22\u8c22(?:\u4f60|\u60a8)?",  # xiexie (ni)
+    "\u591a\u8c22",  # duoxie
+    "\u611f\u8c22(?:\u4f60|\u60a8)?",  # ganxie
+    "\u3042\u308a\u304c\u3068\u3046(?:\u3054\u3056\u3044\u307e\u3059)?",  # arigatou (gozaimasu)
+    # spasibo (bolshoye)
+    "\u0441\u043f\u0430\u0441\u0438\u0431\u043e(?: \u0431\u043e\u043b\u044c\u0448\u043e\u0435)?",
+    "\u0431\u043b\u0430\u0433\u043e\u0434\u0430\u0440\u044e",  # blagodaryu
+    "\u0936\u0941\u0915\u094d\u0930\u093f\u092f\u093e",  # shukriya
 )
 
 ACKNOWLEDGEMENTS = frozenset(
@@ -124,7 +161,22 @@ GOODBYE = phrases(
     r"au revoir",
     r"tsch(?:ü|u|ue)ss",
     r"alvida",
+    "\u0645\u0639 \u0627\u0644\u0633\u0644\u0627\u0645\u0629",  # ma'a as-salama
+    "\u518d\u89c1",  # zaijian
+    "\u3055\u3088\u3046\u306a\u3089",  # sayounara
+    "\u043f\u043e\u043a\u0430",  # poka
+    "\u0434\u043e \u0441\u0432\u0438\u0434\u0430\u043d\u0438\u044f",  # do svidaniya
+    "\u0905\u0932\u0935\u093f\u0926\u093e",  # alvida
 )
+
+# A message of nothing but these emoji (skin tones and variation selectors aside) thanks, or
+# acknowledges, like "ok"; a waving hand alone greets.
+THANKS_EMOJI = frozenset(
+    "\U0001f44d\U0001f64f\U0001f44c\u2764\u2665\U0001f60a\U0001f642\U0001f600\U0001f603"
+    "\U0001f604\U0001f601\u2705\u2714\U0001f44f\U0001f4af\U0001f64c\U0001f970\U0001f60d"
+    "\U0001f499\U0001f49a\U0001f49b\U0001f49c\U0001f9e1\U0001f91d\u263a\U0001f917"
+)
+GREETING_EMOJI = frozenset("\U0001f44b")
 
 # Words that may go with pure courtesy without carrying content ("hello there", "thanks a lot").
 FILLER = frozenset(

@@ -8,6 +8,7 @@ citation, labelled with ``EXTRACTIVE_PREFIX``. Words are compared by their stems
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
@@ -19,11 +20,13 @@ from rag.chat.generator import (
     joined_follow_up,
 )
 from rag.chat.normalize import WORD, content_terms
-from rag.chat.prompts import Passage, dont_know_answer
+from rag.chat.prompts import Passage, dont_know_answer, without_markers
 
 EXTRACTIVE_PREFIX = "From our documentation:"
 EXTRACTIVE_MODEL = "extractive"
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# A sentence ends at ". ! ?" before a blank, or at the Chinese and Japanese full stops, which
+# no blank follows.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[\u3002\uff01\uff1f\uff61])\s*")
 _BLOCK_SPLIT = re.compile(r"\n[ \t]*\n")
 # Lines that are never joined to another: a Markdown heading or fence, a table row.
 _MARKUP_LINE = re.compile(r"[ \t]*(?:#|```|~~~|\|)")
@@ -131,6 +134,12 @@ def _title(line: str, before: str | None, after: str | None, width: int) -> bool
     return short and not title.endswith(_CLOSING) and not _RECORD_LINE.match(title)
 
 
+def _width(text: str) -> int:
+    """``text``'s length with wide characters (Chinese, Japanese) counted twice: a short
+    sentence in those scripts says as much as a longer one in others."""
+    return len(text) + sum(1 for ch in text if unicodedata.east_asian_width(ch) in "WF")
+
+
 def _quotable(passage: Passage) -> list[tuple[int, str]]:
     """The passage's sentences worth quoting, with their positions: not a few characters, not a
     line that repeats its title or a heading (which says what the section is about, not an
@@ -140,7 +149,7 @@ def _quotable(passage: Passage) -> list[tuple[int, str]]:
         (position, sentence)
         for position, (sentence, heading) in enumerate(_units(passage.text))
         if not heading
-        and len(sentence) >= 12
+        and _width(sentence) >= 12
         and WORD.search(sentence)
         and sentence.lstrip("#").strip().casefold() not in headings
     ]
@@ -223,7 +232,12 @@ class ExtractiveAnswerer:
                 break
         # Read in document order: by passage rank, then position in the passage.
         chosen.sort(key=lambda c: (c[0], c[1]))
-        body = " ".join(f"{sentence} [{n}]" for _rank, _position, sentence, n in chosen)
+        # Only the markers written here cite: a quoted "[2]" (the document's own footnote)
+        # would be read as a citation of passage 2.
+        body = " ".join(
+            f"{' '.join(without_markers(sentence, len(passages)).split())} [{n}]"
+            for _rank, _position, sentence, n in chosen
+        )
         return f"{self.prefix} {body}"
 
     def _trim(self, sentence: str) -> str:

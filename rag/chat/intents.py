@@ -11,6 +11,7 @@ make no request for a human.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,7 +20,9 @@ from rag.chat.courtesy import (
     FILLER,
     GOODBYE,
     GREETING,
+    GREETING_EMOJI,
     THANKS,
+    THANKS_EMOJI,
     phrases,
 )
 from rag.chat.courtesy import words as _words
@@ -68,9 +71,23 @@ _PERSON = (
     r"(?:human(?: being| agent)?|real (?:person|human|agent)|live (?:agent|person|human)"
     r"|actual (?:person|human)|representative|operator)"
 )
+# A part of the product named after a person ("a live chat widget", "the operator console"):
+# connecting something to it is no request for a person.
+_PRODUCT_PART = (
+    r"(?! (?:widget|console|api|app|integration|plugin|software|dashboard|tool|window|box"
+    r"|button|feature|system|platform|module|sdk|script|panel|role|view|page|mode|inbox"
+    r"|queue|seat|license|licence|account)s?(?!\S))"
+)
+# Who connects: the visitor ("connect with an agent", "i want to connect to a person"), not
+# something of the product ("can the bot connect to a live chat widget?").
+_VISITOR_CONNECTS = (
+    r"(?:^|(?<=\bi )|(?<=\bwe )|(?<=\bme )|(?<=\bus )|(?<=\bto )|(?<=\bplease ))"
+    r"(?:connect|communicate)"
+)
 _HUMAN = phrases(
     # Asking to talk to one, or to be put through: whatever follows.
-    rf"(?:talk|speak|chat|connect|communicate) (?:to|with) {_DET}{_HUMAN_NOUN}",
+    rf"(?:talk|speak|chat) (?:to|with) {_DET}{_HUMAN_NOUN}{_PRODUCT_PART}",
+    rf"{_VISITOR_CONNECTS} (?:to|with) {_DET}{_HUMAN_NOUN}{_PRODUCT_PART}",
     rf"(?:connect|transfer|put|pass|forward|redirect) me (?:through )?(?:to|with) "
     rf"{_DET}{_HUMAN_NOUN}",
     rf"(?:want|need|request|prefer|give me|bring|find me|bring me) {_DET}{_PERSON}",
@@ -81,6 +98,12 @@ _HUMAN = phrases(
     r"human (?:agent|being|please|pls)" + _FEATURE,
     rf"(?:is|are) (?:there|there any) (?:a |any )?(?:human|real person|live agent|person)s?"
     rf"{_FEATURE}",
+)
+# A person word as the first part of a hyphenated word is a modifier ("human-readable",
+# "agent-based"): joined to the rest, it names no person ("live-agent" still does).
+_COMPOUND = re.compile(
+    r"\b(human|agent|operator|person|people|staff|representative|rep|team)[-\u2010\u2011](?=\w)",
+    re.IGNORECASE,
 )
 # The whole message (after fillers) is just one of these words: "human", "agent please".
 _HUMAN_ALONE = frozenset(
@@ -282,6 +305,22 @@ def _addressee(text: str, word: str) -> bool:
     return False
 
 
+def _wordless(text: str) -> IntentResult:
+    """A message without a word: "👍", "🙏🏽" and the like thank (as "ok" does, not surely), "👋"
+    greets; anything else is a question nobody can answer (confidence 0)."""
+    signs = {
+        ch
+        for ch in text
+        if not ch.isspace()
+        and unicodedata.category(ch)[0] not in "PMC"
+        and ch not in "\ufe0f"
+        and not "\U0001f3fb" <= ch <= "\U0001f3ff"
+    }
+    if signs and signs <= THANKS_EMOJI | GREETING_EMOJI:
+        return IntentResult("thanks" if signs & THANKS_EMOJI else "greeting", 0.6)
+    return IntentResult("question", 0.0)
+
+
 def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     """Classify a visitor message without any model call.
 
@@ -290,7 +329,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     """
     words = _words(text)
     if not words:
-        return IntentResult("question", 0.0)
+        return _wordless(text)
     asks = _asks(text)
     if not asks and leaves_an_address(text):
         # "my email is jane@example.com", "contact me at ...": what the bot asked for after
@@ -298,7 +337,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         return IntentResult("contact", 0.95)
     n_words = len(words.split())
 
-    if _HUMAN.search(words):
+    if _HUMAN.search(_words(_COMPOUND.sub(r"\1", text))):
         return IntentResult("human", 0.93 if n_words <= 12 else 0.8)
 
     lead = _LEAD.search(words)

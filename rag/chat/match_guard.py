@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rag.chat.normalize import STOPWORDS, WORD, normalize_question, stem
+from rag.chat.normalize import STOPWORDS, WORD, is_sign, normalize_question, stem, terms
 
 _NEGATION_TEXT = (
     "not no never without dont doesnt didnt cant cannot wont isnt arent wasnt werent "
@@ -69,6 +69,7 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "app": ("application",),
     "support": ("help", "customer service"),
 }
+_NUMBER = re.compile(r"(?:(?<!\w)[-.]+)?\w+")
 _FOLD = {variant: canonical for canonical, variants in _SYNONYMS.items() for variant in variants}
 _PHRASE = re.compile(
     r"\b(" + "|".join(re.escape(v) for v in sorted(_FOLD, key=len, reverse=True)) + r")\b"
@@ -87,8 +88,10 @@ class Words:
 @lru_cache(maxsize=4096)
 def words(question: str, *, synonyms: bool = True) -> Words:
     """A question's content stems (synonyms folded), numbers, and whether it is negated."""
-    text = " ".join(WORD.findall(normalize_question(question).replace("-", " ")))
-    numbers = frozenset(token for token in text.split() if token.isdigit())
+    normalized = normalize_question(question)
+    # A number keeps its sign and leading point ("-40" is not "40", ".5" not "5").
+    numbers = frozenset(t for t in _NUMBER.findall(normalized) if t.lstrip("-.").isdigit())
+    text = " ".join(terms(normalized.replace("-", " ")))
     tokens = WORD.findall(_PHRASE.sub(lambda m: _FOLD[m.group(1)], text) if synonyms else text)
     content = frozenset(
         stem(token)
@@ -98,7 +101,9 @@ def words(question: str, *, synonyms: bool = True) -> Words:
         and token not in NEGATIONS
         and not token.isdigit()
     )
-    return Words(content, numbers, any(token in NEGATIONS for token in tokens))
+    # Math signs and emoji are words too: "< $50" is not "> $50", "🍕" is not "🍔".
+    signs = frozenset(ch for ch in normalized.split() if len(ch) == 1 and is_sign(ch))
+    return Words(content | signs, numbers, any(token in NEGATIONS for token in tokens))
 
 
 def contradicts(asked: str, stored: str, *, synonyms: bool = True) -> str | None:

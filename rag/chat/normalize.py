@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import re
 import unicodedata
 from functools import lru_cache
@@ -17,8 +18,21 @@ _APOSTROPHES = frozenset("'\u2018\u2019\u02bc\u0060\u00b4")
 _ALWAYS_KEEP = frozenset("+#@$%&")
 # Kept only between two word characters ("v2.0", "1,000", "10:30", "e-mail", "tcp/ip").
 _INFIX_KEEP = frozenset(".,:-/_")
+# Kept before a digit as well: a minus sign or a leading decimal point ("-40", ".5").
+_NUMBER_PREFIX = frozenset("-.")
+# Dropped: emoji variation selectors, which only choose a glyph's style.
+_INVISIBLE = frozenset("\ufe0e\ufe0f")
+# Scripts whose accents are folded away ("café" is "cafe"); elsewhere (Devanagari, Arabic...)
+# combining marks are vowels and stay.
+_FOLDED_SCRIPTS = ("LATIN", "GREEK")
+KEY_VERSION = 2
+"""Version of ``normalize_question``'s keys (FAQ lookups, response-cache keys): 2 keeps math
+signs, a number's sign and emoji, and folds accents. Stored keys of an older version are
+recomputed by a migration (0022); the cache's version carries it, so old entries retire."""
 _SPACES = re.compile(r"\s+")
 WORD = re.compile(r"\w+", re.UNICODE)
+# Han, Hiragana and Katakana: written without spaces, so a run of them is no word.
+_CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _STEMMER = snowballstemmer.stemmer("english")
 
 
@@ -27,18 +41,53 @@ def _is_word_char(ch: str) -> bool:
     return unicodedata.category(ch)[0] in "LMN"
 
 
+@lru_cache(maxsize=4096)
+def _folds(base: str) -> bool:
+    return unicodedata.name(base, "").startswith(_FOLDED_SCRIPTS)
+
+
+def fold(text: str) -> str:
+    """NFKC, casefold, and the accents of Latin and Greek letters dropped ("Café" -> "cafe",
+    "İ" -> "i"); other scripts' combining marks are kept."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    if folded.isascii():
+        return folded
+    out: list[str] = []
+    base = ""
+    for ch in unicodedata.normalize("NFD", folded):
+        if unicodedata.category(ch) == "Mn":
+            if base and _folds(base):
+                continue
+        else:
+            base = ch
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def is_sign(ch: str) -> bool:
+    # Math signs ("<", ">", "=", "≤") and other symbols, emoji among them ("🍕"): each a token.
+    return unicodedata.category(ch) in ("Sm", "So")
+
+
 def normalize_question(text: str) -> str:
     """Canonical form of a visitor's question, for exact matching and cache keys.
 
-    NFKC, casefold, apostrophes removed, punctuation and symbols turned into spaces except the
-    meaningful ones (``+ # @ $ % &`` and currency signs everywhere; ``. , : - / _`` between two
-    word characters), whitespace collapsed, so trailing ``? ! .`` disappear.
+    ``fold`` (NFKC, casefold, Latin and Greek accents dropped), apostrophes removed, punctuation
+    turned into spaces except the meaningful signs (``+ # @ $ % &`` and currency signs everywhere;
+    ``. , : - / _`` between two word characters; ``-`` and ``.`` before a digit), math signs and
+    other symbols (emoji) kept as tokens of their own, whitespace collapsed, so trailing
+    ``? ! .`` disappear.
 
     >>> normalize_question("  How do I reset my PASSWORD?? ")
     'how do i reset my password'
+    >>> normalize_question("Orders >$50 at -40°C? 🍕")
+    'orders > $50 at -40 ° c 🍕'
     """
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    chars = [ch for ch in folded if ch not in _APOSTROPHES]
+    chars = [
+        "-" if ch == "\u2212" else ch
+        for ch in fold(text)
+        if ch not in _APOSTROPHES and ch not in _INVISIBLE
+    ]
     out: list[str] = []
     last = len(chars) - 1
     for i, ch in enumerate(chars):
@@ -46,7 +95,10 @@ def normalize_question(text: str) -> str:
             out.append(ch)
         elif ch in _INFIX_KEEP:
             between = 0 < i < last and _is_word_char(chars[i - 1]) and _is_word_char(chars[i + 1])
-            out.append(ch if between else " ")
+            signed = ch in _NUMBER_PREFIX and i < last and chars[i + 1].isdigit()
+            out.append(ch if between or signed else " ")
+        elif is_sign(ch):
+            out.append(f" {ch} ")
         else:
             out.append(" ")
     return _SPACES.sub(" ", "".join(out)).strip()
@@ -71,14 +123,31 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 """Common English function words, which say nothing of what a question is about."""
 
 
+def terms(text: str) -> list[str]:
+    """``text``'s words (``fold``ed), with each run of Chinese or Japanese characters, which
+    has no spaces to split on, as its character bigrams ("退款需要" -> "退款", "款需", "需要"; a
+    lone character is its own term)."""
+    out: list[str] = []
+    for token in WORD.findall(fold(text)):
+        if not _CJK_RUN.search(token):
+            out.append(token)
+            continue
+        start = 0
+        for run in _CJK_RUN.finditer(token):
+            if run.start() > start:
+                out.append(token[start : run.start()])
+            chars = run.group(0)
+            out.extend([a + b for a, b in itertools.pairwise(chars)] or [chars])
+            start = run.end()
+        if start < len(token):
+            out.append(token[start:])
+    return out
+
+
 def content_terms(text: str) -> set[str]:
-    """The stems of ``text``'s words of two letters or more, without ``STOPWORDS``: what the
-    extractive answerer matches sentences on and retrieval checks passages for."""
-    return {
-        stem(token)
-        for token in WORD.findall(text.casefold())
-        if len(token) >= 2 and token not in STOPWORDS
-    }
+    """The stems of ``text``'s ``terms`` of two letters or more, without ``STOPWORDS``: what
+    the extractive answerer matches sentences on and retrieval checks passages for."""
+    return {stem(token) for token in terms(text) if len(token) >= 2 and token not in STOPWORDS}
 
 
 def word_stems(text: str) -> set[str]:
@@ -95,4 +164,15 @@ def visitor_hash(session_id: str, salt: str) -> str:
     return hmac.new(salt.encode("utf-8"), session_id.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-__all__ = ["WORD", "normalize_question", "stem", "visitor_hash", "word_stems"]
+__all__ = [
+    "KEY_VERSION",
+    "WORD",
+    "content_terms",
+    "fold",
+    "is_sign",
+    "normalize_question",
+    "stem",
+    "terms",
+    "visitor_hash",
+    "word_stems",
+]

@@ -219,6 +219,18 @@ def _markers(text: str, count: int) -> Iterator[tuple[re.Match[str], list[int]]]
             yield match, numbers
 
 
+def without_markers(text: str, count: int) -> str:
+    """``text`` without what would be read as a citation marker of ``count`` passages: a
+    document's own footnote ("lasts two years [2].") quoted in an answer is no citation."""
+    out: list[str] = []
+    last = 0
+    for match, _numbers in _markers(text, count):
+        out.append(text[last : match.start()])
+        last = match.end()
+    out.append(text[last:])
+    return "".join(out)
+
+
 def _snippet(text: str, limit: int = 200) -> str:
     flat = " ".join(text.split())
     if len(flat) <= limit:

@@ -26,7 +26,7 @@ from core.models import utcnow
 from rag.chat.intents import COURTESY, Intent, gives_asked_address
 from rag.chat.links import LinkPolicy, restrict_links
 from rag.chat.models import ChatMessage, Conversation
-from rag.chat.normalize import normalize_question
+from rag.chat.normalize import KEY_VERSION, normalize_question
 from rag.chat.prompts import Passage, dont_know_answer
 from rag.chat.relevance import WordMatch
 from rag.chat.repository import conversations as conversation_repo
@@ -152,9 +152,10 @@ class Turn:
 
     @property
     def cache_version(self) -> str:
-        """The response cache's version for this turn: the knowledge version and the voice the
-        answers were written in (``answer_voice``)."""
-        return f"{self.knowledge_version}.{answer_voice(self.workspace)}"
+        """The response cache's version for this turn: the knowledge version, the voice the
+        answers were written in (``answer_voice``) and the version of the normalized keys
+        (``KEY_VERSION``: entries keyed by an older normalization are never served)."""
+        return f"{self.knowledge_version}.{answer_voice(self.workspace)}.k{KEY_VERSION}"
 
     @property
     def daily_cap_reached(self) -> bool:

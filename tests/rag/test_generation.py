@@ -596,6 +596,32 @@ def test_extractive_answer_quotes_the_relevant_sentences_with_citations() -> Non
     assert [c.document_id for c in extract_citations(completion.text, passages)] == ["d-2"]
 
 
+def test_extractive_answer_quotes_the_chinese_sentence_that_answers() -> None:
+    """Chinese and Japanese end sentences with full-width stops and no blank, and put no spaces
+    between words (chat review F5): the answer quotes the sentence that answers, not the
+    passage's first 300 characters."""
+    filler = (
+        "我们的商店位于市中心\uff0c交通便利\uff0c附近有很多停车位和公交车站\uff0c欢迎您随时光临参观选购。"
+        * 10
+    )
+    text = filler + "退款在收到退货后十四天内处理完毕。营业时间为九点到五点。"
+    completion = ExtractiveAnswerer().answer("退款需要多长时间\uff1f", [passage(1, text)])
+    assert completion.text.startswith(f"{EXTRACTIVE_PREFIX} 退款在收到退货后十四天内处理完毕。 [1]")
+    assert "商店" not in completion.text
+    hours = ExtractiveAnswerer().answer("营业时间是几点\uff1f", [passage(1, text)])
+    assert hours.text == f"{EXTRACTIVE_PREFIX} 营业时间为九点到五点。 [1]"
+
+
+def test_a_documents_own_footnote_is_no_citation_of_another_source() -> None:
+    """A quoted "[2]" (the document's footnote) was read as a citation of passage 2, another
+    document, listed first under the answer (chat review F6)."""
+    warranty = passage(1, "The warranty on the keys lasts two years [2]. It covers defects.")
+    other = passage(2, "Resellers get a partner discount.", title="Reseller terms")
+    completion = ExtractiveAnswerer().answer("How long is the warranty?", [warranty, other])
+    assert completion.text == (f"{EXTRACTIVE_PREFIX} The warranty on the keys lasts two years. [1]")
+    assert [c.document_id for c in extract_citations(completion.text, [warranty, other])] == ["d-1"]
+
+
 def test_extractive_answer_uses_at_most_three_sentences() -> None:
     text = " ".join(f"Refund rule number {i} applies to refunds." for i in range(10))
     completion = ExtractiveAnswerer().answer("refunds rule", [passage(1, text)])

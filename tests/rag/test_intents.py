@@ -121,6 +121,9 @@ ASKS_FOR_A_PERSON = [
     "I'd like to talk to customer service",
     "human support",
     "live agent please",
+    "connect with an agent",
+    "I want to connect to a real person",
+    "talk to a live-agent",
 ]
 
 # Questions about the product that name people: answered from the documents, no handoff (a
@@ -135,6 +138,12 @@ ASKS_ABOUT_PEOPLE = [
     "Do I get a live agent with the Pro plan?",
     "Is there a human in the loop?",
     "How do I talk to someone in another workspace?",
+    # A person word in a product's name or a compound (chat review F2).
+    "How do I get a human-readable report?",
+    "Can the bot connect to a live chat widget?",
+    "How does the agent connect with the operator console?",
+    "Can I talk to the operator console from the API?",
+    "Do you have human-like voices?",
 ]
 
 
@@ -178,11 +187,21 @@ def test_bot_name_is_not_content() -> None:
     assert detect_intent("hey trulybot!", bot_name="TrulyBot").confidence >= 0.9
 
 
-@pytest.mark.parametrize("text", ["", "   ", "!!!", "🙂"])
+@pytest.mark.parametrize("text", ["", "   ", "!!!", "🤔"])
 def test_empty_messages_are_questions_with_zero_confidence(text: str) -> None:
     result = detect_intent(text)
     assert result.intent == "question"
     assert result.confidence == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"), [("🙂", "thanks"), ("👍🏽", "thanks"), ("👋", "greeting")]
+)
+def test_a_thankful_or_waving_emoji_alone_is_courtesy_but_not_surely(
+    text: str, intent: str
+) -> None:
+    result = detect_intent(text)
+    assert (result.intent, result.confidence) == (intent, 0.6)
 
 
 def test_confidence_is_a_probability() -> None:

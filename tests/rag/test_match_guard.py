@@ -30,6 +30,11 @@ OPPOSITES = [
     ("Can I return an item after 30 days?", "Can I return an item after 60 days?"),
     ("What is included in the free plan?", "What is not included in the free plan?"),
     ("What happens when I cancel my subscription?", "What happens if I don't cancel it?"),
+    # Signs the words check once lost with the normalization (chat review F1).
+    ("Is shipping free on orders > $50?", "Is shipping free on orders < $50?"),
+    ("Does the sensor work at 40°C?", "Does the sensor work at -40°C?"),
+    ("Is the fee 5% per order?", "Is the fee .5% per order?"),
+    ("Is the 🍕 vegan?", "Is the 🍔 vegan?"),
 ]
 PARAPHRASES = [
     ("Can I get a refund?", "How can I get my money back?"),
@@ -38,6 +43,9 @@ PARAPHRASES = [
     ("What are your opening hours on Saturday?", "When are you open on Saturday?"),
     ("What is included in the free plan?", "What does the free plan include?"),
     ("How do I reset my password?", "how can I reset my password quickly"),
+    # Accents are no other word (F4).
+    ("Is the cafe open on Sundays?", "Is the café open on Sundays?"),
+    ("Do you deliver to Zürich?", "Do you deliver to Zurich?"),
 ]
 
 

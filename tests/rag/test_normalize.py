@@ -26,6 +26,16 @@ from rag.chat.normalize import normalize_question, visitor_hash
         ("e-mail - tcp/ip / r&d", "e-mail tcp/ip r&d"),
         ("नमस्ते!", "नमस्ते"),
         ("?!...", ""),
+        # Signs that change the question stay, each a token of its own (chat review F1).
+        ("Free on orders >$50?", "free on orders > $50"),
+        ("Is x ≤ 5 or x = 5?", "is x ≤ 5 or x = 5"),
+        ("Does it work at -40°C or \u221240°C?", "does it work at -40 ° c or -40 ° c"),
+        ("Is it .5% off?", "is it .5% off"),
+        ("Is the 🍕 vegan? ❤️", "is the 🍕 vegan ❤"),
+        # Latin and Greek accents fold away; other scripts' marks are letters (F4).
+        ("Is the Café open in Zürich?", "is the cafe open in zurich"),
+        ("İstanbul naïve résumé", "istanbul naive resume"),
+        ("άλφα", "αλφα"),
         ("", ""),
     ],
 )
@@ -46,6 +56,9 @@ def test_spelling_variants_of_one_question_share_a_key() -> None:
 def test_different_questions_keep_different_keys() -> None:
     assert normalize_question("Do you support C++?") != normalize_question("Do you support C?")
     assert normalize_question("Is v2.0 free?") != normalize_question("Is v20 free?")
+    assert normalize_question("Orders < $50?") != normalize_question("Orders > $50?")
+    assert normalize_question("At -40 degrees?") != normalize_question("At 40 degrees?")
+    assert normalize_question("🍕 vegan?") != normalize_question("🍔 vegan?")
 
 
 @given(st.text(max_size=200))
@@ -65,3 +78,13 @@ def test_visitor_hash_is_stable_hex_and_salted() -> None:
     assert first != visitor_hash("session-123", "salt-b")
     assert first != visitor_hash("session-124", "salt-a")
     assert "session-123" not in first
+
+
+def test_content_terms_fold_accents_and_split_chinese_and_japanese() -> None:
+    from rag.chat.normalize import content_terms
+
+    assert content_terms("Is the café open?") == content_terms("Is the cafe open?")
+    # No spaces to split on: character bigrams, so a question meets a sentence (F5).
+    assert {"退款", "时间"} <= content_terms("退款需要多长时间\uff1f")
+    assert "退款" in content_terms("退款在收到退货后十四天内处理完毕。")
+    assert "ありがと" not in content_terms("ありがとう")

@@ -1,0 +1,82 @@
+"""Recompute the normalized question keys after the normalization kept signs and folded accents.
+
+Revision ID: 0022
+Revises: 0021
+Create Date: 2026-12-04
+
+``rag.chat.normalize.normalize_question`` (KEY_VERSION 2) keeps math signs, a number's minus
+sign or leading point and emoji as tokens, and folds Latin and Greek accents (chat review,
+F1 and F4): "orders < $50" is no longer the key of "orders > $50", "-40°C" no longer that of
+"40°C", "café" is "cafe". The keys stored with an FAQ's questions (``faq_questions.normalized``,
+the exact match) and with the unanswered questions (``unanswered_questions.normalized``, their
+grouping) are recomputed from the stored text with the current function; a workspace whose FAQ
+keys changed gets its knowledge version bumped. Response-cache entries keyed by the old
+normalization retire by the cache version, which carries KEY_VERSION.
+
+Both tables FORCE row-level security keyed on the transaction's workspace; the migration (run
+by the tables' owner) lifts the FORCE for its own transaction and puts it back. Data only, no
+schema change; downgrade leaves the new keys (the old code only misses more exact matches).
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from rag.chat.normalize import normalize_question
+
+revision: str = "0022"
+down_revision: str | None = "0021"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+BATCH = 1000
+# Each table's rows (id, workspace, the text asked, its key) and the update of one key.
+STATEMENTS = {
+    "faq_questions": (
+        "SELECT id, workspace_id, text, normalized FROM faq_questions",
+        "UPDATE faq_questions SET normalized = :key WHERE id = CAST(:id AS uuid)",
+    ),
+    "unanswered_questions": (
+        "SELECT id, workspace_id, question, normalized FROM unanswered_questions",
+        "UPDATE unanswered_questions SET normalized = :key WHERE id = CAST(:id AS uuid)",
+    ),
+}
+
+
+def _recompute(table: str) -> set[str]:
+    """Recompute ``table``'s keys; the workspaces whose keys changed."""
+    bind = op.get_bind()
+    select, update = STATEMENTS[table]
+    op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+    changed: list[dict[str, str]] = []
+    workspaces: set[str] = set()
+    rows = bind.execute(sa.text(select))
+    for row_id, workspace_id, text, normalized in rows:
+        key = normalize_question(text)
+        if key != normalized:
+            changed.append({"id": str(row_id), "key": key})
+            workspaces.add(str(workspace_id))
+    for start in range(0, len(changed), BATCH):
+        bind.execute(sa.text(update), changed[start : start + BATCH])
+    op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    return workspaces
+
+
+def upgrade() -> None:
+    changed = _recompute("faq_questions")
+    _recompute("unanswered_questions")
+    if changed:
+        op.execute("ALTER TABLE workspaces NO FORCE ROW LEVEL SECURITY")
+        op.get_bind().execute(
+            sa.text(
+                "UPDATE workspaces SET knowledge_version = knowledge_version + 1"
+                " WHERE id = ANY(CAST(:ids AS uuid[]))"
+            ),
+            {"ids": sorted(changed)},
+        )
+        op.execute("ALTER TABLE workspaces FORCE ROW LEVEL SECURITY")
+
+
+def downgrade() -> None:
+    pass

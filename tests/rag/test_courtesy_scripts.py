@@ -1,0 +1,45 @@
+"""Greetings and thanks in other scripts, and emoji-only thanks (chat review F3): the courtesy
+reply, and nothing in the owner's Unanswered list (they got "I don't know", the contact form,
+and were listed as knowledge gaps)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from rag.chat.intents import detect_intent
+from tests.conftest import Owner
+from tests.rag.test_chat import chat
+
+GREETINGS = ["مرحبا", "你好", "Привет", "नमस्कार", "السلام عليكم", "こんにちは", "👋"]
+THANKS = ["谢谢", "شكرا", "شكراً", "Спасибо", "ありがとうございます", "👍", "🙏", "🙏🏽", "❤️"]
+GOODBYES = ["再见", "до свидания", "مع السلامة"]
+
+
+@pytest.mark.parametrize("hello", GREETINGS)
+async def test_a_greeting_in_another_script_is_greeted(
+    client: httpx.AsyncClient, owner: Owner, hello: str
+) -> None:
+    body = (await chat(client, owner, hello)).json()
+    assert body["intent"] == "greeting", body
+    assert body["lead_capture"] is False, body
+
+
+@pytest.mark.parametrize("thanks", THANKS)
+async def test_thanks_in_another_script_or_an_emoji_is_not_unanswered(
+    client: httpx.AsyncClient, owner: Owner, thanks: str
+) -> None:
+    body = (await chat(client, owner, thanks)).json()
+    assert body["intent"] == "thanks", body
+    unanswered = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
+    assert unanswered == [], unanswered
+
+
+@pytest.mark.parametrize("bye", GOODBYES)
+def test_a_goodbye_in_another_script(bye: str) -> None:
+    assert detect_intent(bye).intent == "goodbye"
+
+
+@pytest.mark.parametrize("text", ["🤔", "🍕?", "???", "Привет, сколько стоит доставка?"])
+def test_other_wordless_messages_and_questions_stay_questions(text: str) -> None:
+    assert detect_intent(text).intent == "question"

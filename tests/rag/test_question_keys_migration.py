@@ -1,0 +1,104 @@
+"""Migration 0022: the FAQ and unanswered keys stored by the old normalization are recomputed,
+on a database set up as production is (the migration role owns the tables but is no superuser
+and has no BYPASSRLS, so forced row-level security binds it too)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import migrate
+from core.db import Database
+from core.embedded import EmbeddedPostgres, ensure_database
+from tests.conftest import APP_ROLE
+from tests.test_operator_commands import CREATE_OWNER_ROLE, OWNER_ROLE, _superuser
+from workspaces import service
+
+DATABASE = "trulybot_question_keys"
+
+
+async def _one(conn: AsyncConnection, sql: str, key: uuid.UUID | None = None) -> Any:
+    """The one value of ``sql``, with ``key`` as ``:id`` and ``:ws``."""
+    return (await conn.execute(text(sql), {"id": key, "ws": key})).scalar_one()
+
+
+@pytest.fixture
+async def before_0022(pg: EmbeddedPostgres) -> EmbeddedPostgres:
+    await ensure_database(pg.socket_dir, DATABASE, recreate=True)
+    cluster = EmbeddedPostgres(server=pg.server, socket_dir=pg.socket_dir, database=DATABASE)
+    async with _superuser(cluster) as conn:
+        await conn.execute(text(CREATE_OWNER_ROLE))
+        await conn.execute(text(f'ALTER DATABASE "{DATABASE}" OWNER TO {OWNER_ROLE}'))
+        await conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
+    await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE, revision="0021")
+    return cluster
+
+
+async def test_old_keys_are_recomputed_and_the_knowledge_version_bumped(
+    before_0022: EmbeddedPostgres,
+) -> None:
+    cluster = before_0022
+    db = Database.from_url(cluster.app_url(APP_ROLE), pool_size=1, max_overflow=1)
+    try:
+        async with db.transaction() as session:
+            _, workspace = await service.signup(
+                session,
+                email=f"keys-{uuid.uuid4().hex[:8]}@example.com",
+                password="correct horse battery",
+                workspace_name="Keys",
+                name=None,
+                plan="unlimited",
+            )
+    finally:
+        await db.dispose()
+    ws = workspace.id
+    faq_id, question_id, unanswered_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    # As the old normalization stored them: the sign and the accent gone.
+    async with _superuser(cluster) as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO faqs (id, workspace_id, question, answer)"
+                " VALUES (:id, :ws, 'Is shipping free on orders > $50?', 'Yes.')"
+            ),
+            {"id": faq_id, "ws": workspace.id},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO faq_questions (id, workspace_id, faq_id, text, normalized)"
+                " VALUES (:id, :ws, :faq, 'Is shipping free on orders > $50?',"
+                " 'is shipping free on orders $50')"
+            ),
+            {"id": question_id, "ws": workspace.id, "faq": faq_id},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO unanswered_questions (id, workspace_id, question, normalized)"
+                " VALUES (:id, :ws, 'Is the café open?', 'is the café open')"
+            ),
+            {"id": unanswered_id, "ws": workspace.id},
+        )
+        version = await _one(conn, "SELECT knowledge_version FROM workspaces WHERE id = :ws", ws)
+
+    await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
+
+    async with _superuser(cluster) as conn:
+        faq_key = await _one(
+            conn, "SELECT normalized FROM faq_questions WHERE id = :id", question_id
+        )
+        unanswered_key = await _one(
+            conn, "SELECT normalized FROM unanswered_questions WHERE id = :id", unanswered_id
+        )
+        after = await _one(conn, "SELECT knowledge_version FROM workspaces WHERE id = :ws", ws)
+        forced = await _one(
+            conn,
+            "SELECT bool_and(relforcerowsecurity) FROM pg_class WHERE relname IN"
+            " ('faq_questions', 'unanswered_questions', 'workspaces')",
+        )
+    assert faq_key == "is shipping free on orders > $50"
+    assert unanswered_key == "is the cafe open"
+    assert after == version + 1
+    assert forced is True
