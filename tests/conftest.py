@@ -79,6 +79,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     suite."""
     topology.stop_all_started()
     clusters.stop_all_started()
+    # core.logging.configure (run by tests that build a served app in-process) put a handler on
+    # the root logger that writes to pytest's captured stdout, closed by now: pgserver's exit
+    # hook logging the embedded cluster's stop through it printed "--- Logging error ---".
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if h.get_name() == "trulybot"]:
+        root.removeHandler(handler)
 
 
 @pytest.fixture(scope="session", autouse=True)

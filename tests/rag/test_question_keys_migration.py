@@ -1,4 +1,4 @@
-"""Migration 0022: the FAQ and unanswered keys stored by the old normalization are recomputed,
+"""Migration 0023: the FAQ and unanswered keys stored by the old normalization are recomputed,
 on a database set up as production is (the migration role owns the tables but is no superuser
 and has no BYPASSRLS, so forced row-level security binds it too)."""
 
@@ -27,21 +27,21 @@ async def _one(conn: AsyncConnection, sql: str, key: uuid.UUID | None = None) ->
 
 
 @pytest.fixture
-async def before_0022(pg: EmbeddedPostgres) -> EmbeddedPostgres:
+async def before_0023(pg: EmbeddedPostgres) -> EmbeddedPostgres:
     await ensure_database(pg.socket_dir, DATABASE, recreate=True)
     cluster = EmbeddedPostgres(server=pg.server, socket_dir=pg.socket_dir, database=DATABASE)
     async with _superuser(cluster) as conn:
         await conn.execute(text(CREATE_OWNER_ROLE))
         await conn.execute(text(f'ALTER DATABASE "{DATABASE}" OWNER TO {OWNER_ROLE}'))
         await conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
-    await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE, revision="0021")
+    await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE, revision="0022")
     return cluster
 
 
 async def test_old_keys_are_recomputed_and_the_knowledge_version_bumped(
-    before_0022: EmbeddedPostgres,
+    before_0023: EmbeddedPostgres,
 ) -> None:
-    cluster = before_0022
+    cluster = before_0023
     db = Database.from_url(cluster.app_url(APP_ROLE), pool_size=1, max_overflow=1)
     try:
         async with db.transaction() as session:

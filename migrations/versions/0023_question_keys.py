@@ -1,7 +1,7 @@
 """Recompute the normalized question keys after the normalization kept signs and folded accents.
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-04
 
 ``rag.chat.normalize.normalize_question`` (KEY_VERSION 2) keeps math signs, a number's minus
@@ -25,8 +25,8 @@ from alembic import op
 
 from rag.chat.normalize import normalize_question
 
-revision: str = "0022"
-down_revision: str | None = "0021"
+revision: str = "0023"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
