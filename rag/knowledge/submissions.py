@@ -16,6 +16,7 @@ Identity of a document inside a workspace is ``(source_type, source)``: the uplo
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ from rag.knowledge.addresses import check_url
 from rag.knowledge.decoding import declared_charset
 from rag.knowledge.limits import check_quotas, parse_limits
 from rag.knowledge.models import Document, content_hash
-from rag.knowledge.parsing import check_size, detect_kind, kind_by_name
+from rag.knowledge.parsing import check_upload, kind_by_name
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.repository import sources as source_repo
 from rag.knowledge.sitemaps import read_sitemap, sitemap_fetch_slots
@@ -168,7 +169,7 @@ async def _requeue(
     await session.refresh(document)
 
 
-def _check_upload(
+async def _check_upload(
     data: bytes, *, filename: str | None, content_type: str | None, settings: Settings
 ) -> None:
     if len(data) > settings.max_upload_bytes:
@@ -178,8 +179,15 @@ def _check_upload(
         )
     if not data:
         raise ValidationFailed("The file is empty", code="empty_file")
-    kind = detect_kind(data, filename=filename, content_type=content_type)  # 415: unsupported
-    check_size(data, kind, parse_limits(settings))  # 413: a DOCX that expands past the bound
+    # 415: unsupported; 413: a DOCX that expands past the bound. In a thread: reading a zip's
+    # directory is CPU work, which on the event loop held every other request of the process.
+    await asyncio.to_thread(
+        check_upload,
+        data,
+        filename=filename,
+        content_type=content_type,
+        limits=parse_limits(settings),
+    )
 
 
 async def submit_upload(
@@ -201,7 +209,7 @@ async def submit_upload(
             details={"limit": MAX_NAME_BYTES},
         )
     content_type = stored_content_type(content_type)
-    _check_upload(data, filename=filename, content_type=content_type, settings=settings)
+    await _check_upload(data, filename=filename, content_type=content_type, settings=settings)
     return await _submit(
         session,
         access.workspace,
@@ -378,7 +386,9 @@ async def replace_document(
             code="not_replaceable_by_text",
             details={"kind": kind, "accepts": "multipart file"},
         )
-    _check_upload(data, filename=document.source, content_type=content_type, settings=settings)
+    await _check_upload(
+        data, filename=document.source, content_type=content_type, settings=settings
+    )
     digest = content_hash(data)
     new_title = None if title == document.title else title
     if digest == document.content_hash and new_title is None:
