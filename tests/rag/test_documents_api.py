@@ -788,6 +788,25 @@ async def test_an_upload_named_past_what_its_identity_holds_is_refused(
     assert ok.status_code == 202, ok.text
 
 
+async def test_restricted_aes_pdf_is_read(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any
+) -> None:
+    """A PDF with an owner password only, AES-encrypted (as Acrobat, Word and scanners write
+    them, and every viewer opens): it ended failed "cryptography>=3.1 is required"."""
+    from tests.rag.test_parsing import encrypted_pdf
+
+    response = await upload(
+        client, owner, "policy.pdf", encrypted_pdf(make_pdf(), "AES-128"), "application/pdf"
+    )
+    assert response.status_code == 202, response.text
+    await jobs.drain()
+    doc = await get_doc(client, owner, response.json()["id"])
+    assert doc["status"] == "ready", doc["error"]
+    assert "forty countries" in " ".join(
+        c["text"] for c in await chunks_of(client, owner, doc["id"])
+    )
+
+
 async def test_pasted_text_replaces_a_text_document_and_a_pdf_takes_a_file(
     client: httpx.AsyncClient, owner: Owner, jobs: Any
 ) -> None:
