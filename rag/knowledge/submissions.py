@@ -8,7 +8,8 @@ Operator tools pass ``WorkspaceAccess.operator(...)``.
 Identity of a document inside a workspace is ``(source_type, source)``: the upload's file name
 (or its path relative to the folder given to ``trulybot ingest``), the text's title, or the URL.
 - Identical content (sha256 of the bytes) already stored: the existing document is returned
-  (``duplicate``), nothing is queued.
+  (``duplicate``), nothing is queued; unless that document failed, which is queued again (as
+  Retry does) and returned as a new version of it.
 - Same identity, new content (re-upload of ``guide.md``, the same URL posted again, or
   ``PUT .../documents/{id}``): the document gets a new revision and is re-processed; chunks whose
   content hash is unchanged keep their row and embedding, only changed chunks are embedded.
@@ -118,10 +119,24 @@ async def _submit(
         existing = await document_repo.get_document(
             session, workspace.id, existing.id, for_update=True
         )
-    if existing is not None and digest is not None and existing.content_hash == digest:
+    if (
+        existing is not None
+        and digest is not None
+        and existing.content_hash == digest
+        and existing.status != "failed"  # a failed one is queued again, below
+    ):
         return Submission(document=existing, created=False, duplicate=True)  # unchanged
     if existing is None and digest is not None:
         same = await document_repo.find_by_hash(session, workspace.id, digest)
+        if same is not None and same.status == "failed":
+            # The owner sent it again after a failure (a queue or embedder outage): run it
+            # again, as Retry would; answered as a duplicate, it stayed failed. Of another
+            # source (a text, another name): its own content type and name are kept.
+            same = await document_repo.get_document(session, workspace.id, same.id, for_update=True)
+            if same is not None and same.status == "failed":
+                await check_quotas(session, workspace, new_documents=0)
+                await _requeue(session, same, data=None, digest=None, content_type=None)
+                return Submission(document=same, created=False)
         if same is not None:
             return Submission(document=same, created=False, duplicate=True)
     if existing is not None:
@@ -356,7 +371,8 @@ async def replace_document(
 
     ``title`` renames an upload or a text document. A text document's title is its identity
     (``source``), so both change, and a title another text document has is refused (409
-    ``title_taken``). The same content and title as stored is a duplicate: nothing queued. A new
+    ``title_taken``). The same content and title as stored is a duplicate: nothing queued (a
+    failed document is queued again). A new
     title alone makes a new revision: every chunk carries the title, in what is embedded too."""
     authorize(access, Action.DOCUMENT_WRITE)
     workspace = access.workspace
@@ -391,7 +407,7 @@ async def replace_document(
     )
     digest = content_hash(data)
     new_title = None if title == document.title else title
-    if digest == document.content_hash and new_title is None:
+    if digest == document.content_hash and new_title is None and document.status != "failed":
         return Submission(document=document, created=False, duplicate=True)
     renamed: dict[str, str] = {}
     if new_title is not None:
