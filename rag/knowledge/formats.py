@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,8 @@ from rag.knowledge.parsed import (
     SectionBuilder,
     normalize_text,
 )
+
+log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- markdown
 
@@ -100,7 +103,7 @@ _HYPHEN_BREAK = re.compile(r"(?<=[a-z])-\n(?=[a-z])")
 
 def parse_pdf(data: bytes, limits: ParseLimits) -> tuple[str | None, list[Section]]:
     from pypdf import PdfReader, apply_configuration
-    from pypdf.errors import LimitReachedError
+    from pypdf.errors import DependencyError, LimitReachedError
 
     bound = limits.max_decoded_bytes
     too_large = DocumentTooLarge(
@@ -119,6 +122,16 @@ def parse_pdf(data: bytes, limits: ParseLimits) -> tuple[str | None, list[Sectio
             return _read_pdf(PdfReader(io.BytesIO(data)), limits, too_large)
         except LimitReachedError as exc:
             raise too_large from exc
+        except DependencyError as exc:
+            # pypdf's words name a Python package the owner can do nothing about; the operator
+            # can (the crypto extra of pypdf is a dependency: this is a broken install).
+            log.warning("PDF encryption unsupported, install pypdf[crypto]: %s", exc)
+            raise AppError(
+                "Could not read the PDF file: it uses an encryption this server cannot read",
+                code="parse_failed",
+                status_code=422,
+                details={"kind": "pdf"},
+            ) from exc
 
 
 def _read_pdf(

@@ -1,7 +1,8 @@
 """Turn uploaded or fetched bytes (txt, md, html, pdf, docx) into titled, structured sections.
 
 ``detect_kind`` reads what a file is (its bytes first, then its name and declared type);
-``check_size`` bounds what it may expand to before parsing; ``parse`` dispatches to the format's
+``check_size`` bounds what it may expand to before parsing (``check_upload``: both, a zip's
+directory read once); ``parse`` dispatches to the format's
 parser (``rag.knowledge.html_parsing``, ``rag.knowledge.formats``) and titles the result. What
 one document may cost is bounded by ``ParseLimits`` (``rag.knowledge.parsed``); parse untrusted
 files with ``rag.knowledge.parse_isolation.parse_isolated``, which runs ``parse`` in a child
@@ -73,32 +74,72 @@ def sha256_text(text: str) -> str:
 # --------------------------------------------------------------------------- type detection
 
 
-def _zip_entries(data: bytes) -> int | None:
-    """The entry count the zip's end-of-central-directory record declares (None: not found or
-    ZIP64), read before the directory itself is."""
+_ZIP_ENTRY_BYTES = 46 + 255
+"""A directory entry's fixed part and a generous name: the directory bytes ``MAX_ZIP_MEMBERS``
+parts may take."""
+MAX_ZIP_DIRECTORY_BYTES = MAX_ZIP_MEMBERS * _ZIP_ENTRY_BYTES
+
+
+def _zip_directory(data: bytes) -> tuple[int, int, int] | None:
+    """Where ``zipfile`` will read the central directory (start, end) and the entry count its
+    end record declares, found as ``zipfile`` finds them (the last end record, the ZIP64 record
+    just before its locator); None: no end record (zipfile then refuses the file itself)."""
     end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
     if end == -1 or end + 22 > len(data):
         return None
-    (entries,) = struct.unpack_from("<H", data, end + 10)
-    return None if entries == 0xFFFF else int(entries)
+    entries, size, _offset = struct.unpack_from("<HII", data, end + 10)
+    directory_end = end
+    locator = end - 20
+    if locator >= 0 and data[locator : locator + 4] == b"PK\x06\x07":
+        record = locator - 56
+        if record < 0 or data[record : record + 4] != b"PK\x06\x06":
+            return None  # zipfile calls it a corrupt ZIP64 archive
+        entries, size, _offset = struct.unpack_from("<QQQ", data, record + 32)
+        directory_end = record
+    return directory_end - size, directory_end, entries
 
 
-def _magic(data: bytes) -> Kind | None:
+def _check_zip_directory(data: bytes) -> None:
+    """413 ``document_too_large`` for a zip directory holding more than ``MAX_ZIP_MEMBERS``
+    parts, told before ``zipfile`` reads it. The count the end record declares is not what
+    zipfile goes by: it reads the directory to its byte size, so a file declaring one part
+    (or a ZIP64 count) had 100,000 parsed, twice, on the API's event loop. So the directory's
+    byte size is bounded, and its entries (each starts with a signature) are counted."""
+    found = _zip_directory(data)
+    if found is None:
+        return
+    start, end, declared = found
+    if end - start > MAX_ZIP_DIRECTORY_BYTES:
+        raise DocumentTooLarge(
+            f"The archive's directory is {end - start} bytes; at most"
+            f" {MAX_ZIP_DIRECTORY_BYTES} are read",
+            details={"directory_bytes": end - start, "limit": MAX_ZIP_DIRECTORY_BYTES},
+        )
+    entries = max(declared, data.count(b"PK\x01\x02", max(start, 0), end))
+    if entries > MAX_ZIP_MEMBERS:
+        raise DocumentTooLarge(
+            f"The archive has {entries} parts; at most {MAX_ZIP_MEMBERS} are read",
+            details={"parts": entries, "limit": MAX_ZIP_MEMBERS},
+        )
+
+
+def _zip_listing(data: bytes) -> list[zipfile.ZipInfo] | None:
+    """The parts of a zip file, its directory read once (None: not a zip, or a bad one)."""
+    if not data.startswith(b"PK\x03\x04"):
+        return None
+    _check_zip_directory(data)
+    try:
+        with _open_zip(data) as archive:
+            return archive.infolist()
+    except zipfile.BadZipFile:
+        return None
+
+
+def _magic(data: bytes, listing: list[zipfile.ZipInfo] | None) -> Kind | None:
     if data[:1024].lstrip().startswith(b"%PDF-"):
         return "pdf"
-    if data.startswith(b"PK\x03\x04"):
-        entries = _zip_entries(data)
-        if entries is not None and entries > MAX_ZIP_MEMBERS:
-            raise DocumentTooLarge(
-                f"The archive has {entries} parts; at most {MAX_ZIP_MEMBERS} are read",
-                details={"parts": entries, "limit": MAX_ZIP_MEMBERS},
-            )
-        try:
-            with _open_zip(data) as archive:
-                if "word/document.xml" in archive.namelist():
-                    return "docx"
-        except zipfile.BadZipFile:
-            return None
+    if listing is not None and any(info.filename == "word/document.xml" for info in listing):
+        return "docx"
     return None
 
 
@@ -155,7 +196,17 @@ def detect_kind(data: bytes, *, filename: str | None, content_type: str | None) 
     """Pick the parser: binary magic first, then content type, then extension, then sniffing.
     A file named or typed as text whose bytes no text has (garbage.txt, a program renamed .md)
     is refused: it was indexed as pages of control characters the bot then cited."""
-    kind = _claimed_kind(data, filename=filename, content_type=content_type)
+    return _detect_kind(data, _zip_listing(data), filename=filename, content_type=content_type)
+
+
+def _detect_kind(
+    data: bytes,
+    listing: list[zipfile.ZipInfo] | None,
+    *,
+    filename: str | None,
+    content_type: str | None,
+) -> Kind:
+    kind = _claimed_kind(data, listing, filename=filename, content_type=content_type)
     if kind in ("txt", "md", "html") and _binary(data, content_type):
         raise UnsupportedMediaType(
             f"File does not look like {kind.upper()}: it holds binary data",
@@ -174,8 +225,14 @@ def _binary(data: bytes, content_type: str | None) -> bool:
     return controls > len(head) // 100
 
 
-def _claimed_kind(data: bytes, *, filename: str | None, content_type: str | None) -> Kind:
-    magic = _magic(data)
+def _claimed_kind(
+    data: bytes,
+    listing: list[zipfile.ZipInfo] | None,
+    *,
+    filename: str | None,
+    content_type: str | None,
+) -> Kind:
+    magic = _magic(data, listing)
     if magic is not None:
         return magic
     media = (content_type or "").split(";")[0].strip().lower()
@@ -243,16 +300,31 @@ def _mismatch(
 # --------------------------------------------------------------------------- entry point
 
 
+def check_upload(
+    data: bytes, *, filename: str | None, content_type: str | None, limits: ParseLimits
+) -> Kind:
+    """``detect_kind`` then ``check_size``, a zip's directory read once for both. CPU-bound on
+    a large file: the API calls it in a thread, off the event loop."""
+    listing = _zip_listing(data)
+    kind = _detect_kind(data, listing, filename=filename, content_type=content_type)
+    _check_size(data, kind, limits, listing)
+    return kind
+
+
 def check_size(data: bytes, kind: Kind, limits: ParseLimits) -> None:
     """Refuse (413 ``document_too_large``) what would decode past the limits, before parsing:
     a DOCX by its zip directory (the sizes zipfile then enforces while reading), text formats
     by their length. PDF streams and pages are bounded while parsing."""
+    _check_size(data, kind, limits, _zip_listing(data) if kind == "docx" else None)
+
+
+def _check_size(
+    data: bytes, kind: Kind, limits: ParseLimits, listing: list[zipfile.ZipInfo] | None
+) -> None:
     if kind == "docx":
-        try:
-            with _open_zip(data) as archive:
-                _check_docx_archive(archive, limits)
-        except zipfile.BadZipFile as exc:
-            raise _unreadable("docx", str(exc)) from exc
+        if listing is None:
+            raise _unreadable("docx", "not a readable zip archive")
+        _check_docx_archive(listing, limits)
     elif kind != "pdf" and len(data) > limits.max_decoded_bytes:
         raise DocumentTooLarge(
             f"The document is {len(data)} bytes; at most {limits.max_decoded_bytes} are parsed",
@@ -260,8 +332,7 @@ def check_size(data: bytes, kind: Kind, limits: ParseLimits) -> None:
         )
 
 
-def _check_docx_archive(archive: zipfile.ZipFile, limits: ParseLimits) -> None:
-    infos = archive.infolist()
+def _check_docx_archive(infos: list[zipfile.ZipInfo], limits: ParseLimits) -> None:
     if len(infos) > MAX_ZIP_MEMBERS:
         raise DocumentTooLarge(
             f"The DOCX file has {len(infos)} parts; at most {MAX_ZIP_MEMBERS} are read",
@@ -303,9 +374,8 @@ def parse(
     ``AppError(code="parse_failed")`` for corrupt files.
     """
     limits = limits or ParseLimits()
-    kind = detect_kind(data, filename=filename, content_type=content_type)
+    kind = check_upload(data, filename=filename, content_type=content_type, limits=limits)
     try:
-        check_size(data, kind, limits)
         if kind == "pdf":
             title, sections = parse_pdf(data, limits)
         elif kind == "docx":
@@ -379,6 +449,7 @@ __all__ = [
     "ParsedDocument",
     "Section",
     "check_size",
+    "check_upload",
     "detect_kind",
     "normalize_text",
     "parse",

@@ -11,15 +11,18 @@ it is fetched until it can (the sync fails and removes nothing; the next one tri
 
 Matching: the groups naming our product token (case-insensitive) are combined, else the ``*``
 groups; the longest matching rule wins and ``allow`` wins a tie; ``*`` matches any characters
-and a final ``$`` anchors the end; ``/robots.txt`` itself is always allowed.
+and a final ``$`` anchors the end; ``/robots.txt`` itself is always allowed. A rule and a URL
+are compared percent-encoded alike (RFC 9309, 2.2.2): what is not ASCII is encoded as UTF-8, the
+hex of ``%xx`` is upper-cased and an unreserved character's ``%xx`` is decoded (RFC 3986, 6.2.2).
 """
 
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from cachetools import TTLCache
 
@@ -46,7 +49,28 @@ class Rule:
     regex: re.Pattern[str]
 
 
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
+_URI_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-._~:/?#[]@!$&'()*+,;=%")
+
+
+def _normalized(text: str) -> str:
+    """``text`` (a rule's path or a URL's path and query) percent-encoded as the other side is:
+    a rule saved in UTF-8 (``/café``) matches the URL a sitemap lists (``/caf%C3%A9``),
+    ``%70rivate`` is ``private`` and ``%3c`` is ``%3C``. ``*`` and ``$`` stay as written."""
+    encoded = "".join(
+        ch if ch in _URI_CHARACTERS else quote(ch, safe="", errors="replace") for ch in text
+    )
+
+    def canonical(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else f"%{match.group(1).upper()}"
+
+    return _PERCENT.sub(canonical, encoded)
+
+
 def _rule(allow: bool, pattern: str) -> Rule:
+    pattern = _normalized(pattern)
     anchored = pattern.endswith("$")
     body = pattern[:-1] if anchored else pattern
     regex = ".*".join(re.escape(part) for part in body.split("*"))
@@ -61,7 +85,7 @@ class Robots:
 
     def allows(self, url: str) -> bool:
         parts = urlsplit(url)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        path = _normalized((parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
         if path == "/robots.txt":
             return True
         best: Rule | None = None

@@ -8,7 +8,8 @@ Operator tools pass ``WorkspaceAccess.operator(...)``.
 Identity of a document inside a workspace is ``(source_type, source)``: the upload's file name
 (or its path relative to the folder given to ``trulybot ingest``), the text's title, or the URL.
 - Identical content (sha256 of the bytes) already stored: the existing document is returned
-  (``duplicate``), nothing is queued.
+  (``duplicate``), nothing is queued; unless that document failed, which is queued again (as
+  Retry does) and returned as a new version of it.
 - Same identity, new content (re-upload of ``guide.md``, the same URL posted again, or
   ``PUT .../documents/{id}``): the document gets a new revision and is re-processed; chunks whose
   content hash is unchanged keep their row and embedding, only changed chunks are embedded.
@@ -16,6 +17,7 @@ Identity of a document inside a workspace is ``(source_type, source)``: the uplo
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +33,7 @@ from rag.knowledge.addresses import check_url
 from rag.knowledge.decoding import declared_charset
 from rag.knowledge.limits import check_quotas, parse_limits
 from rag.knowledge.models import Document, content_hash
-from rag.knowledge.parsing import check_size, detect_kind, kind_by_name
+from rag.knowledge.parsing import check_upload, kind_by_name
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.repository import sources as source_repo
 from rag.knowledge.sitemaps import read_sitemap, sitemap_fetch_slots
@@ -117,10 +119,24 @@ async def _submit(
         existing = await document_repo.get_document(
             session, workspace.id, existing.id, for_update=True
         )
-    if existing is not None and digest is not None and existing.content_hash == digest:
+    if (
+        existing is not None
+        and digest is not None
+        and existing.content_hash == digest
+        and existing.status != "failed"  # a failed one is queued again, below
+    ):
         return Submission(document=existing, created=False, duplicate=True)  # unchanged
     if existing is None and digest is not None:
         same = await document_repo.find_by_hash(session, workspace.id, digest)
+        if same is not None and same.status == "failed":
+            # The owner sent it again after a failure (a queue or embedder outage): run it
+            # again, as Retry would; answered as a duplicate, it stayed failed. Of another
+            # source (a text, another name): its own content type and name are kept.
+            same = await document_repo.get_document(session, workspace.id, same.id, for_update=True)
+            if same is not None and same.status == "failed":
+                await check_quotas(session, workspace, new_documents=0)
+                await _requeue(session, same, data=None, digest=None, content_type=None)
+                return Submission(document=same, created=False)
         if same is not None:
             return Submission(document=same, created=False, duplicate=True)
     if existing is not None:
@@ -168,7 +184,7 @@ async def _requeue(
     await session.refresh(document)
 
 
-def _check_upload(
+async def _check_upload(
     data: bytes, *, filename: str | None, content_type: str | None, settings: Settings
 ) -> None:
     if len(data) > settings.max_upload_bytes:
@@ -178,8 +194,15 @@ def _check_upload(
         )
     if not data:
         raise ValidationFailed("The file is empty", code="empty_file")
-    kind = detect_kind(data, filename=filename, content_type=content_type)  # 415: unsupported
-    check_size(data, kind, parse_limits(settings))  # 413: a DOCX that expands past the bound
+    # 415: unsupported; 413: a DOCX that expands past the bound. In a thread: reading a zip's
+    # directory is CPU work, which on the event loop held every other request of the process.
+    await asyncio.to_thread(
+        check_upload,
+        data,
+        filename=filename,
+        content_type=content_type,
+        limits=parse_limits(settings),
+    )
 
 
 async def submit_upload(
@@ -201,7 +224,7 @@ async def submit_upload(
             details={"limit": MAX_NAME_BYTES},
         )
     content_type = stored_content_type(content_type)
-    _check_upload(data, filename=filename, content_type=content_type, settings=settings)
+    await _check_upload(data, filename=filename, content_type=content_type, settings=settings)
     return await _submit(
         session,
         access.workspace,
@@ -348,7 +371,8 @@ async def replace_document(
 
     ``title`` renames an upload or a text document. A text document's title is its identity
     (``source``), so both change, and a title another text document has is refused (409
-    ``title_taken``). The same content and title as stored is a duplicate: nothing queued. A new
+    ``title_taken``). The same content and title as stored is a duplicate: nothing queued (a
+    failed document is queued again). A new
     title alone makes a new revision: every chunk carries the title, in what is embedded too."""
     authorize(access, Action.DOCUMENT_WRITE)
     workspace = access.workspace
@@ -378,10 +402,12 @@ async def replace_document(
             code="not_replaceable_by_text",
             details={"kind": kind, "accepts": "multipart file"},
         )
-    _check_upload(data, filename=document.source, content_type=content_type, settings=settings)
+    await _check_upload(
+        data, filename=document.source, content_type=content_type, settings=settings
+    )
     digest = content_hash(data)
     new_title = None if title == document.title else title
-    if digest == document.content_hash and new_title is None:
+    if digest == document.content_hash and new_title is None and document.status != "failed":
         return Submission(document=document, created=False, duplicate=True)
     renamed: dict[str, str] = {}
     if new_title is not None:

@@ -246,6 +246,52 @@ async def test_json_text_duplicates_and_usage(
     assert tuple(counters) == (1, 1)
 
 
+async def _fail(owner_db: Database, document_id: str) -> None:
+    """The document as a passing failure leaves it (the queue or the embedder was down)."""
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text(
+                "UPDATE documents SET status = 'failed', error_code = 'queue_unavailable',"
+                " error = 'The job could not be queued' WHERE id = :id"
+            ),
+            {"id": document_id},
+        )
+
+
+async def test_the_same_content_as_a_failed_document_queues_it_again(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any, owner_db: Database
+) -> None:
+    """A document that failed for a passing reason, uploaded again (under its name or another,
+    or PUT): it answered 200 `duplicate` ("already there with the same content") and queued
+    nothing, so it stayed failed until the owner noticed and pressed Retry."""
+    data = f"Deliveries arrive on Mondays ({uuid.uuid4().hex}).".encode()
+    first = await upload(client, owner, "deliveries.txt", data, "text/plain")
+    assert first.status_code == 202, first.text
+    doc_id = first.json()["id"]
+    await jobs.drain()
+    for again in (
+        lambda: upload(client, owner, "deliveries.txt", data, "text/plain"),
+        lambda: upload(client, owner, "deliveries-copy.txt", data, "text/plain"),
+        lambda: client.put(
+            owner.url(f"/documents/{doc_id}"),
+            files={"file": ("deliveries.txt", data, "text/plain")},
+            headers=owner.headers,
+        ),
+    ):
+        await _fail(owner_db, doc_id)
+        response = await again()
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert (body["id"], body["duplicate"], body["status"]) == (doc_id, False, "queued")
+        await jobs.drain()
+        doc = await get_doc(client, owner, doc_id)
+        assert (doc["status"], doc["error_code"]) == ("ready", None)
+    listed = (await client.get(owner.url("/documents"), headers=owner.headers)).json()
+    assert listed["total"] == 1
+    same = await upload(client, owner, "deliveries-copy.txt", data, "text/plain")
+    assert (same.status_code, same.json()["duplicate"]) == (200, True)  # ready: a duplicate
+
+
 async def test_a_new_version_equal_to_another_document_updates_its_own(
     client: httpx.AsyncClient, owner: Owner, jobs: Any
 ) -> None:
@@ -786,6 +832,25 @@ async def test_an_upload_named_past_what_its_identity_holds_is_refused(
     assert r.json()["error"]["code"] == "name_too_long"
     ok = await upload(client, owner, "x" * 1000 + ".txt", b"Tea and coffee.", "text/plain")
     assert ok.status_code == 202, ok.text
+
+
+async def test_restricted_aes_pdf_is_read(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any
+) -> None:
+    """A PDF with an owner password only, AES-encrypted (as Acrobat, Word and scanners write
+    them, and every viewer opens): it ended failed "cryptography>=3.1 is required"."""
+    from tests.rag.test_parsing import encrypted_pdf
+
+    response = await upload(
+        client, owner, "policy.pdf", encrypted_pdf(make_pdf(), "AES-128"), "application/pdf"
+    )
+    assert response.status_code == 202, response.text
+    await jobs.drain()
+    doc = await get_doc(client, owner, response.json()["id"])
+    assert doc["status"] == "ready", doc["error"]
+    assert "forty countries" in " ".join(
+        c["text"] for c in await chunks_of(client, owner, doc["id"])
+    )
 
 
 async def test_pasted_text_replaces_a_text_document_and_a_pdf_takes_a_file(

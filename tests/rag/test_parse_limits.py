@@ -14,6 +14,7 @@ import random
 import struct
 import subprocess
 import sys
+import threading
 import zipfile
 import zlib
 from pathlib import Path
@@ -28,6 +29,7 @@ from redis.asyncio import Redis
 from core.config import Settings
 from core.db import Database
 from core.errors import AppError
+from rag.knowledge import parsing
 from rag.knowledge.limits import parse_limits
 from rag.knowledge.parse_isolation import parse_isolated
 from rag.knowledge.parsing import (
@@ -185,6 +187,52 @@ def test_docx_member_is_never_read_past_its_declared_size() -> None:
     assert info.value.code == "parse_failed"
 
 
+def parts_zip(parts: int, *, declared: int | None = None) -> bytes:
+    """A zip holding ``word/document.xml`` and ``parts`` empty parts; its end record declaring
+    ``declared`` entries when given (a lie zipfile does not go by). Past 65,535 entries zipfile
+    writes ZIP64 records, whose count the old check skipped."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("word/document.xml", b"<w:document/>")
+        for i in range(parts):
+            archive.writestr(zipfile.ZipInfo(f"{i:x}"), b"")
+    data = bytearray(buffer.getvalue())
+    if declared is not None:
+        end = data.rfind(b"PK\x05\x06")
+        struct.pack_into("<HH", data, end + 8, declared, declared)
+    return bytes(data)
+
+
+@pytest.fixture
+def zip_opened(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The threads ``zipfile`` read an archive's directory on, one entry per opening."""
+    opened: list[int] = []
+    real = parsing._open_zip
+
+    def recording(data: bytes) -> Any:
+        opened.append(threading.get_ident())
+        return real(data)
+
+    monkeypatch.setattr(parsing, "_open_zip", recording)
+    return opened
+
+
+@pytest.mark.parametrize(
+    ("parts", "declared", "refused_by"),
+    [(12_000, 1, "parts"), (66_000, None, "directory_bytes")],
+    ids=["declares-one-entry", "zip64"],
+)
+def test_zip_directory_past_the_part_limit_is_refused_before_zipfile_reads_it(
+    zip_opened: list[int], parts: int, declared: int | None, refused_by: str
+) -> None:
+    data = parts_zip(parts, declared=declared)
+    with pytest.raises(DocumentTooLarge) as info:
+        parse(data, filename="parts.docx", content_type=DOCX_MIME)
+    assert info.value.status_code == 413
+    assert refused_by in info.value.details
+    assert zip_opened == []  # zipfile never parsed the 12,000 or 66,000 entries
+
+
 def test_pdf_streams_are_decoded_within_the_bound() -> None:
     data = pdf_with_pages([text_page("Delivery takes three days.", padding=8 * MIB)])
     assert len(data) < 100_000
@@ -279,6 +327,25 @@ async def test_docx_bomb_upload_is_refused_and_nothing_is_stored(
     assert error["code"] == "document_too_large"
     listed = (await client.get(owner.url("/documents"), headers=owner.headers)).json()
     assert listed["total"] == 0
+
+
+async def test_upload_reads_a_zip_directory_once_and_off_the_event_loop(
+    client: httpx.AsyncClient, owner: Any, zip_opened: list[int]
+) -> None:
+    # A directory declaring 1 entry and holding 12,000 was read twice on the event loop: every
+    # other request of the process (chat streams, widgets, health checks) waited meanwhile.
+    lying = await upload(client, owner, "parts.docx", parts_zip(12_000, declared=1), DOCX_MIME)
+    assert lying.status_code == 413, lying.text
+    error = lying.json()["error"]
+    assert error["code"] == "document_too_large"
+    assert error["details"]["parts"] == 12_001
+    assert zip_opened == []
+    loop_thread = threading.get_ident()
+    ok = await upload(client, owner, "handbook.docx", wordy_docx(20_000), DOCX_MIME)
+    assert ok.status_code == 202, ok.text
+    opened = list(zip_opened)
+    assert len(opened) == 1  # detecting the type and bounding the parts read it once
+    assert opened[0] != loop_thread
 
 
 async def test_documents_over_the_parse_bounds_fail_with_a_code_and_the_worker_moves_on(

@@ -183,6 +183,60 @@ def test_pdf_without_text_is_nothing_extractable() -> None:
     assert info.value.status_code == 422
 
 
+def encrypted_pdf(data: bytes, algorithm: str, user_password: str = "") -> bytes:
+    """``data`` encrypted as Acrobat, Word and scanners write "restricted" PDFs: an owner
+    password for the permissions and, by default, no user password (any viewer opens it)."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    writer.encrypt(
+        user_password=user_password,
+        owner_password="owner-secret",
+        algorithm=algorithm,
+        permissions_flag=0,
+    )
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("algorithm", ["RC4-128", "AES-128", "AES-256"])
+def test_pdf_encrypted_without_a_user_password_is_read(algorithm: str) -> None:
+    # AES ones failed "Could not read the PDF file: cryptography>=3.1 is required for AES".
+    data = encrypted_pdf(_pdf_bytes(["Refunds are issued within thirty days."]), algorithm)
+    doc = parse(data, filename="policy.pdf", content_type="application/pdf")
+    assert "Refunds are issued within thirty days." in doc.text
+
+
+@pytest.mark.parametrize("algorithm", ["RC4-128", "AES-256"])
+def test_pdf_that_needs_a_password_says_so(algorithm: str) -> None:
+    data = encrypted_pdf(_pdf_bytes(["Salaries."]), algorithm, user_password="user-secret")
+    with pytest.raises(AppError) as info:
+        parse(data, filename="payroll.pdf", content_type="application/pdf")
+    assert (info.value.code, info.value.status_code) == ("nothing_extractable", 422)
+    assert info.value.message == "The PDF is password-protected"
+
+
+def test_pdf_encryption_the_server_cannot_read_is_said_without_library_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server without the cryptography package (or an algorithm pypdf needs another package
+    for) answered with pypdf's own words, which name a Python dependency."""
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError
+
+    def missing(self: object, password: str) -> object:
+        raise DependencyError("cryptography>=3.1 is required for AES algorithm")
+
+    monkeypatch.setattr(PdfReader, "decrypt", missing)
+    data = encrypted_pdf(_pdf_bytes(["Refunds."]), "RC4-128")
+    with pytest.raises(AppError) as info:
+        parse(data, filename="policy.pdf", content_type="application/pdf")
+    assert (info.value.code, info.value.status_code) == ("parse_failed", 422)
+    assert "encryption" in info.value.message
+    assert "cryptography" not in info.value.message
+
+
 def _docx_bytes(title: str | None) -> bytes:
     document = Document()
     if title:

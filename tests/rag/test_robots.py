@@ -60,6 +60,36 @@ def test_the_longest_match_wins_allow_wins_a_tie_and_wildcards_match() -> None:
     assert robots.allows("https://example.com/")
 
 
+def test_rules_and_urls_are_compared_percent_encoded_alike() -> None:
+    """RFC 9309, 2.2.2: a rule written in UTF-8 (as editors save it) matches the percent-encoded
+    URL a sitemap lists; an unreserved character matches its %xx form and hex case does not
+    count. Compared raw, /caf%C3%A9/menu was crawled although the site disallowed /café."""
+    rules = parse_robots(
+        "User-agent: *\n"
+        "Disallow: /café\n"
+        "Disallow: /%E0%A4%AE%E0%A4%A6%E0%A4%A6\n"  # मदद ("help"), written encoded
+        "Disallow: /private\n"
+        "Disallow: /a%3cb\n"
+        "Disallow: /%62%61%7A\n"  # RFC 9309's example: /baz
+        "Allow: /café/open$\n"
+    )
+    site = "https://shop.example"
+    for url in (
+        "/caf%C3%A9/menu",
+        "/caf%c3%a9/menu",
+        "/café/menu",
+        "/मदद/faq",
+        "/%e0%a4%ae%e0%a4%a6%e0%a4%a6/faq",
+        "/%70rivate/x",
+        "/a%3Cb",
+        "/baz",
+    ):
+        assert not rules.allows(site + url), url
+    assert rules.allows(site + "/caf%C3%A9/open")  # the longer allow, matched encoded too
+    assert rules.allows(site + "/cafe/menu")
+    assert rules.allows(site + "/a%3Db")
+
+
 def test_an_empty_disallow_ends_its_group() -> None:
     """ "Everyone may crawl but BadBot": the empty Disallow of the * group did not end it, so
     BadBot's line joined it and its "Disallow: /" kept us out of the whole site (docs review
