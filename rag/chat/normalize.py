@@ -28,7 +28,7 @@ _FOLDED_SCRIPTS = ("LATIN", "GREEK")
 KEY_VERSION = 2
 """Version of ``normalize_question``'s keys (FAQ lookups, response-cache keys): 2 keeps math
 signs, a number's sign and emoji, and folds accents. Stored keys of an older version are
-recomputed by a migration (0022); the cache's version carries it, so old entries retire."""
+recomputed by a migration (0023); the cache's version carries it, so old entries retire."""
 _SPACES = re.compile(r"\s+")
 WORD = re.compile(r"\w+", re.UNICODE)
 # Han, Hiragana and Katakana: written without spaces, so a run of them is no word.

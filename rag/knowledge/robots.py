@@ -202,7 +202,8 @@ async def _fetch_rules(origin: str, **fetch_options: object) -> Robots:
     data = page.data
     if page.truncated:
         # RFC 9309, 2.5: the first 500 KiB are parsed; the line cut at the limit is not a rule.
-        data = data[: data.rfind(b"\n") + 1]
+        # Lines may end in LF, CR LF or CR alone (RFC 9309, 2.2: EOL).
+        data = data[: max(data.rfind(b"\n"), data.rfind(b"\r")) + 1]
     return parse_robots(data.decode("utf-8", errors="replace"))  # (parse drops a BOM)
 
 

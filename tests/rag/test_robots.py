@@ -4,6 +4,7 @@ it listed, /admin/ and /drafts/ included, whatever the site asked of crawlers.""
 
 from __future__ import annotations
 
+import pytest
 from redis.asyncio import Redis
 
 from core.db import Database
@@ -242,18 +243,23 @@ async def test_a_retried_sitemap_page_is_fetched_only_if_robots_txt_allows_it_no
             assert ready["status"] == "ready"
 
 
+@pytest.mark.parametrize("eol", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
 async def test_of_a_robots_txt_past_500_kib_the_first_500_kib_are_read(
-    db: Database, owner_db: Database, redis_client: Redis
+    db: Database, owner_db: Database, redis_client: Redis, eol: str
 ) -> None:
     """RFC 9309, 2.5: a crawler parses at least the first 500 KiB. A larger file was refused as
     unreadable, so a site with a long robots.txt could not be added at all; the rules in its
     first 500 KiB now apply, the line cut at the limit is not read as a rule (here it would
-    have been "Disallow: /a"), and nothing past the limit is."""
-    head = "User-agent: *\nDisallow: /private\n"
+    have been "Disallow: /a"), and nothing past the limit is. Lines may end in CR alone (2.2):
+    the cut looked for LF only, so such a file lost every rule."""
+    head = f"User-agent: *{eol}Disallow: /private{eol}"
     cut = "Disallow: /a"
     padding = robots.MAX_BYTES - len(head) - len(cut)
-    lines = ("#" * 99 + "\n") * (padding // 100) + "#" * (padding % 100 - 1) + "\n"
-    body = head + lines + cut + "ll-of-this-is-cut\nDisallow: /late\n" + lines
+    width = 99 + len(eol)
+    lines = ("#" * 99 + eol) * (padding // width) + "#" * (padding % width)
+    assert len(lines) == padding
+    body = head + lines[: -len(eol)] + eol + cut + f"ll-of-this-is-cut{eol}Disallow: /late{eol}"
+    body += lines
     assert len(body.encode()) > robots.MAX_BYTES + 100_000
     assert body.encode()[: robots.MAX_BYTES].endswith(cut.encode())
     with local_site() as site:
