@@ -38,6 +38,7 @@ from core.mail import MAILER_KEY, MailConfig, Mailer, Templates
 from core.redis import create_redis
 from core.replica import ReadRouting
 from core.scheduler import Scheduler
+from core.setting_checks import masked_url
 from lifecycle import deletion, exports
 from lifecycle import jobs as lifecycle_jobs
 from rag.chat import jobs as chat_jobs
@@ -461,7 +462,8 @@ def describe_defaults(runtime: Runtime) -> list[str]:
             " (no OPENAI_API_KEY or OPENAI_BASE_URL)"
         )
     else:
-        where = f"at {settings.openai_base_url}" if settings.openai_base_url else "(OpenAI)"
+        base_url = settings.openai_base_url  # a gateway's key in it is not printed
+        where = f"at {masked_url(base_url) or '(not shown)'}" if base_url else "(OpenAI)"
         lines.append(f"generation: {settings.chat_model} via the OpenAI-compatible API {where}")
         if problem := settings.model_time_problem():
             log.warning("settings: %s", problem)

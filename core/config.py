@@ -330,11 +330,32 @@ class Settings(BaseSettings):
         return split_csv(value)
 
     @field_validator(
-        "smtp_url", "mail_reply_to", "smtp_ca_file", "embed_model_cache_dir", mode="before"
+        "smtp_url",
+        "mail_reply_to",
+        "smtp_ca_file",
+        "embed_model_cache_dir",
+        # .env.example ships these blank: "" is unset (an OPENAI_BASE_URL of "" was taken as
+        # the address of every model call, and each one failed).
+        "openai_api_key",
+        "openai_base_url",
+        "razorpay_key_id",
+        "razorpay_key_secret",
+        "razorpay_base_url",
+        "sentry_dsn",
+        "metrics_token",
+        mode="before",
     )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _openai_base_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            value = value.strip()
+            check_url_scheme(value, ("http", "https"))
+        return value
 
     @field_validator("smtp_url")
     @classmethod

@@ -11,7 +11,7 @@ import functools
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -379,6 +379,9 @@ class Database:
         self.local = dict(local or {})
         self.fused_begin = fused_begin
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self.probe_engine: Callable[[], AsyncEngine] | None = None
+        """Builds the engine of ``ping`` (``from_url`` sets it); None: ``ping`` uses ``engine``."""
+        self._probe: AsyncEngine | None = None
 
     @classmethod
     def from_url(
@@ -394,7 +397,15 @@ class Database:
             url, pooler=pooler, statement_timeout_ms=statement_timeout_ms, **kwargs
         )
         local = session_timeouts(statement_timeout_ms) if pooler == "pgbouncer" else None
-        return cls(engine, local=local, fused_begin=fused_begin)
+        db = cls(engine, local=local, fused_begin=fused_begin)
+        # One connection (two for probes at once) of its own: a ping waiting for the request
+        # pool said "unavailable" whenever every pooled connection was busy, on every replica
+        # under the same load at once, and the balancer took them all out.
+        probe_pool = {**kwargs, "pool_size": 1, "max_overflow": 1}
+        db.probe_engine = lambda: create_engine(
+            url, pooler=pooler, statement_timeout_ms=statement_timeout_ms, **probe_pool
+        )
+        return db
 
     @asynccontextmanager
     async def transaction(
@@ -460,10 +471,15 @@ class Database:
         ``SELECT 1`` said ready for a role granted nothing, which answered every request 500).
         A pooled connection that died with a database restart fails the first try and takes
         the pool's older connections with it; the ping then tries once on a new connection
-        (the first /readyz after a restart answered 503, out of the balancer for nothing)."""
+        (the first /readyz after a restart answered 503, out of the balancer for nothing).
+        It runs on a connection outside the request pool (``probe_engine``): a busy pool is no
+        database that is down."""
+        if self._probe is None and self.probe_engine is not None:
+            self._probe = self.probe_engine()
+        engine = self._probe or self.engine
         for attempt in range(2):
             try:
-                async with self.engine.connect() as conn:
+                async with engine.connect() as conn:
                     await conn.execute(text("SELECT 1 FROM scheduled_runs LIMIT 1"))
                 return
             except DBAPIError as exc:
@@ -471,4 +487,7 @@ class Database:
                     raise
 
     async def dispose(self) -> None:
+        if self._probe is not None:
+            await self._probe.dispose()
+            self._probe = None
         await self.engine.dispose()

@@ -23,6 +23,24 @@ def split_csv(value: object) -> object:
     return value
 
 
+def masked_url(value: str) -> str | None:
+    """``value`` with whatever precedes its last "@" after the scheme masked (a password
+    written into the URL); None when it cannot be shown safely (no scheme)."""
+    if "@" not in value:
+        return value
+    scheme, sep, _ = value.partition("://")
+    if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
+        return None
+    return f"{scheme}://***@{value.rpartition('@')[2]}"
+
+
+def shown_url(value: str) -> str:
+    """``value`` quoted for a refusal, masked: the check refusing a password written into the
+    URL never prints it (to the terminal and the deploy logs)."""
+    masked = masked_url(value)
+    return repr(masked) if masked is not None else "(not shown)"
+
+
 def check_url_scheme(value: str, schemes: tuple[str, ...]) -> None:
     """A URL the driver can use (before: a traceback from inside the start-up)."""
     if urlsplit(value).scheme not in schemes:
@@ -116,7 +134,7 @@ def check_public_base_url(value: str) -> None:
     if problem is None and _UNSAFE_URL_CHARS.search(value):
         problem = "it contains spaces, quotes, angle brackets or control characters"
     if problem:
-        raise ValueError(f"PUBLIC_BASE_URL {value!r} is not valid: {problem}")
+        raise ValueError(f"PUBLIC_BASE_URL {shown_url(value)} is not valid: {problem}")
 
 
 def check_script_url(value: str) -> None:
@@ -125,7 +143,8 @@ def check_script_url(value: str) -> None:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        raise ValueError(f"RAZORPAY_CHECKOUT_SCRIPT_URL {value!r} does not parse") from None
+        shown = shown_url(value)
+        raise ValueError(f"RAZORPAY_CHECKOUT_SCRIPT_URL {shown} does not parse") from None
     if (
         parts.scheme not in ("http", "https")
         or not parts.hostname
@@ -137,6 +156,6 @@ def check_script_url(value: str) -> None:
         or "," in value
     ):
         raise ValueError(
-            f"RAZORPAY_CHECKOUT_SCRIPT_URL {value!r} must be an http(s) URL without credentials, "
-            "spaces, quotes, commas or semicolons"
+            f"RAZORPAY_CHECKOUT_SCRIPT_URL {shown_url(value)} must be an http(s) URL without"
+            " credentials, spaces, quotes, commas or semicolons"
         )

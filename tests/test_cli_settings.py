@@ -115,6 +115,33 @@ def test_a_malformed_smtp_url_is_refused_at_start_without_its_password(
 
 
 @pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        (
+            "PUBLIC_BASE_URL",
+            "https://admin:hunter2pw@bot.example.com",
+            "PUBLIC_BASE_URL 'https://***@bot.example.com' is not valid",
+        ),
+        (
+            "RAZORPAY_CHECKOUT_SCRIPT_URL",
+            "https://cdn:hunter2pw@checkout.example.com/v1/checkout.js",
+            "RAZORPAY_CHECKOUT_SCRIPT_URL 'https://***@checkout.example.com/v1/checkout.js'",
+        ),
+        ("PUBLIC_BASE_URL", "admin:hunter2pw@bot.example.com", "PUBLIC_BASE_URL (not shown)"),
+    ],
+)
+def test_a_url_refused_for_its_password_does_not_print_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, shown: str
+) -> None:
+    """The check that refuses a user and password in these URLs quoted them back, to the
+    terminal and the deploy logs."""
+    monkeypatch.setenv(name, value)
+    said = _refusal(["worker"])
+    assert shown in said, said
+    assert "hunter2pw" not in said
+
+
+@pytest.mark.parametrize(
     "url",
     [
         "smtp://mail.example.com",

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import httpx
+from redis.asyncio import Redis
 
-from tests.conftest import Owner
+from core.db import Database
+from core.embedded import EmbeddedPostgres
+from tests.conftest import APP_ROLE, Owner, client_for, make_runtime, make_settings
 
 
 async def test_health_and_ready(client: httpx.AsyncClient) -> None:
@@ -10,6 +13,29 @@ async def test_health_and_ready(client: httpx.AsyncClient) -> None:
     ready = await client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+async def test_ready_while_every_pooled_connection_is_busy(
+    pg: EmbeddedPostgres, redis_client: Redis
+) -> None:
+    """/readyz pinged on a connection of the request pool: with every one busy (long chat turns,
+    an export) it waited for the pool, not the database, and answered 503, on every replica
+    under the same load at once (the balancer took them all out)."""
+    db = Database.from_url(pg.app_url(APP_ROLE), pool_size=1, max_overflow=0)
+    settings = make_settings(db_pool_size=1, db_max_overflow=0)
+    try:
+        async with (
+            make_runtime(settings, db, redis_client) as runtime,
+            client_for(runtime) as client,
+        ):
+            assert (await client.get("/readyz")).status_code == 200
+            async with db.engine.connect() as busy:  # the pool's only connection
+                await busy.exec_driver_sql("SELECT 1")
+                ready = await client.get("/readyz")
+            assert ready.status_code == 200, ready.json()
+            assert ready.json()["checks"]["database"] == "ok"
+    finally:
+        await db.dispose()
 
 
 async def test_body_over_limit_is_413(client: httpx.AsyncClient, owner: Owner, settings) -> None:  # type: ignore[no-untyped-def]

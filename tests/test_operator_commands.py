@@ -142,13 +142,18 @@ async def _scalar(scratch: Scratch, sql: str, **params: object) -> object:
         await owner.dispose()
 
 
-async def test_ingest_then_eval_a_folder_by_workspace_slug(
-    scratch: Scratch, tmp_path: Path
-) -> None:
-    folder = tmp_path / "guides"
+def write_guides(folder: Path) -> Path:
+    """``GUIDES`` written under ``folder``."""
     for name, body in GUIDES.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(body)
+    return folder
+
+
+async def test_ingest_then_eval_a_folder_by_workspace_slug(
+    scratch: Scratch, tmp_path: Path
+) -> None:
+    folder = write_guides(tmp_path / "guides")
     ingested = await trulybot(scratch, tmp_path, "ingest", str(folder), "--workspace", scratch.slug)
     assert ingested.code == 0, ingested.out
     assert "2 files" in ingested.out  # the _drafts folder is skipped

@@ -46,3 +46,35 @@ def test_default_plan_is_a_known_plan_and_blank_means_free() -> None:
         Settings(_env_file=None, default_plan="bogus")  # type: ignore[call-arg]
     assert Settings(_env_file=None, default_plan=" ").default_plan == "free"  # type: ignore[call-arg]
     assert Settings(_env_file=None, default_plan="pro").default_plan == "pro"  # type: ignore[call-arg]
+
+
+def test_blank_values_of_env_example_mean_the_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """deploy.md calls .env.example "the reference with the defaults": copied to .env with only
+    OPENAI_API_KEY filled in, OPENAI_BASE_URL= was taken as the address of every model call
+    (each failed; visitors got the fallback answer, the start line said "(OpenAI)")."""
+    from rag.chat.llm import OpenAIChatLLM
+
+    text = (ROOT / ".env.example").read_text()
+    blank = re.findall(r"^([A-Z][A-Z0-9_]+)=$", text, flags=re.MULTILINE)
+    assert "OPENAI_BASE_URL" in blank
+    for name in re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, flags=re.MULTILINE):
+        monkeypatch.delenv(name, raising=False)  # the file alone decides
+    env = tmp_path / ".env"
+    env.write_text(text.replace("\nOPENAI_API_KEY=\n", "\nOPENAI_API_KEY=sk-test-key\n"))
+    settings = Settings(_env_file=str(env))  # type: ignore[call-arg]
+    for name in blank:
+        if name == "OPENAI_API_KEY":
+            continue
+        field = Settings.model_fields[name.lower()]
+        assert getattr(settings, name.lower()) == field.get_default(call_default_factory=True), name
+    llm = OpenAIChatLLM.from_settings(settings)
+    assert str(llm.client.base_url).startswith("https://api.openai.com"), llm.client.base_url
+
+
+def test_openai_base_url_must_be_an_http_url() -> None:
+    with pytest.raises(ValidationError, match="openai_base_url"):
+        Settings(_env_file=None, openai_base_url="api.example.com/v1")  # type: ignore[call-arg]
+    gateway = Settings(_env_file=None, openai_base_url=" http://gw:8000/v1 ")  # type: ignore[call-arg]
+    assert gateway.openai_base_url == "http://gw:8000/v1"

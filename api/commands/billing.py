@@ -7,6 +7,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+from api.arguments import bounded
 from billing.reconcile import ReconcileReport, reconcile
 from billing.signatures import BillingDisabled
 from core.config import Settings, get_settings
@@ -57,21 +58,6 @@ def _reconcile(args: argparse.Namespace) -> int:
     return 1 if report.provider_errors else 0
 
 
-def _bounded(kind: type[int] | type[float], low: float, high: float) -> Any:
-    """An argparse type: a finite ``kind`` within [low, high], else a usage error."""
-
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not low <= value <= high:  # also refuses nan
-            raise argparse.ArgumentTypeError(f"{text} is not between {low:g} and {high:g}")
-        return value
-
-    return parse
-
-
 def register(subparsers: Any) -> None:
     billing = subparsers.add_parser("billing", help="billing operations (Razorpay)")
     sub = billing.add_subparsers(dest="billing_command", required=True)
@@ -81,20 +67,20 @@ def register(subparsers: Any) -> None:
     )
     rec.add_argument(
         "--older-than-minutes",
-        type=_bounded(float, 0, 7 * 24 * 60),
+        type=bounded(float, 0, 7 * 24 * 60),
         default=30.0,
         help="only orders created at least this long ago (default 30)",
     )
     rec.add_argument(
         "--within-days",
-        type=_bounded(float, 1 / 24, 366),
+        type=bounded(float, 1 / 24, 366),
         default=7.0,
         help="only orders created at most this long ago (default 7: an abandoned order is not"
         " looked up forever)",
     )
     rec.add_argument(
         "--limit",
-        type=_bounded(int, 1, 100_000),
+        type=bounded(int, 1, 100_000),
         default=500,
         help="orders listed at a time (default 500); a run checks every pending order of"
         " the window, page by page",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from api.commands.ingest import resolve_workspace
@@ -37,15 +38,24 @@ def _pairs(args: argparse.Namespace) -> list[tuple[str, str]]:
     return pairs
 
 
+def _sets(args: argparse.Namespace) -> list[tuple[str, Path, list[rag_eval.Question]]]:
+    """Every (workspace, file, questions), read and checked before the runtime starts (its
+    database and model cost a wait first)."""
+    sets = []
+    for workspace, name in _pairs(args):
+        path = rag_eval.question_file(name)
+        if not path.is_file():
+            raise SystemExit(f"no such question file: {name}")
+        sets.append((workspace, path, rag_eval.load_questions(path)))
+    return sets
+
+
 async def _run(args: argparse.Namespace) -> int:
     modes: list[retrieval.Mode] = list(retrieval.MODES) if args.mode == "all" else [args.mode]
+    sets = _sets(args)
     named = []
     async with operator_runtime(get_settings()) as runtime:
-        for workspace, name in _pairs(args):
-            path = rag_eval.question_file(name)
-            if not path.is_file():
-                raise SystemExit(f"no such question file: {name}")
-            questions = rag_eval.load_questions(path)
+        for workspace, path, questions in sets:
             workspace_id = await resolve_workspace(runtime, workspace)
             results = await rag_eval.evaluate(
                 runtime.db,

@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from api.arguments import bounded
 from api.runtime import Runtime, operator_runtime
 from core.config import get_settings
 from core.errors import AppError
@@ -30,9 +31,14 @@ SUFFIXES = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml", ".pd
 
 async def resolve_workspace(runtime: Runtime, value: str) -> uuid.UUID:
     try:
-        return uuid.UUID(value)
+        workspace_id = uuid.UUID(value)
     except ValueError:
         pass
+    else:  # an id is checked too: a typo (or another environment's id) found nothing, exit 0
+        async with runtime.db.transaction(workspace_id=workspace_id) as session:
+            if await ws_repo.get_workspace(session, workspace_id) is None:
+                raise SystemExit(f"no workspace with id {value}")
+        return workspace_id
     async with runtime.db.transaction() as session:
         found = await ws_repo.workspace_id_by_slug(session, value)
     if found is None:
@@ -129,11 +135,18 @@ async def ingest_files(
                         content_type=None,
                         settings=deps.settings,
                     )
-                if sub.duplicate:
-                    outcomes["duplicate"] += 1
+                # Left queued by a run that stopped before its job (Ctrl-C): this run does the
+                # job, or nothing would without a server. (A failed one is queued again by the
+                # submission itself; one ``processing`` is being worked on, or a server's sweep
+                # requeues it.)
+                resume = sub.duplicate and sub.document.status == "queued"
+                if sub.duplicate and not resume:
+                    status = sub.document.status
+                    outcomes["duplicate" if status == "ready" else f"duplicate ({status})"] += 1
                     return
                 result = await knowledge_jobs.ingest_document(deps, workspace_id, sub.document.id)
-                outcomes[result if sub.created else f"{result} (updated)"] += 1
+                kind = "" if sub.created else " (resumed)" if resume else " (updated)"
+                outcomes[result + kind] += 1
                 if result == "ready":
                     async with deps.db.transaction(workspace_id=workspace_id) as session:
                         doc = await document_repo.get_document(
@@ -177,9 +190,17 @@ def _cmd(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("ingest", help="bulk-ingest files and folders into a workspace")
+    parser = subparsers.add_parser(
+        "ingest",
+        help="bulk-ingest files and folders into a workspace",
+        description="Bulk-ingest files and folders. Run again after an interruption: a file"
+        " whose document an earlier run left queued is processed (resumed), one that failed"
+        " is queued again (updated), an unchanged one that is ready is a duplicate.",
+    )
     parser.add_argument("paths", nargs="+", metavar="PATH")
     parser.add_argument("--workspace", required=True, help="workspace slug (or id)")
-    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument(
+        "--concurrency", type=bounded(int, 1, 64), default=2, help="files at once (1-64)"
+    )
     parser.add_argument("--include", default=None, help="glob on the relative path, e.g. '*.html'")
     parser.set_defaults(func=_cmd)

@@ -12,7 +12,10 @@ When the model's dimension differs from the ``chunks.embedding`` column's, the c
 change too. That is never done on its own: it drops every workspace's HNSW index and clears every
 stored vector until it is re-embedded (answers fall back to "don't know" meanwhile), so the
 operator asks for it with ``--change-dimension`` (all workspaces; the owner connection, i.e.
-MIGRATION_DATABASE_URL, is needed). docs/deploy.md describes the procedure.
+MIGRATION_DATABASE_URL, is needed; never with ``--outdated-only``). The column allows NULL
+until every vector is back: a run that was interrupted is finished by running it again (the
+column's state says so, not the flag), and the column is NOT NULL again only once no chunk lacks
+a vector. docs/deploy.md describes the procedure.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from api.runtime import Runtime, operator_runtime, owner_session
 from core.config import get_settings
 from rag.chat import faq
 from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import indexes
 from workspaces import repository as ws_repo
 
@@ -56,15 +60,25 @@ async def _run(args: argparse.Namespace) -> int:
     async with operator_runtime(get_settings()) as runtime:
         async with runtime.db.transaction() as session:
             current = await indexes.column_dimensions(session)
+            unfinished = await indexes.column_allows_null(session)
         target = runtime.embedder.dimensions
         change = current != target
         if change and not args.change_dimension:
             raise SystemExit(dimension_refusal(current, runtime))
-        if change:
+        # The column allows NULL only between a dimension change and its end (an interrupted
+        # run): every vector may be missing, so the same command, run again, does it all.
+        cleared = change or unfinished
+        if unfinished and not change:
+            print("a dimension change did not finish: re-embedding everything")
+        if cleared:
             if not runtime.owner_url:
                 raise SystemExit("changing the vector dimension needs MIGRATION_DATABASE_URL")
             if args.workspace:
                 raise SystemExit("a dimension change re-embeds every workspace: drop --workspace")
+            if args.outdated_only:
+                raise SystemExit("a dimension change re-embeds every chunk: drop --outdated-only")
+        if change:
+            assert runtime.owner_url is not None
             dropped = await indexes.drop_all(runtime.owner_url)
             await indexes.change_dimensions(runtime.owner_url, target)
             print(f"embedding: vector({current}) -> vector({target}); {dropped} indexes dropped")
@@ -74,19 +88,33 @@ async def _run(args: argparse.Namespace) -> int:
         reprocessed = failed = 0
         for ws in workspaces:
             outdated = await knowledge_jobs.outdated_documents(deps, ws)
+            rechunked: set[uuid.UUID] = set()
             for document_id in tqdm(outdated, desc=f"re-chunking {ws}", unit="document"):
                 outcome = await knowledge_jobs.reprocess_document(deps, ws, document_id)
-                reprocessed += outcome == "ready"
+                if outcome == "ready":
+                    rechunked.add(document_id)
                 failed += outcome == "failed"
+            reprocessed += len(rechunked)
             if not args.outdated_only:
+                # A document whose re-chunking failed keeps its old chunks: they are embedded
+                # again too. After a dimension change every chunk is (a re-chunked one whose
+                # text did not change kept its row, and its vector was cleared).
+                skip = frozenset() if cleared else frozenset(rechunked)
                 bar = tqdm(desc=f"re-embedding {ws}", unit="chunk")
                 total += await knowledge_jobs.reembed_workspace(
-                    deps, ws, skip_documents=frozenset(outdated), on_progress=bar.update
+                    deps, ws, skip_documents=skip, on_progress=bar.update
                 )
                 bar.close()
                 faqs += await faq.reembed_workspace(deps.db, deps.embedder, ws)
             await knowledge_jobs.maintain_index(deps, ws)
-        if change and runtime.owner_url:
+        if cleared:
+            assert runtime.owner_url is not None
+            missing = await _chunks_without_vector(runtime, workspaces)
+            if missing:
+                raise SystemExit(
+                    f"{missing} chunks still have no vector: run `trulybot reindex"
+                    " --change-dimension` again"
+                )
             await indexes.restore_not_null(runtime.owner_url)
     print(
         f"re-chunked {reprocessed} documents of an older chunk format ({failed} failed), "
@@ -94,6 +122,14 @@ async def _run(args: argparse.Namespace) -> int:
         f"{len(workspaces)} workspaces with {runtime.embedder.name}"
     )
     return 0
+
+
+async def _chunks_without_vector(runtime: Runtime, workspaces: list[uuid.UUID]) -> int:
+    missing = 0
+    for ws in workspaces:
+        async with runtime.db.transaction(workspace_id=ws) as session:
+            missing += await chunk_repo.count_chunks(session, ws, without_vector=True)
+    return missing
 
 
 def _cmd(args: argparse.Namespace) -> int:
@@ -105,12 +141,15 @@ def register(subparsers: Any) -> None:
         "reindex", help="re-chunk documents of an older format, re-embed after a model change"
     )
     parser.add_argument("--workspace", default=None, help="only this workspace (slug or id)")
-    parser.add_argument(
+    # A dimension change clears every vector: re-chunking only the outdated documents would
+    # leave the others without one.
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument(
         "--outdated-only",
         action="store_true",
         help="only re-chunk documents of an older chunk format (no model change)",
     )
-    parser.add_argument(
+    only.add_argument(
         "--change-dimension",
         action="store_true",
         help="alter the embedding columns to the model's dimension first (clears every vector)",

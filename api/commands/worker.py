@@ -7,6 +7,7 @@ import asyncio
 from contextlib import AsyncExitStack
 from typing import Any
 
+from api.arguments import bounded
 from core.config import get_settings
 from core.errors import ConfigError
 
@@ -104,7 +105,15 @@ async def _redis_unreachable(url: str) -> str | None:
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("worker", help="run ingestion jobs from Redis (arq)")
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--job-timeout", type=int, default=1800, help="seconds per job")
+    # 0 took no job ever (an idle worker), a negative one was a traceback.
+    parser.add_argument(
+        "--concurrency", type=bounded(int, 1, 256), default=4, help="jobs at once (1-256)"
+    )
+    parser.add_argument(
+        "--job-timeout",
+        type=bounded(int, 1, 24 * 3600),
+        default=1800,
+        help="seconds per job (1-86400)",
+    )
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     parser.set_defaults(func=_cmd)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from core.db import Database
+from core.errors import ConfigError
 from eval.splits import SPLITS, split_of
 from rag.knowledge import retrieval
 from rag.knowledge.embeddings import Embedder
@@ -61,13 +62,43 @@ def question_file(name: str) -> Path:
     return Path(name)
 
 
+QUESTION_LINE = '{"id": ..., "question": "...", "expected": ["source", ...]}'
+
+
 def load_questions(path: Path) -> list[Question]:
+    """The questions of a JSON-lines file; ``ConfigError`` naming the file and line of the first
+    one that is not a question (it was a traceback: a KeyError, a JSONDecodeError)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text (each line: {QUESTION_LINE})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate(lines, start=1):
         if line.strip():
-            row = json.loads(line)
-            out.append(Question(str(row["id"]), str(row["question"]), list(row["expected"])))
+            out.append(_question(line, f"{path}:{number}"))
     return out
+
+
+def _question(line: str, where: str) -> Question:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        raise ConfigError(f"{where}: not JSON (each line: {QUESTION_LINE})") from None
+    missing = [
+        key for key in ("id", "question", "expected") if not isinstance(row, dict) or key not in row
+    ]
+    if missing:
+        raise ConfigError(f"{where}: no {', '.join(missing)} (each line: {QUESTION_LINE})")
+    expected = row["expected"]
+    if not isinstance(expected, list) or not all(isinstance(e, str) for e in expected):
+        raise ConfigError(
+            f"{where}: expected must be a list of sources (each line: {QUESTION_LINE})"
+        )
+    if not isinstance(row["question"], str) or not row["question"].strip():
+        raise ConfigError(f"{where}: question must be a text (each line: {QUESTION_LINE})")
+    return Question(str(row["id"]), row["question"], expected)
 
 
 def first_rank(sources: Sequence[str], expected: Sequence[str], depth: int = 10) -> int | None:

@@ -64,8 +64,11 @@ async def count_chunks(
     *,
     excluding_document: uuid.UUID | None = None,
     of_document: uuid.UUID | None = None,
+    without_vector: bool = False,
 ) -> int:
     stmt = select(func.count()).select_from(Chunk).where(Chunk.workspace_id == workspace_id)
+    if without_vector:  # only while a dimension change is under way (`trulybot reindex`)
+        stmt = stmt.where(text("chunks.embedding IS NULL"))
     if excluding_document is not None:
         stmt = stmt.where(Chunk.document_id != excluding_document)
     if of_document is not None:

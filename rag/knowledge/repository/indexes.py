@@ -145,6 +145,18 @@ async def column_dimensions(session: AsyncSession) -> int:
     return int(result.scalar_one())
 
 
+async def column_allows_null(session: AsyncSession) -> bool:
+    """True while a dimension change has not finished: ``change_dimensions`` lets
+    chunks.embedding be NULL until ``restore_not_null``."""
+    result = await session.execute(
+        text(
+            "SELECT NOT attnotnull FROM pg_attribute"
+            " WHERE attrelid = 'chunks'::regclass AND attname = 'embedding'"
+        )
+    )
+    return bool(result.scalar_one())
+
+
 async def change_dimensions(owner_url: str, dimensions: int) -> None:
     """chunks.embedding (and the FAQ and unanswered questions' vectors) become
     ``vector(dimensions)``; every stored vector is cleared, so chunks.embedding allows NULL
