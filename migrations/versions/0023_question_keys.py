@@ -13,11 +13,17 @@ grouping) are recomputed from the stored text with the current function; a works
 keys changed gets its knowledge version bumped. Response-cache entries keyed by the old
 normalization retire by the cache version, which carries KEY_VERSION.
 
+Two FAQ questions of a workspace that the old keys kept apart may now share a key ("¿Cuánto
+cuesta el té?" and "... el te?"); the exact match then answers with the older FAQ. Each such key
+is logged (workspace, key, how many FAQs) so the operator can tell the owners, who merge or
+reword them (a new pair like that is refused with 409 ``faq_duplicate``).
+
 Both tables FORCE row-level security keyed on the transaction's workspace; the migration (run
 by the tables' owner) lifts the FORCE for its own transaction and puts it back. Data only, no
 schema change; downgrade leaves the new keys (the old code only misses more exact matches).
 """
 
+import logging
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -31,6 +37,13 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 BATCH = 1000
+log = logging.getLogger("trulybot.migrate")
+# Keys two or more FAQs of one workspace now share.
+COLLISIONS = (
+    "SELECT workspace_id, normalized, count(DISTINCT faq_id) FROM faq_questions"
+    " GROUP BY workspace_id, normalized HAVING count(DISTINCT faq_id) > 1"
+    " ORDER BY workspace_id, normalized"
+)
 # Each table's rows (id, workspace, the text asked, its key) and the update of one key.
 STATEMENTS = {
     "faq_questions": (
@@ -59,6 +72,14 @@ def _recompute(table: str) -> set[str]:
             workspaces.add(str(workspace_id))
     for start in range(0, len(changed), BATCH):
         bind.execute(sa.text(update), changed[start : start + BATCH])
+    if table == "faq_questions":
+        for workspace_id, key, faqs in bind.execute(sa.text(COLLISIONS)):
+            log.warning(
+                "workspace %s: %d FAQs now share the question key %r; the oldest answers it",
+                workspace_id,
+                faqs,
+                key,
+            )
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
     return workspaces
 
