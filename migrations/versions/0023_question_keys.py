@@ -9,8 +9,9 @@ sign or leading point and emoji as tokens, and folds Latin and Greek accents (ch
 F1 and F4): "orders < $50" is no longer the key of "orders > $50", "-40°C" no longer that of
 "40°C", "café" is "cafe". The keys stored with an FAQ's questions (``faq_questions.normalized``,
 the exact match) and with the unanswered questions (``unanswered_questions.normalized``, their
-grouping) are recomputed from the stored text with the current function; a workspace whose FAQ
-keys changed gets its knowledge version bumped. Response-cache entries keyed by the old
+grouping) are recomputed from the stored text with a copy of that function frozen here (a
+migration imports no application code, which may change or move); a workspace whose FAQ keys
+changed gets its knowledge version bumped. Response-cache entries keyed by the old
 normalization retire by the cache version, which carries KEY_VERSION.
 
 Two FAQ questions of a workspace that the old keys kept apart may now share a key ("¿Cuánto
@@ -24,12 +25,12 @@ schema change; downgrade leaves the new keys (the old code only misses more exac
 """
 
 import logging
+import re
+import unicodedata
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
-from rag.chat.normalize import normalize_question
 
 revision: str = "0023"
 down_revision: str | None = "0022"
@@ -37,6 +38,63 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 BATCH = 1000
+
+# --- rag.chat.normalize.normalize_question as of KEY_VERSION 2, frozen: a migration must give
+# the same keys whatever the application code becomes (tests/rag/test_question_keys_migration.py
+# checks the copy against the code of this revision).
+_APOSTROPHES = frozenset("'\u2018\u2019\u02bc\u0060\u00b4")
+_ALWAYS_KEEP = frozenset("+#@$%&")
+_INFIX_KEEP = frozenset(".,:-/_")
+_NUMBER_PREFIX = frozenset("-.")
+_INVISIBLE = frozenset("\ufe0e\ufe0f")
+_FOLDED_SCRIPTS = ("LATIN", "GREEK")
+_SPACES = re.compile(r"\s+")
+
+
+def _is_word_char(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "LMN"
+
+
+def _fold(text: str) -> str:
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    if folded.isascii():
+        return folded
+    out: list[str] = []
+    base = ""
+    for ch in unicodedata.normalize("NFD", folded):
+        if unicodedata.category(ch) == "Mn":
+            if base and unicodedata.name(base, "").startswith(_FOLDED_SCRIPTS):
+                continue
+        else:
+            base = ch
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def normalize_question(text: str) -> str:
+    """A question's key, version 2."""
+    chars = [
+        "-" if ch == "\u2212" else ch
+        for ch in _fold(text)
+        if ch not in _APOSTROPHES and ch not in _INVISIBLE
+    ]
+    out: list[str] = []
+    last = len(chars) - 1
+    for i, ch in enumerate(chars):
+        if _is_word_char(ch) or ch in _ALWAYS_KEEP or unicodedata.category(ch) == "Sc":
+            out.append(ch)
+        elif ch in _INFIX_KEEP:
+            between = 0 < i < last and _is_word_char(chars[i - 1]) and _is_word_char(chars[i + 1])
+            signed = ch in _NUMBER_PREFIX and i < last and chars[i + 1].isdigit()
+            out.append(ch if between or signed else " ")
+        elif unicodedata.category(ch) in ("Sm", "So"):
+            out.append(f" {ch} ")
+        else:
+            out.append(" ")
+    return _SPACES.sub(" ", "".join(out)).strip()
+
+
+# --- the migration
 log = logging.getLogger("trulybot.migrate")
 # Keys two or more FAQs of one workspace now share.
 COLLISIONS = (

@@ -4,8 +4,10 @@ and has no BYPASSRLS, so forced row-level security binds it too)."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -159,3 +161,42 @@ async def test_two_faqs_the_old_keys_kept_apart_answer_with_the_older_one(
             assert answer == "El té cuesta 3 euros."
     shared = [r.getMessage() for r in caplog.records if r.name == "trulybot.migrate"]
     assert any(str(ws) in line and "2 FAQs" in line and key in line for line in shared), shared
+
+
+# Questions whose keys exercise every rule of version 2: case, accents (Latin, Greek; other
+# scripts' marks), apostrophes, infix and leading signs, math signs, symbols, emoji, currency.
+SAMPLES = [
+    "  How do I reset my PASSWORD?? ",
+    "Orders >$50 at -40°C? 🍕",
+    "¿Cuánto cuesta el té?",
+    "What's the price of C++ / C# courses (v2.0)?",
+    "Is 1,000 ≥ 999 and 10:30 ≤ 11:00?",
+    "e-mail a@b.com re: R&D, 50% off, .5 kg, \u22123 ℃",
+    "Ωμέγα ΆΈΉ straße İstanbul",
+    "क्या आप हिंदी बोलते हैं?",
+    "退款需要多长时间\uff1f",
+    "مرحبا، هل يعمل على لينكس؟",
+    "\uff26\uff35\uff2c\uff2c \uff57\uff49\uff44\uff54\uff48 \uff11\uff12\uff13",
+    "TrulyBot™ pricing © 2026 | ❤️ ✔︎",
+    "tabs\tand\nnew lines — and… dashes \u2013 here",
+    "",
+]
+
+
+def test_the_migrations_frozen_normalization_is_the_codes_at_this_revision() -> None:
+    """0023 carries its own copy of ``normalize_question`` (version 2), so no later change of the
+    application breaks or changes it (session-diff review U3); at this revision the two agree."""
+    path = Path(__file__).parents[2] / "migrations" / "versions" / "0023_question_keys.py"
+    spec = importlib.util.spec_from_file_location("migration_0023", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    imported = {
+        line.split()[1].split(".")[0]
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.startswith(("import ", "from "))
+    }
+    assert imported <= {"alembic", "collections", "logging", "re", "sqlalchemy", "unicodedata"}
+    for question in SAMPLES:
+        assert module.normalize_question(question) == normalize_question(question), question
