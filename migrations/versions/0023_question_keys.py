@@ -5,8 +5,8 @@ Revises: 0022
 Create Date: 2026-12-04
 
 ``rag.chat.normalize.normalize_question`` (KEY_VERSION 2) keeps math signs, a number's minus
-sign or leading point and emoji as tokens, and folds Latin and Greek accents (chat review,
-F1 and F4): "orders < $50" is no longer the key of "orders > $50", "-40°C" no longer that of
+sign or leading point and emoji as tokens (other symbols, "™ © °", are dropped), and folds
+Latin and Greek accents (chat review, F1 and F4): "orders < $50" is no longer the key of "orders > $50", "-40°C" no longer that of
 "40°C", "café" is "cafe". The keys stored with an FAQ's questions (``faq_questions.normalized``,
 the exact match) and with the unanswered questions (``unanswered_questions.normalized``, their
 grouping) are recomputed from the stored text with a copy of that function frozen here (a
@@ -49,6 +49,9 @@ _NUMBER_PREFIX = frozenset("-.")
 _INVISIBLE = frozenset("\ufe0e\ufe0f")
 _FOLDED_SCRIPTS = ("LATIN", "GREEK")
 _SPACES = re.compile(r"\s+")
+_MATH_SIGNS = frozenset("<>=\u2260\u2264\u2265\u2248\u00b1\u00d7\u00f7")
+_EMOJI_FROM = "\u2600"
+_TRADEMARKS = str.maketrans("", "", "\u2122\u2120")
 
 
 def _is_word_char(ch: str) -> bool:
@@ -75,7 +78,7 @@ def normalize_question(text: str) -> str:
     """A question's key, version 2."""
     chars = [
         "-" if ch == "\u2212" else ch
-        for ch in _fold(text)
+        for ch in _fold(text.translate(_TRADEMARKS))
         if ch not in _APOSTROPHES and ch not in _INVISIBLE
     ]
     out: list[str] = []
@@ -87,7 +90,7 @@ def normalize_question(text: str) -> str:
             between = 0 < i < last and _is_word_char(chars[i - 1]) and _is_word_char(chars[i + 1])
             signed = ch in _NUMBER_PREFIX and i < last and chars[i + 1].isdigit()
             out.append(ch if between or signed else " ")
-        elif unicodedata.category(ch) in ("Sm", "So"):
+        elif ch in _MATH_SIGNS or (ch >= _EMOJI_FROM and unicodedata.category(ch) == "So"):
             out.append(f" {ch} ")
         else:
             out.append(" ")
