@@ -79,9 +79,17 @@ GREETING = phrases(
     "\u0434\u043e\u0431\u0440\u044b\u0439 \u0434\u0435\u043d\u044c",
     "\u0434\u043e\u0431\u0440\u044b\u0439 \u0432\u0435\u0447\u0435\u0440",
     "\u0434\u043e\u0431\u0440\u043e\u0435 \u0443\u0442\u0440\u043e",
-    # kak dela / kak ty / kak vy (how are you)
-    "\u043a\u0430\u043a (?:\u0434\u0435\u043b\u0430|\u0442\u044b|\u0432\u044b)",
+    # kak dela (how are things); "kak ty" / "kak vy" only alone (ASKING_GREETING_ALONE)
+    "\u043a\u0430\u043a \u0434\u0435\u043b\u0430",
     "\u0928\u092e\u0938\u094d\u0915\u093e\u0930",  # namaskar
+)
+
+# "kak ty" / "kak vy" (how are you), "kak pozhivayete / pozhivayesh" (how are you doing): a
+# greeting only as everything a message holds besides greetings. They also start questions ("kak
+# vy dostavlyayete", how do you deliver), so they are no phrase of GREETING.
+ASKING_GREETING_ALONE = re.compile(
+    "\u043a\u0430\u043a (?:\u0442\u044b|\u0432\u044b)"
+    "(?: \u043f\u043e\u0436\u0438\u0432\u0430\u0435(?:\u0442\u0435|\u0448\u044c))?"
 )
 
 THANKS = phrases(

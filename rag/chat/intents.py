@@ -17,6 +17,7 @@ from typing import Literal
 
 from rag.chat.courtesy import (
     ACKNOWLEDGEMENTS,
+    ASKING_GREETING_ALONE,
     FILLER,
     GOODBYE,
     GREETING,
@@ -291,10 +292,20 @@ _ASKING_GREETING = phrases(
 _WORD_IN_TEXT = re.compile(r"\w+")
 
 
+def _latin(word: str) -> bool:
+    letters = [ch for ch in word if ch.isalpha()]
+    return bool(letters) and all(unicodedata.name(ch, "").startswith("LATIN") for ch in letters)
+
+
 def _addressee(text: str, word: str) -> bool:
     """The one word left beside courtesy names whom it greets or thanks ("hi bob", "thanks
-    tina"): any word but a request's, or even a request's word written as a name, capitalized
-    inside a sentence ("Thanks, Bill")."""
+    tina"): any Latin-script word but a request's, or even a request's word written as a name,
+    capitalized inside a sentence ("Thanks, Bill"). A word of another script is taken for
+    content ("你好 退款", "مرحبا الأسعار"): the request words are English, so a name cannot be
+    told from a question there, and a question taken for courtesy is never answered nor listed
+    as unanswered, while a name taken for a question costs only a reply other than "Hi!"."""
+    if not _latin(word):
+        return False
     if stem(word) not in _REQUEST_STEMS:
         return True
     for found in _WORD_IN_TEXT.finditer(text):
@@ -349,6 +360,9 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     name_words = set(_words(bot_name).split()) if bot_name else set()
     leftover = [w for w in rest.split() if w not in FILLER and w not in name_words]
     leftover_text = " ".join(leftover)
+    if ASKING_GREETING_ALONE.fullmatch(leftover_text):
+        # "как вы?", "привет, как ты": how are you, and nothing more.
+        greetings, leftover, leftover_text = [*greetings, leftover_text], [], ""
 
     if leftover_text in _HUMAN_ALONE:
         return IntentResult("human", 0.85)

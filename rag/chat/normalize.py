@@ -64,9 +64,21 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFC", "".join(out))
 
 
+# Math signs that compare or compute: "orders < $50" is not "orders > $50".
+_MATH_SIGNS = frozenset("<>=\u2260\u2264\u2265\u2248\u00b1\u00d7\u00f7")
+# Symbols from here on (Miscellaneous Symbols, Dingbats, the emoji planes...) are emoji: "🍕" is
+# not "🍔". Below it, "™", "®", "©", "°", "|" or an arrow change no question and are dropped:
+# "TrulyBot™ pricing" is "TrulyBot pricing".
+_EMOJI_FROM = "\u2600"
+# "™" and "℠" go before NFKC, which would make them letters ("TrulyBot™" -> "trulybottm").
+_TRADEMARKS = str.maketrans("", "", "\u2122\u2120")
+
+
 def is_sign(ch: str) -> bool:
-    # Math signs ("<", ">", "=", "≤") and other symbols, emoji among them ("🍕"): each a token.
-    return unicodedata.category(ch) in ("Sm", "So")
+    """A sign that is a token of its own in a question's key: a math sign that compares or
+    computes (``< > = ≠ ≤ ≥ ≈ ±``, times and divided by) or an emoji (a symbol from U+2600 on:
+    "🍕", "❤")."""
+    return ch in _MATH_SIGNS or (ch >= _EMOJI_FROM and unicodedata.category(ch) == "So")
 
 
 def normalize_question(text: str) -> str:
@@ -74,18 +86,18 @@ def normalize_question(text: str) -> str:
 
     ``fold`` (NFKC, casefold, Latin and Greek accents dropped), apostrophes removed, punctuation
     turned into spaces except the meaningful signs (``+ # @ $ % &`` and currency signs everywhere;
-    ``. , : - / _`` between two word characters; ``-`` and ``.`` before a digit), math signs and
-    other symbols (emoji) kept as tokens of their own, whitespace collapsed, so trailing
-    ``? ! .`` disappear.
+    ``. , : - / _`` between two word characters; ``-`` and ``.`` before a digit), the math
+    signs that compare or compute and emoji kept as tokens of their own (``is_sign``; other
+    symbols such as ``™ © ° |`` dropped), whitespace collapsed, so trailing ``? ! .`` disappear.
 
     >>> normalize_question("  How do I reset my PASSWORD?? ")
     'how do i reset my password'
     >>> normalize_question("Orders >$50 at -40°C? 🍕")
-    'orders > $50 at -40 ° c 🍕'
+    'orders > $50 at -40 c 🍕'
     """
     chars = [
         "-" if ch == "\u2212" else ch
-        for ch in fold(text)
+        for ch in fold(text.translate(_TRADEMARKS))
         if ch not in _APOSTROPHES and ch not in _INVISIBLE
     ]
     out: list[str] = []

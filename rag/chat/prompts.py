@@ -219,13 +219,20 @@ def _markers(text: str, count: int) -> Iterator[tuple[re.Match[str], list[int]]]
             yield match, numbers
 
 
+_SENTENCE_END = re.compile(r"\s*(?:[.!?\u3002\uff01\uff1f\u2026]|$)")
+
+
 def without_markers(text: str, count: int) -> str:
-    """``text`` without what would be read as a citation marker of ``count`` passages: a
-    document's own footnote ("lasts two years [2].") quoted in an answer is no citation."""
+    """``text`` with nothing a citation marker of ``count`` passages would read as: a document's
+    own footnote at a sentence's end ("lasts two years [2].") is dropped; any other bracketed
+    number ("press [2] for billing") is kept as the document's text, in parentheses ("press (2)
+    for billing"), which no citation marker is."""
     out: list[str] = []
     last = 0
     for match, _numbers in _markers(text, count):
         out.append(text[last : match.start()])
+        if not _SENTENCE_END.match(text, match.end()):
+            out.append(f"{match.group(1)}({match.group(2)})")
         last = match.end()
     out.append(text[last:])
     return "".join(out)

@@ -32,9 +32,13 @@ def fake_server() -> Iterator[FakeRazorpay]:
 def fake(fake_server: FakeRazorpay) -> Iterator[FakeRazorpay]:
     fake_server.down = False
     fake_server.latency = 0.0
+    fake_server.arrived.clear()
     yield fake_server
     fake_server.down = False
     fake_server.latency = 0.0
+    if fake_server.gate is not None:
+        fake_server.gate.set()
+        fake_server.gate = None
 
 
 @pytest.fixture

@@ -6,21 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
 from datetime import timedelta
 
 import httpx
 import pytest
 from pydantic import ValidationError
+from redis.asyncio import Redis
 from sqlalchemy import text
 
 from api.runtime import Runtime
+from core.config import Settings
 from core.db import Database
 from core.models import utcnow
 from lifecycle import deletion
 from tests.billing.conftest import create_order, order_row, owner_json, post_webhook, sub_row
 from tests.billing.test_billing_api import count_orders, verify
-from tests.conftest import Owner, make_settings
+from tests.conftest import Owner, client_for, make_runtime, make_settings
 from tests.fakes.razorpay_server import FakeRazorpay, make_refund, webhook_payload
 
 
@@ -38,23 +41,31 @@ async def _idle_in_transaction(owner_db: Database) -> list[tuple[str, str]]:
 
 
 async def test_no_transaction_is_held_while_razorpay_creates_the_order(
-    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, owner_db: Database
+    billing_settings: Settings,
+    db: Database,
+    redis_client: Redis,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
 ) -> None:
     """A slow Razorpay kept the request's pooled connection idle in transaction for the whole
     call (up to RAZORPAY_TIMEOUT_SECONDS + 1 s): a few owners clicking "Upgrade" at once used
-    up the pool every tenant's widget waits on."""
-    fake.latency = 0.9  # the client's timeout is 1 s
-    asked = len([r for r in fake.requests if r.path == "/v1/orders"])
-    task = asyncio.create_task(
-        bclient.post(owner.url("/billing/orders"), json={"plan": "starter"}, headers=owner.headers)
-    )
-    for _ in range(500):  # until Razorpay has the request (it answers 0.9 s later)
-        if len([r for r in fake.requests if r.path == "/v1/orders"]) > asked:
-            break
-        await asyncio.sleep(0.001)
-    held = await _idle_in_transaction(owner_db)
-    assert not task.done()  # looked while Razorpay was still answering
-    response = await task
+    up the pool every tenant's widget waits on. Razorpay here answers only once the database
+    was looked at (and the client waits 30 s), so no timing decides what is seen."""
+    patient = billing_settings.model_copy(update={"razorpay_timeout_seconds": 30.0})
+    fake.gate = threading.Event()
+    async with make_runtime(patient, db, redis_client) as runtime, client_for(runtime) as c:
+        task = asyncio.create_task(
+            c.post(owner.url("/billing/orders"), json={"plan": "starter"}, headers=owner.headers)
+        )
+        try:
+            if not await asyncio.to_thread(fake.arrived.wait, 30):
+                pytest.fail("Razorpay never received the order request")
+            held = await _idle_in_transaction(owner_db)
+            assert not task.done()  # looked while Razorpay was still answering
+        finally:
+            fake.gate.set()
+        response = await task
     assert response.status_code == 201, response.text
     assert held == [], held
     assert await count_orders(owner_db, owner.workspace_id) == 1

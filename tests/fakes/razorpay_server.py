@@ -10,6 +10,8 @@ Usage::
         fake.down = True       # every request answers 503 {"error": {"code": "SERVER_ERROR", ...}}
         fake.down = "close"    # connections closed before any answer (requests ConnectionError)
         fake.latency = 0.5     # seconds added before each answer (for client timeouts)
+        fake.gate = threading.Event()  # each request waits there until the test sets it;
+        fake.arrived.wait(30)          # ...and ``arrived`` says one got there
         fake.requests          # every request received: method, path, headers, body, authenticated
 
 Endpoints (the URLs the SDK calls, under ``/v1``): ``POST /orders``, ``GET /orders/{id}``,
@@ -341,6 +343,11 @@ def _bad_request(description: str, field_name: str | None = None) -> JSONRespons
     return _error(400, "BAD_REQUEST_ERROR", description, field_name=field_name)
 
 
+# How long a request waits at a closed gate at most: a failing test that never opens it does not
+# hang the server's thread for good.
+_GATE_BOUND_SECONDS = 60.0
+
+
 class FakeRazorpay:
     """A Razorpay API on 127.0.0.1 (free port), served by uvicorn in a background thread."""
 
@@ -353,6 +360,10 @@ class FakeRazorpay:
         self.key_secret = key_secret
         self.down: bool | DownMode = False
         self.latency: float = 0.0
+        # While an Event, every request (once recorded) waits until the test sets it, and
+        # ``arrived`` is set when one got there: what happens meanwhile is seen without timing.
+        self.gate: threading.Event | None = None
+        self.arrived = threading.Event()
         # The id the next created order gets (once), for answers Razorpay would not give.
         self.next_order_id: str | None = None
         self.orders: dict[str, dict[str, Any]] = {}
@@ -513,6 +524,10 @@ class FakeRazorpay:
                     authenticated=authenticated,
                 )
             )
+        gate = self.gate
+        if gate is not None:
+            self.arrived.set()
+            await asyncio.to_thread(gate.wait, _GATE_BOUND_SECONDS)
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         if self._down_mode() is not None:

@@ -40,6 +40,34 @@ def test_a_goodbye_in_another_script(bye: str) -> None:
     assert detect_intent(bye).intent == "goodbye"
 
 
-@pytest.mark.parametrize("text", ["🤔", "🍕?", "???", "Привет, сколько стоит доставка?"])
+# A greeting and one content word, or "how do you..." (session-diff review F1): they got "Hi!".
+GREETING_AND_A_QUESTION = [
+    "Как вы работаете",
+    "как вы доставляете",
+    "Привет доставка",
+    "你好 退款",
+    "مرحبا الأسعار",
+]
+
+
+@pytest.mark.parametrize(
+    "text", ["🤔", "🍕?", "???", "Привет, сколько стоит доставка?", *GREETING_AND_A_QUESTION]
+)
 def test_other_wordless_messages_and_questions_stay_questions(text: str) -> None:
     assert detect_intent(text).intent == "question"
+
+
+@pytest.mark.parametrize("text", ["Как вы?", "Привет, как ты?", "Как дела?", "как вы поживаете"])
+def test_how_are_you_alone_in_russian_is_a_greeting(text: str) -> None:
+    assert detect_intent(text).intent == "greeting"
+
+
+@pytest.mark.parametrize("text", GREETING_AND_A_QUESTION)
+async def test_a_greeting_and_a_question_word_is_answered_and_listed_unanswered(
+    client: httpx.AsyncClient, owner: Owner, text: str
+) -> None:
+    body = (await chat(client, owner, text)).json()
+    assert body["intent"] == "question", body
+    assert body["source"] == "fallback", body
+    [group] = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
+    assert group["question"] == text, group

@@ -622,6 +622,21 @@ def test_a_documents_own_footnote_is_no_citation_of_another_source() -> None:
     assert [c.document_id for c in extract_citations(completion.text, [warranty, other])] == ["d-1"]
 
 
+def test_a_bracketed_number_inside_the_quoted_sentence_stays_readable() -> None:
+    """A keypad option "[2]" inside the quoted sentence was deleted, so the answer said "press
+    for billing questions" (session-diff review F3): it is kept, in parentheses, and cites
+    nothing."""
+    text = "To reach billing, call 1800 555 0100 and press [2] for billing questions."
+    menu = passage(1, text)
+    other = passage(2, "Resellers get a partner discount.", title="Reseller terms")
+    completion = ExtractiveAnswerer().answer("How do I reach billing?", [menu, other])
+    assert completion.text == (
+        f"{EXTRACTIVE_PREFIX} To reach billing, call 1800 555 0100 and press (2) for billing"
+        " questions. [1]"
+    )
+    assert [c.document_id for c in extract_citations(completion.text, [menu, other])] == ["d-1"]
+
+
 def test_extractive_answer_uses_at_most_three_sentences() -> None:
     text = " ".join(f"Refund rule number {i} applies to refunds." for i in range(10))
     completion = ExtractiveAnswerer().answer("refunds rule", [passage(1, text)])

@@ -49,9 +49,12 @@ async def test_the_opposite_faq_can_be_added(client: httpx.AsyncClient, owner: O
     [
         ("Is the cafe open on Sundays?", "Is the café open on Sundays?"),
         ("Do you deliver to Zürich?", "Do you deliver to Zurich?"),
+        # A brand's sign changes no question (session-diff review U4).
+        ("Is TrulyBot pricing per seat?", "Is TrulyBot™ pricing per seat?"),
+        ("Is the Acme® kettle open on Sundays?", "Is the Acme kettle open on Sundays?"),
     ],
 )
-async def test_an_accent_is_the_same_question(
+async def test_an_accent_or_a_brands_sign_is_the_same_question(
     client: httpx.AsyncClient, owner: Owner, stored: str, asked: str
 ) -> None:
     await add_faq(client, owner, stored, "Yes, 10 to 4.")

@@ -4,7 +4,10 @@ and has no BYPASSRLS, so forced row-level security binds it too)."""
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core import migrate
 from core.db import Database
 from core.embedded import EmbeddedPostgres, ensure_database
+from rag.chat.models import Faq
+from rag.chat.normalize import normalize_question
+from rag.chat.repository.faqs import _exact_match
 from tests.conftest import APP_ROLE
 from tests.test_operator_commands import CREATE_OWNER_ROLE, OWNER_ROLE, _superuser
 from workspaces import service
@@ -38,10 +44,8 @@ async def before_0023(pg: EmbeddedPostgres) -> EmbeddedPostgres:
     return cluster
 
 
-async def test_old_keys_are_recomputed_and_the_knowledge_version_bumped(
-    before_0023: EmbeddedPostgres,
-) -> None:
-    cluster = before_0023
+async def _workspace(cluster: EmbeddedPostgres) -> uuid.UUID:
+    """A new workspace's id, signed up on ``cluster`` as the app."""
     db = Database.from_url(cluster.app_url(APP_ROLE), pool_size=1, max_overflow=1)
     try:
         async with db.transaction() as session:
@@ -55,7 +59,14 @@ async def test_old_keys_are_recomputed_and_the_knowledge_version_bumped(
             )
     finally:
         await db.dispose()
-    ws = workspace.id
+    return workspace.id
+
+
+async def test_old_keys_are_recomputed_and_the_knowledge_version_bumped(
+    before_0023: EmbeddedPostgres,
+) -> None:
+    cluster = before_0023
+    ws = await _workspace(cluster)
     faq_id, question_id, unanswered_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     # As the old normalization stored them: the sign and the accent gone.
     async with _superuser(cluster) as conn:
@@ -64,7 +75,7 @@ async def test_old_keys_are_recomputed_and_the_knowledge_version_bumped(
                 "INSERT INTO faqs (id, workspace_id, question, answer)"
                 " VALUES (:id, :ws, 'Is shipping free on orders > $50?', 'Yes.')"
             ),
-            {"id": faq_id, "ws": workspace.id},
+            {"id": faq_id, "ws": ws},
         )
         await conn.execute(
             text(
@@ -72,14 +83,14 @@ async def test_old_keys_are_recomputed_and_the_knowledge_version_bumped(
                 " VALUES (:id, :ws, :faq, 'Is shipping free on orders > $50?',"
                 " 'is shipping free on orders $50')"
             ),
-            {"id": question_id, "ws": workspace.id, "faq": faq_id},
+            {"id": question_id, "ws": ws, "faq": faq_id},
         )
         await conn.execute(
             text(
                 "INSERT INTO unanswered_questions (id, workspace_id, question, normalized)"
                 " VALUES (:id, :ws, 'Is the café open?', 'is the café open')"
             ),
-            {"id": unanswered_id, "ws": workspace.id},
+            {"id": unanswered_id, "ws": ws},
         )
         version = await _one(conn, "SELECT knowledge_version FROM workspaces WHERE id = :ws", ws)
 
@@ -102,3 +113,90 @@ async def test_old_keys_are_recomputed_and_the_knowledge_version_bumped(
     assert unanswered_key == "is the cafe open"
     assert after == version + 1
     assert forced is True
+
+
+async def test_two_faqs_the_old_keys_kept_apart_answer_with_the_older_one(
+    before_0023: EmbeddedPostgres, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ "¿Cuánto cuesta el té?" and "... el te?" share a key once accents fold (session-diff
+    review F4): the exact match answered with either, as the planner returned the rows. The
+    older FAQ answers, and the migration logs the shared key for the operator."""
+    cluster = before_0023
+    ws = await _workspace(cluster)
+    # The newer FAQ is stored first, so the table's own order would give its answer.
+    rows = [
+        ("¿Cuánto cuesta el te?", "cuánto cuesta el te", "The newer answer.", 0),
+        (
+            "¿Cuánto cuesta el té?",
+            "cuánto cuesta el té",
+            "El té cuesta 3 euros.",
+            1,
+        ),
+    ]
+    async with _superuser(cluster) as conn:
+        for question, old_key, answer, days_old in rows:
+            faq_id = uuid.uuid4()
+            await conn.execute(
+                text(
+                    "INSERT INTO faqs (id, workspace_id, question, answer, created_at)"
+                    " VALUES (:id, :ws, :q, :a, now() - make_interval(days => :days))"
+                ),
+                {"id": faq_id, "ws": ws, "q": question, "a": answer, "days": days_old},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO faq_questions (id, workspace_id, faq_id, text, normalized)"
+                    " VALUES (:id, :ws, :faq, :q, :key)"
+                ),
+                {"id": uuid.uuid4(), "ws": ws, "faq": faq_id, "q": question, "key": old_key},
+            )
+
+    with caplog.at_level(logging.WARNING, logger="trulybot.migrate"):
+        await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
+
+    key = normalize_question("¿Cuánto cuesta el te?")
+    async with _superuser(cluster) as conn:
+        for _ in range(3):
+            answer = (await conn.execute(_exact_match(Faq.answer, ws, key))).scalar_one()
+            assert answer == "El té cuesta 3 euros."
+    shared = [r.getMessage() for r in caplog.records if r.name == "trulybot.migrate"]
+    assert any(str(ws) in line and "2 FAQs" in line and key in line for line in shared), shared
+
+
+# Questions whose keys exercise every rule of version 2: case, accents (Latin, Greek; other
+# scripts' marks), apostrophes, infix and leading signs, math signs, symbols, emoji, currency.
+SAMPLES = [
+    "  How do I reset my PASSWORD?? ",
+    "Orders >$50 at -40°C? 🍕",
+    "¿Cuánto cuesta el té?",
+    "What's the price of C++ / C# courses (v2.0)?",
+    "Is 1,000 ≥ 999 and 10:30 ≤ 11:00?",
+    "e-mail a@b.com re: R&D, 50% off, .5 kg, \u22123 ℃",
+    "Ωμέγα ΆΈΉ straße İstanbul",
+    "क्या आप हिंदी बोलते हैं?",
+    "退款需要多长时间\uff1f",
+    "مرحبا، هل يعمل على لينكس؟",
+    "\uff26\uff35\uff2c\uff2c \uff57\uff49\uff44\uff54\uff48 \uff11\uff12\uff13",
+    "TrulyBot™ pricing © 2026 | ❤️ ✔︎",
+    "tabs\tand\nnew lines — and… dashes \u2013 here",
+    "",
+]
+
+
+def test_the_migrations_frozen_normalization_is_the_codes_at_this_revision() -> None:
+    """0023 carries its own copy of ``normalize_question`` (version 2), so no later change of the
+    application breaks or changes it (session-diff review U3); at this revision the two agree."""
+    path = Path(__file__).parents[2] / "migrations" / "versions" / "0023_question_keys.py"
+    spec = importlib.util.spec_from_file_location("migration_0023", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    imported = {
+        line.split()[1].split(".")[0]
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.startswith(("import ", "from "))
+    }
+    assert imported <= {"alembic", "collections", "logging", "re", "sqlalchemy", "unicodedata"}
+    for question in SAMPLES:
+        assert module.normalize_question(question) == normalize_question(question), question

@@ -126,7 +126,9 @@ async def faq_asking(
 
 
 def _exact_match(what: Any, workspace_id: uuid.UUID | Any, normalized: str | Any) -> Any:
-    """``what`` of the enabled FAQ one of whose questions is ``normalized`` (at most one)."""
+    """``what`` of the enabled FAQ one of whose questions is ``normalized`` (at most one): the
+    oldest, when two share the key (FAQs kept apart by an older normalization, "té" and "te",
+    which migration 0023 gave one key), so a visitor always gets the same answer."""
     return (
         select(what)
         .join(FaqQuestion, FaqQuestion.faq_id == Faq.id)
@@ -135,6 +137,7 @@ def _exact_match(what: Any, workspace_id: uuid.UUID | Any, normalized: str | Any
             FaqQuestion.normalized == normalized,
             Faq.enabled.is_(True),
         )
+        .order_by(Faq.created_at, Faq.id)
         .limit(1)
     )
 
