@@ -295,6 +295,7 @@ async def build_runtime(
             signing_key=settings.jwt_key,
             base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}",
             enqueue_job=queue.enqueue,
+            lead_mails_per_hour=settings.notification_lead_mails_per_hour,
         )
         notifications.start()
         stack.callback(notifications.stop)

@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     mail_retry_seconds: float = Field(default=1.0, ge=0)
     # Owner notifications (workspaces/notifications.py): the UTC hour the daily digest is sent.
     notification_digest_hour: int = Field(default=8, ge=0, le=23)
+    # "New lead" mails per workspace and clock hour (UTC); leads past it are stored as always and
+    # the members get one summary mail ("N more new leads") once the hour is over.
+    notification_lead_mails_per_hour: int = Field(default=20, ge=1)
 
     # --- plans ---
     # One of workspaces.plans.PLANS (tests/test_settings_documented.py keeps the two equal): a

@@ -44,6 +44,10 @@ DIGEST_LIMIT = 500  # events in one digest mail (more wait for the next)
 SWEEP_GRACE = timedelta(seconds=30)  # an event younger than this still has its kick coming
 UNSUBSCRIBE_PAGE = "/app/unsubscribe"  # the page a person opens (asks, then turns it off)
 UNSUBSCRIBE_API = "/api/v1/notifications/unsubscribe"  # one-click POST (RFC 8058)
+LEAD_MAILS_PER_HOUR = (
+    20  # NOTIFICATION_LEAD_MAILS_PER_HOUR: "New lead" mails per workspace and hour
+)
+HOUR = timedelta(hours=1)
 
 
 @dataclass
@@ -53,6 +57,7 @@ class NotificationDeps:
     signing_key: str
     base_url: str
     enqueue_job: Callable[..., Awaitable[Any]] | None = None
+    lead_mails_per_hour: int = LEAD_MAILS_PER_HOUR
     _remove_kicker: Callable[[], None] | None = field(default=None, repr=False)
 
     def url(self, path: str) -> str:
@@ -234,31 +239,70 @@ async def _dispatch_events(
     members = await repo.verified_members(session, workspace.id)
     chosen = await repo.all_preferences(session, workspace.id)
     digest: list[tuple[uuid.UUID, uuid.UUID]] = []
+    lead_mails: dict[datetime, int] = {}  # hour start -> "New lead" mails dispatched in it
+    if any(e.kind == "lead.created" for e in events):
+        await repo.lock_lead_mails(session, workspace.id)
     for event in events:
         notice: Notice | None = None
+        held = False
+        if event.kind == "lead.created":
+            held = await _over_lead_cap(session, deps, workspace.id, event, lead_mails)
         for member in members:
             mode = notifications.mode_of(
                 member.role, event.kind, chosen.get((member.user_id, event.kind))
             )
             if mode == "daily_digest":
                 digest.append((member.user_id, event.id))
-            elif mode == "immediate":
+            elif mode == "immediate" and not held:
                 notice = notice or await describe(session, deps, workspace, event)
-                page, one_click = deps.unsubscribe_links(workspace.id, member.user_id, event.kind)
-                await deps.mailer.enqueue(
-                    session,
-                    to=member.email,
-                    template="notification",
-                    mail_headers=_unsubscribe_headers(one_click),
-                    about_workspace=workspace.id,
-                    about_leads=[notice.lead_id] if notice.lead_id else [],
-                    workspace=workspace.name,
-                    notice=notice,
-                    title=notifications.TITLES[event.kind],
-                    unsubscribe=page,
-                    preferences=deps.url(f"/app/w/{workspace.id}/team#notifications"),
-                )
+                await _mail_notice(session, deps, workspace, member, notice)
     await repo.add_digest_items(session, workspace.id, digest)
+
+
+async def _mail_notice(
+    session: AsyncSession,
+    deps: NotificationDeps,
+    workspace: Workspace,
+    member: repo.Recipient,
+    notice: Notice,
+) -> None:
+    """Queue one member's immediate mail of ``notice``."""
+    page, one_click = deps.unsubscribe_links(workspace.id, member.user_id, notice.kind)
+    await deps.mailer.enqueue(
+        session,
+        to=member.email,
+        template="notification",
+        mail_headers=_unsubscribe_headers(one_click),
+        about_workspace=workspace.id,
+        about_leads=[notice.lead_id] if notice.lead_id else [],
+        workspace=workspace.name,
+        notice=notice,
+        title=notifications.TITLES[notice.kind],
+        unsubscribe=page,
+        preferences=deps.url(f"/app/w/{workspace.id}/team#notifications"),
+    )
+
+
+async def _over_lead_cap(
+    session: AsyncSession,
+    deps: NotificationDeps,
+    workspace_id: uuid.UUID,
+    event: repo.EventRow,
+    counted: dict[datetime, int],
+) -> bool:
+    """Whether the new lead is past the workspace's "New lead" mails of its hour (then it is
+    held for the summary sent when the hour is over); counts it otherwise. The caller holds
+    ``repo.lock_lead_mails``, so dispatchers in other processes count after this one."""
+    start = event.created_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if start not in counted:
+        counted[start] = await repo.lead_mails_in(
+            session, workspace_id, start=start, end=start + HOUR
+        )
+    if counted[start] >= deps.lead_mails_per_hour:
+        await repo.hold(session, event.id, until=start + HOUR)
+        return True
+    counted[start] += 1
+    return False
 
 
 def still_member(db: Database) -> Callable[[uuid.UUID, str], Awaitable[bool]]:
@@ -281,15 +325,63 @@ def _unsubscribe_headers(one_click: str) -> dict[str, str]:
 
 
 async def sweep(deps: NotificationDeps, now: datetime) -> int:
-    """Dispatch the workspaces with events older than ``SWEEP_GRACE`` still pending; how many
-    workspaces."""
+    """Dispatch the workspaces with events older than ``SWEEP_GRACE`` still pending, then send
+    the summaries of the leads held over the hourly cap whose hour is over; how many
+    workspaces were dispatched."""
     async with deps.db.transaction(lookup=repo.PENDING_LOOKUP) as session:
         workspaces = await repo.workspaces_with_pending(
             session, created_before=now - SWEEP_GRACE, limit=SWEEP_PAGE
         )
     for workspace_id in workspaces:
         await dispatch(deps, workspace_id)
+    await send_lead_summaries(deps, now)
     return len(workspaces)
+
+
+async def send_lead_summaries(deps: NotificationDeps, now: datetime) -> int:
+    """For each workspace and hour over by ``now`` with new leads held past the cap on "New
+    lead" mails: one mail to each member who gets new leads at once, naming how many more
+    there were, with a link to the leads page (the leads themselves are stored as any other;
+    digest-mode members have them in their digest). How many summaries (workspace, hour)."""
+    async with deps.db.transaction(lookup=repo.PENDING_LOOKUP) as session:
+        due = await repo.held_due(session, now=now, limit=SWEEP_PAGE)
+    sent = 0
+    for workspace_id, until in due:
+        async with deps.db.transaction(workspace_id=workspace_id) as session:
+            held = await repo.take_held(session, workspace_id, until=until, at=now)
+            workspace = await ws_repo.get_workspace(session, workspace_id)
+            if not held or workspace is None:
+                continue
+            await _summarize_leads(session, deps, workspace, held, until)
+            sent += 1
+    return sent
+
+
+async def _summarize_leads(
+    session: AsyncSession, deps: NotificationDeps, workspace: Workspace, held: int, until: datetime
+) -> None:
+    kind = "lead.created"
+    start = until - HOUR
+    leads = "new lead" if held == 1 else "new leads"
+    notice = Notice(
+        kind=kind,
+        subject=f"{held} more {leads} in the last hour",
+        lines=[
+            f"{held} more {leads} came in between {start:%Y-%m-%d %H:%M} and {until:%H:%M} UTC.",
+            f"Past {deps.lead_mails_per_hour} in an hour, new leads are not mailed one by one;"
+            " every lead is stored and listed on the leads page.",
+        ],
+        link=deps.url(f"/app/w/{workspace.id}/leads"),
+        created_at=until,
+    )
+    members = await repo.verified_members(session, workspace.id)
+    chosen = await repo.all_preferences(session, workspace.id)
+    for member in members:
+        if notifications.mode_of(member.role, kind, chosen.get((member.user_id, kind))) != (
+            "immediate"
+        ):
+            continue
+        await _mail_notice(session, deps, workspace, member, notice)
 
 
 # --- the daily digest ---------------------------------------------------------------------------

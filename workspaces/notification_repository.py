@@ -177,6 +177,69 @@ async def mark_dispatched(
     )
 
 
+async def lock_lead_mails(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+    """Until the transaction ends, one dispatcher per workspace counts and writes "New lead"
+    mails: the next one counts after this one committed (the hourly cap is exact)."""
+    await lock_workspace(session, "lead_mails", workspace_id)
+
+
+async def lead_mails_in(
+    session: AsyncSession, workspace_id: uuid.UUID, *, start: datetime, end: datetime
+) -> int:
+    """``lead.created`` events created in ``[start, end)`` dispatched with their own mails
+    (not held over the cap)."""
+    result = await session.execute(
+        text(
+            "SELECT count(*) FROM notification_events"
+            " WHERE workspace_id = :ws AND kind = 'lead.created'"
+            " AND created_at >= :start AND created_at < :end"
+            " AND dispatched_at IS NOT NULL AND held_until IS NULL"
+        ),
+        {"ws": workspace_id, "start": start, "end": end},
+    )
+    return int(result.scalar_one())
+
+
+async def hold(session: AsyncSession, event_id: uuid.UUID, *, until: datetime) -> None:
+    """The event waits for the summary sent after ``until`` instead of a mail of its own."""
+    await session.execute(
+        text("UPDATE notification_events SET held_until = :until WHERE id = :id"),
+        {"until": until, "id": event_id},
+    )
+
+
+async def held_due(
+    session: AsyncSession, *, now: datetime, limit: int
+) -> list[tuple[uuid.UUID, datetime]]:
+    """(workspace, hour end) of held events whose hour is over and whose summary is not sent
+    (under ``PENDING_LOOKUP``)."""
+    result = await session.execute(
+        text(
+            "SELECT DISTINCT workspace_id, held_until FROM notification_events"
+            " WHERE held_until IS NOT NULL AND summarized_at IS NULL AND held_until <= :now"
+            " ORDER BY held_until LIMIT :limit"
+        ),
+        {"now": now, "limit": limit},
+    )
+    return [(row.workspace_id, row.held_until) for row in result]
+
+
+async def take_held(
+    session: AsyncSession, workspace_id: uuid.UUID, *, until: datetime, at: datetime
+) -> int:
+    """Mark the workspace's held events of the hour ending ``until`` summarized; how many (0
+    when another run took them)."""
+    result = await session.execute(
+        text(
+            "UPDATE notification_events SET summarized_at = :at"
+            " WHERE workspace_id = :ws AND held_until = :until AND summarized_at IS NULL"
+            " RETURNING id"
+        ),
+        {"ws": workspace_id, "until": until, "at": at},
+    )
+    return len(result.all())
+
+
 async def workspaces_with_pending(
     session: AsyncSession, *, created_before: datetime, limit: int
 ) -> list[uuid.UUID]:

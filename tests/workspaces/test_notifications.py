@@ -629,3 +629,54 @@ async def test_a_member_removed_while_their_mail_waits_does_not_get_it(
     assert [r for r in smtp.to(admin.email) if lead in r.text] == []
     assert [r for r in smtp.to(owner.email) if lead in r.text] != []  # still a member
     assert left == 0  # and the mail quoting the lead is gone, not kept
+
+
+async def test_a_flood_of_leads_mails_the_cap_then_one_summary_and_stores_them_all(
+    runtime_factory: RuntimeFactory, smtp: SmtpServer, owner_db: Database
+) -> None:
+    cap = 3
+    async with world(runtime_factory, smtp, "pro", notification_lead_mails_per_hour=cap) as w:
+        owner = await signup(w.client, "Acme")
+        admin = await _member_of(w, owner, "admin")
+        await w.settle()
+        # Dispatch by hand, with every lead in one clock hour that is over: the test does not
+        # depend on when it runs (no lead falls into the next hour).
+        w.runtime.notifications.stop()
+        hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+        deps = w.runtime.notifications
+        workspace_id = uuid.UUID(owner.workspace_id)
+        leads: set[str] = set()
+        for batch in (2, cap + 3):  # the second dispatch counts the mails of the first
+            leads |= {await _widget_lead(w, owner) for _ in range(batch)}
+            async with owner_db.transaction() as session:
+                await session.execute(
+                    text(
+                        "UPDATE notification_events"
+                        " SET created_at = CAST(:hour AS timestamptz) + interval '1 second'"
+                        " WHERE workspace_id = :ws AND kind = 'lead.created'"
+                    ),
+                    {"hour": hour, "ws": workspace_id},
+                )
+            assert await notification_delivery.dispatch(deps, workspace_id) == batch
+        for person in (owner, admin):
+            mails = await w.notices(person.email)
+            assert [m.message["Subject"] for m in mails] == ["[Acme] New lead: Visitor Vee"] * cap
+
+        # Not before the hour is over; then one summary each, once.
+        assert (
+            await notification_delivery.send_lead_summaries(deps, hour + timedelta(minutes=59)) == 0
+        )
+        await notification_delivery.sweep(deps, hour + timedelta(hours=1))
+        await notification_delivery.sweep(deps, hour + timedelta(hours=2))
+        for person in (owner, admin):
+            mails = await w.notices(person.email)
+            assert len(mails) == cap + 1, [m.message["Subject"] for m in mails]
+            summary = mails[-1]
+            assert summary.message["Subject"] == "[Acme] 5 more new leads in the last hour"
+            leads_page = deps.url(f"/app/w/{owner.workspace_id}/leads")
+            assert leads_page in summary.text.splitlines()
+            assert not any(lead in summary.text for lead in leads)
+
+        listing = await w.client.get(owner.url("/leads?limit=100"), headers=owner.headers)
+        assert listing.status_code == 200, listing.text
+        assert {item["email"] for item in listing.json()["items"]} == leads
