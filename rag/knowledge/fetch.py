@@ -7,7 +7,10 @@ ignored (``trust_env=False``) for the same reason.
 
 Bodies are read raw and decoded here, never by httpx: at most one content coding (gzip or
 deflate) is accepted, and it is inflated in bounded pieces counted against the byte cap, so a
-small compressed body cannot make the process hold more than the cap plus one piece.
+small compressed body cannot make the process hold more than the cap plus one piece. Reading
+stops at the end of the compressed stream, and the raw bytes read are capped too (twice the cap
+plus one piece), so bytes sent after the end, or a stream that never produces output, cannot
+keep a fetch reading until its timeout.
 """
 
 from __future__ import annotations
@@ -64,6 +67,13 @@ _EXTENSION_TYPES = {
 _REDIRECTS = {301, 302, 303, 307, 308}
 _CODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 _PIECE = 64 * 1024  # the most one inflate step may produce
+
+
+def _raw_limit(max_bytes: int) -> int:
+    """The most compressed bytes read for a decoded cap of ``max_bytes``: deflate grows
+    incompressible data by well under half, so only a stream that is not a real body (one that
+    produces nothing, say) reaches it."""
+    return 2 * max_bytes + _PIECE
 
 
 class FetchTooLarge(AppError):
@@ -125,13 +135,19 @@ class Inflater:
     most 64 KiB, so the caller can count and stop before the output grows past its cap.
 
     ``deflate`` is tried zlib-wrapped first and then raw, as servers send both. Bytes after the
-    end of the compressed stream are ignored. A corrupt stream raises ``FetchFailed``.
+    end of the compressed stream are ignored, and ``eof`` tells the caller to stop reading. A
+    corrupt stream raises ``FetchFailed``.
     """
 
     def __init__(self, coding: str | None) -> None:
         self._wbits = _CODINGS[coding] if coding is not None else None
         self._inflater = zlib.decompressobj(self._wbits) if self._wbits is not None else None
         self._started = False
+
+    @property
+    def eof(self) -> bool:
+        """The compressed stream has ended: nothing more it is sent can add to the body."""
+        return self._inflater is not None and self._inflater.eof
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         if self._inflater is None:
@@ -292,7 +308,9 @@ async def _fetch(
             inflater = Inflater(_content_coding(response, current))
             body = bytearray()
             truncated = False
+            received, most_raw = 0, _raw_limit(max_bytes)
             async for raw in response.aiter_raw():  # decoded here, piece by piece, never by httpx
+                received += len(raw)
                 for piece in inflater.feed(raw):
                     body += piece
                     if len(body) > max_bytes:
@@ -301,7 +319,12 @@ async def _fetch(
                         del body[max_bytes:]
                         truncated = True
                         break
-                if truncated:
+                if truncated or inflater.eof:  # past the stream's end: nothing more to read
+                    break
+                if received > most_raw:  # compressed bytes that decode to (next to) nothing
+                    if not truncate:
+                        raise too_large
+                    truncated = True
                     break
             content_type = header if media == effective else effective
             return FetchedPage(

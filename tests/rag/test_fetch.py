@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import ipaddress
 import socket
@@ -19,6 +20,7 @@ from rag.knowledge.addresses import FetchFailed, UrlNotAllowed, is_public_addres
 from rag.knowledge.fetch import FetchTooLarge, UnsupportedEncoding, fetch_url
 from rag.knowledge.sitemaps import InvalidSitemap, fetch_sitemap, parse_sitemap
 from tests.fakes.dns import REBIND_HOST, RebindingResolver
+from tests.fakes.http_handler import serving
 from tests.fakes.receiver import receiver
 
 Route = Callable[[BaseHTTPRequestHandler], None]
@@ -409,3 +411,89 @@ def test_an_empty_urlset_is_a_sitemap_that_lists_nothing() -> None:
         "urlset",
         [],
     )
+
+
+# --- bytes after the end of a compressed body ---------------------------------------------------
+
+TRAILING_TOTAL = 64 * 1_048_576  # what the server means to send after the compressed body
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+_EMPTY_STORED_BLOCK = b"\x00\x00\x00\xff\xff"  # not final, no output: the stream never ends
+
+
+@dataclass
+class Trickle:
+    """One streamed answer: how many bytes after the body the server got out, and whether it
+    is done (it stops when the client hangs up, or after ``TRAILING_TOTAL``)."""
+
+    sent: int = 0
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@pytest.fixture
+def trickling() -> Iterator[tuple[str, dict[str, Trickle]]]:
+    html = b"<html><body><p>the real page</p></body></html>"
+    heads = {
+        "/gzip-then-junk.html": ("gzip", gzip.compress(html), b"junk" * 16_384),
+        "/deflate-then-junk.html": ("deflate", zlib.compress(html), b"junk" * 16_384),
+        "/endless-empty-blocks.html": ("gzip", _GZIP_HEADER, _EMPTY_STORED_BLOCK * 13_107),
+    }
+    answers: dict[str, Trickle] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            coding, head, filler = heads[self.path]
+            answer = answers[self.path] = Trickle()
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Encoding", coding)
+                self.end_headers()  # no Content-Length: the body ends when the server closes
+                self.wfile.write(head)
+                while answer.sent < TRAILING_TOTAL:
+                    self.wfile.write(filler)
+                    self.wfile.flush()
+                    answer.sent += len(filler)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client hung up: what it should do
+            finally:
+                answer.done.set()
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    with serving(Handler) as base:
+        yield base, answers
+
+
+async def _finished(answer: Trickle) -> Trickle:
+    assert await asyncio.to_thread(answer.done.wait, 120), "the server never finished its answer"
+    return answer
+
+
+@pytest.mark.parametrize("path", ["/gzip-then-junk.html", "/deflate-then-junk.html"])
+async def test_reading_stops_at_the_end_of_a_compressed_body(
+    trickling: tuple[str, dict[str, Trickle]], path: str
+) -> None:
+    """Bytes after the end of a gzip/deflate body were read (and dropped) until the server
+    stopped or the fetch timed out, so a server streaming junk after a small page held the fetch
+    (and a sitemap slot) for FETCH_TIMEOUT_SECONDS (ingestion review U2). The page is returned
+    and the connection closed while the server still has most of its junk to send."""
+    base, answers = trickling
+    page = await fetch_url(base + path, allow_private=True, max_bytes=1_048_576)
+    assert page.data == b"<html><body><p>the real page</p></body></html>"
+    answer = await _finished(answers[path])
+    assert answer.sent < TRAILING_TOTAL // 2, f"the server sent {answer.sent} junk bytes"
+
+
+async def test_a_compressed_stream_that_never_ends_is_too_large_by_its_raw_bytes(
+    trickling: tuple[str, dict[str, Trickle]],
+) -> None:
+    """Empty stored blocks decode to nothing, so the decoded-byte cap never tripped: the fetch
+    read whatever the server sent. The raw bytes are capped too (twice the cap and a piece)."""
+    base, answers = trickling
+    with pytest.raises(FetchTooLarge):
+        await fetch_url(
+            base + "/endless-empty-blocks.html", allow_private=True, max_bytes=1_048_576
+        )
+    answer = await _finished(answers["/endless-empty-blocks.html"])
+    assert answer.sent < TRAILING_TOTAL // 2, f"the server sent {answer.sent} bytes"

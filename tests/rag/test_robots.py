@@ -4,12 +4,19 @@ it listed, /admin/ and /drafts/ included, whatever the site asked of crawlers.""
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
+from contextlib import ExitStack
+from http.server import BaseHTTPRequestHandler
+
 import pytest
 from redis.asyncio import Redis
 
+from core.config import Settings
 from core.db import Database
 from rag.knowledge import robots
 from rag.knowledge.robots import parse_robots
+from tests.fakes.http_handler import serving
 from tests.rag.test_sources import Page, _post_sitemap, article, local_site, world
 
 # --- the rules, as RFC 9309 reads them ---------------------------------------------------------
@@ -273,3 +280,90 @@ async def test_of_a_robots_txt_past_500_kib_the_first_500_kib_are_read(
             assert (r.json()["count"], r.json()["disallowed"]) == (2, 1)
             assert sorted(await w.documents()) == [site.url("/a"), site.url("/late")]
             assert not site.hits("/private")
+
+
+# --- many sites -------------------------------------------------------------------------------
+
+SITES = 9
+
+
+class Crowd:
+    """The robots.txt requests several local sites see, counted across them all. A request is
+    held until ``READS_AT_ONCE`` are in flight (or every site has asked), so reads made one
+    after another never get past the first: it waits 30 s, then answers 503."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Condition()
+        self.in_flight = self.peak = self.started = 0
+        self.starved = False
+        self.reads: Counter[int] = Counter()  # robots.txt reads per site (its port)
+
+    def handler(self, status_of: dict[int, int]) -> type[BaseHTTPRequestHandler]:
+        crowd = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                port = self.server.server_address[1]
+                with crowd.lock:
+                    crowd.reads[port] += 1
+                    crowd.started += 1
+                    crowd.in_flight += 1
+                    crowd.peak = max(crowd.peak, crowd.in_flight)
+                    crowd.lock.notify_all()
+                    released = crowd.lock.wait_for(
+                        lambda: crowd.in_flight >= robots.READS_AT_ONCE or crowd.started >= SITES,
+                        timeout=30,
+                    )
+                    crowd.starved = crowd.starved or not released
+                    crowd.in_flight -= 1  # before answering: the client's next read follows it
+                status = 503 if not released else status_of.get(port, 200)
+                body = b"User-agent: *\nDisallow: /private\n"
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # a read cancelled when another site failed the listing
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        return Handler
+
+
+async def test_the_robots_txt_of_many_sites_are_read_a_few_at_a_time(settings: Settings) -> None:
+    """A sitemap listing pages on many sites read their robots.txt files one after another, each
+    up to FETCH_TIMEOUT_SECONDS, so one submission (holding a sitemap slot) or sync could take
+    minutes (ingestion review U3). Now READS_AT_ONCE are read at once, each site once, and the
+    rules read are kept for the pages' own ingestion jobs."""
+    crowd = Crowd()
+    with ExitStack() as stack:
+        sites = [stack.enter_context(serving(crowd.handler({}))) for _ in range(SITES)]
+        pages = [site + path for site in sites for path in ("/a", "/private", "/b")]
+        blocked = await robots.disallowed(pages, allow_private=True, timeout=60, max_redirects=0)
+    assert not crowd.starved, "the reads were made one after another"
+    assert crowd.peak == robots.READS_AT_ONCE
+    assert blocked == {site + "/private" for site in sites}
+    assert sorted(crowd.reads.values()) == [1] * SITES
+    for site in sites:
+        # From the kept rules: a read would be refused (these settings allow no private address).
+        await robots.check_allowed(site + "/a", settings)
+        with pytest.raises(robots.RobotsDisallowed):
+            await robots.check_allowed(site + "/private", settings)
+    assert sorted(crowd.reads.values()) == [1] * SITES
+
+
+async def test_one_site_that_cannot_say_fails_the_whole_listing_as_before() -> None:
+    crowd = Crowd()
+    status_of: dict[int, int] = {}
+    with ExitStack() as stack:
+        sites = [stack.enter_context(serving(crowd.handler(status_of))) for _ in range(SITES)]
+        status_of[int(sites[5].rsplit(":", 1)[1])] = 503
+        with pytest.raises(robots.RobotsUnavailable) as info:  # itself, not an exception group
+            await robots.disallowed(
+                [site + "/a" for site in sites], allow_private=True, timeout=60, max_redirects=0
+            )
+    assert info.value.code == "robots_unavailable"
+    assert sites[5] in info.value.message
