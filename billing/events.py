@@ -35,8 +35,9 @@ from billing.state import (
 from billing.subscriptions import subscription_state
 from core.db import set_tenant
 from core.errors import NotFound
+from core.models import utcnow
 from workspaces import audit, notifications
-from workspaces.plans import PAID_PLANS, Period
+from workspaces.plans import PAID_PLANS, Period, plan_in_effect
 
 log = logging.getLogger("trulybot.billing")
 
@@ -309,6 +310,8 @@ async def apply_order_event(
         await _notify_payment(
             session, workspace_id, event, decision, payment_entity, order.plan, paid=paid
         )
+        if event.name in REVOCATION_EVENTS and decision.reason == "period_revoked":
+            await _notify_revoked(session, workspace_id, event, old, new)
 
     outcome: Literal["applied", "ignored", "rejected"] = decision.outcome
     reason = decision.reason
@@ -389,6 +392,40 @@ async def _notify_payment(
     if kind == "payment.failed":
         data["reason"] = _short(payment_entity.get("error_description"), 300)
     await notifications.emit(session, workspace_id, kind, event.payment_id[:64], data)
+
+
+async def _notify_revoked(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    event: BillingEvent,
+    old: SubscriptionState,
+    new: SubscriptionState,
+) -> None:
+    """``plan.revoked`` for the workspace's people when a refund or a lost chargeback took the
+    plan in effect away (it ended at once, or fell back to an earlier payment's plan), keyed by
+    the payment id: a payment's money goes back once, however often its webhook is delivered.
+    A refund that only shortened a plan still running says nothing here (``plan.expiring`` tells
+    the owners before the new end)."""
+    at, end = event.occurred_at, new.current_period_end
+    if new.plan_code == old.plan_code and end is not None and end > at:
+        return
+    workspace = await repo.get_workspace(session, workspace_id)  # as the refund left it
+    if workspace is None or not event.payment_id:  # pragma: no cover - locked a moment ago
+        return
+    now_plan = plan_in_effect(
+        workspace.plan, workspace.plan_expires_at, workspace.fallback_plan, max(at, utcnow())
+    )
+    until = workspace.plan_expires_at if workspace.plan == now_plan else None
+    data: dict[str, Any] = {
+        "payment_id": event.payment_id[:64],
+        "amount": bounded_int(event.amount),
+        "currency": _short(event.currency, 3),
+        "plan": old.plan_code,
+        "cause": "chargeback" if event.name == "payment.dispute.lost" else "refund",
+        "now_plan": now_plan,
+        "now_until": until.isoformat() if until is not None else None,
+    }
+    await notifications.emit(session, workspace_id, "plan.revoked", event.payment_id[:64], data)
 
 
 # --- subscription events -----------------------------------------------------------------------

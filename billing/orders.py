@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -144,12 +144,19 @@ async def verify_checkout(
     razorpay_payment_id: str,
     razorpay_signature: str,
     key_secret: str,
+    provider: PaymentProvider,
     now: datetime | None = None,
 ) -> tuple[Applied, SubscriptionOut]:
-    """Check Checkout's signature over our stored order id and the payment id, then grant the plan.
+    """Check Checkout's signature over our stored order id and the payment id, then grant the plan
+    once Razorpay says the payment is captured.
 
-    The signature is Razorpay's statement that this payment succeeded for this order, whose amount
-    we fixed from the catalog; the plan is granted now. A payment a webhook already reported is
+    The signature is Razorpay's statement that this payment was *authorized* for this order, whose
+    amount we fixed from the catalog: Checkout hands it over before any capture. So the payment is
+    fetched, and the plan is granted only when it is ``captured`` (or ``refunded``: captured
+    first; the refund is applied on its own). An authorized payment not captured (an account on
+    manual capture, an authorization late past the auto-capture window, which Razorpay refunds
+    by itself days later) grants nothing: ``applied: false`` / ``payment_not_captured``, the plan
+    follows the ``payment.captured`` webhook. A payment a webhook already reported is
     judged on the amount it reported: one rejected for its amount stays rejected (``applied:
     false``, ``amount_mismatch``). The webhook for the same payment later
     finds the payment id already applied and changes nothing (and the other way round).
@@ -163,6 +170,20 @@ async def verify_checkout(
         order.razorpay_order_id, razorpay_payment_id, razorpay_signature, key_secret
     )
     now = now or datetime.now(UTC)
+    async with released(session):  # no pooled connection held over Razorpay's answer
+        status = (await provider.fetch_payment(razorpay_payment_id)).get("status")
+    if status not in CAPTURED:
+        not_captured = Applied(
+            "ignored",
+            "payment_not_captured",
+            f"Razorpay reports the payment {str(status)[:16]}",
+            workspace_id=workspace_id,
+            razorpay_order_id=order.razorpay_order_id,
+            razorpay_payment_id=razorpay_payment_id,
+            order_status=order.status,
+            order_id=order.id,
+        )
+        return not_captured, await _subscription_now(session, workspace_id, now)
     # The signature does not say what was charged: the order's amount, unless a webhook already
     # told us this payment's (one rejected for taking Rs 1 of a Rs 999 order stays rejected).
     recorded = await repo.recorded_charge(session, workspace_id, razorpay_payment_id[:64])
@@ -183,7 +204,17 @@ async def verify_checkout(
         source="verify",
         actor=audit.Actor.of(access),
     )
+    return applied, await _subscription_now(session, workspace_id, now)
+
+
+CAPTURED: Final = frozenset({"captured", "refunded"})
+"""Razorpay's payment statuses that took the money (a refunded payment was captured first)."""
+
+
+async def _subscription_now(
+    session: AsyncSession, workspace_id: uuid.UUID, now: datetime
+) -> SubscriptionOut:
     sub = await repo.lock_subscription(session, workspace_id)
     workspace = await repo.get_workspace(session, workspace_id)  # as the payment left it
     assert workspace is not None  # the caller's own workspace
-    return applied, subscription_view(sub, effective_plan(workspace, now), now)
+    return subscription_view(sub, effective_plan(workspace, now), now)

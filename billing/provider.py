@@ -41,6 +41,8 @@ class PaymentProvider(Protocol):
 
     async def fetch_order_payments(self, razorpay_order_id: str) -> list[dict[str, Any]]: ...
 
+    async def fetch_payment(self, razorpay_payment_id: str) -> dict[str, Any]: ...
+
 
 class RazorpayProvider:
     """``razorpay.Client`` off the event loop, with a timeout."""
@@ -104,3 +106,12 @@ class RazorpayProvider:
         if not isinstance(items, list):
             raise PaymentProviderUnavailable(details={"operation": "fetch_order_payments"})
         return [item for item in items if isinstance(item, dict)]
+
+    async def fetch_payment(self, razorpay_payment_id: str) -> dict[str, Any]:
+        result = await self._call(
+            "fetch_payment",
+            lambda: self._client.payment.fetch(razorpay_payment_id, timeout=self.timeout),
+        )
+        if not isinstance(result, dict) or not isinstance(result.get("status"), str):
+            raise PaymentProviderUnavailable(details={"operation": "fetch_payment"})
+        return result

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -119,6 +119,28 @@ def _plan_name(code: object) -> str:
     return plan.name if plan is not None else "paid"
 
 
+_LIMIT_NAMES: Final[Mapping[str, str]] = {
+    "conversations": "conversations a month",
+    "messages": "messages a month",
+    "documents": "documents",
+    "chunks": "chunks",
+    "faqs": "FAQs",
+    "members": "members",
+    "daily_llm_tokens": "LLM tokens a day",
+}
+
+
+def _limits(code: object) -> str:
+    """A plan's limits in words: "100 conversations a month, 1,000 messages a month, ..."."""
+    plan = PLANS.get(code) if isinstance(code, str) else None
+    if plan is None:
+        return "those of the plan"
+    return ", ".join(
+        f"{'unlimited' if (limit := plan.limits.get(metric)) is None else f'{limit:,}'} {name}"
+        for metric, name in _LIMIT_NAMES.items()
+    )
+
+
 def _when(value: object) -> str | None:
     try:
         moment = datetime.fromisoformat(str(value)).astimezone(UTC)
@@ -202,6 +224,31 @@ async def describe(
             "Extend it on the plan page to keep its limits; otherwise the workspace is on the "
             f"{_plan_name(data.get('fallback'))} plan from then on.",
         ]
+        link = f"{page}/plan"
+    elif kind == "plan.revoked":
+        ended, now_plan = _plan_name(data.get("plan")), _plan_name(data.get("now_plan"))
+        chargeback = data.get("cause") == "chargeback"
+        subject = f"Your {ended} plan ended: " + (
+            "the payment was charged back" if chargeback else "the payment was refunded"
+        )
+        money = _money(data) if isinstance(data.get("amount"), int) else "the payment"
+        lines = [
+            f"The {ended} plan ended because {money} for it was "
+            + (
+                "charged back (a dispute decided for the cardholder)."
+                if chargeback
+                else "refunded."
+            )
+        ]
+        until = _when(data.get("now_until"))
+        lines.append(
+            f"The workspace is now on the {now_plan} plan"
+            + (f" (paid until {until})." if until else ".")
+        )
+        lines.append(f"Its limits: {_limits(data.get('now_plan'))}.")
+        lines.append("Buy a plan on the plan page to raise them again.")
+        if data.get("payment_id"):
+            lines.append(f"Payment id: {data['payment_id']}")
         link = f"{page}/plan"
     else:  # ingestion.failed
         title = str(data.get("title") or "A document")[:200]

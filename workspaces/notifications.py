@@ -45,6 +45,7 @@ Kind = Literal[
     "quota.100",
     "ingestion.failed",
     "plan.expiring",  # appended: unsubscribe tokens carry a kind's index in KINDS
+    "plan.revoked",
 ]
 Mode = Literal["immediate", "daily_digest", "off"]
 
@@ -59,6 +60,7 @@ TITLES: Final[Mapping[str, str]] = {
     "quota.100": "Quota reached",
     "ingestion.failed": "Document failed to ingest",
     "plan.expiring": "Paid plan about to end",
+    "plan.revoked": "Paid plan ended by a refund or chargeback",
 }
 # What a role must be allowed to see to be told (the permission table decides).
 REQUIRES: Final[Mapping[str, Action]] = {
@@ -70,6 +72,7 @@ REQUIRES: Final[Mapping[str, Action]] = {
     "quota.100": Action.ANALYTICS_READ,
     "ingestion.failed": Action.DOCUMENT_WRITE,
     "plan.expiring": Action.PAYMENTS_READ,
+    "plan.revoked": Action.PAYMENTS_READ,
 }
 ON_FOR_EVERYONE: Final = frozenset({"lead.created", "handoff.requested"})
 QUOTA_THRESHOLDS: Final = (80, 100)

@@ -115,7 +115,11 @@ async def create_order(
 
 @router.post("/workspaces/{workspace_id}/billing/verify", response_model=VerifyOut)
 async def verify_payment(
-    body: VerifyIn, settings: BillingSettingsDep, access: WorkspaceDep, session: SessionDep
+    body: VerifyIn,
+    settings: BillingSettingsDep,
+    access: WorkspaceDep,
+    session: SessionDep,
+    provider: ProviderDep,
 ) -> VerifyOut:
     assert settings.razorpay_key_secret is not None
     applied, view = await orders.verify_checkout(
@@ -125,6 +129,7 @@ async def verify_payment(
         razorpay_payment_id=body.razorpay_payment_id,
         razorpay_signature=body.razorpay_signature,
         key_secret=settings.razorpay_key_secret,
+        provider=provider,
     )
     assert applied.order_id is not None
     return VerifyOut(

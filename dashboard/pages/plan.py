@@ -221,12 +221,18 @@ async def verify(request: Request, page: PageDep, session: SessionDep) -> Respon
         razorpay_payment_id=answer.razorpay_payment_id,
         razorpay_signature=answer.razorpay_signature,
         key_secret=settings.razorpay_key_secret,
+        provider=_provider(request),
     )
     notice = f"Payment received: the {_plan_name(view.plan)} plan is active until {_until(view)}."
     if applied.outcome == "rejected":
         notice = (
             "That payment does not match its order, so it changed nothing: it is held for a "
             f"refund. The {_plan_name(view.effective_plan)} plan is in effect."
+        )
+    elif applied.reason == "payment_not_captured":
+        notice = (
+            "Your payment is authorized but not captured yet: the plan starts once Razorpay "
+            f"captures it. The {_plan_name(view.effective_plan)} plan is in effect."
         )
     elif applied.reason == "payment_refunded":
         notice = (

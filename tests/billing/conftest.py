@@ -16,7 +16,7 @@ from api.runtime import Runtime
 from core.config import Settings
 from core.db import Database
 from tests.conftest import Owner, client_for, make_runtime, make_settings
-from tests.fakes.razorpay_server import FakeRazorpay, sign_webhook
+from tests.fakes.razorpay_server import FakeRazorpay, sign_webhook, webhook_payload
 
 WEBHOOK_SECRET = "whsec_current_0001"
 OLD_WEBHOOK_SECRET = "whsec_previous_0001"
@@ -126,6 +126,19 @@ async def create_order(
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def pay_by_webhook(
+    client: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, plan: str, period: str, at: int
+) -> dict[str, Any]:
+    """An order for ``plan``/``period`` paid in full, its ``payment.captured`` (Razorpay's event
+    time ``at``) applied; the payment."""
+    order = await create_order(client, owner, plan, period)
+    payment = fake.capture_payment(order["razorpay_order_id"])
+    payload = webhook_payload("payment.captured", payment=payment, created_at=at)
+    response = await post_webhook(client, payload)
+    assert response.json()["status"] == "applied", response.text
+    return payment
 
 
 async def owner_json(client: httpx.AsyncClient, owner: Owner, path: str) -> dict[str, Any]:

@@ -291,6 +291,51 @@ async def test_verify_grants_the_plan_and_quotas_follow(
     assert item["plan"] == "starter"
 
 
+async def test_an_authorized_payment_grants_the_plan_only_once_captured(
+    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """The billing review's U1: Checkout hands over its signature once a payment is authorized,
+    and verify granted the plan on it. On manual capture (or an authorization too late for
+    auto-capture) nobody captures it and Razorpay refunds it days later, with the plan kept.
+    Now verify asks Razorpay: authorized grants nothing; the capture does."""
+    order = await create_order(bclient, owner)
+    payment = fake.authorize_payment(order["razorpay_order_id"])
+    authorized = await post_webhook(bclient, webhook_payload("payment.authorized", payment=payment))
+    assert authorized.status_code == 200, authorized.text
+    response = await verify(bclient, owner, order, payment["id"], fake.key_secret)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["applied"], body["reason"]) == (False, "payment_not_captured")
+    assert body["order_status"] != "paid"
+    assert body["subscription"]["effective_plan"] == "free"
+    assert (await subscription(bclient, owner))["effective_plan"] == "free"
+    assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] != "paid"
+
+    captured = fake.capture(payment["id"])
+    applied = await post_webhook(bclient, webhook_payload("payment.captured", payment=captured))
+    assert applied.json()["status"] == "applied", applied.text
+    again = await verify(bclient, owner, order, payment["id"], fake.key_secret)
+    assert again.status_code == 200, again.text
+    assert again.json()["order_status"] == "paid"
+    assert (await subscription(bclient, owner))["effective_plan"] == "starter"
+
+
+async def test_verify_with_razorpay_down_is_503_and_the_webhook_still_grants(
+    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay
+) -> None:
+    order = await create_order(bclient, owner)
+    payment = fake.capture_payment(order["razorpay_order_id"])
+    fake.down = True
+    response = await verify(bclient, owner, order, payment["id"], fake.key_secret)
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "payment_provider_unavailable"
+    fake.down = False
+    assert (await subscription(bclient, owner))["effective_plan"] == "free"
+    applied = await post_webhook(bclient, webhook_payload("payment.captured", payment=payment))
+    assert applied.json()["status"] == "applied", applied.text
+    assert (await subscription(bclient, owner))["effective_plan"] == "starter"
+
+
 async def test_a_payment_refunded_before_its_capture_is_neither_paid_nor_announced(
     bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, owner_db: Database
 ) -> None:

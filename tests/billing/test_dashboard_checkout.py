@@ -329,6 +329,23 @@ async def test_verifying_a_payment_refunded_before_it_was_reported_says_so(
     assert "Payment received" not in shown
 
 
+async def test_verifying_a_payment_only_authorized_says_the_plan_waits_for_its_capture(
+    web: WebOwner, fake: FakeRazorpay
+) -> None:
+    """The billing review's U1: Checkout's signature comes with the authorization; the page said
+    "Payment received" and granted the plan for a payment nobody captured (manual capture)."""
+
+    async def not_captured(payment: dict[str, Any]) -> object:
+        fake.payments[payment["id"]].update(status="authorized", captured=False)
+        return None
+
+    verified = await checkout(web, fake, before_verify=not_captured)
+    assert verified.json()["plan"] == "free"
+    shown = (await web.client.get(verified.json()["redirect"])).text
+    assert "Your payment is authorized but not captured yet" in shown
+    assert "Payment received" not in shown
+
+
 async def test_verifying_a_payment_rejected_for_its_amount_says_it_changed_nothing(
     web: WebOwner, fake: FakeRazorpay
 ) -> None:

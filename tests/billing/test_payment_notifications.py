@@ -19,13 +19,16 @@ from core.db import Database
 from tests.billing.conftest import (
     create_order,
     new_event_id,
+    pay_by_webhook,
     post_webhook,
     subscription,
 )
 from tests.conftest import Owner, client_for, join, make_runtime, signup
 from tests.fakes.razorpay_server import (
     FakeRazorpay,
+    make_dispute,
     make_payment,
+    make_refund,
     make_subscription,
     razorpay_id,
     webhook_payload,
@@ -244,3 +247,97 @@ async def test_owners_are_told_before_a_prepaid_plan_ends_once_per_notice(
     assert "Extend it on the plan page" in mails[0].text
     assert "the Free plan from then on" in mails[0].text
     assert await _payment_mails(runtime, smtp, admin.email, subject="plan ends on") == []
+
+
+async def test_a_refund_that_ends_the_plan_mails_the_owners_once(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+) -> None:
+    """The billing review's U3: a refund took the plan away and nobody was told; the owners
+    found the workspace on Free. One mail per refunded payment, however often Razorpay delivers
+    the webhook, saying which plan ended and the plan (with its limits) the workspace is on now;
+    an owner who turned the kind off, and an admin, get none."""
+    runtime, client = mailing
+    owner, admin = await owner_and_admin(client, "Refunded")
+    now = int(time.time())
+    payment = await pay_by_webhook(client, owner, fake, "starter", "monthly", now - 60)
+    quiet = await signup(client, "Quiet")  # a second owner (Starter allows more members)
+    await join(client, owner, quiet, "owner")
+    prefs = await client.put(
+        owner.url("/notifications/preferences"),
+        json={"preferences": {"plan.revoked": "off"}},
+        headers=quiet.headers,
+    )
+    assert prefs.status_code == 200, prefs.text
+    refund = make_refund(payment_id=str(payment["id"]), amount=int(str(payment["amount"])))
+    back = {**payment, "amount_refunded": payment["amount"], "status": "refunded"}
+    payload = webhook_payload("refund.processed", refund=refund, payment=back, created_at=now)
+    event_id = new_event_id()
+    for key in (event_id, event_id, new_event_id()):  # retried, then replayed under a new id
+        response = await post_webhook(client, payload, event_id=key)
+        assert response.status_code == 200, response.text
+    assert (await subscription(client, owner))["effective_plan"] == "free"
+
+    mails = await _payment_mails(runtime, smtp, owner.email, subject="plan ended")
+    assert [str(m.message["Subject"]) for m in mails] == [
+        "[Refunded] Your Starter plan ended: the payment was refunded"
+    ]
+    text_ = mails[0].text
+    assert "The Starter plan ended because 999.00 INR for it was refunded." in text_
+    assert "The workspace is now on the Free plan." in text_
+    assert "100 conversations a month, 1,000 messages a month, 20 documents" in text_
+    assert str(payment["id"]) in text_
+    assert await _payment_mails(runtime, smtp, admin.email, subject="plan ended") == []
+    assert await _payment_mails(runtime, smtp, quiet.email, subject="plan ended") == []
+
+
+async def test_a_lost_chargeback_of_an_upgrade_says_the_plan_it_fell_back_to(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+) -> None:
+    """Starter for a year, then Pro for a month charged back: Pro ends, Starter (still paid)
+    is in effect again, and the mail says so, with Starter's limits. A refund of that Pro
+    payment delivered after the chargeback is the same money: no second mail."""
+    runtime, client = mailing
+    owner = await signup(client, "Disputed")
+    now = int(time.time())
+    starter = await pay_by_webhook(client, owner, fake, "starter", "yearly", now - 120)
+    pro = await pay_by_webhook(client, owner, fake, "pro", "monthly", now - 60)
+    amount = int(str(pro["amount"]))
+    dispute = make_dispute(payment_id=str(pro["id"]), amount=amount, created_at=now)
+    lost = webhook_payload("payment.dispute.lost", payment=pro, dispute=dispute, created_at=now)
+    response = await post_webhook(client, lost)
+    assert response.json()["reason"] == "period_revoked", response.text
+    refund = make_refund(payment_id=str(pro["id"]), amount=amount)
+    back = {**pro, "amount_refunded": amount, "status": "refunded"}
+    late = webhook_payload("refund.processed", refund=refund, payment=back, created_at=now + 1)
+    assert (await post_webhook(client, late)).status_code == 200
+    sub = await subscription(client, owner)
+    assert sub["effective_plan"] == "starter"
+
+    mails = await _payment_mails(runtime, smtp, owner.email, subject="plan ended")
+    assert [str(m.message["Subject"]) for m in mails] == [
+        "[Disputed] Your Pro plan ended: the payment was charged back"
+    ]
+    until = datetime.fromisoformat(sub["current_period_end"]).astimezone(UTC)
+    assert f"The workspace is now on the Starter plan (paid until {until:%Y-%m-%d %H:%M} UTC)." in (
+        mails[0].text
+    )
+    assert "2,000 conversations a month, 20,000 messages a month" in mails[0].text
+    assert str(starter["id"]) not in mails[0].text
+
+
+async def test_a_refund_that_only_shortens_a_running_plan_sends_no_ended_mail(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+) -> None:
+    """Two Starter months in a row, the second refunded: Starter still runs (its first month),
+    so nothing ended and no "plan ended" mail is sent."""
+    runtime, client = mailing
+    owner = await signup(client, "Shorter")
+    now = int(time.time())
+    await pay_by_webhook(client, owner, fake, "starter", "monthly", now - 120)
+    second = await pay_by_webhook(client, owner, fake, "starter", "monthly", now - 60)
+    refund = make_refund(payment_id=str(second["id"]), amount=int(str(second["amount"])))
+    back = {**second, "amount_refunded": second["amount"], "status": "refunded"}
+    payload = webhook_payload("refund.processed", refund=refund, payment=back, created_at=now)
+    assert (await post_webhook(client, payload)).json()["reason"] == "period_revoked"
+    assert (await subscription(client, owner))["effective_plan"] == "starter"
+    assert await _payment_mails(runtime, smtp, owner.email, subject="plan ended") == []

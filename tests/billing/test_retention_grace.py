@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -15,25 +14,14 @@ from core.db import Database
 from core.models import utcnow
 from lifecycle.retention import RETENTION_GRACE
 from tests.billing.conftest import (
-    create_order,
     end_paid_period,
     owner_json,
+    pay_by_webhook,
     post_webhook,
     subscription,
 )
 from tests.conftest import Owner
 from tests.fakes.razorpay_server import FakeRazorpay, make_refund, webhook_payload
-
-
-async def _pay(
-    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, plan: str, period: str, at: int
-) -> dict[str, Any]:
-    order = await create_order(bclient, owner, plan, period)
-    payment = fake.capture_payment(order["razorpay_order_id"])
-    payload = webhook_payload("payment.captured", payment=payment, created_at=at)
-    response = await post_webhook(bclient, payload)
-    assert response.json()["status"] == "applied", response.text
-    return payment
 
 
 async def test_a_lower_plan_bought_after_pro_ended_keeps_pros_retention_for_the_grace(
@@ -43,7 +31,7 @@ async def test_a_lower_plan_bought_after_pro_ended_keeps_pros_retention_for_the_
     30 days after Pro ended, then Starter's 90 (before: 90 at once, so that night's purge
     deleted the conversations aged 90 to 365 days for good)."""
     now = int(time.time())
-    await _pay(bclient, owner, fake, "pro", "yearly", now - 60)
+    await pay_by_webhook(bclient, owner, fake, "pro", "yearly", now - 60)
     await end_paid_period(owner_db, owner.workspace_id)
     async with owner_db.transaction() as s:
         ended = await s.scalar(
@@ -53,7 +41,7 @@ async def test_a_lower_plan_bought_after_pro_ended_keeps_pros_retention_for_the_
     assert lapsed["conversation_retention_days"] == 365
     assert datetime.fromisoformat(lapsed["grace_until"]) == ended + RETENTION_GRACE
 
-    await _pay(bclient, owner, fake, "starter", "monthly", now)
+    await pay_by_webhook(bclient, owner, fake, "starter", "monthly", now)
     assert (await subscription(bclient, owner))["effective_plan"] == "starter"
     shown = await owner_json(bclient, owner, "/retention")
     assert shown["conversation_retention_days"] == 365
@@ -68,8 +56,8 @@ async def test_an_upgrade_refunded_back_to_starter_keeps_pros_retention_for_the_
     year still runs), and Pro's 365 days hold for 30 days from the refund, as docs/deploy.md
     promises for a plan "ended by a refund" (before: Starter's 90 at once)."""
     now = int(time.time())
-    await _pay(bclient, owner, fake, "starter", "yearly", now - 120)
-    pro = await _pay(bclient, owner, fake, "pro", "monthly", now - 60)
+    await pay_by_webhook(bclient, owner, fake, "starter", "yearly", now - 120)
+    pro = await pay_by_webhook(bclient, owner, fake, "pro", "monthly", now - 60)
     before = utcnow()
     refund = make_refund(payment_id=pro["id"], amount=pro["amount"], created_at=now)
     refunded = {**pro, "amount_refunded": pro["amount"], "status": "refunded"}

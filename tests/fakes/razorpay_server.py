@@ -471,15 +471,35 @@ class FakeRazorpay:
             order["status"] = "paid" if order["amount_paid"] >= order["amount"] else "attempted"
             return dict(payment)
 
+    def authorize_payment(self, order_id: str) -> dict[str, Any]:
+        """The customer pays what is due, and the payment stays ``authorized`` (an account on
+        manual capture): no money taken yet, the order ``attempted``. ``capture`` takes it."""
+        return self._attempt(order_id, "authorized")
+
+    def capture(self, payment_id: str) -> dict[str, Any]:
+        """Capture an authorized payment (what the merchant does on manual capture)."""
+        with self._lock:
+            payment = self.payments[payment_id]
+            order = self._order_or_raise(str(payment["order_id"]))
+            payment.update(status="captured", captured=True)
+            order["amount_paid"] += payment["amount"]
+            order["amount_due"] = max(order["amount"] - order["amount_paid"], 0)
+            order["status"] = "paid" if order["amount_paid"] >= order["amount"] else "attempted"
+            return dict(payment)
+
     def fail_payment(self, order_id: str) -> dict[str, Any]:
         """A failed payment attempt on the order (the order becomes ``attempted``)."""
+        return self._attempt(order_id, "failed")
+
+    def _attempt(self, order_id: str, status: str) -> dict[str, Any]:
+        """A payment on the order that took no money (yet): the order becomes ``attempted``."""
         with self._lock:
             order = self._order_or_raise(order_id)
             payment = make_payment(
                 order_id=order_id,
                 amount=order["amount_due"] or order["amount"],
                 currency=order["currency"],
-                status="failed",
+                status=status,
                 notes=order["notes"] or None,
             )
             self.payments[payment["id"]] = payment
