@@ -40,7 +40,7 @@ def billing_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Billing
     data_dir = tmp_path_factory.mktemp("trulybot-checkout")
     with (
         FakeRazorpay() as fake,
-        CheckoutStandIn(key_secret=fake.key_secret) as standin,
+        CheckoutStandIn(key_secret=fake.key_secret, razorpay=fake) as standin,
         running_server(
             data_dir,
             SEED_DEMO="true",

@@ -1,6 +1,7 @@
 // A local stand-in for Razorpay Checkout's checkout.js with the same contract:
 //   var checkout = new Razorpay(options); checkout.on("payment.failed", fn); checkout.open();
-// MODE "pay": options.handler({razorpay_payment_id, razorpay_order_id, razorpay_signature}),
+// MODE "pay": the payment is made (captured) on the fake Razorpay by the stand-in's server,
+//   then options.handler({razorpay_payment_id, razorpay_order_id, razorpay_signature}),
 //   the signature being hex HMAC-SHA256 of "order_id|payment_id" with the key secret, as
 //   Razorpay signs; "fail": the payment.failed handlers get Razorpay's error shape, then the
 //   window closes (options.modal.ondismiss); "dismiss": the customer closes the window.
@@ -10,6 +11,21 @@
   var MODE = "__MODE__";
   var SECRET = "__SECRET__";
   var ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  // Where this script came from: "pay" asks that origin to make the payment on the fake
+  // Razorpay (as the real Checkout does at Razorpay), through a script tag (the page's CSP
+  // allows scripts from this origin).
+  var ORIGIN = new URL(document.currentScript.src).origin;
+  var paid = {};
+  window.__standinPaid = function (orderId, paymentId) {
+    if (paid[orderId]) { paid[orderId](paymentId); }
+  };
+
+  function payAtRazorpay(orderId, then) {
+    paid[orderId] = then;
+    var tag = document.createElement("script");
+    tag.src = ORIGIN + "/v1/pay.js?order_id=" + encodeURIComponent(orderId);
+    document.head.appendChild(tag);
+  }
 
   function paymentId() {
     var bytes = new Uint8Array(14);
@@ -77,11 +93,13 @@
         });
         dismiss();
       } else {
-        sign(options.order_id + "|" + payment).then(function (signature) {
-          options.handler({
-            razorpay_payment_id: payment,
-            razorpay_order_id: options.order_id,
-            razorpay_signature: signature
+        payAtRazorpay(options.order_id, function (captured) {
+          sign(options.order_id + "|" + captured).then(function (signature) {
+            options.handler({
+              razorpay_payment_id: captured,
+              razorpay_order_id: options.order_id,
+              razorpay_signature: signature
+            });
           });
         });
       }
