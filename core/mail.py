@@ -33,20 +33,18 @@ a digest) is sent only while its recipient still belongs to that workspace.
 from __future__ import annotations
 
 import asyncio
-import email.policy
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
-import idna
 import jinja2
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,6 +52,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from core import mail_repository as repo
 from core.db import Database
+from core.mail_message import build_message, flatten
 from core.setting_checks import check_smtp_url
 
 log = logging.getLogger("trulybot.mail")
@@ -124,23 +123,6 @@ class Templates:
         return Rendered(subject=" ".join(subject.split())[:300], text=text, html=html)
 
 
-_UTF8 = email.policy.default.clone(utf8=True)
-
-
-def deliverable_address(address: str) -> str:
-    """``address`` with its domain in ASCII (IDNA: exämple.com -> xn--exmple-cua.com), which
-    every mail server takes; the local part is left as it is."""
-    local, at, domain = address.rpartition("@")
-    if not at or domain.isascii():
-        return address
-    try:
-        # IDNA 2008 with UTS 46, as the address was checked at sign-up: Python's own "idna"
-        # codec is IDNA 2003, which maps fußball.de to fussball.de, another domain.
-        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
-    except idna.IDNAError:
-        return address  # sent as written (UTF-8, SMTPUTF8), never to a look-alike
-
-
 KEEP_SETTLED = timedelta(days=7)
 """How long a sent (or failed) message stays in the outbox: long enough to look into a delivery
 problem. Notification mails quote visitors (a lead's email and message): a visitor's erasure or
@@ -151,21 +133,6 @@ async def forget_settled(db: Database, now: datetime) -> int:
     """Delete the messages settled more than KEEP_SETTLED before ``now``; how many."""
     async with db.transaction() as session:
         return await repo.delete_settled(session, before=now - KEEP_SETTLED)
-
-
-MAX_LINE = 998
-"""The longest line SMTP carries (RFC 5322 2.1.1, without CRLF); a server may refuse a longer
-one (``500 Line too long``)."""
-
-
-def flatten(message: EmailMessage) -> bytes:
-    """The message as it goes out (CRLF lines). Headers are folded at 998 octets, not at 78
-    columns: a long header without spaces (List-Unsubscribe's URL) was rewritten as
-    =?utf-8?q?...?= words at 78, which mail clients do not read as the URL, so their one-click
-    unsubscribe did not work. Never unfolded: a Subject with a long non-ASCII name (a lead's,
-    200 emoji) was one line of 1100 octets, which servers refuse, so the mail never went out."""
-    policy = email.policy.SMTPUTF8 if getattr(message.policy, "utf8", False) else email.policy.SMTP
-    return message.as_bytes(policy=policy.clone(max_line_length=MAX_LINE))
 
 
 class PlaintextRefused(aiosmtplib.SMTPException):
@@ -369,29 +336,7 @@ class Mailer:
             await asyncio.gather(*list(self._kicks), return_exceptions=True)
 
     def build(self, row: repo.OutboxRow) -> EmailMessage:
-        recipient = deliverable_address(row.recipient)
-        # A non-ASCII local part (jösé@...) is written as UTF-8 (RFC 6531; the SMTP server must
-        # offer SMTPUTF8): the default policy encoded it as =?utf-8?...?=, which no mail
-        # system reads as an address.
-        message = EmailMessage(policy=_UTF8 if not recipient.isascii() else email.policy.default)
-        message["From"] = self.config.mail_from
-        message["To"] = recipient
-        if self.config.reply_to:
-            message["Reply-To"] = self.config.reply_to
-        message["Subject"] = row.subject
-        message["Date"] = format_datetime(row.created_at)
-        domain = parseaddr(self.config.mail_from)[1].rpartition("@")[2] or "localhost"
-        message["Message-ID"] = make_msgid(idstring=row.id.hex, domain=domain)
-        message["X-TrulyBot-Mail-Id"] = str(row.id)
-        for name, value in (row.headers or {}).items():
-            message[name] = value
-        # Plain 7bit when it can be (a person reading the .eml sees the links whole), else QP.
-        message.set_content(row.text_body, cte=_transfer_encoding(row.text_body))
-        if row.html_body:
-            message.add_alternative(
-                row.html_body, subtype="html", cte=_transfer_encoding(row.html_body)
-            )
-        return message
+        return build_message(row, mail_from=self.config.mail_from, reply_to=self.config.reply_to)
 
     async def _deliver(self, message: EmailMessage) -> str:
         async for attempt in AsyncRetrying(
@@ -477,14 +422,6 @@ class Mailer:
         if not mine:
             log.warning("mail %s: sent after its claim had run out (the relay was slow)", row.id)
         return 1
-
-
-def _transfer_encoding(body: str) -> str:
-    # The lines as the encoder writes them (CR and LF only): str.splitlines() also split on a
-    # form feed or a vertical tab, so "&\x0c" * 250 in a lead's message looked short while its
-    # HTML part was one line of 1500 octets, which the server refused.
-    plain = body.isascii() and all(len(line) < 990 for line in body.encode().splitlines())
-    return "7bit" if plain else "quoted-printable"
 
 
 def _mask(address: str) -> str:

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from core import mail_repository
 from core.config import Settings
 from core.db import Database
-from core.mail import deliverable_address
+from core.mail_message import deliverable_address
 from tests.conftest import RuntimeFactory
 from tests.fakes.smtp import SmtpServer, _free_port, smtp_server
 from tests.lifecycle.data import tick_due
