@@ -1,0 +1,183 @@
+"""What a notification mail says about an event (``describe``): its subject, its lines, the
+dashboard page it links to and the lead it quotes. workspaces/notification_delivery.py sends it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from workspaces import lead_repository
+from workspaces import notification_repository as repo
+from workspaces.models import Workspace
+from workspaces.plans import PLANS
+
+if TYPE_CHECKING:
+    from workspaces.notification_delivery import NotificationDeps
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str
+    subject: str
+    lines: list[str]
+    link: str
+    created_at: datetime
+    lead_id: uuid.UUID | None = None
+    """The lead the notice quotes (its email, name, phone, message): an erasure deletes the mail."""
+
+
+def _money(data: dict[str, Any]) -> str:
+    amount, currency = data.get("amount"), data.get("currency") or ""
+    if isinstance(amount, int):
+        return f"{amount / 100:,.2f} {currency}".strip()
+    return "a payment"
+
+
+def _plan_name(code: object) -> str:
+    plan = PLANS.get(code) if isinstance(code, str) else None
+    return plan.name if plan is not None else "paid"
+
+
+_LIMIT_NAMES: Final[Mapping[str, str]] = {
+    "conversations": "conversations a month",
+    "messages": "messages a month",
+    "documents": "documents",
+    "chunks": "chunks",
+    "faqs": "FAQs",
+    "members": "members",
+    "daily_llm_tokens": "LLM tokens a day",
+}
+
+
+def _limits(code: object) -> str:
+    """A plan's limits in words: "100 conversations a month, 1,000 messages a month, ..."."""
+    plan = PLANS.get(code) if isinstance(code, str) else None
+    if plan is None:
+        return "those of the plan"
+    return ", ".join(
+        f"{'unlimited' if (limit := plan.limits.get(metric)) is None else f'{limit:,}'} {name}"
+        for metric, name in _LIMIT_NAMES.items()
+    )
+
+
+def _when(value: object) -> str | None:
+    try:
+        moment = datetime.fromisoformat(str(value)).astimezone(UTC)
+    except ValueError:
+        return None
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def describe(
+    session: AsyncSession, deps: NotificationDeps, workspace: Workspace, event: repo.EventRow
+) -> Notice:
+    data, kind = event.data, event.kind
+    page = f"/app/w/{workspace.id}"
+    lines: list[str] = []
+    quoted: uuid.UUID | None = None
+    if kind == "lead.created":
+        lead = None
+        if data.get("lead_id"):
+            lead = await lead_repository.get_lead(
+                session, workspace_id=workspace.id, lead_id=uuid.UUID(str(data["lead_id"]))
+            )
+        if lead is None:
+            subject, link = "New lead (since deleted)", f"{page}/leads"
+        else:
+            subject, link = f"New lead: {lead.name or lead.email}", f"{page}/leads/{lead.id}"
+            quoted = lead.id
+            lines = [f"Email: {lead.email}"]
+            lines += [f"Name: {lead.name}"] if lead.name else []
+            lines += [f"Phone: {lead.phone}"] if lead.phone else []
+            lines += [f"Message: {lead.message[:500]}"] if lead.message else []
+            lines += [f"Source: {lead.source}"] if lead.source else []
+    elif kind == "handoff.requested":
+        subject = "A visitor asks to talk to a person"
+        link = f"{page}/conversations/{data.get('conversation_id', '')}"
+        lines = ["A visitor asked for a human in a conversation with your bot."]
+    elif kind in ("payment.captured", "payment.failed"):
+        plan = data.get("plan") or "your"
+        known = isinstance(data.get("amount"), int)  # a halted subscription names no payment
+        if kind == "payment.captured":
+            subject = f"Payment received: {_money(data)}"
+            lines = [f"We received {_money(data)} for the {plan} plan."]
+        else:
+            subject = f"Payment failed: {_money(data)}" if known else "Payment failed"
+            money = f" of {_money(data)}" if known else ""
+            lines = [f"A payment{money} for the {plan} plan failed."]
+            if data.get("reason"):
+                lines.append(f"Reason: {str(data['reason'])[:300]}")
+        if data.get("payment_id"):
+            lines.append(f"Payment id: {data['payment_id']}")
+        if data.get("subscription_id"):
+            lines.append(f"Razorpay subscription: {data['subscription_id']}")
+        link = f"{page}/plan"
+    elif kind in ("quota.80", "quota.100"):
+        metric = {"faqs": "FAQs"}.get(str(data.get("metric")), str(data.get("metric", "usage")))
+        used, limit = data.get("used"), data.get("limit")
+        stored = bool(data.get("stored"))  # documents, chunks: what is stored, not monthly
+        if kind == "quota.80":
+            quota = "your plan's limit" if stored else "your monthly quota"
+            subject = f"{metric[0].upper()}{metric[1:]} at 80% of {quota}"
+        else:
+            subject = f"{metric[0].upper()}{metric[1:]} quota reached"
+        if stored:
+            lines = [f"{used} of {limit} {metric} stored ({data.get('plan')} plan)."]
+        else:
+            lines = [
+                f"{used} of {limit} {metric} used in {data.get('month')} ({data.get('plan')} plan)."
+            ]
+        if kind == "quota.100" and stored:
+            lines.append(f"New {metric} are refused until you remove some.")
+        elif kind == "quota.100":
+            lines.append(f"New {metric} are refused until the quota resets next month.")
+        lines.append("Upgrade your plan to raise the limit.")
+        link = f"{page}/plan"
+    elif kind == "plan.expiring":
+        plan = _plan_name(data.get("plan"))
+        ends = _when(data.get("ends_at"))
+        subject = f"Your {plan} plan ends on {ends[:10]}" if ends else f"Your {plan} plan ends soon"
+        lines = [
+            f"The {plan} plan is prepaid until {ends or 'the end of its period'}; it does not "
+            "renew on its own.",
+            "Extend it on the plan page to keep its limits; otherwise the workspace is on the "
+            f"{_plan_name(data.get('fallback'))} plan from then on.",
+        ]
+        link = f"{page}/plan"
+    elif kind == "plan.revoked":
+        ended, now_plan = _plan_name(data.get("plan")), _plan_name(data.get("now_plan"))
+        chargeback = data.get("cause") == "chargeback"
+        subject = f"Your {ended} plan ended: " + (
+            "the payment was charged back" if chargeback else "the payment was refunded"
+        )
+        money = _money(data) if isinstance(data.get("amount"), int) else "the payment"
+        lines = [
+            f"The {ended} plan ended because {money} for it was "
+            + (
+                "charged back (a dispute decided for the cardholder)."
+                if chargeback
+                else "refunded."
+            )
+        ]
+        until = _when(data.get("now_until"))
+        lines.append(
+            f"The workspace is now on the {now_plan} plan"
+            + (f" (paid until {until})." if until else ".")
+        )
+        lines.append(f"Its limits: {_limits(data.get('now_plan'))}.")
+        lines.append("Buy a plan on the plan page to raise them again.")
+        if data.get("payment_id"):
+            lines.append(f"Payment id: {data['payment_id']}")
+        link = f"{page}/plan"
+    else:  # ingestion.failed
+        title = str(data.get("title") or "A document")[:200]
+        subject = f"Document failed: {title}"
+        lines = [f'"{title}" could not be added to your knowledge base.']
+        lines.append(f"Reason: {str(data.get('reason') or 'unknown')[:500]}")
+        link = f"{page}/knowledge/documents/{data.get('document_id', '')}"
+    return Notice(kind, subject, lines, deps.url(link), event.created_at, quoted)
