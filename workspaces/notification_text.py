@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from workspaces import lead_repository
+from workspaces import lead_repository, usage
 from workspaces import notification_repository as repo
 from workspaces.models import Workspace
 from workspaces.plans import PLANS
@@ -118,7 +118,7 @@ async def describe(
             lines.append(f"Razorpay subscription: {data['subscription_id']}")
         link = f"{page}/plan"
     elif kind in ("quota.80", "quota.100"):
-        metric = {"faqs": "FAQs"}.get(str(data.get("metric")), str(data.get("metric", "usage")))
+        metric = usage.LABELS.get(str(data.get("metric")), str(data.get("metric", "usage")))
         used, limit = data.get("used"), data.get("limit")
         stored = bool(data.get("stored"))  # documents, chunks: what is stored, not monthly
         if kind == "quota.80":
