@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing import repository as repo
 from billing.models import Subscription
 from billing.paid_periods import derive_paid_periods
+from billing.payment_notices import notify_payment, notify_revoked
+from billing.provider_events import bounded_int, short
 from billing.state import (
     ORDER_EVENTS,
     PAYMENT_SUCCESS_EVENTS,
@@ -35,14 +37,12 @@ from billing.state import (
 from billing.subscriptions import subscription_state
 from core.db import set_tenant
 from core.errors import NotFound
-from core.models import utcnow
 from workspaces import audit, notifications
-from workspaces.plans import PAID_PLANS, Period, plan_in_effect
+from workspaces.plans import PAID_PLANS, Period
 
 log = logging.getLogger("trulybot.billing")
 
 MAX_EVENT_ID = 200  # billing_events.event_id
-_MAX_BIGINT = 2**62
 
 EventStatus = Literal["applied", "ignored", "rejected", "duplicate"]
 
@@ -59,13 +59,6 @@ class Applied:
     razorpay_payment_id: str | None = None
     order_status: str | None = None
     order_id: uuid.UUID | None = None
-
-
-def bounded_int(value: object) -> int | None:
-    """``value`` if it is an int (not a bool) in ``[0, 2**62)``, which a bigint column holds."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _MAX_BIGINT:
-        return value
-    return None
 
 
 # --- recording ---------------------------------------------------------------------------------
@@ -180,10 +173,6 @@ def _payment_status(event_name: str, decision: Decision, entity: Mapping[str, An
     return status if isinstance(status, str) and len(status) <= 16 else "authorized"
 
 
-def _short(value: object, limit: int) -> str | None:
-    return value[:limit] if isinstance(value, str) and value else None
-
-
 async def apply_to_order(
     session: AsyncSession,
     *,
@@ -296,10 +285,10 @@ async def apply_order_event(
             order_id=order.id,
             razorpay_payment_id=event.payment_id[:64],
             amount=bounded_int(amount if amount is not None else payment_entity.get("amount")),
-            currency=_short(event.currency if amount is not None else None, 3)
-            or _short(payment_entity.get("currency"), 3),
+            currency=short(event.currency if amount is not None else None, 3)
+            or short(payment_entity.get("currency"), 3),
             status=_payment_status(event.name, decision, payment_entity),
-            method=_short(payment_entity.get("method"), 32),
+            method=short(payment_entity.get("method"), 32),
             source=source,
             raw=raw,
             keep_status=decision.outcome == "rejected" and event.name in REVOCATION_EVENTS,
@@ -307,11 +296,11 @@ async def apply_order_event(
         # Paid already (this payment, or another attempt on the order): a failure reported
         # late is no news for the owners.
         paid = pid in old.applied_payment_ids or order.status in ("paid", "refunded")
-        await _notify_payment(
+        await notify_payment(
             session, workspace_id, event, decision, payment_entity, order.plan, paid=paid
         )
         if event.name in REVOCATION_EVENTS and decision.reason == "period_revoked":
-            await _notify_revoked(session, workspace_id, event, old, new)
+            await notify_revoked(session, workspace_id, event, old, new)
 
     outcome: Literal["applied", "ignored", "rejected"] = decision.outcome
     reason = decision.reason
@@ -355,77 +344,6 @@ def _out_of_range(workspace_id: uuid.UUID, razorpay_order_id: str, event: Billin
         razorpay_order_id=razorpay_order_id,
         razorpay_payment_id=event.payment_id,
     )
-
-
-async def _notify_payment(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    event: BillingEvent,
-    decision: Decision,
-    payment_entity: Mapping[str, Any],
-    plan: str,
-    *,
-    paid: bool = False,
-) -> None:
-    """``payment.captured`` / ``payment.failed`` for the workspace's people, keyed by the payment
-    id: a retried webhook, the same payment seen through ``order.paid`` or the checkout's
-    verification, and reconcile all record one event (one mail). No ``payment.failed`` for an
-    order already ``paid``: a failure delivered after the capture (Razorpay's late
-    authorization, or an earlier attempt's webhook) mailed "Payment failed" for a plan paid."""
-    if not event.payment_id or decision.outcome == "rejected":
-        return
-    if decision.reason == "payment_refunded":  # no money was kept: nothing was received
-        return
-    if event.name in PAYMENT_SUCCESS_EVENTS:
-        kind: notifications.Kind = "payment.captured"
-    elif event.name == "payment.failed" and not paid:
-        kind = "payment.failed"
-    else:
-        return
-    data: dict[str, Any] = {
-        "payment_id": event.payment_id[:64],
-        "amount": bounded_int(event.amount if event.amount is not None else None)
-        or bounded_int(payment_entity.get("amount")),
-        "currency": _short(event.currency, 3) or _short(payment_entity.get("currency"), 3),
-        "plan": plan,
-    }
-    if kind == "payment.failed":
-        data["reason"] = _short(payment_entity.get("error_description"), 300)
-    await notifications.emit(session, workspace_id, kind, event.payment_id[:64], data)
-
-
-async def _notify_revoked(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    event: BillingEvent,
-    old: SubscriptionState,
-    new: SubscriptionState,
-) -> None:
-    """``plan.revoked`` for the workspace's people when a refund or a lost chargeback took the
-    plan in effect away (it ended at once, or fell back to an earlier payment's plan), keyed by
-    the payment id: a payment's money goes back once, however often its webhook is delivered.
-    A refund that only shortened a plan still running says nothing here (``plan.expiring`` tells
-    the owners before the new end)."""
-    at, end = event.occurred_at, new.current_period_end
-    if new.plan_code == old.plan_code and end is not None and end > at:
-        return
-    workspace = await repo.get_workspace(session, workspace_id)  # as the refund left it
-    if workspace is None or not event.payment_id:  # pragma: no cover - locked a moment ago
-        return
-    now_plan = plan_in_effect(
-        workspace.plan, workspace.plan_expires_at, workspace.fallback_plan, max(at, utcnow())
-    )
-    until = workspace.plan_expires_at if workspace.plan == now_plan else None
-    data: dict[str, Any] = {
-        "payment_id": event.payment_id[:64],
-        "amount": bounded_int(event.amount),
-        "currency": _short(event.currency, 3),
-        "plan": old.plan_code,
-        "cause": "chargeback" if event.name == "payment.dispute.lost" else "refund",
-        "now_plan": now_plan,
-        "now_until": until.isoformat() if until is not None else None,
-    }
-    await notifications.emit(session, workspace_id, "plan.revoked", event.payment_id[:64], data)
 
 
 # --- subscription events -----------------------------------------------------------------------
@@ -540,12 +458,12 @@ async def _notify_recurring(
     data: dict[str, Any] = {
         "payment_id": event.payment_id[:64] if event.payment_id else "",
         "amount": bounded_int(event.amount) or bounded_int(payment_entity.get("amount")),
-        "currency": _short(event.currency, 3) or _short(payment_entity.get("currency"), 3),
+        "currency": short(event.currency, 3) or short(payment_entity.get("currency"), 3),
         "plan": plan,
         "subscription_id": (event.subscription_id or "")[:64],
     }
     if kind == "payment.failed":
-        data["reason"] = _short(payment_entity.get("error_description"), 300) or (
+        data["reason"] = short(payment_entity.get("error_description"), 300) or (
             _RECURRING_REASONS.get(event.name)
         )
     await notifications.emit(session, workspace_id, kind, key, data)

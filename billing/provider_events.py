@@ -9,6 +9,21 @@ from typing import Any
 
 from billing.state import BillingEvent, ExpectedOrder
 
+MAX_BIGINT = 2**62
+
+
+def bounded_int(value: object) -> int | None:
+    """``value`` if it is an int (not a bool) in ``[0, 2**62)``, which a bigint column holds."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_BIGINT:
+        return value
+    return None
+
+
+def short(value: object, limit: int) -> str | None:
+    """A text of the payload cut to ``limit`` (what its column holds); None when absent or no
+    text."""
+    return value[:limit] if isinstance(value, str) and value else None
+
 
 def webhook_entity(payload: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     """``payload["payload"][name]["entity"]``, or ``{}`` when any level is missing or no object."""

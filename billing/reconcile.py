@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import repository as repo
-from billing.events import MAX_EVENT_ID, Applied, apply_to_order, bounded_int, record_and_apply
+from billing.events import MAX_EVENT_ID, Applied, apply_to_order, record_and_apply
 from billing.provider import PaymentProvider, PaymentProviderError
-from billing.provider_events import MAX_RAZORPAY_ID, event_from_payment, overlong_ids
+from billing.provider_events import MAX_RAZORPAY_ID, bounded_int, event_from_payment, overlong_ids
 from billing.signatures import PaymentProviderUnavailable
 from core.db import Database
 
