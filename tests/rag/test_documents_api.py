@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import io
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import docx
@@ -23,6 +22,7 @@ from api.runtime import Runtime
 from core.db import Database
 from rag.knowledge.embeddings import Embedder, HashEmbedder
 from tests.conftest import Owner, client_for, make_runtime, make_settings, signup
+from tests.fakes.http_handler import serving
 
 # --- real files ------------------------------------------------------------------------------
 
@@ -141,14 +141,8 @@ def local_site(pages: dict[str, tuple[str, bytes]]) -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 class CountingEmbedder(HashEmbedder):
