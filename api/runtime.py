@@ -48,6 +48,7 @@ from rag.chat.generator import Generator
 from rag.chat.llm import make_generator
 from rag.chat.notify import Notifier
 from rag.chat.pipeline import AnswerPipeline
+from rag.chat.repository.conversations import first_visitor_messages
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import sync as knowledge_sync
 from rag.knowledge.embeddings import Embedder, LocalEmbedder, build_embedder
@@ -296,6 +297,8 @@ async def build_runtime(
             base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}",
             enqueue_job=queue.enqueue,
             lead_mails_per_hour=settings.notification_lead_mails_per_hour,
+            handoff_mails_per_hour=settings.notification_handoff_mails_per_hour,
+            first_messages=first_visitor_messages,
         )
         notifications.start()
         stack.callback(notifications.stop)

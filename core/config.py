@@ -135,6 +135,10 @@ class Settings(BaseSettings):
     # "New lead" mails per workspace and clock hour (UTC); leads past it are stored as always and
     # the members get one summary mail ("N more new leads") once the hour is over.
     notification_lead_mails_per_hour: int = Field(default=20, ge=1)
+    # Handoff request mails ("a visitor asks for a human") per workspace and clock hour (UTC), a
+    # budget of their own (a flood of leads never delays them); requests past it are handed off
+    # as always and summed up, with the latest visitors' first words, once the hour is over.
+    notification_handoff_mails_per_hour: int = Field(default=10, ge=1)
 
     # --- plans ---
     # One of workspaces.plans.PLANS (tests/test_settings_documented.py keeps the two equal): a

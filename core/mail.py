@@ -272,15 +272,17 @@ class Mailer:
         mail_headers: Mapping[str, str] | None = None,
         about_workspace: uuid.UUID | None = None,
         about_leads: Sequence[uuid.UUID] = (),
+        about_conversations: Sequence[uuid.UUID] = (),
         about_invitation: uuid.UUID | None = None,
         **context: Any,
     ) -> uuid.UUID:
         """Render ``template`` for ``to`` and add it to the outbox in ``session``'s transaction;
         the flush job is enqueued once that transaction commits. ``mail_headers``: extra headers
-        (``List-Unsubscribe``). ``about_workspace`` and ``about_leads``: the workspace the mail
-        is about and the leads it quotes, so a purge or an erasure deletes it
-        (``mail_repository.forget_about``); ``about_invitation``: the invitation it carries, so
-        withdrawing it deletes the mail not sent yet (``forget_invitations``)."""
+        (``List-Unsubscribe``). ``about_workspace``, ``about_leads``, ``about_conversations``:
+        the workspace the mail is about and the leads and conversations it quotes, so a purge or
+        an erasure deletes it (``mail_repository.forget_about``); ``about_invitation``: the
+        invitation it carries, so withdrawing it deletes the mail not sent yet
+        (``forget_invitations``)."""
         rendered = self.templates.render(template, **context)
         mail_id = await repo.insert(
             session,
@@ -292,6 +294,7 @@ class Mailer:
             headers=dict(mail_headers) if mail_headers else None,
             about_workspace=about_workspace,
             about_leads=about_leads,
+            about_conversations=about_conversations,
             about_invitation=about_invitation,
         )
         sync_session = session.sync_session

@@ -30,10 +30,14 @@ class OutboxRow:
 
 _INSERT = text(
     "INSERT INTO mail_outbox (id, recipient, subject, text_body, html_body, template, headers,"
-    " about_workspace, about_leads, about_invitation)"
+    " about_workspace, about_leads, about_conversations, about_invitation)"
     " VALUES (:id, :recipient, :subject, :text_body, :html_body, :template, :headers,"
-    " :about_workspace, :about_leads, :about_invitation)"
-).bindparams(bindparam("headers", type_=JSONB), bindparam("about_leads", type_=ARRAY(PG_UUID())))
+    " :about_workspace, :about_leads, :about_conversations, :about_invitation)"
+).bindparams(
+    bindparam("headers", type_=JSONB),
+    bindparam("about_leads", type_=ARRAY(PG_UUID())),
+    bindparam("about_conversations", type_=ARRAY(PG_UUID())),
+)
 
 
 async def insert(
@@ -47,6 +51,7 @@ async def insert(
     headers: dict[str, str] | None = None,
     about_workspace: uuid.UUID | None = None,
     about_leads: Sequence[uuid.UUID] = (),
+    about_conversations: Sequence[uuid.UUID] = (),
     about_invitation: uuid.UUID | None = None,
 ) -> uuid.UUID:
     mail_id = uuid.uuid4()
@@ -62,6 +67,7 @@ async def insert(
             "headers": headers,
             "about_workspace": about_workspace,
             "about_leads": list(about_leads) or None,
+            "about_conversations": list(about_conversations) or None,
             "about_invitation": about_invitation,
         },
     )
@@ -82,20 +88,31 @@ async def forget_invitations(session: AsyncSession, invitations: Sequence[uuid.U
 
 
 async def forget_about(
-    session: AsyncSession, workspace_id: uuid.UUID, *, leads: Sequence[uuid.UUID] | None = None
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    leads: Sequence[uuid.UUID] | None = None,
+    conversations: Sequence[uuid.UUID] | None = None,
 ) -> int:
-    """Delete the mails about ``workspace_id`` (only those quoting one of ``leads``, when
-    given), sent or not; how many."""
-    if leads is not None and not leads:
+    """Delete the mails about ``workspace_id`` (only those quoting one of ``leads`` or of
+    ``conversations``, when either is given), sent or not; how many."""
+    if leads is None and conversations is None:
+        condition = ""
+    elif not leads and not conversations:
         return 0
-    condition = "" if leads is None else " AND about_leads && :leads"
+    else:
+        condition = " AND (about_leads && :leads OR about_conversations && :conversations)"
     statement = text(
         f"DELETE FROM mail_outbox WHERE about_workspace = :workspace{condition}"  # noqa: S608
     )
     params: dict[str, object] = {"workspace": workspace_id}
-    if leads is not None:
-        statement = statement.bindparams(bindparam("leads", type_=ARRAY(PG_UUID())))
-        params["leads"] = list(leads)
+    if condition:
+        statement = statement.bindparams(
+            bindparam("leads", type_=ARRAY(PG_UUID())),
+            bindparam("conversations", type_=ARRAY(PG_UUID())),
+        )
+        params["leads"] = list(leads or [])
+        params["conversations"] = list(conversations or [])
     result = await session.execute(statement, params)
     return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -23,7 +23,8 @@ By **session id**, what goes:
 With every conversation go its messages, their feedback, its unanswered questions, and the
 webhook deliveries naming the conversation or the session (a handoff quotes the visitor's
 message and session id). The owners' "new lead" mails quoting an erased lead (or one the session
-way examined) leave the mail outbox, sent or not.
+way examined), and the handoff summaries quoting an erased conversation's first words, leave the
+mail outbox, sent or not.
 
 Audited (``visitor.erased``) with how many rows of each kind went and which key was used
 (``email`` or ``session_id``), never the email, the session id or anything erased.
@@ -62,7 +63,7 @@ async def erase_visitor(
         )
     workspace_id = access.workspace.id
     if email:
-        counts, leads = await _erase_by_email(session, workspace_id, email)
+        counts, leads, conversations = await _erase_by_email(session, workspace_id, email)
     else:
         assert session_id is not None
         found = await repo.conversations_of(
@@ -87,9 +88,9 @@ async def erase_visitor(
             session_ids={session_id},
         )
         counts |= lead_counts
-    # The owners' "new lead" mails quoting these leads, queued or kept after sending.
+    # The owners' mails quoting these leads or conversations, queued or kept after sending.
     counts["notification_mails"] = await mail_repo.forget_about(
-        session, workspace_id, leads=sorted(leads)
+        session, workspace_id, leads=sorted(leads), conversations=sorted(conversations)
     )
     await permit.record(
         session,
@@ -101,7 +102,7 @@ async def erase_visitor(
 
 async def _erase_by_email(
     session: AsyncSession, workspace_id: uuid.UUID, email: str
-) -> tuple[dict[str, int], set[uuid.UUID]]:
+) -> tuple[dict[str, int], set[uuid.UUID], set[uuid.UUID]]:
     leads = await repo.lead_ids_by_email(session, workspace_id=workspace_id, email=email)
     named, leads = await repo.lead_conversation_links(
         session, workspace_id=workspace_id, lead_ids=leads, email=email
@@ -130,10 +131,11 @@ async def _erase_by_email(
     lead_counts = await repo.erase_leads(
         session, workspace_id=workspace_id, lead_ids=leads, email=email
     )
+    conversations = {cid for cid, _, _ in found}
     counts = await repo.erase_conversations(
         session,
         workspace_id=workspace_id,
-        conversation_ids={cid for cid, _, _ in found},
+        conversation_ids=conversations,
         session_ids={sid for _, sid, _ in found},
     )
-    return counts | lead_counts, leads
+    return counts | lead_counts, leads, conversations

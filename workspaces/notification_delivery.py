@@ -6,7 +6,13 @@
   digest item per member in mode ``daily_digest``, and marks the events dispatched. A crash
   before the commit leaves the events pending; after it, the mails are in the outbox.
 - ``sweep`` (scheduled every minute): dispatches workspaces whose events a lost kick left
-  behind (the process died between the commit and the job).
+  behind (the process died between the commit and the job), then sends the summaries of the
+  events held past an hourly cap.
+- Hourly caps (``CAPPED``): "New lead" mails (``NOTIFICATION_LEAD_MAILS_PER_HOUR``) and handoff
+  request mails (``NOTIFICATION_HANDOFF_MAILS_PER_HOUR``), each its own budget per workspace and
+  clock hour: a flood of lead forms cannot use up the mails of visitors asking for a person (the
+  more urgent news), nor the other way round. An event past its kind's cap is held; once the
+  hour is over, each member who gets that kind at once gets one summary mail of them.
 - ``send_digests`` (scheduled daily at ``NOTIFICATION_DIGEST_HOUR`` UTC): one mail per member
   with the digest items not sent yet; the items are marked sent in the transaction that writes
   the mail, so an event is never in two digests, and a member with nothing gets nothing.
@@ -19,10 +25,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,7 +38,7 @@ from workspaces import notification_repository as repo
 from workspaces import notifications
 from workspaces import repository as ws_repo
 from workspaces.models import Workspace
-from workspaces.notification_text import Notice, describe
+from workspaces.notification_text import Notice, describe, handoff_summary, lead_summary
 
 log = logging.getLogger("trulybot.notifications")
 
@@ -44,10 +50,18 @@ DIGEST_LIMIT = 500  # events in one digest mail (more wait for the next)
 SWEEP_GRACE = timedelta(seconds=30)  # an event younger than this still has its kick coming
 UNSUBSCRIBE_PAGE = "/app/unsubscribe"  # the page a person opens (asks, then turns it off)
 UNSUBSCRIBE_API = "/api/v1/notifications/unsubscribe"  # one-click POST (RFC 8058)
-LEAD_MAILS_PER_HOUR = (
-    20  # NOTIFICATION_LEAD_MAILS_PER_HOUR: "New lead" mails per workspace and hour
-)
+LEAD_MAILS_PER_HOUR = 20  # NOTIFICATION_LEAD_MAILS_PER_HOUR: "New lead" mails per workspace, hour
+HANDOFF_MAILS_PER_HOUR = 10  # NOTIFICATION_HANDOFF_MAILS_PER_HOUR: handoff request mails, the same
+CAPPED: Final = frozenset({"lead.created", "handoff.requested"})  # kinds with an hourly cap
+SUMMARY_LATEST = 5  # held handoffs a summary quotes (the newest), by their visitor's first words
 HOUR = timedelta(hours=1)
+
+FirstMessages = Callable[
+    [AsyncSession, uuid.UUID, Sequence[uuid.UUID]], Awaitable[Mapping[uuid.UUID, str]]
+]
+"""The first visitor message of each of these conversations of the workspace (the chat's
+repository: rag.chat.repository.conversations.first_visitor_messages, wired by the runtime;
+workspaces does not read the chat's tables)."""
 
 
 @dataclass
@@ -58,7 +72,13 @@ class NotificationDeps:
     base_url: str
     enqueue_job: Callable[..., Awaitable[Any]] | None = None
     lead_mails_per_hour: int = LEAD_MAILS_PER_HOUR
+    handoff_mails_per_hour: int = HANDOFF_MAILS_PER_HOUR
+    first_messages: FirstMessages | None = None  # None: summaries quote no visitor
     _remove_kicker: Callable[[], None] | None = field(default=None, repr=False)
+
+    def cap(self, kind: str) -> int:
+        """Immediate mails of ``kind`` (one of ``CAPPED``) per workspace and clock hour."""
+        return self.lead_mails_per_hour if kind == "lead.created" else self.handoff_mails_per_hour
 
     def url(self, path: str) -> str:
         return f"{self.base_url.rstrip('/')}{path}"
@@ -120,14 +140,14 @@ async def _dispatch_events(
     members = await repo.verified_members(session, workspace.id)
     chosen = await repo.all_preferences(session, workspace.id)
     digest: list[tuple[uuid.UUID, uuid.UUID]] = []
-    lead_mails: dict[datetime, int] = {}  # hour start -> "New lead" mails dispatched in it
-    if any(e.kind == "lead.created" for e in events):
-        await repo.lock_lead_mails(session, workspace.id)
+    mailed: dict[tuple[str, datetime], int] = {}  # (kind, hour start) -> mails dispatched in it
+    if any(e.kind in CAPPED for e in events):
+        await repo.lock_capped_mails(session, workspace.id)
     for event in events:
         notice: Notice | None = None
         held = False
-        if event.kind == "lead.created":
-            held = await _over_lead_cap(session, deps, workspace.id, event, lead_mails)
+        if event.kind in CAPPED:
+            held = await _over_cap(session, deps, workspace.id, event, mailed)
         for member in members:
             mode = notifications.mode_of(
                 member.role, event.kind, chosen.get((member.user_id, event.kind))
@@ -156,6 +176,7 @@ async def _mail_notice(
         mail_headers=_unsubscribe_headers(one_click),
         about_workspace=workspace.id,
         about_leads=[notice.lead_id] if notice.lead_id else [],
+        about_conversations=notice.conversation_ids,
         workspace=workspace.name,
         notice=notice,
         title=notifications.TITLES[notice.kind],
@@ -164,25 +185,26 @@ async def _mail_notice(
     )
 
 
-async def _over_lead_cap(
+async def _over_cap(
     session: AsyncSession,
     deps: NotificationDeps,
     workspace_id: uuid.UUID,
     event: repo.EventRow,
-    counted: dict[datetime, int],
+    counted: dict[tuple[str, datetime], int],
 ) -> bool:
-    """Whether the new lead is past the workspace's "New lead" mails of its hour (then it is
-    held for the summary sent when the hour is over); counts it otherwise. The caller holds
-    ``repo.lock_lead_mails``, so dispatchers in other processes count after this one."""
+    """Whether the event is past the workspace's mails of its kind in its hour (then it is held
+    for the summary sent when the hour is over); counts it otherwise. The caller holds
+    ``repo.lock_capped_mails``, so dispatchers in other processes count after this one."""
     start = event.created_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    if start not in counted:
-        counted[start] = await repo.lead_mails_in(
-            session, workspace_id, start=start, end=start + HOUR
+    key = (event.kind, start)
+    if key not in counted:
+        counted[key] = await repo.mails_in(
+            session, workspace_id, event.kind, start=start, end=start + HOUR
         )
-    if counted[start] >= deps.lead_mails_per_hour:
+    if counted[key] >= deps.cap(event.kind):
         await repo.hold(session, event.id, until=start + HOUR)
         return True
-    counted[start] += 1
+    counted[key] += 1
     return False
 
 
@@ -207,7 +229,7 @@ def _unsubscribe_headers(one_click: str) -> dict[str, str]:
 
 async def sweep(deps: NotificationDeps, now: datetime) -> int:
     """Dispatch the workspaces with events older than ``SWEEP_GRACE`` still pending, then send
-    the summaries of the leads held over the hourly cap whose hour is over; how many
+    the summaries of the events held over an hourly cap whose hour is over; how many
     workspaces were dispatched."""
     async with deps.db.transaction(lookup=repo.PENDING_LOOKUP) as session:
         workspaces = await repo.workspaces_with_pending(
@@ -215,48 +237,61 @@ async def sweep(deps: NotificationDeps, now: datetime) -> int:
         )
     for workspace_id in workspaces:
         await dispatch(deps, workspace_id)
-    await send_lead_summaries(deps, now)
+    await send_summaries(deps, now)
     return len(workspaces)
 
 
-async def send_lead_summaries(deps: NotificationDeps, now: datetime) -> int:
-    """For each workspace and hour over by ``now`` with new leads held past the cap on "New
-    lead" mails: one mail to each member who gets new leads at once, naming how many more
-    there were, with a link to the leads page (the leads themselves are stored as any other;
-    digest-mode members have them in their digest). How many summaries (workspace, hour)."""
+async def send_summaries(deps: NotificationDeps, now: datetime) -> int:
+    """For each workspace, kind and hour over by ``now`` with events held past the kind's
+    hourly cap: one mail to each member who gets that kind at once, naming how many more there
+    were (handoffs: with the latest few visitors' first words), with a link to the page that
+    lists them (the leads and conversations themselves are stored as any other; digest-mode
+    members have them in their digest). How many summaries (workspace, kind, hour)."""
     async with deps.db.transaction(lookup=repo.PENDING_LOOKUP) as session:
         due = await repo.held_due(session, now=now, limit=SWEEP_PAGE)
     sent = 0
-    for workspace_id, until in due:
+    for workspace_id, kind, until in due:
         async with deps.db.transaction(workspace_id=workspace_id) as session:
-            held = await repo.take_held(session, workspace_id, until=until, at=now)
+            held, latest = await repo.take_held(
+                session, workspace_id, kind, until=until, at=now, latest=SUMMARY_LATEST
+            )
             workspace = await ws_repo.get_workspace(session, workspace_id)
             if not held or workspace is None:
                 continue
-            await _summarize_leads(session, deps, workspace, held, until)
+            if kind == "handoff.requested":
+                notice = handoff_summary(
+                    deps, workspace, held, until, await _first_words(session, deps, latest)
+                )
+            else:
+                notice = lead_summary(deps, workspace, held, until)
+            await _mail_summary(session, deps, workspace, notice)
             sent += 1
     return sent
 
 
-async def _summarize_leads(
-    session: AsyncSession, deps: NotificationDeps, workspace: Workspace, held: int, until: datetime
+async def _first_words(
+    session: AsyncSession, deps: NotificationDeps, events: Sequence[repo.EventRow]
+) -> list[tuple[uuid.UUID, datetime, str]]:
+    """(conversation, when, the visitor's first message) of the held handoffs ``events`` whose
+    conversation is still there, in their order."""
+    if deps.first_messages is None or not events:
+        return []
+    conversations: dict[uuid.UUID, datetime] = {}
+    for event in events:
+        try:
+            conversations[uuid.UUID(str(event.data.get("conversation_id")))] = event.created_at
+        except ValueError:
+            continue
+    found = await deps.first_messages(session, events[0].workspace_id, list(conversations))
+    return [(cid, at, found[cid]) for cid, at in conversations.items() if cid in found]
+
+
+async def _mail_summary(
+    session: AsyncSession, deps: NotificationDeps, workspace: Workspace, notice: Notice
 ) -> None:
-    kind = "lead.created"
-    start = until - HOUR
-    leads = "new lead" if held == 1 else "new leads"
-    notice = Notice(
-        kind=kind,
-        subject=f"{held} more {leads} in the last hour",
-        lines=[
-            f"{held} more {leads} came in between {start:%Y-%m-%d %H:%M} and {until:%H:%M} UTC.",
-            f"Past {deps.lead_mails_per_hour} in an hour, new leads are not mailed one by one;"
-            " every lead is stored and listed on the leads page.",
-        ],
-        link=deps.url(f"/app/w/{workspace.id}/leads"),
-        created_at=until,
-    )
     members = await repo.verified_members(session, workspace.id)
     chosen = await repo.all_preferences(session, workspace.id)
+    kind = notice.kind
     for member in members:
         if notifications.mode_of(member.role, kind, chosen.get((member.user_id, kind))) != (
             "immediate"

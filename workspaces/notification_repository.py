@@ -177,25 +177,26 @@ async def mark_dispatched(
     )
 
 
-async def lock_lead_mails(session: AsyncSession, workspace_id: uuid.UUID) -> None:
-    """Until the transaction ends, one dispatcher per workspace counts and writes "New lead"
-    mails: the next one counts after this one committed (the hourly cap is exact)."""
-    await lock_workspace(session, "lead_mails", workspace_id)
+async def lock_capped_mails(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+    """Until the transaction ends, one dispatcher per workspace counts and writes the mails of
+    the kinds with an hourly cap ("New lead", handoff requests): the next one counts after this
+    one committed (the hourly caps are exact)."""
+    await lock_workspace(session, "capped_mails", workspace_id)
 
 
-async def lead_mails_in(
-    session: AsyncSession, workspace_id: uuid.UUID, *, start: datetime, end: datetime
+async def mails_in(
+    session: AsyncSession, workspace_id: uuid.UUID, kind: str, *, start: datetime, end: datetime
 ) -> int:
-    """``lead.created`` events created in ``[start, end)`` dispatched with their own mails
-    (not held over the cap)."""
+    """``kind`` events created in ``[start, end)`` dispatched with their own mails (not held
+    over the cap)."""
     result = await session.execute(
         text(
             "SELECT count(*) FROM notification_events"
-            " WHERE workspace_id = :ws AND kind = 'lead.created'"
+            " WHERE workspace_id = :ws AND kind = :kind"
             " AND created_at >= :start AND created_at < :end"
             " AND dispatched_at IS NOT NULL AND held_until IS NULL"
         ),
-        {"ws": workspace_id, "start": start, "end": end},
+        {"ws": workspace_id, "kind": kind, "start": start, "end": end},
     )
     return int(result.scalar_one())
 
@@ -210,34 +211,50 @@ async def hold(session: AsyncSession, event_id: uuid.UUID, *, until: datetime) -
 
 async def held_due(
     session: AsyncSession, *, now: datetime, limit: int
-) -> list[tuple[uuid.UUID, datetime]]:
-    """(workspace, hour end) of held events whose hour is over and whose summary is not sent
-    (under ``PENDING_LOOKUP``)."""
+) -> list[tuple[uuid.UUID, str, datetime]]:
+    """(workspace, kind, hour end) of held events whose hour is over and whose summary is not
+    sent (under ``PENDING_LOOKUP``)."""
     result = await session.execute(
         text(
-            "SELECT DISTINCT workspace_id, held_until FROM notification_events"
+            "SELECT DISTINCT workspace_id, kind, held_until FROM notification_events"
             " WHERE held_until IS NOT NULL AND summarized_at IS NULL AND held_until <= :now"
-            " ORDER BY held_until LIMIT :limit"
+            " ORDER BY held_until, workspace_id, kind LIMIT :limit"
         ),
         {"now": now, "limit": limit},
     )
-    return [(row.workspace_id, row.held_until) for row in result]
+    return [(row.workspace_id, str(row.kind), row.held_until) for row in result]
 
 
 async def take_held(
-    session: AsyncSession, workspace_id: uuid.UUID, *, until: datetime, at: datetime
-) -> int:
-    """Mark the workspace's held events of the hour ending ``until`` summarized; how many (0
-    when another run took them)."""
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    kind: str,
+    *,
+    until: datetime,
+    at: datetime,
+    latest: int,
+) -> tuple[int, list[EventRow]]:
+    """Mark the workspace's held ``kind`` events of the hour ending ``until`` summarized: how
+    many (0 when another run took them) and the ``latest`` newest of them, newest first."""
     result = await session.execute(
         text(
-            "UPDATE notification_events SET summarized_at = :at"
-            " WHERE workspace_id = :ws AND held_until = :until AND summarized_at IS NULL"
-            " RETURNING id"
+            "WITH taken AS ("
+            "  UPDATE notification_events SET summarized_at = :at"
+            "  WHERE workspace_id = :ws AND kind = :kind AND held_until = :until"
+            "    AND summarized_at IS NULL"
+            "  RETURNING id, workspace_id, kind, data, created_at)"
+            " SELECT id, workspace_id, kind, data, created_at, count(*) OVER () AS taken"
+            " FROM taken ORDER BY created_at DESC, id DESC LIMIT greatest(:latest, 1)"
         ),
-        {"ws": workspace_id, "until": until, "at": at},
+        {"ws": workspace_id, "kind": kind, "until": until, "at": at, "latest": latest},
     )
-    return len(result.all())
+    rows = result.all()
+    if not rows:
+        return 0, []
+    events = [
+        EventRow(r.id, r.workspace_id, str(r.kind), r.data, r.created_at) for r in rows[:latest]
+    ]
+    return int(rows[0].taken), events
 
 
 async def workspaces_with_pending(

@@ -1,12 +1,14 @@
 """What a notification mail says about an event (``describe``): its subject, its lines, the
-dashboard page it links to and the lead it quotes. workspaces/notification_delivery.py sends it."""
+dashboard page it links to and the lead it quotes; and what the summary of the events held past
+an hourly cap says (``lead_summary``, ``handoff_summary``). workspaces/notification_delivery.py
+sends them."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +31,8 @@ class Notice:
     created_at: datetime
     lead_id: uuid.UUID | None = None
     """The lead the notice quotes (its email, name, phone, message): an erasure deletes the mail."""
+    conversation_ids: tuple[uuid.UUID, ...] = ()
+    """The conversations whose visitors' words it quotes: erasing one deletes the mail."""
 
 
 def _money(data: dict[str, Any]) -> str:
@@ -181,3 +185,77 @@ async def describe(
         lines.append(f"Reason: {str(data.get('reason') or 'unknown')[:500]}")
         link = f"{page}/knowledge/documents/{data.get('document_id', '')}"
     return Notice(kind, subject, lines, deps.url(link), event.created_at, quoted)
+
+
+# --- summaries of what an hourly cap held ---------------------------------------------------
+
+WORDS_CHARS: Final = 80  # of a visitor's first words quoted in a handoff summary
+"""The summary quotes this much of each of the latest visitors' first message: enough to tell a
+bot's flood from a customer, not their whole story (the conversation page has it)."""
+
+
+def first_words(message: str) -> str:
+    """The start of a visitor's message for one line of a mail: control and format characters
+    (line breaks, bidi overrides) out, runs of space as one, at most ``WORDS_CHARS``. (The HTML
+    part escapes it like every value.)"""
+    cleaned = "".join(ch if ch.isprintable() else (" " if ch.isspace() else "") for ch in message)
+    words = " ".join(cleaned.split())
+    if len(words) <= WORDS_CHARS:
+        return words
+    return words[: WORDS_CHARS - 1].rstrip() + "\u2026"
+
+
+def _hour(until: datetime) -> str:
+    start = until - timedelta(hours=1)
+    return f"between {start:%Y-%m-%d %H:%M} and {until:%H:%M} UTC"
+
+
+def lead_summary(
+    deps: NotificationDeps, workspace: Workspace, held: int, until: datetime
+) -> Notice:
+    """The mail of ``held`` new leads past the cap on "New lead" mails in the hour ending
+    ``until``."""
+    leads = "new lead" if held == 1 else "new leads"
+    return Notice(
+        kind="lead.created",
+        subject=f"{held} more {leads} in the last hour",
+        lines=[
+            f"{held} more {leads} came in {_hour(until)}.",
+            f"Past {deps.lead_mails_per_hour} in an hour, new leads are not mailed one by one;"
+            " every lead is stored and listed on the leads page.",
+        ],
+        link=deps.url(f"/app/w/{workspace.id}/leads"),
+        created_at=until,
+    )
+
+
+def handoff_summary(
+    deps: NotificationDeps,
+    workspace: Workspace,
+    held: int,
+    until: datetime,
+    latest: Sequence[tuple[uuid.UUID, datetime, str]],
+) -> Notice:
+    """The mail of ``held`` handoff requests past the cap on their mails in the hour ending
+    ``until``; ``latest``: the conversation, when it asked and its visitor's first message of the
+    newest of them, newest first (a conversation erased since is not among them)."""
+    visitors = "visitor" if held == 1 else "visitors"
+    lines = [
+        f"{held} more {visitors} asked to talk to a person {_hour(until)}.",
+        f"Past {deps.handoff_mails_per_hour} in an hour, handoff requests are not mailed one"
+        " by one; every one of these conversations is handed off and listed on the"
+        " conversations page.",
+    ]
+    if latest:
+        lines.append("The latest, with each visitor's first words:")
+        lines += [
+            f'{at.astimezone(UTC):%H:%M} UTC: "{first_words(words)}"' for _, at, words in latest
+        ]
+    return Notice(
+        kind="handoff.requested",
+        subject=f"{held} more {visitors} asked for a person in the last hour",
+        lines=lines,
+        link=deps.url(f"/app/w/{workspace.id}/conversations?status=handoff"),
+        created_at=until,
+        conversation_ids=tuple(cid for cid, _, _ in latest),
+    )

@@ -663,9 +663,7 @@ async def test_a_flood_of_leads_mails_the_cap_then_one_summary_and_stores_them_a
             assert [m.message["Subject"] for m in mails] == ["[Acme] New lead: Visitor Vee"] * cap
 
         # Not before the hour is over; then one summary each, once.
-        assert (
-            await notification_delivery.send_lead_summaries(deps, hour + timedelta(minutes=59)) == 0
-        )
+        assert await notification_delivery.send_summaries(deps, hour + timedelta(minutes=59)) == 0
         await notification_delivery.sweep(deps, hour + timedelta(hours=1))
         await notification_delivery.sweep(deps, hour + timedelta(hours=2))
         for person in (owner, admin):

@@ -11,7 +11,7 @@ from typing import Any
 
 from pgvector.sqlalchemy import VECTOR
 from sqlalchemy import BigInteger, Date, Text, bindparam, func, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.pagination import newest_first
@@ -462,3 +462,23 @@ async def has_conversation(
     if channel is not None:
         stmt = stmt.where(Conversation.channel == channel)
     return (await session.execute(stmt.limit(1))).first() is not None
+
+
+async def first_visitor_messages(
+    session: AsyncSession, workspace_id: uuid.UUID, conversation_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The first visitor message of each conversation (its first 400 characters), by id; a
+    conversation deleted since, or with no visitor message, is not in it."""
+    if not conversation_ids:
+        return {}
+    stmt = (
+        select(ChatMessage.conversation_id, func.left(ChatMessage.text, 400))
+        .where(
+            ChatMessage.workspace_id == workspace_id,
+            ChatMessage.conversation_id.in_(list(conversation_ids)),
+            ChatMessage.role == "user",
+        )
+        .order_by(ChatMessage.conversation_id, ChatMessage.created_at, ChatMessage.id)
+        .ext(distinct_on(ChatMessage.conversation_id))
+    )
+    return {cid: str(words) for cid, words in (await session.execute(stmt)).all()}
