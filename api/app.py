@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from api.client_address import peer_is_trusted
 from api.demo.seed import demo_login, ensure_demo
@@ -49,7 +48,7 @@ from api.start_checks import (
     redis_problem,
 )
 from api.throttling import RateLimitMiddleware
-from api.widget_cors import WidgetCorsMiddleware
+from api.widget_cors import DashboardCorsMiddleware, WidgetCorsMiddleware
 from core import heap
 from core.config import Settings, get_settings
 from core.logging import announce, configure_logging
@@ -173,19 +172,15 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     # Inside both CORS layers, so a 429 still carries CORS headers.
     app.add_middleware(RateLimitMiddleware)
     if settings.dashboard_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.dashboard_origins,
-            allow_credentials=True,
-            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-        )
+        # Not on widget paths: those have their own CORS, never with credentials.
+        app.add_middleware(DashboardCorsMiddleware, origins=settings.dashboard_origins)
     app.add_middleware(RequestTimeoutMiddleware, seconds=settings.request_timeout_seconds)
     app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit_for(settings))
     # An unexpected error's 500 is answered here, inside the layers that add the request id,
     # the security headers, the widget's CORS and the access log line (api.errors).
     app.add_middleware(UnhandledErrorMiddleware)
-    # The widget's CORS sits outside the dashboard's (widget paths never get credentials) and
+    # The widget's CORS sits outside the dashboard's, which skips widget paths (they never get
+    # credentials, nor a second Access-Control-Allow-Origin), and
     # outside the timeout and the body limit, so that their 504 and 413 reach the widget
     # readable.
     app.add_middleware(WidgetCorsMiddleware)

@@ -4,10 +4,16 @@ A preflight carries no widget key, so it is answered for any origin; the real re
 checked against the workspace's ``allowed_origins`` (403 ``origin_not_allowed`` otherwise) and
 only an allowed origin gets ``Access-Control-Allow-Origin`` back with an answer. An error is
 readable by any origin (it holds no workspace data): the widget shows why it was refused.
+The dashboard's CORS (``DASHBOARD_ORIGINS``, with credentials) is kept off widget paths
+(``DashboardCorsMiddleware``): a site that is both a dashboard origin and a widget origin gets
+one ``Access-Control-Allow-Origin`` there, the widget's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 WIDGET_PATHS = ("/api/v1/chat", "/api/v1/widget/")
@@ -24,6 +30,30 @@ def _origin(scope: Scope) -> bytes | None:
         if key == b"origin":
             return bytes(value)
     return None
+
+
+class DashboardCorsMiddleware:
+    """The owners' dashboard's CORS (``origins``, with credentials) on every path but the
+    widget's, which pass straight through to ``app``: Starlette's ``CORSMiddleware`` would
+    add its own ``Access-Control-Allow-Origin`` (and ``Allow-Credentials: true``) beside the
+    widget's for an origin that is in both lists, and a browser refuses a response whose
+    header holds several values."""
+
+    def __init__(self, app: ASGIApp, *, origins: Sequence[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_widget_path(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+        await self.cors(scope, receive, send)
 
 
 class WidgetCorsMiddleware:

@@ -27,27 +27,32 @@ def courtesy(turn: Turn) -> Answer | None:
 
 async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
     """A request for a human: the conversation is handed off and the owner's webhook told (by
-    the try that recorded the message: a resumed turn only answers)."""
+    the try that recorded the message: a resumed turn only answers). One
+    ``conversation.handoff`` delivery per hand-off: a conversation already handed off is not
+    announced again for each further request (the visitor gets the same reply); one the team
+    opened or closed again since is."""
     if turn.intent != "human":
         return None
     if turn.resumed:
         return Answer(persona_reply("human", turn.bot_name), "handoff")
-    await conversation_repo.set_conversation_status(
+    handed_off = await conversation_repo.set_conversation_status(
         session,
         workspace_id=turn.workspace.id,
         conversation_id=turn.conversation_id,
         status="handoff",
     )
-    delivery = await notify.enqueue(
-        session,
-        turn.workspace,
-        "conversation.handoff",
-        {
-            "conversation_id": str(turn.conversation_id),
-            "session_id": turn.session_id,
-            "message": turn.message,
-        },
-    )
+    delivery = None
+    if handed_off:
+        delivery = await notify.enqueue(
+            session,
+            turn.workspace,
+            "conversation.handoff",
+            {
+                "conversation_id": str(turn.conversation_id),
+                "session_id": turn.session_id,
+                "message": turn.message,
+            },
+        )
     await notifications.emit(
         session,
         turn.workspace.id,

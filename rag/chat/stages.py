@@ -348,12 +348,18 @@ async def _conversation(
 ) -> tuple[Conversation, list[tuple[str, str]], bool, bool]:
     """The conversation, its latest ``history_turns`` messages (none for 0), whether it is new
     (not inserted yet: the caller inserts it with the visitor's message), and whether the bot's
-    last answer in it asked for contact details (offered the contact form)."""
+    last answer in it asked for contact details (offered the contact form). A conversation of
+    another session or another ``channel`` is not found (404): a visitor cannot post into the
+    owners' test chat, nor the owners' chat into a visitor's conversation."""
     if conversation_id is not None:
         conversation = await conversation_repo.get_conversation(
             session, workspace_id=workspace_id, conversation_id=conversation_id
         )
-        if conversation is None or conversation.session_id != session_id:
+        if (
+            conversation is None
+            or conversation.session_id != session_id
+            or conversation.channel != channel
+        ):
             raise NotFound("Conversation not found")
         recent = await conversation_repo.recent_messages(
             session,

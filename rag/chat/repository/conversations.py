@@ -49,12 +49,21 @@ async def get_conversation(
 
 async def set_conversation_status(
     session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, status: str
-) -> None:
-    await session.execute(
+) -> bool:
+    """Whether the conversation's status changed to ``status`` (False when it had it already,
+    or is not there). Conditional in the statement, so of two concurrent callers only one sees
+    the change."""
+    result = await session.execute(
         update(Conversation)
-        .where(Conversation.workspace_id == workspace_id, Conversation.id == conversation_id)
+        .where(
+            Conversation.workspace_id == workspace_id,
+            Conversation.id == conversation_id,
+            Conversation.status != status,
+        )
         .values(status=status)
+        .returning(Conversation.id)
     )
+    return result.scalar_one_or_none() is not None
 
 
 async def link_conversation_lead(

@@ -1,0 +1,83 @@
+"""A conversation belongs to its channel as well as its session: a widget caller cannot post
+into the owners' test chat (the playground's session is ``owner-<user id>``), nor the owners'
+chat API (which may name any session) into a visitor's conversation. Either is 404
+``not_found``, as for another session's conversation, and records nothing."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from tests.conftest import Owner
+
+
+def _widget(owner: Owner) -> dict[str, str]:
+    return {"X-Widget-Key": owner.workspace["public_key"]}
+
+
+async def _message_count(client: httpx.AsyncClient, owner: Owner, conversation: str) -> int:
+    read = await client.get(owner.url(f"/conversations/{conversation}"), headers=owner.headers)
+    assert read.status_code == 200, read.text
+    return len(read.json()["messages"])
+
+
+async def test_a_widget_caller_cannot_post_into_the_owners_test_chat(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    tried = await client.post(
+        owner.url("/chat"), json={"message": "hello there"}, headers=owner.headers
+    )
+    assert tried.status_code == 200, tried.text
+    conversation = str(tried.json()["conversation_id"])
+    before = await _message_count(client, owner, conversation)
+
+    posted = await client.post(
+        "/api/v1/chat",
+        json={
+            "message": "hello from outside",
+            "session_id": f"owner-{owner.user_id}",
+            "conversation_id": conversation,
+        },
+        headers=_widget(owner),
+    )
+    assert posted.status_code == 404, posted.text
+    assert posted.json()["error"]["code"] == "not_found"
+    assert await _message_count(client, owner, conversation) == before
+    # The owner's own chat goes on in it.
+    again = await client.post(
+        owner.url("/chat"),
+        json={"message": "thanks", "conversation_id": conversation},
+        headers=owner.headers,
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["conversation_id"] == conversation
+
+
+async def test_the_owners_chat_cannot_post_into_a_visitors_conversation(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    session_id = f"v-{uuid.uuid4().hex[:10]}"
+    visited = await client.post(
+        "/api/v1/chat", json={"message": "hello", "session_id": session_id}, headers=_widget(owner)
+    )
+    assert visited.status_code == 200, visited.text
+    conversation = str(visited.json()["conversation_id"])
+    before = await _message_count(client, owner, conversation)
+
+    posted = await client.post(
+        owner.url("/chat"),
+        json={"message": "hello", "session_id": session_id, "conversation_id": conversation},
+        headers=owner.headers,
+    )
+    assert posted.status_code == 404, posted.text
+    assert posted.json()["error"]["code"] == "not_found"
+    assert await _message_count(client, owner, conversation) == before
+    # The visitor's own chat goes on in it.
+    again = await client.post(
+        "/api/v1/chat",
+        json={"message": "thanks", "session_id": session_id, "conversation_id": conversation},
+        headers=_widget(owner),
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["conversation_id"] == conversation
