@@ -299,7 +299,7 @@ async def purge_workspace(
                 currency,
                 amount,
             )
-        await exports.remove_workspace_files(session, settings, workspace_id=workspace_id)
+        await exports.remove_workspace_exports(session, settings, workspace_id=workspace_id)
         await mail_repo.forget_about(session, workspace_id)  # notifications quoting its data
         await indexes.drop_as_definer(session, workspace_id)
         tables = [t for t in await repo.tenant_tables(session) if t not in CASCADE_ONLY]
