@@ -83,21 +83,23 @@ async def forget_invitations(session: AsyncSession, invitations: Sequence[uuid.U
 
 async def forget_about(
     session: AsyncSession, workspace_id: uuid.UUID, *, leads: Sequence[uuid.UUID] | None = None
-) -> int:
+) -> list[uuid.UUID]:
     """Delete the mails about ``workspace_id`` (only those quoting one of ``leads``, when
-    given), sent or not; how many."""
+    given), sent or not; their ids (the file outbox names its files after them:
+    ``Mailer.forget_files`` after the commit)."""
     if leads is not None and not leads:
-        return 0
+        return []
     condition = "" if leads is None else " AND about_leads && :leads"
     statement = text(
         f"DELETE FROM mail_outbox WHERE about_workspace = :workspace{condition}"  # noqa: S608
+        " RETURNING id"
     )
     params: dict[str, object] = {"workspace": workspace_id}
     if leads is not None:
         statement = statement.bindparams(bindparam("leads", type_=ARRAY(PG_UUID())))
         params["leads"] = list(leads)
     result = await session.execute(statement, params)
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return list(result.scalars().all())
 
 
 _CLAIM = text(
@@ -134,6 +136,14 @@ async def delete_claimed(
         ),
         {"id": mail_id, "claim": claim},
     )
+
+
+async def exists(session: AsyncSession, mail_id: uuid.UUID) -> bool:
+    """Whether the message is still in the outbox (an erasure or a purge deletes it)."""
+    result = await session.execute(
+        text("SELECT 1 FROM mail_outbox WHERE id = :id"), {"id": mail_id}
+    )
+    return result.first() is not None
 
 
 async def delete_settled(session: AsyncSession, *, before: datetime) -> int:
