@@ -1,5 +1,6 @@
 """The data lifecycle's HTTP side that the JSON API and the dashboard share: an export's zip as
-a download, and the purge a deletion enqueues after its commit."""
+a download, the purge a deletion enqueues after its commit, and what an erasure clears after
+its commit (the response cache, the file outbox's copies of the mails it deleted)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.middleware import is_head
 from core.config import Settings
 from core.jobs import JobQueue
-from lifecycle import deletion, exports
+from core.mail import Mailer
+from lifecycle import deletion, erasure, exports
+from rag.chat.cache import ResponseCache
 from workspaces.service import WorkspaceAccess
 
 
@@ -50,3 +53,18 @@ def purge_after_commit(
             _job_id=deletion.purge_job_id(workspace_id),
             workspace_id=str(workspace_id),
         )
+
+
+def forget_after_erasure(
+    background: BackgroundTasks,
+    *,
+    cache: ResponseCache,
+    mailer: Mailer,
+    workspace_id: uuid.UUID,
+    erased: erasure.Erased,
+) -> None:
+    """Once the erasure has committed (a response's background tasks run after it): the
+    workspace's response cache, which keeps visitors' questions under digests no erasure can
+    pick out, and the files the file outbox wrote for the mails the erasure deleted."""
+    background.add_task(cache.forget_workspace, workspace_id)
+    background.add_task(mailer.forget_files, erased.mail_ids)

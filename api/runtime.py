@@ -303,16 +303,15 @@ async def build_runtime(
         notifications.start()
         stack.callback(notifications.stop)
         context[notification_delivery.DEPS_KEY] = notifications
-        lifecycle = lifecycle_jobs.LifecycleDeps(
-            db=database, settings=settings, jobs=queue, redis=redis
-        )
-        context[lifecycle_jobs.DEPS_KEY] = lifecycle
-
         cache = ResponseCache(
             redis,
             ttl_seconds=settings.cache_ttl_seconds,
             semantic_similarity=settings.semantic_cache_similarity,
         )
+        lifecycle = lifecycle_jobs.LifecycleDeps(
+            db=database, settings=settings, jobs=queue, redis=redis, cache=cache, mailer=mailer
+        )
+        context[lifecycle_jobs.DEPS_KEY] = lifecycle
         scheduler = Scheduler(
             database, scheduled_jobs(lifecycle, ingestion, notifications, notifier)
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 from billing import subscriptions as billing_subscriptions
-from core.mail import forget_settled
 from core.scheduler import DailyAt, Every, ScheduledJob
 from lifecycle import jobs as lifecycle_jobs
 from lifecycle import retention as lifecycle_retention
@@ -77,7 +76,8 @@ def scheduled_jobs(
         await notifications.mailer.kick()
 
     async def settled_mail(now: datetime) -> None:
-        await forget_settled(lifecycle.db, now)
+        """The mail settled more than a week ago: its rows, and the file outbox's files."""
+        await notifications.mailer.forget_settled(now)
 
     async def notification_sweep(now: datetime) -> None:
         await notification_delivery.sweep(notifications, now)

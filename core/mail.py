@@ -13,7 +13,10 @@ and delivers every due message; a transaction that rolls back leaves no message.
 Delivery: SMTP through aiosmtplib when ``SMTP_URL`` is set (``smtp://user:pass@host:587`` with
 STARTTLS per ``SMTP_STARTTLS``, or ``smtps://host:465`` for TLS from the first byte). Without
 it, each message is written to ``DATA_DIR/outbox/<time>-<id>.eml`` and one log line names the
-file, so a local run shows the links a person would click. A refused or failed attempt is
+file, so a local run shows the links a person would click. Those files follow their rows: a
+visitor's erasure or a workspace's purge deletes the files of the messages it deletes
+(``Mailer.forget_files``, after its commit), and ``Mailer.forget_settled`` ages them out with
+the rows (``KEEP_SETTLED``). A refused or failed attempt is
 retried in the job with exponential backoff (tenacity); a message still failing is put back
 with a later ``next_attempt_at`` and tried by the next flush (the scheduled ``mail_flush``
 requests one every minute, api/schedule.py), up to ``MAIL_MAX_ATTEMPTS`` flushes, then marked
@@ -33,9 +36,10 @@ a digest) is sent only while its recipient still belongs to that workspace.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -124,13 +128,15 @@ class Templates:
 
 
 KEEP_SETTLED = timedelta(days=7)
-"""How long a sent (or failed) message stays in the outbox: long enough to look into a delivery
-problem. Notification mails quote visitors (a lead's email and message): a visitor's erasure or
-a workspace's purge cannot find them there (the outbox has no workspace), so they go with age."""
+"""How long a sent (or failed) message stays in the outbox, and a file the file outbox wrote on
+disk: long enough to look into a delivery problem. Notification mails quote visitors (a lead's
+email and message); those recorded with what they are about go with an erasure or a purge, the
+others (queued before migration 0019) with age."""
 
 
 async def forget_settled(db: Database, now: datetime) -> int:
-    """Delete the messages settled more than KEEP_SETTLED before ``now``; how many."""
+    """Delete the messages settled more than KEEP_SETTLED before ``now``; how many (the rows
+    only: ``Mailer.forget_settled`` also ages out the file outbox)."""
     async with db.transaction() as session:
         return await repo.delete_settled(session, before=now - KEEP_SETTLED)
 
@@ -217,10 +223,38 @@ class SmtpTransport:
 
 
 class FileTransport:
-    """The embedded default: ``<dir>/<UTC time>-<id>.eml`` per message."""
+    """The embedded default: ``<dir>/<UTC time>-<id>.eml`` per message, ``<id>`` its outbox
+    row's; ``forget`` and ``forget_older`` delete them (blocking: run in a thread)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+
+    def _files(self) -> Iterator[Path]:
+        if self.directory.is_dir():
+            yield from self.directory.glob("*.eml")
+
+    def forget(self, mail_ids: Iterable[uuid.UUID]) -> int:
+        """Delete the files of these messages (one look at the directory); how many went."""
+        wanted = {str(mail_id) for mail_id in mail_ids}
+        removed = 0
+        for path in self._files():
+            if path.stem.partition("-")[2] in wanted:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed += 1
+        return removed
+
+    def forget_older(self, before: datetime) -> int:
+        """Delete the files last written before ``before`` (a file is written once, when its
+        message is sent); how many went."""
+        cutoff = before.timestamp()
+        removed = 0
+        for path in self._files():
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
 
     async def send(self, message: EmailMessage) -> str:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -262,6 +296,22 @@ class Mailer:
 
     def bind_jobs(self, enqueue_job: Callable[[str], Awaitable[Any]]) -> None:
         self._enqueue_job = enqueue_job
+
+    async def forget_files(self, mail_ids: Sequence[uuid.UUID]) -> int:
+        """Delete what the transport kept of these messages, whose rows an erasure or a purge
+        deleted (``mail_repository.forget_about``; call it after that commit): the file
+        outbox's files. An SMTP relay keeps nothing here. How many files went."""
+        if not mail_ids or not isinstance(self.transport, FileTransport):
+            return 0
+        return await asyncio.to_thread(self.transport.forget, mail_ids)
+
+    async def forget_settled(self, now: datetime) -> int:
+        """The scheduled cleanup (``mail_outbox_cleanup``): the messages settled more than
+        KEEP_SETTLED before ``now``, and the file outbox's files as old; how many rows went."""
+        rows = await forget_settled(self.db, now)
+        if isinstance(self.transport, FileTransport):
+            await asyncio.to_thread(self.transport.forget_older, now - KEEP_SETTLED)
+        return rows
 
     async def enqueue(
         self,
@@ -423,6 +473,11 @@ class Mailer:
             mine = await repo.mark_sent(session, row.id, claim=row.claim, sent_at=datetime.now(UTC))
         log.info("mail %s (%s) to %s sent: %s", row.id, row.template, _mask(row.recipient), where)
         if not mine:
+            async with self.db.transaction() as session:
+                kept = await repo.exists(session, row.id)
+            if not kept:  # erased or purged while it was being sent: its file goes too
+                await self.forget_files([row.id])
+                return 1
             log.warning("mail %s: sent after its claim had run out (the relay was slow)", row.id)
         return 1
 

@@ -93,17 +93,19 @@ async def forget_about(
     *,
     leads: Sequence[uuid.UUID] | None = None,
     conversations: Sequence[uuid.UUID] | None = None,
-) -> int:
+) -> list[uuid.UUID]:
     """Delete the mails about ``workspace_id`` (only those quoting one of ``leads`` or of
-    ``conversations``, when either is given), sent or not; how many."""
+    ``conversations``, when either is given), sent or not; their ids (the file outbox names
+    its files after them: ``Mailer.forget_files`` after the commit)."""
     if leads is None and conversations is None:
         condition = ""
     elif not leads and not conversations:
-        return 0
+        return []
     else:
         condition = " AND (about_leads && :leads OR about_conversations && :conversations)"
     statement = text(
         f"DELETE FROM mail_outbox WHERE about_workspace = :workspace{condition}"  # noqa: S608
+        " RETURNING id"
     )
     params: dict[str, object] = {"workspace": workspace_id}
     if condition:
@@ -114,7 +116,7 @@ async def forget_about(
         params["leads"] = list(leads or [])
         params["conversations"] = list(conversations or [])
     result = await session.execute(statement, params)
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return list(result.scalars().all())
 
 
 _CLAIM = text(
@@ -151,6 +153,14 @@ async def delete_claimed(
         ),
         {"id": mail_id, "claim": claim},
     )
+
+
+async def exists(session: AsyncSession, mail_id: uuid.UUID) -> bool:
+    """Whether the message is still in the outbox (an erasure or a purge deletes it)."""
+    result = await session.execute(
+        text("SELECT 1 FROM mail_outbox WHERE id = :id"), {"id": mail_id}
+    )
+    return result.first() is not None
 
 
 async def delete_settled(session: AsyncSession, *, before: datetime) -> int:

@@ -17,26 +17,25 @@ The zip holds:
 Every CSV cell is neutralised against formula injection (``workspaces.leads.csv_safe``). Rows are
 streamed from a server-side cursor straight into the zip, a conversation's messages and a
 document's chunks included: memory holds one batch of rows (and one document's original file),
-never the workspace nor one whole conversation.
+never the workspace nor one whole conversation. The zip is written and deflated by a thread of
+its own (``lifecycle.zip_sink``), never in the event loop.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import re
 import uuid
-import zipfile
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
-from typing import IO, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
 from lifecycle import export_repository as repo
+from lifecycle.zip_sink import TextEntry, ZipSink
 from workspaces import lead_repository as lead_repo
 from workspaces import leads
 from workspaces.leads import csv_safe
@@ -71,19 +70,10 @@ def _dump(value: Any) -> str:
     return json.dumps(value, default=_json_default, ensure_ascii=False)
 
 
-@contextlib.contextmanager
-def _text_entry(archive: zipfile.ZipFile, name: str) -> Iterator[IO[str]]:
-    with (
-        archive.open(name, "w", force_zip64=True) as raw,
-        io.TextIOWrapper(raw, encoding="utf-8", newline="") as text,
-    ):
-        yield text
-
-
 class _JsonArray:
     """A JSON array written one item at a time."""
 
-    def __init__(self, out: IO[str], *, end: str = "\n]\n") -> None:
+    def __init__(self, out: TextEntry, *, end: str = "\n]\n") -> None:
         self.out = out
         self.first = True
         self.end = end
@@ -110,7 +100,7 @@ class _JsonArray:
         self.out.write(self.end)
 
 
-def _csv(out: IO[str], columns: Sequence[str]) -> Any:
+def _csv(out: TextEntry, columns: Sequence[str]) -> Any:
     writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     writer.writerow(columns)
     return writer
@@ -120,26 +110,26 @@ def _csv_row(writer: Any, row: Mapping[str, Any], columns: Sequence[str]) -> Non
     writer.writerow([csv_safe(_cell(row.get(column))) for column in columns])
 
 
-async def _write_json(
-    archive: zipfile.ZipFile, name: str, rows: AsyncIterator[Mapping[str, Any]]
-) -> None:
-    with _text_entry(archive, name) as out:
+async def _write_json(archive: ZipSink, name: str, rows: AsyncIterator[Mapping[str, Any]]) -> None:
+    async with archive.text_entry(name) as out:
         array = _JsonArray(out)
         async for row in rows:
             array.add(row)
+            await out.drain()
         array.close()
 
 
 async def _write_csv(
-    archive: zipfile.ZipFile,
+    archive: ZipSink,
     name: str,
     rows: AsyncIterator[Mapping[str, Any]],
     columns: Sequence[str],
 ) -> None:
-    with _text_entry(archive, name) as out:
+    async with archive.text_entry(name) as out:
         writer = _csv(out, columns)
         async for row in rows:
             _csv_row(writer, row, columns)
+            await out.drain()
 
 
 def _cell(value: Any) -> Any:
@@ -148,10 +138,10 @@ def _cell(value: Any) -> Any:
     return value
 
 
-async def write_archive(archive: zipfile.ZipFile, session: AsyncSession, workspace: Any) -> None:
+async def write_archive(archive: ZipSink, session: AsyncSession, workspace: Any) -> None:
     workspace_id: uuid.UUID = workspace.id
-    archive.writestr("README.txt", README)
-    archive.writestr(
+    await archive.writestr("README.txt", README)
+    await archive.writestr(
         "workspace.json",
         _dump(
             {
@@ -173,7 +163,7 @@ async def write_archive(archive: zipfile.ZipFile, session: AsyncSession, workspa
             session, workspace_id=workspace_id, document_id=document_id
         )
         if body is not None:
-            archive.writestr(f"documents/{document_id}/{_safe_name(source)}", body)
+            await archive.writestr(f"documents/{document_id}/{_safe_name(source)}", body)
     await _write_sources(archive, session, workspace_id)
     await _write_faqs(archive, session, workspace_id)
     await _write_leads(archive, session, workspace_id)
@@ -188,10 +178,10 @@ def _safe_name(source: str) -> str:
 
 
 async def _write_documents(
-    archive: zipfile.ZipFile, session: AsyncSession, workspace_id: uuid.UUID
+    archive: ZipSink, session: AsyncSession, workspace_id: uuid.UUID
 ) -> list[tuple[uuid.UUID, str]]:
     originals: list[tuple[uuid.UUID, str]] = []  # ids only: the bodies are read one by one
-    with _text_entry(archive, "documents.json") as out:
+    async with archive.text_entry("documents.json") as out:
         array = _JsonArray(out)
         async for row in repo.stream_documents(session, workspace_id=workspace_id):
             item = {k: v for k, v in row.items() if k != "has_original"}
@@ -200,6 +190,7 @@ async def _write_documents(
                 session, workspace_id=workspace_id, document_id=row["id"]
             ):
                 chunks.add({"position": chunk["position"], "text": chunk["text"]})
+                await out.drain()
             chunks.close()
             if row["has_original"]:
                 originals.append((row["id"], row["source"] or "original"))
@@ -210,9 +201,7 @@ async def _write_documents(
 FAQ_COLUMNS = ("id", "question", "answer", "alt_questions", "enabled", "created_at", "updated_at")
 
 
-async def _write_faqs(
-    archive: zipfile.ZipFile, session: AsyncSession, workspace_id: uuid.UUID
-) -> None:
+async def _write_faqs(archive: ZipSink, session: AsyncSession, workspace_id: uuid.UUID) -> None:
     await _write_json(archive, "faqs.json", repo.stream_faqs(session, workspace_id=workspace_id))
     await _write_csv(
         archive, "faqs.csv", repo.stream_faqs(session, workspace_id=workspace_id), FAQ_COLUMNS
@@ -232,10 +221,8 @@ SUBMISSION_COLUMNS = (
 )
 
 
-async def _write_leads(
-    archive: zipfile.ZipFile, session: AsyncSession, workspace_id: uuid.UUID
-) -> None:
-    with _text_entry(archive, "leads.csv") as out:
+async def _write_leads(archive: ZipSink, session: AsyncSession, workspace_id: uuid.UUID) -> None:
+    async with archive.text_entry("leads.csv") as out:
         rows = lead_repo.stream_leads_with_submissions(
             session,
             workspace_id=workspace_id,
@@ -247,6 +234,7 @@ async def _write_leads(
         pieces: AsyncIterator[str] = leads.export_csv(rows)
         async for piece in pieces:
             out.write(piece)
+            await out.drain()
     await _write_csv(
         archive,
         "lead_submissions.csv",
@@ -276,11 +264,11 @@ def _message(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def _write_conversations(
-    archive: zipfile.ZipFile, session: AsyncSession, workspace_id: uuid.UUID
+    archive: ZipSink, session: AsyncSession, workspace_id: uuid.UUID
 ) -> None:
     """Each conversation is written as its messages arrive: a conversation of any length costs
     one batch of rows, never all its messages at once."""
-    with _text_entry(archive, "conversations.json") as out:
+    async with archive.text_entry("conversations.json") as out:
         array = _JsonArray(out)
         current: uuid.UUID | None = None
         messages: _JsonArray | None = None
@@ -301,21 +289,23 @@ async def _write_conversations(
                 messages = array.add_open(head, "messages")
             if row["message_id"] is not None:
                 messages.add(_message(row))
+            await out.drain()
         if messages is not None:
             messages.close()
         array.close()
-    with _text_entry(archive, "messages.csv") as out:
+    async with archive.text_entry("messages.csv") as out:
         writer = _csv(out, MESSAGE_COLUMNS)
         async for row in repo.stream_conversation_messages(session, workspace_id=workspace_id):
             if row["message_id"] is not None:
                 _csv_row(writer, row, MESSAGE_COLUMNS)
+                await out.drain()
 
 
 UNANSWERED_COLUMNS = ("id", "question", "resolved", "conversation_id", "message_id", "created_at")
 
 
 async def _write_unanswered(
-    archive: zipfile.ZipFile, session: AsyncSession, workspace_id: uuid.UUID
+    archive: ZipSink, session: AsyncSession, workspace_id: uuid.UUID
 ) -> None:
     await _write_csv(
         archive,
@@ -325,9 +315,7 @@ async def _write_unanswered(
     )
 
 
-async def _write_sources(
-    archive: zipfile.ZipFile, session: AsyncSession, workspace_id: uuid.UUID
-) -> None:
+async def _write_sources(archive: ZipSink, session: AsyncSession, workspace_id: uuid.UUID) -> None:
     await _write_json(
         archive, "sources.json", repo.stream_sources(session, workspace_id=workspace_id)
     )

@@ -5,9 +5,10 @@ every lookup treats it as gone (its members, API keys and widget key get 404/401
 is set to end with the current period. During the grace period
 (``WORKSPACE_DELETION_GRACE_HOURS``) an owner may restore it; then the purge job deletes every row
 of every tenant table (found in the database catalog, so a table added later is covered), its
-per-workspace vector index, its export files under DATA_DIR, and its Redis keys (response
-cache, rate limits, job leases). The scheduled sweep purges what is due, so a purge whose job
-was lost still happens.
+per-workspace vector index, its export files under DATA_DIR, the mails about it (and the file
+outbox's copies of them), its Redis keys (response cache, rate limits, job leases) and this
+process's in-memory response cache of it. The scheduled sweep purges what is due, so a purge
+whose job was lost still happens.
 
 An account is deleted by its user, who confirms with their password. It is refused (409
 ``last_owner``) while the user is the only owner of a workspace that has other members: they
@@ -34,9 +35,11 @@ from core import mail_repository as mail_repo
 from core.config import Settings
 from core.db import Database, set_tenant
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.mail import Mailer
 from core.models import utcnow
 from lifecycle import exports
 from lifecycle import repository as repo
+from rag.chat.cache import ResponseCache
 from rag.knowledge.repository import indexes
 from workspaces import account_repository as accounts_repo
 from workspaces import audit, security
@@ -276,9 +279,14 @@ async def purge_workspace(
     *,
     workspace_id: uuid.UUID,
     now: datetime | None = None,
+    cache: ResponseCache | None = None,
+    mailer: Mailer | None = None,
 ) -> str:
     """Delete everything of a deleted workspace whose grace period is over. Idempotent: a
-    workspace that is gone, restored or not yet due is left alone; a crashed purge resumes."""
+    workspace that is gone, restored or not yet due is left alone; a crashed purge resumes.
+    ``cache``: the process's response cache (its memory holds the workspace's questions when
+    Redis is absent or was down); ``mailer``: deletes the file outbox's copies of the mails the
+    purge deletes."""
     now = now or utcnow()
     async with db.transaction(workspace_id=workspace_id) as session:
         workspace = await ws_repo.get_workspace(session, workspace_id, deleted=True)
@@ -299,10 +307,15 @@ async def purge_workspace(
                 currency,
                 amount,
             )
-        await exports.remove_workspace_files(session, settings, workspace_id=workspace_id)
-        await mail_repo.forget_about(session, workspace_id)  # notifications quoting its data
+        # Its export rows go here, first: a build finishing mid-purge then finds no row and
+        # deletes its own zip (deleted last, with the other tables, the row kept the zip).
+        await exports.remove_workspace_exports(session, settings, workspace_id=workspace_id)
+        mail_ids = await mail_repo.forget_about(session, workspace_id)  # notifications
+
         await indexes.drop_as_definer(session, workspace_id)
         tables = [t for t in await repo.tenant_tables(session) if t not in CASCADE_ONLY]
+    if mailer is not None:
+        await mailer.forget_files(mail_ids)
     # Table by table, in batches, each in its own transaction: a large workspace never holds
     # one long transaction or runs into the statement timeout.
     for table in tables:
@@ -317,6 +330,8 @@ async def purge_workspace(
         await repo.delete_workspace_row(session, workspace_id=workspace_id)
     if redis is not None:
         await _purge_redis(redis, workspace_id)
+    if cache is not None:
+        cache.forget_workspace_here(workspace_id)
     log.info("workspace %s purged", workspace_id)
     return "purged"
 

@@ -24,7 +24,12 @@ With every conversation go its messages, their feedback, its unanswered question
 webhook deliveries naming the conversation or the session (a handoff quotes the visitor's
 message and session id). The owners' "new lead" mails quoting an erased lead (or one the session
 way examined), and the handoff summaries quoting an erased conversation's first words, leave the
-mail outbox, sent or not.
+mail outbox, sent or not; ``Erased.mail_ids`` names them, so the caller deletes what the file
+outbox wrote of them after the commit (``Mailer.forget_files``).
+
+The response cache holds visitors' questions (normalised) for CACHE_TTL_SECONDS under digests no
+erasure can pick out: after the commit the caller clears the workspace's whole cache
+(``ResponseCache.forget_workspace``; the API and the dashboard do, ``api/data_lifecycle.py``).
 
 Audited (``visitor.erased``) with how many rows of each kind went and which key was used
 (``email`` or ``session_id``), never the email, the session id or anything erased.
@@ -33,6 +38,7 @@ Audited (``visitor.erased``) with how many rows of each kind went and which key 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,15 +49,24 @@ from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess
 
 
+@dataclass(frozen=True)
+class Erased:
+    counts: dict[str, int]
+    """Rows erased per kind (all zero when nothing matched: the request is still recorded)."""
+    mail_ids: list[uuid.UUID] = field(default_factory=list)
+    """The outbox messages deleted (``notification_mails``): their files go after the commit."""
+
+
 async def erase_visitor(
     session: AsyncSession,
     access: WorkspaceAccess,
     *,
     email: str | None = None,
     session_id: str | None = None,
-) -> dict[str, int]:
-    """Erase the visitor named by exactly one of ``email`` and ``session_id``; the counts of
-    rows erased (all zero when nothing matched: the request is still recorded)."""
+) -> Erased:
+    """Erase the visitor named by exactly one of ``email`` and ``session_id``. The caller
+    clears the workspace's response cache and the deleted mails' files after the commit
+    (``api.data_lifecycle.forget_after_erasure``)."""
     permit = authorize(access, Action.VISITOR_ERASE)
     email = email.strip().lower() if email else None
     session_id = session_id.strip() if session_id else None
@@ -89,15 +104,16 @@ async def erase_visitor(
         )
         counts |= lead_counts
     # The owners' mails quoting these leads or conversations, queued or kept after sending.
-    counts["notification_mails"] = await mail_repo.forget_about(
+    mail_ids = await mail_repo.forget_about(
         session, workspace_id, leads=sorted(leads), conversations=sorted(conversations)
     )
+    counts["notification_mails"] = len(mail_ids)
     await permit.record(
         session,
         target_type="visitor",
         details={"by": "email" if email else "session_id", "erased": counts},
     )
-    return counts
+    return Erased(counts=counts, mail_ids=mail_ids)
 
 
 async def _erase_by_email(

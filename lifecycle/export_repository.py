@@ -141,26 +141,29 @@ async def mark_expired(
     )
 
 
-async def delete_exports(session: AsyncSession, *, workspace_id: uuid.UUID) -> None:
-    await session.execute(
-        delete(WorkspaceExport).where(WorkspaceExport.workspace_id == workspace_id)
-    )
-
-
-async def export_file_names(session: AsyncSession, *, workspace_id: uuid.UUID) -> list[str]:
+async def delete_exports(
+    session: AsyncSession, *, workspace_id: uuid.UUID
+) -> list[tuple[uuid.UUID, str | None]]:
+    """Delete the workspace's export rows; (id, file name) of each as it was deleted: a build
+    that committed ``ready`` while this waited for its row is read after its commit (a SELECT
+    before the DELETE would not see that file name)."""
     result = await session.execute(
-        select(WorkspaceExport.file_name).where(
-            WorkspaceExport.workspace_id == workspace_id, WorkspaceExport.file_name.is_not(None)
-        )
+        delete(WorkspaceExport)
+        .where(WorkspaceExport.workspace_id == workspace_id)
+        .returning(WorkspaceExport.id, WorkspaceExport.file_name)
     )
-    return [name for (name,) in result.all() if name]
+    return [(row[0], row[1]) for row in result.all()]
 
 
-async def export_ids(session: AsyncSession, *, workspace_id: uuid.UUID) -> list[uuid.UUID]:
+async def held_file_names(session: AsyncSession, *, names: Sequence[str]) -> set[str]:
+    """Which of ``names`` an export row holds, in any workspace (the caller sets ``app.lookup``
+    to ``EXPORT_SWEEP_LOOKUP``)."""
+    if not names:
+        return set()
     result = await session.execute(
-        select(WorkspaceExport.id).where(WorkspaceExport.workspace_id == workspace_id)
+        select(WorkspaceExport.file_name).where(WorkspaceExport.file_name.in_(list(names)))
     )
-    return list(result.scalars().all())
+    return {name for (name,) in result.all() if name}
 
 
 # --- what an export reads ----------------------------------------------------------------------

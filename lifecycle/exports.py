@@ -16,7 +16,6 @@ import os
 import re
 import secrets
 import uuid
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,13 +24,14 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
-from core.db import Database, set_tenant
+from core.db import Database, lock_workspace, set_tenant
 from core.errors import AppError, Conflict, NotFound
 from core.jobs import JobQueue, enqueue_retried
 from core.models import utcnow
 from lifecycle import archive as archive_writer
 from lifecycle import export_repository as repo
 from lifecycle.models import WorkspaceExport
+from lifecycle.zip_sink import ZipSink
 from rag.knowledge import requeue
 from workspaces import repository as ws_repo
 from workspaces.permissions import Action, authorize
@@ -68,6 +68,8 @@ PART_SUFFIX = ".part"
 # A part file this old belongs to a build that no longer runs (a job is cancelled after the
 # worker's --job-timeout, 30 minutes by default): the sweep deletes it.
 PART_MAX_AGE = STALE_AFTER
+# Requests for an export of one workspace take this lock in turn (``request_export``).
+REQUEST_LOCK = "workspace_exports:request"
 
 
 class ExportGone(AppError):
@@ -136,10 +138,15 @@ async def fail_lost(session: AsyncSession, workspace_id: uuid.UUID) -> int:
 async def request_export(session: AsyncSession, access: WorkspaceAccess) -> WorkspaceExport:
     """A new export, queued; one at a time per workspace (409 ``export_in_progress``; one whose
     job is gone is failed instead, ``fail_lost``). Audited. The caller commits, then enqueues
-    ``EXPORT_JOB``."""
+    ``EXPORT_JOB``.
+
+    Requests for one workspace take a transaction lock in turn before they look: the next one
+    looks once the first has committed and sees its export (several at once, on one replica or
+    many, all passed the check and each built a full read of the workspace)."""
     permit = authorize(access, Action.EXPORT_CREATE)
     await require_verified(session, access)  # 403 email_unverified (workspaces/service.py)
     workspace_id = access.workspace.id
+    await lock_workspace(session, REQUEST_LOCK, workspace_id)
     await fail_lost(session, workspace_id)
     if await repo.count_active_exports(session, workspace_id=workspace_id):
         raise Conflict(
@@ -367,9 +374,7 @@ async def _write(
                 workspace = await ws_repo.get_workspace(session, workspace_id)
                 if workspace is None:
                     raise NotFound("Workspace not found")
-                with zipfile.ZipFile(
-                    partial, "w", zipfile.ZIP_DEFLATED, allowZip64=True
-                ) as archive:
+                async with ZipSink(partial) as archive:  # written by a thread of its own
                     await archive_writer.write_archive(archive, session, workspace)
             os.replace(partial, final)
         finally:
@@ -414,9 +419,13 @@ async def _write(
 
 async def delete_expired(db: Database, settings: Settings, *, now: datetime) -> int:
     """Delete the files of exports past their expiry and mark them expired (every workspace's:
-    the scheduled job), and the part files of builds that died (older than ``PART_MAX_AGE``).
-    Returns how many exports expired."""
+    the scheduled job), the part files of builds that died (older than ``PART_MAX_AGE``), and
+    zips no export row names once older than an export lives (``remove_orphan_zips``). Returns
+    how many exports expired."""
     remove_part_files(settings, older_than=now - PART_MAX_AGE)
+    await remove_orphan_zips(
+        db, settings, older_than=now - timedelta(hours=settings.export_ttl_hours) - PART_MAX_AGE
+    )
     total = 0
     while True:
         async with db.transaction(lookup=repo.EXPORT_SWEEP_LOOKUP) as session:
@@ -436,14 +445,46 @@ async def delete_expired(db: Database, settings: Settings, *, now: datetime) -> 
             return total
 
 
-async def remove_workspace_files(
+async def remove_orphan_zips(db: Database, settings: Settings, *, older_than: datetime) -> int:
+    """Delete the zips last written before ``older_than`` that no export row names (every
+    ready export's file expires before then): a safeguard for a file whose row went without
+    it. How many went."""
+    directory = exports_dir(settings)
+    if not directory.is_dir():
+        return 0
+    cutoff = older_than.timestamp()
+    old: dict[str, Path] = {}
+    for path in directory.glob("*.zip"):
+        with contextlib.suppress(FileNotFoundError):
+            if FILE_NAME.match(path.name) and path.stat().st_mtime < cutoff:
+                old[path.name] = path
+    removed = 0
+    names = sorted(old)
+    for start in range(0, len(names), 500):
+        page = names[start : start + 500]
+        async with db.transaction(lookup=repo.EXPORT_SWEEP_LOOKUP) as session:
+            held = await repo.held_file_names(session, names=page)
+        for name in page:
+            if name not in held:
+                log.warning("export file %s belongs to no export: deleted", name)
+                old[name].unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+async def remove_workspace_exports(
     session: AsyncSession, settings: Settings, *, workspace_id: uuid.UUID
 ) -> int:
-    """Delete every export file of a workspace, the part files of its unfinished builds among
-    them (its rows go with the workspace)."""
-    names = await repo.export_file_names(session, workspace_id=workspace_id)
+    """Delete a workspace's export rows (the purge's first transaction) and every file of them,
+    the part files of its unfinished builds among them; how many files went.
+
+    The rows go first and their file names are those of the deleted rows: a build that
+    finishes meanwhile either committed ``ready`` before (its file name is deleted here) or
+    finds its row gone and deletes its own zip. Read before the rows went, a build finishing in
+    between left its zip on disk with no row (a reviewer's finding)."""
+    rows = await repo.delete_exports(session, workspace_id=workspace_id)
+    names = [name for _, name in rows if name]
     for name in names:
         with contextlib.suppress(FileNotFoundError, ValueError):
             export_path(settings, name).unlink()
-    ids = await repo.export_ids(session, workspace_id=workspace_id)
-    return len(names) + remove_part_files(settings, export_ids=ids)
+    return len(names) + remove_part_files(settings, export_ids=[i for i, _ in rows])

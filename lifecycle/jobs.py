@@ -18,7 +18,9 @@ from core.config import Settings
 from core.db import Database
 from core.jobs import JobFunction, JobQueue
 from core.logging import workspace_context
+from core.mail import Mailer
 from lifecycle import deletion, exports, retention
+from rag.chat.cache import ResponseCache
 
 DEPS_KEY = "lifecycle"
 
@@ -31,6 +33,10 @@ class LifecycleDeps:
     settings: Settings
     jobs: JobQueue
     redis: Redis | None
+    cache: ResponseCache | None = None
+    """The process's response cache: a purge clears what its memory holds of the workspace."""
+    mailer: Mailer | None = None
+    """A purge and an erasure delete the file outbox's copies of the mails they delete."""
 
 
 def _deps(ctx: dict[str, Any]) -> LifecycleDeps:
@@ -61,6 +67,8 @@ async def purge_workspace_job(
             deps.redis,
             workspace_id=uuid.UUID(workspace_id),
             now=datetime.fromisoformat(as_of) if as_of else None,
+            cache=deps.cache,
+            mailer=deps.mailer,
         )
 
 

@@ -8,7 +8,7 @@ import uuid
 from fastapi import APIRouter, BackgroundTasks, Request, status
 from fastapi.responses import FileResponse
 
-from api.data_lifecycle import export_zip_response, purge_after_commit
+from api.data_lifecycle import export_zip_response, forget_after_erasure, purge_after_commit
 from api.deps import (
     DeletedWorkspaceDep,
     LimitDep,
@@ -157,15 +157,29 @@ async def delete_account(
 
 
 @router.post("/workspaces/{workspace_id}/erasures", response_model=ErasureOut)
-async def erase_visitor(body: ErasureIn, access: WorkspaceDep, session: SessionDep) -> ErasureOut:
+async def erase_visitor(
+    body: ErasureIn,
+    access: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
+) -> ErasureOut:
     """Erase one visitor's conversations, messages, leads and submissions (owners; audited
     without the erased data). By ``email`` (everything filed under it, and the conversations
     where it was typed) or by widget ``session_id`` (that session's conversations and the
-    submissions sent from them; a lead another visitor also sent to stays), exactly one."""
-    counts = await erasure.erase_visitor(
+    submissions sent from them; a lead another visitor also sent to stays), exactly one.
+    After the commit the workspace's response cache is cleared (it holds visitors' questions)."""
+    erased = await erasure.erase_visitor(
         session, access, email=body.email, session_id=body.session_id
     )
-    return ErasureOut(erased=counts)
+    forget_after_erasure(
+        background,
+        cache=runtime.cache,
+        mailer=runtime.mailer,
+        workspace_id=access.workspace.id,
+        erased=erased,
+    )
+    return ErasureOut(erased=erased.counts)
 
 
 # --- retention -----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
 
-from api.data_lifecycle import export_zip_response
+from api.data_lifecycle import export_zip_response, forget_after_erasure
 from api.deps import RuntimeDep, SessionDep
 from core.errors import Conflict, ValidationFailed
 from core.models import utcnow
@@ -111,13 +111,21 @@ async def download_export(
 
 
 @router.post("/w/{workspace_id}/settings/erasures")
-async def erase_visitor(request: Request, page: PageDep, session: SessionDep) -> Response:
-    """Erase one visitor (owners; audited without the erased data); the counts in the notice."""
+async def erase_visitor(
+    request: Request,
+    page: PageDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
+) -> Response:
+    """Erase one visitor (owners; audited without the erased data); the counts in the notice.
+    The response cache and the deleted mails' files are cleared after the commit, as over the
+    API."""
     fields = await form_fields(request)
     key = str(fields.get("key") or "")
     value = str(fields.get("value") or "").strip()
     try:
-        counts = await erasure.erase_visitor(
+        done = await erasure.erase_visitor(
             session,
             page.access,
             email=value if key == "email" else None,
@@ -126,7 +134,14 @@ async def erase_visitor(request: Request, page: PageDep, session: SessionDep) ->
     except ValidationFailed:
         notice = "Give the visitor's email address or their widget session id"
         return redirect(request, page.url("settings") + "?notice=" + quote(notice))
-    erased = ", ".join(f"{counts.get(name, 0)} {label}" for name, label in ERASED_KINDS)
+    forget_after_erasure(
+        background,
+        cache=runtime.cache,
+        mailer=runtime.mailer,
+        workspace_id=page.access.workspace.id,
+        erased=done,
+    )
+    erased = ", ".join(f"{done.counts.get(name, 0)} {label}" for name, label in ERASED_KINDS)
     notice = f"Visitor erased: {erased}"
     return redirect(request, page.url("settings") + "?notice=" + quote(notice))
 

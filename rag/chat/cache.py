@@ -386,6 +386,48 @@ class ResponseCache:
         if vector is not None:
             self.memory.add_vector(scope, digest, vector)
 
+    async def forget_workspace(self, workspace_id: uuid.UUID) -> int:
+        """Every cached answer of the workspace, whatever its version, and the embeddings of its
+        cached questions: in Redis (``tb:rc:<ws>:*``, ``tb:rcl:<ws>:*``, SCAN and DEL), in this
+        process's memory and in its mirrors of the Redis lists. An entry holds the visitor's
+        question and its key is a digest, so a visitor's erasure cannot pick out their entries:
+        the workspace's cache goes (the next questions fill it again). The hit/miss counts stay
+        (numbers only). How many Redis keys went. With Redis unreachable its keys stay until
+        CACHE_TTL_SECONDS (a warning says so) and this process's memory is cleared all the same."""
+        prefix = f"{workspace_id}:"
+        removed = 0
+        if self.redis is not None:
+            try:
+                for pattern in (f"tb:rc:{prefix}*", f"tb:rcl:{prefix}*"):
+                    batch: list[bytes | str] = []
+                    async for key in self.redis.scan_iter(match=pattern, count=1000):
+                        batch.append(key)
+                        if len(batch) >= 500:
+                            removed += int(await self.redis.delete(*batch))
+                            batch.clear()
+                    if batch:
+                        removed += int(await self.redis.delete(*batch))
+            except (RedisError, OSError) as exc:
+                self._redis_failed(exc)
+                log.warning(
+                    "response cache of workspace %s not cleared in Redis: its entries expire"
+                    " with CACHE_TTL_SECONDS",
+                    workspace_id,
+                )
+        self.forget_workspace_here(workspace_id)
+        return removed
+
+    def forget_workspace_here(self, workspace_id: uuid.UUID) -> None:
+        """The workspace's entries and vectors in this process only (the in-process LRU, the
+        mirrors of Redis lists): what a purge, which deletes the Redis keys itself, leaves."""
+        prefix = f"{workspace_id}:"
+        for key in [k for k in list(self.memory.entries) if k.startswith(prefix)]:
+            self.memory.entries.pop(key, None)
+        for scope in [s for s in list(self.memory.vectors) if s.startswith(prefix)]:
+            self.memory.vectors.pop(scope, None)
+        for scope in [s for s in list(self.mirrors) if s.startswith(prefix)]:
+            self.mirrors.pop(scope, None)
+
     async def stats(self, workspace_id: uuid.UUID) -> dict[str, Any]:
         counts: dict[str, int] = {}
         redis = self._usable_redis()
