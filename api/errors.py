@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -106,6 +107,12 @@ def allowed_methods(request: Request) -> list[str]:
 
 
 DATABASE_RETRY_AFTER = "5"
+DATABASE_BUSY_RETRY_AFTER = "2"
+DATABASE_MESSAGES = {
+    "database_busy": "The service is busy; try again shortly",
+    "database_unavailable": "The database is unavailable; try again shortly",
+}
+"""What a visitor or client is told of a database failure that is no bug, by its code."""
 _DATABASE_MODULES = ("asyncpg", "sqlalchemy")
 
 
@@ -136,6 +143,16 @@ def is_database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.TooManyConnectionsError | asyncpg.CannotConnectNowError):
         return True
     return isinstance(exc, OSError) and _raised_by_database_driver(exc)
+
+
+def database_error_code(exc: BaseException) -> str | None:
+    """The stable code of a database failure that is no bug (a 503, logged as a warning, not
+    sent to Sentry): ``database_busy`` when no pooled connection came free within
+    DB_POOL_TIMEOUT_SECONDS (every one held by other requests), ``database_unavailable`` when
+    PostgreSQL could not be reached (``is_database_unavailable``); None for anything else."""
+    if isinstance(exc, PoolTimeout):
+        return "database_busy"
+    return "database_unavailable" if is_database_unavailable(exc) else None
 
 
 def _is_unstorable_text(exc: BaseException) -> bool:
@@ -209,11 +226,25 @@ def install_error_handlers(app: FastAPI) -> None:
             exc,
         )
         return JSONResponse(
-            error_body("database_unavailable", "The database is unavailable; try again shortly"),
+            error_body("database_unavailable", DATABASE_MESSAGES["database_unavailable"]),
             status_code=503,
             headers={"Retry-After": DATABASE_RETRY_AFTER},
         )
 
+    async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
+        log.warning(
+            "database busy on %s %s: no pooled connection came free: %s",
+            request.method,
+            request.url.path,
+            exc,
+        )
+        return JSONResponse(
+            error_body("database_busy", DATABASE_MESSAGES["database_busy"]),
+            status_code=503,
+            headers={"Retry-After": DATABASE_BUSY_RETRY_AFTER},
+        )
+
+    app.add_exception_handler(PoolTimeout, _database_busy)
     for exc_class in (
         OSError,
         DBAPIError,

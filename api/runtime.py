@@ -190,6 +190,7 @@ def app_database(
         pooler=settings.database_pooler if pooled else "none",
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
         statement_timeout_ms=settings.db_statement_timeout_ms
         if statement_timeout_ms is None
         else statement_timeout_ms,

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi.responses import StreamingResponse
 
+from api.errors import DATABASE_MESSAGES, database_error_code
 from core.errors import AppError
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,9 @@ def format_event(event: str, data: dict[str, Any]) -> str:
 
 async def sse_response(events: AsyncIterator[tuple[str, dict[str, Any]]]) -> StreamingResponse:
     """Pulls the first event before answering, so errors before any output (validation,
-    quota) are ordinary HTTP errors; later failures become an ``error`` event."""
+    quota) are ordinary HTTP errors; later failures become an ``error`` event, with the code
+    the HTTP error would have (an ``AppError``'s, ``database_unavailable``, ``database_busy``)
+    or ``internal_error``."""
     first = await anext(events)
 
     async def body() -> AsyncIterator[str]:
@@ -30,7 +33,12 @@ async def sse_response(events: AsyncIterator[tuple[str, dict[str, Any]]]) -> Str
                 yield format_event(event, data)
         except AppError as exc:
             yield format_event("error", {"code": exc.code, "message": exc.message})
-        except Exception:
+        except Exception as exc:
+            code = database_error_code(exc)
+            if code is not None:  # as the HTTP handlers answer it: no bug, a 503's code
+                log.warning("chat stream failed: %s: %s: %s", code, type(exc).__name__, exc)
+                yield format_event("error", {"code": code, "message": DATABASE_MESSAGES[code]})
+                return
             log.exception("chat stream failed")
             yield format_event(
                 "error", {"code": "internal_error", "message": "The answer was interrupted"}

@@ -87,8 +87,12 @@ class Settings(BaseSettings):
     app_db_role: str = "trulybot_app"
     db_pool_size: int = Field(default=10, ge=1, le=1000)
     db_max_overflow: int = Field(default=10, ge=0, le=1000)
-    # Chat turns in their database/CPU part at once per process (the rest wait in order in front,
-    # not for a pooled connection); 0: DB_POOL_SIZE. Generation is outside the limit.
+    # How long a request waits for a pooled connection when all are busy before it is answered
+    # 503 ``database_busy`` with Retry-After; well below REQUEST_TIMEOUT_SECONDS.
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Chat turns in their database part at once per process (the rest wait in order in front,
+    # not for a pooled connection); 0: DB_POOL_SIZE. The models (a follow-up's rewrite, the
+    # embedding, generation, an LLM reranker) are outside the limit.
     chat_concurrent_turns: int = Field(default=0, ge=0, le=10000)
     db_statement_timeout_ms: int = Field(default=15000, ge=0)
 

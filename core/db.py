@@ -81,6 +81,7 @@ def create_engine(
     *,
     pool_size: int = 10,
     max_overflow: int = 10,
+    pool_timeout: float = 30.0,
     statement_timeout_ms: int = 15000,
     application_name: str = "trulybot",
     pooler: Pooler = "none",
@@ -88,7 +89,8 @@ def create_engine(
     """The engine for ``url``. ``pooler="pgbouncer"``: nothing but ``application_name`` as a
     startup parameter (the timeouts go into each transaction, see ``Database``), and no
     prepared statement outlives its transaction (asyncpg's and SQLAlchemy's statement caches
-    off, unnamed statements)."""
+    off, unnamed statements). ``pool_timeout``: how long a checkout waits for a pooled
+    connection before ``sqlalchemy.exc.TimeoutError`` (the API's 503 ``database_busy``)."""
     server_settings = {"application_name": application_name}
     connect_args: dict[str, Any] = {"timeout": 10}
     if pooler == "pgbouncer":
@@ -104,6 +106,7 @@ def create_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
         pool_recycle=1800,
         connect_args=connect_args,
         # An error's text keeps the statement but not its bound values: they are visitors'

@@ -101,6 +101,16 @@ class TurnGate:
         finally:
             self._release()
 
+    @property
+    def free(self) -> int:
+        """Slots no turn holds now."""
+        return self._free
+
+    @property
+    def finishing(self) -> int:
+        """Turns waiting for a slot to record their answer."""
+        return len(self._waiting[0])
+
     def _release(self) -> None:
         for queue in self._waiting:
             while queue:

@@ -63,6 +63,8 @@ class Spent:
     completion_tokens: int = 0
     text: str = ""
     """What the model wrote so far (before the output guard)."""
+    closed: bool = False
+    """Counted with the recorded answer: a failure after that counts nothing more."""
 
     @property
     def tokens(self) -> int:

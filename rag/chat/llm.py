@@ -79,6 +79,10 @@ _EMPTY: Final[dict[str, Any]] = {}
 # controls but tab and line breaks, DEL (as ``rag.knowledge.parsed`` drops them from documents),
 # and lone surrogates (a JSON escape of half a character: no UTF-8 for it).
 _UNSTORABLE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+CHARS_PER_TOKEN_CAP: Final = 8
+"""A reply's length cap, in characters per ``max_tokens`` token: twice what an English token
+averages, so a server that honours ``max_tokens`` never meets it, and one that ignores it stops
+there (the reply is cut as at max_tokens: ``finish_reason`` "length")."""
 
 
 def _mapping(value: object) -> dict[str, Any]:
@@ -120,6 +124,7 @@ class OpenAIChatLLM:
     ) -> None:
         self.model = model
         self.max_tokens = max_tokens
+        self.max_chars = max_tokens * CHARS_PER_TOKEN_CAP
         self.temperature = temperature
         self.client = openai.AsyncOpenAI(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
@@ -170,6 +175,9 @@ class OpenAIChatLLM:
         choices = data.get("choices")
         choice = _mapping(choices[0]) if isinstance(choices, list) and choices else None
         text = model_text(_mapping(choice.get("message")).get("content")) if choice else ""
+        finish_reason = choice.get("finish_reason") if choice else None
+        if len(text) > self.max_chars:  # a server that ignored max_tokens
+            text, finish_reason = text[: self.max_chars], "length"
         usage = _mapping(data.get("usage"))
         prompt_tokens = usage.get("prompt_tokens")
         completion_tokens = usage.get("completion_tokens")
@@ -182,12 +190,17 @@ class OpenAIChatLLM:
                 completion_tokens if completion_tokens is not None else _estimate_tokens(text)
             ),
             model=data.get("model") or self.model,
-            finish_reason=choice.get("finish_reason") if choice else None,
+            finish_reason=finish_reason,
         )
 
     async def stream(
         self, messages: list[PromptMessage], *, user: str | None
     ) -> AsyncIterator[StreamEvent]:
+        """Deltas, then ``done``. A stream whose body ends after the model's first words with
+        no ``finish_reason`` (a proxy or gateway closing it when its backend died) is no whole
+        answer: ``LLMUnavailable`` (``stream_incomplete``), as an error mid-stream. A reply
+        reaching ``max_chars`` (a server ignoring ``max_tokens``) is cut there and ends as at
+        max_tokens (``finish_reason`` "length")."""
         params = self._params(messages, user)
         params["stream"] = True
         params["stream_options"] = {"include_usage": True}
@@ -196,6 +209,8 @@ class OpenAIChatLLM:
         completion_tokens: int | None = None
         model = self.model
         finish_reason: str | None = None
+        room = self.max_chars
+        over = False
         try:
             stream = await self.client.post(
                 CHAT_COMPLETIONS,
@@ -220,11 +235,19 @@ class OpenAIChatLLM:
                         if choice.get("finish_reason"):
                             finish_reason = choice["finish_reason"]
                         delta = model_text(_mapping(choice.get("delta")).get("content"))
+                        if len(delta) > room:
+                            delta, over = delta[:room], True
                         if delta:
+                            room -= len(delta)
                             parts.append(delta)
                             yield StreamEvent("delta", delta)
+                    if over:  # the length cap: the rest is not read
+                        finish_reason = "length"
+                        break
         except openai.APIError as exc:
             raise _unavailable(exc) from exc
+        if parts and finish_reason is None:
+            raise LLMUnavailable(details={"reason": "stream_incomplete"})
         text = "".join(parts)
         yield StreamEvent(
             "done",

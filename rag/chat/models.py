@@ -82,13 +82,19 @@ class ChatMessage(Base):
     )
     answer_flags: Mapped[dict[str, bool] | None] = mapped_column(JSONB, nullable=True)
     """An answer's response flags beyond the row (lead_capture, lead_saved, extractive,
-    interrupted), the ones set; what a repeat of its question answers with."""
+    interrupted, truncated), the ones set; what a repeat of its question answers with."""
 
     @property
     def interrupted(self) -> bool:
         """The model's streamed answer broke off partway: the visitor saw its start, then the
         fallback recorded here; its tokens are metered."""
         return bool((self.answer_flags or {}).get("interrupted"))
+
+    @property
+    def truncated(self) -> bool:
+        """The model stopped before its answer's end (at max_tokens, or the length cap on a
+        reply): the visitor got what it wrote, ending with "…"; not cached for others."""
+        return bool((self.answer_flags or {}).get("truncated"))
 
 
 class MessageFeedback(Base):

@@ -6,8 +6,10 @@ message -> validate (length, quota) -> intent -> courtesy | handoff | FAQ -> res
 
 Each step after validation is a stage in ``rag.chat.stages``: the first that settles the answer
 ends the search. At most three short transactions, and none waits for a model (the follow-up
-rewrite, the embedding, the generation); with a local embedder the question's embedding starts
-before the first transaction and runs beside it (``_embed_early``):
+rewrite, the embedding, the generation), nor holds a slot of the turn gate (``TurnGate``) while a
+model works: a hung model or embeddings provider holds up no turn that needs none of them. With
+a local embedder the question's embedding starts
+before the first transaction and runs beside it (``question.embed_early``):
 
 1. a write: meter the message (refusing over quota before any model runs), record it (and the
    conversation when new); courtesy, handoff and exact FAQ answers are settled here;
@@ -35,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.config import Settings
 from core.db import Database
 from core.errors import QuotaExceeded
-from rag.chat import notify, recording, repeats
+from rag.chat import notify, question, recording, repeats
 from rag.chat.cache import ResponseCache
 from rag.chat.clock import Clock, TurnGate
 from rag.chat.exchange import ChatInput, ChatResult, checked_message
@@ -45,9 +47,7 @@ from rag.chat.generator import (
     GenerationRequest,
     Generator,
     LLMUnavailable,
-    Rewritten,
     Spent,
-    joined_follow_up,
 )
 from rag.chat.intents import Intent, detect_intent
 from rag.chat.normalize import visitor_hash
@@ -68,12 +68,10 @@ from rag.chat.shortcuts import (
     handoff,
 )
 from rag.chat.stages import (
-    NOT_QUESTIONS,
     Answer,
     Grounding,
     Turn,
     bot_name_of,
-    looks_like_follow_up,
     record,
     retrieve,
 )
@@ -86,13 +84,6 @@ from workspaces import notifications, usage
 from workspaces.widget_keys import WorkspaceChanged
 
 log = logging.getLogger(__name__)
-
-
-def _retrieve_exception(task: asyncio.Task[Any]) -> None:
-    """An early embedding nobody awaited (the turn ended first) fails quietly; one awaited
-    raises where it is awaited."""
-    if not task.cancelled():
-        task.exception()
 
 
 class AnswerPipeline:
@@ -125,7 +116,8 @@ class AnswerPipeline:
         # Turns settling or recording at once (CHAT_CONCURRENT_TURNS, default DB_POOL_SIZE): a
         # turn beyond waits here, in order, rather than for a pooled connection mid-transaction
         # (or an overflow connection opened and closed again); a turn back to record its answer
-        # goes first. Generation is outside.
+        # goes first. The models (the rewrite, the embedding, generation, an LLM reranker) are
+        # outside: a slot is held for the transactions only.
         self._gate = TurnGate(settings.chat_concurrent_turns or settings.db_pool_size)
         self._streams = StreamedTurns()
 
@@ -134,13 +126,15 @@ class AnswerPipeline:
     async def answer(self, inp: ChatInput) -> ChatResult:
         clock = Clock()
         model_by = self._model_deadline()
-        async with self._gate.slot():
-            clock.lap("admit")
-            first = await self._settle(inp, clock, model_by)
+        first = await self._settle(inp, clock, model_by)
         if isinstance(first, ChatResult):
             return first  # a repeat of a message already answered
         turn, settled = first
-        async with repeats.unclaimed_on_failure(self.db, turn):
+        # What the model's answer cost, once it returned: metered (with the rewrite's and the
+        # reranker's tokens) when the turn fails or is cancelled before recording it (the
+        # request's timeout while it waits for its finishing slot, a shutdown).
+        spent = Spent()
+        async with repeats.unclaimed_on_failure(self.db, turn, spent):
             completion: Completion | None = None
             if isinstance(settled, Grounding):
                 try:
@@ -148,11 +142,13 @@ class AnswerPipeline:
                         completion = await self._generator_for(settled).generate(
                             self._request(turn, settled)
                         )
+                    spent.prompt_tokens = completion.prompt_tokens
+                    spent.completion_tokens = completion.completion_tokens
                 except (LLMUnavailable, TimeoutError):
                     completion = None  # the fallback, recorded
                 clock.lap("generation")
             async with self._gate.slot(finishing=True):
-                return await self.recorder.finish(turn, settled, completion, clock)
+                return await self.recorder.finish(turn, settled, completion, clock, spent=spent)
 
     async def stream(self, inp: ChatInput) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Server-sent events: meta (``source`` None until the answer is written: ``done``
@@ -162,9 +158,7 @@ class AnswerPipeline:
         answered gets that answer's events (``repeats.replay_events``)."""
         clock = Clock()
         model_by = self._model_deadline()
-        async with self._gate.slot():
-            clock.lap("admit")
-            first = await self._settle(inp, clock, model_by)
+        first = await self._settle(inp, clock, model_by)
         if isinstance(first, ChatResult):
             for event in repeats.replay_events(first):
                 yield event
@@ -244,7 +238,7 @@ class AnswerPipeline:
             emit("delta", {"text": settled.text})
         async with self._gate.slot(finishing=True):
             result = await self.recorder.finish(
-                turn, settled, completion, clock, interrupted=interrupted
+                turn, settled, completion, clock, interrupted=interrupted, spent=spent
             )
         emit("citations", {"citations": result.citations})
         emit("done", result.to_dict())
@@ -260,19 +254,25 @@ class AnswerPipeline:
         # The bot's own name is no content: "Hi Captain Nemo!" greets it.
         intent = detect_intent(message, bot_name=bot_name_of(inp.workspace)).intent
         clock.lap("validate")
-        early = self._embed_early(message, intent)
-        try:
-            first = await self._first(inp, message, intent, clock)
-        except QuotaExceeded as refused:
-            await self._quota_refused(inp.workspace.id, refused)
-            raise
+        early = question.embed_early(self.embedder, message, intent)
+        # A gate slot for the first transaction only: the rewrite and the embedding wait for
+        # a model with none held, so a hung model cannot stop the turns that need none.
+        async with self._gate.slot():
+            clock.lap("admit")
+            try:
+                first = await self._first(inp, message, intent, clock)
+            except QuotaExceeded as refused:
+                await self._quota_refused(inp.workspace.id, refused)
+                raise
         if isinstance(first, ChatResult):
             return first
         turn, answer = first
         if answer is not None:
             return turn, answer
-        async with repeats.unclaimed_on_failure(self.db, turn):
-            return await self._ground(turn, early, clock, model_by)
+        # The follow-up's rewrite, once it returned: metered when the turn fails after it.
+        spent = Spent()
+        async with repeats.unclaimed_on_failure(self.db, turn, spent):
+            return await self._ground(turn, early, clock, model_by, spent)
 
     async def _quota_refused(self, workspace_id: uuid.UUID, refused: QuotaExceeded) -> None:
         """A message refused over a monthly quota: the owners hear of it once
@@ -353,10 +353,12 @@ class AnswerPipeline:
         early: asyncio.Task[np.ndarray] | None,
         clock: Clock,
         model_by: float | None = None,
+        spent: Spent | None = None,
     ) -> tuple[Turn, Answer | Grounding]:
         """After the first transaction: the follow-up rewritten, the exact cache, the question
-        embedded, then the semantic FAQ, the semantic cache and retrieval in a read transaction,
-        and the reranking."""
+        embedded (within the turn's model time: ``EmbeddingError`` past it), then the semantic
+        FAQ, the semantic cache and retrieval in a read transaction (with a gate slot), and the
+        reranking. ``spent``: what the rewrite cost, once it returned."""
         message = turn.message
         workspace = turn.workspace
         threshold = self.settings.faq_similarity_threshold
@@ -364,25 +366,28 @@ class AnswerPipeline:
         # owner's daily token cap the follow-up is rewritten without the model.
         if turn.follow_up:
             rewriter = self.extractive if turn.daily_cap_reached else self.generator
-            rewritten = await self._rewrite(rewriter, message, turn.history, model_by)
+            rewritten = await question.rewrite(rewriter, message, turn.history, model_by)
             turn = replace(turn, standalone=rewritten.question, rewrite_tokens=rewritten.tokens)
+            if spent is not None:
+                spent.prompt_tokens, spent.completion_tokens = rewritten.tokens
             clock.lap("rewrite")
         else:
             answer = await cache_exact(self.cache, turn, model=not self.generator.extractive)
             clock.lap("cache")
             if answer is not None:
                 return turn, answer
-        if early is not None and turn.standalone == message:
-            embedding = await early  # started before the first transaction
-        else:
-            embedding = await self.embedder.embed_query(turn.standalone)
+        same = early if turn.standalone == message else None  # else a rewritten follow-up
+        embedding = await question.embed(self.embedder, turn.standalone, same, model_by)
         turn = replace(turn, embedding=embedding)
         clock.lap("embed")
 
         k = self.reranker.pool(self.settings.retrieval_k)
         # The search's hnsw.ef_search is set with the tenant, in the transaction's first statement.
         ef_search = {"hnsw.ef_search": str(retrieval.ef_search_for(k, retrieval.DEFAULT_MODE))}
-        async with self.db.transaction(workspace_id=workspace.id, local=ef_search) as session:
+        async with (
+            self._gate.slot(),
+            self.db.transaction(workspace_id=workspace.id, local=ef_search) as session,
+        ):
             answer = await faq_semantic(session, turn, threshold=threshold)
             clock.lap("faq_semantic")
             if answer is None and turn.cacheable:
@@ -412,38 +417,6 @@ class AnswerPipeline:
         counted from now, the turn's start; None: no limit but the model's own."""
         seconds = self.settings.chat_model_seconds
         return None if seconds is None else asyncio.get_running_loop().time() + seconds
-
-    @staticmethod
-    async def _rewrite(
-        rewriter: Generator,
-        message: str,
-        history: tuple[tuple[str, str], ...],
-        model_by: float | None,
-    ) -> Rewritten:
-        """The follow-up rewritten in at most half the turn's model time left (the answer has
-        the rest); past it, joined to the last question as without a model."""
-        if model_by is None:
-            return await rewriter.rewrite_follow_up(message, history)
-        now = asyncio.get_running_loop().time()
-        try:
-            async with asyncio.timeout_at(now + max(model_by - now, 0) / 2):
-                return await rewriter.rewrite_follow_up(message, history)
-        except TimeoutError:
-            return Rewritten(joined_follow_up(message, history))
-
-    def _embed_early(self, message: str, intent: str) -> asyncio.Task[np.ndarray] | None:
-        """The question's embedding, started while its message is recorded, when the embedder
-        costs nothing per call (``unmetered``: the quota is still checked before any metered
-        model runs) and the answer will likely need it: not courtesy, not a request for a
-        human, not a message that may be a follow-up (rewritten first). An answer settled
-        without it (an FAQ, the cache, a refusal) leaves its vector in the query cache."""
-        if not getattr(self.embedder, "unmetered", False):
-            return None
-        if intent in NOT_QUESTIONS or looks_like_follow_up(message):
-            return None
-        task = asyncio.create_task(self.embedder.embed_query(message))
-        task.add_done_callback(_retrieve_exception)
-        return task
 
     async def _rerank(
         self, turn: Turn, found: Answer | Grounding, clock: Clock

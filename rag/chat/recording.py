@@ -21,7 +21,7 @@ from rag.chat.cache import ResponseCache
 from rag.chat.clock import Clock, observe
 from rag.chat.echoes import echoes_the_visitor
 from rag.chat.exchange import ChatResult
-from rag.chat.generator import Completion
+from rag.chat.generator import Completion, Spent
 from rag.chat.models import ChatMessage, UnansweredQuestion
 from rag.chat.normalize import normalize_question
 from rag.chat.prompts import drop_unknown_citations, extract_citations, fallback_answer
@@ -34,11 +34,15 @@ def generated(
     grounding: Grounding, completion: Completion | None, *, offer_contact: bool = True
 ) -> Answer:
     """The answer written from the passages; "I don't know" when it cites none of them; the
-    fallback when the model failed; the guard's refusal (``refused``: no answer, and no
-    question left unanswered for the owner) when the guard withheld it."""
+    fallback when the model failed (an outage, a timeout, a stream broken off: the visitor got
+    no answer, so the question is left unanswered for the owner, as analytics counts it); the
+    guard's refusal (``refused``: no answer, and no question left unanswered for the owner)
+    when the guard withheld it. An answer the model did not finish (``cut``: stopped at
+    max_tokens, or at ``rag.chat.llm``'s cap on its length) ends with "…", so the visitor
+    sees it was cut short."""
     offer = offer_contact
     if completion is None:
-        return Answer(fallback_answer("", offer_contact=offer), "fallback")
+        return Answer(fallback_answer("", offer_contact=offer), "fallback", unanswered=True)
     if completion.guarded:
         return Answer(completion.text, "refused")
     # A source number the model made up would show as a citation that leads nowhere.
@@ -49,7 +53,19 @@ def generated(
         # citing none said it does not know (rule 3). The owner sees the question, the
         # visitor gets the contact form, as when retrieval found nothing.
         return Answer(text, "fallback", lead_capture=offer, unanswered=True, drawn=True)
+    if cut(completion):
+        text = text.rstrip() + CUT_MARK
     return Answer(text, "rag", tuple(c.to_dict() for c in citations), drawn=True)
+
+
+CUT_MARK = "…"
+"""What ends an answer the model did not finish (``cut``)."""
+
+
+def cut(completion: Completion | None) -> bool:
+    """The model stopped writing before its answer's end: at ``max_tokens`` (or the length cap
+    ``rag.chat.llm`` puts on a server that ignores it)."""
+    return completion is not None and completion.finish_reason == "length"
 
 
 def meta(turn: Turn, settled: Answer | Grounding) -> dict[str, Any]:
@@ -106,10 +122,12 @@ class AnswerRecorder:
         clock: Clock,
         *,
         interrupted: Completion | None = None,
+        spent: Spent | None = None,
     ) -> ChatResult:
         """``interrupted``: the model's stream broke off after its first words (``completion``
         is None): its tokens are metered with the fallback given in its place, recorded as
-        interrupted (``answer_flags``)."""
+        interrupted (``answer_flags``). ``spent``: the turn's tally of its models' tokens
+        (``repeats.unclaimed_on_failure``), closed once they are counted here."""
         workspace = turn.workspace
         answer = (
             settled
@@ -154,6 +172,7 @@ class AnswerRecorder:
                             lead_saved=answer.lead_saved,
                             extractive=extractive,
                             interrupted=completion is None and interrupted is not None,
+                            truncated=answer.source == "rag" and cut(completion),
                         )
                         or None,
                     ),
@@ -165,15 +184,19 @@ class AnswerRecorder:
                 )
             if turn.reservation is not None:
                 turn.reservation.closed = True  # settled: nothing to give back on a failure
+            if spent is not None:
+                spent.closed = True  # counted: nothing to count again on a failure
         except IntegrityError:
             if turn.claim is None:
                 raise
             # Another try of this message recorded its answer first (a claim taken over from a
-            # try that was slow, not gone): that answer is kept, and given to this try too; this
-            # try's reservation is given back.
+            # try that was slow, not gone): that answer is kept, and given to this try too; the
+            # tokens this try's models spent are counted all the same, in place of its
+            # reservation.
             async with self.db.transaction(workspace_id=workspace.id) as session:
-                if turn.reservation is not None:
-                    await usage.release_tokens(session, turn.reservation)
+                await repeats.settle_spent(session, workspace.id, turn.reservation, sum(tokens))
+                if spent is not None:
+                    spent.closed = True
                 return await repeats.recorded_answer(session, workspace, turn)
         if answer.handoff_delivery is not None:
             self.notifier.schedule(workspace.id, answer.handoff_delivery)
@@ -186,6 +209,8 @@ class AnswerRecorder:
             and not completion.guarded
             # An answer the model did not finish (cut at max_tokens, stopped by a content
             # filter) ends mid-sentence: the next asker gets a whole one written anew.
+            # A streamed reply always names its reason (``rag.chat.llm`` refuses one that ends
+            # without it); a whole JSON body may not (None).
             and (completion.extractive or completion.finish_reason in (None, "stop"))
             # A model's answer may carry what this visitor said (from the conversation so
             # far, or what identifies them in the question), so no other visitor may get it.

@@ -154,21 +154,23 @@ async def unclaimed_on_failure(
     """A turn failing (or cancelled) before its answer is recorded releases its claim, when its
     message came with a client_message_id (the next try of the message answers it), and gives
     back the LLM tokens it reserved under the daily cap (``Turn.reservation``). With ``spent``
-    (what its streamed answer cost so far: a turn cancelled mid-answer at shutdown), the
-    reservation is settled to what the turn's models spent instead (the answer so far, the
-    follow-up's rewrite, the reranker), counted this month and that day. The release
-    outlives a cancellation (shielded); one that fails leaves the claim to lapse (``LEASE``) and
-    the reservation counted for the day."""
-    if turn.claim is None and turn.reservation is None:
-        yield
-        return
+    (what its models cost so far: a streamed answer's words, a JSON answer once the model
+    returned it, a follow-up's rewrite), what the turn's models spent (that, the follow-up's
+    rewrite and the reranker on ``turn``) is counted this month and today: in place of the
+    reservation, or on its own when the turn reserved nothing. Nothing is counted once the
+    answer is recorded with its tokens (``Spent.closed``). The release outlives a cancellation
+    (shielded); one that fails leaves the claim to lapse (``LEASE``) and the reservation
+    counted for the day."""
     try:
         yield
     except BaseException:
         tokens = 0
-        if spent is not None:
+        if spent is not None and not spent.closed:
             tokens = spent.tokens + sum(turn.rewrite_tokens) + sum(turn.rerank_tokens)
-        await asyncio.shield(_release(db, turn.workspace.id, turn.claim, turn.reservation, tokens))
+        if turn.claim is not None or turn.reservation is not None or tokens:
+            await asyncio.shield(
+                _release(db, turn.workspace.id, turn.claim, turn.reservation, tokens)
+            )
         raise
 
 
@@ -188,12 +190,25 @@ async def _release(
                     message_id=claim.message_id,
                     claimed_at=claim.claimed_at,
                 )
-            if reservation is not None and spent and not reservation.closed:
-                await usage.settle_tokens(session, reservation, spent)
-            elif reservation is not None:
-                await usage.release_tokens(session, reservation)
+            await settle_spent(session, workspace_id, reservation, spent)
     except Exception:
         log.warning("could not release what the turn in %s held", workspace_id, exc_info=True)
+
+
+async def settle_spent(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    reservation: usage.TokenReservation | None,
+    spent: int,
+) -> None:
+    """``spent`` tokens counted this month and today, in place of ``reservation`` when it is
+    still held (given back whole when nothing was spent)."""
+    if reservation is not None and spent and not reservation.closed:
+        await usage.settle_tokens(session, reservation, spent)
+    elif reservation is not None:
+        await usage.release_tokens(session, reservation)
+    elif spent:
+        await usage.record_llm_tokens(session, workspace_id, spent)
 
 
 async def recorded_answer(session: AsyncSession, workspace: Workspace, turn: Turn) -> ChatResult:
@@ -307,15 +322,23 @@ def replay_events(result: ChatResult) -> list[tuple[str, dict[str, Any]]]:
 
 
 def answer_flags(
-    *, lead_capture: bool, lead_saved: bool, extractive: bool, interrupted: bool = False
+    *,
+    lead_capture: bool,
+    lead_saved: bool,
+    extractive: bool,
+    interrupted: bool = False,
+    truncated: bool = False,
 ) -> dict[str, bool]:
     """What an answer's row keeps of its response beyond its columns (``replayed``): the flags
     that are set, or nothing. ``interrupted``: the model's streamed answer broke off partway
-    and the fallback was given in its place (for the owner: ``ChatMessage.interrupted``)."""
+    and the fallback was given in its place (for the owner: ``ChatMessage.interrupted``).
+    ``truncated``: the model stopped before its answer's end (max_tokens, or the length cap),
+    and the visitor got what it wrote, ending with "…" (``ChatMessage.truncated``)."""
     flags = {
         "lead_capture": lead_capture,
         "lead_saved": lead_saved,
         "extractive": extractive,
         "interrupted": interrupted,
+        "truncated": truncated,
     }
     return {name: True for name, value in flags.items() if value}

@@ -139,6 +139,9 @@ class MessageOut(BaseModel):
     interrupted: bool = False
     """The model's streamed answer broke off partway: the visitor saw its start, then this
     text (the fallback); its tokens are counted."""
+    truncated: bool = False
+    """The model stopped before its answer's end (at LLM_MAX_TOKENS, or the cap on a reply's
+    length): the visitor got what it wrote, ending with "…"."""
 
 
 class TranscriptOut(BaseModel):

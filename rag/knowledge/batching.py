@@ -215,12 +215,17 @@ class ModelScheduler:
                 return
             kind, texts, futures = job
             started = time.perf_counter()
+            encode = self._query_encode if kind == "query" else self._encode
+            encoding = asyncio.ensure_future(encode(texts))
+            _withdrawn_with(encoding, futures)
             try:
-                encode = self._query_encode if kind == "query" else self._encode
-                matrix = await encode(texts)
+                matrix = await encoding
                 if len(matrix) != len(texts):
                     raise RuntimeError(f"the model returned {len(matrix)} rows for {len(texts)}")
             except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if encoding.cancelled() and not (task is not None and task.cancelling()):
+                    continue  # every caller went away: their request was withdrawn
                 for future in futures:
                     if not future.done():
                         future.set_exception(RuntimeError("the embedding worker was stopped"))
@@ -285,6 +290,21 @@ class ModelScheduler:
                 await self._full.wait()
         except TimeoutError:
             pass
+
+
+def _withdrawn_with(
+    encoding: asyncio.Future[np.ndarray], futures: list[asyncio.Future[np.ndarray]]
+) -> None:
+    """``encoding`` (the model's request) cancelled once every caller waiting for it went away
+    (a chat turn past its model time, a visitor gone): a hung provider's request does not go
+    on, with its retries, for nobody."""
+
+    def withdraw(_: object) -> None:
+        if not encoding.done() and all(future.cancelled() for future in futures):
+            encoding.cancel()
+
+    for future in futures:
+        future.add_done_callback(withdraw)
 
 
 def normalize_query(text: str) -> str:

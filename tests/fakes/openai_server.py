@@ -24,7 +24,8 @@ Knobs (all may be changed while the server runs):
 - ``chat_reply``: the assistant text, or a callable ``(request_json) -> str``;
   ``ranking_reply(score)`` answers a reranking prompt (numbered ``[n] passage`` lines) with the
   numbers ordered by ``score(passage)``, highest first.
-- ``hang``: never answer (until the client gives up or the server stops).
+- ``hang``: never answer (until the client gives up or the server stops); a request hanging
+  when it is set back to False is answered then.
 - ``usage``: ``(prompt_tokens, completion_tokens)`` to report; ``None`` counts words instead.
 - ``stream_chunk_chars``: split streamed replies into deltas of this many characters
   (default: one delta per word, trailing whitespace included).
@@ -33,9 +34,17 @@ Knobs (all may be changed while the server runs):
   (``data: {"error": {...}}``, as OpenAI reports a failure once a stream has started).
 - ``stream_hang_after``: stop streamed replies after this many deltas and send nothing more
   until it is set back to None (or the server stops); then the rest.
+- ``stream_cut_after``: end streamed replies cleanly after this many deltas: the body just
+  ends, with no ``finish_reason``, usage or ``[DONE]`` (a proxy or gateway closing the stream
+  when its backend died).
 - ``embedding_dimensions``: default vector size when the request has no ``dimensions`` (1536).
 - ``finish_reason``: why the reply ended, as the provider reports it (``"stop"``; ``"length"``
   for a reply cut at max_tokens, ``"content_filter"``), streamed or not.
+
+``reset_all()`` sets every knob back to what the fake was built with (a module-scoped fake's
+per-test state). Events a test waits for instead of sleeping (``threading.Event``; cleared by
+``reset_all``): ``hanging`` is set once a request hangs (``hang``), ``stream_sent`` once a
+streamed reply has sent its ``stream_hang_after`` deltas and waits.
 """
 
 from __future__ import annotations
@@ -146,7 +155,26 @@ class FakeOpenAI:
         stream_hang_after: int | None = None,
         retry_after_ms: int = 10,
         finish_reason: str = "stop",
+        stream_cut_after: int | None = None,
     ) -> None:
+        self._knobs: dict[str, Any] = {
+            "chat_reply": chat_reply,
+            "latency": latency,
+            "hang": hang,
+            "usage": usage,
+            "model": model,
+            "embedding_dimensions": embedding_dimensions,
+            "stream_chunk_chars": stream_chunk_chars,
+            "stream_delay": stream_delay,
+            "stream_error_after": stream_error_after,
+            "stream_hang_after": stream_hang_after,
+            "retry_after_ms": retry_after_ms,
+            "finish_reason": finish_reason,
+            "stream_cut_after": stream_cut_after,
+        }
+        self.stream_cut_after = stream_cut_after
+        self.stream_sent = threading.Event()
+        self.hanging = threading.Event()
         self.chat_reply: ChatReply = chat_reply
         self.latency = latency
         self.hang = hang
@@ -217,6 +245,15 @@ class FakeOpenAI:
             self._failures.clear()
             self.requests.clear()
 
+    def reset_all(self) -> None:
+        """``reset``, and every knob back to what the fake was built with: a test that set one
+        (and failed before setting it back) leaks nothing into the next test."""
+        self.reset()
+        for name, value in self._knobs.items():
+            setattr(self, name, value)
+        self.stream_sent.clear()
+        self.hanging.clear()
+
     @property
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
@@ -251,11 +288,14 @@ class FakeOpenAI:
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         if self.hang:
-            while not self._stopping.is_set():
+            self.hanging.set()
+            while self.hang and not self._stopping.is_set():
                 if await request.is_disconnected():
-                    break
+                    return Response(status_code=504)
                 await asyncio.sleep(0.02)
-            return Response(status_code=504)
+            if self._stopping.is_set():
+                return Response(status_code=504)
+            # ``hang`` set back to False: the request is answered after all
         with self._lock:
             status = self._failures.pop(0) if self._failures else None
         if status is None:
@@ -379,6 +419,8 @@ class FakeOpenAI:
 
         yield chunk({"role": "assistant", "content": "", "refusal": None}, None)
         for sent, piece in enumerate(self._deltas(text)):
+            if self.stream_cut_after is not None and sent >= self.stream_cut_after:
+                return  # the body ends here: no finish_reason, no usage, no [DONE]
             if self.stream_error_after is not None and sent >= self.stream_error_after:
                 error = {
                     "message": "Fake failure mid-stream",
@@ -393,6 +435,7 @@ class FakeOpenAI:
                 and sent >= self.stream_hang_after
                 and not self._stopping.is_set()
             ):
+                self.stream_sent.set()
                 await asyncio.sleep(0.02)
             if self.stream_delay > 0:
                 await asyncio.sleep(self.stream_delay)

@@ -82,11 +82,8 @@ def fake_llm() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def llm_settings(fake_llm: FakeOpenAI) -> Any:
-    fake_llm.reset()
+    fake_llm.reset_all()  # every knob, whatever the last test left set
     fake_llm.chat_reply = "Yearly plans are refunded in full within 30 days [1]."
-    fake_llm.latency = 0.0
-    fake_llm.hang = False
-    fake_llm.stream_error_after = None
     return make_settings(
         openai_api_key="sk-test",
         openai_base_url=fake_llm.base_url,

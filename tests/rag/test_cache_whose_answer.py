@@ -31,8 +31,7 @@ def minilm() -> LocalEmbedder:
 
 
 def llm_kwargs(fake: FakeOpenAI) -> dict[str, Any]:
-    fake.reset()
-    fake.finish_reason = "stop"
+    fake.reset_all()
     return {
         "openai_api_key": "sk-test",
         "openai_base_url": fake.base_url,

@@ -1,5 +1,5 @@
-"""The question's embedding starts while its message is recorded (rag.chat.pipeline
-``_embed_early``) only when the embedder costs nothing per call, and never twice."""
+"""The question's embedding starts while its message is recorded (rag.chat.question
+``embed_early``) only when the embedder costs nothing per call, and never twice."""
 
 from __future__ import annotations
 
@@ -88,20 +88,14 @@ async def test_over_quota_a_metered_embedder_is_never_called(
 
 
 class InFlight(CountingEmbedder):
-    """Counts the questions being embedded at once."""
+    """Takes a while per question, so the turns overlap."""
 
     def __init__(self) -> None:
         super().__init__(unmetered=True)
-        self.now = self.most = 0
 
     async def embed_query(self, text: str) -> np.ndarray:
-        self.now += 1
-        self.most = max(self.most, self.now)
-        try:
-            await asyncio.sleep(0.05)  # the other turns run meanwhile, if they may
-            return await super().embed_query(text)
-        finally:
-            self.now -= 1
+        await asyncio.sleep(0.05)  # the other turns run meanwhile
+        return await super().embed_query(text)
 
 
 async def test_turns_beyond_the_limit_wait_in_front_and_are_all_answered(
@@ -119,5 +113,6 @@ async def test_turns_beyond_the_limit_wait_in_front_and_are_all_answered(
         answers = await asyncio.gather(*(_ask(client, key, q) for q in questions))
     assert [a.status_code for a in answers] == [200] * 6
     assert sorted(embedder.queries) == sorted(questions)
-    assert embedder.most == 1  # (several with a limit of 6)
+    # The embedding is outside the gate (a model holds no slot: a hung provider held up every
+    # turn, tests/rag/test_turn_faults.py); the embedder's own scheduler bounds the model's work.
     assert all("admit" in a.json()["timings_ms"] for a in answers)

@@ -483,12 +483,16 @@ async def test_each_request_gets_a_fresh_canary(fake: FakeOpenAI, llm: OpenAICha
     assert len(canaries) == 2
 
 
-async def test_injected_document_cannot_leak_through_the_stream(
-    fake: FakeOpenAI, llm: OpenAIChatLLM
-) -> None:
+async def test_injected_document_cannot_leak_through_the_stream(fake: FakeOpenAI) -> None:
     fake.chat_reply = echo_system_prompt_when_asked
     fake.stream_chunk_chars = 5
-    events = await collect(LLMGenerator(llm).stream(request(passages=INJECTED)))
+    # Room for the whole echo: 77 tokens cap a reply at 616 characters (the fake ignores
+    # max_tokens), and a reply cut there reports no usage.
+    llm = OpenAIChatLLM.from_settings(settings(fake.base_url, llm_max_tokens=1000))
+    try:
+        events = await collect(LLMGenerator(llm).stream(request(passages=INJECTED)))
+    finally:
+        await llm.aclose()
 
     canary = CANARY.search(fake.chat_requests[0].json["messages"][0]["content"])
     assert canary is not None

@@ -147,7 +147,7 @@ def fake_llm() -> Iterator[FakeOpenAI]:
 async def llm_client(
     fake_llm: FakeOpenAI, db: Any, redis_client: Any
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
-    fake_llm.reset()
+    fake_llm.reset_all()
     settings = make_settings(
         openai_api_key="sk-test",
         openai_base_url=fake_llm.base_url,

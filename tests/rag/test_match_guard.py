@@ -128,7 +128,7 @@ async def test_the_cache_does_not_answer_the_negated_question(
             return "Your plan stays active until the end of the period you paid for [1]."
         return "The free plan includes one chatbot, 100 messages a month and email support [1]."
 
-    fake_llm.reset()
+    fake_llm.reset_all()
     settings = {
         "openai_api_key": "sk-test",
         "openai_base_url": fake_llm.base_url,
