@@ -52,7 +52,7 @@ async def erase_visitor(
     """Erase the visitor named by exactly one of ``email`` and ``session_id``; the counts of
     rows erased (all zero when nothing matched: the request is still recorded)."""
     permit = authorize(access, Action.VISITOR_ERASE)
-    email = email.strip().lower() if email else None
+    email = email.strip() if email else None  # lowered by the queries, as each compares
     session_id = session_id.strip() if session_id else None
     if bool(email) == bool(session_id):
         raise ValidationFailed(
