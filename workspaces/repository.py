@@ -226,6 +226,20 @@ async def get_membership(
     return result.scalar_one_or_none()
 
 
+async def lock_membership_role(
+    session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID
+) -> str | None:
+    """The member's current role, their row share-locked until the transaction ends: a removal
+    or a role change waits for this transaction's commit (and then sees what it wrote). None
+    when they are no longer a member."""
+    result = await session.execute(
+        select(Membership.role)
+        .where(Membership.workspace_id == workspace_id, Membership.user_id == user_id)
+        .with_for_update(read=True)
+    )
+    return result.scalar_one_or_none()
+
+
 async def list_user_workspaces(
     session: AsyncSession, user_id: uuid.UUID, *, include_deleted: bool = False
 ) -> Sequence[tuple[Workspace, str]]:
@@ -310,10 +324,16 @@ async def update_member_role(
 # --- API keys --------------------------------------------------------------------------------
 
 
-async def insert_api_key(session: AsyncSession, key: ApiKey) -> ApiKey:
-    session.add(key)
-    await session.flush()
-    return key
+async def insert_api_key(session: AsyncSession, values: dict[str, Any]) -> ApiKey | None:
+    """Insert a key; None when its prefix is taken (by any workspace's key)."""
+    stmt = (
+        insert(ApiKey)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[ApiKey.prefix])
+        .returning(ApiKey.id)
+    )
+    key_id = (await session.execute(stmt)).scalar_one_or_none()
+    return None if key_id is None else await session.get(ApiKey, key_id)
 
 
 async def list_api_keys(session: AsyncSession, workspace_id: uuid.UUID) -> Sequence[ApiKey]:
