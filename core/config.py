@@ -104,11 +104,13 @@ class Settings(BaseSettings):
     jwt_secret: str | None = None
     # Access token lifetime; sessions (refresh tokens, web cookies): see workspaces/sessions.py.
     jwt_ttl_minutes: int = Field(default=15, ge=1, le=1440)
-    refresh_token_ttl_days: int = Field(default=30, ge=1)
-    web_session_ttl_days: int = Field(default=7, ge=1)
-    session_max_days: int = Field(default=90, ge=1)
-    email_verification_ttl_hours: int = Field(default=48, ge=1)
-    invitation_ttl_days: int = Field(default=7, ge=1)
+    # Upper bounds: ten years of session, a month for a verification link, three months for an
+    # invitation (beyond them an expiry date overflows, or a link is as good as permanent).
+    refresh_token_ttl_days: int = Field(default=30, ge=1, le=3650)
+    web_session_ttl_days: int = Field(default=7, ge=1, le=3650)
+    session_max_days: int = Field(default=90, ge=1, le=3650)
+    email_verification_ttl_hours: int = Field(default=48, ge=1, le=720)
+    invitation_ttl_days: int = Field(default=7, ge=1, le=90)
     # The key is a shared secret: an HMAC algorithm.
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     # Argon2 hashes computed at once per process (worker threads); 0: one per CPU core.

@@ -68,7 +68,7 @@ async def erase_visitor(
     clears the workspace's response cache and the deleted mails' files after the commit
     (``api.data_lifecycle.forget_after_erasure``)."""
     permit = authorize(access, Action.VISITOR_ERASE)
-    email = email.strip().lower() if email else None
+    email = email.strip() if email else None  # lowered by the queries, as each compares
     session_id = session_id.strip() if session_id else None
     if bool(email) == bool(session_id):
         raise ValidationFailed(

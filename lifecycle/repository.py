@@ -110,7 +110,9 @@ async def lead_ids_by_email(
     session: AsyncSession, *, workspace_id: uuid.UUID, email: str
 ) -> set[uuid.UUID]:
     result = await session.execute(
-        select(Lead.id).where(Lead.workspace_id == workspace_id, func.lower(Lead.email) == email)
+        select(Lead.id).where(
+            Lead.workspace_id == workspace_id, func.lower(Lead.email) == func.lower(email)
+        )
     )
     return set(result.scalars().all())
 
@@ -152,7 +154,7 @@ async def lead_conversation_links(
     conversations.update(c for c in rows.scalars().all() if c is not None)
     condition: ColumnElement[bool] = LeadSubmission.lead_id.in_(list(lead_ids))
     if email:
-        condition = or_(condition, func.lower(LeadSubmission.email) == email)
+        condition = or_(condition, func.lower(LeadSubmission.email) == func.lower(email))
     rows2 = await session.execute(
         select(LeadSubmission.lead_id, LeadSubmission.conversation_id).where(
             LeadSubmission.workspace_id == workspace_id, condition
@@ -182,10 +184,11 @@ async def count_messages(
 async def conversations_mentioning(
     session: AsyncSession, *, workspace_id: uuid.UUID, email: str
 ) -> set[uuid.UUID]:
-    """The conversations where a visitor typed ``email`` (lowercase) into a message: with lead
+    """The conversations where a visitor typed ``email`` (any case) into a message: with lead
     capture off, or a message the contact shortcut did not take, no lead names them. The same
     address as the chat's own detection reads it, so ``jo@example.com`` never matches
     ``ajo@example.com`` or ``jo@example.com.au``."""
+    email = email.lower()  # as emails_in lowers what it finds
     result = await session.execute(
         select(ChatMessage.conversation_id, ChatMessage.text).where(
             ChatMessage.workspace_id == workspace_id,
@@ -226,7 +229,9 @@ async def erase_leads(
 ) -> dict[str, int]:
     """Erasure by email: the leads, and every submission of theirs or sent with ``email``."""
     leads = list(lead_ids)
-    condition = or_(LeadSubmission.lead_id.in_(leads), func.lower(LeadSubmission.email) == email)
+    condition = or_(
+        LeadSubmission.lead_id.in_(leads), func.lower(LeadSubmission.email) == func.lower(email)
+    )
     result = await session.execute(
         delete(LeadSubmission).where(LeadSubmission.workspace_id == workspace_id, condition)
     )

@@ -7,12 +7,13 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import mail_repository as mail_repo
 from core.db import lock_workspace
 from workspaces.models import AccountToken, Invitation, Membership, User
+from workspaces.repository import same_email
 
 # --- one-time links --------------------------------------------------------------------------
 
@@ -108,7 +109,7 @@ async def revoke_pending_for_email(
         update(Invitation)
         .where(
             Invitation.workspace_id == workspace_id,
-            func.lower(Invitation.email) == email.lower(),
+            same_email(Invitation.email, email),
             Invitation.accepted_at.is_(None),
             Invitation.revoked_at.is_(None),
         )

@@ -34,7 +34,7 @@ from typing import Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import set_tenant
-from core.errors import AppError, Forbidden, ValidationFailed
+from core.errors import AppError, Conflict, Forbidden, ValidationFailed
 from core.mail import Mailer
 from workspaces import account_repository as accounts_repo
 from workspaces import repository as repo
@@ -156,10 +156,19 @@ async def signup(
     right after tells the two apart (see the module's docstring)."""
     check_password_policy(password, email)
     password_hash = await security.hash_password(password)
-    user = await repo.insert_user(session, email=email, password_hash=password_hash, name=name)
-    if user is None:
+    user = existing = None
+    for _ in range(3):
+        user = await repo.insert_user(session, email=email, password_hash=password_hash, name=name)
+        if user is not None:
+            break
+        # The address is taken: by the account the lookup finds (the same comparison as the
+        # unique index's), unless that account was deleted in between (then insert again).
         existing = await repo.get_user_by_email(session, email)
-        assert existing is not None
+        if existing is not None:
+            break
+    if user is None:
+        if existing is None:  # taken and freed again each time: a clean refusal, never a 500
+            raise Conflict("This address is changing right now; try again", code="email_busy")
         token = await _issue(session, deps, existing, PASSWORD_RESET, RESET_TTL)
         await deps.mailer.enqueue(
             session,
@@ -258,8 +267,20 @@ async def _set_password(
     *,
     keep_session: uuid.UUID | None,
 ) -> None:
-    """Store the new hash, end every session but ``keep_session``, mail the owner."""
-    await repo.update_password_hash(session, user.id, password_hash)
+    """Store the new hash, end every session but ``keep_session``, retire every reset link not
+    used yet (one mailed before the change, to a mailbox someone else may read, must not set
+    the password after it), mail the owner. The hash is stored only while the account still
+    has the one it had when read (``user.password_hash``): 409 ``password_changed`` when
+    another change or reset committed meanwhile."""
+    if not await repo.update_password_hash(
+        session, user.id, password_hash, expected=user.password_hash
+    ):
+        raise Conflict(
+            "The password was changed meanwhile; sign in again with the new one",
+            code="password_changed",
+        )
+    await set_tenant(session, user_id=user.id)  # the links' rows are the account's
+    await accounts_repo.retire_tokens(session, user_id=user.id, purpose=PASSWORD_RESET, now=_now())
     await sessions.revoke_all(session, user.id, keep=keep_session, reason="password_changed")
     await deps.mailer.enqueue(session, to=user.email, template="password_changed", email=user.email)
 
@@ -268,16 +289,15 @@ async def reset_password(
     session: AsyncSession, deps: AccountDeps, *, token: str, password: str
 ) -> uuid.UUID:
     """Set a new password with a reset link (once). Every session of the account ends, every
-    other reset link stops working, and the email counts as verified."""
-    password_hash = await security.hash_password(password)
+    other reset link stops working, and the email counts as verified. The link is checked
+    before the password is hashed: a forged or used one costs no argon2."""
     row = await _consume(session, deps, token, PASSWORD_RESET)
     user = await repo.get_user(session, row.user_id)
     if user is None:
         raise LinkRefused()
     check_password_policy(password, user.email)  # a 422 rolls the link's use back
-    now = _now()
-    await accounts_repo.retire_tokens(session, user_id=user.id, purpose=PASSWORD_RESET, now=now)
-    await accounts_repo.mark_email_verified(session, user.id, now=now)
+    password_hash = await security.hash_password(password)
+    await accounts_repo.mark_email_verified(session, user.id, now=_now())
     await _set_password(session, deps, user, password_hash, keep_session=None)
     return user.id
 

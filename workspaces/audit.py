@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 PLAN_CHANGED: Final = "plan.changed"
 # Someone accepted an invitation (the actor is the new member).
 MEMBER_JOINED: Final = "member.joined"
+# Someone left the workspace themselves (the actor is who left; ``workspaces.team.leave``).
+MEMBER_LEFT: Final = "member.left"
 
 
 @dataclass(frozen=True)

@@ -156,11 +156,14 @@ async def _account_for(
     password: str | None,
     name: str | None,
 ) -> tuple[User, bool]:
-    """The account that accepts: the signed-in one (it must be the invited address), or a new
-    one with ``password`` when the address has none."""
+    """The account that accepts: the signed-in one (it must be the invited address's account,
+    as the database identifies it: ``straße@`` and ``strasse@`` are two mailboxes and two
+    accounts, though they case-fold alike), or a new one with ``password`` when the address
+    has none."""
     if principal is not None and principal.user_id is not None:
         me = await repo.get_user(session, principal.user_id)
-        if me is None or me.email.casefold() != invitation.email.casefold():
+        invited = await repo.get_user_by_email(session, invitation.email)
+        if me is None or invited is None or invited.id != me.id:
             raise Forbidden(
                 "This invitation is for another email address; sign in with that one",
                 code="invitation_email_mismatch",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, literal_column, select, update
+from sqlalchemy import ColumnElement, Select, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
@@ -24,8 +24,16 @@ from workspaces.models import (
 # --- users -----------------------------------------------------------------------------------
 
 
+def same_email(column: Any, email: str) -> ColumnElement[bool]:
+    """``column`` names the address ``email``, as the database identifies an account (the
+    unique index on ``lower(email)``): both sides lowered by PostgreSQL. Python's ``str.lower``
+    disagrees with it outside ASCII (a Greek final sigma, a Turkish dotted capital I), so an
+    address lowered in Python would miss the account its own sign-up created."""
+    return func.lower(column) == func.lower(email)
+
+
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
-    result = await session.execute(select(User).where(func.lower(User.email) == email.lower()))
+    result = await session.execute(select(User).where(same_email(User.email, email)))
     return result.scalar_one_or_none()
 
 
@@ -49,8 +57,31 @@ async def insert_user(
     return await session.get(User, user_id)
 
 
-async def update_password_hash(session: AsyncSession, user_id: uuid.UUID, new_hash: str) -> None:
-    await session.execute(update(User).where(User.id == user_id).values(password_hash=new_hash))
+async def update_password_hash(
+    session: AsyncSession, user_id: uuid.UUID, new_hash: str, *, expected: str | None = None
+) -> bool:
+    """Store ``new_hash``; with ``expected``, only while the stored hash is still that one (the
+    hash a password was checked against). Whether a row changed."""
+    stmt = update(User).where(User.id == user_id)
+    if expected is not None:
+        stmt = stmt.where(User.password_hash == expected)
+    result = await session.execute(stmt.values(password_hash=new_hash).returning(User.id))
+    return result.scalar_one_or_none() is not None
+
+
+async def lock_password_hash(
+    session: AsyncSession, user_id: uuid.UUID, *, exclusive: bool = False
+) -> str | None:
+    """The account's stored hash, its row locked until the transaction ends (shared, or
+    exclusive to change it next): a password change waits for this transaction, or this one
+    reads what the change committed. None when the account is gone."""
+    locked = (
+        select(User.password_hash)
+        .where(User.id == user_id)
+        .with_for_update(read=not exclusive, key_share=exclusive)
+    )
+    result = await session.execute(locked)
+    return result.scalar_one_or_none()
 
 
 # --- workspaces ------------------------------------------------------------------------------
@@ -195,6 +226,20 @@ async def get_membership(
     return result.scalar_one_or_none()
 
 
+async def lock_membership_role(
+    session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID
+) -> str | None:
+    """The member's current role, their row share-locked until the transaction ends: a removal
+    or a role change waits for this transaction's commit (and then sees what it wrote). None
+    when they are no longer a member."""
+    result = await session.execute(
+        select(Membership.role)
+        .where(Membership.workspace_id == workspace_id, Membership.user_id == user_id)
+        .with_for_update(read=True)
+    )
+    return result.scalar_one_or_none()
+
+
 async def list_user_workspaces(
     session: AsyncSession, user_id: uuid.UUID, *, include_deleted: bool = False
 ) -> Sequence[tuple[Workspace, str]]:
@@ -279,10 +324,16 @@ async def update_member_role(
 # --- API keys --------------------------------------------------------------------------------
 
 
-async def insert_api_key(session: AsyncSession, key: ApiKey) -> ApiKey:
-    session.add(key)
-    await session.flush()
-    return key
+async def insert_api_key(session: AsyncSession, values: dict[str, Any]) -> ApiKey | None:
+    """Insert a key; None when its prefix is taken (by any workspace's key)."""
+    stmt = (
+        insert(ApiKey)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[ApiKey.prefix])
+        .returning(ApiKey.id)
+    )
+    key_id = (await session.execute(stmt)).scalar_one_or_none()
+    return None if key_id is None else await session.get(ApiKey, key_id)
 
 
 async def list_api_keys(session: AsyncSession, workspace_id: uuid.UUID) -> Sequence[ApiKey]:

@@ -189,30 +189,6 @@ async def signup(
     return user, workspace
 
 
-async def find_login(session: AsyncSession, *, email: str) -> User | None:
-    """The account a login names, if any (read before the password is checked)."""
-    return await repo.get_user_by_email(session, email)
-
-
-async def authenticate(user: User | None, *, password: str) -> str | None:
-    """Check a login's password against ``user`` (from ``find_login``).
-
-    No database work: the caller holds no connection while argon2 runs in its thread pool.
-    Unknown email and wrong password take the same path and give the same answer. Returns a new
-    hash to store when the stored one uses outdated parameters, else None.
-    """
-    if not await security.verify_password(user.password_hash if user else None, password):
-        raise Unauthorized("Invalid email or password", code="invalid_credentials")
-    assert user is not None  # verify_password is False for an unknown user
-    if security.needs_rehash(user.password_hash):
-        return await security.hash_password(password)
-    return None
-
-
-async def store_password_hash(session: AsyncSession, user: User, password_hash: str) -> None:
-    await repo.update_password_hash(session, user.id, password_hash)
-
-
 async def user_workspaces(
     session: AsyncSession, user_id: uuid.UUID
 ) -> tuple[User, Sequence[tuple[Workspace, str]]]:

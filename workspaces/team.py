@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, Forbidden, NotFound
 from workspaces import account_repository as accounts_repo
+from workspaces import audit, security
 from workspaces import repository as repo
-from workspaces import security
 from workspaces.models import ApiKey, Membership
 from workspaces.permissions import Action, allowed, authorize
 from workspaces.service import WorkspaceAccess, require_verified
@@ -89,11 +90,49 @@ async def change_role(
 async def remove_member(session: AsyncSession, access: WorkspaceAccess, user_id: uuid.UUID) -> None:
     """Remove a member (owners only): their access to the workspace ends at their next request,
     and so does the access of the API keys they made (a key would otherwise keep a removed
-    admin's reach). The last owner cannot be removed. Audited ``member.removed``."""
+    admin's reach). The last owner cannot be removed. Audited ``member.removed``. Removing
+    oneself is leaving (``leave``), open to every role."""
+    if user_id == access.principal.user_id:
+        await leave(session, access)
+        return
     permit = authorize(access, Action.MEMBER_REMOVE)
     membership = await _member(session, access, user_id)
-    if membership.role == "owner":
-        await _keep_an_owner(session, access, user_id)
+    details = await _drop(session, access, membership)
+    await permit.record(session, target_type="user", target_id=user_id, details=details)
+
+
+async def leave(session: AsyncSession, access: WorkspaceAccess) -> None:
+    """The signed-in caller leaves the workspace, whatever their role: as a removal, their
+    access ends, the keys they made stop working and the invitations they sent are withdrawn.
+    The last owner cannot leave (409 ``last_owner``: make someone else owner first, or delete
+    the workspace). An API key cannot leave (403 ``insufficient_role``). Audited
+    ``member.left``, the person who left as the actor."""
+    user_id = access.principal.user_id
+    if user_id is None:
+        raise Forbidden(
+            "An API key cannot leave a workspace; revoke it instead", code="insufficient_role"
+        )
+    membership = await _member(session, access, user_id)
+    details = await _drop(session, access, membership)
+    await audit.record(
+        session,
+        workspace_id=access.workspace.id,
+        actor=audit.Actor.of(access),
+        action=audit.MEMBER_LEFT,
+        target_type="user",
+        target_id=user_id,
+        details=details,
+    )
+
+
+async def _drop(
+    session: AsyncSession, access: WorkspaceAccess, membership: Membership
+) -> dict[str, Any]:
+    """Delete the membership (never the last owner's) with the keys its person made and the
+    invitations they sent; what went, for the audit entry. The owners' rows are locked first
+    whatever the role read before: one made owner meanwhile counts as one."""
+    user_id = membership.user_id
+    await _keep_an_owner(session, access, user_id)
     await accounts_repo.delete_membership(
         session, workspace_id=access.workspace.id, user_id=user_id
     )
@@ -106,10 +145,10 @@ async def remove_member(session: AsyncSession, access: WorkspaceAccess, user_id:
     withdrawn = await accounts_repo.revoke_invitations_sent_by(
         session, access.workspace.id, user_id, now=now
     )
-    details = {"role": membership.role, "api_keys_revoked": revoked}
+    details: dict[str, Any] = {"role": membership.role, "api_keys_revoked": revoked}
     if withdrawn:
         details["invitations_revoked"] = withdrawn
-    await permit.record(session, target_type="user", target_id=user_id, details=details)
+    return details
 
 
 # --- API keys --------------------------------------------------------------------------------
@@ -120,23 +159,47 @@ async def list_api_keys(session: AsyncSession, access: WorkspaceAccess) -> Seque
     return await repo.list_api_keys(session, access.workspace.id)
 
 
+# A new key's prefix (32 random bits) is unique across every workspace's keys: drawn again when
+# taken, at most this many times.
+KEY_PREFIX_DRAWS = 5
+
+
 async def create_api_key(
     session: AsyncSession, access: WorkspaceAccess, *, name: str
 ) -> tuple[ApiKey, str]:
-    """A new key and its secret (shown once). Audited (name and prefix, never the secret)."""
+    """A new key and its secret (shown once). Audited (name and prefix, never the secret).
+
+    The maker's membership is read again, its row share-locked until the commit: a removal or
+    demotion committed since the request's access check refuses the key (404 / 403), and one
+    still running waits for the key's commit, then revokes it with the maker's other keys."""
     permit = authorize(access, Action.API_KEY_CREATE)
     await require_verified(session, access)  # a key outlasts the account's sessions
-    new = security.generate_api_key()
-    row = ApiKey(
-        id=uuid.uuid4(),
-        workspace_id=access.workspace.id,
-        name=name,
-        prefix=new.prefix,
-        key_hash=new.key_hash,
-        created_by=access.principal.user_id,
-        created_at=datetime.now(UTC),
-    )
-    await repo.insert_api_key(session, row)
+    user_id = access.principal.user_id
+    if user_id is not None:
+        role = await repo.lock_membership_role(
+            session, workspace_id=access.workspace.id, user_id=user_id
+        )
+        if role is None:
+            raise NotFound("Workspace not found")
+        authorize(replace(access, role=role), Action.API_KEY_CREATE)
+    for _ in range(KEY_PREFIX_DRAWS):
+        new = security.generate_api_key()
+        row = await repo.insert_api_key(
+            session,
+            {
+                "id": uuid.uuid4(),
+                "workspace_id": access.workspace.id,
+                "name": name,
+                "prefix": new.prefix,
+                "key_hash": new.key_hash,
+                "created_by": user_id,
+                "created_at": datetime.now(UTC),
+            },
+        )
+        if row is not None:
+            break
+    else:  # every draw taken: practically never, and no fault of the request
+        raise Conflict("Could not make a key just now; try again", code="api_key_busy")
     await permit.record(
         session,
         target_type="api_key",

@@ -22,7 +22,7 @@ from api.throttling import RateLimitAuth, rate_limit_mail_to, rate_limit_passwor
 from core.config import Settings
 from core.errors import NotFound
 from lifecycle import deletion
-from workspaces import accounts, invitations, sessions
+from workspaces import accounts, invitations, sessions, signin
 from workspaces import repository as repo
 from workspaces.schemas import (
     DeletedWorkspaceOut,
@@ -234,10 +234,15 @@ async def login(
     policy: SessionPolicyDep,
     request: Request,
 ) -> TokenOut:
-    user = await password_login(request, runtime, email=body.email, password=body.password)
+    checked = await password_login(request, runtime, email=body.email, password=body.password)
     async with runtime.db.transaction() as session:
+        await signin.confirm_login(session, checked)  # the password is still the one checked
         started = await sessions.start(
-            session, user.id, kind="api", client=client_info(request, settings), policy=policy
+            session,
+            checked.user.id,
+            kind="api",
+            client=client_info(request, settings),
+            policy=policy,
         )
     return _tokens(started, settings, policy)
 

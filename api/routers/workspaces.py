@@ -133,8 +133,19 @@ async def change_member_role(
     "/workspaces/{workspace_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT
 )
 async def remove_member(user_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Response:
-    """Remove a member (owners only; 409 ``last_owner`` for the only owner)."""
+    """Remove a member (owners only; 409 ``last_owner`` for the only owner). Your own user id
+    is leaving the workspace, as ``POST .../leave``."""
     await team.remove_member(session, access, user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/workspaces/{workspace_id}/leave", status_code=status.HTTP_204_NO_CONTENT)
+async def leave_workspace(access: WorkspaceDep, session: SessionDep) -> Response:
+    """Leave the workspace yourself, whatever your role: your access ends, the API keys you
+    made stop working and your pending invitations are withdrawn. Audited ``member.left``.
+    409 ``last_owner`` for its only owner (make someone else owner first); 403 for an API
+    key."""
+    await team.leave(session, access)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -19,7 +19,7 @@ from dashboard import auth
 from dashboard.pages.common import app_errors, field_errors, form_fields, refusal, set_chrome
 from dashboard.web import PREFIX, PageRoute, redirect, render, safe_next, workspace_url
 from lifecycle import deletion
-from workspaces import accounts, more_workspaces, service, sessions
+from workspaces import accounts, more_workspaces, service, sessions, signin
 from workspaces.schemas import PasswordChangeIn, SignupIn, WorkspaceCreateIn
 
 router = APIRouter(route_class=PageRoute)
@@ -55,13 +55,14 @@ async def login(request: Request, runtime: RuntimeDep, session: SessionDep) -> R
     next_url = safe_next(str(fields.get("next") or "")) or ""
     try:
         form = LoginForm.model_validate(fields)
-        user = await password_login(request, runtime, email=form.email, password=form.password)
+        checked = await password_login(request, runtime, email=form.email, password=form.password)
+        await signin.confirm_login(session, checked)  # the password is still the one checked
     except ValidationError as exc:
         errors = field_errors(exc)
     except Unauthorized as exc:
         errors = {"_form": exc.message}
     else:
-        cookie = await auth.start_session(runtime, session, user, request)
+        cookie = await auth.start_session(runtime, session, checked.user, request)
         response = redirect(request, next_url or PREFIX + "/")
         auth.set_session_cookie(response, cookie, runtime.settings)
         return response

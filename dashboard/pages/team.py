@@ -165,14 +165,26 @@ async def remove_member(
     request: Request, user_id: uuid.UUID, page: PageDep, session: SessionDep
 ) -> Response:
     """Remove a member (owners): their access ends at their next request. Removing oneself
-    leaves the workspace."""
+    leaves the workspace (as ``leave``)."""
+    if user_id == page.user.user_id:
+        return await leave(request, page, session)
     try:
         await team.remove_member(session, page.access, user_id)
     except Conflict as exc:
         return await _refused(request, page, session, user_id, exc)
-    if user_id == page.user.user_id:
-        return redirect(request, PREFIX + "/")
     return redirect(request, page.url("team") + "?notice=Member+removed")
+
+
+@router.post("/w/{workspace_id}/team/leave")
+async def leave(request: Request, page: PageDep, session: SessionDep) -> Response:
+    """Leave the workspace, whatever one's role (the last owner is refused beside their row);
+    the account page says so after."""
+    try:
+        await team.leave(session, page.access)
+    except Conflict as exc:
+        return await _refused(request, page, session, page.user.user_id, exc)
+    notice = f"You left {page.access.workspace.name}"
+    return redirect(request, PREFIX + "/account?notice=" + quote_plus(notice))
 
 
 @router.post("/w/{workspace_id}/team/members")

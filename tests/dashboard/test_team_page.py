@@ -1,6 +1,6 @@
 """The team page's member actions: an owner changes a member's role and removes them; the last
-owner cannot be demoted or removed (the refusal shown beside their row); members see no
-actions and are refused; every action needs the CSRF token."""
+owner cannot be demoted, removed or leave (the refusal shown beside their row); members see no
+actions and are refused, but leave on their own; every action needs the CSRF token."""
 
 from __future__ import annotations
 
@@ -242,3 +242,34 @@ async def test_an_invitation_past_the_plans_seats_keeps_the_address(
     assert full.status_code == 429
     assert f'value="{typed}"' in full.text
     assert "allows 2 members" in full.text
+
+
+async def test_a_member_leaves_from_the_team_page(
+    runtime: Runtime, client: httpx.AsyncClient, web: WebOwner
+) -> None:
+    """Everyone on the team has a "Leave this workspace" button; a member who presses it is
+    gone (the owner's audit log says they left), and lands on their account page."""
+    person, user_id = await _joined(client, web, "member")
+    async with signed_in_as(runtime, person) as browser:
+        team = await browser.get(f"/app/w/{web.workspace_id}/team")
+        assert 'data-testid="leave"' in team.text
+        left = await browser.post(
+            f"/app/w/{web.workspace_id}/team/leave", data={"csrf_token": csrf_of(team.text)}
+        )
+        assert left.status_code == 303, left.text
+        assert left.headers["location"].startswith("/app/account?notice=You+left+")
+        assert (await browser.get(f"/app/w/{web.workspace_id}/team")).status_code == 404
+    page = await web.client.get(web.url("team"))
+    assert person.email not in page.text
+    who = re.findall(r'<td data-label="Who">([^<]*)</td><td data-label="What">([^<]*)<', page.text)
+    assert ("a former member", "member.left (user)") in who, who
+    assert user_id not in page.text.split("Audit log")[0]
+
+
+async def test_the_last_owner_is_refused_leaving(client: httpx.AsyncClient, web: WebOwner) -> None:
+    own_id, _ = await _member_row(web, web.email)
+    refused = await web.post(web.url("team/leave"))
+    assert refused.status_code == 409
+    assert LAST_OWNER in refused.text
+    assert f'id="member-{own_id}-err"' in refused.text  # beside their own row
+    assert (await _member_row(web, web.email))[1] == "owner"

@@ -180,3 +180,58 @@ async def test_revoking_a_revoked_key_again_records_nothing(
         assert (await client.delete(key, headers=owner.headers)).status_code == 204
     revoked = [i for i in await _audit_actions(client, owner) if i["action"] == "api_key.revoked"]
     assert len(revoked) == 1
+
+
+@pytest.mark.parametrize("how", ["leave", "remove-oneself"])
+async def test_members_and_admins_leave_a_workspace_themselves(
+    client: httpx.AsyncClient, owner: Owner, how: str
+) -> None:
+    """Leaving needs no owner: a member or an admin goes on their own, their keys with them;
+    the entry ``member.left`` names them as its actor."""
+    for role in ("member", "admin"):
+        person = await signup(client, f"Leaving {role}")
+        await join(client, owner, person, role)
+        key = None
+        if role == "admin":
+            made = await client.post(
+                owner.url("/api-keys"), json={"name": "theirs"}, headers=person.headers
+            )
+            assert made.status_code == 201, made.text
+            key = {"Authorization": f"Bearer {made.json()['key']}"}
+        if how == "leave":
+            left = await client.post(owner.url("/leave"), headers=person.headers)
+        else:
+            left = await client.delete(
+                owner.url(f"/members/{person.user_id}"), headers=person.headers
+            )
+        assert left.status_code == 204, left.text
+        assert person.email not in await _member_emails(client, owner)
+        assert (await client.get(owner.url("/leads"), headers=person.headers)).status_code == 404
+        if key is not None:
+            assert (await client.get(owner.url("/leads"), headers=key)).status_code == 401
+        [entry] = [
+            e
+            for e in await _audit_actions(client, owner)
+            if e["action"] == "member.left" and e["target_id"] == person.user_id
+        ]
+        assert entry["actor_user_id"] == person.user_id
+        assert entry["details"] == {"role": role, "api_keys_revoked": 1 if key else 0}
+
+
+async def test_the_last_owner_cannot_leave_and_a_key_cannot_either(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    refused = await client.post(owner.url("/leave"), headers=owner.headers)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "last_owner"
+    key = await _api_key(client, owner)
+    by_key = await client.post(owner.url("/leave"), headers=key)
+    assert by_key.status_code == 403
+    assert by_key.json()["error"]["code"] == "insufficient_role"
+    # With a second owner, either may leave.
+    co_owner = await signup(client, "Co-owner")
+    await join(client, owner, co_owner, "owner")
+    assert (await client.post(owner.url("/leave"), headers=owner.headers)).status_code == 204
+    assert owner.email not in await _member_emails(client, co_owner)
+    last = await client.post(owner.url("/leave"), headers=co_owner.headers)
+    assert last.status_code == 409
