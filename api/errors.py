@@ -138,7 +138,7 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and _raised_by_database_driver(exc)
 
 
-def _is_unstorable_text(exc: BaseException) -> bool:
+def is_unstorable_text(exc: BaseException) -> bool:
     """PostgreSQL refused a string (a NUL byte, an invalid sequence), or the driver could not
     encode one (a lone surrogate: ``UnicodeEncodeError``, raised as asyncpg's ``DataError``
     "invalid input for query argument"): the client's input."""
@@ -189,7 +189,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
 
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        if _is_unstorable_text(exc):
+        if is_unstorable_text(exc):
             return JSONResponse(
                 error_body(
                     "invalid_text",
