@@ -54,6 +54,7 @@ from core.config import Settings, get_settings
 from core.logging import announce, configure_logging
 from core.observability import init_sentry
 from dashboard.app import install as install_dashboard
+from rag.chat import faq_import
 from workspaces import security
 
 log = logging.getLogger("trulybot")
@@ -71,6 +72,9 @@ UPLOAD_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 # The dashboard's upload form sends up to UPLOAD_FILES files in one request.
 DASHBOARD_UPLOAD = re.compile(r"^/app/w/[^/]+/knowledge/upload$")
+# The dashboard's FAQ import: one CSV file of up to faq_import.MAX_BYTES.
+DASHBOARD_FAQ_IMPORT = re.compile(r"^/app/w/[^/]+/knowledge/faqs/import$")
+DASHBOARD_PREFIX = "/app/"
 
 
 def body_limit_for(settings: Settings) -> Callable[[str, str], int]:
@@ -81,6 +85,8 @@ def body_limit_for(settings: Settings) -> Callable[[str, str], int]:
             return settings.max_upload_bytes + UPLOAD_OVERHEAD
         if method == "POST" and DASHBOARD_UPLOAD.match(path):
             return UPLOAD_FILES * (settings.max_upload_bytes + UPLOAD_OVERHEAD)
+        if method == "POST" and DASHBOARD_FAQ_IMPORT.match(path):
+            return faq_import.MAX_BYTES + UPLOAD_OVERHEAD
         return settings.max_body_bytes
 
     return limit
@@ -175,7 +181,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         # Not on widget paths: those have their own CORS, never with credentials.
         app.add_middleware(DashboardCorsMiddleware, origins=settings.dashboard_origins)
     app.add_middleware(RequestTimeoutMiddleware, seconds=settings.request_timeout_seconds)
-    app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit_for(settings))
+    # The dashboard's pages answer their own 413 (an HTML page: dashboard.web.too_large).
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        limit_for=body_limit_for(settings),
+        app_answers=lambda path: path.startswith(DASHBOARD_PREFIX),
+    )
     # An unexpected error's 500 is answered here, inside the layers that add the request id,
     # the security headers, the widget's CORS and the access log line (api.errors).
     app.add_middleware(UnhandledErrorMiddleware)

@@ -155,7 +155,7 @@ def database_error_code(exc: BaseException) -> str | None:
     return "database_unavailable" if is_database_unavailable(exc) else None
 
 
-def _is_unstorable_text(exc: BaseException) -> bool:
+def is_unstorable_text(exc: BaseException) -> bool:
     """PostgreSQL refused a string (a NUL byte, an invalid sequence), or the driver could not
     encode one (a lone surrogate: ``UnicodeEncodeError``, raised as asyncpg's ``DataError``
     "invalid input for query argument"): the client's input."""
@@ -206,7 +206,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
 
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        if _is_unstorable_text(exc):
+        if is_unstorable_text(exc):
             return JSONResponse(
                 error_body(
                     "invalid_text",

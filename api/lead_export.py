@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.responses import StreamingResponse
@@ -35,7 +35,9 @@ async def lead_export_response(
     audit entry is written, as nothing leaves."""
     workspace_id = access.workspace.id
     user_id = access.principal.user_id
-    filename = f"leads-{access.workspace.slug}-{datetime.now().date().isoformat()}.csv"
+    # The UTC date, as every date the dashboard and the API show (not the server's local date).
+    today = datetime.now(UTC).date().isoformat()
+    filename = f"leads-{access.workspace.slug}-{today}.csv"
     headers = {
         "Content-Disposition": f'attachment; filename="{filename}"',
         "Cache-Control": "no-store",

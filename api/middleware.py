@@ -76,15 +76,28 @@ class BodyTooLarge(StarletteHTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(status_code=413, detail=f"Request body exceeds {limit} bytes")
+        self.limit = limit
 
 
 class BodySizeLimitMiddleware:
     """413 for bodies over the limit, whether announced by Content-Length or streamed.
-    ``limit_for(method, path)`` gives a request's limit."""
+    ``limit_for(method, path)`` gives a request's limit.
 
-    def __init__(self, app: ASGIApp, *, limit_for: Callable[[str, str], int]) -> None:
+    ``app_answers(path)``: the app answers that path's 413 itself (the dashboard's pages: an
+    HTML page with the way back, not the API's JSON). Its request goes on with a ``receive``
+    that raises ``BodyTooLarge`` where the body is read; none of an announced body over the
+    limit is read. A ``BodyTooLarge`` the app leaves unanswered gets the JSON 413."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limit_for: Callable[[str, str], int],
+        app_answers: Callable[[str], bool] = lambda path: False,
+    ) -> None:
         self.app = app
         self.limit_for = limit_for
+        self.app_answers = app_answers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,12 +105,13 @@ class BodySizeLimitMiddleware:
             return
         limit = self.limit_for(scope.get("method", ""), scope.get("path", ""))
         length = _header(scope, b"content-length")
+        announced_too_big = False
         if length is not None:
             try:
-                too_big = int(length) > limit
+                announced_too_big = int(length) > limit
             except ValueError:
-                too_big = False
-            if too_big:
+                announced_too_big = False
+            if announced_too_big and not self.app_answers(scope.get("path", "")):
                 await _send_413(send, limit)
                 return
 
@@ -105,6 +119,8 @@ class BodySizeLimitMiddleware:
 
         async def limited_receive() -> Message:
             nonlocal received
+            if announced_too_big:
+                raise BodyTooLarge(limit)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from pydantic import BeforeValidator
+
 _BLANK_LETTERS = frozenset("\u115f\u1160\u2800\u3164\uffa0")  # fillers drawn as nothing
 
 
@@ -20,3 +22,19 @@ def is_invisible(ch: str) -> bool:
 def has_visible(text: str) -> bool:
     """Something in ``text`` is drawn: it is not blank to whoever reads it."""
     return not all(is_invisible(ch) for ch in text)
+
+
+def lf_line_breaks(value: object) -> object:
+    """A text's line breaks as one LF each (``\\r\\n`` and a lone ``\\r`` alike); anything else
+    as it is. A browser's textarea counts a line break as one character against its
+    ``maxlength`` but posts it as CRLF: a schema that counted the posted characters refused
+    text the form had allowed. The JSON API's fields take the same text, so they count the
+    same way (``LineBreaks``)."""
+    if isinstance(value, str) and "\r" in value:
+        return value.replace("\r\n", "\n").replace("\r", "\n")
+    return value
+
+
+LineBreaks = BeforeValidator(lf_line_breaks)
+"""A multi-line text field's line breaks as LF, before its length is checked:
+``Annotated[str, LineBreaks]`` (lead notes, FAQ answers, the widget's greeting)."""

@@ -27,12 +27,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.exc import DBAPIError
 
 from api.deps import ROLLBACK_STATE
+from api.errors import DATABASE_RETRY_AFTER, is_database_unavailable, is_unstorable_text
+from api.middleware import BodyTooLarge
 from api.runtime import Runtime
 from core.errors import AppError
 from dashboard import auth, charts
 from dashboard.answers import answered_by
+from dashboard.pages.form_messages import plain_message
 from workspaces.security import same_secret
 
 log = logging.getLogger("trulybot.dashboard")
@@ -356,12 +360,19 @@ class PageRoute(APIRoute):
                     await auth.check_csrf(request, runtime_of(request).settings)
                 try:
                     response = await handler(request)
-                except (AppError, RequestValidationError):
+                except (AppError, RequestValidationError, DBAPIError):
                     # Answered below, so the exception never reaches the request's transaction
                     # (it ends after this handler returns): roll back what the page wrote
                     # before it failed (half an FAQ import, say), as the API does.
                     setattr(request.state, ROLLBACK_STATE, True)
                     raise
+            except BodyTooLarge as exc:
+                response = too_large(request, exc)
+            except DBAPIError as exc:
+                answered = database_refusal(request, exc)
+                if answered is None:
+                    raise
+                response = answered
             except AppError as exc:
                 if wants_json(request):
                     response = JSONResponse(
@@ -384,12 +395,97 @@ class PageRoute(APIRoute):
 
 
 def _first_error(exc: RequestValidationError) -> str:
+    """The first refused value in plain words (``form_messages``), named by its field: never
+    pydantic's own wording, which quotes the pattern a value failed."""
     errors = exc.errors()
     if not errors:
         return "Invalid input"
     err = errors[0]
     where = ".".join(str(p) for p in err.get("loc", ())[1:])
-    return f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg", "invalid"))
+    if "\x00" in str(err.get("input") or ""):
+        said = "Remove the NUL character (an invisible control character): no text may hold one."
+    elif err.get("type") == "string_pattern_mismatch":
+        said = "This is not a value this page takes."
+    else:
+        said = plain_message(err)
+    return f"{where}: {said}" if where else said
+
+
+def _size(limit: int) -> str:
+    """A byte limit as an owner reads it: whole MB, else KB."""
+    mib = 1024 * 1024
+    return f"{limit // mib} MB" if limit >= mib else f"{max(1, limit // 1024)} KB"
+
+
+def too_large(request: Request, exc: BodyTooLarge) -> Response:
+    """A form or upload over its route's body limit (``api.middleware.BodySizeLimitMiddleware``
+    hands the dashboard's requests on to be answered here): the dashboard's 413 page, with the
+    way back to the form, or the JSON envelope for our own script. The rest of the body is not
+    read, so the connection closes after the answer."""
+    limit = exc.limit
+    headers = {"Connection": "close"}
+    if wants_json(request):
+        details = {"limit_bytes": limit}
+        body = {"code": "payload_too_large", "message": exc.detail, "details": details}
+        return JSONResponse({"error": body}, status_code=413, headers=headers)
+    took = f": this form takes at most {_size(limit)}"
+    action = {"url": _came_from(request), "label": "Back to the form"}
+    response = _error_page(
+        request,
+        413,
+        "Too large to send",
+        f"What you sent is too large{took}. Send a smaller file, or less text.",
+        action,
+    )
+    response.headers.update(headers)
+    if is_htmx(request):
+        response.headers[ERROR_HEADER] = quote(f"What you sent is too large{took}.", safe=" .,:")
+    return response
+
+
+def database_refusal(request: Request, exc: DBAPIError) -> Response | None:
+    """What the database refused on a page, as the dashboard's page: text it cannot store (a
+    NUL, a lone surrogate) is the input's fault, 422; a database out of reach is 503. Any other
+    error is None: raised on, a 500 with its traceback logged."""
+    if is_unstorable_text(exc):
+        message = (
+            "The text you sent holds a character that cannot be stored (a NUL, say):"
+            " remove it and try again."
+        )
+        code, status, title = "invalid_text", 422, "Invalid input"
+        headers: dict[str, str] = {}
+    elif is_database_unavailable(exc):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        message = "The database is unavailable for a moment: try again shortly."
+        code, status, title = "database_unavailable", 503, "Try again shortly"
+        headers = {"Retry-After": DATABASE_RETRY_AFTER}
+    else:
+        return None
+    if wants_json(request):
+        body = {"code": code, "message": message, "details": None}
+        return JSONResponse({"error": body}, status_code=status, headers=headers)
+    response = _error_page(request, status, title, message)
+    response.headers.update(headers)
+    if is_htmx(request):
+        response.headers[ERROR_HEADER] = quote(message, safe=" .,;:!?()'")
+    return response
+
+
+def refuse_cross_site(request: Request, back: str) -> Response | None:
+    """A download that writes an audit entry, started from another site (a link or a redirect
+    there: ``Sec-Fetch-Site: cross-site``): refused with a 403 page, so no site can make a
+    signed-in owner's browser download the data and fill the audit log. None when the request
+    came from the dashboard itself, or from a browser that sends no such header."""
+    if request.headers.get("sec-fetch-site", "").lower() != "cross-site":
+        return None
+    return _error_page(
+        request,
+        403,
+        "Download not started",
+        "This download was started from another website. Downloads start from the dashboard"
+        " only: open the page and download from there.",
+        {"url": back, "label": "Open the page"},
+    )
 
 
 def workspace_url(workspace_id: uuid.UUID | str, page: str = "") -> str:

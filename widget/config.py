@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.config import Settings
-from core.text import has_visible
+from core.text import LineBreaks, has_visible
 from widget.policy import normalize_allowed_origin
 
 LeadCapture = Literal["off", "before_chat", "after_messages", "on_intent"]
@@ -32,7 +32,7 @@ MAX_CONVERSATION_CAP = 100_000
 class WidgetConfigIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     bot_name: str | None = Field(default=None, min_length=1, max_length=60)
-    greeting: str | None = Field(default=None, max_length=500)
+    greeting: Annotated[str | None, LineBreaks] = Field(default=None, max_length=500)
     primary_color: str | None = None
     position: Literal["bottom-right", "bottom-left"] | None = None
     avatar_url: str | None = Field(default=None, max_length=2000)

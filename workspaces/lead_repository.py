@@ -96,6 +96,16 @@ async def list_lead_submissions(
     return list((await session.execute(stmt)).scalars())
 
 
+async def count_lead_submissions(
+    session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID
+) -> int:
+    """How many submissions a lead has."""
+    stmt = select(func.count()).where(
+        LeadSubmission.workspace_id == workspace_id, LeadSubmission.lead_id == lead_id
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
 async def get_lead(
     session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID
 ) -> Lead | None:

@@ -126,6 +126,16 @@ async def submissions_page(
     return rows[:limit], next_cursor
 
 
+async def count_submissions(
+    session: AsyncSession, access: WorkspaceAccess, *, lead_id: uuid.UUID
+) -> int:
+    """How many submissions a lead has (404 when the lead is not this workspace's)."""
+    await get(session, access, lead_id=lead_id)
+    return await repo.count_lead_submissions(
+        session, workspace_id=access.workspace.id, lead_id=lead_id
+    )
+
+
 async def get(session: AsyncSession, access: WorkspaceAccess, *, lead_id: uuid.UUID) -> Lead:
     authorize(access, Action.LEADS_READ)
     lead = await repo.get_lead(session, workspace_id=access.workspace.id, lead_id=lead_id)

@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from core.text import is_invisible
+from core.text import LineBreaks, is_invisible
 from workspaces.plans import plan_in_effect
 
 Role = Literal["owner", "admin", "member"]
@@ -291,7 +291,7 @@ class LeadIn(BaseModel):
     message: str | None = Field(default=None, max_length=5000)
     source: str = Field(default="api", max_length=40)
     status: LeadStatus = "new"
-    notes: str | None = Field(default=None, max_length=10000)
+    notes: Annotated[str | None, LineBreaks] = Field(default=None, max_length=10000)
 
 
 def _not_null(field: str) -> Callable[[Any], Any]:
@@ -320,7 +320,7 @@ class LeadUpdateIn(BaseModel):
         default=None,  # type: ignore[arg-type]
         json_schema_extra=_no_default,
     )
-    notes: str | None = Field(default=None, max_length=10000)
+    notes: Annotated[str | None, LineBreaks] = Field(default=None, max_length=10000)
 
 
 class LeadOut(_Out):

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import RuntimeDep, SessionDep, client_info, mark_write
-from core.errors import AppError
+from core.errors import AppError, ValidationFailed
 from dashboard.auth import WebUser, WebUserDep
 from dashboard.pages.form_messages import plain_message
 from dashboard.web import workspace_url
@@ -119,10 +119,39 @@ async def get_read_session(
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 
 
+NUL_REFUSED = (
+    "Remove the NUL character (an invisible control character): no text here may hold one."
+)
+
+
+class InvalidText(ValidationFailed):
+    """A posted field holds a NUL, which PostgreSQL stores in no text column. ``fields``: the
+    form as posted with the NULs taken out, for a form that shows its input again."""
+
+    def __init__(self, fields: dict[str, Any], names: list[str]) -> None:
+        super().__init__(
+            "The form holds a NUL character (an invisible control character) that cannot be"
+            " stored: remove it and send the form again.",
+            code="invalid_text",
+            details=[{"field": name, "message": NUL_REFUSED} for name in names],
+        )
+        self.fields = fields
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, list):
+        return [item.replace("\x00", "") for item in value]
+    return value.replace("\x00", "")
+
+
 async def form_fields(request: Request) -> dict[str, Any]:
     """The posted form (without the CSRF field): single values as strings, repeated ones as
     lists. A field sent as a file part is left out (these forms take no files; the upload
-    forms read theirs themselves), so no handler meets an ``UploadFile`` where it reads text."""
+    forms read theirs themselves), so no handler meets an ``UploadFile`` where it reads text.
+
+    A NUL in any field is refused here (``InvalidText``, 422 ``invalid_text``), before a
+    handler hands it to the database, which would refuse it past the page's own error
+    handling."""
     form = await request.form()
     fields: dict[str, Any] = {}
     for key in form:
@@ -131,6 +160,10 @@ async def form_fields(request: Request) -> dict[str, Any]:
         values = [value for value in form.getlist(key) if isinstance(value, str)]
         if values:
             fields[key] = values if len(values) > 1 else values[0]
+    refused = [key for key, value in fields.items() if _without_nul(value) != value]
+    if refused:
+        kept = {key: _without_nul(value) for key, value in fields.items()}
+        raise InvalidText(kept, refused)
     return fields
 
 

@@ -16,7 +16,7 @@ from api.deps import RuntimeDep, SessionDep
 from core.errors import Conflict, ValidationFailed
 from core.models import utcnow
 from dashboard.pages.common import PageDep, form_fields
-from dashboard.web import PageRoute, redirect
+from dashboard.web import PageRoute, redirect, refuse_cross_site
 from lifecycle import erasure, exports, retention
 from workspaces.permissions import Action, allowed, kind_of
 
@@ -104,7 +104,10 @@ async def download_export(
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> Response:
-    """The zip, to owners, until it expires (audited, as over the API; a HEAD is not)."""
+    """The zip, to owners, until it expires (audited, as over the API; a HEAD is not). Started
+    from another site: refused (``refuse_cross_site``)."""
+    if (refused := refuse_cross_site(request, page.url("settings"))) is not None:
+        return refused
     return await export_zip_response(
         request, session, page.access, export_id=export_id, settings=runtime.settings
     )
@@ -146,6 +149,18 @@ async def erase_visitor(
     return redirect(request, page.url("settings") + "?notice=" + quote(notice))
 
 
+def _retention_refused(exc: ValidationFailed) -> str:
+    """A retention the plan does not allow, in the settings' own words (the service's message
+    names the API's field and ``null``): what may be chosen instead."""
+    details = exc.details if isinstance(exc.details, list) else []
+    allowed = next((d.get("allowed") for d in details if isinstance(d, dict)), None)
+    if not isinstance(allowed, list):
+        return "Choose how long to keep conversations from the list."
+    choices = [f"{days} days" for days in allowed] + ["as long as the plan does"]
+    listed = ", ".join(choices[:-1]) + " or " + choices[-1]
+    return f"Nothing changed: on this plan, keep conversations for {listed}."
+
+
 def _kept_for(days: int | None) -> str:
     return "for good" if days is None else f"for {days} days after their last message"
 
@@ -164,6 +179,7 @@ async def set_retention(request: Request, page: PageDep, session: SessionDep) ->
         async with session.begin_nested():
             kept = await retention.update(session, page.access, days=days)
     except ValidationFailed as exc:
-        return redirect(request, page.url("settings") + "?notice=" + quote(exc.message))
+        notice = _retention_refused(exc)
+        return redirect(request, page.url("settings") + "?notice=" + quote(notice))
     notice = f"Conversations are now kept {_kept_for(kept.days)}"
     return redirect(request, page.url("settings") + "?notice=" + quote(notice))

@@ -17,7 +17,15 @@ from api.deps import RuntimeDep, SessionDep
 from api.ingestion import enqueue_after_commit
 from api.throttling import rate_limit_ingest
 from core.errors import AppError, NotFound, ValidationFailed
-from dashboard.pages.common import Page, PageDep, ReadSessionDep, form_fields, refusal
+from dashboard.pages.common import (
+    InvalidText,
+    Page,
+    PageDep,
+    ReadSessionDep,
+    app_errors,
+    form_fields,
+    refusal,
+)
 from dashboard.web import PageRoute, is_htmx, redirect, render
 from rag.chat import faq as faq_service
 from rag.chat import faq_import
@@ -310,7 +318,11 @@ def faq_refusal(exc: ValidationError | AppError) -> tuple[dict[str, str], int]:
 async def create_faq(
     request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    fields = await form_fields(request)
+    try:
+        fields = await form_fields(request)
+    except InvalidText as exc:
+        forms = {"faq_values": _faq_values(exc.fields), "faq_errors": app_errors(exc)}
+        return await _knowledge_page(request, page, session, forms=forms, status_code=422)
     values = _faq_values(fields)
     try:
         data = FaqIn.model_validate({**values, "enabled": True})
@@ -370,12 +382,26 @@ async def update_faq(
     request: Request, faq_id: uuid.UUID, page: PageDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     faq = await faq_service.get(session, workspace_id=page.workspace_id, faq_id=faq_id)
-    values = _faq_values(await form_fields(request))
     try:
-        FaqIn.model_validate(values)
+        values = _faq_values(await form_fields(request))
+    except InvalidText as exc:
+        context = {
+            "faq": faq,
+            "values": _faq_values(exc.fields),
+            "page": page,
+            "errors": app_errors(exc),
+        }
+        return render(request, "faq_edit.html", context, status_code=422)
+    try:
+        # The answer as validated: its line breaks one LF each, as the form counted them.
+        answer = FaqIn.model_validate(values).answer
         async with session.begin_nested():  # a refusal leaves the FAQ as it was
             await faq_service.update(
-                session, runtime.embedder, page.access, faq_id=faq_id, values=values
+                session,
+                runtime.embedder,
+                page.access,
+                faq_id=faq_id,
+                values={**values, "answer": answer},
             )
     except (ValidationError, AppError) as exc:
         # What the owner typed comes back beside the error, not the saved FAQ.

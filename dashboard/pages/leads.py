@@ -7,13 +7,22 @@ from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import RuntimeDep, SessionDep
 from api.lead_export import lead_export_response
 from api.middleware import is_head
-from core.errors import ValidationFailed
-from dashboard.pages.common import PageDep, ReadSessionDep, field_errors, form_fields
-from dashboard.web import PageRoute, redirect, render
+from core.text import LineBreaks
+from dashboard.pages.common import (
+    InvalidText,
+    Page,
+    PageDep,
+    ReadSessionDep,
+    app_errors,
+    field_errors,
+    form_fields,
+)
+from dashboard.web import PageRoute, redirect, refuse_cross_site, render
 from workspaces import leads
 from workspaces.schemas import LeadStatus
 
@@ -27,9 +36,12 @@ SearchQuery = Annotated[str | None, Query(max_length=200, pattern="^[^\x00]*$")]
 
 
 class LeadForm(BaseModel):
+    """The lead form; the notes' line breaks count one character each, as the textarea's
+    ``maxlength`` counts them (``LineBreaks``: the form posts each as CRLF)."""
+
     model_config = ConfigDict(extra="ignore")
     status: LeadStatus
-    notes: str | None = Field(default=None, max_length=10_000)
+    notes: Annotated[str | None, LineBreaks] = Field(default=None, max_length=10_000)
 
 
 def _filters(status: str | None, q: str | None) -> dict[str, Any]:
@@ -78,7 +90,10 @@ async def export(
     status: StatusQuery = None,
     q: SearchQuery = None,
 ) -> Response:
-    """The CSV download (audited). HEAD: the headers alone, no audit entry."""
+    """The CSV download (audited). HEAD: the headers alone, no audit entry. Started from
+    another site: refused (``refuse_cross_site``)."""
+    if (refused := refuse_cross_site(request, page.url("leads"))) is not None:
+        return refused
     return await lead_export_response(
         session,
         runtime,
@@ -89,13 +104,25 @@ async def export(
     )
 
 
-@router.get("/w/{workspace_id}/leads/{lead_id}")
-async def lead_detail(
-    request: Request, lead_id: uuid.UUID, page: PageDep, session: SessionDep
+SUBMISSIONS_PAGE = 20
+
+
+async def _lead_page(
+    request: Request,
+    page: Page,
+    session: AsyncSession,
+    lead_id: uuid.UUID,
+    *,
+    before: str | None = None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
 ) -> Response:
+    """A lead's page: its details, the form (with what was posted when it was refused, and why)
+    and a page of what they sent, newest first, with the way to the earlier ones."""
     lead = await leads.get(session, page.access, lead_id=lead_id)
-    submissions, _ = await leads.submissions_page(
-        session, page.access, lead_id=lead_id, limit=20, cursor=None
+    total = await leads.count_submissions(session, page.access, lead_id=lead_id)
+    submissions, earlier = await leads.submissions_page(
+        session, page.access, lead_id=lead_id, limit=SUBMISSIONS_PAGE, cursor=before
     )
     return render(
         request,
@@ -104,19 +131,44 @@ async def lead_detail(
             "page": page,
             "lead": lead,
             "submissions": submissions,
+            "submission_total": total,
+            "earlier": earlier,
+            "latest": before is None,
             "statuses": STATUSES,
+            "values": values or {"status": lead.status, "notes": lead.notes or ""},
+            "errors": errors or {},
         },
+        status_code=422 if errors else 200,
     )
+
+
+@router.get("/w/{workspace_id}/leads/{lead_id}")
+async def lead_detail(
+    request: Request,
+    lead_id: uuid.UUID,
+    page: PageDep,
+    session: SessionDep,
+    before: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    return await _lead_page(request, page, session, lead_id, before=before or None)
 
 
 @router.post("/w/{workspace_id}/leads/{lead_id}")
 async def update_lead(
     request: Request, lead_id: uuid.UUID, page: PageDep, session: SessionDep
 ) -> Response:
+    """Status and notes; refused, the form comes back with what was typed and why."""
     try:
-        form = LeadForm.model_validate(await form_fields(request))
+        fields = await form_fields(request)
+        form = LeadForm.model_validate(fields)
+    except InvalidText as exc:
+        return await _lead_page(
+            request, page, session, lead_id, values=exc.fields, errors=app_errors(exc)
+        )
     except ValidationError as exc:
-        raise ValidationFailed("Choose a status", details=field_errors(exc)) from exc
+        values = {"status": fields.get("status"), "notes": fields.get("notes")}
+        errors = field_errors(exc)
+        return await _lead_page(request, page, session, lead_id, values=values, errors=errors)
     await leads.update(session, page.access, lead_id=lead_id, values=form.model_dump())
     return redirect(request, page.url(f"leads/{lead_id}") + "?notice=Saved")
 

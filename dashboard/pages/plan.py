@@ -34,6 +34,7 @@ from dashboard.web import (
     redirect,
     render,
     runtime_of,
+    utc_time,
     wants_json,
     with_signed_notice,
 )
@@ -167,12 +168,16 @@ def _plan_name(code: str) -> str:
 
 
 def _until(subscription: SubscriptionOut) -> str:
+    """When the paid period ends, with its zone ("2026-03-04 14:00 UTC"): a date alone was
+    read as the owner's local day."""
     end = subscription.current_period_end
-    return end.strftime("%Y-%m-%d") if end is not None else "the end of the period"
+    return utc_time(end) if end is not None else "the end of the period"
 
 
 def _back(page: Page, notice: str) -> str:
-    return page.url("plan") + "?notice=" + quote(notice[:100])
+    """The plan page with ``notice`` whole: every notice here is the server's own sentence,
+    and the page shows up to 200 characters of one (``dashboard.web._notice``)."""
+    return page.url("plan") + "?notice=" + quote(notice)
 
 
 @router.post("/w/{workspace_id}/plan/order")

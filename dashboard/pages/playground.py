@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from markupsafe import Markup
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import RuntimeDep
+from api.deps import RuntimeDep, SessionDep
 from api.sse import sse_response
 from api.throttling import rate_limit_chat
-from core.errors import ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from dashboard.answers import answered_by
 from dashboard.pages.common import Page, PageDep, form_fields
-from dashboard.web import PageRoute, is_htmx, render, render_text
-from rag.chat.exchange import ChatInput
+from dashboard.web import PageRoute, is_htmx, redirect, render, render_text
+from rag.chat import conversations
+from rag.chat.exchange import ChatInput, owner_session_id
+from rag.chat.models import ChatMessage
 
 router = APIRouter(route_class=PageRoute)
 
@@ -53,27 +57,84 @@ def _answer_context(
     }
 
 
+SHOWN_MESSAGES = 40
+"""The latest messages of a playground conversation its page shows (20 questions and answers);
+the transcript page has them all."""
+
+
+def _recorded(message: ChatMessage) -> dict[str, Any]:
+    """A recorded answer as the answer fragment reads one (``ChatResult.to_dict``'s fields)."""
+    flags = message.answer_flags or {}
+    return {
+        "conversation_id": str(message.conversation_id),
+        "answer": message.text,
+        "intent": message.intent,
+        "source": message.source,
+        "citations": list(message.citations or []),
+        "timings_ms": dict(message.timings or {}),
+        "extractive": bool(flags.get("extractive")),
+    }
+
+
+async def _exchanges(
+    request: Request, session: AsyncSession, page: Page, conversation_id: uuid.UUID
+) -> tuple[Markup, bool]:
+    """The user's own playground conversation, its latest exchanges rendered as the answers
+    were, and whether earlier ones were left out. Any other conversation (a visitor's, another
+    member's playground) is "not found"."""
+    shown = await conversations.transcript(
+        session, page.access, conversation_id=conversation_id, limit=SHOWN_MESSAGES, newest=True
+    )
+    if (shown.conversation.channel, shown.conversation.session_id) != (
+        "owner",
+        owner_session_id(page.access),
+    ):
+        raise NotFound("Conversation not found")
+    pieces: list[str] = []
+    question = ""
+    for message in shown.messages:
+        if message.role == "user":
+            question = message.text
+        elif message.role == "assistant":
+            context = _answer_context(page, question, _recorded(message), oob=False)
+            pieces.append(render_text(request, "_playground_answer.html", context))
+            question = ""
+    return Markup("".join(pieces)), shown.next_cursor is not None  # noqa: S704
+
+
 @router.get("/w/{workspace_id}/playground")
-async def playground(request: Request, page: PageDep) -> Response:
-    return render(request, "playground.html", {"page": page, "answered": "", "conversation_id": ""})
+async def playground(
+    request: Request,
+    page: PageDep,
+    session: SessionDep,
+    conversation: Annotated[uuid.UUID | None, Query()] = None,
+) -> Response:
+    """The playground; with ``conversation`` (where a question asked without script lands), the
+    user's playground conversation so far, to go on with."""
+    answered, more = Markup(""), False
+    if conversation is not None:
+        answered, more = await _exchanges(request, session, page, conversation)
+    context = {
+        "page": page,
+        "answered": answered,
+        "conversation_id": str(conversation or ""),
+        "earlier": page.url(f"conversations/{conversation}") if more else "",
+    }
+    return render(request, "playground.html", context)
 
 
 @router.post("/w/{workspace_id}/playground")
 async def ask(request: Request, page: PageDep, runtime: RuntimeDep) -> Response:
-    """One answer, whole: an htmx fragment, or the page again (without script)."""
+    """One answer, whole: an htmx fragment; without script, a redirect to the page showing the
+    conversation (a reload of that page asks nothing again, nor counts it again)."""
     inp = await _question(request, page)
     answer = (await runtime.pipeline.answer(inp)).to_dict()
     if is_htmx(request):
         return render(
             request, "_playground_answer.html", _answer_context(page, inp.message, answer)
         )
-    context = _answer_context(page, inp.message, answer, oob=False)
-    fragment = Markup(render_text(request, "_playground_answer.html", context))  # noqa: S704
-    return render(
-        request,
-        "playground.html",
-        {"page": page, "answered": fragment, "conversation_id": answer["conversation_id"]},
-    )
+    shown = page.url("playground") + "?conversation=" + quote(str(answer["conversation_id"]))
+    return redirect(request, shown + "#answered")
 
 
 @router.post("/w/{workspace_id}/playground/stream")

@@ -159,6 +159,11 @@ async def accept(
     return _page(
         request,
         "accept_invitation.html",
-        {"token": token, "signed_in": user is not None, "errors": errors},
+        {
+            "token": token,
+            "signed_in": user is not None,
+            "errors": errors,
+            "name": str(fields.get("name") or ""),  # what they typed, kept; never the password
+        },
         422,
     )

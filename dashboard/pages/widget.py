@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from api.deps import SessionDep
 from api.middleware import html_security_headers
 from core.errors import ValidationFailed
-from dashboard.pages.common import PageDep, field_errors, form_fields
+from dashboard.pages.common import InvalidText, PageDep, app_errors, field_errors, form_fields
 from dashboard.web import PageRoute, redirect, render, templates
 from widget.config import (
     MAX_CONVERSATION_CAP,
@@ -72,7 +72,9 @@ def _context(
     workspace = page.access.workspace
     settings = request.app.state.runtime.settings
     values = merged(workspace.widget_config, workspace_name=workspace.name)
-    values.update({k: v for k, v in (submitted or {}).items() if v is not None})
+    # Refused: the form as it was sent, an emptied field empty (not the saved value again,
+    # which the next save would quietly put back).
+    values.update({k: "" if v is None else v for k, v in (submitted or {}).items()})
     return {
         "page": page,
         "values": values,
@@ -95,7 +97,12 @@ async def widget_page(request: Request, page: PageDep) -> Response:
 
 @router.post("/w/{workspace_id}/widget")
 async def save_widget(request: Request, page: PageDep, session: SessionDep) -> Response:
-    submitted = _changes(await form_fields(request))
+    try:
+        submitted = _changes(await form_fields(request))
+    except InvalidText as exc:
+        context = _context(request, page, app_errors(exc), _changes(exc.fields))
+        return render(request, "widget.html", context, status_code=422)
+    typed = dict(submitted)  # shown again as it was sent when the form is refused
     workspace = page.access.workspace
     shown = merged(workspace.widget_config, workspace_name=workspace.name)
     if not (workspace.widget_config or {}).get("greeting") and (
@@ -107,11 +114,11 @@ async def save_widget(request: Request, page: PageDep, session: SessionDep) -> R
     try:
         changes = WidgetConfigIn.model_validate(submitted).model_dump()
     except ValidationError as exc:
-        context = _context(request, page, field_errors(exc), submitted)
+        context = _context(request, page, field_errors(exc), typed)
         return render(request, "widget.html", context, status_code=422)
     except ValidationFailed as exc:  # a validator's own refusal (an allowed site that is none)
         errors = {_field_of(exc): exc.message}
-        context = _context(request, page, errors, submitted)
+        context = _context(request, page, errors, typed)
         return render(request, "widget.html", context, status_code=422)
     await service.update_widget_config(session, page.access, changes)
     return redirect(request, page.url("widget") + "?notice=Saved")

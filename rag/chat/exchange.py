@@ -63,16 +63,22 @@ class ChatInput:
         """A message from the workspace's people (``chat.owner`` in the permission table); the
         conversation is theirs unless they name a session."""
         authorize(access, Action.OWNER_CHAT)
-        principal = access.principal
-        who = principal.user_id or principal.api_key_id or principal.operator
         return cls(
             workspace=access.workspace,
             message=message,
-            session_id=session_id or f"owner-{who}",
+            session_id=session_id or owner_session_id(access),
             conversation_id=conversation_id,
             channel="owner",
             client_message_id=client_message_id,
         )
+
+
+def owner_session_id(access: WorkspaceAccess) -> str:
+    """The session of the conversations the caller starts as the workspace's people (the
+    dashboard's playground, the API's owner chat) when they name none."""
+    principal = access.principal
+    who = principal.user_id or principal.api_key_id or principal.operator
+    return f"owner-{who}"
 
 
 @dataclass

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.text import LineBreaks
+
 SESSION_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
 CLIENT_MESSAGE_ID_PATTERN = r"^[A-Za-z0-9._:\-]{8,64}$"
 ClientMessageId = Annotated[
@@ -75,7 +77,7 @@ AltQuestion = Annotated[str, Field(max_length=FAQ_QUESTION_CHARS)]
 class FaqIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(min_length=1, max_length=FAQ_QUESTION_CHARS)
-    answer: str = Field(min_length=1, max_length=10_000)
+    answer: Annotated[str, LineBreaks] = Field(min_length=1, max_length=10_000)
     alt_questions: list[AltQuestion] = Field(default_factory=list, max_length=20)
     enabled: bool = True
 
@@ -83,7 +85,7 @@ class FaqIn(BaseModel):
 class FaqUpdateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str | None = Field(default=None, min_length=1, max_length=FAQ_QUESTION_CHARS)
-    answer: str | None = Field(default=None, min_length=1, max_length=10_000)
+    answer: Annotated[str | None, LineBreaks] = Field(default=None, min_length=1, max_length=10_000)
     alt_questions: list[AltQuestion] | None = Field(default=None, max_length=20)
     enabled: bool | None = None
 

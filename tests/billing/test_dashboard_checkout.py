@@ -19,6 +19,7 @@ from api.runtime import Runtime
 from billing.state import add_period
 from core.config import Settings
 from core.db import Database
+from dashboard.web import utc_time
 from tests.billing.conftest import (
     end_paid_period,
     order_row,
@@ -262,8 +263,10 @@ async def test_a_running_plan_can_be_extended_and_the_page_says_it_is_prepaid(
     end = (await sub_row(owner_db, web.workspace_id))["current_period_end"]
     page = (await web.client.get(web.url("plan"))).text
     assert offered_plans(page) == [("starter", "Extend Starter"), ("pro", "Upgrade to Pro")]
-    until = f'Prepaid until <time datetime="{end.isoformat()}">{end:%Y-%m-%d}</time>'
+    # With its zone: a date alone read as the owner's local day.
+    until = f'Prepaid until <time datetime="{end.isoformat()}">{utc_time(end)}</time>'
     assert until in page
+    assert utc_time(end).endswith(" UTC")
     assert "it ends then unless you extend it. Nothing is charged automatically." in page
     assert "Cancel at period end" not in page
     assert "renew" not in page.replace("do not renew on their own", "")
@@ -272,7 +275,7 @@ async def test_a_running_plan_can_be_extended_and_the_page_says_it_is_prepaid(
     later = (await sub_row(owner_db, web.workspace_id))["current_period_end"]
     assert later == add_period(end, "monthly")
     shown = (await web.client.get(verified.json()["redirect"])).text
-    assert f"Payment received: the Starter plan is active until {later:%Y-%m-%d}" in shown
+    assert f"Payment received: the Starter plan is active until {utc_time(later)}." in shown
     assert f'Prepaid until <time datetime="{later.isoformat()}">' in shown
 
 
@@ -343,6 +346,8 @@ async def test_verifying_a_payment_only_authorized_says_the_plan_waits_for_its_c
     assert verified.json()["plan"] == "free"
     shown = (await web.client.get(verified.json()["redirect"])).text
     assert "Your payment is authorized but not captured yet" in shown
+    # Whole: the notice was cut at 100 characters, before the plan in effect.
+    assert "The Free plan is in effect." in shown
     assert "Payment received" not in shown
 
 
@@ -360,6 +365,7 @@ async def test_verifying_a_payment_rejected_for_its_amount_says_it_changed_nothi
     assert verified.json()["plan"] == "free"
     shown = (await web.client.get(verified.json()["redirect"])).text
     assert "That payment does not match its order, so it changed nothing" in shown
+    assert "The Free plan is in effect." in shown
     assert "Payment received" not in shown
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from api.runtime import Runtime
-from tests.conftest import mail_token
+from tests.conftest import Owner, mail_token, signup
 from workspaces import repository as ws_repo
 
 PASSWORD = "correct horse battery"
@@ -110,3 +110,17 @@ async def asked_by_a_visitor(runtime: Runtime, web: WebOwner, question: str) -> 
     ids = list(dict.fromkeys(re.findall(r'name="ids" value="([^"]+)"', page.text)))
     assert ids
     return ids
+
+
+async def invitation(client: httpx.AsyncClient) -> tuple[Owner, str, str]:
+    """A new owner's invitation of a new address as a member: (the owner, the address, the
+    token of the link mailed to it)."""
+    owner = await signup(client, "Inviting")
+    invited = f"invited-{uuid.uuid4().hex[:10]}@example.com"
+    response = await client.post(
+        f"/api/v1/workspaces/{owner.workspace_id}/members",
+        json={"email": invited, "role": "member"},
+        headers={"Authorization": f"Bearer {owner.token}"},
+    )
+    assert response.status_code == 202, response.text
+    return owner, invited, await mail_token(client, invited, "invitation")

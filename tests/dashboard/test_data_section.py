@@ -102,7 +102,11 @@ async def test_an_owner_chooses_how_long_conversations_are_kept(web: WebOwner) -
 
     refused = await web.post(web.url("settings/retention"), {"days": "9999"})
     shown = await web.client.get(refused.headers["location"])
-    assert "must be one of" in unquote(notice_of(shown.text) or "")
+    said = unquote(notice_of(shown.text) or "")
+    assert said.startswith("Nothing changed: on this plan, keep conversations for 7 days, 30 days")
+    assert said.endswith(" or as long as the plan does.")
+    assert "conversation_retention_days" not in said
+    assert "null" not in said
     assert now_kept(shown.text) == "7 days"
 
     back = await web.post(web.url("settings/retention"), {"days": "plan"})

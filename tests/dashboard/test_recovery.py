@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from core.db import Database
 from tests.conftest import login, mail_token, signup
-from tests.dashboard.conftest import PASSWORD, csrf_of, web_login
+from tests.dashboard.conftest import PASSWORD, csrf_of, invitation, web_login
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -77,16 +77,7 @@ async def test_a_forgotten_password_is_reset_from_the_mailed_link(
 async def test_an_invitation_link_creates_the_account_and_joins_the_workspace(
     client: httpx.AsyncClient,
 ) -> None:
-    owner = await signup(client, "Inviting")
-    invited = f"invited-{uuid.uuid4().hex[:10]}@example.com"
-    response = await client.post(
-        f"/api/v1/workspaces/{owner.workspace_id}/members",
-        json={"email": invited, "role": "member"},
-        headers={"Authorization": f"Bearer {owner.token}"},
-    )
-    assert response.status_code == 202, response.text
-
-    token = await mail_token(client, invited, "invitation")
+    owner, invited, token = await invitation(client)
     form = await client.get(f"/app/accept-invitation?token={token}")
     assert form.status_code == 200
     assert 'name="password"' in form.text
