@@ -36,6 +36,7 @@ from api.routers import (
     lifecycle,
     notifications,
     sources,
+    webhooks,
     widget,
     workspaces,
 )
@@ -220,6 +221,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         lifecycle.router,
         sources.router,
         notifications.router,
+        webhooks.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     install_dashboard(app)

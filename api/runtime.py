@@ -117,15 +117,20 @@ class Runtime:
 
 
 @dataclass(frozen=True)
-class WebhookAlerts:
-    """Owner alerts of the knowledge jobs (a web source failing) as workspace webhook events:
-    written to the webhook outbox in the job's transaction, posted after its commit."""
+class MailAndWebhookAlerts:
+    """Owner alerts of the knowledge jobs (a web source failing), in the job's transaction: a
+    notification event of the same kind (workspaces/notifications.py: a mail to the owners,
+    with or without a webhook; once per failing streak, keyed by the sync that flagged it), and
+    a workspace webhook event when a URL is set, posted after the commit."""
 
     notifier: Notifier
 
     async def record(
         self, session: AsyncSession, workspace: Workspace, event: str, data: dict[str, Any]
     ) -> uuid.UUID | None:
+        if event in notifications_module.KINDS:
+            key = str(data.get("sync_id") or data.get("source_id") or "")
+            await notifications_module.emit(session, workspace.id, event, key, data)
         return await notify.enqueue(session, workspace, event, data)
 
     def send(self, workspace_id: uuid.UUID, handle: uuid.UUID) -> None:
@@ -269,7 +274,7 @@ async def build_runtime(
         # work may still schedule deliveries; what it cancels stays pending for `webhook_retry`.
         notifier = Notifier(database, allow_private=settings.allow_private_urls)
         stack.push_async_callback(notifier.close)
-        context: dict[str, Any] = {}
+        context: dict[str, Any] = {notify.DEPS_KEY: notifier}
         queue = await _job_queue(jobs, settings, context)
         if queue is not jobs:
             stack.push_async_callback(queue.close)
@@ -279,7 +284,7 @@ async def build_runtime(
             embedder=embedder,
             jobs=queue,
             owner_url=owner_url,
-            alerts=WebhookAlerts(notifier),
+            alerts=MailAndWebhookAlerts(notifier),
         )
         context[knowledge_jobs.DEPS_KEY] = ingestion
         mailer = Mailer(
@@ -404,12 +409,18 @@ def job_registry() -> JobRegistry:
         uncapped={
             exports.EXPORT_JOB,
             chat_jobs.ANALYTICS_JOB,
+            chat_jobs.WEBHOOK_RETRY_JOB,
             notification_delivery.DISPATCH_JOB,
             MAIL_FLUSH_JOB,
         },
-        # One job waiting per id: a workspace's scheduled refresh, a document revision's
-        # ingestion, a deleted workspace's purge.
-        keyed={chat_jobs.ANALYTICS_JOB, knowledge_jobs.INGEST_JOB, deletion.PURGE_JOB},
+        # One job waiting per id: a workspace's scheduled refresh or webhook retry, a document
+        # revision's ingestion, a deleted workspace's purge.
+        keyed={
+            chat_jobs.ANALYTICS_JOB,
+            chat_jobs.WEBHOOK_RETRY_JOB,
+            knowledge_jobs.INGEST_JOB,
+            deletion.PURGE_JOB,
+        },
         abandoned={
             **knowledge_jobs.ABANDONED,
             **knowledge_sync.ABANDONED,

@@ -84,11 +84,16 @@ def scheduled_jobs(
 
     async def webhook_retry(now: datetime) -> None:
         """The owners' webhooks left pending and due (rag/chat/notify.py): a process stopped
-        before its background task posted them, or died mid-attempt. Workspaces without a
-        webhook URL have nothing new to send and are skipped."""
-        async for workspace in lifecycle_retention.live_workspaces(lifecycle.db):
-            if workspace.webhook_url:
-                await notifier.retry_due(workspace.id, now)
+        before its background task posted them, or died mid-attempt. One query finds the
+        workspaces that have one due; each gets a ``webhook_retry`` job (one waiting per
+        workspace), so a slow receiver holds a worker's job, never this tick's other jobs."""
+        for workspace_id in await notifier.workspaces_with_due(now):
+            await lifecycle.jobs.enqueue(
+                chat_jobs.WEBHOOK_RETRY_JOB,
+                _job_id=chat_jobs.webhook_retry_job_id(workspace_id),
+                workspace_id=str(workspace_id),
+                now=now.isoformat(),
+            )
 
     async def plan_expiry_notices(now: datetime) -> None:
         """``plan.expiring`` for workspaces whose prepaid period ends within 7 days, then within

@@ -19,6 +19,7 @@ from dashboard.pages import (
     playground,
     recovery,
     team,
+    webhooks,
     widget,
 )
 from dashboard.web import HERE, PREFIX, PageRoute, not_found, secure_headers
@@ -45,6 +46,7 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = tuple(
         team,
         data,
         notifications,
+        webhooks,
     )
 )
 

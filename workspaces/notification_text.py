@@ -178,6 +178,19 @@ async def describe(
         if data.get("payment_id"):
             lines.append(f"Payment id: {data['payment_id']}")
         link = f"{page}/plan"
+    elif kind == "source.failing":
+        url = str(data.get("url") or "a web source")[:500]
+        failures = data.get("consecutive_failures")
+        subject = f"Web source failing: {url[:120]}"
+        lines = [
+            f"The last {failures} syncs of {url} failed."
+            if isinstance(failures, int)
+            else f"The syncs of {url} keep failing.",
+            f"Last error: {str(data.get('error') or 'unknown')[:500]}",
+            "Its pages keep the content of their last good sync. This mail is sent once; the"
+            " next comes only if the source recovers and then fails again.",
+        ]
+        link = f"{page}/knowledge"
     else:  # ingestion.failed
         title = str(data.get("title") or "A document")[:200]
         subject = f"Document failed: {title}"

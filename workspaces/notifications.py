@@ -9,7 +9,8 @@ finds its key taken and adds nothing. After the commit the dispatch job
 digest items (mode ``daily_digest``) for the members who receive it, in one transaction.
 
 Who receives a kind: members whose address is verified, whose role may see what the mail tells
-(``REQUIRES``: payments only owners, failed documents admins and owners), and whose mode for the
+(``REQUIRES``: payments only owners, failed documents and failing web sources admins and
+owners), and whose mode for the
 kind is not ``off``. Defaults (``default_mode``): owners get every kind at once; admins and
 members get new leads and handoffs at once, the rest off. Each member changes only their own.
 """
@@ -46,6 +47,7 @@ Kind = Literal[
     "ingestion.failed",
     "plan.expiring",  # appended: unsubscribe tokens carry a kind's index in KINDS
     "plan.revoked",
+    "source.failing",
 ]
 Mode = Literal["immediate", "daily_digest", "off"]
 
@@ -61,6 +63,7 @@ TITLES: Final[Mapping[str, str]] = {
     "ingestion.failed": "Document failed to ingest",
     "plan.expiring": "Paid plan about to end",
     "plan.revoked": "Paid plan ended by a refund or chargeback",
+    "source.failing": "Web source failing",
 }
 # What a role must be allowed to see to be told (the permission table decides).
 REQUIRES: Final[Mapping[str, Action]] = {
@@ -73,6 +76,7 @@ REQUIRES: Final[Mapping[str, Action]] = {
     "ingestion.failed": Action.DOCUMENT_WRITE,
     "plan.expiring": Action.PAYMENTS_READ,
     "plan.revoked": Action.PAYMENTS_READ,
+    "source.failing": Action.DOCUMENT_WRITE,
 }
 ON_FOR_EVERYONE: Final = frozenset({"lead.created", "handoff.requested"})
 QUOTA_THRESHOLDS: Final = (80, 100)

@@ -54,7 +54,7 @@ class Action(enum.StrEnum):
 
     # the workspace
     WORKSPACE_UPDATE = "workspace.update", "change the workspace's settings"
-    WEBHOOK_READ = "webhook.read", "read the webhook secret"
+    WEBHOOK_READ = "webhook.read", "read the webhook secret and list the webhook's deliveries"
     WEBHOOK_ROTATE_SECRET = "webhook.rotate_secret", "rotate the webhook secret"
     MEMBERS_READ = "members.read", "list the workspace's members"
     MEMBER_ADD = "member.add", "invite members"

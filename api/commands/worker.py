@@ -23,6 +23,7 @@ def _cmd(args: argparse.Namespace) -> int:
     from core.jobs import ArqQueue, worker_functions
     from core.mail import MAILER_KEY
     from lifecycle import jobs as lifecycle_jobs
+    from rag.chat import notify
     from rag.knowledge import jobs as knowledge_jobs
     from rag.knowledge.rerank import NoReranker
     from workspaces import notification_delivery
@@ -61,6 +62,7 @@ def _cmd(args: argparse.Namespace) -> int:
         await runtime.mailer.kick()  # messages a previous process left in the outbox
         ctx[lifecycle_jobs.DEPS_KEY] = runtime.lifecycle
         ctx[notification_delivery.DEPS_KEY] = runtime.notifications
+        ctx[notify.DEPS_KEY] = runtime.notifier
         if settings.scheduler_enabled:
             # With Redis the workers drive the periodic jobs, not the API replicas; the lease
             # row of each job lets one process run each due time (core/scheduler.py).

@@ -2,9 +2,15 @@
 
 The delivery row is written in the caller's transaction (an outbox); after the commit, a
 background task posts it and retries with exponential backoff; what a stopped process left
-pending is posted by the scheduled job ``webhook_retry`` (``Notifier.retry_due``). The signature
-header is ``X-TrulyBot-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">``
-with the workspace's webhook secret, so receivers can also reject replays by the timestamp.
+pending is posted by the job ``webhook_retry`` (``Notifier.retry_due``, one job per workspace
+with due deliveries, rag/chat/jobs.py). The signature header is
+``X-TrulyBot-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`` with the
+workspace's webhook secret, so receivers can also reject replays by the timestamp
+(docs/webhooks.md is the receiver's side).
+
+Each attempt goes to the workspace's webhook URL and secret as they are at that attempt: after
+the owner changes the URL, what was still pending goes to the new one; after they remove it (or
+the workspace is deleted), what was pending is ``cancelled`` at its next attempt, never sent.
 """
 
 from __future__ import annotations
@@ -38,7 +44,12 @@ BACKOFF_BASE_SECONDS = 2.0
 TIMEOUT_SECONDS = 5.0
 CLAIM_SECONDS = 120  # an attempt's lease: one whose process died is due again after it
 RETRY_BATCH = 100  # due deliveries of one workspace per run of the retry job
+RETRY_CONCURRENCY = 4  # posts at once in one run of the retry job
+RETRY_DEADLINE_SECONDS = 60.0  # a run starts no attempt past this; the rest wait for the next
 SHUTDOWN_GRACE_SECONDS = TIMEOUT_SECONDS + 1.0
+NO_URL = "cancelled: the workspace has no webhook URL any more"
+DEPS_KEY = "webhook_notifier"  # the job context's Notifier (rag/chat/jobs.py)
+DUE_WORKSPACES_BATCH = 500  # workspaces given a retry job per run of ``webhook_retry``
 
 
 new_webhook_secret = generate_webhook_secret
@@ -135,10 +146,20 @@ class Notifier:
         up, or not this caller's to try)."""
         return await self._attempt(workspace_id, delivery_id, held=None, now=_now()) is None
 
-    async def retry_due(self, workspace_id: uuid.UUID, now: datetime) -> int:
+    async def retry_due(
+        self,
+        workspace_id: uuid.UUID,
+        now: datetime,
+        *,
+        concurrency: int = RETRY_CONCURRENCY,
+        deadline_seconds: float = RETRY_DEADLINE_SECONDS,
+    ) -> int:
         """One attempt of each of the workspace's deliveries due at ``now`` (pending past its
         backoff, or claimed by a process that died mid-attempt); how many were attempted.
-        Several processes may run it at once: each delivery is claimed before it is posted."""
+        Several processes may run it at once: each delivery is claimed before it is posted.
+        At most ``concurrency`` posts at once, each cut off at ``TIMEOUT_SECONDS``; none is
+        started after ``deadline_seconds`` (those stay due for the next run), so a run ends
+        within the deadline and one attempt, well inside ``CLAIM_SECONDS``."""
         async with self.db.transaction(workspace_id=workspace_id) as session:
             spent = await delivery_repo.give_up_spent(
                 session, workspace_id=workspace_id, now=now, max_attempts=MAX_ATTEMPTS
@@ -148,11 +169,31 @@ class Notifier:
             )
         if spent:
             log.info("webhooks: %d deliveries failed (their last attempt never finished)", spent)
+        started = time.monotonic()
+        gate = asyncio.Semaphore(max(1, concurrency))
         attempted = 0
-        for delivery_id in due:
-            await self._attempt(workspace_id, delivery_id, held=None, now=now)
-            attempted += 1
+
+        async def one(delivery_id: uuid.UUID) -> None:
+            nonlocal attempted
+            async with gate:
+                if time.monotonic() - started > deadline_seconds:
+                    return
+                attempted += 1
+                try:
+                    await self._attempt(workspace_id, delivery_id, held=None, now=now)
+                except Exception:  # the database away: the delivery stays due
+                    log.exception("webhook %s: the retry failed", delivery_id)
+
+        await asyncio.gather(*(one(delivery_id) for delivery_id in due))
         return attempted
+
+    async def workspaces_with_due(self, now: datetime) -> list[uuid.UUID]:
+        """The workspaces with a delivery due at ``now``: one indexed query across them all
+        (a sweep's lookup), not a transaction per workspace."""
+        async with self.db.transaction(lookup=delivery_repo.DUE_LOOKUP) as session:
+            return await delivery_repo.workspaces_with_due(
+                session, now=now, limit=DUE_WORKSPACES_BATCH
+            )
 
     async def _attempt(
         self, workspace_id: uuid.UUID, delivery_id: uuid.UUID, *, held: int | None, now: datetime
@@ -160,6 +201,15 @@ class Notifier:
         """One try: claim, post (no transaction open), record. The delivery's ``attempts`` when
         it is to be tried again by this caller; None when there is nothing more to do here."""
         async with self.db.transaction(workspace_id=workspace_id) as session:
+            # Where the webhook points now: the URL and secret of this attempt, not of the
+            # moment the delivery was written (the old address may have lapsed).
+            workspace = await get_workspace(session, workspace_id)
+            if workspace is None or not workspace.webhook_url:
+                if await delivery_repo.cancel_pending(
+                    session, workspace_id=workspace_id, delivery_id=delivery_id, reason=NO_URL
+                ):
+                    log.info("webhook %s cancelled: no webhook URL", delivery_id)
+                return None
             delivery = await delivery_repo.claim_delivery(
                 session,
                 workspace_id=workspace_id,
@@ -168,10 +218,11 @@ class Notifier:
                 lease_until=now + timedelta(seconds=CLAIM_SECONDS),
                 max_attempts=MAX_ATTEMPTS,
                 held=held,
+                url=workspace.webhook_url,
             )
             if delivery is None:
                 return None
-            secret = await _secret(session, workspace_id)
+            secret = workspace.webhook_secret
             event, url, attempts = delivery.event, delivery.url, delivery.attempts
             body = json.dumps(delivery.payload, separators=(",", ":")).encode()
         status_code, error = await self._post(delivery_id, event, url, body, secret)
@@ -205,38 +256,44 @@ class Notifier:
     async def _post(
         self, delivery_id: uuid.UUID, event: str, url: str, body: bytes, secret: str | None
     ) -> tuple[int | None, str | None]:
-        """POST the signed body; the status code, or None and the error."""
+        """POST the signed body; the status code, or None and the error. The whole attempt (the
+        name's lookup, connecting, sending, the answer's status line and headers) ends within
+        ``TIMEOUT_SECONDS``: httpx's timeout bounds each read, and a receiver that trickles
+        its answer a byte at a time would otherwise hold the attempt for as long as it likes."""
         try:
-            checked, ip = await check_url(url, allow_private=self.allow_private)
-            timestamp = int(time.time())
-            async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, trust_env=False) as client:
-                # Connect to the address just checked (no second DNS lookup to rebind), and
-                # read only the status: the receiver's body is never downloaded.
-                request = pinned_request(
-                    client,
-                    "POST",
-                    checked,
-                    ip,
-                    content=body,
-                    headers={
-                        "Content-Type": "application/json",
-                        "User-Agent": "TrulyBot-Webhooks/1",
-                        "X-TrulyBot-Event": event,
-                        "X-TrulyBot-Delivery": str(delivery_id),
-                        "X-TrulyBot-Signature": sign(body, secret or "", timestamp),
-                    },
-                )
-                response = await client.send(request, stream=True)
-                await response.aclose()
-            return response.status_code, None
+            async with asyncio.timeout(TIMEOUT_SECONDS):
+                return await self._send(delivery_id, event, url, body, secret)
+        except TimeoutError:
+            return None, f"TimeoutError: no answer within {TIMEOUT_SECONDS:g} s"
         except Exception as exc:
             return None, f"{type(exc).__name__}: {exc}"[:500]
+
+    async def _send(
+        self, delivery_id: uuid.UUID, event: str, url: str, body: bytes, secret: str | None
+    ) -> tuple[int | None, str | None]:
+        checked, ip = await check_url(url, allow_private=self.allow_private)
+        timestamp = int(time.time())
+        async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, trust_env=False) as client:
+            # Connect to the address just checked (no second DNS lookup to rebind), and
+            # read only the status: the receiver's body is never downloaded.
+            request = pinned_request(
+                client,
+                "POST",
+                checked,
+                ip,
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "User-Agent": "TrulyBot-Webhooks/1",
+                    "X-TrulyBot-Event": event,
+                    "X-TrulyBot-Delivery": str(delivery_id),
+                    "X-TrulyBot-Signature": sign(body, secret or "", timestamp),
+                },
+            )
+            response = await client.send(request, stream=True)
+            await response.aclose()
+        return response.status_code, None
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-async def _secret(session: AsyncSession, workspace_id: uuid.UUID) -> str | None:
-    workspace = await get_workspace(session, workspace_id)
-    return workspace.webhook_secret if workspace else None

@@ -66,8 +66,9 @@ class IngestionDeps:
     """The owner connection for index DDL without locking writers (else the definer path)."""
     index_policy: indexing.IndexPolicy = field(default_factory=indexing.IndexPolicy)
     alerts: OwnerAlerts | None = None
-    """How the owner is told that a web source started failing (the api layer wires the
-    workspace webhook); None: the source's flag and its sync records are the record."""
+    """How the owner is told that a web source started failing (the api layer wires a
+    notification mail and the workspace webhook); None: the source's flag and its sync records
+    are the record."""
 
 
 class OwnerAlerts(Protocol):

@@ -13,9 +13,9 @@ Exactly once: the periodic job ``sync_due_sources`` (api/schedule.py) leases due
 source carrying the lease holder; a sync runs only while its holder's lease is live. A sync
 whose process died keeps the source due; once the lease has expired the next tick claims it
 again (its record is marked ``interrupted``). A source whose syncs fail
-SOURCE_FAILING_AFTER times in a row is flagged ``failing``; the owner is told once, through the
-workspace webhook (event ``source.failing``, when a webhook is configured), and sees it on the
-source and in its sync records.
+SOURCE_FAILING_AFTER times in a row is flagged ``failing``; the owner is told once per streak
+through ``deps.alerts`` (the api layer wires a ``source.failing`` notification mail and, when a
+webhook is configured, the webhook event), and sees it on the source and in its sync records.
 """
 
 from __future__ import annotations

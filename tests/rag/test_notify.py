@@ -262,7 +262,9 @@ async def test_a_delivery_left_pending_is_sent_by_the_scheduled_retry(
             assert not await runtime.notifier.attempt(workspace_id, delivery_id)  # 500
             [job] = [j for j in runtime.scheduler.jobs if j.name == "webhook_retry"]
             await job.run(datetime.now(UTC) + timedelta(hours=1))  # past the backoff
+            await runtime.jobs.drain()  # the workspace's retry job
             await job.run(datetime.now(UTC) + timedelta(hours=2))  # nothing left to send
+            await runtime.jobs.drain()
         assert len(hook.received) == 2
         assert all(_signed_by(r, secret) for r in hook.received)
         assert {r.headers["x-trulybot-delivery"] for r in hook.received} == {str(delivery_id)}
@@ -307,6 +309,7 @@ async def test_an_attempt_that_never_finished_is_retried_after_its_lease(
                 lease_until=now + timedelta(seconds=notify.CLAIM_SECONDS),
                 max_attempts=notify.MAX_ATTEMPTS,
                 held=None,
+                url=hook.url(),
             )
         assert claimed is not None
         assert await notifier.retry_due(workspace_id, now) == 0

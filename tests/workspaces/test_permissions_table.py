@@ -341,7 +341,7 @@ NO_SUCH = "00000000-0000-4000-8000-000000000000"
 
 PROBES: dict[Action, list[Probe]] = {
     Action.WORKSPACE_UPDATE: [fixed("PATCH", "", {"persona": "Short answers."})],
-    Action.WEBHOOK_READ: [fixed("GET", "/webhook")],
+    Action.WEBHOOK_READ: [fixed("GET", "/webhook"), fixed("GET", "/webhook/deliveries")],
     Action.WEBHOOK_ROTATE_SECRET: [fixed("POST", "/webhook/rotate-secret")],
     Action.MEMBERS_READ: [fixed("GET", "/members")],
     Action.MEMBER_ADD: [_invite],
