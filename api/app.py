@@ -41,6 +41,7 @@ from api.routers import (
     workspaces,
 )
 from api.runtime import Runtime, build_runtime, describe_defaults
+from api.schedule import resume_queued_documents
 from api.start_checks import (
     StartRefusalMiddleware,
     StartRefusals,
@@ -53,7 +54,9 @@ from api.widget_cors import DashboardCorsMiddleware, WidgetCorsMiddleware
 from core import heap
 from core.config import Settings, get_settings
 from core.logging import announce, configure_logging
+from core.models import utcnow
 from core.observability import init_sentry
+from core.urls import base_url, local_base_url
 from dashboard.app import install as install_dashboard
 from rag.chat import faq_import
 from workspaces import security
@@ -129,7 +132,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             if settings.seed_demo and settings.is_development:
                 demo = await ensure_demo(built)
                 built.demo_public_key = demo["public_key"]
-                base = f"http://{settings.host}:{settings.port}"
+                base = base_url(settings)
                 announce(settings, f"  demo site: {base}/")
                 announce(settings, f"  dashboard: {base}/app")
                 login = demo_login(settings.data_dir)
@@ -141,6 +144,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                     )
             app.state.runtime = built
             await built.mailer.kick()  # messages a previous process left in the outbox
+            if not settings.redis_url and settings.workers == 1:
+                # What the last run left in its in-process queue (with several processes the
+                # `requeue_queued_documents` sweep takes it, once, within 15 minutes).
+                resumed = await resume_queued_documents(built.lifecycle, built.ingestion, utcnow())
+                if resumed:
+                    announce(settings, f"  documents left queued by the last run: {resumed}")
             if settings.scheduler_enabled and not settings.redis_url:
                 # With REDIS_URL, `trulybot worker` drives the periodic jobs (docs/deploy.md).
                 built.scheduler.start(settings.scheduler_poll_seconds)
@@ -152,8 +161,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             docs = "docs at /docs" if settings.api_docs_enabled else "API docs off (API_DOCS)"
             announce(
                 settings,
-                f"TrulyBot listening on http://{settings.host}:{settings.port}"
-                f"  (API under /api/v1, {docs})",
+                f"TrulyBot listening on {local_base_url(settings)}  (API under /api/v1, {docs})",
             )
             yield
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import importlib
 import logging
 import os
 import pkgutil
+import socket
 import sys
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -16,7 +19,7 @@ from api import commands
 from core.config import Settings, get_settings
 from core.errors import ConfigError
 from core.jwt_secret import check_kept_secret
-from core.logging import announce, configure_logging
+from core.logging import QUIET_LOGGERS, announce, configure_logging
 
 
 def settings_problems(exc: ValidationError) -> str:
@@ -55,11 +58,19 @@ def _serve(args: argparse.Namespace) -> int:
     get_settings()  # the flags checked as the settings are, before any worker starts
     if workers > 1 and not settings.redis_url:
         announce(settings, "note: without REDIS_URL each worker keeps its cache, limits and jobs")
+    # The address first, before the database or the demo (a port in use was said after the
+    # whole start-up, "listening on" and the demo's password included, for an address that
+    # served something else). Bound here and handed to uvicorn: nothing can take it between.
+    sock = bind_address(host, port)
     # A configured database that cannot be reached, or that the app role cannot work on, is
     # said in one line before any worker starts (in a worker it is a long traceback); the
     # workers check again. "listening on" is said by the app once its start-up succeeded.
-    asyncio.run(preflight(get_settings()))
-    uvicorn.run(
+    try:
+        asyncio.run(preflight(get_settings()))
+    except BaseException:
+        sock.close()
+        raise
+    config = uvicorn.Config(
         "api.app:create_app",
         factory=True,
         host=host,
@@ -81,6 +92,50 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         http=BoundedHttpToolsProtocol,  # a request head of at most 64 KiB (api.http_protocol)
     )
+    return run_server(config, sock)
+
+
+def bind_address(host: str, port: int) -> socket.socket:
+    """The listening address, bound (as uvicorn binds it), or one line saying why not."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family=family, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise SystemExit(
+                f"trulybot serve: {shown} is in use (address already in use): stop what"
+                " listens there, or set PORT (or --port)"
+            ) from None
+        raise SystemExit(
+            f"trulybot serve: cannot listen on {shown} ({exc.strerror or exc}): check HOST"
+            " (or --host) and PORT (or --port)"
+        ) from None
+    sock.set_inheritable(True)  # the worker processes serve it too
+    return sock
+
+
+def run_server(config: Any, sock: socket.socket) -> int:
+    """uvicorn on ``sock``: one process, or WORKERS processes sharing it (what ``uvicorn.run``
+    does, with the socket bound before the start-up instead of after it)."""
+    from uvicorn.server import Server
+    from uvicorn.supervisors import Multiprocess
+
+    server = Server(config=config)
+    try:
+        if config.workers > 1:
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    if config.workers == 1 and not server.started:
+        return 3  # uvicorn's STARTUP_FAILURE: the app's start-up failed (its lines said why)
     return 0
 
 
@@ -146,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("pgserver", "alembic", "httpx"):
+    for noisy in QUIET_LOGGERS:  # before the settings are read (configure_logging again)
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:

@@ -16,6 +16,7 @@ from api.runtime import Runtime
 from core.config import Settings
 from core.errors import Unauthorized, ValidationFailed
 from core.replica import SAFE_METHODS
+from core.urls import base_url
 from workspaces import security, sessions
 from workspaces.accounts import AccountDeps
 from workspaces.service import (
@@ -136,7 +137,7 @@ def account_deps(runtime: RuntimeDep) -> AccountDeps:
     return AccountDeps(
         mailer=runtime.mailer,
         signing_key=settings.jwt_key,
-        base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}",
+        base_url=base_url(settings),
         verification_ttl=timedelta(hours=settings.email_verification_ttl_hours),
         invitation_ttl=timedelta(days=settings.invitation_ttl_days),
         session_policy=sessions.SessionPolicy.from_settings(settings),
@@ -244,7 +245,20 @@ async def get_read_session(
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 
 
-async def page_limit(settings: SettingsDep, limit: Annotated[int, Query(ge=1)] = 20) -> int:
+DEFAULT_PAGE_SIZE = 20
+
+
+def default_page_size(max_page_size: int) -> int:
+    """A page's size when the request names no ``limit``: 20, or MAX_PAGE_SIZE below that (a
+    fixed 20 made every list without ``limit`` answer 422 with MAX_PAGE_SIZE=10)."""
+    return min(DEFAULT_PAGE_SIZE, max_page_size)
+
+
+async def page_limit(
+    settings: SettingsDep, limit: Annotated[int | None, Query(ge=1)] = None
+) -> int:
+    if limit is None:
+        return default_page_size(settings.max_page_size)
     if limit > settings.max_page_size:
         raise ValidationFailed(
             f"limit must be at most {settings.max_page_size}",

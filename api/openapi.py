@@ -102,8 +102,19 @@ def rewrite(schema: dict[str, Any], *, max_page_size: int) -> dict[str, Any]:
             responses["default"] = _error_response("Any other error, in the same shape")
             for param in operation.get("parameters", []):
                 if param["in"] == "query" and param["name"] == "limit":
-                    param["schema"].setdefault("maximum", max_page_size)
+                    _limit_schema(param, max_page_size)
     return schema
+
+
+def _limit_schema(param: dict[str, Any], max_page_size: int) -> None:
+    """``limit`` as the API reads it: an integer from 1 to MAX_PAGE_SIZE, by default
+    ``min(20, MAX_PAGE_SIZE)`` (``api.deps.page_limit``; its ``None`` only means "not given")."""
+    schema = param["schema"]
+    if "anyOf" in schema:  # LimitDep's (a route's own ``limit`` keeps its default)
+        schema = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+        schema.update(type="integer", minimum=1, default=min(20, max_page_size))
+        param["schema"] = schema
+    schema.setdefault("maximum", max_page_size)
 
 
 def install_openapi(app: FastAPI, settings: Settings) -> None:

@@ -39,6 +39,7 @@ from core.redis import create_redis
 from core.replica import ReadRouting
 from core.scheduler import Scheduler
 from core.setting_checks import masked_url
+from core.urls import base_url
 from lifecycle import deletion, exports
 from lifecycle import jobs as lifecycle_jobs
 from rag.chat import jobs as chat_jobs
@@ -300,7 +301,7 @@ async def build_runtime(
             db=database,
             mailer=mailer,
             signing_key=settings.jwt_key,
-            base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}",
+            base_url=base_url(settings),
             enqueue_job=queue.enqueue,
             lead_mails_per_hour=settings.notification_lead_mails_per_hour,
             handoff_mails_per_hour=settings.notification_handoff_mails_per_hour,

@@ -31,6 +31,21 @@ REQUEUE_EVERY = timedelta(minutes=5)
 PLAN_EXPIRY_EVERY = timedelta(hours=1)
 
 
+async def resume_queued_documents(
+    lifecycle: lifecycle_jobs.LifecycleDeps,
+    ingestion: knowledge_jobs.IngestionDeps,
+    now: datetime,
+) -> int:
+    """At the start of a `serve` that runs jobs in-process (no REDIS_URL, one process): every
+    document the previous run left ``queued`` (uploads still waiting in its queue when it
+    stopped, and the ones it was processing, ``requeue.requeue_left``) is enqueued again, so
+    the owner presses no Retry after a restart. How many."""
+    resumed = 0
+    async for workspace in lifecycle_retention.live_workspaces(lifecycle.db):
+        resumed += await requeue.requeue_left(ingestion, workspace.id, now)
+    return resumed
+
+
 def scheduled_jobs(
     lifecycle: lifecycle_jobs.LifecycleDeps,
     ingestion: knowledge_jobs.IngestionDeps,

@@ -14,9 +14,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from core.jwt_secret import JWT_SECRET_FILE, jwt_secret_weakness, load_or_create_secret
 from core.proxies import parse_trusted_proxies
 from core.setting_checks import (
-    POSTGRES_SCHEMES,
     REDIS_SCHEMES,
+    check_chunk_overlap,
+    check_database_url,
     check_mailbox,
+    check_production_base_url,
     check_public_base_url,
     check_script_url,
     check_smtp_plaintext_auth,
@@ -157,15 +159,15 @@ class Settings(BaseSettings):
     free_workspaces_per_account: int = Field(default=2, ge=1)
 
     # --- limits ---
-    max_body_bytes: int = 1_048_576
-    max_upload_bytes: int = 10 * 1_048_576
-    max_page_size: int = 100
-    request_timeout_seconds: float = 60.0
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
+    max_upload_bytes: int = Field(default=10 * 1_048_576, ge=1)
+    max_page_size: int = Field(default=100, ge=1)
+    request_timeout_seconds: float = Field(default=60.0, ge=0)
     # On SIGTERM: how long requests under way may finish before they are cancelled (uvicorn's
     # graceful shutdown). Give the orchestrator's grace period (terminationGracePeriodSeconds)
     # more than this.
     shutdown_grace_seconds: int = Field(default=25, ge=0, le=3600)
-    max_message_chars: int = 2000
+    max_message_chars: int = Field(default=2000, ge=1)
 
     # --- CORS for the owners' dashboard ---
     dashboard_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -173,16 +175,16 @@ class Settings(BaseSettings):
     # --- ingestion ---
     # The most tokens of document text per chunk; each section's chunks are also cut so that
     # the "title > headings" line plus the chunk fit the model's 256 word pieces (chunking.py).
-    chunk_tokens: int = 250
-    chunk_overlap_tokens: int = 40
+    chunk_tokens: int = Field(default=250, ge=1)
+    chunk_overlap_tokens: int = Field(default=40, ge=0)
     # A section shorter than this joins the next one (a heading with a line under it, a man
     # page's NAME); 0 turns the floor off (docs/retrieval.md measured 40).
-    chunk_min_tokens: int = 40
+    chunk_min_tokens: int = Field(default=40, ge=0)
     allow_private_urls: bool = False
-    fetch_timeout_seconds: float = 10.0
-    fetch_max_bytes: int = 5 * 1_048_576
-    fetch_max_redirects: int = 5
-    sitemap_max_pages: int = 200
+    fetch_timeout_seconds: float = Field(default=10.0, gt=0)
+    fetch_max_bytes: int = Field(default=5 * 1_048_576, ge=1)
+    fetch_max_redirects: int = Field(default=5, ge=0)
+    sitemap_max_pages: int = Field(default=200, ge=1)
     # Sitemaps posted by owners are downloaded in the request, without a database connection;
     # at most this many at once per process, half of them (at least one) per workspace (more
     # wait their turn).
@@ -218,9 +220,9 @@ class Settings(BaseSettings):
     embedding_provider: Literal["local", "openai", "hash"] = "local"
     embedding_model: str = "all-MiniLM-L6-v2"
     embedding_dimensions: int = 384
-    embedding_batch_size: int = 32
-    embedding_concurrency: int = 4
-    openai_embedding_batch_size: int = 2048
+    embedding_batch_size: int = Field(default=32, ge=1)
+    embedding_concurrency: int = Field(default=4, ge=1)
+    openai_embedding_batch_size: int = Field(default=2048, ge=1)
     # Concurrent query embeddings encoded together (local model and OpenAI), gathered for at
     # most EMBED_BATCH_WAIT_MS once queries overlap, up to EMBED_BATCH_MAX; document batches cut
     # into slices of at most EMBED_DOCUMENT_SLICE chunks and EMBED_DOCUMENT_SLICE_CHARS
@@ -254,7 +256,7 @@ class Settings(BaseSettings):
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     chat_model: str = "gpt-4o-mini"
-    llm_max_tokens: int = 512
+    llm_max_tokens: int = Field(default=512, ge=1)
     llm_temperature: float = 0.2
     # One try's time limit and the retries after it (the SDK's, with back-off). A chat turn's
     # model time is two thirds of REQUEST_TIMEOUT_SECONDS (``chat_model_seconds``); the tries
@@ -265,8 +267,8 @@ class Settings(BaseSettings):
     # --- answer pipeline ---
     faq_similarity_threshold: float = 0.86
     semantic_cache_similarity: float = 0.97
-    cache_ttl_seconds: int = 86400
-    retrieval_k: int = 5
+    cache_ttl_seconds: int = Field(default=86400, ge=1)
+    retrieval_k: int = Field(default=5, ge=1)
     # A passage is relevant when its cosine to the question reaches retrieval_min_similarity,
     # or reaches retrieval_word_match_similarity and holds at least retrieval_word_match_share
     # of the question's content words; no relevant passage: "I don't know". Chosen on the tune
@@ -333,7 +335,7 @@ class Settings(BaseSettings):
     widget_conversations_per_ip_per_hour: int = Field(default=20, ge=1)
     widget_conversations_per_hour: int = Field(default=300, ge=1)
     widget_server_conversations_per_ip_per_hour: int = Field(default=5, ge=1)
-    login_ip_max_failures: int = 20
+    login_ip_max_failures: int = Field(default=20, ge=0)
     # Comma-separated proxies (IPs or CIDRs, or *) whose X-Forwarded-For/-Proto are believed.
     trusted_proxies: str = ""
 
@@ -408,9 +410,10 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         value = value.strip()
-        check_url_scheme(
-            value, REDIS_SCHEMES if info.field_name == "redis_url" else POSTGRES_SCHEMES
-        )
+        if info.field_name == "redis_url":
+            check_url_scheme(value, REDIS_SCHEMES)
+        else:
+            check_database_url(value)
         return value
 
     @field_validator("log_level", mode="before")
@@ -430,6 +433,12 @@ class Settings(BaseSettings):
                 f"{value!r} is not a rate: write N/second, N/minute, N/hour or N/day"
             ) from None
         return value
+
+    @model_validator(mode="after")
+    def _chunk_overlap(self) -> Settings:
+        """Every upload failed at its job (chunking's ValueError) when this did not hold."""
+        check_chunk_overlap(self.chunk_overlap_tokens, self.chunk_tokens)
+        return self
 
     @model_validator(mode="after")
     def _embedding_choice(self) -> Settings:
@@ -500,11 +509,8 @@ class Settings(BaseSettings):
     def _require_public_base_url(self) -> Settings:
         # The widget snippet owners paste into their sites is built from it; never from a
         # request's Host header, which whoever reaches the server chooses.
-        if self.environment == "production" and not self.public_base_url:
-            raise ValueError(
-                "PUBLIC_BASE_URL must be set in production (the URL visitors' browsers load "
-                "widget.js from, e.g. https://bot.example.com)"
-            )
+        if self.environment == "production":
+            check_production_base_url(self.public_base_url)
         return self
 
     @model_validator(mode="after")

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import QueuePool
 
 from core import metrics
+from core.db_url import connect_options
 
 # The settings row-level-security policies read. Values are strings; '' means unset.
 TENANT_SETTINGS = (
@@ -91,8 +92,10 @@ def create_engine(
     prepared statement outlives its transaction (asyncpg's and SQLAlchemy's statement caches
     off, unnamed statements). ``pool_timeout``: how long a checkout waits for a pooled
     connection before ``sqlalchemy.exc.TimeoutError`` (the API's 503 ``database_busy``)."""
-    server_settings = {"application_name": application_name}
-    connect_args: dict[str, Any] = {"timeout": 10}
+    # libpq's parameters (?sslmode=require, connect_timeout) as asyncpg's connect arguments.
+    url, from_url = connect_options(url)
+    server_settings = {"application_name": application_name, **from_url.pop("server_settings", {})}
+    connect_args: dict[str, Any] = {"timeout": 10, **from_url}
     if pooler == "pgbouncer":
         connect_args.update(
             statement_cache_size=0,

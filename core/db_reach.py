@@ -58,6 +58,8 @@ def connect_problem(exc: BaseException) -> str:
             return "timed out"
         if isinstance(error, OSError):
             return error.strerror or type(error).__name__
+        if isinstance(error, (TypeError, ValueError)):  # a parameter the driver refused
+            return str(error).splitlines()[0] if str(error) else type(error).__name__
     return type(exc).__name__
 
 
@@ -65,11 +67,14 @@ async def check_reachable(setting: str, url: str, *, pooler: Pooler = "none") ->
     """Connect once to ``url`` (the value of ``setting``); a failure is a ``ConfigError`` that
     names the setting and the host and port, in one line: a command's first connection failed
     as a traceback of a hundred lines or more that named neither."""
-    engine = create_engine(url, pool_size=1, max_overflow=0, pooler=pooler)
+    try:
+        engine = create_engine(url, pool_size=1, max_overflow=0, pooler=pooler)
+    except (ArgumentError, TypeError, ValueError, OSError) as exc:  # a URL the driver refused
+        raise ConfigError(f"{setting}: {connect_problem(exc)}") from None
     try:
         async with engine.connect():
             pass
-    except (OSError, asyncpg.PostgresError, DBAPIError) as exc:
+    except (OSError, asyncpg.PostgresError, DBAPIError, TypeError, ValueError) as exc:
         raise ConfigError(
             f"{setting}: cannot connect to {address_of(url)} ({connect_problem(exc)})"
         ) from None

@@ -47,8 +47,8 @@ class JobRegistry:
         # of theirs, which would hold the id (and refuse the next one) for an hour.
         self.keyed = frozenset(keyed)
         # Called with a job's arguments when the in-process queue stops before running it (its
-        # process is stopping), so what waited on it does not wait for good: a document
-        # becomes ``failed`` (interrupted) the owner can retry, not ``queued`` forever. Also
+        # process is stopping), so what waited on it does not wait for good (a document stays
+        # ``queued`` for the next start, which enqueues it again; an export fails). Also
         # when an arq worker gives a capped job up after MAX_STARTS runs that died with their
         # process (the context then has GAVE_UP).
         self.abandoned: dict[str, JobFunction] = dict(abandoned or {})
@@ -90,6 +90,12 @@ class _Pending:
     another job's task would otherwise run in that one's."""
 
 
+QUEUE_STOPPING = "queue_stopping"
+"""In the context of a job on the in-process queue: an ``asyncio.Event`` set once the queue stops
+(its server is stopping) and cancels what runs, so a job can tell that from a cancellation of
+its own (a document goes back to ``queued`` for the next start instead of ``failed``)."""
+
+
 class InProcessQueue:
     """Runs jobs as asyncio tasks in this process, at most ``concurrency`` at a time.
 
@@ -99,9 +105,10 @@ class InProcessQueue:
     workspaces take turns; jobs of one workspace start in the order they were enqueued.
 
     Single-process only: a job still waiting when the process stops is not run; its
-    ``JobRegistry.abandoned`` handler says so where it matters (a document becomes ``failed``,
-    interrupted, and ``POST .../documents/{id}/retry`` enqueues it again). Failures are logged
-    and kept in ``failures`` (tests assert on them).
+    ``JobRegistry.abandoned`` handler says so where it matters (a document stays ``queued``
+    and the next start enqueues it again). The running ones are cancelled with ``stopping``
+    set (``QUEUE_STOPPING`` in their context). Failures are logged and kept in ``failures``
+    (tests assert on them).
     """
 
     def __init__(
@@ -128,6 +135,7 @@ class InProcessQueue:
         self._keys: set[str] = set()  # the stable ids (``_job_id``) waiting or running
         self.failures: list[tuple[str, BaseException]] = []
         self.completed = 0
+        self.stopping = asyncio.Event()
 
     async def enqueue(self, name: str, *, _job_id: str | None = None, **kwargs: JobArg) -> str:
         function = self.registry.get(name)
@@ -169,7 +177,7 @@ class InProcessQueue:
             task.add_done_callback(self._tasks.discard)
 
     async def _run(self, job: _Pending) -> None:
-        ctx = {**self.ctx, "job_id": job.job_id, "job_try": 1}
+        ctx = {**self.ctx, "job_id": job.job_id, "job_try": 1, QUEUE_STOPPING: self.stopping}
         try:
             await job.function(ctx, **job.kwargs)
             self.completed += 1
@@ -193,6 +201,7 @@ class InProcessQueue:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
+        self.stopping.set()
         waiting = [job for jobs in self._waiting.values() for job in jobs]
         self._waiting.clear()
         self._keys.clear()

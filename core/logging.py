@@ -112,8 +112,15 @@ def configure_logging(
     logging.captureWarnings(True)
     # uvicorn's own access log duplicates ours (which has the route template and request id).
     logging.getLogger("uvicorn.access").disabled = True
-    for noisy in ("httpx", "httpcore", "asyncio"):
+    for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+QUIET_LOGGERS = ("httpx", "httpcore", "asyncio", "pgserver", "alembic")
+"""Loggers kept at WARNING (or LOG_LEVEL above it) in every process: a request line per model
+call; initdb's and each migration's lines at a first start. Set here, not only in the
+command's ``main``: `serve`'s worker processes (WORKERS over 1) configure their logging in the
+app and printed about 60 lines of pgserver and alembic on a first start."""
 
 
 def _drop_color_message(logger: WrappedLogger, name: str, event_dict: EventDict) -> EventDict:
@@ -136,10 +143,15 @@ def get_logger(name: str = "trulybot", **initial: Any) -> Any:
 def announce(settings: Settings, line: str) -> None:
     """A start-up line for the operator (where the server listens, the defaults in use, the
     demo's login), shown whatever LOG_LEVEL says. With LOG_JSON it is a JSON line like every
-    other one, so a log collector reading stdout gets no plain text in between."""
+    other one, so a log collector reading stdout gets no plain text in between; without, a
+    console line with the timestamp and level every other line has."""
+    stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    record = {"event": line, "level": "info", "logger": "trulybot.start", "timestamp": stamp}
     if settings.log_json:
-        stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        record = {"event": line, "level": "info", "logger": "trulybot.start", "timestamp": stamp}
         print(json.dumps(record), flush=True)
     else:
-        print(line, flush=True)
+        print(_CONSOLE(None, "info", record), flush=True)
+
+
+_CONSOLE = structlog.dev.ConsoleRenderer(colors=False)
+"""``configure_logging``'s renderer without LOG_JSON, for ``announce``."""

@@ -6,7 +6,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from email.utils import getaddresses
-from urllib.parse import urlsplit
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")  # what both redis-py and arq's worker read
 SMTP_SCHEMES = ("smtp", "smtps")  # core/mail.py: smtps is TLS from the start
@@ -158,4 +159,83 @@ def check_script_url(value: str) -> None:
         raise ValueError(
             f"RAZORPAY_CHECKOUT_SCRIPT_URL {shown_url(value)} must be an http(s) URL without"
             " credentials, spaces, quotes, commas or semicolons"
+        )
+
+
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+"""libpq's ``sslmode`` values (asyncpg's ``ssl`` takes the same names)."""
+DATABASE_URL_PARAMETERS = (
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "connect_timeout",
+    "application_name",
+    "ssl",
+    "host",
+    "port",
+)
+"""The query parameters a database URL may carry: libpq's TLS and timeout ones (what managed
+PostgreSQL providers hand out, translated for asyncpg by ``core.db_url``), asyncpg's ``ssl``,
+and ``host``/``port`` (a socket directory, several hosts)."""
+
+
+def check_database_url(value: str) -> None:
+    """``postgresql://...`` whose query parameters the driver can use: an unknown one (or
+    ``?sslmode=require`` before it was translated) was a TypeError traceback from inside
+    asyncpg at the first connection. The value is never quoted (it holds a password)."""
+    check_url_scheme(value, POSTGRES_SCHEMES)
+    try:
+        query = parse_qs(urlsplit(value).query, keep_blank_values=True, strict_parsing=False)
+    except ValueError:
+        raise ValueError("its query (after ?) does not parse") from None
+    for name, values in query.items():
+        if name not in DATABASE_URL_PARAMETERS:
+            raise ValueError(
+                f"unknown parameter {name!r} (accepted: {', '.join(DATABASE_URL_PARAMETERS)})"
+            )
+        if len(values) > 1 and name not in ("host", "port"):
+            raise ValueError(f"the parameter {name!r} is given more than once")
+    for name in ("sslmode", "ssl"):
+        mode = query.get(name, [None])[0]
+        if mode is not None and mode not in SSL_MODES:
+            raise ValueError(f"{name}={mode!r} is not one of {', '.join(SSL_MODES)}")
+    timeout = query.get("connect_timeout", [None])[0]
+    if timeout is not None:
+        try:
+            seconds = float(timeout)
+        except ValueError:
+            seconds = -1
+        if not 0 < seconds <= 3600:
+            raise ValueError("connect_timeout must be a number of seconds from 1 to 3600")
+    for name in ("sslrootcert", "sslcert", "sslkey"):
+        path = query.get(name, [None])[0]
+        if path is not None and not Path(path).expanduser().is_file():
+            raise ValueError(f"{name}: no such file {path!r}")
+    if ("sslcert" in query) != ("sslkey" in query):
+        raise ValueError("sslcert and sslkey go together (the client certificate and its key)")
+
+
+def check_chunk_overlap(overlap: int, chunk_tokens: int) -> None:
+    """Chunks overlap by fewer tokens than they hold (rag/knowledge/chunking.py refused it in
+    every upload's job, which then ended ``failed``)."""
+    if overlap >= chunk_tokens:
+        raise ValueError(
+            f"CHUNK_OVERLAP_TOKENS ({overlap}) must be smaller than CHUNK_TOKENS ({chunk_tokens})"
+        )
+
+
+def check_production_base_url(value: str | None) -> None:
+    """``PUBLIC_BASE_URL`` in production: set, and https. Over http every embedding https site
+    blocks widget.js as mixed content (and visitors' messages cross the network in clear), and
+    the mailed links lead to a dashboard whose Secure cookie the browser never sends back."""
+    if not value:
+        raise ValueError(
+            "PUBLIC_BASE_URL must be set in production (the URL visitors' browsers load "
+            "widget.js from, e.g. https://bot.example.com)"
+        )
+    if urlsplit(value).scheme != "https":
+        raise ValueError(
+            "PUBLIC_BASE_URL must be an https:// URL in production (the widget is loaded from"
+            " it on https sites; the dashboard cookie is Secure)"
         )

@@ -7,10 +7,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import secrets
+import socket
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +32,12 @@ def _fresh_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _refusal(argv: list[str]) -> str:
@@ -222,7 +231,13 @@ def test_every_command_logs_as_log_json_says(
     monkeypatch.setenv("LOG_JSON", "false")
     get_settings.cache_clear()
     announce(get_settings(), "TrulyBot listening on http://127.0.0.1:8000")
-    assert capsys.readouterr().out == "TrulyBot listening on http://127.0.0.1:8000\n"
+    # A console line like every other one: its timestamp and level first (it had neither).
+    said = capsys.readouterr().out
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z \[info\s*\] TrulyBot listening on"
+        r" http://127\.0\.0\.1:8000\s+\[trulybot\.start\]\n",
+        said,
+    ), said
 
 
 def test_a_python_warning_is_a_log_line_too(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -293,13 +308,18 @@ def test_serve_gives_requests_the_configured_grace_at_shutdown(
 ) -> None:
     """SIGTERM lets requests under way finish for SHUTDOWN_GRACE_SECONDS (a fixed 10 s cut
     chat turns waiting on the model and downloads on every rolling deploy)."""
-    import uvicorn
-
     seen: dict[str, object] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
+
+    def run_server(config: Any, sock: socket.socket) -> int:
+        seen.update(grace=config.timeout_graceful_shutdown, address=sock.getsockname())
+        sock.close()
+        return 0
+
+    monkeypatch.setattr(cli, "run_server", run_server)
     monkeypatch.setenv("SHUTDOWN_GRACE_SECONDS", "45")
-    assert cli.main(["serve", "--port", "8191"]) == 0
-    assert seen["timeout_graceful_shutdown"] == 45
+    port = _free_port()
+    assert cli.main(["serve", "--port", str(port)]) == 0
+    assert seen == {"grace": 45, "address": ("127.0.0.1", port)}
     monkeypatch.setenv("SHUTDOWN_GRACE_SECONDS", "-1")
     get_settings.cache_clear()
     said = _refusal(["serve"])

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.config import Settings
 from core.text import LineBreaks, has_visible
+from core.urls import base_url
 from widget.policy import normalize_allowed_origin
 
 LeadCapture = Literal["off", "before_chat", "after_messages", "on_intent"]
@@ -174,11 +175,4 @@ def embed_base_url(settings: Settings) -> str:
     """Where embedding pages load widget.js from: PUBLIC_BASE_URL (required in production), else
     the configured host and port (development). Never the request's Host header: whoever sends
     it would choose the script every embedding site runs."""
-    if settings.public_base_url:
-        return settings.public_base_url.rstrip("/")
-    host = settings.host
-    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - a bind-all address, shown as localhost
-        host = "localhost"
-    elif ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
+    return base_url(settings)

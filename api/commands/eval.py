@@ -46,7 +46,10 @@ def _sets(args: argparse.Namespace) -> list[tuple[str, Path, list[rag_eval.Quest
         path = rag_eval.question_file(name)
         if not path.is_file():
             raise SystemExit(f"no such question file: {name}")
-        sets.append((workspace, path, rag_eval.load_questions(path)))
+        questions = rag_eval.load_questions(path)
+        if not questions:  # a table of zeros read as a broken index
+            raise SystemExit(f"{path}: no questions (each line: {rag_eval.QUESTION_LINE})")
+        sets.append((workspace, path, questions))
     return sets
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -12,11 +13,13 @@ from core.config import get_settings
 from core.errors import ConfigError
 
 _STACK_KEY = "runtime_stack"
+log = logging.getLogger("trulybot.worker")
 
 
 def _cmd(args: argparse.Namespace) -> int:
     from arq.connections import RedisSettings
     from arq.worker import Worker
+    from redis.exceptions import RedisError
 
     from api.runtime import build_runtime, job_registry
     from api.start_checks import check_schema, check_vector_column, redis_address
@@ -45,6 +48,10 @@ def _cmd(args: argparse.Namespace) -> int:
         runtime = await stack.enter_async_context(
             build_runtime(
                 settings,
+                # The embedded database is migrated here as `serve` migrates it (a first
+                # `trulybot worker` on a fresh DATA_DIR said "run `trulybot migrate` first");
+                # a configured one is migrated by `trulybot migrate`, once per deploy.
+                apply_migrations=settings.database_url is None,
                 statement_timeout_ms=0,
                 jobs=ArqQueue(ctx["redis"]),
                 reranker=NoReranker(),  # jobs never search: no cross-encoder in memory here
@@ -67,9 +74,10 @@ def _cmd(args: argparse.Namespace) -> int:
             # With Redis the workers drive the periodic jobs, not the API replicas; the lease
             # row of each job lets one process run each due time (core/scheduler.py).
             runtime.scheduler.start(settings.scheduler_poll_seconds)
+        log.info("worker ready: jobs from %s", redis_address(redis_url))
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        stack: AsyncExitStack | None = ctx.get(_STACK_KEY)
+        stack: AsyncExitStack | None = ctx.pop(_STACK_KEY, None)
         if stack is not None:
             await stack.aclose()
 
@@ -88,7 +96,21 @@ def _cmd(args: argparse.Namespace) -> int:
         job_timeout=args.job_timeout,
         burst=args.burst,
     )
-    worker.run()
+    try:
+        worker.run()
+    except (RedisError, OSError) as exc:
+        # Redis went away (a restart, a failover): arq's poll raised, then its close failed on
+        # the health-check key before it ran on_shutdown. Was three chained tracebacks, with
+        # the runtime (mail, scheduler, database pools) never closed.
+        lost = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"REDIS_URL: lost the connection to {redis_address(redis_url)} ({lost}); exiting"
+            " for the supervisor to restart the worker"
+        ) from None
+    finally:
+        # on_shutdown did not run when arq's close failed: the runtime is closed here.
+        if (stack := worker.ctx.pop(_STACK_KEY, None)) is not None:
+            worker.loop.run_until_complete(stack.aclose())
     return 0
 
 

@@ -28,7 +28,7 @@ from core import metrics
 from core.config import Settings
 from core.db import Database
 from core.errors import AppError
-from core.jobs import GAVE_UP, JobFunction, JobQueue
+from core.jobs import GAVE_UP, QUEUE_STOPPING, JobFunction, JobQueue
 from core.logging import workspace_context
 from core.models import utcnow
 from rag.knowledge import indexing, robots
@@ -40,7 +40,13 @@ from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parse_isolation import parse_isolated
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
-from rag.knowledge.unfinished import INTERRUPTED, given_up, interrupted, mark_failed
+from rag.knowledge.unfinished import (
+    INTERRUPTED,
+    given_up,
+    interrupted,
+    mark_failed,
+    requeue_after_stop,
+)
 from workspaces import repository as ws_repo
 from workspaces import usage
 from workspaces.models import Workspace
@@ -196,7 +202,11 @@ async def _embed(
 
 
 async def ingest_document(
-    deps: IngestionDeps, workspace_id: uuid.UUID, document_id: uuid.UUID
+    deps: IngestionDeps,
+    workspace_id: uuid.UUID,
+    document_id: uuid.UUID,
+    *,
+    queue_stopping: asyncio.Event | None = None,
 ) -> str:
     """Process one document; returns what happened (ready, failed, skipped, missing, superseded).
 
@@ -204,12 +214,17 @@ async def ingest_document(
     with the code ``interrupted`` instead of ``queued``/``processing`` for good: a timed-out job
     is not run again, so the owner sees why and may retry. A run again after a shutdown
     (arq runs a cancelled job again) processes an ``interrupted`` document as if queued; an
-    ``abandoned`` one (its runs took their process down) is skipped."""
+    ``abandoned`` one (its runs took their process down) is skipped. Cancelled because the
+    in-process queue running it stops with its server (``queue_stopping`` set): ``queued``
+    again for the next start, a few times in a row at most (``requeue_after_stop``)."""
     try:
         return await _ingest(deps, workspace_id, document_id)
     except asyncio.CancelledError:
         with contextlib.suppress(Exception):
-            await asyncio.shield(interrupted(deps.db, workspace_id, document_id))
+            if queue_stopping is not None and queue_stopping.is_set():
+                await asyncio.shield(requeue_after_stop(deps.db, workspace_id, document_id))
+            else:
+                await asyncio.shield(interrupted(deps.db, workspace_id, document_id))
         raise
 
 
@@ -359,6 +374,7 @@ async def _process(
             error_code=None,
             processed_at=utcnow(),
             counted=True,
+            stop_requeues=0,
             **loaded.validators,
             **({"body": None} if web else {}),  # a page's bytes are fetched, not kept
         )
@@ -472,7 +488,12 @@ def _deps(ctx: dict[str, Any]) -> IngestionDeps:
 
 async def ingest_document_job(ctx: dict[str, Any], workspace_id: str, document_id: str) -> str:
     with workspace_context(workspace_id):  # the job's log lines carry its workspace
-        return await ingest_document(_deps(ctx), uuid.UUID(workspace_id), uuid.UUID(document_id))
+        return await ingest_document(
+            _deps(ctx),
+            uuid.UUID(workspace_id),
+            uuid.UUID(document_id),
+            queue_stopping=ctx.get(QUEUE_STOPPING),
+        )
 
 
 async def maintain_index_job(ctx: dict[str, Any], workspace_id: str) -> str:
@@ -482,14 +503,16 @@ async def maintain_index_job(ctx: dict[str, Any], workspace_id: str) -> str:
 
 async def ingest_abandoned_job(ctx: dict[str, Any], workspace_id: str, document_id: str) -> None:
     """The in-process queue stopped before this document's job ran (the server is stopping):
-    ``failed`` (interrupted) for the owner to retry, not ``queued`` with nothing to run it. A
-    worker gave the job up (``GAVE_UP``, its runs died): ``failed`` (abandoned), not run again."""
+    it stays ``queued``, and the next start runs it (``api.schedule.resume_queued_documents``;
+    with several processes, or with Redis later, the ``requeue_queued_documents`` sweep). Never
+    started, it cannot be what stopped the server. A worker gave the job up (``GAVE_UP``, its
+    runs died): ``failed`` (abandoned), not run again."""
     db, ws, document = _deps(ctx).db, uuid.UUID(workspace_id), uuid.UUID(document_id)
     with workspace_context(workspace_id):
         if starts := ctx.get(GAVE_UP):
             await given_up(db, ws, document, starts=int(starts))
         else:
-            await interrupted(db, ws, document)
+            log.info("document %s left queued: the server stopped before its job ran", document)
 
 
 JOBS: dict[str, JobFunction] = {

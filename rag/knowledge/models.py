@@ -48,6 +48,9 @@ class Document(Base):
     revision: Mapped[int] = mapped_column(Integer, default=1)
     # Whether the monthly `documents` usage counter already counted this document.
     counted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Times in a row its job was put back in the queue because the server running it in-process
+    # stopped mid-run (rag/knowledge/unfinished.py, MAX_STOP_REQUEUES); 0 once ready or failed.
+    stop_requeues: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

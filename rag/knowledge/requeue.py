@@ -97,6 +97,25 @@ async def requeue_stale(deps: IngestionDeps, workspace_id: uuid.UUID, now: datet
     return requeued
 
 
+RESUME_BATCH = 5000
+"""The most documents of one workspace a start enqueues again at once (the rest: the sweep)."""
+
+
+async def requeue_left(deps: IngestionDeps, workspace_id: uuid.UUID, before: datetime) -> int:
+    """Enqueue the workspace's documents ``queued`` since before ``before`` (this process's
+    start): their jobs waited in, or ran on, the in-process queue of a server that stopped
+    (``unfinished.requeue_after_stop``), and nothing else holds them. How many."""
+    async with deps.db.transaction(workspace_id=workspace_id) as session:
+        left = await document_repo.unchanged_since(
+            session, workspace_id, status="queued", before=before, limit=RESUME_BATCH
+        )
+    requeued = 0
+    for document_id, revision in left:
+        if await enqueue(deps.jobs, workspace_id, document_id, revision):
+            requeued += 1
+    return requeued
+
+
 async def fail_abandoned(deps: IngestionDeps, workspace_id: uuid.UUID, now: datetime) -> int:
     """``failed`` (``abandoned``) for the workspace's documents ``processing`` with no write
     since ``now`` less ``PROCESSING_TOO_LONG``; how many."""

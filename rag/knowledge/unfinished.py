@@ -57,6 +57,41 @@ async def interrupted(db: Database, workspace_id: uuid.UUID, document_id: uuid.U
     )
 
 
+MAX_STOP_REQUEUES = 3
+"""How many times in a row a document whose job was running when its server stopped goes back
+to ``queued`` for the next start; then it ends ``failed`` (``interrupted``): a document whose
+job is always running at the stop (it hangs, or the server is stopped because of it) does not
+come back forever."""
+
+
+async def requeue_after_stop(db: Database, workspace_id: uuid.UUID, document_id: uuid.UUID) -> bool:
+    """Its job ran in the in-process queue of a server that is stopping (SIGTERM, Ctrl-C):
+    ``queued`` again for the next start (``api.schedule.resume_queued_documents``), the owner
+    presses nothing; past ``MAX_STOP_REQUEUES`` stops in a row, ``failed`` (``interrupted``).
+    Whether it went back to the queue."""
+    async with db.transaction(workspace_id=workspace_id) as session:
+        document = await document_repo.get_document(
+            session, workspace_id, document_id, for_update=True
+        )
+        if document is None or document.status not in ("queued", "processing"):
+            return False
+        stops = (document.stop_requeues or 0) + 1
+        if stops > MAX_STOP_REQUEUES:
+            await mark_failed(
+                session,
+                workspace_id,
+                document,
+                reason=f"Processing was interrupted: the server stopped while processing it"
+                f" {stops} times in a row; retry the document.",
+                code=INTERRUPTED,
+            )
+            return False
+        await document_repo.update_document(
+            session, workspace_id, document_id, status="queued", progress=0.0, stop_requeues=stops
+        )
+        return True
+
+
 async def abandoned(
     db: Database, workspace_id: uuid.UUID, document_id: uuid.UUID, revision: int, before: datetime
 ) -> bool:
@@ -116,6 +151,7 @@ async def mark_failed(
         error=reason[:2000],
         error_code=code[:64],
         processed_at=utcnow(),
+        stop_requeues=0,  # a Retry starts counting again
     )
     await notifications.emit(
         session,

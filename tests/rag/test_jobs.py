@@ -123,11 +123,12 @@ async def test_rerun_is_idempotent_and_crashed_doc_recovers(
     assert await knowledge_jobs.ingest_document(deps, ws, uuid.uuid4()) == "missing"
 
 
-async def test_documents_still_waiting_when_the_server_stops_are_failed_for_a_retry(
+async def test_documents_still_waiting_when_the_server_stops_stay_queued_for_the_next_start(
     client: httpx.AsyncClient, owner: Owner, runtime: Runtime, owner_db: Database
 ) -> None:
     """Without Redis, jobs wait in the process: when it stops, the documents whose job never
-    ran become failed (interrupted), which the owner sees and retries, not queued for good."""
+    ran stay queued, and the next start enqueues them again (tests/rag/test_stop_requeue.py);
+    they became failed (interrupted), and after every restart the owner pressed Retry."""
     ws = uuid.UUID(owner.workspace_id)
     docs = [await insert_document(owner_db, ws, f"waiting {i}") for i in range(3)]
     async with owner_db.transaction() as session:
@@ -150,15 +151,13 @@ async def test_documents_still_waiting_when_the_server_stops_are_failed_for_a_re
     for doc in docs:
         got = await client.get(owner.url(f"/documents/{doc}"), headers=owner.headers)
         listed[doc] = (got.json()["status"], got.json().get("error_code"))
-    # The running one is the job's own to end (the real job marks itself interrupted when
-    # cancelled); the two that never ran are failed by the queue's stop.
+    # The running one is the job's own to end (the real job puts itself back in the queue
+    # when the queue's stop cancels it); the two that never ran are left as they were.
     assert listed == {
         docs[0]: ("queued", None),
-        docs[1]: ("failed", "interrupted"),
-        docs[2]: ("failed", "interrupted"),
+        docs[1]: ("queued", None),
+        docs[2]: ("queued", None),
     }
-    retried = await client.post(owner.url(f"/documents/{docs[1]}/retry"), headers=owner.headers)
-    assert retried.status_code == 202
 
 
 async def test_arq_worker_runs_the_job_from_redis(runtime_factory: RuntimeFactory) -> None:

@@ -1,0 +1,144 @@
+"""`trulybot serve` and `worker` as an operator runs them in the first hour, each in its own
+process: a libpq-style DATABASE_URL, a port already taken, a worker on a fresh embedded DATA_DIR
+whose Redis goes away. Each said too much (tracebacks, "listening on" for an address that
+served something else) or refused what `serve` does by itself."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import clusters
+from tests.cli_process import command_env, run_trulybot
+from tests.conftest import ROOT
+
+SECRET = "first-hour-" + "s" * 40
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("query", ["sslmode=require", "sslmode=disable", "connect_timeout=5"])
+async def test_a_libpq_style_database_url_connects_or_says_why_in_one_line(
+    query: str, tmp_path: Path
+) -> None:
+    """asyncpg took ``sslmode`` as a keyword it does not know: an 80-line TypeError traceback."""
+    port = _closed_port()
+    url = f"postgresql://app:hunter2secret@127.0.0.1:{port}/db?{query}"
+    run = await run_trulybot(
+        "serve", env={"DATABASE_URL": url, "DATA_DIR": str(tmp_path), "JWT_SECRET": SECRET}
+    )
+    assert run.code != 0, run.out
+    assert "Traceback" not in run.out, run.out
+    assert f"DATABASE_URL: cannot connect to 127.0.0.1:{port} (connection refused)" in run.out
+    assert "hunter2secret" not in run.out
+
+
+async def test_a_port_in_use_is_said_before_start_up_and_never_as_listening(
+    tmp_path: Path,
+) -> None:
+    """The whole start-up ran (the embedded database, migrations, the demo's password), then
+    "TrulyBot listening on" the taken address, then uvicorn's bind error."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = await run_trulybot(
+            "serve",
+            "--port",
+            str(port),
+            env={"DATA_DIR": str(tmp_path), "SEED_DEMO": "true", "JWT_SECRET": SECRET},
+        )
+    assert run.code != 0, run.out
+    assert f"trulybot serve: 127.0.0.1:{port} is in use" in run.out, run.out
+    assert "listening on" not in run.out, run.out
+    assert "Traceback" not in run.out, run.out
+    assert not (tmp_path / "pgdata").exists()  # nothing started
+
+
+@pytest.fixture
+def own_redis() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = _closed_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20  # a guard against hanging, not a timing assertion
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.5).close()
+                break
+            except OSError:
+                assert process.poll() is None, "redis-server exited"
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+def test_a_worker_on_a_fresh_embedded_data_dir_migrates_and_says_a_lost_redis_in_one_line(
+    own_redis: tuple[subprocess.Popen[bytes], int], tmp_path: Path
+) -> None:
+    """`worker` on a fresh DATA_DIR said "run `trulybot migrate` first" where `serve` migrates
+    the embedded database itself; and when its Redis went away it printed three chained
+    tracebacks and skipped its own shutdown."""
+    redis, port = own_redis
+    data = tmp_path / "data"
+    pgdata = data / "pgdata"
+    clusters.STARTED.add(pgdata)
+    log = tmp_path / "worker.log"
+    env = command_env(
+        {
+            "DATA_DIR": str(data),
+            "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+            "LOG_JSON": "false",
+            "JWT_SECRET": SECRET,
+        }
+    )
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 300  # a guard against hanging, not a timing assertion
+        while "worker ready" not in log.read_text(errors="replace"):
+            assert worker.poll() is None, log.read_text(errors="replace")[-4000:]
+            assert time.monotonic() < deadline, log.read_text(errors="replace")[-4000:]
+            time.sleep(0.2)
+        redis.send_signal(signal.SIGTERM)  # a Redis restart, a failover
+        redis.wait(timeout=30)
+        code = worker.wait(timeout=120)
+        said = log.read_text(errors="replace")
+        assert code != 0, said
+        assert "Traceback" not in said, said
+        assert f"REDIS_URL: lost the connection to 127.0.0.1:{port}" in said, said
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=10)
+        clusters.stop_clusters(pgdata)
