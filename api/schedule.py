@@ -13,6 +13,7 @@ from billing import subscriptions as billing_subscriptions
 from core.scheduler import DailyAt, Every, ScheduledJob
 from lifecycle import jobs as lifecycle_jobs
 from lifecycle import retention as lifecycle_retention
+from rag.chat import analytics as chat_analytics
 from rag.chat import jobs as chat_jobs
 from rag.chat.notify import Notifier
 from rag.knowledge import jobs as knowledge_jobs
@@ -73,11 +74,14 @@ def scheduled_jobs(
         await lifecycle_jobs.sweep_retention(lifecycle, now)
 
     async def analytics_rollup(now: datetime) -> None:
-        """One rollup refresh per workspace (rag/chat/analytics.py): each recounts the days
-        that changed since its last refresh; one never refreshed is rebuilt. Under one id per
+        """One rollup refresh per workspace with something to recount (rag/chat/analytics.py
+        ``due``: an idle one is skipped after one read): each recounts the days that changed
+        since its last refresh; one never refreshed is rebuilt. Under one id per
         workspace: while its refresh still waits (or runs), no second one is queued, so lagging
         workers are not handed one more per workspace every five minutes."""
         async for workspace in lifecycle_retention.live_workspaces(lifecycle.db):
+            if not await chat_analytics.due(lifecycle.db, workspace_id=workspace.id):
+                continue  # idle: nothing a refresh could change
             await lifecycle.jobs.enqueue(
                 chat_jobs.ANALYTICS_JOB,
                 _job_id=chat_jobs.analytics_job_id(workspace.id),

@@ -18,7 +18,10 @@ Measured --repeat times (the scan --scan-repeat times) after one warm-up call:
   authentication, the rollup's rows, and the top questions from the range's latest 1,000;
 - ``scan``: the same daily figures counted from conversations, messages, feedback and leads by
   the statement that fills the rollup (``rag.chat.repository.analytics.COUNT_DAYS``), on the app
-  role's session with the tenant set (RLS on), without HTTP.
+  role's session with the tenant set (RLS on), without HTTP;
+- ``export`` (--export-repeat times): the conversation export of the same 90 days as CSV
+  (``rag.chat.analytics.export_lines``: its keyset pages and the CSV, without HTTP), and its
+  pages alone (``export_rows``).
 """
 
 from __future__ import annotations
@@ -208,6 +211,28 @@ async def run(args: argparse.Namespace) -> None:
                         await call()
                         timings[name].append((time.perf_counter() - t) * 1000)
                 messages_in_range = total + sum(day["answers"] for day in scanned)
+
+                # The conversation export of the same 90 days, pages of EXPORT_PAGE each in a
+                # transaction of its own (SQL and CSV, no HTTP): each page reads about its own
+                # rows, so the whole grows with the range (it grew with its square).
+                def transaction() -> Any:
+                    return db.transaction(workspace_id=workspace_id)
+
+                for _ in range(args.export_repeat):
+                    t = time.perf_counter()
+                    exported = 0
+                    async for piece in analytics.export_lines(
+                        transaction, workspace_id=workspace_id, span=span, fmt="csv"
+                    ):
+                        exported += piece.count("\r\n")
+                    timings.setdefault("export", []).append((time.perf_counter() - t) * 1000)
+                    t = time.perf_counter()
+                    async for _row in analytics.export_rows(
+                        transaction, workspace_id=workspace_id, span=span
+                    ):
+                        pass
+                    timings.setdefault("pages", []).append((time.perf_counter() - t) * 1000)
+                exported -= 1  # the header
             finally:
                 await db.dispose()
 
@@ -225,6 +250,20 @@ async def run(args: argparse.Namespace) -> None:
         len(timings["scan"]),
         f"{pct(timings['scan'], 0.5):.1f}",
         f"{pct(timings['scan'], 0.95):.1f}",
+    )
+    table.add(
+        "export: the same 90 days' conversations as CSV (SQL + CSV)",
+        f"{exported:,} messages in pages of {analytics.EXPORT_PAGE:,}",
+        len(timings["export"]),
+        f"{pct(timings['export'], 0.5):.1f}",
+        f"{pct(timings['export'], 0.95):.1f}",
+    )
+    table.add(
+        "export: its pages alone (SQL)",
+        f"{exported:,} messages in pages of {analytics.EXPORT_PAGE:,}",
+        len(timings["pages"]),
+        f"{pct(timings['pages'], 0.5):.1f}",
+        f"{pct(timings['pages'], 0.95):.1f}",
     )
     table.add(
         "for reference: GET /workspaces/{id} (whole app)",
@@ -263,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--scan-repeat", type=int, default=5, help="calls of the slow scan")
+    parser.add_argument("--export-repeat", type=int, default=3, help="whole exports")
     parser.add_argument("--quick", action="store_true", help="100k messages, 10 calls")
     parser.add_argument("--data-dir", default="/tmp/tb-bench-analytics")
     parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md alone")

@@ -3,14 +3,30 @@ its number as text and a title; a full meter says so in words)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal
 
 from markupsafe import Markup, escape
 
 
+def whole_percent(share: float) -> int:
+    """A share (0..1) as a whole percentage, halves rounded up (12.5% is 13%, as people round;
+    Python's ``round`` made it 12%), from the share as written (0.145 is 15%, not the 14 its
+    binary float times 100 would give)."""
+    return int((Decimal(repr(share)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 def percent(share: float | None) -> str:
     """A share (0..1) as a whole percentage; "no data" when there was nothing to divide."""
-    return "no data" if share is None else f"{round(100 * share)}%"
+    return "no data" if share is None else f"{whole_percent(share)}%"
+
+
+def used_percent(used: int, limit: int) -> int:
+    """How much of a quota is used, in whole percent rounded down: 100% only once the limit is
+    reached (999 of 1,000 is 99%, never the 100% that reads as full)."""
+    whole = math.floor(100 * used / limit)
+    return min(whole, 99) if used < limit else whole
 
 
 def usage_bar(label: str, used: int, limit: int | None, *, width: int = 320) -> Markup:
@@ -20,9 +36,11 @@ def usage_bar(label: str, used: int, limit: int | None, *, width: int = 320) -> 
         text = f"{used:,} used (no limit)"
     else:
         share = min(1.0, used / limit)
-        text = f"{used:,} of {limit:,} ({round(100 * used / limit)}%)"
+        text = f"{used:,} of {limit:,} ({used_percent(used, limit)}%)"
     over = limit is not None and limit > 0 and used >= limit
     fill_width = round(share * width)
+    if not over:
+        fill_width = min(fill_width, width - 1)  # a full bar only once the limit is reached
     state = "over" if over else ("near" if share >= 0.8 else "ok")
     title = escape(f"{label}: {text}")
     return Markup(  # noqa: S704 - every interpolated text is escaped above
@@ -117,7 +135,7 @@ def bar_chart(
 def share_bar(label: str, share: float | None, *, width: int = 160) -> Markup:
     """A small horizontal bar for a share (0..1) beside the figure written as text."""
     filled = round(min(1.0, max(0.0, share or 0.0)) * width)
-    text = "none" if share is None else f"{round(100 * share)}%"
+    text = "none" if share is None else f"{whole_percent(share)}%"
     title = escape(f"{label}: {text}")
     return Markup(  # noqa: S704 - the label is escaped, the rest are numbers
         f'<svg class="share" role="img" aria-label="{title}" width="{width}" height="12" '

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.models import utcnow
 from rag.chat.intents import emails_in
 from rag.chat.models import ChatMessage, Conversation, UnansweredQuestion, WebhookDelivery
+from rag.chat.repository import analytics as analytics_repo
 from workspaces.models import Lead, LeadSubmission, User, Workspace
 
 # --- deletion ---------------------------------------------------------------------------------
@@ -325,6 +326,9 @@ async def erase_conversations(
     questions, and the webhook deliveries that name them or the sessions (a handoff quotes
     the visitor's message and session id); how many rows of each went."""
     conversations = list(conversation_ids)
+    await analytics_repo.keep_deleted(
+        session, workspace_id=workspace_id, conversation_ids=conversations
+    )
     counts: dict[str, int] = {}
     counts["messages"] = await count_messages(
         session, workspace_id=workspace_id, conversation_ids=conversation_ids
@@ -403,6 +407,7 @@ async def delete_conversations_before(
     )
     if not ids:
         return 0, 0
+    await analytics_repo.keep_deleted(session, workspace_id=workspace_id, conversation_ids=ids)
     messages = await count_messages(session, workspace_id=workspace_id, conversation_ids=set(ids))
     # The visitors' words kept outside the conversation go with it: its unanswered questions
     # (no longer left behind unlinked, where no erasure could find them).

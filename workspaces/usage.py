@@ -20,7 +20,8 @@ from workspaces.plans import METRICS, MONTHLY_METRICS, Metric, get_plan, plan_in
 from workspaces.schemas import UsageMetric, UsageOut
 
 
-def month_key(now: datetime | None = None) -> str:
+def month_key(now: datetime | date | None = None) -> str:
+    """The calendar month (UTC) of ``now`` (a moment or a UTC day), as the counters key it."""
     now = now or datetime.now(UTC)
     return f"{now.year:04d}-{now.month:02d}"
 
@@ -135,15 +136,18 @@ class TokenIncrement:
 def token_increment(
     workspace_id: uuid.UUID, tokens: int, reservation: TokenReservation | None = None
 ) -> TokenIncrement:
-    """``tokens`` counted this month and today; with ``reservation`` (not yet settled nor
-    released), counted on its day in place of what it reserved."""
+    """``tokens`` counted today and in today's month; with ``reservation`` (not yet settled nor
+    released), counted on its day, in place of what it reserved, and in that day's month (a
+    turn reserved on 31 December and answered after midnight is December's in both
+    counters)."""
     held = reservation is not None and not reservation.closed and reservation.tokens > 0
+    day = reservation.day if held and reservation else today()
     return TokenIncrement(
         statements=usage_repo.TOKEN_UPSERTS,
         params=usage_repo.token_params(
             workspace_id=workspace_id,
-            month=month_key(),
-            day=reservation.day if held and reservation else today(),
+            month=month_key(day),
+            day=day,
             tokens=tokens,
             reserved=reservation.tokens if held and reservation else 0,
         ),
@@ -151,14 +155,15 @@ def token_increment(
 
 
 async def record_llm_tokens(session: AsyncSession, workspace_id: uuid.UUID, tokens: int) -> int:
-    """Count tokens this month and today; returns today's total."""
+    """Count tokens today and in today's month; returns today's total."""
+    day = today()
     if tokens <= 0:
-        return await usage_repo.get_daily_tokens(session, workspace_id=workspace_id, day=today())
+        return await usage_repo.get_daily_tokens(session, workspace_id=workspace_id, day=day)
     await usage_repo.increment_usage(
-        session, workspace_id=workspace_id, month=month_key(), amounts={"llm_tokens": tokens}
+        session, workspace_id=workspace_id, month=month_key(day), amounts={"llm_tokens": tokens}
     )
     return await usage_repo.increment_daily_tokens(
-        session, workspace_id=workspace_id, day=today(), tokens=tokens
+        session, workspace_id=workspace_id, day=day, tokens=tokens
     )
 
 
@@ -193,13 +198,14 @@ async def reserve_tokens(
 
 
 async def settle_tokens(session: AsyncSession, reservation: TokenReservation, spent: int) -> None:
-    """What the call spent, counted this month and on the reservation's day in place of the
-    reservation (a call that ran past midnight counts on the day it started)."""
+    """What the call spent, counted on the reservation's day in place of the reservation, and
+    in that day's month (a call that ran past midnight counts on the day it started, in both
+    counters, so a month's tokens are the sum of its days')."""
     if spent > 0:
         await usage_repo.increment_usage(
             session,
             workspace_id=reservation.workspace_id,
-            month=month_key(),
+            month=month_key(reservation.day),
             amounts={"llm_tokens": spent},
         )
     held = 0 if reservation.closed else reservation.tokens

@@ -43,13 +43,21 @@ async def export_conversations(
     first: FromDate = None,
     last: ToDate = None,
     format: Literal["csv", "jsonl"] = "csv",
+    channel: Annotated[
+        analytics.ExportChannel,
+        Query(
+            description="Whose conversations: visitors' (widget, the ones the analytics count),"
+            " the owners' own test chats (owner), or all"
+        ),
+    ] = "widget",
 ) -> StreamingResponse:
     """The conversations started in the range (at most 366 days; default the last 30) with
-    their messages, streamed as CSV or JSON lines. Owners and admins; audited (a HEAD: the
-    headers alone, no rows read, nothing audited)."""
+    their messages, streamed as CSV or JSON lines: the visitors' by default, as the analytics
+    count them. Owners and admins; audited (a HEAD: the headers alone, no rows read, nothing
+    audited)."""
     span = analytics.date_range(first, last, today=utcnow().date())
     head = is_head(request.scope)
-    await analytics.start_export(session, access, span=span, fmt=format, head=head)
+    await analytics.start_export(session, access, span=span, fmt=format, channel=channel, head=head)
     workspace_id = access.workspace.id
     body: Any = iter(())
     if not head:
@@ -59,7 +67,9 @@ async def export_conversations(
             # fails) the primary, as the leads export (api/lead_export.py).
             return runtime.reads.transaction(workspace_id=workspace_id)
 
-        body = analytics.export_lines(transaction, workspace_id=workspace_id, span=span, fmt=format)
+        body = analytics.export_lines(
+            transaction, workspace_id=workspace_id, span=span, fmt=format, channel=channel
+        )
     stamp = f"{span.first.isoformat()}-{span.last.isoformat()}"
     filename = f"conversations-{access.workspace.slug}-{stamp}.{format}"
     media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"

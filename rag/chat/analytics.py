@@ -49,9 +49,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
 from core.errors import ValidationFailed
+from core.models import utcnow
 from core.pagination import keyset_pages
 from rag.chat.conversations import group_questions
 from rag.chat.repository import analytics as repo
+from rag.chat.repository import conversation_export as export_repo
+from rag.chat.repository.conversation_export import ExportChannel as ExportChannel
 from workspaces.leads import csv_safe
 from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess, require_verified
@@ -113,6 +116,28 @@ async def rebuild(db: Database, *, workspace_id: uuid.UUID, now: datetime) -> in
     async with db.transaction(workspace_id=workspace_id) as session:
         await repo.set_refreshed_at(session, workspace_id=workspace_id, at=now)
     return written
+
+
+async def _changed_since(
+    session: AsyncSession, *, workspace_id: uuid.UUID, last: datetime | None
+) -> bool:
+    """Whether a refresh after one at ``last`` (None: never) may change any figure."""
+    if last is None:
+        return True
+    since = last - LATE_COMMIT_MARGIN
+    return await repo.has_changes(
+        session, workspace_id=workspace_id, since=since, window_since=since - RESOLUTION_WINDOW
+    )
+
+
+async def due(db: Database, *, workspace_id: uuid.UUID) -> bool:
+    """Whether the workspace's rollup needs a refresh: never refreshed, or something happened
+    since its last one (a message, a rating, a lead, a deletion counted), or a conversation's
+    24-hour window may have closed since. The scheduled run enqueues refreshes for these only:
+    an idle workspace costs one read, not a job."""
+    async with db.transaction(workspace_id=workspace_id) as session:
+        last = await repo.refreshed_at(session, workspace_id=workspace_id)
+        return await _changed_since(session, workspace_id=workspace_id, last=last)
 
 
 async def refresh(db: Database, *, workspace_id: uuid.UUID, now: datetime) -> int:
@@ -234,10 +259,17 @@ async def report(
         limit=TOP_QUESTIONS_WINDOW,
     )
     top = group_questions(questions, limit=TOP_QUESTIONS)
+    refreshed = await repo.refreshed_at(session, workspace_id=workspace_id)
+    if refreshed is not None and not await _changed_since(
+        session, workspace_id=workspace_id, last=refreshed
+    ):
+        # Nothing happened since: the figures are those a refresh now would write (an idle
+        # workspace is not refreshed, see ``due``).
+        refreshed = utcnow()
     return {
         "from": span.first,
         "to": span.last,
-        "refreshed_at": await repo.refreshed_at(session, workspace_id=workspace_id),
+        "refreshed_at": refreshed,
         "totals": {name: totals[name] for name in DAILY},
         "stages": {
             stage: {
@@ -300,6 +332,7 @@ async def start_export(
     *,
     span: DateRange,
     fmt: ExportFormat,
+    channel: ExportChannel = "widget",
     head: bool = False,
 ) -> None:
     """Check and record an export of conversations in this unit of work; the rows then stream
@@ -312,29 +345,37 @@ async def start_export(
     await permit.record(
         session,
         target_type="conversations",
-        details={"from": span.first.isoformat(), "to": span.last.isoformat(), "format": fmt},
+        details={
+            "from": span.first.isoformat(),
+            "to": span.last.isoformat(),
+            "format": fmt,
+            "channel": channel,
+        },
     )
 
 
-async def _rows(
+async def export_rows(
     transaction: Callable[[], AbstractAsyncContextManager[AsyncSession]],
     *,
     workspace_id: uuid.UUID,
     span: DateRange,
-) -> AsyncIterator[repo.ExportRow]:
-    """The messages of the conversations started in the range, in keyset pages of EXPORT_PAGE,
-    each read in a short ``transaction()`` of its own (memory stays one page; each page is
-    routed by itself, so one whose replica connection fails reads the primary)."""
+    channel: ExportChannel = "widget",
+) -> AsyncIterator[export_repo.ExportRow]:
+    """The messages of the conversations of ``channel`` started in the range, in keyset pages
+    of EXPORT_PAGE, each read in a short ``transaction()`` of its own (memory stays one page;
+    each page is routed by itself, so one whose replica connection fails reads the primary;
+    each page reads about its own rows, wherever it is in the range)."""
 
-    async def read(after: repo.ExportKey | None) -> list[repo.ExportRow]:
+    async def read(after: export_repo.ExportKey | None) -> list[export_repo.ExportRow]:
         async with transaction() as session:
-            return await repo.export_page(
+            return await export_repo.export_page(
                 session,
                 workspace_id=workspace_id,
                 start=span.start,
                 end=span.end,
                 after=after,
                 limit=EXPORT_PAGE,
+                channel=channel,
             )
 
     async for row in keyset_pages(read, lambda row: row.key, EXPORT_PAGE):
@@ -351,16 +392,20 @@ async def export_lines(
     workspace_id: uuid.UUID,
     span: DateRange,
     fmt: ExportFormat,
+    channel: ExportChannel = "widget",
 ) -> AsyncIterator[str]:
     """CSV (one row per message, its conversation's columns repeated, formulas neutralised) or
     JSON lines (a ``conversation`` line, then one ``message`` line per message), in pieces of
-    about 16 KB."""
+    about 16 KB. ``channel``: the visitors' conversations (``widget``, those the figures count),
+    the owners' own test chats (``owner``) or ``all``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     if fmt == "csv":
         writer.writerow(EXPORT_COLUMNS)
     current: uuid.UUID | None = None
-    async for row in _rows(transaction, workspace_id=workspace_id, span=span):
+    async for row in export_rows(
+        transaction, workspace_id=workspace_id, span=span, channel=channel
+    ):
         if fmt == "csv":
             writer.writerow([csv_safe(getattr(row, column)) for column in EXPORT_COLUMNS])
         else:

@@ -1,5 +1,7 @@
-"""SQL of the analytics: recounting a workspace's days into ``analytics_daily``, reading them back,
-the recent questions for the top-questions list, and the conversation export's keyset pages.
+"""SQL of the analytics: recounting a workspace's days into ``analytics_daily`` (with what its
+deleted conversations and leads counted, ``analytics_daily_purged``), reading them back, and the
+recent questions for the top-questions list. The conversation export's pages are in
+``conversation_export``.
 
 Days are UTC dates. The owner's own test chats (channel ``owner``) are left out of every figure.
 ``COUNT_DAYS`` is the one place the figures are defined; the benchmark runs the same statement
@@ -9,9 +11,9 @@ over a whole range to compare counting from messages with reading the rollup.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select, text
@@ -47,18 +49,24 @@ COUNTS: tuple[str, ...] = (
 _COURTESY = "(" + ", ".join(f"'{intent}'" for intent in NEVER_UNANSWERED) + ")"
 _ANSWERED = "('faq', 'cache', 'rag')"
 
+
 # One row per UTC day in [:t1, :t2) with activity. Conversations, their handoffs, their
 # resolution and leads belong to the day they were created (so a conversation that asked for a
 # human on two days is one handoff in a range's total); messages and answers to the day they
 # were sent; feedback to the day of the answer it rates. Feedback and resolution read visitors'
 # ratings only (``rater = 'visitor'``); the team's are counted apart. Resolution is judged at
-# :now (see rag/chat/analytics.py).
-COUNT_DAYS = f"""
+# :now (see rag/chat/analytics.py). ``only`` counts just the conversations :ids (their
+# messages, feedback and resolution; no lead): what they contributed, before they are deleted.
+def _count_days(*, only: bool = False) -> str:
+    conversations = " AND c.id = ANY(CAST(:ids AS uuid[]))" if only else ""
+    messages = " AND m.conversation_id = ANY(CAST(:ids AS uuid[]))" if only else ""
+    leads = " AND false" if only else ""
+    return f"""
 WITH conv AS (
     SELECT c.id, (c.created_at AT TIME ZONE 'UTC')::date AS day
     FROM conversations c
     WHERE c.workspace_id = :ws AND c.channel <> 'owner'
-      AND c.created_at >= :t1 AND c.created_at < :t2
+      AND c.created_at >= :t1 AND c.created_at < :t2{conversations}
 ),
 conv_counts AS (SELECT day, count(*) AS conversations FROM conv GROUP BY day),
 msg AS (
@@ -66,7 +74,7 @@ msg AS (
            m.intent, m.source
     FROM messages m JOIN conversations c ON c.id = m.conversation_id AND c.workspace_id = :ws
     WHERE m.workspace_id = :ws AND c.channel <> 'owner'
-      AND m.created_at >= :t1 AND m.created_at < :t2
+      AND m.created_at >= :t1 AND m.created_at < :t2{messages}
 ),
 msg_counts AS (
     SELECT day,
@@ -97,7 +105,7 @@ feedback_counts AS (
 lead_counts AS (
     SELECT (l.created_at AT TIME ZONE 'UTC')::date AS day, count(*) AS leads
     FROM leads l
-    WHERE l.workspace_id = :ws AND l.created_at >= :t1 AND l.created_at < :t2
+    WHERE l.workspace_id = :ws AND l.created_at >= :t1 AND l.created_at < :t2{leads}
     GROUP BY 1
 ),
 per_conv AS (
@@ -170,15 +178,62 @@ LEFT JOIN lead_counts lc USING (day)
 LEFT JOIN resolution_counts rc USING (day)
 """  # noqa: S608 - constant fragments only
 
+
+COUNT_DAYS = _count_days()
+
 _COLUMNS = ", ".join(COUNTS)
+# A day's row: what its rows count now, plus what its deleted conversations and leads counted
+# (``analytics_daily_purged``), so deleting them never changes the day's figures.
+_SUMS = ", ".join(f"coalesce(counted.{c}, 0) + coalesce(purged.{c}, 0)" for c in COUNTS)
 _UPSERT = text(
     f"INSERT INTO analytics_daily (workspace_id, day, {_COLUMNS}, updated_at)"  # noqa: S608
-    f" SELECT CAST(:ws AS uuid), counted.day, {_COLUMNS}, now() FROM ({COUNT_DAYS}) counted"
+    f" SELECT CAST(:ws AS uuid), day, {_SUMS}, now()"
+    f" FROM ({COUNT_DAYS}) counted FULL JOIN ("
+    f" SELECT day, {_COLUMNS} FROM analytics_daily_purged WHERE workspace_id = :ws"
+    "  AND day >= (CAST(:t1 AS timestamptz) AT TIME ZONE 'UTC')::date"
+    "  AND day < (CAST(:t2 AS timestamptz) AT TIME ZONE 'UTC')::date"
+    ") purged USING (day)"
     " ON CONFLICT (workspace_id, day) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in COUNTS)
     + ", updated_at = now()"
 )
+# What conversations about to be deleted counted, added to their days' kept counts.
+_KEEP = text(
+    f"INSERT INTO analytics_daily_purged (workspace_id, day, {_COLUMNS}, updated_at)"  # noqa: S608
+    f" SELECT CAST(:ws AS uuid), day, {_COLUMNS}, now() FROM ({_count_days(only=True)}) counted"
+    " ON CONFLICT (workspace_id, day) DO UPDATE SET "
+    + ", ".join(f"{c} = analytics_daily_purged.{c} + EXCLUDED.{c}" for c in COUNTS)
+    + ", updated_at = now()"
+)
+# The whole calendar the database stores: the conversations deleted, whenever they were.
+_ALL_TIME = (datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC))
 _SCAN = text(f"SELECT * FROM ({COUNT_DAYS}) counted ORDER BY day")  # noqa: S608
+
+
+async def keep_deleted(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    conversation_ids: Collection[uuid.UUID],
+    now: datetime | None = None,
+) -> None:
+    """Before ``conversation_ids`` are deleted (retention, erasure), in the same transaction: add
+    what they count (their conversations, messages, feedback, handoffs, and their resolution as
+    judged at ``now``) to their days' kept counts, which every later recount of those days adds
+    to what remains. A deleted lead keeps its count by a trigger (migration 0028)."""
+    if not conversation_ids:
+        return
+    first, last = _ALL_TIME
+    await session.execute(
+        _KEEP,
+        {
+            "ws": workspace_id,
+            "ids": list(conversation_ids),
+            "t1": first,
+            "t2": last,
+            "now": now or datetime.now(UTC),
+        },
+    )
 
 
 async def lock_workspace(session: AsyncSession, *, workspace_id: uuid.UUID) -> None:
@@ -211,8 +266,9 @@ async def changed_days(
     session: AsyncSession, *, workspace_id: uuid.UUID, since: datetime, window_since: datetime
 ) -> list[date]:
     """The days whose figures may have changed since ``since``: days with new messages,
-    feedback or leads, the days of the conversations those touched, and the days of
-    conversations whose 24-hour window may have closed (last active after ``window_since``)."""
+    feedback or leads, the days of the conversations those touched, the days of
+    conversations whose 24-hour window may have closed (last active after ``window_since``),
+    and the days whose deleted conversations or leads were counted since."""
     result = await session.execute(
         text(
             """
@@ -231,6 +287,9 @@ async def changed_days(
             UNION
             SELECT (created_at AT TIME ZONE 'UTC')::date FROM leads
              WHERE workspace_id = :ws AND created_at >= :since
+            UNION
+            SELECT day FROM analytics_daily_purged
+             WHERE workspace_id = :ws AND updated_at >= :since
             """
         ),
         {"ws": workspace_id, "since": since, "window_since": window_since},
@@ -238,12 +297,37 @@ async def changed_days(
     return sorted(row[0] for row in result)
 
 
+async def has_changes(
+    session: AsyncSession, *, workspace_id: uuid.UUID, since: datetime, window_since: datetime
+) -> bool:
+    """Whether ``changed_days`` would find any day (one probe of each index, no day listed):
+    an idle workspace's refresh is skipped on this."""
+    result = await session.execute(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM messages"
+            "  WHERE workspace_id = :ws AND created_at >= :since)"
+            " OR EXISTS (SELECT 1 FROM conversations"
+            "  WHERE workspace_id = :ws AND last_message_at >= :window_since)"
+            " OR EXISTS (SELECT 1 FROM message_feedback"
+            "  WHERE workspace_id = :ws AND created_at >= :since)"
+            " OR EXISTS (SELECT 1 FROM leads WHERE workspace_id = :ws AND created_at >= :since)"
+            " OR EXISTS (SELECT 1 FROM analytics_daily_purged"
+            "  WHERE workspace_id = :ws AND updated_at >= :since)"
+        ),
+        {"ws": workspace_id, "since": since, "window_since": window_since},
+    )
+    return bool(result.scalar_one())
+
+
 async def first_activity(session: AsyncSession, *, workspace_id: uuid.UUID) -> datetime | None:
-    """When the workspace's oldest conversation or lead was created (where a rebuild starts)."""
+    """When the workspace's oldest conversation or lead was created, or its oldest day with
+    deleted ones counted (where a rebuild starts)."""
     result = await session.execute(
         text(
             "SELECT least((SELECT min(created_at) FROM conversations WHERE workspace_id = :ws),"
-            " (SELECT min(created_at) FROM leads WHERE workspace_id = :ws))"
+            " (SELECT min(created_at) FROM leads WHERE workspace_id = :ws),"
+            " (SELECT min(day) FROM analytics_daily_purged WHERE workspace_id = :ws)::timestamp"
+            " AT TIME ZONE 'UTC')"
         ),
         {"ws": workspace_id},
     )
@@ -330,71 +414,3 @@ async def recent_questions(
         )
         for row in result
     ]
-
-
-# --- the conversation export: keyset pages of messages in conversation order ------------------
-
-ExportKey = tuple[datetime, uuid.UUID, datetime, uuid.UUID]
-
-
-@dataclass(frozen=True)
-class ExportRow:
-    conversation_id: uuid.UUID
-    session_id: str
-    channel: str
-    status: str
-    lead_id: uuid.UUID | None
-    conversation_created_at: datetime
-    message_id: uuid.UUID
-    role: str
-    text: str
-    intent: str | None
-    source: str | None
-    rating: str | None
-    rater: str | None
-    created_at: datetime
-
-    @property
-    def key(self) -> ExportKey:
-        return (
-            self.conversation_created_at,
-            self.conversation_id,
-            self.created_at,
-            self.message_id,
-        )
-
-
-_EXPORT_SELECT = (
-    "SELECT c.id AS conversation_id, c.session_id, c.channel, c.status, c.lead_id,"
-    " c.created_at AS conversation_created_at, m.id AS message_id, m.role, m.text,"
-    " m.intent, m.source, f.rating, f.rater, m.created_at"
-    " FROM conversations c"
-    " JOIN messages m ON m.conversation_id = c.id AND m.workspace_id = :ws"
-    " LEFT JOIN message_feedback f ON f.message_id = m.id AND f.workspace_id = :ws"
-    " WHERE c.workspace_id = :ws AND c.created_at >= :t1 AND c.created_at < :t2"
-)
-_EXPORT_ORDER = " ORDER BY c.created_at, c.id, m.created_at, m.id LIMIT :limit"
-_EXPORT_FIRST = text(_EXPORT_SELECT + _EXPORT_ORDER)
-_EXPORT_NEXT = text(
-    _EXPORT_SELECT
-    + " AND (c.created_at, c.id, m.created_at, m.id) > (:a_conv_at, :a_conv, :a_msg_at, :a_msg)"
-    + _EXPORT_ORDER
-)
-
-
-async def export_page(
-    session: AsyncSession,
-    *,
-    workspace_id: uuid.UUID,
-    start: datetime,
-    end: datetime,
-    after: ExportKey | None,
-    limit: int,
-) -> list[ExportRow]:
-    """Messages of the conversations created in [start, end), in conversation order then
-    message order, the next ``limit`` after ``after``."""
-    params: dict[str, Any] = {"ws": workspace_id, "t1": start, "t2": end, "limit": limit}
-    if after is not None:
-        params |= dict(zip(("a_conv_at", "a_conv", "a_msg_at", "a_msg"), after, strict=True))
-    result = await session.execute(_EXPORT_FIRST if after is None else _EXPORT_NEXT, params)
-    return [ExportRow(**row._mapping) for row in result]
