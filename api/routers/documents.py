@@ -185,6 +185,7 @@ async def create_document(
                     skipped=added.skipped,
                     too_long=added.too_long,
                     disallowed=added.disallowed,
+                    robots_unavailable=added.robots_unavailable,
                 )
             if "url" in body:
                 url = UrlIn.model_validate(body)

@@ -147,6 +147,21 @@ async def check_url(
 
     ``allow_networks`` lists non-public networks that are nevertheless allowed (an intranet).
     """
+    parsed, addresses = await check_url_addresses(
+        url, allow_private=allow_private, allow_networks=allow_networks
+    )
+    return parsed, addresses[0]
+
+
+async def check_url_addresses(
+    url: str | httpx.URL,
+    *,
+    allow_private: bool,
+    allow_networks: Sequence[IPNetwork] = (),
+) -> tuple[httpx.URL, list[IPAddress]]:
+    """``check_url`` with every address the host resolves to, in the resolver's order, each
+    one checked (any refused address refuses the URL): a caller may try the next when one is
+    unreachable (a dual-stack host whose IPv6 address does not answer)."""
     text = str(url)
     parsed = _http_url(text, {"url": text})
     host = parsed.raw_host.decode("ascii").strip("[]")
@@ -164,7 +179,7 @@ async def check_url(
             raise UrlNotAllowed(
                 "URL points to a private or reserved network address", details={"url": text}
             )
-    return parsed, addresses[0]
+    return parsed, addresses
 
 
 def refuse_at_sight(url: str, *, allow_private: bool, field: str) -> None:

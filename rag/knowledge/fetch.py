@@ -1,8 +1,10 @@
 """SSRF-safe fetching of web pages (and of sitemap files, read in rag/knowledge/sitemaps.py).
 
-Every hop (the first URL and each redirect) passes ``rag.knowledge.addresses.check_url`` and the
-connection goes to the address that was checked (``pinned_request``), so neither a private address
-nor a DNS answer that changes after the check (rebinding) is reached. Environment proxies are
+Every hop (the first URL and each redirect) passes ``rag.knowledge.addresses.check_url_addresses``
+and the connection goes to an address that was checked (``pinned_request``), so neither a private
+address nor a DNS answer that changes after the check (rebinding) is reached. When the first
+address does not take the connection (a dual-stack host whose IPv6 address is unreachable), the
+next checked one is tried. Environment proxies are
 ignored (``trust_env=False``) for the same reason.
 
 Bodies are read raw and decoded here, never by httpx: at most one content coding (gzip or
@@ -27,9 +29,10 @@ import httpx
 from core.errors import AppError, UnsupportedMediaType
 from rag.knowledge.addresses import (
     FetchFailed,
+    IPAddress,
     IPNetwork,
     allowed_networks,
-    check_url,
+    check_url_addresses,
     pinned_request,
 )
 from rag.knowledge.parsing import DOCX_MIME
@@ -67,6 +70,8 @@ _EXTENSION_TYPES = {
 _REDIRECTS = {301, 302, 303, 307, 308}
 _CODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 _PIECE = 64 * 1024  # the most one inflate step may produce
+MIN_CONNECT_SECONDS = 1.0
+"""The least connect time one address of several gets (``_connect``)."""
 
 
 def _raw_limit(max_bytes: int) -> int:
@@ -248,6 +253,35 @@ async def fetch_url(
             await http.aclose()
 
 
+async def _connect(
+    http: httpx.AsyncClient,
+    parsed: httpx.URL,
+    addresses: Sequence[IPAddress],
+    headers: dict[str, str],
+) -> httpx.Response:
+    """The response of the first of ``addresses`` (each checked) that takes the connection: a
+    host whose first address is unreachable (a dual-stack site whose IPv6 does not route) is
+    asked at the next. While more remain, one attempt's connect may take its share of the
+    client's connect timeout (at least ``MIN_CONNECT_SECONDS``)."""
+    last: httpx.TransportError | None = None
+    for i, ip in enumerate(addresses):
+        request = pinned_request(http, "GET", parsed, ip, headers=headers)
+        left = len(addresses) - i
+        timeouts = dict(request.extensions.get("timeout") or {})
+        connect = timeouts.get("connect")
+        if left > 1 and isinstance(connect, int | float):
+            timeouts["connect"] = max(MIN_CONNECT_SECONDS, connect / left)
+            request.extensions["timeout"] = timeouts
+        try:
+            return await http.send(request, stream=True, follow_redirects=False)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            last = exc
+            if left > 1:
+                log.info("%s: %s unreachable (%s); trying the next address", parsed, ip, exc)
+    assert last is not None
+    raise last
+
+
 async def _fetch(
     http: httpx.AsyncClient,
     url: str,
@@ -262,9 +296,10 @@ async def _fetch(
     current = url
     headers = {**_FETCH_HEADERS, **conditional}
     for _hop in range(max_redirects + 1):
-        parsed, ip = await check_url(current, allow_private=allow_private, allow_networks=networks)
-        request = pinned_request(http, "GET", parsed, ip, headers=headers)
-        response = await http.send(request, stream=True, follow_redirects=False)
+        parsed, addresses = await check_url_addresses(
+            current, allow_private=allow_private, allow_networks=networks
+        )
+        response = await _connect(http, parsed, addresses, headers)
         try:
             if response.status_code in _REDIRECTS:
                 location = response.headers.get("location")

@@ -27,20 +27,27 @@ from workspaces.plans import get_plan
 async def check_quotas(session: AsyncSession, workspace: Workspace, *, new_documents: int) -> None:
     """Documents and chunks quotas count what is stored (429 ``quota_exceeded``). Adding
     documents under a documents quota holds the workspace's lock until the commit, so uploads
-    at once are counted one after another (without it 40 uploads at once stored 26 of 20)."""
-    if new_documents:
-        plan_code = usage.effective_plan(workspace)
-        if get_plan(plan_code).limit("documents") is not None:
-            await document_repo.lock_document_quota(session, workspace.id)
-        usage.ensure_within(
-            plan_code=plan_code,
-            metric="documents",
-            used=await document_repo.count_documents(session, workspace.id),
-            adding=new_documents,
-            resets_at=None,
-        )
+    at once are counted one after another (without it 40 uploads at once stored 26 of 20).
+
+    ``new_documents=0`` (a new revision of a stored document: a re-synced page, a PUT, a
+    retry) checks nothing here: its chunks replace its own, which only the job knows the count
+    of (``check_chunk_quota``, before anything is embedded). Checking "one more chunk" refused
+    every refresh of a workspace at exactly its chunks quota, and its pages kept their old
+    text."""
+    if not new_documents:
+        return
+    plan_code = usage.effective_plan(workspace)
+    if get_plan(plan_code).limit("documents") is not None:
+        await document_repo.lock_document_quota(session, workspace.id)
     usage.ensure_within(
-        plan_code=usage.effective_plan(workspace),
+        plan_code=plan_code,
+        metric="documents",
+        used=await document_repo.count_documents(session, workspace.id),
+        adding=new_documents,
+        resets_at=None,
+    )
+    usage.ensure_within(
+        plan_code=plan_code,
         metric="chunks",
         used=await chunk_repo.count_chunks(session, workspace.id),
         adding=1,

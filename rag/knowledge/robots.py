@@ -7,7 +7,9 @@ disallows for ``TrulyBot`` (or, with no group of ours, for ``*``) are left out a
 
 What the file's answer means (RFC 9309, 2.3.1): a 4xx answer, or a body that is not a robots file,
 means no rules; a 5xx answer or no answer means the site cannot say what it allows, so nothing of
-it is fetched until it can (the sync fails and removes nothing; the next one tries again).
+it is fetched until it can. That holds for that site alone: the listing's pages on the other
+sites are fetched (``Screened.fatal``: only the sitemap's own site, or every site, unreadable
+fails the sync, which then removes nothing; the next one tries again).
 
 Matching: the groups naming our product token (case-insensitive) are combined, else the ``*``
 groups; the longest matching rule wins and ``allow`` wins a tie; ``*`` matches any characters
@@ -209,35 +211,83 @@ async def _fetch_rules(origin: str, **fetch_options: object) -> Robots:
     return parse_robots(data.decode("utf-8", errors="replace"))  # (parse drops a BOM)
 
 
-async def disallowed(pages: Iterable[str], **fetch_options: object) -> set[str]:
-    """The pages their site's robots.txt disallows for us (one read per site, ``READS_AT_ONCE``
-    sites at a time, so a listing spread over many slow sites does not wait for each in turn).
-    When a site cannot say, its ``RobotsUnavailable`` is raised and the other reads stop."""
+@dataclass
+class Screened:
+    """What robots.txt says of a listing's pages (``screen``)."""
+
+    blocked: set[str] = field(default_factory=set)
+    """Pages their site's robots.txt disallows for us."""
+    unavailable: dict[str, RobotsUnavailable] = field(default_factory=dict)
+    """Sites (origins) whose robots.txt could not be read, with why."""
+    withheld: set[str] = field(default_factory=set)
+    """The pages on those sites: not fetched this time (RFC 9309, 2.3.1.4: complete
+    disallow), neither added nor counted missing."""
+    origins: int = 0
+    """How many sites the pages are on."""
+
+    @property
+    def left_out(self) -> set[str]:
+        return self.blocked | self.withheld
+
+    def fatal(self, sitemap_url: str) -> RobotsUnavailable | None:
+        """The error that fails the whole listing: every site's robots.txt unread, or that of
+        the sitemap's own site (the site the owner means). Else None: one stale link to a dead
+        host leaves the rest of the site fetched."""
+        own = self.unavailable.get(origin_of(sitemap_url))
+        if own is not None:
+            return own
+        if self.unavailable and len(self.unavailable) == self.origins:
+            return self.unavailable[min(self.unavailable)]
+        return None
+
+    def note(self) -> dict[str, str] | None:
+        """The sync record's note of the unreadable sites, or None."""
+        if not self.unavailable:
+            return None
+        first = self.unavailable[min(self.unavailable)]
+        more = len(self.unavailable) - 1
+        return {
+            "url": first.details.get("url", "") if isinstance(first.details, dict) else "",
+            "code": RobotsUnavailable.code,
+            "message": (
+                f"The robots.txt of {len(self.unavailable)} site(s) could not be read"
+                f" ({first.message}{f'; and {more} more' if more else ''}):"
+                f" {len(self.withheld)} listed page(s) on them were not fetched this time;"
+                " the others were"
+            )[:500],
+        }
+
+
+async def screen(pages: Iterable[str], **fetch_options: object) -> Screened:
+    """The pages their site's robots.txt disallows for us, and the sites that cannot say (one
+    read per site, ``READS_AT_ONCE`` sites at a time, so a listing spread over many slow sites
+    does not wait for each in turn). A site that cannot say (5xx, no answer, a host that does
+    not resolve or is not allowed) withholds its own pages only."""
     by_origin: dict[str, list[str]] = {}
     for url in pages:
         by_origin.setdefault(origin_of(url), []).append(url)
     gate = asyncio.Semaphore(READS_AT_ONCE)
 
-    async def rules(origin: str) -> Robots:
+    async def rules(origin: str) -> Robots | RobotsUnavailable:
         async with gate:
-            return await read_robots(origin, **fetch_options)
+            try:
+                return await read_robots(origin, **fetch_options)
+            except RobotsUnavailable as exc:
+                return exc
+            except AppError as exc:  # a URL the fetcher refuses before asking (credentials)
+                return RobotsUnavailable(
+                    f"{origin}/robots.txt could not be read ({exc.message})",
+                    details={"url": f"{origin}/robots.txt"},
+                )
 
-    failure: BaseException | None = None
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = {origin: group.create_task(rules(origin)) for origin in sorted(by_origin)}
-    except BaseExceptionGroup as failed:
-        failure = _first(failed)
-    if failure is not None:
-        raise failure  # as it was raised, not wrapped in a group
-    out: set[str] = set()
-    for origin, urls in by_origin.items():
-        robots = tasks[origin].result()
-        out.update(url for url in urls if not robots.allows(url))
+    origins = sorted(by_origin)
+    answers = await asyncio.gather(*(rules(origin) for origin in origins))
+    out = Screened(origins=len(origins))
+    for origin, answer in zip(origins, answers, strict=True):
+        urls = by_origin[origin]
+        if isinstance(answer, RobotsUnavailable):
+            out.unavailable[origin] = answer
+            out.withheld.update(urls)
+        else:
+            out.blocked.update(url for url in urls if not answer.allows(url))
     return out
-
-
-def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first error of a task group's (the others' reads were cancelled by it)."""
-    first = group.exceptions[0]
-    return _first(first) if isinstance(first, BaseExceptionGroup) else first

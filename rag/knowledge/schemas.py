@@ -59,6 +59,12 @@ class SitemapOut(BaseModel):
         default=0,
         description="pages their site's robots.txt disallows for TrulyBot, not added (0: none)",
     )
+    robots_unavailable: int = Field(
+        default=0,
+        description="pages on another site whose robots.txt could not be read (5xx, no"
+        " answer, a host that does not resolve), not added (0: none); a later sync adds them"
+        " once it can be read",
+    )
 
 
 class DocumentPage(BaseModel):

@@ -6,9 +6,11 @@ whole site."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Collection, Iterable
+import zlib
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +78,47 @@ def parse_sitemap(data: bytes) -> tuple[str, list[str]]:
     return kind, locs
 
 
+@dataclass(frozen=True)
+class SitemapFile:
+    """One sitemap file as last read: its validators and what it listed, so the next read asks
+    it conditionally and a 304 reuses ``locs`` (nothing downloaded or parsed)."""
+
+    etag: str | None
+    last_modified: str | None
+    kind: str
+    locs: tuple[str, ...]
+
+
+def pack_files(files: Mapping[str, SitemapFile]) -> bytes | None:
+    """``files`` as stored (``sources.sitemap_files``): zlib-compressed JSON; None when empty."""
+    if not files:
+        return None
+    data = {
+        url: {"etag": f.etag, "last_modified": f.last_modified, "kind": f.kind, "locs": f.locs}
+        for url, f in files.items()
+    }
+    return zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 6)
+
+
+def unpack_files(data: bytes | None) -> dict[str, SitemapFile]:
+    """What ``pack_files`` stored; anything unreadable is no cache (every file asked afresh)."""
+    if not data:
+        return {}
+    try:
+        raw = json.loads(zlib.decompress(data))
+        return {
+            str(url): SitemapFile(
+                etag=entry.get("etag"),
+                last_modified=entry.get("last_modified"),
+                kind=str(entry["kind"]),
+                locs=tuple(str(loc) for loc in entry["locs"]),
+            )
+            for url, entry in raw.items()
+        }
+    except (zlib.error, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
 @dataclass
 class SitemapListing:
     """What a sitemap lists, and whether that is all of it.
@@ -95,6 +138,11 @@ class SitemapListing:
     skipped: int = 0
     also_listed: set[str] = field(default_factory=set)
     too_long: int = 0
+    files: dict[str, SitemapFile] = field(default_factory=dict)
+    """The files read that carry an ETag or Last-Modified, as read (or, answered 304, as
+    cached): what the caller keeps for the next read's conditional requests."""
+    not_modified: int = 0
+    """Files that answered 304 to a conditional request (not downloaded again)."""
 
     @property
     def complete(self) -> bool:
@@ -118,6 +166,7 @@ async def read_sitemap(
     allow_networks: Iterable[str | IPNetwork] = (),
     client: httpx.AsyncClient | None = None,
     known: Collection[str] = (),
+    cached: Mapping[str, SitemapFile] | None = None,
 ) -> SitemapListing:
     """The listing of a sitemap (``<urlset>``, ``<sitemapindex>`` or a plain-text list).
 
@@ -126,7 +175,11 @@ async def read_sitemap(
     most ``max_pages`` long. Past the cap the sitemaps are still read (memory stays bounded:
     one file at a time) to count what was skipped and to find which ``known`` URLs are listed.
     A failing root raises; a failing child sitemap is recorded in ``errors``.
+
+    ``cached``: the files as an earlier read left them (``SitemapListing.files``); each is asked
+    with its ETag / Last-Modified, and one that answers 304 lists what it listed then.
     """
+    cached = cached or {}
     networks = allowed_networks(allow_networks)
     own_client = client is None
     http = client or httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout)
@@ -151,6 +204,7 @@ async def read_sitemap(
                 break
             sitemap_url, depth = queue.pop(0)
             fetched += 1
+            before = cached.get(sitemap_url)
             try:
                 page = await fetch_url(
                     sitemap_url,
@@ -161,11 +215,21 @@ async def read_sitemap(
                     allowed_types=SITEMAP_TYPES,
                     allow_networks=networks,
                     client=http,
+                    etag=before.etag if before is not None else None,
+                    last_modified=before.last_modified if before is not None else None,
                 )
-                data = page.data
-                if data[:2] == b"\x1f\x8b":
-                    data = _gunzip(data, max_bytes)
-                kind, locs = parse_sitemap(data)
+                if page.not_modified and before is not None:
+                    kind, locs = before.kind, list(before.locs)
+                    listing.not_modified += 1
+                else:
+                    data = page.data
+                    if data[:2] == b"\x1f\x8b":
+                        data = _gunzip(data, max_bytes)
+                    kind, locs = parse_sitemap(data)
+                if page.etag or page.last_modified:
+                    listing.files[sitemap_url] = SitemapFile(
+                        page.etag, page.last_modified, kind, tuple(locs)
+                    )
             except AppError as exc:
                 if depth == 0:
                     raise
@@ -217,7 +281,16 @@ async def fetch_sitemap(url: str, **options: Any) -> list[str]:
     return (await read_sitemap(url, **options)).pages
 
 
-__all__ = ["InvalidSitemap", "SitemapListing", "fetch_sitemap", "parse_sitemap", "read_sitemap"]
+__all__ = [
+    "InvalidSitemap",
+    "SitemapFile",
+    "SitemapListing",
+    "fetch_sitemap",
+    "pack_files",
+    "parse_sitemap",
+    "read_sitemap",
+    "unpack_files",
+]
 
 
 class SitemapSlots:

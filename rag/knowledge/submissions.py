@@ -36,7 +36,7 @@ from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parsing import check_upload, kind_by_name
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.repository import sources as source_repo
-from rag.knowledge.sitemaps import read_sitemap, sitemap_fetch_slots
+from rag.knowledge.sitemaps import pack_files, read_sitemap, sitemap_fetch_slots
 from workspaces import repository as ws_repo
 from workspaces.models import Workspace
 from workspaces.permissions import Action, authorize
@@ -134,13 +134,11 @@ async def _submit(
             # source (a text, another name): its own content type and name are kept.
             same = await document_repo.get_document(session, workspace.id, same.id, for_update=True)
             if same is not None and same.status == "failed":
-                await check_quotas(session, workspace, new_documents=0)
                 await _requeue(session, same, data=None, digest=None, content_type=None)
                 return Submission(document=same, created=False)
         if same is not None:
             return Submission(document=same, created=False, duplicate=True)
     if existing is not None:
-        await check_quotas(session, workspace, new_documents=0)
         await _requeue(session, existing, data=data, digest=digest, content_type=content_type)
         return Submission(document=existing, created=False)
     await check_quotas(session, workspace, new_documents=1)
@@ -289,6 +287,8 @@ class SitemapSubmission:
     """Pages the sitemap lists whose URL is longer than 2048 bytes, not added (0: none)."""
     disallowed: int = 0
     """Pages their site's robots.txt disallows for us, not added (0: none)."""
+    robots_unavailable: int = 0
+    """Pages on another site whose robots.txt could not be read, not added (0: none)."""
 
 
 async def submit_sitemap(
@@ -310,13 +310,17 @@ async def submit_sitemap(
             max_bytes=settings.fetch_max_bytes,
             max_redirects=settings.fetch_max_redirects,
         )
-        blocked = await robots.disallowed(
+        screened = await robots.screen(
             listing.pages,
             allow_private=settings.allow_private_urls,
             timeout=settings.fetch_timeout_seconds,
             max_redirects=settings.fetch_max_redirects,
         )
-    pages = [url for url in listing.pages if url not in blocked]
+    fatal = screened.fatal(sitemap_url)
+    if fatal is not None:
+        raise fatal
+    blocked = screened.blocked
+    pages = [url for url in listing.pages if url not in screened.left_out]
     if not pages and blocked:
         raise ValidationFailed(
             "The site's robots.txt disallows every page the sitemap lists",
@@ -346,11 +350,28 @@ async def submit_sitemap(
             )
         )
     source = await source_repo.ensure_source(session, workspace.id, url=sitemap_url, kind="sitemap")
-    if source.excluded_urls:  # submitted again: every page it lists, deleted ones included
-        await source_repo.update_source(session, workspace.id, source.id, excluded_urls=[])
-    await source_repo.link_documents(session, workspace.id, source.id, [s.document.id for s in out])
+    # Submitted again: every page it lists, deleted ones included. What it lists and its
+    # files' validators are kept for its syncs (another sitemap's pages, its conditional reads).
+    await source_repo.update_source(
+        session,
+        workspace.id,
+        source.id,
+        excluded_urls=[],
+        listed_urls=listing.pages,
+        sitemap_files=pack_files(listing.files),
+    )
+    await source_repo.link_documents(
+        session,
+        workspace.id,
+        source.id,
+        [s.document.id for s in out if s.created or s.document.source_id is None],
+    )
     return SitemapSubmission(
-        out, skipped=listing.skipped, too_long=listing.too_long, disallowed=len(blocked)
+        out,
+        skipped=listing.skipped,
+        too_long=listing.too_long,
+        disallowed=len(blocked),
+        robots_unavailable=len(screened.withheld),
     )
 
 
@@ -421,7 +442,6 @@ async def replace_document(
                     details={"document_id": str(other.id)},
                 )
             renamed["source"] = new_title
-    await check_quotas(session, workspace, new_documents=0)
     if renamed:
         await document_repo.update_document(session, workspace.id, document.id, **renamed)
     await _requeue(session, document, data=data, digest=digest, content_type=content_type)
@@ -432,8 +452,9 @@ async def delete_source(
     session: AsyncSession, access: WorkspaceAccess, source_id: uuid.UUID
 ) -> int:
     """Delete a web source and every page it brought (their chunks go with them; cached
-    answers are retired); how many pages. 409 ``sync_in_progress`` while a sync of it runs.
-    Audited like a document's deletion."""
+    answers are retired), except the pages another sitemap source lists too, which that source
+    keeps from now on; how many pages were deleted. 409 ``sync_in_progress`` while a sync of
+    it runs. Audited like a document's deletion."""
     permit = authorize(access, Action.DOCUMENT_DELETE)
     workspace_id = access.workspace.id
     source = await source_repo.get_source(session, workspace_id, source_id, for_update=True)
@@ -445,17 +466,31 @@ async def delete_source(
         )
     kind = "sitemap" if source.kind == "sitemap" else "url"
     pages = await source_repo.source_documents(session, workspace_id, source_id, kind)
+    deleted = 0
     for page in pages:
+        # A page another sitemap source lists too stays, kept by that one from now on.
+        heir = None
+        if kind == "sitemap":
+            heir = await source_repo.other_lister(session, workspace_id, source_id, page.source)
+        if heir is not None:
+            await source_repo.link_documents(session, workspace_id, heir, [page.id])
+            continue
         await document_repo.delete_document(session, workspace_id, page.id)
+        deleted += 1
     await source_repo.delete_source(session, workspace_id, source_id)
     await ws_repo.bump_knowledge_version(session, workspace_id)
     await permit.record(
         session,
         target_type="source",
         target_id=source_id,
-        details={"url": source.url, "kind": source.kind, "documents": len(pages)},
+        details={
+            "url": source.url,
+            "kind": source.kind,
+            "documents": deleted,
+            "handed_over": len(pages) - deleted,
+        },
     )
-    return len(pages)
+    return deleted
 
 
 async def retry_document(
@@ -493,8 +528,9 @@ async def delete_document(
     if document.source_type == "url" and document.source_id is not None:
         # A deleted web page is not brought back by its schedule: its page source goes too.
         await source_repo.delete_source(session, workspace_id, document.source_id)
-    elif document.source_type == "sitemap" and document.source_id is not None:
-        # Nor by its sitemap's next sync (it came back): the source leaves it out from now on.
-        await source_repo.exclude_page(session, workspace_id, document.source_id, document.source)
+    elif document.source_type == "sitemap":
+        # Nor by a sitemap's next sync (it came back): every sitemap source of the workspace
+        # leaves it out from now on (another sitemap listing it too brought it back).
+        await source_repo.exclude_page_everywhere(session, workspace_id, document.source)
     await ws_repo.bump_knowledge_version(session, workspace_id)
     await permit.record(session, target_type="document", target_id=document_id)

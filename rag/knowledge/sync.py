@@ -36,7 +36,7 @@ from rag.knowledge import requeue
 from rag.knowledge.jobs import IngestionDeps, _deps
 from rag.knowledge.models import Source, SourceSync
 from rag.knowledge.repository import sources as repo
-from rag.knowledge.sync_round import SyncStats, sync_page_source, sync_sitemap
+from rag.knowledge.sync_round import Lease, LeaseLost, SyncStats, sync_page_source, sync_sitemap
 from workspaces import repository as ws_repo
 from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess
@@ -207,8 +207,10 @@ async def sync_source(
     holder: str,
     trigger: str = "schedule",
 ) -> str:
-    """Run one sync of a leased source; returns its status (ok, partial, failed) or
-    ``not_leased`` when ``holder`` no longer holds the lease (a duplicate or stale job)."""
+    """Run one sync of a leased source; returns its status (ok, partial, failed),
+    ``not_leased`` when ``holder`` no longer holds the lease (a duplicate or stale job), or
+    ``lease_lost`` when it ran past its lease and another sync took the source over meanwhile
+    (each step renews the lease; its record is ``interrupted``)."""
     ws = workspace_id
     async with deps.db.transaction(workspace_id=ws) as session:
         source = await repo.holds_lease(session, ws, source_id, holder, utcnow())
@@ -222,14 +224,22 @@ async def sync_source(
     # A cancelled sync (a shutdown) marks its record interrupted and gives its lease back, so
     # the next run (the scheduler's, an owner's "Sync now") need not wait out the lease (30
     # minutes of 409 sync_in_progress after every deploy). A crash leaves both to the lease.
+    lease = Lease(holder, deps.settings.source_sync_lease_seconds)
     try:
         if source.kind == "sitemap":
-            cursor, listed_hash = await sync_sitemap(deps, source, stats)
+            cursor, listed_hash = await sync_sitemap(deps, source, stats, lease)
         else:
-            await sync_page_source(deps, source, stats)
+            await sync_page_source(deps, source, stats, lease)
     except asyncio.CancelledError:
         await asyncio.shield(release_lease(deps, ws, source_id, holder, record_id=record.id))
         raise
+    except LeaseLost:
+        # It outlived its lease and another sync has the source now: this one stops, its
+        # record says so, and the source's state is the other sync's to write.
+        log.warning("sync of source %s stopped: its lease was taken over", source_id)
+        await _lease_lost(deps, ws, record.id, stats)
+        await _requeue(deps, ws, source_id, stats)
+        return "lease_lost"
     except AppError as exc:
         fatal = exc
         stats.error(source.url, exc)
@@ -238,13 +248,48 @@ async def sync_source(
         fatal = AppError(f"Internal error: {type(exc).__name__}", code="internal_error")
         stats.error(source.url, fatal)
     status = await _finish(deps, source, record, stats, holder, fatal, cursor, listed_hash)
+    await _requeue(deps, ws, source_id, stats)
+    return status
+
+
+async def _requeue(
+    deps: IngestionDeps, ws: uuid.UUID, source_id: uuid.UUID, stats: SyncStats
+) -> None:
     # Under the revision's job id, as a submission's: the requeue sweep, finding a page still
     # queued behind lagging workers, adds no second job (both embedded, one committed). An
     # enqueue that keeps failing leaves the page queued for that sweep; the others still go.
     for document_id, revision in stats.requeue:
         if not await requeue.enqueue_retrying(deps.jobs, ws, document_id, revision):
             log.warning("page %s of source %s left for the requeue sweep", document_id, source_id)
-    return status
+
+
+async def _lease_lost(
+    deps: IngestionDeps, ws: uuid.UUID, record_id: uuid.UUID, stats: SyncStats
+) -> None:
+    """The record of a sync stopped because another one took its source over."""
+    stats.note(
+        {
+            "url": "",
+            "code": "lease_lost",
+            "message": "This sync ran past its lease (SOURCE_SYNC_LEASE_SECONDS) and another"
+            " sync took the source over; it stopped",
+        }
+    )
+    async with deps.db.transaction(workspace_id=ws) as session:
+        await repo.finish_sync(
+            session,
+            ws,
+            record_id,
+            status="interrupted",
+            pages_checked=stats.checked,
+            pages_changed=stats.changed,
+            pages_added=stats.added,
+            pages_removed=stats.removed,
+            pages_failed=stats.failed,
+            pages_unchanged=stats.unchanged,
+            complete=False,
+            errors=stats.errors,
+        )
 
 
 async def _finish(

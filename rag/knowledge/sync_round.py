@@ -12,7 +12,18 @@
 - a page new to a sitemap becomes a document (quota checked as for uploads);
 - a page that answers 404/410, or that the sitemap no longer lists, is removed only when it
   was gone on two syncs in a row (once: kept, ``missing_syncs`` = 1);
-- documents are keyed by (workspace, kind, URL), so repeated syncs never create duplicates.
+- documents are keyed by (workspace, kind, URL), so repeated syncs never create duplicates;
+  a page two sitemaps list is kept (fetched, counted missing) by one of them only, and goes to
+  the other one rather than away when the first drops it or is deleted;
+- the same bytes that failed to ingest (unparseable, over quota) are not run again: the page
+  counts as failed in the sync record (its last good version, if any, keeps answering);
+- each sitemap file is asked conditionally too (its validators and listing are kept on the
+  source, ``Source.sitemap_files``): an unchanged sitemap is not downloaded again;
+- a site whose robots.txt cannot be read withholds its own pages only (not fetched, not
+  counted missing); the sync fails when it is the sitemap's own site, or every site.
+
+Each step renews the sync's lease (``sync_pages.Lease``): a sync that outlived it stops
+(``LeaseLost``) instead of running beside the one that took the source over.
 
 Every fetch goes through ``rag.knowledge.fetch`` (the SSRF guard on each hop, redirects too).
 A sitemap round checks at most SOURCE_SYNC_MAX_PAGES pages (in URL order) and returns where it
@@ -23,70 +34,53 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import uuid
-from dataclasses import dataclass, field
-from typing import Any
 
-from core.errors import AppError, ValidationFailed
+from core.errors import ValidationFailed
 from rag.knowledge import robots
-from rag.knowledge.addresses import MAX_URL_LENGTH, FetchFailed
-from rag.knowledge.fetch import FetchedPage, fetch_url
+from rag.knowledge.addresses import MAX_URL_LENGTH
 from rag.knowledge.jobs import IngestionDeps
-from rag.knowledge.limits import check_quotas
-from rag.knowledge.models import Document, Source, content_hash
+from rag.knowledge.models import Source
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.repository import sources as repo
-from rag.knowledge.sitemaps import read_sitemap
-from workspaces import repository as ws_repo
+from rag.knowledge.sitemaps import pack_files, read_sitemap, unpack_files
+from rag.knowledge.sync_pages import (
+    REMOVE_AFTER_MISSING,
+    Lease,
+    LeaseLost,
+    SyncStats,
+    add_page,
+    check_page,
+    missing,
+)
 
 log = logging.getLogger(__name__)
 
-GONE_STATUSES = (404, 410)
-REMOVE_AFTER_MISSING = 2
-"""A page gone (404/410 or dropped from its sitemap) on this many syncs in a row is removed."""
-MAX_ERRORS = 20
-"""Errors kept on one sync record (the counts cover them all)."""
+__all__ = [
+    "REMOVE_AFTER_MISSING",
+    "Lease",
+    "LeaseLost",
+    "SyncStats",
+    "sync_page_source",
+    "sync_sitemap",
+]
 
 
-@dataclass
-class SyncStats:
-    checked: int = 0
-    changed: int = 0
-    added: int = 0
-    removed: int = 0
-    failed: int = 0
-    unchanged: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    requeue: list[tuple[uuid.UUID, int]] = field(default_factory=list)
-    """Documents (and the revision written) whose ingestion job is queued once the sync's
-    writes are committed."""
-
-    incomplete: bool = False
-    """The sitemap's listing could not be read in full (a child sitemap failed): no page was
-    counted missing for not being listed, and the sync is at best ``partial``."""
-
-    def error(self, url: str, exc: AppError) -> None:
-        self.failed += 1
-        self.note({"url": url, "code": exc.code, "message": exc.message[:500]})
-
-    def note(self, error: dict[str, Any]) -> None:
-        """Record a problem that is not a failed page (a child sitemap that was not read)."""
-        if len(self.errors) < MAX_ERRORS:
-            self.errors.append(error)
-
-
-async def sync_page_source(deps: IngestionDeps, source: Source, stats: SyncStats) -> None:
+async def sync_page_source(
+    deps: IngestionDeps, source: Source, stats: SyncStats, lease: Lease
+) -> None:
     ws = source.workspace_id
     async with deps.db.transaction(workspace_id=ws) as session:
+        await lease.keep(session, source)
         documents = await repo.source_documents(session, ws, source.id, "url")
         if not documents:
             documents = await repo.unlinked_documents(session, ws, "url", [source.url])
             await repo.link_documents(session, ws, source.id, [d.id for d in documents])
     if not documents:  # its document was deleted: nothing to keep fresh
-        await _add_page(deps, source, source.url, "url", stats)
+        await add_page(deps, source, source.url, "url", stats, lease)
         return
-    await _check_page(deps, source, documents[0], stats)
+    await check_page(deps, source, documents[0], stats, lease)
     async with deps.db.transaction(workspace_id=ws) as session:
+        await lease.keep(session, source)
         document = await document_repo.get_document(session, ws, documents[0].id)
         if document is None:  # removed (gone twice): the source stops re-syncing it
             await repo.update_source(
@@ -111,13 +105,14 @@ async def sync_page_source(deps: IngestionDeps, source: Source, stats: SyncStats
 
 
 async def sync_sitemap(
-    deps: IngestionDeps, source: Source, stats: SyncStats
+    deps: IngestionDeps, source: Source, stats: SyncStats, lease: Lease
 ) -> tuple[str | None, str]:
     """Check one bounded batch of the sitemap's pages; returns the cursor to resume from
     (None: the round is complete) and the hash of the sitemap's page list."""
     s, ws = deps.settings, source.workspace_id
     async with deps.db.transaction(workspace_id=ws) as session:
         known = [d.source for d in await repo.source_documents(session, ws, source.id, "sitemap")]
+        cached = unpack_files(await repo.sitemap_files(session, ws, source.id))
     listing = await read_sitemap(
         source.url,
         max_pages=s.sitemap_max_pages,
@@ -126,6 +121,7 @@ async def sync_sitemap(
         max_bytes=s.fetch_max_bytes,
         max_redirects=s.fetch_max_redirects,
         known=known,
+        cached=cached,
     )
     listed_hash = hashlib.sha256("\n".join(sorted(set(listing.pages))).encode()).hexdigest()
     for problem in listing.errors:
@@ -134,22 +130,29 @@ async def sync_sitemap(
         raise ValidationFailed("The sitemap lists no pages", code="empty_sitemap")
     excluded = set(source.excluded_urls or ())  # pages its owner deleted stay deleted
     # robots.txt read again each round: a page it disallows is neither added nor fetched again
-    # (one already stored is left as it was); a site that cannot say fails the round.
-    blocked = await robots.disallowed(
+    # (one already stored is left as it was); a site that cannot say withholds its own pages
+    # this round, and fails it only when it is the sitemap's own site (or every site is).
+    screened = await robots.screen(
         listing.pages,
         allow_private=s.allow_private_urls,
         timeout=s.fetch_timeout_seconds,
         max_redirects=s.fetch_max_redirects,
     )
-    if blocked:
+    fatal = screened.fatal(source.url)
+    if fatal is not None:
+        raise fatal
+    if screened.blocked:
         stats.note(
             {
                 "url": source.url,
                 "code": "robots_disallowed",
-                "message": f"The site's robots.txt disallows {len(blocked)} listed page(s);"
-                " those were not fetched",
+                "message": f"The site's robots.txt disallows {len(screened.blocked)} listed"
+                " page(s); those were not fetched",
             }
         )
+    if (note := screened.note()) is not None:
+        stats.note(note)
+    blocked = screened.left_out
     listed = [url for url in listing.pages if url not in excluded and url not in blocked]
     listed_set = set(listed)
     stats.incomplete = not listing.complete
@@ -172,15 +175,25 @@ async def sync_sitemap(
             }
         )
     async with deps.db.transaction(workspace_id=ws) as session:
+        await lease.keep(session, source)
+        await repo.update_source(
+            session,
+            ws,
+            source.id,
+            listed_urls=listing.pages,
+            sitemap_files=pack_files(listing.files),
+        )
         adopted = await repo.unlinked_documents(session, ws, "sitemap", listed)
         await repo.link_documents(session, ws, source.id, [d.id for d in adopted])
+        # Listed here and kept by another sitemap that lists them too: that one fetches them.
+        elsewhere = await repo.linked_elsewhere(session, ws, source.id, "sitemap", listed)
         documents = {
             d.source: d for d in await repo.source_documents(session, ws, source.id, "sitemap")
         }
     if not listing.complete:
         # A page the listing does not show may be in a sitemap that was not read: left alone.
         documents = {url: d for url, d in documents.items() if listing.listed(url)}
-    work = sorted((listed_set | set(documents)) - blocked)
+    work = sorted((listed_set | set(documents)) - blocked - elsewhere)
     if source.cursor is not None:
         work = [url for url in work if url > source.cursor]
     batch = work[: s.source_sync_max_pages]
@@ -188,149 +201,10 @@ async def sync_sitemap(
     for url in batch:
         document = documents.get(url)
         if document is None:
-            await _add_page(deps, source, url, "sitemap", stats)
+            await add_page(deps, source, url, "sitemap", stats, lease)
         elif not listing.listed(url):  # listed past SITEMAP_MAX_PAGES: still listed
             stats.checked += 1
-            await _missing(deps, document, stats)
+            await missing(deps, source, document, stats, lease)
         else:
-            await _check_page(deps, source, document, stats)
+            await check_page(deps, source, document, stats, lease)
     return cursor, listed_hash
-
-
-async def _fetch(deps: IngestionDeps, url: str, document: Document | None) -> FetchedPage:
-    s = deps.settings
-    ready = document is not None and document.status == "ready"
-    return await fetch_url(
-        url,
-        allow_private=s.allow_private_urls,
-        timeout=s.fetch_timeout_seconds,
-        max_bytes=s.fetch_max_bytes,
-        max_redirects=s.fetch_max_redirects,
-        etag=document.etag if ready and document is not None else None,
-        last_modified=document.last_modified if ready and document is not None else None,
-    )
-
-
-async def _add_page(
-    deps: IngestionDeps, source: Source, url: str, source_type: str, stats: SyncStats
-) -> None:
-    """A page new to the source: fetched now (a listed page that is gone is not added), stored
-    with its bytes and validators, and its ingestion job queued. Not when the source is gone or
-    its owner deleted the page since the sync began (read again under the page's lock, which a
-    deletion holds until it commits)."""
-    ws = source.workspace_id
-    stats.checked += 1
-    try:
-        page = await _fetch(deps, url, None)
-        async with deps.db.transaction(workspace_id=ws) as session:
-            workspace = await ws_repo.get_workspace(session, ws)
-            if workspace is None:
-                return
-            await document_repo.lock_document_source(session, ws, source_type, url)
-            current = await repo.get_source(session, ws, source.id)
-            if current is None or url in (current.excluded_urls or ()):
-                return
-            existing = await document_repo.find_by_source(session, ws, source_type, url)
-            if existing is not None:  # stored meanwhile (posted by hand): link, never duplicate
-                await repo.link_documents(session, ws, source.id, [existing.id])
-                stats.unchanged += 1
-                return
-            await check_quotas(session, workspace, new_documents=1)
-            document = Document(
-                id=uuid.uuid4(),
-                workspace_id=ws,
-                title=url[:300],
-                source_type=source_type,
-                source=url,
-                content_type=page.content_type,
-                body=page.data,
-                status="queued",
-                progress=0.0,
-                chunk_count=0,
-                revision=1,
-                counted=False,
-                source_id=source.id,
-                etag=page.etag,
-                last_modified=page.last_modified,
-                missing_syncs=0,
-            )
-            await document_repo.insert_document(session, document)
-    except AppError as exc:
-        stats.error(url, exc)
-        return
-    stats.added += 1
-    stats.requeue.append((document.id, document.revision))
-
-
-async def _missing(deps: IngestionDeps, document: Document, stats: SyncStats) -> None:
-    """The page is gone this sync: count it, remove the document on the second time in a row."""
-    ws = document.workspace_id
-    async with deps.db.transaction(workspace_id=ws) as session:
-        current = await document_repo.get_document(session, ws, document.id, for_update=True)
-        if current is None:
-            return
-        missing = current.missing_syncs + 1
-        if missing >= REMOVE_AFTER_MISSING:
-            await document_repo.delete_document(session, ws, document.id)
-            await ws_repo.bump_knowledge_version(session, ws)
-            stats.removed += 1
-            log.info(
-                "removed document %s: %s gone on %d syncs", document.id, current.source, missing
-            )
-        else:
-            await document_repo.update_document(session, ws, document.id, missing_syncs=missing)
-            stats.unchanged += 1
-
-
-async def _check_page(
-    deps: IngestionDeps, source: Source, document: Document, stats: SyncStats
-) -> None:
-    """One conditional fetch of a stored page; changed bytes requeue its ingestion."""
-    ws, url = document.workspace_id, document.source
-    stats.checked += 1
-    try:
-        page = await _fetch(deps, url, document)
-    except FetchFailed as exc:
-        status = exc.details.get("status") if isinstance(exc.details, dict) else None
-        if status in GONE_STATUSES:
-            await _missing(deps, document, stats)
-        else:
-            stats.error(url, exc)
-        return
-    except AppError as exc:
-        stats.error(url, exc)
-        return
-    validators = {"etag": page.etag, "last_modified": page.last_modified, "missing_syncs": 0}
-    try:
-        async with deps.db.transaction(workspace_id=ws) as session:
-            current = await document_repo.get_document(session, ws, document.id, for_update=True)
-            if current is None:
-                return
-            digest = content_hash(page.data) if not page.not_modified else current.content_hash
-            if page.not_modified or (digest == current.content_hash and current.status == "ready"):
-                await document_repo.update_document(session, ws, document.id, **validators)
-                stats.unchanged += 1
-                return
-            workspace = await ws_repo.get_workspace(session, ws)
-            if workspace is None:
-                return
-            await check_quotas(session, workspace, new_documents=0)
-            revision = current.revision + 1
-            await document_repo.update_document(
-                session,
-                ws,
-                document.id,
-                **validators,
-                body=page.data,
-                content_type=page.content_type,
-                status="queued",
-                progress=0.0,
-                error=None,
-                error_code=None,
-                revision=revision,
-            )
-    except AppError as exc:
-        stats.error(url, exc)
-        return
-    stats.changed += 1
-    stats.requeue.append((document.id, revision))

@@ -142,7 +142,15 @@ async def mark_failed(
 ) -> None:
     """``document`` (locked by the caller) becomes ``failed`` with ``reason`` and ``code``, and
     the owners are told (``ingestion.failed``, once per document revision), in the caller's
-    transaction."""
+    transaction. A web page whose earlier version was ingested keeps that version's chunks
+    (searchable, answering) and the reason says so: a re-synced page that turned unparseable
+    or over quota is not served as if current without its owner knowing. Its syncs do not run
+    the same bytes again (``sync_pages.RUN_AGAIN``), so the mail is not sent again each sync."""
+    if document.source_type in ("url", "sitemap") and document.chunk_count:
+        reason = (
+            f"{reason.rstrip('.')}. Its last good version (as fetched before) keeps answering"
+            " until the page changes or is retried; delete the page to stop that."
+        )
     await document_repo.update_document(
         session,
         workspace_id,

@@ -25,3 +25,21 @@ class RebindingResolver:
         answer = self.answers[min(len(self.asked), len(self.answers) - 1)]
         self.asked.append(answer)
         return self._real(answer, port, *args, **kwargs)
+
+
+class ManyAnswersResolver:
+    """A ``socket.getaddrinfo`` replacement: ``host`` resolves to all of ``answers``, in that
+    order (a dual-stack name); every other name goes to the real resolver."""
+
+    def __init__(self, host: str, answers: list[str]) -> None:
+        self.host = host
+        self.answers = answers
+        self._real = socket.getaddrinfo
+
+    def __call__(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name != self.host:
+            return self._real(host, port, *args, **kwargs)
+        return [
+            info for answer in self.answers for info in self._real(answer, port, *args, **kwargs)
+        ]

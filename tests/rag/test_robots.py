@@ -342,7 +342,9 @@ async def test_the_robots_txt_of_many_sites_are_read_a_few_at_a_time(settings: S
     with ExitStack() as stack:
         sites = [stack.enter_context(serving(crowd.handler({}))) for _ in range(SITES)]
         pages = [site + path for site in sites for path in ("/a", "/private", "/b")]
-        blocked = await robots.disallowed(pages, allow_private=True, timeout=60, max_redirects=0)
+        screened = await robots.screen(pages, allow_private=True, timeout=60, max_redirects=0)
+        blocked = screened.blocked
+        assert screened.unavailable == {}
     assert not crowd.starved, "the reads were made one after another"
     assert crowd.peak == robots.READS_AT_ONCE
     assert blocked == {site + "/private" for site in sites}
@@ -355,15 +357,25 @@ async def test_the_robots_txt_of_many_sites_are_read_a_few_at_a_time(settings: S
     assert sorted(crowd.reads.values()) == [1] * SITES
 
 
-async def test_one_site_that_cannot_say_fails_the_whole_listing_as_before() -> None:
+async def test_one_site_that_cannot_say_withholds_its_own_pages_only() -> None:
+    """One site of the listing whose robots.txt answers 503 failed the whole listing (review
+    F5): its pages are withheld, the other sites' are screened as usual, and only that site
+    (or every site) unreadable is fatal."""
     crowd = Crowd()
     status_of: dict[int, int] = {}
     with ExitStack() as stack:
         sites = [stack.enter_context(serving(crowd.handler(status_of))) for _ in range(SITES)]
         status_of[int(sites[5].rsplit(":", 1)[1])] = 503
-        with pytest.raises(robots.RobotsUnavailable) as info:  # itself, not an exception group
-            await robots.disallowed(
-                [site + "/a" for site in sites], allow_private=True, timeout=60, max_redirects=0
-            )
-    assert info.value.code == "robots_unavailable"
-    assert sites[5] in info.value.message
+        pages = [site + path for site in sites for path in ("/a", "/private")]
+        screened = await robots.screen(pages, allow_private=True, timeout=60, max_redirects=0)
+    assert list(screened.unavailable) == [sites[5]]
+    assert screened.unavailable[sites[5]].code == "robots_unavailable"
+    assert screened.withheld == {sites[5] + "/a", sites[5] + "/private"}
+    assert screened.blocked == {site + "/private" for site in sites if site != sites[5]}
+    assert screened.fatal(sites[0] + "/sitemap.xml") is None
+    fatal = screened.fatal(sites[5] + "/sitemap.xml")
+    assert fatal is not None
+    assert sites[5] in fatal.message
+    note = screened.note()
+    assert note is not None
+    assert "2 listed page(s)" in note["message"]

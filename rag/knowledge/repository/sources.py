@@ -85,19 +85,72 @@ async def delete_source(
     )
 
 
-async def exclude_page(
-    session: AsyncSession, workspace_id: uuid.UUID, source_id: uuid.UUID, url: str
-) -> None:
-    """Leave ``url`` out of the source's syncs (its owner deleted that page)."""
+async def exclude_page_everywhere(session: AsyncSession, workspace_id: uuid.UUID, url: str) -> None:
+    """Leave ``url`` out of the syncs of every sitemap source of the workspace (its owner
+    deleted that page): another sitemap listing it too brought it back."""
     await session.execute(
         update(Source)
         .where(
             Source.workspace_id == workspace_id,
-            Source.id == source_id,
+            Source.kind == "sitemap",
             ~func.coalesce(func.array_position(Source.excluded_urls, url) > 0, False),
         )
         .values(excluded_urls=func.array_append(Source.excluded_urls, url))
     )
+
+
+async def other_lister(
+    session: AsyncSession, workspace_id: uuid.UUID, source_id: uuid.UUID, url: str
+) -> uuid.UUID | None:
+    """Another sitemap source of the workspace whose last listing names ``url`` (and that
+    does not leave it out), or None: the page goes to it rather than away."""
+    result = await session.execute(
+        select(Source.id)
+        .where(
+            Source.workspace_id == workspace_id,
+            Source.kind == "sitemap",
+            Source.id != source_id,
+            func.coalesce(func.array_position(Source.listed_urls, url) > 0, False),
+            ~func.coalesce(func.array_position(Source.excluded_urls, url) > 0, False),
+        )
+        .order_by(Source.created_at, Source.id)
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def linked_elsewhere(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    source_id: uuid.UUID,
+    source_type: str,
+    urls: Sequence[str],
+) -> set[str]:
+    """Of ``urls``, the pages another (live) source keeps: that source fetches them."""
+    if not urls:
+        return set()
+    result = await session.execute(
+        select(Document.source).where(
+            Document.workspace_id == workspace_id,
+            Document.source_type == source_type,
+            Document.source_id.is_not(None),
+            Document.source_id != source_id,
+            Document.source.in_(list(urls)),
+        )
+    )
+    return set(result.scalars())
+
+
+async def sitemap_files(
+    session: AsyncSession, workspace_id: uuid.UUID, source_id: uuid.UUID
+) -> bytes | None:
+    """The source's stored sitemap files (``sitemaps.pack_files``), or None."""
+    result = await session.execute(
+        select(Source.sitemap_files).where(
+            Source.workspace_id == workspace_id, Source.id == source_id
+        )
+    )
+    return result.scalar_one_or_none()
 
 
 async def link_documents(
@@ -214,6 +267,28 @@ async def holds_lease(
         .execution_options(populate_existing=True)
     )
     return result.scalar_one_or_none()
+
+
+async def renew_lease(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    source_id: uuid.UUID,
+    holder: str,
+    until: datetime,
+) -> bool:
+    """Extend ``holder``'s lease to ``until`` (the row stays locked until the commit, so no
+    claim takes it meanwhile); False when another sync has taken the source over (or ended)."""
+    result = await session.execute(
+        update(Source)
+        .where(
+            Source.workspace_id == workspace_id,
+            Source.id == source_id,
+            Source.leased_by == holder,
+        )
+        .values(lease_until=until)
+        .returning(Source.id)
+    )
+    return result.scalar_one_or_none() is not None
 
 
 # --- sync records -----------------------------------------------------------------------------
