@@ -53,7 +53,8 @@ def fake() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 async def generator(fake: FakeOpenAI) -> AsyncIterator[LLMGenerator]:
-    llm = OpenAIChatLLM.from_settings(settings(fake.base_url))
+    # Room for the long answers below: LLM_MAX_TOKENS also caps a reply at 8 characters a token.
+    llm = OpenAIChatLLM.from_settings(settings(fake.base_url, llm_max_tokens=1000))
     yield LLMGenerator(llm)
     await llm.aclose()
 
