@@ -281,14 +281,8 @@ async def _lease_lost(
             ws,
             record_id,
             status="interrupted",
-            pages_checked=stats.checked,
-            pages_changed=stats.changed,
-            pages_added=stats.added,
-            pages_removed=stats.removed,
-            pages_failed=stats.failed,
-            pages_unchanged=stats.unchanged,
             complete=False,
-            errors=stats.errors,
+            **stats.recorded(),
         )
 
 
@@ -322,14 +316,8 @@ async def _finish(
             ws,
             record.id,
             status=status,
-            pages_checked=stats.checked,
-            pages_changed=stats.changed,
-            pages_added=stats.added,
-            pages_removed=stats.removed,
-            pages_failed=stats.failed,
-            pages_unchanged=stats.unchanged,
             complete=cursor is None,
-            errors=stats.errors,
+            **stats.recorded(),
         )
         current = await repo.get_source(session, ws, source.id, for_update=True)
         if current is None:

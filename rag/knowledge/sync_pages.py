@@ -77,6 +77,18 @@ class SyncStats:
     """The sitemap's listing could not be read in full (a child sitemap failed): no page was
     counted missing for not being listed, and the sync is at best ``partial``."""
 
+    def recorded(self) -> dict[str, Any]:
+        """The counts and errors as a sync record's columns (``pages_checked``...)."""
+        return {
+            "pages_checked": self.checked,
+            "pages_changed": self.changed,
+            "pages_added": self.added,
+            "pages_removed": self.removed,
+            "pages_failed": self.failed,
+            "pages_unchanged": self.unchanged,
+            "errors": self.errors,
+        }
+
     def error(self, url: str, exc: AppError) -> None:
         self.failed += 1
         self.note({"url": url, "code": exc.code, "message": exc.message[:500]})
