@@ -99,7 +99,7 @@ class Source(Base):
     # The pages its last read listing named (a sitemap source; migration 0029): a page two
     # sitemaps list goes to the other one, not away, when this one deletes or drops it.
     listed_urls: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
-    # Its sitemap files' validators and listings (``rag.knowledge.sitemap_cache``; 0029).
+    # Its sitemap files' validators and listings (``rag.knowledge.sitemaps``; 0029).
     sitemap_files: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, nullable=True))
     leased_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
