@@ -97,6 +97,36 @@ async def transcript(
     )
 
 
+STATUS_NOTICES = {
+    "open": "Conversation reopened",
+    "handoff": "Conversation marked as waiting for the team",
+    "closed": "Conversation closed",
+}
+
+
+@router.post("/w/{workspace_id}/conversations/{conversation_id}/status")
+async def conversation_status(
+    request: Request, conversation_id: uuid.UUID, page: PageDep, session: SessionDep
+) -> Response:
+    """Close a handed-off conversation once dealt with, or reopen it: the API's status update
+    (audited), then back to where the form was (the transcript, or the filtered list)."""
+    fields = await form_fields(request)
+    status = str(fields.get("status") or "")
+    if status not in STATUS_NOTICES:
+        raise ValidationFailed("Choose open, waiting for the team (handoff) or closed")
+    await conversations.set_status(
+        session, page.access, conversation_id=conversation_id, status=status
+    )
+    target = page.url(f"conversations/{conversation_id}") + "?"
+    if fields.get("from") == "list":
+        # Back to the list it was sent from, with its status filter (the handoff queue).
+        listed = str(fields.get("list_status") or "")
+        target = page.url("conversations") + "?"
+        if listed in STATUS_NOTICES:
+            target += f"status={listed}&"
+    return redirect(request, target + "notice=" + quote_plus(STATUS_NOTICES[status]))
+
+
 async def _unanswered_page(
     request: Request,
     page: Page,
