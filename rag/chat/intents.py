@@ -5,7 +5,9 @@ the courtesy phrases and a few filler words are removed, and whatever content is
 message a question ("hi, how do I reset my password?" is a question). Requests for a human and
 sales leads are recognised anywhere in the message; a person named as a feature ("do you offer
 human support?", "is there human review?") or someone else's people ("people in my workspace")
-make no request for a human.
+make no request for a human. Requests for a person in other languages (German, Spanish,
+French, Portuguese, Italian, Hindi and a few more) are ``rag.chat.human_languages``'; the
+other intents' lexicons are English.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from rag.chat.courtesy import (
     phrases,
 )
 from rag.chat.courtesy import words as _words
+from rag.chat.human_languages import HUMAN_WORD_ALONE, asks_for_a_person
 from rag.chat.normalize import stem
 from workspaces.schemas import LeadIn
 
@@ -348,7 +351,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         return IntentResult("contact", 0.95)
     n_words = len(words.split())
 
-    if _HUMAN.search(_words(_COMPOUND.sub(r"\1", text))):
+    if _HUMAN.search(_words(_COMPOUND.sub(r"\1", text))) or asks_for_a_person(words):
         return IntentResult("human", 0.93 if n_words <= 12 else 0.8)
 
     lead = _LEAD.search(words)
@@ -364,7 +367,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         # "как вы?", "привет, как ты": how are you, and nothing more.
         greetings, leftover, leftover_text = [*greetings, leftover_text], [], ""
 
-    if leftover_text in _HUMAN_ALONE:
+    if leftover_text in _HUMAN_ALONE or leftover_text in HUMAN_WORD_ALONE:
         return IntentResult("human", 0.85)
 
     if lead:
