@@ -115,7 +115,9 @@ _HUMAN_ALONE = frozenset(
     | {"human support", "live support", "live agent support", "human agent", "real human"}
 )
 
-_LEAD = phrases(
+# Asking what something costs: a lead, yet a question the knowledge may answer (then no
+# contact form: ``price_question``).
+_PRICE_PATTERNS = (
     r"pric(?:e|es|ing)",
     r"price (?:list|plans?)",
     r"plans? and pric(?:e|es|ing)",
@@ -127,6 +129,9 @@ _LEAD = phrases(
     r"costs?(?: of| for)? (?:it|this|that|the plan|the plans|your plans|a plan|the subscription)",
     r"^costs?$",
     r"how expensive",
+)
+# Asking to buy, for a quote, a demo or sales: a lead whatever the answer.
+_SALES_PATTERNS = (
     r"(?:get|request|need|want|send me|give me) (?:a |an )?(?:price |custom )?quot(?:e|ation)s?",
     r"^quot(?:e|ation)s?$",
     r"(?:book|schedule|request|get|arrange|set ?up|want|see) (?:a |an |the |your )?"
@@ -144,46 +149,13 @@ _LEAD = phrases(
     r"free trial",
     r"enterprise plan",
 )
+_LEAD = phrases(*_PRICE_PATTERNS, *_SALES_PATTERNS)
+_SALES = phrases(*_SALES_PATTERNS)
 
 # First words that make a message a question (or a request) rather than courtesy.
 _QUESTION_STARTERS = frozenset(
-    {
-        "how",
-        "what",
-        "whats",
-        "why",
-        "when",
-        "where",
-        "who",
-        "whom",
-        "which",
-        "whose",
-        "can",
-        "could",
-        "do",
-        "does",
-        "did",
-        "is",
-        "are",
-        "was",
-        "were",
-        "will",
-        "would",
-        "should",
-        "shall",
-        "may",
-        "might",
-        "have",
-        "has",
-        "tell",
-        "explain",
-        "show",
-        "help",
-        "i",
-        "my",
-        "any",
-        "need",
-    }
+    "how what whats why when where who whom which whose can could do does did is are was were "
+    "will would should shall may might have has tell explain show help i my any need".split()
 )
 
 
@@ -415,6 +387,14 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     return IntentResult("question", 0.75 if n_words >= 3 else 0.55)
 
 
+def price_question(text: str) -> bool:
+    """A lead that only asks what something costs ("How much does shipping to Germany cost?"),
+    asking for no quote, demo, sales or purchase: answered from the knowledge, it needs no
+    contact form (a reviewer's finding: the form slid in under the cited answer)."""
+    words = _words(text)
+    return bool(_LEAD.search(words)) and not _SALES.search(words)
+
+
 NO_CONTACT_HINT = "To reach the team, please use the contact details on this website."
 """Where a bot whose owner collects no contact details (lead capture "Never") sends a visitor
 who wants the team."""
@@ -483,4 +463,4 @@ def persona_reply(
     raise ValueError(f"no canned reply for intent {intent!r}")
 
 
-__all__ = ["Intent", "IntentResult", "detect_intent", "persona_reply"]
+__all__ = ["Intent", "IntentResult", "detect_intent", "persona_reply", "price_question"]
