@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import quote_plus
 
@@ -21,6 +22,7 @@ from rag.chat import conversations
 from rag.chat.faq import FaqDuplicate
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.schemas import FaqIn
+from workspaces import leads
 
 router = APIRouter(route_class=PageRoute)
 
@@ -83,6 +85,14 @@ async def transcript(
     feedback = await conversation_repo.feedback_for(
         session, workspace_id=page.workspace_id, message_ids=[m.id for m in shown.messages]
     )
+    submissions = []
+    if shown.conversation.lead_id is not None and page.may("leads.read"):
+        submissions = await leads.conversation_submissions(
+            session,
+            page.access,
+            lead_id=shown.conversation.lead_id,
+            conversation_id=conversation_id,
+        )
     return render(
         request,
         "transcript.html",
@@ -91,6 +101,9 @@ async def transcript(
             "conversation": shown.conversation,
             "messages": shown.messages,
             "feedback": feedback,
+            "timeline": _timeline(
+                shown.messages, submissions, earlier=bool(shown.next_cursor), latest=before is None
+            ),
             "earlier": shown.next_cursor,
             "latest": before is None,
         },
@@ -125,6 +138,23 @@ async def conversation_status(
         if listed in STATUS_NOTICES:
             target += f"status={listed}&"
     return redirect(request, target + "notice=" + quote_plus(STATUS_NOTICES[status]))
+
+
+def _timeline(
+    messages: Sequence[Any], submissions: Sequence[Any], *, earlier: bool, latest: bool
+) -> list[tuple[str, Any]]:
+    """The page's messages with the contact forms the visitor sent among them, by time
+    ("message" or "lead" rows): the forms sent within the page's span (before its first
+    message only on the first page, after its last only on the latest)."""
+    low = messages[0].created_at if messages and earlier else None
+    high = messages[-1].created_at if messages and not latest else None
+    rows: list[tuple[str, Any]] = [("message", m) for m in messages]
+    rows += [
+        ("lead", s)
+        for s in submissions
+        if (low is None or s.created_at >= low) and (high is None or s.created_at <= high)
+    ]
+    return sorted(rows, key=lambda row: row[1].created_at)
 
 
 async def _unanswered_page(

@@ -12,13 +12,16 @@ from tests.dashboard.conftest import WebOwner
 from workspaces import repository as ws_repo
 
 
-async def _handoff(runtime: Runtime, web: WebOwner) -> str:
+async def _handoff(runtime: Runtime, web: WebOwner, session_id: str | None = None) -> str:
     async with runtime.db.transaction(workspace_id=uuid.UUID(web.workspace_id)) as session:
         workspace = await ws_repo.get_workspace(session, uuid.UUID(web.workspace_id))
         assert workspace is not None
     asked = await web.client.post(
         "/api/v1/chat",
-        json={"message": "I want to talk to a human", "session_id": f"v-{uuid.uuid4().hex}"},
+        json={
+            "message": "I want to talk to a human",
+            "session_id": session_id or f"v-{uuid.uuid4().hex}",
+        },
         headers={"X-Widget-Key": workspace.public_key},
     )
     assert asked.status_code == 200, asked.text
@@ -81,3 +84,33 @@ async def test_a_status_that_is_none_of_the_three_is_refused(
     assert 400 <= refused.status_code < 500
     missing = await web.post(web.url(f"conversations/{uuid.uuid4()}/status"), {"status": "closed"})
     assert missing.status_code == 404
+
+
+async def test_the_transcript_shows_the_contact_form_the_visitor_sent(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    """After "please leave your email address" the owner reads that the visitor did, with what
+    they left and the widget's thanks (a reviewer's finding: the transcript ended on the
+    question, the form being no message)."""
+    session_id = f"v-{uuid.uuid4().hex}"
+    conversation_id = await _handoff(runtime, web, session_id)
+    async with runtime.db.transaction(workspace_id=uuid.UUID(web.workspace_id)) as session:
+        workspace = await ws_repo.get_workspace(session, uuid.UUID(web.workspace_id))
+        assert workspace is not None
+    email = f"visitor-{uuid.uuid4().hex[:10]}@example.org"
+    sent = await web.client.post(
+        "/api/v1/widget/leads",
+        json={
+            "email": email,
+            "name": "Jo Visitor",
+            "session_id": session_id,
+            "conversation_id": conversation_id,
+        },
+        headers={"X-Widget-Key": workspace.public_key},
+    )
+    assert sent.status_code == 202, sent.text
+    page = await web.client.get(web.url(f"conversations/{conversation_id}"))
+    rows = re.findall(r'data-testid="(transcript-(?:message|lead))"', page.text)
+    assert rows == ["transcript-message", "transcript-message", "transcript-lead"]
+    assert f"left contact details with the form: {email}, Jo Visitor" in page.text
+    assert f"Thanks! We'll be in touch at {email}." in page.text
