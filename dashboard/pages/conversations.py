@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote_plus
 

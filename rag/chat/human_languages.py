@@ -69,8 +69,8 @@ HUMAN_ELSEWHERE = phrases(
     # Hindi: "मुझे किसी इंसान से बात करनी है", "agent se baat karni hai"
     rf"{_HI_PERSON} (?:\S+ )?से बात",
     rf"{_HINGLISH_PERSON} (?:\S+ )?se baat",
-    # Russian: "хочу поговорить с человеком", "соедините с оператором"
-    rf"(?:поговорить|говорить|связаться|соедините|свяжите|переключите) {_ANY}с {_RU_PERSON}",
+    # Russian: "khochu pogovorit s chelovekom", "soedinite s operatorom"
+    rf"(?:поговорить|говорить|связаться|соедините|свяжите|переключите) {_ANY}\u0441 {_RU_PERSON}",
     r"живой человек",
     # Arabic: "أريد التحدث مع شخص", "أتكلم مع موظف"
     rf"(?:التحدث|التكلم|الحديث|اتكلم|أتكلم|أتحدث|اتحدث|التواصل) (?:مع|إلى|الى) {_AR_PERSON}",

@@ -153,10 +153,13 @@ _LEAD = phrases(*_PRICE_PATTERNS, *_SALES_PATTERNS)
 _SALES = phrases(*_SALES_PATTERNS)
 
 # First words that make a message a question (or a request) rather than courtesy.
-_QUESTION_STARTERS = frozenset(
-    "how what whats why when where who whom which whose can could do does did is are was were "
-    "will would should shall may might have has tell explain show help i my any need".split()
-)
+# fmt: off
+_QUESTION_STARTERS = frozenset({
+    "how", "what", "whats", "why", "when", "where", "who", "whom", "which", "whose", "can",
+    "could", "do", "does", "did", "is", "are", "was", "were", "will", "would", "should", "shall",
+    "may", "might", "have", "has", "tell", "explain", "show", "help", "i", "my", "any", "need",
+})
+# fmt: on
 
 
 def _strip(pattern: re.Pattern[str], text: str) -> tuple[str, list[str]]:

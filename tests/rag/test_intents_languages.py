@@ -28,7 +28,9 @@ ASKING = [
     "Posso parlare con qualcuno?",
     "मुझे किसी इंसान से बात करनी है",
     "mujhe agent se baat karni hai",
-    "Хочу поговорить с оператором",
+    # khochu pogovorit s operatorom
+    "\u0425\u043e\u0447\u0443 \u043f\u043e\u0433\u043e\u0432\u043e\u0440\u0438\u0442\u044c "
+    "\u0441 \u043e\u043f\u0435\u0440\u0430\u0442\u043e\u0440\u043e\u043c",
     "أريد التحدث مع موظف",
     "我要转人工",
     "担当者と話したいです",
@@ -66,4 +68,5 @@ async def test_the_conversation_is_handed_off(
     assert body["source"] == "handoff"
     listing = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
     found = [c for c in listing["items"] if c["id"] == body["conversation_id"]]
-    assert found and found[0]["status"] == "handoff"
+    assert found
+    assert found[0]["status"] == "handoff"
