@@ -487,7 +487,8 @@ def describe_defaults(runtime: Runtime) -> list[str]:
     lines.append(
         "payments: Razorpay"
         if settings.billing_enabled
-        else "payments: disabled (503) until keys are set"
+        else "payments: disabled (503; the plan page offers no upgrade)"
+        " until RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET are set"
     )
     lines.append(
         "mail: SMTP_URL"

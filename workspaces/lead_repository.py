@@ -96,6 +96,28 @@ async def list_lead_submissions(
     return list((await session.execute(stmt)).scalars())
 
 
+async def conversation_submissions(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    lead_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    limit: int,
+) -> Sequence[LeadSubmission]:
+    """The forms a lead sent from one conversation, oldest first (the transcript's rows)."""
+    stmt = (
+        select(LeadSubmission)
+        .where(
+            LeadSubmission.workspace_id == workspace_id,
+            LeadSubmission.lead_id == lead_id,
+            LeadSubmission.conversation_id == conversation_id,
+        )
+        .order_by(LeadSubmission.created_at, LeadSubmission.id)
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
 async def count_lead_submissions(
     session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID
 ) -> int:

@@ -126,6 +126,28 @@ async def submissions_page(
     return rows[:limit], next_cursor
 
 
+async def conversation_submissions(
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    *,
+    lead_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    limit: int = 20,
+) -> list[LeadSubmission]:
+    """The contact forms a conversation's lead sent from it, oldest first: what a transcript
+    shows after the bot asked for an address (the widget's form is no message)."""
+    authorize(access, Action.LEADS_READ)
+    return list(
+        await repo.conversation_submissions(
+            session,
+            workspace_id=access.workspace.id,
+            lead_id=lead_id,
+            conversation_id=conversation_id,
+            limit=limit,
+        )
+    )
+
+
 async def count_submissions(
     session: AsyncSession, access: WorkspaceAccess, *, lead_id: uuid.UUID
 ) -> int:

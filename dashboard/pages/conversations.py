@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote_plus
@@ -21,6 +22,7 @@ from rag.chat import conversations
 from rag.chat.faq import FaqDuplicate
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.schemas import FaqIn
+from workspaces import leads
 
 router = APIRouter(route_class=PageRoute)
 
@@ -83,6 +85,14 @@ async def transcript(
     feedback = await conversation_repo.feedback_for(
         session, workspace_id=page.workspace_id, message_ids=[m.id for m in shown.messages]
     )
+    submissions = []
+    if shown.conversation.lead_id is not None and page.may("leads.read"):
+        submissions = await leads.conversation_submissions(
+            session,
+            page.access,
+            lead_id=shown.conversation.lead_id,
+            conversation_id=conversation_id,
+        )
     return render(
         request,
         "transcript.html",
@@ -91,10 +101,59 @@ async def transcript(
             "conversation": shown.conversation,
             "messages": shown.messages,
             "feedback": feedback,
+            "timeline": _timeline(
+                shown.messages, submissions, earlier=bool(shown.next_cursor), latest=before is None
+            ),
             "earlier": shown.next_cursor,
             "latest": before is None,
         },
     )
+
+
+STATUS_NOTICES = {
+    "open": "Conversation reopened",
+    "handoff": "Conversation marked as waiting for the team",
+    "closed": "Conversation closed",
+}
+
+
+@router.post("/w/{workspace_id}/conversations/{conversation_id}/status")
+async def conversation_status(
+    request: Request, conversation_id: uuid.UUID, page: PageDep, session: SessionDep
+) -> Response:
+    """Close a handed-off conversation once dealt with, or reopen it: the API's status update
+    (audited), then back to where the form was (the transcript, or the filtered list)."""
+    fields = await form_fields(request)
+    status = str(fields.get("status") or "")
+    await conversations.set_status(
+        session, page.access, conversation_id=conversation_id, status=status
+    )
+    target = page.url(f"conversations/{conversation_id}") + "?"
+    if fields.get("from") == "list":
+        # Back to the list it was sent from, with its status filter (the handoff queue).
+        listed = str(fields.get("list_status") or "")
+        target = page.url("conversations") + "?"
+        if listed in STATUS_NOTICES:
+            target += f"status={listed}&"
+    notice = STATUS_NOTICES.get(status, "Saved")  # set_status took only one of the three
+    return redirect(request, target + "notice=" + quote_plus(notice))
+
+
+def _timeline(
+    messages: Sequence[Any], submissions: Sequence[Any], *, earlier: bool, latest: bool
+) -> list[tuple[str, Any]]:
+    """The page's messages with the contact forms the visitor sent among them, by time
+    ("message" or "lead" rows): the forms sent within the page's span (before its first
+    message only on the first page, after its last only on the latest)."""
+    low = messages[0].created_at if messages and earlier else None
+    high = messages[-1].created_at if messages and not latest else None
+    rows: list[tuple[str, Any]] = [("message", m) for m in messages]
+    rows += [
+        ("lead", s)
+        for s in submissions
+        if (low is None or s.created_at >= low) and (high is None or s.created_at <= high)
+    ]
+    return sorted(rows, key=lambda row: row[1].created_at)
 
 
 async def _unanswered_page(

@@ -148,8 +148,10 @@ async def plan_page(request: Request, page: PageDep, session: SessionDep) -> Res
 def _provider(request: Request) -> PaymentProvider:
     payments = runtime_of(request).payments
     if payments is None:
+        # The owner's words: the variables to set are the operator's (start line, docs).
         raise BillingDisabled(
-            "Billing is not configured on this server: set RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET"
+            "Upgrading is not available on this server yet. To change plans, contact whoever "
+            "runs this service for you."
         )
     return payments
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any
+from urllib.parse import quote_plus, urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
@@ -45,6 +46,24 @@ def _number(value: object) -> int | str | None:
     return int(text) if _WHOLE_NUMBER.match(text) else text
 
 
+def site_of(line: str) -> str:
+    """A page's address pasted as an allowed site ("https://shop.example.com/kayaks/index.html",
+    copied from the address bar) as the site it is on ("https://shop.example.com"): the form
+    takes it so, the notice says so. Anything else stays as typed, for the strict check (the
+    JSON API's) to judge."""
+    try:
+        parts = urlsplit(line)
+    except ValueError:
+        return line
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
+        return line
+    if parts.path in ("", "/") and not parts.query and not parts.fragment:
+        return line
+    if "\\" in line or any(ch.isspace() for ch in line):
+        return line
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _changes(fields: dict[str, Any]) -> dict[str, Any]:
     """The form's fields as the widget's settings (empty text: back to the default)."""
     lead_fields = fields.get("lead_fields") or []
@@ -57,7 +76,7 @@ def _changes(fields: dict[str, Any]) -> dict[str, Any]:
         "lead_capture": fields.get("lead_capture") or None,
         "lead_fields": lead_fields if isinstance(lead_fields, list) else [lead_fields],
         "suggested_questions": _lines(fields.get("suggested_questions")),
-        "allowed_origins": _lines(fields.get("allowed_origins")),
+        "allowed_origins": [site_of(line) for line in _lines(fields.get("allowed_origins"))],
         **{cap: _number(fields.get(cap)) for cap in CAPS},
     }
 
@@ -98,7 +117,8 @@ async def widget_page(request: Request, page: PageDep) -> Response:
 @router.post("/w/{workspace_id}/widget")
 async def save_widget(request: Request, page: PageDep, session: SessionDep) -> Response:
     try:
-        submitted = _changes(await form_fields(request))
+        fields = await form_fields(request)
+        submitted = _changes(fields)
     except InvalidText as exc:
         context = _context(request, page, app_errors(exc), _changes(exc.fields))
         return render(request, "widget.html", context, status_code=422)
@@ -121,7 +141,15 @@ async def save_widget(request: Request, page: PageDep, session: SessionDep) -> R
         context = _context(request, page, errors, typed)
         return render(request, "widget.html", context, status_code=422)
     await service.update_widget_config(session, page.access, changes)
-    return redirect(request, page.url("widget") + "?notice=Saved")
+    notice = "Saved"
+    pages = [line for line in _lines(fields.get("allowed_origins")) if site_of(line) != line]
+    if pages:
+        shown_page = pages[0] if len(pages[0]) <= 60 else pages[0][:57] + "..."
+        notice = (
+            f"Saved. Allowed websites are whole sites: {shown_page} was saved as "
+            f"{site_of(pages[0])}" + (f" (and {len(pages) - 1} more likewise)" if pages[1:] else "")
+        )
+    return redirect(request, page.url("widget") + "?notice=" + quote_plus(notice))
 
 
 def _field_of(exc: ValidationFailed) -> str:

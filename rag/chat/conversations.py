@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, NotFound, ValidationFailed
 from core.pagination import decode_cursor, encode_cursor
 from rag.chat import faq as faq_service
 from rag.chat.models import ChatMessage, Conversation, Faq
@@ -114,6 +114,9 @@ async def transcript(
     return TranscriptPage(conversation, page[::-1] if newest else page, next_cursor)
 
 
+STATUSES = ("open", "handoff", "closed")
+
+
 async def set_status(
     session: AsyncSession, access: WorkspaceAccess, *, conversation_id: uuid.UUID, status: str
 ) -> Conversation:
@@ -122,6 +125,10 @@ async def set_status(
     permit = authorize(access, Action.CONVERSATION_UPDATE)
     workspace_id = access.workspace.id
     conversation = await _conversation(session, workspace_id, conversation_id, for_update=True)
+    if status not in STATUSES:  # after the lookup: another workspace's id is a 404 whatever
+        raise ValidationFailed(
+            "Choose open, handoff (waiting for the team) or closed", details={"field": "status"}
+        )
     was = conversation.status
     await conversation_repo.set_conversation_status(
         session, workspace_id=workspace_id, conversation_id=conversation_id, status=status

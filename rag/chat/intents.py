@@ -5,7 +5,9 @@ the courtesy phrases and a few filler words are removed, and whatever content is
 message a question ("hi, how do I reset my password?" is a question). Requests for a human and
 sales leads are recognised anywhere in the message; a person named as a feature ("do you offer
 human support?", "is there human review?") or someone else's people ("people in my workspace")
-make no request for a human.
+make no request for a human. Requests for a person in other languages (German, Spanish,
+French, Portuguese, Italian, Hindi and a few more) are ``rag.chat.human_languages``'; the
+other intents' lexicons are English.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from rag.chat.courtesy import (
     phrases,
 )
 from rag.chat.courtesy import words as _words
+from rag.chat.human_languages import HUMAN_WORD_ALONE, asks_for_a_person
 from rag.chat.normalize import stem
 from workspaces.schemas import LeadIn
 
@@ -112,7 +115,9 @@ _HUMAN_ALONE = frozenset(
     | {"human support", "live support", "live agent support", "human agent", "real human"}
 )
 
-_LEAD = phrases(
+# Asking what something costs: a lead, yet a question the knowledge may answer (then no
+# contact form: ``price_question``).
+_PRICE_PATTERNS = (
     r"pric(?:e|es|ing)",
     r"price (?:list|plans?)",
     r"plans? and pric(?:e|es|ing)",
@@ -124,6 +129,9 @@ _LEAD = phrases(
     r"costs?(?: of| for)? (?:it|this|that|the plan|the plans|your plans|a plan|the subscription)",
     r"^costs?$",
     r"how expensive",
+)
+# Asking to buy, for a quote, a demo or sales: a lead whatever the answer.
+_SALES_PATTERNS = (
     r"(?:get|request|need|want|send me|give me) (?:a |an )?(?:price |custom )?quot(?:e|ation)s?",
     r"^quot(?:e|ation)s?$",
     r"(?:book|schedule|request|get|arrange|set ?up|want|see) (?:a |an |the |your )?"
@@ -141,47 +149,17 @@ _LEAD = phrases(
     r"free trial",
     r"enterprise plan",
 )
+_LEAD = phrases(*_PRICE_PATTERNS, *_SALES_PATTERNS)
+_SALES = phrases(*_SALES_PATTERNS)
 
 # First words that make a message a question (or a request) rather than courtesy.
-_QUESTION_STARTERS = frozenset(
-    {
-        "how",
-        "what",
-        "whats",
-        "why",
-        "when",
-        "where",
-        "who",
-        "whom",
-        "which",
-        "whose",
-        "can",
-        "could",
-        "do",
-        "does",
-        "did",
-        "is",
-        "are",
-        "was",
-        "were",
-        "will",
-        "would",
-        "should",
-        "shall",
-        "may",
-        "might",
-        "have",
-        "has",
-        "tell",
-        "explain",
-        "show",
-        "help",
-        "i",
-        "my",
-        "any",
-        "need",
-    }
-)
+# fmt: off
+_QUESTION_STARTERS = frozenset({
+    "how", "what", "whats", "why", "when", "where", "who", "whom", "which", "whose", "can",
+    "could", "do", "does", "did", "is", "are", "was", "were", "will", "would", "should", "shall",
+    "may", "might", "have", "has", "tell", "explain", "show", "help", "i", "my", "any", "need",
+})
+# fmt: on
 
 
 def _strip(pattern: re.Pattern[str], text: str) -> tuple[str, list[str]]:
@@ -348,7 +326,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         return IntentResult("contact", 0.95)
     n_words = len(words.split())
 
-    if _HUMAN.search(_words(_COMPOUND.sub(r"\1", text))):
+    if _HUMAN.search(_words(_COMPOUND.sub(r"\1", text))) or asks_for_a_person(words):
         return IntentResult("human", 0.93 if n_words <= 12 else 0.8)
 
     lead = _LEAD.search(words)
@@ -364,7 +342,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         # "как вы?", "привет, как ты": how are you, and nothing more.
         greetings, leftover, leftover_text = [*greetings, leftover_text], [], ""
 
-    if leftover_text in _HUMAN_ALONE:
+    if leftover_text in _HUMAN_ALONE or leftover_text in HUMAN_WORD_ALONE:
         return IntentResult("human", 0.85)
 
     if lead:
@@ -410,6 +388,14 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     if asks or words.split()[0] in _QUESTION_STARTERS:
         return IntentResult("question", 0.9)
     return IntentResult("question", 0.75 if n_words >= 3 else 0.55)
+
+
+def price_question(text: str) -> bool:
+    """A lead that only asks what something costs ("How much does shipping to Germany cost?"),
+    asking for no quote, demo, sales or purchase: answered from the knowledge, it needs no
+    contact form (a reviewer's finding: the form slid in under the cited answer)."""
+    words = _words(text)
+    return bool(_LEAD.search(words)) and not _SALES.search(words)
 
 
 NO_CONTACT_HINT = "To reach the team, please use the contact details on this website."
@@ -480,4 +466,4 @@ def persona_reply(
     raise ValueError(f"no canned reply for intent {intent!r}")
 
 
-__all__ = ["Intent", "IntentResult", "detect_intent", "persona_reply"]
+__all__ = ["Intent", "IntentResult", "detect_intent", "persona_reply", "price_question"]

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
 from core.models import utcnow
-from rag.chat.intents import COURTESY, Intent, gives_asked_address
+from rag.chat.intents import COURTESY, Intent, gives_asked_address, price_question
 from rag.chat.links import LinkPolicy, restrict_links
 from rag.chat.models import ChatMessage, Conversation
 from rag.chat.normalize import KEY_VERSION, normalize_question
@@ -170,7 +170,11 @@ class Turn:
 
     @property
     def lead_capture(self) -> bool:
-        """Offer the contact form for what the visitor asked (a sales lead, a person)."""
+        """Offer the contact form for what the visitor asked (a sales lead, a person). A lead
+        that only asks a price gets it only when the bot does not know (``Answer.lead_capture``
+        of the fallback): answered from the knowledge, it is a question answered."""
+        if self.intent == "lead" and price_question(self.message):
+            return False
         return self.intent in ("lead", "human") and self.asks_for_contact
 
 

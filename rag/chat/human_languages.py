@@ -1,0 +1,94 @@
+"""Requests for a person in the languages the courtesy lexicon greets in besides English
+(German, Spanish, French, Portuguese, Italian, Hindi in Devanagari and in Latin letters,
+Russian, Arabic, Chinese, Japanese): a visitor asking "Ich möchte mit einem Menschen sprechen"
+is handed off as one asking "I want to talk to a human" is (a reviewer's finding: it was a
+question, answered "Sorry, I don't know", with no hand-off and no mail to the team).
+
+Each pattern needs a verb of talking or being put through beside the person ("mit einem
+Mitarbeiter sprechen", "hablar con una persona", "parler à un conseiller"), so a question about a
+feature ("¿tienen soporte humano?") is no request. The text is already reduced by
+``courtesy.words``: casefolded, apostrophes dropped ("quelqu'un" is "quelquun"), punctuation gone;
+accents stay, so both the accented and the plain spelling are listed."""
+
+from __future__ import annotations
+
+import re
+
+from rag.chat.courtesy import phrases
+
+_ANY = r"(?:\S+ ){0,3}"  # a few words between: articles, adjectives ("einem echten")
+
+_DE_PERSON = (
+    r"(?:mensch(?:en)?|person(?:en)?|mitarbeiter(?:in|innen)?|berater(?:in)?|ansprechpartner(?:in)?"
+    r"|jemand(?:em|en)?|kundendienst|kundenservice|kundensupport|support|menschlichen \S+)"
+)
+_ES_PERSON = (
+    r"(?:persona|humano|agente|asesora?|representante|operadora?|alguien|empleado|ejecutivo"
+    r"|soporte|atención al cliente|atencion al cliente|servicio al cliente)"
+)
+_FR_PERSON = (
+    r"(?:humain|personne|quelquun|quelqu un|conseill(?:er|ère|ere)|agent|opérat(?:eur|rice)"
+    r"|operat(?:eur|rice)|représentant|representant|vendeur|service client|être humain"
+    r"|etre humain|vrai \S+|vraie \S+)"
+)
+_PT_PERSON = (
+    r"(?:pessoa|humano|atendente|agente|alguém|alguem|representante|consultora?|operadora?"
+    r"|suporte|atendimento)"
+)
+_IT_PERSON = (
+    r"(?:persona|umano|operat(?:ore|rice)|agente|qualcuno|consulente|assistente|rappresentante"
+    r"|addett[oa]|servizio clienti|essere umano)"
+)
+_HI_PERSON = r"(?:इंसान|इन्सान|व्यक्ति|आदमी|एजेंट|मानव|किसी|प्रतिनिधि|कर्मचारी|ऑपरेटर|टीम)"
+_HINGLISH_PERSON = (
+    r"(?:insaan|insan|insaan|vyakti|aadmi|admi|agent|kisi|banda|bande|representative|operator"
+    r"|team|staff|manager)"
+)
+_RU_PERSON = (
+    r"(?:человеком|оператором|менеджером|сотрудником|специалистом|консультантом|живым человеком"
+    r"|кем нибудь|кем-нибудь)"
+)
+_AR_PERSON = r"(?:شخص|إنسان|انسان|موظف|ممثل|بشري|مندوب|أحد|احد)"
+
+HUMAN_ELSEWHERE = phrases(
+    # German: "Ich möchte mit einem Menschen sprechen", "kann ich mit jemandem reden"
+    rf"mit {_ANY}{_DE_PERSON} {_ANY}(?:sprechen|reden|chatten|telefonieren|verbunden|verbinden)",
+    r"verbinden sie mich (?:bitte )?mit",
+    r"(?:echten|echter|echte|richtigen|realen) (?:mensch|menschen|person|mitarbeiter)",
+    # Spanish: "Quiero hablar con una persona", "pásame con un agente"
+    rf"(?:hablar|comunicarme|chatear|platicar|contactar) con {_ANY}{_ES_PERSON}",
+    r"(?:pásame|pasame|comuníqueme|comuniqueme|transfiérame|transfiereme|páseme|paseme) con",
+    # French: "je veux parler à un humain", "mettez-moi en relation avec un conseiller"
+    rf"(?:parler|discuter|échanger|echanger) (?:à|a|avec) {_ANY}{_FR_PERSON}",
+    r"(?:mettre|mettez moi|mets moi) en (?:relation|contact) avec",
+    # Portuguese: "Quero falar com uma pessoa", "atendimento humano"
+    rf"(?:falar|conversar) com {_ANY}{_PT_PERSON}",
+    r"atendimento humano",
+    # Italian: "Vorrei parlare con un operatore"
+    rf"(?:parlare|chattare|parlarne) con {_ANY}{_IT_PERSON}",
+    # Hindi: "मुझे किसी इंसान से बात करनी है", "agent se baat karni hai"
+    rf"{_HI_PERSON} (?:\S+ )?से बात",
+    rf"{_HINGLISH_PERSON} (?:\S+ )?se baat",
+    # Russian: "khochu pogovorit s chelovekom", "soedinite s operatorom"
+    rf"(?:поговорить|говорить|связаться|соедините|свяжите|переключите) {_ANY}\u0441 {_RU_PERSON}",
+    r"живой человек",
+    # Arabic: "أريد التحدث مع شخص", "أتكلم مع موظف"
+    rf"(?:التحدث|التكلم|الحديث|اتكلم|أتكلم|أتحدث|اتحدث|التواصل) (?:مع|إلى|الى) {_AR_PERSON}",
+)
+# Chinese and Japanese write no spaces: a phrase anywhere in the run ("我要转人工", "人工客服",
+# "担当者と話したい", "オペレーターにつないで").
+HUMAN_UNSPACED = re.compile(
+    r"人工客服|转人工|轉人工|人工服务|人工服務|真人客服|找人工|要人工|和真人|跟真人|客服人员"
+    r"|担当者(?:と|に|さん)|オペレーター(?:と|に)|人と話|人間と話|スタッフと話"
+)
+HUMAN_WORD_ALONE = frozenset(
+    {"mensch", "mitarbeiter", "humano", "agente", "persona real", "humain", "conseiller"}
+    | {"umano", "operatore", "pessoa", "atendente", "оператор", "человек", "人工", "オペレーター"}
+)
+"""A message that is nothing but one of these words ("humano", "оператор"), as "agent" is."""
+
+
+def asks_for_a_person(reduced: str) -> bool:
+    """Whether ``reduced`` (the message through ``courtesy.words``) asks for a person in one of
+    the languages above."""
+    return bool(HUMAN_ELSEWHERE.search(reduced) or HUMAN_UNSPACED.search(reduced))

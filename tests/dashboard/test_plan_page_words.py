@@ -1,0 +1,33 @@
+"""The plan page speaks to the workspace's owner: no operator settings on a server without
+billing, and the free plan's price reads "Free" (a reviewer's findings: "set RAZORPAY_KEY_ID",
+"₹0 / monthly, ₹0 / yearly")."""
+
+from __future__ import annotations
+
+import re
+
+from tests.dashboard.conftest import WebOwner
+
+
+def _row(html: str, plan: str) -> str:
+    rows = re.findall(r"<tr\b.*?</tr>", html, re.DOTALL)
+    found = [r for r in rows if f'data-label="Plan">{plan}' in r]
+    assert found, f"no {plan} row"
+    return found[0]
+
+
+async def test_an_owner_on_a_server_without_billing_reads_no_operator_settings(
+    web: WebOwner,
+) -> None:
+    page = await web.client.get(web.url("plan"))
+    assert page.status_code == 200
+    assert "RAZORPAY" not in page.text
+    assert "Upgrading is not available on this server yet" in page.text
+
+
+async def test_the_free_plan_reads_free(web: WebOwner) -> None:
+    page = await web.client.get(web.url("plan"))
+    free = _row(page.text, "Free")
+    assert '<td data-label="Price">Free</td>' in free
+    assert "₹0" not in free
+    assert "₹999 / monthly" in _row(page.text, "Starter")  # a paid plan keeps its prices
