@@ -42,6 +42,7 @@ from api.routers import (
 )
 from api.runtime import Runtime, build_runtime, describe_defaults
 from api.schedule import resume_queued_documents
+from api.slashes import install_slash_handling
 from api.start_checks import (
     StartRefusalMiddleware,
     StartRefusals,
@@ -233,4 +234,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     ):
         app.include_router(router, prefix=API_PREFIX)
     install_dashboard(app)
+    # A path one slash away from a served one: never an absolute http:// redirect (api.slashes).
+    install_slash_handling(app, api_prefix=API_PREFIX)
     return app

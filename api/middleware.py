@@ -253,8 +253,8 @@ def html_security_headers(html: str, *, connect_src: Iterable[str] = ()) -> dict
 class SecurityHeadersMiddleware:
     """nosniff and Referrer-Policy everywhere; X-Frame-Options DENY and a deny-all CSP on API
     answers (not on ``frameable_paths``: the widget script and the demo page); HSTS only when the
-    request came over https (the ASGI scheme, or X-Forwarded-Proto from a trusted proxy).
-    Headers a handler set itself are kept."""
+    request came over https (the ASGI scheme, or X-Forwarded-Proto from a trusted proxy), and
+    then the layers inside see the scheme https. Headers a handler set itself are kept."""
 
     def __init__(
         self,
@@ -281,6 +281,10 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         https = self._https(scope)
+        if https and scope.get("scheme") != "https":
+            # What a trusted proxy says the client used: every URL built from the request
+            # (request.url, a redirect's) says https too, never http://.
+            scope = {**scope, "scheme": "https"}
         frameable = scope.get("path", "") in self.frameable_paths
 
         async def send_with_headers(message: Message) -> None:

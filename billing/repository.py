@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing.models import BillingEventRow, BillingOrder, BillingPayment, Subscription
 from billing.paid_periods import PastPayment
 from core.models import utcnow
+from core.pagination import newest_first
 from workspaces.models import Workspace
 
 # app.lookup value under which the app role sees (only) the pending orders of every workspace.
@@ -210,14 +211,22 @@ async def order_razorpay_id(session: AsyncSession, order_id: uuid.UUID) -> str |
 
 
 async def list_payments(
-    session: AsyncSession, *, workspace_id: uuid.UUID, limit: int, before: datetime | None
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    limit: int,
+    before: datetime | None = None,
+    after: tuple[datetime, uuid.UUID] | None = None,
 ) -> Sequence[tuple[BillingPayment, BillingOrder]]:
-    stmt = (
+    """Newest first by (created_at, id), after the key ``after``; or (deprecated) those
+    recorded before ``before``, which skips payments sharing the boundary's moment."""
+    stmt = newest_first(
         select(BillingPayment, BillingOrder)
         .join(BillingOrder, BillingOrder.id == BillingPayment.order_id)
-        .where(BillingPayment.workspace_id == workspace_id)
-        .order_by(BillingPayment.created_at.desc(), BillingPayment.id.desc())
-        .limit(limit)
+        .where(BillingPayment.workspace_id == workspace_id),
+        BillingPayment,
+        after=after,
+        limit=limit,
     )
     if before is not None:
         stmt = stmt.where(BillingPayment.created_at < before)

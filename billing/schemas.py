@@ -101,7 +101,12 @@ class PaymentOut(_Out):
 
 class PaymentPage(BaseModel):
     items: list[PaymentOut]
-    next_before: datetime | None
+    next_cursor: str | None = Field(
+        default=None, description="the `cursor` of the next page; null on the last one"
+    )
+    next_before: datetime | None = Field(
+        default=None, description="deprecated: send as `before` (skips ties; use next_cursor)"
+    )
 
 
 class WebhookAck(BaseModel):

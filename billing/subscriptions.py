@@ -18,6 +18,7 @@ from billing.models import BillingOrder, BillingPayment, Subscription
 from billing.schemas import PaymentOut, SubscriptionOut
 from billing.state import PaidPeriod, SubscriptionState
 from core.errors import Conflict, ValidationFailed
+from core.pagination import cursor_scope, decode_cursor, encode_cursor
 from workspaces import notifications
 from workspaces.models import Workspace
 from workspaces.permissions import Action, authorize
@@ -146,15 +147,32 @@ async def resume(
 
 
 async def list_payments(
-    session: AsyncSession, access: WorkspaceAccess, *, limit: int, before: datetime | None
-) -> tuple[list[PaymentOut], datetime | None]:
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    *,
+    limit: int,
+    before: datetime | None = None,
+    cursor: str | None = None,
+) -> tuple[list[PaymentOut], str | None]:
+    """A page of the workspace's payments, newest first, after ``cursor`` (or, deprecated,
+    recorded before ``before``), and the cursor of the next page: None when no more exist."""
     authorize(access, Action.PAYMENTS_READ)
+    if cursor and before is not None:
+        raise ValidationFailed(
+            "Pass cursor or before, not both (before is deprecated: follow next_cursor)",
+            details=[{"field": "before", "message": "not with cursor"}],
+        )
+    scope = cursor_scope("payments", access.workspace.id)
     rows = await repo.list_payments(
-        session, workspace_id=access.workspace.id, limit=limit, before=before
+        session,
+        workspace_id=access.workspace.id,
+        limit=limit + 1,  # one more says whether a next page holds anything
+        before=before,
+        after=decode_cursor(cursor, scope=scope) if cursor else None,
     )
-    items = [_payment_out(payment, order) for payment, order in rows]
-    next_before = items[-1].created_at if len(items) == limit else None
-    return items, next_before
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1][0], scope=scope) if len(rows) > limit else None
+    return [_payment_out(payment, order) for payment, order in page], next_cursor
 
 
 def _payment_out(payment: BillingPayment, order: BillingOrder) -> PaymentOut:

@@ -1,12 +1,15 @@
 """Keyset pagination for lists ordered newest first by (created_at, id).
 
-The cursor is opaque to clients: the last row's ``created_at`` and ``id``, URL-safe base64. A
-cursor that does not decode is a 422 ``invalid_cursor``.
+The cursor is opaque to clients: the last row's ``created_at`` and ``id`` and a tag of the list it
+pages (its name and its workspace: ``cursor_scope``), URL-safe base64. A cursor that does not
+decode, or that another list handed out, is a 422 ``invalid_cursor``.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -16,7 +19,7 @@ from sqlalchemy import Select, and_, or_
 
 from core.errors import ValidationFailed
 
-S = TypeVar("S", bound=Select[Any])
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 T = TypeVar("T")
 K = TypeVar("K")
 
@@ -29,27 +32,57 @@ class Keyed(Protocol):
     def id(self) -> uuid.UUID: ...
 
 
-def encode_cursor(row: Keyed) -> str:
-    """The cursor of the page that continues after ``row``."""
-    raw = f"{row.created_at.isoformat()}|{row.id}"
+def cursor_scope(list_name: str, *owners: object) -> str:
+    """The scope a cursor is bound to: the list it pages (``leads``, ``audit``...) and whose
+    list it is (the workspace's id, and a lead's or a conversation's for their sub-lists)."""
+    return ":".join([list_name, *(str(owner) for owner in owners)])
+
+
+def scope_tag(scope: str) -> str:
+    """What a cursor carries of its scope (a forged cursor in a test names it too)."""
+    # Not a secret: a cursor names no data the repositories would not filter anyway. The tag
+    # only makes a cursor from another list, or another workspace's, a 422 instead of a page
+    # that silently starts at an arbitrary point.
+    return hashlib.sha256(scope.encode()).hexdigest()[:_TAG_CHARS]
+
+
+_TAG_CHARS = 12
+
+
+def encode_key(moment: datetime, ident: uuid.UUID, *, scope: str) -> str:
+    """The cursor of the page that continues after the key (``moment``, ``ident``) in the list
+    ``scope`` names (``cursor_scope``)."""
+    raw = f"{moment.isoformat()}|{ident}|{scope_tag(scope)}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """(created_at, id) of the row a cursor continues after."""
+def encode_cursor(row: Keyed, *, scope: str) -> str:
+    """The cursor of the page that continues after ``row`` (its created_at and id) in the list
+    ``scope`` names."""
+    return encode_key(row.created_at, row.id, scope=scope)
+
+
+def _invalid(message: str = "Invalid cursor") -> ValidationFailed:
+    return ValidationFailed(message, code="invalid_cursor", details=[{"field": "cursor"}])
+
+
+def decode_cursor(cursor: str, *, scope: str) -> tuple[datetime, uuid.UUID]:
+    """(created_at, id) of the row a cursor continues after: 422 ``invalid_cursor`` for one
+    that does not decode, or that another list (or another workspace's list) handed out."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        created, ident = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
+        created, ident, tag = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
         moment = datetime.fromisoformat(created)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         # In UTC, as the database compares it: a date at either end of the calendar with an
         # offset past it (0001-01-01T00:00+14:00) overflows here instead of in the driver.
-        return moment.astimezone(UTC), uuid.UUID(ident)
+        key = moment.astimezone(UTC), uuid.UUID(ident)
     except (ValueError, UnicodeDecodeError, OverflowError):
-        raise ValidationFailed(
-            "Invalid cursor", code="invalid_cursor", details=[{"field": "cursor"}]
-        ) from None
+        raise _invalid() from None
+    if not hmac.compare_digest(tag, scope_tag(scope)):
+        raise _invalid("This cursor belongs to another list; start again without a cursor")
+    return key
 
 
 def newest_first(stmt: S, model: Any, *, after: tuple[datetime, uuid.UUID] | None, limit: int) -> S:
@@ -79,3 +112,46 @@ async def keyset_pages(
         if len(page) < size:
             return
         after = key(page[-1])
+
+
+R = TypeVar("R", bound=Keyed)
+
+
+def page_of(rows: Sequence[R], limit: int, *, scope: str) -> tuple[list[R], str | None]:
+    """The page of ``rows`` (read with ``limit + 1``: one more says whether a next page holds
+    anything) and the cursor of the next page, None when there is none."""
+    page = list(rows[:limit])
+    return page, encode_cursor(page[-1], scope=scope) if len(rows) > limit else None
+
+
+def start_after(
+    cursor: str | None, offset: int, *, scope: str
+) -> tuple[datetime, uuid.UUID] | None:
+    """The key a page of a list that still takes the deprecated ``offset`` starts after: the
+    decoded ``cursor``, or None (from the top, ``offset`` rows in). Both at once is a 422: a
+    cursor already says where the page starts."""
+    if cursor and offset:
+        raise ValidationFailed(
+            "Pass cursor or offset, not both (offset is deprecated: follow next_cursor)",
+            details=[{"field": "offset", "message": "not with cursor"}],
+        )
+    return decode_cursor(cursor, scope=scope) if cursor else None
+
+
+Key = tuple[datetime, uuid.UUID]
+
+
+async def counted_page(
+    read: Callable[[Key | None, int, int], Awaitable[tuple[Sequence[R], int]]],
+    *,
+    limit: int,
+    cursor: str | None,
+    offset: int,
+    scope: str,
+) -> tuple[list[R], int, str | None]:
+    """A page of a list that also says its total and still takes the deprecated ``offset``:
+    ``read(after, limit, offset)`` reads the rows and the total; returns the page, the total
+    and the next page's cursor (None: there is none)."""
+    rows, total = await read(start_after(cursor, offset, scope=scope), limit + 1, offset)
+    page, next_cursor = page_of(rows, limit, scope=scope)
+    return page, total, next_cursor

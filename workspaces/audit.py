@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
-from core.pagination import decode_cursor, encode_cursor
+from core.pagination import cursor_scope, decode_cursor, page_of
 from workspaces import audit_repository as repo
 from workspaces.models import USER_AGENT_MAX, AuditEntry
 
@@ -115,12 +115,12 @@ async def list_page(
     action: str | None = None,
 ) -> tuple[Sequence[AuditEntry], str | None]:
     """Newest first; ``next_cursor`` continues after the last entry returned."""
+    scope = cursor_scope("audit", workspace_id)
     rows = await repo.list_entries(
         session,
         workspace_id=workspace_id,
         limit=limit + 1,
-        before=decode_cursor(cursor) if cursor else None,
+        before=decode_cursor(cursor, scope=scope) if cursor else None,
         action=action or None,
     )
-    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return page_of(rows, limit, scope=scope)

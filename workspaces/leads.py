@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
-from core.pagination import decode_cursor, encode_cursor, keyset_pages
+from core.pagination import cursor_scope, decode_cursor, keyset_pages, page_of
 from workspaces import lead_repository as repo
 from workspaces import notifications
 from workspaces.models import Lead, LeadSubmission
@@ -113,17 +113,15 @@ async def submissions_page(
     """A lead's submissions, newest first (404 when the lead is not this workspace's)."""
     await get(session, access, lead_id=lead_id)
     workspace_id = access.workspace.id
-    rows = list(
-        await repo.list_lead_submissions(
-            session,
-            workspace_id=workspace_id,
-            lead_id=lead_id,
-            limit=limit + 1,
-            cursor=decode_cursor(cursor) if cursor else None,
-        )
+    scope = cursor_scope("lead_submissions", workspace_id, lead_id)
+    rows = await repo.list_lead_submissions(
+        session,
+        workspace_id=workspace_id,
+        lead_id=lead_id,
+        limit=limit + 1,
+        cursor=decode_cursor(cursor, scope=scope) if cursor else None,
     )
-    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return page_of(rows, limit, scope=scope)
 
 
 async def conversation_submissions(
@@ -200,15 +198,14 @@ async def list_page(
 ) -> tuple[list[Lead], int, str | None]:
     authorize(access, Action.LEADS_READ)
     workspace_id = access.workspace.id
-    decoded = decode_cursor(cursor) if cursor else None
-    rows = list(
-        await repo.list_leads(
-            session, workspace_id=workspace_id, limit=limit + 1, cursor=decoded, **filters
-        )
+    scope = cursor_scope("leads", workspace_id)
+    decoded = decode_cursor(cursor, scope=scope) if cursor else None
+    rows = await repo.list_leads(
+        session, workspace_id=workspace_id, limit=limit + 1, cursor=decoded, **filters
     )
     total = await repo.count_leads(session, workspace_id=workspace_id, **filters)
-    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], total, next_cursor
+    page, next_cursor = page_of(rows, limit, scope=scope)
+    return page, total, next_cursor
 
 
 def _looks_like_formula(text: str) -> bool:

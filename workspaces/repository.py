@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from core.db import lock_workspace
 from core.models import utcnow
+from core.pagination import newest_first
 from workspaces.models import (
     ApiKey,
     Membership,
@@ -341,6 +342,30 @@ async def list_api_keys(session: AsyncSession, workspace_id: uuid.UUID) -> Seque
         select(ApiKey).where(ApiKey.workspace_id == workspace_id).order_by(ApiKey.created_at)
     )
     return list(result.scalars())
+
+
+async def api_keys_page(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    revoked: bool,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> Sequence[ApiKey]:
+    """The live keys (or the revoked ones), newest first by (created_at, id), after ``after``."""
+    state = ApiKey.revoked_at.is_not(None) if revoked else ApiKey.revoked_at.is_(None)
+    stmt = select(ApiKey).where(ApiKey.workspace_id == workspace_id, state)
+    result = await session.execute(newest_first(stmt, ApiKey, after=after, limit=limit))
+    return list(result.scalars())
+
+
+async def count_live_api_keys(session: AsyncSession, workspace_id: uuid.UUID) -> int:
+    result = await session.execute(
+        select(func.count())
+        .select_from(ApiKey)
+        .where(ApiKey.workspace_id == workspace_id, ApiKey.revoked_at.is_(None))
+    )
+    return int(result.scalar_one())
 
 
 async def get_api_key(

@@ -15,7 +15,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import lock_workspace
 from core.errors import Conflict, Forbidden, NotFound
+from core.pagination import cursor_scope, decode_cursor, page_of
 from workspaces import account_repository as accounts_repo
 from workspaces import audit, security
 from workspaces import repository as repo
@@ -159,6 +161,34 @@ async def list_api_keys(session: AsyncSession, access: WorkspaceAccess) -> Seque
     return await repo.list_api_keys(session, access.workspace.id)
 
 
+MAX_LIVE_API_KEYS = 50
+"""Keys not revoked a workspace may hold at once: one more is a 409 ``too_many_api_keys``
+(revoke one first). A page of the list holds them all by default."""
+
+
+async def api_keys_page(
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    *,
+    revoked: bool = False,
+    limit: int = MAX_LIVE_API_KEYS,
+    cursor: str | None = None,
+) -> tuple[list[ApiKey], str | None]:
+    """A page of the workspace's live keys (``revoked``: its revoked ones), newest first, and
+    the cursor of the next page (None: there is none)."""
+    authorize(access, Action.API_KEYS_READ)
+    workspace_id = access.workspace.id
+    scope = cursor_scope("api_keys", workspace_id, "revoked" if revoked else "live")
+    rows = await repo.api_keys_page(
+        session,
+        workspace_id,
+        revoked=revoked,
+        limit=limit + 1,
+        after=decode_cursor(cursor, scope=scope) if cursor else None,
+    )
+    return page_of(rows, limit, scope=scope)
+
+
 # A new key's prefix (32 random bits) is unique across every workspace's keys: drawn again when
 # taken, at most this many times.
 KEY_PREFIX_DRAWS = 5
@@ -182,6 +212,15 @@ async def create_api_key(
         if role is None:
             raise NotFound("Workspace not found")
         authorize(replace(access, role=role), Action.API_KEY_CREATE)
+    # One creation per workspace at a time counts the live keys: two at once cannot both pass.
+    await lock_workspace(session, "api_keys", access.workspace.id)
+    if await repo.count_live_api_keys(session, access.workspace.id) >= MAX_LIVE_API_KEYS:
+        raise Conflict(
+            f"This workspace has {MAX_LIVE_API_KEYS} live API keys, the most it may hold;"
+            " revoke one it no longer uses first",
+            code="too_many_api_keys",
+            details=[{"limit": MAX_LIVE_API_KEYS}],
+        )
     for _ in range(KEY_PREFIX_DRAWS):
         new = security.generate_api_key()
         row = await repo.insert_api_key(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, status
+from fastapi import APIRouter, Depends, Header, Query, Request, status
 
 from api.deps import (
+    CursorDep,
     LimitDep,
     QueryDatetime,
     RuntimeDep,
@@ -177,9 +178,22 @@ async def list_payments(
     access: WorkspaceDep,
     session: SessionDep,
     limit: LimitDep,
-    before: QueryDatetime | None = None,
+    cursor: CursorDep = None,
+    before: Annotated[
+        QueryDatetime | None,
+        Query(
+            deprecated=True,
+            description="deprecated: payments recorded before this moment; skips those that"
+            " share the last one's moment. Follow `next_cursor` instead",
+        ),
+    ] = None,
 ) -> PaymentPage:
-    items, next_before = await subscriptions.list_payments(
-        session, access, limit=limit, before=before
+    """Newest first; `next_cursor` continues after the last payment of the page."""
+    items, next_cursor = await subscriptions.list_payments(
+        session, access, limit=limit, before=before, cursor=cursor
     )
-    return PaymentPage(items=items, next_before=next_before)
+    return PaymentPage(
+        items=items,
+        next_cursor=next_cursor,
+        next_before=items[-1].created_at if next_cursor else None,
+    )

@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import (
+    CursorDep,
+    DeprecatedOffsetDep,
     LimitDep,
-    OffsetDep,
     QueryDatetime,
     ReadSessionDep,
     RuntimeDep,
@@ -33,7 +34,6 @@ from core.errors import Forbidden, QuotaExceeded
 from rag.chat import conversations
 from rag.chat import faq as faq_service
 from rag.chat.exchange import ChatInput, checked_message
-from rag.chat.repository import faqs as faq_repo
 from rag.chat.schemas import (
     ChatIn,
     ChatOut,
@@ -346,12 +346,16 @@ async def list_faqs(
     access: WorkspaceDep,
     session: SessionDep,
     limit: LimitDep,
-    offset: OffsetDep = 0,
+    cursor: CursorDep = None,
+    offset: DeprecatedOffsetDep = 0,
 ) -> FaqPage:
-    items, total = await faq_repo.list_faqs(
-        session, workspace_id=access.workspace.id, limit=limit, offset=offset
+    """Newest first; `next_cursor` continues after the last FAQ of the page."""
+    items, total, next_cursor = await faq_service.list_page(
+        session, workspace_id=access.workspace.id, limit=limit, cursor=cursor, offset=offset
     )
-    return FaqPage(items=[FaqOut.model_validate(i) for i in items], total=total)
+    return FaqPage(
+        items=[FaqOut.model_validate(i) for i in items], total=total, next_cursor=next_cursor
+    )
 
 
 @router.get("/workspaces/{workspace_id}/faqs/{faq_id}", response_model=FaqOut)
@@ -388,23 +392,39 @@ async def list_conversations(
     session: ReadSessionDep,
     limit: LimitDep,
     status: Annotated[str | None, Query(pattern="^(open|handoff|closed)$")] = None,
-    before: QueryDatetime | None = None,
-    before_id: Annotated[uuid.UUID | None, Query()] = None,
+    order: Annotated[
+        conversations.ConversationOrder,
+        Query(
+            description="`recent`: latest message first; a conversation that gets a message"
+            " while you page moves up and can be missed (not stable). `started`: newest"
+            " started first, stable: a full walk misses and repeats none (use it to sync)"
+        ),
+    ] = "recent",
+    cursor: CursorDep = None,
+    before: Annotated[
+        QueryDatetime | None,
+        Query(deprecated=True, description="deprecated: `next_before` (order=recent only)"),
+    ] = None,
+    before_id: Annotated[
+        uuid.UUID | None, Query(deprecated=True, description="deprecated: `next_before_id`")
+    ] = None,
 ) -> ConversationPage:
-    rows = await conversations.list_conversations(
+    """Conversations in `order`; `next_cursor` continues with the same order."""
+    page = await conversations.conversations_page(
         session,
         access,
         status=status,
-        limit=limit + 1,  # one more says whether a next page holds anything
+        limit=limit,
+        order=order,
+        cursor=cursor,
         before=before,
         before_id=before_id,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
     return ConversationPage(
-        items=[ConversationOut.model_validate(r) for r in rows],
-        next_before=rows[-1].last_message_at if more else None,
-        next_before_id=rows[-1].id if more else None,
+        items=[ConversationOut.model_validate(r) for r in page.items],
+        next_cursor=page.next_cursor,
+        next_before=page.next_before,
+        next_before_id=page.next_before_id,
     )
 
 

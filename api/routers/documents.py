@@ -10,6 +10,8 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from api.deps import (
+    CursorDep,
+    DeprecatedOffsetDep,
     LimitDep,
     OffsetDep,
     ReadSessionDep,
@@ -24,7 +26,7 @@ from api.input_guard import media_type
 from api.openapi import document_body
 from api.throttling import RateLimitIngest
 from core.errors import NotFound, UnsupportedMediaType, ValidationFailed
-from rag.knowledge import indexing, retrieval, submissions
+from rag.knowledge import indexing, listing, retrieval, submissions
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge.capped_rerank import rerank_within_cap
 from rag.knowledge.repository import chunks as chunk_repo
@@ -219,13 +221,19 @@ async def list_documents(
     session: ReadSessionDep,
     limit: LimitDep,
     status: DocStatus | None = None,
-    offset: OffsetDep = 0,
+    cursor: CursorDep = None,
+    offset: DeprecatedOffsetDep = 0,
 ) -> DocumentPage:
-    items, total = await document_repo.list_documents(
-        session, access.workspace.id, status=status, limit=limit, offset=offset
+    """Newest first; `next_cursor` continues after the last document of the page."""
+    items, total, next_cursor = await listing.documents_page(
+        session, access, status=status, limit=limit, cursor=cursor, offset=offset
     )
     return DocumentPage(
-        items=[DocumentOut.of(d) for d in items], total=total, limit=limit, offset=offset
+        items=[DocumentOut.of(d) for d in items],
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_cursor=next_cursor,
     )
 
 

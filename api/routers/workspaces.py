@@ -1,12 +1,20 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
-from api.deps import AccountDepsDep, SessionDep, SettingsDep, UserPrincipalDep, WorkspaceDep
+from api.deps import (
+    AccountDepsDep,
+    CursorDep,
+    SessionDep,
+    SettingsDep,
+    UserPrincipalDep,
+    WorkspaceDep,
+    page_limit,
+)
 from api.throttling import rate_limit_invitation
 from core.db import set_tenant
 from core.errors import NotFound
@@ -195,9 +203,60 @@ async def create_api_key(body: ApiKeyIn, access: WorkspaceDep, session: SessionD
     )
 
 
-@router.get("/workspaces/{workspace_id}/api-keys", response_model=list[ApiKeyOut])
-async def list_api_keys(access: WorkspaceDep, session: SessionDep) -> Any:
-    return await team.list_api_keys(session, access)
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
+
+
+@router.get(
+    "/workspaces/{workspace_id}/api-keys",
+    response_model=list[ApiKeyOut],
+    responses={
+        200: {
+            "headers": {
+                NEXT_CURSOR_HEADER: {
+                    "description": "the `cursor` of the next page; absent on the last one",
+                    "schema": {"type": "string"},
+                },
+                "Link": {
+                    "description": 'the next page\'s URL, rel="next"; absent on the last one',
+                    "schema": {"type": "string"},
+                },
+            }
+        }
+    },
+)
+async def list_api_keys(
+    request: Request,
+    response: Response,
+    access: WorkspaceDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            description=f"keys per page; by default {team.MAX_LIVE_API_KEYS} (the most live"
+            " keys a workspace holds) or MAX_PAGE_SIZE if lower",
+        ),
+    ] = None,
+    cursor: CursorDep = None,
+    revoked: Annotated[
+        bool, Query(description="true: the revoked keys instead of the live ones")
+    ] = False,
+) -> Any:
+    """The live keys newest first (`revoked=true`: the revoked ones). A JSON array; when more
+    follow, the `X-Next-Cursor` header (and `Link`) says where the next page starts."""
+    if limit is None:
+        limit = min(team.MAX_LIVE_API_KEYS, settings.max_page_size)
+    else:
+        limit = await page_limit(settings, limit)
+    rows, next_cursor = await team.api_keys_page(
+        session, access, revoked=revoked, limit=limit, cursor=cursor
+    )
+    if next_cursor is not None:
+        response.headers[NEXT_CURSOR_HEADER] = next_cursor
+        url = request.url.include_query_params(cursor=next_cursor, limit=limit)
+        response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+    return rows
 
 
 @router.delete(

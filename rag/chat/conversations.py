@@ -7,13 +7,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.pagination import decode_cursor, encode_cursor
+from core.pagination import cursor_scope, decode_cursor, encode_cursor, encode_key
 from rag.chat import faq as faq_service
 from rag.chat.models import ChatMessage, Conversation, Faq
 from rag.chat.normalize import normalize_question
@@ -38,6 +38,8 @@ async def list_conversations(
     channel: str | None = None,
     has_lead: bool | None = None,
     before_id: uuid.UUID | None = None,
+    started: bool = False,
+    after: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[Conversation]:
     authorize(access, Action.CONVERSATIONS_READ)
     return await conversation_repo.list_conversations(
@@ -49,6 +51,71 @@ async def list_conversations(
         channel=channel,
         has_lead=has_lead,
         before_id=before_id,
+        started=started,
+        after=after,
+    )
+
+
+ConversationOrder = Literal["recent", "started"]
+
+
+@dataclass(frozen=True)
+class ConversationsPage:
+    """A page of conversations and where the next one starts (None: this is the last):
+    ``next_cursor`` in either order, and (latest activity order only) the deprecated
+    ``next_before`` and ``next_before_id``."""
+
+    items: list[Conversation]
+    next_cursor: str | None
+    next_before: datetime | None
+    next_before_id: uuid.UUID | None
+
+
+async def conversations_page(
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    *,
+    status: str | None,
+    limit: int,
+    order: ConversationOrder = "recent",
+    cursor: str | None = None,
+    before: datetime | None = None,
+    before_id: uuid.UUID | None = None,
+) -> ConversationsPage:
+    """The API's pages of conversations. ``recent``: latest activity first, which a message
+    changes, so a conversation that gets one during a walk can move above the page being read
+    and be missed. ``started``: newest started first, by keys that never change: a walk misses
+    none and repeats none. A cursor is bound to its order and workspace (422 invalid_cursor);
+    the deprecated ``before`` only pages ``recent`` and not with a cursor."""
+    if before is not None and (cursor or order == "started"):
+        raise ValidationFailed(
+            "before pages only order=recent and not with cursor (before is deprecated:"
+            " follow next_cursor)",
+            details=[{"field": "before", "message": "not with cursor or order=started"}],
+        )
+    scope = cursor_scope("conversations", access.workspace.id, order)
+    rows = await list_conversations(
+        session,
+        access,
+        status=status,
+        limit=limit + 1,
+        before=before,
+        before_id=before_id,
+        started=order == "started",
+        after=decode_cursor(cursor, scope=scope) if cursor else None,
+    )
+    page = rows[:limit]
+    more = len(rows) > limit
+    last = page[-1] if more else None
+    return ConversationsPage(
+        items=page,
+        next_cursor=None
+        if last is None
+        else encode_key(
+            last.created_at if order == "started" else last.last_message_at, last.id, scope=scope
+        ),
+        next_before=last.last_message_at if last is not None and order == "recent" else None,
+        next_before_id=last.id if last is not None and order == "recent" else None,
     )
 
 
@@ -99,7 +166,11 @@ async def transcript(
     a long one says where the rest is, none is left out."""
     authorize(access, Action.CONVERSATIONS_READ)
     workspace_id = access.workspace.id
-    after = decode_cursor(cursor) if cursor else None
+    # Bound to the conversation and the direction: a cursor of the other one is refused.
+    scope = cursor_scope(
+        "transcript", workspace_id, conversation_id, "newest" if newest else "oldest"
+    )
+    after = decode_cursor(cursor, scope=scope) if cursor else None
     conversation = await _conversation(session, workspace_id, conversation_id)
     rows = await conversation_repo.list_messages(
         session,
@@ -110,7 +181,7 @@ async def transcript(
         newest=newest,
     )
     page = rows[:limit]
-    next_cursor = encode_cursor(page[-1]) if len(rows) > limit else None
+    next_cursor = encode_cursor(page[-1], scope=scope) if len(rows) > limit else None
     return TranscriptPage(conversation, page[::-1] if newest else page, next_cursor)
 
 

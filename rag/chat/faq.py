@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.pagination import counted_page, cursor_scope
 from core.text import has_visible
 from rag.chat.match_guard import contradicts
 from rag.chat.models import Faq
@@ -211,6 +212,27 @@ async def create(
         details={"alt_questions": len(faq.alt_questions), "enabled": faq.enabled},
     )
     return faq
+
+
+async def list_page(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    limit: int,
+    cursor: str | None,
+    offset: int = 0,
+) -> tuple[list[Faq], int, str | None]:
+    """A page of the workspace's FAQs, newest first, after ``cursor`` or ``offset`` rows in
+    (deprecated), the total, and the cursor of the next page (None: there is none)."""
+    return await counted_page(
+        lambda after, size, skip: faq_repo.list_faqs(
+            session, workspace_id=workspace_id, limit=size, offset=skip, after=after
+        ),
+        limit=limit,
+        cursor=cursor,
+        offset=offset,
+        scope=cursor_scope("faqs", workspace_id),
+    )
 
 
 async def get(session: AsyncSession, *, workspace_id: uuid.UUID, faq_id: uuid.UUID) -> Faq:

@@ -104,6 +104,9 @@ class FaqOut(BaseModel):
 class FaqPage(BaseModel):
     items: list[FaqOut]
     total: int
+    next_cursor: str | None = Field(
+        default=None, description="the `cursor` of the next page; null on the last one"
+    )
 
 
 class ConversationOut(BaseModel):
@@ -120,9 +123,16 @@ class ConversationOut(BaseModel):
 
 class ConversationPage(BaseModel):
     items: list[ConversationOut]
-    next_before: datetime | None
+    next_cursor: str | None = Field(
+        default=None,
+        description="the `cursor` of the next page (same `order`); null on the last one",
+    )
+    next_before: datetime | None = Field(
+        default=None,
+        description="deprecated (order=recent only): send as before, with next_before_id",
+    )
     next_before_id: uuid.UUID | None = Field(
-        default=None, description="send as before_id with next_before: the next page"
+        default=None, description="deprecated: send as before_id with next_before"
     )
 
 

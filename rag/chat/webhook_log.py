@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import ValidationFailed
-from core.pagination import decode_cursor, encode_cursor
+from core.pagination import cursor_scope, decode_cursor, page_of
 from rag.chat.models import WebhookDelivery
 from rag.chat.repository import deliveries as repo
 from workspaces.permissions import Action, authorize
@@ -104,10 +104,10 @@ async def deliveries_page(
             f"status must be one of {', '.join(STATUSES)}",
             details=[{"field": "status", "message": f"one of {', '.join(STATUSES)}"}],
         )
-    after = decode_cursor(cursor) if cursor else None
+    scope = cursor_scope("webhook_deliveries", access.workspace.id)
+    after = decode_cursor(cursor, scope=scope) if cursor else None
     rows = await repo.list_deliveries(
         session, workspace_id=access.workspace.id, limit=limit + 1, after=after, status=status
     )
-    page = rows[:limit]
-    next_cursor = encode_cursor(page[-1]) if len(rows) > limit else None
+    page, next_cursor = page_of(rows, limit, scope=scope)
     return [_view(row) for row in page], next_cursor

@@ -71,7 +71,10 @@ class DocumentPage(BaseModel):
     items: list[DocumentOut]
     total: int
     limit: int
-    offset: int
+    offset: int = Field(description="deprecated: the `offset` asked for (0 with a cursor)")
+    next_cursor: str | None = Field(
+        default=None, description="the `cursor` of the next page; null on the last one"
+    )
 
 
 class ChunkOut(BaseModel):

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from core.db import Database
+from core.pagination import cursor_scope, scope_tag
 from tests.conftest import Owner, join, mail_token, signup
 
 
@@ -104,8 +105,8 @@ async def test_audit_pages_are_bounded(client: httpx.AsyncClient, owner: Owner, 
     assert bad.status_code == 422
 
 
-def _cursor(created: str) -> str:
-    raw = f"{created}|00000000-0000-0000-0000-000000000000".encode()
+def _cursor(created: str, scope: str) -> str:
+    raw = f"{created}|00000000-0000-0000-0000-000000000000|{scope_tag(scope)}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -122,8 +123,9 @@ async def test_a_cursor_past_the_calendars_ends_is_a_422(
 ) -> None:
     """A forged cursor whose date leaves the calendar in UTC was a 500 from the driver."""
     for path in ("/audit", "/leads"):
+        scope = cursor_scope(path.strip("/"), owner.workspace_id)
         response = await client.get(
-            owner.url(f"{path}?cursor={_cursor(created)}"), headers=owner.headers
+            owner.url(f"{path}?cursor={_cursor(created, scope)}"), headers=owner.headers
         )
         assert response.status_code == status, (path, response.text)
         if status == 422:

@@ -334,9 +334,14 @@ async def list_conversations(
     channel: str | None = None,
     has_lead: bool | None = None,
     before_id: uuid.UUID | None = None,
+    started: bool = False,
+    after: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[Conversation]:
-    """Newest first; a page continues after (``before``, ``before_id``): conversations whose
-    last message came at the same moment are told apart by id, none skipped."""
+    """Latest activity first; a page continues after (``before``, ``before_id``):
+    conversations whose last message came at the same moment are told apart by id. A
+    conversation that gets a message moves up, so a walk in this order can miss one.
+    ``started``: newest started first, by the (created_at, id) that never change, after the
+    key ``after``; a walk in this order misses none."""
     stmt = select(Conversation).where(Conversation.workspace_id == workspace_id)
     if status:
         stmt = stmt.where(Conversation.status == status)
@@ -346,14 +351,19 @@ async def list_conversations(
         stmt = stmt.where(
             Conversation.lead_id.is_not(None) if has_lead else Conversation.lead_id.is_(None)
         )
-    if before is not None and before_id is not None:
-        stmt = stmt.where(
-            tuple_(Conversation.last_message_at, Conversation.id) < tuple_(before, before_id)
-        )
-    elif before is not None:
-        stmt = stmt.where(Conversation.last_message_at < before)
-    order = (Conversation.last_message_at.desc(), Conversation.id.desc())
-    stmt = stmt.order_by(*order).limit(limit)
+    if started:
+        stmt = newest_first(stmt, Conversation, after=after, limit=limit)
+    else:
+        if after is not None:
+            before, before_id = after
+        if before is not None and before_id is not None:
+            stmt = stmt.where(
+                tuple_(Conversation.last_message_at, Conversation.id) < tuple_(before, before_id)
+            )
+        elif before is not None:
+            stmt = stmt.where(Conversation.last_message_at < before)
+        order = (Conversation.last_message_at.desc(), Conversation.id.desc())
+        stmt = stmt.order_by(*order).limit(limit)
     return list((await session.execute(stmt)).scalars())
 
 

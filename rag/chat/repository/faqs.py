@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import lock_workspace
 from core.models import utcnow
+from core.pagination import newest_first
 from rag.chat.models import (
     Faq,
     FaqQuestion,
@@ -61,15 +63,19 @@ async def get_faq(
 
 
 async def list_faqs(
-    session: AsyncSession, *, workspace_id: uuid.UUID, limit: int, offset: int
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    limit: int,
+    offset: int = 0,
+    after: tuple[datetime, uuid.UUID] | None = None,
 ) -> tuple[list[Faq], int]:
-    rows = await session.execute(
-        select(Faq)
-        .where(Faq.workspace_id == workspace_id)
-        .order_by(Faq.created_at.desc(), Faq.id)
-        .limit(limit)
-        .offset(offset)
+    """Newest first by (created_at, id), after the key ``after`` (a keyset page), or ``offset``
+    rows in (deprecated: an FAQ added meanwhile shifts every later page), and the total."""
+    stmt = newest_first(
+        select(Faq).where(Faq.workspace_id == workspace_id), Faq, after=after, limit=limit
     )
+    rows = await session.execute(stmt.offset(offset) if offset else stmt)
     total = await session.execute(
         select(func.count()).select_from(Faq).where(Faq.workspace_id == workspace_id)
     )

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import lock_workspace
 from core.models import utcnow
+from core.pagination import newest_first
 from rag.knowledge.models import Document
 
 
@@ -77,21 +78,20 @@ async def list_documents(
     *,
     status: str | None,
     limit: int,
-    offset: int,
+    offset: int = 0,
+    after: tuple[datetime, uuid.UUID] | None = None,
 ) -> tuple[list[Document], int]:
+    """Newest first by (created_at, id), after the key ``after`` (a keyset page: a document
+    added or deleted meanwhile moves no other one between pages), or ``offset`` rows in (the
+    deprecated scheme, which does), and how many there are in all."""
     where = [Document.workspace_id == workspace_id]
     if status is not None:
         where.append(Document.status == status)
     total = (
         await session.execute(select(func.count()).select_from(Document).where(*where))
     ).scalar_one()
-    rows = await session.execute(
-        select(Document)
-        .where(*where)
-        .order_by(Document.created_at.desc(), Document.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
+    stmt = newest_first(select(Document).where(*where), Document, after=after, limit=limit)
+    rows = await session.execute(stmt.offset(offset) if offset else stmt)
     return list(rows.scalars()), int(total)
 
 
