@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import AccountDepsDep, SessionDep, SettingsDep, UserPrincipalDep, WorkspaceDep
+from api.openapi import errors
 from api.throttling import rate_limit_invitation
 from core.db import set_tenant
 from core.errors import NotFound
@@ -130,7 +131,9 @@ async def change_member_role(
 
 
 @router.delete(
-    "/workspaces/{workspace_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT
+    "/workspaces/{workspace_id}/members/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(409),
 )
 async def remove_member(user_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Response:
     """Remove a member (owners only; 409 ``last_owner`` for the only owner). Your own user id
@@ -139,7 +142,11 @@ async def remove_member(user_id: uuid.UUID, access: WorkspaceDep, session: Sessi
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/workspaces/{workspace_id}/leave", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/workspaces/{workspace_id}/leave",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(409),
+)
 async def leave_workspace(access: WorkspaceDep, session: SessionDep) -> Response:
     """Leave the workspace yourself, whatever your role: your access ends, the API keys you
     made stop working and your pending invitations are withdrawn. Audited ``member.left``.
