@@ -20,7 +20,8 @@ here is a denial of service for anyone), and a body over ``THREAD_ABOVE`` bytes 
 worker thread so that even a megabyte leaves the event loop free. Only bodies that could hold a
 problem are looked at closely (more opening brackets than the limit, a surrogate escape); the
 rest pass after a few byte scans. Bodies that are not JSON at all are left to the route (it
-answers its usual 4xx). The payment webhook's raw body streams through untouched.
+answers its usual 4xx). The payment webhook's raw body, and whatever a mail client posts to the
+one-click unsubscribe, stream through untouched.
 
 Media types: under ``/api/`` a write's body (POST, PUT, PATCH, DELETE with a non-empty body) is
 JSON: ``application/json`` or any ``application/*+json``, in any case. Any other media type, or
@@ -28,8 +29,9 @@ none, is 415 ``unsupported_media_type`` (``details[0].content_type``) on every r
 ``curl -d`` body (form-urlencoded), ``text/plain`` or a body without a Content-Type got 422
 "Input should be a valid dictionary" from a body model and 415 (or, without a type, a reading
 as JSON) from the document routes. The routes that take a form
-(``FORM_ROUTES``: a document's multipart upload, the mail clients' one-click unsubscribe) get
-theirs untouched, as does every form outside ``/api/`` (the dashboard's).
+(``FORM_ROUTES``: a document's multipart upload) get theirs untouched, as does every form
+outside ``/api/`` (the dashboard's); the mail clients' one-click unsubscribe reads no body and
+takes any (``RAW_BODY_PREFIXES``).
 """
 
 from __future__ import annotations
@@ -54,13 +56,13 @@ FORM_MEDIA_TYPES: Final = frozenset({"multipart/form-data", "application/x-www-f
 # Routes that take the raw body and answer any content themselves: the payment webhook verifies
 # a signature over the exact bytes and must answer 200 to whatever Razorpay signed (else it
 # retries for a day).
-RAW_BODY_PREFIXES: Final = ("/api/v1/billing/webhooks",)
+# The one-click unsubscribe reads no body: mail clients post "List-Unsubscribe=One-Click"
+# (RFC 8058) as a form, or with no Content-Type at all, and each must unsubscribe.
+RAW_BODY_PREFIXES: Final = ("/api/v1/billing/webhooks", "/api/v1/notifications/unsubscribe")
 # The API routes that take a form, and which form media types each takes: a document's upload
-# (POST .../documents, PUT .../documents/{id}); the one-click unsubscribe that mail clients post
-# (RFC 8058: form-urlencoded or multipart).
+# (POST .../documents, PUT .../documents/{id}).
 FORM_ROUTES: Final = (
     (re.compile(r"/api/v1/workspaces/[^/]+/documents(?:/[^/]+)?/?"), {"multipart/form-data"}),
-    (re.compile(r"/api/v1/notifications/unsubscribe/?"), FORM_MEDIA_TYPES),
 )
 # An escape pair (``\"``, ``\\``, ``\u``...), then a string without escapes. Removing the
 # pairs first, left to right, leaves no backslash a string pattern would have to backtrack over:

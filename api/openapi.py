@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.input_guard import RAW_BODY_PREFIXES
 from core.config import Settings
 
 ERROR_REF = "#/components/schemas/ErrorBody"
@@ -66,8 +67,6 @@ _ERRORS: dict[str, str] = {
 }
 _AUTH_HEADERS = frozenset({"authorization", "x-widget-key"})
 _WRITES = frozenset({"post", "put", "patch", "delete"})
-# Bodies the API reads as they are (``api.input_guard.RAW_BODY_PREFIXES``): no 415, no 409/413.
-_RAW_BODY_PREFIXES = ("/api/v1/billing/webhooks",)
 # The chat message models whose ``message`` is 1..MAX_MESSAGE_CHARS characters.
 _CHAT_MODELS = ("ChatIn", "OwnerChatIn")
 
@@ -99,7 +98,7 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
         statuses += ["401", "403"]
     if any(p["in"] == "path" for p in params):
         statuses.append("404")
-    raw = path.startswith(_RAW_BODY_PREFIXES)
+    raw = path.startswith(RAW_BODY_PREFIXES)  # read as they come: no 415, no 409/413
     if method in _WRITES and operation.get("requestBody") and not raw:
         statuses += ["409", "413"]
     if method in _WRITES and path.startswith("/api/") and not raw:
