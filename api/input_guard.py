@@ -20,9 +20,18 @@ here is a denial of service for anyone), and a body over ``THREAD_ABOVE`` bytes 
 worker thread so that even a megabyte leaves the event loop free. Only bodies that could hold a
 problem are looked at closely (more opening brackets than the limit, a surrogate escape); the
 rest pass after a few byte scans. Bodies that are not JSON at all are left to the route (it
-answers its usual 4xx). Form bodies (media type exactly ``multipart/form-data`` or
-``application/x-www-form-urlencoded``, in any case), and the payment webhook's raw body, stream
-through untouched.
+answers its usual 4xx). The payment webhook's raw body, and whatever a mail client posts to the
+one-click unsubscribe, stream through untouched.
+
+Media types: under ``/api/`` a write's body (POST, PUT, PATCH, DELETE with a non-empty body) is
+JSON: ``application/json`` or any ``application/*+json``, in any case. Any other media type, or
+none, is 415 ``unsupported_media_type`` (``details[0].content_type``) on every route alike: a
+``curl -d`` body (form-urlencoded), ``text/plain`` or a body without a Content-Type got 422
+"Input should be a valid dictionary" from a body model and 415 (or, without a type, a reading
+as JSON) from the document routes. The routes that take a form
+(``FORM_ROUTES``: a document's multipart upload) get theirs untouched, as does every form
+outside ``/api/`` (the dashboard's); the mail clients' one-click unsubscribe reads no body and
+takes any (``RAW_BODY_PREFIXES``).
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import invalid_json, json_parse_error
 from api.middleware import send_error
-from core.errors import AppError, ValidationFailed
+from core.errors import AppError, UnsupportedMediaType, ValidationFailed
 
 MAX_JSON_DEPTH: Final = 64
 # A body larger than this is checked in a worker thread, off the event loop.
@@ -47,7 +56,14 @@ FORM_MEDIA_TYPES: Final = frozenset({"multipart/form-data", "application/x-www-f
 # Routes that take the raw body and answer any content themselves: the payment webhook verifies
 # a signature over the exact bytes and must answer 200 to whatever Razorpay signed (else it
 # retries for a day).
-RAW_BODY_PREFIXES: Final = ("/api/v1/billing/webhooks",)
+# The one-click unsubscribe reads no body: mail clients post "List-Unsubscribe=One-Click"
+# (RFC 8058) as a form, or with no Content-Type at all, and each must unsubscribe.
+RAW_BODY_PREFIXES: Final = ("/api/v1/billing/webhooks", "/api/v1/notifications/unsubscribe")
+# The API routes that take a form, and which form media types each takes: a document's upload
+# (POST .../documents, PUT .../documents/{id}).
+FORM_ROUTES: Final = (
+    (re.compile(r"/api/v1/workspaces/[^/]+/documents(?:/[^/]+)?/?"), {"multipart/form-data"}),
+)
 # An escape pair (``\"``, ``\\``, ``\u``...), then a string without escapes. Removing the
 # pairs first, left to right, leaves no backslash a string pattern would have to backtrack over:
 # ``"[^"]*"`` fails at most once (the last, unterminated string) and so the whole pass is linear.
@@ -146,6 +162,34 @@ def body_refusal(body: bytes) -> AppError | None:
     return None
 
 
+def is_json_media_type(kind: str) -> bool:
+    """``application/json`` or any ``application/*+json``, for a ``media_type``. A body with no
+    Content-Type is not JSON: FastAPI's body models never read it as such (strict content
+    type), so it is 415 like any other."""
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
+
+
+def takes_form(path: str, kind: str) -> bool:
+    """Whether the route at ``path`` reads a body of this form media type itself: any form
+    outside the API (the dashboard's pages), the API's ``FORM_ROUTES``."""
+    if not path.startswith("/api/"):
+        return kind in FORM_MEDIA_TYPES
+    return any(kind in kinds and pattern.fullmatch(path) for pattern, kinds in FORM_ROUTES)
+
+
+def unsupported_media_type(kind: str, path: str) -> UnsupportedMediaType:
+    """415 for an API body that is neither JSON nor a form its route takes (named)."""
+    forms = sorted(
+        {form for pattern, kinds in FORM_ROUTES if pattern.fullmatch(path) for form in kinds}
+    )
+    accepted = " or ".join([*forms, "JSON (application/json)"])
+    return UnsupportedMediaType(
+        f"Send the body as {accepted}", details=[{"field": None, "content_type": kind}]
+    )
+
+
 def _content_type(scope: Scope) -> bytes:
     for key, value in scope.get("headers", []):
         if key == b"content-type":
@@ -154,18 +198,20 @@ def _content_type(scope: Scope) -> bytes:
 
 
 class JsonInputGuardMiddleware:
-    """422 for a JSON body that is not UTF-8, is nested deeper than ``MAX_JSON_DEPTH`` or holds
-    a lone surrogate."""
+    """415 for an API body that is not JSON (nor a form its route takes); 422 for a JSON body
+    that is not UTF-8, is nested deeper than ``MAX_JSON_DEPTH`` or holds a lone surrogate."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        kind = media_type(_content_type(scope))
         if (
             scope["type"] != "http"
             or scope.get("method") not in _BODY_METHODS
-            or scope.get("path", "").startswith(RAW_BODY_PREFIXES)
-            or media_type(_content_type(scope)) in FORM_MEDIA_TYPES
+            or path.startswith(RAW_BODY_PREFIXES)
+            or takes_form(path, kind)
         ):
             await self.app(scope, receive, send)
             return
@@ -179,7 +225,9 @@ class JsonInputGuardMiddleware:
             more = bool(message.get("more_body", False))
         body = b"".join(chunks)
 
-        if len(body) > THREAD_ABOVE:
+        if body and path.startswith("/api/") and not is_json_media_type(kind):
+            refused: AppError | None = unsupported_media_type(kind, path)
+        elif len(body) > THREAD_ABOVE:
             refused = await anyio.to_thread.run_sync(body_refusal, body)
         else:
             refused = body_refusal(body)

@@ -3,8 +3,11 @@
 FastAPI documents its own ``HTTPValidationError`` (``{"detail": [...]}``) for every 422 and no
 other error; the API answers ``{"error": {code, message, details}}`` (``api.errors``) for every
 failure. ``install_openapi`` rewrites the generated schema once: the 422s and a ``default``
-answer use ``ErrorBody``, each operation lists the error statuses it can answer, and ``limit``
-carries its maximum (``MAX_PAGE_SIZE``, a setting, so it is filled in here).
+answer use ``ErrorBody``, each operation lists the error statuses it can answer (the rules of
+``_statuses``, plus what a route declares with ``errors(...)``), ``limit`` carries its maximum
+(``MAX_PAGE_SIZE``, a setting, so it is filled in here) and a chat message its length
+(``MAX_MESSAGE_CHARS``). A route that answers a second success status declares it with
+``answers(...)``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.input_guard import RAW_BODY_PREFIXES
 from core.config import Settings
 
 ERROR_REF = "#/components/schemas/ErrorBody"
@@ -45,12 +49,15 @@ class ErrorBody(BaseModel):
 
 # Why each status is answered; which operations list it is decided in ``_statuses``.
 _ERRORS: dict[str, str] = {
+    "400": "The request cannot be trusted as sent (invalid_signature: the payment provider's"
+    " signature does not match the body)",
     "401": "Missing, invalid or expired credentials (unauthorized)",
     "403": "Not allowed for these credentials (forbidden, a plan's or a role's limit)",
     "404": "Nothing with this id in the workspace (not_found)",
     "409": "In conflict with what is stored (a duplicate, a change in progress)",
     "413": "The body is larger than the route accepts (payload_too_large)",
-    "415": "The file's type, or the body's media type, is not supported"
+    "415": "The body's media type is not JSON (or, where the route takes one, a form):"
+    " unsupported_media_type, details[0].content_type; or the file's type is not supported"
     " (unsupported_media_type), or its name or declared type says PDF or DOCX and its bytes"
     " are not (content_type_mismatch)",
     "422": "Invalid input: validation_error (details: one entry per field), invalid_json"
@@ -60,6 +67,21 @@ _ERRORS: dict[str, str] = {
 }
 _AUTH_HEADERS = frozenset({"authorization", "x-widget-key"})
 _WRITES = frozenset({"post", "put", "patch", "delete"})
+# The chat message models whose ``message`` is 1..MAX_MESSAGE_CHARS characters.
+_CHAT_MODELS = ("ChatIn", "OwnerChatIn")
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A route's ``responses=`` for error statuses it answers that ``_statuses``' rules do not
+    list (a 409 on a write without a body, a 401 for wrong credentials on a route that takes
+    none): ``rewrite`` documents each with ``ErrorBody``."""
+    return {status: {"description": _ERRORS[str(status)]} for status in statuses}
+
+
+def answers(status: int, model: type[BaseModel], description: str) -> dict[int | str, Any]:
+    """A route's ``responses=`` for a second success status (a duplicate answered 200 next to
+    the 201 or 202 of a new one), with the body it carries."""
+    return {status: {"model": model, "description": description}}
 
 
 def _error_response(description: str) -> dict[str, Any]:
@@ -76,17 +98,24 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
         statuses += ["401", "403"]
     if any(p["in"] == "path" for p in params):
         statuses.append("404")
-    if method in _WRITES and operation.get("requestBody"):
+    raw = path.startswith(RAW_BODY_PREFIXES)  # read as they come: no 415, no 409/413
+    if method in _WRITES and operation.get("requestBody") and not raw:
         statuses += ["409", "413"]
-    if "multipart/form-data" in operation.get("requestBody", {}).get("content", {}):
+    if method in _WRITES and path.startswith("/api/") and not raw:
+        # A body whose media type is not JSON (api.input_guard), on any write.
         statuses.append("415")
     if path.startswith("/api/"):
         statuses += ["429", "503"]
-    return statuses
+    # What the route declared (``errors``): FastAPI put it in ``responses`` already.
+    statuses += [s for s in operation["responses"] if s.isdigit() and int(s) >= 400]
+    return list(dict.fromkeys(statuses))
 
 
-def rewrite(schema: dict[str, Any], *, max_page_size: int) -> dict[str, Any]:
-    """``schema`` (FastAPI's) with the house error shape and the page size's maximum."""
+def rewrite(
+    schema: dict[str, Any], *, max_page_size: int, max_message_chars: int
+) -> dict[str, Any]:
+    """``schema`` (FastAPI's) with the house error shape, the page size's maximum and the chat
+    message's length."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
@@ -98,11 +127,18 @@ def rewrite(schema: dict[str, Any], *, max_page_size: int) -> dict[str, Any]:
         for method, operation in item.items():
             responses = operation.setdefault("responses", {})
             for status in _statuses(path, method, operation):
-                responses[status] = _error_response(_ERRORS[status])
+                responses[status] = _error_response(
+                    _ERRORS.get(status) or responses[status]["description"]
+                )
             responses["default"] = _error_response("Any other error, in the same shape")
             for param in operation.get("parameters", []):
                 if param["in"] == "query" and param["name"] == "limit":
                     _limit_schema(param, max_page_size)
+    for name in _CHAT_MODELS:
+        # ``message_too_long`` (422) past MAX_MESSAGE_CHARS, a setting: filled in here.
+        message = components.get(name, {}).get("properties", {}).get("message")
+        if message is not None:
+            message.update(minLength=1, maxLength=max_message_chars)
     return schema
 
 
@@ -124,7 +160,11 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
     def openapi() -> dict[str, Any]:
         schema = generate()  # FastAPI's, cached until a route is added
         if "ErrorBody" not in schema.get("components", {}).get("schemas", {}):
-            rewrite(schema, max_page_size=settings.max_page_size)
+            rewrite(
+                schema,
+                max_page_size=settings.max_page_size,
+                max_message_chars=settings.max_message_chars,
+            )
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -51,6 +51,9 @@ class OrderOut(BaseModel):
 
 
 class VerifyIn(BaseModel):
+    # Deliberately lenient, the one body that is: a client passes on the object Razorpay's
+    # checkout handed its callback, which may carry more keys than these three (and the
+    # dashboard's form carries its CSRF token). Every other body refuses unknown fields (422).
     model_config = ConfigDict(extra="ignore")
 
     razorpay_order_id: str = Field(min_length=1, max_length=64)

@@ -26,6 +26,7 @@ class ExportList(BaseModel):
 
 
 class WorkspaceDeleteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     confirm: str = Field(max_length=200, description="the workspace's slug, typed by the owner")
 
 
@@ -36,6 +37,7 @@ class DeletionOut(BaseModel):
 
 
 class AccountDeleteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     password: str = Field(max_length=1024)
 
 
@@ -47,6 +49,7 @@ class AccountDeletionOut(BaseModel):
 class ErasureIn(BaseModel):
     """One visitor: the email they left, or the widget session id their browser kept."""
 
+    model_config = ConfigDict(extra="forbid")
     email: str | None = Field(default=None, max_length=320)
     session_id: str | None = Field(default=None, max_length=128)
 
@@ -56,6 +59,7 @@ class ErasureOut(BaseModel):
 
 
 class RetentionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     conversation_retention_days: int | None = Field(
         description="days to keep conversations (one of 7, 30, 90, 180, 365, at most the "
         "plan's), or null for the plan's default"

@@ -18,6 +18,7 @@ from api.deps import (
     client_info,
 )
 from api.login import password_confirmed, password_login
+from api.openapi import errors
 from api.throttling import RateLimitAuth, rate_limit_mail_to, rate_limit_password_reset
 from core.config import Settings
 from core.errors import NotFound
@@ -226,7 +227,9 @@ async def accept_invitation(
     )
 
 
-@router.post("/auth/login", response_model=TokenOut, dependencies=[RateLimitAuth])
+@router.post(
+    "/auth/login", response_model=TokenOut, responses=errors(401), dependencies=[RateLimitAuth]
+)
 async def login(
     body: LoginIn,
     runtime: RuntimeDep,
@@ -247,7 +250,9 @@ async def login(
     return _tokens(started, settings, policy)
 
 
-@router.post("/auth/refresh", response_model=TokenOut, dependencies=[RateLimitAuth])
+@router.post(
+    "/auth/refresh", response_model=TokenOut, responses=errors(401), dependencies=[RateLimitAuth]
+)
 async def refresh(
     body: RefreshIn,
     runtime: RuntimeDep,

@@ -15,6 +15,7 @@ from api.deps import (
     SettingsDep,
     WorkspaceDep,
 )
+from api.openapi import errors
 from billing import catalog, orders, subscriptions, webhooks
 from billing.provider import PaymentProvider
 from billing.schemas import (
@@ -60,7 +61,7 @@ async def list_plans() -> PlansOut:
     return PlansOut(items=catalog.list_plans())
 
 
-@router.post("/billing/webhooks/razorpay", response_model=WebhookAck)
+@router.post("/billing/webhooks/razorpay", response_model=WebhookAck, responses=errors(400))
 async def razorpay_webhook(
     request: Request,
     session: SessionDep,
@@ -164,7 +165,9 @@ async def cancel_subscription(
 
 
 @router.post(
-    "/workspaces/{workspace_id}/billing/subscription/resume", response_model=SubscriptionOut
+    "/workspaces/{workspace_id}/billing/subscription/resume",
+    response_model=SubscriptionOut,
+    responses=errors(409),
 )
 async def resume_subscription(
     settings: BillingSettingsDep, access: WorkspaceDep, session: SessionDep

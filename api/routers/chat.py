@@ -439,7 +439,7 @@ TranscriptLimit = Annotated[
 
 
 @router.get(
-    "/workspaces/{workspace_id}/conversations/{conversation_id}", response_model=TranscriptOut
+    "/workspaces/{workspace_id}/conversations/{conversation_id:uuid}", response_model=TranscriptOut
 )
 async def get_transcript(
     conversation_id: uuid.UUID,
@@ -468,7 +468,8 @@ async def get_transcript(
 
 
 @router.patch(
-    "/workspaces/{workspace_id}/conversations/{conversation_id}", response_model=ConversationOut
+    "/workspaces/{workspace_id}/conversations/{conversation_id:uuid}",
+    response_model=ConversationOut,
 )
 async def update_conversation(
     conversation_id: uuid.UUID,

@@ -23,7 +23,7 @@ from api.deps import (
 from api.errors import json_parse_error
 from api.ingestion import enqueue_after_commit
 from api.input_guard import media_type
-from api.openapi import document_body
+from api.openapi import answers, document_body
 from api.throttling import RateLimitIngest
 from core.errors import NotFound, UnsupportedMediaType, ValidationFailed
 from rag.knowledge import indexing, listing, retrieval, submissions
@@ -64,6 +64,8 @@ REPLACE_BODY = document_body(
 )
 
 
+UPLOAD_FIELDS = frozenset({"file", "title"})
+
 # --- helpers ---------------------------------------------------------------------------------
 
 
@@ -79,7 +81,11 @@ def _validation(exc: ValidationError) -> ValidationFailed:
     return ValidationFailed(
         "Invalid input",
         details=[
-            {"field": ".".join(str(p) for p in e["loc"]) or None, "message": e["msg"]}
+            {
+                "field": ".".join(str(p) for p in e["loc"]) or None,
+                "message": e["msg"],
+                "type": e["type"],
+            }
             for e in exc.errors()
         ],
     )
@@ -87,6 +93,18 @@ def _validation(exc: ValidationError) -> ValidationFailed:
 
 async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str | None, str | None]:
     form = await request.form()
+    if unknown := sorted(set(form.keys()) - UPLOAD_FIELDS):  # as a JSON body's are refused
+        raise ValidationFailed(
+            "Invalid input",
+            details=[
+                {
+                    "field": key,
+                    "message": "Extra inputs are not permitted",
+                    "type": "extra_forbidden",
+                }
+                for key in unknown
+            ],
+        )
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise ValidationFailed(
@@ -143,6 +161,11 @@ async def _json(request: Request) -> dict[str, Any]:
     "/workspaces/{workspace_id}/documents",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SubmissionOut | SitemapOut,
+    responses=answers(
+        status.HTTP_200_OK,
+        SubmissionOut,
+        "The same content is stored already (`duplicate`): nothing is queued",
+    ),
     dependencies=[RateLimitIngest],
     openapi_extra={"requestBody": CREATE_BODY},
 )
@@ -250,6 +273,9 @@ async def get_document(
 @router.put(
     "/workspaces/{workspace_id}/documents/{document_id}",
     response_model=SubmissionOut,
+    responses=answers(
+        status.HTTP_202_ACCEPTED, SubmissionOut, "The new content is queued for processing"
+    ),
     dependencies=[RateLimitIngest],
     openapi_extra={"requestBody": REPLACE_BODY},
 )
@@ -280,6 +306,10 @@ async def replace_document(
                 "Send {text} or a multipart `file`",
                 details=[{"field": "text", "message": "required"}],
             )
+        try:  # unknown fields are refused, as on every body (422 extra_forbidden)
+            ReplaceTextIn.model_validate(body)
+        except ValidationError as exc:
+            raise _validation(exc) from exc
         submissions.refuse_nul(text)  # 422 invalid_text, as POST {title, text} answers
         raw_title = body.get("title")
         if raw_title is not None and (

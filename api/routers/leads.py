@@ -17,6 +17,7 @@ from api.deps import (
 )
 from api.lead_export import lead_export_response
 from api.middleware import is_head
+from api.openapi import answers
 from core.errors import ValidationFailed
 from workspaces import leads
 from workspaces.schemas import (
@@ -66,7 +67,12 @@ QDep = Annotated[str | None, Query(max_length=200)]
 
 
 @router.post(
-    "/workspaces/{workspace_id}/leads", status_code=status.HTTP_201_CREATED, response_model=LeadOut
+    "/workspaces/{workspace_id}/leads",
+    status_code=status.HTTP_201_CREATED,
+    response_model=LeadOut,
+    responses=answers(
+        status.HTTP_200_OK, LeadOut, "A lead with this email exists: it is updated and returned"
+    ),
 )
 async def create_lead(
     body: LeadIn, access: WorkspaceDep, session: SessionDep, response: Response
@@ -118,12 +124,12 @@ async def export_leads(
     )
 
 
-@router.get("/workspaces/{workspace_id}/leads/{lead_id}", response_model=LeadOut)
+@router.get("/workspaces/{workspace_id}/leads/{lead_id:uuid}", response_model=LeadOut)
 async def get_lead(lead_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Any:
     return await leads.get(session, access, lead_id=lead_id)
 
 
-@router.patch("/workspaces/{workspace_id}/leads/{lead_id}", response_model=LeadOut)
+@router.patch("/workspaces/{workspace_id}/leads/{lead_id:uuid}", response_model=LeadOut)
 async def update_lead(
     lead_id: uuid.UUID,
     body: LeadUpdateIn,
@@ -135,7 +141,9 @@ async def update_lead(
     return await leads.update(session, access, lead_id=lead_id, values=values)
 
 
-@router.delete("/workspaces/{workspace_id}/leads/{lead_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/workspaces/{workspace_id}/leads/{lead_id:uuid}", status_code=status.HTTP_204_NO_CONTENT
+)
 async def delete_lead(lead_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Response:
     """Delete a lead and its personal data. Owners and admins; audited."""
     await leads.delete(session, access, lead_id=lead_id)
@@ -143,7 +151,7 @@ async def delete_lead(lead_id: uuid.UUID, access: WorkspaceDep, session: Session
 
 
 @router.get(
-    "/workspaces/{workspace_id}/leads/{lead_id}/submissions", response_model=LeadSubmissionPage
+    "/workspaces/{workspace_id}/leads/{lead_id:uuid}/submissions", response_model=LeadSubmissionPage
 )
 async def lead_submissions(
     lead_id: uuid.UUID,

@@ -18,6 +18,7 @@ from api.deps import (
     WorkspaceDep,
 )
 from api.login import password_confirmed
+from api.openapi import errors
 from api.throttling import RateLimitAuth
 from core.models import utcnow
 from lifecycle import deletion, erasure, exports, retention
@@ -54,6 +55,7 @@ def _out(export: WorkspaceExport) -> ExportOut:
     "/workspaces/{workspace_id}/exports",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ExportOut,
+    responses=errors(409),
 )
 async def create_export(
     access: WorkspaceDep, session: SessionDep, runtime: RuntimeDep, background: BackgroundTasks
@@ -122,7 +124,9 @@ async def delete_workspace(
     )
 
 
-@router.post("/workspaces/{workspace_id}/restore", response_model=WorkspaceOut)
+@router.post(
+    "/workspaces/{workspace_id}/restore", response_model=WorkspaceOut, responses=errors(409)
+)
 async def restore_workspace(
     access: DeletedWorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> WorkspaceOut:

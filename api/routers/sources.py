@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from api.deps import LimitDep, OffsetDep, RuntimeDep, SessionDep, WorkspaceDep
+from api.openapi import errors
 from api.throttling import RateLimitIngest
 from rag.knowledge import submissions, sync
 from rag.knowledge.models import Source, SourceSync, SyncSchedule
@@ -58,6 +59,8 @@ class SourcePage(BaseModel):
 
 
 class ScheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     schedule: SyncSchedule
 
 
@@ -109,7 +112,9 @@ async def get_source(source_id: uuid.UUID, access: WorkspaceDep, session: Sessio
 
 
 @router.delete(
-    "/workspaces/{workspace_id}/sources/{source_id}", status_code=status.HTTP_204_NO_CONTENT
+    "/workspaces/{workspace_id}/sources/{source_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(409),
 )
 async def delete_source(
     source_id: uuid.UUID, access: WorkspaceDep, session: SessionDep
@@ -132,6 +137,7 @@ async def set_schedule(
     "/workspaces/{workspace_id}/sources/{source_id}/sync",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SyncRequested,
+    responses=errors(409),
     dependencies=[RateLimitIngest],
 )
 async def sync_now(

@@ -15,6 +15,7 @@ from api.deps import (
     WorkspaceDep,
     page_limit,
 )
+from api.openapi import errors
 from api.throttling import rate_limit_invitation
 from core.db import set_tenant
 from core.errors import NotFound
@@ -138,7 +139,9 @@ async def change_member_role(
 
 
 @router.delete(
-    "/workspaces/{workspace_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT
+    "/workspaces/{workspace_id}/members/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(409),
 )
 async def remove_member(user_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Response:
     """Remove a member (owners only; 409 ``last_owner`` for the only owner). Your own user id
@@ -147,7 +150,11 @@ async def remove_member(user_id: uuid.UUID, access: WorkspaceDep, session: Sessi
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/workspaces/{workspace_id}/leave", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/workspaces/{workspace_id}/leave",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(409),
+)
 async def leave_workspace(access: WorkspaceDep, session: SessionDep) -> Response:
     """Leave the workspace yourself, whatever your role: your access ends, the API keys you
     made stop working and your pending invitations are withdrawn. Audited ``member.left``.

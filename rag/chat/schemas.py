@@ -26,9 +26,16 @@ ClientMessageId = Annotated[
 ]
 
 
+MESSAGE_DESCRIPTION = (
+    "The message: some visible text, at most MAX_MESSAGE_CHARS characters once the whitespace"
+    " around it is removed (422 message_empty, message_too_long); the schema's maxLength is"
+    " the server's setting"
+)
+
+
 class ChatIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    message: str = Field(description="1..MAX_MESSAGE_CHARS characters")
+    message: str = Field(description=MESSAGE_DESCRIPTION)
     session_id: str = Field(pattern=SESSION_ID_PATTERN, description="The visitor's session id")
     conversation_id: uuid.UUID | None = None
     client_message_id: ClientMessageId = None
@@ -36,7 +43,7 @@ class ChatIn(BaseModel):
 
 class OwnerChatIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    message: str
+    message: str = Field(description=MESSAGE_DESCRIPTION)
     session_id: str | None = Field(default=None, pattern=SESSION_ID_PATTERN)
     conversation_id: uuid.UUID | None = None
     client_message_id: ClientMessageId = None

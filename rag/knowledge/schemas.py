@@ -96,22 +96,28 @@ class ChunkPage(BaseModel):
 class TextIn(BaseModel):
     # Stripped first: a title or a text of blanks is refused now (422), not accepted and then
     # failed by the job.
-    model_config = ConfigDict(str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     title: str = Field(min_length=1, max_length=300)
     text: str = Field(min_length=1)
 
 
 class UrlIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     url: HttpUrl
 
 
 class SitemapIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     sitemap_url: HttpUrl
 
 
 class ReplaceTextIn(BaseModel):
-    """New text for a document (PUT); read by the route itself, described for the schema."""
+    """New text for a document (PUT), as JSON."""
+
+    model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1)
     title: str | None = Field(
@@ -123,6 +129,8 @@ class ReplaceTextIn(BaseModel):
 
 
 class SearchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     query: str = Field(min_length=1, max_length=2000)
     k: int = Field(default=5, ge=1, le=retrieval.MAX_K)
     mode: retrieval.Mode = retrieval.DEFAULT_MODE

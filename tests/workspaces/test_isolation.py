@@ -175,11 +175,14 @@ async def test_workspace_update(client: httpx.AsyncClient, owner: Owner) -> None
     assert padded.json()["name"] == "Second site"
 
 
-async def test_malformed_ids_are_422_not_500(client: httpx.AsyncClient, owner: Owner) -> None:
+async def test_malformed_ids_are_4xx_not_500(client: httpx.AsyncClient, owner: Owner) -> None:
     response = await client.get("/api/v1/workspaces/not-a-uuid/leads", headers=owner.headers)
     assert response.status_code == 422
+    # A lead's id is a UUID in the path itself (its sibling is the literal leads/export):
+    # anything else there is no lead.
     response = await client.get(owner.url("/leads/123"), headers=owner.headers)
-    assert response.status_code == 422
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
 
 
 async def test_cross_workspace_reads_are_empty_at_the_database(

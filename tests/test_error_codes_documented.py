@@ -1,0 +1,114 @@
+"""Every error code the API can answer is in docs/errors.md, and every code there is answered.
+
+35 codes (``email_taken``, ``invalid_refresh_token``, ``faq_duplicate``...) were named nowhere in
+the README or docs: an integrator met them only in a response."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from api.errors import _HTTP_CODES
+
+ROOT = Path(__file__).resolve().parent.parent
+# What serves the API (the dashboard's pages answer HTML, not these codes).
+PACKAGES = ("api", "core", "workspaces", "rag", "billing", "lifecycle", "widget")
+# Calls with a ``code=`` that is no error's (a plan's code).
+NOT_ERRORS = frozenset({"Plan"})
+_BYTES_CODE = re.compile(rb'"code":\s*"([a-z_]+)"')
+
+
+def _name(call: ast.Call) -> str:
+    func = call.func
+    if isinstance(func, ast.Name):
+        return func.id
+    return func.attr if isinstance(func, ast.Attribute) else ""
+
+
+def _text(node: ast.AST | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def codes_in(tree: ast.AST) -> set[str]:
+    """The codes one module can answer: ``code=`` of a call (an error raised or built), the
+    ``code`` of an error class (not the base's), an error body's code (``error_body``,
+    ``send_error``, a ``{"code": ...}`` dict, raw bytes), the HTTP layer's fallback."""
+    found: set[str | None] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = _name(node)
+            for keyword in node.keywords:
+                if keyword.arg == "code" and name not in NOT_ERRORS:
+                    found.add(_text(keyword.value))
+            if name == "error_body" and node.args:
+                found.add(_text(node.args[0]))
+            if name == "send_error" and len(node.args) > 2:
+                found.add(_text(node.args[2]))
+            if name == "get" and ast.unparse(node.func) == "_HTTP_CODES.get":
+                found.add(_text(node.args[1]) if len(node.args) > 1 else None)
+        elif isinstance(node, ast.ClassDef) and node.name != "AppError":
+            for statement in node.body:
+                target = (
+                    statement.targets[0]
+                    if isinstance(statement, ast.Assign)
+                    else statement.target
+                    if isinstance(statement, ast.AnnAssign)
+                    else None
+                )
+                if isinstance(target, ast.Name) and target.id == "code":
+                    found.add(_text(statement.value))  # type: ignore[union-attr]
+        elif isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                if _text(key) == "code":
+                    found.add(_text(value))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, bytes):
+            found.update(m.decode() for m in _BYTES_CODE.findall(node.value))
+    return {code for code in found if code}
+
+
+def answered_codes() -> set[str]:
+    codes = set(_HTTP_CODES.values())
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            codes |= codes_in(ast.parse(path.read_text(), filename=str(path)))
+    return codes
+
+
+def documented_codes() -> set[str]:
+    text = (ROOT / "docs" / "errors.md").read_text()
+    return set(re.findall(r"^\| `([a-z_]+)` \|", text, flags=re.MULTILINE))
+
+
+def test_every_answered_error_code_is_documented() -> None:
+    answered = answered_codes()
+    assert len(answered) > 100
+    assert sorted(answered - documented_codes()) == []
+
+
+def test_every_documented_error_code_is_answered() -> None:
+    assert sorted(documented_codes() - answered_codes()) == []
+
+
+def test_the_collector_finds_each_way_a_code_is_written() -> None:
+    """The collector itself: each form a code takes in the code, and what is no error's."""
+    source = """
+class Gone(AppError):
+    code = "from_a_class"
+raise ValidationFailed("x", code="from_a_keyword")
+error_body("from_error_body", "m")
+send_error(send, 504, "from_send_error", "m")
+body = {"error": {"code": "from_a_dict"}}
+raw = b'{"error":{"code":"from_bytes"}}'
+code = _HTTP_CODES.get(status, "from_the_fallback")
+Plan(code="free")
+"""
+    assert codes_in(ast.parse(source)) == {
+        "from_a_class",
+        "from_a_keyword",
+        "from_error_body",
+        "from_send_error",
+        "from_a_dict",
+        "from_bytes",
+        "from_the_fallback",
+    }
