@@ -262,15 +262,16 @@ async def test_in_process_queue_serves_waiting_workspaces_in_turn() -> None:
 
 
 def test_the_jobs_someone_waits_for_are_outside_the_workspace_share() -> None:
-    """An export, the analytics and notifications do not queue behind the workspace's
-    ingestion (an owner's export waited 7.5 minutes behind a 10 MiB upload); ingestion,
-    syncs, index builds and a purge keep the share."""
+    """An export, the analytics, notifications and the owner's webhook retries do not queue
+    behind the workspace's ingestion (an owner's export waited 7.5 minutes behind a 10 MiB
+    upload); ingestion, syncs, index builds and a purge keep the share."""
     registry = job_registry()
     assert {name for name in registry.functions if not registry.capped(name)} == {
         "build_workspace_export",
         "refresh_analytics",
         "notifications.dispatch",
         "mail.flush",
+        "webhook_retry",
     }
     for name in ("ingest_document", "sync_source", "maintain_vector_index", "purge_workspace"):
         assert registry.capped(name), name
