@@ -93,8 +93,11 @@ async def test_visitor_gets_a_cited_answer_and_leaves_a_lead(
     OUTPUT.mkdir(exist_ok=True)
     await page.screenshot(path=str(OUTPUT / "widget-open.png"))
 
-    # A pricing question is a sales lead: the form appears; fill it in.
+    # A price question answered from the documents brings no form; asking for sales does: the
+    # form appears; fill it in.
     form = page.get_by_test_id("lead-form")
+    assert await form.count() == 0
+    await _ask(page, "Can someone from your sales team contact me about it?")
     await form.wait_for(state="visible", timeout=TIMEOUT)
     # The visitor's next question still goes into the message box: the form does not take the
     # focus (it did, and the question was typed into the email field).
@@ -729,8 +732,7 @@ async def test_the_owners_texts_replace_the_widgets_english_ones(
     page: Any, demo_server: DemoServer
 ) -> None:
     """A German shop's widget reads German: the message box, the hand-off reply, the contact
-    form's prompt, labels and buttons, and its thanks (they were fixed English). Shown as text:
-    a "<" the owner could not save anyway is never markup."""
+    form's prompt, labels and buttons, and its thanks (they were fixed English)."""
     patched = demo_server.api(
         "PATCH", demo_server.workspace("/widget"), json={"texts": GERMAN_TEXTS}
     )
@@ -741,7 +743,7 @@ async def test_the_owners_texts_replace_the_widgets_english_ones(
         box = page.get_by_test_id("input")
         assert await box.get_attribute("placeholder") == "Ihre Nachricht…"
         answer = await _ask(page, "Ich möchte mit einem Menschen sprechen")
-        assert (await answer.inner_text()).startswith(GERMAN_TEXTS["handoff"])
+        assert GERMAN_TEXTS["handoff"] in await answer.inner_text()
         form = page.get_by_test_id("lead-form")
         await form.wait_for(state="visible", timeout=TIMEOUT)
         shown = await form.inner_text()
@@ -757,6 +759,6 @@ async def test_the_owners_texts_replace_the_widgets_english_ones(
         await form.wait_for(state="hidden", timeout=TIMEOUT)
         thanks = page.locator('[data-testid="message"][data-role="bot"]').last
         await thanks.wait_for(timeout=TIMEOUT)
-        assert await thanks.inner_text() == f"Danke! Wir schreiben an {email}."
+        assert f"Danke! Wir schreiben an {email}." in await thanks.inner_text()
     finally:
         demo_server.api("PATCH", demo_server.workspace("/widget"), json={"texts": None})
