@@ -11,6 +11,7 @@ from core.config import Settings
 from core.text import LineBreaks, has_visible
 from core.urls import base_url
 from widget.policy import normalize_allowed_origin
+from widget.texts import WidgetTextsIn, WidgetTextsOut, texts_out
 
 LeadCapture = Literal["off", "before_chat", "after_messages", "on_intent"]
 LeadField = Literal["email", "name", "phone"]
@@ -48,6 +49,9 @@ class WidgetConfigIn(BaseModel):
     max_conversations_per_hour: int | None = Field(
         default=None, ge=1, le=MAX_CONVERSATION_CAP, strict=True
     )
+    # The texts visitors read, in the owner's words: only the fields sent change (null puts
+    # one back to its English default; ``texts: null`` all of them).
+    texts: WidgetTextsIn | None = None
 
     @field_validator("bot_name")
     @classmethod
@@ -117,6 +121,7 @@ class WidgetConfigOut(BaseModel):
     max_message_chars: int = Field(
         default=2000, description="the longest message the server takes (MAX_MESSAGE_CHARS)"
     )
+    texts: WidgetTextsOut = Field(default_factory=WidgetTextsOut)
 
 
 class OwnerWidgetConfigOut(WidgetConfigOut):
@@ -145,6 +150,7 @@ def conversation_caps(
 
 def merged(config: dict[str, Any] | None, *, workspace_name: str) -> dict[str, Any]:
     values = {**DEFAULTS, **(config or {})}
+    values["texts"] = texts_out(config)
     # A name or greeting saved blank (spaces, zero-width characters) is the default too.
     if not _visible(values.get("bot_name")):
         values["bot_name"] = f"{workspace_name} assistant"

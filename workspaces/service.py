@@ -343,9 +343,12 @@ async def update_widget_config(
     session: AsyncSession, access: WorkspaceAccess, changes: dict[str, Any]
 ) -> Workspace:
     """Merge ``changes`` into the widget's settings (validated by the caller's schema); a None
-    value puts that setting back to its default. Audited (field names)."""
+    value puts that setting back to its default; ``texts`` is merged field by field (a None
+    field back to its default). Audited (field names)."""
     config = dict(access.workspace.widget_config or {})
     for key, value in changes.items():
+        if key == "texts" and isinstance(value, dict):
+            value = _merged_texts(config.get("texts"), value)
         if value is None:
             config.pop(key, None)
         else:
@@ -358,6 +361,18 @@ async def update_widget_config(
         target_type="widget",
         details={"fields": sorted(changes)},
     )
+
+
+def _merged_texts(saved: object, changes: dict[str, Any]) -> dict[str, Any] | None:
+    """The widget's saved texts with ``changes`` (a None value drops that text); None when
+    none is left."""
+    texts = dict(saved) if isinstance(saved, dict) else {}
+    for name, text in changes.items():
+        if text is None:
+            texts.pop(name, None)
+        else:
+            texts[name] = text
+    return texts or None
 
 
 async def audit_log_page(

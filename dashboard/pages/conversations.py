@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import quote_plus
 
@@ -23,6 +24,7 @@ from rag.chat.faq import FaqDuplicate
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.schemas import FaqIn
 from workspaces import leads
+from workspaces.widget_texts import lead_thanks
 
 router = APIRouter(route_class=PageRoute)
 
@@ -106,6 +108,8 @@ async def transcript(
             ),
             "earlier": shown.next_cursor,
             "latest": before is None,
+            # The widget's thanks in the owner's words (widget settings' texts.lead_thanks).
+            "thanked": partial(lead_thanks, page.access.workspace.widget_config),
         },
     )
 

@@ -1,6 +1,7 @@
 """Widget: name, greeting, colour, avatar, position, suggested questions, allowed sites, lead
-capture and the hourly caps on new conversations (every setting the JSON API takes, with the
-same schema), with a live preview of the real widget.js and the embed snippet."""
+capture, the hourly caps on new conversations and the texts visitors read (every setting the
+JSON API takes, with the same schema), with a live preview of the real widget.js and the embed
+snippet."""
 
 from __future__ import annotations
 
@@ -15,7 +16,14 @@ from pydantic import ValidationError
 from api.deps import SessionDep
 from api.middleware import html_security_headers
 from core.errors import ValidationFailed
-from dashboard.pages.common import InvalidText, PageDep, app_errors, field_errors, form_fields
+from dashboard.pages.common import (
+    InvalidText,
+    PageDep,
+    app_errors,
+    field_errors,
+    form_fields,
+)
+from dashboard.pages.form_messages import plain_message
 from dashboard.web import PageRoute, redirect, render, templates
 from widget.config import (
     MAX_CONVERSATION_CAP,
@@ -25,6 +33,7 @@ from widget.config import (
     snippet,
 )
 from workspaces import service
+from workspaces.widget_texts import TEXT_FIELDS
 
 router = APIRouter(route_class=PageRoute)
 
@@ -78,7 +87,23 @@ def _changes(fields: dict[str, Any]) -> dict[str, Any]:
         "suggested_questions": _lines(fields.get("suggested_questions")),
         "allowed_origins": [site_of(line) for line in _lines(fields.get("allowed_origins"))],
         **{cap: _number(fields.get(cap)) for cap in CAPS},
+        # Each text's input is "text_<name>"; empty: the English default.
+        "texts": {name: _text(fields.get(f"text_{name}")) for name in TEXT_FIELDS},
     }
+
+
+def _text(value: object) -> str | None:
+    return str(value or "").strip() or None
+
+
+def _form_errors(exc: ValidationError) -> dict[str, str]:
+    """The schema's refusals by form field: a text's ("texts", name) is its input's."""
+    errors = field_errors(exc)
+    for err in exc.errors():
+        loc = err["loc"]
+        if len(loc) > 1 and loc[0] == "texts":
+            errors.setdefault(f"text_{loc[1]}", plain_message(err))
+    return errors
 
 
 def _context(
@@ -91,6 +116,7 @@ def _context(
     workspace = page.access.workspace
     settings = request.app.state.runtime.settings
     values = merged(workspace.widget_config, workspace_name=workspace.name)
+    values["texts"] = values["texts"].model_dump()
     # Refused: the form as it was sent, an emptied field empty (not the saved value again,
     # which the next save would quietly put back).
     values.update({k: "" if v is None else v for k, v in (submitted or {}).items()})
@@ -106,6 +132,7 @@ def _context(
         "sites_required": not settings.is_development,
         "sites_listed": bool((workspace.widget_config or {}).get("allowed_origins")),
         "errors": errors,
+        "text_fields": TEXT_FIELDS,
     }
 
 
@@ -134,7 +161,7 @@ async def save_widget(request: Request, page: PageDep, session: SessionDep) -> R
     try:
         changes = WidgetConfigIn.model_validate(submitted).model_dump()
     except ValidationError as exc:
-        context = _context(request, page, field_errors(exc), typed)
+        context = _context(request, page, _form_errors(exc), typed)
         return render(request, "widget.html", context, status_code=422)
     except ValidationFailed as exc:  # a validator's own refusal (an allowed site that is none)
         errors = {_field_of(exc): exc.message}
@@ -154,6 +181,10 @@ async def save_widget(request: Request, page: PageDep, session: SessionDep) -> R
 
 def _field_of(exc: ValidationFailed) -> str:
     """The form field a refusal is about (the allowed sites when it names an origin)."""
+    if isinstance(exc.details, list) and exc.details and isinstance(exc.details[0], dict):
+        field = str(exc.details[0].get("field") or "")
+        if field.startswith("texts."):  # a control character in one of the texts
+            return "text_" + field.removeprefix("texts.")
     details = exc.details if isinstance(exc.details, dict) else {}
     return "allowed_origins" if "origin" in details else "_form"
 

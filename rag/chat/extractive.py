@@ -169,9 +169,18 @@ class ExtractiveAnswerer:
     extractive: bool = field(default=True, init=False)
 
     def answer(
-        self, question: str, passages: Sequence[Passage], *, offer_contact: bool = True
+        self,
+        question: str,
+        passages: Sequence[Passage],
+        *,
+        offer_contact: bool = True,
+        dont_know: str | None = None,
     ) -> Completion:
-        text = self._compose(question, passages, offer_contact=offer_contact)
+        """``dont_know``: the owner's answer when no passage is given (else the default)."""
+        if passages or not dont_know:
+            text = self._compose(question, passages, offer_contact=offer_contact)
+        else:
+            text = dont_know
         return Completion(
             text=text,
             prompt_tokens=0,
@@ -182,7 +191,12 @@ class ExtractiveAnswerer:
         )
 
     async def generate(self, request: GenerationRequest) -> Completion:
-        return self.answer(request.question, request.passages, offer_contact=request.offer_contact)
+        return self.answer(
+            request.question,
+            request.passages,
+            offer_contact=request.offer_contact,
+            dont_know=request.dont_know,
+        )
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
         completion = await self.generate(request)

@@ -90,6 +90,10 @@ class GenerationRequest:
     offer_contact: bool = True
     """The owner lets the bot ask for contact details: false when the workspace's lead capture
     is "Never" (the rules then forbid offering a follow-up; "I don't know" asks for nothing)."""
+    dont_know: str | None = None
+    """The owner's "don't know" answer (widget settings' ``texts``), None for the default."""
+    unavailable: str | None = None
+    """The owner's answer for a model that failed, None for the default."""
     spent: Spent | None = None
     """Kept up by ``Generator.stream`` as the model writes (a model's generator; the extractive
     answerer spends nothing)."""

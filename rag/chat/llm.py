@@ -365,7 +365,8 @@ def _said_something(completion: Completion, request: GenerationRequest) -> Compl
     answer. It cites no passage, so the question is left unanswered for the owner."""
     if has_visible(completion.text):
         return completion
-    return replace(completion, text=fallback_answer("", offer_contact=request.offer_contact))
+    text = request.unavailable or fallback_answer("", offer_contact=request.offer_contact)
+    return replace(completion, text=text)
 
 
 def make_generator(settings: Settings, *, llm: LLM | None = None) -> Generator:

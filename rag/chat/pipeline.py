@@ -229,7 +229,11 @@ class AnswerPipeline:
                 # Broken off after the model's first words: what it wrote is metered, and the
                 # answer recorded as interrupted (the visitor gets the fallback in its place).
                 interrupted = spent.partial()
-                emit("replace", {"text": fallback_answer("", offer_contact=turn.asks_for_contact)})
+                fallback = turn.text("unavailable")
+                emit(
+                    "replace",
+                    {"text": fallback or fallback_answer("", offer_contact=turn.asks_for_contact)},
+                )
             if completion is None and not failed:
                 completion = Completion(text=text, prompt_tokens=0, completion_tokens=0, model="")
             clock.lap("generation")
@@ -451,4 +455,6 @@ class AnswerPipeline:
             history=turn.history,
             user=visitor_hash(turn.session_id, self.settings.jwt_key),
             offer_contact=turn.asks_for_contact,
+            dont_know=turn.text("dont_know"),
+            unavailable=turn.text("unavailable"),
         )

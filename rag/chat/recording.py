@@ -31,7 +31,11 @@ from workspaces import usage
 
 
 def generated(
-    grounding: Grounding, completion: Completion | None, *, offer_contact: bool = True
+    grounding: Grounding,
+    completion: Completion | None,
+    *,
+    offer_contact: bool = True,
+    unavailable: str | None = None,
 ) -> Answer:
     """The answer written from the passages; "I don't know" when it cites none of them; the
     fallback when the model failed (an outage, a timeout, a stream broken off: the visitor got
@@ -39,10 +43,11 @@ def generated(
     guard's refusal (``refused``: no answer, and no question left unanswered for the owner)
     when the guard withheld it. An answer the model did not finish (``cut``: stopped at
     max_tokens, or at ``rag.chat.llm``'s cap on its length) ends with "…", so the visitor
-    sees it was cut short."""
+    sees it was cut short. ``unavailable``: the owner's text for the fallback."""
     offer = offer_contact
     if completion is None:
-        return Answer(fallback_answer("", offer_contact=offer), "fallback", unanswered=True)
+        text = unavailable or fallback_answer("", offer_contact=offer)
+        return Answer(text, "fallback", unanswered=True)
     if completion.guarded:
         return Answer(completion.text, "refused")
     # A source number the model made up would show as a citation that leads nowhere.
@@ -132,7 +137,12 @@ class AnswerRecorder:
         answer = (
             settled
             if isinstance(settled, Answer)
-            else generated(settled, completion, offer_contact=turn.asks_for_contact)
+            else generated(
+                settled,
+                completion,
+                offer_contact=turn.asks_for_contact,
+                unavailable=turn.text("unavailable"),
+            )
         )
         text = safe_links(turn, answer.text, answer.citations) if answer.drawn else answer.text
         citations = list(answer.citations)

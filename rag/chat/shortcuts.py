@@ -15,6 +15,7 @@ from rag.chat.normalize import normalize_question
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.stages import Answer, Turn, safe_links
 from workspaces import leads, notifications
+from workspaces.widget_texts import with_email
 
 
 def courtesy(turn: Turn) -> Answer | None:
@@ -34,7 +35,7 @@ async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
     if turn.intent != "human":
         return None
     if turn.resumed:
-        return Answer(persona_reply("human", turn.bot_name), "handoff")
+        return Answer(_handoff_reply(turn), "handoff")
     handed_off = await conversation_repo.set_conversation_status(
         session,
         workspace_id=turn.workspace.id,
@@ -60,8 +61,14 @@ async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
         str(turn.conversation_id),
         {"conversation_id": str(turn.conversation_id)},
     )
-    reply = persona_reply("human", turn.bot_name, offer_contact=turn.asks_for_contact)
-    return Answer(reply, "handoff", handoff_delivery=delivery)
+    return Answer(_handoff_reply(turn), "handoff", handoff_delivery=delivery)
+
+
+def _handoff_reply(turn: Turn) -> str:
+    """The owner's hand-off reply (widget settings' ``texts.handoff``), else the default."""
+    return turn.text("handoff") or persona_reply(
+        "human", turn.bot_name, offer_contact=turn.asks_for_contact
+    )
 
 
 async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
@@ -99,7 +106,10 @@ async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
             conversation_id=turn.conversation_id,
             lead_id=lead_id,
         )
-    return Answer(persona_reply("contact", turn.bot_name), "fallback", lead_saved=True)
+    # The owner's thanks for contact details left (the widget's form says the same).
+    thanks = turn.text("lead_thanks")
+    reply = with_email(thanks, email) if thanks else persona_reply("contact", turn.bot_name)
+    return Answer(reply, "fallback", lead_saved=True)
 
 
 def faq_exact(turn: Turn) -> Answer | None:

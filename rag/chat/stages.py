@@ -36,6 +36,7 @@ from workspaces import notifications, usage
 from workspaces.models import Workspace
 from workspaces.plans import Metric, get_plan
 from workspaces.widget_keys import WorkspaceChanged
+from workspaces.widget_texts import TextName, owner_text
 
 Source = Literal["faq", "cache", "rag", "fallback", "handoff", "refused"]
 """Where an answer came from; ``refused``: the output guard withheld the model's answer and the
@@ -149,6 +150,10 @@ class Turn:
     @property
     def asks_for_contact(self) -> bool:
         return asks_for_contact(self.workspace)
+
+    def text(self, name: TextName) -> str | None:
+        """The owner's text ``name`` (widget settings' ``texts``), None for the default."""
+        return owner_text(self.workspace.widget_config, name)
 
     @property
     def cache_version(self) -> str:
@@ -445,7 +450,7 @@ async def retrieve(
     ]
     if not relevant:
         offer = turn.asks_for_contact
-        text = dont_know_answer(offer_contact=offer)
+        text = turn.text("dont_know") or dont_know_answer(offer_contact=offer)
         return Answer(text, "fallback", lead_capture=offer, unanswered=True)
     passages = tuple(
         Passage(

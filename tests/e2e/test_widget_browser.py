@@ -93,8 +93,11 @@ async def test_visitor_gets_a_cited_answer_and_leaves_a_lead(
     OUTPUT.mkdir(exist_ok=True)
     await page.screenshot(path=str(OUTPUT / "widget-open.png"))
 
-    # A pricing question is a sales lead: the form appears; fill it in.
+    # A price question answered from the documents brings no form; asking for sales does: the
+    # form appears; fill it in.
     form = page.get_by_test_id("lead-form")
+    assert await form.count() == 0
+    await _ask(page, "Can someone from your sales team contact me about it?")
     await form.wait_for(state="visible", timeout=TIMEOUT)
     # The visitor's next question still goes into the message box: the form does not take the
     # focus (it did, and the question was typed into the email field).
@@ -711,3 +714,51 @@ async def test_answers_link_only_to_the_sites_own_domains(
     finally:
         demo_server.api("PATCH", demo_server.workspace("/widget"), json={"allowed_origins": []})
         demo_server.api("DELETE", demo_server.workspace(f"/documents/{document_id}"))
+
+
+GERMAN_TEXTS = {
+    "handoff": "Gern meldet sich jemand aus dem Team. Bitte hinterlassen Sie Ihre E-Mail-Adresse.",
+    "lead_prompt": "Hinterlassen Sie Ihre Daten, wir melden uns.",
+    "lead_thanks": "Danke! Wir schreiben an {email}.",
+    "placeholder": "Ihre Nachricht…",
+    "send_button": "Senden",
+    "skip_button": "Nicht jetzt",
+    "email_label": "E-Mail-Adresse",
+    "name_label": "Ihr Name",
+}
+
+
+async def test_the_owners_texts_replace_the_widgets_english_ones(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """A German shop's widget reads German: the message box, the hand-off reply, the contact
+    form's prompt, labels and buttons, and its thanks (they were fixed English)."""
+    patched = demo_server.api(
+        "PATCH", demo_server.workspace("/widget"), json={"texts": GERMAN_TEXTS}
+    )
+    assert patched.status_code == 200, patched.text
+    try:
+        await page.goto(demo_server.base_url + "/")
+        await _open(page)
+        box = page.get_by_test_id("input")
+        assert await box.get_attribute("placeholder") == "Ihre Nachricht…"
+        answer = await _ask(page, "Ich möchte mit einem Menschen sprechen")
+        assert GERMAN_TEXTS["handoff"] in await answer.inner_text()
+        form = page.get_by_test_id("lead-form")
+        await form.wait_for(state="visible", timeout=TIMEOUT)
+        shown = await form.inner_text()
+        for name in ("lead_prompt", "email_label", "name_label"):
+            assert GERMAN_TEXTS[name] in shown, name
+        assert await page.get_by_test_id("lead-submit").inner_text() == "Senden"
+        assert await page.get_by_test_id("lead-skip").inner_text() == "Nicht jetzt"
+        for english in ("Leave your details", "Email", "Not now"):
+            assert english not in shown, english
+        email = f"kunde-{uuid.uuid4().hex[:8]}@example.com"
+        await page.get_by_test_id("lead-email").fill(email)
+        await page.get_by_test_id("lead-submit").click()
+        await form.wait_for(state="hidden", timeout=TIMEOUT)
+        thanks = page.locator('[data-testid="message"][data-role="bot"]').last
+        await thanks.wait_for(timeout=TIMEOUT)
+        assert f"Danke! Wir schreiben an {email}." in await thanks.inner_text()
+    finally:
+        demo_server.api("PATCH", demo_server.workspace("/widget"), json={"texts": None})

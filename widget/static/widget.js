@@ -427,6 +427,11 @@
     max_message_chars: 2000,
   };
   let cfg = DEFAULTS;
+  // The owner's text for `k` (the widget settings' `texts`), else the English default `d`.
+  const T = (k, d) => {
+    const t = cfg.texts && cfg.texts[k];
+    return typeof t === "string" && t.trim() ? t : d;
+  };
   let ui = null;
   let isOpen = false;
   let pendingOpen = null;
@@ -594,7 +599,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     const err = h("div", { class: "err", role: "alert", "data-testid": "error", hidden: true }, [errText, retryBtn]);
 
     const input = h("textarea", {
-      "data-testid": "input", rows: 1, maxlength: Math.max(1, parseInt(cfg.max_message_chars, 10) || 2000), placeholder: "Type your message\u2026",
+      "data-testid": "input", rows: 1, maxlength: Math.max(1, parseInt(cfg.max_message_chars, 10) || 2000), placeholder: T("placeholder", "Type your message\u2026"),
       "aria-label": "Message " + botName, enterkeyhint: "send", dir: "auto", "aria-describedby": "tb-count",
     });
     const send = h("button", { type: "submit", class: "send", "data-testid": "send", "aria-label": "Send message" }, [icon("send", 18)]);
@@ -1217,14 +1222,14 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     leadVisible = true;
     const blocking = (leadBlocking = reason === "before");
     const fields = Array.isArray(cfg.lead_fields) ? cfg.lead_fields : DEFAULTS.lead_fields;
-    const intro =
+    const intro = T("lead_prompt", null) || (
       reason === "before"
         ? "Before we start, please tell us how to reach you."
         : reason === "handoff"
           ? "Want a person from our team to follow up? Leave your details and we'll get back to you."
           : reason === "unavailable"
             ? "The assistant can't answer right now. Leave your details and our team will get back to you."
-            : "Leave your details and we'll get back to you.";
+            : "Leave your details and we'll get back to you.");
     const field = (name, label, type, autocomplete, required) => {
       const inp = h("input", {
         type, name, autocomplete, required, "aria-required": required ? "true" : null,
@@ -1232,13 +1237,13 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       });
       return [h("label", null, [label + (required ? " *" : ""), inp]), inp];
     };
-    const [emailL, email] = field("email", "Email", "email", "email", true);
-    const [nameL, name] = fields.includes("name") ? field("name", "Name", "text", "name", false) : [null, null];
-    const [phoneL, phone] = fields.includes("phone") ? field("phone", "Phone", "tel", "tel", false) : [null, null];
+    const [emailL, email] = field("email", T("email_label", "Email"), "email", "email", true);
+    const [nameL, name] = fields.includes("name") ? field("name", T("name_label", "Name"), "text", "name", false) : [null, null];
+    const [phoneL, phone] = fields.includes("phone") ? field("phone", T("phone_label", "Phone"), "tel", "tel", false) : [null, null];
     const msg = h("div", { class: "msgerr", role: "alert" });
-    const submitBtn = h("button", { type: "submit", class: "btn", "data-testid": "lead-submit", text: "Send" });
+    const submitBtn = h("button", { type: "submit", class: "btn", "data-testid": "lead-submit", text: T("send_button", "Send") });
     const skip = !blocking && h("button", {
-      type: "button", class: "btn2", "data-testid": "lead-skip", text: "Not now",
+      type: "button", class: "btn2", "data-testid": "lead-skip", text: T("skip_button", "Not now"),
       onclick: () => {
         leadDismissed = true;
         hideLead();
@@ -1281,7 +1286,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
         if (!res.ok) throw await httpError(res);
         store.set("lead", "1");
         hideLead();
-        const m = botMessage({ t: "Thanks! We'll be in touch at " + value + "." });
+        const m = botMessage({ t: T("lead_thanks", "Thanks! We'll be in touch at {email}.").split("{email}").join(value) });
         ui.log.appendChild(m.el);
         m.render();
         toBottom(true);

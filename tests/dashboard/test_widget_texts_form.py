@@ -1,0 +1,115 @@
+"""The widget page's "Texts in your visitors' language": each text saved with the JSON API's
+schema (empty: the English default, shown greyed), a refused one shown beside its field with
+what was typed, and the transcript's note of the widget's thanks in the owner's words."""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+
+from api.runtime import Runtime
+from tests.dashboard.conftest import WebOwner
+from workspaces import repository as ws_repo
+from workspaces.widget_texts import TEXT_FIELDS
+
+BASE = {"lead_capture": "on_intent", "lead_fields": ["email"], "position": "bottom-right"}
+
+
+def _field(page: str, name: str) -> str:
+    """The text in the form's field for text ``name`` (an input's value, a textarea's body)."""
+    tid = f"text_{name}"
+    found = re.search(rf'<input id="{tid}" name="{tid}"[^>]* value="([^"]*)"', page) or re.search(
+        rf'<textarea id="{tid}" name="{tid}"[^>]*>([^<]*)</textarea>', page
+    )
+    assert found, name
+    return html.unescape(found.group(1))
+
+
+async def _public_texts(runtime: Runtime, web: WebOwner) -> dict[str, object]:
+    async with runtime.db.transaction(workspace_id=uuid.UUID(web.workspace_id)) as session:
+        workspace = await ws_repo.get_workspace(session, uuid.UUID(web.workspace_id))
+        assert workspace is not None
+    config = await web.client.get(
+        "/api/v1/widget/config", headers={"X-Widget-Key": workspace.public_key}
+    )
+    assert config.status_code == 200, config.text
+    texts: dict[str, object] = config.json()["texts"]
+    return texts
+
+
+async def test_texts_are_saved_from_the_form_and_emptied_back_to_the_default(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    page = await web.client.get(web.url("widget"))
+    assert page.status_code == 200
+    for name, spec in TEXT_FIELDS.items():
+        assert _field(page.text, name) == ""
+        shown = re.search(rf'id="text_{name}" [^>]*placeholder="([^"]*)"', page.text)
+        assert shown, name
+        assert html.unescape(shown.group(1)) == spec.default, name
+
+    typed = {
+        "text_dont_know": "No lo sé.\r\n¿Nos deja su correo?",
+        "text_placeholder": "Escriba su mensaje…",
+        "text_send_button": "Enviar",
+    }
+    saved = await web.post(web.url("widget"), {**BASE, **typed})
+    assert saved.status_code == 303, saved.text
+    page = await web.client.get(web.url("widget"))
+    assert _field(page.text, "dont_know") == "No lo sé.\n¿Nos deja su correo?"
+    assert _field(page.text, "send_button") == "Enviar"
+    texts = await _public_texts(runtime, web)
+    assert texts["placeholder"] == "Escriba su mensaje…"
+    assert texts["handoff"] is None
+
+    emptied = await web.post(web.url("widget"), {**BASE, "text_send_button": "Enviar"})
+    assert emptied.status_code == 303
+    texts = await _public_texts(runtime, web)
+    assert texts == {**dict.fromkeys(TEXT_FIELDS), "send_button": "Enviar"}
+
+
+async def test_a_refused_text_is_shown_beside_its_field_and_nothing_is_saved(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    for name, value, message in (
+        ("handoff", "Hola <b>amigo</b>", "plain text"),
+        ("skip_button", "x" * 31, "at most 30"),
+        ("placeholder", "tab\there", "control character U+0009"),
+    ):
+        refused = await web.post(web.url("widget"), {**BASE, f"text_{name}": value})
+        assert refused.status_code == 422, (name, refused.text)
+        error = re.search(rf'<p class="field-error" id="text_{name}-err">([^<]*)</p>', refused.text)
+        assert error, (name, refused.text[-2000:])
+        assert message in html.unescape(error.group(1)), name
+        assert _field(refused.text, name) == value  # what was typed stays in the field
+    assert await _public_texts(runtime, web) == dict.fromkeys(TEXT_FIELDS)
+
+
+async def test_the_transcript_shows_the_widgets_thanks_in_the_owners_words(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    thanks = "¡Gracias! Le escribiremos a {email}."
+    assert (await web.post(web.url("widget"), {**BASE, "text_lead_thanks": thanks})).status_code
+    async with runtime.db.transaction(workspace_id=uuid.UUID(web.workspace_id)) as session:
+        workspace = await ws_repo.get_workspace(session, uuid.UUID(web.workspace_id))
+        assert workspace is not None
+    session_id = f"v-{uuid.uuid4().hex}"
+    headers = {"X-Widget-Key": workspace.public_key}
+    asked = await web.client.post(
+        "/api/v1/chat",
+        json={"message": "Quiero hablar con una persona", "session_id": session_id},
+        headers=headers,
+    )
+    assert asked.json()["intent"] == "human", asked.text
+    conversation_id = asked.json()["conversation_id"]
+    email = f"cliente-{uuid.uuid4().hex[:10]}@example.org"
+    sent = await web.client.post(
+        "/api/v1/widget/leads",
+        json={"email": email, "session_id": session_id, "conversation_id": conversation_id},
+        headers=headers,
+    )
+    assert sent.status_code == 202, sent.text
+    page = await web.client.get(web.url(f"conversations/{conversation_id}"))
+    assert f"¡Gracias! Le escribiremos a {email}." in html.unescape(page.text)
+    assert "in touch" not in page.text

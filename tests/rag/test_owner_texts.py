@@ -1,0 +1,135 @@
+"""The bot's own answers in the owner's words (the widget settings' ``texts``): the "don't
+know" answer, the reply to a request for a person, the thanks for an address typed into the
+chat, and the fallback when the model fails (its JSON answer, the stream's ``replace``, a model
+that wrote nothing). A change applies to the next answer; another workspace keeps the English
+defaults."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from api.runtime import Runtime
+from tests.conftest import Owner, client_for, make_runtime, make_settings, signup
+from tests.fakes.openai_server import FakeOpenAI
+from tests.rag.test_answers import REFUNDS, ingest
+from tests.rag.test_chat import chat, parse_sse, widget_headers
+
+DONT_KNOW = "Das weiß ich leider nicht. Schreiben Sie uns gern eine E-Mail."
+HANDOFF = "Gern verbindet Sie unser Team: hinterlassen Sie Ihre E-Mail-Adresse."
+UNAVAILABLE = "Gerade klappt es nicht. Bitte versuchen Sie es gleich noch einmal."
+
+
+async def _texts(client: httpx.AsyncClient, owner: Owner, **texts: str | None) -> None:
+    saved = await client.patch(owner.url("/widget"), json={"texts": texts}, headers=owner.headers)
+    assert saved.status_code == 200, saved.text
+
+
+def _session() -> str:
+    return f"s-{uuid.uuid4().hex[:12]}"
+
+
+async def test_dont_know_and_handoff_answers_are_the_owners_and_change_with_the_next_answer(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    other = await signup(client, "English shop")
+    await _texts(client, owner, dont_know=DONT_KNOW, handoff=HANDOFF)
+
+    unknown = (await chat(client, owner, "Verkaufen Sie Geschenkkarten?")).json()
+    assert (unknown["source"], unknown["answer"]) == ("fallback", DONT_KNOW)
+    assert unknown["lead_capture"] is True
+    person = (await chat(client, owner, "Ich möchte mit einem Menschen sprechen")).json()
+    assert (person["intent"], person["source"]) == ("human", "handoff")
+    assert person["answer"] == HANDOFF
+    listing = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
+    assert listing["items"][0]["status"] == "handoff"  # still handed off
+
+    # The other workspace's bot keeps its English texts.
+    english = (await chat(client, other, "Do you sell gift cards?")).json()
+    assert english["answer"].startswith("Sorry, I don't know")
+    human = (await chat(client, other, "I want to talk to a human")).json()
+    assert human["answer"].startswith("I'm an automated assistant")
+
+    # A change applies to the next answer (the widget key's cached workspace is checked).
+    await _texts(client, owner, dont_know="Keine Ahnung, leider.")
+    again = await chat(client, owner, "Verkaufen Sie Geschenkkarten?", session_id=_session())
+    assert again.json()["answer"] == "Keine Ahnung, leider."
+    # Streamed alike.
+    streamed = await client.post(
+        "/api/v1/chat",
+        json={"message": "Haben Sie ein U-Boot?", "session_id": _session()},
+        headers=widget_headers(owner, Accept="text/event-stream"),
+    )
+    assert dict(parse_sse(streamed.text))["done"]["answer"] == "Keine Ahnung, leider."
+
+    # Back to the default: the English answer again.
+    await _texts(client, owner, dont_know=None)
+    default = await chat(client, owner, "Verkaufen Sie Geschenkkarten?", session_id=_session())
+    assert default.json()["answer"].startswith("Sorry, I don't know")
+
+
+async def test_an_address_typed_in_the_chat_is_thanked_in_the_owners_words(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    await _texts(client, owner, lead_thanks="Danke! Wir schreiben an {email}.")
+    email = f"kunde-{uuid.uuid4().hex[:8]}@example.com"
+    body = (await chat(client, owner, f"my email is {email}", session_id=_session())).json()
+    assert (body["answer"], body["lead_saved"]) == (f"Danke! Wir schreiben an {email}.", True)
+
+
+# --- with a language model ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fake_llm() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def llm_client(
+    fake_llm: FakeOpenAI, db: Any, redis_client: Any
+) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
+    fake_llm.reset_all()
+    settings = make_settings(
+        openai_api_key="sk-test",
+        openai_base_url=fake_llm.base_url,
+        llm_timeout_seconds=5.0,
+        llm_max_retries=0,
+        retrieval_min_similarity=0.05,
+    )
+    async with make_runtime(settings, db, redis_client) as runtime, client_for(runtime) as c:
+        yield c, runtime
+
+
+async def test_the_models_failure_gets_the_owners_fallback(
+    llm_client: tuple[httpx.AsyncClient, Runtime], fake_llm: FakeOpenAI
+) -> None:
+    client, runtime = llm_client
+    owner = await signup(client, "Modell")
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    await _texts(client, owner, unavailable=UNAVAILABLE)
+    question = "Can I get a refund on a yearly plan?"
+
+    fake_llm.fail_next(500)
+    body = (await chat(client, owner, question, session_id=_session())).json()
+    assert (body["source"], body["answer"]) == ("fallback", UNAVAILABLE)
+
+    fake_llm.fail_next(500)
+    streamed = await client.post(
+        "/api/v1/chat",
+        json={"message": question, "session_id": _session()},
+        headers=widget_headers(owner, Accept="text/event-stream"),
+    )
+    events = parse_sse(streamed.text)
+    assert [data["text"] for name, data in events if name == "replace"][-1] == UNAVAILABLE
+    assert dict(events)["done"]["answer"] == UNAVAILABLE
+
+    # A model that wrote nothing visible: the same fallback.
+    fake_llm.chat_reply = " "
+    empty = (await chat(client, owner, question, session_id=_session())).json()
+    assert empty["answer"] == UNAVAILABLE

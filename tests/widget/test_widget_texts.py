@@ -1,0 +1,111 @@
+"""The texts a visitor reads, in the owner's words (the widget settings' ``texts``): set through
+the API, served to the widget by ``/api/v1/widget/config``, refused when they are no plain text
+(HTML, control characters, too long), and merged field by field; null puts one back to its
+English default. A workspace's texts are its own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Owner, signup
+from workspaces.widget_texts import TEXT_FIELDS
+
+GERMAN = {
+    "dont_know": "Das weiß ich leider nicht.\nMöchten Sie uns Ihre E-Mail-Adresse hinterlassen?",
+    "handoff": "Gern verbinde ich Sie mit unserem Team.",
+    "lead_prompt": "Hinterlassen Sie Ihre Daten, wir melden uns.",
+    "lead_thanks": "Danke! Wir melden uns unter {email}.",
+    "placeholder": "Ihre Nachricht…",
+    "send_button": "Senden",
+    "skip_button": "Nicht jetzt",
+    "email_label": "E-Mail",
+}
+
+
+async def _patch(client: httpx.AsyncClient, owner: Owner, body: dict[str, Any]) -> httpx.Response:
+    return await client.patch(owner.url("/widget"), json=body, headers=owner.headers)
+
+
+async def _public(client: httpx.AsyncClient, owner: Owner) -> dict[str, Any]:
+    response = await client.get(
+        "/api/v1/widget/config", headers={"X-Widget-Key": owner.workspace["public_key"]}
+    )
+    assert response.status_code == 200, response.text
+    texts: dict[str, Any] = response.json()["texts"]
+    return texts
+
+
+async def test_texts_are_saved_served_to_the_widget_and_merged_field_by_field(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    assert await _public(client, owner) == dict.fromkeys(TEXT_FIELDS)  # all defaults
+
+    saved = await _patch(client, owner, {"texts": GERMAN})
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["texts"] == {**dict.fromkeys(TEXT_FIELDS), **GERMAN}
+    assert await _public(client, owner) == {**dict.fromkeys(TEXT_FIELDS), **GERMAN}
+
+    # Only the fields sent change; null (or nothing visible) puts one back to its default; a
+    # PATCH without texts leaves them alone.
+    changed = await _patch(
+        client,
+        owner,
+        {"texts": {"send_button": " Abschicken ", "skip_button": None, "placeholder": "\u200b "}},
+    )
+    assert changed.status_code == 200, changed.text
+    assert (await _patch(client, owner, {"bot_name": "Lotte"})).status_code == 200
+    served = await _public(client, owner)
+    assert served["send_button"] == "Abschicken"
+    assert served["skip_button"] is None
+    assert served["placeholder"] is None
+    assert served["handoff"] == GERMAN["handoff"]
+
+    # Another workspace still has the English defaults.
+    other = await signup(client, "Other shop")
+    assert await _public(client, other) == dict.fromkeys(TEXT_FIELDS)
+
+    # ``texts: null``: every text back to its default.
+    assert (await _patch(client, owner, {"texts": None})).status_code == 200
+    assert await _public(client, owner) == dict.fromkeys(TEXT_FIELDS)
+
+
+@pytest.mark.parametrize(
+    ("texts", "code", "field"),
+    [
+        ({"placeholder": "x" * 81}, "validation_error", "texts.placeholder"),
+        ({"dont_know": "y" * 501}, "validation_error", "texts.dont_know"),
+        ({"handoff": "Schreiben Sie <b>uns</b>"}, "validation_error", "texts.handoff"),
+        ({"lead_prompt": "Fish &amp; chips"}, "validation_error", "texts.lead_prompt"),
+        ({"send_button": "Sen\x00den"}, "invalid_text", "texts.send_button"),
+        ({"placeholder": "Tab\there"}, "invalid_text", "texts.placeholder"),
+        ({"lead_thanks": "Two\nlines"}, "invalid_text", "texts.lead_thanks"),
+        ({"dont_know": "bell\x07"}, "invalid_text", "texts.dont_know"),
+        ({"greeting": "hi"}, "validation_error", "texts.greeting"),
+        ({"placeholder": 5}, "validation_error", "texts.placeholder"),
+    ],
+)
+async def test_texts_that_are_not_plain_text_are_refused_and_change_nothing(
+    client: httpx.AsyncClient, owner: Owner, texts: dict[str, Any], code: str, field: str
+) -> None:
+    assert (await _patch(client, owner, {"texts": {"send_button": "Senden"}})).status_code == 200
+    refused = await _patch(client, owner, {"texts": texts})
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == code
+    assert error["details"][0]["field"] == field
+    served = await _public(client, owner)
+    assert served == {**dict.fromkeys(TEXT_FIELDS), "send_button": "Senden"}
+
+
+async def test_plain_text_with_angle_brackets_apart_and_line_breaks_is_taken(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    texts = {"dont_know": "Pas de réponse :-(\r\nÉcrivez-nous: 2 < 3 & 4 > 1", "placeholder": "Q&A"}
+    saved = await _patch(client, owner, {"texts": texts})
+    assert saved.status_code == 200, saved.text
+    served = await _public(client, owner)
+    assert served["dont_know"] == "Pas de réponse :-(\nÉcrivez-nous: 2 < 3 & 4 > 1"
+    assert served["placeholder"] == "Q&A"

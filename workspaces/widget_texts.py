@@ -1,0 +1,100 @@
+"""The texts a visitor reads that the owner may write in their visitors' language: the widget
+settings' ``texts`` object (``widget_config["texts"]``). Each is optional: unset (or blank), the
+English default. Read here by the answer pipeline (``rag.chat``: the don't-know answer, the
+fallback when the model fails, the hand-off reply, the thanks for an address typed into the
+chat) and by the dashboard; validated by ``widget.texts`` (the API's and the dashboard's
+schema); served to widget.js by ``/api/v1/widget/config``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from core.text import has_visible
+
+TextName = Literal[
+    "dont_know",
+    "unavailable",
+    "handoff",
+    "lead_prompt",
+    "lead_thanks",
+    "placeholder",
+    "send_button",
+    "skip_button",
+    "email_label",
+    "name_label",
+    "phone_label",
+]
+
+
+@dataclass(frozen=True)
+class TextField:
+    label: str
+    """What the dashboard calls it."""
+    max_length: int
+    multiline: bool
+    default: str
+    """The English text used when the owner sets none (as the visitor reads it)."""
+
+
+EMAIL = "{email}"
+"""In ``lead_thanks``: replaced by the address the visitor left."""
+
+TEXT_FIELDS: dict[TextName, TextField] = {
+    "dont_know": TextField(
+        "Answer when the bot does not know",
+        500,
+        True,
+        "Sorry, I don't know the answer to that based on the information available. Would you "
+        "like to leave your email address so the team can follow up with you?",
+    ),
+    "unavailable": TextField(
+        "Answer when answering fails for a moment",
+        500,
+        True,
+        "Sorry, I'm having trouble answering right now. Please try again in a moment, or leave "
+        "your email address and the team will get back to you.",
+    ),
+    "handoff": TextField(
+        "Reply to a request for a person",
+        500,
+        True,
+        "I'm an automated assistant, but I can get a person from the team to follow up. Please "
+        "leave your email address, and someone will get back to you.",
+    ),
+    "lead_prompt": TextField(
+        "Contact form: its prompt", 300, False, "Leave your details and we'll get back to you."
+    ),
+    "lead_thanks": TextField(
+        "Thanks once contact details are left",
+        300,
+        False,
+        "Thanks! We'll be in touch at {email}.",
+    ),
+    "placeholder": TextField("Message box: placeholder", 80, False, "Type your message…"),
+    "send_button": TextField("Contact form: send button", 30, False, "Send"),
+    "skip_button": TextField("Contact form: dismiss button", 30, False, "Not now"),
+    "email_label": TextField("Contact form: email label", 40, False, "Email"),
+    "name_label": TextField("Contact form: name label", 40, False, "Name"),
+    "phone_label": TextField("Contact form: phone label", 40, False, "Phone"),
+}
+
+
+def owner_text(config: Mapping[str, Any] | None, name: TextName) -> str | None:
+    """The owner's text ``name`` from the widget settings ``config``; None when unset or blank
+    (the caller's default then)."""
+    texts = (config or {}).get("texts")
+    value = texts.get(name) if isinstance(texts, Mapping) else None
+    return value if isinstance(value, str) and has_visible(value) else None
+
+
+def with_email(text: str, email: str) -> str:
+    """``text`` with ``{email}`` replaced by the visitor's address."""
+    return text.replace(EMAIL, email)
+
+
+def lead_thanks(config: Mapping[str, Any] | None, email: str) -> str:
+    """What the widget thanks a visitor with once they left ``email`` with its form."""
+    text = owner_text(config, "lead_thanks") or TEXT_FIELDS["lead_thanks"].default
+    return with_email(text, email)
