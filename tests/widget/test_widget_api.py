@@ -8,6 +8,7 @@ import secrets
 
 import httpx
 import numpy as np
+import pytest
 from sqlalchemy import text
 from starlette.requests import Request
 
@@ -196,10 +197,13 @@ async def test_a_body_too_large_reaches_the_widget_readable(
 
 
 async def test_a_request_timeout_reaches_the_widget_readable(
-    runtime_factory: RuntimeFactory,
+    runtime_factory: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """RequestTimeoutMiddleware's 504 is inside the widget's CORS layer (a deployment with
-    REQUEST_TIMEOUT_SECONDS under the widget's 45 s wait)."""
+    REQUEST_TIMEOUT_SECONDS under the widget's 45 s wait). The turn's own model time (two
+    thirds of the request's) is lifted here: it would end the stuck embedding first, a 502
+    ``embedding_failed`` on an idle machine, or not, on a loaded one (whichever came first)."""
+    monkeypatch.setattr(Settings, "chat_model_seconds", property(lambda _settings: None))
     async with runtime_factory() as runtime, client_for(runtime) as client:
         owner = await signup(client)
         await _allow_shop(client, owner)
