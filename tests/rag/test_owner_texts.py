@@ -7,17 +7,15 @@ defaults."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import httpx
-import pytest
 
 from api.runtime import Runtime
-from tests.conftest import Owner, client_for, make_runtime, make_settings, signup
+from tests.conftest import Owner, signup
 from tests.fakes.openai_server import FakeOpenAI
 from tests.rag.test_answers import REFUNDS, ingest
 from tests.rag.test_chat import chat, parse_sse, widget_headers
+from tests.rag.test_lead_capture_never import fake_llm, llm_client  # noqa: F401 (fixtures)
 
 DONT_KNOW = "Das weiß ich leider nicht. Schreiben Sie uns gern eine E-Mail."
 HANDOFF = "Gern verbindet Sie unser Team: hinterlassen Sie Ihre E-Mail-Adresse."
@@ -84,30 +82,9 @@ async def test_an_address_typed_in_the_chat_is_thanked_in_the_owners_words(
 # --- with a language model ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def llm_client(
-    fake_llm: FakeOpenAI, db: Any, redis_client: Any
-) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
-    fake_llm.reset_all()
-    settings = make_settings(
-        openai_api_key="sk-test",
-        openai_base_url=fake_llm.base_url,
-        llm_timeout_seconds=5.0,
-        llm_max_retries=0,
-        retrieval_min_similarity=0.05,
-    )
-    async with make_runtime(settings, db, redis_client) as runtime, client_for(runtime) as c:
-        yield c, runtime
-
-
 async def test_the_models_failure_gets_the_owners_fallback(
-    llm_client: tuple[httpx.AsyncClient, Runtime], fake_llm: FakeOpenAI
+    llm_client: tuple[httpx.AsyncClient, Runtime],  # noqa: F811
+    fake_llm: FakeOpenAI,  # noqa: F811
 ) -> None:
     client, runtime = llm_client
     owner = await signup(client, "Modell")

@@ -5,33 +5,16 @@ document whose job is running at every stop comes back a few times only (``MAX_S
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Sequence
 
-import numpy as np
 from sqlalchemy import text
 
 from core.db import Database
 from core.jobs import InProcessQueue
 from core.models import utcnow
 from rag.knowledge import requeue, unfinished
-from rag.knowledge.embedders import HashEmbedder
 from tests.conftest import RuntimeFactory, client_for, queued_text_document, signup
-
-
-class BlockingEmbedder(HashEmbedder):
-    """Hangs in the document embedding until released: a job caught mid-way by the stop."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entered = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        self.entered.set()
-        await self.release.wait()
-        return await super().embed_documents(texts)
+from tests.rag.test_job_interruptions import BlockingEmbedder
 
 
 async def test_uploads_in_the_queue_when_the_server_stops_run_at_the_next_start(

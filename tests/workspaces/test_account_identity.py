@@ -81,17 +81,15 @@ async def test_signing_up_again_in_another_case_is_the_same_answer_never_a_500(
     await mail_token(client, first, "signup_existing")
 
 
-async def test_an_invitation_is_accepted_only_by_the_invited_addresss_account(
-    client: httpx.AsyncClient, owner: Owner
-) -> None:
-    """``straße…`` and ``strasse…`` case-fold alike but are two mailboxes and two accounts: the
-    link mailed to one does not let the other in (nor verify their address)."""
-    tag = _tag()
-    invited, other = f"strasse{tag}@example.com", f"straße{tag}@example.com"
-    assert (await _signup(client, other)).status_code == 202
-    tokens = await login(client, other, PASSWORD)
+async def _accept_signed_in(
+    client: httpx.AsyncClient, owner: Owner, signed_up: str, invited: str, role: str
+) -> tuple[str, httpx.Response]:
+    """``signed_up`` has an account and signs in; ``owner`` invites ``invited`` as ``role``;
+    the signed-in account accepts the mailed link: the link and the answer."""
+    assert (await _signup(client, signed_up)).status_code == 202
+    tokens = await login(client, signed_up, PASSWORD)
     sent = await client.post(
-        owner.url("/members"), json={"email": invited, "role": "admin"}, headers=owner.headers
+        owner.url("/members"), json={"email": invited, "role": role}, headers=owner.headers
     )
     assert sent.status_code == 202, sent.text
     token = await mail_token(client, invited, "invitation")
@@ -100,6 +98,17 @@ async def test_an_invitation_is_accepted_only_by_the_invited_addresss_account(
         json={"token": token},
         headers={"Authorization": f"Bearer {tokens['access_token']}"},
     )
+    return token, accepted
+
+
+async def test_an_invitation_is_accepted_only_by_the_invited_addresss_account(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """``straße…`` and ``strasse…`` case-fold alike but are two mailboxes and two accounts: the
+    link mailed to one does not let the other in (nor verify their address)."""
+    tag = _tag()
+    invited, other = f"strasse{tag}@example.com", f"straße{tag}@example.com"
+    token, accepted = await _accept_signed_in(client, owner, other, invited, "admin")
     assert accepted.status_code == 403, accepted.text
     assert accepted.json()["error"]["code"] == "invitation_email_mismatch"
     # The invited address still accepts: a new account with a password.
@@ -117,18 +126,7 @@ async def test_an_invitation_is_accepted_by_its_account_in_another_case(
     combining dot and would refuse it."""
     tag = _tag()
     email, invited = f"n{tag}İNCİ@example.com", f"n{tag}inci@example.com"
-    assert (await _signup(client, email)).status_code == 202
-    tokens = await login(client, email, PASSWORD)
-    sent = await client.post(
-        owner.url("/members"), json={"email": invited, "role": "member"}, headers=owner.headers
-    )
-    assert sent.status_code == 202, sent.text
-    token = await mail_token(client, invited, "invitation")
-    accepted = await client.post(
-        "/api/v1/invitations/accept",
-        json={"token": token},
-        headers={"Authorization": f"Bearer {tokens['access_token']}"},
-    )
+    _token, accepted = await _accept_signed_in(client, owner, email, invited, "member")
     assert accepted.status_code == 200, accepted.text
 
 
