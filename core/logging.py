@@ -98,7 +98,7 @@ def configure_logging(
             renderer,
         ],
     )
-    handler = logging.StreamHandler(stream or sys.stdout)
+    handler = logging.StreamHandler(stream) if stream is not None else _StdoutHandler()
     handler.setFormatter(formatter)
     handler.set_name("trulybot")
     root = logging.getLogger()
@@ -114,6 +114,26 @@ def configure_logging(
     logging.getLogger("uvicorn.access").disabled = True
     for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is when a line is logged, as the standard library's
+    last-resort handler does for stderr. A handler holding the ``sys.stdout`` of the moment it
+    was made kept writing to a stream someone had since closed: under pytest, an app built in
+    one test logged into that test's closed capture file from the next test's threads
+    ("--- Logging error ---"), and the traceback printed for it raced the main thread's
+    ``ast.parse`` (CPython 3.11: "AST constructor recursion depth mismatch", a failed CI run)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self) -> IO[str]:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: IO[str]) -> None:
+        pass
 
 
 QUIET_LOGGERS = ("httpx", "httpcore", "asyncio", "pgserver", "alembic")

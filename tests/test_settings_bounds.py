@@ -6,8 +6,10 @@ production took a plaintext PUBLIC_BASE_URL. Each is now one line at start, by i
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import ssl
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import uuid4
@@ -149,6 +151,25 @@ def test_every_process_keeps_initdb_and_the_migrations_quiet() -> None:
     assert {"pgserver", "alembic"} <= set(QUIET_LOGGERS)
     for name in ("pgserver", "alembic"):
         assert logging.getLogger(name).getEffectiveLevel() == logging.WARNING
+
+
+def test_log_lines_go_to_the_current_stdout_not_a_closed_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The handler kept the ``sys.stdout`` it was made with. Under pytest that was one test's
+    capture file: closed when the test ended, then written to by the next test's threads, whose
+    "--- Logging error ---" traceback raced an ``ast.parse`` in the main thread and failed CI."""
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", first)
+    configure_logging(make_settings(log_level="INFO"))
+    first.close()
+    second, errors = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", second)
+    monkeypatch.setattr(sys, "stderr", errors)
+    line = f"after-close-{uuid4().hex}"
+    logging.getLogger("trulybot.test").warning(line)
+    assert line in second.getvalue()
+    assert "Logging error" not in errors.getvalue()
 
 
 def test_eval_on_an_empty_question_file_is_refused(tmp_path: Path) -> None:
