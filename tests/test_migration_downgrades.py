@@ -1,0 +1,66 @@
+"""Downgrades on a database set up as production is: the migration role owns the tables but is
+no superuser and has no BYPASSRLS, so forced row-level security binds its data statements too
+(the embedded cluster's superuser passes where the operator's role would not)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from core import migrate
+from core.embedded import EmbeddedPostgres, ensure_database
+from tests.conftest import APP_ROLE
+from tests.rag.test_question_keys_migration import _workspace
+from tests.test_operator_commands import CREATE_OWNER_ROLE, OWNER_ROLE, _superuser
+
+DATABASE = "trulybot_downgrades"
+
+
+@pytest.fixture
+async def at_head(pg: EmbeddedPostgres) -> EmbeddedPostgres:
+    await ensure_database(pg.socket_dir, DATABASE, recreate=True)
+    cluster = EmbeddedPostgres(server=pg.server, socket_dir=pg.socket_dir, database=DATABASE)
+    async with _superuser(cluster) as conn:
+        await conn.execute(text(CREATE_OWNER_ROLE))
+        await conn.execute(text(f'ALTER DATABASE "{DATABASE}" OWNER TO {OWNER_ROLE}'))
+        await conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
+    await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
+    return cluster
+
+
+async def test_downgrade_below_0026_keeps_a_cancelled_delivery_as_failed(
+    at_head: EmbeddedPostgres,
+) -> None:
+    """A delivery is ``cancelled`` when its owner removed the webhook URL while it was pending.
+    0026's downgrade rewrote those to ``failed`` with no workspace set, so the policy showed it
+    no row, and putting back the old status check then failed the whole downgrade."""
+    workspace = await _workspace(at_head)
+    delivery = uuid.uuid4()
+    async with _superuser(at_head) as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO webhook_deliveries (id, workspace_id, event, url, payload, status,"
+                " attempts, next_attempt_at, created_at) VALUES (:id, :ws,"
+                " 'conversation.handoff', 'https://hooks.example', '{}', 'cancelled', 1,"
+                " now(), now())"
+            ),
+            {"id": delivery, "ws": workspace},
+        )
+    await migrate.downgrade(at_head.app_url(OWNER_ROLE), "0025")
+    async with _superuser(at_head) as conn:
+        status = (
+            await conn.execute(
+                text("SELECT status FROM webhook_deliveries WHERE id = :id"), {"id": delivery}
+            )
+        ).scalar_one()
+        forced = (
+            await conn.execute(
+                text(
+                    "SELECT relforcerowsecurity FROM pg_class WHERE relname = 'webhook_deliveries'"
+                )
+            )
+        ).scalar_one()
+    assert status == "failed"
+    assert forced is True
