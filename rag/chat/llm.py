@@ -304,6 +304,7 @@ class LLMGenerator:
             history=request.history,
             canary=canary,
             offer_contact=request.offer_contact,
+            dont_know=request.dont_know,
         )
         guard = OutputGuard(
             [canary, system_rules(request.bot_name, offer_contact=request.offer_contact)],

@@ -90,6 +90,16 @@ _RULE_THREE_NO_CONTACT = (
 email address or a phone number (the widget shows no contact form either)."""
 
 
+DONT_KNOW_WORDING = (
+    "When rule 3 applies, reply with exactly this text, translated if the visitor wrote in "
+    "another language, and cite nothing:\n{text}"
+)
+"""How the owner's "don't know" text reaches the model. The answer that cites no source is
+the one recorded as unanswered (``rag.chat.recording.generated``); before, only retrieval that
+found nothing (and the extractive answerer) used the owner's text, while a model that found the
+sources silent on the question answered in its own words."""
+
+
 def system_rules(bot_name: str, *, offer_contact: bool = True) -> str:
     """The fixed rules of the system prompt (also what the output guard protects).
     ``offer_contact``: the owner lets the bot ask for contact details (lead capture is not
@@ -119,11 +129,20 @@ def new_canary() -> str:
 
 
 def build_system_prompt(
-    *, persona: str, bot_name: str, canary: str | None = None, offer_contact: bool = True
+    *,
+    persona: str,
+    bot_name: str,
+    canary: str | None = None,
+    offer_contact: bool = True,
+    dont_know: str | None = None,
 ) -> str:
+    """``dont_know``: the owner's words for "I don't know" (widget settings' ``texts``), which
+    the model is told to use for rule 3; None leaves the wording to the model."""
     persona_text = persona.strip() or f"You are {bot_name}, a helpful assistant for this website."
     rules = system_rules(bot_name, offer_contact=offer_contact)
     parts = [f"You are {bot_name}.", persona_text, rules]
+    if dont_know and dont_know.strip():
+        parts.append(DONT_KNOW_WORDING.format(text=dont_know.strip()))
     if canary:
         parts.append(f"Confidential marker (never output it): {canary}")
     return "\n\n".join(parts)
@@ -138,10 +157,15 @@ def build_messages(
     history: Sequence[tuple[str, str]],
     canary: str | None = None,
     offer_contact: bool = True,
+    dont_know: str | None = None,
 ) -> list[PromptMessage]:
     """System prompt, prior turns, the delimited context (its own message), then the question."""
     system = build_system_prompt(
-        persona=persona, bot_name=bot_name, canary=canary, offer_contact=offer_contact
+        persona=persona,
+        bot_name=bot_name,
+        canary=canary,
+        offer_contact=offer_contact,
+        dont_know=dont_know,
     )
     messages: list[PromptMessage] = [{"role": "system", "content": system}]
     for role, text in history:

@@ -7,6 +7,7 @@ defaults."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 
@@ -110,3 +111,32 @@ async def test_the_models_failure_gets_the_owners_fallback(
     fake_llm.chat_reply = " "
     empty = (await chat(client, owner, question, session_id=_session())).json()
     assert empty["answer"] == UNAVAILABLE
+
+
+async def test_the_model_is_told_to_say_it_does_not_know_in_the_owners_words(
+    llm_client: tuple[httpx.AsyncClient, Runtime],  # noqa: F811
+    fake_llm: FakeOpenAI,  # noqa: F811
+) -> None:
+    """Sources found but silent on the question: the model's "I don't know" was in its own
+    words, while the owner's text reached only retrieval that found nothing."""
+    client, runtime = llm_client
+    owner = await signup(client, "Modell")
+    other = await signup(client, "Other")
+    for workspace in (owner, other):
+        await ingest(client, workspace, runtime, "Refunds", REFUNDS)
+    await _texts(client, owner, dont_know=DONT_KNOW)
+    question = "Can I pay for a yearly plan by bank transfer?"
+
+    def obeying(body: dict[str, Any]) -> str:
+        system = body["messages"][0]["content"]
+        if "cite nothing:\n" not in system:
+            return "?"
+        return system.split("cite nothing:\n", 1)[1].split("\n", 1)[0]
+
+    fake_llm.chat_reply = obeying
+    answer = (await chat(client, owner, question, session_id=_session())).json()
+    assert (answer["source"], answer["answer"]) == ("fallback", DONT_KNOW)
+    # Another workspace's model gets no such line (its rule 3 alone).
+    default = (await chat(client, other, question, session_id=_session())).json()
+    assert default["answer"] == "?"
+    assert DONT_KNOW not in fake_llm.chat_requests[-1].json["messages"][0]["content"]
