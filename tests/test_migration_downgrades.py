@@ -64,3 +64,47 @@ async def test_downgrade_below_0026_keeps_a_cancelled_delivery_as_failed(
         ).scalar_one()
     assert status == "failed"
     assert forced is True
+
+
+async def _index(cluster: EmbeddedPostgres) -> str:
+    async with _superuser(cluster) as conn:
+        return str(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT indexdef FROM pg_indexes"
+                        " WHERE indexname = 'ix_conversations_workspace_created'"
+                    )
+                )
+            ).scalar_one()
+        )
+
+
+async def test_the_conversations_index_is_rebuilt_concurrently_both_ways(
+    at_head: EmbeddedPostgres,
+) -> None:
+    """0030 builds the export's ``(workspace_id, created_at, id)`` index outside a transaction
+    (0028 held a SHARE lock on ``conversations``, new chats waiting, for the whole build); an
+    INVALID index left by a build the lock timeout interrupted does not stop the next try."""
+    assert (await _index(at_head)).endswith("(workspace_id, created_at, id)")
+    await migrate.downgrade(at_head.app_url(OWNER_ROLE), "0029")
+    assert (await _index(at_head)).endswith("(workspace_id, created_at)")
+    async with _superuser(at_head) as conn:  # what an interrupted CONCURRENTLY build leaves
+        await conn.execute(
+            text("CREATE INDEX ix_conversations_workspace_created_next ON conversations (id)")
+        )
+        await conn.execute(
+            text(
+                "UPDATE pg_index SET indisvalid = false WHERE indexrelid ="
+                " 'ix_conversations_workspace_created_next'::regclass"
+            )
+        )
+    await migrate.upgrade(at_head.app_url(OWNER_ROLE), app_role=APP_ROLE)
+    assert (await _index(at_head)).endswith("(workspace_id, created_at, id)")
+    async with _superuser(at_head) as conn:
+        names = (
+            await conn.execute(
+                text("SELECT indexname FROM pg_indexes WHERE tablename = 'conversations'")
+            )
+        ).scalars()
+        assert "ix_conversations_workspace_created_next" not in set(names)

@@ -19,8 +19,7 @@ these.
   the workspace row's cascade) counts nowhere.
 
 Deletions before this revision are not known, so their days keep whatever their rows hold.
-``ix_conversations_workspace_created`` gains ``id``: the conversation export pages on
-``(created_at, id)`` through it.
+(``ix_conversations_workspace_created`` gains ``id`` in 0030, built concurrently.)
 """
 
 from collections.abc import Sequence
@@ -101,17 +100,9 @@ def upgrade() -> None:
         "CREATE TRIGGER analytics_lead_deleted AFTER DELETE ON leads"
         " FOR EACH ROW EXECUTE FUNCTION tb_analytics_lead_deleted()"
     )
-    op.drop_index("ix_conversations_workspace_created", "conversations")
-    op.create_index(
-        "ix_conversations_workspace_created", "conversations", ["workspace_id", "created_at", "id"]
-    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_conversations_workspace_created", "conversations")
-    op.create_index(
-        "ix_conversations_workspace_created", "conversations", ["workspace_id", "created_at"]
-    )
     op.execute("DROP TRIGGER IF EXISTS analytics_lead_deleted ON leads")
     op.execute("DROP FUNCTION IF EXISTS tb_analytics_lead_deleted()")
     rls.disable("analytics_daily_purged")
