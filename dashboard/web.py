@@ -28,9 +28,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from api.deps import ROLLBACK_STATE
-from api.errors import DATABASE_RETRY_AFTER, is_database_unavailable, is_unstorable_text
+from api.errors import (
+    DATABASE_BUSY_RETRY_AFTER,
+    DATABASE_RETRY_AFTER,
+    database_error_code,
+    is_unstorable_text,
+)
 from api.middleware import BodyTooLarge
 from api.runtime import Runtime
 from core.errors import AppError
@@ -360,7 +366,7 @@ class PageRoute(APIRoute):
                     await auth.check_csrf(request, runtime_of(request).settings)
                 try:
                     response = await handler(request)
-                except (AppError, RequestValidationError, DBAPIError):
+                except (AppError, RequestValidationError, DBAPIError, PoolTimeout):
                     # Answered below, so the exception never reaches the request's transaction
                     # (it ends after this handler returns): roll back what the page wrote
                     # before it failed (half an FAQ import, say), as the API does.
@@ -368,7 +374,7 @@ class PageRoute(APIRoute):
                     raise
             except BodyTooLarge as exc:
                 response = too_large(request, exc)
-            except DBAPIError as exc:
+            except (DBAPIError, PoolTimeout) as exc:
                 answered = database_refusal(request, exc)
                 if answered is None:
                     raise
@@ -443,10 +449,23 @@ def too_large(request: Request, exc: BodyTooLarge) -> Response:
     return response
 
 
-def database_refusal(request: Request, exc: DBAPIError) -> Response | None:
+DATABASE_PAGE_MESSAGES = {
+    "database_busy": "The service is busy for a moment: try again shortly.",
+    "database_unavailable": "The database is unavailable for a moment: try again shortly.",
+}
+DATABASE_PAGE_RETRY_AFTER = {
+    "database_busy": DATABASE_BUSY_RETRY_AFTER,
+    "database_unavailable": DATABASE_RETRY_AFTER,
+}
+
+
+def database_refusal(request: Request, exc: DBAPIError | PoolTimeout) -> Response | None:
     """What the database refused on a page, as the dashboard's page: text it cannot store (a
-    NUL, a lone surrogate) is the input's fault, 422; a database out of reach is 503. Any other
-    error is None: raised on, a 500 with its traceback logged."""
+    NUL, a lone surrogate) is the input's fault, 422; a database out of reach, or no pooled
+    connection free within DB_POOL_TIMEOUT_SECONDS, is 503 (``database_unavailable``,
+    ``database_busy``: the API's codes and Retry-After). Any other error is None: raised on, a
+    500 with its traceback logged."""
+    database_code = database_error_code(exc)
     if is_unstorable_text(exc):
         message = (
             "The text you sent holds a character that cannot be stored (a NUL, say):"
@@ -454,11 +473,11 @@ def database_refusal(request: Request, exc: DBAPIError) -> Response | None:
         )
         code, status, title = "invalid_text", 422, "Invalid input"
         headers: dict[str, str] = {}
-    elif is_database_unavailable(exc):
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-        message = "The database is unavailable for a moment: try again shortly."
-        code, status, title = "database_unavailable", 503, "Try again shortly"
-        headers = {"Retry-After": DATABASE_RETRY_AFTER}
+    elif database_code is not None:
+        log.warning("%s on %s %s: %s", database_code, request.method, request.url.path, exc)
+        message = DATABASE_PAGE_MESSAGES[database_code]
+        code, status, title = database_code, 503, "Try again shortly"
+        headers = {"Retry-After": DATABASE_PAGE_RETRY_AFTER[database_code]}
     else:
         return None
     if wants_json(request):

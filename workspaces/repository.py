@@ -337,13 +337,6 @@ async def insert_api_key(session: AsyncSession, values: dict[str, Any]) -> ApiKe
     return None if key_id is None else await session.get(ApiKey, key_id)
 
 
-async def list_api_keys(session: AsyncSession, workspace_id: uuid.UUID) -> Sequence[ApiKey]:
-    result = await session.execute(
-        select(ApiKey).where(ApiKey.workspace_id == workspace_id).order_by(ApiKey.created_at)
-    )
-    return list(result.scalars())
-
-
 async def api_keys_page(
     session: AsyncSession,
     workspace_id: uuid.UUID,

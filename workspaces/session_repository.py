@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from workspaces.models import UserSession
@@ -98,5 +98,34 @@ async def list_live(
             UserSession.expires_at > now,
         )
         .order_by(UserSession.last_used_at.desc(), UserSession.id)
+    )
+    return result.scalars().all()
+
+
+async def live_page(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    now: datetime,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> Sequence[UserSession]:
+    """A page of the user's live families, the most recently used first by (last_used_at,
+    id), after ``after``."""
+    stmt = select(UserSession).where(
+        UserSession.user_id == user_id,
+        UserSession.revoked_at.is_(None),
+        UserSession.expires_at > now,
+    )
+    if after is not None:
+        used, ident = after
+        stmt = stmt.where(
+            or_(
+                UserSession.last_used_at < used,
+                and_(UserSession.last_used_at == used, UserSession.id < ident),
+            )
+        )
+    result = await session.execute(
+        stmt.order_by(UserSession.last_used_at.desc(), UserSession.id.desc()).limit(limit)
     )
     return result.scalars().all()

@@ -50,6 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import set_tenant
 from core.errors import Unauthorized
+from core.pagination import cursor_scope, decode_cursor, encode_key
 from workspaces import security
 from workspaces import session_repository as repo
 from workspaces.models import UserSession
@@ -314,19 +315,44 @@ async def list_sessions(
     """The user's live sessions, most recently used first; ``current`` is marked."""
     await set_tenant(db, user_id=user_id)
     rows = await repo.list_live(db, user_id=user_id, now=_now())
-    return [
-        SessionInfo(
-            id=row.family_id,
-            kind=row.kind,
-            created_at=row.created_at,
-            last_used_at=row.last_used_at,
-            expires_at=row.expires_at,
-            user_agent=row.user_agent,
-            ip=row.ip,
-            current=row.family_id == current,
-        )
-        for row in rows
-    ]
+    return [_info(row, current) for row in rows]
+
+
+SESSIONS_PAGE = 50
+"""Sessions on one page of the dashboard's list (a script that signs in with the password on
+every run leaves one API session each time, each live for weeks)."""
+
+
+async def sessions_page(
+    db: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    current: uuid.UUID | None = None,
+    limit: int = SESSIONS_PAGE,
+    cursor: str | None = None,
+) -> tuple[list[SessionInfo], str | None]:
+    """A page of the user's live sessions, most recently used first, and the cursor of the next
+    page (None: there is none); a cursor of another list is 422 ``invalid_cursor``."""
+    scope = cursor_scope("sessions", user_id)
+    after = decode_cursor(cursor, scope=scope) if cursor else None
+    await set_tenant(db, user_id=user_id)
+    rows = await repo.live_page(db, user_id=user_id, now=_now(), limit=limit + 1, after=after)
+    page = [_info(row, current) for row in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return page, encode_key(last.last_used_at, last.id, scope=scope) if last else None
+
+
+def _info(row: UserSession, current: uuid.UUID | None) -> SessionInfo:
+    return SessionInfo(
+        id=row.family_id,
+        kind=row.kind,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        expires_at=row.expires_at,
+        user_agent=row.user_agent,
+        ip=row.ip,
+        current=row.family_id == current,
+    )
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ Services take a session and never commit; each starts with the permission table'
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import lock_workspace
 from core.errors import Conflict, Forbidden, NotFound
-from core.pagination import cursor_scope, decode_cursor, page_of
+from core.pagination import cursor_scope, decode_cursor, encode_key, page_of
 from workspaces import account_repository as accounts_repo
 from workspaces import audit, security
 from workspaces import repository as repo
+from workspaces import team_repository as team_repo
 from workspaces.models import ApiKey, Membership
 from workspaces.permissions import Action, allowed, authorize
 from workspaces.service import WorkspaceAccess, require_verified
@@ -31,6 +32,42 @@ from workspaces.service import WorkspaceAccess, require_verified
 async def list_members(session: AsyncSession, access: WorkspaceAccess) -> Sequence[Any]:
     authorize(access, Action.MEMBERS_READ)
     return await repo.list_members(session, access.workspace.id)
+
+
+MEMBERS_PAGE = 50
+"""Members on one page of the dashboard's team page (a workspace without a members limit may
+hold thousands)."""
+
+
+async def members_page(
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    *,
+    limit: int = MEMBERS_PAGE,
+    cursor: str | None = None,
+) -> tuple[list[Any], str | None]:
+    """A page of the members in the order they joined (the founder first) and the cursor of the
+    next page (None: there is none); a cursor of another list is 422 ``invalid_cursor``."""
+    authorize(access, Action.MEMBERS_READ)
+    scope = cursor_scope("members", access.workspace.id)
+    rows = await team_repo.members_page(
+        session,
+        access.workspace.id,
+        limit=limit + 1,
+        after=decode_cursor(cursor, scope=scope) if cursor else None,
+    )
+    page = list(rows[:limit])
+    more = len(rows) > limit
+    return page, encode_key(page[-1].created_at, page[-1].key_id, scope=scope) if more else None
+
+
+async def member_emails(
+    session: AsyncSession, access: WorkspaceAccess, user_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The emails of those of ``user_ids`` who are members now (who made a key, who acted in
+    the audit log: whichever page of the members they are on)."""
+    authorize(access, Action.MEMBERS_READ)
+    return await team_repo.member_emails(session, access.workspace.id, set(user_ids))
 
 
 async def _member(session: AsyncSession, access: WorkspaceAccess, user_id: uuid.UUID) -> Membership:
@@ -156,9 +193,14 @@ async def _drop(
 # --- API keys --------------------------------------------------------------------------------
 
 
-async def list_api_keys(session: AsyncSession, access: WorkspaceAccess) -> Sequence[ApiKey]:
+async def api_key_labels(
+    session: AsyncSession, access: WorkspaceAccess, key_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """ "name (prefix…)" of each of ``key_ids`` the workspace holds, revoked ones too (an audit
+    entry names the key that acted, whether or not it still works)."""
     authorize(access, Action.API_KEYS_READ)
-    return await repo.list_api_keys(session, access.workspace.id)
+    labels = await team_repo.api_key_labels(session, access.workspace.id, set(key_ids))
+    return {key_id: f"{name} ({prefix}…)" for key_id, (name, prefix) in labels.items()}
 
 
 MAX_LIVE_API_KEYS = 50

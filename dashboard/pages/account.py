@@ -273,11 +273,24 @@ async def resend_verification(
 
 
 @router.get("/sessions")
-async def sessions_page(request: Request, session: SessionDep, user: auth.WebUserDep) -> Response:
-    """Where the user is signed in (dashboard and API), each one revocable."""
-    live = await sessions.list_sessions(session, user.user_id, current=user.session_id)
+async def sessions_page(
+    request: Request,
+    session: SessionDep,
+    user: auth.WebUserDep,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """Where the user is signed in (dashboard and API), each one revocable; a page at a time,
+    the most recently used first."""
     await set_chrome(request, session, user, None)
-    return render(request, "sessions.html", {"sessions": live})
+    live, next_cursor = await sessions.sessions_page(
+        session, user.user_id, current=user.session_id, cursor=cursor or None
+    )
+    context = {
+        "sessions": live,
+        "next_cursor": next_cursor,
+        "others": len(live) > 1 or bool(next_cursor or cursor),
+    }
+    return render(request, "sessions.html", context)
 
 
 @router.post("/sessions/revoke-others")

@@ -60,18 +60,43 @@ def _may(page: PageDep, action: Action) -> bool:
     return allowed(action, kind=kind_of(page.access), role=page.access.role)  # type: ignore[arg-type]
 
 
+REVOKED_KEYS_PAGE = 20
+"""Revoked keys shown below the live ones, newest first; older ones a page further."""
+
+
+Cursor = Annotated[str | None, Query(max_length=200)]
+
+
 async def _team_context(
-    request: Request, page: PageDep, session: SessionDep, cursor: str | None = None
+    request: Request,
+    page: PageDep,
+    session: SessionDep,
+    cursor: str | None = None,
+    members_cursor: str | None = None,
+    revoked_cursor: str | None = None,
 ) -> dict[str, Any]:
-    members = await team.list_members(session, page.access)
+    members, next_members = await team.members_page(
+        session, page.access, cursor=members_cursor or None
+    )
     pending = (
         await invitations.list_pending(session, page.access)
         if _may(page, Action.MEMBER_ADD)
         else []
     )
-    keys = (
-        await team.list_api_keys(session, page.access) if _may(page, Action.API_KEYS_READ) else []
-    )
+    keys: list[Any] = []
+    revoked_keys: list[Any] = []
+    next_revoked = None
+    if _may(page, Action.API_KEYS_READ):
+        # The live keys (at most MAX_LIVE_API_KEYS, all on one page), then the revoked ones a
+        # page at a time: years of revoked keys are not listed among the working ones.
+        keys, _ = await team.api_keys_page(session, page.access)
+        revoked_keys, next_revoked = await team.api_keys_page(
+            session,
+            page.access,
+            revoked=True,
+            limit=REVOKED_KEYS_PAGE,
+            cursor=revoked_cursor or None,
+        )
     audit_entries, next_cursor = (
         await service.audit_log_page(session, page.access, limit=30, cursor=cursor or None)
         if _may(page, Action.AUDIT_READ)
@@ -82,15 +107,28 @@ async def _team_context(
         if page.access.principal.user_id
         else []
     )
+    # Who made a key, who did what: named whichever page of the members they are on.
+    people_ids = {k.created_by for k in [*keys, *revoked_keys] if k.created_by}
+    people_ids |= {e.actor_user_id for e in audit_entries if e.actor_user_id}
+    people = await team.member_emails(session, page.access, people_ids)
+    acting_keys = {e.actor_api_key_id for e in audit_entries if e.actor_api_key_id}
+    key_names = (
+        await team.api_key_labels(session, page.access, acting_keys)
+        if acting_keys and _may(page, Action.API_KEYS_READ)
+        else {}
+    )
     return {
         "page": page,
         "notification_preferences": preferences,
         "notification_modes": notifications.MODES,
         "members": members,
+        "next_members_cursor": next_members,
         "pending": pending,
         "keys": keys,
-        "people": {m.id: m.email for m in members},  # who made a key, who did what
-        "key_names": {k.id: f"{k.name} ({k.prefix}…)" for k in keys},
+        "revoked_keys": revoked_keys,
+        "next_revoked_cursor": next_revoked,
+        "people": people,
+        "key_names": key_names,
         "audit": audit_entries,
         "next_cursor": next_cursor,
         "may_add": _may(page, Action.MEMBER_ADD),
@@ -112,9 +150,19 @@ async def team_page(
     request: Request,
     page: PageDep,
     session: SessionDep,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
+    members_cursor: Cursor = None,
+    revoked_cursor: Cursor = None,
 ) -> Response:
-    return render(request, "team.html", await _team_context(request, page, session, cursor))
+    context = await _team_context(
+        request,
+        page,
+        session,
+        cursor=cursor,
+        members_cursor=members_cursor,
+        revoked_cursor=revoked_cursor,
+    )
+    return render(request, "team.html", context)
 
 
 async def _refused(
