@@ -18,6 +18,7 @@ from billing.catalog import CURRENCY, catalog_price
 from billing.events import Applied, apply_order_event
 from billing.models import BillingOrder
 from billing.provider import PaymentProvider, PaymentProviderError
+from billing.provider_events import bounded_int, short
 from billing.schemas import SubscriptionOut
 from billing.signatures import verify_checkout_signature
 from billing.state import BillingEvent
@@ -188,10 +189,15 @@ async def verify_checkout(
             order_id=order.id,
         )
         return not_captured, await _subscription_now(session, workspace_id, now)
-    # The signature does not say what was charged: the order's amount, unless a webhook already
-    # told us this payment's (one rejected for taking Rs 1 of a Rs 999 order stays rejected).
+    # The signature does not say what was charged: what a webhook already told us of this
+    # payment (one rejected for taking Rs 1 of a Rs 999 order stays rejected), else what Razorpay
+    # answered just now; the order's amount only when neither says (before, verify took the
+    # order's amount and granted the plan for a payment of Rs 1, recorded as Rs 999).
     recorded = await repo.recorded_charge(session, workspace_id, razorpay_payment_id[:64])
-    amount, currency = recorded or (order.amount, order.currency)
+    fetched = (bounded_int(payment.get("amount")), short(payment.get("currency"), 3))
+    amount, currency = recorded or (
+        (fetched[0], fetched[1]) if fetched[0] and fetched[1] else (order.amount, order.currency)
+    )
     event = BillingEvent(
         name="payment.captured",
         occurred_at=now,
@@ -204,7 +210,7 @@ async def verify_checkout(
         workspace_id=workspace_id,
         order_id=order.id,
         event=event,
-        payment_entity={},
+        payment_entity=payment,
         source="verify",
         actor=audit.Actor.of(access),
     )

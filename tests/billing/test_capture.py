@@ -128,3 +128,21 @@ async def test_reconcile_takes_no_money_for_a_deleted_workspace(
     await reconcile(db, RazorpayProvider.from_settings(billing_settings), older_than=timedelta(0))
     assert fake.payments[payment["id"]]["status"] == "authorized"
     assert capture_requests(fake, payment["id"]) == []
+
+
+async def test_verify_judges_the_payment_on_what_razorpay_says_it_charged(
+    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay
+) -> None:
+    """Verify before any webhook took the order's amount for the payment's: Rs 1 captured on a
+    Rs 999 order granted Starter and the history read Rs 999 (the later webhook found the
+    payment applied and changed nothing). Verify fetches the payment: its amount and currency
+    are what is checked and recorded."""
+    order = await create_order(bclient, owner)
+    payment = fake.capture_payment(order["razorpay_order_id"], amount=100)
+    response = await verify(bclient, owner, order, payment["id"], fake.key_secret)
+    assert response.status_code == 200, response.text
+    assert (response.json()["applied"], response.json()["reason"]) == (False, "amount_mismatch")
+    assert (await subscription(bclient, owner))["effective_plan"] == "free"
+    history = await bclient.get(owner.url("/billing/payments"), headers=owner.headers)
+    [item] = history.json()["items"]
+    assert (item["amount"], item["status"], item["method"]) == (100, "rejected", "upi")
