@@ -17,7 +17,8 @@ from billing import repository as repo
 from billing.catalog import CURRENCY, catalog_price
 from billing.events import Applied, apply_order_event
 from billing.models import BillingOrder
-from billing.provider import PaymentProvider
+from billing.provider import PaymentProvider, PaymentProviderError
+from billing.provider_events import bounded_int, short
 from billing.schemas import SubscriptionOut
 from billing.signatures import verify_checkout_signature
 from billing.state import BillingEvent
@@ -152,14 +153,15 @@ async def verify_checkout(
 
     The signature is Razorpay's statement that this payment was *authorized* for this order, whose
     amount we fixed from the catalog: Checkout hands it over before any capture. So the payment is
-    fetched, and the plan is granted only when it is ``captured`` (or ``refunded``: captured
-    first; the refund is applied on its own). An authorized payment not captured (an account on
-    manual capture, an authorization late past the auto-capture window, which Razorpay refunds
-    by itself days later) grants nothing: ``applied: false`` / ``payment_not_captured``, the plan
-    follows the ``payment.captured`` webhook. A payment a webhook already reported is
+    fetched, and the plan is granted only when it is ``captured`` (or ``refunded``: captured first;
+    the refund is applied on its own). A payment still only authorized (an authorization late past
+    the auto-capture window, an order made before orders asked for auto-capture) is captured here
+    for the order's amount (``capture_for_order``): before, nothing captured it, Razorpay refunded
+    it days later and the owner who paid never got the plan. One that cannot be captured grants
+    nothing: ``applied: false`` / ``payment_not_captured``. A payment a webhook already reported is
     judged on the amount it reported: one rejected for its amount stays rejected (``applied:
-    false``, ``amount_mismatch``). The webhook for the same payment later
-    finds the payment id already applied and changes nothing (and the other way round).
+    false``, ``amount_mismatch``). The webhook for the same payment later finds the payment id
+    already applied and changes nothing (and the other way round).
     """
     authorize(access, Action.BILLING_MANAGE)
     workspace_id = access.workspace.id
@@ -170,8 +172,11 @@ async def verify_checkout(
         order.razorpay_order_id, razorpay_payment_id, razorpay_signature, key_secret
     )
     now = now or datetime.now(UTC)
-    async with released(session):  # no pooled connection held over Razorpay's answer
-        status = (await provider.fetch_payment(razorpay_payment_id)).get("status")
+    async with released(session):  # no pooled connection held over Razorpay's answers
+        payment = await provider.fetch_payment(razorpay_payment_id)
+        if payment.get("status") == "authorized" and order.status not in ("paid", "refunded"):
+            payment = await capture_for_order(provider, payment, order.amount, order.currency)
+    status = payment.get("status")
     if status not in CAPTURED:
         not_captured = Applied(
             "ignored",
@@ -184,10 +189,15 @@ async def verify_checkout(
             order_id=order.id,
         )
         return not_captured, await _subscription_now(session, workspace_id, now)
-    # The signature does not say what was charged: the order's amount, unless a webhook already
-    # told us this payment's (one rejected for taking Rs 1 of a Rs 999 order stays rejected).
+    # The signature does not say what was charged: what a webhook already told us of this
+    # payment (one rejected for taking Rs 1 of a Rs 999 order stays rejected), else what Razorpay
+    # answered just now; the order's amount only when neither says (before, verify took the
+    # order's amount and granted the plan for a payment of Rs 1, recorded as Rs 999).
     recorded = await repo.recorded_charge(session, workspace_id, razorpay_payment_id[:64])
-    amount, currency = recorded or (order.amount, order.currency)
+    fetched = (bounded_int(payment.get("amount")), short(payment.get("currency"), 3))
+    amount, currency = recorded or (
+        (fetched[0], fetched[1]) if fetched[0] and fetched[1] else (order.amount, order.currency)
+    )
     event = BillingEvent(
         name="payment.captured",
         occurred_at=now,
@@ -200,7 +210,7 @@ async def verify_checkout(
         workspace_id=workspace_id,
         order_id=order.id,
         event=event,
-        payment_entity={},
+        payment_entity=payment,
         source="verify",
         actor=audit.Actor.of(access),
     )
@@ -209,6 +219,32 @@ async def verify_checkout(
 
 CAPTURED: Final = frozenset({"captured", "refunded"})
 """Razorpay's payment statuses that took the money (a refunded payment was captured first)."""
+
+
+async def capture_for_order(
+    provider: PaymentProvider, payment: dict[str, Any], amount: int, currency: str
+) -> dict[str, Any]:
+    """Capture ``payment``, authorized for an unpaid order of ours, when it is for exactly the
+    order's ``amount`` and ``currency``: the payment as Razorpay reports it afterwards.
+
+    Left authorized, Razorpay refunds it after a few days and the plan it paid for is never
+    granted (an authorization too late for auto-capture, an order made before orders asked for
+    it). Another amount is not taken (it would be held for a refund): it stays authorized and is
+    refunded by Razorpay. A capture Razorpay refuses (captured meanwhile, say) is answered with
+    the payment fetched again; Razorpay unreachable is ``PaymentProviderUnavailable``."""
+    payment_id = payment.get("id")
+    if (
+        not isinstance(payment_id, str)
+        or payment.get("status") != "authorized"
+        or payment.get("amount") != amount
+        or str(payment.get("currency") or "").upper() != currency.upper()
+    ):
+        return payment
+    try:
+        return await provider.capture_payment(payment_id, amount=amount, currency=currency)
+    except PaymentProviderError as exc:
+        log.warning("billing: capturing %s refused: %s", payment_id, exc)
+        return await provider.fetch_payment(payment_id)
 
 
 async def _subscription_now(

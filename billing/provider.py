@@ -43,6 +43,10 @@ class PaymentProvider(Protocol):
 
     async def fetch_payment(self, razorpay_payment_id: str) -> dict[str, Any]: ...
 
+    async def capture_payment(
+        self, razorpay_payment_id: str, *, amount: int, currency: str
+    ) -> dict[str, Any]: ...
+
 
 class RazorpayProvider:
     """``razorpay.Client`` off the event loop, with a timeout."""
@@ -89,7 +93,15 @@ class RazorpayProvider:
     async def create_order(
         self, *, amount: int, currency: str, receipt: str, notes: Mapping[str, str]
     ) -> dict[str, Any]:
-        data = {"amount": amount, "currency": currency, "receipt": receipt, "notes": dict(notes)}
+        data = {
+            "amount": amount,
+            "currency": currency,
+            "receipt": receipt,
+            "notes": dict(notes),
+            # Captured as soon as it is authorized, whatever the account's capture setting: a
+            # payment left authorized is refunded by Razorpay after a few days and grants nothing.
+            "payment_capture": 1,
+        }
         result = await self._call(
             "create_order", lambda: self._client.order.create(data, timeout=self.timeout)
         )
@@ -114,4 +126,20 @@ class RazorpayProvider:
         )
         if not isinstance(result, dict) or not isinstance(result.get("status"), str):
             raise PaymentProviderUnavailable(details={"operation": "fetch_payment"})
+        return result
+
+    async def capture_payment(
+        self, razorpay_payment_id: str, *, amount: int, currency: str
+    ) -> dict[str, Any]:
+        """Capture an authorized payment for exactly ``amount`` ``currency`` (what its order
+        asked); a 4xx (already captured, another amount, refunded) is ``PaymentProviderError``."""
+        data = {"currency": currency}  # the SDK's default dict is shared between calls
+        result = await self._call(
+            "capture_payment",
+            lambda: self._client.payment.capture(
+                razorpay_payment_id, amount, data, timeout=self.timeout
+            ),
+        )
+        if not isinstance(result, dict) or not isinstance(result.get("status"), str):
+            raise PaymentProviderUnavailable(details={"operation": "capture_payment"})
         return result

@@ -297,12 +297,17 @@ async def test_an_authorized_payment_grants_the_plan_only_once_captured(
     """The billing review's U1: Checkout hands over its signature once a payment is authorized,
     and verify granted the plan on it. On manual capture (or an authorization too late for
     auto-capture) nobody captures it and Razorpay refunds it days later, with the plan kept.
-    Now verify asks Razorpay: authorized grants nothing; the capture does."""
+    Now verify asks Razorpay: authorized grants nothing; the capture does (verify captures it
+    itself, tests/billing/test_capture.py; here Razorpay refuses that capture)."""
     order = await create_order(bclient, owner)
     payment = fake.authorize_payment(order["razorpay_order_id"])
     authorized = await post_webhook(bclient, webhook_payload("payment.authorized", payment=payment))
     assert authorized.status_code == 200, authorized.text
-    response = await verify(bclient, owner, order, payment["id"], fake.key_secret)
+    fake.refuse_captures = True
+    try:
+        response = await verify(bclient, owner, order, payment["id"], fake.key_secret)
+    finally:
+        fake.refuse_captures = False
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["applied"], body["reason"]) == (False, "payment_not_captured")

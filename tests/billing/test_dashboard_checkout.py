@@ -336,13 +336,18 @@ async def test_verifying_a_payment_only_authorized_says_the_plan_waits_for_its_c
     web: WebOwner, fake: FakeRazorpay
 ) -> None:
     """The billing review's U1: Checkout's signature comes with the authorization; the page said
-    "Payment received" and granted the plan for a payment nobody captured (manual capture)."""
+    "Payment received" and granted the plan for a payment nobody captured (manual capture).
+    Verify captures such a payment itself; here Razorpay refuses that capture."""
 
     async def not_captured(payment: dict[str, Any]) -> object:
         fake.payments[payment["id"]].update(status="authorized", captured=False)
+        fake.refuse_captures = True
         return None
 
-    verified = await checkout(web, fake, before_verify=not_captured)
+    try:
+        verified = await checkout(web, fake, before_verify=not_captured)
+    finally:
+        fake.refuse_captures = False
     assert verified.json()["plan"] == "free"
     shown = (await web.client.get(verified.json()["redirect"])).text
     assert "Your payment is authorized but not captured yet" in shown

@@ -14,11 +14,12 @@ Usage::
         fake.arrived.wait(30)          # ...and ``arrived`` says one got there
         fake.requests          # every request received: method, path, headers, body, authenticated
 
-Endpoints (the URLs the SDK calls, under ``/v1``): ``POST /orders``, ``GET /orders/{id}``,
-``GET /orders/{id}/payments``, ``GET /payments/{id}``. Requests need HTTP basic auth with the key id
-and secret; anything else gets Razorpay's 401 ``{"error": {"code": "BAD_REQUEST_ERROR",
-"description": "Authentication failed", ...}}``. Unknown ids and invalid bodies get Razorpay's 400
-error shape.
+Endpoints (the URLs the SDK calls, under ``/v1``): ``POST /orders``, ``GET /orders/{id}``, ``GET
+/orders/{id}/payments``, ``GET /payments/{id}``, ``POST /payments/{id}/capture`` (an authorized
+payment, for exactly its amount and currency; else Razorpay's 400). Requests need HTTP basic auth
+with the key id and secret; anything else gets Razorpay's 401 ``{"error": {"code":
+"BAD_REQUEST_ERROR", "description": "Authentication failed", ...}}``. Unknown ids and invalid bodies
+get Razorpay's 400 error shape.
 
 Helpers for webhook tests: ``sign_webhook``, ``checkout_signature``, ``webhook_payload`` (Razorpay's
 event envelope) and the entity builders ``make_order``, ``make_payment``, ``make_refund``,
@@ -367,6 +368,11 @@ class FakeRazorpay:
         # The id the next created order gets (once), for answers Razorpay would not give.
         self.next_order_id: str | None = None
         self.orders: dict[str, dict[str, Any]] = {}
+        # Orders created with ``payment_capture`` true: their payments are captured as soon as
+        # they are authorized (``pay``), whatever the account's capture setting.
+        self.auto_capture: set[str] = set()
+        # While True, ``POST /payments/{id}/capture`` is refused (Razorpay's 400).
+        self.refuse_captures = False
         self.payments: dict[str, dict[str, Any]] = {}
         self.dropped_connections = 0
         self._requests: list[RecordedRequest] = []
@@ -378,6 +384,7 @@ class FakeRazorpay:
                 Route("/v1/orders/{order_id}", self._fetch_order, methods=["GET"]),
                 Route("/v1/orders/{order_id}/payments", self._order_payments, methods=["GET"]),
                 Route("/v1/payments/{payment_id}", self._fetch_payment, methods=["GET"]),
+                Route("/v1/payments/{payment_id}/capture", self._capture_payment, methods=["POST"]),
                 Route(
                     "/{rest:path}",
                     self._not_found,
@@ -471,9 +478,19 @@ class FakeRazorpay:
             order["status"] = "paid" if order["amount_paid"] >= order["amount"] else "attempted"
             return dict(payment)
 
+    def pay(self, order_id: str) -> dict[str, Any]:
+        """The customer pays what is due on an account set to manual capture: the payment is
+        captured when its order asked for it (``payment_capture``), else it stays
+        ``authorized`` (Razorpay refunds it days later unless the merchant captures it)."""
+        if order_id in self.auto_capture:
+            return self.capture_payment(order_id)
+        return self.authorize_payment(order_id)
+
     def authorize_payment(self, order_id: str) -> dict[str, Any]:
-        """The customer pays what is due, and the payment stays ``authorized`` (an account on
-        manual capture): no money taken yet, the order ``attempted``. ``capture`` takes it."""
+        """The customer pays what is due, and the payment stays ``authorized`` (an authorization
+        late past the auto-capture window, or an order that asked for no capture on an account
+        set to manual capture): no money taken yet, the order ``attempted``. ``capture`` (or
+        ``POST /v1/payments/{id}/capture``) takes it."""
         return self._attempt(order_id, "authorized")
 
     def capture(self, payment_id: str) -> dict[str, Any]:
@@ -590,6 +607,8 @@ class FakeRazorpay:
         )
         with self._lock:
             self.orders[order["id"]] = order
+            if data.get("payment_capture") in (1, True, "1", "true"):
+                self.auto_capture.add(order["id"])
             return JSONResponse(dict(order))
 
     async def _fetch_order(self, request: Request) -> Response:
@@ -620,6 +639,28 @@ class FakeRazorpay:
             if payment is None:
                 return _bad_request("The id provided does not exist")
             return JSONResponse(dict(payment))
+
+    async def _capture_payment(self, request: Request) -> Response:
+        if (stop := await self._guard(request)) is not None:
+            return stop
+        try:
+            data = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return _bad_request("The request body is not valid JSON")
+        payment_id = request.path_params["payment_id"]
+        with self._lock:
+            payment = self.payments.get(payment_id)
+        if payment is None:
+            return _bad_request("The id provided does not exist")
+        if self.refuse_captures:
+            return _bad_request("The payment could not be captured")
+        if payment["status"] != "authorized":
+            return _bad_request(f"This payment has already been {payment['status']}")
+        if not isinstance(data, dict) or data.get("amount") != payment["amount"]:
+            return _bad_request("Capture amount must be equal to the amount authorized", "amount")
+        if data.get("currency", "INR") != payment["currency"]:
+            return _bad_request("The currency should be the payment's currency", "currency")
+        return JSONResponse(self.capture(payment_id))
 
     async def _not_found(self, request: Request) -> Response:
         if (stop := await self._guard(request)) is not None:
