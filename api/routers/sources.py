@@ -130,13 +130,13 @@ async def list_sources(
     )
 
 
-@router.get("/workspaces/{workspace_id}/sources/{source_id}", response_model=SourceOut)
+@router.get("/workspaces/{workspace_id}/sources/{source_id:uuid}", response_model=SourceOut)
 async def get_source(source_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> SourceOut:
     return SourceOut.of(await sync.get_source(session, access, source_id))
 
 
 @router.delete(
-    "/workspaces/{workspace_id}/sources/{source_id}",
+    "/workspaces/{workspace_id}/sources/{source_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=errors(409),
 )
@@ -150,7 +150,7 @@ async def delete_source(
 
 
 @router.put(
-    "/workspaces/{workspace_id}/sources/{source_id}/schedule", response_model=SourceOut
+    "/workspaces/{workspace_id}/sources/{source_id:uuid}/schedule", response_model=SourceOut
 )
 async def set_schedule(
     source_id: uuid.UUID, body: ScheduleIn, access: WorkspaceDep, session: SessionDep
@@ -160,7 +160,7 @@ async def set_schedule(
 
 
 @router.post(
-    "/workspaces/{workspace_id}/sources/{source_id}/sync",
+    "/workspaces/{workspace_id}/sources/{source_id:uuid}/sync",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SyncRequested,
     responses=errors(409),
@@ -184,7 +184,7 @@ async def sync_now(
     return SyncRequested(source_id=source_id)
 
 
-@router.get("/workspaces/{workspace_id}/sources/{source_id}/syncs", response_model=SyncPage)
+@router.get("/workspaces/{workspace_id}/sources/{source_id:uuid}/syncs", response_model=SyncPage)
 async def list_syncs(
     source_id: uuid.UUID,
     access: WorkspaceDep,
