@@ -85,15 +85,22 @@ def decode_cursor(cursor: str, *, scope: str) -> tuple[datetime, uuid.UUID]:
     return key
 
 
-def newest_first(stmt: S, model: Any, *, after: tuple[datetime, uuid.UUID] | None, limit: int) -> S:
-    """``stmt`` ordered newest first by ``model``'s (created_at, id), the rows after the decoded
-    cursor ``after`` only, at most ``limit`` of them (the repositories' keyset pages)."""
+def newest_first(
+    stmt: S,
+    model: Any,
+    *,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+    by: Any = None,
+) -> S:
+    """``stmt`` ordered newest first by ``model``'s (created_at, id), or (``by``, id) for a
+    list keyed by another moment (a sync's ``started_at``), the rows after the decoded cursor
+    ``after`` only, at most ``limit`` of them (the repositories' keyset pages)."""
+    moment = model.created_at if by is None else by
     if after is not None:
         created, ident = after
-        stmt = stmt.where(
-            or_(model.created_at < created, and_(model.created_at == created, model.id < ident))
-        )
-    return stmt.order_by(model.created_at.desc(), model.id.desc()).limit(limit)
+        stmt = stmt.where(or_(moment < created, and_(moment == created, model.id < ident)))
+    return stmt.order_by(moment.desc(), model.id.desc()).limit(limit)
 
 
 async def keyset_pages(
@@ -114,14 +121,18 @@ async def keyset_pages(
         after = key(page[-1])
 
 
-R = TypeVar("R", bound=Keyed)
-
-
-def page_of(rows: Sequence[R], limit: int, *, scope: str) -> tuple[list[R], str | None]:
+def page_of(
+    rows: Sequence[T], limit: int, *, scope: str, moment: Callable[[T], datetime] | None = None
+) -> tuple[list[T], str | None]:
     """The page of ``rows`` (read with ``limit + 1``: one more says whether a next page holds
-    anything) and the cursor of the next page, None when there is none."""
+    anything) and the cursor of the next page, None when there is none. ``moment``: what a row
+    is ordered by besides its id (its ``created_at`` unless given)."""
     page = list(rows[:limit])
-    return page, encode_cursor(page[-1], scope=scope) if len(rows) > limit else None
+    if len(rows) <= limit:
+        return page, None
+    last: Any = page[-1]
+    when = moment(last) if moment is not None else last.created_at
+    return page, encode_key(when, last.id, scope=scope)
 
 
 def start_after(
@@ -142,16 +153,17 @@ Key = tuple[datetime, uuid.UUID]
 
 
 async def counted_page(
-    read: Callable[[Key | None, int, int], Awaitable[tuple[Sequence[R], int]]],
+    read: Callable[[Key | None, int, int], Awaitable[tuple[Sequence[T], int]]],
     *,
     limit: int,
     cursor: str | None,
     offset: int,
     scope: str,
-) -> tuple[list[R], int, str | None]:
+    moment: Callable[[T], datetime] | None = None,
+) -> tuple[list[T], int, str | None]:
     """A page of a list that also says its total and still takes the deprecated ``offset``:
     ``read(after, limit, offset)`` reads the rows and the total; returns the page, the total
-    and the next page's cursor (None: there is none)."""
+    and the next page's cursor (None: there is none). ``moment`` as for ``page_of``."""
     rows, total = await read(start_after(cursor, offset, scope=scope), limit + 1, offset)
-    page, next_cursor = page_of(rows, limit, scope=scope)
+    page, next_cursor = page_of(rows, limit, scope=scope, moment=moment)
     return page, total, next_cursor

@@ -358,12 +358,12 @@ async def list_faqs(
     )
 
 
-@router.get("/workspaces/{workspace_id}/faqs/{faq_id}", response_model=FaqOut)
+@router.get("/workspaces/{workspace_id}/faqs/{faq_id:uuid}", response_model=FaqOut)
 async def get_faq(faq_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Any:
     return await faq_service.get(session, workspace_id=access.workspace.id, faq_id=faq_id)
 
 
-@router.patch("/workspaces/{workspace_id}/faqs/{faq_id}", response_model=FaqOut)
+@router.patch("/workspaces/{workspace_id}/faqs/{faq_id:uuid}", response_model=FaqOut)
 async def update_faq(
     faq_id: uuid.UUID,
     body: FaqUpdateIn,
@@ -376,7 +376,9 @@ async def update_faq(
     return await faq_service.update(session, runtime.embedder, access, faq_id=faq_id, values=values)
 
 
-@router.delete("/workspaces/{workspace_id}/faqs/{faq_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/workspaces/{workspace_id}/faqs/{faq_id:uuid}", status_code=status.HTTP_204_NO_CONTENT
+)
 async def delete_faq(faq_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Response:
     """Delete an FAQ. Owners and admins; audited."""
     await faq_service.delete(session, access, faq_id=faq_id)

@@ -260,7 +260,7 @@ async def list_documents(
     )
 
 
-@router.get("/workspaces/{workspace_id}/documents/{document_id}", response_model=DocumentOut)
+@router.get("/workspaces/{workspace_id}/documents/{document_id:uuid}", response_model=DocumentOut)
 async def get_document(
     document_id: uuid.UUID, access: WorkspaceDep, session: SessionDep
 ) -> DocumentOut:
@@ -271,7 +271,7 @@ async def get_document(
 
 
 @router.put(
-    "/workspaces/{workspace_id}/documents/{document_id}",
+    "/workspaces/{workspace_id}/documents/{document_id:uuid}",
     response_model=SubmissionOut,
     responses=answers(
         status.HTTP_202_ACCEPTED, SubmissionOut, "The new content is queued for processing"
@@ -342,7 +342,7 @@ async def replace_document(
 
 
 @router.post(
-    "/workspaces/{workspace_id}/documents/{document_id}/retry",
+    "/workspaces/{workspace_id}/documents/{document_id:uuid}/retry",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DocumentOut,
     dependencies=[RateLimitIngest],
@@ -363,7 +363,7 @@ async def retry_document(
 
 
 @router.delete(
-    "/workspaces/{workspace_id}/documents/{document_id}",
+    "/workspaces/{workspace_id}/documents/{document_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
 )
 async def delete_document(
@@ -383,7 +383,9 @@ async def delete_document(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/workspaces/{workspace_id}/documents/{document_id}/chunks", response_model=ChunkPage)
+@router.get(
+    "/workspaces/{workspace_id}/documents/{document_id:uuid}/chunks", response_model=ChunkPage
+)
 async def list_chunks(
     document_id: uuid.UUID,
     access: WorkspaceDep,

@@ -7,12 +7,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Response, status
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import LimitDep, OffsetDep, RuntimeDep, SessionDep, WorkspaceDep
+from api.deps import (
+    CursorDep,
+    DeprecatedOffsetDep,
+    LimitDep,
+    RuntimeDep,
+    SessionDep,
+    WorkspaceDep,
+)
 from api.openapi import errors
 from api.throttling import RateLimitIngest
-from rag.knowledge import submissions, sync
+from rag.knowledge import listing, submissions, sync
 from rag.knowledge.models import Source, SourceSync, SyncSchedule
 
 router = APIRouter(tags=["sources"])
@@ -55,7 +62,10 @@ class SourcePage(BaseModel):
     items: list[SourceOut]
     total: int
     limit: int
-    offset: int
+    offset: int = Field(description="deprecated: the `offset` asked for (0 with a cursor)")
+    next_cursor: str | None = Field(
+        default=None, description="the `cursor` of the next page; null on the last one"
+    )
 
 
 class ScheduleIn(BaseModel):
@@ -88,7 +98,10 @@ class SyncPage(BaseModel):
     items: list[SyncOut]
     total: int
     limit: int
-    offset: int
+    offset: int = Field(description="deprecated: the `offset` asked for (0 with a cursor)")
+    next_cursor: str | None = Field(
+        default=None, description="the `cursor` of the next page; null on the last one"
+    )
 
 
 class SyncRequested(BaseModel):
@@ -98,21 +111,32 @@ class SyncRequested(BaseModel):
 
 @router.get("/workspaces/{workspace_id}/sources", response_model=SourcePage)
 async def list_sources(
-    access: WorkspaceDep, session: SessionDep, limit: LimitDep, offset: OffsetDep = 0
+    access: WorkspaceDep,
+    session: SessionDep,
+    limit: LimitDep,
+    cursor: CursorDep = None,
+    offset: DeprecatedOffsetDep = 0,
 ) -> SourcePage:
-    items, total = await sync.list_sources(session, access, limit=limit, offset=offset)
+    """Newest first; `next_cursor` continues after the last source of the page."""
+    items, total, next_cursor = await listing.sources_page(
+        session, access, limit=limit, cursor=cursor, offset=offset
+    )
     return SourcePage(
-        items=[SourceOut.of(s) for s in items], total=total, limit=limit, offset=offset
+        items=[SourceOut.of(s) for s in items],
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_cursor=next_cursor,
     )
 
 
-@router.get("/workspaces/{workspace_id}/sources/{source_id}", response_model=SourceOut)
+@router.get("/workspaces/{workspace_id}/sources/{source_id:uuid}", response_model=SourceOut)
 async def get_source(source_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> SourceOut:
     return SourceOut.of(await sync.get_source(session, access, source_id))
 
 
 @router.delete(
-    "/workspaces/{workspace_id}/sources/{source_id}",
+    "/workspaces/{workspace_id}/sources/{source_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=errors(409),
 )
@@ -125,7 +149,9 @@ async def delete_source(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.put("/workspaces/{workspace_id}/sources/{source_id}/schedule", response_model=SourceOut)
+@router.put(
+    "/workspaces/{workspace_id}/sources/{source_id:uuid}/schedule", response_model=SourceOut
+)
 async def set_schedule(
     source_id: uuid.UUID, body: ScheduleIn, access: WorkspaceDep, session: SessionDep
 ) -> SourceOut:
@@ -134,7 +160,7 @@ async def set_schedule(
 
 
 @router.post(
-    "/workspaces/{workspace_id}/sources/{source_id}/sync",
+    "/workspaces/{workspace_id}/sources/{source_id:uuid}/sync",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SyncRequested,
     responses=errors(409),
@@ -158,13 +184,24 @@ async def sync_now(
     return SyncRequested(source_id=source_id)
 
 
-@router.get("/workspaces/{workspace_id}/sources/{source_id}/syncs", response_model=SyncPage)
+@router.get("/workspaces/{workspace_id}/sources/{source_id:uuid}/syncs", response_model=SyncPage)
 async def list_syncs(
     source_id: uuid.UUID,
     access: WorkspaceDep,
     session: SessionDep,
     limit: LimitDep,
-    offset: OffsetDep = 0,
+    cursor: CursorDep = None,
+    offset: DeprecatedOffsetDep = 0,
 ) -> SyncPage:
-    items, total = await sync.list_syncs(session, access, source_id, limit=limit, offset=offset)
-    return SyncPage(items=[SyncOut.of(r) for r in items], total=total, limit=limit, offset=offset)
+    """Newest started first; `next_cursor` continues after the last sync of the page (a cursor
+    of this source's list only)."""
+    items, total, next_cursor = await listing.syncs_page(
+        session, access, source_id, limit=limit, cursor=cursor, offset=offset
+    )
+    return SyncPage(
+        items=[SyncOut.of(r) for r in items],
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_cursor=next_cursor,
+    )

@@ -68,7 +68,7 @@ def refuse_too_many(alt_questions: list[str] | None) -> None:
         )
 
 
-def _refuse_unindexable(question: str | None, alt_questions: list[str] | None) -> None:
+def refuse_unindexable(question: str | None, alt_questions: list[str] | None) -> None:
     """422 ``question_too_long`` for a phrasing whose normalized form the lookup index cannot
     hold (within the character limit, in a script of several bytes per character)."""
     phrasings: list[tuple[str, int | None, str]] = []
@@ -89,7 +89,7 @@ def _refuse_unindexable(question: str | None, alt_questions: list[str] | None) -
         raise ValidationFailed(message, code="question_too_long", details=[detail])
 
 
-def _refuse_blank_answer(answer: str | None) -> None:
+def refuse_blank_answer(answer: str | None) -> None:
     """422 ``validation_failed`` (``field: answer``) for an answer that shows nothing: spaces,
     a zero-width space. Visitors would get an empty reply, from the FAQ (a reviewer's finding:
     the API took it, stripped to "")."""
@@ -179,8 +179,8 @@ async def create(
     """Add an FAQ (answered verbatim to visitors); audited with its id, not its text."""
     permit = authorize(access, Action.FAQ_CREATE)
     refuse_too_many([q for q in alt_questions if q.strip()])
-    _refuse_unindexable(question, alt_questions)
-    _refuse_blank_answer(answer)
+    refuse_unindexable(question, alt_questions)
+    refuse_blank_answer(answer)
     workspace_id = access.workspace.id
     faq = Faq(
         id=uuid.uuid4(),
@@ -258,8 +258,8 @@ async def update(
     if "alt_questions" in clean:
         clean["alt_questions"] = [q.strip() for q in clean["alt_questions"] or [] if q.strip()]
     refuse_too_many(clean.get("alt_questions"))
-    _refuse_unindexable(clean.get("question"), clean.get("alt_questions"))
-    _refuse_blank_answer(clean.get("answer"))
+    refuse_unindexable(clean.get("question"), clean.get("alt_questions"))
+    refuse_blank_answer(clean.get("answer"))
     if "question" in clean or "alt_questions" in clean:
         # Only the phrasings it did not ask before: an FAQ keeps what it has, twins made before
         # FAQs were checked included.

@@ -1,13 +1,18 @@
 """FAQs imported from a CSV file: a header row naming ``question`` and ``answer`` (and,
 optionally, ``alt_questions``: other phrasings separated by ``|``), one FAQ per row.
 
-All or nothing: a file with any invalid row adds nothing and says which rows are wrong.
+All or nothing: a file with any invalid row adds nothing and says which rows are wrong (up to
+``MAX_REPORTED`` of them, each with its row number): a field the schema refuses, an answer that
+shows nothing, a question with no words to look up or too long to index, a question an earlier
+row of the file gives another answer to. A row repeating an earlier one's question with the same
+answer adds its phrasings to that row's FAQ.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +61,7 @@ def parse(data: bytes) -> list[FaqIn]:
         )
     items: list[FaqIn] = []
     problems: list[dict[str, object]] = []
+    answered: dict[str, tuple[int, str]] = {}  # a phrasing: the first row asking it, its answer
     try:
         for number, raw in enumerate(reader, start=2):
             if number - 1 > MAX_ROWS:
@@ -64,21 +70,25 @@ def parse(data: bytes) -> list[FaqIn]:
             if not any(value.strip() for value in row.values()):
                 continue
             try:
-                items.append(
-                    FaqIn(
-                        question=row.get("question", "").strip(),
-                        answer=row.get("answer", "").strip(),
-                        alt_questions=[
-                            a.strip() for a in row.get("alt_questions", "").split("|") if a.strip()
-                        ],
-                    )
+                item = FaqIn(
+                    question=row.get("question", "").strip(),
+                    answer=row.get("answer", "").strip(),
+                    alt_questions=[
+                        a.strip() for a in row.get("alt_questions", "").split("|") if a.strip()
+                    ],
                 )
             except ValidationError as exc:
-                if len(problems) < MAX_REPORTED:
-                    err = exc.errors()[0]
-                    problems.append(
-                        {"row": number, "field": str(err["loc"][0]), "message": err["msg"]}
-                    )
+                err = exc.errors()[0]
+                problem: dict[str, object] | None = {
+                    "row": number,
+                    "field": str(err["loc"][0]),
+                    "message": err["msg"],
+                }
+            else:
+                problem = _row_problem(item, number, answered)
+                items.append(item)
+            if problem is not None and len(problems) < MAX_REPORTED:
+                problems.append(problem)
     except csv.Error as exc:
         raise ValidationFailed(f"The CSV file cannot be read: {exc}", code="invalid_csv") from exc
     if problems:
@@ -89,6 +99,32 @@ def parse(data: bytes) -> list[FaqIn]:
     if not items:
         raise ValidationFailed("The CSV file has no FAQs", code="invalid_csv")
     return items
+
+
+def _row_problem(
+    item: FaqIn, row: int, answered: dict[str, tuple[int, str]]
+) -> dict[str, object] | None:
+    """What the create or update of this row would refuse (found here, so the file's every
+    wrong row is named, by its number, before anything is embedded; the refusal came one at a
+    time, with no row), or a question an earlier row answers otherwise (the later answer
+    silently replaced the earlier one). ``answered`` takes this row's phrasings."""
+    try:
+        faq_service.refuse_blank_answer(item.answer)
+        faq_service.refuse_unindexable(item.question, item.alt_questions)
+    except ValidationFailed as exc:
+        detail = exc.details[0] if isinstance(exc.details, list) and exc.details else {}
+        return {"row": row, "field": detail.get("field", "question"), "message": exc.message}
+    if not normalize_question(item.question):
+        return {"row": row, "field": "question", "message": "The question must contain words"}
+    for phrasing in [item.question, *item.alt_questions]:
+        key = normalize_question(phrasing)
+        if not key:
+            continue
+        first, answer = answered.setdefault(key, (row, item.answer))
+        if first != row and answer != item.answer:
+            message = f"Row {row} asks {phrasing!r}, as row {first} does, with another answer"
+            return {"row": row, "field": "question", "message": message, "same_as_row": first}
+    return None
 
 
 async def _creations(session: AsyncSession, access: WorkspaceAccess, items: list[FaqIn]) -> int:
@@ -124,6 +160,7 @@ async def import_csv(
             details={**(exc.details or {}), "adding": adding},
         ) from exc
     created = updated = 0
+    made: set[uuid.UUID] = set()  # FAQs this file created: a later row of it is no update
     for row, item in enumerate(items, start=2):  # the header is row 1
         phrasings = [item.question, *item.alt_questions]
         existing = await faq_repo.faq_asking(
@@ -133,7 +170,7 @@ async def import_csv(
         )
         try:
             if existing is None:
-                await faq_service.create(
+                faq = await faq_service.create(
                     session,
                     embedder,
                     access,
@@ -141,6 +178,7 @@ async def import_csv(
                     answer=item.answer,
                     alt_questions=item.alt_questions,
                 )
+                made.add(faq.id)
                 created += 1
                 continue
             known = faq_service.asked(existing)
@@ -166,7 +204,7 @@ async def import_csv(
                     )
                 values["alt_questions"] = merged
             await faq_service.update(session, embedder, access, faq_id=existing.id, values=values)
-            updated += 1
+            updated += existing.id not in made
         except faq_service.FaqDuplicate as exc:  # one of its phrasings is another FAQ's
             raise ValidationFailed(
                 f"Row {row}: {exc.message}", code="invalid_csv", details=exc.details

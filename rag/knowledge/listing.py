@@ -1,12 +1,19 @@
-"""Keyset pages of a workspace's documents, for the API's list (newest first)."""
+"""Keyset pages of a workspace's documents, web sources and a source's syncs, for the API's
+lists (newest first; ``offset`` still read, deprecated). Each cursor is bound to its list and
+workspace, a sync's to its source too (``core.pagination.cursor_scope``)."""
 
 from __future__ import annotations
+
+import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.pagination import counted_page, cursor_scope
-from rag.knowledge.models import Document
+from rag.knowledge import sync
+from rag.knowledge.models import Document, Source, SourceSync
 from rag.knowledge.repository import documents as document_repo
+from rag.knowledge.repository import sources as source_repo
+from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess
 
 
@@ -30,4 +37,52 @@ async def documents_page(
         cursor=cursor,
         offset=offset,
         scope=cursor_scope("documents", workspace_id),
+    )
+
+
+async def sources_page(
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    *,
+    limit: int,
+    cursor: str | None,
+    offset: int = 0,
+) -> tuple[list[Source], int, str | None]:
+    """A page of the workspace's web sources, newest first, after ``cursor`` or ``offset`` rows
+    in (deprecated), the total, and the cursor of the next page (None: none)."""
+    authorize(access, Action.SOURCES_READ)
+    workspace_id = access.workspace.id
+    return await counted_page(
+        lambda after, size, skip: source_repo.list_sources(
+            session, workspace_id, limit=size, offset=skip, after=after
+        ),
+        limit=limit,
+        cursor=cursor,
+        offset=offset,
+        scope=cursor_scope("sources", workspace_id),
+    )
+
+
+async def syncs_page(
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    source_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None,
+    offset: int = 0,
+) -> tuple[list[SourceSync], int, str | None]:
+    """A page of a source's sync records, newest started first, after ``cursor`` (one this
+    source's list handed out) or ``offset`` rows in (deprecated), the total, and the cursor of
+    the next page (None: none). 404 for a source not in the workspace."""
+    source = await sync.get_source(session, access, source_id)
+    return await counted_page(
+        lambda after, size, skip: source_repo.list_syncs(
+            session, source.workspace_id, source.id, limit=size, offset=skip, after=after
+        ),
+        limit=limit,
+        cursor=cursor,
+        offset=offset,
+        scope=cursor_scope("syncs", source.workspace_id, source.id),
+        moment=lambda record: record.started_at,
     )

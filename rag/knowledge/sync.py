@@ -57,13 +57,6 @@ def next_due(schedule: str, after: datetime) -> datetime | None:
 # --- owner actions ------------------------------------------------------------------------------
 
 
-async def list_sources(
-    session: AsyncSession, access: WorkspaceAccess, *, limit: int, offset: int
-) -> tuple[list[Source], int]:
-    authorize(access, Action.SOURCES_READ)
-    return await repo.list_sources(session, access.workspace.id, limit=limit, offset=offset)
-
-
 async def get_source(
     session: AsyncSession, access: WorkspaceAccess, source_id: uuid.UUID
 ) -> Source:
@@ -72,20 +65,6 @@ async def get_source(
     if source is None:
         raise NotFound("Source not found")
     return source
-
-
-async def list_syncs(
-    session: AsyncSession,
-    access: WorkspaceAccess,
-    source_id: uuid.UUID,
-    *,
-    limit: int,
-    offset: int,
-) -> tuple[list[SourceSync], int]:
-    source = await get_source(session, access, source_id)
-    return await repo.list_syncs(
-        session, source.workspace_id, source.id, limit=limit, offset=offset
-    )
 
 
 async def set_schedule(

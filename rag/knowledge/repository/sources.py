@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
+from core.pagination import newest_first
 from rag.knowledge.models import Document, Source, SourceSync
 
 FINISHED = ("ok", "partial", "failed")
@@ -53,17 +54,19 @@ async def get_source(
 
 
 async def list_sources(
-    session: AsyncSession, workspace_id: uuid.UUID, *, limit: int, offset: int
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    limit: int,
+    offset: int = 0,
+    after: tuple[datetime, uuid.UUID] | None = None,
 ) -> tuple[list[Source], int]:
+    """Newest first by (created_at, id), after the key ``after`` (a keyset page), or ``offset``
+    rows in (deprecated), and how many there are in all."""
     where = Source.workspace_id == workspace_id
     total = (await session.execute(select(func.count()).select_from(Source).where(where))).scalar()
-    rows = await session.execute(
-        select(Source)
-        .where(where)
-        .order_by(Source.created_at, Source.id)
-        .limit(limit)
-        .offset(offset)
-    )
+    stmt = newest_first(select(Source).where(where), Source, after=after, limit=limit)
+    rows = await session.execute(stmt.offset(offset) if offset else stmt)
     return list(rows.scalars()), int(total or 0)
 
 
@@ -361,17 +364,21 @@ async def list_syncs(
     source_id: uuid.UUID,
     *,
     limit: int,
-    offset: int,
+    offset: int = 0,
+    after: tuple[datetime, uuid.UUID] | None = None,
 ) -> tuple[list[SourceSync], int]:
+    """Newest first by (started_at, id), after the key ``after`` (a keyset page), or ``offset``
+    rows in (deprecated), and how many there are in all."""
     where = and_(SourceSync.workspace_id == workspace_id, SourceSync.source_id == source_id)
     total = (
         await session.execute(select(func.count()).select_from(SourceSync).where(where))
     ).scalar()
-    rows = await session.execute(
-        select(SourceSync)
-        .where(where)
-        .order_by(SourceSync.started_at.desc(), SourceSync.id.desc())
-        .limit(limit)
-        .offset(offset)
+    stmt = newest_first(
+        select(SourceSync).where(where),
+        SourceSync,
+        after=after,
+        limit=limit,
+        by=SourceSync.started_at,
     )
+    rows = await session.execute(stmt.offset(offset) if offset else stmt)
     return list(rows.scalars()), int(total or 0)

@@ -1,0 +1,82 @@
+"""An FAQ CSV import names the rows that are wrong, all of them before anything is added: a
+blank answer, a question with no words, two rows giving one question different answers. Rows
+repeating a question with the same answer are one FAQ; counts say what the file changed."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from api.runtime import Runtime
+from core.errors import ValidationFailed
+from rag.chat import faq as faq_service
+from rag.chat import faq_import
+from tests.conftest import Owner
+from workspaces import repository as ws_repo
+from workspaces.service import WorkspaceAccess
+
+
+def csv(*rows: tuple[str, str]) -> bytes:
+    lines = ["question,answer", *(f'"{q}","{a}"' for q, a in rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+async def run_import(runtime: Runtime, owner: Owner, data: bytes) -> faq_import.ImportResult:
+    ws = uuid.UUID(owner.workspace_id)
+    async with runtime.db.transaction(workspace_id=ws) as session:
+        workspace = await ws_repo.get_workspace(session, ws)
+        assert workspace is not None
+        access = WorkspaceAccess.operator(workspace, command="test")
+        return await faq_import.import_csv(session, runtime.embedder, access, data)
+
+
+async def stored(runtime: Runtime, owner: Owner) -> dict[str, str]:
+    ws = uuid.UUID(owner.workspace_id)
+    async with runtime.db.transaction(workspace_id=ws) as session:
+        faqs, _, _ = await faq_service.list_page(session, workspace_id=ws, limit=100, cursor=None)
+    return {f.question: f.answer for f in faqs}
+
+
+async def test_rows_the_import_cannot_take_are_named_and_nothing_is_added(
+    runtime: Runtime, owner: Owner
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    data = csv(
+        (f"Opening hours {tag}?", "Nine to five."),
+        (f"Refunds {tag}?", "\u200b"),  # row 3: shows nothing
+        ("???", "Question marks."),  # row 4: no words to look up
+        (f"Shipping {tag}?", "Two days."),
+        (f"opening HOURS {tag}", "Ten to six."),  # row 6: row 2's question, another answer
+    )
+    with pytest.raises(ValidationFailed) as refused:
+        await run_import(runtime, owner, data)
+    assert refused.value.code == "invalid_csv"
+    problems = refused.value.details
+    assert isinstance(problems, list)
+    assert [(p["row"], p["field"]) for p in problems] == [
+        (3, "answer"),
+        (4, "question"),
+        (6, "question"),
+    ], problems
+    assert "row 2" in str(problems[2]["message"])
+    assert await stored(runtime, owner) == {}
+
+
+async def test_a_row_repeated_with_the_same_answer_is_one_faq_and_counts_once(
+    runtime: Runtime, owner: Owner
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    data = csv(
+        (f"Opening hours {tag}?", "Nine to five."),
+        (f"Opening hours {tag}?", "Nine to five."),
+        (f"Shipping {tag}?", "Two days."),
+    )
+    result = await run_import(runtime, owner, data)
+    assert (result.created, result.updated) == (2, 0)
+    assert await stored(runtime, owner) == {
+        f"Opening hours {tag}?": "Nine to five.",
+        f"Shipping {tag}?": "Two days.",
+    }
+    again = await run_import(runtime, owner, csv((f"Shipping {tag}?", "Three days.")))
+    assert (again.created, again.updated) == (0, 1)
