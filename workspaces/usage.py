@@ -107,6 +107,10 @@ class UsageIncrement:
     statement: ReturningInsert[Any]
     """Built once per set of metrics; ``params`` holds this increment's values."""
     params: dict[str, Any]
+    month: str
+    """The month it counts in (``month_key``), for what the turn does with the counts (the
+    quota notices): a turn that straddled a month's end read the month again, and filed
+    January's crossing under February's key, so February's own was never mailed."""
 
     def counted(self, row: Sequence[Any]) -> dict[Metric, int]:
         """Each metric's value after the increment, from the statement's result row."""
@@ -116,12 +120,13 @@ class UsageIncrement:
 def increment_statement(workspace_id: uuid.UUID, amounts: Mapping[Metric, int]) -> UsageIncrement:
     """This month's counters of ``workspace_id`` plus ``amounts``, as an ``UsageIncrement``."""
     metrics = tuple(amounts)
+    month = month_key()
     statement, params = usage_repo.increment_usage_statement(
         workspace_id=workspace_id,
-        month=month_key(),
+        month=month,
         amounts={str(k): v for k, v in amounts.items()},
     )
-    return UsageIncrement(metrics=metrics, statement=statement, params=params)
+    return UsageIncrement(metrics=metrics, statement=statement, params=params, month=month)
 
 
 @dataclass(frozen=True)

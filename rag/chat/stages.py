@@ -298,7 +298,7 @@ async def record(
         message=visitor,
         new_conversation=conversation if is_new else None,
         touch_conversation_id=None if is_new else conversation.id,
-        usage=usage.increment_statement(workspace.id, amounts),
+        usage=(increment := usage.increment_statement(workspace.id, amounts)),
         faq_normalized=normalized if faq_wanted else None,
         daily_tokens_day=daily_day,
         reserve=reserve,
@@ -311,7 +311,7 @@ async def record(
         session,
         workspace.id,
         plan_code=usage.effective_plan(workspace),
-        month=usage.month_key(),
+        month=increment.month,
         counted=recorded.counted,
         added=amounts,
     )
