@@ -70,6 +70,9 @@ class WidgetTextsIn(BaseModel):
     email_label: str | None = _limit("email_label")
     name_label: str | None = _limit("name_label")
     phone_label: str | None = _limit("phone_label")
+    thanks_reply: MultiLine = _limit("thanks_reply")
+    goodbye_reply: MultiLine = _limit("goodbye_reply")
+    documentation_prefix: str | None = _limit("documentation_prefix")
 
     @field_validator("*")
     @classmethod
@@ -98,6 +101,9 @@ class WidgetTextsOut(BaseModel):
     email_label: str | None = None
     name_label: str | None = None
     phone_label: str | None = None
+    thanks_reply: str | None = None
+    goodbye_reply: str | None = None
+    documentation_prefix: str | None = None
 
 
 def texts_out(config: dict[str, Any] | None) -> WidgetTextsOut:
