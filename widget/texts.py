@@ -73,6 +73,11 @@ class WidgetTextsIn(BaseModel):
     thanks_reply: MultiLine = _limit("thanks_reply")
     goodbye_reply: MultiLine = _limit("goodbye_reply")
     documentation_prefix: str | None = _limit("documentation_prefix")
+    error_connection: str | None = _limit("error_connection")
+    error_generic: str | None = _limit("error_generic")
+    retry_button: str | None = _limit("retry_button")
+    new_conversation: str | None = _limit("new_conversation")
+    close_label: str | None = _limit("close_label")
 
     @field_validator("*")
     @classmethod
@@ -104,6 +109,11 @@ class WidgetTextsOut(BaseModel):
     thanks_reply: str | None = None
     goodbye_reply: str | None = None
     documentation_prefix: str | None = None
+    error_connection: str | None = None
+    error_generic: str | None = None
+    retry_button: str | None = None
+    new_conversation: str | None = None
+    close_label: str | None = None
 
 
 def texts_out(config: dict[str, Any] | None) -> WidgetTextsOut:

@@ -29,6 +29,11 @@ TextName = Literal[
     "thanks_reply",
     "goodbye_reply",
     "documentation_prefix",
+    "error_connection",
+    "error_generic",
+    "retry_button",
+    "new_conversation",
+    "close_label",
 ]
 
 
@@ -99,6 +104,25 @@ TEXT_FIELDS: dict[TextName, TextField] = {
         60,
         False,
         "From our documentation:",
+    ),
+    "error_connection": TextField(
+        "Widget: a lost connection",
+        200,
+        False,
+        "Connection problem. Check your internet and try again.",
+    ),
+    "error_generic": TextField(
+        "Widget: any other failure", 200, False, "Something went wrong. Please try again."
+    ),
+    "retry_button": TextField("Widget: the retry button", 30, False, "Retry"),
+    "new_conversation": TextField(
+        "Widget: the new-conversation button (read by screen readers)",
+        60,
+        False,
+        "New conversation",
+    ),
+    "close_label": TextField(
+        "Widget: the close button (read by screen readers)", 60, False, "Close chat"
     ),
 }
 
