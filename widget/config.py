@@ -11,7 +11,7 @@ from core.config import Settings
 from core.text import LineBreaks, has_visible
 from core.urls import base_url
 from widget.policy import normalize_allowed_origin
-from widget.texts import WidgetTextsIn, WidgetTextsOut, texts_out
+from widget.texts import WidgetTextsIn, WidgetTextsOut, refuse_controls, texts_out
 
 LeadCapture = Literal["off", "before_chat", "after_messages", "on_intent"]
 LeadField = Literal["email", "name", "phone"]
@@ -57,15 +57,21 @@ class WidgetConfigIn(BaseModel):
     @classmethod
     def _name(cls, value: str | None) -> str | None:
         # Spaces or zero-width characters alone: a blank title, "Open chat with  ", "Hi! I'm ."
-        if value is not None and not has_visible(value):
+        if value is None:
+            return None
+        if not has_visible(value):
             raise ValueError("must contain a visible character")
-        return value.strip() if value is not None else None
+        refuse_controls("bot_name", value, multiline=False)
+        return value.strip()
 
     @field_validator("greeting")
     @classmethod
     def _greeting(cls, value: str | None) -> str | None:
         """Nothing visible: the default greeting, as an empty one always was."""
-        return value.strip() if value is not None and has_visible(value) else None
+        if value is None:
+            return None
+        refuse_controls("greeting", value, multiline=True)
+        return value.strip() if has_visible(value) else None
 
     @field_validator("primary_color")
     @classmethod
@@ -93,6 +99,8 @@ class WidgetConfigIn(BaseModel):
     def _questions(cls, value: list[str] | None) -> list[str] | None:
         if value is None:
             return None
+        for i, question in enumerate(value):
+            refuse_controls(f"suggested_questions.{i}", question, multiline=False)
         cleaned = [q.strip() for q in value if has_visible(q)]
         if any(len(q) > 200 for q in cleaned):
             raise ValueError("each suggested question must be at most 200 characters")

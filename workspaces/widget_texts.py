@@ -2,8 +2,9 @@
 settings' ``texts`` object (``widget_config["texts"]``). Each is optional: unset (or blank), the
 English default. Read here by the answer pipeline (``rag.chat``: the don't-know answer, the
 fallback when the model fails, the hand-off reply, the thanks for an address typed into the
-chat) and by the dashboard; validated by ``widget.texts`` (the API's and the dashboard's
-schema); served to widget.js by ``/api/v1/widget/config``."""
+chat, the replies to thanks and goodbyes, the label of a quoted answer) and by the dashboard;
+validated by ``widget.texts`` (the API's and the dashboard's schema); served to widget.js by
+``/api/v1/widget/config``."""
 
 from __future__ import annotations
 
@@ -25,6 +26,14 @@ TextName = Literal[
     "email_label",
     "name_label",
     "phone_label",
+    "thanks_reply",
+    "goodbye_reply",
+    "documentation_prefix",
+    "error_connection",
+    "error_generic",
+    "retry_button",
+    "new_conversation",
+    "close_label",
 ]
 
 
@@ -78,6 +87,43 @@ TEXT_FIELDS: dict[TextName, TextField] = {
     "email_label": TextField("Contact form: email label", 40, False, "Email"),
     "name_label": TextField("Contact form: name label", 40, False, "Name"),
     "phone_label": TextField("Contact form: phone label", 40, False, "Phone"),
+    "thanks_reply": TextField(
+        "Reply to thanks",
+        300,
+        True,
+        "You're welcome! Is there anything else I can help you with?",
+    ),
+    "goodbye_reply": TextField(
+        "Reply to a goodbye",
+        300,
+        True,
+        "Thanks for chatting with (the bot's name). Have a great day!",
+    ),
+    "documentation_prefix": TextField(
+        "Label before an answer quoted from your documents (no language model)",
+        60,
+        False,
+        "From our documentation:",
+    ),
+    "error_connection": TextField(
+        "Widget: a lost connection",
+        200,
+        False,
+        "Connection problem. Check your internet and try again.",
+    ),
+    "error_generic": TextField(
+        "Widget: any other failure", 200, False, "Something went wrong. Please try again."
+    ),
+    "retry_button": TextField("Widget: the retry button", 30, False, "Retry"),
+    "new_conversation": TextField(
+        "Widget: the new-conversation button (read by screen readers)",
+        60,
+        False,
+        "New conversation",
+    ),
+    "close_label": TextField(
+        "Widget: the close button (read by screen readers)", 60, False, "Close chat"
+    ),
 }
 
 

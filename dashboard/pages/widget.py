@@ -185,6 +185,8 @@ def _field_of(exc: ValidationFailed) -> str:
         field = str(exc.details[0].get("field") or "")
         if field.startswith("texts."):  # a control character in one of the texts
             return "text_" + field.removeprefix("texts.")
+        if field.partition(".")[0] in ("bot_name", "greeting", "suggested_questions"):
+            return field.partition(".")[0]  # a control character in the name, greeting, questions
     details = exc.details if isinstance(exc.details, dict) else {}
     return "allowed_origins" if "origin" in details else "_form"
 

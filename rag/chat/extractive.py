@@ -175,10 +175,14 @@ class ExtractiveAnswerer:
         *,
         offer_contact: bool = True,
         dont_know: str | None = None,
+        prefix: str | None = None,
     ) -> Completion:
-        """``dont_know``: the owner's answer when no passage is given (else the default)."""
+        """``dont_know``: the owner's answer when no passage is given (else the default);
+        ``prefix``: the owner's label before the quotes (else ``self.prefix``)."""
         if passages or not dont_know:
-            text = self._compose(question, passages, offer_contact=offer_contact)
+            text = self._compose(
+                question, passages, offer_contact=offer_contact, prefix=prefix or self.prefix
+            )
         else:
             text = dont_know
         return Completion(
@@ -196,6 +200,7 @@ class ExtractiveAnswerer:
             request.passages,
             offer_contact=request.offer_contact,
             dont_know=request.dont_know,
+            prefix=request.documentation_prefix,
         )
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
@@ -213,7 +218,12 @@ class ExtractiveAnswerer:
         return None
 
     def _compose(
-        self, question: str, passages: Sequence[Passage], *, offer_contact: bool = True
+        self,
+        question: str,
+        passages: Sequence[Passage],
+        *,
+        offer_contact: bool = True,
+        prefix: str = EXTRACTIVE_PREFIX,
     ) -> str:
         if not passages:
             return dont_know_answer(offer_contact=offer_contact)
@@ -252,7 +262,7 @@ class ExtractiveAnswerer:
             f"{' '.join(without_markers(sentence, len(passages)).split())} [{n}]"
             for _rank, _position, sentence, n in chosen
         )
-        return f"{self.prefix} {body}"
+        return f"{prefix} {body}"
 
     def _trim(self, sentence: str) -> str:
         if len(sentence) <= self.max_sentence_chars:

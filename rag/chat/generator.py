@@ -94,6 +94,9 @@ class GenerationRequest:
     """The owner's "don't know" answer (widget settings' ``texts``), None for the default."""
     unavailable: str | None = None
     """The owner's answer for a model that failed, None for the default."""
+    documentation_prefix: str | None = None
+    """The owner's label before an answer the extractive answerer quotes, None for the
+    default (``rag.chat.extractive.EXTRACTIVE_PREFIX``)."""
     spent: Spent | None = None
     """Kept up by ``Generator.stream`` as the model writes (a model's generator; the extractive
     answerer spends nothing)."""

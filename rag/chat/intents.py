@@ -32,6 +32,7 @@ from rag.chat.courtesy import words as _words
 from rag.chat.human_languages import HUMAN_WORD_ALONE, asks_for_a_person
 from rag.chat.normalize import stem
 from workspaces.schemas import LeadIn
+from workspaces.widget_texts import TEXT_FIELDS
 
 Intent = Literal["greeting", "thanks", "goodbye", "human", "lead", "contact", "question"]
 COURTESY: tuple[Intent, ...] = ("greeting", "thanks", "goodbye")
@@ -422,8 +423,8 @@ def persona_reply(
             return greeting.strip()
         return f"Hi! I'm {name}. How can I help you today?"
     if intent == "thanks":
-        return "You're welcome! Is there anything else I can help you with?"
-    if intent == "goodbye":
+        return TEXT_FIELDS["thanks_reply"].default
+    if intent == "goodbye":  # TEXT_FIELDS["goodbye_reply"].default, with the bot's name
         return f"Thanks for chatting with {name}. Have a great day!"
     if intent == "human":
         if not offer_contact:

@@ -457,4 +457,5 @@ class AnswerPipeline:
             offer_contact=turn.asks_for_contact,
             dont_know=turn.text("dont_know"),
             unavailable=turn.text("unavailable"),
+            documentation_prefix=turn.text("documentation_prefix"),
         )

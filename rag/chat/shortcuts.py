@@ -19,9 +19,13 @@ from workspaces.widget_texts import with_email
 
 
 def courtesy(turn: Turn) -> Answer | None:
-    """Greetings, thanks and goodbyes get the persona's reply (the owner's greeting first)."""
+    """Greetings, thanks and goodbyes get the persona's reply: the owner's greeting, and their
+    replies to thanks and goodbyes (widget settings' ``texts``), first."""
     if turn.intent not in COURTESY:
         return None
+    own = {"thanks": "thanks_reply", "goodbye": "goodbye_reply"}.get(turn.intent)
+    if own is not None and (reply := turn.text(own)):  # type: ignore[arg-type]
+        return Answer(reply, "fallback")
     greeting = (turn.workspace.widget_config or {}).get("greeting")
     return Answer(persona_reply(turn.intent, turn.bot_name, greeting), "fallback")
 

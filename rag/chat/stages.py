@@ -79,8 +79,12 @@ def answer_voice(workspace: Workspace) -> str:
     """A short digest of what a model is told besides the question and the passages: the
     persona, the bot's name and whether it may offer to have the team follow up. Part of the
     response cache's scope, so an answer written under an old persona, name or lead capture
-    is not served once the owner changes them (a reviewer's finding: for CACHE_TTL_SECONDS)."""
-    told = [workspace.persona or "", bot_name_of(workspace), asks_for_contact(workspace)]
+    is not served once the owner changes them (a reviewer's finding: for CACHE_TTL_SECONDS),
+    and the owner's label of a quoted answer (an extractive answer is cached with it)."""
+    told: list[object] = [workspace.persona or "", bot_name_of(workspace)]
+    told.append(asks_for_contact(workspace))
+    if prefix := owner_text(workspace.widget_config, "documentation_prefix"):
+        told.append(prefix)  # only when set: the digests of every other workspace stay
     return hashlib.sha256(json.dumps(told).encode()).hexdigest()[:12]
 
 

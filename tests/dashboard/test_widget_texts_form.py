@@ -113,3 +113,16 @@ async def test_the_transcript_shows_the_widgets_thanks_in_the_owners_words(
     page = await web.client.get(web.url(f"conversations/{conversation_id}"))
     assert f"¡Gracias! Le escribiremos a {email}." in html.unescape(page.text)
     assert "in touch" not in page.text
+
+
+async def test_a_control_character_in_the_name_or_a_question_is_shown_beside_its_field(
+    web: WebOwner,
+) -> None:
+    """The bot's name and the suggested questions are plain text like the texts: a bell in
+    either is refused beside its own field (it was saved, and shown by the widget as a box)."""
+    for name, value in (("bot_name", "Bell\x07bot"), ("suggested_questions", "What\x07 is it?")):
+        refused = await web.post(web.url("widget"), {**BASE, name: value})
+        assert refused.status_code == 422, (name, refused.text[-2000:])
+        error = re.search(rf'<p class="field-error" id="{name}-err">([^<]*)</p>', refused.text)
+        assert error, (name, refused.text[-2000:])
+        assert "control character U+0007" in html.unescape(error.group(1)), name

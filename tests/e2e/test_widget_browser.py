@@ -725,6 +725,9 @@ GERMAN_TEXTS = {
     "skip_button": "Nicht jetzt",
     "email_label": "E-Mail-Adresse",
     "name_label": "Ihr Name",
+    "close_label": "Chat schließen",
+    "new_conversation": "Neues Gespräch",
+    "retry_button": "Nochmal",
 }
 
 
@@ -742,6 +745,14 @@ async def test_the_owners_texts_replace_the_widgets_english_ones(
         await _open(page)
         box = page.get_by_test_id("input")
         assert await box.get_attribute("placeholder") == "Ihre Nachricht…"
+        # What a screen reader reads for the header's buttons and the open launcher.
+        assert await page.get_by_test_id("close").get_attribute("aria-label") == "Chat schließen"
+        assert await page.get_by_test_id("reset").get_attribute("title") == "Neues Gespräch"
+        assert await page.get_by_test_id("launcher").get_attribute("aria-label") == (
+            "Chat schließen"
+        )
+        retry = page.get_by_test_id("retry")  # shown with an error
+        assert await retry.evaluate("b => b.textContent") == "Nochmal"
         answer = await _ask(page, "Ich möchte mit einem Menschen sprechen")
         assert GERMAN_TEXTS["handoff"] in await answer.inner_text()
         form = page.get_by_test_id("lead-form")

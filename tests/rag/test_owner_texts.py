@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from api.runtime import Runtime
-from tests.conftest import Owner, signup
+from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from tests.fakes.openai_server import FakeOpenAI
 from tests.rag.test_answers import REFUNDS, ingest
 from tests.rag.test_chat import chat, parse_sse, widget_headers
@@ -78,6 +78,47 @@ async def test_an_address_typed_in_the_chat_is_thanked_in_the_owners_words(
     email = f"kunde-{uuid.uuid4().hex[:8]}@example.com"
     body = (await chat(client, owner, f"my email is {email}", session_id=_session())).json()
     assert (body["answer"], body["lead_saved"]) == (f"Danke! Wir schreiben an {email}.", True)
+
+
+async def test_thanks_and_goodbyes_are_answered_in_the_owners_words(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The courtesy replies were fixed English ("You're welcome!") in a German shop's chat."""
+    english = (await chat(client, owner, "thank you!", session_id=_session())).json()
+    assert english["answer"] == "You're welcome! Is there anything else I can help you with?"
+    await _texts(
+        client, owner, thanks_reply="Gern geschehen!", goodbye_reply="Tschüss und bis bald!"
+    )
+    thanks = (await chat(client, owner, "danke", session_id=_session())).json()
+    assert (thanks["intent"], thanks["answer"]) == ("thanks", "Gern geschehen!")
+    bye = (await chat(client, owner, "bye", session_id=_session())).json()
+    assert (bye["intent"], bye["answer"]) == ("goodbye", "Tschüss und bis bald!")
+
+
+async def test_a_quoted_answer_carries_the_owners_label_also_from_the_cache(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """Without a language model the bot quotes the documents after "From our documentation:";
+    the owner's label replaces it, and a label changed later is not hidden by an answer the
+    response cache holds from before."""
+    question = "How long do refunds take to arrive?"
+    async with (
+        runtime_factory(retrieval_min_similarity=0.05) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client, "Dokumente")
+        await ingest(client, owner, runtime, "Refunds", REFUNDS)
+        english = (await chat(client, owner, question, session_id=_session())).json()
+        assert english["answer"].startswith("From our documentation: "), english
+        await _texts(client, owner, documentation_prefix="Aus unserer Dokumentation:")
+        german = (await chat(client, owner, question, session_id=_session())).json()
+        again = (await chat(client, owner, question, session_id=_session())).json()
+        await _texts(client, owner, documentation_prefix="Laut unseren Unterlagen:")
+        changed = (await chat(client, owner, question, session_id=_session())).json()
+    body = english["answer"].removeprefix("From our documentation: ")
+    assert (german["source"], german["answer"]) == ("rag", f"Aus unserer Dokumentation: {body}")
+    assert (again["source"], again["answer"]) == ("cache", german["answer"])
+    assert changed["answer"] == f"Laut unseren Unterlagen: {body}"
 
 
 # --- with a language model ---------------------------------------------------------------------

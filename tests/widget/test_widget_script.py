@@ -329,6 +329,7 @@ const response = (status, body, headers) => ({
   json: async () => body,
 });
 const error = (code, message, details) => ({ error: { code, message, details: details ?? null } });
+let cfg = { texts: {} };
 """
 
 # What the API answers the widget (status, body, Retry-After), as the server words it.
@@ -417,8 +418,22 @@ VISITOR_TEXTS = {
 }
 
 
+def _owner_texts(source: str) -> str:
+    """widget.js's ``T``: the owner's text for a key, else the English default."""
+    found = re.search(r"\n  const T = \(k, d\) => \{.*?\n  \};\n", source, re.S)
+    assert found, "T not found in widget.js"
+    return found.group(0)
+
+
 def _run_http(source: str, body: str) -> Any:
-    program = HTTP_STUB + _extract_http(source) + "(async () => {\n" + body + "\n})();"
+    program = (
+        HTTP_STUB
+        + _owner_texts(source)
+        + _extract_http(source)
+        + "(async () => {\n"
+        + body
+        + "\n})();"
+    )
     result = _node(["-e", program])
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -496,3 +511,31 @@ console.log(JSON.stringify({
         "about 2 hours",
     ]
     assert out["phones"] == [True, False, False, False]
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_the_owners_error_texts_replace_the_english_ones(source: str) -> None:
+    """A German shop's widget said "Connection problem. ..." and "Something went wrong. ..."
+    in English: the owner's texts (``error_connection``, ``error_generic``) are shown instead,
+    and blank ones leave the English."""
+    out = _run_http(
+        source,
+        """
+const offline = netError(new TypeError("Failed to fetch"));
+const bug = await httpError(response(500, error("internal_error", "Something broke")));
+const before = [errorText(offline), errorText(bug)];
+cfg = { texts: { error_connection: "Keine Verbindung.", error_generic: "Etwas ging schief." } };
+const owners = [errorText(offline), errorText(bug)];
+cfg = { texts: { error_connection: "  ", error_generic: null } };
+console.log(JSON.stringify({ before, owners, blank: [errorText(offline), errorText(bug)] }));
+""",
+    )
+    english = [
+        "Connection problem. Check your internet and try again.",
+        "Something went wrong. Please try again.",
+    ]
+    assert out == {
+        "before": english,
+        "owners": ["Keine Verbindung.", "Etwas ging schief."],
+        "blank": english,
+    }

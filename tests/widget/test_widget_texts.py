@@ -109,3 +109,61 @@ async def test_plain_text_with_angle_brackets_apart_and_line_breaks_is_taken(
     served = await _public(client, owner)
     assert served["dont_know"] == "Pas de réponse :-(\nÉcrivez-nous: 2 < 3 & 4 > 1"
     assert served["placeholder"] == "Q&A"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"bot_name": "Bell\x07bot"}, "bot_name"),
+        ({"bot_name": "Two\nlines"}, "bot_name"),
+        ({"bot_name": "Ava\u202e"}, "bot_name"),
+        ({"greeting": "Hi\x1b[31m there"}, "greeting"),
+        ({"greeting": "Hallo\u2066"}, "greeting"),
+        ({"suggested_questions": ["Prices?", "What\x07 is it?"]}, "suggested_questions.1"),
+        ({"suggested_questions": ["Two\nlines?"]}, "suggested_questions.0"),
+        ({"suggested_questions": ["One\u2028line?"]}, "suggested_questions.0"),
+        ({"texts": {"placeholder": "Ihre\u2028Nachricht"}}, "texts.placeholder"),
+        ({"texts": {"send_button": "Senden\u202e"}}, "texts.send_button"),
+    ],
+)
+async def test_the_other_strings_a_visitor_reads_refuse_control_characters_too(
+    client: httpx.AsyncClient, owner: Owner, body: dict[str, Any], field: str
+) -> None:
+    """The bot's name, the greeting and the suggested questions are shown by the widget as the
+    texts are: a bell, an escape, a line break in a title or a button, or a bidirectional
+    override left open (which turns "Hi! I'm <name>. How can I help?" around after the name)
+    were saved and served as typed."""
+    before = await _public_config(client, owner)
+    refused = await _patch(client, owner, body)
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "invalid_text"
+    assert error["details"][0]["field"] == field
+    assert await _public_config(client, owner) == before
+
+
+async def test_line_breaks_and_direction_marks_stay_where_they_are_text(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    body = {
+        "bot_name": "\u05e2\u05d5\u05d6\u05e8 \u200fBot",
+        "greeting": "Hello!\nAsk me anything.",
+        "suggested_questions": ["What does it cost?"],
+        "texts": {"dont_know": "No idea.\nWrite to us."},
+    }
+    saved = await _patch(client, owner, body)
+    assert saved.status_code == 200, saved.text
+    served = await _public_config(client, owner)
+    assert served["bot_name"] == body["bot_name"]
+    assert served["greeting"] == body["greeting"]
+    assert served["suggested_questions"] == body["suggested_questions"]
+    assert served["texts"]["dont_know"] == "No idea.\nWrite to us."
+
+
+async def _public_config(client: httpx.AsyncClient, owner: Owner) -> dict[str, Any]:
+    response = await client.get(
+        "/api/v1/widget/config", headers={"X-Widget-Key": owner.workspace["public_key"]}
+    )
+    assert response.status_code == 200, response.text
+    config: dict[str, Any] = response.json()
+    return config

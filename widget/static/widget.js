@@ -378,7 +378,7 @@
     const later = (text) =>
       text + " Please try again " + (err.retryAfter ? "in " + waitText(err.retryAfter) + "." : "later.");
     const c = err.code;
-    if (c === "network") return "Connection problem. Check your internet and try again.";
+    if (c === "network") return T("error_connection", "Connection problem. Check your internet and try again.");
     if (c === "timeout" || c === "stream_interrupted") return str(err.message); // the widget's own
     if (c === "origin_not_allowed" || c === "origin_required") return "This chat is not enabled on this website.";
     if (c === "invalid_widget_key") return UNAVAILABLE;
@@ -394,7 +394,7 @@
     if (err.stream) return "The answer could not be finished. Please try again.";
     if (err.status === 422) return where === "lead" ? "Please check your details." : "This message can't be sent as written. Please change it and try again.";
     if (err.status === 401 || err.status === 403) return UNAVAILABLE;
-    return "Something went wrong. Please try again.";
+    return T("error_generic", "Something went wrong. Please try again.");
   };
   // Refusals that trying again cannot change: no Retry button.
   const isFinal = (err) => /^(origin_not_allowed|origin_required|quota_exceeded|invalid_widget_key)$/.test(err.code);
@@ -578,11 +578,11 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     const avatar = avatarUrl && h("img", { src: avatarUrl, alt: "", referrerpolicy: "no-referrer" });
     if (avatar) avatar.addEventListener("error", () => avatar.remove());
     const closeBtn = h("button", {
-      type: "button", class: "ib", "data-testid": "close", "aria-label": "Close chat", onclick: () => close(),
+      type: "button", class: "ib", "data-testid": "close", "aria-label": T("close_label", "Close chat"), onclick: () => close(),
     }, [icon("x", 20)]);
     const resetBtn = h("button", {
-      type: "button", class: "ib", "data-testid": "reset", "aria-label": "Start a new conversation",
-      title: "New conversation", onclick: () => reset(),
+      type: "button", class: "ib", "data-testid": "reset", "aria-label": T("new_conversation", "Start a new conversation"),
+      title: T("new_conversation", "New conversation"), onclick: () => reset(),
     }, [icon("reset", 18)]);
     const head = h("div", { class: "head" }, [avatar, h("h2", { class: "title", id: "tb-title", text: botName }), resetBtn, closeBtn]);
 
@@ -595,7 +595,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     const scroll = h("div", { class: "scroll" }, [log, typing, chips, leadSlot]);
 
     const errText = h("span");
-    const retryBtn = h("button", { type: "button", "data-testid": "retry", text: "Retry" });
+    const retryBtn = h("button", { type: "button", "data-testid": "retry", text: T("retry_button", "Retry") });
     const err = h("div", { class: "err", role: "alert", "data-testid": "error", hidden: true }, [errText, retryBtn]);
 
     const input = h("textarea", {
@@ -728,7 +728,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     ui.panel.hidden = false;
     ui.root.classList.add("open");
     ui.launcher.setAttribute("aria-expanded", "true");
-    ui.launcher.setAttribute("aria-label", "Close chat");
+    ui.launcher.setAttribute("aria-label", T("close_label", "Close chat"));
     ui.launcher.replaceChildren(icon("x", 24));
     if (cfg.lead_capture === "before_chat" && !store.get("lead")) showLead("before");
     toBottom(true);
