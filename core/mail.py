@@ -118,8 +118,18 @@ async def forget_settled(db: Database, now: datetime) -> int:
         return await repo.delete_settled(session, before=now - KEEP_SETTLED)
 
 
-StillMember = Callable[[uuid.UUID, str], Awaitable[bool]]
-"""Whether an address is still a member of a workspace (its own transaction)."""
+StillMember = Callable[[uuid.UUID, str, tuple[str, ...]], Awaitable[bool]]
+"""Whether an address still receives mail about a workspace (its own transaction): it is still
+a member, and, for a notification (``KINDS_HEADER``), still receives those kinds."""
+
+KINDS_HEADER = "X-TrulyBot-Notification"
+"""The notification kinds a mail tells of (``lead.created``; a digest: ``a, b``): checked again
+just before it is sent (``StillMember``), and a header a mail filter can sort by."""
+
+
+def kinds_of(headers: Mapping[str, str] | None) -> tuple[str, ...]:
+    value = (headers or {}).get(KINDS_HEADER, "")
+    return tuple(kind.strip() for kind in value.split(",") if kind.strip())
 
 
 class Mailer:
@@ -280,14 +290,19 @@ class Mailer:
     async def _addressed(self, row: repo.OutboxRow) -> bool:
         """Whether ``row`` still goes out: a mail about a workspace waits in the outbox (behind
         a failing relay, for hours), and a member removed meanwhile got it, with the leads it
-        quotes. Deleted when its recipient is no longer a member."""
+        quotes; so did one demoted below what it tells (payments), or who turned it off.
+        Deleted when its recipient no longer receives it."""
         if row.about_workspace is None or self._still_member is None:
             return True
-        if await self._still_member(row.about_workspace, row.recipient):
+        if await self._still_member(row.about_workspace, row.recipient, kinds_of(row.headers)):
             return True
         async with self.db.transaction() as session:
             await repo.delete_claimed(session, row.id, claim=row.claim)
-        log.info("mail %s to %s dropped: no longer a member", row.id, _mask(row.recipient))
+        log.info(
+            "mail %s to %s dropped: no longer a member, or no longer receives it",
+            row.id,
+            _mask(row.recipient),
+        )
         return False
 
     async def _send_one(self, row: repo.OutboxRow) -> int | None:
