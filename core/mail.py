@@ -22,10 +22,10 @@ with a later ``next_attempt_at`` and tried by the next flush (the scheduled ``ma
 requests one every minute, api/schedule.py), up to ``MAIL_MAX_ATTEMPTS`` flushes, then marked
 failed (logged). A permanent refusal (a 5xx reply to RCPT or DATA: no such user, message
 rejected) fails the message at once; a 4xx, a timeout or a lost connection is retried.
-A relay that is down (no connection, a timeout, no TLS, a refused login or sender:
-``is_relay_down``) stops the flush at the first message (the others wait, untried, for the
-next), and does not count towards the message's ``MAIL_MAX_ATTEMPTS``: an outage of hours
-lost every message written in it. A message is given up on after ``RELAY_OUTAGE_KEEP`` of that.
+A relay that is down (no connection, no TLS, a refused login: ``is_relay_down``) stops the
+flush at the first message (the others wait, untried, for the next), and does not count
+towards the message's ``MAIL_MAX_ATTEMPTS``: an outage of hours lost every message written in
+it. A message is given up on after ``RELAY_OUTAGE_KEEP`` of that.
 
 Several workers may flush at once: each message is claimed on its own (``locked_until``) just
 before it is sent, and the claim is the token its flush marks it with (sent, or tried), so a

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -74,27 +75,21 @@ sent this long after it was written is given up (a relay gone for good, a settin
 
 
 def is_relay_down(exc: BaseException) -> bool:
-    """A failure of the relay, not of this message: no connection (or a lost one), a timeout,
-    no TLS, a refused greeting, login or sender. Every message would fail the same way, so the
-    flush stops at it; a refusal of the recipient or of the message (4xx, 5xx) is the
-    message's own."""
+    """A failure of the relay before any message is handed over: no connection (refused, timed
+    out, a refusing greeting), no TLS (a failed handshake, no STARTTLS offered), a refused
+    login. Every message would fail the same way, so the flush stops at it. What happens once
+    a message is under way (a lost connection, a timeout, a refusal of its sender, recipient or
+    content, SMTPUTF8 unsupported for its address) may be the message's own: it counts."""
     if isinstance(
         exc,
-        aiosmtplib.SMTPRecipientsRefused
-        | aiosmtplib.SMTPRecipientRefused
-        | aiosmtplib.SMTPDataError,
-    ):
-        return False
-    return isinstance(
-        exc,
-        OSError
-        | TimeoutError
+        aiosmtplib.SMTPConnectError
+        | ssl.SSLError
         | PlaintextRefused
-        | aiosmtplib.SMTPNotSupported
         | aiosmtplib.SMTPHeloError
-        | aiosmtplib.SMTPAuthenticationError
-        | aiosmtplib.SMTPSenderRefused,
-    )
+        | aiosmtplib.SMTPAuthenticationError,
+    ):
+        return True
+    return type(exc) is aiosmtplib.SMTPException and "STARTTLS extension not supported" in str(exc)
 
 
 def is_transient(exc: BaseException) -> bool:
