@@ -22,6 +22,10 @@ with a later ``next_attempt_at`` and tried by the next flush (the scheduled ``ma
 requests one every minute, api/schedule.py), up to ``MAIL_MAX_ATTEMPTS`` flushes, then marked
 failed (logged). A permanent refusal (a 5xx reply to RCPT or DATA: no such user, message
 rejected) fails the message at once; a 4xx, a timeout or a lost connection is retried.
+A relay that is down (no connection, no TLS, a refused login: ``is_relay_down``) stops the
+flush at the first message (the others wait, untried, for the next), and does not count
+towards the message's ``MAIL_MAX_ATTEMPTS``: an outage of hours lost every message written in
+it. A message is given up on after ``RELAY_OUTAGE_KEEP`` of that.
 
 Several workers may flush at once: each message is claimed on its own (``locked_until``) just
 before it is sent, and the claim is the token its flush marks it with (sent, or tried), so a
@@ -36,19 +40,14 @@ a digest) is sent only while its recipient still belongs to that workspace.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from email.utils import parseaddr
-from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
+from typing import Any
 
-import aiosmtplib
 import jinja2
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,42 +55,20 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from core import mail_repository as repo
 from core.db import Database
-from core.mail_message import build_message, flatten
-from core.setting_checks import check_smtp_url
+from core.mail_message import build_message
+from core.mail_transport import RELAY_OUTAGE_KEEP as RELAY_OUTAGE_KEEP
+from core.mail_transport import FileTransport as FileTransport
+from core.mail_transport import MailConfig as MailConfig
+from core.mail_transport import PlaintextRefused as PlaintextRefused
+from core.mail_transport import SmtpTransport as SmtpTransport
+from core.mail_transport import Transport as Transport
+from core.mail_transport import is_permanent, is_relay_down, is_transient, transport_for
 
 log = logging.getLogger("trulybot.mail")
 
 MAILER_KEY = "mailer"  # where the job context holds the Mailer
 FLUSH_JOB = "mail.flush"
 CLAIM_SECONDS = 300  # a claimed message is left alone this long (a worker that died frees it)
-
-
-@dataclass(frozen=True)
-class MailConfig:
-    smtp_url: str | None = None
-    starttls: str = "auto"  # auto (when offered), on (required), off
-    mail_from: str = "TrulyBot <no-reply@localhost>"
-    reply_to: str | None = None
-    timeout_seconds: float = 10.0
-    ca_file: str | None = None  # PEM of the CA that signed the server's certificate
-    outbox_dir: Path = Path(".trulybot/outbox")
-    max_attempts: int = 8  # flushes that try one message before it is marked failed
-    tries_per_flush: int = 3  # SMTP attempts within one flush (tenacity)
-    retry_seconds: float = 1.0  # backoff base, in the job and between flushes
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> MailConfig:
-        return cls(
-            smtp_url=settings.smtp_url,
-            starttls=settings.smtp_starttls,
-            mail_from=settings.mail_from,
-            reply_to=settings.mail_reply_to,
-            timeout_seconds=settings.smtp_timeout_seconds,
-            ca_file=settings.smtp_ca_file,
-            outbox_dir=Path(settings.data_dir) / "outbox",
-            max_attempts=settings.mail_max_attempts,
-            retry_seconds=settings.mail_retry_seconds,
-        )
 
 
 @dataclass(frozen=True)
@@ -141,136 +118,18 @@ async def forget_settled(db: Database, now: datetime) -> int:
         return await repo.delete_settled(session, before=now - KEEP_SETTLED)
 
 
-class PlaintextRefused(aiosmtplib.SMTPException):
-    """The server offered no STARTTLS, and the credentials in SMTP_URL are never sent without
-    TLS (a relay without TLS, or a network in between that strips the offer). Retried later."""
+StillMember = Callable[[uuid.UUID, str, tuple[str, ...]], Awaitable[bool]]
+"""Whether an address still receives mail about a workspace (its own transaction): it is still
+a member, and, for a notification (``KINDS_HEADER``), still receives those kinds."""
+
+KINDS_HEADER = "X-TrulyBot-Notification"
+"""The notification kinds a mail tells of (``lead.created``; a digest: ``a, b``): checked again
+just before it is sent (``StillMember``), and a header a mail filter can sort by."""
 
 
-def _permanent(exc: BaseException) -> bool:
-    """A refusal that retrying cannot change: a 5xx reply to the recipient or to the message.
-    A relay-wide refusal (authentication, the sender) is retried: it ends when the operator
-    fixes the settings, and the mails waiting then still go out."""
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-        return bool(exc.recipients) and all(_permanent(r) for r in exc.recipients)
-    if isinstance(exc, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):
-        return 500 <= exc.code < 600
-    return False
-
-
-def _transient(exc: BaseException) -> bool:
-    """Worth another try in this flush: a 4xx, a timeout, a lost connection."""
-    retried = isinstance(exc, aiosmtplib.SMTPException | OSError | TimeoutError)
-    return retried and not _permanent(exc)
-
-
-class Transport(Protocol):
-    async def send(self, message: EmailMessage) -> str:
-        """Deliver ``message``; return where it went (for the log). Raise to retry."""
-
-
-class SmtpTransport:
-    def __init__(self, config: MailConfig) -> None:
-        assert config.smtp_url is not None
-        check_smtp_url(config.smtp_url)  # as the settings check it at start
-        parts = urlsplit(config.smtp_url)
-        self.use_tls = parts.scheme == "smtps"
-        self.hostname = parts.hostname or "localhost"
-        self.port = parts.port or (465 if self.use_tls else 587)
-        self.username = unquote(parts.username) if parts.username else None
-        self.password = unquote(parts.password) if parts.password else None
-        self.start_tls: bool | None = {"auto": None, "on": True, "off": False}[config.starttls]
-        if self.start_tls is None and (self.username or self.password):
-            # "auto" upgrades when STARTTLS is offered; an attacker on the path removes the
-            # offer, and the password went out in clear. With credentials, TLS is required.
-            self.start_tls = True
-        if self.use_tls:
-            self.start_tls = False  # already TLS
-        self.timeout = config.timeout_seconds
-        self.ca_file = config.ca_file
-
-    async def send(self, message: EmailMessage) -> str:
-        sender = parseaddr(str(message["From"]))[1]
-        recipient = str(message["To"])
-        # SMTPUTF8 only for a non-ASCII address in the envelope: a display name (Société
-        # Générale Bot) is written as an encoded word, and asking for SMTPUTF8 for it failed
-        # every mail on a relay that does not offer it.
-        utf8 = not (sender + recipient).isascii()
-        try:
-            await aiosmtplib.send(
-                flatten(message),
-                sender=sender,
-                recipients=[recipient],
-                mail_options=["SMTPUTF8"] if utf8 else None,
-                hostname=self.hostname,
-                port=self.port,
-                username=self.username,
-                password=self.password,
-                use_tls=self.use_tls,
-                start_tls=self.start_tls,
-                timeout=self.timeout,
-                cert_bundle=self.ca_file,
-            )
-        except aiosmtplib.SMTPException as exc:
-            credentials = self.username or self.password
-            if credentials and "STARTTLS extension not supported" in str(exc):
-                raise PlaintextRefused(
-                    f"{self.hostname}:{self.port} offered no STARTTLS: not sent, the SMTP"
-                    " credentials are never sent without TLS (a relay without TLS, or a"
-                    " network that strips its offer)"
-                ) from exc
-            raise
-        return f"smtp {self.hostname}:{self.port}"
-
-
-class FileTransport:
-    """The embedded default: ``<dir>/<UTC time>-<id>.eml`` per message, ``<id>`` its outbox
-    row's; ``forget`` and ``forget_older`` delete them (blocking: run in a thread)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def _files(self) -> Iterator[Path]:
-        if self.directory.is_dir():
-            yield from self.directory.glob("*.eml")
-
-    def forget(self, mail_ids: Iterable[uuid.UUID]) -> int:
-        """Delete the files of these messages (one look at the directory); how many went."""
-        wanted = {str(mail_id) for mail_id in mail_ids}
-        removed = 0
-        for path in self._files():
-            if path.stem.partition("-")[2] in wanted:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                    removed += 1
-        return removed
-
-    def forget_older(self, before: datetime) -> int:
-        """Delete the files last written before ``before`` (a file is written once, when its
-        message is sent); how many went."""
-        cutoff = before.timestamp()
-        removed = 0
-        for path in self._files():
-            with contextlib.suppress(FileNotFoundError):
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed += 1
-        return removed
-
-    async def send(self, message: EmailMessage) -> str:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        mail_id = message["X-TrulyBot-Mail-Id"]
-        path = self.directory / f"{stamp}-{mail_id}.eml"
-        await asyncio.to_thread(path.write_bytes, flatten(message))
-        return str(path)
-
-
-def transport_for(config: MailConfig) -> Transport:
-    return SmtpTransport(config) if config.smtp_url else FileTransport(config.outbox_dir)
-
-
-StillMember = Callable[[uuid.UUID, str], Awaitable[bool]]
-"""Whether an address is still a member of a workspace (its own transaction)."""
+def kinds_of(headers: Mapping[str, str] | None) -> tuple[str, ...]:
+    value = (headers or {}).get(KINDS_HEADER, "")
+    return tuple(kind.strip() for kind in value.split(",") if kind.strip())
 
 
 class Mailer:
@@ -395,7 +254,7 @@ class Mailer:
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(max(1, self.config.tries_per_flush)),
             wait=wait_exponential(multiplier=self.config.retry_seconds, max=30),
-            retry=retry_if_exception(_transient),
+            retry=retry_if_exception(is_transient),
             reraise=True,
         ):
             with attempt:
@@ -421,30 +280,48 @@ class Mailer:
                 row = await repo.claim_next(session, now=now, until=now + self._lease())
             if row is None:
                 return sent
-            if await self._addressed(row):
-                sent += await self._send_one(row)
+            if not await self._addressed(row):
+                continue
+            outcome = await self._send_one(row)
+            if outcome is None:  # the relay is down: the rest waits for the next flush
+                return sent
+            sent += outcome
 
     async def _addressed(self, row: repo.OutboxRow) -> bool:
         """Whether ``row`` still goes out: a mail about a workspace waits in the outbox (behind
         a failing relay, for hours), and a member removed meanwhile got it, with the leads it
-        quotes. Deleted when its recipient is no longer a member."""
+        quotes; so did one demoted below what it tells (payments), or who turned it off.
+        Deleted when its recipient no longer receives it."""
         if row.about_workspace is None or self._still_member is None:
             return True
-        if await self._still_member(row.about_workspace, row.recipient):
+        if await self._still_member(row.about_workspace, row.recipient, kinds_of(row.headers)):
             return True
         async with self.db.transaction() as session:
             await repo.delete_claimed(session, row.id, claim=row.claim)
-        log.info("mail %s to %s dropped: no longer a member", row.id, _mask(row.recipient))
+        log.info(
+            "mail %s to %s dropped: no longer a member, or no longer receives it",
+            row.id,
+            _mask(row.recipient),
+        )
         return False
 
-    async def _send_one(self, row: repo.OutboxRow) -> int:
+    async def _send_one(self, row: repo.OutboxRow) -> int | None:
+        """1 sent, 0 not (retried later, or failed for good), None: the relay is down."""
         try:
             where = await self._deliver(self.build(row))
         except Exception as exc:
-            attempts = row.attempts + 1
-            refused = _permanent(exc)
-            give_up = refused or attempts >= self.config.max_attempts
-            delay = timedelta(seconds=self.config.retry_seconds * 60 * 2 ** min(attempts, 10))
+            refused = is_permanent(exc)
+            relay_down = not refused and is_relay_down(exc)
+            if relay_down:
+                # Not this message's fault: it keeps its attempts, and is due again at the next
+                # flush but one (the others go first); given up only after RELAY_OUTAGE_KEEP.
+                attempts = row.attempts
+                give_up = datetime.now(UTC) - row.created_at > RELAY_OUTAGE_KEEP
+                delay = timedelta(seconds=self.config.retry_seconds * 60)
+            else:
+                attempts = row.attempts + 1
+                give_up = refused or attempts >= self.config.max_attempts
+                delay = timedelta(seconds=self.config.retry_seconds * 60 * 2 ** min(attempts, 10))
             async with self.db.transaction() as session:
                 mine = await repo.mark_failed_attempt(
                     session,
@@ -463,12 +340,14 @@ class Mailer:
                 if refused
                 else "failed for good"
                 if give_up
+                else "waits for the relay (down)"
+                if relay_down
                 else "will be retried",
                 attempts,
                 exc if isinstance(exc, PlaintextRefused) else type(exc).__name__,
                 "" if mine else " (its claim had run out: left to the flush that holds it)",
             )
-            return 0
+            return None if relay_down else 0
         async with self.db.transaction() as session:
             mine = await repo.mark_sent(session, row.id, claim=row.claim, sent_at=datetime.now(UTC))
         log.info("mail %s (%s) to %s sent: %s", row.id, row.template, _mask(row.recipient), where)

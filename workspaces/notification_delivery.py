@@ -33,7 +33,7 @@ from typing import Any, Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
-from core.mail import Mailer
+from core.mail import KINDS_HEADER, Mailer, StillMember
 from workspaces import notification_repository as repo
 from workspaces import notifications
 from workspaces import repository as ws_repo
@@ -173,7 +173,7 @@ async def _mail_notice(
         session,
         to=member.email,
         template="notification",
-        mail_headers=_unsubscribe_headers(one_click),
+        mail_headers=_headers([notice.kind], one_click),
         about_workspace=workspace.id,
         about_leads=[notice.lead_id] if notice.lead_id else [],
         about_conversations=notice.conversation_ids,
@@ -208,23 +208,36 @@ async def _over_cap(
     return False
 
 
-def still_member(db: Database) -> Callable[[uuid.UUID, str], Awaitable[bool]]:
+def still_member(db: Database) -> StillMember:
     """The mailer's check before a notification or digest goes out: its recipient is still a
     member of the workspace (a member removed while the mail waited behind a failing relay got
-    it, with the leads it quotes; so did a deleted account)."""
+    it, with the leads it quotes; so did a deleted account), may still receive each kind it
+    tells of (an owner demoted to admin got the payment mail), and has not turned them all off
+    meanwhile (the unsubscribe link clicked, the mail came anyway)."""
 
-    async def check(workspace_id: uuid.UUID, email: str) -> bool:
+    async def check(workspace_id: uuid.UUID, email: str, kinds: tuple[str, ...]) -> bool:
         async with db.transaction(workspace_id=workspace_id) as session:
-            return await repo.is_member(session, workspace_id, email)
+            member = await repo.member_by_email(session, workspace_id, email)
+            known = [kind for kind in kinds if kind in notifications.KINDS]
+            if member is None or not known:
+                return member is not None
+            user_id, role = member
+            if not all(notifications.may_receive(role, kind) for kind in known):
+                return False
+            chosen = await repo.preferences(session, workspace_id, user_id)
+            return any(notifications.mode_of(role, k, chosen.get(k)) != "off" for k in known)
 
     return check
 
 
-def _unsubscribe_headers(one_click: str) -> dict[str, str]:
-    return {
-        "List-Unsubscribe": f"<{one_click}>",
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-    }
+def _headers(kinds: Sequence[str], one_click: str | None) -> dict[str, str]:
+    """The kinds the mail tells of (checked again before it is sent) and, for one kind, the
+    one-click unsubscribe address."""
+    headers = {KINDS_HEADER: ", ".join(kinds)}
+    if one_click is not None:
+        headers["List-Unsubscribe"] = f"<{one_click}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return headers
 
 
 async def sweep(deps: NotificationDeps, now: datetime) -> int:
@@ -348,11 +361,10 @@ async def send_digest(
             (notifications.TITLES[kind], deps.unsubscribe_links(workspace_id, user_id, kind)[0])
             for kind in kinds
         ]
-        headers = None
+        one_click = None
         if len(kinds) == 1:
-            headers = _unsubscribe_headers(
-                deps.unsubscribe_links(workspace_id, user_id, kinds[0])[1]
-            )
+            one_click = deps.unsubscribe_links(workspace_id, user_id, kinds[0])[1]
+        headers = _headers(kinds, one_click)
         await deps.mailer.enqueue(
             session,
             to=member.email,

@@ -92,16 +92,20 @@ async def verified_members(session: AsyncSession, workspace_id: uuid.UUID) -> li
     return [Recipient(**row._mapping) for row in result]
 
 
-async def is_member(session: AsyncSession, workspace_id: uuid.UUID, email: str) -> bool:
-    """Whether the account of ``email`` is (still) a member of the workspace."""
+async def member_by_email(
+    session: AsyncSession, workspace_id: uuid.UUID, email: str
+) -> tuple[uuid.UUID, str] | None:
+    """(user id, role) of the account of ``email`` if it is (still) a member of the workspace."""
     result = await session.execute(
         text(
-            "SELECT EXISTS (SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id"
-            " WHERE m.workspace_id = :ws AND lower(u.email) = lower(:email))"
+            "SELECT u.id, m.role FROM memberships m JOIN users u ON u.id = m.user_id"
+            " WHERE m.workspace_id = :ws AND lower(u.email) = lower(:email)"
+            " ORDER BY u.id LIMIT 1"
         ),
         {"ws": workspace_id, "email": email},
     )
-    return bool(result.scalar_one())
+    row = result.first()
+    return None if row is None else (row.id, str(row.role))
 
 
 # --- events ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ sends them."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -77,13 +78,48 @@ def _when(value: object) -> str | None:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+QUOTE_LINES: Final = 20  # lines of a visitor's message a mail quotes (the lead's page has all)
+_LINE_BREAKS: Final = re.compile(r"\r\n|[\r\n\u2028\u2029\x85]")
+
+
+def one_line(value: object, limit: int) -> str:
+    """Text from outside (a visitor's name, a web page's title, an error) for one line of a
+    mail: line breaks and other control or format characters (bidi overrides) out, runs of space
+    as one, at most ``limit`` characters. A line break in it wrote lines of its own into the
+    text part, under the mail's own ("Open it in TrulyBot:" and a link of the visitor's)."""
+    text = str(value)
+    cleaned = "".join(ch if ch.isprintable() else (" " if ch.isspace() else "") for ch in text)
+    words = " ".join(cleaned.split())
+    if len(words) <= limit:
+        return words
+    return words[: limit - 1].rstrip() + "\u2026"
+
+
+def quoted(message: str, limit: int = 500) -> list[str]:
+    """A visitor's message as quoted lines (``> ...``): its own lines kept, each marked as the
+    visitor's, so none reads as a line of the mail; at most ``limit`` characters and
+    ``QUOTE_LINES`` lines."""
+    text = message[:limit]
+    lines = [
+        "".join(ch if ch.isprintable() else (" " if ch == "\t" else "") for ch in line).rstrip()
+        for line in _LINE_BREAKS.split(text)
+    ]
+    while lines and not lines[-1]:
+        lines.pop()
+    cut = len(lines) > QUOTE_LINES or len(message) > limit
+    lines = lines[:QUOTE_LINES]
+    if cut:
+        lines.append("\u2026")
+    return [f"> {line}" if line else ">" for line in lines]
+
+
 async def describe(
     session: AsyncSession, deps: NotificationDeps, workspace: Workspace, event: repo.EventRow
 ) -> Notice:
     data, kind = event.data, event.kind
     page = f"/app/w/{workspace.id}"
     lines: list[str] = []
-    quoted: uuid.UUID | None = None
+    quoted_lead: uuid.UUID | None = None
     if kind == "lead.created":
         lead = None
         if data.get("lead_id"):
@@ -93,13 +129,14 @@ async def describe(
         if lead is None:
             subject, link = "New lead (since deleted)", f"{page}/leads"
         else:
-            subject, link = f"New lead: {lead.name or lead.email}", f"{page}/leads/{lead.id}"
-            quoted = lead.id
-            lines = [f"Email: {lead.email}"]
-            lines += [f"Name: {lead.name}"] if lead.name else []
-            lines += [f"Phone: {lead.phone}"] if lead.phone else []
-            lines += [f"Message: {lead.message[:500]}"] if lead.message else []
-            lines += [f"Source: {lead.source}"] if lead.source else []
+            who = one_line(lead.name or "", 200) or one_line(lead.email, 320)
+            subject, link = f"New lead: {who}", f"{page}/leads/{lead.id}"
+            quoted_lead = lead.id
+            lines = [f"Email: {one_line(lead.email, 320)}"]
+            lines += [f"Name: {one_line(lead.name, 200)}"] if lead.name else []
+            lines += [f"Phone: {one_line(lead.phone, 40)}"] if lead.phone else []
+            lines += ["Message:", *quoted(lead.message)] if lead.message else []
+            lines += [f"Source: {one_line(lead.source, 40)}"] if lead.source else []
     elif kind == "handoff.requested":
         subject = "A visitor asks to talk to a person"
         link = f"{page}/conversations/{data.get('conversation_id', '')}"
@@ -115,11 +152,11 @@ async def describe(
             money = f" of {_money(data)}" if known else ""
             lines = [f"A payment{money} for the {plan} plan failed."]
             if data.get("reason"):
-                lines.append(f"Reason: {str(data['reason'])[:300]}")
+                lines.append(f"Reason: {one_line(data['reason'], 300)}")
         if data.get("payment_id"):
-            lines.append(f"Payment id: {data['payment_id']}")
+            lines.append(f"Payment id: {one_line(data['payment_id'], 64)}")
         if data.get("subscription_id"):
-            lines.append(f"Razorpay subscription: {data['subscription_id']}")
+            lines.append(f"Razorpay subscription: {one_line(data['subscription_id'], 64)}")
         link = f"{page}/plan"
     elif kind in ("quota.80", "quota.100"):
         metric = usage.LABELS.get(str(data.get("metric")), str(data.get("metric", "usage")))
@@ -176,28 +213,28 @@ async def describe(
         lines.append(f"Its limits: {_limits(data.get('now_plan'))}.")
         lines.append("Buy a plan on the plan page to raise them again.")
         if data.get("payment_id"):
-            lines.append(f"Payment id: {data['payment_id']}")
+            lines.append(f"Payment id: {one_line(data['payment_id'], 64)}")
         link = f"{page}/plan"
     elif kind == "source.failing":
-        url = str(data.get("url") or "a web source")[:500]
+        url = one_line(data.get("url") or "a web source", 500)
         failures = data.get("consecutive_failures")
         subject = f"Web source failing: {url[:120]}"
         lines = [
             f"The last {failures} syncs of {url} failed."
             if isinstance(failures, int)
             else f"The syncs of {url} keep failing.",
-            f"Last error: {str(data.get('error') or 'unknown')[:500]}",
+            f"Last error: {one_line(data.get('error') or 'unknown', 500)}",
             "Its pages keep the content of their last good sync. This mail is sent once; the"
             " next comes only if the source recovers and then fails again.",
         ]
         link = f"{page}/knowledge"
     else:  # ingestion.failed
-        title = str(data.get("title") or "A document")[:200]
+        title = one_line(data.get("title") or "A document", 200)
         subject = f"Document failed: {title}"
         lines = [f'"{title}" could not be added to your knowledge base.']
-        lines.append(f"Reason: {str(data.get('reason') or 'unknown')[:500]}")
+        lines.append(f"Reason: {one_line(data.get('reason') or 'unknown', 500)}")
         link = f"{page}/knowledge/documents/{data.get('document_id', '')}"
-    return Notice(kind, subject, lines, deps.url(link), event.created_at, quoted)
+    return Notice(kind, subject, lines, deps.url(link), event.created_at, quoted_lead)
 
 
 # --- summaries of what an hourly cap held ---------------------------------------------------
@@ -211,11 +248,7 @@ def first_words(message: str) -> str:
     """The start of a visitor's message for one line of a mail: control and format characters
     (line breaks, bidi overrides) out, runs of space as one, at most ``WORDS_CHARS``. (The HTML
     part escapes it like every value.)"""
-    cleaned = "".join(ch if ch.isprintable() else (" " if ch.isspace() else "") for ch in message)
-    words = " ".join(cleaned.split())
-    if len(words) <= WORDS_CHARS:
-        return words
-    return words[: WORDS_CHARS - 1].rstrip() + "\u2026"
+    return one_line(message, WORDS_CHARS)
 
 
 def _hour(until: datetime) -> str:
