@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+import schemathesis.specs.openapi.schemas
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hsettings
 from schemathesis.python.asgi import get_client
@@ -29,6 +30,10 @@ from core.db import Database, async_url
 from core.embedded import EmbeddedPostgres
 from tests.conftest import APP_ROLE, make_settings
 
+# schemathesis.specs.openapi.schemas is what from_asgi imports on first use, imported above
+# while only this thread runs: pytest rewrites schemathesis's modules (a plugin) with ast.parse,
+# which CPython 3.11 cannot do while another thread converts an AST (a traceback's caret line
+# printed from the app's thread): a CI run failed with "AST constructor recursion depth mismatch".
 MAX_EXAMPLES = 15
 # 503s that are the documented answer of a feature that is switched off in tests.
 EXPECTED_503 = {"billing_disabled"}
