@@ -8,10 +8,11 @@ rolled back (``WorkspaceChanged``: nothing recorded, nothing metered) and answer
 fresh lookup. So a rotated key, a deleted workspace, a new plan, new allowed origins or a new
 knowledge version are seen by the next turn in every process. What is decided before the
 turn's first statement (the allowed origins, the per-hour conversation caps) is never refused on
-a cached row: a refusal is checked again against the row as it is now (api/routers/chat.py), so
-an owner who allows a site or raises a cap sees it at once; an owner who removes a site or lowers
-a cap may see up to ``WIDGET_KEY_CACHE_SECONDS`` of the old setting (the turn's version check
-catches the origins at the first statement; caps are counted as the cached row says).
+a cached row: a refusal is checked again against the row as it is now
+(api/routers/widget_chat.py), so an owner who allows a site or raises a cap sees it at once; an
+owner who removes a site or lowers a cap may see up to ``WIDGET_KEY_CACHE_SECONDS`` of the old
+setting (the turn's version check catches the origins at the first statement; caps are counted
+as the cached row says).
 """
 
 from __future__ import annotations
