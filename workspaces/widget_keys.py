@@ -3,7 +3,7 @@ workspace each public key opened, checked against the row on every chat turn.
 
 A cached entry carries the workspace row's version (PostgreSQL's ``xmin``, new with every
 update of the row). The chat pipeline's first statement returns the row's current version
-(``rag.chat.repository.conversations.record_message_metered``); when it differs, the turn is
+(``rag.chat.repository.turn_statements.record_message_metered``); when it differs, the turn is
 rolled back (``WorkspaceChanged``: nothing recorded, nothing metered) and answered again from a
 fresh lookup. So a rotated key, a deleted workspace, a new plan, new allowed origins or a new
 knowledge version are seen by the next turn in every process. What is decided before the
