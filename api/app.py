@@ -38,6 +38,7 @@ from api.routers import (
     sources,
     webhooks,
     widget,
+    widget_chat,
     workspaces,
 )
 from api.runtime import Runtime, build_runtime, describe_defaults
@@ -217,7 +218,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(metrics_router)
     app.include_router(widget.static_router)
     for router in (
-        chat.public_router,
+        widget_chat.public_router,
         auth.router,
         workspaces.router,
         leads.router,

@@ -153,7 +153,7 @@ async def get_workspace_version_by_public_key(
 def workspace_version(workspace_id: uuid.UUID | BindParameter[Any]) -> Any:
     """The row version of ``workspace_id`` (or of a bind parameter's) as a scalar subquery, for
     a statement that returns it beside its own columns
-    (``rag.chat.repository.conversations.record_message_metered``)."""
+    (``rag.chat.repository.turn_statements.record_message_metered``)."""
     table: Any = Workspace.__table__
     return select(_VERSION).select_from(table).where(table.c.id == workspace_id).scalar_subquery()
 

@@ -132,7 +132,7 @@ def increment_statement(workspace_id: uuid.UUID, amounts: Mapping[Metric, int]) 
 @dataclass(frozen=True)
 class TokenIncrement:
     """``record_llm_tokens`` as statements another repository sends inside its own write
-    (``rag.chat.repository.conversations.record_answer``): this month's and today's counters."""
+    (``rag.chat.repository.turn_statements.record_answer``): this month's and today's counters."""
 
     statements: tuple[Any, Any]
     params: dict[str, Any]

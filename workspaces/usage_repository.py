@@ -110,7 +110,7 @@ def _token_upserts() -> tuple[Any, Any]:
 
 TOKEN_UPSERTS = _token_upserts()
 """``record_llm_tokens``' two upserts, for a caller that sends them as CTEs of its own write
-(``rag.chat.repository.conversations.record_answer``): one round trip, exact under concurrency
+(``rag.chat.repository.turn_statements.record_answer``): one round trip, exact under concurrency
 like ``increment_usage``."""
 
 
@@ -201,7 +201,7 @@ def daily_tokens(
 ) -> Any:
     """``get_daily_tokens`` as a scalar subquery (NULL when nothing was counted that day), for a
     statement that returns it beside its own columns
-    (``rag.chat.repository.conversations.record_message_metered``)."""
+    (``rag.chat.repository.turn_statements.record_message_metered``)."""
     table: Any = UsageDaily.__table__
     return (
         select(table.c.llm_tokens)

@@ -3,15 +3,16 @@ workspace each public key opened, checked against the row on every chat turn.
 
 A cached entry carries the workspace row's version (PostgreSQL's ``xmin``, new with every
 update of the row). The chat pipeline's first statement returns the row's current version
-(``rag.chat.repository.conversations.record_message_metered``); when it differs, the turn is
+(``rag.chat.repository.turn_statements.record_message_metered``); when it differs, the turn is
 rolled back (``WorkspaceChanged``: nothing recorded, nothing metered) and answered again from a
 fresh lookup. So a rotated key, a deleted workspace, a new plan, new allowed origins or a new
 knowledge version are seen by the next turn in every process. What is decided before the
 turn's first statement (the allowed origins, the per-hour conversation caps) is never refused on
-a cached row: a refusal is checked again against the row as it is now (api/routers/chat.py), so
-an owner who allows a site or raises a cap sees it at once; an owner who removes a site or lowers
-a cap may see up to ``WIDGET_KEY_CACHE_SECONDS`` of the old setting (the turn's version check
-catches the origins at the first statement; caps are counted as the cached row says).
+a cached row: a refusal is checked again against the row as it is now
+(api/routers/widget_chat.py), so an owner who allows a site or raises a cap sees it at once; an
+owner who removes a site or lowers a cap may see up to ``WIDGET_KEY_CACHE_SECONDS`` of the old
+setting (the turn's version check catches the origins at the first statement; caps are counted
+as the cached row says).
 """
 
 from __future__ import annotations

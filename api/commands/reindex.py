@@ -30,6 +30,7 @@ from api.runtime import Runtime, operator_runtime, owner_session
 from core.config import get_settings
 from rag.chat import faq
 from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge import reindexing
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import indexes
 from workspaces import repository as ws_repo
@@ -87,10 +88,10 @@ async def _run(args: argparse.Namespace) -> int:
         total = faqs = 0
         reprocessed = failed = 0
         for ws in workspaces:
-            outdated = await knowledge_jobs.outdated_documents(deps, ws)
+            outdated = await reindexing.outdated_documents(deps, ws)
             rechunked: set[uuid.UUID] = set()
             for document_id in tqdm(outdated, desc=f"re-chunking {ws}", unit="document"):
-                outcome = await knowledge_jobs.reprocess_document(deps, ws, document_id)
+                outcome = await reindexing.reprocess_document(deps, ws, document_id)
                 if outcome == "ready":
                     rechunked.add(document_id)
                 failed += outcome == "failed"
@@ -101,7 +102,7 @@ async def _run(args: argparse.Namespace) -> int:
                 # text did not change kept its row, and its vector was cleared).
                 skip = frozenset() if cleared else frozenset(rechunked)
                 bar = tqdm(desc=f"re-embedding {ws}", unit="chunk")
-                total += await knowledge_jobs.reembed_workspace(
+                total += await reindexing.reembed_workspace(
                     deps, ws, skip_documents=skip, on_progress=bar.update
                 )
                 bar.close()

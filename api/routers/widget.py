@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 import widget as widget_package
 from api.deps import RuntimeDep, SessionDep, SettingsDep, WorkspaceDep
 from api.middleware import html_security_headers
-from api.routers.chat import widget_workspace
+from api.routers.widget_chat import widget_workspace
 from api.throttling import rate_limit_widget_lead
 from core.config import Settings
 from rag.chat.repository import conversations as conversation_repo

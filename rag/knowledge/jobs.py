@@ -1,12 +1,13 @@
 """Chunks out (the job side): ``ingest_document`` turns a submitted document into embedded chunks;
-``maintain_index`` keeps a workspace's vector index in line with its size; ``reembed_workspace``
-re-embeds every chunk after a model change (``trulybot reindex``).
+``maintain_index`` keeps a workspace's vector index in line with its size. Re-embedding and
+re-chunking after a model or format change (``trulybot reindex``) are ``rag.knowledge.reindexing``.
 
 The job carries ids only and is idempotent: it processes a document only while it is ``queued``
 or ``processing`` (a crashed run can be re-run), writes only the revision it read, and counts
 usage once per document (``counted``) plus the chunks it actually embedded. ``JOBS`` is what the
 api layer registers with the job queue (in-process, or arq in ``trulybot worker``); the job
-context carries an ``IngestionDeps`` under ``DEPS_KEY``.
+context carries an ``IngestionDeps`` under ``DEPS_KEY`` (both in ``rag.knowledge.ingestion_deps``,
+importable from here).
 """
 
 from __future__ import annotations
@@ -18,23 +19,23 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import metrics
-from core.config import Settings
-from core.db import Database
 from core.errors import AppError
-from core.jobs import GAVE_UP, QUEUE_STOPPING, JobFunction, JobQueue
+from core.jobs import GAVE_UP, QUEUE_STOPPING, JobFunction
 from core.logging import workspace_context
 from core.models import utcnow
 from rag.knowledge import indexing, robots
-from rag.knowledge.chunking import EMBED_FORMAT, Piece, chunk_document, stored_embedding_text
-from rag.knowledge.embeddings import Embedder
+from rag.knowledge.chunking import EMBED_FORMAT, Piece, chunk_document
 from rag.knowledge.fetch import fetch_url
+from rag.knowledge.ingestion_deps import DEPS_KEY as DEPS_KEY
+from rag.knowledge.ingestion_deps import IngestionDeps as IngestionDeps
+from rag.knowledge.ingestion_deps import OwnerAlerts as OwnerAlerts
+from rag.knowledge.ingestion_deps import deps_from as _deps
 from rag.knowledge.limits import check_chunk_quota, notify_stored_quotas, parse_limits
 from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parse_isolation import parse_isolated
@@ -49,43 +50,12 @@ from rag.knowledge.unfinished import (
 )
 from workspaces import repository as ws_repo
 from workspaces import usage
-from workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
 
-DEPS_KEY = "rag"
 INGEST_JOB = "ingest_document"
 INDEX_JOB = "maintain_vector_index"
 EMBED_BATCH = 64
-
-
-@dataclass
-class IngestionDeps:
-    """What the jobs need; stored in the job context under ``DEPS_KEY``."""
-
-    db: Database
-    settings: Settings
-    embedder: Embedder
-    jobs: JobQueue
-    """Where a job enqueues the jobs it causes (index maintenance)."""
-    owner_url: str | None = None
-    """The owner connection for index DDL without locking writers (else the definer path)."""
-    index_policy: indexing.IndexPolicy = field(default_factory=indexing.IndexPolicy)
-    alerts: OwnerAlerts | None = None
-    """How the owner is told that a web source started failing (the api layer wires a
-    notification mail and the workspace webhook); None: the source's flag and its sync records
-    are the record."""
-
-
-class OwnerAlerts(Protocol):
-    """Tells a workspace's owner about an event: ``record`` writes it in the caller's unit of
-    work (an outbox) and returns a handle, ``send`` delivers it once that work is committed."""
-
-    async def record(
-        self, session: AsyncSession, workspace: Workspace, event: str, data: dict[str, Any]
-    ) -> uuid.UUID | None: ...
-
-    def send(self, workspace_id: uuid.UUID, handle: uuid.UUID) -> None: ...
 
 
 class _Superseded(Exception):
@@ -411,79 +381,7 @@ async def maintain_index(deps: IngestionDeps, workspace_id: uuid.UUID) -> str:
         return "failed"
 
 
-async def reembed_workspace(
-    deps: IngestionDeps,
-    workspace_id: uuid.UUID,
-    *,
-    page_size: int = 256,
-    skip_documents: frozenset[uuid.UUID] = frozenset(),
-    on_progress: Callable[[int], Any] | None = None,
-) -> int:
-    """Re-embed every chunk of a workspace with the current embedder (`trulybot reindex`), each
-    in the format it was chunked for (``stored_embedding_text``); chunks of ``skip_documents``
-    (just reprocessed) are left alone."""
-    done = 0
-    after: uuid.UUID | None = None
-    while True:
-        async with deps.db.transaction(workspace_id=workspace_id) as session:
-            page = await chunk_repo.iter_chunk_texts(
-                session, workspace_id, after=after, limit=page_size
-            )
-        if not page:
-            break
-        after = page[-1][0]
-        todo = [row for row in page if row[1] not in skip_documents]
-        if todo:
-            texts = [stored_embedding_text(text, meta) for _, _, text, meta in todo]
-            vectors = await deps.embedder.embed_documents(texts)
-            async with deps.db.transaction(workspace_id=workspace_id) as session:
-                await chunk_repo.set_embeddings(
-                    session, workspace_id, [row[0] for row in todo], vectors
-                )
-                await ws_repo.bump_knowledge_version(session, workspace_id)
-        done += len(todo)
-        if on_progress is not None:
-            on_progress(len(todo))
-    return done
-
-
-async def outdated_documents(deps: IngestionDeps, workspace_id: uuid.UUID) -> list[uuid.UUID]:
-    """Documents whose chunks were cut and embedded in an older format than ``EMBED_FORMAT``."""
-    async with deps.db.transaction(workspace_id=workspace_id) as session:
-        return await chunk_repo.outdated_documents(session, workspace_id, EMBED_FORMAT)
-
-
-async def reprocess_document(
-    deps: IngestionDeps, workspace_id: uuid.UUID, document_id: uuid.UUID
-) -> str:
-    """Parse, chunk and embed a ready document again (`trulybot reindex` after a format change);
-    its old chunks answer until the new ones replace them in one transaction."""
-    async with deps.db.transaction(workspace_id=workspace_id) as session:
-        document = await document_repo.get_document(
-            session, workspace_id, document_id, for_update=True
-        )
-        if document is None:
-            return "missing"
-        if document.status == "ready":
-            await document_repo.update_document(
-                session,
-                workspace_id,
-                document_id,
-                status="queued",
-                progress=0.0,
-                revision=document.revision + 1,
-            )
-    return await ingest_document(deps, workspace_id, document_id)
-
-
 # --- job functions (arq signature), registered by the api/cli layer ----------------------------
-
-
-def _deps(ctx: dict[str, Any]) -> IngestionDeps:
-    deps = ctx.get(DEPS_KEY)
-    if not isinstance(deps, IngestionDeps):
-        raise RuntimeError(f"job context lacks {DEPS_KEY!r}")
-    return deps
 
 
 async def ingest_document_job(ctx: dict[str, Any], workspace_id: str, document_id: str) -> str:

@@ -5,40 +5,33 @@ Each function takes the caller's ``WorkspaceAccess`` and asks ``workspaces.permi
 (``document.write``, ``document.retry``, ``document.delete``); a refusal changes nothing.
 Operator tools pass ``WorkspaceAccess.operator(...)``.
 
-Identity of a document inside a workspace is ``(source_type, source)``: the upload's file name
-(or its path relative to the folder given to ``trulybot ingest``), the text's title, or the URL.
-- Identical content (sha256 of the bytes) already stored: the existing document is returned
-  (``duplicate``), nothing is queued; unless that document failed, which is queued again (as
-  Retry does) and returned as a new version of it.
-- Same identity, new content (re-upload of ``guide.md``, the same URL posted again, or
-  ``PUT .../documents/{id}``): the document gets a new revision and is re-processed; chunks whose
-  content hash is unchanged keep their row and embedding, only changed chunks are embedded.
+What a submitted content becomes (a new document, a new revision, a duplicate) is
+``rag.knowledge.document_versions``; web pages and sitemaps are ``web_submissions``, their
+names importable from here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
-from core.db import released
 from core.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
-from rag.knowledge import robots
-from rag.knowledge.addresses import check_url
 from rag.knowledge.decoding import declared_charset
-from rag.knowledge.limits import check_quotas, parse_limits
+from rag.knowledge.document_versions import Submission as Submission
+from rag.knowledge.document_versions import requeue, submit_content
+from rag.knowledge.limits import parse_limits
 from rag.knowledge.models import Document, content_hash
 from rag.knowledge.parsing import check_upload, kind_by_name
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.repository import sources as source_repo
-from rag.knowledge.sitemaps import pack_files, read_sitemap, sitemap_fetch_slots
+from rag.knowledge.web_submissions import SitemapSubmission as SitemapSubmission
+from rag.knowledge.web_submissions import delete_source as delete_source
+from rag.knowledge.web_submissions import submit_sitemap as submit_sitemap
+from rag.knowledge.web_submissions import submit_url as submit_url
 from workspaces import repository as ws_repo
-from workspaces.models import Workspace
 from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess
 
@@ -84,104 +77,6 @@ def refuse_nul(text: str, field: str = "text") -> None:
         )
 
 
-@dataclass(frozen=True)
-class Submission:
-    document: Document
-    created: bool
-    duplicate: bool = False
-
-    @property
-    def needs_job(self) -> bool:
-        return not self.duplicate
-
-
-async def _submit(
-    session: AsyncSession,
-    workspace: Workspace,
-    *,
-    source_type: str,
-    source: str,
-    title: str,
-    content_type: str | None,
-    data: bytes | None,
-) -> Submission:
-    digest = content_hash(data) if data is not None else None
-    # Before looking: the same new name submitted twice at once (a double click, a client's
-    # retry) found no document in both requests and the second insert failed with a 500.
-    await document_repo.lock_document_source(session, workspace.id, source_type, source)
-    # The document this is a new version of comes first: matched by content first, an update
-    # of "Refund policy" to the text another document holds answered with that one as a
-    # duplicate, and "Refund policy" kept its old text.
-    existing = await document_repo.find_by_source(session, workspace.id, source_type, source)
-    if existing is not None:
-        # Locked and read again: a replacement (PUT) committing meanwhile had its revision
-        # number written a second time, for other content.
-        existing = await document_repo.get_document(
-            session, workspace.id, existing.id, for_update=True
-        )
-    if (
-        existing is not None
-        and digest is not None
-        and existing.content_hash == digest
-        and existing.status != "failed"  # a failed one is queued again, below
-    ):
-        return Submission(document=existing, created=False, duplicate=True)  # unchanged
-    if existing is None and digest is not None:
-        same = await document_repo.find_by_hash(session, workspace.id, digest)
-        if same is not None and same.status == "failed":
-            # The owner sent it again after a failure (a queue or embedder outage): run it
-            # again, as Retry would; answered as a duplicate, it stayed failed. Of another
-            # source (a text, another name): its own content type and name are kept.
-            same = await document_repo.get_document(session, workspace.id, same.id, for_update=True)
-            if same is not None and same.status == "failed":
-                await _requeue(session, same, data=None, digest=None, content_type=None)
-                return Submission(document=same, created=False)
-        if same is not None:
-            return Submission(document=same, created=False, duplicate=True)
-    if existing is not None:
-        await _requeue(session, existing, data=data, digest=digest, content_type=content_type)
-        return Submission(document=existing, created=False)
-    await check_quotas(session, workspace, new_documents=1)
-    document = Document(
-        id=uuid.uuid4(),
-        workspace_id=workspace.id,
-        title=title[:300] or "Untitled",
-        source_type=source_type,
-        source=source,
-        content_type=content_type,
-        content_hash=digest,
-        body=data,
-        status="queued",
-        progress=0.0,
-        chunk_count=0,
-        revision=1,
-        counted=False,
-    )
-    await document_repo.insert_document(session, document)
-    return Submission(document=document, created=True)
-
-
-async def _requeue(
-    session: AsyncSession,
-    document: Document,
-    *,
-    data: bytes | None,
-    digest: str | None,
-    content_type: str | None,
-) -> None:
-    values: dict[str, Any] = {
-        "status": "queued",
-        "progress": 0.0,
-        "error": None,
-        "error_code": None,
-        "revision": document.revision + 1,
-    }
-    if data is not None:
-        values.update(body=data, content_hash=digest, content_type=content_type)
-    await document_repo.update_document(session, document.workspace_id, document.id, **values)
-    await session.refresh(document)
-
-
 async def _check_upload(
     data: bytes, *, filename: str | None, content_type: str | None, settings: Settings
 ) -> None:
@@ -223,7 +118,7 @@ async def submit_upload(
         )
     content_type = stored_content_type(content_type)
     await _check_upload(data, filename=filename, content_type=content_type, settings=settings)
-    return await _submit(
+    return await submit_content(
         session,
         access.workspace,
         source_type="upload",
@@ -246,7 +141,7 @@ async def submit_text(
             f"Text may be at most {settings.max_upload_bytes} bytes",
             details={"limit": settings.max_upload_bytes, "size": len(data)},
         )
-    return await _submit(
+    return await submit_content(
         session,
         access.workspace,
         source_type="text",
@@ -254,124 +149,6 @@ async def submit_text(
         title=title,
         content_type="text/plain; charset=utf-8",
         data=data,
-    )
-
-
-async def submit_url(
-    session: AsyncSession, access: WorkspaceAccess, *, url: str, settings: Settings
-) -> Submission:
-    authorize(access, Action.DOCUMENT_WRITE)
-    await check_url(url, allow_private=settings.allow_private_urls)  # 422 url_not_allowed now
-    submission = await _submit(
-        session,
-        access.workspace,
-        source_type="url",
-        source=url,
-        title=url,
-        content_type=None,
-        data=None,
-    )
-    source = await source_repo.ensure_source(session, access.workspace.id, url=url, kind="page")
-    await source_repo.link_documents(
-        session, access.workspace.id, source.id, [submission.document.id]
-    )
-    return submission
-
-
-@dataclass(frozen=True)
-class SitemapSubmission:
-    submissions: list[Submission]
-    skipped: int = 0
-    """Pages the sitemap lists past SITEMAP_MAX_PAGES, not added (0: none)."""
-    too_long: int = 0
-    """Pages the sitemap lists whose URL is longer than 2048 bytes, not added (0: none)."""
-    disallowed: int = 0
-    """Pages their site's robots.txt disallows for us, not added (0: none)."""
-    robots_unavailable: int = 0
-    """Pages on another site whose robots.txt could not be read, not added (0: none)."""
-
-
-async def submit_sitemap(
-    session: AsyncSession, access: WorkspaceAccess, *, sitemap_url: str, settings: Settings
-) -> SitemapSubmission:
-    """Download the sitemap and add its pages. The download (up to FETCH_TIMEOUT_SECONDS per
-    file) runs with the session's connection back in the pool (``released``: what the
-    transaction did so far, authentication, is committed first) and at most
-    SITEMAP_FETCHES_AT_ONCE at once per process, half of them per workspace (``SitemapSlots``)."""
-    authorize(access, Action.DOCUMENT_WRITE)
-    workspace = access.workspace
-    slots = sitemap_fetch_slots(settings)
-    async with released(session), slots.slot(workspace.id):
-        listing = await read_sitemap(
-            sitemap_url,
-            max_pages=settings.sitemap_max_pages,
-            allow_private=settings.allow_private_urls,
-            timeout=settings.fetch_timeout_seconds,
-            max_bytes=settings.fetch_max_bytes,
-            max_redirects=settings.fetch_max_redirects,
-        )
-        screened = await robots.screen(
-            listing.pages,
-            allow_private=settings.allow_private_urls,
-            timeout=settings.fetch_timeout_seconds,
-            max_redirects=settings.fetch_max_redirects,
-        )
-    fatal = screened.fatal(sitemap_url)
-    if fatal is not None:
-        raise fatal
-    blocked = screened.blocked
-    pages = [url for url in listing.pages if url not in screened.left_out]
-    if not pages and blocked:
-        raise ValidationFailed(
-            "The site's robots.txt disallows every page the sitemap lists",
-            code="robots_disallowed",
-        )
-    if not pages:
-        raise ValidationFailed("The sitemap lists no pages", code="empty_sitemap")
-    for url in sorted(pages):  # in one order, so two sitemaps sharing pages never deadlock
-        await document_repo.lock_document_source(session, workspace.id, "sitemap", url)
-    fresh = [
-        url
-        for url in pages
-        if await document_repo.find_by_source(session, workspace.id, "sitemap", url) is None
-    ]
-    await check_quotas(session, workspace, new_documents=len(fresh))
-    out = []
-    for url in pages:
-        out.append(
-            await _submit(
-                session,
-                workspace,
-                source_type="sitemap",
-                source=url,
-                title=url,
-                content_type=None,
-                data=None,
-            )
-        )
-    source = await source_repo.ensure_source(session, workspace.id, url=sitemap_url, kind="sitemap")
-    # Submitted again: every page it lists, deleted ones included. What it lists and its
-    # files' validators are kept for its syncs (another sitemap's pages, its conditional reads).
-    await source_repo.update_source(
-        session,
-        workspace.id,
-        source.id,
-        excluded_urls=[],
-        listed_urls=listing.pages,
-        sitemap_files=pack_files(listing.files),
-    )
-    await source_repo.link_documents(
-        session,
-        workspace.id,
-        source.id,
-        [s.document.id for s in out if s.created or s.document.source_id is None],
-    )
-    return SitemapSubmission(
-        out,
-        skipped=listing.skipped,
-        too_long=listing.too_long,
-        disallowed=len(blocked),
-        robots_unavailable=len(screened.withheld),
     )
 
 
@@ -444,53 +221,8 @@ async def replace_document(
             renamed["source"] = new_title
     if renamed:
         await document_repo.update_document(session, workspace.id, document.id, **renamed)
-    await _requeue(session, document, data=data, digest=digest, content_type=content_type)
+    await requeue(session, document, data=data, digest=digest, content_type=content_type)
     return Submission(document=document, created=False)
-
-
-async def delete_source(
-    session: AsyncSession, access: WorkspaceAccess, source_id: uuid.UUID
-) -> int:
-    """Delete a web source and every page it brought (their chunks go with them; cached
-    answers are retired), except the pages another sitemap source lists too, which that source
-    keeps from now on; how many pages were deleted. 409 ``sync_in_progress`` while a sync of
-    it runs. Audited like a document's deletion."""
-    permit = authorize(access, Action.DOCUMENT_DELETE)
-    workspace_id = access.workspace.id
-    source = await source_repo.get_source(session, workspace_id, source_id, for_update=True)
-    if source is None:
-        raise NotFound("Source not found")
-    if source.lease_until is not None and source.lease_until > datetime.now(UTC):
-        raise Conflict(
-            "A sync of this source is running; try again when it ends", code="sync_in_progress"
-        )
-    kind = "sitemap" if source.kind == "sitemap" else "url"
-    pages = await source_repo.source_documents(session, workspace_id, source_id, kind)
-    deleted = 0
-    for page in pages:
-        # A page another sitemap source lists too stays, kept by that one from now on.
-        heir = None
-        if kind == "sitemap":
-            heir = await source_repo.other_lister(session, workspace_id, source_id, page.source)
-        if heir is not None:
-            await source_repo.link_documents(session, workspace_id, heir, [page.id])
-            continue
-        await document_repo.delete_document(session, workspace_id, page.id)
-        deleted += 1
-    await source_repo.delete_source(session, workspace_id, source_id)
-    await ws_repo.bump_knowledge_version(session, workspace_id)
-    await permit.record(
-        session,
-        target_type="source",
-        target_id=source_id,
-        details={
-            "url": source.url,
-            "kind": source.kind,
-            "documents": deleted,
-            "handed_over": len(pages) - deleted,
-        },
-    )
-    return deleted
 
 
 async def retry_document(
@@ -505,7 +237,7 @@ async def retry_document(
     if document is None:
         raise NotFound("Document not found")
     if document.status == "failed":
-        await _requeue(session, document, data=None, digest=None, content_type=None)
+        await requeue(session, document, data=None, digest=None, content_type=None)
     return document
 
 

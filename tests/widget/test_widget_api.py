@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from starlette.requests import Request
 
-from api.routers.chat import _from_own_pages
+from api.routers.widget_chat import _from_own_pages
 from core.config import Settings
 from core.db import Database
 from rag.knowledge.embeddings import HashEmbedder

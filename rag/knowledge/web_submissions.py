@@ -1,0 +1,189 @@
+"""Web pages in (the request side): a page's URL (``submit_url``), a sitemap's pages
+(``submit_sitemap``: downloaded without a database connection, screened by robots.txt) and a
+web source deleted with the pages it brought (``delete_source``). Importable from
+``rag.knowledge.submissions`` as before; what a page becomes is ``document_versions``."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.config import Settings
+from core.db import released
+from core.errors import Conflict, NotFound, ValidationFailed
+from rag.knowledge import robots
+from rag.knowledge.addresses import check_url
+from rag.knowledge.document_versions import Submission, submit_content
+from rag.knowledge.limits import check_quotas
+from rag.knowledge.repository import documents as document_repo
+from rag.knowledge.repository import sources as source_repo
+from rag.knowledge.sitemaps import pack_files, read_sitemap, sitemap_fetch_slots
+from workspaces import repository as ws_repo
+from workspaces.permissions import Action, authorize
+from workspaces.service import WorkspaceAccess
+
+
+async def submit_url(
+    session: AsyncSession, access: WorkspaceAccess, *, url: str, settings: Settings
+) -> Submission:
+    authorize(access, Action.DOCUMENT_WRITE)
+    await check_url(url, allow_private=settings.allow_private_urls)  # 422 url_not_allowed now
+    submission = await submit_content(
+        session,
+        access.workspace,
+        source_type="url",
+        source=url,
+        title=url,
+        content_type=None,
+        data=None,
+    )
+    source = await source_repo.ensure_source(session, access.workspace.id, url=url, kind="page")
+    await source_repo.link_documents(
+        session, access.workspace.id, source.id, [submission.document.id]
+    )
+    return submission
+
+
+@dataclass(frozen=True)
+class SitemapSubmission:
+    submissions: list[Submission]
+    skipped: int = 0
+    """Pages the sitemap lists past SITEMAP_MAX_PAGES, not added (0: none)."""
+    too_long: int = 0
+    """Pages the sitemap lists whose URL is longer than 2048 bytes, not added (0: none)."""
+    disallowed: int = 0
+    """Pages their site's robots.txt disallows for us, not added (0: none)."""
+    robots_unavailable: int = 0
+    """Pages on another site whose robots.txt could not be read, not added (0: none)."""
+
+
+async def submit_sitemap(
+    session: AsyncSession, access: WorkspaceAccess, *, sitemap_url: str, settings: Settings
+) -> SitemapSubmission:
+    """Download the sitemap and add its pages. The download (up to FETCH_TIMEOUT_SECONDS per
+    file) runs with the session's connection back in the pool (``released``: what the
+    transaction did so far, authentication, is committed first) and at most
+    SITEMAP_FETCHES_AT_ONCE at once per process, half of them per workspace (``SitemapSlots``)."""
+    authorize(access, Action.DOCUMENT_WRITE)
+    workspace = access.workspace
+    slots = sitemap_fetch_slots(settings)
+    async with released(session), slots.slot(workspace.id):
+        listing = await read_sitemap(
+            sitemap_url,
+            max_pages=settings.sitemap_max_pages,
+            allow_private=settings.allow_private_urls,
+            timeout=settings.fetch_timeout_seconds,
+            max_bytes=settings.fetch_max_bytes,
+            max_redirects=settings.fetch_max_redirects,
+        )
+        screened = await robots.screen(
+            listing.pages,
+            allow_private=settings.allow_private_urls,
+            timeout=settings.fetch_timeout_seconds,
+            max_redirects=settings.fetch_max_redirects,
+        )
+    fatal = screened.fatal(sitemap_url)
+    if fatal is not None:
+        raise fatal
+    blocked = screened.blocked
+    pages = [url for url in listing.pages if url not in screened.left_out]
+    if not pages and blocked:
+        raise ValidationFailed(
+            "The site's robots.txt disallows every page the sitemap lists",
+            code="robots_disallowed",
+        )
+    if not pages:
+        raise ValidationFailed("The sitemap lists no pages", code="empty_sitemap")
+    for url in sorted(pages):  # in one order, so two sitemaps sharing pages never deadlock
+        await document_repo.lock_document_source(session, workspace.id, "sitemap", url)
+    fresh = [
+        url
+        for url in pages
+        if await document_repo.find_by_source(session, workspace.id, "sitemap", url) is None
+    ]
+    await check_quotas(session, workspace, new_documents=len(fresh))
+    out = []
+    for url in pages:
+        out.append(
+            await submit_content(
+                session,
+                workspace,
+                source_type="sitemap",
+                source=url,
+                title=url,
+                content_type=None,
+                data=None,
+            )
+        )
+    source = await source_repo.ensure_source(session, workspace.id, url=sitemap_url, kind="sitemap")
+    # Submitted again: every page it lists, deleted ones included. What it lists and its
+    # files' validators are kept for its syncs (another sitemap's pages, its conditional reads).
+    await source_repo.update_source(
+        session,
+        workspace.id,
+        source.id,
+        excluded_urls=[],
+        listed_urls=listing.pages,
+        sitemap_files=pack_files(listing.files),
+    )
+    await source_repo.link_documents(
+        session,
+        workspace.id,
+        source.id,
+        [s.document.id for s in out if s.created or s.document.source_id is None],
+    )
+    return SitemapSubmission(
+        out,
+        skipped=listing.skipped,
+        too_long=listing.too_long,
+        disallowed=len(blocked),
+        robots_unavailable=len(screened.withheld),
+    )
+
+
+async def delete_source(
+    session: AsyncSession, access: WorkspaceAccess, source_id: uuid.UUID
+) -> int:
+    """Delete a web source and every page it brought (their chunks go with them; cached
+    answers are retired), except the pages another sitemap source lists too, which that source
+    keeps from now on; how many pages were deleted. 409 ``sync_in_progress`` while a sync of
+    it runs. Audited like a document's deletion."""
+    permit = authorize(access, Action.DOCUMENT_DELETE)
+    workspace_id = access.workspace.id
+    source = await source_repo.get_source(session, workspace_id, source_id, for_update=True)
+    if source is None:
+        raise NotFound("Source not found")
+    if source.lease_until is not None and source.lease_until > datetime.now(UTC):
+        raise Conflict(
+            "A sync of this source is running; try again when it ends", code="sync_in_progress"
+        )
+    kind = "sitemap" if source.kind == "sitemap" else "url"
+    pages = await source_repo.source_documents(session, workspace_id, source_id, kind)
+    deleted = 0
+    for page in pages:
+        # A page another sitemap source lists too stays, kept by that one from now on.
+        heir = None
+        if kind == "sitemap":
+            heir = await source_repo.other_lister(session, workspace_id, source_id, page.source)
+        if heir is not None:
+            await source_repo.link_documents(session, workspace_id, heir, [page.id])
+            continue
+        await document_repo.delete_document(session, workspace_id, page.id)
+        deleted += 1
+    await source_repo.delete_source(session, workspace_id, source_id)
+    await ws_repo.bump_knowledge_version(session, workspace_id)
+    await permit.record(
+        session,
+        target_type="source",
+        target_id=source_id,
+        details={
+            "url": source.url,
+            "kind": source.kind,
+            "documents": deleted,
+            "handed_over": len(pages) - deleted,
+        },
+    )
+    return deleted
