@@ -76,7 +76,10 @@ async def purge_old_conversations_job(ctx: dict[str, Any], workspace_id: str, be
     deps = _deps(ctx)
     with workspace_context(workspace_id):
         return await retention.purge_old_conversations(
-            deps.db, workspace_id=uuid.UUID(workspace_id), before=datetime.fromisoformat(before)
+            deps.db,
+            workspace_id=uuid.UUID(workspace_id),
+            before=datetime.fromisoformat(before),
+            mailer=deps.mailer,
         )
 
 

@@ -390,10 +390,10 @@ async def set_retention(
 
 async def delete_conversations_before(
     session: AsyncSession, *, workspace_id: uuid.UUID, before: datetime, limit: int
-) -> tuple[int, int]:
+) -> tuple[list[uuid.UUID], int]:
     """Delete up to ``limit`` conversations whose last message is older than ``before`` (their
-    messages and feedback by cascade, their unanswered questions); (conversations, messages)
-    deleted."""
+    messages and feedback by cascade, their unanswered questions); (the conversations' ids,
+    messages deleted)."""
     doomed = (
         select(Conversation.id)
         .where(Conversation.workspace_id == workspace_id, Conversation.last_message_at < before)
@@ -406,7 +406,7 @@ async def delete_conversations_before(
         ).scalars()
     )
     if not ids:
-        return 0, 0
+        return [], 0
     await analytics_repo.keep_deleted(session, workspace_id=workspace_id, conversation_ids=ids)
     messages = await count_messages(session, workspace_id=workspace_id, conversation_ids=set(ids))
     # The visitors' words kept outside the conversation go with it: its unanswered questions
@@ -422,7 +422,7 @@ async def delete_conversations_before(
             Conversation.workspace_id == workspace_id, Conversation.id.in_(ids)
         )
     )
-    return len(ids), messages
+    return ids, messages
 
 
 async def delete_quotes_before(

@@ -13,7 +13,9 @@ deletes in batches, in the workspace's own tenant context, and records how many 
 went in the workspace's audit log (``retention.purged``, counts only). With a conversation go
 its messages, their feedback and its unanswered questions; the workspace's webhook deliveries
 made before the same time go too (a handoff's payload quotes the visitor's message and session
-id). Leads and lead submissions are not conversations and stay, unlinked from the conversation.
+id), and so do the owners' handoff summaries quoting a deleted conversation's first words (kept
+in the mail outbox a week after sending; the file outbox's copies after the commit). Leads and
+lead submissions are not conversations and stay, unlinked from the conversation.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import mail_repository as mail_repo
 from core.db import Database
 from core.errors import ValidationFailed
 from core.jobs import JobQueue
+from core.mail import Mailer
 from core.models import utcnow
 from lifecycle import repository as repo
 from workspaces import audit
@@ -144,24 +148,29 @@ async def live_workspaces(db: Database) -> AsyncIterator[Workspace]:
 
 
 async def purge_old_conversations(
-    db: Database, *, workspace_id: uuid.UUID, before: datetime
+    db: Database, *, workspace_id: uuid.UUID, before: datetime, mailer: Mailer | None = None
 ) -> int:
-    """Delete the workspace's conversations last active before ``before``; how many."""
-    conversations = messages = 0
+    """Delete the workspace's conversations last active before ``before``, and the mails
+    quoting them (``mailer``: their files after each commit); how many conversations."""
+    conversations = messages = mails = 0
     while True:
         async with db.transaction(workspace_id=workspace_id, durable=False) as session:
             gone, gone_messages = await repo.delete_conversations_before(
                 session, workspace_id=workspace_id, before=before, limit=repo.RETENTION_BATCH
             )
-        conversations += gone
+            mail_ids = await mail_repo.forget_about(session, workspace_id, conversations=gone)
+        if mailer is not None:
+            await mailer.forget_files(mail_ids)
+        conversations += len(gone)
         messages += gone_messages
-        if gone < repo.RETENTION_BATCH:
+        mails += len(mail_ids)
+        if len(gone) < repo.RETENTION_BATCH:
             break
     async with db.transaction(workspace_id=workspace_id, durable=False) as session:
         deliveries, questions = await repo.delete_quotes_before(
             session, workspace_id=workspace_id, before=before
         )
-    if conversations or deliveries or questions:
+    if conversations or deliveries or questions or mails:
         async with db.transaction(workspace_id=workspace_id) as session:
             await audit.record(
                 session,
@@ -173,6 +182,7 @@ async def purge_old_conversations(
                     "messages": messages,
                     "webhook_deliveries": deliveries,
                     "unanswered_questions": questions,
+                    "notification_mails": mails,
                     "before": before.isoformat(),
                     "at": utcnow().isoformat(),
                 },

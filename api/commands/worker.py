@@ -15,6 +15,12 @@ from core.errors import ConfigError
 _STACK_KEY = "runtime_stack"
 log = logging.getLogger("trulybot.worker")
 
+REDIS_RETRIES = 10
+"""How often a Redis command that failed for a lost connection is tried again, 0.5, 1, 2 s and
+then 4 s apart (``REDIS_PATIENCE`` in all): a Redis restart, a failover, a connection reset
+is waited out; a Redis that stays away ends the worker."""
+REDIS_PATIENCE = 31.5
+
 
 def _cmd(args: argparse.Namespace) -> int:
     from arq.connections import RedisSettings
@@ -81,7 +87,18 @@ def _cmd(args: argparse.Namespace) -> int:
         if stack is not None:
             await stack.aclose()
 
-    worker = Worker(
+    class _Worker(Worker):
+        async def close(self) -> None:
+            # Redis stayed away past REDIS_PATIENCE: arq's close would wait as long again on
+            # its health-check key. The poll's error is what the worker ends with.
+            main = self.main_task
+            ended = main is not None and main.done() and not main.cancelled()
+            lost = main.exception() if main is not None and ended else None
+            if isinstance(lost, (RedisError, OSError)):
+                raise lost
+            await super().close()
+
+    worker = _Worker(
         # A workspace holds at most JOBS_PER_WORKSPACE of all workers' slots; the lease outlives
         # the job timeout, so a worker that dies mid-job frees it by expiry.
         functions=worker_functions(
@@ -89,7 +106,7 @@ def _cmd(args: argparse.Namespace) -> int:
             per_workspace=settings.jobs_per_workspace,
             lease_seconds=args.job_timeout + 60,
         ),
-        redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        redis_settings=_redis_settings(RedisSettings.from_dsn(settings.redis_url)),
         on_startup=startup,
         on_shutdown=shutdown,
         max_jobs=args.concurrency,
@@ -104,14 +121,29 @@ def _cmd(args: argparse.Namespace) -> int:
         # the runtime (mail, scheduler, database pools) never closed.
         lost = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(
-            f"REDIS_URL: lost the connection to {redis_address(redis_url)} ({lost}); exiting"
-            " for the supervisor to restart the worker"
+            f"REDIS_URL: lost the connection to {redis_address(redis_url)} ({lost}) and it did"
+            f" not come back within {REDIS_PATIENCE:.0f} s; exiting for the supervisor to"
+            " restart the worker"
         ) from None
     finally:
         # on_shutdown did not run when arq's close failed: the runtime is closed here.
         if (stack := worker.ctx.pop(_STACK_KEY, None)) is not None:
             worker.loop.run_until_complete(stack.aclose())
     return 0
+
+
+def _redis_settings(redis: Any) -> Any:
+    """arq's ``RedisSettings`` whose commands are tried again, with a new connection, while
+    Redis is away for a moment (``REDIS_RETRIES``). Without it arq's first failed poll ended
+    the worker: a Redis restart of a few seconds took every worker down."""
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    redis.retry_on_error = [RedisConnectionError, RedisTimeoutError, OSError]
+    redis.retry = Retry(ExponentialBackoff(cap=4, base=0.25), REDIS_RETRIES)
+    return redis
 
 
 async def _redis_unreachable(url: str) -> str | None:

@@ -36,6 +36,19 @@ _CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+"
 _STEMMER = snowballstemmer.stemmer("english")
 
 
+_JOINERS = frozenset("\u200c\u200d")  # ZWNJ, ZWJ: spelling in Indic scripts, emoji sequences
+_UNSEEN = frozenset({"Cf", "Co", "Cn"})
+
+
+def hides_text(text: str) -> bool:
+    """``text`` holds characters no reader sees and ``normalize_question`` drops, but a model
+    reads: format characters other than the joiners (Unicode tag characters spelling out an
+    instruction, zero-width spaces, direction overrides), private-use and unassigned code
+    points. An answer to such a message is not the answer to its key's question: it is never
+    cached (``Turn.cacheable``)."""
+    return any(ch not in _JOINERS and unicodedata.category(ch) in _UNSEEN for ch in text)
+
+
 def _is_word_char(ch: str) -> bool:
     # Letters, combining marks (needed by Devanagari and friends) and digits.
     return unicodedata.category(ch)[0] in "LMN"

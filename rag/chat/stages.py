@@ -26,7 +26,7 @@ from core.models import utcnow
 from rag.chat.intents import COURTESY, Intent, gives_asked_address, price_question
 from rag.chat.links import LinkPolicy, restrict_links
 from rag.chat.models import ChatMessage, Conversation
-from rag.chat.normalize import KEY_VERSION, normalize_question
+from rag.chat.normalize import KEY_VERSION, hides_text, normalize_question
 from rag.chat.prompts import Passage, dont_know_answer
 from rag.chat.relevance import WordMatch
 from rag.chat.repository import conversations as conversation_repo
@@ -148,8 +148,11 @@ class Turn:
 
     @property
     def cacheable(self) -> bool:
-        """A follow-up's answer depends on its conversation: never cached, never from cache."""
-        return not self.follow_up
+        """A follow-up's answer depends on its conversation: never cached, never from cache.
+        The answer to a message with hidden characters depends on what the cache key cannot
+        see (``hides_text``: an instruction in tag characters after an ordinary question):
+        never cached, and no semantic hit (an exact one is the visible question's answer)."""
+        return not self.follow_up and not hides_text(self.message)
 
     @property
     def asks_for_contact(self) -> bool:

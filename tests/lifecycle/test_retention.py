@@ -13,9 +13,12 @@ from api.runtime import Runtime
 from core.db import Database
 from core.jobs import JobQueue
 from core.models import utcnow
-from lifecycle.retention import RETENTION_GRACE, retention_of
-from tests.conftest import Owner
+from lifecycle.retention import RETENTION_GRACE, RETENTION_JOB, retention_of
+from tests.conftest import Owner, RuntimeFactory
+from tests.fakes.smtp import SmtpServer
 from tests.lifecycle.data import count_mentions, fill, tick_due
+from tests.workspaces.test_handoff_mail_cap import _acme, _dispatch_in_past_hour, _handoff
+from workspaces import notification_delivery
 from workspaces.models import Workspace
 
 
@@ -240,3 +243,43 @@ async def test_retention_takes_the_visitors_words_kept_beside_the_conversation(
         entry["details"]["unanswered_questions"] == 1
     )  # the orphan (the linked one went with its conversation)
     assert tag not in str(entry)
+
+
+async def test_retention_takes_the_handoff_summaries_quoting_the_conversations(
+    runtime_factory: RuntimeFactory, smtp: SmtpServer, owner_db: Database
+) -> None:
+    """A handoff summary quotes the first words of the visitors it sums up and is kept in the
+    outbox for a week after sending: the purge deleted the conversations and kept the mail, so
+    the visitor's words outlived the retention (an erasure already took such mails)."""
+    async with _acme(runtime_factory, smtp, notification_handoff_mails_per_hour=1) as (w, owner):
+        tag = uuid.uuid4().hex[:8]
+        await _handoff(w, owner, f"Mailed {tag}")
+        await _handoff(w, owner, f"Quoted {tag}")
+        hour = await _dispatch_in_past_hour(w, owner_db, owner)
+        await notification_delivery.sweep(w.runtime.notifications, hour + timedelta(hours=1))
+        assert any(f"Quoted {tag}" in m.text for m in await w.notices(owner.email))
+        quoting = (
+            "SELECT count(*) FROM mail_outbox WHERE about_workspace = :ws"
+            " AND text_body LIKE :needle"
+        )
+
+        async def kept() -> int:
+            async with owner_db.transaction() as session:
+                found = await session.execute(
+                    text(quoting), {"ws": uuid.UUID(owner.workspace_id), "needle": f"%{tag}%"}
+                )
+                return int(found.scalar_one())
+
+        assert await kept() >= 1
+        await w.runtime.jobs.enqueue(
+            RETENTION_JOB,
+            workspace_id=owner.workspace_id,
+            before=(utcnow() + timedelta(minutes=1)).isoformat(),
+        )
+        await w.runtime.jobs.drain()
+        assert await kept() == 0
+        audit = await w.client.get(
+            owner.url("/audit"), params={"action": "retention.purged"}, headers=owner.headers
+        )
+        [entry] = audit.json()["items"]
+        assert entry["details"]["notification_mails"] >= 1

@@ -1,0 +1,160 @@
+"""`trulybot worker` through a short Redis outage (a restart, a failover, a connection reset):
+it waits for Redis to come back and goes on taking jobs. It exited at the first failed poll,
+so a Redis restart of a second took every worker down, and where nothing restarted them (a
+`docker compose` service without a restart policy, a worker started by hand) uploads stayed
+queued for good. A Redis that stays away still ends the worker with one line
+(tests/test_operator_first_hour.py)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from core.embedded import EmbeddedPostgres
+from core.jobs import ArqQueue
+from core.mail import FLUSH_JOB
+from tests.cli_process import command_env
+from tests.conftest import ROOT
+from tests.test_operator_commands import APP_ROLE, SECRET, Scratch, _scalar, _scratch
+from tests.test_operator_recovery import DIMENSIONS
+
+GUARD = 120
+"""Seconds after which a wait fails the test (a guard against hanging, not a timing assertion)."""
+
+
+@pytest.fixture(scope="module")
+async def ops(pg: EmbeddedPostgres) -> AsyncIterator[Scratch]:
+    async for value in _scratch(pg, "trulybot_worker_blip"):
+        yield value
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _redis_server(port: int) -> subprocess.Popen[bytes]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return process
+        except OSError:
+            assert process.poll() is None, "redis-server exited"
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+async def _start_worker(
+    ops: Scratch, tmp_path: Path, url: str
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """`trulybot worker` on ``url``, once it said it is ready; its log."""
+    log = tmp_path / "worker.log"
+    env = command_env(
+        {
+            "DATABASE_URL": ops.cluster.app_url(APP_ROLE),
+            "DATA_DIR": str(tmp_path),
+            "JWT_SECRET": SECRET,
+            "REDIS_URL": url,
+            "LOG_JSON": "false",
+            "SCHEDULER_ENABLED": "false",
+            "EMBEDDING_DIMENSIONS": str(await _scalar(ops, DIMENSIONS)),
+        }
+    )
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + GUARD
+    while "worker ready" not in log.read_text(errors="replace"):
+        if worker.poll() is not None or time.monotonic() > deadline:
+            _kill(worker)
+            pytest.fail(log.read_text(errors="replace")[-4000:])
+        time.sleep(0.2)
+    return worker, log
+
+
+def _kill(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is None:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+
+
+async def test_a_worker_rides_through_a_redis_restart(ops: Scratch, tmp_path: Path) -> None:
+    port = _free_port()
+    redis = _redis_server(port)
+    url = f"redis://127.0.0.1:{port}/0"
+    queue: ArqQueue | None = None
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        worker, log = await _start_worker(ops, tmp_path, url)
+        # A Redis restart: its connections reset, refused for a few of the worker's polls
+        # (each 0.5 s apart) until it is back.
+        _stop(redis)
+        time.sleep(3)
+        redis = _redis_server(port)
+
+        queue = await ArqQueue.connect(url)
+        job = await queue.enqueue(FLUSH_JOB)
+        deadline = time.monotonic() + GUARD
+        while not await queue.pool.exists(f"arq:result:{job}"):
+            said = log.read_text(errors="replace")[-4000:]
+            assert worker.poll() is None, said  # the worker exited instead of waiting
+            assert time.monotonic() < deadline, said
+            time.sleep(0.2)
+        assert worker.poll() is None
+    finally:
+        if queue is not None:
+            await queue.close()
+        if worker is not None:
+            _kill(worker)
+        _stop(redis)
+
+
+async def test_a_worker_whose_redis_stays_away_says_so_in_one_line(
+    ops: Scratch, tmp_path: Path
+) -> None:
+    """The waiting has an end: a Redis gone for good still ends the worker (for its
+    supervisor), in one line and after its own shutdown."""
+    port = _free_port()
+    redis = _redis_server(port)
+    worker, log = await _start_worker(ops, tmp_path, f"redis://127.0.0.1:{port}/0")
+    try:
+        _stop(redis)
+        code = worker.wait(timeout=GUARD)
+        said = log.read_text(errors="replace")
+        assert code != 0, said
+        assert "Traceback" not in said, said
+        assert f"REDIS_URL: lost the connection to 127.0.0.1:{port}" in said, said
+        assert "did not come back within 32 s" in said, said
+    finally:
+        _kill(worker)
