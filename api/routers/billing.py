@@ -95,8 +95,8 @@ async def razorpay_webhook(
 )
 async def create_order(
     body: OrderIn,
-    settings: BillingSettingsDep,
     access: WorkspaceDep,
+    settings: BillingSettingsDep,
     session: SessionDep,
     provider: ProviderDep,
 ) -> OrderOut:
@@ -118,8 +118,8 @@ async def create_order(
 @router.post("/workspaces/{workspace_id}/billing/verify", response_model=VerifyOut)
 async def verify_payment(
     body: VerifyIn,
-    settings: BillingSettingsDep,
     access: WorkspaceDep,
+    settings: BillingSettingsDep,
     session: SessionDep,
     provider: ProviderDep,
 ) -> VerifyOut:
@@ -145,7 +145,7 @@ async def verify_payment(
 
 @router.get("/workspaces/{workspace_id}/billing/subscription", response_model=SubscriptionOut)
 async def get_subscription(
-    settings: BillingSettingsDep, access: WorkspaceDep, session: SessionDep
+    access: WorkspaceDep, settings: BillingSettingsDep, session: SessionDep
 ) -> SubscriptionOut:
     return await subscriptions.get_subscription(session, access)
 
@@ -154,8 +154,8 @@ async def get_subscription(
     "/workspaces/{workspace_id}/billing/subscription/cancel", response_model=SubscriptionOut
 )
 async def cancel_subscription(
-    settings: BillingSettingsDep,
     access: WorkspaceDep,
+    settings: BillingSettingsDep,
     session: SessionDep,
     body: CancelIn | None = None,
 ) -> SubscriptionOut:
@@ -170,15 +170,15 @@ async def cancel_subscription(
     responses=errors(409),
 )
 async def resume_subscription(
-    settings: BillingSettingsDep, access: WorkspaceDep, session: SessionDep
+    access: WorkspaceDep, settings: BillingSettingsDep, session: SessionDep
 ) -> SubscriptionOut:
     return await subscriptions.resume(session, access)
 
 
 @router.get("/workspaces/{workspace_id}/billing/payments", response_model=PaymentPage)
 async def list_payments(
-    settings: BillingSettingsDep,
     access: WorkspaceDep,
+    settings: BillingSettingsDep,
     session: SessionDep,
     limit: LimitDep,
     cursor: CursorDep = None,
