@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import importlib
 import logging
 import os
 import pkgutil
+import shutil
 import socket
 import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,6 +24,9 @@ from core.config import Settings, get_settings
 from core.errors import ConfigError
 from core.jwt_secret import check_kept_secret
 from core.logging import QUIET_LOGGERS, announce, configure_logging
+
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""Where the server's worker processes keep their metrics (``core.metrics.MULTIPROCESS_ENV``)."""
 
 
 def settings_problems(exc: ValidationError) -> str:
@@ -92,7 +99,30 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         http=BoundedHttpToolsProtocol,  # a request head of at most 64 KiB (api.http_protocol)
     )
-    return run_server(config, sock)
+    with shared_metrics(workers):
+        return run_server(config, sock)
+
+
+@contextlib.contextmanager
+def shared_metrics(workers: int) -> Iterator[None]:
+    """With several worker processes, a fresh directory for their metrics (prometheus-client's
+    multiprocess mode, ``core.metrics``), so that /metrics answers for all of them whichever
+    takes the scrape; removed when the server stops. Set before the workers start: each reads
+    it as it imports the metrics. One process keeps its metrics in memory."""
+    if workers <= 1:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="trulybot-metrics-")
+    previous = os.environ.get(METRICS_DIR_ENV)
+    os.environ[METRICS_DIR_ENV] = directory
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(METRICS_DIR_ENV, None)
+        else:
+            os.environ[METRICS_DIR_ENV] = previous
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def bind_address(host: str, port: int) -> socket.socket:

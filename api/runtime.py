@@ -250,6 +250,10 @@ async def build_runtime(
             )
             stack.push_async_callback(database.dispose)
             owner_url, embedded = target.owner_url, target.embedded
+        # The pool's gauges from the start and every window of the monitor, not only when this
+        # process takes a scrape: with several server processes each scrape sums them all.
+        database.report_pool()
+        lag.reports.append(database.report_pool)
         if redis is None and settings.redis_url:
             redis = create_redis(settings.redis_url)
             stack.push_async_callback(redis.aclose)

@@ -7,14 +7,31 @@ by the callers (route templates, stage names, a handful of results), never user 
 
 Any layer may call these (``core`` imports no domain): ``rag``, ``billing`` and the jobs report
 through ``core.metrics``; ``api.metrics`` re-exports them and serves ``GET /metrics``.
+
+Several processes behind one address (``trulybot serve`` with WORKERS over 1): the server sets
+``PROMETHEUS_MULTIPROC_DIR`` to a fresh directory before its worker processes start, so each
+one keeps its values in files there (prometheus-client's multiprocess mode) and ``render``
+answers for all of them, whichever one takes the scrape: counters and histograms summed, the
+gauges as each one's ``multiprocess_mode`` says (a process that is gone leaves the live ones).
+``sample`` reads this process's own values in either mode.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+from pathlib import Path
 from typing import Final, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+MULTIPROCESS_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+# Read once, as prometheus-client did when it chose where values live (at its import).
+MULTIPROCESS_DIR: Final = os.environ.get(MULTIPROCESS_ENV) or None
+_LIVE_GAUGE_FILE = re.compile(r"^gauge_live[a-z]+_(\d+)\.db$")
 
 REGISTRY: Final = CollectorRegistry(auto_describe=True)
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
@@ -31,7 +48,8 @@ HTTP_DURATION = Histogram(
 )
 HTTP_IN_PROGRESS = Gauge(
     "trulybot_http_requests_in_progress",
-    "HTTP requests being served by this process.",
+    "HTTP requests being served (by every process of the server, summed).",
+    multiprocess_mode="livesum",
     registry=REGISTRY,
 )
 CHAT_STAGE = Histogram(
@@ -141,7 +159,8 @@ LOOP_LAG = Histogram(
 )
 LOOP_LAG_MAX = Gauge(
     "trulybot_event_loop_lag_max_seconds",
-    "The largest event-loop lag seen in the last 10 to 20 seconds.",
+    "The largest event-loop lag seen in the last 10 to 20 seconds (the worst process's).",
+    multiprocess_mode="livemax",
     registry=REGISTRY,
 )
 GC_PAUSE = Histogram(
@@ -154,13 +173,17 @@ GC_PAUSE = Histogram(
 )
 GC_FROZEN = Gauge(
     "trulybot_gc_frozen_objects",
-    "Objects moved to the collector's permanent generation after start-up (never walked again).",
+    "Objects moved to the collector's permanent generation after start-up (never walked again;"
+    " the largest of the server's processes).",
+    multiprocess_mode="livemax",
     registry=REGISTRY,
 )
 DB_POOL = Gauge(
     "trulybot_db_pool_connections",
-    "Database pool connections by state (checked_out, idle, overflow) and the pool size.",
+    "Database pool connections by state (checked_out, idle, overflow) and the pool size"
+    " (the server's processes summed).",
     ("state",),
+    multiprocess_mode="livesum",
     registry=REGISTRY,
 )
 DB_POOL_WAIT = Histogram(
@@ -268,8 +291,32 @@ def observe_db_pool_wait(seconds: float) -> None:
 
 
 def render() -> bytes:
-    """The text exposition of every TrulyBot metric."""
-    return bytes(generate_latest(REGISTRY))
+    """The text exposition of every TrulyBot metric: this process's, or with
+    ``MULTIPROCESS_DIR`` every process's of the server."""
+    if MULTIPROCESS_DIR is None:
+        return bytes(generate_latest(REGISTRY))
+    forget_dead_processes(MULTIPROCESS_DIR)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=MULTIPROCESS_DIR)
+    return bytes(generate_latest(registry))
+
+
+def forget_dead_processes(directory: str) -> None:
+    """The live gauges (requests in progress, pool connections...) of processes that are gone:
+    a worker process the server replaced would otherwise count in them for good. Their
+    counters and histograms stay: what they counted happened."""
+    for path in Path(directory).iterdir():
+        found = _LIVE_GAUGE_FILE.match(path.name)
+        if found is None:
+            continue
+        pid = int(found.group(1))
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                mark_process_dead(pid, directory)
+        except PermissionError:
+            continue  # alive, as another user
 
 
 def sample(name: str, labels: dict[str, str] | None = None) -> float:

@@ -29,6 +29,7 @@ def _cmd(args: argparse.Namespace) -> int:
 
     from api.runtime import build_runtime, job_registry
     from api.start_checks import check_schema, check_vector_column, redis_address
+    from api.worker_metrics import WorkerMetricsServer
     from core.jobs import ArqQueue, worker_functions
     from core.mail import MAILER_KEY
     from lifecycle import jobs as lifecycle_jobs
@@ -42,6 +43,11 @@ def _cmd(args: argparse.Namespace) -> int:
         raise SystemExit(f"trulybot worker: {problem}")
     if not settings.redis_url:
         raise SystemExit("REDIS_URL is not set: without it jobs run inside `trulybot serve`")
+    if args.metrics_port is not None and not settings.metrics_token:
+        raise SystemExit(
+            "trulybot worker: --metrics-port needs METRICS_TOKEN (the bearer token a scrape"
+            " of /metrics sends)"
+        )
 
     # Said in one line (arq's own retries ended in a traceback of 60 lines naming no setting).
     redis_url = settings.redis_url
@@ -69,6 +75,17 @@ def _cmd(args: argparse.Namespace) -> int:
         except BaseException:
             await stack.aclose()
             raise
+        if args.metrics_port is not None and settings.metrics_token:
+            metrics = WorkerMetricsServer(settings.host, args.metrics_port, settings.metrics_token)
+            try:
+                await metrics.start()
+            except OSError as exc:
+                await stack.aclose()
+                raise ConfigError(
+                    f"trulybot worker: cannot listen on {settings.host}:{args.metrics_port} for"
+                    f" /metrics ({exc.strerror or exc}): check HOST and --metrics-port"
+                ) from None
+            stack.push_async_callback(metrics.close)
         ctx[_STACK_KEY] = stack
         ctx[knowledge_jobs.DEPS_KEY] = runtime.ingestion
         ctx[MAILER_KEY] = runtime.mailer
@@ -172,4 +189,11 @@ def register(subparsers: Any) -> None:
         help="seconds per job (1-86400)",
     )
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    # Off by default: the jobs' metrics (ingestion, embedding) are only in this process.
+    parser.add_argument(
+        "--metrics-port",
+        type=bounded(int, 1, 65535),
+        default=None,
+        help="serve GET /metrics on HOST at this port (needs METRICS_TOKEN)",
+    )
     parser.set_defaults(func=_cmd)

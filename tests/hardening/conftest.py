@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from core.config import Settings
 from core.db import Database
 from core.embedded import EmbeddedPostgres
-from tests.conftest import APP_ROLE, client_for, make_runtime, make_settings
+from tests.conftest import APP_ROLE, ROOT, client_for, make_runtime, make_settings
 
 ClientFactory = Callable[..., Any]
 
@@ -47,6 +47,9 @@ def start_serve(
         "SEED_DEMO": "false",
         "EMBEDDING_PROVIDER": "hash",
         "HF_HUB_OFFLINE": "1",
+        # This checkout's code, not the copy the virtualenv installed (another checkout's,
+        # in a worktree): the server runs from ``cwd``, outside the repository.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         **settings,
     }
     log = cwd / "server.log"

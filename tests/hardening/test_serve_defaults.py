@@ -230,6 +230,30 @@ def test_the_workers_froze_their_start_up_objects_and_report_collector_pauses(
         assert _metric(text, "trulybot_gc_pause_seconds_count", generation="2") >= 1
 
 
+def test_metrics_add_up_every_worker_process(server: Server) -> None:
+    """With WORKERS=2 one scrape answered for the one process that took it: the counters of
+    the other were missing and Prometheus saw a counter reset on nearly every scrape. Now each
+    scrape sums both: the pool gauge holds both processes' pools (each reports its own at
+    start), and requests spread over both are all counted, in every scrape alike."""
+    headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    labels = {"method": "GET", "route": "/api/v1/me", "status": "401"}
+    name = "trulybot_http_request_duration_seconds_count"
+
+    def counted() -> float:
+        text = server.get("/metrics", headers=headers).text
+        assert _metric(text, "trulybot_db_pool_connections", state="size") == 10 * WORKERS
+        try:
+            return _metric(text, name, **labels)
+        except AssertionError:
+            return 0.0
+
+    before = counted()
+    requests = 24
+    for _ in range(requests):  # a new connection each: the workers take turns
+        assert server.get("/api/v1/me").status_code == 401
+    assert [counted() for _ in range(6)] == [before + requests] * 6
+
+
 def test_the_api_docs_are_served_in_development(server: Server) -> None:
     assert server.get("/openapi.json").status_code == 200
     assert server.get("/docs").status_code == 200
