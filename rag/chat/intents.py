@@ -104,6 +104,19 @@ _HUMAN = phrases(
     rf"(?:is|are) (?:there|there any) (?:a |any )?(?:human|real person|live agent|person)s?"
     rf"{_FEATURE}",
 )
+# What, just before a request for a person, turns it down or asks about it ("I don't want to
+# talk to a human", "no human please", "please don't connect me to an agent", "do I need to
+# talk to a person to cancel?"): no hand-off, the rest of the message is answered. Only these
+# words, right before it: "no, I want a human" and "why can't I talk to a person?" still ask
+# for one.
+_DECLINED = re.compile(
+    r"(?:^|\s)(?:"
+    r"(?:dont|do not|didnt|did not|never|dont really|do not really) "
+    r"(?:want|need|wanna|wish|care)(?: to)?"
+    r"|dont|do not|never|no|no need (?:for|to)|(?:rather|prefer|d rather) not(?: to)?"
+    r"|(?:do|would|will|should) (?:i|we) (?:need|have) to|must (?:i|we)|without"
+    r")$"
+)
 # A person word as the first part of a hyphenated word is a modifier ("human-readable",
 # "agent-based"): joined to the rest, it names no person ("live-agent" still does).
 _COMPOUND = re.compile(
@@ -311,6 +324,15 @@ def _wordless(text: str) -> IntentResult:
     return IntentResult("question", 0.0)
 
 
+def _asks_for_human(text: str) -> bool:
+    """A request for a person in English, not turned down nor asked about just before it
+    (``_DECLINED``): "I don't need a human, what's the refund policy?" is a question (a tester's
+    finding: it was handed off, the owner alerted, and the refund policy never answered)."""
+    reduced = _words(_COMPOUND.sub(r"\1", text))
+    before = (reduced[: found.start()].rstrip() for found in _HUMAN.finditer(reduced))
+    return any(not _DECLINED.search(words) for words in before)
+
+
 def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     """Classify a visitor message without any model call.
 
@@ -327,7 +349,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         return IntentResult("contact", 0.95)
     n_words = len(words.split())
 
-    if _HUMAN.search(_words(_COMPOUND.sub(r"\1", text))) or asks_for_a_person(words):
+    if _asks_for_human(text) or asks_for_a_person(words):
         return IntentResult("human", 0.93 if n_words <= 12 else 0.8)
 
     lead = _LEAD.search(words)
