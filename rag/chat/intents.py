@@ -20,6 +20,7 @@ from typing import Literal
 from rag.chat.courtesy import (
     ACKNOWLEDGEMENTS,
     ASKING_GREETING_ALONE,
+    DECLINING,
     FILLER,
     GOODBYE,
     GREETING,
@@ -365,6 +366,11 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         # "как вы?", "привет, как ты": how are you, and nothing more.
         greetings, leftover, leftover_text = [*greetings, leftover_text], [], ""
 
+    only_no = False
+    if leftover and set(leftover) <= DECLINING:
+        # "no", "nope", "no thanks, I'm good": nothing more to ask (a bare "no", not surely).
+        only_no = not (goodbyes or thanks or greetings)
+        goodbyes, leftover, leftover_text = [*goodbyes, *leftover], [], ""
     if leftover_text in _HUMAN_ALONE or leftover_text in HUMAN_WORD_ALONE:
         return IntentResult("human", 0.85)
 
@@ -390,7 +396,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
             else:
                 intent = "greeting"
             kinds = sum(1 for found in (goodbyes, thanks, greetings) if found)
-            if acknowledgement_only:
+            if acknowledgement_only or only_no:
                 confidence = 0.6
             elif kinds > 1:
                 confidence = 0.85
