@@ -165,6 +165,12 @@ GOODBYE = phrases(
     r"thats (?:all|it)(?: for now| for today)?",
     r"i am done",
     r"im done",
+    # closing the chat after "Is there anything else I can help you with?"
+    r"(?:(?:i ll|ill|i will) )?talk to (?:you|u|ya) (?:later|soon)",
+    r"ttys",
+    r"(?:im|i am) (?:all )?(?:good|set|fine)(?: for now)?",
+    r"all (?:good|set)",
+    r"nothing else",
     r"adios",
     r"au revoir",
     r"tsch(?:ü|u|ue)ss",
@@ -185,6 +191,9 @@ THANKS_EMOJI = frozenset(
     "\U0001f499\U0001f49a\U0001f49b\U0001f49c\U0001f9e1\U0001f91d\u263a\U0001f917"
 )
 GREETING_EMOJI = frozenset("\U0001f44b")
+DECLINING = frozenset({"no", "nope", "nah"})
+"""A visitor's "no" to "Is there anything else I can help you with?": alone ("no", "nope"), or
+with courtesy ("no thanks, I'm good"), it closes the chat; with content it is content."""
 
 # Words that may go with pure courtesy without carrying content ("hello there", "thanks a lot").
 FILLER = frozenset(

@@ -20,6 +20,7 @@ from typing import Literal
 from rag.chat.courtesy import (
     ACKNOWLEDGEMENTS,
     ASKING_GREETING_ALONE,
+    DECLINING,
     FILLER,
     GOODBYE,
     GREETING,
@@ -103,6 +104,19 @@ _HUMAN = phrases(
     r"human (?:agent|being|please|pls)" + _FEATURE,
     rf"(?:is|are) (?:there|there any) (?:a |any )?(?:human|real person|live agent|person)s?"
     rf"{_FEATURE}",
+)
+# What, just before a request for a person, turns it down or asks about it ("I don't want to
+# talk to a human", "no human please", "please don't connect me to an agent", "do I need to
+# talk to a person to cancel?"): no hand-off, the rest of the message is answered. Only these
+# words, right before it: "no, I want a human" and "why can't I talk to a person?" still ask
+# for one.
+_DECLINED = re.compile(
+    r"(?:^|\s)(?:"
+    r"(?:dont|do not|didnt|did not|never|dont really|do not really) "
+    r"(?:want|need|wanna|wish|care)(?: to)?"
+    r"|dont|do not|never|no|no need (?:for|to)|(?:rather|prefer|d rather) not(?: to)?"
+    r"|(?:do|would|will|should) (?:i|we) (?:need|have) to|must (?:i|we)|without"
+    r")$"
 )
 # A person word as the first part of a hyphenated word is a modifier ("human-readable",
 # "agent-based"): joined to the rest, it names no person ("live-agent" still does).
@@ -311,6 +325,15 @@ def _wordless(text: str) -> IntentResult:
     return IntentResult("question", 0.0)
 
 
+def _asks_for_human(text: str) -> bool:
+    """A request for a person in English, not turned down nor asked about just before it
+    (``_DECLINED``): "I don't need a human, what's the refund policy?" is a question (a tester's
+    finding: it was handed off, the owner alerted, and the refund policy never answered)."""
+    reduced = _words(_COMPOUND.sub(r"\1", text))
+    before = (reduced[: found.start()].rstrip() for found in _HUMAN.finditer(reduced))
+    return any(not _DECLINED.search(words) for words in before)
+
+
 def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     """Classify a visitor message without any model call.
 
@@ -327,7 +350,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         return IntentResult("contact", 0.95)
     n_words = len(words.split())
 
-    if _HUMAN.search(_words(_COMPOUND.sub(r"\1", text))) or asks_for_a_person(words):
+    if _asks_for_human(text) or asks_for_a_person(words):
         return IntentResult("human", 0.93 if n_words <= 12 else 0.8)
 
     lead = _LEAD.search(words)
@@ -343,6 +366,11 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         # "как вы?", "привет, как ты": how are you, and nothing more.
         greetings, leftover, leftover_text = [*greetings, leftover_text], [], ""
 
+    only_no = False
+    if leftover and set(leftover) <= DECLINING:
+        # "no", "nope", "no thanks, I'm good": nothing more to ask (a bare "no", not surely).
+        only_no = not (goodbyes or thanks or greetings)
+        goodbyes, leftover, leftover_text = [*goodbyes, *leftover], [], ""
     if leftover_text in _HUMAN_ALONE or leftover_text in HUMAN_WORD_ALONE:
         return IntentResult("human", 0.85)
 
@@ -368,7 +396,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
             else:
                 intent = "greeting"
             kinds = sum(1 for found in (goodbyes, thanks, greetings) if found)
-            if acknowledgement_only:
+            if acknowledgement_only or only_no:
                 confidence = 0.6
             elif kinds > 1:
                 confidence = 0.85

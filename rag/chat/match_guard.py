@@ -9,7 +9,11 @@ a semantic match is served, ``contradicts`` compares the words: the match is ref
 - one question is negated and the other is not (``not``, ``no``, ``don't``, ``without``, ...);
 - they name different numbers ("30 days" / "60 days", "$50", "10%");
 - each has a content word the other lacks ("monthly" / "yearly", "Shopify" / "WooCommerce",
-  "enable" / "disable", "opened" / "unopened"): a word swapped for another.
+  "enable" / "disable", "opened" / "unopened"): a word swapped for another;
+- they point opposite ways with words the content check leaves out as stop words
+  (``OPPOSITES``: "orders over / under $50", "more / fewer than 5 users", "opt in / out",
+  "from / to the UK"), or hold the same words swapped around one ("from monthly to yearly" /
+  "from yearly to monthly").
 
 A question that only adds or drops words ("Can I get a refund?" / "Can I get a refund on my
 order?") passes. Content words are ``content_terms``' stems with common FAQ synonyms folded
@@ -69,6 +73,20 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "app": ("application",),
     "support": ("help", "customer service"),
 }
+OPPOSITES: tuple[frozenset[str], ...] = (
+    frozenset({"over", "under"}),
+    frozenset({"more", "less", "fewer"}),
+    frozenset({"most", "least"}),
+    frozenset({"up", "down"}),
+    frozenset({"in", "out"}),
+    frozenset({"from", "to"}),
+)
+"""Words of a direction or a comparison that are stop words (no content) yet turn a question
+around: a question naming only one of a group and another naming only others ("orders over
+$50" / "orders under $50") ask opposite things. One that names none of the group passes ("Can
+I pay in cash?" / "Can I pay by cash?"), and so does one naming a word of the other's ("Can I
+switch to yearly?" / "Can I switch from monthly to yearly?")."""
+_POLES = frozenset().union(*OPPOSITES)
 _NUMBER = re.compile(r"(?:(?<!\w)[-.]+)?\w+")
 _FOLD = {variant: canonical for canonical, variants in _SYNONYMS.items() for variant in variants}
 _PHRASE = re.compile(
@@ -83,6 +101,11 @@ class Words:
     content: frozenset[str]
     numbers: frozenset[str]
     negated: bool
+    poles: frozenset[str] = frozenset()
+    """The words of ``OPPOSITES`` the question holds."""
+    objects: tuple[tuple[str, str], ...] = ()
+    """Each of ``poles`` with the first content stem after it, in order ("from monthly to
+    yearly": ``from`` monthly, ``to`` yearly)."""
 
 
 @lru_cache(maxsize=4096)
@@ -93,22 +116,31 @@ def words(question: str, *, synonyms: bool = True) -> Words:
     numbers = frozenset(t for t in _NUMBER.findall(normalized) if t.lstrip("-.").isdigit())
     text = " ".join(terms(normalized.replace("-", " ")))
     tokens = WORD.findall(_PHRASE.sub(lambda m: _FOLD[m.group(1)], text) if synonyms else text)
-    content = frozenset(
+    stems = [
         stem(token)
-        for token in tokens
         if len(token) >= 2
         and token not in STOPWORDS
         and token not in NEGATIONS
         and not token.isdigit()
+        else None
+        for token in tokens
+    ]
+    content = frozenset(s for s in stems if s is not None)
+    objects = tuple(
+        (token, next((s for s in stems[i + 1 :] if s is not None), ""))
+        for i, token in enumerate(tokens)
+        if token in _POLES
     )
     # Math signs and emoji are words too: "< $50" is not "> $50", "🍕" is not "🍔".
     signs = frozenset(ch for ch in normalized.split() if len(ch) == 1 and is_sign(ch))
-    return Words(content | signs, numbers, any(token in NEGATIONS for token in tokens))
+    negated = any(token in NEGATIONS for token in tokens)
+    return Words(content | signs, numbers, negated, frozenset(tokens) & _POLES, objects)
 
 
 def contradicts(asked: str, stored: str, *, synonyms: bool = True) -> str | None:
     """Why the visitor's question ``asked`` must not get the answer of the ``stored`` one it is
-    near to (``negation``, ``number``, ``swapped word``), or None when the words allow it."""
+    near to (``negation``, ``number``, ``swapped word``, ``opposite``), or None when the words
+    allow it."""
     a, s = words(asked, synonyms=synonyms), words(stored, synonyms=synonyms)
     if a.negated != s.negated:
         return "negation"
@@ -116,7 +148,26 @@ def contradicts(asked: str, stored: str, *, synonyms: bool = True) -> str | None
         return "number"
     if a.content - s.content and s.content - a.content:
         return "swapped word"
+    for group in OPPOSITES:
+        mine, theirs = a.poles & group, s.poles & group
+        if mine and theirs and not mine & theirs:
+            return "opposite"
+    if _swapped_around(a, s) or _swapped_around(s, a):
+        return "opposite"
     return None
 
 
-__all__ = ["NEGATIONS", "Words", "contradicts", "words"]
+def _swapped_around(a: Words, s: Words) -> bool:
+    """The same words on either side of a direction, swapped: "from monthly to yearly" /
+    "from yearly to monthly", "bought in store online" / "bought online in store". A pole
+    followed by another word that the other question also holds; a new word there is the
+    swapped-word check's."""
+    theirs = dict(s.objects)
+    for pole, mine in a.objects:
+        other = theirs.get(pole)
+        if other and mine and mine != other and mine in s.content and other in a.content:
+            return True
+    return False
+
+
+__all__ = ["NEGATIONS", "OPPOSITES", "Words", "contradicts", "words"]

@@ -35,6 +35,15 @@ OPPOSITES = [
     ("Does the sensor work at 40°C?", "Does the sensor work at -40°C?"),
     ("Is the fee 5% per order?", "Is the fee .5% per order?"),
     ("Is the 🍕 vegan?", "Is the 🍔 vegan?"),
+    # A direction or a comparison in stop words ("over", "more", "in", "from"), which the
+    # content words never held: the FAQ of one answered the other.
+    ("Is shipping free on orders over $50?", "Is shipping free on orders under $50?"),
+    ("Can I add more than 5 users?", "Can I add fewer than 5 users?"),
+    ("Which plan has the most storage?", "Which plan has the least storage?"),
+    ("How do I opt out of marketing emails?", "How do I opt in to marketing emails?"),
+    ("What time is check in?", "What time is check out?"),
+    ("Do you ship from the UK?", "Do you ship to the UK?"),
+    ("Can I switch from monthly to yearly?", "Can I switch from yearly to monthly?"),
 ]
 PARAPHRASES = [
     ("Can I get a refund?", "How can I get my money back?"),
@@ -46,6 +55,11 @@ PARAPHRASES = [
     # Accents are no other word (F4).
     ("Is the cafe open on Sundays?", "Is the café open on Sundays?"),
     ("Do you deliver to Zürich?", "Do you deliver to Zurich?"),
+    # A direction word on one side only, or shared, turns nothing around.
+    ("Can I pay in cash?", "Can I pay by cash?"),
+    ("Can I switch from monthly to yearly billing?", "Can I switch to yearly billing?"),
+    ("How do I get a refund?", "how to get a refund"),
+    ("Is shipping free on orders over $50?", "is shipping free for orders over $50"),
 ]
 
 
@@ -106,6 +120,32 @@ async def test_the_faq_does_not_answer_the_opposite_question(
             ("how do I turn on two factor authentication", enable),
             ("When are you open on Saturday?", saturday),
             ("can i get a refund for a monthly plan please", monthly),
+        ]:
+            got = (await chat(client, owner, question)).json()
+            assert (got["source"], got["answer"]) == ("faq", right), question
+
+
+async def test_the_faq_does_not_answer_the_other_direction(
+    runtime_factory: RuntimeFactory, minilm: LocalEmbedder
+) -> None:
+    """ "over/under", "more/fewer", "opt in/out" are stop words: the content words of both
+    questions were the same, and the FAQ's "Yes" went to the opposite question."""
+    over = "Yes: shipping is free on every order over $50."
+    opt_out = "Click Unsubscribe at the bottom of any of our emails."
+    async with runtime_factory(embedder=minilm) as runtime, client_for(runtime) as client:
+        owner = await signup(client, "FaqDirections")
+        await add_faq(client, owner, "Is shipping free on orders over $50?", over)
+        await add_faq(client, owner, "How do I opt out of marketing emails?", opt_out)
+        for question, wrong in [
+            ("Is shipping free on orders under $50?", over),
+            ("How do I opt in to marketing emails?", opt_out),
+        ]:
+            got = (await chat(client, owner, question)).json()
+            assert got["source"] != "faq", question
+            assert got["answer"] != wrong, question
+        for question, right in [
+            ("is shipping free for orders over $50", over),
+            ("how can I opt out of marketing emails", opt_out),
         ]:
             got = (await chat(client, owner, question)).json()
             assert (got["source"], got["answer"]) == ("faq", right), question
