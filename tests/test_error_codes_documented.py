@@ -6,6 +6,7 @@ the README or docs: an integrator met them only in a response."""
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 
@@ -200,4 +201,24 @@ def test_every_error_is_answered_with_a_status_docs_errors_md_gives_its_code() -
         and status not in documented[code]
         and (code, status) not in RECORDED_ONLY
     )
+    assert wrong == []
+
+
+def test_every_status_written_with_a_code_is_the_codes_status() -> None:
+    """Where the README, the docs, .env.example or the OpenAPI descriptions write a status with
+    a code ("409 `title_taken`", "403 ``wrong_password``"), it is a status docs/errors.md gives
+    that code."""
+    from api.app import create_app
+    from tests.conftest import make_settings
+
+    documented = documented_statuses()
+    texts = {p.name: p.read_text() for p in [ROOT / "README.md", ROOT / ".env.example"]}
+    texts |= {p.name: p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))}
+    texts["/openapi.json"] = json.dumps(create_app(make_settings()).openapi())
+    wrong = [
+        f"{name}: {match.group(0)}, documented {sorted(documented[match.group(2)])}"
+        for name, text in texts.items()
+        for match in re.finditer(r"\b([1-5]\d\d) `{0,2}([a-z][a-z_]+)\b", text)
+        if documented.get(match.group(2)) and int(match.group(1)) not in documented[match.group(2)]
+    ]
     assert wrong == []
