@@ -4,7 +4,8 @@ code or docs name exists, and each section they name (``docs/deploy.md, "PgBounc
 heading of that doc.
 
 The README linked ``../shared/ARCHITECTURE.md``, a file outside the repository (a clone has
-no such file); two API modules sent readers to ``docs/api.md``, which does not exist."""
+no such file); two API modules sent readers to an
+``api.md`` in docs/, which does not exist."""
 
 from __future__ import annotations
 
@@ -15,15 +16,21 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-TEXT_SUFFIXES = (".md", ".py", ".example", ".toml", ".html", ".js", ".cfg", ".ini")
+TEXT_SUFFIXES = {".md", ".py", ".example", ".toml", ".html", ".js", ".cfg", ".ini"}
 _DOC_MENTION = re.compile(r"\bdocs/([a-z_]+)\.md(?:,?\s+\"([^\"]+)\")?")
 
 
 def tracked_text_files() -> list[Path]:
-    names = subprocess.run(
-        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    return [ROOT / name for name in names if name.endswith(TEXT_SUFFIXES) or name == "Makefile"]
+    """The repository's text files (what git tracks; without git, those outside local state)."""
+    try:
+        names = subprocess.run(
+            ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.split()
+        paths = [ROOT / name for name in names]
+    except (OSError, subprocess.CalledProcessError):
+        skip = {".git", ".venv", ".trulybot", "node_modules", "test-output"}
+        paths = [p for p in ROOT.rglob("*") if not skip & set(p.relative_to(ROOT).parts)]
+    return [p for p in paths if p.is_file() and (p.suffix in TEXT_SUFFIXES or p.name == "Makefile")]
 
 
 def _words(text: str) -> str:
