@@ -275,7 +275,7 @@ MAX_OFFSET = 100_000
 OffsetDep = Annotated[
     int, Query(ge=0, le=MAX_OFFSET, description=f"rows to skip, at most {MAX_OFFSET}")
 ]
-# The lists that moved to cursors still take ``offset`` for a while (docs/api.md, Pagination).
+# The lists that moved to cursors still take ``offset`` for a while (README.md, "Pagination").
 DeprecatedOffsetDep = Annotated[
     int,
     Query(

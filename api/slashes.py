@@ -9,7 +9,7 @@ http and got 401. Here, instead:
   stays on the scheme, host and port it used, whatever the proxy in front;
 - any other method on an API path gets the 404 ``not_found`` envelope naming the path without
   the slash: a write is never redirected, nor its body sent twice. API paths take no trailing
-  slash (docs/api.md);
+  slash (README.md, "Try it with curl");
 - the dashboard's pages (same-origin forms) keep the redirect for every method, relative too.
 """
 

@@ -6,6 +6,7 @@ the README or docs: an integrator met them only in a response."""
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 
@@ -112,3 +113,112 @@ Plan(code="free")
         "from_bytes",
         "from_the_fallback",
     }
+
+
+RECORDED_ONLY = {("internal_error", 400), ("nothing_extractable", 400), ("no_content", 400)}
+"""Raised by a job and recorded on the document or the sync (``error_code``), never answered:
+their status is no response's."""
+
+
+def _error_classes(trees: list[ast.Module]) -> dict[str, tuple[str, int]]:
+    """Each ``AppError`` subclass of the code: its (code, status), inherited where not its own."""
+    own: dict[str, tuple[str | None, int | None, list[str]]] = {}
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                values: dict[str, object] = {}
+                for statement in node.body:
+                    if isinstance(statement, ast.Assign | ast.AnnAssign):
+                        target = (
+                            statement.targets[0]
+                            if isinstance(statement, ast.Assign)
+                            else statement.target
+                        )
+                        if isinstance(target, ast.Name) and isinstance(
+                            statement.value, ast.Constant
+                        ):
+                            values[target.id] = statement.value.value
+                bases = [ast.unparse(base).split(".")[-1] for base in node.bases]
+                own.setdefault(
+                    node.name,
+                    (values.get("code"), values.get("status_code"), bases),  # type: ignore[arg-type]
+                )
+
+    def resolve(name: str) -> tuple[str, int] | None:
+        if name == "AppError":
+            return ("error", 400)
+        if name not in own:
+            return None
+        code, status, bases = own[name]
+        for base in bases:
+            if (inherited := resolve(base)) is not None:
+                return (code or inherited[0], status or inherited[1])
+        return None
+
+    return {name: found for name in own if (found := resolve(name)) is not None}
+
+
+def answered_statuses() -> dict[str, set[tuple[int, str]]]:
+    """code -> (status, where) of each domain error the code raises or defines."""
+    paths = [p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))]
+    trees = [ast.parse(p.read_text(), filename=str(p)) for p in paths]
+    classes = _error_classes(trees)
+    found: dict[str, set[tuple[int, str]]] = {}
+    for name, (code, status) in classes.items():
+        found.setdefault(code, set()).add((status, f"class {name}"))
+    for path, tree in zip(paths, trees, strict=True):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _name(node) in classes:
+                keywords = {k.arg: k.value for k in node.keywords}
+                code, status = classes[_name(node)]
+                code = _text(keywords.get("code")) or code
+                given = keywords.get("status_code")
+                if given is not None:
+                    if not isinstance(given, ast.Constant):
+                        continue
+                    status = given.value
+                where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                found.setdefault(code, set()).add((status, where))
+    return found
+
+
+def documented_statuses() -> dict[str, set[int]]:
+    text = (ROOT / "docs" / "errors.md").read_text()
+    rows = re.findall(r"^\| `([a-z_]+)` \| ([^|]*) \|", text, flags=re.MULTILINE)
+    return {code: {int(s) for s in re.findall(r"\b\d{3}\b", status)} for code, status in rows}
+
+
+def test_every_error_is_answered_with_a_status_docs_errors_md_gives_its_code() -> None:
+    """``user_token_required`` was documented 401 and answered 403 on the notification
+    preferences; ``embedding_failed`` documented 502 and answered 503 once its retries ran out."""
+    documented = documented_statuses()
+    wrong = sorted(
+        f"{where}: {code} {status}, documented {sorted(documented[code])}"
+        for code, answers in answered_statuses().items()
+        for status, where in answers
+        if code in documented
+        and documented[code]
+        and status not in documented[code]
+        and (code, status) not in RECORDED_ONLY
+    )
+    assert wrong == []
+
+
+def test_every_status_written_with_a_code_is_the_codes_status() -> None:
+    """Where the README, the docs, .env.example or the OpenAPI descriptions write a status with
+    a code ("409 `title_taken`", "403 ``wrong_password``"), it is a status docs/errors.md gives
+    that code."""
+    from api.app import create_app
+    from tests.conftest import make_settings
+
+    documented = documented_statuses()
+    texts = {p.name: p.read_text() for p in [ROOT / "README.md", ROOT / ".env.example"]}
+    texts |= {p.name: p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))}
+    texts["/openapi.json"] = json.dumps(create_app(make_settings()).openapi())
+    wrong = [
+        f"{name}: {match.group(0)}, documented {sorted(documented[match.group(2)])}"
+        for name, text in texts.items()
+        for match in re.finditer(r"\b([1-5]\d\d) `{0,2}([a-z][a-z_]+)\b", text)
+        if documented.get(match.group(2)) and int(match.group(1)) not in documented[match.group(2)]
+    ]
+    assert wrong == []
