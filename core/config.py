@@ -102,17 +102,17 @@ class Settings(SettingsValidators, BaseSettings):
     smtp_ca_file: str | None = None
     mail_from: str = "TrulyBot <no-reply@trulybot.local>"
     mail_reply_to: str | None = None
-    mail_max_attempts: int = Field(default=8, ge=1)
+    mail_max_attempts: int = Field(default=8, ge=1, le=100)
     mail_retry_seconds: float = Field(default=1.0, ge=0)
     # Owner notifications (workspaces/notifications.py): the UTC hour the daily digest is sent.
     notification_digest_hour: int = Field(default=8, ge=0, le=23)
     # "New lead" mails per workspace and clock hour (UTC); leads past it are stored as always and
     # the members get one summary mail ("N more new leads") once the hour is over.
-    notification_lead_mails_per_hour: int = Field(default=20, ge=1)
+    notification_lead_mails_per_hour: int = Field(default=20, ge=1, le=10_000)
     # Handoff request mails ("a visitor asks for a human") per workspace and clock hour (UTC), a
     # budget of their own (a flood of leads never delays them); requests past it are handed off
     # as always and summed up, with the latest visitors' first words, once the hour is over.
-    notification_handoff_mails_per_hour: int = Field(default=10, ge=1)
+    notification_handoff_mails_per_hour: int = Field(default=10, ge=1, le=10_000)
 
     # --- plans ---
     # One of workspaces.plans.PLANS (tests/test_settings_documented.py keeps the two equal): a
@@ -231,8 +231,9 @@ class Settings(SettingsValidators, BaseSettings):
     llm_max_retries: int = Field(default=1, ge=0)
 
     # --- answer pipeline ---
-    faq_similarity_threshold: float = 0.86
-    semantic_cache_similarity: float = 0.97
+    # Cosines: above 1 nothing would ever match, silently (exact FAQ matches aside).
+    faq_similarity_threshold: float = Field(default=0.86, gt=0, le=1)
+    semantic_cache_similarity: float = Field(default=0.97, gt=0, le=1)
     cache_ttl_seconds: int = Field(default=86400, ge=1)
     retrieval_k: int = Field(default=5, ge=1)
     # A passage is relevant when its cosine to the question reaches retrieval_min_similarity,

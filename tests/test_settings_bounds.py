@@ -76,6 +76,10 @@ def test_production_refuses_a_plaintext_public_base_url() -> None:
         ({"LLM_MAX_TOKENS": "0"}, "LLM_MAX_TOKENS: Input should be greater than"),
         ({"FETCH_MAX_REDIRECTS": "-1"}, "FETCH_MAX_REDIRECTS: Input should be greater than"),
         ({"LOGIN_IP_MAX_FAILURES": "-1"}, "LOGIN_IP_MAX_FAILURES: Input should be greater"),
+        # A cosine above 1: no FAQ variant or cached question would ever match, silently.
+        ({"FAQ_SIMILARITY_THRESHOLD": "5"}, "FAQ_SIMILARITY_THRESHOLD: Input should be less"),
+        ({"SEMANTIC_CACHE_SIMILARITY": "1.5"}, "SEMANTIC_CACHE_SIMILARITY: Input should be less"),
+        ({"MAIL_MAX_ATTEMPTS": "100000"}, "MAIL_MAX_ATTEMPTS: Input should be less"),
     ],
 )
 def test_a_number_out_of_bounds_is_one_line_by_its_name(
