@@ -57,14 +57,17 @@ _ERRORS: dict[str, str] = {
     "409": "In conflict with what is stored (a duplicate, a change in progress)",
     "413": "The body is larger than the route accepts (payload_too_large)",
     "415": "The body's media type is not JSON (or, where the route takes one, a form):"
-    " unsupported_media_type, details[0].content_type; or the file's type is not supported"
-    " (unsupported_media_type), or its name or declared type says PDF or DOCX and its bytes"
-    " are not (content_type_mismatch)",
+    " unsupported_media_type, details[0].content_type",
     "422": "Invalid input: validation_error (details: one entry per field), invalid_json"
     " (details[0].position), or a code of its own",
     "429": "Too many requests (rate_limited; Retry-After says when to try again)",
     "503": "A dependency is unavailable (database_unavailable; Retry-After)",
 }
+_FILE_415 = (
+    "; or the file's type is not supported (unsupported_media_type), or its name or declared"
+    " type says PDF or DOCX and its bytes are not (content_type_mismatch)"
+)
+"""What a 415 also means on a route that takes a file (a multipart body): said there only."""
 _AUTH_HEADERS = frozenset({"authorization", "x-widget-key"})
 _WRITES = frozenset({"post", "put", "patch", "delete"})
 # The chat message models whose ``message`` is 1..MAX_MESSAGE_CHARS characters.
@@ -127,9 +130,10 @@ def rewrite(
         for method, operation in item.items():
             responses = operation.setdefault("responses", {})
             for status in _statuses(path, method, operation):
-                responses[status] = _error_response(
-                    _ERRORS.get(status) or responses[status]["description"]
-                )
+                description = _ERRORS.get(status) or responses[status]["description"]
+                if status == "415" and _takes_file(operation):
+                    description += _FILE_415
+                responses[status] = _error_response(description)
             responses["default"] = _error_response("Any other error, in the same shape")
             for param in operation.get("parameters", []):
                 if param["in"] == "query" and param["name"] == "limit":
@@ -140,6 +144,10 @@ def rewrite(
         if message is not None:
             message.update(minLength=1, maxLength=max_message_chars)
     return schema
+
+
+def _takes_file(operation: dict[str, Any]) -> bool:
+    return "multipart/form-data" in operation.get("requestBody", {}).get("content", {})
 
 
 def _limit_schema(param: dict[str, Any], max_page_size: int) -> None:

@@ -107,3 +107,16 @@ async def test_the_schema_documents_limits_and_the_document_bodies(
         for operation in item.values()
     ]
     assert all({"401", "403", "404", "429", "default"} <= listed for listed in status_lists)
+
+
+async def test_only_the_routes_taking_a_file_say_a_415_may_be_about_its_bytes(
+    client: httpx.AsyncClient,
+) -> None:
+    """Every write said "its name or declared type says PDF or DOCX" under 415, sign-in too."""
+    spec = (await client.get("/openapi.json")).json()
+    login = spec["paths"]["/api/v1/auth/login"]["post"]["responses"]["415"]["description"]
+    assert "unsupported_media_type" in login
+    assert "content_type_mismatch" not in login
+    for path, method in [(DOCUMENTS, "post"), (DOCUMENT, "put")]:
+        upload = spec["paths"][path][method]["responses"]["415"]["description"]
+        assert "content_type_mismatch" in upload, path
