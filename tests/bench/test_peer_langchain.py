@@ -20,5 +20,6 @@ def test_missing_langchain_exits_with_what_to_install_before_any_work(
     with pytest.raises(SystemExit) as exited:
         peer_langchain.main(["--quick", "--no-write", "--data-dir", str(data_dir)])
     message = str(exited.value.code)
-    assert "langchain-postgres" in message and "pip install" in message
+    assert "langchain-postgres" in message
+    assert "pip install" in message
     assert not data_dir.exists()  # no database was started for nothing
