@@ -492,7 +492,11 @@ async def run(args: argparse.Namespace) -> None:
         write_section(name, body, machine=versions)
 
 
-def main(argv: list[str] | None = None) -> None:
+QUICK = {"levels": "1,16", "requests": 100, "rag_requests": 60, "cap": 6.0}
+"""What --quick sets, for each option not given on the command line."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--embedder", choices=["local", "hash"], default="local")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/tb-bench-chat"))
@@ -544,9 +548,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile-requests", type=int, default=500)
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    if args.quick:
-        args.levels, args.requests, args.rag_requests, args.cap = "1,16", 100, 60, 6.0
-        args.configs = "1:memory,2:redis"
+    if args.quick:  # smaller, but what the command line asks for stays (--configs, --levels)
+        for name, value in QUICK.items():
+            if getattr(args, name) == parser.get_default(name):
+                setattr(args, name, value)
     args.levels = [int(x) for x in str(args.levels).split(",")]
     args.sse_levels = [int(x) for x in str(args.sse_levels).split(",")]
     args.ingest_levels = [int(x) for x in str(args.ingest_levels).split(",")]
@@ -555,6 +560,11 @@ def main(argv: list[str] | None = None) -> None:
     args.scenarios = set(str(args.scenarios).split(","))
     args.configs = parse_configs(str(args.configs))
     args.server_roots = parse_roots(str(args.server_roots))
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if shutil.which("redis-cli") is None and any(c.redis for c in args.configs):
         print("note: redis-cli not found; Redis configs need a Redis at --redis-url")

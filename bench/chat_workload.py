@@ -9,6 +9,7 @@ import contextlib
 import json
 import math
 import random
+import re
 import time
 import uuid
 from collections import Counter
@@ -112,15 +113,42 @@ class Workspace:
     faq_questions: list[str]
 
 
-async def _signup(client: httpx.AsyncClient, email: str, name: str) -> tuple[str, dict[str, Any]]:
+async def verification_token(owner_url: str, email: str) -> str:
+    """The token of the newest verify_email mail to ``email``, read from the mail outbox (as the
+    tests do) with the database owner's URL."""
+    import asyncpg
+
+    conn = await asyncpg.connect(owner_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        body = await conn.fetchval(
+            "SELECT text_body FROM mail_outbox WHERE lower(recipient) = lower($1)"
+            " AND template = 'verify_email' ORDER BY created_at DESC LIMIT 1",
+            email,
+        )
+    finally:
+        await conn.close()
+    match = re.search(r"[?&]token=([A-Za-z0-9_.\-]+)", body or "")
+    if match is None:
+        raise RuntimeError(f"no verification mail for {email}")
+    return match.group(1)
+
+
+async def _signup(
+    client: httpx.AsyncClient, email: str, name: str, *, verify_with: str = ""
+) -> tuple[str, dict[str, Any]]:
     """Sign up (202), sign in (an unverified owner may set up documents and FAQs), and return
-    the access token and the workspace."""
+    the access token and the workspace. With ``verify_with`` (the database owner's URL) the
+    email is verified first, by the link of the mail in the outbox: API keys need it."""
     password = "bench password 123"
     r = await client.post(
         "/api/v1/auth/signup",
         json={"email": email, "password": password, "workspace_name": name},
     )
     r.raise_for_status()
+    if verify_with:
+        token = await verification_token(verify_with, email)
+        r = await client.post("/api/v1/auth/verify-email", json={"token": token})
+        r.raise_for_status()
     r = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
     r.raise_for_status()
     token = r.json()["access_token"]
@@ -128,6 +156,22 @@ async def _signup(client: httpx.AsyncClient, email: str, name: str) -> tuple[str
     r.raise_for_status()
     workspace: dict[str, Any] = r.json()["workspaces"][0]
     return token, workspace
+
+
+async def workspace_with_key(
+    client: httpx.AsyncClient, name: str, owner_url: str
+) -> tuple[str, str]:
+    """A new owner's workspace and an API key: (workspace id, key). A key needs a verified
+    email: the link is read from the mail outbox with ``owner_url``."""
+    email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
+    token, ws = await _signup(client, email, name, verify_with=owner_url)
+    r = await client.post(
+        f"/api/v1/workspaces/{ws['id']}/api-keys",
+        json={"name": "bench"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    r.raise_for_status()
+    return str(ws["id"]), str(r.json()["key"])
 
 
 async def create_workspace(base: str) -> Workspace:

@@ -23,6 +23,7 @@ when ``machine=`` is given.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import platform
@@ -91,6 +92,21 @@ def package_version(name: str) -> str:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return "-"
+
+
+def require_packages(benchmark: str, packages: dict[str, str]) -> None:
+    """Exit with a message naming what to install when a module of ``packages`` (module name ->
+    distribution name) is missing: a benchmark that needs more than the product's dependencies
+    says so before it starts a database, instead of failing halfway with a traceback."""
+    missing = [
+        dist for module, dist in packages.items() if importlib.util.find_spec(module) is None
+    ]
+    if missing:
+        raise SystemExit(
+            f"{benchmark} needs {', '.join(missing)}, not installed in this environment"
+            f" ({sys.executable}); install {'them' if len(missing) > 1 else 'it'} with"
+            f" `.venv/bin/pip install {' '.join(missing)}` and run it again"
+        )
 
 
 def machine() -> dict[str, str]:

@@ -5,6 +5,7 @@ way a variant says, into the texts that are embedded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from bs4 import Tag
@@ -25,6 +26,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from rag.knowledge import chunking, decoding, formats, html_parsing, parsing
 from rag.knowledge import eval as rag_eval
 from rag.knowledge import parsed as parsed_module
+
+if TYPE_CHECKING:
+    from rag.knowledge.embeddings import LocalEmbedder
 
 CORPORA: dict[str, tuple[Path, Path]] = {
     "python": (Path("/usr/share/doc/python3.11/html"), ROOT / "eval" / "python-docs.jsonl"),
@@ -124,21 +128,27 @@ VARIANTS: dict[str, Variant] = {
 DEFAULT_VARIANT = "name"
 
 
-def local_encode(texts: list[str]) -> np.ndarray:
+@functools.cache
+def _local_embedder(query_precision: Literal["fp32", "int8"] = "fp32") -> LocalEmbedder:
+    """One model per process: loading it costs a second or more, and the follow-up, "I don't
+    know" and feedback benchmarks encode their questions one at a time."""
     from rag.knowledge.embeddings import LocalEmbedder
 
-    return LocalEmbedder(batch_size=64, threads=1)._encode(texts)
+    embedder = LocalEmbedder(batch_size=64, threads=1, query_precision=query_precision)
+    if query_precision == "int8":
+        embedder.load()
+        if embedder.query_precision_used != "int8":
+            raise SystemExit("the int8 query graph does not load on this machine (see the log)")
+    return embedder
+
+
+def local_encode(texts: list[str]) -> np.ndarray:
+    return _local_embedder()._encode(texts)
 
 
 def int8_query_encode(texts: list[str]) -> np.ndarray:
     """Questions as the product encodes them with ``EMBED_QUERY_PRECISION=int8``."""
-    from rag.knowledge.embeddings import LocalEmbedder
-
-    embedder = LocalEmbedder(batch_size=64, threads=1, query_precision="int8")
-    embedder.load()
-    if embedder.query_precision_used != "int8":
-        raise SystemExit("the int8 query graph does not load on this machine (see the log)")
-    return embedder._encode_queries(texts)
+    return _local_embedder("int8")._encode_queries(texts)
 
 
 # --- corpus ----------------------------------------------------------------------------------

@@ -39,11 +39,24 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import Table, database_versions, package_version, pct, write_section
+from bench.common import (
+    Table,
+    database_versions,
+    package_version,
+    pct,
+    require_packages,
+    write_section,
+)
 from bench.langchain_stores import fake_embeddings, lc_v1, lc_v2, psycopg_url
 from bench.peer_corpus import DIM, DOC_CHUNKS, Tenant, embed, make_texts, topic_vocabularies
 
 APP_ROLE = "trulybot_app"
+PEER_PACKAGES = {
+    "langchain_core": "langchain-core",
+    "langchain_postgres": "langchain-postgres",
+    "psycopg": "psycopg[binary]",
+}
+"""Not the product's dependencies (psycopg is a dev one): the peer side of the comparison."""
 
 
 # --- TrulyBot --------------------------------------------------------------------------------
@@ -301,6 +314,7 @@ def main(argv: list[str] | None = None) -> None:
         args.chunks, args.others, args.queries = 5_000, 0, 50
     if args.owner_url and not args.app_url:
         parser.error("--app-url is needed with --owner-url")
+    require_packages("bench.peer_langchain", PEER_PACKAGES)
     asyncio.run(run(args))
 
 

@@ -55,7 +55,7 @@ from bench.chat_servers import (
     start_servers,
     stop_servers,
 )
-from bench.chat_workload import _signup, cpu_per_request, cpu_seconds
+from bench.chat_workload import cpu_per_request, cpu_seconds, workspace_with_key
 from bench.common import ROOT, Table, database_versions, package_version, pct, write_section
 
 CORPUS = Path("/usr/share/doc/python3.11/html")
@@ -336,17 +336,10 @@ def goal_line(cells: Sequence[Cell]) -> str:
 # --- the workspaces --------------------------------------------------------------------------
 
 
-async def api_workspace(base: str, name: str) -> tuple[str, str]:
-    """A workspace made through the API: signup, login, an API key. (workspace id, key)."""
+async def api_workspace(base: str, name: str, owner_url: str) -> tuple[str, str]:
+    """A workspace made through the API: signup, the email verified, login, an API key."""
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-        token, ws = await _signup(client, f"bench-{uuid.uuid4().hex[:10]}@example.com", name)
-        r = await client.post(
-            f"/api/v1/workspaces/{ws['id']}/api-keys",
-            json={"name": "bench search"},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        r.raise_for_status()
-        return str(ws["id"]), str(r.json()["key"])
+        return await workspace_with_key(client, name, owner_url)
 
 
 def chunk_counts(
@@ -495,7 +488,7 @@ async def run(args: argparse.Namespace) -> str:
     try:
         targets: dict[str, Target] = {}
         for label in sizes:
-            workspace_id, key = await api_workspace(server.url, f"Search bench {label}")
+            workspace_id, key = await api_workspace(server.url, f"Search bench {label}", owner_url)
             targets[label] = Target(label, workspace_id, key, 0, "")
         started = time.perf_counter()
         summaries = await fill(

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import random
-import re
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -18,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from bench.chat_workload import verification_token
 
 PASSWORD = "soak password 123"
 WEBHOOK_URL = "/api/v1/billing/webhooks/razorpay"
@@ -91,7 +92,7 @@ async def new_tenant(client: httpx.AsyncClient, name: str, owner_url: str = "") 
     body = {"email": email, "password": PASSWORD, "workspace_name": name}
     (await client.post("/api/v1/auth/signup", json=body)).raise_for_status()
     if owner_url:
-        token = await _verification_token(owner_url, email)
+        token = await verification_token(owner_url, email)
         r = await client.post("/api/v1/auth/verify-email", json={"token": token})
         r.raise_for_status()
     r = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
@@ -101,24 +102,6 @@ async def new_tenant(client: httpx.AsyncClient, name: str, owner_url: str = "") 
     r.raise_for_status()
     workspace = r.json()["workspaces"][0]
     return Tenant(name, email, token, workspace["id"], workspace["public_key"])
-
-
-async def _verification_token(owner_url: str, email: str) -> str:
-    import asyncpg
-
-    conn = await asyncpg.connect(owner_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        body = await conn.fetchval(
-            "SELECT text_body FROM mail_outbox WHERE lower(recipient) = lower($1)"
-            " AND template = 'verify_email' ORDER BY created_at DESC LIMIT 1",
-            email,
-        )
-    finally:
-        await conn.close()
-    match = re.search(r"[?&]token=([A-Za-z0-9_.\-]+)", body or "")
-    if match is None:
-        raise RuntimeError(f"no verification mail for {email}")
-    return match.group(1)
 
 
 def document_text(tenant: Tenant, n: int) -> bytes:
