@@ -15,8 +15,9 @@ from api.data_lifecycle import export_zip_response, forget_after_erasure
 from api.deps import RuntimeDep, SessionDep
 from core.errors import Conflict, ValidationFailed
 from core.models import utcnow
+from dashboard.page_route import PageRoute, refuse_cross_site
 from dashboard.pages.common import PageDep, form_fields
-from dashboard.web import PageRoute, redirect, refuse_cross_site
+from dashboard.web import redirect
 from lifecycle import erasure, exports, retention
 from workspaces.permissions import Action, allowed, kind_of
 

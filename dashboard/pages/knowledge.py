@@ -17,6 +17,7 @@ from api.deps import RuntimeDep, SessionDep
 from api.ingestion import enqueue_after_commit
 from api.throttling import rate_limit_ingest
 from core.errors import AppError, NotFound, ValidationFailed
+from dashboard.page_route import PageRoute
 from dashboard.pages.common import (
     InvalidText,
     Page,
@@ -26,7 +27,7 @@ from dashboard.pages.common import (
     form_fields,
     refusal,
 )
-from dashboard.web import PageRoute, is_htmx, redirect, render
+from dashboard.web import is_htmx, redirect, render
 from rag.chat import faq as faq_service
 from rag.chat import faq_import
 from rag.chat.faq import FaqDuplicate

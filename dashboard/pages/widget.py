@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from api.deps import SessionDep
 from api.middleware import html_security_headers
 from core.errors import ValidationFailed
+from dashboard.page_route import PageRoute
 from dashboard.pages.common import (
     InvalidText,
     PageDep,
@@ -24,7 +25,7 @@ from dashboard.pages.common import (
     form_fields,
 )
 from dashboard.pages.form_messages import plain_message
-from dashboard.web import PageRoute, redirect, render, templates
+from dashboard.web import redirect, render, templates
 from widget.config import (
     MAX_CONVERSATION_CAP,
     WidgetConfigIn,
