@@ -192,7 +192,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         # Not on widget paths: those have their own CORS, never with credentials.
         app.add_middleware(DashboardCorsMiddleware, origins=settings.dashboard_origins)
     app.add_middleware(RequestTimeoutMiddleware, seconds=settings.request_timeout_seconds)
-    # The dashboard's pages answer their own 413 (an HTML page: dashboard.web.too_large).
+    # The dashboard's pages answer their own 413 (an HTML page: dashboard.page_route.too_large).
     app.add_middleware(
         BodySizeLimitMiddleware,
         limit_for=body_limit_for(settings),

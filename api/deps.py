@@ -49,7 +49,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 ROLLBACK_STATE = "rollback_transaction"
 """Set on ``request.state`` by a route that answered an error itself (the dashboard's pages,
-``dashboard.web.PageRoute``): the request's transaction is rolled back, not committed. An
+``dashboard.page_route.PageRoute``): the request's transaction is rolled back, not committed. An
 exception that leaves the endpoint rolls it back by itself."""
 
 

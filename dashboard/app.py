@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
+from dashboard.page_route import PageRoute, not_found
 from dashboard.pages import (
     account,
     analytics,
@@ -22,7 +23,7 @@ from dashboard.pages import (
     webhooks,
     widget,
 )
-from dashboard.web import HERE, PREFIX, PageRoute, not_found, secure_headers
+from dashboard.web import HERE, PREFIX, secure_headers
 
 
 class DashboardStatic(StaticFiles):

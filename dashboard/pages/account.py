@@ -16,8 +16,9 @@ from api.login import password_confirmed, password_login
 from api.throttling import rate_limit_auth, rate_limit_mail_to
 from core.errors import AppError, NotFound, Unauthorized
 from dashboard import auth
+from dashboard.page_route import PageRoute
 from dashboard.pages.common import app_errors, field_errors, form_fields, refusal, set_chrome
-from dashboard.web import PREFIX, PageRoute, redirect, render, safe_next, workspace_url
+from dashboard.web import PREFIX, redirect, render, safe_next, workspace_url
 from lifecycle import deletion
 from workspaces import accounts, more_workspaces, service, sessions, signin
 from workspaces.schemas import PasswordChangeIn, SignupIn, WorkspaceCreateIn

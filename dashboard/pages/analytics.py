@@ -14,8 +14,9 @@ from api.deps import SessionDep
 from api.schedule import ANALYTICS_EVERY
 from core.models import utcnow
 from dashboard import charts
+from dashboard.page_route import PageRoute
 from dashboard.pages.common import PageDep
-from dashboard.web import PageRoute, render
+from dashboard.web import render
 from rag.chat import analytics
 
 router = APIRouter(route_class=PageRoute)

@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import QueryDatetime, RuntimeDep, SessionDep
 from core.errors import AppError, ValidationFailed
+from dashboard.page_route import PageRoute
 from dashboard.pages.common import Page, PageDep, ReadSessionDep, form_fields
 from dashboard.pages.knowledge import faq_refusal
-from dashboard.web import PageRoute, redirect, render
+from dashboard.web import redirect, render
 from rag.chat import conversations
 from rag.chat.faq import FaqDuplicate
 from rag.chat.repository import conversations as conversation_repo

@@ -15,8 +15,9 @@ from api.data_lifecycle import export_zip_response, forget_after_erasure
 from api.deps import RuntimeDep, SessionDep
 from core.errors import Conflict, ValidationFailed
 from core.models import utcnow
+from dashboard.page_route import PageRoute, refuse_cross_site
 from dashboard.pages.common import PageDep, form_fields
-from dashboard.web import PageRoute, redirect, refuse_cross_site
+from dashboard.web import redirect
 from lifecycle import erasure, exports, retention
 from workspaces.permissions import Action, allowed, kind_of
 
@@ -31,6 +32,28 @@ ERASED_KINDS = (
     ("webhook_deliveries", "webhook deliveries"),
     ("notification_mails", "notification mails"),
 )
+
+
+_EXPORT_SAYS = {
+    "queued": "waiting to start",
+    "running": "being built",
+    "ready": "ready",
+    "failed": "failed",
+    "expired": "expired",
+}
+"""An export's status as the owner reads it."""
+
+
+def _why_failed(error: str | None) -> str:
+    """Why an export failed, in words for the owner: its job stopped (``exports.LOST``), or it
+    could not be built (the exception's own text, with a server's paths, stays in the log)."""
+    if error == exports.LOST:
+        return "Its job stopped before it finished (the server was restarted, say)."
+    return "It could not be built."
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{max(1, size // 1000)} KB"
 
 
 def _may(page: PageDep, action: Action) -> bool:
@@ -50,10 +73,14 @@ async def data_context(page: PageDep, session: SessionDep) -> dict[str, Any]:
             export.expires_at is not None and export.expires_at <= now
         )
         ready = export.status == "ready" and not expired
+        status = "expired" if expired else export.status
         rows.append(
             {
                 "created_at": export.created_at,
-                "status": "expired" if expired else export.status,
+                "status": status,
+                "says": _EXPORT_SAYS.get(status, status),
+                "why": _why_failed(export.error) if status == "failed" else None,
+                "size": _megabytes(export.size_bytes) if ready and export.size_bytes else None,
                 "expires_at": export.expires_at if ready else None,
                 "download": page.url(f"settings/exports/{export.id}/download") if ready else None,
             }

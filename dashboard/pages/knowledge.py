@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from typing import Annotated
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlencode
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
@@ -17,6 +17,7 @@ from api.deps import RuntimeDep, SessionDep
 from api.ingestion import enqueue_after_commit
 from api.throttling import rate_limit_ingest
 from core.errors import AppError, NotFound, ValidationFailed
+from dashboard.page_route import PageRoute
 from dashboard.pages.common import (
     InvalidText,
     Page,
@@ -26,13 +27,12 @@ from dashboard.pages.common import (
     form_fields,
     refusal,
 )
-from dashboard.web import PageRoute, is_htmx, redirect, render
+from dashboard.web import is_htmx, redirect, render
 from rag.chat import faq as faq_service
 from rag.chat import faq_import
 from rag.chat.faq import FaqDuplicate
-from rag.chat.repository import faqs as faq_repo
 from rag.chat.schemas import FaqIn
-from rag.knowledge import submissions
+from rag.knowledge import listing, submissions
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
 
@@ -54,15 +54,36 @@ def _busy(documents: list[document_repo.Document]) -> bool:
     return any(d.status in ("queued", "processing") for d in documents)
 
 
-async def _documents_context(session: AsyncSession, page: Page, offset: int) -> dict[str, object]:
-    documents, total = await document_repo.list_documents(
-        session, page.workspace_id, status=None, limit=PAGE_SIZE, offset=offset
+Cursor = Annotated[str | None, Query(max_length=200)]
+"""A page's keyset cursor (``core.pagination``): a garbled one, or another list's, is the 422
+page (``invalid_cursor``)."""
+
+
+def _knowledge_url(page: Page, cursor: str | None, faq_cursor: str | None, anchor: str = "") -> str:
+    """The knowledge page at these pages of documents and FAQs (None: the first)."""
+    query = urlencode([(n, v) for n, v in (("cursor", cursor), ("faq_cursor", faq_cursor)) if v])
+    return page.url("knowledge") + ("?" + query if query else "") + anchor
+
+
+async def _documents_context(
+    session: AsyncSession, page: Page, cursor: str | None, faq_cursor: str | None = None
+) -> dict[str, object]:
+    """A page of the documents after ``cursor``, newest first, and the links to the first page
+    and the next one (the FAQs' page, ``faq_cursor``, kept in both)."""
+    documents, total, next_cursor = await listing.documents_page(
+        session, page.access, status=None, limit=PAGE_SIZE, cursor=cursor
     )
+    here = urlencode([(n, v) for n, v in (("cursor", cursor), ("faq_cursor", faq_cursor)) if v])
     return {
         "documents": documents,
         "total": total,
-        "offset": offset,
-        "page_size": PAGE_SIZE,
+        "first_page": not cursor,
+        "documents_first_url": _knowledge_url(page, None, faq_cursor),
+        "documents_next_url": _knowledge_url(page, next_cursor, faq_cursor)
+        if next_cursor
+        else None,
+        # The poll and the delete forms: this page of documents again.
+        "documents_query": "?" + here if here else "",
         "busy": _busy(documents),
         "page": page,
     }
@@ -73,16 +94,16 @@ async def _knowledge_page(
     page: Page,
     session: AsyncSession,
     *,
-    offset: int = 0,
-    faq_offset: int = 0,
+    cursor: str | None = None,
+    faq_cursor: str | None = None,
     forms: Mapping[str, object] | None = None,
     status_code: int = 200,
 ) -> Response:
     """The knowledge page; a refused form comes back with what the owner typed and why
     (``forms``: ``web_values``/``web_errors``, ``faq_values``/``faq_errors``)."""
-    context = await _documents_context(session, page, offset)
-    faqs, faq_total = await faq_repo.list_faqs(
-        session, workspace_id=page.workspace_id, limit=FAQ_PAGE_SIZE, offset=faq_offset
+    context = await _documents_context(session, page, cursor, faq_cursor)
+    faqs, faq_total, next_faq_cursor = await faq_service.list_page(
+        session, workspace_id=page.workspace_id, limit=FAQ_PAGE_SIZE, cursor=faq_cursor
     )
     return render(
         request,
@@ -91,8 +112,11 @@ async def _knowledge_page(
             **context,
             "faqs": faqs,
             "faq_total": faq_total,
-            "faq_offset": faq_offset,
-            "faq_page_size": FAQ_PAGE_SIZE,
+            "faqs_first_page": not faq_cursor,
+            "faqs_first_url": _knowledge_url(page, cursor, None, "#faqs"),
+            "faqs_next_url": _knowledge_url(page, cursor, next_faq_cursor, "#faqs")
+            if next_faq_cursor
+            else None,
             "max_files": MAX_FILES,
             "web_values": {"url": "", "kind": "page"},
             "web_errors": {},
@@ -109,10 +133,13 @@ async def knowledge(
     request: Request,
     page: PageDep,
     session: ReadSessionDep,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
-    faq_offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    cursor: Cursor = None,
+    faq_cursor: Cursor = None,
 ) -> Response:
-    return await _knowledge_page(request, page, session, offset=offset, faq_offset=faq_offset)
+    """The documents and the FAQs, each a page at a time (``cursor``, ``faq_cursor``)."""
+    return await _knowledge_page(
+        request, page, session, cursor=cursor or None, faq_cursor=faq_cursor or None
+    )
 
 
 @router.get("/w/{workspace_id}/knowledge/documents")
@@ -120,10 +147,13 @@ async def documents_fragment(
     request: Request,
     page: PageDep,
     session: ReadSessionDep,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    cursor: Cursor = None,
+    faq_cursor: Cursor = None,
 ) -> Response:
-    """The documents table alone: htmx polls it while a document is being processed."""
-    return render(request, "_documents.html", await _documents_context(session, page, offset))
+    """The documents table alone (the page of it the owner is on): htmx polls it while a
+    document is being processed."""
+    context = await _documents_context(session, page, cursor or None, faq_cursor or None)
+    return render(request, "_documents.html", context)
 
 
 @router.post("/w/{workspace_id}/knowledge/upload")
@@ -256,11 +286,14 @@ async def delete(
     document_id: uuid.UUID,
     page: PageDep,
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    cursor: Cursor = None,
+    faq_cursor: Cursor = None,
 ) -> Response:
-    """Back to the page of documents the owner was on (``offset``), not the first."""
+    """Back to the page of documents the owner was on (``cursor``: the page starts after the
+    previous page's last document, so deleting this one moves no other off it), not the first."""
     await submissions.delete_document(session, page.access, document_id)
-    return redirect(request, page.url("knowledge") + f"?offset={offset}&notice=Document+deleted")
+    back = _knowledge_url(page, cursor or None, faq_cursor or None)
+    return redirect(request, back + ("&" if "?" in back else "?") + "notice=Document+deleted")
 
 
 @router.get("/w/{workspace_id}/knowledge/documents/{document_id}")

@@ -13,6 +13,7 @@ from api.deps import RuntimeDep, SessionDep
 from api.lead_export import lead_export_response
 from api.middleware import is_head
 from core.text import LineBreaks
+from dashboard.page_route import PageRoute, refuse_cross_site
 from dashboard.pages.common import (
     InvalidText,
     Page,
@@ -22,7 +23,7 @@ from dashboard.pages.common import (
     field_errors,
     form_fields,
 )
-from dashboard.web import PageRoute, redirect, refuse_cross_site, render
+from dashboard.web import redirect, render
 from workspaces import leads
 from workspaces.schemas import LeadStatus
 

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Query, Request, Response
 from api.deps import RuntimeDep, SessionDep
 from core.errors import AppError
 from dashboard import auth
+from dashboard.page_route import PageRoute
 from dashboard.pages.common import PageDep, form_fields
-from dashboard.web import PageRoute, redirect, render
+from dashboard.web import redirect, render
 from workspaces import notifications
 
 router = APIRouter(route_class=PageRoute)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from api.deps import SessionDep
+from dashboard.page_route import PageRoute
 from dashboard.pages.common import PageDep
-from dashboard.web import PageRoute, render
+from dashboard.web import render
 from rag.chat import onboarding
 
 router = APIRouter(route_class=PageRoute)

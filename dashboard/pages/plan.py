@@ -27,9 +27,9 @@ from billing.provider import PaymentProvider
 from billing.schemas import PaymentOut, PeriodIn, SubscriptionOut, VerifyIn
 from billing.signatures import BillingDisabled
 from core.errors import ValidationFailed
+from dashboard.page_route import PageRoute
 from dashboard.pages.common import Page, PageDep, form_fields
 from dashboard.web import (
-    PageRoute,
     checkout_csp,
     redirect,
     render,

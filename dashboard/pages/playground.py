@@ -17,8 +17,9 @@ from api.sse import sse_response
 from api.throttling import rate_limit_chat
 from core.errors import NotFound, ValidationFailed
 from dashboard.answers import answered_by
+from dashboard.page_route import PageRoute
 from dashboard.pages.common import Page, PageDep, form_fields
-from dashboard.web import PageRoute, is_htmx, redirect, render, render_text
+from dashboard.web import is_htmx, redirect, render, render_text
 from rag.chat import conversations
 from rag.chat.exchange import ChatInput, owner_session_id
 from rag.chat.models import ChatMessage

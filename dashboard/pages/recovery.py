@@ -17,8 +17,9 @@ from api.deps import AccountDepsDep, RuntimeDep, SessionDep, client_info
 from api.throttling import rate_limit_auth, rate_limit_password_reset
 from core.errors import AppError
 from dashboard import auth
+from dashboard.page_route import PageRoute
 from dashboard.pages.common import app_errors, field_errors, form_fields
-from dashboard.web import PREFIX, PageRoute, redirect, render, workspace_url
+from dashboard.web import PREFIX, redirect, render, workspace_url
 from workspaces import accounts, invitations, service
 from workspaces.schemas import EmailIn, InvitationAcceptIn, PasswordResetIn
 

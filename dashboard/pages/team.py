@@ -15,9 +15,10 @@ from api.data_lifecycle import purge_after_commit
 from api.deps import AccountDepsDep, RuntimeDep, SessionDep
 from api.throttling import rate_limit_invitation
 from core.errors import AppError, Conflict, Forbidden, ValidationFailed
+from dashboard.page_route import PageRoute
 from dashboard.pages import data
 from dashboard.pages.common import PageDep, field_errors, form_fields, refusal
-from dashboard.web import PREFIX, PageRoute, is_htmx, redirect, render
+from dashboard.web import PREFIX, is_htmx, redirect, render
 from lifecycle import deletion
 from rag.knowledge.addresses import check_new_webhook_url
 from workspaces import invitations, notifications, service, team

@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import SessionDep
+from dashboard.page_route import PageRoute
 from dashboard.pages.common import PageDep
-from dashboard.web import PageRoute, render
+from dashboard.web import render
 from rag.chat import webhook_log
 
 router = APIRouter(route_class=PageRoute)

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from api.deps import SessionDep
 from api.middleware import html_security_headers
 from core.errors import ValidationFailed
+from dashboard.page_route import PageRoute
 from dashboard.pages.common import (
     InvalidText,
     PageDep,
@@ -24,7 +25,7 @@ from dashboard.pages.common import (
     form_fields,
 )
 from dashboard.pages.form_messages import plain_message
-from dashboard.web import PageRoute, redirect, render, templates
+from dashboard.web import redirect, render, templates
 from widget.config import (
     MAX_CONVERSATION_CAP,
     WidgetConfigIn,
@@ -33,13 +34,63 @@ from widget.config import (
     snippet,
 )
 from workspaces import service
-from workspaces.widget_texts import TEXT_FIELDS
+from workspaces.widget_texts import TEXT_FIELDS, TextName
 
 router = APIRouter(route_class=PageRoute)
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _WHOLE_NUMBER = re.compile(r"^[+-]?\d{1,12}$")
 CAPS = ("max_conversations_per_ip_per_hour", "max_conversations_per_hour")
+
+TEXT_GROUPS: tuple[tuple[str, str, tuple[TextName, ...]], ...] = (
+    (
+        "replies",
+        "What the bot replies",
+        (
+            "dont_know",
+            "unavailable",
+            "handoff",
+            "thanks_reply",
+            "goodbye_reply",
+            "documentation_prefix",
+        ),
+    ),
+    (
+        "contact-form",
+        "The contact form",
+        (
+            "lead_prompt",
+            "email_label",
+            "name_label",
+            "phone_label",
+            "send_button",
+            "skip_button",
+            "lead_thanks",
+        ),
+    ),
+    (
+        "chat-window",
+        "The chat window",
+        (
+            "placeholder",
+            "error_connection",
+            "error_generic",
+            "retry_button",
+            "new_conversation",
+            "close_label",
+        ),
+    ),
+)
+"""The texts' fields on the form, grouped by where a visitor reads them (id, legend, names)."""
+
+
+def text_groups() -> list[tuple[str, str, list[TextName]]]:
+    """``TEXT_GROUPS``, and any text no group names in a last one: every text has its field,
+    or saving the form would empty the one left out (an absent field is an empty text)."""
+    grouped = {name for _, _, names in TEXT_GROUPS for name in names}
+    groups = [(key, legend, list(names)) for key, legend, names in TEXT_GROUPS]
+    rest = [name for name in TEXT_FIELDS if name not in grouped]
+    return groups + ([("other", "Other texts", rest)] if rest else [])
 
 
 def _lines(value: object) -> list[str]:
@@ -133,6 +184,10 @@ def _context(
         "sites_listed": bool((workspace.widget_config or {}).get("allowed_origins")),
         "errors": errors,
         "text_fields": TEXT_FIELDS,
+        "text_groups": text_groups(),
+        # The texts open when any is written or refused (a closed one would hide its error).
+        "texts_written": sum(1 for text in values["texts"].values() if text),
+        "texts_refused": any(name.startswith("text_") for name in errors),
     }
 
 

@@ -10,9 +10,12 @@ import zipfile
 from urllib.parse import unquote
 
 import httpx
+from sqlalchemy import text
 
 from api.runtime import Runtime
+from core.db import Database
 from core.jobs import JobQueue
+from lifecycle import exports
 from tests.conftest import client_for, join, signup
 from tests.dashboard.conftest import WebOwner, web_login
 from tests.dashboard.test_notices import notice_of
@@ -131,3 +134,32 @@ async def test_admins_and_members_open_settings_without_the_owners_sections(
             for owners_only in ("export-section", "retention-section", "delete-workspace"):
                 assert f'data-testid="{owners_only}"' not in page.text, (role, owners_only)
             assert ('id="ws-name"' in page.text) is (role == "admin")
+
+
+async def test_a_failed_export_says_why_and_a_ready_one_opens_its_error_page_in_the_tab(
+    web: WebOwner, jobs: JobQueue, owner_db: Database
+) -> None:
+    """A failed export read "failed" and "-": nothing said why, or that a new one may be
+    requested. And the zip's link had the ``download`` attribute: an export expired since the
+    page was drawn ended as a failed download in the browser, its 410 page never shown (the
+    zip is sent as an attachment anyway)."""
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO workspace_exports (id, workspace_id, status, error, created_at)"
+                " VALUES (:i, :w, 'failed', :e, now() - interval '3 hours')"
+            ),
+            {"i": uuid.uuid4(), "w": uuid.UUID(web.workspace_id), "e": exports.LOST},
+        )
+    started = await web.post(web.url("settings/exports"))
+    assert started.status_code == 303
+    await jobs.drain()
+    page = (await web.client.get(web.url("settings"))).text
+    failed = re.search(r'data-testid="export-failed">([^<]*)<', page)
+    assert failed, page
+    assert "job stopped before it finished" in failed.group(1)
+    assert "Request a new one." in failed.group(1)
+    link = re.search(r'<a href="([^"]+/download)"([^>]*)>Download zip</a> \(([^)]+)\)', page)
+    assert link, page
+    assert "download" not in link.group(2)
+    assert link.group(3).endswith(("KB", "MB"))

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from core.db import Database
 from core.embedded import EmbeddedPostgres
-from dashboard.web import ERROR_HEADER
+from dashboard.page_route import ERROR_HEADER
 from tests.conftest import APP_ROLE, client_for, make_runtime, make_settings
 from tests.dashboard.conftest import web_signup
 

@@ -8,6 +8,7 @@ import html
 import io
 import re
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy import text
 
 from api.runtime import Runtime
 from core.db import Database
+from core.pagination import cursor_scope, encode_key
 from dashboard.app import PAGE_ROUTERS
 from dashboard.web import PREFIX
 from tests.conftest import Owner, runtime_of, signup
@@ -182,12 +184,14 @@ async def test_deleting_a_document_returns_to_the_page_of_documents_it_was_on(
     await _upload(web, [("first.txt", TEXT), ("second.txt", b"We open at 9am.\n")])
     await runtime.jobs.drain()
     page = await web.client.get(web.url("knowledge"))
-    forms = re.findall(r'action="([^"]+/delete\?offset=0)"', page.text)
-    assert len(forms) == 2  # each delete form says which page it was on
-    # From the second page of a long list (offset 50), back to that page, not the first.
-    deleted = await web.post(forms[0].replace("offset=0", "offset=50"))
+    forms = re.findall(r'action="([^"]+/delete)"', page.text)
+    assert len(forms) == 2  # the first page: no cursor
+    # From a later page of a long list (its cursor), back to that page, not the first.
+    scope = cursor_scope("documents", uuid.UUID(web.workspace_id))
+    cursor = encode_key(datetime(2000, 1, 1, tzinfo=UTC), uuid.uuid4(), scope=scope)
+    deleted = await web.post(forms[0] + "?cursor=" + cursor)
     assert deleted.status_code == 303
-    assert "offset=50" in deleted.headers["location"]
+    assert f"cursor={cursor}" in deleted.headers["location"]
     after = await web.client.get(web.url("knowledge"))
     assert after.text.count("data-document=") == 1
 
@@ -642,14 +646,14 @@ async def test_every_faq_can_be_reached_past_the_first_hundred(
     page = (await web.client.get(web.url("knowledge"))).text
     assert "FAQs (151)" in page
     assert "The very first FAQ about gift wrapping?" not in page  # the newest hundred first
-    assert "1 to 100 of 151" in page
-    link = re.search(r'href="(\?offset=0&amp;faq_offset=100#faqs)">Next FAQs', page)
+    assert page.count("<tr data-faq=") == 100
+    link = re.search(r'id="faqs-next" href="([^"]+faq_cursor=[^"]+#faqs)">Next FAQs', page)
     assert link
-    second = (await web.client.get(web.url("knowledge") + html.unescape(link.group(1)))).text
+    second = (await web.client.get(html.unescape(link.group(1)))).text
     assert "The very first FAQ about gift wrapping?" in second
-    assert "101 to 151 of 151" in second
+    assert second.count("<tr data-faq=") == 51
     assert "Next FAQs" not in second
-    assert "Previous FAQs" in second
+    assert "First FAQs" in second
 
 
 async def test_importing_a_file_again_updates_its_faqs_instead_of_adding_twins(

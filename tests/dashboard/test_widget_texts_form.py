@@ -8,7 +8,10 @@ import html
 import re
 import uuid
 
+import pytest
+
 from api.runtime import Runtime
+from dashboard.pages import widget as widget_page
 from tests.dashboard.conftest import WebOwner
 from workspaces import repository as ws_repo
 from workspaces.widget_texts import TEXT_FIELDS
@@ -126,3 +129,50 @@ async def test_a_control_character_in_the_name_or_a_question_is_shown_beside_its
         error = re.search(rf'<p class="field-error" id="{name}-err">([^<]*)</p>', refused.text)
         assert error, (name, refused.text[-2000:])
         assert "control character U+0007" in html.unescape(error.group(1)), name
+
+
+def _groups(page: str) -> dict[str, list[str]]:
+    """Each group of the texts (its fieldset's data-text-group) and the texts' fields in it."""
+    groups = re.findall(r'<fieldset data-text-group="([^"]+)">(.*?)</fieldset>', page, re.S)
+    return {key: re.findall(r'id="text_([a-z_]+)"', body) for key, body in groups}
+
+
+def _texts_open(page: str) -> bool:
+    found = re.search(r'<details class="texts" data-testid="widget-texts"( open)?>', page)
+    assert found
+    return bool(found.group(1))
+
+
+async def test_the_texts_are_grouped_and_open_when_written_or_refused(web: WebOwner) -> None:
+    """Nineteen texts in one list under the other settings: the texts are grouped by where a
+    visitor reads them (the bot's replies, the contact form, the chat window), each once, and
+    folded away until the owner writes one, or one is refused (its error in sight)."""
+    page = (await web.client.get(web.url("widget"))).text
+    groups = _groups(page)
+    assert set(groups) == {"replies", "contact-form", "chat-window"}
+    placed = [name for names in groups.values() for name in names]
+    assert sorted(placed) == sorted(TEXT_FIELDS)  # each text once
+    assert "lead_thanks" in groups["contact-form"]
+    assert "retry_button" in groups["chat-window"]
+    assert not _texts_open(page)  # nothing written: folded
+
+    refused = await web.post(web.url("widget"), {**BASE, "text_retry_button": "x" * 31})
+    assert refused.status_code == 422
+    assert _texts_open(refused.text)
+    assert _field(refused.text, "retry_button") == "x" * 31
+
+    saved = await web.post(web.url("widget"), {**BASE, "text_send_button": "Enviar"})
+    assert saved.status_code == 303
+    page = (await web.client.get(web.url("widget"))).text
+    assert _texts_open(page)
+    assert f"(1 of {len(TEXT_FIELDS)} written)" in page
+
+
+def test_a_text_no_group_names_still_has_its_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A text added to TEXT_FIELDS but to no group gets a field in "Other texts": a missing
+    field would empty that text at every save of the form."""
+    first, *rest = widget_page.TEXT_GROUPS
+    monkeypatch.setattr(widget_page, "TEXT_GROUPS", ((*first[:2], first[2][1:]), *rest))
+    groups = widget_page.text_groups()
+    assert groups[-1] == ("other", "Other texts", [first[2][0]])
+    assert sorted(n for _, _, names in groups for n in names) == sorted(TEXT_FIELDS)
