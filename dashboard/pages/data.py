@@ -56,6 +56,8 @@ async def data_context(page: PageDep, session: SessionDep) -> dict[str, Any]:
                 "status": "expired" if expired else export.status,
                 "expires_at": export.expires_at if ready else None,
                 "download": page.url(f"settings/exports/{export.id}/download") if ready else None,
+                # Why it failed, or was withdrawn by a visitor's erasure.
+                "reason": export.error if export.status in ("failed", "expired") else None,
             }
         )
     kept = retention.view(page.access)
@@ -141,11 +143,15 @@ async def erase_visitor(
         background,
         cache=runtime.cache,
         mailer=runtime.mailer,
+        settings=runtime.settings,
         workspace_id=page.access.workspace.id,
         erased=done,
     )
     erased = ", ".join(f"{done.counts.get(name, 0)} {label}" for name, label in ERASED_KINDS)
     notice = f"Visitor erased: {erased}"
+    if withdrawn := len(done.withdrawn_exports):
+        exports_word = "export" if withdrawn == 1 else "exports"
+        notice += f"; {withdrawn} {exports_word} of this workspace withdrawn (request a new one)"
     return redirect(request, page.url("settings") + "?notice=" + quote(notice))
 
 
