@@ -1,6 +1,7 @@
 """The data lifecycle's HTTP side that the JSON API and the dashboard share: an export's zip as
 a download, the purge a deletion enqueues after its commit, and what an erasure clears after
-its commit (the response cache, the file outbox's copies of the mails it deleted)."""
+its commit (the response cache, the file outbox's copies of the mails it deleted, the zips of
+the exports it withdrew)."""
 
 from __future__ import annotations
 
@@ -60,11 +61,14 @@ def forget_after_erasure(
     *,
     cache: ResponseCache,
     mailer: Mailer,
+    settings: Settings,
     workspace_id: uuid.UUID,
     erased: erasure.Erased,
 ) -> None:
     """Once the erasure has committed (a response's background tasks run after it): the
     workspace's response cache, which keeps visitors' questions under digests no erasure can
-    pick out, and the files the file outbox wrote for the mails the erasure deleted."""
+    pick out, the files the file outbox wrote for the mails the erasure deleted, and the zips
+    of the exports it withdrew."""
     background.add_task(cache.forget_workspace, workspace_id)
     background.add_task(mailer.forget_files, erased.mail_ids)
+    background.add_task(erasure.remove_export_files, settings, erased.export_files)

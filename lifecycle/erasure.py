@@ -31,19 +31,33 @@ The response cache holds visitors' questions (normalised) for CACHE_TTL_SECONDS 
 erasure can pick out: after the commit the caller clears the workspace's whole cache
 (``ResponseCache.forget_workspace``; the API and the dashboard do, ``api/data_lifecycle.py``).
 
-Audited (``visitor.erased``) with how many rows of each kind went and which key was used
-(``email`` or ``session_id``), never the email, the session id or anything erased.
+The workspace's exports may hold the visitor too. A ready one is withdrawn: ``expired``, its
+error saying why, its file deleted after the commit (``Erased.export_files``,
+``remove_export_files``). A running one is failed the same way: its build read table by table
+(READ COMMITTED), so it may hold rows read before this erasure committed; finding its export no
+longer running, it deletes its zip. A queued one stays queued, locked until the erasure commits:
+its build claims it afterwards and reads nothing erased. Requests for a new export wait for the
+erasure (it holds ``exports.REQUEST_LOCK``).
+
+Audited (``visitor.erased``) with how many rows of each kind went, which key was used
+(``email`` or ``session_id``) and the exports withdrawn, never the email, the session id or
+anything erased.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import mail_repository as mail_repo
+from core.config import Settings
+from core.db import lock_workspace
 from core.errors import ValidationFailed
+from lifecycle import export_repository as export_repo
+from lifecycle import exports
 from lifecycle import repository as repo
 from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess
@@ -55,6 +69,31 @@ class Erased:
     """Rows erased per kind (all zero when nothing matched: the request is still recorded)."""
     mail_ids: list[uuid.UUID] = field(default_factory=list)
     """The outbox messages deleted (``notification_mails``): their files go after the commit."""
+    withdrawn_exports: list[uuid.UUID] = field(default_factory=list)
+    """The workspace's exports withdrawn (``WITHDRAWN_READY``, ``WITHDRAWN_RUNNING``)."""
+    export_files: list[str] = field(default_factory=list)
+    """The withdrawn ready exports' zips: deleted after the commit (``remove_export_files``)."""
+
+
+WITHDRAWN_READY = (
+    "withdrawn: a visitor's data was erased after this export was built, so its file was"
+    " deleted; request a new one"
+)
+WITHDRAWN_RUNNING = (
+    "withdrawn: a visitor's data was erased while this export was being built; request a new one"
+)
+
+
+def remove_export_files(settings: Settings, file_names: list[str]) -> int:
+    """Delete the withdrawn exports' zips (after the erasure's commit); how many went. One left
+    by a process that stopped first is named by no export row any more: the periodic
+    ``delete_expired_exports`` deletes it (``exports.remove_orphan_zips``)."""
+    removed = 0
+    for name in file_names:
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            exports.export_path(settings, name).unlink()
+            removed += 1
+    return removed
 
 
 async def erase_visitor(
@@ -64,8 +103,9 @@ async def erase_visitor(
     email: str | None = None,
     session_id: str | None = None,
 ) -> Erased:
-    """Erase the visitor named by exactly one of ``email`` and ``session_id``. The caller
-    clears the workspace's response cache and the deleted mails' files after the commit
+    """Erase the visitor named by exactly one of ``email`` and ``session_id``, and withdraw
+    the workspace's exports that may hold them. The caller clears the workspace's response
+    cache, the deleted mails' files and the withdrawn exports' zips after the commit
     (``api.data_lifecycle.forget_after_erasure``)."""
     permit = authorize(access, Action.VISITOR_ERASE)
     email = email.strip() if email else None  # lowered by the queries, as each compares
@@ -77,6 +117,15 @@ async def erase_visitor(
             details=[{"field": "email"}, {"field": "session_id"}],
         )
     workspace_id = access.workspace.id
+    # Before anything is erased: no export is requested until this commits, a build that
+    # has not started waits for it, and what was built or is being built is withdrawn.
+    await lock_workspace(session, exports.REQUEST_LOCK, workspace_id)
+    withdrawn, export_files = await export_repo.withdraw_exports(
+        session,
+        workspace_id=workspace_id,
+        running_error=WITHDRAWN_RUNNING,
+        ready_error=WITHDRAWN_READY,
+    )
     if email:
         counts, leads, conversations = await _erase_by_email(session, workspace_id, email)
     else:
@@ -111,9 +160,15 @@ async def erase_visitor(
     await permit.record(
         session,
         target_type="visitor",
-        details={"by": "email" if email else "session_id", "erased": counts},
+        details={
+            "by": "email" if email else "session_id",
+            "erased": counts,
+            "withdrawn_exports": [str(export_id) for export_id in withdrawn],
+        },
     )
-    return Erased(counts=counts, mail_ids=mail_ids)
+    return Erased(
+        counts=counts, mail_ids=mail_ids, withdrawn_exports=withdrawn, export_files=export_files
+    )
 
 
 async def _erase_by_email(

@@ -166,6 +166,55 @@ async def held_file_names(session: AsyncSession, *, names: Sequence[str]) -> set
     return {name for (name,) in result.all() if name}
 
 
+async def withdraw_exports(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    running_error: str,
+    ready_error: str,
+) -> tuple[list[uuid.UUID], list[str]]:
+    """What a visitor's erasure does to the workspace's exports (the caller holds
+    ``exports.REQUEST_LOCK``, so no export is requested meanwhile): the queued ones are locked
+    until the caller's transaction ends (a build claiming one waits, then reads after the
+    erasure), the running ones become ``failed`` with ``running_error`` (their build finds its
+    row no longer running and deletes its zip), and the ready ones ``expired`` with
+    ``ready_error`` and no file name. In that order: a build that commits ``ready`` while the
+    running ones are failed is withdrawn by the next statement. (ids withdrawn, the file names
+    the ready ones held: the caller deletes those files after its commit.)"""
+    ws = WorkspaceExport.workspace_id == workspace_id
+    await session.execute(
+        select(WorkspaceExport.id).where(ws, WorkspaceExport.status == "queued").with_for_update()
+    )
+    now = utcnow()
+    failed = await session.execute(
+        update(WorkspaceExport)
+        .where(ws, WorkspaceExport.status == "running")
+        .values(status="failed", error=running_error, finished_at=now)
+        .returning(WorkspaceExport.id)
+    )
+    ids = list(failed.scalars().all())
+    ready = (
+        await session.execute(
+            select(WorkspaceExport.id, WorkspaceExport.file_name)
+            .where(ws, WorkspaceExport.status == "ready")
+            .with_for_update()
+        )
+    ).all()
+    if ready:
+        await session.execute(
+            update(WorkspaceExport)
+            .where(ws, WorkspaceExport.id.in_([row[0] for row in ready]))
+            .values(
+                status="expired",
+                error=ready_error,
+                file_name=None,
+                expires_at=func.least(WorkspaceExport.expires_at, now),
+            )
+        )
+    ids.extend(row[0] for row in ready)
+    return ids, [row[1] for row in ready if row[1]]
+
+
 # --- what an export reads ----------------------------------------------------------------------
 
 

@@ -214,7 +214,12 @@ async def open_download(
         export.expires_at is not None and export.expires_at <= now
     )
     if expired:
-        raise ExportGone("This export has expired; request a new one")
+        withdrawn = export.status == "expired" and (export.error or "").startswith("withdrawn")
+        raise ExportGone(
+            f"This export was {export.error}"
+            if withdrawn
+            else "This export has expired; request a new one"
+        )
     if export.status != "ready" or not export.file_name:
         raise Conflict(
             f"This export is {export.status}, not ready to download",

@@ -56,6 +56,11 @@ class ErasureIn(BaseModel):
 
 class ErasureOut(BaseModel):
     erased: dict[str, int]
+    withdrawn_exports: list[uuid.UUID] = Field(
+        default_factory=list,
+        description="the workspace's exports withdrawn because they may hold the visitor "
+        "(ready ones expired and their zip deleted, running ones failed): request a new one",
+    )
 
 
 class RetentionIn(BaseModel):

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import mail_repository as mail_repo
 from core.errors import NotFound
 from core.pagination import cursor_scope, decode_cursor, keyset_pages, page_of
 from workspaces import lead_repository as repo
@@ -180,12 +181,20 @@ async def update(
     return lead
 
 
-async def delete(session: AsyncSession, access: WorkspaceAccess, *, lead_id: uuid.UUID) -> None:
-    """Delete a lead and its personal data (submissions go with it). Audited."""
+async def delete(
+    session: AsyncSession, access: WorkspaceAccess, *, lead_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """Delete a lead and its personal data: its submissions go with it, and the owners' mails
+    quoting it ("New lead", digests) leave the outbox, sent or not, as an erasure's do: once the
+    lead is gone, nothing ties them to the visitor any more. Audited. The deleted mails' ids:
+    the caller deletes what the file outbox wrote of them after the commit
+    (``Mailer.forget_files``)."""
     permit = authorize(access, Action.LEAD_DELETE)
     if not await repo.delete_lead(session, workspace_id=access.workspace.id, lead_id=lead_id):
         raise NotFound("Lead not found")
+    mail_ids = await mail_repo.forget_about(session, access.workspace.id, leads=[lead_id])
     await permit.record(session, target_type="lead", target_id=lead_id)
+    return mail_ids
 
 
 async def list_page(

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from api.deps import (
@@ -144,9 +144,17 @@ async def update_lead(
 @router.delete(
     "/workspaces/{workspace_id}/leads/{lead_id:uuid}", status_code=status.HTTP_204_NO_CONTENT
 )
-async def delete_lead(lead_id: uuid.UUID, access: WorkspaceDep, session: SessionDep) -> Response:
-    """Delete a lead and its personal data. Owners and admins; audited."""
-    await leads.delete(session, access, lead_id=lead_id)
+async def delete_lead(
+    lead_id: uuid.UUID,
+    access: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
+) -> Response:
+    """Delete a lead and its personal data (its submissions, the owners' mails quoting it).
+    Owners and admins; audited."""
+    mail_ids = await leads.delete(session, access, lead_id=lead_id)
+    background.add_task(runtime.mailer.forget_files, mail_ids)  # after the commit
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

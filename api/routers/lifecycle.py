@@ -172,7 +172,9 @@ async def erase_visitor(
     without the erased data). By ``email`` (everything filed under it, and the conversations
     where it was typed) or by widget ``session_id`` (that session's conversations and the
     submissions sent from them; a lead another visitor also sent to stays), exactly one.
-    After the commit the workspace's response cache is cleared (it holds visitors' questions)."""
+    After the commit the workspace's response cache is cleared (it holds visitors' questions).
+    The workspace's ready and running exports are withdrawn (``withdrawn_exports``: their
+    status and error say why; a ready one's zip is deleted); a queued one is built after."""
     erased = await erasure.erase_visitor(
         session, access, email=body.email, session_id=body.session_id
     )
@@ -180,10 +182,11 @@ async def erase_visitor(
         background,
         cache=runtime.cache,
         mailer=runtime.mailer,
+        settings=runtime.settings,
         workspace_id=access.workspace.id,
         erased=erased,
     )
-    return ErasureOut(erased=erased.counts)
+    return ErasureOut(erased=erased.counts, withdrawn_exports=erased.withdrawn_exports)
 
 
 # --- retention -----------------------------------------------------------------------------------

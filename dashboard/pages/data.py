@@ -44,12 +44,20 @@ _EXPORT_SAYS = {
 """An export's status as the owner reads it."""
 
 
-def _why_failed(error: str | None) -> str:
-    """Why an export failed, in words for the owner: its job stopped (``exports.LOST``), or it
-    could not be built (the exception's own text, with a server's paths, stays in the log)."""
+def _why(status: str, error: str | None) -> str | None:
+    """Why an export failed or went before its time, in words for the owner: withdrawn by a
+    visitor's erasure (``lifecycle.erasure.WITHDRAWN_*``, which say so), its job stopped
+    (``exports.LOST``), or it could not be built (the exception's own text, with a server's
+    paths, stays in the log). None for an export that simply expired or has not failed."""
+    if error and error.startswith("withdrawn:"):
+        return error[0].upper() + error[1:] + "."
+    if status != "failed":
+        return None
     if error == exports.LOST:
-        return "Its job stopped before it finished (the server was restarted, say)."
-    return "It could not be built."
+        return (
+            "Its job stopped before it finished (the server was restarted, say). Request a new one."
+        )
+    return "It could not be built. Request a new one."
 
 
 def _megabytes(size: int) -> str:
@@ -79,7 +87,7 @@ async def data_context(page: PageDep, session: SessionDep) -> dict[str, Any]:
                 "created_at": export.created_at,
                 "status": status,
                 "says": _EXPORT_SAYS.get(status, status),
-                "why": _why_failed(export.error) if status == "failed" else None,
+                "why": _why(status, export.error),
                 "size": _megabytes(export.size_bytes) if ready and export.size_bytes else None,
                 "expires_at": export.expires_at if ready else None,
                 "download": page.url(f"settings/exports/{export.id}/download") if ready else None,
@@ -168,11 +176,15 @@ async def erase_visitor(
         background,
         cache=runtime.cache,
         mailer=runtime.mailer,
+        settings=runtime.settings,
         workspace_id=page.access.workspace.id,
         erased=done,
     )
     erased = ", ".join(f"{done.counts.get(name, 0)} {label}" for name, label in ERASED_KINDS)
     notice = f"Visitor erased: {erased}"
+    if withdrawn := len(done.withdrawn_exports):
+        exports_word = "export" if withdrawn == 1 else "exports"
+        notice += f"; {withdrawn} {exports_word} of this workspace withdrawn (request a new one)"
     return redirect(request, page.url("settings") + "?notice=" + quote(notice))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, get_args
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -176,7 +176,13 @@ async def update_lead(
 
 @router.post("/w/{workspace_id}/leads/{lead_id}/delete")
 async def delete_lead(
-    request: Request, lead_id: uuid.UUID, page: PageDep, session: SessionDep
+    request: Request,
+    lead_id: uuid.UUID,
+    page: PageDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
 ) -> Response:
-    await leads.delete(session, page.access, lead_id=lead_id)
+    mail_ids = await leads.delete(session, page.access, lead_id=lead_id)
+    background.add_task(runtime.mailer.forget_files, mail_ids)  # after the commit
     return redirect(request, page.url("leads"))

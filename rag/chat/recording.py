@@ -158,6 +158,7 @@ class AnswerRecorder:
         )
         extractive = completion.extractive if completion is not None else answer.extractive
         lead_capture = turn.lead_capture or answer.lead_capture
+        erased = False  # the conversation went while the model answered (a visitor's erasure)
         try:
             async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
                 # The answer and the conversation's message count in one statement, with the
@@ -197,21 +198,25 @@ class AnswerRecorder:
             if spent is not None:
                 spent.closed = True  # counted: nothing to count again on a failure
         except IntegrityError:
-            if turn.claim is None:
-                raise
-            # Another try of this message recorded its answer first (a claim taken over from a
-            # try that was slow, not gone): that answer is kept, and given to this try too; the
-            # tokens this try's models spent are counted all the same, in place of its
-            # reservation.
-            async with self.db.transaction(workspace_id=workspace.id) as session:
-                await repeats.settle_spent(session, workspace.id, turn.reservation, sum(tokens))
-                if spent is not None:
-                    spent.closed = True
-                return await repeats.recorded_answer(session, workspace, turn)
-        if answer.handoff_delivery is not None:
+            # Erased meanwhile: the answer is given, nothing of it recorded, delivered or cached.
+            erased = await self._erased_meanwhile(turn, sum(tokens), spent)
+            if not erased:
+                if turn.claim is None:
+                    raise
+                # Another try of this message recorded its answer first (a claim taken over
+                # from a try that was slow, not gone): that answer is kept, and given to this
+                # try too; the tokens this try's models spent are counted all the same, in
+                # place of its reservation.
+                async with self.db.transaction(workspace_id=workspace.id) as session:
+                    await repeats.settle_spent(session, workspace.id, turn.reservation, sum(tokens))
+                    if spent is not None:
+                        spent.closed = True
+                    return await repeats.recorded_answer(session, workspace, turn)
+        if answer.handoff_delivery is not None and not erased:
             self.notifier.schedule(workspace.id, answer.handoff_delivery)
         if (
-            answer.source == "rag"
+            not erased
+            and answer.source == "rag"
             and turn.cacheable
             and citations
             and isinstance(settled, Grounding)
@@ -251,3 +256,21 @@ class AnswerRecorder:
             extractive=extractive,
             lead_saved=answer.lead_saved,
         )
+
+    async def _erased_meanwhile(self, turn: Turn, tokens: int, spent: Spent | None) -> bool:
+        """Whether the turn's conversation is gone (erased by its owner at the visitor's request
+        after the question was recorded: the answer's insert broke its foreign key). Then the
+        tokens the models spent are metered all the same, in place of the reservation."""
+        workspace_id = turn.workspace.id
+        async with self.db.transaction(workspace_id=workspace_id) as session:
+            found = await conversation_repo.get_conversation(
+                session, workspace_id=workspace_id, conversation_id=turn.conversation_id
+            )
+            if found is not None:
+                return False
+            await repeats.settle_spent(session, workspace_id, turn.reservation, tokens)
+        if turn.reservation is not None:
+            turn.reservation.closed = True
+        if spent is not None:
+            spent.closed = True
+        return True

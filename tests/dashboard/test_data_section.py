@@ -81,6 +81,29 @@ async def test_an_owner_erases_a_visitor_from_settings(
     assert "email address or their widget session id" in (notice_of(shown.text) or "")
 
 
+async def test_an_erasure_withdraws_the_export_and_settings_says_why(
+    web: WebOwner, jobs: JobQueue
+) -> None:
+    """The export built before the erasure held the visitor: its link stays no longer, and
+    the list says why it went instead of a bare "expired"."""
+    started = await web.post(web.url("settings/exports"))
+    assert started.status_code == 303
+    await jobs.drain()
+    page = await web.client.get(web.url("settings"))
+    [link] = re.findall(r'href="([^"]+/download)"', page.text)
+
+    erased = await web.post(
+        web.url("settings/erasures"), {"key": "session_id", "value": uuid.uuid4().hex}
+    )
+    shown = await web.client.get(erased.headers["location"])
+    notice = unquote(notice_of(shown.text) or "")
+    assert "1 export of this workspace withdrawn (request a new one)" in notice
+    assert not re.findall(r'href="([^"]+/download)"', shown.text)
+    assert 'data-export-status="expired"' in shown.text
+    assert "Withdrawn: a visitor&#39;s data was erased after this export was built" in shown.text
+    assert (await web.client.get(link)).status_code == 410
+
+
 async def test_an_owner_chooses_how_long_conversations_are_kept(web: WebOwner) -> None:
     """Settings shows the retention in force and takes a shorter one, or the plan's again; a
     choice the plan does not allow changes nothing and says what is allowed."""

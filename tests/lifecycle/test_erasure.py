@@ -109,7 +109,7 @@ async def test_an_owner_erases_one_visitor_and_nobody_else(
     entries = await _audit(client, owner)
     assert len(entries) == 1
     entry = entries[0]
-    assert entry["details"] == {"by": key, "erased": erased}
+    assert entry["details"] == {"by": key, "erased": erased, "withdrawn_exports": []}
     dumped = json.dumps(entry)
     assert visitor.tag not in dumped
     assert visitor.visitor_email not in dumped

@@ -193,3 +193,30 @@ async def test_the_outbox_files_age_out_with_the_settled_mail(runtime: Runtime) 
     finally:
         old.unlink(missing_ok=True)
         recent.unlink(missing_ok=True)
+
+
+async def test_deleting_a_lead_takes_out_the_mails_quoting_it(
+    client: httpx.AsyncClient, owner: Owner, jobs: JobQueue, runtime: Runtime
+) -> None:
+    """The "New lead" mail quoted the lead's email and message, in the outbox (and its file)
+    for a week after sending; once the owner had deleted the lead, an erasure by that email
+    found no lead to tie the mail to, and left it."""
+    filled = await fill(client, owner, jobs)
+    bystander = await fill(client, owner, jobs)
+    await notifications.settle_kicks()
+    await jobs.drain()
+    quoting = _quoting(runtime, filled.visitor_email)
+    assert quoting()
+    kept = _quoting(runtime, bystander.visitor_email)()
+    leads = (await client.get(owner.url("/leads"), headers=owner.headers)).json()["items"]
+    [lead] = [lead for lead in leads if lead["email"] == filled.visitor_email]
+
+    deleted = await client.delete(owner.url(f"/leads/{lead['id']}"), headers=owner.headers)
+    assert deleted.status_code == 204, deleted.text
+    assert quoting() == []
+    assert kept
+    assert all(path.exists() for path in kept)
+    erased = await client.post(
+        owner.url("/erasures"), json={"email": filled.visitor_email}, headers=owner.headers
+    )
+    assert erased.json()["erased"]["notification_mails"] == 0  # nothing was left to find
