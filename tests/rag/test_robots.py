@@ -4,6 +4,8 @@ it listed, /admin/ and /drafts/ included, whatever the site asked of crawlers.""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections import Counter
 from contextlib import ExitStack
@@ -66,6 +68,49 @@ def test_the_longest_match_wins_allow_wins_a_tie_and_wildcards_match() -> None:
     assert not robots.allows("https://example.com/search?lang=en&q=refunds")
     assert robots.allows("https://example.com/robots.txt")
     assert robots.allows("https://example.com/")
+
+
+_HOSTILE = (
+    "import sys\n"
+    "from rag.knowledge.robots import parse_robots\n"
+    "robots = parse_robots('User-agent: *\\nDisallow: /' + '*a' * 30 + '*b\\n'\n"
+    "                      'Allow: /' + '*a' * 20 + '$\\n')\n"
+    "url = 'https://example.com/' + 'a' * 2000\n"
+    "print(robots.allows(url), robots.allows(url + 'b'), robots.allows(url + 'c'))\n"
+)
+
+
+def test_a_hostile_robots_txt_is_matched_without_backtracking() -> None:
+    """A site's ``Disallow: /*a*a*a...*b`` against a listed URL of 2,000 ``a``s: before, each
+    ``*`` was a ``.*`` of a regular expression and the match backtracked for longer than any
+    request lasts (four wildcards and 300 characters took half a minute), on the event loop of
+    the server reading the sitemap, every workspace's requests waiting. In a child process, so
+    that a return of the backtracking fails this test instead of hanging the run."""
+    done = subprocess.run(
+        [sys.executable, "-c", _HOSTILE], capture_output=True, text=True, timeout=300, check=True
+    )
+    # No b: the Allow rule (ends in "a") matches; a b at the end: the longer Disallow wins.
+    assert done.stdout.split() == ["True", "False", "True"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "path", "matches"),
+    [
+        ("/a*b", "/axxb", True),
+        ("/a*b", "/ab/c", True),
+        ("/a*b$", "/ab/c", False),
+        ("/a*b$", "/abb", True),
+        ("/a*b*b$", "/ab", False),  # the pieces may not overlap
+        ("/a*b*b$", "/abb", True),
+        ("/a$", "/a", True),
+        ("/a$", "/ab", False),
+        ("/*$", "/anything", True),
+        ("/**x", "/yx", True),
+        ("/x*", "/y", False),
+    ],
+)
+def test_wildcards_and_the_end_anchor(rule: str, path: str, matches: bool) -> None:
+    assert robots._rule(False, rule).matches(path) is matches
 
 
 def test_rules_and_urls_are_compared_percent_encoded_alike() -> None:
