@@ -406,8 +406,12 @@ def parse(
     )
 
 
-# A manual page's NAME section: "git-add - Add file contents to the index".
-_NAME_LINE = re.compile(r"^(\S+(?:, ?\S+)*) +[-\u2013\u2014] +(\S.*)$")
+# A manual page's NAME section: "git-add - Add file contents to the index", or several names
+# ("gzip, gunzip, zcat - ..."). A space inside the names must follow a comma; written as
+# "\S+(?:, ?\S+)*" the names could be split at any comma in two ways, and a page's "a,a,a,...,a"
+# with no dash after took exponential time (thirty commas: minutes of a parse).
+_NAME_LINE = re.compile(r"^(\S+(?:(?<=\S,) \S+)*) +[-\u2013\u2014] +(\S.*)$")
+MAX_NAME_LINE = 200
 
 
 def _man_page_name(title: str | None, sections: list[Section]) -> tuple[str | None, list[Section]]:
@@ -420,7 +424,7 @@ def _man_page_name(title: str | None, sections: list[Section]) -> tuple[str | No
             continue
         lines = section.text.split("\n\n")
         body = " ".join(" ".join(lines[1:]).split()) if lines[0].strip() == "NAME" else ""
-        if not _NAME_LINE.match(body) or len(body) > 200:
+        if len(body) > MAX_NAME_LINE or not _NAME_LINE.match(body):
             return title, sections
         old = " ".join((title or "").split()).casefold()
         if old:

@@ -9,6 +9,8 @@ from docx import Document
 from fpdf import FPDF
 
 from core.errors import AppError, UnsupportedMediaType
+from rag.knowledge.parse_isolation import parse_isolated
+from rag.knowledge.parsed import ParseLimits
 from rag.knowledge.parsing import DOCX_MIME, normalize_text, parse, sha256_text
 
 HTML = b"""<!doctype html>
@@ -352,3 +354,25 @@ def test_utf16_without_a_byte_order_mark_cut_at_an_odd_byte_is_still_read() -> N
     text = "Refunds within 30 days of purchase; shipping is free."
     parsed = parse(text.encode("utf-16-le") + b"\n", filename="p.txt", content_type="text/plain")
     assert parsed.sections[0].text.startswith(text)
+
+
+@pytest.mark.parametrize("commas", [40, 90])
+def test_a_name_section_of_commas_is_read_without_backtracking(commas: int) -> None:
+    """A page whose NAME section holds "a,a,...,a" and no dash: the manual-page title rule
+    (parsing._man_page_name) split the names at every comma in two ways and backtracked
+    exponentially (30 commas: minutes), so the page ran into parse_timeout. Parsed as a
+    worker parses it (a child held to the limits), it is titled by its own title; a real NAME
+    line still titles a manual page."""
+    body = b"a," * commas + b"a"
+    page = b"<html><head><title>Commas</title></head><body><h1>NAME</h1><p>%s</p>" % body
+    parsed = parse_isolated(
+        page + b"<h1>More</h1><p>Text.</p></body></html>",
+        filename="x.html",
+        content_type="text/html",
+        limits=ParseLimits(),
+    )
+    assert parsed.title == "Commas"
+    man = b"# NAME\n\ngzip, gunzip, zcat - compress or expand files\n\n# MORE\n\nText.\n"
+    assert parse(man, filename="gzip.md", content_type="text/markdown").title == (
+        "gzip, gunzip, zcat - compress or expand files"
+    )

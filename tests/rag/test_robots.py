@@ -4,6 +4,8 @@ it listed, /admin/ and /drafts/ included, whatever the site asked of crawlers.""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections import Counter
 from contextlib import ExitStack
@@ -66,6 +68,49 @@ def test_the_longest_match_wins_allow_wins_a_tie_and_wildcards_match() -> None:
     assert not robots.allows("https://example.com/search?lang=en&q=refunds")
     assert robots.allows("https://example.com/robots.txt")
     assert robots.allows("https://example.com/")
+
+
+_HOSTILE = (
+    "import sys\n"
+    "from rag.knowledge.robots import parse_robots\n"
+    "robots = parse_robots('User-agent: *\\nDisallow: /' + '*a' * 30 + '*b\\n'\n"
+    "                      'Allow: /' + '*a' * 20 + '$\\n')\n"
+    "url = 'https://example.com/' + 'a' * 2000\n"
+    "print(robots.allows(url), robots.allows(url + 'b'), robots.allows(url + 'c'))\n"
+)
+
+
+def test_a_hostile_robots_txt_is_matched_without_backtracking() -> None:
+    """A site's ``Disallow: /*a*a*a...*b`` against a listed URL of 2,000 ``a``s: before, each
+    ``*`` was a ``.*`` of a regular expression and the match backtracked for longer than any
+    request lasts (four wildcards and 300 characters took half a minute), on the event loop of
+    the server reading the sitemap, every workspace's requests waiting. In a child process, so
+    that a return of the backtracking fails this test instead of hanging the run."""
+    done = subprocess.run(
+        [sys.executable, "-c", _HOSTILE], capture_output=True, text=True, timeout=300, check=True
+    )
+    # No b: the Allow rule (ends in "a") matches; a b at the end: the longer Disallow wins.
+    assert done.stdout.split() == ["True", "False", "True"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "path", "matches"),
+    [
+        ("/a*b", "/axxb", True),
+        ("/a*b", "/ab/c", True),
+        ("/a*b$", "/ab/c", False),
+        ("/a*b$", "/abb", True),
+        ("/a*b*b$", "/ab", False),  # the pieces may not overlap
+        ("/a*b*b$", "/abb", True),
+        ("/a$", "/a", True),
+        ("/a$", "/ab", False),
+        ("/*$", "/anything", True),
+        ("/**x", "/yx", True),
+        ("/x*", "/y", False),
+    ],
+)
+def test_wildcards_and_the_end_anchor(rule: str, path: str, matches: bool) -> None:
+    assert robots._rule(False, rule).matches(path) is matches
 
 
 def test_rules_and_urls_are_compared_percent_encoded_alike() -> None:
@@ -280,6 +325,42 @@ async def test_of_a_robots_txt_past_500_kib_the_first_500_kib_are_read(
             assert (r.json()["count"], r.json()["disallowed"]) == (2, 1)
             assert sorted(await w.documents()) == [site.url("/a"), site.url("/late")]
             assert not site.hits("/private")
+
+
+async def test_a_robots_txt_of_too_many_rules_fetches_nothing_of_its_site(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """Each listed page was compared with every rule of its site, on the server's event loop:
+    500 KiB of ``Disallow: /*1*x`` lines (40,000 rules) held it half a minute for 200 pages.
+    Past ``MAX_RULES`` the site cannot say what it allows: none of its pages is fetched, said
+    as for a robots.txt that cannot be read; at the limit the rules apply."""
+    rules = "".join(f"Disallow: /*{i}*x\n" for i in range(robots.MAX_RULES - 1))
+    with local_site() as site:
+        site.pages["/a"] = Page(article("a", ["words of a"]))
+        site.pages["/private"] = Page(article("private", ["words of private"]))
+        site.sitemap(["/a", "/private"])
+        site.pages["/robots.txt"] = Page(
+            f"User-agent: *\n{rules}Disallow: /private\nDisallow: /b\n".encode(),
+            "text/plain",
+            etag=False,
+        )
+        async with world(db, owner_db, redis_client) as w:
+            refused = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert refused.status_code == 422, refused.text
+            error = refused.json()["error"]
+            assert error["code"] == "robots_unavailable"
+            assert str(robots.MAX_RULES) in error["message"]
+            assert await w.documents() == {}
+            assert not site.hits("/a")
+
+            robots.forget_recent()
+            site.pages["/robots.txt"] = Page(
+                f"User-agent: *\n{rules}Disallow: /private\n".encode(), "text/plain", etag=False
+            )
+            added = await _post_sitemap(w, site.url("/sitemap.xml"))
+            assert added.status_code == 202, added.text
+            assert (added.json()["count"], added.json()["disallowed"]) == (1, 1)
+            assert sorted(await w.documents()) == [site.url("/a")]
 
 
 # --- many sites -------------------------------------------------------------------------------
