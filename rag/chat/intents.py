@@ -36,9 +36,9 @@ from rag.chat.normalize import stem
 from workspaces.schemas import LeadIn
 from workspaces.widget_texts import TEXT_FIELDS
 
-Intent = Literal["greeting", "thanks", "goodbye", "human", "lead", "contact", "question"]
+Intent = Literal["greeting", "thanks", "goodbye", "human", "lead", "contact", "unclear", "question"]
 COURTESY: tuple[Intent, ...] = ("greeting", "thanks", "goodbye")
-NEVER_UNANSWERED: tuple[Intent, ...] = (*COURTESY, "contact")
+NEVER_UNANSWERED: tuple[Intent, ...] = (*COURTESY, "contact", "unclear")
 """Intents whose canned answer is no "I don't know" (analytics' answer rate leaves them out)."""
 
 
@@ -229,7 +229,9 @@ def _addressee(text: str, word: str) -> bool:
 
 def _wordless(text: str) -> IntentResult:
     """A message without a word: "👍", "🙏🏽" and the like thank (as "ok" does, not surely), "👋"
-    greets; anything else is a question nobody can answer (confidence 0)."""
+    greets; a sign asked about ("🍕?") is a question; anything else ("😡", "🤔", "???") is
+    ``unclear``: the visitor is asked what they need, and no question goes on the owner's
+    Unanswered page (a tester's finding: "😡" got "I don't know" and was listed there)."""
     signs = {
         ch
         for ch in text
@@ -240,7 +242,9 @@ def _wordless(text: str) -> IntentResult:
     }
     if signs and signs <= THANKS_EMOJI | GREETING_EMOJI:
         return IntentResult("thanks" if signs & THANKS_EMOJI else "greeting", 0.6)
-    return IntentResult("question", 0.0)
+    if signs and _asks(text):
+        return IntentResult("question", 0.0)
+    return IntentResult("unclear", 0.8)
 
 
 def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
@@ -336,6 +340,10 @@ def price_question(text: str) -> bool:
     return bool(_LEAD.search(words)) and not _SALES.search(words)
 
 
+UNCLEAR_REPLY = (
+    "I'm not sure what you mean. Could you tell me in a few words what you need help with?"
+)
+"""The reply to a message without a word that is no courtesy ("😡", "???")."""
 NO_CONTACT_HINT = "To reach the team, please use the contact details on this website."
 """Where a bot whose owner collects no contact details (lead capture "Never") sends a visitor
 who wants the team."""
@@ -355,6 +363,8 @@ def persona_reply(
     "Never" it asks for none, and an address typed into the chat is not taken.
     """
     name = bot_name.strip() or "the assistant"
+    if intent == "unclear":
+        return UNCLEAR_REPLY
     if intent == "greeting":
         if greeting and greeting.strip():
             return greeting.strip()

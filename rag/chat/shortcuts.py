@@ -20,7 +20,10 @@ from workspaces.widget_texts import with_email
 
 def courtesy(turn: Turn) -> Answer | None:
     """Greetings, thanks and goodbyes get the persona's reply: the owner's greeting, and their
-    replies to thanks and goodbyes (widget settings' ``texts``), first."""
+    replies to thanks and goodbyes (widget settings' ``texts``), first. A message without a
+    word that is no courtesy ("😡", "???") is asked what the visitor needs."""
+    if turn.intent == "unclear":
+        return Answer(persona_reply("unclear", turn.bot_name), "fallback")
     if turn.intent not in COURTESY:
         return None
     own = {"thanks": "thanks_reply", "goodbye": "goodbye_reply"}.get(turn.intent)
