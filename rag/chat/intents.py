@@ -355,12 +355,15 @@ def persona_reply(
     greeting: str | None = None,
     *,
     offer_contact: bool = True,
+    address_left: bool = False,
 ) -> str:
     """Canned answer for intents that need no retrieval.
 
     ``greeting`` is the workspace's configured welcome message, used for the greeting intent.
     ``offer_contact``: the owner lets the bot ask for contact details; with lead capture
     "Never" it asks for none, and an address typed into the chat is not taken.
+    ``address_left``: the visitor left their email address in this conversation: a request
+    for a person asks for it no more.
     """
     name = bot_name.strip() or "the assistant"
     if intent == "unclear":
@@ -378,6 +381,11 @@ def persona_reply(
             return (
                 "I'm an automated assistant, so I can't connect you with a person in this chat. "
                 f"I've noted your request for the team. {NO_CONTACT_HINT}"
+            )
+        if address_left:
+            return (
+                "I'm an automated assistant, but I've asked a person from the team to follow "
+                "up: they will get back to you at the email address you left."
             )
         return (
             "I'm an automated assistant, but I can get a person from the team to follow up. "

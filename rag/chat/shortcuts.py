@@ -74,7 +74,10 @@ async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
 def _handoff_reply(turn: Turn) -> str:
     """The owner's hand-off reply (widget settings' ``texts.handoff``), else the default."""
     return turn.text("handoff") or persona_reply(
-        "human", turn.bot_name, offer_contact=turn.asks_for_contact
+        "human",
+        turn.bot_name,
+        offer_contact=turn.asks_for_contact,
+        address_left=turn.lead_given,
     )
 
 
