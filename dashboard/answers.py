@@ -20,6 +20,8 @@ def answered_by(source: str | None, intent: str | None) -> str:
     in chat are canned answers whose source is ``fallback``; they are not "nothing was found"."""
     if source == "fallback" and intent in COURTESY:
         return "small talk (a greeting, thanks or goodbye)"
+    if source == "fallback" and intent == "unclear":
+        return "the request for words (a message without any, such as an emoji)"
     if source == "fallback" and intent == "contact":
         return "the contact reply (an email address a visitor types becomes a lead)"
     return STAGES.get(source or "", source or "")

@@ -5,9 +5,9 @@ the courtesy phrases and a few filler words are removed, and whatever content is
 message a question ("hi, how do I reset my password?" is a question). Requests for a human and
 sales leads are recognised anywhere in the message; a person named as a feature ("do you offer
 human support?", "is there human review?") or someone else's people ("people in my workspace")
-make no request for a human. Requests for a person in other languages (German, Spanish,
-French, Portuguese, Italian, Hindi and a few more) are ``rag.chat.human_languages``'; the
-other intents' lexicons are English.
+make no request for a human (the English lexicon is ``rag.chat.human_requests``). Requests for
+a person in other languages (German, Spanish, French, Portuguese, Italian, Hindi and a few
+more) are ``rag.chat.human_languages``'; the other intents' lexicons are English.
 """
 
 from __future__ import annotations
@@ -31,13 +31,14 @@ from rag.chat.courtesy import (
 )
 from rag.chat.courtesy import words as _words
 from rag.chat.human_languages import HUMAN_WORD_ALONE, asks_for_a_person
+from rag.chat.human_requests import HUMAN_ALONE, asks_for_human
 from rag.chat.normalize import stem
 from workspaces.schemas import LeadIn
 from workspaces.widget_texts import TEXT_FIELDS
 
-Intent = Literal["greeting", "thanks", "goodbye", "human", "lead", "contact", "question"]
+Intent = Literal["greeting", "thanks", "goodbye", "human", "lead", "contact", "unclear", "question"]
 COURTESY: tuple[Intent, ...] = ("greeting", "thanks", "goodbye")
-NEVER_UNANSWERED: tuple[Intent, ...] = (*COURTESY, "contact")
+NEVER_UNANSWERED: tuple[Intent, ...] = (*COURTESY, "contact", "unclear")
 """Intents whose canned answer is no "I don't know" (analytics' answer rate leaves them out)."""
 
 
@@ -46,89 +47,6 @@ class IntentResult:
     intent: Intent
     confidence: float
 
-
-# What a person of the team is called. The generic "person", "people", "someone" and "the team"
-# count unless they are somebody else's ("people in my workspace", "someone from another team",
-# "people in the community": a question about the product, not a request for a person).
-_ELSEWHERE = (
-    r"(?! (?:in|on|from|at|of|across|within|inside|outside) "
-    r"(?!(?:your|the|ur) (?:team|company|support|staff|office|business|shop|store|side|end)"
-    r"(?!\S)))"
-)
-_HUMAN_NOUN = (
-    r"(?:human(?: being| agent| person)?|real (?:person|human|agent|people)"
-    r"|live (?:agent|person|human|chat|support|operator)|actual (?:person|human)"
-    rf"|(?:person|people|someone|somebody|your team|the team){_ELSEWHERE}"
-    r"|agent|representative|rep|operator|staff"
-    r"|customer (?:service|support|care)(?: team| agent| rep| representative)?"
-    r"|support (?:team|agent|staff|person)|a manager|manager)"
-)
-# A person named as a feature of the product ("human support", "live agent support", "human
-# review of the answers", "a human in the loop"): asking whether there is one is a question.
-_FEATURE = (
-    r"(?! (?:support|review|reviews|reviewed|reviewer|reviewers|oversight|moderation"
-    r"|moderators?|approval|approvals|checks?|verification|translation|translators"
-    r"|in the loop|handoff|handover|escalation|backup|fallback|option|options|feature"
-    r"|features|plan|plans|tier|chat|assistance|help"
-    r"|(?:with|on|in|for) (?:the |my |your |a |an )?(?:\S+ )?(?:plan|tier|subscription))(?!\S))"
-)
-_DET = r"(?:(?:a|an|the|some|your|one of your|real|actual|live) )?"
-_PERSON = (
-    r"(?:human(?: being| agent)?|real (?:person|human|agent)|live (?:agent|person|human)"
-    r"|actual (?:person|human)|representative|operator)"
-)
-# A part of the product named after a person ("a live chat widget", "the operator console"):
-# connecting something to it is no request for a person.
-_PRODUCT_PART = (
-    r"(?! (?:widget|console|api|app|integration|plugin|software|dashboard|tool|window|box"
-    r"|button|feature|system|platform|module|sdk|script|panel|role|view|page|mode|inbox"
-    r"|queue|seat|license|licence|account)s?(?!\S))"
-)
-# Who connects: the visitor ("connect with an agent", "i want to connect to a person"), not
-# something of the product ("can the bot connect to a live chat widget?").
-_VISITOR_CONNECTS = (
-    r"(?:^|(?<=\bi )|(?<=\bwe )|(?<=\bme )|(?<=\bus )|(?<=\bto )|(?<=\bplease ))"
-    r"(?:connect|communicate)"
-)
-_HUMAN = phrases(
-    # Asking to talk to one, or to be put through: whatever follows.
-    rf"(?:talk|speak|chat) (?:to|with) {_DET}{_HUMAN_NOUN}{_PRODUCT_PART}",
-    rf"{_VISITOR_CONNECTS} (?:to|with) {_DET}{_HUMAN_NOUN}{_PRODUCT_PART}",
-    rf"(?:connect|transfer|put|pass|forward|redirect) me (?:through )?(?:to|with) "
-    rf"{_DET}{_HUMAN_NOUN}",
-    rf"(?:want|need|request|prefer|give me|bring|find me|bring me) {_DET}{_PERSON}",
-    # Wanting one, or asking whether one is there, unless it is a feature asked about ("does
-    # the plan get human support?", "is there any human review?").
-    rf"get {_DET}{_PERSON}{_FEATURE}",
-    rf"(?:real|live|actual) (?:person|human|agent|operator){_FEATURE}",
-    r"human (?:agent|being|please|pls)" + _FEATURE,
-    rf"(?:is|are) (?:there|there any) (?:a |any )?(?:human|real person|live agent|person)s?"
-    rf"{_FEATURE}",
-)
-# What, just before a request for a person, turns it down or asks about it ("I don't want to
-# talk to a human", "no human please", "please don't connect me to an agent", "do I need to
-# talk to a person to cancel?"): no hand-off, the rest of the message is answered. Only these
-# words, right before it: "no, I want a human" and "why can't I talk to a person?" still ask
-# for one.
-_DECLINED = re.compile(
-    r"(?:^|\s)(?:"
-    r"(?:dont|do not|didnt|did not|never|dont really|do not really) "
-    r"(?:want|need|wanna|wish|care)(?: to)?"
-    r"|dont|do not|never|no|no need (?:for|to)|(?:rather|prefer|d rather) not(?: to)?"
-    r"|(?:do|would|will|should) (?:i|we) (?:need|have) to|must (?:i|we)|without"
-    r")$"
-)
-# A person word as the first part of a hyphenated word is a modifier ("human-readable",
-# "agent-based"): joined to the rest, it names no person ("live-agent" still does).
-_COMPOUND = re.compile(
-    r"\b(human|agent|operator|person|people|staff|representative|rep|team)[-\u2010\u2011](?=\w)",
-    re.IGNORECASE,
-)
-# The whole message (after fillers) is just one of these words: "human", "agent please".
-_HUMAN_ALONE = frozenset(
-    {"human", "agent", "operator", "representative", "person", "real person", "live agent"}
-    | {"human support", "live support", "live agent support", "human agent", "real human"}
-)
 
 # Asking what something costs: a lead, yet a question the knowledge may answer (then no
 # contact form: ``price_question``).
@@ -311,7 +229,9 @@ def _addressee(text: str, word: str) -> bool:
 
 def _wordless(text: str) -> IntentResult:
     """A message without a word: "👍", "🙏🏽" and the like thank (as "ok" does, not surely), "👋"
-    greets; anything else is a question nobody can answer (confidence 0)."""
+    greets; a sign asked about ("🍕?") is a question; anything else ("😡", "🤔", "???") is
+    ``unclear``: the visitor is asked what they need, and no question goes on the owner's
+    Unanswered page (a tester's finding: "😡" got "I don't know" and was listed there)."""
     signs = {
         ch
         for ch in text
@@ -322,16 +242,9 @@ def _wordless(text: str) -> IntentResult:
     }
     if signs and signs <= THANKS_EMOJI | GREETING_EMOJI:
         return IntentResult("thanks" if signs & THANKS_EMOJI else "greeting", 0.6)
-    return IntentResult("question", 0.0)
-
-
-def _asks_for_human(text: str) -> bool:
-    """A request for a person in English, not turned down nor asked about just before it
-    (``_DECLINED``): "I don't need a human, what's the refund policy?" is a question (a tester's
-    finding: it was handed off, the owner alerted, and the refund policy never answered)."""
-    reduced = _words(_COMPOUND.sub(r"\1", text))
-    before = (reduced[: found.start()].rstrip() for found in _HUMAN.finditer(reduced))
-    return any(not _DECLINED.search(words) for words in before)
+    if signs and _asks(text):
+        return IntentResult("question", 0.0)
+    return IntentResult("unclear", 0.8)
 
 
 def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
@@ -350,7 +263,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         return IntentResult("contact", 0.95)
     n_words = len(words.split())
 
-    if _asks_for_human(text) or asks_for_a_person(words):
+    if asks_for_human(text) or asks_for_a_person(words):
         return IntentResult("human", 0.93 if n_words <= 12 else 0.8)
 
     lead = _LEAD.search(words)
@@ -371,7 +284,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         # "no", "nope", "no thanks, I'm good": nothing more to ask (a bare "no", not surely).
         only_no = not (goodbyes or thanks or greetings)
         goodbyes, leftover, leftover_text = [*goodbyes, *leftover], [], ""
-    if leftover_text in _HUMAN_ALONE or leftover_text in HUMAN_WORD_ALONE:
+    if leftover_text in HUMAN_ALONE or leftover_text in HUMAN_WORD_ALONE:
         return IntentResult("human", 0.85)
 
     if lead:
@@ -427,6 +340,10 @@ def price_question(text: str) -> bool:
     return bool(_LEAD.search(words)) and not _SALES.search(words)
 
 
+UNCLEAR_REPLY = (
+    "I'm not sure what you mean. Could you tell me in a few words what you need help with?"
+)
+"""The reply to a message without a word that is no courtesy ("😡", "???")."""
 NO_CONTACT_HINT = "To reach the team, please use the contact details on this website."
 """Where a bot whose owner collects no contact details (lead capture "Never") sends a visitor
 who wants the team."""
@@ -438,14 +355,19 @@ def persona_reply(
     greeting: str | None = None,
     *,
     offer_contact: bool = True,
+    address_left: bool = False,
 ) -> str:
     """Canned answer for intents that need no retrieval.
 
     ``greeting`` is the workspace's configured welcome message, used for the greeting intent.
     ``offer_contact``: the owner lets the bot ask for contact details; with lead capture
     "Never" it asks for none, and an address typed into the chat is not taken.
+    ``address_left``: the visitor left their email address in this conversation: a request
+    for a person asks for it no more.
     """
     name = bot_name.strip() or "the assistant"
+    if intent == "unclear":
+        return UNCLEAR_REPLY
     if intent == "greeting":
         if greeting and greeting.strip():
             return greeting.strip()
@@ -459,6 +381,11 @@ def persona_reply(
             return (
                 "I'm an automated assistant, so I can't connect you with a person in this chat. "
                 f"I've noted your request for the team. {NO_CONTACT_HINT}"
+            )
+        if address_left:
+            return (
+                "I'm an automated assistant, but I've asked a person from the team to follow "
+                "up: they will get back to you at the email address you left."
             )
         return (
             "I'm an automated assistant, but I can get a person from the team to follow up. "

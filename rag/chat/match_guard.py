@@ -13,7 +13,11 @@ a semantic match is served, ``contradicts`` compares the words: the match is ref
 - they point opposite ways with words the content check leaves out as stop words
   (``OPPOSITES``: "orders over / under $50", "more / fewer than 5 users", "opt in / out",
   "from / to the UK"), or hold the same words swapped around one ("from monthly to yearly" /
-  "from yearly to monthly").
+  "from yearly to monthly"), or name the same two places in the opposite order ("bought in
+  store ... online" / "bought online ... in store").
+
+"same" counts as a content word though it is a stop word elsewhere ("same day" / "next day"
+delivery).
 
 A question that only adds or drops words ("Can I get a refund?" / "Can I get a refund on my
 order?") passes. Content words are ``content_terms``' stems with common FAQ synonyms folded
@@ -87,6 +91,12 @@ $50" / "orders under $50") ask opposite things. One that names none of the group
 I pay in cash?" / "Can I pay by cash?"), and so does one naming a word of the other's ("Can I
 switch to yearly?" / "Can I switch from monthly to yearly?")."""
 _POLES = frozenset().union(*OPPOSITES)
+KEPT = frozenset({"same"})
+"""Stop words that are content here: "same day delivery" is not "next day delivery"."""
+_PLACES = frozenset(stem(word) for word in ("online", "offline", "shop", "person"))
+"""Where something happens ("in store" is ``shop``, "in person" ``person``): two questions
+naming the same two places in the opposite order ("bought in store, returned online" / "bought
+online, returned in store") ask opposite things."""
 _NUMBER = re.compile(r"(?:(?<!\w)[-.]+)?\w+")
 _FOLD = {variant: canonical for canonical, variants in _SYNONYMS.items() for variant in variants}
 _PHRASE = re.compile(
@@ -106,6 +116,8 @@ class Words:
     objects: tuple[tuple[str, str], ...] = ()
     """Each of ``poles`` with the first content stem after it, in order ("from monthly to
     yearly": ``from`` monthly, ``to`` yearly)."""
+    places: tuple[str, ...] = ()
+    """The places (``_PLACES``) the question names, in their order."""
 
 
 @lru_cache(maxsize=4096)
@@ -119,7 +131,7 @@ def words(question: str, *, synonyms: bool = True) -> Words:
     stems = [
         stem(token)
         if len(token) >= 2
-        and token not in STOPWORDS
+        and (token not in STOPWORDS or token in KEPT)
         and token not in NEGATIONS
         and not token.isdigit()
         else None
@@ -134,7 +146,9 @@ def words(question: str, *, synonyms: bool = True) -> Words:
     # Math signs and emoji are words too: "< $50" is not "> $50", "🍕" is not "🍔".
     signs = frozenset(ch for ch in normalized.split() if len(ch) == 1 and is_sign(ch))
     negated = any(token in NEGATIONS for token in tokens)
-    return Words(content | signs, numbers, negated, frozenset(tokens) & _POLES, objects)
+    places = tuple(dict.fromkeys(s for s in stems if s in _PLACES))
+    poles = frozenset(tokens) & _POLES
+    return Words(content | signs, numbers, negated, poles, objects, places)
 
 
 def contradicts(asked: str, stored: str, *, synonyms: bool = True) -> str | None:
@@ -153,6 +167,8 @@ def contradicts(asked: str, stored: str, *, synonyms: bool = True) -> str | None
         if mine and theirs and not mine & theirs:
             return "opposite"
     if _swapped_around(a, s) or _swapped_around(s, a):
+        return "opposite"
+    if len(a.places) > 1 and set(a.places) == set(s.places) and a.places != s.places:
         return "opposite"
     return None
 

@@ -232,7 +232,7 @@ class AnswerPipeline:
                 fallback = turn.text("unavailable")
                 emit(
                     "replace",
-                    {"text": fallback or fallback_answer("", offer_contact=turn.asks_for_contact)},
+                    {"text": fallback or fallback_answer("", offer_contact=turn.offers_contact)},
                 )
             if completion is None and not failed:
                 completion = Completion(text=text, prompt_tokens=0, completion_tokens=0, model="")
@@ -454,7 +454,7 @@ class AnswerPipeline:
             bot_name=turn.bot_name,
             history=turn.history,
             user=visitor_hash(turn.session_id, self.settings.jwt_key),
-            offer_contact=turn.asks_for_contact,
+            offer_contact=turn.offers_contact,
             dont_know=turn.text("dont_know"),
             unavailable=turn.text("unavailable"),
             documentation_prefix=turn.text("documentation_prefix"),

@@ -335,11 +335,16 @@ def fallback_answer(bot_name: str, *, offer_contact: bool = True) -> str:
     return text + "."
 
 
-def dont_know_answer(bot_name: str | None = None, *, offer_contact: bool = True) -> str:
+def dont_know_answer(
+    bot_name: str | None = None, *, offer_contact: bool = True, address_left: bool = False
+) -> str:
     """Honest answer when the knowledge base has nothing relevant; ``offer_contact`` as in
-    ``fallback_answer``."""
+    ``fallback_answer``; ``address_left``: the visitor left their email address in this
+    conversation (the team sees the question with it)."""
     who = f"{bot_name.strip()} doesn't" if bot_name and bot_name.strip() else "I don't"
     text = f"Sorry, {who} know the answer to that based on the information available."
-    if offer_contact:
+    if address_left:
+        text += " The team can see your question and follow up at the email address you left."
+    elif offer_contact:
         text += " Would you like to leave your email address so the team can follow up with you?"
     return text

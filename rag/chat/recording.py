@@ -140,7 +140,7 @@ class AnswerRecorder:
             else generated(
                 settled,
                 completion,
-                offer_contact=turn.asks_for_contact,
+                offer_contact=turn.offers_contact,
                 unavailable=turn.text("unavailable"),
             )
         )

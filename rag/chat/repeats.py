@@ -283,6 +283,7 @@ async def resume(
         channel=cast(Channel, conversation.channel),
         claim=claim,
         resumed=True,
+        lead_given=conversation.lead_id is not None,
     )
 
 

@@ -63,7 +63,9 @@ class ChatOut(BaseModel):
     conversation_id: uuid.UUID
     message_id: uuid.UUID
     answer: str
-    intent: Literal["greeting", "thanks", "goodbye", "human", "lead", "contact", "question"]
+    intent: Literal[
+        "greeting", "thanks", "goodbye", "human", "lead", "contact", "unclear", "question"
+    ]
     source: Literal["faq", "cache", "rag", "fallback", "handoff", "refused"]
     citations: list[CitationOut]
     lead_capture: bool

@@ -20,7 +20,10 @@ from workspaces.widget_texts import with_email
 
 def courtesy(turn: Turn) -> Answer | None:
     """Greetings, thanks and goodbyes get the persona's reply: the owner's greeting, and their
-    replies to thanks and goodbyes (widget settings' ``texts``), first."""
+    replies to thanks and goodbyes (widget settings' ``texts``), first. A message without a
+    word that is no courtesy ("😡", "???") is asked what the visitor needs."""
+    if turn.intent == "unclear":
+        return Answer(persona_reply("unclear", turn.bot_name), "fallback")
     if turn.intent not in COURTESY:
         return None
     own = {"thanks": "thanks_reply", "goodbye": "goodbye_reply"}.get(turn.intent)
@@ -71,7 +74,10 @@ async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
 def _handoff_reply(turn: Turn) -> str:
     """The owner's hand-off reply (widget settings' ``texts.handoff``), else the default."""
     return turn.text("handoff") or persona_reply(
-        "human", turn.bot_name, offer_contact=turn.asks_for_contact
+        "human",
+        turn.bot_name,
+        offer_contact=turn.asks_for_contact,
+        address_left=turn.lead_given,
     )
 
 

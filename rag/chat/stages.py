@@ -43,7 +43,7 @@ Source = Literal["faq", "cache", "rag", "fallback", "handoff", "refused"]
 visitor got its refusal instead (an attempt to make the bot leak its rules, or an answer
 repeating the owner's persona), which is no answer."""
 Channel = Literal["widget", "owner"]
-NOT_QUESTIONS = (*COURTESY, "human", "contact")
+NOT_QUESTIONS = (*COURTESY, "human", "contact", "unclear")
 """Intents answered without retrieval: no question embedded, no FAQ looked up, no model."""
 
 _FOLLOW_UP = re.compile(
@@ -145,6 +145,9 @@ class Turn:
     resumed: bool = False
     """A try of a message an earlier try recorded and metered, then failed to answer: nothing
     is metered again and what the earlier try did (a handoff) is not done twice."""
+    lead_given: bool = False
+    """The visitor left their contact details in this conversation (an address typed in the
+    chat, the widget's contact form): the conversation has its lead."""
 
     @property
     def cacheable(self) -> bool:
@@ -157,6 +160,13 @@ class Turn:
     @property
     def asks_for_contact(self) -> bool:
         return asks_for_contact(self.workspace)
+
+    @property
+    def offers_contact(self) -> bool:
+        """Ask the visitor for contact details in this answer: the owner lets the bot, and the
+        visitor left none in this conversation yet (a reviewer's finding: every "I don't know"
+        after the address was given asked for it again, and the widget showed the form)."""
+        return self.asks_for_contact and not self.lead_given
 
     def text(self, name: TextName) -> str | None:
         """The owner's text ``name`` (widget settings' ``texts``), None for the default."""
@@ -187,7 +197,7 @@ class Turn:
         of the fallback): answered from the knowledge, it is a question answered."""
         if self.intent == "lead" and price_question(self.message):
             return False
-        return self.intent in ("lead", "human") and self.asks_for_contact
+        return self.intent in ("lead", "human") and self.offers_contact
 
 
 @dataclass(frozen=True)
@@ -341,6 +351,7 @@ async def record(
         reserve_refused=reserve is not None and reservation is None,
         channel=channel,
         claim=claim,
+        lead_given=conversation.lead_id is not None,
     )
 
 
@@ -456,8 +467,10 @@ async def retrieve(
         or (word_match is not None and word_match.holds(turn.standalone, h))
     ]
     if not relevant:
-        offer = turn.asks_for_contact
-        text = turn.text("dont_know") or dont_know_answer(offer_contact=offer)
+        offer = turn.offers_contact
+        text = turn.text("dont_know") or dont_know_answer(
+            offer_contact=offer, address_left=turn.lead_given and turn.asks_for_contact
+        )
         return Answer(text, "fallback", lead_capture=offer, unanswered=True)
     passages = tuple(
         Passage(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.chat.intents import Intent, detect_intent, persona_reply
+from rag.chat.intents import Intent, IntentResult, detect_intent, persona_reply
 from tests.conftest import RuntimeFactory, client_for, signup
 from tests.rag.test_chat import chat
 
@@ -188,10 +188,14 @@ def test_bot_name_is_not_content() -> None:
 
 
 @pytest.mark.parametrize("text", ["", "   ", "!!!", "🤔"])
-def test_empty_messages_are_questions_with_zero_confidence(text: str) -> None:
-    result = detect_intent(text)
-    assert result.intent == "question"
-    assert result.confidence == 0.0
+def test_wordless_messages_are_unclear_not_questions(text: str) -> None:
+    # Asked what they need, never "I don't know" nor the owner's Unanswered page
+    # (tests/rag/test_wordless_messages.py).
+    assert detect_intent(text).intent == "unclear"
+
+
+def test_a_sign_asked_about_is_a_question_with_zero_confidence() -> None:
+    assert detect_intent("🍕?") == IntentResult("question", 0.0)
 
 
 @pytest.mark.parametrize(

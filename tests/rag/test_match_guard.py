@@ -44,6 +44,14 @@ OPPOSITES = [
     ("What time is check in?", "What time is check out?"),
     ("Do you ship from the UK?", "Do you ship to the UK?"),
     ("Can I switch from monthly to yearly?", "Can I switch from yearly to monthly?"),
+    # "same" is a stop word elsewhere; two places named in the opposite order (held-out near
+    # misses m123, m131 that both thresholds let through).
+    ("Do you offer next day delivery?", "Do you offer same day delivery?"),
+    ("Can I return items bought in store online?", "Can I return items bought online in store?"),
+    (
+        "Can I pick up in person an order placed online?",
+        "Can I pick up online an order placed in person?",
+    ),
 ]
 PARAPHRASES = [
     ("Can I get a refund?", "How can I get my money back?"),
@@ -60,6 +68,9 @@ PARAPHRASES = [
     ("Can I switch from monthly to yearly billing?", "Can I switch to yearly billing?"),
     ("How do I get a refund?", "how to get a refund"),
     ("Is shipping free on orders over $50?", "is shipping free for orders over $50"),
+    ("Do you offer same day delivery?", "do you offer same-day delivery"),
+    ("Can I return items bought online in store?", "Can items bought online be returned in store?"),
+    ("Can I return items bought online?", "Can I return an item I bought online?"),
 ]
 
 
