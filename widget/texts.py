@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
 
 from core.errors import ValidationFailed
 from core.text import LineBreaks, has_visible
-from workspaces.widget_texts import TEXT_FIELDS
+from workspaces.widget_texts import TEXT_FIELDS, TextName, unknown_placeholder
 
 _MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?]|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
 """An HTML tag, comment or character reference: shown as typed by the widget, never applied."""
@@ -50,70 +50,70 @@ def refuse_controls(field: str, value: str, *, multiline: bool) -> None:
         )
 
 
-def _limit(name: str) -> Any:
+def _refuse_placeholder(field: str, name: TextName, value: str) -> None:
+    """422 ``invalid_text`` for a ``{...}`` the text ``name`` does not fill in: shown as typed
+    (a misspelt ``{e-mail}``, a ``{bot_name}`` where the name is not put in)."""
+    found = unknown_placeholder(name, value)
+    if found is None:
+        return
+    allowed = TEXT_FIELDS[name].placeholders
+    takes = (
+        "takes " + ", ".join("{" + p + "}" for p in allowed) + " only"
+        if allowed
+        else "takes no placeholder"
+    )
+    raise ValidationFailed(
+        f"{field} holds {found}, which is no placeholder it fills in: it {takes}",
+        code="invalid_text",
+        details=[{"field": field, "message": f"unknown placeholder {found}: it {takes}"}],
+    )
+
+
+def _plain_text(cls: Any, value: str | None, info: ValidationInfo) -> str | None:
+    if value is None:
+        return None
+    name = str(info.field_name)
     spec = TEXT_FIELDS[name]  # type: ignore[index]
-    return Field(default=None, max_length=spec.max_length, description=spec.label)
+    refuse_controls(f"texts.{name}", value, multiline=spec.multiline)
+    if _MARKUP.search(value):
+        raise ValueError("must be plain text: the widget shows HTML tags and entities as typed")
+    _refuse_placeholder(f"texts.{name}", name, value)  # type: ignore[arg-type]
+    # Nothing visible (spaces, zero-width characters): the default, as an empty one.
+    return value.strip() if has_visible(value) else None
 
 
-class WidgetTextsIn(BaseModel):
-    """Texts the visitor reads, in the owner's words (null or blank: the English default)."""
-
-    model_config = ConfigDict(extra="forbid")
-    dont_know: MultiLine = _limit("dont_know")
-    unavailable: MultiLine = _limit("unavailable")
-    handoff: MultiLine = _limit("handoff")
-    lead_prompt: str | None = _limit("lead_prompt")
-    lead_thanks: str | None = _limit("lead_thanks")
-    placeholder: str | None = _limit("placeholder")
-    send_button: str | None = _limit("send_button")
-    skip_button: str | None = _limit("skip_button")
-    email_label: str | None = _limit("email_label")
-    name_label: str | None = _limit("name_label")
-    phone_label: str | None = _limit("phone_label")
-    thanks_reply: MultiLine = _limit("thanks_reply")
-    goodbye_reply: MultiLine = _limit("goodbye_reply")
-    documentation_prefix: str | None = _limit("documentation_prefix")
-    error_connection: str | None = _limit("error_connection")
-    error_generic: str | None = _limit("error_generic")
-    retry_button: str | None = _limit("retry_button")
-    new_conversation: str | None = _limit("new_conversation")
-    close_label: str | None = _limit("close_label")
-
-    @field_validator("*")
-    @classmethod
-    def _plain_text(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        name = str(info.field_name)
-        refuse_controls(f"texts.{name}", value, multiline=TEXT_FIELDS[name].multiline)  # type: ignore[index]
-        if _MARKUP.search(value):
-            raise ValueError("must be plain text: the widget shows HTML tags and entities as typed")
-        # Nothing visible (spaces, zero-width characters): the default, as an empty one.
-        return value.strip() if has_visible(value) else None
+def _field_in(name: TextName) -> Any:
+    spec = TEXT_FIELDS[name]
+    kind = MultiLine if spec.multiline else str | None
+    return (kind, Field(default=None, max_length=spec.max_length, description=spec.label))
 
 
-class WidgetTextsOut(BaseModel):
-    """The owner's texts; null: the English default the widget and the bot use."""
+if TYPE_CHECKING:  # one field per text, made from TEXT_FIELDS below
 
-    dont_know: str | None = None
-    unavailable: str | None = None
-    handoff: str | None = None
-    lead_prompt: str | None = None
-    lead_thanks: str | None = None
-    placeholder: str | None = None
-    send_button: str | None = None
-    skip_button: str | None = None
-    email_label: str | None = None
-    name_label: str | None = None
-    phone_label: str | None = None
-    thanks_reply: str | None = None
-    goodbye_reply: str | None = None
-    documentation_prefix: str | None = None
-    error_connection: str | None = None
-    error_generic: str | None = None
-    retry_button: str | None = None
-    new_conversation: str | None = None
-    close_label: str | None = None
+    class WidgetTextsIn(BaseModel):
+        def __init__(self, **texts: str | None) -> None: ...
+
+    class WidgetTextsOut(BaseModel):
+        def __init__(self, **texts: str | None) -> None: ...
+
+else:
+    WidgetTextsIn = create_model(
+        "WidgetTextsIn",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__="Texts the visitor reads, in the owner's words (null or blank: the English "
+        "default). Each: its length limit, one line or several, no markup, no control "
+        "characters, only its own placeholders.",
+        __validators__={"plain_text": field_validator("*")(_plain_text)},
+        **{name: _field_in(name) for name in TEXT_FIELDS},
+    )
+    WidgetTextsOut = create_model(
+        "WidgetTextsOut",
+        __doc__="The owner's texts; null: the English default the widget and the bot use.",
+        **{
+            name: (str | None, Field(default=None, description=spec.label))
+            for name, spec in TEXT_FIELDS.items()
+        },
+    )
 
 
 def texts_out(config: dict[str, Any] | None) -> WidgetTextsOut:

@@ -5,17 +5,19 @@ turn, the answer and the recording of the message are in ``rag.chat.stages``."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rag.chat import faq as faq_service
 from rag.chat import notify
 from rag.chat.cache import CacheHit, ResponseCache
-from rag.chat.intents import COURTESY, contact_email, persona_reply
+from rag.chat.intents import COURTESY, NO_CONTACT_HINT, contact_email, persona_reply
 from rag.chat.normalize import normalize_question
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.stages import Answer, Turn, safe_links
 from workspaces import leads, notifications
-from workspaces.widget_texts import with_email
+from workspaces.widget_texts import with_bot_name, with_email
 
 
 def courtesy(turn: Turn) -> Answer | None:
@@ -28,7 +30,7 @@ def courtesy(turn: Turn) -> Answer | None:
         return None
     own = {"thanks": "thanks_reply", "goodbye": "goodbye_reply"}.get(turn.intent)
     if own is not None and (reply := turn.text(own)):  # type: ignore[arg-type]
-        return Answer(reply, "fallback")
+        return Answer(with_bot_name(reply, turn.bot_name), "fallback")
     greeting = (turn.workspace.widget_config or {}).get("greeting")
     return Answer(persona_reply(turn.intent, turn.bot_name, greeting), "fallback")
 
@@ -73,12 +75,21 @@ async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
 
 def _handoff_reply(turn: Turn) -> str:
     """The owner's hand-off reply (widget settings' ``texts.handoff``), else the default."""
-    return turn.text("handoff") or persona_reply(
-        "human",
-        turn.bot_name,
-        offer_contact=turn.asks_for_contact,
-        address_left=turn.lead_given,
-    )
+    return turn.text("handoff") or _persona(turn, "human", address_left=turn.lead_given)
+
+
+def _persona(
+    turn: Turn,
+    intent: Literal["human", "contact", "contact_test"],
+    *,
+    address_left: bool = False,
+) -> str:
+    """The persona's reply, with the owner's words for where to reach the team
+    (``no_contact_hint``) when their bot asks for no contact details (lead capture "Never")."""
+    offer = turn.asks_for_contact
+    reply = persona_reply(intent, turn.bot_name, offer_contact=offer, address_left=address_left)
+    hint = None if offer else turn.text("no_contact_hint")
+    return reply.replace(NO_CONTACT_HINT, hint) if hint else reply
 
 
 async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
@@ -92,11 +103,10 @@ async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
     email = contact_email(turn.message)
     if email is None:
         return None
-    offer = turn.asks_for_contact
     if turn.channel != "widget":
-        return Answer(persona_reply("contact_test", turn.bot_name, offer_contact=offer), "fallback")
-    if not offer:
-        return Answer(persona_reply("contact", turn.bot_name, offer_contact=False), "fallback")
+        return Answer(_persona(turn, "contact_test"), "fallback")
+    if not turn.asks_for_contact:
+        return Answer(_persona(turn, "contact"), "fallback")
     conversation = await conversation_repo.get_conversation(
         session, workspace_id=turn.workspace.id, conversation_id=turn.conversation_id
     )

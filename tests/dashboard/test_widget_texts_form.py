@@ -79,6 +79,7 @@ async def test_a_refused_text_is_shown_beside_its_field_and_nothing_is_saved(
         ("handoff", "Hola <b>amigo</b>", "plain text"),
         ("skip_button", "x" * 31, "at most 30"),
         ("placeholder", "tab\there", "control character U+0009"),
+        ("lead_thanks", "Gracias, le escribimos a {correo}.", "{correo}"),
     ):
         refused = await web.post(web.url("widget"), {**BASE, f"text_{name}": value})
         assert refused.status_code == 422, (name, refused.text)
@@ -149,7 +150,13 @@ async def test_the_texts_are_grouped_and_open_when_written_or_refused(web: WebOw
     folded away until the owner writes one, or one is refused (its error in sight)."""
     page = (await web.client.get(web.url("widget"))).text
     groups = _groups(page)
-    assert set(groups) == {"replies", "contact-form", "chat-window"}
+    assert list(groups) == [
+        "replies",
+        "contact-form",
+        "chat-window",
+        "errors",
+        "screen-readers",
+    ]
     placed = [name for names in groups.values() for name in names]
     assert sorted(placed) == sorted(TEXT_FIELDS)  # each text once
     assert "lead_thanks" in groups["contact-form"]
@@ -176,3 +183,23 @@ def test_a_text_no_group_names_still_has_its_field(monkeypatch: pytest.MonkeyPat
     groups = widget_page.text_groups()
     assert groups[-1] == ("other", "Other texts", [first[2][0]])
     assert sorted(n for _, _, names in groups for n in names) == sorted(TEXT_FIELDS)
+
+
+async def test_a_text_with_placeholders_says_under_it_what_each_stands_for(
+    web: WebOwner,
+) -> None:
+    """Sixty texts, some with placeholders ({email}, {bot_name}, {minutes}, ...): under each
+    such field, and read with it, what each of its placeholders stands for; no other is
+    named (it would be refused)."""
+    page = (await web.client.get(web.url("widget"))).text
+    groups = _groups(page)
+    assert "error_rate_limited" in groups["errors"]
+    assert "open_label" in groups["screen-readers"]
+    assert "lead_prompt_handoff" in groups["contact-form"]
+    takes = re.search(r'<p class="hint" id="text_lead_thanks-takes">(.*?)</p>', page, re.S)
+    assert takes
+    assert "<code>{email}</code>: the address the visitor left" in takes.group(1)
+    described = re.search(r'id="text_open_label" [^>]*aria-describedby="([^"]*)"', page)
+    assert described
+    assert described.group(1) == "texts-hint text_open_label-takes"
+    assert 'id="text_dont_know-takes"' not in page

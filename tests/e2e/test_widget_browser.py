@@ -728,6 +728,14 @@ GERMAN_TEXTS = {
     "close_label": "Chat schließen",
     "new_conversation": "Neues Gespräch",
     "retry_button": "Nochmal",
+    "lead_prompt_handoff": "Gern ruft Sie jemand aus dem Team zurück: Ihre Daten, bitte.",
+    "lead_form_label": "Kontaktdaten",
+    "open_label": "Chat mit {bot_name} öffnen",
+    "message_label": "Nachricht an {bot_name}",
+    "send_label": "Nachricht senden",
+    "you_label": "Sie:",
+    "helpful_label": "Hilfreich",
+    "not_helpful_label": "Nicht hilfreich",
 }
 
 
@@ -735,16 +743,23 @@ async def test_the_owners_texts_replace_the_widgets_english_ones(
     page: Any, demo_server: DemoServer
 ) -> None:
     """A German shop's widget reads German: the message box, the hand-off reply, the contact
-    form's prompt, labels and buttons, and its thanks (they were fixed English)."""
+    form's prompt for a hand-off, labels and buttons, and its thanks, and what a screen reader
+    reads: the launcher, the message box, the visitor's messages, the rating buttons (they were
+    fixed English; the bot's name filled in where the text names it)."""
     patched = demo_server.api(
         "PATCH", demo_server.workspace("/widget"), json={"texts": GERMAN_TEXTS}
     )
     assert patched.status_code == 200, patched.text
+    bot = patched.json()["bot_name"]
     try:
         await page.goto(demo_server.base_url + "/")
+        launcher = page.get_by_test_id("launcher")
+        assert await launcher.get_attribute("aria-label") == f"Chat mit {bot} öffnen"
         await _open(page)
         box = page.get_by_test_id("input")
         assert await box.get_attribute("placeholder") == "Ihre Nachricht…"
+        assert await box.get_attribute("aria-label") == f"Nachricht an {bot}"
+        assert await page.get_by_test_id("send").get_attribute("aria-label") == ("Nachricht senden")
         # What a screen reader reads for the header's buttons and the open launcher.
         assert await page.get_by_test_id("close").get_attribute("aria-label") == "Chat schließen"
         assert await page.get_by_test_id("reset").get_attribute("title") == "Neues Gespräch"
@@ -755,11 +770,23 @@ async def test_the_owners_texts_replace_the_widgets_english_ones(
         assert await retry.evaluate("b => b.textContent") == "Nochmal"
         answer = await _ask(page, "Ich möchte mit einem Menschen sprechen")
         assert GERMAN_TEXTS["handoff"] in await answer.inner_text()
+        assert await answer.get_by_test_id("feedback-up").get_attribute("aria-label") == (
+            "Hilfreich"
+        )
+        assert await answer.get_by_test_id("feedback-down").get_attribute("aria-label") == (
+            "Nicht hilfreich"
+        )
+        mine = page.locator('[data-testid="message"][data-role="user"]').last
+        assert await mine.evaluate("m => m.textContent") == (
+            "Sie: Ich möchte mit einem Menschen sprechen"
+        )
         form = page.get_by_test_id("lead-form")
         await form.wait_for(state="visible", timeout=TIMEOUT)
+        assert await form.get_attribute("aria-label") == "Kontaktdaten"
         shown = await form.inner_text()
-        for name in ("lead_prompt", "email_label", "name_label"):
+        for name in ("lead_prompt_handoff", "email_label", "name_label"):
             assert GERMAN_TEXTS[name] in shown, name
+        assert GERMAN_TEXTS["lead_prompt"] not in shown  # the hand-off's own prompt
         assert await page.get_by_test_id("lead-submit").inner_text() == "Senden"
         assert await page.get_by_test_id("lead-skip").inner_text() == "Nicht jetzt"
         for english in ("Leave your details", "Email", "Not now"):
@@ -771,5 +798,7 @@ async def test_the_owners_texts_replace_the_widgets_english_ones(
         thanks = page.locator('[data-testid="message"][data-role="bot"]').last
         await thanks.wait_for(timeout=TIMEOUT)
         assert f"Danke! Wir schreiben an {email}." in await thanks.inner_text()
+        await page.get_by_test_id("close").click()
+        assert await launcher.get_attribute("aria-label") == f"Chat mit {bot} öffnen"
     finally:
         demo_server.api("PATCH", demo_server.workspace("/widget"), json={"texts": None})

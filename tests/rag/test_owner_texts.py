@@ -95,6 +95,37 @@ async def test_thanks_and_goodbyes_are_answered_in_the_owners_words(
     assert (bye["intent"], bye["answer"]) == ("goodbye", "Tschüss und bis bald!")
 
 
+async def test_a_goodbye_names_the_bot_and_a_bot_asking_nothing_sends_to_the_owners_contact(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The default goodbye names the bot, the owner's could not (a name typed in went stale
+    with a rename): ``{bot_name}`` is filled in. Under lead capture "Never" the bot sent a
+    visitor who wanted the team to "the contact details on this website" in English whatever
+    the owner wrote: their ``no_contact_hint`` replaces it."""
+    await _texts(
+        client,
+        owner,
+        goodbye_reply="Danke für das Gespräch mit {bot_name}!",
+        no_contact_hint="Sie erreichen uns unter 030 1234567.",
+    )
+    renamed = await client.patch(
+        owner.url("/widget"),
+        json={"bot_name": "Lotte", "lead_capture": "off"},
+        headers=owner.headers,
+    )
+    assert renamed.status_code == 200, renamed.text
+    bye = (await chat(client, owner, "bye", session_id=_session())).json()
+    assert (bye["intent"], bye["answer"]) == ("goodbye", "Danke für das Gespräch mit Lotte!")
+    person = (await chat(client, owner, "I want to talk to a human", session_id=_session())).json()
+    assert person["intent"] == "human"
+    assert person["answer"].endswith(" Sie erreichen uns unter 030 1234567."), person["answer"]
+    assert "contact details on this website" not in person["answer"]
+    email = f"kunde-{uuid.uuid4().hex[:8]}@example.com"
+    typed = (await chat(client, owner, f"my email is {email}", session_id=_session())).json()
+    assert "not passed on" in typed["answer"]
+    assert typed["answer"].endswith(" Sie erreichen uns unter 030 1234567."), typed["answer"]
+
+
 async def test_a_quoted_answer_carries_the_owners_label_also_from_the_cache(
     runtime_factory: RuntimeFactory,
 ) -> None:

@@ -539,3 +539,97 @@ console.log(JSON.stringify({ before, owners, blank: [errorText(offline), errorTe
         "owners": ["Keine Verbindung.", "Etwas ging schief."],
         "blank": english,
     }
+
+
+GERMAN_ERRORS = {
+    "error_unavailable": "Dieser Chat ist gerade nicht verfügbar.",
+    "error_not_enabled": "Dieser Chat ist auf dieser Website nicht aktiviert.",
+    "error_rate_limited": "Zu viele Nachrichten. Bitte in {minutes} Min. erneut versuchen.",
+    "error_conversation_limit": "Zu viele neue Gespräche. Bitte in {minutes} Min. erneut.",
+    "error_over_quota": "Der Assistent ist gerade nicht erreichbar.",
+    "error_ended": "Dieses Gespräch ist beendet.",
+    "error_too_long": "Ihre Nachricht ist länger als {max} Zeichen.",
+    "error_invalid_text": "Ihre Nachricht enthält Zeichen, die nicht gesendet werden können.",
+    "error_refused": "Diese Nachricht kann so nicht gesendet werden.",
+    "error_generic": "Etwas ging schief.",
+    "error_stream": "Die Antwort konnte nicht fertig werden.",
+    "error_timeout": "Der Assistent braucht zu lange.",
+    "lead_rate_limited": "Zu viele Anfragen. Bitte in {minutes} Min. erneut.",
+    "lead_invalid_email": "Bitte eine gültige E-Mail-Adresse eingeben.",
+    "lead_invalid_phone": "Bitte eine gültige Telefonnummer eingeben.",
+    "lead_check_details": "Bitte prüfen Sie Ihre Angaben.",
+}
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_every_refusal_reads_in_the_owners_words_with_its_numbers(source: str) -> None:
+    """A German shop's visitors read "Too many messages. ...", "This chat is not available
+    right now." and the contact form's own checks in English: the owner's texts are shown,
+    the wait in whole minutes ({minutes}) and the length limit ({max}) filled in."""
+    cases = json.dumps(SERVER_ERRORS)
+    out = _run_http(
+        source,
+        f"""
+cfg = {{ texts: {json.dumps(GERMAN_ERRORS)} }};
+const chat = {{}};
+for (const [name, [status, body, wait]] of Object.entries({cases})) {{
+  const err = await httpError(response(status, {{ error: body }}, {{ "Retry-After": wait }}));
+  chat[name] = errorText(err);
+}}
+const streamed = new Error("x");
+streamed.code = "internal_error";
+streamed.stream = true;
+const slow = new Error("x");
+slow.code = "timeout";
+const lead429 = await httpError(
+  response(429, error("rate_limited", "Too many requests"), {{ "Retry-After": "2843" }}));
+const field = async (name) => leadErrorText(await httpError(response(422,
+  error("validation_error", "Invalid input", [{{ field: name, message: "pattern" }}]))));
+console.log(JSON.stringify({{
+  chat, stream: errorText(streamed), slow: errorText(slow), lead429: leadErrorText(lead429),
+  email: await field("email"), phone: await field("phone"), other: await field("message"),
+}}));
+""",
+    )
+    g = GERMAN_ERRORS
+    assert out["chat"] == {
+        "rotated key": g["error_unavailable"],
+        "no key": g["error_unavailable"],
+        "other site": g["error_not_enabled"],
+        "too many messages": "Zu viele Nachrichten. Bitte in 1 Min. erneut versuchen.",
+        "too many conversations": "Zu viele neue Gespräche. Bitte in 25 Min. erneut.",
+        "quota": g["error_over_quota"],
+        "conversation gone": g["error_ended"],
+        "too long": "Ihre Nachricht ist länger als 2000 Zeichen.",
+        "not text": g["error_invalid_text"],
+        "bad session": g["error_refused"],
+        "provider down": g["error_generic"],
+        "database": g["error_generic"],
+        "bug": g["error_generic"],
+        "unknown": g["error_generic"],
+    }
+    assert (out["stream"], out["slow"]) == (g["error_stream"], g["error_timeout"])
+    assert out["lead429"] == "Zu viele Anfragen. Bitte in 48 Min. erneut."
+    assert (out["email"], out["phone"]) == (g["lead_invalid_email"], g["lead_invalid_phone"])
+    assert out["other"] == g["lead_check_details"]
+
+
+def test_the_widget_reads_only_texts_the_server_serves(source: str) -> None:
+    """Each T("name") / F("name") in widget.js names a text of TEXT_FIELDS (a misspelt name is
+    never the owner's), and each text the bot does not use itself is read by the widget."""
+    from workspaces.widget_texts import TEXT_FIELDS
+
+    read = set(re.findall(r'\b[TF]\("([a-z_]+)"', source))
+    read |= set(re.findall(r'later\("([a-z_]+)"', source))
+    read |= set(re.findall(r'(?:before|handoff|unavailable): "(lead_prompt_[a-z]+)"', source))
+    assert read <= set(TEXT_FIELDS), read - set(TEXT_FIELDS)
+    bot_only = {
+        "dont_know",
+        "unavailable",
+        "handoff",
+        "thanks_reply",
+        "goodbye_reply",
+        "documentation_prefix",
+        "no_contact_hint",
+    }
+    assert set(TEXT_FIELDS) - bot_only <= read, set(TEXT_FIELDS) - bot_only - read

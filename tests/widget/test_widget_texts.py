@@ -167,3 +167,62 @@ async def _public_config(client: httpx.AsyncClient, owner: Owner) -> dict[str, A
     assert response.status_code == 200, response.text
     config: dict[str, Any] = response.json()
     return config
+
+
+# What a German shop's visitors read besides the texts above: the widget's other refusals, the
+# contact form's own checks and prompts, and what screen readers read (all fixed English).
+GERMAN_WIDGET = {
+    "error_over_quota": "Der Assistent ist gerade nicht erreichbar.",
+    "error_unavailable": "Dieser Chat ist gerade nicht verfügbar.",
+    "error_rate_limited": "Zu viele Nachrichten. Bitte in {minutes} Minuten erneut versuchen.",
+    "error_too_long": "Ihre Nachricht ist länger als {max} Zeichen.",
+    "lead_prompt_before": "Bevor wir beginnen: Wie erreichen wir Sie?",
+    "lead_prompt_handoff": "Hinterlassen Sie Ihre Daten, jemand meldet sich.",
+    "lead_invalid_email": "Bitte eine gültige E-Mail-Adresse eingeben.",
+    "open_label": "Chat mit {bot_name} öffnen",
+    "typing_label": "{bot_name} schreibt",
+    "you_label": "Sie:",
+    "sources_label": "Quellen",
+    "helpful_label": "Hilfreich",
+    "not_helpful_label": "Nicht hilfreich",
+    "goodbye_reply": "Danke für das Gespräch mit {bot_name}!",
+    "no_contact_hint": "Sie erreichen das Team über die Kontaktseite.",
+}
+
+
+async def test_the_widgets_other_messages_and_labels_are_the_owners_too(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The rate-limit, quota and key refusals, the contact form's prompts and checks, and the
+    screen readers' labels were English whatever the owner wrote: each is a text now, with
+    its placeholders, served to the widget."""
+    saved = await _patch(client, owner, {"texts": GERMAN_WIDGET})
+    assert saved.status_code == 200, saved.text
+    assert await _public(client, owner) == {**dict.fromkeys(TEXT_FIELDS), **GERMAN_WIDGET}
+    assert all(spec.default for spec in TEXT_FIELDS.values())  # an English default for each
+
+
+@pytest.mark.parametrize(
+    ("texts", "field"),
+    [
+        ({"dont_know": "Schreiben Sie an {email}"}, "texts.dont_know"),
+        ({"lead_thanks": "Danke! Wir schreiben an {e-mail}."}, "texts.lead_thanks"),
+        ({"lead_thanks": "Danke, {bot_name}!"}, "texts.lead_thanks"),
+        ({"open_label": "Chat mit {name}"}, "texts.open_label"),
+        ({"error_rate_limited": "Bitte in {seconds} Sekunden"}, "texts.error_rate_limited"),
+        ({"lead_thanks": "Danke! Wir schreiben an { email }."}, "texts.lead_thanks"),
+    ],
+)
+async def test_a_placeholder_the_text_does_not_fill_in_is_refused(
+    client: httpx.AsyncClient, owner: Owner, texts: dict[str, Any], field: str
+) -> None:
+    """A placeholder a text does not take was saved and shown to visitors as typed ("an
+    {e-mail}"): 422 invalid_text naming the field and the placeholders it takes."""
+    refused = await _patch(client, owner, {"texts": texts})
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert (error["code"], error["details"][0]["field"]) == ("invalid_text", field)
+    assert await _public(client, owner) == dict.fromkeys(TEXT_FIELDS)
+    # Braces around several words, or alone, are no placeholder: plain text.
+    taken = await _patch(client, owner, {"texts": {"placeholder": "Frage {ja oder nein} {"}})
+    assert taken.status_code == 200, taken.text

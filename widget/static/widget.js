@@ -371,29 +371,47 @@
     if (min < 90) return "about " + min + (min === 1 ? " minute" : " minutes");
     return "about " + Math.round(s / 3600) + " hours";
   };
+  // A text with its placeholders filled in: {bot_name}, {minutes}, {max}, {count} (the owner's
+  // texts take those the server lets each take; anything else in braces stays as written).
+  const fill = (text, vars) =>
+    str(text).replace(/\{([a-z_]+)\}/g, (m, k) => (vars && vars[k] != null ? String(vars[k]) : m));
+  // The owner's text for `k` (T), else the English `d`, filled in.
+  const F = (k, d, vars) => fill(T(k, d), vars);
   // What the visitor reads for each refusal or failure of the API: a sentence with a way
   // forward, never the server's own words (a provider's error, a validation pattern).
-  const UNAVAILABLE = "This chat is not available right now.";
+  const UNAVAILABLE = () => T("error_unavailable", "This chat is not available right now.");
   const errorText = (err, where) => {
-    const later = (text) =>
-      text + " Please try again " + (err.retryAfter ? "in " + waitText(err.retryAfter) + "." : "later.");
+    // The owner's text names the wait in {minutes}; the English says it in words.
+    const later = (k, text) => {
+      const own = T(k, null);
+      if (own) return fill(own, { minutes: Math.max(1, Math.ceil((err.retryAfter || 60) / 60)) });
+      return text + " Please try again " + (err.retryAfter ? "in " + waitText(err.retryAfter) + "." : "later.");
+    };
     const c = err.code;
     if (c === "network") return T("error_connection", "Connection problem. Check your internet and try again.");
-    if (c === "timeout" || c === "stream_interrupted") return str(err.message); // the widget's own
-    if (c === "origin_not_allowed" || c === "origin_required") return "This chat is not enabled on this website.";
-    if (c === "invalid_widget_key") return UNAVAILABLE;
-    if (c === "quota_exceeded") return "The assistant is unavailable right now. Please try again later.";
-    if (c === "message_in_progress") return "The assistant is still answering. Please try again in a moment.";
-    if (c === "conversation_rate_limited") return later("Too many new conversations from here.");
-    if (err.status === 429) return later(where === "lead" ? "Too many requests from here." : "Too many messages.");
-    if (c === "message_empty") return "Please type a message first.";
-    if (c === "message_too_long" || c === "payload_too_large")
+    if (c === "timeout") return T("error_timeout", "The assistant is taking too long to answer. Please try again.");
+    if (c === "stream_interrupted") return T("error_cut_off", "The answer was cut off. Please try again.");
+    if (c === "origin_not_allowed" || c === "origin_required") return T("error_not_enabled", "This chat is not enabled on this website.");
+    if (c === "invalid_widget_key") return UNAVAILABLE();
+    if (c === "quota_exceeded") return T("error_over_quota", "The assistant is unavailable right now. Please try again later.");
+    if (c === "message_in_progress") return T("error_busy", "The assistant is still answering. Please try again in a moment.");
+    if (c === "conversation_rate_limited") return later("error_conversation_limit", "Too many new conversations from here.");
+    if (err.status === 429)
+      return where === "lead" ? later("lead_rate_limited", "Too many requests from here.") : later("error_rate_limited", "Too many messages.");
+    if (c === "message_empty") return T("error_empty", "Please type a message first.");
+    if (c === "message_too_long" || c === "payload_too_large") {
+      const own = T("error_too_long", null);
+      if (own) return fill(own, { max: err.limit || parseInt(cfg.max_message_chars, 10) || 2000 });
       return "Your message is " + (err.limit ? "longer than " + err.limit + " characters" : "too long") + ". Please shorten it.";
-    if (c === "invalid_text") return "Your message has characters that can't be sent. Please remove them and try again.";
-    if (c === "not_found") return "This conversation has ended. Please start a new one.";
-    if (err.stream) return "The answer could not be finished. Please try again.";
-    if (err.status === 422) return where === "lead" ? "Please check your details." : "This message can't be sent as written. Please change it and try again.";
-    if (err.status === 401 || err.status === 403) return UNAVAILABLE;
+    }
+    if (c === "invalid_text") return T("error_invalid_text", "Your message has characters that can't be sent. Please remove them and try again.");
+    if (c === "not_found") return T("error_ended", "This conversation has ended. Please start a new one.");
+    if (err.stream) return T("error_stream", "The answer could not be finished. Please try again.");
+    if (err.status === 422)
+      return where === "lead"
+        ? T("lead_check_details", "Please check your details.")
+        : T("error_refused", "This message can't be sent as written. Please change it and try again.");
+    if (err.status === 401 || err.status === 403) return UNAVAILABLE();
     return T("error_generic", "Something went wrong. Please try again.");
   };
   // Refusals that trying again cannot change: no Retry button.
@@ -407,12 +425,15 @@
         : "";
   // The lead form's sentence for a field the server refused; the same rule for the phone.
   const PHONE = /^[0-9+()\-. ]{3,40}$/;
-  const FIELD_TEXT = {
-    email: "Please enter a valid email address.",
-    phone: "Please enter a valid phone number: 3 to 40 digits, spaces or + ( ) - . characters.",
-    name: "Please shorten your name.",
-  };
-  const leadErrorText = (err) => (err.status === 422 && FIELD_TEXT[err.field]) || errorText(err, "lead");
+  const fieldText = (field) =>
+    field === "email"
+      ? T("lead_invalid_email", "Please enter a valid email address.")
+      : field === "phone"
+        ? T("lead_invalid_phone", "Please enter a valid phone number: 3 to 40 digits, spaces or + ( ) - . characters.")
+        : field === "name"
+          ? T("lead_name_too_long", "Please shorten your name.")
+          : "";
+  const leadErrorText = (err) => (err.status === 422 && fieldText(err.field)) || errorText(err, "lead");
 
   /* ---------- state ---------- */
   const DEFAULTS = {
@@ -432,6 +453,7 @@
     const t = cfg.texts && cfg.texts[k];
     return typeof t === "string" && t.trim() ? t : d;
   };
+  const openLabel = (botName) => F("open_label", "Open chat with {bot_name}", { bot_name: botName });
   let ui = null;
   let isOpen = false;
   let pendingOpen = null;
@@ -570,7 +592,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 
     const launcher = h("button", {
       type: "button", class: "launcher", "data-testid": "launcher",
-      "aria-label": "Open chat with " + botName, "aria-expanded": "false", "aria-controls": "tb-panel",
+      "aria-label": openLabel(botName), "aria-expanded": "false", "aria-controls": "tb-panel",
       onclick: () => toggle(),
     }, [icon("chat", 26)]);
 
@@ -586,11 +608,12 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     }, [icon("reset", 18)]);
     const head = h("div", { class: "head" }, [avatar, h("h2", { class: "title", id: "tb-title", text: botName }), resetBtn, closeBtn]);
 
-    const log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+    const named = { bot_name: botName };
+    const log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": T("conversation_label", "Conversation") });
     const typing = h("div", {
-      class: "typing", "data-testid": "typing", role: "status", "aria-label": botName + " is typing", hidden: true,
+      class: "typing", "data-testid": "typing", role: "status", "aria-label": F("typing_label", "{bot_name} is typing", named), hidden: true,
     }, [h("i"), h("i"), h("i")]);
-    const chips = h("div", { class: "chips", role: "group", "aria-label": "Suggested questions" });
+    const chips = h("div", { class: "chips", role: "group", "aria-label": T("suggestions_label", "Suggested questions") });
     const leadSlot = h("div");
     const scroll = h("div", { class: "scroll" }, [log, typing, chips, leadSlot]);
 
@@ -600,14 +623,14 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 
     const input = h("textarea", {
       "data-testid": "input", rows: 1, maxlength: Math.max(1, parseInt(cfg.max_message_chars, 10) || 2000), placeholder: T("placeholder", "Type your message\u2026"),
-      "aria-label": "Message " + botName, enterkeyhint: "send", dir: "auto", "aria-describedby": "tb-count",
+      "aria-label": F("message_label", "Message {bot_name}", named), enterkeyhint: "send", dir: "auto", "aria-describedby": "tb-count",
     });
-    const send = h("button", { type: "submit", class: "send", "data-testid": "send", "aria-label": "Send message" }, [icon("send", 18)]);
+    const send = h("button", { type: "submit", class: "send", "data-testid": "send", "aria-label": T("send_label", "Send message") }, [icon("send", 18)]);
     const compose = h("form", { class: "compose", novalidate: true }, [input, send]);
     const count = h("div", { class: "count", id: "tb-count", role: "status", "data-testid": "count", hidden: true });
 
     const panel = h("div", {
-      id: "tb-panel", class: "panel", role: "dialog", "aria-modal": "false", "aria-label": "Chat with " + botName,
+      id: "tb-panel", class: "panel", role: "dialog", "aria-modal": "false", "aria-label": F("panel_label", "Chat with {bot_name}", named),
       "data-testid": "panel", hidden: true,
     }, [head, scroll, err, compose, count]);
     root.append(panel, launcher);
@@ -663,7 +686,9 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     const n = el.value.length;
     const max = el.maxLength;
     ui.count.hidden = !cut && n < max * 0.9;
-    ui.count.textContent = cut ? "Shortened to " + max + " characters: the rest did not fit." : n + "/" + max + " characters";
+    ui.count.textContent = cut
+      ? F("shortened_label", "Shortened to {max} characters: the rest did not fit.", { max })
+      : F("count_label", "{count}/{max} characters", { count: n, max });
     cut = false;
   };
   const nearBottom = () => {
@@ -745,7 +770,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     ui.panel.hidden = true;
     ui.root.classList.remove("open");
     ui.launcher.setAttribute("aria-expanded", "false");
-    ui.launcher.setAttribute("aria-label", "Open chat with " + ui.botName);
+    ui.launcher.setAttribute("aria-label", openLabel(ui.botName));
     ui.launcher.replaceChildren(icon("chat", 26));
     if (returnFocus === true || hadFocus) {
       // Back to the page's own button when that opened the chat (not when the launcher closes it).
@@ -759,7 +784,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   /* ---------- messages ---------- */
   const userMessage = (text) => {
     const el = h("div", { class: "msg user", "data-testid": "message", "data-role": "user" }, [
-      h("span", { class: "sr", text: "You: " }),
+      h("span", { class: "sr", text: T("you_label", "You:") + " " }),
       h("div", { class: "bubble", dir: "auto", text }),
     ]);
     ui.log.appendChild(el);
@@ -789,7 +814,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     if (m.list) m.list.remove();
     m.list = null;
     if (!m.cites.length) return;
-    const list = h("ol", { class: "cites", "aria-label": "Sources" });
+    const list = h("ol", { class: "cites", "aria-label": T("sources_label", "Sources") });
     for (const c of m.cites) {
       if (!c || typeof c !== "object") continue;
       const url = safeUrl(c.url);
@@ -814,7 +839,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
         type: "button", "data-testid": "feedback-" + rating, "aria-label": label, title: label,
         "aria-pressed": m.rating === rating ? "true" : "false", onclick: () => feedback(m, rating),
       }, [icon(rating, 16)]);
-    m.fb = { up: mk("up", "Helpful"), down: mk("down", "Not helpful"), status };
+    m.fb = { up: mk("up", T("helpful_label", "Helpful")), down: mk("down", T("not_helpful_label", "Not helpful")), status };
     m.el.appendChild(h("div", { class: "fb" }, [m.fb.up, m.fb.down, status]));
   };
 
@@ -830,7 +855,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     try {
       const res = await request("/api/v1/widget/feedback", { json: { message_id: m.id, rating, session_id: sessionId } });
       if (!res.ok) throw await httpError(res);
-      m.fb.status.textContent = "Thanks for your feedback";
+      m.fb.status.textContent = T("feedback_thanks", "Thanks for your feedback");
       changeHistory((x) => {
         const entry = x.h.find((e) => e && e.id === m.id);
         if (entry) entry.r = rating;
@@ -838,7 +863,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     } catch (e) {
       m.rating = prev;
       mark(prev);
-      m.fb.status.textContent = "Could not send feedback";
+      m.fb.status.textContent = T("feedback_failed", "Could not send feedback");
     }
   };
 
@@ -1026,7 +1051,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
           }
           if (started) {
             m.render();
-            m.el.appendChild(h("div", { class: "incomplete", text: "This answer was interrupted." }));
+            m.el.appendChild(h("div", { class: "incomplete", text: T("answer_interrupted", "This answer was interrupted.") }));
           }
           // The assistant is out of answers for now: the team can still be reached.
           if (!started && err.code === "quota_exceeded" && !store.get("lead") && !leadDismissed) showLead("unavailable");
@@ -1097,7 +1122,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     // No answer for 45 s: said once, with Retry; not sent again by itself (each try is a message
     // the server may be answering still, and three more made a visitor wait three minutes).
     const slow = () => {
-      const e = new Error("The assistant is taking too long to answer. Please try again.");
+      const e = new Error("timeout");
       e.code = "timeout";
       e.stream = true;
       return e;
@@ -1189,7 +1214,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       if (streamErr) throw streamErr;
       if (m.text) {
         // closed before "done": part of an answer, shown as interrupted (with Retry), not as whole
-        const cut = new Error("The answer was cut off. Please try again.");
+        const cut = new Error("cut off");
         cut.code = "stream_interrupted";
         cut.stream = true;
         throw cut;
@@ -1222,7 +1247,9 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     leadVisible = true;
     const blocking = (leadBlocking = reason === "before");
     const fields = Array.isArray(cfg.lead_fields) ? cfg.lead_fields : DEFAULTS.lead_fields;
-    const intro = T("lead_prompt", null) || (
+    // The owner's prompt for this situation, else their prompt for every one, else the English.
+    const situation = { before: "lead_prompt_before", handoff: "lead_prompt_handoff", unavailable: "lead_prompt_unavailable" }[reason];
+    const intro = (situation && T(situation, null)) || T("lead_prompt", null) || (
       reason === "before"
         ? "Before we start, please tell us how to reach you."
         : reason === "handoff"
@@ -1250,14 +1277,14 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
         ui.input.focus();
       },
     });
-    const form = h("form", { class: "lead", "data-testid": "lead-form", novalidate: true, "aria-label": "Contact details" }, [
+    const form = h("form", { class: "lead", "data-testid": "lead-form", novalidate: true, "aria-label": T("lead_form_label", "Contact details") }, [
       h("p", { text: intro }), emailL, nameL, phoneL, msg, h("div", { class: "row" }, [skip, submitBtn]),
     ]);
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const value = email.value.trim();
       if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value)) {
-        msg.textContent = "Please enter a valid email address.";
+        msg.textContent = fieldText("email");
         email.setAttribute("aria-invalid", "true");
         email.focus();
         return;
@@ -1265,7 +1292,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       email.removeAttribute("aria-invalid");
       const tel = phone ? phone.value.trim() : "";
       if (tel && !PHONE.test(tel)) {
-        msg.textContent = FIELD_TEXT.phone;
+        msg.textContent = fieldText("phone");
         phone.setAttribute("aria-invalid", "true");
         phone.focus();
         return;
@@ -1286,7 +1313,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
         if (!res.ok) throw await httpError(res);
         store.set("lead", "1");
         hideLead();
-        const m = botMessage({ t: T("lead_thanks", "Thanks! We'll be in touch at {email}.").split("{email}").join(value) });
+        const m = botMessage({ t: F("lead_thanks", "Thanks! We'll be in touch at {email}.", { email: value }) });
         ui.log.appendChild(m.el);
         m.render();
         toBottom(true);
