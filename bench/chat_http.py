@@ -95,7 +95,16 @@ from bench.chat_workload import (
     unique_questions,
     warm_cache,
 )
-from bench.common import ROOT, Table, database_versions, package_version, pct, write_section
+from bench.common import (
+    ROOT,
+    Table,
+    add_write_options,
+    database_versions,
+    package_version,
+    pct,
+    write_section,
+    writes_docs,
+)
 
 
 @dataclass
@@ -485,7 +494,7 @@ async def run(args: argparse.Namespace) -> None:
             f" httpx {package_version('httpx')}, redis-py {package_version('redis')}.",
         ]
     )
-    if not args.no_write:
+    if writes_docs(args):
         name = args.section or (
             f"chat_http_{args.embedder}" + ("_async_commit" if args.async_commit else "")
         )
@@ -539,7 +548,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="experiment (embedded database only): the app role's synchronous_commit = off",
     )
-    parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
+    add_write_options(parser)
     parser.add_argument(
         "--profile", action="store_true", help="cProfile one path (--profile-scenario)"
     )

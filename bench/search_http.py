@@ -56,7 +56,16 @@ from bench.chat_servers import (
     stop_servers,
 )
 from bench.chat_workload import cpu_per_request, cpu_seconds, workspace_with_key
-from bench.common import ROOT, Table, database_versions, package_version, pct, write_section
+from bench.common import (
+    ROOT,
+    Table,
+    add_write_options,
+    database_versions,
+    package_version,
+    pct,
+    write_section,
+    writes_docs,
+)
 
 CORPUS = Path("/usr/share/doc/python3.11/html")
 QUESTIONS = ROOT / "eval" / "python-docs.jsonl"
@@ -609,10 +618,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--profile", type=Path, default=None, help="py-spy the server over the cells (raw stacks)"
     )
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".trulybot" / "bench-search")
-    parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md alone")
+    add_write_options(parser)
     raw = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(raw)
-    args.argv = [a for a in raw if a != "--no-write"]
+    args.argv = [a for a in raw if a not in ("--write", "--no-write")]
     if args.quick:
         args.requests, args.small, args.large = 40, 300, 3_000
         args.clients = "1,4"
@@ -625,7 +634,7 @@ def main(argv: list[str] | None = None) -> None:
     if not CORPUS.is_dir():
         raise SystemExit(f"{CORPUS} is missing: apt-get install -y python3-doc")
     body = asyncio.run(run(args))
-    if not args.no_write and not args.quick:
+    if writes_docs(args):
         write_section("search_http", body)
 
 
