@@ -35,8 +35,8 @@ from typing import Any
 
 import httpx
 
+from bench.chat_questions import unique_questions
 from bench.chat_servers import fake_reply, open_database
-from bench.chat_workload import unique_questions
 from bench.common import ROOT, Table
 
 

@@ -56,6 +56,7 @@ from typing import Any
 import httpx
 import httpx2
 
+from bench.chat_questions import CACHE_QUESTIONS, unique_questions
 from bench.chat_servers import (
     CONVERSATION_CAP_ENV,
     DEMO,
@@ -81,7 +82,6 @@ from bench.chat_tables import (
     stage_breakdown,
 )
 from bench.chat_workload import (
-    CACHE_QUESTIONS,
     Cell,
     Workspace,
     _signup,
@@ -92,7 +92,6 @@ from bench.chat_workload import (
     drive,
     feeding_documents,
     scrape,
-    unique_questions,
     warm_cache,
 )
 from bench.common import (

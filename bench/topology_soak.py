@@ -370,7 +370,7 @@ end
 def wrk(url: str, key: str, message: str, unique: bool, seconds: int) -> dict[str, Any]:
     import random
 
-    from bench.chat_workload import unique_questions
+    from bench.chat_questions import unique_questions
     from bench.chat_wrk import _LATENCY, _NON2XX, _RPS, _ms
 
     # New questions for each run (bench.chat_workload's: retrieval finds passages for them).
