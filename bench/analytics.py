@@ -38,7 +38,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.chat_http import _signup
+from bench.chat_workload import _signup
 from bench.common import (
     Table,
     add_write_options,

@@ -46,8 +46,9 @@ def test_write_and_no_write_exclude_each_other() -> None:
 
 
 def test_every_script_that_writes_takes_the_shared_options() -> None:
-    # topology_soak's options are parsed by bench/topology.py, which it serves.
-    parsers = {"topology_soak": "topology"}
+    # Scripts whose options another module parses: topology_soak's bench/topology.py,
+    # chat_http's bench/chat_args.py.
+    parsers = {"topology_soak": "topology", "chat_http": "chat_args"}
     for path in sorted((ROOT / "bench").glob("*.py")):
         source = path.read_text()
         if path.stem == "common" or "write_section(" not in source:
