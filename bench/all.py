@@ -1,12 +1,13 @@
 """Run every benchmark at its default size, one process each: ``python -m bench.all`` (make bench).
 
     .venv/bin/python -m bench.all                 # every benchmark, default sizes
-    .venv/bin/python -m bench.all --quick         # each with --quick (a smoke run)
+    .venv/bin/python -m bench.all --quick         # each with --quick (a smoke run), no writing
     .venv/bin/python -m bench.all --only chat_http,peer_langchain
 
-Each script prints its table and rewrites its own section of docs/benchmarks.md. A script that
-is not there yet (or fails) is reported and the others still run; the exit code is non-zero
-when any failed.
+Each script prints its table and rewrites its own section of docs/benchmarks.md, except on a
+``--quick`` run (every script gets ``--no-write`` then, also the ones without a ``--quick`` of
+their own) or with ``--no-write``; ``--write`` passes ``--write`` on. A script that is not there
+yet (or fails) is reported and the others still run; the exit code is non-zero when any failed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from bench.common import ROOT
+from bench.common import ROOT, add_write_options, writes_docs
 
 # Order: the cheap, self-contained ones first.
 BENCHMARKS = (
@@ -41,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="pass --quick to every benchmark")
     parser.add_argument("--only", default=",".join(BENCHMARKS))
+    add_write_options(parser)
     args = parser.parse_args(argv)
+    write = ["--write"] if args.write else [] if writes_docs(args) else ["--no-write"]
     failed: list[str] = []
     summary: list[tuple[str, str, float]] = []
     for name in args.only.split(","):
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         source = (ROOT / "bench" / f"{name.strip()}.py").read_text()
         quick = ["--quick"] if args.quick and "--quick" in source else []
-        command = [sys.executable, "-m", module, *quick]
+        command = [sys.executable, "-m", module, *quick, *write]
         print(f"\n=== {' '.join(command[1:])}", flush=True)
         started = time.perf_counter()
         code = subprocess.call(command, cwd=ROOT)

@@ -38,8 +38,15 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.chat_http import _signup
-from bench.common import Table, database_versions, pct, write_section
+from bench.chat_workload import _signup
+from bench.common import (
+    Table,
+    add_write_options,
+    database_versions,
+    pct,
+    write_section,
+    writes_docs,
+)
 from core import migrate
 from core.config import Settings
 from core.db import Database
@@ -282,7 +289,7 @@ async def run(args: argparse.Namespace) -> None:
         f" Load average (1 min) when it ended: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."
     )
     print(summary)
-    if not args.no_write:
+    if writes_docs(args):
         write_section(
             "analytics",
             "\n".join(
@@ -305,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export-repeat", type=int, default=3, help="whole exports")
     parser.add_argument("--quick", action="store_true", help="100k messages, 10 calls")
     parser.add_argument("--data-dir", default="/tmp/tb-bench-analytics")
-    parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md alone")
+    add_write_options(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.messages, args.repeat = 100_000, 10

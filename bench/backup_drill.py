@@ -31,7 +31,7 @@ import asyncpg
 import httpx
 
 from bench.chat_servers import APP_ROLE, fake_reply, server_env, start_servers, stop_servers
-from bench.common import ROOT, Table, write_section
+from bench.common import ROOT, Table, add_write_options, write_section, writes_docs
 from bench.topology_checks import plain
 from bench.topology_load import PASSWORD, Tenant, drive, new_tenant
 
@@ -323,7 +323,7 @@ async def run(args: argparse.Namespace) -> None:
         verdicts.add(name, "yes" if ok else "NO", detail)
     measures.print("backup and restore drill")
     verdicts.print()
-    if args.write:
+    if writes_docs(args):
         write_section(
             "backup_drill",
             "\n".join([
@@ -341,7 +341,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="how long the load runs")
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".trulybot" / "drill")
-    parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md")
+    add_write_options(parser, default=False)
     asyncio.run(run(parser.parse_args()))
 
 

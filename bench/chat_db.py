@@ -35,8 +35,8 @@ from typing import Any
 
 import httpx
 
+from bench.chat_questions import unique_questions
 from bench.chat_servers import fake_reply, open_database
-from bench.chat_workload import unique_questions
 from bench.common import ROOT, Table
 
 
@@ -75,7 +75,7 @@ def _count_round_trips(engine: Any) -> Counter[str]:
 async def _setup(args: argparse.Namespace, db_urls: Any, fake_url: str) -> tuple[Any, Any]:
     """A workspace with the demo FAQs and documents, made through the API in this process."""
     from api.app import create_app
-    from bench.chat_http import _workspace_in_process, in_process_settings
+    from bench.chat_profile import _workspace_in_process, in_process_settings
 
     settings = in_process_settings(args, db_urls, fake_url)
     app = create_app(settings)

@@ -38,29 +38,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import cProfile
-import io
-import json
 import os
-import pstats
 import random
 import shutil
-import statistics
 import sys
 import time
-import uuid
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import httpx
 import httpx2
 
+from bench import chat_args
+from bench.chat_args import Config
+from bench.chat_profile import profile_cache_hits
+from bench.chat_questions import CACHE_QUESTIONS, unique_questions
 from bench.chat_servers import (
-    CONVERSATION_CAP_ENV,
-    DEMO,
-    DOCUMENTS,
-    RATE_LIMIT_ENV,
     Database,
     fake_reply,
     flush_redis,
@@ -72,6 +63,7 @@ from bench.chat_servers import (
 )
 from bench.chat_tables import (
     batching_table,
+    checkouts_table,
     goals_table,
     ingest_table,
     load_goals,
@@ -81,10 +73,8 @@ from bench.chat_tables import (
     stage_breakdown,
 )
 from bench.chat_workload import (
-    CACHE_QUESTIONS,
     Cell,
     Workspace,
-    _signup,
     cpu_per_request,
     cpu_seconds,
     create_workspace,
@@ -92,78 +82,20 @@ from bench.chat_workload import (
     drive,
     feeding_documents,
     scrape,
-    unique_questions,
     warm_cache,
 )
-from bench.common import ROOT, Table, database_versions, package_version, pct, write_section
+from bench.common import (
+    ROOT,
+    Table,
+    database_versions,
+    package_version,
+    write_section,
+    writes_docs,
+)
 
 
-@dataclass
-class Config:
-    servers: int
-    redis: bool
-    batching: bool = True
-    checkout: str = ""
-    """The label of the checkout the servers run from (``--server-roots``); "" for this one."""
-    root: Path = ROOT
-    env: tuple[tuple[str, str], ...] = ()
-    """Settings the servers get on top of the bench's (``--server-roots LABEL=DIR@KEY=VALUE``)."""
-
-    @property
-    def label(self) -> str:
-        store = "Redis" if self.redis else "memory"
-        label = f"{self.servers} proc, {store}, batching {'on' if self.batching else 'off'}"
-        return f"{label}, {self.checkout}" if self.checkout else label
-
-
-def parse_configs(text: str) -> list[Config]:
-    out = []
-    for part in text.split(","):
-        count, _, store = part.strip().partition(":")
-        out.append(Config(int(count), store == "redis"))
-    return out
-
-
-def parse_roots(text: str) -> list[tuple[str, Path, tuple[tuple[str, str], ...]]]:
-    """``LABEL=DIR[@KEY=VALUE...],...`` -> [(label, checkout directory, server settings)];
-    empty: this checkout, unlabelled. ``share=.@EMBED_DOCUMENT_SHARE=0.5`` runs this checkout's
-    servers with that setting."""
-    roots = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        label, _, rest = part.partition("=")
-        directory, *settings = rest.split("@")
-        root = Path(directory or ".").resolve()
-        if not (root / "api" / "cli.py").is_file():
-            raise SystemExit(f"--server-roots: {root} is not a TrulyBot checkout")
-        env = []
-        for setting in settings:
-            key, sep, value = setting.partition("=")
-            if not sep or not key:
-                raise SystemExit(f"--server-roots: {setting!r} is not KEY=VALUE")
-            env.append((key, value))
-        roots.append((label, root, tuple(env)))
-    return roots or [("", ROOT, ())]
-
-
-def checkouts_table(cells: list[Cell], checkouts: list[str]) -> Table:
-    """Server CPU per request of each checkout, per scenario and level, over the rounds."""
-    table = Table(["scenario", "visitors", "batching", *checkouts])
-    keys = dict.fromkeys((c.scenario, c.latency, c.concurrency, c.batching) for c in cells)
-    for scenario, latency, level, batching in keys:
-        row = []
-        for checkout in checkouts:
-            figures = [
-                c.cpu_ms.get("server", 0.0)
-                for c in cells
-                if (c.scenario, c.latency, c.concurrency, c.batching)
-                == (scenario, latency, level, batching)
-                and c.config.endswith(f", {checkout}")
-            ]
-            each = " / ".join(f"{x:.1f}" for x in figures)
-            row.append(f"{statistics.median(figures):.1f} ({each})" if figures else "-")
-        name = scenario if latency in (None, 0.0) else f"{scenario} {latency:g} s"
-        table.add(name, level, "on" if batching else "off", *row)
-    return table
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return chat_args.parse_args(argv, description=__doc__.split("\n\n")[0])
 
 
 async def run_config(
@@ -243,137 +175,6 @@ async def run_config(
     finally:
         stop_servers(servers)
     return cells
-
-
-# --- documents fed into the server while visitors ask (the ingest scenario) --------------------
-
-
-def in_process_settings(
-    args: argparse.Namespace, db: Database, fake_url: str, *, redis_url: str | None = None
-) -> Any:
-    """The settings of an app run inside the bench process (``--profile``, ``bench.chat_db``)."""
-    from core.config import Settings
-
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        environment="development",
-        data_dir=args.data_dir,
-        seed_demo=False,
-        default_plan="unlimited",
-        embedding_provider=args.embedder,
-        openai_api_key="bench-key",
-        openai_base_url=fake_url,
-        database_url=db.app_url,
-        migration_database_url=db.owner_url,
-        redis_url=redis_url,
-        log_level=getattr(args, "log_level", "WARNING"),
-        **{k.lower(): v for k, v in RATE_LIMIT_ENV.items()},
-        **{k.lower(): int(v) for k, v in CONVERSATION_CAP_ENV.items()},
-    )
-
-
-async def profile_cache_hits(args: argparse.Namespace, db: Database, fake: Any) -> str:
-    """cProfile of N cache-hit requests through the whole ASGI app in this process."""
-    from api.app import create_app
-
-    settings = in_process_settings(
-        args, db, fake.base_url, redis_url=args.redis_url if args.profile_redis else None
-    )
-    if args.profile_redis:
-        await flush_redis(args.redis_url)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            signup = await _workspace_in_process(client)
-            fake.latency = 0.0
-            cached = []
-            for q in CACHE_QUESTIONS:
-                await _chat_rel(client, signup.public_key, q)
-                if (await _chat_rel(client, signup.public_key, q))["source"] == "cache":
-                    cached.append(q)
-            if not cached:
-                raise RuntimeError("no question produced a cache hit")
-            trips = _count_round_trips(app.state.runtime.db.engine.sync_engine)
-            profiler = cProfile.Profile()
-            server_ms: list[float] = []
-            t0 = time.perf_counter()
-            profiler.enable()
-            rag = args.profile_scenario == "rag"  # unique questions: retrieval + generation
-            messages = (
-                unique_questions(args.profile_requests, random.Random(args.seed)) if rag else cached
-            )
-            for i in range(args.profile_requests):
-                body = await _chat_rel(client, signup.public_key, messages[i % len(messages)])
-                server_ms.append(float(body["timings_ms"]["total"]))
-            profiler.disable()
-            wall = time.perf_counter() - t0
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("tottime").print_stats(35)
-    stats.sort_stats("cumulative").print_stats(60)
-    n = args.profile_requests
-    head = (
-        f"{n} {args.profile_scenario} requests in-process (cProfile on): {n / wall:.0f} req/s, "
-        f"server p50 {pct(server_ms, 0.5):.2f} ms, p95 {pct(server_ms, 0.95):.2f} ms\n"
-        "database round trips per request: "
-        + ", ".join(f"{k} {v / n:.2f}" for k, v in trips.items())
-        + f" (total {sum(trips.values()) / n:.2f})\n"
-    )
-    return head + out.getvalue()
-
-
-def _count_round_trips(engine: Any) -> dict[str, int]:
-    """Counts, from now on, what the engine sends to PostgreSQL: BEGIN, statements, COMMIT and
-    ROLLBACK (each a round trip; a statement's first use on a connection adds a prepare)."""
-    from sqlalchemy import event
-
-    counts = {"begin": 0, "statements": 0, "commit": 0, "rollback": 0}
-
-    def bump(key: str) -> Any:
-        def listener(*_: Any, **__: Any) -> None:
-            counts[key] += 1
-
-        return listener
-
-    event.listen(engine, "begin", bump("begin"))
-    event.listen(engine, "before_cursor_execute", bump("statements"))
-    event.listen(engine, "commit", bump("commit"))
-    event.listen(engine, "rollback", bump("rollback"))
-    return counts
-
-
-async def _chat_rel(client: httpx.AsyncClient, key: str, message: str) -> dict[str, Any]:
-    r = await client.post(
-        "/api/v1/chat",
-        json={"message": message, "session_id": f"p-{uuid.uuid4().hex[:8]}"},
-        headers={"X-Widget-Key": key},
-    )
-    r.raise_for_status()
-    body: dict[str, Any] = r.json()
-    return body
-
-
-async def _workspace_in_process(client: httpx.AsyncClient, *, faqs: bool = False) -> Workspace:
-    """A workspace with the demo documents (and ``faqs``: the demo FAQs), through ``client``."""
-    token, ws = await _signup(client, f"prof-{uuid.uuid4().hex[:10]}@example.com", "Profile")
-    headers = {"Authorization": f"Bearer {token}"}
-    prefix = f"/api/v1/workspaces/{ws['id']}"
-    for item in json.loads((DEMO / "faqs.json").read_text()) if faqs else []:
-        (await client.post(f"{prefix}/faqs", json=item, headers=headers)).raise_for_status()
-    for name in DOCUMENTS:
-        r = await client.post(
-            f"{prefix}/documents",
-            files={"file": (name, (DEMO / name).read_bytes(), "text/markdown")},
-            headers=headers,
-        )
-        r.raise_for_status()
-    for _ in range(600):
-        r = await client.get(f"{prefix}/documents", headers=headers)
-        if all(d["status"] == "ready" for d in r.json()["items"]):
-            break
-        await asyncio.sleep(0.5)
-    return Workspace(ws["id"], ws["public_key"], "", [])
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -485,82 +286,11 @@ async def run(args: argparse.Namespace) -> None:
             f" httpx {package_version('httpx')}, redis-py {package_version('redis')}.",
         ]
     )
-    if not args.no_write:
+    if writes_docs(args):
         name = args.section or (
             f"chat_http_{args.embedder}" + ("_async_commit" if args.async_commit else "")
         )
         write_section(name, body, machine=versions)
-
-
-QUICK = {"levels": "1,16", "requests": 100, "rag_requests": 60, "cap": 6.0}
-"""What --quick sets, for each option not given on the command line."""
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--embedder", choices=["local", "hash"], default="local")
-    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/tb-bench-chat"))
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/10")
-    parser.add_argument(
-        "--configs",
-        default="1:memory,2:redis",
-        help="comma-separated PROCESSES:memory|redis (default %(default)s)",
-    )
-    parser.add_argument("--levels", default="1,16,64")
-    parser.add_argument("--latencies", default="0.5,0", help="fake LLM latencies for rag, s")
-    parser.add_argument("--scenarios", default="faq,cache,rag")
-    parser.add_argument("--requests", type=int, default=400, help="per level, faq and cache")
-    parser.add_argument("--rag-requests", type=int, default=200, help="per level, rag")
-    parser.add_argument("--cap", type=float, default=8.0, help="seconds per level at most")
-    parser.add_argument("--rag-multi", action="store_true", help="rag also with >1 process")
-    parser.add_argument(
-        "--batching", default="on,off", help="EMBED_BATCHING modes, each a server run (on,off)"
-    )
-    parser.add_argument(
-        "--server-roots",
-        default="",
-        help="LABEL=DIR,...: run every config's servers from each of these checkouts in turn"
-        " (e.g. before=/tmp/base,after=.), side by side in one run",
-    )
-    parser.add_argument(
-        "--rounds", type=int, default=1, help="run the configs this many times, in turn"
-    )
-    parser.add_argument("--sse-levels", default="16", help="visitors for the sse scenario")
-    parser.add_argument("--ingest-levels", default="16", help="visitors for the ingest scenario")
-    parser.add_argument("--ingest-files", type=int, default=200, help="corpus pages to cycle")
-    parser.add_argument(
-        "--section", default=None, help="docs/benchmarks.md section (default chat_http_EMBEDDER)"
-    )
-    parser.add_argument("--seed", type=int, default=8)
-    parser.add_argument("--log-level", default="WARNING")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument(
-        "--async-commit",
-        action="store_true",
-        help="experiment (embedded database only): the app role's synchronous_commit = off",
-    )
-    parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
-    parser.add_argument(
-        "--profile", action="store_true", help="cProfile one path (--profile-scenario)"
-    )
-    parser.add_argument("--profile-redis", action="store_true")
-    parser.add_argument("--profile-scenario", choices=["cache", "rag"], default="cache")
-    parser.add_argument("--profile-requests", type=int, default=500)
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
-    if args.quick:  # smaller, but what the command line asks for stays (--configs, --levels)
-        for name, value in QUICK.items():
-            if getattr(args, name) == parser.get_default(name):
-                setattr(args, name, value)
-    args.levels = [int(x) for x in str(args.levels).split(",")]
-    args.sse_levels = [int(x) for x in str(args.sse_levels).split(",")]
-    args.ingest_levels = [int(x) for x in str(args.ingest_levels).split(",")]
-    args.batching = [x.strip() == "on" for x in str(args.batching).split(",")]
-    args.latencies = [float(x) for x in str(args.latencies).split(",")]
-    args.scenarios = set(str(args.scenarios).split(","))
-    args.configs = parse_configs(str(args.configs))
-    args.server_roots = parse_roots(str(args.server_roots))
-    return args
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,9 +8,7 @@ import math
 import statistics
 from collections.abc import Callable
 
-from bench.chat_workload import (
-    Cell,
-)
+from bench.chat_workload import Cell
 from bench.common import Table, pct
 
 
@@ -373,3 +371,24 @@ def load_goals(cells: list[Cell]) -> Table:
 
 def yes_no(ok: bool) -> str:
     return "yes" if ok else "no"
+
+
+def checkouts_table(cells: list[Cell], checkouts: list[str]) -> Table:
+    """Server CPU per request of each checkout, per scenario and level, over the rounds."""
+    table = Table(["scenario", "visitors", "batching", *checkouts])
+    keys = dict.fromkeys((c.scenario, c.latency, c.concurrency, c.batching) for c in cells)
+    for scenario, latency, level, batching in keys:
+        row = []
+        for checkout in checkouts:
+            figures = [
+                c.cpu_ms.get("server", 0.0)
+                for c in cells
+                if (c.scenario, c.latency, c.concurrency, c.batching)
+                == (scenario, latency, level, batching)
+                and c.config.endswith(f", {checkout}")
+            ]
+            each = " / ".join(f"{x:.1f}" for x in figures)
+            row.append(f"{statistics.median(figures):.1f} ({each})" if figures else "-")
+        name = scenario if latency in (None, 0.0) else f"{scenario} {latency:g} s"
+        table.add(name, level, "on" if batching else "off", *row)
+    return table

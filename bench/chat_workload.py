@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import json
 import math
-import random
 import re
 import time
 import uuid
@@ -28,81 +27,6 @@ from bench.chat_servers import (
     WATCHED,
     Server,
 )
-
-# Questions the demo documents answer (warmed once, then served from the response cache).
-CACHE_QUESTIONS = [
-    "How much is the Family plan?",
-    "Can I get a refund on a yearly plan?",
-    "Does it work on Linux?",
-    "How do I restore a deleted file?",
-    "What happens if I lose my encryption key?",
-    "How many devices does the Personal plan cover?",
-    "Can I downgrade from Business to Family?",
-    "How long are file versions kept on the Business plan?",
-    "How much does the Family plan cost per month?",
-    "What does the Personal plan cost per month?",
-    "How much is the Business plan per user per month?",
-    "Do students and non-profits get a discount on any plan?",
-]
-
-TOPICS = [
-    "the Family plan price",
-    "the Personal plan storage",
-    "Business plan single sign-on",
-    "a refund for a yearly subscription",
-    "cancelling my subscription",
-    "downgrading my plan",
-    "installing the app on Windows",
-    "backing up an external drive",
-    "restoring an old version of a file",
-    "my encryption key",
-    "Linux support",
-    "the student discount",
-    "phone backups",
-    "versioned backups",
-    "how long versions are kept",
-    "the minimum number of business users",
-]
-TEMPLATES = [
-    "Could you tell me about {t} for {w}?",
-    "I need details on {t}, asking on behalf of {w}",
-    "{w} wants to know: what about {t}?",
-    "Quick question regarding {t} ({w})",
-    "Please explain {t}; this is for {w}",
-    "What are the rules for {t} when it comes to {w}?",
-    "Is there anything I should know about {t} as {w}?",
-    "Help me understand {t}, I am asking for {w}",
-]
-WHO = [
-    "my grandmother",
-    "a small bakery",
-    "our school club",
-    "a photographer in Pune",
-    "my two laptops",
-    "a dental clinic",
-    "our non-profit",
-    "a remote team of six",
-    "my gaming PC",
-    "a law office",
-    "my home NAS",
-    "a startup in Bengaluru",
-    "an old MacBook",
-    "a yoga studio",
-    "my teenage kids",
-    "a freelance designer",
-]
-
-
-def unique_questions(n: int, rng: random.Random) -> list[str]:
-    seen: set[str] = set()
-    out: list[str] = []
-    while len(out) < n:
-        q = rng.choice(TEMPLATES).format(t=rng.choice(TOPICS), w=rng.choice(WHO))
-        q = f"{q} Reference {rng.randint(100, 99999)}-{rng.choice('ABCDEFGHJKLMNPQRSTUVWXYZ')}."
-        if q not in seen:
-            seen.add(q)
-            out.append(q)
-    return out
 
 
 @dataclass

@@ -37,7 +37,7 @@ from bench.chat_servers import (
     stop_servers,
 )
 from bench.chat_workload import chat, create_workspace
-from bench.common import ROOT, Table, write_section
+from bench.common import ROOT, Table, add_write_options, write_section, writes_docs
 
 LUA = """
 wrk.method = "POST"
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/10")
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", default="16,64")
-    parser.add_argument("--no-write", action="store_true")
+    add_write_options(parser)
     args = parser.parse_args(argv)
     args.connections = [int(c) for c in args.connections.split(",")]
     if shutil.which("wrk") is None:
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
             f"Best cache-hit throughput: **{best:.0f} req/s** (goal: 300 on 2 cores).",
         ]
     )
-    if not args.no_write:
+    if writes_docs(args):
         write_section("chat_wrk", body)
 
 

@@ -19,10 +19,16 @@ them, so scripts (and people) never overwrite each other's results. Usage::
 A missing section is appended at the end of the file (before the goals table when there is one);
 the machine description is also written to the shared ``machine`` section by ``write_section``
 when ``machine=`` is given.
+
+Whether a run writes at all is one rule for every script (``add_write_options`` and
+``writes_docs``): ``--no-write`` never writes, ``--write`` always does, and otherwise a ``--quick``
+run (a smoke run, too small to record) leaves docs/benchmarks.md alone while a full run writes
+(scripts whose runs are recorded only on purpose, such as the drills, default to not writing).
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import math
 import os
@@ -219,6 +225,42 @@ def print_table(headers: list[str], rows: Iterable[Sequence[Any]], title: str | 
 
 
 # --- docs/benchmarks.md ----------------------------------------------------------------------
+
+
+def add_write_options(parser: argparse.ArgumentParser, *, default: bool = True) -> None:
+    """``--write`` and ``--no-write`` (exclusive), read back with ``writes_docs(args)``.
+
+    ``default``: whether a full run (not ``--quick``) writes when neither is given.
+    """
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--write",
+        dest="write",
+        action="store_const",
+        const=True,
+        default=None,
+        help="write this script's section of docs/benchmarks.md, also on a --quick run"
+        + ("" if default else " (not written without it)"),
+    )
+    group.add_argument(
+        "--no-write",
+        dest="write",
+        action="store_const",
+        const=False,
+        help="leave docs/benchmarks.md alone (print only)",
+    )
+    parser.set_defaults(write_by_default=default)
+
+
+def writes_docs(args: argparse.Namespace) -> bool:
+    """Whether this run writes docs/benchmarks.md: ``--write``/``--no-write`` when given, else
+    never on a ``--quick`` run, else the script's default (``add_write_options``)."""
+    explicit = getattr(args, "write", None)
+    if explicit is not None:
+        return bool(explicit)
+    if getattr(args, "quick", False):
+        return False
+    return bool(getattr(args, "write_by_default", True))
 
 
 def markers(name: str) -> tuple[str, str]:

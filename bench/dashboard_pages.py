@@ -29,7 +29,14 @@ from sqlalchemy import text
 
 from api.app import create_app
 from api.runtime import build_runtime
-from bench.common import Table, database_versions, pct, write_section
+from bench.common import (
+    Table,
+    add_write_options,
+    database_versions,
+    pct,
+    write_section,
+    writes_docs,
+)
 from core import migrate
 from core.config import Settings
 from core.db import Database
@@ -214,7 +221,7 @@ async def run(args: argparse.Namespace) -> None:
         await db.dispose()
     finally:
         pg.release()
-    if not args.no_write:
+    if writes_docs(args):
         body = "\n".join(
             [
                 "`python -m bench.dashboard_pages`; the machine was shared with other work "
@@ -241,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--quick", action="store_true", help="1,000 rows, 10 requests")
-    parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
+    add_write_options(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.requests = 1_000, 10

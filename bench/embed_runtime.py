@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import fmt, print_table, write_section
+from bench.common import add_write_options, fmt, print_table, write_section, writes_docs
 from bench.embed_slices import QUESTIONS as SLICE_QUESTIONS
 
 QUESTIONS = [f"{stem} ({n})" for n in range(6) for stem in SLICE_QUESTIONS]
@@ -93,7 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--files", type=int, default=20, help="documentation pages to chunk")
-    parser.add_argument("--no-write", action="store_true")
+    add_write_options(parser)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -156,7 +156,7 @@ def main() -> None:
     print(f"largest difference per vector component, onnx vs torch: {difference:.1e}")
     print(f"least cosine of a question's int8 and onnx vectors: {least_cosine:.4f}")
     load = os.getloadavg()[0]
-    if not args.no_write:
+    if writes_docs(args):
         chunks = int(figures["onnx"][0]["chunks"])
         body = (
             f"`python -m bench.embed_runtime --rounds {args.rounds}` ({args.rounds} alternating "

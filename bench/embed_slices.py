@@ -25,7 +25,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from bench.common import fmt, pct, print_table, write_section
+from bench.common import add_write_options, fmt, pct, print_table, write_section, writes_docs
 from bench.ingestion import corpus_files
 from rag.knowledge.batching import Batching
 from rag.knowledge.chunking import chunk_document
@@ -171,7 +171,7 @@ async def run(args: argparse.Namespace) -> None:
     table = print_table(headers, rows, "questions asked while an upload is embedded")
     load = os.getloadavg()[0]
     command = f"python -m bench.embed_slices --seconds {args.seconds:g} --rounds {args.rounds}"
-    if not args.no_write:
+    if writes_docs(args):
         body = (
             f"`{command}` ({args.rounds} alternating rounds per setting, one torch thread, "
             f"a question every {args.gap_ms:.0f} ms on average; load average {load:.1f} at the "
@@ -190,7 +190,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--gap-ms", type=float, default=60.0, help="mean gap between questions")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--no-write", action="store_true")
+    add_write_options(parser)
     args = parser.parse_args()
     args.configs = [
         Config(*(int(x) for x in part.split(":"))) for part in str(args.configs).split(",")

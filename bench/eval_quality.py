@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, write_section
+from bench.common import ROOT, add_write_options, write_section, writes_docs
 
 CORPORA: dict[str, tuple[Path, Path]] = {
     "python-docs": (Path("/usr/share/doc/python3.11/html"), ROOT / "eval" / "python-docs.jsonl"),
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="expected pages + 100 distractors")
     parser.add_argument("--questions", type=int, default=None, help="only the first N questions")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/tb-bench-eval"))
-    parser.add_argument("--no-write", action="store_true")
+    add_write_options(parser)
     parser.add_argument(
         "--no-cache",
         dest="cache",
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{CORPORA[name][0]} is missing: apt-get install -y python3-doc git-doc"
             )
     body = asyncio.run(run(args))
-    if not args.no_write:
+    if writes_docs(args):
         write_section("eval_quality", body)
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from bench.common import Table, write_section
+from bench.common import Table, add_write_options, write_section, writes_docs
 from core import migrate
 from core.config import Settings
 from core.db import Database, create_engine
@@ -157,7 +157,7 @@ async def run(args: argparse.Namespace) -> None:
         await db.dispose()
         pg.release()
     table.print()
-    if not args.no_write:
+    if writes_docs(args):
         write_section(
             "export_memory",
             "\n".join(
@@ -180,7 +180,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--messages", type=int, default=10)
     parser.add_argument("--data-dir", default=".trulybot/bench-export")
-    parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md alone")
+    add_write_options(parser)
     asyncio.run(run(parser.parse_args()))
 
 

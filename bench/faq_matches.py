@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import ROOT, Table, write_section
+from bench.common import ROOT, Table, add_write_options, write_section, writes_docs
 
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--misses", choices=SPLITS, help="list one half's misses of a rule")
     parser.add_argument("--rule", choices=list(RULES), default="swap+syn")
     parser.add_argument("--threshold", type=float, default=None)
-    parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md's section")
+    add_write_options(parser, default=False)
     args = parser.parse_args(argv)
     settings = Settings()
     current = {
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     u, rule, threshold = best["tune"]
     chosen = f"Best on the tune half by utility: `{rule}` at {threshold:.2f} ({u:+.2f})."
     print(f"\n{chosen}")
-    if args.write:
+    if writes_docs(args):
         write_section(
             "faq_matches",
             "\n\n".join(

@@ -5,7 +5,8 @@
 * the link filter (rag.chat.links.restrict_links) on an answer with links;
 * the JSON input guard (api.input_guard) on a chat body and on 1 MB bodies.
 
-No database, no network: pure CPU, one core. Writes its section of docs/benchmarks.md.
+No database, no network: pure CPU, one core. Writes its section of docs/benchmarks.md (not on
+a ``--quick`` run unless ``--write`` is given; never with ``--no-write``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from api.input_guard import json_depth_exceeds, lone_surrogate_field
-from bench.common import print_table, write_section
+from bench.common import add_write_options, print_table, write_section, writes_docs
 from rag.chat.generator import Completion, StreamEvent
 from rag.chat.guard import RULE_CONCEPTS, OutputGuard, guard_stream
 from rag.chat.links import LinkPolicy, restrict_links
@@ -71,6 +72,7 @@ def _stream_ms(guard: OutputGuard, answer: str, repeat: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    add_write_options(parser)
     args = parser.parse_args(argv)
     scale = 0.1 if args.quick else 1.0
 
@@ -117,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("JSON input guard", label, f"{_per_call_ms(check, repeat):.3f} ms"))
 
     table = print_table(["check", "input", "CPU per call"], rows, title="Guards")
+    if not writes_docs(args):
+        return 0
     write_section(
         "guards",
         "## Guards on answers and request bodies\n\n"

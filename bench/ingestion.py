@@ -31,6 +31,7 @@ from sqlalchemy import text
 
 from api.runtime import build_runtime
 from bench.chat_workload import cpu_seconds
+from bench.common import add_write_options, writes_docs
 from core import migrate
 from core.config import Settings
 from core.db import Database, create_engine
@@ -240,7 +241,7 @@ async def run(args: argparse.Namespace) -> None:
         f"{e2e_1.rate / bare_row.rate:.2f}.",
     ]
     print("\n" + "\n".join(lines))
-    if not args.no_write:
+    if writes_docs(args):
         from bench.common import write_section
 
         write_section("ingestion_run", "\n".join(lines))
@@ -251,7 +252,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=80)
     parser.add_argument("--rounds", type=int, default=2, help="raw and end to end, alternated")
     parser.add_argument("--data-dir", default=".trulybot/bench-ingest")
-    parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md alone")
+    add_write_options(parser)
     asyncio.run(run(parser.parse_args()))
 
 

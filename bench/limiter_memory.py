@@ -34,7 +34,14 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from bench.common import package_version, pct, print_table, write_section
+from bench.common import (
+    add_write_options,
+    package_version,
+    pct,
+    print_table,
+    write_section,
+    writes_docs,
+)
 
 LIMIT = "300/minute"
 KEY_COUNTS = (1, 100, 10_000)
@@ -200,11 +207,11 @@ def run_case(name: str, keys: int, hits: int) -> Result:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hits", type=int, default=100_000, help="hits per case")
-    parser.add_argument("--quick", action="store_true", help="10,000 hits per case, print only")
-    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--quick", action="store_true", help="10,000 hits per case")
+    add_write_options(parser)
     args = parser.parse_args(argv)
     if args.quick:
-        args.hits, args.no_write = 10_000, True
+        args.hits = 10_000
 
     results = [run_case(name, keys, args.hits) for keys in KEY_COUNTS for name in STORES]
     rows = [
@@ -231,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     table = print_table(headers, rows, title=f"In-process moving window, {LIMIT}")
     load = os.getloadavg()[0]
     print(f"load average while measuring: {load:.1f} on {os.cpu_count()} cores")
-    if not args.no_write:
+    if writes_docs(args):
         write_section(
             "limiter_memory",
             "\n".join(

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import Table, pct, write_section
+from bench.common import Table, add_write_options, pct, write_section, writes_docs
 
 APP_ROLE = "trulybot_app"
 PASSWORD = "bench password 123"
@@ -178,7 +178,7 @@ async def run(args: argparse.Namespace) -> None:
             round(r["probe_max"], 1),
         )
     table.print("logins at once, and /healthz meanwhile")
-    if not args.no_write:
+    if writes_docs(args):
         body = "\n".join(
             [
                 f"`python -m bench.login_hashing {' '.join(args.argv)}`".replace(" `", "`"),
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--logins", type=int, default=30)
     parser.add_argument("--compare", help="another interpreter (checkout) to run the same against")
-    parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
+    add_write_options(parser)
     args = parser.parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
     asyncio.run(run(args))

@@ -41,11 +41,13 @@ import numpy as np
 
 from bench.common import (
     Table,
+    add_write_options,
     database_versions,
     package_version,
     pct,
     require_packages,
     write_section,
+    writes_docs,
 )
 from bench.langchain_stores import fake_embeddings, lc_v1, lc_v2, psycopg_url
 from bench.peer_corpus import DIM, DOC_CHUNKS, Tenant, embed, make_texts, topic_vocabularies
@@ -288,7 +290,7 @@ async def run(args: argparse.Namespace) -> None:
             f" SQLAlchemy {package_version('sqlalchemy')}, asyncpg {package_version('asyncpg')}.",
         ]
     )
-    if not args.no_write:
+    if writes_docs(args):
         write_section("peer_langchain", body, machine=versions)
 
 
@@ -307,7 +309,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--app-url", default=None)
     parser.add_argument("--skip-v2", action="store_true", help="skip PGVectorStore")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--no-write", action="store_true")
+    add_write_options(parser)
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.quick:

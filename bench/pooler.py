@@ -21,7 +21,14 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bench.common import Table, database_versions, pct, write_section
+from bench.common import (
+    Table,
+    add_write_options,
+    database_versions,
+    pct,
+    write_section,
+    writes_docs,
+)
 from core import migrate
 from core.db import Database, Pooler
 from core.embedded import embedded_postgres
@@ -103,7 +110,7 @@ async def run(args: argparse.Namespace) -> None:
         f" PgBouncer 1.18 on 127.0.0.1. {load}"
     )
     print(summary)
-    if not args.no_write:
+    if writes_docs(args):
         write_section(
             "pooler",
             "\n".join(
@@ -121,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transactions", type=int, default=2000)
     parser.add_argument("--quick", action="store_true", help="300 transactions per row")
     parser.add_argument("--data-dir", default="/tmp/tb-bench-pooler")
-    parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md alone")
+    add_write_options(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.transactions = 300

@@ -31,7 +31,7 @@ from pathlib import Path
 import openai
 
 from api.commands import fetch_reranker
-from bench.common import Table, pct, write_section
+from bench.common import Table, add_write_options, pct, write_section, writes_docs
 from rag.knowledge.rerank import (
     CrossEncoderReranker,
     LLMReranker,
@@ -148,12 +148,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="5 questions")
-    parser.add_argument("--no-write", action="store_true")
+    add_write_options(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.queries = 5
     body = asyncio.run(run(args))
-    if not args.no_write:
+    if writes_docs(args):
         write_section("rerank", body)
 
 

@@ -27,6 +27,7 @@ import asyncpg
 import numpy as np
 from pgvector.asyncpg import register_vector
 
+from bench.common import add_write_options, writes_docs
 from core import migrate
 from core.db import Database
 from core.embedded import embedded_postgres
@@ -242,10 +243,10 @@ async def run(args: argparse.Namespace) -> None:
     )
     print(summary)
     print("\n".join(lines))
-    if args.write:
-        with Path(args.write).open("a", encoding="utf-8") as fh:  # noqa: ASYNC230
+    if args.append_to:
+        with Path(args.append_to).open("a", encoding="utf-8") as fh:  # noqa: ASYNC230
             fh.write(summary + "\n" + "\n".join(lines) + "\n")
-    if not args.no_write:
+    if writes_docs(args):
         from bench.common import write_section
 
         write_section("retrieval_run", "Last run: " + summary.strip() + "\n\n" + "\n".join(lines))
@@ -293,8 +294,8 @@ def main() -> None:
     parser.add_argument("--owner-url", default=None)
     parser.add_argument("--app-url", default=None)
     parser.add_argument("--app-role", default="trulybot_app")
-    parser.add_argument("--write", default=None, help="append the table to this file")
-    parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md alone")
+    parser.add_argument("--append-to", default=None, help="append the table to this file too")
+    add_write_options(parser)
     asyncio.run(run(parser.parse_args()))
 
 

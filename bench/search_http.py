@@ -27,8 +27,6 @@ extra cells: the 10k workspace with its index dropped (what a workspace just und
 hits: what a search costs without the model).
 """
 
-from __future__ import annotations
-
 import argparse
 import asyncio
 import contextlib
@@ -39,64 +37,40 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
-from bench.chat_servers import (
-    APP_ROLE,
-    METRICS_TOKEN,
-    RATE_LIMIT_ENV,
-    Server,
-    start_servers,
-    stop_servers,
+from bench.chat_servers import APP_ROLE, METRICS_TOKEN, Server, start_servers, stop_servers
+from bench.chat_workload import cpu_per_request, cpu_seconds
+from bench.common import (
+    ROOT,
+    add_write_options,
+    database_versions,
+    package_version,
+    write_section,
+    writes_docs,
 )
-from bench.chat_workload import cpu_per_request, cpu_seconds, workspace_with_key
-from bench.common import ROOT, Table, database_versions, package_version, pct, write_section
+from bench.search_tables import Cell, Target, describe, embedding_share, goal_line, results_table
+from bench.search_workload import (
+    CORPUS,
+    QUESTIONS,
+    api_workspace,
+    chunk_counts,
+    drop_index,
+    fill,
+    pages_until,
+    plan_of,
+    server_env,
+    unique_queries,
+)
 
-CORPUS = Path("/usr/share/doc/python3.11/html")
-QUESTIONS = ROOT / "eval" / "python-docs.jsonl"
 SEARCH_ROUTE = "/api/v1/workspaces/{workspace_id}/search"
-GOAL_MS = 50.0
-T = TypeVar("T")
-OPENERS = ["", "Hi, ", "Quick question: ", "Hello! ", "Sorry if this is obvious, but ", "Hey, "]
-CLOSERS = ["", "?", " please", " in Python 3.11", " (for a script at work)", " - thanks!"]
 
 
-# --- what the clients send -------------------------------------------------------------------
-
-
-def unique_queries(questions: Sequence[str], n: int, rng: random.Random) -> list[str]:
-    """``n`` distinct visitor-phrased queries: the eval's questions with an opener, a closer
-    and a number, so the server's query-embedding cache (EMBED_QUERY_CACHE_SIZE) never hits."""
-    if not questions:
-        raise ValueError("no questions")
-    seen: set[str] = set()
-    out: list[str] = []
-    while len(out) < n:
-        q = f"{rng.choice(OPENERS)}{rng.choice(questions)}{rng.choice(CLOSERS)}"
-        q = f"{q} #{rng.randint(1, 999_999)}"
-        if q not in seen:
-            seen.add(q)
-            out.append(q)
-    return out
-
-
-def pages_until(counts: Iterable[tuple[T, int]], target: int) -> list[T]:
-    """The first pages (in order) whose chunk counts add up to at least ``target``; ``counts``
-    is read no further than that."""
-    out: list[T] = []
-    total = 0
-    for page, count in counts:
-        out.append(page)
-        total += count
-        if total >= target:
-            return out
-    raise ValueError(f"the corpus has only {total:,} chunks, fewer than {target:,}")
+# --- the server's own numbers ----------------------------------------------------------------
 
 
 def access_log_ms(lines: Sequence[str], route: str = SEARCH_ROUTE) -> list[float]:
@@ -132,38 +106,7 @@ def load_average() -> float:
         return float("nan")
 
 
-# --- the cells -------------------------------------------------------------------------------
-
-
-@dataclass
-class Target:
-    label: str
-    workspace_id: str
-    key: str
-    chunks: int
-    plan: str
-
-
-@dataclass
-class Cell:
-    target: str
-    chunks: int
-    plan: str
-    grouping: str
-    clients: int
-    queries: str = "unique"
-    wall: float = 0.0
-    client_ms: list[float] = field(default_factory=list)
-    server_ms: list[float] = field(default_factory=list)
-    cpu_ms: dict[str, float] = field(default_factory=dict)
-    embed_ms: float = float("nan")
-    embed_calls: float = 0.0
-    load: tuple[float, float] = (float("nan"), float("nan"))
-    errors: int = 0
-
-    @property
-    def rps(self) -> float:
-        return len(self.client_ms) / self.wall if self.wall else 0.0
+# --- the cells --------------------------------------------------------------------------------
 
 
 async def drive(
@@ -246,209 +189,7 @@ async def measure(
     return cell
 
 
-def describe(cell: Cell) -> str:
-    server = cell.cpu_ms.get("server", float("nan"))
-    return (
-        f"  {cell.target:<16} {cell.grouping:<12} {cell.queries:<8} x{cell.clients:<3}"
-        f" {len(cell.client_ms):4d} req {cell.rps:6.1f}/s  client p50/p95 "
-        f"{pct(cell.client_ms, 0.5):6.1f}/{pct(cell.client_ms, 0.95):6.1f} ms  server p95 "
-        f"{pct(cell.server_ms, 0.95):6.1f} ms  CPU server {server:5.1f} ms/req  "
-        f"embed {cell.embed_ms:5.1f} ms/req  load {cell.load[0]:.2f}-{cell.load[1]:.2f}"
-        + (f"  errors {cell.errors}" if cell.errors else "")
-    )
-
-
-def results_table(cells: Sequence[Cell]) -> Table:
-    table = Table(
-        [
-            "workspace",
-            "plan",
-            "results",
-            "questions",
-            "clients",
-            "requests",
-            "req/s",
-            "client p50 / p95 / p99 ms",
-            "server p50 / p95 / p99 ms",
-            "CPU ms/req server / postgres",
-            "query embedding: model ms/req (calls)",
-            "load 1m",
-        ],
-        digits=1,
-    )
-    for c in cells:
-        server_cpu = c.cpu_ms.get("server", float("nan"))
-        table.add(
-            f"{c.chunks:,} chunks",
-            c.plan,
-            c.grouping,
-            c.queries,
-            c.clients,
-            len(c.client_ms),
-            c.rps,
-            " / ".join(f"{pct(c.client_ms, q):.1f}" for q in (0.5, 0.95, 0.99)),
-            " / ".join(f"{pct(c.server_ms, q):.1f}" for q in (0.5, 0.95, 0.99)),
-            f"{server_cpu:.1f} / {c.cpu_ms.get('postgres', float('nan')):.1f}",
-            f"{c.embed_ms:.1f} ({c.embed_calls:.0f})",
-            f"{c.load[0]:.2f}-{c.load[1]:.2f}",
-        )
-    return table
-
-
-def find(cells: Sequence[Cell], **match: Any) -> Cell | None:
-    """The first cell whose attributes equal ``match``."""
-    return next((c for c in cells if all(getattr(c, k) == v for k, v in match.items())), None)
-
-
-def embedding_share(cells: Sequence[Cell]) -> str:
-    """The query embedding's share of the server's CPU per default request at 10k chunks: what
-    the repeated questions (query-cache hits, no model call) save against unique ones."""
-    unique = find(cells, target="10k", grouping="per document", clients=1, queries="unique")
-    repeated = find(cells, target="10k", queries="repeated")
-    if unique is None or repeated is None:
-        return "query embedding's share: not measured"
-    full, rest = unique.cpu_ms.get("server", 0.0), repeated.cpu_ms.get("server", 0.0)
-    if not full:
-        return "query embedding's share: not measured"
-    return (
-        f"query embedding's share of the server's CPU per default request at 10k chunks:"
-        f" {full - rest:.1f} of {full:.1f} ms ({(full - rest) / full:.0%}; the same request on"
-        f" a query-cache hit costs {rest:.1f} ms); its model time is {unique.embed_ms:.1f} ms"
-        f" of the {pct(unique.server_ms, 0.5):.1f} ms server p50 (wall, on the shared cores)"
-    )
-
-
-def goal_line(cells: Sequence[Cell]) -> str:
-    """The issue's goal on the default request (one client, per document) at 10k chunks."""
-    c = find(cells, target="10k", grouping="per document", clients=1, queries="unique")
-    if c is None:
-        return "search p95 < 50 ms over HTTP at 10k chunks: not measured"
-    if c.chunks < 10_000:
-        return f"search p95 < {GOAL_MS:.0f} ms over HTTP at 10k chunks: not measured ({c.chunks:,})"
-    p95 = pct(c.client_ms, 0.95)
-    return (
-        f"search p95 < {GOAL_MS:.0f} ms over HTTP at 10k chunks ({c.chunks:,}, {c.plan}, default"
-        f" request, 1 client): {p95:.1f} ms, {'yes' if p95 < GOAL_MS else 'no'}"
-        f" (load average {c.load[0]:.2f}-{c.load[1]:.2f})"
-    )
-
-
-# --- the workspaces --------------------------------------------------------------------------
-
-
-async def api_workspace(base: str, name: str, owner_url: str) -> tuple[str, str]:
-    """A workspace made through the API: signup, the email verified, login, an API key."""
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-        return await workspace_with_key(client, name, owner_url)
-
-
-def chunk_counts(
-    files: Iterable[tuple[Path, str]], settings: Any
-) -> Iterator[tuple[tuple[Path, str], int]]:
-    """Each page with the number of chunks ingestion makes of it (same parse and chunking)."""
-    from rag.knowledge.chunking import chunk_document
-    from rag.knowledge.parsing import parse
-
-    for path, source in files:
-        parsed = parse(
-            path.read_bytes(), filename=source.rsplit("/", 1)[-1], content_type="text/html"
-        )
-        pieces = chunk_document(
-            parsed,
-            max_tokens=settings.chunk_tokens,
-            overlap=settings.chunk_overlap_tokens,
-            min_tokens=settings.chunk_min_tokens,
-        )
-        yield (path, source), len(pieces)
-
-
-async def fill(
-    db_urls: tuple[str, str], plans: list[tuple[str, list[tuple[Path, str]]]], cache: bool
-) -> dict[str, dict[str, Any]]:
-    """Ingest each (workspace id, pages) through `trulybot ingest`'s path; its summary per id."""
-    from api.commands.ingest import ingest_files
-    from api.runtime import build_runtime
-    from core.config import Settings
-    from core.db import Database
-    from rag.knowledge.embeddings import build_embedder
-
-    app_url, owner_url = db_urls
-    settings = Settings(_env_file=None, environment="development")  # type: ignore[call-arg]
-    embedder = build_embedder(settings)
-    if cache:
-        from bench.embed_cache import DEFAULT_DIR, CachedEmbedder, EmbeddingCache
-
-        embedder = CachedEmbedder(embedder, EmbeddingCache(DEFAULT_DIR / "embeddings.sqlite"))
-    db = Database.from_url(app_url, statement_timeout_ms=0)
-    out = {}
-    try:
-        async with build_runtime(
-            settings, database=db, owner_url=owner_url, embedder=embedder, jobs="in-process"
-        ) as runtime:
-            for workspace_id, files in plans:
-                out[workspace_id] = await ingest_files(runtime, uuid.UUID(workspace_id), files)
-                await runtime.jobs.drain()  # the partial HNSW index, past the threshold
-    finally:
-        await embedder.aclose()
-        await db.dispose()
-    return out
-
-
-async def drop_index(owner_url: str, workspace_id: str) -> None:
-    from rag.knowledge.repository import indexes
-
-    await indexes.drop_concurrently(owner_url, uuid.UUID(workspace_id))
-
-
-async def plan_of(owner_url: str, workspace_id: str) -> tuple[int, str]:
-    """(chunks, 'partial HNSW' or 'exact') of a workspace, read as the owner."""
-    import asyncpg
-
-    from rag.knowledge.repository import indexes
-
-    conn = await asyncpg.connect(owner_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        count = await conn.fetchval(
-            "SELECT count(*) FROM chunks WHERE workspace_id = $1", uuid.UUID(workspace_id)
-        )
-        valid = await conn.fetchval(
-            "SELECT i.indisvalid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid"
-            " WHERE c.relname = $1",
-            indexes.index_name(uuid.UUID(workspace_id)),
-        )
-    finally:
-        await conn.close()
-    return int(count), "partial HNSW" if valid else "exact"
-
-
-# --- the run ---------------------------------------------------------------------------------
-
-
-def server_env(args: argparse.Namespace, app_url: str, owner_url: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DB_", "EMBED", "REDIS_", "OPENAI_", "RERANK", "LOG_"))
-    }
-    env.update(
-        {
-            "DATA_DIR": str(args.data_dir),
-            "ENVIRONMENT": "development",
-            "SEED_DEMO": "false",
-            "DEFAULT_PLAN": "unlimited",
-            "EMBEDDING_PROVIDER": "local",
-            "DATABASE_URL": app_url,
-            "MIGRATION_DATABASE_URL": owner_url,
-            "APP_DB_ROLE": APP_ROLE,
-            "HF_HUB_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false",
-            "LOG_LEVEL": "INFO",
-            "LOG_JSON": "true",
-            "METRICS_TOKEN": METRICS_TOKEN,
-            **RATE_LIMIT_ENV,
-        }
-    )
-    return env
+# --- the run ----------------------------------------------------------------------------------
 
 
 async def run(args: argparse.Namespace) -> str:
@@ -609,10 +350,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--profile", type=Path, default=None, help="py-spy the server over the cells (raw stacks)"
     )
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".trulybot" / "bench-search")
-    parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md alone")
+    add_write_options(parser)
     raw = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(raw)
-    args.argv = [a for a in raw if a != "--no-write"]
+    args.argv = [a for a in raw if a not in ("--write", "--no-write")]
     if args.quick:
         args.requests, args.small, args.large = 40, 300, 3_000
         args.clients = "1,4"
@@ -625,7 +366,7 @@ def main(argv: list[str] | None = None) -> None:
     if not CORPUS.is_dir():
         raise SystemExit(f"{CORPUS} is missing: apt-get install -y python3-doc")
     body = asyncio.run(run(args))
-    if not args.no_write and not args.quick:
+    if writes_docs(args):
         write_section("search_http", body)
 
 

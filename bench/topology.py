@@ -42,7 +42,7 @@ import httpx
 import psutil
 
 from bench.chat_servers import APP_ROLE, CONVERSATION_CAP_ENV, RATE_LIMIT_ENV, fake_reply
-from bench.common import ROOT
+from bench.common import ROOT, add_write_options
 
 DATABASE = "trulybot"
 REPLICA_DATABASE = "trulybot_replica"
@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("ports_file", nargs="?", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, default=ROOT / ".trulybot" / "topology")
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md")
+    add_write_options(parser, default=False)
     parser.add_argument("--keep", action="store_true", help="leave the topology up afterwards")
     parser.add_argument("--no-faults", action="store_true", help="soak: kill nothing")
     args = parser.parse_args(argv)

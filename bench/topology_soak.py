@@ -35,7 +35,7 @@ import httpx
 
 from bench import topology_checks as checks
 from bench.backup_drill import Restored, restore_and_check, rls_state
-from bench.common import Table, write_section
+from bench.common import Table, write_section, writes_docs
 from bench.topology_load import Tally, drive, new_tenant
 
 if TYPE_CHECKING:
@@ -308,7 +308,7 @@ def report(
     print(f"supervisor restarts: {', '.join(restarts) or 'none'}")
     if tally.samples:
         print("samples: " + " | ".join(tally.samples[:4]))
-    if args.write:
+    if writes_docs(args):
         write_section(
             "topology_soak",
             "\n".join(
@@ -370,7 +370,7 @@ end
 def wrk(url: str, key: str, message: str, unique: bool, seconds: int) -> dict[str, Any]:
     import random
 
-    from bench.chat_workload import unique_questions
+    from bench.chat_questions import unique_questions
     from bench.chat_wrk import _LATENCY, _NON2XX, _RPS, _ms
 
     # New questions for each run (bench.chat_workload's: retrieval finds passages for them).
@@ -446,7 +446,7 @@ async def throughput(top: Topology, args: argparse.Namespace) -> None:
             top.down()
         fakes.stop()
     table.print("POST /api/v1/chat with wrk, 16 connections, through PgBouncer")
-    if args.write:
+    if writes_docs(args):
         write_section(
             "topology_throughput",
             "\n".join(
