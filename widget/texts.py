@@ -72,6 +72,7 @@ class WidgetTextsIn(BaseModel):
     phone_label: str | None = _limit("phone_label")
     thanks_reply: MultiLine = _limit("thanks_reply")
     goodbye_reply: MultiLine = _limit("goodbye_reply")
+    bot_identity_reply: MultiLine = _limit("bot_identity_reply")
     documentation_prefix: str | None = _limit("documentation_prefix")
     error_connection: str | None = _limit("error_connection")
     error_generic: str | None = _limit("error_generic")
@@ -108,6 +109,7 @@ class WidgetTextsOut(BaseModel):
     phone_label: str | None = None
     thanks_reply: str | None = None
     goodbye_reply: str | None = None
+    bot_identity_reply: str | None = None
     documentation_prefix: str | None = None
     error_connection: str | None = None
     error_generic: str | None = None

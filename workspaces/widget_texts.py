@@ -2,9 +2,9 @@
 settings' ``texts`` object (``widget_config["texts"]``). Each is optional: unset (or blank), the
 English default. Read here by the answer pipeline (``rag.chat``: the don't-know answer, the
 fallback when the model fails, the hand-off reply, the thanks for an address typed into the
-chat, the replies to thanks and goodbyes, the label of a quoted answer) and by the dashboard;
-validated by ``widget.texts`` (the API's and the dashboard's schema); served to widget.js by
-``/api/v1/widget/config``."""
+chat, the replies to thanks, goodbyes and "are you a bot?", the label of a quoted answer) and by
+the dashboard; validated by ``widget.texts`` (the API's and the dashboard's schema); served to
+widget.js by ``/api/v1/widget/config``."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ TextName = Literal[
     "phone_label",
     "thanks_reply",
     "goodbye_reply",
+    "bot_identity_reply",
     "documentation_prefix",
     "error_connection",
     "error_generic",
@@ -98,6 +99,13 @@ TEXT_FIELDS: dict[TextName, TextField] = {
         300,
         True,
         "Thanks for chatting with (the bot's name). Have a great day!",
+    ),
+    "bot_identity_reply": TextField(
+        'Reply to "are you a bot?"',
+        300,
+        True,
+        "I'm an automated assistant for (the bot's name). If you'd like a person from the team, "
+        "just say so.",
     ),
     "documentation_prefix": TextField(
         "Label before an answer quoted from your documents (no language model)",
