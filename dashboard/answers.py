@@ -22,6 +22,8 @@ def answered_by(source: str | None, intent: str | None) -> str:
         return "small talk (a greeting, thanks or goodbye)"
     if source == "fallback" and intent == "unclear":
         return "the request for words (a message without any, such as an emoji)"
+    if source == "fallback" and intent == "bot_identity":
+        return "the reply to a visitor asking whether a bot answers (it says it is one)"
     if source == "fallback" and intent == "contact":
         return "the contact reply (an email address a visitor types becomes a lead)"
     return STAGES.get(source or "", source or "")

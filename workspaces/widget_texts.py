@@ -2,9 +2,9 @@
 settings' ``texts`` object (``widget_config["texts"]``). Each is optional: unset (or blank), the
 English default. Read here by the answer pipeline (``rag.chat``: the don't-know answer, the
 fallback when the model fails, the hand-off reply, the thanks for an address typed into the
-chat, the replies to thanks and goodbyes, the label of a quoted answer) and by the dashboard;
-validated by ``widget.texts`` (the API's and the dashboard's schema); served to widget.js by
-``/api/v1/widget/config``."""
+chat, the replies to thanks, goodbyes and "are you a bot?", the label of a quoted answer) and by
+the dashboard; validated by ``widget.texts`` (the API's and the dashboard's schema); served to
+widget.js by ``/api/v1/widget/config``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ TextName = Literal[
     "handoff",
     "thanks_reply",
     "goodbye_reply",
+    "bot_identity_reply",
     "documentation_prefix",
     "no_contact_hint",
     # the contact form
@@ -160,6 +161,13 @@ TEXT_FIELDS: dict[TextName, TextField] = {
         "Reply to a goodbye",
         300,
         "Thanks for chatting with {bot_name}. Have a great day!",
+        "bot_name",
+    ),
+    "bot_identity_reply": _bot(
+        'Reply to "are you a bot?"',
+        300,
+        "I'm an automated assistant for {bot_name}. If you'd like a person from the team, just "
+        "say so.",
         "bot_name",
     ),
     "documentation_prefix": _line(

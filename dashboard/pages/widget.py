@@ -52,6 +52,7 @@ TEXT_GROUPS: tuple[tuple[str, str, tuple[TextName, ...]], ...] = (
             "handoff",
             "thanks_reply",
             "goodbye_reply",
+            "bot_identity_reply",
             "documentation_prefix",
             "no_contact_hint",
         ),

@@ -5,7 +5,9 @@ the courtesy phrases and a few filler words are removed, and whatever content is
 message a question ("hi, how do I reset my password?" is a question). Requests for a human and
 sales leads are recognised anywhere in the message; a person named as a feature ("do you offer
 human support?", "is there human review?") or someone else's people ("people in my workspace")
-make no request for a human (the English lexicon is ``rag.chat.human_requests``). Requests for
+make no request for a human (the English lexicon is ``rag.chat.human_requests``); a visitor
+asking whether a bot answers ("are you a bot?", "am I talking to a human?") is no request for one
+(``bot_identity``: ``rag.chat.bot_identity``). Requests for
 a person in other languages (German, Spanish, French, Portuguese, Italian, Hindi and a few
 more) are ``rag.chat.human_languages``'; the other intents' lexicons are English.
 """
@@ -17,6 +19,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
+from rag.chat.bot_identity import asks_if_a_bot
 from rag.chat.courtesy import (
     ACKNOWLEDGEMENTS,
     ASKING_GREETING_ALONE,
@@ -36,9 +39,19 @@ from rag.chat.normalize import stem
 from workspaces.schemas import LeadIn
 from workspaces.widget_texts import TEXT_FIELDS
 
-Intent = Literal["greeting", "thanks", "goodbye", "human", "lead", "contact", "unclear", "question"]
+Intent = Literal[
+    "greeting",
+    "thanks",
+    "goodbye",
+    "human",
+    "lead",
+    "contact",
+    "unclear",
+    "bot_identity",
+    "question",
+]
 COURTESY: tuple[Intent, ...] = ("greeting", "thanks", "goodbye")
-NEVER_UNANSWERED: tuple[Intent, ...] = (*COURTESY, "contact", "unclear")
+NEVER_UNANSWERED: tuple[Intent, ...] = (*COURTESY, "contact", "unclear", "bot_identity")
 """Intents whose canned answer is no "I don't know" (analytics' answer rate leaves them out)."""
 
 
@@ -263,6 +276,9 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         return IntentResult("contact", 0.95)
     n_words = len(words.split())
 
+    if asks_if_a_bot(words):
+        # "am I talking to a human?", "are you a bot?": told it is one; no hand-off.
+        return IntentResult("bot_identity", 0.9)
     if asks_for_human(text) or asks_for_a_person(words):
         return IntentResult("human", 0.93 if n_words <= 12 else 0.8)
 
@@ -368,6 +384,11 @@ def persona_reply(
     name = bot_name.strip() or "the assistant"
     if intent == "unclear":
         return UNCLEAR_REPLY
+    if intent == "bot_identity":  # TEXT_FIELDS["bot_identity_reply"].default, with the name
+        return (
+            f"I'm an automated assistant for {name}. If you'd like a person from the team, "
+            "just say so."
+        )
     if intent == "greeting":
         if greeting and greeting.strip():
             return greeting.strip()

@@ -64,7 +64,15 @@ class ChatOut(BaseModel):
     message_id: uuid.UUID
     answer: str
     intent: Literal[
-        "greeting", "thanks", "goodbye", "human", "lead", "contact", "unclear", "question"
+        "greeting",
+        "thanks",
+        "goodbye",
+        "human",
+        "lead",
+        "contact",
+        "unclear",
+        "bot_identity",
+        "question",
     ]
     source: Literal["faq", "cache", "rag", "fallback", "handoff", "refused"]
     citations: list[CitationOut]

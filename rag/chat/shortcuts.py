@@ -23,9 +23,15 @@ from workspaces.widget_texts import with_bot_name, with_email
 def courtesy(turn: Turn) -> Answer | None:
     """Greetings, thanks and goodbyes get the persona's reply: the owner's greeting, and their
     replies to thanks and goodbyes (widget settings' ``texts``), first. A message without a
-    word that is no courtesy ("😡", "???") is asked what the visitor needs."""
+    word that is no courtesy ("😡", "???") is asked what the visitor needs. Asked whether a bot
+    answers ("are you a bot?"), the bot says it is one (the owner's ``bot_identity_reply``
+    first): no hand-off, nothing unanswered."""
     if turn.intent == "unclear":
         return Answer(persona_reply("unclear", turn.bot_name), "fallback")
+    if turn.intent == "bot_identity":
+        if own_reply := turn.text("bot_identity_reply"):
+            return Answer(with_bot_name(own_reply, turn.bot_name), "fallback")
+        return Answer(persona_reply("bot_identity", turn.bot_name), "fallback")
     if turn.intent not in COURTESY:
         return None
     own = {"thanks": "thanks_reply", "goodbye": "goodbye_reply"}.get(turn.intent)

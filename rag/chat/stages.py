@@ -43,7 +43,7 @@ Source = Literal["faq", "cache", "rag", "fallback", "handoff", "refused"]
 visitor got its refusal instead (an attempt to make the bot leak its rules, or an answer
 repeating the owner's persona), which is no answer."""
 Channel = Literal["widget", "owner"]
-NOT_QUESTIONS = (*COURTESY, "human", "contact", "unclear")
+NOT_QUESTIONS = (*COURTESY, "human", "contact", "unclear", "bot_identity")
 """Intents answered without retrieval: no question embedded, no FAQ looked up, no model."""
 
 _FOLLOW_UP = re.compile(

@@ -629,6 +629,7 @@ def test_the_widget_reads_only_texts_the_server_serves(source: str) -> None:
         "handoff",
         "thanks_reply",
         "goodbye_reply",
+        "bot_identity_reply",
         "documentation_prefix",
         "no_contact_hint",
     }

@@ -1,0 +1,129 @@
+"""A visitor asking whether a bot or a person answers: "am I talking to a human?", "are you a
+bot?", "is this a real person?", "Spreche ich mit einem Menschen?", "Est-ce que je parle à un
+humain ?", "¿Estoy hablando con una persona?". The bot says honestly that it is an automated
+assistant and that a person from the team is there for the asking (``bot_identity``), without
+retrieval, a model or a hand-off (a tester's finding: these got "Sorry, I don't know..." and
+went on the owner's Unanswered page, or, for "am I talking to a human?", a hand-off with the
+owner alerted though nobody asked for a person).
+
+Only a message that is nothing but the question (a greeting or a filler word before it, "or a
+bot?" after it) is one: "are you a bot? I want to talk to a human" asks for a person, "are you a
+bot? what are your opening hours?" is a question, "is there a bot for Slack?" asks about a
+feature. English, German, French, Spanish, Portuguese, Italian, Russian, Arabic, Chinese and
+Japanese; the text is already reduced by ``courtesy.words`` (casefolded, punctuation gone,
+apostrophes dropped: "c'est" is "cest")."""
+
+from __future__ import annotations
+
+import re
+
+from rag.chat.courtesy import FILLER, GREETING, phrases
+
+_EN_WHAT = (
+    r"(?:human(?: being)?s?|person|people|bot|robot|machine|ai|a i|computer|chat ?bot|program"
+    r"|software|agent|someone|somebody|real one|automated (?:assistant|system|reply|replies|bot"
+    r"|response|responses|chat)|virtual assistant|ai assistant|ai bot)"
+)
+_EN_ADJ = r"(?:real|actual|live|automated|automatic|artificial|virtual|an? )"
+_EN_THING = rf"(?:(?:a|an) )?(?:{_EN_ADJ} ?)*{_EN_WHAT}"
+_EN_OR = rf"(?: or (?:{_EN_THING}|not|real|human|automated|what))?"
+_EN_NOW = r"(?: (?:right now|now|here|today|in this chat|on this chat|on the other end))?"
+_EN_YOU = (
+    r"(?:are you|you are|youre|are u|r you|r u|ru|is this|is it|is this chat|is this thing|am i)"
+)
+
+_DE_WHAT = (
+    r"(?:mensch(?:en)?|person|bot|roboter|maschine|ki|computer|chatbot|programm|mitarbeiter(?:in)?"
+    r"|echt|real|automatisiert|automatisch)"
+)
+_DE_THING = r"(?:(?:ein|eine|einen|einem|einer) )?(?:(?:echte[nmr]?|richtige[nmr]?|reale[nmr]?"
+_DE_THING += rf"|wirkliche[nmr]?|lebende[nmr]?) )?{_DE_WHAT}"
+_FR_WHAT = (
+    r"(?:humain|humaine|personne|robot|bot|machine|ia|ordinateur|chatbot|programme|conseill(?:er|ère)"
+    r"|être humain|etre humain|vrai|vraie|réel|reel|réelle|automatique|automatisé|automatise)"
+)
+_FR_THING = rf"(?:(?:un|une) )?(?:(?:vrai|vraie|véritable|veritable) )?{_FR_WHAT}(?: réel| reel)?"
+_ES_WHAT = (
+    r"(?:persona|humano|humana|bot|robot|máquina|maquina|ia|chatbot|programa|ser humano|real"
+    r"|agente|automático|automatico)"
+)
+_ES_THING = rf"(?:(?:un|una) )?{_ES_WHAT}(?: real| de verdad)?"
+_PT_WHAT = (
+    r"(?:pessoa|humano|humana|bot|robô|robo|máquina|maquina|ia|chatbot|programa|ser humano"
+    r"|atendente|real|automático|automatico)"
+)
+_PT_THING = rf"(?:(?:um|uma) )?{_PT_WHAT}(?: real| de verdade)?"
+_IT_WHAT = (
+    r"(?:persona|umano|umana|bot|robot|macchina|ia|chatbot|programma|essere umano"
+    r"|operat(?:ore|rice)|reale|vero|vera|automatico)"
+)
+_IT_THING = rf"(?:(?:un|una|uno) )?{_IT_WHAT}(?: reale| vera| vero| in carne e ossa)?"
+_RU_WHAT = r"(?:бот|робот|человек|живой человек|машина|ии|программа|нейросеть|оператор)"
+_RU_WITH = r"(?:ботом|роботом|человеком|живым человеком|машиной|программой|оператором)"
+_AR_WHAT = r"(?:روبوت|بوت|إنسان|انسان|شخص|شخص حقيقي|آلة|الة|موظف|ذكاء اصطناعي)"
+
+BOT_IDENTITY = phrases(
+    # English: "am I talking to a human?", "are you a bot or a real person?", "is this automated?"
+    rf"(?:so |wait |honestly |be honest |just curious )?(?:am i|are we|im|i am) "
+    rf"(?:talking|speaking|chatting|texting|writing) (?:to|with) {_EN_THING}{_EN_OR}{_EN_NOW}",
+    rf"(?:so |wait |honestly |be honest )?{_EN_YOU} {_EN_THING}{_EN_OR}{_EN_NOW}",
+    rf"{_EN_YOU} (?:real|human|automated|a real one|for real)(?: or (?:not|{_EN_THING}))?{_EN_NOW}",
+    r"(?:who|what) (?:am i|are we) (?:talking|speaking|chatting) (?:to|with)(?: right now| here)?",
+    r"(?:is there|is anyone|is somebody|is someone) (?:a )?(?:real )?(?:human|person|someone|"
+    r"anyone|somebody) (?:on the other end|behind this|behind this chat|there|reading this)",
+    # German: "Spreche ich mit einem Menschen?", "Bist du ein Bot?", "Ist das ein echter Mensch?"
+    rf"(?:spreche|rede|chatte|schreibe) ich (?:hier |gerade |jetzt )?mit {_DE_THING}"
+    rf"(?: oder (?:mit )?{_DE_THING})?",
+    rf"(?:bist du|sind sie|ist das|ist das hier|ist dies) (?:hier |gerade )?{_DE_THING}"
+    rf"(?: oder {_DE_THING})?",
+    # French: "Est-ce que je parle à un humain ?", "Tu es un robot ?", "C'est un bot ?"
+    rf"(?:est ce que )?(?:je parle|je discute|je suis en train de parler|je converse"
+    rf"|suis je en train de parler|parle je|parlé je) (?:à|a|avec) {_FR_THING}"
+    rf"(?: ou (?:à |a |avec )?{_FR_THING})?",
+    rf"(?:est ce que )?(?:tu es|vous êtes|vous etes|es tu|êtes vous|etes vous|cest|ceci est)"
+    rf" {_FR_THING}(?: ou (?:un |une )?{_FR_THING})?",
+    # Spanish: "¿Estoy hablando con una persona?", "¿Eres un bot?"
+    rf"(?:estoy (?:hablando|chateando|conversando|escribiendo)|hablo|converso|chateo) con "
+    rf"{_ES_THING}(?: o (?:con )?{_ES_THING})?",
+    rf"(?:eres|es usted|usted es|sos|tú eres|tu eres|vos sos|esto es) {_ES_THING}"
+    rf"(?: o {_ES_THING})?",
+    # Portuguese: "Estou falando com uma pessoa?", "Você é um robô?"
+    rf"(?:estou (?:falando|conversando)|to falando|tô falando|falo|converso) com {_PT_THING}"
+    rf"(?: ou (?:com )?{_PT_THING})?",
+    rf"(?:você é|voce é|voce e|você e|vc é|vc e|tu és|tu es|isso é|isso e) {_PT_THING}"
+    rf"(?: ou {_PT_THING})?",
+    # Italian: "Sto parlando con una persona reale?", "Sei un bot?"
+    rf"(?:sto (?:parlando|chattando|scrivendo)|parlo|chatto) con {_IT_THING}"
+    rf"(?: o (?:con )?{_IT_THING})?",
+    rf"(?:sei|sei tu|tu sei|lei è|lei e) {_IT_THING}(?: o {_IT_THING})?",
+    # Russian: "ты бот?", "я говорю \u0441 человеком?"
+    rf"(?:ты|вы|это) (?:что )?(?:настоящий )?{_RU_WHAT}(?: или (?:настоящий )?{_RU_WHAT})?",
+    rf"(?:я )?(?:говорю|общаюсь|разговариваю|переписываюсь) (?:сейчас )?\u0441 {_RU_WITH}"
+    rf"(?: или (?:\u0441 )?{_RU_WITH})?",
+    # Arabic: "هل أنت روبوت؟", "هل أتحدث مع إنسان؟"
+    rf"(?:هل )?(?:أنت|انت|انتي|أنتِ) {_AR_WHAT}(?: حقيقي)?(?: (?:أم|ام|او|أو) {_AR_WHAT})?",
+    rf"(?:هل )?(?:أتحدث|اتحدث|أتكلم|اتكلم) (?:مع|إلى|الى) {_AR_WHAT}(?: حقيقي)?",
+)
+# Chinese and Japanese write no spaces: the whole message ("你是机器人吗", "あなたはボットですか").
+BOT_IDENTITY_UNSPACED = re.compile(
+    r"(?:请问|請問)?(?:你|您)是(?:不是)?(?:真人|机器人|機器人|人工智能|ai|bot|人|客服机器人)(?:吗|嗎|还是真人|還是真人)?"
+    r"|(?:あなたは)?(?:ボット|ロボット|人間|aiボット|ai|本物の人間|機械)(?:です|なん)?か"
+)
+
+
+def _question(reduced: str) -> str:
+    """``reduced`` without a greeting and filler words in front ("hi, are you a bot?")."""
+    rest = GREETING.sub(" ", reduced).split()
+    while rest and rest[0] in FILLER and rest[0] not in ("u", "you", "a"):
+        rest.pop(0)
+    return " ".join(rest)
+
+
+def asks_if_a_bot(reduced: str) -> bool:
+    """Whether ``reduced`` (the message through ``courtesy.words``) is nothing but a visitor
+    asking whether a bot or a person answers."""
+    question = _question(reduced)
+    return bool(BOT_IDENTITY.fullmatch(question) or BOT_IDENTITY_UNSPACED.fullmatch(question))
+
+
+__all__ = ["asks_if_a_bot"]
