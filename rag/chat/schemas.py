@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.text import LineBreaks
+from rag.chat.intents import Intent
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
 CLIENT_MESSAGE_ID_PATTERN = r"^[A-Za-z0-9._:\-]{8,64}$"
@@ -63,17 +64,7 @@ class ChatOut(BaseModel):
     conversation_id: uuid.UUID
     message_id: uuid.UUID
     answer: str
-    intent: Literal[
-        "greeting",
-        "thanks",
-        "goodbye",
-        "human",
-        "lead",
-        "contact",
-        "unclear",
-        "bot_identity",
-        "question",
-    ]
+    intent: Intent
     source: Literal["faq", "cache", "rag", "fallback", "handoff", "refused"]
     citations: list[CitationOut]
     lead_capture: bool
