@@ -22,6 +22,7 @@ from typing import Any, Literal
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.job_registry import job_registry
 from api.schedule import scheduled_jobs
 from billing.provider import PaymentProvider, RazorpayProvider
 from core import migrate
@@ -29,20 +30,16 @@ from core.config import Settings
 from core.db import Database
 from core.db_reach import UNREADABLE_ADDRESS, address_of, check_reachable
 from core.embedded import EmbeddedPostgres, embedded_postgres
-from core.jobs import ArqQueue, InProcessQueue, JobQueue, JobRegistry
+from core.jobs import ArqQueue, InProcessQueue, JobQueue
 from core.limiter import RateLimiter
 from core.looplag import LoopLagMonitor
-from core.mail import FLUSH_JOB as MAIL_FLUSH_JOB
-from core.mail import JOBS as MAIL_JOBS
 from core.mail import MAILER_KEY, MailConfig, Mailer, Templates
 from core.redis import create_redis
 from core.replica import ReadRouting
 from core.scheduler import Scheduler
 from core.setting_checks import masked_url
 from core.urls import base_url
-from lifecycle import deletion, exports
 from lifecycle import jobs as lifecycle_jobs
-from rag.chat import jobs as chat_jobs
 from rag.chat import notify
 from rag.chat.cache import ResponseCache
 from rag.chat.generator import Generator
@@ -51,7 +48,6 @@ from rag.chat.notify import Notifier
 from rag.chat.pipeline import AnswerPipeline
 from rag.chat.repository.conversations import first_visitor_messages
 from rag.knowledge import jobs as knowledge_jobs
-from rag.knowledge import sync as knowledge_sync
 from rag.knowledge.embeddings import Embedder, LocalEmbedder, build_embedder
 from rag.knowledge.rerank import Reranker, build_reranker
 from rag.knowledge.rerank import describe as describe_reranker
@@ -397,41 +393,6 @@ async def owner_session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
             yield session
     finally:
         await owner.dispose()
-
-
-def job_registry() -> JobRegistry:
-    """Every job function, by name: the in-process queue's and `trulybot worker`'s."""
-    return JobRegistry(
-        {
-            **knowledge_jobs.JOBS,
-            **knowledge_sync.JOBS,
-            **chat_jobs.JOBS,
-            **lifecycle_jobs.JOBS,
-            **MAIL_JOBS,
-            **notification_delivery.JOBS,
-        },
-        # Short jobs an owner or a visitor waits for: never behind the workspace's ingestion.
-        uncapped={
-            exports.EXPORT_JOB,
-            chat_jobs.ANALYTICS_JOB,
-            chat_jobs.WEBHOOK_RETRY_JOB,
-            notification_delivery.DISPATCH_JOB,
-            MAIL_FLUSH_JOB,
-        },
-        # One job waiting per id: a workspace's scheduled refresh or webhook retry, a document
-        # revision's ingestion, a deleted workspace's purge.
-        keyed={
-            chat_jobs.ANALYTICS_JOB,
-            chat_jobs.WEBHOOK_RETRY_JOB,
-            knowledge_jobs.INGEST_JOB,
-            deletion.PURGE_JOB,
-        },
-        abandoned={
-            **knowledge_jobs.ABANDONED,
-            **knowledge_sync.ABANDONED,
-            **lifecycle_jobs.ABANDONED,
-        },
-    )
 
 
 async def _job_queue(

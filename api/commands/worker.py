@@ -27,7 +27,8 @@ def _cmd(args: argparse.Namespace) -> int:
     from arq.worker import Worker
     from redis.exceptions import RedisError
 
-    from api.runtime import build_runtime, job_registry
+    from api.job_registry import job_registry
+    from api.runtime import build_runtime
     from api.start_checks import check_schema, check_vector_column, redis_address
     from api.worker_metrics import WorkerMetricsServer
     from core.jobs import ArqQueue, worker_functions

@@ -1,7 +1,7 @@
 """The answer side's background jobs: refreshing a workspace's analytics rollup, retrying a
 workspace's due webhook deliveries.
 
-Registered with the job queue next to the knowledge jobs (api/runtime.py ``job_registry``); the
+Registered with the job queue next to the knowledge jobs (api/job_registry.py); the
 job context carries the knowledge jobs' deps (``rag.knowledge.jobs.DEPS_KEY``), whose database
 it uses. Jobs carry ids only and are idempotent.
 """

@@ -13,7 +13,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from api.runtime import Runtime, job_registry
+from api.job_registry import job_registry
+from api.runtime import Runtime
 from core.db import Database
 from core.jobs import InProcessQueue, JobQueue
 from lifecycle import exports

@@ -14,8 +14,9 @@ from arq.worker import Worker
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from api.job_registry import job_registry
 from api.middleware import request_id_var
-from api.runtime import Runtime, job_registry
+from api.runtime import Runtime
 from core.db import Database
 from core.jobs import ArqQueue, InProcessQueue, JobRegistry, worker_functions
 from core.mail import MAILER_KEY
