@@ -10,24 +10,17 @@ import pytest
 from sqlalchemy import text
 
 from core import migrate
-from core.embedded import EmbeddedPostgres, ensure_database
+from core.embedded import EmbeddedPostgres
 from tests.conftest import APP_ROLE
-from tests.rag.test_question_keys_migration import _workspace
-from tests.test_operator_commands import CREATE_OWNER_ROLE, OWNER_ROLE, _superuser
+from tests.rag.test_question_keys_migration import _workspace, as_production
+from tests.test_operator_commands import OWNER_ROLE, _superuser
 
 DATABASE = "trulybot_downgrades"
 
 
 @pytest.fixture
 async def at_head(pg: EmbeddedPostgres) -> EmbeddedPostgres:
-    await ensure_database(pg.socket_dir, DATABASE, recreate=True)
-    cluster = EmbeddedPostgres(server=pg.server, socket_dir=pg.socket_dir, database=DATABASE)
-    async with _superuser(cluster) as conn:
-        await conn.execute(text(CREATE_OWNER_ROLE))
-        await conn.execute(text(f'ALTER DATABASE "{DATABASE}" OWNER TO {OWNER_ROLE}'))
-        await conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
-    await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
-    return cluster
+    return await as_production(pg, DATABASE, "heads")
 
 
 async def test_downgrade_below_0026_keeps_a_cancelled_delivery_as_failed(

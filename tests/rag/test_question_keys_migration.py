@@ -32,16 +32,22 @@ async def _one(conn: AsyncConnection, sql: str, key: uuid.UUID | None = None) ->
     return (await conn.execute(text(sql), {"id": key, "ws": key})).scalar_one()
 
 
-@pytest.fixture
-async def before_0023(pg: EmbeddedPostgres) -> EmbeddedPostgres:
-    await ensure_database(pg.socket_dir, DATABASE, recreate=True)
-    cluster = EmbeddedPostgres(server=pg.server, socket_dir=pg.socket_dir, database=DATABASE)
+async def as_production(pg: EmbeddedPostgres, database: str, revision: str) -> EmbeddedPostgres:
+    """A new ``database`` owned by the migration role (no superuser, no BYPASSRLS), migrated
+    to ``revision`` as that role."""
+    await ensure_database(pg.socket_dir, database, recreate=True)
+    cluster = EmbeddedPostgres(server=pg.server, socket_dir=pg.socket_dir, database=database)
     async with _superuser(cluster) as conn:
         await conn.execute(text(CREATE_OWNER_ROLE))
-        await conn.execute(text(f'ALTER DATABASE "{DATABASE}" OWNER TO {OWNER_ROLE}'))
+        await conn.execute(text(f'ALTER DATABASE "{database}" OWNER TO {OWNER_ROLE}'))
         await conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
-    await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE, revision="0022")
+    await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE, revision=revision)
     return cluster
+
+
+@pytest.fixture
+async def before_0023(pg: EmbeddedPostgres) -> EmbeddedPostgres:
+    return await as_production(pg, DATABASE, "0022")
 
 
 async def _workspace(cluster: EmbeddedPostgres) -> uuid.UUID:
