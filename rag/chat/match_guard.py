@@ -96,7 +96,7 @@ _OF_ONE_THING = frozenset({"from", "to"})
 """Groups whose words turn a question around only about one same thing: "to" is also the
 infinitive's ("Is it possible to get a refund?" / "Can I get a refund from you?" ask the same),
 so "from" and "to" are opposite only when each is followed by the same content word ("ship
-from the UK" / "ship to the UK")."""
+from the UK" / "ship to the UK"), or by none ("transfer my domain to you" / "from you")."""
 KEPT = frozenset({"same"})
 """Stop words that are content here: "same day delivery" is not "next day delivery"."""
 _PLACES = frozenset(stem(word) for word in ("online", "offline", "shop", "person"))
@@ -184,7 +184,7 @@ def _about_one_thing(a: Words, s: Words, group: frozenset[str]) -> bool:
     for a group other than ``_OF_ONE_THING``)."""
     if group != _OF_ONE_THING:
         return True
-    mine = {thing for pole, thing in a.objects if pole in group and thing}
+    mine = {thing for pole, thing in a.objects if pole in group}
     return any(pole in group and thing in mine for pole, thing in s.objects)
 
 

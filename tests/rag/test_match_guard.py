@@ -44,6 +44,7 @@ OPPOSITES = [
     ("What time is check in?", "What time is check out?"),
     ("Do you ship from the UK?", "Do you ship to the UK?"),
     ("Can I move money from my wallet?", "Can I move money to my wallet?"),
+    ("Can I transfer my domain from you?", "Can I transfer my domain to you?"),
     ("Can I switch from monthly to yearly?", "Can I switch from yearly to monthly?"),
     # "same" is a stop word elsewhere; two places named in the opposite order (held-out near
     # misses m123, m131 that both thresholds let through).
