@@ -1,10 +1,11 @@
 """Requests for a person in English: "I want to talk to a human", "connect me to an agent",
 "real person please". A person named as a feature of the product ("do you offer human
 support?", "is there human review?"), a part of the product named after one ("a live chat
-widget"), someone else's people ("people in my workspace") or a request turned down or asked
-about just before it ("I don't need a human", "do I need to talk to a person to cancel?") make
-no request. ``rag.chat.intents`` reads them with the other languages'
-(``rag.chat.human_languages``)."""
+widget", "a live agent seat"), a noun a person word modifies ("a human resources tool", "a
+representative sample"), someone else's people ("people in my workspace") or a request turned
+down or asked about just before it ("I don't need a human", "do I need to talk to a person to
+cancel?", "do I need a human to approve refunds?") make no request. ``rag.chat.intents`` reads
+them with the other languages' (``rag.chat.human_languages``)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,13 @@ _PRODUCT_PART = (
     r"|button|feature|system|platform|module|sdk|script|panel|role|view|page|mode|inbox"
     r"|queue|seat|license|licence|account)s?(?!\S))"
 )
+# A noun the person word modifies ("a human resources tool", "a representative sample"): no
+# person either.
+_MODIFIER = r"(?! (?:resources?|rights|error|errors|nature|sample|samples|example|examples)(?!\S))"
+# A person wanted or got, whole ("human agent", never just its "human" before a "seat"
+# that follows), then neither a product part nor a noun it modifies ("I need a live agent
+# dashboard", "can I get a human agent seat?": a tester's finding, each was handed off).
+_WANTED = rf"{_DET}(?>{_PERSON}){_PRODUCT_PART}{_MODIFIER}"
 # Who connects: the visitor ("connect with an agent", "i want to connect to a person"), not
 # something of the product ("can the bot connect to a live chat widget?").
 _VISITOR_CONNECTS = (
@@ -62,12 +70,12 @@ _HUMAN = phrases(
     rf"{_VISITOR_CONNECTS} (?:to|with) {_DET}{_HUMAN_NOUN}{_PRODUCT_PART}",
     rf"(?:connect|transfer|put|pass|forward|redirect) me (?:through )?(?:to|with) "
     rf"{_DET}{_HUMAN_NOUN}",
-    rf"(?:want|need|request|prefer|give me|bring|find me|bring me) {_DET}{_PERSON}",
+    rf"(?:want|need|request|prefer|give me|bring|find me|bring me) {_WANTED}",
     # Wanting one, or asking whether one is there, unless it is a feature asked about ("does
     # the plan get human support?", "is there any human review?").
-    rf"get {_DET}{_PERSON}{_FEATURE}",
-    rf"(?:real|live|actual) (?:person|human|agent|operator){_FEATURE}",
-    r"human (?:agent|being|please|pls)" + _FEATURE,
+    rf"get {_WANTED}{_FEATURE}",
+    rf"(?:real|live|actual) (?:person|human|agent|operator){_FEATURE}{_PRODUCT_PART}",
+    r"human (?:agent|being|please|pls)" + _FEATURE + _PRODUCT_PART,
     rf"(?:is|are) (?:there|there any) (?:a |any )?(?:human|real person|live agent|person)s?"
     rf"{_FEATURE}",
 )
@@ -83,6 +91,12 @@ _DECLINED = re.compile(
     r"|dont|do not|never|no|no need (?:for|to)|(?:rather|prefer|d rather) not(?: to)?"
     r"|(?:do|would|will|should) (?:i|we) (?:need|have) to|must (?:i|we)|without"
     r")$"
+)
+# Whether one is needed, just before "need a human" ("do I need a human to approve refunds?",
+# "does it need a real person to verify my ID?"): asked about, not asked for.
+_ASKED_IF_NEEDED = re.compile(
+    r"(?:^|\s)(?:do|does|did|would|will|should|could|might|must) "
+    r"(?:i|we|you|it|one|they|customers|visitors|users)(?: really| still| always| ever)?$"
 )
 # A person word as the first part of a hyphenated word is a modifier ("human-readable",
 # "agent-based"): joined to the rest, it names no person ("live-agent" still does).
@@ -102,8 +116,17 @@ def asks_for_human(text: str) -> bool:
     (``_DECLINED``): "I don't need a human, what's the refund policy?" is a question (a tester's
     finding: it was handed off, the owner alerted, and the refund policy never answered)."""
     reduced = _words(_COMPOUND.sub(r"\1", text))
-    before = (reduced[: found.start()].rstrip() for found in _HUMAN.finditer(reduced))
-    return any(not _DECLINED.search(words) for words in before)
+    return any(
+        not _declined(reduced[: found.start()].rstrip(), found.group(0))
+        for found in _HUMAN.finditer(reduced)
+    )
+
+
+def _declined(before: str, request: str) -> bool:
+    """What comes ``before`` a ``request`` for a person turns it down or asks about it."""
+    if _DECLINED.search(before):
+        return True
+    return request.startswith("need ") and _ASKED_IF_NEEDED.search(before) is not None
 
 
 __all__ = ["HUMAN_ALONE", "asks_for_human"]

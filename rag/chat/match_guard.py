@@ -12,9 +12,10 @@ a semantic match is served, ``contradicts`` compares the words: the match is ref
   "enable" / "disable", "opened" / "unopened"): a word swapped for another;
 - they point opposite ways with words the content check leaves out as stop words
   (``OPPOSITES``: "orders over / under $50", "more / fewer than 5 users", "opt in / out",
-  "from / to the UK"), or hold the same words swapped around one ("from monthly to yearly" /
-  "from yearly to monthly"), or name the same two places in the opposite order ("bought in
-  store ... online" / "bought online ... in store").
+  "from / to the UK": only about one same thing, "to" being the infinitive's too), or hold the
+  same words swapped around one ("from monthly to yearly" / "from yearly to monthly"), or name
+  the same two places in the opposite order ("bought in store ... online" / "bought online ...
+  in store").
 
 "same" counts as a content word though it is a stop word elsewhere ("same day" / "next day"
 delivery).
@@ -91,6 +92,11 @@ $50" / "orders under $50") ask opposite things. One that names none of the group
 I pay in cash?" / "Can I pay by cash?"), and so does one naming a word of the other's ("Can I
 switch to yearly?" / "Can I switch from monthly to yearly?")."""
 _POLES = frozenset().union(*OPPOSITES)
+_OF_ONE_THING = frozenset({"from", "to"})
+"""Groups whose words turn a question around only about one same thing: "to" is also the
+infinitive's ("Is it possible to get a refund?" / "Can I get a refund from you?" ask the same),
+so "from" and "to" are opposite only when each is followed by the same content word ("ship
+from the UK" / "ship to the UK"), or by none ("transfer my domain to you" / "from you")."""
 KEPT = frozenset({"same"})
 """Stop words that are content here: "same day delivery" is not "next day delivery"."""
 _PLACES = frozenset(stem(word) for word in ("online", "offline", "shop", "person"))
@@ -164,13 +170,22 @@ def contradicts(asked: str, stored: str, *, synonyms: bool = True) -> str | None
         return "swapped word"
     for group in OPPOSITES:
         mine, theirs = a.poles & group, s.poles & group
-        if mine and theirs and not mine & theirs:
+        if mine and theirs and not mine & theirs and _about_one_thing(a, s, group):
             return "opposite"
     if _swapped_around(a, s) or _swapped_around(s, a):
         return "opposite"
     if len(a.places) > 1 and set(a.places) == set(s.places) and a.places != s.places:
         return "opposite"
     return None
+
+
+def _about_one_thing(a: Words, s: Words, group: frozenset[str]) -> bool:
+    """Whether the two questions' words of ``group`` point at one same content word (always,
+    for a group other than ``_OF_ONE_THING``)."""
+    if group != _OF_ONE_THING:
+        return True
+    mine = {thing for pole, thing in a.objects if pole in group}
+    return any(pole in group and thing in mine for pole, thing in s.objects)
 
 
 def _swapped_around(a: Words, s: Words) -> bool:
