@@ -292,6 +292,7 @@ async def apply_order_event(
             source=source,
             raw=raw,
             keep_status=decision.outcome == "rejected" and event.name in REVOCATION_EVENTS,
+            amount_refunded=_refunded_so_far(event, decision),
         )
         # Paid already (this payment, or another attempt on the order): a failure reported
         # late is no news for the owners.
@@ -316,6 +317,15 @@ async def apply_order_event(
         order_status=status,
         order_id=order.id,
     )
+
+
+def _refunded_so_far(event: BillingEvent, decision: Decision) -> int | None:
+    """How much of the payment a refund (or a lost chargeback) we accepted says went back so far,
+    for the owners' history: the payment's ``amount_refunded``, else this refund's amount. A
+    partial refund changes no plan, and the history read "captured" at the full amount."""
+    if event.name not in REVOCATION_EVENTS or decision.outcome == "rejected":
+        return None
+    return bounded_int(event.refunded_total) or bounded_int(event.amount)
 
 
 WORKSPACE_DELETED: Final = "the workspace was deleted before this payment: refund it"
