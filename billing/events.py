@@ -403,7 +403,8 @@ async def apply_subscription_event(
 
     Recurring charges are not tied to an order of ours (we do not map Razorpay plans to ours), so
     they change no plan: they are recorded as ``ignored`` / ``recurring_charge`` and tell the
-    owners (``payment.captured``); one ends a ``past_due`` status set before it. A failed
+    owners (``payment.captured``); each is a status event ``active`` at its time (it ends a
+    ``past_due`` set before it; an older failure delivered after it is stale). A failed
     recurring payment, ``subscription.pending`` and ``subscription.halted`` set ``past_due`` and
     tell the owners ``payment.failed``.
     """
@@ -418,7 +419,7 @@ async def apply_subscription_event(
     workspace_id, sub = found
     if event.name in PAYMENT_SUCCESS_EVENTS:
         decision = Decision("ignored", "recurring_charge", "no order of ours: plan unchanged")
-        # Paid after a failed renewal: no longer past due (it stayed so; a tester's finding).
+        # Active at the charge's time: no longer past due, older failures stale.
         old = subscription_state(sub)
         new = paid_again(old, event.occurred_at)
         if new != old:
