@@ -292,6 +292,7 @@ async def apply_order_event(
             source=source,
             raw=raw,
             keep_status=decision.outcome == "rejected" and event.name in REVOCATION_EVENTS,
+            amount_refunded=_refunded_so_far(event, decision),
         )
         # Paid already (this payment, or another attempt on the order): a failure reported
         # late is no news for the owners.
@@ -316,6 +317,15 @@ async def apply_order_event(
         order_status=status,
         order_id=order.id,
     )
+
+
+def _refunded_so_far(event: BillingEvent, decision: Decision) -> int | None:
+    """How much of the payment a refund (or a lost chargeback) we accepted says went back so far,
+    for the owners' history: the payment's ``amount_refunded``, else this refund's amount. A
+    partial refund changes no plan, and the history read "captured" at the full amount."""
+    if event.name not in REVOCATION_EVENTS or decision.outcome == "rejected":
+        return None
+    return bounded_int(event.refunded_total) or bounded_int(event.amount)
 
 
 WORKSPACE_DELETED: Final = "the workspace was deleted before this payment: refund it"
@@ -393,7 +403,8 @@ async def apply_subscription_event(
 
     Recurring charges are not tied to an order of ours (we do not map Razorpay plans to ours), so
     they change no plan: they are recorded as ``ignored`` / ``recurring_charge`` and tell the
-    owners (``payment.captured``); one ends a ``past_due`` status set before it. A failed
+    owners (``payment.captured``); each is a status event ``active`` at its time (it ends a
+    ``past_due`` set before it; an older failure delivered after it is stale). A failed
     recurring payment, ``subscription.pending`` and ``subscription.halted`` set ``past_due`` and
     tell the owners ``payment.failed``.
     """
@@ -408,7 +419,7 @@ async def apply_subscription_event(
     workspace_id, sub = found
     if event.name in PAYMENT_SUCCESS_EVENTS:
         decision = Decision("ignored", "recurring_charge", "no order of ours: plan unchanged")
-        # Paid after a failed renewal: no longer past due (it stayed so; a tester's finding).
+        # Active at the charge's time: no longer past due, older failures stale.
         old = subscription_state(sub)
         new = paid_again(old, event.occurred_at)
         if new != old:

@@ -48,6 +48,8 @@ class BillingPayment(Base):
     razorpay_payment_id: Mapped[str] = mapped_column(String(64), unique=True)
     amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    # How much of it went back so far (paise), the largest figure a refund reported (0031).
+    amount_refunded: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     status: Mapped[str] = mapped_column(String(16))
     method: Mapped[str | None] = mapped_column(String(32), nullable=True)
     source: Mapped[str] = mapped_column(String(16))

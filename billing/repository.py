@@ -125,9 +125,11 @@ async def upsert_payment(
     source: str,
     raw: dict[str, Any],
     keep_status: bool = False,
+    amount_refunded: int | None = None,
 ) -> None:
     """Insert the payment or refresh it; a status only moves forward (see ``PAYMENT_RANK``),
-    and not at all with ``keep_status`` (a refund we rejected says nothing of the payment)."""
+    and not at all with ``keep_status`` (a refund we rejected says nothing of the payment).
+    ``amount_refunded`` only grows: an older event delivered again takes no refund back."""
     stmt = insert(BillingPayment).values(
         id=uuid.uuid4(),
         workspace_id=workspace_id,
@@ -139,6 +141,7 @@ async def upsert_payment(
         method=method,
         source=source,
         raw=raw,
+        amount_refunded=amount_refunded,
     )
     excluded = stmt.excluded
     stmt = stmt.on_conflict_do_update(
@@ -154,6 +157,9 @@ async def upsert_payment(
             "method": func.coalesce(excluded.method, BillingPayment.method),
             "amount": func.coalesce(BillingPayment.amount, excluded.amount),
             "currency": func.coalesce(BillingPayment.currency, excluded.currency),
+            "amount_refunded": func.greatest(
+                BillingPayment.amount_refunded, excluded.amount_refunded
+            ),
             "raw": BillingPayment.raw.op("||")(excluded.raw),
             "updated_at": utcnow(),
         },

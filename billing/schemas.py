@@ -96,6 +96,9 @@ class PaymentOut(_Out):
     period: str
     amount: int | None
     currency: str | None
+    amount_refunded: int = Field(
+        default=0, description="how much of it was refunded so far, in paise (same currency)"
+    )
     status: str
     method: str | None
     source: str

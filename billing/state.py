@@ -21,29 +21,22 @@ Webhooks arrive at least once and in any order, so the reducer is written agains
 - payments are applied at most once (``applied_payment_ids``);
 - the plan follows the latest successful payment by event time: an older payment for a different
   plan arriving late is ignored as ``superseded`` (the money question is left to a human/refund);
-- the status (active / past_due / cancelled) follows the latest status-bearing event by event time;
-  on a tie in time the more severe status wins (cancelled > past_due > active), so the result does
-  not depend on arrival order;
+- the status (active / past_due / cancelled) follows the latest status-bearing event by event time
+  (a payment or a recurring charge is ``active``); on a tie the more severe status wins
+  (cancelled > past_due > active), so the result does not depend on arrival order;
 - a paid period starts at the payment's event time, or at ``current_period_end`` when the same plan
   code is extended while that period is still running (``max(now, current_period_end)``). Monthly
   adds one calendar month (day clamped: Jan 31 -> Feb 28/29), yearly one year. Switching to another
   plan starts a fresh period at the payment time (no proration here);
 - a payment whose amount or currency differs from the expected order is rejected with a reason;
-- each applied payment remembers the interval it paid for (``paid_periods``: start and end,
-  chained after the previous one when it extended the plan). A full refund takes back only the
-  unused part of **that payment's own interval** (from the refund time, or from the interval's
-  start when it had not begun) and moves the intervals chained after it earlier by as much; a
-  refund of a payment whose interval is used up, or whose plan was replaced by another plan's
-  payment, takes nothing back (it is recorded). When the refund leaves the current plan nothing
-  paid, the plan falls back to an earlier payment of another plan whose interval still runs (an
-  upgrade refunded: the lower plan paid before it), else the subscription is cancelled. A refund
-  that arrives before its capture is remembered so the capture is not applied later. A partial
-  refund changes nothing, unless the refunds so far add up to the whole payment (the payment's
-  ``amount_refunded``). A chargeback the merchant lost (``payment.dispute.lost``) counts as a
-  full refund.
-- a payment applied before intervals were recorded (a state stored by an older release) has
-  none; ``derive_paid_periods`` rebuilds them from the payments' times, and a payment still
-  without one is taken to be the last period of the current plan (what older releases assumed).
+- each applied payment remembers the interval it paid for (``paid_periods``, chained after the
+  one before when it extended the plan). A full refund (refunds adding up to the payment, a lost
+  chargeback) takes back only the unused part of that payment's own interval and moves the
+  intervals chained after it earlier; the plan may fall back to an earlier payment of another
+  plan still running, else the subscription is cancelled (``_apply_refund``, docs/billing.md
+  "State machine"). A refund before its capture blocks it; a partial refund changes nothing.
+- a payment applied by an older release has no interval (``derive_paid_periods`` rebuilds them);
+  one still without is taken to be the last period of the current plan.
 """
 
 from __future__ import annotations
@@ -72,6 +65,7 @@ __all__ = [
     "add_period",
     "apply_event",
     "next_order_status",
+    "paid_again",
 ]
 
 # --------------------------------------------------------------------------------------------------
@@ -289,9 +283,9 @@ def _with_status(
 
 
 def paid_again(state: SubscriptionState, at: datetime) -> SubscriptionState:
-    """A successful recurring charge at ``at``: a ``past_due`` subscription is ``active`` again
-    (unless a later status event has set it since); any other status stays."""
-    return _with_status(state, "active", at) if state.status == "past_due" else state
+    """A recurring charge at ``at`` is a status event ``active`` at its time, as our payments
+    are: an older failure delivered after it is stale (it left ``past_due`` for good)."""
+    return _with_status(state, "active", at)
 
 
 def _outcome(
@@ -489,11 +483,17 @@ def apply_event(
         if event.subscription_id is None:
             # A failed checkout attempt (e.g. an upgrade) leaves the current plan alone.
             return state, Decision("ignored", "checkout_payment_failed", "plan unchanged")
-        return _outcome(state, _with_status(state, "past_due", event.occurred_at), "applied")
+        return _status_event(state, "past_due", event.occurred_at)
     if event.name in SUBSCRIPTION_EVENTS:
-        target = SUBSCRIPTION_EVENTS[event.name]
-        new = _with_status(state, target, event.occurred_at)
-        if new is state and state.status != target:
-            return state, Decision("ignored", "stale_event", "status set by a later event")
-        return _outcome(state, new, "applied")
+        return _status_event(state, SUBSCRIPTION_EVENTS[event.name], event.occurred_at)
     return state, Decision("ignored", "unsupported_event", event.name)
+
+
+def _status_event(
+    state: SubscriptionState, target: SubscriptionStatus, at: datetime
+) -> tuple[SubscriptionState, Decision]:
+    """``stale_event`` when a later event (status, payment, charge) set another status."""
+    new = _with_status(state, target, at)
+    if new is state and state.status != target:
+        return state, Decision("ignored", "stale_event", "status set by a later event")
+    return _outcome(state, new, "applied")

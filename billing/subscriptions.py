@@ -183,6 +183,7 @@ def _payment_out(payment: BillingPayment, order: BillingOrder) -> PaymentOut:
         period=order.period,
         amount=payment.amount,
         currency=payment.currency,
+        amount_refunded=payment.amount_refunded or 0,
         status=payment.status,
         method=payment.method,
         source=payment.source,

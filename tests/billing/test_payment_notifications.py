@@ -194,6 +194,35 @@ async def test_a_stale_failure_after_a_later_status_mails_nobody(
     assert [m for m in mails if "Payment failed" in str(m.message["Subject"])] == []
 
 
+async def test_a_renewal_failure_delivered_after_the_charge_that_settled_it_changes_nothing(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+) -> None:
+    """Out of order: ``subscription.charged`` (the retried renewal, paid) arrives before the
+    ``subscription.pending`` of the attempt that failed a minute earlier. The subscription
+    stayed ``past_due`` for good, and the owners read "Payment failed ... Razorpay will retry"
+    after "Payment received"."""
+    runtime, client = mailing
+    owner = await signup(client, "Renewed")
+    sub = make_subscription(plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id})
+    activated = webhook_payload(
+        "subscription.activated", subscription=sub, created_at=1_900_000_000
+    )
+    assert (await post_webhook(client, activated)).status_code == 200
+    paid = make_payment(order_id=razorpay_id("order"), amount=49_900)
+    charged = webhook_payload(
+        "subscription.charged", subscription=sub, payment=paid, created_at=1_902_592_060
+    )
+    answer = await post_webhook(client, charged)
+    assert answer.json()["reason"] == "recurring_charge", answer.text
+    pending = webhook_payload("subscription.pending", subscription=sub, created_at=1_902_592_000)
+    answer = await post_webhook(client, pending)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["reason"] == "stale_event"
+    assert (await subscription(client, owner))["status"] == "active"
+    mails = await _payment_mails(runtime, smtp, owner.email)
+    assert [str(m.message["Subject"]) for m in mails] == ["[Renewed] Payment received: 499.00 INR"]
+
+
 async def test_a_recurring_charge_of_an_unknown_subscription_mails_nobody(
     mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
 ) -> None:

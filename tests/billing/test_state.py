@@ -23,6 +23,7 @@ from billing.state import (
     add_period,
     apply_event,
     next_order_status,
+    paid_again,
 )
 from tests.fakes.razorpay_server import (
     make_dispute,
@@ -264,6 +265,26 @@ def test_failed_checkout_keeps_the_plan_failed_renewal_is_past_due() -> None:
     assert after.effective_plan(later) == "starter"
     recovered, _ = apply_event(after, paid("pay_4", later + timedelta(hours=2)))
     assert recovered.status == "active"
+
+
+@pytest.mark.parametrize(
+    "failure", ["subscription.pending", "subscription.halted", "payment.failed"]
+)
+def test_a_renewal_charge_outranks_an_older_failure_delivered_after_it(failure: str) -> None:
+    """Razorpay delivers out of order: the failed renewal (day 30) came after the charge that
+    settled it (day 31). In order the subscription ends active; the other way round it stayed
+    past_due for good (the charge set no time, so the older failure looked new)."""
+    active, _ = apply_event(SubscriptionState(), BillingEvent("subscription.activated", T0))
+    failed = BillingEvent(
+        failure, T0 + timedelta(days=30), payment_id="pay_f", subscription_id="sub_1"
+    )
+    charged_at = T0 + timedelta(days=31)
+    in_order, _ = apply_event(active, failed)
+    in_order = paid_again(in_order, charged_at)
+    late = paid_again(active, charged_at)
+    late, decision = apply_event(late, failed)
+    assert in_order.status == late.status == "active"
+    assert decision == Decision("ignored", "stale_event", "status set by a later event")
 
 
 def refund(payment_id: str, at: datetime, amount: int = 99_900) -> BillingEvent:

@@ -19,13 +19,13 @@ from api.runtime import Runtime
 from core.db import Database
 from core.pagination import cursor_scope, encode_key
 from dashboard.app import PAGE_ROUTERS
-from dashboard.web import PREFIX
+from dashboard.web import PREFIX, utc_time
 from tests.conftest import Owner, runtime_of, signup
 from tests.dashboard.conftest import WebOwner, asked_by_a_visitor
 from workspaces import repository as ws_repo
 from workspaces import usage_repository
 from workspaces.plans import METRICS
-from workspaces.usage import month_key
+from workspaces.usage import month_key, month_reset
 
 TEXT = (
     b"Acme warranty policy. The Acme backup appliance has a three-year warranty covering "
@@ -563,6 +563,11 @@ async def test_plan_page_says_visitors_are_refused_when_a_monthly_limit_is_reach
     said = re.sub(r"<[^>]+>", "", line.group(1))
     assert "Your bot refuses new visitors' messages until" in said
     assert "this month's conversations (150) reached the free plan's limit." in said
+    # When, with its zone: counters reset at midnight UTC, the evening before for an owner in
+    # America and 05:30 for one in India (a bare date was read as the owner's own day).
+    reset = utc_time(month_reset())
+    assert f"until {reset}:" in said
+    assert f"Monthly counters reset on {reset}." in re.sub(r"<[^>]+>", "", page)
 
 
 @pytest.mark.parametrize("path", ["/app/w/{ws}/leads?cursor=garbage"])
