@@ -267,7 +267,7 @@ def _missing_role(role: str) -> str:
 
 async def downgrade(owner_url: str, revision: str) -> None:
     """Undo revisions down to ``revision``, each in its own transaction as ``upgrade`` applies
-    them (those that build an index CONCURRENTLY, 0030 and 0031, run outside any)."""
+    them (those that build an index CONCURRENTLY, 0030 and 0032, run outside any)."""
     engine = create_engine(owner_url, pool_size=1, max_overflow=0, statement_timeout_ms=0)
     try:
         async with engine.connect() as conn:

@@ -147,7 +147,7 @@ class LeadSubmission(Base):
     phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     source: Mapped[str] = mapped_column(String(40), default="widget")
-    # ON DELETE SET NULL (0031); retention also notes when it deleted the conversation.
+    # ON DELETE SET NULL (0032); retention also notes when it deleted the conversation.
     conversation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
     conversation_deleted_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True

@@ -1,7 +1,7 @@
 """A lead submission's conversation: a foreign key that sets it NULL, and when retention took it.
 
-Revision ID: 0031
-Revises: 0030
+Revision ID: 0032
+Revises: 0031
 Create Date: 2026-12-04
 
 ``lead_submissions.conversation_id`` had no foreign key: after retention deleted a conversation
@@ -31,8 +31,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0031"
-down_revision: str | None = "0030"
+revision: str = "0032"
+down_revision: str | None = "0031"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,4 +1,4 @@
-"""0031 on a database set up as production is (the migration role no superuser, no BYPASSRLS):
+"""0032 on a database set up as production is (the migration role no superuser, no BYPASSRLS):
 the submissions naming a conversation retention already deleted are unlinked and marked, the
 others kept, and from then on deleting a conversation sets its submissions' link NULL."""
 
@@ -15,12 +15,12 @@ from tests.conftest import APP_ROLE
 from tests.rag.test_question_keys_migration import _workspace, as_production
 from tests.test_operator_commands import OWNER_ROLE, _superuser
 
-DATABASE = "trulybot_migration_0031"
+DATABASE = "trulybot_migration_0032"
 
 
 @pytest.fixture
-async def before_0031(pg: EmbeddedPostgres) -> EmbeddedPostgres:
-    return await as_production(pg, DATABASE, "0030")
+async def before_0032(pg: EmbeddedPostgres) -> EmbeddedPostgres:
+    return await as_production(pg, DATABASE, "0031")
 
 
 async def _submission(conn, workspace: uuid.UUID, conversation: uuid.UUID) -> uuid.UUID:  # type: ignore[no-untyped-def]
@@ -55,9 +55,9 @@ async def _links(cluster: EmbeddedPostgres) -> dict[uuid.UUID, tuple[uuid.UUID |
 
 
 async def test_dangling_submissions_are_unlinked_and_deletes_set_null_afterwards(
-    before_0031: EmbeddedPostgres,
+    before_0032: EmbeddedPostgres,
 ) -> None:
-    cluster = before_0031
+    cluster = before_0032
     workspace = await _workspace(cluster)
     kept, gone = uuid.uuid4(), uuid.uuid4()  # a conversation that exists, one retention took
     async with _superuser(cluster) as conn:
@@ -83,6 +83,6 @@ async def test_dangling_submissions_are_unlinked_and_deletes_set_null_afterwards
     assert (await _links(cluster))[linked] == (None, False)
 
     # Down and up again: the key, the columns and the indexes go and come back.
-    await migrate.downgrade(cluster.app_url(OWNER_ROLE), "0030")
+    await migrate.downgrade(cluster.app_url(OWNER_ROLE), "0031")
     await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
     assert set(await _links(cluster)) == {linked, dangling}
