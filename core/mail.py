@@ -29,7 +29,10 @@ it. A message is given up on after ``RELAY_OUTAGE_KEEP`` of that.
 
 Several workers may flush at once: each message is claimed on its own (``locked_until``) just
 before it is sent, and the claim is the token its flush marks it with (sent, or tried), so a
-flush whose claim ran out cannot overwrite another flush's outcome.
+flush whose claim ran out cannot overwrite another flush's outcome. Right before each try the
+flush checks that the message is still in the outbox under its claim: a withdrawn invitation
+(an erasure, a purge) deletes its unsent mail, and one withdrawn while a flush held it (a 4xx,
+then the backoff) is not handed to the relay afterwards.
 
 Credentials in ``SMTP_URL`` never cross a connection without TLS: with ``SMTP_STARTTLS=auto``
 they make STARTTLS required, and a server that does not offer it (or a network that strips the
@@ -250,7 +253,15 @@ class Mailer:
     def build(self, row: repo.OutboxRow) -> EmailMessage:
         return build_message(row, mail_from=self.config.mail_from, reply_to=self.config.reply_to)
 
-    async def _deliver(self, message: EmailMessage) -> str:
+    async def _deliver(self, row: repo.OutboxRow) -> str | None:
+        """Hand ``row`` to the transport, with this flush's tries; where it went, or None when
+        it left the outbox (or this flush's claim) before a try: asked again right before each
+        one, since a try and the backoff after a 4xx take seconds, and a withdrawn invitation,
+        an erasure or a purge deletes the mail meanwhile. No row lock is held across a try: it
+        would keep a connection in a transaction through the relay's timeouts and make the
+        owner's withdrawal wait for them, and stop nothing more (a mail the relay has started
+        taking is out of our hands either way)."""
+        message = self.build(row)
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(max(1, self.config.tries_per_flush)),
             wait=wait_exponential(multiplier=self.config.retry_seconds, max=30),
@@ -258,6 +269,9 @@ class Mailer:
             reraise=True,
         ):
             with attempt:
+                async with self.db.transaction() as session:
+                    if not await repo.still_claimed(session, row.id, claim=row.claim):
+                        return None
                 return await self.transport.send(message)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -308,7 +322,7 @@ class Mailer:
     async def _send_one(self, row: repo.OutboxRow) -> int | None:
         """1 sent, 0 not (retried later, or failed for good), None: the relay is down."""
         try:
-            where = await self._deliver(self.build(row))
+            where = await self._deliver(row)
         except Exception as exc:
             refused = is_permanent(exc)
             relay_down = not refused and is_relay_down(exc)
@@ -348,6 +362,14 @@ class Mailer:
                 "" if mine else " (its claim had run out: left to the flush that holds it)",
             )
             return None if relay_down else 0
+        if where is None:
+            log.info(
+                "mail %s (%s) to %s not sent: withdrawn, erased or claimed by another flush",
+                row.id,
+                row.template,
+                _mask(row.recipient),
+            )
+            return 0
         async with self.db.transaction() as session:
             mine = await repo.mark_sent(session, row.id, claim=row.claim, sent_at=datetime.now(UTC))
         log.info("mail %s (%s) to %s sent: %s", row.id, row.template, _mask(row.recipient), where)

@@ -155,6 +155,21 @@ async def delete_claimed(
     )
 
 
+async def still_claimed(
+    session: AsyncSession, mail_id: uuid.UUID, *, claim: datetime | None
+) -> bool:
+    """Whether the message is still unsent and held by ``claim``: not deleted (a withdrawn
+    invitation, an erasure, a purge) nor claimed by another flush since."""
+    result = await session.execute(
+        text(
+            "SELECT 1 FROM mail_outbox"
+            " WHERE id = :id AND locked_until = :claim AND sent_at IS NULL AND failed_at IS NULL"
+        ),
+        {"id": mail_id, "claim": claim},
+    )
+    return result.first() is not None
+
+
 async def exists(session: AsyncSession, mail_id: uuid.UUID) -> bool:
     """Whether the message is still in the outbox (an erasure or a purge deletes it)."""
     result = await session.execute(

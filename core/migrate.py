@@ -267,7 +267,7 @@ def _missing_role(role: str) -> str:
 
 async def downgrade(owner_url: str, revision: str) -> None:
     """Undo revisions down to ``revision``, each in its own transaction as ``upgrade`` applies
-    them (one that builds an index CONCURRENTLY, 0030, runs outside any)."""
+    them (those that build an index CONCURRENTLY, 0030 and 0032, run outside any)."""
     engine = create_engine(owner_url, pool_size=1, max_overflow=0, statement_timeout_ms=0)
     try:
         async with engine.connect() as conn:

@@ -417,6 +417,15 @@ async def delete_conversations_before(
             UnansweredQuestion.conversation_id.in_(ids),
         )
     )
+    # Leads outlive their conversations: unlinked here, noting when (the keys would set the ids
+    # NULL alone, and the lead page could not tell a deleted conversation from none).
+    now = utcnow()
+    for table in (Lead, LeadSubmission):
+        await session.execute(
+            update(table)
+            .where(table.workspace_id == workspace_id, table.conversation_id.in_(ids))
+            .values(conversation_id=None, conversation_deleted_at=now)
+        )
     await session.execute(
         delete(Conversation).where(
             Conversation.workspace_id == workspace_id, Conversation.id.in_(ids)

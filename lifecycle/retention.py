@@ -15,7 +15,8 @@ its messages, their feedback and its unanswered questions; the workspace's webho
 made before the same time go too (a handoff's payload quotes the visitor's message and session
 id), and so do the owners' handoff summaries quoting a deleted conversation's first words (kept
 in the mail outbox a week after sending; the file outbox's copies after the commit). Leads and
-lead submissions are not conversations and stay, unlinked from the conversation.
+lead submissions are not conversations and stay, unlinked from the conversation with the time it
+went (``conversation_deleted_at``, migration 0032: the lead's page says so).
 """
 
 from __future__ import annotations

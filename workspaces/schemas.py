@@ -333,6 +333,9 @@ class LeadOut(_Out):
     status: LeadStatus
     notes: str | None
     conversation_id: uuid.UUID | None
+    conversation_deleted_at: datetime | None = Field(
+        description="When conversation retention deleted its conversation (conversation_id null)"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -354,6 +357,9 @@ class LeadSubmissionOut(_Out):
     message: str | None
     source: str
     conversation_id: uuid.UUID | None
+    conversation_deleted_at: datetime | None = Field(
+        description="When conversation retention deleted the conversation it was sent from"
+    )
     created_at: datetime
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any, Literal
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlencode
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -17,7 +17,7 @@ from api.throttling import rate_limit_invitation
 from core.errors import AppError, Conflict, Forbidden, ValidationFailed
 from dashboard.page_route import PageRoute
 from dashboard.pages import data
-from dashboard.pages.common import PageDep, field_errors, form_fields, refusal
+from dashboard.pages.common import Page, PageDep, field_errors, form_fields, refusal
 from dashboard.web import PREFIX, is_htmx, redirect, render
 from lifecycle import deletion
 from rag.knowledge.addresses import check_new_webhook_url
@@ -118,8 +118,13 @@ async def _team_context(
         if acting_keys and _may(page, Action.API_KEYS_READ)
         else {}
     )
+    # Each list's "more" link keeps where the other two are (it reset them to their first page).
+    where = {"members_cursor": members_cursor, "revoked_cursor": revoked_cursor, "cursor": cursor}
     return {
         "page": page,
+        "more_members_url": _team_url(page, where, members_cursor=next_members),
+        "older_revoked_url": _team_url(page, where, revoked_cursor=next_revoked) + "#keys-h",
+        "older_audit_url": _team_url(page, where, cursor=next_cursor) + "#audit-h",
         "notification_preferences": preferences,
         "notification_modes": notifications.MODES,
         "members": members,
@@ -144,6 +149,12 @@ async def _team_context(
         "key_errors": {},
         "new_key": None,
     }
+
+
+def _team_url(page: Page, where: dict[str, str | None], **moved: str | None) -> str:
+    """The team page with one list moved to another page and the others where they are."""
+    query = urlencode([(name, value) for name, value in {**where, **moved}.items() if value])
+    return page.url("team") + (f"?{query}" if query else "")
 
 
 @router.get("/w/{workspace_id}/team")

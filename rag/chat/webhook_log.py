@@ -97,14 +97,15 @@ async def deliveries_page(
     """The workspace's webhook deliveries newest first (of one ``status`` when given) and the
     cursor of the next page. Owners and admins (and API keys), as for the webhook itself: 422
     ``validation_error`` for an unknown status, ``invalid_cursor`` for a cursor that does not
-    decode."""
+    decode or pages another filter (a cursor continues the status it was handed out with: the
+    rows of another one newer than its row would be skipped)."""
     authorize(access, Action.WEBHOOK_READ)
     if status is not None and status not in STATUSES:
         raise ValidationFailed(
             f"status must be one of {', '.join(STATUSES)}",
             details=[{"field": "status", "message": f"one of {', '.join(STATUSES)}"}],
         )
-    scope = cursor_scope("webhook_deliveries", access.workspace.id)
+    scope = cursor_scope("webhook_deliveries", access.workspace.id, status or "any")
     after = decode_cursor(cursor, scope=scope) if cursor else None
     rows = await repo.list_deliveries(
         session, workspace_id=access.workspace.id, limit=limit + 1, after=after, status=status

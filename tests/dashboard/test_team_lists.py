@@ -117,3 +117,29 @@ async def test_members_come_a_page_at_a_time_and_are_named_on_every_page(
 
 def _members_table(html: str) -> str:
     return _table(html, "members")
+
+
+def _link(html: str, text: str) -> str:
+    found = re.search(rf'<a href="([^"]+)"[^>]*>{text}</a>', html)
+    assert found, text
+    return found.group(1).replace("&amp;", "&")
+
+
+async def test_paging_one_list_keeps_the_other_lists_where_they_were(web: WebOwner) -> None:
+    """The team page holds three paged lists (members, revoked keys, the audit log); each
+    "more" link carried its own cursor only, so reading older audit entries sent the revoked
+    keys back to their first page, and the other way round."""
+    for n in range(21):  # a second page of revoked keys, and of the audit log (42 entries)
+        key_id, _ = await _new_key(web, f"spent {n}")
+        assert (await web.post(web.url(f"team/api-keys/{key_id}/revoke"))).status_code == 303
+    first = await web.client.get(web.url("team"))
+    keys_page = await web.client.get(_link(first.text, "Older revoked keys"))
+    assert "spent 0" in _table(keys_page.text, "revoked-keys")
+    both = await web.client.get(_link(keys_page.text, "Older entries"))
+    assert both.status_code == 200
+    assert "spent 0" in _table(both.text, "revoked-keys")  # still the keys' second page
+    assert "Older entries" not in both.text  # the audit log's last page
+    audit_page = await web.client.get(_link(first.text, "Older entries"))
+    back = await web.client.get(_link(audit_page.text, "Older revoked keys"))
+    assert "Older entries" not in back.text  # the audit log stayed on its second page
+    assert "spent 0" in _table(back.text, "revoked-keys")

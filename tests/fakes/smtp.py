@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import logging
@@ -52,8 +53,22 @@ class Handler:
     refuse_next: int = 0  # answer this many DATA commands with a temporary failure
     refused: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # A message under way: with ``hold`` set, DATA sets ``entered`` and answers only once
+    # ``hold`` is cleared (``release``), so a test acts while the flush waits on the relay.
+    hold: threading.Event | None = None
+    entered: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        gate, self.hold = self.hold, None
+        if gate is not None:
+            gate.set()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        gate = self.hold
+        if gate is not None:
+            self.entered.set()
+            # aiosmtpd's own thread and loop: the flush waits for the answer meanwhile
+            await asyncio.get_running_loop().run_in_executor(None, gate.wait, 60)
         with self.lock:
             if self.refuse_next > 0:
                 self.refuse_next -= 1

@@ -93,3 +93,43 @@ async def test_admins_see_the_deliveries_and_members_or_strangers_do_not(
     assert response.status_code == status, response.text
     if status == 200:
         assert len(response.json()["items"]) == 1
+
+
+async def test_a_cursor_is_bound_to_the_status_filter_it_was_handed_out_with(
+    client: httpx.AsyncClient, owner: Owner, db: Database
+) -> None:
+    """A cursor of the unfiltered list, sent with ``status=pending``, gave the pending
+    deliveries older than the cursor's row: the newer pending ones were silently skipped (and
+    the other way round). A cursor now pages the filter it came from; with another it is 422."""
+    workspace_id = uuid.UUID(owner.workspace_id)
+    notifier = notify.Notifier(db, allow_private=True)
+    with receiver([404, 404, 200]) as hook:
+        older_pending, _ = await _setup(db, owner, hook.url())
+        assert not await notifier.attempt(workspace_id, older_pending)
+        newer_pending, _ = await _setup(db, owner, hook.url())
+        assert not await notifier.attempt(workspace_id, newer_pending)
+        delivered, _ = await _setup(db, owner, hook.url())
+        assert await notifier.attempt(workspace_id, delivered)
+
+    async def page(**params: object) -> httpx.Response:
+        return await client.get(
+            owner.url("/webhook/deliveries"), params=params, headers=owner.headers
+        )
+
+    unfiltered = (await page(limit=2)).json()
+    assert [i["id"] for i in unfiltered["items"]] == [str(delivered), str(newer_pending)]
+    pending = (await page(limit=1, status="pending")).json()
+    assert [i["id"] for i in pending["items"]] == [str(newer_pending)]
+    for params in (
+        {"status": "pending", "cursor": unfiltered["next_cursor"]},
+        {"status": "delivered", "cursor": pending["next_cursor"]},
+        {"cursor": pending["next_cursor"]},
+    ):
+        refused = await page(limit=1, **params)
+        assert refused.status_code == 422, (params, refused.text)
+        assert refused.json()["error"]["code"] == "invalid_cursor", params
+    rest = (await page(limit=1, status="pending", cursor=pending["next_cursor"])).json()
+    assert [i["id"] for i in rest["items"]] == [str(older_pending)]
+    assert (await page(limit=2, cursor=unfiltered["next_cursor"])).json()["items"][0]["id"] == (
+        str(older_pending)
+    )
