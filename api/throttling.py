@@ -3,7 +3,8 @@
 * ``RateLimitMiddleware`` applies the ``api`` class to every ``/api/v1`` and ``/app`` request:
   per client IP and, for ``Bearer tb_...`` API keys, per key. The payment webhook is exempt.
 * ``RateLimitAuth`` / ``RateLimitIngest`` are route dependencies (``dependencies=[...]``).
-* ``rate_limit_chat(request, workspace_id, session_id)`` is awaited by the chat endpoints.
+* ``rate_limit_chat(request, workspace_id, session_id, client_message_id)`` is awaited by the chat
+  endpoints.
 * ``login_attempt(request, email=...)`` guards the login endpoint (source lock, account slowdown).
 
 The counting itself is ``core.limiter`` (no HTTP there); this module owns the HTTP side: the
@@ -144,22 +145,35 @@ async def rate_limit_ingest(request: Request, access: WorkspaceDep) -> None:
 
 
 async def rate_limit_chat(
-    request: Request, workspace_id: uuid.UUID | str, session_id: uuid.UUID | str | None
+    request: Request,
+    workspace_id: uuid.UUID | str,
+    session_id: uuid.UUID | str | None,
+    client_message_id: str | None = None,
 ) -> None:
     """One chat message: per visitor (workspace + session id), per client IP, per workspace.
 
     Raises 429 ``rate_limited`` with Retry-After. A visitor over their limit does not spend the
-    workspace's budget (the workspace limit is counted last).
+    workspace's budget (the workspace limit is counted last). Another try of a message already
+    recorded with its ``client_message_id`` (the widget asks again every 2 s while it is being
+    answered) is no new message: the visitor's limit does not refuse it (looked up only when
+    it would), so a slow answer does not end in "too many messages"; the address's and the
+    workspace's limits still do.
     """
     runtime = _runtime(request)
     settings = runtime.settings
     if session_id:
-        await enforce(
-            request,
-            "chat",
-            f"visitor:{workspace_id}:{session_id}",
-            settings.rate_limit_chat_visitor,
-        )
+        try:
+            await enforce(
+                request,
+                "chat",
+                f"visitor:{workspace_id}:{session_id}",
+                settings.rate_limit_chat_visitor,
+            )
+        except RateLimited:
+            if client_message_id is None or not await repeats.already_sent(
+                runtime.db, uuid.UUID(str(workspace_id)), client_message_id
+            ):
+                raise
     await enforce(request, "chat", "ip:" + request_client_ip(request), settings.rate_limit_chat_ip)
     await enforce(request, "chat", f"ws:{workspace_id}", settings.rate_limit_chat_workspace)
 

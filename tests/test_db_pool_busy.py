@@ -18,7 +18,8 @@ from api.sse import sse_response
 from core.config import Settings
 from core.db import Database
 from core.embedded import EmbeddedPostgres
-from tests.conftest import APP_ROLE, client_for, make_runtime, make_settings, signup
+from tests.conftest import APP_ROLE, client_for, login, make_runtime, make_settings, signup
+from tests.dashboard.conftest import PASSWORD, web_signup
 from tests.fakes.openai_server import FakeOpenAI
 from tests.rag.test_answers import fake_llm, llm_settings, refunds_owner
 from tests.rag.test_chat import chat, parse_sse
@@ -89,3 +90,45 @@ async def test_a_stream_whose_recording_finds_the_pool_busy_ends_with_database_b
             "error",
             {"code": "database_busy", "message": "The service is busy; try again shortly"},
         )
+
+
+async def test_the_owners_chat_holds_no_connection_while_its_turn_runs(
+    one_connection: Database, db: Database, redis_client: Redis
+) -> None:
+    """The owners' chat (the API's, JSON and streamed, and the dashboard's playground) ran its
+    turn inside the request's transaction: each turn needed a second pooled connection while
+    it held the first through the model's answer, so a pool of one never answered an owner
+    (503 ``database_busy``), and as many owners' turns at once as the pool holds waited for
+    each other. The request's transaction ends once the caller is known."""
+    async with make_runtime(make_settings(), db, redis_client) as runtime, client_for(runtime) as c:
+        web = await web_signup(c, f"Owner pool {uuid.uuid4().hex[:6]}")  # signed in on ``c``
+        token = (await login(c, web.email, PASSWORD))["access_token"]
+    settings = make_settings(db_pool_size=1, db_max_overflow=0)
+    async with (
+        make_runtime(settings, one_connection, redis_client) as runtime,
+        client_for(runtime) as client,
+    ):
+        client.cookies = c.cookies
+        web.client = client
+        chat_url = f"/api/v1/workspaces/{web.workspace_id}/chat"
+        api = {"Authorization": f"Bearer {token}"}
+        asked = await client.post(chat_url, json={"message": "hello"}, headers=api)
+        assert asked.status_code == 200, asked.text
+        streamed = await client.post(
+            chat_url,
+            json={"message": "thanks", "conversation_id": asked.json()["conversation_id"]},
+            headers={**api, "Accept": "text/event-stream"},
+        )
+        assert streamed.status_code == 200, streamed.text
+        assert parse_sse(streamed.text)[-1][0] == "done"
+        played = await web.post(web.url("playground"), {"message": "hello"})
+        assert played.status_code == 303, played.text
+        shown = await client.get(played.headers["location"])
+        assert 'data-testid="playground-answer"' in shown.text
+        played = await client.post(
+            web.url("playground/stream"),
+            data={"message": "hello"},
+            headers={"X-CSRF-Token": web.csrf, "Accept": "text/event-stream"},
+        )
+        assert played.status_code == 200, played.text
+        assert parse_sse(played.text)[-1][0] == "html"

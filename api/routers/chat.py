@@ -20,6 +20,7 @@ from api.deps import (
     SessionDep,
     SettingsDep,
     WorkspaceDep,
+    end_transaction,
 )
 from api.routers.widget_chat import CHAT_RESPONSES, AcceptHeader, WidgetKey, widget_workspace
 from api.sse import sse_response, wants_stream
@@ -55,6 +56,7 @@ async def owner_chat(
     body: OwnerChatIn,
     request: Request,
     access: WorkspaceDep,
+    session: SessionDep,
     runtime: RuntimeDep,
     accept: AcceptHeader = None,
 ) -> Any:
@@ -66,6 +68,8 @@ async def owner_chat(
         client_message_id=body.client_message_id,
     )
     await rate_limit_chat(request, access.workspace.id, body.session_id)
+    # The caller is known: the turn runs in transactions of its own, none held while it waits.
+    await end_transaction(session)
     pipeline = runtime.pipeline
     if wants_stream(accept):
         return await sse_response(pipeline.stream(inp))

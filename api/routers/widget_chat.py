@@ -176,7 +176,7 @@ async def public_chat(
     # From the widget-key cache, or a short transaction of its own: no connection is held while
     # the answer is generated.
     workspace, version = await widget_workspace_cached(request, runtime, key)
-    await rate_limit_chat(request, workspace.id, body.session_id)
+    await rate_limit_chat(request, workspace.id, body.session_id, body.client_message_id)
     if body.conversation_id is None:  # the pipeline starts a new conversation
         # A message the pipeline refuses starts none: refused before it counts against the caps
         # (each resend of a refused first message used one up).

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import RuntimeDep, SessionDep
+from api.deps import RuntimeDep, SessionDep, end_transaction
 from api.sse import sse_response
 from api.throttling import rate_limit_chat
 from core.errors import NotFound, ValidationFailed
@@ -27,8 +27,11 @@ from rag.chat.models import ChatMessage
 router = APIRouter(route_class=PageRoute)
 
 
-async def _question(request: Request, page: Page) -> ChatInput:
-    """The posted question as the owner's chat input (after the chat rate limits)."""
+async def _question(request: Request, page: Page, session: AsyncSession) -> ChatInput:
+    """The posted question as the owner's chat input (after the chat rate limits), with the
+    request's transaction ended: the turn runs in transactions of its own, and a connection
+    held through the model's answer left the pool one short for each question asked
+    (``api.deps.end_transaction``)."""
     fields = await form_fields(request)
     message = str(fields.get("message") or "").strip()
     if not message:
@@ -39,6 +42,7 @@ async def _question(request: Request, page: Page) -> ChatInput:
         conversation_id = None
     inp = ChatInput.for_owner(page.access, message=message, conversation_id=conversation_id)
     await rate_limit_chat(request, page.workspace_id, inp.session_id)
+    await end_transaction(session)
     return inp
 
 
@@ -125,10 +129,12 @@ async def playground(
 
 
 @router.post("/w/{workspace_id}/playground")
-async def ask(request: Request, page: PageDep, runtime: RuntimeDep) -> Response:
+async def ask(
+    request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
     """One answer, whole: an htmx fragment; without script, a redirect to the page showing the
     conversation (a reload of that page asks nothing again, nor counts it again)."""
-    inp = await _question(request, page)
+    inp = await _question(request, page, session)
     answer = (await runtime.pipeline.answer(inp)).to_dict()
     if is_htmx(request):
         return render(
@@ -139,11 +145,13 @@ async def ask(request: Request, page: PageDep, runtime: RuntimeDep) -> Response:
 
 
 @router.post("/w/{workspace_id}/playground/stream")
-async def ask_streaming(request: Request, page: PageDep, runtime: RuntimeDep) -> Response:
+async def ask_streaming(
+    request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
     """Server-sent events: the pipeline's ``meta`` and ``delta``/``replace`` as they come, then
     ``html``: the finished answer rendered here (stage, sources, timings), which replaces the
     streamed text."""
-    inp = await _question(request, page)
+    inp = await _question(request, page, session)
 
     async def events() -> AsyncIterator[tuple[str, dict[str, Any]]]:
         async for event, data in runtime.pipeline.stream(inp):

@@ -17,8 +17,16 @@ from workspaces.service import WorkspaceAccess
 
 
 def checked_message(raw: str, limit: int) -> str:
-    """The message stripped, or 422 ``message_empty`` / ``message_too_long``. Checked by the
-    pipeline, and by the public chat before it counts a new conversation against the caps."""
+    """The message stripped, or 422 ``message_empty`` / ``message_too_long`` / ``invalid_text``
+    (a NUL, which PostgreSQL cannot store: refused by the database, it had been counted
+    against the caps on new conversations and embedded first). Checked by the pipeline, and by
+    the public chat before it counts a new conversation against the caps."""
+    if "\x00" in raw:
+        raise ValidationFailed(
+            "Text must be valid UTF-8 without NUL characters",
+            code="invalid_text",
+            details=[{"field": "message", "message": "contains a NUL character"}],
+        )
     message = raw.strip()
     if not has_visible(message):  # a zero-width space alone is as empty as a space
         raise ValidationFailed(

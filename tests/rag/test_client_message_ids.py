@@ -292,6 +292,32 @@ async def test_tries_of_a_first_message_spend_no_new_conversation_cap(
     assert (await recorded(owner_db, owner))["conversations"] == 3
 
 
+async def test_tries_of_a_message_being_answered_are_not_refused_by_the_visitors_limit(
+    runtime_factory: RuntimeFactory, owner_db: Database
+) -> None:
+    """The widget asks again every 2 seconds while a message is being answered (409
+    ``message_in_progress``, up to 30 times): each try counted against RATE_LIMIT_CHAT_VISITOR
+    (20 a minute), so a slow answer ended in 429 ``rate_limited`` ("too many messages") for a
+    visitor who had sent one. A try of a message already recorded is not refused by the
+    visitor's limit; a new message still is."""
+    limited = functools.partial(
+        runtime_factory, rate_limits="on", rate_limit_chat_visitor="2/minute"
+    )
+    async with answering(limited) as (client, owner, cid, first, embedder):
+        busy = [await post(client, owner, QUESTION, cid) for _ in range(4)]
+        embedder.go.set()
+        answered = await first
+        after = await post(client, owner, QUESTION, cid)
+        new_message = await post(client, owner, "Do you ship to Bhutan?", str(uuid.uuid4()))
+    assert [r.status_code for r in busy] == [409] * 4, [r.text for r in busy]
+    assert answered.status_code == 200, answered.text
+    assert after.status_code == 200, after.text
+    assert after.json()["message_id"] == answered.json()["message_id"]
+    assert new_message.status_code == 429, new_message.text  # the limit itself still holds
+    assert new_message.json()["error"]["code"] == "rate_limited"
+    assert await recorded(owner_db, owner) == ONE_TURN
+
+
 async def test_a_claim_left_by_a_try_that_went_quiet_is_taken_over_and_one_answer_kept(
     runtime_factory: RuntimeFactory, owner_db: Database
 ) -> None:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
+from tests.fakes.openai_server import FakeOpenAI
 
 
 def wk(owner: Owner, **extra: str) -> dict[str, str]:
@@ -97,6 +98,48 @@ async def test_a_refused_first_message_does_not_use_up_a_new_conversation(
         )
         assert third.status_code == 429
         assert third.json()["error"]["code"] == "conversation_rate_limited"
+
+
+async def test_a_message_with_a_nul_is_refused_before_it_is_embedded_or_counted(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """A NUL in a message reached the database, which refused it (422 ``invalid_text``) only
+    after the new conversation was counted against the hourly caps and the question embedded
+    (an embeddings provider's request, paid for): with the cap at 1, one such message locked the
+    visitor out for an hour. Now it is refused with the other messages refused as written,
+    naming the field, before anything is counted or embedded."""
+    ip = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.9"
+    with FakeOpenAI() as provider:
+        async with (
+            runtime_factory(
+                rate_limits="on",
+                embedding_provider="openai",
+                openai_api_key="sk-test",
+                openai_base_url=provider.base_url,
+            ) as runtime,
+            client_for(runtime, ip=ip) as client,
+        ):
+            owner = await signup(client)
+            caps = {"max_conversations_per_ip_per_hour": 1}
+            assert (await _patch(client, owner, caps)).status_code == 200
+            embedded = len(provider.requests)
+            for accept in ("application/json", "text/event-stream"):
+                refused = await client.post(
+                    "/api/v1/chat",
+                    json={"message": "How do refunds\u0000 work?", "session_id": _session()},
+                    headers=wk(owner, Accept=accept),
+                )
+                assert refused.status_code == 422, refused.text
+                error = refused.json()["error"]
+                assert error["code"] == "invalid_text"
+                assert error["details"][0]["field"] == "message"
+            assert len(provider.requests) == embedded  # nothing was sent to be embedded
+            answered = await client.post(
+                "/api/v1/chat",
+                json={"message": "hello", "session_id": _session()},
+                headers=wk(owner),
+            )
+            assert answered.status_code == 200, answered.text
 
 
 @pytest.mark.parametrize("name", ["   ", "\u200b", " \u200d\u00a0", "\u3164"])
