@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from rag.chat.courtesy import FILLER, GREETING, Lexicon, words
+from rag.chat.courtesy import FILLER, GOODBYE, GREETING, THANKS, Lexicon, words
 
 _EN_WHAT = (
     r"(?:human(?: being)?s?|person|people|bot|robot|machine|ai|a i|computer|chat ?bot|program"
@@ -178,22 +178,55 @@ def identity_language(reduced: str) -> str | None:
     return _LEXICON.language_of(reduced)
 
 
-# Where a visitor's first sentence ends: "?", "!" or "." (and their full-width forms), or a line.
+# Where a visitor's sentence ends: "?", "!" or "." (and their full-width forms), or a line.
 _SENTENCE_END = re.compile(r"[?!.\uff1f\uff01\u3002\u061f\u0964]+\s*|\n+")
+_AFTERTHOUGHT = frozenset(
+    {"lol", "haha", "hahaha", "hmm", "just", "curious", "asking", "wondering"}
+)
+"""Words after the question that ask nothing more ("are you a bot? lol")."""
+
+
+def _split(text: str) -> tuple[str, str] | None:
+    """``text`` cut after its first sentences (a greeting's among them: "hi! are you a bot?")
+    that ask whether a bot answers, and what follows; None when no such sentences start it."""
+    for n, end in enumerate(_SENTENCE_END.finditer(text)):
+        if n == 3:
+            break
+        if asks_if_a_bot(words(text[: end.start()])):
+            return text[: end.start()], text[end.end() :].strip()
+    return None
+
+
+def _courtesy_only(reduced: str) -> bool:
+    """Nothing but thanks, goodbyes, greetings and filler ("thanks", "ok", "lol")."""
+    rest = GOODBYE.sub(" ", THANKS.sub(" ", GREETING.sub(" ", reduced))).split()
+    return all(word in FILLER or word in _AFTERTHOUGHT for word in rest)
+
+
+def asks_only_if_a_bot(text: str) -> bool:
+    """The visitor asks whether a bot answers and nothing more, in one sentence or with
+    courtesy after it ("are you a bot? thanks", "are you real? lol")."""
+    if asks_if_a_bot(words(text)):
+        return True
+    cut = _split(text)
+    return cut is not None and _courtesy_only(words(cut[1]))
 
 
 def identity_then_question(text: str) -> str | None:
-    """The rest of a message whose first sentence is nothing but the visitor asking whether a
-    bot answers and whose rest asks something else ("are you a bot? what are your opening
+    """The rest of a message whose first sentences are nothing but the visitor asking whether
+    a bot answers and whose rest asks something else ("are you a bot? what are your opening
     hours?"): "what are your opening hours?", the question to answer (the bot says what it is
     before the answer). None for any other message, one asking only that included."""
-    end = _SENTENCE_END.search(text)
-    if end is None or end.end() >= len(text):
+    cut = _split(text)
+    if cut is None or _courtesy_only(words(cut[1])):
         return None
-    first, rest = text[: end.start()], text[end.end() :].strip()
-    if not asks_if_a_bot(words(first)) or not words(rest):
-        return None
-    return rest
+    return cut[1]
 
 
-__all__ = ["BOT_IDENTITY", "asks_if_a_bot", "identity_language", "identity_then_question"]
+__all__ = [
+    "BOT_IDENTITY",
+    "asks_if_a_bot",
+    "asks_only_if_a_bot",
+    "identity_language",
+    "identity_then_question",
+]

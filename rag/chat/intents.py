@@ -19,7 +19,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-from rag.chat.bot_identity import asks_if_a_bot, identity_then_question
+from rag.chat.bot_identity import asks_only_if_a_bot, identity_then_question
 from rag.chat.courtesy import (
     ACKNOWLEDGEMENTS,
     ASKING_GREETING_ALONE,
@@ -287,7 +287,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         return IntentResult("contact", 0.95)
     n_words = len(words.split())
 
-    if asks_if_a_bot(words):
+    if asks_only_if_a_bot(text):
         # "am I talking to a human?", "are you a bot?": told it is one; no hand-off.
         return IntentResult("bot_identity", 0.9)
     if asks_for_human(text) or asks_for_a_person(words):

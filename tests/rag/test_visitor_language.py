@@ -12,7 +12,7 @@ import uuid
 import httpx
 import pytest
 
-from rag.chat.intents import detect_intent
+from rag.chat.intents import detect_intent, question_of
 from rag.chat.reply_language import visitor_language
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from tests.rag.test_answers import REFUNDS, ingest
@@ -213,3 +213,23 @@ async def test_an_answer_from_the_documents_says_what_the_bot_is_first(
     assert shown == done["answer"], events
     assert shown.startswith("I'm an automated assistant for "), shown
     assert "30 days" in shown, shown
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "question"),
+    [
+        ("are you a bot? thanks", "bot_identity", None),
+        ("are you real? lol", "bot_identity", None),
+        ("Hello. Is this a real person? Thanks!", "bot_identity", None),
+        ("hi! are you a bot? what do you sell?", "question", "what do you sell?"),
+        ("are you a bot. I need the refund policy", "question", "I need the refund policy"),
+        ("are you a bot? I want to talk to a human", "human", None),
+        ("what is a bot? are you one?", "question", None),
+    ],
+)
+def test_what_follows_are_you_a_bot_decides_what_is_answered(
+    text: str, intent: str, question: str | None
+) -> None:
+    found = detect_intent(text).intent
+    assert found == intent
+    assert question_of(text, found) == (question or text)
