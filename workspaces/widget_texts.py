@@ -1,10 +1,12 @@
 """The texts a visitor reads that the owner may write in their visitors' language: the widget
 settings' ``texts`` object (``widget_config["texts"]``). Each is optional: unset (or blank), the
-English default. Read here by the answer pipeline (``rag.chat``: the don't-know answer, the
-fallback when the model fails, the hand-off reply, the thanks for an address typed into the
-chat, the replies to thanks, goodbyes and "are you a bot?", the label of a quoted answer) and by
-the dashboard; validated by ``widget.texts`` (the API's and the dashboard's schema); served to
-widget.js by ``/api/v1/widget/config``."""
+default: English, or, for the bot's hand-off, "are you a bot?", no-contact and wordless-message
+replies, the visitor's language where ``rag.chat.translations`` has it. Read here by the answer
+pipeline (``rag.chat``: the don't-know answer, the fallback when the model fails, the hand-off
+reply, the thanks for an address typed into the chat, the replies to thanks, goodbyes, "are you
+a bot?" and a message without words, the label of a quoted answer) and by the dashboard;
+validated by ``widget.texts`` (the API's and the dashboard's schema); served to widget.js by
+``/api/v1/widget/config``."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ TextName = Literal[
     "thanks_reply",
     "goodbye_reply",
     "bot_identity_reply",
+    "unclear_reply",
     "documentation_prefix",
     "no_contact_hint",
     # the contact form
@@ -52,6 +55,8 @@ TextName = Literal[
     "feedback_failed",
     "count_label",
     "shortened_label",
+    "source_label",
+    "page_label",
     # the error messages
     "error_connection",
     "error_generic",
@@ -114,6 +119,7 @@ PLACEHOLDERS: dict[str, str] = {
     "minutes": "the minutes to wait (at least 1)",
     "max": "the longest message, in characters",
     "count": "the characters typed",
+    "page": "the page of the document cited",
 }
 """Every placeholder a text may hold, with what it stands for (the dashboard says so)."""
 
@@ -169,6 +175,11 @@ TEXT_FIELDS: dict[TextName, TextField] = {
         "I'm an automated assistant for {bot_name}. If you'd like a person from the team, just "
         "say so.",
         "bot_name",
+    ),
+    "unclear_reply": _bot(
+        'Reply to a message without words ("😡", "???")',
+        300,
+        "I'm not sure what you mean. Could you tell me in a few words what you need help with?",
     ),
     "documentation_prefix": _line(
         "Label before an answer quoted from your documents (no language model)",
@@ -252,6 +263,10 @@ TEXT_FIELDS: dict[TextName, TextField] = {
         150,
         "Shortened to {max} characters: the rest did not fit.",
         "max",
+    ),
+    "source_label": _line("A cited source with neither a title nor a link", 40, "Source"),
+    "page_label": _line(
+        "The page of a cited source (shown in brackets after it)", 30, "p. {page}", "page"
     ),
     "error_connection": _line(
         "A lost connection", 200, "Connection problem. Check your internet and try again."

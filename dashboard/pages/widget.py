@@ -53,6 +53,7 @@ TEXT_GROUPS: tuple[tuple[str, str, tuple[TextName, ...]], ...] = (
             "thanks_reply",
             "goodbye_reply",
             "bot_identity_reply",
+            "unclear_reply",
             "documentation_prefix",
             "no_contact_hint",
         ),
@@ -92,6 +93,8 @@ TEXT_GROUPS: tuple[tuple[str, str, tuple[TextName, ...]], ...] = (
             "feedback_failed",
             "count_label",
             "shortened_label",
+            "source_label",
+            "page_label",
         ),
     ),
     (

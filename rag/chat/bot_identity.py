@@ -7,17 +7,20 @@ went on the owner's Unanswered page, or, for "am I talking to a human?", a hand-
 owner alerted though nobody asked for a person).
 
 Only a message that is nothing but the question (a greeting or a filler word before it, "or a
-bot?" after it) is one: "are you a bot? I want to talk to a human" asks for a person, "are you a
-bot? what are your opening hours?" is a question, "is there a bot for Slack?" asks about a
-feature. English, German, French, Spanish, Portuguese, Italian, Russian, Arabic, Chinese and
-Japanese; the text is already reduced by ``courtesy.words`` (casefolded, punctuation gone,
+bot?" after it) is one: "are you a bot? I want to talk to a human" asks for a person, "is there a
+bot for Slack?" asks about a feature, and "are you a bot? what are your opening hours?" is a
+question: the question after it is answered, and the answer starts with the same reply
+(``identity_then_question``; before, the visitor got "I don't know" to the whole message and
+no word on what answered). English, German, French, Spanish, Portuguese, Italian, Russian,
+Arabic, Hindi (in Devanagari and Latin letters: "क्या आप बॉट हैं?", "kya aap bot ho"), Chinese
+and Japanese; the text is already reduced by ``courtesy.words`` (casefolded, punctuation gone,
 apostrophes dropped: "c'est" is "cest")."""
 
 from __future__ import annotations
 
 import re
 
-from rag.chat.courtesy import FILLER, GREETING, phrases
+from rag.chat.courtesy import FILLER, GOODBYE, GREETING, THANKS, Lexicon, words
 
 _EN_WHAT = (
     r"(?:human(?: being)?s?|person|people|bot|robot|machine|ai|a i|computer|chat ?bot|program"
@@ -62,48 +65,91 @@ _RU_WHAT = r"(?:бот|робот|человек|живой человек|ма�
 _RU_WITH = r"(?:ботом|роботом|человеком|живым человеком|машиной|программой|оператором)"
 _AR_WHAT = r"(?:روبوت|بوت|إنسان|انسان|شخص|شخص حقيقي|آلة|الة|موظف|ذكاء اصطناعي)"
 
-BOT_IDENTITY = phrases(
-    # English: "am I talking to a human?", "are you a bot or a real person?", "is this automated?"
-    rf"(?:so |wait |honestly |be honest |just curious )?(?:am i|are we|im|i am) "
-    rf"(?:talking|speaking|chatting|texting|writing) (?:to|with) {_EN_THING}{_EN_OR}{_EN_NOW}",
-    rf"(?:so |wait |honestly |be honest )?{_EN_YOU} {_EN_THING}{_EN_OR}{_EN_NOW}",
-    rf"{_EN_YOU} (?:real|human|automated|a real one|for real)(?: or (?:not|{_EN_THING}))?{_EN_NOW}",
-    r"(?:who|what) (?:am i|are we) (?:talking|speaking|chatting) (?:to|with)(?: right now| here)?",
-    r"(?:is there|is anyone|is somebody|is someone) (?:a )?(?:real )?(?:human|person|someone|"
-    r"anyone|somebody) (?:on the other end|behind this|behind this chat|there|reading this)",
-    # German: "Spreche ich mit einem Menschen?", "Bist du ein Bot?", "Ist das ein echter Mensch?"
-    rf"(?:spreche|rede|chatte|schreibe) ich (?:hier |gerade |jetzt )?mit {_DE_THING}"
-    rf"(?: oder (?:mit )?{_DE_THING})?",
-    rf"(?:bist du|sind sie|ist das|ist das hier|ist dies) (?:hier |gerade )?{_DE_THING}"
-    rf"(?: oder {_DE_THING})?",
-    # French: "Est-ce que je parle à un humain ?", "Tu es un robot ?", "C'est un bot ?"
-    rf"(?:est ce que )?(?:je parle|je discute|je suis en train de parler|je converse"
-    rf"|suis je en train de parler|parle je|parlé je) (?:à|a|avec) {_FR_THING}"
-    rf"(?: ou (?:à |a |avec )?{_FR_THING})?",
-    rf"(?:est ce que )?(?:tu es|vous êtes|vous etes|es tu|êtes vous|etes vous|cest|ceci est)"
-    rf" {_FR_THING}(?: ou (?:un |une )?{_FR_THING})?",
-    # Spanish: "¿Estoy hablando con una persona?", "¿Eres un bot?"
-    rf"(?:estoy (?:hablando|chateando|conversando|escribiendo)|hablo|converso|chateo) con "
-    rf"{_ES_THING}(?: o (?:con )?{_ES_THING})?",
-    rf"(?:eres|es usted|usted es|sos|tú eres|tu eres|vos sos|esto es) {_ES_THING}"
-    rf"(?: o {_ES_THING})?",
-    # Portuguese: "Estou falando com uma pessoa?", "Você é um robô?"
-    rf"(?:estou (?:falando|conversando)|to falando|tô falando|falo|converso) com {_PT_THING}"
-    rf"(?: ou (?:com )?{_PT_THING})?",
-    rf"(?:você é|voce é|voce e|você e|vc é|vc e|tu és|tu es|isso é|isso e) {_PT_THING}"
-    rf"(?: ou {_PT_THING})?",
-    # Italian: "Sto parlando con una persona reale?", "Sei un bot?"
-    rf"(?:sto (?:parlando|chattando|scrivendo)|parlo|chatto) con {_IT_THING}"
-    rf"(?: o (?:con )?{_IT_THING})?",
-    rf"(?:sei|sei tu|tu sei|lei è|lei e) {_IT_THING}(?: o {_IT_THING})?",
-    # Russian: "ты бот?", "я говорю \u0441 человеком?"
-    rf"(?:ты|вы|это) (?:что )?(?:настоящий )?{_RU_WHAT}(?: или (?:настоящий )?{_RU_WHAT})?",
-    rf"(?:я )?(?:говорю|общаюсь|разговариваю|переписываюсь) (?:сейчас )?\u0441 {_RU_WITH}"
-    rf"(?: или (?:\u0441 )?{_RU_WITH})?",
-    # Arabic: "هل أنت روبوت؟", "هل أتحدث مع إنسان؟"
-    rf"(?:هل )?(?:أنت|انت|انتي|أنتِ) {_AR_WHAT}(?: حقيقي)?(?: (?:أم|ام|او|أو) {_AR_WHAT})?",
-    rf"(?:هل )?(?:أتحدث|اتحدث|أتكلم|اتكلم) (?:مع|إلى|الى) {_AR_WHAT}(?: حقيقي)?",
+_HI_WHAT = r"(?:बॉट|बोट|रोबोट|इंसान|इन्सान|मशीन|एआई|मानव|व्यक्ति|कंप्यूटर|प्रोग्राम|चैटबॉट)"
+_HI_THING = rf"(?:एक )?(?:असली |सच्चे |सचमुच )?{_HI_WHAT}"
+_HI_BE = r"(?:हो|हैं|है|हूँ)"
+_HIN_WHAT = (
+    r"(?:bot|robot|insaan|insan|machine|ai|human|computer|program|chatbot|asli insaan"
+    r"|real insaan|real human|sach me insaan)"
 )
+_HIN_THING = rf"(?:ek )?{_HIN_WHAT}"
+_HIN_BE = r"(?:ho|hain|hai|he|hoon)"
+
+_BY_LANGUAGE = {
+    "en": (
+        # English: "am I talking to a human?", "are you a bot or a real person?", "is this
+        # automated?"
+        rf"(?:so |wait |honestly |be honest |just curious )?(?:am i|are we|im|i am) "
+        rf"(?:talking|speaking|chatting|texting|writing) (?:to|with) {_EN_THING}{_EN_OR}{_EN_NOW}",
+        rf"(?:so |wait |honestly |be honest )?{_EN_YOU} {_EN_THING}{_EN_OR}{_EN_NOW}",
+        rf"{_EN_YOU} (?:real|human|automated|a real one|for real)(?: or (?:not|{_EN_THING}))?"
+        rf"{_EN_NOW}",
+        r"(?:who|what) (?:am i|are we) (?:talking|speaking|chatting) (?:to|with)"
+        r"(?: right now| here)?",
+        r"(?:is there|is anyone|is somebody|is someone) (?:a )?(?:real )?(?:human|person|someone|"
+        r"anyone|somebody) (?:on the other end|behind this|behind this chat|there|reading this)",
+    ),
+    "de": (
+        # German: "Spreche ich mit einem Menschen?", "Bist du ein Bot?", "Ist das ein echter
+        # Mensch?"
+        rf"(?:spreche|rede|chatte|schreibe) ich (?:hier |gerade |jetzt )?mit {_DE_THING}"
+        rf"(?: oder (?:mit )?{_DE_THING})?",
+        rf"(?:bist du|sind sie|ist das|ist das hier|ist dies) (?:hier |gerade )?{_DE_THING}"
+        rf"(?: oder {_DE_THING})?",
+    ),
+    "fr": (
+        # French: "Est-ce que je parle à un humain ?", "Tu es un robot ?", "C'est un bot ?"
+        rf"(?:est ce que )?(?:je parle|je discute|je suis en train de parler|je converse"
+        rf"|suis je en train de parler|parle je|parlé je) (?:à|a|avec) {_FR_THING}"
+        rf"(?: ou (?:à |a |avec )?{_FR_THING})?",
+        rf"(?:est ce que )?(?:tu es|vous êtes|vous etes|es tu|êtes vous|etes vous|cest|ceci est)"
+        rf" {_FR_THING}(?: ou (?:un |une )?{_FR_THING})?",
+    ),
+    "es": (
+        # Spanish: "¿Estoy hablando con una persona?", "¿Eres un bot?"
+        rf"(?:estoy (?:hablando|chateando|conversando|escribiendo)|hablo|converso|chateo) con "
+        rf"{_ES_THING}(?: o (?:con )?{_ES_THING})?",
+        rf"(?:eres|es usted|usted es|sos|tú eres|tu eres|vos sos|esto es) {_ES_THING}"
+        rf"(?: o {_ES_THING})?",
+    ),
+    "pt": (
+        # Portuguese: "Estou falando com uma pessoa?", "Você é um robô?"
+        rf"(?:estou (?:falando|conversando)|to falando|tô falando|falo|converso) com {_PT_THING}"
+        rf"(?: ou (?:com )?{_PT_THING})?",
+        rf"(?:você é|voce é|voce e|você e|vc é|vc e|tu és|tu es|isso é|isso e) {_PT_THING}"
+        rf"(?: ou {_PT_THING})?",
+    ),
+    "it": (
+        # Italian: "Sto parlando con una persona reale?", "Sei un bot?"
+        rf"(?:sto (?:parlando|chattando|scrivendo)|parlo|chatto) con {_IT_THING}"
+        rf"(?: o (?:con )?{_IT_THING})?",
+        rf"(?:sei|sei tu|tu sei|lei è|lei e) {_IT_THING}(?: o {_IT_THING})?",
+    ),
+    "ru": (
+        # Russian: "ты бот?", "я говорю \u0441 человеком?"
+        rf"(?:ты|вы|это) (?:что )?(?:настоящий )?{_RU_WHAT}(?: или (?:настоящий )?{_RU_WHAT})?",
+        rf"(?:я )?(?:говорю|общаюсь|разговариваю|переписываюсь) (?:сейчас )?\u0441 {_RU_WITH}"
+        rf"(?: или (?:\u0441 )?{_RU_WITH})?",
+    ),
+    "ar": (
+        # Arabic: "هل أنت روبوت؟", "هل أتحدث مع إنسان؟"
+        rf"(?:هل )?(?:أنت|انت|انتي|أنتِ) {_AR_WHAT}(?: حقيقي)?(?: (?:أم|ام|او|أو) {_AR_WHAT})?",
+        rf"(?:هل )?(?:أتحدث|اتحدث|أتكلم|اتكلم) (?:مع|إلى|الى) {_AR_WHAT}(?: حقيقي)?",
+    ),
+    # Hindi, in Devanagari and in Latin letters: "क्या आप बॉट हैं?", "kya aap bot ho"
+    "hi": (
+        rf"(?:क्या )?(?:आप|तुम|तू|ये|यह) {_HI_THING}(?: {_HI_BE})?(?: (?:या|कि) {_HI_THING}"
+        rf"(?: {_HI_BE})?)?(?: क्या)?",
+        rf"(?:क्या )?(?:मैं )?(?:किसी )?{_HI_THING} से (?:बात|चैट) कर (?:रहा|रही) (?:हूँ|हूं|हु)"
+        r"(?: क्या)?",
+        rf"(?:kya )?(?:aap|ap|tum|tu|ye|yeh) {_HIN_THING}(?: {_HIN_BE})?(?: (?:ya|ki) "
+        rf"{_HIN_THING}(?: {_HIN_BE})?)?(?: kya)?",
+        rf"(?:kya )?(?:main|mai|mein|me) (?:kisi )?{_HIN_THING} se (?:baat|chat) kar "
+        r"(?:raha|rahi) (?:hoon|hun|hu|hoo)(?: kya)?",
+    ),
+}
+_LEXICON = Lexicon(_BY_LANGUAGE)
+BOT_IDENTITY = _LEXICON.pattern
 # Chinese and Japanese write no spaces: the whole message ("你是机器人吗", "あなたはボットですか").
 BOT_IDENTITY_UNSPACED = re.compile(
     r"(?:请问|請問)?(?:你|您)是(?:不是)?(?:真人|机器人|機器人|人工智能|ai|bot|人|客服机器人)(?:吗|嗎|还是真人|還是真人)?"
@@ -126,4 +172,61 @@ def asks_if_a_bot(reduced: str) -> bool:
     return bool(BOT_IDENTITY.fullmatch(question) or BOT_IDENTITY_UNSPACED.fullmatch(question))
 
 
-__all__ = ["asks_if_a_bot"]
+def identity_language(reduced: str) -> str | None:
+    """The language whose lexicon above finds a visitor asking whether a bot answers in
+    ``reduced`` ("en", "de", ...), anywhere in it; None when none does."""
+    return _LEXICON.language_of(reduced)
+
+
+# Where a visitor's sentence ends: "?", "!" or "." (and their full-width forms), or a line.
+_SENTENCE_END = re.compile(r"[?!.\uff1f\uff01\u3002\u061f\u0964]+\s*|\n+")
+_AFTERTHOUGHT = frozenset(
+    {"lol", "haha", "hahaha", "hmm", "just", "curious", "asking", "wondering"}
+)
+"""Words after the question that ask nothing more ("are you a bot? lol")."""
+
+
+def _split(text: str) -> tuple[str, str] | None:
+    """``text`` cut after its first sentences (a greeting's among them: "hi! are you a bot?")
+    that ask whether a bot answers, and what follows; None when no such sentences start it."""
+    for n, end in enumerate(_SENTENCE_END.finditer(text)):
+        if n == 3:
+            break
+        if asks_if_a_bot(words(text[: end.start()])):
+            return text[: end.start()], text[end.end() :].strip()
+    return None
+
+
+def _courtesy_only(reduced: str) -> bool:
+    """Nothing but thanks, goodbyes, greetings and filler ("thanks", "ok", "lol")."""
+    rest = GOODBYE.sub(" ", THANKS.sub(" ", GREETING.sub(" ", reduced))).split()
+    return all(word in FILLER or word in _AFTERTHOUGHT for word in rest)
+
+
+def asks_only_if_a_bot(text: str) -> bool:
+    """The visitor asks whether a bot answers and nothing more, in one sentence or with
+    courtesy after it ("are you a bot? thanks", "are you real? lol")."""
+    if asks_if_a_bot(words(text)):
+        return True
+    cut = _split(text)
+    return cut is not None and _courtesy_only(words(cut[1]))
+
+
+def identity_then_question(text: str) -> str | None:
+    """The rest of a message whose first sentences are nothing but the visitor asking whether
+    a bot answers and whose rest asks something else ("are you a bot? what are your opening
+    hours?"): "what are your opening hours?", the question to answer (the bot says what it is
+    before the answer). None for any other message, one asking only that included."""
+    cut = _split(text)
+    if cut is None or _courtesy_only(words(cut[1])):
+        return None
+    return cut[1]
+
+
+__all__ = [
+    "BOT_IDENTITY",
+    "asks_if_a_bot",
+    "asks_only_if_a_bot",
+    "identity_language",
+    "identity_then_question",
+]

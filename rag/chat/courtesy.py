@@ -25,6 +25,18 @@ def phrases(*patterns: str) -> re.Pattern[str]:
     return re.compile(r"(?<!\S)(?:" + "|".join(ordered) + r")(?!\S)")
 
 
+class Lexicon:
+    """Phrases by language (``phrases`` each): ``pattern``, all of them; ``language_of``, the
+    first language (in the order given) with a phrase in a text."""
+
+    def __init__(self, by_language: dict[str, tuple[str, ...]]) -> None:
+        self.pattern = phrases(*(p for patterns in by_language.values() for p in patterns))
+        self._each = {language: phrases(*patterns) for language, patterns in by_language.items()}
+
+    def language_of(self, reduced: str) -> str | None:
+        return next((lang for lang, each in self._each.items() if each.search(reduced)), None)
+
+
 GREETING = phrases(
     r"h+i+",
     r"hi+ya",

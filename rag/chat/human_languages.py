@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from rag.chat.courtesy import phrases
+from rag.chat.courtesy import Lexicon
 
 _ANY = r"(?:\S+ ){0,3}"  # a few words between: articles, adjectives ("einem echten")
 
@@ -50,31 +50,51 @@ _RU_PERSON = (
 )
 _AR_PERSON = r"(?:شخص|إنسان|انسان|موظف|ممثل|بشري|مندوب|أحد|احد)"
 
-HUMAN_ELSEWHERE = phrases(
-    # German: "Ich möchte mit einem Menschen sprechen", "kann ich mit jemandem reden"
-    rf"mit {_ANY}{_DE_PERSON} {_ANY}(?:sprechen|reden|chatten|telefonieren|verbunden|verbinden)",
-    r"verbinden sie mich (?:bitte )?mit",
-    r"(?:echten|echter|echte|richtigen|realen) (?:mensch|menschen|person|mitarbeiter)",
-    # Spanish: "Quiero hablar con una persona", "pásame con un agente"
-    rf"(?:hablar|comunicarme|chatear|platicar|contactar) con {_ANY}{_ES_PERSON}",
-    r"(?:pásame|pasame|comuníqueme|comuniqueme|transfiérame|transfiereme|páseme|paseme) con",
-    # French: "je veux parler à un humain", "mettez-moi en relation avec un conseiller"
-    rf"(?:parler|discuter|échanger|echanger) (?:à|a|avec) {_ANY}{_FR_PERSON}",
-    r"(?:mettre|mettez moi|mets moi) en (?:relation|contact) avec",
-    # Portuguese: "Quero falar com uma pessoa", "atendimento humano"
-    rf"(?:falar|conversar) com {_ANY}{_PT_PERSON}",
-    r"atendimento humano",
-    # Italian: "Vorrei parlare con un operatore"
-    rf"(?:parlare|chattare|parlarne) con {_ANY}{_IT_PERSON}",
-    # Hindi: "मुझे किसी इंसान से बात करनी है", "agent se baat karni hai"
-    rf"{_HI_PERSON} (?:\S+ )?से बात",
-    rf"{_HINGLISH_PERSON} (?:\S+ )?se baat",
-    # Russian: "khochu pogovorit s chelovekom", "soedinite s operatorom"
-    rf"(?:поговорить|говорить|связаться|соедините|свяжите|переключите) {_ANY}\u0441 {_RU_PERSON}",
-    r"живой человек",
-    # Arabic: "أريد التحدث مع شخص", "أتكلم مع موظف"
-    rf"(?:التحدث|التكلم|الحديث|اتكلم|أتكلم|أتحدث|اتحدث|التواصل) (?:مع|إلى|الى) {_AR_PERSON}",
-)
+_BY_LANGUAGE = {
+    "de": (
+        # German: "Ich möchte mit einem Menschen sprechen", "kann ich mit jemandem reden"
+        rf"mit {_ANY}{_DE_PERSON} {_ANY}"
+        r"(?:sprechen|reden|chatten|telefonieren|verbunden|verbinden)",
+        r"verbinden sie mich (?:bitte )?mit",
+        r"(?:echten|echter|echte|richtigen|realen) (?:mensch|menschen|person|mitarbeiter)",
+    ),
+    "es": (
+        # Spanish: "Quiero hablar con una persona", "pásame con un agente"
+        rf"(?:hablar|comunicarme|chatear|platicar|contactar) con {_ANY}{_ES_PERSON}",
+        r"(?:pásame|pasame|comuníqueme|comuniqueme|transfiérame|transfiereme|páseme|paseme) con",
+    ),
+    "fr": (
+        # French: "je veux parler à un humain", "mettez-moi en relation avec un conseiller"
+        rf"(?:parler|discuter|échanger|echanger) (?:à|a|avec) {_ANY}{_FR_PERSON}",
+        r"(?:mettre|mettez moi|mets moi) en (?:relation|contact) avec",
+    ),
+    "pt": (
+        # Portuguese: "Quero falar com uma pessoa", "atendimento humano"
+        rf"(?:falar|conversar) com {_ANY}{_PT_PERSON}",
+        r"atendimento humano",
+    ),
+    "it": (
+        # Italian: "Vorrei parlare con un operatore"
+        rf"(?:parlare|chattare|parlarne) con {_ANY}{_IT_PERSON}",
+    ),
+    "hi": (
+        # Hindi: "मुझे किसी इंसान से बात करनी है", "agent se baat karni hai"
+        rf"{_HI_PERSON} (?:\S+ )?से बात",
+        rf"{_HINGLISH_PERSON} (?:\S+ )?se baat",
+    ),
+    "ru": (
+        # Russian: "khochu pogovorit s chelovekom", "soedinite s operatorom"
+        r"(?:поговорить|говорить|связаться|соедините|свяжите|переключите) "
+        rf"{_ANY}\u0441 {_RU_PERSON}",
+        r"живой человек",
+    ),
+    "ar": (
+        # Arabic: "أريد التحدث مع شخص", "أتكلم مع موظف"
+        rf"(?:التحدث|التكلم|الحديث|اتكلم|أتكلم|أتحدث|اتحدث|التواصل) (?:مع|إلى|الى) {_AR_PERSON}",
+    ),
+}
+_LEXICON = Lexicon(_BY_LANGUAGE)
+HUMAN_ELSEWHERE = _LEXICON.pattern
 # Chinese and Japanese write no spaces: a phrase anywhere in the run ("我要转人工", "人工客服",
 # "担当者と話したい", "オペレーターにつないで").
 HUMAN_UNSPACED = re.compile(
@@ -92,3 +112,15 @@ def asks_for_a_person(reduced: str) -> bool:
     """Whether ``reduced`` (the message through ``courtesy.words``) asks for a person in one of
     the languages above."""
     return bool(HUMAN_ELSEWHERE.search(reduced) or HUMAN_UNSPACED.search(reduced))
+
+
+def person_language(reduced: str) -> str | None:
+    """The language whose lexicon above finds a request for a person in ``reduced`` ("de",
+    "es", ...); None when none does."""
+    found = _LEXICON.language_of(reduced)
+    return found or next((_ALONE[word] for word in reduced.split() if word in _ALONE), None)
+
+
+_ALONE = {"mensch": "de", "mitarbeiter": "de", "humain": "fr", "conseiller": "fr"}
+_ALONE |= {"umano": "it", "operatore": "it", "pessoa": "pt", "atendente": "pt"}
+"""The words of ``HUMAN_WORD_ALONE`` only one of the languages has ("humano" is two's)."""

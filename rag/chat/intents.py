@@ -19,7 +19,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-from rag.chat.bot_identity import asks_if_a_bot
+from rag.chat.bot_identity import asks_only_if_a_bot, identity_then_question
 from rag.chat.courtesy import (
     ACKNOWLEDGEMENTS,
     ASKING_GREETING_ALONE,
@@ -53,6 +53,17 @@ Intent = Literal[
 COURTESY: tuple[Intent, ...] = ("greeting", "thanks", "goodbye")
 NEVER_UNANSWERED: tuple[Intent, ...] = (*COURTESY, "contact", "unclear", "bot_identity")
 """Intents whose canned answer is no "I don't know" (analytics' answer rate leaves them out)."""
+NOT_QUESTIONS: tuple[Intent, ...] = (*COURTESY, "human", "contact", "unclear", "bot_identity")
+"""Intents answered without retrieval: no question embedded, no FAQ looked up, no model."""
+
+
+def question_of(message: str, intent: Intent) -> str:
+    """What to answer of a question: the message, or, when it starts by asking whether a bot
+    answers ("are you a bot? what are your opening hours?"), the question after it (the
+    answer then says what the bot is first: ``stages.Turn.asked_identity``)."""
+    if intent in NOT_QUESTIONS:
+        return message
+    return identity_then_question(message) or message
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +287,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         return IntentResult("contact", 0.95)
     n_words = len(words.split())
 
-    if asks_if_a_bot(words):
+    if asks_only_if_a_bot(text):
         # "am I talking to a human?", "are you a bot?": told it is one; no hand-off.
         return IntentResult("bot_identity", 0.9)
     if asks_for_human(text) or asks_for_a_person(words):
@@ -356,9 +367,7 @@ def price_question(text: str) -> bool:
     return bool(_LEAD.search(words)) and not _SALES.search(words)
 
 
-UNCLEAR_REPLY = (
-    "I'm not sure what you mean. Could you tell me in a few words what you need help with?"
-)
+UNCLEAR_REPLY = TEXT_FIELDS["unclear_reply"].default
 """The reply to a message without a word that is no courtesy ("😡", "???")."""
 NO_CONTACT_HINT = "To reach the team, please use the contact details on this website."
 """Where a bot whose owner collects no contact details (lead capture "Never") sends a visitor

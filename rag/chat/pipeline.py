@@ -63,6 +63,7 @@ from rag.chat.shortcuts import (
     cache_semantic,
     contact,
     courtesy,
+    disclosure,
     faq_exact,
     faq_semantic,
     handoff,
@@ -201,7 +202,11 @@ class AnswerPipeline:
     ) -> None:
         completion: Completion | None = None
         interrupted: Completion | None = None
+        # "are you a bot? what are your opening hours?": what the bot is, then the answer.
+        note = disclosure(turn)
         if isinstance(settled, Grounding):
+            if note:
+                emit("delta", {"text": note})
             text = ""
             failed = False
             generation_started = time.perf_counter()
@@ -220,7 +225,7 @@ class AnswerPipeline:
                         elif event.kind == "replace":
                             clock.first_token(generation_started)
                             text = event.text
-                            emit("replace", {"text": event.text})
+                            emit("replace", {"text": note + event.text})
                         elif event.kind == "done" and event.completion is not None:
                             completion = event.completion
             except (LLMUnavailable, TimeoutError):
@@ -232,14 +237,17 @@ class AnswerPipeline:
                 fallback = turn.text("unavailable")
                 emit(
                     "replace",
-                    {"text": fallback or fallback_answer("", offer_contact=turn.offers_contact)},
+                    {
+                        "text": note
+                        + (fallback or fallback_answer("", offer_contact=turn.offers_contact))
+                    },
                 )
             if completion is None and not failed:
                 completion = Completion(text=text, prompt_tokens=0, completion_tokens=0, model="")
             clock.lap("generation")
         else:
             clock.first_token(time.perf_counter())
-            emit("delta", {"text": settled.text})
+            emit("delta", {"text": note + settled.text})
         async with self._gate.slot(finishing=True):
             result = await self.recorder.finish(
                 turn, settled, completion, clock, interrupted=interrupted, spent=spent

@@ -26,6 +26,7 @@ from rag.chat.models import ChatMessage, UnansweredQuestion
 from rag.chat.normalize import normalize_question
 from rag.chat.prompts import drop_unknown_citations, extract_citations, fallback_answer
 from rag.chat.repository import conversations as conversation_repo
+from rag.chat.shortcuts import disclosure
 from rag.chat.stages import Answer, Grounding, Turn, safe_links
 from workspaces import usage
 
@@ -145,6 +146,8 @@ class AnswerRecorder:
             )
         )
         text = safe_links(turn, answer.text, answer.citations) if answer.drawn else answer.text
+        # The visitor asked whether a bot answers before their question: told first (not cached).
+        shown = disclosure(turn) + text
         citations = list(answer.citations)
         model_call = completion or interrupted
         answered = (
@@ -170,7 +173,7 @@ class AnswerRecorder:
                         workspace_id=workspace.id,
                         conversation_id=turn.conversation_id,
                         role="assistant",
-                        text=text,
+                        text=shown,
                         intent=turn.intent,
                         source=answer.source,
                         citations=citations,
@@ -247,7 +250,7 @@ class AnswerRecorder:
         return ChatResult(
             conversation_id=turn.conversation_id,
             message_id=turn.message_id,
-            answer=text,
+            answer=shown,
             intent=turn.intent,
             source=answer.source,
             citations=citations,

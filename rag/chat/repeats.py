@@ -39,7 +39,7 @@ from core.errors import AppError
 from core.models import utcnow
 from rag.chat.exchange import ChatResult
 from rag.chat.generator import Spent
-from rag.chat.intents import Intent
+from rag.chat.intents import Intent, question_of
 from rag.chat.normalize import normalize_question
 from rag.chat.repository import client_messages
 from rag.chat.repository import conversations as conversation_repo
@@ -249,9 +249,10 @@ async def resume(
     )
     history = tuple((m.role, m.text) for m in recent)
     intent = cast(Intent, visitor.intent or "question")
-    normalized = normalize_question(visitor.text)
+    asked = question_of(visitor.text, intent)
+    normalized = normalize_question(asked)
     faq_wanted, daily_day = lookups_wanted(workspace, intent)
-    follow_up = bool(history) and looks_like_follow_up(visitor.text)
+    follow_up = bool(history) and looks_like_follow_up(asked)
     reserve = reservation_wanted(workspace, daily_day, estimate, visitor.text, history, follow_up)
     faq, daily, version, granted = await client_messages.turn_lookups(
         session,
@@ -275,7 +276,7 @@ async def resume(
         normalized=normalized,
         knowledge_version=int(workspace.knowledge_version),
         bot_name=bot_name_of(workspace),
-        standalone=visitor.text,
+        standalone=asked,
         exact_faq=faq,
         daily_tokens=daily,
         reservation=reservation,

@@ -14,8 +14,10 @@ from rag.chat import notify
 from rag.chat.cache import CacheHit, ResponseCache
 from rag.chat.intents import COURTESY, NO_CONTACT_HINT, contact_email, persona_reply
 from rag.chat.normalize import normalize_question
+from rag.chat.reply_language import Language, conversation_language
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.stages import Answer, Turn, safe_links
+from rag.chat.translations import Reply, translated
 from workspaces import leads, notifications
 from workspaces.widget_texts import with_bot_name, with_email
 
@@ -25,13 +27,13 @@ def courtesy(turn: Turn) -> Answer | None:
     replies to thanks and goodbyes (widget settings' ``texts``), first. A message without a
     word that is no courtesy ("😡", "???") is asked what the visitor needs. Asked whether a bot
     answers ("are you a bot?"), the bot says it is one (the owner's ``bot_identity_reply``
-    first): no hand-off, nothing unanswered."""
+    first): no hand-off, nothing unanswered. Without the owner's text, a reply is in the
+    visitor's language where it has a translation (``rag.chat.translations``)."""
     if turn.intent == "unclear":
-        return Answer(persona_reply("unclear", turn.bot_name), "fallback")
+        reply = turn.text("unclear_reply") or translated("unclear", _language(turn))
+        return Answer(reply or persona_reply("unclear", turn.bot_name), "fallback")
     if turn.intent == "bot_identity":
-        if own_reply := turn.text("bot_identity_reply"):
-            return Answer(with_bot_name(own_reply, turn.bot_name), "fallback")
-        return Answer(persona_reply("bot_identity", turn.bot_name), "fallback")
+        return Answer(identity_reply(turn), "fallback")
     if turn.intent not in COURTESY:
         return None
     own = {"thanks": "thanks_reply", "goodbye": "goodbye_reply"}.get(turn.intent)
@@ -84,6 +86,28 @@ def _handoff_reply(turn: Turn) -> str:
     return turn.text("handoff") or _persona(turn, "human", address_left=turn.lead_given)
 
 
+def _language(turn: Turn) -> Language | None:
+    """The visitor's language for a canned reply: the message's, else the conversation's."""
+    return conversation_language(turn.message, turn.history)
+
+
+def identity_reply(turn: Turn) -> str:
+    """What the bot says asked whether a bot answers: the owner's ``bot_identity_reply``, else
+    the default in the visitor's language (English without a translation)."""
+    if own := turn.text("bot_identity_reply"):
+        return with_bot_name(own, turn.bot_name)
+    name = turn.bot_name.strip() or "the assistant"
+    own_language = translated("bot_identity", _language(turn), name=name)
+    return own_language or persona_reply("bot_identity", turn.bot_name)
+
+
+def disclosure(turn: Turn) -> str:
+    """What an answer starts with when the visitor asked whether a bot answers before their
+    question ("are you a bot? what are your opening hours?"): the reply to that, then the
+    answer. Empty for any other message."""
+    return identity_reply(turn) + "\n\n" if turn.asked_identity else ""
+
+
 def _persona(
     turn: Turn,
     intent: Literal["human", "contact", "contact_test"],
@@ -91,10 +115,22 @@ def _persona(
     address_left: bool = False,
 ) -> str:
     """The persona's reply, with the owner's words for where to reach the team
-    (``no_contact_hint``) when their bot asks for no contact details (lead capture "Never")."""
+    (``no_contact_hint``) when their bot asks for no contact details (lead capture "Never"), in
+    the visitor's language where it has a translation (the owner's hint as they wrote it)."""
     offer = turn.asks_for_contact
-    reply = persona_reply(intent, turn.bot_name, offer_contact=offer, address_left=address_left)
+    language = None if intent == "contact_test" else _language(turn)
     hint = None if offer else turn.text("no_contact_hint")
+    hint = hint or translated("no_contact_hint", language)
+    if intent == "human":
+        key: Reply = (
+            "human_no_contact" if not offer else "human_address_left" if address_left else "human"
+        )
+    else:
+        key = "contact_declined"
+    own_language = translated(key, language) if intent == "human" or not offer else None
+    if own_language is not None:
+        return f"{own_language} {hint}" if not offer else own_language
+    reply = persona_reply(intent, turn.bot_name, offer_contact=offer, address_left=address_left)
     return reply.replace(NO_CONTACT_HINT, hint) if hint else reply
 
 

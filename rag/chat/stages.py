@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
 from core.models import utcnow
-from rag.chat.intents import COURTESY, Intent, gives_asked_address, price_question
+from rag.chat.intents import NOT_QUESTIONS, Intent, gives_asked_address, price_question, question_of
 from rag.chat.links import LinkPolicy, restrict_links
 from rag.chat.models import ChatMessage, Conversation
 from rag.chat.normalize import KEY_VERSION, hides_text, normalize_question
@@ -43,8 +43,6 @@ Source = Literal["faq", "cache", "rag", "fallback", "handoff", "refused"]
 visitor got its refusal instead (an attempt to make the bot leak its rules, or an answer
 repeating the owner's persona), which is no answer."""
 Channel = Literal["widget", "owner"]
-NOT_QUESTIONS = (*COURTESY, "human", "contact", "unclear", "bot_identity")
-"""Intents answered without retrieval: no question embedded, no FAQ looked up, no model."""
 
 _FOLLOW_UP = re.compile(
     r"^(and|also|what about|how about|but|so|then|why|ok(ay)? (and|so)|same for)\b"
@@ -156,6 +154,11 @@ class Turn:
         see (``hides_text``: an instruction in tag characters after an ordinary question):
         never cached, and no semantic hit (an exact one is the visible question's answer)."""
         return not self.follow_up and not hides_text(self.message)
+
+    @property
+    def asked_identity(self) -> bool:
+        """The message asked whether a bot answers before its question (``question_of``)."""
+        return question_of(self.message, self.intent) != self.message
 
     @property
     def asks_for_contact(self) -> bool:
@@ -288,12 +291,13 @@ async def record(
     amounts: dict[Metric, int] = {"messages": 1}
     if is_new:
         amounts["conversations"] = 1
-    normalized = normalize_question(message)
+    question = question_of(message, intent)
+    normalized = normalize_question(question)
     # The exact FAQ match is looked up in the same statement when it may settle the answer
     # (word for word an FAQ's question: its answer, follow-up or not), and today's LLM tokens
     # when the plan caps them and the turn may call the model.
     faq_wanted, daily_day = lookups_wanted(workspace, intent)
-    follow_up = bool(history) and looks_like_follow_up(message)
+    follow_up = bool(history) and looks_like_follow_up(question)
     reserve = reservation_wanted(workspace, daily_day, estimate, message, tuple(history), follow_up)
     reply_id = uuid.uuid4()
     visitor = ChatMessage(
@@ -344,7 +348,7 @@ async def record(
         normalized=normalized,
         knowledge_version=int(workspace.knowledge_version),
         bot_name=bot_name_of(workspace),
-        standalone=message,
+        standalone=question,
         exact_faq=recorded.faq_answer,
         daily_tokens=recorded.daily_tokens,
         reservation=reservation,

@@ -84,23 +84,23 @@ def _session() -> str:
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "says"),
     [
-        "am I talking to a human?",
-        "are you a bot?",
-        "is this a real person?",
-        "Spreche ich mit einem Menschen?",
-        "Est-ce que je parle à un humain ?",
-        "¿Estoy hablando con una persona?",
+        ("am I talking to a human?", "automated assistant"),
+        ("are you a bot?", "automated assistant"),
+        ("is this a real person?", "automated assistant"),
+        # in the visitor's language (rag.chat.translations)
+        ("Spreche ich mit einem Menschen?", "automatischer Assistent"),
+        ("Est-ce que je parle à un humain ?", "assistant automatique"),
+        ("¿Estoy hablando con una persona?", "asistente automático"),
     ],
 )
 async def test_asked_whether_it_is_a_bot_it_says_so_without_hand_off_or_unanswered(
-    client: httpx.AsyncClient, owner: Owner, text: str
+    client: httpx.AsyncClient, owner: Owner, text: str, says: str
 ) -> None:
     body = (await chat(client, owner, text, session_id=_session())).json()
     assert (body["intent"], body["source"]) == ("bot_identity", "fallback"), body
-    assert body["answer"].startswith("I'm an automated assistant for "), body
-    assert "just say so" in body["answer"], body
+    assert says in body["answer"], body
     assert body["lead_capture"] is False, body
     assert body["citations"] == [], body
     unanswered = await client.get(owner.url("/unanswered"), headers=owner.headers)

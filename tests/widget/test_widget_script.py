@@ -630,7 +630,43 @@ def test_the_widget_reads_only_texts_the_server_serves(source: str) -> None:
         "thanks_reply",
         "goodbye_reply",
         "bot_identity_reply",
+        "unclear_reply",
         "documentation_prefix",
         "no_contact_hint",
     }
     assert set(TEXT_FIELDS) - bot_only <= read, set(TEXT_FIELDS) - bot_only - read
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_a_sources_label_and_page_read_in_the_owners_words(source: str) -> None:
+    """An answer's list of sources said "Source" for an untitled, unlinked one and "(p. 4)" for
+    its page in English whatever the owner wrote: both are texts now (``source_label``,
+    ``page_label`` with ``{page}``), the English default when unset."""
+    fill = re.search(r"\n  const fill = .*?\n  const F = [^\n]*\n", source, re.S)
+    cites = re.search(r"\n  const renderCites = .*?(?=\n  const addFeedback)", source, re.S)
+    assert fill, "fill/F not found in widget.js"
+    assert cites, "renderCites not found in widget.js"
+    program = (
+        DOM_STUB
+        + "let cfg = { texts: {} };\n"
+        + _extract_markdown(source)
+        + _owner_texts(source)
+        + fill.group(0)
+        + cites.group(0)
+        + """
+const shown = () => {
+  const m = { cites: [{ n: 1, page: 4 }, { n: 2, title: "Guide", page: "12" }], body: {} };
+  m.body.after = (list) => { m.out = list; };
+  renderCites(m);
+  return m.out.children.map(texts);
+};
+const english = shown();
+cfg = { texts: { source_label: "Quelle", page_label: "S. {page}" } };
+console.log(JSON.stringify({ english, german: shown() }));
+"""
+    )
+    result = _node(["-e", program])
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["english"] == ["[1] Source (p. 4)", "[2] Guide (p. 12)"]
+    assert data["german"] == ["[1] Quelle (S. 4)", "[2] Guide (S. 12)"]

@@ -371,7 +371,7 @@
     if (min < 90) return "about " + min + (min === 1 ? " minute" : " minutes");
     return "about " + Math.round(s / 3600) + " hours";
   };
-  // A text with its placeholders filled in: {bot_name}, {minutes}, {max}, {count} (the owner's
+  // A text with its placeholders filled in: {bot_name}, {minutes}, {max}, {count}, {page} (the owner's
   // texts take those the server lets each take; anything else in braces stays as written).
   const fill = (text, vars) =>
     str(text).replace(/\{([a-z_]+)\}/g, (m, k) => (vars && vars[k] != null ? String(vars[k]) : m));
@@ -818,8 +818,8 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     for (const c of m.cites) {
       if (!c || typeof c !== "object") continue;
       const url = safeUrl(c.url);
-      const label = str(c.title) || url || "Source";
-      const page = c.page != null && c.page !== "" ? " (p. " + str(c.page) + ")" : "";
+      const label = str(c.title) || url || T("source_label", "Source");
+      const page = c.page != null && c.page !== "" ? " (" + F("page_label", "p. {page}", { page: str(c.page) }) + ")" : "";
       const li = h("li", { "data-testid": "citation", title: c.snippet ? str(c.snippet).slice(0, 300) : null }, [
         "[" + str(c.n) + "] ",
         url ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: label }) : label,

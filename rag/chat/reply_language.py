@@ -1,0 +1,130 @@
+"""The language a visitor wrote in, for the bot's canned replies (``rag.chat.translations``):
+one of the languages the intents are recognised in besides English, or None (English).
+
+- Its script, for most of its letters: Devanagari is Hindi, Cyrillic Russian, Arabic Arabic,
+  Japanese kana Japanese, Chinese characters without kana Chinese.
+- In Latin letters: the lexicon that recognised the request (a request for a person,
+  ``rag.chat.human_languages``; asking whether a bot answers, ``rag.chat.bot_identity``), else
+  the language of most of its common short words ("meine", "ist", "bitte"), at least two and
+  more than of any other language or of English. Hindi in Latin letters ("kya aap bot ho") is
+  answered in English: the replies are written in Devanagari.
+
+A message that tells nothing ("😡", "jane@example.com") takes the language of the visitor's
+earlier messages in the conversation (``conversation_language``)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from typing import Literal, cast, get_args
+
+from rag.chat.bot_identity import identity_language
+from rag.chat.courtesy import words
+from rag.chat.human_languages import person_language
+
+Language = Literal["de", "fr", "es", "pt", "it", "hi", "ru", "ar", "zh", "ja"]
+LANGUAGES: frozenset[str] = frozenset(get_args(Language))
+_LATIN: frozenset[str] = frozenset({"de", "fr", "es", "pt", "it"})
+
+_SCRIPTS = (
+    ("DEVANAGARI", "hi"),
+    ("CYRILLIC", "ru"),
+    ("ARABIC", "ar"),
+    ("HIRAGANA", "ja"),
+    ("KATAKANA", "ja"),
+    ("CJK UNIFIED", "zh"),
+    ("LATIN", "latin"),
+)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split(" "))
+
+
+# Short words common in each language and rare in the others (and in English).
+_COMMON: dict[str, frozenset[str]] = {
+    "en": _words(
+        "i you the is are my me to and what how can do does please your it this of for "
+        "with not have want"
+    ),
+    "de": _words(
+        "ich du sie ist bist nicht mit und meine mein bitte ein eine einem einen der die "
+        "das wie was kann können möchte haben sind für mich mir uns wir ihr ihre ihnen "
+        "hallo danke gibt noch auch sich oder bei zu"
+    ),
+    "fr": _words(
+        "je tu vous est suis êtes le la les des du pour avec mon ma mes votre bonjour "
+        "merci pas ne et cest quelquun oui qui quoi au aux est ce jai"
+    ),
+    "es": _words(
+        "yo usted eres soy el los las del por para mi mis hola gracias qué cómo quiero "
+        "puedo hablar está estoy pero muy sí tengo necesito"
+    ),
+    "pt": _words(
+        "eu você voce sou um os do da dos das meu minha olá obrigado obrigada não nao "
+        "quero falar estou mas tenho preciso"
+    ),
+    "it": _words(
+        "io sei sono il gli della per mio mia ciao grazie vorrei parlare sto che come ho devo"
+    ),
+}
+
+
+def _script(text: str) -> str | None:
+    """The language of most of ``text``'s letters by script ("latin" for Latin letters)."""
+    counts: Counter[str] = Counter()
+    for ch in text:
+        if not ch.isalpha():
+            continue
+        name = unicodedata.name(ch, "")
+        counts[next((lang for prefix, lang in _SCRIPTS if name.startswith(prefix)), "other")] += 1
+    if not counts:
+        return None
+    if counts["ja"] and counts["zh"]:  # kanji among kana: Japanese
+        counts["ja"] += counts.pop("zh")
+    return counts.most_common(1)[0][0]
+
+
+_EMAIL = re.compile(r"\S+@\S+")
+
+
+def visitor_language(text: str) -> Language | None:
+    """The language ``text`` is written in, when it is one of ``Language``; None for English or
+    when it cannot be told."""
+    script = _script(_EMAIL.sub(" ", text))
+    if script in LANGUAGES:
+        return cast(Language, script)
+    if script != "latin":
+        return None
+    reduced = words(_EMAIL.sub(" ", text))
+    for found in (person_language(reduced), identity_language(reduced)):
+        if found is not None:
+            return cast(Language, found) if found in _LATIN else None
+    counts = Counter(
+        {lang: sum(w in common for w in reduced.split()) for lang, common in _COMMON.items()}
+    )
+    (best, top), *rest = counts.most_common()
+    if best == "en" or top < 2 or (rest and rest[0][1] >= top):
+        return None
+    return cast(Language, best)
+
+
+def conversation_language(message: str, history: Iterable[tuple[str, str]]) -> Language | None:
+    """The language of ``message``, else of the visitor's latest earlier message that tells
+    one (``history``: (role, text), oldest first)."""
+    found = visitor_language(message)
+    if found is not None or _english(message):
+        return found
+    for role, text in reversed(tuple(history)):
+        if role == "user" and (earlier := visitor_language(text)) is not None:
+            return earlier
+    return None
+
+
+def _english(message: str) -> bool:
+    """Whether ``message`` holds a few English words: English, whatever the visitor wrote
+    before."""
+    reduced = words(_EMAIL.sub(" ", message)).split()
+    return sum(w in _COMMON["en"] for w in reduced) >= 2

@@ -1,0 +1,178 @@
+# ruff: noqa: RUF001 (the replies are written in their own scripts and punctuation)
+"""The bot's canned replies in the languages it recognises requests in besides English (German,
+French, Spanish, Portuguese, Italian, Hindi, Russian, Arabic, Chinese, Japanese): what a visitor
+gets when the owner wrote no text of their own (widget settings' ``texts``, which always win)
+and the message was written in one of them (``rag.chat.reply_language``). English is
+``rag.chat.intents.persona_reply``; a reply with no translation here stays English."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from rag.chat.reply_language import Language
+
+Reply = Literal[
+    "bot_identity", "human", "human_address_left", "human_no_contact", "no_contact_hint",
+    "contact_declined", "unclear",
+]  # fmt: skip
+
+_T: dict[Reply, dict[Language, str]] = {
+    # "I'm an automated assistant for {name}. If you'd like a person from the team, just say so."
+    "bot_identity": {
+        "de": "Ich bin {name}, ein automatischer Assistent. Wenn Sie lieber mit einer Person aus "
+        "dem Team sprechen möchten, sagen Sie es einfach.",
+        "fr": "Je suis {name}, un assistant automatique. Si vous souhaitez parler à une personne "
+        "de l'équipe, dites-le simplement.",
+        "es": "Soy {name}, un asistente automático. Si prefiere hablar con una persona del "
+        "equipo, solo dígalo.",
+        "pt": "Sou {name}, um assistente automático. Se preferir falar com uma pessoa da "
+        "equipe, é só dizer.",
+        "it": "Sono {name}, un assistente automatico. Se preferisce parlare con una persona del "
+        "team, basta dirlo.",
+        "hi": "मैं {name} हूँ, एक स्वचालित सहायक। अगर आप टीम के किसी व्यक्ति से बात करना चाहते "
+        "हैं, तो बस बता दीजिए।",
+        "ru": "Я {name}, автоматический ассистент. Если хотите поговорить с человеком из команды, "
+        "просто скажите.",
+        "ar": "أنا {name}، مساعد آلي. إذا كنت تفضّل التحدث مع شخص من الفريق، فقط أخبرني.",
+        "zh": "我是 {name}，一个自动助手。如果您想与团队中的真人交流，请直接告诉我。",
+        "ja": "私は自動アシスタントの {name} です。チームの担当者と話したい場合は、"
+        "そうお伝えください。",
+    },
+    # "I'm an automated assistant, but I can get a person from the team to follow up. Please
+    # leave your email address, and someone will get back to you." (``handoff``'s default)
+    "human": {
+        "de": "Ich bin ein automatischer Assistent, aber ich kann eine Person aus dem Team "
+        "bitten, sich bei Ihnen zu melden. Bitte hinterlassen Sie Ihre E-Mail-Adresse, dann "
+        "meldet sich jemand bei Ihnen.",
+        "fr": "Je suis un assistant automatique, mais je peux demander à une personne de "
+        "l'équipe de vous recontacter. Laissez votre adresse e-mail et quelqu'un vous répondra.",
+        "es": "Soy un asistente automático, pero puedo pedir que una persona del equipo le "
+        "contacte. Deje su correo electrónico y alguien le responderá.",
+        "pt": "Sou um assistente automático, mas posso pedir que uma pessoa da equipe entre em "
+        "contato. Deixe seu e-mail e alguém responderá a você.",
+        "it": "Sono un assistente automatico, ma posso chiedere a una persona del team di "
+        "ricontattarla. Lasci il suo indirizzo email e qualcuno le risponderà.",
+        "hi": "मैं एक स्वचालित सहायक हूँ, लेकिन मैं टीम के किसी व्यक्ति से आपसे संपर्क करने को कह "
+        "सकता हूँ। कृपया अपना ईमेल पता छोड़ दें, कोई आपसे संपर्क करेगा।",
+        "ru": "Я автоматический ассистент, но могу попросить сотрудника команды связаться с "
+        "вами. Оставьте, пожалуйста, свой адрес электронной почты, и вам ответят.",
+        "ar": "أنا مساعد آلي، لكن يمكنني أن أطلب من أحد أعضاء الفريق التواصل معك. يرجى ترك بريدك "
+        "الإلكتروني وسيتواصل معك أحد.",
+        "zh": "我是自动助手，但我可以请团队中的工作人员跟进。"
+        "请留下您的电子邮件地址，会有人回复您。",
+        "ja": "私は自動アシスタントですが、チームの担当者からご連絡するよう手配できます。"
+        "メールアドレスを残していただければ、担当者よりご連絡します。",
+    },
+    # "I'm an automated assistant, but I've asked a person from the team to follow up: they
+    # will get back to you at the email address you left."
+    "human_address_left": {
+        "de": "Ich bin ein automatischer Assistent, aber ich habe eine Person aus dem Team "
+        "gebeten, sich zu melden: Sie bekommen eine Antwort an die E-Mail-Adresse, die Sie "
+        "hinterlassen haben.",
+        "fr": "Je suis un assistant automatique, mais j'ai demandé à une personne de l'équipe de "
+        "vous recontacter : elle vous répondra à l'adresse e-mail que vous avez laissée.",
+        "es": "Soy un asistente automático, pero he pedido a una persona del equipo que le "
+        "contacte: le responderá en el correo electrónico que dejó.",
+        "pt": "Sou um assistente automático, mas pedi a uma pessoa da equipe que entre em "
+        "contato: ela responderá no e-mail que você deixou.",
+        "it": "Sono un assistente automatico, ma ho chiesto a una persona del team di "
+        "ricontattarla: le risponderà all'indirizzo email che ha lasciato.",
+        "hi": "मैं एक स्वचालित सहायक हूँ, लेकिन मैंने टीम के किसी व्यक्ति से आपसे संपर्क करने को "
+        "कहा है: वे आपके छोड़े गए ईमेल पते पर आपसे संपर्क करेंगे।",
+        "ru": "Я автоматический ассистент, но я попросил сотрудника команды связаться с вами: "
+        "вам ответят на адрес электронной почты, который вы оставили.",
+        "ar": "أنا مساعد آلي، لكني طلبت من أحد أعضاء الفريق المتابعة: سيتواصل معك على البريد "
+        "الإلكتروني الذي تركته.",
+        "zh": "我是自动助手，但我已请团队中的工作人员跟进：他们会通过您留下的电子邮件地址回复您。",
+        "ja": "私は自動アシスタントですが、チームの担当者に対応を依頼しました。残していただいた"
+        "メールアドレスにご連絡します。",
+    },
+    # "I'm an automated assistant, so I can't connect you with a person in this chat. I've
+    # noted your request for the team." (then the hint: lead capture "Never")
+    "human_no_contact": {
+        "de": "Ich bin ein automatischer Assistent und kann Sie in diesem Chat nicht mit einer "
+        "Person verbinden. Ich habe Ihre Anfrage für das Team notiert.",
+        "fr": "Je suis un assistant automatique : je ne peux pas vous mettre en relation avec "
+        "une personne dans ce chat. J'ai noté votre demande pour l'équipe.",
+        "es": "Soy un asistente automático, así que no puedo ponerle en contacto con una "
+        "persona en este chat. He anotado su solicitud para el equipo.",
+        "pt": "Sou um assistente automático, por isso não consigo conectá-lo a uma pessoa neste "
+        "chat. Anotei seu pedido para a equipe.",
+        "it": "Sono un assistente automatico, quindi non posso metterla in contatto con una "
+        "persona in questa chat. Ho annotato la sua richiesta per il team.",
+        "hi": "मैं एक स्वचालित सहायक हूँ, इसलिए इस चैट में आपको किसी व्यक्ति से नहीं जोड़ सकता। "
+        "मैंने टीम के लिए आपका अनुरोध दर्ज कर लिया है।",
+        "ru": "Я автоматический ассистент, поэтому не могу соединить вас с человеком в этом "
+        "чате. Я передал ваш запрос команде.",
+        "ar": "أنا مساعد آلي، لذا لا يمكنني توصيلك بشخص في هذه المحادثة. لقد سجّلت طلبك للفريق.",
+        "zh": "我是自动助手，无法在此聊天中为您转接真人。我已为团队记下您的请求。",
+        "ja": "私は自動アシスタントのため、このチャットで担当者におつなぎすることはできません。"
+        "ご要望はチームに伝えました。",
+    },
+    # "To reach the team, please use the contact details on this website."
+    "no_contact_hint": {
+        "de": "Um das Team zu erreichen, nutzen Sie bitte die Kontaktdaten auf dieser Website.",
+        "fr": "Pour joindre l'équipe, utilisez les coordonnées indiquées sur ce site.",
+        "es": "Para contactar con el equipo, utilice los datos de contacto de este sitio web.",
+        "pt": "Para falar com a equipe, use os dados de contato deste site.",
+        "it": "Per contattare il team, usi i recapiti indicati su questo sito.",
+        "hi": "टीम से संपर्क करने के लिए, कृपया इस वेबसाइट पर दिए गए संपर्क विवरण का उपयोग करें।",
+        "ru": "Чтобы связаться с командой, воспользуйтесь контактными данными на этом сайте.",
+        "ar": "للتواصل مع الفريق، يرجى استخدام بيانات الاتصال الموجودة على هذا الموقع.",
+        "zh": "如需联系团队，请使用本网站上的联系方式。",
+        "ja": "チームへのお問い合わせは、このウェブサイトに記載の連絡先をご利用ください。",
+    },
+    # "Thanks, but this chat doesn't collect contact details, so your address was not passed
+    # on." (then the hint)
+    "contact_declined": {
+        "de": "Danke, aber dieser Chat nimmt keine Kontaktdaten entgegen, Ihre Adresse wurde "
+        "also nicht weitergegeben.",
+        "fr": "Merci, mais ce chat ne recueille pas de coordonnées : votre adresse n'a pas été "
+        "transmise.",
+        "es": "Gracias, pero este chat no recoge datos de contacto, así que su dirección no se "
+        "ha transmitido.",
+        "pt": "Obrigado, mas este chat não coleta dados de contato, então seu endereço não foi "
+        "repassado.",
+        "it": "Grazie, ma questa chat non raccoglie recapiti, quindi il suo indirizzo non è "
+        "stato inoltrato.",
+        "hi": "धन्यवाद, लेकिन यह चैट संपर्क विवरण नहीं लेता, इसलिए आपका पता आगे नहीं भेजा गया।",
+        "ru": "Спасибо, но этот чат не собирает контактные данные, поэтому ваш адрес никому не "
+        "передан.",
+        "ar": "شكرًا، لكن هذه المحادثة لا تجمع بيانات الاتصال، لذا لم يتم تمرير عنوانك.",
+        "zh": "谢谢，但此聊天不收集联系方式，因此您的地址未被转交。",
+        "ja": "ありがとうございます。ただ、このチャットでは連絡先をお預かりしていないため、"
+        "アドレスは転送されていません。",
+    },
+    # "I'm not sure what you mean. Could you tell me in a few words what you need help with?"
+    "unclear": {
+        "de": "Ich bin nicht sicher, was Sie meinen. Können Sie mir in ein paar Worten sagen, "
+        "wobei Sie Hilfe brauchen?",
+        "fr": "Je ne suis pas sûr de comprendre. Pouvez-vous me dire en quelques mots ce dont "
+        "vous avez besoin ?",
+        "es": "No estoy seguro de entenderle. ¿Puede decirme en pocas palabras con qué necesita "
+        "ayuda?",
+        "pt": "Não tenho certeza do que você quer dizer. Pode me dizer em poucas palavras com o "
+        "que precisa de ajuda?",
+        "it": "Non sono sicuro di aver capito. Può dirmi in poche parole di cosa ha bisogno?",
+        "hi": "मुझे ठीक से समझ नहीं आया। क्या आप कुछ शब्दों में बता सकते हैं कि आपको किस बारे में मदद चाहिए?",
+        "ru": "Я не совсем понял. Можете в двух словах написать, с чем вам нужна помощь?",
+        "ar": "لست متأكدًا مما تقصده. هل يمكنك أن تخبرني ببضع كلمات بما تحتاج المساعدة فيه؟",
+        "zh": "我不太明白您的意思。能用几句话告诉我您需要什么帮助吗？",
+        "ja": "おっしゃる意味がよくわかりませんでした。"
+        "どのようなことでお困りか、短く教えていただけますか？",
+    },
+}
+
+
+def translated(reply: Reply, language: Language | None, *, name: str = "") -> str | None:
+    """``reply`` in ``language`` (``{name}`` filled in with the bot's name); None for English,
+    an unknown language, or a reply with no translation in it."""
+    if language is None:
+        return None
+    text = _T[reply].get(language)
+    return None if text is None else text.replace("{name}", name)
+
+
+def languages(reply: Reply) -> frozenset[Language]:
+    """The languages ``reply`` has a translation in."""
+    return frozenset(_T[reply])
