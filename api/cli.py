@@ -24,6 +24,7 @@ from core.config import Settings, get_settings
 from core.errors import ConfigError
 from core.jwt_secret import check_kept_secret
 from core.logging import QUIET_LOGGERS, announce, configure_logging
+from core.setting_names import misspelt_settings, warn_misspelt_settings
 
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """Where the server's worker processes keep their metrics (``core.metrics.MULTIPROCESS_ENV``)."""
@@ -237,11 +238,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Every command logs as LOG_JSON / LOG_LEVEL say (the server's workers again, in theirs).
         configure_logging(get_settings())
+        warn_misspelt_settings(os.environ)  # a name pydantic-settings ignores, said once
         result: int = args.func(args)
     except ValidationError as exc:
         if exc.title != Settings.__name__:
             raise
-        raise SystemExit(f"trulybot {args.command}: {settings_problems(exc)}") from None
+        # The settings were never read whole, so nothing was logged: a misspelt name (a
+        # DATABASE_URI for production's DATABASE_URL) is said with the refusal.
+        ignored = "".join(f"\n  {line}" for line in misspelt_settings(os.environ))
+        raise SystemExit(f"trulybot {args.command}: {settings_problems(exc)}{ignored}") from None
     except ConfigError as exc:
         raise SystemExit(f"trulybot {args.command}: {exc}") from None
     return result

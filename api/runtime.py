@@ -366,13 +366,18 @@ async def build_runtime(
 async def operator_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """The runtime of an operator tool (`trulybot ingest`, `eval`, `reindex`): the embedded
     database migrated first, no statement timeout, jobs run in this process and are waited for
-    before the runtime closes."""
+    before the runtime closes. A database the app role cannot work on (not migrated, granted
+    nothing, behind this release) is refused in one line, as `serve` refuses it: the tools
+    failed on their first query with a traceback ("relation "chunks" does not exist")."""
+    from api.start_checks import check_schema  # it imports this module
+
     async with build_runtime(
         settings,
         apply_migrations=settings.database_url is None,
         statement_timeout_ms=0,
         jobs="in-process",
     ) as runtime:
+        await check_schema(runtime.db)
         yield runtime
         for _ in range(2):  # a job's mail (a failed document's notification) goes out too
             await notifications_module.settle_kicks()

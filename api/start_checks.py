@@ -3,8 +3,9 @@ line naming the way out: the database reachable (``preflight``, before any worke
 starts), the app role's privileges and the schema's revision (``check_schema``), the stored
 vectors' dimension against the embedder's (``check_vector_column``), and Redis answering
 (``redis_problem``); under serve, a refusal in the app's start-up is said as it is, not as a
-traceback (``StartRefusalMiddleware``). The operator tools check none of these: `migrate` and
-`reindex` are how they are put right."""
+traceback (``StartRefusalMiddleware``). The operator tools (`ingest`, `eval`, `reindex`) check the
+schema only (``api.runtime.operator_runtime``): the vectors' dimension is what `reindex` puts
+right, and `migrate` the schema."""
 
 from __future__ import annotations
 

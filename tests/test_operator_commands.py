@@ -126,6 +126,21 @@ async def trulybot(scratch: Scratch, tmp: Path, *args: str, owner: bool = True, 
     )
 
 
+async def queued_document(scratch: Scratch, text: str) -> uuid.UUID:
+    """A text document of the scratch workspace committed ``queued``, its job not enqueued."""
+    async with scratch.db.transaction(workspace_id=scratch.workspace_id) as session:
+        workspace = await ws_repo.get_workspace(session, scratch.workspace_id)
+        assert workspace is not None
+        sub = await submissions.submit_text(
+            session,
+            service.WorkspaceAccess.operator(workspace, command="test"),
+            title=f"Hours {uuid.uuid4().hex[:6]}",
+            text=text,
+            settings=make_settings(),
+        )
+    return sub.document.id
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -303,16 +318,10 @@ async def test_reindex_rechunks_documents_of_an_older_chunk_format(
 async def test_the_worker_runs_what_the_api_queued(scratch: Scratch, tmp_path: Path) -> None:
     queue = await ArqQueue.connect(REDIS_URL)
     try:
+        document_id = await queued_document(
+            scratch, "The support desk answers from 9 to 17, Monday to Friday."
+        )
         async with scratch.db.transaction(workspace_id=scratch.workspace_id) as session:
-            workspace = await ws_repo.get_workspace(session, scratch.workspace_id)
-            assert workspace is not None
-            sub = await submissions.submit_text(
-                session,
-                service.WorkspaceAccess.operator(workspace, command="test"),
-                title=f"Hours {uuid.uuid4().hex[:6]}",
-                text="The support desk answers from 9 to 17, Monday to Friday.",
-                settings=make_settings(),
-            )
             # A notification event (a lead): the worker's dispatch job has what it needs.
             lead_key = uuid.uuid4().hex
             await notifications.emit(
@@ -321,7 +330,7 @@ async def test_the_worker_runs_what_the_api_queued(scratch: Scratch, tmp_path: P
         await queue.enqueue(
             knowledge_jobs.INGEST_JOB,
             workspace_id=str(scratch.workspace_id),
-            document_id=str(sub.document.id),
+            document_id=str(document_id),
         )
         await queue.enqueue(
             notification_delivery.DISPATCH_JOB, workspace_id=str(scratch.workspace_id)
@@ -330,7 +339,7 @@ async def test_the_worker_runs_what_the_api_queued(scratch: Scratch, tmp_path: P
     finally:
         await queue.close()
     assert worked.code == 0, worked.out
-    status = await _scalar(scratch, "SELECT status FROM documents WHERE id = :d", d=sub.document.id)
+    status = await _scalar(scratch, "SELECT status FROM documents WHERE id = :d", d=document_id)
     assert status == "ready"
     dispatched = await _scalar(
         scratch,

@@ -70,10 +70,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 async def _start_worker(
-    ops: Scratch, tmp_path: Path, url: str
+    ops: Scratch, tmp_path: Path, url: str, *, log_name: str = "worker.log", **extra: str
 ) -> tuple[subprocess.Popen[bytes], Path]:
-    """`trulybot worker` on ``url``, once it said it is ready; its log."""
-    log = tmp_path / "worker.log"
+    """`trulybot worker` on ``url`` (with the settings ``extra``), once it said it is ready;
+    its log."""
+    log = tmp_path / log_name
     env = command_env(
         {
             "DATABASE_URL": ops.cluster.app_url(APP_ROLE),
@@ -83,6 +84,7 @@ async def _start_worker(
             "LOG_JSON": "false",
             "SCHEDULER_ENABLED": "false",
             "EMBEDDING_DIMENSIONS": str(await _scalar(ops, DIMENSIONS)),
+            **extra,
         }
     )
     with log.open("wb") as out:

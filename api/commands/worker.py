@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 from contextlib import AsyncExitStack
 from typing import Any
@@ -33,6 +34,7 @@ def _cmd(args: argparse.Namespace) -> int:
     from api.worker_metrics import WorkerMetricsServer
     from core.jobs import ArqQueue, worker_functions
     from core.mail import MAILER_KEY
+    from core.worker_presence import Presence
     from lifecycle import jobs as lifecycle_jobs
     from rag.chat import notify
     from rag.knowledge import jobs as knowledge_jobs
@@ -106,6 +108,15 @@ def _cmd(args: argparse.Namespace) -> int:
             await stack.aclose()
 
     class _Worker(Worker):
+        presence: Presence | None = None
+
+        async def heart_beat(self) -> None:
+            # Noted as the queue is polled, for /readyz ("worker": none without one).
+            await super().heart_beat()
+            if self.presence is None:
+                self.presence = Presence(self.pool, self.queue_name)
+            await self.presence.beat()
+
         async def close(self) -> None:
             # Redis stayed away past REDIS_PATIENCE: arq's close would wait as long again on
             # its health-check key. The poll's error is what the worker ends with.
@@ -114,6 +125,9 @@ def _cmd(args: argparse.Namespace) -> int:
             lost = main.exception() if main is not None and ended else None
             if isinstance(lost, (RedisError, OSError)):
                 raise lost
+            if self.presence is not None:
+                with contextlib.suppress(RedisError, OSError):  # else it lapses by itself
+                    await self.presence.leave()
             await super().close()
 
     worker = _Worker(

@@ -7,7 +7,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import RuntimeDep
+from api.runtime import Runtime
 from core.db_reach import sqlstate
+from core.worker_presence import SEEN_SECONDS, workers_seen
 
 router = APIRouter(tags=["health"])
 
@@ -24,6 +26,21 @@ def _database_problem(exc: BaseException) -> str:
     if code == "42P01":
         return "not migrated: run `trulybot migrate`"
     return f"unavailable: {type(exc).__name__}"
+
+
+NO_WORKER = (
+    f"none seen in {SEEN_SECONDS} s: uploads stay queued, no mail is sent and no periodic job"
+    " runs until a `trulybot worker` takes the queue"
+)
+
+
+async def _workers_seen(runtime: Runtime) -> int | None:
+    """Workers taking this API's queue (None: jobs run in this process, or Redis did not
+    answer in time, which the redis check says)."""
+    try:
+        return await asyncio.wait_for(workers_seen(runtime.redis, runtime.jobs), timeout=0.5)
+    except Exception:
+        return None
 
 
 @router.get("/readyz")
@@ -50,6 +67,12 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         except Exception as exc:
             checks["redis"] = f"unavailable: {type(exc).__name__} (in-process fallbacks)"
             degraded = True
+        else:
+            if (seen := await _workers_seen(runtime)) is not None:
+                # Reported, not a reason to leave the balancer: the API serves; the jobs
+                # (ingestion, mail, periodic work) wait in Redis for a worker.
+                checks["worker"] = "ok" if seen else NO_WORKER
+                degraded = not seen
     else:
         checks["redis"] = "not configured (in-process fallbacks)"
     replica: dict[str, Any] | None = None

@@ -226,3 +226,34 @@ async def test_migrations_refuse_the_pooler_also_under_the_owner_role(bouncer: P
     )
     with pytest.raises(SystemExit, match="directly"):
         await resolve_database(settings, apply_migrations=True)
+
+
+async def test_a_workspace_export_streams_through_the_pooler(
+    pooled_client: httpx.AsyncClient,
+) -> None:
+    """The export reads with server-side cursors (portals) while it writes the zip, with
+    unnamed statements prepared between batches: through transaction pooling too."""
+    client = pooled_client
+    owner = await signup(client, "Pooled export")
+    for n in range(3):
+        lead = await client.post(
+            owner.url("/leads"),
+            json={"email": f"pooled-{n}-{uuid.uuid4().hex[:8]}@example.com"},
+            headers=owner.headers,
+        )
+        assert lead.status_code == 201, lead.text
+    chat = await client.post(
+        "/api/v1/chat",
+        json={"message": "hello there", "session_id": f"v-{uuid.uuid4().hex[:8]}"},
+        headers={"X-Widget-Key": owner.workspace["public_key"]},
+    )
+    assert chat.status_code == 200, chat.text
+    export = await client.post(owner.url("/exports"), headers=owner.headers)
+    assert export.status_code == 202, export.text
+    await runtime_of(client).jobs.drain()
+    done = await client.get(owner.url(f"/exports/{export.json()['id']}"), headers=owner.headers)
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "ready", done.json()
+    download = await client.get(done.json()["download_url"], headers=owner.headers)
+    assert download.status_code == 200
+    assert download.content[:2] == b"PK"

@@ -1,0 +1,56 @@
+"""The operator tools (`trulybot reindex`, `ingest`, `eval`) on a database `trulybot migrate`
+has not prepared: a new deployment that ran `reindex` or `ingest` before `migrate`, or the new
+image's tools on the old schema. They printed 30 lines of SQLAlchemy traceback ending in
+'relation "chunks" does not exist' or 'function tb_workspace_id_by_slug(character varying)
+does not exist'; `serve` and `worker` said the same in one line naming `trulybot migrate`.
+Now every tool says it as they do, with exit 1."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from core.embedded import EmbeddedPostgres, ensure_database
+from tests.cli_process import run_trulybot
+from tests.conftest import APP_ROLE
+
+SECRET = "operator-unmigrated-" + "s" * 40
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("reindex",),
+        ("ingest", "--workspace", "docs", "guides"),
+        ("eval", "--workspace", "docs", "--questions", "questions.jsonl"),
+    ],
+    ids=lambda args: args[0],
+)
+async def test_a_tool_on_a_database_not_migrated_names_trulybot_migrate(
+    pg: EmbeddedPostgres, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    name = f"tb_unmigrated_{uuid.uuid4().hex[:8]}"
+    await ensure_database(pg.socket_dir, name, recreate=True)
+    cluster = EmbeddedPostgres(server=pg.server, socket_dir=pg.socket_dir, database=name)
+    (tmp_path / "guides").mkdir()
+    (tmp_path / "guides" / "a.md").write_text("# A\n\nSome text.\n")
+    (tmp_path / "questions.jsonl").write_text('{"id": "1", "question": "a?", "expected": []}\n')
+    run = await run_trulybot(
+        *[str(tmp_path / a) if a in {"guides", "questions.jsonl"} else a for a in args],
+        env={
+            "DATABASE_URL": cluster.app_url(APP_ROLE),
+            "MIGRATION_DATABASE_URL": cluster.owner_url(),
+            "DATA_DIR": str(tmp_path / "data"),
+            "JWT_SECRET": SECRET,
+            "LOG_JSON": "false",
+        },
+    )
+    assert run.code == 1, run.out
+    assert "Traceback" not in run.out, run.out[-3000:]
+    last = run.out.strip().splitlines()[-1]
+    assert last == (
+        f"trulybot {args[0]}: the database has no tables: run `trulybot migrate` first"
+        " (docs/deploy.md)"
+    ), run.out[-3000:]
