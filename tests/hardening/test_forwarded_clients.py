@@ -1,0 +1,93 @@
+"""The client behind a trusted proxy, as proxies really write it.
+
+Two shapes made every client behind the balancer count as the balancer itself (one bucket for
+every per-IP limit and the login guard, so one person's wrong passwords locked everyone out):
+
+* ``trulybot serve`` on ``HOST=::`` (a dual-stack socket) sees an IPv4 balancer as
+  ``::ffff:10.0.0.5``, which ``TRUSTED_PROXIES=10.0.0.0/8`` did not match, so X-Forwarded-For
+  was ignored;
+* some balancers (Azure's Application Gateway) write each hop with its port
+  (``203.0.113.9:51234``, ``[2001:db8::7]:443``), which was read as garbage.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from api.client_address import client_ip
+from tests.conftest import signup
+from tests.hardening.conftest import ClientFactory, fresh_ip
+
+WRONG = "not the password"
+
+
+async def _login(
+    client: httpx.AsyncClient, email: str, password: str, forwarded_for: str
+) -> httpx.Response:
+    return await client.post(
+        "/api/v1/auth/login",
+        json={"email": email, "password": password},
+        headers={"X-Forwarded-For": forwarded_for},
+    )
+
+
+def test_a_proxy_seen_as_an_ipv4_mapped_address_is_trusted() -> None:
+    assert client_ip("::ffff:10.0.0.5", "203.0.113.9", "10.0.0.0/8") == "203.0.113.9"
+    # A hop the proxies wrote in the mapped form is one of them too.
+    assert client_ip("10.0.0.5", "203.0.113.9, ::ffff:10.0.0.7", "10.0.0.0/8") == "203.0.113.9"
+    # Not a trusted proxy: X-Forwarded-For is still not believed.
+    assert client_ip("::ffff:192.0.2.1", "203.0.113.9", "10.0.0.0/8") == "::ffff:192.0.2.1"
+
+
+def test_a_hop_written_with_its_port_names_the_client() -> None:
+    assert client_ip("10.0.0.5", "203.0.113.9:51234", "10.0.0.0/8") == "203.0.113.9"
+    assert client_ip("10.0.0.5", "[2001:db8::7]:443", "10.0.0.0/8") == "2001:db8::7"
+    assert client_ip("10.0.0.5", "[2001:db8::7]", "10.0.0.0/8") == "2001:db8::7"
+    assert client_ip("10.0.0.5", "203.0.113.9, 10.0.0.7:8080", "10.0.0.0/8") == "203.0.113.9"
+    # Still garbage: a name, a port alone, a bare IPv6 address followed by a port-like part.
+    for garbage in ("proxy.internal:80", ":80", "203.0.113.9:", "203.0.113.9:99999", "[::1"):
+        assert client_ip("10.0.0.5", garbage, "10.0.0.0/8") == "10.0.0.5", garbage
+
+
+async def test_behind_a_dual_stack_socket_one_attacker_does_not_lock_everyone_out(
+    app_client: ClientFactory, client: httpx.AsyncClient
+) -> None:
+    owner = await signup(client, "Behind the balancer")
+    balancer = fresh_ip()
+    async with app_client(
+        ip=f"::ffff:{balancer}",
+        rate_limits="on",
+        rate_limit_auth="1000/minute",
+        login_max_failures=50,
+        login_ip_max_failures=2,
+        trusted_proxies=f"{balancer}/32",
+    ) as through_proxy:
+        attacker = fresh_ip()
+        assert (await _login(through_proxy, "x@example.com", WRONG, attacker)).status_code == 401
+        locked = await _login(through_proxy, "y@example.com", WRONG, attacker)
+        assert locked.status_code == 429
+        assert locked.json()["error"]["code"] == "login_locked"
+        signed_in = await _login(through_proxy, owner.email, owner.password, fresh_ip())
+        assert signed_in.status_code == 200, signed_in.text
+
+
+async def test_behind_a_balancer_writing_ports_one_attacker_does_not_lock_everyone_out(
+    app_client: ClientFactory, client: httpx.AsyncClient
+) -> None:
+    owner = await signup(client, "Behind the gateway")
+    balancer = fresh_ip()
+    async with app_client(
+        ip=balancer,
+        rate_limits="on",
+        rate_limit_auth="1000/minute",
+        login_max_failures=50,
+        login_ip_max_failures=2,
+        trusted_proxies=f"{balancer}/32",
+    ) as through_proxy:
+        attacker = f"{fresh_ip()}:50123"
+        assert (await _login(through_proxy, "x@example.com", WRONG, attacker)).status_code == 401
+        locked = await _login(through_proxy, "y@example.com", WRONG, attacker)
+        assert locked.status_code == 429
+        assert locked.json()["error"]["code"] == "login_locked"
+        signed_in = await _login(through_proxy, owner.email, owner.password, f"{fresh_ip()}:443")
+        assert signed_in.status_code == 200, signed_in.text
