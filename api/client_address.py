@@ -20,8 +20,9 @@ _PORT = re.compile(r":[0-9]{1,5}")
 
 def _address(text: str) -> IPAddress | None:
     """The IP address a peer or an X-Forwarded-For hop names, else None. An IPv4-mapped IPv6
-    address (how a socket bound to ``::`` sees an IPv4 peer) is its IPv4 address; a hop may
-    carry a port, as some balancers write it (``203.0.113.9:51234``, ``[2001:db8::7]:443``)."""
+    address (how a socket bound to ``::`` sees an IPv4 peer) is its IPv4 address, an IPv6 one
+    is without its zone (``%eth0``); a hop may carry a port, as some balancers write it
+    (``203.0.113.9:51234``, ``[2001:db8::7]:443``)."""
     text = text.strip()
     if text.startswith("["):
         host, bracket, rest = text[1:].partition("]")
@@ -36,8 +37,11 @@ def _address(text: str) -> IPAddress | None:
         ip = ipaddress.ip_address(text)
     except ValueError:
         return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped
+        if ip.scope_id is not None:  # an interface of the host that wrote it; any length
+            return ipaddress.IPv6Address(text.partition("%")[0])
     return ip
 
 

@@ -91,3 +91,26 @@ async def test_behind_a_balancer_writing_ports_one_attacker_does_not_lock_everyo
         assert locked.json()["error"]["code"] == "login_locked"
         signed_in = await _login(through_proxy, owner.email, owner.password, f"{fresh_ip()}:443")
         assert signed_in.status_code == 200, signed_in.text
+
+
+def test_a_hop_with_an_ipv6_zone_is_the_address_without_it() -> None:
+    """A zone (``%eth0``) names an interface of the host that wrote it, nothing here; and it
+    may be any length."""
+    assert client_ip("10.0.0.5", "fe80::1%eth0", "10.0.0.0/8") == "fe80::1"
+    assert client_ip("10.0.0.5", "[fe80::1%eth0]:443", "10.0.0.0/8") == "fe80::1"
+    assert client_ip("10.0.0.5", "fe80::1%" + "x" * 200, "*") == "fe80::1"
+
+
+async def test_a_long_ipv6_zone_in_x_forwarded_for_signs_in_and_is_not_stored(
+    app_client: ClientFactory, client: httpx.AsyncClient
+) -> None:
+    """Behind ``TRUSTED_PROXIES=*`` the first hop is the client's to write: a zone of 200
+    characters was a 500 (the session's address is at most 64 characters)."""
+    owner = await signup(client, "Zoned")
+    async with app_client(trusted_proxies="*") as through_proxy:
+        zoned = "fe80::1%" + "x" * 200
+        signed_in = await _login(through_proxy, owner.email, owner.password, zoned)
+        assert signed_in.status_code == 200, signed_in.text
+        headers = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+        listed = await through_proxy.get("/api/v1/auth/sessions", headers=headers)
+    assert [s["ip"] for s in listed.json() if s["current"]] == ["fe80::1"]
