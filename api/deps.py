@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header, Path, Query, Request
+from fastapi import Depends, Header, Path, Query, Request, Response
 from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -81,6 +81,15 @@ async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[As
 
 # scope="function": the transaction ends (commit or rollback) when the endpoint returns.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def no_store(response: Response) -> None:
+    """For answers that carry a credential (tokens, an API key shown once, a webhook secret):
+    no cache may keep them (RFC 6749 section 5.1 asks it of every token answer)."""
+    response.headers["Cache-Control"] = "no-store"
+
+
+NoStore = Depends(no_store)
 
 
 def bearer_token(authorization: str | None) -> str | None:
