@@ -51,19 +51,24 @@ async def login_page(request: Request, next: Annotated[str | None, Query()] = No
 
 
 @router.post("/login", dependencies=[RateLimitAuth])
-async def login(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
+async def login(request: Request, runtime: RuntimeDep) -> Response:
+    """As the API's sign-in: short transactions around the password check, none held while
+    argon2 runs (the request's own transaction, begun before the form was read, held a
+    connection while ``password_login`` took a second one: as many sign-ins at once as the pool
+    has connections ran it dry)."""
     fields = await form_fields(request)
     next_url = safe_next(str(fields.get("next") or "")) or ""
     try:
         form = LoginForm.model_validate(fields)
         checked = await password_login(request, runtime, email=form.email, password=form.password)
-        await signin.confirm_login(session, checked)  # the password is still the one checked
+        async with runtime.db.transaction() as session:
+            await signin.confirm_login(session, checked)  # the password is still the one checked
+            cookie = await auth.start_session(runtime, session, checked.user.id, request)
     except ValidationError as exc:
         errors = field_errors(exc)
     except Unauthorized as exc:
         errors = {"_form": exc.message}
     else:
-        cookie = await auth.start_session(runtime, session, checked.user.id, request)
         response = redirect(request, next_url or PREFIX + "/")
         auth.set_session_cookie(response, cookie, runtime.settings)
         return response
