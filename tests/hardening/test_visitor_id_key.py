@@ -14,25 +14,17 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from redis.asyncio import Redis
-
-from core.db import Database
 from rag.chat.schemas import SESSION_ID_PATTERN
-from tests.conftest import client_for, make_runtime, make_settings, signup
+from tests.conftest import signup
 from tests.fakes.openai_server import FakeOpenAI
-from tests.rag.test_answers import REFUNDS, ingest
+from tests.rag.test_answers import REFUNDS, fake_llm, ingest, llm_client, llm_settings
 from tests.rag.test_chat import chat
 from workspaces.notifications import KINDS, UNSUBSCRIBE_PURPOSE, unsubscribe_token
 
-
-@pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
+FIXTURES = (fake_llm, llm_settings, llm_client)
+"""The fake model, its settings and a client of them, shared with tests/rag/test_answers.py."""
 
 
 def _link_signature(hex_digest: str) -> str:
@@ -41,34 +33,25 @@ def _link_signature(hex_digest: str) -> str:
 
 
 async def test_a_chosen_session_id_does_not_get_an_unsubscribe_link_signed(
-    fake_llm: FakeOpenAI, db: Database, redis_client: Redis
+    llm_client: Any, fake_llm: FakeOpenAI
 ) -> None:
-    fake_llm.reset_all()
-    fake_llm.chat_reply = "Yearly plans are refunded in full within 30 days [1]."
-    settings: Any = make_settings(
-        openai_api_key="sk-test",
-        openai_base_url=fake_llm.base_url,
-        llm_timeout_seconds=1.0,
-        llm_max_retries=0,
-        retrieval_min_similarity=0.05,
+    client, runtime = llm_client
+    owner = await signup(client, f"Victim {uuid.uuid4().hex[:6]}")
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    kind = KINDS[0]
+    value = f"{uuid.UUID(owner.workspace_id).hex}-{uuid.UUID(owner.user_id).hex}-0"
+    chosen = f"{UNSUBSCRIBE_PURPOSE}:{value}"
+    assert re.fullmatch(SESSION_ID_PATTERN, chosen)  # a session id the widget accepts
+    answered = await chat(
+        client, owner, "Can I get my money back on a yearly plan?", session_id=chosen
     )
-    async with make_runtime(settings, db, redis_client) as runtime, client_for(runtime) as client:
-        owner = await signup(client, f"Victim {uuid.uuid4().hex[:6]}")
-        await ingest(client, owner, runtime, "Refunds", REFUNDS)
-        kind = KINDS[0]
-        value = f"{uuid.UUID(owner.workspace_id).hex}-{uuid.UUID(owner.user_id).hex}-0"
-        chosen = f"{UNSUBSCRIBE_PURPOSE}:{value}"
-        assert re.fullmatch(SESSION_ID_PATTERN, chosen)  # a session id the widget accepts
-        answered = await chat(
-            client, owner, "Can I get my money back on a yearly plan?", session_id=chosen
-        )
-        assert answered.status_code == 200, answered.text
-        sent = fake_llm.chat_requests[-1].json["user"]
-        assert len(sent) == 64  # still a stable pseudonymous id
-        forged = f"{value}.{_link_signature(sent)}"
-        real = unsubscribe_token(runtime.settings.jwt_key, uuid.UUID(owner.workspace_id),
-                                 uuid.UUID(owner.user_id), kind)  # fmt: skip
-        assert forged != real
-        refused = await client.post("/api/v1/notifications/unsubscribe", params={"token": forged})
-        assert refused.status_code == 400, refused.text
-        assert refused.json()["error"]["code"] == "link_invalid"
+    assert answered.status_code == 200, answered.text
+    sent = fake_llm.chat_requests[-1].json["user"]
+    assert len(sent) == 64  # still a stable pseudonymous id
+    forged = f"{value}.{_link_signature(sent)}"
+    workspace_id, user_id = uuid.UUID(owner.workspace_id), uuid.UUID(owner.user_id)
+    real = unsubscribe_token(runtime.settings.jwt_key, workspace_id, user_id, kind)
+    assert forged != real
+    refused = await client.post("/api/v1/notifications/unsubscribe", params={"token": forged})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["code"] == "link_invalid"
