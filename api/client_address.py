@@ -8,21 +8,52 @@ answer serves rate limits, the login guard, the audit log and HSTS alike.
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from starlette.types import Scope
 
 from core.proxies import Trusted, parse_trusted_proxies
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_PORT = re.compile(r":[0-9]{1,5}")
 
-def _is_trusted(address: str, trusted: Trusted) -> bool:
-    trust_all, networks = trusted
-    if trust_all:
-        return True
+
+def _address(text: str) -> IPAddress | None:
+    """The IP address a peer or an X-Forwarded-For hop names, else None. An IPv4-mapped IPv6
+    address (how a socket bound to ``::`` sees an IPv4 peer) is its IPv4 address, an IPv6 one
+    is without its zone (``%eth0``); a hop may carry a port, as some balancers write it
+    (``203.0.113.9:51234``, ``[2001:db8::7]:443``)."""
+    text = text.strip()
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not _is_port(rest)):
+            return None
+        text = host
+    elif text.count(":") == 1:  # an IPv4 address with its port (IPv6 has two colons or more)
+        text, _, port = text.partition(":")
+        if not _is_port(":" + port):
+            return None
     try:
-        ip = ipaddress.ip_address(address)
+        ip = ipaddress.ip_address(text)
     except ValueError:
-        return False
-    return any(ip in net for net in networks)
+        return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped
+        if ip.scope_id is not None:  # an interface of the host that wrote it; any length
+            return ipaddress.IPv6Address(text.partition("%")[0])
+    return ip
+
+
+def _is_trusted(ip: IPAddress | None, trusted: Trusted) -> bool:
+    """Whether ``ip`` is a trusted proxy (with ``*`` any peer is, even one that is no address:
+    a Unix socket's)."""
+    trust_all, networks = trusted
+    return trust_all or (ip is not None and any(ip in net for net in networks))
+
+
+def _is_port(text: str) -> bool:
+    return _PORT.fullmatch(text) is not None and int(text[1:]) <= 65535
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: str) -> str:
@@ -30,21 +61,19 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: str)
     X-Forwarded-For entry that is not itself a trusted proxy."""
     peer = peer or "unknown"
     trusted = parse_trusted_proxies(trusted_proxies)
-    if not forwarded_for or not _is_trusted(peer, trusted):
+    if not forwarded_for or not _is_trusted(_address(peer), trusted):
         return peer
-    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    hops = [_address(h) for h in forwarded_for.split(",") if h.strip()]
     for hop in reversed(hops):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
+        if hop is None:
             return peer  # garbage in the chain: do not believe any of it
         if not _is_trusted(hop, trusted):
-            return hop
-    return hops[0] if hops else peer
+            return str(hop)
+    return str(hops[0]) if hops and hops[0] is not None else peer
 
 
 def peer_is_trusted(peer: str | None, trusted_proxies: str) -> bool:
-    return bool(peer) and _is_trusted(peer or "", parse_trusted_proxies(trusted_proxies))
+    return bool(peer) and _is_trusted(_address(peer or ""), parse_trusted_proxies(trusted_proxies))
 
 
 def scope_client_ip(scope: Scope, trusted_proxies: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header, Path, Query, Request
+from fastapi import Depends, Header, Path, Query, Request, Response
 from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -92,6 +92,15 @@ async def end_transaction(session: AsyncSession) -> None:
     (503 ``database_busy``). The session is not used again; the unit of work's commit at the
     end has nothing left to do."""
     await session.commit()
+
+
+async def no_store(response: Response) -> None:
+    """For answers that carry a credential (tokens, an API key shown once, a webhook secret):
+    no cache may keep them (RFC 6749 section 5.1 asks it of every token answer)."""
+    response.headers["Cache-Control"] = "no-store"
+
+
+NoStore = Depends(no_store)
 
 
 def bearer_token(authorization: str | None) -> str | None:

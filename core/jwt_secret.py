@@ -17,7 +17,9 @@ _PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "insecure", "placeho
 
 
 def jwt_secret_weakness(secret: str) -> str | None:
-    """Why a secret is too weak to sign tokens with, or None."""
+    """Why a secret is too weak to sign tokens with, or None. Whitespace around it counts for
+    nothing (eight characters padded with spaces to 38 are eight characters)."""
+    secret = secret.strip()
     if len(secret) < JWT_SECRET_MIN_LENGTH:
         return f"must be at least {JWT_SECRET_MIN_LENGTH} characters"
     if len(set(secret)) < 8:

@@ -213,7 +213,7 @@ def _refuse_weak_secrets(settings: Settings) -> None:
         if settings.environment == "production":
             raise ValueError(f"JWT_SECRET must be set in production; {_HOW_TO_GENERATE}")
         return
-    if secret in PUBLISHED_JWT_SECRETS:
+    if secret.strip() in PUBLISHED_JWT_SECRETS:
         raise ValueError(
             f"JWT_SECRET is a published value: anyone can sign tokens with it; {_HOW_TO_GENERATE}"
         )

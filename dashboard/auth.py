@@ -28,7 +28,6 @@ from api.runtime import Runtime
 from core.config import Settings
 from core.errors import AppError
 from workspaces import sessions
-from workspaces.models import User
 from workspaces.security import same_secret
 
 SESSION_COOKIE = "tb_session"
@@ -68,13 +67,13 @@ def _policy(settings: Settings) -> sessions.SessionPolicy:
 
 
 async def start_session(
-    runtime: Runtime, session: AsyncSession, user: User, request: Request
+    runtime: Runtime, session: AsyncSession, user_id: uuid.UUID, request: Request
 ) -> str:
-    """A new web session for ``user``; returns the cookie's value (shown once, stored hashed)."""
+    """A new web session for the user; returns the cookie's value (shown once, stored hashed)."""
     settings = runtime.settings
     started = await sessions.start(
         session,
-        user.id,
+        user_id,
         kind="web",
         client=client_info(request, settings),
         policy=_policy(settings),

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.deps import (
     AccountDepsDep,
+    NoStore,
     OptionalUserDep,
     RuntimeDep,
     SessionDep,
@@ -193,7 +194,9 @@ async def change_password(
 
 
 @router.post(
-    "/invitations/accept", response_model=InvitationAcceptedOut, dependencies=[RateLimitAuth]
+    "/invitations/accept",
+    response_model=InvitationAcceptedOut,
+    dependencies=[RateLimitAuth, NoStore],
 )
 async def accept_invitation(
     body: InvitationAcceptIn,
@@ -228,7 +231,10 @@ async def accept_invitation(
 
 
 @router.post(
-    "/auth/login", response_model=TokenOut, responses=errors(401), dependencies=[RateLimitAuth]
+    "/auth/login",
+    response_model=TokenOut,
+    responses=errors(401),
+    dependencies=[RateLimitAuth, NoStore],
 )
 async def login(
     body: LoginIn,
@@ -251,7 +257,10 @@ async def login(
 
 
 @router.post(
-    "/auth/refresh", response_model=TokenOut, responses=errors(401), dependencies=[RateLimitAuth]
+    "/auth/refresh",
+    response_model=TokenOut,
+    responses=errors(401),
+    dependencies=[RateLimitAuth, NoStore],
 )
 async def refresh(
     body: RefreshIn,

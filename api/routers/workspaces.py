@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from api.deps import (
     AccountDepsDep,
     CursorDep,
+    NoStore,
     SessionDep,
     SettingsDep,
     UserPrincipalDep,
@@ -94,13 +95,17 @@ class WebhookOut(BaseModel):
     secret: str | None = Field(description="Verifies X-TrulyBot-Signature; owners and admins only")
 
 
-@router.get("/workspaces/{workspace_id}/webhook", response_model=WebhookOut)
+@router.get("/workspaces/{workspace_id}/webhook", response_model=WebhookOut, dependencies=[NoStore])
 async def get_webhook(access: WorkspaceDep, session: SessionDep) -> WebhookOut:
     url, secret = await service.webhook(session, access)
     return WebhookOut(url=url, secret=secret)
 
 
-@router.post("/workspaces/{workspace_id}/webhook/rotate-secret", response_model=WebhookOut)
+@router.post(
+    "/workspaces/{workspace_id}/webhook/rotate-secret",
+    response_model=WebhookOut,
+    dependencies=[NoStore],
+)
 async def rotate_webhook_secret(access: WorkspaceDep, session: SessionDep) -> WebhookOut:
     workspace = await service.rotate_webhook_secret(session, access)
     return WebhookOut(url=workspace.webhook_url, secret=workspace.webhook_secret)
@@ -202,6 +207,7 @@ async def list_members(access: WorkspaceDep, session: SessionDep) -> list[Member
     "/workspaces/{workspace_id}/api-keys",
     status_code=status.HTTP_201_CREATED,
     response_model=ApiKeyCreatedOut,
+    dependencies=[NoStore],
 )
 async def create_api_key(body: ApiKeyIn, access: WorkspaceDep, session: SessionDep) -> Any:
     row, secret = await team.create_api_key(session, access, name=body.name)

@@ -51,19 +51,24 @@ async def login_page(request: Request, next: Annotated[str | None, Query()] = No
 
 
 @router.post("/login", dependencies=[RateLimitAuth])
-async def login(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
+async def login(request: Request, runtime: RuntimeDep) -> Response:
+    """As the API's sign-in: short transactions around the password check, none held while
+    argon2 runs (the request's own transaction, begun before the form was read, held a
+    connection while ``password_login`` took a second one: as many sign-ins at once as the pool
+    has connections ran it dry)."""
     fields = await form_fields(request)
     next_url = safe_next(str(fields.get("next") or "")) or ""
     try:
         form = LoginForm.model_validate(fields)
         checked = await password_login(request, runtime, email=form.email, password=form.password)
-        await signin.confirm_login(session, checked)  # the password is still the one checked
+        async with runtime.db.transaction() as session:
+            await signin.confirm_login(session, checked)  # the password is still the one checked
+            cookie = await auth.start_session(runtime, session, checked.user.id, request)
     except ValidationError as exc:
         errors = field_errors(exc)
     except Unauthorized as exc:
         errors = {"_form": exc.message}
     else:
-        cookie = await auth.start_session(runtime, session, checked.user, request)
         response = redirect(request, next_url or PREFIX + "/")
         auth.set_session_cookie(response, cookie, runtime.settings)
         return response
@@ -227,10 +232,15 @@ async def _account(
 
 @router.post("/account/password", dependencies=[RateLimitAuth])
 async def change_password(
-    request: Request, session: SessionDep, deps: AccountDepsDep, user: auth.WebUserDep
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    deps: AccountDepsDep,
+    user: auth.WebUserDep,
 ) -> Response:
-    """The same service as the API's: the current password, then a new one; every other
-    session of the account ends, this browser's stays."""
+    """The same service as the API's: the current password, then a new one. Every session of
+    the account ends, this browser's too, which gets a new one (a new cookie): a copy of the
+    old cookie, the usual reason to change a password, no longer works."""
     fields = await form_fields(request)
     try:
         data = PasswordChangeIn.model_validate(
@@ -244,7 +254,7 @@ async def change_password(
                 session,
                 deps,
                 user_id=user.user_id,
-                session_id=user.session_id,
+                session_id=None,  # this browser's session ends too; a new one follows
                 current_password=data.current_password,
                 new_password=data.new_password,
             )
@@ -258,8 +268,11 @@ async def change_password(
         else:  # the policy's reasons, by field (new_password: workspaces.accounts)
             errors = app_errors(exc)
         return await _account(request, session, user, errors, 422)
+    cookie = await auth.start_session(runtime, session, user.user_id, request)
     done = "?notice=Password+changed.+You+were+signed+out+everywhere+else."
-    return redirect(request, PREFIX + "/account" + done)
+    response = redirect(request, PREFIX + "/account" + done)
+    auth.set_session_cookie(response, cookie, runtime.settings)
+    return response
 
 
 @router.post("/account/verify-email", dependencies=[RateLimitAuth])

@@ -184,9 +184,15 @@ def visitor_hash(session_id: str, salt: str) -> str:
     """Stable pseudonymous id of a visitor (hex HMAC-SHA256), sent as the OpenAI ``user`` field.
 
     The same session and salt always give the same value; without the salt it cannot be reversed
-    to the session id.
+    to the session id. The salt (the server's JWT secret) is not the HMAC key itself but what it
+    derives for this one use: the visitor chooses the session id and the model's endpoint sees
+    the result, which must be no signature the secret makes elsewhere (an unsubscribe link's).
     """
-    return hmac.new(salt.encode("utf-8"), session_id.encode("utf-8"), hashlib.sha256).hexdigest()
+    key = hmac.new(salt.encode("utf-8"), _VISITOR_ID_PURPOSE, hashlib.sha256).digest()
+    return hmac.new(key, session_id.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+_VISITOR_ID_PURPOSE = b"trulybot visitor id for the model"
 
 
 __all__ = [

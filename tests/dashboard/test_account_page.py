@@ -176,3 +176,31 @@ async def test_the_confirm_button_pressed_twice_says_the_address_is_confirmed(
     assert first.status_code == again.status_code == 200, again.text
     assert "already used" not in again.text
     assert again.text.count("confirmed") == first.text.count("confirmed") > 0
+
+
+async def test_a_password_change_ends_a_copy_of_this_browsers_cookie(
+    web: WebOwner, runtime: Runtime
+) -> None:
+    """Someone who copied this browser's session cookie (the reason one changes a password)
+    kept the session: the change ended every session but this one, and the copy is this one.
+    Now this browser gets a new session and cookie, and the old cookie stops working."""
+    stolen = web.client.cookies["tb_session"]
+    async with client_for(runtime) as thief:
+        thief.cookies.set("tb_session", stolen, path="/app")
+        assert (await thief.get("/app/account")).status_code == 200
+        done = await web.post(
+            "/app/account/password",
+            {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        )
+        assert done.status_code == 303, done.text
+        signed_out = await thief.get("/app/account")
+        assert signed_out.status_code == 303
+        assert signed_out.headers["location"].startswith("/app/login")
+    assert web.client.cookies["tb_session"] != stolen
+    page = await web.client.get("/app/account")  # this browser stays signed in
+    assert page.status_code == 200
+    # Its forms carry the new cookie's CSRF token, and they work.
+    sent = await web.client.post(
+        "/app/sessions/revoke-others", data={"csrf_token": csrf_of(page.text)}
+    )
+    assert sent.status_code == 303, sent.text

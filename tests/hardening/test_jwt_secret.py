@@ -167,6 +167,29 @@ def test_weak_secrets_are_refused_outside_tests(secret: str, reason: str, enviro
     assert Settings(_env_file=None, environment="test", jwt_secret=secret).jwt_key == secret  # type: ignore[call-arg]
 
 
+@pytest.mark.parametrize(
+    ("secret", "reason"),
+    [
+        # Spaces count for nothing: eight characters padded to 38 are eight characters.
+        ("k7Q2vX9p" + " " * 30, "at least 32"),
+        ("\t" * 10 + "k7Q2vX9pLm4Rt8Wn" + "\n" * 10, "at least 32"),
+    ],
+)
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_whitespace_does_not_make_a_short_secret_long(
+    secret: str, reason: str, environment: str
+) -> None:
+    values = {"public_base_url": "https://bot.example.com", **PRODUCTION_SERVICES}
+    with pytest.raises(ValidationError, match=reason):
+        Settings(_env_file=None, environment=environment, jwt_secret=secret, **values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("environment", ["development", "test", "production"])
+def test_the_published_constant_with_spaces_around_is_still_refused(environment: str) -> None:
+    with pytest.raises(ValidationError, match="published"):
+        Settings(_env_file=None, environment=environment, jwt_secret=f"  {PUBLISHED}\n")  # type: ignore[call-arg]
+
+
 def test_production_refuses_a_missing_secret() -> None:
     with pytest.raises(ValidationError, match="JWT_SECRET must be set in production"):
         Settings(_env_file=None, environment="production")  # type: ignore[call-arg]

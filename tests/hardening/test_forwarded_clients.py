@@ -1,0 +1,104 @@
+"""The client behind a trusted proxy, as proxies really write it.
+
+Two shapes made every client behind the balancer count as the balancer itself (one bucket for
+every per-IP limit and the login guard, so one person's wrong passwords locked everyone out):
+
+* ``trulybot serve`` on ``HOST=::`` (a dual-stack socket) sees an IPv4 balancer as
+  ``::ffff:10.0.0.5``, which ``TRUSTED_PROXIES=10.0.0.0/8`` did not match, so X-Forwarded-For
+  was ignored;
+* some balancers (Azure's Application Gateway) write each hop with its port
+  (``203.0.113.9:51234``, ``[2001:db8::7]:443``), which was read as garbage.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from api.client_address import client_ip
+from tests.conftest import signup
+from tests.hardening.conftest import ClientFactory, fresh_ip
+
+WRONG = "not the password"
+
+
+async def _login(
+    client: httpx.AsyncClient, email: str, password: str, forwarded_for: str
+) -> httpx.Response:
+    return await client.post(
+        "/api/v1/auth/login",
+        json={"email": email, "password": password},
+        headers={"X-Forwarded-For": forwarded_for},
+    )
+
+
+def test_a_proxy_seen_as_an_ipv4_mapped_address_is_trusted() -> None:
+    assert client_ip("::ffff:10.0.0.5", "203.0.113.9", "10.0.0.0/8") == "203.0.113.9"
+    # A hop the proxies wrote in the mapped form is one of them too.
+    assert client_ip("10.0.0.5", "203.0.113.9, ::ffff:10.0.0.7", "10.0.0.0/8") == "203.0.113.9"
+    # Not a trusted proxy: X-Forwarded-For is still not believed.
+    assert client_ip("::ffff:192.0.2.1", "203.0.113.9", "10.0.0.0/8") == "::ffff:192.0.2.1"
+
+
+def test_a_hop_written_with_its_port_names_the_client() -> None:
+    assert client_ip("10.0.0.5", "203.0.113.9:51234", "10.0.0.0/8") == "203.0.113.9"
+    assert client_ip("10.0.0.5", "[2001:db8::7]:443", "10.0.0.0/8") == "2001:db8::7"
+    assert client_ip("10.0.0.5", "[2001:db8::7]", "10.0.0.0/8") == "2001:db8::7"
+    assert client_ip("10.0.0.5", "203.0.113.9, 10.0.0.7:8080", "10.0.0.0/8") == "203.0.113.9"
+    # Still garbage: a name, a port alone, a bare IPv6 address followed by a port-like part.
+    for garbage in ("proxy.internal:80", ":80", "203.0.113.9:", "203.0.113.9:99999", "[::1"):
+        assert client_ip("10.0.0.5", garbage, "10.0.0.0/8") == "10.0.0.5", garbage
+
+
+@pytest.mark.parametrize(
+    ("peer", "hop"),
+    [
+        ("::ffff:{balancer}", "{client}"),  # a server on HOST=:: sees an IPv4 balancer so
+        ("{balancer}", "{client}:50123"),  # a balancer that writes each hop with its port
+    ],
+    ids=["dual-stack-socket", "hops-with-ports"],
+)
+async def test_behind_the_balancer_one_attacker_does_not_lock_everyone_out(
+    app_client: ClientFactory, client: httpx.AsyncClient, peer: str, hop: str
+) -> None:
+    owner = await signup(client, "Behind the balancer")
+    balancer = fresh_ip()
+    async with app_client(
+        ip=peer.format(balancer=balancer),
+        rate_limits="on",
+        rate_limit_auth="1000/minute",
+        login_max_failures=50,
+        login_ip_max_failures=2,
+        trusted_proxies=f"{balancer}/32",
+    ) as through_proxy:
+        attacker = hop.format(client=fresh_ip())
+        assert (await _login(through_proxy, "x@example.com", WRONG, attacker)).status_code == 401
+        locked = await _login(through_proxy, "y@example.com", WRONG, attacker)
+        assert locked.status_code == 429
+        assert locked.json()["error"]["code"] == "login_locked"
+        someone_else = hop.format(client=fresh_ip())
+        signed_in = await _login(through_proxy, owner.email, owner.password, someone_else)
+        assert signed_in.status_code == 200, signed_in.text
+
+
+def test_a_hop_with_an_ipv6_zone_is_the_address_without_it() -> None:
+    """A zone (``%eth0``) names an interface of the host that wrote it, nothing here; and it
+    may be any length."""
+    assert client_ip("10.0.0.5", "fe80::1%eth0", "10.0.0.0/8") == "fe80::1"
+    assert client_ip("10.0.0.5", "[fe80::1%eth0]:443", "10.0.0.0/8") == "fe80::1"
+    assert client_ip("10.0.0.5", "fe80::1%" + "x" * 200, "*") == "fe80::1"
+
+
+async def test_a_long_ipv6_zone_in_x_forwarded_for_signs_in_and_is_not_stored(
+    app_client: ClientFactory, client: httpx.AsyncClient
+) -> None:
+    """Behind ``TRUSTED_PROXIES=*`` the first hop is the client's to write: a zone of 200
+    characters was a 500 (the session's address is at most 64 characters)."""
+    owner = await signup(client, "Zoned")
+    async with app_client(trusted_proxies="*") as through_proxy:
+        zoned = "fe80::1%" + "x" * 200
+        signed_in = await _login(through_proxy, owner.email, owner.password, zoned)
+        assert signed_in.status_code == 200, signed_in.text
+        headers = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+        listed = await through_proxy.get("/api/v1/auth/sessions", headers=headers)
+    assert [s["ip"] for s in listed.json() if s["current"]] == ["fe80::1"]
