@@ -227,8 +227,8 @@ async def read_sitemap(
     seen_maps: set[str] = {url}
     queue: deque[tuple[str, int]] = deque([(url, 0)])
     fetched = 0
-    past_limit = _NotRead("sitemap_limit")
-    too_deep = _NotRead("sitemap_too_deep")
+    past_limit = _NotRead(code="sitemap_limit")
+    too_deep = _NotRead(code="sitemap_too_deep")
     cached_locs = 0
     try:
         while queue:
