@@ -4,8 +4,8 @@ optionally, ``alt_questions``: other phrasings separated by ``|``), one FAQ per 
 All or nothing: a file with any invalid row adds nothing and says which rows are wrong (up to
 ``MAX_REPORTED`` of them, each with its row number): a field the schema refuses, an answer that
 shows nothing, a question with no words to look up or too long to index, a question an earlier
-row of the file gives another answer to. A row repeating an earlier one's question with the same
-answer adds its phrasings to that row's FAQ.
+row of the file gives another answer to, a NUL character in a field. A row repeating an earlier
+one's question with the same answer adds its phrasings to that row's FAQ.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from workspaces.service import WorkspaceAccess
 MAX_ROWS = 500
 MAX_BYTES = 2 * 1024 * 1024
 MAX_REPORTED = 10
+_FIELDS = ("question", "answer", "alt_questions")
+NUL_MESSAGE = "The field holds a NUL character, which cannot be stored: remove it"
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,12 @@ def parse(data: bytes) -> list[FaqIn]:
                 raise ValidationFailed(f"At most {MAX_ROWS} FAQs per file", code="invalid_csv")
             row = {(k or "").strip().lower(): (v or "") for k, v in raw.items() if k}
             if not any(value.strip() for value in row.values()):
+                continue
+            if nul := next((f for f in _FIELDS if "\x00" in row.get(f, "")), None):
+                # Not storable: the database refused it mid-import, after the rows before it
+                # were embedded, and the page named no row.
+                if len(problems) < MAX_REPORTED:
+                    problems.append({"row": number, "field": nul, "message": NUL_MESSAGE})
                 continue
             try:
                 item = FaqIn(

@@ -1,7 +1,8 @@
 """Token-sized chunks that follow document structure.
 
 Each section (a heading path or a pdf page) is tokenized once with the all-MiniLM-L6-v2 tokenizer
-(all sections of a document in one batch call, with character offsets). Chunks are token windows
+(in batched calls of at most ``SLICE_CHARS`` characters, with character offsets; a longer section
+in slices no chunk crosses, so memory follows a slice, not the document). Chunks are token windows
 of at most ``max_tokens`` tokens that end at the best boundary inside the window: a paragraph
 break, else a sentence end, else a line break, else a word start, else a hard token cut. The next
 chunk starts up to ``overlap`` tokens earlier (at a sentence start in that window if
@@ -22,7 +23,7 @@ from __future__ import annotations
 import re
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,11 +91,65 @@ def count_tokens(text: str) -> int:
 
 
 def count_tokens_batch(texts: Sequence[str]) -> list[int]:
-    """Token counts for many texts in one batched tokenizer call."""
-    if not texts:
-        return []
-    encodings = get_tokenizer().encode_batch(list(texts), add_special_tokens=False)
-    return [len(e.ids) for e in encodings]
+    """Token counts for many texts, tokenized in batches of at most ``SLICE_CHARS`` characters
+    (a longer text in its ``slices``, their counts added)."""
+    pieces = [(i, piece) for i, text in enumerate(texts) for _, piece in slices(text)]
+    counts = [0] * len(texts)
+    for (i, _), encoding in zip(pieces, _encoded([p for _, p in pieces]), strict=True):
+        counts[i] += len(encoding.ids)
+    return counts
+
+
+SLICE_CHARS = 100_000
+"""The most characters tokenized at once. A tokenizer's encoding holds a few hundred bytes per
+token: a section tokenized whole made a 1 MB upload of punctuation (a token per character) take
+600 MB of the worker, a 10 MB one several GB. A longer section is cut into slices (``slices``)
+that no chunk crosses, as chunks never cross sections."""
+
+_SLICE_CUTS = (
+    re.compile(r"\n\s*\n"),
+    re.compile(r"\n"),
+    re.compile(r"[.!?\u3002]\s"),
+    re.compile(r"\s"),
+)
+
+
+def slices(text: str, limit: int = SLICE_CHARS) -> list[tuple[int, str]]:
+    """``text`` as (offset, piece) slices of at most ``limit`` characters, each cut after its
+    last paragraph break, else line break, else sentence end, else space in the second half of
+    the bound (else at the bound). A text within the bound is one slice."""
+    out: list[tuple[int, str]] = []
+    start = 0
+    while len(text) - start > limit:
+        end = start + limit
+        cut = end
+        for pattern in _SLICE_CUTS:
+            found = [m.end() for m in pattern.finditer(text, start + limit // 2, end)]
+            if found:
+                cut = found[-1]
+                break
+        out.append((start, text[start:cut]))
+        start = cut
+    if start < len(text) or not out:
+        out.append((start, text[start:]))
+    return out
+
+
+def _encoded(texts: Sequence[str]) -> Iterator[Any]:
+    """The tokenizer's encodings of ``texts`` (each at most ``SLICE_CHARS`` long), in order,
+    encoded in batches of at most ``SLICE_CHARS`` characters and given one at a time: no more
+    than one batch is held."""
+    tokenizer = get_tokenizer()
+    batch: list[str] = []
+    size = 0
+    for text in texts:
+        if batch and size + len(text) > SLICE_CHARS:
+            yield from tokenizer.encode_batch(batch, add_special_tokens=False)
+            batch, size = [], 0
+        batch.append(text)
+        size += len(text)
+    if batch:
+        yield from tokenizer.encode_batch(batch, add_special_tokens=False)
 
 
 def _norm(text: str) -> str:
@@ -232,10 +287,11 @@ def chunk_sections(
     live = merge_small(sections, min_tokens)
     if not live:
         return []
-    encodings = get_tokenizer().encode_batch([s.text for s in live], add_special_tokens=False)
+    sliced = [(section, piece) for section in live for _, piece in slices(section.text)]
+    encodings = _encoded([piece for _, piece in sliced])
     chunks: list[Piece] = []
     headers: dict[tuple[str, ...], tuple[str, int]] = {}
-    for section, encoding in zip(live, encodings, strict=True):
+    for (section, text), encoding in zip(sliced, encodings, strict=True):
         line, size = "", 0
         if header:
             key = tuple(section.heading_path)
@@ -247,18 +303,18 @@ def chunk_sections(
         # With a floor on section size, a window is also never cut at a paragraph break that
         # would leave it under half full (a heading line before a long listing).
         floor = limit // 2 if min_tokens > 0 else 0
-        windows = _bounded(section.text, _windows(section.text, encoding, limit, step_back, floor))
+        windows = _bounded(text, _windows(text, encoding, limit, step_back, floor))
         for start_char, end_char, count in windows:
-            text = section.text[start_char:end_char]
-            embedded = embedding_text(line, text)
+            chunk = text[start_char:end_char]
+            embedded = embedding_text(line, chunk)
             chunks.append(
                 Piece(
                     position=len(chunks),
-                    text=text,
+                    text=chunk,
                     token_count=count,
                     heading_path=list(section.heading_path),
                     page=section.page,
-                    content_hash=sha256_text(f"{_HASH_LAYOUT}\n{embedded}" if header else text),
+                    content_hash=sha256_text(f"{_HASH_LAYOUT}\n{embedded}" if header else chunk),
                     embed_text=embedded,
                 )
             )
@@ -369,5 +425,6 @@ __all__ = [
     "embedding_text",
     "get_tokenizer",
     "merge_small",
+    "slices",
     "stored_embedding_text",
 ]

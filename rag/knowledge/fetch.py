@@ -35,6 +35,7 @@ from rag.knowledge.addresses import (
     check_url_addresses,
     pinned_request,
 )
+from rag.knowledge.decoding import declared_charset
 from rag.knowledge.parsing import DOCX_MIME
 
 log = logging.getLogger(__name__)
@@ -182,6 +183,31 @@ class Inflater:
                 return
 
 
+MAX_KEPT = {"etag": 300, "last-modified": 100, "content-type": 200}
+"""The longest ETag, Last-Modified and Content-Type a ``FetchedPage`` carries: the widths of the
+columns that keep them (documents, sources). A server's longer header made the page's
+ingestion, and every sync of it, fail on the database as ``internal_error``."""
+
+
+def _validator(response: httpx.Response, name: str) -> str | None:
+    """The response's ``name`` validator; one longer than is kept is dropped (the page is then
+    fetched whole each time, its content hash still telling what changed)."""
+    value = response.headers.get(name)
+    return value if value is not None and len(value) <= MAX_KEPT[name] else None
+
+
+def _kept_type(header: str, media: str, effective: str) -> str:
+    """The content type a page keeps: the header when it names the type read and fits, else
+    that type with the header's charset (the one parameter parsing reads), else the type."""
+    if media != effective:
+        return effective
+    if len(header) <= MAX_KEPT["content-type"]:
+        return header
+    charset = declared_charset(header)
+    kept = f"{effective}; charset={charset}" if charset else effective
+    return kept if len(kept) <= MAX_KEPT["content-type"] else effective
+
+
 def _conditional(etag: str | None, last_modified: str | None) -> dict[str, str]:
     headers = {}
     if etag:
@@ -315,8 +341,8 @@ async def _fetch(
                     final_url=str(parsed),
                     content_type="",
                     data=b"",
-                    etag=response.headers.get("etag") or conditional.get("If-None-Match"),
-                    last_modified=response.headers.get("last-modified")
+                    etag=_validator(response, "etag") or conditional.get("If-None-Match"),
+                    last_modified=_validator(response, "last-modified")
                     or conditional.get("If-Modified-Since"),
                     not_modified=True,
                 )
@@ -361,14 +387,13 @@ async def _fetch(
                         raise too_large
                     truncated = True
                     break
-            content_type = header if media == effective else effective
             return FetchedPage(
                 url=url,
                 final_url=str(parsed),
-                content_type=content_type,
+                content_type=_kept_type(header, media, effective),
                 data=bytes(body),
-                etag=response.headers.get("etag"),
-                last_modified=response.headers.get("last-modified"),
+                etag=_validator(response, "etag"),
+                last_modified=_validator(response, "last-modified"),
                 truncated=truncated,
             )
         finally:

@@ -10,6 +10,7 @@ import json
 import uuid
 import weakref
 import zlib
+from collections import deque
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -153,6 +154,40 @@ class SitemapListing:
         return url in self.also_listed or url in self.pages
 
 
+MAX_CACHED_LOCS = 100_000
+"""The most listed URLs kept in ``SitemapListing.files`` (what a conditional request's 304
+reuses; stored with the source) over all the files of one listing: a file past it is read again
+next time. Fifty files of 75,000 URLs each were all kept, in memory and in the database."""
+
+
+@dataclass
+class _NotRead:
+    """Sitemap files an index lists that are not read (past the depth or the count): how many
+    listings of them (a URL listed twice counts twice: they are not remembered) and the first."""
+
+    code: str
+    count: int = 0
+    first: str = ""
+
+    def add(self, url: str) -> None:
+        self.first = self.first or url
+        self.count += 1
+
+    def error(self, why: str) -> dict[str, str]:
+        return {
+            "url": self.first,
+            "code": self.code,
+            "message": f"{self.count} sitemap file(s) not read: {why}",
+        }
+
+
+def _read_file(data: bytes, max_bytes: int) -> tuple[str, list[str]]:
+    """``parse_sitemap`` of a fetched file, gunzipped first when it is a ``.gz``."""
+    if data[:2] == b"\x1f\x8b":
+        data = _gunzip(data, max_bytes)
+    return parse_sitemap(data)
+
+
 async def read_sitemap(
     url: str,
     *,
@@ -174,10 +209,13 @@ async def read_sitemap(
     ``max_sitemaps`` sitemap files are fetched; the pages are deduplicated, http(s) only and at
     most ``max_pages`` long. Past the cap the sitemaps are still read (memory stays bounded:
     one file at a time) to count what was skipped and to find which ``known`` URLs are listed.
-    A failing root raises; a failing child sitemap is recorded in ``errors``.
+    Child sitemaps past ``max_depth`` or ``max_sitemaps`` are counted, not remembered, and each
+    file is parsed in a thread, off the event loop. A failing root raises; a failing child
+    sitemap is recorded in ``errors``.
 
-    ``cached``: the files as an earlier read left them (``SitemapListing.files``); each is asked
-    with its ETag / Last-Modified, and one that answers 304 lists what it listed then.
+    ``cached``: the files as an earlier read left them (``SitemapListing.files``, at most
+    ``MAX_CACHED_LOCS`` URLs in all); each is asked with its ETag / Last-Modified, and one that
+    answers 304 lists what it listed then.
     """
     cached = cached or {}
     networks = allowed_networks(allow_networks)
@@ -187,22 +225,14 @@ async def read_sitemap(
     known_set = set(known)
     seen_pages: set[str] = set()
     seen_maps: set[str] = {url}
-    queue: list[tuple[str, int]] = [(url, 0)]
+    queue: deque[tuple[str, int]] = deque([(url, 0)])
     fetched = 0
-    too_deep: list[str] = []
+    past_limit = _NotRead(code="sitemap_limit")
+    too_deep = _NotRead(code="sitemap_too_deep")
+    cached_locs = 0
     try:
         while queue:
-            if fetched >= max_sitemaps:
-                listing.errors.append(
-                    {
-                        "url": queue[0][0],
-                        "code": "sitemap_limit",
-                        "message": f"{len(queue)} sitemap file(s) not read: more than"
-                        f" {max_sitemaps} in all",
-                    }
-                )
-                break
-            sitemap_url, depth = queue.pop(0)
+            sitemap_url, depth = queue.popleft()
             fetched += 1
             before = cached.get(sitemap_url)
             try:
@@ -221,15 +251,13 @@ async def read_sitemap(
                 if page.not_modified and before is not None:
                     kind, locs = before.kind, list(before.locs)
                     listing.not_modified += 1
-                else:
-                    data = page.data
-                    if data[:2] == b"\x1f\x8b":
-                        data = _gunzip(data, max_bytes)
-                    kind, locs = parse_sitemap(data)
-                if page.etag or page.last_modified:
+                else:  # megabytes of XML: parsed off the event loop
+                    kind, locs = await asyncio.to_thread(_read_file, page.data, max_bytes)
+                if (page.etag or page.last_modified) and cached_locs + len(locs) <= MAX_CACHED_LOCS:
                     listing.files[sitemap_url] = SitemapFile(
                         page.etag, page.last_modified, kind, tuple(locs)
                     )
+                    cached_locs += len(locs)
             except AppError as exc:
                 if depth == 0:
                     raise
@@ -243,11 +271,15 @@ async def read_sitemap(
                 if kind == "index":
                     if loc in seen_maps:
                         continue
-                    seen_maps.add(loc)
-                    if depth < max_depth:
-                        queue.append((loc, depth + 1))
+                    if depth >= max_depth:
+                        too_deep.add(loc)
+                    elif fetched + len(queue) >= max_sitemaps:
+                        # Only counted: an index of 75,000 children, each one an index of as
+                        # many, made 3.7 million URLs held at once (840 MB for one request).
+                        past_limit.add(loc)
                     else:
-                        too_deep.append(loc)
+                        seen_maps.add(loc)
+                        queue.append((loc, depth + 1))
                 elif loc in seen_pages:
                     continue
                 elif len(loc.encode("utf-8", "surrogatepass")) > MAX_URL_LENGTH:
@@ -264,15 +296,10 @@ async def read_sitemap(
     finally:
         if own_client:
             await http.aclose()
-    if too_deep:
-        listing.errors.append(
-            {
-                "url": too_deep[0],
-                "code": "sitemap_too_deep",
-                "message": f"{len(too_deep)} sitemap file(s) not read: nested more than"
-                f" {max_depth} levels deep",
-            }
-        )
+    if past_limit.count:
+        listing.errors.append(past_limit.error(f"more than {max_sitemaps} in all"))
+    if too_deep.count:
+        listing.errors.append(too_deep.error(f"nested more than {max_depth} levels deep"))
     return listing
 
 

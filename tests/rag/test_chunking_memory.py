@@ -1,0 +1,88 @@
+"""Chunking holds memory in proportion to a slice of a section, not to the whole document.
+
+Chunking runs in the worker's own process (parsing has a child held to PARSE_MAX_MEMORY_MB;
+chunking has none): a section was tokenized whole, and a 1 MB upload of punctuation (one token
+per character) took 600 MB there, a 3 MB one 2 GB; an upload may be MAX_UPLOAD_BYTES (10 MB)
+and a PDF or DOCX may decode to PARSE_MAX_DECODED_BYTES (32 MB) of text. Each text is chunked in
+a child Python process that reports how far its peak resident size rose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.knowledge.chunking import chunk_sections
+from rag.knowledge.parsed import Section
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZE = 2_000_000
+# What is kept is the chunks themselves (their text twice: stored and embedded, a hash each):
+# a few times the text; tokenizing the whole section held hundreds of bytes per character.
+ALLOWED_RISE = 256 * 1_048_576
+
+CHILD = """
+import json, sys
+from rag.knowledge.chunking import chunk_sections, count_tokens
+from rag.knowledge.parsed import Section
+
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(field)
+
+unit, size = sys.argv[1], int(sys.argv[2])
+text = unit * (size // len(unit))
+count_tokens("warm up the tokenizer")
+before = status("VmRSS")
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset VmHWM to the current resident size
+pieces = chunk_sections([Section(text)], title="t", max_tokens=250, overlap=40, min_tokens=40)
+rise = status("VmHWM") - before
+most = max(p.token_count for p in pieces)
+print(json.dumps({"rise": rise, "chunks": len(pieces), "max_tokens": most}))
+"""
+
+
+@pytest.mark.parametrize("unit", ["!", "a. ", "\u6f22\u5b57", "word "])
+def test_a_long_section_is_chunked_in_bounded_memory(unit: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, unit, str(SIZE)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,  # subprocess.run kills the child when it expires
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["rise"] < ALLOWED_RISE, (
+        f"peak memory rose by {result['rise'] / 1_048_576:.0f} MiB"
+    )
+    assert result["chunks"] > 1
+    assert result["max_tokens"] <= 250
+
+
+def test_a_long_section_is_cut_where_a_short_one_would_be() -> None:
+    """Sliced for the tokenizer, a long section still makes whole chunks that cover it in
+    order: each chunk's text is found in the section after the one before it, none is longer
+    than the window, and the text between them is only what the overlap repeats or blanks."""
+    paragraph = " ".join(f"Sentence {i} of the paragraph says something." for i in range(40))
+    text = "\n\n".join(f"{i}: {paragraph}" for i in range(400))  # about 0.8 MB
+    pieces = chunk_sections([Section(text)], title="t", max_tokens=250, overlap=40, min_tokens=40)
+    at = 0
+    for piece in pieces:
+        found = text.find(piece.text, max(0, at - len(piece.text)))
+        assert found != -1
+        assert text[at:found].strip() == "" or found < at  # nothing skipped
+        at = found + len(piece.text)
+        assert piece.token_count <= 250
+    assert text[at:].strip() == ""
