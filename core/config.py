@@ -57,7 +57,7 @@ class Settings(SettingsValidators, BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0, le=1000)
     # How long a request waits for a pooled connection when all are busy before it is answered
     # 503 ``database_busy`` with Retry-After; well below REQUEST_TIMEOUT_SECONDS.
-    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     # Chat turns in their database part at once per process (the rest wait in order in front,
     # not for a pooled connection); 0: DB_POOL_SIZE. The models (a follow-up's rewrite, the
     # embedding, generation, an LLM reranker) are outside the limit.
@@ -127,13 +127,13 @@ class Settings(SettingsValidators, BaseSettings):
     # --- limits ---
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     max_upload_bytes: int = Field(default=10 * 1_048_576, ge=1)
-    max_page_size: int = Field(default=100, ge=1)
-    request_timeout_seconds: float = Field(default=60.0, ge=0)
+    max_page_size: int = Field(default=100, ge=1, le=1000)
+    request_timeout_seconds: float = Field(default=60.0, ge=0, le=3600)
     # On SIGTERM: how long requests under way may finish before they are cancelled (uvicorn's
     # graceful shutdown). Give the orchestrator's grace period (terminationGracePeriodSeconds)
     # more than this.
     shutdown_grace_seconds: int = Field(default=25, ge=0, le=3600)
-    max_message_chars: int = Field(default=2000, ge=1)
+    max_message_chars: int = Field(default=2000, ge=1, le=100_000)
 
     # --- CORS for the owners' dashboard ---
     dashboard_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -222,7 +222,7 @@ class Settings(SettingsValidators, BaseSettings):
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     chat_model: str = "gpt-4o-mini"
-    llm_max_tokens: int = Field(default=512, ge=1)
+    llm_max_tokens: int = Field(default=512, ge=1, le=100_000)
     llm_temperature: float = 0.2
     # One try's time limit and the retries after it (the SDK's, with back-off). A chat turn's
     # model time is two thirds of REQUEST_TIMEOUT_SECONDS (``chat_model_seconds``); the tries
@@ -234,8 +234,8 @@ class Settings(SettingsValidators, BaseSettings):
     # Cosines: above 1 nothing would ever match, silently (exact FAQ matches aside).
     faq_similarity_threshold: float = Field(default=0.86, gt=0, le=1)
     semantic_cache_similarity: float = Field(default=0.97, gt=0, le=1)
-    cache_ttl_seconds: int = Field(default=86400, ge=1)
-    retrieval_k: int = Field(default=5, ge=1)
+    cache_ttl_seconds: int = Field(default=86400, ge=1, le=31_536_000)
+    retrieval_k: int = Field(default=5, ge=1, le=50)
     # A passage is relevant when its cosine to the question reaches retrieval_min_similarity,
     # or reaches retrieval_word_match_similarity and holds at least retrieval_word_match_share
     # of the question's content words; no relevant passage: "I don't know". Chosen on the tune
@@ -252,7 +252,7 @@ class Settings(SettingsValidators, BaseSettings):
     retrieval_feedback_weight: float = Field(default=0.25, ge=0.0, le=2.0)
     # Messages of the conversation so far sent with a question (and read to rewrite a follow-up
     # to stand alone); 0: none, each question is answered on its own.
-    history_turns: int = Field(default=6, ge=0)
+    history_turns: int = Field(default=6, ge=0, le=100)
     # Reranking the fused candidates (rag.knowledge.rerank): none, llm (the chat model above),
     # or the path of a local sentence-transformers CrossEncoder directory.
     reranker: str = "none"

@@ -152,7 +152,14 @@ def test_the_documented_bounds_are_the_settings_bounds() -> None:
         "email_verification_ttl_hours": (1, 720),
         "invitation_ttl_days": (1, 90),
         "notification_digest_hour": (0, 23),
-        "max_page_size": (1, None),
+        "max_page_size": (1, 1000),
+        "max_message_chars": (1, 100_000),
+        "history_turns": (0, 100),
+        "retrieval_k": (1, 50),
+        "llm_max_tokens": (1, 100_000),
+        "cache_ttl_seconds": (1, 31_536_000),
+        "request_timeout_seconds": (0, 3600),
+        "db_pool_timeout_seconds": (None, 300),
         "razorpay_timeout_seconds": (None, 30),
     }
     for name, (low, high) in bounds.items():
