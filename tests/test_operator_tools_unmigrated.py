@@ -1,9 +1,9 @@
-"""The operator tools (`trulybot reindex`, `ingest`, `eval`) on a database `trulybot migrate`
-has not prepared: a new deployment that ran `reindex` or `ingest` before `migrate`, or the new
-image's tools on the old schema. They printed 30 lines of SQLAlchemy traceback ending in
-'relation "chunks" does not exist' or 'function tb_workspace_id_by_slug(character varying)
-does not exist'; `serve` and `worker` said the same in one line naming `trulybot migrate`.
-Now every tool says it as they do, with exit 1."""
+"""The operator tools (`trulybot reindex`, `ingest`, `eval`, `billing reconcile`) on a database
+`trulybot migrate` has not prepared: a new deployment that ran `reindex` or `ingest` before
+`migrate`, or the new image's tools on the old schema. They printed 30 lines of SQLAlchemy
+traceback ending in 'relation "chunks" does not exist' or 'function
+tb_workspace_id_by_slug(character varying) does not exist'; `serve` and `worker` said the same
+in one line naming `trulybot migrate`. Now every tool says it as they do, with exit 1."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ SECRET = "operator-unmigrated-" + "s" * 40
         ("reindex",),
         ("ingest", "--workspace", "docs", "guides"),
         ("eval", "--workspace", "docs", "--questions", "questions.jsonl"),
+        ("billing", "reconcile"),
     ],
     ids=lambda args: args[0],
 )
@@ -45,6 +46,9 @@ async def test_a_tool_on_a_database_not_migrated_names_trulybot_migrate(
             "DATA_DIR": str(tmp_path / "data"),
             "JWT_SECRET": SECRET,
             "LOG_JSON": "false",
+            # reconcile needs billing on; it stops at the schema before calling Razorpay
+            "RAZORPAY_KEY_ID": "rzp_test_unmigrated",
+            "RAZORPAY_KEY_SECRET": "unmigrated-secret",
         },
     )
     assert run.code == 1, run.out

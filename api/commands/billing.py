@@ -17,8 +17,12 @@ async def run_reconcile(
     settings: Settings, *, older_than_minutes: float, limit: int, within_days: float = 7.0
 ) -> ReconcileReport:
     from api.runtime import build_runtime
+    from api.start_checks import check_schema
 
     async with build_runtime(settings) as runtime:
+        # An unmigrated database (or one behind this release) in one line, as the other tools
+        # say it: it was a traceback ending in 'relation "billing_orders" does not exist'.
+        await check_schema(runtime.db)
         if runtime.payments is None:
             raise BillingDisabled("Billing is not configured: set RAZORPAY_KEY_ID and _SECRET")
         return await reconcile(
