@@ -418,7 +418,10 @@ class LoginGuard:
         return lock or Lock(retry_after=retry_after, scope="account")
 
     async def failed(self, *, email: str, ip: str) -> Lock | None:
-        """Count a refused attempt against its IP; the source lock, if this one set it."""
+        """Count a refused attempt against its IP; the source lock, if this one set it.
+        ``ip_max_failures`` 0 switches the address lock off (it locked on the first failure)."""
+        if self.ip_max_failures == 0:
+            return None
         key = self._ip(ip)
         failures = await self.limiter.incr("fail:" + key, expiry_seconds=self.lockout_seconds)
         if failures < self.ip_max_failures:

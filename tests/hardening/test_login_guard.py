@@ -149,6 +149,20 @@ async def test_a_successful_login_ends_the_slowdown(
         assert [_code(await _login(owner, victim.email, WRONG)) for _ in range(2)] == ["401"] * 2
 
 
+@pytest.mark.parametrize("backend", ["redis", "memory"])
+async def test_zero_failures_turns_the_address_lock_off(
+    client: httpx.AsyncClient, clients: Clients, backend: str
+) -> None:
+    """LOGIN_IP_MAX_FAILURES=0 switches the address lock off, as 0 switches the slowdown off:
+    it locked the address on its first wrong password (the same as 1)."""
+    owner = await signup(client, "Typo-prone")
+    overrides = {"login_ip_max_failures": 0, "login_max_failures": 100}
+    async with clients(1, backend=backend, **overrides) as (browser,):
+        codes = [_code(await _login(browser, owner.email, WRONG)) for _ in range(4)]
+        assert codes == ["401"] * 4
+        assert (await _login(browser, owner.email, owner.password)).status_code == 200
+
+
 async def test_other_accounts_are_not_slowed(client: httpx.AsyncClient, clients: Clients) -> None:
     victim = await signup(client, "Target")
     bystander: Owner = await signup(client, "Bystander")
