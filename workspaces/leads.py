@@ -44,6 +44,9 @@ CSV_COLUMNS = (
     "submissions",
     "latest_submission_at",
     "latest_submission_message",
+    # Last, so that the columns before it keep their places: when conversation retention
+    # deleted the lead's conversation (its conversation_id then empty).
+    "conversation_deleted_at",
 )
 _FORMULA_START = ("=", "+", "-", "@", "|", "%")
 _CONTROL_START = ("\t", "\r", "\n")
