@@ -1,8 +1,8 @@
 """Keyset pagination for lists ordered newest first by (created_at, id).
 
 The cursor is opaque to clients: the last row's ``created_at`` and ``id`` and a tag of the list it
-pages (its name and its workspace: ``cursor_scope``), URL-safe base64. A cursor that does not
-decode, or that another list handed out, is a 422 ``invalid_cursor``.
+pages (its name, its workspace and its filters: ``cursor_scope``), URL-safe base64. A cursor
+that does not decode, or that another list (or filter) handed out, is a 422 ``invalid_cursor``.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -32,10 +33,32 @@ class Keyed(Protocol):
     def id(self) -> uuid.UUID: ...
 
 
-def cursor_scope(list_name: str, *owners: object) -> str:
-    """The scope a cursor is bound to: the list it pages (``leads``, ``audit``...) and whose
-    list it is (the workspace's id, and a lead's or a conversation's for their sub-lists)."""
-    return ":".join([list_name, *(str(owner) for owner in owners)])
+def cursor_scope(
+    list_name: str, *owners: object, filters: Mapping[str, object] | None = None
+) -> str:
+    """The scope a cursor is bound to: the list it pages (``leads``, ``audit``...), whose list
+    it is (the workspace's id, and a lead's or a conversation's for their sub-lists) and the
+    ``filters`` it was handed out with (a leads' ``status``, the audit log's ``action``...):
+    keyset pages are "the filter's rows older than the cursor's", so a cursor sent with another
+    filter silently skipped that filter's newer rows. A filter that is None or empty is no
+    filter: an unfiltered list's scope is the same with or without ``filters``."""
+    scope = ":".join([list_name, *(str(owner) for owner in owners)])
+    named = {name: _filter_value(value) for name, value in (filters or {}).items()}
+    named = {name: value for name, value in named.items() if value}
+    if named:
+        scope += "?" + json.dumps(named, sort_keys=True, separators=(",", ":"))
+    return scope
+
+
+def _filter_value(value: object) -> str:
+    """A filter's value as the scope names it: an instant in UTC (the same moment written with
+    another offset is the same filter), anything else as text."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).isoformat()
+    return str(value)
 
 
 def scope_tag(scope: str) -> str:

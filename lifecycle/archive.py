@@ -9,10 +9,15 @@ The zip holds:
   the original file or page as it was ingested, where it is kept;
 - ``sources.json``: the web sources (URL, kind, schedule, excluded pages, last sync);
 - ``faqs.json`` and ``faqs.csv``;
-- ``leads.csv`` (the leads export's columns) and ``lead_submissions.csv``;
+- ``leads.csv`` (the leads export's columns) and ``lead_submissions.csv`` (each with
+  ``conversation_deleted_at``: when conversation retention deleted the conversation it came
+  from);
 - ``conversations.json`` (each conversation with its messages, each message with the rating and
   comment it got) and ``messages.csv``;
-- ``unanswered.csv``: the questions the bot could not answer, and whether each was resolved.
+- ``unanswered.csv``: the questions the bot could not answer, and whether each was resolved;
+- ``audit_log.json``, ``billing_orders.csv``, ``billing_payments.csv``, ``billing_events.csv``
+  and ``subscription.json``: what people and keys did, and the billing records
+  (lifecycle/archive_records.py).
 
 Every CSV cell is neutralised against formula injection (``workspaces.leads.csv_safe``). Rows are
 streamed from a server-side cursor straight into the zip, a conversation's messages and a
@@ -23,22 +28,20 @@ its own (``lifecycle.zip_sink``), never in the event loop.
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
+from lifecycle import archive_records
 from lifecycle import export_repository as repo
-from lifecycle.zip_sink import TextEntry, ZipSink
+from lifecycle.archive_format import JsonArray, csv_row, csv_writer, dump, write_csv, write_json
+from lifecycle.zip_sink import ZipSink
 from workspaces import lead_repository as lead_repo
 from workspaces import leads
-from workspaces.leads import csv_safe
 
 README = """TrulyBot workspace export
 
@@ -48,94 +51,23 @@ documents.json          each document's metadata, and its text as indexed ("chun
 documents/<id>/<name>   the original file or page of a document, where it was kept
 sources.json            the web sources: URL, kind, sync schedule, excluded pages, last sync
 faqs.json, faqs.csv     the FAQ knowledge base
-leads.csv               the leads (as the leads export), lead_submissions.csv every form sent
+leads.csv               the leads (as the leads export), lead_submissions.csv every form sent;
+                        conversation_deleted_at: when the conversation it came from was deleted
+                        (conversation retention), its conversation_id then empty
 conversations.json      each conversation with its messages, and each message's feedback
                         (rating, who rated, comment); messages.csv the same messages flat
 unanswered.csv          the questions the bot could not answer, and whether each was resolved
+audit_log.json          what the workspace's people and API keys did, oldest first (who, what,
+                        on what, from which address and browser)
+billing_orders.csv      the plan orders made (amounts in the currency's smallest unit: paise)
+billing_payments.csv    the payments received for them, with amount_refunded (what went back)
+billing_events.csv      the payment provider's events about the workspace and what each did
+subscription.json       the subscription: plan, status, paid periods, cancellation, pending
+                        plan (null if the workspace never had one)
 
 CSV cells that a spreadsheet would run as a formula start with an apostrophe.
 Times are ISO 8601 in UTC.
 """
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return str(value)
-
-
-def _dump(value: Any) -> str:
-    return json.dumps(value, default=_json_default, ensure_ascii=False)
-
-
-class _JsonArray:
-    """A JSON array written one item at a time."""
-
-    def __init__(self, out: TextEntry, *, end: str = "\n]\n") -> None:
-        self.out = out
-        self.first = True
-        self.end = end
-        out.write("[")
-
-    def _next(self) -> None:
-        self.out.write("\n" if self.first else ",\n")
-        self.first = False
-
-    def add(self, item: Mapping[str, Any]) -> None:
-        self._next()
-        self.out.write(_dump(item))
-
-    def add_open(self, item: Mapping[str, Any], key: str) -> _JsonArray:
-        """Add ``item`` with its ``key`` (the last) an array written afterwards, one element at a
-        time: memory holds one element, never the whole list (a conversation of any length).
-        Close the returned array before the next ``add``."""
-        self._next()
-        head = _dump({**item, key: None})
-        self.out.write(head.removesuffix("null}"))
-        return _JsonArray(self.out, end="]}")
-
-    def close(self) -> None:
-        self.out.write(self.end)
-
-
-def _csv(out: TextEntry, columns: Sequence[str]) -> Any:
-    writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerow(columns)
-    return writer
-
-
-def _csv_row(writer: Any, row: Mapping[str, Any], columns: Sequence[str]) -> None:
-    writer.writerow([csv_safe(_cell(row.get(column))) for column in columns])
-
-
-async def _write_json(archive: ZipSink, name: str, rows: AsyncIterator[Mapping[str, Any]]) -> None:
-    async with archive.text_entry(name) as out:
-        array = _JsonArray(out)
-        async for row in rows:
-            array.add(row)
-            await out.drain()
-        array.close()
-
-
-async def _write_csv(
-    archive: ZipSink,
-    name: str,
-    rows: AsyncIterator[Mapping[str, Any]],
-    columns: Sequence[str],
-) -> None:
-    async with archive.text_entry(name) as out:
-        writer = _csv(out, columns)
-        async for row in rows:
-            _csv_row(writer, row, columns)
-            await out.drain()
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, list | dict):
-        return _dump(value)
-    return value
 
 
 async def write_archive(archive: ZipSink, session: AsyncSession, workspace: Any) -> None:
@@ -143,7 +75,7 @@ async def write_archive(archive: ZipSink, session: AsyncSession, workspace: Any)
     await archive.writestr("README.txt", README)
     await archive.writestr(
         "workspace.json",
-        _dump(
+        dump(
             {
                 "id": workspace.id,
                 "name": workspace.name,
@@ -169,6 +101,7 @@ async def write_archive(archive: ZipSink, session: AsyncSession, workspace: Any)
     await _write_leads(archive, session, workspace_id)
     await _write_conversations(archive, session, workspace_id)
     await _write_unanswered(archive, session, workspace_id)
+    await archive_records.write_records(archive, session, workspace_id)
 
 
 def _safe_name(source: str) -> str:
@@ -182,7 +115,7 @@ async def _write_documents(
 ) -> list[tuple[uuid.UUID, str]]:
     originals: list[tuple[uuid.UUID, str]] = []  # ids only: the bodies are read one by one
     async with archive.text_entry("documents.json") as out:
-        array = _JsonArray(out)
+        array = JsonArray(out)
         async for row in repo.stream_documents(session, workspace_id=workspace_id):
             item = {k: v for k, v in row.items() if k != "has_original"}
             chunks = array.add_open(item, "chunks")
@@ -202,8 +135,8 @@ FAQ_COLUMNS = ("id", "question", "answer", "alt_questions", "enabled", "created_
 
 
 async def _write_faqs(archive: ZipSink, session: AsyncSession, workspace_id: uuid.UUID) -> None:
-    await _write_json(archive, "faqs.json", repo.stream_faqs(session, workspace_id=workspace_id))
-    await _write_csv(
+    await write_json(archive, "faqs.json", repo.stream_faqs(session, workspace_id=workspace_id))
+    await write_csv(
         archive, "faqs.csv", repo.stream_faqs(session, workspace_id=workspace_id), FAQ_COLUMNS
     )
 
@@ -217,6 +150,7 @@ SUBMISSION_COLUMNS = (
     "message",
     "source",
     "conversation_id",
+    "conversation_deleted_at",
     "created_at",
 )
 
@@ -235,7 +169,7 @@ async def _write_leads(archive: ZipSink, session: AsyncSession, workspace_id: uu
         async for piece in pieces:
             out.write(piece)
             await out.drain()
-    await _write_csv(
+    await write_csv(
         archive,
         "lead_submissions.csv",
         repo.stream_lead_submissions(session, workspace_id=workspace_id),
@@ -269,9 +203,9 @@ async def _write_conversations(
     """Each conversation is written as its messages arrive: a conversation of any length costs
     one batch of rows, never all its messages at once."""
     async with archive.text_entry("conversations.json") as out:
-        array = _JsonArray(out)
+        array = JsonArray(out)
         current: uuid.UUID | None = None
-        messages: _JsonArray | None = None
+        messages: JsonArray | None = None
         async for row in repo.stream_conversation_messages(session, workspace_id=workspace_id):
             if messages is None or current != row["conversation_id"]:
                 if messages is not None:
@@ -294,10 +228,10 @@ async def _write_conversations(
             messages.close()
         array.close()
     async with archive.text_entry("messages.csv") as out:
-        writer = _csv(out, MESSAGE_COLUMNS)
+        writer = csv_writer(out, MESSAGE_COLUMNS)
         async for row in repo.stream_conversation_messages(session, workspace_id=workspace_id):
             if row["message_id"] is not None:
-                _csv_row(writer, row, MESSAGE_COLUMNS)
+                csv_row(writer, row, MESSAGE_COLUMNS)
                 await out.drain()
 
 
@@ -307,7 +241,7 @@ UNANSWERED_COLUMNS = ("id", "question", "resolved", "conversation_id", "message_
 async def _write_unanswered(
     archive: ZipSink, session: AsyncSession, workspace_id: uuid.UUID
 ) -> None:
-    await _write_csv(
+    await write_csv(
         archive,
         "unanswered.csv",
         repo.stream_unanswered(session, workspace_id=workspace_id),
@@ -316,6 +250,6 @@ async def _write_unanswered(
 
 
 async def _write_sources(archive: ZipSink, session: AsyncSession, workspace_id: uuid.UUID) -> None:
-    await _write_json(
+    await write_json(
         archive, "sources.json", repo.stream_sources(session, workspace_id=workspace_id)
     )

@@ -218,7 +218,7 @@ async def withdraw_exports(
 # --- what an export reads ----------------------------------------------------------------------
 
 
-async def _stream(session: AsyncSession, stmt: Any) -> AsyncIterator[Mapping[str, Any]]:
+async def stream_rows(session: AsyncSession, stmt: Any) -> AsyncIterator[Mapping[str, Any]]:
     result = await session.stream(stmt.execution_options(yield_per=BATCH))
     async for row in result.mappings():
         yield dict(row)
@@ -249,7 +249,7 @@ def stream_documents(
         .where(Document.workspace_id == workspace_id)
         .order_by(Document.created_at, Document.id)
     )
-    return _stream(session, stmt)
+    return stream_rows(session, stmt)
 
 
 def stream_chunks(
@@ -260,7 +260,7 @@ def stream_chunks(
         .where(Chunk.workspace_id == workspace_id, Chunk.document_id == document_id)
         .order_by(Chunk.position)
     )
-    return _stream(session, stmt)
+    return stream_rows(session, stmt)
 
 
 async def document_original(
@@ -291,7 +291,7 @@ def stream_faqs(
         .where(Faq.workspace_id == workspace_id)
         .order_by(Faq.created_at, Faq.id)
     )
-    return _stream(session, stmt)
+    return stream_rows(session, stmt)
 
 
 def stream_lead_submissions(
@@ -307,12 +307,13 @@ def stream_lead_submissions(
             LeadSubmission.message,
             LeadSubmission.source,
             LeadSubmission.conversation_id,
+            LeadSubmission.conversation_deleted_at,
             LeadSubmission.created_at,
         )
         .where(LeadSubmission.workspace_id == workspace_id)
         .order_by(LeadSubmission.lead_id, LeadSubmission.created_at, LeadSubmission.id)
     )
-    return _stream(session, stmt)
+    return stream_rows(session, stmt)
 
 
 def stream_conversation_messages(
@@ -355,7 +356,7 @@ def stream_conversation_messages(
         .where(Conversation.workspace_id == workspace_id)
         .order_by(Conversation.created_at, Conversation.id, ChatMessage.created_at, ChatMessage.id)
     )
-    return _stream(session, stmt)
+    return stream_rows(session, stmt)
 
 
 def stream_unanswered(
@@ -373,7 +374,7 @@ def stream_unanswered(
         .where(UnansweredQuestion.workspace_id == workspace_id)
         .order_by(UnansweredQuestion.created_at, UnansweredQuestion.id)
     )
-    return _stream(session, stmt)
+    return stream_rows(session, stmt)
 
 
 def stream_sources(
@@ -398,4 +399,4 @@ def stream_sources(
         .where(Source.workspace_id == workspace_id)
         .order_by(Source.created_at, Source.id)
     )
-    return _stream(session, stmt)
+    return stream_rows(session, stmt)

@@ -388,17 +388,10 @@ async def _write(
             partial.unlink(missing_ok=True)
     except Exception as exc:
         log.exception("export %s of workspace %s failed", export_id, workspace_id)
-        async with db.transaction(workspace_id=workspace_id) as session:
-            await repo.update_export(
-                session,
-                workspace_id=workspace_id,
-                export_id=export_id,
-                values={
-                    "status": "failed",
-                    "error": f"{type(exc).__name__}: {exc}"[:ERROR_MAX],
-                    "finished_at": utcnow(),
-                },
-            )
+        # Only while still running: an erasure that withdrew the build meanwhile set its own
+        # reason ("withdrawn: ..."), which the owner must go on seeing.
+        error = f"{type(exc).__name__}: {exc}"[:ERROR_MAX]
+        await _fail(db, workspace_id, export_id, error, only_status=("running",))
         return "failed"
     finished = now or utcnow()
     async with db.transaction(workspace_id=workspace_id) as session:

@@ -114,8 +114,9 @@ async def list_page(
     cursor: str | None = None,
     action: str | None = None,
 ) -> tuple[Sequence[AuditEntry], str | None]:
-    """Newest first; ``next_cursor`` continues after the last entry returned."""
-    scope = cursor_scope("audit", workspace_id)
+    """Newest first; ``next_cursor`` continues after the last entry returned, with the same
+    ``action`` filter (another filter's cursor is 422 ``invalid_cursor``)."""
+    scope = cursor_scope("audit", workspace_id, filters={"action": action})
     rows = await repo.list_entries(
         session,
         workspace_id=workspace_id,

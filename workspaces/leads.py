@@ -44,6 +44,9 @@ CSV_COLUMNS = (
     "submissions",
     "latest_submission_at",
     "latest_submission_message",
+    # Last, so that the columns before it keep their places: when conversation retention
+    # deleted the lead's conversation (its conversation_id then empty).
+    "conversation_deleted_at",
 )
 _FORMULA_START = ("=", "+", "-", "@", "|", "%")
 _CONTROL_START = ("\t", "\r", "\n")
@@ -205,9 +208,12 @@ async def list_page(
     cursor: str | None,
     **filters: Any,
 ) -> tuple[list[Lead], int, str | None]:
+    """A page of the leads matching ``filters`` (status, q, created_after, created_before), the
+    total, and the next page's cursor: it continues these filters only (a cursor handed out
+    under other filters is 422 ``invalid_cursor``; it skipped their newer rows)."""
     authorize(access, Action.LEADS_READ)
     workspace_id = access.workspace.id
-    scope = cursor_scope("leads", workspace_id)
+    scope = cursor_scope("leads", workspace_id, filters=filters)
     decoded = decode_cursor(cursor, scope=scope) if cursor else None
     rows = await repo.list_leads(
         session, workspace_id=workspace_id, limit=limit + 1, cursor=decoded, **filters

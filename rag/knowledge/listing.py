@@ -1,6 +1,7 @@
 """Keyset pages of a workspace's documents, web sources and a source's syncs, for the API's
 lists (newest first; ``offset`` still read, deprecated). Each cursor is bound to its list and
-workspace, a sync's to its source too (``core.pagination.cursor_scope``)."""
+workspace, a sync's to its source too, a document's to the ``status`` filter
+(``core.pagination.cursor_scope``)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ async def documents_page(
     cursor: str | None,
     offset: int = 0,
 ) -> tuple[list[Document], int, str | None]:
-    """A page of the workspace's documents (of one ``status`` when given) after ``cursor``, or
-    ``offset`` rows in (deprecated), the total, and the cursor of the next page (None: none)."""
+    """A page of the workspace's documents (of one ``status`` when given) after ``cursor`` (one
+    handed out with the same ``status``: another's is 422 ``invalid_cursor``), or ``offset``
+    rows in (deprecated), the total, and the cursor of the next page (None: none)."""
     workspace_id = access.workspace.id
     return await counted_page(
         lambda after, size, skip: document_repo.list_documents(
@@ -36,7 +38,7 @@ async def documents_page(
         limit=limit,
         cursor=cursor,
         offset=offset,
-        scope=cursor_scope("documents", workspace_id),
+        scope=cursor_scope("documents", workspace_id, filters={"status": status}),
     )
 
 

@@ -8,6 +8,7 @@ import asyncio
 import io
 import uuid
 import zipfile
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -51,6 +52,45 @@ async def _erase(client: httpx.AsyncClient, owner: Owner, **body: Any) -> httpx.
 def _zips(runtime: Runtime) -> set[str]:
     directory = exports.exports_dir(runtime.settings)
     return {p.name for p in directory.glob("*.zip")} if directory.is_dir() else set()
+
+
+def _start_build(runtime: Runtime, owner: Owner, export_id: uuid.UUID) -> asyncio.Task[str]:
+    return asyncio.create_task(
+        exports.build_export(
+            runtime.db,
+            runtime.settings,
+            workspace_id=uuid.UUID(owner.workspace_id),
+            export_id=export_id,
+        )
+    )
+
+
+async def _erased_mid_build(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+    export_id: uuid.UUID,
+    email: str,
+    *,
+    then: Callable[..., Awaitable[None]],
+) -> tuple[httpx.Response, str]:
+    """Build ``export_id``; once it has written the leads, erase the visitor ``email``, then
+    let the build go on to ``then`` in place of writing the conversations. (The erasure's
+    response, what the build returned.)"""
+    at_conversations, go = asyncio.Event(), asyncio.Event()
+
+    async def held(*args: Any) -> None:
+        at_conversations.set()
+        await go.wait()
+        await then(*args)
+
+    monkeypatch.setattr(archive_writer, "_write_conversations", held)
+    build = _start_build(runtime, owner, export_id)
+    await at_conversations.wait()
+    erased = await _erase(client, owner, email=email)
+    go.set()
+    return erased, await build
 
 
 @pytest.mark.parametrize("key", ["email", "session_id"])
@@ -103,7 +143,13 @@ async def test_an_export_made_before_the_erasure_is_withdrawn(
     assert visitor.visitor_session.encode() not in everything
 
 
+async def _broken(*args: Any) -> None:
+    raise RuntimeError("the disk filled up")
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["build-finishes", "build-fails"])
 async def test_an_erasure_during_a_build_withdraws_what_it_read(
+    fails: bool,
     client: httpx.AsyncClient,
     owner: Owner,
     jobs: JobQueue,
@@ -112,33 +158,19 @@ async def test_an_erasure_during_a_build_withdraws_what_it_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The build has written the leads (the visitor's among them) when the erasure commits;
-    it read table by table, so its zip held the leads the erasure had just deleted."""
+    it read table by table, so its zip held the leads the erasure had just deleted.
+
+    A build that then failed overwrote the erasure's reason with its own exception: the owner
+    no longer saw that the export was withdrawn, nor why (build-fails)."""
     visitor = await fill(client, owner, jobs)
     export_id = await _queued_export(owner_db, owner.workspace_id, age=timedelta(0))
     before = _zips(runtime)
-    at_conversations, go = asyncio.Event(), asyncio.Event()
-    real = archive_writer._write_conversations
-
-    async def held(*args: Any) -> None:
-        at_conversations.set()
-        await go.wait()
-        await real(*args)
-
-    monkeypatch.setattr(archive_writer, "_write_conversations", held)
-    build = asyncio.create_task(
-        exports.build_export(
-            runtime.db,
-            runtime.settings,
-            workspace_id=uuid.UUID(owner.workspace_id),
-            export_id=export_id,
-        )
+    then = _broken if fails else archive_writer._write_conversations
+    erased, result = await _erased_mid_build(
+        client, owner, runtime, monkeypatch, export_id, visitor.visitor_email, then=then
     )
-    await at_conversations.wait()
-    erased = await _erase(client, owner, email=visitor.visitor_email)
-    go.set()
-    result = await build
     assert _zips(runtime) == before
-    assert result == "skipped"
+    assert result == ("failed" if fails else "skipped")
     assert erased.json()["withdrawn_exports"] == [str(export_id)]
     status = await _status(client, owner, export_id)
     assert status["status"] == "failed"
@@ -183,14 +215,7 @@ async def test_a_build_starting_during_the_erasure_reads_after_it(
     monkeypatch.setattr(erasure.mail_repo, "forget_about", held)
     erasing = asyncio.create_task(_erase(client, owner, email=visitor.visitor_email))
     await mid_erasure.wait()
-    build = asyncio.create_task(
-        exports.build_export(
-            runtime.db,
-            runtime.settings,
-            workspace_id=uuid.UUID(owner.workspace_id),
-            export_id=export_id,
-        )
-    )
+    build = _start_build(runtime, owner, export_id)
     while not build.done() and not await _claim_waits(owner_db):
         await asyncio.sleep(0.01)
     go.set()
