@@ -43,11 +43,16 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.split(" "))
 
 
-# Short words common in each language and rare in the others (and in English).
+# Short words common in each language and rare in the others. English lists the words it
+# shares with another language's list too ("was", "die", "come", "per", "pour", "um"): counted
+# for both, they make no English message German or Italian ("Die Hard box set, was it in
+# stock?"), and a German or Italian message still has more of its own.
 _COMMON: dict[str, frozenset[str]] = {
     "en": _words(
         "i you the is are my me to and what how can do does please your it this of for "
-        "with not have want"
+        "with not have want was die come per pour um we that there from about would "
+        "could should get need order where when why which who just but if has had been "
+        "thanks hello hi help know its dont cant"
     ),
     "de": _words(
         "ich du sie ist bist nicht mit und meine mein bitte ein eine einem einen der die "
@@ -113,12 +118,17 @@ def visitor_language(text: str) -> Language | None:
 
 def conversation_language(message: str, history: Iterable[tuple[str, str]]) -> Language | None:
     """The language of ``message``, else of the visitor's latest earlier message that tells
-    one (``history``: (role, text), oldest first)."""
+    one, English included (``history``: (role, text), oldest first): a visitor who wrote
+    German, then switched to English, is answered in English (the English messages were
+    skipped, and "human please" got the German hand-off)."""
     found = visitor_language(message)
     if found is not None or _english(message):
         return found
     for role, text in reversed(tuple(history)):
-        if role == "user" and (earlier := visitor_language(text)) is not None:
+        if role != "user":
+            continue
+        earlier = visitor_language(text)
+        if earlier is not None or _english(text):
             return earlier
     return None
 
