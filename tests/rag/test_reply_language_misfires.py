@@ -148,3 +148,21 @@ async def test_after_switching_to_english_a_request_for_a_person_is_answered_in_
     ).json()
     assert body["intent"] == "human", body
     assert body["answer"].startswith("I'm an automated assistant"), body
+
+
+async def test_the_unanswered_page_lists_the_question_without_are_you_a_bot(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The question after "are you a bot?" went on the Unanswered page with the identity
+    question in front: the owner's FAQ made from it asked "are you a bot? ..." too."""
+    question = f"Do you repair vintage synth model {uuid.uuid4().hex[:6]}?"
+    body = (
+        await chat(client, owner, f"are you a bot? {question}", session_id=f"s-{uuid.uuid4()}")
+    ).json()
+    assert body["answer"].startswith("I'm an automated assistant"), body
+    listed = await client.get(owner.url("/unanswered"), headers=owner.headers)
+    assert listed.status_code == 200, listed.text
+    groups = listed.json()
+    assert len(groups) == 1, groups
+    assert groups[0]["question"] == question, groups
+    assert groups[0]["examples"] == [question], groups
