@@ -42,6 +42,16 @@ def test_a_visitor_who_switched_to_english_stays_english(switched: str) -> None:
     assert conversation_language("😡", [GERMAN_FIRST]) == "de"
 
 
+@pytest.mark.parametrize("text", ["r u a bot?", "are u human", "kya aap bot ho", "R U REAL?"])
+def test_asking_in_english_whether_a_bot_answers_is_answered_in_english_after_german(
+    text: str,
+) -> None:
+    """The English "are you a bot?" lexicon recognised it, but with fewer than two common
+    English words the German messages before decided: "Ich bin ..." to "r u a bot?"."""
+    assert detect_intent(text).intent == "bot_identity"
+    assert conversation_language(text, [GERMAN_FIRST]) is None
+
+
 @pytest.mark.parametrize(
     "text",
     [
