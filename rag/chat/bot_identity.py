@@ -215,13 +215,16 @@ _AFTERTHOUGHT = frozenset(
 
 def _split(text: str) -> tuple[str, str] | None:
     """``text`` cut after its first sentences (a greeting's among them: "hi! are you a bot?")
-    that ask whether a bot answers, and what follows; None when no such sentences start it."""
+    that ask whether a bot answers, and what follows; None when no such sentences start it.
+    The most sentences that do: "are you real? or a bot?" is one question (cut after "are you
+    real?", "or a bot?" was answered as a question of its own)."""
+    cut = None
     for n, end in enumerate(_SENTENCE_END.finditer(text)):
         if n == 3:
             break
         if asks_if_a_bot(words(text[: end.start()])):
-            return text[: end.start()], text[end.end() :].strip()
-    return None
+            cut = text[: end.start()], text[end.end() :].strip()
+    return cut
 
 
 def _courtesy_only(reduced: str) -> bool:

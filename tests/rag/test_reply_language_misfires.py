@@ -132,6 +132,24 @@ def test_still_the_bot_identity_question(text: str) -> None:
     assert detect_intent(text).intent == "bot_identity"
 
 
+@pytest.mark.parametrize(
+    ("text", "intent", "question"),
+    [
+        ("are you real? or a bot? lol", "bot_identity", None),
+        ("Are you a bot? Or human?", "bot_identity", None),
+        ("Are you a bot? Or human? What are your hours?", "question", "What are your hours?"),
+    ],
+)
+def test_the_identity_question_in_two_sentences_is_one(
+    text: str, intent: str, question: str | None
+) -> None:
+    """ "are you real? or a bot? lol" was a question ("or a bot? lol", answered "I don't know"
+    after the identity reply and listed as unanswered): the first sentence was cut off alone."""
+    found = detect_intent(text).intent
+    assert found == intent
+    assert question_of(text, found) == (question or text)
+
+
 def test_an_acknowledgement_before_it_still_splits_off_the_question() -> None:
     text = "ok. are you a bot? what time do you open"
     intent = detect_intent(text).intent
