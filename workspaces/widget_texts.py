@@ -351,9 +351,15 @@ TEXT_FIELDS: dict[TextName, TextField] = {
 
 
 def unknown_placeholder(name: TextName, value: str) -> str | None:
-    """The first ``{...}`` in ``value`` that text ``name`` does not take, or None."""
+    """The first ``{...}`` in ``value`` that text ``name`` does not take, or None. A placeholder
+    in doubled braces (``{{bot_name}}``, a template habit) is none: its inner braces were
+    filled in and the visitor read "{Aria}"."""
     allowed = TEXT_FIELDS[name].placeholders
     for found in PLACEHOLDER.finditer(value):
+        start, end = found.span()
+        doubled = value[start - 1 : start] == "{" or value[end : end + 1] == "}"
+        if doubled:
+            return value[max(start - 1, 0) : end + 1]
         if found.group(1) not in allowed or found.group(0) != "{" + found.group(1) + "}":
             return found.group(0)
     return None

@@ -67,7 +67,7 @@ async def owner_chat(
         conversation_id=body.conversation_id,
         client_message_id=body.client_message_id,
     )
-    await rate_limit_chat(request, access.workspace.id, body.session_id)
+    await rate_limit_chat(request, access.workspace.id, body.session_id, body.client_message_id)
     # The caller is known: the turn runs in transactions of its own, none held while it waits.
     await end_transaction(session)
     pipeline = runtime.pipeline

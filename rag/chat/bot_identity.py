@@ -20,7 +20,15 @@ from __future__ import annotations
 
 import re
 
-from rag.chat.courtesy import FILLER, GOODBYE, GREETING, THANKS, Lexicon, words
+from rag.chat.courtesy import (
+    ACKNOWLEDGEMENTS,
+    FILLER,
+    GOODBYE,
+    GREETING,
+    THANKS,
+    Lexicon,
+    words,
+)
 
 _EN_WHAT = (
     r"(?:human(?: being)?s?|person|people|bot|robot|machine|ai|a i|computer|chat ?bot|program"
@@ -31,8 +39,18 @@ _EN_ADJ = r"(?:real|actual|live|automated|automatic|artificial|virtual|an? )"
 _EN_THING = rf"(?:(?:a|an) )?(?:{_EN_ADJ} ?)*{_EN_WHAT}"
 _EN_OR = rf"(?: or (?:{_EN_THING}|not|real|human|automated|what))?"
 _EN_NOW = r"(?: (?:right now|now|here|today|in this chat|on this chat|on the other end))?"
-_EN_YOU = (
-    r"(?:are you|you are|youre|are u|r you|r u|ru|is this|is it|is this chat|is this thing|am i)"
+_EN_YOU = r"(?:are you|you are|youre|are u|r you|r u|ru|is this chat|is this thing|am i)"
+# "is it" / "is this" may be about a product ("is it real?", "is it AI?", "is this software?",
+# "is it automated?"): only a person or a bot, named as one, asks what answers.
+_EN_IT = r"(?:is this|is it)"
+_EN_IT_WHAT = (
+    r"(?:human(?: being)?s?|person|people|bot|robot|chat ?bot|someone|somebody|automated "
+    r"(?:assistant|system|reply|replies|bot|response|responses|chat)|virtual assistant"
+    r"|ai assistant|ai bot|ai chat ?bot)"
+)
+_EN_IT_THING = (
+    r"(?:(?:(?:a|an) )?(?:(?:real|actual|live|automated|automatic|artificial|virtual) )*"
+    rf"{_EN_IT_WHAT}|an (?:actual |real )?ai)"
 )
 
 _DE_WHAT = (
@@ -84,6 +102,9 @@ _BY_LANGUAGE = {
         rf"(?:so |wait |honestly |be honest )?{_EN_YOU} {_EN_THING}{_EN_OR}{_EN_NOW}",
         rf"{_EN_YOU} (?:real|human|automated|a real one|for real)(?: or (?:not|{_EN_THING}))?"
         rf"{_EN_NOW}",
+        rf"(?:so |wait |honestly |be honest )?{_EN_IT} {_EN_IT_THING}{_EN_OR}{_EN_NOW}",
+        rf"{_EN_IT} (?:{_EN_THING}|real|automated) or {_EN_IT_THING}{_EN_NOW}",
+        rf"{_EN_IT} human(?: or (?:not|{_EN_THING}))?{_EN_NOW}",
         r"(?:who|what) (?:am i|are we) (?:talking|speaking|chatting) (?:to|with)"
         r"(?: right now| here)?",
         r"(?:is there|is anyone|is somebody|is someone) (?:a )?(?:real )?(?:human|person|someone|"
@@ -158,10 +179,16 @@ BOT_IDENTITY_UNSPACED = re.compile(
 
 
 def _question(reduced: str) -> str:
-    """``reduced`` without a greeting and filler words in front ("hi, are you a bot?")."""
+    """``reduced`` without a greeting, acknowledgements ("ok. are you a bot?") and filler words
+    in front ("hi, are you a bot?")."""
     rest = GREETING.sub(" ", reduced).split()
-    while rest and rest[0] in FILLER and rest[0] not in ("u", "you", "a"):
-        rest.pop(0)
+    while rest:
+        if rest[0] in ACKNOWLEDGEMENTS or (rest[0] in FILLER and rest[0] not in ("u", "you", "a")):
+            rest.pop(0)
+        elif " ".join(rest[:2]) in ACKNOWLEDGEMENTS:  # "got it"
+            del rest[:2]
+        else:
+            break
     return " ".join(rest)
 
 
@@ -188,13 +215,16 @@ _AFTERTHOUGHT = frozenset(
 
 def _split(text: str) -> tuple[str, str] | None:
     """``text`` cut after its first sentences (a greeting's among them: "hi! are you a bot?")
-    that ask whether a bot answers, and what follows; None when no such sentences start it."""
+    that ask whether a bot answers, and what follows; None when no such sentences start it.
+    The most sentences that do: "are you real? or a bot?" is one question (cut after "are you
+    real?", "or a bot?" was answered as a question of its own)."""
+    cut = None
     for n, end in enumerate(_SENTENCE_END.finditer(text)):
         if n == 3:
             break
         if asks_if_a_bot(words(text[: end.start()])):
-            return text[: end.start()], text[end.end() :].strip()
-    return None
+            cut = text[: end.start()], text[end.end() :].strip()
+    return cut
 
 
 def _courtesy_only(reduced: str) -> bool:

@@ -49,7 +49,7 @@ from rag.chat.generator import (
     LLMUnavailable,
     Spent,
 )
-from rag.chat.intents import Intent, detect_intent
+from rag.chat.intents import Intent, detect_intent, question_of
 from rag.chat.normalize import visitor_hash
 from rag.chat.prompts import fallback_answer
 from rag.chat.recording import AnswerRecorder
@@ -388,7 +388,9 @@ class AnswerPipeline:
             clock.lap("cache")
             if answer is not None:
                 return turn, answer
-        same = early if turn.standalone == message else None  # else a rewritten follow-up
+        # The early embedding is of the question as recorded (``question_of``), else the
+        # standalone question is a rewritten follow-up.
+        same = early if turn.standalone == question_of(message, turn.intent) else None
         embedding = await question.embed(self.embedder, turn.standalone, same, model_by)
         turn = replace(turn, embedding=embedding)
         clock.lap("embed")

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from rag.chat.generator import Generator, Rewritten, joined_follow_up
-from rag.chat.stages import NOT_QUESTIONS, looks_like_follow_up
+from rag.chat.intents import NOT_QUESTIONS, Intent, question_of
+from rag.chat.stages import looks_like_follow_up
 from rag.knowledge.embeddings import Embedder, EmbeddingError
 
 
@@ -40,17 +41,25 @@ async def rewrite(
         return Rewritten(joined_follow_up(message, history))
 
 
-def embed_early(embedder: Embedder, message: str, intent: str) -> asyncio.Task[np.ndarray] | None:
+def embed_early(
+    embedder: Embedder, message: str, intent: Intent
+) -> asyncio.Task[np.ndarray] | None:
     """The question's embedding, started while its message is recorded, when the embedder
     costs nothing per call (``unmetered``: the quota is still checked before any metered model
     runs) and the answer will likely need it: not courtesy, not a request for a human, not a
-    message that may be a follow-up (rewritten first). An answer settled without it (an FAQ,
-    the cache, a refusal) leaves its vector in the query cache."""
+    message that may be a follow-up (rewritten first). The question is what is answered of
+    the message (``intents.question_of``: "are you a bot? what are your opening hours?" is
+    "what are your opening hours?", which the answer embeds; the whole message was embedded
+    here, then the question again). An answer settled without it (an FAQ, the cache, a
+    refusal) leaves its vector in the query cache."""
     if not getattr(embedder, "unmetered", False):
         return None
-    if intent in NOT_QUESTIONS or looks_like_follow_up(message):
+    if intent in NOT_QUESTIONS:
         return None
-    task = asyncio.create_task(embedder.embed_query(message))
+    question = question_of(message, intent)
+    if looks_like_follow_up(question):
+        return None
+    task = asyncio.create_task(embedder.embed_query(question))
     task.add_done_callback(_retrieve_exception)
     return task
 

@@ -18,7 +18,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
-from typing import Literal, cast, get_args
+from typing import Final, Literal, cast, get_args
 
 from rag.chat.bot_identity import identity_language
 from rag.chat.courtesy import words
@@ -43,11 +43,16 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.split(" "))
 
 
-# Short words common in each language and rare in the others (and in English).
+# Short words common in each language and rare in the others. English lists the words it
+# shares with another language's list too ("was", "die", "come", "per", "pour", "um"): counted
+# for both, they make no English message German or Italian ("Die Hard box set, was it in
+# stock?"), and a German or Italian message still has more of its own.
 _COMMON: dict[str, frozenset[str]] = {
     "en": _words(
         "i you the is are my me to and what how can do does please your it this of for "
-        "with not have want"
+        "with not have want was die come per pour um we that there from about would "
+        "could should get need order where when why which who just but if has had been "
+        "thanks hello hi help know its dont cant"
     ),
     "de": _words(
         "ich du sie ist bist nicht mit und meine mein bitte ein eine einem einen der die "
@@ -93,6 +98,16 @@ _EMAIL = re.compile(r"\S+@\S+")
 def visitor_language(text: str) -> Language | None:
     """The language ``text`` is written in, when it is one of ``Language``; None for English or
     when it cannot be told."""
+    told = _told(text)
+    return None if told == _ENGLISH else told
+
+
+_ENGLISH: Final = "en"
+
+
+def _told(text: str) -> Language | Literal["en"] | None:
+    """``visitor_language``, or ``"en"`` when a lexicon recognised the request in English (or
+    in Hindi in Latin letters, answered in English) or most common words are English."""
     script = _script(_EMAIL.sub(" ", text))
     if script in LANGUAGES:
         return cast(Language, script)
@@ -101,25 +116,27 @@ def visitor_language(text: str) -> Language | None:
     reduced = words(_EMAIL.sub(" ", text))
     for found in (person_language(reduced), identity_language(reduced)):
         if found is not None:
-            return cast(Language, found) if found in _LATIN else None
+            return cast(Language, found) if found in _LATIN else _ENGLISH
     counts = Counter(
         {lang: sum(w in common for w in reduced.split()) for lang, common in _COMMON.items()}
     )
     (best, top), *rest = counts.most_common()
-    if best == "en" or top < 2 or (rest and rest[0][1] >= top):
-        return None
-    return cast(Language, best)
+    if top < 2 or (rest and rest[0][1] >= top):
+        return _ENGLISH if _english(text) else None
+    return _ENGLISH if best == "en" else cast(Language, best)
 
 
 def conversation_language(message: str, history: Iterable[tuple[str, str]]) -> Language | None:
     """The language of ``message``, else of the visitor's latest earlier message that tells
-    one (``history``: (role, text), oldest first)."""
-    found = visitor_language(message)
-    if found is not None or _english(message):
-        return found
-    for role, text in reversed(tuple(history)):
-        if role == "user" and (earlier := visitor_language(text)) is not None:
-            return earlier
+    one, English included (``history``: (role, text), oldest first): a visitor who wrote
+    German, then switched to English, is answered in English (the English messages were
+    skipped, and "human please" got the German hand-off), and "r u a bot?", recognised as
+    English, is answered in English whatever came before."""
+    earlier = (text for role, text in reversed(tuple(history)) if role == "user")
+    for text in (message, *earlier):
+        told = _told(text)
+        if told is not None:
+            return None if told == _ENGLISH else told
     return None
 
 

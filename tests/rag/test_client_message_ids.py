@@ -429,6 +429,24 @@ async def test_the_owners_chat_api_takes_a_client_message_id_too(
     assert await recorded(owner_db, owner) == ONE_TURN
 
 
+async def test_the_owners_chat_api_lets_another_try_of_a_message_past_the_visitors_limit(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """The widget's tries of a recorded message pass the visitor's limit; the owners' chat API
+    takes a client_message_id too but did not pass it on: its retry was 429."""
+    limited = runtime_factory(rate_limits="on", rate_limit_chat_visitor="1/minute")
+    async with limited as runtime, client_for(runtime) as client:
+        owner = await signup(client)
+        body = {"message": "Hello there!", "session_id": "api-1", "client_message_id": "api-try-7"}
+        first = await client.post(owner.url("/chat"), json=body, headers=owner.headers)
+        again = await client.post(owner.url("/chat"), json=body, headers=owner.headers)
+        new = {**body, "message": "Hello again!", "client_message_id": "api-try-8"}
+        refused = await client.post(owner.url("/chat"), json=new, headers=owner.headers)
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.json()["message_id"] == first.json()["message_id"]
+    assert refused.status_code == 429, refused.text
+
+
 async def test_a_retry_answers_from_the_workspace_as_it_is_now_not_as_cached(
     runtime_factory: RuntimeFactory,
 ) -> None:

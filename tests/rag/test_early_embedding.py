@@ -72,6 +72,20 @@ async def test_each_question_is_embedded_once_and_a_greeting_never(
     assert embedder.queries == [question]
 
 
+async def test_a_question_after_are_you_a_bot_is_embedded_once_without_it(
+    counted: tuple[CountingEmbedder, httpx.AsyncClient],
+) -> None:
+    """The early embedding took the whole message while the answer looked up the question
+    after "are you a bot?": a second embedding, the first thrown away."""
+    embedder, client = counted
+    owner = await signup(client, "Early identity")
+    question = f"How do I restore the archive number {uuid.uuid4().hex[:6]} from backup?"
+    answered = await _ask(client, owner.workspace["public_key"], f"are you a bot? {question}")
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["answer"].startswith("I'm an automated assistant"), answered.text
+    assert embedder.queries == [question]
+
+
 async def test_over_quota_a_metered_embedder_is_never_called(
     counted: tuple[CountingEmbedder, httpx.AsyncClient], db: Database
 ) -> None:

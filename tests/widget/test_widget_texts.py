@@ -211,6 +211,13 @@ async def test_the_widgets_other_messages_and_labels_are_the_owners_too(
         ({"open_label": "Chat mit {name}"}, "texts.open_label"),
         ({"error_rate_limited": "Bitte in {seconds} Sekunden"}, "texts.error_rate_limited"),
         ({"lead_thanks": "Danke! Wir schreiben an { email }."}, "texts.lead_thanks"),
+        # Doubled braces (a template habit) were taken: the visitor read "{Aria}".
+        (
+            {"goodbye_reply": "Danke, dass Sie mit {{bot_name}} gechattet haben."},
+            "texts.goodbye_reply",
+        ),
+        ({"lead_thanks": "Danke! Wir schreiben an {{email}}."}, "texts.lead_thanks"),
+        ({"lead_thanks": "Danke! Wir schreiben an {email}}."}, "texts.lead_thanks"),
     ],
 )
 async def test_a_placeholder_the_text_does_not_fill_in_is_refused(
