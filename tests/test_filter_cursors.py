@@ -195,3 +195,71 @@ async def test_the_dashboard_leads_page_refuses_another_filters_cursor(
     assert "another list" in refused.text
     searched = await client.get(url, params={"q": "won", "cursor": cursor})
     assert searched.status_code == 422, searched.text
+
+
+async def _conversations(
+    owner_db: Database, owner: Owner, statuses: list[str], hours_ago: int
+) -> list[str]:
+    """Conversations in these statuses, oldest first (started and last active a minute apart,
+    from ``hours_ago``); their ids."""
+    ids: list[str] = []
+    start = utcnow() - timedelta(hours=hours_ago)
+    async with owner_db.transaction() as session:
+        for i, status in enumerate(statuses):
+            conversation_id = uuid.uuid4()
+            await session.execute(
+                text(
+                    "INSERT INTO conversations (id, workspace_id, session_id, channel, status,"
+                    " created_at, last_message_at) VALUES (:c, :w, :s, 'widget', :st, :t, :t)"
+                ),
+                {
+                    "c": conversation_id,
+                    "w": owner.workspace_id,
+                    "s": f"cursor-{conversation_id.hex[:12]}",
+                    "st": status,
+                    "t": start + timedelta(minutes=i),
+                },
+            )
+            ids.append(str(conversation_id))
+    return ids
+
+
+async def test_a_conversations_cursor_belongs_to_its_status_filter(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    for hours_ago, order in ((10, "recent"), (9, "started")):  # each round's are the newest
+        old_open, old_closed, open_, closed = await _conversations(
+            owner_db, owner, ["open", "closed", "open", "closed"], hours_ago
+        )
+        every = await _page(client, owner, "/conversations", limit=2, order=order)
+        assert _ids(every) == [closed, open_]
+        only_open = await _page(
+            client, owner, "/conversations", limit=1, status="open", order=order
+        )
+        assert _ids(only_open) == [open_]
+        await _refused(
+            client,
+            owner,
+            "/conversations",
+            status="open",
+            order=order,
+            cursor=every.json()["next_cursor"],
+        )
+        await _refused(
+            client, owner, "/conversations", order=order, cursor=only_open.json()["next_cursor"]
+        )
+        rest = await _page(
+            client,
+            owner,
+            "/conversations",
+            status="open",
+            order=order,
+            limit=1,
+            cursor=only_open.json()["next_cursor"],
+        )
+        assert _ids(rest) == [old_open]
+        assert old_closed in _ids(
+            await _page(
+                client, owner, "/conversations", order=order, cursor=every.json()["next_cursor"]
+            )
+        )

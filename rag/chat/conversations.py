@@ -85,7 +85,8 @@ async def conversations_page(
     """The API's pages of conversations. ``recent``: latest activity first, which a message
     changes, so a conversation that gets one during a walk can move above the page being read
     and be missed. ``started``: newest started first, by keys that never change: a walk misses
-    none and repeats none. A cursor is bound to its order and workspace (422 invalid_cursor);
+    none and repeats none. A cursor is bound to its order, workspace and ``status`` filter (422
+    invalid_cursor: another filter's cursor skipped that filter's newer conversations);
     the deprecated ``before`` only pages ``recent`` and not with a cursor."""
     if before is not None and (cursor or order == "started"):
         raise ValidationFailed(
@@ -93,7 +94,7 @@ async def conversations_page(
             " follow next_cursor)",
             details=[{"field": "before", "message": "not with cursor or order=started"}],
         )
-    scope = cursor_scope("conversations", access.workspace.id, order)
+    scope = cursor_scope("conversations", access.workspace.id, order, filters={"status": status})
     rows = await list_conversations(
         session,
         access,
