@@ -317,10 +317,8 @@ async def apply_order_event(
 
     outcome: Literal["applied", "ignored", "rejected"] = decision.outcome
     reason = decision.reason
-    # The order is paid, but a held payment bought nothing: say so (verify answered
-    # ``applied`` / ``order_paid`` and the page "Payment received").
-    kept = ("payment_refunded", *HELD_REASONS)
-    if outcome == "ignored" and order_changed and reason not in kept:
+    # A held payment paid its order but bought nothing: not "applied" / "order_paid".
+    if outcome == "ignored" and order_changed and reason not in ("payment_refunded", *HELD_REASONS):
         outcome, reason = "applied", f"order_{status}"
     return Applied(
         outcome=outcome,
