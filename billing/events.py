@@ -20,9 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing import repository as repo
 from billing.models import Subscription
 from billing.paid_periods import derive_paid_periods
-from billing.payment_notices import notify_payment, notify_revoked
+from billing.payment_notices import notify_held, notify_payment, notify_revoked
 from billing.provider_events import bounded_int, short
 from billing.state import (
+    HELD_REASONS,
     ORDER_EVENTS,
     PAYMENT_SUCCESS_EVENTS,
     REVOCATION_EVENTS,
@@ -166,7 +167,9 @@ def _payment_status(event_name: str, decision: Decision, entity: Mapping[str, An
             return "captured"
         return "chargeback" if event_name == "payment.dispute.lost" else "refunded"
     if event_name in PAYMENT_SUCCESS_EVENTS:
-        return "captured"
+        # Money kept that bought nothing (a lower plan while a higher one runs, a plan a later
+        # payment replaced): listed for a refund.
+        return "held" if decision.reason in HELD_REASONS else "captured"
     if event_name == "payment.failed":
         return "failed"
     status = entity.get("status")
@@ -300,12 +303,22 @@ async def apply_order_event(
         await notify_payment(
             session, workspace_id, event, decision, payment_entity, order.plan, paid=paid
         )
+        if decision.reason in HELD_REASONS:
+            await notify_held(
+                session, workspace_id, event.payment_id, decision.reason, order.plan, new
+            )
         if event.name in REVOCATION_EVENTS and decision.reason == "period_revoked":
             await notify_revoked(session, workspace_id, event, old, new)
 
+    for taken_back in sorted(decision.held):  # applied before; a higher plan's payment covers it
+        plan = next((p.plan_code for p in old.paid_periods if p.payment_id == taken_back), "")
+        await repo.mark_held(session, workspace_id, taken_back)
+        await notify_held(session, workspace_id, taken_back, "lower_plan_held", plan, new)
+
     outcome: Literal["applied", "ignored", "rejected"] = decision.outcome
     reason = decision.reason
-    if outcome == "ignored" and order_changed and reason != "payment_refunded":
+    # A held payment paid its order but bought nothing: not "applied" / "order_paid".
+    if outcome == "ignored" and order_changed and reason not in ("payment_refunded", *HELD_REASONS):
         outcome, reason = "applied", f"order_{status}"
     return Applied(
         outcome=outcome,

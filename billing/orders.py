@@ -158,7 +158,11 @@ async def verify_checkout(
     the auto-capture window, an order made before orders asked for auto-capture) is captured here
     for the order's amount (``capture_for_order``): before, nothing captured it, Razorpay refunded
     it days later and the owner who paid never got the plan. One that cannot be captured grants
-    nothing: ``applied: false`` / ``payment_not_captured``. A payment a webhook already reported is
+    nothing: ``applied: false`` / ``payment_not_captured``, or ``authorized_amount_mismatch``
+    for one authorized for another amount than the order's (never captured: Razorpay returns
+    it). A payment that bought nothing (a lower plan while a higher one runs, a plan a later
+    payment replaced) is answered ``applied: false`` with ``lower_plan_held`` / ``superseded``:
+    held for a refund. A payment a webhook already reported is
     judged on the amount it reported: one rejected for its amount stays rejected (``applied:
     false``, ``amount_mismatch``). The webhook for the same payment later finds the payment id
     already applied and changes nothing (and the other way round).
@@ -178,10 +182,16 @@ async def verify_checkout(
             payment = await capture_for_order(provider, payment, order.amount, order.currency)
     status = payment.get("status")
     if status not in CAPTURED:
+        # Authorized for another amount than the order's: never captured (it would be held for
+        # a refund), so Razorpay returns it; it will not start the plan later.
+        other = status == "authorized" and not _for_order(payment, order.amount, order.currency)
         not_captured = Applied(
             "ignored",
-            "payment_not_captured",
-            f"Razorpay reports the payment {str(status)[:16]}",
+            "authorized_amount_mismatch" if other else "payment_not_captured",
+            f"{_money(payment.get('amount'), payment.get('currency'))} authorized, not the "
+            f"order's {_money(order.amount, order.currency)}"
+            if other
+            else f"Razorpay reports the payment {str(status)[:16]}",
             workspace_id=workspace_id,
             razorpay_order_id=order.razorpay_order_id,
             razorpay_payment_id=razorpay_payment_id,
@@ -236,8 +246,7 @@ async def capture_for_order(
     if (
         not isinstance(payment_id, str)
         or payment.get("status") != "authorized"
-        or payment.get("amount") != amount
-        or str(payment.get("currency") or "").upper() != currency.upper()
+        or not _for_order(payment, amount, currency)
     ):
         return payment
     try:
@@ -245,6 +254,19 @@ async def capture_for_order(
     except PaymentProviderError as exc:
         log.warning("billing: capturing %s refused: %s", payment_id, exc)
         return await provider.fetch_payment(payment_id)
+
+
+def _money(amount: object, currency: object) -> str:
+    """``INR 999.00``: an amount in paise as an owner reads it."""
+    paise = bounded_int(amount)
+    figure = f"{paise / 100:,.2f}" if paise is not None else "an unknown amount"
+    return f"{short(currency, 3) or ''} {figure}".strip()
+
+
+def _for_order(payment: dict[str, Any], amount: int, currency: str) -> bool:
+    """Whether ``payment`` is for exactly the order's ``amount`` and ``currency``."""
+    paid_currency = str(payment.get("currency") or "").upper()
+    return payment.get("amount") == amount and paid_currency == currency.upper()
 
 
 async def _subscription_now(

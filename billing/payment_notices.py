@@ -1,9 +1,11 @@
 """What the workspace's people are told about a payment event: ``payment.captured`` /
-``payment.failed`` (``notify_payment``) and ``plan.revoked`` when a refund or a lost chargeback
-took the plan away (``notify_revoked``). Called by billing/events.py in the event's transaction."""
+``payment.failed`` (``notify_payment``), a payment held for a refund (``notify_held``) and
+``plan.revoked`` when a refund or a lost chargeback took the plan away (``notify_revoked``).
+Called by billing/events.py in the event's transaction."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -12,10 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import repository as repo
 from billing.provider_events import bounded_int, short
-from billing.state import PAYMENT_SUCCESS_EVENTS, BillingEvent, Decision, SubscriptionState
+from billing.state import (
+    HELD_REASONS,
+    PAYMENT_SUCCESS_EVENTS,
+    BillingEvent,
+    Decision,
+    SubscriptionState,
+)
 from core.models import utcnow
 from workspaces import notifications
 from workspaces.plans import plan_in_effect
+
+log = logging.getLogger("trulybot.billing")
 
 
 async def notify_payment(
@@ -36,6 +46,8 @@ async def notify_payment(
     if not event.payment_id or decision.outcome == "rejected":
         return
     if decision.reason == "payment_refunded":  # no money was kept: nothing was received
+        return
+    if decision.reason in HELD_REASONS:  # kept, bought nothing: ``notify_held`` says so
         return
     if event.name in PAYMENT_SUCCESS_EVENTS:
         kind: notifications.Kind = "payment.captured"
@@ -87,3 +99,38 @@ async def notify_revoked(
         "now_until": until.isoformat() if until is not None else None,
     }
     await notifications.emit(session, workspace_id, "plan.revoked", event.payment_id[:64], data)
+
+
+async def notify_held(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    payment_id: str,
+    reason: str,
+    plan: str,
+    now: SubscriptionState,
+) -> None:
+    """The money of a payment that bought nothing is held for a refund: a ``payment.captured``
+    mail that says so (``held``: ``lower_plan_held`` or ``superseded``), with the plan that
+    runs and until when. Keyed apart from "Payment received" (``held:<payment id>``): a payment
+    applied first and taken back by a higher plan's payment reported late was told both.
+    Logged at WARNING too, for whoever refunds (the history lists it ``held``)."""
+    log.warning(
+        "billing: payment %s (%s plan) of workspace %s held for a refund: %s",
+        payment_id[:64],
+        plan,
+        workspace_id,
+        reason,
+    )
+    recorded = await repo.recorded_charge(session, workspace_id, payment_id[:64])
+    end = now.current_period_end
+    data: dict[str, Any] = {
+        "payment_id": payment_id[:64],
+        "amount": recorded[0] if recorded else None,
+        "currency": recorded[1] if recorded else None,
+        "plan": plan,
+        "held": reason,
+        "running_plan": now.plan_code,
+        "running_until": end.isoformat() if end is not None else None,
+    }
+    key = f"held:{payment_id[:64]}"
+    await notifications.emit(session, workspace_id, "payment.captured", key, data)

@@ -29,9 +29,13 @@ PENDING_STATUSES = ("created", "attempted", "failed")
 # A payment's status only moves forward when Razorpay tells us about it again. A capture we
 # rejected (amount or currency not the order's) stays `rejected`, for a human to refund, until
 # the money went back.
+# A payment `held` bought nothing (a lower plan paid while a higher one ran, a plan a later
+# payment replaced): kept for a refund, like a rejected one.
 _PAYMENT_RANK = (
-    "ARRAY['failed', 'authorized', 'captured', 'rejected', 'refunded', 'chargeback']::text[]"
+    "ARRAY['failed', 'authorized', 'captured', 'held', 'rejected', 'refunded', 'chargeback']"
+    "::text[]"
 )
+HELD_FOR_REFUND = ("held", "rejected")
 
 # --- orders ----------------------------------------------------------------------------------
 
@@ -182,13 +186,27 @@ async def recorded_charge(
     return (row[0], row[1]) if row and row[0] and row[1] else None
 
 
+async def mark_held(session: AsyncSession, workspace_id: uuid.UUID, payment_id: str) -> None:
+    """An applied payment taken back by a higher plan's payment reported late: ``held`` for a
+    refund (a status that moved on, refunded say, stays)."""
+    await session.execute(
+        update(BillingPayment)
+        .where(
+            BillingPayment.workspace_id == workspace_id,
+            BillingPayment.razorpay_payment_id == payment_id[:64],
+            BillingPayment.status == "captured",
+        )
+        .values(status="held", updated_at=utcnow())
+    )
+
+
 async def payments_with_status(
-    session: AsyncSession, workspace_id: uuid.UUID, status: str
+    session: AsyncSession, workspace_id: uuid.UUID, *statuses: str
 ) -> list[tuple[str, int | None, str | None]]:
-    """(payment id, amount, currency) of the workspace's payments in ``status``."""
+    """(payment id, amount, currency) of the workspace's payments in one of ``statuses``."""
     result = await session.execute(
         select(BillingPayment.razorpay_payment_id, BillingPayment.amount, BillingPayment.currency)
-        .where(BillingPayment.workspace_id == workspace_id, BillingPayment.status == status)
+        .where(BillingPayment.workspace_id == workspace_id, BillingPayment.status.in_(statuses))
         .order_by(BillingPayment.created_at)
     )
     return [(str(pid), amount, currency) for pid, amount, currency in result.all()]

@@ -204,10 +204,11 @@ async def end_with_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> 
 async def held_for_refund(
     session: AsyncSession, workspace_id: uuid.UUID
 ) -> list[tuple[str, int | None, str | None]]:
-    """The workspace's payments recorded ``rejected`` (money taken that granted nothing: an
-    amount that did not match its order, a payment after the workspace was deleted): (payment
-    id, amount, currency), for a human to refund."""
-    return await repo.payments_with_status(session, workspace_id, "rejected")
+    """The workspace's payments recorded ``rejected`` or ``held`` (money taken that granted
+    nothing: an amount that did not match its order, a payment after the workspace was deleted,
+    a lower plan paid while a higher one ran, a plan a later payment replaced): (payment id,
+    amount, currency), for a human to refund."""
+    return await repo.payments_with_status(session, workspace_id, *repo.HELD_FOR_REFUND)
 
 
 def expiry_notice_due(workspace: Workspace, now: datetime) -> timedelta | None:

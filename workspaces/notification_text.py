@@ -78,6 +78,24 @@ def _when(value: object) -> str | None:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _held_payment(data: dict[str, Any]) -> tuple[str, list[str]]:
+    """A payment whose money was kept while it bought nothing (billing: ``held``)."""
+    plan, running = _plan_name(data.get("plan")), _plan_name(data.get("running_plan"))
+    until = _when(data.get("running_until"))
+    if data.get("held") == "superseded":
+        why = f"a later payment had already set the {running} plan"
+    else:
+        why = (
+            f"your {running} plan is paid until {until or 'the end of its period'}, and a "
+            "payment for a lower plan does not replace a higher plan that is running"
+        )
+    lines = [
+        f"We received {_money(data)} for the {plan} plan, but it did not change your plan: {why}.",
+        "The payment is held for a refund to the way you paid; you need not do anything.",
+    ]
+    return f"Payment held for a refund: {_money(data)}", lines
+
+
 QUOTE_LINES: Final = 20  # lines of a visitor's message a mail quotes (the lead's page has all)
 _LINE_BREAKS: Final = re.compile(r"\r\n|[\r\n\u2028\u2029\x85]")
 
@@ -144,7 +162,9 @@ async def describe(
     elif kind in ("payment.captured", "payment.failed"):
         plan = data.get("plan") or "your"
         known = isinstance(data.get("amount"), int)  # a halted subscription names no payment
-        if kind == "payment.captured":
+        if kind == "payment.captured" and data.get("held"):
+            subject, lines = _held_payment(data)
+        elif kind == "payment.captured":
             subject = f"Payment received: {_money(data)}"
             lines = [f"We received {_money(data)} for the {plan} plan."]
         else:

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import quote
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -26,6 +26,7 @@ from billing import catalog, orders, subscriptions
 from billing.provider import PaymentProvider
 from billing.schemas import PaymentOut, PeriodIn, SubscriptionOut, VerifyIn
 from billing.signatures import BillingDisabled
+from billing.state import HELD_REASONS
 from core.errors import ValidationFailed
 from dashboard.page_route import PageRoute
 from dashboard.pages.common import Page, PageDep, form_fields
@@ -98,8 +99,22 @@ def _offers(subscription: SubscriptionOut, running: bool) -> list[dict[str, Any]
     return offers
 
 
+PAYMENTS_PAGE = 20
+PaymentsCursor = Annotated[str | None, Query(max_length=200)]
+"""A page of the payment history (``core.pagination``'s keyset cursor, as the other lists of the
+dashboard): a garbled one, or another list's, is the 422 page (``invalid_cursor``)."""
+
+
+def _payments_url(page: Page, cursor: str | None) -> str:
+    """The plan page at this page of the payment history (None: the newest)."""
+    query = "?" + urlencode({"payments_cursor": cursor}) if cursor else ""
+    return page.url("plan") + query + "#pay-h"
+
+
 @router.get("/w/{workspace_id}/plan")
-async def plan_page(request: Request, page: PageDep, session: SessionDep) -> Response:
+async def plan_page(
+    request: Request, page: PageDep, session: SessionDep, payments_cursor: PaymentsCursor = None
+) -> Response:
     workspace = page.access.workspace
     stored = await limits.stored_usage(session, workspace.id)
     stored["faqs"] = await faq_service.count(session, workspace.id)
@@ -113,8 +128,11 @@ async def plan_page(request: Request, page: PageDep, session: SessionDep) -> Res
     )
     subscription = await subscriptions.get_subscription(session, page.access)
     payments: list[PaymentOut] = []
+    next_payments: str | None = None
     if billing_enabled and may_manage:
-        payments, _ = await subscriptions.list_payments(session, page.access, limit=20, before=None)
+        payments, next_payments = await subscriptions.list_payments(
+            session, page.access, limit=PAYMENTS_PAGE, cursor=payments_cursor or None
+        )
     now = datetime.now(UTC)
     running = _running(subscription, now)
     offers = _offers(subscription, running) if billing_enabled and may_manage else []
@@ -131,6 +149,9 @@ async def plan_page(request: Request, page: PageDep, session: SessionDep) -> Res
             "plans": catalog.list_plans(),
             "subscription": subscription,
             "payments": payments,
+            "payments_first_page": not payments_cursor,
+            "payments_first_url": _payments_url(page, None),
+            "payments_next_url": _payments_url(page, next_payments) if next_payments else None,
             "offers": offers,
             "checkout_script_url": script_url,
             "billing_enabled": billing_enabled,
@@ -235,6 +256,21 @@ async def verify(request: Request, page: PageDep, session: SessionDep) -> Respon
         notice = (
             "That payment does not match its order, so it changed nothing: it is held for a "
             f"refund. The {_plan_name(view.effective_plan)} plan is in effect."
+        )
+    elif applied.reason == "authorized_amount_mismatch":
+        notice = (
+            f"{applied.detail[:80]}: it is not taken, and Razorpay returns it. "
+            f"The {_plan_name(view.effective_plan)} plan is in effect."
+        )
+    elif applied.reason in HELD_REASONS:
+        why = (
+            "a later payment had set it"
+            if applied.reason == "superseded"
+            else "a lower plan does not replace a higher one that runs"
+        )
+        notice = (
+            f"Your payment did not change your plan ({why}): it is held for a refund. "
+            f"The {_plan_name(view.effective_plan)} plan is in effect until {_until(view)}."
         )
     elif applied.reason == "payment_not_captured":
         notice = (

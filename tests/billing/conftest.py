@@ -17,6 +17,8 @@ from core.config import Settings
 from core.db import Database
 from tests.conftest import Owner, client_for, make_runtime, make_settings
 from tests.fakes.razorpay_server import FakeRazorpay, sign_webhook, webhook_payload
+from tests.fakes.smtp import Received, SmtpServer
+from workspaces import notifications
 
 WEBHOOK_SECRET = "whsec_current_0001"
 OLD_WEBHOOK_SECRET = "whsec_previous_0001"
@@ -217,3 +219,24 @@ async def orders_refused(
         )
         assert response.status_code == 409, response.text
         assert response.json()["error"]["code"] == code
+
+
+@pytest.fixture
+async def mailing(
+    billing_settings: Settings, db: Database, redis_client: Redis, smtp: SmtpServer
+) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
+    settings = billing_settings.model_copy(update={"smtp_url": smtp.url, "smtp_starttls": "off"})
+    async with make_runtime(settings, db, redis_client) as runtime, client_for(runtime) as client:
+        yield runtime, client
+
+
+async def payment_mails(
+    runtime: Runtime, smtp: SmtpServer, address: str, subject: str = "Payment"
+) -> list[Received]:
+    """The mails to ``address`` whose subject holds ``subject``, once everything was sent."""
+    for _ in range(3):
+        await notifications.settle_kicks()
+        await runtime.jobs.drain()
+        await runtime.mailer.settle()
+        await runtime.jobs.drain()
+    return [r for r in smtp.to(address) if subject in str(r.message["Subject"])]

@@ -86,14 +86,20 @@ async def checkout(
     payment = fake.capture_payment(order_id)
     if before_verify is not None:
         await before_verify(payment)
-    answer = {
-        "razorpay_order_id": order_id,
-        "razorpay_payment_id": payment["id"],
-        "razorpay_signature": checkout_signature(order_id, payment["id"], fake.key_secret),
-    }
-    verified = await web.post(web.url("plan/verify"), answer, headers=JSON)
+    verified = await web.post(
+        web.url("plan/verify"), checkout_answer(order_id, payment["id"], fake), headers=JSON
+    )
     assert verified.status_code == 200, verified.text
     return verified
+
+
+def checkout_answer(order_id: str, payment_id: str, fake: FakeRazorpay) -> dict[str, object]:
+    """What Checkout hands the page's script for ``payment_id`` on ``order_id``, signed."""
+    return {
+        "razorpay_order_id": order_id,
+        "razorpay_payment_id": payment_id,
+        "razorpay_signature": checkout_signature(order_id, payment_id, fake.key_secret),
+    }
 
 
 def offered_plans(page: str) -> list[tuple[str, str]]:

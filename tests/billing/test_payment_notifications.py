@@ -4,26 +4,23 @@ often Razorpay delivers the webhook (real SMTP server, fake Razorpay at the HTTP
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
-from redis.asyncio import Redis
 from sqlalchemy import text
 
 from api.runtime import Runtime
 from api.schedule import scheduled_jobs
-from core.config import Settings
 from core.db import Database
 from tests.billing.conftest import (
     create_order,
     new_event_id,
     pay_by_webhook,
+    payment_mails,
     post_webhook,
     subscription,
 )
-from tests.conftest import Owner, client_for, join, make_runtime, signup
+from tests.conftest import Owner, join, signup
 from tests.fakes.razorpay_server import (
     FakeRazorpay,
     make_dispute,
@@ -33,29 +30,7 @@ from tests.fakes.razorpay_server import (
     razorpay_id,
     webhook_payload,
 )
-from tests.fakes.smtp import Received, SmtpServer
-from workspaces import notifications
-
-
-@pytest.fixture
-async def mailing(
-    billing_settings: Settings, db: Database, redis_client: Redis, smtp: SmtpServer
-) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
-    settings = billing_settings.model_copy(update={"smtp_url": smtp.url, "smtp_starttls": "off"})
-    async with make_runtime(settings, db, redis_client) as runtime, client_for(runtime) as client:
-        yield runtime, client
-
-
-async def _payment_mails(
-    runtime: Runtime, smtp: SmtpServer, address: str, subject: str = "Payment"
-) -> list[Received]:
-    """The mails to ``address`` whose subject holds ``subject``, once everything was sent."""
-    for _ in range(3):
-        await notifications.settle_kicks()
-        await runtime.jobs.drain()
-        await runtime.mailer.settle()
-        await runtime.jobs.drain()
-    return [r for r in smtp.to(address) if subject in str(r.message["Subject"])]
+from tests.fakes.smtp import SmtpServer
 
 
 async def owner_and_admin(client: httpx.AsyncClient, workspace: str) -> tuple[Owner, Owner]:
@@ -88,7 +63,7 @@ async def test_captured_and_failed_payments_mail_the_owners_once(
     )
     assert (await post_webhook(client, order_paid)).status_code == 200
 
-    mails = await _payment_mails(runtime, smtp, owner.email)
+    mails = await payment_mails(runtime, smtp, owner.email)
     subjects = sorted(str(m.message["Subject"]) for m in mails)
     amount = f"{order['amount'] / 100:,.2f} {order['currency']}"
     assert subjects == [
@@ -99,7 +74,7 @@ async def test_captured_and_failed_payments_mail_the_owners_once(
     assert "Reason: Payment failed" in failed_mail.text
     assert failed["id"] in failed_mail.text
     # Admins may not see payments: nothing for them, whatever their settings.
-    assert await _payment_mails(runtime, smtp, member.email) == []
+    assert await payment_mails(runtime, smtp, member.email) == []
 
 
 async def test_recurring_charges_and_failures_mail_the_owners_once_per_payment(
@@ -144,7 +119,7 @@ async def test_recurring_charges_and_failures_mail_the_owners_once_per_payment(
         assert (await post_webhook(client, halted, event_id=new_event_id())).status_code == 200
     assert (await subscription(client, owner))["status"] == "past_due"
 
-    mails = await _payment_mails(runtime, smtp, owner.email)
+    mails = await payment_mails(runtime, smtp, owner.email)
     received = [m for m in mails if "Payment received: 499.00 INR" in str(m.message["Subject"])]
     assert len(received) == 2
     assert sum(str(first["id"]) in m.text for m in received) == 1
@@ -160,7 +135,7 @@ async def test_recurring_charges_and_failures_mail_the_owners_once_per_payment(
     assert "Reason: Every retry of the renewal charge failed" in halt.text
     assert f"Razorpay subscription: {sub['id']}" in halt.text
     # The subscription names its workspace: nobody else hears about it.
-    assert await _payment_mails(runtime, smtp, stranger.email) == []
+    assert await payment_mails(runtime, smtp, stranger.email) == []
 
     # A retry of the renewal charge succeeds: no longer past due (it stayed so). An older
     # halt delivered late does not take it back.
@@ -190,7 +165,7 @@ async def test_a_stale_failure_after_a_later_status_mails_nobody(
     answer = await post_webhook(client, stale)
     assert answer.status_code == 200, answer.text
     assert answer.json()["reason"] == "stale_event"
-    mails = await _payment_mails(runtime, smtp, owner.email)
+    mails = await payment_mails(runtime, smtp, owner.email)
     assert [m for m in mails if "Payment failed" in str(m.message["Subject"])] == []
 
 
@@ -219,7 +194,7 @@ async def test_a_renewal_failure_delivered_after_the_charge_that_settled_it_chan
     assert answer.status_code == 200, answer.text
     assert answer.json()["reason"] == "stale_event"
     assert (await subscription(client, owner))["status"] == "active"
-    mails = await _payment_mails(runtime, smtp, owner.email)
+    mails = await payment_mails(runtime, smtp, owner.email)
     assert [str(m.message["Subject"]) for m in mails] == ["[Renewed] Payment received: 499.00 INR"]
 
 
@@ -234,7 +209,7 @@ async def test_a_recurring_charge_of_an_unknown_subscription_mails_nobody(
     response = await post_webhook(client, payload)
     assert response.status_code == 200, response.text
     assert response.json()["reason"] == "unknown_subscription"
-    assert await _payment_mails(runtime, smtp, owner.email) == []
+    assert await payment_mails(runtime, smtp, owner.email) == []
 
 
 async def test_owners_are_told_before_a_prepaid_plan_ends_once_per_notice(
@@ -268,14 +243,14 @@ async def test_owners_are_told_before_a_prepaid_plan_ends_once_per_notice(
         await job.run(at)
     await job.run(end + timedelta(minutes=1))  # ended: nothing more to tell
 
-    mails = await _payment_mails(runtime, smtp, owner.email, subject="plan ends on")
+    mails = await payment_mails(runtime, smtp, owner.email, subject="plan ends on")
     assert [str(m.message["Subject"]) for m in mails] == [
         f"[Ending] Your Starter plan ends on {end:%Y-%m-%d}"
     ] * 2
     assert f"The Starter plan is prepaid until {end:%Y-%m-%d %H:%M} UTC" in mails[0].text
     assert "Extend it on the plan page" in mails[0].text
     assert "the Free plan from then on" in mails[0].text
-    assert await _payment_mails(runtime, smtp, admin.email, subject="plan ends on") == []
+    assert await payment_mails(runtime, smtp, admin.email, subject="plan ends on") == []
 
 
 async def test_a_refund_that_ends_the_plan_mails_the_owners_once(
@@ -306,7 +281,7 @@ async def test_a_refund_that_ends_the_plan_mails_the_owners_once(
         assert response.status_code == 200, response.text
     assert (await subscription(client, owner))["effective_plan"] == "free"
 
-    mails = await _payment_mails(runtime, smtp, owner.email, subject="plan ended")
+    mails = await payment_mails(runtime, smtp, owner.email, subject="plan ended")
     assert [str(m.message["Subject"]) for m in mails] == [
         "[Refunded] Your Starter plan ended: the payment was refunded"
     ]
@@ -315,8 +290,8 @@ async def test_a_refund_that_ends_the_plan_mails_the_owners_once(
     assert "The workspace is now on the Free plan." in text_
     assert "100 conversations a month, 1,000 messages a month, 20 documents" in text_
     assert str(payment["id"]) in text_
-    assert await _payment_mails(runtime, smtp, admin.email, subject="plan ended") == []
-    assert await _payment_mails(runtime, smtp, quiet.email, subject="plan ended") == []
+    assert await payment_mails(runtime, smtp, admin.email, subject="plan ended") == []
+    assert await payment_mails(runtime, smtp, quiet.email, subject="plan ended") == []
 
 
 async def test_a_lost_chargeback_of_an_upgrade_says_the_plan_it_fell_back_to(
@@ -342,7 +317,7 @@ async def test_a_lost_chargeback_of_an_upgrade_says_the_plan_it_fell_back_to(
     sub = await subscription(client, owner)
     assert sub["effective_plan"] == "starter"
 
-    mails = await _payment_mails(runtime, smtp, owner.email, subject="plan ended")
+    mails = await payment_mails(runtime, smtp, owner.email, subject="plan ended")
     assert [str(m.message["Subject"]) for m in mails] == [
         "[Disputed] Your Pro plan ended: the payment was charged back"
     ]
@@ -369,4 +344,4 @@ async def test_a_refund_that_only_shortens_a_running_plan_sends_no_ended_mail(
     payload = webhook_payload("refund.processed", refund=refund, payment=back, created_at=now)
     assert (await post_webhook(client, payload)).json()["reason"] == "period_revoked"
     assert (await subscription(client, owner))["effective_plan"] == "starter"
-    assert await _payment_mails(runtime, smtp, owner.email, subject="plan ended") == []
+    assert await payment_mails(runtime, smtp, owner.email, subject="plan ended") == []
