@@ -95,9 +95,10 @@ def _unanswered(turn: Turn) -> UnansweredQuestion:
     return UnansweredQuestion(
         id=uuid.uuid4(),
         workspace_id=turn.workspace.id,
-        # A follow-up as it was read ("How much is the Family plan? and per year?"): "and per
-        # year?" alone means nothing to the owner.
-        question=turn.standalone[:2000] if turn.follow_up else turn.message[:2000],
+        # The question as it was answered: a follow-up as it was read ("How much is the Family
+        # plan? and per year?": "and per year?" alone means nothing to the owner), and without
+        # "are you a bot?" before it (answered apart; the owner's FAQ would take it as a phrasing).
+        question=turn.standalone[:2000],
         normalized=normalize_question(turn.standalone) if turn.follow_up else turn.normalized,
         embedding=None if turn.embedding is None else turn.embedding.tolist(),
         conversation_id=turn.conversation_id,
