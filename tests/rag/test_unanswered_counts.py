@@ -5,10 +5,15 @@ was asked before the page's window of the latest questions."""
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
+from sqlalchemy import text
 
 from api.runtime import Runtime
 from core.models import utcnow
+from rag.chat import conversations
+from rag.chat.normalize import normalize_question
 from tests.conftest import signup
 from tests.rag.test_analytics import Visitor, app, around_today, figures, rebuild
 from tests.rag.test_answers import REFUNDS, ingest
@@ -45,3 +50,57 @@ async def test_are_you_a_bot_before_a_question_lists_the_question(
     assert body["answer_rate"] == 0.5
     top = {q["question"].lower(): q["count"] for q in body["top_questions"]}
     assert top == {UNKNOWN.lower(): 2, "how long do refunds take?": 2}
+
+
+async def test_a_group_dealt_with_stays_gone_past_the_window(
+    app: tuple[httpx.AsyncClient, Runtime],
+) -> None:
+    """A busy workspace: the question was also asked before the latest UNANSWERED_WINDOW
+    unanswered questions. Marking its group dealt with resolves those asks too; before, they
+    came back as the group on the next page load."""
+    client, runtime = app
+    owner = await signup(client, "Window")
+    ws = uuid.UUID(owner.workspace_id)
+    asked = f"Do you ship to Antarctica base {uuid.uuid4().hex[:6]}?"
+    window = conversations.UNANSWERED_WINDOW
+    async with runtime.db.transaction(workspace_id=ws) as session:
+        rows = [(asked, 3)] + [
+            (f"Other question {i} {uuid.uuid4().hex[:6]}?", 0) for i in range(window)
+        ]
+        rows.append((asked, 0))
+        # Oldest first: the question asked three times long ago, then a window's worth of
+        # other questions, then the question once more.
+        for n, (question, times) in enumerate(rows):
+            for _ in range(max(times, 1)):
+                await session.execute(
+                    text(
+                        "INSERT INTO unanswered_questions"
+                        " (id, workspace_id, question, normalized, resolved, created_at)"
+                        " VALUES (:id, :ws, :q, :n, false,"
+                        "  now() - make_interval(mins => :age))"
+                    ),
+                    {
+                        "id": uuid.uuid4(),
+                        "ws": ws,
+                        "q": question,
+                        "n": normalize_question(question),
+                        "age": len(rows) - n,
+                    },
+                )
+    groups = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
+    mine = [g for g in groups if g["question"] == asked]
+    assert mine
+    assert len(mine[0]["ids"]) == 1
+    resolved = await client.post(
+        owner.url("/unanswered/resolve"), json={"ids": mine[0]["ids"]}, headers=owner.headers
+    )
+    assert resolved.status_code == 200, resolved.text
+    assert resolved.json() == {"resolved": 4}
+    after = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
+    assert asked not in [g["question"] for g in after]
+    # The owner deals with the other questions: the window reaches back to the old asks,
+    # which stay dealt with (they came back as a group of three before).
+    others = [g["ids"][0] for g in after[:10]]
+    await client.post(owner.url("/unanswered/resolve"), json={"ids": others}, headers=owner.headers)
+    later = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
+    assert asked not in [g["question"] for g in later]
