@@ -104,3 +104,27 @@ async def test_a_group_dealt_with_stays_gone_past_the_window(
     await client.post(owner.url("/unanswered/resolve"), json={"ids": others}, headers=owner.headers)
     later = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
     assert asked not in [g["question"] for g in later]
+
+
+async def test_price_questions_are_among_the_top_questions(
+    app: tuple[httpx.AsyncClient, Runtime],
+) -> None:
+    """ "How much is the Pro plan?" is a lead's intent, yet a question the bot answers (or not:
+    then it is unanswered and listed): the top questions count it like any other. Before, only
+    messages of the ``question`` intent were read, so a sales site's most asked question was
+    missing from its top questions while counted in its answer rate."""
+    client, runtime = app
+    owner = await signup(client, "Prices")
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    for _ in range(3):
+        price = await Visitor(client, owner).say("How much is the Pro plan?")
+        assert price["intent"] == "lead"
+    await Visitor(client, owner).say("How long do refunds take?")
+    await Visitor(client, owner).say("are you a bot?")
+    await Visitor(client, owner).say("Hello!")
+    await Visitor(client, owner).say("I want to talk to a human")
+    await rebuild(runtime, owner, utcnow())
+    body = await figures(client, owner, **around_today())
+    top = {q["question"].lower(): q["count"] for q in body["top_questions"]}
+    assert top == {"how much is the pro plan?": 3, "how long do refunds take?": 1}
+    assert body["top_questions_window"]["questions"] == 4
