@@ -41,7 +41,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
@@ -52,6 +52,7 @@ from core.errors import ValidationFailed
 from core.models import utcnow
 from core.pagination import keyset_pages
 from rag.chat.conversations import group_questions
+from rag.chat.intents import question_of
 from rag.chat.repository import analytics as repo
 from rag.chat.repository import conversation_export as export_repo
 from rag.chat.repository.conversation_export import ExportChannel as ExportChannel
@@ -258,7 +259,11 @@ async def report(
         end=span.end,
         limit=TOP_QUESTIONS_WINDOW,
     )
-    top = group_questions(questions, limit=TOP_QUESTIONS)
+    # "are you a bot? <question>" was answered as the question: counted with it.
+    top = group_questions(
+        [replace(q, question=question_of(q.question, "question")) for q in questions],
+        limit=TOP_QUESTIONS,
+    )
     refreshed = await repo.refreshed_at(session, workspace_id=workspace_id)
     if refreshed is not None and not await _changed_since(
         session, workspace_id=workspace_id, last=refreshed

@@ -14,13 +14,13 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import db
-from rag.chat.intents import NEVER_UNANSWERED
+from rag.chat.intents import NEVER_UNANSWERED, NOT_QUESTIONS, Intent
 from rag.chat.models import AnalyticsDaily
 
 COUNTS: tuple[str, ...] = (
@@ -48,6 +48,9 @@ COUNTS: tuple[str, ...] = (
 # A fallback answer to these is a reply, not an "I don't know" (rag.chat.intents).
 _COURTESY = "(" + ", ".join(f"'{intent}'" for intent in NEVER_UNANSWERED) + ")"
 _ANSWERED = "('faq', 'cache', 'rag')"
+# Visitors' messages the bot answers as questions (a question, or a lead's: "how much is the
+# Pro plan?"): the top questions are grouped from these.
+_ASKED = "(" + ", ".join(f"'{i}'" for i in get_args(Intent) if i not in NOT_QUESTIONS) + ")"
 
 
 # One row per UTC day in [:t1, :t2) with activity. Conversations, their handoffs, their
@@ -391,12 +394,12 @@ async def recent_questions(
     window the top questions are grouped from."""
     result = await session.execute(
         text(
-            "SELECT (array_agg(id ORDER BY created_at DESC))[1] AS id,"
+            "SELECT (array_agg(id ORDER BY created_at DESC))[1] AS id,"  # noqa: S608 - constants
             " (array_agg(text ORDER BY created_at DESC))[1] AS text,"
             " max(created_at) AS created_at, count(*) AS n FROM ("
             "  SELECT m.id, m.text, m.created_at FROM messages m"
             "  JOIN conversations c ON c.id = m.conversation_id AND c.workspace_id = :ws"
-            "  WHERE m.workspace_id = :ws AND m.role = 'user' AND m.intent = 'question'"
+            f"  WHERE m.workspace_id = :ws AND m.role = 'user' AND m.intent IN {_ASKED}"
             "  AND c.channel <> 'owner' AND m.created_at >= :t1 AND m.created_at < :t2"
             "  ORDER BY m.created_at DESC, m.id DESC LIMIT :limit"
             ") recent GROUP BY lower(btrim(text)) ORDER BY max(created_at) DESC"

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -256,13 +256,20 @@ async def recent_unanswered(
 async def resolve_unanswered(
     session: AsyncSession, *, workspace_id: uuid.UUID, ids: Sequence[uuid.UUID]
 ) -> int:
-    """Mark ``ids`` resolved; how many were not already (a teammate's resolve, or a stale
-    page's ids, counts none)."""
+    """Mark ``ids`` resolved, and every other unresolved ask of the same words (the same
+    ``normalized`` key): the owner's list groups only the latest questions, so asks of the
+    question older than that window came back as its group once it was dealt with. How many
+    were not already resolved (a teammate's resolve, or a stale page's ids, counts none)."""
+    same_words = select(UnansweredQuestion.normalized).where(
+        UnansweredQuestion.workspace_id == workspace_id,
+        UnansweredQuestion.id.in_(ids),
+        UnansweredQuestion.normalized != "",
+    )
     result = await session.execute(
         update(UnansweredQuestion)
         .where(
             UnansweredQuestion.workspace_id == workspace_id,
-            UnansweredQuestion.id.in_(ids),
+            or_(UnansweredQuestion.id.in_(ids), UnansweredQuestion.normalized.in_(same_words)),
             UnansweredQuestion.resolved.is_(False),
         )
         .values(resolved=True)
