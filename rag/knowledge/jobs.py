@@ -43,7 +43,7 @@ from rag.knowledge.limits import (
     parse_limits,
 )
 from rag.knowledge.models import Document, content_hash
-from rag.knowledge.parse_isolation import parse_isolated
+from rag.knowledge.parse_isolation import parse_in_child
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.unfinished import (
@@ -270,8 +270,7 @@ async def _process(
     data, content_type, url = loaded.data, loaded.content_type, loaded.url
     web = document.source_type in ("url", "sitemap")
     digest = content_hash(data)
-    parsed = await asyncio.to_thread(
-        parse_isolated,
+    parsed = await parse_in_child(
         data,
         filename=document.source.rsplit("/", 1)[-1],
         content_type=content_type,
