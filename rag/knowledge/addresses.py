@@ -3,11 +3,11 @@
 A URL is http/https only, without credentials, not too long; its host is resolved with DNS and
 refused when any address is private, loopback, link-local, multicast, reserved, unspecified or
 otherwise not global (IPv4-mapped, 6to4, Teredo and NAT64 IPv6 forms, local-use NAT64 too, are
-unwrapped first), unless ``allow_private``. ``pinned_request`` then connects to the very address that was checked (the
-URL's host is replaced by the IP; ``Host`` and TLS SNI/certificate checks keep the original
-name), so a DNS answer that changes between check and connect (rebinding) is not followed.
-Used for documents and sitemaps (``rag.knowledge.fetch``) and the owners' webhooks
-(``rag.chat.notify``).
+unwrapped first), unless ``allow_private``. ``pinned_request`` then connects to the very
+address that was checked (the URL's host is replaced by the IP; ``Host`` and TLS
+SNI/certificate checks keep the original name), so a DNS answer that changes between check
+and connect (rebinding) is not followed. Used for documents and sitemaps
+(``rag.knowledge.fetch``) and the owners' webhooks (``rag.chat.notify``).
 """
 
 from __future__ import annotations
