@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from core.db import Database
 from tests.conftest import Owner, signup
-from tests.rag.test_documents_api import CountingEmbedder, custom_client, get_doc
+from tests.rag.test_documents_api import CountingEmbedder, copy_chunks, custom_client, get_doc
 
 # Limits every other class high enough that only the ingest limit can refuse here.
 OPEN = {"rate_limits": "on", "rate_limit_ip": "10000/minute", "rate_limit_auth": "10000/minute"}
@@ -189,17 +189,7 @@ async def test_a_workspace_at_its_chunk_quota_refuses_a_document_before_parsing_
         kept, doc_id = first.json()["id"], unreadable.json()["id"]
         assert (await get_doc(c, who, kept))["status"] == "ready"
         assert (await get_doc(c, who, doc_id))["error_code"] == "parse_failed"
-        async with owner_db.transaction() as session:  # the free plan's 2,000 chunks, all kept's
-            await session.execute(
-                text(
-                    "INSERT INTO chunks (id, workspace_id, document_id, position, text, metadata,"
-                    " token_count, content_hash, embedding)"
-                    " SELECT gen_random_uuid(), workspace_id, document_id, position + g, text,"
-                    " metadata, token_count, content_hash, embedding"
-                    " FROM chunks, generate_series(1, 1999) AS g WHERE workspace_id = :w"
-                ),
-                {"w": who.workspace_id},
-            )
+        await copy_chunks(owner_db, kept, 1999)  # the free plan's 2,000 chunks, all kept's
         embedded_before = len(counting.embedded)
         retry = await c.post(who.url(f"/documents/{doc_id}/retry"), headers=who.headers)
         assert retry.status_code == 202, retry.text
