@@ -6,10 +6,16 @@ All or nothing: a file with any invalid row adds nothing and says which rows are
 shows nothing, a question with no words to look up or too long to index, a question an earlier
 row of the file gives another answer to, a NUL character in a field. A row repeating an earlier
 one's question with the same answer adds its phrasings to that row's FAQ.
+
+What spreadsheets save is read as they save it (``_text``, ``_dialect``): UTF-8 (with or without
+a byte order mark), UTF-16 with its byte order mark (Excel's "Unicode Text"), otherwise
+Windows-1252 (Excel's "CSV" on Windows); fields separated by ``,``, ``;`` (Excel where the comma
+is the decimal mark) or a tab, whichever makes the first row name ``question`` and ``answer``.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import uuid
@@ -33,6 +39,7 @@ MAX_BYTES = 2 * 1024 * 1024
 MAX_REPORTED = 10
 _FIELDS = ("question", "answer", "alt_questions")
 NUL_MESSAGE = "The field holds a NUL character, which cannot be stored: remove it"
+SEPARATORS = (",", ";", "\t")
 
 
 @dataclass(frozen=True)
@@ -50,11 +57,8 @@ def parse(data: bytes) -> list[FaqIn]:
         raise ValidationFailed(
             f"The CSV file is larger than {MAX_BYTES // 1024 // 1024} MB", code="invalid_csv"
         )
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValidationFailed("The CSV file must be UTF-8 text", code="invalid_csv") from exc
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    text = _text(data)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_dialect(text))
     fields = {(name or "").strip().lower() for name in reader.fieldnames or []}
     if not {"question", "answer"} <= fields:
         raise ValidationFailed(
@@ -107,6 +111,49 @@ def parse(data: bytes) -> list[FaqIn]:
     if not items:
         raise ValidationFailed("The CSV file has no FAQs", code="invalid_csv")
     return items
+
+
+def _text(data: bytes) -> str:
+    """The file's text: UTF-16 or UTF-8 as its byte order mark says, else UTF-8, else
+    Windows-1252 (which a spreadsheet on Windows saves; any UTF-8 file with a character past
+    ASCII fails to be Windows-1252 only by chance, so UTF-8 is tried first)."""
+    for bom, encoding in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                name = "UTF-8" if encoding == "utf-8-sig" else "UTF-16"
+                raise ValidationFailed(
+                    f"The CSV file starts as {name} text but is not {name}: save it again",
+                    code="invalid_csv",
+                ) from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed(
+            "The CSV file must be UTF-8, UTF-16 or Windows-1252 text", code="invalid_csv"
+        ) from exc
+
+
+def _dialect(text: str) -> str:
+    """The separator (``,``, ``;`` or a tab) that makes the first row name ``question`` and
+    ``answer``; a comma when none does (the file is then refused for its columns)."""
+    for separator in SEPARATORS:
+        try:
+            first = next(csv.reader(io.StringIO(text, newline=""), delimiter=separator), [])
+        except csv.Error:
+            continue
+        if {"question", "answer"} <= {name.strip().lower() for name in first}:
+            return separator
+    return ","
 
 
 def _row_problem(

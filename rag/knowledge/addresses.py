@@ -2,12 +2,12 @@
 
 A URL is http/https only, without credentials, not too long; its host is resolved with DNS and
 refused when any address is private, loopback, link-local, multicast, reserved, unspecified or
-otherwise not global (IPv4-mapped, 6to4, Teredo and NAT64 IPv6 forms are unwrapped first), unless
-``allow_private``. ``pinned_request`` then connects to the very address that was checked (the
-URL's host is replaced by the IP; ``Host`` and TLS SNI/certificate checks keep the original
-name), so a DNS answer that changes between check and connect (rebinding) is not followed.
-Used for documents and sitemaps (``rag.knowledge.fetch``) and the owners' webhooks
-(``rag.chat.notify``).
+otherwise not global (IPv4-mapped, 6to4, Teredo and NAT64 IPv6 forms, local-use NAT64 too, are
+unwrapped first), unless ``allow_private``. ``pinned_request`` then connects to the very
+address that was checked (the URL's host is replaced by the IP; ``Host`` and TLS
+SNI/certificate checks keep the original name), so a DNS answer that changes between check
+and connect (rebinding) is not followed. Used for documents and sitemaps
+(``rag.knowledge.fetch``) and the owners' webhooks (``rag.chat.notify``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ MAX_URL_LENGTH = 2048
 # its ASCII (punycode) form.
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?", re.IGNORECASE)
 MAX_HOST_LENGTH = 253
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# NAT64: the well-known prefix (RFC 6052) and the local-use one (RFC 8215), the IPv4 address in
+# the last 32 bits as a /96 of either carries it. Both lie in ::/8, which Python already counts
+# as reserved; unwrapped all the same, so the IPv4 target is judged whatever that says.
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -60,7 +63,7 @@ def is_public_address(ip: IPAddress) -> bool:
             candidates.append(ip.sixtofour)
         if ip.teredo is not None:
             candidates.extend(ip.teredo)
-        if ip in _NAT64:
+        if any(ip in prefix for prefix in _NAT64):
             candidates.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
     return all(
         c.is_global

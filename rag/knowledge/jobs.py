@@ -36,9 +36,14 @@ from rag.knowledge.ingestion_deps import DEPS_KEY as DEPS_KEY
 from rag.knowledge.ingestion_deps import IngestionDeps as IngestionDeps
 from rag.knowledge.ingestion_deps import OwnerAlerts as OwnerAlerts
 from rag.knowledge.ingestion_deps import deps_from as _deps
-from rag.knowledge.limits import check_chunk_quota, notify_stored_quotas, parse_limits
+from rag.knowledge.limits import (
+    check_chunk_quota,
+    check_room_for_a_document,
+    notify_stored_quotas,
+    parse_limits,
+)
 from rag.knowledge.models import Document, content_hash
-from rag.knowledge.parse_isolation import parse_isolated
+from rag.knowledge.parse_isolation import parse_in_child
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.unfinished import (
@@ -254,12 +259,18 @@ async def _process(
     deps: IngestionDeps, document: Document, body: bytes | None, revision: int
 ) -> str:
     ws, doc_id, s = document.workspace_id, document.id, deps.settings
+    async with deps.db.transaction(workspace_id=ws) as session:
+        workspace = await ws_repo.get_workspace(session, ws)
+        if workspace is None:
+            raise _Superseded
+        # A workspace already full (documents queued together, a retry): refused now, not
+        # after fetching, parsing and chunking a document that cannot fit.
+        await check_room_for_a_document(session, workspace, doc_id)
     loaded = await _load_bytes(deps, document, body)
     data, content_type, url = loaded.data, loaded.content_type, loaded.url
     web = document.source_type in ("url", "sitemap")
     digest = content_hash(data)
-    parsed = await asyncio.to_thread(
-        parse_isolated,
+    parsed = await parse_in_child(
         data,
         filename=document.source.rsplit("/", 1)[-1],
         content_type=content_type,

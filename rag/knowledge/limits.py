@@ -1,7 +1,8 @@
 """What a workspace may store and what one document may cost.
 
 - Plan quotas on stored documents and chunks (429 ``quota_exceeded``), checked when a document is
-  submitted and again by the job once its chunk count is known, before anything is embedded.
+  submitted, by the job before it reads the document (no room for one more chunk) and again once
+  its chunk count is known, before anything is embedded.
 - ``notify_stored_quotas``: the owners' ``quota.80`` / ``quota.100`` mails when an ingestion
   crosses 80% / 100% of those quotas.
 - ``stored_usage``: those stored amounts, as the usage report shows them.
@@ -86,6 +87,30 @@ async def check_chunk_quota(
             f"This document makes {chunks} chunks and the workspace's other documents hold"
             f" {used}: {exc.message}. Split the document, remove documents or upgrade the plan.",
             details={**(exc.details or {}), "document_chunks": chunks},
+        ) from exc
+
+
+async def check_room_for_a_document(
+    session: AsyncSession, workspace: Workspace, document_id: uuid.UUID
+) -> None:
+    """Before a document is fetched, parsed and chunked: 429 ``quota_exceeded`` when the
+    workspace's other documents already hold all the chunks its plan allows, so this one
+    cannot fit whatever it makes (it makes one chunk at least; none is refused as
+    ``nothing_extractable``). A document that may fit is left to ``check_chunk_quota`` once
+    its count is known, as before."""
+    plan_code = usage.effective_plan(workspace)
+    if get_plan(plan_code).limit("chunks") is None:
+        return
+    used = await chunk_repo.count_chunks(session, workspace.id, excluding_document=document_id)
+    try:
+        usage.ensure_within(
+            plan_code=plan_code, metric="chunks", used=used, adding=1, resets_at=None
+        )
+    except QuotaExceeded as exc:
+        raise QuotaExceeded(
+            f"The workspace's other documents hold {used} chunks: {exc.message}. This document"
+            " was not read; remove documents or upgrade the plan, then retry it.",
+            details=exc.details,
         ) from exc
 
 

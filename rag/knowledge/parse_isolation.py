@@ -1,10 +1,13 @@
 """Parsing in a child process: ``parse_isolated`` runs ``rag.knowledge.parsing.parse`` in a
 process forked from a small server that has the parsers imported, killed when it runs out of
 time (422 ``parse_timeout``) or memory (413 ``document_too_large``), so a hostile file can
-neither hang a worker nor grow the worker's memory. Call it through ``asyncio.to_thread``."""
+neither hang a worker nor grow the worker's memory. Call it through ``asyncio.to_thread``, or
+from a coroutine as ``parse_in_child``, which kills the child as soon as it is cancelled (a
+worker stopping exits at once, not when the parse ends or times out)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import multiprocessing
@@ -123,14 +126,74 @@ def _parse_child(
     conn.close()
 
 
-def parse_isolated(
+class ParseStop:
+    """Stops one ``parse_isolated`` from another thread: its child is killed (now, or as soon
+    as it is started), so the parsing thread returns at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._child: Any = None
+        self.stopped = False
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+            if self._child is not None and self._child.is_alive():
+                self._child.kill()
+
+    def _attach(self, child: Any) -> None:
+        with self._lock:
+            self._child = child
+            if self.stopped:
+                child.kill()
+
+    def _detach(self) -> None:
+        with self._lock:  # before the child is reaped and closed by its thread
+            self._child = None
+
+
+async def parse_in_child(
     data: bytes, *, filename: str | None, content_type: str | None, limits: ParseLimits
 ) -> ParsedDocument:
+    """``parse_isolated`` in a thread, for a coroutine. Cancelled (a worker stopping, a job
+    timeout), it kills the child and waits for the thread to reap it before it gives way: the
+    thread used to wait on the child until the parse ended or ``limits.timeout_seconds``
+    passed, and a stopping worker's event loop waits for its threads."""
+    stop = ParseStop()
+    work = asyncio.ensure_future(
+        asyncio.to_thread(
+            parse_isolated,
+            data,
+            filename=filename,
+            content_type=content_type,
+            limits=limits,
+            stop=stop,
+        )
+    )
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        stop.stop()
+        await asyncio.wait({work})  # moments: the child is killed
+        if not work.cancelled():
+            work.exception()  # the killed parse's outcome: nobody waits for it
+        raise
+
+
+def parse_isolated(
+    data: bytes,
+    *,
+    filename: str | None,
+    content_type: str | None,
+    limits: ParseLimits,
+    stop: ParseStop | None = None,
+) -> ParsedDocument:
     """:func:`parse` in a child process, killed after ``limits.timeout_seconds`` (422
-    ``parse_timeout``) and held to ``limits.max_memory_bytes`` (413 ``document_too_large``).
+    ``parse_timeout``) and held to ``limits.max_memory_bytes`` (413 ``document_too_large``),
+    or when ``stop`` is stopped (``parse_failed``).
 
     Blocks the calling thread until the child answers or is killed: call it through
-    ``asyncio.to_thread``.
+    ``asyncio.to_thread`` (or ``parse_in_child``).
     """
     context = _forkserver()
     receiver, sender = context.Pipe(duplex=False)
@@ -146,6 +209,8 @@ def parse_isolated(
             _start(child)
         finally:
             sender.close()  # the child has its own copy; ours would hide the child's exit
+        if stop is not None:
+            stop._attach(child)
         if not receiver.poll(limits.timeout_seconds):
             raise ParseTimeout(
                 f"Parsing took longer than {limits.timeout_seconds:g} s and was stopped",
@@ -156,6 +221,8 @@ def parse_isolated(
         except EOFError:  # the child died without an answer
             outcome = None
     finally:
+        if stop is not None:
+            stop._detach()
         receiver.close()
         exitcode = None
         if child.pid is not None:  # started
@@ -164,6 +231,10 @@ def parse_isolated(
             child.join()
             exitcode = child.exitcode
             child.close()
+    if stop is not None and stop.stopped:
+        raise AppError(
+            "Parsing was stopped (the worker is stopping)", code="parse_failed", status_code=422
+        )
     if outcome is not None and outcome[0] == "ok":
         parsed: ParsedDocument = outcome[1]
         return parsed

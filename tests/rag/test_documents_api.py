@@ -94,6 +94,22 @@ async def upload(
     )
 
 
+async def copy_chunks(owner_db: Database, document_id: str, copies: int) -> None:
+    """``copies`` more copies of a document's chunks, stored as its own (a workspace filled
+    up to a chunks quota without embedding thousands of chunks)."""
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO chunks (id, workspace_id, document_id, position, text, metadata,"
+                " token_count, content_hash, embedding)"
+                " SELECT gen_random_uuid(), workspace_id, document_id, position + g, text,"
+                " metadata, token_count, content_hash, embedding"
+                " FROM chunks, generate_series(1, :n) g WHERE document_id = :d"
+            ),
+            {"d": document_id, "n": copies},
+        )
+
+
 async def get_doc(client: httpx.AsyncClient, who: Owner, doc_id: str) -> dict[str, Any]:
     response = await client.get(who.url(f"/documents/{doc_id}"), headers=who.headers)
     assert response.status_code == 200, response.text
@@ -552,17 +568,7 @@ async def test_chunk_quota_fails_the_document_and_then_refuses(
         )
         await runtime.jobs.drain()
         assert (await get_doc(c, who, ok.json()["id"]))["status"] == "ready"
-        async with owner_db.transaction() as session:  # fill the store up to the limit
-            await session.execute(
-                text(
-                    "INSERT INTO chunks (id, workspace_id, document_id, position, text, metadata,"
-                    " token_count, content_hash, embedding)"
-                    " SELECT gen_random_uuid(), workspace_id, document_id, position + g, text,"
-                    " metadata, token_count, content_hash, embedding"
-                    " FROM chunks, generate_series(1, 1999) g WHERE document_id = :d"
-                ),
-                {"d": ok.json()["id"]},
-            )
+        await copy_chunks(owner_db, ok.json()["id"], 1999)  # fill the store up to the limit
         full = await c.post(
             who.url("/documents"), json={"title": "Full", "text": "a b c"}, headers=who.headers
         )

@@ -300,6 +300,8 @@ def test_address_classification() -> None:
         "::ffff:127.0.0.1",
         "2002:a00:1::",  # 6to4 wrapping 10.0.0.1
         "64:ff9b::a00:1",  # NAT64 wrapping 10.0.0.1
+        "64:ff9b:1::a9fe:a9fe",  # local-use NAT64 (RFC 8215) wrapping 169.254.169.254
+        "64:ff9b:1::808:808",  # local-use NAT64: a gateway of the site's own, whatever it wraps
     ]
     for text in blocked:
         assert not is_public_address(ipaddress.ip_address(text)), text

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from core.db import Database
 from tests.conftest import Owner, signup
-from tests.rag.test_documents_api import CountingEmbedder, custom_client, get_doc
+from tests.rag.test_documents_api import CountingEmbedder, copy_chunks, custom_client, get_doc
 
 # Limits every other class high enough that only the ingest limit can refuse here.
 OPEN = {"rate_limits": "on", "rate_limit_ip": "10000/minute", "rate_limit_auth": "10000/minute"}
@@ -162,3 +162,49 @@ async def test_two_documents_finishing_together_cannot_both_pass_the_chunk_quota
     assert "2000 chunks" in refused["error"]
     [kept] = [d for d in docs if d["status"] == "ready"]
     assert stored == kept["chunk_count"]
+
+
+async def test_a_workspace_at_its_chunk_quota_refuses_a_document_before_parsing_it(
+    db: Database, redis_client: Redis, owner_db: Database
+) -> None:
+    """A workspace whose other documents already hold its plan's chunks (documents uploaded
+    together and queued while it had room, or a retry once it is full): the document cannot
+    fit whatever it makes (every document makes one chunk at least), so it is refused before it
+    is parsed and chunked (a 10 MB document spent about 30 s chunking to be refused after). The
+    proof it was not parsed: a PDF that cannot be read fails ``quota_exceeded`` on its retry,
+    not ``parse_failed`` again. A new revision of the document holding the chunks still fits."""
+    counting = CountingEmbedder()
+    async with custom_client(db, redis_client, embedder=counting) as (c, runtime):
+        who = await signup(c, f"Full {uuid.uuid4().hex[:6]}")
+        first = await _text(c, who, "The shop opens at nine.")
+        assert first.status_code == 202, first.text
+        broken = b"%PDF-1.7\n" + b"\x8f not a pdf " * 64
+        unreadable = await c.post(
+            who.url("/documents"),
+            files={"file": ("broken.pdf", broken, "application/pdf")},
+            headers=who.headers,
+        )
+        assert unreadable.status_code == 202, unreadable.text
+        await runtime.jobs.drain()
+        kept, doc_id = first.json()["id"], unreadable.json()["id"]
+        assert (await get_doc(c, who, kept))["status"] == "ready"
+        assert (await get_doc(c, who, doc_id))["error_code"] == "parse_failed"
+        await copy_chunks(owner_db, kept, 1999)  # the free plan's 2,000 chunks, all kept's
+        embedded_before = len(counting.embedded)
+        retry = await c.post(who.url(f"/documents/{doc_id}/retry"), headers=who.headers)
+        assert retry.status_code == 202, retry.text
+        await runtime.jobs.drain()
+        doc = await get_doc(c, who, doc_id)
+        assert (doc["status"], doc["error_code"]) == ("failed", "quota_exceeded"), doc
+        assert "2000 chunks" in doc["error"]
+        assert "other documents hold 2000" in doc["error"], doc["error"]
+        assert len(counting.embedded) == embedded_before
+        # The document that holds the chunks gets a new revision: it replaces its own.
+        put = await c.put(
+            who.url(f"/documents/{kept}"),
+            json={"text": "The shop opens at ten."},
+            headers=who.headers,
+        )
+        assert put.status_code == 202, put.text
+        await runtime.jobs.drain()
+        assert (await get_doc(c, who, kept))["status"] == "ready"

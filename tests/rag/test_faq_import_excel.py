@@ -1,0 +1,104 @@
+"""An FAQ CSV saved by a spreadsheet with its defaults is read: Excel's "CSV" is Windows-1252
+text (not UTF-8), its "Unicode Text" UTF-16 with a byte order mark and tabs, and in countries
+where the comma is the decimal mark its CSV separates fields with ``;``. Each was refused with
+422 ``invalid_csv`` ("must be UTF-8 text", or "the first row must name the columns question and
+answer" for a ``question;answer`` header). What is neither still is, with the same code."""
+
+from __future__ import annotations
+
+import codecs
+import uuid
+
+import pytest
+
+from api.runtime import Runtime
+from core.errors import ValidationFailed
+from rag.chat import faq_import
+from tests.conftest import Owner
+from tests.rag.test_faq_import_rows import run_import, stored
+
+
+def _rows(sep: str, tag: str) -> str:
+    return (
+        f"question{sep}answer{sep}alt_questions\r\n"
+        f'"Café opening hours {tag}?"{sep}"Nine to five; closed on Sundays, €2 parking."{sep}'
+        f'"When is the café open {tag}?|Öffnungszeiten {tag}?"\r\n'
+        f'Refunds {tag}?{sep}"“Within 14 days”, with the receipt."{sep}\r\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("encoding", "sep"),
+    [
+        ("cp1252", ","),  # Excel's "CSV (Comma delimited)"
+        ("cp1252", ";"),  # the same where the comma is the decimal mark
+        ("utf-16", "\t"),  # "Unicode Text" (a byte order mark, then UTF-16)
+        ("utf-16", ","),
+        ("utf-16-be-bom", ";"),
+        ("utf-8-sig", ";"),  # "CSV UTF-8" in a European locale
+        ("utf-8", "\t"),
+    ],
+)
+def test_spreadsheet_encodings_and_separators_are_read(encoding: str, sep: str) -> None:
+    tag = uuid.uuid4().hex[:8]
+    text = _rows(sep, tag)
+    if encoding == "utf-16-be-bom":
+        data = codecs.BOM_UTF16_BE + text.encode("utf-16-be")
+    else:
+        data = text.encode(encoding)
+    items = faq_import.parse(data)
+    assert [(i.question, i.answer, i.alt_questions) for i in items] == [
+        (
+            f"Café opening hours {tag}?",
+            "Nine to five; closed on Sundays, €2 parking.",
+            [f"When is the café open {tag}?", f"Öffnungszeiten {tag}?"],
+        ),
+        (f"Refunds {tag}?", "“Within 14 days”, with the receipt.", []),
+    ]
+
+
+async def test_a_windows_1252_semicolon_file_is_imported(runtime: Runtime, owner: Owner) -> None:
+    tag = uuid.uuid4().hex[:8]
+    result = await run_import(runtime, owner, _rows(";", tag).encode("cp1252"))
+    assert (result.created, result.updated) == (2, 0)
+    assert await stored(runtime, owner) == {
+        f"Café opening hours {tag}?": "Nine to five; closed on Sundays, €2 parking.",
+        f"Refunds {tag}?": "“Within 14 days”, with the receipt.",
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        # Bytes Windows-1252 leaves undefined (0x81): no text encoding this import reads.
+        (b"question,answer\nWhat \x81?,Nothing.\n", "UTF-8, UTF-16 or Windows-1252"),
+        # A UTF-16 byte order mark on bytes that are no UTF-16 (an odd length).
+        (codecs.BOM_UTF16_LE + "question,answer\n".encode("utf-16-le") + b"\x00", "UTF-16"),
+        # A UTF-8 byte order mark on bytes that are no UTF-8.
+        (codecs.BOM_UTF8 + b"question,answer\nWhat \xe9?,Nothing.\n", "UTF-8"),
+        # No separator this import knows names both columns.
+        (b"question|answer\nWhat?|Nothing.\n", "question and answer"),
+    ],
+)
+def test_what_is_no_readable_csv_is_still_refused(data: bytes, says: str) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        faq_import.parse(data)
+    assert refused.value.code == "invalid_csv"
+    assert says in refused.value.message
+
+
+def test_the_row_limit_holds_whatever_the_separator() -> None:
+    rows = "".join(f"Question {n}?;Answer {n}.\n" for n in range(faq_import.MAX_ROWS + 1))
+    with pytest.raises(ValidationFailed) as refused:
+        faq_import.parse(("question;answer\n" + rows).encode("cp1252"))
+    assert refused.value.code == "invalid_csv"
+    assert f"At most {faq_import.MAX_ROWS}" in refused.value.message
+
+
+def test_a_field_past_the_csv_field_limit_is_refused_in_utf16() -> None:
+    big = "x" * (128 * 1024 + 1)
+    data = f'question\tanswer\n"Big?"\t"{big}"\n'.encode("utf-16")
+    with pytest.raises(ValidationFailed) as refused:
+        faq_import.parse(data)
+    assert refused.value.code == "invalid_csv"
+    assert "field larger than field limit" in refused.value.message
