@@ -148,6 +148,16 @@
       return null;
     }
   };
+  // A text's direction from most of its letters, not its first one (dir="auto"): an Arabic answer
+  // or question opening with a Latin name ("iPhone 15 ...") reads right to left; code, links' and
+  // bare addresses' letters do not count. "auto" for a text with no letters.
+  const RTL = /[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]/g;
+  const textDir = (text) => {
+    const t = str(text).replace(/```[\s\S]*?(```|$)|`[^`\n]*`|\]\([^)\s]*\)|https?:\/\/\S+/g, " ");
+    const rtl = (t.match(RTL) || []).length;
+    const all = (t.match(/\p{L}/gu) || []).length;
+    return !all ? "auto" : rtl * 2 > all ? "rtl" : "ltr";
+  };
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const str = (v) => (typeof v === "string" ? v : v == null ? "" : String(v));
 
@@ -510,9 +520,11 @@ button:disabled,.send[aria-disabled=true]{cursor:default;opacity:.5}
 .tw th,.tw td{border:1px solid #e5e7eb;padding:3px 6px;text-align:start;vertical-align:top}
 .tw th{font-weight:700;background:#f9fafb}
 strong{font-weight:700}
+code,pre{direction:ltr;unicode-bidi:isolate}
+pre,pre code{text-align:left}
 code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px;background:#f3f4f6;border-radius:4px;padding:0 4px}
 a{color:#1d4ed8;text-decoration:underline;cursor:pointer}
-.ref{font-size:11px;vertical-align:super;line-height:0;text-decoration:none;margin-left:1px}
+.ref{font-size:11px;vertical-align:super;line-height:0;text-decoration:none;margin-inline-start:1px}
 .cites{display:flex;flex-direction:column;gap:3px;margin-top:6px;padding:0 4px;font-size:12px;line-height:1.35;color:#4b5563;list-style:none}
 .cites li{display:block;overflow-wrap:anywhere;word-break:break-word}
 .incomplete{font-size:12px;color:#9a3412;margin-top:4px}
@@ -606,7 +618,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       type: "button", class: "ib", "data-testid": "reset", "aria-label": T("new_conversation", "Start a new conversation"),
       title: T("new_conversation", "New conversation"), onclick: () => reset(),
     }, [icon("reset", 18)]);
-    const head = h("div", { class: "head" }, [avatar, h("h2", { class: "title", id: "tb-title", text: botName }), resetBtn, closeBtn]);
+    const head = h("div", { class: "head" }, [avatar, h("h2", { class: "title", id: "tb-title", dir: "auto", text: botName }), resetBtn, closeBtn]);
 
     const named = { bot_name: botName };
     const log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": T("conversation_label", "Conversation") });
@@ -617,7 +629,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     const leadSlot = h("div");
     const scroll = h("div", { class: "scroll" }, [log, typing, chips, leadSlot]);
 
-    const errText = h("span");
+    const errText = h("span", { dir: "auto" });
     const retryBtn = h("button", { type: "button", "data-testid": "retry", text: T("retry_button", "Retry") });
     const err = h("div", { class: "err", role: "alert", "data-testid": "error", hidden: true }, [errText, retryBtn]);
 
@@ -681,6 +693,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 
   const autosize = () => {
     const el = ui.input;
+    el.dir = textDir(el.value);
     el.style.height = "40px";
     el.style.height = Math.min(el.scrollHeight + 2, 120) + "px";
     const n = el.value.length;
@@ -785,7 +798,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   const userMessage = (text) => {
     const el = h("div", { class: "msg user", "data-testid": "message", "data-role": "user" }, [
       h("span", { class: "sr", text: T("you_label", "You:") + " " }),
-      h("div", { class: "bubble", dir: "auto", text }),
+      h("div", { class: "bubble", dir: textDir(text), text }),
     ]);
     ui.log.appendChild(el);
     toBottom(true);
@@ -801,6 +814,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       m.raf = 0;
       const stick = nearBottom();
       body.replaceChildren(markdown(m.text, m.cites, m.final));
+      body.dir = textDir(m.text);
       renderCites(m);
       if (stick) toBottom(true);
     };
@@ -820,7 +834,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       const url = safeUrl(c.url);
       const label = str(c.title) || url || T("source_label", "Source");
       const page = c.page != null && c.page !== "" ? " (" + F("page_label", "p. {page}", { page: str(c.page) }) + ")" : "";
-      const li = h("li", { "data-testid": "citation", title: c.snippet ? str(c.snippet).slice(0, 300) : null }, [
+      const li = h("li", { "data-testid": "citation", dir: "auto", title: c.snippet ? str(c.snippet).slice(0, 300) : null }, [
         "[" + str(c.n) + "] ",
         url ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: label }) : label,
         page,
@@ -912,7 +926,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     for (const q of qs.slice(0, 6)) {
       const text = str(q).trim();
       if (text)
-        ui.chips.appendChild(h("button", { type: "button", class: "chip", "data-testid": "suggestion", text, onclick: () => sendMessage(text) }));
+        ui.chips.appendChild(h("button", { type: "button", class: "chip", "data-testid": "suggestion", dir: "auto", text, onclick: () => sendMessage(text) }));
     }
   };
 
