@@ -1,5 +1,6 @@
-"""The widget as a visitor reads it: right-to-left answers and typing. A real server and
-Debian's Chromium; each test failed before its fix."""
+"""The widget as a visitor reads it: right-to-left answers and typing, and a phone whose screen
+has a notch and a home indicator. A real server and Debian's Chromium; each test failed before
+its fix."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import DemoServer
+from tests.e2e.conftest import DemoServer, static_site
 
 pytestmark = pytest.mark.e2e
 T = 60_000
@@ -62,3 +63,49 @@ async def test_an_arabic_answer_that_starts_with_a_latin_name_reads_right_to_lef
     assert await box.evaluate("e => e.matches(':dir(rtl)')"), "the message box reads LTR"
     await box.fill("Is there a free trial?")
     assert await box.evaluate("e => e.matches(':dir(ltr)')")
+
+
+SAFE_AREA_PAGE = """<!doctype html><html><head>
+<meta name="viewport" content="width=device-width,initial-scale=1,viewport-fit=cover">
+<title>Phone site</title></head><body><h1>Phone site</h1>
+<script src="{base}/widget.js" data-key="{key}" async></script></body></html>"""
+
+
+async def test_on_a_phone_with_a_notch_the_chat_keeps_clear_of_it(
+    browser: Any, demo_server: DemoServer
+) -> None:
+    """A site made for phones (viewport-fit=cover) on a phone with a notch and a home
+    indicator: the launcher sat on the home indicator, and the full-screen panel put its title
+    and close button under the status bar and its message box and send button on the home
+    indicator. The widget now keeps the safe-area insets clear."""
+    html = SAFE_AREA_PAGE.format(
+        base=demo_server.base_url, key=demo_server.credentials["public_key"]
+    ).encode()
+    context = await browser.new_context(
+        viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True
+    )
+    try:
+        page = await context.new_page()
+        cdp = await context.new_cdp_session(page)
+        insets = {"top": 47, "bottom": 34, "left": 0, "right": 0}
+        await cdp.send("Emulation.setSafeAreaInsetsOverride", {"insets": insets})
+        with static_site(html) as site:
+            await page.goto(site)
+            launcher = page.get_by_test_id("launcher")
+            await launcher.wait_for(timeout=T)
+            box = await launcher.bounding_box()
+            assert box["y"] + box["height"] <= 812 - 34, box
+            await launcher.click()
+            await page.get_by_test_id("panel").wait_for(state="visible", timeout=T)
+            for testid in ("close", "reset"):
+                box = await page.get_by_test_id(testid).bounding_box()
+                assert box["y"] >= 47, (testid, box)
+            title = await page.evaluate(
+                f"() => {SR}.querySelector('.title').getBoundingClientRect().top"
+            )
+            assert title >= 47, title
+            for testid in ("input", "send"):
+                box = await page.get_by_test_id(testid).bounding_box()
+                assert box["y"] + box["height"] <= 812 - 34, (testid, box)
+    finally:
+        await context.close()

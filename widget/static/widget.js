@@ -558,8 +558,12 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 .send{display:flex;align-items:center;justify-content:center;flex:none;width:40px;height:40px;border-radius:10px;background:var(--p);color:var(--pc)}
 .count{flex:none;padding:0 12px 6px;background:#fff;color:#4b5563;font-size:12px}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);clip-path:inset(50%);white-space:nowrap}
-@media (max-width:480px){.root{bottom:16px;right:16px}.root.left{left:16px}
-.panel{position:fixed;top:0;left:0;right:0;bottom:0;width:100%;height:100%;height:100dvh;max-height:none;border:0;border-radius:0}
+@media (max-width:480px){.root{bottom:calc(16px + env(safe-area-inset-bottom,0px));right:calc(16px + env(safe-area-inset-right,0px))}.root.left{left:calc(16px + env(safe-area-inset-left,0px))}
+.panel{position:fixed;top:0;left:0;right:0;bottom:0;width:100%;height:100%;height:100dvh;max-height:none;border:0;border-radius:0;padding-bottom:env(safe-area-inset-bottom,0px)}
+.head{padding:calc(12px + env(safe-area-inset-top,0px)) calc(10px + env(safe-area-inset-right,0px)) 12px calc(14px + env(safe-area-inset-left,0px))}
+.scroll,.err{padding-left:calc(14px + env(safe-area-inset-left,0px));padding-right:calc(14px + env(safe-area-inset-right,0px))}
+.compose{padding-left:calc(10px + env(safe-area-inset-left,0px));padding-right:calc(10px + env(safe-area-inset-right,0px))}
+.count{padding-left:calc(12px + env(safe-area-inset-left,0px));padding-right:calc(12px + env(safe-area-inset-right,0px))}
 .open .launcher{display:none}.compose textarea,input{font-size:16px}}
 @media (prefers-reduced-motion:reduce){*{animation:none!important;transition:none!important}}
 @media print{.root{display:none}}
