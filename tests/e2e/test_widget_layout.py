@@ -109,3 +109,43 @@ async def test_on_a_phone_with_a_notch_the_chat_keeps_clear_of_it(
                 assert box["y"] + box["height"] <= 812 - 34, (testid, box)
     finally:
         await context.close()
+
+
+LONG_URL = "https://example.com/support/articles/how-to-reset-your-router-password-step-by-step"
+
+
+async def test_the_owners_long_unbroken_texts_wrap_on_a_small_phone(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """On a 320px phone, a suggested question or a contact form prompt holding a long address
+    ran past its chip's or its form's edge (the bubbles wrapped, these did not)."""
+    extra: dict[str, Any] = {}
+
+    async def config(route: Any) -> None:
+        response = await route.fetch()
+        body = await response.json()
+        body.update(extra)
+        await route.fulfill(response=response, body=json.dumps(body))
+
+    await page.set_viewport_size({"width": 320, "height": 640})
+    await page.route("**/api/v1/widget/config", config)
+    # Elements whose text runs past their content box (into the padding or beyond).
+    overflow = f"""sel => [...{SR}.querySelectorAll(sel)].filter(e => {{
+        const r = document.createRange(); r.selectNodeContents(e);
+        const t = r.getBoundingClientRect(), b = e.getBoundingClientRect(), s = getComputedStyle(e);
+        const edge = b.right - parseFloat(s.paddingRight) - parseFloat(s.borderRightWidth);
+        return t.right > edge + 0.5;
+    }}).map(e => e.textContent)"""
+
+    extra.update(suggested_questions=[f"What is on {LONG_URL}?"], lead_capture="off")
+    await page.goto(demo_server.base_url + "/")
+    await page.get_by_test_id("launcher").click()
+    await page.get_by_test_id("suggestion").wait_for(timeout=T)
+    assert await page.evaluate(overflow, ".chip") == []
+
+    texts = {"lead_prompt_before": f"Before we start, read {LONG_URL}"}
+    extra.update(lead_capture="before_chat", texts=texts)
+    await page.reload()
+    await page.get_by_test_id("launcher").click()
+    await page.get_by_test_id("lead-form").wait_for(timeout=T)
+    assert await page.evaluate(overflow, ".lead p") == []

@@ -538,9 +538,10 @@ a{color:#1d4ed8;text-decoration:underline;cursor:pointer}
 .typing i:nth-child(2){animation-delay:.15s}.typing i:nth-child(3){animation-delay:.3s}
 @keyframes tb{0%,80%,100%{opacity:.3;transform:none}40%{opacity:1;transform:translateY(-3px)}}
 .chips{display:flex;flex-wrap:wrap;gap:6px;margin-top:12px}
-.chip{padding:6px 12px;border:1px solid var(--p);border-radius:16px;background:#fff;color:#1f2937;font-size:13px;line-height:1.3;text-align:start}
+.chip{overflow-wrap:anywhere;padding:6px 12px;border:1px solid var(--p);border-radius:16px;background:#fff;color:#1f2937;font-size:13px;line-height:1.3;text-align:start}
 .chip:hover{background:#f3f4f6}
 .lead{display:flex;flex-direction:column;gap:8px;margin-top:12px;padding:12px;background:#fff;border:1px solid #e5e7eb;border-radius:12px}
+.lead p,.err span,.incomplete{overflow-wrap:anywhere}
 .lead p{font-size:13px;color:#374151}
 .lead label{display:flex;flex-direction:column;gap:3px;font-size:12px;font-weight:600;color:#374151}
 .lead .row{display:flex;gap:8px;justify-content:flex-end;align-items:center}
