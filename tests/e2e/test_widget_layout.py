@@ -111,6 +111,26 @@ async def test_on_a_phone_with_a_notch_the_chat_keeps_clear_of_it(
         await context.close()
 
 
+async def test_a_phone_turned_sideways_gets_the_full_screen_chat(
+    browser: Any, demo_server: DemoServer
+) -> None:
+    """A phone in landscape (740x360) is wider than 480px, so it got the desktop window: 250px
+    tall, room for about two messages above the box. The chat covers a short screen too."""
+    context = await browser.new_context(
+        viewport={"width": 740, "height": 360}, is_mobile=True, has_touch=True
+    )
+    try:
+        page = await context.new_page()
+        await page.goto(demo_server.base_url + "/")
+        await page.get_by_test_id("launcher").click()
+        panel = page.get_by_test_id("panel")
+        await panel.wait_for(state="visible", timeout=T)
+        assert await panel.bounding_box() == {"x": 0, "y": 0, "width": 740, "height": 360}
+        assert await panel.get_attribute("aria-modal") == "true"
+    finally:
+        await context.close()
+
+
 LONG_URL = "https://example.com/support/articles/how-to-reset-your-router-password-step-by-step"
 
 

@@ -559,7 +559,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 .send{display:flex;align-items:center;justify-content:center;flex:none;width:40px;height:40px;border-radius:10px;background:var(--p);color:var(--pc)}
 .count{flex:none;padding:0 12px 6px;background:#fff;color:#4b5563;font-size:12px}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);clip-path:inset(50%);white-space:nowrap}
-@media (max-width:480px){.root{bottom:calc(16px + env(safe-area-inset-bottom,0px));right:calc(16px + env(safe-area-inset-right,0px))}.root.left{left:calc(16px + env(safe-area-inset-left,0px))}
+@media (max-width:480px),(max-height:480px){.root{bottom:calc(16px + env(safe-area-inset-bottom,0px));right:calc(16px + env(safe-area-inset-right,0px))}.root.left{left:calc(16px + env(safe-area-inset-left,0px))}
 .panel{position:fixed;top:0;left:0;right:0;bottom:0;width:100%;height:100%;height:100dvh;max-height:none;border:0;border-radius:0;padding-bottom:env(safe-area-inset-bottom,0px)}
 .head{padding:calc(12px + env(safe-area-inset-top,0px)) calc(10px + env(safe-area-inset-right,0px)) 12px calc(14px + env(safe-area-inset-left,0px))}
 .scroll,.err{padding-left:calc(14px + env(safe-area-inset-left,0px));padding-right:calc(14px + env(safe-area-inset-right,0px))}
@@ -570,6 +570,8 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 @media print{.root{display:none}}
 `;
 
+  // Where the open chat covers the page (the stylesheet's first @media): a phone, upright or sideways.
+  const SMALL = "(max-width:480px),(max-height:480px)";
   const contrastText = (c) => {
     const m = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(c);
     if (!m) return "#fff";
@@ -689,7 +691,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       if (isOpen && (e.key === "Escape" || e.key === "Esc") && (!a || a === D.body || a === D.documentElement)) close(true);
     });
     // The panel covers the screen on a phone: modal there (as Tab is), a window beside the page on a desktop.
-    const mq = W.matchMedia && W.matchMedia("(max-width:480px)");
+    const mq = W.matchMedia && W.matchMedia(SMALL);
     if (mq && mq.addEventListener) mq.addEventListener("change", modal);
 
     renderHistory();
@@ -722,7 +724,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       ui.panel.querySelectorAll('a[href],button:not([disabled]),input:not([disabled]),textarea:not([disabled]),[tabindex]:not([tabindex="-1"])')
     ).filter((el) => el.getClientRects().length > 0);
 
-  const fullScreen = () => !!(W.matchMedia && W.matchMedia("(max-width:480px)").matches);
+  const fullScreen = () => !!(W.matchMedia && W.matchMedia(SMALL).matches);
   const modal = () => ui.panel.setAttribute("aria-modal", String(fullScreen()));
   const onKeydown = (e) => {
     if (!isOpen) return;
