@@ -4,6 +4,7 @@ its fix."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -169,3 +170,32 @@ async def test_the_owners_long_unbroken_texts_wrap_on_a_small_phone(
     await page.get_by_test_id("launcher").click()
     await page.get_by_test_id("lead-form").wait_for(timeout=T)
     assert await page.evaluate(overflow, ".lead p") == []
+
+
+async def test_a_screen_reader_hears_that_the_assistant_is_answering(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The "is typing" indicator is a status region, but its words were only its aria-label:
+    a live region announces the text that appears in it, and it had none, so a screen reader
+    user heard nothing between sending and the answer. The words are its text now."""
+    release = asyncio.Event()
+
+    async def held(route: Any) -> None:
+        await release.wait()
+        await route.continue_()
+
+    await page.route("**/api/v1/chat", held)
+    await page.goto(demo_server.base_url + "/")
+    await page.get_by_test_id("launcher").click()
+    await page.get_by_test_id("input").fill("Is there a free trial?")
+    await page.keyboard.press("Enter")
+    typing = page.get_by_test_id("typing")
+    await typing.wait_for(state="visible", timeout=T)
+    try:
+        assert await typing.get_attribute("role") == "status"
+        spoken = (await typing.evaluate("e => e.textContent")).strip()
+        bot = (await page.evaluate(f"() => {SR}.querySelector('.title').textContent")).strip()
+        assert spoken == f"{bot} is typing", spoken
+    finally:
+        release.set()
+    await typing.wait_for(state="hidden", timeout=T)

@@ -629,9 +629,10 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 
     const named = { bot_name: botName };
     const log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": T("conversation_label", "Conversation") });
-    const typing = h("div", {
-      class: "typing", "data-testid": "typing", role: "status", "aria-label": F("typing_label", "{bot_name} is typing", named), hidden: true,
-    }, [h("i"), h("i"), h("i")]);
+    // A live region announces the text that appears in it, not its aria-label: the words are its text.
+    const typing = h("div", { class: "typing", "data-testid": "typing", role: "status", hidden: true }, [
+      h("span", { class: "sr", text: F("typing_label", "{bot_name} is typing", named) }), h("i"), h("i"), h("i"),
+    ]);
     const chips = h("div", { class: "chips", role: "group", "aria-label": T("suggestions_label", "Suggested questions") });
     const leadSlot = h("div");
     const scroll = h("div", { class: "scroll" }, [log, typing, chips, leadSlot]);
