@@ -188,7 +188,10 @@ async def test_a_site_with_a_strict_content_security_policy_gets_a_styled_widget
     lines docs/deploy.md gives embedding sites): the widget keeps its look and answers. Before,
     its <style> element was refused and the launcher sat unstyled at the end of the page."""
     server = demo_server.base_url
-    policy = f"default-src 'self'; script-src {server}; connect-src {server}; img-src https: data:"
+    policy = (
+        f"default-src 'self'; script-src {server}; connect-src {server}; img-src https:; "
+        "style-src 'none'; require-trusted-types-for 'script'; trusted-types 'none'"
+    )
     violations: list[str] = []
     page.on(
         "console",

@@ -148,6 +148,16 @@
       return null;
     }
   };
+  // A text's direction from most of its letters, not its first one (dir="auto"): an Arabic answer
+  // or question opening with a Latin name ("iPhone 15 ...") reads right to left; code, links' and
+  // bare addresses' letters do not count. "auto" for a text with no letters.
+  const RTL = /[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]/g;
+  const textDir = (text) => {
+    const t = str(text).replace(/```[\s\S]*?(```|$)|`[^`\n]*`|\]\([^)\s]*\)|https?:\/\/\S+/g, " ");
+    const rtl = (t.match(RTL) || []).length;
+    const all = (t.match(/\p{L}/gu) || []).length;
+    return !all ? "auto" : rtl * 2 > all ? "rtl" : "ltr";
+  };
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const str = (v) => (typeof v === "string" ? v : v == null ? "" : String(v));
 
@@ -510,9 +520,11 @@ button:disabled,.send[aria-disabled=true]{cursor:default;opacity:.5}
 .tw th,.tw td{border:1px solid #e5e7eb;padding:3px 6px;text-align:start;vertical-align:top}
 .tw th{font-weight:700;background:#f9fafb}
 strong{font-weight:700}
+code,pre{direction:ltr;unicode-bidi:isolate}
+pre,pre code{text-align:left}
 code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px;background:#f3f4f6;border-radius:4px;padding:0 4px}
 a{color:#1d4ed8;text-decoration:underline;cursor:pointer}
-.ref{font-size:11px;vertical-align:super;line-height:0;text-decoration:none;margin-left:1px}
+.ref{font-size:11px;vertical-align:super;line-height:0;text-decoration:none;margin-inline-start:1px}
 .cites{display:flex;flex-direction:column;gap:3px;margin-top:6px;padding:0 4px;font-size:12px;line-height:1.35;color:#4b5563;list-style:none}
 .cites li{display:block;overflow-wrap:anywhere;word-break:break-word}
 .incomplete{font-size:12px;color:#9a3412;margin-top:4px}
@@ -526,9 +538,10 @@ a{color:#1d4ed8;text-decoration:underline;cursor:pointer}
 .typing i:nth-child(2){animation-delay:.15s}.typing i:nth-child(3){animation-delay:.3s}
 @keyframes tb{0%,80%,100%{opacity:.3;transform:none}40%{opacity:1;transform:translateY(-3px)}}
 .chips{display:flex;flex-wrap:wrap;gap:6px;margin-top:12px}
-.chip{padding:6px 12px;border:1px solid var(--p);border-radius:16px;background:#fff;color:#1f2937;font-size:13px;line-height:1.3;text-align:start}
+.chip{overflow-wrap:anywhere;padding:6px 12px;border:1px solid var(--p);border-radius:16px;background:#fff;color:#1f2937;font-size:13px;line-height:1.3;text-align:start}
 .chip:hover{background:#f3f4f6}
 .lead{display:flex;flex-direction:column;gap:8px;margin-top:12px;padding:12px;background:#fff;border:1px solid #e5e7eb;border-radius:12px}
+.lead p,.err span,.incomplete{overflow-wrap:anywhere}
 .lead p{font-size:13px;color:#374151}
 .lead label{display:flex;flex-direction:column;gap:3px;font-size:12px;font-weight:600;color:#374151}
 .lead .row{display:flex;gap:8px;justify-content:flex-end;align-items:center}
@@ -546,13 +559,19 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 .send{display:flex;align-items:center;justify-content:center;flex:none;width:40px;height:40px;border-radius:10px;background:var(--p);color:var(--pc)}
 .count{flex:none;padding:0 12px 6px;background:#fff;color:#4b5563;font-size:12px}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);clip-path:inset(50%);white-space:nowrap}
-@media (max-width:480px){.root{bottom:16px;right:16px}.root.left{left:16px}
-.panel{position:fixed;top:0;left:0;right:0;bottom:0;width:100%;height:100%;height:100dvh;max-height:none;border:0;border-radius:0}
+@media (max-width:480px),(max-height:480px){.root{bottom:calc(16px + env(safe-area-inset-bottom,0px));right:calc(16px + env(safe-area-inset-right,0px))}.root.left{left:calc(16px + env(safe-area-inset-left,0px))}
+.panel{position:fixed;top:0;left:0;right:0;bottom:0;width:100%;height:100%;height:100dvh;max-height:none;border:0;border-radius:0;padding-bottom:env(safe-area-inset-bottom,0px)}
+.head{padding:calc(12px + env(safe-area-inset-top,0px)) calc(10px + env(safe-area-inset-right,0px)) 12px calc(14px + env(safe-area-inset-left,0px))}
+.scroll,.err{padding-left:calc(14px + env(safe-area-inset-left,0px));padding-right:calc(14px + env(safe-area-inset-right,0px))}
+.compose{padding-left:calc(10px + env(safe-area-inset-left,0px));padding-right:calc(10px + env(safe-area-inset-right,0px))}
+.count{padding-left:calc(12px + env(safe-area-inset-left,0px));padding-right:calc(12px + env(safe-area-inset-right,0px))}
 .open .launcher{display:none}.compose textarea,input{font-size:16px}}
 @media (prefers-reduced-motion:reduce){*{animation:none!important;transition:none!important}}
 @media print{.root{display:none}}
 `;
 
+  // Where the open chat covers the page (the stylesheet's first @media): a phone, upright or sideways.
+  const SMALL = "(max-width:480px),(max-height:480px)";
   const contrastText = (c) => {
     const m = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(c);
     if (!m) return "#fff";
@@ -606,18 +625,19 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       type: "button", class: "ib", "data-testid": "reset", "aria-label": T("new_conversation", "Start a new conversation"),
       title: T("new_conversation", "New conversation"), onclick: () => reset(),
     }, [icon("reset", 18)]);
-    const head = h("div", { class: "head" }, [avatar, h("h2", { class: "title", id: "tb-title", text: botName }), resetBtn, closeBtn]);
+    const head = h("div", { class: "head" }, [avatar, h("h2", { class: "title", id: "tb-title", dir: "auto", text: botName }), resetBtn, closeBtn]);
 
     const named = { bot_name: botName };
     const log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": T("conversation_label", "Conversation") });
-    const typing = h("div", {
-      class: "typing", "data-testid": "typing", role: "status", "aria-label": F("typing_label", "{bot_name} is typing", named), hidden: true,
-    }, [h("i"), h("i"), h("i")]);
+    // A live region announces the text that appears in it, not its aria-label: the words are its text.
+    const typing = h("div", { class: "typing", "data-testid": "typing", role: "status", hidden: true }, [
+      h("span", { class: "sr", text: F("typing_label", "{bot_name} is typing", named) }), h("i"), h("i"), h("i"),
+    ]);
     const chips = h("div", { class: "chips", role: "group", "aria-label": T("suggestions_label", "Suggested questions") });
     const leadSlot = h("div");
     const scroll = h("div", { class: "scroll" }, [log, typing, chips, leadSlot]);
 
-    const errText = h("span");
+    const errText = h("span", { dir: "auto" });
     const retryBtn = h("button", { type: "button", "data-testid": "retry", text: T("retry_button", "Retry") });
     const err = h("div", { class: "err", role: "alert", "data-testid": "error", hidden: true }, [errText, retryBtn]);
 
@@ -672,7 +692,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       if (isOpen && (e.key === "Escape" || e.key === "Esc") && (!a || a === D.body || a === D.documentElement)) close(true);
     });
     // The panel covers the screen on a phone: modal there (as Tab is), a window beside the page on a desktop.
-    const mq = W.matchMedia && W.matchMedia("(max-width:480px)");
+    const mq = W.matchMedia && W.matchMedia(SMALL);
     if (mq && mq.addEventListener) mq.addEventListener("change", modal);
 
     renderHistory();
@@ -681,6 +701,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 
   const autosize = () => {
     const el = ui.input;
+    el.dir = textDir(el.value);
     el.style.height = "40px";
     el.style.height = Math.min(el.scrollHeight + 2, 120) + "px";
     const n = el.value.length;
@@ -704,7 +725,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       ui.panel.querySelectorAll('a[href],button:not([disabled]),input:not([disabled]),textarea:not([disabled]),[tabindex]:not([tabindex="-1"])')
     ).filter((el) => el.getClientRects().length > 0);
 
-  const fullScreen = () => !!(W.matchMedia && W.matchMedia("(max-width:480px)").matches);
+  const fullScreen = () => !!(W.matchMedia && W.matchMedia(SMALL).matches);
   const modal = () => ui.panel.setAttribute("aria-modal", String(fullScreen()));
   const onKeydown = (e) => {
     if (!isOpen) return;
@@ -785,7 +806,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   const userMessage = (text) => {
     const el = h("div", { class: "msg user", "data-testid": "message", "data-role": "user" }, [
       h("span", { class: "sr", text: T("you_label", "You:") + " " }),
-      h("div", { class: "bubble", dir: "auto", text }),
+      h("div", { class: "bubble", dir: textDir(text), text }),
     ]);
     ui.log.appendChild(el);
     toBottom(true);
@@ -801,6 +822,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       m.raf = 0;
       const stick = nearBottom();
       body.replaceChildren(markdown(m.text, m.cites, m.final));
+      body.dir = textDir(m.text);
       renderCites(m);
       if (stick) toBottom(true);
     };
@@ -820,7 +842,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       const url = safeUrl(c.url);
       const label = str(c.title) || url || T("source_label", "Source");
       const page = c.page != null && c.page !== "" ? " (" + F("page_label", "p. {page}", { page: str(c.page) }) + ")" : "";
-      const li = h("li", { "data-testid": "citation", title: c.snippet ? str(c.snippet).slice(0, 300) : null }, [
+      const li = h("li", { "data-testid": "citation", dir: "auto", title: c.snippet ? str(c.snippet).slice(0, 300) : null }, [
         "[" + str(c.n) + "] ",
         url ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: label }) : label,
         page,
@@ -912,7 +934,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     for (const q of qs.slice(0, 6)) {
       const text = str(q).trim();
       if (text)
-        ui.chips.appendChild(h("button", { type: "button", class: "chip", "data-testid": "suggestion", text, onclick: () => sendMessage(text) }));
+        ui.chips.appendChild(h("button", { type: "button", class: "chip", "data-testid": "suggestion", dir: "auto", text, onclick: () => sendMessage(text) }));
     }
   };
 
