@@ -122,6 +122,27 @@ def asks_for_human(text: str) -> bool:
     )
 
 
+# A person turned down and nothing more ("I don't want to talk to a human", "no need for an
+# agent, thanks"): no question to answer, so no "I don't know" (it was answered so, and listed
+# among the owner's unanswered questions).
+_SOMEONE = (
+    r"(?:a |an |any |the |some )?(?:real |live |human )?"
+    r"(?:human|humans|person|people|agent|agents|operator|representative|rep|someone|anyone|staff)"
+)
+_DECLINED_ALONE = re.compile(
+    r"(?:(?:no|nah|nope|ok|okay|thanks|thank you) )*"
+    r"(?:"
+    r"(?:(?:i|we) )?(?:dont|do not|didnt|did not) (?:really )?(?:want|need|wanna|wish)(?: to)?"
+    r"(?: (?:talk|speak|chat) (?:to|with))? " + _SOMEONE + r"|no need (?:for|of) " + _SOMEONE + r")"
+    r"(?: (?:right now|now|anymore|thanks|thank you|please|yet))*"
+)
+
+
+def declines_a_person_only(text: str) -> bool:
+    """The message only turns a person down (English): nothing is asked."""
+    return _DECLINED_ALONE.fullmatch(_words(text)) is not None
+
+
 def _declined(before: str, request: str) -> bool:
     """What comes ``before`` a ``request`` for a person turns it down or asks about it."""
     if _DECLINED.search(before):
@@ -129,4 +150,4 @@ def _declined(before: str, request: str) -> bool:
     return request.startswith("need ") and _ASKED_IF_NEEDED.search(before) is not None
 
 
-__all__ = ["HUMAN_ALONE", "asks_for_human"]
+__all__ = ["HUMAN_ALONE", "asks_for_human", "declines_a_person_only"]

@@ -34,7 +34,7 @@ from rag.chat.courtesy import (
 )
 from rag.chat.courtesy import words as _words
 from rag.chat.human_languages import HUMAN_WORD_ALONE, asks_for_a_person
-from rag.chat.human_requests import HUMAN_ALONE, asks_for_human
+from rag.chat.human_requests import HUMAN_ALONE, asks_for_human, declines_a_person_only
 from rag.chat.normalize import stem
 from workspaces.schemas import LeadIn
 from workspaces.widget_texts import TEXT_FIELDS
@@ -290,6 +290,9 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     if asks_only_if_a_bot(text):
         # "am I talking to a human?", "are you a bot?": told it is one; no hand-off.
         return IntentResult("bot_identity", 0.9)
+    if declines_a_person_only(text):
+        # "I don't want to talk to a human" and nothing more: invited to ask, as a greeting is.
+        return IntentResult("greeting", 0.6)
     if asks_for_human(text) or asks_for_a_person(words):
         return IntentResult("human", 0.93 if n_words <= 12 else 0.8)
 

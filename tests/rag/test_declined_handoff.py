@@ -68,3 +68,42 @@ async def _answered(client: httpx.AsyncClient, owner: Owner, runtime: Runtime) -
     listing = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
     assert [c["status"] for c in listing["items"]] == ["open"]
     assert await _deliveries(runtime, owner) == []
+
+
+DECLINED_ALONE = [
+    "I don't want to talk to a human",
+    "I don't need a human, thanks",
+    "no need for a human",
+    "I do not want an agent.",
+    "Nah, I don't want a person right now",
+]
+
+
+@pytest.mark.parametrize("text", DECLINED_ALONE)
+def test_a_person_turned_down_and_nothing_else_is_no_question(text: str) -> None:
+    assert detect_intent(text).intent == "greeting"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I don't want to talk to a human, what is your refund policy?",
+        "I don't need a human resources tool",
+        "I don't want a human to read my messages",
+    ],
+)
+def test_a_turned_down_person_with_more_to_it_is_still_a_question(text: str) -> None:
+    assert detect_intent(text).intent == "question"
+
+
+async def test_a_person_turned_down_alone_is_invited_to_ask_and_not_unanswered(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """A visitor saying only "I don't want to talk to a human" got "Sorry, I don't know" with
+    the contact form, and the owner's unanswered list showed the sentence."""
+    body = (await chat(client, owner, "I don't want to talk to a human", session_id="nah-1")).json()
+    assert body["intent"] == "greeting", body
+    assert "don't know" not in body["answer"].lower()
+    assert "help" in body["answer"].lower()
+    groups = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
+    assert groups == [], groups
