@@ -55,7 +55,8 @@ async def login(request: Request, runtime: RuntimeDep) -> Response:
     """As the API's sign-in: short transactions around the password check, none held while
     argon2 runs (the request's own transaction, begun before the form was read, held a
     connection while ``password_login`` took a second one: as many sign-ins at once as the pool
-    has connections ran it dry)."""
+    has connections ran it dry). The browser's previous session, if any, ends: its cookie is
+    replaced here, and a copy of it must not go on working elsewhere."""
     fields = await form_fields(request)
     next_url = safe_next(str(fields.get("next") or "")) or ""
     try:
@@ -63,6 +64,7 @@ async def login(request: Request, runtime: RuntimeDep) -> Response:
         checked = await password_login(request, runtime, email=form.email, password=form.password)
         async with runtime.db.transaction() as session:
             await signin.confirm_login(session, checked)  # the password is still the one checked
+            await auth.end_previous_session(runtime, session, request)
             cookie = await auth.start_session(runtime, session, checked.user.id, request)
     except ValidationError as exc:
         errors = field_errors(exc)
