@@ -97,6 +97,15 @@ async def end_session(session: AsyncSession, user: WebUser) -> None:
     await sessions.revoke(session, user.user_id, user.session_id, reason="logout")
 
 
+async def end_previous_session(runtime: Runtime, session: AsyncSession, request: Request) -> None:
+    """At sign-in: the session of the cookie this browser still sends ends on the server (the
+    new cookie only overwrote it in this browser: a copy of the old one went on working, for
+    whichever account it was)."""
+    previous = await authenticate(runtime, session, request)
+    if previous is not None:
+        await sessions.revoke(session, previous.user_id, previous.session_id, reason="logout")
+
+
 def set_session_cookie(response: Response, value: str, settings: Settings) -> None:
     response.set_cookie(
         SESSION_COOKIE,

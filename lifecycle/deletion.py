@@ -182,17 +182,45 @@ class AccountDeletion:
     left: list[uuid.UUID]
 
 
-async def delete_account(
-    session: AsyncSession, *, user_id: uuid.UUID, password: str, now: datetime | None = None
-) -> AccountDeletion:
-    """Delete the user's account (see the module's docstring)."""
+def _wrong_password() -> Forbidden:
+    # 403 as the password change answers: a 401 reads as "signed out" to a client.
+    return Forbidden("The password is not correct", code="wrong_password")
+
+
+async def account_to_delete(session: AsyncSession, user_id: uuid.UUID) -> str:
+    """The stored password hash of the account about to be deleted (404 when it is gone), read
+    before the password is checked between transactions (``check_password``)."""
     await set_tenant(session, user_id=user_id)
     user = await ws_repo.get_user(session, user_id)
     if user is None:
         raise NotFound("Account not found")
-    if not await security.verify_password(user.password_hash, password):
-        # 403 as the password change answers: a 401 reads as "signed out" to a client.
-        raise Forbidden("The password is not correct", code="wrong_password")
+    return user.password_hash
+
+
+async def check_password(password_hash: str, password: str) -> None:
+    """403 ``wrong_password`` unless ``password`` matches. No database work: no pooled
+    connection is held while argon2 runs."""
+    if not await security.verify_password(password_hash, password):
+        raise _wrong_password()
+
+
+async def delete_account(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    verified_hash: str,
+    now: datetime | None = None,
+) -> AccountDeletion:
+    """Delete the user's account (see the module's docstring), whose password was checked
+    against ``verified_hash`` (``account_to_delete``, ``check_password``). The account's row is
+    locked first, and the deletion refused (403 ``wrong_password``) when its password changed
+    since: the password checked is no longer the account's."""
+    await set_tenant(session, user_id=user_id)
+    stored = await ws_repo.lock_password_hash(session, user_id)
+    if stored is None:
+        raise NotFound("Account not found")
+    if stored != verified_hash:
+        raise _wrong_password()
     now = now or utcnow()
     # Deleted workspaces too: a co-owner may still restore one, and the keys the person made
     # there must not come back with it.

@@ -119,20 +119,24 @@ async def _token_row(
     return row
 
 
+def _check_usable(row: AccountToken | None) -> AccountToken:
+    """400 ``link_invalid`` / ``link_expired`` / ``link_used`` unless the link may be used."""
+    if row is None:
+        raise LinkRefused()
+    if row.used_at is not None:
+        raise LinkRefused("This link was already used", code="link_used")
+    if row.expires_at <= _now():
+        raise LinkRefused("This link has expired; ask for a new one", code="link_expired")
+    return row
+
+
 async def _consume(
     session: AsyncSession, deps: AccountDeps, token: str, purpose: str
 ) -> AccountToken:
     """The link's row, marked used; 400 ``link_invalid`` / ``link_expired`` / ``link_used``.
     Leaves the user's context set."""
-    row = await _token_row(session, deps, token, purpose)
-    if row is None:
-        raise LinkRefused()
-    now = _now()
-    if row.used_at is not None:
-        raise LinkRefused("This link was already used", code="link_used")
-    if row.expires_at <= now:
-        raise LinkRefused("This link has expired; ask for a new one", code="link_expired")
-    if not await accounts_repo.use_token(session, row.id, now=now):
+    row = _check_usable(await _token_row(session, deps, token, purpose))
+    if not await accounts_repo.use_token(session, row.id, now=_now()):
         raise LinkRefused("This link was already used", code="link_used")
     return row
 
@@ -145,7 +149,7 @@ async def signup(
     deps: AccountDeps,
     *,
     email: str,
-    password: str,
+    password_hash: str,
     workspace_name: str,
     name: str | None,
     plan: str,
@@ -153,9 +157,9 @@ async def signup(
     """Create an unverified account and its first workspace, and mail the verification link;
     for an email that has an account, mail that account a warning with a reset link instead.
     The same answer either way (and about the same work: one argon2 hash, one mail); a login
-    right after tells the two apart (see the module's docstring)."""
-    check_password_policy(password, email)
-    password_hash = await security.hash_password(password)
+    right after tells the two apart (see the module's docstring). ``password_hash`` comes from
+    ``hash_new_password``, called before the transaction: no connection is held while argon2
+    runs."""
     user = existing = None
     for _ in range(3):
         user = await repo.insert_user(session, email=email, password_hash=password_hash, name=name)
@@ -264,10 +268,8 @@ async def _set_password(
     deps: AccountDeps,
     user: User,
     password_hash: str,
-    *,
-    keep_session: uuid.UUID | None,
 ) -> None:
-    """Store the new hash, end every session but ``keep_session``, retire every reset link not
+    """Store the new hash, end every session of the account, retire every reset link not
     used yet (one mailed before the change, to a mailbox someone else may read, must not set
     the password after it), mail the owner. The hash is stored only while the account still
     has the one it had when read (``user.password_hash``): 409 ``password_changed`` when
@@ -281,54 +283,92 @@ async def _set_password(
         )
     await set_tenant(session, user_id=user.id)  # the links' rows are the account's
     await accounts_repo.retire_tokens(session, user_id=user.id, purpose=PASSWORD_RESET, now=_now())
-    await sessions.revoke_all(session, user.id, keep=keep_session, reason="password_changed")
+    await sessions.revoke_all(session, user.id, reason="password_changed")
     await deps.mailer.enqueue(session, to=user.email, template="password_changed", email=user.email)
 
 
-async def reset_password(
+async def hash_new_password(password: str, *, email: str, field: str = "password") -> str:
+    """The policy's check (422 ``weak_password``, its details naming ``field``), then the argon2
+    hash. No database work: called between transactions, so no pooled connection waits for the
+    hashing pool (as many requests at once as the pool holds would leave none for any other
+    request: 503 ``database_busy``)."""
+    try:
+        check_password_policy(password, email)
+    except ValidationFailed as exc:  # named as the request names it
+        if field == "password":
+            raise
+        details = exc.details if isinstance(exc.details, list) else []
+        raise ValidationFailed(
+            exc.message, code=exc.code, details=[{**d, "field": field} for d in details]
+        ) from None
+    return await security.hash_password(password)
+
+
+async def check_reset_link(
     session: AsyncSession, deps: AccountDeps, *, token: str, password: str
+) -> None:
+    """Before the new password is hashed: 400 ``link_invalid`` / ``link_expired`` /
+    ``link_used`` for a link that cannot be used (a forged or used one costs no argon2), 422
+    ``weak_password`` for a password the policy refuses. Uses nothing: ``reset_password`` does,
+    in the transaction after the hash."""
+    row = _check_usable(await _token_row(session, deps, token, PASSWORD_RESET))
+    user = await repo.get_user(session, row.user_id)
+    if user is None:
+        raise LinkRefused()
+    check_password_policy(password, user.email)
+
+
+async def reset_password(
+    session: AsyncSession, deps: AccountDeps, *, token: str, password_hash: str
 ) -> uuid.UUID:
-    """Set a new password with a reset link (once). Every session of the account ends, every
-    other reset link stops working, and the email counts as verified. The link is checked
-    before the password is hashed: a forged or used one costs no argon2."""
+    """Set a new password (``password_hash``, hashed after ``check_reset_link``, outside any
+    transaction) with a reset link, once: the link is used here, so of two uses at once one
+    sets the password and the other gets 400 ``link_used``. Every session of the account ends,
+    every other reset link stops working, and the email counts as verified."""
     row = await _consume(session, deps, token, PASSWORD_RESET)
     user = await repo.get_user(session, row.user_id)
     if user is None:
         raise LinkRefused()
-    check_password_policy(password, user.email)  # a 422 rolls the link's use back
-    password_hash = await security.hash_password(password)
     await accounts_repo.mark_email_verified(session, user.id, now=_now())
-    await _set_password(session, deps, user, password_hash, keep_session=None)
+    await _set_password(session, deps, user, password_hash)
     return user.id
 
 
-async def change_password(
-    session: AsyncSession,
-    deps: AccountDeps,
-    *,
-    user_id: uuid.UUID,
-    session_id: uuid.UUID | None,
-    current_password: str,
-    new_password: str,
-) -> None:
-    """Change a signed-in user's password; every other session ends (this one stays)."""
+async def password_owner(session: AsyncSession, user_id: uuid.UUID) -> User:
+    """The signed-in account whose password is about to be checked (between transactions,
+    ``check_password_change``); 403 ``wrong_password`` when it is gone."""
     user = await repo.get_user(session, user_id)
-    if user is None or not await security.verify_password(user.password_hash, current_password):
-        raise Forbidden("The current password is not correct", code="wrong_password")
+    if user is None:
+        raise _wrong_current_password()
+    return user
+
+
+def _wrong_current_password() -> Forbidden:
+    return Forbidden("The current password is not correct", code="wrong_password")
+
+
+async def check_password_change(user: User, *, current_password: str, new_password: str) -> str:
+    """The new password's hash, once the current one is checked against ``user`` (from
+    ``password_owner``): 403 ``wrong_password``, 422 ``weak_password``. No database work: no
+    connection is held while argon2 runs (twice: the check and the new hash)."""
+    if not await security.verify_password(user.password_hash, current_password):
+        raise _wrong_current_password()
     if new_password == current_password:
         raise ValidationFailed(
             "Password does not meet the policy",
             code="weak_password",
             details=[{"field": "new_password", "message": "must differ from the current password"}],
         )
-    try:
-        check_password_policy(new_password, user.email)
-    except ValidationFailed as exc:  # named as the request names it
-        details = exc.details if isinstance(exc.details, list) else []
-        raise ValidationFailed(
-            exc.message,
-            code=exc.code,
-            details=[{**d, "field": "new_password"} for d in details],
-        ) from None
-    password_hash = await security.hash_password(new_password)
-    await _set_password(session, deps, user, password_hash, keep_session=session_id)
+    return await hash_new_password(new_password, email=user.email, field="new_password")
+
+
+async def change_password(
+    session: AsyncSession, deps: AccountDeps, user: User, password_hash: str
+) -> None:
+    """Store the hash ``check_password_change`` made: every session of the account ends, the
+    caller's too (it starts a new one for the person: a copy of its refresh token or cookie,
+    the usual reason to change a password, stops working). 409 ``password_changed`` when the
+    password changed since ``user`` was read (another change or a reset committed meanwhile:
+    the current password checked is no longer the account's)."""
+    await set_tenant(session, user_id=user.id)
+    await _set_password(session, deps, user, password_hash)

@@ -148,18 +148,49 @@ async def _find(session: AsyncSession, deps: AccountDeps, token: str) -> Invitat
     return invitation
 
 
+def _login_required() -> Unauthorized:
+    return Unauthorized(
+        "An account with this email exists: sign in with it, then accept the invitation",
+        code="login_required",
+    )
+
+
+def _password_required() -> ValidationFailed:
+    return ValidationFailed(
+        "Choose a password for your new account",
+        code="password_required",
+        details=[{"field": "password", "message": "required for a new account"}],
+    )
+
+
+async def check_new_account(
+    session: AsyncSession, deps: AccountDeps, *, token: str, password: str | None
+) -> None:
+    """Before a new account's password is hashed (outside any transaction, then ``accept``
+    with the hash): the invitation can be accepted (400 ``link_invalid``, ``link_used``...),
+    its address has no account (401 ``login_required``), and the password is there (422
+    ``password_required``) and meets the policy (422 ``weak_password``). A forged or used link
+    costs no argon2. Changes nothing: ``accept`` uses the invitation, once."""
+    invitation = await _find(session, deps, token)
+    if await repo.get_user_by_email(session, invitation.email) is not None:
+        raise _login_required()
+    if not password:
+        raise _password_required()
+    check_password_policy(password, invitation.email)
+
+
 async def _account_for(
     session: AsyncSession,
     invitation: Invitation,
     principal: Principal | None,
     *,
-    password: str | None,
+    password_hash: str | None,
     name: str | None,
 ) -> tuple[User, bool]:
     """The account that accepts: the signed-in one (it must be the invited address's account,
     as the database identifies it: ``straße@`` and ``strasse@`` are two mailboxes and two
-    accounts, though they case-fold alike), or a new one with ``password`` when the address
-    has none."""
+    accounts, though they case-fold alike), or a new one with ``password_hash`` when the
+    address has none."""
     if principal is not None and principal.user_id is not None:
         me = await repo.get_user(session, principal.user_id)
         invited = await repo.get_user_by_email(session, invitation.email)
@@ -169,25 +200,15 @@ async def _account_for(
                 code="invitation_email_mismatch",
             )
         return me, False
-    login_required = Unauthorized(
-        "An account with this email exists: sign in with it, then accept the invitation",
-        code="login_required",
-    )
     if await repo.get_user_by_email(session, invitation.email) is not None:
-        raise login_required
-    if not password:
-        raise ValidationFailed(
-            "Choose a password for your new account",
-            code="password_required",
-            details=[{"field": "password", "message": "required for a new account"}],
-        )
-    check_password_policy(password, invitation.email)
-    password_hash = await security.hash_password(password)
+        raise _login_required()
+    if password_hash is None:
+        raise _password_required()
     user = await repo.insert_user(
         session, email=invitation.email, password_hash=password_hash, name=name
     )
     if user is None:  # created meanwhile
-        raise login_required
+        raise _login_required()
     return user, True
 
 
@@ -209,17 +230,21 @@ async def accept(
     *,
     token: str,
     principal: Principal | None,
-    password: str | None = None,
+    password_hash: str | None = None,
     name: str | None = None,
     client: ClientInfo | None = None,
     start_session: bool = True,
 ) -> Accepted:
     """Join the invitation's workspace with its role (once). The address counts as verified.
-    A new account gets an API session (its tokens in the answer) unless ``start_session`` is
-    false: the dashboard sends the person to its login instead, and a session nobody holds the
-    tokens of would only show up in their list of sessions."""
+    Signed out, the new account's password comes hashed (``check_new_account`` first, then
+    the hash outside any transaction: no connection waits for argon2). A new account gets an
+    API session (its tokens in the answer) unless ``start_session`` is false: the dashboard
+    sends the person to its login instead, and a session nobody holds the tokens of would
+    only show up in their list of sessions."""
     invitation = await _find(session, deps, token)
-    user, created = await _account_for(session, invitation, principal, password=password, name=name)
+    user, created = await _account_for(
+        session, invitation, principal, password_hash=password_hash, name=name
+    )
     now = _now()
     await set_tenant(session, workspace_id=invitation.workspace_id, user_id=user.id)
     await accounts_repo.lock_members(session, invitation.workspace_id)

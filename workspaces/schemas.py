@@ -187,6 +187,15 @@ class InvitationAcceptIn(BaseModel):
     name: str | None = Field(default=None, max_length=200)
 
 
+class PasswordChangedOut(BaseModel):
+    """A password change ends every session of the account, the caller's too (a copy of its
+    refresh token, the usual reason to change a password, stops working): ``tokens`` are the
+    caller's new session."""
+
+    status: Literal["ok"] = "ok"
+    tokens: TokenOut = Field(description="the new session: use these from now on")
+
+
 class InvitationAcceptedOut(BaseModel):
     workspace_id: uuid.UUID
     role: Role

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from api import passwords
 from api.deps import (
     AccountDepsDep,
     NoStore,
@@ -18,7 +19,7 @@ from api.deps import (
     UserPrincipalDep,
     client_info,
 )
-from api.login import password_confirmed, password_login
+from api.login import password_login
 from api.openapi import errors
 from api.throttling import RateLimitAuth, rate_limit_mail_to, rate_limit_password_reset
 from core.config import Settings
@@ -33,6 +34,7 @@ from workspaces.schemas import (
     InvitationAcceptIn,
     LoginIn,
     MeOut,
+    PasswordChangedOut,
     PasswordChangeIn,
     PasswordResetIn,
     RefreshIn,
@@ -72,28 +74,14 @@ def _tokens(
     response_model=StatusOut,
     dependencies=[RateLimitAuth],
 )
-async def signup(
-    body: SignupIn,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    accounts_deps: AccountDepsDep,
-) -> StatusOut:
+async def signup(body: SignupIn, request: Request, runtime: RuntimeDep) -> StatusOut:
     """Always 202 ``check_your_email``: a new address gets a verification link, an address with
     an account gets a warning with a reset link instead. Then sign in with /auth/login (an
     unverified account may: so the login, not this answer, tells whether the address already
     had an account). Limited per IP and per address (the address's mail budget, shared with
     password resets)."""
     await rate_limit_mail_to(request, str(body.email))
-    await accounts.signup(
-        session,
-        accounts_deps,
-        email=str(body.email),
-        password=body.password,
-        workspace_name=body.workspace_name,
-        name=body.name,
-        plan=settings.default_plan,
-    )
+    await passwords.signup(runtime, body)
     return StatusOut(status="check_your_email")
 
 
@@ -162,35 +150,36 @@ async def request_password_reset(
 
 
 @router.post("/auth/password-reset/confirm", response_model=StatusOut, dependencies=[RateLimitAuth])
-async def confirm_password_reset(
-    body: PasswordResetIn, session: SessionDep, accounts_deps: AccountDepsDep
-) -> StatusOut:
-    """A new password with the reset link's token; every session of the account ends."""
-    await accounts.reset_password(session, accounts_deps, token=body.token, password=body.password)
+async def confirm_password_reset(body: PasswordResetIn, runtime: RuntimeDep) -> StatusOut:
+    """A new password with the reset link's token; every session of the account ends. The link
+    is checked before the password is hashed, and used (once) after."""
+    await passwords.reset_password(runtime, body)
     return StatusOut(status="ok")
 
 
-@router.post("/auth/password", response_model=StatusOut, dependencies=[RateLimitAuth])
+@router.post(
+    "/auth/password",
+    response_model=PasswordChangedOut,
+    dependencies=[RateLimitAuth, NoStore],
+)
 async def change_password(
     body: PasswordChangeIn,
     request: Request,
     principal: UserPrincipalDep,
     session: SessionDep,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
     accounts_deps: AccountDepsDep,
-) -> StatusOut:
-    """Change my password; every other session ends (this one stays). A wrong current password
-    counts as a failed sign-in (403 ``wrong_password``, 429 once locked out)."""
+) -> PasswordChangedOut:
+    """Change my password. Every session of the account ends, this one too: the answer carries
+    the tokens of a new session (so a copy of this session's refresh token stops working). A
+    wrong current password counts as a failed sign-in (403 ``wrong_password``, 429 once locked
+    out); 409 ``password_changed`` when another change or a reset committed meanwhile."""
     assert principal.user_id is not None
-    async with password_confirmed(request, session, principal.user_id):
-        await accounts.change_password(
-            session,
-            accounts_deps,
-            user_id=principal.user_id,
-            session_id=principal.session_id,
-            current_password=body.current_password,
-            new_password=body.new_password,
-        )
-    return StatusOut(status="ok")
+    started = await passwords.change_password(
+        request, session, runtime, body, user_id=principal.user_id, kind="api"
+    )
+    return PasswordChangedOut(tokens=_tokens(started, settings, accounts_deps.session_policy))
 
 
 @router.post(
@@ -203,21 +192,22 @@ async def accept_invitation(
     principal: OptionalUserDep,
     request: Request,
     session: SessionDep,
+    runtime: RuntimeDep,
     settings: SettingsDep,
     accounts_deps: AccountDepsDep,
 ) -> InvitationAcceptedOut:
     """Join the workspace of an invitation: signed in as the invited address (links that
     account), or with a ``password`` for a new account (the answer then carries its tokens).
     401 ``login_required`` when the address has an account and the caller is not signed in."""
-    accepted = await invitations.accept(
-        session,
-        accounts_deps,
-        token=body.token,
-        principal=principal,
-        password=body.password,
-        name=body.name,
-        client=client_info(request, settings),
-    )
+    client = client_info(request, settings)
+    if principal is not None:
+        accepted = await invitations.accept(
+            session, accounts_deps, token=body.token, principal=principal, client=client
+        )
+    else:  # a new account: no connection held while its password is hashed
+        accepted = await passwords.accept_with_new_account(
+            request, session, runtime, body, start_session=True
+        )
     tokens = None
     if accepted.started is not None:
         tokens = _tokens(accepted.started, settings, accounts_deps.session_policy)

@@ -8,6 +8,7 @@ import uuid
 from fastapi import APIRouter, BackgroundTasks, Request, status
 from fastapi.responses import FileResponse
 
+from api import passwords
 from api.data_lifecycle import export_zip_response, forget_after_erasure, purge_after_commit
 from api.deps import (
     DeletedWorkspaceDep,
@@ -17,7 +18,6 @@ from api.deps import (
     UserPrincipalDep,
     WorkspaceDep,
 )
-from api.login import password_confirmed
 from api.openapi import errors
 from api.throttling import RateLimitAuth
 from core.models import utcnow
@@ -149,10 +149,9 @@ async def delete_account(
     guesses count against the sign-in rate limit). 409 ``last_owner`` while they are
     the only owner of a workspace with other members; workspaces they are alone in go with it."""
     assert principal.user_id is not None
-    async with password_confirmed(request, session, principal.user_id):
-        done = await deletion.delete_account(
-            session, user_id=principal.user_id, password=body.password
-        )
+    done = await passwords.delete_account(
+        request, session, runtime, user_id=principal.user_id, password=body.password
+    )
     purge_after_commit(background, runtime.jobs, done.purge)
     return AccountDeletionOut(deleted_workspaces=done.purge, left_workspaces=done.left)
 

@@ -10,9 +10,17 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Respons
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import passwords
 from api.data_lifecycle import purge_after_commit
-from api.deps import AccountDepsDep, RuntimeDep, SessionDep, client_info, mark_write
-from api.login import password_confirmed, password_login
+from api.deps import (
+    AccountDepsDep,
+    RuntimeDep,
+    SessionDep,
+    client_info,
+    mark_write,
+)
+from api.login import password_login
+from api.runtime import Runtime
 from api.throttling import rate_limit_auth, rate_limit_mail_to
 from core.errors import AppError, NotFound, Unauthorized
 from dashboard import auth
@@ -55,7 +63,8 @@ async def login(request: Request, runtime: RuntimeDep) -> Response:
     """As the API's sign-in: short transactions around the password check, none held while
     argon2 runs (the request's own transaction, begun before the form was read, held a
     connection while ``password_login`` took a second one: as many sign-ins at once as the pool
-    has connections ran it dry)."""
+    has connections ran it dry). The browser's previous session, if any, ends: its cookie is
+    replaced here, and a copy of it must not go on working elsewhere."""
     fields = await form_fields(request)
     next_url = safe_next(str(fields.get("next") or "")) or ""
     try:
@@ -63,6 +72,7 @@ async def login(request: Request, runtime: RuntimeDep) -> Response:
         checked = await password_login(request, runtime, email=form.email, password=form.password)
         async with runtime.db.transaction() as session:
             await signin.confirm_login(session, checked)  # the password is still the one checked
+            await auth.end_previous_session(runtime, session, request)
             cookie = await auth.start_session(runtime, session, checked.user.id, request)
     except ValidationError as exc:
         errors = field_errors(exc)
@@ -86,11 +96,10 @@ async def signup_page(request: Request) -> Response:
 
 
 @router.post("/signup", dependencies=[RateLimitAuth])
-async def signup(
-    request: Request, runtime: RuntimeDep, session: SessionDep, deps: AccountDepsDep
-) -> Response:
+async def signup(request: Request, runtime: RuntimeDep) -> Response:
     """The same service as the API: an unverified account and its workspace, and a mail; the
-    answer is "check your email" whether or not the address already had an account."""
+    answer is "check your email" whether or not the address already had an account. The
+    password is hashed before the transaction (no connection held while argon2 runs)."""
     fields = await form_fields(request)
     values = {k: str(fields.get(k, "")) for k in ("email", "name", "workspace_name")}
     try:
@@ -98,15 +107,7 @@ async def signup(
             {**values, "name": values["name"] or None, "password": fields.get("password", "")}
         )
         await rate_limit_mail_to(request, str(data.email))
-        await accounts.signup(
-            session,
-            deps,
-            email=str(data.email),
-            password=data.password,
-            workspace_name=data.workspace_name,
-            name=data.name,
-            plan=runtime.settings.default_plan,
-        )
+        await passwords.signup(runtime, data)
     except ValidationError as exc:
         errors = field_errors(exc)
     except AppError as exc:
@@ -230,17 +231,27 @@ async def _account(
     return render(request, "account.html", context, status_code=status)
 
 
+async def _account_again(
+    request: Request,
+    runtime: Runtime,
+    user: auth.WebUser,
+    errors: dict[str, str],
+    status: int,
+) -> Response:
+    """The account page with ``errors``, in a transaction of its own: the request's ended
+    before a password was checked."""
+    async with runtime.db.transaction() as session:
+        return await _account(request, session, user, errors, status)
+
+
 @router.post("/account/password", dependencies=[RateLimitAuth])
 async def change_password(
-    request: Request,
-    runtime: RuntimeDep,
-    session: SessionDep,
-    deps: AccountDepsDep,
-    user: auth.WebUserDep,
+    request: Request, runtime: RuntimeDep, session: SessionDep, user: auth.WebUserDep
 ) -> Response:
     """The same service as the API's: the current password, then a new one. Every session of
     the account ends, this browser's too, which gets a new one (a new cookie): a copy of the
-    old cookie, the usual reason to change a password, no longer works."""
+    old cookie, the usual reason to change a password, no longer works. No connection is held
+    while argon2 runs (the request's transaction ends first; the change has its own)."""
     fields = await form_fields(request)
     try:
         data = PasswordChangeIn.model_validate(
@@ -249,15 +260,9 @@ async def change_password(
                 "new_password": fields.get("new_password", ""),
             }
         )
-        async with password_confirmed(request, session, user.user_id):
-            await accounts.change_password(
-                session,
-                deps,
-                user_id=user.user_id,
-                session_id=None,  # this browser's session ends too; a new one follows
-                current_password=data.current_password,
-                new_password=data.new_password,
-            )
+        started = await passwords.change_password(
+            request, session, runtime, data, user_id=user.user_id, kind="web"
+        )
     except ValidationError as exc:
         return await _account(request, session, user, field_errors(exc), 422)
     except AppError as exc:
@@ -267,11 +272,10 @@ async def change_password(
             errors = {"current_password": exc.message}
         else:  # the policy's reasons, by field (new_password: workspaces.accounts)
             errors = app_errors(exc)
-        return await _account(request, session, user, errors, 422)
-    cookie = await auth.start_session(runtime, session, user.user_id, request)
+        return await _account_again(request, runtime, user, errors, 422)
     done = "?notice=Password+changed.+You+were+signed+out+everywhere+else."
     response = redirect(request, PREFIX + "/account" + done)
-    auth.set_session_cookie(response, cookie, runtime.settings)
+    auth.set_session_cookie(response, started.secret, runtime.settings)
     return response
 
 
@@ -347,14 +351,18 @@ async def delete_account(
     other members (the reason beside the form). Then this browser is signed out."""
     fields = await form_fields(request)
     try:
-        async with session.begin_nested(), password_confirmed(request, session, user.user_id):
-            done = await deletion.delete_account(
-                session, user_id=user.user_id, password=str(fields.get("password") or "")
-            )
+        done = await passwords.delete_account(
+            request,
+            session,
+            runtime,
+            user_id=user.user_id,
+            password=str(fields.get("password") or ""),
+        )
     except AppError as exc:
         if exc.status_code == 429:
             raise  # locked out, as at the sign-in form: the error page says until when
-        return await _account(request, session, user, {"delete": exc.message}, exc.status_code)
+        errors = {"delete": exc.message}
+        return await _account_again(request, runtime, user, errors, exc.status_code)
     purge_after_commit(background, runtime.jobs, done.purge)
     response = redirect(request, PREFIX + "/login")
     auth.clear_session_cookie(response, runtime.settings)

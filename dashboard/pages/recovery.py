@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 
+from api import passwords
 from api.deps import AccountDepsDep, RuntimeDep, SessionDep, client_info
 from api.throttling import rate_limit_auth, rate_limit_password_reset
 from core.errors import AppError
@@ -65,15 +66,16 @@ async def reset_page(request: Request, token: TokenQuery = "") -> Response:
 
 
 @router.post("/reset-password", dependencies=[RateLimitAuth])
-async def reset(request: Request, session: SessionDep, deps: AccountDepsDep) -> Response:
-    """A new password from the mailed link; every session of the account ends."""
+async def reset(request: Request, runtime: RuntimeDep) -> Response:
+    """A new password from the mailed link; every session of the account ends. As the API's:
+    the link checked, the password hashed with no connection held, then the link used."""
     fields = await form_fields(request)
     token = str(fields.get("token", ""))[:256]
     try:
         data = PasswordResetIn.model_validate(
             {"token": token, "password": fields.get("password", "")}
         )
-        await accounts.reset_password(session, deps, token=data.token, password=data.password)
+        await passwords.reset_password(runtime, data)
     except ValidationError as exc:
         errors = field_errors(exc)
     except AppError as exc:
@@ -139,16 +141,15 @@ async def accept(
                 "name": fields.get("name") or None,
             }
         )
-        accepted = await invitations.accept(
-            session,
-            deps,
-            token=data.token,
-            principal=principal,
-            password=data.password,
-            name=data.name,
-            client=client_info(request, runtime.settings),
-            start_session=False,  # the person logs in next, with the password just chosen
-        )
+        client = client_info(request, runtime.settings)
+        if principal is not None:  # links the signed-in account: no password to hash
+            accepted = await invitations.accept(
+                session, deps, token=data.token, principal=principal, client=client
+            )
+        else:  # a new account: no connection held while its password is hashed
+            accepted = await passwords.accept_with_new_account(
+                request, session, runtime, data, start_session=False
+            )
     except ValidationError as exc:
         errors = field_errors(exc)
     except AppError as exc:

@@ -60,9 +60,10 @@ async def test_two_co_owners_deleting_their_accounts_at_once_leave_one_owner(
     await join(http, first, member, "member")
 
     async with rt.db.transaction() as session:  # the first deletion, not yet committed
-        done = await deletion.delete_account(
-            session, user_id=uuid.UUID(first.user_id), password=first.password
-        )
+        user_id = uuid.UUID(first.user_id)
+        verified = await deletion.account_to_delete(session, user_id)
+        await deletion.check_password(verified, first.password)
+        done = await deletion.delete_account(session, user_id=user_id, verified_hash=verified)
         assert done.left == [uuid.UUID(first.workspace_id)]
         racing = asyncio.create_task(_delete_me(http, second))
         for _ in range(400):  # until the second one waits for the first (or has finished)

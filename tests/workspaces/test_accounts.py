@@ -447,13 +447,20 @@ async def test_reset_requests_are_rate_limited_per_address_and_per_ip(
         assert statuses == [202, 202, 202, 202, 429]
 
 
-async def test_a_password_change_ends_the_other_sessions_only(site: Site) -> None:
+async def test_a_password_change_ends_every_session_and_answers_with_a_new_one(
+    site: Site,
+) -> None:
+    """The caller's session ended too: a copy of its refresh token (the usual reason to change
+    a password) kept working, as the dashboard's copied cookie no longer does. The answer
+    carries the new session's tokens."""
     owner = await site.signup("Change")
+    mine = await login(site.client, owner.email, owner.password)  # the caller's session
     other = await login(site.client, owner.email, owner.password)
+    headers = {"Authorization": f"Bearer {mine['access_token']}"}
     wrong = await site.client.post(
         "/api/v1/auth/password",
         json={"current_password": "not it at all", "new_password": "a changed passphrase"},
-        headers=owner.headers,
+        headers=headers,
     )
     assert wrong.status_code == 403
     assert wrong.json()["error"]["code"] == "wrong_password"
@@ -461,7 +468,7 @@ async def test_a_password_change_ends_the_other_sessions_only(site: Site) -> Non
     same = await site.client.post(
         "/api/v1/auth/password",
         json={"current_password": owner.password, "new_password": owner.password},
-        headers=owner.headers,
+        headers=headers,
     )
     assert same.status_code == 422
     assert same.json()["error"]["details"] == [
@@ -471,11 +478,27 @@ async def test_a_password_change_ends_the_other_sessions_only(site: Site) -> Non
     changed = await site.client.post(
         "/api/v1/auth/password",
         json={"current_password": owner.password, "new_password": "a changed passphrase"},
-        headers=owner.headers,
+        headers=headers,
     )
-    assert changed.status_code == 200
-    assert (await _me(site, owner.token)).status_code == 200
-    assert (await _me(site, other["access_token"])).json()["error"]["code"] == "session_revoked"
+    assert changed.status_code == 200, changed.text
+    assert changed.headers["Cache-Control"] == "no-store"
+    body = changed.json()
+    assert body["status"] == "ok"
+    tokens = body["tokens"]
+    assert tokens["session_id"] not in (mine["session_id"], other["session_id"])
+    for ended in (mine, other):
+        assert (await _me(site, ended["access_token"])).json()["error"]["code"] == (
+            "session_revoked"
+        )
+        refreshed = await site.client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": ended["refresh_token"]}
+        )
+        assert refreshed.status_code == 401, refreshed.text
+    assert (await _me(site, tokens["access_token"])).status_code == 200
+    renewed = await site.client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert renewed.status_code == 200, renewed.text
     await login(site.client, owner.email, "a changed passphrase")
 
 

@@ -11,6 +11,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -24,19 +25,25 @@ from workspaces import security
 GUARD_SECONDS = 30  # a deadlock guard, never reached when the behaviour is right
 
 
+def parameters_of(like: PasswordHasher) -> dict[str, Any]:
+    """The argon2 parameters of ``like``: a hasher made with them gives hashes ``like`` does
+    not want to rehash."""
+    return {
+        "time_cost": like.time_cost,
+        "memory_cost": like.memory_cost,
+        "parallelism": like.parallelism,
+        "hash_len": like.hash_len,
+        "salt_len": like.salt_len,
+        "type": like.type,
+    }
+
+
 class GatedHasher(PasswordHasher):
     """The real argon2id hasher, with the parameters of ``like`` (the process's hasher, so a
     login does not also rehash); every call waits for ``gate`` first."""
 
     def __init__(self, like: PasswordHasher) -> None:
-        super().__init__(
-            time_cost=like.time_cost,
-            memory_cost=like.memory_cost,
-            parallelism=like.parallelism,
-            hash_len=like.hash_len,
-            salt_len=like.salt_len,
-            type=like.type,
-        )
+        super().__init__(**parameters_of(like))
         self.gate = threading.Event()
         self.entered = threading.Event()
         self.opened_in_time: list[bool] = []
