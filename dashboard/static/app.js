@@ -20,25 +20,40 @@
 
   // A failed htmx request says so instead of doing nothing: the server's reason when it gave
   // one (X-Error-Message: "This file type is not supported..."), else the status.
-  function errorReason(xhr) {
-    var header = xhr ? xhr.getResponseHeader("X-Error-Message") : null;
+  function decodedReason(header) {
     if (!header) { return ""; }
     try { return decodeURIComponent(header); } catch (e) { return ""; }
+  }
+
+  function errorReason(xhr) {
+    return decodedReason(xhr ? xhr.getResponseHeader("X-Error-Message") : null);
+  }
+
+  function flash(message) {
+    var box = document.getElementById("flash");
+    if (box) {
+      box.textContent = message;
+      box.hidden = false;
+    }
   }
 
   document.addEventListener("htmx:responseError", function (event) {
     var xhr = event.detail.xhr;
     var status = xhr ? xhr.status : 0;
     var reason = errorReason(xhr);
-    var box = document.getElementById("flash");
-    if (box) {
-      if (status === 403 && !reason) {
-        box.textContent = "That was refused. Reload the page and try again.";
-      } else {
-        box.textContent = reason || "Something went wrong (" + status + "). Try again.";
-      }
-      box.hidden = false;
+    if (status === 403 && !reason) {
+      flash("That was refused. Reload the page and try again.");
+    } else {
+      flash(reason || "Something went wrong (" + status + "). Try again.");
     }
+  });
+
+  // No answer at all (the connection dropped, the server restarting): htmx did nothing
+  // visible, as if the button had not been pressed.
+  ["htmx:sendError", "htmx:timeout"].forEach(function (name) {
+    document.addEventListener(name, function () {
+      flash("Could not reach the server: check your connection and try again.");
+    });
   });
 
   // The playground's question box empties once the answer is in.
@@ -125,9 +140,11 @@
         return;
       }
       if (!response.ok || !response.body) {
-        text.textContent = response.status === 429
+        // The server's reason when it gave one (a blank question, the plan's monthly limit).
+        var reason = decodedReason(response.headers.get("X-Error-Message"));
+        text.textContent = reason || (response.status === 429
           ? "Too many questions at once; wait a moment."
-          : "The question was refused (" + response.status + ").";
+          : "The question was refused (" + response.status + ").");
         finish("");
         return;
       }

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from urllib.parse import unquote
 
+from core.db import Database
 from tests.conftest import RuntimeFactory, client_for, login, signup
 from tests.dashboard.conftest import PASSWORD, web_signup
 from tests.rag.test_chat import chat
+from workspaces import usage
 
 LIMIT = 40
 AT_THE_LIMIT = "x" * 19 + "\r\n" + "y" * 18 + "\r" + "z"  # 40 characters with LF breaks
@@ -76,4 +79,39 @@ async def test_the_widget_counts_a_crlf_line_break_as_one_character(
         )
         assert transcript.status_code == 200, transcript.text
         texts = [m["text"] for m in transcript.json()["messages"] if m["role"] == "user"]
-        assert texts and all("\r" not in text for text in texts), texts
+        assert len(texts) == 2, texts
+        assert all("\r" not in text for text in texts), texts
+
+
+async def test_a_refused_streamed_question_says_why(
+    runtime_factory: RuntimeFactory, db: Database
+) -> None:
+    """The playground's script asks for the streamed answer; a question refused before the
+    stream starts got the HTML error page alone, whose reason the script cannot show: the
+    owner read "Too many questions at once; wait a moment" at the plan's monthly limit, and
+    "The question was refused (422)" for a blank question. The reason now comes in the
+    ``X-Error-Message`` header, as for htmx's requests."""
+    async with runtime_factory() as runtime, client_for(runtime) as client:
+        web = await web_signup(client, f"Stream refusals {uuid.uuid4().hex[:6]}")
+        script = {
+            "X-CSRF-Token": web.csrf,
+            "Accept": "text/event-stream",
+            "Sec-Fetch-Mode": "cors",
+        }
+        url = web.url("playground/stream")
+        blank = await client.post(url, data={"message": "   "}, headers=script)
+        assert blank.status_code == 422, blank.text
+        assert unquote(blank.headers.get("X-Error-Message", "")) == "Write a question first"
+
+        workspace_id = uuid.UUID(web.workspace_id)
+        async with db.transaction(workspace_id=workspace_id) as session:
+            await usage.increment(session, workspace_id, messages=1_000_000)
+        over = await client.post(url, data={"message": "hello"}, headers=script)
+        assert over.status_code == 429, over.text
+        reason = unquote(over.headers.get("X-Error-Message", ""))
+        assert "plan allows" in reason, reason
+
+        # A page the browser shows (a link, a form posted without script) needs no header.
+        page = await web.post(web.url("playground"), {"message": "   "})
+        assert page.status_code == 422
+        assert "X-Error-Message" not in page.headers

@@ -1,0 +1,71 @@
+"""What the owner reads when the dashboard's script cannot do what was asked, in Debian's
+Chromium against a real `trulybot serve`: the server's reason for a refused playground question
+(it said "The question was refused (422)", or "Too many questions at once" at the plan's
+monthly limit), and a request that never reached the server (htmx's button did nothing)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import DemoServer
+
+pytestmark = pytest.mark.e2e
+TIMEOUT = 30_000
+
+
+@pytest.fixture(scope="module")
+async def signed_in(browser: Any, demo_server: DemoServer) -> dict[str, Any]:
+    """The demo owner signed in once (the login form is rate limited per address)."""
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        await page.goto(demo_server.base_url + "/app/login")
+        await page.get_by_label("Email").fill(demo_server.credentials["email"])
+        await page.get_by_label("Password").fill(demo_server.credentials["password"])
+        await page.get_by_role("button", name="Log in").click()
+        await page.get_by_role("heading", name="Getting started").wait_for(timeout=TIMEOUT)
+        state: dict[str, Any] = await context.storage_state()
+    finally:
+        await context.close()
+    return state
+
+
+@pytest.fixture
+async def owner(
+    browser: Any, demo_server: DemoServer, signed_in: dict[str, Any]
+) -> AsyncIterator[tuple[Any, str]]:
+    context = await browser.new_context(
+        viewport={"width": 375, "height": 740}, storage_state=signed_in
+    )
+    try:
+        page = await context.new_page()
+        yield page, f"{demo_server.base_url}/app/w/{demo_server.credentials['workspace_id']}"
+    finally:
+        await context.close()
+
+
+async def test_a_refused_playground_question_says_why(owner: tuple[Any, str]) -> None:
+    page, base = owner
+    await page.goto(f"{base}/playground")
+    box = page.get_by_label("Your question")
+    await box.fill("   ")  # passes the box's `required`; the server finds no question in it
+    await page.get_by_role("button", name="Ask").click()
+    reply = page.get_by_test_id("playground-streaming")
+    await reply.get_by_text("Write a question first").wait_for(timeout=TIMEOUT)
+    assert await page.get_by_role("button", name="Ask").is_enabled()
+
+
+async def test_a_request_that_never_reached_the_server_says_so(owner: tuple[Any, str]) -> None:
+    page, base = owner
+    await page.goto(f"{base}/knowledge")
+    await page.route("**/knowledge/faqs/*/delete", lambda route: route.abort())
+    page.on("dialog", lambda dialog: dialog.accept())
+    row = page.locator("tr[data-faq]").first
+    await row.get_by_role("button", name="Delete").click()
+    flash = page.locator("#flash")
+    await flash.wait_for(state="visible", timeout=TIMEOUT)
+    assert "Could not reach the server" in await flash.inner_text()
+    assert await row.is_visible()  # nothing was deleted, and the row says so by staying
