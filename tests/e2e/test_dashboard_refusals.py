@@ -1,7 +1,9 @@
-"""What the owner reads when the dashboard's script cannot do what was asked, in Debian's
-Chromium against a real `trulybot serve`: the server's reason for a refused playground question
-(it said "The question was refused (422)", or "Too many questions at once" at the plan's
-monthly limit), and a request that never reached the server (htmx's button did nothing)."""
+"""The dashboard on a phone, in Debian's Chromium against a real `trulybot serve`: what the
+owner reads when the dashboard's script cannot do what was asked (the server's reason for a
+refused playground question: it said "The question was refused (422)", or "Too many questions
+at once" at the plan's monthly limit; a request that never reached the server, where htmx's
+button did nothing), and a workspace named with one long word, which pushed every page
+sideways."""
 
 from __future__ import annotations
 
@@ -69,3 +71,26 @@ async def test_a_request_that_never_reached_the_server_says_so(owner: tuple[Any,
     await flash.wait_for(state="visible", timeout=TIMEOUT)
     assert "Could not reach the server" in await flash.inner_text()
     assert await row.is_visible()  # nothing was deleted, and the row says so by staying
+
+
+async def test_a_long_workspace_name_does_not_push_the_pages_sideways(
+    owner: tuple[Any, str], demo_server: DemoServer
+) -> None:
+    """The name shows in the top bar of every page; one unbroken word (a pasted domain, say)
+    made each page scroll sideways at a phone's width."""
+    page, base = owner
+    workspace = demo_server.workspace()
+    before = demo_server.api("GET", workspace)
+    assert before.status_code == 200, before.text
+    renamed = demo_server.api("PATCH", workspace, json={"name": "Shop" + "x7" * 60 + ".com"})
+    assert renamed.status_code == 200, renamed.text
+    try:
+        for path in ("", "/knowledge", "/playground"):
+            await page.goto(base + path)
+            overflow = await page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{path or 'getting started'} scrolls sideways by {overflow}px"
+    finally:
+        restored = demo_server.api("PATCH", workspace, json={"name": before.json()["name"]})
+        assert restored.status_code == 200, restored.text
