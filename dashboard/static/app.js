@@ -56,6 +56,19 @@
     });
   });
 
+  // A form sent by htmx: its buttons wait for the answer. htmx queues a second submit of a
+  // form whose request is in flight, so a double-click sent it twice (every file of an upload).
+  function formButtons(elt) {
+    return elt && elt.tagName === "FORM"
+      ? elt.querySelectorAll("button[type='submit'], button:not([type])") : [];
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    formButtons(event.detail.elt).forEach(function (button) { button.disabled = true; });
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    formButtons(event.detail.elt).forEach(function (button) { button.disabled = false; });
+  });
+
   // The playground's question box empties once the answer is in.
   document.addEventListener("htmx:afterRequest", function (event) {
     var form = event.detail.elt;

@@ -7,6 +7,7 @@ sideways."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -94,3 +95,29 @@ async def test_a_long_workspace_name_does_not_push_the_pages_sideways(
     finally:
         restored = demo_server.api("PATCH", workspace, json={"name": before.json()["name"]})
         assert restored.status_code == 200, restored.text
+
+
+async def test_a_double_click_on_upload_sends_the_files_once(
+    owner: tuple[Any, str], tmp_path: Any
+) -> None:
+    """htmx queues a second submit of a form whose request is in flight: a double-click on
+    Upload sent every file twice (a large upload on a slow link, twice), counted twice against
+    the ingestion rate limit."""
+    page, base = owner
+    sent: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            sent.append(request.url)
+            if request.method == "POST" and request.url.endswith("/knowledge/upload")
+            else None
+        ),
+    )
+    path = tmp_path / f"kayaks-{uuid.uuid4().hex[:8]}.txt"
+    path.write_text("Our kayaks are blue and seat two paddlers.\n" + "Paddle gently. " * 20_000)
+    await page.goto(f"{base}/knowledge")
+    await page.get_by_label("Files (PDF").set_input_files(str(path))
+    await page.get_by_role("button", name="Upload").dblclick()
+    await page.get_by_text("1 file(s) added").wait_for(timeout=TIMEOUT)
+    await page.wait_for_load_state("networkidle")
+    assert len(sent) == 1, sent
