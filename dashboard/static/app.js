@@ -56,17 +56,45 @@
     });
   });
 
-  // A form sent by htmx: its buttons wait for the answer. htmx queues a second submit of a
-  // form whose request is in flight, so a double-click sent it twice (every file of an upload).
-  function formButtons(elt) {
-    return elt && elt.tagName === "FORM"
-      ? elt.querySelectorAll("button[type='submit'], button:not([type])") : [];
-  }
+  // A form htmx is sending takes no second submit until the answer is in: htmx queued one,
+  // so a double-click sent the form twice (every file of an upload). Its buttons stay enabled
+  // (disabling the focused one would drop the keyboard's focus to the page's top); the second
+  // submit is stopped before htmx sees it.
+  function isForm(elt) { return elt && elt.tagName === "FORM"; }
   document.addEventListener("htmx:beforeRequest", function (event) {
-    formButtons(event.detail.elt).forEach(function (button) { button.disabled = true; });
+    if (isForm(event.detail.elt)) { event.detail.elt.setAttribute("data-sending", ""); }
   });
   document.addEventListener("htmx:afterRequest", function (event) {
-    formButtons(event.detail.elt).forEach(function (button) { button.disabled = false; });
+    if (isForm(event.detail.elt)) { event.detail.elt.removeAttribute("data-sending"); }
+  });
+  document.addEventListener("submit", function (event) {
+    if (isForm(event.target) && event.target.hasAttribute("data-sending")) {
+      event.preventDefault();
+      event.stopPropagation();
+    }
+  }, true);
+
+  // A swap that removes what the keyboard is on (a deleted FAQ's row) would drop the focus to
+  // the page's top: it goes to the next row instead, else the one before, else the heading of
+  // the section (a heading with tabindex="-1").
+  function firstControl(row) {
+    return row ? row.querySelector("a[href], button:not([disabled]), input, select, textarea") : null;
+  }
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    var active = document.activeElement;
+    if (!target || !active || active === document.body || !target.contains(active)) { return; }
+    var section = target.closest("section");
+    var next = firstControl(target.nextElementSibling) ||
+      firstControl(target.previousElementSibling) ||
+      (section ? section.querySelector("h2[tabindex='-1']") : null);
+    if (!next) { return; }
+    setTimeout(function () {  // after the swap (htmx swaps at once, then settles)
+      // Only when the focus fell: a swap that kept it (a refreshed list whose controls keep
+      // their ids, which htmx focuses again) is left alone.
+      var kept = document.activeElement;
+      if ((!kept || kept === document.body) && document.body.contains(next)) { next.focus(); }
+    }, 0);
   });
 
   // The playground's question box empties once the answer is in.

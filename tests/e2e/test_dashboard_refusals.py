@@ -121,3 +121,30 @@ async def test_a_double_click_on_upload_sends_the_files_once(
     await page.get_by_text("1 file(s) added").wait_for(timeout=TIMEOUT)
     await page.wait_for_load_state("networkidle")
     assert len(sent) == 1, sent
+
+
+async def test_deleting_an_faq_by_keyboard_keeps_the_focus_and_the_count(
+    owner: tuple[Any, str], demo_server: DemoServer
+) -> None:
+    """The row went, and the keyboard's focus with it (to the page's top, the owner tabbing
+    back through the navigation to the next FAQ); the heading still counted the deleted FAQ."""
+    page, base = owner
+    question = f"Do you rent paddles {uuid.uuid4().hex[:8]}?"
+    created = demo_server.api(
+        "POST", demo_server.workspace("/faqs"), json={"question": question, "answer": "Yes."}
+    )
+    assert created.status_code == 201, created.text
+    await page.goto(f"{base}/knowledge")
+    heading = page.locator("#faqs-h")
+    counted = await heading.inner_text()
+    page.on("dialog", lambda dialog: dialog.accept())
+    row = page.locator("tr[data-faq]", has_text=question)
+    await row.get_by_role("button", name="Delete").focus()
+    await page.keyboard.press("Enter")
+    await row.wait_for(state="detached", timeout=TIMEOUT)
+    focused = await page.evaluate(
+        "document.activeElement && document.activeElement.closest('#faqs') !== null"
+    )
+    assert focused, "the focus stays in the FAQs"
+    total = int(counted.split("(")[1].rstrip(")"))
+    assert await heading.inner_text() == f"FAQs ({total - 1})"
