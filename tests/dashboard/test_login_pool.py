@@ -6,25 +6,16 @@ holds waited for each other."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from redis.asyncio import Redis
 
 from core.db import Database
-from core.embedded import EmbeddedPostgres
-from tests.conftest import APP_ROLE, client_for, make_runtime, make_settings
+from tests.conftest import client_for, make_runtime, make_settings
 from tests.dashboard.conftest import PASSWORD, web_login, web_signup
+from tests.test_db_pool_busy import one_connection
 
-
-@pytest.fixture
-async def one_connection(pg: EmbeddedPostgres) -> AsyncIterator[Database]:
-    """A database of one pooled connection whose checkout waits half a second at most."""
-    db = Database.from_url(pg.app_url(APP_ROLE), pool_size=1, max_overflow=0, pool_timeout=0.5)
-    try:
-        yield db
-    finally:
-        await db.dispose()
+FIXTURES = (one_connection,)
+"""A database of one pooled connection (tests/test_db_pool_busy.py's)."""
 
 
 async def test_signing_in_on_a_pool_of_one_connection(

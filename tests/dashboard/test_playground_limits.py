@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from urllib.parse import unquote
+
+import httpx
 
 from core.db import Database
 from tests.conftest import RuntimeFactory, client_for, login, signup
@@ -21,13 +25,20 @@ AT_THE_LIMIT = "x" * 19 + "\r\n" + "y" * 18 + "\r" + "z"  # 40 characters with L
 assert len(AT_THE_LIMIT.replace("\r\n", "\n")) == LIMIT
 
 
-async def test_the_playground_takes_a_question_as_long_as_the_setting(
-    runtime_factory: RuntimeFactory,
-) -> None:
+@asynccontextmanager
+async def _limited(runtime_factory: RuntimeFactory) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app whose MAX_MESSAGE_CHARS is ``LIMIT``."""
     async with (
         runtime_factory(max_message_chars=LIMIT) as runtime,
         client_for(runtime) as client,
     ):
+        yield client
+
+
+async def test_the_playground_takes_a_question_as_long_as_the_setting(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    async with _limited(runtime_factory) as client:
         web = await web_signup(client, f"Playground {uuid.uuid4().hex[:6]}")
         shown = await client.get(web.url("playground"))
         box = re.search(r'<textarea id="message"[^>]*>', shown.text)
@@ -55,10 +66,7 @@ async def test_the_playground_takes_a_question_as_long_as_the_setting(
 async def test_the_widget_counts_a_crlf_line_break_as_one_character(
     runtime_factory: RuntimeFactory,
 ) -> None:
-    async with (
-        runtime_factory(max_message_chars=LIMIT) as runtime,
-        client_for(runtime) as client,
-    ):
+    async with _limited(runtime_factory) as client:
         owner = await signup(client, f"Widget CRLF {uuid.uuid4().hex[:6]}")
         answered = await chat(client, owner, AT_THE_LIMIT, session_id="visitor-crlf-new")
         assert answered.status_code == 200, answered.text

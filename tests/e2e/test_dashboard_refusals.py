@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import DemoServer
+from tests.e2e.test_dashboard_browser import _login
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 30_000
@@ -24,12 +25,7 @@ async def signed_in(browser: Any, demo_server: DemoServer) -> dict[str, Any]:
     """The demo owner signed in once (the login form is rate limited per address)."""
     context = await browser.new_context()
     try:
-        page = await context.new_page()
-        await page.goto(demo_server.base_url + "/app/login")
-        await page.get_by_label("Email").fill(demo_server.credentials["email"])
-        await page.get_by_label("Password").fill(demo_server.credentials["password"])
-        await page.get_by_role("button", name="Log in").click()
-        await page.get_by_role("heading", name="Getting started").wait_for(timeout=TIMEOUT)
+        await _login(await context.new_page(), demo_server)
         state: dict[str, Any] = await context.storage_state()
     finally:
         await context.close()
