@@ -62,7 +62,12 @@
   // submit is stopped before htmx sees it.
   function isForm(elt) { return elt && elt.tagName === "FORM"; }
   document.addEventListener("htmx:beforeRequest", function (event) {
-    if (isForm(event.detail.elt)) { event.detail.elt.setAttribute("data-sending", ""); }
+    if (!isForm(event.detail.elt)) { return; }  // a list refreshing itself changes nothing
+    event.detail.elt.setAttribute("data-sending", "");
+    // The owner tries again: the last failure's message goes (it stayed beside a change that
+    // had been made since); a new failure says so again.
+    var box = document.getElementById("flash");
+    if (box) { box.hidden = true; }
   });
   document.addEventListener("htmx:afterRequest", function (event) {
     if (isForm(event.detail.elt)) { event.detail.elt.removeAttribute("data-sending"); }
