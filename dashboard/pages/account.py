@@ -51,23 +51,19 @@ async def login_page(request: Request, next: Annotated[str | None, Query()] = No
 
 
 @router.post("/login", dependencies=[RateLimitAuth])
-async def login(request: Request, runtime: RuntimeDep) -> Response:
-    """No request transaction: the password check takes short transactions of its own, then
-    the session starts in one more, so a sign-in holds one pooled connection at a time (held
-    across the check, a pool of one answered every sign-in 503)."""
+async def login(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
     fields = await form_fields(request)
     next_url = safe_next(str(fields.get("next") or "")) or ""
     try:
         form = LoginForm.model_validate(fields)
         checked = await password_login(request, runtime, email=form.email, password=form.password)
-        async with runtime.db.transaction() as session:
-            await signin.confirm_login(session, checked)  # the password is still the one checked
-            cookie = await auth.start_session(runtime, session, checked.user, request)
+        await signin.confirm_login(session, checked)  # the password is still the one checked
     except ValidationError as exc:
         errors = field_errors(exc)
     except Unauthorized as exc:
         errors = {"_form": exc.message}
     else:
+        cookie = await auth.start_session(runtime, session, checked.user, request)
         response = redirect(request, next_url or PREFIX + "/")
         auth.set_session_cookie(response, cookie, runtime.settings)
         return response
