@@ -69,8 +69,15 @@ def _error_page(
 
 
 ERROR_HEADER = "X-Error-Message"
-"""On an htmx request's error page: the reason, percent-encoded (app.js shows it in the flash
-box; htmx does not swap an error's page in)."""
+"""On the error page answering a script (``explained_by_header``): the reason, percent-encoded
+(app.js shows it in the flash box, or beside the playground's answer; htmx does not swap an
+error's page in, and a fetch cannot show one)."""
+
+
+def explained_by_header(request: Request) -> bool:
+    """Whether an error page's reason also goes in ``ERROR_HEADER``: for htmx's requests and
+    our own script's fetches (the playground's stream), which show no page."""
+    return is_htmx(request) or not is_navigation(request)
 
 
 UNVERIFIED = "Confirm your email address first: open the link we sent you."
@@ -81,7 +88,7 @@ links to the account page's)."""
 def error_response(request: Request, exc: AppError) -> Response:
     response = _error_response(request, exc)
     message = UNVERIFIED if exc.code == "email_unverified" else exc.message
-    if is_htmx(request) and message:
+    if explained_by_header(request) and message:
         response.headers[ERROR_HEADER] = quote(message[:300], safe=" .,;:!?()'")
     return response
 
@@ -257,7 +264,7 @@ def too_large(request: Request, exc: BodyTooLarge) -> Response:
         action,
     )
     response.headers.update(headers)
-    if is_htmx(request):
+    if explained_by_header(request):
         response.headers[ERROR_HEADER] = quote(f"What you sent is too large{took}.", safe=" .,:")
     return response
 
@@ -298,7 +305,7 @@ def database_refusal(request: Request, exc: DBAPIError | PoolTimeout) -> Respons
         return JSONResponse({"error": body}, status_code=status, headers=headers)
     response = _error_page(request, status, title, message)
     response.headers.update(headers)
-    if is_htmx(request):
+    if explained_by_header(request):
         response.headers[ERROR_HEADER] = quote(message, safe=" .,;:!?()'")
     return response
 

@@ -448,7 +448,12 @@ async def update_faq(
 async def delete_faq(
     request: Request, faq_id: uuid.UUID, page: PageDep, session: SessionDep
 ) -> Response:
+    faq = await faq_service.get(session, workspace_id=page.workspace_id, faq_id=faq_id)
     await faq_service.delete(session, page.access, faq_id=faq_id)
     if is_htmx(request):
-        return Response("", status_code=200)
+        # The row goes (the answer's body is empty); the heading's count and the status line
+        # are swapped in out of band.
+        total = await faq_service.count(session, page.workspace_id)
+        context = {"oob": True, "faq_total": total, "deleted": faq.question}
+        return render(request, "_faqs_heading.html", context)
     return redirect(request, page.url("knowledge") + "?notice=FAQ+deleted#faqs")

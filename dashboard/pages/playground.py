@@ -19,7 +19,7 @@ from core.errors import NotFound, ValidationFailed
 from dashboard.answers import answered_by
 from dashboard.page_route import PageRoute
 from dashboard.pages.common import Page, PageDep, form_fields
-from dashboard.web import is_htmx, redirect, render, render_text
+from dashboard.web import is_htmx, redirect, render, render_text, runtime_of
 from rag.chat import conversations
 from rag.chat.exchange import ChatInput, owner_session_id
 from rag.chat.models import ChatMessage
@@ -124,6 +124,7 @@ async def playground(
         "answered": answered,
         "conversation_id": str(conversation or ""),
         "earlier": page.url(f"conversations/{conversation}") if more else "",
+        "max_message_chars": runtime_of(request).settings.max_message_chars,
     }
     return render(request, "playground.html", context)
 

@@ -258,7 +258,7 @@ async def save_widget(request: Request, page: PageDep, session: SessionDep) -> R
         context = _context(request, page, _form_errors(exc), typed)
         return render(request, "widget.html", context, status_code=422)
     except ValidationFailed as exc:  # a validator's own refusal (an allowed site that is none)
-        errors = {_field_of(exc): exc.message}
+        errors = {_field_of(exc): _in_form_words(exc)}
         context = _context(request, page, errors, typed)
         return render(request, "widget.html", context, status_code=422)
     await service.update_widget_config(session, page.access, changes)
@@ -271,6 +271,18 @@ async def save_widget(request: Request, page: PageDep, session: SessionDep) -> R
             f"{site_of(pages[0])}" + (f" (and {len(pages) - 1} more likewise)" if pages[1:] else "")
         )
     return redirect(request, page.url("widget") + "?notice=" + quote_plus(notice))
+
+
+def _in_form_words(exc: ValidationFailed) -> str:
+    """The refusal's reason as the form shows it beside its field: a message that starts with
+    the JSON API's path of the field ("texts.page_label holds ...") starts "This text holds
+    ..." (the owner reads the field's label, never that path)."""
+    details = exc.details if isinstance(exc.details, list) else []
+    first = details[0] if details and isinstance(details[0], dict) else {}
+    path = str(first.get("field") or "")
+    if path and exc.message.startswith(path + " "):
+        return "This text " + exc.message.removeprefix(path + " ")
+    return exc.message
 
 
 def _field_of(exc: ValidationFailed) -> str:

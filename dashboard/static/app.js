@@ -20,25 +20,86 @@
 
   // A failed htmx request says so instead of doing nothing: the server's reason when it gave
   // one (X-Error-Message: "This file type is not supported..."), else the status.
-  function errorReason(xhr) {
-    var header = xhr ? xhr.getResponseHeader("X-Error-Message") : null;
+  function decodedReason(header) {
     if (!header) { return ""; }
     try { return decodeURIComponent(header); } catch (e) { return ""; }
+  }
+
+  function errorReason(xhr) {
+    return decodedReason(xhr ? xhr.getResponseHeader("X-Error-Message") : null);
+  }
+
+  function flash(message) {
+    var box = document.getElementById("flash");
+    if (box) {
+      box.textContent = message;
+      box.hidden = false;
+    }
   }
 
   document.addEventListener("htmx:responseError", function (event) {
     var xhr = event.detail.xhr;
     var status = xhr ? xhr.status : 0;
     var reason = errorReason(xhr);
-    var box = document.getElementById("flash");
-    if (box) {
-      if (status === 403 && !reason) {
-        box.textContent = "That was refused. Reload the page and try again.";
-      } else {
-        box.textContent = reason || "Something went wrong (" + status + "). Try again.";
-      }
-      box.hidden = false;
+    if (status === 403 && !reason) {
+      flash("That was refused. Reload the page and try again.");
+    } else {
+      flash(reason || "Something went wrong (" + status + "). Try again.");
     }
+  });
+
+  // No answer at all (the connection dropped, the server restarting): htmx did nothing
+  // visible, as if the button had not been pressed.
+  ["htmx:sendError", "htmx:timeout"].forEach(function (name) {
+    document.addEventListener(name, function () {
+      flash("Could not reach the server: check your connection and try again.");
+    });
+  });
+
+  // A form htmx is sending takes no second submit until the answer is in: htmx queued one,
+  // so a double-click sent the form twice (every file of an upload). Its buttons stay enabled
+  // (disabling the focused one would drop the keyboard's focus to the page's top); the second
+  // submit is stopped before htmx sees it.
+  function isForm(elt) { return elt && elt.tagName === "FORM"; }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (!isForm(event.detail.elt)) { return; }  // a list refreshing itself changes nothing
+    event.detail.elt.setAttribute("data-sending", "");
+    // The owner tries again: the last failure's message goes (it stayed beside a change that
+    // had been made since); a new failure says so again.
+    var box = document.getElementById("flash");
+    if (box) { box.hidden = true; }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (isForm(event.detail.elt)) { event.detail.elt.removeAttribute("data-sending"); }
+  });
+  document.addEventListener("submit", function (event) {
+    if (isForm(event.target) && event.target.hasAttribute("data-sending")) {
+      event.preventDefault();
+      event.stopPropagation();
+    }
+  }, true);
+
+  // A swap that removes what the keyboard is on (a deleted FAQ's row) would drop the focus to
+  // the page's top: it goes to the next row instead, else the one before, else the heading of
+  // the section (a heading with tabindex="-1").
+  function firstControl(row) {
+    return row ? row.querySelector("a[href], button:not([disabled]), input, select, textarea") : null;
+  }
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    var active = document.activeElement;
+    if (!target || !active || active === document.body || !target.contains(active)) { return; }
+    var section = target.closest("section");
+    var next = firstControl(target.nextElementSibling) ||
+      firstControl(target.previousElementSibling) ||
+      (section ? section.querySelector("h2[tabindex='-1']") : null);
+    if (!next) { return; }
+    setTimeout(function () {  // after the swap (htmx swaps at once, then settles)
+      // Only when the focus fell: a swap that kept it (a refreshed list whose controls keep
+      // their ids, which htmx focuses again) is left alone.
+      var kept = document.activeElement;
+      if ((!kept || kept === document.body) && document.body.contains(next)) { next.focus(); }
+    }, 0);
   });
 
   // The playground's question box empties once the answer is in.
@@ -125,9 +186,11 @@
         return;
       }
       if (!response.ok || !response.body) {
-        text.textContent = response.status === 429
+        // The server's reason when it gave one (a blank question, the plan's monthly limit).
+        var reason = decodedReason(response.headers.get("X-Error-Message"));
+        text.textContent = reason || (response.status === 429
           ? "Too many questions at once; wait a moment."
-          : "The question was refused (" + response.status + ").";
+          : "The question was refused (" + response.status + ").");
         finish("");
         return;
       }

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from core.errors import ValidationFailed
-from core.text import has_visible
+from core.text import has_visible, lf_line_breaks
 from rag.chat.stages import Channel, Source
 from workspaces.models import Workspace
 from workspaces.permissions import Action, authorize
@@ -19,8 +19,11 @@ from workspaces.service import WorkspaceAccess
 def checked_message(raw: str, limit: int) -> str:
     """The message stripped, or 422 ``message_empty`` / ``message_too_long`` / ``invalid_text``
     (a NUL, which PostgreSQL cannot store: refused by the database, it had been counted
-    against the caps on new conversations and embedded first). Checked by the pipeline, and by
-    the public chat before it counts a new conversation against the caps."""
+    against the caps on new conversations and embedded first). Its line breaks are LF, each one
+    character (a browser's form posts a textarea's as CRLF, which counted two: a message the
+    box had allowed was refused). Checked by the pipeline, and by the public chat before it
+    counts a new conversation against the caps."""
+    raw = str(lf_line_breaks(raw))
     if "\x00" in raw:
         raise ValidationFailed(
             "Text must be valid UTF-8 without NUL characters",

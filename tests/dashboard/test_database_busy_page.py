@@ -20,7 +20,7 @@ from tests.dashboard.conftest import web_signup
 
 @pytest.fixture
 async def two_connections(pg: EmbeddedPostgres) -> AsyncIterator[Database]:
-    """A database of two pooled connections (signing in uses both) whose checkout waits half a
+    """A database of two pooled connections whose checkout waits half a
     second at most."""
     db = Database.from_url(pg.app_url(APP_ROLE), pool_size=2, max_overflow=0, pool_timeout=0.5)
     try:
