@@ -220,6 +220,16 @@ async def released(session: AsyncSession) -> AsyncIterator[None]:
             await _set_settings(session, settings)
 
 
+async def resume(session: AsyncSession) -> None:
+    """After the request's transaction was ended early (``api.deps.end_transaction``): begin
+    another with the same transaction-local settings (tenant context, timeouts), for a page
+    that reads again (a refused question's page shows the conversation so far). Within the
+    transaction still open it sets what is already set."""
+    settings = dict(session.info.get(_SETTINGS_INFO, {}))
+    if settings:
+        await _set_settings(session, settings)
+
+
 @functools.cache
 def _settings_statement(names: tuple[str, ...]) -> TextClause:
     calls = (f"set_config('{name}', :v{i}, true)" for i, name in enumerate(names))

@@ -122,6 +122,7 @@ async def _knowledge_page(
             "web_errors": {},
             "faq_values": {"question": "", "answer": "", "alt_questions": []},
             "faq_errors": {},
+            "import_error": None,
             **(forms or {}),
         },
         status_code=status_code,
@@ -377,6 +378,20 @@ async def create_faq(
     return redirect(request, page.url("knowledge") + "?notice=FAQ+added#faqs")
 
 
+def import_refusal(exc: AppError) -> dict[str, object]:
+    """A refused CSV import for the import form: the reason and each row to fix (row, column,
+    why), shown beside the form (the generic error page had no way back to it)."""
+    title = "Plan limit reached. " if exc.code == "quota_exceeded" else ""
+    rows = []
+    for detail in exc.details if isinstance(exc.details, list) else []:
+        if isinstance(detail, dict) and detail.get("row") and detail.get("message"):
+            message = str(detail["message"])
+            if not message.startswith("Row "):
+                message = f"Row {detail['row']}, {detail.get('field') or 'row'}: {message}"
+            rows.append(message)
+    return {"message": title + exc.message, "rows": rows}
+
+
 @router.post("/w/{workspace_id}/knowledge/faqs/import")
 async def import_faqs(
     request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
@@ -385,10 +400,21 @@ async def import_faqs(
     await rate_limit_ingest(request, page.access)
     form = await request.form()
     upload = form.get("file")
-    if not isinstance(upload, UploadFile) or not upload.filename:
-        raise ValidationFailed("Choose a CSV file to import")
-    data = await upload.read(faq_import.MAX_BYTES + 1)
-    result = await faq_import.import_csv(session, runtime.embedder, page.access, data)
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise ValidationFailed("Choose a CSV file to import")
+        data = await upload.read(faq_import.MAX_BYTES + 1)
+        # A savepoint: a row refused halfway leaves none of the file's rows stored, nor on
+        # the page drawn in this transaction.
+        async with session.begin_nested():
+            result = await faq_import.import_csv(session, runtime.embedder, page.access, data)
+    except AppError as exc:
+        _, status = refusal(exc)  # anything not about the file (not allowed) has its own page
+        # The savepoint's rollback expired the workspace the rows before the refused one
+        # touched: loaded again for the page.
+        await session.refresh(page.access.workspace)
+        forms = {"import_error": import_refusal(exc)}
+        return await _knowledge_page(request, page, session, forms=forms, status_code=status)
     notice = f"{result.created} FAQs imported" + (
         f", {result.updated} updated" if result.updated else ""
     )

@@ -15,10 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.deps import RuntimeDep, SessionDep, end_transaction
 from api.sse import sse_response
 from api.throttling import rate_limit_chat
-from core.errors import NotFound, ValidationFailed
+from core.db import resume
+from core.errors import AppError, NotFound, ValidationFailed
 from dashboard.answers import answered_by
-from dashboard.page_route import PageRoute
-from dashboard.pages.common import Page, PageDep, form_fields
+from dashboard.page_route import PageRoute, is_navigation
+from dashboard.pages.common import Page, PageDep, form_fields, refusal
 from dashboard.web import is_htmx, redirect, render, render_text, runtime_of
 from rag.chat import conversations
 from rag.chat.exchange import ChatInput, owner_session_id
@@ -116,6 +117,20 @@ async def playground(
 ) -> Response:
     """The playground; with ``conversation`` (where a question asked without script lands), the
     user's playground conversation so far, to go on with."""
+    return await _playground_page(request, page, session, conversation)
+
+
+async def _playground_page(
+    request: Request,
+    page: Page,
+    session: AsyncSession,
+    conversation: uuid.UUID | None,
+    *,
+    refused: AppError | None = None,
+    typed: str = "",
+) -> Response:
+    """The page, with the conversation so far; ``refused``: a question asked without script
+    that was refused comes back in its box, the reason beside it."""
     answered, more = Markup(""), False
     if conversation is not None:
         answered, more = await _exchanges(request, session, page, conversation)
@@ -125,8 +140,39 @@ async def playground(
         "conversation_id": str(conversation or ""),
         "earlier": page.url(f"conversations/{conversation}") if more else "",
         "max_message_chars": runtime_of(request).settings.max_message_chars,
+        "typed": typed,
+        "error": refused.message if refused else "",
     }
-    return render(request, "playground.html", context)
+    status = refused.status_code if refused else 200
+    response = render(request, "playground.html", context, status_code=status)
+    response.headers.update(refused.headers if refused else {})
+    return response
+
+
+async def _refused_page(
+    request: Request, page: Page, session: AsyncSession, exc: AppError
+) -> Response:
+    """A question posted by the plain form (no script) and refused as input (empty, too long,
+    a NUL, a rate or plan limit): the page again with the question kept; the error page it
+    had lost what was typed."""
+    refusal(exc)  # anything not about the question (not allowed) has its own page
+    await resume(session)  # a refusal by the pipeline came after the transaction ended
+    form = await request.form()
+    form = await request.form()
+    typed, chosen = (str(form.get(key) or "").replace("\x00", "") for key in FORM_FIELDS)
+    try:
+        conversation: uuid.UUID | None = uuid.UUID(chosen)
+    except ValueError:
+        conversation = None
+    try:
+        return await _playground_page(
+            request, page, session, conversation, refused=exc, typed=typed
+        )
+    except NotFound:  # not the user's own playground conversation: none shown
+        return await _playground_page(request, page, session, None, refused=exc, typed=typed)
+
+
+FORM_FIELDS = ("message", "conversation_id")
 
 
 @router.post("/w/{workspace_id}/playground")
@@ -135,8 +181,13 @@ async def ask(
 ) -> Response:
     """One answer, whole: an htmx fragment; without script, a redirect to the page showing the
     conversation (a reload of that page asks nothing again, nor counts it again)."""
-    inp = await _question(request, page, session)
-    answer = (await runtime.pipeline.answer(inp)).to_dict()
+    try:
+        inp = await _question(request, page, session)
+        answer = (await runtime.pipeline.answer(inp)).to_dict()
+    except AppError as exc:
+        if is_htmx(request) or not is_navigation(request):
+            raise  # the script shows the reason (ERROR_HEADER) and keeps the question itself
+        return await _refused_page(request, page, session, exc)
     if is_htmx(request):
         return render(
             request, "_playground_answer.html", _answer_context(page, inp.message, answer)

@@ -325,6 +325,7 @@ async def _settings_context(page: PageDep, session: SessionDep) -> dict[str, Any
         "may_delete": _may(page, Action.WORKSPACE_DELETE),
         "values": {"name": page.access.workspace.name, "webhook_url": url},
         "errors": {},
+        "delete_confirm": "",
     }
 
 
@@ -381,17 +382,25 @@ async def delete_workspace(
     """The API's workspace deletion (owners, typing the slug): access ends at once and the
     account page lists it, restorable, until its purge (WORKSPACE_DELETION_GRACE_HOURS)."""
     fields = await form_fields(request)
+    typed = str(fields.get("confirm") or "")
     try:
         async with session.begin_nested():
             done = await deletion.delete_workspace(
                 session,
                 page.access,
-                confirm=str(fields.get("confirm") or ""),
+                confirm=typed,
                 grace=deletion.grace_of(runtime.settings),
             )
     except ValidationFailed as exc:
-        errors = {"confirm": exc.message}
-        context = {**await _settings_context(page, session), "errors": errors}
+        # What was typed stays in the box, set against the slug asked for (a typo is seen).
+        slug = page.access.workspace.slug
+        said = f"you typed “{typed.strip()}”, not " if typed.strip() else "the box was empty, not "
+        errors = {"confirm": f"{exc.message}: {said}{slug}. Nothing was deleted."}
+        context = {
+            **await _settings_context(page, session),
+            "errors": errors,
+            "delete_confirm": typed[:200],
+        }
         return render(request, "settings.html", context, status_code=exc.status_code)
     if done.purge_now:  # no grace: purged after the commit, as the API does
         purge_after_commit(background, runtime.jobs, [done.workspace_id])
