@@ -214,9 +214,11 @@ async def delete_account(
     """Delete the user's account (see the module's docstring), whose password was checked
     against ``verified_hash`` (``account_to_delete``, ``check_password``). The account's row is
     locked first, and the deletion refused (403 ``wrong_password``) when its password changed
-    since: the password checked is no longer the account's."""
+    since: the password checked is no longer the account's. The lock is exclusive: an
+    invitation being accepted by the account (it share-locks the row) commits first and its
+    workspace is among those listed below, left as the others are."""
     await set_tenant(session, user_id=user_id)
-    stored = await ws_repo.lock_password_hash(session, user_id)
+    stored = await ws_repo.lock_password_hash(session, user_id, exclusive=True)
     if stored is None:
         raise NotFound("Account not found")
     if stored != verified_hash:

@@ -192,6 +192,11 @@ async def _account_for(
     accounts, though they case-fold alike), or a new one with ``password_hash`` when the
     address has none."""
     if principal is not None and principal.user_id is not None:
+        # Share-locked until the accept commits: a deletion of the account (which locks it
+        # first) waits for the accept and then leaves this workspace too, or the accept waits
+        # for the deletion and finds no account (a membership of a deleted account was a 500).
+        if await repo.lock_password_hash(session, principal.user_id) is None:
+            raise Unauthorized("Your account was deleted", code="session_revoked")
         me = await repo.get_user(session, principal.user_id)
         invited = await repo.get_user_by_email(session, invitation.email)
         if me is None or invited is None or invited.id != me.id:

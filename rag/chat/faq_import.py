@@ -116,7 +116,9 @@ def parse(data: bytes) -> list[FaqIn]:
 def _text(data: bytes) -> str:
     """The file's text: UTF-16 or UTF-8 as its byte order mark says, else UTF-8, else
     Windows-1252 (which a spreadsheet on Windows saves; any UTF-8 file with a character past
-    ASCII fails to be Windows-1252 only by chance, so UTF-8 is tried first)."""
+    ASCII fails to be Windows-1252 only by chance, so UTF-8 is tried first). A UTF-8 file
+    with a stray byte (``_meant_as_utf8``) is refused naming its line, not read as
+    Windows-1252."""
     for bom, encoding in (
         (codecs.BOM_UTF8, "utf-8-sig"),
         (codecs.BOM_UTF16_LE, "utf-16"),
@@ -133,14 +135,34 @@ def _text(data: bytes) -> str:
                 ) from exc
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as exc:
+        if _meant_as_utf8(data):
+            line = data[: exc.start].count(b"\n") + 1
+            raise ValidationFailed(
+                f"The CSV file is UTF-8 text but line {line} holds a byte that is not UTF-8"
+                " (a character cut in half, or pasted from another encoding): fix that line"
+                " or save the file again as UTF-8",
+                code="invalid_csv",
+                details=[{"line": line, "message": "not UTF-8"}],
+            ) from exc
     try:
         return data.decode("cp1252")
     except UnicodeDecodeError as exc:
         raise ValidationFailed(
             "The CSV file must be UTF-8, UTF-16 or Windows-1252 text", code="invalid_csv"
         ) from exc
+
+
+def _meant_as_utf8(data: bytes) -> bool:
+    """Whether bytes that are not all UTF-8 were still meant as UTF-8: more of their
+    characters past ASCII are well-formed UTF-8 than not. Read as Windows-1252, such a file
+    became mojibake (``é`` stored as ``Ã©``), imported without a word; Windows-1252 text
+    makes a well-formed UTF-8 character only by chance (``Â£``), and mostly bytes that are
+    not."""
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") - data.count("\ufffd".encode())
+    good = sum(1 for ch in text if ch > "\x7f" and ch != "\ufffd")
+    return good > bad
 
 
 def _dialect(text: str) -> str:

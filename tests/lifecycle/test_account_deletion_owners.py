@@ -12,10 +12,13 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from api.deps import account_deps
 from api.runtime import Runtime
 from core.db import Database
 from lifecycle import deletion
-from tests.conftest import Owner, RuntimeFactory, client_for, join, signup
+from tests.conftest import Owner, RuntimeFactory, client_for, join, mail_token, signup
+from workspaces import invitations
+from workspaces.service import Principal
 
 
 @pytest.fixture
@@ -114,3 +117,76 @@ async def test_the_keys_of_a_deleted_account_stay_revoked_in_a_workspace_restore
     audit = await http.get(owner.url("/audit"), headers=owner.headers)
     left = [e for e in audit.json()["items"] if e["action"] == "member.account_deleted"]
     assert [e["details"] for e in left] == [{"api_keys_revoked": 1}]
+
+
+async def _invite(http: httpx.AsyncClient, owner: Owner, person: Owner) -> str:
+    invited = await http.post(
+        owner.url("/members"), json={"email": person.email, "role": "member"}, headers=owner.headers
+    )
+    assert invited.status_code == 202, invited.text
+    return await mail_token(http, person.email, "invitation")
+
+
+async def _until_waiting(racing: asyncio.Task[httpx.Response], owner_db: Database) -> None:
+    for _ in range(400):  # until the racing request waits for a lock (or has finished)
+        if racing.done() or await _someone_waits_for_a_lock(owner_db):
+            return
+        await asyncio.sleep(0.025)
+
+
+async def test_an_invitation_accepted_while_the_account_is_being_deleted_is_refused_cleanly(
+    http: httpx.AsyncClient, rt: Runtime, owner_db: Database
+) -> None:
+    """The person deletes their account (committed while the accept runs) and, signed in
+    elsewhere, accepts an invitation: the accept's membership then pointed at a deleted
+    account, and the database's refusal was a 500. Now the accept waits for the deletion and
+    finds the account gone: 401 ``session_revoked``, nothing stored."""
+    inviter = await signup(http, "Inviting")
+    person = await signup(http, "Leaving")
+    token = await _invite(http, inviter, person)
+
+    async with rt.db.transaction() as session:  # the deletion, not yet committed
+        user_id = uuid.UUID(person.user_id)
+        verified = await deletion.account_to_delete(session, user_id)
+        await deletion.check_password(verified, person.password)
+        await deletion.delete_account(session, user_id=user_id, verified_hash=verified)
+        racing = asyncio.create_task(
+            http.post("/api/v1/invitations/accept", json={"token": token}, headers=person.headers)
+        )
+        await _until_waiting(racing, owner_db)
+    accepted = await racing
+
+    assert accepted.status_code == 401, accepted.text
+    assert accepted.json()["error"]["code"] == "session_revoked"
+    members = await http.get(inviter.url("/members"), headers=inviter.headers)
+    assert [m["email"] for m in members.json()] == [inviter.email]
+
+
+async def test_an_account_deleted_while_it_accepts_an_invitation_leaves_that_workspace_too(
+    http: httpx.AsyncClient, rt: Runtime, owner_db: Database
+) -> None:
+    """The accept commits first, the deletion waits for it: the deletion had listed the
+    person's workspaces before, so the new one was left unsaid (no audit entry in its
+    audit log, not in ``left_workspaces``); the invitations and keys the person made there
+    would stay. Now the deletion waits for the accept before it lists them, and leaves the new
+    workspace as the others (``member.account_deleted`` in its audit log)."""
+    inviter = await signup(http, "Inviting")
+    person = await signup(http, "Leaving")
+    token = await _invite(http, inviter, person)
+
+    async with rt.db.transaction() as session:  # the accept, not yet committed
+        await invitations.accept(
+            session,
+            account_deps(rt),
+            token=token,
+            principal=Principal(user_id=uuid.UUID(person.user_id)),
+        )
+        racing = asyncio.create_task(_delete_me(http, person))
+        await _until_waiting(racing, owner_db)
+    deleted = await racing
+
+    assert deleted.status_code == 200, deleted.text
+    assert inviter.workspace_id in deleted.json()["left_workspaces"]
+    audit = await http.get(inviter.url("/audit"), headers=inviter.headers)
+    actions = [entry["action"] for entry in audit.json()["items"]]
+    assert deletion.MEMBER_LEFT in actions, actions

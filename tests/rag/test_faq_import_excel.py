@@ -102,3 +102,39 @@ def test_a_field_past_the_csv_field_limit_is_refused_in_utf16() -> None:
         faq_import.parse(data)
     assert refused.value.code == "invalid_csv"
     assert "field larger than field limit" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"\xe9",  # one Latin-1 byte pasted into a UTF-8 file
+        b"\xc3",  # a character cut in half (the file truncated by an editor, a copy)
+    ],
+)
+def test_a_utf8_file_with_one_bad_byte_is_refused_naming_its_line(bad: bytes) -> None:
+    """A UTF-8 file (it holds UTF-8's multi-byte characters) with one byte that is no UTF-8
+    is refused, naming the line: read as Windows-1252 instead, it was imported with every
+    ``é`` of it stored as ``Ã©``, and no word said so."""
+    tag = uuid.uuid4().hex[:8]
+    good = (
+        f"question,answer\r\nCafé opening hours {tag}?,Nine to five, €2 parking.\r\n"
+        f'Öffnungszeiten {tag}?,"Neun bis\r\nfünf."\r\n'
+    ).encode()
+    data = good + f"Delivery {tag}?,".encode() + b"Two days" + bad + b" at most.\r\n"
+    with pytest.raises(ValidationFailed) as refused:
+        faq_import.parse(data)
+    assert refused.value.code == "invalid_csv"
+    assert "UTF-8" in refused.value.message
+    assert "line 5" in refused.value.message
+    assert refused.value.details == [{"line": 5, "message": "not UTF-8"}]
+
+
+def test_a_windows_1252_file_with_a_utf8_looking_pair_is_still_read() -> None:
+    """Windows-1252 text is not taken for UTF-8 because two of its characters happen to make
+    one UTF-8 character ("Â£" is the bytes of "£" in UTF-8): most of its letters are no UTF-8."""
+    tag = uuid.uuid4().hex[:8]
+    text = f"question,answer\r\nCafé crème {tag}?,Déjà vu: Â£ à côté.\r\n"
+    items = faq_import.parse(text.encode("cp1252"))
+    assert [(i.question, i.answer) for i in items] == [
+        (f"Café crème {tag}?", "Déjà vu: Â£ à côté.")
+    ]
