@@ -300,7 +300,11 @@ async def test_a_pasted_message_over_the_limit_is_not_cut_silently(
     await page.keyboard.insert_text("word " * 500)  # 2,500 characters
     assert len(await box.input_value()) == 2000
     assert "Shortened to 2000 characters" in await count.inner_text()
-    assert await count.get_attribute("role") == "status"
+    # Said to a screen reader too (the visible count is not itself a live region: it changes
+    # at every key).
+    said = page.get_by_test_id("count-status")
+    assert await said.get_attribute("role") == "status"
+    assert "Shortened to 2000 characters" in await said.evaluate("e => e.textContent")
 
 
 # F9: -------------------------------------------------------------------------------------------

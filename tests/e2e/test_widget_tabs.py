@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from tests.e2e.conftest import DemoServer
 from tests.e2e.test_widget_browser import TIMEOUT, _ask, _open
 
 pytestmark = pytest.mark.e2e
+SR = "document.querySelector('trulybot-widget').shadowRoot"
 
 STORED = """(name) => {
     const key = Object.keys(localStorage).find((k) => k.endsWith(':' + name));
@@ -127,3 +129,50 @@ async def test_an_answer_arriving_late_keeps_what_the_other_tab_asked_meanwhile(
         if late is not None and not late.done():
             late.cancel()
         await other.close()
+
+
+def _entry(role: str, text: str) -> dict[str, Any]:
+    if role == "user":
+        return {"role": "user", "t": text, "k": str(uuid.uuid4())}
+    return {"role": "bot", "t": text, "c": [], "id": str(uuid.uuid4())}
+
+
+async def test_a_message_from_another_tab_is_added_without_redrawing_the_conversation(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """When another tab wrote the conversation, this tab emptied its log and drew it all
+    again: a screen reader could read the whole conversation out again, and the visitor, who
+    had scrolled up to read, was taken to the bottom. Only the new messages are added now."""
+    key = demo_server.credentials["public_key"]
+    history = [_entry("user" if i % 2 == 0 else "bot", f"Message {i} " * 30) for i in range(16)]
+    await page.goto(demo_server.base_url + "/")
+    await page.evaluate(
+        f"() => localStorage.setItem('trulybot:{key}:history', {json.dumps(json.dumps(history))})"
+    )
+    await page.reload()
+    await _open(page)
+    messages = page.locator('[data-testid="message"]')
+    await messages.nth(len(history) - 1).wait_for(timeout=TIMEOUT)
+    shown = await messages.count()
+    await page.evaluate(f"""() => {{
+        const s = {SR}.querySelector('.scroll');
+        s.scrollTop = 200;
+        for (const m of {SR}.querySelectorAll('[data-testid="message"]')) m.__before = true;
+    }}""")
+
+    other = await page.context.new_page()
+    try:
+        await other.goto(demo_server.base_url + "/")
+        more = [*history, _entry("user", "One more question?"), _entry("bot", "One more answer.")]
+        await other.evaluate(
+            f"() => localStorage.setItem('trulybot:{key}:history', {json.dumps(json.dumps(more))})"
+        )
+    finally:
+        await other.close()
+    await messages.nth(shown + 1).wait_for(timeout=TIMEOUT)
+    assert await messages.count() == shown + 2
+    kept = await page.evaluate(f"""() => [...{SR}.querySelectorAll('[data-testid="message"]')]
+        .map((m) => !!m.__before)""")
+    assert kept == [True] * shown + [False, False]
+    assert await page.evaluate(f"() => {SR}.querySelector('.scroll').scrollTop") == 200
+    assert "One more answer." in await messages.last.inner_text()

@@ -87,13 +87,16 @@
     return { h: Array.isArray(h) ? h : [], n: parseInt(store.get("count") || "0", 10) || 0 };
   };
   let { h: history, n: visitorCount } = shared();
+  const KEEP = 40; // messages kept in the history
+  // Kept on the message that shows a history entry: what another tab wrote is compared with it.
+  const entryKey = (e) => JSON.stringify(e);
   // Each change is made to the history as stored now, not to this tab's copy: another tab may
   // have written since this one read it (while this one waited for an answer), and writing the
   // copy back dropped that tab's messages.
   const changeHistory = (change) => {
     const now = shared();
     change(now);
-    history = now.h.slice(-40);
+    history = now.h.slice(-KEEP);
     visitorCount = Math.max(0, now.n);
     store.set("history", JSON.stringify(history));
     store.set("count", String(visitorCount));
@@ -476,6 +479,7 @@
   let lastUserText = "";
   let opener = null; // what had focus on the host page when the chat opened (TrulyBot.open())
   let cut = false; // the last paste or typing did not fit in the message box
+  let countLevel = 0; // what the counter last told a screen reader: 0 nothing, 1 at 90%, 2 the limit
 
   /* ---------- styles ---------- */
   const STYLE = `
@@ -647,12 +651,15 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     });
     const send = h("button", { type: "submit", class: "send", "data-testid": "send", "aria-label": T("send_label", "Send message") }, [icon("send", 18)]);
     const compose = h("form", { class: "compose", novalidate: true }, [input, send]);
-    const count = h("div", { class: "count", id: "tb-count", role: "status", "data-testid": "count", hidden: true });
+    // The visible count follows every key; a screen reader hears it only at 90% and at the limit
+    // (a status rewritten at every key talked over the echo of what the visitor typed).
+    const count = h("div", { class: "count", id: "tb-count", "data-testid": "count", hidden: true });
+    const countSay = h("div", { class: "sr", role: "status", "data-testid": "count-status" });
 
     const panel = h("div", {
       id: "tb-panel", class: "panel", role: "dialog", "aria-modal": "false", "aria-label": F("panel_label", "Chat with {bot_name}", named),
       "data-testid": "panel", hidden: true,
-    }, [head, scroll, err, compose, count]);
+    }, [head, scroll, err, compose, count, countSay]);
     root.append(panel, launcher);
     shadow.appendChild(root);
     // On <html>, after <body>: a body with a transform, filter or contain (page-transition
@@ -666,7 +673,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
         if (!host.isConnected) attach();
       }).observe(D.documentElement, { childList: true });
 
-    ui = { host, shadow, root, launcher, panel, log, typing, chips, leadSlot, scroll, err, errText, retryBtn, input, send, compose, count, botName };
+    ui = { host, shadow, root, launcher, panel, log, typing, chips, leadSlot, scroll, err, errText, retryBtn, input, send, compose, count, countSay, botName };
 
     compose.addEventListener("submit", (e) => {
       e.preventDefault();
@@ -686,14 +693,24 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     });
     input.addEventListener("input", autosize);
     root.addEventListener("keydown", onKeydown);
-    // Escape closes the chat also when focus was lost to the page (nothing there has it).
+    // Where the chat covers the screen (a phone), Escape closes it also when focus was lost to the
+    // page. Beside the page (a desktop), Escape on the page is the page's: its own dialog closing.
     D.addEventListener("keydown", (e) => {
       const a = D.activeElement;
-      if (isOpen && (e.key === "Escape" || e.key === "Esc") && (!a || a === D.body || a === D.documentElement)) close(true);
+      if (isOpen && fullScreen() && (e.key === "Escape" || e.key === "Esc") && (!a || a === D.body || a === D.documentElement)) close(true);
     });
     // The panel covers the screen on a phone: modal there (as Tab is), a window beside the page on a desktop.
     const mq = W.matchMedia && W.matchMedia(SMALL);
-    if (mq && mq.addEventListener) mq.addEventListener("change", modal);
+    if (mq && mq.addEventListener)
+      mq.addEventListener("change", () => {
+        modal();
+        fit();
+      });
+    // A phone's on-screen keyboard shortens the visible part of the page (the visual viewport),
+    // not the page: the full-screen chat follows it, or it goes on under the keyboard and the
+    // browser scrolls its header off screen.
+    const vv = W.visualViewport;
+    if (vv) for (const t of ["resize", "scroll"]) vv.addEventListener(t, fit);
 
     renderHistory();
     if (pendingOpen) open(pendingOpen);
@@ -710,6 +727,10 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     ui.count.textContent = cut
       ? F("shortened_label", "Shortened to {max} characters: the rest did not fit.", { max })
       : F("count_label", "{count}/{max} characters", { count: n, max });
+    const level = n >= max ? 2 : n >= max * 0.9 ? 1 : 0;
+    if (cut || level > countLevel) ui.countSay.textContent = ui.count.textContent;
+    else if (level < countLevel) ui.countSay.textContent = ""; // crossing again is said again
+    countLevel = level;
     cut = false;
   };
   const nearBottom = () => {
@@ -727,6 +748,15 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 
   const fullScreen = () => !!(W.matchMedia && W.matchMedia(SMALL).matches);
   const modal = () => ui.panel.setAttribute("aria-modal", String(fullScreen()));
+  const fit = () => {
+    const vv = W.visualViewport;
+    const s = ui.panel.style;
+    if (vv && isOpen && fullScreen()) {
+      s.top = vv.offsetTop + "px";
+      s.height = vv.height + "px";
+      s.bottom = "auto";
+    } else s.top = s.height = s.bottom = "";
+  };
   const onKeydown = (e) => {
     if (!isOpen) return;
     if (e.key === "Escape" || e.key === "Esc") {
@@ -771,6 +801,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     opener = a && a !== ui.host && a !== D.body ? a : null;
     isOpen = true;
     modal();
+    fit();
     ui.panel.hidden = false;
     ui.root.classList.add("open");
     ui.launcher.setAttribute("aria-expanded", "true");
@@ -788,6 +819,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     if (!isOpen) return;
     const hadFocus = ui.panel.contains(ui.shadow.activeElement);
     isOpen = false;
+    fit();
     ui.panel.hidden = true;
     ui.root.classList.remove("open");
     ui.launcher.setAttribute("aria-expanded", "false");
@@ -803,13 +835,14 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   const toggle = () => (isOpen ? close(true) : open());
 
   /* ---------- messages ---------- */
-  const userMessage = (text) => {
+  const userMessage = (text, stay) => {
     const el = h("div", { class: "msg user", "data-testid": "message", "data-role": "user" }, [
       h("span", { class: "sr", text: T("you_label", "You:") + " " }),
       h("div", { class: "bubble", dir: textDir(text), text }),
     ]);
     ui.log.appendChild(el);
-    toBottom(true);
+    if (!stay) toBottom(true);
+    return el;
   };
 
   const botMessage = (init) => {
@@ -880,7 +913,10 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       m.fb.status.textContent = T("feedback_thanks", "Thanks for your feedback");
       changeHistory((x) => {
         const entry = x.h.find((e) => e && e.id === m.id);
-        if (entry) entry.r = rating;
+        if (entry) {
+          entry.r = rating;
+          m.el.tbKey = entryKey(entry);
+        }
       });
     } catch (e) {
       m.rating = prev;
@@ -896,7 +932,25 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     missed = false;
     conversationId = store.get("conversation");
     ({ h: history, n: visitorCount } = shared());
-    if (ui) renderHistory();
+    if (ui && !appendNew()) renderHistory(true);
+  };
+  // What another tab added after what this one shows is appended, the rest left as it is: a
+  // screen reader does not read the conversation out again, and the visitor's scroll stays.
+  const appendNew = () => {
+    const shown = Array.from(ui.log.children, (el) => el.tbKey).filter(Boolean);
+    const keys = history.map(entryKey);
+    // k: the oldest messages shown that the history no longer keeps (only its length limit drops them)
+    for (let k = 0; k <= shown.length; k++) {
+      const rest = shown.length - k;
+      if ((k > 0 && keys.length < KEEP) || (rest === 0 && shown.length)) return false;
+      if (rest > keys.length || !shown.slice(k).every((key, i) => key === keys[i])) continue;
+      const stick = nearBottom();
+      showEntries(history.slice(rest));
+      renderChips();
+      if (stick) toBottom(true);
+      return true;
+    }
+    return false;
   };
   W.addEventListener("storage", (e) => {
     if (!e.key || e.key.indexOf(PREFIX) !== 0) return;
@@ -906,7 +960,27 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     else reloadShared();
   });
 
-  const renderHistory = () => {
+  const afterPaint = (f) => (W.requestAnimationFrame ? requestAnimationFrame(() => requestAnimationFrame(f)) : setTimeout(f, 50));
+  const showEntries = (entries) => {
+    for (const e of entries) {
+      if (!e || typeof e !== "object") continue;
+      if (e.role === "user") userMessage(str(e.t), true).tbKey = entryKey(e);
+      else {
+        const m = botMessage(e);
+        m.el.tbKey = entryKey(e);
+        ui.log.appendChild(m.el);
+        m.render();
+        addFeedback(m);
+      }
+    }
+  };
+
+  // quiet: drawn again for a change made in another tab, neither read out again by a screen
+  // reader (the log is not live meanwhile) nor moved from where the visitor had scrolled.
+  const renderHistory = (quiet) => {
+    const top = ui.scroll.scrollTop;
+    const stick = !quiet || nearBottom();
+    if (quiet) ui.log.setAttribute("aria-live", "off");
     ui.log.replaceChildren();
     const greeting = str(cfg.greeting);
     if (greeting) {
@@ -914,17 +988,10 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       ui.log.appendChild(g.el);
       g.render();
     }
-    for (const e of history) {
-      if (!e || typeof e !== "object") continue;
-      if (e.role === "user") userMessage(str(e.t));
-      else {
-        const m = botMessage(e);
-        ui.log.appendChild(m.el);
-        m.render();
-        addFeedback(m);
-      }
-    }
+    showEntries(history);
     renderChips();
+    ui.scroll.scrollTop = stick ? ui.scroll.scrollHeight : top;
+    if (quiet) afterPaint(() => ui.log.setAttribute("aria-live", "polite"));
   };
 
   const renderChips = () => {
@@ -1004,13 +1071,15 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     ui.chips.hidden = true;
     hideError();
     lastUserText = text;
-    userMessage(text);
+    const mine = userMessage(text);
     // One id per message the visitor sends, the same on every try of it (automatic or Retry):
     // the server records and meters the message once and answers a repeat from what it
     // recorded (the answer, or 409 message_in_progress while it is being written).
     const clientMessageId = uuid();
+    const entry = { role: "user", t: text, k: clientMessageId };
+    mine.tbKey = entryKey(entry);
     changeHistory((x) => {
-      x.h.push({ role: "user", t: text, k: clientMessageId });
+      x.h.push(entry);
       x.n++;
     });
     ask(text, clientMessageId);
@@ -1125,7 +1194,9 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     firstContent(m);
     m.render();
     addFeedback(m);
-    changeHistory((x) => x.h.push({ role: "bot", t: m.text, c: m.cites, id: m.id, p: m.final ? undefined : 1 }));
+    const entry = { role: "bot", t: m.text, c: m.cites, id: m.id, p: m.final ? undefined : 1 };
+    m.el.tbKey = entryKey(entry);
+    changeHistory((x) => x.h.push(entry));
     maybeLead();
   };
 
