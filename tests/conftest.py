@@ -456,7 +456,9 @@ async def signup(client: httpx.AsyncClient, name: str = "Acme", *, verify: bool 
     assert response.status_code == 202, response.text
     if verify:
         token = await mail_token(client, email, "verify_email")
-        verified = await client.post("/api/v1/auth/verify-email", json={"token": token})
+        verified = await client.post(  # no session yet: the account's password proves it
+            "/api/v1/auth/verify-email", json={"token": token, "password": password}
+        )
         assert verified.status_code == 200, verified.text
     tokens = await login(client, email, password)
     headers = {"Authorization": f"Bearer {tokens['access_token']}"}

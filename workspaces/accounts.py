@@ -22,6 +22,15 @@ sessions: someone who signed up first with another person's address would keep r
 through them after that person took the account back with a reset link. Confirming with the
 verification link (its page asks for a click: a mail scanner that opens the link confirms
 nothing), a password-reset link or an invitation link verifies the address.
+
+The verification link verifies only for someone who knows the account's password: signed in as
+that account (the dashboard's cookie, the API's bearer token), or typing it (422
+``password_required`` without it; 403 ``wrong_password``, a failed sign-in, when wrong; the link
+stays unused). Otherwise whoever signed up first with another person's address had that person,
+pressing "confirm" in good faith, verify the account still bearing the signer-up's password
+(account pre-hijacking). The address's owner who does not know the password uses "forgot
+password": the reset link verifies the address, sets their own password and ends every other
+session.
 """
 
 from __future__ import annotations
@@ -221,10 +230,60 @@ def check_verification_link(deps: AccountDeps, token: str) -> None:
         raise LinkRefused()
 
 
-async def verify_email(session: AsyncSession, deps: AccountDeps, token: str) -> uuid.UUID:
+def password_required() -> ValidationFailed:
+    """422: a verification link used by someone not signed in as its account."""
+    return ValidationFailed(
+        "Enter the account's password to confirm this address (forgot it? reset it)",
+        code="password_required",
+        details=[{"field": "password", "message": "the account's password is required"}],
+    )
+
+
+async def verification_owner(session: AsyncSession, deps: AccountDeps, token: str) -> User:
+    """The account a usable verification link is for (nothing used): 400 ``link_invalid`` /
+    ``link_expired`` / ``link_used`` otherwise. Leaves the account's context set."""
+    row = _check_usable(await _token_row(session, deps, token, VERIFY_EMAIL))
+    user = await repo.get_user(session, row.user_id)
+    if user is None:
+        raise LinkRefused()
+    return user
+
+
+async def check_link_password(user: User, password: str) -> None:
+    """403 ``wrong_password`` unless ``password`` is the account's (``user`` from
+    ``verification_owner``). No database work: no connection is held while argon2 runs."""
+    if not await security.verify_password(user.password_hash, password):
+        raise Forbidden("The password is not correct", code="wrong_password")
+
+
+async def verify_email(
+    session: AsyncSession,
+    deps: AccountDeps,
+    token: str,
+    *,
+    signed_in: uuid.UUID | None = None,
+    checked: User | None = None,
+) -> uuid.UUID:
     """Use a verification link's token (once): the account's email is verified. Returns the
-    user id. Called on a click (a POST), never on opening the link."""
-    row = await _consume(session, deps, token, VERIFY_EMAIL)
+    user id. Called on a click (a POST), never on opening the link. The caller proves it knows
+    the account's password: ``signed_in`` is the account's id (a session of it), or ``checked``
+    is the account as read when its password was checked (``check_link_password``; 409
+    ``password_changed`` when it changed since). 422 ``password_required`` otherwise, the link
+    unused."""
+    row = _check_usable(await _token_row(session, deps, token, VERIFY_EMAIL))
+    if signed_in != row.user_id:
+        if checked is None or checked.id != row.user_id:
+            raise password_required()
+        user = await repo.get_user(session, row.user_id)
+        if user is None:
+            raise LinkRefused()
+        if user.password_hash != checked.password_hash:
+            raise Conflict(
+                "The password was changed meanwhile; sign in again with the new one",
+                code="password_changed",
+            )
+    if not await accounts_repo.use_token(session, row.id, now=_now()):
+        raise LinkRefused("This link was already used", code="link_used")
     await accounts_repo.mark_email_verified(session, row.user_id, now=_now())
     return row.user_id
 

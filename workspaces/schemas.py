@@ -161,6 +161,17 @@ class TokenIn(BaseModel):
     token: str = Field(min_length=1, max_length=256)
 
 
+class VerifyEmailIn(BaseModel):
+    """A verification link's token, and the account's password unless the caller is signed in
+    as that account (``POST /auth/verify-email``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=1, max_length=256)
+    password: str | None = Field(
+        default=None, max_length=256, description="the account's, unless signed in as it"
+    )
+
+
 class EmailIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: Email

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from api import passwords
+from api import passwords, verification
 from api.deps import (
     AccountDepsDep,
     NoStore,
@@ -41,9 +41,9 @@ from workspaces.schemas import (
     SessionOut,
     SignupIn,
     StatusOut,
-    TokenIn,
     TokenOut,
     UserOut,
+    VerifyEmailIn,
     WorkspaceOut,
     WorkspaceWithRole,
 )
@@ -109,13 +109,27 @@ async def verify_email_link(
     )
 
 
-@router.post("/auth/verify-email", response_model=StatusOut)
+@router.post("/auth/verify-email", response_model=StatusOut, dependencies=[RateLimitAuth])
 async def verify_email(
-    body: TokenIn, session: SessionDep, accounts_deps: AccountDepsDep
+    body: VerifyEmailIn,
+    principal: OptionalUserDep,
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> StatusOut:
-    """The verification link's token, posted by an app: 400 ``link_invalid`` / ``link_expired``
-    / ``link_used`` when it does not work."""
-    await accounts.verify_email(session, accounts_deps, body.token)
+    """The verification link's token, posted by an app, with a bearer token of the link's
+    account or the account's ``password`` (whoever signed up with someone else's address must
+    not have that person verify it for them): 422 ``password_required`` without either, 403
+    ``wrong_password`` (a failed sign-in; 429 once locked out); 400 ``link_invalid`` /
+    ``link_expired`` / ``link_used`` when the link does not work."""
+    await verification.verify_email(
+        request,
+        session,
+        runtime,
+        token=body.token,
+        password=body.password,
+        signed_in=None if principal is None else principal.user_id,
+    )
     return StatusOut(status="ok")
 
 

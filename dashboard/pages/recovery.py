@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 
-from api import passwords
+from api import passwords, verification
 from api.deps import AccountDepsDep, RuntimeDep, SessionDep, client_info
 from api.throttling import rate_limit_auth, rate_limit_password_reset
 from core.errors import AppError
@@ -88,31 +88,76 @@ async def reset(request: Request, runtime: RuntimeDep) -> Response:
 
 @router.get("/verify-email")
 async def verification_page(
-    request: Request, deps: AccountDepsDep, token: TokenQuery = ""
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    deps: AccountDepsDep,
+    token: TokenQuery = "",
 ) -> Response:
-    """The verification mail's link: a button, and nothing confirmed until it is pressed."""
+    """The verification mail's link: a button, and nothing confirmed until it is pressed. Not
+    signed in, the button asks for the account's password too (``workspaces.accounts``)."""
     try:
         accounts.check_verification_link(deps, token)
     except AppError as exc:
-        return _page(
-            request, "verify_email.html", {"token": "", "error": exc.message, "done": False}, 400
-        )
-    return _page(request, "verify_email.html", {"token": token, "error": "", "done": False})
+        return _verification(request, error=exc.message, status=400)
+    signed_in = await auth.authenticate(runtime, session, request) is not None
+    return _verification(request, token=token, ask_password=not signed_in)
+
+
+def _verification(
+    request: Request,
+    *,
+    token: str = "",
+    error: str = "",
+    done: bool = False,
+    ask_password: bool = False,
+    password_error: str = "",
+    status: int = 200,
+) -> Response:
+    context: dict[str, object] = {
+        "token": token,
+        "error": error,
+        "done": done,
+        "ask_password": ask_password,
+        "password_error": password_error,
+    }
+    return _page(request, "verify_email.html", context, status)
 
 
 @router.post("/verify-email", dependencies=[RateLimitAuth])
-async def verify(request: Request, session: SessionDep, deps: AccountDepsDep) -> Response:
+async def verify(
+    request: Request, runtime: RuntimeDep, session: SessionDep, deps: AccountDepsDep
+) -> Response:
+    """Signed in as the link's account, the click confirms; otherwise the account's password
+    does (a wrong one is a failed sign-in; the link stays unused)."""
     fields = await form_fields(request)
     token = str(fields.get("token", ""))[:256]
+    password = str(fields.get("password") or "")[:256] or None
+    user = await auth.authenticate(runtime, session, request)
     try:
-        await accounts.verify_email(session, deps, token)
-    except AppError as exc:
-        if exc.code == "link_used" and await accounts.verified_by_link(session, deps, token):
-            return _page(request, "verify_email.html", {"token": "", "error": "", "done": True})
-        return _page(
-            request, "verify_email.html", {"token": "", "error": exc.message, "done": False}, 400
+        await verification.verify_email(
+            request,
+            session,
+            runtime,
+            token=token,
+            password=password,
+            signed_in=None if user is None else user.user_id,
         )
-    return _page(request, "verify_email.html", {"token": "", "error": "", "done": True})
+    except AppError as exc:
+        if exc.code.startswith("link_"):
+            if exc.code == "link_used":
+                async with runtime.db.transaction() as reading:
+                    if await accounts.verified_by_link(reading, deps, token):
+                        return _verification(request, done=True)
+            return _verification(request, error=exc.message, status=exc.status_code)
+        return _verification(
+            request,
+            token=token,
+            ask_password=True,
+            password_error=exc.message,
+            status=exc.status_code,
+        )
+    return _verification(request, done=True)
 
 
 @router.get("/accept-invitation")

@@ -121,6 +121,8 @@ async def test_a_new_owners_first_ten_minutes(
     await page.get_by_role("heading", name="Check your email").wait_for(timeout=TIMEOUT)
     # The verification mail's link (the server writes its mail to DATA_DIR/outbox).
     await page.goto(await _mailed_link(demo_server, email, "/app/verify-email"))
+    # Not signed in yet: the account's password confirms the address.
+    await page.get_by_label("The password you signed up with").fill(password)
     await page.get_by_role("button", name="Confirm my address").click()
     await page.get_by_role("heading", name="Email confirmed").wait_for(timeout=TIMEOUT)
     await page.goto(f"{server}/app/login")

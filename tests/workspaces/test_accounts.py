@@ -49,13 +49,18 @@ class Site:
         return parse_qs(urlsplit(link).query)["token"][0]
 
     async def confirm(self, link: str) -> httpx.Response:
-        """Open the verification link and press its button, as the person does."""
+        """Open the verification link, type the account's password and press the button, as
+        the person does (this client has no dashboard session)."""
         page = await self.client.get(link)
         assert page.status_code == 200, page.text
         csrf = csrf_of(page.text)
         return await self.client.post(
             urljoin(link, "/app/verify-email"),
-            data={"csrf_token": csrf, "token": parse_qs(urlsplit(link).query)["token"][0]},
+            data={
+                "csrf_token": csrf,
+                "token": parse_qs(urlsplit(link).query)["token"][0],
+                "password": PASSWORD,  # not signed in here: the account's password proves it
+            },
         )
 
     async def signup(self, name: str = "Acme", *, verify: bool = True) -> Owner:
@@ -203,7 +208,9 @@ async def test_forged_and_expired_verification_links_are_refused(
     assert resent.status_code == 202
     fresh = await site.token(owner.email, "Confirm", "/verify-email")
     assert fresh != token
-    ok = await site.client.post("/api/v1/auth/verify-email", json={"token": fresh})
+    ok = await site.client.post(
+        "/api/v1/auth/verify-email", json={"token": fresh, "password": PASSWORD}
+    )
     assert ok.status_code == 200
 
 
@@ -329,7 +336,9 @@ async def test_an_unverified_owner_sets_up_but_cannot_invite_or_export(
     # Once verified, both work.
     token = await site.token(owner.email, "Confirm", "/verify-email")
     assert (
-        await site.client.post("/api/v1/auth/verify-email", json={"token": token})
+        await site.client.post(  # signed in as the account: its bearer token proves it
+            "/api/v1/auth/verify-email", json={"token": token}, headers=h
+        )
     ).status_code == 200
     assert (
         await site.client.post(

@@ -143,7 +143,7 @@ OTHER_OPERATIONS: dict[tuple[str, str], str] = {
     ("GET", f"{API}/widget/config"): "widget key: the key's workspace's public settings",
     ("POST", f"{API}/widget/leads"): "widget key; a conversation linked only by its session",
     ("POST", f"{API}/auth/signup"): "public",
-    ("POST", f"{API}/auth/verify-email"): "the mailed token",
+    ("POST", f"{API}/auth/verify-email"): "the mailed token and the account's password or session",
     ("POST", f"{API}/auth/verify-email/resend"): "the caller's own account",
     ("POST", f"{API}/auth/password-reset"): "public, the same answer for every address",
     ("POST", f"{API}/auth/password-reset/confirm"): "the mailed token",
