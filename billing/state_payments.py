@@ -4,8 +4,9 @@ In event-time order (Razorpay's ``created_at``), each payment for a plan:
 
 - extends the plan when it is the plan whose paid period runs (the new period starts where
   that one ends);
-- is **held** (``lower_plan_held``) when a higher plan's paid period runs at its time: it
-  changes no plan and no date, and is held for a refund. An order for Starter opened before an
+- is **held** (``lower_plan_held``) when a higher plan's paid period runs at its time (the
+  plan in effect, or the recorded interval of a higher plan's payment): it changes no plan and
+  no date, and is held for a refund. An order for Starter opened before an
   upgrade to Pro and paid after it (a second checkout tab, a late UPI confirmation) used to
   apply as the latest payment and end the Pro period early;
 - else starts a fresh period on its plan (an upgrade, or any plan once the period ended).
@@ -92,7 +93,8 @@ def _step(state: SubscriptionState, payment: _Payment) -> tuple[SubscriptionStat
         return state, "superseded"
     end = state.current_period_end
     running = end is not None and end > at
-    if running and PLAN_RANK.get(state.plan_code, 0) > PLAN_RANK.get(plan, 0):
+    higher = PLAN_RANK.get(state.plan_code, 0) > PLAN_RANK.get(plan, 0)
+    if (running and higher) or _higher_plan_at(state, payment) is not None:
         # A payment all the same: the subscription is active at its time.
         return with_status(state, "active", at), "lower_plan_held"
     extending = plan == state.plan_code and running
@@ -118,14 +120,38 @@ def _step(state: SubscriptionState, payment: _Payment) -> tuple[SubscriptionStat
     return new, "extended" if extending else "applied"
 
 
+def _higher_plan_at(state: SubscriptionState, payment: _Payment) -> PaidPeriod | None:
+    """The recorded interval of a higher plan, paid and not refunded, that ran at the payment's
+    time. The plan running *now* is not enough: a payment held while Pro ran and delivered
+    again (``order.paid``, a retry, verify) after Starter was bought later was taken as a
+    renewal of that Starter period and extended it, where payments are applied one at a time."""
+    rank, at = PLAN_RANK.get(payment.plan_code, 0), payment.at
+    return max(
+        (
+            p
+            for p in state.paid_periods
+            if p.start <= at < p.end
+            and PLAN_RANK.get(p.plan_code, 0) > rank
+            and p.payment_id not in state.refunded_payment_ids
+        ),
+        key=lambda p: (p.end, p.payment_id),
+        default=None,
+    )
+
+
 def _decision(
     state: SubscriptionState, payment: _Payment, reason: str, held: Iterable[str] = ()
 ) -> Decision:
     if reason == "superseded":
         return Decision("ignored", reason, f"plan {state.plan_code!r} was set by a later payment")
     if reason == "lower_plan_held":
-        end = state.current_period_end.isoformat() if state.current_period_end else "?"
-        detail = f"the {state.plan_code} plan is paid until {end}: refund {payment.payment_id}"
+        plan, end_at = state.plan_code, state.current_period_end
+        running = end_at is not None and end_at > payment.at
+        higher = PLAN_RANK.get(plan, 0) > PLAN_RANK.get(payment.plan_code, 0)
+        if not (running and higher) and (covering := _higher_plan_at(state, payment)):
+            plan, end_at = covering.plan_code, covering.end  # the higher plan that ran then
+        end = end_at.isoformat() if end_at else "?"
+        detail = f"the {plan} plan is paid until {end}: refund {payment.payment_id}"
         return Decision("ignored", reason, detail)
     taken = frozenset(held)
     detail = f"held for a refund: {', '.join(sorted(taken))}" if taken else ""
