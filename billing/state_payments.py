@@ -22,9 +22,11 @@ its plan was replaced before we heard of it; it is held for a refund too.
 The replay decides which payments are held; the new payment is then applied as it arrives
 (``_step``), so a same-plan payment reported late is chained after the running period (no end
 the owners were shown moves earlier), and only a payment that takes others back stores the
-replay's periods. A history the replay does not reproduce (a refund of an applied payment,
-payments applied by an older release without an interval, a period that ends before its
-payments say) is applied one payment at a time by the same rules, in arrival order.
+replay's periods. A refunded payment is not replayed: it keeps the interval its refund left
+it, when that had ended before the payments replayed. A history the replay does not reproduce
+(a refund of an applied payment whose interval ran past a later payment's time, payments
+applied by an older release without an interval, a period that ends before its payments say)
+is applied one payment at a time by the same rules, in arrival order.
 
 Pure: no database, no clock, no I/O. ``billing.state.apply_event`` dispatches here.
 """
@@ -78,7 +80,7 @@ def apply_payment(
         return state, Decision("ignored", "payment_refunded", event.payment_id)
     expected = event.expected
     payment = _Payment(event.payment_id, expected.plan_code, expected.period, event.occurred_at)
-    if _replayable(state):
+    if _replayable(state, payment.at):
         return _replay(state, payment)
     new, reason = _step(state, payment)
     return new, _decision(state, payment, reason)
@@ -160,15 +162,17 @@ def _decision(
 
 def _cleared(state: SubscriptionState) -> SubscriptionState:
     """``state`` before any payment: its status kept (a replayed payment marks ``active`` at
-    its time again, which changes nothing)."""
+    its time again, which changes nothing), and its refunded payments with the intervals their
+    refunds left them (they ended before the payments replayed, see ``_replayable``)."""
+    refunded = state.refunded_payment_ids & state.applied_payment_ids
     return replace(
         state,
         plan_code="free",
         period=None,
         current_period_end=None,
         plan_changed_at=None,
-        applied_payment_ids=frozenset(),
-        paid_periods=frozenset(),
+        applied_payment_ids=refunded,
+        paid_periods=frozenset(p for p in state.paid_periods if p.payment_id in refunded),
     )
 
 
@@ -183,15 +187,20 @@ def _fold(
     return folded, reasons
 
 
-def _replayable(state: SubscriptionState) -> bool:
-    """Whether the replay of ``state``'s applied payments agrees with it on what counts here:
-    the payments applied and the plan (see the module's doc)."""
+def _replayable(state: SubscriptionState, at: datetime) -> bool:
+    """Whether the replay of ``state``'s applied payments (with a new one at ``at``) agrees
+    with it on what counts here: the payments applied and the plan (see the module's doc). A
+    refunded payment is kept as its refund left it, and only when its interval had ended by the
+    time of every payment replayed (a refund long before: what it took back touches none)."""
     periods = state.paid_periods
     if not periods or {p.payment_id for p in periods} != state.applied_payment_ids:
         return False
-    if state.refunded_payment_ids & state.applied_payment_ids:
+    refunded = state.refunded_payment_ids & state.applied_payment_ids
+    kept = [p for p in periods if p.payment_id not in refunded]
+    earliest = min((p.paid_at for p in kept), default=at)
+    if any(p.end > min(earliest, at) for p in periods if p.payment_id in refunded):
         return False
-    folded, _ = _fold(state, (_Payment.of(p) for p in periods))
+    folded, _ = _fold(state, (_Payment.of(p) for p in kept))
     if (folded.applied_payment_ids, folded.plan_code) != (
         state.applied_payment_ids,
         state.plan_code,
@@ -207,7 +216,9 @@ def _replay(state: SubscriptionState, payment: _Payment) -> tuple[SubscriptionSt
     only when it takes payments back (the plan changes then). Otherwise ``payment`` is applied
     as it arrives: a same-plan payment reported late is chained after the running period, so
     no period the owners were shown gets shorter."""
-    folded, reasons = _fold(state, [*(_Payment.of(p) for p in state.paid_periods), payment])
+    refunded = state.refunded_payment_ids
+    kept = (_Payment.of(p) for p in state.paid_periods if p.payment_id not in refunded)
+    folded, reasons = _fold(state, [*kept, payment])
     reason = reasons[payment.payment_id]
     if reason == "lower_plan_held":
         return with_status(state, "active", payment.at), _decision(state, payment, reason)

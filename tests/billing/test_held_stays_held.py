@@ -56,10 +56,11 @@ def _refund(pid: str, plan: str, at: datetime) -> BillingEvent:
 
 def test_a_held_payment_delivered_again_after_a_later_purchase_of_its_plan_stays_held() -> None:
     state = SubscriptionState()
-    # A Starter month refunded at once: the history is applied one payment at a time since.
+    # A Starter month, an upgrade to Pro, then the Starter month refunded: a history applied
+    # one payment at a time (the refund came after a later payment).
     state, _ = apply_event(state, _pay("pay_s0", "starter", T0))
-    state, _ = apply_event(state, _refund("pay_s0", "starter", T0 + timedelta(hours=1)))
-    state, _ = apply_event(state, _pay("pay_pro", "pro", T0 + timedelta(days=2)))
+    state, _ = apply_event(state, _pay("pay_pro", "pro", T0 + timedelta(days=1)))
+    state, _ = apply_event(state, _refund("pay_s0", "starter", T0 + timedelta(days=2)))
     held_at = T0 + timedelta(days=3)  # the second tab's Starter order, paid while Pro runs
     state, decision = apply_event(state, _pay("pay_tab", "starter", held_at))
     assert decision.reason == "lower_plan_held"
@@ -77,6 +78,28 @@ def test_a_held_payment_delivered_again_after_a_later_purchase_of_its_plan_stays
     assert "pay_tab" not in again.applied_payment_ids
 
 
+def test_a_refund_long_before_does_not_let_a_lower_plan_supersede_a_late_higher_one() -> None:
+    """Pro's payment reported after a Starter payment made within Pro's period takes the
+    Starter one back; in a workspace that had once been refunded, Pro was ``superseded``
+    instead (payments were applied one at a time after any refund): the owner paid for Pro
+    and got Starter."""
+    state = SubscriptionState()
+    state, _ = apply_event(state, _pay("pay_s0", "starter", T0))
+    state, _ = apply_event(state, _refund("pay_s0", "starter", T0 + timedelta(hours=1)))
+    state, _ = apply_event(state, _pay("pay_s1", "starter", T0 + timedelta(days=3)))
+
+    state, decision = apply_event(state, _pay("pay_pro", "pro", T0 + timedelta(days=2)))
+
+    assert (decision.outcome, decision.held) == ("applied", frozenset({"pay_s1"}))
+    assert state.plan_code == "pro"
+    assert state.applied_payment_ids == {"pay_s0", "pay_pro"}
+    assert state.refunded_payment_ids == {"pay_s0"}
+    # the refunded payment keeps the interval its refund left it
+    assert {(p.payment_id, p.end) for p in state.paid_periods} >= {
+        ("pay_s0", T0 + timedelta(hours=1))
+    }
+
+
 async def test_the_order_paid_of_a_held_payment_keeps_it_held_and_mails_nothing_new(
     mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
 ) -> None:
@@ -89,11 +112,11 @@ async def test_the_order_paid_of_a_held_payment_keeps_it_held_and_mails_nothing_
     now = int(time.time())
     paid_first = fake.capture_payment(first["razorpay_order_id"])
     await _deliver(client, "payment.captured", paid_first, now - 50 * day)
-    refund = make_refund(payment_id=paid_first["id"], amount=paid_first["amount"])
-    await _deliver(client, "refund.processed", paid_first, now - 50 * day + 3600, refund=refund)
     await _deliver(
-        client, "payment.captured", fake.capture_payment(pro["razorpay_order_id"]), now - 48 * day
+        client, "payment.captured", fake.capture_payment(pro["razorpay_order_id"]), now - 49 * day
     )
+    refund = make_refund(payment_id=paid_first["id"], amount=paid_first["amount"])
+    await _deliver(client, "refund.processed", paid_first, now - 48 * day, refund=refund)
     paid_tab = fake.capture_payment(tab["razorpay_order_id"])
     held = await _deliver(client, "payment.captured", paid_tab, now - 47 * day)
     assert held.json()["reason"] == "lower_plan_held", held.text

@@ -755,3 +755,28 @@ def test_any_delivery_order_gives_the_outcome_of_the_latest_events(
     assert in_order.status == state.status
     if not held_in_order:
         assert (in_order.plan_code, in_order.period) == (state.plan_code, state.period)
+
+
+@settings(max_examples=200, deadline=None)
+@given(histories())
+def test_a_refund_over_before_the_history_changes_nothing_in_it(
+    history: tuple[list[Payment], list[StatusChange], list[BillingEvent]],
+) -> None:
+    """A Starter month refunded in its first hour, long before: the payments after it get the
+    outcomes they get without it. Before, any refund turned the event-time replay off for good
+    (a late Pro payment was then ``superseded`` by a Starter one paid within its period)."""
+    _, _, delivered = history
+    long_before = T0 - timedelta(days=60)
+    early = paid("pay_early", long_before)
+    refunded = replace(early, name="refund.processed", occurred_at=long_before + timedelta(hours=1))
+    plain, plain_decisions = run(SubscriptionState(), *delivered)
+    after, after_decisions = run(run(SubscriptionState(), early, refunded)[0], *delivered)
+
+    assert [(d.outcome, d.reason, d.held) for d in after_decisions] == [
+        (d.outcome, d.reason, d.held) for d in plain_decisions
+    ]
+    assert (after.plan_code, after.current_period_end) == (
+        plain.plan_code,
+        plain.current_period_end,
+    ) or not plain.applied_payment_ids
+    assert after.applied_payment_ids - {"pay_early"} == plain.applied_payment_ids
