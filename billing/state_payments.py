@@ -96,7 +96,9 @@ def _step(state: SubscriptionState, payment: _Payment) -> tuple[SubscriptionStat
     end = state.current_period_end
     running = end is not None and end > at
     higher = PLAN_RANK.get(state.plan_code, 0) > PLAN_RANK.get(plan, 0)
-    if (running and higher) or _higher_plan_at(state, payment) is not None:
+    # Older than the payment that set the plan: the higher plan that ran then, if any, holds
+    # it (the plan running now does not say). Not for a later one: the plan in effect says.
+    if (running and higher) or (newer_plan and _higher_plan_at(state, payment) is not None):
         # A payment all the same: the subscription is active at its time.
         return with_status(state, "active", at), "lower_plan_held"
     extending = plan == state.plan_code and running
@@ -124,9 +126,10 @@ def _step(state: SubscriptionState, payment: _Payment) -> tuple[SubscriptionStat
 
 def _higher_plan_at(state: SubscriptionState, payment: _Payment) -> PaidPeriod | None:
     """The recorded interval of a higher plan, paid and not refunded, that ran at the payment's
-    time. The plan running *now* is not enough: a payment held while Pro ran and delivered
-    again (``order.paid``, a retry, verify) after Starter was bought later was taken as a
-    renewal of that Starter period and extended it, where payments are applied one at a time."""
+    time, for a payment older than the one that set the plan. The plan running *now* is not
+    enough: a payment held while Pro ran and delivered again (``order.paid``, a retry, verify)
+    after Starter was bought later was taken as a renewal of that Starter period and extended
+    it, where payments are applied one at a time."""
     rank, at = PLAN_RANK.get(payment.plan_code, 0), payment.at
     return max(
         (
@@ -150,7 +153,9 @@ def _decision(
         plan, end_at = state.plan_code, state.current_period_end
         running = end_at is not None and end_at > payment.at
         higher = PLAN_RANK.get(plan, 0) > PLAN_RANK.get(payment.plan_code, 0)
-        if not (running and higher) and (covering := _higher_plan_at(state, payment)):
+        changed = state.plan_changed_at
+        older = changed is not None and payment.at < changed
+        if not (running and higher) and older and (covering := _higher_plan_at(state, payment)):
             plan, end_at = covering.plan_code, covering.end  # the higher plan that ran then
         end = end_at.isoformat() if end_at else "?"
         detail = f"the {plan} plan is paid until {end}: refund {payment.payment_id}"

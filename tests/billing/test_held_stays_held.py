@@ -19,7 +19,14 @@ from typing import Any
 import httpx
 
 from api.runtime import Runtime
-from billing.state import BillingEvent, ExpectedOrder, SubscriptionState, apply_event
+from billing.state import (
+    BillingEvent,
+    ExpectedOrder,
+    PaidPeriod,
+    SubscriptionState,
+    add_period,
+    apply_event,
+)
 from tests.billing.conftest import create_order, payment_mails, post_webhook, subscription
 from tests.conftest import signup
 from tests.fakes.razorpay_server import FakeRazorpay, make_refund, webhook_payload
@@ -163,3 +170,27 @@ async def _deliver(
     response = await post_webhook(client, payload)
     assert response.status_code == 200, response.text
     return response
+
+
+def test_a_renewal_of_the_plan_an_older_release_left_running_still_extends_it() -> None:
+    """An older release let a Starter payment replace a running Pro period; its intervals,
+    derived from the history, hold Pro's. Renewing the Starter plan the owner sees running
+    extends it: Pro's recorded interval only counts for a payment older than the plan's."""
+    pro_at, starter_at = T0, T0 + timedelta(days=5)
+    pro_period = PaidPeriod(
+        "pay_pro", "pro", "monthly", pro_at, pro_at, add_period(pro_at, "monthly")
+    )
+    state = SubscriptionState(
+        plan_code="starter",
+        period="monthly",
+        current_period_end=add_period(starter_at, "monthly"),
+        plan_changed_at=starter_at,
+        status_changed_at=starter_at,
+        applied_payment_ids=frozenset({"pay_pro", "pay_old_starter"}),
+        paid_periods=frozenset({pro_period}),
+    )
+
+    renewed, decision = apply_event(state, _pay("pay_renewal", "starter", T0 + timedelta(days=9)))
+
+    assert (decision.outcome, decision.reason) == ("applied", "extended")
+    assert renewed.current_period_end == add_period(starter_at, "monthly", 2)
