@@ -4,8 +4,9 @@ In event-time order (Razorpay's ``created_at``), each payment for a plan:
 
 - extends the plan when it is the plan whose paid period runs (the new period starts where
   that one ends);
-- is **held** (``lower_plan_held``) when a higher plan's paid period runs at its time: it
-  changes no plan and no date, and is held for a refund. An order for Starter opened before an
+- is **held** (``lower_plan_held``) when a higher plan's paid period runs at its time (the
+  plan in effect, or the recorded interval of a higher plan's payment): it changes no plan and
+  no date, and is held for a refund. An order for Starter opened before an
   upgrade to Pro and paid after it (a second checkout tab, a late UPI confirmation) used to
   apply as the latest payment and end the Pro period early;
 - else starts a fresh period on its plan (an upgrade, or any plan once the period ended).
@@ -21,9 +22,11 @@ its plan was replaced before we heard of it; it is held for a refund too.
 The replay decides which payments are held; the new payment is then applied as it arrives
 (``_step``), so a same-plan payment reported late is chained after the running period (no end
 the owners were shown moves earlier), and only a payment that takes others back stores the
-replay's periods. A history the replay does not reproduce (a refund of an applied payment,
-payments applied by an older release without an interval, a period that ends before its
-payments say) is applied one payment at a time by the same rules, in arrival order.
+replay's periods. A refunded payment is not replayed: it keeps the interval its refund left
+it, when that had ended before the payments replayed. A history the replay does not reproduce
+(a refund of an applied payment whose interval ran past a later payment's time, payments
+applied by an older release without an interval, a period that ends before its payments say)
+is applied one payment at a time by the same rules, in arrival order.
 
 Pure: no database, no clock, no I/O. ``billing.state.apply_event`` dispatches here.
 """
@@ -77,7 +80,7 @@ def apply_payment(
         return state, Decision("ignored", "payment_refunded", event.payment_id)
     expected = event.expected
     payment = _Payment(event.payment_id, expected.plan_code, expected.period, event.occurred_at)
-    if _replayable(state):
+    if _replayable(state, payment.at):
         return _replay(state, payment)
     new, reason = _step(state, payment)
     return new, _decision(state, payment, reason)
@@ -92,7 +95,10 @@ def _step(state: SubscriptionState, payment: _Payment) -> tuple[SubscriptionStat
         return state, "superseded"
     end = state.current_period_end
     running = end is not None and end > at
-    if running and PLAN_RANK.get(state.plan_code, 0) > PLAN_RANK.get(plan, 0):
+    higher = PLAN_RANK.get(state.plan_code, 0) > PLAN_RANK.get(plan, 0)
+    # Older than the payment that set the plan: the higher plan that ran then, if any, holds
+    # it (the plan running now does not say). Not for a later one: the plan in effect says.
+    if (running and higher) or (newer_plan and _higher_plan_at(state, payment) is not None):
         # A payment all the same: the subscription is active at its time.
         return with_status(state, "active", at), "lower_plan_held"
     extending = plan == state.plan_code and running
@@ -118,14 +124,41 @@ def _step(state: SubscriptionState, payment: _Payment) -> tuple[SubscriptionStat
     return new, "extended" if extending else "applied"
 
 
+def _higher_plan_at(state: SubscriptionState, payment: _Payment) -> PaidPeriod | None:
+    """The recorded interval of a higher plan, paid and not refunded, that ran at the payment's
+    time, for a payment older than the one that set the plan. The plan running *now* is not
+    enough: a payment held while Pro ran and delivered again (``order.paid``, a retry, verify)
+    after Starter was bought later was taken as a renewal of that Starter period and extended
+    it, where payments are applied one at a time."""
+    rank, at = PLAN_RANK.get(payment.plan_code, 0), payment.at
+    return max(
+        (
+            p
+            for p in state.paid_periods
+            if p.start <= at < p.end
+            and PLAN_RANK.get(p.plan_code, 0) > rank
+            and p.payment_id not in state.refunded_payment_ids
+        ),
+        key=lambda p: (p.end, p.payment_id),
+        default=None,
+    )
+
+
 def _decision(
     state: SubscriptionState, payment: _Payment, reason: str, held: Iterable[str] = ()
 ) -> Decision:
     if reason == "superseded":
         return Decision("ignored", reason, f"plan {state.plan_code!r} was set by a later payment")
     if reason == "lower_plan_held":
-        end = state.current_period_end.isoformat() if state.current_period_end else "?"
-        detail = f"the {state.plan_code} plan is paid until {end}: refund {payment.payment_id}"
+        plan, end_at = state.plan_code, state.current_period_end
+        running = end_at is not None and end_at > payment.at
+        higher = PLAN_RANK.get(plan, 0) > PLAN_RANK.get(payment.plan_code, 0)
+        changed = state.plan_changed_at
+        older = changed is not None and payment.at < changed
+        if not (running and higher) and older and (covering := _higher_plan_at(state, payment)):
+            plan, end_at = covering.plan_code, covering.end  # the higher plan that ran then
+        end = end_at.isoformat() if end_at else "?"
+        detail = f"the {plan} plan is paid until {end}: refund {payment.payment_id}"
         return Decision("ignored", reason, detail)
     taken = frozenset(held)
     detail = f"held for a refund: {', '.join(sorted(taken))}" if taken else ""
@@ -134,15 +167,17 @@ def _decision(
 
 def _cleared(state: SubscriptionState) -> SubscriptionState:
     """``state`` before any payment: its status kept (a replayed payment marks ``active`` at
-    its time again, which changes nothing)."""
+    its time again, which changes nothing), and its refunded payments with the intervals their
+    refunds left them (they ended before the payments replayed, see ``_replayable``)."""
+    refunded = state.refunded_payment_ids & state.applied_payment_ids
     return replace(
         state,
         plan_code="free",
         period=None,
         current_period_end=None,
         plan_changed_at=None,
-        applied_payment_ids=frozenset(),
-        paid_periods=frozenset(),
+        applied_payment_ids=refunded,
+        paid_periods=frozenset(p for p in state.paid_periods if p.payment_id in refunded),
     )
 
 
@@ -157,15 +192,20 @@ def _fold(
     return folded, reasons
 
 
-def _replayable(state: SubscriptionState) -> bool:
-    """Whether the replay of ``state``'s applied payments agrees with it on what counts here:
-    the payments applied and the plan (see the module's doc)."""
+def _replayable(state: SubscriptionState, at: datetime) -> bool:
+    """Whether the replay of ``state``'s applied payments (with a new one at ``at``) agrees
+    with it on what counts here: the payments applied and the plan (see the module's doc). A
+    refunded payment is kept as its refund left it, and only when its interval had ended by the
+    time of every payment replayed (a refund long before: what it took back touches none)."""
     periods = state.paid_periods
     if not periods or {p.payment_id for p in periods} != state.applied_payment_ids:
         return False
-    if state.refunded_payment_ids & state.applied_payment_ids:
+    refunded = state.refunded_payment_ids & state.applied_payment_ids
+    kept = [p for p in periods if p.payment_id not in refunded]
+    earliest = min((p.paid_at for p in kept), default=at)
+    if any(p.end > min(earliest, at) for p in periods if p.payment_id in refunded):
         return False
-    folded, _ = _fold(state, (_Payment.of(p) for p in periods))
+    folded, _ = _fold(state, (_Payment.of(p) for p in kept))
     if (folded.applied_payment_ids, folded.plan_code) != (
         state.applied_payment_ids,
         state.plan_code,
@@ -181,7 +221,9 @@ def _replay(state: SubscriptionState, payment: _Payment) -> tuple[SubscriptionSt
     only when it takes payments back (the plan changes then). Otherwise ``payment`` is applied
     as it arrives: a same-plan payment reported late is chained after the running period, so
     no period the owners were shown gets shorter."""
-    folded, reasons = _fold(state, [*(_Payment.of(p) for p in state.paid_periods), payment])
+    refunded = state.refunded_payment_ids
+    kept = (_Payment.of(p) for p in state.paid_periods if p.payment_id not in refunded)
+    folded, reasons = _fold(state, [*kept, payment])
     reason = reasons[payment.payment_id]
     if reason == "lower_plan_held":
         return with_status(state, "active", payment.at), _decision(state, payment, reason)
