@@ -71,7 +71,9 @@ async def _signup(
     r.raise_for_status()
     if verify_with:
         token = await verification_token(verify_with, email)
-        r = await client.post("/api/v1/auth/verify-email", json={"token": token})
+        r = await client.post(
+            "/api/v1/auth/verify-email", json={"token": token, "password": password}
+        )
         r.raise_for_status()
     r = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
     r.raise_for_status()

@@ -93,7 +93,9 @@ async def new_tenant(client: httpx.AsyncClient, name: str, owner_url: str = "") 
     (await client.post("/api/v1/auth/signup", json=body)).raise_for_status()
     if owner_url:
         token = await verification_token(owner_url, email)
-        r = await client.post("/api/v1/auth/verify-email", json={"token": token})
+        r = await client.post(
+            "/api/v1/auth/verify-email", json={"token": token, "password": PASSWORD}
+        )
         r.raise_for_status()
     r = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     r.raise_for_status()
