@@ -9,18 +9,12 @@ a child Python process that reports how far its peak resident size rose.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from rag.knowledge.chunking import chunk_sections
 from rag.knowledge.parsed import Section
+from tests.memory_child import run_child
 
-ROOT = Path(__file__).resolve().parents[2]
 SIZE = 2_000_000
 # What is kept is the chunks themselves (their text twice: stored and embedded, a hash each):
 # a few times the text; tokenizing the whole section held hundreds of bytes per character.
@@ -31,18 +25,10 @@ import json, sys
 from rag.knowledge.chunking import chunk_sections, count_tokens
 from rag.knowledge.parsed import Section
 
-def status(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(field)
-
 unit, size = sys.argv[1], int(sys.argv[2])
 text = unit * (size // len(unit))
 count_tokens("warm up the tokenizer")
-before = status("VmRSS")
-with open("/proc/self/clear_refs", "w") as f:
-    f.write("5")  # reset VmHWM to the current resident size
+before = reset_peak()
 pieces = chunk_sections([Section(text)], title="t", max_tokens=250, overlap=40, min_tokens=40)
 rise = status("VmHWM") - before
 most = max(p.token_count for p in pieces)
@@ -52,18 +38,7 @@ print(json.dumps({"rise": rise, "chunks": len(pieces), "max_tokens": most}))
 
 @pytest.mark.parametrize("unit", ["!", "a. ", "\u6f22\u5b57", "word "])
 def test_a_long_section_is_chunked_in_bounded_memory(unit: str) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, unit, str(SIZE)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,  # subprocess.run kills the child when it expires
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_child(CHILD, unit, str(SIZE))
     assert result["rise"] < ALLOWED_RISE, (
         f"peak memory rose by {result['rise'] / 1_048_576:.0f} MiB"
     )

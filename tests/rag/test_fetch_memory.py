@@ -7,21 +7,16 @@ resident size it had just before. Unbounded decoding of the bodies below needs 2
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 
 import pytest
 
 from tests.fakes.http_handler import serving
+from tests.memory_child import run_child
 
-ROOT = Path(__file__).resolve().parents[2]
 DECODED = 256 * 1_048_576  # what every bomb below expands to
 CAP = 5 * 1_048_576  # the default FETCH_MAX_BYTES
 # The peak may rise by the cap, one decoded piece, one network read and allocator slack.
@@ -93,17 +88,9 @@ from core.errors import AppError
 from rag.knowledge.fetch import fetch_url
 from rag.knowledge.sitemaps import fetch_sitemap
 
-def status(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(field)
-
 async def main(kind, base, path, cap):
     await fetch_url(base + "/small.html", allow_private=True)  # warm up the client code
-    before = status("VmRSS")
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset VmHWM to the current resident size
+    before = reset_peak()
     outcome = "ok"
     try:
         if kind == "sitemap":
@@ -119,19 +106,7 @@ asyncio.run(main(*sys.argv[1:4], int(sys.argv[4])))
 
 
 def _fetch_in_child(kind: str, base: str, path: str) -> dict[str, object]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, kind, base, path, str(CAP)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,  # subprocess.run kills the child when it expires
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_child(CHILD, kind, base, path, str(CAP), timeout=120)
 
 
 @pytest.mark.parametrize(

@@ -9,19 +9,14 @@ process against this test's own HTTP server, which reports how far its peak resi
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 
 import pytest
 
 from tests.fakes.http_handler import serving
+from tests.memory_child import run_child
 
-ROOT = Path(__file__).resolve().parents[2]
 PER_FILE = 30_000  # URLs each file lists (about 2 MB of XML: under the 5 MB cap)
 # 49 files of 30,000 distinct URLs each held at once need 150 MiB or more.
 ALLOWED_RISE = 64 * 1_048_576
@@ -80,17 +75,9 @@ import asyncio, json, sys
 from rag.knowledge.fetch import fetch_url
 from rag.knowledge.sitemaps import pack_files, read_sitemap
 
-def status(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(field)
-
 async def main(url, small):
     await read_sitemap(small, allow_private=True)  # warm up the client and parser code
-    before = status("VmRSS")
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset VmHWM to the current resident size
+    before = reset_peak()
     listing = await read_sitemap(url, allow_private=True)
     rise = status("VmHWM") - before
     print(json.dumps({
@@ -107,19 +94,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 
 
 def _read_in_child(base: str, path: str) -> dict[str, object]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, base + path, base + "/leaf.xml"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,  # subprocess.run kills the child when it expires
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_child(CHILD, base + path, base + "/leaf.xml")
 
 
 def test_an_index_of_huge_indexes_holds_no_more_than_it_reads(bombs: str) -> None:
