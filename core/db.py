@@ -16,12 +16,9 @@ from contextlib import asynccontextmanager
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg  # type: ignore[import-untyped]
-import asyncpg.transaction  # type: ignore[import-untyped]
 from sqlalchemy import TextClause, event, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -31,6 +28,7 @@ from sqlalchemy.pool import QueuePool
 
 from core import metrics
 from core.db_url import connect_options
+from core.fused_begin import begin_with_tenant
 
 # The settings row-level-security policies read. Values are strings; '' means unset.
 TENANT_SETTINGS = (
@@ -276,106 +274,6 @@ def transaction_settings(
     return settings
 
 
-def _text_literal(value: str) -> str:
-    """``value`` as an SQL expression whose source holds nothing but hex digits: its UTF-8
-    bytes, decoded by the server. A quoted literal would depend on the server's
-    ``standard_conforming_strings``; this cannot be read as anything but the value."""
-    if not value:
-        return "''"
-    return f"convert_from(decode('{value.encode().hex()}', 'hex'), 'UTF8')"
-
-
-def tenant_prologue(settings: Mapping[str, str]) -> str:
-    """``BEGIN`` and the transaction's ``settings`` (``transaction_settings``) as one
-    simple-protocol message: one round trip where a BEGIN and a parameterised ``set_config``
-    statement took two. The values are inlined as ``_text_literal`` expressions."""
-    calls = (f"set_config('{name}', {_text_literal(v)}, true)" for name, v in settings.items())
-    return "BEGIN; SELECT " + ", ".join(calls)
-
-
-class _TenantTransaction(asyncpg.transaction.Transaction):
-    """asyncpg's top-level transaction, begun by ``prologue`` (``tenant_prologue``) instead of
-    a bare ``BEGIN``; committed and rolled back as asyncpg's own."""
-
-    __slots__ = ("_prologue",)
-
-    def __init__(self, connection: asyncpg.Connection, prologue: str) -> None:
-        super().__init__(connection, None, False, False)
-        self._prologue = prologue
-
-    async def start(self) -> None:
-        connection = self._connection
-        if connection._top_xact is not None or connection.is_in_transaction():
-            raise asyncpg.InterfaceError("a transaction is already open on this connection")
-        connection._top_xact = self
-        try:
-            await connection.execute(self._prologue)
-        except BaseException:
-            self._state = asyncpg.transaction.TransactionState.FAILED  # type: ignore[misc]
-            raise
-        self._state = asyncpg.transaction.TransactionState.STARTED
-
-
-async def _begin_with_tenant(connection: AsyncConnection, settings: Mapping[str, str]) -> bool:
-    """Begin ``connection``'s transaction with its settings in the same round trip
-    (``tenant_prologue``), where SQLAlchemy's asyncpg adapter would send a bare ``BEGIN`` before
-    the first statement. False, with nothing sent, when the connection is not one this knows
-    how to begin (not asyncpg's adapter, another isolation level, or a transaction already
-    begun): the caller sets the tenant with a statement. A failure invalidates the connection
-    (it may hold a half-begun transaction) and raises as SQLAlchemy would (``DBAPIError``)."""
-    raw = await connection.get_raw_connection()
-    adapter: Any = raw.dbapi_connection
-    driver = raw.driver_connection
-    if (
-        not isinstance(driver, asyncpg.Connection)
-        or getattr(adapter, "_transaction", False) is not None
-        or getattr(adapter, "isolation_level", False) is not None
-        or getattr(adapter, "readonly", True)
-        or getattr(adapter, "deferrable", True)
-        or not hasattr(adapter, "_execute_mutex")
-    ):
-        return False
-    transaction = _TenantTransaction(driver, tenant_prologue(settings))
-    try:
-        async with adapter._execute_mutex:
-            await transaction.start()
-    except BaseException as error:
-        raised = _as_dbapi_error(connection, adapter, error)  # before the connection closes
-        # The server may hold a half-begun transaction: the connection never goes back to the
-        # pool (not shielded: a second cancellation still ends in SQLAlchemy's forced close).
-        await connection.invalidate()
-        if raised is error:
-            raise
-        raise raised from error
-    adapter._transaction = transaction
-    return True
-
-
-def _as_dbapi_error(
-    connection: AsyncConnection, adapter: Any, error: BaseException
-) -> BaseException:
-    """``error`` as SQLAlchemy would raise it from a statement: a ``DBAPIError`` that says
-    whether the connection was lost (a refusal by the server is not: a 500, not a 503);
-    anything else (a cancellation) as it is."""
-    if not isinstance(error, Exception):
-        return error
-    dialect = connection.dialect
-    try:
-        adapter._handle_exception(error)  # raises the adapter's DBAPI error for it
-    except dialect.loaded_dbapi.Error as dbapi_error:
-        return DBAPIError.instance(
-            "BEGIN; SELECT set_config(...)",
-            None,
-            dbapi_error,
-            dialect.loaded_dbapi.Error,
-            connection_invalidated=dialect.is_disconnect(dbapi_error, adapter, None),
-            dialect=dialect,
-        )
-    except Exception as other:  # pragma: no cover - the adapter raises its DBAPI errors
-        return other
-    return error
-
-
 class Database:
     """The app's engine plus units of work. One per process."""
 
@@ -388,7 +286,7 @@ class Database:
     ) -> None:
         """``local``: settings each transaction sets for itself (with the tenant context, in
         one statement): the timeouts when the engine talks to a transaction-mode pooler.
-        ``fused_begin``: each transaction's ``BEGIN`` carries its settings (``tenant_prologue``,
+        ``fused_begin``: each transaction's ``BEGIN`` carries its settings (``core.fused_begin``,
         one round trip); off, SQLAlchemy sends ``BEGIN`` and the settings follow as a statement
         (what ``bench.chat_db`` compares it with)."""
         self.engine = engine
@@ -458,7 +356,7 @@ class Database:
             settings = transaction_settings(
                 values, {**self.local, **local} if local else self.local, durable=durable
             )
-            if self.fused_begin and await _begin_with_tenant(connection, settings):
+            if self.fused_begin and await begin_with_tenant(connection, settings):
                 _remember(session, settings)
             else:
                 await _set_settings(session, settings)
