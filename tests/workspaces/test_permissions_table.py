@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,9 @@ from sqlalchemy import text
 
 from core.config import Settings
 from core.db import Database
-from tests.conftest import Owner, join, make_settings, signup
+from tests.conftest import Owner, join, signup
 from tests.fakes.razorpay_server import FakeRazorpay
+from tests.workspaces.conftest import billing_on
 from workspaces.permissions import ROLES, TABLE, Action, PrincipalKind, allowed, as_markdown
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
@@ -86,26 +87,11 @@ def expected(action: Action, caller: str) -> bool:
     return EXPECTED[action][0].split()[CALLERS.index(caller)] == "Y"
 
 
-@pytest.fixture(scope="module")
-def razorpay() -> Iterator[FakeRazorpay]:
-    with FakeRazorpay() as server:
-        yield server
-
-
 @pytest.fixture
 def settings(razorpay: FakeRazorpay) -> Settings:
     """Billing on (against the local fake), and a plan with room for every member (a
     non-expiring pro: ordering a plan is refused as included, past the permission check)."""
-    return make_settings(
-        default_plan="pro",
-        razorpay_key_id=razorpay.key_id,
-        razorpay_key_secret=razorpay.key_secret,
-        razorpay_webhook_secret=["whsec_permissions_0001"],
-        razorpay_base_url=razorpay.base_url,
-        razorpay_timeout_seconds=2.0,
-        # Web sources point at a closed loopback port: their fetches fail at once, offline.
-        allow_private_urls=True,
-    )
+    return billing_on(razorpay, "whsec_permissions_0001")
 
 
 @dataclass

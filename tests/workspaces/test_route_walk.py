@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,10 +29,10 @@ from tests.conftest import (
     client_for,
     join,
     login,
-    make_settings,
     signup,
 )
 from tests.fakes.razorpay_server import FakeRazorpay
+from tests.workspaces.conftest import billing_on
 
 API = "/api/v1"
 WS = f"{API}/workspaces/{{workspace_id}}"
@@ -165,26 +165,12 @@ OTHER_OPERATIONS: dict[tuple[str, str], str] = {
 DENIED = {"not_found", "member_not_found", "invitation_not_found", "order_not_found"}
 
 
-@pytest.fixture(scope="module")
-def razorpay() -> Iterator[FakeRazorpay]:
-    with FakeRazorpay() as server:
-        yield server
-
-
 @pytest.fixture
 def settings(razorpay: FakeRazorpay) -> Settings:
     """Billing on (against the local fake: its routes answer as in production, not 503
     ``billing_disabled`` before anything else); a plan with room for every member; web sources
     on a closed loopback port (their fetches fail at once, offline)."""
-    return make_settings(
-        default_plan="pro",
-        razorpay_key_id=razorpay.key_id,
-        razorpay_key_secret=razorpay.key_secret,
-        razorpay_webhook_secret=["whsec_route_walk_0001"],
-        razorpay_base_url=razorpay.base_url,
-        razorpay_timeout_seconds=2.0,
-        allow_private_urls=True,
-    )
+    return billing_on(razorpay, "whsec_route_walk_0001")
 
 
 def _operations(client: httpx.AsyncClient) -> set[tuple[str, str]]:
