@@ -46,9 +46,9 @@ SEPARATORS = (",", ";", "\t")
 class ImportResult:
     created: int
     updated: int = 0
-    """Rows whose question an FAQ already asks: that FAQ takes the row's answer (a file
-    imported again with corrected answers updates them instead of adding FAQs no visitor
-    would get)."""
+    """FAQs that already asked a row's question, each counted once: each takes the row's
+    answer (a file imported again with corrected answers updates them instead of adding FAQs
+    no visitor would get)."""
 
 
 def parse(data: bytes) -> list[FaqIn]:
@@ -242,8 +242,9 @@ async def import_csv(
             " import fewer or upgrade the plan.",
             details={**(exc.details or {}), "adding": adding},
         ) from exc
-    created = updated = 0
+    created = 0
     made: set[uuid.UUID] = set()  # FAQs this file created: a later row of it is no update
+    updated: set[uuid.UUID] = set()  # FAQs it updated, each counted once however many rows
     for row, item in rows:
         phrasings = [item.question, *item.alt_questions]
         existing = await faq_repo.faq_asking(
@@ -287,9 +288,10 @@ async def import_csv(
                     )
                 values["alt_questions"] = merged
             await faq_service.update(session, embedder, access, faq_id=existing.id, values=values)
-            updated += existing.id not in made
+            if existing.id not in made:
+                updated.add(existing.id)
         except faq_service.FaqDuplicate as exc:  # one of its phrasings is another FAQ's
             raise ValidationFailed(
                 f"Row {row}: {exc.message}", code="invalid_csv", details=exc.details
             ) from exc
-    return ImportResult(created=created, updated=updated)
+    return ImportResult(created=created, updated=len(updated))

@@ -105,3 +105,22 @@ async def test_a_row_refused_after_an_empty_row_is_named_by_its_own_number(
         f"Opening hours {tag}?": "Nine.",
         f"Shipping {tag}?": "Two days.",
     }
+
+
+async def test_the_same_file_imported_again_counts_each_faq_it_updates_once(
+    runtime: Runtime, owner: Owner
+) -> None:
+    """A file asking one question in two rows (the second adding a phrasing), imported twice:
+    the second import said "3 updated" of a workspace holding two FAQs."""
+    tag = uuid.uuid4().hex[:8]
+    data = (
+        "question,answer,alt_questions\n"
+        f'"Opening hours {tag}?","Nine to five.",\n'
+        f'"Opening hours {tag}?","Nine to five.","When do you open {tag}?"\n'
+        f'"Shipping {tag}?","Two days.",\n'
+    ).encode()
+    first = await run_import(runtime, owner, data)
+    assert (first.created, first.updated) == (2, 0)
+    again = await run_import(runtime, owner, data)
+    assert (again.created, again.updated) == (0, 2)
+    assert len(await stored(runtime, owner)) == 2
