@@ -239,7 +239,13 @@ def asks_only_if_a_bot(text: str) -> bool:
     if asks_if_a_bot(words(text)):
         return True
     cut = _split(text)
-    return cut is not None and _courtesy_only(words(cut[1]))
+    return cut is not None and _nothing_more(cut[1])
+
+
+def _nothing_more(rest: str) -> bool:
+    """What follows the question asks nothing else: courtesy, or the same question again in
+    other words ("are you human? are you a bot?", which was looked up as a question)."""
+    return _courtesy_only(words(rest)) or asks_only_if_a_bot(rest)
 
 
 def identity_then_question(text: str) -> str | None:
@@ -248,7 +254,7 @@ def identity_then_question(text: str) -> str | None:
     hours?"): "what are your opening hours?", the question to answer (the bot says what it is
     before the answer). None for any other message, one asking only that included."""
     cut = _split(text)
-    if cut is None or _courtesy_only(words(cut[1])):
+    if cut is None or _nothing_more(cut[1]):
         return None
     return cut[1]
 

@@ -46,13 +46,19 @@ SEPARATORS = (",", ";", "\t")
 class ImportResult:
     created: int
     updated: int = 0
-    """Rows whose question an FAQ already asks: that FAQ takes the row's answer (a file
-    imported again with corrected answers updates them instead of adding FAQs no visitor
-    would get)."""
+    """FAQs that already asked a row's question, each counted once: each takes the row's
+    answer (a file imported again with corrected answers updates them instead of adding FAQs
+    no visitor would get)."""
 
 
 def parse(data: bytes) -> list[FaqIn]:
     """The file's FAQs, or 422 ``invalid_csv`` naming the first wrong rows."""
+    return [item for _, item in numbered(data)]
+
+
+def numbered(data: bytes) -> list[tuple[int, FaqIn]]:
+    """``parse``, each FAQ with its row number in the file (the header is row 1; an empty row
+    keeps its number, so the rows after it are named as the spreadsheet numbers them)."""
     if len(data) > MAX_BYTES:
         raise ValidationFailed(
             f"The CSV file is larger than {MAX_BYTES // 1024 // 1024} MB", code="invalid_csv"
@@ -65,7 +71,7 @@ def parse(data: bytes) -> list[FaqIn]:
             "The first row must name the columns question and answer (alt_questions optional)",
             code="invalid_csv",
         )
-    items: list[FaqIn] = []
+    items: list[tuple[int, FaqIn]] = []
     problems: list[dict[str, object]] = []
     answered: dict[str, tuple[int, str]] = {}  # a phrasing: the first row asking it, its answer
     try:
@@ -98,7 +104,7 @@ def parse(data: bytes) -> list[FaqIn]:
                 }
             else:
                 problem = _row_problem(item, number, answered)
-                items.append(item)
+                items.append((number, item))
             if problem is not None and len(problems) < MAX_REPORTED:
                 problems.append(problem)
     except csv.Error as exc:
@@ -226,8 +232,8 @@ async def import_csv(
     """Add every FAQ of the file, or update the FAQ that already asks a row's question (owners
     and admins; each one audited like a single create or update)."""
     authorize(access, Action.FAQ_CREATE)  # before the file is read
-    items = parse(data)
-    adding = await _creations(session, access, items)
+    rows = numbered(data)
+    adding = await _creations(session, access, [item for _, item in rows])
     try:  # the whole file, before anything is embedded (each create checks again)
         await faq_service.check_quota(session, access.workspace, adding=adding)
     except QuotaExceeded as exc:
@@ -236,9 +242,10 @@ async def import_csv(
             " import fewer or upgrade the plan.",
             details={**(exc.details or {}), "adding": adding},
         ) from exc
-    created = updated = 0
+    created = 0
     made: set[uuid.UUID] = set()  # FAQs this file created: a later row of it is no update
-    for row, item in enumerate(items, start=2):  # the header is row 1
+    updated: set[uuid.UUID] = set()  # FAQs it updated, each counted once however many rows
+    for row, item in rows:
         phrasings = [item.question, *item.alt_questions]
         existing = await faq_repo.faq_asking(
             session,
@@ -281,9 +288,10 @@ async def import_csv(
                     )
                 values["alt_questions"] = merged
             await faq_service.update(session, embedder, access, faq_id=existing.id, values=values)
-            updated += existing.id not in made
+            if existing.id not in made:
+                updated.add(existing.id)
         except faq_service.FaqDuplicate as exc:  # one of its phrasings is another FAQ's
             raise ValidationFailed(
                 f"Row {row}: {exc.message}", code="invalid_csv", details=exc.details
             ) from exc
-    return ImportResult(created=created, updated=updated)
+    return ImportResult(created=created, updated=len(updated))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from rag.chat.courtesy import Lexicon
+from rag.chat.courtesy import Lexicon, phrases
 
 _ANY = r"(?:\S+ ){0,3}"  # a few words between: articles, adjectives ("einem echten")
 
@@ -106,6 +106,23 @@ HUMAN_WORD_ALONE = frozenset(
     | {"umano", "operatore", "pessoa", "atendente", "оператор", "человек", "人工", "オペレーター"}
 )
 """A message that is nothing but one of these words ("humano", "оператор"), as "agent" is."""
+PLEASE = phrases(
+    r"bitte",
+    r"por favor",
+    r"porfa",
+    r"svp",
+    r"stp",
+    r"sil (?:vous|te) pla[iî]t",
+    r"per favore",
+    r"per piacere",
+    r"пожалуйста",
+    r"कृपया",
+    r"kripya",
+    r"من فضلك",
+    r"لو سمحت",
+)
+""""Please" in those languages: with one of those words it is still that word alone ("Humano
+por favor", "Mitarbeiter bitte"), as "agent please" is ("please" is courtesy filler)."""
 
 
 def asks_for_a_person(reduced: str) -> bool:

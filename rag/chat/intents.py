@@ -33,7 +33,7 @@ from rag.chat.courtesy import (
     phrases,
 )
 from rag.chat.courtesy import words as _words
-from rag.chat.human_languages import HUMAN_WORD_ALONE, asks_for_a_person
+from rag.chat.human_languages import HUMAN_WORD_ALONE, PLEASE, asks_for_a_person
 from rag.chat.human_requests import HUMAN_ALONE, asks_for_human, declines_a_person_only
 from rag.chat.normalize import stem
 from workspaces.schemas import LeadIn
@@ -314,7 +314,8 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         # "no", "nope", "no thanks, I'm good": nothing more to ask (a bare "no", not surely).
         only_no = not (goodbyes or thanks or greetings)
         goodbyes, leftover, leftover_text = [*goodbyes, *leftover], [], ""
-    if leftover_text in HUMAN_ALONE or leftover_text in HUMAN_WORD_ALONE:
+    alone = " ".join(PLEASE.sub(" ", leftover_text).split())
+    if alone in HUMAN_ALONE or alone in HUMAN_WORD_ALONE:
         return IntentResult("human", 0.85)
 
     if lead:

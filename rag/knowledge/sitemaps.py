@@ -6,6 +6,7 @@ whole site."""
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import uuid
 import weakref
@@ -46,12 +47,14 @@ def parse_sitemap(data: bytes) -> tuple[str, list[str]]:
 
     Raises ``InvalidSitemap`` for anything else (an HTML page, other XML, text that lists no
     URL, an empty body), so junk served with a 200 is never read as "lists nothing"; an empty
-    ``<urlset/>`` is a sitemap that lists nothing.
+    ``<urlset/>`` is a sitemap that lists nothing. A UTF-8 byte order mark first is no content
+    (an XML file saved with one was refused as junk, a text list lost its first URL), and a
+    text list's scheme may be in capitals, as a ``<loc>``'s may.
     """
-    stripped = data.lstrip()
+    stripped = data.lstrip().removeprefix(codecs.BOM_UTF8).lstrip()
     if not stripped.startswith(b"<"):
         lines = stripped.decode("utf-8", errors="replace").splitlines()
-        urls = [line.strip() for line in lines if line.strip().startswith("http")]
+        urls = [line.strip() for line in lines if line.strip().lower().startswith("http")]
         if not urls:
             raise InvalidSitemap("The response is neither sitemap XML nor a list of URLs")
         return "urlset", urls

@@ -80,3 +80,47 @@ async def test_a_row_repeated_with_the_same_answer_is_one_faq_and_counts_once(
     }
     again = await run_import(runtime, owner, csv((f"Shipping {tag}?", "Three days.")))
     assert (again.created, again.updated) == (0, 1)
+
+
+async def test_a_row_refused_after_an_empty_row_is_named_by_its_own_number(
+    runtime: Runtime, owner: Owner
+) -> None:
+    """A spreadsheet's empty row (",,") is skipped, yet the rows after it kept their numbers
+    only until the FAQs were written: a row refused there was named one too low (the row
+    above it, which the owner then looked at in vain)."""
+    tag = uuid.uuid4().hex[:8]
+    await run_import(
+        runtime, owner, csv((f"Opening hours {tag}?", "Nine."), (f"Shipping {tag}?", "Two days."))
+    )
+    data = (
+        "question,answer,alt_questions\n"
+        f'"Refunds {tag}?","Thirty days.",\n'
+        ",,\n"  # row 3: empty, as a spreadsheet saves it
+        f'"Opening hours {tag}?","Ten.","Shipping {tag}?"\n'  # row 4: two FAQs' questions
+    ).encode()
+    with pytest.raises(ValidationFailed) as refused:
+        await run_import(runtime, owner, data)
+    assert refused.value.message.startswith("Row 4: "), refused.value.message
+    assert await stored(runtime, owner) == {
+        f"Opening hours {tag}?": "Nine.",
+        f"Shipping {tag}?": "Two days.",
+    }
+
+
+async def test_the_same_file_imported_again_counts_each_faq_it_updates_once(
+    runtime: Runtime, owner: Owner
+) -> None:
+    """A file asking one question in two rows (the second adding a phrasing), imported twice:
+    the second import said "3 updated" of a workspace holding two FAQs."""
+    tag = uuid.uuid4().hex[:8]
+    data = (
+        "question,answer,alt_questions\n"
+        f'"Opening hours {tag}?","Nine to five.",\n'
+        f'"Opening hours {tag}?","Nine to five.","When do you open {tag}?"\n'
+        f'"Shipping {tag}?","Two days.",\n'
+    ).encode()
+    first = await run_import(runtime, owner, data)
+    assert (first.created, first.updated) == (2, 0)
+    again = await run_import(runtime, owner, data)
+    assert (again.created, again.updated) == (0, 2)
+    assert len(await stored(runtime, owner)) == 2

@@ -70,3 +70,31 @@ async def test_the_conversation_is_handed_off(
     found = [c for c in listing["items"] if c["id"] == body["conversation_id"]]
     assert found
     assert found[0]["status"] == "handoff"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Humano por favor",
+        "Agente, por favor",
+        "Mitarbeiter bitte",
+        "Operatore per favore",
+        "humain s'il vous plaît",
+        "\u043e\u043f\u0435\u0440\u0430\u0442\u043e\u0440 "
+        "\u043f\u043e\u0436\u0430\u043b\u0443\u0439\u0441\u0442\u0430",  # operator, please
+    ],
+)
+async def test_a_person_asked_for_in_one_word_and_please_is_handed_off(
+    client: httpx.AsyncClient, owner: Owner, text: str
+) -> None:
+    """An English "agent please" was handed off, and "humano" alone, but "Humano por favor" was a
+    question to look up: "not available", no hand-off, and on the owner's Unanswered page."""
+    body = (await chat(client, owner, text, session_id=f"v-{uuid.uuid4().hex}")).json()
+    assert (body["intent"], body["source"]) == ("human", "handoff"), body
+    unanswered = await client.get(owner.url("/unanswered"), headers=owner.headers)
+    assert unanswered.json() == [], unanswered.text
+
+
+@pytest.mark.parametrize("text", ["bitte", "por favor", "Preise bitte", "persona por favor?"])
+def test_please_alone_or_with_other_words_asks_for_no_person(text: str) -> None:
+    assert detect_intent(text).intent != "human"

@@ -233,3 +233,22 @@ def test_what_follows_are_you_a_bot_decides_what_is_answered(
     found = detect_intent(text).intent
     assert found == intent
     assert question_of(text, found) == (question or text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Are you human? Are you a bot?",
+        "are you a bot?? r u real?",
+        "Bist du ein Mensch? Bist du ein Bot?",
+    ],
+)
+async def test_asking_twice_whether_a_bot_answers_gets_the_reply_once_and_no_dont_know(
+    client: httpx.AsyncClient, owner: Owner, text: str
+) -> None:
+    """Asked in two sentences, the second sentence was taken for a question to look up: the
+    reply, then "I don't know" below it, and the message on the owner's Unanswered page."""
+    body = (await chat(client, owner, text, session_id=_session())).json()
+    assert (body["intent"], body["source"]) == ("bot_identity", "fallback"), body
+    unanswered = await client.get(owner.url("/unanswered"), headers=owner.headers)
+    assert unanswered.json() == [], unanswered.text
