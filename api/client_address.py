@@ -58,16 +58,21 @@ def _is_port(text: str) -> bool:
 
 def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: str) -> str:
     """The client's address: the TCP peer, or, when the peer is a trusted proxy, the right-most
-    X-Forwarded-For entry that is not itself a trusted proxy."""
+    X-Forwarded-For entry that is not itself a listed proxy.
+
+    ``*`` makes every peer a proxy, not every hop: a hop is a proxy only by the listed networks,
+    so with ``*`` alone the client is the hop the peer appended (the right-most). Hops left of
+    it are whatever the client sent; taking the left-most let a client pick its own address."""
     peer = peer or "unknown"
     trusted = parse_trusted_proxies(trusted_proxies)
     if not forwarded_for or not _is_trusted(_address(peer), trusted):
         return peer
+    listed: Trusted = (False, trusted[1])
     hops = [_address(h) for h in forwarded_for.split(",") if h.strip()]
     for hop in reversed(hops):
         if hop is None:
             return peer  # garbage in the chain: do not believe any of it
-        if not _is_trusted(hop, trusted):
+        if not _is_trusted(hop, listed):
             return str(hop)
     return str(hops[0]) if hops and hops[0] is not None else peer
 

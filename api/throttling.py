@@ -157,10 +157,13 @@ async def rate_limit_chat(
     recorded with its ``client_message_id`` (the widget asks again every 2 s while it is being
     answered) is no new message: the visitor's limit does not refuse it (looked up only when
     it would), so a slow answer does not end in "too many messages"; the address's and the
-    workspace's limits still do.
+    workspace's limits still do. The address's limit is counted before that lookup, so a message
+    the visitor's limit refuses counts against its address too: a flood of new messages over
+    the visitor's limit cost a database transaction each, without end.
     """
     runtime = _runtime(request)
     settings = runtime.settings
+    over_visitor_limit: RateLimited | None = None
     if session_id:
         try:
             await enforce(
@@ -169,12 +172,17 @@ async def rate_limit_chat(
                 f"visitor:{workspace_id}:{session_id}",
                 settings.rate_limit_chat_visitor,
             )
-        except RateLimited:
-            if client_message_id is None or not await repeats.already_sent(
-                runtime.db, uuid.UUID(str(workspace_id)), client_message_id
-            ):
+        except RateLimited as refused:
+            if client_message_id is None:
                 raise
+            over_visitor_limit = refused
     await enforce(request, "chat", "ip:" + request_client_ip(request), settings.rate_limit_chat_ip)
+    if over_visitor_limit is not None:
+        retried = client_message_id is not None and await repeats.already_sent(
+            runtime.db, uuid.UUID(str(workspace_id)), client_message_id
+        )
+        if not retried:
+            raise over_visitor_limit
     await enforce(request, "chat", f"ws:{workspace_id}", settings.rate_limit_chat_workspace)
 
 

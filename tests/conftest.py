@@ -383,11 +383,11 @@ def runtime_of(client: httpx.AsyncClient) -> Runtime:
     return runtime
 
 
-async def mail_token(client: httpx.AsyncClient, to: str, template: str) -> str:
-    """The token in the link of the newest ``template`` mail to ``to``, read from the outbox
-    (what the flush job sends; the SMTP tests read it from a real server instead)."""
+async def mail_text(client: httpx.AsyncClient, to: str, template: str) -> str:
+    """The text of the newest ``template`` mail to ``to``, read from the outbox (what the flush
+    job sends; the SMTP tests read it from a real server instead)."""
     async with runtime_of(client).db.transaction() as session:
-        body = (
+        body: str = (
             await session.execute(
                 text(
                     "SELECT text_body FROM mail_outbox WHERE lower(recipient) = lower(:to)"
@@ -396,6 +396,12 @@ async def mail_token(client: httpx.AsyncClient, to: str, template: str) -> str:
                 {"to": to, "template": template},
             )
         ).scalar_one()
+    return body
+
+
+async def mail_token(client: httpx.AsyncClient, to: str, template: str) -> str:
+    """The token in the link of the newest ``template`` mail to ``to`` (``mail_text``)."""
+    body = await mail_text(client, to, template)
     match = re.search(r"[?&]token=([A-Za-z0-9_.\-]+)", body)
     assert match, body
     return match.group(1)

@@ -92,8 +92,8 @@ def test_a_hop_with_an_ipv6_zone_is_the_address_without_it() -> None:
 async def test_a_long_ipv6_zone_in_x_forwarded_for_signs_in_and_is_not_stored(
     app_client: ClientFactory, client: httpx.AsyncClient
 ) -> None:
-    """Behind ``TRUSTED_PROXIES=*`` the first hop is the client's to write: a zone of 200
-    characters was a 500 (the session's address is at most 64 characters)."""
+    """Behind ``TRUSTED_PROXIES=*`` a client that reaches the server itself writes the hop: a
+    zone of 200 characters was a 500 (the session's address is at most 64 characters)."""
     owner = await signup(client, "Zoned")
     async with app_client(trusted_proxies="*") as through_proxy:
         zoned = "fe80::1%" + "x" * 200
@@ -102,3 +102,42 @@ async def test_a_long_ipv6_zone_in_x_forwarded_for_signs_in_and_is_not_stored(
         headers = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
         listed = await through_proxy.get("/api/v1/auth/sessions", headers=headers)
     assert [s["ip"] for s in listed.json() if s["current"]] == ["fe80::1"]
+
+
+def test_behind_any_proxy_the_client_is_the_hop_the_proxy_appended() -> None:
+    """``TRUSTED_PROXIES=*`` trusts the peer, whoever it is, to have appended the address it
+    saw; every hop before that one is what the client sent and proves nothing. The left-most hop
+    was taken: a client named itself."""
+    assert client_ip("10.0.0.5", "198.51.100.7, 203.0.113.9", "*") == "203.0.113.9"
+    assert client_ip("10.0.0.5", "203.0.113.9", "*") == "203.0.113.9"
+    # Listed proxies beside * are skipped from the right, as without *.
+    chain = "198.51.100.7, 203.0.113.9, 10.0.0.7"
+    assert client_ip("10.0.0.5", chain, "*, 10.0.0.0/8") == "203.0.113.9"
+    # Garbage appended by the proxy itself: the peer, as before.
+    assert client_ip("10.0.0.5", "203.0.113.9, garbage", "*") == "10.0.0.5"
+
+
+async def test_behind_any_proxy_a_client_cannot_pick_its_address_to_dodge_the_lockout(
+    app_client: ClientFactory, client: httpx.AsyncClient
+) -> None:
+    """Behind ``TRUSTED_PROXIES=*`` an attacker wrote a new X-Forwarded-For of its own with each
+    wrong password (the proxy appends the address it saw): each try counted as another address,
+    so the address lock never came, while the owner behind another address still signs in."""
+    owner = await signup(client, "Behind any proxy")
+    async with app_client(
+        rate_limits="on",
+        rate_limit_auth="1000/minute",
+        login_max_failures=50,
+        login_ip_max_failures=2,
+        trusted_proxies="*",
+    ) as through_proxy:
+        attacker = fresh_ip()
+        tries = [
+            await _login(through_proxy, f"{n}@example.com", WRONG, f"{fresh_ip()}, {attacker}")
+            for n in range(3)
+        ]
+        owner_address = fresh_ip()
+        signed_in = await _login(through_proxy, owner.email, owner.password, owner_address)
+    assert [t.status_code for t in tries] == [401, 429, 429], [t.text for t in tries]
+    assert tries[-1].json()["error"]["code"] == "login_locked"
+    assert signed_in.status_code == 200, signed_in.text

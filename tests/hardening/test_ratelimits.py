@@ -11,10 +11,12 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from redis.asyncio import Redis
+from sqlalchemy import event
 
 from api.client_address import client_ip, rate_key_address
 from api.deps import WorkspaceDep
 from api.throttling import RateLimitIngest, rate_limit_chat
+from core.db import Database
 from core.limiter import Decision, RateLimiter, most_restrictive
 from core.redis import create_redis
 from tests.conftest import Owner, signup
@@ -160,6 +162,43 @@ async def test_chat_limits_per_visitor_and_per_workspace(app_client: ClientFacto
         refused = await client.post(f"{url}/carol")
         _assert_429(refused)
         assert refused.headers["ratelimit-limit"] == "3"
+
+
+async def test_a_visitors_flood_is_refused_by_its_address_before_the_database_is_asked(
+    app_client: ClientFactory, owner: Owner, db: Database
+) -> None:
+    """A visitor over RATE_LIMIT_CHAT_VISITOR sending new messages, a new client_message_id
+    each: every one was looked up in the database (another try of a recorded message?) before
+    the address's limit, which these refusals never reached, so a flood from one address cost a
+    database transaction per request without end. The address's limit now comes first."""
+    looked_up: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "client_message_id = " in statement:  # the lookup, not a row read whole
+            looked_up.append(statement)
+
+    engine = db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        async with app_client(
+            rate_limits="on", rate_limit_chat_visitor="1/minute", rate_limit_chat_ip="3/minute"
+        ) as client:
+
+            async def send(n: int) -> httpx.Response:
+                cid = str(uuid.uuid4())
+                body = {"message": f"Message {n}", "session_id": "flood", "client_message_id": cid}
+                headers = {"X-Widget-Key": owner.workspace["public_key"]}
+                return await client.post("/api/v1/chat", json=body, headers=headers)
+
+            first = await send(0)
+            looked_up.clear()
+            flood = [await send(n) for n in range(1, 11)]
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert first.status_code == 200, first.text
+    for refused in flood:
+        _assert_429(refused)
+    assert len(looked_up) <= 2, looked_up  # the address's budget the first message left
 
 
 async def test_ingest_limit_is_per_workspace(

@@ -15,7 +15,16 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from core.db import Database
-from tests.conftest import RuntimeFactory, client_for, login, make_runtime, make_settings, signup
+from tests.conftest import (
+    RuntimeFactory,
+    client_for,
+    login,
+    mail_text,
+    mail_token,
+    make_runtime,
+    make_settings,
+    signup,
+)
 from tests.hardening.conftest import fresh_ip
 from tests.hardening.test_login_guard import GUARD as LOGIN_GUARD
 from tests.hardening.test_login_guard import WRONG
@@ -213,3 +222,24 @@ async def test_a_link_or_form_token_with_a_non_ascii_character_is_refused_not_a_
         assert (await client.get("/app/login")).status_code == 200
     response = await client.request(method, path, **kwargs)
     assert 400 <= response.status_code < 500, response.text
+
+
+async def test_after_a_reset_the_mail_says_the_api_keys_made_meanwhile_still_work(
+    client: httpx.AsyncClient,
+) -> None:
+    """Someone who had the password made an API key; the owner resets the password. Every
+    session ends, the key does not (keys are the workspace's integrations, docs/deploy.md), yet
+    the mail said only "every other session was signed out": read as "they are out"."""
+    owner = await signup(client, "Had my password")
+    made = await client.post(owner.url("/api-keys"), json={"name": "x"}, headers=owner.headers)
+    assert made.status_code == 201, made.text
+    await client.post("/api/v1/auth/password-reset", json={"email": owner.email})
+    token = await mail_token(client, owner.email, "password_reset")
+    body = {"token": token, "password": "a brand new passphrase"}
+    reset = await client.post("/api/v1/auth/password-reset/confirm", json=body)
+    assert reset.status_code == 200, reset.text
+    key = {"Authorization": f"Bearer {made.json()['key']}"}
+    assert (await client.get(owner.url(), headers=key)).status_code == 200
+    mail = await mail_text(client, owner.email, "password_changed")
+    assert "API keys" in mail, mail
+    assert "keep working" in mail, mail
