@@ -752,11 +752,15 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   const fit = () => {
     const vv = W.visualViewport;
     const s = ui.panel.style;
+    // Its width and left edge too: zoomed in (pinch zoom), the visible part is narrower than
+    // the page, and the page's width put the close and send buttons out of view.
     if (vv && isOpen && fullScreen()) {
       s.top = vv.offsetTop + "px";
+      s.left = vv.offsetLeft + "px";
       s.height = vv.height + "px";
-      s.bottom = "auto";
-    } else s.top = s.height = s.bottom = "";
+      s.width = vv.width + "px";
+      s.bottom = s.right = "auto";
+    } else s.top = s.left = s.height = s.width = s.bottom = s.right = "";
   };
   const onKeydown = (e) => {
     if (!isOpen) return;
