@@ -156,3 +156,30 @@ async def test_on_a_zoomed_in_phone_the_chat_keeps_its_buttons_in_view(
         await page.wait_for_function(f"() => ({inside})().length === 0", timeout=TIMEOUT)
     finally:
         await cdp.detach()
+
+
+async def test_escape_that_cancels_a_composition_leaves_the_chat_open(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """A visitor typing Japanese or Chinese with an input method presses Escape to cancel the
+    word being composed: the chat closed under them (Enter there was already left to the
+    input method). Escape during a composition is the input method's now."""
+    await page.goto(demo_server.base_url + "/")
+    panel = await _open(page)
+    await page.get_by_test_id("input").focus()
+    cdp = await page.context.new_cdp_session(page)
+    try:
+        await cdp.send(
+            "Input.imeSetComposition", {"text": "に", "selectionStart": 1, "selectionEnd": 1}
+        )
+        await page.keyboard.press("Escape")
+        assert await panel.is_visible()
+        # The input method ends the composition (the protocol's stand-in has to be told);
+        # then Escape closes the chat as before.
+        await cdp.send(
+            "Input.imeSetComposition", {"text": "", "selectionStart": 0, "selectionEnd": 0}
+        )
+        await page.keyboard.press("Escape")
+        await panel.wait_for(state="hidden", timeout=TIMEOUT)
+    finally:
+        await cdp.detach()

@@ -764,7 +764,8 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   };
   const onKeydown = (e) => {
     if (!isOpen) return;
-    if (e.key === "Escape" || e.key === "Esc") {
+    // Escape while an input method composes a word cancels that word, as Enter there picks it.
+    if ((e.key === "Escape" || e.key === "Esc") && !e.isComposing) {
       e.preventDefault();
       e.stopPropagation();
       close(true);
