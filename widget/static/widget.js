@@ -712,6 +712,14 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     // browser scrolls its header off screen.
     const vv = W.visualViewport;
     if (vv) for (const t of ["resize", "scroll"]) vv.addEventListener(t, fit);
+    // A page that zooms itself (html { zoom: 1.5 }) zoomed the chat with it: taller than the
+    // screen, its header above it. The chat undoes the page's zoom (it may change with the width).
+    const unzoom = () => {
+      const z = parseFloat(W.getComputedStyle(D.documentElement).zoom) || 1;
+      root.style.zoom = z === 1 ? "" : String(1 / z);
+    };
+    unzoom();
+    W.addEventListener("resize", unzoom);
 
     renderHistory();
     if (pendingOpen) open(pendingOpen);
