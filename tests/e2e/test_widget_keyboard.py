@@ -127,3 +127,59 @@ async def test_on_a_phone_the_chat_follows_the_visible_part_of_the_screen(
         )
     finally:
         await cdp.detach()
+
+
+async def test_on_a_zoomed_in_phone_the_chat_keeps_its_buttons_in_view(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """A visitor who had zoomed into the page (pinch zoom) opened the chat: it followed the
+    visible part of the screen in height only, kept the page's whole width, and its close
+    and send buttons were past the right edge of what the visitor saw (opened by the page's
+    own link: the launcher sits in the page's corner, out of the zoomed view). It follows the
+    visible part's width and left edge too."""
+    await page.set_viewport_size({"width": 375, "height": 700})
+    await page.goto(demo_server.base_url + "/")
+    cdp = await page.context.new_cdp_session(page)
+    try:
+        await cdp.send("Emulation.setPageScaleFactor", {"pageScaleFactor": 2})
+        await page.wait_for_function("() => visualViewport.width < 200", timeout=TIMEOUT)
+        # The launcher is at the page's corner, out of the zoomed view: the page's own link.
+        await page.evaluate("() => window.TrulyBot.open()")
+        await page.get_by_test_id("panel").wait_for(state="visible", timeout=TIMEOUT)
+        inside = f"""() => {{
+            const v = visualViewport, r = (id) => {SR}
+                .querySelector('[data-testid="' + id + '"]').getBoundingClientRect();
+            const left = v.offsetLeft, right = v.offsetLeft + v.width;
+            return ['close', 'reset', 'input', 'send'].filter((id) =>
+                r(id).left < left - 1 || r(id).right > right + 1);
+        }}"""
+        await page.wait_for_function(f"() => ({inside})().length === 0", timeout=TIMEOUT)
+    finally:
+        await cdp.detach()
+
+
+async def test_escape_that_cancels_a_composition_leaves_the_chat_open(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """A visitor typing Japanese or Chinese with an input method presses Escape to cancel the
+    word being composed: the chat closed under them (Enter there was already left to the
+    input method). Escape during a composition is the input method's now."""
+    await page.goto(demo_server.base_url + "/")
+    panel = await _open(page)
+    await page.get_by_test_id("input").focus()
+    cdp = await page.context.new_cdp_session(page)
+    try:
+        await cdp.send(
+            "Input.imeSetComposition", {"text": "に", "selectionStart": 1, "selectionEnd": 1}
+        )
+        await page.keyboard.press("Escape")
+        assert await panel.is_visible()
+        # The input method ends the composition (the protocol's stand-in has to be told);
+        # then Escape closes the chat as before.
+        await cdp.send(
+            "Input.imeSetComposition", {"text": "", "selectionStart": 0, "selectionEnd": 0}
+        )
+        await page.keyboard.press("Escape")
+        await panel.wait_for(state="hidden", timeout=TIMEOUT)
+    finally:
+        await cdp.detach()

@@ -199,3 +199,30 @@ async def test_a_screen_reader_hears_that_the_assistant_is_answering(
     finally:
         release.set()
     await typing.wait_for(state="hidden", timeout=T)
+
+
+ZOOMED_PAGE = """<!doctype html><html style="zoom:1.5"><head><title>Big text site</title></head>
+<body><h1>Big text site</h1>
+<script src="{base}/widget.js" data-key="{key}" async></script></body></html>"""
+
+
+async def test_a_site_that_zooms_its_whole_page_gets_a_chat_within_the_screen(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """A site that enlarges itself with `html { zoom: 1.5 }` enlarged the chat too: on an
+    800px tall screen the open panel was 900px tall, its header with the close button above
+    the top of the screen. The chat keeps its own size on such a page."""
+    html = ZOOMED_PAGE.format(
+        base=demo_server.base_url, key=demo_server.credentials["public_key"]
+    ).encode()
+    with static_site(html) as site:
+        await page.goto(site)
+        await page.get_by_test_id("launcher").click(timeout=T)
+        panel = page.get_by_test_id("panel")
+        await panel.wait_for(state="visible", timeout=T)
+        box = await panel.bounding_box()
+        assert box["y"] >= 0, box
+        assert box["y"] + box["height"] <= 800, box
+        assert box["width"] == 370, box
+        close = await page.get_by_test_id("close").bounding_box()
+        assert close["y"] >= 0, close

@@ -176,3 +176,49 @@ async def test_a_message_from_another_tab_is_added_without_redrawing_the_convers
     assert kept == [True] * shown + [False, False]
     assert await page.evaluate(f"() => {SR}.querySelector('.scroll').scrollTop") == 200
     assert "One more answer." in await messages.last.inner_text()
+
+
+async def test_a_rating_in_another_tab_updates_only_the_rated_answer(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The visitor rates an answer in one tab. Every other open tab emptied its conversation
+    and drew it all again: the messages were new elements, and the rating button a keyboard
+    user had focused there was gone (focus fell to the page). Only the rated answer's buttons
+    change now."""
+    other = await _open_tabs(page, demo_server)
+    try:
+        await _ask(page, "How long do refunds take?")
+        answer = other.locator('[data-testid="message"][data-role="bot"]').last
+        down = answer.get_by_test_id("feedback-down")
+        await down.wait_for(timeout=TIMEOUT)
+        await other.get_by_test_id("input").fill("And for a yearly plan")
+        await down.focus()
+        await other.evaluate(
+            f"() => {{ for (const m of {SR}.querySelectorAll('[data-testid=\"message\"]'))"
+            " m.__before = true; }"
+        )
+
+        await (
+            page.locator('[data-testid="message"][data-role="bot"]')
+            .last.get_by_test_id("feedback-up")
+            .click()
+        )
+        await (
+            answer.get_by_test_id("feedback-up")
+            .and_(other.locator('[aria-pressed="true"]'))
+            .wait_for(timeout=TIMEOUT)
+        )
+
+        kept = await other.evaluate(
+            f"() => [...{SR}.querySelectorAll('[data-testid=\"message\"]')]"
+            ".map((m) => !!m.__before)"
+        )
+        assert kept == [True] * len(kept), kept
+        focused = await other.evaluate(
+            f"() => {SR}.activeElement && {SR}.activeElement.dataset.testid"
+        )
+        assert focused == "feedback-down"
+        assert await down.get_attribute("aria-pressed") == "false"
+        assert await other.get_by_test_id("input").input_value() == "And for a yearly plan"
+    finally:
+        await other.close()

@@ -89,7 +89,8 @@
   let { h: history, n: visitorCount } = shared();
   const KEEP = 40; // messages kept in the history
   // Kept on the message that shows a history entry: what another tab wrote is compared with it.
-  const entryKey = (e) => JSON.stringify(e);
+  // A rating (r) is left out: rated in another tab, the message is the same one, its buttons change.
+  const entryKey = (e) => JSON.stringify(e && typeof e === "object" ? Object.assign({}, e, { r: undefined }) : e);
   // Each change is made to the history as stored now, not to this tab's copy: another tab may
   // have written since this one read it (while this one waited for an answer), and writing the
   // copy back dropped that tab's messages.
@@ -711,6 +712,14 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     // browser scrolls its header off screen.
     const vv = W.visualViewport;
     if (vv) for (const t of ["resize", "scroll"]) vv.addEventListener(t, fit);
+    // A page that zooms itself (html { zoom: 1.5 }) zoomed the chat with it: taller than the
+    // screen, its header above it. The chat undoes the page's zoom (it may change with the width).
+    const unzoom = () => {
+      const z = parseFloat(W.getComputedStyle(D.documentElement).zoom) || 1;
+      root.style.zoom = z === 1 ? "" : String(1 / z);
+    };
+    unzoom();
+    W.addEventListener("resize", unzoom);
 
     renderHistory();
     if (pendingOpen) open(pendingOpen);
@@ -751,15 +760,20 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   const fit = () => {
     const vv = W.visualViewport;
     const s = ui.panel.style;
+    // Its width and left edge too: zoomed in (pinch zoom), the visible part is narrower than
+    // the page, and the page's width put the close and send buttons out of view.
     if (vv && isOpen && fullScreen()) {
       s.top = vv.offsetTop + "px";
+      s.left = vv.offsetLeft + "px";
       s.height = vv.height + "px";
-      s.bottom = "auto";
-    } else s.top = s.height = s.bottom = "";
+      s.width = vv.width + "px";
+      s.bottom = s.right = "auto";
+    } else s.top = s.left = s.height = s.width = s.bottom = s.right = "";
   };
   const onKeydown = (e) => {
     if (!isOpen) return;
-    if (e.key === "Escape" || e.key === "Esc") {
+    // Escape while an input method composes a word cancels that word, as Enter there picks it.
+    if ((e.key === "Escape" || e.key === "Esc") && !e.isComposing) {
       e.preventDefault();
       e.stopPropagation();
       close(true);
@@ -898,30 +912,30 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     m.el.appendChild(h("div", { class: "fb" }, [m.fb.up, m.fb.down, status]));
   };
 
+  const mark = (m, r) => {
+    m.rating = r;
+    if (!m.fb) return;
+    m.fb.up.setAttribute("aria-pressed", String(r === "up"));
+    m.fb.down.setAttribute("aria-pressed", String(r === "down"));
+  };
   const feedback = async (m, rating) => {
     if (m.rating === rating) return;
     const prev = m.rating;
-    const mark = (r) => {
-      m.fb.up.setAttribute("aria-pressed", String(r === "up"));
-      m.fb.down.setAttribute("aria-pressed", String(r === "down"));
-    };
-    mark(rating);
-    m.rating = rating;
+    mark(m, rating);
+    m.sending = true;
     try {
       const res = await request("/api/v1/widget/feedback", { json: { message_id: m.id, rating, session_id: sessionId } });
       if (!res.ok) throw await httpError(res);
       m.fb.status.textContent = T("feedback_thanks", "Thanks for your feedback");
       changeHistory((x) => {
         const entry = x.h.find((e) => e && e.id === m.id);
-        if (entry) {
-          entry.r = rating;
-          m.el.tbKey = entryKey(entry);
-        }
+        if (entry) entry.r = rating;
       });
     } catch (e) {
-      m.rating = prev;
-      mark(prev);
+      mark(m, prev);
       m.fb.status.textContent = T("feedback_failed", "Could not send feedback");
+    } finally {
+      m.sending = false;
     }
   };
 
@@ -934,16 +948,22 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     ({ h: history, n: visitorCount } = shared());
     if (ui && !appendNew()) renderHistory(true);
   };
-  // What another tab added after what this one shows is appended, the rest left as it is: a
-  // screen reader does not read the conversation out again, and the visitor's scroll stays.
+  // What another tab added after what this one shows is appended, and a rating given there
+  // marked on its message, the rest left as it is: a screen reader does not read the
+  // conversation out again, and the visitor's scroll and focus stay.
   const appendNew = () => {
-    const shown = Array.from(ui.log.children, (el) => el.tbKey).filter(Boolean);
+    const shown = Array.from(ui.log.children).filter((el) => el.tbKey);
     const keys = history.map(entryKey);
     // k: the oldest messages shown that the history no longer keeps (only its length limit drops them)
     for (let k = 0; k <= shown.length; k++) {
       const rest = shown.length - k;
       if ((k > 0 && keys.length < KEEP) || (rest === 0 && shown.length)) return false;
-      if (rest > keys.length || !shown.slice(k).every((key, i) => key === keys[i])) continue;
+      if (rest > keys.length || !shown.slice(k).every((el, i) => el.tbKey === keys[i])) continue;
+      shown.slice(k).forEach((el, i) => {
+        const m = el.tbMsg;
+        const r = history[i].r || null;
+        if (m && !m.sending && m.rating !== r) mark(m, r); // not one this tab is still sending
+      });
       const stick = nearBottom();
       showEntries(history.slice(rest));
       renderChips();
@@ -968,6 +988,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       else {
         const m = botMessage(e);
         m.el.tbKey = entryKey(e);
+        m.el.tbMsg = m;
         ui.log.appendChild(m.el);
         m.render();
         addFeedback(m);
@@ -1196,6 +1217,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     addFeedback(m);
     const entry = { role: "bot", t: m.text, c: m.cites, id: m.id, p: m.final ? undefined : 1 };
     m.el.tbKey = entryKey(entry);
+    m.el.tbMsg = m;
     changeHistory((x) => x.h.push(entry));
     maybeLead();
   };
