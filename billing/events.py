@@ -234,6 +234,10 @@ async def apply_order_event(
     )
     old = subscription_state(sub)
     pid = event.payment_id or ""
+    if event.name in PAYMENT_SUCCESS_EVENTS and pid not in old.applied_payment_ids:
+        # Another payment that paid this order makes this one a second charge for it.
+        others = await repo.order_payment_ids(session, workspace_id, order.id) - {pid[:64]}
+        expected = replace(expected, paid_by=others)
     # A payment never applied (its capture rejected, say): a refund is measured against what it
     # charged, not the order (Rs 1 taken for a Rs 999 order, Rs 1 refunded: all of it).
     unapplied = event.name in REVOCATION_EVENTS and pid and pid not in old.applied_payment_ids

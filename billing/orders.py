@@ -161,11 +161,12 @@ async def verify_checkout(
     nothing: ``applied: false`` / ``payment_not_captured``, or ``authorized_amount_mismatch``
     for one authorized for another amount than the order's (never captured: Razorpay returns
     it). A payment that bought nothing (a lower plan while a higher one runs, a plan a later
-    payment replaced) is answered ``applied: false`` with ``lower_plan_held`` / ``superseded``:
-    held for a refund. A payment a webhook already reported is
-    judged on the amount it reported: one rejected for its amount stays rejected (``applied:
-    false``, ``amount_mismatch``). The webhook for the same payment later finds the payment id
-    already applied and changes nothing (and the other way round).
+    payment replaced, a second payment on an order already paid) is answered ``applied:
+    false`` with ``lower_plan_held`` / ``superseded`` / ``order_paid_twice``: held for a
+    refund. A payment a webhook already reported is judged on the amount it reported: one
+    rejected for its amount stays rejected (``applied: false``, ``amount_mismatch``). The
+    webhook for the same payment later finds the payment id already applied and changes
+    nothing (and the other way round).
     """
     authorize(access, Action.BILLING_MANAGE)
     workspace_id = access.workspace.id
