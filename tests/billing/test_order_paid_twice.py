@@ -127,3 +127,34 @@ async def _statuses(client: httpx.AsyncClient, owner: Owner) -> dict[str, str]:
     response = await client.get(owner.url("/billing/payments"), headers=owner.headers)
     assert response.status_code == 200, response.text
     return {p["razorpay_payment_id"]: p["status"] for p in response.json()["items"]}
+
+
+async def test_refunding_the_held_second_payment_leaves_the_order_paid_and_the_plan(
+    bclient: httpx.AsyncClient, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """The held second charge refunded (what the history asks for): its money went back, the
+    order stays paid by the first payment, and the plan and its period are untouched."""
+    owner = await signup(bclient, "Refund The Second")
+    order = await create_order(bclient, owner, "starter")
+    rzp_order = order["razorpay_order_id"]
+    first = fake.authorize_payment(rzp_order)
+    second = fake.capture_payment(rzp_order)
+    now = int(time.time())
+    assert (await _webhook(bclient, "payment.captured", second, now))["status"] == "applied"
+    end = (await subscription(bclient, owner))["current_period_end"]
+    late = fake.capture(first["id"])
+    assert (await _webhook(bclient, "payment.captured", late, now + 60))["reason"] == (
+        "order_paid_twice"
+    )
+
+    refund = make_refund(payment_id=late["id"], amount=late["amount"], created_at=now + 120)
+    refunded = {**late, "amount_refunded": late["amount"], "status": "refunded"}
+    response = await post_webhook(
+        bclient,
+        webhook_payload("refund.processed", payment=refunded, refund=refund, created_at=now + 120),
+    )
+    assert response.status_code == 200, response.text
+    shown = await subscription(bclient, owner)
+    assert (shown["plan"], shown["current_period_end"]) == ("starter", end)
+    assert await _statuses(bclient, owner) == {second["id"]: "captured", late["id"]: "refunded"}
+    assert (await order_row(owner_db, rzp_order))["status"] == "paid"
