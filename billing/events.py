@@ -234,6 +234,9 @@ async def apply_order_event(
     )
     old = subscription_state(sub)
     pid = event.payment_id or ""
+    if event.name in PAYMENT_SUCCESS_EVENTS and pid not in old.applied_payment_ids:
+        others = await repo.order_payment_ids(session, workspace_id, order.id) - {pid[:64]}
+        expected = replace(expected, paid_by=others)
     # A payment never applied (its capture rejected, say): a refund is measured against what it
     # charged, not the order (Rs 1 taken for a Rs 999 order, Rs 1 refunded: all of it).
     unapplied = event.name in REVOCATION_EVENTS and pid and pid not in old.applied_payment_ids
@@ -263,9 +266,10 @@ async def apply_order_event(
     # The order's own forward-only status.
     status = order.status
     if event.name in ORDER_EVENTS and decision.outcome != "rejected":
-        moves = event.name not in REVOCATION_EVENTS or decision.reason in (
-            "refund_recorded",
-            "period_revoked",
+        # Refunding a second charge held on the order (``order_paid_twice``) leaves it paid.
+        moves = event.name not in REVOCATION_EVENTS or (
+            decision.reason in ("refund_recorded", "period_revoked")
+            and order.razorpay_payment_id in (None, pid)
         )
         if moves:
             status = next_order_status(order.status, event.name)

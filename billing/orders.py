@@ -18,7 +18,7 @@ from billing.catalog import CURRENCY, catalog_price
 from billing.events import Applied, apply_order_event
 from billing.models import BillingOrder
 from billing.provider import PaymentProvider, PaymentProviderError
-from billing.provider_events import bounded_int, short
+from billing.provider_events import bounded_int, event_time, short
 from billing.schemas import SubscriptionOut
 from billing.signatures import verify_checkout_signature
 from billing.state import BillingEvent
@@ -161,11 +161,12 @@ async def verify_checkout(
     nothing: ``applied: false`` / ``payment_not_captured``, or ``authorized_amount_mismatch``
     for one authorized for another amount than the order's (never captured: Razorpay returns
     it). A payment that bought nothing (a lower plan while a higher one runs, a plan a later
-    payment replaced) is answered ``applied: false`` with ``lower_plan_held`` / ``superseded``:
-    held for a refund. A payment a webhook already reported is
-    judged on the amount it reported: one rejected for its amount stays rejected (``applied:
-    false``, ``amount_mismatch``). The webhook for the same payment later finds the payment id
-    already applied and changes nothing (and the other way round).
+    payment replaced, a second payment on an order already paid) is answered ``applied:
+    false`` with ``lower_plan_held`` / ``superseded`` / ``order_paid_twice``: held for a
+    refund. A payment a webhook already reported is judged on the amount it reported: one
+    rejected for its amount stays rejected (``applied: false``, ``amount_mismatch``). The
+    webhook for the same payment later finds the payment id already applied and changes
+    nothing (and the other way round).
     """
     authorize(access, Action.BILLING_MANAGE)
     workspace_id = access.workspace.id
@@ -176,10 +177,12 @@ async def verify_checkout(
         order.razorpay_order_id, razorpay_payment_id, razorpay_signature, key_secret
     )
     now = now or datetime.now(UTC)
+    captured_here = False
     async with released(session):  # no pooled connection held over Razorpay's answers
         payment = await provider.fetch_payment(razorpay_payment_id)
         if payment.get("status") == "authorized" and order.status not in ("paid", "refunded"):
             payment = await capture_for_order(provider, payment, order.amount, order.currency)
+            captured_here = payment.get("status") in CAPTURED
     status = payment.get("status")
     if status not in CAPTURED:
         # Authorized for another amount than the order's: never captured (it would be held for
@@ -210,7 +213,9 @@ async def verify_checkout(
     )
     event = BillingEvent(
         name="payment.captured",
-        occurred_at=now,
+        # Razorpay's time of the payment, as its webhook has it; one captured just now (its
+        # money taken, and its capture's webhook dated, now) starts now.
+        occurred_at=now if captured_here else _paid_at(payment, now),
         payment_id=razorpay_payment_id,
         amount=amount,
         currency=currency,
@@ -254,6 +259,18 @@ async def capture_for_order(
     except PaymentProviderError as exc:
         log.warning("billing: capturing %s refused: %s", payment_id, exc)
         return await provider.fetch_payment(payment_id)
+
+
+def _paid_at(payment: dict[str, Any], now: datetime) -> datetime:
+    """When Razorpay says ``payment`` was made (its ``created_at``, the time reconcile applies
+    it at), else ``now``. Not the time the owner's browser called verify: a late verify gave
+    another period than the payment's webhook, which goes by Razorpay's time, and put an older
+    payment after the payments made since."""
+    created_at = bounded_int(payment.get("created_at"))
+    try:
+        return event_time(created_at) if created_at is not None else now
+    except ValueError:  # out of range: no time of Razorpay's
+        return now
 
 
 def _money(amount: object, currency: object) -> str:

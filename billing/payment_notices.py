@@ -110,7 +110,7 @@ async def notify_held(
     now: SubscriptionState,
 ) -> None:
     """The money of a payment that bought nothing is held for a refund: a ``payment.captured``
-    mail that says so (``held``: ``lower_plan_held`` or ``superseded``), with the plan that
+    mail that says so (``held``: one of ``HELD_REASONS``), with the plan that
     runs and until when. Keyed apart from "Payment received" (``held:<payment id>``): a payment
     applied first and taken back by a higher plan's payment reported late was told both.
     Logged at WARNING too, for whoever refunds (the history lists it ``held``)."""

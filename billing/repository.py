@@ -212,6 +212,18 @@ async def payments_with_status(
     return [(str(pid), amount, currency) for pid, amount, currency in result.all()]
 
 
+async def order_payment_ids(
+    session: AsyncSession, workspace_id: uuid.UUID, order_id: uuid.UUID
+) -> frozenset[str]:
+    """The ids of the payments recorded on one order of the workspace."""
+    result = await session.execute(
+        select(BillingPayment.razorpay_payment_id).where(
+            BillingPayment.workspace_id == workspace_id, BillingPayment.order_id == order_id
+        )
+    )
+    return frozenset(str(pid) for pid in result.scalars().all())
+
+
 async def find_payment_order(
     session: AsyncSession, razorpay_payment_id: str
 ) -> tuple[uuid.UUID, uuid.UUID] | None:

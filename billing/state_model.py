@@ -59,6 +59,9 @@ class ExpectedOrder:
     period: Period
     amount: int  # paise
     currency: str = "INR"
+    # The other payments recorded on this order: one that was applied (and not refunded) paid
+    # for its period already, so another one is a second charge (``order_paid_twice``).
+    paid_by: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

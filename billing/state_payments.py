@@ -11,6 +11,10 @@ In event-time order (Razorpay's ``created_at``), each payment for a plan:
   apply as the latest payment and end the Pro period early;
 - else starts a fresh period on its plan (an upgrade, or any plan once the period ended).
 
+Before any of this, a payment on an order another applied (and not refunded) payment paid is
+**held** (``order_paid_twice``): an order is one period, and a retried checkout whose first
+attempt was captured late extended the plan by a second period the payer never asked for.
+
 Webhooks arrive in any order, so a payment is applied against the time-ordered history of the
 payments applied so far (``SubscriptionState.paid_periods`` records each one's plan, period and
 time): the payments are replayed in event-time order with the new one among them. A higher
@@ -48,7 +52,7 @@ from billing.state_model import (
 )
 from workspaces.plans import PLAN_RANK, Period
 
-HELD_REASONS = frozenset({"lower_plan_held", "superseded"})
+HELD_REASONS = frozenset({"lower_plan_held", "superseded", "order_paid_twice"})
 """Decisions on a payment whose money was kept while it bought nothing: held for a refund."""
 
 
@@ -79,6 +83,15 @@ def apply_payment(
     if event.payment_id in state.refunded_payment_ids:
         return state, Decision("ignored", "payment_refunded", event.payment_id)
     expected = event.expected
+    if paid := sorted(expected.paid_by & (state.applied_payment_ids - state.refunded_payment_ids)):
+        # One order is one period: a second payment on it (a retried checkout whose first
+        # attempt was captured late) is charged twice for it. Held for a refund.
+        detail = (
+            f"order {expected.order_id} was already paid by {paid[0]}: refund {event.payment_id}"
+        )
+        return with_status(state, "active", event.occurred_at), Decision(
+            "ignored", "order_paid_twice", detail
+        )
     payment = _Payment(event.payment_id, expected.plan_code, expected.period, event.occurred_at)
     if _replayable(state, payment.at):
         return _replay(state, payment)

@@ -84,6 +84,11 @@ def _held_payment(data: dict[str, Any]) -> tuple[str, list[str]]:
     until = _when(data.get("running_until"))
     if data.get("held") == "superseded":
         why = f"a later payment had already set the {running} plan"
+    elif data.get("held") == "order_paid_twice":
+        why = (
+            "its order was already paid by another payment, and one order buys one period "
+            f"(your {running} plan is paid until {until or 'the end of its period'})"
+        )
     else:
         why = (
             f"your {running} plan is paid until {until or 'the end of its period'}, and a "

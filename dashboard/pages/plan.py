@@ -263,11 +263,10 @@ async def verify(request: Request, page: PageDep, session: SessionDep) -> Respon
             f"The {_plan_name(view.effective_plan)} plan is in effect."
         )
     elif applied.reason in HELD_REASONS:
-        why = (
-            "a later payment had set it"
-            if applied.reason == "superseded"
-            else "a lower plan does not replace a higher one that runs"
-        )
+        why = {
+            "superseded": "a later payment had set it",
+            "order_paid_twice": "its order was already paid by another payment",
+        }.get(applied.reason, "a lower plan does not replace a higher one that runs")
         notice = (
             f"Your payment did not change your plan ({why}): it is held for a refund. "
             f"The {_plan_name(view.effective_plan)} plan is in effect until {_until(view)}."

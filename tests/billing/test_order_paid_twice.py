@@ -1,0 +1,160 @@
+"""Two captured payments on one order buy one paid period (billing round 8).
+
+An order is one period of one plan, at one price. A retried checkout (the first attempt's
+authorization late, captured after the second attempt paid the order) or a second payment id
+Razorpay reports on the same order was applied as a renewal: the payer was charged twice and
+the period ran twice as long, so nobody looked at refunding the second charge. The second one
+is now held for a refund, like a lower plan's payment made while a higher plan runs, and the
+owners are told so. Real PostgreSQL and SMTP; Razorpay is the local fake, webhooks are signed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from api.runtime import Runtime
+from core.db import Database
+from tests.billing.conftest import (
+    create_order,
+    order_row,
+    payment_mails,
+    post_webhook,
+    sub_row,
+    subscription,
+)
+from tests.billing.test_billing_api import verify
+from tests.billing.test_held_payments import _held
+from tests.conftest import Owner, signup
+from tests.fakes.razorpay_server import FakeRazorpay, make_refund, webhook_payload
+from tests.fakes.smtp import SmtpServer
+
+
+async def _webhook(client: httpx.AsyncClient, name: str, payment: dict[str, Any], at: int) -> Any:
+    response = await post_webhook(client, webhook_payload(name, payment=payment, created_at=at))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_a_second_payment_on_a_paid_order_is_held_not_a_second_period(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> None:
+    runtime, client = mailing
+    owner = await signup(client, "Paid Twice")
+    order = await create_order(client, owner, "starter")
+    rzp_order = order["razorpay_order_id"]
+    first = fake.authorize_payment(rzp_order)  # the first attempt, authorized late
+    second = fake.capture_payment(rzp_order)  # the retried checkout pays the order
+    now = int(time.time())
+    body = await _webhook(client, "payment.captured", second, now)
+    assert body["status"] == "applied", body
+    paid = await subscription(client, owner)
+
+    late = fake.capture(first["id"])  # the late authorization is captured after all
+    body = await _webhook(client, "payment.captured", late, now + 60)
+    assert (body["status"], body["reason"]) == ("ignored", "order_paid_twice"), body
+    # ... and delivered again as the order's ``order.paid``: still nothing more.
+    body = await _webhook(client, "order.paid", late, now + 61)
+    assert body["reason"] == "order_paid_twice", body
+
+    shown = await subscription(client, owner)
+    assert shown["current_period_end"] == paid["current_period_end"]  # one month, not two
+    row = await sub_row(owner_db, owner.workspace_id)
+    assert row["applied_payment_ids"] == [second["id"]]
+    assert (await order_row(owner_db, rzp_order))["razorpay_payment_id"] == second["id"]
+    assert await _statuses(client, owner) == {second["id"]: "captured", first["id"]: "held"}
+    assert [amount for _, amount, _ in await _held(owner_db, owner)] == [order["amount"]]
+    mails = await payment_mails(runtime, smtp, owner.email)
+    held = [m for m in mails if "] Payment held for a refund" in str(m.message["Subject"])]
+    assert len(held) == 1, [str(m.message["Subject"]) for m in mails]
+    assert "already paid" in held[0].text
+
+
+async def test_verify_of_the_second_payment_on_a_paid_order_says_it_is_held(
+    bclient: httpx.AsyncClient, fake: FakeRazorpay
+) -> None:
+    owner = await signup(bclient, "Verify Twice")
+    order = await create_order(bclient, owner, "pro")
+    first = fake.authorize_payment(order["razorpay_order_id"])
+    second = fake.capture_payment(order["razorpay_order_id"])
+    response = await verify(bclient, owner, order, second["id"], fake.key_secret)
+    assert response.json()["applied"] is True, response.text
+    end = response.json()["subscription"]["current_period_end"]
+
+    fake.capture(first["id"])
+    response = await verify(bclient, owner, order, first["id"], fake.key_secret)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["applied"], body["reason"]) == (False, "order_paid_twice")
+    assert body["subscription"]["current_period_end"] == end
+    assert await _statuses(bclient, owner) == {second["id"]: "captured", first["id"]: "held"}
+
+
+async def test_the_second_payment_counts_once_the_first_is_refunded(
+    bclient: httpx.AsyncClient, fake: FakeRazorpay
+) -> None:
+    """The order's first payment refunded in full: a second payment on the order is what pays
+    for it (the period the refund took back is bought again), not a duplicate."""
+    owner = await signup(bclient, "Refunded Then Paid")
+    order = await create_order(bclient, owner, "starter")
+    first = fake.authorize_payment(order["razorpay_order_id"])
+    second = fake.capture_payment(order["razorpay_order_id"])
+    now = int(time.time())
+    paid = await _webhook(bclient, "payment.captured", second, now - 120)
+    assert paid["status"] == "applied", paid
+    refund = make_refund(payment_id=second["id"], amount=second["amount"], created_at=now - 60)
+    refunded = {**second, "amount_refunded": second["amount"], "status": "refunded"}
+    response = await post_webhook(
+        bclient,
+        webhook_payload("refund.processed", payment=refunded, refund=refund, created_at=now - 60),
+    )
+    assert response.json()["status"] == "applied", response.text
+    assert (await subscription(bclient, owner))["effective_plan"] == "free"
+
+    late = fake.capture(first["id"])
+    body = await _webhook(bclient, "payment.captured", late, now)
+    assert body["status"] == "applied", body
+    assert (await subscription(bclient, owner))["effective_plan"] == "starter"
+
+
+async def _statuses(client: httpx.AsyncClient, owner: Owner) -> dict[str, str]:
+    """payment id -> status of each payment in the owner's history."""
+    response = await client.get(owner.url("/billing/payments"), headers=owner.headers)
+    assert response.status_code == 200, response.text
+    return {p["razorpay_payment_id"]: p["status"] for p in response.json()["items"]}
+
+
+async def test_refunding_the_held_second_payment_leaves_the_order_paid_and_the_plan(
+    bclient: httpx.AsyncClient, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """The held second charge refunded (what the history asks for): its money went back, the
+    order stays paid by the first payment, and the plan and its period are untouched."""
+    owner = await signup(bclient, "Refund The Second")
+    order = await create_order(bclient, owner, "starter")
+    rzp_order = order["razorpay_order_id"]
+    first = fake.authorize_payment(rzp_order)
+    second = fake.capture_payment(rzp_order)
+    now = int(time.time())
+    assert (await _webhook(bclient, "payment.captured", second, now))["status"] == "applied"
+    end = (await subscription(bclient, owner))["current_period_end"]
+    late = fake.capture(first["id"])
+    assert (await _webhook(bclient, "payment.captured", late, now + 60))["reason"] == (
+        "order_paid_twice"
+    )
+
+    refund = make_refund(payment_id=late["id"], amount=late["amount"], created_at=now + 120)
+    refunded = {**late, "amount_refunded": late["amount"], "status": "refunded"}
+    response = await post_webhook(
+        bclient,
+        webhook_payload("refund.processed", payment=refunded, refund=refund, created_at=now + 120),
+    )
+    assert response.status_code == 200, response.text
+    shown = await subscription(bclient, owner)
+    assert (shown["plan"], shown["current_period_end"]) == ("starter", end)
+    assert await _statuses(bclient, owner) == {second["id"]: "captured", late["id"]: "refunded"}
+    assert (await order_row(owner_db, rzp_order))["status"] == "paid"
