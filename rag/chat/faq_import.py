@@ -10,7 +10,8 @@ one's question with the same answer adds its phrasings to that row's FAQ.
 What spreadsheets save is read as they save it (``_text``, ``_dialect``): UTF-8 (with or without
 a byte order mark), UTF-16 with its byte order mark (Excel's "Unicode Text"), otherwise
 Windows-1252 (Excel's "CSV" on Windows); fields separated by ``,``, ``;`` (Excel where the comma
-is the decimal mark) or a tab, whichever makes the first row name ``question`` and ``answer``.
+is the decimal mark) or a tab, whichever makes the first row name ``question`` and ``answer``,
+unless a first line ``sep=X`` (which Excel reads and hides) names the separator.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -57,8 +59,8 @@ def parse(data: bytes) -> list[FaqIn]:
         raise ValidationFailed(
             f"The CSV file is larger than {MAX_BYTES // 1024 // 1024} MB", code="invalid_csv"
         )
-    text = _text(data)
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_dialect(text))
+    text, separator = _sep_line(_text(data))
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=separator or _dialect(text))
     fields = {(name or "").strip().lower() for name in reader.fieldnames or []}
     if not {"question", "answer"} <= fields:
         raise ValidationFailed(
@@ -163,6 +165,19 @@ def _meant_as_utf8(data: bytes) -> bool:
     bad = text.count("\ufffd") - data.count("\ufffd".encode())
     good = sum(1 for ch in text if ch > "\x7f" and ch != "\ufffd")
     return good > bad
+
+
+_SEP_LINE = re.compile(r'"?sep=([^"\r\n])"?[ \t]*(?:\r\n|\r|\n|$)', re.IGNORECASE)
+
+
+def _sep_line(text: str) -> tuple[str, str | None]:
+    """The text after Excel's ``sep=X`` first line and the separator ``X`` it names, or the
+    text as it is and None. Excel reads that line as "fields are separated by X" and shows no
+    row for it, so the header is the row after it (row 1, as the rows are numbered)."""
+    found = _SEP_LINE.match(text)
+    if found is None:
+        return text, None
+    return text[found.end() :], found.group(1)
 
 
 def _dialect(text: str) -> str:

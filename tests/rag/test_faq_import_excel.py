@@ -138,3 +138,48 @@ def test_a_windows_1252_file_with_a_utf8_looking_pair_is_still_read() -> None:
     assert [(i.question, i.answer) for i in items] == [
         (f"Café crème {tag}?", "Déjà vu: Â£ à côté.")
     ]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "line", "sep"),
+    [
+        ("cp1252", "sep=;", ";"),  # saved for Excel where the comma is the decimal mark
+        ("utf-8-sig", "sep=;", ";"),
+        ("utf-8", "SEP=,", ","),
+        ("utf-16", "sep=\t", "\t"),
+        ("cp1252", '"sep=;"', ";"),  # the line quoted by a tool that quotes every field
+    ],
+)
+def test_excels_sep_line_names_the_separator_and_is_no_header(
+    encoding: str, line: str, sep: str
+) -> None:
+    """A first line ``sep=;`` (what a file saved for Excel starts with, so that Excel splits
+    it on ``;``) tells the separator; the header is the line after it. The file was refused:
+    "The first row must name the columns question and answer"."""
+    tag = uuid.uuid4().hex[:8]
+    items = faq_import.parse((line + "\r\n" + _rows(sep, tag)).encode(encoding))
+    assert [(i.question, i.answer) for i in items] == [
+        (f"Café opening hours {tag}?", "Nine to five; closed on Sundays, €2 parking."),
+        (f"Refunds {tag}?", "“Within 14 days”, with the receipt."),
+    ]
+
+
+def test_a_wrong_row_after_a_sep_line_is_named_as_the_spreadsheet_numbers_it() -> None:
+    """Excel hides the ``sep=`` line: its row 1 is the header, so the rows are numbered from
+    there."""
+    tag = uuid.uuid4().hex[:8]
+    data = f"sep=;\nquestion;answer\nHours {tag}?;Nine to five.\n???;Marks.\n".encode()
+    with pytest.raises(ValidationFailed) as refused:
+        faq_import.parse(data)
+    assert refused.value.code == "invalid_csv"
+    assert [p["row"] for p in refused.value.details] == [3]
+
+
+async def test_a_file_with_a_sep_line_is_imported(runtime: Runtime, owner: Owner) -> None:
+    tag = uuid.uuid4().hex[:8]
+    result = await run_import(runtime, owner, ("sep=;\r\n" + _rows(";", tag)).encode("cp1252"))
+    assert (result.created, result.updated) == (2, 0)
+    assert await stored(runtime, owner) == {
+        f"Café opening hours {tag}?": "Nine to five; closed on Sundays, €2 parking.",
+        f"Refunds {tag}?": "“Within 14 days”, with the receipt.",
+    }
