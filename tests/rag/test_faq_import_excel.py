@@ -35,6 +35,9 @@ def _rows(sep: str, tag: str) -> str:
         ("utf-16", "\t"),  # "Unicode Text" (a byte order mark, then UTF-16)
         ("utf-16", ","),
         ("utf-16-be-bom", ";"),
+        ("utf-32", ","),  # UTF-32 with its byte order mark (little-endian here)
+        ("utf-32", "\t"),
+        ("utf-32-be-bom", ";"),
         ("utf-8-sig", ";"),  # "CSV UTF-8" in a European locale
         ("utf-8", "\t"),
     ],
@@ -44,6 +47,8 @@ def test_spreadsheet_encodings_and_separators_are_read(encoding: str, sep: str) 
     text = _rows(sep, tag)
     if encoding == "utf-16-be-bom":
         data = codecs.BOM_UTF16_BE + text.encode("utf-16-be")
+    elif encoding == "utf-32-be-bom":
+        data = codecs.BOM_UTF32_BE + text.encode("utf-32-be")
     else:
         data = text.encode(encoding)
     items = faq_import.parse(data)
@@ -74,6 +79,9 @@ async def test_a_windows_1252_semicolon_file_is_imported(runtime: Runtime, owner
         (b"question,answer\nWhat \x81?,Nothing.\n", "UTF-8, UTF-16 or Windows-1252"),
         # A UTF-16 byte order mark on bytes that are no UTF-16 (an odd length).
         (codecs.BOM_UTF16_LE + "question,answer\n".encode("utf-16-le") + b"\x00", "UTF-16"),
+        # A UTF-32 byte order mark on bytes that are no UTF-32 (not a multiple of four).
+        (codecs.BOM_UTF32_LE + "question,answer\n".encode("utf-32-le") + b"\x00\x00", "UTF-32"),
+        (codecs.BOM_UTF32_BE + "question,answer\n".encode("utf-32-be")[:-1], "UTF-32"),
         # A UTF-8 byte order mark on bytes that are no UTF-8.
         (codecs.BOM_UTF8 + b"question,answer\nWhat \xe9?,Nothing.\n", "UTF-8"),
         # No separator this import knows names both columns.
