@@ -211,6 +211,7 @@ async def create_document(
                     too_long=added.too_long,
                     disallowed=added.disallowed,
                     robots_unavailable=added.robots_unavailable,
+                    too_many_sites=added.too_many_sites,
                 )
             if "url" in body:
                 url = UrlIn.model_validate(body)

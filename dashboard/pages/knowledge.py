@@ -32,7 +32,7 @@ from rag.chat import faq as faq_service
 from rag.chat import faq_import
 from rag.chat.faq import FaqDuplicate
 from rag.chat.schemas import FaqIn
-from rag.knowledge import listing, submissions
+from rag.knowledge import listing, robots, submissions
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
 
@@ -239,6 +239,12 @@ async def add_web(
                 + (
                     f"; {added.disallowed} that the site's robots.txt disallows were not added"
                     if added.disallowed
+                    else ""
+                )
+                + (
+                    f"; {added.too_many_sites} on other sites past the first"
+                    f" {robots.MAX_SITES} were not added"
+                    if added.too_many_sites
                     else ""
                 )
             )

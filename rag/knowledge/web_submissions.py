@@ -58,6 +58,8 @@ class SitemapSubmission:
     """Pages their site's robots.txt disallows for us, not added (0: none)."""
     robots_unavailable: int = 0
     """Pages on another site whose robots.txt could not be read, not added (0: none)."""
+    too_many_sites: int = 0
+    """Pages on sites past the ``robots.MAX_SITES`` whose robots.txt is read, not added."""
 
 
 async def submit_sitemap(
@@ -81,6 +83,7 @@ async def submit_sitemap(
         )
         screened = await robots.screen(
             listing.pages,
+            sitemap_url=sitemap_url,
             allow_private=settings.allow_private_urls,
             timeout=settings.fetch_timeout_seconds,
             max_redirects=settings.fetch_max_redirects,
@@ -141,6 +144,7 @@ async def submit_sitemap(
         too_long=listing.too_long,
         disallowed=len(blocked),
         robots_unavailable=len(screened.withheld),
+        too_many_sites=len(screened.crowded),
     )
 
 
