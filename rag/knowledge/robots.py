@@ -336,13 +336,19 @@ class Screened:
 
 
 async def screen(
-    pages: Iterable[str], *, sitemap_url: str = "", **fetch_options: object
+    pages: Iterable[str],
+    *,
+    sitemap_url: str = "",
+    deadline: float | None = None,
+    **fetch_options: object,
 ) -> Screened:
     """The pages their site's robots.txt disallows for us, and the sites that cannot say (one
     read per site, ``READS_AT_ONCE`` sites at a time, so a listing spread over many slow sites
     does not wait for each in turn). A site that cannot say (5xx, no answer, a host that does
     not resolve or is not allowed) withholds its own pages only. Of ``MAX_SITES`` sites at
-    most: ``sitemap_url``'s own, then those with the most pages; the others' are ``crowded``."""
+    most: ``sitemap_url``'s own, then those with the most pages; the others' are ``crowded``.
+    ``deadline`` (the event loop's clock): no read starts after it, none is waited for past it,
+    and the sites not read by then cannot say (the request posting a sitemap answers in time)."""
     by_origin: dict[str, list[str]] = {}
     for url in pages:
         by_origin.setdefault(origin_of(url), []).append(url)
@@ -353,8 +359,18 @@ async def screen(
 
     async def rules(origin: str) -> Robots | RobotsUnavailable:
         async with gate:
+            options = dict(fetch_options)
+            if deadline is not None:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    return RobotsUnavailable(
+                        f"{origin}/robots.txt was not read: no time was left",
+                        details={"url": f"{origin}/robots.txt"},
+                    )
+                asked = options.get("timeout")
+                options["timeout"] = min(asked, left) if isinstance(asked, float | int) else left
             try:
-                return await read_robots(origin, **fetch_options)
+                return await read_robots(origin, **options)
             except RobotsUnavailable as exc:
                 return exc
             except AppError as exc:  # a URL the fetcher refuses before asking (credentials)

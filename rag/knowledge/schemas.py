@@ -71,6 +71,12 @@ class SitemapOut(BaseModel):
         " (the sitemap's own site first, then those with the most pages), whose robots.txt is"
         " not read: not added (0: none)",
     )
+    unread_sitemaps: int = Field(
+        default=0,
+        description="child sitemap files of an index that were not read (an error, no time"
+        " left in the request, nested too deep, too many): the pages they list were not added"
+        " (0: none); a sync reads them again",
+    )
 
 
 class DocumentPage(BaseModel):
