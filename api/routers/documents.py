@@ -211,6 +211,8 @@ async def create_document(
                     too_long=added.too_long,
                     disallowed=added.disallowed,
                     robots_unavailable=added.robots_unavailable,
+                    too_many_sites=added.too_many_sites,
+                    unread_sitemaps=added.unread_sitemaps,
                 )
             if "url" in body:
                 url = UrlIn.model_validate(body)

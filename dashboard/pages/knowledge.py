@@ -32,9 +32,10 @@ from rag.chat import faq as faq_service
 from rag.chat import faq_import
 from rag.chat.faq import FaqDuplicate
 from rag.chat.schemas import FaqIn
-from rag.knowledge import listing, submissions
+from rag.knowledge import listing, robots, submissions
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
+from rag.knowledge.web_submissions import SitemapSubmission
 
 router = APIRouter(route_class=PageRoute)
 
@@ -205,6 +206,24 @@ async def upload(
     return redirect(request, page.url("knowledge") + "?notice=" + quote_plus(notice))
 
 
+def _sitemap_notice(added: SitemapSubmission, max_pages: int) -> str:
+    """What the owner reads after posting a sitemap: the pages added, and each kind left out."""
+    left_out = [
+        (added.skipped, f"more listed past the limit of {max_pages} were not added"),
+        (added.too_long, "with a URL longer than 2048 bytes were not added"),
+        (added.disallowed, "that the site's robots.txt disallows were not added"),
+        (added.too_many_sites, f"on other sites past the first {robots.MAX_SITES} were not added"),
+        (
+            added.unread_sitemaps,
+            "sitemap file(s) it links to could not be read in time, or at all: their pages were"
+            " not added (posting the sitemap again or a sync of it reads them again)",
+        ),
+    ]
+    return f"{len(added.submissions)} page(s) from the sitemap added" + "".join(
+        f"; {count} {text}" for count, text in left_out if count
+    )
+
+
 @router.post("/w/{workspace_id}/knowledge/web")
 async def add_web(
     request: Request,
@@ -223,25 +242,7 @@ async def add_web(
                 session, page.access, sitemap_url=str(form.url), settings=runtime.settings
             )
             subs = added.submissions
-            notice = (
-                f"{len(subs)} page(s) from the sitemap added"
-                + (
-                    f"; {added.skipped} more listed past the limit of"
-                    f" {runtime.settings.sitemap_max_pages} were not added"
-                    if added.skipped
-                    else ""
-                )
-                + (
-                    f"; {added.too_long} with a URL longer than 2048 bytes were not added"
-                    if added.too_long
-                    else ""
-                )
-                + (
-                    f"; {added.disallowed} that the site's robots.txt disallows were not added"
-                    if added.disallowed
-                    else ""
-                )
-            )
+            notice = _sitemap_notice(added, runtime.settings.sitemap_max_pages)
         else:
             subs = [
                 await submissions.submit_url(

@@ -8,9 +8,11 @@ row of the file gives another answer to, a NUL character in a field. A row repea
 one's question with the same answer adds its phrasings to that row's FAQ.
 
 What spreadsheets save is read as they save it (``_text``, ``_dialect``): UTF-8 (with or without
-a byte order mark), UTF-16 with its byte order mark (Excel's "Unicode Text"), otherwise
-Windows-1252 (Excel's "CSV" on Windows); fields separated by ``,``, ``;`` (Excel where the comma
-is the decimal mark) or a tab, whichever makes the first row name ``question`` and ``answer``.
+a byte order mark), UTF-16 with its byte order mark (Excel's "Unicode Text"), UTF-32 with its
+byte order mark, otherwise Windows-1252 (Excel's "CSV" on Windows); fields separated by ``,``,
+``;`` (Excel where the comma is the decimal mark) or a tab, whichever makes the first row name
+``question`` and ``answer``, unless a first line ``sep=X`` (which Excel reads and hides) names
+the separator.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -63,8 +66,8 @@ def numbered(data: bytes) -> list[tuple[int, FaqIn]]:
         raise ValidationFailed(
             f"The CSV file is larger than {MAX_BYTES // 1024 // 1024} MB", code="invalid_csv"
         )
-    text = _text(data)
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_dialect(text))
+    text, separator = _sep_line(_text(data))
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=separator or _dialect(text))
     fields = {(name or "").strip().lower() for name in reader.fieldnames or []}
     if not {"question", "answer"} <= fields:
         raise ValidationFailed(
@@ -120,21 +123,24 @@ def numbered(data: bytes) -> list[tuple[int, FaqIn]]:
 
 
 def _text(data: bytes) -> str:
-    """The file's text: UTF-16 or UTF-8 as its byte order mark says, else UTF-8, else
+    """The file's text: UTF-8, UTF-16 or UTF-32 as its byte order mark says, else UTF-8, else
     Windows-1252 (which a spreadsheet on Windows saves; any UTF-8 file with a character past
     ASCII fails to be Windows-1252 only by chance, so UTF-8 is tried first). A UTF-8 file
     with a stray byte (``_meant_as_utf8``) is refused naming its line, not read as
     Windows-1252."""
-    for bom, encoding in (
-        (codecs.BOM_UTF8, "utf-8-sig"),
-        (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"),
+    for bom, encoding, name in (
+        (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),
+        # UTF-32 first: its little-endian mark begins with UTF-16's (FF FE), and such a file
+        # was read as UTF-16, a NUL between each letter, and refused for its header.
+        (codecs.BOM_UTF32_LE, "utf-32", "UTF-32"),
+        (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+        (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
+        (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
     ):
         if data.startswith(bom):
             try:
                 return data.decode(encoding)
             except UnicodeDecodeError as exc:
-                name = "UTF-8" if encoding == "utf-8-sig" else "UTF-16"
                 raise ValidationFailed(
                     f"The CSV file starts as {name} text but is not {name}: save it again",
                     code="invalid_csv",
@@ -169,6 +175,19 @@ def _meant_as_utf8(data: bytes) -> bool:
     bad = text.count("\ufffd") - data.count("\ufffd".encode())
     good = sum(1 for ch in text if ch > "\x7f" and ch != "\ufffd")
     return good > bad
+
+
+_SEP_LINE = re.compile(r'"?sep=([^"\r\n])"?[ \t]*(?:\r\n|\r|\n|$)', re.IGNORECASE)
+
+
+def _sep_line(text: str) -> tuple[str, str | None]:
+    """The text after Excel's ``sep=X`` first line and the separator ``X`` it names, or the
+    text as it is and None. Excel reads that line as "fields are separated by X" and shows no
+    row for it, so the header is the row after it (row 1, as the rows are numbered)."""
+    found = _SEP_LINE.match(text)
+    if found is None:
+        return text, None
+    return text[found.end() :], found.group(1)
 
 
 def _dialect(text: str) -> str:

@@ -2,7 +2,8 @@
 
 Pages an owner names one by one are fetched because that person asked for them (as a browser
 would); the pages of a sitemap are crawled, on a schedule, by us. So before a sitemap's pages are
-added or checked again, the robots.txt of each site they are on is read once, and the pages it
+added or checked again, the robots.txt of each site they are on is read once (of ``MAX_SITES``
+sites at most; a site is its scheme, host and port however a URL spells them), and the pages it
 disallows for ``TrulyBot`` (or, with no group of ours, for ``*``) are left out and said.
 
 What the file's answer means (RFC 9309, 2.3.1): a 4xx answer, or a body that is not a robots file,
@@ -39,6 +40,12 @@ MAX_BYTES = 500 * 1024  # RFC 9309, 2.5: at least 500 KiB must be read
 ROBOTS_TYPES: tuple[str, ...] = ("text/plain",)
 RECENT_SECONDS = 300
 READS_AT_ONCE = 4  # the robots.txt files one sitemap's listing reads at once
+MAX_SITES = 16
+"""The most sites whose robots.txt one listing reads (the sitemap's own first, then those with
+the most pages listed): a listing of 200 pages on 200 sites made 200 reads, each up to
+FETCH_TIMEOUT_SECONDS, inside the request that posted it. The pages on the sites past it are
+left out and said (``Screened.crowded``); a sitemap lists its own site's pages (sitemaps.org)."""
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_RULES = 2_000
 """The most rules of a site for us that are kept (its own groups combined, else ``*``'s): each
 listed page is compared with every rule, and 500 KiB of ``Disallow: /*1*x`` lines (40,000
@@ -167,8 +174,22 @@ def parse_robots(text: str, agent: str = AGENT) -> Robots:
 
 
 def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of ``url`` as one site is named however its URLs spell it: the
+    scheme and host in lower case, the host's final dot and a default port left out (each
+    spelling of a host was a site of its own, its robots.txt read once per spelling)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # not a port: named as written (the fetcher refuses it)
+        return f"{scheme}://{parts.netloc.lower()}"
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"
+    userinfo, at, _ = parts.netloc.rpartition("@")  # kept: the fetcher refuses credentials
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    return f"{scheme}://{userinfo}{at}{host}"
 
 
 _RECENT: TTLCache[str, Robots] = TTLCache(maxsize=1024, ttl=RECENT_SECONDS)
@@ -263,12 +284,27 @@ class Screened:
     withheld: set[str] = field(default_factory=set)
     """The pages on those sites: not fetched this time (RFC 9309, 2.3.1.4: complete
     disallow), neither added nor counted missing."""
+    crowded: set[str] = field(default_factory=set)
+    """Pages on the sites past ``MAX_SITES``: their robots.txt is not read, so they are
+    neither fetched nor added (nor counted missing)."""
     origins: int = 0
-    """How many sites the pages are on."""
+    """How many sites' robots.txt were asked (at most ``MAX_SITES``)."""
 
     @property
     def left_out(self) -> set[str]:
-        return self.blocked | self.withheld
+        return self.blocked | self.withheld | self.crowded
+
+    def crowd_note(self, sitemap_url: str) -> dict[str, str] | None:
+        """The sync record's note of the pages on sites past ``MAX_SITES``, or None."""
+        if not self.crowded:
+            return None
+        return {
+            "url": sitemap_url,
+            "code": "too_many_sites",
+            "message": f"The listed pages are on more than {MAX_SITES} sites: the robots.txt"
+            f" of {MAX_SITES} was read and {len(self.crowded)} listed page(s) on the others"
+            " were not fetched",
+        }
 
     def fatal(self, sitemap_url: str) -> RobotsUnavailable | None:
         """The error that fails the whole listing: every site's robots.txt unread, or that of
@@ -299,20 +335,42 @@ class Screened:
         }
 
 
-async def screen(pages: Iterable[str], **fetch_options: object) -> Screened:
+async def screen(
+    pages: Iterable[str],
+    *,
+    sitemap_url: str = "",
+    deadline: float | None = None,
+    **fetch_options: object,
+) -> Screened:
     """The pages their site's robots.txt disallows for us, and the sites that cannot say (one
     read per site, ``READS_AT_ONCE`` sites at a time, so a listing spread over many slow sites
     does not wait for each in turn). A site that cannot say (5xx, no answer, a host that does
-    not resolve or is not allowed) withholds its own pages only."""
+    not resolve or is not allowed) withholds its own pages only. Of ``MAX_SITES`` sites at
+    most: ``sitemap_url``'s own, then those with the most pages; the others' are ``crowded``.
+    ``deadline`` (the event loop's clock): no read starts after it, none is waited for past it,
+    and the sites not read by then cannot say (the request posting a sitemap answers in time)."""
     by_origin: dict[str, list[str]] = {}
     for url in pages:
         by_origin.setdefault(origin_of(url), []).append(url)
+    own = origin_of(sitemap_url) if sitemap_url else ""
+    ranked = sorted(by_origin, key=lambda o: (o != own, -len(by_origin[o]), o))
+    crowded = [url for origin in ranked[MAX_SITES:] for url in by_origin.pop(origin)]
     gate = asyncio.Semaphore(READS_AT_ONCE)
 
     async def rules(origin: str) -> Robots | RobotsUnavailable:
         async with gate:
+            options = dict(fetch_options)
+            if deadline is not None:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    return RobotsUnavailable(
+                        f"{origin}/robots.txt was not read: no time was left",
+                        details={"url": f"{origin}/robots.txt"},
+                    )
+                asked = options.get("timeout")
+                options["timeout"] = min(asked, left) if isinstance(asked, float | int) else left
             try:
-                return await read_robots(origin, **fetch_options)
+                return await read_robots(origin, **options)
             except RobotsUnavailable as exc:
                 return exc
             except AppError as exc:  # a URL the fetcher refuses before asking (credentials)
@@ -321,9 +379,9 @@ async def screen(pages: Iterable[str], **fetch_options: object) -> Screened:
                     details={"url": f"{origin}/robots.txt"},
                 )
 
-    origins = sorted(by_origin)
+    origins = [origin for origin in ranked if origin in by_origin]  # in that order
     answers = await asyncio.gather(*(rules(origin) for origin in origins))
-    out = Screened(origins=len(origins))
+    out = Screened(crowded=set(crowded), origins=len(origins))
     for origin, answer in zip(origins, answers, strict=True):
         urls = by_origin[origin]
         if isinstance(answer, RobotsUnavailable):

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from rag.knowledge import retrieval
+from rag.knowledge import retrieval, robots
 from rag.knowledge.models import STATUSES, Document
 
 DocStatus = Literal["queued", "processing", "ready", "failed"]
@@ -64,6 +64,18 @@ class SitemapOut(BaseModel):
         description="pages on another site whose robots.txt could not be read (5xx, no"
         " answer, a host that does not resolve), not added (0: none); a later sync adds them"
         " once it can be read",
+    )
+    too_many_sites: int = Field(
+        default=0,
+        description=f"pages on the sites past the first {robots.MAX_SITES} the pages are on"
+        " (the sitemap's own site first, then those with the most pages), whose robots.txt is"
+        " not read: not added (0: none)",
+    )
+    unread_sitemaps: int = Field(
+        default=0,
+        description="child sitemap files of an index that were not read (an error, no time"
+        " left in the request, nested too deep, too many): the pages they list were not added"
+        " (0: none); a sync reads them again",
     )
 
 

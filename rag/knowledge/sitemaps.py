@@ -147,6 +147,9 @@ class SitemapListing:
     cached): what the caller keeps for the next read's conditional requests."""
     not_modified: int = 0
     """Files that answered 304 to a conditional request (not downloaded again)."""
+    unread: int = 0
+    """Child sitemap files not read (an error, no time left, past the depth or the count; a
+    file listed twice counts twice): the pages they list are not in ``pages``."""
 
     @property
     def complete(self) -> bool:
@@ -205,6 +208,7 @@ async def read_sitemap(
     client: httpx.AsyncClient | None = None,
     known: Collection[str] = (),
     cached: Mapping[str, SitemapFile] | None = None,
+    deadline: float | None = None,
 ) -> SitemapListing:
     """The listing of a sitemap (``<urlset>``, ``<sitemapindex>`` or a plain-text list).
 
@@ -219,6 +223,10 @@ async def read_sitemap(
     ``cached``: the files as an earlier read left them (``SitemapListing.files``, at most
     ``MAX_CACHED_LOCS`` URLs in all); each is asked with its ETag / Last-Modified, and one that
     answers 304 lists what it listed then.
+
+    ``deadline`` (the event loop's clock): no child sitemap is asked after it, and none is
+    waited for past it; those are ``errors`` (``sitemap_time``), as the request that posts a
+    sitemap must answer in time. The root is given ``timeout`` whatever the deadline.
     """
     cached = cached or {}
     networks = allowed_networks(allow_networks)
@@ -232,17 +240,25 @@ async def read_sitemap(
     fetched = 0
     past_limit = _NotRead(code="sitemap_limit")
     too_deep = _NotRead(code="sitemap_too_deep")
+    out_of_time = _NotRead(code="sitemap_time")
+    loop = asyncio.get_running_loop()
     cached_locs = 0
     try:
         while queue:
             sitemap_url, depth = queue.popleft()
+            budget = timeout
+            if deadline is not None and depth > 0:
+                budget = min(timeout, deadline - loop.time())
+                if budget <= 0:
+                    out_of_time.add(sitemap_url)
+                    continue
             fetched += 1
             before = cached.get(sitemap_url)
             try:
                 page = await fetch_url(
                     sitemap_url,
                     allow_private=allow_private,
-                    timeout=timeout,
+                    timeout=budget,
                     max_bytes=max_bytes,
                     max_redirects=max_redirects,
                     allowed_types=SITEMAP_TYPES,
@@ -264,6 +280,7 @@ async def read_sitemap(
             except AppError as exc:
                 if depth == 0:
                     raise
+                listing.unread += 1
                 listing.errors.append(
                     {"url": sitemap_url, "code": exc.code, "message": exc.message[:500]}
                 )
@@ -303,6 +320,9 @@ async def read_sitemap(
         listing.errors.append(past_limit.error(f"more than {max_sitemaps} in all"))
     if too_deep.count:
         listing.errors.append(too_deep.error(f"nested more than {max_depth} levels deep"))
+    if out_of_time.count:
+        listing.errors.append(out_of_time.error("no time was left to read them"))
+    listing.unread += past_limit.count + too_deep.count + out_of_time.count
     return listing
 
 
@@ -313,6 +333,7 @@ async def fetch_sitemap(url: str, **options: Any) -> list[str]:
 
 __all__ = [
     "InvalidSitemap",
+    "SitemapBusy",
     "SitemapFile",
     "SitemapListing",
     "fetch_sitemap",
@@ -321,6 +342,12 @@ __all__ = [
     "read_sitemap",
     "unpack_files",
 ]
+
+
+class SitemapBusy(AppError):
+    code = "sitemap_busy"
+    status_code = 503
+    message = "Other sitemaps are being read; try again in a minute"
 
 
 class SitemapSlots:
@@ -340,16 +367,34 @@ class SitemapSlots:
         """Downloads under way now."""
 
     @asynccontextmanager
-    async def slot(self, workspace_id: uuid.UUID) -> AsyncIterator[None]:
+    async def slot(
+        self, workspace_id: uuid.UUID, deadline: float | None = None
+    ) -> AsyncIterator[None]:
+        """A download slot; ``SitemapBusy`` (503) when none comes free by ``deadline`` (the
+        event loop's clock; None: waits as long as it takes)."""
         own = self._own.setdefault(workspace_id, asyncio.Semaphore(self.share))
         self._users[workspace_id] = self._users.get(workspace_id, 0) + 1
         try:
-            async with own, self._all:
-                self.running += 1
-                try:
-                    yield
-                finally:
-                    self.running -= 1
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await own.acquire()
+                    try:
+                        await self._all.acquire()
+                    except BaseException:
+                        own.release()
+                        raise
+            except TimeoutError as exc:
+                raise SitemapBusy(
+                    "Other sitemaps are being read on this server; nothing was added: try again"
+                    " in a minute"
+                ) from exc
+            self.running += 1
+            try:
+                yield
+            finally:
+                self.running -= 1
+                self._all.release()
+                own.release()
         finally:
             self._users[workspace_id] -= 1
             if not self._users[workspace_id]:  # nobody holds or waits: forget the workspace

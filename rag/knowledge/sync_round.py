@@ -134,6 +134,7 @@ async def sync_sitemap(
     # this round, and fails it only when it is the sitemap's own site (or every site is).
     screened = await robots.screen(
         listing.pages,
+        sitemap_url=source.url,
         allow_private=s.allow_private_urls,
         timeout=s.fetch_timeout_seconds,
         max_redirects=s.fetch_max_redirects,
@@ -151,6 +152,8 @@ async def sync_sitemap(
             }
         )
     if (note := screened.note()) is not None:
+        stats.note(note)
+    if (note := screened.crowd_note(source.url)) is not None:
         stats.note(note)
     blocked = screened.left_out
     listed = [url for url in listing.pages if url not in excluded and url not in blocked]

@@ -5,6 +5,7 @@ web source deleted with the pages it brought (``delete_source``). Importable fro
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,6 +59,32 @@ class SitemapSubmission:
     """Pages their site's robots.txt disallows for us, not added (0: none)."""
     robots_unavailable: int = 0
     """Pages on another site whose robots.txt could not be read, not added (0: none)."""
+    too_many_sites: int = 0
+    """Pages on sites past the ``robots.MAX_SITES`` whose robots.txt is read, not added."""
+    unread_sitemaps: int = 0
+    """Child sitemap files not read (an error, no time left, past the limits): the pages they
+    list are not added; a sync reads them again (0: none)."""
+
+
+LISTING_SHARE = 0.4
+"""Of REQUEST_TIMEOUT_SECONDS, what a posted sitemap's slot wait and files may take: no child
+sitemap file is read past it."""
+ROBOTS_SHARE = 0.75
+"""Of REQUEST_TIMEOUT_SECONDS, when its robots.txt reads end; the rest stores the pages."""
+
+
+def _deadlines(settings: Settings) -> tuple[float | None, float | None]:
+    """The event loop times by which a posted sitemap's files, then its sites' robots.txt,
+    are read (None, None: REQUEST_TIMEOUT_SECONDS=0, no limit). Each file had
+    FETCH_TIMEOUT_SECONDS, one after another: an index of slow files (up to 50), or pages on
+    slow sites, ran the request into its 504 with nothing added."""
+    if settings.request_timeout_seconds <= 0:
+        return None, None
+    now = asyncio.get_running_loop().time()
+    return (
+        now + settings.request_timeout_seconds * LISTING_SHARE,
+        now + settings.request_timeout_seconds * ROBOTS_SHARE,
+    )
 
 
 async def submit_sitemap(
@@ -66,21 +93,33 @@ async def submit_sitemap(
     """Download the sitemap and add its pages. The download (up to FETCH_TIMEOUT_SECONDS per
     file) runs with the session's connection back in the pool (``released``: what the
     transaction did so far, authentication, is committed first) and at most
-    SITEMAP_FETCHES_AT_ONCE at once per process, half of them per workspace (``SitemapSlots``)."""
+    SITEMAP_FETCHES_AT_ONCE at once per process, half of them per workspace (``SitemapSlots``).
+    Within REQUEST_TIMEOUT_SECONDS (``_deadlines``): no slot by ``LISTING_SHARE`` of it is 503
+    ``sitemap_busy``; a child file not read by then is left out (``unread_sitemaps``), a site
+    whose robots.txt is not read by ``ROBOTS_SHARE`` of it withholds its pages
+    (``robots_unavailable``; the sitemap's own site is read first)."""
     authorize(access, Action.DOCUMENT_WRITE)
     workspace = access.workspace
     slots = sitemap_fetch_slots(settings)
-    async with released(session), slots.slot(workspace.id):
+    listed_by, robots_by = _deadlines(settings)
+    loop = asyncio.get_running_loop()
+    async with released(session), slots.slot(workspace.id, listed_by):
+        timeout = settings.fetch_timeout_seconds
+        if robots_by is not None:  # the root's own errors are said, whatever the children's
+            timeout = max(min(timeout, robots_by - loop.time()), 0.001)
         listing = await read_sitemap(
             sitemap_url,
             max_pages=settings.sitemap_max_pages,
             allow_private=settings.allow_private_urls,
-            timeout=settings.fetch_timeout_seconds,
+            timeout=timeout,
             max_bytes=settings.fetch_max_bytes,
             max_redirects=settings.fetch_max_redirects,
+            deadline=listed_by,
         )
         screened = await robots.screen(
             listing.pages,
+            sitemap_url=sitemap_url,
+            deadline=robots_by,
             allow_private=settings.allow_private_urls,
             timeout=settings.fetch_timeout_seconds,
             max_redirects=settings.fetch_max_redirects,
@@ -141,6 +180,8 @@ async def submit_sitemap(
         too_long=listing.too_long,
         disallowed=len(blocked),
         robots_unavailable=len(screened.withheld),
+        too_many_sites=len(screened.crowded),
+        unread_sitemaps=listing.unread,
     )
 
 

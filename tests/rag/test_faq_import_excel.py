@@ -35,6 +35,9 @@ def _rows(sep: str, tag: str) -> str:
         ("utf-16", "\t"),  # "Unicode Text" (a byte order mark, then UTF-16)
         ("utf-16", ","),
         ("utf-16-be-bom", ";"),
+        ("utf-32", ","),  # UTF-32 with its byte order mark (little-endian here)
+        ("utf-32", "\t"),
+        ("utf-32-be-bom", ";"),
         ("utf-8-sig", ";"),  # "CSV UTF-8" in a European locale
         ("utf-8", "\t"),
     ],
@@ -44,6 +47,8 @@ def test_spreadsheet_encodings_and_separators_are_read(encoding: str, sep: str) 
     text = _rows(sep, tag)
     if encoding == "utf-16-be-bom":
         data = codecs.BOM_UTF16_BE + text.encode("utf-16-be")
+    elif encoding == "utf-32-be-bom":
+        data = codecs.BOM_UTF32_BE + text.encode("utf-32-be")
     else:
         data = text.encode(encoding)
     items = faq_import.parse(data)
@@ -74,6 +79,9 @@ async def test_a_windows_1252_semicolon_file_is_imported(runtime: Runtime, owner
         (b"question,answer\nWhat \x81?,Nothing.\n", "UTF-8, UTF-16 or Windows-1252"),
         # A UTF-16 byte order mark on bytes that are no UTF-16 (an odd length).
         (codecs.BOM_UTF16_LE + "question,answer\n".encode("utf-16-le") + b"\x00", "UTF-16"),
+        # A UTF-32 byte order mark on bytes that are no UTF-32 (not a multiple of four).
+        (codecs.BOM_UTF32_LE + "question,answer\n".encode("utf-32-le") + b"\x00\x00", "UTF-32"),
+        (codecs.BOM_UTF32_BE + "question,answer\n".encode("utf-32-be")[:-1], "UTF-32"),
         # A UTF-8 byte order mark on bytes that are no UTF-8.
         (codecs.BOM_UTF8 + b"question,answer\nWhat \xe9?,Nothing.\n", "UTF-8"),
         # No separator this import knows names both columns.
@@ -138,3 +146,48 @@ def test_a_windows_1252_file_with_a_utf8_looking_pair_is_still_read() -> None:
     assert [(i.question, i.answer) for i in items] == [
         (f"Café crème {tag}?", "Déjà vu: Â£ à côté.")
     ]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "line", "sep"),
+    [
+        ("cp1252", "sep=;", ";"),  # saved for Excel where the comma is the decimal mark
+        ("utf-8-sig", "sep=;", ";"),
+        ("utf-8", "SEP=,", ","),
+        ("utf-16", "sep=\t", "\t"),
+        ("cp1252", '"sep=;"', ";"),  # the line quoted by a tool that quotes every field
+    ],
+)
+def test_excels_sep_line_names_the_separator_and_is_no_header(
+    encoding: str, line: str, sep: str
+) -> None:
+    """A first line ``sep=;`` (what a file saved for Excel starts with, so that Excel splits
+    it on ``;``) tells the separator; the header is the line after it. The file was refused:
+    "The first row must name the columns question and answer"."""
+    tag = uuid.uuid4().hex[:8]
+    items = faq_import.parse((line + "\r\n" + _rows(sep, tag)).encode(encoding))
+    assert [(i.question, i.answer) for i in items] == [
+        (f"Café opening hours {tag}?", "Nine to five; closed on Sundays, €2 parking."),
+        (f"Refunds {tag}?", "“Within 14 days”, with the receipt."),
+    ]
+
+
+def test_a_wrong_row_after_a_sep_line_is_named_as_the_spreadsheet_numbers_it() -> None:
+    """Excel hides the ``sep=`` line: its row 1 is the header, so the rows are numbered from
+    there."""
+    tag = uuid.uuid4().hex[:8]
+    data = f"sep=;\nquestion;answer\nHours {tag}?;Nine to five.\n???;Marks.\n".encode()
+    with pytest.raises(ValidationFailed) as refused:
+        faq_import.parse(data)
+    assert refused.value.code == "invalid_csv"
+    assert [p["row"] for p in refused.value.details] == [3]
+
+
+async def test_a_file_with_a_sep_line_is_imported(runtime: Runtime, owner: Owner) -> None:
+    tag = uuid.uuid4().hex[:8]
+    result = await run_import(runtime, owner, ("sep=;\r\n" + _rows(";", tag)).encode("cp1252"))
+    assert (result.created, result.updated) == (2, 0)
+    assert await stored(runtime, owner) == {
+        f"Café opening hours {tag}?": "Nine to five; closed on Sundays, €2 parking.",
+        f"Refunds {tag}?": "“Within 14 days”, with the receipt.",
+    }
