@@ -1,12 +1,12 @@
-"""Settings' "Your data" section, for owners: export the workspace (request, list, download
+"""Settings' "Your data" section's forms, for owners: export the workspace (request, download
 until it expires), erase one visitor (by email or widget session id) and choose how long
 conversations are kept, through the same services as the JSON API (lifecycle/exports.py,
-lifecycle/erasure.py, lifecycle/retention.py)."""
+lifecycle/erasure.py, lifecycle/retention.py). The section's lists are drawn with the rest of
+the page by dashboard/pages/settings.py."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
@@ -14,12 +14,10 @@ from fastapi import APIRouter, BackgroundTasks, Request, Response
 from api.data_lifecycle import export_zip_response, forget_after_erasure
 from api.deps import RuntimeDep, SessionDep
 from core.errors import Conflict, ValidationFailed
-from core.models import utcnow
 from dashboard.page_route import PageRoute, refuse_cross_site
 from dashboard.pages.common import PageDep, form_fields
 from dashboard.web import redirect
 from lifecycle import erasure, exports, retention
-from workspaces.permissions import Action, allowed, kind_of
 
 router = APIRouter(route_class=PageRoute)
 
@@ -32,78 +30,6 @@ ERASED_KINDS = (
     ("webhook_deliveries", "webhook deliveries"),
     ("notification_mails", "notification mails"),
 )
-
-
-_EXPORT_SAYS = {
-    "queued": "waiting to start",
-    "running": "being built",
-    "ready": "ready",
-    "failed": "failed",
-    "expired": "expired",
-}
-"""An export's status as the owner reads it."""
-
-
-def _why(status: str, error: str | None) -> str | None:
-    """Why an export failed or went before its time, in words for the owner: withdrawn by a
-    visitor's erasure (``lifecycle.erasure.WITHDRAWN_*``, which say so), its job stopped
-    (``exports.LOST``), or it could not be built (the exception's own text, with a server's
-    paths, stays in the log). None for an export that simply expired or has not failed."""
-    if error and error.startswith("withdrawn:"):
-        return error[0].upper() + error[1:] + "."
-    if status != "failed":
-        return None
-    if error == exports.LOST:
-        return (
-            "Its job stopped before it finished (the server was restarted, say). Request a new one."
-        )
-    return "It could not be built. Request a new one."
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{max(1, size // 1000)} KB"
-
-
-def _may(page: PageDep, action: Action) -> bool:
-    return allowed(action, kind=kind_of(page.access), role=page.access.role)  # type: ignore[arg-type]
-
-
-async def data_context(page: PageDep, session: SessionDep) -> dict[str, Any]:
-    """What the Settings page shows of the section (nothing to whoever may not export)."""
-    if not _may(page, Action.EXPORT_READ):
-        # Every flag the template reads, false: a missing one is an error there (a 500 for
-        # every admin and member who opened Settings).
-        return {"may_manage_data": False, "may_erase": False, "may_set_retention": False}
-    now = utcnow()
-    rows = []
-    for export in await exports.list_exports(session, page.access, limit=5):
-        expired = export.status == "expired" or (
-            export.expires_at is not None and export.expires_at <= now
-        )
-        ready = export.status == "ready" and not expired
-        status = "expired" if expired else export.status
-        rows.append(
-            {
-                "created_at": export.created_at,
-                "status": status,
-                "says": _EXPORT_SAYS.get(status, status),
-                "why": _why(status, export.error),
-                "size": _megabytes(export.size_bytes) if ready and export.size_bytes else None,
-                "expires_at": export.expires_at if ready else None,
-                "download": page.url(f"settings/exports/{export.id}/download") if ready else None,
-            }
-        )
-    kept = retention.view(page.access)
-    return {
-        "may_manage_data": True,
-        "may_erase": _may(page, Action.VISITOR_ERASE),
-        "exports": rows,
-        "may_set_retention": _may(page, Action.RETENTION_UPDATE),
-        "retention": kept,
-        "retention_choices": [
-            d for d in retention.CHOICES if kept.plan_days is None or d <= kept.plan_days
-        ],
-    }
 
 
 @router.post("/w/{workspace_id}/settings/exports")
