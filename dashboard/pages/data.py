@@ -7,6 +7,7 @@ the page by dashboard/pages/settings.py."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
@@ -15,8 +16,9 @@ from api.data_lifecycle import export_zip_response, forget_after_erasure
 from api.deps import RuntimeDep, SessionDep
 from core.errors import Conflict, ValidationFailed
 from dashboard.page_route import PageRoute, refuse_cross_site
-from dashboard.pages.common import PageDep, form_fields
-from dashboard.web import redirect
+from dashboard.pages import settings
+from dashboard.pages.common import NUL_REFUSED, InvalidText, PageDep, form_fields
+from dashboard.web import redirect, render_refused
 from lifecycle import erasure, exports, retention
 
 router = APIRouter(route_class=PageRoute)
@@ -30,6 +32,26 @@ ERASED_KINDS = (
     ("webhook_deliveries", "webhook deliveries"),
     ("notification_mails", "notification mails"),
 )
+
+
+ERASURE_KEY_MISSING = "Give the visitor's email address or their widget session id."
+
+
+async def _posted(request: Request) -> tuple[dict[str, Any], InvalidText | None]:
+    """The posted form, and its refusal when a field holds a NUL (the form as posted without
+    the NULs, for the page to show again)."""
+    try:
+        return await form_fields(request), None
+    except InvalidText as exc:
+        return exc.fields, exc
+
+
+async def _section_refused(
+    request: Request, page: PageDep, session: SessionDep, forms: dict[str, Any], status: int
+) -> Response:
+    """The Settings page again with a refused data form's input and reason beside it."""
+    context = {**await settings.settings_context(page, session), **forms}
+    return render_refused(request, "settings.html", context, status_code=status)
 
 
 @router.post("/w/{workspace_id}/settings/exports")
@@ -84,20 +106,24 @@ async def erase_visitor(
 ) -> Response:
     """Erase one visitor (owners; audited without the erased data); the counts in the notice.
     The response cache and the deleted mails' files are cleared after the commit, as over the
-    API."""
-    fields = await form_fields(request)
+    API. Refused (no email or session id, a NUL in it): the Settings page again with the key
+    chosen and what was typed beside the reason."""
+    fields, refused = await _posted(request)
     key = str(fields.get("key") or "")
     value = str(fields.get("value") or "").strip()
     try:
+        if refused is not None:
+            raise refused
         done = await erasure.erase_visitor(
             session,
             page.access,
             email=value if key == "email" else None,
             session_id=value if key == "session_id" else None,
         )
-    except ValidationFailed:
-        notice = "Give the visitor's email address or their widget session id"
-        return redirect(request, page.url("settings") + "?notice=" + quote(notice))
+    except ValidationFailed as exc:
+        reason = NUL_REFUSED if isinstance(exc, InvalidText) else ERASURE_KEY_MISSING
+        forms = {"erase_values": {"key": key, "value": value}, "erase_errors": {"value": reason}}
+        return await _section_refused(request, page, session, forms, exc.status_code)
     forget_after_erasure(
         background,
         cache=runtime.cache,
@@ -133,18 +159,21 @@ def _kept_for(days: int | None) -> str:
 @router.post("/w/{workspace_id}/settings/retention")
 async def set_retention(request: Request, page: PageDep, session: SessionDep) -> Response:
     """Keep conversations for fewer days than the plan does, or as long as the plan does (owners;
-    audited). A choice the plan does not allow comes back as the notice, nothing changed."""
-    fields = await form_fields(request)
+    audited). A choice the plan does not allow comes back beside the form, nothing changed."""
+    fields, refused = await _posted(request)
     raw = str(fields.get("days") or "").strip()
     try:
         days = None if raw in ("", "plan") else int(raw)
     except ValueError:
         days = -1  # refused by the service, with what is allowed
     try:
+        if refused is not None:
+            raise refused
         async with session.begin_nested():
             kept = await retention.update(session, page.access, days=days)
     except ValidationFailed as exc:
-        notice = _retention_refused(exc)
-        return redirect(request, page.url("settings") + "?notice=" + quote(notice))
+        reason = NUL_REFUSED if isinstance(exc, InvalidText) else _retention_refused(exc)
+        forms = {"retention_error": reason}
+        return await _section_refused(request, page, session, forms, exc.status_code)
     notice = f"Conversations are now kept {_kept_for(kept.days)}"
     return redirect(request, page.url("settings") + "?notice=" + quote(notice))

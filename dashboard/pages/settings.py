@@ -217,4 +217,7 @@ async def data_context(page: PageDep, session: SessionDep) -> dict[str, Any]:
         "retention_choices": [
             d for d in retention.CHOICES if kept.plan_days is None or d <= kept.plan_days
         ],
+        "retention_error": None,
+        "erase_values": {"key": "email", "value": ""},
+        "erase_errors": {},
     }

@@ -15,7 +15,7 @@ from api.throttling import rate_limit_invitation
 from core.errors import AppError, Conflict, ValidationFailed
 from dashboard.page_route import PageRoute
 from dashboard.pages.common import Page, PageDep, field_errors, form_fields, refusal
-from dashboard.web import PREFIX, is_htmx, redirect, render
+from dashboard.web import PREFIX, redirect, render, render_refused
 from workspaces import invitations, notifications, service, team
 from workspaces.permissions import Action, allowed, kind_of
 from workspaces.schemas import Email
@@ -172,11 +172,7 @@ async def _refused(
     """The team page again with the refusal beside the member's row (and at the top)."""
     context = await _team_context(request, page, session)
     context["member_errors"] = {user_id: exc.message}
-    if is_htmx(request):
-        # htmx swaps no error answer: a 200 that replaces the page's main part instead.
-        swap = {"HX-Retarget": "#main", "HX-Reswap": "outerHTML", "HX-Reselect": "#main"}
-        return render(request, "team.html", context, headers=swap)
-    return render(request, "team.html", context, status_code=exc.status_code)
+    return render_refused(request, "team.html", context, status_code=exc.status_code)
 
 
 async def _form_refused(
