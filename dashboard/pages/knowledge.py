@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 
 from api.deps import RuntimeDep, SessionDep
 from api.ingestion import enqueue_after_commit
+from api.runtime import Runtime
 from api.throttling import rate_limit_ingest
 from core.errors import AppError, NotFound, ValidationFailed
 from dashboard.page_route import PageRoute
@@ -25,6 +26,7 @@ from dashboard.pages.common import (
     ReadSessionDep,
     app_errors,
     form_fields,
+    ingest_refusal,
     refusal,
 )
 from dashboard.web import is_htmx, redirect, render
@@ -98,6 +100,7 @@ async def _knowledge_page(
     faq_cursor: str | None = None,
     forms: Mapping[str, object] | None = None,
     status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     """The knowledge page; a refused form comes back with what the owner typed and why
     (``forms``: ``web_values``/``web_errors``, ``faq_values``/``faq_errors``)."""
@@ -123,9 +126,11 @@ async def _knowledge_page(
             "faq_values": {"question": "", "answer": "", "alt_questions": []},
             "faq_errors": {},
             "import_error": None,
+            "upload_error": None,
             **(forms or {}),
         },
         status_code=status_code,
+        headers=headers,
     )
 
 
@@ -165,7 +170,37 @@ async def upload(
     runtime: RuntimeDep,
     background: BackgroundTasks,
 ) -> Response:
-    await rate_limit_ingest(request, page.access)
+    """Add the files chosen (all or none). Refused (no file, a file refused, past the ingestion
+    rate limit): the knowledge page with the reason beside the upload form; htmx's request
+    gets it in the flash box (``X-Error-Message``), the page it is on unchanged."""
+    try:
+        await rate_limit_ingest(request, page.access)
+        async with session.begin_nested():  # the page drawn after a refusal: as before it
+            subs = await _submit_uploads(request, page, session, runtime)
+    except AppError as exc:
+        if is_htmx(request):
+            raise
+        reason, status, headers = ingest_refusal(exc)
+        await session.refresh(page.access.workspace)  # expired by the savepoint's rollback
+        forms = {"upload_error": reason}
+        return await _knowledge_page(
+            request, page, session, forms=forms, status_code=status, headers=headers
+        )
+    enqueue_after_commit(background, runtime.jobs, subs, ingestion=runtime.ingestion)
+    added = sum(not s.duplicate for s in subs)
+    there = sum(s.duplicate for s in subs)
+    # Counts only: a notice is signed as this server's words, and a file's name is the
+    # uploader's (the documents list below shows the names).
+    notice = f"{added} file(s) added" + (
+        f", {there} already there with the same content (listed below)" if there else ""
+    )
+    return redirect(request, page.url("knowledge") + "?notice=" + quote_plus(notice))
+
+
+async def _submit_uploads(
+    request: Request, page: Page, session: AsyncSession, runtime: Runtime
+) -> list[submissions.Submission]:
+    """Each file chosen submitted for ingestion; the first refused names its file."""
     form = await request.form()
     files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
     if not files:
@@ -194,15 +229,7 @@ async def upload(
                 exc.message = f"{name}: {exc.message}"
             raise
         subs.append(sub)
-    enqueue_after_commit(background, runtime.jobs, subs, ingestion=runtime.ingestion)
-    added = sum(not s.duplicate for s in subs)
-    there = sum(s.duplicate for s in subs)
-    # Counts only: a notice is signed as this server's words, and a file's name is the
-    # uploader's (the documents list below shows the names).
-    notice = f"{added} file(s) added" + (
-        f", {there} already there with the same content (listed below)" if there else ""
-    )
-    return redirect(request, page.url("knowledge") + "?notice=" + quote_plus(notice))
+    return subs
 
 
 @router.post("/w/{workspace_id}/knowledge/web")
@@ -213,10 +240,10 @@ async def add_web(
     runtime: RuntimeDep,
     background: BackgroundTasks,
 ) -> Response:
-    await rate_limit_ingest(request, page.access)
     fields = await form_fields(request)
     values = {"url": str(fields.get("url") or "").strip(), "kind": fields.get("kind") or "page"}
     try:
+        await rate_limit_ingest(request, page.access)
         form = WebSourceForm.model_validate(values)
         if form.kind == "sitemap":
             added = await submissions.submit_sitemap(
@@ -250,12 +277,15 @@ async def add_web(
             ]
             notice = "Page added"
     except (ValidationError, AppError) as exc:
-        _, status = refusal(exc)
-        reason = (
-            exc.message if isinstance(exc, AppError) else "Enter a full web address (https://...)"
+        reason, status, headers = (
+            ingest_refusal(exc)
+            if isinstance(exc, AppError)
+            else ("Enter a full web address (https://...)", 422, {})
         )
         forms = {"web_values": values, "web_errors": {"url": reason}}
-        return await _knowledge_page(request, page, session, forms=forms, status_code=status)
+        return await _knowledge_page(
+            request, page, session, forms=forms, status_code=status, headers=headers
+        )
     enqueue_after_commit(background, runtime.jobs, subs, ingestion=runtime.ingestion)
     return redirect(request, page.url("knowledge") + "?notice=" + quote_plus(notice))
 
@@ -378,7 +408,7 @@ async def create_faq(
     return redirect(request, page.url("knowledge") + "?notice=FAQ+added#faqs")
 
 
-def import_refusal(exc: AppError) -> dict[str, object]:
+def import_refusal(exc: AppError, reason: str) -> dict[str, object]:
     """A refused CSV import for the import form: the reason and each row to fix (row, column,
     why), shown beside the form (the generic error page had no way back to it)."""
     title = "Plan limit reached. " if exc.code == "quota_exceeded" else ""
@@ -389,18 +419,18 @@ def import_refusal(exc: AppError) -> dict[str, object]:
             if not message.startswith("Row "):
                 message = f"Row {detail['row']}, {detail.get('field') or 'row'}: {message}"
             rows.append(message)
-    return {"message": title + exc.message, "rows": rows}
+    return {"message": title + reason, "rows": rows}
 
 
 @router.post("/w/{workspace_id}/knowledge/faqs/import")
 async def import_faqs(
     request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    # Every row's phrasings are embedded: the ingestion budget, as for documents.
-    await rate_limit_ingest(request, page.access)
     form = await request.form()
     upload = form.get("file")
     try:
+        # Every row's phrasings are embedded: the ingestion budget, as for documents.
+        await rate_limit_ingest(request, page.access)
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise ValidationFailed("Choose a CSV file to import")
         data = await upload.read(faq_import.MAX_BYTES + 1)
@@ -409,12 +439,14 @@ async def import_faqs(
         async with session.begin_nested():
             result = await faq_import.import_csv(session, runtime.embedder, page.access, data)
     except AppError as exc:
-        _, status = refusal(exc)  # anything not about the file (not allowed) has its own page
+        reason, status, headers = ingest_refusal(exc)  # not allowed: its own page
         # The savepoint's rollback expired the workspace the rows before the refused one
         # touched: loaded again for the page.
         await session.refresh(page.access.workspace)
-        forms = {"import_error": import_refusal(exc)}
-        return await _knowledge_page(request, page, session, forms=forms, status_code=status)
+        forms = {"import_error": import_refusal(exc, reason)}
+        return await _knowledge_page(
+            request, page, session, forms=forms, status_code=status, headers=headers
+        )
     notice = f"{result.created} FAQs imported" + (
         f", {result.updated} updated" if result.updated else ""
     )
