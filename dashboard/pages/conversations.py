@@ -18,7 +18,7 @@ from api.deps import QueryDatetime, RuntimeDep, SessionDep
 from core.errors import AppError, ValidationFailed
 from dashboard.page_route import PageRoute
 from dashboard.pages.common import Page, PageDep, ReadSessionDep, form_fields
-from dashboard.pages.knowledge import faq_refusal
+from dashboard.pages.faqs import faq_refusal
 from dashboard.web import redirect, render
 from rag.chat import conversations
 from rag.chat.faq import FaqDuplicate
