@@ -314,7 +314,7 @@ def _times_asked(row: QuestionLike) -> int:
     return int(getattr(row, "count", 1))
 
 
-def _asked(row: QuestionLike) -> tuple[str, str]:
+def asked_as(row: QuestionLike) -> tuple[str, str]:
     """The question as the owner reads it, and its key. An unanswered question recorded before
     the record kept the question alone (or a visitor's message) may hold "are you a bot?" in
     front of it: left out of both, so it goes with the question asked alone and no FAQ made
@@ -335,7 +335,7 @@ def group_questions(rows: Iterable[QuestionLike], *, limit: int) -> list[dict[st
     by_text: dict[str, dict[str, Any]] = {}
     for row in rows:  # newest first
         vector = None if row.embedding is None else np.asarray(row.embedding, dtype=np.float32)
-        question, key = _asked(row)
+        question, key = asked_as(row)
         group = by_text.get(key)
         if group is None and vector is not None and centroids:
             sims = np.stack(centroids) @ vector
