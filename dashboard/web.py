@@ -131,6 +131,19 @@ def render(
     return HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))
 
 
+def render_refused(
+    request: Request, template: str, context: Mapping[str, Any], *, status_code: int
+) -> HTMLResponse:
+    """A page drawn again around a refused form (what was given and why beside it): with the
+    refusal's status for a browser's post; for htmx, which swaps no error answer in, a 200 that
+    replaces the page's main part. Either way what the request wrote is rolled back."""
+    if not is_htmx(request):
+        return render(request, template, context, status_code=status_code)
+    setattr(request.state, ROLLBACK_STATE, True)
+    swap = {"HX-Retarget": "#main", "HX-Reswap": "outerHTML", "HX-Reselect": "#main"}
+    return render(request, template, context, headers=swap)
+
+
 def render_text(request: Request, template: str, context: Mapping[str, Any] | None = None) -> str:
     """``render``'s HTML as a string (a fragment sent inside a stream)."""
     settings = runtime_of(request).settings

@@ -98,7 +98,8 @@ class Action(enum.StrEnum):
     FEEDBACK_GIVE = "feedback.give", "rate the bot's answers as the team"
     CONVERSATIONS_EXPORT = (
         "conversations.export",
-        "export every conversation of a date range at once, with its messages",
+        "export every conversation of a date range at once, with its messages; every"
+        " unanswered question not dealt with (CSV)",
     )
     # the workspace's data (lifecycle/)
     EXPORT_CREATE = "export.create", "export the workspace's data"

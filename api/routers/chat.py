@@ -8,7 +8,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.deps import (
     CursorDep,
@@ -22,9 +22,11 @@ from api.deps import (
     WorkspaceDep,
     end_transaction,
 )
+from api.middleware import is_head
 from api.routers.widget_chat import CHAT_RESPONSES, AcceptHeader, WidgetKey, widget_workspace
 from api.sse import sse_response, wants_stream
 from api.throttling import rate_limit_chat
+from api.unanswered_export import unanswered_export_response
 from rag.chat import conversations
 from rag.chat import faq as faq_service
 from rag.chat.exchange import ChatInput
@@ -269,6 +271,16 @@ async def update_conversation(
 @router.get("/workspaces/{workspace_id}/unanswered", response_model=list[UnansweredGroup])
 async def unanswered(access: WorkspaceDep, session: SessionDep, limit: LimitDep) -> Any:
     return await conversations.unanswered_groups(session, access, limit=limit)
+
+
+@router.get("/workspaces/{workspace_id}/unanswered/export", response_class=StreamingResponse)
+async def export_unanswered(
+    request: Request, access: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    """Every unanswered question not dealt with, one row per time asked, newest first, as CSV
+    (the list above groups only the latest 2,000). Owners and admins with a confirmed email;
+    audited. HEAD: the headers alone, nothing audited."""
+    return await unanswered_export_response(session, runtime, access, head=is_head(request.scope))
 
 
 @router.post("/workspaces/{workspace_id}/unanswered/resolve", response_model=ResolvedOut)

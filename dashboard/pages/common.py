@@ -202,3 +202,18 @@ def app_errors(exc: AppError) -> dict[str, str]:
             message = str(detail["message"])
             errors[name] = f"{errors[name]}; {message}" if name in errors else message
     return errors or {"_form": exc.message}
+
+
+def ingest_refusal(exc: AppError) -> tuple[str, int, dict[str, str]]:
+    """A form adding knowledge (files, a web address, an FAQ import) refused: the reason to show
+    beside it, the status and the headers to answer with. Past the ingestion rate limit
+    (``rate_limited``, which ``refusal`` leaves to the error page) the reason says when to try
+    again and Retry-After stays; a refusal not about the form (not allowed) is raised again."""
+    if exc.code == "rate_limited":
+        details = exc.details if isinstance(exc.details, dict) else {}
+        wait = max(1, int(details.get("retry_after") or 1))
+        when = f"{wait} seconds" if wait < 120 else f"{-(-wait // 60)} minutes"
+        reason = f"Too much added to the knowledge for now: nothing was added; try again in {when}."
+        return reason, exc.status_code, dict(exc.headers)
+    _, status = refusal(exc)
+    return exc.message, status, {}

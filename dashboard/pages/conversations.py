@@ -15,10 +15,12 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import QueryDatetime, RuntimeDep, SessionDep
+from api.middleware import is_head
+from api.unanswered_export import unanswered_export_response
 from core.errors import AppError, ValidationFailed
-from dashboard.page_route import PageRoute
+from dashboard.page_route import PageRoute, refuse_cross_site
 from dashboard.pages.common import Page, PageDep, ReadSessionDep, form_fields
-from dashboard.pages.knowledge import faq_refusal
+from dashboard.pages.faqs import faq_refusal
 from dashboard.web import redirect, render
 from rag.chat import conversations
 from rag.chat.faq import FaqDuplicate
@@ -185,6 +187,19 @@ async def _unanswered_page(
 @router.get("/w/{workspace_id}/unanswered")
 async def unanswered(request: Request, page: PageDep, session: SessionDep) -> Response:
     return await _unanswered_page(request, page, session)
+
+
+@router.get("/w/{workspace_id}/unanswered/export")
+async def export_unanswered(
+    request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    """Every unanswered question not dealt with as CSV (audited; owners and admins). HEAD: the
+    headers alone. Started from another site: refused (``refuse_cross_site``)."""
+    if (refused := refuse_cross_site(request, page.url("unanswered"))) is not None:
+        return refused
+    return await unanswered_export_response(
+        session, runtime, page.access, for_spreadsheets=True, head=is_head(request.scope)
+    )
 
 
 def _group_ids(fields: dict[str, Any]) -> list[uuid.UUID]:

@@ -1,7 +1,8 @@
-"""Settings' "Your data" section, for owners: export the workspace (request, list, download
+"""Settings' "Your data" section's forms, for owners: export the workspace (request, download
 until it expires), erase one visitor (by email or widget session id) and choose how long
 conversations are kept, through the same services as the JSON API (lifecycle/exports.py,
-lifecycle/erasure.py, lifecycle/retention.py)."""
+lifecycle/erasure.py, lifecycle/retention.py). The section's lists are drawn with the rest of
+the page by dashboard/pages/settings.py."""
 
 from __future__ import annotations
 
@@ -14,12 +15,11 @@ from fastapi import APIRouter, BackgroundTasks, Request, Response
 from api.data_lifecycle import export_zip_response, forget_after_erasure
 from api.deps import RuntimeDep, SessionDep
 from core.errors import Conflict, ValidationFailed
-from core.models import utcnow
 from dashboard.page_route import PageRoute, refuse_cross_site
-from dashboard.pages.common import PageDep, form_fields
-from dashboard.web import redirect
+from dashboard.pages import settings
+from dashboard.pages.common import NUL_REFUSED, InvalidText, PageDep, form_fields
+from dashboard.web import redirect, render_refused
 from lifecycle import erasure, exports, retention
-from workspaces.permissions import Action, allowed, kind_of
 
 router = APIRouter(route_class=PageRoute)
 
@@ -34,76 +34,24 @@ ERASED_KINDS = (
 )
 
 
-_EXPORT_SAYS = {
-    "queued": "waiting to start",
-    "running": "being built",
-    "ready": "ready",
-    "failed": "failed",
-    "expired": "expired",
-}
-"""An export's status as the owner reads it."""
+ERASURE_KEY_MISSING = "Give the visitor's email address or their widget session id."
 
 
-def _why(status: str, error: str | None) -> str | None:
-    """Why an export failed or went before its time, in words for the owner: withdrawn by a
-    visitor's erasure (``lifecycle.erasure.WITHDRAWN_*``, which say so), its job stopped
-    (``exports.LOST``), or it could not be built (the exception's own text, with a server's
-    paths, stays in the log). None for an export that simply expired or has not failed."""
-    if error and error.startswith("withdrawn:"):
-        return error[0].upper() + error[1:] + "."
-    if status != "failed":
-        return None
-    if error == exports.LOST:
-        return (
-            "Its job stopped before it finished (the server was restarted, say). Request a new one."
-        )
-    return "It could not be built. Request a new one."
+async def _posted(request: Request) -> tuple[dict[str, Any], InvalidText | None]:
+    """The posted form, and its refusal when a field holds a NUL (the form as posted without
+    the NULs, for the page to show again)."""
+    try:
+        return await form_fields(request), None
+    except InvalidText as exc:
+        return exc.fields, exc
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{max(1, size // 1000)} KB"
-
-
-def _may(page: PageDep, action: Action) -> bool:
-    return allowed(action, kind=kind_of(page.access), role=page.access.role)  # type: ignore[arg-type]
-
-
-async def data_context(page: PageDep, session: SessionDep) -> dict[str, Any]:
-    """What the Settings page shows of the section (nothing to whoever may not export)."""
-    if not _may(page, Action.EXPORT_READ):
-        # Every flag the template reads, false: a missing one is an error there (a 500 for
-        # every admin and member who opened Settings).
-        return {"may_manage_data": False, "may_erase": False, "may_set_retention": False}
-    now = utcnow()
-    rows = []
-    for export in await exports.list_exports(session, page.access, limit=5):
-        expired = export.status == "expired" or (
-            export.expires_at is not None and export.expires_at <= now
-        )
-        ready = export.status == "ready" and not expired
-        status = "expired" if expired else export.status
-        rows.append(
-            {
-                "created_at": export.created_at,
-                "status": status,
-                "says": _EXPORT_SAYS.get(status, status),
-                "why": _why(status, export.error),
-                "size": _megabytes(export.size_bytes) if ready and export.size_bytes else None,
-                "expires_at": export.expires_at if ready else None,
-                "download": page.url(f"settings/exports/{export.id}/download") if ready else None,
-            }
-        )
-    kept = retention.view(page.access)
-    return {
-        "may_manage_data": True,
-        "may_erase": _may(page, Action.VISITOR_ERASE),
-        "exports": rows,
-        "may_set_retention": _may(page, Action.RETENTION_UPDATE),
-        "retention": kept,
-        "retention_choices": [
-            d for d in retention.CHOICES if kept.plan_days is None or d <= kept.plan_days
-        ],
-    }
+async def _section_refused(
+    request: Request, page: PageDep, session: SessionDep, forms: dict[str, Any], status: int
+) -> Response:
+    """The Settings page again with a refused data form's input and reason beside it."""
+    context = {**await settings.settings_context(page, session), **forms}
+    return render_refused(request, "settings.html", context, status_code=status)
 
 
 @router.post("/w/{workspace_id}/settings/exports")
@@ -158,20 +106,24 @@ async def erase_visitor(
 ) -> Response:
     """Erase one visitor (owners; audited without the erased data); the counts in the notice.
     The response cache and the deleted mails' files are cleared after the commit, as over the
-    API."""
-    fields = await form_fields(request)
+    API. Refused (no email or session id, a NUL in it): the Settings page again with the key
+    chosen and what was typed beside the reason."""
+    fields, refused = await _posted(request)
     key = str(fields.get("key") or "")
     value = str(fields.get("value") or "").strip()
     try:
+        if refused is not None:
+            raise refused
         done = await erasure.erase_visitor(
             session,
             page.access,
             email=value if key == "email" else None,
             session_id=value if key == "session_id" else None,
         )
-    except ValidationFailed:
-        notice = "Give the visitor's email address or their widget session id"
-        return redirect(request, page.url("settings") + "?notice=" + quote(notice))
+    except ValidationFailed as exc:
+        reason = NUL_REFUSED if isinstance(exc, InvalidText) else ERASURE_KEY_MISSING
+        forms = {"erase_values": {"key": key, "value": value}, "erase_errors": {"value": reason}}
+        return await _section_refused(request, page, session, forms, exc.status_code)
     forget_after_erasure(
         background,
         cache=runtime.cache,
@@ -207,18 +159,21 @@ def _kept_for(days: int | None) -> str:
 @router.post("/w/{workspace_id}/settings/retention")
 async def set_retention(request: Request, page: PageDep, session: SessionDep) -> Response:
     """Keep conversations for fewer days than the plan does, or as long as the plan does (owners;
-    audited). A choice the plan does not allow comes back as the notice, nothing changed."""
-    fields = await form_fields(request)
+    audited). A choice the plan does not allow comes back beside the form, nothing changed."""
+    fields, refused = await _posted(request)
     raw = str(fields.get("days") or "").strip()
     try:
         days = None if raw in ("", "plan") else int(raw)
     except ValueError:
         days = -1  # refused by the service, with what is allowed
     try:
+        if refused is not None:
+            raise refused
         async with session.begin_nested():
             kept = await retention.update(session, page.access, days=days)
     except ValidationFailed as exc:
-        notice = _retention_refused(exc)
-        return redirect(request, page.url("settings") + "?notice=" + quote(notice))
+        reason = NUL_REFUSED if isinstance(exc, InvalidText) else _retention_refused(exc)
+        forms = {"retention_error": reason}
+        return await _section_refused(request, page, session, forms, exc.status_code)
     notice = f"Conversations are now kept {_kept_for(kept.days)}"
     return redirect(request, page.url("settings") + "?notice=" + quote(notice))

@@ -1,5 +1,6 @@
 """Knowledge: documents (live status, multi-file upload, a URL or a sitemap, retry, delete,
-chunks) and FAQs (create, edit, delete, alternative phrasings)."""
+chunks) and the FAQs' list on the same page (their forms: dashboard/pages/faqs.py, which draws
+this page again through ``knowledge_page`` when it refuses one)."""
 
 from __future__ import annotations
 
@@ -15,23 +16,19 @@ from starlette.datastructures import UploadFile
 
 from api.deps import RuntimeDep, SessionDep
 from api.ingestion import enqueue_after_commit
+from api.runtime import Runtime
 from api.throttling import rate_limit_ingest
 from core.errors import AppError, NotFound, ValidationFailed
 from dashboard.page_route import PageRoute
 from dashboard.pages.common import (
-    InvalidText,
     Page,
     PageDep,
     ReadSessionDep,
-    app_errors,
     form_fields,
-    refusal,
+    ingest_refusal,
 )
 from dashboard.web import is_htmx, redirect, render
 from rag.chat import faq as faq_service
-from rag.chat import faq_import
-from rag.chat.faq import FaqDuplicate
-from rag.chat.schemas import FaqIn
 from rag.knowledge import listing, robots, submissions
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
@@ -90,7 +87,7 @@ async def _documents_context(
     }
 
 
-async def _knowledge_page(
+async def knowledge_page(
     request: Request,
     page: Page,
     session: AsyncSession,
@@ -99,6 +96,7 @@ async def _knowledge_page(
     faq_cursor: str | None = None,
     forms: Mapping[str, object] | None = None,
     status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     """The knowledge page; a refused form comes back with what the owner typed and why
     (``forms``: ``web_values``/``web_errors``, ``faq_values``/``faq_errors``)."""
@@ -124,9 +122,11 @@ async def _knowledge_page(
             "faq_values": {"question": "", "answer": "", "alt_questions": []},
             "faq_errors": {},
             "import_error": None,
+            "upload_error": None,
             **(forms or {}),
         },
         status_code=status_code,
+        headers=headers,
     )
 
 
@@ -139,7 +139,7 @@ async def knowledge(
     faq_cursor: Cursor = None,
 ) -> Response:
     """The documents and the FAQs, each a page at a time (``cursor``, ``faq_cursor``)."""
-    return await _knowledge_page(
+    return await knowledge_page(
         request, page, session, cursor=cursor or None, faq_cursor=faq_cursor or None
     )
 
@@ -166,7 +166,37 @@ async def upload(
     runtime: RuntimeDep,
     background: BackgroundTasks,
 ) -> Response:
-    await rate_limit_ingest(request, page.access)
+    """Add the files chosen (all or none). Refused (no file, a file refused, past the ingestion
+    rate limit): the knowledge page with the reason beside the upload form; htmx's request
+    gets it in the flash box (``X-Error-Message``), the page it is on unchanged."""
+    try:
+        await rate_limit_ingest(request, page.access)
+        async with session.begin_nested():  # the page drawn after a refusal: as before it
+            subs = await _submit_uploads(request, page, session, runtime)
+    except AppError as exc:
+        if is_htmx(request):
+            raise
+        reason, status, headers = ingest_refusal(exc)
+        await session.refresh(page.access.workspace)  # expired by the savepoint's rollback
+        forms = {"upload_error": reason}
+        return await knowledge_page(
+            request, page, session, forms=forms, status_code=status, headers=headers
+        )
+    enqueue_after_commit(background, runtime.jobs, subs, ingestion=runtime.ingestion)
+    added = sum(not s.duplicate for s in subs)
+    there = sum(s.duplicate for s in subs)
+    # Counts only: a notice is signed as this server's words, and a file's name is the
+    # uploader's (the documents list below shows the names).
+    notice = f"{added} file(s) added" + (
+        f", {there} already there with the same content (listed below)" if there else ""
+    )
+    return redirect(request, page.url("knowledge") + "?notice=" + quote_plus(notice))
+
+
+async def _submit_uploads(
+    request: Request, page: Page, session: AsyncSession, runtime: Runtime
+) -> list[submissions.Submission]:
+    """Each file chosen submitted for ingestion; the first refused names its file."""
     form = await request.form()
     files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
     if not files:
@@ -195,15 +225,7 @@ async def upload(
                 exc.message = f"{name}: {exc.message}"
             raise
         subs.append(sub)
-    enqueue_after_commit(background, runtime.jobs, subs, ingestion=runtime.ingestion)
-    added = sum(not s.duplicate for s in subs)
-    there = sum(s.duplicate for s in subs)
-    # Counts only: a notice is signed as this server's words, and a file's name is the
-    # uploader's (the documents list below shows the names).
-    notice = f"{added} file(s) added" + (
-        f", {there} already there with the same content (listed below)" if there else ""
-    )
-    return redirect(request, page.url("knowledge") + "?notice=" + quote_plus(notice))
+    return subs
 
 
 def _sitemap_notice(added: SitemapSubmission, max_pages: int) -> str:
@@ -232,10 +254,10 @@ async def add_web(
     runtime: RuntimeDep,
     background: BackgroundTasks,
 ) -> Response:
-    await rate_limit_ingest(request, page.access)
     fields = await form_fields(request)
     values = {"url": str(fields.get("url") or "").strip(), "kind": fields.get("kind") or "page"}
     try:
+        await rate_limit_ingest(request, page.access)
         form = WebSourceForm.model_validate(values)
         if form.kind == "sitemap":
             added = await submissions.submit_sitemap(
@@ -251,12 +273,15 @@ async def add_web(
             ]
             notice = "Page added"
     except (ValidationError, AppError) as exc:
-        _, status = refusal(exc)
-        reason = (
-            exc.message if isinstance(exc, AppError) else "Enter a full web address (https://...)"
+        reason, status, headers = (
+            ingest_refusal(exc)
+            if isinstance(exc, AppError)
+            else ("Enter a full web address (https://...)", 422, {})
         )
         forms = {"web_values": values, "web_errors": {"url": reason}}
-        return await _knowledge_page(request, page, session, forms=forms, status_code=status)
+        return await knowledge_page(
+            request, page, session, forms=forms, status_code=status, headers=headers
+        )
     enqueue_after_commit(background, runtime.jobs, subs, ingestion=runtime.ingestion)
     return redirect(request, page.url("knowledge") + "?notice=" + quote_plus(notice))
 
@@ -324,163 +349,3 @@ async def document_detail(
             "page": page,
         },
     )
-
-
-# --- FAQs ------------------------------------------------------------------------------------
-
-
-def _faq_values(fields: dict[str, object]) -> dict[str, object]:
-    alternatives = str(fields.get("alt_questions") or "")
-    return {
-        "question": str(fields.get("question") or "").strip(),
-        "answer": str(fields.get("answer") or "").strip(),
-        "alt_questions": [line.strip() for line in alternatives.splitlines() if line.strip()],
-        "enabled": fields.get("enabled") in ("on", "true", "1"),
-    }
-
-
-def faq_refusal(exc: ValidationError | AppError) -> tuple[dict[str, str], int]:
-    """A refused FAQ's reasons by field (a duplicate names the FAQ that already asks it) and
-    the status."""
-    errors, status = refusal(exc)
-    if isinstance(exc, FaqDuplicate) and isinstance(exc.details, list) and exc.details:
-        other = str(exc.details[0].get("question") or "")
-        errors = {"question": f"Another FAQ already asks this (“{other}”): edit that one instead."}
-    return errors, status
-
-
-@router.post("/w/{workspace_id}/knowledge/faqs")
-async def create_faq(
-    request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
-) -> Response:
-    try:
-        fields = await form_fields(request)
-    except InvalidText as exc:
-        forms = {"faq_values": _faq_values(exc.fields), "faq_errors": app_errors(exc)}
-        return await _knowledge_page(request, page, session, forms=forms, status_code=422)
-    values = _faq_values(fields)
-    try:
-        data = FaqIn.model_validate({**values, "enabled": True})
-        # A savepoint: a refusal after the FAQ's row was written ("?" has no words) must not
-        # show that row on the page drawn in this transaction.
-        async with session.begin_nested():
-            await faq_service.create(
-                session,
-                runtime.embedder,
-                page.access,
-                question=data.question,
-                answer=data.answer,
-                alt_questions=data.alt_questions,
-            )
-    except (ValidationError, AppError) as exc:
-        errors, status = faq_refusal(exc)
-        forms = {"faq_values": values, "faq_errors": errors}
-        return await _knowledge_page(request, page, session, forms=forms, status_code=status)
-    return redirect(request, page.url("knowledge") + "?notice=FAQ+added#faqs")
-
-
-def import_refusal(exc: AppError) -> dict[str, object]:
-    """A refused CSV import for the import form: the reason and each row to fix (row, column,
-    why), shown beside the form (the generic error page had no way back to it)."""
-    title = "Plan limit reached. " if exc.code == "quota_exceeded" else ""
-    rows = []
-    for detail in exc.details if isinstance(exc.details, list) else []:
-        if isinstance(detail, dict) and detail.get("row") and detail.get("message"):
-            message = str(detail["message"])
-            if not message.startswith("Row "):
-                message = f"Row {detail['row']}, {detail.get('field') or 'row'}: {message}"
-            rows.append(message)
-    return {"message": title + exc.message, "rows": rows}
-
-
-@router.post("/w/{workspace_id}/knowledge/faqs/import")
-async def import_faqs(
-    request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
-) -> Response:
-    # Every row's phrasings are embedded: the ingestion budget, as for documents.
-    await rate_limit_ingest(request, page.access)
-    form = await request.form()
-    upload = form.get("file")
-    try:
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            raise ValidationFailed("Choose a CSV file to import")
-        data = await upload.read(faq_import.MAX_BYTES + 1)
-        # A savepoint: a row refused halfway leaves none of the file's rows stored, nor on
-        # the page drawn in this transaction.
-        async with session.begin_nested():
-            result = await faq_import.import_csv(session, runtime.embedder, page.access, data)
-    except AppError as exc:
-        _, status = refusal(exc)  # anything not about the file (not allowed) has its own page
-        # The savepoint's rollback expired the workspace the rows before the refused one
-        # touched: loaded again for the page.
-        await session.refresh(page.access.workspace)
-        forms = {"import_error": import_refusal(exc)}
-        return await _knowledge_page(request, page, session, forms=forms, status_code=status)
-    notice = f"{result.created} FAQs imported" + (
-        f", {result.updated} updated" if result.updated else ""
-    )
-    return redirect(request, page.url("knowledge") + "?notice=" + quote_plus(notice) + "#faqs")
-
-
-@router.get("/w/{workspace_id}/knowledge/faqs/{faq_id}")
-async def edit_faq_page(
-    request: Request, faq_id: uuid.UUID, page: PageDep, session: SessionDep
-) -> Response:
-    faq = await faq_service.get(session, workspace_id=page.workspace_id, faq_id=faq_id)
-    values = {
-        "question": faq.question,
-        "answer": faq.answer,
-        "alt_questions": list(faq.alt_questions),
-        "enabled": faq.enabled,
-    }
-    context = {"faq": faq, "values": values, "page": page, "errors": {}}
-    return render(request, "faq_edit.html", context)
-
-
-@router.post("/w/{workspace_id}/knowledge/faqs/{faq_id}")
-async def update_faq(
-    request: Request, faq_id: uuid.UUID, page: PageDep, session: SessionDep, runtime: RuntimeDep
-) -> Response:
-    faq = await faq_service.get(session, workspace_id=page.workspace_id, faq_id=faq_id)
-    try:
-        values = _faq_values(await form_fields(request))
-    except InvalidText as exc:
-        context = {
-            "faq": faq,
-            "values": _faq_values(exc.fields),
-            "page": page,
-            "errors": app_errors(exc),
-        }
-        return render(request, "faq_edit.html", context, status_code=422)
-    try:
-        # The answer as validated: its line breaks one LF each, as the form counted them.
-        answer = FaqIn.model_validate(values).answer
-        async with session.begin_nested():  # a refusal leaves the FAQ as it was
-            await faq_service.update(
-                session,
-                runtime.embedder,
-                page.access,
-                faq_id=faq_id,
-                values={**values, "answer": answer},
-            )
-    except (ValidationError, AppError) as exc:
-        # What the owner typed comes back beside the error, not the saved FAQ.
-        errors, status = faq_refusal(exc)
-        context = {"faq": faq, "values": values, "page": page, "errors": errors}
-        return render(request, "faq_edit.html", context, status_code=status)
-    return redirect(request, page.url("knowledge") + "?notice=FAQ+saved#faqs")
-
-
-@router.post("/w/{workspace_id}/knowledge/faqs/{faq_id}/delete")
-async def delete_faq(
-    request: Request, faq_id: uuid.UUID, page: PageDep, session: SessionDep
-) -> Response:
-    faq = await faq_service.get(session, workspace_id=page.workspace_id, faq_id=faq_id)
-    await faq_service.delete(session, page.access, faq_id=faq_id)
-    if is_htmx(request):
-        # The row goes (the answer's body is empty); the heading's count and the status line
-        # are swapped in out of band.
-        total = await faq_service.count(session, page.workspace_id)
-        context = {"oob": True, "faq_total": total, "deleted": faq.question}
-        return render(request, "_faqs_heading.html", context)
-    return redirect(request, page.url("knowledge") + "?notice=FAQ+deleted#faqs")

@@ -1,6 +1,5 @@
-"""Team and API keys (members and roles, keys shown once, the audit log) and Settings
-(workspace name, handoff webhook and its secret, deleting the workspace; its data section is
-dashboard/pages/data.py)."""
+"""Team and API keys: members and roles, invitations, keys shown once, the audit log (the
+Settings page is dashboard/pages/settings.py)."""
 
 from __future__ import annotations
 
@@ -8,22 +7,18 @@ import uuid
 from typing import Annotated, Any, Literal
 from urllib.parse import quote_plus, urlencode
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.data_lifecycle import purge_after_commit
-from api.deps import AccountDepsDep, RuntimeDep, SessionDep
+from api.deps import AccountDepsDep, SessionDep
 from api.throttling import rate_limit_invitation
-from core.errors import AppError, Conflict, Forbidden, ValidationFailed
+from core.errors import AppError, Conflict, ValidationFailed
 from dashboard.page_route import PageRoute
-from dashboard.pages import data
 from dashboard.pages.common import Page, PageDep, field_errors, form_fields, refusal
-from dashboard.web import PREFIX, is_htmx, redirect, render
-from lifecycle import deletion
-from rag.knowledge.addresses import check_new_webhook_url
+from dashboard.web import PREFIX, redirect, render, render_refused
 from workspaces import invitations, notifications, service, team
 from workspaces.permissions import Action, allowed, kind_of
-from workspaces.schemas import Email, WorkspaceName
+from workspaces.schemas import Email
 
 router = APIRouter(route_class=PageRoute)
 
@@ -49,12 +44,6 @@ class RoleForm(BaseModel):
 class KeyForm(BaseModel):
     model_config = ConfigDict(extra="ignore")
     name: str = Field(min_length=1, max_length=120)
-
-
-class SettingsForm(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    name: WorkspaceName
-    webhook_url: str | None = Field(default=None, max_length=2000)
 
 
 def _may(page: PageDep, action: Action) -> bool:
@@ -183,11 +172,7 @@ async def _refused(
     """The team page again with the refusal beside the member's row (and at the top)."""
     context = await _team_context(request, page, session)
     context["member_errors"] = {user_id: exc.message}
-    if is_htmx(request):
-        # htmx swaps no error answer: a 200 that replaces the page's main part instead.
-        swap = {"HX-Retarget": "#main", "HX-Reswap": "outerHTML", "HX-Reselect": "#main"}
-        return render(request, "team.html", context, headers=swap)
-    return render(request, "team.html", context, status_code=exc.status_code)
+    return render_refused(request, "team.html", context, status_code=exc.status_code)
 
 
 async def _form_refused(
@@ -301,117 +286,3 @@ async def revoke_key(
 ) -> Response:
     await team.revoke_api_key(session, page.access, key_id)
     return redirect(request, page.url("team") + "?notice=Key+revoked")
-
-
-@router.get("/w/{workspace_id}/settings")
-async def settings_page(request: Request, page: PageDep, session: SessionDep) -> Response:
-    return render(request, "settings.html", await _settings_context(page, session))
-
-
-async def _settings_context(page: PageDep, session: SessionDep) -> dict[str, Any]:
-    url, secret, unverified = None, None, False
-    if _may(page, Action.WEBHOOK_READ):
-        try:
-            url, secret = await service.webhook(session, page.access)
-        except Forbidden:  # the secret waits for a confirmed address; the URL is no secret
-            url, unverified = page.access.workspace.webhook_url, True
-    return {
-        **await data.data_context(page, session),
-        "page": page,
-        "webhook_url": url,
-        "webhook_secret": secret,
-        "secret_needs_verification": unverified,
-        "may_edit": _may(page, Action.WORKSPACE_UPDATE),
-        "may_delete": _may(page, Action.WORKSPACE_DELETE),
-        "values": {"name": page.access.workspace.name, "webhook_url": url},
-        "errors": {},
-        "delete_confirm": "",
-    }
-
-
-UNVERIFIED_WEBHOOK = (
-    "Confirm your email address before setting a webhook: open the link we sent you."
-)
-
-
-def _settings_refusal(exc: ValidationError | AppError) -> tuple[dict[str, str], int]:
-    """A refused Settings form's reasons by field: an unconfirmed owner's new webhook address
-    (403, but about this field: the form keeps what was typed), the address's checks, the
-    form's."""
-    if isinstance(exc, AppError) and exc.code == "email_unverified":
-        return {"webhook_url": UNVERIFIED_WEBHOOK}, exc.status_code
-    errors, status = refusal(exc)  # anything else not about the input has its own page
-    if isinstance(exc, AppError):
-        details = exc.details if isinstance(exc.details, list) else []
-        field = next((str(d.get("field")) for d in details if isinstance(d, dict)), None)
-        errors = {field if field in ("name", "webhook_url") else "webhook_url": exc.message}
-    return errors, status
-
-
-@router.post("/w/{workspace_id}/settings")
-async def save_settings(request: Request, page: PageDep, session: SessionDep) -> Response:
-    fields = await form_fields(request)
-    values = {
-        "name": str(fields.get("name") or "").strip(),
-        "webhook_url": str(fields.get("webhook_url") or "").strip() or None,
-    }
-    try:
-        form = SettingsForm.model_validate(values)
-        check_new_webhook_url(
-            form.webhook_url,
-            current=page.access.workspace.webhook_url,
-            allow_private=request.app.state.runtime.settings.allow_private_urls,
-        )
-        async with session.begin_nested():  # a refusal changes nothing of the workspace
-            await service.update_workspace(session, page.access, form.model_dump())
-    except (ValidationError, AppError) as exc:
-        errors, status = _settings_refusal(exc)
-        context = {**await _settings_context(page, session), "values": values, "errors": errors}
-        return render(request, "settings.html", context, status_code=status)
-    return redirect(request, page.url("settings") + "?notice=Saved")
-
-
-@router.post("/w/{workspace_id}/settings/delete")
-async def delete_workspace(
-    request: Request,
-    page: PageDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    background: BackgroundTasks,
-) -> Response:
-    """The API's workspace deletion (owners, typing the slug): access ends at once and the
-    account page lists it, restorable, until its purge (WORKSPACE_DELETION_GRACE_HOURS)."""
-    fields = await form_fields(request)
-    typed = str(fields.get("confirm") or "")
-    try:
-        async with session.begin_nested():
-            done = await deletion.delete_workspace(
-                session,
-                page.access,
-                confirm=typed,
-                grace=deletion.grace_of(runtime.settings),
-            )
-    except ValidationFailed as exc:
-        # What was typed stays in the box, set against the slug asked for (a typo is seen).
-        slug = page.access.workspace.slug
-        said = f"you typed “{typed.strip()}”, not " if typed.strip() else "the box was empty, not "
-        errors = {"confirm": f"{exc.message}: {said}{slug}. Nothing was deleted."}
-        context = {
-            **await _settings_context(page, session),
-            "errors": errors,
-            "delete_confirm": typed[:200],
-        }
-        return render(request, "settings.html", context, status_code=exc.status_code)
-    if done.purge_now:  # no grace: purged after the commit, as the API does
-        purge_after_commit(background, runtime.jobs, [done.workspace_id])
-        notice = "The workspace is deleted; its data is being purged"
-    else:
-        until = done.purge_after.strftime("%Y-%m-%d %H:%M")
-        notice = f"The workspace is deleted. You can restore it here until {until} UTC"
-    return redirect(request, PREFIX + "/account?notice=" + quote_plus(notice))
-
-
-@router.post("/w/{workspace_id}/settings/rotate-webhook-secret")
-async def rotate_secret(request: Request, page: PageDep, session: SessionDep) -> Response:
-    await service.rotate_webhook_secret(session, page.access)
-    return redirect(request, page.url("settings") + "?notice=New+secret+made")

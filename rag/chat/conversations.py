@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.pagination import cursor_scope, decode_cursor, encode_cursor, encode_key
 from rag.chat import faq as faq_service
+from rag.chat.bot_identity import identity_then_question
 from rag.chat.models import ChatMessage, Conversation, Faq
 from rag.chat.normalize import normalize_question
 from rag.chat.repository import conversations as conversation_repo
@@ -313,6 +314,17 @@ def _times_asked(row: QuestionLike) -> int:
     return int(getattr(row, "count", 1))
 
 
+def asked_as(row: QuestionLike) -> tuple[str, str]:
+    """The question as the owner reads it, and its key. An unanswered question recorded before
+    the record kept the question alone (or a visitor's message) may hold "are you a bot?" in
+    front of it: left out of both, so it goes with the question asked alone and no FAQ made
+    from the group asks "are you a bot? ..." too."""
+    question = identity_then_question(row.question)
+    if question is None:
+        return row.question, row.normalized or _normalized(row.question)
+    return question, _normalized(question)
+
+
 def group_questions(rows: Iterable[QuestionLike], *, limit: int) -> list[dict[str, Any]]:
     """Questions (newest first) grouped greedily: the same normalized words, or, when both
     have an embedding, cosine >= GROUP_SIMILARITY to a group's first question; biggest groups
@@ -323,7 +335,7 @@ def group_questions(rows: Iterable[QuestionLike], *, limit: int) -> list[dict[st
     by_text: dict[str, dict[str, Any]] = {}
     for row in rows:  # newest first
         vector = None if row.embedding is None else np.asarray(row.embedding, dtype=np.float32)
-        key = row.normalized or _normalized(row.question)
+        question, key = asked_as(row)
         group = by_text.get(key)
         if group is None and vector is not None and centroids:
             sims = np.stack(centroids) @ vector
@@ -332,7 +344,7 @@ def group_questions(rows: Iterable[QuestionLike], *, limit: int) -> list[dict[st
                 group = centroid_groups[best]
         if group is None:
             group = {
-                "question": row.question,
+                "question": question,
                 "count": 0,
                 "last_asked_at": row.created_at,
                 "examples": [],
@@ -345,8 +357,8 @@ def group_questions(rows: Iterable[QuestionLike], *, limit: int) -> list[dict[st
         by_text.setdefault(key, group)
         group["count"] += _times_asked(row)
         group["ids"].append(str(row.id))
-        if len(group["examples"]) < 5 and row.question not in group["examples"]:
-            group["examples"].append(row.question)
+        if len(group["examples"]) < 5 and question not in group["examples"]:
+            group["examples"].append(question)
     groups.sort(key=lambda g: (-g["count"], -g["last_asked_at"].timestamp()))
     return groups[:limit]
 

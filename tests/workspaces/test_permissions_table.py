@@ -384,7 +384,10 @@ PROBES: dict[Action, list[Probe]] = {
     ],
     Action.CONVERSATION_UPDATE: [_close_conversation],
     Action.FEEDBACK_GIVE: [_rate_answer],
-    Action.CONVERSATIONS_EXPORT: [fixed("GET", "/conversations/export?format=jsonl")],
+    Action.CONVERSATIONS_EXPORT: [
+        fixed("GET", "/conversations/export?format=jsonl"),
+        fixed("GET", "/unanswered/export"),
+    ],
     Action.EXPORT_CREATE: [fixed("POST", "/exports", expect=202)],
     Action.EXPORT_READ: [fixed("GET", "/exports"), fixed("GET", f"/exports/{NO_SUCH}", expect=404)],
     Action.EXPORT_DOWNLOAD: [_ready_export],

@@ -102,6 +102,7 @@ WORKSPACE_OPERATIONS: dict[tuple[str, str], Body] = {
     ("GET", f"{WS}/chat/stats"): NO_BODY,
     ("GET", f"{WS}/conversations"): NO_BODY,
     ("GET", f"{WS}/conversations/export"): NO_BODY,
+    ("GET", f"{WS}/unanswered/export"): NO_BODY,
     ("GET", f"{WS}/conversations/{{conversation_id}}"): NO_BODY,
     ("PATCH", f"{WS}/conversations/{{conversation_id}}"): _fixed({"status": "closed"}),
     ("GET", f"{WS}/unanswered"): NO_BODY,

@@ -253,6 +253,23 @@ async def recent_unanswered(
     return list(result.scalars())
 
 
+async def unanswered_page(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[UnansweredQuestion]:
+    """The questions not dealt with, newest first, after the key ``after`` (the export's
+    keyset pages)."""
+    stmt = select(UnansweredQuestion).where(
+        UnansweredQuestion.workspace_id == workspace_id,
+        UnansweredQuestion.resolved.is_(False),
+    )
+    result = await session.execute(newest_first(stmt, UnansweredQuestion, after=after, limit=limit))
+    return list(result.scalars())
+
+
 async def resolve_unanswered(
     session: AsyncSession, *, workspace_id: uuid.UUID, ids: Sequence[uuid.UUID]
 ) -> int:

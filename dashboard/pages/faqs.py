@@ -1,0 +1,191 @@
+"""The knowledge page's FAQ forms: create one (or many, from a CSV file), edit, delete; a
+refused one comes back beside its form on the knowledge page (``knowledge.knowledge_page``)."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import quote_plus
+
+from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from api.deps import RuntimeDep, SessionDep
+from api.throttling import rate_limit_ingest
+from core.errors import AppError, ValidationFailed
+from dashboard.page_route import PageRoute
+from dashboard.pages.common import (
+    InvalidText,
+    PageDep,
+    app_errors,
+    form_fields,
+    ingest_refusal,
+    refusal,
+)
+from dashboard.pages.knowledge import knowledge_page
+from dashboard.web import is_htmx, redirect, render
+from rag.chat import faq as faq_service
+from rag.chat import faq_import
+from rag.chat.faq import FaqDuplicate
+from rag.chat.schemas import FaqIn
+
+router = APIRouter(route_class=PageRoute)
+
+
+def _faq_values(fields: dict[str, object]) -> dict[str, object]:
+    alternatives = str(fields.get("alt_questions") or "")
+    return {
+        "question": str(fields.get("question") or "").strip(),
+        "answer": str(fields.get("answer") or "").strip(),
+        "alt_questions": [line.strip() for line in alternatives.splitlines() if line.strip()],
+        "enabled": fields.get("enabled") in ("on", "true", "1"),
+    }
+
+
+def faq_refusal(exc: ValidationError | AppError) -> tuple[dict[str, str], int]:
+    """A refused FAQ's reasons by field (a duplicate names the FAQ that already asks it) and
+    the status."""
+    errors, status = refusal(exc)
+    if isinstance(exc, FaqDuplicate) and isinstance(exc.details, list) and exc.details:
+        other = str(exc.details[0].get("question") or "")
+        errors = {"question": f"Another FAQ already asks this (“{other}”): edit that one instead."}
+    return errors, status
+
+
+@router.post("/w/{workspace_id}/knowledge/faqs")
+async def create_faq(
+    request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    try:
+        fields = await form_fields(request)
+    except InvalidText as exc:
+        forms = {"faq_values": _faq_values(exc.fields), "faq_errors": app_errors(exc)}
+        return await knowledge_page(request, page, session, forms=forms, status_code=422)
+    values = _faq_values(fields)
+    try:
+        data = FaqIn.model_validate({**values, "enabled": True})
+        # A savepoint: a refusal after the FAQ's row was written ("?" has no words) must not
+        # show that row on the page drawn in this transaction.
+        async with session.begin_nested():
+            await faq_service.create(
+                session,
+                runtime.embedder,
+                page.access,
+                question=data.question,
+                answer=data.answer,
+                alt_questions=data.alt_questions,
+            )
+    except (ValidationError, AppError) as exc:
+        errors, status = faq_refusal(exc)
+        forms = {"faq_values": values, "faq_errors": errors}
+        return await knowledge_page(request, page, session, forms=forms, status_code=status)
+    return redirect(request, page.url("knowledge") + "?notice=FAQ+added#faqs")
+
+
+def import_refusal(exc: AppError, reason: str) -> dict[str, object]:
+    """A refused CSV import for the import form: the reason and each row to fix (row, column,
+    why), shown beside the form (the generic error page had no way back to it)."""
+    title = "Plan limit reached. " if exc.code == "quota_exceeded" else ""
+    rows = []
+    for detail in exc.details if isinstance(exc.details, list) else []:
+        if isinstance(detail, dict) and detail.get("row") and detail.get("message"):
+            message = str(detail["message"])
+            if not message.startswith("Row "):
+                message = f"Row {detail['row']}, {detail.get('field') or 'row'}: {message}"
+            rows.append(message)
+    return {"message": title + reason, "rows": rows}
+
+
+@router.post("/w/{workspace_id}/knowledge/faqs/import")
+async def import_faqs(
+    request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    form = await request.form()
+    upload = form.get("file")
+    try:
+        # Every row's phrasings are embedded: the ingestion budget, as for documents.
+        await rate_limit_ingest(request, page.access)
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise ValidationFailed("Choose a CSV file to import")
+        data = await upload.read(faq_import.MAX_BYTES + 1)
+        # A savepoint: a row refused halfway leaves none of the file's rows stored, nor on
+        # the page drawn in this transaction.
+        async with session.begin_nested():
+            result = await faq_import.import_csv(session, runtime.embedder, page.access, data)
+    except AppError as exc:
+        reason, status, headers = ingest_refusal(exc)  # not allowed: its own page
+        # The savepoint's rollback expired the workspace the rows before the refused one
+        # touched: loaded again for the page.
+        await session.refresh(page.access.workspace)
+        forms = {"import_error": import_refusal(exc, reason)}
+        return await knowledge_page(
+            request, page, session, forms=forms, status_code=status, headers=headers
+        )
+    notice = f"{result.created} FAQs imported" + (
+        f", {result.updated} updated" if result.updated else ""
+    )
+    return redirect(request, page.url("knowledge") + "?notice=" + quote_plus(notice) + "#faqs")
+
+
+@router.get("/w/{workspace_id}/knowledge/faqs/{faq_id}")
+async def edit_faq_page(
+    request: Request, faq_id: uuid.UUID, page: PageDep, session: SessionDep
+) -> Response:
+    faq = await faq_service.get(session, workspace_id=page.workspace_id, faq_id=faq_id)
+    values = {
+        "question": faq.question,
+        "answer": faq.answer,
+        "alt_questions": list(faq.alt_questions),
+        "enabled": faq.enabled,
+    }
+    context = {"faq": faq, "values": values, "page": page, "errors": {}}
+    return render(request, "faq_edit.html", context)
+
+
+@router.post("/w/{workspace_id}/knowledge/faqs/{faq_id}")
+async def update_faq(
+    request: Request, faq_id: uuid.UUID, page: PageDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    faq = await faq_service.get(session, workspace_id=page.workspace_id, faq_id=faq_id)
+    try:
+        values = _faq_values(await form_fields(request))
+    except InvalidText as exc:
+        context = {
+            "faq": faq,
+            "values": _faq_values(exc.fields),
+            "page": page,
+            "errors": app_errors(exc),
+        }
+        return render(request, "faq_edit.html", context, status_code=422)
+    try:
+        # The answer as validated: its line breaks one LF each, as the form counted them.
+        answer = FaqIn.model_validate(values).answer
+        async with session.begin_nested():  # a refusal leaves the FAQ as it was
+            await faq_service.update(
+                session,
+                runtime.embedder,
+                page.access,
+                faq_id=faq_id,
+                values={**values, "answer": answer},
+            )
+    except (ValidationError, AppError) as exc:
+        # What the owner typed comes back beside the error, not the saved FAQ.
+        errors, status = faq_refusal(exc)
+        context = {"faq": faq, "values": values, "page": page, "errors": errors}
+        return render(request, "faq_edit.html", context, status_code=status)
+    return redirect(request, page.url("knowledge") + "?notice=FAQ+saved#faqs")
+
+
+@router.post("/w/{workspace_id}/knowledge/faqs/{faq_id}/delete")
+async def delete_faq(
+    request: Request, faq_id: uuid.UUID, page: PageDep, session: SessionDep
+) -> Response:
+    faq = await faq_service.get(session, workspace_id=page.workspace_id, faq_id=faq_id)
+    await faq_service.delete(session, page.access, faq_id=faq_id)
+    if is_htmx(request):
+        # The row goes (the answer's body is empty); the heading's count and the status line
+        # are swapped in out of band.
+        total = await faq_service.count(session, page.workspace_id)
+        context = {"oob": True, "faq_total": total, "deleted": faq.question}
+        return render(request, "_faqs_heading.html", context)
+    return redirect(request, page.url("knowledge") + "?notice=FAQ+deleted#faqs")

@@ -1,0 +1,70 @@
+"""The knowledge page's forms past the ingestion rate limit (RATE_LIMIT_INGEST) come back as
+the knowledge page with the reason beside the form and when to try again: before, the upload,
+the web address and the FAQ import forms each answered the bare "Too many requests" page (its
+only way on "Back to the dashboard"), and the address typed was lost. Without script, as a
+browser posts a form; with htmx the upload's reason stays in the flash box (the e2e tests)."""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+
+import httpx
+
+from tests.conftest import RuntimeFactory, client_for
+from tests.dashboard.conftest import WebOwner, web_signup
+from tests.dashboard.test_faq_quota import csv_of, import_csv
+
+
+async def _upload(web: WebOwner, name: str) -> httpx.Response:
+    return await web.client.post(
+        web.url("knowledge/upload"),
+        data={"csrf_token": web.csrf},
+        files=[("files", (name, f"Opening hours {name}.\n".encode(), "text/plain"))],
+    )
+
+
+def _section(text: str, heading_id: str) -> str:
+    found = re.search(
+        rf'<section[^>]*aria-labelledby="{heading_id}".*?</section>', text, flags=re.S
+    )
+    assert found is not None, text[:2000]
+    return html.unescape(found.group(0))
+
+
+async def test_the_forms_past_the_ingest_limit_come_back_with_the_reason(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    async with (
+        runtime_factory(rate_limits="on", rate_limit_ingest="1/hour") as runtime,
+        client_for(runtime) as client,
+    ):
+        web = await web_signup(client, "Limited")
+        tag = uuid.uuid4().hex[:8]
+        assert (await _upload(web, f"first-{tag}.txt")).status_code == 303
+
+        refused = await _upload(web, f"second-{tag}.txt")
+        assert refused.status_code == 429, refused.text[:500]
+        assert "<h1>Knowledge" in refused.text  # the page with its forms, not the error page
+        assert int(refused.headers["Retry-After"]) > 0
+        upload = _section(refused.text, "upload-h")
+        reason = re.search(r'id="files-err" role="alert">(.*?)</p>', upload, flags=re.S)
+        assert reason is not None, upload
+        assert "try again in" in reason.group(1)
+        assert 'aria-invalid="true"' in upload
+
+        address = f"https://example.com/help-{tag}"
+        refused = await web.post(web.url("knowledge/web"), {"url": address, "kind": "sitemap"})
+        assert refused.status_code == 429, refused.text[:500]
+        web_form = _section(refused.text, "web-h")
+        assert f'value="{address}"' in web_form
+        assert re.search(r'value="sitemap" checked', web_form), web_form
+        assert "try again in" in web_form
+
+        refused = await import_csv(web, csv_of(range(1), tag))
+        assert refused.status_code == 429, refused.text[:500]
+        assert "<h1>Knowledge" in refused.text
+        found = re.search(r'id="faq-csv-error" role="alert">(.*?)</div>', refused.text, re.S)
+        assert found is not None, refused.text[-3000:]
+        assert "try again in" in html.unescape(found.group(1))
