@@ -12,6 +12,7 @@ import httpx
 
 from tests.conftest import RuntimeFactory, client_for, login
 from tests.dashboard.conftest import PASSWORD, WebOwner, web_signup
+from tests.hardening.conftest import fresh_ip
 from widget.config import MAX_CONVERSATION_CAP
 
 PER_IP = "max_conversations_per_ip_per_hour"
@@ -102,7 +103,10 @@ async def test_out_of_range_caps_are_refused_beside_the_field(
 
 
 async def test_a_cap_saved_in_the_form_is_enforced(runtime_factory: RuntimeFactory) -> None:
-    async with runtime_factory(rate_limits="on") as runtime, client_for(runtime) as client:
+    async with (
+        runtime_factory(rate_limits="on") as runtime,
+        client_for(runtime, ip=fresh_ip()) as client,
+    ):
         web = await web_signup(client, "Capped")
         assert (await web.post(web.url("widget"), {**BASE, PER_WORKSPACE: "1"})).status_code == 303
         key = (await _api_view(client, web))["public_key"]
