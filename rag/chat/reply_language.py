@@ -9,8 +9,9 @@ one of the languages the intents are recognised in besides English, or None (Eng
   more than of any other language or of English. Hindi in Latin letters ("kya aap bot ho") is
   answered in English: the replies are written in Devanagari.
 
-A message that tells nothing ("😡", "jane@example.com") takes the language of the visitor's
-earlier messages in the conversation (``conversation_language``)."""
+A message that tells nothing ("😡", "jane@example.com", "ok") takes the language of the visitor's
+earlier messages in the conversation (``conversation_language``); when none tells one either, a
+greeting, thanks or goodbye only one language says ("Danke!", "Hola", "merci") tells it."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from collections.abc import Iterable
 from typing import Final, Literal, cast, get_args
 
 from rag.chat.bot_identity import identity_language
-from rag.chat.courtesy import words
+from rag.chat.courtesy import Lexicon, words
 from rag.chat.human_languages import person_language
 
 Language = Literal["de", "fr", "es", "pt", "it", "hi", "ru", "ar", "zh", "ja"]
@@ -75,6 +76,21 @@ _COMMON: dict[str, frozenset[str]] = {
         "io sei sono il gli della per mio mia ciao grazie vorrei parlare sto che come ho devo"
     ),
 }
+
+
+# Greetings, thanks and goodbyes of the intents' lexicon (``rag.chat.courtesy``) that only one of
+# the languages says ("ciao", "hallo", "ola" are said in several, English included): a message
+# of nothing but courtesy ("Danke!", "Hola") tells its language by them, when no message of the
+# conversation tells one otherwise ("merci" after German is Swiss German, not French).
+_COURTESY = Lexicon(
+    {
+        "de": (r"danke", r"vielen dank", r"tsch(?:ü|u|ue)ss", r"guten tag"),
+        "fr": (r"merci", r"bonjour", r"salut", r"au revoir"),
+        "es": (r"gracias", r"hola", r"adi[oó]s"),
+        "pt": (r"obrigad[oa]", r"olá"),
+        "it": (r"grazie",),
+    }
+)
 
 
 def _script(text: str) -> str | None:
@@ -131,12 +147,18 @@ def conversation_language(message: str, history: Iterable[tuple[str, str]]) -> L
     one, English included (``history``: (role, text), oldest first): a visitor who wrote
     German, then switched to English, is answered in English (the English messages were
     skipped, and "human please" got the German hand-off), and "r u a bot?", recognised as
-    English, is answered in English whatever came before."""
-    earlier = (text for role, text in reversed(tuple(history)) if role == "user")
+    English, is answered in English whatever came before. When no message tells a language,
+    the latest with a courtesy word only one language says ("Danke!", "Hola") tells it: one
+    word flips no conversation ("merci" after German messages is answered in German)."""
+    earlier = [text for role, text in reversed(tuple(history)) if role == "user"]
     for text in (message, *earlier):
         told = _told(text)
         if told is not None:
             return None if told == _ENGLISH else told
+    for text in (message, *earlier):
+        found = _COURTESY.language_of(words(text))
+        if found is not None:
+            return cast(Language, found)
     return None
 
 

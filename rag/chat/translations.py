@@ -1,9 +1,10 @@
 # ruff: noqa: RUF001 (the replies are written in their own scripts and punctuation)
 """The bot's canned replies in the languages it recognises requests in besides English (German,
 French, Spanish, Portuguese, Italian, Hindi, Russian, Arabic, Chinese, Japanese): what a visitor
-gets when the owner wrote no text of their own (widget settings' ``texts``, which always win)
-and the message was written in one of them (``rag.chat.reply_language``). English is
-``rag.chat.intents.persona_reply``; a reply with no translation here stays English."""
+gets when the owner wrote no text of their own (widget settings' ``texts`` and ``greeting``,
+which always win) and the message was written in one of them (``rag.chat.reply_language``).
+English is ``rag.chat.intents.persona_reply``; a reply with no translation here stays
+English."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rag.chat.reply_language import Language
 
 Reply = Literal[
     "bot_identity", "human", "human_address_left", "human_no_contact", "no_contact_hint",
-    "contact_declined", "unclear",
+    "contact_declined", "unclear", "greeting", "thanks", "goodbye", "contact",
 ]  # fmt: skip
 
 _T: dict[Reply, dict[Language, str]] = {
@@ -160,6 +161,65 @@ _T: dict[Reply, dict[Language, str]] = {
         "zh": "我不太明白您的意思。能用几句话告诉我您需要什么帮助吗？",
         "ja": "おっしゃる意味がよくわかりませんでした。"
         "どのようなことでお困りか、短く教えていただけますか？",
+    },
+    # "Hi! I'm {name}. How can I help you today?"
+    "greeting": {
+        "de": "Hallo! Ich bin {name}. Wie kann ich Ihnen heute helfen?",
+        "fr": "Bonjour ! Je suis {name}. Comment puis-je vous aider aujourd'hui ?",
+        "es": "¡Hola! Soy {name}. ¿En qué puedo ayudarle hoy?",
+        "pt": "Olá! Sou {name}. Como posso ajudar você hoje?",
+        "it": "Salve! Sono {name}. Come posso aiutarla oggi?",
+        "hi": "नमस्ते! मैं {name} हूँ। आज मैं आपकी क्या मदद कर सकता हूँ?",
+        "ru": "Здравствуйте! Я {name}. Чем могу помочь?",
+        "ar": "مرحبًا! أنا {name}. كيف يمكنني مساعدتك اليوم؟",
+        "zh": "您好！我是 {name}。今天有什么可以帮您？",
+        "ja": "こんにちは！{name} です。本日はどのようなご用件でしょうか？",
+    },
+    # "You're welcome! Is there anything else I can help you with?"
+    "thanks": {
+        "de": "Gern geschehen! Kann ich Ihnen sonst noch helfen?",
+        "fr": "Avec plaisir ! Puis-je vous aider pour autre chose ?",
+        "es": "¡De nada! ¿Hay algo más en lo que pueda ayudarle?",
+        "pt": "De nada! Posso ajudar em mais alguma coisa?",
+        "it": "Prego! Posso aiutarla in qualcos'altro?",
+        "hi": "आपका स्वागत है! क्या मैं किसी और चीज़ में आपकी मदद कर सकता हूँ?",
+        "ru": "Пожалуйста! Могу ли я ещё чем-нибудь помочь?",
+        "ar": "على الرحب والسعة! هل هناك أي شيء آخر يمكنني مساعدتك فيه؟",
+        "zh": "不客气！还有什么可以帮您的吗？",
+        "ja": "どういたしまして！ほかに何かお手伝いできることはありますか？",
+    },
+    # "Thanks for chatting with {name}. Have a great day!"
+    "goodbye": {
+        "de": "Danke für das Gespräch mit {name}. Einen schönen Tag noch!",
+        "fr": "Merci d'avoir discuté avec {name}. Bonne journée !",
+        "es": "Gracias por conversar con {name}. ¡Que tenga un buen día!",
+        "pt": "Obrigado por conversar com {name}. Tenha um ótimo dia!",
+        "it": "Grazie per aver parlato con {name}. Buona giornata!",
+        "hi": "{name} से बात करने के लिए धन्यवाद। आपका दिन शुभ हो!",
+        "ru": "Спасибо за разговор с {name}. Хорошего дня!",
+        "ar": "شكرًا لتحدثك مع {name}. أتمنى لك يومًا سعيدًا!",
+        "zh": "感谢您与 {name} 聊天，祝您有美好的一天！",
+        "ja": "{name} とのチャットをご利用いただきありがとうございました。"
+        "良い一日をお過ごしください！",
+    },
+    # "Thank you! I've passed your message on; someone from the team will email you." (an
+    # address typed into the chat, taken as a lead)
+    "contact": {
+        "de": "Vielen Dank! Ich habe Ihre Nachricht weitergegeben; jemand aus dem Team wird "
+        "Ihnen eine E-Mail schreiben.",
+        "fr": "Merci ! J'ai transmis votre message ; une personne de l'équipe vous écrira par "
+        "e-mail.",
+        "es": "¡Gracias! He transmitido su mensaje; alguien del equipo le escribirá por correo "
+        "electrónico.",
+        "pt": "Obrigado! Encaminhei sua mensagem; alguém da equipe vai enviar um e-mail para você.",
+        "it": "Grazie! Ho inoltrato il suo messaggio; qualcuno del team le scriverà via email.",
+        "hi": "धन्यवाद! मैंने आपका संदेश आगे भेज दिया है; टीम का कोई सदस्य आपको ईमेल करेगा।",
+        "ru": "Спасибо! Я передал ваше сообщение; сотрудник команды напишет вам по электронной "
+        "почте.",
+        "ar": "شكرًا لك! لقد نقلت رسالتك؛ سيراسلك أحد أعضاء الفريق عبر البريد الإلكتروني.",
+        "zh": "谢谢！我已转达您的留言，团队成员会通过电子邮件联系您。",
+        "ja": "ありがとうございます！メッセージをお伝えしました。チームの担当者からメールで"
+        "ご連絡します。",
     },
 }
 
