@@ -11,10 +11,11 @@ import unicodedata
 _APOSTROPHES = str.maketrans("", "", "'\u2018\u2019\u02bc\u0060\u00b4\ufe0e\ufe0f")
 
 
-def words(text: str) -> str:
-    """NFKC + casefold, apostrophes and variation selectors dropped, everything but
-    letters/marks/digits to one space."""
-    folded = unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES)
+def words(text: str, *, fold: bool = True) -> str:
+    """NFKC + casefold (unless not ``fold``), apostrophes and variation selectors dropped,
+    everything but letters/marks/digits to one space."""
+    folded = unicodedata.normalize("NFKC", text)
+    folded = (folded.casefold() if fold else folded).translate(_APOSTROPHES)
     chars = [ch if unicodedata.category(ch)[0] in "LMN" else " " for ch in folded]
     return " ".join("".join(chars).split())
 
@@ -27,7 +28,8 @@ def phrases(*patterns: str) -> re.Pattern[str]:
 
 class Lexicon:
     """Phrases by language (``phrases`` each): ``pattern``, all of them; ``language_of``, the
-    first language (in the order given) with a phrase in a text."""
+    first language (in the order given) with a phrase in a text; ``language_of_whole``, the
+    first one with a phrase that is the whole text."""
 
     def __init__(self, by_language: dict[str, tuple[str, ...]]) -> None:
         self.pattern = phrases(*(p for patterns in by_language.values() for p in patterns))
@@ -35,6 +37,9 @@ class Lexicon:
 
     def language_of(self, reduced: str) -> str | None:
         return next((lang for lang, each in self._each.items() if each.search(reduced)), None)
+
+    def language_of_whole(self, reduced: str) -> str | None:
+        return next((lang for lang, each in self._each.items() if each.fullmatch(reduced)), None)
 
 
 GREETING = phrases(

@@ -6,7 +6,10 @@ one of the languages the intents are recognised in besides English, or None (Eng
 - In Latin letters: the lexicon that recognised the request (a request for a person,
   ``rag.chat.human_languages``; asking whether a bot answers, ``rag.chat.bot_identity``), else
   the language of most of its common short words ("meine", "ist", "bitte"), at least two and
-  more than of any other language or of English. Hindi in Latin letters ("kya aap bot ho") is
+  more than of any other language or of English, each counted once, names and abbreviations
+  left out ("SOS", "Mac OS", "Las Vegas": ``_counted``). A lexicon tells only by the whole
+  request: "Does the SOS robot come in blue?" holds "sos robot" ("sos": the Argentine "you
+  are") and is English. Hindi in Latin letters ("kya aap bot ho") is
   answered in English: the replies are written in Devanagari.
 
 A message that tells nothing ("😡", "jane@example.com", "ok") takes the language of the visitor's
@@ -66,7 +69,7 @@ _COMMON: dict[str, frozenset[str]] = {
     ),
     "es": _words(
         "yo usted eres soy el los las del por para mi mis hola gracias qué cómo quiero "
-        "puedo hablar está estoy pero muy sí tengo necesito"
+        "puedo hablar está estoy pero muy sí tengo necesito sos vos"
     ),
     "pt": _words(
         "eu você voce sou um os do da dos das meu minha olá obrigado obrigada não nao "
@@ -129,17 +132,41 @@ def _told(text: str) -> Language | Literal["en"] | None:
         return cast(Language, script)
     if script != "latin":
         return None
-    reduced = words(_EMAIL.sub(" ", text))
-    for found in (person_language(reduced), identity_language(reduced)):
+    text = _EMAIL.sub(" ", text)
+    for found in (person_language(words(text)), identity_language(text)):
         if found is not None:
             return cast(Language, found) if found in _LATIN else _ENGLISH
-    counts = Counter(
-        {lang: sum(w in common for w in reduced.split()) for lang, common in _COMMON.items()}
-    )
+    counted = _counted(text)
+    counts = Counter({lang: len(counted & common) for lang, common in _COMMON.items()})
     (best, top), *rest = counts.most_common()
     if top < 2 or (rest and rest[0][1] >= top):
         return _ENGLISH if _english(text) else None
     return _ENGLISH if best == "en" else cast(Language, best)
+
+
+_SENTENCE = re.compile(r"[.!?;:\n\u00a1\u00bf\uff01\uff1f\u3002]")
+_FORMAL: Final = frozenset({"sie", "ihr", "ihre", "ihrem", "ihren", "ihrer", "ihnen"})
+"""The German "you", capitalised inside a sentence as no name is."""
+
+
+def _counted(text: str) -> frozenset[str]:
+    """The words of ``text`` (as ``courtesy.words`` reduces them) that tell its language, each
+    once ("la la land" is no French): not the names and abbreviations English writes with
+    another language's short words ("SOS", "EST", "Mac OS", "Las Vegas", "open Mon-Fri"): in a
+    message with a word in small letters (not one all in capitals or title case), a word in
+    capitals, or a capitalised word inside a sentence beside another capitalised word (the
+    German "Sie", "Ihre" excepted)."""
+    small = any(w[0].islower() for w in words(text, fold=False).split())
+    kept: set[str] = set()
+    for sentence in _SENTENCE.split(text):
+        tokens = words(sentence, fold=False).split()
+        capital = [small and t[0].isupper() and t.casefold() not in _FORMAL for t in tokens]
+        for i, token in enumerate(tokens):
+            abbreviation = small and len(token) > 1 and token.isupper()
+            beside = (i > 1 and capital[i - 1]) or (i + 1 < len(tokens) and capital[i + 1])
+            if not abbreviation and not (i > 0 and capital[i] and beside):
+                kept.add(token.casefold())
+    return frozenset(kept)
 
 
 def conversation_language(message: str, history: Iterable[tuple[str, str]]) -> Language | None:
