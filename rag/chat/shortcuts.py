@@ -13,10 +13,11 @@ from rag.chat import faq as faq_service
 from rag.chat import notify
 from rag.chat.cache import CacheHit, ResponseCache
 from rag.chat.intents import COURTESY, NO_CONTACT_HINT, contact_email, persona_reply
+from rag.chat.links import safe_links
 from rag.chat.normalize import normalize_question
 from rag.chat.reply_language import Language, conversation_language
 from rag.chat.repository import conversations as conversation_repo
-from rag.chat.stages import Answer, Turn, safe_links
+from rag.chat.stages import Answer, Turn
 from rag.chat.translations import Reply, translated
 from workspaces import leads, notifications
 from workspaces.widget_texts import with_bot_name, with_email
@@ -196,7 +197,7 @@ def _from_cache(turn: Turn, hit: CacheHit | None) -> Answer | None:
     if hit is None:
         return None
     citations = tuple(hit.entry.get("citations", []))
-    text = safe_links(turn, str(hit.entry["answer"]), citations)
+    text = safe_links(turn.workspace.widget_config, str(hit.entry["answer"]), citations)
     extractive = bool(hit.entry.get("extractive"))
     return Answer(text, "cache", citations, extractive=extractive, drawn=True)
 
