@@ -9,8 +9,8 @@ one of the languages the intents are recognised in besides English, or None (Eng
   more than of any other language or of English, each counted once, names and abbreviations
   left out ("SOS", "Mac OS", "Las Vegas": ``_counted``). A lexicon tells only by the whole
   request: "Does the SOS robot come in blue?" holds "sos robot" ("sos": the Argentine "you
-  are") and is English. Hindi in Latin letters ("kya aap bot ho") is
-  answered in English: the replies are written in Devanagari.
+  are") and is English. Hindi in Latin letters ("kya aap madad kar sakte ho") is ``hi-Latn``,
+  answered in Latin letters too.
 
 A message that tells nothing ("😡", "jane@example.com", "ok") takes the language of the visitor's
 earlier messages in the conversation (``conversation_language``); when none tells one either, a
@@ -28,9 +28,10 @@ from rag.chat.bot_identity import identity_language
 from rag.chat.courtesy import Lexicon, words
 from rag.chat.human_languages import person_language
 
-Language = Literal["de", "fr", "es", "pt", "it", "hi", "ru", "ar", "zh", "ja"]
+Language = Literal["de", "fr", "es", "pt", "it", "hi", "hi-Latn", "ru", "ar", "zh", "ja"]
+"""``hi-Latn``: Hindi in Latin letters ("kya aap madad kar sakte ho"), answered so."""
 LANGUAGES: frozenset[str] = frozenset(get_args(Language))
-_LATIN: frozenset[str] = frozenset({"de", "fr", "es", "pt", "it"})
+_LATIN: frozenset[str] = frozenset({"de", "fr", "es", "pt", "it", "hi-Latn"})
 
 _SCRIPTS = (
     ("DEVANAGARI", "hi"),
@@ -78,6 +79,11 @@ _COMMON: dict[str, frozenset[str]] = {
     "it": _words(
         "io sei sono il gli della per mio mia ciao grazie vorrei parlare sto che come ho devo"
     ),
+    "hi-Latn": _words(
+        "kya aap hai hain mujhe mera meri mere karna karni karo sakte sakta sakti chahiye nahi "
+        "nahin kaise kyun kyon kahan madad batao bataiye kripya hoga tha thi raha rahi kuch "
+        "abhi accha theek haan apna apni shukriya dhanyavaad"
+    ),
 }
 
 
@@ -92,6 +98,14 @@ _COURTESY = Lexicon(
         "es": (r"gracias", r"hola", r"adi[oó]s"),
         "pt": (r"obrigad[oa]", r"olá"),
         "it": (r"grazie",),
+        "hi-Latn": (
+            r"shukriya",
+            r"dhanyava?wa?d",
+            r"dhanyavaad",
+            r"namaste",
+            r"namaskar",
+            r"alvida",
+        ),
     }
 )
 
@@ -125,8 +139,8 @@ _ENGLISH: Final = "en"
 
 
 def _told(text: str) -> Language | Literal["en"] | None:
-    """``visitor_language``, or ``"en"`` when a lexicon recognised the request in English (or
-    in Hindi in Latin letters, answered in English) or most common words are English."""
+    """``visitor_language``, or ``"en"`` when a lexicon recognised the request in English or
+    most common words are English."""
     script = _script(_EMAIL.sub(" ", text))
     if script in LANGUAGES:
         return cast(Language, script)
@@ -134,6 +148,7 @@ def _told(text: str) -> Language | Literal["en"] | None:
         return None
     text = _EMAIL.sub(" ", text)
     for found in (person_language(words(text)), identity_language(text)):
+        found = "hi-Latn" if found == "hi" else found  # Devanagari is told by its script
         if found is not None:
             return cast(Language, found) if found in _LATIN else _ENGLISH
     counted = _counted(text)
