@@ -93,11 +93,36 @@ _COMMON: dict[str, frozenset[str]] = {
 # conversation tells one otherwise ("merci" after German is Swiss German, not French).
 _COURTESY = Lexicon(
     {
-        "de": (r"danke", r"vielen dank", r"tsch(?:ü|u|ue)ss", r"guten tag"),
-        "fr": (r"merci", r"bonjour", r"salut", r"au revoir"),
-        "es": (r"gracias", r"hola", r"adi[oó]s"),
-        "pt": (r"obrigad[oa]", r"olá"),
-        "it": (r"grazie",),
+        "de": (
+            r"danke",
+            r"vielen dank",
+            r"tsch(?:ü|u|ue)ss",
+            r"guten (?:tag|morgen|abend)",
+            r"servus",
+            r"moin",
+            r"auf wiedersehen",
+            r"bis (?:bald|später|spater|dann)",
+            r"sch[öo]nen tag",
+        ),
+        "fr": (r"merci", r"bonjour", r"bonsoir", r"salut", r"au revoir", r"bient[oô]t", r"bonne"),
+        "es": (r"gracias", r"hola", r"adi[oó]s", r"buen[oa]s", r"hasta"),
+        "pt": (
+            r"obrigad[oa]",
+            r"olá",
+            r"bom dia",
+            r"boa (?:tarde|noite)",
+            r"tchau",
+            r"at[eé] (?:logo|mais)",
+        ),
+        "it": (
+            r"grazie",
+            r"buon ?giorno",
+            r"buona ?sera",
+            r"buona",
+            r"salve",
+            r"arrivederci",
+            r"a presto",
+        ),
         "hi-Latn": (
             r"shukriya",
             r"dhanyava?wa?d",

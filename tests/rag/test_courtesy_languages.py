@@ -39,14 +39,39 @@ def _email() -> str:
         ("Tschüss", "goodbye", "Danke für das Gespräch mit Acme assistant."),
         ("Au revoir", "goodbye", "Merci d'avoir discuté avec Acme assistant."),
         ("Пока", "goodbye", "Спасибо за разговор \u0441 Acme assistant."),
+        # These were questions: "Sorry, I don't know the answer to that...", and a line on the
+        # owner's Unanswered page.
+        ("Adiós", "goodbye", "Gracias por conversar"),
+        ("Hasta luego!", "goodbye", "Gracias por conversar"),
+        ("Buenos días", "greeting", "¡Hola! Soy"),
+        ("Auf Wiedersehen", "goodbye", "Danke für das Gespräch"),
+        ("Guten Morgen", "greeting", "Hallo! Ich bin"),
+        ("Bis bald", "goodbye", "Danke für das Gespräch"),
+        ("Bonsoir", "greeting", "Bonjour ! Je suis"),
+        ("À bientôt", "goodbye", "Merci d'avoir discuté"),
+        ("Bonne journée", "goodbye", "Merci d'avoir discuté"),
+        ("Bom dia", "greeting", "Olá! Sou"),
+        ("Tchau", "goodbye", "Obrigado por conversar"),
+        ("Buongiorno", "greeting", "Salve! Sono"),
+        ("Arrivederci", "goodbye", "Grazie per aver parlato"),
     ],
 )
 async def test_courtesy_is_answered_in_the_visitors_language(
     client: httpx.AsyncClient, owner: Owner, message: str, intent: str, starts: str
 ) -> None:
+    await answered_in(client, owner, message, intent, starts)
+
+
+async def answered_in(
+    client: httpx.AsyncClient, owner: Owner, message: str, intent: str, starts: str
+) -> None:
+    """``message`` is ``intent``, answered by a canned reply starting with ``starts``, and
+    left nothing on the owner's Unanswered page."""
     body = (await chat(client, owner, message, session_id=_session())).json()
-    assert (body["intent"], body["source"]) == (intent, "fallback"), body
+    assert body["intent"] == intent, body
     assert body["answer"].startswith(starts), body
+    listed = await client.get(owner.url("/unanswered"), headers=owner.headers)
+    assert listed.json() == [], listed.text
 
 
 async def test_english_courtesy_stays_english(client: httpx.AsyncClient, owner: Owner) -> None:
