@@ -1,7 +1,8 @@
 """The texts a visitor reads that the owner may write in their visitors' language: the widget
 settings' ``texts`` object (``widget_config["texts"]``). Each is optional: unset (or blank), the
-default: English, or, for the bot's hand-off, "are you a bot?", no-contact and wordless-message
-replies, the visitor's language where ``rag.chat.translations`` has it. Read here by the answer
+default: English, or, for the bot's replies to greetings, thanks, goodbyes, a typed address, a
+request for a person, "are you a bot?", a wordless message and under lead capture "Never", the
+visitor's language where ``rag.chat.translations`` has it. Read here by the answer
 pipeline (``rag.chat``: the don't-know answer, the fallback when the model fails, the hand-off
 reply, the thanks for an address typed into the chat, the replies to thanks, goodbyes, "are you
 a bot?" and a message without words, the label of a quoted answer) and by the dashboard;

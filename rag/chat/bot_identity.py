@@ -199,10 +199,18 @@ def asks_if_a_bot(reduced: str) -> bool:
     return bool(BOT_IDENTITY.fullmatch(question) or BOT_IDENTITY_UNSPACED.fullmatch(question))
 
 
-def identity_language(reduced: str) -> str | None:
-    """The language whose lexicon above finds a visitor asking whether a bot answers in
-    ``reduced`` ("en", "de", ...), anywhere in it; None when none does."""
-    return _LEXICON.language_of(reduced)
+def identity_language(text: str) -> str | None:
+    """The language ("en", "de", ...) ``text`` asks whether a bot answers in, when it asks
+    that: alone ("sos un bot?") or in its first sentences ("Bist du ein Bot? What are your
+    hours?"); None for any other message. A phrase of the lexicon inside another message is
+    no such question ("Does the SOS robot come in blue?" was Spanish by "sos robot")."""
+    reduced = words(text)
+    if not asks_if_a_bot(reduced):
+        cut = _split(text)
+        if cut is None:
+            return None
+        reduced = words(cut[0])
+    return _LEXICON.language_of_whole(_question(reduced))
 
 
 # Where a visitor's sentence ends: "?", "!" or "." (and their full-width forms), or a line.

@@ -11,10 +11,11 @@ import unicodedata
 _APOSTROPHES = str.maketrans("", "", "'\u2018\u2019\u02bc\u0060\u00b4\ufe0e\ufe0f")
 
 
-def words(text: str) -> str:
-    """NFKC + casefold, apostrophes and variation selectors dropped, everything but
-    letters/marks/digits to one space."""
-    folded = unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES)
+def words(text: str, *, fold: bool = True) -> str:
+    """NFKC + casefold (unless not ``fold``), apostrophes and variation selectors dropped,
+    everything but letters/marks/digits to one space."""
+    folded = unicodedata.normalize("NFKC", text)
+    folded = (folded.casefold() if fold else folded).translate(_APOSTROPHES)
     chars = [ch if unicodedata.category(ch)[0] in "LMN" else " " for ch in folded]
     return " ".join("".join(chars).split())
 
@@ -27,7 +28,8 @@ def phrases(*patterns: str) -> re.Pattern[str]:
 
 class Lexicon:
     """Phrases by language (``phrases`` each): ``pattern``, all of them; ``language_of``, the
-    first language (in the order given) with a phrase in a text."""
+    first language (in the order given) with a phrase in a text; ``language_of_whole``, the
+    first one with a phrase that is the whole text."""
 
     def __init__(self, by_language: dict[str, tuple[str, ...]]) -> None:
         self.pattern = phrases(*(p for patterns in by_language.values() for p in patterns))
@@ -35,6 +37,9 @@ class Lexicon:
 
     def language_of(self, reduced: str) -> str | None:
         return next((lang for lang, each in self._each.items() if each.search(reduced)), None)
+
+    def language_of_whole(self, reduced: str) -> str | None:
+        return next((lang for lang, each in self._each.items() if each.fullmatch(reduced)), None)
 
 
 GREETING = phrases(
@@ -64,9 +69,18 @@ GREETING = phrases(
     r"salut",
     r"ciao",
     r"hallo",
-    r"guten tag",
+    r"guten (?:tag|morgen|abend)",
+    r"servus",
+    r"moin",
+    r"bonsoir",
+    r"buen[oa]s(?: d[ií]as| tardes| noches)?",
     r"ola",
     r"olá",
+    r"bom dia",
+    r"boa (?:tarde|noite)",
+    r"buon ?giorno",
+    r"buona ?sera",
+    r"salve",
     r"salaam",
     r"salam",
     r"as?salamu? (?:alaikum|alaykum)",
@@ -183,9 +197,20 @@ GOODBYE = phrases(
     r"(?:im|i am) (?:all )?(?:good|set|fine)(?: for now)?",
     r"all (?:good|set)",
     r"nothing else",
-    r"adios",
+    r"adi[oó]s",
+    r"hasta (?:luego|pronto|mañana|manana)",
     r"au revoir",
+    r"[aà] bient[oô]t",
+    r"bonne (?:journ[eé]e|soir[eé]e)",
     r"tsch(?:ü|u|ue)ss",
+    r"auf wiedersehen",
+    r"bis (?:bald|später|spater|dann)",
+    r"sch[öo]nen tag(?: noch)?",
+    r"tchau",
+    r"at[eé] (?:logo|mais)",
+    r"arrivederci",
+    r"a presto",
+    r"buona (?:giornata|serata)",
     r"alvida",
     "\u0645\u0639 \u0627\u0644\u0633\u0644\u0627\u0645\u0629",  # ma'a as-salama
     "\u518d\u89c1",  # zaijian

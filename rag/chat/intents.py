@@ -385,6 +385,7 @@ def persona_reply(
     *,
     offer_contact: bool = True,
     address_left: bool = False,
+    hint: str | None = None,
 ) -> str:
     """Canned answer for intents that need no retrieval.
 
@@ -392,7 +393,8 @@ def persona_reply(
     ``offer_contact``: the owner lets the bot ask for contact details; with lead capture
     "Never" it asks for none, and an address typed into the chat is not taken.
     ``address_left``: the visitor left their email address in this conversation: a request
-    for a person asks for it no more.
+    for a person or a sales lead asks for it no more. ``hint``: the owner's words for where to
+    reach the team (a sales lead's reply under lead capture "Never").
     """
     name = bot_name.strip() or "the assistant"
     if intent == "unclear":
@@ -425,16 +427,13 @@ def persona_reply(
             "I'm an automated assistant, but I can get a person from the team to follow up. "
             "Please leave your email address, and someone will get back to you."
         )
-    if intent == "lead":
+    if intent == "lead":  # a sales lead the knowledge says nothing about (``stages.retrieve``)
+        offer = "I'd be happy to connect you with our team about plans, pricing or a demo."
+        if address_left:
+            return f"{offer} They can see your request and follow up at the email address you left."
         if not offer_contact:
-            return (
-                "I'd be happy to help with plans, pricing or a demo: ask me anything about them. "
-                + NO_CONTACT_HINT
-            )
-        return (
-            "I'd be happy to connect you with our team about plans, pricing or a demo. "
-            "Please leave your email address and someone will get back to you shortly."
-        )
+            return f"I can't arrange a demo, a quote or a purchase here. {hint or NO_CONTACT_HINT}"
+        return f"{offer} Please leave your email address and someone will get back to you shortly."
     declined = (
         "Thanks, but this chat doesn't collect contact details, so your address was not passed "
         f"on. {NO_CONTACT_HINT}"

@@ -14,12 +14,12 @@ Owner-written answers (FAQs, the greeting) are not filtered: their links are the
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
-__all__ = ["LinkPolicy", "restrict_links"]
+__all__ = ["LinkPolicy", "restrict_links", "safe_links"]
 
 # What widget.js renders as a link, and the other inline-link forms markdown renderers accept
 # (angle-bracketed destinations, titles, empty labels): a superset, so nothing slips between.
@@ -116,3 +116,15 @@ def restrict_links(text: str, allowed: LinkPolicy | Callable[[str], bool]) -> st
             return text
         text = rewritten
     return _INLINE_LINK.sub(lambda m: _plain(m.group(1), _url(m)), text)
+
+
+def safe_links(
+    widget_config: Mapping[str, Any] | None, text: str, citations: Iterable[Mapping[str, Any]]
+) -> str:
+    """Links in an answer drawn from documents stay clickable only to the sources it cites and
+    the workspace's allowed origins (its ``widget_config``)."""
+    policy = LinkPolicy.of(
+        cited_urls=[c.get("url") for c in citations],
+        allowed_origins=list((widget_config or {}).get("allowed_origins") or []),
+    )
+    return restrict_links(text, policy)

@@ -22,12 +22,13 @@ from rag.chat.clock import Clock, observe
 from rag.chat.echoes import echoes_the_visitor
 from rag.chat.exchange import ChatResult
 from rag.chat.generator import Completion, Spent
+from rag.chat.links import safe_links
 from rag.chat.models import ChatMessage, UnansweredQuestion
 from rag.chat.normalize import normalize_question
 from rag.chat.prompts import drop_unknown_citations, extract_citations, fallback_answer
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.shortcuts import disclosure
-from rag.chat.stages import Answer, Grounding, Turn, safe_links
+from rag.chat.stages import Answer, Grounding, Turn
 from workspaces import usage
 
 
@@ -148,7 +149,9 @@ class AnswerRecorder:
                 unavailable=turn.text("unavailable"),
             )
         )
-        text = safe_links(turn, answer.text, answer.citations) if answer.drawn else answer.text
+        text = answer.text
+        if answer.drawn:
+            text = safe_links(turn.workspace.widget_config, text, answer.citations)
         # The visitor asked whether a bot answers before their question: told first (not cached).
         shown = disclosure(turn) + text
         citations = list(answer.citations)

@@ -6,11 +6,15 @@ one of the languages the intents are recognised in besides English, or None (Eng
 - In Latin letters: the lexicon that recognised the request (a request for a person,
   ``rag.chat.human_languages``; asking whether a bot answers, ``rag.chat.bot_identity``), else
   the language of most of its common short words ("meine", "ist", "bitte"), at least two and
-  more than of any other language or of English. Hindi in Latin letters ("kya aap bot ho") is
-  answered in English: the replies are written in Devanagari.
+  more than of any other language or of English, each counted once, names and abbreviations
+  left out ("SOS", "Mac OS", "Las Vegas": ``_counted``). A lexicon tells only by the whole
+  request: "Does the SOS robot come in blue?" holds "sos robot" ("sos": the Argentine "you
+  are") and is English. Hindi in Latin letters ("kya aap madad kar sakte ho") is ``hi-Latn``,
+  answered in Latin letters too.
 
-A message that tells nothing ("😡", "jane@example.com") takes the language of the visitor's
-earlier messages in the conversation (``conversation_language``)."""
+A message that tells nothing ("😡", "jane@example.com", "ok") takes the language of the visitor's
+earlier messages in the conversation (``conversation_language``); when none tells one either, a
+greeting, thanks or goodbye only one language says ("Danke!", "Hola", "merci") tells it."""
 
 from __future__ import annotations
 
@@ -21,12 +25,13 @@ from collections.abc import Iterable
 from typing import Final, Literal, cast, get_args
 
 from rag.chat.bot_identity import identity_language
-from rag.chat.courtesy import words
+from rag.chat.courtesy import Lexicon, words
 from rag.chat.human_languages import person_language
 
-Language = Literal["de", "fr", "es", "pt", "it", "hi", "ru", "ar", "zh", "ja"]
+Language = Literal["de", "fr", "es", "pt", "it", "hi", "hi-Latn", "ru", "ar", "zh", "ja"]
+"""``hi-Latn``: Hindi in Latin letters ("kya aap madad kar sakte ho"), answered so."""
 LANGUAGES: frozenset[str] = frozenset(get_args(Language))
-_LATIN: frozenset[str] = frozenset({"de", "fr", "es", "pt", "it"})
+_LATIN: frozenset[str] = frozenset({"de", "fr", "es", "pt", "it", "hi-Latn"})
 
 _SCRIPTS = (
     ("DEVANAGARI", "hi"),
@@ -65,7 +70,7 @@ _COMMON: dict[str, frozenset[str]] = {
     ),
     "es": _words(
         "yo usted eres soy el los las del por para mi mis hola gracias qué cómo quiero "
-        "puedo hablar está estoy pero muy sí tengo necesito"
+        "puedo hablar está estoy pero muy sí tengo necesito sos vos"
     ),
     "pt": _words(
         "eu você voce sou um os do da dos das meu minha olá obrigado obrigada não nao "
@@ -74,7 +79,60 @@ _COMMON: dict[str, frozenset[str]] = {
     "it": _words(
         "io sei sono il gli della per mio mia ciao grazie vorrei parlare sto che come ho devo"
     ),
+    "hi-Latn": _words(
+        "kya aap hai hain mujhe mera meri mere karna karni karo sakte sakta sakti chahiye nahi "
+        "nahin kaise kyun kyon kahan madad batao bataiye kripya hoga tha thi raha rahi kuch "
+        "abhi accha theek haan apna apni shukriya dhanyavaad"
+    ),
 }
+
+
+# Greetings, thanks and goodbyes of the intents' lexicon (``rag.chat.courtesy``) that only one of
+# the languages says ("ciao", "hallo", "ola" are said in several, English included): a message
+# of nothing but courtesy ("Danke!", "Hola") tells its language by them, when no message of the
+# conversation tells one otherwise ("merci" after German is Swiss German, not French).
+_COURTESY = Lexicon(
+    {
+        "de": (
+            r"danke",
+            r"vielen dank",
+            r"tsch(?:ü|u|ue)ss",
+            r"guten (?:tag|morgen|abend)",
+            r"servus",
+            r"moin",
+            r"auf wiedersehen",
+            r"bis (?:bald|später|spater|dann)",
+            r"sch[öo]nen tag",
+        ),
+        "fr": (r"merci", r"bonjour", r"bonsoir", r"salut", r"au revoir", r"bient[oô]t", r"bonne"),
+        "es": (r"gracias", r"hola", r"adi[oó]s", r"buen[oa]s", r"hasta"),
+        "pt": (
+            r"obrigad[oa]",
+            r"olá",
+            r"bom dia",
+            r"boa (?:tarde|noite)",
+            r"tchau",
+            r"at[eé] (?:logo|mais)",
+        ),
+        "it": (
+            r"grazie",
+            r"buon ?giorno",
+            r"buona ?sera",
+            r"buona",
+            r"salve",
+            r"arrivederci",
+            r"a presto",
+        ),
+        "hi-Latn": (
+            r"shukriya",
+            r"dhanyava?wa?d",
+            r"dhanyavaad",
+            r"namaste",
+            r"namaskar",
+            r"alvida",
+        ),
+    }
+)
 
 
 def _script(text: str) -> str | None:
@@ -106,24 +164,49 @@ _ENGLISH: Final = "en"
 
 
 def _told(text: str) -> Language | Literal["en"] | None:
-    """``visitor_language``, or ``"en"`` when a lexicon recognised the request in English (or
-    in Hindi in Latin letters, answered in English) or most common words are English."""
+    """``visitor_language``, or ``"en"`` when a lexicon recognised the request in English or
+    most common words are English."""
     script = _script(_EMAIL.sub(" ", text))
     if script in LANGUAGES:
         return cast(Language, script)
     if script != "latin":
         return None
-    reduced = words(_EMAIL.sub(" ", text))
-    for found in (person_language(reduced), identity_language(reduced)):
+    text = _EMAIL.sub(" ", text)
+    for found in (person_language(words(text)), identity_language(text)):
+        found = "hi-Latn" if found == "hi" else found  # Devanagari is told by its script
         if found is not None:
             return cast(Language, found) if found in _LATIN else _ENGLISH
-    counts = Counter(
-        {lang: sum(w in common for w in reduced.split()) for lang, common in _COMMON.items()}
-    )
+    counted = _counted(text)
+    counts = Counter({lang: len(counted & common) for lang, common in _COMMON.items()})
     (best, top), *rest = counts.most_common()
     if top < 2 or (rest and rest[0][1] >= top):
         return _ENGLISH if _english(text) else None
     return _ENGLISH if best == "en" else cast(Language, best)
+
+
+_SENTENCE = re.compile(r"[.!?;:\n\u00a1\u00bf\uff01\uff1f\u3002]")
+_FORMAL: Final = frozenset({"sie", "ihr", "ihre", "ihrem", "ihren", "ihrer", "ihnen"})
+"""The German "you", capitalised inside a sentence as no name is."""
+
+
+def _counted(text: str) -> frozenset[str]:
+    """The words of ``text`` (as ``courtesy.words`` reduces them) that tell its language, each
+    once ("la la land" is no French): not the names and abbreviations English writes with
+    another language's short words ("SOS", "EST", "Mac OS", "Las Vegas", "open Mon-Fri"): in a
+    message with a word in small letters (not one all in capitals or title case), a word in
+    capitals, or a capitalised word inside a sentence beside another capitalised word (the
+    German "Sie", "Ihre" excepted)."""
+    small = any(w[0].islower() for w in words(text, fold=False).split())
+    kept: set[str] = set()
+    for sentence in _SENTENCE.split(text):
+        tokens = words(sentence, fold=False).split()
+        capital = [small and t[0].isupper() and t.casefold() not in _FORMAL for t in tokens]
+        for i, token in enumerate(tokens):
+            abbreviation = small and len(token) > 1 and token.isupper()
+            beside = (i > 1 and capital[i - 1]) or (i + 1 < len(tokens) and capital[i + 1])
+            if not abbreviation and not (i > 0 and capital[i] and beside):
+                kept.add(token.casefold())
+    return frozenset(kept)
 
 
 def conversation_language(message: str, history: Iterable[tuple[str, str]]) -> Language | None:
@@ -131,12 +214,18 @@ def conversation_language(message: str, history: Iterable[tuple[str, str]]) -> L
     one, English included (``history``: (role, text), oldest first): a visitor who wrote
     German, then switched to English, is answered in English (the English messages were
     skipped, and "human please" got the German hand-off), and "r u a bot?", recognised as
-    English, is answered in English whatever came before."""
-    earlier = (text for role, text in reversed(tuple(history)) if role == "user")
+    English, is answered in English whatever came before. When no message tells a language,
+    the latest with a courtesy word only one language says ("Danke!", "Hola") tells it: one
+    word flips no conversation ("merci" after German messages is answered in German)."""
+    earlier = [text for role, text in reversed(tuple(history)) if role == "user"]
     for text in (message, *earlier):
         told = _told(text)
         if told is not None:
             return None if told == _ENGLISH else told
+    for text in (message, *earlier):
+        found = _COURTESY.language_of(words(text))
+        if found is not None:
+            return cast(Language, found)
     return None
 
 

@@ -5,7 +5,7 @@ turn, the answer and the recording of the message are in ``rag.chat.stages``."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,10 +13,11 @@ from rag.chat import faq as faq_service
 from rag.chat import notify
 from rag.chat.cache import CacheHit, ResponseCache
 from rag.chat.intents import COURTESY, NO_CONTACT_HINT, contact_email, persona_reply
+from rag.chat.links import safe_links
 from rag.chat.normalize import normalize_question
 from rag.chat.reply_language import Language, conversation_language
 from rag.chat.repository import conversations as conversation_repo
-from rag.chat.stages import Answer, Turn, safe_links
+from rag.chat.stages import Answer, Turn
 from rag.chat.translations import Reply, translated
 from workspaces import leads, notifications
 from workspaces.widget_texts import with_bot_name, with_email
@@ -27,8 +28,8 @@ def courtesy(turn: Turn) -> Answer | None:
     replies to thanks and goodbyes (widget settings' ``texts``), first. A message without a
     word that is no courtesy ("😡", "???") is asked what the visitor needs. Asked whether a bot
     answers ("are you a bot?"), the bot says it is one (the owner's ``bot_identity_reply``
-    first): no hand-off, nothing unanswered. Without the owner's text, a reply is in the
-    visitor's language where it has a translation (``rag.chat.translations``)."""
+    first): no hand-off, nothing unanswered. Without the owner's text (or greeting), a reply is in
+    the visitor's language where it has a translation (``rag.chat.translations``)."""
     if turn.intent == "unclear":
         reply = turn.text("unclear_reply") or translated("unclear", _language(turn))
         return Answer(reply or persona_reply("unclear", turn.bot_name), "fallback")
@@ -40,6 +41,10 @@ def courtesy(turn: Turn) -> Answer | None:
     if own is not None and (reply := turn.text(own)):  # type: ignore[arg-type]
         return Answer(with_bot_name(reply, turn.bot_name), "fallback")
     greeting = (turn.workspace.widget_config or {}).get("greeting")
+    owners_greeting = turn.intent == "greeting" and isinstance(greeting, str) and greeting.strip()
+    language = None if owners_greeting else _language(turn)
+    if own_language := translated(cast(Reply, turn.intent), language, name=turn.bot_name):
+        return Answer(own_language, "fallback")
     return Answer(persona_reply(turn.intent, turn.bot_name, greeting), "fallback")
 
 
@@ -168,9 +173,13 @@ async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
             conversation_id=turn.conversation_id,
             lead_id=lead_id,
         )
-    # The owner's thanks for contact details left (the widget's form says the same).
+    # The owner's thanks for contact details left (the widget's form says the same), else the
+    # default in the visitor's language.
     thanks = turn.text("lead_thanks")
-    reply = with_email(thanks, email) if thanks else persona_reply("contact", turn.bot_name)
+    if thanks:
+        reply = with_email(thanks, email)
+    else:
+        reply = translated("contact", _language(turn)) or persona_reply("contact", turn.bot_name)
     return Answer(reply, "fallback", lead_saved=True)
 
 
@@ -188,7 +197,7 @@ def _from_cache(turn: Turn, hit: CacheHit | None) -> Answer | None:
     if hit is None:
         return None
     citations = tuple(hit.entry.get("citations", []))
-    text = safe_links(turn, str(hit.entry["answer"]), citations)
+    text = safe_links(turn.workspace.widget_config, str(hit.entry["answer"]), citations)
     extractive = bool(hit.entry.get("extractive"))
     return Answer(text, "cache", citations, extractive=extractive, drawn=True)
 

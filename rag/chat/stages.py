@@ -23,8 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
 from core.models import utcnow
-from rag.chat.intents import NOT_QUESTIONS, Intent, gives_asked_address, price_question, question_of
-from rag.chat.links import LinkPolicy, restrict_links
+from rag.chat.intents import (
+    NOT_QUESTIONS,
+    Intent,
+    gives_asked_address,
+    persona_reply,
+    price_question,
+    question_of,
+)
 from rag.chat.models import ChatMessage, Conversation
 from rag.chat.normalize import KEY_VERSION, hides_text, normalize_question
 from rag.chat.prompts import Passage, dont_know_answer
@@ -198,9 +204,12 @@ class Turn:
         """Offer the contact form for what the visitor asked (a sales lead, a person). A lead
         that only asks a price gets it only when the bot does not know (``Answer.lead_capture``
         of the fallback): answered from the knowledge, it is a question answered."""
-        if self.intent == "lead" and price_question(self.message):
-            return False
-        return self.intent in ("lead", "human") and self.offers_contact
+        return (self.sales_lead or self.intent == "human") and self.offers_contact
+
+    @property
+    def sales_lead(self) -> bool:
+        """A lead asking more than a price ("book a demo", "get a quote")."""
+        return self.intent == "lead" and not price_question(self.message)
 
 
 @dataclass(frozen=True)
@@ -223,8 +232,8 @@ class Answer:
     """Quoted from the passages without a language model (a cached answer that was)."""
     drawn: bool = False
     """Written from documents' passages (by a model or quoted; from retrieval, the cache, or
-    a model's "I don't know"): its links are restricted (``safe_links``). FAQ answers and canned
-    replies are the owner's words and are left alone."""
+    a model's "I don't know"): its links are restricted (``links.safe_links``). FAQ answers and
+    canned replies are the owner's words and are left alone."""
 
 
 @dataclass(frozen=True)
@@ -234,17 +243,6 @@ class Grounding:
     passages: tuple[Passage, ...]
     cap_reached: bool = False
     """The owner's daily LLM token cap is reached: answer extractively."""
-
-
-def safe_links(turn: Turn, text: str, citations: tuple[dict[str, Any], ...]) -> str:
-    """Links in an answer drawn from documents stay clickable only to the sources it cites and
-    the workspace's allowed origins (rag.chat.links)."""
-    config = turn.workspace.widget_config or {}
-    policy = LinkPolicy.of(
-        cited_urls=[c.get("url") for c in citations],
-        allowed_origins=list(config.get("allowed_origins") or []),
-    )
-    return restrict_links(text, policy)
 
 
 # --- the first transaction: the visitor's message is metered and recorded --------------------
@@ -471,9 +469,12 @@ async def retrieve(
         or (word_match is not None and word_match.holds(turn.standalone, h))
     ]
     if not relevant:
-        offer = turn.offers_contact
-        text = turn.text("dont_know") or dont_know_answer(
-            offer_contact=offer, address_left=turn.lead_given and turn.asks_for_contact
+        offer, left = turn.offers_contact, turn.lead_given and turn.asks_for_contact
+        hint = turn.text("no_contact_hint")
+        text = turn.text("dont_know") or (  # a sales lead: the team is there, no "I don't know"
+            persona_reply("lead", turn.bot_name, offer_contact=offer, address_left=left, hint=hint)
+            if turn.sales_lead
+            else dont_know_answer(offer_contact=offer, address_left=left)
         )
         return Answer(text, "fallback", lead_capture=offer, unanswered=True)
     passages = tuple(

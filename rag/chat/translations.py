@@ -1,9 +1,10 @@
 # ruff: noqa: RUF001 (the replies are written in their own scripts and punctuation)
 """The bot's canned replies in the languages it recognises requests in besides English (German,
-French, Spanish, Portuguese, Italian, Hindi, Russian, Arabic, Chinese, Japanese): what a visitor
-gets when the owner wrote no text of their own (widget settings' ``texts``, which always win)
-and the message was written in one of them (``rag.chat.reply_language``). English is
-``rag.chat.intents.persona_reply``; a reply with no translation here stays English."""
+French, Spanish, Portuguese, Italian, Hindi in Devanagari and in Latin letters, Russian, Arabic,
+Chinese, Japanese): what a visitor gets when the owner wrote no text of their own (widget
+settings' ``texts`` and ``greeting``, which always win) and the message was written in one of
+them (``rag.chat.reply_language``). English is ``rag.chat.intents.persona_reply``; a reply with
+no translation here stays English."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rag.chat.reply_language import Language
 
 Reply = Literal[
     "bot_identity", "human", "human_address_left", "human_no_contact", "no_contact_hint",
-    "contact_declined", "unclear",
+    "contact_declined", "unclear", "greeting", "thanks", "goodbye", "contact",
 ]  # fmt: skip
 
 _T: dict[Reply, dict[Language, str]] = {
@@ -31,6 +32,8 @@ _T: dict[Reply, dict[Language, str]] = {
         "team, basta dirlo.",
         "hi": "मैं {name} हूँ, एक स्वचालित सहायक। अगर आप टीम के किसी व्यक्ति से बात करना चाहते "
         "हैं, तो बस बता दीजिए।",
+        "hi-Latn": "Main {name} hoon, ek automated assistant. Agar aap team ke kisi vyakti se "
+        "baat karna chahte hain, to bas bata dijiye.",
         "ru": "Я {name}, автоматический ассистент. Если хотите поговорить с человеком из команды, "
         "просто скажите.",
         "ar": "أنا {name}، مساعد آلي. إذا كنت تفضّل التحدث مع شخص من الفريق، فقط أخبرني.",
@@ -54,6 +57,9 @@ _T: dict[Reply, dict[Language, str]] = {
         "ricontattarla. Lasci il suo indirizzo email e qualcuno le risponderà.",
         "hi": "मैं एक स्वचालित सहायक हूँ, लेकिन मैं टीम के किसी व्यक्ति से आपसे संपर्क करने को कह "
         "सकता हूँ। कृपया अपना ईमेल पता छोड़ दें, कोई आपसे संपर्क करेगा।",
+        "hi-Latn": "Main ek automated assistant hoon, lekin main team ke kisi vyakti se aapse "
+        "sampark karne ko keh sakta hoon. Kripya apna email address chhod dijiye, koi aapse "
+        "sampark karega.",
         "ru": "Я автоматический ассистент, но могу попросить сотрудника команды связаться с "
         "вами. Оставьте, пожалуйста, свой адрес электронной почты, и вам ответят.",
         "ar": "أنا مساعد آلي، لكن يمكنني أن أطلب من أحد أعضاء الفريق التواصل معك. يرجى ترك بريدك "
@@ -79,6 +85,9 @@ _T: dict[Reply, dict[Language, str]] = {
         "ricontattarla: le risponderà all'indirizzo email che ha lasciato.",
         "hi": "मैं एक स्वचालित सहायक हूँ, लेकिन मैंने टीम के किसी व्यक्ति से आपसे संपर्क करने को "
         "कहा है: वे आपके छोड़े गए ईमेल पते पर आपसे संपर्क करेंगे।",
+        "hi-Latn": "Main ek automated assistant hoon, lekin maine team ke kisi vyakti se aapse "
+        "sampark karne ko kaha hai: woh aapke chhode gaye email address par aapse sampark "
+        "karenge.",
         "ru": "Я автоматический ассистент, но я попросил сотрудника команды связаться с вами: "
         "вам ответят на адрес электронной почты, который вы оставили.",
         "ar": "أنا مساعد آلي، لكني طلبت من أحد أعضاء الفريق المتابعة: سيتواصل معك على البريد "
@@ -102,6 +111,8 @@ _T: dict[Reply, dict[Language, str]] = {
         "persona in questa chat. Ho annotato la sua richiesta per il team.",
         "hi": "मैं एक स्वचालित सहायक हूँ, इसलिए इस चैट में आपको किसी व्यक्ति से नहीं जोड़ सकता। "
         "मैंने टीम के लिए आपका अनुरोध दर्ज कर लिया है।",
+        "hi-Latn": "Main ek automated assistant hoon, isliye is chat mein aapko kisi vyakti se "
+        "nahi jod sakta. Maine team ke liye aapka anurodh note kar liya hai.",
         "ru": "Я автоматический ассистент, поэтому не могу соединить вас с человеком в этом "
         "чате. Я передал ваш запрос команде.",
         "ar": "أنا مساعد آلي، لذا لا يمكنني توصيلك بشخص في هذه المحادثة. لقد سجّلت طلبك للفريق.",
@@ -117,6 +128,8 @@ _T: dict[Reply, dict[Language, str]] = {
         "pt": "Para falar com a equipe, use os dados de contato deste site.",
         "it": "Per contattare il team, usi i recapiti indicati su questo sito.",
         "hi": "टीम से संपर्क करने के लिए, कृपया इस वेबसाइट पर दिए गए संपर्क विवरण का उपयोग करें।",
+        "hi-Latn": "Team se sampark karne ke liye, kripya is website par diye gaye contact "
+        "details ka upyog karein.",
         "ru": "Чтобы связаться с командой, воспользуйтесь контактными данными на этом сайте.",
         "ar": "للتواصل مع الفريق، يرجى استخدام بيانات الاتصال الموجودة على هذا الموقع.",
         "zh": "如需联系团队，请使用本网站上的联系方式。",
@@ -136,6 +149,8 @@ _T: dict[Reply, dict[Language, str]] = {
         "it": "Grazie, ma questa chat non raccoglie recapiti, quindi il suo indirizzo non è "
         "stato inoltrato.",
         "hi": "धन्यवाद, लेकिन यह चैट संपर्क विवरण नहीं लेता, इसलिए आपका पता आगे नहीं भेजा गया।",
+        "hi-Latn": "Dhanyavaad, lekin yeh chat contact details nahi leta, isliye aapka address "
+        "aage nahi bheja gaya.",
         "ru": "Спасибо, но этот чат не собирает контактные данные, поэтому ваш адрес никому не "
         "передан.",
         "ar": "شكرًا، لكن هذه المحادثة لا تجمع بيانات الاتصال، لذا لم يتم تمرير عنوانك.",
@@ -155,11 +170,77 @@ _T: dict[Reply, dict[Language, str]] = {
         "que precisa de ajuda?",
         "it": "Non sono sicuro di aver capito. Può dirmi in poche parole di cosa ha bisogno?",
         "hi": "मुझे ठीक से समझ नहीं आया। क्या आप कुछ शब्दों में बता सकते हैं कि आपको किस बारे में मदद चाहिए?",
+        "hi-Latn": "Mujhe theek se samajh nahi aaya. Kya aap kuch shabdon mein bata sakte hain ki "
+        "aapko kis cheez mein madad chahiye?",
         "ru": "Я не совсем понял. Можете в двух словах написать, с чем вам нужна помощь?",
         "ar": "لست متأكدًا مما تقصده. هل يمكنك أن تخبرني ببضع كلمات بما تحتاج المساعدة فيه؟",
         "zh": "我不太明白您的意思。能用几句话告诉我您需要什么帮助吗？",
         "ja": "おっしゃる意味がよくわかりませんでした。"
         "どのようなことでお困りか、短く教えていただけますか？",
+    },
+    # "Hi! I'm {name}. How can I help you today?"
+    "greeting": {
+        "de": "Hallo! Ich bin {name}. Wie kann ich Ihnen heute helfen?",
+        "fr": "Bonjour ! Je suis {name}. Comment puis-je vous aider aujourd'hui ?",
+        "es": "¡Hola! Soy {name}. ¿En qué puedo ayudarle hoy?",
+        "pt": "Olá! Sou {name}. Como posso ajudar você hoje?",
+        "it": "Salve! Sono {name}. Come posso aiutarla oggi?",
+        "hi": "नमस्ते! मैं {name} हूँ। आज मैं आपकी क्या मदद कर सकता हूँ?",
+        "hi-Latn": "Namaste! Main {name} hoon. Aaj main aapki kya madad kar sakta hoon?",
+        "ru": "Здравствуйте! Я {name}. Чем могу помочь?",
+        "ar": "مرحبًا! أنا {name}. كيف يمكنني مساعدتك اليوم؟",
+        "zh": "您好！我是 {name}。今天有什么可以帮您？",
+        "ja": "こんにちは！{name} です。本日はどのようなご用件でしょうか？",
+    },
+    # "You're welcome! Is there anything else I can help you with?"
+    "thanks": {
+        "de": "Gern geschehen! Kann ich Ihnen sonst noch helfen?",
+        "fr": "Avec plaisir ! Puis-je vous aider pour autre chose ?",
+        "es": "¡De nada! ¿Hay algo más en lo que pueda ayudarle?",
+        "pt": "De nada! Posso ajudar em mais alguma coisa?",
+        "it": "Prego! Posso aiutarla in qualcos'altro?",
+        "hi": "आपका स्वागत है! क्या मैं किसी और चीज़ में आपकी मदद कर सकता हूँ?",
+        "hi-Latn": "Aapka swagat hai! Kya main kisi aur cheez mein aapki madad kar sakta hoon?",
+        "ru": "Пожалуйста! Могу ли я ещё чем-нибудь помочь?",
+        "ar": "على الرحب والسعة! هل هناك أي شيء آخر يمكنني مساعدتك فيه؟",
+        "zh": "不客气！还有什么可以帮您的吗？",
+        "ja": "どういたしまして！ほかに何かお手伝いできることはありますか？",
+    },
+    # "Thanks for chatting with {name}. Have a great day!"
+    "goodbye": {
+        "de": "Danke für das Gespräch mit {name}. Einen schönen Tag noch!",
+        "fr": "Merci d'avoir discuté avec {name}. Bonne journée !",
+        "es": "Gracias por conversar con {name}. ¡Que tenga un buen día!",
+        "pt": "Obrigado por conversar com {name}. Tenha um ótimo dia!",
+        "it": "Grazie per aver parlato con {name}. Buona giornata!",
+        "hi": "{name} से बात करने के लिए धन्यवाद। आपका दिन शुभ हो!",
+        "hi-Latn": "{name} se baat karne ke liye dhanyavaad. Aapka din shubh ho!",
+        "ru": "Спасибо за разговор с {name}. Хорошего дня!",
+        "ar": "شكرًا لتحدثك مع {name}. أتمنى لك يومًا سعيدًا!",
+        "zh": "感谢您与 {name} 聊天，祝您有美好的一天！",
+        "ja": "{name} とのチャットをご利用いただきありがとうございました。"
+        "良い一日をお過ごしください！",
+    },
+    # "Thank you! I've passed your message on; someone from the team will email you." (an
+    # address typed into the chat, taken as a lead)
+    "contact": {
+        "de": "Vielen Dank! Ich habe Ihre Nachricht weitergegeben; jemand aus dem Team wird "
+        "Ihnen eine E-Mail schreiben.",
+        "fr": "Merci ! J'ai transmis votre message ; une personne de l'équipe vous écrira par "
+        "e-mail.",
+        "es": "¡Gracias! He transmitido su mensaje; alguien del equipo le escribirá por correo "
+        "electrónico.",
+        "pt": "Obrigado! Encaminhei sua mensagem; alguém da equipe vai enviar um e-mail para você.",
+        "it": "Grazie! Ho inoltrato il suo messaggio; qualcuno del team le scriverà via email.",
+        "hi": "धन्यवाद! मैंने आपका संदेश आगे भेज दिया है; टीम का कोई सदस्य आपको ईमेल करेगा।",
+        "hi-Latn": "Dhanyavaad! Maine aapka sandesh aage bhej diya hai; team ka koi sadasya aapko "
+        "email karega.",
+        "ru": "Спасибо! Я передал ваше сообщение; сотрудник команды напишет вам по электронной "
+        "почте.",
+        "ar": "شكرًا لك! لقد نقلت رسالتك؛ سيراسلك أحد أعضاء الفريق عبر البريد الإلكتروني.",
+        "zh": "谢谢！我已转达您的留言，团队成员会通过电子邮件联系您。",
+        "ja": "ありがとうございます！メッセージをお伝えしました。チームの担当者からメールで"
+        "ご連絡します。",
     },
 }
 
