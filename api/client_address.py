@@ -47,9 +47,22 @@ def _address(text: str) -> IPAddress | None:
 
 def _is_trusted(ip: IPAddress | None, trusted: Trusted) -> bool:
     """Whether ``ip`` is a trusted proxy (with ``*`` any peer is, even one that is no address:
-    a Unix socket's)."""
+    a Unix socket's). An IPv4 address (``_address`` made one of an IPv4-mapped address) matches
+    ``TRUSTED_PROXIES``' IPv4 entries and its IPv4-mapped ones (``::ffff:10.0.0.0/104``, how
+    operators listed an IPv4 balancer seen by a server on ``HOST=::``)."""
     trust_all, networks = trusted
-    return trust_all or (ip is not None and any(ip in net for net in networks))
+    if trust_all:
+        return True
+    if ip is None:
+        return False
+    forms = [ip]
+    if isinstance(ip, ipaddress.IPv4Address):
+        forms.append(ipaddress.IPv6Address(_IPV4_MAPPED | int(ip)))
+    return any(form in net for form in forms for net in networks)
+
+
+_IPV4_MAPPED = 0xFFFF << 32
+"""``::ffff:0:0``: an IPv4 address ``a`` is ``::ffff:a`` as an IPv6 address."""
 
 
 def _is_port(text: str) -> bool:

@@ -144,6 +144,16 @@ async def rate_limit_ingest(request: Request, access: WorkspaceDep) -> None:
     )
 
 
+LET_THROUGH_SECONDS: Final = 600
+"""How long a message the visitor's limit let through is remembered by its
+``client_message_id`` (``rate_limit_chat``): longer than the widget asks again for it (30
+waits of at most 10 s, and its own retries)."""
+
+
+def _let_through_key(workspace_id: uuid.UUID | str, session_id: str, message_id: str) -> str:
+    return f"chat-let-through:{workspace_id}:{session_id}:{message_id}"
+
+
 async def rate_limit_chat(
     request: Request,
     workspace_id: uuid.UUID | str,
@@ -153,29 +163,25 @@ async def rate_limit_chat(
     """One chat message: per visitor (workspace + session id), per client IP, per workspace.
 
     Raises 429 ``rate_limited`` with Retry-After. A visitor over their limit does not spend the
-    workspace's budget (the workspace limit is counted last). Another try of a message already
-    recorded with its ``client_message_id`` (the widget asks again every 2 s while it is being
-    answered) is no new message: the visitor's limit does not refuse it (looked up only when
-    it would), so a slow answer does not end in "too many messages"; the address's and the
-    workspace's limits still do. The address's limit is counted before that lookup, so a message
-    the visitor's limit refuses counts against its address too: a flood of new messages over
-    the visitor's limit cost a database transaction each, without end.
+    workspace's budget (the workspace limit is counted last). Another try of a message sent
+    with its ``client_message_id`` (the widget asks again every 2 s while it is being answered)
+    is no new message: once the visitor's limit let one try of it through, the next tries are
+    neither counted nor refused by it, so a slow answer neither ends in "too many messages" nor
+    spends the visitor's next messages; nor is a try of a message already recorded refused
+    (looked up only when it would be). A try the limit refused lets nothing through: sent
+    again, it is counted again. The address's and the workspace's limits count every try; the
+    address's is counted before that lookup, so a message the visitor's limit refuses counts
+    against its address too (a flood of new messages over the visitor's limit cost a database
+    transaction each, without end). (A client reusing an id for another text gets 409
+    ``client_message_id_reused``, no answer.)
     """
     runtime = _runtime(request)
     settings = runtime.settings
     over_visitor_limit: RateLimited | None = None
     if session_id:
-        try:
-            await enforce(
-                request,
-                "chat",
-                f"visitor:{workspace_id}:{session_id}",
-                settings.rate_limit_chat_visitor,
-            )
-        except RateLimited as refused:
-            if client_message_id is None:
-                raise
-            over_visitor_limit = refused
+        over_visitor_limit = await _limit_visitor(
+            request, runtime, workspace_id, str(session_id), client_message_id
+        )
     await enforce(request, "chat", "ip:" + request_client_ip(request), settings.rate_limit_chat_ip)
     if over_visitor_limit is not None:
         retried = client_message_id is not None and await repeats.already_sent(
@@ -184,6 +190,39 @@ async def rate_limit_chat(
         if not retried:
             raise over_visitor_limit
     await enforce(request, "chat", f"ws:{workspace_id}", settings.rate_limit_chat_workspace)
+
+
+async def _limit_visitor(
+    request: Request,
+    runtime: Runtime,
+    workspace_id: uuid.UUID | str,
+    session_id: str,
+    client_message_id: str | None,
+) -> RateLimited | None:
+    """``RATE_LIMIT_CHAT_VISITOR`` for one try of a message (``rate_limit_chat``): its refusal
+    raised for a message without a ``client_message_id``, returned for one with (the caller
+    asks whether it is a try of a recorded message once the address's limit is counted)."""
+    settings = runtime.settings
+    if client_message_id is None or not limits_enabled(settings):
+        seen = None
+    else:
+        seen = _let_through_key(workspace_id, session_id, client_message_id)
+        if (await limiter_for(runtime).counter(seen))[0]:
+            return None  # a try of this message was let through: this one is no new message
+    try:
+        await enforce(
+            request,
+            "chat",
+            f"visitor:{workspace_id}:{session_id}",
+            settings.rate_limit_chat_visitor,
+        )
+    except RateLimited as refused:
+        if client_message_id is None:
+            raise
+        return refused
+    if seen is not None:
+        await limiter_for(runtime).incr(seen, expiry_seconds=LET_THROUGH_SECONDS)
+    return None
 
 
 class ConversationRateLimited(AppError):

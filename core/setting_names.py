@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -22,6 +23,12 @@ CUTOFF = 0.85
 """How alike a name must be to a setting's (difflib's ratio) to be taken for a misspelling of
 it: ``REDIS_ULR``, ``DATABASE_URI``, ``JWT_SECERT`` and ``RAZORPAY_SECRET`` are; other
 programs' ``REDIS_HOST``, ``SENTRY_RELEASE`` or ``HOSTNAME`` are not."""
+
+
+SERVICE_LINK = re.compile(r"(?:tcp|udp|sctp)://[^/\s]+:[0-9]{1,5}")
+"""The value of a variable Kubernetes sets for each service of the pod's namespace
+(``<SERVICE>_PORT=tcp://10.96.12.7:8000``): with the app's own service named ``trulybot``, its
+``TRULYBOT_PORT`` is no misspelt ``PORT``. Looked at, never shown."""
 
 
 def setting_names() -> frozenset[str]:
@@ -40,7 +47,8 @@ def misspelt_settings(
 ) -> list[str]:
     """One line per ignored name: every unknown name in ``.env`` (a file read for the settings
     only; by default the one the settings read), and in the process environment (every
-    program's variables) those that look like a setting's."""
+    program's variables) those that look like a setting's, but for Kubernetes' service links
+    (``SERVICE_LINK``)."""
     known = setting_names()
     lines = []
     for name in sorted(set(env_file_names() if env_file is None else env_file)):
@@ -50,7 +58,9 @@ def misspelt_settings(
         hint = f": did you mean {guess}?" if guess else " (every setting is in .env.example)"
         lines.append(f"{name} (in .env) is not a setting and is ignored{hint}")
     for name in sorted(environ):
-        if name.upper() in known or (guess := _looks_like(name.upper(), known)) is None:
+        if name.upper() in known or SERVICE_LINK.fullmatch(environ[name].strip()):
+            continue
+        if (guess := _looks_like(name.upper(), known)) is None:
             continue
         lines.append(
             f"{name} (in the environment) is not a setting and is ignored: did you mean {guess}?"

@@ -108,3 +108,26 @@ def test_a_refusal_for_a_missing_setting_names_the_misspelt_one(
         " DATABASE_URL?"
     ), said
     assert "hunter2pw" not in said
+
+
+def test_kubernetes_service_links_are_no_misspelt_settings() -> None:
+    """Kubernetes gives every pod ``<SERVICE>_PORT=tcp://<ip>:<port>`` for each service of its
+    namespace: with the app's own service named ``trulybot``, every command warned
+    "TRULYBOT_PORT ... did you mean PORT?" (and, for a service named ``database``,
+    "DATABASE_PORT ... did you mean DATABASE_POOLER?"). A misspelt name is still named."""
+    environ = {
+        "TRULYBOT_PORT": "tcp://10.96.12.7:8000",
+        "TRULYBOT_PORT_8000_TCP": "tcp://10.96.12.7:8000",
+        "TRULYBOT_SERVICE_HOST": "10.96.12.7",
+        "TRULYBOT_SERVICE_PORT": "8000",
+        "DATABASE_PORT": "tcp://10.96.3.2:5432",
+        "REDIS_PORT": "udp://[fd00::5]:6379",
+        "REDIS_ULR": "redis://10.96.4.1:6379/0",
+    }
+    assert misspelt_settings(environ, {}) == [
+        "REDIS_ULR (in the environment) is not a setting and is ignored: did you mean REDIS_URL?"
+    ]
+    # A name the operator wrote, with a value of their own, is still said.
+    assert misspelt_settings({"TRULYBOT_PORT": "8080"}, {}) == [
+        "TRULYBOT_PORT (in the environment) is not a setting and is ignored: did you mean PORT?"
+    ]

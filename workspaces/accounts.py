@@ -230,6 +230,15 @@ def check_verification_link(deps: AccountDeps, token: str) -> None:
         raise LinkRefused()
 
 
+async def verification_link_account(
+    session: AsyncSession, deps: AccountDeps, token: str
+) -> uuid.UUID | None:
+    """The account a verification link is for, used or not (None for any other token); uses
+    nothing. The link's page asks for the password unless the browser is signed in as it."""
+    row = await _token_row(session, deps, token, VERIFY_EMAIL)
+    return None if row is None else row.user_id
+
+
 def password_required() -> ValidationFailed:
     """422: a verification link used by someone not signed in as its account."""
     return ValidationFailed(

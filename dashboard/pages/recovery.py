@@ -95,13 +95,19 @@ async def verification_page(
     token: TokenQuery = "",
 ) -> Response:
     """The verification mail's link: a button, and nothing confirmed until it is pressed. Not
-    signed in, the button asks for the account's password too (``workspaces.accounts``)."""
+    signed in as the link's account, the button asks for its password too
+    (``workspaces.accounts``)."""
     try:
         accounts.check_verification_link(deps, token)
     except AppError as exc:
         return _verification(request, error=exc.message, status=400)
-    signed_in = await auth.authenticate(runtime, session, request) is not None
-    return _verification(request, token=token, ask_password=not signed_in)
+    # Signed in as another account (a second one, a shared computer), the password is asked
+    # for too: the button alone would only be refused with 422 password_required.
+    user = await auth.authenticate(runtime, session, request)
+    own = user is not None and user.user_id == await accounts.verification_link_account(
+        session, deps, token
+    )
+    return _verification(request, token=token, ask_password=not own)
 
 
 def _verification(

@@ -38,6 +38,11 @@ def test_a_proxy_seen_as_an_ipv4_mapped_address_is_trusted() -> None:
     assert client_ip("10.0.0.5", "203.0.113.9, ::ffff:10.0.0.7", "10.0.0.0/8") == "203.0.113.9"
     # Not a trusted proxy: X-Forwarded-For is still not believed.
     assert client_ip("::ffff:192.0.2.1", "203.0.113.9", "10.0.0.0/8") == "::ffff:192.0.2.1"
+    # TRUSTED_PROXIES may name them in the mapped form too, the peer or a hop.
+    mapped = "::ffff:10.0.0.0/104"
+    assert client_ip("::ffff:10.0.0.5", "203.0.113.9", mapped) == "203.0.113.9"
+    assert client_ip("::ffff:10.0.0.5", "203.0.113.9, 10.0.0.7", mapped) == "203.0.113.9"
+    assert client_ip("::ffff:192.0.2.1", "203.0.113.9", mapped) == "::ffff:192.0.2.1"
 
 
 def test_a_hop_written_with_its_port_names_the_client() -> None:
@@ -51,15 +56,18 @@ def test_a_hop_written_with_its_port_names_the_client() -> None:
 
 
 @pytest.mark.parametrize(
-    ("peer", "hop"),
+    ("peer", "hop", "listed"),
     [
-        ("::ffff:{balancer}", "{client}"),  # a server on HOST=:: sees an IPv4 balancer so
-        ("{balancer}", "{client}:50123"),  # a balancer that writes each hop with its port
+        ("::ffff:{balancer}", "{client}", "{balancer}/32"),  # a server on HOST=:: sees it so
+        ("{balancer}", "{client}:50123", "{balancer}/32"),  # each hop written with its port
+        # TRUSTED_PROXIES listing the balancer as that server sees it (how operators worked
+        # around the dual-stack socket before): believed before fix-auth, and again now.
+        ("::ffff:{balancer}", "{client}", "::ffff:{balancer}/128"),
     ],
-    ids=["dual-stack-socket", "hops-with-ports"],
+    ids=["dual-stack-socket", "hops-with-ports", "listed-ipv4-mapped"],
 )
 async def test_behind_the_balancer_one_attacker_does_not_lock_everyone_out(
-    app_client: ClientFactory, client: httpx.AsyncClient, peer: str, hop: str
+    app_client: ClientFactory, client: httpx.AsyncClient, peer: str, hop: str, listed: str
 ) -> None:
     owner = await signup(client, "Behind the balancer")
     balancer = fresh_ip()
@@ -69,7 +77,7 @@ async def test_behind_the_balancer_one_attacker_does_not_lock_everyone_out(
         rate_limit_auth="1000/minute",
         login_max_failures=50,
         login_ip_max_failures=2,
-        trusted_proxies=f"{balancer}/32",
+        trusted_proxies=listed.format(balancer=balancer),
     ) as through_proxy:
         attacker = hop.format(client=fresh_ip())
         assert (await _login(through_proxy, "x@example.com", WRONG, attacker)).status_code == 401

@@ -20,6 +20,7 @@ from core.db import Database
 from rag.chat.exchange import ChatInput
 from rag.knowledge.embeddings import EmbeddingError, HashEmbedder
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
+from tests.hardening.conftest import fresh_ip
 from tests.rag.test_answers import REFUNDS, ingest
 from tests.rag.test_chat import parse_sse, widget_headers
 from workspaces.repository import get_workspace
@@ -261,6 +262,25 @@ async def test_a_repeat_while_the_answer_is_written_is_told_to_ask_again(
     assert await recorded(owner_db, owner) == ONE_TURN
 
 
+async def _four_tries_then_the_answer(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    cid: str,
+    first: asyncio.Task[httpx.Response],
+    embedder: HeldEmbedder,
+) -> None:
+    """Four tries of the message ``answering`` holds are told to ask again (409); once it is
+    answered, a try gets the answer the first try recorded."""
+    busy = [await post(client, owner, QUESTION, cid) for _ in range(4)]
+    embedder.go.set()
+    answered = await first
+    after = await post(client, owner, QUESTION, cid)
+    assert [r.status_code for r in busy] == [409] * 4, [r.text for r in busy]
+    assert answered.status_code == 200, answered.text
+    assert after.status_code == 200, after.text
+    assert after.json()["message_id"] == answered.json()["message_id"]
+
+
 async def test_tries_of_a_first_message_spend_no_new_conversation_cap(
     runtime_factory: RuntimeFactory, owner_db: Database
 ) -> None:
@@ -273,49 +293,68 @@ async def test_tries_of_a_first_message_spend_no_new_conversation_cap(
         runtime_factory, rate_limits="on", widget_conversations_per_ip_per_hour=3
     )
     async with answering(capped) as (client, owner, cid, first, embedder):
-        busy = [await post(client, owner, QUESTION, cid) for _ in range(4)]
-        embedder.go.set()
-        answered = await first
-        after = await post(client, owner, QUESTION, cid)
+        await _four_tries_then_the_answer(client, owner, cid, first, embedder)
         new_ones = [
             await post(client, owner, f"Do you ship to country number {n}?", str(uuid.uuid4()))
             for n in range(2)
         ]
         over = await post(client, owner, "Do you ship to Bhutan?", str(uuid.uuid4()))
-    assert [r.status_code for r in busy] == [409] * 4, [r.text for r in busy]
-    assert answered.status_code == 200, answered.text
-    assert after.status_code == 200, after.text
-    assert after.json()["message_id"] == answered.json()["message_id"]
     assert [r.status_code for r in new_ones] == [200, 200], [r.text for r in new_ones]
     assert over.status_code == 429, over.text  # the cap itself still holds
     assert over.json()["error"]["code"] == "conversation_rate_limited"
     assert (await recorded(owner_db, owner))["conversations"] == 3
 
 
-async def test_tries_of_a_message_being_answered_are_not_refused_by_the_visitors_limit(
+async def test_tries_of_a_message_being_answered_do_not_spend_the_visitors_limit(
     runtime_factory: RuntimeFactory, owner_db: Database
 ) -> None:
     """The widget asks again every 2 seconds while a message is being answered (409
     ``message_in_progress``, up to 30 times): each try counted against RATE_LIMIT_CHAT_VISITOR
     (20 a minute), so a slow answer ended in 429 ``rate_limited`` ("too many messages") for a
-    visitor who had sent one. A try of a message already recorded is not refused by the
-    visitor's limit; a new message still is."""
+    visitor who had sent one. Then the tries were let through once over the limit, but the
+    ones under it still spent it: the visitor's next message after a slow answer was refused
+    though they had sent one. A try of a message is counted once, at its first try; a new
+    message over the limit is still refused."""
     limited = functools.partial(
-        runtime_factory, rate_limits="on", rate_limit_chat_visitor="2/minute"
+        runtime_factory,
+        rate_limits="on",
+        rate_limit_chat_visitor="2/minute",
+        rate_limit_auth="1000/minute",  # the sign-up's requests are not what this is about
     )
     async with answering(limited) as (client, owner, cid, first, embedder):
-        busy = [await post(client, owner, QUESTION, cid) for _ in range(4)]
-        embedder.go.set()
-        answered = await first
-        after = await post(client, owner, QUESTION, cid)
-        new_message = await post(client, owner, "Do you ship to Bhutan?", str(uuid.uuid4()))
-    assert [r.status_code for r in busy] == [409] * 4, [r.text for r in busy]
-    assert answered.status_code == 200, answered.text
-    assert after.status_code == 200, after.text
-    assert after.json()["message_id"] == answered.json()["message_id"]
-    assert new_message.status_code == 429, new_message.text  # the limit itself still holds
-    assert new_message.json()["error"]["code"] == "rate_limited"
-    assert await recorded(owner_db, owner) == ONE_TURN
+        await _four_tries_then_the_answer(client, owner, cid, first, embedder)
+        second = await post(client, owner, "Do you ship to Bhutan?", str(uuid.uuid4()))
+        third = await post(client, owner, "Do you ship to Nepal?", str(uuid.uuid4()))
+    assert second.status_code == 200, second.text  # the visitor's second message of two
+    assert third.status_code == 429, third.text  # the limit itself still holds
+    assert third.json()["error"]["code"] == "rate_limited"
+    assert (await recorded(owner_db, owner))["visitor_messages"] == 2
+
+
+async def test_a_message_the_visitors_limit_refused_is_refused_again_when_sent_again(
+    runtime_factory: RuntimeFactory, owner_db: Database
+) -> None:
+    """Only a try the visitor's limit let through makes the next tries of its message free: a
+    message it refused, sent again with the same id (the widget's Retry, or a client sending
+    each message twice, at once or one after the other), is counted and refused again."""
+    limited = functools.partial(
+        runtime_factory, rate_limits="on", rate_limit_chat_visitor="1/minute"
+    )
+    # From an address of its own: the sign-up's requests count against the per-IP auth limit.
+    async with limited() as runtime, client_for(runtime, ip=fresh_ip()) as client:
+        owner = await signup(client)
+        first = await post(client, owner, QUESTION, str(uuid.uuid4()))
+        assert first.status_code == 200, first.text
+        cid = str(uuid.uuid4())
+        refused = await post(client, owner, "Do you ship to Bhutan?", cid)
+        again = await post(client, owner, "Do you ship to Bhutan?", cid)
+        pair = await asyncio.gather(
+            *(post(client, owner, "Do you ship to Nepal?", "pair-" + cid) for _ in range(2))
+        )
+    assert [r.status_code for r in (refused, again, *pair)] == [429] * 4, [
+        r.text for r in (refused, again, *pair)
+    ]
+    assert (await recorded(owner_db, owner))["visitor_messages"] == 1
 
 
 async def test_a_claim_left_by_a_try_that_went_quiet_is_taken_over_and_one_answer_kept(

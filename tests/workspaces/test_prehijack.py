@@ -169,3 +169,27 @@ async def test_password_guesses_on_a_verification_link_count_as_failed_sign_ins(
         )
         assert locked.status_code == 429
     assert not await _verified(site, attacker)
+
+
+async def test_a_browser_signed_in_as_another_account_is_asked_for_the_password(
+    site: Site,
+) -> None:
+    """Signed in to the dashboard as one account, the link of another (a second account, a
+    colleague's mail opened on a shared computer): the page showed the button alone, as to
+    the link's own account, and pressing it answered 422 "enter the account's password". It
+    asks for the password at once, and the password confirms."""
+    own_email, _, _, _ = await _attacker_signs_up(site)
+    _, other, _, token = await _attacker_signs_up(site)
+    async with client_for(site.runtime, ip=fresh_ip()) as browser:
+        signed_in = await web_login(browser, own_email, ATTACKER_PASSWORD)
+        assert signed_in.status_code == 303, signed_in.text
+        page = await browser.get(f"/app/verify-email?token={token}")
+        assert page.status_code == 200, page.text
+        assert 'name="password"' in page.text
+        pressed = await browser.post(
+            "/app/verify-email",
+            data={"csrf_token": csrf_of(page.text), "token": token, "password": ATTACKER_PASSWORD},
+        )
+        assert pressed.status_code == 200, pressed.text
+        assert "Email confirmed" in pressed.text
+    assert await _verified(site, other)
