@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import QuotaExceeded, ValidationFailed
 from rag.chat import faq as faq_service
+from rag.chat.models import Faq
 from rag.chat.normalize import normalize_question
 from rag.chat.repository import faqs as faq_repo
 from rag.chat.schemas import FaqIn
@@ -310,7 +311,31 @@ async def import_csv(
             if existing.id not in made:
                 updated.add(existing.id)
         except faq_service.FaqDuplicate as exc:  # one of its phrasings is another FAQ's
-            raise ValidationFailed(
-                f"Row {row}: {exc.message}", code="invalid_csv", details=exc.details
-            ) from exc
+            raise _duplicate_row(exc, row, item, existing) from exc
     return ImportResult(created=created, updated=len(updated))
+
+
+def _duplicate_row(
+    exc: faq_service.FaqDuplicate, row: int, item: FaqIn, target: Faq | None
+) -> ValidationFailed:
+    """422 ``invalid_csv`` for a row one of whose phrasings another FAQ asks, the row named in
+    the details as every refused row is (the dashboard lists the rows to fix from them; this
+    one was named in the message only, and the list stayed empty)."""
+    detail = exc.details[0] if isinstance(exc.details, list) and exc.details else {}
+    other = str(detail.get("question") or "")
+    # Updating ``target``, which asks the row's question: the clash is in its other phrasings.
+    asks_question = target is not None and normalize_question(item.question) in (
+        faq_service.asked(target)
+    )
+    message = (
+        f"Row {row}: another FAQ already asks one of its questions"
+        + (f" (\u201c{other}\u201d)" if other else "")
+        + ": change that FAQ, or take the question out of this row; nothing was imported"
+    )
+    problem = {
+        "row": row,
+        "field": "alt_questions" if asks_question else "question",
+        "message": message,
+        **({"faq_id": detail["faq_id"]} if detail.get("faq_id") else {}),
+    }
+    return ValidationFailed(message, code="invalid_csv", details=[problem])

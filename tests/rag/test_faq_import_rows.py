@@ -124,3 +124,26 @@ async def test_the_same_file_imported_again_counts_each_faq_it_updates_once(
     again = await run_import(runtime, owner, data)
     assert (again.created, again.updated) == (0, 2)
     assert len(await stored(runtime, owner)) == 2
+
+
+async def test_a_row_asking_another_faqs_question_is_named_in_the_details(
+    runtime: Runtime, owner: Owner
+) -> None:
+    """The row was named in the message only: the details (the list of rows to fix, which the
+    dashboard shows under the import form) held the other FAQ without the row."""
+    tag = uuid.uuid4().hex[:8]
+    await run_import(
+        runtime, owner, csv((f"Opening hours {tag}?", "Nine."), (f"Shipping {tag}?", "Two days."))
+    )
+    data = (
+        "question,answer,alt_questions\n"
+        f'"Refunds {tag}?","Thirty days.",\n'
+        f'"Opening hours {tag}?","Ten.","Shipping {tag}?"\n'  # row 3: two FAQs' questions
+    ).encode()
+    with pytest.raises(ValidationFailed) as refused:
+        await run_import(runtime, owner, data)
+    assert refused.value.code == "invalid_csv"
+    [problem] = refused.value.details
+    assert (problem["row"], problem["field"]) == (3, "alt_questions"), problem
+    assert str(problem["message"]).startswith("Row 3: "), problem
+    assert f"Shipping {tag}?" in str(problem["message"]), problem
