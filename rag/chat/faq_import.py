@@ -50,9 +50,10 @@ SEPARATORS = (",", ";", "\t")
 class ImportResult:
     created: int
     updated: int = 0
-    """FAQs that already asked a row's question, each counted once: each takes the row's
-    answer (a file imported again with corrected answers updates them instead of adding FAQs
-    no visitor would get)."""
+    """FAQs that already asked a row's question and that a row changed (another answer, a new
+    phrasing), each counted once: each takes the row's answer (a file imported again with
+    corrected answers updates them instead of adding FAQs no visitor would get). One the row
+    leaves as it was is neither written again nor counted."""
 
 
 def parse(data: bytes) -> list[FaqIn]:
@@ -249,8 +250,8 @@ async def _creations(session: AsyncSession, access: WorkspaceAccess, items: list
 async def import_csv(
     session: AsyncSession, embedder: Embedder, access: WorkspaceAccess, data: bytes
 ) -> ImportResult:
-    """Add every FAQ of the file, or update the FAQ that already asks a row's question (owners
-    and admins; each one audited like a single create or update)."""
+    """Add every FAQ of the file, or update the FAQ that already asks a row's question when the
+    row changes it (owners and admins; each one audited like a single create or update)."""
     authorize(access, Action.FAQ_CREATE)  # before the file is read
     rows = numbered(data)
     adding = await _creations(session, access, [item for _, item in rows])
@@ -291,6 +292,8 @@ async def import_csv(
                 if (key := normalize_question(q)) not in known:
                     known.add(key)
                     new_alts.append(q)
+            if not new_alts and existing.answer == item.answer:
+                continue  # nothing to change: not written again, audited or counted updated
             values: dict[str, Any] = {"answer": item.answer}
             if new_alts:
                 merged = [*existing.alt_questions, *new_alts]
