@@ -34,13 +34,23 @@ NO_WORKER = (
 )
 
 
-async def _workers_seen(runtime: Runtime) -> int | None:
-    """Workers taking this API's queue (None: jobs run in this process, or Redis did not
-    answer in time, which the redis check says)."""
+NO_WORKER_COUNT = (
+    "unknown: Redis did not say in time how many workers take the queue ({reason});"
+    " uploads, mail and periodic jobs may be waiting"
+)
+
+
+async def _worker_check(runtime: Runtime) -> str | None:
+    """The ``worker`` line: ``ok``, none seen, or unknown when Redis (which answered its ping)
+    did not answer the count within 0.5 s (the line was left out, as if jobs ran in this
+    process); None when they do (no queue to take)."""
     try:
-        return await asyncio.wait_for(workers_seen(runtime.redis, runtime.jobs), timeout=0.5)
-    except Exception:
+        seen = await asyncio.wait_for(workers_seen(runtime.redis, runtime.jobs), timeout=0.5)
+    except Exception as exc:
+        return NO_WORKER_COUNT.format(reason=type(exc).__name__)
+    if seen is None:
         return None
+    return "ok" if seen else NO_WORKER
 
 
 @router.get("/readyz")
@@ -68,11 +78,11 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
             checks["redis"] = f"unavailable: {type(exc).__name__} (in-process fallbacks)"
             degraded = True
         else:
-            if (seen := await _workers_seen(runtime)) is not None:
+            if (worker := await _worker_check(runtime)) is not None:
                 # Reported, not a reason to leave the balancer: the API serves; the jobs
                 # (ingestion, mail, periodic work) wait in Redis for a worker.
-                checks["worker"] = "ok" if seen else NO_WORKER
-                degraded = not seen
+                checks["worker"] = worker
+                degraded = worker != "ok"
     else:
         checks["redis"] = "not configured (in-process fallbacks)"
     replica: dict[str, Any] | None = None

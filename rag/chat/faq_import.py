@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import QuotaExceeded, ValidationFailed
 from rag.chat import faq as faq_service
+from rag.chat.models import Faq
 from rag.chat.normalize import normalize_question
 from rag.chat.repository import faqs as faq_repo
 from rag.chat.schemas import FaqIn
@@ -49,9 +50,10 @@ SEPARATORS = (",", ";", "\t")
 class ImportResult:
     created: int
     updated: int = 0
-    """FAQs that already asked a row's question, each counted once: each takes the row's
-    answer (a file imported again with corrected answers updates them instead of adding FAQs
-    no visitor would get)."""
+    """FAQs that already asked a row's question and that a row changed (another answer, a new
+    phrasing), each counted once: each takes the row's answer (a file imported again with
+    corrected answers updates them instead of adding FAQs no visitor would get). One the row
+    leaves as it was is neither written again nor counted."""
 
 
 def parse(data: bytes) -> list[FaqIn]:
@@ -248,8 +250,8 @@ async def _creations(session: AsyncSession, access: WorkspaceAccess, items: list
 async def import_csv(
     session: AsyncSession, embedder: Embedder, access: WorkspaceAccess, data: bytes
 ) -> ImportResult:
-    """Add every FAQ of the file, or update the FAQ that already asks a row's question (owners
-    and admins; each one audited like a single create or update)."""
+    """Add every FAQ of the file, or update the FAQ that already asks a row's question when the
+    row changes it (owners and admins; each one audited like a single create or update)."""
     authorize(access, Action.FAQ_CREATE)  # before the file is read
     rows = numbered(data)
     adding = await _creations(session, access, [item for _, item in rows])
@@ -290,6 +292,8 @@ async def import_csv(
                 if (key := normalize_question(q)) not in known:
                     known.add(key)
                     new_alts.append(q)
+            if not new_alts and existing.answer == item.answer:
+                continue  # nothing to change: not written again, audited or counted updated
             values: dict[str, Any] = {"answer": item.answer}
             if new_alts:
                 merged = [*existing.alt_questions, *new_alts]
@@ -310,7 +314,31 @@ async def import_csv(
             if existing.id not in made:
                 updated.add(existing.id)
         except faq_service.FaqDuplicate as exc:  # one of its phrasings is another FAQ's
-            raise ValidationFailed(
-                f"Row {row}: {exc.message}", code="invalid_csv", details=exc.details
-            ) from exc
+            raise _duplicate_row(exc, row, item, existing) from exc
     return ImportResult(created=created, updated=len(updated))
+
+
+def _duplicate_row(
+    exc: faq_service.FaqDuplicate, row: int, item: FaqIn, target: Faq | None
+) -> ValidationFailed:
+    """422 ``invalid_csv`` for a row one of whose phrasings another FAQ asks, the row named in
+    the details as every refused row is (the dashboard lists the rows to fix from them; this
+    one was named in the message only, and the list stayed empty)."""
+    detail = exc.details[0] if isinstance(exc.details, list) and exc.details else {}
+    other = str(detail.get("question") or "")
+    # Updating ``target``, which asks the row's question: the clash is in its other phrasings.
+    asks_question = target is not None and normalize_question(item.question) in (
+        faq_service.asked(target)
+    )
+    message = (
+        f"Row {row}: another FAQ already asks one of its questions"
+        + (f" (\u201c{other}\u201d)" if other else "")
+        + ": change that FAQ, or take the question out of this row; nothing was imported"
+    )
+    problem = {
+        "row": row,
+        "field": "alt_questions" if asks_question else "question",
+        "message": message,
+        **({"faq_id": detail["faq_id"]} if detail.get("faq_id") else {}),
+    }
+    return ValidationFailed(message, code="invalid_csv", details=[problem])

@@ -109,15 +109,18 @@ that no chunk crosses, as chunks never cross sections."""
 _SLICE_CUTS = (
     re.compile(r"\n\s*\n"),
     re.compile(r"\n"),
-    re.compile(r"[.!?\u3002]\s"),
+    # Chinese and Japanese put no space after a full stop (nor between words): a slice of such
+    # text on one line was cut at the bound, mid-sentence, and a chunk ended there.
+    re.compile(rf"[.!?\u3002]\s|[{_CJK_STOPS}][\u300d\u300f\uff09\u201d\u2019]*"),
     re.compile(r"\s"),
 )
 
 
 def slices(text: str, limit: int = SLICE_CHARS) -> list[tuple[int, str]]:
     """``text`` as (offset, piece) slices of at most ``limit`` characters, each cut after its
-    last paragraph break, else line break, else sentence end, else space in the second half of
-    the bound (else at the bound). A text within the bound is one slice."""
+    last paragraph break, else line break, else sentence end (a Chinese or Japanese one with
+    no space after it too), else space in the second half of the bound (else at the bound).
+    A text within the bound is one slice."""
     out: list[tuple[int, str]] = []
     start = 0
     while len(text) - start > limit:

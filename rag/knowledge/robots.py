@@ -39,6 +39,10 @@ AGENT = "trulybot"
 MAX_BYTES = 500 * 1024  # RFC 9309, 2.5: at least 500 KiB must be read
 ROBOTS_TYPES: tuple[str, ...] = ("text/plain",)
 RECENT_SECONDS = 300
+UNREADABLE_SECONDS = 60
+"""How long a page job keeps a site's failed robots.txt read (``check_allowed``): the site's
+other pages fail at once, unfetched, instead of each reading the failing file again (a sitemap
+of 500 pages reindexed during an outage of its site made 500 reads)."""
 READS_AT_ONCE = 4  # the robots.txt files one sitemap's listing reads at once
 MAX_SITES = 16
 """The most sites whose robots.txt one listing reads (the sitemap's own first, then those with
@@ -197,8 +201,14 @@ _RECENT: TTLCache[str, Robots] = TTLCache(maxsize=1024, ttl=RECENT_SECONDS)
 do not read robots.txt again each (a sync round and a submission always read it afresh)."""
 
 
+_UNREADABLE: TTLCache[str, RobotsUnavailable] = TTLCache(maxsize=1024, ttl=UNREADABLE_SECONDS)
+"""The sites whose robots.txt a page job could not read lately, with why (``check_allowed``
+only: a submission and a sync read the file afresh, and a good read ends the entry)."""
+
+
 def forget_recent() -> None:
     _RECENT.clear()
+    _UNREADABLE.clear()
 
 
 class RobotsDisallowed(AppError):
@@ -209,16 +219,31 @@ class RobotsDisallowed(AppError):
 
 async def check_allowed(url: str, settings: Settings) -> None:
     """Before a sitemap's page is fetched by its ingestion job (after the sitemap was posted, a
-    Retry, a reindex): ``RobotsDisallowed`` when its site's robots.txt disallows it now."""
+    Retry, a reindex): ``RobotsDisallowed`` when its site's robots.txt disallows it now,
+    ``RobotsUnavailable`` when the site cannot say: the page is not fetched (it fails, and the
+    owner retries it), and for ``UNREADABLE_SECONDS`` the site's other pages fail alike
+    without reading the file again."""
     origin = origin_of(url)
     robots = _RECENT.get(origin)
     if robots is None:
-        robots = await read_robots(
-            origin,
-            allow_private=settings.allow_private_urls,
-            timeout=settings.fetch_timeout_seconds,
-            max_redirects=settings.fetch_max_redirects,
-        )
+        failed = _UNREADABLE.get(origin)
+        if failed is not None:  # read (and failed) moments ago by another page's job
+            raise RobotsUnavailable(failed.message, details=failed.details)
+        try:
+            robots = await read_robots(
+                origin,
+                allow_private=settings.allow_private_urls,
+                timeout=settings.fetch_timeout_seconds,
+                max_redirects=settings.fetch_max_redirects,
+            )
+        except RobotsUnavailable as exc:
+            kept = RobotsUnavailable(
+                f"{exc.message}: retry the page later (the file is read again after"
+                f" {UNREADABLE_SECONDS} s)",
+                details=exc.details,
+            )
+            _UNREADABLE[origin] = kept
+            raise kept from exc
     if not robots.allows(url):
         raise RobotsDisallowed(
             "The site's robots.txt disallows this page for TrulyBot: it was not fetched",
@@ -233,6 +258,7 @@ async def read_robots(origin: str, **fetch_options: object) -> Robots:
     file past 500 KiB the first 500 KiB are read (RFC 9309, 2.5)."""
     robots = await _fetch_rules(origin, **fetch_options)
     _RECENT[origin] = robots
+    _UNREADABLE.pop(origin, None)
     return robots
 
 

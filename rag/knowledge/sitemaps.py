@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import hashlib
 import json
 import uuid
 import weakref
@@ -149,7 +150,8 @@ class SitemapListing:
     """Files that answered 304 to a conditional request (not downloaded again)."""
     unread: int = 0
     """Child sitemap files not read (an error, no time left, past the depth or the count; a
-    file listed twice counts twice): the pages they list are not in ``pages``."""
+    file listed twice counts once, up to ``MAX_UNREAD_KEPT`` of them): the pages they list are
+    not in ``pages``."""
 
     @property
     def complete(self) -> bool:
@@ -166,16 +168,30 @@ reuses; stored with the source) over all the files of one listing: a file past i
 next time. Fifty files of 75,000 URLs each were all kept, in memory and in the database."""
 
 
+MAX_UNREAD_KEPT = 10_000
+"""The most child sitemaps not read whose URLs (a 16-byte digest each) are kept so a child
+listed again is not counted again: an index of 75,000 children, each an index of as many,
+lists millions, and past this a repeated one counts each time."""
+
+
 @dataclass
 class _NotRead:
     """Sitemap files an index lists that are not read (past the depth or the count): how many
-    listings of them (a URL listed twice counts twice: they are not remembered) and the first."""
+    and the first. ``seen`` (shared by the reasons of one listing): the digests of those
+    counted, so a file listed twice (in one index or in two) counts once; it was counted per
+    listing, "5 sitemap file(s) not read" of two files."""
 
     code: str
+    seen: set[bytes]
     count: int = 0
     first: str = ""
 
     def add(self, url: str) -> None:
+        key = hashlib.blake2b(url.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        if key in self.seen:
+            return
+        if len(self.seen) < MAX_UNREAD_KEPT:
+            self.seen.add(key)
         self.first = self.first or url
         self.count += 1
 
@@ -238,9 +254,10 @@ async def read_sitemap(
     seen_maps: set[str] = {url}
     queue: deque[tuple[str, int]] = deque([(url, 0)])
     fetched = 0
-    past_limit = _NotRead(code="sitemap_limit")
-    too_deep = _NotRead(code="sitemap_too_deep")
-    out_of_time = _NotRead(code="sitemap_time")
+    not_read: set[bytes] = set()
+    past_limit = _NotRead(code="sitemap_limit", seen=not_read)
+    too_deep = _NotRead(code="sitemap_too_deep", seen=not_read)
+    out_of_time = _NotRead(code="sitemap_time", seen=not_read)
     loop = asyncio.get_running_loop()
     cached_locs = 0
     try:

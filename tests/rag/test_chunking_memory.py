@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.knowledge.chunking import chunk_sections
+from rag.knowledge.chunking import SLICE_CHARS, chunk_sections, slices
 from rag.knowledge.parsed import Section
 from tests.memory_child import run_child
 
@@ -61,3 +61,23 @@ def test_a_long_section_is_cut_where_a_short_one_would_be() -> None:
         at = found + len(piece.text)
         assert piece.token_count <= 250
     assert text[at:].strip() == ""
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "わたしたちのサービスは毎月の料金でご利用いただけます\u3002",
+        "退款申请必须在购买后三十天内提交\uff01",  # a fullwidth exclamation mark
+    ],
+    ids=["japanese", "chinese"],
+)
+def test_a_long_section_without_spaces_is_sliced_at_sentence_ends(sentence: str) -> None:
+    """Chinese and Japanese put no space after their full stop: a section of more than
+    ``SLICE_CHARS`` characters on one line was sliced at the bound, mid-sentence (mid-word in
+    Japanese), and the chunk before the cut ended there. Every chunk now ends a sentence."""
+    text = sentence * (2 * SLICE_CHARS // len(sentence) + 7)
+    assert len(text) > 2 * SLICE_CHARS
+    assert not any(ch.isspace() for ch in text)
+    assert all(piece.endswith(sentence[-1]) for _, piece in slices(text))
+    pieces = chunk_sections([Section(text)], title="t", max_tokens=250, overlap=40)
+    assert [p.text for p in pieces if not p.text.endswith(sentence[-1])] == []

@@ -110,17 +110,70 @@ async def test_a_row_refused_after_an_empty_row_is_named_by_its_own_number(
 async def test_the_same_file_imported_again_counts_each_faq_it_updates_once(
     runtime: Runtime, owner: Owner
 ) -> None:
-    """A file asking one question in two rows (the second adding a phrasing), imported twice:
-    the second import said "3 updated" of a workspace holding two FAQs."""
+    """A file asking one question in two rows (the second adding a phrasing), imported twice
+    with corrected answers: the second import said "3 updated" of a workspace holding two
+    FAQs."""
     tag = uuid.uuid4().hex[:8]
+
+    def data(hours: str, shipping: str) -> bytes:
+        return (
+            "question,answer,alt_questions\n"
+            f'"Opening hours {tag}?","{hours}",\n'
+            f'"Opening hours {tag}?","{hours}","When do you open {tag}?"\n'
+            f'"Shipping {tag}?","{shipping}",\n'
+        ).encode()
+
+    first = await run_import(runtime, owner, data("Nine to five.", "Two days."))
+    assert (first.created, first.updated) == (2, 0)
+    again = await run_import(runtime, owner, data("Ten to six.", "Three days."))
+    assert (again.created, again.updated) == (0, 2)
+    assert await stored(runtime, owner) == {
+        f"Opening hours {tag}?": "Ten to six.",
+        f"Shipping {tag}?": "Three days.",
+    }
+
+
+async def test_only_the_faqs_a_file_changes_count_as_updated(
+    runtime: Runtime, owner: Owner
+) -> None:
+    """The same file imported again said "2 updated" though nothing changed (and wrote each
+    FAQ again, audited as an update): now only a changed answer or a new phrasing counts."""
+    tag = uuid.uuid4().hex[:8]
+    hours, shipping = (f"Opening hours {tag}?", "Nine to five."), (f"Shipping {tag}?", "Two days.")
+    first = await run_import(runtime, owner, csv(hours, shipping))
+    assert (first.created, first.updated) == (2, 0)
+    again = await run_import(runtime, owner, csv(hours, shipping))
+    assert (again.created, again.updated) == (0, 0)
+    corrected = await run_import(runtime, owner, csv(hours, (shipping[0], "Three days.")))
+    assert (corrected.created, corrected.updated) == (0, 1)
+    phrasing = (
+        "question,answer,alt_questions\n"
+        f'"{hours[0]}","{hours[1]}","When do you open {tag}?"\n'
+        f'"{shipping[0]}","Three days.",\n'
+    ).encode()
+    widened = await run_import(runtime, owner, phrasing)
+    assert (widened.created, widened.updated) == (0, 1)
+    assert await stored(runtime, owner) == {hours[0]: hours[1], shipping[0]: "Three days."}
+
+
+async def test_a_row_asking_another_faqs_question_is_named_in_the_details(
+    runtime: Runtime, owner: Owner
+) -> None:
+    """The row was named in the message only: the details (the list of rows to fix, which the
+    dashboard shows under the import form) held the other FAQ without the row."""
+    tag = uuid.uuid4().hex[:8]
+    await run_import(
+        runtime, owner, csv((f"Opening hours {tag}?", "Nine."), (f"Shipping {tag}?", "Two days."))
+    )
     data = (
         "question,answer,alt_questions\n"
-        f'"Opening hours {tag}?","Nine to five.",\n'
-        f'"Opening hours {tag}?","Nine to five.","When do you open {tag}?"\n'
-        f'"Shipping {tag}?","Two days.",\n'
+        f'"Refunds {tag}?","Thirty days.",\n'
+        f'"Opening hours {tag}?","Ten.","Shipping {tag}?"\n'  # row 3: two FAQs' questions
     ).encode()
-    first = await run_import(runtime, owner, data)
-    assert (first.created, first.updated) == (2, 0)
-    again = await run_import(runtime, owner, data)
-    assert (again.created, again.updated) == (0, 2)
-    assert len(await stored(runtime, owner)) == 2
+    with pytest.raises(ValidationFailed) as refused:
+        await run_import(runtime, owner, data)
+    assert refused.value.code == "invalid_csv"
+    [problem] = refused.value.details
+    assert (problem["row"], problem["field"]) == (3, "alt_questions"), problem
+    assert str(problem["message"]).startswith("Row 3: "), problem
+    assert f"Shipping {tag}?" in str(problem["message"]), problem
