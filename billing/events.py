@@ -25,6 +25,7 @@ from billing.provider_events import bounded_int, short
 from billing.state import (
     HELD_REASONS,
     ORDER_EVENTS,
+    ORDER_STILL_PAID,
     PAYMENT_SUCCESS_EVENTS,
     REVOCATION_EVENTS,
     BillingEvent,
@@ -163,7 +164,7 @@ def _payment_status(event_name: str, decision: Decision, entity: Mapping[str, An
     if decision.outcome == "rejected":
         return "rejected"
     if event_name in REVOCATION_EVENTS:
-        if decision.reason not in ("refund_recorded", "period_revoked"):
+        if decision.reason not in ("refund_recorded", "period_revoked", ORDER_STILL_PAID):
             return "captured"
         return "chargeback" if event_name == "payment.dispute.lost" else "refunded"
     if event_name in PAYMENT_SUCCESS_EVENTS:
@@ -237,6 +238,9 @@ async def apply_order_event(
     if event.name in PAYMENT_SUCCESS_EVENTS and pid not in old.applied_payment_ids:
         others = await repo.order_payment_ids(session, workspace_id, order.id) - {pid[:64]}
         expected = replace(expected, paid_by=others)
+    if event.name in REVOCATION_EVENTS and pid in old.applied_payment_ids:  # order_still_paid?
+        held = await repo.order_payment_ids(session, workspace_id, order.id, "held")
+        expected = replace(expected, held_on_order=held - {pid[:64]})
     # A payment never applied (its capture rejected, say): a refund is measured against what it
     # charged, not the order (Rs 1 taken for a Rs 999 order, Rs 1 refunded: all of it).
     unapplied = event.name in REVOCATION_EVENTS and pid and pid not in old.applied_payment_ids
@@ -282,6 +286,10 @@ async def apply_order_event(
         if status in ("paid", "refunded") and order.status not in ("paid", "refunded"):
             values.update(paid_at=event.occurred_at, razorpay_payment_id=event.payment_id)
         await repo.update_order(session, order.id, **values)
+    if decision.reason == ORDER_STILL_PAID:  # the charge held on the order pays it now
+        for twin in sorted(new.applied_payment_ids - old.applied_payment_ids):
+            await repo.update_order(session, order.id, razorpay_payment_id=twin)
+            await repo.mark_captured(session, workspace_id, twin)
 
     if event.payment_id:
         raw = dict(payment_entity) if payment_entity else {}

@@ -189,14 +189,26 @@ async def recorded_charge(
 async def mark_held(session: AsyncSession, workspace_id: uuid.UUID, payment_id: str) -> None:
     """An applied payment taken back by a higher plan's payment reported late: ``held`` for a
     refund (a status that moved on, refunded say, stays)."""
+    await _move_status(session, workspace_id, payment_id, "captured", "held")
+
+
+async def mark_captured(session: AsyncSession, workspace_id: uuid.UUID, payment_id: str) -> None:
+    """A payment held for a refund that now pays its order (the one that paid it was refunded):
+    ``captured`` again (a status that only moves forward otherwise, see ``upsert_payment``)."""
+    await _move_status(session, workspace_id, payment_id, "held", "captured")
+
+
+async def _move_status(
+    session: AsyncSession, workspace_id: uuid.UUID, payment_id: str, was: str, now: str
+) -> None:
     await session.execute(
         update(BillingPayment)
         .where(
             BillingPayment.workspace_id == workspace_id,
             BillingPayment.razorpay_payment_id == payment_id[:64],
-            BillingPayment.status == "captured",
+            BillingPayment.status == was,
         )
-        .values(status="held", updated_at=utcnow())
+        .values(status=now, updated_at=utcnow())
     )
 
 
@@ -213,14 +225,16 @@ async def payments_with_status(
 
 
 async def order_payment_ids(
-    session: AsyncSession, workspace_id: uuid.UUID, order_id: uuid.UUID
+    session: AsyncSession, workspace_id: uuid.UUID, order_id: uuid.UUID, *statuses: str
 ) -> frozenset[str]:
-    """The ids of the payments recorded on one order of the workspace."""
-    result = await session.execute(
-        select(BillingPayment.razorpay_payment_id).where(
-            BillingPayment.workspace_id == workspace_id, BillingPayment.order_id == order_id
-        )
+    """The ids of the payments recorded on one order of the workspace (with one of
+    ``statuses``, when given)."""
+    query = select(BillingPayment.razorpay_payment_id).where(
+        BillingPayment.workspace_id == workspace_id, BillingPayment.order_id == order_id
     )
+    if statuses:
+        query = query.where(BillingPayment.status.in_(statuses))
+    result = await session.execute(query)
     return frozenset(str(pid) for pid in result.scalars().all())
 
 

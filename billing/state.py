@@ -63,11 +63,12 @@ from billing.state_model import (
     with_status,
 )
 from billing.state_payments import HELD_REASONS, apply_payment
-from billing.state_refunds import apply_refund
+from billing.state_refunds import ORDER_STILL_PAID, apply_refund
 
 __all__ = [
     "HELD_REASONS",
     "ORDER_EVENTS",
+    "ORDER_STILL_PAID",
     "PAYMENT_SUCCESS_EVENTS",
     "REVOCATION_EVENTS",
     "SUBSCRIPTION_EVENTS",

@@ -62,6 +62,9 @@ class ExpectedOrder:
     # The other payments recorded on this order: one that was applied (and not refunded) paid
     # for its period already, so another one is a second charge (``order_paid_twice``).
     paid_by: frozenset[str] = frozenset()
+    # The payments held for a refund on this order (for a refund or chargeback of the one that
+    # paid it): one of them pays the order in its place (``order_still_paid``).
+    held_on_order: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,24 @@ def _fallback(
     return latest, chain[-1].end if chain else latest.end
 
 
+ORDER_STILL_PAID = "order_still_paid"
+"""A full refund (or lost chargeback) of the payment that paid an order another payment on it
+was held for (``order_paid_twice``): that one pays the order in its place."""
+
+
+def _paid_by(state: SubscriptionState, payment_id: str, twin: str) -> SubscriptionState:
+    """``payment_id``'s place taken by ``twin``, a payment on the same order (same plan, same
+    price): the same interval, paid by the charge that was kept."""
+    return replace(
+        state,
+        applied_payment_ids=(state.applied_payment_ids - {payment_id}) | {twin},
+        paid_periods=frozenset(
+            replace(p, payment_id=twin) if p.payment_id == payment_id else p
+            for p in state.paid_periods
+        ),
+    )
+
+
 def apply_refund(
     state: SubscriptionState, event: BillingEvent
 ) -> tuple[SubscriptionState, Decision]:
@@ -64,6 +82,13 @@ def apply_refund(
         return state, Decision("ignored", "partial_refund", "plan unchanged")
     refunded = state.refunded_payment_ids | {payment_id}
     recorded = replace(state, refunded_payment_ids=refunded)
+    held = expected.held_on_order - refunded - state.applied_payment_ids
+    if payment_id in state.applied_payment_ids and held:
+        # Charged twice for one order and the charge that paid it given back: the one held
+        # for a refund pays the order instead, and its period stays.
+        twin = min(held)
+        detail = f"order {expected.order_id} is paid by {twin}"
+        return _paid_by(recorded, payment_id, twin), Decision("applied", ORDER_STILL_PAID, detail)
     cpe = state.current_period_end
     if payment_id not in state.applied_payment_ids or cpe is None:
         return recorded, Decision("applied", "refund_recorded")

@@ -158,3 +158,46 @@ async def test_refunding_the_held_second_payment_leaves_the_order_paid_and_the_p
     assert (shown["plan"], shown["current_period_end"]) == ("starter", end)
     assert await _statuses(bclient, owner) == {second["id"]: "captured", late["id"]: "refunded"}
     assert (await order_row(owner_db, rzp_order))["status"] == "paid"
+
+
+async def _refund(client: httpx.AsyncClient, payment: dict[str, Any], at: int) -> Any:
+    """A full refund of ``payment``, as Razorpay's webhook reports it."""
+    refund = make_refund(payment_id=payment["id"], amount=payment["amount"], created_at=at)
+    refunded = {**payment, "amount_refunded": payment["amount"], "status": "refunded"}
+    body = webhook_payload("refund.processed", payment=refunded, refund=refund, created_at=at)
+    response = await post_webhook(client, body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_refunding_the_charge_that_paid_the_order_leaves_it_paid_by_the_held_one(
+    bclient: httpx.AsyncClient, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """Charged twice for one order, the payer asks for the double charge back, and whoever
+    refunds it picks the charge that was applied (the two are alike in Razorpay's dashboard:
+    same order, same amount). The plan was taken away while the other charge was kept, still
+    listed as held for a refund: the payer had paid once and had no plan. The held charge now
+    pays the order in its place: same plan, same period, listed captured; refunding it too
+    ends the plan."""
+    owner = await signup(bclient, "Refund The Applied One")
+    order = await create_order(bclient, owner, "starter")
+    rzp_order = order["razorpay_order_id"]
+    late = fake.authorize_payment(rzp_order)
+    applied = fake.capture_payment(rzp_order)
+    now = int(time.time()) - 600  # each event in the past, the last refund too
+    assert (await _webhook(bclient, "payment.captured", applied, now))["status"] == "applied"
+    end = (await subscription(bclient, owner))["current_period_end"]
+    twin = fake.capture(late["id"])
+    held = await _webhook(bclient, "payment.captured", twin, now + 60)
+    assert held["reason"] == "order_paid_twice", held
+
+    await _refund(bclient, applied, now + 120)
+    shown = await subscription(bclient, owner)
+    assert (shown["effective_plan"], shown["current_period_end"]) == ("starter", end), shown
+    assert await _statuses(bclient, owner) == {applied["id"]: "refunded", twin["id"]: "captured"}
+    assert (await order_row(owner_db, rzp_order))["status"] == "paid"
+    assert (await sub_row(owner_db, owner.workspace_id))["applied_payment_ids"] == [twin["id"]]
+
+    await _refund(bclient, twin, now + 180)  # both charges back: no plan
+    assert (await subscription(bclient, owner))["effective_plan"] == "free"
+    assert (await order_row(owner_db, rzp_order))["status"] == "refunded"

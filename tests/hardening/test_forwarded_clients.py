@@ -125,6 +125,16 @@ def test_behind_any_proxy_the_client_is_the_hop_the_proxy_appended() -> None:
     assert client_ip("10.0.0.5", "203.0.113.9, garbage", "*") == "10.0.0.5"
 
 
+BEHIND_ANY_PROXY = {
+    "rate_limits": "on",
+    "rate_limit_auth": "1000/minute",
+    "login_max_failures": 50,
+    "login_ip_max_failures": 2,
+    "trusted_proxies": "*",
+}
+"""An address is locked after 2 wrong passwords; ``*`` trusts the peer as the proxy."""
+
+
 async def test_behind_any_proxy_a_client_cannot_pick_its_address_to_dodge_the_lockout(
     app_client: ClientFactory, client: httpx.AsyncClient
 ) -> None:
@@ -132,13 +142,7 @@ async def test_behind_any_proxy_a_client_cannot_pick_its_address_to_dodge_the_lo
     wrong password (the proxy appends the address it saw): each try counted as another address,
     so the address lock never came, while the owner behind another address still signs in."""
     owner = await signup(client, "Behind any proxy")
-    async with app_client(
-        rate_limits="on",
-        rate_limit_auth="1000/minute",
-        login_max_failures=50,
-        login_ip_max_failures=2,
-        trusted_proxies="*",
-    ) as through_proxy:
+    async with app_client(**BEHIND_ANY_PROXY) as through_proxy:
         attacker = fresh_ip()
         tries = [
             await _login(through_proxy, f"{n}@example.com", WRONG, f"{fresh_ip()}, {attacker}")
@@ -149,3 +153,25 @@ async def test_behind_any_proxy_a_client_cannot_pick_its_address_to_dodge_the_lo
     assert [t.status_code for t in tries] == [401, 429, 429], [t.text for t in tries]
     assert tries[-1].json()["error"]["code"] == "login_locked"
     assert signed_in.status_code == 200, signed_in.text
+
+
+async def test_behind_any_proxy_several_forwarded_for_headers_of_the_client_name_no_one(
+    app_client: ClientFactory, client: httpx.AsyncClient
+) -> None:
+    """Behind ``TRUSTED_PROXIES=*`` the client sends several X-Forwarded-For headers of its own,
+    fresh addresses in each, and the proxy adds its own header after them (HAProxy's ``option
+    forwardfor``): the headers are read as one chain in their order, so the client is still the
+    address the proxy wrote, and its wrong passwords lock that address."""
+    async with app_client(**BEHIND_ANY_PROXY) as through_proxy:
+        attacker = fresh_ip()
+        tries = []
+        for n in range(3):
+            headers = [
+                ("X-Forwarded-For", fresh_ip()),
+                ("X-Forwarded-For", f"{fresh_ip()}, {fresh_ip()}"),
+                ("X-Forwarded-For", attacker),  # the proxy's, after the client's
+            ]
+            body = {"email": f"{n}@example.com", "password": WRONG}
+            tries.append(await through_proxy.post("/api/v1/auth/login", json=body, headers=headers))
+    assert [t.status_code for t in tries] == [401, 429, 429], [t.text for t in tries]
+    assert tries[-1].json()["error"]["code"] == "login_locked"
