@@ -204,16 +204,26 @@ def app_errors(exc: AppError) -> dict[str, str]:
     return errors or {"_form": exc.message}
 
 
+INGEST_REFUSED: frozenset[str] = frozenset({"unsupported_media_type", "sitemap_busy"})
+"""Refusals of a form adding knowledge that ``refusal`` leaves to the error page but that are
+about what was posted: a file, or the page at the address, of a type that is not read (415:
+an HTML page posted as a sitemap), and a sitemap that got no download slot in time (503: try
+again). The error page lost the address typed."""
+
+
 def ingest_refusal(exc: AppError) -> tuple[str, int, dict[str, str]]:
     """A form adding knowledge (files, a web address, an FAQ import) refused: the reason to show
     beside it, the status and the headers to answer with. Past the ingestion rate limit
     (``rate_limited``, which ``refusal`` leaves to the error page) the reason says when to try
-    again and Retry-After stays; a refusal not about the form (not allowed) is raised again."""
+    again and Retry-After stays; ``INGEST_REFUSED`` come back beside the form too; a refusal
+    not about the form (not allowed) is raised again."""
     if exc.code == "rate_limited":
         details = exc.details if isinstance(exc.details, dict) else {}
         wait = max(1, int(details.get("retry_after") or 1))
         when = f"{wait} seconds" if wait < 120 else f"{-(-wait // 60)} minutes"
         reason = f"Too much added to the knowledge for now: nothing was added; try again in {when}."
         return reason, exc.status_code, dict(exc.headers)
+    if exc.code in INGEST_REFUSED:
+        return exc.message, exc.status_code, dict(exc.headers)
     _, status = refusal(exc)
     return exc.message, status, {}

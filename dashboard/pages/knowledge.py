@@ -234,6 +234,11 @@ def _sitemap_notice(added: SitemapSubmission, max_pages: int) -> str:
         (added.skipped, f"more listed past the limit of {max_pages} were not added"),
         (added.too_long, "with a URL longer than 2048 bytes were not added"),
         (added.disallowed, "that the site's robots.txt disallows were not added"),
+        (
+            added.robots_unavailable,
+            "on other sites whose robots.txt could not be read (in time, or at all) were not"
+            " added (a sync of the sitemap adds them once it can be read)",
+        ),
         (added.too_many_sites, f"on other sites past the first {robots.MAX_SITES} were not added"),
         (
             added.unread_sitemaps,

@@ -14,7 +14,8 @@ one of the languages the intents are recognised in besides English, or None (Eng
 
 A message that tells nothing ("😡", "jane@example.com", "ok") takes the language of the visitor's
 earlier messages in the conversation (``conversation_language``); when none tells one either, a
-greeting, thanks or goodbye only one language says ("Danke!", "Hola", "merci") tells it."""
+message of nothing but a greeting, thanks or goodbye only one language says ("Danke!", "Hola",
+"merci") tells it (``_courtesy_language``)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from typing import Final, Literal, cast, get_args
 from rag.chat.bot_identity import identity_language
 from rag.chat.courtesy import Lexicon, words
 from rag.chat.human_languages import person_language
+from rag.chat.intents import COURTESY, detect_intent
 
 Language = Literal["de", "fr", "es", "pt", "it", "hi", "hi-Latn", "ru", "ar", "zh", "ja"]
 """``hi-Latn``: Hindi in Latin letters ("kya aap madad kar sakte ho"), answered so."""
@@ -223,10 +225,21 @@ def conversation_language(message: str, history: Iterable[tuple[str, str]]) -> L
         if told is not None:
             return None if told == _ENGLISH else told
     for text in (message, *earlier):
-        found = _COURTESY.language_of(words(text))
+        found = _courtesy_language(text)
         if found is not None:
             return cast(Language, found)
     return None
+
+
+def _courtesy_language(text: str) -> str | None:
+    """The language of a greeting, thanks or goodbye (as the intents tell them: "Danke!",
+    "Hola, buenos días", "bahut dhanyavaad") by its words only one language says
+    (``_COURTESY``); None for any other message: such a word inside a question is a name
+    ("Delivery to Buenos Aires?", "Bonne Maman jam?", "lip salve price?" turned the next
+    "thanks" Spanish, French, Italian)."""
+    if detect_intent(text).intent not in COURTESY:
+        return None
+    return _COURTESY.language_of(words(text))
 
 
 def _english(message: str) -> bool:

@@ -9,6 +9,7 @@ lead_thanks) still win."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -74,6 +75,17 @@ async def answered_in(
     assert listed.json() == [], listed.text
 
 
+async def then(
+    client: httpx.AsyncClient, owner: Owner, first: str, message: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The answers to ``first``, then to ``message`` in the same conversation."""
+    session = _session()
+    before = (await chat(client, owner, first, session_id=session)).json()
+    conversation = before["conversation_id"]
+    after = await chat(client, owner, message, session_id=session, conversation_id=conversation)
+    return before, after.json()
+
+
 async def test_english_courtesy_stays_english(client: httpx.AsyncClient, owner: Owner) -> None:
     thanks = (await chat(client, owner, "thanks!", session_id=_session())).json()
     assert thanks["answer"] == "You're welcome! Is there anything else I can help you with?"
@@ -86,16 +98,8 @@ async def test_english_courtesy_stays_english(client: httpx.AsyncClient, owner: 
 async def test_an_ok_after_german_messages_is_answered_in_german(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
-    session = _session()
-    first = (
-        await chat(client, owner, "Ich möchte mit einem Menschen sprechen", session_id=session)
-    ).json()
+    first, body = await then(client, owner, "Ich möchte mit einem Menschen sprechen", "ok")
     assert first["answer"].startswith("Ich bin ein automatischer Assistent"), first
-    body = (
-        await chat(
-            client, owner, "ok", session_id=session, conversation_id=first["conversation_id"]
-        )
-    ).json()
     assert body["intent"] == "thanks", body
     assert body["answer"].startswith("Gern geschehen!"), body
 
