@@ -222,3 +222,38 @@ async def test_a_rating_in_another_tab_updates_only_the_rated_answer(
         assert await other.get_by_test_id("input").input_value() == "And for a yearly plan"
     finally:
         await other.close()
+
+
+async def test_a_tab_open_for_long_shows_no_more_than_the_kept_history(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The history keeps the last 40 messages. A tab left open while the visitor chatted in
+    another added each new message and removed none: its conversation grew without end, longer
+    than a reload or any new tab showed. It now drops the oldest ones the history dropped."""
+    key = demo_server.credentials["public_key"]
+    history = [_entry("user" if i % 2 == 0 else "bot", f"Old message {i}") for i in range(40)]
+    await page.goto(demo_server.base_url + "/")
+    await page.evaluate(
+        f"() => localStorage.setItem('trulybot:{key}:history', {json.dumps(json.dumps(history))})"
+    )
+    await page.reload()
+    await _open(page)
+    messages = page.locator('[data-testid="message"]')
+    await messages.nth(40).wait_for(timeout=TIMEOUT)  # the greeting and the 40
+
+    other = await page.context.new_page()
+    try:
+        await other.goto(demo_server.base_url + "/")
+        more = [*history, _entry("user", "One more question?"), _entry("bot", "One more answer.")]
+        await other.evaluate(
+            f"() => localStorage.setItem('trulybot:{key}:history', "
+            f"{json.dumps(json.dumps(more[-40:]))})"
+        )
+    finally:
+        await other.close()
+    await page.get_by_text("One more answer.").wait_for(timeout=TIMEOUT)
+    texts = [t.strip().splitlines()[-1] for t in await messages.all_inner_texts()]
+    assert len(texts) == 41, texts[:4]
+    assert texts[1] == "Old message 2"
+    assert texts[-1] == "One more answer."
+

@@ -948,11 +948,19 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     ({ h: history, n: visitorCount } = shared());
     if (ui && !appendNew()) renderHistory(true);
   };
+  const keyed = () => Array.from(ui.log.children).filter((el) => el.tbKey);
+  // The oldest messages shown past what the history keeps are removed, as the history dropped
+  // them: a tab open for long, while the visitor chats there or in another tab, shows what a
+  // new tab would, not a conversation growing without end.
+  const trimLog = () => {
+    const shown = keyed();
+    for (const el of shown.slice(0, Math.max(0, shown.length - KEEP))) el.remove();
+  };
   // What another tab added after what this one shows is appended, and a rating given there
   // marked on its message, the rest left as it is: a screen reader does not read the
   // conversation out again, and the visitor's scroll and focus stay.
   const appendNew = () => {
-    const shown = Array.from(ui.log.children).filter((el) => el.tbKey);
+    const shown = keyed();
     const keys = history.map(entryKey);
     // k: the oldest messages shown that the history no longer keeps (only its length limit drops them)
     for (let k = 0; k <= shown.length; k++) {
@@ -966,6 +974,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       });
       const stick = nearBottom();
       showEntries(history.slice(rest));
+      trimLog();
       renderChips();
       if (stick) toBottom(true);
       return true;
@@ -1103,6 +1112,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       x.h.push(entry);
       x.n++;
     });
+    trimLog();
     ask(text, clientMessageId);
   };
 
@@ -1219,6 +1229,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     m.el.tbKey = entryKey(entry);
     m.el.tbMsg = m;
     changeHistory((x) => x.h.push(entry));
+    trimLog();
     maybeLead();
   };
 
