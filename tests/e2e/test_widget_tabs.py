@@ -257,3 +257,51 @@ async def test_a_tab_open_for_long_shows_no_more_than_the_kept_history(
     assert texts[1] == "Old message 2"
     assert texts[-1] == "One more answer."
 
+
+async def test_an_answer_arriving_late_adds_the_other_tabs_messages_without_a_redraw(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """One tab waits for its answer while the visitor asks in another. When the late answer
+    came in, the waiting tab emptied its conversation and drew it all again to show the other
+    tab's question: every message a new element (a screen reader's place, the focus on a
+    rating button gone) and the log silenced just as the late answer should be read out. The
+    other tab's messages are now added among those shown."""
+    other = await _open_tabs(page, demo_server)
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold(route: Any) -> None:
+        held.set()
+        await release.wait()
+        await route.continue_()
+
+    late: asyncio.Task[Any] | None = None
+    try:
+        await page.route("**/api/v1/chat", hold)
+        late = asyncio.create_task(_ask(page, "How long do refunds take?"))
+        await asyncio.wait_for(held.wait(), timeout=TIMEOUT / 1000)
+        await _ask(other, "Is there a free trial?")
+        await page.evaluate(
+            f"() => {{ for (const m of {SR}.querySelectorAll('[data-testid=\"message\"]'))"
+            " m.__before = true; }"
+        )
+        release.set()
+        await late
+        await (
+            page.locator('[data-testid="message"][data-role="user"]')
+            .nth(1)
+            .wait_for(timeout=TIMEOUT)
+        )
+        assert await _asked(page) == ["How long do refunds take?", "Is there a free trial?"]
+        kept = await page.evaluate(
+            f"() => [...{SR}.querySelectorAll('[data-testid=\"message\"]')]"
+            ".map((m) => [m.dataset.role, !!m.__before])"
+        )
+        # the greeting and the waiting tab's question are the elements they were
+        assert kept[:2] == [["bot", True], ["user", True]], kept
+        assert len(kept) == 5, kept
+    finally:
+        release.set()
+        if late is not None and not late.done():
+            late.cancel()
+        await other.close()

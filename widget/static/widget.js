@@ -956,24 +956,43 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     const shown = keyed();
     for (const el of shown.slice(0, Math.max(0, shown.length - KEEP))) el.remove();
   };
-  // What another tab added after what this one shows is appended, and a rating given there
-  // marked on its message, the rest left as it is: a screen reader does not read the
-  // conversation out again, and the visitor's scroll and focus stay.
+  // What another tab added is put where the history has it, and a rating given there marked on
+  // its message, the rest left as it is: a screen reader does not read the conversation out
+  // again, and the visitor's scroll and focus stay. Most often it goes after what this tab
+  // shows; an answer this tab waited for came in after the other tab's messages, so those go
+  // before it.
   const appendNew = () => {
     const shown = keyed();
     const keys = history.map(entryKey);
     // k: the oldest messages shown that the history no longer keeps (only its length limit drops them)
     for (let k = 0; k <= shown.length; k++) {
-      const rest = shown.length - k;
-      if ((k > 0 && keys.length < KEEP) || (rest === 0 && shown.length)) return false;
-      if (rest > keys.length || !shown.slice(k).every((el, i) => el.tbKey === keys[i])) continue;
-      shown.slice(k).forEach((el, i) => {
-        const m = el.tbMsg;
-        const r = history[i].r || null;
-        if (m && !m.sending && m.rating !== r) mark(m, r); // not one this tab is still sending
-      });
+      const rest = shown.slice(k);
+      if ((k > 0 && keys.length < KEEP) || (!rest.length && shown.length)) return false;
+      // where each message still shown is in the history, in the same order
+      const at = [];
+      let j = 0;
+      for (const el of rest) {
+        while (j < keys.length && keys[j] !== el.tbKey) j++;
+        if (j === keys.length) break;
+        at.push(j++);
+      }
+      if (at.length < rest.length) continue;
       const stick = nearBottom();
-      showEntries(history.slice(rest));
+      let n = 0;
+      let added = [];
+      const flush = () => {
+        showEntries(added, rest[n] || null);
+        added = [];
+      };
+      history.forEach((e, i) => {
+        if (at[n] !== i) return added.push(e);
+        flush();
+        const m = rest[n].tbMsg;
+        const r = e.r || null;
+        if (m && !m.sending && m.rating !== r) mark(m, r); // not one this tab is still sending
+        n++;
+      });
+      flush();
       trimLog();
       renderChips();
       if (stick) toBottom(true);
@@ -990,15 +1009,19 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   });
 
   const afterPaint = (f) => (W.requestAnimationFrame ? requestAnimationFrame(() => requestAnimationFrame(f)) : setTimeout(f, 50));
-  const showEntries = (entries) => {
+  // before: the message they go before (null: at the end)
+  const showEntries = (entries, before) => {
     for (const e of entries) {
       if (!e || typeof e !== "object") continue;
-      if (e.role === "user") userMessage(str(e.t), true).tbKey = entryKey(e);
-      else {
+      if (e.role === "user") {
+        const el = userMessage(str(e.t), true);
+        el.tbKey = entryKey(e);
+        if (before) ui.log.insertBefore(el, before);
+      } else {
         const m = botMessage(e);
         m.el.tbKey = entryKey(e);
         m.el.tbMsg = m;
-        ui.log.appendChild(m.el);
+        ui.log.insertBefore(m.el, before || null);
         m.render();
         addFeedback(m);
       }
