@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import DemoServer, static_site
+from tests.fakes.http_handler import serving
 
 pytestmark = pytest.mark.e2e
 T = 60_000
@@ -226,3 +229,61 @@ async def test_a_site_that_zooms_its_whole_page_gets_a_chat_within_the_screen(
         assert box["width"] == 370, box
         close = await page.get_by_test_id("close").bounding_box()
         assert close["y"] >= 0, close
+
+
+ARABIC_QUESTION = "كم مدة الضمان على الجهاز؟"
+ARABIC_REST = "يقدم ضمانًا لمدة ثلاث سنوات على الجهاز."
+
+
+async def test_a_streaming_answer_keeps_its_direction_as_its_first_letters_arrive(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """An Arabic answer to an Arabic question that starts with the product's Latin name was
+    laid out left to right while only that name had arrived, then jumped to the right edge
+    when the Arabic words came: the text under the visitor's eyes moved. A streaming answer
+    now reads in the question's direction until it has enough letters of its own."""
+    first_part = threading.Event()
+    go_on = threading.Event()
+
+    class Stream(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+
+            def event(name: str, data: dict[str, Any]) -> None:
+                self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+                self.wfile.flush()
+
+            event("meta", {"intent": "question", "message_id": str(uuid.uuid4())})
+            event("delta", {"text": "TrulyBot "})
+            first_part.set()
+            go_on.wait(timeout=120)
+            event("delta", {"text": ARABIC_REST})
+            event("done", {"answer": "TrulyBot " + ARABIC_REST, "citations": []})
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    with serving(Stream) as fake:
+
+        async def streamed(route: Any) -> None:
+            await route.continue_(url=fake + "/api/v1/chat")
+
+        await page.route("**/api/v1/chat", streamed)
+        await page.goto(demo_server.base_url + "/")
+        await page.get_by_test_id("launcher").click()
+        await page.get_by_test_id("input").fill(ARABIC_QUESTION)
+        await page.keyboard.press("Enter")
+        answer = page.locator('[data-testid="message"][data-role="bot"]').nth(1)
+        try:
+            await answer.get_by_text("TrulyBot").wait_for(timeout=T)
+            streaming = await answer.evaluate(
+                "m => getComputedStyle(m.querySelector('.bubble')).direction"
+            )
+        finally:
+            go_on.set()
+        await answer.get_by_test_id("feedback-up").wait_for(timeout=T)
+        final = await answer.evaluate("m => getComputedStyle(m.querySelector('.bubble')).direction")
+        assert (streaming, final) == ("rtl", "rtl")

@@ -155,11 +155,15 @@
   // A text's direction from most of its letters, not its first one (dir="auto"): an Arabic answer
   // or question opening with a Latin name ("iPhone 15 ...") reads right to left; code, links' and
   // bare addresses' letters do not count. "auto" for a text with no letters.
+  // lean: the direction of a text still arriving (an answer streaming in: its question's) until
+  // it has letters enough of its own; its first ones (an Arabic answer opening with "TrulyBot")
+  // flipped it one way and then back, the text moving under the visitor's eyes.
   const RTL = /[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]/g;
-  const textDir = (text) => {
+  const textDir = (text, lean) => {
     const t = str(text).replace(/```[\s\S]*?(```|$)|`[^`\n]*`|\]\([^)\s]*\)|https?:\/\/\S+/g, " ");
     const rtl = (t.match(RTL) || []).length;
     const all = (t.match(/\p{L}/gu) || []).length;
+    if (lean && lean !== "auto" && all < 20) return lean;
     return !all ? "auto" : rtl * 2 > all ? "rtl" : "ltr";
   };
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -859,7 +863,8 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     return el;
   };
 
-  const botMessage = (init) => {
+  // lean: the direction of the question a streaming answer answers (textDir)
+  const botMessage = (init, lean) => {
     const i = init || {};
     const body = h("div", { class: "bubble", dir: "auto" });
     const el = h("div", { class: "msg bot", "data-testid": "message", "data-role": "bot" }, [h("span", { class: "sr", text: ui.botName + ": " }), body]);
@@ -869,7 +874,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       m.raf = 0;
       const stick = nearBottom();
       body.replaceChildren(markdown(m.text, m.cites, m.final));
-      body.dir = textDir(m.text);
+      body.dir = textDir(m.text, !m.final && lean);
       renderCites(m);
       if (stick) toBottom(true);
     };
@@ -1143,7 +1148,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 
   const ask = async (text, clientMessageId) => {
     setBusy(true);
-    const m = botMessage();
+    const m = botMessage(null, textDir(text));
     ui.typing.hidden = false;
     toBottom(true);
     let attempt = 0;
