@@ -287,3 +287,26 @@ async def test_a_streaming_answer_keeps_its_direction_as_its_first_letters_arriv
         await answer.get_by_test_id("feedback-up").wait_for(timeout=T)
         final = await answer.evaluate("m => getComputedStyle(m.querySelector('.bubble')).direction")
         assert (streaming, final) == ("rtl", "rtl")
+
+
+async def test_a_short_desktop_window_gets_the_chat_beside_the_page(
+    browser: Any, demo_server: DemoServer
+) -> None:
+    """A desktop browser window under 480px tall (a screen split top and bottom, the developer
+    tools docked below) got the phone's chat: covering the whole wide page, modal, the page
+    unreachable with Tab. A window with a mouse gets the chat beside the page down to 320px;
+    a phone sideways still gets the full screen (test above)."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 440})
+    try:
+        page = await context.new_page()
+        await page.goto(demo_server.base_url + "/")
+        await page.get_by_test_id("launcher").click()
+        panel = page.get_by_test_id("panel")
+        await panel.wait_for(state="visible", timeout=T)
+        box = await panel.bounding_box()
+        assert box["width"] == 370, box
+        assert box["y"] >= 0, box
+        assert await panel.get_attribute("aria-modal") == "false"
+        assert await page.get_by_test_id("launcher").is_visible()
+    finally:
+        await context.close()

@@ -487,6 +487,10 @@
   let countLevel = 0; // what the counter last told a screen reader: 0 nothing, 1 at 90%, 2 the limit
 
   /* ---------- styles ---------- */
+  // Where the open chat covers the page: a phone, upright or sideways (a touch screen under
+  // 480px tall). A desktop window that short (a screen split top and bottom, developer tools
+  // docked below) keeps the chat beside the page, down to 320px, where that leaves no room.
+  const SMALL = "(max-width:480px),(max-height:480px) and (pointer:coarse),(max-height:320px)";
   const STYLE = `
 :host{all:initial!important}
 *,*::before,*::after{box-sizing:border-box;margin:0;padding:0;border:0;font:inherit;color:inherit;background:none;text-align:start;text-transform:none;letter-spacing:normal;word-spacing:normal;text-indent:0;text-shadow:none;float:none;min-width:0}
@@ -568,7 +572,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 .send{display:flex;align-items:center;justify-content:center;flex:none;width:40px;height:40px;border-radius:10px;background:var(--p);color:var(--pc)}
 .count{flex:none;padding:0 12px 6px;background:#fff;color:#4b5563;font-size:12px}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);clip-path:inset(50%);white-space:nowrap}
-@media (max-width:480px),(max-height:480px){.root{bottom:calc(16px + env(safe-area-inset-bottom,0px));right:calc(16px + env(safe-area-inset-right,0px))}.root.left{left:calc(16px + env(safe-area-inset-left,0px))}
+@media ${SMALL}{.root{bottom:calc(16px + env(safe-area-inset-bottom,0px));right:calc(16px + env(safe-area-inset-right,0px))}.root.left{left:calc(16px + env(safe-area-inset-left,0px))}
 .panel{position:fixed;top:0;left:0;right:0;bottom:0;width:100%;height:100%;height:100dvh;max-height:none;border:0;border-radius:0;padding-bottom:env(safe-area-inset-bottom,0px)}
 .head{padding:calc(12px + env(safe-area-inset-top,0px)) calc(10px + env(safe-area-inset-right,0px)) 12px calc(14px + env(safe-area-inset-left,0px))}
 .scroll,.err{padding-left:calc(14px + env(safe-area-inset-left,0px));padding-right:calc(14px + env(safe-area-inset-right,0px))}
@@ -579,8 +583,6 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 @media print{.root{display:none}}
 `;
 
-  // Where the open chat covers the page (the stylesheet's first @media): a phone, upright or sideways.
-  const SMALL = "(max-width:480px),(max-height:480px)";
   const contrastText = (c) => {
     const m = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(c);
     if (!m) return "#fff";
