@@ -310,3 +310,68 @@ async def test_a_short_desktop_window_gets_the_chat_beside_the_page(
         assert await page.get_by_test_id("launcher").is_visible()
     finally:
         await context.close()
+
+
+HELD_PAGE = """<!doctype html><html style="{style}"><head><title>Long page</title></head>
+<body style="margin:0"><h1>Long page</h1><div style="height:3000px"></div>
+<script src="{base}/widget.js" data-key="{key}" async></script></body></html>"""
+
+
+@pytest.mark.parametrize(
+    "style",
+    ["transform:translateZ(0)", "will-change:transform", "contain:paint", "perspective:800px", ""],
+)
+async def test_a_page_whose_html_holds_fixed_elements_still_shows_the_launcher(
+    page: Any, demo_server: DemoServer, style: str
+) -> None:
+    """A page whose <html> has a transform, will-change: transform, contain: paint or a
+    perspective holds fixed elements to itself: the launcher sat at the end of the 3000px page,
+    out of sight, and the chat could not be opened. The widget then shows itself in the
+    browser's top layer, on the screen; on other pages (the last case) it stays in the page,
+    below what the site put at the highest z-index (a cookie-consent banner)."""
+    html = HELD_PAGE.format(
+        style=style, base=demo_server.base_url, key=demo_server.credentials["public_key"]
+    ).encode()
+    with static_site(html) as site:
+        await page.goto(site)
+        launcher = page.get_by_test_id("launcher")
+        await launcher.wait_for(timeout=T)
+        box = await launcher.bounding_box()
+        assert box["y"] >= 0, box
+        assert box["y"] + box["height"] <= 800, box
+        await launcher.click()
+        panel = await page.get_by_test_id("panel").bounding_box()
+        assert panel is not None, style
+        assert panel["y"] >= 0, panel
+        assert panel["y"] + panel["height"] <= 800, panel
+        lifted = await page.evaluate(
+            "() => document.querySelector('trulybot-widget').matches(':popover-open')"
+        )
+        assert lifted is bool(style)
+
+
+DIALOG_PAGE = """<!doctype html><html style="transform:translateZ(0)"><head><title>Age check</title>
+</head><body><div style="height:3000px"></div><dialog id="gate"><p>Are you over 18?</p>
+<button onclick="this.closest('dialog').close()">Yes</button></dialog>
+<script>document.getElementById('gate').showModal()</script>
+<script src="{base}/widget.js" data-key="{key}" async></script></body></html>"""
+
+
+async def test_the_lifted_widget_waits_below_the_pages_open_modal_dialog(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The widget goes to the top layer on a page whose <html> holds fixed elements; shown there
+    while the page's modal dialog (an age check) was open, it would sit above that dialog,
+    over its buttons, and not answer clicks. It waits until the dialog closes."""
+    html = DIALOG_PAGE.format(
+        base=demo_server.base_url, key=demo_server.credentials["public_key"]
+    ).encode()
+    lifted = "() => document.querySelector('trulybot-widget').matches(':popover-open')"
+    with static_site(html) as site:
+        await page.goto(site)
+        await page.wait_for_function("() => !!document.querySelector('trulybot-widget')", timeout=T)
+        assert await page.evaluate(lifted) is False
+        await page.get_by_role("button", name="Yes").click()
+        await page.wait_for_function(lifted, timeout=T)
+        await page.get_by_test_id("launcher").click()
+        await page.get_by_test_id("panel").wait_for(state="visible", timeout=T)

@@ -493,6 +493,8 @@
   const SMALL = "(max-width:480px),(max-height:480px) and (pointer:coarse),(max-height:320px)";
   const STYLE = `
 :host{all:initial!important}
+:host::backdrop{display:none!important}
+.probe{position:fixed;top:0;bottom:0;left:0;width:0;visibility:hidden;pointer-events:none}
 *,*::before,*::after{box-sizing:border-box;margin:0;padding:0;border:0;font:inherit;color:inherit;background:none;text-align:start;text-transform:none;letter-spacing:normal;word-spacing:normal;text-indent:0;text-shadow:none;float:none;min-width:0}
 [hidden]{display:none!important}
 .root{position:fixed;z-index:2147483000;bottom:20px;right:20px;font:400 14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#111827;direction:ltr;-webkit-text-size-adjust:100%;text-size-adjust:100%;-webkit-font-smoothing:antialiased}
@@ -667,11 +669,46 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       id: "tb-panel", class: "panel", role: "dialog", "aria-modal": "false", "aria-label": F("panel_label", "Chat with {bot_name}", named),
       "data-testid": "panel", hidden: true,
     }, [head, scroll, err, compose, count, countSay]);
-    root.append(panel, launcher);
+    // As tall as the screen, where the chat's position:fixed places it; else the page holds it.
+    const probe = h("div", { class: "probe", "aria-hidden": "true" });
+    root.append(panel, launcher, probe);
     shadow.appendChild(root);
     // On <html>, after <body>: a body with a transform, filter or contain (page-transition
     // libraries, some themes) would hold the widget's position:fixed to the body, not the screen.
-    const attach = () => D.documentElement.appendChild(host);
+    // An <html> with a transform, will-change: transform, contain: paint or a perspective holds
+    // it all the same (the launcher went to the end of the page, out of sight): the widget then
+    // goes to the browser's top layer (a manual popover: no light dismiss, no Escape), above the
+    // page and placed on the screen. Only then: elsewhere the chat stays below what a site put at
+    // the highest z-index (a cookie-consent banner the launcher would cover). Not above a modal
+    // dialog of the page open at that moment either: it goes up when that closes.
+    const lift = () => {
+      if (!host.showPopover || !host.isConnected || host.matches(":popover-open")) return;
+      const r = probe.getBoundingClientRect();
+      // the screen's height: with its scroll bar, or without (a pinch-zoomed phone's innerHeight is less)
+      const screen = [W.innerHeight, (D.scrollingElement || D.documentElement).clientHeight];
+      if (Math.abs(r.top) < 1 && screen.some((x) => Math.abs(r.height - x) < 40)) return;
+      let blocker = null;
+      try {
+        blocker = D.querySelector(":modal");
+      } catch (e) {
+        /* no :modal: no modal dialogs to wait for either */
+      }
+      if (blocker) {
+        blocker.addEventListener("close", lift, { once: true });
+        D.addEventListener("fullscreenchange", lift, { once: true });
+        return;
+      }
+      host.setAttribute("popover", "manual");
+      try {
+        host.showPopover();
+      } catch (e) {
+        /* not shown: the widget stays where the page puts it */
+      }
+    };
+    const attach = () => {
+      D.documentElement.appendChild(host);
+      lift();
+    };
     attach();
     // A site that swaps its whole <body> on navigation (Turbo Drive, htmx boost, pjax) takes the
     // widget with it: put it back, with the conversation it had.
@@ -679,6 +716,8 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       new MutationObserver(() => {
         if (!host.isConnected) attach();
       }).observe(D.documentElement, { childList: true });
+    // A page may hold fixed elements only once its own scripts ran, or at another width.
+    for (const t of ["load", "resize"]) W.addEventListener(t, lift);
 
     ui = { host, shadow, root, launcher, panel, log, typing, chips, leadSlot, scroll, err, errText, retryBtn, input, send, compose, count, countSay, botName };
 
