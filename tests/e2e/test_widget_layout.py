@@ -8,6 +8,8 @@ import asyncio
 import json
 import threading
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -115,24 +117,30 @@ async def test_on_a_phone_with_a_notch_the_chat_keeps_clear_of_it(
         await context.close()
 
 
-async def test_a_phone_turned_sideways_gets_the_full_screen_chat(
-    browser: Any, demo_server: DemoServer
-) -> None:
-    """A phone in landscape (740x360) is wider than 480px, so it got the desktop window: 250px
-    tall, room for about two messages above the box. The chat covers a short screen too."""
-    context = await browser.new_context(
-        viewport={"width": 740, "height": 360}, is_mobile=True, has_touch=True
-    )
+@asynccontextmanager
+async def _opened(browser: Any, demo_server: DemoServer, **options: Any) -> AsyncIterator[Any]:
+    """The demo page's chat opened in a new browser context made with ``options``: its panel."""
+    context = await browser.new_context(**options)
     try:
         page = await context.new_page()
         await page.goto(demo_server.base_url + "/")
         await page.get_by_test_id("launcher").click()
         panel = page.get_by_test_id("panel")
         await panel.wait_for(state="visible", timeout=T)
-        assert await panel.bounding_box() == {"x": 0, "y": 0, "width": 740, "height": 360}
-        assert await panel.get_attribute("aria-modal") == "true"
+        yield panel
     finally:
         await context.close()
+
+
+async def test_a_phone_turned_sideways_gets_the_full_screen_chat(
+    browser: Any, demo_server: DemoServer
+) -> None:
+    """A phone in landscape (740x360) is wider than 480px, so it got the desktop window: 250px
+    tall, room for about two messages above the box. The chat covers a short screen too."""
+    phone = {"viewport": {"width": 740, "height": 360}, "is_mobile": True, "has_touch": True}
+    async with _opened(browser, demo_server, **phone) as panel:
+        assert await panel.bounding_box() == {"x": 0, "y": 0, "width": 740, "height": 360}
+        assert await panel.get_attribute("aria-modal") == "true"
 
 
 LONG_URL = "https://example.com/support/articles/how-to-reset-your-router-password-step-by-step"
@@ -296,20 +304,12 @@ async def test_a_short_desktop_window_gets_the_chat_beside_the_page(
     tools docked below) got the phone's chat: covering the whole wide page, modal, the page
     unreachable with Tab. A window with a mouse gets the chat beside the page down to 320px;
     a phone sideways still gets the full screen (test above)."""
-    context = await browser.new_context(viewport={"width": 1280, "height": 440})
-    try:
-        page = await context.new_page()
-        await page.goto(demo_server.base_url + "/")
-        await page.get_by_test_id("launcher").click()
-        panel = page.get_by_test_id("panel")
-        await panel.wait_for(state="visible", timeout=T)
+    async with _opened(browser, demo_server, viewport={"width": 1280, "height": 440}) as panel:
         box = await panel.bounding_box()
         assert box["width"] == 370, box
         assert box["y"] >= 0, box
         assert await panel.get_attribute("aria-modal") == "false"
-        assert await page.get_by_test_id("launcher").is_visible()
-    finally:
-        await context.close()
+        assert await panel.page.get_by_test_id("launcher").is_visible()
 
 
 HELD_PAGE = """<!doctype html><html style="{style}"><head><title>Long page</title></head>
