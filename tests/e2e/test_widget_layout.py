@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import DemoServer, static_site
+from tests.fakes.http_handler import serving
 
 pytestmark = pytest.mark.e2e
 T = 60_000
@@ -112,24 +117,30 @@ async def test_on_a_phone_with_a_notch_the_chat_keeps_clear_of_it(
         await context.close()
 
 
-async def test_a_phone_turned_sideways_gets_the_full_screen_chat(
-    browser: Any, demo_server: DemoServer
-) -> None:
-    """A phone in landscape (740x360) is wider than 480px, so it got the desktop window: 250px
-    tall, room for about two messages above the box. The chat covers a short screen too."""
-    context = await browser.new_context(
-        viewport={"width": 740, "height": 360}, is_mobile=True, has_touch=True
-    )
+@asynccontextmanager
+async def _opened(browser: Any, demo_server: DemoServer, **options: Any) -> AsyncIterator[Any]:
+    """The demo page's chat opened in a new browser context made with ``options``: its panel."""
+    context = await browser.new_context(**options)
     try:
         page = await context.new_page()
         await page.goto(demo_server.base_url + "/")
         await page.get_by_test_id("launcher").click()
         panel = page.get_by_test_id("panel")
         await panel.wait_for(state="visible", timeout=T)
-        assert await panel.bounding_box() == {"x": 0, "y": 0, "width": 740, "height": 360}
-        assert await panel.get_attribute("aria-modal") == "true"
+        yield panel
     finally:
         await context.close()
+
+
+async def test_a_phone_turned_sideways_gets_the_full_screen_chat(
+    browser: Any, demo_server: DemoServer
+) -> None:
+    """A phone in landscape (740x360) is wider than 480px, so it got the desktop window: 250px
+    tall, room for about two messages above the box. The chat covers a short screen too."""
+    phone = {"viewport": {"width": 740, "height": 360}, "is_mobile": True, "has_touch": True}
+    async with _opened(browser, demo_server, **phone) as panel:
+        assert await panel.bounding_box() == {"x": 0, "y": 0, "width": 740, "height": 360}
+        assert await panel.get_attribute("aria-modal") == "true"
 
 
 LONG_URL = "https://example.com/support/articles/how-to-reset-your-router-password-step-by-step"
@@ -226,3 +237,141 @@ async def test_a_site_that_zooms_its_whole_page_gets_a_chat_within_the_screen(
         assert box["width"] == 370, box
         close = await page.get_by_test_id("close").bounding_box()
         assert close["y"] >= 0, close
+
+
+ARABIC_QUESTION = "كم مدة الضمان على الجهاز؟"
+ARABIC_REST = "يقدم ضمانًا لمدة ثلاث سنوات على الجهاز."
+
+
+async def test_a_streaming_answer_keeps_its_direction_as_its_first_letters_arrive(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """An Arabic answer to an Arabic question that starts with the product's Latin name was
+    laid out left to right while only that name had arrived, then jumped to the right edge
+    when the Arabic words came: the text under the visitor's eyes moved. A streaming answer
+    now reads in the question's direction until it has enough letters of its own."""
+    first_part = threading.Event()
+    go_on = threading.Event()
+
+    class Stream(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+
+            def event(name: str, data: dict[str, Any]) -> None:
+                self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+                self.wfile.flush()
+
+            event("meta", {"intent": "question", "message_id": str(uuid.uuid4())})
+            event("delta", {"text": "TrulyBot "})
+            first_part.set()
+            go_on.wait(timeout=120)
+            event("delta", {"text": ARABIC_REST})
+            event("done", {"answer": "TrulyBot " + ARABIC_REST, "citations": []})
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    with serving(Stream) as fake:
+
+        async def streamed(route: Any) -> None:
+            await route.continue_(url=fake + "/api/v1/chat")
+
+        await page.route("**/api/v1/chat", streamed)
+        await page.goto(demo_server.base_url + "/")
+        await page.get_by_test_id("launcher").click()
+        await page.get_by_test_id("input").fill(ARABIC_QUESTION)
+        await page.keyboard.press("Enter")
+        answer = page.locator('[data-testid="message"][data-role="bot"]').nth(1)
+        try:
+            await answer.get_by_text("TrulyBot").wait_for(timeout=T)
+            streaming = await answer.evaluate(
+                "m => getComputedStyle(m.querySelector('.bubble')).direction"
+            )
+        finally:
+            go_on.set()
+        await answer.get_by_test_id("feedback-up").wait_for(timeout=T)
+        final = await answer.evaluate("m => getComputedStyle(m.querySelector('.bubble')).direction")
+        assert (streaming, final) == ("rtl", "rtl")
+
+
+async def test_a_short_desktop_window_gets_the_chat_beside_the_page(
+    browser: Any, demo_server: DemoServer
+) -> None:
+    """A desktop browser window under 480px tall (a screen split top and bottom, the developer
+    tools docked below) got the phone's chat: covering the whole wide page, modal, the page
+    unreachable with Tab. A window with a mouse gets the chat beside the page down to 320px;
+    a phone sideways still gets the full screen (test above)."""
+    async with _opened(browser, demo_server, viewport={"width": 1280, "height": 440}) as panel:
+        box = await panel.bounding_box()
+        assert box["width"] == 370, box
+        assert box["y"] >= 0, box
+        assert await panel.get_attribute("aria-modal") == "false"
+        assert await panel.page.get_by_test_id("launcher").is_visible()
+
+
+HELD_PAGE = """<!doctype html><html style="{style}"><head><title>Long page</title></head>
+<body style="margin:0"><h1>Long page</h1><div style="height:3000px"></div>
+<script src="{base}/widget.js" data-key="{key}" async></script></body></html>"""
+
+
+@pytest.mark.parametrize(
+    "style",
+    ["transform:translateZ(0)", "will-change:transform", "contain:paint", "perspective:800px", ""],
+)
+async def test_a_page_whose_html_holds_fixed_elements_still_shows_the_launcher(
+    page: Any, demo_server: DemoServer, style: str
+) -> None:
+    """A page whose <html> has a transform, will-change: transform, contain: paint or a
+    perspective holds fixed elements to itself: the launcher sat at the end of the 3000px page,
+    out of sight, and the chat could not be opened. The widget then shows itself in the
+    browser's top layer, on the screen; on other pages (the last case) it stays in the page,
+    below what the site put at the highest z-index (a cookie-consent banner)."""
+    html = HELD_PAGE.format(
+        style=style, base=demo_server.base_url, key=demo_server.credentials["public_key"]
+    ).encode()
+    with static_site(html) as site:
+        await page.goto(site)
+        launcher = page.get_by_test_id("launcher")
+        await launcher.wait_for(timeout=T)
+        box = await launcher.bounding_box()
+        assert box["y"] >= 0, box
+        assert box["y"] + box["height"] <= 800, box
+        await launcher.click()
+        panel = await page.get_by_test_id("panel").bounding_box()
+        assert panel is not None, style
+        assert panel["y"] >= 0, panel
+        assert panel["y"] + panel["height"] <= 800, panel
+        lifted = await page.evaluate(
+            "() => document.querySelector('trulybot-widget').matches(':popover-open')"
+        )
+        assert lifted is bool(style)
+
+
+DIALOG_PAGE = """<!doctype html><html style="transform:translateZ(0)"><head><title>Age check</title>
+</head><body><div style="height:3000px"></div><dialog id="gate"><p>Are you over 18?</p>
+<button onclick="this.closest('dialog').close()">Yes</button></dialog>
+<script>document.getElementById('gate').showModal()</script>
+<script src="{base}/widget.js" data-key="{key}" async></script></body></html>"""
+
+
+async def test_the_lifted_widget_waits_below_the_pages_open_modal_dialog(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The widget goes to the top layer on a page whose <html> holds fixed elements; shown there
+    while the page's modal dialog (an age check) was open, it would sit above that dialog,
+    over its buttons, and not answer clicks. It waits until the dialog closes."""
+    html = DIALOG_PAGE.format(
+        base=demo_server.base_url, key=demo_server.credentials["public_key"]
+    ).encode()
+    lifted = "() => document.querySelector('trulybot-widget').matches(':popover-open')"
+    with static_site(html) as site:
+        await page.goto(site)
+        await page.wait_for_function("() => !!document.querySelector('trulybot-widget')", timeout=T)
+        assert await page.evaluate(lifted) is False
+        await page.get_by_role("button", name="Yes").click()
+        await page.wait_for_function(lifted, timeout=T)
+        await page.get_by_test_id("launcher").click()
+        await page.get_by_test_id("panel").wait_for(state="visible", timeout=T)

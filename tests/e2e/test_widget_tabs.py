@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -77,6 +78,46 @@ async def test_a_new_conversation_in_one_tab_is_kept_by_the_other(
         await other.close()
 
 
+async def _canned(route: Any) -> None:
+    """A chat answer made here, not by the server (it spends none of the address's chat limit)."""
+    answer = {"answer": "An answer.", "message_id": str(uuid.uuid4()), "citations": []}
+    await route.fulfill(status=200, content_type="application/json", body=json.dumps(answer))
+
+
+async def _answer_late(
+    page: Any,
+    other: Any,
+    meanwhile: Callable[[], Awaitable[None]] | None = None,
+    canned: bool = False,
+) -> None:
+    """Ask in ``page`` with its chat request held until ``other`` has asked and been answered
+    (and ``meanwhile`` has run); return when the late answer is in. ``canned``: both answers
+    made by the test, not by the server."""
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold(route: Any) -> None:
+        held.set()
+        await release.wait()
+        await (_canned(route) if canned else route.continue_())
+
+    await page.route("**/api/v1/chat", hold)
+    if canned:
+        await other.route("**/api/v1/chat", _canned)
+    late = asyncio.create_task(_ask(page, "How long do refunds take?"))
+    try:
+        await asyncio.wait_for(held.wait(), timeout=TIMEOUT / 1000)
+        await _ask(other, "Is there a free trial?")
+        if meanwhile is not None:
+            await meanwhile()
+        release.set()
+        await late
+    finally:
+        release.set()
+        if not late.done():
+            late.cancel()
+
+
 async def test_an_answer_arriving_late_keeps_what_the_other_tab_asked_meanwhile(
     page: Any, demo_server: DemoServer
 ) -> None:
@@ -84,23 +125,8 @@ async def test_an_answer_arriving_late_keeps_what_the_other_tab_asked_meanwhile(
     added to the history the waiting tab had read before, and that copy was written over the
     other tab's question and answer: they were gone from every tab."""
     other = await _open_tabs(page, demo_server)
-    held = asyncio.Event()
-    release = asyncio.Event()
-
-    async def hold(route: Any) -> None:
-        held.set()
-        await release.wait()
-        await route.continue_()
-
-    late: asyncio.Task[Any] | None = None
     try:
-        await page.route("**/api/v1/chat", hold)
-        late = asyncio.create_task(_ask(page, "How long do refunds take?"))
-        await asyncio.wait_for(held.wait(), timeout=TIMEOUT / 1000)
-        await _ask(other, "Is there a free trial?")
-        release.set()
-        await late
-
+        await _answer_late(page, other)
         both = ["How long do refunds take?", "Is there a free trial?"]
         stored = json.loads(await page.evaluate(STORED, "history"))
         assert [e["t"] for e in stored if e.get("role") == "user"] == both
@@ -125,9 +151,6 @@ async def test_an_answer_arriving_late_keeps_what_the_other_tab_asked_meanwhile(
         finally:
             await third.close()
     finally:
-        release.set()
-        if late is not None and not late.done():
-            late.cancel()
         await other.close()
 
 
@@ -137,20 +160,42 @@ def _entry(role: str, text: str) -> dict[str, Any]:
     return {"role": "bot", "t": text, "c": [], "id": str(uuid.uuid4())}
 
 
+async def _store(tab: Any, demo_server: DemoServer, history: list[dict[str, Any]]) -> None:
+    """``history`` written as the visitor's stored conversation, from ``tab``."""
+    key = demo_server.credentials["public_key"]
+    await tab.evaluate(
+        f"() => localStorage.setItem('trulybot:{key}:history', {json.dumps(json.dumps(history))})"
+    )
+
+
+async def _open_with(page: Any, demo_server: DemoServer, history: list[dict[str, Any]]) -> None:
+    """The demo page with ``history`` stored, the chat open."""
+    await page.goto(demo_server.base_url + "/")
+    await _store(page, demo_server, history)
+    await page.reload()
+    await _open(page)
+
+
+async def _written_in_another_tab(
+    page: Any, demo_server: DemoServer, history: list[dict[str, Any]]
+) -> None:
+    """``history`` stored from another tab of the site (``page`` gets the storage event)."""
+    other = await page.context.new_page()
+    try:
+        await other.goto(demo_server.base_url + "/")
+        await _store(other, demo_server, history)
+    finally:
+        await other.close()
+
+
 async def test_a_message_from_another_tab_is_added_without_redrawing_the_conversation(
     page: Any, demo_server: DemoServer
 ) -> None:
     """When another tab wrote the conversation, this tab emptied its log and drew it all
     again: a screen reader could read the whole conversation out again, and the visitor, who
     had scrolled up to read, was taken to the bottom. Only the new messages are added now."""
-    key = demo_server.credentials["public_key"]
     history = [_entry("user" if i % 2 == 0 else "bot", f"Message {i} " * 30) for i in range(16)]
-    await page.goto(demo_server.base_url + "/")
-    await page.evaluate(
-        f"() => localStorage.setItem('trulybot:{key}:history', {json.dumps(json.dumps(history))})"
-    )
-    await page.reload()
-    await _open(page)
+    await _open_with(page, demo_server, history)
     messages = page.locator('[data-testid="message"]')
     await messages.nth(len(history) - 1).wait_for(timeout=TIMEOUT)
     shown = await messages.count()
@@ -160,15 +205,8 @@ async def test_a_message_from_another_tab_is_added_without_redrawing_the_convers
         for (const m of {SR}.querySelectorAll('[data-testid="message"]')) m.__before = true;
     }}""")
 
-    other = await page.context.new_page()
-    try:
-        await other.goto(demo_server.base_url + "/")
-        more = [*history, _entry("user", "One more question?"), _entry("bot", "One more answer.")]
-        await other.evaluate(
-            f"() => localStorage.setItem('trulybot:{key}:history', {json.dumps(json.dumps(more))})"
-        )
-    finally:
-        await other.close()
+    more = [*history, _entry("user", "One more question?"), _entry("bot", "One more answer.")]
+    await _written_in_another_tab(page, demo_server, more)
     await messages.nth(shown + 1).wait_for(timeout=TIMEOUT)
     assert await messages.count() == shown + 2
     kept = await page.evaluate(f"""() => [...{SR}.querySelectorAll('[data-testid="message"]')]
@@ -220,5 +258,60 @@ async def test_a_rating_in_another_tab_updates_only_the_rated_answer(
         assert focused == "feedback-down"
         assert await down.get_attribute("aria-pressed") == "false"
         assert await other.get_by_test_id("input").input_value() == "And for a yearly plan"
+    finally:
+        await other.close()
+
+
+async def test_a_tab_open_for_long_shows_no_more_than_the_kept_history(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The history keeps the last 40 messages. A tab left open while the visitor chatted in
+    another added each new message and removed none: its conversation grew without end, longer
+    than a reload or any new tab showed. It now drops the oldest ones the history dropped."""
+    history = [_entry("user" if i % 2 == 0 else "bot", f"Old message {i}") for i in range(40)]
+    await _open_with(page, demo_server, history)
+    messages = page.locator('[data-testid="message"]')
+    await messages.nth(40).wait_for(timeout=TIMEOUT)  # the greeting and the 40
+
+    more = [*history, _entry("user", "One more question?"), _entry("bot", "One more answer.")]
+    await _written_in_another_tab(page, demo_server, more[-40:])
+    await page.get_by_text("One more answer.").wait_for(timeout=TIMEOUT)
+    texts = [t.strip().splitlines()[-1] for t in await messages.all_inner_texts()]
+    assert len(texts) == 41, texts[:4]
+    assert texts[1] == "Old message 2"
+    assert texts[-1] == "One more answer."
+
+
+async def test_an_answer_arriving_late_adds_the_other_tabs_messages_without_a_redraw(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """One tab waits for its answer while the visitor asks in another. When the late answer
+    came in, the waiting tab emptied its conversation and drew it all again to show the other
+    tab's question: every message a new element (a screen reader's place, the focus on a
+    rating button gone) and the log silenced just as the late answer should be read out. The
+    other tab's messages are now added among those shown."""
+    other = await _open_tabs(page, demo_server)
+
+    async def mark() -> None:
+        await page.evaluate(
+            f"() => {{ for (const m of {SR}.querySelectorAll('[data-testid=\"message\"]'))"
+            " m.__before = true; }"
+        )
+
+    try:
+        await _answer_late(page, other, mark, canned=True)
+        await (
+            page.locator('[data-testid="message"][data-role="user"]')
+            .nth(1)
+            .wait_for(timeout=TIMEOUT)
+        )
+        assert await _asked(page) == ["How long do refunds take?", "Is there a free trial?"]
+        kept = await page.evaluate(
+            f"() => [...{SR}.querySelectorAll('[data-testid=\"message\"]')]"
+            ".map((m) => [m.dataset.role, !!m.__before])"
+        )
+        # the greeting and the waiting tab's question are the elements they were
+        assert kept[:2] == [["bot", True], ["user", True]], kept
+        assert len(kept) == 5, kept
     finally:
         await other.close()

@@ -155,11 +155,15 @@
   // A text's direction from most of its letters, not its first one (dir="auto"): an Arabic answer
   // or question opening with a Latin name ("iPhone 15 ...") reads right to left; code, links' and
   // bare addresses' letters do not count. "auto" for a text with no letters.
+  // lean: the direction of a text still arriving (an answer streaming in: its question's) until
+  // it has letters enough of its own; its first ones (an Arabic answer opening with "TrulyBot")
+  // flipped it one way and then back, the text moving under the visitor's eyes.
   const RTL = /[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]/g;
-  const textDir = (text) => {
+  const textDir = (text, lean) => {
     const t = str(text).replace(/```[\s\S]*?(```|$)|`[^`\n]*`|\]\([^)\s]*\)|https?:\/\/\S+/g, " ");
     const rtl = (t.match(RTL) || []).length;
     const all = (t.match(/\p{L}/gu) || []).length;
+    if (lean && lean !== "auto" && all < 20) return lean;
     return !all ? "auto" : rtl * 2 > all ? "rtl" : "ltr";
   };
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -483,8 +487,14 @@
   let countLevel = 0; // what the counter last told a screen reader: 0 nothing, 1 at 90%, 2 the limit
 
   /* ---------- styles ---------- */
+  // Where the open chat covers the page: a phone, upright or sideways (a touch screen under
+  // 480px tall). A desktop window that short (a screen split top and bottom, developer tools
+  // docked below) keeps the chat beside the page, down to 320px, where that leaves no room.
+  const SMALL = "(max-width:480px),(max-height:480px) and (pointer:coarse),(max-height:320px)";
   const STYLE = `
 :host{all:initial!important}
+:host::backdrop{display:none!important}
+.probe{position:fixed;top:0;bottom:0;left:0;width:0;visibility:hidden;pointer-events:none}
 *,*::before,*::after{box-sizing:border-box;margin:0;padding:0;border:0;font:inherit;color:inherit;background:none;text-align:start;text-transform:none;letter-spacing:normal;word-spacing:normal;text-indent:0;text-shadow:none;float:none;min-width:0}
 [hidden]{display:none!important}
 .root{position:fixed;z-index:2147483000;bottom:20px;right:20px;font:400 14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#111827;direction:ltr;-webkit-text-size-adjust:100%;text-size-adjust:100%;-webkit-font-smoothing:antialiased}
@@ -564,7 +574,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 .send{display:flex;align-items:center;justify-content:center;flex:none;width:40px;height:40px;border-radius:10px;background:var(--p);color:var(--pc)}
 .count{flex:none;padding:0 12px 6px;background:#fff;color:#4b5563;font-size:12px}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);clip-path:inset(50%);white-space:nowrap}
-@media (max-width:480px),(max-height:480px){.root{bottom:calc(16px + env(safe-area-inset-bottom,0px));right:calc(16px + env(safe-area-inset-right,0px))}.root.left{left:calc(16px + env(safe-area-inset-left,0px))}
+@media ${SMALL}{.root{bottom:calc(16px + env(safe-area-inset-bottom,0px));right:calc(16px + env(safe-area-inset-right,0px))}.root.left{left:calc(16px + env(safe-area-inset-left,0px))}
 .panel{position:fixed;top:0;left:0;right:0;bottom:0;width:100%;height:100%;height:100dvh;max-height:none;border:0;border-radius:0;padding-bottom:env(safe-area-inset-bottom,0px)}
 .head{padding:calc(12px + env(safe-area-inset-top,0px)) calc(10px + env(safe-area-inset-right,0px)) 12px calc(14px + env(safe-area-inset-left,0px))}
 .scroll,.err{padding-left:calc(14px + env(safe-area-inset-left,0px));padding-right:calc(14px + env(safe-area-inset-right,0px))}
@@ -575,8 +585,6 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 @media print{.root{display:none}}
 `;
 
-  // Where the open chat covers the page (the stylesheet's first @media): a phone, upright or sideways.
-  const SMALL = "(max-width:480px),(max-height:480px)";
   const contrastText = (c) => {
     const m = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(c);
     if (!m) return "#fff";
@@ -661,11 +669,46 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       id: "tb-panel", class: "panel", role: "dialog", "aria-modal": "false", "aria-label": F("panel_label", "Chat with {bot_name}", named),
       "data-testid": "panel", hidden: true,
     }, [head, scroll, err, compose, count, countSay]);
-    root.append(panel, launcher);
+    // As tall as the screen, where the chat's position:fixed places it; else the page holds it.
+    const probe = h("div", { class: "probe", "aria-hidden": "true" });
+    root.append(panel, launcher, probe);
     shadow.appendChild(root);
     // On <html>, after <body>: a body with a transform, filter or contain (page-transition
     // libraries, some themes) would hold the widget's position:fixed to the body, not the screen.
-    const attach = () => D.documentElement.appendChild(host);
+    // An <html> with a transform, will-change: transform, contain: paint or a perspective holds
+    // it all the same (the launcher went to the end of the page, out of sight): the widget then
+    // goes to the browser's top layer (a manual popover: no light dismiss, no Escape), above the
+    // page and placed on the screen. Only then: elsewhere the chat stays below what a site put at
+    // the highest z-index (a cookie-consent banner the launcher would cover). Not above a modal
+    // dialog of the page open at that moment either: it goes up when that closes.
+    const lift = () => {
+      if (!host.showPopover || !host.isConnected || host.matches(":popover-open")) return;
+      const r = probe.getBoundingClientRect();
+      // the screen's height: with its scroll bar, or without (a pinch-zoomed phone's innerHeight is less)
+      const screen = [W.innerHeight, (D.scrollingElement || D.documentElement).clientHeight];
+      if (Math.abs(r.top) < 1 && screen.some((x) => Math.abs(r.height - x) < 40)) return;
+      let blocker = null;
+      try {
+        blocker = D.querySelector(":modal");
+      } catch (e) {
+        /* no :modal: no modal dialogs to wait for either */
+      }
+      if (blocker) {
+        blocker.addEventListener("close", lift, { once: true });
+        D.addEventListener("fullscreenchange", lift, { once: true });
+        return;
+      }
+      host.setAttribute("popover", "manual");
+      try {
+        host.showPopover();
+      } catch (e) {
+        /* not shown: the widget stays where the page puts it */
+      }
+    };
+    const attach = () => {
+      D.documentElement.appendChild(host);
+      lift();
+    };
     attach();
     // A site that swaps its whole <body> on navigation (Turbo Drive, htmx boost, pjax) takes the
     // widget with it: put it back, with the conversation it had.
@@ -673,6 +716,8 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       new MutationObserver(() => {
         if (!host.isConnected) attach();
       }).observe(D.documentElement, { childList: true });
+    // A page may hold fixed elements only once its own scripts ran, or at another width.
+    for (const t of ["load", "resize"]) W.addEventListener(t, lift);
 
     ui = { host, shadow, root, launcher, panel, log, typing, chips, leadSlot, scroll, err, errText, retryBtn, input, send, compose, count, countSay, botName };
 
@@ -859,7 +904,8 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     return el;
   };
 
-  const botMessage = (init) => {
+  // lean: the direction of the question a streaming answer answers (textDir)
+  const botMessage = (init, lean) => {
     const i = init || {};
     const body = h("div", { class: "bubble", dir: "auto" });
     const el = h("div", { class: "msg bot", "data-testid": "message", "data-role": "bot" }, [h("span", { class: "sr", text: ui.botName + ": " }), body]);
@@ -869,7 +915,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       m.raf = 0;
       const stick = nearBottom();
       body.replaceChildren(markdown(m.text, m.cites, m.final));
-      body.dir = textDir(m.text);
+      body.dir = textDir(m.text, !m.final && lean);
       renderCites(m);
       if (stick) toBottom(true);
     };
@@ -948,24 +994,52 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     ({ h: history, n: visitorCount } = shared());
     if (ui && !appendNew()) renderHistory(true);
   };
-  // What another tab added after what this one shows is appended, and a rating given there
-  // marked on its message, the rest left as it is: a screen reader does not read the
-  // conversation out again, and the visitor's scroll and focus stay.
+  const keyed = () => Array.from(ui.log.children).filter((el) => el.tbKey);
+  // The oldest messages shown past what the history keeps are removed, as the history dropped
+  // them: a tab open for long, while the visitor chats there or in another tab, shows what a
+  // new tab would, not a conversation growing without end.
+  const trimLog = () => {
+    const shown = keyed();
+    for (const el of shown.slice(0, Math.max(0, shown.length - KEEP))) el.remove();
+  };
+  // What another tab added is put where the history has it, and a rating given there marked on
+  // its message, the rest left as it is: a screen reader does not read the conversation out
+  // again, and the visitor's scroll and focus stay. Most often it goes after what this tab
+  // shows; an answer this tab waited for came in after the other tab's messages, so those go
+  // before it.
   const appendNew = () => {
-    const shown = Array.from(ui.log.children).filter((el) => el.tbKey);
+    const shown = keyed();
     const keys = history.map(entryKey);
     // k: the oldest messages shown that the history no longer keeps (only its length limit drops them)
     for (let k = 0; k <= shown.length; k++) {
-      const rest = shown.length - k;
-      if ((k > 0 && keys.length < KEEP) || (rest === 0 && shown.length)) return false;
-      if (rest > keys.length || !shown.slice(k).every((el, i) => el.tbKey === keys[i])) continue;
-      shown.slice(k).forEach((el, i) => {
-        const m = el.tbMsg;
-        const r = history[i].r || null;
-        if (m && !m.sending && m.rating !== r) mark(m, r); // not one this tab is still sending
-      });
+      const rest = shown.slice(k);
+      if ((k > 0 && keys.length < KEEP) || (!rest.length && shown.length)) return false;
+      // where each message still shown is in the history, in the same order
+      const at = [];
+      let j = 0;
+      for (const el of rest) {
+        while (j < keys.length && keys[j] !== el.tbKey) j++;
+        if (j === keys.length) break;
+        at.push(j++);
+      }
+      if (at.length < rest.length) continue;
       const stick = nearBottom();
-      showEntries(history.slice(rest));
+      let n = 0;
+      let added = [];
+      const flush = () => {
+        showEntries(added, rest[n] || null);
+        added = [];
+      };
+      history.forEach((e, i) => {
+        if (at[n] !== i) return added.push(e);
+        flush();
+        const m = rest[n].tbMsg;
+        const r = e.r || null;
+        if (m && !m.sending && m.rating !== r) mark(m, r); // not one this tab is still sending
+        n++;
+      });
+      flush();
+      trimLog();
       renderChips();
       if (stick) toBottom(true);
       return true;
@@ -981,15 +1055,19 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   });
 
   const afterPaint = (f) => (W.requestAnimationFrame ? requestAnimationFrame(() => requestAnimationFrame(f)) : setTimeout(f, 50));
-  const showEntries = (entries) => {
+  // before: the message they go before (null: at the end)
+  const showEntries = (entries, before) => {
     for (const e of entries) {
       if (!e || typeof e !== "object") continue;
-      if (e.role === "user") userMessage(str(e.t), true).tbKey = entryKey(e);
-      else {
+      if (e.role === "user") {
+        const el = userMessage(str(e.t), true);
+        el.tbKey = entryKey(e);
+        if (before) ui.log.insertBefore(el, before);
+      } else {
         const m = botMessage(e);
         m.el.tbKey = entryKey(e);
         m.el.tbMsg = m;
-        ui.log.appendChild(m.el);
+        ui.log.insertBefore(m.el, before || null);
         m.render();
         addFeedback(m);
       }
@@ -1103,6 +1181,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       x.h.push(entry);
       x.n++;
     });
+    trimLog();
     ask(text, clientMessageId);
   };
 
@@ -1110,7 +1189,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 
   const ask = async (text, clientMessageId) => {
     setBusy(true);
-    const m = botMessage();
+    const m = botMessage(null, textDir(text));
     ui.typing.hidden = false;
     toBottom(true);
     let attempt = 0;
@@ -1219,6 +1298,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     m.el.tbKey = entryKey(entry);
     m.el.tbMsg = m;
     changeHistory((x) => x.h.push(entry));
+    trimLog();
     maybeLead();
   };
 
