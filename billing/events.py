@@ -276,10 +276,22 @@ async def apply_order_event(
         if decision.reason == "payment_refunded" and order.status != "paid":
             # Refunded before we heard of its capture: the order was paid, then refunded.
             status = next_order_status(status, "refund.processed")
+    # Its payment refunded, then another payment on it kept (an earlier attempt captured
+    # late): the order is paid again, by that one; it read "refunded" while the plan ran on it.
+    repaid = (
+        order.status == "refunded"
+        and event.name in PAYMENT_SUCCESS_EVENTS
+        and decision.outcome != "rejected"
+        and bool(pid)
+        and pid != order.razorpay_payment_id
+        and pid not in new.refunded_payment_ids
+    )
+    if repaid:
+        status = "paid"
     order_changed = status != order.status
     if order_changed:
         values: dict[str, Any] = {"status": status}
-        if status in ("paid", "refunded") and order.status not in ("paid", "refunded"):
+        if repaid or (status in ("paid", "refunded") and order.status not in ("paid", "refunded")):
             values.update(paid_at=event.occurred_at, razorpay_payment_id=event.payment_id)
         await repo.update_order(session, order.id, **values)
 
