@@ -159,14 +159,14 @@ async def verify_checkout(
     for the order's amount (``capture_for_order``): before, nothing captured it, Razorpay refunded
     it days later and the owner who paid never got the plan. One that cannot be captured grants
     nothing: ``applied: false`` / ``payment_not_captured``, or ``authorized_amount_mismatch``
-    for one authorized for another amount than the order's (never captured: Razorpay returns
-    it). A payment that bought nothing (a lower plan while a higher one runs, a plan a later
-    payment replaced, a second payment on an order already paid) is answered ``applied:
-    false`` with ``lower_plan_held`` / ``superseded`` / ``order_paid_twice``: held for a
-    refund. A payment a webhook already reported is judged on the amount it reported: one
-    rejected for its amount stays rejected (``applied: false``, ``amount_mismatch``). The
-    webhook for the same payment later finds the payment id already applied and changes
-    nothing (and the other way round).
+    for one authorized for another amount than the order's, or ``order_already_paid`` for one
+    on an order another payment paid (never captured: Razorpay returns it). A payment that
+    bought nothing (a lower plan while a higher one runs, a plan a later payment replaced, a
+    second payment on an order already paid) is answered ``applied: false`` with
+    ``lower_plan_held`` / ``superseded`` / ``order_paid_twice``: held for a refund. A payment
+    a webhook already reported is judged on the amount it reported: one rejected for its amount
+    stays rejected (``applied: false``, ``amount_mismatch``). The webhook for the same payment
+    later finds the payment id already applied and changes nothing (and the other way round).
     """
     authorize(access, Action.BILLING_MANAGE)
     workspace_id = access.workspace.id
@@ -185,16 +185,11 @@ async def verify_checkout(
             captured_here = payment.get("status") in CAPTURED
     status = payment.get("status")
     if status not in CAPTURED:
-        # Authorized for another amount than the order's: never captured (it would be held for
-        # a refund), so Razorpay returns it; it will not start the plan later.
-        other = status == "authorized" and not _for_order(payment, order.amount, order.currency)
+        reason, detail = _not_captured(payment, order)
         not_captured = Applied(
             "ignored",
-            "authorized_amount_mismatch" if other else "payment_not_captured",
-            f"{_money(payment.get('amount'), payment.get('currency'))} authorized, not the "
-            f"order's {_money(order.amount, order.currency)}"
-            if other
-            else f"Razorpay reports the payment {str(status)[:16]}",
+            reason,
+            detail,
             workspace_id=workspace_id,
             razorpay_order_id=order.razorpay_order_id,
             razorpay_payment_id=razorpay_payment_id,
@@ -259,6 +254,21 @@ async def capture_for_order(
     except PaymentProviderError as exc:
         log.warning("billing: capturing %s refused: %s", payment_id, exc)
         return await provider.fetch_payment(payment_id)
+
+
+def _not_captured(payment: dict[str, Any], order: BillingOrder) -> tuple[str, str]:
+    """Why a payment verify leaves uncaptured grants nothing, and what Razorpay said of it.
+    Authorized for another amount than the order's, or on an order another payment paid: never
+    captured (the money would be held for a refund), so Razorpay returns it and it will not
+    start the plan later (the page said it would, for the second one)."""
+    status = payment.get("status")
+    if status == "authorized" and not _for_order(payment, order.amount, order.currency):
+        authorized = _money(payment.get("amount"), payment.get("currency"))
+        detail = f"{authorized} authorized, not the order's {_money(order.amount, order.currency)}"
+        return "authorized_amount_mismatch", detail
+    if status == "authorized" and order.status in ("paid", "refunded"):
+        return "order_already_paid", f"order {order.razorpay_order_id} was paid by another payment"
+    return "payment_not_captured", f"Razorpay reports the payment {str(status)[:16]}"
 
 
 def _paid_at(payment: dict[str, Any], now: datetime) -> datetime:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -93,7 +93,7 @@ async def _check_order(
     report.orders_checked += 1
     try:
         payments = await provider.fetch_order_payments(razorpay_order_id)
-        payments = await _capture_authorized(
+        payments, captured_at = await _capture_authorized(
             db, provider, workspace_id, razorpay_order_id, payments
         )
     except (PaymentProviderUnavailable, PaymentProviderError):
@@ -116,7 +116,9 @@ async def _check_order(
                 event_type=name,
                 payload=entity,
                 source="reconcile",
-                apply=partial(_apply_payment, session, name, entity, key),
+                apply=partial(
+                    _apply_payment, session, name, entity, key, captured_at.get(payment_id)
+                ),
             )
         if outcome == "duplicate":
             report.duplicates += 1
@@ -136,21 +138,21 @@ async def _capture_authorized(
     workspace_id: uuid.UUID,
     razorpay_order_id: str,
     payments: list[dict[str, Any]],
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], dict[str, datetime]]:
     """``payments`` with the first one left ``authorized`` for exactly the order's amount
     captured (``orders.capture_for_order``), unless one already captured the order or its
-    workspace was deleted (the capture would take money held for a refund). No transaction is
-    open while Razorpay is asked. An authorization nobody captures is refunded by Razorpay
-    after a few days, with the plan never granted: the owner's browser gone before verify (a
-    UPI payment confirmed late) left it so."""
+    workspace was deleted (the capture would take money held for a refund), and when the one
+    captured here was captured. No transaction is open while Razorpay is asked. An
+    authorization nobody captures is refunded by Razorpay after a few days, with the plan never
+    granted: the owner's browser gone before verify (a UPI payment confirmed late) left it so."""
     statuses = {p.get("status") for p in payments}
     if "authorized" not in statuses or statuses & {"captured", "refunded"}:
-        return payments
+        return payments, {}
     async with db.transaction(workspace_id=workspace_id) as session:
         order = await repo.find_order_by_razorpay_id(session, razorpay_order_id)
         workspace = await repo.get_workspace(session, workspace_id)
         if order is None or workspace is None or workspace.deleted_at is not None:
-            return payments
+            return payments, {}
         amount, currency = order.amount, order.currency
     out = list(payments)
     for index, payment in enumerate(out):
@@ -158,18 +160,30 @@ async def _capture_authorized(
             captured = await capture_for_order(provider, payment, amount, currency)
             out[index] = captured
             if captured.get("status") in CAPTURED:
-                break
-    return out
+                payment_id = captured.get("id")
+                # Its money taken now: its capture's webhook is dated now, not at the
+                # authorization (its ``created_at``, days before for a late UPI confirmation).
+                return out, {payment_id: datetime.now(UTC)} if isinstance(payment_id, str) else {}
+    return out, {}
 
 
 async def _apply_payment(
-    session: AsyncSession, name: str, entity: Mapping[str, Any], event_key: str
+    session: AsyncSession,
+    name: str,
+    entity: Mapping[str, Any],
+    event_key: str,
+    captured_at: datetime | None = None,
 ) -> Applied:
-    """Apply one payment fetched for one of our orders (``entity["order_id"]``)."""
+    """Apply one payment fetched for one of our orders (``entity["order_id"]``), at its
+    ``created_at``, or at ``captured_at`` when this run captured it (as verify does: the same
+    payment gave a month three days shorter than its capture's webhook when reconcile came
+    first)."""
     try:
         event = event_from_payment(name, entity, event_id=event_key)
     except (ValueError, OverflowError, OSError):
         return Applied("rejected", "invalid_payload", "payment without a usable created_at")
+    if captured_at is not None:
+        event = replace(event, occurred_at=captured_at)
     if overlong := overlong_ids(
         {"payment_id": event.payment_id, "subscription_id": event.subscription_id}
     ):

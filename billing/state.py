@@ -9,6 +9,8 @@ Two machines:
              +-> failed --+--+     (a failed attempt may still be paid; failed <-> attempted)
 
   ``paid`` never goes back to created/attempted/failed; ``refunded`` only follows ``paid``.
+  (A refunded order that another of its payments pays, an earlier attempt captured late, reads
+  ``paid`` again: ``billing.events`` knows which payment the order's refund was for.)
 
 - a workspace's subscription, ``apply_event(state, event) -> (state, decision)``. The persistence
   layer loads the state, builds a ``BillingEvent`` from a webhook (attaching the ``ExpectedOrder``

@@ -1,5 +1,6 @@
 """The Razorpay webhook: signature over the raw bytes, body parsing, the event key, and dispatch
-of the parsed event to the event application in ``billing/events.py``.
+of the parsed event to the event application in ``billing/events.py`` (orders, payments,
+refunds) and ``billing/subscription_events.py`` (Razorpay subscriptions).
 
 Delivery is at least once: the event is stored once per event key and applied in the same
 transaction (the request commits or rolls back).
@@ -21,7 +22,6 @@ from billing.events import (
     MAX_EVENT_ID,
     Applied,
     EventStatus,
-    apply_subscription_event,
     apply_to_order,
     record_and_apply,
 )
@@ -34,6 +34,7 @@ from billing.provider_events import (
 )
 from billing.signatures import verify_webhook_signature
 from billing.state import ORDER_EVENTS, PAYMENT_SUCCESS_EVENTS, SUBSCRIPTION_EVENTS
+from billing.subscription_events import apply_subscription_event
 from core.db import set_tenant
 
 # Payment events that may belong to a Razorpay subscription rather than to an order of ours.

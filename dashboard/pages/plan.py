@@ -271,6 +271,11 @@ async def verify(request: Request, page: PageDep, session: SessionDep) -> Respon
             f"Your payment did not change your plan ({why}): it is held for a refund. "
             f"The {_plan_name(view.effective_plan)} plan is in effect until {_until(view)}."
         )
+    elif applied.reason == "order_already_paid":
+        notice = (
+            "Its order was already paid by another payment, so this payment is not taken: "
+            f"Razorpay returns it. The {_plan_name(view.effective_plan)} plan is in effect."
+        )
     elif applied.reason == "payment_not_captured":
         notice = (
             "Your payment is authorized but not captured yet: the plan starts once Razorpay "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from core.config import Settings
 from core.db import Database
 from tests.billing.conftest import (
     WEBHOOK_SECRET,
@@ -142,7 +144,7 @@ async def deployment_on(
         razorpay_key_secret=fake.key_secret,
         razorpay_webhook_secret=[WEBHOOK_SECRET],
         razorpay_base_url=fake.base_url,
-        razorpay_timeout_seconds=1.0,
+        razorpay_timeout_seconds=5.0,
         default_plan=plan,
     )
     async with make_runtime(settings, db, redis_client) as runtime, client_for(runtime) as c:
@@ -228,15 +230,27 @@ async def test_orders_are_owner_only(
 
 @pytest.mark.parametrize("mode", [True, "close", "slow"])
 async def test_razorpay_down_is_503_with_nothing_written(
-    bclient: httpx.AsyncClient, owner: Owner, owner_db: Database, fake: FakeRazorpay, mode: object
+    billing_settings: Settings,
+    db: Database,
+    redis_client: Redis,
+    owner: Owner,
+    owner_db: Database,
+    fake: FakeRazorpay,
+    mode: object,
 ) -> None:
+    timeout = billing_settings.razorpay_timeout_seconds
     if mode == "slow":
-        fake.latency = 3.0  # beyond razorpay_timeout_seconds=1
+        # Razorpay holds the request until the test ends (the fixture opens the gate): no
+        # timing decides that the client gives up first.
+        fake.gate = threading.Event()
+        timeout = 1.0
     else:
         fake.down = mode  # type: ignore[assignment]
-    response = await bclient.post(
-        owner.url("/billing/orders"), json={"plan": "starter"}, headers=owner.headers
-    )
+    settings = billing_settings.model_copy(update={"razorpay_timeout_seconds": timeout})
+    async with make_runtime(settings, db, redis_client) as runtime, client_for(runtime) as c:
+        response = await c.post(
+            owner.url("/billing/orders"), json={"plan": "starter"}, headers=owner.headers
+        )
     assert response.status_code == 503, response.text
     assert response.json()["error"]["code"] == "payment_provider_unavailable"
     assert await count_orders(owner_db, owner.workspace_id) == 0

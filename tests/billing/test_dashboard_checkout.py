@@ -362,6 +362,28 @@ async def test_verifying_a_payment_only_authorized_says_the_plan_waits_for_its_c
     assert "Payment received" not in shown
 
 
+async def test_verifying_a_second_authorization_on_a_paid_order_says_it_is_not_taken(
+    web: WebOwner, fake: FakeRazorpay
+) -> None:
+    """A second attempt on an order another payment paid, left authorized: verify rightly does
+    not capture it (one order buys one period), but the page said "the plan starts once
+    Razorpay captures it", which never happens: nothing captures it and Razorpay returns it."""
+    order_id = (await order(web)).json()["razorpay_order_id"]
+    late = fake.authorize_payment(order_id)
+    paid = fake.capture_payment(order_id)
+    answer = checkout_answer(order_id, paid["id"], fake)
+    assert (await web.post(web.url("plan/verify"), answer, headers=JSON)).status_code == 200
+
+    answer = checkout_answer(order_id, late["id"], fake)
+    verified = await web.post(web.url("plan/verify"), answer, headers=JSON)
+    assert verified.status_code == 200, verified.text
+    shown = (await web.client.get(verified.json()["redirect"])).text
+    assert "not captured yet" not in shown
+    assert "already paid by another payment" in shown
+    assert "Razorpay returns it" in shown
+    assert fake.payments[late["id"]]["status"] == "authorized"
+
+
 async def test_verifying_a_payment_rejected_for_its_amount_says_it_changed_nothing(
     web: WebOwner, fake: FakeRazorpay
 ) -> None:

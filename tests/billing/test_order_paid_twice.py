@@ -38,6 +38,18 @@ async def _webhook(client: httpx.AsyncClient, name: str, payment: dict[str, Any]
     return response.json()
 
 
+async def _two_attempts(
+    client: httpx.AsyncClient, fake: FakeRazorpay, name: str, plan: str = "starter"
+) -> tuple[Owner, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A new owner's order for ``plan`` with two attempts: the first authorized (late, not
+    captured yet), the second (a retried checkout) captured: owner, order, first, second."""
+    owner = await signup(client, name)
+    order = await create_order(client, owner, plan)
+    first = fake.authorize_payment(order["razorpay_order_id"])
+    second = fake.capture_payment(order["razorpay_order_id"])
+    return owner, order, first, second
+
+
 async def test_a_second_payment_on_a_paid_order_is_held_not_a_second_period(
     mailing: tuple[Runtime, httpx.AsyncClient],
     fake: FakeRazorpay,
@@ -45,11 +57,8 @@ async def test_a_second_payment_on_a_paid_order_is_held_not_a_second_period(
     owner_db: Database,
 ) -> None:
     runtime, client = mailing
-    owner = await signup(client, "Paid Twice")
-    order = await create_order(client, owner, "starter")
+    owner, order, first, second = await _two_attempts(client, fake, "Paid Twice")
     rzp_order = order["razorpay_order_id"]
-    first = fake.authorize_payment(rzp_order)  # the first attempt, authorized late
-    second = fake.capture_payment(rzp_order)  # the retried checkout pays the order
     now = int(time.time())
     body = await _webhook(client, "payment.captured", second, now)
     assert body["status"] == "applied", body
@@ -78,10 +87,7 @@ async def test_a_second_payment_on_a_paid_order_is_held_not_a_second_period(
 async def test_verify_of_the_second_payment_on_a_paid_order_says_it_is_held(
     bclient: httpx.AsyncClient, fake: FakeRazorpay
 ) -> None:
-    owner = await signup(bclient, "Verify Twice")
-    order = await create_order(bclient, owner, "pro")
-    first = fake.authorize_payment(order["razorpay_order_id"])
-    second = fake.capture_payment(order["razorpay_order_id"])
+    owner, order, first, second = await _two_attempts(bclient, fake, "Verify Twice", "pro")
     response = await verify(bclient, owner, order, second["id"], fake.key_secret)
     assert response.json()["applied"] is True, response.text
     end = response.json()["subscription"]["current_period_end"]
@@ -100,20 +106,11 @@ async def test_the_second_payment_counts_once_the_first_is_refunded(
 ) -> None:
     """The order's first payment refunded in full: a second payment on the order is what pays
     for it (the period the refund took back is bought again), not a duplicate."""
-    owner = await signup(bclient, "Refunded Then Paid")
-    order = await create_order(bclient, owner, "starter")
-    first = fake.authorize_payment(order["razorpay_order_id"])
-    second = fake.capture_payment(order["razorpay_order_id"])
+    owner, _order, first, second = await _two_attempts(bclient, fake, "Refunded Then Paid")
     now = int(time.time())
     paid = await _webhook(bclient, "payment.captured", second, now - 120)
     assert paid["status"] == "applied", paid
-    refund = make_refund(payment_id=second["id"], amount=second["amount"], created_at=now - 60)
-    refunded = {**second, "amount_refunded": second["amount"], "status": "refunded"}
-    response = await post_webhook(
-        bclient,
-        webhook_payload("refund.processed", payment=refunded, refund=refund, created_at=now - 60),
-    )
-    assert response.json()["status"] == "applied", response.text
+    assert (await _refund(bclient, second, now - 60))["status"] == "applied"
     assert (await subscription(bclient, owner))["effective_plan"] == "free"
 
     late = fake.capture(first["id"])
@@ -134,11 +131,8 @@ async def test_refunding_the_held_second_payment_leaves_the_order_paid_and_the_p
 ) -> None:
     """The held second charge refunded (what the history asks for): its money went back, the
     order stays paid by the first payment, and the plan and its period are untouched."""
-    owner = await signup(bclient, "Refund The Second")
-    order = await create_order(bclient, owner, "starter")
+    owner, order, first, second = await _two_attempts(bclient, fake, "Refund The Second")
     rzp_order = order["razorpay_order_id"]
-    first = fake.authorize_payment(rzp_order)
-    second = fake.capture_payment(rzp_order)
     now = int(time.time())
     assert (await _webhook(bclient, "payment.captured", second, now))["status"] == "applied"
     end = (await subscription(bclient, owner))["current_period_end"]
@@ -147,13 +141,7 @@ async def test_refunding_the_held_second_payment_leaves_the_order_paid_and_the_p
         "order_paid_twice"
     )
 
-    refund = make_refund(payment_id=late["id"], amount=late["amount"], created_at=now + 120)
-    refunded = {**late, "amount_refunded": late["amount"], "status": "refunded"}
-    response = await post_webhook(
-        bclient,
-        webhook_payload("refund.processed", payment=refunded, refund=refund, created_at=now + 120),
-    )
-    assert response.status_code == 200, response.text
+    await _refund(bclient, late, now + 120)
     shown = await subscription(bclient, owner)
     assert (shown["plan"], shown["current_period_end"]) == ("starter", end)
     assert await _statuses(bclient, owner) == {second["id"]: "captured", late["id"]: "refunded"}
@@ -201,3 +189,33 @@ async def test_refunding_the_charge_that_paid_the_order_leaves_it_paid_by_the_he
     await _refund(bclient, twin, now + 180)  # both charges back: no plan
     assert (await subscription(bclient, owner))["effective_plan"] == "free"
     assert (await order_row(owner_db, rzp_order))["status"] == "refunded"
+
+
+async def test_an_order_refunded_then_paid_by_another_payment_reads_paid(
+    bclient: httpx.AsyncClient, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """The order's payment refunded, then an earlier attempt on it captured late and applied:
+    the plan runs on that payment, but the order still read ``refunded`` (verify answered
+    ``order_status: refunded`` with ``applied: true``), and refunding that payment in turn
+    left it so. It reads ``paid`` by the new payment, and ``refunded`` once that goes back."""
+    owner, order, first, second = await _two_attempts(bclient, fake, "Refunded Then Repaid")
+    rzp_order = order["razorpay_order_id"]
+    now = int(time.time())
+    assert (await _webhook(bclient, "payment.captured", second, now - 120))["status"] == "applied"
+    assert (await _refund(bclient, second, now - 60))["status"] == "applied"
+    assert (await order_row(owner_db, rzp_order))["status"] == "refunded"
+
+    fake.capture(first["id"])
+    response = await verify(bclient, owner, order, first["id"], fake.key_secret)
+    body = response.json()
+    assert (body["applied"], body["order_status"]) == (True, "paid"), body
+    row = await order_row(owner_db, rzp_order)
+    assert (row["status"], row["razorpay_payment_id"]) == ("paid", first["id"])
+    # The refunded payment's capture delivered again changes nothing.
+    again = await _webhook(bclient, "payment.captured", second, now - 120)
+    assert again["status"] != "applied", again
+    assert (await order_row(owner_db, rzp_order))["status"] == "paid"
+
+    assert (await _refund(bclient, first, now))["status"] == "applied"
+    assert (await order_row(owner_db, rzp_order))["status"] == "refunded"
+    assert (await subscription(bclient, owner))["effective_plan"] == "free"

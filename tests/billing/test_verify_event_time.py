@@ -17,7 +17,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from billing.provider import RazorpayProvider
+from billing.reconcile import reconcile
 from billing.state import add_period
+from core.config import Settings
+from core.db import Database
 from tests.billing.conftest import create_order, post_webhook, subscription
 from tests.billing.test_billing_api import verify
 from tests.billing.test_order_paid_twice import _statuses
@@ -101,3 +105,33 @@ async def test_a_payment_verify_captures_late_starts_when_it_is_captured(
     end = datetime.fromisoformat((await subscription(bclient, owner))["current_period_end"])
     from_authorization = add_period(datetime.fromtimestamp(authorized_at, UTC), "monthly")
     assert end > from_authorization + timedelta(days=2)
+
+
+async def test_a_payment_reconcile_captures_late_starts_when_it_is_captured(
+    bclient: httpx.AsyncClient,
+    fake: FakeRazorpay,
+    db: Database,
+    billing_settings: Settings,
+) -> None:
+    """Reconcile captured an authorization left three days ago and applied it at the
+    authorization's time, while the capture's webhook (dated now) would start the month now: the
+    paid month was three days shorter when reconcile came first. It starts at its capture, as
+    verify's own capture does, and the capture's webhook then changes nothing."""
+    owner = await signup(bclient, "Captured At Reconcile")
+    order = await create_order(bclient, owner, "starter")
+    payment = fake.authorize_payment(order["razorpay_order_id"])
+    authorized_at = int(time.time()) - 3 * DAY
+    fake.payments[payment["id"]]["created_at"] = authorized_at
+
+    provider = RazorpayProvider.from_settings(billing_settings)
+    report = await reconcile(db, provider, older_than=timedelta(0))
+    assert f"{order['razorpay_order_id']}: {payment['id']} applied" in report.details, report
+    end = datetime.fromisoformat((await subscription(bclient, owner))["current_period_end"])
+    from_authorization = add_period(datetime.fromtimestamp(authorized_at, UTC), "monthly")
+    assert end > from_authorization + timedelta(days=2)
+
+    captured = dict(fake.payments[payment["id"]])
+    webhook = webhook_payload("payment.captured", payment=captured, created_at=int(time.time()))
+    assert (await post_webhook(bclient, webhook)).json()["reason"] == "duplicate_payment"
+    shown = await subscription(bclient, owner)
+    assert datetime.fromisoformat(shown["current_period_end"]) == end

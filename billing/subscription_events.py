@@ -1,0 +1,151 @@
+"""Applying a Razorpay subscription's events (``subscription.*``, a recurring charge, a failed
+recurring payment) to the workspace linked to that subscription, and telling its owners.
+
+Recurring charges are not tied to an order of ours, so they change no plan, only the status.
+The order, payment and refund events, and the recording of every event once, are in
+``billing/events.py``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any, Final
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import repository as repo
+from billing.events import Applied, save_state
+from billing.models import Subscription
+from billing.provider_events import bounded_int, short
+from billing.state import PAYMENT_SUCCESS_EVENTS, BillingEvent, Decision, apply_event, paid_again
+from billing.subscriptions import subscription_state
+from core.db import set_tenant
+from workspaces import notifications
+
+
+async def _subscription_workspace(
+    session: AsyncSession, sub_id: str, *, notes_workspace_id: object, event_key: str
+) -> tuple[uuid.UUID, Subscription] | Applied:
+    """The workspace linked to the Razorpay subscription ``sub_id`` (tenant set) and its
+    subscription row, locked; the first event of a subscription links it to the workspace in its
+    (signed) ``notes.workspace_id``. What to record instead when it is not ours or conflicts."""
+    await set_tenant(session, lookup=sub_id)
+    workspace_id = await repo.find_subscription_workspace(session, sub_id)
+    link = False
+    if workspace_id is None:
+        try:
+            workspace_id = uuid.UUID(str(notes_workspace_id)) if notes_workspace_id else None
+        except ValueError:
+            workspace_id = None
+        if workspace_id is not None:
+            await set_tenant(session, workspace_id=workspace_id, lookup=event_key)
+            if await repo.get_workspace(session, workspace_id) is None:
+                workspace_id = None
+        if workspace_id is None:
+            return Applied("ignored", "unknown_subscription", sub_id)
+        link = True
+    await set_tenant(session, workspace_id=workspace_id, lookup=event_key)
+    sub = await repo.lock_subscription(session, workspace_id)
+    if link:
+        if sub.razorpay_subscription_id not in (None, sub_id):
+            return Applied("rejected", "subscription_conflict", sub_id, workspace_id=workspace_id)
+        await repo.update_subscription(session, workspace_id, razorpay_subscription_id=sub_id)
+    return workspace_id, sub
+
+
+async def apply_subscription_event(
+    session: AsyncSession,
+    event: BillingEvent,
+    *,
+    notes_workspace_id: object,
+    event_key: str,
+    payment_entity: Mapping[str, Any] | None = None,
+) -> Applied:
+    """Apply a Razorpay subscription's event to the workspace linked to it: a status event
+    (``subscription.*``), a recurring charge (``subscription.charged``) or a failed recurring
+    payment (``payment.failed`` carrying the subscription).
+
+    Recurring charges are not tied to an order of ours (we do not map Razorpay plans to ours), so
+    they change no plan: they are recorded as ``ignored`` / ``recurring_charge`` and tell the
+    owners (``payment.captured``); each is a status event ``active`` at its time (it ends a
+    ``past_due`` set before it; an older failure delivered after it is stale). A failed
+    recurring payment, ``subscription.pending`` and ``subscription.halted`` set ``past_due`` and
+    tell the owners ``payment.failed``.
+    """
+    sub_id = event.subscription_id
+    if not sub_id:
+        return Applied("ignored", "unknown_subscription")
+    found = await _subscription_workspace(
+        session, sub_id, notes_workspace_id=notes_workspace_id, event_key=event_key
+    )
+    if isinstance(found, Applied):
+        return found
+    workspace_id, sub = found
+    if event.name in PAYMENT_SUCCESS_EVENTS:
+        decision = Decision("ignored", "recurring_charge", "no order of ours: plan unchanged")
+        # Active at the charge's time: no longer past due, older failures stale.
+        old = subscription_state(sub)
+        new = paid_again(old, event.occurred_at)
+        if new != old:
+            await save_state(session, workspace_id, old, new, payment_applied=False)
+    else:
+        old = subscription_state(sub)
+        new, decision = apply_event(old, event)
+        if new != old:
+            await save_state(session, workspace_id, old, new, payment_applied=False)
+    if decision.reason != "stale_event":  # a later event already set the status: no news
+        await _notify_recurring(session, workspace_id, event, payment_entity or {}, sub.plan)
+    return Applied(
+        decision.outcome,
+        decision.reason,
+        decision.detail,
+        workspace_id=workspace_id,
+        razorpay_payment_id=event.payment_id,
+    )
+
+
+RECURRING_FAILURES: Final = frozenset(
+    {"payment.failed", "subscription.pending", "subscription.halted"}
+)
+
+
+async def _notify_recurring(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    event: BillingEvent,
+    payment_entity: Mapping[str, Any],
+    plan: str,
+) -> None:
+    """``payment.captured`` for a recurring charge, ``payment.failed`` for a failed one, keyed
+    by the payment id (``payment.failed`` and the ``subscription.pending`` that carries the same
+    payment are one mail), or, for a status event without a payment, by what the signed body
+    says: the event, its subscription and its time. Not by the event id: that header is outside
+    the signature, and one signed body replayed under new ids mailed the owners each time (a
+    tester's finding)."""
+    if event.name in PAYMENT_SUCCESS_EVENTS:
+        kind: notifications.Kind = "payment.captured"
+    elif event.name in RECURRING_FAILURES:
+        kind = "payment.failed"
+    else:
+        return
+    signed = f"{event.name}:{event.subscription_id or ''}:{event.occurred_at.isoformat()}"
+    key = event.payment_id[:64] if event.payment_id else f"event:{signed}"
+    data: dict[str, Any] = {
+        "payment_id": event.payment_id[:64] if event.payment_id else "",
+        "amount": bounded_int(event.amount) or bounded_int(payment_entity.get("amount")),
+        "currency": short(event.currency, 3) or short(payment_entity.get("currency"), 3),
+        "plan": plan,
+        "subscription_id": (event.subscription_id or "")[:64],
+    }
+    if kind == "payment.failed":
+        data["reason"] = short(payment_entity.get("error_description"), 300) or (
+            _RECURRING_REASONS.get(event.name)
+        )
+    await notifications.emit(session, workspace_id, kind, key, data)
+
+
+_RECURRING_REASONS: Final[Mapping[str, str]] = {
+    "subscription.pending": "The renewal charge failed; Razorpay will retry it.",
+    "subscription.halted": "Every retry of the renewal charge failed; the subscription is halted.",
+}
