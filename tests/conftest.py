@@ -33,6 +33,7 @@ from core.config import Settings
 from core.db import Database
 from core.embedded import EmbeddedPostgres, embedded_postgres
 from core.jobs import ArqQueue, JobQueue
+from core.limiter import limits_enabled
 from core.logging import configure_logging
 from rag.chat.generator import Generator
 from rag.knowledge import submissions
@@ -322,11 +323,22 @@ async def idle_arq(runtime_factory: RuntimeFactory) -> AsyncIterator[IdleArq]:
         await queue.close()
 
 
+def fresh_ip() -> str:
+    """A client address no other test uses, so limits kept in the shared Redis never collide."""
+    n = uuid.uuid4().int
+    return f"10.{(n >> 16) % 256}.{(n >> 8) % 256}.{n % 254 + 1}"
+
+
 @asynccontextmanager
 async def client_for(
     runtime: Runtime, *, ip: str | None = None, base_url: str = "http://testserver"
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client of the real app over ``runtime`` (requests from ``ip`` when given)."""
+    """An HTTP client of the real app over ``runtime``, its requests from ``ip`` when given.
+    Else, with rate limits on, from an address of its own (``fresh_ip``): the limits' counters
+    per address live in the session's Redis, so tests from one address refused each other
+    (429) by the order they ran in. Clients meant to share an address are given the same."""
+    if ip is None and limits_enabled(runtime.settings):
+        ip = fresh_ip()
     app = create_app(runtime=runtime)
     transport = httpx.ASGITransport(
         app=app, raise_app_exceptions=False, client=(ip, 40000) if ip else ("127.0.0.1", 123)

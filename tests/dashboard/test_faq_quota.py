@@ -13,7 +13,6 @@ import httpx
 
 from tests.conftest import RuntimeFactory, client_for, login
 from tests.dashboard.conftest import PASSWORD, WebOwner, web_signup
-from tests.hardening.conftest import fresh_ip
 
 
 def csv_of(rows: range, tag: str) -> bytes:
@@ -95,7 +94,7 @@ async def test_faqs_created_at_once_stop_at_the_limit(web: WebOwner) -> None:
 async def test_the_import_is_under_the_ingest_rate_limit(runtime_factory: RuntimeFactory) -> None:
     async with (
         runtime_factory(rate_limits="on", rate_limit_ingest="2/minute") as runtime,
-        client_for(runtime, ip=fresh_ip()) as client,
+        client_for(runtime) as client,
     ):
         web = await web_signup(client, "Importer")
         tag = uuid.uuid4().hex[:6]

@@ -15,7 +15,6 @@ import httpx
 from tests.conftest import RuntimeFactory, client_for
 from tests.dashboard.conftest import WebOwner, web_signup
 from tests.dashboard.test_faq_quota import csv_of, import_csv
-from tests.hardening.conftest import fresh_ip
 
 
 async def _upload(web: WebOwner, name: str) -> httpx.Response:
@@ -39,7 +38,7 @@ async def test_the_forms_past_the_ingest_limit_come_back_with_the_reason(
 ) -> None:
     async with (
         runtime_factory(rate_limits="on", rate_limit_ingest="1/hour") as runtime,
-        client_for(runtime, ip=fresh_ip()) as client,
+        client_for(runtime) as client,
     ):
         web = await web_signup(client, "Limited")
         tag = uuid.uuid4().hex[:8]

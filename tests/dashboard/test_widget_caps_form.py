@@ -12,7 +12,6 @@ import httpx
 
 from tests.conftest import RuntimeFactory, client_for, login
 from tests.dashboard.conftest import PASSWORD, WebOwner, web_signup
-from tests.hardening.conftest import fresh_ip
 from widget.config import MAX_CONVERSATION_CAP
 
 PER_IP = "max_conversations_per_ip_per_hour"
@@ -105,7 +104,7 @@ async def test_out_of_range_caps_are_refused_beside_the_field(
 async def test_a_cap_saved_in_the_form_is_enforced(runtime_factory: RuntimeFactory) -> None:
     async with (
         runtime_factory(rate_limits="on") as runtime,
-        client_for(runtime, ip=fresh_ip()) as client,
+        client_for(runtime) as client,
     ):
         web = await web_signup(client, "Capped")
         assert (await web.post(web.url("widget"), {**BASE, PER_WORKSPACE: "1"})).status_code == 303

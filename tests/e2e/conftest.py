@@ -150,6 +150,19 @@ def stop_server(process: subprocess.Popen[str]) -> None:
         process.wait(timeout=10)
 
 
+# Every browser of a session visits the demo server from 127.0.0.1, on one workspace: as one
+# visitor, they spent its per-address budgets between them (the five widget and accessibility
+# files start exactly the 20 new conversations an hour one visitor gets; a widget retry counted
+# again under load, or one more test, was refused 429 conversation_rate_limited). The limits
+# stay on; tests/hardening checks the per-address budgets themselves.
+ONE_ADDRESS_FOR_ALL = {
+    "WIDGET_CONVERSATIONS_PER_IP_PER_HOUR": "100000",
+    "WIDGET_SERVER_CONVERSATIONS_PER_IP_PER_HOUR": "100000",
+    "RATE_LIMIT_CHAT_IP": "100000/minute",
+    "RATE_LIMIT_AUTH": "100000/minute",
+}
+
+
 @pytest.fixture(scope="session")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     data_dir = tmp_path_factory.mktemp("trulybot-e2e")
@@ -159,6 +172,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
         DEFAULT_PLAN="unlimited",
         EMBEDDING_PROVIDER="local",
         ALLOW_PRIVATE_URLS="true",
+        **ONE_ADDRESS_FOR_ALL,
     ) as base_url:
         yield demo_owner(base_url, data_dir)
 

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,7 +20,7 @@ from redis.asyncio import Redis
 from core.config import Settings
 from core.db import Database
 from core.embedded import EmbeddedPostgres
-from tests.conftest import APP_ROLE, ROOT, client_for, make_runtime, make_settings
+from tests.conftest import APP_ROLE, ROOT, client_for, fresh_ip, make_runtime, make_settings
 
 ClientFactory = Callable[..., Any]
 
@@ -76,12 +75,6 @@ def forged_token(user_id: str, secret: str = PUBLISHED) -> str:
     now = int(time.time())
     claims = {"sub": user_id, "iat": now, "exp": now + 600, "typ": "access", "jti": "forged"}
     return jwt.encode(claims, secret, algorithm="HS256")
-
-
-def fresh_ip() -> str:
-    """A client address no other test uses, so limits kept in the shared Redis never collide."""
-    n = uuid.uuid4().int
-    return f"10.{(n >> 16) % 256}.{(n >> 8) % 256}.{n % 254 + 1}"
 
 
 @pytest.fixture

@@ -21,8 +21,7 @@ from redis.asyncio import Redis
 
 from core.db import Database
 from core.limiter import slowdown_delay
-from tests.conftest import Owner, client_for, make_runtime, make_settings, signup
-from tests.hardening.conftest import fresh_ip
+from tests.conftest import Owner, client_for, fresh_ip, make_runtime, make_settings, signup
 
 WRONG = "definitely not it"
 GUARD: dict[str, Any] = {

@@ -18,6 +18,7 @@ from core.db import Database
 from tests.conftest import (
     RuntimeFactory,
     client_for,
+    fresh_ip,
     login,
     mail_text,
     mail_token,
@@ -25,7 +26,6 @@ from tests.conftest import (
     make_settings,
     signup,
 )
-from tests.hardening.conftest import fresh_ip
 from tests.hardening.test_login_guard import GUARD as LOGIN_GUARD
 from tests.hardening.test_login_guard import WRONG
 

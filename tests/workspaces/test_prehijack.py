@@ -13,10 +13,9 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 import pytest
 
-from tests.conftest import RuntimeFactory, client_for, login
+from tests.conftest import RuntimeFactory, client_for, fresh_ip, login
 from tests.dashboard.conftest import csrf_of, web_login
 from tests.fakes.smtp import SmtpServer
-from tests.hardening.conftest import fresh_ip
 from tests.hardening.test_login_guard import GUARD, WRONG
 from tests.workspaces.test_accounts import Site, _site
 
