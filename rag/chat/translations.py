@@ -17,6 +17,7 @@ Reply = Literal[
     "bot_identity", "human", "human_address_left", "human_no_contact", "no_contact_hint",
     "contact_declined", "unclear", "greeting", "thanks", "goodbye", "contact", "dont_know",
     "dont_know_offer", "dont_know_address_left", "unavailable", "unavailable_offer",
+    "lead_thanks",
 ]  # fmt: skip
 
 _T: dict[Reply, dict[Language, str]] = {
@@ -327,6 +328,20 @@ _T: dict[Reply, dict[Language, str]] = {
         "ar": "يمكنك أيضًا ترك بريدك الإلكتروني وسيتواصل معك الفريق.",
         "zh": "您也可以留下电子邮件地址，团队会回复您。",
         "ja": "メールアドレスを残していただければ、チームからご連絡します。",
+    },
+    # "Thanks! We'll be in touch at {email}." (the widget's contact form: ``rag.chat.lead_thanks``)
+    "lead_thanks": {
+        "de": "Danke! Wir melden uns unter {email}.",
+        "fr": "Merci ! Nous vous contacterons à l'adresse {email}.",
+        "es": "¡Gracias! Nos pondremos en contacto con usted en {email}.",
+        "pt": "Obrigado! Entraremos em contato pelo e-mail {email}.",
+        "it": "Grazie! La contatteremo all'indirizzo {email}.",
+        "hi": "धन्यवाद! हम {email} पर आपसे संपर्क करेंगे।",
+        "hi-Latn": "Dhanyavaad! Hum {email} par aapse sampark karenge.",
+        "ru": "Спасибо! Мы свяжемся с вами по адресу {email}.",
+        "ar": "شكرًا! سنتواصل معك على {email}.",
+        "zh": "谢谢！我们会通过 {email} 与您联系。",
+        "ja": "ありがとうございます！{email} 宛てにご連絡します。",
     },
 }
 
