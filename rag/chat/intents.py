@@ -33,7 +33,12 @@ from rag.chat.courtesy import (
     phrases,
 )
 from rag.chat.courtesy import words as _words
-from rag.chat.human_languages import HUMAN_WORD_ALONE, PLEASE, asks_for_a_person
+from rag.chat.human_languages import (
+    HUMAN_WORD_ALONE,
+    HUMAN_WORD_WITH_PLEASE,
+    PLEASE,
+    asks_for_a_person,
+)
 from rag.chat.human_requests import HUMAN_ALONE, asks_for_human, declines_a_person_only
 from rag.chat.normalize import stem
 from workspaces.schemas import LeadIn
@@ -315,7 +320,8 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         only_no = not (goodbyes or thanks or greetings)
         goodbyes, leftover, leftover_text = [*goodbyes, *leftover], [], ""
     alone = " ".join(PLEASE.sub(" ", leftover_text).split())
-    if alone in HUMAN_ALONE or alone in HUMAN_WORD_ALONE:
+    pleased = alone != leftover_text and alone in HUMAN_WORD_WITH_PLEASE  # "persona por favor"
+    if alone in HUMAN_ALONE or alone in HUMAN_WORD_ALONE or pleased:
         return IntentResult("human", 0.85)
 
     if lead:
