@@ -16,6 +16,7 @@ from api.middleware import html_security_headers
 from api.routers.widget_chat import widget_workspace
 from api.throttling import rate_limit_widget_lead
 from core.config import Settings
+from rag.chat.lead_thanks import form_thanks
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.schemas import SESSION_ID_PATTERN
 from widget.config import (
@@ -56,6 +57,10 @@ class LeadReceivedOut(BaseModel):
     """The same answer whether or not the email was already a lead."""
 
     status: Literal["received"] = "received"
+    thanks: str = Field(
+        description="What to thank the visitor with: the owner's lead_thanks ({email} filled in),"
+        " else the default in the language of the visitor's conversation (or of message)"
+    )
 
 
 def _owner_view(workspace: Any, settings: Settings) -> OwnerWidgetConfigOut:
@@ -149,7 +154,15 @@ async def widget_lead(
         await conversation_repo.link_conversation_lead(
             session, workspace_id=workspace.id, conversation_id=conversation.id, lead_id=lead_id
         )
-    return LeadReceivedOut()
+    thanks = await form_thanks(
+        session,
+        config=workspace.widget_config,
+        workspace_id=workspace.id,
+        conversation_id=conversation.id if conversation is not None else None,
+        message=body.message,
+        email=body.email,
+    )
+    return LeadReceivedOut(thanks=thanks)
 
 
 # --- the script and the demo page ------------------------------------------------------------

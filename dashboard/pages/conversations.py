@@ -24,10 +24,10 @@ from dashboard.pages.faqs import faq_refusal
 from dashboard.web import redirect, render
 from rag.chat import conversations
 from rag.chat.faq import FaqDuplicate
+from rag.chat.lead_thanks import language_of, lead_thanks_in
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.schemas import FaqIn
 from workspaces import leads
-from workspaces.widget_texts import lead_thanks
 
 router = APIRouter(route_class=PageRoute)
 
@@ -111,8 +111,13 @@ async def transcript(
             ),
             "earlier": shown.next_cursor,
             "latest": before is None,
-            # The widget's thanks in the owner's words (widget settings' texts.lead_thanks).
-            "thanked": partial(lead_thanks, page.access.workspace.widget_config),
+            # The widget's thanks: the owner's words (widget settings' texts.lead_thanks), else
+            # the default in the visitor's language.
+            "thanked": partial(
+                lead_thanks_in,
+                page.access.workspace.widget_config,
+                language=language_of(None, ((m.role, m.text) for m in shown.messages)),
+            ),
         },
     )
 

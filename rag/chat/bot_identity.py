@@ -217,8 +217,10 @@ def identity_language(text: str) -> str | None:
 _SENTENCE_END = re.compile(r"[?!.\uff1f\uff01\u3002\u061f\u0964]+\s*|\n+")
 _AFTERTHOUGHT = frozenset(
     {"lol", "haha", "hahaha", "hmm", "just", "curious", "asking", "wondering"}
+    | {"what", "wat", "huh", "eh", "really", "seriously", "wait", "why", "sure", "right"}
 )
-"""Words after the question that ask nothing more ("are you a bot? lol")."""
+"""Words after the question that ask nothing more ("are you a bot? lol", "are you a bot?
+what?": that was looked up as a question, "I don't know", and listed as unanswered)."""
 
 
 def _split(text: str) -> tuple[str, str] | None:

@@ -50,6 +50,28 @@ _RU_PERSON = (
 )
 _AR_PERSON = r"(?:شخص|إنسان|انسان|موظف|ممثل|بشري|مندوب|أحد|احد)"
 
+# Wanting one ("Quiero un humano", "Ich will einen Menschen") or asking whether one is there
+# ("Ist hier ein Mensch?", "¿Hay una persona real?"): only the words that name a person of the
+# team, then no word that makes them something else's ("un agente de viajes", "una persona de
+# contacto para facturas", "einen Menschen für die Einrichtung", "uma pessoa para limpar"), and
+# not after the visitor's "no" ("No quiero un humano").
+_DE_NOT_THEIRS = r"(?! (?:für|fur|als|in|im|zur|zum|der|die|nötig|notig|erforderlich)(?!\S))"
+_ES_NOT_THEIRS = r"(?! (?:de|para|en|con|a cargo|responsable|que use|que usa)(?!\S))"
+_PT_NOT_THEIRS = r"(?! (?:de|para|em|no|na|que|responsável|responsavel)(?!\S))"
+_FR_NOT_THEIRS = r"(?! (?:de|pour|en|du|des|qui)(?!\S))"
+_IT_NOT_THEIRS = r"(?! (?:di|per|in|che)(?!\S))"
+_DE_WANTED = (
+    r"(?:echten |richtigen )?(?:menschen|mitarbeiter|mitarbeiterin|berater|beraterin"
+    r"|ansprechpartner|ansprechpartnerin)"
+)
+_ES_WANTED = r"(?:humano|persona real|persona de verdad|agente|asesora?|operadora?|representante)"
+_PT_WANTED = r"(?:humano|ser humano|atendente|pessoa real|pessoa de verdade|agente|representante)"
+_FR_WANTED = (
+    r"(?:humain|être humain|etre humain|vrai conseiller|conseill(?:er|ère|ere)|opérat(?:eur|rice)"
+    r"|operat(?:eur|rice)|agent|vraie personne)"
+)
+_IT_WANTED = r"(?:umano|essere umano|operat(?:ore|rice)|persona reale|persona vera|consulente)"
+
 _BY_LANGUAGE = {
     "de": (
         # German: "Ich möchte mit einem Menschen sprechen", "kann ich mit jemandem reden"
@@ -57,25 +79,51 @@ _BY_LANGUAGE = {
         r"(?:sprechen|reden|chatten|telefonieren|verbunden|verbinden)",
         r"verbinden sie mich (?:bitte )?mit",
         r"(?:echten|echter|echte|richtigen|realen) (?:mensch|menschen|person|mitarbeiter)",
+        rf"(?:will|möchte|mochte|brauche|hätte gern|hatte gern|hätte gerne|hatte gerne) "
+        rf"(?:bitte )?(?:einen |eine )?{_DE_WANTED}{_DE_NOT_THEIRS}",
+        # "Ist hier ein Mensch?", "Ist da jemand?", "Gibt es hier einen echten Menschen?"
+        r"(?:ist|sind) (?:hier|da|dort) (?:auch )?(?:ein |eine )?(?:echter |richtiger )?"
+        rf"(?:mensch|mitarbeiter|mitarbeiterin|jemand)(?: da| dran| hier)?{_DE_NOT_THEIRS}",
+        r"gibt es (?:hier |da |dort )?(?:auch )?(?:einen |eine )?(?:echten |richtigen )?"
+        rf"(?:menschen|mitarbeiter|mitarbeiterin)(?: hier| da)?{_DE_NOT_THEIRS}",
     ),
     "es": (
         # Spanish: "Quiero hablar con una persona", "pásame con un agente"
         rf"(?:hablar|comunicarme|chatear|platicar|contactar) con {_ANY}{_ES_PERSON}",
         r"(?:pásame|pasame|comuníqueme|comuniqueme|transfiérame|transfiereme|páseme|paseme) con",
+        rf"(?<!no )(?:quiero|necesito|quisiera) (?:un |una )?{_ES_WANTED}{_ES_NOT_THEIRS}",
+        # "¿Hay una persona real?", "¿Hay alguien ahí?"
+        r"(?:hay|existe) (?:alguna |algún |algun |una |un )?(?:persona|humano|agente)"
+        rf"(?: real| de verdad| humana)?(?: ahí| ahi| allí| alli)?{_ES_NOT_THEIRS}",
+        r"hay alguien(?: real)?(?: ahí| ahi| allí| alli| disponible| con quien hablar|$)",
     ),
     "fr": (
         # French: "je veux parler à un humain", "mettez-moi en relation avec un conseiller"
         rf"(?:parler|discuter|échanger|echanger) (?:à|a|avec) {_ANY}{_FR_PERSON}",
         r"(?:mettre|mettez moi|mets moi) en (?:relation|contact) avec",
+        rf"(?:je veux|je voudrais|jaimerais|je souhaite) (?:un |une )?{_FR_WANTED}{_FR_NOT_THEIRS}",
+        # "Y a-t-il quelqu'un ?", "Il y a un humain ?"
+        r"(?:y a t il|il y a) (?:quelquun|un humain|une vraie personne|un conseiller)"
+        rf"(?: là| la)?{_FR_NOT_THEIRS}",
     ),
     "pt": (
         # Portuguese: "Quero falar com uma pessoa", "atendimento humano"
         rf"(?:falar|conversar) com {_ANY}{_PT_PERSON}",
         r"atendimento humano",
+        rf"(?<!não )(?<!nao )(?:quero|queria|preciso de|gostaria de) (?:um |uma )?{_PT_WANTED}"
+        rf"{_PT_NOT_THEIRS}",
+        # "Tem alguém aí?", "Tem um atendente?"
+        r"(?:tem|há|ha|existe) (?:algum |alguma |um |uma )?(?:humano|atendente|pessoa real"
+        rf"|ser humano)(?: aí| ai| ali)?{_PT_NOT_THEIRS}",
+        r"(?:tem|há|ha) (?:alguém|alguem)(?: real)?(?: aí| ai| ali|$)",
     ),
     "it": (
         # Italian: "Vorrei parlare con un operatore"
         rf"(?:parlare|chattare|parlarne) con {_ANY}{_IT_PERSON}",
+        rf"(?<!non )(?:voglio|vorrei|ho bisogno di) (?:un |una )?{_IT_WANTED}{_IT_NOT_THEIRS}",
+        # "C'è qualcuno?", "C'è un operatore?"
+        rf"(?:cè|c è) (?:qualcuno|un operatore|una persona reale|un umano)(?: lì| li)?"
+        rf"{_IT_NOT_THEIRS}",
     ),
     "hi": (
         # Hindi: "मुझे किसी इंसान से बात करनी है", "agent se baat karni hai"
@@ -104,8 +152,14 @@ HUMAN_UNSPACED = re.compile(
 HUMAN_WORD_ALONE = frozenset(
     {"mensch", "mitarbeiter", "humano", "agente", "persona real", "humain", "conseiller"}
     | {"umano", "operatore", "pessoa", "atendente", "оператор", "человек", "人工", "オペレーター"}
+    | {"menschen", "einen menschen", "ein mensch", "echten menschen", "einen echten menschen"}
+    | {"un humano", "un agente", "um humano", "uma pessoa", "um atendente", "un humain"}
+    | {"un operatore", "una persona reale"}
 )
 """A message that is nothing but one of these words ("humano", "оператор"), as "agent" is."""
+HUMAN_WORD_WITH_PLEASE = frozenset({"persona", "una persona"})
+"""One of these and "please" ("persona por favor", "Una persona, por favor"): alone, "Persona"
+is as likely a product's name or the bot's persona."""
 PLEASE = phrases(
     r"bitte",
     r"por favor",
@@ -135,9 +189,20 @@ def person_language(reduced: str) -> str | None:
     """The language whose lexicon above finds a request for a person in ``reduced`` ("de",
     "es", ...); None when none does."""
     found = _LEXICON.language_of(reduced)
-    return found or next((_ALONE[word] for word in reduced.split() if word in _ALONE), None)
+    if found is not None:
+        return found
+    said = reduced.split()
+    if alone := next((_ALONE[word] for word in said if word in _ALONE), None):
+        return alone
+    # "persona por favor": Spanish or Italian by the word, Spanish or Portuguese by "please".
+    if "persona" in said:
+        told = {lang for lang, word in _PLEASE_IN.items() if word.search(reduced)}
+        both = told & {"es", "it"}
+        return next(iter(both)) if len(both) == 1 else None
+    return None
 
 
-_ALONE = {"mensch": "de", "mitarbeiter": "de", "humain": "fr", "conseiller": "fr"}
-_ALONE |= {"umano": "it", "operatore": "it", "pessoa": "pt", "atendente": "pt"}
+_ALONE = {"mensch": "de", "menschen": "de", "mitarbeiter": "de", "humain": "fr"}
+_ALONE |= {"conseiller": "fr", "umano": "it", "operatore": "it", "pessoa": "pt", "atendente": "pt"}
 """The words of ``HUMAN_WORD_ALONE`` only one of the languages has ("humano" is two's)."""
+_PLEASE_IN = {"es": phrases(r"por favor", r"porfa"), "it": phrases(r"per favore", r"per piacere")}

@@ -33,7 +33,12 @@ from rag.chat.courtesy import (
     phrases,
 )
 from rag.chat.courtesy import words as _words
-from rag.chat.human_languages import HUMAN_WORD_ALONE, PLEASE, asks_for_a_person
+from rag.chat.human_languages import (
+    HUMAN_WORD_ALONE,
+    HUMAN_WORD_WITH_PLEASE,
+    PLEASE,
+    asks_for_a_person,
+)
 from rag.chat.human_requests import HUMAN_ALONE, asks_for_human, declines_a_person_only
 from rag.chat.normalize import stem
 from workspaces.schemas import LeadIn
@@ -60,8 +65,9 @@ NOT_QUESTIONS: tuple[Intent, ...] = (*COURTESY, "human", "contact", "unclear", "
 def question_of(message: str, intent: Intent) -> str:
     """What to answer of a question: the message, or, when it starts by asking whether a bot
     answers ("are you a bot? what are your opening hours?"), the question after it (the
-    answer then says what the bot is first: ``stages.Turn.asked_identity``)."""
-    if intent in NOT_QUESTIONS:
+    answer then says what the bot is first: ``stages.Turn.asked_identity``); an address left
+    after it ("are you a bot? jane@example.com") likewise (its thanks follow the reply)."""
+    if intent in NOT_QUESTIONS and intent != "contact":
         return message
     return identity_then_question(message) or message
 
@@ -290,6 +296,10 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     if asks_only_if_a_bot(text):
         # "am I talking to a human?", "are you a bot?": told it is one; no hand-off.
         return IntentResult("bot_identity", 0.9)
+    after = identity_then_question(text)
+    if after is not None and not _asks(after) and leaves_an_address(after):
+        # "Are you a bot? jane@example.com": told what the bot is, and the address taken.
+        return IntentResult("contact", 0.9)
     if declines_a_person_only(text):
         # "I don't want to talk to a human" and nothing more: invited to ask, as a greeting is.
         return IntentResult("greeting", 0.6)
@@ -315,7 +325,8 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         only_no = not (goodbyes or thanks or greetings)
         goodbyes, leftover, leftover_text = [*goodbyes, *leftover], [], ""
     alone = " ".join(PLEASE.sub(" ", leftover_text).split())
-    if alone in HUMAN_ALONE or alone in HUMAN_WORD_ALONE:
+    pleased = alone != leftover_text and alone in HUMAN_WORD_WITH_PLEASE  # "persona por favor"
+    if alone in HUMAN_ALONE or alone in HUMAN_WORD_ALONE or pleased:
         return IntentResult("human", 0.85)
 
     if lead:

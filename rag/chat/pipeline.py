@@ -51,7 +51,6 @@ from rag.chat.generator import (
 )
 from rag.chat.intents import Intent, detect_intent, question_of
 from rag.chat.normalize import visitor_hash
-from rag.chat.prompts import fallback_answer
 from rag.chat.recording import AnswerRecorder
 from rag.chat.relevance import WordMatch
 from rag.chat.repository.client_messages import (
@@ -67,6 +66,7 @@ from rag.chat.shortcuts import (
     faq_exact,
     faq_semantic,
     handoff,
+    unavailable,
 )
 from rag.chat.stages import (
     Answer,
@@ -234,14 +234,7 @@ class AnswerPipeline:
                 # Broken off after the model's first words: what it wrote is metered, and the
                 # answer recorded as interrupted (the visitor gets the fallback in its place).
                 interrupted = spent.partial()
-                fallback = turn.text("unavailable")
-                emit(
-                    "replace",
-                    {
-                        "text": note
-                        + (fallback or fallback_answer("", offer_contact=turn.offers_contact))
-                    },
-                )
+                emit("replace", {"text": note + unavailable(turn)})
             if completion is None and not failed:
                 completion = Completion(text=text, prompt_tokens=0, completion_tokens=0, model="")
             clock.lap("generation")
@@ -466,6 +459,6 @@ class AnswerPipeline:
             user=visitor_hash(turn.session_id, self.settings.jwt_key),
             offer_contact=turn.offers_contact,
             dont_know=turn.text("dont_know"),
-            unavailable=turn.text("unavailable"),
+            unavailable=unavailable(turn),
             documentation_prefix=turn.text("documentation_prefix"),
         )

@@ -27,7 +27,7 @@ from rag.chat.models import ChatMessage, UnansweredQuestion
 from rag.chat.normalize import normalize_question
 from rag.chat.prompts import drop_unknown_citations, extract_citations, fallback_answer
 from rag.chat.repository import conversations as conversation_repo
-from rag.chat.shortcuts import disclosure
+from rag.chat.shortcuts import disclosure, unavailable
 from rag.chat.stages import Answer, Grounding, Turn
 from workspaces import usage
 
@@ -146,7 +146,7 @@ class AnswerRecorder:
                 settled,
                 completion,
                 offer_contact=turn.offers_contact,
-                unavailable=turn.text("unavailable"),
+                unavailable=unavailable(turn),
             )
         )
         text = answer.text

@@ -2,7 +2,10 @@
 one of the languages the intents are recognised in besides English, or None (English).
 
 - Its script, for most of its letters: Devanagari is Hindi, Cyrillic Russian, Arabic Arabic,
-  Japanese kana Japanese, Chinese characters without kana Chinese.
+  Japanese kana Japanese, Chinese characters without kana Chinese; but a letter or a short word
+  of a language that shares the script and is not it (Ukrainian "дякую" and its own letters;
+  Persian and Urdu letters: peh, keheh) tells English (``_NEIGHBOURS``): a reply in a
+  neighbour's language is worse.
 - In Latin letters: the lexicon that recognised the request (a request for a person,
   ``rag.chat.human_languages``; asking whether a bot answers, ``rag.chat.bot_identity``), else
   the language of most of its common short words ("meine", "ist", "bitte"), at least two and
@@ -153,6 +156,27 @@ def _script(text: str) -> str | None:
 
 
 _EMAIL = re.compile(r"\S+@\S+")
+_NEIGHBOURS: Final = {
+    # Ukrainian i, yi, ye, ghe with upturn; Belarusian short u; Serbian and Macedonian je, lje,
+    # nje, tshe, dje, gje, kje, dze, dzhe.
+    "ru": re.compile(
+        "[\u0456\u0457\u0454\u0491\u045e\u0458\u0459\u045a\u045b\u0452\u0453\u045c\u0455\u045f]",
+        re.IGNORECASE,
+    ),
+    # Persian and Urdu: peh, tcheh, jeh, gaf, keheh, Farsi yeh; Urdu's tteh, ddal, rreh, noon
+    # ghunna, heh goal, heh doachashmee, yeh barree.
+    "ar": re.compile(
+        "[\u067e\u0686\u0698\u06af\u06a9\u06cc\u0679\u0688\u0691\u06ba\u06c1\u06be\u06d2]"
+    ),
+}
+"""Letters of the languages that share a script with one answered (Russian, Arabic) but are not
+it: a message with one is told English (``_told``), since a reply in the neighbour's language
+is worse than one in English (a Ukrainian visitor got the Russian replies)."""
+_NEIGHBOUR_WORDS: Final = _words(
+    "дякую це чи що ви мені будь ласка вже якщо цей ця який яка вибачте привіт"  # Ukrainian
+) | _words("какво моля здравейте със сте")  # Bulgarian
+"""Short words of Ukrainian and Bulgarian written only in letters Russian has ("Дякую, це
+все") that Russian never writes."""
 
 
 def visitor_language(text: str) -> Language | None:
@@ -169,6 +193,10 @@ def _told(text: str) -> Language | Literal["en"] | None:
     """``visitor_language``, or ``"en"`` when a lexicon recognised the request in English or
     most common words are English."""
     script = _script(_EMAIL.sub(" ", text))
+    if script in _NEIGHBOURS and (
+        _NEIGHBOURS[script].search(text) or _NEIGHBOUR_WORDS & set(words(text).split())
+    ):
+        return _ENGLISH  # Ukrainian is no Russian, Persian and Urdu no Arabic
     if script in LANGUAGES:
         return cast(Language, script)
     if script != "latin":

@@ -18,7 +18,7 @@ from rag.chat.normalize import normalize_question
 from rag.chat.reply_language import Language, conversation_language
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.stages import Answer, Turn
-from rag.chat.translations import Reply, translated
+from rag.chat.translations import Reply, translated, unavailable_reply
 from workspaces import leads, notifications
 from workspaces.widget_texts import with_bot_name, with_email
 
@@ -104,6 +104,13 @@ def identity_reply(turn: Turn) -> str:
     name = turn.bot_name.strip() or "the assistant"
     own_language = translated("bot_identity", _language(turn), name=name)
     return own_language or persona_reply("bot_identity", turn.bot_name)
+
+
+def unavailable(turn: Turn) -> str:
+    """What a visitor gets when the model failed: the owner's ``unavailable`` text, else the
+    default in the visitor's language."""
+    own = turn.text("unavailable")
+    return own or unavailable_reply(_language(turn), offer_contact=turn.offers_contact)
 
 
 def disclosure(turn: Turn) -> str:

@@ -33,10 +33,12 @@ from rag.chat.intents import (
 )
 from rag.chat.models import ChatMessage, Conversation
 from rag.chat.normalize import KEY_VERSION, hides_text, normalize_question
-from rag.chat.prompts import Passage, dont_know_answer
+from rag.chat.prompts import Passage
 from rag.chat.relevance import WordMatch
+from rag.chat.reply_language import conversation_language
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.token_reservations import TokenEstimate, reservation_wanted, reserved
+from rag.chat.translations import dont_know_reply
 from rag.knowledge import retrieval
 from workspaces import notifications, usage
 from workspaces.models import Workspace
@@ -471,10 +473,11 @@ async def retrieve(
     if not relevant:
         offer, left = turn.offers_contact, turn.lead_given and turn.asks_for_contact
         hint = turn.text("no_contact_hint")
+        language = conversation_language(turn.message, turn.history)
         text = turn.text("dont_know") or (  # a sales lead: the team is there, no "I don't know"
             persona_reply("lead", turn.bot_name, offer_contact=offer, address_left=left, hint=hint)
             if turn.sales_lead
-            else dont_know_answer(offer_contact=offer, address_left=left)
+            else dont_know_reply(language, offer_contact=offer, address_left=left)
         )
         return Answer(text, "fallback", lead_capture=offer, unanswered=True)
     passages = tuple(

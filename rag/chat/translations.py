@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from typing import Literal
 
+from rag.chat.prompts import dont_know_answer, fallback_answer
 from rag.chat.reply_language import Language
 
 Reply = Literal[
     "bot_identity", "human", "human_address_left", "human_no_contact", "no_contact_hint",
-    "contact_declined", "unclear", "greeting", "thanks", "goodbye", "contact",
+    "contact_declined", "unclear", "greeting", "thanks", "goodbye", "contact", "dont_know",
+    "dont_know_offer", "dont_know_address_left", "unavailable", "unavailable_offer",
+    "lead_thanks",
 ]  # fmt: skip
 
 _T: dict[Reply, dict[Language, str]] = {
@@ -242,6 +245,104 @@ _T: dict[Reply, dict[Language, str]] = {
         "ja": "ありがとうございます！メッセージをお伝えしました。チームの担当者からメールで"
         "ご連絡します。",
     },
+    # "Sorry, I don't know the answer to that based on the information available."
+    # (``prompts.dont_know_answer``; then one of the two below, or the no-contact hint's absence)
+    "dont_know": {
+        "de": "Entschuldigung, das kann ich anhand der verfügbaren Informationen leider nicht "
+        "beantworten.",
+        "fr": "Désolé, je ne connais pas la réponse d'après les informations dont je dispose.",
+        "es": "Lo siento, no sé la respuesta con la información disponible.",
+        "pt": "Desculpe, não sei a resposta com base nas informações disponíveis.",
+        "it": "Mi dispiace, non conosco la risposta in base alle informazioni disponibili.",
+        "hi": "क्षमा करें, उपलब्ध जानकारी के आधार पर मुझे इसका उत्तर नहीं पता।",
+        "hi-Latn": "Maaf kijiye, uplabdh jaankari ke aadhaar par mujhe iska jawab nahi pata.",
+        "ru": "Извините, по имеющейся информации я не знаю ответа на этот вопрос.",
+        "ar": "عذرًا، لا أعرف الإجابة عن ذلك بناءً على المعلومات المتاحة.",
+        "zh": "抱歉，根据现有信息，我无法回答这个问题。",
+        "ja": "申し訳ありませんが、手元の情報ではその質問にお答えできません。",
+    },
+    # "Would you like to leave your email address so the team can follow up with you?"
+    "dont_know_offer": {
+        "de": "Möchten Sie Ihre E-Mail-Adresse hinterlassen, damit sich das Team bei Ihnen "
+        "melden kann?",
+        "fr": "Souhaitez-vous laisser votre adresse e-mail pour que l'équipe vous recontacte ?",
+        "es": "¿Quiere dejar su correo electrónico para que el equipo le contacte?",
+        "pt": "Quer deixar seu e-mail para que a equipe entre em contato com você?",
+        "it": "Vuole lasciare il suo indirizzo email così che il team possa ricontattarla?",
+        "hi": "क्या आप अपना ईमेल पता छोड़ना चाहेंगे ताकि टीम आपसे संपर्क कर सके?",
+        "hi-Latn": "Kya aap apna email address chhodna chahenge taaki team aapse sampark kar sake?",
+        "ru": "Хотите оставить свой адрес электронной почты, чтобы команда связалась с вами?",
+        "ar": "هل تود ترك بريدك الإلكتروني ليتواصل معك الفريق؟",
+        "zh": "您愿意留下电子邮件地址，以便团队跟进吗？",
+        "ja": "チームからご連絡できるよう、メールアドレスを残していただけますか？",
+    },
+    # "The team can see your question and follow up at the email address you left."
+    "dont_know_address_left": {
+        "de": "Das Team sieht Ihre Frage und meldet sich unter der E-Mail-Adresse, die Sie "
+        "hinterlassen haben.",
+        "fr": "L'équipe voit votre question et vous recontactera à l'adresse e-mail que vous "
+        "avez laissée.",
+        "es": "El equipo puede ver su pregunta y le responderá en el correo electrónico que dejó.",
+        "pt": "A equipe pode ver sua pergunta e vai responder no e-mail que você deixou.",
+        "it": "Il team può vedere la sua domanda e la ricontatterà all'indirizzo email che ha "
+        "lasciato.",
+        "hi": "टीम आपका प्रश्न देख सकती है और आपके छोड़े गए ईमेल पते पर आपसे संपर्क करेगी।",
+        "hi-Latn": "Team aapka sawaal dekh sakti hai aur aapke chhode gaye email address par "
+        "aapse sampark karegi.",
+        "ru": "Команда видит ваш вопрос и ответит на адрес электронной почты, который вы оставили.",
+        "ar": "يمكن للفريق رؤية سؤالك وسيتواصل معك على البريد الإلكتروني الذي تركته.",
+        "zh": "团队可以看到您的问题，并会通过您留下的电子邮件地址跟进。",
+        "ja": "チームがご質問を確認し、残していただいたメールアドレスにご連絡します。",
+    },
+    # "Sorry, I'm having trouble answering right now. Please try again in a moment."
+    # (``prompts.fallback_answer``: the model failed)
+    "unavailable": {
+        "de": "Entschuldigung, ich kann gerade nicht antworten. Bitte versuchen Sie es gleich "
+        "noch einmal.",
+        "fr": "Désolé, je n'arrive pas à répondre pour le moment. Veuillez réessayer dans un "
+        "instant.",
+        "es": "Lo siento, ahora mismo tengo problemas para responder. Inténtelo de nuevo en un "
+        "momento.",
+        "pt": "Desculpe, estou com dificuldades para responder agora. Tente novamente em "
+        "instantes.",
+        "it": "Mi dispiace, al momento ho difficoltà a rispondere. Riprovi tra poco.",
+        "hi": "क्षमा करें, मुझे अभी उत्तर देने में समस्या हो रही है। कृपया थोड़ी देर में फिर से प्रयास करें।",
+        "hi-Latn": "Maaf kijiye, mujhe abhi jawab dene mein dikkat ho rahi hai. Kripya thodi der "
+        "mein phir se koshish karein.",
+        "ru": "Извините, сейчас я не могу ответить. Пожалуйста, попробуйте ещё раз через минуту.",
+        "ar": "عذرًا، أواجه مشكلة في الرد الآن. يرجى المحاولة مرة أخرى بعد قليل.",
+        "zh": "抱歉，我现在无法回答。请稍后再试。",
+        "ja": "申し訳ありません。ただいま回答できません。しばらくしてからもう一度お試しください。",
+    },
+    # "You can also leave your email address and the team will get back to you."
+    "unavailable_offer": {
+        "de": "Sie können auch Ihre E-Mail-Adresse hinterlassen, dann meldet sich das Team bei "
+        "Ihnen.",
+        "fr": "Vous pouvez aussi laisser votre adresse e-mail et l'équipe vous recontactera.",
+        "es": "También puede dejar su correo electrónico y el equipo le responderá.",
+        "pt": "Você também pode deixar seu e-mail e a equipe entrará em contato.",
+        "it": "Può anche lasciare il suo indirizzo email e il team la ricontatterà.",
+        "hi": "आप अपना ईमेल पता भी छोड़ सकते हैं, टीम आपसे संपर्क करेगी।",
+        "hi-Latn": "Aap apna email address bhi chhod sakte hain, team aapse sampark karegi.",
+        "ru": "Вы также можете оставить свой адрес электронной почты, и команда свяжется с вами.",
+        "ar": "يمكنك أيضًا ترك بريدك الإلكتروني وسيتواصل معك الفريق.",
+        "zh": "您也可以留下电子邮件地址，团队会回复您。",
+        "ja": "メールアドレスを残していただければ、チームからご連絡します。",
+    },
+    # "Thanks! We'll be in touch at {email}." (the widget's contact form: ``rag.chat.lead_thanks``)
+    "lead_thanks": {
+        "de": "Danke! Wir melden uns unter {email}.",
+        "fr": "Merci ! Nous vous contacterons à l'adresse {email}.",
+        "es": "¡Gracias! Nos pondremos en contacto con usted en {email}.",
+        "pt": "Obrigado! Entraremos em contato pelo e-mail {email}.",
+        "it": "Grazie! La contatteremo all'indirizzo {email}.",
+        "hi": "धन्यवाद! हम {email} पर आपसे संपर्क करेंगे।",
+        "hi-Latn": "Dhanyavaad! Hum {email} par aapse sampark karenge.",
+        "ru": "Спасибо! Мы свяжемся с вами по адресу {email}.",
+        "ar": "شكرًا! سنتواصل معك على {email}.",
+        "zh": "谢谢！我们会通过 {email} 与您联系。",
+        "ja": "ありがとうございます！{email} 宛てにご連絡します。",
+    },
 }
 
 
@@ -257,3 +358,32 @@ def translated(reply: Reply, language: Language | None, *, name: str = "") -> st
 def languages(reply: Reply) -> frozenset[Language]:
     """The languages ``reply`` has a translation in."""
     return frozenset(_T[reply])
+
+
+def _joined(language: Language, first: str, then: str | None) -> str:
+    """Two sentences of a reply (no blank between them in Chinese and Japanese)."""
+    if then is None:
+        return first
+    return first + ("" if language in ("zh", "ja") else " ") + then
+
+
+def dont_know_reply(
+    language: Language | None, *, offer_contact: bool = True, address_left: bool = False
+) -> str:
+    """``prompts.dont_know_answer`` in ``language`` (English without a translation)."""
+    first = translated("dont_know", language)
+    if language is None or first is None:
+        return dont_know_answer(offer_contact=offer_contact, address_left=address_left)
+    then: Reply | None = (
+        "dont_know_address_left" if address_left else "dont_know_offer" if offer_contact else None
+    )
+    return _joined(language, first, None if then is None else translated(then, language))
+
+
+def unavailable_reply(language: Language | None, *, offer_contact: bool = True) -> str:
+    """``prompts.fallback_answer`` in ``language`` (English without a translation)."""
+    first = translated("unavailable", language)
+    if language is None or first is None:
+        return fallback_answer("", offer_contact=offer_contact)
+    then = translated("unavailable_offer", language) if offer_contact else None
+    return _joined(language, first, then)

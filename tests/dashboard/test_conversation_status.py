@@ -8,19 +8,26 @@ import html
 import re
 import uuid
 
+import pytest
+
 from api.runtime import Runtime
 from tests.dashboard.conftest import WebOwner
 from workspaces import repository as ws_repo
 
 
-async def _handoff(runtime: Runtime, web: WebOwner, session_id: str | None = None) -> str:
+async def _handoff(
+    runtime: Runtime,
+    web: WebOwner,
+    session_id: str | None = None,
+    message: str = "I want to talk to a human",
+) -> str:
     async with runtime.db.transaction(workspace_id=uuid.UUID(web.workspace_id)) as session:
         workspace = await ws_repo.get_workspace(session, uuid.UUID(web.workspace_id))
         assert workspace is not None
     asked = await web.client.post(
         "/api/v1/chat",
         json={
-            "message": "I want to talk to a human",
+            "message": message,
             "session_id": session_id or f"v-{uuid.uuid4().hex}",
         },
         headers={"X-Widget-Key": workspace.public_key},
@@ -87,14 +94,22 @@ async def test_a_status_that_is_none_of_the_three_is_refused(
     assert missing.status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("message", "thanks"),
+    [
+        ("I want to talk to a human", "Thanks! We'll be in touch at {email}."),
+        # The widget thanked a German visitor in German: the transcript says what they read.
+        ("Ich möchte mit einem Menschen sprechen", "Danke! Wir melden uns unter {email}."),
+    ],
+)
 async def test_the_transcript_shows_the_contact_form_the_visitor_sent(
-    runtime: Runtime, web: WebOwner
+    runtime: Runtime, web: WebOwner, message: str, thanks: str
 ) -> None:
     """After "please leave your email address" the owner reads that the visitor did, with what
     they left and the widget's thanks (a reviewer's finding: the transcript ended on the
     question, the form being no message)."""
     session_id = f"v-{uuid.uuid4().hex}"
-    conversation_id = await _handoff(runtime, web, session_id)
+    conversation_id = await _handoff(runtime, web, session_id, message)
     async with runtime.db.transaction(workspace_id=uuid.UUID(web.workspace_id)) as session:
         workspace = await ws_repo.get_workspace(session, uuid.UUID(web.workspace_id))
         assert workspace is not None
@@ -114,4 +129,5 @@ async def test_the_transcript_shows_the_contact_form_the_visitor_sent(
     rows = re.findall(r'data-testid="(transcript-(?:message|lead))"', page.text)
     assert rows == ["transcript-message", "transcript-message", "transcript-lead"]
     assert f"left contact details with the form: {email}, Jo Visitor" in page.text
-    assert f"Thanks! We'll be in touch at {email}." in html.unescape(page.text)
+    assert sent.json()["thanks"] == thanks.format(email=email)
+    assert thanks.format(email=email) in html.unescape(page.text)

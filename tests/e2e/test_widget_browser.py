@@ -136,6 +136,16 @@ async def test_an_email_typed_in_the_chat_closes_the_contact_form(
     assert [(lead["email"], lead["source"]) for lead in leads["items"]] == [(email, "chat")]
 
 
+async def leave_address(page: Any, email: str) -> str:
+    """Send the contact form (shown) with ``email``; what the bot thanks the visitor with."""
+    await page.get_by_test_id("lead-email").fill(email)
+    await page.get_by_test_id("lead-submit").click()
+    await page.get_by_test_id("lead-form").wait_for(state="hidden", timeout=TIMEOUT)
+    thanks = page.locator('[data-testid="message"][data-role="bot"]').last
+    await thanks.wait_for(timeout=TIMEOUT)
+    return str(await thanks.inner_text())
+
+
 async def _look(page: Any) -> tuple[str, dict[str, float]]:
     panel = await _open(page)
     box = await panel.bounding_box()
@@ -795,12 +805,7 @@ async def test_the_owners_texts_replace_the_widgets_english_ones(
         for english in ("Leave your details", "Email", "Not now"):
             assert english not in shown, english
         email = f"kunde-{uuid.uuid4().hex[:8]}@example.com"
-        await page.get_by_test_id("lead-email").fill(email)
-        await page.get_by_test_id("lead-submit").click()
-        await form.wait_for(state="hidden", timeout=TIMEOUT)
-        thanks = page.locator('[data-testid="message"][data-role="bot"]').last
-        await thanks.wait_for(timeout=TIMEOUT)
-        assert f"Danke! Wir schreiben an {email}." in await thanks.inner_text()
+        assert f"Danke! Wir schreiben an {email}." in await leave_address(page, email)
         await page.get_by_test_id("close").click()
         assert await launcher.get_attribute("aria-label") == f"Chat mit {bot} öffnen"
     finally:

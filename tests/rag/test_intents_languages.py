@@ -95,6 +95,6 @@ async def test_a_person_asked_for_in_one_word_and_please_is_handed_off(
     assert unanswered.json() == [], unanswered.text
 
 
-@pytest.mark.parametrize("text", ["bitte", "por favor", "Preise bitte", "persona por favor?"])
+@pytest.mark.parametrize("text", ["bitte", "por favor", "Preise bitte", "Persona plan por favor?"])
 def test_please_alone_or_with_other_words_asks_for_no_person(text: str) -> None:
     assert detect_intent(text).intent != "human"

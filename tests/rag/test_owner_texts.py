@@ -164,25 +164,32 @@ async def test_the_models_failure_gets_the_owners_fallback(
     await ingest(client, owner, runtime, "Refunds", REFUNDS)
     await _texts(client, owner, unavailable=UNAVAILABLE)
     question = "Can I get a refund on a yearly plan?"
+    answers = await failed_model_answers(client, owner, fake_llm, question)
+    assert answers == [UNAVAILABLE] * 4
 
-    fake_llm.fail_next(500)
+
+async def failed_model_answers(
+    client: httpx.AsyncClient, owner: Owner, llm: FakeOpenAI, question: str
+) -> list[str]:
+    """What a visitor asking ``question`` gets from a model that fails: answered whole, then
+    streamed (the last "replace" and the recorded answer), then a model that wrote nothing
+    visible. Each is a fallback."""
+    llm.fail_next(500)
     body = (await chat(client, owner, question, session_id=_session())).json()
-    assert (body["source"], body["answer"]) == ("fallback", UNAVAILABLE)
+    assert body["source"] == "fallback", body
 
-    fake_llm.fail_next(500)
+    llm.fail_next(500)
     streamed = await client.post(
         "/api/v1/chat",
         json={"message": question, "session_id": _session()},
         headers=widget_headers(owner, Accept="text/event-stream"),
     )
     events = parse_sse(streamed.text)
-    assert [data["text"] for name, data in events if name == "replace"][-1] == UNAVAILABLE
-    assert dict(events)["done"]["answer"] == UNAVAILABLE
+    replaced = [data["text"] for name, data in events if name == "replace"][-1]
 
-    # A model that wrote nothing visible: the same fallback.
-    fake_llm.chat_reply = " "
+    llm.chat_reply = " "
     empty = (await chat(client, owner, question, session_id=_session())).json()
-    assert empty["answer"] == UNAVAILABLE
+    return [body["answer"], replaced, dict(events)["done"]["answer"], empty["answer"]]
 
 
 async def test_the_model_is_told_to_say_it_does_not_know_in_the_owners_words(

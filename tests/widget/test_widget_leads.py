@@ -27,6 +27,12 @@ def unique_email(tag: str) -> str:
     return f"{tag}-{uuid.uuid4().hex[:10]}@example.com"
 
 
+def received(email: str) -> dict[str, str]:
+    """The answer to a form sent with ``email`` (the default thanks, in English): the same for
+    a known and a new address."""
+    return {"status": "received", "thanks": f"Thanks! We'll be in touch at {email}."}
+
+
 async def submit(client: httpx.AsyncClient, owner: Owner, **body: Any) -> httpx.Response:
     return await client.post("/api/v1/widget/leads", json=body, headers=wk(owner))
 
@@ -76,10 +82,15 @@ async def test_a_known_email_reveals_nothing_and_replaces_nothing(
         phone="+1 555 0100",
         message="Please change my number",
     )
-    unknown = await submit(client, owner, email=unique_email("nobody"), name="Mallory")
-    # Same status, same body, whether or not the email was a lead: nothing to read back.
+    nobody = unique_email("nobody")
+    unknown = await submit(client, owner, email=nobody, name="Mallory")
+    # Same status, same body (but for the address sent, in the thanks), whether or not the email
+    # was a lead: nothing to read back.
     assert known.status_code == unknown.status_code == 202
-    assert known.json() == unknown.json() == {"status": "received"}
+    assert (known.json(), unknown.json()) == (
+        received(email.split("@")[0].upper() + "@example.com"),
+        received(nobody),
+    )
     for secret in ("VIP", "Jane", "11111", "qualified", stored["id"]):
         assert secret not in known.text
 
@@ -175,7 +186,7 @@ async def test_a_lead_links_only_the_submitting_visitors_conversation(
     ):
         response = await submit(client, owner, email=email, **body)
         assert response.status_code == 202
-        assert response.json() == {"status": "received"}
+        assert response.json() == received(email)
     intruder = await owner_lead(client, owner, email)
     assert intruder["conversation_id"] is None
     history = await submissions(client, owner, intruder["id"])

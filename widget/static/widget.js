@@ -1506,9 +1506,13 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       try {
         const res = await request("/api/v1/widget/leads", { json: body });
         if (!res.ok) throw await httpError(res);
+        // The server's thanks: the owner's words, else the default in the visitor's language (an
+        // older server answers none: the owner's words or the English default, as before).
+        const sent = await res.json().catch(() => ({}));
         store.set("lead", "1");
         hideLead();
-        const m = botMessage({ t: F("lead_thanks", "Thanks! We'll be in touch at {email}.", { email: value }) });
+        const thanks = sent && typeof sent.thanks === "string" && sent.thanks.trim() ? sent.thanks : null;
+        const m = botMessage({ t: thanks || F("lead_thanks", "Thanks! We'll be in touch at {email}.", { email: value }) });
         ui.log.appendChild(m.el);
         m.render();
         toBottom(true);
