@@ -293,10 +293,18 @@ async def apply_order_event(
     )
     if repaid:
         status = "paid"
+    # A payment applied is the one that pays its order: the order named a payment held for a
+    # refund that paid it first (a lower plan's, while a higher one ran), and refunding that
+    # one made it read "refunded" while its plan ran on this one.
+    pays = event.name in PAYMENT_SUCCESS_EVENTS and decision.outcome == "applied"
     order_changed = status != order.status
-    if order_changed:
+    if order_changed or (pays and order.razorpay_payment_id != event.payment_id):
         values: dict[str, Any] = {"status": status}
-        if repaid or (status in ("paid", "refunded") and order.status not in ("paid", "refunded")):
+        if (
+            pays
+            or repaid
+            or (status in ("paid", "refunded") and order.status not in ("paid", "refunded"))
+        ):
             values.update(paid_at=event.occurred_at, razorpay_payment_id=event.payment_id)
         await repo.update_order(session, order.id, **values)
     if decision.reason == ORDER_STILL_PAID:  # the charge held on the order pays it now

@@ -219,3 +219,36 @@ async def test_an_order_refunded_then_paid_by_another_payment_reads_paid(
     assert (await _refund(bclient, first, now))["status"] == "applied"
     assert (await order_row(owner_db, rzp_order))["status"] == "refunded"
     assert (await subscription(bclient, owner))["effective_plan"] == "free"
+
+
+async def test_an_order_paid_first_by_a_held_payment_reads_paid_by_the_one_applied(
+    bclient: httpx.AsyncClient, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """A Starter order's first capture came while Pro ran (held for a refund); Pro was refunded
+    and a second attempt on the order, captured late, paid for Starter. The order still named
+    the held payment as the one that paid it, so refunding that one (as the history asks) made
+    the order read ``refunded`` while its Starter plan ran on the other payment. It names the
+    payment that pays it, and stays ``paid`` until that one is refunded."""
+    owner = await signup(bclient, "Held Then Applied")
+    now = int(time.time()) - 1000
+    order = await create_order(bclient, owner, "starter")  # opened before the upgrade
+    rzp_order = order["razorpay_order_id"]
+    held, later = fake.authorize_payment(rzp_order), fake.authorize_payment(rzp_order)
+    pro = fake.capture_payment((await create_order(bclient, owner, "pro"))["razorpay_order_id"])
+    assert (await _webhook(bclient, "payment.captured", pro, now))["status"] == "applied"
+    held = fake.capture(held["id"])
+    assert (await _webhook(bclient, "payment.captured", held, now + 60))["reason"] == (
+        "lower_plan_held"
+    )
+    assert (await _refund(bclient, pro, now + 120))["status"] == "applied"
+    later = fake.capture(later["id"])
+    assert (await _webhook(bclient, "payment.captured", later, now + 180))["status"] == "applied"
+    assert (await order_row(owner_db, rzp_order))["razorpay_payment_id"] == later["id"]
+
+    await _refund(bclient, held, now + 240)  # the held charge given back
+    assert (await subscription(bclient, owner))["effective_plan"] == "starter"
+    assert (await order_row(owner_db, rzp_order))["status"] == "paid"
+
+    await _refund(bclient, later, now + 300)
+    assert (await subscription(bclient, owner))["effective_plan"] == "free"
+    assert (await order_row(owner_db, rzp_order))["status"] == "refunded"
