@@ -716,8 +716,10 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       new MutationObserver(() => {
         if (!host.isConnected) attach();
       }).observe(D.documentElement, { childList: true });
-    // A page may hold fixed elements only once its own scripts ran, or at another width.
-    for (const t of ["load", "resize"]) W.addEventListener(t, lift);
+    // A page may hold fixed elements only once its own scripts ran, or at another width; and
+    // an <html> as tall as the screen (html, body { height: 100% }) holds them in the screen's
+    // place only until the page scrolls.
+    for (const t of ["load", "resize", "scroll"]) W.addEventListener(t, lift, { passive: true });
 
     ui = { host, shadow, root, launcher, panel, log, typing, chips, leadSlot, scroll, err, errText, retryBtn, input, send, compose, count, countSay, botName };
 
