@@ -63,3 +63,34 @@ async def test_a_held_page_as_tall_as_the_screen_keeps_the_launcher_in_view_when
         assert _in_view(box), box
         await page.get_by_test_id("launcher").click()
         await page.get_by_test_id("panel").wait_for(state="visible", timeout=T)
+
+
+HIDDEN_UNTIL_READY = """<script>
+document.documentElement.className = "hide";
+new MutationObserver((changes, watch) => {
+  if (!document.querySelector("trulybot-widget")) return;
+  watch.disconnect();
+  document.documentElement.className = "";
+}).observe(document.documentElement, { childList: true });
+</script>
+<div style="position:fixed;right:0;bottom:0;left:0;z-index:2147483647;padding:8px;background:#eee;
+text-align:right"><button id="accept" style="width:120px;height:80px">Accept cookies</button></div>"""
+
+
+async def test_an_ordinary_page_hidden_while_it_loads_keeps_its_cookie_banner_on_top(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """A page that hides its <html> (display: none) until it is ready, as anti-flicker snippets
+    do: the widget, arriving meanwhile, measured nothing, took the page for one that holds fixed
+    elements and went to the top layer, over the cookie banner the site put at the highest
+    z-index, its launcher on the banner's Accept button. It stays in the page, below the banner."""
+    html = _page(demo_server, css="html.hide{display:none}", body=HIDDEN_UNTIL_READY)
+    with static_site(html) as site:
+        await page.goto(site)
+        await page.wait_for_function("() => !!document.querySelector('trulybot-widget')", timeout=T)
+        await page.evaluate(TWO_FRAMES)
+        box = await _launcher_box(page)
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        on_top = await page.evaluate(f"() => document.elementFromPoint({x}, {y}).id")
+        assert on_top == "accept"
+        await page.locator("#accept").click(timeout=T)

@@ -683,6 +683,9 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     // dialog of the page open at that moment either: it goes up when that closes.
     const lift = () => {
       if (!host.showPopover || !host.isConnected || host.matches(":popover-open")) return;
+      // Not laid out (a page hiding its <html> until it is ready): nothing measured, nothing to
+      // tell; asked again at load, resize and scroll.
+      if (!probe.getClientRects().length) return;
       const r = probe.getBoundingClientRect();
       // the screen's height: with its scroll bar, or without (a pinch-zoomed phone's innerHeight is less)
       const screen = [W.innerHeight, (D.scrollingElement || D.documentElement).clientHeight];
