@@ -94,3 +94,28 @@ async def test_an_ordinary_page_hidden_while_it_loads_keeps_its_cookie_banner_on
         on_top = await page.evaluate(f"() => document.elementFromPoint({x}, {y}).id")
         assert on_top == "accept"
         await page.locator("#accept").click(timeout=T)
+
+
+REMOVED_GATE = """<div id="app"><dialog id="gate"><p>Are you over 18?</p>
+<button onclick="document.getElementById('app').replaceChildren()">Yes</button></dialog></div>
+<script>document.getElementById("gate").showModal()</script>"""
+
+
+async def test_the_held_widget_goes_up_when_the_pages_modal_dialog_is_taken_away(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The widget waits below a modal dialog open on the page (an age check) and went up when
+    that dialog sent "close". A page that takes its dialog out of the document instead (a
+    framework unmounting it) sends none: the launcher stayed held at the end of the page, out
+    of sight. It goes up as soon as the dialog is gone."""
+    html = _page(demo_server, attrs=' style="transform:translateZ(0)"', body=REMOVED_GATE)
+    with static_site(html) as site:
+        await page.goto(site)
+        await page.wait_for_function("() => !!document.querySelector('trulybot-widget')", timeout=T)
+        assert await page.evaluate(LIFTED) is False
+        await page.get_by_role("button", name="Yes").click()
+        await page.evaluate(TWO_FRAMES)
+        box = await _launcher_box(page)
+        assert _in_view(box), box
+        await page.get_by_test_id("launcher").click()
+        await page.get_by_test_id("panel").wait_for(state="visible", timeout=T)
