@@ -74,7 +74,8 @@ new MutationObserver((changes, watch) => {
 }).observe(document.documentElement, { childList: true });
 </script>
 <div style="position:fixed;right:0;bottom:0;left:0;z-index:2147483647;padding:8px;background:#eee;
-text-align:right"><button id="accept" style="width:120px;height:80px">Accept cookies</button></div>"""
+text-align:right"><button id="accept"
+style="width:120px;height:80px">Accept cookies</button></div>"""
 
 
 async def test_an_ordinary_page_hidden_while_it_loads_keeps_its_cookie_banner_on_top(
