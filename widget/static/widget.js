@@ -681,13 +681,26 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     // page and placed on the screen. Only then: elsewhere the chat stays below what a site put at
     // the highest z-index (a cookie-consent banner the launcher would cover). Not above a modal
     // dialog of the page open at that moment either: it goes up when that closes.
+    // The page's modal dialog the widget waits for, watched while it waits: a page may take it
+    // out of the document (a framework unmounting it) without closing it, and no "close" comes.
+    let blocker = null;
+    const gone = W.MutationObserver && new MutationObserver(() => {
+      if (!blocker || blocker.isConnected) return;
+      gone.disconnect();
+      blocker = null;
+      lift();
+    });
     const lift = () => {
       if (!host.showPopover || !host.isConnected || host.matches(":popover-open")) return;
+      // Not laid out (a page hiding its <html> until it is ready): nothing measured, nothing to
+      // tell; asked again at load, resize and scroll.
+      if (!probe.getClientRects().length) return;
       const r = probe.getBoundingClientRect();
       // the screen's height: with its scroll bar, or without (a pinch-zoomed phone's innerHeight is less)
       const screen = [W.innerHeight, (D.scrollingElement || D.documentElement).clientHeight];
       if (Math.abs(r.top) < 1 && screen.some((x) => Math.abs(r.height - x) < 40)) return;
-      let blocker = null;
+      if (gone) gone.disconnect();
+      blocker = null;
       try {
         blocker = D.querySelector(":modal");
       } catch (e) {
@@ -696,6 +709,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       if (blocker) {
         blocker.addEventListener("close", lift, { once: true });
         D.addEventListener("fullscreenchange", lift, { once: true });
+        if (gone) gone.observe(D, { childList: true, subtree: true });
         return;
       }
       host.setAttribute("popover", "manual");
@@ -716,8 +730,10 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       new MutationObserver(() => {
         if (!host.isConnected) attach();
       }).observe(D.documentElement, { childList: true });
-    // A page may hold fixed elements only once its own scripts ran, or at another width.
-    for (const t of ["load", "resize"]) W.addEventListener(t, lift);
+    // A page may hold fixed elements only once its own scripts ran, or at another width; and
+    // an <html> as tall as the screen (html, body { height: 100% }) holds them in the screen's
+    // place only until the page scrolls.
+    for (const t of ["load", "resize", "scroll"]) W.addEventListener(t, lift, { passive: true });
 
     ui = { host, shadow, root, launcher, panel, log, typing, chips, leadSlot, scroll, err, errText, retryBtn, input, send, compose, count, countSay, botName };
 
