@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from rag.chat.courtesy import Lexicon, phrases
+from rag.chat.courtesy import Lexicon, phrases, words
 
 _ANY = r"(?:\S+ ){0,3}"  # a few words between: articles, adjectives ("einem echten")
 
@@ -53,8 +53,8 @@ _AR_PERSON = r"(?:شخص|إنسان|انسان|موظف|ممثل|بشري|مند
 # Wanting one ("Quiero un humano", "Ich will einen Menschen") or asking whether one is there
 # ("Ist hier ein Mensch?", "¿Hay una persona real?"): only the words that name a person of the
 # team, then no word that makes them something else's ("un agente de viajes", "una persona de
-# contacto para facturas", "einen Menschen für die Einrichtung", "uma pessoa para limpar"), and
-# not after the visitor's "no" ("No quiero un humano").
+# contacto para facturas", "einen Menschen für die Einrichtung", "uma pessoa para limpar"); a
+# "no" before it is ``_DECLINED``'s ("No quiero un humano").
 _DE_NOT_THEIRS = r"(?! (?:für|fur|als|in|im|zur|zum|der|die|nötig|notig|erforderlich)(?!\S))"
 _ES_NOT_THEIRS = r"(?! (?:de|para|en|con|a cargo|responsable|que use|que usa)(?!\S))"
 _PT_NOT_THEIRS = r"(?! (?:de|para|em|no|na|que|responsável|responsavel)(?!\S))"
@@ -91,7 +91,7 @@ _BY_LANGUAGE = {
         # Spanish: "Quiero hablar con una persona", "pásame con un agente"
         rf"(?:hablar|comunicarme|chatear|platicar|contactar) con {_ANY}{_ES_PERSON}",
         r"(?:pásame|pasame|comuníqueme|comuniqueme|transfiérame|transfiereme|páseme|paseme) con",
-        rf"(?<!no )(?:quiero|necesito|quisiera) (?:un |una )?{_ES_WANTED}{_ES_NOT_THEIRS}",
+        rf"(?:quiero|necesito|quisiera) (?:un |una )?{_ES_WANTED}{_ES_NOT_THEIRS}",
         # "¿Hay una persona real?", "¿Hay alguien ahí?"
         r"(?:hay|existe) (?:alguna |algún |algun |una |un )?(?:persona|humano|agente)"
         rf"(?: real| de verdad| humana)?(?: ahí| ahi| allí| alli)?{_ES_NOT_THEIRS}",
@@ -110,7 +110,7 @@ _BY_LANGUAGE = {
         # Portuguese: "Quero falar com uma pessoa", "atendimento humano"
         rf"(?:falar|conversar) com {_ANY}{_PT_PERSON}",
         r"atendimento humano",
-        rf"(?<!não )(?<!nao )(?:quero|queria|preciso de|gostaria de) (?:um |uma )?{_PT_WANTED}"
+        rf"(?:quero|queria|preciso de|gostaria de) (?:um |uma )?{_PT_WANTED}"
         rf"{_PT_NOT_THEIRS}",
         # "Tem alguém aí?", "Tem um atendente?"
         r"(?:tem|há|ha|existe) (?:algum |alguma |um |uma )?(?:humano|atendente|pessoa real"
@@ -120,7 +120,7 @@ _BY_LANGUAGE = {
     "it": (
         # Italian: "Vorrei parlare con un operatore"
         rf"(?:parlare|chattare|parlarne) con {_ANY}{_IT_PERSON}",
-        rf"(?<!non )(?:voglio|vorrei|ho bisogno di) (?:un |una )?{_IT_WANTED}{_IT_NOT_THEIRS}",
+        rf"(?:voglio|vorrei|ho bisogno di) (?:un |una )?{_IT_WANTED}{_IT_NOT_THEIRS}",
         # "C'è qualcuno?", "C'è un operatore?"
         rf"(?:cè|c è) (?:qualcuno|un operatore|una persona reale|un umano)(?: lì| li)?"
         rf"{_IT_NOT_THEIRS}",
@@ -142,6 +142,31 @@ _BY_LANGUAGE = {
     ),
 }
 _LEXICON = Lexicon(_BY_LANGUAGE)
+
+# What, right before a request for a person, turns it down ("No quiero hablar con una persona",
+# "Ich möchte nicht mit einem Menschen sprechen", "Pas besoin de parler à un conseiller"), as
+# English's ``human_requests._DECLINED`` does: no hand-off, the rest of the message is answered.
+# Only with no pause between it and the request ("No, quiero hablar con una persona" asks), and
+# not "can't" ("¿Por qué no puedo hablar con una persona?", "Warum kann ich nicht mit einem
+# Menschen sprechen?" still ask).
+_DECLINED_BY_LANGUAGE = {
+    "de": r"(?<!kann ich )(?<!kann man )(?<!können wir )(?<!konnen wir )(?<!darf ich )"
+    r"(?:nicht|nie|niemals|keinesfalls|ohne)(?: mehr| unbedingt)?|kein bedarf|keine lust",
+    "es": r"no(?: (?:quiero|necesito|quisiera|deseo|busco|me interesa|me hace falta|hace falta"
+    r"|es necesario|hay que|tengo que|voy a))?|nunca|sin|ni",
+    "pt": r"(?:não|nao)(?: (?:quero|queria|preciso|preciso de|gostaria de|tenho que|é preciso"
+    r"|e preciso|vou))?|nunca|sem|nem",
+    "fr": r"(?<!peux )(?<!peut )(?<!pouvez )(?<!pouvons )(?<!puis )"
+    r"(?:pas|plus|jamais)(?: besoin de| envie de)?|sans|inutile de",
+    "it": r"non(?: (?:voglio|vorrei|ho bisogno di|devo|mi serve|serve|è necessario"
+    r"|e necessario))?|mai|senza|nemmeno|neanche",
+}
+_DECLINED = {
+    language: re.compile(rf"(?:^|(?<=\s))(?:{negation})$")
+    for language, negation in _DECLINED_BY_LANGUAGE.items()
+}
+# What pauses a message: a "no" before one of these is an answer, not a refusal.
+_PAUSE = re.compile(r"[,;:.!?¿¡…]")
 HUMAN_ELSEWHERE = _LEXICON.pattern
 # Chinese and Japanese write no spaces: a phrase anywhere in the run ("我要转人工", "人工客服",
 # "担当者と話したい", "オペレーターにつないで").
@@ -179,10 +204,37 @@ PLEASE = phrases(
 por favor", "Mitarbeiter bitte"), as "agent please" is ("please" is courtesy filler)."""
 
 
-def asks_for_a_person(reduced: str) -> bool:
-    """Whether ``reduced`` (the message through ``courtesy.words``) asks for a person in one of
-    the languages above."""
-    return bool(HUMAN_ELSEWHERE.search(reduced) or HUMAN_UNSPACED.search(reduced))
+def asks_for_a_person(text: str) -> bool:
+    """Whether ``text`` asks for a person in one of the languages above, not turned down just
+    before it (``_DECLINED``)."""
+    reduced = words(text)
+    if HUMAN_UNSPACED.search(reduced):
+        return True
+    return any(
+        not _turned_down(text, reduced[: found.start()], language)
+        for language, found in _LEXICON.found(reduced)
+    )
+
+
+def _turned_down(text: str, before: str, language: str) -> bool:
+    """The words ``before`` a request for a person in ``language`` end in a refusal, with no
+    pause in ``text`` between the refusal and the request."""
+    pattern = _DECLINED.get(language)
+    said = before.split()
+    refusal = pattern.search(" ".join(said)) if pattern else None
+    if refusal is None:
+        return False
+    first = len(" ".join(said)[: refusal.start()].split())
+    return not any(first < pause <= len(said) for pause in _pauses(text))
+
+
+def _pauses(text: str) -> set[int]:
+    """How many words come before each pause (comma, full stop, ...) in ``text``."""
+    counts, said = set(), 0
+    for piece in _PAUSE.split(text)[:-1]:
+        said += len(words(piece).split())
+        counts.add(said)
+    return counts
 
 
 def person_language(reduced: str) -> str | None:
