@@ -109,7 +109,8 @@ _BY_LANGUAGE = {
     "pt": (
         # Portuguese: "Quero falar com uma pessoa", "atendimento humano"
         rf"(?:falar|conversar) com {_ANY}{_PT_PERSON}",
-        r"atendimento humano",
+        # "Quero atendimento humano" asks for it; "Tem atendimento humano?" asks about it.
+        r"(?:quero|queria|preciso de|preciso|gostaria de) (?:um |o )?atendimento humano",
         rf"(?:quero|queria|preciso de|gostaria de) (?:um |uma )?{_PT_WANTED}"
         rf"{_PT_NOT_THEIRS}",
         # "Tem alguém aí?", "Tem um atendente?"
@@ -179,7 +180,7 @@ HUMAN_WORD_ALONE = frozenset(
     | {"umano", "operatore", "pessoa", "atendente", "оператор", "человек", "人工", "オペレーター"}
     | {"menschen", "einen menschen", "ein mensch", "echten menschen", "einen echten menschen"}
     | {"un humano", "un agente", "um humano", "uma pessoa", "um atendente", "un humain"}
-    | {"un operatore", "una persona reale"}
+    | {"un operatore", "una persona reale", "atendimento humano"}
 )
 """A message that is nothing but one of these words ("humano", "оператор"), as "agent" is."""
 HUMAN_WORD_WITH_PLEASE = frozenset({"persona", "una persona"})
@@ -256,5 +257,6 @@ def person_language(reduced: str) -> str | None:
 
 _ALONE = {"mensch": "de", "menschen": "de", "mitarbeiter": "de", "humain": "fr"}
 _ALONE |= {"conseiller": "fr", "umano": "it", "operatore": "it", "pessoa": "pt", "atendente": "pt"}
+_ALONE |= {"atendimento": "pt"}
 """The words of ``HUMAN_WORD_ALONE`` only one of the languages has ("humano" is two's)."""
 _PLEASE_IN = {"es": phrases(r"por favor", r"porfa"), "it": phrases(r"per favore", r"per piacere")}
