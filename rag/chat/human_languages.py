@@ -166,6 +166,18 @@ _DECLINED = {
     language: re.compile(rf"(?:^|(?<=\s))(?:{negation})$")
     for language, negation in _DECLINED_BY_LANGUAGE.items()
 }
+# Asking whether one must talk to a person, at the start of a clause ("Muss ich mit einem
+# Mitarbeiter sprechen, um zu kündigen?", "Dois-je parler à un conseiller ?"): asked about, not
+# asked for, as English's "do I need to talk to a person?" ("Dann muss ich mit einem Mitarbeiter
+# sprechen" and "Je dois parler à un conseiller" still ask).
+_ASKED_BY_LANGUAGE = {
+    "de": r"(?:muss|müssen|mussen) (?:ich|wir|man)(?: wirklich| unbedingt| erst| dafür| dafur)?",
+    "fr": r"(?:dois je|doit on|faut il|est ce que je dois|est ce quil faut)(?: vraiment)?",
+}
+_ASKED = {
+    language: re.compile(rf"(?:^|(?<=\s))(?:{asked})$")
+    for language, asked in _ASKED_BY_LANGUAGE.items()
+}
 # What pauses a message: a "no" before one of these is an answer, not a refusal.
 _PAUSE = re.compile(r"[,;:.!?¿¡…]")
 HUMAN_ELSEWHERE = _LEXICON.pattern
@@ -219,14 +231,20 @@ def asks_for_a_person(text: str) -> bool:
 
 def _turned_down(text: str, before: str, language: str) -> bool:
     """The words ``before`` a request for a person in ``language`` end in a refusal, with no
-    pause in ``text`` between the refusal and the request."""
-    pattern = _DECLINED.get(language)
-    said = before.split()
-    refusal = pattern.search(" ".join(said)) if pattern else None
-    if refusal is None:
-        return False
-    first = len(" ".join(said)[: refusal.start()].split())
-    return not any(first < pause <= len(said) for pause in _pauses(text))
+    pause in ``text`` between the refusal and the request, or in a clause asking whether one
+    is needed (``_ASKED``)."""
+    said = " ".join(before.split())
+    pauses = _pauses(text)
+    for patterns, at_clause_start in ((_DECLINED, False), (_ASKED, True)):
+        pattern = patterns.get(language)
+        found = pattern.search(said) if pattern else None
+        if found is None:
+            continue
+        first = len(said[: found.start()].split())
+        unbroken = not any(first < pause <= len(said.split()) for pause in pauses)
+        if unbroken and (not at_clause_start or first == 0 or first in pauses):
+            return True
+    return False
 
 
 def _pauses(text: str) -> set[int]:
