@@ -52,14 +52,27 @@ _AR_PERSON = r"(?:شخص|إنسان|انسان|موظف|ممثل|بشري|مند
 
 # Wanting one ("Quiero un humano", "Ich will einen Menschen") or asking whether one is there
 # ("Ist hier ein Mensch?", "¿Hay una persona real?"): only the words that name a person of the
-# team, then no word that makes them something else's ("un agente de viajes", "una persona de
-# contacto para facturas", "einen Menschen für die Einrichtung", "uma pessoa para limpar"); a
-# "no" before it is ``_DECLINED``'s ("No quiero un humano").
+# team, then no word that makes them something else's ("un agente de viajes", "un agent
+# immobilier", "un asesor fiscal", "una persona de contacto para facturas", "einen Menschen für
+# die Einrichtung", "uma pessoa para limpar"); a "no" before it is ``_DECLINED``'s ("No quiero
+# un humano").
 _DE_NOT_THEIRS = r"(?! (?:für|fur|als|in|im|zur|zum|der|die|nötig|notig|erforderlich)(?!\S))"
-_ES_NOT_THEIRS = r"(?! (?:de|para|en|con|a cargo|responsable|que use|que usa)(?!\S))"
-_PT_NOT_THEIRS = r"(?! (?:de|para|em|no|na|que|responsável|responsavel)(?!\S))"
-_FR_NOT_THEIRS = r"(?! (?:de|pour|en|du|des|qui)(?!\S))"
-_IT_NOT_THEIRS = r"(?! (?:di|per|in|che)(?!\S))"
+_ES_NOT_THEIRS = (
+    r"(?! (?:de|para|en|con|a cargo|responsable|que use|que usa|fiscal|financier[oa]"
+    r"|inmobiliari[oa]|legal|comercial|contable|tributari[oa]|bancari[oa]|laboral)(?!\S))"
+)
+_PT_NOT_THEIRS = (
+    r"(?! (?:de|para|em|no|na|que|responsável|responsavel|fiscal|financeir[oa]"
+    r"|imobiliári[oa]|imobiliari[oa]|comercial|jurídic[oa]|juridic[oa]|bancári[oa])(?!\S))"
+)
+_FR_NOT_THEIRS = (
+    r"(?! (?:de|pour|en|du|des|qui|financier|financière|financiere|immobilier|commercial"
+    r"|fiscal|juridique|bancaire|dassurance|dassurances)(?!\S))"
+)
+_IT_NOT_THEIRS = (
+    r"(?! (?:di|per|in|che|finanziari[oa]|immobiliare|commerciale|fiscale|legale"
+    r"|assicurativ[oa]|bancari[oa])(?!\S))"
+)
 _DE_WANTED = (
     r"(?:echten |richtigen )?(?:menschen|mitarbeiter|mitarbeiterin|berater|beraterin"
     r"|ansprechpartner|ansprechpartnerin)"
