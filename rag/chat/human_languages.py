@@ -56,7 +56,10 @@ _AR_PERSON = r"(?:شخص|إنسان|انسان|موظف|ممثل|بشري|مند
 # immobilier", "un asesor fiscal", "una persona de contacto para facturas", "einen Menschen für
 # die Einrichtung", "uma pessoa para limpar"); a "no" before it is ``_DECLINED``'s ("No quiero
 # un humano").
-_DE_NOT_THEIRS = r"(?! (?:für|fur|als|in|im|zur|zum|der|die|nötig|notig|erforderlich)(?!\S))"
+_DE_NOT_THEIRS = (
+    r"(?! (?:für|fur|als|in|im|zur|zum|der|die|nötig|notig|erforderlich|zuständig|zustandig"
+    r"|vor ort)(?!\S))"
+)
 _ES_NOT_THEIRS = (
     r"(?! (?:de|para|en|con|a cargo|responsable|que use|que usa|fiscal|financier[oa]"
     r"|inmobiliari[oa]|legal|comercial|contable|tributari[oa]|bancari[oa]|laboral)(?!\S))"
@@ -66,13 +69,18 @@ _PT_NOT_THEIRS = (
     r"|imobiliári[oa]|imobiliari[oa]|comercial|jurídic[oa]|juridic[oa]|bancári[oa])(?!\S))"
 )
 _FR_NOT_THEIRS = (
-    r"(?! (?:de|pour|en|du|des|qui|financier|financière|financiere|immobilier|commercial"
+    r"(?! (?:de|pour|en|du|des|qui|sur place|financier|financière|financiere|immobilier|commercial"
     r"|fiscal|juridique|bancaire|dassurance|dassurances)(?!\S))"
 )
 _IT_NOT_THEIRS = (
     r"(?! (?:di|per|in|che|finanziari[oa]|immobiliare|commerciale|fiscale|legale"
     r"|assicurativ[oa]|bancari[oa])(?!\S))"
 )
+# Whether one is there who does something ("¿Existe un agente que hable inglés?"), or at a time
+# or place ("¿Hay alguien disponible el sábado?"): a question about the shop ("¿Hay una persona
+# real que me atienda?" and "¿Hay alguien disponible?" still ask).
+_ES_NOT_WHO = r"(?! que(?! me| nos)(?!\S))"
+_ES_NOT_WHEN = r"(?! (?:el|la|los|las|en|este|esta|por|a|durante|hasta|desde|mañana|manana)(?!\S))"
 _DE_WANTED = (
     r"(?:echten |richtigen )?(?:menschen|mitarbeiter|mitarbeiterin|berater|beraterin"
     r"|ansprechpartner|ansprechpartnerin)"
@@ -107,8 +115,10 @@ _BY_LANGUAGE = {
         rf"(?:quiero|necesito|quisiera) (?:un |una )?{_ES_WANTED}{_ES_NOT_THEIRS}",
         # "¿Hay una persona real?", "¿Hay alguien ahí?"
         r"(?:hay|existe) (?:alguna |algún |algun |una |un )?(?:persona|humano|agente)"
-        rf"(?: real| de verdad| humana)?(?: ahí| ahi| allí| alli)?{_ES_NOT_THEIRS}",
-        r"hay alguien(?: real)?(?: ahí| ahi| allí| alli| disponible| con quien hablar|$)",
+        r"(?>(?: real| de verdad| humana)?(?: ahí| ahi| allí| alli)?)"
+        rf"{_ES_NOT_THEIRS}{_ES_NOT_WHO}",
+        rf"hay alguien(?: real)?(?: ahí| ahi| allí| alli| disponible{_ES_NOT_WHEN}"
+        r"| con quien hablar|$)",
     ),
     "fr": (
         # French: "je veux parler à un humain", "mettez-moi en relation avec un conseiller"
