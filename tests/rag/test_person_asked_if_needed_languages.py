@@ -6,14 +6,12 @@ ich mit einem Mitarbeiter sprechen", "Je dois parler à un conseiller") still as
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 
 from rag.chat.intents import detect_intent
 from tests.conftest import Owner
-from tests.rag.test_chat import chat
+from tests.rag.test_person_declined_languages import assert_not_handed_off
 
 ASKED_ABOUT = [
     "Muss ich mit einem Mitarbeiter sprechen, um zu kündigen?",
@@ -44,9 +42,6 @@ def test_saying_a_person_is_needed_is_still_a_request(text: str) -> None:
 async def test_asking_whether_a_person_is_needed_keeps_the_conversation_open(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
-    session = f"s-{uuid.uuid4().hex[:12]}"
-    message = "Muss ich mit einem Mitarbeiter sprechen, um zu kündigen?"
-    body = (await chat(client, owner, message, session_id=session)).json()
-    assert body["source"] != "handoff", body
-    listing = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
-    assert [c["status"] for c in listing["items"]] == ["open"]
+    await assert_not_handed_off(
+        client, owner, "Muss ich mit einem Mitarbeiter sprechen, um zu kündigen?"
+    )

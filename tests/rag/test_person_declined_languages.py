@@ -55,13 +55,19 @@ def test_a_request_for_a_person_after_a_no_is_still_one(text: str) -> None:
     assert detect_intent(text).intent == "human"
 
 
-async def test_a_refusal_in_spanish_keeps_the_conversation_open(
-    client: httpx.AsyncClient, owner: Owner
-) -> None:
+async def assert_not_handed_off(client: httpx.AsyncClient, owner: Owner, message: str) -> None:
+    """``message`` in a new conversation of a new workspace gets no hand-off reply and leaves
+    the conversation open."""
     session = f"s-{uuid.uuid4().hex[:12]}"
-    message = "No quiero hablar con una persona, ¿cuál es el horario?"
     body = (await chat(client, owner, message, session_id=session)).json()
     assert body["intent"] != "human", body
     assert body["source"] != "handoff", body
     listing = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
     assert [c["status"] for c in listing["items"]] == ["open"]
+
+
+async def test_a_refusal_in_spanish_keeps_the_conversation_open(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    message = "No quiero hablar con una persona, ¿cuál es el horario?"
+    await assert_not_handed_off(client, owner, message)

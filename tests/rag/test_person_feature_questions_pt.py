@@ -5,15 +5,13 @@ off. Asking for it ("Quero atendimento humano", "Atendimento humano, por favor")
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 
 from rag.chat.intents import detect_intent
 from rag.chat.reply_language import visitor_language
 from tests.conftest import Owner
-from tests.rag.test_chat import chat
+from tests.rag.test_person_declined_languages import assert_not_handed_off
 
 ASKED_ABOUT = [
     "Tem atendimento humano?",
@@ -43,8 +41,4 @@ def test_human_service_asked_for_is_a_request(text: str) -> None:
 async def test_asking_about_human_service_keeps_the_conversation_open(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
-    session = f"s-{uuid.uuid4().hex[:12]}"
-    body = (await chat(client, owner, "Tem atendimento humano?", session_id=session)).json()
-    assert body["source"] != "handoff", body
-    listing = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
-    assert [c["status"] for c in listing["items"]] == ["open"]
+    await assert_not_handed_off(client, owner, "Tem atendimento humano?")
