@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 
 # Apostrophes, and the variation selectors that only pick an emoji's style ("❤️").
 _APOSTROPHES = str.maketrans("", "", "'\u2018\u2019\u02bc\u0060\u00b4\ufe0e\ufe0f")
@@ -34,6 +35,12 @@ class Lexicon:
     def __init__(self, by_language: dict[str, tuple[str, ...]]) -> None:
         self.pattern = phrases(*(p for patterns in by_language.values() for p in patterns))
         self._each = {language: phrases(*patterns) for language, patterns in by_language.items()}
+
+    def found(self, reduced: str) -> Iterator[tuple[str, re.Match[str]]]:
+        """Every phrase found in ``reduced``, with its language (language by language)."""
+        for language, each in self._each.items():
+            for match in each.finditer(reduced):
+                yield language, match
 
     def language_of(self, reduced: str) -> str | None:
         return next((lang for lang, each in self._each.items() if each.search(reduced)), None)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from rag.chat.courtesy import Lexicon, phrases
+from rag.chat.courtesy import Lexicon, phrases, words
 
 _ANY = r"(?:\S+ ){0,3}"  # a few words between: articles, adjectives ("einem echten")
 
@@ -52,14 +52,35 @@ _AR_PERSON = r"(?:شخص|إنسان|انسان|موظف|ممثل|بشري|مند
 
 # Wanting one ("Quiero un humano", "Ich will einen Menschen") or asking whether one is there
 # ("Ist hier ein Mensch?", "¿Hay una persona real?"): only the words that name a person of the
-# team, then no word that makes them something else's ("un agente de viajes", "una persona de
-# contacto para facturas", "einen Menschen für die Einrichtung", "uma pessoa para limpar"), and
-# not after the visitor's "no" ("No quiero un humano").
-_DE_NOT_THEIRS = r"(?! (?:für|fur|als|in|im|zur|zum|der|die|nötig|notig|erforderlich)(?!\S))"
-_ES_NOT_THEIRS = r"(?! (?:de|para|en|con|a cargo|responsable|que use|que usa)(?!\S))"
-_PT_NOT_THEIRS = r"(?! (?:de|para|em|no|na|que|responsável|responsavel)(?!\S))"
-_FR_NOT_THEIRS = r"(?! (?:de|pour|en|du|des|qui)(?!\S))"
-_IT_NOT_THEIRS = r"(?! (?:di|per|in|che)(?!\S))"
+# team, then no word that makes them something else's ("un agente de viajes", "un agent
+# immobilier", "un asesor fiscal", "una persona de contacto para facturas", "einen Menschen für
+# die Einrichtung", "uma pessoa para limpar"); a "no" before it is ``_DECLINED``'s ("No quiero
+# un humano").
+_DE_NOT_THEIRS = (
+    r"(?! (?:für|fur|als|in|im|zur|zum|der|die|nötig|notig|erforderlich|zuständig|zustandig"
+    r"|vor ort)(?!\S))"
+)
+_ES_NOT_THEIRS = (
+    r"(?! (?:de|para|en|con|a cargo|responsable|que use|que usa|fiscal|financier[oa]"
+    r"|inmobiliari[oa]|legal|comercial|contable|tributari[oa]|bancari[oa]|laboral)(?!\S))"
+)
+_PT_NOT_THEIRS = (
+    r"(?! (?:de|para|em|no|na|que|responsável|responsavel|fiscal|financeir[oa]"
+    r"|imobiliári[oa]|imobiliari[oa]|comercial|jurídic[oa]|juridic[oa]|bancári[oa])(?!\S))"
+)
+_FR_NOT_THEIRS = (
+    r"(?! (?:de|pour|en|du|des|qui|sur place|financier|financière|financiere|immobilier|commercial"
+    r"|fiscal|juridique|bancaire|dassurance|dassurances)(?!\S))"
+)
+_IT_NOT_THEIRS = (
+    r"(?! (?:di|per|in|che|finanziari[oa]|immobiliare|commerciale|fiscale|legale"
+    r"|assicurativ[oa]|bancari[oa])(?!\S))"
+)
+# Whether one is there who does something ("¿Existe un agente que hable inglés?"), or at a time
+# or place ("¿Hay alguien disponible el sábado?"): a question about the shop ("¿Hay una persona
+# real que me atienda?" and "¿Hay alguien disponible?" still ask).
+_ES_NOT_WHO = r"(?! que(?! me| nos)(?!\S))"
+_ES_NOT_WHEN = r"(?! (?:el|la|los|las|en|este|esta|por|a|durante|hasta|desde|mañana|manana)(?!\S))"
 _DE_WANTED = (
     r"(?:echten |richtigen )?(?:menschen|mitarbeiter|mitarbeiterin|berater|beraterin"
     r"|ansprechpartner|ansprechpartnerin)"
@@ -91,11 +112,13 @@ _BY_LANGUAGE = {
         # Spanish: "Quiero hablar con una persona", "pásame con un agente"
         rf"(?:hablar|comunicarme|chatear|platicar|contactar) con {_ANY}{_ES_PERSON}",
         r"(?:pásame|pasame|comuníqueme|comuniqueme|transfiérame|transfiereme|páseme|paseme) con",
-        rf"(?<!no )(?:quiero|necesito|quisiera) (?:un |una )?{_ES_WANTED}{_ES_NOT_THEIRS}",
+        rf"(?:quiero|necesito|quisiera) (?:un |una )?{_ES_WANTED}{_ES_NOT_THEIRS}",
         # "¿Hay una persona real?", "¿Hay alguien ahí?"
         r"(?:hay|existe) (?:alguna |algún |algun |una |un )?(?:persona|humano|agente)"
-        rf"(?: real| de verdad| humana)?(?: ahí| ahi| allí| alli)?{_ES_NOT_THEIRS}",
-        r"hay alguien(?: real)?(?: ahí| ahi| allí| alli| disponible| con quien hablar|$)",
+        r"(?>(?: real| de verdad| humana)?(?: ahí| ahi| allí| alli)?)"
+        rf"{_ES_NOT_THEIRS}{_ES_NOT_WHO}",
+        rf"hay alguien(?: real)?(?: ahí| ahi| allí| alli| disponible{_ES_NOT_WHEN}"
+        r"| con quien hablar|$)",
     ),
     "fr": (
         # French: "je veux parler à un humain", "mettez-moi en relation avec un conseiller"
@@ -109,8 +132,9 @@ _BY_LANGUAGE = {
     "pt": (
         # Portuguese: "Quero falar com uma pessoa", "atendimento humano"
         rf"(?:falar|conversar) com {_ANY}{_PT_PERSON}",
-        r"atendimento humano",
-        rf"(?<!não )(?<!nao )(?:quero|queria|preciso de|gostaria de) (?:um |uma )?{_PT_WANTED}"
+        # "Quero atendimento humano" asks for it; "Tem atendimento humano?" asks about it.
+        r"(?:quero|queria|preciso de|preciso|gostaria de) (?:um |o )?atendimento humano",
+        rf"(?:quero|queria|preciso de|gostaria de) (?:um |uma )?{_PT_WANTED}"
         rf"{_PT_NOT_THEIRS}",
         # "Tem alguém aí?", "Tem um atendente?"
         r"(?:tem|há|ha|existe) (?:algum |alguma |um |uma )?(?:humano|atendente|pessoa real"
@@ -120,7 +144,7 @@ _BY_LANGUAGE = {
     "it": (
         # Italian: "Vorrei parlare con un operatore"
         rf"(?:parlare|chattare|parlarne) con {_ANY}{_IT_PERSON}",
-        rf"(?<!non )(?:voglio|vorrei|ho bisogno di) (?:un |una )?{_IT_WANTED}{_IT_NOT_THEIRS}",
+        rf"(?:voglio|vorrei|ho bisogno di) (?:un |una )?{_IT_WANTED}{_IT_NOT_THEIRS}",
         # "C'è qualcuno?", "C'è un operatore?"
         rf"(?:cè|c è) (?:qualcuno|un operatore|una persona reale|un umano)(?: lì| li)?"
         rf"{_IT_NOT_THEIRS}",
@@ -142,6 +166,43 @@ _BY_LANGUAGE = {
     ),
 }
 _LEXICON = Lexicon(_BY_LANGUAGE)
+
+# What, right before a request for a person, turns it down ("No quiero hablar con una persona",
+# "Ich möchte nicht mit einem Menschen sprechen", "Pas besoin de parler à un conseiller"), as
+# English's ``human_requests._DECLINED`` does: no hand-off, the rest of the message is answered.
+# Only with no pause between it and the request ("No, quiero hablar con una persona" asks), and
+# not "can't" ("¿Por qué no puedo hablar con una persona?", "Warum kann ich nicht mit einem
+# Menschen sprechen?" still ask).
+_DECLINED_BY_LANGUAGE = {
+    "de": r"(?<!kann ich )(?<!kann man )(?<!können wir )(?<!konnen wir )(?<!darf ich )"
+    r"(?:nicht|nie|niemals|keinesfalls|ohne)(?: mehr| unbedingt)?|kein bedarf|keine lust",
+    "es": r"no(?: (?:quiero|necesito|quisiera|deseo|busco|me interesa|me hace falta|hace falta"
+    r"|es necesario|hay que|tengo que|voy a))?|nunca|sin|ni",
+    "pt": r"(?:não|nao)(?: (?:quero|queria|preciso|preciso de|gostaria de|tenho que|é preciso"
+    r"|e preciso|vou))?|nunca|sem|nem",
+    "fr": r"(?<!peux )(?<!peut )(?<!pouvez )(?<!pouvons )(?<!puis )"
+    r"(?:pas|plus|jamais)(?: besoin de| envie de)?|sans|inutile de",
+    "it": r"non(?: (?:voglio|vorrei|ho bisogno di|devo|mi serve|serve|è necessario"
+    r"|e necessario))?|mai|senza|nemmeno|neanche",
+}
+_DECLINED = {
+    language: re.compile(rf"(?:^|(?<=\s))(?:{negation})$")
+    for language, negation in _DECLINED_BY_LANGUAGE.items()
+}
+# Asking whether one must talk to a person, at the start of a clause ("Muss ich mit einem
+# Mitarbeiter sprechen, um zu kündigen?", "Dois-je parler à un conseiller ?"): asked about, not
+# asked for, as English's "do I need to talk to a person?" ("Dann muss ich mit einem Mitarbeiter
+# sprechen" and "Je dois parler à un conseiller" still ask).
+_ASKED_BY_LANGUAGE = {
+    "de": r"(?:muss|müssen|mussen) (?:ich|wir|man)(?: wirklich| unbedingt| erst| dafür| dafur)?",
+    "fr": r"(?:dois je|doit on|faut il|est ce que je dois|est ce quil faut)(?: vraiment)?",
+}
+_ASKED = {
+    language: re.compile(rf"(?:^|(?<=\s))(?:{asked})$")
+    for language, asked in _ASKED_BY_LANGUAGE.items()
+}
+# What pauses a message: a "no" before one of these is an answer, not a refusal.
+_PAUSE = re.compile(r"[,;:.!?¿¡…]")
 HUMAN_ELSEWHERE = _LEXICON.pattern
 # Chinese and Japanese write no spaces: a phrase anywhere in the run ("我要转人工", "人工客服",
 # "担当者と話したい", "オペレーターにつないで").
@@ -154,7 +215,7 @@ HUMAN_WORD_ALONE = frozenset(
     | {"umano", "operatore", "pessoa", "atendente", "оператор", "человек", "人工", "オペレーター"}
     | {"menschen", "einen menschen", "ein mensch", "echten menschen", "einen echten menschen"}
     | {"un humano", "un agente", "um humano", "uma pessoa", "um atendente", "un humain"}
-    | {"un operatore", "una persona reale"}
+    | {"un operatore", "una persona reale", "atendimento humano"}
 )
 """A message that is nothing but one of these words ("humano", "оператор"), as "agent" is."""
 HUMAN_WORD_WITH_PLEASE = frozenset({"persona", "una persona"})
@@ -179,10 +240,43 @@ PLEASE = phrases(
 por favor", "Mitarbeiter bitte"), as "agent please" is ("please" is courtesy filler)."""
 
 
-def asks_for_a_person(reduced: str) -> bool:
-    """Whether ``reduced`` (the message through ``courtesy.words``) asks for a person in one of
-    the languages above."""
-    return bool(HUMAN_ELSEWHERE.search(reduced) or HUMAN_UNSPACED.search(reduced))
+def asks_for_a_person(text: str) -> bool:
+    """Whether ``text`` asks for a person in one of the languages above, not turned down just
+    before it (``_DECLINED``)."""
+    reduced = words(text)
+    if HUMAN_UNSPACED.search(reduced):
+        return True
+    return any(
+        not _turned_down(text, reduced[: found.start()], language)
+        for language, found in _LEXICON.found(reduced)
+    )
+
+
+def _turned_down(text: str, before: str, language: str) -> bool:
+    """The words ``before`` a request for a person in ``language`` end in a refusal, with no
+    pause in ``text`` between the refusal and the request, or in a clause asking whether one
+    is needed (``_ASKED``)."""
+    said = " ".join(before.split())
+    pauses = _pauses(text)
+    for patterns, at_clause_start in ((_DECLINED, False), (_ASKED, True)):
+        pattern = patterns.get(language)
+        found = pattern.search(said) if pattern else None
+        if found is None:
+            continue
+        first = len(said[: found.start()].split())
+        unbroken = not any(first < pause <= len(said.split()) for pause in pauses)
+        if unbroken and (not at_clause_start or first == 0 or first in pauses):
+            return True
+    return False
+
+
+def _pauses(text: str) -> set[int]:
+    """How many words come before each pause (comma, full stop, ...) in ``text``."""
+    counts, said = set(), 0
+    for piece in _PAUSE.split(text)[:-1]:
+        said += len(words(piece).split())
+        counts.add(said)
+    return counts
 
 
 def person_language(reduced: str) -> str | None:
@@ -204,5 +298,6 @@ def person_language(reduced: str) -> str | None:
 
 _ALONE = {"mensch": "de", "menschen": "de", "mitarbeiter": "de", "humain": "fr"}
 _ALONE |= {"conseiller": "fr", "umano": "it", "operatore": "it", "pessoa": "pt", "atendente": "pt"}
+_ALONE |= {"atendimento": "pt"}
 """The words of ``HUMAN_WORD_ALONE`` only one of the languages has ("humano" is two's)."""
 _PLEASE_IN = {"es": phrases(r"por favor", r"porfa"), "it": phrases(r"per favore", r"per piacere")}

@@ -303,7 +303,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     if declines_a_person_only(text):
         # "I don't want to talk to a human" and nothing more: invited to ask, as a greeting is.
         return IntentResult("greeting", 0.6)
-    if asks_for_human(text) or asks_for_a_person(words):
+    if asks_for_human(text) or asks_for_a_person(text):
         return IntentResult("human", 0.93 if n_words <= 12 else 0.8)
 
     lead = _LEAD.search(words)
