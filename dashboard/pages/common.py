@@ -73,9 +73,9 @@ class Page:
     def url(self, page: str = "") -> str:
         return workspace_url(self.access.workspace.id, page)
 
-    def may(self, action: str) -> bool:
-        """Whether this user may do ``action`` (its ``permissions.Action`` value, as templates
-        name it: ``page.may('faq.create')``): a page shows only the forms its user may send."""
+    def may(self, action: Action | str) -> bool:
+        """Whether this user may do ``action`` (an ``Action``, or its value as templates name
+        it: ``page.may('faq.create')``): a page shows only the forms its user may send."""
         role = self.access.role
         return allowed(ACTIONS[action], kind=kind_of(self.access), role=role)  # type: ignore[arg-type]
 

@@ -42,7 +42,7 @@ from dashboard.web import (
 from rag.chat import faq as faq_service
 from rag.knowledge import limits
 from workspaces import usage
-from workspaces.permissions import Action, allowed, kind_of
+from workspaces.permissions import Action
 from workspaces.plans import PAID_PLANS, PLAN_RANK, PLANS
 
 router = APIRouter(route_class=PageRoute)
@@ -121,11 +121,7 @@ async def plan_page(
     report = await usage.usage_report(session, workspace, stored)
     settings = request.app.state.runtime.settings
     billing_enabled = settings.billing_enabled
-    may_manage = allowed(
-        Action.BILLING_MANAGE,
-        kind=kind_of(page.access),
-        role=page.access.role,  # type: ignore[arg-type]
-    )
+    may_manage = page.may(Action.BILLING_MANAGE)
     subscription = await subscriptions.get_subscription(session, page.access)
     payments: list[PaymentOut] = []
     next_payments: str | None = None

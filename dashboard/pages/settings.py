@@ -22,7 +22,7 @@ from dashboard.web import PREFIX, redirect, render
 from lifecycle import deletion, exports, retention
 from rag.knowledge.addresses import check_new_webhook_url
 from workspaces import service
-from workspaces.permissions import Action, allowed, kind_of
+from workspaces.permissions import Action
 from workspaces.schemas import WorkspaceName
 
 router = APIRouter(route_class=PageRoute)
@@ -41,7 +41,7 @@ async def settings_page(request: Request, page: PageDep, session: SessionDep) ->
 
 async def settings_context(page: PageDep, session: SessionDep) -> dict[str, Any]:
     url, secret, unverified = None, None, False
-    if _may(page, Action.WEBHOOK_READ):
+    if page.may(Action.WEBHOOK_READ):
         try:
             url, secret = await service.webhook(session, page.access)
         except Forbidden:  # the secret waits for a confirmed address; the URL is no secret
@@ -52,8 +52,8 @@ async def settings_context(page: PageDep, session: SessionDep) -> dict[str, Any]
         "webhook_url": url,
         "webhook_secret": secret,
         "secret_needs_verification": unverified,
-        "may_edit": _may(page, Action.WORKSPACE_UPDATE),
-        "may_delete": _may(page, Action.WORKSPACE_DELETE),
+        "may_edit": page.may(Action.WORKSPACE_UPDATE),
+        "may_delete": page.may(Action.WORKSPACE_DELETE),
         "values": {"name": page.access.workspace.name, "webhook_url": url},
         "errors": {},
         "delete_confirm": "",
@@ -178,13 +178,9 @@ def _megabytes(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{max(1, size // 1000)} KB"
 
 
-def _may(page: PageDep, action: Action) -> bool:
-    return allowed(action, kind=kind_of(page.access), role=page.access.role)  # type: ignore[arg-type]
-
-
 async def data_context(page: PageDep, session: SessionDep) -> dict[str, Any]:
     """What the Settings page shows of the section (nothing to whoever may not export)."""
-    if not _may(page, Action.EXPORT_READ):
+    if not page.may(Action.EXPORT_READ):
         # Every flag the template reads, false: a missing one is an error there (a 500 for
         # every admin and member who opened Settings).
         return {"may_manage_data": False, "may_erase": False, "may_set_retention": False}
@@ -210,9 +206,9 @@ async def data_context(page: PageDep, session: SessionDep) -> dict[str, Any]:
     kept = retention.view(page.access)
     return {
         "may_manage_data": True,
-        "may_erase": _may(page, Action.VISITOR_ERASE),
+        "may_erase": page.may(Action.VISITOR_ERASE),
         "exports": rows,
-        "may_set_retention": _may(page, Action.RETENTION_UPDATE),
+        "may_set_retention": page.may(Action.RETENTION_UPDATE),
         "retention": kept,
         "retention_choices": [
             d for d in retention.CHOICES if kept.plan_days is None or d <= kept.plan_days

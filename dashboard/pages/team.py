@@ -17,7 +17,7 @@ from dashboard.page_route import PageRoute
 from dashboard.pages.common import Page, PageDep, field_errors, form_fields, refusal
 from dashboard.web import PREFIX, redirect, render, render_refused
 from workspaces import invitations, notifications, service, team
-from workspaces.permissions import Action, allowed, kind_of
+from workspaces.permissions import Action
 from workspaces.schemas import Email
 
 router = APIRouter(route_class=PageRoute)
@@ -46,10 +46,6 @@ class KeyForm(BaseModel):
     name: str = Field(min_length=1, max_length=120)
 
 
-def _may(page: PageDep, action: Action) -> bool:
-    return allowed(action, kind=kind_of(page.access), role=page.access.role)  # type: ignore[arg-type]
-
-
 REVOKED_KEYS_PAGE = 20
 """Revoked keys shown below the live ones, newest first; older ones a page further."""
 
@@ -69,14 +65,12 @@ async def _team_context(
         session, page.access, cursor=members_cursor or None
     )
     pending = (
-        await invitations.list_pending(session, page.access)
-        if _may(page, Action.MEMBER_ADD)
-        else []
+        await invitations.list_pending(session, page.access) if page.may(Action.MEMBER_ADD) else []
     )
     keys: list[Any] = []
     revoked_keys: list[Any] = []
     next_revoked = None
-    if _may(page, Action.API_KEYS_READ):
+    if page.may(Action.API_KEYS_READ):
         # The live keys (at most MAX_LIVE_API_KEYS, all on one page), then the revoked ones a
         # page at a time: years of revoked keys are not listed among the working ones.
         keys, _ = await team.api_keys_page(session, page.access)
@@ -89,7 +83,7 @@ async def _team_context(
         )
     audit_entries, next_cursor = (
         await service.audit_log_page(session, page.access, limit=30, cursor=cursor or None)
-        if _may(page, Action.AUDIT_READ)
+        if page.may(Action.AUDIT_READ)
         else ([], None)
     )
     preferences = (
@@ -104,7 +98,7 @@ async def _team_context(
     acting_keys = {e.actor_api_key_id for e in audit_entries if e.actor_api_key_id}
     key_names = (
         await team.api_key_labels(session, page.access, acting_keys)
-        if acting_keys and _may(page, Action.API_KEYS_READ)
+        if acting_keys and page.may(Action.API_KEYS_READ)
         else {}
     )
     # Each list's "more" link keeps where the other two are (it reset them to their first page).
@@ -126,10 +120,10 @@ async def _team_context(
         "key_names": key_names,
         "audit": audit_entries,
         "next_cursor": next_cursor,
-        "may_add": _may(page, Action.MEMBER_ADD),
-        "may_manage": _may(page, Action.MEMBER_ROLE_CHANGE),
-        "may_remove": _may(page, Action.MEMBER_REMOVE),
-        "may_keys": _may(page, Action.API_KEY_CREATE),
+        "may_add": page.may(Action.MEMBER_ADD),
+        "may_manage": page.may(Action.MEMBER_ROLE_CHANGE),
+        "may_remove": page.may(Action.MEMBER_REMOVE),
+        "may_keys": page.may(Action.API_KEY_CREATE),
         "roles": ROLES,
         "member_errors": {},
         "invite_values": {"email": "", "role": "member"},
