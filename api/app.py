@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.client_address import peer_is_trusted
 from api.demo.seed import demo_login, ensure_demo
 from api.errors import UnhandledErrorMiddleware, install_error_handlers
 from api.input_guard import JsonInputGuardMiddleware
@@ -208,7 +207,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(WidgetCorsMiddleware)
     app.add_middleware(
         SecurityHeadersMiddleware,
-        is_trusted_proxy=lambda peer: peer_is_trusted(peer, settings.trusted_proxies),
+        trusted_proxies=settings.trusted_proxies,
     )
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)

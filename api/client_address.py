@@ -69,6 +69,28 @@ def _is_port(text: str) -> bool:
     return _PORT.fullmatch(text) is not None and int(text[1:]) <= 65535
 
 
+def _shown(peer: str | None) -> str:
+    """The peer as the client's address: in the form a trusted hop is written (IPv4 for an
+    IPv4-mapped address, IPv6 lower-case and zero-compressed), or as it is when it is no
+    address (a Unix socket's)."""
+    ip = _address(peer) if peer else None
+    return str(ip) if ip is not None else peer or "unknown"
+
+
+def _client_hop(forwarded_for: str | None, trusted: Trusted) -> tuple[IPAddress, int] | None:
+    """The client's hop of a trusted peer's X-Forwarded-For, and how many hops stand right of
+    it (the listed proxies skipped); None when there is none to believe (no hop, garbage)."""
+    listed: Trusted = (False, trusted[1])
+    hops = [_address(h) for h in (forwarded_for or "").split(",") if h.strip()]
+    for behind, hop in enumerate(reversed(hops)):
+        if hop is None:
+            return None  # garbage in the chain: do not believe any of it
+        if not _is_trusted(hop, listed):
+            return hop, behind
+    first = hops[0] if hops else None
+    return (first, len(hops) - 1) if first is not None else None
+
+
 def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: str) -> str:
     """The client's address: the TCP peer, or, when the peer is a trusted proxy, the right-most
     X-Forwarded-For entry that is not itself a listed proxy.
@@ -76,34 +98,69 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: str)
     ``*`` makes every peer a proxy, not every hop: a hop is a proxy only by the listed networks,
     so with ``*`` alone the client is the hop the peer appended (the right-most). Hops left of
     it are whatever the client sent; taking the left-most let a client pick its own address."""
-    peer = peer or "unknown"
     trusted = parse_trusted_proxies(trusted_proxies)
-    if not forwarded_for or not _is_trusted(_address(peer), trusted):
-        return peer
-    listed: Trusted = (False, trusted[1])
-    hops = [_address(h) for h in forwarded_for.split(",") if h.strip()]
-    for hop in reversed(hops):
-        if hop is None:
-            return peer  # garbage in the chain: do not believe any of it
-        if not _is_trusted(hop, listed):
-            return str(hop)
-    return str(hops[0]) if hops and hops[0] is not None else peer
+    if not forwarded_for or not _is_trusted(_address(peer or ""), trusted):
+        return _shown(peer)
+    found = _client_hop(forwarded_for, trusted)
+    return str(found[0]) if found else _shown(peer)
 
 
-def peer_is_trusted(peer: str | None, trusted_proxies: str) -> bool:
-    return bool(peer) and _is_trusted(_address(peer or ""), parse_trusted_proxies(trusted_proxies))
+def client_scheme(
+    scheme: str,
+    peer: str | None,
+    forwarded_for: str | None,
+    forwarded_proto: str | None,
+    trusted_proxies: str,
+) -> str:
+    """The scheme the client used (``http`` or ``https``): the request's own, or, when the peer
+    is a trusted proxy, the X-Forwarded-Proto value at the client's hop (a request that came
+    over TLS itself is https whatever a header says).
+
+    A proxy that appends writes both headers a value each, so the value as far from the right
+    as the client's address is in X-Forwarded-For is the one the first trusted proxy wrote for
+    the client's connection; values left of it are the client's own. A proxy that overwrites
+    (nginx's ``proxy_set_header X-Forwarded-Proto $scheme``) leaves fewer values: then the
+    left-most, written by a trusted proxy too. Without a believable client hop (no
+    X-Forwarded-For, garbage in it), the right-most: what the peer itself wrote."""
+    trusted = parse_trusted_proxies(trusted_proxies)
+    values = [v.strip().lower() for v in (forwarded_proto or "").split(",") if v.strip()]
+    if scheme == "https" or not values or not _is_trusted(_address(peer or ""), trusted):
+        return scheme
+    found = _client_hop(forwarded_for, trusted)
+    behind = found[1] if found else 0
+    return "https" if values[max(len(values) - 1 - behind, 0)] == "https" else "http"
+
+
+def _joined(scope: Scope, name: bytes) -> str | None:
+    """Every ``name`` header of an ASGI request as one comma-separated list, in order."""
+    joined = None
+    for key, value in scope.get("headers", []):
+        if key == name:
+            decoded = value.decode("latin-1")
+            joined = f"{joined}, {decoded}" if joined else decoded
+    return joined
+
+
+def _peer(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return client[0] if client else None
 
 
 def scope_client_ip(scope: Scope, trusted_proxies: str) -> str:
     """``client_ip`` of an ASGI request (every X-Forwarded-For header, in order)."""
-    client = scope.get("client")
-    peer = client[0] if client else None
-    forwarded = None
-    for key, value in scope.get("headers", []):
-        if key == b"x-forwarded-for":
-            decoded = value.decode("latin-1")
-            forwarded = f"{forwarded}, {decoded}" if forwarded else decoded
-    return client_ip(peer, forwarded, trusted_proxies)
+    return client_ip(_peer(scope), _joined(scope, b"x-forwarded-for"), trusted_proxies)
+
+
+def scope_client_scheme(scope: Scope, trusted_proxies: str) -> str:
+    """``client_scheme`` of an ASGI request (every X-Forwarded-For and X-Forwarded-Proto
+    header, in order)."""
+    return client_scheme(
+        str(scope.get("scheme", "http")),
+        _peer(scope),
+        _joined(scope, b"x-forwarded-for"),
+        _joined(scope, b"x-forwarded-proto"),
+        trusted_proxies,
+    )
 
 
 def rate_key_address(address: str) -> str:

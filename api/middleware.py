@@ -15,6 +15,8 @@ from html.parser import HTMLParser
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.client_address import scope_client_scheme
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -253,34 +255,26 @@ def html_security_headers(html: str, *, connect_src: Iterable[str] = ()) -> dict
 class SecurityHeadersMiddleware:
     """nosniff and Referrer-Policy everywhere; X-Frame-Options DENY and a deny-all CSP on API
     answers (not on ``frameable_paths``: the widget script and the demo page); HSTS only when the
-    request came over https (the ASGI scheme, or X-Forwarded-Proto from a trusted proxy), and
+    request came over https (the ASGI scheme, or the X-Forwarded-Proto value a trusted proxy
+    wrote for the client's hop: ``api.client_address.client_scheme``), and
     then the layers inside see the scheme https. Headers a handler set itself are kept."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
-        is_trusted_proxy: Callable[[str | None], bool] = lambda _peer: False,
+        trusted_proxies: str = "",
         frameable_paths: Iterable[str] = ("/", "/widget.js", "/demo/hostile"),
     ) -> None:
         self.app = app
-        self.is_trusted_proxy = is_trusted_proxy
+        self.trusted_proxies = trusted_proxies
         self.frameable_paths = frozenset(frameable_paths)
-
-    def _https(self, scope: Scope) -> bool:
-        if scope.get("scheme") == "https":
-            return True
-        client = scope.get("client")
-        proto = _header(scope, b"x-forwarded-proto")
-        if proto and self.is_trusted_proxy(client[0] if client else None):
-            return proto.split(",")[0].strip().lower() == "https"
-        return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        https = self._https(scope)
+        https = scope_client_scheme(scope, self.trusted_proxies) == "https"
         if https and scope.get("scheme") != "https":
             # What a trusted proxy says the client used: every URL built from the request
             # (request.url, a redirect's) says https too, never http://.

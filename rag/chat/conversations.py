@@ -294,15 +294,20 @@ async def unanswered_groups(
     return group_questions(rows, limit=limit)
 
 
-class QuestionLike(Protocol):
-    """An unanswered question, or any visitor's question shaped like one."""
+class AskedLike(Protocol):
+    """A question as asked: its words and their normalized key."""
 
-    @property
-    def id(self) -> uuid.UUID: ...
     @property
     def question(self) -> str: ...
     @property
     def normalized(self) -> str: ...
+
+
+class QuestionLike(AskedLike, Protocol):
+    """An unanswered question, or any visitor's question shaped like one."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
     @property
     def embedding(self) -> Any: ...
     @property
@@ -314,7 +319,7 @@ def _times_asked(row: QuestionLike) -> int:
     return int(getattr(row, "count", 1))
 
 
-def asked_as(row: QuestionLike) -> tuple[str, str]:
+def asked_as(row: AskedLike) -> tuple[str, str]:
     """The question as the owner reads it, and its key. An unanswered question recorded before
     the record kept the question alone (or a visitor's message) may hold "are you a bot?" in
     front of it: left out of both, so it goes with the question asked alone and no FAQ made

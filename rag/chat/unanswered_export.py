@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.pagination import keyset_pages
 from rag.chat.conversations import asked_as
-from rag.chat.models import UnansweredQuestion
 from rag.chat.repository import conversations as conversation_repo
+from rag.chat.repository.conversations import ExportedQuestion
 from workspaces.leads import csv_safe
 from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess, require_verified
@@ -51,7 +51,7 @@ async def export_csv(
     """The CSV in pieces of about 16 KB, read in keyset pages of EXPORT_PAGE, each in a short
     ``transaction()`` of its own (a download read slowly holds no connection)."""
 
-    async def read(after: tuple[datetime, uuid.UUID] | None) -> list[UnansweredQuestion]:
+    async def read(after: tuple[datetime, uuid.UUID] | None) -> list[ExportedQuestion]:
         async with transaction() as session:
             return await conversation_repo.unanswered_page(
                 session, workspace_id=workspace_id, after=after, limit=EXPORT_PAGE

@@ -15,7 +15,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from api.client_address import client_ip
+from api.client_address import client_ip, client_scheme
 from tests.conftest import signup
 from tests.hardening.conftest import ClientFactory, fresh_ip
 
@@ -36,13 +36,13 @@ def test_a_proxy_seen_as_an_ipv4_mapped_address_is_trusted() -> None:
     assert client_ip("::ffff:10.0.0.5", "203.0.113.9", "10.0.0.0/8") == "203.0.113.9"
     # A hop the proxies wrote in the mapped form is one of them too.
     assert client_ip("10.0.0.5", "203.0.113.9, ::ffff:10.0.0.7", "10.0.0.0/8") == "203.0.113.9"
-    # Not a trusted proxy: X-Forwarded-For is still not believed.
-    assert client_ip("::ffff:192.0.2.1", "203.0.113.9", "10.0.0.0/8") == "::ffff:192.0.2.1"
+    # Not a trusted proxy: X-Forwarded-For is still not believed (the peer, as IPv4).
+    assert client_ip("::ffff:192.0.2.1", "203.0.113.9", "10.0.0.0/8") == "192.0.2.1"
     # TRUSTED_PROXIES may name them in the mapped form too, the peer or a hop.
     mapped = "::ffff:10.0.0.0/104"
     assert client_ip("::ffff:10.0.0.5", "203.0.113.9", mapped) == "203.0.113.9"
     assert client_ip("::ffff:10.0.0.5", "203.0.113.9, 10.0.0.7", mapped) == "203.0.113.9"
-    assert client_ip("::ffff:192.0.2.1", "203.0.113.9", mapped) == "::ffff:192.0.2.1"
+    assert client_ip("::ffff:192.0.2.1", "203.0.113.9", mapped) == "192.0.2.1"
 
 
 def test_a_hop_written_with_its_port_names_the_client() -> None:
@@ -175,3 +175,95 @@ async def test_behind_any_proxy_several_forwarded_for_headers_of_the_client_name
             tries.append(await through_proxy.post("/api/v1/auth/login", json=body, headers=headers))
     assert [t.status_code for t in tries] == [401, 429, 429], [t.text for t in tries]
     assert tries[-1].json()["error"]["code"] == "login_locked"
+
+
+def test_an_untrusted_peer_is_written_as_a_trusted_hop_is() -> None:
+    """The TCP peer names the client in one form whichever way the socket wrote it: an
+    IPv4-mapped address as its IPv4 address, an IPv6 one lower-case and zero-compressed, as a
+    trusted proxy's hop is. ``::ffff:203.0.113.5`` (a server on ``HOST=::``) and
+    ``203.0.113.5`` were two addresses in the sessions and the audit log."""
+    assert client_ip("::ffff:203.0.113.5", None, "") == "203.0.113.5"
+    assert client_ip("2001:DB8:0:0:0:0:0:7", None, "") == "2001:db8::7"
+    assert client_ip("2001:db8::7", "203.0.113.9", "10.0.0.0/8") == "2001:db8::7"
+    # The same peer when it is a trusted proxy whose chain is garbage.
+    assert client_ip("::ffff:10.0.0.5", "garbage", "10.0.0.0/8") == "10.0.0.5"
+    # Not an address at all (a Unix socket's peer, none): as it was.
+    assert client_ip(None, None, "") == "unknown"
+    assert client_ip("/run/trulybot.sock", None, "") == "/run/trulybot.sock"
+
+
+async def test_a_visitor_on_a_dual_stack_socket_is_one_address_in_the_sessions_and_audit_log(
+    app_client: ClientFactory, client: httpx.AsyncClient
+) -> None:
+    """Signed in through a server on ``HOST=::`` (the peer ``::ffff:a.b.c.d``), the session and
+    the audit log name the plain IPv4 address, as they do behind a proxy."""
+    owner = await signup(client, "Dual stack")
+    address = fresh_ip()
+    async with app_client(ip=f"::ffff:{address}") as dual_stack:
+        body = {"email": owner.email, "password": owner.password}
+        signed_in = await dual_stack.post("/api/v1/auth/login", json=body)
+        assert signed_in.status_code == 200, signed_in.text
+        headers = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+        listed = await dual_stack.get("/api/v1/auth/sessions", headers=headers)
+        renamed = await dual_stack.patch(owner.url(), json={"name": "Renamed"}, headers=headers)
+        assert renamed.status_code == 200, renamed.text
+        audit = await dual_stack.get(owner.url("/audit"), headers=headers)
+    assert [s["ip"] for s in listed.json() if s["current"]] == [address]
+    assert audit.status_code == 200, audit.text
+    assert [item["ip"] for item in audit.json()["items"][:1]] == [address]
+
+
+HSTS = "strict-transport-security"
+
+
+@pytest.mark.parametrize(
+    ("trusted", "forwarded_for", "forwarded_proto", "https"),
+    [
+        # One proxy that appends (node-http-proxy's xfwd, HAProxy's add-header): the client
+        # wrote the values left of the proxy's own, the right-most.
+        ("{proxy}", "{client}", ["http, https"], True),
+        ("{proxy}", "{client}", ["https, http"], False),
+        ("*", "{client}", ["http, https"], True),
+        ("*", "{client}", ["https, http"], False),
+        # The client's value and the proxy's in headers of their own, in order.
+        ("{proxy}", "{client}", ["http", "https"], True),
+        ("{proxy}", "{client}", ["https", "http"], False),
+        # One proxy that overwrites (nginx's proxy_set_header X-Forwarded-Proto $scheme, AWS
+        # and Google balancers): one value, whatever the client wrote in X-Forwarded-For.
+        ("{proxy}", "198.51.100.7, {client}", ["https"], True),
+        ("{proxy}", "198.51.100.7, {client}", ["http"], False),
+        # Two listed proxies that append: the scheme is the one the client used at the edge,
+        # not the plain http between the two proxies.
+        ("{proxy}, 10.255.0.0/16", "{client}, 10.255.0.9", ["https, http"], True),
+        ("{proxy}, 10.255.0.0/16", "{client}, 10.255.0.9", ["https, http, http"], False),
+        # An edge that overwrites behind an inner proxy that passes the header on: one value.
+        ("{proxy}, 10.255.0.0/16", "{client}, 10.255.0.9", ["https"], True),
+    ],
+)
+async def test_the_scheme_is_the_one_the_trusted_proxy_wrote_not_the_clients(
+    app_client: ClientFactory,
+    trusted: str,
+    forwarded_for: str,
+    forwarded_proto: list[str],
+    https: bool,
+) -> None:
+    """Behind a TLS-terminating proxy the left-most X-Forwarded-Proto was believed: a client
+    over https that wrote ``X-Forwarded-Proto: http`` in front of the proxy's ``https`` got no
+    HSTS (so its next visit could go out in cleartext), and one over plain http that wrote
+    ``https`` got HSTS and the scheme https. The value is the one at the client's hop, as the
+    client's address is (right-most untrusted; ``*`` trusts only the connecting proxy)."""
+    proxy = fresh_ip()
+    headers = [("X-Forwarded-For", forwarded_for.format(client=fresh_ip()))]
+    headers += [("X-Forwarded-Proto", value) for value in forwarded_proto]
+    async with app_client(ip=proxy, trusted_proxies=trusted.format(proxy=proxy)) as behind:
+        response = await behind.get("/healthz", headers=headers)
+    assert (HSTS in response.headers) is https, response.headers
+
+
+def test_the_scheme_without_a_believable_client_hop_is_what_the_peer_wrote() -> None:
+    """No X-Forwarded-For, or garbage in it: the right-most value, the trusted peer's own. A
+    request that came over TLS itself is https; an untrusted peer's header is not read."""
+    assert client_scheme("http", "10.0.0.5", None, "https, http", "10.0.0.0/8") == "http"
+    assert client_scheme("http", "10.0.0.5", "garbage", "http, https", "10.0.0.0/8") == "https"
+    assert client_scheme("https", "10.0.0.5", "203.0.113.9", "http", "10.0.0.0/8") == "https"
+    assert client_scheme("http", "192.0.2.1", "203.0.113.9", "https", "10.0.0.0/8") == "http"

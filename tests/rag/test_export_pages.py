@@ -59,12 +59,12 @@ WHERE workspace_id = :ws AND role = 'assistant' AND hashtext(id::text) % 7 = 0
 
 
 @contextmanager
-def statements(db: Database) -> Iterator[list[tuple[str, Any]]]:
-    """The SELECTs sent on ``db`` meanwhile that read messages, with their parameters."""
+def statements(db: Database, table: str = "messages") -> Iterator[list[tuple[str, Any]]]:
+    """The SELECTs sent on ``db`` meanwhile that read ``table``, with their parameters."""
     sent: list[tuple[str, Any]] = []
 
     def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "messages" in statement:
+        if statement.lstrip().upper().startswith("SELECT") and table in statement:
             sent.append((statement, parameters))
 
     engine = db.engine.sync_engine

@@ -11,8 +11,10 @@ import uuid
 
 import httpx
 
+from api.runtime import Runtime
 from tests.conftest import Owner
 from tests.rag.test_chat import chat
+from tests.rag.test_export_pages import statements
 
 
 async def test_the_api_exports_every_unanswered_question_formulas_neutralised(
@@ -32,3 +34,18 @@ async def test_the_api_exports_every_unanswered_question_formulas_neutralised(
     assert rows[0] == ["asked_at", "question", "conversation_id", "id"]
     questions = [row[1] for row in rows[1:]]
     assert questions == [plain, "'" + formula, plain]  # newest first, each time asked
+
+
+async def test_the_export_reads_no_question_vectors(
+    client: httpx.AsyncClient, owner: Owner, runtime: Runtime
+) -> None:
+    """Each exported question's embedding (384 floats, about 1.5 KB on the wire, several KB as
+    Python objects) was read and thrown away: the export reads only the columns it writes."""
+    question = f"Do you ship kayak paddles to island {uuid.uuid4().hex[:6]}?"
+    assert (await chat(client, owner, question)).json()["source"] == "fallback"
+    with statements(runtime.db, "unanswered_questions") as sent:
+        exported = await client.get(owner.url("/unanswered/export"), headers=owner.headers)
+    assert exported.status_code == 200, exported.text
+    assert [row[1] for row in csv.reader(io.StringIO(exported.text))][1:] == [question]
+    assert sent, "the export read no unanswered_questions"
+    assert not [statement for statement, _ in sent if "embedding" in statement]

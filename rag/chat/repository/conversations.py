@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, or_, select, tuple_, update
@@ -253,21 +254,39 @@ async def recent_unanswered(
     return list(result.scalars())
 
 
+@dataclass(frozen=True)
+class ExportedQuestion:
+    """An unanswered question as the export writes it: without its embedding, which the
+    export never uses (384 floats a row, read and thrown away)."""
+
+    id: uuid.UUID
+    question: str
+    normalized: str
+    conversation_id: uuid.UUID | None
+    created_at: datetime
+
+
 async def unanswered_page(
     session: AsyncSession,
     *,
     workspace_id: uuid.UUID,
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
-) -> list[UnansweredQuestion]:
+) -> list[ExportedQuestion]:
     """The questions not dealt with, newest first, after the key ``after`` (the export's
     keyset pages)."""
-    stmt = select(UnansweredQuestion).where(
+    stmt = select(
+        UnansweredQuestion.id,
+        UnansweredQuestion.question,
+        UnansweredQuestion.normalized,
+        UnansweredQuestion.conversation_id,
+        UnansweredQuestion.created_at,
+    ).where(
         UnansweredQuestion.workspace_id == workspace_id,
         UnansweredQuestion.resolved.is_(False),
     )
     result = await session.execute(newest_first(stmt, UnansweredQuestion, after=after, limit=limit))
-    return list(result.scalars())
+    return [ExportedQuestion(**row._mapping) for row in result]
 
 
 async def resolve_unanswered(
