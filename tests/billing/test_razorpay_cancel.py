@@ -47,6 +47,13 @@ async def cancel(client: httpx.AsyncClient, owner: Owner) -> httpx.Response:
     return await client.post(owner.url("/billing/subscription/cancel"), headers=owner.headers)
 
 
+async def delete_workspace(client: httpx.AsyncClient, owner: Owner) -> None:
+    """The owner deletes the workspace (202: the grace period runs)."""
+    confirm = {"confirm": owner.workspace["slug"]}
+    deleted = await client.request("DELETE", owner.url(), json=confirm, headers=owner.headers)
+    assert deleted.status_code == 202, deleted.text
+
+
 async def audit_actions(owner_db: Database, workspace_id: str) -> list[tuple[str, dict[str, Any]]]:
     async with owner_db.transaction() as s:
         rows = await s.execute(
@@ -84,7 +91,7 @@ async def test_cancel_at_period_end_cancels_the_razorpay_subscription_at_its_cyc
     assert (view["cancel_at_period_end"], view["razorpay_cancel"]) == (True, "at_cycle_end")
     [(action, details)] = await audit_actions(owner_db, owner.workspace_id)
     assert action == "billing.razorpay_cancelled"
-    assert details["subscription_id"] == sub_id and details["at_cycle_end"] is True
+    assert (details["subscription_id"], details["at_cycle_end"]) == (sub_id, True)
 
     # Cancelling again asks Razorpay nothing more.
     assert (await cancel(bclient, owner)).status_code == 200
@@ -142,11 +149,7 @@ async def test_deleting_the_workspace_cancels_at_once_and_retries_while_razorpay
 ) -> None:
     sub_id = await linked(bclient, owner, fake)
     fake.down = True
-    slug = owner.workspace["slug"]
-    deleted = await bclient.request(
-        "DELETE", owner.url(), json={"confirm": slug}, headers=owner.headers
-    )
-    assert deleted.status_code == 202, deleted.text  # Razorpay being down holds nothing up
+    await delete_workspace(bclient, owner)  # Razorpay being down holds nothing up
     await billing_runtime.jobs.drain()
     assert fake.cancels(sub_id) == [NOW]
     assert (await sub_row(owner_db, owner.workspace_id))["provider_cancel"] == "now"
@@ -207,11 +210,7 @@ async def test_a_subscription_razorpay_already_ended_counts_as_cancelled(
 ) -> None:
     sub_id = await linked(bclient, owner, fake)
     fake.subscriptions[sub_id]["status"] = "completed"
-    slug = owner.workspace["slug"]
-    deleted = await bclient.request(
-        "DELETE", owner.url(), json={"confirm": slug}, headers=owner.headers
-    )
-    assert deleted.status_code == 202, deleted.text
+    await delete_workspace(bclient, owner)
     await billing_runtime.jobs.drain()
     assert fake.cancels(sub_id) == [NOW]  # answered 400 "not cancellable in completed status"
     row = await sub_row(owner_db, owner.workspace_id)
@@ -219,3 +218,43 @@ async def test_a_subscription_razorpay_already_ended_counts_as_cancelled(
     await tick_due(billing_runtime, "razorpay_cancels", utcnow() + timedelta(hours=2))
     await billing_runtime.jobs.drain()
     assert fake.cancels(sub_id) == [NOW]
+
+
+async def test_a_purge_waits_for_razorpay_a_week_at_most(
+    bclient: httpx.AsyncClient, billing_runtime: Runtime, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    owner = await signup(bclient, "Solo")
+    sub_id = await linked(bclient, owner, fake)
+    fake.down = True
+    gone = await bclient.request(
+        "DELETE", "/api/v1/me", json={"password": owner.password}, headers=owner.headers
+    )
+    assert gone.status_code == 200, gone.text
+    await billing_runtime.jobs.drain()
+    assert await workspace_exists(owner_db, owner.workspace_id)
+
+    later = utcnow() + timedelta(days=8)
+    await tick_due(billing_runtime, "purge_deleted_workspaces", later)
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [NOW, NOW]  # tried once more, then purged with an ERROR
+    assert not await workspace_exists(owner_db, owner.workspace_id)
+
+
+async def test_without_razorpay_keys_a_deletion_with_a_linked_subscription_still_purges(
+    client: httpx.AsyncClient, runtime: Runtime, owner_db: Database
+) -> None:
+    """Development, no keys: nothing to call, and the purge does not wait for it."""
+    owner = await signup(client, "Solo")
+    async with owner_db.transaction() as s:
+        await s.execute(
+            text(
+                "INSERT INTO subscriptions (workspace_id, razorpay_subscription_id) VALUES (:w, :s)"
+            ),
+            {"w": owner.workspace_id, "s": razorpay_id("sub")},
+        )
+    gone = await client.request(
+        "DELETE", "/api/v1/me", json={"password": owner.password}, headers=owner.headers
+    )
+    assert gone.status_code == 200, gone.text
+    await runtime.jobs.drain()
+    assert not await workspace_exists(owner_db, owner.workspace_id)

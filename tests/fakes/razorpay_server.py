@@ -704,7 +704,9 @@ class FakeRazorpay:
                 return _bad_request("The id provided does not exist")
             status = subscription["status"]
             if status in ("cancelled", "completed", "expired"):
-                return _bad_request(f"Subscription is not cancellable in {status} status.", "status")
+                return _bad_request(
+                    f"Subscription is not cancellable in {status} status.", "status"
+                )
             if at_cycle_end:
                 subscription["cancel_at_cycle_end"] = True
             else:
