@@ -6,13 +6,14 @@ the exports it withdrew)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from fastapi import BackgroundTasks, Request
 from fastapi.responses import FileResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.middleware import is_head
+from billing import provider_cancels
 from core.config import Settings
 from core.jobs import JobQueue
 from core.mail import Mailer
@@ -47,13 +48,41 @@ def purge_after_commit(
 ) -> None:
     """``deletion.PURGE_JOB`` for each workspace once the request's transaction has committed
     (a response's background tasks run after it)."""
+    _after_commit(background, jobs, deletion.PURGE_JOB, deletion.purge_job_id, workspace_ids)
+
+
+def cancel_after_commit(
+    background: BackgroundTasks, jobs: JobQueue, workspace_ids: Iterable[uuid.UUID]
+) -> None:
+    """``provider_cancels.CANCEL_JOB`` for each workspace once the request's transaction has
+    committed: its linked Razorpay Subscription's cancel is sent (retried by the
+    ``razorpay_cancels`` sweep while Razorpay is down)."""
+    _after_commit(
+        background, jobs, provider_cancels.CANCEL_JOB, provider_cancels.cancel_job_id, workspace_ids
+    )
+
+
+def _after_commit(
+    background: BackgroundTasks,
+    jobs: JobQueue,
+    job: str,
+    job_id: Callable[[uuid.UUID], str],
+    workspace_ids: Iterable[uuid.UUID],
+) -> None:
+    """The keyed ``job`` for each workspace, enqueued once the request has committed."""
     for workspace_id in workspace_ids:
         background.add_task(
-            jobs.enqueue,
-            deletion.PURGE_JOB,
-            _job_id=deletion.purge_job_id(workspace_id),
-            workspace_id=str(workspace_id),
+            jobs.enqueue, job, _job_id=job_id(workspace_id), workspace_id=str(workspace_id)
         )
+
+
+def after_deletion(background: BackgroundTasks, jobs: JobQueue, deleted: deletion.Deletion) -> None:
+    """After a workspace's deletion has committed: its purge when no grace is left (which
+    sends a waiting Razorpay cancel first), else that cancel's job."""
+    if deleted.purge_now:
+        purge_after_commit(background, jobs, [deleted.workspace_id])
+    elif deleted.cancel_at_razorpay:
+        cancel_after_commit(background, jobs, [deleted.workspace_id])
 
 
 def forget_after_erasure(

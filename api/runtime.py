@@ -316,7 +316,13 @@ async def build_runtime(
             semantic_similarity=settings.semantic_cache_similarity,
         )
         lifecycle = lifecycle_jobs.LifecycleDeps(
-            db=database, settings=settings, jobs=queue, redis=redis, cache=cache, mailer=mailer
+            db=database,
+            settings=settings,
+            jobs=queue,
+            redis=redis,
+            cache=cache,
+            mailer=mailer,
+            payments=payments,
         )
         context[lifecycle_jobs.DEPS_KEY] = lifecycle
         scheduler = Scheduler(

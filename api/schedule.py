@@ -30,6 +30,7 @@ WEBHOOK_RETRY_EVERY = timedelta(minutes=1)
 MAIL_FLUSH_EVERY = timedelta(minutes=1)
 REQUEUE_EVERY = timedelta(minutes=5)
 PLAN_EXPIRY_EVERY = timedelta(hours=1)
+RAZORPAY_CANCELS_EVERY = timedelta(minutes=5)
 
 
 async def resume_queued_documents(
@@ -69,6 +70,11 @@ def scheduled_jobs(
 
     async def deleted_workspaces(now: datetime) -> None:
         await lifecycle_jobs.purge_deleted_workspaces(lifecycle, now)
+
+    async def razorpay_cancels(now: datetime) -> None:
+        """Linked Razorpay Subscriptions' cancels still waiting (billing/provider_cancels.py):
+        sent again while Razorpay was down, with a backoff."""
+        await lifecycle_jobs.cancel_razorpay_subscriptions(lifecycle, now)
 
     async def retention(now: datetime) -> None:
         await lifecycle_jobs.sweep_retention(lifecycle, now)
@@ -139,6 +145,7 @@ def scheduled_jobs(
         ),
         ScheduledJob("delete_expired_exports", Every(timedelta(minutes=15)), expired_exports),
         ScheduledJob("purge_deleted_workspaces", Every(timedelta(minutes=15)), deleted_workspaces),
+        ScheduledJob("razorpay_cancels", Every(RAZORPAY_CANCELS_EVERY), razorpay_cancels),
         ScheduledJob("sync_due_sources", Every(SOURCE_SYNC_EVERY), due_sources),
         ScheduledJob(
             "requeue_queued_documents", Every(REQUEUE_EVERY), queued_documents, timedelta(hours=1)

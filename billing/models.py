@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -86,6 +86,21 @@ class Subscription(Base):
     pending_plan: Mapped[str | None] = mapped_column(String(32), nullable=True)
     razorpay_subscription_id: Mapped[str | None] = mapped_column(
         String(64), unique=True, nullable=True
+    )
+    # The linked Razorpay Subscription's cancel (migration 0033, billing/provider_cancels.py):
+    # the one still to send (``cycle_end`` or ``now``), and what Razorpay confirmed.
+    provider_cancel: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    provider_cancel_requested_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    provider_cancel_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    provider_cancel_next_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    provider_cancel_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    provider_cancelled: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    provider_cancelled_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(

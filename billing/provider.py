@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -46,6 +47,15 @@ class PaymentProvider(Protocol):
     async def capture_payment(
         self, razorpay_payment_id: str, *, amount: int, currency: str
     ) -> dict[str, Any]: ...
+
+    async def cancel_subscription(
+        self, razorpay_subscription_id: str, *, at_cycle_end: bool
+    ) -> dict[str, Any]: ...
+
+
+# Razorpay's 400 for a subscription that has ended already: "Subscription is not cancellable in
+# cancelled status." (or completed, expired): nothing left to cancel.
+_ENDED = re.compile(r"not cancellable in (cancelled|completed|expired) status", re.IGNORECASE)
 
 
 class RazorpayProvider:
@@ -142,4 +152,30 @@ class RazorpayProvider:
         )
         if not isinstance(result, dict) or not isinstance(result.get("status"), str):
             raise PaymentProviderUnavailable(details={"operation": "capture_payment"})
+        return result
+
+    async def cancel_subscription(
+        self, razorpay_subscription_id: str, *, at_cycle_end: bool
+    ) -> dict[str, Any]:
+        """Cancel a Razorpay Subscription now or at the end of its billing cycle
+        (``POST /v1/subscriptions/{id}/cancel``). One Razorpay says has ended already (cancelled,
+        completed, expired) answers ``{"status": ..., "already_ended": True}``: nothing is left
+        to charge. Any other 4xx is ``PaymentProviderError``."""
+        data = {"cancel_at_cycle_end": 1 if at_cycle_end else 0}
+
+        def cancel() -> dict[str, Any]:
+            try:
+                answer = self._client.subscription.cancel(
+                    razorpay_subscription_id, data, timeout=self.timeout
+                )
+            except BadRequestError as exc:
+                ended = _ENDED.search(str(exc))
+                if ended is None:
+                    raise
+                return {"id": razorpay_subscription_id, "status": ended[1], "already_ended": True}
+            return answer if isinstance(answer, dict) else {}
+
+        result = await self._call("cancel_subscription", cancel)
+        if not isinstance(result.get("status"), str):
+            raise PaymentProviderUnavailable(details={"operation": "cancel_subscription"})
         return result

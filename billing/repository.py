@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, literal_column, select, tuple_, update
+from sqlalchemy import case, func, literal_column, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +26,9 @@ RECONCILE_LOOKUP = "billing:reconcile-pending"
 # Orders a payment may still arrive for: a failed attempt may be followed by a paid one
 # (billing/state.py); the RLS policy under RECONCILE_LOOKUP shows these (migration 0013).
 PENDING_STATUSES = ("created", "attempted", "failed")
+# The sweep of linked Razorpay Subscriptions' waiting cancels (billing/provider_cancels.py): the
+# RLS policy under it shows the subscriptions with one waiting, nothing else (migration 0033).
+CANCELS_LOOKUP = "billing:provider-cancels"
 # A payment's status only moves forward when Razorpay tells us about it again. A capture we
 # rejected (amount or currency not the order's) stays `rejected`, for a human to refund, until
 # the money went back.
@@ -329,13 +332,43 @@ async def lock_subscription(session: AsyncSession, workspace_id: uuid.UUID) -> S
         .values(workspace_id=workspace_id)
         .on_conflict_do_nothing(index_elements=[Subscription.workspace_id])
     )
+    sub = await lock_existing_subscription(session, workspace_id)
+    assert sub is not None  # inserted above, or there already
+    return sub
+
+
+async def lock_existing_subscription(
+    session: AsyncSession, workspace_id: uuid.UUID
+) -> Subscription | None:
+    """The workspace's subscription row, locked until the end; None when it has none (a purged
+    workspace: no row is made for it)."""
     result = await session.execute(
         select(Subscription)
         .where(Subscription.workspace_id == workspace_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    return result.scalar_one()
+    return result.scalar_one_or_none()
+
+
+async def provider_cancels_due(
+    session: AsyncSession, *, now: datetime, limit: int
+) -> list[uuid.UUID]:
+    """The workspaces whose linked Razorpay Subscription's cancel waits and is due at ``now``
+    (``app.lookup`` = ``CANCELS_LOOKUP``), the longest due first."""
+    result = await session.execute(
+        select(Subscription.workspace_id)
+        .where(
+            Subscription.provider_cancel.is_not(None),
+            or_(
+                Subscription.provider_cancel_next_at.is_(None),
+                Subscription.provider_cancel_next_at <= now,
+            ),
+        )
+        .order_by(Subscription.provider_cancel_next_at.nulls_first())
+        .limit(limit)
+    )
+    return list(result.scalars().all())
 
 
 async def update_subscription(

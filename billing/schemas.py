@@ -69,6 +69,12 @@ class SubscriptionOut(BaseModel):
     current_period_end: datetime | None
     cancel_at_period_end: bool
     pending_plan: str | None
+    razorpay_cancel: Literal["pending", "at_cycle_end", "cancelled", "failed"] | None = Field(
+        default=None,
+        description="the linked Razorpay Subscription's cancel: pending (to be sent, retried"
+        " while Razorpay is down), at_cycle_end or cancelled (Razorpay took it), failed"
+        " (Razorpay refused it); null when no subscription is linked or no cancel was asked",
+    )
 
 
 class VerifyOut(BaseModel):

@@ -8,6 +8,7 @@ The order, payment and refund events, and the recording of every event once, are
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any, Final
@@ -22,6 +23,8 @@ from billing.state import PAYMENT_SUCCESS_EVENTS, BillingEvent, Decision, apply_
 from billing.subscriptions import subscription_state
 from core.db import set_tenant
 from workspaces import notifications
+
+log = logging.getLogger("trulybot.billing")
 
 
 async def _subscription_workspace(
@@ -82,6 +85,24 @@ async def apply_subscription_event(
     if isinstance(found, Applied):
         return found
     workspace_id, sub = found
+    if event.name in PAYMENT_SUCCESS_EVENTS and (
+        after := await _charged_after_cancel(session, workspace_id, sub, event)
+    ):
+        # Money taken after we cancelled: nothing re-activated, nothing mailed, for a human to
+        # refund (the event row says so; the log line survives the purge).
+        log.warning(
+            "recurring charge %s of razorpay subscription %s held for a refund: %s",
+            event.payment_id,
+            sub_id,
+            after,
+        )
+        return Applied(
+            "rejected",
+            "charged_after_cancel",
+            after,
+            workspace_id=workspace_id,
+            razorpay_payment_id=event.payment_id,
+        )
     if event.name in PAYMENT_SUCCESS_EVENTS:
         decision = Decision("ignored", "recurring_charge", "no order of ours: plan unchanged")
         # Active at the charge's time: no longer past due, older failures stale.
@@ -103,6 +124,20 @@ async def apply_subscription_event(
         workspace_id=workspace_id,
         razorpay_payment_id=event.payment_id,
     )
+
+
+async def _charged_after_cancel(
+    session: AsyncSession, workspace_id: uuid.UUID, sub: Subscription, event: BillingEvent
+) -> str:
+    """Why a recurring charge came after we cancelled (the workspace deleted, or the
+    subscription cancelled at once before the charge's time); empty when it did not."""
+    workspace = await repo.get_workspace(session, workspace_id)
+    if workspace is not None and workspace.deleted_at is not None:
+        return "charged for a deleted workspace"
+    asked = sub.provider_cancel_requested_at
+    if sub.provider_cancelled == "now" and asked is not None and event.occurred_at >= asked:
+        return "charged after the subscription was cancelled"
+    return ""
 
 
 RECURRING_FAILURES: Final = frozenset(

@@ -12,6 +12,7 @@ from typing import Any, Final, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing import provider_cancels
 from billing import repository as repo
 from billing.catalog import purchasable
 from billing.models import BillingOrder, BillingPayment, Subscription
@@ -64,6 +65,7 @@ def subscription_view(
             current_period_end=None,
             cancel_at_period_end=False,
             pending_plan=None,
+            razorpay_cancel=provider_cancels.view(sub),
         )
     state = subscription_state(sub)
     status = state.status
@@ -80,6 +82,7 @@ def subscription_view(
         current_period_end=sub.current_period_end,
         cancel_at_period_end=sub.cancel_at_period_end,
         pending_plan=sub.pending_plan,
+        razorpay_cancel=provider_cancels.view(sub),
     )
 
 
@@ -99,6 +102,9 @@ async def cancel_at_period_end(
     now: datetime | None = None,
 ) -> SubscriptionOut:
     """Keep the paid plan until ``current_period_end``; then quotas fall back to the free plan.
+    A linked Razorpay Subscription is cancelled at the end of its cycle (its ``razorpay_cancel``
+    reads ``pending`` until Razorpay took it: the caller enqueues ``CANCEL_JOB`` after the
+    commit), also when no paid period of ours runs (its charges grant none).
 
     ``downgrade_to`` records the lower plan the owner intends to buy then (shown as pending).
     """
@@ -107,13 +113,14 @@ async def cancel_at_period_end(
     workspace_id = access.workspace.id
     sub = await repo.lock_subscription(session, workspace_id)
     running = running_paid_plan(sub, now)
-    if running is None:
+    if running is None and sub.razorpay_subscription_id is None:
         raise Conflict("There is no paid period to cancel", code="nothing_to_cancel")
     # A plan to buy once the period has ended: one that can be bought, below the running plan
     # and above the one the workspace falls back to anyway (free, or its DEFAULT_PLAN).
     fallback = lasting_plan(access.workspace)
     if downgrade_to is not None and (
-        not purchasable(downgrade_to)
+        running is None
+        or not purchasable(downgrade_to)
         or PLAN_RANK[downgrade_to] >= PLAN_RANK[running]
         or PLAN_RANK[downgrade_to] <= PLAN_RANK.get(fallback, 0)
     ):
@@ -126,6 +133,7 @@ async def cancel_at_period_end(
     await repo.update_subscription(
         session, workspace_id, cancel_at_period_end=True, pending_plan=downgrade_to
     )
+    await provider_cancels.request(session, workspace_id, sub, "cycle_end", now)
     sub = await repo.lock_subscription(session, workspace_id)
     return subscription_view(sub, effective_plan(access.workspace, now), now)
 
@@ -139,6 +147,8 @@ async def resume(
     sub = await repo.lock_subscription(session, workspace_id)
     if running_paid_plan(sub, now) is None:
         raise Conflict("There is no paid period to resume", code="nothing_to_resume")
+    # A linked Razorpay Subscription's cancel, once sent, cannot be undone: 409.
+    await provider_cancels.withdraw(session, workspace_id, sub)
     await repo.update_subscription(
         session, workspace_id, cancel_at_period_end=False, pending_plan=None
     )
@@ -191,14 +201,22 @@ def _payment_out(payment: BillingPayment, order: BillingOrder) -> PaymentOut:
     )
 
 
-async def end_with_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+async def end_with_workspace(
+    session: AsyncSession, workspace_id: uuid.UUID, now: datetime | None = None
+) -> bool:
     """The workspace is being deleted: its paid plan ends with the current period and no
-    change is pending (billing here is prepaid per period: there is no recurring charge at the
-    provider to cancel)."""
-    if await repo.get_subscription(session, workspace_id) is not None:
-        await repo.update_subscription(
-            session, workspace_id, cancel_at_period_end=True, pending_plan=None
-        )
+    change is pending (our plans are prepaid per period), and a linked Razorpay Subscription
+    is to be cancelled at once. True when that cancel waits to be sent (the caller enqueues
+    ``provider_cancels.CANCEL_JOB`` after the commit, or the purge sends it)."""
+    sub = await repo.lock_existing_subscription(session, workspace_id)
+    if sub is None:
+        return False
+    await repo.update_subscription(
+        session, workspace_id, cancel_at_period_end=True, pending_plan=None
+    )
+    return await provider_cancels.request(
+        session, workspace_id, sub, "now", now or datetime.now(UTC)
+    )
 
 
 async def held_for_refund(

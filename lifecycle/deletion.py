@@ -30,7 +30,8 @@ from datetime import datetime, timedelta
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import subscriptions
+from billing import provider_cancels, subscriptions
+from billing.provider import PaymentProvider
 from core import mail_repository as mail_repo
 from core.config import Settings
 from core.db import Database, set_tenant
@@ -71,6 +72,9 @@ class Deletion:
     workspace_id: uuid.UUID
     deleted_at: datetime
     purge_after: datetime
+    cancel_at_razorpay: bool = False
+    """A linked Razorpay Subscription's cancel waits: the caller enqueues
+    ``provider_cancels.CANCEL_JOB`` after the commit (with no grace, the purge sends it)."""
 
     @property
     def purge_now(self) -> bool:
@@ -116,11 +120,16 @@ async def _mark_deleted(
     purge_after = now + grace
     # The subscription's row before the workspace's, the order a payment being applied takes
     # them in (billing.events): the other way round, the two deadlocked.
-    await subscriptions.end_with_workspace(session, workspace_id)
+    cancel = await subscriptions.end_with_workspace(session, workspace_id, now)
     await repo.mark_workspace_deleted(
         session, workspace_id=workspace_id, deleted_at=now, purge_after=purge_after
     )
-    return Deletion(workspace_id=workspace_id, deleted_at=now, purge_after=purge_after)
+    return Deletion(
+        workspace_id=workspace_id,
+        deleted_at=now,
+        purge_after=purge_after,
+        cancel_at_razorpay=cancel,
+    )
 
 
 async def restore_workspace(
@@ -311,21 +320,26 @@ async def purge_workspace(
     now: datetime | None = None,
     cache: ResponseCache | None = None,
     mailer: Mailer | None = None,
+    payments: PaymentProvider | None = None,
 ) -> str:
     """Delete everything of a deleted workspace whose grace period is over. Idempotent: a
     workspace that is gone, restored or not yet due is left alone; a crashed purge resumes.
     ``cache``: the process's response cache (its memory holds the workspace's questions when
     Redis is absent or was down); ``mailer``: deletes the file outbox's copies of the mails the
-    purge deletes."""
+    purge deletes; ``payments``: a linked Razorpay Subscription's waiting cancel is sent first
+    (``provider_cancels.before_purge``: while Razorpay is down the purge is left to the next
+    sweep, ``waiting_for_razorpay``)."""
     now = now or utcnow()
     async with db.transaction(workspace_id=workspace_id) as session:
-        workspace = await ws_repo.get_workspace(session, workspace_id, deleted=True)
-        if workspace is None:
-            return "gone"
-        if workspace.deleted_at is None:
-            return "restored"
-        if workspace.purge_after is not None and workspace.purge_after > now:
-            return "not_due"
+        left = await _not_due(session, workspace_id, now)
+    if left is not None:
+        return left
+    if not await provider_cancels.before_purge(db, payments, workspace_id, now=now):
+        return "waiting_for_razorpay"
+    async with db.transaction(workspace_id=workspace_id) as session:
+        left = await _not_due(session, workspace_id, now)  # restored meanwhile
+        if left is not None:
+            return left
         for payment_id, amount, currency in await subscriptions.held_for_refund(
             session, workspace_id
         ):
@@ -364,6 +378,18 @@ async def purge_workspace(
         cache.forget_workspace_here(workspace_id)
     log.info("workspace %s purged", workspace_id)
     return "purged"
+
+
+async def _not_due(session: AsyncSession, workspace_id: uuid.UUID, now: datetime) -> str | None:
+    """Why the workspace is not to be purged at ``now`` (gone, restored, not due), or None."""
+    workspace = await ws_repo.get_workspace(session, workspace_id, deleted=True)
+    if workspace is None:
+        return "gone"
+    if workspace.deleted_at is None:
+        return "restored"
+    if workspace.purge_after is not None and workspace.purge_after > now:
+        return "not_due"
+    return None
 
 
 async def _purge_redis(redis: Redis, workspace_id: uuid.UUID) -> int:

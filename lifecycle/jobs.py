@@ -14,6 +14,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from billing import provider_cancels
+from billing.provider import PaymentProvider
 from core.config import Settings
 from core.db import Database
 from core.jobs import JobFunction, JobQueue
@@ -37,6 +39,8 @@ class LifecycleDeps:
     """The process's response cache: a purge clears what its memory holds of the workspace."""
     mailer: Mailer | None = None
     """A purge and an erasure delete the file outbox's copies of the mails they delete."""
+    payments: PaymentProvider | None = None
+    """Razorpay (None without keys): a linked Razorpay Subscription's cancel is sent with it."""
 
 
 def _deps(ctx: dict[str, Any]) -> LifecycleDeps:
@@ -69,6 +73,22 @@ async def purge_workspace_job(
             now=datetime.fromisoformat(as_of) if as_of else None,
             cache=deps.cache,
             mailer=deps.mailer,
+            payments=deps.payments,
+        )
+
+
+async def cancel_razorpay_subscription_job(
+    ctx: dict[str, Any], workspace_id: str, now: str | None = None
+) -> str:
+    """Send the workspace's waiting Razorpay Subscription cancel (billing/provider_cancels.py);
+    ``now``: the sweep's time, else now."""
+    deps = _deps(ctx)
+    with workspace_context(workspace_id):
+        return await provider_cancels.send(
+            deps.db,
+            deps.payments,
+            uuid.UUID(workspace_id),
+            now=datetime.fromisoformat(now) if now else None,
         )
 
 
@@ -96,6 +116,7 @@ JOBS: dict[str, JobFunction] = {
     exports.EXPORT_JOB: build_export_job,
     deletion.PURGE_JOB: purge_workspace_job,
     retention.RETENTION_JOB: purge_old_conversations_job,
+    provider_cancels.CANCEL_JOB: cancel_razorpay_subscription_job,
 }
 ABANDONED: dict[str, JobFunction] = {exports.EXPORT_JOB: export_abandoned_job}
 
@@ -121,3 +142,17 @@ async def purge_deleted_workspaces(deps: LifecycleDeps, now: datetime) -> None:
 async def sweep_retention(deps: LifecycleDeps, now: datetime) -> None:
     """One retention purge per workspace with a finite retention."""
     await retention.sweep(deps.db, deps.jobs, now=now)
+
+
+async def cancel_razorpay_subscriptions(deps: LifecycleDeps, now: datetime) -> None:
+    """One cancel job per workspace whose Razorpay Subscription's cancel waits and is due (a
+    send that failed while Razorpay was down; one whose job was lost). Nothing without keys."""
+    if deps.payments is None:
+        return
+    for workspace_id in await provider_cancels.due(deps.db, now=now):
+        await deps.jobs.enqueue(
+            provider_cancels.CANCEL_JOB,
+            _job_id=provider_cancels.cancel_job_id(workspace_id),
+            workspace_id=str(workspace_id),
+            now=now.isoformat(),
+        )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, status
 
+from api.data_lifecycle import cancel_after_commit
 from api.deps import (
     CursorDep,
     LimitDep,
@@ -157,11 +158,18 @@ async def cancel_subscription(
     access: WorkspaceDep,
     settings: BillingSettingsDep,
     session: SessionDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
     body: CancelIn | None = None,
 ) -> SubscriptionOut:
-    return await subscriptions.cancel_at_period_end(
+    """Cancel at period end; a linked Razorpay Subscription is cancelled at the end of its
+    cycle (``razorpay_cancel`` reads ``pending`` until Razorpay took it)."""
+    out = await subscriptions.cancel_at_period_end(
         session, access, downgrade_to=body.downgrade_to if body else None
     )
+    if out.razorpay_cancel == "pending":
+        cancel_after_commit(background, runtime.jobs, [access.workspace.id])
+    return out
 
 
 @router.post(

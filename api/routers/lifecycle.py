@@ -9,7 +9,12 @@ from fastapi import APIRouter, BackgroundTasks, Request, status
 from fastapi.responses import FileResponse
 
 from api import passwords
-from api.data_lifecycle import export_zip_response, forget_after_erasure, purge_after_commit
+from api.data_lifecycle import (
+    after_deletion,
+    export_zip_response,
+    forget_after_erasure,
+    purge_after_commit,
+)
 from api.deps import (
     DeletedWorkspaceDep,
     LimitDep,
@@ -117,8 +122,7 @@ async def delete_workspace(
     done = await deletion.delete_workspace(
         session, access, confirm=body.confirm, grace=deletion.grace_of(runtime.settings)
     )
-    if done.purge_now:
-        purge_after_commit(background, runtime.jobs, [done.workspace_id])
+    after_deletion(background, runtime.jobs, done)
     return DeletionOut(
         workspace_id=done.workspace_id, deleted_at=done.deleted_at, purge_after=done.purge_after
     )

@@ -12,7 +12,7 @@ from urllib.parse import quote_plus
 from fastapi import APIRouter, BackgroundTasks, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.data_lifecycle import purge_after_commit
+from api.data_lifecycle import after_deletion
 from api.deps import RuntimeDep, SessionDep
 from core.errors import AppError, Forbidden, ValidationFailed
 from core.models import utcnow
@@ -133,8 +133,9 @@ async def delete_workspace(
             "delete_confirm": typed[:200],
         }
         return render(request, "settings.html", context, status_code=exc.status_code)
-    if done.purge_now:  # no grace: purged after the commit, as the API does
-        purge_after_commit(background, runtime.jobs, [done.workspace_id])
+    # No grace: purged after the commit; else a linked Razorpay Subscription's cancel is sent.
+    after_deletion(background, runtime.jobs, done)
+    if done.purge_now:
         notice = "The workspace is deleted; its data is being purged"
     else:
         until = done.purge_after.strftime("%Y-%m-%d %H:%M")

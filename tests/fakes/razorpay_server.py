@@ -16,7 +16,10 @@ Usage::
 
 Endpoints (the URLs the SDK calls, under ``/v1``): ``POST /orders``, ``GET /orders/{id}``, ``GET
 /orders/{id}/payments``, ``GET /payments/{id}``, ``POST /payments/{id}/capture`` (an authorized
-payment, for exactly its amount and currency; else Razorpay's 400). Requests need HTTP basic auth
+payment, for exactly its amount and currency; else Razorpay's 400), ``POST
+/subscriptions/{id}/cancel`` (``cancel_at_cycle_end`` 0 or 1, on a subscription made with
+``add_subscription``; one already ``cancelled``, ``completed`` or ``expired`` gets Razorpay's 400
+"Subscription is not cancellable in cancelled status."). Requests need HTTP basic auth
 with the key id and secret; anything else gets Razorpay's 401 ``{"error": {"code":
 "BAD_REQUEST_ERROR", "description": "Authentication failed", ...}}``. Unknown ids and invalid bodies
 get Razorpay's 400 error shape.
@@ -374,6 +377,8 @@ class FakeRazorpay:
         # While True, ``POST /payments/{id}/capture`` is refused (Razorpay's 400).
         self.refuse_captures = False
         self.payments: dict[str, dict[str, Any]] = {}
+        # Razorpay Subscriptions the fake knows (``add_subscription``), by id.
+        self.subscriptions: dict[str, dict[str, Any]] = {}
         self.dropped_connections = 0
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -385,6 +390,11 @@ class FakeRazorpay:
                 Route("/v1/orders/{order_id}/payments", self._order_payments, methods=["GET"]),
                 Route("/v1/payments/{payment_id}", self._fetch_payment, methods=["GET"]),
                 Route("/v1/payments/{payment_id}/capture", self._capture_payment, methods=["POST"]),
+                Route(
+                    "/v1/subscriptions/{subscription_id}/cancel",
+                    self._cancel_subscription,
+                    methods=["POST"],
+                ),
                 Route(
                     "/{rest:path}",
                     self._not_found,
@@ -477,6 +487,18 @@ class FakeRazorpay:
             order["amount_due"] = max(order["amount"] - order["amount_paid"], 0)
             order["status"] = "paid" if order["amount_paid"] >= order["amount"] else "attempted"
             return dict(payment)
+
+    def add_subscription(self, **fields: Any) -> dict[str, Any]:
+        """A Razorpay Subscription the fake knows (``make_subscription``'s arguments)."""
+        subscription = make_subscription(**fields)
+        with self._lock:
+            self.subscriptions[subscription["id"]] = subscription
+            return dict(subscription)
+
+    def cancels(self, subscription_id: str) -> list[Any]:
+        """The bodies of the cancel requests received for ``subscription_id`` (answered or not)."""
+        path = f"/v1/subscriptions/{subscription_id}/cancel"
+        return [r.json() for r in self.requests if r.method == "POST" and r.path == path]
 
     def pay(self, order_id: str) -> dict[str, Any]:
         """The customer pays what is due on an account set to manual capture: the payment is
@@ -661,6 +683,35 @@ class FakeRazorpay:
         if data.get("currency", "INR") != payment["currency"]:
             return _bad_request("The currency should be the payment's currency", "currency")
         return JSONResponse(self.capture(payment_id))
+
+    async def _cancel_subscription(self, request: Request) -> Response:
+        """Immediately (``cancelled``, ``ended_at`` set) or at the cycle's end (still ``active``,
+        ``cancel_at_cycle_end`` noted), as Razorpay answers."""
+        if (stop := await self._guard(request)) is not None:
+            return stop
+        try:
+            data = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return _bad_request("The request body is not valid JSON")
+        if not isinstance(data, dict) or set(data) - {"cancel_at_cycle_end"}:
+            return _bad_request("Only cancel_at_cycle_end may be sent")
+        at_cycle_end = data.get("cancel_at_cycle_end", 0)
+        if at_cycle_end not in (0, 1, True, False):
+            return _bad_request("The cancel at cycle end must be 0 or 1.", "cancel_at_cycle_end")
+        with self._lock:
+            subscription = self.subscriptions.get(request.path_params["subscription_id"])
+            if subscription is None:
+                return _bad_request("The id provided does not exist")
+            status = subscription["status"]
+            if status in ("cancelled", "completed", "expired"):
+                return _bad_request(
+                    f"Subscription is not cancellable in {status} status.", "status"
+                )
+            if at_cycle_end:
+                subscription["cancel_at_cycle_end"] = True
+            else:
+                subscription.update(status="cancelled", ended_at=_now())
+            return JSONResponse(dict(subscription))
 
     async def _not_found(self, request: Request) -> Response:
         if (stop := await self._guard(request)) is not None:

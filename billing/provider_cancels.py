@@ -1,0 +1,306 @@
+"""Cancelling the Razorpay Subscription a workspace is linked to.
+
+A workspace may be linked to a Razorpay Subscription (``subscriptions.razorpay_subscription_id``,
+from the first ``subscription.*`` webhook's signed notes): Razorpay then charges the customer's
+card every cycle. When the owner cancels at period end, the subscription is cancelled at the end
+of its current cycle (``cancel_at_cycle_end`` 1); when the workspace is deleted, at once
+(``cancel_at_cycle_end`` 0). Razorpay cannot undo either ("Once cancelled, you cannot renew or
+reactivate it"), so a resume after the cancel may have been sent is refused (409
+``razorpay_subscription_cancelled``).
+
+The cancel is durable: ``request`` records it on the subscription's row in the transaction that
+decides it (the owner's cancel, the deletion); ``send`` (``CANCEL_JOB`` after the commit, again
+from the ``razorpay_cancels`` sweep, and first thing in a purge) claims it under the row's lock,
+asks Razorpay with no transaction open and records the answer. Razorpay unreachable: retried
+with a backoff (``BACKOFF_FIRST`` doubling up to ``BACKOFF_MAX``). Razorpay answering that the
+subscription has ended already (cancelled, completed, expired) counts as done. Any other refusal
+is given up (logged at ERROR and audited ``billing.razorpay_cancel_failed``): retrying it would
+not help, and an operator has to look. A confirmed cancel is audited
+``billing.razorpay_cancelled``. Without Razorpay keys there is nothing to call.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import repository as repo
+from billing.models import Subscription
+from billing.provider import PaymentProvider, PaymentProviderError
+from billing.signatures import PaymentProviderUnavailable
+from core.db import Database
+from core.errors import Conflict
+from core.models import utcnow
+from workspaces import audit
+
+log = logging.getLogger("trulybot.billing")
+
+CANCEL_JOB: Final = "cancel_razorpay_subscription"
+CANCELS_LOOKUP: Final = repo.CANCELS_LOOKUP
+CANCELLED: Final = "billing.razorpay_cancelled"
+CANCEL_FAILED: Final = "billing.razorpay_cancel_failed"
+# A send in flight holds its claim this long (RAZORPAY_TIMEOUT_SECONDS is at most 30).
+CLAIM: Final = timedelta(minutes=2)
+BACKOFF_FIRST: Final = timedelta(minutes=1)
+BACKOFF_MAX: Final = timedelta(hours=1)
+# How long a deleted workspace's purge waits for Razorpay to take its cancel; after that it is
+# purged anyway, with an ERROR naming the subscription to cancel by hand.
+PATIENCE: Final = timedelta(days=7)
+
+Mode = Literal["cycle_end", "now"]
+View = Literal["pending", "at_cycle_end", "cancelled", "failed"]
+
+
+def cancel_job_id(workspace_id: uuid.UUID) -> str:
+    """One waiting cancel job per workspace (a keyed job)."""
+    return f"{CANCEL_JOB}:{workspace_id}"
+
+
+def view(sub: Subscription | None) -> View | None:
+    """What the owner is told of the linked Razorpay Subscription's cancel: ``pending`` (to be
+    sent, retried while Razorpay is down), ``at_cycle_end`` or ``cancelled`` (Razorpay took it),
+    ``failed`` (Razorpay refused it: see the audit log); None when nothing is linked or asked."""
+    if sub is None or sub.razorpay_subscription_id is None:
+        return None
+    if sub.provider_cancel is not None:
+        return "pending"
+    if sub.provider_cancelled is not None:
+        return "at_cycle_end" if sub.provider_cancelled == "cycle_end" else "cancelled"
+    return "failed" if sub.provider_cancel_error else None
+
+
+async def request(
+    session: AsyncSession, workspace_id: uuid.UUID, sub: Subscription, mode: Mode, now: datetime
+) -> bool:
+    """Record that the linked subscription is to be cancelled (``sub`` locked by the caller).
+    True when a cancel now waits to be sent: the caller enqueues ``CANCEL_JOB`` after the
+    commit. A cancel Razorpay confirmed is not sent again (one at the cycle's end already stops
+    the charges); one waiting at the cycle's end becomes one at once for a deletion."""
+    if sub.razorpay_subscription_id is None or sub.provider_cancelled is not None:
+        return False
+    if sub.provider_cancel in (mode, "now"):
+        return True
+    values: dict[str, Any] = {"provider_cancel": mode, "provider_cancel_error": None}
+    if sub.provider_cancel is None:  # a new request (after none, or after a refusal)
+        values |= {
+            "provider_cancel_requested_at": now,
+            "provider_cancel_attempts": 0,
+            "provider_cancel_next_at": now,
+        }
+    await repo.update_subscription(session, workspace_id, **values)
+    return True
+
+
+async def withdraw(session: AsyncSession, workspace_id: uuid.UUID, sub: Subscription) -> None:
+    """The owner resumes (``sub`` locked by the caller): a cancel not sent yet is withdrawn; one
+    that was, or may have been (a send started), is 409 ``razorpay_subscription_cancelled``."""
+    sent = sub.provider_cancelled is not None or (
+        sub.provider_cancel is not None and sub.provider_cancel_attempts > 0
+    )
+    if sent:
+        raise Conflict(
+            "The Razorpay subscription was cancelled and Razorpay cannot resume a cancelled"
+            " subscription: the plan ends with its period; subscribe again to be charged again",
+            code="razorpay_subscription_cancelled",
+            details={"razorpay_subscription_id": sub.razorpay_subscription_id},
+        )
+    if sub.provider_cancel is not None:
+        await repo.update_subscription(
+            session,
+            workspace_id,
+            provider_cancel=None,
+            provider_cancel_requested_at=None,
+            provider_cancel_next_at=None,
+        )
+
+
+@dataclass(frozen=True)
+class _Claim:
+    workspace_id: uuid.UUID
+    subscription_id: str
+    mode: Mode
+    attempt: int
+
+
+async def _claim(db: Database, workspace_id: uuid.UUID, now: datetime) -> _Claim | None:
+    async with db.transaction(workspace_id=workspace_id) as session:
+        sub = await repo.lock_existing_subscription(session, workspace_id)
+        if sub is None or sub.provider_cancel is None or sub.razorpay_subscription_id is None:
+            return None
+        if sub.provider_cancel_next_at is not None and sub.provider_cancel_next_at > now:
+            return None  # another send runs, or a retry is not due yet
+        attempt = sub.provider_cancel_attempts + 1
+        await repo.update_subscription(
+            session,
+            workspace_id,
+            provider_cancel_attempts=attempt,
+            provider_cancel_next_at=now + CLAIM,
+        )
+        mode: Mode = "now" if sub.provider_cancel == "now" else "cycle_end"
+        return _Claim(workspace_id, sub.razorpay_subscription_id, mode, attempt)
+
+
+SendOutcome = Literal["nothing", "disabled", "cancelled", "retry", "failed"]
+
+
+async def send(
+    db: Database,
+    payments: PaymentProvider | None,
+    workspace_id: uuid.UUID,
+    *,
+    now: datetime | None = None,
+) -> SendOutcome:
+    """Send the workspace's waiting cancel to Razorpay, if one is due (see the module)."""
+    if payments is None:
+        return "disabled"
+    now = now or utcnow()
+    claim = await _claim(db, workspace_id, now)
+    if claim is None:
+        return "nothing"
+    try:
+        answer = await payments.cancel_subscription(
+            claim.subscription_id, at_cycle_end=claim.mode == "cycle_end"
+        )
+    except PaymentProviderUnavailable:
+        await _failed(db, claim, now, "Razorpay could not be reached", give_up=False)
+        return "retry"
+    except PaymentProviderError as exc:
+        await _failed(db, claim, now, exc.message, give_up=True)
+        return "failed"
+    await _done(db, claim, answer, now)
+    return "cancelled"
+
+
+async def _done(db: Database, claim: _Claim, answer: dict[str, Any], now: datetime) -> None:
+    ended = bool(answer.get("already_ended"))
+    confirmed: Mode = "now" if ended else claim.mode
+    async with db.transaction(workspace_id=claim.workspace_id) as session:
+        sub = await repo.lock_existing_subscription(session, claim.workspace_id)
+        if sub is None:
+            return
+        values: dict[str, Any] = {
+            "provider_cancelled": confirmed,
+            "provider_cancelled_at": now,
+            "provider_cancel_error": None,
+        }
+        if sub.provider_cancel == claim.mode or ended:
+            values |= {"provider_cancel": None, "provider_cancel_next_at": None}
+        else:  # a deletion asked for "now" while "cycle_end" was being sent: send that next
+            values["provider_cancel_next_at"] = now
+        await repo.update_subscription(session, claim.workspace_id, **values)
+        await audit.record(
+            session,
+            workspace_id=claim.workspace_id,
+            action=CANCELLED,
+            target_type="razorpay_subscription",
+            target_id=claim.subscription_id,
+            details={
+                "subscription_id": claim.subscription_id,
+                "at_cycle_end": confirmed == "cycle_end",
+                "razorpay_status": str(answer.get("status"))[:32],
+                "attempts": claim.attempt,
+            },
+        )
+    log.info(
+        "razorpay subscription %s of workspace %s cancelled (%s)",
+        claim.subscription_id,
+        claim.workspace_id,
+        "already ended" if ended else confirmed,
+    )
+
+
+def _backoff(attempt: int) -> timedelta:
+    return min(BACKOFF_FIRST * 2 ** min(attempt - 1, 16), BACKOFF_MAX)
+
+
+async def _failed(db: Database, claim: _Claim, now: datetime, error: str, *, give_up: bool) -> None:
+    async with db.transaction(workspace_id=claim.workspace_id) as session:
+        sub = await repo.lock_existing_subscription(session, claim.workspace_id)
+        if sub is None or sub.provider_cancel is None:
+            return
+        if not give_up:
+            await repo.update_subscription(
+                session,
+                claim.workspace_id,
+                provider_cancel_next_at=now + _backoff(claim.attempt),
+                provider_cancel_error=error[:300],
+            )
+            log.warning(
+                "razorpay subscription %s of workspace %s: cancel attempt %d failed (%s),"
+                " retried later",
+                claim.subscription_id,
+                claim.workspace_id,
+                claim.attempt,
+                error,
+            )
+            return
+        await repo.update_subscription(
+            session,
+            claim.workspace_id,
+            provider_cancel=None,
+            provider_cancel_next_at=None,
+            provider_cancel_error=error[:300],
+        )
+        await audit.record(
+            session,
+            workspace_id=claim.workspace_id,
+            action=CANCEL_FAILED,
+            target_type="razorpay_subscription",
+            target_id=claim.subscription_id,
+            details={"subscription_id": claim.subscription_id, "error": error[:300]},
+        )
+    log.error(
+        "razorpay subscription %s of workspace %s could not be cancelled: %s; cancel it in"
+        " Razorpay's dashboard",
+        claim.subscription_id,
+        claim.workspace_id,
+        error,
+    )
+
+
+async def waiting_since(db: Database, workspace_id: uuid.UUID) -> tuple[str, datetime] | None:
+    """The linked subscription and when its still unsent cancel was asked for, if one waits."""
+    async with db.transaction(workspace_id=workspace_id) as session:
+        sub = await repo.get_subscription(session, workspace_id)
+    if sub is None or sub.provider_cancel is None or sub.razorpay_subscription_id is None:
+        return None
+    return sub.razorpay_subscription_id, sub.provider_cancel_requested_at or utcnow()
+
+
+async def due(db: Database, *, now: datetime) -> list[uuid.UUID]:
+    """The workspaces with a cancel waiting whose next send is due (the sweep)."""
+    async with db.transaction(lookup=CANCELS_LOOKUP) as session:
+        return await repo.provider_cancels_due(session, now=now, limit=500)
+
+
+async def before_purge(
+    db: Database, payments: PaymentProvider | None, workspace_id: uuid.UUID, *, now: datetime
+) -> bool:
+    """A deleted workspace's purge is about to delete the only record of the Razorpay
+    Subscription to cancel: send a waiting cancel first. False while it still waits and may yet
+    go through (Razorpay down: the purge is left to the next sweep), for ``PATIENCE`` at most;
+    then, or with no Razorpay keys, the purge goes on with an ERROR naming the subscription."""
+    await send(db, payments, workspace_id, now=now)
+    waiting = await waiting_since(db, workspace_id)
+    if waiting is None:
+        return True
+    subscription_id, since = waiting
+    if payments is not None and now - since < PATIENCE:
+        log.warning(
+            "workspace %s: the purge waits until Razorpay takes the cancel of subscription %s",
+            workspace_id,
+            subscription_id,
+        )
+        return False
+    log.error(
+        "workspace %s purged with razorpay subscription %s not cancelled: cancel it in"
+        " Razorpay's dashboard",
+        workspace_id,
+        subscription_id,
+    )
+    return True

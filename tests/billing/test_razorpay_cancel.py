@@ -1,0 +1,260 @@
+"""A workspace linked to a Razorpay Subscription: cancelling its plan or deleting it cancels the
+subscription at Razorpay (the real ``razorpay`` client against the fake), once, retried while
+Razorpay is down, without holding up the deletion."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from api.runtime import Runtime
+from core.db import Database
+from core.models import utcnow
+from tests.billing.conftest import (
+    event_rows,
+    new_event_id,
+    pay_by_webhook,
+    post_webhook,
+    sub_row,
+    subscription,
+)
+from tests.conftest import Owner, signup
+from tests.fakes.razorpay_server import FakeRazorpay, make_payment, razorpay_id, webhook_payload
+from tests.lifecycle.data import tick_due
+
+AT_CYCLE_END = {"cancel_at_cycle_end": 1}
+NOW = {"cancel_at_cycle_end": 0}
+
+
+async def linked(client: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, **fields: Any) -> str:
+    """A Razorpay Subscription (known to the fake) whose first event links it to the workspace
+    from its signed ``notes.workspace_id``; its id."""
+    sub = fake.add_subscription(
+        plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id}, **fields
+    )
+    response = await post_webhook(
+        client, webhook_payload("subscription.activated", subscription=sub)
+    )
+    assert response.status_code == 200, response.text
+    return str(sub["id"])
+
+
+async def cancel(client: httpx.AsyncClient, owner: Owner) -> httpx.Response:
+    return await client.post(owner.url("/billing/subscription/cancel"), headers=owner.headers)
+
+
+async def delete_workspace(client: httpx.AsyncClient, owner: Owner) -> None:
+    """The owner deletes the workspace (202: the grace period runs)."""
+    confirm = {"confirm": owner.workspace["slug"]}
+    deleted = await client.request("DELETE", owner.url(), json=confirm, headers=owner.headers)
+    assert deleted.status_code == 202, deleted.text
+
+
+async def audit_actions(owner_db: Database, workspace_id: str) -> list[tuple[str, dict[str, Any]]]:
+    async with owner_db.transaction() as s:
+        rows = await s.execute(
+            text(
+                "SELECT action, details FROM audit_log WHERE workspace_id = :w"
+                " AND action LIKE 'billing.razorpay%' ORDER BY created_at"
+            ),
+            {"w": workspace_id},
+        )
+        return [(str(action), dict(details or {})) for action, details in rows.all()]
+
+
+async def workspace_exists(owner_db: Database, workspace_id: str) -> bool:
+    async with owner_db.transaction() as s:
+        found = await s.execute(text("SELECT 1 FROM workspaces WHERE id = :w"), {"w": workspace_id})
+        return found.first() is not None
+
+
+async def test_cancel_at_period_end_cancels_the_razorpay_subscription_at_its_cycle_end_once(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    sub_id = await linked(bclient, owner, fake)
+    await pay_by_webhook(bclient, owner, fake, "starter", "monthly", at=int(time.time()))
+
+    response = await cancel(bclient, owner)
+    assert response.status_code == 200, response.text
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [AT_CYCLE_END]
+    assert fake.subscriptions[sub_id]["status"] == "active"  # charged no more after this cycle
+    view = await subscription(bclient, owner)
+    assert (view["cancel_at_period_end"], view["razorpay_cancel"]) == (True, "at_cycle_end")
+    [(action, details)] = await audit_actions(owner_db, owner.workspace_id)
+    assert action == "billing.razorpay_cancelled"
+    assert (details["subscription_id"], details["at_cycle_end"]) == (sub_id, True)
+
+    # Cancelling again asks Razorpay nothing more.
+    assert (await cancel(bclient, owner)).status_code == 200
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [AT_CYCLE_END]
+
+    # Razorpay cannot undo a cancel: resume says so rather than pretend the renewals go on.
+    resumed = await bclient.post(owner.url("/billing/subscription/resume"), headers=owner.headers)
+    assert resumed.status_code == 409, resumed.text
+    assert resumed.json()["error"]["code"] == "razorpay_subscription_cancelled"
+    assert (await subscription(bclient, owner))["cancel_at_period_end"] is True
+
+
+async def test_a_linked_subscription_without_a_paid_period_of_ours_can_still_be_cancelled(
+    bclient: httpx.AsyncClient, billing_runtime: Runtime, owner: Owner, fake: FakeRazorpay
+) -> None:
+    """Recurring charges grant no plan of ours: the owner charged by one must still be able to
+    stop it (before: 409 ``nothing_to_cancel`` and the card charged every cycle)."""
+    sub_id = await linked(bclient, owner, fake)
+    response = await cancel(bclient, owner)
+    assert response.status_code == 200, response.text
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [AT_CYCLE_END]
+
+
+async def test_razorpay_down_at_cancel_is_retried_by_the_sweep(
+    bclient: httpx.AsyncClient, billing_runtime: Runtime, owner: Owner, fake: FakeRazorpay
+) -> None:
+    sub_id = await linked(bclient, owner, fake)
+    fake.down = True
+    response = await cancel(bclient, owner)
+    assert response.status_code == 200, response.text  # the owner is not told to try again
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [AT_CYCLE_END]  # tried, answered 503
+    assert (await subscription(bclient, owner))["razorpay_cancel"] == "pending"
+
+    fake.down = False
+    later = utcnow() + timedelta(hours=2)
+    assert "razorpay_cancels" in await tick_due(billing_runtime, "razorpay_cancels", later)
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [AT_CYCLE_END, AT_CYCLE_END]
+    assert (await subscription(bclient, owner))["razorpay_cancel"] == "at_cycle_end"
+    # Done: later sweeps send nothing.
+    await tick_due(billing_runtime, "razorpay_cancels", later + timedelta(hours=2))
+    await billing_runtime.jobs.drain()
+    assert len(fake.cancels(sub_id)) == 2
+
+
+async def test_deleting_the_workspace_cancels_at_once_and_retries_while_razorpay_is_down(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    sub_id = await linked(bclient, owner, fake)
+    fake.down = True
+    await delete_workspace(bclient, owner)  # Razorpay being down holds nothing up
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [NOW]
+    assert (await sub_row(owner_db, owner.workspace_id))["provider_cancel"] == "now"
+
+    fake.down = False
+    later = utcnow() + timedelta(hours=2)
+    await tick_due(billing_runtime, "razorpay_cancels", later)
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [NOW, NOW]
+    assert fake.subscriptions[sub_id]["status"] == "cancelled"
+    row = await sub_row(owner_db, owner.workspace_id)
+    assert (row["provider_cancel"], row["provider_cancelled"]) == (None, "now")
+    [(action, details)] = await audit_actions(owner_db, owner.workspace_id)
+    assert (action, details["at_cycle_end"]) == ("billing.razorpay_cancelled", False)
+
+    # A renewal Razorpay charged anyway (a charge already under way) re-activates nothing and
+    # is recorded for the operator to refund.
+    charge = make_payment(order_id=razorpay_id("order"), amount=49_900)
+    sub = dict(fake.subscriptions[sub_id])
+    event_id = new_event_id()
+    charged = webhook_payload("subscription.charged", subscription=sub, payment=charge)
+    response = await post_webhook(bclient, charged, event_id=event_id)
+    assert (response.status_code, response.json()["status"]) == (200, "rejected"), response.text
+    [event] = await event_rows(owner_db, event_id)
+    assert event["reason"] == "charged_after_cancel"
+
+
+async def test_deleting_the_account_purges_only_once_razorpay_took_the_cancel(
+    bclient: httpx.AsyncClient, billing_runtime: Runtime, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """No grace (the account went with it): the purge sends the cancel first; Razorpay down, the
+    purge waits for the next sweep rather than delete the only record of what to cancel."""
+    owner = await signup(bclient, "Solo")
+    sub_id = await linked(bclient, owner, fake)
+    fake.down = True
+    gone = await bclient.request(
+        "DELETE", "/api/v1/me", json={"password": owner.password}, headers=owner.headers
+    )
+    assert gone.status_code == 200, gone.text
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [NOW]
+    assert await workspace_exists(owner_db, owner.workspace_id)
+
+    fake.down = False
+    later = utcnow() + timedelta(hours=2)
+    await tick_due(billing_runtime, "purge_deleted_workspaces", later)
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [NOW, NOW]
+    assert not await workspace_exists(owner_db, owner.workspace_id)
+
+
+async def test_a_subscription_razorpay_already_ended_counts_as_cancelled(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    sub_id = await linked(bclient, owner, fake)
+    fake.subscriptions[sub_id]["status"] = "completed"
+    await delete_workspace(bclient, owner)
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [NOW]  # answered 400 "not cancellable in completed status"
+    row = await sub_row(owner_db, owner.workspace_id)
+    assert (row["provider_cancel"], row["provider_cancelled"]) == (None, "now")
+    await tick_due(billing_runtime, "razorpay_cancels", utcnow() + timedelta(hours=2))
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [NOW]
+
+
+async def test_a_purge_waits_for_razorpay_a_week_at_most(
+    bclient: httpx.AsyncClient, billing_runtime: Runtime, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    owner = await signup(bclient, "Solo")
+    sub_id = await linked(bclient, owner, fake)
+    fake.down = True
+    gone = await bclient.request(
+        "DELETE", "/api/v1/me", json={"password": owner.password}, headers=owner.headers
+    )
+    assert gone.status_code == 200, gone.text
+    await billing_runtime.jobs.drain()
+    assert await workspace_exists(owner_db, owner.workspace_id)
+
+    later = utcnow() + timedelta(days=8)
+    await tick_due(billing_runtime, "purge_deleted_workspaces", later)
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [NOW, NOW]  # tried once more, then purged with an ERROR
+    assert not await workspace_exists(owner_db, owner.workspace_id)
+
+
+async def test_without_razorpay_keys_a_deletion_with_a_linked_subscription_still_purges(
+    client: httpx.AsyncClient, runtime: Runtime, owner_db: Database
+) -> None:
+    """Development, no keys: nothing to call, and the purge does not wait for it."""
+    owner = await signup(client, "Solo")
+    async with owner_db.transaction() as s:
+        await s.execute(
+            text(
+                "INSERT INTO subscriptions (workspace_id, razorpay_subscription_id) VALUES (:w, :s)"
+            ),
+            {"w": owner.workspace_id, "s": razorpay_id("sub")},
+        )
+    gone = await client.request(
+        "DELETE", "/api/v1/me", json={"password": owner.password}, headers=owner.headers
+    )
+    assert gone.status_code == 200, gone.text
+    await runtime.jobs.drain()
+    assert not await workspace_exists(owner_db, owner.workspace_id)
