@@ -31,6 +31,33 @@ async def test_every_table_with_workspace_id_has_rls_enabled_and_forced(owner_db
     assert missing == []
 
 
+# The tables outside row-level security, each for its reason. Everything else (tables keyed by
+# a user rather than a workspace too: user_sessions, account_tokens) is under FORCE RLS.
+NOT_TENANT_DATA = {
+    "alembic_version": "the schema's revision",
+    "users": "accounts belong to no workspace; sign-in reads them by email",
+    "mail_outbox": "read only by the mail job; erasure and purge find rows by about_workspace",
+    "scheduled_runs": "the scheduler's own bookkeeping, no tenant's data",
+}
+
+
+async def test_every_table_is_under_rls_or_named_as_not_tenant_data(owner_db: Database) -> None:
+    """A new table keyed by something other than workspace_id (a user, a token) escapes the
+    test above; here it must either get FORCE RLS or be named, with its reason, above."""
+    async with owner_db.transaction() as session:
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT c.relname, c.relrowsecurity AND c.relforcerowsecurity"
+                    " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')"
+                )
+            )
+        ).all()
+    unprotected = {name for name, forced in rows if not forced}
+    assert unprotected == set(NOT_TENANT_DATA)
+
+
 async def test_app_role_is_not_superuser_and_owns_nothing(db: Database) -> None:
     async with db.transaction() as session:
         role = (
