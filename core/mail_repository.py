@@ -2,7 +2,7 @@
 
 The outbox is no workspace's data, but it holds every account's live links (a password reset,
 an invitation, an address to confirm) and the leads the owners' mails quote, so it is under
-row-level security (migration 0033): a transaction reads it only with the mail job's lookup
+row-level security (migration 0034): a transaction reads it only with the mail job's lookup
 (``OUTBOX_SENDER``: the flush, the clean-up), or, in a workspace's context, the mails about that
 workspace (``about_workspace``: erasure, retention, purge) and the mails carrying the
 invitations it can see (``about_invitation``: withdrawing one). Any transaction may add mail.

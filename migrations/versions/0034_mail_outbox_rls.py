@@ -1,7 +1,7 @@
 """Row-level security on the mail outbox: no transaction reads it without a reason to.
 
-Revision ID: 0033
-Revises: 0032
+Revision ID: 0034
+Revises: 0033
 Create Date: 2026-12-05
 
 ``mail_outbox`` had none (0006a2: "not tenant data, like ``users``"), yet it holds every
@@ -27,8 +27,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0033"
-down_revision: str | None = "0032"
+revision: str = "0034"
+down_revision: str | None = "0033"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
