@@ -117,7 +117,7 @@ others (queued before migration 0019) with age."""
 async def forget_settled(db: Database, now: datetime) -> int:
     """Delete the messages settled more than KEEP_SETTLED before ``now``; how many (the rows
     only: ``Mailer.forget_settled`` also ages out the file outbox)."""
-    async with db.transaction() as session:
+    async with db.transaction(lookup=repo.OUTBOX_SENDER) as session:
         return await repo.delete_settled(session, before=now - KEEP_SETTLED)
 
 
@@ -269,7 +269,7 @@ class Mailer:
             reraise=True,
         ):
             with attempt:
-                async with self.db.transaction() as session:
+                async with self.db.transaction(lookup=repo.OUTBOX_SENDER) as session:
                     if not await repo.still_claimed(session, row.id, claim=row.claim):
                         return None
                 return await self.transport.send(message)
@@ -290,7 +290,7 @@ class Mailer:
         sent = 0
         while True:
             now = datetime.now(UTC)
-            async with self.db.transaction() as session:
+            async with self.db.transaction(lookup=repo.OUTBOX_SENDER) as session:
                 row = await repo.claim_next(session, now=now, until=now + self._lease())
             if row is None:
                 return sent
@@ -310,7 +310,7 @@ class Mailer:
             return True
         if await self._still_member(row.about_workspace, row.recipient, kinds_of(row.headers)):
             return True
-        async with self.db.transaction() as session:
+        async with self.db.transaction(lookup=repo.OUTBOX_SENDER) as session:
             await repo.delete_claimed(session, row.id, claim=row.claim)
         log.info(
             "mail %s to %s dropped: no longer a member, or no longer receives it",
@@ -336,7 +336,7 @@ class Mailer:
                 attempts = row.attempts + 1
                 give_up = refused or attempts >= self.config.max_attempts
                 delay = timedelta(seconds=self.config.retry_seconds * 60 * 2 ** min(attempts, 10))
-            async with self.db.transaction() as session:
+            async with self.db.transaction(lookup=repo.OUTBOX_SENDER) as session:
                 mine = await repo.mark_failed_attempt(
                     session,
                     row.id,
@@ -370,11 +370,11 @@ class Mailer:
                 _mask(row.recipient),
             )
             return 0
-        async with self.db.transaction() as session:
+        async with self.db.transaction(lookup=repo.OUTBOX_SENDER) as session:
             mine = await repo.mark_sent(session, row.id, claim=row.claim, sent_at=datetime.now(UTC))
         log.info("mail %s (%s) to %s sent: %s", row.id, row.template, _mask(row.recipient), where)
         if not mine:
-            async with self.db.transaction() as session:
+            async with self.db.transaction(lookup=repo.OUTBOX_SENDER) as session:
                 kept = await repo.exists(session, row.id)
             if not kept:  # erased or purged while it was being sent: its file goes too
                 await self.forget_files([row.id])

@@ -1,4 +1,12 @@
-"""All SQL of the mail outbox (``mail_outbox``, not tenant data: no context needed)."""
+"""All SQL of the mail outbox (``mail_outbox``).
+
+The outbox is no workspace's data, but it holds every account's live links (a password reset,
+an invitation, an address to confirm) and the leads the owners' mails quote, so it is under
+row-level security (migration 0034): a transaction reads it only with the mail job's lookup
+(``OUTBOX_SENDER``: the flush, the clean-up), or, in a workspace's context, the mails about that
+workspace (``about_workspace``: erasure, retention, purge) and the mails carrying the
+invitations it can see (``about_invitation``: withdrawing one). Any transaction may add mail.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,9 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
+
+OUTBOX_SENDER = "mail_outbox:send"
+"""The ``app.lookup`` value that opens the whole outbox: the mail job's transactions only."""
 
 
 @dataclass(frozen=True)

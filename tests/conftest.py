@@ -35,6 +35,7 @@ from core.embedded import EmbeddedPostgres, embedded_postgres
 from core.jobs import ArqQueue, JobQueue
 from core.limiter import limits_enabled
 from core.logging import configure_logging
+from core.mail_repository import OUTBOX_SENDER
 from rag.chat.generator import Generator
 from rag.knowledge import submissions
 from rag.knowledge.embeddings import Embedder
@@ -398,7 +399,7 @@ def runtime_of(client: httpx.AsyncClient) -> Runtime:
 async def mail_text(client: httpx.AsyncClient, to: str, template: str) -> str:
     """The text of the newest ``template`` mail to ``to``, read from the outbox (what the flush
     job sends; the SMTP tests read it from a real server instead)."""
-    async with runtime_of(client).db.transaction() as session:
+    async with runtime_of(client).db.transaction(lookup=OUTBOX_SENDER) as session:
         body: str = (
             await session.execute(
                 text(

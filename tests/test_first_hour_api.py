@@ -8,6 +8,7 @@ import uuid
 
 from sqlalchemy import text
 
+from core.mail_repository import OUTBOX_SENDER
 from tests.conftest import RuntimeFactory, client_for, signup
 
 
@@ -44,7 +45,7 @@ async def test_mailed_links_bracket_an_ipv6_host(runtime_factory: RuntimeFactory
             json={"email": email, "password": "correct horse battery", "workspace_name": "A"},
         )
         assert r.status_code == 202, r.text
-        async with runtime.db.transaction() as session:
+        async with runtime.db.transaction(lookup=OUTBOX_SENDER) as session:
             body = (
                 await session.execute(
                     text(

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from core.db import Database
+from core.mail_repository import OUTBOX_SENDER
 from tests.conftest import (
     RuntimeFactory,
     client_for,
@@ -35,7 +36,7 @@ PASSWORD = "correct horse battery"
 async def _mails(client: httpx.AsyncClient, to: str) -> dict[str, int]:
     """How many mails of each template the outbox holds for ``to``."""
     runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    async with runtime.db.transaction() as session:
+    async with runtime.db.transaction(lookup=OUTBOX_SENDER) as session:
         rows = await session.execute(
             text(
                 "SELECT template, count(*) FROM mail_outbox WHERE lower(recipient) = lower(:to)"

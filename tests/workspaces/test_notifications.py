@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from api.runtime import Runtime
 from core.db import Database
+from core.mail_repository import OUTBOX_SENDER
 from core.scheduler import Scheduler
 from lifecycle import deletion
 from tests.conftest import Owner, RuntimeFactory, client_for, join, signup
@@ -498,7 +499,7 @@ async def test_a_member_removed_before_the_digest_gets_nothing(w: World) -> None
 
 
 async def _outbox_quoting(db: Database, needle: str) -> int:
-    async with db.transaction() as session:
+    async with db.transaction(lookup=OUTBOX_SENDER) as session:
         found = await session.execute(
             text("SELECT count(*) FROM mail_outbox WHERE text_body LIKE :needle"),
             {"needle": f"%{needle}%"},

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from core.db import Database
+from core.mail_repository import OUTBOX_SENDER
 from tests.conftest import ROOT, Owner
 
 TENANT_TABLES_SQL = """
@@ -29,6 +30,56 @@ async def test_every_table_with_workspace_id_has_rls_enabled_and_forced(owner_db
     assert len(rows) >= 5
     missing = [name for name, enabled, forced in rows if not (enabled and forced)]
     assert missing == []
+
+
+# The tables outside row-level security, each for its reason. Everything else (tables keyed by
+# a user rather than a workspace too: user_sessions, account_tokens) is under FORCE RLS.
+NOT_TENANT_DATA = {
+    "alembic_version": "the schema's revision",
+    "users": "accounts belong to no workspace; sign-in reads them by email",
+    "scheduled_runs": "the scheduler's own bookkeeping, no tenant's data",
+}
+
+
+async def test_every_table_is_under_rls_or_named_as_not_tenant_data(owner_db: Database) -> None:
+    """A new table keyed by something other than workspace_id (a user, a token) escapes the
+    test above; here it must either get FORCE RLS or be named, with its reason, above."""
+    async with owner_db.transaction() as session:
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT c.relname, c.relrowsecurity AND c.relforcerowsecurity"
+                    " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')"
+                )
+            )
+        ).all()
+    unprotected = {name for name, forced in rows if not forced}
+    assert unprotected == set(NOT_TENANT_DATA)
+
+
+async def test_the_mail_outbox_is_closed_to_a_transaction_without_its_lookup(
+    client: httpx.AsyncClient, owner: Owner, other: Owner, db: Database
+) -> None:
+    """The outbox holds every account's live links (a password reset, an invitation) and the
+    leads the owners' mails quote: a transaction that set no context, or another workspace's,
+    reads none of it; the mail job (``mail_outbox:send``) reads it all, and a workspace its own
+    mails (what an erasure or a purge deletes)."""
+    reset = await client.post("/api/v1/auth/password-reset", json={"email": owner.email})
+    assert reset.status_code == 202, reset.text
+    lead = await client.post(
+        owner.url("/leads"), json={"email": "quoted@example.com"}, headers=owner.headers
+    )
+    assert lead.status_code == 201, lead.text
+    sql = text("SELECT count(*) FROM mail_outbox WHERE lower(recipient) = lower(:to)")
+    for context in ({}, {"workspace_id": other.workspace_id}, {"user_id": other.user_id}):
+        async with db.transaction(**context) as session:
+            assert (await session.execute(sql, {"to": owner.email})).scalar_one() == 0, context
+    async with db.transaction(lookup=OUTBOX_SENDER) as session:
+        assert (await session.execute(sql, {"to": owner.email})).scalar_one() >= 2
+    async with db.transaction(workspace_id=owner.workspace_id) as session:
+        about = text("SELECT count(*) FROM mail_outbox WHERE about_workspace IS DISTINCT FROM :ws")
+        assert (await session.execute(about, {"ws": owner.workspace_id})).scalar_one() == 0
 
 
 async def test_app_role_is_not_superuser_and_owns_nothing(db: Database) -> None:
