@@ -384,6 +384,31 @@ async def test_verifying_a_second_authorization_on_a_paid_order_says_it_is_not_t
     assert fake.payments[late["id"]]["status"] == "authorized"
 
 
+async def test_verifying_an_authorization_on_a_refunded_order_says_it_was_refunded(
+    web: WebOwner, fake: FakeRazorpay
+) -> None:
+    """The order's payment refunded, then a late authorization on it verified: the page said
+    the order "was already paid by another payment", while the owner had been refunded."""
+    order_id = (await order(web)).json()["razorpay_order_id"]
+    late = fake.authorize_payment(order_id)
+    paid = fake.capture_payment(order_id)
+    answer = checkout_answer(order_id, paid["id"], fake)
+    assert (await web.post(web.url("plan/verify"), answer, headers=JSON)).status_code == 200
+    refund = make_refund(payment_id=paid["id"], amount=paid["amount"])
+    refunded = {**paid, "amount_refunded": paid["amount"], "status": "refunded"}
+    payload = webhook_payload("refund.processed", refund=refund, payment=refunded)
+    assert (await post_webhook(web.client, payload)).json()["status"] == "applied"
+
+    answer = checkout_answer(order_id, late["id"], fake)
+    verified = await web.post(web.url("plan/verify"), answer, headers=JSON)
+    assert verified.status_code == 200, verified.text
+    shown = html.unescape((await web.client.get(verified.json()["redirect"])).text)
+    assert "already paid by another payment" not in shown
+    assert "This order's payment was refunded" in shown
+    assert "Razorpay returns it" in shown
+    assert fake.payments[late["id"]]["status"] == "authorized"
+
+
 async def test_verifying_a_payment_rejected_for_its_amount_says_it_changed_nothing(
     web: WebOwner, fake: FakeRazorpay
 ) -> None:
