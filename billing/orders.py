@@ -195,7 +195,7 @@ async def verify_checkout(
             if paid_by is None:
                 payment = await capture_for_order(provider, payment, order.amount, order.currency)
                 captured_here = payment.get("status") in CAPTURED
-    order_status = order.status
+    order_status: str | None = order.status
     if paid_by is not None and paid_by.get("status") == "captured":
         # The payment that paid the order, as its webhook will report it: the plan now.
         order_status = (await _apply_fetched(session, access, order, paid_by, now)).order_status

@@ -102,6 +102,15 @@ def checkout_answer(order_id: str, payment_id: str, fake: FakeRazorpay) -> dict[
     }
 
 
+async def verified_notice(web: WebOwner, order_id: str, payment_id: str, fake: FakeRazorpay) -> str:
+    """The plan page the owner lands on once Checkout's answer for ``payment_id`` is verified
+    (HTML entities decoded): what it says of the payment."""
+    answer = checkout_answer(order_id, payment_id, fake)
+    verified = await web.post(web.url("plan/verify"), answer, headers=JSON)
+    assert verified.status_code == 200, verified.text
+    return html.unescape((await web.client.get(verified.json()["redirect"])).text)
+
+
 def offered_plans(page: str) -> list[tuple[str, str]]:
     """(plan, button label) of each Checkout form on the plan page, in order."""
     forms = re.findall(r"<form [^>]*data-checkout>(.*?)</form>", page, re.S)
@@ -399,10 +408,7 @@ async def test_verifying_an_authorization_on_a_refunded_order_says_it_was_refund
     payload = webhook_payload("refund.processed", refund=refund, payment=refunded)
     assert (await post_webhook(web.client, payload)).json()["status"] == "applied"
 
-    answer = checkout_answer(order_id, late["id"], fake)
-    verified = await web.post(web.url("plan/verify"), answer, headers=JSON)
-    assert verified.status_code == 200, verified.text
-    shown = html.unescape((await web.client.get(verified.json()["redirect"])).text)
+    shown = await verified_notice(web, order_id, late["id"], fake)
     assert "already paid by another payment" not in shown
     assert "This order's payment was refunded" in shown
     assert "Razorpay returns it" in shown
