@@ -18,7 +18,7 @@ from billing.catalog import CURRENCY, catalog_price
 from billing.events import Applied, apply_order_event
 from billing.models import BillingOrder
 from billing.provider import PaymentProvider, PaymentProviderError
-from billing.provider_events import bounded_int, event_time, short
+from billing.provider_events import MAX_RAZORPAY_ID, bounded_int, event_time, short
 from billing.schemas import SubscriptionOut
 from billing.signatures import verify_checkout_signature
 from billing.state import BillingEvent
@@ -196,7 +196,7 @@ async def verify_checkout(
                 payment = await capture_for_order(provider, payment, order.amount, order.currency)
                 captured_here = payment.get("status") in CAPTURED
     order_status: str | None = order.status
-    if paid_by is not None and paid_by.get("status") == "captured":
+    if paid_by is not None and paid_by.get("status") == "captured" and _storable(paid_by):
         # The payment that paid the order, as its webhook will report it: the plan now.
         order_status = (await _apply_fetched(session, access, order, paid_by, now)).order_status
     status = payment.get("status")
@@ -294,15 +294,16 @@ def paid_by_another(
     ``refunded`` since. Such an order is paid (or was, and refunded): another payment left
     authorized on it is not captured, by verify or reconcile alike (one order buys one period;
     captured, it would only be held for a refund), and Razorpay returns it. A payment of another
-    amount paid nothing (it is rejected for a refund) and does not count."""
-    for other in payments:
-        if (
-            other.get("id") != payment_id
-            and other.get("status") in CAPTURED
-            and _for_order(other, amount, currency)
-        ):
-            return other
-    return None
+    amount paid nothing (it is rejected for a refund) and does not count. One still captured
+    is named before one refunded: it is the one that pays the order now."""
+    taken = [
+        other
+        for other in payments
+        if other.get("id") != payment_id
+        and other.get("status") in CAPTURED
+        and _for_order(other, amount, currency)
+    ]
+    return min(taken, key=lambda other: other.get("status") != "captured", default=None)
 
 
 def _not_captured(
@@ -337,6 +338,13 @@ def _paid_at(payment: dict[str, Any], now: datetime) -> datetime:
         return event_time(created_at) if created_at is not None else now
     except ValueError:  # out of range: no time of Razorpay's
         return now
+
+
+def _storable(payment: dict[str, Any]) -> bool:
+    """Whether ``payment``'s id fits the columns that hold Razorpay's ids (reconcile rejects a
+    longer one; verify leaves it to the webhook, which does the same)."""
+    payment_id = payment.get("id")
+    return isinstance(payment_id, str) and 0 < len(payment_id) <= MAX_RAZORPAY_ID
 
 
 def _money(amount: object, currency: object) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from billing.orders import paid_by_another
 from core.db import Database
 from tests.billing.conftest import create_order, order_row, post_webhook, sub_row, subscription
 from tests.billing.test_billing_api import verify
@@ -98,3 +99,19 @@ async def test_verify_on_a_refunded_order_says_it_was_refunded_not_paid_by_anoth
     assert (body["applied"], body["reason"]) == (False, "order_refunded"), body
     assert body["subscription"]["effective_plan"] == "free"
     assert capture_requests(fake, late["id"]) == []
+
+
+def test_the_payment_that_pays_the_order_is_the_captured_one_not_a_refunded_one() -> None:
+    """Razorpay lists the newest payment first: a refunded attempt listed before the one that
+    paid the order again would name the order refunded, and the paying one was not applied."""
+    captured = {"id": "pay_b", "status": "captured", "amount": 100, "currency": "INR"}
+    listed = [
+        {"id": "pay_a", "status": "refunded", "amount": 100, "currency": "INR"},
+        {"id": "pay_c", "status": "captured", "amount": 1, "currency": "INR"},  # another amount
+        captured,
+        {"id": "pay_d", "status": "authorized", "amount": 100, "currency": "INR"},
+    ]
+    assert paid_by_another(listed, "pay_d", 100, "INR") == captured
+    assert paid_by_another(listed[:2], "pay_d", 100, "INR") == listed[0]
+    assert paid_by_another(listed[1:2], "pay_d", 100, "INR") is None
+    assert paid_by_another([captured], "pay_b", 100, "INR") is None  # itself
