@@ -1,4 +1,4 @@
-"""0033 on a database set up as production is (the migration role no superuser, no BYPASSRLS):
+"""0035 on a database set up as production is (the migration role no superuser, no BYPASSRLS):
 every payment recorded before gets ``paid_at``, Razorpay's time of the event that took its money
 where one was stored, else the payment's own time, else when we recorded it."""
 
@@ -17,7 +17,7 @@ from tests.conftest import APP_ROLE
 from tests.rag.test_question_keys_migration import _workspace, as_production
 from tests.test_operator_commands import OWNER_ROLE, _superuser
 
-DATABASE = "trulybot_migration_0033"
+DATABASE = "trulybot_migration_0035"
 RECORDED = datetime(2026, 6, 2, 12, 0, tzinfo=UTC)  # when each payment was recorded
 EVENT = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)  # a webhook's time (delivered a day late)
 VERIFIED = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)  # the order's paid_at (verify, no event)
@@ -25,8 +25,8 @@ MADE = datetime(2026, 6, 1, 7, 15, tzinfo=UTC)  # the payment entity's created_a
 
 
 @pytest.fixture
-async def before_0033(pg: EmbeddedPostgres) -> EmbeddedPostgres:
-    return await as_production(pg, DATABASE, "0032")
+async def before_0035(pg: EmbeddedPostgres) -> EmbeddedPostgres:
+    return await as_production(pg, DATABASE, "0034")
 
 
 async def _insert(conn, workspace: uuid.UUID) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -82,9 +82,9 @@ async def _paid_at(cluster: EmbeddedPostgres) -> dict[str, datetime]:
 
 
 async def test_recorded_payments_are_dated_when_they_were_paid(
-    before_0033: EmbeddedPostgres,
+    before_0035: EmbeddedPostgres,
 ) -> None:
-    cluster = before_0033
+    cluster = before_0035
     workspace = await _workspace(cluster)
     async with _superuser(cluster) as conn:
         ids = await _insert(conn, workspace)
@@ -108,6 +108,6 @@ async def test_recorded_payments_are_dated_when_they_were_paid(
         )
     assert (await _paid_at(cluster))["pay_new"] is not None
 
-    await migrate.downgrade(cluster.app_url(OWNER_ROLE), "0032")
+    await migrate.downgrade(cluster.app_url(OWNER_ROLE), "0034")
     await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
     assert (await _paid_at(cluster))[ids["event"]] == EVENT
