@@ -327,6 +327,8 @@ async def apply_order_event(
             method=short(payment_entity.get("method"), 32),
             source=source,
             raw=raw,
+            paid_at=event.occurred_at,
+            took_money=event.name in PAYMENT_SUCCESS_EVENTS,
             keep_status=decision.outcome == "rejected" and event.name in REVOCATION_EVENTS,
             amount_refunded=_refunded_so_far(event, decision),
         )

@@ -54,6 +54,9 @@ class BillingPayment(Base):
     method: Mapped[str | None] = mapped_column(String(32), nullable=True)
     source: Mapped[str] = mapped_column(String(16))
     raw: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    # When the customer paid: Razorpay's time of the event that took the money (0035), the
+    # history's date and order; created_at is when we recorded it.
+    paid_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

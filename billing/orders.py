@@ -18,7 +18,7 @@ from billing.catalog import CURRENCY, catalog_price
 from billing.events import Applied, apply_order_event
 from billing.models import BillingOrder
 from billing.provider import PaymentProvider, PaymentProviderError
-from billing.provider_events import bounded_int, event_time, short
+from billing.provider_events import MAX_RAZORPAY_ID, bounded_int, event_time, short
 from billing.schemas import SubscriptionOut
 from billing.signatures import verify_checkout_signature
 from billing.state import BillingEvent
@@ -159,8 +159,10 @@ async def verify_checkout(
     for the order's amount (``capture_for_order``): before, nothing captured it, Razorpay refunded
     it days later and the owner who paid never got the plan. One that cannot be captured grants
     nothing: ``applied: false`` / ``payment_not_captured``, or ``authorized_amount_mismatch``
-    for one authorized for another amount than the order's, or ``order_already_paid`` for one
-    on an order another payment paid (never captured: Razorpay returns it). A payment that
+    for one authorized for another amount than the order's, ``order_already_paid`` for one
+    on an order another payment paid, here or at Razorpay with no webhook here yet
+    (``paid_by_another``: that payment is applied instead), ``order_refunded`` for one on an
+    order whose payment was refunded (never captured: Razorpay returns it). A payment that
     bought nothing (a lower plan while a higher one runs, a plan a later payment replaced, a
     second payment on an order already paid) is answered ``applied: false`` with
     ``lower_plan_held`` / ``superseded`` / ``order_paid_twice``: held for a refund. A payment
@@ -178,14 +180,28 @@ async def verify_checkout(
     )
     now = now or datetime.now(UTC)
     captured_here = False
+    paid_by: dict[str, Any] | None = None
     async with released(session):  # no pooled connection held over Razorpay's answers
         payment = await provider.fetch_payment(razorpay_payment_id)
         if payment.get("status") == "authorized" and order.status not in ("paid", "refunded"):
-            payment = await capture_for_order(provider, payment, order.amount, order.currency)
-            captured_here = payment.get("status") in CAPTURED
+            # Its order may be paid at Razorpay with no webhook here yet (retried for hours):
+            # capturing this one too charged the owner twice for one period.
+            paid_by = paid_by_another(
+                await provider.fetch_order_payments(order.razorpay_order_id),
+                razorpay_payment_id,
+                order.amount,
+                order.currency,
+            )
+            if paid_by is None:
+                payment = await capture_for_order(provider, payment, order.amount, order.currency)
+                captured_here = payment.get("status") in CAPTURED
+    order_status: str | None = order.status
+    if paid_by is not None and paid_by.get("status") == "captured" and _storable(paid_by):
+        # The payment that paid the order, as its webhook will report it: the plan now.
+        order_status = (await _apply_fetched(session, access, order, paid_by, now)).order_status
     status = payment.get("status")
     if status not in CAPTURED:
-        reason, detail = _not_captured(payment, order)
+        reason, detail = _not_captured(payment, order, paid_by)
         not_captured = Applied(
             "ignored",
             reason,
@@ -193,38 +209,52 @@ async def verify_checkout(
             workspace_id=workspace_id,
             razorpay_order_id=order.razorpay_order_id,
             razorpay_payment_id=razorpay_payment_id,
-            order_status=order.status,
+            order_status=order_status,
             order_id=order.id,
         )
         return not_captured, await _subscription_now(session, workspace_id, now)
+    # Razorpay's time of the payment, as its webhook has it; one captured just now (its money
+    # taken, and its capture's webhook dated, now) starts now.
+    at = now if captured_here else _paid_at(payment, now)
+    applied = await _apply_fetched(session, access, order, payment, at)
+    return applied, await _subscription_now(session, workspace_id, now)
+
+
+async def _apply_fetched(
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    order: BillingOrder,
+    payment: dict[str, Any],
+    at: datetime,
+) -> Applied:
+    """Apply ``payment``, fetched from Razorpay and taken (captured, or refunded since) on
+    ``order``, at ``at``, through the webhooks' path (``apply_order_event``)."""
+    payment_id = str(payment.get("id"))
     # The signature does not say what was charged: what a webhook already told us of this
     # payment (one rejected for taking Rs 1 of a Rs 999 order stays rejected), else what Razorpay
     # answered just now; the order's amount only when neither says (before, verify took the
     # order's amount and granted the plan for a payment of Rs 1, recorded as Rs 999).
-    recorded = await repo.recorded_charge(session, workspace_id, razorpay_payment_id[:64])
+    recorded = await repo.recorded_charge(session, order.workspace_id, payment_id[:64])
     fetched = (bounded_int(payment.get("amount")), short(payment.get("currency"), 3))
     amount, currency = recorded or (
         (fetched[0], fetched[1]) if fetched[0] and fetched[1] else (order.amount, order.currency)
     )
     event = BillingEvent(
         name="payment.captured",
-        # Razorpay's time of the payment, as its webhook has it; one captured just now (its
-        # money taken, and its capture's webhook dated, now) starts now.
-        occurred_at=now if captured_here else _paid_at(payment, now),
-        payment_id=razorpay_payment_id,
+        occurred_at=at,
+        payment_id=payment_id,
         amount=amount,
         currency=currency,
     )
-    applied = await apply_order_event(
+    return await apply_order_event(
         session,
-        workspace_id=workspace_id,
+        workspace_id=order.workspace_id,
         order_id=order.id,
         event=event,
         payment_entity=payment,
         source="verify",
         actor=audit.Actor.of(access),
     )
-    return applied, await _subscription_now(session, workspace_id, now)
 
 
 CAPTURED: Final = frozenset({"captured", "refunded"})
@@ -256,9 +286,32 @@ async def capture_for_order(
         return await provider.fetch_payment(payment_id)
 
 
-def _not_captured(payment: dict[str, Any], order: BillingOrder) -> tuple[str, str]:
+def paid_by_another(
+    payments: list[dict[str, Any]], payment_id: str | None, amount: int, currency: str
+) -> dict[str, Any] | None:
+    """The payment of an order's ``payments`` (as Razorpay lists them), other than
+    ``payment_id``, that took the order's ``amount`` and ``currency``: ``captured``, or
+    ``refunded`` since. Such an order is paid (or was, and refunded): another payment left
+    authorized on it is not captured, by verify or reconcile alike (one order buys one period;
+    captured, it would only be held for a refund), and Razorpay returns it. A payment of another
+    amount paid nothing (it is rejected for a refund) and does not count. One still captured
+    is named before one refunded: it is the one that pays the order now."""
+    taken = [
+        other
+        for other in payments
+        if other.get("id") != payment_id
+        and other.get("status") in CAPTURED
+        and _for_order(other, amount, currency)
+    ]
+    return min(taken, key=lambda other: other.get("status") != "captured", default=None)
+
+
+def _not_captured(
+    payment: dict[str, Any], order: BillingOrder, paid_by: dict[str, Any] | None = None
+) -> tuple[str, str]:
     """Why a payment verify leaves uncaptured grants nothing, and what Razorpay said of it.
-    Authorized for another amount than the order's, or on an order another payment paid: never
+    Authorized for another amount than the order's, or on an order another payment paid
+    (``paid_by``, at Razorpay, or as we recorded it) or whose payment was refunded: never
     captured (the money would be held for a refund), so Razorpay returns it and it will not
     start the plan later (the page said it would, for the second one)."""
     status = payment.get("status")
@@ -266,7 +319,11 @@ def _not_captured(payment: dict[str, Any], order: BillingOrder) -> tuple[str, st
         authorized = _money(payment.get("amount"), payment.get("currency"))
         detail = f"{authorized} authorized, not the order's {_money(order.amount, order.currency)}"
         return "authorized_amount_mismatch", detail
-    if status == "authorized" and order.status in ("paid", "refunded"):
+    refunded = order.status == "refunded" or (paid_by or {}).get("status") == "refunded"
+    if status == "authorized" and refunded:
+        # It read "paid by another payment": the owner had been given that payment back.
+        return "order_refunded", f"order {order.razorpay_order_id}'s payment was refunded"
+    if status == "authorized" and (order.status == "paid" or paid_by is not None):
         return "order_already_paid", f"order {order.razorpay_order_id} was paid by another payment"
     return "payment_not_captured", f"Razorpay reports the payment {str(status)[:16]}"
 
@@ -281,6 +338,13 @@ def _paid_at(payment: dict[str, Any], now: datetime) -> datetime:
         return event_time(created_at) if created_at is not None else now
     except ValueError:  # out of range: no time of Razorpay's
         return now
+
+
+def _storable(payment: dict[str, Any]) -> bool:
+    """Whether ``payment``'s id fits the columns that hold Razorpay's ids (reconcile rejects a
+    longer one; verify leaves it to the webhook, which does the same)."""
+    payment_id = payment.get("id")
+    return isinstance(payment_id, str) and 0 < len(payment_id) <= MAX_RAZORPAY_ID
 
 
 def _money(amount: object, currency: object) -> str:

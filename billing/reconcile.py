@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import repository as repo
 from billing.events import MAX_EVENT_ID, Applied, apply_to_order, record_and_apply
-from billing.orders import CAPTURED, capture_for_order
+from billing.orders import CAPTURED, capture_for_order, paid_by_another
 from billing.provider import PaymentProvider, PaymentProviderError
 from billing.provider_events import MAX_RAZORPAY_ID, bounded_int, event_from_payment, overlong_ids
 from billing.signatures import PaymentProviderUnavailable
@@ -145,8 +145,7 @@ async def _capture_authorized(
     captured here was captured. No transaction is open while Razorpay is asked. An
     authorization nobody captures is refunded by Razorpay after a few days, with the plan never
     granted: the owner's browser gone before verify (a UPI payment confirmed late) left it so."""
-    statuses = {p.get("status") for p in payments}
-    if "authorized" not in statuses or statuses & {"captured", "refunded"}:
+    if not any(p.get("status") == "authorized" for p in payments):
         return payments, {}
     async with db.transaction(workspace_id=workspace_id) as session:
         order = await repo.find_order_by_razorpay_id(session, razorpay_order_id)
@@ -154,6 +153,8 @@ async def _capture_authorized(
         if order is None or workspace is None or workspace.deleted_at is not None:
             return payments, {}
         amount, currency = order.amount, order.currency
+    if paid_by_another(payments, None, amount, currency) is not None:
+        return payments, {}  # verify's rule: the order is paid (or was, and refunded)
     out = list(payments)
     for index, payment in enumerate(out):
         if payment.get("status") == "authorized":

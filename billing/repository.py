@@ -39,6 +39,7 @@ _PAYMENT_RANK = (
     "::text[]"
 )
 HELD_FOR_REFUND = ("held", "rejected")
+_NOT_TAKEN = ("failed", "authorized")  # a payment's statuses before its money was taken
 
 # --- orders ----------------------------------------------------------------------------------
 
@@ -131,12 +132,17 @@ async def upsert_payment(
     method: str | None,
     source: str,
     raw: dict[str, Any],
+    paid_at: datetime,
+    took_money: bool,
     keep_status: bool = False,
     amount_refunded: int | None = None,
 ) -> None:
     """Insert the payment or refresh it; a status only moves forward (see ``PAYMENT_RANK``),
     and not at all with ``keep_status`` (a refund we rejected says nothing of the payment).
-    ``amount_refunded`` only grows: an older event delivered again takes no refund back."""
+    ``amount_refunded`` only grows: an older event delivered again takes no refund back.
+    ``paid_at`` (the event's time) dates a new payment; the first event that ``took_money``
+    (its capture) dates one recorded only authorized or failed so far, and nothing else moves
+    it (a refund, the capture's ``order.paid`` seconds later, a retry)."""
     stmt = insert(BillingPayment).values(
         id=uuid.uuid4(),
         workspace_id=workspace_id,
@@ -149,6 +155,7 @@ async def upsert_payment(
         source=source,
         raw=raw,
         amount_refunded=amount_refunded,
+        paid_at=paid_at,
     )
     excluded = stmt.excluded
     stmt = stmt.on_conflict_do_update(
@@ -168,6 +175,12 @@ async def upsert_payment(
                 BillingPayment.amount_refunded, excluded.amount_refunded
             ),
             "raw": BillingPayment.raw.op("||")(excluded.raw),
+            "paid_at": case(
+                (BillingPayment.status.in_(_NOT_TAKEN), excluded.paid_at),
+                else_=BillingPayment.paid_at,
+            )
+            if took_money
+            else BillingPayment.paid_at,
             "updated_at": utcnow(),
         },
         where=BillingPayment.workspace_id == workspace_id,
@@ -271,8 +284,8 @@ async def list_payments(
     before: datetime | None = None,
     after: tuple[datetime, uuid.UUID] | None = None,
 ) -> Sequence[tuple[BillingPayment, BillingOrder]]:
-    """Newest first by (created_at, id), after the key ``after``; or (deprecated) those
-    recorded before ``before``, which skips payments sharing the boundary's moment."""
+    """Newest paid first by (paid_at, id), after the key ``after``; or (deprecated) those
+    paid before ``before``, which skips payments sharing the boundary's moment."""
     stmt = newest_first(
         select(BillingPayment, BillingOrder)
         .join(BillingOrder, BillingOrder.id == BillingPayment.order_id)
@@ -280,9 +293,10 @@ async def list_payments(
         BillingPayment,
         after=after,
         limit=limit,
+        by=BillingPayment.paid_at,
     )
     if before is not None:
-        stmt = stmt.where(BillingPayment.created_at < before)
+        stmt = stmt.where(BillingPayment.paid_at < before)
     result = await session.execute(stmt)
     return [(row[0], row[1]) for row in result.all()]
 

@@ -108,7 +108,10 @@ class PaymentOut(_Out):
     status: str
     method: str | None
     source: str
-    created_at: datetime
+    paid_at: datetime = Field(
+        description="when the customer paid: Razorpay's time of the capture (the history's order)"
+    )
+    created_at: datetime = Field(description="when this server recorded the payment")
 
 
 class PaymentPage(BaseModel):

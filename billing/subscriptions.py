@@ -19,7 +19,7 @@ from billing.models import BillingOrder, BillingPayment, Subscription
 from billing.schemas import PaymentOut, SubscriptionOut
 from billing.state import PaidPeriod, SubscriptionState
 from core.errors import Conflict, ValidationFailed
-from core.pagination import cursor_scope, decode_cursor, encode_cursor
+from core.pagination import cursor_scope, decode_cursor, encode_key
 from workspaces import notifications
 from workspaces.models import Workspace
 from workspaces.permissions import Action, authorize
@@ -181,7 +181,8 @@ async def list_payments(
         after=decode_cursor(cursor, scope=scope) if cursor else None,
     )
     page = rows[:limit]
-    next_cursor = encode_cursor(page[-1][0], scope=scope) if len(rows) > limit else None
+    last = page[-1][0] if len(rows) > limit else None  # paged on (paid_at, id)
+    next_cursor = encode_key(last.paid_at, last.id, scope=scope) if last else None
     return [_payment_out(payment, order) for payment, order in page], next_cursor
 
 
@@ -197,6 +198,7 @@ def _payment_out(payment: BillingPayment, order: BillingOrder) -> PaymentOut:
         status=payment.status,
         method=payment.method,
         source=payment.source,
+        paid_at=payment.paid_at,
         created_at=payment.created_at,
     )
 

@@ -56,6 +56,7 @@ PAYMENT_COLUMNS = (
     BillingPayment.status,
     BillingPayment.method,
     BillingPayment.source,
+    BillingPayment.paid_at,
     BillingPayment.created_at,
     BillingPayment.updated_at,
 )

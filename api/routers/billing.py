@@ -194,17 +194,17 @@ async def list_payments(
         QueryDatetime | None,
         Query(
             deprecated=True,
-            description="deprecated: payments recorded before this moment; skips those that"
+            description="deprecated: payments paid before this moment; skips those that"
             " share the last one's moment. Follow `next_cursor` instead",
         ),
     ] = None,
 ) -> PaymentPage:
-    """Newest first; `next_cursor` continues after the last payment of the page."""
+    """Newest paid first (`paid_at`); `next_cursor` continues after the last payment of the page."""
     items, next_cursor = await subscriptions.list_payments(
         session, access, limit=limit, before=before, cursor=cursor
     )
     return PaymentPage(
         items=items,
         next_cursor=next_cursor,
-        next_before=items[-1].created_at if next_cursor else None,
+        next_before=items[-1].paid_at if next_cursor else None,
     )

@@ -267,6 +267,12 @@ async def verify(request: Request, page: PageDep, session: SessionDep) -> Respon
             f"Your payment did not change your plan ({why}): it is held for a refund. "
             f"The {_plan_name(view.effective_plan)} plan is in effect until {_until(view)}."
         )
+    elif applied.reason == "order_refunded":
+        notice = (
+            "This order's payment was refunded, so this payment is not taken: Razorpay returns "
+            "it. Order the plan again to buy it. "
+            f"The {_plan_name(view.effective_plan)} plan is in effect."
+        )
     elif applied.reason == "order_already_paid":
         notice = (
             "Its order was already paid by another payment, so this payment is not taken: "

@@ -76,6 +76,7 @@ async def test_the_export_holds_the_audit_log_and_the_billing_records_of_its_wor
     [payment] = _csv(archive, "billing_payments.csv")
     assert (payment["razorpay_payment_id"], payment["order_id"]) == (paid["id"], order["id"])
     assert (payment["amount"], payment["amount_refunded"]) == (str(paid["amount"]), "50000")
+    assert payment["paid_at"]  # when it was paid, beside when it was recorded
     events = _csv(archive, "billing_events.csv")
     assert sorted(e["event_type"] for e in events) == ["payment.captured", "refund.processed"]
     assert all(e["razorpay_payment_id"] == paid["id"] for e in events)

@@ -102,6 +102,15 @@ def checkout_answer(order_id: str, payment_id: str, fake: FakeRazorpay) -> dict[
     }
 
 
+async def verified_notice(web: WebOwner, order_id: str, payment_id: str, fake: FakeRazorpay) -> str:
+    """The plan page the owner lands on once Checkout's answer for ``payment_id`` is verified
+    (HTML entities decoded): what it says of the payment."""
+    answer = checkout_answer(order_id, payment_id, fake)
+    verified = await web.post(web.url("plan/verify"), answer, headers=JSON)
+    assert verified.status_code == 200, verified.text
+    return html.unescape((await web.client.get(verified.json()["redirect"])).text)
+
+
 def offered_plans(page: str) -> list[tuple[str, str]]:
     """(plan, button label) of each Checkout form on the plan page, in order."""
     forms = re.findall(r"<form [^>]*data-checkout>(.*?)</form>", page, re.S)
@@ -380,6 +389,28 @@ async def test_verifying_a_second_authorization_on_a_paid_order_says_it_is_not_t
     shown = (await web.client.get(verified.json()["redirect"])).text
     assert "not captured yet" not in shown
     assert "already paid by another payment" in shown
+    assert "Razorpay returns it" in shown
+    assert fake.payments[late["id"]]["status"] == "authorized"
+
+
+async def test_verifying_an_authorization_on_a_refunded_order_says_it_was_refunded(
+    web: WebOwner, fake: FakeRazorpay
+) -> None:
+    """The order's payment refunded, then a late authorization on it verified: the page said
+    the order "was already paid by another payment", while the owner had been refunded."""
+    order_id = (await order(web)).json()["razorpay_order_id"]
+    late = fake.authorize_payment(order_id)
+    paid = fake.capture_payment(order_id)
+    answer = checkout_answer(order_id, paid["id"], fake)
+    assert (await web.post(web.url("plan/verify"), answer, headers=JSON)).status_code == 200
+    refund = make_refund(payment_id=paid["id"], amount=paid["amount"])
+    refunded = {**paid, "amount_refunded": paid["amount"], "status": "refunded"}
+    payload = webhook_payload("refund.processed", refund=refund, payment=refunded)
+    assert (await post_webhook(web.client, payload)).json()["status"] == "applied"
+
+    shown = await verified_notice(web, order_id, late["id"], fake)
+    assert "already paid by another payment" not in shown
+    assert "This order's payment was refunded" in shown
     assert "Razorpay returns it" in shown
     assert fake.payments[late["id"]]["status"] == "authorized"
 

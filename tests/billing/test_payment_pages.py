@@ -1,10 +1,10 @@
-"""Payments are paged on (created_at, id): payments recorded at the same moment (a restore, a
-bulk import) are all listed, and the last page says there is no next one."""
+"""Payments are paged on (paid_at, id): payments paid at the same moment (a restore, a bulk
+import) are all listed, and the last page says there is no next one."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import text
@@ -16,7 +16,8 @@ MOMENT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 async def insert_payments(owner_db: Database, owner: Owner, count: int) -> list[str]:
-    """One order and ``count`` payments of it, all recorded at the same moment."""
+    """One order and ``count`` payments of it, all paid at the same moment (``MOMENT``), each
+    recorded a minute after the one before."""
     order_id = uuid.uuid4()
     tag = uuid.uuid4().hex[:12]
     payment_ids = [f"pay_{tag}{n}" for n in range(count)]
@@ -29,20 +30,21 @@ async def insert_payments(owner_db: Database, owner: Owner, count: int) -> list[
             ),
             {"id": order_id, "w": owner.workspace_id, "rp": f"order_{tag}", "at": MOMENT},
         )
-        for payment_id in payment_ids:
+        for n, payment_id in enumerate(payment_ids):
             await session.execute(
                 text(
                     "INSERT INTO billing_payments (id, workspace_id, order_id,"
-                    " razorpay_payment_id, amount, currency, status, source, raw, created_at,"
-                    " updated_at) VALUES (:id, :w, :o, :rp, 100, 'INR', 'captured', 'webhook',"
-                    " '{}', :at, :at)"
+                    " razorpay_payment_id, amount, currency, status, source, raw, paid_at,"
+                    " created_at, updated_at) VALUES (:id, :w, :o, :rp, 100, 'INR', 'captured',"
+                    " 'webhook', '{}', :paid, :at, :at)"
                 ),
                 {
                     "id": uuid.uuid4(),
                     "w": owner.workspace_id,
                     "o": order_id,
                     "rp": payment_id,
-                    "at": MOMENT,
+                    "paid": MOMENT,
+                    "at": MOMENT + timedelta(minutes=n),
                 },
             )
     return payment_ids

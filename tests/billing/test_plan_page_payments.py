@@ -24,6 +24,7 @@ from tests.billing.test_dashboard_checkout import (
     checkout,
     checkout_answer,
     order,
+    verified_notice,
     web_owner,
 )
 from tests.billing.test_payment_pages import MOMENT, insert_payments
@@ -62,10 +63,7 @@ async def test_a_payment_held_for_a_refund_is_not_called_received(
     payload = webhook_payload("payment.captured", payment=pro_payment, created_at=later)
     assert (await post_webhook(bclient, payload)).json()["status"] == "applied"
     payment = fake.capture_payment(first_tab)
-    answer = checkout_answer(first_tab, payment["id"], fake)
-    verified = await web.post(web.url("plan/verify"), answer, headers=JSON)
-    assert verified.status_code == 200, verified.text
-    shown = html.unescape((await web.client.get(verified.json()["redirect"])).text)
+    shown = await verified_notice(web, first_tab, payment["id"], fake)
     assert "Payment received" not in shown
     assert "did not change your plan" in shown
     assert "held for a refund" in shown
