@@ -174,6 +174,7 @@ it: a message with one is told English (``_told``), since a reply in the neighbo
 is worse than one in English (a Ukrainian visitor got the Russian replies)."""
 _NEIGHBOUR_WORDS: Final = _words(
     "дякую це чи що ви мені будь ласка вже якщо цей ця який яка вибачте привіт"  # Ukrainian
+    " мене з людиною поговорити говорити"
 ) | _words("какво моля здравейте със сте")  # Bulgarian
 """Short words of Ukrainian and Bulgarian written only in letters Russian has ("Дякую, це
 все") that Russian never writes."""
