@@ -1,4 +1,3 @@
-# ruff: noqa: RUF001 (messages in their own letters)
 """Two ways the canned replies took the wrong language:
 
 - a place or product name typed in small letters inside an English message ("los angeles to
