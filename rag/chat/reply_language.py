@@ -7,7 +7,8 @@ one of the languages the intents are recognised in besides English, or None (Eng
   Persian and Urdu letters: peh, keheh; Marathi "आहे" and its letter lla, Nepali "छ")
   tells English (``_NEIGHBOURS``): a reply in a neighbour's language is worse.
 - In Latin letters: the lexicon that recognised the request (a request for a person,
-  ``rag.chat.human_languages``; asking whether a bot answers, ``rag.chat.bot_identity``), else
+  ``rag.chat.human_languages``; asking whether a bot answers, ``rag.chat.bot_identity``; a demo
+  or a quote, ``rag.chat.lead_languages``), else
   the language of most of its common short words ("meine", "ist", "bitte"), at least two and
   more than of any other language or of English, each counted once, names and abbreviations
   left out ("SOS", "Mac OS", "Las Vegas": ``_counted``). A lexicon tells only by the whole
@@ -32,6 +33,7 @@ from rag.chat.bot_identity import identity_language
 from rag.chat.courtesy import Lexicon, words
 from rag.chat.human_languages import person_language
 from rag.chat.intents import COURTESY, detect_intent
+from rag.chat.lead_languages import SALES_ELSEWHERE
 
 Language = Literal["de", "fr", "es", "pt", "it", "hi", "hi-Latn", "ru", "ar", "zh", "ja"]
 """``hi-Latn``: Hindi in Latin letters ("kya aap madad kar sakte ho"), answered so."""
@@ -213,7 +215,12 @@ def _told(text: str) -> Language | Literal["en"] | None:
     if script != "latin":
         return None
     text = _EMAIL.sub(" ", text)
-    for found in (person_language(words(text)), identity_language(text)):
+    reduced = words(text)
+    for found in (
+        person_language(reduced),
+        identity_language(text),
+        SALES_ELSEWHERE.language_of(reduced),
+    ):
         found = "hi-Latn" if found == "hi" else found  # Devanagari is told by its script
         if found is not None:
             return cast(Language, found) if found in _LATIN else _ENGLISH

@@ -88,3 +88,30 @@ async def test_after_an_address_was_left_the_german_reply_asks_for_none(
     assert body["answer"].startswith(GERMAN_OFFER), body
     assert "die Sie hinterlassen haben" in body["answer"], body
     assert body["lead_capture"] is False, body
+
+
+FOREIGN_LEADS = [
+    ("Quiero reservar una demo", "Con gusto le pongo en contacto"),
+    ("¿Puedo pedir un presupuesto para 50 usuarios?", "Con gusto le pongo en contacto"),
+    ("Ich möchte eine Demo buchen", GERMAN_OFFER),
+    ("Kann ich ein Angebot für 50 Nutzer bekommen?", GERMAN_OFFER),
+    ("Je voudrais réserver une démo", "Je serais ravi"),
+    ("Gostaria de agendar uma demonstração", "Terei prazer"),
+    ("Vorrei richiedere un preventivo", "Sarò lieto"),
+]
+NO_LEAD = ["¿Qué incluye la demo?", "Ist das Angebot noch gültig?", "La démo est-elle en ligne ?"]
+
+
+async def test_a_demo_or_a_quote_asked_for_in_another_language_is_a_lead(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    for message, starts in FOREIGN_LEADS:
+        session = f"s-{uuid.uuid4().hex[:12]}"
+        body = (await chat(client, owner, message, session_id=session)).json()
+        assert (body["intent"], body["source"]) == ("lead", "fallback"), body
+        assert body["answer"].startswith(starts), body
+        assert body["lead_capture"] is True, body
+    for message in NO_LEAD:
+        session = f"s-{uuid.uuid4().hex[:12]}"
+        body = (await chat(client, owner, message, session_id=session)).json()
+        assert body["intent"] == "question", body
