@@ -179,14 +179,18 @@ _NEIGHBOURS: Final = {
 """Letters of the languages that share a script with one answered (Hindi, Russian, Arabic) but are
 not it: a message with one is told English (``_told``), since a reply in the neighbour's language
 is worse than one in English (a Ukrainian visitor got the Russian replies)."""
-_NEIGHBOUR_WORDS: Final = _words(
-    "дякую це чи що ви мені будь ласка вже якщо цей ця який яка вибачте привіт"  # Ukrainian
-    " мене з людиною поговорити говорити"
-) | _words("какво моля здравейте със сте")  # Bulgarian
-_NEIGHBOUR_WORDS |= _words(
-    "आहे आहेत नाही काय मला तुम्ही आम्ही माझा माझी माझे तुमचा तुमची तुमचे आपण हवी हवे पाहिजे कधी "
-    "किती कसा कशी कसे"  # Marathi
-) | _words("छ छन् छैन मलाई तपाईं तपाई तपाईंको हुन्छ गर्न गर्नुहोस् चाहन्छु चाहिन्छ कति भयो")  # Nepali
+_NEIGHBOUR_WORDS: Final = (
+    _words(
+        "дякую це чи що ви мені будь ласка вже якщо цей ця який яка вибачте привіт"  # Ukrainian
+        " мене з людиною поговорити говорити"
+    )
+    | _words("какво моля здравейте със сте")  # Bulgarian
+    | _words(
+        "आहे आहेत नाही काय मला तुम्ही आम्ही माझा माझी माझे तुमचा तुमची तुमचे आपण हवी हवे पाहिजे कधी "
+        "किती कसा कशी कसे"  # Marathi
+    )
+    | _words("छ छन् छैन मलाई तपाईं तपाई तपाईंको हुन्छ गर्न गर्नुहोस् चाहन्छु चाहिन्छ कति भयो")
+)  # Nepali
 """Short words of Ukrainian and Bulgarian written only in letters Russian has ("Дякую, це
 все") that Russian never writes; of Marathi and Nepali ("मला मदत हवी आहे") that Hindi never
 writes ("है", "नहीं", "क्या" are Hindi's)."""

@@ -12,6 +12,8 @@ import httpx
 
 from tests.conftest import Owner
 from tests.rag.test_chat import chat
+from tests.rag.test_lead_capture_never import never
+from tests.rag.test_owner_texts import _texts
 from tests.rag.test_sales_lead_reply import OFFER
 
 GERMAN = "Können Sie mir sagen, ob es Geschenkkarten gibt?"
@@ -44,20 +46,14 @@ async def test_a_lead_after_german_gets_the_lead_reply_in_german(
 async def test_under_lead_capture_never_the_german_reply_ends_with_the_hint(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
-    saved = await client.patch(
-        owner.url("/widget"), json={"lead_capture": "off"}, headers=owner.headers
-    )
-    assert saved.status_code == 200, saved.text
+    await never(client, owner)
     body = await _after_german(client, owner, "free trial?")
     answer = str(body["answer"])
     assert answer.startswith("Eine Demo, ein Angebot oder einen Kauf"), body
     assert answer.endswith("nutzen Sie bitte die Kontaktdaten auf dieser Website."), body
     assert "E-Mail" not in answer, body
     hint = f"Rufen Sie uns an: 030 {uuid.uuid4().int % 10_000_000:07d}."
-    saved = await client.patch(
-        owner.url("/widget"), json={"texts": {"no_contact_hint": hint}}, headers=owner.headers
-    )
-    assert saved.status_code == 200, saved.text
+    await _texts(client, owner, no_contact_hint=hint)
     body = await _after_german(client, owner, "free trial?")
     assert str(body["answer"]).endswith(hint), body
 
@@ -66,10 +62,7 @@ async def test_the_owners_dont_know_text_still_wins_in_german(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
     own = "We could not find that; write to us any time."
-    saved = await client.patch(
-        owner.url("/widget"), json={"texts": {"dont_know": own}}, headers=owner.headers
-    )
-    assert saved.status_code == 200, saved.text
+    await _texts(client, owner, dont_know=own)
     body = await _after_german(client, owner, "demo?")
     assert body["answer"] == own, body
 
