@@ -1,8 +1,9 @@
 """Requests for a person in the languages the courtesy lexicon greets in besides English
 (German, Spanish, French, Portuguese, Italian, Hindi in Devanagari and in Latin letters,
-Russian, Arabic, Chinese, Japanese): a visitor asking "Ich möchte mit einem Menschen sprechen"
-is handed off as one asking "I want to talk to a human" is (a reviewer's finding: it was a
-question, answered "Sorry, I don't know", with no hand-off and no mail to the team).
+Russian, Arabic, Chinese, Japanese; Ukrainian too, answered in English): a visitor asking "Ich
+möchte mit einem Menschen sprechen" is handed off as one asking "I want to talk to a human" is
+(a reviewer's finding: it was a question, answered "Sorry, I don't know", with no hand-off and
+no mail to the team).
 
 Each pattern needs a verb of talking or being put through beside the person ("mit einem
 Mitarbeiter sprechen", "hablar con una persona", "parler à un conseiller"), so a question about a
@@ -49,6 +50,10 @@ _RU_PERSON = (
     r"|кем нибудь|кем-нибудь)"
 )
 _AR_PERSON = r"(?:شخص|إنسان|انسان|موظف|ممثل|بشري|مندوب|أحد|احد)"
+_UK_PERSON = (
+    r"(?:людиною|живою людиною|оператором|менеджером|співробітником|працівником|консультантом"
+    r"|фахівцем|кимось)"
+)
 
 # Wanting one ("Quiero un humano", "Ich will einen Menschen") or asking whether one is there
 # ("Ist hier ein Mensch?", "¿Hay una persona real?"): only the words that name a person of the
@@ -164,6 +169,13 @@ _BY_LANGUAGE = {
         # Arabic: "أريد التحدث مع شخص", "أتكلم مع موظف"
         rf"(?:التحدث|التكلم|الحديث|اتكلم|أتكلم|أتحدث|اتحدث|التواصل) (?:مع|إلى|الى) {_AR_PERSON}",
     ),
+    "uk": (
+        # Ukrainian (answered in English, ``reply_language``): "Я хочу поговорити з людиною",
+        # "з'єднайте мене з оператором" (the apostrophe dropped)
+        r"(?:поговорити|говорити|розмовляти|звязатися|звязатись|зєднайте|зєднати|звяжіть"
+        rf"|переключіть) {_ANY}з {_UK_PERSON}",
+        r"жива людина",
+    ),
 }
 _LEXICON = Lexicon(_BY_LANGUAGE)
 
@@ -175,7 +187,8 @@ _LEXICON = Lexicon(_BY_LANGUAGE)
 # Menschen sprechen?" still ask).
 _DECLINED_BY_LANGUAGE = {
     "de": r"(?<!kann ich )(?<!kann man )(?<!können wir )(?<!konnen wir )(?<!darf ich )"
-    r"(?:nicht|nie|niemals|keinesfalls|ohne)(?: mehr| unbedingt)?|kein bedarf|keine lust",
+    r"(?:nicht|nie|niemals|keinesfalls|ohne)(?: mehr| unbedingt)?"
+    r"(?: dass (?:sie|ihr|du|man|jemand) (?:mich|uns))?|kein bedarf|keine lust",
     "es": r"no(?: (?:quiero|necesito|quisiera|deseo|busco|me interesa|me hace falta|hace falta"
     r"|es necesario|hay que|tengo que|voy a))?|nunca|sin|ni",
     "pt": r"(?:não|nao)(?: (?:quero|queria|preciso|preciso de|gostaria de|tenho que|é preciso"
@@ -184,6 +197,11 @@ _DECLINED_BY_LANGUAGE = {
     r"(?:pas|plus|jamais)(?: besoin de| envie de)?|sans|inutile de",
     "it": r"non(?: (?:voglio|vorrei|ho bisogno di|devo|mi serve|serve|è necessario"
     r"|e necessario))?|mai|senza|nemmeno|neanche",
+    "ru": r"не(?: (?:хочу|хотим|хотел бы|хотела бы|нужно|надо|нужен|нужна|буду|собираюсь"
+    r"|желаю|стану))?|никогда|без|нет необходимости|нет нужды",
+    "uk": r"не(?: (?:хочу|хочемо|хотів би|хотіла \u0431|потрібно|треба|буду|збираюся))?|ніколи|без",
+    "ar": r"(?:لا|لن|لم|ليس|بدون|دون)(?: (?:أريد|اريد|نريد|أرغب في|ارغب في|أحتاج إلى|احتاج الى"
+    r"|أحتاج|احتاج|أود|اود))?|(?:لا|ليس) (?:داعي|حاجة|هناك حاجة)(?: (?:إلى|الى|ل))?",
 }
 _DECLINED = {
     language: re.compile(rf"(?:^|(?<=\s))(?:{negation})$")
@@ -201,8 +219,26 @@ _ASKED = {
     language: re.compile(rf"(?:^|(?<=\s))(?:{asked})$")
     for language, asked in _ASKED_BY_LANGUAGE.items()
 }
-# What pauses a message: a "no" before one of these is an answer, not a refusal.
-_PAUSE = re.compile(r"[,;:.!?¿¡…]")
+# Having to talk to a person, at the start of a clause that asks ("¿Tengo que hablar con un
+# agente?") or with what for after the person ("tengo que hablar con un agente para cancelar"):
+# a question about how something is done, as "do I have to talk to a person to cancel?" ("Tengo
+# que hablar con un agente" still asks, and so does "Necesito hablar con un agente para ...").
+_OBLIGED_BY_LANGUAGE = {
+    "es": r"(?:tengo que|tenemos que|hay que|debo|debemos|es necesario|es obligatorio|hace falta)",
+    "pt": r"(?:tenho que|tenho de|temos que|é preciso|e preciso|é necessário|e necessario|devo)",
+    "it": r"(?:devo|dobbiamo|bisogna|occorre|è necessario|e necessario|è obbligatorio)",
+}
+_OBLIGED = {
+    language: re.compile(rf"(?:^|(?<=\s))(?:{obliged})$")
+    for language, obliged in _OBLIGED_BY_LANGUAGE.items()
+}
+_PURPOSE = frozenset({"para", "pra", "per"})
+"""What for ("para cancelar", "per annullare"), right after the person."""
+# What pauses a message: a "no" before one of these is an answer, not a refusal. A pause
+# before "dass" joins its clause ("Ich möchte nicht, dass Sie mich ... verbinden" refuses).
+_PAUSE = re.compile("[,;:.!?¿¡…،؛؟\uff1f]")
+_JOINED = frozenset({"dass"})
+_QUESTION_MARKS = frozenset("?؟\uff1f")
 HUMAN_ELSEWHERE = _LEXICON.pattern
 # Chinese and Japanese write no spaces: a phrase anywhere in the run ("我要转人工", "人工客服",
 # "担当者と話したい", "オペレーターにつないで").
@@ -242,40 +278,61 @@ por favor", "Mitarbeiter bitte"), as "agent please" is ("please" is courtesy fil
 
 def asks_for_a_person(text: str) -> bool:
     """Whether ``text`` asks for a person in one of the languages above, not turned down just
-    before it (``_DECLINED``)."""
+    before it (``_DECLINED``) nor asked about (``_ASKED``, ``_OBLIGED``)."""
     reduced = words(text)
     if HUMAN_UNSPACED.search(reduced):
         return True
     return any(
-        not _turned_down(text, reduced[: found.start()], language)
+        not _turned_down(text, reduced, found, language)
         for language, found in _LEXICON.found(reduced)
     )
 
 
-def _turned_down(text: str, before: str, language: str) -> bool:
-    """The words ``before`` a request for a person in ``language`` end in a refusal, with no
-    pause in ``text`` between the refusal and the request, or in a clause asking whether one
-    is needed (``_ASKED``)."""
-    said = " ".join(before.split())
-    pauses = _pauses(text)
-    for patterns, at_clause_start in ((_DECLINED, False), (_ASKED, True)):
+def _turned_down(text: str, reduced: str, request: re.Match[str], language: str) -> bool:
+    """The words of ``reduced`` before a ``request`` for a person in ``language`` end in a
+    refusal, with no pause in ``text`` between the refusal and the request, or in a clause
+    asking whether one is needed (``_ASKED``; ``_OBLIGED`` in a question or with what for)."""
+    said = " ".join(reduced[: request.start()].split())
+    marks = _pauses(text)
+    pauses = set(marks)
+    checks = ((_DECLINED, False), (_ASKED, True), (_OBLIGED, True))
+    for patterns, at_clause_start in checks:
         pattern = patterns.get(language)
         found = pattern.search(said) if pattern else None
         if found is None:
             continue
         first = len(said[: found.start()].split())
         unbroken = not any(first < pause <= len(said.split()) for pause in pauses)
-        if unbroken and (not at_clause_start or first == 0 or first in pauses):
+        if not unbroken or (at_clause_start and first != 0 and first not in pauses):
+            continue
+        if patterns is not _OBLIGED or _asks_how(reduced[request.end() :], marks, first):
             return True
     return False
 
 
-def _pauses(text: str) -> set[int]:
-    """How many words come before each pause (comma, full stop, ...) in ``text``."""
-    counts, said = set(), 0
-    for piece in _PAUSE.split(text)[:-1]:
+def _asks_how(after: str, marks: dict[int, str], first: int) -> bool:
+    """A clause having to talk to a person (starting at word ``first``) asks how something is
+    done: what for follows the person (``after``), or it is a question (``marks``: the marks
+    of the pauses after each count of words)."""
+    if after.split()[:1] and after.split()[0] in _PURPOSE:
+        return True
+    if "¿" in marks.get(first, ""):  # "¿Tengo que ...": the mark opening the clause
+        return True
+    ends = [count for count in marks if count > first]
+    return bool(ends) and any(mark in _QUESTION_MARKS for mark in marks[min(ends)])
+
+
+def _pauses(text: str) -> dict[int, str]:
+    """How many words come before each pause (comma, full stop, ...) in ``text``, with the
+    pause's marks; none before "dass" (``_JOINED``)."""
+    counts: dict[int, str] = {}
+    said = 0
+    pieces = _PAUSE.split(text)
+    for piece, mark, then in zip(pieces[:-1], _PAUSE.findall(text), pieces[1:], strict=True):
         said += len(words(piece).split())
-        counts.add(said)
+        if words(then).split()[:1] and words(then).split()[0] in _JOINED:
+            continue
+        counts[said] = counts.get(said, "") + mark
     return counts
 
 

@@ -4,10 +4,11 @@ one of the languages the intents are recognised in besides English, or None (Eng
 - Its script, for most of its letters: Devanagari is Hindi, Cyrillic Russian, Arabic Arabic,
   Japanese kana Japanese, Chinese characters without kana Chinese; but a letter or a short word
   of a language that shares the script and is not it (Ukrainian "дякую" and its own letters;
-  Persian and Urdu letters: peh, keheh) tells English (``_NEIGHBOURS``): a reply in a
-  neighbour's language is worse.
+  Persian and Urdu letters: peh, keheh; Marathi "आहे" and its letter lla, Nepali "छ")
+  tells English (``_NEIGHBOURS``): a reply in a neighbour's language is worse.
 - In Latin letters: the lexicon that recognised the request (a request for a person,
-  ``rag.chat.human_languages``; asking whether a bot answers, ``rag.chat.bot_identity``), else
+  ``rag.chat.human_languages``; asking whether a bot answers, ``rag.chat.bot_identity``; a demo
+  or a quote, ``rag.chat.lead_languages``), else
   the language of most of its common short words ("meine", "ist", "bitte"), at least two and
   more than of any other language or of English, each counted once, names and abbreviations
   left out ("SOS", "Mac OS", "Las Vegas": ``_counted``). A lexicon tells only by the whole
@@ -32,6 +33,7 @@ from rag.chat.bot_identity import identity_language
 from rag.chat.courtesy import Lexicon, words
 from rag.chat.human_languages import person_language
 from rag.chat.intents import COURTESY, detect_intent
+from rag.chat.lead_languages import SALES_ELSEWHERE
 
 Language = Literal["de", "fr", "es", "pt", "it", "hi", "hi-Latn", "ru", "ar", "zh", "ja"]
 """``hi-Latn``: Hindi in Latin letters ("kya aap madad kar sakte ho"), answered so."""
@@ -54,20 +56,23 @@ def _words(text: str) -> frozenset[str]:
 
 
 # Short words common in each language and rare in the others. English lists the words it
-# shares with another language's list too ("was", "die", "come", "per", "pour", "um"): counted
-# for both, they make no English message German or Italian ("Die Hard box set, was it in
-# stock?"), and a German or Italian message still has more of its own.
+# shares with another language's list too ("was", "die", "come", "per", "pour", "um", "in"):
+# counted for both, they make no English message German or Italian ("Die Hard box set, was it in
+# stock?"), and a German or Italian message still has more of its own ("Vorrei sapere se il
+# prodotto è in stock"). A few words of shopping ("stock", "shipping") outweigh a name's
+# articles in an English message ("los angeles to las vegas shipping?", "la vie est belle in
+# stock?" were Spanish and French).
 _COMMON: dict[str, frozenset[str]] = {
     "en": _words(
         "i you the is are my me to and what how can do does please your it this of for "
         "with not have want was die come per pour um we that there from about would "
         "could should get need order where when why which who just but if has had been "
-        "thanks hello hi help know its dont cant"
+        "thanks hello hi help know its dont cant in stock shipping"
     ),
     "de": _words(
         "ich du sie ist bist nicht mit und meine mein bitte ein eine einem einen der die "
         "das wie was kann können möchte haben sind für mich mir uns wir ihr ihre ihnen "
-        "hallo danke gibt noch auch sich oder bei zu"
+        "hallo danke gibt noch auch sich oder bei zu in"
     ),
     "fr": _words(
         "je tu vous est suis êtes le la les des du pour avec mon ma mes votre bonjour "
@@ -82,7 +87,7 @@ _COMMON: dict[str, frozenset[str]] = {
         "quero falar estou mas tenho preciso"
     ),
     "it": _words(
-        "io sei sono il gli della per mio mia ciao grazie vorrei parlare sto che come ho devo"
+        "io sei sono il gli della per mio mia ciao grazie vorrei parlare sto che come ho devo in"
     ),
     "hi-Latn": _words(
         "kya aap hai hain mujhe mera meri mere karna karni karo sakte sakta sakti chahiye nahi "
@@ -163,20 +168,32 @@ _NEIGHBOURS: Final = {
         "[\u0456\u0457\u0454\u0491\u045e\u0458\u0459\u045a\u045b\u0452\u0453\u045c\u0455\u045f]",
         re.IGNORECASE,
     ),
+    # Marathi: lla (Hindi writes no such letter).
+    "hi": re.compile("\u0933"),
     # Persian and Urdu: peh, tcheh, jeh, gaf, keheh, Farsi yeh; Urdu's tteh, ddal, rreh, noon
     # ghunna, heh goal, heh doachashmee, yeh barree.
     "ar": re.compile(
         "[\u067e\u0686\u0698\u06af\u06a9\u06cc\u0679\u0688\u0691\u06ba\u06c1\u06be\u06d2]"
     ),
 }
-"""Letters of the languages that share a script with one answered (Russian, Arabic) but are not
-it: a message with one is told English (``_told``), since a reply in the neighbour's language
+"""Letters of the languages that share a script with one answered (Hindi, Russian, Arabic) but are
+not it: a message with one is told English (``_told``), since a reply in the neighbour's language
 is worse than one in English (a Ukrainian visitor got the Russian replies)."""
-_NEIGHBOUR_WORDS: Final = _words(
-    "дякую це чи що ви мені будь ласка вже якщо цей ця який яка вибачте привіт"  # Ukrainian
-) | _words("какво моля здравейте със сте")  # Bulgarian
+_NEIGHBOUR_WORDS: Final = (
+    _words(
+        "дякую це чи що ви мені будь ласка вже якщо цей ця який яка вибачте привіт"  # Ukrainian
+        " мене з людиною поговорити говорити"
+    )
+    | _words("какво моля здравейте със сте")  # Bulgarian
+    | _words(
+        "आहे आहेत नाही काय मला तुम्ही आम्ही माझा माझी माझे तुमचा तुमची तुमचे आपण हवी हवे पाहिजे कधी "
+        "किती कसा कशी कसे"  # Marathi
+    )
+    | _words("छ छन् छैन मलाई तपाईं तपाई तपाईंको हुन्छ गर्न गर्नुहोस् चाहन्छु चाहिन्छ कति भयो")
+)  # Nepali
 """Short words of Ukrainian and Bulgarian written only in letters Russian has ("Дякую, це
-все") that Russian never writes."""
+все") that Russian never writes; of Marathi and Nepali ("मला मदत हवी आहे") that Hindi never
+writes ("है", "नहीं", "क्या" are Hindi's)."""
 
 
 def visitor_language(text: str) -> Language | None:
@@ -202,7 +219,12 @@ def _told(text: str) -> Language | Literal["en"] | None:
     if script != "latin":
         return None
     text = _EMAIL.sub(" ", text)
-    for found in (person_language(words(text)), identity_language(text)):
+    reduced = words(text)
+    for found in (
+        person_language(reduced),
+        identity_language(text),
+        SALES_ELSEWHERE.language_of(reduced),
+    ):
         found = "hi-Latn" if found == "hi" else found  # Devanagari is told by its script
         if found is not None:
             return cast(Language, found) if found in _LATIN else _ENGLISH

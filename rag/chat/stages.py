@@ -27,7 +27,6 @@ from rag.chat.intents import (
     NOT_QUESTIONS,
     Intent,
     gives_asked_address,
-    persona_reply,
     price_question,
     question_of,
 )
@@ -38,7 +37,7 @@ from rag.chat.relevance import WordMatch
 from rag.chat.reply_language import conversation_language
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.token_reservations import TokenEstimate, reservation_wanted, reserved
-from rag.chat.translations import dont_know_reply
+from rag.chat.translations import dont_know_reply, lead_reply
 from rag.knowledge import retrieval
 from workspaces import notifications, usage
 from workspaces.models import Workspace
@@ -475,7 +474,7 @@ async def retrieve(
         hint = turn.text("no_contact_hint")
         language = conversation_language(turn.message, turn.history)
         text = turn.text("dont_know") or (  # a sales lead: the team is there, no "I don't know"
-            persona_reply("lead", turn.bot_name, offer_contact=offer, address_left=left, hint=hint)
+            lead_reply(language, turn.bot_name, offer_contact=offer, address_left=left, hint=hint)
             if turn.sales_lead
             else dont_know_reply(language, offer_contact=offer, address_left=left)
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from rag.chat.intents import persona_reply
 from rag.chat.prompts import dont_know_answer, fallback_answer
 from rag.chat.reply_language import Language
 
@@ -17,7 +18,7 @@ Reply = Literal[
     "bot_identity", "human", "human_address_left", "human_no_contact", "no_contact_hint",
     "contact_declined", "unclear", "greeting", "thanks", "goodbye", "contact", "dont_know",
     "dont_know_offer", "dont_know_address_left", "unavailable", "unavailable_offer",
-    "lead_thanks",
+    "lead_thanks", "lead", "lead_leave", "lead_address_left", "lead_no_contact",
 ]  # fmt: skip
 
 _T: dict[Reply, dict[Language, str]] = {
@@ -343,6 +344,74 @@ _T: dict[Reply, dict[Language, str]] = {
         "zh": "谢谢！我们会通过 {email} 与您联系。",
         "ja": "ありがとうございます！{email} 宛てにご連絡します。",
     },
+    # "I'd be happy to connect you with our team about plans, pricing or a demo." (a sales
+    # lead the knowledge says nothing about: ``intents.persona_reply("lead")``; then one of the
+    # two below)
+    "lead": {
+        "de": "Gerne verbinde ich Sie mit unserem Team zu Tarifen, Preisen oder einer Demo.",
+        "fr": "Je serais ravi de vous mettre en relation avec notre équipe au sujet des offres, "
+        "des tarifs ou d'une démo.",
+        "es": "Con gusto le pongo en contacto con nuestro equipo sobre planes, precios o una "
+        "demostración.",
+        "pt": "Terei prazer em colocar você em contato com nossa equipe sobre planos, preços ou "
+        "uma demonstração.",
+        "it": "Sarò lieto di metterla in contatto con il nostro team per piani, prezzi o una demo.",
+        "hi": "मुझे प्लान, कीमत या डेमो के बारे में आपको हमारी टीम से जोड़ने में खुशी होगी।",
+        "hi-Latn": "Mujhe plans, pricing ya demo ke baare mein aapko hamari team se jodne mein "
+        "khushi hogi.",
+        "ru": "С радостью свяжу вас с нашей командой по вопросам тарифов, цен или демонстрации.",
+        "ar": "يسعدني أن أوصلك بفريقنا بشأن الخطط أو الأسعار أو عرض توضيحي.",
+        "zh": "我很乐意为您联系我们的团队，咨询套餐、价格或产品演示。",
+        "ja": "プラン、料金、デモについて、喜んでチームにおつなぎします。",
+    },
+    # "Please leave your email address and someone will get back to you shortly."
+    "lead_leave": {
+        "de": "Bitte hinterlassen Sie Ihre E-Mail-Adresse, dann meldet sich in Kürze jemand bei "
+        "Ihnen.",
+        "fr": "Laissez votre adresse e-mail et quelqu'un vous répondra rapidement.",
+        "es": "Deje su correo electrónico y alguien le responderá en breve.",
+        "pt": "Deixe seu e-mail e alguém responderá em breve.",
+        "it": "Lasci il suo indirizzo email e qualcuno le risponderà a breve.",
+        "hi": "कृपया अपना ईमेल पता छोड़ दें, कोई जल्द ही आपसे संपर्क करेगा।",
+        "hi-Latn": "Kripya apna email address chhod dijiye, koi jald hi aapse sampark karega.",
+        "ru": "Оставьте, пожалуйста, свой адрес электронной почты, и вам скоро ответят.",
+        "ar": "يرجى ترك بريدك الإلكتروني وسيتواصل معك أحد قريبًا.",
+        "zh": "请留下您的电子邮件地址，很快会有人回复您。",
+        "ja": "メールアドレスを残していただければ、担当者より折り返しご連絡します。",
+    },
+    # "They can see your request and follow up at the email address you left."
+    "lead_address_left": {
+        "de": "Das Team sieht Ihre Anfrage und meldet sich unter der E-Mail-Adresse, die Sie "
+        "hinterlassen haben.",
+        "fr": "L'équipe voit votre demande et vous recontactera à l'adresse e-mail que vous "
+        "avez laissée.",
+        "es": "El equipo puede ver su solicitud y le responderá en el correo electrónico que dejó.",
+        "pt": "A equipe pode ver sua solicitação e vai responder no e-mail que você deixou.",
+        "it": "Il team può vedere la sua richiesta e la ricontatterà all'indirizzo email che ha "
+        "lasciato.",
+        "hi": "टीम आपका अनुरोध देख सकती है और आपके छोड़े गए ईमेल पते पर आपसे संपर्क करेगी।",
+        "hi-Latn": "Team aapka anurodh dekh sakti hai aur aapke chhode gaye email address par "
+        "aapse sampark karegi.",
+        "ru": "Команда видит ваш запрос и ответит на адрес электронной почты, который вы оставили.",
+        "ar": "يمكن للفريق رؤية طلبك وسيتواصل معك على البريد الإلكتروني الذي تركته.",
+        "zh": "团队可以看到您的请求，并会通过您留下的电子邮件地址跟进。",
+        "ja": "チームがご依頼を確認し、残していただいたメールアドレスにご連絡します。",
+    },
+    # "I can't arrange a demo, a quote or a purchase here." (lead capture "Never"; then the
+    # owner's no_contact_hint, else its default)
+    "lead_no_contact": {
+        "de": "Eine Demo, ein Angebot oder einen Kauf kann ich hier nicht vereinbaren.",
+        "fr": "Je ne peux pas organiser de démo, de devis ni d'achat ici.",
+        "es": "Aquí no puedo organizar una demostración, un presupuesto ni una compra.",
+        "pt": "Não consigo agendar uma demonstração, um orçamento ou uma compra por aqui.",
+        "it": "Qui non posso organizzare una demo, un preventivo o un acquisto.",
+        "hi": "मैं यहाँ डेमो, कोटेशन या खरीदारी की व्यवस्था नहीं कर सकता।",
+        "hi-Latn": "Main yahan demo, quote ya kharidari ki vyavastha nahi kar sakta.",
+        "ru": "Здесь я не могу организовать демонстрацию, расчёт стоимости или покупку.",
+        "ar": "لا يمكنني ترتيب عرض توضيحي أو عرض سعر أو عملية شراء هنا.",
+        "zh": "我无法在这里安排演示、报价或购买。",
+        "ja": "ここではデモ、お見積もり、ご購入の手配はできません。",
+    },
 }
 
 
@@ -378,6 +447,30 @@ def dont_know_reply(
         "dont_know_address_left" if address_left else "dont_know_offer" if offer_contact else None
     )
     return _joined(language, first, None if then is None else translated(then, language))
+
+
+def lead_reply(
+    language: Language | None,
+    bot_name: str,
+    *,
+    offer_contact: bool = True,
+    address_left: bool = False,
+    hint: str | None = None,
+) -> str:
+    """``intents.persona_reply("lead")`` in ``language`` (English without a translation):
+    ``hint``, the owner's words for where to reach the team under lead capture "Never", as
+    they wrote it (else the default hint in ``language``)."""
+    first = translated("lead", language)
+    if language is None or first is None:
+        return persona_reply(
+            "lead", bot_name, offer_contact=offer_contact, address_left=address_left, hint=hint
+        )
+    if address_left:
+        return _joined(language, first, translated("lead_address_left", language))
+    if not offer_contact:
+        cannot = translated("lead_no_contact", language) or first
+        return _joined(language, cannot, hint or translated("no_contact_hint", language))
+    return _joined(language, first, translated("lead_leave", language))
 
 
 def unavailable_reply(language: Language | None, *, offer_contact: bool = True) -> str:
