@@ -258,3 +258,19 @@ async def test_without_razorpay_keys_a_deletion_with_a_linked_subscription_still
     assert gone.status_code == 200, gone.text
     await runtime.jobs.drain()
     assert not await workspace_exists(owner_db, owner.workspace_id)
+
+
+async def test_a_subscription_first_linked_after_the_deletion_is_cancelled_at_once(
+    bclient: httpx.AsyncClient, billing_runtime: Runtime, owner: Owner, fake: FakeRazorpay
+) -> None:
+    """Its first webhook came after the workspace was deleted (Razorpay retries one for hours
+    while the server is down): the link was made and no cancel asked for, so the card went on
+    being charged every cycle, each charge held for a refund, and after the purge not even
+    recorded. Linking a deleted workspace asks for the cancel at once, sent by the sweep."""
+    await delete_workspace(bclient, owner)
+    await billing_runtime.jobs.drain()
+    sub_id = await linked(bclient, owner, fake)
+    await tick_due(billing_runtime, "razorpay_cancels", utcnow() + timedelta(minutes=10))
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [NOW]
+    assert fake.subscriptions[sub_id]["status"] == "cancelled"
