@@ -197,8 +197,10 @@ async def verify_checkout(
                 captured_here = payment.get("status") in CAPTURED
     order_status: str | None = order.status
     if paid_by is not None and paid_by.get("status") == "captured" and _storable(paid_by):
-        # The payment that paid the order, as its webhook will report it: the plan now.
-        order_status = (await _apply_fetched(session, access, order, paid_by, now)).order_status
+        # The payment that paid the order, as its webhook will report it (at Razorpay's time
+        # of it, not this verify's: its period and its date in the history): the plan now.
+        paying = await _apply_fetched(session, access, order, paid_by, _paid_at(paid_by, now))
+        order_status = paying.order_status
     status = payment.get("status")
     if status not in CAPTURED:
         reason, detail = _not_captured(payment, order, paid_by)

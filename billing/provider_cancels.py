@@ -139,7 +139,10 @@ async def _claim(db: Database, workspace_id: uuid.UUID, now: datetime) -> _Claim
             session,
             workspace_id,
             provider_cancel_attempts=attempt,
-            provider_cancel_next_at=now + CLAIM,
+            # Held from this moment, whatever ``now`` says: a job run late (a busy queue) with
+            # its sweep's time held it until a moment already past, and another sender sent the
+            # same cancel while this one waited for Razorpay.
+            provider_cancel_next_at=max(now, utcnow()) + CLAIM,
         )
         mode: Mode = "now" if sub.provider_cancel == "now" else "cycle_end"
         return _Claim(workspace_id, sub.razorpay_subscription_id, mode, attempt)

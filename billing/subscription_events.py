@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing import provider_cancels
 from billing import repository as repo
 from billing.events import Applied, save_state
 from billing.models import Subscription
@@ -22,6 +23,7 @@ from billing.provider_events import bounded_int, short
 from billing.state import PAYMENT_SUCCESS_EVENTS, BillingEvent, Decision, apply_event, paid_again
 from billing.subscriptions import subscription_state
 from core.db import set_tenant
+from core.models import utcnow
 from workspaces import notifications
 
 log = logging.getLogger("trulybot.billing")
@@ -54,7 +56,29 @@ async def _subscription_workspace(
         if sub.razorpay_subscription_id not in (None, sub_id):
             return Applied("rejected", "subscription_conflict", sub_id, workspace_id=workspace_id)
         await repo.update_subscription(session, workspace_id, razorpay_subscription_id=sub_id)
+        sub = await _cancel_if_deleted(session, workspace_id)
     return workspace_id, sub
+
+
+async def _cancel_if_deleted(session: AsyncSession, workspace_id: uuid.UUID) -> Subscription:
+    """The subscription row just linked, locked; a workspace deleted before its subscription's
+    first event came (Razorpay retries one for hours) asked for no cancel, nothing being linked
+    then: it is asked for now, at once as a deletion's, and sent by the ``razorpay_cancels``
+    sweep (or first thing by the purge). Else the card went on being charged every cycle."""
+    sub = await repo.lock_existing_subscription(session, workspace_id)
+    assert sub is not None  # locked by the caller
+    workspace = await repo.get_workspace(session, workspace_id)
+    if workspace is None or workspace.deleted_at is None:
+        return sub
+    if await provider_cancels.request(session, workspace_id, sub, "now", utcnow()):
+        log.warning(
+            "razorpay subscription %s linked to deleted workspace %s: cancelled at once",
+            sub.razorpay_subscription_id,
+            workspace_id,
+        )
+    linked = await repo.lock_existing_subscription(session, workspace_id)
+    assert linked is not None
+    return linked
 
 
 async def apply_subscription_event(

@@ -5,6 +5,7 @@ Razorpay is down, without holding up the deletion."""
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +13,8 @@ import httpx
 from sqlalchemy import text
 
 from api.runtime import Runtime
+from billing import provider_cancels
+from billing import repository as billing_repo
 from core.db import Database
 from core.models import utcnow
 from tests.billing.conftest import (
@@ -258,3 +261,43 @@ async def test_without_razorpay_keys_a_deletion_with_a_linked_subscription_still
     assert gone.status_code == 200, gone.text
     await runtime.jobs.drain()
     assert not await workspace_exists(owner_db, owner.workspace_id)
+
+
+async def test_a_subscription_first_linked_after_the_deletion_is_cancelled_at_once(
+    bclient: httpx.AsyncClient, billing_runtime: Runtime, owner: Owner, fake: FakeRazorpay
+) -> None:
+    """Its first webhook came after the workspace was deleted (Razorpay retries one for hours
+    while the server is down): the link was made and no cancel asked for, so the card went on
+    being charged every cycle, each charge held for a refund, and after the purge not even
+    recorded. Linking a deleted workspace asks for the cancel at once, sent by the sweep."""
+    await delete_workspace(bclient, owner)
+    await billing_runtime.jobs.drain()
+    sub_id = await linked(bclient, owner, fake)
+    await tick_due(billing_runtime, "razorpay_cancels", utcnow() + timedelta(minutes=10))
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [NOW]
+    assert fake.subscriptions[sub_id]["status"] == "cancelled"
+
+
+async def test_a_cancel_a_late_job_is_sending_is_not_sent_again_meanwhile(
+    bclient: httpx.AsyncClient, billing_runtime: Runtime, owner: Owner, fake: FakeRazorpay
+) -> None:
+    """The sweep hands its job the sweep's time: a job run minutes later (a busy queue) held
+    its send until that time plus two minutes, already past, so the next sweep or a purge sent
+    the same cancel again while the first still waited for Razorpay's answer."""
+    sub_id = await linked(bclient, owner, fake)
+    workspace_id = uuid.UUID(owner.workspace_id)
+    swept = utcnow() - timedelta(minutes=10)  # the sweep that enqueued the late job
+    async with billing_runtime.db.transaction(workspace_id=workspace_id) as session:
+        sub = await billing_repo.lock_existing_subscription(session, workspace_id)
+        assert sub is not None  # a deletion's cancel, due since before that sweep
+        assert await provider_cancels.request(
+            session, workspace_id, sub, "now", swept - timedelta(minutes=1)
+        )
+    # The late job claims the send and is waiting for Razorpay (its call not answered yet)...
+    assert await provider_cancels._claim(billing_runtime.db, workspace_id, swept) is not None
+    # ...when the next sweep's job comes: it leaves the send to the first.
+    outcome = await provider_cancels.send(
+        billing_runtime.db, billing_runtime.payments, workspace_id
+    )
+    assert (outcome, fake.cancels(sub_id)) == ("nothing", [])

@@ -11,15 +11,25 @@ Real PostgreSQL; Razorpay is the local fake behind the real client, webhooks are
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from billing.orders import paid_by_another
 from core.db import Database
-from tests.billing.conftest import create_order, order_row, post_webhook, sub_row, subscription
+from tests.billing.conftest import (
+    create_order,
+    order_row,
+    owner_json,
+    pay_by_webhook,
+    post_webhook,
+    sub_row,
+    subscription,
+)
 from tests.billing.test_billing_api import verify
 from tests.billing.test_capture import capture_requests
+from tests.billing.test_payment_paid_at import _at
 from tests.conftest import signup
 from tests.fakes.razorpay_server import FakeRazorpay, make_refund, webhook_payload
 
@@ -115,3 +125,37 @@ def test_the_payment_that_pays_the_order_is_the_captured_one_not_a_refunded_one(
     assert paid_by_another(listed[:2], "pay_d", 100, "INR") == listed[0]
     assert paid_by_another(listed[1:2], "pay_d", 100, "INR") is None
     assert paid_by_another([captured], "pay_b", 100, "INR") is None  # itself
+
+
+async def test_the_payment_found_paying_the_order_is_dated_as_its_webhook_dates_it(
+    bclient: httpx.AsyncClient, fake: FakeRazorpay
+) -> None:
+    """The payment verify finds paying the order (its webhook not here yet) was applied at the
+    time of the browser's verify: the history dated it hours after the customer paid, and its
+    month started then. It is applied at Razorpay's time, as its webhook or reconcile would."""
+    owner = await signup(bclient, "Paid Hours Ago")
+    order = await create_order(bclient, owner)
+    rzp_order = order["razorpay_order_id"]
+    late = fake.authorize_payment(rzp_order)
+    paid = fake.capture_payment(rzp_order)
+    made = int(time.time()) - 3 * 3600  # paid three hours ago, its webhook still retried
+    fake.payments[paid["id"]]["created_at"] = made
+
+    response = await verify(bclient, owner, order, late["id"], fake.key_secret)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["reason"], body["subscription"]["effective_plan"]) == (
+        "order_already_paid",
+        "starter",
+    )
+    [item] = (await owner_json(bclient, owner, "/billing/payments"))["items"]
+    assert item["razorpay_payment_id"] == paid["id"]
+    assert _at(item["paid_at"]) == datetime.fromtimestamp(made, UTC)
+
+    # The same month its webhook gives a twin paid at the same moment.
+    twin = await signup(bclient, "Paid Hours Ago Twin")
+    await pay_by_webhook(bclient, twin, fake, "starter", "monthly", made)
+    assert (
+        body["subscription"]["current_period_end"]
+        == (await subscription(bclient, twin))["current_period_end"]
+    )
