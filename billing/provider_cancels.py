@@ -137,13 +137,18 @@ async def ended(
 ) -> None:
     """Razorpay says the linked subscription ended (``ENDED_EVENTS``, ``sub`` locked by the
     caller): recorded as cancelled at once (``provider_cancelled`` ``now``, at Razorpay's time),
-    a waiting cancel or a refusal dropped, audited ``ENDED`` once; delivered again, nothing."""
+    a waiting cancel or a refusal dropped, audited ``ENDED`` once; delivered again, nothing.
+    Only a cancel at once we asked for keeps its time: a charge after it is still
+    ``charged_after_cancel``; Razorpay ending it changes how no other charge is judged (its
+    last cycle's charge may be delivered after ``subscription.completed``)."""
     if sub.provider_cancelled == "now" and sub.provider_cancel is None:
         return
+    asked_now = sub.provider_cancel == "now"
     await repo.update_subscription(
         session,
         workspace_id,
         provider_cancel=None,
+        provider_cancel_requested_at=sub.provider_cancel_requested_at if asked_now else None,
         provider_cancel_next_at=None,
         provider_cancel_error=None,
         provider_cancelled="now",

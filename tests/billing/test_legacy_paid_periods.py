@@ -1,4 +1,4 @@
-"""Paid periods derived for a subscription stored before they were recorded (migration 0015):
+"""Paid periods derived for a subscription stored before they were recorded (migration 0017):
 each applied payment is replayed at the time the customer paid (``billing_payments.paid_at``,
 migration 0035), not when our server recorded it."""
 

@@ -344,3 +344,28 @@ async def test_a_halted_subscription_is_not_taken_as_ended(
     await billing_runtime.jobs.drain()
     assert fake.cancels(sub_id) == [AT_CYCLE_END]
     assert (await subscription(bclient, owner))["razorpay_cancel"] == "at_cycle_end"
+
+
+async def test_the_last_cycles_charge_delivered_after_completed_is_still_a_charge(
+    bclient: httpx.AsyncClient, billing_runtime: Runtime, owner: Owner, fake: FakeRazorpay
+) -> None:
+    """Razorpay ending a subscription (after the owner's cancel at the cycle's end) changes how
+    no charge is judged: its last charge, delivered after ``subscription.completed``, is the
+    owner's ordinary charge, not ``charged_after_cancel``."""
+    sub_id = await linked(bclient, owner, fake)
+    assert (await cancel(bclient, owner)).status_code == 200
+    await billing_runtime.jobs.drain()
+    await razorpay_says(bclient, fake, sub_id, "subscription.completed", "completed")
+    charge = make_payment(order_id=razorpay_id("order"), amount=49_900)
+    charged = webhook_payload(
+        "subscription.charged",
+        subscription=dict(fake.subscriptions[sub_id]),
+        payment=charge,
+        created_at=int(time.time()) + 60,  # charged after the owner asked to cancel
+    )
+    response = await post_webhook(bclient, charged)
+    assert response.status_code == 200, response.text
+    assert (response.json()["status"], response.json()["reason"]) == (
+        "ignored",
+        "recurring_charge",
+    )
