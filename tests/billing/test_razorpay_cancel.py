@@ -19,12 +19,14 @@ from tests.billing.conftest import (
     event_rows,
     new_event_id,
     pay_by_webhook,
+    payment_mails,
     post_webhook,
     sub_row,
     subscription,
 )
 from tests.conftest import Owner, signup
 from tests.fakes.razorpay_server import FakeRazorpay, make_payment, razorpay_id, webhook_payload
+from tests.fakes.smtp import SmtpServer
 from tests.lifecycle.data import tick_due
 
 AT_CYCLE_END = {"cancel_at_cycle_end": 1}
@@ -369,3 +371,17 @@ async def test_the_last_cycles_charge_delivered_after_completed_is_still_a_charg
         "ignored",
         "recurring_charge",
     )
+
+
+async def test_razorpay_ending_a_subscription_mails_nothing_however_often_it_comes(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+) -> None:
+    runtime, client = mailing
+    owner = await signup(client, "Acme")
+    sub_id = await linked(client, owner, fake)
+    before = len(await payment_mails(runtime, smtp, owner.email, subject=""))
+    for _ in range(3):  # Razorpay retries it; a replay comes under new event ids
+        await razorpay_says(client, fake, sub_id, "subscription.cancelled", "cancelled")
+    await razorpay_says(client, fake, sub_id, "subscription.completed", "completed")
+    assert len(await payment_mails(runtime, smtp, owner.email, subject="")) == before
+    assert (await subscription(client, owner))["razorpay_cancel"] == "cancelled"
