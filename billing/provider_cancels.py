@@ -17,6 +17,11 @@ subscription has ended already (cancelled, completed, expired) counts as done. A
 is given up (logged at ERROR and audited ``billing.razorpay_cancel_failed``): retrying it would
 not help, and an operator has to look. A confirmed cancel is audited
 ``billing.razorpay_cancelled``. Without Razorpay keys there is nothing to call.
+
+Razorpay ending the subscription on its side (``subscription.cancelled``: the owner cancelled
+in Razorpay's dashboard, or our cancel took effect; ``subscription.completed``: its last cycle
+was charged) is recorded by ``ended`` as cancelled at once, and a waiting cancel is dropped:
+nothing is left to send. ``subscription.halted`` is no end (a new card makes it active again).
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ CANCEL_JOB: Final = "cancel_razorpay_subscription"
 CANCELS_LOOKUP: Final = repo.CANCELS_LOOKUP
 CANCELLED: Final = "billing.razorpay_cancelled"
 CANCEL_FAILED: Final = "billing.razorpay_cancel_failed"
+ENDED: Final = "billing.razorpay_subscription_ended"
+# Razorpay's webhooks of a subscription that has ended for good (it cannot be reactivated).
+ENDED_EVENTS: Final = frozenset({"subscription.cancelled", "subscription.completed"})
 # A send in flight holds its claim this long (RAZORPAY_TIMEOUT_SECONDS is at most 30).
 CLAIM: Final = timedelta(minutes=2)
 BACKOFF_FIRST: Final = timedelta(minutes=1)
@@ -119,6 +127,49 @@ async def withdraw(session: AsyncSession, workspace_id: uuid.UUID, sub: Subscrip
         )
 
 
+async def ended(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    sub: Subscription,
+    subscription_id: str,
+    event_name: str,
+    at: datetime,
+) -> None:
+    """Razorpay says the linked subscription ended (``ENDED_EVENTS``, ``sub`` locked by the
+    caller): recorded as cancelled at once (``provider_cancelled`` ``now``, at Razorpay's time),
+    a waiting cancel or a refusal dropped, audited ``ENDED`` once; delivered again, nothing.
+    Only a cancel at once we asked for keeps its time: a charge after it is still
+    ``charged_after_cancel``; Razorpay ending it changes how no other charge is judged (its
+    last cycle's charge may be delivered after ``subscription.completed``)."""
+    if sub.provider_cancelled == "now" and sub.provider_cancel is None:
+        return
+    asked_now = sub.provider_cancel == "now"
+    await repo.update_subscription(
+        session,
+        workspace_id,
+        provider_cancel=None,
+        provider_cancel_requested_at=sub.provider_cancel_requested_at if asked_now else None,
+        provider_cancel_next_at=None,
+        provider_cancel_error=None,
+        provider_cancelled="now",
+        provider_cancelled_at=at,
+    )
+    await audit.record(
+        session,
+        workspace_id=workspace_id,
+        action=ENDED,
+        target_type="razorpay_subscription",
+        target_id=subscription_id,
+        details={"subscription_id": subscription_id, "event": event_name},
+    )
+    log.info(
+        "razorpay subscription %s of workspace %s ended (%s)",
+        subscription_id,
+        workspace_id,
+        event_name,
+    )
+
+
 @dataclass(frozen=True)
 class _Claim:
     workspace_id: uuid.UUID
@@ -186,6 +237,8 @@ async def _done(db: Database, claim: _Claim, answer: dict[str, Any], now: dateti
         sub = await repo.lock_existing_subscription(session, claim.workspace_id)
         if sub is None:
             return
+        if sub.provider_cancelled == "now" and sub.provider_cancel is None:
+            return  # Razorpay's webhook said it ended while this send ran: that stands
         values: dict[str, Any] = {
             "provider_cancelled": confirmed,
             "provider_cancelled_at": now,

@@ -305,14 +305,18 @@ async def applied_payments(
     session: AsyncSession, workspace_id: uuid.UUID, payment_ids: Iterable[str]
 ) -> list[PastPayment]:
     """What each of ``payment_ids`` bought (its order's plan and period) and when: the time its
-    order was paid when the order names it, else when we recorded the payment."""
+    order was paid when the order names it (the event that applied it), else when the customer
+    paid it (``paid_at``, migration 0035). Not when we recorded it: a payment recorded late (a
+    webhook retried for days, one reconcile found) whose order does not name it (a second
+    payment an older release applied on a paid order) was replayed after payments made since,
+    swapping periods with them, and refunding it took back another payment's month."""
     paid_at = case(
         (
             (BillingOrder.razorpay_payment_id == BillingPayment.razorpay_payment_id)
             & BillingOrder.paid_at.is_not(None),
             BillingOrder.paid_at,
         ),
-        else_=BillingPayment.created_at,
+        else_=BillingPayment.paid_at,
     )
     result = await session.execute(
         select(BillingPayment.razorpay_payment_id, BillingOrder.plan, BillingOrder.period, paid_at)

@@ -72,7 +72,8 @@ class SubscriptionOut(BaseModel):
     razorpay_cancel: Literal["pending", "at_cycle_end", "cancelled", "failed"] | None = Field(
         default=None,
         description="the linked Razorpay Subscription's cancel: pending (to be sent, retried"
-        " while Razorpay is down), at_cycle_end or cancelled (Razorpay took it), failed"
+        " while Razorpay is down), at_cycle_end or cancelled (Razorpay took it; cancelled also"
+        " when Razorpay ended the subscription itself), failed"
         " (Razorpay refused it); null when no subscription is linked or no cancel was asked",
     )
 

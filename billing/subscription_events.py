@@ -109,6 +109,10 @@ async def apply_subscription_event(
     if isinstance(found, Applied):
         return found
     workspace_id, sub = found
+    if event.name in provider_cancels.ENDED_EVENTS:  # nothing left to cancel at Razorpay
+        await provider_cancels.ended(
+            session, workspace_id, sub, sub_id, event.name, event.occurred_at
+        )
     if event.name in PAYMENT_SUCCESS_EVENTS and (
         after := await _charged_after_cancel(session, workspace_id, sub, event)
     ):

@@ -113,7 +113,9 @@ async def cancel_at_period_end(
     workspace_id = access.workspace.id
     sub = await repo.lock_subscription(session, workspace_id)
     running = running_paid_plan(sub, now)
-    if running is None and sub.razorpay_subscription_id is None:
+    # A linked subscription Razorpay ended (``provider_cancelled`` now) has nothing to stop.
+    charging = sub.razorpay_subscription_id is not None and sub.provider_cancelled != "now"
+    if running is None and not charging:
         raise Conflict("There is no paid period to cancel", code="nothing_to_cancel")
     # A plan to buy once the period has ended: one that can be bought, below the running plan
     # and above the one the workspace falls back to anyway (free, or its DEFAULT_PLAN).

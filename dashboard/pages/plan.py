@@ -3,7 +3,9 @@ Razorpay Checkout: extending the running plan or upgrading.
 
 Plans are prepaid per period and nothing renews on its own, so the page offers no "cancel": a
 paid plan ends on its period's end unless the owner extends it (the same plan again adds a
-period after the current one ends). The JSON API's cancel/resume only record the owner's intent.
+period after the current one ends). The JSON API's cancel/resume record the owner's intent (and
+cancel a linked Razorpay Subscription); the page says what became of that cancel
+(``RAZORPAY_CANCEL_WORDS``).
 
 Buying: our script (static/checkout.js) posts the chosen plan to ``plan/order`` (the billing
 service creates the Razorpay order), opens Checkout with it, and posts Checkout's signed answer
@@ -57,6 +59,19 @@ METRIC_LABELS = {
     "daily_llm_tokens": "AI answer tokens per day",
 }
 NO_SCRIPT = "Paying opens Razorpay Checkout, which needs JavaScript in this browser."
+# What became of the Razorpay Subscription charging the owner's card (the view's
+# ``razorpay_cancel``, billing/provider_cancels.py), in the owner's words.
+RAZORPAY_CANCEL_WORDS = {
+    "pending": "The Razorpay subscription that charges your card is being cancelled: Razorpay"
+    " has not confirmed it yet, and we keep asking until it does. Nothing for you to do.",
+    "at_cycle_end": "The Razorpay subscription that charges your card is cancelled: Razorpay"
+    " charges your card no more once its current billing cycle ends.",
+    "cancelled": "The Razorpay subscription that charged your card is cancelled: Razorpay"
+    " charges your card no more.",
+    "failed": "Razorpay refused to cancel the subscription that charges your card, so it may"
+    " still charge your card. To stop it, contact whoever runs this service for you, or cancel"
+    " the payment mandate yourself with Razorpay or your bank or UPI app.",
+}
 
 
 class UpgradeForm(BaseModel):
@@ -144,6 +159,7 @@ async def plan_page(
             "labels": METRIC_LABELS,
             "plans": catalog.list_plans(),
             "subscription": subscription,
+            "razorpay_cancel": RAZORPAY_CANCEL_WORDS.get(subscription.razorpay_cancel or ""),
             "payments": payments,
             "payments_first_page": not payments_cursor,
             "payments_first_url": _payments_url(page, None),

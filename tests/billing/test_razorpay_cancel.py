@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from api.runtime import Runtime
@@ -21,12 +22,14 @@ from tests.billing.conftest import (
     event_rows,
     new_event_id,
     pay_by_webhook,
+    payment_mails,
     post_webhook,
     sub_row,
     subscription,
 )
 from tests.conftest import Owner, signup
 from tests.fakes.razorpay_server import FakeRazorpay, make_payment, razorpay_id, webhook_payload
+from tests.fakes.smtp import SmtpServer
 from tests.lifecycle.data import tick_due
 
 AT_CYCLE_END = {"cancel_at_cycle_end": 1}
@@ -301,3 +304,127 @@ async def test_a_cancel_a_late_job_is_sending_is_not_sent_again_meanwhile(
         billing_runtime.db, billing_runtime.payments, workspace_id
     )
     assert (outcome, fake.cancels(sub_id)) == ("nothing", [])
+
+
+async def razorpay_says(
+    client: httpx.AsyncClient, fake: FakeRazorpay, sub_id: str, event: str, status: str
+) -> httpx.Response:
+    """Razorpay moved the subscription to ``status`` on its own side (the owner in Razorpay's
+    dashboard, its last cycle charged, its retries exhausted) and sends ``event``."""
+    fake.subscriptions[sub_id].update(status=status, ended_at=int(time.time()))
+    payload = webhook_payload(event, subscription=dict(fake.subscriptions[sub_id]))
+    response = await post_webhook(client, payload)
+    assert response.status_code == 200, response.text
+    return response
+
+
+@pytest.mark.parametrize(
+    ("event", "status"),
+    [("subscription.cancelled", "cancelled"), ("subscription.completed", "completed")],
+)
+async def test_a_subscription_razorpay_ended_is_shown_cancelled_and_never_cancelled_again(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+    event: str,
+    status: str,
+) -> None:
+    """The owner cancelled in Razorpay's dashboard (or its last cycle was charged): before, our
+    row kept it as live, so cancel was still accepted and sent, and a deletion sent another."""
+    sub_id = await linked(bclient, owner, fake)
+    await razorpay_says(bclient, fake, sub_id, event, status)
+    assert (await subscription(bclient, owner))["razorpay_cancel"] == "cancelled"
+    # Delivered again (a new event id, the same signed body): nothing more is recorded.
+    await razorpay_says(bclient, fake, sub_id, event, status)
+    [(action, details)] = await audit_actions(owner_db, owner.workspace_id)
+    assert (action, details["subscription_id"], details["event"]) == (
+        "billing.razorpay_subscription_ended",
+        sub_id,
+        event,
+    )
+
+    # Nothing of ours runs and nothing is left to stop at Razorpay.
+    refused = await cancel(bclient, owner)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "nothing_to_cancel"
+    await delete_workspace(bclient, owner)
+    await tick_due(billing_runtime, "razorpay_cancels", utcnow() + timedelta(hours=2))
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == []
+
+
+async def test_razorpay_ending_it_while_our_cancel_waits_stops_the_retries(
+    bclient: httpx.AsyncClient, billing_runtime: Runtime, owner: Owner, fake: FakeRazorpay
+) -> None:
+    sub_id = await linked(bclient, owner, fake)
+    await pay_by_webhook(bclient, owner, fake, "starter", "monthly", at=int(time.time()))
+    fake.down = True
+    assert (await cancel(bclient, owner)).status_code == 200
+    await billing_runtime.jobs.drain()
+    assert (await subscription(bclient, owner))["razorpay_cancel"] == "pending"
+
+    fake.down = False
+    await razorpay_says(bclient, fake, sub_id, "subscription.cancelled", "cancelled")
+    view = await subscription(bclient, owner)
+    assert (view["razorpay_cancel"], view["cancel_at_period_end"]) == ("cancelled", True)
+    await tick_due(billing_runtime, "razorpay_cancels", utcnow() + timedelta(hours=2))
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [AT_CYCLE_END]  # the one that met Razorpay down, no more
+    resumed = await bclient.post(owner.url("/billing/subscription/resume"), headers=owner.headers)
+    assert resumed.status_code == 409, resumed.text
+    assert resumed.json()["error"]["code"] == "razorpay_subscription_cancelled"
+
+
+async def test_a_halted_subscription_is_not_taken_as_ended(
+    bclient: httpx.AsyncClient, billing_runtime: Runtime, owner: Owner, fake: FakeRazorpay
+) -> None:
+    """Halted (every retry failed) is not an end: a new card makes it active again, so the
+    owner's cancel is still sent."""
+    sub_id = await linked(bclient, owner, fake)
+    await razorpay_says(bclient, fake, sub_id, "subscription.halted", "halted")
+    assert (await subscription(bclient, owner))["razorpay_cancel"] is None
+    assert (await cancel(bclient, owner)).status_code == 200
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [AT_CYCLE_END]
+    assert (await subscription(bclient, owner))["razorpay_cancel"] == "at_cycle_end"
+
+
+async def test_the_last_cycles_charge_delivered_after_completed_is_still_a_charge(
+    bclient: httpx.AsyncClient, billing_runtime: Runtime, owner: Owner, fake: FakeRazorpay
+) -> None:
+    """Razorpay ending a subscription (after the owner's cancel at the cycle's end) changes how
+    no charge is judged: its last charge, delivered after ``subscription.completed``, is the
+    owner's ordinary charge, not ``charged_after_cancel``."""
+    sub_id = await linked(bclient, owner, fake)
+    assert (await cancel(bclient, owner)).status_code == 200
+    await billing_runtime.jobs.drain()
+    await razorpay_says(bclient, fake, sub_id, "subscription.completed", "completed")
+    charge = make_payment(order_id=razorpay_id("order"), amount=49_900)
+    charged = webhook_payload(
+        "subscription.charged",
+        subscription=dict(fake.subscriptions[sub_id]),
+        payment=charge,
+        created_at=int(time.time()) + 60,  # charged after the owner asked to cancel
+    )
+    response = await post_webhook(bclient, charged)
+    assert response.status_code == 200, response.text
+    assert (response.json()["status"], response.json()["reason"]) == (
+        "ignored",
+        "recurring_charge",
+    )
+
+
+async def test_razorpay_ending_a_subscription_mails_nothing_however_often_it_comes(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+) -> None:
+    runtime, client = mailing
+    owner = await signup(client, "Acme")
+    sub_id = await linked(client, owner, fake)
+    before = len(await payment_mails(runtime, smtp, owner.email, subject=""))
+    for _ in range(3):  # Razorpay retries it; a replay comes under new event ids
+        await razorpay_says(client, fake, sub_id, "subscription.cancelled", "cancelled")
+    await razorpay_says(client, fake, sub_id, "subscription.completed", "completed")
+    assert len(await payment_mails(runtime, smtp, owner.email, subject="")) == before
+    assert (await subscription(client, owner))["razorpay_cancel"] == "cancelled"
