@@ -273,3 +273,46 @@ async def test_the_last_owner_is_refused_leaving(client: httpx.AsyncClient, web:
     assert LAST_OWNER in refused.text
     assert f'id="member-{own_id}-err"' in refused.text  # beside their own row
     assert (await _member_row(web, web.email))[1] == "owner"
+
+
+async def test_an_owner_yet_to_confirm_the_address_keeps_what_they_typed(
+    client: httpx.AsyncClient,
+) -> None:
+    """Signed in before opening the confirmation mail (the mail says an unconfirmed owner may
+    set up, not invite nor make keys): an invitation or a key was answered by the "Confirm your
+    email first" error page, and the address or name typed was lost. They come back on the
+    team page beside their form, with what was typed and the reason."""
+    page = await client.get("/app/signup")
+    email = f"unconfirmed-{uuid.uuid4().hex[:10]}@example.com"
+    signed_up = await client.post(
+        "/app/signup",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "email": email,
+            "password": PASSWORD,
+            "workspace_name": "Not yet",
+        },
+    )
+    assert "Check your email" in signed_up.text
+    login_page = await client.get("/app/login")
+    signed_in = await client.post(
+        "/app/login",
+        data={"csrf_token": csrf_of(login_page.text), "email": email, "password": PASSWORD},
+    )
+    home = await client.get(signed_in.headers["location"])
+    team_url = home.headers["location"].split("?")[0] + "/team"
+    team = await client.get(team_url)
+    csrf = csrf_of(team.text)
+    typed = f"teammate-{uuid.uuid4().hex[:6]}@example.com"
+    invited = await client.post(
+        team_url + "/members", data={"csrf_token": csrf, "email": typed, "role": "admin"}
+    )
+    assert invited.status_code == 403
+    assert "<h1>Team" in invited.text  # the team page, not the error page
+    assert f'value="{typed}"' in invited.text
+    assert '<option value="admin" selected>' in invited.text
+    assert "Confirm your email address first" in invited.text
+    keyed = await client.post(team_url + "/api-keys", data={"csrf_token": csrf, "name": "CRM sync"})
+    assert keyed.status_code == 403
+    assert 'value="CRM sync"' in keyed.text
+    assert "Confirm your email address first" in keyed.text
