@@ -13,7 +13,7 @@ import httpx
 
 from api.runtime import Runtime
 from tests.conftest import Owner, client_for, join, login, signup
-from tests.dashboard.conftest import PASSWORD, WebOwner, csrf_of
+from tests.dashboard.conftest import PASSWORD, WebOwner, csrf_of, web_signup
 
 LAST_OWNER = "A workspace needs an owner"
 
@@ -282,37 +282,15 @@ async def test_an_owner_yet_to_confirm_the_address_keeps_what_they_typed(
     set up, not invite nor make keys): an invitation or a key was answered by the "Confirm your
     email first" error page, and the address or name typed was lost. They come back on the
     team page beside their form, with what was typed and the reason."""
-    page = await client.get("/app/signup")
-    email = f"unconfirmed-{uuid.uuid4().hex[:10]}@example.com"
-    signed_up = await client.post(
-        "/app/signup",
-        data={
-            "csrf_token": csrf_of(page.text),
-            "email": email,
-            "password": PASSWORD,
-            "workspace_name": "Not yet",
-        },
-    )
-    assert "Check your email" in signed_up.text
-    login_page = await client.get("/app/login")
-    signed_in = await client.post(
-        "/app/login",
-        data={"csrf_token": csrf_of(login_page.text), "email": email, "password": PASSWORD},
-    )
-    home = await client.get(signed_in.headers["location"])
-    team_url = home.headers["location"].split("?")[0] + "/team"
-    team = await client.get(team_url)
-    csrf = csrf_of(team.text)
+    web = await web_signup(client, "Not yet", verify=False)
     typed = f"teammate-{uuid.uuid4().hex[:6]}@example.com"
-    invited = await client.post(
-        team_url + "/members", data={"csrf_token": csrf, "email": typed, "role": "admin"}
-    )
+    invited = await web.post(web.url("team/members"), {"email": typed, "role": "admin"})
     assert invited.status_code == 403
     assert "<h1>Team" in invited.text  # the team page, not the error page
     assert f'value="{typed}"' in invited.text
     assert '<option value="admin" selected>' in invited.text
     assert "Confirm your email address first" in invited.text
-    keyed = await client.post(team_url + "/api-keys", data={"csrf_token": csrf, "name": "CRM sync"})
+    keyed = await web.post(web.url("team/api-keys"), {"name": "CRM sync"})
     assert keyed.status_code == 403
     assert 'value="CRM sync"' in keyed.text
     assert "Confirm your email address first" in keyed.text
