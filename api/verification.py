@@ -7,6 +7,7 @@ no pooled connection held while argon2 runs (as ``api.passwords``)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,11 +26,14 @@ async def verify_email(
     token: str,
     password: str | None,
     signed_in: uuid.UUID | None,
+    then: Callable[[AsyncSession, uuid.UUID], Awaitable[None]] | None = None,
 ) -> None:
     """Verify the address of the link's account (``session``: the request's transaction, ended
     here when a password is checked). 400 ``link_*`` for a link that cannot be used; 422
     ``password_required`` when the caller is not signed in as the account and gave no password;
-    403 ``wrong_password``. The link stays unused unless the address is verified."""
+    403 ``wrong_password``. The link stays unused unless the address is verified. ``then`` runs
+    with the account's id in the transaction that verified it by its password (still the one
+    checked), as a sign-in does: the dashboard starts its session there."""
     deps = account_deps(runtime)
     owner = await accounts.verification_owner(session, deps, token)
     if signed_in == owner.id:
@@ -41,4 +45,6 @@ async def verify_email(
         await end_transaction(session)
         await accounts.check_link_password(owner, password)
     async with runtime.db.transaction() as verifying:
-        await accounts.verify_email(verifying, deps, token, checked=owner)
+        verified = await accounts.verify_email(verifying, deps, token, checked=owner)
+        if then is not None:
+            await then(verifying, verified)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from dashboard.page_route import PageRoute, not_found
+from dashboard.page_route import PageRoute, unknown_address
 from dashboard.pages import (
     account,
     analytics,
@@ -70,6 +70,6 @@ def install(app: FastAPI) -> None:
 
     @fallback.api_route("/{rest:path}", methods=["GET", "HEAD"])
     async def unknown(request: Request, rest: str) -> Response:
-        return secure_headers(not_found(request))
+        return secure_headers(unknown_address(request))
 
     app.include_router(fallback, prefix=PREFIX, include_in_schema=False)

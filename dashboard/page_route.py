@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.routing import Match
 
 from api.deps import ROLLBACK_STATE
 from api.errors import (
@@ -165,6 +166,15 @@ def _error_response(request: Request, exc: AppError) -> Response:
     return _error_page(request, exc.status_code, "Something is not right", exc.message)
 
 
+def unknown_address(request: Request) -> Response:
+    """An address no page answers (none at all, or an id that is no id): the 404 page; one only
+    a form posts to, opened, leads to the form's page (``form_page``)."""
+    page = form_page(request) if request.method in ("GET", "HEAD") else None
+    if page is not None:
+        return RedirectResponse(page, status_code=303)
+    return not_found(request)
+
+
 def not_found(request: Request) -> HTMLResponse:
     return _error_page(
         request,
@@ -172,6 +182,32 @@ def not_found(request: Request) -> HTMLResponse:
         "Page not found",
         "There is nothing here, or it belongs to a workspace you are not a member of.",
     )
+
+
+def _served(request: Request, path: str, method: str) -> bool:
+    """Whether a dashboard page (not the 404 page's catch-all) answers ``method`` at ``path``
+    (under PREFIX)."""
+    from dashboard.app import PAGE_ROUTERS  # the page modules import this one
+
+    scope = {**request.scope, "path": path.removeprefix(PREFIX), "root_path": "", "method": method}
+    return any(
+        route.matches(scope)[0] == Match.FULL for router in PAGE_ROUTERS for route in router.routes
+    )
+
+
+def form_page(request: Request) -> str | None:
+    """Opened at an address only a form posts to (the page a form answered there, a new API
+    key or a refused CSV import, opened again from the address bar, a restored tab or a
+    bookmark): the nearest page above it, the form's own (``/w/{id}/team/api-keys`` leads to
+    ``/w/{id}/team``). None for an address no form posts to."""
+    path = request.url.path
+    if not _served(request, path, "POST"):
+        return None
+    while path.count("/") > 2:  # never above /app/...
+        path = path.rsplit("/", 1)[0]
+        if _served(request, path, "GET"):
+            return path
+    return None
 
 
 class PageRoute(APIRoute):
@@ -209,7 +245,7 @@ class PageRoute(APIRoute):
             except RequestValidationError as exc:
                 # A malformed id in the URL is an unknown page, like a foreign one.
                 if any(err.get("loc", ("",))[0] == "path" for err in exc.errors()):
-                    response = not_found(request)
+                    response = unknown_address(request)
                 elif wants_json(request):
                     body = {"code": "validation_error", "message": _first_error(exc)}
                     response = JSONResponse({"error": body}, status_code=422)

@@ -8,10 +8,12 @@ with the same rate limits; none of them tells whether an address has an account.
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import passwords, verification
 from api.deps import AccountDepsDep, RuntimeDep, SessionDep, client_info
@@ -116,6 +118,7 @@ def _verification(
     token: str = "",
     error: str = "",
     done: bool = False,
+    signed_in: bool = False,
     ask_password: bool = False,
     password_error: str = "",
     status: int = 200,
@@ -124,6 +127,7 @@ def _verification(
         "token": token,
         "error": error,
         "done": done,
+        "signed_in": signed_in,
         "ask_password": ask_password,
         "password_error": password_error,
     }
@@ -135,11 +139,17 @@ async def verify(
     request: Request, runtime: RuntimeDep, session: SessionDep, deps: AccountDepsDep
 ) -> Response:
     """Signed in as the link's account, the click confirms; otherwise the account's password
-    does (a wrong one is a failed sign-in; the link stays unused)."""
+    does (a wrong one is a failed sign-in; the link stays unused). A signed-out browser whose
+    password confirmed is signed in as that account, as the login form would have done next."""
     fields = await form_fields(request)
     token = str(fields.get("token", ""))[:256]
     password = str(fields.get("password") or "")[:256] or None
     user = await auth.authenticate(runtime, session, request)
+    cookie: list[str] = []
+
+    async def sign_in(verifying: AsyncSession, user_id: uuid.UUID) -> None:
+        cookie.append(await auth.start_session(runtime, verifying, user_id, request))
+
     try:
         await verification.verify_email(
             request,
@@ -148,13 +158,14 @@ async def verify(
             token=token,
             password=password,
             signed_in=None if user is None else user.user_id,
+            then=sign_in if user is None else None,
         )
     except AppError as exc:
         if exc.code.startswith("link_"):
             if exc.code == "link_used":
                 async with runtime.db.transaction() as reading:
                     if await accounts.verified_by_link(reading, deps, token):
-                        return _verification(request, done=True)
+                        return _verification(request, done=True, signed_in=user is not None)
             return _verification(request, error=exc.message, status=exc.status_code)
         return _verification(
             request,
@@ -163,7 +174,10 @@ async def verify(
             password_error=exc.message,
             status=exc.status_code,
         )
-    return _verification(request, done=True)
+    response = _verification(request, done=True, signed_in=user is not None or bool(cookie))
+    if cookie:
+        auth.set_session_cookie(response, cookie[0], runtime.settings)
+    return response
 
 
 @router.get("/accept-invitation")
@@ -206,9 +220,12 @@ async def accept(
     except AppError as exc:
         errors = app_errors(exc)
     else:
-        if user is None:  # a new account: log in with the password just chosen
-            return redirect(request, PREFIX + "/login?notice=You+joined+the+workspace.+Log+in.")
-        return redirect(request, workspace_url(accepted.workspace_id))
+        response = redirect(request, workspace_url(accepted.workspace_id))
+        if user is None:  # a new account, its password just chosen: signed in here
+            async with runtime.db.transaction() as starting:
+                cookie = await auth.start_session(runtime, starting, accepted.user_id, request)
+            auth.set_session_cookie(response, cookie, runtime.settings)
+        return response
     return _page(
         request,
         "accept_invitation.html",

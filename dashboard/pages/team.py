@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.deps import AccountDepsDep, SessionDep
 from api.throttling import rate_limit_invitation
 from core.errors import AppError, Conflict, ValidationFailed
-from dashboard.page_route import PageRoute
+from dashboard.page_route import UNVERIFIED, PageRoute
 from dashboard.pages.common import Page, PageDep, field_errors, form_fields, refusal
 from dashboard.web import PREFIX, redirect, render, render_refused
 from workspaces import invitations, notifications, service, team
@@ -226,6 +226,15 @@ async def leave(request: Request, page: PageDep, session: SessionDep) -> Respons
     return redirect(request, PREFIX + "/account?notice=" + quote_plus(notice))
 
 
+def _form_refusal(exc: ValidationError | AppError) -> tuple[dict[str, str], int]:
+    """``refusal``, and an owner yet to confirm their address refused beside the form too: the
+    error page lost the address or the key's name typed (an unconfirmed owner may set up, the
+    mail says, but neither invite nor make keys)."""
+    if isinstance(exc, AppError) and exc.code == "email_unverified":
+        return {"_form": UNVERIFIED + " Your account page sends a new link."}, exc.status_code
+    return refusal(exc)
+
+
 @router.post("/w/{workspace_id}/team/members")
 async def invite_member(
     request: Request, page: PageDep, session: SessionDep, deps: AccountDepsDep
@@ -243,7 +252,7 @@ async def invite_member(
             # Past the limits, the invitation and its mail roll back with the savepoint.
             await rate_limit_invitation(request, page.access.workspace.id, str(form.email))
     except (ValidationError, AppError) as exc:
-        errors, status = refusal(exc)
+        errors, status = _form_refusal(exc)
         forms = {"invite_values": values, "invite_errors": errors}
         return await _form_refused(request, page, session, forms, status)
     return redirect(request, page.url("team") + "?notice=Invitation+sent")
@@ -267,7 +276,7 @@ async def create_key(request: Request, page: PageDep, session: SessionDep) -> Re
         async with session.begin_nested():
             row, secret = await team.create_api_key(session, page.access, name=form.name)
     except (ValidationError, AppError) as exc:
-        errors, status = refusal(exc)
+        errors, status = _form_refusal(exc)
         forms = {"key_values": values, "key_errors": errors}
         return await _form_refused(request, page, session, forms, status)
     # The secret is shown on this answer only (never stored in clear, never in a URL).

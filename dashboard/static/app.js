@@ -238,6 +238,20 @@
   });
 
   function onReady(root) {
+    // A question box marked data-enter-sends sends its form on Enter, as the widget does;
+    // Shift+Enter begins a new line, and Enter that picks an input method's word only picks it.
+    root.querySelectorAll("[data-enter-hint]").forEach(function (hint) { hint.hidden = false; });
+    root.querySelectorAll("textarea[data-enter-sends]").forEach(function (field) {
+      field.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" && !event.shiftKey && !event.isComposing &&
+            event.keyCode !== 229 && field.form) {
+          event.preventDefault();
+          var button = field.form.querySelector("button[type='submit']");
+          if (!button || !button.disabled) { field.form.requestSubmit(button || undefined); }
+        }
+      });
+    });
+
     // The workspace switcher submits itself when a workspace is chosen.
     root.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
       select.addEventListener("change", function () { select.form.requestSubmit(); });

@@ -77,14 +77,26 @@ def refuse_nul(text: str, field: str = "text") -> None:
         )
 
 
+def megabytes(size: int) -> str:
+    """A size as an owner reads it: "10 MB", "2.5 MB" (MiB, as the limits are set), "512 KB"
+    under one."""
+    if size < 1024 * 1024:
+        return f"{max(1, round(size / 1024))} KB"
+    return f"{size / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
+
+
+def _too_large(what: str, size: int, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"{what} may be at most {megabytes(limit)}",
+        details={"limit": limit, "size": size},
+    )
+
+
 async def _check_upload(
     data: bytes, *, filename: str | None, content_type: str | None, settings: Settings
 ) -> None:
     if len(data) > settings.max_upload_bytes:
-        raise PayloadTooLarge(
-            f"Files may be at most {settings.max_upload_bytes} bytes",
-            details={"limit": settings.max_upload_bytes, "size": len(data)},
-        )
+        raise _too_large("Files", len(data), settings.max_upload_bytes)
     if not data:
         raise ValidationFailed("The file is empty", code="empty_file")
     # 415: unsupported; 413: a DOCX that expands past the bound. In a thread: reading a zip's
@@ -137,10 +149,7 @@ async def submit_text(
     refuse_nul(text)
     data = text.encode("utf-8")
     if len(data) > settings.max_upload_bytes:
-        raise PayloadTooLarge(
-            f"Text may be at most {settings.max_upload_bytes} bytes",
-            details={"limit": settings.max_upload_bytes, "size": len(data)},
-        )
+        raise _too_large("Text", len(data), settings.max_upload_bytes)
     return await submit_content(
         session,
         access.workspace,

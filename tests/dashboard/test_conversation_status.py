@@ -131,3 +131,17 @@ async def test_the_transcript_shows_the_contact_form_the_visitor_sent(
     assert f"left contact details with the form: {email}, Jo Visitor" in page.text
     assert sent.json()["thanks"] == thanks.format(email=email)
     assert thanks.format(email=email) in html.unescape(page.text)
+
+
+async def test_the_list_says_where_each_conversation_took_place_in_the_filters_words(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    """The list's "Where" column read "site" and "owner" (the channel's name in the database)
+    while its filter offers "On your site (visitors)" and "Playground and API": an owner did
+    not know the playground chat they had just had was the "owner" row."""
+    await _handoff(runtime, web)
+    asked = await web.post(web.url("playground"), {"message": "hello there"})
+    assert asked.status_code in (200, 303), asked.text
+    listed = await web.client.get(web.url("conversations"))
+    cells = re.findall(r'<td data-label="Where">([^<]*)</td>', listed.text)
+    assert sorted(cells) == ["On your site", "Playground or API"]

@@ -212,3 +212,30 @@ async def test_sessions_page_lists_and_revokes_at_once(runtime: object) -> None:
         assert (await laptop.get(web.url())).status_code == 200
         foreign = await web.post(f"/app/sessions/{uuid.uuid4()}/revoke")
         assert foreign.status_code == 404
+
+
+async def test_opening_the_address_a_form_posted_to_leads_to_its_page(web: WebOwner) -> None:
+    """A refused or answered form is shown at the address it posted to (the new API key's
+    page at .../team/api-keys, a refused CSV import at .../knowledge/faqs/import). Opened again
+    from the address bar, a restored tab or a bookmark, that address answered "Page not found:
+    ... or it belongs to a workspace you are not a member of", in the owner's own workspace. It
+    leads to the page the form is on; an address no form posts to is still not found."""
+    member = web.workspace_id
+    landings = {
+        "team/api-keys": f"/app/w/{member}/team",
+        "knowledge/faqs/import": f"/app/w/{member}/knowledge",
+        "knowledge/upload": f"/app/w/{member}/knowledge",
+        f"team/members/{uuid.uuid4()}/role": f"/app/w/{member}/team",
+        f"/app/sessions/{uuid.uuid4()}/revoke": "/app/sessions",
+    }
+    for posted_to, page in landings.items():
+        opened = await web.client.get(
+            posted_to if posted_to.startswith("/") else web.url(posted_to)
+        )
+        assert opened.status_code == 303, (posted_to, opened.text[:300])
+        assert opened.headers["location"] == page
+        assert (await web.client.get(page)).status_code == 200
+    for unknown in ("team/nothing-here", "knowledge/faqs/import/more"):
+        response = await web.client.get(web.url(unknown))
+        assert response.status_code == 404
+        assert "Page not found" in response.text

@@ -68,3 +68,24 @@ async def test_the_forms_past_the_ingest_limit_come_back_with_the_reason(
         found = re.search(r'id="faq-csv-error" role="alert">(.*?)</div>', refused.text, re.S)
         assert found is not None, refused.text[-3000:]
         assert "try again in" in html.unescape(found.group(1))
+
+
+async def test_a_file_over_the_size_limit_is_refused_in_megabytes(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """An owner uploading a 3 MB brochure read "Files may be at most 2097152 bytes": the limit
+    is said in megabytes."""
+    async with (
+        runtime_factory(max_upload_bytes=2 * 1024 * 1024) as runtime,
+        client_for(runtime) as client,
+    ):
+        web = await web_signup(client, "Brochures")
+        refused = await web.client.post(
+            web.url("knowledge/upload"),
+            data={"csrf_token": web.csrf},
+            files=[("files", ("brochure.txt", b"word " * 600_000, "text/plain"))],
+        )
+        assert refused.status_code == 413, refused.text[:500]
+        shown = html.unescape(refused.text)
+        assert "brochure.txt: Files may be at most 2 MB" in shown
+        assert "2097152" not in shown

@@ -92,20 +92,18 @@ async def test_an_invitation_link_creates_the_account_and_joins_the_workspace(
         data={"csrf_token": csrf_of(form.text), "token": token, "password": PASSWORD},
     )
     assert joined.status_code == 303, joined.text
-
-    assert (
-        "You joined the workspace. Log in." in (await client.get(joined.headers["location"])).text
-    )
-    logged_in = await web_login(client, invited, PASSWORD)
-    assert logged_in.status_code == 303
-    # Only the dashboard session just started: accepting on the page made no API session.
+    # The new member is signed in and lands in the workspace they joined: they had just chosen
+    # the password, and the login page asked for the address and that password again.
+    assert joined.headers["location"].rstrip("/").endswith(owner.workspace_id)
+    landing = await client.get(joined.headers["location"])
+    assert landing.status_code == 200, landing.text
+    assert "Getting started" in landing.text
+    # That one dashboard session: accepting on the page made no API session.
     tokens = await login(client, invited, PASSWORD)
     listed = await client.get(
         "/api/v1/auth/sessions", headers={"Authorization": f"Bearer {tokens['access_token']}"}
     )
     assert sorted(s["kind"] for s in listed.json()) == ["api", "web"]
-    landing = await client.get(logged_in.headers["location"])
-    assert landing.headers["location"].rstrip("/").endswith(owner.workspace_id)
 
     # A used token is refused on the page, not with a server error.
     form = await client.get(f"/app/accept-invitation?token={token}")  # signed in now
@@ -177,6 +175,8 @@ async def test_a_refused_acceptance_leaves_the_invitation_usable(
     await set_plan("free")  # two members: the owner and one teammate
     joined = []
     for token in tokens:
+        client.cookies.clear()  # each invited person in a browser of their own (signed in after)
+        form = await client.get(f"/app/accept-invitation?token={token}")
         joined.append(
             await client.post(
                 "/app/accept-invitation",
@@ -194,3 +194,35 @@ async def test_a_refused_acceptance_leaves_the_invitation_usable(
     )
     assert again.status_code == 303, again.text
     assert (await web_login(client, invited[1], PASSWORD)).status_code == 303
+
+
+async def test_confirming_the_address_with_the_password_signs_the_browser_in(
+    client: httpx.AsyncClient,
+) -> None:
+    """Every new owner: sign up (not signed in: the page says "check your email" whether or
+    not the address had an account), open the mailed link, type the password and confirm. The
+    page said "close this page and sign in", and the login page asked for the address and the
+    same password again. The password just checked signs this browser in."""
+    owner = await signup(client, "Confirming", verify=False)
+    token = await mail_token(client, owner.email, "verify_email")
+    page = await client.get(f"/app/verify-email?token={token}")
+    assert 'name="password"' in page.text
+    wrong = await client.post(
+        "/app/verify-email",
+        data={"csrf_token": csrf_of(page.text), "token": token, "password": "not the password"},
+    )
+    assert wrong.status_code == 403
+    assert (await client.get("/app/")).status_code == 303  # still signed out: to the login page
+    assert "/app/login" in (await client.get("/app/")).headers["location"]
+    confirmed = await client.post(
+        "/app/verify-email",
+        data={"csrf_token": csrf_of(page.text), "token": token, "password": owner.password},
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    assert "Email confirmed" in confirmed.text
+    assert "close this page and sign in" not in confirmed.text
+    assert 'href="/app/"' in confirmed.text  # on to the dashboard
+    home = await client.get("/app/")
+    assert home.status_code == 303
+    assert home.headers["location"].rstrip("/").endswith(owner.workspace_id)
+    assert "Getting started" in (await client.get(home.headers["location"])).text

@@ -13,7 +13,7 @@ import httpx
 
 from api.runtime import Runtime
 from tests.conftest import Owner, client_for, join, login, signup
-from tests.dashboard.conftest import PASSWORD, WebOwner, csrf_of
+from tests.dashboard.conftest import PASSWORD, WebOwner, csrf_of, web_signup
 
 LAST_OWNER = "A workspace needs an owner"
 
@@ -273,3 +273,24 @@ async def test_the_last_owner_is_refused_leaving(client: httpx.AsyncClient, web:
     assert LAST_OWNER in refused.text
     assert f'id="member-{own_id}-err"' in refused.text  # beside their own row
     assert (await _member_row(web, web.email))[1] == "owner"
+
+
+async def test_an_owner_yet_to_confirm_the_address_keeps_what_they_typed(
+    client: httpx.AsyncClient,
+) -> None:
+    """Signed in before opening the confirmation mail (the mail says an unconfirmed owner may
+    set up, not invite nor make keys): an invitation or a key was answered by the "Confirm your
+    email first" error page, and the address or name typed was lost. They come back on the
+    team page beside their form, with what was typed and the reason."""
+    web = await web_signup(client, "Not yet", verify=False)
+    typed = f"teammate-{uuid.uuid4().hex[:6]}@example.com"
+    invited = await web.post(web.url("team/members"), {"email": typed, "role": "admin"})
+    assert invited.status_code == 403
+    assert "<h1>Team" in invited.text  # the team page, not the error page
+    assert f'value="{typed}"' in invited.text
+    assert '<option value="admin" selected>' in invited.text
+    assert "Confirm your email address first" in invited.text
+    keyed = await web.post(web.url("team/api-keys"), {"name": "CRM sync"})
+    assert keyed.status_code == 403
+    assert 'value="CRM sync"' in keyed.text
+    assert "Confirm your email address first" in keyed.text

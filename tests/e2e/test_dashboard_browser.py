@@ -126,8 +126,13 @@ async def test_upload_becomes_ready_and_the_playground_cites_it(
     await page.locator(f'tr[data-status="ready"]:has-text("{name}")').wait_for(timeout=60_000)
 
     await page.goto(f"{base}/playground")
-    await page.get_by_label("Your question").fill(f"How long does the motor of boat {marker} run?")
-    await page.get_by_role("button", name="Ask").click()
+    # Enter sends, as in the widget (it only began a new line: the owner waited for an answer
+    # that was never asked); Shift+Enter begins a new line.
+    question = page.get_by_label("Your question")
+    await question.fill(f"How long does the motor of boat {marker} run?")
+    await question.press("Shift+Enter")
+    assert (await question.input_value()).endswith("\n")
+    await question.press("Enter")
     answer = page.get_by_test_id("playground-answer").last
     await answer.wait_for(timeout=TIMEOUT)
     assert await answer.get_attribute("data-source") == "rag"
