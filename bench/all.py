@@ -26,6 +26,7 @@ BENCHMARKS = (
     "rerank",
     "limiter_memory",
     "dashboard_pages",
+    "unanswered_groups",
     "peer_langchain",
     "chat_http",
     "chat_wrk",

@@ -129,11 +129,11 @@ async def load(owner_url: str, workspace_id: uuid.UUID, messages: int, days: int
     return time.perf_counter() - started
 
 
-async def run(args: argparse.Namespace) -> None:
-    from api.app import create_app
-
-    data_dir = Path(args.data_dir)
-    pg = await embedded_postgres(data_dir, database="trulybot_bench_analytics", recreate=True)
+async def migrated_app(data_dir: Path, database: str) -> tuple[str, str, Settings]:
+    """A new embedded cluster under ``data_dir`` with ``database`` migrated: its owner's URL,
+    the app role's, and the settings of the whole app on it (hash embeddings, no Redis, the
+    scheduler and rate limits off, so nothing runs behind a benchmark's back)."""
+    pg = await embedded_postgres(data_dir, database=database, recreate=True)
     owner_url, app_url = pg.owner_url(), pg.app_url(APP_ROLE)
     await migrate.ensure_app_role(owner_url, APP_ROLE)
     await migrate.upgrade(owner_url, app_role=APP_ROLE)
@@ -149,6 +149,15 @@ async def run(args: argparse.Namespace) -> None:
         scheduler_enabled=False,
         rate_limits="off",
         log_level="WARNING",
+    )
+    return owner_url, app_url, settings
+
+
+async def run(args: argparse.Namespace) -> None:
+    from api.app import create_app
+
+    owner_url, app_url, settings = await migrated_app(
+        Path(args.data_dir), "trulybot_bench_analytics"
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -291,7 +292,10 @@ async def unanswered_groups(
     rows = await conversation_repo.recent_unanswered(
         session, workspace_id=access.workspace.id, limit=UNANSWERED_WINDOW
     )
-    return group_questions(rows, limit=limit)
+    # Up to UNANSWERED_WINDOW vectors compared in a Python loop (tenths of a second with
+    # thousands of distinct questions): in a worker thread, so the event loop keeps serving
+    # visitors' answers meanwhile.
+    return await asyncio.to_thread(group_questions, rows, limit=limit)
 
 
 class AskedLike(Protocol):
@@ -334,16 +338,19 @@ def group_questions(rows: Iterable[QuestionLike], *, limit: int) -> list[dict[st
     """Questions (newest first) grouped greedily: the same normalized words, or, when both
     have an embedding, cosine >= GROUP_SIMILARITY to a group's first question; biggest groups
     first, then the most recently asked."""
+    window = list(rows)
     groups: list[dict[str, Any]] = []
-    centroids: list[np.ndarray] = []
+    # Each group's first vector, row k of one matrix allocated once (stacking the list of them
+    # again for every question copied the matrix each time: quadratic in the window).
+    centroids: np.ndarray | None = None
     centroid_groups: list[dict[str, Any]] = []
     by_text: dict[str, dict[str, Any]] = {}
-    for row in rows:  # newest first
+    for row in window:  # newest first
         vector = None if row.embedding is None else np.asarray(row.embedding, dtype=np.float32)
         question, key = asked_as(row)
         group = by_text.get(key)
-        if group is None and vector is not None and centroids:
-            sims = np.stack(centroids) @ vector
+        if group is None and vector is not None and centroids is not None:
+            sims = centroids[: len(centroid_groups)] @ vector
             best = int(np.argmax(sims))
             if float(sims[best]) >= GROUP_SIMILARITY:
                 group = centroid_groups[best]
@@ -357,7 +364,9 @@ def group_questions(rows: Iterable[QuestionLike], *, limit: int) -> list[dict[st
             }
             groups.append(group)
             if vector is not None:
-                centroids.append(vector)
+                if centroids is None:
+                    centroids = np.empty((len(window), vector.shape[0]), dtype=np.float32)
+                centroids[len(centroid_groups)] = vector
                 centroid_groups.append(group)
         by_text.setdefault(key, group)
         group["count"] += _times_asked(row)

@@ -77,6 +77,28 @@ async def test_the_app_signs_up_ingests_and_answers_through_the_pooler(
     assert "database: DATABASE_URL through PgBouncer" in describe_defaults(runtime_of(client))
 
 
+async def test_the_unanswered_groups_read_their_vectors_through_the_pooler(
+    pooled_client: httpx.AsyncClient,
+) -> None:
+    """The owners' Unanswered list reads the questions' vectors in pgvector's binary form by a
+    function in the statement (no per-connection type codec a pooler could not carry)."""
+    client = pooled_client
+    owner = await signup(client, "Pooled unanswered")
+    for session_id in ("visitor-1", "visitor-2"):
+        answer = await client.post(
+            "/api/v1/chat",
+            json={"message": "Do you rent out submarines for weddings?", "session_id": session_id},
+            headers={"X-Widget-Key": owner.workspace["public_key"]},
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["source"] == "fallback"
+    groups = await client.get(owner.url("/unanswered"), headers=owner.headers)
+    assert groups.status_code == 200, groups.text
+    assert [(g["question"], g["count"]) for g in groups.json()] == [
+        ("Do you rent out submarines for weddings?", 2)
+    ]
+
+
 async def test_without_the_setting_the_pooler_refuses_the_timeouts(
     bouncer: PgBouncer, pg: EmbeddedPostgres
 ) -> None:

@@ -2,7 +2,8 @@
 
 Vectors are written in pgvector's text form (``vector_text``); a vector a statement reads with
 is bound as a ``real[]`` cast to ``vector`` (``vector_param`` in Core statements, ``vector_sql``
-in SQL text, the value from ``vector_array``); a statement that must match a
+in SQL text, the value from ``vector_array``); a vector read into Python comes back in binary
+(``vector_bytes``, decoded by ``vector_from_bytes``); a statement that must match a
 per-workspace partial index inlines the workspace id as a literal (``workspace_literal``, from a
 ``uuid.UUID``, never from caller text) so PostgreSQL can use it even under a generic plan.
 """
@@ -56,6 +57,27 @@ def vector_param(name: str, vector_type: Any = VECTOR) -> Any:
 def vector_sql(name: str) -> str:
     """The same as ``vector_param``, in SQL text: parameter ``:name`` cast to a vector."""
     return f"CAST(CAST(:{name} AS real[]) AS vector)"
+
+
+# A vector read back in pgvector's binary form (its type's send function: int16 dimensions,
+# int16 unused, then float4 big-endian components) instead of its text form: the same float32
+# components, without the driver handing over 384 decimals a row to parse in Python (2,000
+# rows' vectors were about 0.2 s of CPU on the event loop as text).
+_VECTOR_HEADER = 4
+_BIG_ENDIAN_FLOAT4 = np.dtype(">f4")
+
+
+def vector_bytes(column: Any) -> Any:
+    """A Core expression reading the vector ``column`` as ``bytea`` (``vector_from_bytes``)."""
+    return func.vector_send(column)
+
+
+def vector_from_bytes(data: bytes | None) -> np.ndarray | None:
+    """A vector read by ``vector_bytes`` as a float32 array (None for a NULL vector)."""
+    if data is None:
+        return None
+    big_endian = np.frombuffer(data, dtype=_BIG_ENDIAN_FLOAT4, offset=_VECTOR_HEADER)
+    return big_endian.astype(np.float32)
 
 
 async def count_chunks(
