@@ -62,6 +62,7 @@ PATIENCE: Final = timedelta(days=7)
 
 Mode = Literal["cycle_end", "now"]
 View = Literal["pending", "at_cycle_end", "cancelled", "failed"]
+Linked = Literal["none", "active", "ending", "ended"]
 
 
 def cancel_job_id(workspace_id: uuid.UUID) -> str:
@@ -80,6 +81,18 @@ def view(sub: Subscription | None) -> View | None:
     if sub.provider_cancelled is not None:
         return "at_cycle_end" if sub.provider_cancelled == "cycle_end" else "cancelled"
     return "failed" if sub.provider_cancel_error else None
+
+
+def linked(sub: Subscription | None) -> Linked:
+    """The linked Razorpay Subscription as the owner is told of it: ``none`` linked;
+    ``active``, Razorpay charges the card every cycle (a cancel asked but not confirmed, pending
+    or refused, stops nothing yet: ``view`` says which); ``ending``, Razorpay took a cancel at
+    the end of the current cycle; ``ended``, cancelled or completed."""
+    if sub is None or sub.razorpay_subscription_id is None:
+        return "none"
+    if sub.provider_cancelled is None:
+        return "active"
+    return "ending" if sub.provider_cancelled == "cycle_end" else "ended"
 
 
 async def request(

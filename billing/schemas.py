@@ -76,6 +76,13 @@ class SubscriptionOut(BaseModel):
         " when Razorpay ended the subscription itself), failed"
         " (Razorpay refused it); null when no subscription is linked or no cancel was asked",
     )
+    razorpay_subscription: Literal["none", "active", "ending", "ended"] = Field(
+        default="none",
+        description="the Razorpay Subscription linked to the workspace (made in Razorpay's"
+        " dashboard with notes.workspace_id): none; active (Razorpay charges the card every"
+        " cycle, also while a cancel is pending or failed); ending (Razorpay took a cancel at"
+        " the end of the current cycle: no charge after it); ended (cancelled or completed)",
+    )
 
 
 class VerifyOut(BaseModel):

@@ -66,6 +66,7 @@ def subscription_view(
             cancel_at_period_end=False,
             pending_plan=None,
             razorpay_cancel=provider_cancels.view(sub),
+            razorpay_subscription=provider_cancels.linked(sub),
         )
     state = subscription_state(sub)
     status = state.status
@@ -83,6 +84,7 @@ def subscription_view(
         cancel_at_period_end=sub.cancel_at_period_end,
         pending_plan=sub.pending_plan,
         razorpay_cancel=provider_cancels.view(sub),
+        razorpay_subscription=provider_cancels.linked(sub),
     )
 
 

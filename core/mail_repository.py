@@ -107,9 +107,13 @@ async def forget_about(
 ) -> list[uuid.UUID]:
     """Delete the mails about ``workspace_id`` (only those quoting one of ``leads`` or of
     ``conversations``, when either is given), sent or not; their ids (the file outbox names
-    its files after them: ``Mailer.forget_files`` after the commit)."""
+    its files after them: ``Mailer.forget_files`` after the commit). With neither (the purge)
+    also the mails of the workspace's invitations, which name it by ``about_invitation`` only:
+    left behind a failing relay they invited someone to a workspace that was gone."""
     if leads is None and conversations is None:
-        condition = ""
+        condition = (
+            " OR about_invitation IN (SELECT id FROM invitations WHERE workspace_id = :workspace)"
+        )
     elif not leads and not conversations:
         return []
     else:
@@ -119,7 +123,7 @@ async def forget_about(
         " RETURNING id"
     )
     params: dict[str, object] = {"workspace": workspace_id}
-    if condition:
+    if leads is not None or conversations is not None:
         statement = statement.bindparams(
             bindparam("leads", type_=ARRAY(PG_UUID())),
             bindparam("conversations", type_=ARRAY(PG_UUID())),

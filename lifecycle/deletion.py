@@ -5,10 +5,10 @@ every lookup treats it as gone (its members, API keys and widget key get 404/401
 is set to end with the current period. During the grace period
 (``WORKSPACE_DELETION_GRACE_HOURS``) an owner may restore it; then the purge job deletes every row
 of every tenant table (found in the database catalog, so a table added later is covered), its
-per-workspace vector index, its export files under DATA_DIR, the mails about it (and the file
-outbox's copies of them), its Redis keys (response cache, rate limits, job leases) and this
-process's in-memory response cache of it. The scheduled sweep purges what is due, so a purge
-whose job was lost still happens.
+per-workspace vector index, its export files under DATA_DIR, the mails about it and its
+invitations' mails (and the file outbox's copies of them), its Redis keys (response cache,
+rate limits, job leases) and this process's in-memory response cache of it. The scheduled sweep
+purges what is due, so a purge whose job was lost still happens.
 
 An account is deleted by its user, who confirms with their password. It is refused (409
 ``last_owner``) while the user is the only owner of a workspace that has other members: they
@@ -354,7 +354,8 @@ async def purge_workspace(
         # Its export rows go here, first: a build finishing mid-purge then finds no row and
         # deletes its own zip (deleted last, with the other tables, the row kept the zip).
         await exports.remove_workspace_exports(session, settings, workspace_id=workspace_id)
-        mail_ids = await mail_repo.forget_about(session, workspace_id)  # notifications
+        # Notifications and the invitations' mails (the invitations go with the tables below).
+        mail_ids = await mail_repo.forget_about(session, workspace_id)
 
         await indexes.drop_as_definer(session, workspace_id)
         tables = [t for t in await repo.tenant_tables(session) if t not in CASCADE_ONLY]

@@ -72,6 +72,20 @@ RAZORPAY_CANCEL_WORDS = {
     " still charge your card. To stop it, contact whoever runs this service for you, or cancel"
     " the payment mandate yourself with Razorpay or your bank or UPI app.",
 }
+# A linked subscription no cancel was asked for (the view's ``razorpay_subscription`` active).
+RAZORPAY_LIVE_WORDS = (
+    "This workspace is linked to a Razorpay subscription: Razorpay charges your card every"
+    " billing cycle. Cancelling the plan also cancels it at Razorpay at the end of its current"
+    " billing cycle; deleting the workspace cancels it at once."
+)
+
+
+def _razorpay_words(subscription: SubscriptionOut) -> str | None:
+    """What the page says of the linked Razorpay Subscription, if one is linked."""
+    words = RAZORPAY_CANCEL_WORDS.get(subscription.razorpay_cancel or "")
+    if words is None and subscription.razorpay_subscription == "active":
+        return RAZORPAY_LIVE_WORDS
+    return words
 
 
 class UpgradeForm(BaseModel):
@@ -159,7 +173,7 @@ async def plan_page(
             "labels": METRIC_LABELS,
             "plans": catalog.list_plans(),
             "subscription": subscription,
-            "razorpay_cancel": RAZORPAY_CANCEL_WORDS.get(subscription.razorpay_cancel or ""),
+            "razorpay_cancel": _razorpay_words(subscription),
             "payments": payments,
             "payments_first_page": not payments_cursor,
             "payments_first_url": _payments_url(page, None),

@@ -1,17 +1,21 @@
 """The plan page tells an owner what became of the Razorpay Subscription charging their card
-(the subscription view's ``razorpay_cancel``): before, an owner who cancelled saw nothing of it,
-not even when Razorpay refused the cancel and the card went on being charged."""
+(the subscription view's ``razorpay_cancel`` and ``razorpay_subscription``): before, an owner
+who cancelled saw nothing of it, not even when Razorpay refused the cancel and the card went on
+being charged; and an owner whose card Razorpay charged every cycle read "Nothing is charged
+automatically"."""
 
 from __future__ import annotations
 
 import html
 import re
+import time
 from datetime import timedelta
 
 import httpx
 
 from api.runtime import Runtime
 from core.models import utcnow
+from tests.billing.conftest import pay_by_webhook, subscription
 from tests.billing.test_dashboard_checkout import web_owner
 from tests.billing.test_razorpay_cancel import cancel, linked, razorpay_says
 from tests.dashboard.conftest import WebOwner
@@ -32,7 +36,7 @@ async def test_the_plan_page_follows_the_razorpay_cancel_from_pending_to_cancell
 ) -> None:
     owner, web = await web_owner(bclient)
     sub_id = await linked(bclient, owner, fake)
-    assert await said(web) == ""
+    assert "charges your card every billing cycle" in await said(web)
 
     fake.down = True
     assert (await cancel(bclient, owner)).status_code == 200
@@ -65,3 +69,36 @@ async def test_a_refused_cancel_tells_the_owner_what_to_do(
     assert "Razorpay refused to cancel" in failed
     assert "may still charge your card" in failed
     assert "contact whoever runs this service for you" in failed
+
+
+async def test_a_live_linked_subscription_is_not_nothing_charged_automatically(
+    bclient: httpx.AsyncClient, billing_runtime: Runtime, fake: FakeRazorpay
+) -> None:
+    """A prepaid plan running and a Razorpay Subscription linked, no cancel asked: Razorpay
+    charges the card every cycle, yet the page said "Nothing is charged automatically" and
+    nothing of the subscription, and the view had no field saying one was linked."""
+    owner, web = await web_owner(bclient)
+    assert (await subscription(bclient, owner))["razorpay_subscription"] == "none"
+    await pay_by_webhook(bclient, owner, fake, "starter", "monthly", int(time.time()))
+    page = (await web.client.get(web.url("plan"))).text
+    assert "Nothing is charged automatically." in page  # nothing linked: true
+    sub_id = await linked(bclient, owner, fake)
+
+    view = await subscription(bclient, owner)
+    assert (view["razorpay_subscription"], view["razorpay_cancel"]) == ("active", None)
+    page = (await web.client.get(web.url("plan"))).text
+    assert "Prepaid until" in page
+    assert "Nothing is charged automatically" not in page
+    live = await said(web)
+    assert "linked to a Razorpay subscription" in live
+    assert "Razorpay charges your card every billing cycle" in live
+    assert "also cancels it at Razorpay at the end of its current billing cycle" in live
+
+    assert (await cancel(bclient, owner)).status_code == 200
+    await billing_runtime.jobs.drain()
+    assert (await subscription(bclient, owner))["razorpay_subscription"] == "ending"
+    assert "once its current billing cycle ends" in await said(web)
+
+    await razorpay_says(bclient, fake, sub_id, "subscription.cancelled", "cancelled")
+    assert (await subscription(bclient, owner))["razorpay_subscription"] == "ended"
+    assert "Razorpay charges your card no more." in await said(web)
