@@ -175,6 +175,13 @@ async def set_tenant(
     await _set_settings(session, transaction_settings(values, local, durable=durable))
 
 
+async def set_lookup(session: AsyncSession, lookup: str) -> None:
+    """Set ``app.lookup`` alone for the rest of the current transaction, the other settings
+    (the workspace, the user) kept: a row found by a value the caller holds (an account by its
+    address) within a transaction that has its context already."""
+    await _set_settings(session, {"app.lookup": lookup})
+
+
 async def lock_workspace(session: AsyncSession, purpose: str, workspace_id: uuid.UUID) -> None:
     """Until the transaction ends, one transaction per workspace and ``purpose`` holds this
     (a transaction-scoped advisory lock): the next one reads after this one committed (READ

@@ -196,7 +196,9 @@ async def signup(
 
 
 async def email_of(session: AsyncSession, user_id: uuid.UUID) -> str | None:
-    """The account's address (None when the account is gone)."""
+    """The account's address (None when the account is gone). Sets the account's context
+    (``app.user_id``): ``users`` shows an account's row to itself."""
+    await set_tenant(session, user_id=user_id)
     user = await repo.get_user(session, user_id)
     return None if user is None else user.email
 
@@ -218,6 +220,7 @@ async def send_verification(session: AsyncSession, deps: AccountDeps, user: User
 
 
 async def resend_verification(session: AsyncSession, deps: AccountDeps, user_id: uuid.UUID) -> None:
+    await set_tenant(session, user_id=user_id)
     user = await repo.get_user(session, user_id)
     if user is not None:
         await send_verification(session, deps, user)
@@ -405,6 +408,7 @@ async def reset_password(
 async def password_owner(session: AsyncSession, user_id: uuid.UUID) -> User:
     """The signed-in account whose password is about to be checked (between transactions,
     ``check_password_change``); 403 ``wrong_password`` when it is gone."""
+    await set_tenant(session, user_id=user_id)
     user = await repo.get_user(session, user_id)
     if user is None:
         raise _wrong_current_password()

@@ -195,6 +195,7 @@ async def _account_for(
         # Share-locked until the accept commits: a deletion of the account (which locks it
         # first) waits for the accept and then leaves this workspace too, or the accept waits
         # for the deletion and finds no account (a membership of a deleted account was a 500).
+        await set_tenant(session, user_id=principal.user_id)  # the account's row is its own
         if await repo.lock_password_hash(session, principal.user_id) is None:
             raise Unauthorized("Your account was deleted", code="session_revoked")
         me = await repo.get_user(session, principal.user_id)

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
-from core.db import lock_workspace
+from core.db import lock_workspace, set_lookup
 from core.models import utcnow
 from core.pagination import newest_first
 from workspaces.models import (
@@ -33,7 +33,21 @@ def same_email(column: Any, email: str) -> ColumnElement[bool]:
     return func.lower(column) == func.lower(email)
 
 
+USER_EMAIL_LOOKUP = "users:email:"
+
+
+def email_lookup(email: str) -> str:
+    """The ``app.lookup`` that opens the account of ``email`` to reads (and to its sign-up):
+    ``users:email:<address>``, compared by the policy as the unique index compares, lowered
+    by PostgreSQL (migration 0036)."""
+    return USER_EMAIL_LOOKUP + email
+
+
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
+    """The account of ``email``, if any. Sets the transaction's ``app.lookup`` to the address
+    (``email_lookup``; the workspace and user context stay): ``users`` shows an account to a
+    transaction that names it."""
+    await set_lookup(session, email_lookup(email))
     result = await session.execute(select(User).where(same_email(User.email, email)))
     return result.scalar_one_or_none()
 
@@ -45,7 +59,10 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
 async def insert_user(
     session: AsyncSession, *, email: str, password_hash: str, name: str | None
 ) -> User | None:
-    """Insert a user; None when the email (case-insensitively) is taken."""
+    """Insert a user; None when the email (case-insensitively) is taken. Sets the
+    transaction's ``app.lookup`` to the address, as ``get_user_by_email`` does: the policy
+    admits a new account of the address the transaction names."""
+    await set_lookup(session, email_lookup(email))
     stmt = (
         insert(User)
         .values(id=uuid.uuid4(), email=email, password_hash=password_hash, name=name)

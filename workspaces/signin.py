@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import set_tenant
 from core.errors import Unauthorized
 from workspaces import repository as repo
 from workspaces import security
@@ -63,7 +64,9 @@ async def confirm_login(session: AsyncSession, login: CheckedLogin) -> None:
     unless the account still has the hash the password matched; stores the upgraded hash, if
     any. The account's row stays locked until the transaction ends (shared; exclusive when the
     hash is upgraded, so two sign-ins upgrading it at once cannot deadlock: the second then
-    finds another hash and is refused, and the person signs in again)."""
+    finds another hash and is refused, and the person signs in again). Sets the account's
+    context (``app.user_id``): its row is visible to it alone."""
+    await set_tenant(session, user_id=login.user.id)
     stored = await repo.lock_password_hash(
         session, login.user.id, exclusive=login.new_hash is not None
     )

@@ -12,7 +12,8 @@ from sqlalchemy.exc import DBAPIError
 
 from core.db import Database
 from core.mail_repository import OUTBOX_SENDER
-from tests.conftest import ROOT, Owner
+from tests.conftest import ROOT, Owner, join, signup
+from workspaces.repository import email_lookup
 
 TENANT_TABLES_SQL = """
 SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity
@@ -33,10 +34,9 @@ async def test_every_table_with_workspace_id_has_rls_enabled_and_forced(owner_db
 
 
 # The tables outside row-level security, each for its reason. Everything else (tables keyed by
-# a user rather than a workspace too: user_sessions, account_tokens) is under FORCE RLS.
+# a user rather than a workspace too: users, user_sessions, account_tokens) is under FORCE RLS.
 NOT_TENANT_DATA = {
     "alembic_version": "the schema's revision",
-    "users": "accounts belong to no workspace; sign-in reads them by email",
     "scheduled_runs": "the scheduler's own bookkeeping, no tenant's data",
 }
 
@@ -82,6 +82,46 @@ async def test_the_mail_outbox_is_closed_to_a_transaction_without_its_lookup(
         assert (await session.execute(about, {"ws": owner.workspace_id})).scalar_one() == 0
 
 
+async def test_accounts_are_read_only_by_the_account_its_address_or_a_workspace_it_is_in(
+    client: httpx.AsyncClient, owner: Owner, other: Owner, db: Database
+) -> None:
+    """``users`` holds every account's address and password hash: a transaction that set no
+    context reads none of it; a workspace's context reads its members' accounts (the member
+    list) and no other, and may change none of them; an account's own context its own row; a
+    lookup by an address (sign-in, sign-up, a reset requested) that one account."""
+    colleague = await signup(client, "Initech")
+    await join(client, other, colleague, "member")
+    ids = text("SELECT id::text FROM users ORDER BY id")
+    async with db.transaction() as session:
+        assert (await session.execute(ids)).scalars().all() == []
+    async with db.transaction(workspace_id=other.workspace_id) as session:
+        members = (await session.execute(text("SELECT id::text, email FROM users"))).all()
+        assert sorted(members) == sorted(
+            [(other.user_id, other.email), (colleague.user_id, colleague.email)]
+        )
+        hash_of = text("SELECT password_hash FROM users WHERE id = :id")
+        assert (await session.execute(hash_of, {"id": owner.user_id})).all() == []
+        for change in (
+            "UPDATE users SET password_hash = 'planted' WHERE id = :id",
+            "DELETE FROM users WHERE id = :id",
+        ):
+            changed = await session.execute(text(change), {"id": colleague.user_id})
+            assert changed.rowcount == 0, change  # type: ignore[attr-defined]
+    async with db.transaction(user_id=owner.user_id) as session:
+        assert (await session.execute(ids)).scalars().all() == [owner.user_id]
+    async with db.transaction(lookup=email_lookup(owner.email.upper())) as session:
+        assert (await session.execute(ids)).scalars().all() == [owner.user_id]
+    with pytest.raises(DBAPIError, match="row-level security"):
+        async with db.transaction(workspace_id=other.workspace_id) as session:
+            await session.execute(
+                text(
+                    "INSERT INTO users (id, email, password_hash, created_at, updated_at)"
+                    " VALUES (:id, 'planted@example.com', 'x', now(), now())"
+                ),
+                {"id": uuid.uuid4()},
+            )
+
+
 async def test_app_role_is_not_superuser_and_owns_nothing(db: Database) -> None:
     async with db.transaction() as session:
         role = (
@@ -108,7 +148,7 @@ async def test_no_workspace_set_reads_zero_rows_everywhere(
     await client.post(owner.url("/api-keys"), json={"name": "k"}, headers=owner.headers)
     async with owner_db.transaction() as session:
         tables = [r[0] for r in (await session.execute(text(TENANT_TABLES_SQL))).all()]
-        tables.append("workspaces")
+        tables += ["workspaces", "users"]
     async with db.transaction() as session:
         for table in tables:
             query = text(f"SELECT count(*) FROM {table}")  # noqa: S608 - names from the catalog

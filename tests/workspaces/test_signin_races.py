@@ -131,10 +131,10 @@ async def test_an_upgraded_hash_never_undoes_a_reset(
     assert (await attempt).status_code == 401
     assert await _login_status(client, owner.email, owner.password) == 401
     # With nothing racing it, a sign-in stores its upgraded hash, and the password still works.
-    async with runtime_of(client).db.transaction() as session:
+    async with runtime_of(client).db.transaction(user_id=owner.user_id) as session:
         before = await _stored_hash(session, owner)
     assert await _login_status(client, owner.email, NEW_PASSWORD) == 200
-    async with runtime_of(client).db.transaction() as session:
+    async with runtime_of(client).db.transaction(user_id=owner.user_id) as session:
         assert await _stored_hash(session, owner) != before
     assert await _login_status(client, owner.email, NEW_PASSWORD) == 200
 
