@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator
-from functools import lru_cache
+
+from core.text import short_text_cache
 
 # Apostrophes, and the variation selectors that only pick an emoji's style ("❤️").
 _APOSTROPHES = str.maketrans("", "", "'\u2018\u2019\u02bc\u0060\u00b4\ufe0e\ufe0f")
@@ -18,7 +19,7 @@ _NOT_ASCII_WORD = re.compile(r"[^0-9A-Za-z]+")
 digits are its only characters of categories L, M and N."""
 
 
-@lru_cache(maxsize=1024)
+@short_text_cache(1024)
 def words(text: str, *, fold: bool = True) -> str:
     """NFKC + casefold (unless not ``fold``), apostrophes and variation selectors dropped,
     everything but letters/marks/digits to one space. A turn reduces the same message and its

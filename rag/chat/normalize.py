@@ -12,6 +12,8 @@ from functools import lru_cache
 
 import snowballstemmer
 
+from core.text import short_text_cache
+
 # Apostrophes (ASCII and typographic) are dropped so that "what's" and "whats" normalise alike.
 _APOSTROPHES = frozenset("'\u2018\u2019\u02bc\u0060\u00b4")
 # Kept wherever they appear: they change meaning ("c++", "c#", "a@b.com", "$5", "50%", "r&d").
@@ -171,7 +173,7 @@ def terms(text: str) -> list[str]:
     return out
 
 
-@lru_cache(maxsize=2048)
+@short_text_cache(512, longest=2000)  # a passage with its title and headings
 def content_terms(text: str) -> frozenset[str]:
     """The stems of ``text``'s ``terms`` of two letters or more, without ``STOPWORDS``: what
     the extractive answerer matches sentences on and retrieval checks passages for. Cached:

@@ -26,9 +26,9 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import Final, Literal, cast, get_args
 
+from core.text import short_text_cache
 from rag.chat.bot_identity import identity_language
 from rag.chat.courtesy import Lexicon, words
 from rag.chat.human_languages import person_language
@@ -200,7 +200,7 @@ def visitor_language(text: str) -> Language | None:
 _ENGLISH: Final = "en"
 
 
-@lru_cache(maxsize=512)
+@short_text_cache(512)
 def _told(text: str) -> Language | Literal["en"] | None:
     """``visitor_language``, or ``"en"`` when a lexicon recognised the request in English or
     most common words are English. Cached: a turn asks it of the same message more than once
