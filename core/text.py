@@ -1,9 +1,13 @@
 """What of a text a reader sees: characters drawn as nothing (spaces, zero-width and format
-characters, combining marks alone, filler letters, control characters)."""
+characters, combining marks alone, filler letters, control characters); a bounded cache of
+what is worked out from short texts (``ShortTextCache``)."""
 
 from __future__ import annotations
 
+import functools
 import unicodedata
+from collections.abc import Callable
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from pydantic import BeforeValidator
 
@@ -38,3 +42,49 @@ def lf_line_breaks(value: object) -> object:
 LineBreaks = BeforeValidator(lf_line_breaks)
 """A multi-line text field's line breaks as LF, before its length is checked:
 ``Annotated[str, LineBreaks]`` (lead notes, FAQ answers, the widget's greeting)."""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+SHORT_TEXT = 1000
+"""The longest text ``ShortTextCache`` keeps by default: a chat message of more is rare."""
+
+
+class ShortTextCache(Generic[P, R]):
+    """``fn`` of a text (and hashable keyword or further arguments) with an LRU cache of at
+    most ``maxsize`` results for texts of at most ``longest`` characters; a longer text is
+    worked out each time, so what the cache holds stays small whatever ``MAX_MESSAGE_CHARS``
+    allows. For pure functions of text that one chat turn asks of the same message many
+    times."""
+
+    def __init__(
+        self, fn: Callable[Concatenate[str, P], R], *, maxsize: int, longest: int = SHORT_TEXT
+    ) -> None:
+        self._fn = fn
+        self._cached: Any = functools.lru_cache(maxsize=maxsize)(fn)
+        self.longest = longest
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, text: str, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if len(text) > self.longest:
+            return self._fn(text, *args, **kwargs)
+        result: R = self._cached(text, *args, **kwargs)
+        return result
+
+    def cache_info(self) -> Any:
+        return self._cached.cache_info()
+
+    def cache_clear(self) -> None:
+        self._cached.cache_clear()
+
+
+def short_text_cache(
+    maxsize: int, *, longest: int = SHORT_TEXT
+) -> Callable[[Callable[Concatenate[str, P], R]], ShortTextCache[P, R]]:
+    """``ShortTextCache`` as a decorator."""
+
+    def wrap(fn: Callable[Concatenate[str, P], R]) -> ShortTextCache[P, R]:
+        return ShortTextCache(fn, maxsize=maxsize, longest=longest)
+
+    return wrap

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 
+from core.text import short_text_cache
 from rag.chat.courtesy import (
     ACKNOWLEDGEMENTS,
     FILLER,
@@ -192,6 +193,7 @@ def _question(reduced: str) -> str:
     return " ".join(rest)
 
 
+@short_text_cache(512)  # a turn asks it of the same message's sentences many times
 def asks_if_a_bot(reduced: str) -> bool:
     """Whether ``reduced`` (the message through ``courtesy.words``) is nothing but a visitor
     asking whether a bot or a person answers."""
@@ -223,6 +225,7 @@ _AFTERTHOUGHT = frozenset(
 what?": that was looked up as a question, "I don't know", and listed as unanswered)."""
 
 
+@short_text_cache(1024)  # the intents, the question and the language each cut the message
 def _split(text: str) -> tuple[str, str] | None:
     """``text`` cut after its first sentences (a greeting's among them: "hi! are you a bot?")
     that ask whether a bot answers, and what follows; None when no such sentences start it.

@@ -8,13 +8,30 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
+from core.text import short_text_cache
+
 # Apostrophes, and the variation selectors that only pick an emoji's style ("❤️").
 _APOSTROPHES = str.maketrans("", "", "'\u2018\u2019\u02bc\u0060\u00b4\ufe0e\ufe0f")
 
 
+_NOT_ASCII_WORD = re.compile(r"[^0-9A-Za-z]+")
+"""What is no letter or digit in ASCII text: NFKC leaves ASCII as it is, and its letters and
+digits are its only characters of categories L, M and N."""
+
+
+@short_text_cache(1024)
 def words(text: str, *, fold: bool = True) -> str:
     """NFKC + casefold (unless not ``fold``), apostrophes and variation selectors dropped,
-    everything but letters/marks/digits to one space."""
+    everything but letters/marks/digits to one space. A turn reduces the same message and its
+    sentences many times (intents, language, the bot question): cached."""
+    if text.isascii():  # the same result without a Unicode lookup per character
+        folded = (text.lower() if fold else text).translate(_APOSTROPHES)
+        return _NOT_ASCII_WORD.sub(" ", folded).strip()
+    return _unicode_words(text, fold=fold)
+
+
+def _unicode_words(text: str, *, fold: bool) -> str:
+    """``words`` of any text, a character's category looked up one by one."""
     folded = unicodedata.normalize("NFKC", text)
     folded = (folded.casefold() if fold else folded).translate(_APOSTROPHES)
     chars = [ch if unicodedata.category(ch)[0] in "LMN" else " " for ch in folded]

@@ -5,7 +5,7 @@ message as the pipeline takes it."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from core.errors import ValidationFailed
@@ -106,9 +106,18 @@ class ChatResult:
     lead_saved: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field, in order, the ids as text."""
-        out = asdict(self)
-        return out | {
+        """Every field, in order, the ids as text; the citations (flat dicts) and timings
+        copied. Written out rather than ``dataclasses.asdict``, which deep-copies every value
+        of every turn's answer (tests/rag/test_chat_result.py holds the two alike)."""
+        return {
             "conversation_id": str(self.conversation_id),
             "message_id": str(self.message_id),
+            "answer": self.answer,
+            "intent": self.intent,
+            "source": self.source,
+            "citations": [dict(c) for c in self.citations],
+            "lead_capture": self.lead_capture,
+            "timings_ms": dict(self.timings_ms),
+            "extractive": self.extractive,
+            "lead_saved": self.lead_saved,
         }

@@ -12,6 +12,8 @@ from functools import lru_cache
 
 import snowballstemmer
 
+from core.text import short_text_cache
+
 # Apostrophes (ASCII and typographic) are dropped so that "what's" and "whats" normalise alike.
 _APOSTROPHES = frozenset("'\u2018\u2019\u02bc\u0060\u00b4")
 # Kept wherever they appear: they change meaning ("c++", "c#", "a@b.com", "$5", "50%", "r&d").
@@ -46,6 +48,8 @@ def hides_text(text: str) -> bool:
     instruction, zero-width spaces, direction overrides), private-use and unassigned code
     points. An answer to such a message is not the answer to its key's question: it is never
     cached (``Turn.cacheable``)."""
+    if text.isascii():  # no ASCII character is of those categories
+        return False
     return any(ch not in _JOINERS and unicodedata.category(ch) in _UNSEEN for ch in text)
 
 
@@ -169,10 +173,14 @@ def terms(text: str) -> list[str]:
     return out
 
 
-def content_terms(text: str) -> set[str]:
+@short_text_cache(512, longest=2000)  # a passage with its title and headings
+def content_terms(text: str) -> frozenset[str]:
     """The stems of ``text``'s ``terms`` of two letters or more, without ``STOPWORDS``: what
-    the extractive answerer matches sentences on and retrieval checks passages for."""
-    return {stem(token) for token in terms(text) if len(token) >= 2 and token not in STOPWORDS}
+    the extractive answerer matches sentences on and retrieval checks passages for. Cached:
+    the same passages come back turn after turn."""
+    return frozenset(
+        {stem(token) for token in terms(text) if len(token) >= 2 and token not in STOPWORDS}
+    )
 
 
 def word_stems(text: str) -> set[str]:

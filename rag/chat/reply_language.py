@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Final, Literal, cast, get_args
 
+from core.text import short_text_cache
 from rag.chat.bot_identity import identity_language
 from rag.chat.courtesy import Lexicon, words
 from rag.chat.human_languages import person_language
@@ -145,8 +146,18 @@ _COURTESY = Lexicon(
 )
 
 
+_ASCII_LETTER = re.compile("[A-Za-z]")
+
+
 def _script(text: str) -> str | None:
     """The language of most of ``text``'s letters by script ("latin" for Latin letters)."""
+    if text.isascii():  # every letter a Latin one, told without looking up its name
+        return "latin" if _ASCII_LETTER.search(text) else None
+    return _script_by_names(text)
+
+
+def _script_by_names(text: str) -> str | None:
+    """``_script`` of any text, each letter's script told by its Unicode name."""
     counts: Counter[str] = Counter()
     for ch in text:
         if not ch.isalpha():
@@ -206,9 +217,11 @@ def visitor_language(text: str) -> Language | None:
 _ENGLISH: Final = "en"
 
 
+@short_text_cache(512)
 def _told(text: str) -> Language | Literal["en"] | None:
     """``visitor_language``, or ``"en"`` when a lexicon recognised the request in English or
-    most common words are English."""
+    most common words are English. Cached: a turn asks it of the same message more than once
+    (the failed-model reply is prepared for the request and again for the record)."""
     script = _script(_EMAIL.sub(" ", text))
     if script in _NEIGHBOURS and (
         _NEIGHBOURS[script].search(text) or _NEIGHBOUR_WORDS & set(words(text).split())
