@@ -288,14 +288,29 @@ def asks_for_a_person(text: str) -> bool:
     )
 
 
-def _turned_down(text: str, reduced: str, request: re.Match[str], language: str) -> bool:
+def declined(text: str, reduced: str, request: re.Match[str], language: str) -> bool:
+    """The words of ``reduced`` before ``request`` (found in it) end in a refusal in
+    ``language`` (``_DECLINED``: "No quiero", "Non voglio") with no pause in ``text`` between:
+    a sales lead turned down ("No quiero una demo") is none either (``rag.chat.lead_languages``)."""
+    return _turned_down(text, reduced, request, language, checks=((_DECLINED, False),))
+
+
+_CHECKS = ((_DECLINED, False), (_ASKED, True), (_OBLIGED, True))
+
+
+def _turned_down(
+    text: str,
+    reduced: str,
+    request: re.Match[str],
+    language: str,
+    checks: tuple[tuple[dict[str, re.Pattern[str]], bool], ...] = _CHECKS,
+) -> bool:
     """The words of ``reduced`` before a ``request`` for a person in ``language`` end in a
     refusal, with no pause in ``text`` between the refusal and the request, or in a clause
     asking whether one is needed (``_ASKED``; ``_OBLIGED`` in a question or with what for)."""
     said = " ".join(reduced[: request.start()].split())
     marks = _pauses(text)
     pauses = set(marks)
-    checks = ((_DECLINED, False), (_ASKED, True), (_OBLIGED, True))
     for patterns, at_clause_start in checks:
         pattern = patterns.get(language)
         found = pattern.search(said) if pattern else None
