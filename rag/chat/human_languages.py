@@ -161,8 +161,12 @@ _BY_LANGUAGE = {
     ),
     "ru": (
         # Russian: "khochu pogovorit s chelovekom", "soedinite s operatorom"
-        r"(?:поговорить|говорить|связаться|соедините|свяжите|переключите) "
-        rf"{_ANY}\u0441 {_RU_PERSON}",
+        r"(?:поговорить|говорить|связаться|соедините|соединить|свяжите|связать|переключите"
+        rf"|переключить) {_ANY}\u0441 {_RU_PERSON}",
+        # "Можно переключить меня на оператора?", "переведите на менеджера"
+        r"(?:переключите|переключить|переведите|перевести|соедините|соединить) (?:меня |нас )?"
+        r"(?:на|\u0441) (?:живого )?(?:человека|оператора|менеджера|сотрудника|специалиста"
+        r"|консультанта)",
         r"живой человек",
     ),
     "ar": (
@@ -187,6 +191,8 @@ _LEXICON = Lexicon(_BY_LANGUAGE)
 # Menschen sprechen?" still ask).
 _DECLINED_BY_LANGUAGE = {
     "de": r"(?<!kann ich )(?<!kann man )(?<!können wir )(?<!konnen wir )(?<!darf ich )"
+    r"(?<!ich kann )(?<!man kann )(?<!wir können )(?<!wir konnen )(?<!ich konnte )"
+    r"(?<!wir konnten )(?<!ich darf )"
     r"(?:nicht|nie|niemals|keinesfalls|ohne)(?: mehr| unbedingt)?"
     r"(?: dass (?:sie|ihr|du|man|jemand) (?:mich|uns))?|kein bedarf|keine lust",
     "es": r"no(?: (?:quiero|necesito|quisiera|deseo|busco|me interesa|me hace falta|hace falta"
@@ -233,7 +239,16 @@ _OBLIGED = {
     for language, obliged in _OBLIGED_BY_LANGUAGE.items()
 }
 _PURPOSE = frozenset({"para", "pra", "per"})
-"""What for ("para cancelar", "per annullare"), right after the person."""
+"""What for ("para cancelar", "per annullare"), right after the person: a verb to do
+(``_TO_DO``), not what about ("para una queja urgente", "per un reclamo", "pra ontem", "per
+piacere" ask for one)."""
+_TO_DO = re.compile(
+    r"\w+(?:ar|er|ir|ár|ér|ír|are|ere|ire|rre)(?:l[oae]s?|l[ei]|gli|ne|mi|ci|si|se)?"
+)
+_NOT_TO_DO = frozenset({"piacere", "ayer"})
+# A refusal that is none: the modal after the request says the visitor cannot ("..., dass ich
+# nicht mit einem Menschen sprechen kann"), as "Ich kann nicht mit einem Menschen sprechen".
+_UNABLE_AFTER = {"de": frozenset({"kann", "können", "konnen", "konnte", "konnten", "darf"})}
 # What pauses a message: a "no" before one of these is an answer, not a refusal. A pause
 # before "dass" joins its clause ("Ich möchte nicht, dass Sie mich ... verbinden" refuses).
 _PAUSE = re.compile("[,;:.!?¿¡…،؛؟\uff1f]")
@@ -320,6 +335,9 @@ def _turned_down(
         unbroken = not any(first < pause <= len(said.split()) for pause in pauses)
         if not unbroken or (at_clause_start and first != 0 and first not in pauses):
             continue
+        then = reduced[request.end() :].split()[:1]
+        if patterns is _DECLINED and then and then[0] in _UNABLE_AFTER.get(language, ()):
+            continue
         if patterns is not _OBLIGED or _asks_how(reduced[request.end() :], marks, first):
             return True
     return False
@@ -329,12 +347,18 @@ def _asks_how(after: str, marks: dict[int, str], first: int) -> bool:
     """A clause having to talk to a person (starting at word ``first``) asks how something is
     done: what for follows the person (``after``), or it is a question (``marks``: the marks
     of the pauses after each count of words)."""
-    if after.split()[:1] and after.split()[0] in _PURPOSE:
+    said = after.split()[:2]
+    if len(said) == 2 and said[0] in _PURPOSE and _to_do(said[1]):
         return True
     if "¿" in marks.get(first, ""):  # "¿Tengo que ...": the mark opening the clause
         return True
     ends = [count for count in marks if count > first]
     return bool(ends) and any(mark in _QUESTION_MARKS for mark in marks[min(ends)])
+
+
+def _to_do(word: str) -> bool:
+    """Whether ``word`` is a verb to do ("cancelar", "annullarlo"), as far as its ending tells."""
+    return word not in _NOT_TO_DO and _TO_DO.fullmatch(word) is not None
 
 
 def _pauses(text: str) -> dict[int, str]:
