@@ -297,58 +297,67 @@ def asks_for_a_person(text: str) -> bool:
     reduced = words(text)
     if HUMAN_UNSPACED.search(reduced):
         return True
-    return any(
-        not _turned_down(text, reduced, found, language)
-        for language, found in _LEXICON.found(reduced)
-    )
-
-
-def declined(text: str, reduced: str, request: re.Match[str], language: str) -> bool:
-    """The words of ``reduced`` before ``request`` (found in it) end in a refusal in
-    ``language`` (``_DECLINED``: "No quiero", "Non voglio") with no pause in ``text`` between:
-    a sales lead turned down ("No quiero una demo") is none either (``rag.chat.lead_languages``)."""
-    return _turned_down(text, reduced, request, language, checks=((_DECLINED, False),))
-
-
-_CHECKS = ((_DECLINED, False), (_ASKED, True), (_OBLIGED, True))
-
-
-def _turned_down(
-    text: str,
-    reduced: str,
-    request: re.Match[str],
-    language: str,
-    checks: tuple[tuple[dict[str, re.Pattern[str]], bool], ...] = _CHECKS,
-) -> bool:
-    """The words of ``reduced`` before a ``request`` for a person in ``language`` end in a
-    refusal, with no pause in ``text`` between the refusal and the request, or in a clause
-    asking whether one is needed (``_ASKED``; ``_OBLIGED`` in a question or with what for)."""
-    said = " ".join(reduced[: request.start()].split())
-    marks = _pauses(text)
-    pauses = set(marks)
-    for patterns, at_clause_start in checks:
-        pattern = patterns.get(language)
-        found = pattern.search(said) if pattern else None
-        if found is None:
-            continue
-        first = len(said[: found.start()].split())
-        unbroken = not any(first < pause <= len(said.split()) for pause in pauses)
-        if not unbroken or (at_clause_start and first != 0 and first not in pauses):
-            continue
-        then = reduced[request.end() :].split()[:1]
-        if patterns is _DECLINED and then and then[0] in _UNABLE_AFTER.get(language, ()):
-            continue
-        if patterns is not _OBLIGED or _asks_how(reduced[request.end() :], marks, first):
+    marks: dict[int, str] | None = None  # the pauses, read once for every request found
+    for language, found in _LEXICON.found(reduced):
+        marks = pauses(text) if marks is None else marks
+        if not _turned_down(reduced, found, language, marks):
             return True
     return False
 
 
-def _asks_how(after: str, marks: dict[int, str], first: int) -> bool:
+def declined(reduced: str, request: re.Match[str], language: str, marks: dict[int, str]) -> bool:
+    """The words of ``reduced`` before ``request`` (found in it) end in a refusal in
+    ``language`` (``_DECLINED``: "No quiero", "Non voglio") with no pause (``marks``, the
+    text's ``pauses``) between: a sales lead turned down ("No quiero una demo") is none either
+    (``rag.chat.lead_languages``)."""
+    return _turned_down(reduced, request, language, marks, checks=((_DECLINED, False),))
+
+
+_CHECKS = ((_DECLINED, False), (_ASKED, True), (_OBLIGED, True))
+_TAIL = 12
+"""Words before a request that a refusal or a question about it spans, at most (with what its
+lookbehinds read): only they are searched, so a long message is read once, not once a request."""
+_NEXT = re.compile(r" ?(\S+)(?: (\S+))?")
+
+
+def _turned_down(
+    reduced: str,
+    request: re.Match[str],
+    language: str,
+    marks: dict[int, str],
+    checks: tuple[tuple[dict[str, re.Pattern[str]], bool], ...] = _CHECKS,
+) -> bool:
+    """The words of ``reduced`` before a ``request`` for a person in ``language`` end in a
+    refusal, with no pause (``marks``: ``pauses``) between the refusal and the request, or in a
+    clause asking whether one is needed (``_ASKED``; ``_OBLIGED`` in a question or with what
+    for)."""
+    head = reduced[: request.start()].rstrip()
+    said = len(head.split(" ")) if head else 0
+    parts = head.split(" ")[-_TAIL:] if head else []
+    tail, skipped = " ".join(parts), said - len(parts)
+    following = _NEXT.match(reduced, request.end())
+    then = (following[1], following[2]) if following else (None, None)
+    for patterns, at_clause_start in checks:
+        pattern = patterns.get(language)
+        found = pattern.search(tail) if pattern else None
+        if found is None:
+            continue
+        first = skipped + len(tail[: found.start()].split())
+        unbroken = not any(first < pause <= said for pause in marks)
+        if not unbroken or (at_clause_start and first != 0 and first not in marks):
+            continue
+        if patterns is _DECLINED and then[0] in _UNABLE_AFTER.get(language, ()):
+            continue
+        if patterns is not _OBLIGED or _asks_how(then, marks, first):
+            return True
+    return False
+
+
+def _asks_how(then: tuple[str | None, str | None], marks: dict[int, str], first: int) -> bool:
     """A clause having to talk to a person (starting at word ``first``) asks how something is
-    done: what for follows the person (``after``), or it is a question (``marks``: the marks
-    of the pauses after each count of words)."""
-    said = after.split()[:2]
-    if len(said) == 2 and said[0] in _PURPOSE and _to_do(said[1]):
+    done: what for follows the person (``then``, its next two words), or it is a question
+    (``marks``: the marks of the pauses after each count of words)."""
+    if then[0] in _PURPOSE and then[1] is not None and _to_do(then[1]):
         return True
     if "¿" in marks.get(first, ""):  # "¿Tengo que ...": the mark opening the clause
         return True
@@ -361,7 +370,7 @@ def _to_do(word: str) -> bool:
     return word not in _NOT_TO_DO and _TO_DO.fullmatch(word) is not None
 
 
-def _pauses(text: str) -> dict[int, str]:
+def pauses(text: str) -> dict[int, str]:
     """How many words come before each pause (comma, full stop, ...) in ``text``, with the
     pause's marks; none before "dass" (``_JOINED``)."""
     counts: dict[int, str] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from rag.chat.courtesy import Lexicon
-from rag.chat.human_languages import declined
+from rag.chat.human_languages import declined, pauses
 
 _DE_WHAT = (
     r"(?:ein |einen )?(?:unverbindliches |individuelles |persönliches |personliches )?"
@@ -76,14 +76,16 @@ def sales_asked(text: str, reduced: str) -> re.Match[str] | None:
     """The first demo or quote asked for in ``reduced`` (``text`` reduced by
     ``courtesy.words``) in one of the languages above, not turned down ("No quiero una demo",
     "Ich will keine Demo buchen") nor had already ("Ich habe das Angebot erhalten")."""
+    marks: dict[int, str] | None = None  # the pauses, read once for every lead found
     for language, found in SALES_ELSEWHERE.found(reduced):
-        before = reduced[: found.start()].rstrip()
         if language == "de":
+            before = reduced[max(0, found.start() - 80) : found.start()].rstrip()
             what = f" {found.group(0)} "
             had = found.group(0).endswith(_PARTICIPLES) and _DE_HAD.search(before)
             if _DE_NONE.search(before) or " nicht " in what or had:
                 continue
-        elif declined(text, reduced, found, language):
-            continue
-        return found
+            return found
+        marks = pauses(text) if marks is None else marks
+        if not declined(reduced, found, language, marks):
+            return found
     return None
