@@ -305,12 +305,13 @@ def asks_for_a_person(text: str) -> bool:
     return False
 
 
-def declined(reduced: str, request: re.Match[str], language: str, marks: dict[int, str]) -> bool:
-    """The words of ``reduced`` before ``request`` (found in it) end in a refusal in
-    ``language`` (``_DECLINED``: "No quiero", "Non voglio") with no pause (``marks``, the
-    text's ``pauses``) between: a sales lead turned down ("No quiero una demo") is none either
+def turned_down(reduced: str, request: re.Match[str], language: str, marks: dict[int, str]) -> bool:
+    """The words of ``reduced`` before ``request`` (found in it) in ``language`` refuse it
+    ("No quiero", "Non voglio") or ask whether it is needed ("¿Es necesario ...?", "Faut-il
+    ...") as for a person (``_turned_down``; ``marks``: the text's ``pauses``): a sales lead so
+    turned down or asked about ("No quiero una demo") is none either
     (``rag.chat.lead_languages``)."""
-    return _turned_down(reduced, request, language, marks, checks=((_DECLINED, False),))
+    return _turned_down(reduced, request, language, marks)
 
 
 _CHECKS = ((_DECLINED, False), (_ASKED, True), (_OBLIGED, True))

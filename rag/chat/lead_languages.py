@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from rag.chat.courtesy import Lexicon
-from rag.chat.human_languages import declined, pauses
+from rag.chat.human_languages import pauses, turned_down
 
 _DE_WHAT = (
     r"(?:ein |einen )?(?:unverbindliches |individuelles |persönliches |personliches )?"
@@ -59,8 +59,9 @@ SALES_ELSEWHERE = Lexicon(
 """A demo or a quote asked for, by language."""
 
 # Turned down in German by "kein" before the demo or the quote ("Ich will keine Demo buchen")
-# or "nicht" inside ("Ich möchte die Demo nicht buchen"); the other languages' refusals are
-# those of a request for a person (``human_languages.declined``: "No quiero una demo").
+# or "nicht" inside ("Ich möchte die Demo nicht buchen"); in the other languages, what turns
+# down a request for a person or asks whether one is needed (``human_languages.turned_down``:
+# "No quiero una demo", "¿Es necesario pedir una demo?", "Faut-il avoir un devis ?").
 _DE_NONE = re.compile(r"(?:^| )(?:kein|keine|keinen|keinerlei)$")
 # Had already: "erhalten" and "bekommen" are also the participles, after a form of "haben"
 # ("Ich habe das Angebot erhalten, aber ...", "Wir haben Ihr Angebot bekommen").
@@ -75,7 +76,8 @@ _PARTICIPLES = ("erhalten", "bekommen")
 def sales_asked(text: str, reduced: str) -> re.Match[str] | None:
     """The first demo or quote asked for in ``reduced`` (``text`` reduced by
     ``courtesy.words``) in one of the languages above, not turned down ("No quiero una demo",
-    "Ich will keine Demo buchen") nor had already ("Ich habe das Angebot erhalten")."""
+    "Ich will keine Demo buchen"), asked about ("¿Es necesario pedir una demo?") nor had
+    already ("Ich habe das Angebot erhalten")."""
     marks: dict[int, str] | None = None  # the pauses, read once for every lead found
     for language, found in SALES_ELSEWHERE.found(reduced):
         if language == "de":
@@ -86,6 +88,6 @@ def sales_asked(text: str, reduced: str) -> re.Match[str] | None:
                 continue
             return found
         marks = pauses(text) if marks is None else marks
-        if not declined(reduced, found, language, marks):
+        if not turned_down(reduced, found, language, marks):
             return found
     return None

@@ -4,6 +4,10 @@
   demonstração", "Non voglio una demo", "Ich will keine Demo buchen") was a lead: the contact
   form and "I'd be happy to connect you with our team about ... a demo" to a visitor who had
   just said they want none;
+- asking whether one must ask for one ("¿Es necesario pedir una demo?", "Faut-il avoir un devis
+  pour commander ?", "Bisogna richiedere un preventivo per ordinare?") was a lead, as asking
+  whether one must talk to a person is no request for one ("Tengo que pedir un presupuesto"
+  still is);
 - a quote already received ("Ich habe das Angebot erhalten, aber der Preis stimmt nicht": the
   German participle is the infinitive) was a new lead;
 - a quote asked for with the verb first or none ("Schicken Sie mir ein Angebot für 20 Lizenzen",
@@ -28,6 +32,12 @@ NO_LEAD = [
     "Non vorrei un preventivo, grazie",
     "Ich will keine Demo buchen, nur die Lieferzeit wissen",
     "Ich möchte kein Angebot anfordern",
+    "¿Es necesario pedir una demo?",
+    "¿Hay que pedir un presupuesto para comprar?",
+    "Faut-il avoir un devis pour commander ?",
+    "Dois-je demander un devis avant de commander ?",
+    "Bisogna richiedere un preventivo per ordinare?",
+    "É preciso pedir um orçamento?",
     "Ich habe das Angebot erhalten, aber der Preis stimmt nicht",
     "Wir haben Ihr Angebot bekommen und haben eine Frage zur Lieferung",
 ]
@@ -36,6 +46,8 @@ STILL_LEADS = [
     "Quiero una demo",
     "Não, quero uma demonstração",
     "Vorrei un preventivo",
+    "Tengo que pedir un presupuesto",
+    "Je dois demander un devis",
     "Ich möchte eine Demo buchen",
     "Kann ich ein Angebot für 50 Nutzer bekommen?",
     "Ich habe eine Frage: kann ich ein Angebot bekommen?",
