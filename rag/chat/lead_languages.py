@@ -71,23 +71,35 @@ _DE_HAD = re.compile(
     r"|euer|mein|meine|unser|unsere|dieses|diesen|dieser))?$"
 )
 _PARTICIPLES = ("erhalten", "bekommen")
+# The shop's offer, not a quote: "das Angebot", "dieses Angebot" ("Kann ich das Angebot für
+# Studenten noch bekommen?"); "ein Angebot" is asked for.
+_DE_THE = re.compile(r"(?:^| )(?:das|dieses|dies|diese|dem|den)$")
+_DE_OFFER = ("angebot", "kostenvoranschlag")
 
 
 def sales_asked(text: str, reduced: str) -> re.Match[str] | None:
     """The first demo or quote asked for in ``reduced`` (``text`` reduced by
     ``courtesy.words``) in one of the languages above, not turned down ("No quiero una demo",
-    "Ich will keine Demo buchen"), asked about ("¿Es necesario pedir una demo?") nor had
-    already ("Ich habe das Angebot erhalten")."""
+    "Ich will keine Demo buchen"), asked about ("¿Es necesario pedir una demo?"), the shop's
+    offer ("Kann ich das Angebot noch bekommen?") nor had already ("Ich habe das Angebot
+    erhalten")."""
     marks: dict[int, str] | None = None  # the pauses, read once for every lead found
     for language, found in SALES_ELSEWHERE.found(reduced):
         if language == "de":
-            before = reduced[max(0, found.start() - 80) : found.start()].rstrip()
+            before = _last_words(reduced[: found.start()].rstrip())
             what = f" {found.group(0)} "
             had = found.group(0).endswith(_PARTICIPLES) and _DE_HAD.search(before)
-            if _DE_NONE.search(before) or " nicht " in what or had:
+            the = found.group(0).startswith(_DE_OFFER) and _DE_THE.search(before)
+            if _DE_NONE.search(before) or " nicht " in what or had or the:
                 continue
             return found
         marks = pauses(text) if marks is None else marks
         if not turned_down(reduced, found, language, marks):
             return found
     return None
+
+
+def _last_words(head: str) -> str:
+    """The whole words of the last 80 characters of ``head``: where what turns a German lead
+    down is looked for, so a long message is read once, not once a lead."""
+    return head if len(head) <= 80 else head[-80:].partition(" ")[2]

@@ -8,6 +8,9 @@
   pour commander ?", "Bisogna richiedere un preventivo per ordinare?") was a lead, as asking
   whether one must talk to a person is no request for one ("Tengo que pedir un presupuesto"
   still is);
+- a German offer that is the shop's ("Kann ich das Angebot für Studenten noch bekommen?", "Bis
+  wann kann man dieses Angebot bekommen?": "das Angebot" is the deal, "ein Angebot" a quote)
+  was a lead;
 - a quote already received ("Ich habe das Angebot erhalten, aber der Preis stimmt nicht": the
   German participle is the infinitive) was a new lead;
 - a quote asked for with the verb first or none ("Schicken Sie mir ein Angebot für 20 Lizenzen",
@@ -38,6 +41,9 @@ NO_LEAD = [
     "Dois-je demander un devis avant de commander ?",
     "Bisogna richiedere un preventivo per ordinare?",
     "É preciso pedir um orçamento?",
+    "Kann ich das Angebot für Studenten noch bekommen?",
+    "Bis wann kann man dieses Angebot bekommen?",
+    "Wie kann ich das Angebot erhalten?",
     "Ich habe das Angebot erhalten, aber der Preis stimmt nicht",
     "Wir haben Ihr Angebot bekommen und haben eine Frage zur Lieferung",
 ]
@@ -55,6 +61,7 @@ STILL_LEADS = [
     "Bitte senden Sie mir ein Angebot",
     "Ich hätte gerne ein Angebot für 50 Nutzer",
     "Ich brauche ein Angebot",
+    "Wo kann ich ein Angebot anfordern?",
 ]
 
 
