@@ -161,8 +161,12 @@ _BY_LANGUAGE = {
     ),
     "ru": (
         # Russian: "khochu pogovorit s chelovekom", "soedinite s operatorom"
-        r"(?:поговорить|говорить|связаться|соедините|свяжите|переключите) "
-        rf"{_ANY}\u0441 {_RU_PERSON}",
+        r"(?:поговорить|говорить|связаться|соедините|соединить|свяжите|связать|переключите"
+        rf"|переключить) {_ANY}\u0441 {_RU_PERSON}",
+        # "Можно переключить меня на оператора?", "переведите на менеджера"
+        r"(?:переключите|переключить|переведите|перевести|соедините|соединить) (?:меня |нас )?"
+        r"(?:на|\u0441) (?:живого )?(?:человека|оператора|менеджера|сотрудника|специалиста"
+        r"|консультанта)",
         r"живой человек",
     ),
     "ar": (
@@ -187,6 +191,8 @@ _LEXICON = Lexicon(_BY_LANGUAGE)
 # Menschen sprechen?" still ask).
 _DECLINED_BY_LANGUAGE = {
     "de": r"(?<!kann ich )(?<!kann man )(?<!können wir )(?<!konnen wir )(?<!darf ich )"
+    r"(?<!ich kann )(?<!man kann )(?<!wir können )(?<!wir konnen )(?<!ich konnte )"
+    r"(?<!wir konnten )(?<!ich darf )"
     r"(?:nicht|nie|niemals|keinesfalls|ohne)(?: mehr| unbedingt)?"
     r"(?: dass (?:sie|ihr|du|man|jemand) (?:mich|uns))?|kein bedarf|keine lust",
     "es": r"no(?: (?:quiero|necesito|quisiera|deseo|busco|me interesa|me hace falta|hace falta"
@@ -233,7 +239,16 @@ _OBLIGED = {
     for language, obliged in _OBLIGED_BY_LANGUAGE.items()
 }
 _PURPOSE = frozenset({"para", "pra", "per"})
-"""What for ("para cancelar", "per annullare"), right after the person."""
+"""What for ("para cancelar", "per annullare"), right after the person: a verb to do
+(``_TO_DO``), not what about ("para una queja urgente", "per un reclamo", "pra ontem", "per
+piacere" ask for one)."""
+_TO_DO = re.compile(
+    r"\w+(?:ar|er|ir|ár|ér|ír|are|ere|ire|rre)(?:l[oae]s?|l[ei]|gli|ne|mi|ci|si|se)?"
+)
+_NOT_TO_DO = frozenset({"piacere", "ayer"})
+# A refusal that is none: the modal after the request says the visitor cannot ("..., dass ich
+# nicht mit einem Menschen sprechen kann"), as "Ich kann nicht mit einem Menschen sprechen".
+_UNABLE_AFTER = {"de": frozenset({"kann", "können", "konnen", "konnte", "konnten", "darf"})}
 # What pauses a message: a "no" before one of these is an answer, not a refusal. A pause
 # before "dass" joins its clause ("Ich möchte nicht, dass Sie mich ... verbinden" refuses).
 _PAUSE = re.compile("[,;:.!?¿¡…،؛؟\uff1f]")
@@ -282,39 +297,68 @@ def asks_for_a_person(text: str) -> bool:
     reduced = words(text)
     if HUMAN_UNSPACED.search(reduced):
         return True
-    return any(
-        not _turned_down(text, reduced, found, language)
-        for language, found in _LEXICON.found(reduced)
-    )
-
-
-def _turned_down(text: str, reduced: str, request: re.Match[str], language: str) -> bool:
-    """The words of ``reduced`` before a ``request`` for a person in ``language`` end in a
-    refusal, with no pause in ``text`` between the refusal and the request, or in a clause
-    asking whether one is needed (``_ASKED``; ``_OBLIGED`` in a question or with what for)."""
-    said = " ".join(reduced[: request.start()].split())
-    marks = _pauses(text)
-    pauses = set(marks)
-    checks = ((_DECLINED, False), (_ASKED, True), (_OBLIGED, True))
-    for patterns, at_clause_start in checks:
-        pattern = patterns.get(language)
-        found = pattern.search(said) if pattern else None
-        if found is None:
-            continue
-        first = len(said[: found.start()].split())
-        unbroken = not any(first < pause <= len(said.split()) for pause in pauses)
-        if not unbroken or (at_clause_start and first != 0 and first not in pauses):
-            continue
-        if patterns is not _OBLIGED or _asks_how(reduced[request.end() :], marks, first):
+    marks: dict[int, str] | None = None  # the pauses, read once for every request found
+    for language, found in _LEXICON.found(reduced):
+        marks = pauses(text) if marks is None else marks
+        if not _turned_down(reduced, found, language, marks):
             return True
     return False
 
 
-def _asks_how(after: str, marks: dict[int, str], first: int) -> bool:
+def turned_down(reduced: str, request: re.Match[str], language: str, marks: dict[int, str]) -> bool:
+    """The words of ``reduced`` before ``request`` (found in it) in ``language`` refuse it
+    ("No quiero", "Non voglio") or ask whether it is needed ("¿Es necesario ...?", "Faut-il
+    ...") as for a person (``_turned_down``; ``marks``: the text's ``pauses``): a sales lead so
+    turned down or asked about ("No quiero una demo") is none either
+    (``rag.chat.lead_languages``)."""
+    return _turned_down(reduced, request, language, marks)
+
+
+_CHECKS = ((_DECLINED, False), (_ASKED, True), (_OBLIGED, True))
+_TAIL = 12
+"""Words before a request that a refusal or a question about it spans, at most (with what its
+lookbehinds read): only they are searched, so a long message is read once, not once a request."""
+_NEXT = re.compile(r" ?(\S+)(?: (\S+))?")
+
+
+def _turned_down(
+    reduced: str,
+    request: re.Match[str],
+    language: str,
+    marks: dict[int, str],
+    checks: tuple[tuple[dict[str, re.Pattern[str]], bool], ...] = _CHECKS,
+) -> bool:
+    """The words of ``reduced`` before a ``request`` for a person in ``language`` end in a
+    refusal, with no pause (``marks``: ``pauses``) between the refusal and the request, or in a
+    clause asking whether one is needed (``_ASKED``; ``_OBLIGED`` in a question or with what
+    for)."""
+    head = reduced[: request.start()].rstrip()
+    said = len(head.split(" ")) if head else 0
+    parts = head.split(" ")[-_TAIL:] if head else []
+    tail, skipped = " ".join(parts), said - len(parts)
+    following = _NEXT.match(reduced, request.end())
+    then = (following[1], following[2]) if following else (None, None)
+    for patterns, at_clause_start in checks:
+        pattern = patterns.get(language)
+        found = pattern.search(tail) if pattern else None
+        if found is None:
+            continue
+        first = skipped + len(tail[: found.start()].split())
+        unbroken = not any(first < pause <= said for pause in marks)
+        if not unbroken or (at_clause_start and first != 0 and first not in marks):
+            continue
+        if patterns is _DECLINED and then[0] in _UNABLE_AFTER.get(language, ()):
+            continue
+        if patterns is not _OBLIGED or _asks_how(then, marks, first):
+            return True
+    return False
+
+
+def _asks_how(then: tuple[str | None, str | None], marks: dict[int, str], first: int) -> bool:
     """A clause having to talk to a person (starting at word ``first``) asks how something is
-    done: what for follows the person (``after``), or it is a question (``marks``: the marks
-    of the pauses after each count of words)."""
-    if after.split()[:1] and after.split()[0] in _PURPOSE:
+    done: what for follows the person (``then``, its next two words), or it is a question
+    (``marks``: the marks of the pauses after each count of words)."""
+    if then[0] in _PURPOSE and then[1] is not None and _to_do(then[1]):
         return True
     if "¿" in marks.get(first, ""):  # "¿Tengo que ...": the mark opening the clause
         return True
@@ -322,7 +366,12 @@ def _asks_how(after: str, marks: dict[int, str], first: int) -> bool:
     return bool(ends) and any(mark in _QUESTION_MARKS for mark in marks[min(ends)])
 
 
-def _pauses(text: str) -> dict[int, str]:
+def _to_do(word: str) -> bool:
+    """Whether ``word`` is a verb to do ("cancelar", "annullarlo"), as far as its ending tells."""
+    return word not in _NOT_TO_DO and _TO_DO.fullmatch(word) is not None
+
+
+def pauses(text: str) -> dict[int, str]:
     """How many words come before each pause (comma, full stop, ...) in ``text``, with the
     pause's marks; none before "dass" (``_JOINED``)."""
     counts: dict[int, str] = {}

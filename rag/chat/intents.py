@@ -40,7 +40,7 @@ from rag.chat.human_languages import (
     asks_for_a_person,
 )
 from rag.chat.human_requests import HUMAN_ALONE, asks_for_human, declines_a_person_only
-from rag.chat.lead_languages import SALES_ELSEWHERE
+from rag.chat.lead_languages import sales_asked
 from rag.chat.normalize import stem
 from workspaces.schemas import LeadIn
 from workspaces.widget_texts import TEXT_FIELDS
@@ -307,7 +307,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     if asks_for_human(text) or asks_for_a_person(text):
         return IntentResult("human", 0.93 if n_words <= 12 else 0.8)
 
-    lead = _LEAD.search(words) or SALES_ELSEWHERE.pattern.search(words)
+    lead = _LEAD.search(words) or sales_asked(text, words)
 
     # Remove courtesy phrases, then filler words and the bot's own name; what remains is content.
     rest, goodbyes = _strip(GOODBYE, words)

@@ -207,6 +207,23 @@ _NEIGHBOUR_WORDS: Final = (
 writes ("है", "नहीं", "क्या" are Hindi's)."""
 
 
+_OWN_WORDS: Final = {
+    "hi": _words("है हैं हूँ हूं क्या नहीं नही मुझे मैं मेरा मेरी मेरे चाहिए"),
+}
+"""Short words only the answered language writes (Hindi: neither Marathi nor Nepali says
+"है", "क्या", "मुझे"): a message with one is that language, whatever word it shares with a
+neighbour (the Nepali "मलाई", "to me", is the Hindi "मलाई", cream: "क्या मलाई कोफ्ता मिलेगा?";
+Mumbai's Hindi says "काय"). A neighbour's letter (Marathi's lla) still tells English."""
+
+
+def _neighbours(script: str, text: str) -> bool:
+    """Whether ``text``, mostly in ``script``, is in a neighbour's language (``_NEIGHBOURS``)."""
+    if _NEIGHBOURS[script].search(text):
+        return True
+    said = set(words(text).split())
+    return bool(_NEIGHBOUR_WORDS & said) and not _OWN_WORDS.get(script, frozenset()) & said
+
+
 def visitor_language(text: str) -> Language | None:
     """The language ``text`` is written in, when it is one of ``Language``; None for English or
     when it cannot be told."""
@@ -223,9 +240,7 @@ def _told(text: str) -> Language | Literal["en"] | None:
     most common words are English. Cached: a turn asks it of the same message more than once
     (the failed-model reply is prepared for the request and again for the record)."""
     script = _script(_EMAIL.sub(" ", text))
-    if script in _NEIGHBOURS and (
-        _NEIGHBOURS[script].search(text) or _NEIGHBOUR_WORDS & set(words(text).split())
-    ):
+    if script in _NEIGHBOURS and _neighbours(script, text):
         return _ENGLISH  # Ukrainian is no Russian, Persian and Urdu no Arabic
     if script in LANGUAGES:
         return cast(Language, script)
@@ -305,8 +320,16 @@ def _courtesy_language(text: str) -> str | None:
     return _COURTESY.language_of(words(text))
 
 
+_ENGLISH_ONLY: Final = _COMMON["en"].difference(
+    *(common for lang, common in _COMMON.items() if lang != "en")
+)
+"""English's common words no other language's list has: "in", "die", "come", "per" tell
+nothing when the counts tie ("Versand in die Schweiz?", "Come posso pagare in contanti?" were
+told English, and a German or Italian conversation got English replies)."""
+
+
 def _english(message: str) -> bool:
-    """Whether ``message`` holds a few English words: English, whatever the visitor wrote
-    before."""
+    """Whether ``message`` holds a few words only English has (``_ENGLISH_ONLY``): English,
+    whatever the visitor wrote before."""
     reduced = words(_EMAIL.sub(" ", message)).split()
-    return sum(w in _COMMON["en"] for w in reduced) >= 2
+    return sum(w in _ENGLISH_ONLY for w in reduced) >= 2
