@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import html
 import re
-import uuid
 
 import httpx
 import pytest
 
 from api.runtime import Runtime
 from billing import provider_cancels
-from billing import repository as billing_repo
 from core.db import Database
-from core.models import utcnow
 from tests.billing.conftest import subscription
 from tests.billing.test_dashboard_checkout import web_login, web_owner
 from tests.billing.test_plan_page_razorpay_cancel import said
-from tests.billing.test_razorpay_cancel import AT_CYCLE_END, audit_actions, linked, razorpay_says
-from tests.conftest import Owner, client_for, join, signup
+from tests.billing.test_razorpay_cancel import (
+    AT_CYCLE_END,
+    audit_actions,
+    linked,
+    razorpay_says,
+    waiting_cancel,
+)
+from tests.conftest import client_for, join, signup
 from tests.dashboard.conftest import WebOwner, csrf_of
 from tests.fakes.razorpay_server import FakeRazorpay
 
@@ -117,25 +120,12 @@ async def test_members_see_the_state_but_no_button_and_cannot_post_it(
     assert fake.cancels(sub_id) == []
 
 
-def sub_uuid(owner: Owner) -> uuid.UUID:
-    return uuid.UUID(owner.workspace_id)
-
-
-async def waiting_cancel(billing_runtime: Runtime, owner: Owner) -> None:
-    """A cancel recorded but not sent yet (its job not run: the queue was out of reach)."""
-    workspace_id = sub_uuid(owner)
-    async with billing_runtime.db.transaction(workspace_id=workspace_id) as session:
-        sub = await billing_repo.lock_existing_subscription(session, workspace_id)
-        assert sub is not None
-        assert await provider_cancels.request(session, workspace_id, sub, "cycle_end", utcnow())
-
-
 async def test_a_cancel_not_sent_yet_can_be_undone_from_the_page(
     bclient: httpx.AsyncClient, billing_runtime: Runtime, fake: FakeRazorpay
 ) -> None:
     owner, web = await web_owner(bclient)
     sub_id = await linked(bclient, owner, fake)
-    await waiting_cancel(billing_runtime, owner)
+    workspace_id = await waiting_cancel(billing_runtime, owner)
     page = await plan_page(web)
     assert "is being cancelled" in page
     assert forms(page) == ["keep-razorpay"]
@@ -144,9 +134,7 @@ async def test_a_cancel_not_sent_yet_can_be_undone_from_the_page(
     assert "The Razorpay subscription goes on" in shown
     assert forms(shown) == ["stop-razorpay"]
     assert "charges your card every billing cycle" in await said(web)
-    sent = await provider_cancels.send(
-        billing_runtime.db, billing_runtime.payments, sub_uuid(owner)
-    )
+    sent = await provider_cancels.send(billing_runtime.db, billing_runtime.payments, workspace_id)
     assert (sent, fake.cancels(sub_id)) == ("nothing", [])
 
 
@@ -158,11 +146,9 @@ async def test_refusals_come_back_on_the_plan_page_with_their_reason(
     ``nothing_to_cancel``): the plan page says why, never an error page."""
     owner, web = await web_owner(bclient)
     sub_id = await linked(bclient, owner, fake)
-    await waiting_cancel(billing_runtime, owner)
+    workspace_id = await waiting_cancel(billing_runtime, owner)
     assert forms(await plan_page(web)) == ["keep-razorpay"]
-    sent = await provider_cancels.send(
-        billing_runtime.db, billing_runtime.payments, sub_uuid(owner)
-    )
+    sent = await provider_cancels.send(billing_runtime.db, billing_runtime.payments, workspace_id)
     assert (sent, fake.cancels(sub_id)) == ("cancelled", [AT_CYCLE_END])
 
     shown = await posted(web, KEEP)
