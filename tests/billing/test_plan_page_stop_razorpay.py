@@ -25,7 +25,7 @@ from tests.billing.test_razorpay_cancel import (
     razorpay_says,
     waiting_cancel,
 )
-from tests.conftest import client_for, join, signup
+from tests.conftest import Owner, client_for, join, signup
 from tests.dashboard.conftest import WebOwner, csrf_of
 from tests.fakes.razorpay_server import FakeRazorpay
 
@@ -52,6 +52,14 @@ async def posted(web: WebOwner, path: str, data: dict[str, object] | None = None
     landed = await web.client.get(response.headers["location"])
     assert landed.status_code == 200, landed.text
     return html.unescape(landed.text)
+
+
+async def linked_owner(
+    client: httpx.AsyncClient, fake: FakeRazorpay
+) -> tuple[Owner, WebOwner, str]:
+    """An owner signed in to the dashboard whose workspace a Razorpay Subscription charges."""
+    owner, web = await web_owner(client)
+    return owner, web, await linked(client, owner, fake)
 
 
 async def test_the_owner_stops_the_razorpay_subscription_from_the_page_once(
@@ -85,8 +93,7 @@ async def test_the_owner_stops_the_razorpay_subscription_from_the_page_once(
 async def test_without_the_box_ticked_or_the_csrf_token_nothing_is_stopped(
     bclient: httpx.AsyncClient, billing_runtime: Runtime, fake: FakeRazorpay
 ) -> None:
-    owner, web = await web_owner(bclient)
-    sub_id = await linked(bclient, owner, fake)
+    owner, web, sub_id = await linked_owner(bclient, fake)
     shown = await posted(web, STOP)
     assert "Nothing was stopped: tick the box to confirm" in shown
     assert forms(shown) == ["stop-razorpay"]
@@ -101,8 +108,7 @@ async def test_without_the_box_ticked_or_the_csrf_token_nothing_is_stopped(
 async def test_members_see_the_state_but_no_button_and_cannot_post_it(
     bclient: httpx.AsyncClient, billing_runtime: Runtime, fake: FakeRazorpay, role: str
 ) -> None:
-    owner, web = await web_owner(bclient)
-    sub_id = await linked(bclient, owner, fake)
+    owner, web, sub_id = await linked_owner(bclient, fake)
     person = await signup(bclient, "Elsewhere")
     await join(bclient, owner, person, role)
     async with client_for(billing_runtime) as member_client:
@@ -123,8 +129,7 @@ async def test_members_see_the_state_but_no_button_and_cannot_post_it(
 async def test_a_cancel_not_sent_yet_can_be_undone_from_the_page(
     bclient: httpx.AsyncClient, billing_runtime: Runtime, fake: FakeRazorpay
 ) -> None:
-    owner, web = await web_owner(bclient)
-    sub_id = await linked(bclient, owner, fake)
+    owner, web, sub_id = await linked_owner(bclient, fake)
     workspace_id = await waiting_cancel(billing_runtime, owner)
     page = await plan_page(web)
     assert "is being cancelled" in page
@@ -144,8 +149,7 @@ async def test_refusals_come_back_on_the_plan_page_with_their_reason(
     """Forms left open in another tab: an undo once the cancel was sent (409
     ``razorpay_subscription_cancelled``), a stop once Razorpay ended the subscription (409
     ``nothing_to_cancel``): the plan page says why, never an error page."""
-    owner, web = await web_owner(bclient)
-    sub_id = await linked(bclient, owner, fake)
+    owner, web, sub_id = await linked_owner(bclient, fake)
     workspace_id = await waiting_cancel(billing_runtime, owner)
     assert forms(await plan_page(web)) == ["keep-razorpay"]
     sent = await provider_cancels.send(billing_runtime.db, billing_runtime.payments, workspace_id)
