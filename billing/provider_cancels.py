@@ -117,13 +117,23 @@ async def request(
     return True
 
 
+def sent(sub: Subscription) -> bool:
+    """Whether a cancel of the linked subscription was, or may have been (a send started), sent
+    to Razorpay, or Razorpay ended it: nothing can undo that."""
+    return sub.provider_cancelled is not None or (
+        sub.provider_cancel is not None and sub.provider_cancel_attempts > 0
+    )
+
+
+def withdrawable(sub: Subscription | None) -> bool:
+    """A cancel waits and was never sent: ``withdraw`` takes it back (the plan page offers it)."""
+    return sub is not None and sub.provider_cancel is not None and not sent(sub)
+
+
 async def withdraw(session: AsyncSession, workspace_id: uuid.UUID, sub: Subscription) -> None:
     """The owner resumes (``sub`` locked by the caller): a cancel not sent yet is withdrawn; one
     that was, or may have been (a send started), is 409 ``razorpay_subscription_cancelled``."""
-    sent = sub.provider_cancelled is not None or (
-        sub.provider_cancel is not None and sub.provider_cancel_attempts > 0
-    )
-    if sent:
+    if sent(sub):
         raise Conflict(
             "The Razorpay subscription was cancelled and Razorpay cannot resume a cancelled"
             " subscription: the plan ends with its period; subscribe again to be charged again",

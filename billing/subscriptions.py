@@ -145,11 +145,18 @@ async def cancel_at_period_end(
 async def resume(
     session: AsyncSession, access: WorkspaceAccess, now: datetime | None = None
 ) -> SubscriptionOut:
+    """Undo ``cancel_at_period_end``: the paid period's cancel, and a linked Razorpay
+    Subscription's cancel not sent yet, also when no paid period of ours runs (as the cancel
+    was allowed then). One Razorpay took, or may have, is 409
+    ``razorpay_subscription_cancelled``."""
     authorize(access, Action.BILLING_MANAGE)
     now = now or datetime.now(UTC)
     workspace_id = access.workspace.id
     sub = await repo.lock_subscription(session, workspace_id)
-    if running_paid_plan(sub, now) is None:
+    asked_razorpay = sub.razorpay_subscription_id is not None and (
+        sub.provider_cancel is not None or sub.provider_cancelled is not None
+    )
+    if running_paid_plan(sub, now) is None and not asked_razorpay:
         raise Conflict("There is no paid period to resume", code="nothing_to_resume")
     # A linked Razorpay Subscription's cancel, once sent, cannot be undone: 409.
     await provider_cancels.withdraw(session, workspace_id, sub)
@@ -158,6 +165,13 @@ async def resume(
     )
     sub = await repo.lock_subscription(session, workspace_id)
     return subscription_view(sub, effective_plan(access.workspace, now), now)
+
+
+async def razorpay_cancel_withdrawable(session: AsyncSession, access: WorkspaceAccess) -> bool:
+    """Whether ``resume`` would take back a cancel of the linked Razorpay Subscription that
+    waits and was never sent (the plan page offers the owner to undo it)."""
+    sub = await repo.get_subscription(session, access.workspace.id)
+    return sub is not None and provider_cancels.withdrawable(sub)
 
 
 async def list_payments(

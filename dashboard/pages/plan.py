@@ -1,11 +1,13 @@
 """Plan and usage: each quota as a meter, the subscription, payment history, and buying through
 Razorpay Checkout: extending the running plan or upgrading.
 
-Plans are prepaid per period and nothing renews on its own, so the page offers no "cancel": a
-paid plan ends on its period's end unless the owner extends it (the same plan again adds a
-period after the current one ends). The JSON API's cancel/resume record the owner's intent (and
-cancel a linked Razorpay Subscription); the page says what became of that cancel
-(``RAZORPAY_CANCEL_WORDS``).
+Plans are prepaid per period and nothing renews on its own, so the page offers no "cancel" of
+the plan: a paid plan ends on its period's end unless the owner extends it (the same plan again
+adds a period after the current one ends). A Razorpay Subscription linked to the workspace does
+charge the card every cycle: the owner stops it here (``plan/razorpay/stop``: the JSON API's
+cancel, confirmed by a ticked box) and undoes a stop not sent to Razorpay yet
+(``plan/razorpay/keep``: its resume); the page says what became of that cancel
+(``RAZORPAY_CANCEL_WORDS``), and a refusal comes back on it as a notice.
 
 Buying: our script (static/checkout.js) posts the chosen plan to ``plan/order`` (the billing
 service creates the Razorpay order), opens Checkout with it, and posts Checkout's signed answer
@@ -19,17 +21,18 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from api.data_lifecycle import cancel_after_commit
 from api.deps import SessionDep
 from billing import catalog, orders, subscriptions
 from billing.provider import PaymentProvider
 from billing.schemas import PaymentOut, PeriodIn, SubscriptionOut, VerifyIn
 from billing.signatures import BillingDisabled
 from billing.state import HELD_REASONS
-from core.errors import ValidationFailed
+from core.errors import Conflict, ValidationFailed
 from dashboard.page_route import PageRoute
 from dashboard.pages.common import Page, PageDep, form_fields
 from dashboard.web import (
@@ -161,6 +164,19 @@ async def plan_page(
     now = datetime.now(UTC)
     running = _running(subscription, now)
     offers = _offers(subscription, running) if billing_enabled and may_manage else []
+    manages_razorpay = billing_enabled and may_manage
+    # Stop: a linked subscription still charging, no cancel waiting (one Razorpay refused may
+    # be asked again). Keep: a cancel waiting that was never sent.
+    stop_razorpay = (
+        manages_razorpay
+        and subscription.razorpay_subscription == "active"
+        and subscription.razorpay_cancel in (None, "failed")
+    )
+    keep_razorpay = (
+        manages_razorpay
+        and subscription.razorpay_cancel == "pending"
+        and await subscriptions.razorpay_cancel_withdrawable(session, page.access)
+    )
     # Checkout's script (another origin) only where it is used: an owner's plan page with
     # something to buy; the CSP of that page alone allows its origin.
     script_url = settings.razorpay_checkout_script_url if offers else None
@@ -174,6 +190,8 @@ async def plan_page(
             "plans": catalog.list_plans(),
             "subscription": subscription,
             "razorpay_cancel": _razorpay_words(subscription),
+            "stop_razorpay": stop_razorpay,
+            "keep_razorpay": keep_razorpay,
             "payments": payments,
             "payments_first_page": not payments_cursor,
             "payments_first_url": _payments_url(page, None),
@@ -322,3 +340,54 @@ async def verify(request: Request, page: PageDep, session: SessionDep) -> Respon
     if wants_json(request):
         return JSONResponse({"plan": view.plan, "redirect": with_signed_notice(request, url)})
     return redirect(request, url)
+
+
+STOP_UNCONFIRMED = "Nothing was stopped: tick the box to confirm, then press the button again."
+STOP_ASKED = (
+    "You asked Razorpay to stop the subscription: it charges your card no more once its current"
+    " billing cycle ends. Below: whether Razorpay has confirmed it."
+)
+KEPT = (
+    "The Razorpay subscription goes on: nothing was sent to Razorpay, and it charges your card"
+    " every billing cycle."
+)
+
+
+def _require_billing(request: Request) -> None:
+    """As the JSON API's billing routes: 503 ``billing_disabled`` while billing is off."""
+    if not runtime_of(request).settings.billing_enabled:
+        raise BillingDisabled("Billing is not configured on this server")
+
+
+@router.post("/w/{workspace_id}/plan/razorpay/stop")
+async def stop_razorpay(
+    request: Request, page: PageDep, session: SessionDep, background: BackgroundTasks
+) -> Response:
+    """The linked Razorpay Subscription cancelled at its cycle's end: the JSON API's cancel
+    (``subscriptions.cancel_at_period_end``, its job enqueued after the commit), once the owner
+    ticked the box. A refusal (409) comes back on the plan page with its reason; posting it
+    again sends Razorpay nothing more (the service's rule)."""
+    _require_billing(request)
+    if (await form_fields(request)).get("confirm") != "yes":
+        return redirect(request, _back(page, STOP_UNCONFIRMED))
+    try:
+        async with session.begin_nested():
+            view = await subscriptions.cancel_at_period_end(session, page.access, downgrade_to=None)
+    except Conflict as exc:
+        return redirect(request, _back(page, exc.message))
+    if view.razorpay_cancel == "pending":
+        cancel_after_commit(background, runtime_of(request).jobs, [page.access.workspace.id])
+    return redirect(request, _back(page, STOP_ASKED))
+
+
+@router.post("/w/{workspace_id}/plan/razorpay/keep")
+async def keep_razorpay(request: Request, page: PageDep, session: SessionDep) -> Response:
+    """A stop not sent to Razorpay yet taken back: the JSON API's resume. Once sent, Razorpay
+    cannot undo it: its 409 comes back on the plan page with the reason."""
+    _require_billing(request)
+    try:
+        async with session.begin_nested():
+            await subscriptions.resume(session, page.access)
+    except Conflict as exc:
+        return redirect(request, _back(page, exc.message))
+    return redirect(request, _back(page, KEPT))

@@ -428,3 +428,33 @@ async def test_razorpay_ending_a_subscription_mails_nothing_however_often_it_com
     await razorpay_says(client, fake, sub_id, "subscription.completed", "completed")
     assert len(await payment_mails(runtime, smtp, owner.email, subject="")) == before
     assert (await subscription(client, owner))["razorpay_cancel"] == "cancelled"
+
+
+async def waiting_cancel(billing_runtime: Runtime, owner: Owner) -> uuid.UUID:
+    """A cancel at the cycle's end recorded but not sent yet (its job not run: the queue was
+    out of reach); the workspace's id."""
+    workspace_id = uuid.UUID(owner.workspace_id)
+    async with billing_runtime.db.transaction(workspace_id=workspace_id) as session:
+        sub = await billing_repo.lock_existing_subscription(session, workspace_id)
+        assert sub is not None
+        assert await provider_cancels.request(session, workspace_id, sub, "cycle_end", utcnow())
+    return workspace_id
+
+
+async def test_resume_takes_back_a_cancel_not_sent_yet_without_a_paid_period(
+    bclient: httpx.AsyncClient, billing_runtime: Runtime, owner: Owner, fake: FakeRazorpay
+) -> None:
+    """A linked subscription with no paid period of ours may be cancelled; taking that cancel
+    back before it was sent was 409 ``nothing_to_resume``."""
+    sub_id = await linked(bclient, owner, fake)
+    workspace_id = await waiting_cancel(billing_runtime, owner)
+    resumed = await bclient.post(owner.url("/billing/subscription/resume"), headers=owner.headers)
+    assert resumed.status_code == 200, resumed.text
+    assert (resumed.json()["razorpay_cancel"], resumed.json()["razorpay_subscription"]) == (
+        None,
+        "active",
+    )
+    outcome = await provider_cancels.send(
+        billing_runtime.db, billing_runtime.payments, workspace_id
+    )
+    assert (outcome, fake.cancels(sub_id)) == ("nothing", [])
