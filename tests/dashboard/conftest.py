@@ -93,6 +93,20 @@ async def web_signup(
     return WebOwner(client=client, email=email, workspace_id=workspace_id, csrf=csrf_of(home.text))
 
 
+API_KEY_SHOWN = re.compile(r'data-testid="api-key">(tb_[^<]+)<')
+
+
+async def new_api_key(web: WebOwner, name: str) -> str:
+    """A key made with the Team page's form: its secret, from the page the form's answer leads
+    to (shown there once)."""
+    created = await web.post(web.url("team/api-keys"), {"name": name})
+    assert created.status_code == 303, created.text
+    shown = await web.client.get(created.headers["location"])
+    secret = API_KEY_SHOWN.search(shown.text)
+    assert secret, shown.text
+    return secret.group(1)
+
+
 @pytest.fixture
 async def web(client: httpx.AsyncClient) -> WebOwner:
     return await web_signup(client)
