@@ -131,14 +131,16 @@ async def asked_by_a_visitor(runtime: Runtime, web: WebOwner, question: str) -> 
     return ids
 
 
-async def invitation(client: httpx.AsyncClient) -> tuple[Owner, str, str]:
-    """A new owner's invitation of a new address as a member: (the owner, the address, the
-    token of the link mailed to it)."""
-    owner = await signup(client, "Inviting")
+async def invitation(
+    client: httpx.AsyncClient, workspace_name: str = "Inviting", role: str = "member"
+) -> tuple[Owner, str, str]:
+    """A new owner's invitation of a new address (as a member unless ``role`` says): (the
+    owner, the address, the token of the link mailed to it)."""
+    owner = await signup(client, workspace_name)
     invited = f"invited-{uuid.uuid4().hex[:10]}@example.com"
     response = await client.post(
         f"/api/v1/workspaces/{owner.workspace_id}/members",
-        json={"email": invited, "role": "member"},
+        json={"email": invited, "role": role},
         headers={"Authorization": f"Bearer {owner.token}"},
     )
     assert response.status_code == 202, response.text

@@ -5,26 +5,18 @@ of the link, and escaped."""
 from __future__ import annotations
 
 import html
-import uuid
 
 import httpx
 
-from tests.conftest import mail_token, signup
+from tests.dashboard.conftest import invitation
 
 WORKSPACE = "Acme <b>Tea</b> & Co"
 
 
 async def _invite(client: httpx.AsyncClient) -> tuple[str, str, str]:
     """(the inviter's address, the invited address, the link's token)."""
-    owner = await signup(client, WORKSPACE)
-    invited = f"invited-{uuid.uuid4().hex[:10]}@example.com"
-    response = await client.post(
-        f"/api/v1/workspaces/{owner.workspace_id}/members",
-        json={"email": invited, "role": "admin"},
-        headers={"Authorization": f"Bearer {owner.token}"},
-    )
-    assert response.status_code == 202, response.text
-    return owner.email, invited, await mail_token(client, invited, "invitation")
+    owner, invited, token = await invitation(client, WORKSPACE, role="admin")
+    return owner.email, invited, token
 
 
 async def test_the_page_names_the_workspace_the_inviter_and_the_address(
