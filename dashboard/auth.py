@@ -8,7 +8,8 @@ The session cookie (``tb_session``) is HttpOnly, ``SameSite=Lax`` and ``Secure``
 Every state-changing request carries a CSRF token bound to the session cookie (an HMAC of it
 under the server's secret): in the ``X-CSRF-Token`` header (htmx, from the page's meta tag) or
 the ``csrf_token`` form field. Before sign-in, the login and signup forms use a double-submit
-cookie (``tb_csrf``) the same way.
+cookie (``tb_csrf``) the same way. A form from this site whose token a sign-out and sign-in
+since outdated comes back with what was typed (``dashboard.stale_form``), never applied.
 """
 
 from __future__ import annotations

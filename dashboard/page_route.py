@@ -39,6 +39,7 @@ from api.middleware import BodyTooLarge
 from core.errors import AppError
 from dashboard import auth
 from dashboard.pages.form_messages import plain_message
+from dashboard.stale_form import session_changed
 from dashboard.web import (
     PREFIX,
     SAFE_METHODS,
@@ -219,7 +220,9 @@ class PageRoute(APIRoute):
         async def page_handler(request: Request) -> Response:
             try:
                 if request.method not in SAFE_METHODS:
-                    await auth.check_csrf(request, runtime_of(request).settings)
+                    resent = await _checked_csrf(request)
+                    if resent is not None:
+                        return secure_headers(resent)
                 try:
                     response = await handler(request)
                 except (AppError, RequestValidationError, DBAPIError, PoolTimeout):
@@ -254,6 +257,21 @@ class PageRoute(APIRoute):
             return secure_headers(response)
 
         return page_handler
+
+
+async def _checked_csrf(request: Request) -> Response | None:
+    """None when the request carries this browser's CSRF token; a form sent from this site
+    by a browser that signed out and in again since its page was shown: that form again, with
+    what was typed (``stale_form``); else the refusal raised."""
+    try:
+        await auth.check_csrf(request, runtime_of(request).settings)
+    except auth.CsrfFailed:
+        navigation = is_navigation(request)
+        resent = await session_changed(request, back=_came_from(request), navigation=navigation)
+        if resent is None:
+            raise
+        return resent
+    return None
 
 
 def _first_error(exc: RequestValidationError) -> str:

@@ -148,6 +148,38 @@ async def _find(session: AsyncSession, deps: AccountDeps, token: str) -> Invitat
     return invitation
 
 
+@dataclass(frozen=True)
+class InvitationView:
+    """What the invitation page shows its link's holder, so a real invitation reads apart
+    from a page that only looks like one: where it leads, who sent it, to which address."""
+
+    workspace_name: str
+    inviter_name: str | None
+    inviter_email: str
+    email: str
+    role: str
+
+
+async def describe(session: AsyncSession, deps: AccountDeps, *, token: str) -> InvitationView:
+    """The invitation of ``token`` as its page shows it; refused as accepting it would be (400
+    ``link_invalid``, ``link_used``, ``link_expired``, ``invitation_revoked``: the sender may
+    no longer invite, the workspace was deleted). Changes nothing."""
+    invitation = await _find(session, deps, token)
+    await set_tenant(session, workspace_id=invitation.workspace_id)
+    await _check_inviter(session, invitation)
+    workspace = await repo.get_workspace(session, invitation.workspace_id)
+    inviter = await repo.get_user(session, invitation.invited_by) if invitation.invited_by else None
+    if workspace is None or inviter is None:
+        raise LinkRefused("This invitation was withdrawn", code="invitation_revoked")
+    return InvitationView(
+        workspace_name=workspace.name,
+        inviter_name=inviter.name,
+        inviter_email=inviter.email,
+        email=invitation.email,
+        role=invitation.role,
+    )
+
+
 def _login_required() -> Unauthorized:
     return Unauthorized(
         "An account with this email exists: sign in with it, then accept the invitation",

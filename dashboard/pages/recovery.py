@@ -24,6 +24,7 @@ from dashboard.page_route import PageRoute
 from dashboard.pages.common import app_errors, field_errors, form_fields
 from dashboard.web import PREFIX, redirect, render, workspace_url
 from workspaces import accounts, invitations, service
+from workspaces.accounts import AccountDeps
 from workspaces.schemas import EmailIn, InvitationAcceptIn, PasswordResetIn
 
 router = APIRouter(route_class=PageRoute)
@@ -180,12 +181,31 @@ async def verify(
     return response
 
 
+async def _invitation(
+    session: AsyncSession, deps: AccountDeps, token: str
+) -> tuple[invitations.InvitationView | None, dict[str, str]]:
+    """What the page says of the link's invitation (the workspace, who sent it, the address),
+    or why the link does not work: only its holder learns whose invitation it is."""
+    try:
+        return await invitations.describe(session, deps, token=token), {}
+    except AppError as exc:
+        return None, {"_form": exc.message}
+
+
 @router.get("/accept-invitation")
 async def invitation_page(
-    request: Request, runtime: RuntimeDep, session: SessionDep, token: TokenQuery = ""
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    deps: AccountDepsDep,
+    token: TokenQuery = "",
 ) -> Response:
     user = await auth.authenticate(runtime, session, request)
-    return _page(request, "accept_invitation.html", {"token": token, "signed_in": user is not None})
+    invitation, errors = await _invitation(session, deps, token)
+    context = {"token": token, "signed_in": user is not None}
+    return _page(
+        request, "accept_invitation.html", {**context, "invitation": invitation, "errors": errors}
+    )
 
 
 @router.post("/accept-invitation", dependencies=[RateLimitAuth])
@@ -226,12 +246,14 @@ async def accept(
                 cookie = await auth.start_session(runtime, starting, accepted.user_id, request)
             auth.set_session_cookie(response, cookie, runtime.settings)
         return response
+    invitation, _ = await _invitation(session, deps, token)  # the refusal says why it fails
     return _page(
         request,
         "accept_invitation.html",
         {
             "token": token,
             "signed_in": user is not None,
+            "invitation": invitation,
             "errors": errors,
             "name": str(fields.get("name") or ""),  # what they typed, kept; never the password
         },

@@ -10,9 +10,10 @@ from urllib.parse import quote_plus, urlencode
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.deps import AccountDepsDep, SessionDep
+from api.deps import AccountDepsDep, RuntimeDep, SessionDep
 from api.throttling import rate_limit_invitation
 from core.errors import AppError, Conflict, ValidationFailed
+from dashboard import flash
 from dashboard.page_route import UNVERIFIED, PageRoute
 from dashboard.pages.common import Page, PageDep, field_errors, form_fields, refusal
 from dashboard.web import PREFIX, redirect, render, render_refused
@@ -268,7 +269,9 @@ async def withdraw_invitation(
 
 
 @router.post("/w/{workspace_id}/team/api-keys")
-async def create_key(request: Request, page: PageDep, session: SessionDep) -> Response:
+async def create_key(
+    request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
     fields = await form_fields(request)
     values = {"name": str(fields.get("name") or "").strip()}
     try:
@@ -279,8 +282,45 @@ async def create_key(request: Request, page: PageDep, session: SessionDep) -> Re
         errors, status = _form_refusal(exc)
         forms = {"key_values": values, "key_errors": errors}
         return await _form_refused(request, page, session, forms, status)
-    # The secret is shown on this answer only (never stored in clear, never in a URL).
-    return render(request, "api_key_created.html", {"page": page, "key": row, "secret": secret})
+    # Shown once, on the page this answer leads to (a reload sends no form again): kept for
+    # it as this session's flash, never in a URL. Redis failing, shown on this answer.
+    flashed = {"id": str(row.id), "name": row.name, "secret": secret}
+    if await flash.keep(runtime, page.user, page.workspace_id, NEW_KEY, flashed):
+        return redirect(request, page.url("team/api-keys/created"))
+    return render(
+        request, "api_key_created.html", {"page": page, "name": row.name, "secret": secret}
+    )
+
+
+NEW_KEY = "api-key"
+"""The flash that carries a new key's id and secret to the page showing it."""
+SHOWN_ONCE = (
+    "The new key's secret was shown only once. If you did not copy it, revoke it and create"
+    " another."
+)
+
+
+@router.get("/w/{workspace_id}/team/api-keys/created")
+async def created_key(
+    request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    """The new key's secret, once (this browser session's flash); opened again (a reload, a
+    restored tab), the Team page saying it was shown once."""
+    flashed = await flash.take(runtime, page.user, page.workspace_id, NEW_KEY)
+    key_id = _key_id(flashed)
+    # The key is there (the request that made it committed) before its secret is shown.
+    names = await team.api_key_labels(session, page.access, [key_id]) if key_id else {}
+    if flashed is None or key_id not in names:
+        return redirect(request, page.url("team") + "?" + urlencode({"notice": SHOWN_ONCE}))
+    context = {"page": page, "name": str(flashed["name"]), "secret": str(flashed["secret"])}
+    return render(request, "api_key_created.html", context)
+
+
+def _key_id(flashed: dict[str, Any] | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(flashed["id"])) if flashed else None
+    except (KeyError, ValueError):
+        return None
 
 
 @router.post("/w/{workspace_id}/team/api-keys/{key_id}/revoke")

@@ -101,6 +101,27 @@ def parse_markdown(text: str) -> tuple[str | None, list[Section]]:
 _HYPHEN_BREAK = re.compile(r"(?<=[a-z])-\n(?=[a-z])")
 
 
+_WRITERS_TITLE = re.compile(
+    r"""^(?:
+        untitled(?:[\s_-]*\d+|\s+(?:document|presentation|spreadsheet|drawing))?  # "Untitled-1"
+      | microsoft\s+(?:word|powerpoint|excel|office\s+\w+)\s*-.*   # "Microsoft Word - x.doc"
+      | (?:document|presentation|book|slide|doc)\s*\d*            # "Document1"
+      | .*\.(?:docx?|dotx?|pptx?|xlsx?|odt|odp|rtf|txt|pdf|pages|key|md|html?|indd|tex|qxp)
+    )$""",  # the last: a file name ("draft.doc", "C:\\Users\\...\\draft.doc")
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def _pdf_title(stated: str | None) -> str | None:
+    """A PDF's metadata title when it is a title its author gave it; None for what the program
+    that wrote the PDF put there ("Untitled", "Microsoft Word - x.doc", "Document1", a file
+    name, nothing readable): the document is then titled by its file name."""
+    title = " ".join((stated or "")[:1000].split())
+    if not any(ch.isalnum() for ch in title) or _WRITERS_TITLE.match(title):
+        return None
+    return title
+
+
 def parse_pdf(data: bytes, limits: ParseLimits) -> tuple[str | None, list[Section]]:
     from pypdf import PdfReader, apply_configuration
     from pypdf.errors import DependencyError, LimitReachedError
@@ -148,7 +169,7 @@ def _read_pdf(
     title: str | None = None
     try:
         metadata = reader.metadata
-        title = str(metadata.title) if metadata is not None and metadata.title else None
+        title = _pdf_title(str(metadata.title)) if metadata is not None and metadata.title else None
     except Exception:  # broken metadata must not sink the text
         title = None
     sections: list[Section] = []

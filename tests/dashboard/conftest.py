@@ -93,6 +93,20 @@ async def web_signup(
     return WebOwner(client=client, email=email, workspace_id=workspace_id, csrf=csrf_of(home.text))
 
 
+API_KEY_SHOWN = re.compile(r'data-testid="api-key">(tb_[^<]+)<')
+
+
+async def new_api_key(web: WebOwner, name: str) -> str:
+    """A key made with the Team page's form: its secret, from the page the form's answer leads
+    to (shown there once)."""
+    created = await web.post(web.url("team/api-keys"), {"name": name})
+    assert created.status_code == 303, created.text
+    shown = await web.client.get(created.headers["location"])
+    secret = API_KEY_SHOWN.search(shown.text)
+    assert secret, shown.text
+    return secret.group(1)
+
+
 @pytest.fixture
 async def web(client: httpx.AsyncClient) -> WebOwner:
     return await web_signup(client)
@@ -117,14 +131,16 @@ async def asked_by_a_visitor(runtime: Runtime, web: WebOwner, question: str) -> 
     return ids
 
 
-async def invitation(client: httpx.AsyncClient) -> tuple[Owner, str, str]:
-    """A new owner's invitation of a new address as a member: (the owner, the address, the
-    token of the link mailed to it)."""
-    owner = await signup(client, "Inviting")
+async def invitation(
+    client: httpx.AsyncClient, workspace_name: str = "Inviting", role: str = "member"
+) -> tuple[Owner, str, str]:
+    """A new owner's invitation of a new address (as a member unless ``role`` says): (the
+    owner, the address, the token of the link mailed to it)."""
+    owner = await signup(client, workspace_name)
     invited = f"invited-{uuid.uuid4().hex[:10]}@example.com"
     response = await client.post(
         f"/api/v1/workspaces/{owner.workspace_id}/members",
-        json={"email": invited, "role": "member"},
+        json={"email": invited, "role": role},
         headers={"Authorization": f"Bearer {owner.token}"},
     )
     assert response.status_code == 202, response.text

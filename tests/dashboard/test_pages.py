@@ -21,7 +21,7 @@ from core.pagination import cursor_scope, encode_key
 from dashboard.app import PAGE_ROUTERS
 from dashboard.web import PREFIX, utc_time
 from tests.conftest import Owner, runtime_of, signup
-from tests.dashboard.conftest import WebOwner, asked_by_a_visitor
+from tests.dashboard.conftest import WebOwner, asked_by_a_visitor, new_api_key
 from workspaces import repository as ws_repo
 from workspaces import usage_repository
 from workspaces.plans import METRICS
@@ -486,9 +486,7 @@ async def test_conversations_list_filter_and_transcript(web: WebOwner) -> None:
 
 
 async def test_team_api_key_shown_once_and_revoked(web: WebOwner) -> None:
-    created = await web.post(web.url("team/api-keys"), {"name": "CRM sync"})
-    assert created.status_code == 200
-    secret = re.search(r'data-testid="api-key">(tb_[^<]+)<', created.text).group(1)  # type: ignore[union-attr]
+    secret = await new_api_key(web, "CRM sync")
     team = await web.client.get(web.url("team"))
     assert secret not in team.text
     assert "CRM sync" in team.text

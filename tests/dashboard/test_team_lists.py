@@ -10,7 +10,7 @@ import uuid
 import httpx
 
 from core.db import Database
-from tests.dashboard.conftest import WebOwner
+from tests.dashboard.conftest import WebOwner, new_api_key
 from workspaces import repository as ws_repo
 from workspaces import team
 
@@ -22,10 +22,7 @@ def _table(html: str, testid: str) -> str:
 
 async def _new_key(web: WebOwner, name: str) -> tuple[str, str]:
     """(id, secret) of a key made on the team page."""
-    created = await web.post(web.url("team/api-keys"), {"name": name})
-    assert created.status_code == 200, created.text
-    secret = re.search(r'data-testid="api-key">(tb_[^<]+)<', created.text)
-    assert secret
+    secret = await new_api_key(web, name)
     page = await web.client.get(web.url("team"))
     row = re.search(
         rf'<td data-label="Name">{name}</td>.*?team/api-keys/([0-9a-f-]{{36}})/revoke',
@@ -33,7 +30,7 @@ async def _new_key(web: WebOwner, name: str) -> tuple[str, str]:
         re.S,
     )
     assert row, page.text
-    return row.group(1), secret.group(1)
+    return row.group(1), secret
 
 
 async def test_revoked_keys_are_listed_apart_from_the_working_ones(

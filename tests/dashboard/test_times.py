@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 
 from dashboard.web import utc_time
-from tests.dashboard.conftest import WebOwner
+from tests.dashboard.conftest import WebOwner, new_api_key
 
 TIME = re.compile(r"<time datetime=\"[^\"]+\">([^<]*)</time>")
 BARE = re.compile(r"\b\d{4}-\d{2}-\d{2} \d{2}:\d{2}\b(?! UTC)")
@@ -21,7 +21,7 @@ def test_a_time_is_written_in_utc_with_its_zone() -> None:
 
 async def test_the_pages_say_utc(web: WebOwner) -> None:
     await web.post(web.url("playground"), {"message": "hello there"})
-    assert (await web.post(web.url("team/api-keys"), {"name": "CRM sync"})).status_code == 200
+    await new_api_key(web, "CRM sync")
     listing = await web.client.get(web.url("conversations"))
     conversation = re.search(r'data-conversation="([^"]+)"', listing.text)
     assert conversation is not None

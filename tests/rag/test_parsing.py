@@ -376,3 +376,36 @@ def test_a_name_section_of_commas_is_read_without_backtracking(commas: int) -> N
     assert parse(man, filename="gzip.md", content_type="text/markdown").title == (
         "gzip, gunzip, zcat - compress or expand files"
     )
+
+
+@pytest.mark.parametrize(
+    "stated",
+    [
+        "Untitled",
+        "untitled-1",
+        "Untitled document",
+        "Microsoft Word - returns policy.doc",
+        "Microsoft Word - Document1",
+        "Microsoft PowerPoint - deck.pptx",
+        "Document1",
+        "returns-policy.docx",
+        "C:\\Users\\asha\\Desktop\\draft.doc",
+        "   ",
+        "-",
+    ],
+)
+def test_a_pdf_titled_by_its_writer_not_its_author_takes_the_file_name(stated: str) -> None:
+    """A PDF's metadata title that only its writing program put there ("Untitled", "Microsoft
+    Word - x.doc", a file name) is no title: the file name is (a DOCX or Markdown file takes its
+    first heading; a PDF has none to read)."""
+    data = _pdf_bytes(["Returns are free within 30 days."], title=stated)
+    doc = parse(data, filename="returns.pdf", content_type="application/pdf")
+    assert doc.title == "returns.pdf"
+    assert doc.source_title is None  # an older parser's junk title reads as the owner's: kept
+
+
+@pytest.mark.parametrize("stated", ["Returns Policy 2026", "Untitled Goose Game: a review"])
+def test_a_pdf_with_a_real_metadata_title_takes_it(stated: str) -> None:
+    data = _pdf_bytes(["Returns are free within 30 days."], title=stated)
+    doc = parse(data, filename="returns.pdf", content_type="application/pdf")
+    assert doc.title == stated

@@ -1,0 +1,54 @@
+"""A new API key is shown once, on the page the form's answer leads to (post/redirect/get):
+reloading that page, or opening it in another browser of the same owner, makes no second key
+and shows the secret no more; the secret is in no URL and no log line."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from api.runtime import Runtime
+from tests.conftest import client_for
+from tests.dashboard.conftest import API_KEY_SHOWN as SECRET
+from tests.dashboard.conftest import PASSWORD, WebOwner, web_login
+
+
+def _keys_named(team_page: str, name: str) -> int:
+    return team_page.count(f'<td data-label="Name">{name}</td>')
+
+
+async def test_reloading_the_new_key_page_makes_no_second_key(
+    runtime: Runtime, web: WebOwner, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    created = await web.post(web.url("team/api-keys"), {"name": "CRM sync"})
+    assert created.status_code == 303, created.text
+    location = created.headers["location"]
+    assert "tb_" not in location
+    assert location == web.url("team/api-keys/created")
+    assert not SECRET.search(created.text)
+
+    shown = await web.client.get(location)
+    assert shown.status_code == 200, shown.text
+    found = SECRET.search(shown.text)
+    assert found
+    secret = found.group(1)
+    assert "CRM sync" in shown.text
+    assert shown.headers["cache-control"] == "no-store"
+
+    async with client_for(runtime) as other:  # the same owner in another browser
+        assert (await web_login(other, web.email, PASSWORD)).status_code == 303
+        elsewhere = await other.get(location)
+        assert secret not in elsewhere.text
+
+    reloaded = await web.client.get(location)  # F5 on the page that showed it
+    assert reloaded.status_code == 303
+    assert reloaded.headers["location"].startswith(web.url("team"))
+    team_page = await web.client.get(reloaded.headers["location"])
+    assert secret not in team_page.text
+    assert "shown only once" in team_page.text
+    assert _keys_named(team_page.text, "CRM sync") == 1  # no second key
+
+    assert all(secret not in record.getMessage() for record in caplog.records)
+    assert all(secret not in str(record.__dict__) for record in caplog.records)
