@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -259,13 +259,35 @@ class PageRoute(APIRoute):
         return page_handler
 
 
+# A page's answer to its own form refused for its token when nothing is left to do (the
+# confirm button pressed twice: the first press signed the browser in, so the second carries
+# the token of the page before). It may only read: the request is not the browser's own.
+NothingLeft = Callable[[Request], Awaitable[Response | None]]
+_NOTHING_LEFT: dict[Callable[..., Any], NothingLeft] = {}
+
+
+def nothing_left_to_do(answer: NothingLeft) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Registers ``answer`` for the decorated endpoint (``_checked_csrf``)."""
+
+    def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        _NOTHING_LEFT[endpoint] = answer
+        return endpoint
+
+    return register
+
+
 async def _checked_csrf(request: Request) -> Response | None:
     """None when the request carries this browser's CSRF token; a form sent from this site
     by a browser that signed out and in again since its page was shown: that form again, with
-    what was typed (``stale_form``); else the refusal raised."""
+    what was typed (``stale_form``), or the page's answer when it has nothing left to do;
+    else the refusal raised."""
     try:
         await auth.check_csrf(request, runtime_of(request).settings)
     except auth.CsrfFailed:
+        answer = _NOTHING_LEFT.get(getattr(request.scope.get("route"), "endpoint", None))
+        done = None if answer is None else await answer(request)
+        if done is not None:
+            return done
         navigation = is_navigation(request)
         resent = await session_changed(request, back=_came_from(request), navigation=navigation)
         if resent is None:

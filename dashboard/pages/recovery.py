@@ -16,13 +16,13 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import passwords, verification
-from api.deps import AccountDepsDep, RuntimeDep, SessionDep, client_info
+from api.deps import AccountDepsDep, RuntimeDep, SessionDep, account_deps, client_info
 from api.throttling import rate_limit_auth, rate_limit_password_reset
 from core.errors import AppError
 from dashboard import auth
-from dashboard.page_route import PageRoute
+from dashboard.page_route import PageRoute, nothing_left_to_do
 from dashboard.pages.common import app_errors, field_errors, form_fields
-from dashboard.web import PREFIX, redirect, render, workspace_url
+from dashboard.web import PREFIX, redirect, render, runtime_of, workspace_url
 from workspaces import accounts, invitations, service
 from workspaces.accounts import AccountDeps
 from workspaces.schemas import EmailIn, InvitationAcceptIn, PasswordResetIn
@@ -135,7 +135,20 @@ def _verification(
     return _page(request, "verify_email.html", context, status)
 
 
+async def _confirmed_already(request: Request) -> Response | None:
+    """The confirm button pressed again after the first press signed the browser in (its
+    token is the signed-out page's): the address is confirmed, so say so; nothing is changed."""
+    runtime = runtime_of(request)
+    token = str((await form_fields(request)).get("token", ""))[:256]
+    async with runtime.db.transaction() as reading:
+        if not await accounts.verified_by_link(reading, account_deps(runtime), token):
+            return None
+        user = await auth.authenticate(runtime, reading, request)
+    return _verification(request, done=True, signed_in=user is not None)
+
+
 @router.post("/verify-email", dependencies=[RateLimitAuth])
+@nothing_left_to_do(_confirmed_already)
 async def verify(
     request: Request, runtime: RuntimeDep, session: SessionDep, deps: AccountDepsDep
 ) -> Response:
