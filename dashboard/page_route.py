@@ -284,7 +284,8 @@ async def _checked_csrf(request: Request) -> Response | None:
     try:
         await auth.check_csrf(request, runtime_of(request).settings)
     except auth.CsrfFailed:
-        answer = _NOTHING_LEFT.get(getattr(request.scope.get("route"), "endpoint", None))
+        endpoint = getattr(request.scope.get("route"), "endpoint", None)
+        answer = None if endpoint is None else _NOTHING_LEFT.get(endpoint)
         done = None if answer is None else await answer(request)
         if done is not None:
             return done
