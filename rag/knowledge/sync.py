@@ -122,7 +122,12 @@ async def request_sync(
 
 
 async def enqueue_requested_sync(
-    deps: IngestionDeps, workspace_id: uuid.UUID, source_id: uuid.UUID, holder: str
+    deps: IngestionDeps,
+    workspace_id: uuid.UUID,
+    source_id: uuid.UUID,
+    holder: str,
+    *,
+    trigger: str = "manual",
 ) -> bool:
     """Enqueue the sync ``request_sync`` leased the source for (after the request's commit),
     tried again while the queue is unreachable (``requeue.ENQUEUE_DELAYS``). When it still
@@ -135,7 +140,7 @@ async def enqueue_requested_sync(
             workspace_id=str(workspace_id),
             source_id=str(source_id),
             holder=holder,
-            trigger="manual",
+            trigger=trigger,
         ),
         requeue.ENQUEUE_DELAYS,
         what=f"sync of source {source_id}",
