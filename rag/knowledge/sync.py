@@ -180,6 +180,16 @@ async def sync_due_sources(deps: IngestionDeps, now: datetime) -> int:
     return len(claimed)
 
 
+async def resume_left_reads(deps: IngestionDeps) -> int:
+    """At the start of a `serve` that runs jobs in-process (one process, no Redis): the leases
+    the last run's syncs and sitemap reads left on their sources are given back (no other
+    process can hold one), so the scheduler's next tick runs them again (each is due) instead
+    of once its lease has expired (SOURCE_SYNC_LEASE_SECONDS: a sitemap posted just before a
+    crash said "reading" for 30 minutes); how many."""
+    async with deps.db.transaction(lookup=repo.DUE_LOOKUP) as session:
+        return await repo.free_leases(session)
+
+
 # --- the sync -----------------------------------------------------------------------------------
 
 

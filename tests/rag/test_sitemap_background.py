@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
+from api.schedule import resume_queued_documents
 from core.db import Database
 from core.models import utcnow
 from rag.knowledge import sync
@@ -192,3 +193,26 @@ async def test_another_workspace_sees_no_posted_sitemap(
             assert listed.json()["items"] == []
             docs = await w.client.get(other.url("/documents"), headers=other.headers)
             assert docs.json()["items"] == []
+
+
+async def test_a_serve_started_again_without_redis_resumes_a_read_at_once(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """The single process without Redis died mid-read: at its next start the read's lease is
+    given back, and the scheduler's next tick reads the sitemap again, not 30 minutes later."""
+    with local_site() as site:
+        _listing(site, ("a", "b"), "restarted")
+        hold = Hold()
+        site.pages["/b"].hold = hold
+        async with world(db, owner_db, redis_client) as w:
+            r = await _post(w, site.url("/sitemap.xml"))
+            assert r.status_code == 202, r.text
+            source_id = r.json()["source"]["id"]
+            await hold.wait_arrival()
+            assert await sync.sync_due_sources(w.runtime.ingestion, utcnow()) == 0
+            await resume_queued_documents(w.runtime.lifecycle, w.runtime.ingestion, utcnow())
+            assert await sync.sync_due_sources(w.runtime.ingestion, utcnow()) == 1
+            hold.gate.set()
+            await w.runtime.jobs.drain()
+            assert sorted(await w.documents()) == [site.url("/a"), site.url("/b")]
+            assert (await _source(w, source_id))["state"] == "ready"

@@ -420,3 +420,15 @@ async def latest_syncs(
         .ext(distinct_on(SourceSync.source_id))
     )
     return {record.source_id: record for record in rows.scalars()}
+
+
+async def free_leases(session: AsyncSession) -> int:
+    """Give back every source's lease (run under ``DUE_LOOKUP``, by a single process at its
+    start: no other process can hold one); how many were held."""
+    result = await session.execute(
+        update(Source)
+        .where(Source.lease_until.is_not(None))
+        .values(leased_by=None, lease_until=None)
+        .returning(Source.id)
+    )
+    return len(result.all())
