@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response, status
@@ -22,12 +21,12 @@ from api.deps import (
     read_only,
 )
 from api.errors import json_parse_error
-from api.ingestion import enqueue_after_commit
+from api.ingestion import enqueue_after_commit, read_sitemap_after_commit
 from api.input_guard import media_type
 from api.openapi import answers, document_body
 from api.throttling import RateLimitIngest
 from core.errors import NotFound, UnsupportedMediaType, ValidationFailed
-from rag.knowledge import indexing, listing, retrieval, submissions, sync
+from rag.knowledge import indexing, listing, retrieval, submissions
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge.capped_rerank import rerank_within_cap
 from rag.knowledge.repository import chunks as chunk_repo
@@ -186,19 +185,9 @@ async def _read_sitemap_later(
         access,
         sitemap_url=sitemap_url,
         settings=runtime.settings,
-        lease=timedelta(seconds=runtime.settings.source_sync_lease_seconds),
     )
-    source = reading.source
-    if reading.holder is not None:
-        background.add_task(
-            sync.enqueue_requested_sync,
-            runtime.ingestion,
-            source.workspace_id,
-            source.id,
-            reading.holder,
-            trigger="submit",
-        )
-    return SitemapReadingOut(source=SourceOut.of(source))
+    read_sitemap_after_commit(background, runtime.ingestion, reading)
+    return SitemapReadingOut(source=SourceOut.of(reading.source))
 
 
 # --- endpoints -------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Annotated
 from urllib.parse import quote_plus, urlencode
 
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from api.deps import RuntimeDep, SessionDep
-from api.ingestion import enqueue_after_commit
+from api.ingestion import enqueue_after_commit, read_sitemap_after_commit
 from api.runtime import Runtime
 from api.throttling import rate_limit_ingest
 from core.errors import AppError, NotFound, ValidationFailed
@@ -30,7 +29,7 @@ from dashboard.pages.common import (
 )
 from dashboard.web import is_htmx, redirect, render
 from rag.chat import faq as faq_service
-from rag.knowledge import listing, submissions, sync
+from rag.knowledge import listing, submissions
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
 
@@ -265,17 +264,8 @@ async def add_web(
                 page.access,
                 sitemap_url=str(form.url),
                 settings=runtime.settings,
-                lease=timedelta(seconds=runtime.settings.source_sync_lease_seconds),
             )
-            if reading.holder is not None:
-                background.add_task(
-                    sync.enqueue_requested_sync,
-                    runtime.ingestion,
-                    reading.source.workspace_id,
-                    reading.source.id,
-                    reading.holder,
-                    trigger="submit",
-                )
+            read_sitemap_after_commit(background, runtime.ingestion, reading)
             subs = []
             notice = "Reading the sitemap: its pages appear under Sitemaps as they are found"
         else:

@@ -203,7 +203,6 @@ async def queue_sitemap(
     *,
     sitemap_url: str,
     settings: Settings,
-    lease: timedelta,
 ) -> SitemapReading:
     """Post a sitemap to be read by a job (``rag.knowledge.sync``, trigger ``submit``): the
     address is checked now (422 ``url_not_allowed``, the SSRF rules of every fetch), and the
@@ -219,6 +218,7 @@ async def queue_sitemap(
     await check_quotas(session, workspace, new_documents=1)
     source = await source_repo.ensure_source(session, workspace.id, url=sitemap_url, kind="sitemap")
     now, holder = utcnow(), f"submit:{uuid.uuid4().hex}"
+    lease = timedelta(seconds=settings.source_sync_lease_seconds)
     claimed = await source_repo.claim_one(
         session, workspace.id, source.id, now=now, holder=holder, lease_until=now + lease
     )
