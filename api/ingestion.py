@@ -16,7 +16,8 @@ from fastapi import BackgroundTasks
 
 from core.jobs import JobQueue
 from rag.knowledge import jobs as knowledge_jobs
-from rag.knowledge import requeue, submissions, unfinished
+from rag.knowledge import requeue, submissions, sync, unfinished
+from rag.knowledge.web_submissions import SitemapReading
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +70,22 @@ async def enqueue_or_fail(
             reason="The ingestion queue was unavailable; retry the document.",
             code=unfinished.QUEUE_UNAVAILABLE,
         )
+
+
+def read_sitemap_after_commit(
+    background: BackgroundTasks, ingestion: knowledge_jobs.IngestionDeps, reading: SitemapReading
+) -> None:
+    """Enqueue a posted sitemap's read (``submissions.queue_sitemap``) after the response, as
+    "Sync now" is (a queue that stays down gives the lease back; the scheduler reads it then);
+    nothing when a read or sync of it runs already."""
+    if reading.holder is None:
+        return
+    source = reading.source
+    background.add_task(
+        sync.enqueue_requested_sync,
+        ingestion,
+        source.workspace_id,
+        source.id,
+        reading.holder,
+        trigger="submit",
+    )

@@ -7,6 +7,7 @@ Periodic jobs.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, time, timedelta
 
 from billing import subscriptions as billing_subscriptions
@@ -20,6 +21,8 @@ from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import requeue
 from rag.knowledge import sync as knowledge_sync
 from workspaces import notification_delivery
+
+log = logging.getLogger(__name__)
 
 SOURCE_SYNC_EVERY = timedelta(minutes=2)
 ANALYTICS_EVERY = timedelta(minutes=5)
@@ -41,7 +44,11 @@ async def resume_queued_documents(
     """At the start of a `serve` that runs jobs in-process (no REDIS_URL, one process): every
     document the previous run left ``queued`` (uploads still waiting in its queue when it
     stopped, and the ones it was processing, ``requeue.requeue_left``) is enqueued again, so
-    the owner presses no Retry after a restart. How many."""
+    the owner presses no Retry after a restart. How many. The syncs and sitemap reads it left
+    running get their sources' leases back, so the scheduler's next tick runs them again.
+    """
+    if freed := await knowledge_sync.resume_left_reads(ingestion):
+        log.info("sources left syncing by the last run, run again: %d", freed)
     resumed = 0
     async for workspace in lifecycle_retention.live_workspaces(lifecycle.db):
         resumed += await requeue.requeue_left(ingestion, workspace.id, now)

@@ -21,7 +21,7 @@ from api.deps import (
     read_only,
 )
 from api.errors import json_parse_error
-from api.ingestion import enqueue_after_commit
+from api.ingestion import enqueue_after_commit, read_sitemap_after_commit
 from api.input_guard import media_type
 from api.openapi import answers, document_body
 from api.throttling import RateLimitIngest
@@ -43,6 +43,8 @@ from rag.knowledge.schemas import (
     SearchOut,
     SitemapIn,
     SitemapOut,
+    SitemapReadingOut,
+    SourceOut,
     SubmissionOut,
     TextIn,
     UrlIn,
@@ -53,7 +55,8 @@ router = APIRouter(tags=["documents"])
 CREATE_BODY = document_body(
     [TextIn, UrlIn, SitemapIn],
     description="A multipart upload (`file`, optional `title`), or JSON: {title, text} for"
-    " text, {url} for a web page, {sitemap_url} for every page of a sitemap",
+    " text, {url} for a web page, {sitemap_url} for every page of a sitemap (with the header"
+    " `Prefer: respond-async`: read by a job, 202 `{status: reading, source}` at once)",
 )
 REPLACE_BODY = document_body(
     [ReplaceTextIn],
@@ -63,6 +66,15 @@ REPLACE_BODY = document_body(
     " `duplicate` and queue nothing",
 )
 
+
+PREFER_HEADER = {
+    "name": "Prefer",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "`respond-async` with {sitemap_url}: the sitemap is read by a job and the"
+    " answer (202, `Preference-Applied: respond-async`) is its source, `state` reading",
+}
 
 UPLOAD_FIELDS = frozenset({"file", "title"})
 
@@ -154,20 +166,44 @@ async def _json(request: Request) -> dict[str, Any]:
     return body
 
 
+def _respond_async(request: Request) -> bool:
+    """``Prefer: respond-async`` (RFC 7240): the client takes a 202 before the work is done."""
+    preferences = ",".join(request.headers.getlist("prefer")).lower()
+    return any(p.split(";")[0].strip() == "respond-async" for p in preferences.split(","))
+
+
+async def _read_sitemap_later(
+    access: WorkspaceDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
+    sitemap_url: str,
+) -> SitemapReadingOut:
+    """A sitemap read by a job (``submissions.queue_sitemap``), enqueued after the commit."""
+    reading = await submissions.queue_sitemap(
+        session,
+        access,
+        sitemap_url=sitemap_url,
+        settings=runtime.settings,
+    )
+    read_sitemap_after_commit(background, runtime.ingestion, reading)
+    return SitemapReadingOut(source=SourceOut.of(reading.source))
+
+
 # --- endpoints -------------------------------------------------------------------------------
 
 
 @router.post(
     "/workspaces/{workspace_id}/documents",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=SubmissionOut | SitemapOut,
+    response_model=SubmissionOut | SitemapOut | SitemapReadingOut,
     responses=answers(
         status.HTTP_200_OK,
         SubmissionOut,
         "The same content is stored already (`duplicate`): nothing is queued",
     ),
     dependencies=[RateLimitIngest],
-    openapi_extra={"requestBody": CREATE_BODY},
+    openapi_extra={"requestBody": CREATE_BODY, "parameters": [PREFER_HEADER]},
 )
 async def create_document(
     request: Request,
@@ -197,6 +233,12 @@ async def create_document(
     else:
         body = await _json(request)
         try:
+            if "sitemap_url" in body and _respond_async(request):
+                sitemap = SitemapIn.model_validate(body)
+                response.headers["Preference-Applied"] = "respond-async"
+                return await _read_sitemap_later(
+                    access, session, runtime, background, str(sitemap.sitemap_url)
+                )
             if "sitemap_url" in body:
                 sitemap = SitemapIn.model_validate(body)
                 added = await submissions.submit_sitemap(

@@ -20,42 +20,10 @@ from api.deps import (
 from api.openapi import errors
 from api.throttling import RateLimitIngest
 from rag.knowledge import listing, submissions, sync
-from rag.knowledge.models import Source, SourceSync, SyncSchedule
+from rag.knowledge.models import SourceSync, SyncSchedule
+from rag.knowledge.schemas import SourceOut
 
 router = APIRouter(tags=["sources"])
-
-
-class SourceOut(BaseModel):
-    id: uuid.UUID
-    url: str
-    kind: str
-    schedule: str
-    etag: str | None
-    last_modified: str | None
-    content_hash: str | None
-    consecutive_missing: int
-    consecutive_failures: int
-    failing: bool
-    last_status: str | None
-    last_error: str | None
-    last_synced_at: datetime | None
-    next_due_at: datetime | None
-    syncing: bool
-    resumes_after: str | None
-    excluded_urls: list[str]
-    created_at: datetime
-
-    @classmethod
-    def of(cls, source: Source) -> SourceOut:
-        return cls(
-            **{
-                name: getattr(source, name)
-                for name in cls.model_fields
-                if name not in ("syncing", "resumes_after")
-            },
-            syncing=source.lease_until is not None,
-            resumes_after=source.cursor,
-        )
 
 
 class SourcePage(BaseModel):

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from api.deps import RuntimeDep, SessionDep
-from api.ingestion import enqueue_after_commit
+from api.ingestion import enqueue_after_commit, read_sitemap_after_commit
 from api.runtime import Runtime
 from api.throttling import rate_limit_ingest
 from core.errors import AppError, NotFound, ValidationFailed
@@ -29,10 +29,9 @@ from dashboard.pages.common import (
 )
 from dashboard.web import is_htmx, redirect, render
 from rag.chat import faq as faq_service
-from rag.knowledge import listing, robots, submissions
+from rag.knowledge import listing, submissions
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
-from rag.knowledge.web_submissions import SitemapSubmission
 
 router = APIRouter(route_class=PageRoute)
 
@@ -40,6 +39,7 @@ PAGE_SIZE = 50
 FAQ_PAGE_SIZE = 100
 CHUNK_PAGE = 50
 MAX_FILES = 10
+SITEMAPS_SHOWN = 20
 
 
 class WebSourceForm(BaseModel):
@@ -101,6 +101,7 @@ async def knowledge_page(
     """The knowledge page; a refused form comes back with what the owner typed and why
     (``forms``: ``web_values``/``web_errors``, ``faq_values``/``faq_errors``)."""
     context = await _documents_context(session, page, cursor, faq_cursor)
+    context.update(await _sitemaps_context(session, page))
     faqs, faq_total, next_faq_cursor = await faq_service.list_page(
         session, workspace_id=page.workspace_id, limit=FAQ_PAGE_SIZE, cursor=faq_cursor
     )
@@ -142,6 +143,22 @@ async def knowledge(
     return await knowledge_page(
         request, page, session, cursor=cursor or None, faq_cursor=faq_cursor or None
     )
+
+
+async def _sitemaps_context(session: AsyncSession, page: Page) -> dict[str, object]:
+    """The newest sitemaps with their state; ``sitemaps_busy`` while one is being read."""
+    sitemaps = await listing.sitemap_states(session, page.access, limit=SITEMAPS_SHOWN)
+    return {
+        "sitemaps": sitemaps,
+        "sitemaps_busy": any(s.source.state == "reading" for s in sitemaps),
+        "page": page,
+    }
+
+
+@router.get("/w/{workspace_id}/knowledge/sitemaps")
+async def sitemaps_fragment(request: Request, page: PageDep, session: ReadSessionDep) -> Response:
+    """The sitemaps' list alone: htmx polls it while a sitemap is being read."""
+    return render(request, "_sitemaps.html", await _sitemaps_context(session, page))
 
 
 @router.get("/w/{workspace_id}/knowledge/documents")
@@ -228,29 +245,6 @@ async def _submit_uploads(
     return subs
 
 
-def _sitemap_notice(added: SitemapSubmission, max_pages: int) -> str:
-    """What the owner reads after posting a sitemap: the pages added, and each kind left out."""
-    left_out = [
-        (added.skipped, f"more listed past the limit of {max_pages} were not added"),
-        (added.too_long, "with a URL longer than 2048 bytes were not added"),
-        (added.disallowed, "that the site's robots.txt disallows were not added"),
-        (
-            added.robots_unavailable,
-            "on other sites whose robots.txt could not be read (in time, or at all) were not"
-            " added (a sync of the sitemap adds them once it can be read)",
-        ),
-        (added.too_many_sites, f"on other sites past the first {robots.MAX_SITES} were not added"),
-        (
-            added.unread_sitemaps,
-            "sitemap file(s) it links to could not be read in time, or at all: their pages were"
-            " not added (posting the sitemap again or a sync of it reads them again)",
-        ),
-    ]
-    return f"{len(added.submissions)} page(s) from the sitemap added" + "".join(
-        f"; {count} {text}" for count, text in left_out if count
-    )
-
-
 @router.post("/w/{workspace_id}/knowledge/web")
 async def add_web(
     request: Request,
@@ -265,11 +259,15 @@ async def add_web(
         await rate_limit_ingest(request, page.access)
         form = WebSourceForm.model_validate(values)
         if form.kind == "sitemap":
-            added = await submissions.submit_sitemap(
-                session, page.access, sitemap_url=str(form.url), settings=runtime.settings
+            reading = await submissions.queue_sitemap(
+                session,
+                page.access,
+                sitemap_url=str(form.url),
+                settings=runtime.settings,
             )
-            subs = added.submissions
-            notice = _sitemap_notice(added, runtime.settings.sitemap_max_pages)
+            read_sitemap_after_commit(background, runtime.ingestion, reading)
+            subs = []
+            notice = "Reading the sitemap: its pages appear under Sitemaps as they are found"
         else:
             subs = [
                 await submissions.submit_url(

@@ -6,6 +6,7 @@ workspace, a sync's to its source too, a document's to the ``status`` filter
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -88,3 +89,37 @@ async def syncs_page(
         scope=cursor_scope("syncs", source.workspace_id, source.id),
         moment=lambda record: record.started_at,
     )
+
+
+@dataclass(frozen=True)
+class SitemapState:
+    """A sitemap as the knowledge page shows it: its source (``state``, ``last_error``), the
+    pages it keeps, and what its latest read or sync noted (pages left out, files not read)."""
+
+    source: Source
+    pages: int
+    notes: list[str]
+
+
+async def sitemap_states(
+    session: AsyncSession, access: WorkspaceAccess, *, limit: int
+) -> list[SitemapState]:
+    """The workspace's ``limit`` newest sitemaps, each with its pages and latest notes."""
+    authorize(access, Action.SOURCES_READ)
+    workspace_id = access.workspace.id
+    sources = await source_repo.newest_sitemaps(session, workspace_id, limit=limit)
+    ids = [s.id for s in sources]
+    counts = await source_repo.page_counts(session, workspace_id, ids)
+    latest = await source_repo.latest_syncs(session, workspace_id, ids)
+    return [
+        SitemapState(
+            source,
+            counts.get(source.id, 0),
+            [
+                str(e.get("message") or "")
+                for e in (latest[source.id].errors if source.id in latest else [])
+                if e.get("message") and e.get("message") != source.last_error
+            ],
+        )
+        for source in sources
+    ]

@@ -106,6 +106,16 @@ class Source(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
+    @property
+    def state(self) -> str:
+        """What an owner reads of it: ``reading`` while a read or sync of it runs (or its
+        process died and the scheduler runs it again: the lease is still on the row) or a
+        sitemap round continues at the next tick; ``failed`` when its last sync failed (why:
+        ``last_error``); else ``ready``."""
+        if self.lease_until is not None or self.cursor is not None:
+            return "reading"
+        return "failed" if self.last_status == "failed" else "ready"
+
 
 class SourceSync(Base):
     """The record of one sync of a source."""

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from rag.knowledge import retrieval, robots
-from rag.knowledge.models import STATUSES, Document
+from rag.knowledge.models import STATUSES, Document, Source
 
 DocStatus = Literal["queued", "processing", "ready", "failed"]
 assert set(STATUSES) == {"queued", "processing", "ready", "failed"}
@@ -118,6 +118,52 @@ class UrlIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: HttpUrl
+
+
+class SourceOut(BaseModel):
+    id: uuid.UUID
+    url: str
+    kind: str
+    schedule: str
+    etag: str | None
+    last_modified: str | None
+    content_hash: str | None
+    consecutive_missing: int
+    consecutive_failures: int
+    failing: bool
+    last_status: str | None
+    last_error: str | None
+    last_synced_at: datetime | None
+    next_due_at: datetime | None
+    syncing: bool
+    resumes_after: str | None
+    excluded_urls: list[str]
+    created_at: datetime
+    state: Literal["reading", "ready", "failed"] = Field(
+        description="reading: a read or sync of it runs, or resumes (a posted sitemap's pages"
+        " appear as they are found); failed: its last sync failed, why in `last_error`; ready"
+    )
+
+    @classmethod
+    def of(cls, source: Source) -> SourceOut:
+        return cls(
+            **{
+                name: getattr(source, name)
+                for name in cls.model_fields
+                if name not in ("syncing", "resumes_after", "state")
+            },
+            state=source.state,
+            syncing=source.lease_until is not None,
+            resumes_after=source.cursor,
+        )
+
+
+class SitemapReadingOut(BaseModel):
+    """A sitemap posted with ``Prefer: respond-async``: read by a job, its pages added as they
+    are found; follow ``source`` (GET .../sources/{id}) and its sync records."""
+
+    status: Literal["reading"] = "reading"
+    source: SourceOut
 
 
 class SitemapIn(BaseModel):

@@ -29,6 +29,7 @@ from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.repository import sources as source_repo
 from rag.knowledge.web_submissions import SitemapSubmission as SitemapSubmission
 from rag.knowledge.web_submissions import delete_source as delete_source
+from rag.knowledge.web_submissions import queue_sitemap as queue_sitemap
 from rag.knowledge.web_submissions import submit_sitemap as submit_sitemap
 from rag.knowledge.web_submissions import submit_url as submit_url
 from workspaces import repository as ws_repo

@@ -122,7 +122,12 @@ async def request_sync(
 
 
 async def enqueue_requested_sync(
-    deps: IngestionDeps, workspace_id: uuid.UUID, source_id: uuid.UUID, holder: str
+    deps: IngestionDeps,
+    workspace_id: uuid.UUID,
+    source_id: uuid.UUID,
+    holder: str,
+    *,
+    trigger: str = "manual",
 ) -> bool:
     """Enqueue the sync ``request_sync`` leased the source for (after the request's commit),
     tried again while the queue is unreachable (``requeue.ENQUEUE_DELAYS``). When it still
@@ -135,7 +140,7 @@ async def enqueue_requested_sync(
             workspace_id=str(workspace_id),
             source_id=str(source_id),
             holder=holder,
-            trigger="manual",
+            trigger=trigger,
         ),
         requeue.ENQUEUE_DELAYS,
         what=f"sync of source {source_id}",
@@ -173,6 +178,16 @@ async def sync_due_sources(deps: IngestionDeps, now: datetime) -> int:
             trigger="schedule",
         )
     return len(claimed)
+
+
+async def resume_left_reads(deps: IngestionDeps) -> int:
+    """At the start of a `serve` that runs jobs in-process (one process, no Redis): the leases
+    the last run's syncs and sitemap reads left on their sources are given back (no other
+    process can hold one), so the scheduler's next tick runs them again (each is due) instead
+    of once its lease has expired (SOURCE_SYNC_LEASE_SECONDS: a sitemap posted just before a
+    crash said "reading" for 30 minutes); how many."""
+    async with deps.db.transaction(lookup=repo.DUE_LOOKUP) as session:
+        return await repo.free_leases(session)
 
 
 # --- the sync -----------------------------------------------------------------------------------

@@ -8,17 +8,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from core.db import released
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.models import utcnow
 from rag.knowledge import robots
 from rag.knowledge.addresses import check_url
 from rag.knowledge.document_versions import Submission, submit_content
 from rag.knowledge.limits import check_quotas
+from rag.knowledge.models import Source
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.repository import sources as source_repo
 from rag.knowledge.sitemaps import pack_files, read_sitemap, sitemap_fetch_slots
@@ -183,6 +185,51 @@ async def submit_sitemap(
         too_many_sites=len(screened.crowded),
         unread_sitemaps=listing.unread,
     )
+
+
+@dataclass(frozen=True)
+class SitemapReading:
+    """A sitemap posted to be read in the background (``queue_sitemap``)."""
+
+    source: Source
+    holder: str | None
+    """The lease its read job runs under (enqueue it after the commit); None: a read or sync
+    of it is running already, which reads it (nothing to enqueue)."""
+
+
+async def queue_sitemap(
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    *,
+    sitemap_url: str,
+    settings: Settings,
+) -> SitemapReading:
+    """Post a sitemap to be read by a job (``rag.knowledge.sync``, trigger ``submit``): the
+    address is checked now (422 ``url_not_allowed``, the SSRF rules of every fetch), and the
+    documents quota must leave room for one page (429 ``quota_exceeded``); nothing is
+    downloaded in the request. Its source is created (or posted again: every page it lists is
+    taken, deleted ones too), leased for the read and due now, so should the process reading it
+    die, the scheduler reads it again once the lease has expired (the state is the source's
+    row, not the job's). The read adds its pages one by one, under SITEMAP_MAX_PAGES, the
+    nested-index caps, robots.txt and the documents quota, as a sync does."""
+    authorize(access, Action.DOCUMENT_WRITE)
+    workspace = access.workspace
+    await check_url(sitemap_url, allow_private=settings.allow_private_urls)
+    await check_quotas(session, workspace, new_documents=1)
+    source = await source_repo.ensure_source(session, workspace.id, url=sitemap_url, kind="sitemap")
+    now, holder = utcnow(), f"submit:{uuid.uuid4().hex}"
+    lease = timedelta(seconds=settings.source_sync_lease_seconds)
+    claimed = await source_repo.claim_one(
+        session, workspace.id, source.id, now=now, holder=holder, lease_until=now + lease
+    )
+    if claimed:
+        await source_repo.update_source(
+            session, workspace.id, source.id, excluded_urls=[], next_due_at=now
+        )
+    current = await source_repo.get_source(session, workspace.id, source.id)
+    assert current is not None
+    # Not claimed: a read or sync of it runs now, and reads it.
+    return SitemapReading(current, holder if claimed else None)
 
 
 async def delete_source(

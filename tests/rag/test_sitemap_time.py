@@ -1,4 +1,6 @@
-"""Posting a sitemap answers within REQUEST_TIMEOUT_SECONDS (rag/knowledge/web_submissions.py).
+"""Posting a sitemap without `Prefer: respond-async` answers within REQUEST_TIMEOUT_SECONDS
+(rag/knowledge/web_submissions.py; with it, the sitemap is read by a job:
+tests/rag/test_sitemap_background.py).
 
 The sitemap is read inside the request, and its files (up to 50, one after another) and its
 sites' robots.txt (up to 16, four at a time) were each given FETCH_TIMEOUT_SECONDS: an index of
@@ -17,9 +19,6 @@ from typing import Any
 from redis.asyncio import Redis
 
 from core.db import Database
-from dashboard.pages.knowledge import _sitemap_notice
-from rag.knowledge import robots
-from rag.knowledge.web_submissions import SitemapSubmission
 from tests.rag.test_sources import (
     Hold,
     Page,
@@ -123,11 +122,3 @@ async def test_a_sitemap_that_gets_no_download_slot_in_time_is_a_clear_503(
                 assert again.status_code == 202, again.text
         finally:
             hold.gate.set()
-
-
-def test_the_dashboard_says_what_a_posted_sitemap_left_out() -> None:
-    added = SitemapSubmission([], disallowed=1, too_many_sites=3, unread_sitemaps=2)
-    notice = _sitemap_notice(added, max_pages=200)
-    assert notice.startswith("0 page(s) from the sitemap added; 1 that the site's robots.txt")
-    assert f"; 3 on other sites past the first {robots.MAX_SITES} were not added" in notice
-    assert "; 2 sitemap file(s) it links to could not be read in time, or at all" in notice

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
@@ -382,3 +382,53 @@ async def list_syncs(
     )
     rows = await session.execute(stmt.offset(offset) if offset else stmt)
     return list(rows.scalars()), int(total or 0)
+
+
+async def newest_sitemaps(
+    session: AsyncSession, workspace_id: uuid.UUID, *, limit: int
+) -> list[Source]:
+    """The workspace's newest sitemap sources (the knowledge page's list)."""
+    stmt = newest_first(
+        select(Source).where(Source.workspace_id == workspace_id, Source.kind == "sitemap"),
+        Source,
+        after=None,
+        limit=limit,
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def page_counts(
+    session: AsyncSession, workspace_id: uuid.UUID, source_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """How many documents each of these sources keeps."""
+    rows = await session.execute(
+        select(Document.source_id, func.count())
+        .where(Document.workspace_id == workspace_id, Document.source_id.in_(source_ids))
+        .group_by(Document.source_id)
+    )
+    return {source_id: int(count) for source_id, count in rows.all() if source_id is not None}
+
+
+async def latest_syncs(
+    session: AsyncSession, workspace_id: uuid.UUID, source_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, SourceSync]:
+    """Each of these sources' latest sync record (by ``started_at``)."""
+    rows = await session.execute(
+        select(SourceSync)
+        .where(SourceSync.workspace_id == workspace_id, SourceSync.source_id.in_(source_ids))
+        .order_by(SourceSync.source_id, SourceSync.started_at.desc(), SourceSync.id.desc())
+        .ext(distinct_on(SourceSync.source_id))
+    )
+    return {record.source_id: record for record in rows.scalars()}
+
+
+async def free_leases(session: AsyncSession) -> int:
+    """Give back every source's lease (run under ``DUE_LOOKUP``, by a single process at its
+    start: no other process can hold one); how many were held."""
+    result = await session.execute(
+        update(Source)
+        .where(Source.lease_until.is_not(None))
+        .values(leased_by=None, lease_until=None)
+        .returning(Source.id)
+    )
+    return len(result.all())
