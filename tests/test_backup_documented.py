@@ -26,7 +26,7 @@ from core.embedded import EmbeddedPostgres, ensure_database
 from tests.conftest import APP_ROLE, client_for, login, make_runtime, make_settings, signup
 from tests.lifecycle.data import fill, widget
 from tests.rag.test_question_keys_migration import as_production
-from tests.test_operator_commands import CREATE_OWNER_ROLE, OWNER_ROLE, _superuser
+from tests.test_operator_commands import OWNER_ROLE, _superuser
 from tests.topology import postgres_bin_dir
 
 pytestmark = pytest.mark.slow
@@ -96,18 +96,6 @@ async def _counts(cluster: EmbeddedPostgres) -> dict[str, int]:
         return counts
 
 
-async def _empty_database(pg: EmbeddedPostgres) -> EmbeddedPostgres:
-    """As the docs' role set-up leaves it: owned by the migration role, the vector extension
-    created by the admin, no tables."""
-    await ensure_database(pg.socket_dir, RESTORED, recreate=True)
-    cluster = EmbeddedPostgres(server=pg.server, socket_dir=pg.socket_dir, database=RESTORED)
-    async with _superuser(cluster) as conn:
-        await conn.execute(text(CREATE_OWNER_ROLE))
-        await conn.execute(text(f'ALTER DATABASE "{RESTORED}" OWNER TO {OWNER_ROLE}'))
-        await conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
-    return cluster
-
-
 async def test_the_documented_nightly_backup_restores_every_row(
     pg: EmbeddedPostgres, redis_client: Redis, tmp_path: Path
 ) -> None:
@@ -154,7 +142,7 @@ async def test_the_documented_nightly_backup_restores_every_row(
     assert dumped.returncode == 0, dumped.stderr
     [dump] = list(tmp_path.glob("trulybot-*.dump"))
 
-    restored = await _empty_database(pg)
+    restored = await as_production(pg, RESTORED, None)  # the roles and `vector` only
     restore = _documented(restores[0], RESTORED).replace("trulybot-YYYY-MM-DD.dump", dump.name)
     loaded = _shell(restore, tmp_path, MIGRATION_DATABASE_URL=_libpq(restored, OWNER_ROLE))
     assert loaded.returncode == 0, loaded.stderr
