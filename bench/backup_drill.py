@@ -6,7 +6,8 @@ into a fresh cluster that ``trulybot serve`` then serves, with RLS intact and th
 The primary is an embedded cluster (pgserver) of its own under ``--data-dir``, loaded through a
 ``trulybot serve`` (bench.topology_load: sign-ups, uploads, widget chat). While the load runs the
 drill opens a repeatable-read transaction, exports its snapshot, counts every table's rows in it
-and runs ``pg_dump --snapshot`` on that snapshot: the dump and the counts are the same instant,
+and runs ``pg_dump --snapshot`` on that snapshot as the backup role (BYPASSRLS, SELECT only,
+as docs/deploy.md sets it up): the dump and the counts are the same instant,
 whose time is the recovery point. The dump is restored (``pg_restore``) into a new cluster (a new
 data directory), ``trulybot serve`` starts on it, and the drill checks: the app role neither
 superuser nor BYPASSRLS, the same policies and forced RLS on every tenant table, a cross-tenant
@@ -36,6 +37,19 @@ from bench.topology_checks import plain
 from bench.topology_load import PASSWORD, Tenant, drive, new_tenant
 
 DATABASE = "trulybot"
+BACKUP_ROLE = "trulybot_backup"
+"""The role the dump runs as, set up as docs/deploy.md ("Backups and restores") says: BYPASSRLS,
+SELECT only. The owner cannot dump: forced row-level security binds it."""
+BACKUP_ROLE_CREATE = (
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'trulybot_backup') THEN"
+    " CREATE ROLE trulybot_backup LOGIN NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE;"
+    " END IF; END $$"
+)
+BACKUP_ROLE_GRANTS = (
+    f"GRANT USAGE ON SCHEMA public TO {BACKUP_ROLE}",
+    f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {BACKUP_ROLE}",
+    f"GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO {BACKUP_ROLE}",
+)
 TABLES_SQL = (
     "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
     " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1"
@@ -75,8 +89,8 @@ class Cluster:
 
 
 async def fresh_cluster(pgdata: Path, *, migrate_it: bool) -> Cluster:
-    """A new cluster in ``pgdata`` (removed first), its database and the app role; migrated when
-    asked (the restore brings the schema itself)."""
+    """A new cluster in ``pgdata`` (removed first), its database, the app role and the backup
+    role; migrated when asked (the restore brings the schema itself, and the grants)."""
     from core import migrate
     from core.embedded import ensure_database, start_embedded
 
@@ -91,7 +105,20 @@ async def fresh_cluster(pgdata: Path, *, migrate_it: bool) -> Cluster:
     await migrate.ensure_app_role(cluster.owner_url, APP_ROLE)
     if migrate_it:
         await migrate.upgrade(cluster.owner_url, app_role=APP_ROLE)
+    conn = await asyncpg.connect(plain(cluster.owner_url))
+    try:
+        await backup_role(conn, grant=migrate_it)
+    finally:
+        await conn.close()
     return cluster
+
+
+async def backup_role(conn: asyncpg.Connection, *, grant: bool) -> None:
+    """The backup role exists (a restore's GRANTs name it) and, with ``grant``, may read every
+    table."""
+    await conn.execute(BACKUP_ROLE_CREATE)
+    for sql in BACKUP_ROLE_GRANTS if grant else ():
+        await conn.execute(sql)
 
 
 async def row_counts(conn: asyncpg.Connection) -> dict[str, int]:
@@ -108,10 +135,11 @@ class Snapshot:
 
 
 async def dump_during_load(primary: Cluster, dump: Path) -> Snapshot:
-    """``pg_dump -Fc`` of the exported snapshot of one repeatable-read transaction, whose row
-    counts are taken in the same snapshot."""
+    """``pg_dump -Fc`` as the backup role of the exported snapshot of one repeatable-read
+    transaction, whose row counts are taken in the same snapshot."""
     conn = await asyncpg.connect(plain(primary.owner_url))
     try:
+        await backup_role(conn, grant=True)
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
             taken_at = str(await conn.fetchval("SELECT now()"))
@@ -120,7 +148,7 @@ async def dump_during_load(primary: Cluster, dump: Path) -> Snapshot:
             await asyncio.to_thread(
                 subprocess.run,
                 [
-                    pg_bin("pg_dump"), "-h", primary.socket_dir, "-U", "postgres",
+                    pg_bin("pg_dump"), "-h", primary.socket_dir, "-U", BACKUP_ROLE,
                     "-d", DATABASE, "-Fc", "--snapshot", snapshot, "-f", str(dump),
                 ],
                 check=True,

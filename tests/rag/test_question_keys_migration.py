@@ -32,16 +32,19 @@ async def _one(conn: AsyncConnection, sql: str, key: uuid.UUID | None = None) ->
     return (await conn.execute(text(sql), {"id": key, "ws": key})).scalar_one()
 
 
-async def as_production(pg: EmbeddedPostgres, database: str, revision: str) -> EmbeddedPostgres:
+async def as_production(
+    pg: EmbeddedPostgres, database: str, revision: str | None
+) -> EmbeddedPostgres:
     """A new ``database`` owned by the migration role (no superuser, no BYPASSRLS), migrated
-    to ``revision`` as that role."""
+    to ``revision`` as that role (``None``: left without tables, as a restore wants it)."""
     await ensure_database(pg.socket_dir, database, recreate=True)
     cluster = EmbeddedPostgres(server=pg.server, socket_dir=pg.socket_dir, database=database)
     async with _superuser(cluster) as conn:
         await conn.execute(text(CREATE_OWNER_ROLE))
         await conn.execute(text(f'ALTER DATABASE "{database}" OWNER TO {OWNER_ROLE}'))
         await conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
-    await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE, revision=revision)
+    if revision is not None:
+        await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE, revision=revision)
     return cluster
 
 
