@@ -540,6 +540,10 @@ async def test_inviting_answers_the_same_whether_or_not_an_account_exists(site: 
     for address in (existing.email, newcomer):
         mail = await site.last_mail(address, "invited you to")
         assert "Inviter" in mail.text
+        # Named by the sender's own account (no name given: its address), read under the
+        # row-level security of ``users`` (0036), never "A TrulyBot user".
+        assert str(mail.message["Subject"]) == f"{owner.email} invited you to Inviter on TrulyBot"
+        assert f"{owner.email} invited you to join" in mail.text, mail.text
         assert mail.link("/accept-invitation").startswith("https://bot.example.com/")
 
 
