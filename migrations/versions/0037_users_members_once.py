@@ -18,6 +18,12 @@ The same set as an uncorrelated scalar subquery (an InitPlan: computed once, the
 parameter) keeps the arm an index condition on the primary key, so the sign-in lookup's
 BitmapOr is unchanged (0.1 ms at 50,000 accounts).
 
+``tb_workspace_members()`` also gets the ``search_path`` the SECURITY DEFINER functions pin
+(``public, pg_temp``): it names ``memberships`` and ``tb_current_workspace`` without their schema,
+so a session with another or an empty ``search_path`` (``pg_dump`` sets one) failed on any read
+of ``users`` ('relation "memberships" does not exist'). Computed once a statement, the function
+no longer needs inlining.
+
 The policy only: ACCESS EXCLUSIVE on ``users`` for a moment.
 """
 
@@ -32,6 +38,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.execute("ALTER FUNCTION tb_workspace_members() SET search_path = public, pg_temp")
     op.execute(
         "ALTER POLICY users_members ON users"
         " USING (id = ANY (CAST((SELECT tb_workspace_members()) AS uuid[])))"
@@ -39,4 +46,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("ALTER FUNCTION tb_workspace_members() RESET search_path")
     op.execute("ALTER POLICY users_members ON users USING (id = ANY (tb_workspace_members()))")

@@ -168,6 +168,22 @@ async def test_the_recipients_of_a_big_workspace_are_read_with_its_member_set_co
     assert calls == 1
 
 
+async def test_a_workspace_reads_its_members_whatever_the_search_path(
+    owner: Owner, owner_db: Database
+) -> None:
+    """The member policy's function named ``memberships`` and ``tb_current_workspace`` without
+    their schema: a session with another (or an empty) ``search_path``, as ``pg_dump`` and some
+    tools set it, failed with 'relation "memberships" does not exist' on any read of ``users``.
+    Pinned like the SECURITY DEFINER functions, it reads the members."""
+    workspace_id = uuid.UUID(owner.workspace_id)
+    async with owner_db.transaction() as session:
+        await session.execute(text(f"SET LOCAL ROLE {APP_ROLE}"))
+        await set_tenant(session, workspace_id=workspace_id)
+        await session.execute(text("SET LOCAL search_path = ''"))
+        emails = (await session.execute(text("SELECT email FROM public.users"))).scalars().all()
+    assert emails == [owner.email]
+
+
 async def test_app_role_is_not_superuser_and_owns_nothing(db: Database) -> None:
     async with db.transaction() as session:
         role = (
