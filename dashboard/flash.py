@@ -3,8 +3,8 @@ redirects to (post/redirect/get), so reloading that page sends no form again. Th
 secret is the one such thing: never in a URL, a log line or a cookie.
 
 A flash is kept for ``FLASH_SECONDS`` under the web session's id and the workspace, in Redis
-(``REDIS_URL``; else this process' memory, as the embedded default runs one process), and taken
-at most once (``GETDEL``). It is encrypted (AES-GCM) with a key derived from the browser's session
+(``REDIS_URL``; else this process' memory when it is the only one), and taken at most once
+(``GETDEL``). It is encrypted (AES-GCM) with a key derived from the browser's session
 cookie, which the server keeps only hashed: what is stored reads as nothing without the browser
 that made it.
 """
@@ -50,7 +50,10 @@ async def keep(
     runtime: Runtime, user: WebUser, workspace_id: uuid.UUID, what: str, value: dict[str, Any]
 ) -> bool:
     """Keep ``value`` for the next ``take`` of this browser session; False when it could not
-    be kept (Redis failing): the caller shows it in its own answer instead."""
+    be kept (Redis failing, or several processes without Redis: the next request may reach
+    another one, whose memory holds no flash): the caller shows it in its own answer instead."""
+    if runtime.redis is None and runtime.settings.workers > 1:
+        return False
     nonce = os.urandom(12)
     name = _name(user, workspace_id, what)
     sealed = nonce + _cipher(runtime, user).encrypt(

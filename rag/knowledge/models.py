@@ -110,11 +110,18 @@ class Source(Base):
     def state(self) -> str:
         """What an owner reads of it: ``reading`` while a read or sync of it runs (or its
         process died and the scheduler runs it again: the lease is still on the row) or a
-        sitemap round continues at the next tick; ``failed`` when its last sync failed (why:
-        ``last_error``); else ``ready``."""
-        if self.lease_until is not None or self.cursor is not None:
+        sitemap round continues at the next tick (due now, where it stopped); ``failed`` when
+        its last sync failed (why: ``last_error``); else ``ready``. A round a failed sync
+        stopped keeps its cursor but is not due (a sitemap posted once: never again), so it
+        is ``failed``, not reading for ever."""
+        if self.lease_until is not None or self._round_continues():
             return "reading"
         return "failed" if self.last_status == "failed" else "ready"
+
+    def _round_continues(self) -> bool:
+        """A sitemap round stopped at its page bound, due for the scheduler's next tick."""
+        due = self.next_due_at
+        return self.cursor is not None and due is not None and due <= utcnow()
 
 
 class SourceSync(Base):

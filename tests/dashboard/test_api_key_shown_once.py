@@ -9,9 +9,9 @@ import logging
 import pytest
 
 from api.runtime import Runtime
-from tests.conftest import client_for
+from tests.conftest import RuntimeFactory, client_for
 from tests.dashboard.conftest import API_KEY_SHOWN as SECRET
-from tests.dashboard.conftest import PASSWORD, WebOwner, web_login
+from tests.dashboard.conftest import PASSWORD, WebOwner, web_login, web_signup
 
 
 def _keys_named(team_page: str, name: str) -> int:
@@ -52,3 +52,18 @@ async def test_reloading_the_new_key_page_makes_no_second_key(
 
     assert all(secret not in record.getMessage() for record in caplog.records)
     assert all(secret not in str(record.__dict__) for record in caplog.records)
+
+
+async def test_several_processes_without_redis_show_the_new_key_on_the_forms_answer(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """WORKERS=2 without REDIS_URL: a flash kept in one process' memory is not there when the
+    redirect's request reaches the other, and the key's only showing would be lost. The form's
+    answer shows the secret itself, as when Redis fails."""
+    async with runtime_factory(redis=None, workers=2) as runtime, client_for(runtime) as client:
+        web = await web_signup(client)
+        created = await web.post(web.url("team/api-keys"), {"name": "Two processes"})
+        assert created.status_code == 200, created.headers
+        assert SECRET.search(created.text)
+        assert "Two processes" in created.text
+        assert created.headers["cache-control"] == "no-store"

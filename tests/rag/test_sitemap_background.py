@@ -216,3 +216,27 @@ async def test_a_serve_started_again_without_redis_resumes_a_read_at_once(
             await w.runtime.jobs.drain()
             assert sorted(await w.documents()) == [site.url("/a"), site.url("/b")]
             assert (await _source(w, source_id))["state"] == "ready"
+
+
+async def test_a_round_that_fails_midway_says_failed_not_reading(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """A posted sitemap read in batches (SOURCE_SYNC_MAX_PAGES) whose sitemap cannot be read
+    at the next batch: its round stops (nothing is due again, it is never re-synced), so it
+    says failed and why, not 'reading' for ever (the dashboard's list polled every 2 s)."""
+    with local_site() as site:
+        _listing(site, ("a", "b", "c"), "midway")
+        async with world(db, owner_db, redis_client, source_sync_max_pages=2) as w:
+            r = await _post(w, site.url("/sitemap.xml"))
+            assert r.status_code == 202, r.text
+            source_id = r.json()["source"]["id"]
+            await w.runtime.jobs.drain()
+            midway = await _source(w, source_id)
+            assert (midway["state"], midway["resumes_after"]) == ("reading", site.url("/b"))
+            site.pages["/sitemap.xml"] = Page(b"<html><body>Our shop</body></html>")
+            record = await w.sync_now(source_id)  # the round's next batch: the sitemap fails
+            assert record["status"] == "failed"
+            state = await _source(w, source_id)
+            assert state["next_due_at"] is None  # nothing reads it again by itself
+            assert (state["state"], state["syncing"]) == ("failed", False)
+            assert "text/html" in state["last_error"], state["last_error"]
