@@ -5,9 +5,14 @@ a method, a field or a header the API does not take fails here."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,6 +23,9 @@ from tests.e2e.conftest import ROOT, running_server
 README = ROOT / "README.md"
 HOST = "http://127.0.0.1:8000"
 """Where the README says `make run` serves."""
+SITE = "https://example.com"
+"""The README's stand-in for the owner's site (its sitemap): a local site in the test, which
+has no network."""
 
 PRELUDE = r"""
 set -euo pipefail
@@ -42,13 +50,13 @@ def readme_shell_blocks() -> list[str]:
     return blocks[1:]
 
 
-def readme_script(base_url: str) -> str:
-    """The blocks as one script: the README's host replaced by the server's, a pause for the
-    verification mail before its token is read, and ``pk_...`` (the README's stand-in for the
-    widget key) replaced by the key."""
+def readme_script(base_url: str, site_url: str = SITE) -> str:
+    """The blocks as one script: the README's host replaced by the server's and its site by
+    ``site_url``, a pause for the verification mail before its token is read, and ``pk_...``
+    (the README's stand-in for the widget key) replaced by the key."""
     script = PRELUDE
     for block in readme_shell_blocks():
-        block = block.replace(HOST, base_url)
+        block = block.replace(HOST, base_url).replace(SITE + "/", site_url + "/")
         block = block.replace("\nVT=$(", WAIT_FOR_MAIL + "VT=$(")
         if "pk_..." in block:
             block = WIDGET_KEY + block.replace("pk_...", "$PK")
@@ -69,6 +77,33 @@ def test_the_readme_has_the_examples_this_test_runs() -> None:
     assert script.count("curl -s") >= 15
 
 
+@contextmanager
+def owners_site(root: Path) -> Iterator[str]:
+    """The owner's site the README's sitemap names: a sitemap of one page, served on
+    127.0.0.1 until the block ends; yields its base URL."""
+    root.mkdir()
+    (root / "returns.html").write_text(
+        "<html><head><title>Returns</title></head><body><h1>Returns</h1>"
+        "<p>Unworn shoes may be returned within 30 days of delivery.</p></body></html>"
+    )
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    (root / "sitemap.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<url><loc>{base}/returns.html</loc></url></urlset>"
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield base
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
 @pytest.mark.slow
 def test_every_curl_example_in_the_readme_works(tmp_path: Path) -> None:
     data_dir = tmp_path / ".trulybot"  # the README reads the outbox at .trulybot/outbox
@@ -79,9 +114,18 @@ def test_every_curl_example_in_the_readme_works(tmp_path: Path) -> None:
     pdf.add_page()
     pdf.multi_cell(0, 8, "We ship to Nepal and to every country in South Asia within ten days.")
     (tmp_path / "handbook.pdf").write_bytes(bytes(pdf.output()))
-    with running_server(data_dir, DEFAULT_PLAN="unlimited", EMBEDDING_PROVIDER="hash") as base:
+    with (
+        owners_site(tmp_path / "site") as site,
+        running_server(
+            # The owner's site is on this machine's loopback: allowed here as in development.
+            data_dir,
+            DEFAULT_PLAN="unlimited",
+            EMBEDDING_PROVIDER="hash",
+            ALLOW_PRIVATE_URLS="true",
+        ) as base,
+    ):
         run = subprocess.run(
-            ["bash", "-c", readme_script(base)],
+            ["bash", "-c", readme_script(base, site)],
             cwd=tmp_path,
             env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LC_ALL": "C.UTF-8"},
             capture_output=True,
@@ -91,6 +135,7 @@ def test_every_curl_example_in_the_readme_works(tmp_path: Path) -> None:
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-4000:]
     assert '"status":"check_your_email"' in out.replace(" ", ""), out[-4000:]
+    assert '"status":"reading"' in out.replace(" ", ""), out[-4000:]  # the sitemap, 202
     assert "jane@example.com" in (tmp_path / "leads.csv").read_text()
     assert (tmp_path / "conversations.jsonl").exists()
     assert '"dont_know":"Das weiß ich leider nicht."' in out, out[-4000:]
