@@ -18,6 +18,7 @@ from typing import Any, Final, Literal, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing import event_repository
 from billing import repository as repo
 from billing.paid_periods import derive_paid_periods
 from billing.payment_notices import notify_held, notify_payment, notify_revoked
@@ -80,14 +81,14 @@ async def record_and_apply(
     Returns ``("duplicate", ...)`` when the event id was seen before: ``apply`` is not called.
     """
     await set_tenant(session, lookup=event_key)
-    row_id = await repo.claim_event(
+    row_id = await event_repository.claim_event(
         session, event_id=event_key, event_type=event_type, payload=dict(payload), source=source
     )
     if row_id is None:
         return "duplicate", Applied("ignored", "duplicate_event")
     result = await apply()
     await set_tenant(session, workspace_id=result.workspace_id, lookup=event_key)
-    await repo.finish_event(
+    await event_repository.finish_event(
         session,
         row_id,
         outcome=result.outcome,

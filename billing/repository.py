@@ -1,4 +1,5 @@
-"""All SQL of the billing domain. Callers pass a session whose tenant context is set.
+"""The SQL of the billing domain (the webhook events' rows: ``billing/event_repository.py``).
+Callers pass a session whose tenant context is set.
 
 Webhooks arrive without a user: the order (or payment, subscription, event) is first found through
 the narrow ``app.lookup`` RLS clause, then the workspace becomes the transaction's tenant.
@@ -15,7 +16,7 @@ from sqlalchemy import case, func, literal_column, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.models import BillingEventRow, BillingOrder, BillingPayment, Subscription
+from billing.models import BillingOrder, BillingPayment, Subscription
 from billing.paid_periods import PastPayment
 from core.models import utcnow
 from core.pagination import newest_first
@@ -456,66 +457,6 @@ async def set_workspace_plan(
                 else_=Workspace.fallback_plan,
             ),
             updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-
-
-# --- webhook events --------------------------------------------------------------------------
-
-
-async def claim_event(
-    session: AsyncSession,
-    *,
-    event_id: str,
-    event_type: str,
-    payload: dict[str, Any],
-    source: str,
-) -> uuid.UUID | None:
-    """Insert the event row; ``None`` when this event id was already stored (a duplicate).
-
-    Runs first in the transaction. A concurrent duplicate blocks on the unique index until the
-    first transaction ends, then inserts nothing: only one delivery ever applies its effect.
-    The caller sets ``app.lookup`` to ``event_id`` so RLS admits the row.
-    """
-    result = await session.execute(
-        insert(BillingEventRow)
-        .values(
-            id=uuid.uuid4(),
-            event_id=event_id,
-            event_type=event_type,
-            payload=payload,
-            source=source,
-            outcome="processing",
-        )
-        .on_conflict_do_nothing(index_elements=[BillingEventRow.event_id])
-        .returning(BillingEventRow.id)
-    )
-    return result.scalar_one_or_none()
-
-
-async def finish_event(
-    session: AsyncSession,
-    row_id: uuid.UUID,
-    *,
-    outcome: str,
-    reason: str,
-    detail: str | None,
-    workspace_id: uuid.UUID | None,
-    razorpay_order_id: str | None,
-    razorpay_payment_id: str | None,
-) -> None:
-    await session.execute(
-        update(BillingEventRow)
-        .where(BillingEventRow.id == row_id)
-        .values(
-            outcome=outcome,
-            reason=reason[:64],
-            detail=detail,
-            workspace_id=workspace_id,
-            razorpay_order_id=razorpay_order_id,
-            razorpay_payment_id=razorpay_payment_id,
-            processed_at=utcnow(),
         )
         .execution_options(synchronize_session=False)
     )

@@ -1,0 +1,72 @@
+"""The SQL of Razorpay's webhook events as recorded: each event id stored once (claimed before
+its effect is applied), then its outcome. ``billing/events.py`` runs them; the rest of billing's
+SQL is in ``billing/repository.py``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing.models import BillingEventRow
+from core.models import utcnow
+
+
+async def claim_event(
+    session: AsyncSession,
+    *,
+    event_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+    source: str,
+) -> uuid.UUID | None:
+    """Insert the event row; ``None`` when this event id was already stored (a duplicate).
+
+    Runs first in the transaction. A concurrent duplicate blocks on the unique index until the
+    first transaction ends, then inserts nothing: only one delivery ever applies its effect.
+    The caller sets ``app.lookup`` to ``event_id`` so RLS admits the row.
+    """
+    result = await session.execute(
+        insert(BillingEventRow)
+        .values(
+            id=uuid.uuid4(),
+            event_id=event_id,
+            event_type=event_type,
+            payload=payload,
+            source=source,
+            outcome="processing",
+        )
+        .on_conflict_do_nothing(index_elements=[BillingEventRow.event_id])
+        .returning(BillingEventRow.id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def finish_event(
+    session: AsyncSession,
+    row_id: uuid.UUID,
+    *,
+    outcome: str,
+    reason: str,
+    detail: str | None,
+    workspace_id: uuid.UUID | None,
+    razorpay_order_id: str | None,
+    razorpay_payment_id: str | None,
+) -> None:
+    await session.execute(
+        update(BillingEventRow)
+        .where(BillingEventRow.id == row_id)
+        .values(
+            outcome=outcome,
+            reason=reason[:64],
+            detail=detail,
+            workspace_id=workspace_id,
+            razorpay_order_id=razorpay_order_id,
+            razorpay_payment_id=razorpay_payment_id,
+            processed_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
