@@ -122,6 +122,14 @@ async def post_webhook(
     )
 
 
+async def webhook_of(client: httpx.AsyncClient, name: str, payment: dict[str, Any], at: int) -> Any:
+    """Razorpay's ``name`` event of ``payment`` at its time ``at``, signed and accepted (200);
+    what the webhook answered."""
+    response = await post_webhook(client, webhook_payload(name, payment=payment, created_at=at))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 async def create_order(
     client: httpx.AsyncClient, owner: Owner, plan: str = "starter", period: str = "monthly"
 ) -> dict[str, Any]:

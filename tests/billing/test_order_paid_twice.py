@@ -24,18 +24,13 @@ from tests.billing.conftest import (
     post_webhook,
     sub_row,
     subscription,
+    webhook_of,
 )
 from tests.billing.test_billing_api import verify
 from tests.billing.test_held_payments import _held
 from tests.conftest import Owner, signup
 from tests.fakes.razorpay_server import FakeRazorpay, make_refund, webhook_payload
 from tests.fakes.smtp import SmtpServer
-
-
-async def _webhook(client: httpx.AsyncClient, name: str, payment: dict[str, Any], at: int) -> Any:
-    response = await post_webhook(client, webhook_payload(name, payment=payment, created_at=at))
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 async def _two_attempts(
@@ -60,15 +55,15 @@ async def test_a_second_payment_on_a_paid_order_is_held_not_a_second_period(
     owner, order, first, second = await _two_attempts(client, fake, "Paid Twice")
     rzp_order = order["razorpay_order_id"]
     now = int(time.time())
-    body = await _webhook(client, "payment.captured", second, now)
+    body = await webhook_of(client, "payment.captured", second, now)
     assert body["status"] == "applied", body
     paid = await subscription(client, owner)
 
     late = fake.capture(first["id"])  # the late authorization is captured after all
-    body = await _webhook(client, "payment.captured", late, now + 60)
+    body = await webhook_of(client, "payment.captured", late, now + 60)
     assert (body["status"], body["reason"]) == ("ignored", "order_paid_twice"), body
     # ... and delivered again as the order's ``order.paid``: still nothing more.
-    body = await _webhook(client, "order.paid", late, now + 61)
+    body = await webhook_of(client, "order.paid", late, now + 61)
     assert body["reason"] == "order_paid_twice", body
 
     shown = await subscription(client, owner)
@@ -108,13 +103,13 @@ async def test_the_second_payment_counts_once_the_first_is_refunded(
     for it (the period the refund took back is bought again), not a duplicate."""
     owner, _order, first, second = await _two_attempts(bclient, fake, "Refunded Then Paid")
     now = int(time.time())
-    paid = await _webhook(bclient, "payment.captured", second, now - 120)
+    paid = await webhook_of(bclient, "payment.captured", second, now - 120)
     assert paid["status"] == "applied", paid
     assert (await _refund(bclient, second, now - 60))["status"] == "applied"
     assert (await subscription(bclient, owner))["effective_plan"] == "free"
 
     late = fake.capture(first["id"])
-    body = await _webhook(bclient, "payment.captured", late, now)
+    body = await webhook_of(bclient, "payment.captured", late, now)
     assert body["status"] == "applied", body
     assert (await subscription(bclient, owner))["effective_plan"] == "starter"
 
@@ -134,10 +129,10 @@ async def test_refunding_the_held_second_payment_leaves_the_order_paid_and_the_p
     owner, order, first, second = await _two_attempts(bclient, fake, "Refund The Second")
     rzp_order = order["razorpay_order_id"]
     now = int(time.time())
-    assert (await _webhook(bclient, "payment.captured", second, now))["status"] == "applied"
+    assert (await webhook_of(bclient, "payment.captured", second, now))["status"] == "applied"
     end = (await subscription(bclient, owner))["current_period_end"]
     late = fake.capture(first["id"])
-    assert (await _webhook(bclient, "payment.captured", late, now + 60))["reason"] == (
+    assert (await webhook_of(bclient, "payment.captured", late, now + 60))["reason"] == (
         "order_paid_twice"
     )
 
@@ -173,10 +168,10 @@ async def test_refunding_the_charge_that_paid_the_order_leaves_it_paid_by_the_he
     late = fake.authorize_payment(rzp_order)
     applied = fake.capture_payment(rzp_order)
     now = int(time.time()) - 600  # each event in the past, the last refund too
-    assert (await _webhook(bclient, "payment.captured", applied, now))["status"] == "applied"
+    assert (await webhook_of(bclient, "payment.captured", applied, now))["status"] == "applied"
     end = (await subscription(bclient, owner))["current_period_end"]
     twin = fake.capture(late["id"])
-    held = await _webhook(bclient, "payment.captured", twin, now + 60)
+    held = await webhook_of(bclient, "payment.captured", twin, now + 60)
     assert held["reason"] == "order_paid_twice", held
 
     await _refund(bclient, applied, now + 120)
@@ -201,7 +196,7 @@ async def test_an_order_refunded_then_paid_by_another_payment_reads_paid(
     owner, order, first, second = await _two_attempts(bclient, fake, "Refunded Then Repaid")
     rzp_order = order["razorpay_order_id"]
     now = int(time.time())
-    assert (await _webhook(bclient, "payment.captured", second, now - 120))["status"] == "applied"
+    assert (await webhook_of(bclient, "payment.captured", second, now - 120))["status"] == "applied"
     assert (await _refund(bclient, second, now - 60))["status"] == "applied"
     assert (await order_row(owner_db, rzp_order))["status"] == "refunded"
 
@@ -212,7 +207,7 @@ async def test_an_order_refunded_then_paid_by_another_payment_reads_paid(
     row = await order_row(owner_db, rzp_order)
     assert (row["status"], row["razorpay_payment_id"]) == ("paid", first["id"])
     # The refunded payment's capture delivered again changes nothing.
-    again = await _webhook(bclient, "payment.captured", second, now - 120)
+    again = await webhook_of(bclient, "payment.captured", second, now - 120)
     assert again["status"] != "applied", again
     assert (await order_row(owner_db, rzp_order))["status"] == "paid"
 
@@ -235,14 +230,14 @@ async def test_an_order_paid_first_by_a_held_payment_reads_paid_by_the_one_appli
     rzp_order = order["razorpay_order_id"]
     held, later = fake.authorize_payment(rzp_order), fake.authorize_payment(rzp_order)
     pro = fake.capture_payment((await create_order(bclient, owner, "pro"))["razorpay_order_id"])
-    assert (await _webhook(bclient, "payment.captured", pro, now))["status"] == "applied"
+    assert (await webhook_of(bclient, "payment.captured", pro, now))["status"] == "applied"
     held = fake.capture(held["id"])
-    assert (await _webhook(bclient, "payment.captured", held, now + 60))["reason"] == (
+    assert (await webhook_of(bclient, "payment.captured", held, now + 60))["reason"] == (
         "lower_plan_held"
     )
     assert (await _refund(bclient, pro, now + 120))["status"] == "applied"
     later = fake.capture(later["id"])
-    assert (await _webhook(bclient, "payment.captured", later, now + 180))["status"] == "applied"
+    assert (await webhook_of(bclient, "payment.captured", later, now + 180))["status"] == "applied"
     assert (await order_row(owner_db, rzp_order))["razorpay_payment_id"] == later["id"]
 
     await _refund(bclient, held, now + 240)  # the held charge given back

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 
@@ -26,18 +25,13 @@ from tests.billing.conftest import (
     post_webhook,
     sub_row,
     subscription,
+    webhook_of,
 )
 from tests.billing.test_billing_api import verify
 from tests.billing.test_capture import capture_requests
 from tests.billing.test_payment_paid_at import _at
 from tests.conftest import signup
 from tests.fakes.razorpay_server import FakeRazorpay, make_refund, webhook_payload
-
-
-async def _webhook(client: httpx.AsyncClient, name: str, payment: dict[str, Any], at: int) -> Any:
-    response = await post_webhook(client, webhook_payload(name, payment=payment, created_at=at))
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 async def test_verify_does_not_capture_a_second_payment_on_an_order_razorpay_reports_paid(
@@ -60,7 +54,7 @@ async def test_verify_does_not_capture_a_second_payment_on_an_order_razorpay_rep
     end = body["subscription"]["current_period_end"]
 
     # Its webhook, when it comes, changes nothing: one period, one payment.
-    again = await _webhook(bclient, "payment.captured", paid, int(time.time()))
+    again = await webhook_of(bclient, "payment.captured", paid, int(time.time()))
     assert again["status"] != "applied", again
     assert (await subscription(bclient, owner))["current_period_end"] == end
     assert (await sub_row(owner_db, owner.workspace_id))["applied_payment_ids"] == [paid["id"]]
@@ -94,7 +88,7 @@ async def test_verify_on_a_refunded_order_says_it_was_refunded_not_paid_by_anoth
     late = fake.authorize_payment(rzp_order)
     paid = fake.capture_payment(rzp_order)
     now = int(time.time())
-    assert (await _webhook(bclient, "payment.captured", paid, now - 120))["status"] == "applied"
+    assert (await webhook_of(bclient, "payment.captured", paid, now - 120))["status"] == "applied"
     refund = make_refund(payment_id=paid["id"], amount=paid["amount"], created_at=now - 60)
     refunded = {**paid, "amount_refunded": paid["amount"], "status": "refunded"}
     fake.payments[paid["id"]].update(status="refunded", amount_refunded=paid["amount"])
