@@ -9,7 +9,7 @@ with the same rate limits; none of them tells whether an address has an account.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
@@ -68,12 +68,17 @@ async def reset_page(request: Request, token: TokenQuery = "") -> Response:
     return _page(request, "reset_password.html", {"token": token})
 
 
+def _link_token(fields: dict[str, Any]) -> str:
+    """The mailed link's token as a form posted it (cut to a length no token exceeds)."""
+    return str(fields.get("token", ""))[:256]
+
+
 @router.post("/reset-password", dependencies=[RateLimitAuth])
 async def reset(request: Request, runtime: RuntimeDep) -> Response:
     """A new password from the mailed link; every session of the account ends. As the API's:
     the link checked, the password hashed with no connection held, then the link used."""
     fields = await form_fields(request)
-    token = str(fields.get("token", ""))[:256]
+    token = _link_token(fields)
     try:
         data = PasswordResetIn.model_validate(
             {"token": token, "password": fields.get("password", "")}
@@ -135,16 +140,26 @@ def _verification(
     return _page(request, "verify_email.html", context, status)
 
 
+async def _confirmed(
+    request: Request, deps: AccountDeps, token: str, *, signed_in: bool | None = None
+) -> Response | None:
+    """The page saying the address is confirmed when the used link's account has it confirmed
+    (the button pressed again: a double click, Back and again), else None; nothing is changed.
+    ``signed_in`` None: whether this browser is signed in now, read here."""
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as reading:
+        if not await accounts.verified_by_link(reading, deps, token):
+            return None
+        if signed_in is None:
+            signed_in = await auth.authenticate(runtime, reading, request) is not None
+    return _verification(request, done=True, signed_in=signed_in)
+
+
 async def _confirmed_already(request: Request) -> Response | None:
     """The confirm button pressed again after the first press signed the browser in (its
-    token is the signed-out page's): the address is confirmed, so say so; nothing is changed."""
-    runtime = runtime_of(request)
-    token = str((await form_fields(request)).get("token", ""))[:256]
-    async with runtime.db.transaction() as reading:
-        if not await accounts.verified_by_link(reading, account_deps(runtime), token):
-            return None
-        user = await auth.authenticate(runtime, reading, request)
-    return _verification(request, done=True, signed_in=user is not None)
+    token is the signed-out page's): ``_confirmed``."""
+    token = _link_token(await form_fields(request))
+    return await _confirmed(request, account_deps(runtime_of(request)), token)
 
 
 @router.post("/verify-email", dependencies=[RateLimitAuth])
@@ -156,7 +171,7 @@ async def verify(
     does (a wrong one is a failed sign-in; the link stays unused). A signed-out browser whose
     password confirmed is signed in as that account, as the login form would have done next."""
     fields = await form_fields(request)
-    token = str(fields.get("token", ""))[:256]
+    token = _link_token(fields)
     password = str(fields.get("password") or "")[:256] or None
     user = await auth.authenticate(runtime, session, request)
     cookie: list[str] = []
@@ -177,9 +192,9 @@ async def verify(
     except AppError as exc:
         if exc.code.startswith("link_"):
             if exc.code == "link_used":
-                async with runtime.db.transaction() as reading:
-                    if await accounts.verified_by_link(reading, deps, token):
-                        return _verification(request, done=True, signed_in=user is not None)
+                done = await _confirmed(request, deps, token, signed_in=user is not None)
+                if done is not None:
+                    return done
             return _verification(request, error=exc.message, status=exc.status_code)
         return _verification(
             request,
@@ -228,7 +243,7 @@ async def accept(
     """Join: signed in as the invited address (links that account), or with a password for a new
     account (then signed in here)."""
     fields = await form_fields(request)
-    token = str(fields.get("token", ""))[:256]
+    token = _link_token(fields)
     user = await auth.authenticate(runtime, session, request)
     principal = service.Principal(user_id=user.user_id) if user is not None else None
     try:
