@@ -60,6 +60,14 @@ async def delete_workspace(client: httpx.AsyncClient, owner: Owner) -> None:
     assert deleted.status_code == 202, deleted.text
 
 
+async def delete_account(client: httpx.AsyncClient, owner: Owner) -> None:
+    """The owner deletes their account, and with it their sole workspace (no grace: 200)."""
+    gone = await client.request(
+        "DELETE", "/api/v1/me", json={"password": owner.password}, headers=owner.headers
+    )
+    assert gone.status_code == 200, gone.text
+
+
 async def audit_actions(owner_db: Database, workspace_id: str) -> list[tuple[str, dict[str, Any]]]:
     async with owner_db.transaction() as s:
         rows = await s.execute(
@@ -191,10 +199,7 @@ async def test_deleting_the_account_purges_only_once_razorpay_took_the_cancel(
     owner = await signup(bclient, "Solo")
     sub_id = await linked(bclient, owner, fake)
     fake.down = True
-    gone = await bclient.request(
-        "DELETE", "/api/v1/me", json={"password": owner.password}, headers=owner.headers
-    )
-    assert gone.status_code == 200, gone.text
+    await delete_account(bclient, owner)
     await billing_runtime.jobs.drain()
     assert fake.cancels(sub_id) == [NOW]
     assert await workspace_exists(owner_db, owner.workspace_id)
@@ -232,10 +237,7 @@ async def test_a_purge_waits_for_razorpay_a_week_at_most(
     owner = await signup(bclient, "Solo")
     sub_id = await linked(bclient, owner, fake)
     fake.down = True
-    gone = await bclient.request(
-        "DELETE", "/api/v1/me", json={"password": owner.password}, headers=owner.headers
-    )
-    assert gone.status_code == 200, gone.text
+    await delete_account(bclient, owner)
     await billing_runtime.jobs.drain()
     assert await workspace_exists(owner_db, owner.workspace_id)
 
@@ -258,10 +260,7 @@ async def test_without_razorpay_keys_a_deletion_with_a_linked_subscription_still
             ),
             {"w": owner.workspace_id, "s": razorpay_id("sub")},
         )
-    gone = await client.request(
-        "DELETE", "/api/v1/me", json={"password": owner.password}, headers=owner.headers
-    )
-    assert gone.status_code == 200, gone.text
+    await delete_account(client, owner)
     await runtime.jobs.drain()
     assert not await workspace_exists(owner_db, owner.workspace_id)
 
