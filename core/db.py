@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import QueuePool
 
-from core import metrics
+from core import metrics, vector_codec
 from core.db_url import connect_options
 from core.fused_begin import begin_with_tenant
 
@@ -116,7 +116,19 @@ def create_engine(
         hide_parameters=True,
     )
     _ping_idle_connections(engine)
+    _binary_vectors(engine)
     return engine
+
+
+def _binary_vectors(engine: AsyncEngine) -> None:
+    """Each new connection sends and reads pgvector's ``vector`` in its binary form
+    (``core.vector_codec``): one round trip when the connection is made, none per statement.
+    Through a transaction-mode pooler as well: the codec lives in the client connection, and the
+    type's oid is the same on every server connection of the database."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connected(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.run_async(vector_codec.register)
 
 
 # A pooled connection idle at least this long is pinged before it is handed out.

@@ -39,6 +39,7 @@ from core.mail_repository import OUTBOX_SENDER
 from rag.chat.generator import Generator
 from rag.knowledge import submissions
 from rag.knowledge.embeddings import Embedder
+from rag.knowledge.repository import chunks as chunk_repo
 from tests import clusters, topology
 from tests.fakes.smtp import SmtpServer, smtp_server
 from workspaces import notifications
@@ -442,6 +443,27 @@ async def insert_document(
             {"d": document_id, "w": workspace_id, "t": title, "s": source or title},
         )
     return document_id
+
+
+async def insert_chunks(
+    db: Database, workspace_id: uuid.UUID, document_id: uuid.UUID, vectors: Any
+) -> list[uuid.UUID]:
+    """Chunks "c0", "c1"... of ``document_id`` with these vectors, written as the app writes
+    them (``chunk_repo.replace_chunks``) in ``db``'s transaction; their ids in that order."""
+    rows = [
+        chunk_repo.ChunkRow(
+            position=i,
+            text=f"c{i}",
+            metadata={},
+            token_count=1,
+            content_hash=f"c{i}",
+            embedding=vector,
+        )
+        for i, vector in enumerate(vectors)
+    ]
+    async with db.transaction(workspace_id=workspace_id) as session:
+        await chunk_repo.replace_chunks(session, workspace_id, document_id, rows, [])
+        return [cid for cid, _ in await chunk_repo.chunk_hashes(session, workspace_id, document_id)]
 
 
 async def queued_text_document(

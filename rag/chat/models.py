@@ -6,12 +6,12 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from pgvector.sqlalchemy import Vector
 from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models import Base, new_id, utcnow
+from core.vector_codec import BinaryVector
 
 
 class Faq(Base):
@@ -39,7 +39,7 @@ class FaqQuestion(Base):
     )
     text: Mapped[str] = mapped_column(Text)
     normalized: Mapped[str] = mapped_column(Text)
-    embedding: Mapped[Any] = mapped_column(Vector(), nullable=True)
+    embedding: Mapped[Any] = mapped_column(BinaryVector(), nullable=True)
 
 
 class Conversation(Base):
@@ -117,7 +117,7 @@ class UnansweredQuestion(Base):
     workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     question: Mapped[str] = mapped_column(Text)
     normalized: Mapped[str] = mapped_column(Text)
-    embedding: Mapped[Any] = mapped_column(Vector(), nullable=True)
+    embedding: Mapped[Any] = mapped_column(BinaryVector(), nullable=True)
     conversation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
     message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
     resolved: Mapped[bool] = mapped_column(Boolean, default=False)

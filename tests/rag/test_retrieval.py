@@ -104,8 +104,8 @@ async def _plan(db: Database, ws: uuid.UUID, q: np.ndarray) -> str:
 async def _feedback_plan(db: Database, ws: uuid.UUID, q: np.ndarray) -> str:
     statement = search_repo.feedback_statement(ws)
     params = {
-        "qvec": chunk_repo.vector_array(q),
-        "scaled": chunk_repo.vector_array(q * 4),
+        "qvec": chunk_repo.vector_value(q),
+        "scaled": chunk_repo.vector_value(q * 4),
         "fb": retrieval.FEEDBACK_CHUNKS,
         "k": 40,
     }

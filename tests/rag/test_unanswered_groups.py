@@ -19,7 +19,7 @@ from core.models import utcnow
 from rag.chat.normalize import normalize_question
 from rag.chat.repository import conversations as conversation_repo
 from rag.knowledge.embeddings import LocalEmbedder
-from rag.knowledge.repository.chunks import vector_array, vector_sql
+from rag.knowledge.repository.chunks import vector_sql, vector_value
 from tests.conftest import Owner, signup
 from tests.rag.test_analytics import app
 
@@ -66,7 +66,7 @@ async def store_unanswered(
                     "ws": ws,
                     "q": question,
                     "n": normalize_question(question),
-                    "v": vector_array(vector),
+                    "v": vector_value(vector),
                     "at": now - timedelta(minutes=len(questions) - i),
                 },
             )

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import httpx
+import numpy as np
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -18,7 +19,16 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from api.runtime import Runtime, build_runtime, describe_defaults, resolve_database
 from core.db import Database, async_url
 from core.embedded import EmbeddedPostgres
-from tests.conftest import APP_ROLE, Owner, client_for, make_settings, runtime_of, signup
+from rag.knowledge.repository import search as search_repo
+from tests.conftest import (
+    APP_ROLE,
+    Owner,
+    client_for,
+    insert_chunks,
+    make_settings,
+    runtime_of,
+    signup,
+)
 from tests.scaling.conftest import SERVER_CONNECTIONS
 from tests.topology import PgBouncer
 
@@ -80,8 +90,8 @@ async def test_the_app_signs_up_ingests_and_answers_through_the_pooler(
 async def test_the_unanswered_groups_read_their_vectors_through_the_pooler(
     pooled_client: httpx.AsyncClient,
 ) -> None:
-    """The owners' Unanswered list reads the questions' vectors in pgvector's binary form by a
-    function in the statement (no per-connection type codec a pooler could not carry)."""
+    """The owners' Unanswered list reads the questions' vectors in pgvector's binary form
+    (``vector_send`` in the statement) through the pooler."""
     client = pooled_client
     owner = await signup(client, "Pooled unanswered")
     for session_id in ("visitor-1", "visitor-2"):
@@ -226,6 +236,41 @@ async def test_tenants_sharing_server_connections_never_see_each_others_rows(
                 )
             ).one()
         assert (left[0] or "", left[1]) == ("", 0)
+
+
+async def test_vectors_go_both_ways_in_binary_through_the_pooler(
+    pooled_client: httpx.AsyncClient, pooled_db: Database
+) -> None:
+    """The vector codec (``core.vector_codec``) lives in each client connection: chunk vectors
+    written as a ``vector[]`` and a query vector bound alone reach whichever server connection
+    the pooler picks, and a vector column comes back as the same float32 components."""
+    owner = await signup(pooled_client, "Pooled vectors")
+    ws = uuid.UUID(owner.workspace_id)
+    document_id = uuid.uuid4()
+    async with pooled_db.transaction(workspace_id=ws) as session:
+        await session.execute(
+            text(
+                "INSERT INTO documents (id, workspace_id, title, source_type, source, status)"
+                " VALUES (:id, :ws, 'v', 'text', 'v', 'ready')"
+            ),
+            {"id": document_id, "ws": ws},
+        )
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((6, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    await insert_chunks(pooled_db, ws, document_id, vectors)
+    for _ in range(SERVER_CONNECTIONS * 2):  # over more than one server connection
+        async with pooled_db.transaction(workspace_id=ws) as session:
+            hits = await search_repo.vector_search(session, ws, vectors[2], 3)
+            stored = (
+                await session.execute(
+                    text("SELECT embedding FROM chunks WHERE workspace_id = :ws ORDER BY position"),
+                    {"ws": ws},
+                )
+            ).scalars()
+            assert np.stack(list(stored)).tobytes() == vectors.tobytes()
+        assert hits[0][2] == "c2"
+        assert abs(hits[0][4] - 1.0) < 1e-6
 
 
 async def test_migrations_refuse_to_go_through_the_pooler(bouncer: PgBouncer) -> None:

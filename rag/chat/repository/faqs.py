@@ -18,7 +18,7 @@ from rag.chat.models import (
     Faq,
     FaqQuestion,
 )
-from rag.knowledge.repository.chunks import vector_array, vector_param
+from rag.knowledge.repository.chunks import vector_param, vector_value, vector_values
 
 
 async def insert_faq(session: AsyncSession, faq: Faq) -> Faq:
@@ -47,7 +47,7 @@ async def replace_faq_questions(
                 faq_id=faq_id,
                 text=question,
                 normalized=normalized,
-                embedding=None if embedding is None else embedding.tolist(),
+                embedding=embedding,
             )
         )
     await session.flush()
@@ -195,7 +195,7 @@ async def faq_nearest(
     scan)."""
     result = await session.execute(
         _NEAREST,
-        {"ws": workspace_id, "qvec": vector_array(embedding)},
+        {"ws": workspace_id, "qvec": vector_value(embedding)},
     )
     return [(row[0], row[1], row[2], 1.0 - float(row[3])) for row in result.all()]
 
@@ -228,14 +228,14 @@ async def set_embeddings(
         raise ValueError(table)
     await session.execute(
         text(
-            f"UPDATE {table} AS t SET embedding = CAST(u.v AS vector)"  # noqa: S608
-            " FROM unnest(CAST(:ids AS uuid[]), CAST(:vs AS text[])) AS u(id, v)"
+            f"UPDATE {table} AS t SET embedding = u.v"  # noqa: S608
+            " FROM unnest(CAST(:ids AS uuid[]), CAST(:vs AS vector[])) AS u(id, v)"
             " WHERE t.id = u.id AND t.workspace_id = :ws"
         ),
         {
             "ws": workspace_id,
             "ids": list(ids),
-            "vs": ["[" + ",".join(f"{x:.7g}" for x in row) + "]" for row in vectors],
+            "vs": vector_values(vectors),
         },
     )
 

@@ -1,11 +1,13 @@
 """SQL of the chunks table: chunks written, rewritten and read back, with their vectors.
 
-Vectors are written in pgvector's text form (``vector_text``); a vector a statement reads with
-is bound as a ``real[]`` cast to ``vector`` (``vector_param`` in Core statements, ``vector_sql``
-in SQL text, the value from ``vector_array``); a vector read into Python comes back in binary
-(``vector_bytes``, decoded by ``vector_from_bytes``); a statement that must match a
-per-workspace partial index inlines the workspace id as a literal (``workspace_literal``, from a
-``uuid.UUID``, never from caller text) so PostgreSQL can use it even under a generic plan.
+Vectors travel in pgvector's binary form, through the codec every connection of the app has
+(``core.vector_codec``): a vector parameter (``vector_param`` in Core statements, ``vector_sql``
+in SQL text, the value from ``vector_value``; many at once as a ``vector[]``, ``vector_values``)
+reaches PostgreSQL as the same float32 components, bit for bit; a vector read into Python comes
+back as a float32 array (selected as it is, or as ``vector_bytes``, decoded by
+``vector_from_bytes``). A statement that must match a per-workspace partial index inlines the
+workspace id as a literal (``workspace_literal``, from a ``uuid.UUID``, never from caller text)
+so PostgreSQL can use it even under a generic plan.
 """
 
 from __future__ import annotations
@@ -17,11 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import REAL, bindparam, cast, func, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import vector_codec
 from rag.knowledge.models import Chunk
 
 INSERT_BATCH = 500
@@ -35,36 +36,33 @@ def workspace_literal(workspace_id: uuid.UUID) -> str:
 
 
 def vector_text(vector: np.ndarray) -> str:
-    """pgvector's text input format for one vector."""
-    return "[" + ",".join(f"{v:.7g}" for v in vector_array(vector)) + "]"
+    """pgvector's text input format for one vector, for a SQL literal (tests, benches): 9
+    significant digits, the float32 components exactly. The app binds vectors in binary."""
+    return "[" + ",".join(f"{v:.9g}" for v in np.asarray(vector, dtype=np.float32).ravel()) + "]"
 
 
-# A vector bound as a float4[] (asyncpg's binary array encoding) and cast to a vector: the same
-# float32 components as pgvector's text form of it, without formatting 384 floats as decimal
-# text (about 1 ms of CPU per vector).
+def vector_value(vector: Any) -> bytes:
+    """One vector as the value of a ``vector_param`` or ``vector_sql`` parameter."""
+    return vector_codec.pack(np.asarray(vector, dtype=np.float32).ravel())
 
 
-def vector_array(vector: np.ndarray) -> list[float]:
-    """One vector as the float4[] value of a ``vector_param`` or ``vector_sql`` parameter."""
-    return np.asarray(vector, dtype=np.float32).ravel().tolist()
+def vector_values(vectors: Any) -> list[bytes]:
+    """Vectors (the rows of a matrix, or a sequence of arrays) as a ``vector[]`` parameter."""
+    return vector_codec.pack_rows(np.asarray(vectors, dtype=np.float32))
 
 
-def vector_param(name: str, vector_type: Any = VECTOR) -> Any:
-    """A Core bind parameter ``name`` for one vector, a float4[] cast to ``vector_type``."""
-    return cast(bindparam(name, type_=ARRAY(REAL)), vector_type)
+def vector_param(name: str, vector_type: Any = None) -> Any:
+    """A Core bind parameter ``name`` for one vector (typed ``vector`` by its own cast)."""
+    return bindparam(name, type_=vector_type or vector_codec.BinaryVector())
 
 
 def vector_sql(name: str) -> str:
     """The same as ``vector_param``, in SQL text: parameter ``:name`` cast to a vector."""
-    return f"CAST(CAST(:{name} AS real[]) AS vector)"
+    return f"CAST(:{name} AS vector)"
 
 
-# A vector read back in pgvector's binary form (its type's send function: int16 dimensions,
-# int16 unused, then float4 big-endian components) instead of its text form: the same float32
-# components, without the driver handing over 384 decimals a row to parse in Python (2,000
-# rows' vectors were about 0.2 s of CPU on the event loop as text).
-_VECTOR_HEADER = 4
-_BIG_ENDIAN_FLOAT4 = np.dtype(">f4")
+# A vector read back as pgvector's binary form in a ``bytea`` (its type's send function), for
+# a statement whose vector column the codec does not see: the same bytes the codec decodes.
 
 
 def vector_bytes(column: Any) -> Any:
@@ -74,10 +72,7 @@ def vector_bytes(column: Any) -> Any:
 
 def vector_from_bytes(data: bytes | None) -> np.ndarray | None:
     """A vector read by ``vector_bytes`` as a float32 array (None for a NULL vector)."""
-    if data is None:
-        return None
-    big_endian = np.frombuffer(data, dtype=_BIG_ENDIAN_FLOAT4, offset=_VECTOR_HEADER)
-    return big_endian.astype(np.float32)
+    return None if data is None else vector_codec.unpack(data)
 
 
 async def count_chunks(
@@ -160,10 +155,10 @@ async def replace_chunks(
             text(
                 "INSERT INTO chunks (id, workspace_id, document_id, position, text, metadata,"
                 " token_count, content_hash, embedding)"
-                " SELECT u.id, :ws, :doc, u.pos, u.txt, u.meta::jsonb, u.tok, u.hash, u.emb::vector"
+                " SELECT u.id, :ws, :doc, u.pos, u.txt, u.meta::jsonb, u.tok, u.hash, u.emb"
                 " FROM unnest(CAST(:ids AS uuid[]), CAST(:pos AS int[]), CAST(:txt AS text[]),"
                 " CAST(:meta AS text[]), CAST(:tok AS int[]), CAST(:hash AS text[]),"
-                " CAST(:emb AS text[])) AS u(id, pos, txt, meta, tok, hash, emb)"
+                " CAST(:emb AS vector[])) AS u(id, pos, txt, meta, tok, hash, emb)"
             ),
             {
                 "ws": workspace_id,
@@ -174,7 +169,7 @@ async def replace_chunks(
                 "meta": [json.dumps(r.metadata) for r in part],
                 "tok": [r.token_count for r in part],
                 "hash": [r.content_hash for r in part],
-                "emb": [vector_text(r.embedding) for r in part if r.embedding is not None],
+                "emb": vector_values([r.embedding for r in part]),
             },
         )
 
@@ -234,9 +229,9 @@ async def set_embeddings(
 ) -> None:
     await session.execute(
         text(
-            "UPDATE chunks AS c SET embedding = u.emb::vector"
-            " FROM unnest(CAST(:ids AS uuid[]), CAST(:emb AS text[])) AS u(id, emb)"
+            "UPDATE chunks AS c SET embedding = u.emb"
+            " FROM unnest(CAST(:ids AS uuid[]), CAST(:emb AS vector[])) AS u(id, emb)"
             " WHERE c.id = u.id AND c.workspace_id = :ws"
         ),
-        {"ws": workspace_id, "ids": list(ids), "emb": [vector_text(e) for e in embeddings]},
+        {"ws": workspace_id, "ids": list(ids), "emb": vector_values(embeddings)},
     )

@@ -2,7 +2,7 @@
 
 The statements inline the workspace id as a literal (``chunks.workspace_literal``) so that
 PostgreSQL matches a workspace's partial HNSW index even under a generic (prepared) plan. A
-query vector is bound as a float4[] cast to ``vector`` (``chunks.vector_sql``).
+query vector is bound in pgvector's binary form (``chunks.vector_sql``, ``core.vector_codec``).
 """
 
 # ruff: noqa: S608  # SQL text only ever inlines a workspace_literal() of a uuid.UUID
@@ -16,7 +16,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rag.knowledge.repository.chunks import vector_array, vector_sql, workspace_literal
+from rag.knowledge.repository.chunks import vector_sql, vector_value, workspace_literal
 
 SearchRow = tuple[uuid.UUID, uuid.UUID, str, dict[str, Any], float, float | None]
 
@@ -80,7 +80,7 @@ async def vector_search(
             f" FROM ({_vector_candidates(ws, 'k')}) v JOIN chunks c ON c.id = v.id"
             f" WHERE c.workspace_id = {ws} ORDER BY v.dist, c.id"
         ),
-        {"qvec": vector_array(query_vector), "k": k},
+        {"qvec": vector_value(query_vector), "k": k},
     )
     return _rows(result)
 
@@ -106,8 +106,8 @@ async def feedback_search(
     result = await session.execute(
         feedback_statement(workspace_id),
         {
-            "qvec": vector_array(query),
-            "scaled": vector_array(query / np.float32(weight)),
+            "qvec": vector_value(query),
+            "scaled": vector_value(query / np.float32(weight)),
             "fb": feedback_chunks,
             "k": k,
         },
@@ -175,7 +175,7 @@ async def hybrid_search(
             " ORDER BY fused.score DESC, c.id"
         ),
         {
-            "qvec": vector_array(query_vector),
+            "qvec": vector_value(query_vector),
             "query": query,
             "n": candidates,
             "k": k,
