@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import Owner
+from tests.widget.test_widget_leads import submit
 from workspaces.leads import csv_safe
 
 DISGUISED = [
@@ -133,14 +134,12 @@ async def test_a_visitors_lead_is_no_formula_in_a_semicolon_spreadsheet(
 ) -> None:
     """A visitor's lead form, exported by the owner and opened where ";" separates cells: the
     piece after the visitor's ";" is no formula (it was: ``=cmd|' /C calc'!A0`` in a cell)."""
-    sent = await client.post(
-        "/api/v1/widget/leads",
-        json={
-            "email": "semicolon@example.com",
-            "name": "Jane;=cmd|' /C calc'!A0;",
-            "message": "Hello;@SUM(1+1)*cmd|' /C calc'!A0;",
-        },
-        headers={"X-Widget-Key": owner.workspace["public_key"]},
+    sent = await submit(
+        client,
+        owner,
+        email="semicolon@example.com",
+        name="Jane;=cmd|' /C calc'!A0;",
+        message="Hello;@SUM(1+1)*cmd|' /C calc'!A0;",
     )
     assert sent.status_code == 202, sent.text
     response = await client.get(owner.url("/leads/export"), headers=owner.headers)
