@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -50,6 +51,8 @@ CSV_COLUMNS = (
 )
 _FORMULA_START = ("=", "+", "-", "@", "|", "%")
 _CONTROL_START = ("\t", "\r", "\n")
+# Where a spreadsheet set to another list separator starts a cell inside one of ours.
+_SEPARATORS = re.compile(r"([;\t])")
 # What a spreadsheet skips before a formula: spaces of every kind, controls, invisible formats.
 _BLANK_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
 
@@ -235,13 +238,23 @@ def _looks_like_formula(text: str) -> bool:
 
 def csv_safe(value: object) -> str:
     """Neutralise spreadsheet formulas (CSV injection): a leading apostrophe makes them text,
-    including formulas behind leading spaces or invisible characters and fullwidth forms."""
+    including formulas behind leading spaces or invisible characters and fullwidth forms. A
+    spreadsheet whose list separator is ``;`` (Excel in much of Europe; LibreOffice's import
+    offers ``;`` and tab) starts a cell after every ``;`` or tab of a row, whatever the commas
+    and quotes around it: a piece after one that starts like a formula gets its apostrophe too
+    (``Jane;=cmd|...`` was a formula in the cell after ``Jane``)."""
     if value is None:
         return ""
     text = value.isoformat() if isinstance(value, datetime) else str(value)
     if text.startswith(_CONTROL_START) or _looks_like_formula(text):
-        return "'" + text
-    return text
+        text = "'" + text
+    if ";" not in text and "\t" not in text:
+        return text
+    pieces = _SEPARATORS.split(text)  # text, separator, text, separator...
+    for i in range(2, len(pieces), 2):
+        if _looks_like_formula(pieces[i]):
+            pieces[i] = "'" + pieces[i]
+    return "".join(pieces)
 
 
 async def check_export(session: AsyncSession, access: WorkspaceAccess) -> Permit:

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.pagination import cursor_scope, decode_cursor, encode_cursor, encode_key
+from core.text import ShortTextCache
 from rag.chat import faq as faq_service
 from rag.chat.bot_identity import identity_then_question
 from rag.chat.models import ChatMessage, Conversation, Faq
@@ -26,8 +26,9 @@ from workspaces.service import WorkspaceAccess
 
 GROUP_SIMILARITY = 0.80
 UNANSWERED_WINDOW = 2000
-# Questions repeat across requests (the same window read again): normalise each text once.
-_normalized = lru_cache(maxsize=4096)(normalize_question)
+# Questions repeat across requests (the same window read again): normalise each text once; a
+# long one (a visitor's) each time, so the cache stays small whatever MAX_MESSAGE_CHARS allows.
+_normalized = ShortTextCache(normalize_question, maxsize=4096)
 
 
 async def list_conversations(

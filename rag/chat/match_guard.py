@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
+from core.text import short_text_cache
 from rag.chat.normalize import STOPWORDS, WORD, is_sign, normalize_question, stem, terms
 
 _NEGATION_TEXT = (
@@ -126,7 +126,7 @@ class Words:
     """The places (``_PLACES``) the question names, in their order."""
 
 
-@lru_cache(maxsize=4096)
+@short_text_cache(4096)  # a long question (a visitor's) is worked out each time, never kept
 def words(question: str, *, synonyms: bool = True) -> Words:
     """A question's content stems (synonyms folded), numbers, and whether it is negated."""
     normalized = normalize_question(question)

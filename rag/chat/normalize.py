@@ -133,10 +133,24 @@ def normalize_question(text: str) -> str:
     return _SPACES.sub(" ", "".join(out)).strip()
 
 
-@lru_cache(maxsize=65_536)
+LONGEST_CACHED_WORD = 64
+"""The longest word ``stem`` keeps in its cache: a visitor's "word" of 1,900 letters (one run
+without spaces or punctuation) was kept too, about 7 KB each: half a gigabyte per process once
+65,536 were."""
+
+
 def stem(token: str) -> str:
     """The Snowball (Porter2) English stem of a casefolded word, so "refunds"/"refund" and
-    "resetting"/"reset" meet. Cached: answers and passages repeat their words."""
+    "resetting"/"reset" meet. Cached (``cached_stem``): answers and passages repeat their
+    words; a word longer than ``LONGEST_CACHED_WORD`` is stemmed each time."""
+    if len(token) > LONGEST_CACHED_WORD:
+        return str(_STEMMER.stemWord(token))
+    return cached_stem(token)
+
+
+@lru_cache(maxsize=65_536)
+def cached_stem(token: str) -> str:
+    """``stem`` of a word, kept (a plain LRU cache: ``stem`` runs thousands of times a turn)."""
     return str(_STEMMER.stemWord(token))
 
 

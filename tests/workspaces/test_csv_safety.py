@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 
 import httpx
 import pytest
 
 from tests.conftest import Owner
+from tests.widget.test_widget_leads import submit
 from workspaces.leads import csv_safe
 
 DISGUISED = [
@@ -38,7 +40,6 @@ DISGUISED = [
     "@SUM(A1)",
     "|calc",
     "%0A=1",
-    "\t=1+1",
     "\r=1+1",
     "\n=1+1",
 ]
@@ -62,6 +63,42 @@ def test_disguised_formulas_are_neutralised(value: str) -> None:
 
 @pytest.mark.parametrize("value", PLAIN)
 def test_ordinary_text_is_exported_unchanged(value: str) -> None:
+    assert csv_safe(value) == value
+
+
+# A spreadsheet whose list separator is ";" (Excel opens a .csv by the system's separator, ";"
+# in much of Europe; LibreOffice's import dialog offers ";" and tab) splits a row at every ";"
+# whatever the commas and quotes around it: the text after one is a cell of its own, read as a
+# formula when it starts like one. Such a piece gets the apostrophe too.
+SEPARATED = {
+    "Jane;=cmd|' /C calc'!A0;": "Jane;'=cmd|' /C calc'!A0;",
+    "Jane; =1+1": "Jane;' =1+1",
+    "Jane;\u00a0\uff1d1+1": "Jane;'\u00a0\uff1d1+1",
+    "Jane\t@SUM(A1)": "Jane\t'@SUM(A1)",
+    "a;b;+1 555 0100": "a;b;'+1 555 0100",
+    "=1+1;-2": "'=1+1;'-2",
+    "\t=1+1": "'\t'=1+1",  # a cell of its own after the tab too
+}
+SEPARATED_PLAIN = ["Mon; Tue", "10;20", "a;;b", "Jane;", "x\ty"]
+
+
+def spreadsheet_formula(cell: str) -> bool:
+    """What a spreadsheet reads as a formula: =, +, - or @ (or a compatibility form of one)
+    after any blanks."""
+    for char in cell:
+        if unicodedata.category(char) in ("Zs", "Cc", "Cf"):
+            continue
+        return unicodedata.normalize("NFKC", char)[:1] in ("=", "+", "-", "@")
+    return False
+
+
+@pytest.mark.parametrize(("value", "expected"), SEPARATED.items())
+def test_a_formula_after_a_separator_is_neutralised(value: str, expected: str) -> None:
+    assert csv_safe(value) == expected
+
+
+@pytest.mark.parametrize("value", SEPARATED_PLAIN)
+def test_separated_ordinary_text_is_unchanged(value: str) -> None:
     assert csv_safe(value) == value
 
 
@@ -90,3 +127,25 @@ async def test_the_export_neutralises_disguised_formulas(
     assert rows["nbsp@example.com"] == "'\u00a0=1+1"
     assert rows["fullwidth@example.com"] == '\'\uff1dHYPERLINK("http://evil.example")'
     assert rows["plain@example.com"] == "Jane Customer"
+
+
+async def test_a_visitors_lead_is_no_formula_in_a_semicolon_spreadsheet(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """A visitor's lead form, exported by the owner and opened where ";" separates cells: the
+    piece after the visitor's ";" is no formula (it was: ``=cmd|' /C calc'!A0`` in a cell)."""
+    sent = await submit(
+        client,
+        owner,
+        email="semicolon@example.com",
+        name="Jane;=cmd|' /C calc'!A0;",
+        message="Hello;@SUM(1+1)*cmd|' /C calc'!A0;",
+    )
+    assert sent.status_code == 202, sent.text
+    response = await client.get(owner.url("/leads/export"), headers=owner.headers)
+    assert response.status_code == 200
+    cells = [cell for row in csv.reader(io.StringIO(response.text), delimiter=";") for cell in row]
+    assert [cell for cell in cells if spreadsheet_formula(cell)] == []
+    # Read with commas, as before: the visitor's words with the apostrophes.
+    [row] = list(csv.DictReader(io.StringIO(response.text)))
+    assert row["name"] == "Jane;'=cmd|' /C calc'!A0;"
