@@ -101,3 +101,31 @@ async def test_the_conversations_index_is_rebuilt_concurrently_both_ways(
             )
         ).scalars()
         assert "ix_conversations_workspace_created_next" not in set(names)
+
+
+async def _reads_password_hash(cluster: EmbeddedPostgres) -> tuple[bool, bool]:
+    """(may the app role read ``users.password_hash``, may it read ``users.email``)."""
+    async with _superuser(cluster) as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT has_column_privilege(:role, 'users', 'password_hash', 'SELECT'),"
+                    " has_column_privilege(:role, 'users', 'email', 'SELECT')"
+                ),
+                {"role": APP_ROLE},
+            )
+        ).one()
+    return bool(row[0]), bool(row[1])
+
+
+async def test_the_password_hash_column_is_given_back_below_0038_and_closed_again(
+    at_head: EmbeddedPostgres,
+) -> None:
+    """0038 closes ``users.password_hash`` to the app role (the grant after it); the previous
+    release selects the column with every account, so a rollback below 0038 gives it back,
+    and migrating up closes it again."""
+    assert await _reads_password_hash(at_head) == (False, True)
+    await migrate.downgrade(at_head.app_url(OWNER_ROLE), "0037")
+    assert await _reads_password_hash(at_head) == (True, True)
+    await migrate.upgrade(at_head.app_url(OWNER_ROLE), app_role=APP_ROLE)
+    assert await _reads_password_hash(at_head) == (False, True)
