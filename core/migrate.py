@@ -130,6 +130,23 @@ async def database_heads(session: AsyncSession) -> list[str] | None:
         raise
 
 
+async def open_closed_columns(session: AsyncSession) -> list[str]:
+    """The ``CLOSED_COLUMNS`` the connected role may read on a schema that closes them (0038
+    on): a table's whole grant from the previous release's `trulybot migrate` (a rollback) or
+    by hand. Empty before 0038, where the code reads them."""
+    if not (
+        await session.execute(text("SELECT to_regprocedure(:f)"), {"f": CLOSED_SINCE})
+    ).scalar():
+        return []
+    readable = text("SELECT has_column_privilege(CAST(:t AS regclass), :c, 'SELECT')")
+    return [
+        f"{table}.{column}"
+        for table, columns in CLOSED_COLUMNS.items()
+        for column in columns
+        if (await session.execute(readable, {"t": table, "c": column})).scalar()
+    ]
+
+
 async def table_access(session: AsyncSession) -> tuple[str, str | None]:
     """(the connected role, the SQLSTATE of a tenant-less read of one table, None if it
     worked): ``42501`` when the role was granted nothing, ``42P01`` when there are no tables."""
