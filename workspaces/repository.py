@@ -95,6 +95,20 @@ async def password_hash(session: AsyncSession, user_id: uuid.UUID) -> str | None
     return result.scalar_one_or_none()
 
 
+async def login_credentials(session: AsyncSession, email: str) -> Credentials | None:
+    """The account of ``email`` with its stored hash, in one statement (a sign-in's read):
+    the address's lookup, set as ``get_user_by_email`` sets it, lets the transaction read
+    that account's hash alone."""
+    await set_lookup(session, email_lookup(email))
+    found = await session.execute(
+        select(User, func.tb_password_hash(User.id)).where(same_email(User.email, email))
+    )
+    row = found.one_or_none()
+    if row is None or row[1] is None:
+        return None
+    return Credentials(user=row[0], password_hash=row[1])
+
+
 async def credentials(session: AsyncSession, user: User | None) -> Credentials | None:
     """``user`` with its stored hash (``password_hash``); None without either."""
     if user is None or (stored := await password_hash(session, user.id)) is None:

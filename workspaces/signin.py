@@ -42,7 +42,7 @@ class CheckedLogin:
 async def find_login(session: AsyncSession, *, email: str) -> repo.Credentials | None:
     """The account a login names and its stored hash, if any (read before the password is
     checked; the address's lookup lets the transaction read that account's hash alone)."""
-    return await repo.credentials(session, await repo.get_user_by_email(session, email))
+    return await repo.login_credentials(session, email)
 
 
 async def authenticate(login: repo.Credentials | None, *, password: str) -> CheckedLogin:
