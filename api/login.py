@@ -28,9 +28,9 @@ async def password_login(
     # Short transactions around the password check, not one across it: a login waiting for
     # the hashing pool holds no database connection.
     async with runtime.db.transaction() as session:
-        user = await signin.find_login(session, email=email)
+        login = await signin.find_login(session, email=email)
     try:
-        checked = await signin.authenticate(user, password=password)
+        checked = await signin.authenticate(login, password=password)
     except Unauthorized:
         await attempt.failed()
         raise

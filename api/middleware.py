@@ -18,11 +18,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.client_address import scope_client_scheme
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+"""A whole X-Request-ID that is kept (``fullmatch``: ``$`` matched before a final line break)."""
 
 
 class RequestIdMiddleware:
-    """Accepts a well-formed X-Request-ID or makes one; echoes it on the response."""
+    """Accepts a well-formed X-Request-ID (1-128 letters, digits and ``._:-``, as a proxy or
+    load balancer makes them) or makes one; echoes it on the response. It goes into every log
+    line and audit entry of the request, so nothing else is kept: no line break, markup or
+    long value from a client."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -32,7 +36,8 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        well_formed = incoming is not None and _SAFE_REQUEST_ID.fullmatch(incoming)
+        request_id = incoming if incoming is not None and well_formed else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
 

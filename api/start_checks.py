@@ -10,6 +10,7 @@ right, and `migrate` the schema."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
@@ -24,6 +25,8 @@ from core.db import Database
 from core.db_reach import check_reachable, sqlstate
 from core.errors import ConfigError
 from rag.knowledge.repository import indexes
+
+log = logging.getLogger("trulybot.start")
 
 
 class VectorColumnMismatch(ConfigError):
@@ -54,10 +57,12 @@ class SchemaNotReady(ConfigError):
 
 async def check_schema(db: Database) -> None:
     """Refuse to serve (or to run jobs) on a database the app role cannot work on, naming the
-    way out: the role was granted nothing (APP_DB_ROLE not DATABASE_URL's user when `trulybot
-    migrate` ran), or the schema is older than this release (the new image rolled out before the
-    migration). Both passed /readyz and answered every request 500. A schema newer than the code
-    is accepted: the previous release keeps serving while the new one rolls out."""
+        way out: the role was granted nothing (APP_DB_ROLE not DATABASE_URL's user when `trulybot
+        migrate` ran), or the schema is older than this release (the new image rolled out before the
+        migration). Both passed /readyz and answered every request 500. A schema newer than the code
+        is accepted: the previous release keeps serving while the new one rolls out. A column the
+    app role should not read (``migrate.CLOSED_COLUMNS``) but may is said in a warning: the
+    app works, with the hashes open to it as before 0038."""
     async with db.transaction() as session:
         role, problem = await migrate.table_access(session)
         if problem == "42P01":
@@ -72,6 +77,14 @@ async def check_schema(db: Database) -> None:
             if sqlstate(exc) == "42501":  # an older grant: the function not granted
                 raise SchemaNotReady(no_privileges(role)) from None
             raise
+        if opened := await migrate.open_closed_columns(session):
+            log.warning(
+                "the app role %r may read %s, which only its functions should (the previous"
+                " release's `trulybot migrate` grants it, after a rollback): run `trulybot"
+                " migrate` with this release (docs/deploy.md)",
+                role,
+                ", ".join(opened),
+            )
     if refusal := migrate.schema_refusal(heads):
         raise SchemaNotReady(refusal)
 

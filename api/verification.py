@@ -36,12 +36,12 @@ async def verify_email(
     checked), as a sign-in does: the dashboard starts its session there."""
     deps = account_deps(runtime)
     owner = await accounts.verification_owner(session, deps, token)
-    if signed_in == owner.id:
+    if signed_in == owner.user.id:
         await accounts.verify_email(session, deps, token, signed_in=signed_in)
         return
     if not password:
         raise accounts.password_required()
-    async with password_confirmed(request, session, owner.id):
+    async with password_confirmed(request, session, owner.user.id):
         await end_transaction(session)
         await accounts.check_link_password(owner, password)
     async with runtime.db.transaction() as verifying:

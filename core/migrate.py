@@ -26,7 +26,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # The migrations' SECURITY DEFINER functions the app role may call: fixed DDL of a workspace's
 # vector index (0002k), a workspace's id from its slug for operator tools (0006f), the leads
-# whose trigrams contain a search's (0011b1), the schema's revision for the start check (0018).
+# whose trigrams contain a search's (0011b1), the schema's revision for the start check (0018),
+# the password hash of the account a transaction names: read, locked, set (0038).
 APP_FUNCTIONS = (
     "tb_build_workspace_indexes(uuid, integer, integer)",
     "tb_drop_workspace_indexes(uuid)",
@@ -34,7 +35,15 @@ APP_FUNCTIONS = (
     "tb_lead_search_candidates(text, text)",
     "tb_lead_search_estimate(text)",
     "tb_schema_heads()",
+    "tb_password_hash(uuid)",
+    "tb_lock_password_hash(uuid, boolean)",
+    "tb_set_password_hash(uuid, text, text)",
 )
+CLOSED_COLUMNS = {"users": ("password_hash",)}
+"""Columns the app role may write in a new row but never read or update: its functions (0038)
+read and set them, for the account a transaction names."""
+CLOSED_SINCE = "tb_password_hash(uuid)"
+"""Present from 0038 on: before it (a downgrade), the app role's code reads the columns."""
 SCHEMA_HEADS_SINCE = "0018"
 """The revision that added ``tb_schema_heads()``: a database without it is older."""
 LOCK_NOT_AVAILABLE = "55P03"
@@ -119,6 +128,23 @@ async def database_heads(session: AsyncSession) -> list[str] | None:
         if sqlstate(exc) == "42883":  # undefined_function
             return None
         raise
+
+
+async def open_closed_columns(session: AsyncSession) -> list[str]:
+    """The ``CLOSED_COLUMNS`` the connected role may read on a schema that closes them (0038
+    on): a table's whole grant from the previous release's `trulybot migrate` (a rollback) or
+    by hand. Empty before 0038, where the code reads them."""
+    if not (
+        await session.execute(text("SELECT to_regprocedure(:f)"), {"f": CLOSED_SINCE})
+    ).scalar():
+        return []
+    readable = text("SELECT has_column_privilege(CAST(:t AS regclass), :c, 'SELECT')")
+    return [
+        f"{table}.{column}"
+        for table, columns in CLOSED_COLUMNS.items()
+        for column in columns
+        if (await session.execute(readable, {"t": table, "c": column})).scalar()
+    ]
 
 
 async def table_access(session: AsyncSession) -> tuple[str, str | None]:
@@ -279,7 +305,8 @@ async def downgrade(owner_url: str, revision: str) -> None:
 
 def grant_app_role(connection: Connection, role: str) -> None:
     """The app role may read and write rows (RLS decides which), call the migrations' narrow
-    SECURITY DEFINER functions, and owns nothing."""
+    SECURITY DEFINER functions, and owns nothing. It never reads ``CLOSED_COLUMNS`` (0038):
+    the password hash comes from its functions."""
     q = _quote_role(role)
     if not _role_exists(connection, role):
         raise ConfigError(_missing_role(role))
@@ -289,9 +316,30 @@ def grant_app_role(connection: Connection, role: str) -> None:
     )
     connection.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {q}"))
     connection.execute(text(f"REVOKE ALL ON TABLE alembic_version FROM {q}"))
+    if connection.execute(text("SELECT to_regprocedure(:f)"), {"f": CLOSED_SINCE}).scalar():
+        for table, closed in CLOSED_COLUMNS.items():
+            _close_columns(connection, q, table, closed)
     for function in APP_FUNCTIONS:
         if connection.execute(text("SELECT to_regprocedure(:f)"), {"f": function}).scalar():
             connection.execute(text(f"GRANT EXECUTE ON FUNCTION {function} TO {q}"))
+
+
+def _close_columns(connection: Connection, q: str, table: str, closed: Sequence[str]) -> None:
+    """SELECT and UPDATE on ``table``'s other columns only (a table's privilege covers every
+    column, so it is taken back first); INSERT stays on the table."""
+    rows = connection.execute(
+        text(
+            "SELECT attname FROM pg_attribute WHERE attrelid = CAST(:t AS regclass)"
+            " AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+        ),
+        {"t": table},
+    )
+    listed = ", ".join(f'"{name}"' for name in rows.scalars() if name not in closed)
+    hidden = ", ".join(f'"{name}"' for name in closed)
+    connection.execute(text(f"REVOKE SELECT, UPDATE ON TABLE {table} FROM {q}"))
+    revoke = f"REVOKE SELECT ({hidden}), UPDATE ({hidden}) ON {table} FROM {q}"  # noqa: S608
+    connection.execute(text(revoke))  # constant names, the catalog's columns, a checked role
+    connection.execute(text(f"GRANT SELECT ({listed}), UPDATE ({listed}) ON {table} TO {q}"))
 
 
 async def ensure_app_role(owner_url: str, role: str, password: str | None = None) -> None:

@@ -150,6 +150,18 @@ def csrf_token(request: Request, settings: Settings) -> str:
     return _sign(settings, "anon:" + anon) if anon else ""
 
 
+DOWNLOAD_FIELD = "dl"
+"""The query parameter of the dashboard's download links holding ``download_token``."""
+
+
+def download_token(request: Request, settings: Settings) -> str:
+    """What the dashboard's download links carry (``DOWNLOAD_FIELD``): bound to the session
+    cookie as the forms' token is, but another value, since a link's query may be kept (the
+    history, a proxy's log) and must not pass the forms' check. Empty when signed out."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return _sign(settings, "download:" + cookie)[:32] if cookie else ""
+
+
 def ensure_anon_csrf(request: Request, response: Response, settings: Settings) -> None:
     """Give a signed-out browser its double-submit cookie (before its first form)."""
     if request.cookies.get(ANON_CSRF_COOKIE):

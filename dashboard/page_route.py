@@ -35,7 +35,7 @@ from api.errors import (
     database_error_code,
     is_unstorable_text,
 )
-from api.middleware import BodyTooLarge
+from api.middleware import BodyTooLarge, is_head
 from core.errors import AppError
 from dashboard import auth
 from dashboard.pages.form_messages import plain_message
@@ -51,6 +51,7 @@ from dashboard.web import (
     wants_json,
     workspace_url,
 )
+from workspaces.security import same_secret
 
 log = logging.getLogger("trulybot.dashboard")
 
@@ -387,18 +388,35 @@ def database_refusal(request: Request, exc: DBAPIError | PoolTimeout) -> Respons
     return response
 
 
+DOWNLOAD_SITES = frozenset({"same-origin", "none"})
+"""The ``Sec-Fetch-Site`` of a download that goes on: this site's page, or no site (typed, a
+bookmark). ``same-site`` is another site under the same domain, which SameSite=Lax cookies
+reach too."""
+
+
 def refuse_cross_site(request: Request, back: str) -> Response | None:
     """A download that writes an audit entry, started from another site (a link or a redirect
-    there: ``Sec-Fetch-Site: cross-site``): refused with a 403 page, so no site can make a
-    signed-in owner's browser download the data and fill the audit log. None when the request
-    came from the dashboard itself, or from a browser that sends no such header."""
-    if request.headers.get("sec-fetch-site", "").lower() != "cross-site":
+    there): refused, 403 ``cross_site_download`` (a page, or the error's JSON for a script), so
+    no site can make a signed-in owner's browser download the data and fill the audit log.
+    None when the browser says it came from this site or from none (``DOWNLOAD_SITES``); a
+    browser that says nothing (no ``Sec-Fetch-Site``: Safari before 16.4) must follow the
+    dashboard's own link, which carries the session's ``auth.download_token``. A HEAD, which
+    writes nothing and carries no data, is never refused."""
+    site = request.headers.get("sec-fetch-site", "").strip().lower()
+    if site in DOWNLOAD_SITES or is_head(request.scope):
         return None
-    return _error_page(
-        request,
-        403,
-        "Download not started",
+    if not site:
+        sent = request.query_params.get(auth.DOWNLOAD_FIELD, "")
+        expected = auth.download_token(request, runtime_of(request).settings)
+        if sent and expected and same_secret(sent, expected):
+            return None
+    message = (
         "This download was started from another website. Downloads start from the dashboard"
-        " only: open the page and download from there.",
-        {"url": back, "label": "Open the page"},
+        " only: open the page and download from there."
+    )
+    if wants_json(request):
+        body = {"code": "cross_site_download", "message": message, "details": None}
+        return JSONResponse({"error": body}, status_code=403)
+    return _error_page(
+        request, 403, "Download not started", message, {"url": back, "label": "Open the page"}
     )

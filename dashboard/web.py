@@ -151,6 +151,7 @@ def render_text(request: Request, template: str, context: Mapping[str, Any] | No
     values: dict[str, Any] = {
         "request": request,
         "csrf_token": auth.csrf_token(request, settings),
+        "download_token": auth.download_token(request, settings),
         "path": request.url.path,
         "prefix": PREFIX,
         "notice": _notice(request),

@@ -200,10 +200,10 @@ async def account_to_delete(session: AsyncSession, user_id: uuid.UUID) -> str:
     """The stored password hash of the account about to be deleted (404 when it is gone), read
     before the password is checked between transactions (``check_password``)."""
     await set_tenant(session, user_id=user_id)
-    user = await ws_repo.get_user(session, user_id)
-    if user is None:
+    stored = await ws_repo.password_hash(session, user_id)
+    if stored is None:
         raise NotFound("Account not found")
-    return user.password_hash
+    return stored
 
 
 async def check_password(password_hash: str, password: str) -> None:

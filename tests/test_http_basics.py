@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import re
+
 import httpx
 from redis.asyncio import Redis
+from starlette.types import Message, Receive, Scope, Send
 
 from core.db import Database
 from core.embedded import EmbeddedPostgres
@@ -65,6 +68,37 @@ async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
     made = await client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
     assert made.headers["x-request-id"] != "bad id with spaces"
     assert len(made.headers["x-request-id"]) == 32
+
+
+async def test_a_request_id_with_a_line_break_or_out_of_bounds_is_replaced() -> None:
+    """A client's X-Request-ID is echoed and written into every log line and audit entry of
+    its request: only a short id of safe characters is kept (what a trusted proxy sends), any
+    other replaced by a generated one. The check's ``$`` also matched before a final line
+    break, so ``abc\n`` was echoed and logged with its line break (an HTTP client refuses
+    to send one; a raw ASGI call shows what the app keeps)."""
+    from api.middleware import RequestIdMiddleware
+
+    seen: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["state"]["request_id"])
+
+    async def kept(sent: bytes) -> str:
+        scope: Scope = {"type": "http", "headers": [(b"x-request-id", sent)]}
+        await RequestIdMiddleware(app)(scope, _nothing_received, _nothing_sent)
+        return seen[-1]
+
+    for sent in (b"abc\n", b"abc\r\n", b"a" * 129, b"<b>x</b>", b"x\x00y", b"caf\xc3\xa9", b""):
+        assert re.fullmatch(r"[0-9a-f]{32}", await kept(sent)), sent
+    assert await kept(b"edge-7f3a.91:req_2026") == "edge-7f3a.91:req_2026"
+
+
+async def _nothing_received() -> Message:
+    raise AssertionError("the app reads no body here")
+
+
+async def _nothing_sent(message: Message) -> None:
+    raise AssertionError("the app answers nothing here")
 
 
 async def test_unknown_route_and_method_use_the_error_shape(client: httpx.AsyncClient) -> None:

@@ -4,12 +4,15 @@ no superuser and has no BYPASSRLS, so forced row-level security binds its data s
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import pytest
 from sqlalchemy import text
 
+from api.start_checks import check_schema
 from core import migrate
+from core.db import Database
 from core.embedded import EmbeddedPostgres
 from tests.conftest import APP_ROLE
 from tests.rag.test_question_keys_migration import _workspace, as_production
@@ -101,3 +104,46 @@ async def test_the_conversations_index_is_rebuilt_concurrently_both_ways(
             )
         ).scalars()
         assert "ix_conversations_workspace_created_next" not in set(names)
+
+
+async def _reads_password_hash(cluster: EmbeddedPostgres) -> tuple[bool, bool]:
+    """(may the app role read ``users.password_hash``, may it read ``users.email``)."""
+    async with _superuser(cluster) as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT has_column_privilege(:role, 'users', 'password_hash', 'SELECT'),"
+                    " has_column_privilege(:role, 'users', 'email', 'SELECT')"
+                ),
+                {"role": APP_ROLE},
+            )
+        ).one()
+    return bool(row[0]), bool(row[1])
+
+
+async def test_the_password_hash_column_is_given_back_below_0038_and_closed_again(
+    at_head: EmbeddedPostgres, caplog: pytest.LogCaptureFixture
+) -> None:
+    """0038 closes ``users.password_hash`` to the app role (the grant after it); the previous
+    release selects the column with every account, so a rollback below 0038 gives it back,
+    and migrating up closes it again. The previous release's own `trulybot migrate` grants
+    the table whole on a newer schema: this release's start check says so in a warning."""
+    assert await _reads_password_hash(at_head) == (False, True)
+    await migrate.downgrade(at_head.app_url(OWNER_ROLE), "0037")
+    assert await _reads_password_hash(at_head) == (True, True)
+    await migrate.upgrade(at_head.app_url(OWNER_ROLE), app_role=APP_ROLE)
+    assert await _reads_password_hash(at_head) == (False, True)
+
+    async with _superuser(at_head) as conn:  # what the previous release's grant does
+        await conn.execute(text(f"GRANT SELECT, UPDATE ON users TO {APP_ROLE}"))
+    app = Database.from_url(at_head.app_url(APP_ROLE), pool_size=1, max_overflow=0)
+    try:
+        with caplog.at_level(logging.WARNING, logger="trulybot.start"):
+            await check_schema(app)
+            assert "may read users.password_hash" in caplog.text
+            await migrate.upgrade(at_head.app_url(OWNER_ROLE), app_role=APP_ROLE)
+            caplog.clear()
+            await check_schema(app)
+            assert "password_hash" not in caplog.text
+    finally:
+        await app.dispose()

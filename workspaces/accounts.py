@@ -251,20 +251,23 @@ def password_required() -> ValidationFailed:
     )
 
 
-async def verification_owner(session: AsyncSession, deps: AccountDeps, token: str) -> User:
-    """The account a usable verification link is for (nothing used): 400 ``link_invalid`` /
-    ``link_expired`` / ``link_used`` otherwise. Leaves the account's context set."""
+async def verification_owner(
+    session: AsyncSession, deps: AccountDeps, token: str
+) -> repo.Credentials:
+    """The account a usable verification link is for, with its stored hash (nothing used):
+    400 ``link_invalid`` / ``link_expired`` / ``link_used`` otherwise. Leaves the account's
+    context set."""
     row = _check_usable(await _token_row(session, deps, token, VERIFY_EMAIL))
-    user = await repo.get_user(session, row.user_id)
-    if user is None:
+    owner = await repo.credentials(session, await repo.get_user(session, row.user_id))
+    if owner is None:
         raise LinkRefused()
-    return user
+    return owner
 
 
-async def check_link_password(user: User, password: str) -> None:
-    """403 ``wrong_password`` unless ``password`` is the account's (``user`` from
+async def check_link_password(owner: repo.Credentials, password: str) -> None:
+    """403 ``wrong_password`` unless ``password`` is the account's (``owner`` from
     ``verification_owner``). No database work: no connection is held while argon2 runs."""
-    if not await security.verify_password(user.password_hash, password):
+    if not await security.verify_password(owner.password_hash, password):
         raise Forbidden("The password is not correct", code="wrong_password")
 
 
@@ -274,7 +277,7 @@ async def verify_email(
     token: str,
     *,
     signed_in: uuid.UUID | None = None,
-    checked: User | None = None,
+    checked: repo.Credentials | None = None,
 ) -> uuid.UUID:
     """Use a verification link's token (once): the account's email is verified. Returns the
     user id. Called on a click (a POST), never on opening the link. The caller proves it knows
@@ -284,12 +287,12 @@ async def verify_email(
     unused."""
     row = _check_usable(await _token_row(session, deps, token, VERIFY_EMAIL))
     if signed_in != row.user_id:
-        if checked is None or checked.id != row.user_id:
+        if checked is None or checked.user.id != row.user_id:
             raise password_required()
-        user = await repo.get_user(session, row.user_id)
-        if user is None:
+        stored = await repo.password_hash(session, row.user_id)
+        if stored is None:
             raise LinkRefused()
-        if user.password_hash != checked.password_hash:
+        if stored != checked.password_hash:
             raise Conflict(
                 "The password was changed meanwhile; sign in again with the new one",
                 code="password_changed",
@@ -337,16 +340,17 @@ async def request_password_reset(session: AsyncSession, deps: AccountDeps, *, em
 async def _set_password(
     session: AsyncSession,
     deps: AccountDeps,
-    user: User,
+    account: repo.Credentials,
     password_hash: str,
 ) -> None:
     """Store the new hash, end every session of the account, retire every reset link not
     used yet (one mailed before the change, to a mailbox someone else may read, must not set
     the password after it), mail the owner. The hash is stored only while the account still
-    has the one it had when read (``user.password_hash``): 409 ``password_changed`` when
+    has the one it had when read (``account.password_hash``): 409 ``password_changed`` when
     another change or reset committed meanwhile."""
+    user = account.user
     if not await repo.update_password_hash(
-        session, user.id, password_hash, expected=user.password_hash
+        session, user.id, password_hash, expected=account.password_hash
     ):
         raise Conflict(
             "The password was changed meanwhile; sign in again with the new one",
@@ -397,33 +401,35 @@ async def reset_password(
     sets the password and the other gets 400 ``link_used``. Every session of the account ends,
     every other reset link stops working, and the email counts as verified."""
     row = await _consume(session, deps, token, PASSWORD_RESET)
-    user = await repo.get_user(session, row.user_id)
-    if user is None:
+    account = await repo.credentials(session, await repo.get_user(session, row.user_id))
+    if account is None:
         raise LinkRefused()
-    await accounts_repo.mark_email_verified(session, user.id, now=_now())
-    await _set_password(session, deps, user, password_hash)
-    return user.id
+    await accounts_repo.mark_email_verified(session, row.user_id, now=_now())
+    await _set_password(session, deps, account, password_hash)
+    return row.user_id
 
 
-async def password_owner(session: AsyncSession, user_id: uuid.UUID) -> User:
+async def password_owner(session: AsyncSession, user_id: uuid.UUID) -> repo.Credentials:
     """The signed-in account whose password is about to be checked (between transactions,
-    ``check_password_change``); 403 ``wrong_password`` when it is gone."""
+    ``check_password_change``), with its stored hash; 403 ``wrong_password`` when it is gone."""
     await set_tenant(session, user_id=user_id)
-    user = await repo.get_user(session, user_id)
-    if user is None:
+    account = await repo.credentials(session, await repo.get_user(session, user_id))
+    if account is None:
         raise _wrong_current_password()
-    return user
+    return account
 
 
 def _wrong_current_password() -> Forbidden:
     return Forbidden("The current password is not correct", code="wrong_password")
 
 
-async def check_password_change(user: User, *, current_password: str, new_password: str) -> str:
-    """The new password's hash, once the current one is checked against ``user`` (from
+async def check_password_change(
+    account: repo.Credentials, *, current_password: str, new_password: str
+) -> str:
+    """The new password's hash, once the current one is checked against ``account`` (from
     ``password_owner``): 403 ``wrong_password``, 422 ``weak_password``. No database work: no
     connection is held while argon2 runs (twice: the check and the new hash)."""
-    if not await security.verify_password(user.password_hash, current_password):
+    if not await security.verify_password(account.password_hash, current_password):
         raise _wrong_current_password()
     if new_password == current_password:
         raise ValidationFailed(
@@ -431,16 +437,16 @@ async def check_password_change(user: User, *, current_password: str, new_passwo
             code="weak_password",
             details=[{"field": "new_password", "message": "must differ from the current password"}],
         )
-    return await hash_new_password(new_password, email=user.email, field="new_password")
+    return await hash_new_password(new_password, email=account.user.email, field="new_password")
 
 
 async def change_password(
-    session: AsyncSession, deps: AccountDeps, user: User, password_hash: str
+    session: AsyncSession, deps: AccountDeps, account: repo.Credentials, password_hash: str
 ) -> None:
     """Store the hash ``check_password_change`` made: every session of the account ends, the
     caller's too (it starts a new one for the person: a copy of its refresh token or cookie,
     the usual reason to change a password, stops working). 409 ``password_changed`` when the
-    password changed since ``user`` was read (another change or a reset committed meanwhile:
+    password changed since ``account`` was read (another change or a reset committed meanwhile:
     the current password checked is no longer the account's)."""
-    await set_tenant(session, user_id=user.id)
-    await _set_password(session, deps, user, password_hash)
+    await set_tenant(session, user_id=account.user.id)
+    await _set_password(session, deps, account, password_hash)

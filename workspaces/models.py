@@ -58,7 +58,9 @@ class User(Base):
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    password_hash: Mapped[str] = mapped_column(String(256))
+    # Never read with the account: the app role may not (0038); workspaces.repository's
+    # password_hash, lock_password_hash and update_password_hash go through the functions.
+    password_hash: Mapped[str] = mapped_column(String(256), deferred=True, deferred_raiseload=True)
     email_verified_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -75,31 +76,65 @@ async def insert_user(
     return await session.get(User, user_id)
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """An account and its stored password hash, read in one transaction (``credentials``):
+    what a password is checked against between transactions, and the hash a change then
+    expects to find."""
+
+    user: User
+    password_hash: str
+
+
+async def password_hash(session: AsyncSession, user_id: uuid.UUID) -> str | None:
+    """The stored hash of the account the transaction names: its own (``app.user_id``) or the
+    one its lookup names by address (``get_user_by_email``). None for any other account (a
+    member seen through the workspace) and for one that is gone: the app role cannot read the
+    column itself (migration 0038, ``tb_password_hash``)."""
+    result = await session.execute(select(func.tb_password_hash(user_id)))
+    return result.scalar_one_or_none()
+
+
+async def login_credentials(session: AsyncSession, email: str) -> Credentials | None:
+    """The account of ``email`` with its stored hash, in one statement (a sign-in's read):
+    the address's lookup, set as ``get_user_by_email`` sets it, lets the transaction read
+    that account's hash alone."""
+    await set_lookup(session, email_lookup(email))
+    found = await session.execute(
+        select(User, func.tb_password_hash(User.id)).where(same_email(User.email, email))
+    )
+    row = found.one_or_none()
+    if row is None or row[1] is None:
+        return None
+    return Credentials(user=row[0], password_hash=row[1])
+
+
+async def credentials(session: AsyncSession, user: User | None) -> Credentials | None:
+    """``user`` with its stored hash (``password_hash``); None without either."""
+    if user is None or (stored := await password_hash(session, user.id)) is None:
+        return None
+    return Credentials(user=user, password_hash=stored)
+
+
 async def update_password_hash(
-    session: AsyncSession, user_id: uuid.UUID, new_hash: str, *, expected: str | None = None
+    session: AsyncSession, user_id: uuid.UUID, new_hash: str, *, expected: str
 ) -> bool:
-    """Store ``new_hash``; with ``expected``, only while the stored hash is still that one (the
-    hash a password was checked against). Whether a row changed."""
-    stmt = update(User).where(User.id == user_id)
-    if expected is not None:
-        stmt = stmt.where(User.password_hash == expected)
-    result = await session.execute(stmt.values(password_hash=new_hash).returning(User.id))
-    return result.scalar_one_or_none() is not None
+    """Store ``new_hash`` on the transaction's own account (``app.user_id``), only while its
+    stored hash is still ``expected`` (the hash a password was checked against). Whether it
+    was stored (``tb_set_password_hash``, 0038)."""
+    changed = select(func.tb_set_password_hash(user_id, new_hash, expected))
+    return bool((await session.execute(changed)).scalar_one())
 
 
 async def lock_password_hash(
     session: AsyncSession, user_id: uuid.UUID, *, exclusive: bool = False
 ) -> str | None:
-    """The account's stored hash, its row locked until the transaction ends (shared, or
-    exclusive to change it next): a password change waits for this transaction, or this one
-    reads what the change committed. None when the account is gone."""
-    locked = (
-        select(User.password_hash)
-        .where(User.id == user_id)
-        .with_for_update(read=not exclusive, key_share=exclusive)
-    )
-    result = await session.execute(locked)
-    return result.scalar_one_or_none()
+    """The stored hash of the transaction's own account (``app.user_id``), its row locked until
+    the transaction ends (shared, or exclusive to change it next): a password change waits for
+    this transaction, or this one reads what the change committed. None when the account is
+    gone, or is not the transaction's own (``tb_lock_password_hash``, 0038)."""
+    locked = select(func.tb_lock_password_hash(user_id, exclusive))
+    return (await session.execute(locked)).scalar_one_or_none()
 
 
 # --- workspaces ------------------------------------------------------------------------------

@@ -39,24 +39,25 @@ class CheckedLogin:
     new_hash: str | None = None
 
 
-async def find_login(session: AsyncSession, *, email: str) -> User | None:
-    """The account a login names, if any (read before the password is checked)."""
-    return await repo.get_user_by_email(session, email)
+async def find_login(session: AsyncSession, *, email: str) -> repo.Credentials | None:
+    """The account a login names and its stored hash, if any (read before the password is
+    checked; the address's lookup lets the transaction read that account's hash alone)."""
+    return await repo.login_credentials(session, email)
 
 
-async def authenticate(user: User | None, *, password: str) -> CheckedLogin:
-    """Check a login's password against ``user`` (from ``find_login``).
+async def authenticate(login: repo.Credentials | None, *, password: str) -> CheckedLogin:
+    """Check a login's password against the account ``find_login`` read.
 
     No database work: the caller holds no connection while argon2 runs in its thread pool.
     Unknown email and wrong password take the same path and give the same answer (401
     ``invalid_credentials``).
     """
-    if not await security.verify_password(user.password_hash if user else None, password):
+    if not await security.verify_password(login.password_hash if login else None, password):
         raise _refused()
-    assert user is not None  # verify_password is False for an unknown user
-    verified = user.password_hash
+    assert login is not None  # verify_password is False for an unknown user
+    verified = login.password_hash
     new_hash = await security.hash_password(password) if security.needs_rehash(verified) else None
-    return CheckedLogin(user=user, verified_hash=verified, new_hash=new_hash)
+    return CheckedLogin(user=login.user, verified_hash=verified, new_hash=new_hash)
 
 
 async def confirm_login(session: AsyncSession, login: CheckedLogin) -> None:

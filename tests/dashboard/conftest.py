@@ -53,6 +53,11 @@ class WebOwner:
         )
 
 
+SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"}
+"""What a browser sends with a click on one of the dashboard's own pages (a download: the
+dashboard refuses one another site started, ``page_route.refuse_cross_site``)."""
+
+
 async def web_signup(
     client: httpx.AsyncClient, workspace_name: str = "Acme", *, verify: bool = True
 ) -> WebOwner:

@@ -11,7 +11,7 @@ import pytest
 
 from api.runtime import Runtime
 from tests.conftest import client_for, mail_token, signup
-from tests.dashboard.conftest import PASSWORD, WebOwner, csrf_of, web_login
+from tests.dashboard.conftest import PASSWORD, SAME_ORIGIN, WebOwner, csrf_of, web_login
 
 NEW_PASSWORD = "an altogether new passphrase"
 
@@ -132,7 +132,7 @@ async def test_an_unconfirmed_owners_export_link_shows_why(client: httpx.AsyncCl
     link = re.search(r'<a [^>]*data-testid="export"[^>]*>', page.text)
     assert link is not None
     assert " download" not in link.group(0)
-    export = await client.get(f"/app/w/{owner.workspace_id}/leads/export")
+    export = await client.get(f"/app/w/{owner.workspace_id}/leads/export", headers=SAME_ORIGIN)
     assert export.status_code == 403
     assert "Confirm your email" in export.text
 

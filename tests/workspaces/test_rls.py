@@ -100,10 +100,10 @@ async def test_accounts_are_read_only_by_the_account_its_address_or_a_workspace_
         assert sorted(members) == sorted(
             [(other.user_id, other.email), (colleague.user_id, colleague.email)]
         )
-        hash_of = text("SELECT password_hash FROM users WHERE id = :id")
-        assert (await session.execute(hash_of, {"id": owner.user_id})).all() == []
+        email_of = text("SELECT email FROM users WHERE id = :id")
+        assert (await session.execute(email_of, {"id": owner.user_id})).all() == []
         for change in (
-            "UPDATE users SET password_hash = 'planted' WHERE id = :id",
+            "UPDATE users SET name = 'planted' WHERE id = :id",
             "DELETE FROM users WHERE id = :id",
         ):
             changed = await session.execute(text(change), {"id": colleague.user_id})
@@ -121,6 +121,39 @@ async def test_accounts_are_read_only_by_the_account_its_address_or_a_workspace_
                 ),
                 {"id": uuid.uuid4()},
             )
+
+
+async def test_a_workspace_reads_its_members_accounts_but_never_their_password_hashes(
+    client: httpx.AsyncClient, other: Owner, db: Database
+) -> None:
+    """Rows, not columns, were restricted: in a workspace's context (the member list) the app
+    role read every member's password hash. The column is closed to the app role (0038):
+    reading it, or the whole row, is refused in every context; the hash comes only from
+    ``tb_password_hash``, and only for the account a transaction names (its own context, its
+    address's lookup), never for a member seen through the workspace."""
+    colleague = await signup(client, "Initech")
+    await join(client, other, colleague, "member")
+    in_workspace = {"workspace_id": other.workspace_id}
+    async with db.transaction(**in_workspace) as session:
+        emails = (await session.execute(text("SELECT email FROM users"))).scalars().all()
+    assert colleague.email in emails
+    for context in (in_workspace, {"user_id": colleague.user_id}):
+        for sql in (
+            "SELECT password_hash FROM users WHERE id = :id",
+            "SELECT u FROM users u WHERE u.id = :id",
+            "UPDATE users SET password_hash = 'planted' WHERE id = :id",
+            "UPDATE users SET name = 'x' WHERE id = :id RETURNING *",
+        ):
+            with pytest.raises(DBAPIError, match="permission denied"):
+                async with db.transaction(**context) as session:
+                    await session.execute(text(sql), {"id": colleague.user_id})
+    hash_of = text("SELECT tb_password_hash(:id)")
+    async with db.transaction(**in_workspace) as session:
+        assert (await session.execute(hash_of, {"id": colleague.user_id})).scalar_one() is None
+    for context in ({"user_id": colleague.user_id}, {"lookup": email_lookup(colleague.email)}):
+        async with db.transaction(**context) as session:
+            stored = (await session.execute(hash_of, {"id": colleague.user_id})).scalar_one()
+        assert str(stored).startswith("$argon2"), context
 
 
 MEMBERS_AT_ONCE = 40

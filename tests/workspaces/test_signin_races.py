@@ -140,9 +140,7 @@ async def test_an_upgraded_hash_never_undoes_a_reset(
 
 
 async def _stored_hash(session: Any, owner: Owner) -> str:
-    found = await session.execute(
-        text("SELECT password_hash FROM users WHERE id = :id"), {"id": owner.user_id}
-    )
+    found = await session.execute(text("SELECT tb_password_hash(:id)"), {"id": owner.user_id})
     return str(found.scalar_one())
 
 
