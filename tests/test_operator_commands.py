@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core import migrate
 from core.db import Database, create_engine
 from core.embedded import EmbeddedPostgres, ensure_database
+from core.errors import ConfigError
 from core.jobs import ArqQueue
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import submissions
@@ -501,3 +502,33 @@ async def test_the_documented_audit_log_purge_deletes_the_old_entries_as_the_own
     with pytest.raises(DBAPIError, match="append-only"):
         async with scratch.db.transaction(workspace_id=scratch.workspace_id) as session:
             await session.execute(text("DELETE FROM audit_log WHERE target_id = :t"), {"t": tag})
+
+
+async def test_migrate_as_the_app_role_says_which_role_it_needs_in_one_line(
+    production_like: Scratch, pg: EmbeddedPostgres
+) -> None:
+    """MIGRATION_DATABASE_URL set to the app role's connection (the two URLs mixed up, or the
+    same one pasted twice): `trulybot migrate` printed a 120-line traceback ending in
+    "permission denied for table alembic_version" (or, on an empty database, "for schema
+    public"). The owner role, which owns the database and its tables, is what it needs."""
+    empty = "trulybot_operator_empty"
+    await ensure_database(pg.socket_dir, empty, recreate=True)
+    async with _superuser(EmbeddedPostgres(pg.server, pg.socket_dir, empty)) as conn:
+        await conn.execute(text(CREATE_OWNER_ROLE))
+        await conn.execute(text(f'ALTER DATABASE "{empty}" OWNER TO {OWNER_ROLE}'))
+    for database in (production_like.cluster.database, empty):
+        cluster = EmbeddedPostgres(pg.server, pg.socket_dir, database)
+        with pytest.raises(ConfigError) as refused:
+            await migrate.upgrade(cluster.app_url(APP_ROLE), app_role=APP_ROLE)
+        message = str(refused.value)
+        assert f"MIGRATION_DATABASE_URL connects as '{APP_ROLE}'" in message
+        assert "permission denied for" in message
+        assert "that is APP_DB_ROLE" in message
+        assert "the owner role" in message
+    # The owner role, on a database without the `vector` extension the admin creates.
+    with pytest.raises(ConfigError) as refused:
+        await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
+    message = str(refused.value)
+    assert f"MIGRATION_DATABASE_URL connects as '{OWNER_ROLE}'" in message
+    assert "permission denied to create extension" in message
+    assert "the admin creates the `vector` extension first" in message
