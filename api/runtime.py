@@ -418,6 +418,27 @@ async def _job_queue(
     return InProcessQueue(job_registry(), context, per_workspace=settings.jobs_per_workspace)
 
 
+def describe_payments(settings: Settings) -> str:
+    """The start's ``payments:`` line: the webhook address Razorpay's dashboard needs, and
+    a missing webhook secret, which refuses every webhook, logged as a warning too."""
+    if not settings.billing_enabled:
+        return (
+            "payments: disabled (503; the plan page offers no upgrade)"
+            " until RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET are set"
+        )
+    hook = f"{base_url(settings)}/api/v1/billing/webhooks/razorpay"
+    line = f"payments: Razorpay, webhook {hook}"
+    if not any(settings.razorpay_webhook_secret):
+        problem = (
+            "RAZORPAY_WEBHOOK_SECRET is not set: every payment webhook is refused (400"
+            " invalid_signature); set it to the secret of the webhook in Razorpay's dashboard"
+            ' (docs/billing.md, "Setting it up")'
+        )
+        log.warning("settings: %s", problem)
+        line += f"; {problem}"
+    return line
+
+
 def describe_defaults(runtime: Runtime) -> list[str]:
     settings = runtime.settings
     lines: list[str] = []
@@ -460,12 +481,7 @@ def describe_defaults(runtime: Runtime) -> list[str]:
         if problem := settings.model_time_problem():
             log.warning("settings: %s", problem)
     lines.append(describe_reranker(runtime.reranker))
-    lines.append(
-        "payments: Razorpay"
-        if settings.billing_enabled
-        else "payments: disabled (503; the plan page offers no upgrade)"
-        " until RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET are set"
-    )
+    lines.append(describe_payments(settings))
     lines.append(
         "mail: SMTP_URL"
         if settings.smtp_url

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.db import create_engine
-from core.db_reach import sqlstate
+from core.db_reach import connect_problem, sqlstate
 from core.errors import ConfigError
 
 log = logging.getLogger("trulybot.migrate")
@@ -51,6 +51,27 @@ DEFAULT_LOCK_TIMEOUT_MS = 5000
 DEFAULT_LOCK_RETRIES = 5
 _MIGRATION_LOCK = 7301530
 """The advisory lock one migrator holds at a time, also across replicas starting together."""
+
+
+INSUFFICIENT_PRIVILEGE = "42501"
+
+
+def _not_the_owner(role: str, problem: str, app_role: str | None) -> str:
+    """A migration refused for privileges, in one line naming the way out (it was a traceback
+    of the driver's and alembic's frames): the app role's URL given for both, or an owner role
+    that does not own the database, or a `vector` extension the admin did not create."""
+    line = f"MIGRATION_DATABASE_URL connects as {role!r}, which was refused a change ({problem})"
+    if role == app_role:
+        return (
+            f"{line}: that is APP_DB_ROLE, the app's role; give MIGRATION_DATABASE_URL the owner"
+            " role's connection, the role that owns the database and its tables (docs/deploy.md,"
+            " Database roles and migrations)"
+        )
+    return (
+        f"{line}: it must own the database and its tables (CREATE DATABASE ... OWNER it), and"
+        " the admin creates the `vector` extension first (docs/deploy.md, Database roles and"
+        " migrations)"
+    )
 
 
 class MigrationLockTimeout(ConfigError):
@@ -221,6 +242,14 @@ async def upgrade(
                 if app_role:  # idempotent, on a newer schema too
                     await conn.run_sync(grant_app_role, app_role)
                     await conn.commit()
+            except DBAPIError as exc:
+                if sqlstate(exc) != INSUFFICIENT_PRIVILEGE:
+                    raise
+                await conn.rollback()
+                role = (await conn.execute(text("SELECT current_user"))).scalar_one()
+                raise ConfigError(
+                    _not_the_owner(str(role), connect_problem(exc), app_role)
+                ) from None
             finally:
                 with contextlib.suppress(DBAPIError):
                     await conn.rollback()

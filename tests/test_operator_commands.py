@@ -10,7 +10,9 @@ and has no BYPASSRLS, so forced row-level security binds it too.
 from __future__ import annotations
 
 import json
+import re
 import socket
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,17 +21,20 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import migrate
 from core.db import Database, create_engine
 from core.embedded import EmbeddedPostgres, ensure_database
+from core.errors import ConfigError
 from core.jobs import ArqQueue
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import submissions
 from rag.knowledge.chunking import EMBED_FORMAT
 from tests.cli_process import Run, run_trulybot
-from tests.conftest import APP_ROLE, REDIS_URL, make_settings
+from tests.conftest import APP_ROLE, REDIS_URL, ROOT, make_settings
+from tests.topology import postgres_bin_dir
 from workspaces import notification_delivery, notifications, service
 from workspaces import repository as ws_repo
 
@@ -445,3 +450,85 @@ async def test_operator_tools_find_workspaces_under_forced_row_level_security(
     assert everything.code == 0, everything.out
     assert "in 1 workspaces" in everything.out
     assert "re-embedded 0 chunks" not in everything.out
+
+
+def _audit_purge() -> str:
+    """docs/deploy.md's retention purge of the audit log (its SQL block)."""
+    deploy = (ROOT / "docs" / "deploy.md").read_text()
+    section = deploy.split("The audit log (`audit_log`) is append-only", 1)[1].split("\n### ", 1)[0]
+    [block] = re.findall(r"```sql\n(.*?)```", section, flags=re.DOTALL)
+    return block
+
+
+async def test_the_documented_audit_log_purge_deletes_the_old_entries_as_the_owner(
+    production_like: Scratch,
+) -> None:
+    """The owner is bound by the audit log's forced row-level security like every role but a
+    superuser: the documented purge (disable the trigger, delete, enable) deleted 0 rows and
+    said so only in its `DELETE 0`."""
+    scratch = production_like
+    tag = uuid.uuid4().hex[:8]
+    insert = (
+        "INSERT INTO audit_log (id, workspace_id, action, target_id, created_at)"
+        " VALUES (gen_random_uuid(), :w, 'test.purge', :t, now() - make_interval(days => :d))"
+    )
+    async with _superuser(scratch.cluster) as conn:
+        for days in (800, 400, 30):
+            await conn.execute(text(insert), {"w": scratch.workspace_id, "t": tag, "d": days})
+    script = _audit_purge().replace("trulybot_owner", OWNER_ROLE)
+    run = subprocess.run(
+        [str(postgres_bin_dir() / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+         f"postgresql://{OWNER_ROLE}@/{scratch.cluster.database}?host={scratch.cluster.socket_dir}"],
+        input=script, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    async with _superuser(scratch.cluster) as conn:
+        kept = await conn.execute(
+            text(
+                "SELECT created_at > now() - interval '1 year' FROM audit_log WHERE target_id = :t"
+            ),
+            {"t": tag},
+        )
+        assert kept.scalars().all() == [True]
+        table = await conn.execute(
+            text(
+                "SELECT c.relrowsecurity, c.relforcerowsecurity, t.tgenabled::text FROM pg_class c"
+                " JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgname = 'audit_log_append_only'"
+                " WHERE c.relname = 'audit_log'"
+            )
+        )
+        assert tuple(table.one()) == (True, True, "O")  # as the migrations left it
+    # And still append-only for the app.
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with scratch.db.transaction(workspace_id=scratch.workspace_id) as session:
+            await session.execute(text("DELETE FROM audit_log WHERE target_id = :t"), {"t": tag})
+
+
+async def test_migrate_as_the_app_role_says_which_role_it_needs_in_one_line(
+    production_like: Scratch, pg: EmbeddedPostgres
+) -> None:
+    """MIGRATION_DATABASE_URL set to the app role's connection (the two URLs mixed up, or the
+    same one pasted twice): `trulybot migrate` printed a 120-line traceback ending in
+    "permission denied for table alembic_version" (or, on an empty database, "for schema
+    public"). The owner role, which owns the database and its tables, is what it needs."""
+    empty = "trulybot_operator_empty"
+    await ensure_database(pg.socket_dir, empty, recreate=True)
+    async with _superuser(EmbeddedPostgres(pg.server, pg.socket_dir, empty)) as conn:
+        await conn.execute(text(CREATE_OWNER_ROLE))
+        await conn.execute(text(f'ALTER DATABASE "{empty}" OWNER TO {OWNER_ROLE}'))
+    for database in (production_like.cluster.database, empty):
+        cluster = EmbeddedPostgres(pg.server, pg.socket_dir, database)
+        with pytest.raises(ConfigError) as refused:
+            await migrate.upgrade(cluster.app_url(APP_ROLE), app_role=APP_ROLE)
+        message = str(refused.value)
+        assert f"MIGRATION_DATABASE_URL connects as '{APP_ROLE}'" in message
+        assert "permission denied for" in message
+        assert "that is APP_DB_ROLE" in message
+        assert "the owner role" in message
+    # The owner role, on a database without the `vector` extension the admin creates.
+    with pytest.raises(ConfigError) as refused:
+        await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
+    message = str(refused.value)
+    assert f"MIGRATION_DATABASE_URL connects as '{OWNER_ROLE}'" in message
+    assert "permission denied to create extension" in message
+    assert "the admin creates the `vector` extension first" in message

@@ -31,6 +31,28 @@ async def test_the_startup_lines_name_the_generator_really_used(
         assert "extractive" in line
 
 
+async def test_the_payments_line_names_the_webhook_address_and_a_missing_webhook_secret(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """With the keys set and no RAZORPAY_WEBHOOK_SECRET every payment webhook is refused (400),
+    and the start said only "payments: Razorpay"; nor did anything name the address to give
+    Razorpay's dashboard."""
+    keys = {
+        "razorpay_key_id": "rzp_test_startlines",
+        "razorpay_key_secret": "start-lines-secret",
+        "public_base_url": "https://bot.example.com/tb/",
+    }
+    hook = "https://bot.example.com/tb/api/v1/billing/webhooks/razorpay"
+    async with runtime_factory(razorpay_webhook_secret=[], **keys) as runtime:
+        [line] = [x for x in describe_defaults(runtime) if x.startswith("payments:")]
+        assert hook in line
+        assert "RAZORPAY_WEBHOOK_SECRET is not set: every payment webhook is refused" in line
+    async with runtime_factory(razorpay_webhook_secret=["whsec-start-lines"], **keys) as runtime:
+        [line] = [x for x in describe_defaults(runtime) if x.startswith("payments:")]
+        assert hook in line
+        assert "refused" not in line
+
+
 async def test_the_startup_lines_name_the_local_models_runtime(
     runtime_factory: RuntimeFactory, tmp_path: Path
 ) -> None:

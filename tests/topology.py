@@ -50,7 +50,7 @@ def run_as() -> str | None:
     return CLUSTER_USER
 
 
-def _give_to_cluster_user(path: Path, mode: int = 0o700) -> None:
+def give_to_cluster_user(path: Path, mode: int = 0o700) -> None:
     user = run_as()
     path.mkdir(parents=True, exist_ok=True)
     if user:
@@ -143,10 +143,7 @@ def start_pgbouncer(
     ``databases`` (name -> ``socket_target``/``tcp_target``). Clients authenticate by ``trust``
     (the embedded cluster trusts local connections too); ``users`` may log in and connect
     to the server as themselves. ``extra``: more ``[pgbouncer]`` settings."""
-    binary = pgbouncer_binary()
-    if binary is None:
-        raise FileNotFoundError("pgbouncer is not installed (apt-get install pgbouncer)")
-    _give_to_cluster_user(workdir, 0o755)
+    give_to_cluster_user(workdir, 0o755)
     port = port or free_port()
     userlist = workdir / "userlist.txt"
     userlist.write_text("".join(f'"{user}" ""\n' for user in users))
@@ -166,15 +163,26 @@ def start_pgbouncer(
         "log_disconnections": "0",
         **(extra or {}),
     }
-    ini = workdir / "pgbouncer.ini"
-    ini.write_text(
+    ini = (
         "[databases]\n"
         + "".join(f"{name} = {target}\n" for name, target in databases.items())
         + "\n[pgbouncer]\n"
         + "".join(f"{key} = {value}\n" for key, value in settings.items())
     )
-    for path in (userlist, ini):
-        path.chmod(0o644)
+    userlist.chmod(0o644)
+    return launch_pgbouncer(workdir, ini, port)
+
+
+def launch_pgbouncer(workdir: Path, ini_text: str, port: int) -> PgBouncer:
+    """PgBouncer on ``ini_text`` (written to ``workdir/pgbouncer.ini``), as the cluster's OS user,
+    once it listens on 127.0.0.1:``port`` (which the ini must name); its refusal to start raises
+    with the log's end (a FATAL about the configuration, say)."""
+    binary = pgbouncer_binary()
+    if binary is None:
+        raise FileNotFoundError("pgbouncer is not installed (apt-get install pgbouncer)")
+    ini = workdir / "pgbouncer.ini"
+    ini.write_text(ini_text)
+    ini.chmod(0o644)
     log = workdir / "pgbouncer.log"
     user = run_as()
     command = [binary, *(["-u", user] if user else []), str(ini)]
@@ -255,7 +263,7 @@ def start_replica(
     (initdb's trust default, which pgserver uses)."""
     if pgdata.exists():
         shutil.rmtree(pgdata)
-    _give_to_cluster_user(pgdata.parent, 0o755)
+    give_to_cluster_user(pgdata.parent, 0o755)
     log = pgdata.parent / f"{pgdata.name}.log"
     log.touch()
     if user := run_as():

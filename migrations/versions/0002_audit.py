@@ -10,8 +10,9 @@ be undone; instead a trigger raises on any UPDATE or DELETE of a row. The one ex
 DELETE cascading from the deletion of the workspace itself (the trigger then runs nested inside
 the foreign key's trigger, pg_trigger_depth() > 1): removing a tenant removes its log. Actor ids
 carry no foreign keys on purpose: ON DELETE SET NULL would be an UPDATE, and the log must outlive
-users and API keys. Retention purges are an operator task: as the owner,
-``ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only`` inside the purge's transaction.
+users and API keys. Retention purges are an operator task: as the owner, inside the purge's
+transaction, ``NO FORCE ROW LEVEL SECURITY`` (forced RLS binds the owner too) and ``DISABLE TRIGGER
+audit_log_append_only``, both put back before the commit (docs/deploy.md has the script).
 """
 
 from collections.abc import Sequence
