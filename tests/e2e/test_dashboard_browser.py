@@ -243,6 +243,51 @@ async def test_phone_width_has_no_horizontal_scroll(
         await context.close()
 
 
+# Words (letters only, between spaces) the browser split across two lines ("contacte" / "d");
+# an address or a link may break where it must.
+SPLIT_WORDS = """() => {
+  const split = [];
+  for (const cell of document.querySelectorAll('main td, main th')) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node; (node = walker.nextNode()); ) {
+      for (const m of node.data.matchAll(/(?<!\\S)\\p{L}+(?!\\S)/gu)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const lines = new Set(Array.from(range.getClientRects(), (r) => Math.round(r.top)));
+        if (lines.size > 1) split.push(m[0]);
+      }
+    }
+  }
+  return split;
+}"""
+
+
+async def test_table_cells_do_not_split_short_words(
+    owner_page: tuple[Any, str, Console], demo_server: DemoServer
+) -> None:
+    """At a laptop's width a table's short words stay whole: the cells' overflow-wrap let the
+    table shrink a column to one letter, so the plans read "Fre|e", "Sta|rter" at 1280 px and a
+    lead's status "contacte|d" at 1024 px."""
+    page, base, _ = owner_page
+    marker = uuid.uuid4().hex[:8]
+    lead = demo_server.api(
+        "POST",
+        demo_server.workspace("/leads"),
+        json={"email": f"a.rather.long.address.{marker}@example.com", "name": "Jane Q. Public"},
+    )
+    assert lead.status_code == 201, lead.text
+    changed = demo_server.api(
+        "PATCH", demo_server.workspace(f"/leads/{lead.json()['id']}"), json={"status": "contacted"}
+    )
+    assert changed.status_code == 200, changed.text
+    for width in (1280, 1024):
+        await page.set_viewport_size({"width": width, "height": 800})
+        for path in ("plan", "leads"):
+            await page.goto(page_url(base, path))
+            assert await page.evaluate(SPLIT_WORDS) == [], f"{path} at {width} px"
+
+
 async def test_logout_ends_the_session(page: Any, demo_server: DemoServer) -> None:
     """Its own sign-in (the shared one must outlive this test)."""
     base = await _login(page, demo_server)
