@@ -288,6 +288,37 @@ async def test_table_cells_do_not_split_short_words(
             assert await page.evaluate(SPLIT_WORDS) == [], f"{path} at {width} px"
 
 
+async def test_the_workspace_switcher_waits_for_the_keyboard(
+    owner_page: tuple[Any, str, Console], demo_server: DemoServer
+) -> None:
+    """An arrow key on the switcher only moves the choice (it switched at once: passing a
+    workspace on the way to another went there); Enter switches, to the same section."""
+    page, base, _ = owner_page
+    name = f"Second shop {uuid.uuid4().hex[:6]}"
+    created = demo_server.api("POST", "/workspaces", json={"name": name})
+    assert created.status_code == 201, created.text
+    second = created.json()
+    try:
+        await page.goto(f"{base}/leads")
+        switcher = page.get_by_label("Workspace", exact=True)
+        names = await switcher.locator("option").all_inner_texts()
+        mine = await switcher.locator("option:checked").inner_text()
+        towards = names.index(f"{name} (owner)") - names.index(mine)
+        await switcher.focus()
+        for _ in range(abs(towards)):
+            await page.keyboard.press("ArrowDown" if towards > 0 else "ArrowUp")
+            await page.get_by_role("button", name="Switch").wait_for(timeout=TIMEOUT)
+            assert page.url == f"{base}/leads"
+        async with page.expect_navigation(timeout=TIMEOUT):
+            await page.keyboard.press("Enter")
+        assert page.url == f"{demo_server.base_url}/app/w/{second['id']}/leads"
+    finally:
+        deleted = demo_server.api(
+            "DELETE", f"/workspaces/{second['id']}", json={"confirm": second["slug"]}
+        )
+        assert deleted.status_code == 202, deleted.text
+
+
 async def test_logout_ends_the_session(page: Any, demo_server: DemoServer) -> None:
     """Its own sign-in (the shared one must outlive this test)."""
     base = await _login(page, demo_server)
