@@ -304,11 +304,20 @@ async def test_the_workspace_switcher_waits_for_the_keyboard(
         names = await switcher.locator("option").all_inner_texts()
         mine = await switcher.locator("option:checked").inner_text()
         towards = names.index(f"{name} (owner)") - names.index(mine)
+        button = page.get_by_role("button", name="Switch")
+        assert not await button.is_visible()  # a pointer's pick switches at once
+        # Every form submitted while the arrow keys are pressed is counted and held back.
+        await page.evaluate(
+            """() => { window.submits = 0;
+                window.holdBack = (e) => { window.submits++; e.preventDefault(); };
+                document.addEventListener('submit', window.holdBack, true); }"""
+        )
         await switcher.focus()
         for _ in range(abs(towards)):
             await page.keyboard.press("ArrowDown" if towards > 0 else "ArrowUp")
-            await page.get_by_role("button", name="Switch").wait_for(timeout=TIMEOUT)
-            assert page.url == f"{base}/leads"
+        await button.wait_for(timeout=TIMEOUT)  # shown at the first key
+        assert await page.evaluate("window.submits") == 0
+        await page.evaluate("document.removeEventListener('submit', window.holdBack, true)")
         async with page.expect_navigation(timeout=TIMEOUT):
             await page.keyboard.press("Enter")
         assert page.url == f"{demo_server.base_url}/app/w/{second['id']}/leads"
