@@ -65,6 +65,9 @@ async def conversation_list(
         {
             "page": page,
             "conversations": rows,
+            "first_messages": await conversations.first_visitor_messages(
+                session, page.access, [row.id for row in rows]
+            ),
             "status": status or "",
             "channel": channel or "",
             "lead": lead or "",

@@ -145,3 +145,19 @@ async def test_the_list_says_where_each_conversation_took_place_in_the_filters_w
     listed = await web.client.get(web.url("conversations"))
     cells = re.findall(r'<td data-label="Where">([^<]*)</td>', listed.text)
     assert sorted(cells) == ["On your site", "Playground or API"]
+
+
+async def test_the_list_says_what_each_visitor_asked_first(runtime: Runtime, web: WebOwner) -> None:
+    """Each row of the list quotes its visitor's first message: with only a time, the number
+    of messages and a status, a month's thousands of rows all looked alike and the owner opened
+    them one by one to find the one about, say, kayaks."""
+    marker = uuid.uuid4().hex[:8]
+    first = await _handoff(runtime, web, message=f"I want to talk to a human about kayak {marker}")
+    second = await _handoff(runtime, web, message=f"Can I speak to a person? Order {marker}-2")
+    page = await web.client.get(web.url("conversations"))
+    rows = dict(
+        re.findall(r'<tr data-conversation="([^"]+)">(.*?)</tr>', page.text, flags=re.DOTALL)
+    )
+    assert f"I want to talk to a human about kayak {marker}" in html.unescape(rows[first])
+    assert f"Can I speak to a person? Order {marker}-2" in html.unescape(rows[second])
+    assert "kayak" not in rows[second]
