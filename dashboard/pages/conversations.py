@@ -73,6 +73,7 @@ async def conversation_list(
             "lead": lead or "",
             "next_before": next_before.isoformat() if next_before else None,
             "next_before_id": str(rows[-1].id) if more else None,
+            "first_page": before is None,
         },
     )
 

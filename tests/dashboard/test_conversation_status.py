@@ -161,3 +161,20 @@ async def test_the_list_says_what_each_visitor_asked_first(runtime: Runtime, web
     assert f"I want to talk to a human about kayak {marker}" in html.unescape(rows[first])
     assert f"Can I speak to a person? Order {marker}-2" in html.unescape(rows[second])
     assert "kayak" not in rows[second]
+
+
+async def test_an_older_page_leads_back_to_the_newest(runtime: Runtime, web: WebOwner) -> None:
+    """A page of older conversations links to the newest ones, its filters kept (it offered
+    only "Older conversations": back to the top was the browser's Back, page by page)."""
+    await _handoff(runtime, web)
+    first = await web.client.get(web.url("conversations") + "?status=handoff")
+    assert "Newest conversations" not in first.text
+    older = await web.client.get(
+        web.url("conversations") + "?status=handoff&before=2000-01-01T00:00:00%2B00:00"
+    )
+    assert older.status_code == 200
+    link = re.search(r'<a href="([^"]+)">Newest conversations</a>', older.text)
+    assert link is not None, older.text
+    assert html.unescape(link.group(1)) == (
+        web.url("conversations") + "?status=handoff&channel=&lead="
+    )
