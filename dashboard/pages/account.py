@@ -25,7 +25,14 @@ from api.throttling import rate_limit_auth, rate_limit_mail_to
 from core.errors import AppError, NotFound, Unauthorized
 from dashboard import auth
 from dashboard.page_route import PageRoute
-from dashboard.pages.common import app_errors, field_errors, form_fields, refusal, set_chrome
+from dashboard.pages.common import (
+    SECTIONS,
+    app_errors,
+    field_errors,
+    form_fields,
+    refusal,
+    set_chrome,
+)
 from dashboard.web import PREFIX, redirect, render, safe_next, workspace_url
 from lifecycle import deletion
 from workspaces import accounts, more_workspaces, service, sessions, signin
@@ -208,7 +215,9 @@ async def switch(request: Request, session: SessionDep, user: auth.WebUserDep) -
         workspace_id = uuid.UUID(int=0)
     # 404 unless a member: never reveals whether the workspace exists.
     await service.access_workspace(session, service.Principal(user_id=user.user_id), workspace_id)
-    return redirect(request, workspace_url(workspace_id))
+    # The same section of the other workspace (the form names the one shown), else its overview.
+    page = str(fields.get("page", ""))
+    return redirect(request, workspace_url(workspace_id, page if page in SECTIONS else ""))
 
 
 @router.get("/account")

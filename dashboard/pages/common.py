@@ -35,6 +35,8 @@ NAV: tuple[tuple[str, str], ...] = (
     ("team", "Team & API keys"),
     ("settings", "Settings"),
 )
+# The sections a workspace switch may land on (the overview aside).
+SECTIONS = frozenset(page for page, _ in NAV if page)
 
 
 async def set_chrome(

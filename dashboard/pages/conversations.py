@@ -65,11 +65,15 @@ async def conversation_list(
         {
             "page": page,
             "conversations": rows,
+            "first_messages": await conversations.first_visitor_messages(
+                session, page.access, [row.id for row in rows]
+            ),
             "status": status or "",
             "channel": channel or "",
             "lead": lead or "",
             "next_before": next_before.isoformat() if next_before else None,
             "next_before_id": str(rows[-1].id) if more else None,
+            "first_page": before is None,
         },
     )
 

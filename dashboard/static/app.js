@@ -252,10 +252,25 @@
       });
     });
 
-    // The workspace switcher submits itself when a workspace is chosen.
+    // The workspace switcher submits itself when a workspace is picked with the pointer. Arrow
+    // keys on the closed list change its value at each press: a keyboard user passing a
+    // workspace on the way to another was taken there. With the keyboard, Enter or the Switch
+    // button (shown at the first key) submits.
     root.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
-      select.addEventListener("change", function () { select.form.requestSubmit(); });
       var button = select.form.querySelector("button");
+      var keyed = false;
+      select.addEventListener("pointerdown", function () { keyed = false; });
+      select.addEventListener("keydown", function (event) {
+        keyed = true;
+        if (button) { button.hidden = false; }
+        if (event.key === "Enter") {
+          event.preventDefault();
+          select.form.requestSubmit(button || undefined);
+        }
+      });
+      select.addEventListener("change", function () {
+        if (!keyed) { select.form.requestSubmit(button || undefined); }
+      });
       if (button) { button.hidden = true; }
     });
 

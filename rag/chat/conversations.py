@@ -59,6 +59,17 @@ async def list_conversations(
     )
 
 
+async def first_visitor_messages(
+    session: AsyncSession, access: WorkspaceAccess, conversation_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """What each conversation's visitor wrote first (its first 400 characters), by id: a list
+    of conversations says what each is about."""
+    authorize(access, Action.CONVERSATIONS_READ)
+    return await conversation_repo.first_visitor_messages(
+        session, access.workspace.id, conversation_ids
+    )
+
+
 ConversationOrder = Literal["recent", "started"]
 
 

@@ -145,3 +145,36 @@ async def test_the_list_says_where_each_conversation_took_place_in_the_filters_w
     listed = await web.client.get(web.url("conversations"))
     cells = re.findall(r'<td data-label="Where">([^<]*)</td>', listed.text)
     assert sorted(cells) == ["On your site", "Playground or API"]
+
+
+async def test_the_list_says_what_each_visitor_asked_first(runtime: Runtime, web: WebOwner) -> None:
+    """Each row of the list quotes its visitor's first message: with only a time, the number
+    of messages and a status, a month's thousands of rows all looked alike and the owner opened
+    them one by one to find the one about, say, kayaks."""
+    marker = uuid.uuid4().hex[:8]
+    first = await _handoff(runtime, web, message=f"I want to talk to a human about kayak {marker}")
+    second = await _handoff(runtime, web, message=f"Can I speak to a person? Order {marker}-2")
+    page = await web.client.get(web.url("conversations"))
+    rows = dict(
+        re.findall(r'<tr data-conversation="([^"]+)">(.*?)</tr>', page.text, flags=re.DOTALL)
+    )
+    assert f"I want to talk to a human about kayak {marker}" in html.unescape(rows[first])
+    assert f"Can I speak to a person? Order {marker}-2" in html.unescape(rows[second])
+    assert "kayak" not in rows[second]
+
+
+async def test_an_older_page_leads_back_to_the_newest(runtime: Runtime, web: WebOwner) -> None:
+    """A page of older conversations links to the newest ones, its filters kept (it offered
+    only "Older conversations": back to the top was the browser's Back, page by page)."""
+    await _handoff(runtime, web)
+    first = await web.client.get(web.url("conversations") + "?status=handoff")
+    assert "Newest conversations" not in first.text
+    older = await web.client.get(
+        web.url("conversations") + "?status=handoff&before=2000-01-01T00:00:00%2B00:00"
+    )
+    assert older.status_code == 200
+    link = re.search(r'<a href="([^"]+)">Newest conversations</a>', older.text)
+    assert link is not None, older.text
+    assert html.unescape(link.group(1)) == (
+        web.url("conversations") + "?status=handoff&channel=&lead="
+    )

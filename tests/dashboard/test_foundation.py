@@ -155,6 +155,19 @@ async def test_switcher_lists_every_workspace_of_the_user(runtime: object) -> No
         assert switched.headers["location"] == f"/app/w/{second.json()['id']}"
         foreign = await web.post("/app/switch", {"workspace_id": str(uuid.uuid4())})
         assert foreign.status_code == 404
+        # From a section (its list or one of its items) the switch lands on the same section of
+        # the other workspace: an owner reading both workspaces' leads landed on "Getting
+        # started" at every switch. The form names the section; anything else is the overview.
+        leads = await c.get(web.url("leads"))
+        assert re.search(r'<input type="hidden" name="page" value="leads">', leads.text)
+        item = await c.get(web.url(f"leads/{uuid.uuid4()}"))
+        assert re.search(r'<input type="hidden" name="page" value="leads">', item.text)
+        second_id = second.json()["id"]
+        same = await web.post("/app/switch", {"workspace_id": second_id, "page": "leads"})
+        assert same.headers["location"] == f"/app/w/{second_id}/leads"
+        for page in ("", "leads/../team", "//evil.example", "no-such-page"):
+            other = await web.post("/app/switch", {"workspace_id": second_id, "page": page})
+            assert other.headers["location"] == f"/app/w/{second_id}", page
 
 
 async def _token(client: httpx.AsyncClient, email: str) -> str:

@@ -426,12 +426,18 @@ async def test_leads_list_notes_and_export(client: httpx.AsyncClient, web: WebOw
     for i, name in enumerate(("Buyer 0", "Buyer 1", "प्रिया Śarma")):
         await client.post(
             f"/api/v1/workspaces/{web.workspace_id}/leads",
-            json={"email": f"buyer{i}@example.com", "name": name},
+            json={"email": f"buyer{i}@example.com", "name": name, "message": "Quote for kayaks"},
             headers={"Authorization": f"Bearer {token}"},
         )
     page = await web.client.get(web.url("leads") + "?q=buyer1")
     assert "buyer1@example.com" in page.text
     assert "buyer2@example.com" not in page.text
+    # The search box names what it searches: a word of the leads' message finds none of them,
+    # so the label does not promise the message (it read "Search name, email or message").
+    by_message = await web.client.get(web.url("leads") + "?q=kayaks")
+    assert "0 lead(s) match" in by_message.text
+    label = re.search(r'<label for="q">([^<]*)</label>', page.text).group(1)  # type: ignore[union-attr]
+    assert label == "Search name or email"
     lead_id = re.search(r'data-lead="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     saved = await web.post(
         web.url(f"leads/{lead_id}"), {"status": "qualified", "notes": "Call on Monday"}

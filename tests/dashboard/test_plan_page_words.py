@@ -30,4 +30,5 @@ async def test_the_free_plan_reads_free(web: WebOwner) -> None:
     free = _row(page.text, "Free")
     assert '<td data-label="Price">Free</td>' in free
     assert "₹0" not in free
-    assert "₹999 / monthly" in _row(page.text, "Starter")  # a paid plan keeps its prices
+    # A paid plan keeps its prices, in words ("₹999 / monthly, ₹9,990 / yearly" before).
+    assert "₹999 a month, ₹9,990 a year" in _row(page.text, "Starter")

@@ -243,6 +243,91 @@ async def test_phone_width_has_no_horizontal_scroll(
         await context.close()
 
 
+# Words (letters only, between spaces) the browser split across two lines ("contacte" / "d");
+# an address or a link may break where it must.
+SPLIT_WORDS = """() => {
+  const split = [];
+  for (const cell of document.querySelectorAll('main td, main th')) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node; (node = walker.nextNode()); ) {
+      for (const m of node.data.matchAll(/(?<!\\S)\\p{L}+(?!\\S)/gu)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const lines = new Set(Array.from(range.getClientRects(), (r) => Math.round(r.top)));
+        if (lines.size > 1) split.push(m[0]);
+      }
+    }
+  }
+  return split;
+}"""
+
+
+async def test_table_cells_do_not_split_short_words(
+    owner_page: tuple[Any, str, Console], demo_server: DemoServer
+) -> None:
+    """At a laptop's width a table's short words stay whole: the cells' overflow-wrap let the
+    table shrink a column to one letter, so the plans read "Fre|e", "Sta|rter" at 1280 px and a
+    lead's status "contacte|d" at 1024 px."""
+    page, base, _ = owner_page
+    marker = uuid.uuid4().hex[:8]
+    lead = demo_server.api(
+        "POST",
+        demo_server.workspace("/leads"),
+        json={"email": f"a.rather.long.address.{marker}@example.com", "name": "Jane Q. Public"},
+    )
+    assert lead.status_code == 201, lead.text
+    changed = demo_server.api(
+        "PATCH", demo_server.workspace(f"/leads/{lead.json()['id']}"), json={"status": "contacted"}
+    )
+    assert changed.status_code == 200, changed.text
+    for width in (1280, 1024):
+        await page.set_viewport_size({"width": width, "height": 800})
+        for path in ("plan", "leads"):
+            await page.goto(page_url(base, path))
+            assert await page.evaluate(SPLIT_WORDS) == [], f"{path} at {width} px"
+
+
+async def test_the_workspace_switcher_waits_for_the_keyboard(
+    owner_page: tuple[Any, str, Console], demo_server: DemoServer
+) -> None:
+    """An arrow key on the switcher only moves the choice (it switched at once: passing a
+    workspace on the way to another went there); Enter switches, to the same section."""
+    page, base, _ = owner_page
+    name = f"Second shop {uuid.uuid4().hex[:6]}"
+    created = demo_server.api("POST", "/workspaces", json={"name": name})
+    assert created.status_code == 201, created.text
+    second = created.json()
+    try:
+        await page.goto(f"{base}/leads")
+        switcher = page.get_by_label("Workspace", exact=True)
+        names = await switcher.locator("option").all_inner_texts()
+        mine = await switcher.locator("option:checked").inner_text()
+        towards = names.index(f"{name} (owner)") - names.index(mine)
+        button = page.get_by_role("button", name="Switch")
+        assert not await button.is_visible()  # a pointer's pick switches at once
+        # Every form submitted while the arrow keys are pressed is counted and held back.
+        await page.evaluate(
+            """() => { window.submits = 0;
+                window.holdBack = (e) => { window.submits++; e.preventDefault(); };
+                document.addEventListener('submit', window.holdBack, true); }"""
+        )
+        await switcher.focus()
+        for _ in range(abs(towards)):
+            await page.keyboard.press("ArrowDown" if towards > 0 else "ArrowUp")
+        await button.wait_for(timeout=TIMEOUT)  # shown at the first key
+        assert await page.evaluate("window.submits") == 0
+        await page.evaluate("document.removeEventListener('submit', window.holdBack, true)")
+        async with page.expect_navigation(timeout=TIMEOUT):
+            await page.keyboard.press("Enter")
+        assert page.url == f"{demo_server.base_url}/app/w/{second['id']}/leads"
+    finally:
+        deleted = demo_server.api(
+            "DELETE", f"/workspaces/{second['id']}", json={"confirm": second["slug"]}
+        )
+        assert deleted.status_code == 202, deleted.text
+
+
 async def test_logout_ends_the_session(page: Any, demo_server: DemoServer) -> None:
     """Its own sign-in (the shared one must outlive this test)."""
     base = await _login(page, demo_server)

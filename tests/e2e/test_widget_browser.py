@@ -285,6 +285,26 @@ async def test_a_message_the_server_refuses_goes_back_to_the_box(
     assert await page.locator('[data-testid="message"][data-role="user"]').count() == 0
 
 
+async def test_a_message_a_proxy_finds_too_large_goes_back_to_the_box(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """A proxy in front with a smaller body limit answers 413 with its own page: the message
+    comes back to the box to be shortened, as the server's own refusal does (it stayed in the
+    conversation unanswered, "Something went wrong", with a Retry that could only fail again)."""
+
+    async def too_large(route: Any) -> None:
+        await route.fulfill(
+            status=413, content_type="text/html", body="<html><h1>413 Request Entity Too Large"
+        )
+
+    question = "Please tell me about refunds on the yearly Family plan."
+    error = await _ask_routed_until_error(page, demo_server, too_large, question)
+    assert "too long" in await error.inner_text()
+    assert await page.get_by_test_id("retry").is_hidden()
+    assert await page.get_by_test_id("input").input_value() == question
+    assert await page.locator('[data-testid="message"][data-role="user"]').count() == 0
+
+
 async def _ask_routed_until_error(
     page: Any,
     demo_server: DemoServer,

@@ -417,7 +417,8 @@
     if (err.status === 429)
       return where === "lead" ? later("lead_rate_limited", "Too many requests from here.") : later("error_rate_limited", "Too many messages.");
     if (c === "message_empty") return T("error_empty", "Please type a message first.");
-    if (c === "message_too_long" || c === "payload_too_large") {
+    // 413: ours (payload_too_large) or a proxy's in front, with its own page and a smaller limit
+    if (c === "message_too_long" || c === "payload_too_large" || err.status === 413) {
       const own = T("error_too_long", null);
       if (own) return fill(own, { max: err.limit || parseInt(cfg.max_message_chars, 10) || 2000 });
       return "Your message is " + (err.limit ? "longer than " + err.limit + " characters" : "too long") + ". Please shorten it.";
@@ -1239,7 +1240,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
             continue;
           }
           ui.typing.hidden = true;
-          if (!started && err.status === 422) {
+          if (!started && (err.status === 422 || err.status === 413)) {
             // Refused as written (too long, not text): back in the box to be changed, not kept
             // in the conversation unanswered, and no Retry that would be refused again.
             const mine = ui.log.querySelectorAll('[data-role="user"]');
