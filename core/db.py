@@ -256,10 +256,10 @@ def _checked_name(name: str) -> str:
 def _tenant_values(
     *,
     workspace_id: uuid.UUID | str | None,
-    user_id: uuid.UUID | str | None,
-    api_key_prefix: str | None,
-    public_key: str | None,
-    lookup: str | None,
+    user_id: uuid.UUID | str | None = None,
+    api_key_prefix: str | None = None,
+    public_key: str | None = None,
+    lookup: str | None = None,
 ) -> dict[str, str]:
     return {
         "app.workspace_id": str(workspace_id) if workspace_id else "",
@@ -330,6 +330,15 @@ class Database:
         )
         return db
 
+    def _settings(
+        self, values: Mapping[str, str], local: Mapping[str, str] | None, durable: bool
+    ) -> dict[str, str]:
+        """A transaction's settings: the tenant ``values``, this database's and the caller's
+        ``local`` ones (``transaction_settings``)."""
+        return transaction_settings(
+            values, {**self.local, **local} if local else self.local, durable=durable
+        )
+
     @asynccontextmanager
     async def transaction(
         self,
@@ -362,9 +371,7 @@ class Database:
                 public_key=public_key,
                 lookup=lookup,
             )
-            settings = transaction_settings(
-                values, {**self.local, **local} if local else self.local, durable=durable
-            )
+            settings = self._settings(values, local, durable)
             if self.fused_begin and await begin_with_tenant(connection, settings):
                 _remember(session, settings)
             else:
@@ -396,16 +403,8 @@ class Database:
             adapter: Any = raw.dbapi_connection
             driver = raw.driver_connection
             dialect = self.engine.dialect
-            values = _tenant_values(
-                workspace_id=workspace_id,
-                user_id=None,
-                api_key_prefix=None,
-                public_key=None,
-                lookup=None,
-            )
-            settings = transaction_settings(
-                values, {**self.local, **local} if local else self.local, durable=durable
-            )
+            values = _tenant_values(workspace_id=workspace_id)
+            settings = self._settings(values, local, durable)
             transaction = TenantTransaction(driver, tenant_prologue(settings))
             lost = False
 
