@@ -25,7 +25,7 @@ from rag.chat.repository import turn_statements
 from tests.conftest import APP_ROLE, Owner, client_for, make_runtime, make_settings, signup
 from tests.rag.test_answers import REFUNDS, ingest
 from tests.rag.test_chat import chat
-from tests.rag.test_turn_statements import _add_faq, _unit
+from tests.rag.test_turn_statements import _add_faq, _unit, new_conversation
 from workspaces import usage
 
 _SETTINGS = Prepared(
@@ -126,17 +126,6 @@ async def test_a_direct_transaction_carries_its_tenant_and_leaves_none_behind(
     assert (left[0] or "", left[1]) == ("", row[3])
 
 
-def _conversation(workspace_id: uuid.UUID) -> Conversation:
-    return Conversation(
-        id=uuid.uuid4(),
-        workspace_id=workspace_id,
-        session_id=f"s-{uuid.uuid4().hex[:8]}",
-        channel="widget",
-        status="open",
-        message_count=1,
-    )
-
-
 def _answer(conversation: Conversation, message_id: uuid.UUID) -> ChatMessage:
     return ChatMessage(
         id=message_id,
@@ -182,7 +171,7 @@ async def test_the_answer_is_stored_the_same_direct_or_through_the_session(
     workspace_id = uuid.UUID(owner.workspace_id)
     stored = []
     for way in ("session", "direct"):
-        conversation = _conversation(workspace_id)
+        conversation = new_conversation(workspace_id)
         async with db.transaction(workspace_id=workspace_id) as session:
             session.add(conversation)
         message_id = uuid.uuid4()
@@ -216,7 +205,7 @@ async def test_a_failed_direct_transaction_rolls_back_and_raises_as_sqlalchemy_d
     one_connection: Database, owner: Owner, db: Database
 ) -> None:
     workspace_id = uuid.UUID(owner.workspace_id)
-    gone = _conversation(workspace_id)  # never inserted: the answer's foreign key fails
+    gone = new_conversation(workspace_id)  # never inserted: the answer's foreign key fails
     before: list[Any] = []
 
     async def answer_without_its_conversation() -> None:
@@ -229,7 +218,7 @@ async def test_a_failed_direct_transaction_rolls_back_and_raises_as_sqlalchemy_d
     assert getattr(raised.value.orig.__cause__, "sqlstate", None) == "23503"
     assert not raised.value.connection_invalidated
     # A block that fails after a write: nothing of it stays; the connection is reused.
-    conversation = _conversation(workspace_id)
+    conversation = new_conversation(workspace_id)
     async with db.transaction(workspace_id=workspace_id) as session:
         session.add(conversation)
     message_id = uuid.uuid4()
