@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import statistics
@@ -30,6 +31,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +64,40 @@ def _cache_verdicts(engine: Any) -> tuple[Counter[str], Counter[str]]:
     return verdicts, generated
 
 
-def _count_round_trips(engine: Any) -> Counter[str]:
-    from sqlalchemy import event
+@contextlib.contextmanager
+def _count_round_trips() -> Iterator[Counter[str]]:
+    """Counts what the driver sends while the block runs, SQLAlchemy's session or not
+    (``core.direct`` sends its statements by asyncpg): simple-protocol messages (a
+    transaction's prologue, ``COMMIT``, ``ROLLBACK``) and statements (asyncpg's own, and the
+    prepared statements SQLAlchemy's adapter runs). With the statement caches warm, each is one
+    round trip."""
+    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg.prepared_stmt  # type: ignore[import-untyped]
 
     counts: Counter[str] = Counter()
-    for name in ("begin", "commit", "rollback"):
-        event.listen(engine, name, lambda *_a, _n=name, **_k: counts.update([_n]))
-    event.listen(engine, "before_cursor_execute", lambda *_a, **_k: counts.update(["statements"]))
-    return counts
+    connection, prepared = asyncpg.connection.Connection, asyncpg.prepared_stmt.PreparedStatement
+    originals = (connection.execute, connection._do_execute, prepared.fetch)
+
+    async def execute(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+        if not args:
+            word = query.split(None, 1)[0].rstrip(";").upper()
+            counts["begin" if word == "BEGIN" else word.lower()] += 1
+            return await originals[0](self, query, **kwargs)
+        return await originals[0](self, query, *args, **kwargs)
+
+    async def do_execute(self: Any, *args: Any, **kwargs: Any) -> Any:
+        counts["statements"] += 1
+        return await originals[1](self, *args, **kwargs)
+
+    async def fetch(self: Any, *args: Any, **kwargs: Any) -> Any:
+        counts["statements"] += 1
+        return await originals[2](self, *args, **kwargs)
+
+    connection.execute, connection._do_execute, prepared.fetch = execute, do_execute, fetch
+    try:
+        yield counts
+    finally:
+        connection.execute, connection._do_execute, prepared.fetch = originals
 
 
 async def _setup(args: argparse.Namespace, db_urls: Any, fake_url: str) -> tuple[Any, Any]:
@@ -126,12 +154,12 @@ async def _turns(db: Any, settings: Any, workspace: Any, items: list[Any]) -> di
         t1 = clock()
         turn = replace(turn, embedding=np.asarray(vector, dtype=np.float32))
         t1b = clock()
-        async with db.transaction(workspace_id=workspace.id, local=ef) as session:
-            answer = await faq_semantic(session, turn, threshold=settings.faq_similarity_threshold)
+        async with db.direct(workspace_id=workspace.id, local=ef) as direct:
+            answer = await faq_semantic(direct, turn, threshold=settings.faq_similarity_threshold)
             found = None
             if answer is None:
                 found = await retrieve(
-                    session,
+                    direct,
                     turn,
                     k=k,
                     min_similarity=settings.retrieval_min_similarity,
@@ -143,9 +171,9 @@ async def _turns(db: Any, settings: Any, workspace: Any, items: list[Any]) -> di
                 )
         t2 = clock()
         unanswered = isinstance(found, Answer) and found.unanswered
-        async with db.transaction(workspace_id=workspace.id, durable=False) as session:
+        async with db.direct(workspace_id=workspace.id, durable=False) as direct:
             await conversation_repo.record_answer(
-                session,
+                direct,
                 ChatMessage(
                     id=turn.message_id,
                     workspace_id=workspace.id,
@@ -221,16 +249,14 @@ async def run(args: argparse.Namespace) -> None:
             # Warm-up (connections, prepared statements, compiled cache), with the verdicts.
             await _turns(db, settings, workspace, items[: args.turns // 4])
             verdicts, generated = _cache_verdicts(db.engine.sync_engine)
-            trips = _count_round_trips(db.engine.sync_engine)
             sample = items[args.turns // 4 : args.turns // 4 + 50]
-            await _turns(db, settings, workspace, sample)
-            # The counting listeners stay on the engine for the sample only: a fresh one times.
+            with _count_round_trips() as trips:
+                await _turns(db, settings, workspace, sample)
+            # The cache listeners stay on the engine for the sample only: a fresh one times.
             await db.dispose()
             db = dbs[mode] = database(mode)
             await _turns(db, settings, workspace, items[: args.turns // 4])
             per_turn[mode] = {k: v / len(sample) for k, v in trips.items()}
-            # SQLAlchemy's "begin" sends nothing by itself: the round trip is the first
-            # statement's BEGIN (separate) or the prologue that carries the tenant (fused).
             per_turn[mode]["round trips"] = sum(per_turn[mode].values())
         # The modes take turns, round after round, so a change in the machine's speed during
         # the run touches both.

@@ -25,10 +25,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import QueuePool
+from sqlalchemy.util import greenlet_spawn
 
 from core import metrics, vector_codec
 from core.db_url import connect_options
-from core.fused_begin import begin_with_tenant
+from core.direct import Direct, invalidate_raw
+from core.fused_begin import TenantTransaction, as_dbapi_error, begin_with_tenant, tenant_prologue
 
 # The settings row-level-security policies read. Values are strings; '' means unset.
 TENANT_SETTINGS = (
@@ -266,10 +268,10 @@ def _checked_name(name: str) -> str:
 def _tenant_values(
     *,
     workspace_id: uuid.UUID | str | None,
-    user_id: uuid.UUID | str | None,
-    api_key_prefix: str | None,
-    public_key: str | None,
-    lookup: str | None,
+    user_id: uuid.UUID | str | None = None,
+    api_key_prefix: str | None = None,
+    public_key: str | None = None,
+    lookup: str | None = None,
 ) -> dict[str, str]:
     return {
         "app.workspace_id": str(workspace_id) if workspace_id else "",
@@ -340,6 +342,15 @@ class Database:
         )
         return db
 
+    def _settings(
+        self, values: Mapping[str, str], local: Mapping[str, str] | None, durable: bool
+    ) -> dict[str, str]:
+        """A transaction's settings: the tenant ``values``, this database's and the caller's
+        ``local`` ones (``transaction_settings``)."""
+        return transaction_settings(
+            values, {**self.local, **local} if local else self.local, durable=durable
+        )
+
     @asynccontextmanager
     async def transaction(
         self,
@@ -372,9 +383,7 @@ class Database:
                 public_key=public_key,
                 lookup=lookup,
             )
-            settings = transaction_settings(
-                values, {**self.local, **local} if local else self.local, durable=durable
-            )
+            settings = self._settings(values, local, durable)
             if self.fused_begin and await begin_with_tenant(connection, settings):
                 _remember(session, settings)
             else:
@@ -386,6 +395,69 @@ class Database:
                 raise
             # The current transaction: a block that ``released`` its connection began another.
             await session.commit()
+
+    @asynccontextmanager
+    async def direct(
+        self,
+        *,
+        workspace_id: uuid.UUID | str | None = None,
+        durable: bool = True,
+        local: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[Direct]:
+        """A unit of work like ``transaction`` (the same settings, set with its ``BEGIN`` in
+        one round trip; committed when the block ends, rolled back on an exception) whose
+        statements go straight to asyncpg (``core.direct``): no session, no ORM. For the
+        statements a chat turn sends every time (``core.direct.fetch``)."""
+        waited = time.perf_counter()
+        raw = await self.engine.raw_connection()  # from the pool (or a new connect)
+        metrics.observe_db_pool_wait(time.perf_counter() - waited)
+        try:
+            adapter: Any = raw.dbapi_connection
+            driver = raw.driver_connection
+            dialect = self.engine.dialect
+            values = _tenant_values(workspace_id=workspace_id)
+            settings = self._settings(values, local, durable)
+            transaction = TenantTransaction(driver, tenant_prologue(settings))
+            lost = False
+
+            async def invalidate() -> None:
+                nonlocal lost
+                if not lost:
+                    lost = True
+                    await invalidate_raw(raw)
+
+            try:
+                await transaction.start()
+            except BaseException as error:
+                raised = as_dbapi_error(dialect, adapter, error, "BEGIN; SELECT set_config(...)")
+                await invalidate()  # it may hold a half-begun transaction
+                if raised is error:
+                    raise
+                raise raised from error
+            # Until it ends, the pool's reset on return rolls it back (an ending cut short).
+            adapter._transaction = transaction
+            try:
+                yield Direct(driver, adapter, dialect, invalidate)
+            except BaseException:
+                if not lost:
+                    try:
+                        await transaction.rollback()
+                    except Exception:
+                        await invalidate()
+                # Not when the rollback itself was cancelled: the pool's reset tries again.
+                adapter._transaction = None
+                raise
+            try:
+                await transaction.commit()
+            except Exception as error:
+                raised = as_dbapi_error(dialect, adapter, error, "COMMIT")
+                if getattr(raised, "connection_invalidated", False):
+                    await invalidate()
+                raise raised from error
+            finally:
+                adapter._transaction = None
+        finally:
+            await greenlet_spawn(raw.close)  # back to the pool (nothing, once invalidated)
 
     def report_pool(self) -> None:
         """The pool's connections (checked out, idle, overflow, size) into /metrics."""

@@ -31,7 +31,7 @@ def tenant_prologue(settings: Mapping[str, str]) -> str:
     return "BEGIN; SELECT " + ", ".join(calls)
 
 
-class _TenantTransaction(asyncpg.transaction.Transaction):
+class TenantTransaction(asyncpg.transaction.Transaction):
     """asyncpg's top-level transaction, begun by ``prologue`` (``tenant_prologue``) instead of
     a bare ``BEGIN``; committed and rolled back as asyncpg's own."""
 
@@ -73,7 +73,7 @@ async def begin_with_tenant(connection: AsyncConnection, settings: Mapping[str, 
         or not hasattr(adapter, "_execute_mutex")
     ):
         return False
-    transaction = _TenantTransaction(driver, tenant_prologue(settings))
+    transaction = TenantTransaction(driver, tenant_prologue(settings))
     try:
         async with adapter._execute_mutex:
             await transaction.start()
@@ -92,17 +92,23 @@ async def begin_with_tenant(connection: AsyncConnection, settings: Mapping[str, 
 def _as_dbapi_error(
     connection: AsyncConnection, adapter: Any, error: BaseException
 ) -> BaseException:
-    """``error`` as SQLAlchemy would raise it from a statement: a ``DBAPIError`` that says
-    whether the connection was lost (a refusal by the server is not: a 500, not a 503);
-    anything else (a cancellation) as it is."""
+    return as_dbapi_error(connection.dialect, adapter, error, "BEGIN; SELECT set_config(...)")
+
+
+def as_dbapi_error(
+    dialect: Any, adapter: Any, error: BaseException, statement: str
+) -> BaseException:
+    """``error`` as SQLAlchemy would raise it from ``statement``: a ``DBAPIError`` (an
+    ``IntegrityError`` for a broken constraint, the driver's exception as its ``orig``'s
+    ``__cause__``) that says whether the connection was lost (a refusal by the server is not: a
+    500, not a 503); anything else (a cancellation) as it is. The bound values are never in it."""
     if not isinstance(error, Exception):
         return error
-    dialect = connection.dialect
     try:
         adapter._handle_exception(error)  # raises the adapter's DBAPI error for it
     except dialect.loaded_dbapi.Error as dbapi_error:
         return DBAPIError.instance(
-            "BEGIN; SELECT set_config(...)",
+            statement,
             None,
             dbapi_error,
             dialect.loaded_dbapi.Error,

@@ -81,7 +81,13 @@ def test_imports_point_down(path: Path) -> None:
 # SQL outside the repositories: the tenant context (core/db.py, core/fused_begin.py), creating
 # the embedded database (core/embedded.py), and the app role's creation and grants
 # (core/migrate.py).
-SQL_INFRASTRUCTURE = {"core/db.py", "core/fused_begin.py", "core/embedded.py", "core/migrate.py"}
+SQL_INFRASTRUCTURE = {
+    "core/db.py",
+    "core/direct.py",
+    "core/fused_begin.py",
+    "core/embedded.py",
+    "core/migrate.py",
+}
 SESSIONS = {"session", "conn", "connection"}
 APP_MODULES = sorted(
     path

@@ -14,6 +14,7 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
+from core.direct import Executor
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.pagination import counted_page, cursor_scope
 from core.text import has_visible
@@ -327,7 +328,7 @@ async def reembed_workspace(
 
 
 async def match(
-    session: AsyncSession,
+    session: Executor,
     *,
     workspace_id: uuid.UUID,
     normalized: str,
@@ -340,7 +341,7 @@ async def match(
     if normalized:
         exact = await faq_repo.faq_exact(session, workspace_id=workspace_id, normalized=normalized)
         if exact is not None:
-            return FaqMatch(exact.id, exact.answer, "exact", 1.0)
+            return FaqMatch(exact[0], exact[1], "exact", 1.0)
     if embedding is None:
         return None
     nearest = await faq_repo.faq_nearest(session, workspace_id=workspace_id, embedding=embedding)

@@ -390,10 +390,11 @@ class AnswerPipeline:
 
         k = self.reranker.pool(self.settings.retrieval_k)
         # The search's hnsw.ef_search is set with the tenant, in the transaction's first statement.
+        # A read of Core statements only: sent by asyncpg, no session (``Database.direct``).
         ef_search = {"hnsw.ef_search": str(retrieval.ef_search_for(k, retrieval.DEFAULT_MODE))}
         async with (
             self._gate.slot(),
-            self.db.transaction(workspace_id=workspace.id, local=ef_search) as session,
+            self.db.direct(workspace_id=workspace.id, local=ef_search) as session,
         ):
             answer = await faq_semantic(session, turn, threshold=threshold)
             clock.lap("faq_semantic")

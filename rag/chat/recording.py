@@ -169,11 +169,12 @@ class AnswerRecorder:
         lead_capture = turn.lead_capture or answer.lead_capture
         erased = False  # the conversation went while the model answered (a visitor's erasure)
         try:
-            async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
+            async with self.db.direct(workspace_id=workspace.id, durable=False) as direct:
                 # The answer and the conversation's message count in one statement, with the
-                # LLM tokens (this month and today) and the question left unanswered, if any.
+                # LLM tokens (this month and today) and the question left unanswered, if any;
+                # sent by asyncpg, no session (``Database.direct``).
                 await conversation_repo.record_answer(
-                    session,
+                    direct,
                     ChatMessage(
                         id=turn.message_id,
                         workspace_id=workspace.id,

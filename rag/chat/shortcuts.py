@@ -9,6 +9,7 @@ from typing import Literal, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.direct import Executor
 from rag.chat import faq as faq_service
 from rag.chat import notify
 from rag.chat.cache import CacheHit, ResponseCache
@@ -226,7 +227,7 @@ async def cache_exact(cache: ResponseCache, turn: Turn, *, model: bool) -> Answe
 # --- the read transaction: what needs the question's embedding ---------------------------------
 
 
-async def faq_semantic(session: AsyncSession, turn: Turn, *, threshold: float) -> Answer | None:
+async def faq_semantic(session: Executor, turn: Turn, *, threshold: float) -> Answer | None:
     """An FAQ variant within ``threshold`` cosine similarity of the question (a rewritten
     follow-up is also matched exactly first)."""
     match = await faq_service.match(

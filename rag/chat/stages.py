@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.direct import Executor
 from core.errors import NotFound
 from core.models import utcnow
 from rag.chat.intents import (
@@ -433,7 +434,7 @@ def _meter(workspace: Workspace, counted: dict[Metric, int]) -> None:
 
 
 async def retrieve(
-    session: AsyncSession,
+    session: Executor,
     turn: Turn,
     *,
     k: int,

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import numpy as np
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.direct import Executor
 from rag.knowledge.indexing import EF_SEARCH
 from rag.knowledge.repository import search as search_repo
 
@@ -133,7 +133,7 @@ def _hit(row: search_repo.SearchRow) -> Hit:
 
 
 async def search(
-    session: AsyncSession,
+    session: Executor,
     *,
     workspace_id: uuid.UUID,
     query: str,
@@ -205,7 +205,7 @@ def fill_from(grouped: Sequence[Hit], hits: Sequence[Hit], k: int) -> list[Hit]:
 
 
 async def feedback_candidates(
-    session: AsyncSession,
+    session: Executor,
     *,
     workspace_id: uuid.UUID,
     query_embedding: np.ndarray | None,
@@ -231,7 +231,7 @@ async def feedback_candidates(
 
 
 async def candidates(
-    session: AsyncSession,
+    session: Executor,
     *,
     workspace_id: uuid.UUID,
     query: str,

@@ -68,11 +68,9 @@ async def test_faq_nearest_distance_is_pgvectors_own(
     assert [row[1] for row in found] == ["theirs"]
 
 
-async def _record_message(
-    db: Database, workspace_id: uuid.UUID, *, faq: str | None = None, day: Any = None
-) -> conversation_repo.Recorded:
-    """One visitor message in a new conversation, as the turn records it."""
-    conversation = Conversation(
+def new_conversation(workspace_id: uuid.UUID) -> Conversation:
+    """A new widget conversation of one message (the visitor's), not inserted yet."""
+    return Conversation(
         id=uuid.uuid4(),
         workspace_id=workspace_id,
         session_id=f"s-{uuid.uuid4().hex[:8]}",
@@ -80,6 +78,13 @@ async def _record_message(
         status="open",
         message_count=1,
     )
+
+
+async def _record_message(
+    db: Database, workspace_id: uuid.UUID, *, faq: str | None = None, day: Any = None
+) -> conversation_repo.Recorded:
+    """One visitor message in a new conversation, as the turn records it."""
+    conversation = new_conversation(workspace_id)
     async with db.transaction(workspace_id=workspace_id, durable=False) as session:
         return await conversation_repo.record_message_metered(
             session,

@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from api.runtime import Runtime, build_runtime, describe_defaults, resolve_database
 from core.db import Database, async_url
+from core.direct import Prepared, fetch
 from core.embedded import EmbeddedPostgres
+from rag.chat.repository import faqs as faq_repo
 from rag.knowledge.repository import search as search_repo
 from tests.conftest import (
     APP_ROLE,
@@ -188,6 +190,38 @@ async def test_no_prepared_statement_outlives_its_transaction(
         assert await left_on_server(uuid_named) >= 1
     finally:
         await uuid_named.dispose()
+
+
+async def test_the_turns_direct_statements_leave_no_prepared_statement_behind(
+    bouncer: PgBouncer, pooled_db: Database, pooled_client: httpx.AsyncClient
+) -> None:
+    """A rag turn's read and answer go to asyncpg without a session (``core.direct``): through
+    the pooler they are unnamed statements too, none left on the server connections, and each
+    transaction carries its tenant and the timeouts."""
+    owner = await signup(pooled_client, "Direct pooled")
+    workspace_id = uuid.UUID(owner.workspace_id)
+    settings = Prepared(
+        text(
+            "SELECT current_setting('app.workspace_id'), current_setting('statement_timeout'),"
+            # Of these statements (another test leaves uuid-named ones of its own behind).
+            " (SELECT count(*) FROM pg_prepared_statements"
+            "  WHERE statement LIKE '%faq_questions%' OR statement LIKE '%FROM chunks%')"
+        )
+    )
+    query = np.ones(384, dtype=np.float32) / np.sqrt(np.float32(384))
+    for _ in range(6):
+        async with pooled_db.direct(
+            workspace_id=workspace_id, local={"hnsw.ef_search": "40"}
+        ) as direct:
+            await faq_repo.faq_nearest(direct, workspace_id=workspace_id, embedding=query)
+            await search_repo.feedback_search(
+                direct, workspace_id, query, 5, weight=0.5, feedback_chunks=3
+            )
+            [(tenant, timeout, _)] = await fetch(direct, settings, {})
+        assert (tenant, timeout) == (str(workspace_id), "15s")
+    async with pooled_db.direct() as direct:
+        [(tenant, _, left)] = await fetch(direct, settings, {})
+    assert (tenant, left) == ("", 0)
 
 
 async def test_tenants_sharing_server_connections_never_see_each_others_rows(

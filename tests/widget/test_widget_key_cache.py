@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import event, text
 
 from api.runtime import Runtime
@@ -26,12 +27,20 @@ async def _chat(client: httpx.AsyncClient, key: str, message: str) -> httpx.Resp
 
 
 class _Begins:
-    """Transactions the app's engine opens."""
+    """Transactions the app's database opens: a session's (SQLAlchemy's "begin") and a direct
+    one's (``Database.direct``: a rag turn's read, an answer's write, without a session)."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
         self.engine = runtime.db.engine.sync_engine
         event.listen(self.engine, "begin", self._begin)
+        opened = runtime.db.direct
+
+        def direct(**kwargs: Any) -> Any:
+            self.count += 1
+            return opened(**kwargs)
+
+        monkeypatch.setattr(runtime.db, "direct", direct)
 
     def _begin(self, *_: Any) -> None:
         self.count += 1
@@ -65,7 +74,11 @@ async def _messages_stored(owner_db: Database, workspace_id: str) -> int:
 
 
 async def test_a_cached_key_skips_the_lookup_and_a_changed_row_is_seen_at_once(
-    client: httpx.AsyncClient, owner: Owner, runtime: Runtime, owner_db: Database
+    client: httpx.AsyncClient,
+    owner: Owner,
+    runtime: Runtime,
+    owner_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     key = owner.workspace["public_key"]
     workspace_id = owner.workspace["id"]
@@ -74,7 +87,7 @@ async def test_a_cached_key_skips_the_lookup_and_a_changed_row_is_seen_at_once(
     assert first.status_code == 200, first.text
     assert runtime.widget_keys.get(key) is not None
 
-    begins = _Begins(runtime)
+    begins = _Begins(runtime, monkeypatch)
     try:
         second = await _chat(client, key, "hello")
         assert second.status_code == 200

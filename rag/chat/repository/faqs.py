@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import lock_workspace
+from core.direct import Executor, Prepared, fetch
 from core.models import utcnow
 from core.pagination import newest_first
 from rag.chat.models import (
@@ -136,7 +137,7 @@ def _exact_match(what: Any, workspace_id: uuid.UUID | Any, normalized: str | Any
     oldest, when two share the key (FAQs kept apart by an older normalization, "té" and "te",
     which migration 0023 gave one key), so a visitor always gets the same answer."""
     return (
-        select(what)
+        select(*(what if isinstance(what, tuple) else (what,)))
         .join(FaqQuestion, FaqQuestion.faq_id == Faq.id)
         .where(
             FaqQuestion.workspace_id == workspace_id,
@@ -148,11 +149,22 @@ def _exact_match(what: Any, workspace_id: uuid.UUID | Any, normalized: str | Any
     )
 
 
+# Built once: the pipeline looks up a rewritten follow-up on every such turn.
+_EXACT = Prepared(
+    _exact_match(
+        (Faq.id, Faq.answer),
+        bindparam("ws", type_=FaqQuestion.workspace_id.type),
+        bindparam("normalized", type_=FaqQuestion.normalized.type),
+    )
+)
+
+
 async def faq_exact(
-    session: AsyncSession, *, workspace_id: uuid.UUID, normalized: str
-) -> Faq | None:
-    result = await session.execute(_exact_match(Faq, workspace_id, normalized))
-    return result.scalar_one_or_none()
+    executor: Executor, *, workspace_id: uuid.UUID, normalized: str
+) -> tuple[uuid.UUID, str] | None:
+    """The id and answer of the enabled FAQ one of whose questions is ``normalized``."""
+    rows = await fetch(executor, _EXACT, {"ws": workspace_id, "normalized": normalized})
+    return (rows[0][0], rows[0][1]) if rows else None
 
 
 def faq_exact_answer(workspace_id: uuid.UUID | Any, normalized: str | Any) -> Any:
@@ -184,20 +196,17 @@ NEAREST_VARIANTS = 5
 refused by the words check (``rag.chat.match_guard``), another may still answer."""
 
 # Built once (Core, not ORM entities): the answer pipeline runs it on every question it embeds.
-_NEAREST = _nearest_statement()
+_NEAREST = Prepared(_nearest_statement())
 
 
 async def faq_nearest(
-    session: AsyncSession, *, workspace_id: uuid.UUID, embedding: np.ndarray
+    executor: Executor, *, workspace_id: uuid.UUID, embedding: np.ndarray
 ) -> list[tuple[uuid.UUID, str, str, float]]:
     """The ``NEAREST_VARIANTS`` closest FAQ variants, closest first: each one's FAQ (id and
     answer), the variant's text and its cosine similarity (FAQs per workspace are few: exact
     scan)."""
-    result = await session.execute(
-        _NEAREST,
-        {"ws": workspace_id, "qvec": vector_value(embedding)},
-    )
-    return [(row[0], row[1], row[2], 1.0 - float(row[3])) for row in result.all()]
+    rows = await fetch(executor, _NEAREST, {"ws": workspace_id, "qvec": vector_value(embedding)})
+    return [(row[0], row[1], row[2], 1.0 - float(row[3])) for row in rows]
 
 
 # --- re-embedding after a model change ------------------------------------------------------

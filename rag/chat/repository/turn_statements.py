@@ -15,8 +15,8 @@ from typing import Any
 from pgvector.sqlalchemy import VECTOR
 from sqlalchemy import BigInteger, Date, Text, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.direct import Executor, Prepared, fetch
 from rag.chat.models import ChatMessage, Conversation, UnansweredQuestion
 from rag.chat.repository.faqs import faq_exact_answer
 from rag.knowledge.repository.chunks import vector_param
@@ -83,7 +83,7 @@ class Recorded:
 
 
 async def record_message_metered(
-    session: AsyncSession,
+    session: Executor,
     *,
     message: ChatMessage,
     new_conversation: Conversation | None,
@@ -123,8 +123,10 @@ async def record_message_metered(
         daily_tokens_day is not None,
         reserving,
     )
-    result = await session.execute(statement, params)
-    row = tuple(result.one())
+    rows = await fetch(session, statement, params)
+    if len(rows) != 1:
+        raise RuntimeError(f"the message's statement returned {len(rows)} rows, not one")
+    row = tuple(rows[0])
     counted = usage.counted(row[: len(usage.metrics)])
     version, *rest = row[len(usage.metrics) :]
     faq = rest.pop(0) if faq_normalized else None
@@ -141,7 +143,7 @@ def _record_statement(
     faq: bool,
     daily: bool = False,
     reserve: bool = False,
-) -> Any:
+) -> Prepared:
     """``record_message_metered``'s statement for the usage ``upsert`` (built once per set of
     metrics) and what else it carries; bind parameters ``c_*``, ``m_*``, ``touch_id``,
     ``ver_ws``, ``faq_ws``, ``faq_normalized``, ``dt_ws``, ``dt_day``, ``dt_est`` and
@@ -174,11 +176,11 @@ def _record_statement(
             bindparam("dt_limit", type_=BigInteger()),
         ).cte("reserved_tokens")
         extra.append(select(reserved.c.llm_tokens).scalar_subquery().label("reserved"))
-    return upsert.add_cte(*ctes).returning(*extra)
+    return Prepared(upsert.add_cte(*ctes).returning(*extra))
 
 
 @functools.cache
-def _answer_statement(metered: bool, unanswered: bool) -> Any:
+def _answer_statement(metered: bool, unanswered: bool) -> Prepared:
     """``record_answer``'s statement: the answer (``m_*``) and its conversation's count
     (``touch_id``), with the LLM tokens (``tok_*``) and an unanswered question (``q_*``).
 
@@ -193,10 +195,10 @@ def _answer_statement(metered: bool, unanswered: bool) -> Any:
     if unanswered:
         ctes.append(_insert_cte(_unanswered, "q_", "new_unanswered"))
     if not metered:
-        return _touch.add_cte(*ctes)
+        return Prepared(_touch.add_cte(*ctes))
     day = TOKEN_UPSERTS[1].returning(_usage_daily.c.llm_tokens).cte("tokens_day")
     touched = _touch.returning(_conversations.c.id).cte("touched_conv")
-    return (
+    return Prepared(
         TOKEN_UPSERTS[0]
         .add_cte(*ctes, day, touched)
         .returning(
@@ -207,7 +209,7 @@ def _answer_statement(metered: bool, unanswered: bool) -> Any:
 
 
 async def record_answer(
-    session: AsyncSession,
+    session: Executor,
     message: ChatMessage,
     tokens: TokenIncrement | None = None,
     unanswered: UnansweredQuestion | None = None,
@@ -220,4 +222,4 @@ async def record_answer(
         params |= tokens.params
     if unanswered is not None:
         params |= _params("q_", unanswered)
-    await session.execute(_answer_statement(tokens is not None, unanswered is not None), params)
+    await fetch(session, _answer_statement(tokens is not None, unanswered is not None), params)

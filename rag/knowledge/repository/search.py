@@ -9,13 +9,15 @@ query vector is bound in pgvector's binary form (``chunks.vector_sql``, ``core.v
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.direct import Executor, Prepared, fetch
 from rag.knowledge.repository.chunks import vector_sql, vector_value, workspace_literal
 
 SearchRow = tuple[uuid.UUID, uuid.UUID, str, dict[str, Any], float, float | None]
@@ -26,11 +28,17 @@ _VECTOR = vector_sql("qvec")
 _OR_QUERY = "replace(plainto_tsquery('english', :query)::text, ' & ', ' | ')::tsquery"
 
 
-async def set_ef_search(session: AsyncSession, ef_search: int) -> None:
+_SET_EF_SEARCH = Prepared(text("SELECT set_config('hnsw.ef_search', :v, true)"))
+
+
+async def set_ef_search(session: Executor, ef_search: int) -> None:
     """Transaction-local ``hnsw.ef_search`` (harmless when no HNSW index is used)."""
-    await session.execute(
-        text("SELECT set_config('hnsw.ef_search', :v, true)"), {"v": str(int(ef_search))}
-    )
+    await fetch(session, _SET_EF_SEARCH, {"v": str(int(ef_search))})
+
+
+# The statements inline the workspace: one per workspace and kind, each built and compiled once
+# (the bound records the most recent workspaces').
+_STATEMENTS_KEPT = 1024
 
 
 def _vector_candidates(ws: str, limit_param: str) -> str:
@@ -53,40 +61,47 @@ def _fulltext_candidates(ws: str, limit_param: str) -> str:
     )
 
 
-def _rows(result: Any) -> list[SearchRow]:
+def _rows(rows: Sequence[Any]) -> list[SearchRow]:
+    """Rows of the columns id, document_id, text, metadata, score, similarity."""
     return [
         (
-            row.id,
-            row.document_id,
-            row.text,
-            row.metadata,
-            float(row.score),
-            None if row.similarity is None else float(row.similarity),
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            float(row[4]),
+            None if row[5] is None else float(row[5]),
         )
-        for row in result.all()
+        for row in rows
     ]
 
 
-async def vector_search(
-    session: AsyncSession, workspace_id: uuid.UUID, query_vector: np.ndarray, k: int
-) -> list[SearchRow]:
-    """The ``k`` chunks nearest ``query_vector``; ``score`` and ``similarity`` are their cosine
-    similarity to it."""
+@functools.lru_cache(maxsize=_STATEMENTS_KEPT)
+def _vector_statement(workspace_id: uuid.UUID) -> Prepared:
     ws = workspace_literal(workspace_id)
-    result = await session.execute(
+    return Prepared(
         text(
             "SELECT c.id, c.document_id, c.text, c.metadata, 1 - v.dist AS score,"
             " 1 - v.dist AS similarity"
             f" FROM ({_vector_candidates(ws, 'k')}) v JOIN chunks c ON c.id = v.id"
             f" WHERE c.workspace_id = {ws} ORDER BY v.dist, c.id"
-        ),
-        {"qvec": vector_value(query_vector), "k": k},
+        )
     )
-    return _rows(result)
+
+
+async def vector_search(
+    session: Executor, workspace_id: uuid.UUID, query_vector: np.ndarray, k: int
+) -> list[SearchRow]:
+    """The ``k`` chunks nearest ``query_vector``; ``score`` and ``similarity`` are their cosine
+    similarity to it."""
+    rows = await fetch(
+        session, _vector_statement(workspace_id), {"qvec": vector_value(query_vector), "k": k}
+    )
+    return _rows(rows)
 
 
 async def feedback_search(
-    session: AsyncSession,
+    session: Executor,
     workspace_id: uuid.UUID,
     query_vector: np.ndarray,
     k: int,
@@ -103,8 +118,9 @@ async def feedback_search(
     if weight <= 0:
         raise ValueError("feedback needs a positive weight")
     query = np.asarray(query_vector, dtype=np.float32).ravel()
-    result = await session.execute(
-        feedback_statement(workspace_id),
+    rows = await fetch(
+        session,
+        _feedback_prepared(workspace_id),
         {
             "qvec": vector_value(query),
             "scaled": vector_value(query / np.float32(weight)),
@@ -112,7 +128,12 @@ async def feedback_search(
             "k": k,
         },
     )
-    return _rows(result)
+    return _rows(rows)
+
+
+@functools.lru_cache(maxsize=_STATEMENTS_KEPT)
+def _feedback_prepared(workspace_id: uuid.UUID) -> Prepared:
+    return Prepared(feedback_statement(workspace_id))
 
 
 def feedback_statement(workspace_id: uuid.UUID) -> Any:
@@ -132,35 +153,30 @@ def feedback_statement(workspace_id: uuid.UUID) -> Any:
     )
 
 
-async def fulltext_search(
-    session: AsyncSession, workspace_id: uuid.UUID, query: str, k: int
-) -> list[SearchRow]:
+@functools.lru_cache(maxsize=_STATEMENTS_KEPT)
+def _fulltext_statement(workspace_id: uuid.UUID) -> Prepared:
     ws = workspace_literal(workspace_id)
-    result = await session.execute(
+    return Prepared(
         text(
             "SELECT c.id, c.document_id, c.text, c.metadata, f.rank AS score,"
             " NULL::float8 AS similarity"
             f" FROM ({_fulltext_candidates(ws, 'k')}) f JOIN chunks c ON c.id = f.id"
             f" WHERE c.workspace_id = {ws} ORDER BY f.rank DESC, c.id"
-        ),
-        {"query": query, "k": k},
+        )
     )
-    return _rows(result)
 
 
-async def hybrid_search(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    query: str,
-    query_vector: np.ndarray,
-    k: int,
-    *,
-    candidates: int,
-    rrf_k: int = 60,
+async def fulltext_search(
+    session: Executor, workspace_id: uuid.UUID, query: str, k: int
 ) -> list[SearchRow]:
-    """Reciprocal rank fusion of the vector and full-text candidate lists, in one statement."""
+    rows = await fetch(session, _fulltext_statement(workspace_id), {"query": query, "k": k})
+    return _rows(rows)
+
+
+@functools.lru_cache(maxsize=_STATEMENTS_KEPT)
+def _hybrid_statement(workspace_id: uuid.UUID) -> Prepared:
     ws = workspace_literal(workspace_id)
-    result = await session.execute(
+    return Prepared(
         text(
             "WITH v AS (SELECT id, row_number() OVER (ORDER BY dist, id) AS r"
             f"  FROM ({_vector_candidates(ws, 'n')}) s),"
@@ -173,7 +189,24 @@ async def hybrid_search(
             f" 1 - (c.embedding <=> {_VECTOR}) AS similarity"
             f" FROM fused JOIN chunks c ON c.id = fused.id WHERE c.workspace_id = {ws}"
             " ORDER BY fused.score DESC, c.id"
-        ),
+        )
+    )
+
+
+async def hybrid_search(
+    session: Executor,
+    workspace_id: uuid.UUID,
+    query: str,
+    query_vector: np.ndarray,
+    k: int,
+    *,
+    candidates: int,
+    rrf_k: int = 60,
+) -> list[SearchRow]:
+    """Reciprocal rank fusion of the vector and full-text candidate lists, in one statement."""
+    rows = await fetch(
+        session,
+        _hybrid_statement(workspace_id),
         {
             "qvec": vector_value(query_vector),
             "query": query,
@@ -182,4 +215,4 @@ async def hybrid_search(
             "rrf": rrf_k,
         },
     )
-    return _rows(result)
+    return _rows(rows)

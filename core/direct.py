@@ -1,0 +1,159 @@
+"""A chat turn's hot statements straight on the driver: compiled once, bound by asyncpg.
+
+``Database.transaction`` gives an ``AsyncSession``: every statement goes through the ORM's
+execution, SQLAlchemy's compiled cache, its cursor adapter and back, with greenlet switches on
+the way, and the session's own state machine begins and commits. For the few statements a rag
+turn sends every time (the FAQ variants nearest the question, the passages, the recorded
+answer, the visitor's message) that machinery cost more of the event loop's CPU than asyncpg
+itself. Here:
+
+- ``Prepared``: a Core statement compiled once per dialect into asyncpg's SQL (``$1``..., the
+  same casts SQLAlchemy renders), with the names of its parameters in order and the bind
+  processors SQLAlchemy would apply (JSON to text, a boolean...). The statement's text is
+  asyncpg's statement cache key: prepared once per connection, or (``DATABASE_POOLER=
+  pgbouncer``: the cache off) as the unnamed statement inside its transaction, as SQLAlchemy
+  does through a pooler.
+- ``Direct``: a transaction on one pooled connection (``Database.direct``), begun with the
+  tenant's settings in one round trip (``core.fused_begin``), committed by asyncpg.
+- ``fetch``: a statement's rows on a ``Direct``, or on a session's connection (the turn's first
+  transaction, an owner's search), in its transaction.
+
+What stays the same: the statements' text and casts, the transaction-local tenant settings
+(row-level security applies as before), and the errors: a failure is raised as SQLAlchemy
+raises it (``DBAPIError``, an ``IntegrityError`` for a broken constraint, ``orig.__cause__`` the
+driver's), and a lost connection is invalidated, never handed out again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.util import greenlet_spawn
+
+from core.fused_begin import as_dbapi_error
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+    defaults: Mapping[str, Any]
+    """Values the statement carries itself (a ``LIMIT 5``), by parameter name."""
+
+
+class Prepared:
+    """A Core statement (``statement``) and its asyncpg form, compiled on first use for the
+    dialect of the connection it runs on."""
+
+    __slots__ = ("_compiled", "statement")
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._compiled: tuple[Any, _Compiled] | None = None
+
+    def compiled(self, dialect: Any) -> _Compiled:
+        key = (type(dialect), dialect.paramstyle, dialect.server_version_info)
+        held = self._compiled
+        if held is not None and held[0] == key:
+            return held[1]
+        compiled = _compile(self.statement, dialect)
+        self._compiled = (key, compiled)
+        return compiled
+
+
+def _compile(statement: Any, dialect: Any) -> _Compiled:
+    compiled = statement.compile(dialect=dialect)
+    if dialect.paramstyle != "numeric_dollar":
+        raise ValueError(f"not asyncpg's parameters: {dialect.paramstyle}")
+    # What SQLAlchemy would add at execution (Python-side defaults, expanding IN lists, escaped
+    # names) is not done here: such a statement is refused, not sent differently.
+    if (
+        compiled.insert_prefetch
+        or compiled.update_prefetch
+        or compiled.post_compile_params
+        or compiled.literal_execute_params
+        or compiled.escaped_bind_names
+    ):
+        raise ValueError("a statement SQLAlchemy must complete at execution")
+    names = tuple(compiled.positiontup or ())
+    processors = compiled._bind_processors
+    defaults = {
+        name: compiled.binds[name].effective_value
+        for name in names
+        if not compiled.binds[name].required
+    }
+    return _Compiled(
+        sql=compiled.string,
+        names=names,
+        processors=tuple(processors.get(name) for name in names),
+        defaults=defaults,
+    )
+
+
+def _arguments(compiled: _Compiled, params: Mapping[str, Any]) -> list[Any]:
+    defaults = compiled.defaults
+    out = []
+    for name, process in zip(compiled.names, compiled.processors, strict=True):
+        value = params[name] if name in params else defaults[name]
+        out.append(value if process is None or value is None else process(value))
+    return out
+
+
+class Direct:
+    """One transaction on a pooled connection, its statements sent by asyncpg
+    (``Database.direct``)."""
+
+    __slots__ = ("_adapter", "_dialect", "_driver", "_invalidate")
+
+    def __init__(
+        self,
+        driver: asyncpg.Connection,
+        adapter: Any,
+        dialect: Any,
+        invalidate: Callable[[], Any],
+    ) -> None:
+        self._driver = driver
+        self._adapter = adapter
+        self._dialect = dialect
+        self._invalidate = invalidate
+
+    async def fetch(self, prepared: Prepared, params: Mapping[str, Any]) -> Sequence[Any]:
+        """The rows of ``prepared`` bound with ``params`` (asyncpg records: by position)."""
+        compiled = prepared.compiled(self._dialect)
+        try:
+            return await self._driver.fetch(compiled.sql, *_arguments(compiled, params))
+        except Exception as error:
+            raised = as_dbapi_error(self._dialect, self._adapter, error, compiled.sql)
+            if getattr(raised, "connection_invalidated", False):
+                await self._invalidate()
+            raise raised from error
+
+
+Executor = AsyncSession | Direct
+"""What a hot statement runs on: a ``Direct`` transaction, or a session's."""
+
+
+async def fetch(executor: Executor, prepared: Prepared, params: Mapping[str, Any]) -> Sequence[Any]:
+    """The rows of ``prepared`` in ``executor``'s transaction (by position). On a session whose
+    transaction has not begun on the driver yet, or not on asyncpg, through the session."""
+    if isinstance(executor, Direct):
+        return await executor.fetch(prepared, params)
+    connection = await executor.connection()
+    raw = await connection.get_raw_connection()
+    adapter: Any = raw.dbapi_connection
+    driver = raw.driver_connection
+    if getattr(adapter, "_transaction", None) is None or not isinstance(driver, asyncpg.Connection):
+        return (await executor.execute(prepared.statement, params)).all()
+    direct = Direct(driver, adapter, connection.dialect, connection.invalidate)
+    return await direct.fetch(prepared, params)
+
+
+async def invalidate_raw(raw: Any) -> None:
+    """Close a pooled connection for good (``PoolProxiedConnection.invalidate``): it may hold a
+    half-begun or half-ended transaction."""
+    await greenlet_spawn(raw.invalidate)
