@@ -305,13 +305,24 @@ def asks_for_a_person(text: str) -> bool:
     return False
 
 
-def turned_down(reduced: str, request: re.Match[str], language: str, marks: dict[int, str]) -> bool:
+Checks = tuple[tuple[dict[str, re.Pattern[str]], bool], ...]
+"""Patterns by language that end right before a request, each with whether it must start a
+clause (``_turned_down``)."""
+
+
+def turned_down(
+    reduced: str,
+    request: re.Match[str],
+    language: str,
+    marks: dict[int, str],
+    also: Checks = (),
+) -> bool:
     """The words of ``reduced`` before ``request`` (found in it) in ``language`` refuse it
     ("No quiero", "Non voglio") or ask whether it is needed ("¿Es necesario ...?", "Faut-il
-    ...") as for a person (``_turned_down``; ``marks``: the text's ``pauses``): a sales lead so
-    turned down or asked about ("No quiero una demo") is none either
-    (``rag.chat.lead_languages``)."""
-    return _turned_down(reduced, request, language, marks)
+    ...") as for a person (``_turned_down``; ``marks``: the text's ``pauses``), or match one
+    of ``also``: a sales lead so turned down or asked about ("No quiero una demo") is none
+    either (``rag.chat.lead_languages``)."""
+    return _turned_down(reduced, request, language, marks, _CHECKS + also)
 
 
 _CHECKS = ((_DECLINED, False), (_ASKED, True), (_OBLIGED, True))
@@ -326,7 +337,7 @@ def _turned_down(
     request: re.Match[str],
     language: str,
     marks: dict[int, str],
-    checks: tuple[tuple[dict[str, re.Pattern[str]], bool], ...] = _CHECKS,
+    checks: Checks = _CHECKS,
 ) -> bool:
     """The words of ``reduced`` before a ``request`` for a person in ``language`` end in a
     refusal, with no pause (``marks``: ``pauses``) between the refusal and the request, or in a
