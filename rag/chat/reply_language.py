@@ -160,13 +160,15 @@ def _script(text: str) -> str | None:
 
 
 def _script_by_names(text: str) -> str | None:
-    """``_script`` of any text, each letter's script told by its Unicode name."""
+    """``_script`` of any text, each letter's script told by its Unicode name: each distinct
+    character looked up once (counted in one pass in C), so a long run of one sign or letter
+    costs what a short one does."""
     counts: Counter[str] = Counter()
-    for ch in text:
+    for ch, times in Counter(text).items():  # in the order they first come, as ties need
         if not ch.isalpha():
             continue
         name = unicodedata.name(ch, "")
-        counts[next((lang for prefix, lang in _SCRIPTS if name.startswith(prefix)), "other")] += 1
+        counts[next((lang for prefix, lang in _SCRIPTS if name.startswith(prefix)), "other")] += times
     if not counts:
         return None
     if counts["ja"] and counts["zh"]:  # kanji among kana: Japanese
@@ -187,8 +189,9 @@ def without_addresses(text: str) -> str:
     each side of it) as one space. One pass over the runs: the pattern ``\\S+@\\S+`` did the
     same, but was tried from every character of a run and scanned to its end each time, so a
     message of one letter repeated (a visitor's 5,000-character lead form) held the event loop
-    for a second, its time growing with the square of the length."""
-    return _RUN.sub(_no_address, text)
+    for a second, its time growing with the square of the length. Without an ``@``, the text
+    as it is (no call a run: "¡¿ " x 4,000 costs what "¡¿ " does)."""
+    return _RUN.sub(_no_address, text) if "@" in text else text
 
 
 _NEIGHBOURS: Final = {
