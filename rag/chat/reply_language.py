@@ -168,7 +168,8 @@ def _script_by_names(text: str) -> str | None:
         if not ch.isalpha():
             continue
         name = unicodedata.name(ch, "")
-        counts[next((lang for prefix, lang in _SCRIPTS if name.startswith(prefix)), "other")] += times
+        script = next((lang for prefix, lang in _SCRIPTS if name.startswith(prefix)), "other")
+        counts[script] += times
     if not counts:
         return None
     if counts["ja"] and counts["zh"]:  # kanji among kana: Japanese

@@ -97,7 +97,8 @@ def _words_one_by_one(text: str, *, fold: bool) -> str:
 
 MIXED = st.text(
     alphabet=st.sampled_from(
-        list("aßé¿?!. ,'’😡👍🏽\ufe0f\u200bदेवनागरीабвгاسلام日本語ひらがなカタカナ漢字한글ไทย١٢3")
+        list("aßé¿?!. ,'\u2019😡👍🏽\ufe0f\u200bदेवनागरी\u0430\u0431\u0432\u0433")
+        + list("\u0627\u0633\u0644\u0627\u0645日本語ひらがなカタカナ漢字한글ไทย\u0661\u06623")
     ),
     max_size=60,
 )
