@@ -31,11 +31,16 @@ def words(text: str, *, fold: bool = True) -> str:
 
 
 def _unicode_words(text: str, *, fold: bool) -> str:
-    """``words`` of any text, a character's category looked up one by one."""
+    """``words`` of any text, each distinct character's category looked up once (a long run
+    of one sign costs what a short one does)."""
     folded = unicodedata.normalize("NFKC", text)
-    folded = (folded.casefold() if fold else folded).translate(_APOSTROPHES)
-    chars = [ch if unicodedata.category(ch)[0] in "LMN" else " " for ch in folded]
-    return " ".join("".join(chars).split())
+    folded = folded.casefold() if fold else folded
+    table: dict[int, str | None] = {
+        ord(ch): None if ord(ch) in _APOSTROPHES else " "  # dropped, else a space
+        for ch in set(folded)
+        if ord(ch) in _APOSTROPHES or unicodedata.category(ch)[0] not in "LMN"
+    }
+    return " ".join(folded.translate(table).split())
 
 
 def phrases(*patterns: str) -> re.Pattern[str]:

@@ -249,6 +249,12 @@ _NOT_TO_DO = frozenset({"piacere", "ayer"})
 # A refusal that is none: the modal after the request says the visitor cannot ("..., dass ich
 # nicht mit einem Menschen sprechen kann"), as "Ich kann nicht mit einem Menschen sprechen".
 _UNABLE_AFTER = {"de": frozenset({"kann", "können", "konnen", "konnte", "konnten", "darf"})}
+# Hindi says "not" after the verb, in either of the two words after the request: "इंसान से बात
+# नहीं करनी" and "insaan se baat nahi karni" turn it down; "होगी", "padegi" ask whether one
+# must, in a question ("kya mujhe kisi insaan se baat karni padegi?").
+_NOT_AFTER = {"hi": frozenset(words("नहीं नही मत nahi nahin nhi mat").split())}
+_MUST_AFTER = {"hi": frozenset(words("होगी होगा पड़ेगी पड़ेगा पड़ेगी padegi padega hogi hoga").split())}
+_ASKING_FIRST = frozenset(words("क्या kya").split())
 # What pauses a message: a "no" before one of these is an answer, not a refusal. A pause
 # before "dass" joins its clause ("Ich möchte nicht, dass Sie mich ... verbinden" refuses).
 _PAUSE = re.compile("[,;:.!?¿¡…،؛؟\uff1f]")
@@ -260,6 +266,13 @@ HUMAN_ELSEWHERE = _LEXICON.pattern
 HUMAN_UNSPACED = re.compile(
     r"人工客服|转人工|轉人工|人工服务|人工服務|真人客服|找人工|要人工|和真人|跟真人|客服人员"
     r"|担当者(?:と|に|さん)|オペレーター(?:と|に)|人と話|人間と話|スタッフと話"
+)
+# Turned down: in Chinese before ("我不要转人工", "不用转人工"), in Japanese after the verb
+# ("担当者と話したくない", "話す必要はない"; "話せない", cannot, still asks).
+_UNSPACED_NOT_BEFORE = re.compile(r"(?:不要|不用|不需要|不想|别|別|无需|無需|不必)$")
+_UNSPACED_NOT_AFTER = re.compile(
+    r"\S{0,4}?(?:たくない|たくありません|なくていい|なくても|必要はない|必要ない|必要はありません"
+    r"|不要|結構)"
 )
 HUMAN_WORD_ALONE = frozenset(
     {"mensch", "mitarbeiter", "humano", "agente", "persona real", "humain", "conseiller"}
@@ -295,8 +308,10 @@ def asks_for_a_person(text: str) -> bool:
     """Whether ``text`` asks for a person in one of the languages above, not turned down just
     before it (``_DECLINED``) nor asked about (``_ASKED``, ``_OBLIGED``)."""
     reduced = words(text)
-    if HUMAN_UNSPACED.search(reduced):
-        return True
+    for found in HUMAN_UNSPACED.finditer(reduced):
+        before, after = reduced[max(found.start() - 3, 0) : found.start()], reduced[found.end() :]
+        if not _UNSPACED_NOT_BEFORE.search(before) and not _UNSPACED_NOT_AFTER.match(after):
+            return True
     marks: dict[int, str] | None = None  # the pauses, read once for every request found
     for language, found in _LEXICON.found(reduced):
         marks = pauses(text) if marks is None else marks
@@ -305,13 +320,24 @@ def asks_for_a_person(text: str) -> bool:
     return False
 
 
-def turned_down(reduced: str, request: re.Match[str], language: str, marks: dict[int, str]) -> bool:
+Checks = tuple[tuple[dict[str, re.Pattern[str]], bool], ...]
+"""Patterns by language that end right before a request, each with whether it must start a
+clause (``_turned_down``)."""
+
+
+def turned_down(
+    reduced: str,
+    request: re.Match[str],
+    language: str,
+    marks: dict[int, str],
+    also: Checks = (),
+) -> bool:
     """The words of ``reduced`` before ``request`` (found in it) in ``language`` refuse it
     ("No quiero", "Non voglio") or ask whether it is needed ("¿Es necesario ...?", "Faut-il
-    ...") as for a person (``_turned_down``; ``marks``: the text's ``pauses``): a sales lead so
-    turned down or asked about ("No quiero una demo") is none either
-    (``rag.chat.lead_languages``)."""
-    return _turned_down(reduced, request, language, marks)
+    ...") as for a person (``_turned_down``; ``marks``: the text's ``pauses``), or match one
+    of ``also``: a sales lead so turned down or asked about ("No quiero una demo") is none
+    either (``rag.chat.lead_languages``)."""
+    return _turned_down(reduced, request, language, marks, _CHECKS + also)
 
 
 _CHECKS = ((_DECLINED, False), (_ASKED, True), (_OBLIGED, True))
@@ -326,7 +352,7 @@ def _turned_down(
     request: re.Match[str],
     language: str,
     marks: dict[int, str],
-    checks: tuple[tuple[dict[str, re.Pattern[str]], bool], ...] = _CHECKS,
+    checks: Checks = _CHECKS,
 ) -> bool:
     """The words of ``reduced`` before a ``request`` for a person in ``language`` end in a
     refusal, with no pause (``marks``: ``pauses``) between the refusal and the request, or in a
@@ -338,6 +364,13 @@ def _turned_down(
     tail, skipped = " ".join(parts), said - len(parts)
     following = _NEXT.match(reduced, request.end())
     then = (following[1], following[2]) if following else (None, None)
+    if _NOT_AFTER.get(language, frozenset()) & set(then):
+        return True
+    if _MUST_AFTER.get(language, frozenset()) & set(then) and (
+        any(mark in _QUESTION_MARKS for mark in "".join(marks.values()))
+        or reduced.split(" ", 1)[0] in _ASKING_FIRST
+    ):
+        return True
     for patterns, at_clause_start in checks:
         pattern = patterns.get(language)
         found = pattern.search(tail) if pattern else None

@@ -144,10 +144,14 @@ def declines_a_person_only(text: str) -> bool:
 
 
 def _declined(before: str, request: str) -> bool:
-    """What comes ``before`` a ``request`` for a person turns it down or asks about it."""
+    """What comes ``before`` a ``request`` for a person turns it down or asks about it; a
+    demo or a quote likewise ("I don't want a demo", "do I have to request a quote?",
+    ``rag.chat.intents``)."""
     if _DECLINED.search(before):
         return True
     return request.startswith("need ") and _ASKED_IF_NEEDED.search(before) is not None
 
 
-__all__ = ["HUMAN_ALONE", "asks_for_human", "declines_a_person_only"]
+turned_down_before = _declined
+
+__all__ = ["HUMAN_ALONE", "asks_for_human", "declines_a_person_only", "turned_down_before"]

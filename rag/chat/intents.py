@@ -39,7 +39,12 @@ from rag.chat.human_languages import (
     PLEASE,
     asks_for_a_person,
 )
-from rag.chat.human_requests import HUMAN_ALONE, asks_for_human, declines_a_person_only
+from rag.chat.human_requests import (
+    HUMAN_ALONE,
+    asks_for_human,
+    declines_a_person_only,
+    turned_down_before,
+)
 from rag.chat.lead_languages import sales_asked
 from rag.chat.normalize import stem
 from workspaces.schemas import LeadIn
@@ -115,6 +120,19 @@ _SALES_PATTERNS = (
 )
 _LEAD = phrases(*_PRICE_PATTERNS, *_SALES_PATTERNS)
 _SALES = phrases(*_SALES_PATTERNS)
+
+
+def _asked(pattern: re.Pattern[str], words: str) -> re.Match[str] | None:
+    """The first lead of ``pattern`` in ``words``, but a demo, a quote or sales turned down or
+    asked about just before it, as a person is ("I don't want a demo", "do I have to request
+    a quote?": ``human_requests.turned_down_before``); a price asked is asked whatever comes
+    before it ("no pricing on your site?")."""
+    for found in pattern.finditer(words):
+        sales = _SALES.fullmatch(found.group(0)) is not None
+        if not sales or not turned_down_before(words[: found.start()].rstrip(), found.group(0)):
+            return found
+    return None
+
 
 # First words that make a message a question (or a request) rather than courtesy.
 # fmt: off
@@ -265,7 +283,7 @@ def _wordless(text: str) -> IntentResult:
     Unanswered page (a tester's finding: "😡" got "I don't know" and was listed there)."""
     signs = {
         ch
-        for ch in text
+        for ch in set(text)  # each distinct character once: "?" x 4,000 costs what "?" does
         if not ch.isspace()
         and unicodedata.category(ch)[0] not in "PMC"
         and ch not in "\ufe0f"
@@ -307,7 +325,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     if asks_for_human(text) or asks_for_a_person(text):
         return IntentResult("human", 0.93 if n_words <= 12 else 0.8)
 
-    lead = _LEAD.search(words) or sales_asked(text, words)
+    lead = _asked(_LEAD, words) or sales_asked(text, words)
 
     # Remove courtesy phrases, then filler words and the bot's own name; what remains is content.
     rest, goodbyes = _strip(GOODBYE, words)
@@ -380,7 +398,7 @@ def price_question(text: str) -> bool:
     asking for no quote, demo, sales or purchase: answered from the knowledge, it needs no
     contact form (a reviewer's finding: the form slid in under the cited answer)."""
     words = _words(text)
-    return bool(_LEAD.search(words)) and not _SALES.search(words)
+    return bool(_asked(_LEAD, words)) and not _asked(_SALES, words)
 
 
 UNCLEAR_REPLY = TEXT_FIELDS["unclear_reply"].default

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from rag.chat.courtesy import Lexicon
-from rag.chat.human_languages import pauses, turned_down
+from rag.chat.human_languages import Checks, pauses, turned_down
 
 _DE_WHAT = (
     r"(?:ein |einen )?(?:unverbindliches |individuelles |persönliches |personliches )?"
@@ -75,12 +75,23 @@ _PARTICIPLES = ("erhalten", "bekommen")
 # Studenten noch bekommen?"); "ein Angebot" is asked for.
 _DE_THE = re.compile(r"(?:^| )(?:das|dieses|dies|diese|dem|den)$")
 _DE_OFFER = ("angebot", "kostenvoranschlag")
+# Asked whether one must, at the start of a clause ("Muss ich ein Angebot anfordern?", "Müssen
+# wir vorher eine Demo buchen?"), as "Muss ich mit einem Mitarbeiter sprechen?" asks about a
+# person ("Ich muss ein Angebot anfordern" still asks for one): a few words may come between
+# it and the demo or the quote, which the German lead starts with.
+_DE_ASKED: Checks = (
+    (
+        {"de": re.compile(r"(?:^|(?<=\s))(?:muss|müssen|mussen) (?:ich|wir|man)(?: \S+){0,4}$")},
+        True,
+    ),
+)
 
 
 def sales_asked(text: str, reduced: str) -> re.Match[str] | None:
     """The first demo or quote asked for in ``reduced`` (``text`` reduced by
     ``courtesy.words``) in one of the languages above, not turned down ("No quiero una demo",
-    "Ich will keine Demo buchen"), asked about ("¿Es necesario pedir una demo?"), the shop's
+    "Ich will keine Demo buchen"), asked about ("¿Es necesario pedir una demo?", "Muss ich ein
+    Angebot anfordern?"), the shop's
     offer ("Kann ich das Angebot noch bekommen?") nor had already ("Ich habe das Angebot
     erhalten")."""
     marks: dict[int, str] | None = None  # the pauses, read once for every lead found
@@ -92,9 +103,9 @@ def sales_asked(text: str, reduced: str) -> re.Match[str] | None:
             the = found.group(0).startswith(_DE_OFFER) and _DE_THE.search(before)
             if _DE_NONE.search(before) or " nicht " in what or had or the:
                 continue
-            return found
         marks = pauses(text) if marks is None else marks
-        if not turned_down(reduced, found, language, marks):
+        also = _DE_ASKED if language == "de" else ()
+        if not turned_down(reduced, found, language, marks, also):
             return found
     return None
 

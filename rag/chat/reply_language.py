@@ -4,8 +4,9 @@ one of the languages the intents are recognised in besides English, or None (Eng
 - Its script, for most of its letters: Devanagari is Hindi, Cyrillic Russian, Arabic Arabic,
   Japanese kana Japanese, Chinese characters without kana Chinese; but a letter or a short word
   of a language that shares the script and is not it (Ukrainian "дякую" and its own letters;
-  Persian and Urdu letters: peh, keheh; Marathi "आहे" and its letter lla, Nepali "छ")
-  tells English (``_NEIGHBOURS``): a reply in a neighbour's language is worse.
+  Persian and Urdu letters: peh, keheh; Marathi "आहे" and its letter lla; Nepali "हुन्छ", and
+  "छ" ending a clause) tells English (``_NEIGHBOURS``): a reply in a neighbour's language is
+  worse.
 - In Latin letters: the lexicon that recognised the request (a request for a person,
   ``rag.chat.human_languages``; asking whether a bot answers, ``rag.chat.bot_identity``; a demo
   or a quote, ``rag.chat.lead_languages``), else
@@ -14,7 +15,8 @@ one of the languages the intents are recognised in besides English, or None (Eng
   left out ("SOS", "Mac OS", "Las Vegas": ``_counted``). A lexicon tells only by the whole
   request: "Does the SOS robot come in blue?" holds "sos robot" ("sos": the Argentine "you
   are") and is English. Hindi in Latin letters ("kya aap madad kar sakte ho") is ``hi-Latn``,
-  answered in Latin letters too.
+  answered in Latin letters too (its own short words, "kya", "ye", "kab", outweigh the English
+  nouns it borrows: "kya ye product in stock hai?").
 
 A message that tells nothing ("😡", "jane@example.com", "ok") takes the language of the visitor's
 earlier messages in the conversation (``conversation_language``); when none tells one either, a
@@ -93,7 +95,8 @@ _COMMON: dict[str, frozenset[str]] = {
     "hi-Latn": _words(
         "kya aap hai hain mujhe mera meri mere karna karni karo sakte sakta sakti chahiye nahi "
         "nahin kaise kyun kyon kahan madad batao bataiye kripya hoga tha thi raha rahi kuch "
-        "abhi accha theek haan apna apni shukriya dhanyavaad"
+        "abhi accha theek haan apna apni shukriya dhanyavaad ye yeh kab kitna kitne kitni "
+        "milega milegi milenge aayega aayegi hoga hogi ka ki ke ko aur bhi koi wala wali wale liye"
     ),
 }
 
@@ -157,13 +160,16 @@ def _script(text: str) -> str | None:
 
 
 def _script_by_names(text: str) -> str | None:
-    """``_script`` of any text, each letter's script told by its Unicode name."""
+    """``_script`` of any text, each letter's script told by its Unicode name: each distinct
+    character looked up once (counted in one pass in C), so a long run of one sign or letter
+    costs what a short one does."""
     counts: Counter[str] = Counter()
-    for ch in text:
+    for ch, times in Counter(text).items():  # in the order they first come, as ties need
         if not ch.isalpha():
             continue
         name = unicodedata.name(ch, "")
-        counts[next((lang for prefix, lang in _SCRIPTS if name.startswith(prefix)), "other")] += 1
+        script = next((lang for prefix, lang in _SCRIPTS if name.startswith(prefix)), "other")
+        counts[script] += times
     if not counts:
         return None
     if counts["ja"] and counts["zh"]:  # kanji among kana: Japanese
@@ -184,8 +190,9 @@ def without_addresses(text: str) -> str:
     each side of it) as one space. One pass over the runs: the pattern ``\\S+@\\S+`` did the
     same, but was tried from every character of a run and scanned to its end each time, so a
     message of one letter repeated (a visitor's 5,000-character lead form) held the event loop
-    for a second, its time growing with the square of the length."""
-    return _RUN.sub(_no_address, text)
+    for a second, its time growing with the square of the length. Without an ``@``, the text
+    as it is (no call a run: "¡¿ " x 4,000 costs what "¡¿ " does)."""
+    return _RUN.sub(_no_address, text) if "@" in text else text
 
 
 _NEIGHBOURS: Final = {
@@ -216,15 +223,25 @@ _NEIGHBOUR_WORDS: Final = (
         "आहे आहेत नाही काय मला तुम्ही आम्ही माझा माझी माझे तुमचा तुमची तुमचे आपण हवी हवे पाहिजे कधी "
         "किती कसा कशी कसे"  # Marathi
     )
-    | _words("छ छन् छैन मलाई तपाईं तपाई तपाईंको हुन्छ गर्न गर्नुहोस् चाहन्छु चाहिन्छ कति भयो")
+    | _words(
+        "छन् छैन मलाई तपाईं तपाई तपाईंको हुन्छ गर्न गर्नुहोस् चाहन्छु चाहिन्छ कति भयो यो मेरो "
+        "हाम्रो कहिले कसरी कुन पर्छ सक्छ गर्छ हुनुहुन्छ थियो"
+    )
 )  # Nepali
 """Short words of Ukrainian and Bulgarian written only in letters Russian has ("Дякую, це
 все") that Russian never writes; of Marathi and Nepali ("मला मदत हवी आहे") that Hindi never
 writes ("है", "नहीं", "क्या" are Hindi's)."""
+_NEPALI_IS: Final = re.compile(r"(?<!\S)\u091b(?=\s*(?:[\u0964\u0965?!.,;:\uff1f]|$))")
+"""Nepali's "छ" ("is"), where Nepali puts it: at the end of a clause ("यो सामान स्टकमा छ?").
+Elsewhere it is Hindi's "six" as often ("छ महीने की वारंटी"): a word of one letter does not
+tell the two apart by itself."""
 
 
 _OWN_WORDS: Final = {
-    "hi": _words("है हैं हूँ हूं क्या नहीं नही मुझे मैं मेरा मेरी मेरे चाहिए"),
+    "hi": _words(
+        "है हैं हूँ हूं क्या नहीं नही मुझे मैं मेरा मेरी मेरे चाहिए में से और यह आप हम था थे थी होगा "
+        "होगी मिलेगा मिलेगी मिलेंगे कितना कितने कितनी कैसे क्यों सकते सकता सकती"
+    ),
 }
 """Short words only the answered language writes (Hindi: neither Marathi nor Nepali says
 "है", "क्या", "मुझे"): a message with one is that language, whatever word it shares with a
@@ -237,7 +254,8 @@ def _neighbours(script: str, text: str) -> bool:
     if _NEIGHBOURS[script].search(text):
         return True
     said = set(words(text).split())
-    return bool(_NEIGHBOUR_WORDS & said) and not _OWN_WORDS.get(script, frozenset()) & said
+    told = bool(_NEIGHBOUR_WORDS & said) or (script == "hi" and _NEPALI_IS.search(text) is not None)
+    return told and not _OWN_WORDS.get(script, frozenset()) & said
 
 
 def visitor_language(text: str) -> Language | None:
