@@ -377,6 +377,30 @@ def postprocess(
     return documents
 
 
+def small_pages(
+    corpus: Corpus, questions: Sequence[rag_eval.Question], most: int
+) -> tuple[Corpus, list[rag_eval.Question]]:
+    """The questions all of whose expected pages have at most ``most`` chunks, and a corpus of
+    those pages alone: a corpus that a model many times MiniLM's cost can embed on a busy host
+    (git-docs at 20: 30 questions, 31 pages, 356 chunks). Not representative of the whole
+    corpus (small man pages only, no distractors): for comparing two models on the same pages."""
+    counts: dict[str, int] = {}
+    for source in corpus.sources:
+        counts[source] = counts.get(source, 0) + 1
+    kept = [q for q in questions if all(0 < counts.get(e, 0) <= most for e in q.expected)]
+    pages = {e for q in kept for e in q.expected}
+    rows = [i for i, source in enumerate(corpus.sources) if source in pages]
+    small = Corpus(
+        corpus.name,
+        [corpus.sources[i] for i in rows],
+        [corpus.texts[i] for i in rows],
+        [corpus.token_counts[i] for i in rows],
+        len(pages),
+        {p: t for p, t in corpus.titles.items() if p in pages},
+    )
+    return small, kept
+
+
 def pages_subset(name: str, questions: Sequence[rag_eval.Question], distractors: int) -> set[str]:
     """Every expected page and ``distractors`` other pages drawn with a fixed seed (the same
     pages ``bench.eval_quality --pages`` ingests): a corpus small enough to re-embed."""

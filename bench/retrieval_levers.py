@@ -54,6 +54,7 @@ from bench.levers_corpus import (
     int8_query_encode,
     local_encode,
     pages_subset,
+    small_pages,
     st_encoder,
     st_window,
 )
@@ -231,11 +232,13 @@ def run_variant(
     precision: str = "fp32",
     encode: Encode = local_encode,
     window: int = chunking.EMBED_WINDOW,
+    small: int | None = None,
 ) -> list[dict[str, Any]]:
     """``precision``: ``int8`` encodes the questions with the int8 graph (the chunks, titles and
     everything stored stay in full precision), as ``EMBED_QUERY_PRECISION=int8`` does.
     ``encode``: the model for chunks, titles and questions (``--model``; the cache must be keyed
-    by the same model), ``window`` its window in word pieces (the "> window" column)."""
+    by the same model), ``window`` its window in word pieces (the "> window" column). ``small``:
+    only the questions whose expected pages have at most that many chunks, over those pages."""
     rows = []
     asking = cache.int8_questions() if precision == "int8" else cache
     for name in sets:
@@ -247,6 +250,8 @@ def run_variant(
             questions = questions[:limit]
         only = None if subset is None else pages_subset(name, questions, subset)
         corpus = build_corpus(name, variant, cache_dir=cache.path.parent, only=only)
+        if small is not None:
+            corpus, questions = small_pages(corpus, questions, small)
         built = time.perf_counter() - started
         vectors = cache.embed(corpus.texts, encode)
         asks = int8_query_encode if precision == "int8" else encode
@@ -274,6 +279,7 @@ def run_variant(
                     "half": half,
                     "subset": subset,
                     "sample": sample,
+                    "small": small,
                     **metrics(found["ranks"]),
                     "chunks@5": float(np.mean(found["chunks5"])),
                     "distinct@5": float(np.mean(found["distinct5"])),
@@ -294,73 +300,6 @@ def run_variant(
     return rows
 
 
-def misses(
-    variant: Variant,
-    cache: EmbeddingCache,
-    name: str,
-    *,
-    subset: int | None,
-    sample: bool,
-    ranking: Ranking | None = None,
-    feedback: tuple[float, int] = (0.0, 0),
-    encode: Encode = local_encode,
-) -> list[dict[str, Any]]:
-    """Every question not found at rank 1: what ranked first, and its best chunk's size, with
-    the pages ordered by ``ranking`` over the candidates of the query moved by ``feedback``
-    (the product's defaults: ``--rank top2f:0.5 --feedback 0.25:10``; default: best chunk)."""
-    questions = rag_eval.load_questions(CORPORA[name][1])
-    if sample:
-        questions = [q for q in questions if in_sample(q.id)]
-    only = None if subset is None else pages_subset(name, questions, subset)
-    corpus = build_corpus(name, variant, cache_dir=cache.path.parent, only=only)
-    vectors = cache.embed(corpus.texts, encode)
-    asked = cache.embed(query_texts(variant, questions), encode)
-    query_vectors = feedback_queries(asked, vectors, *feedback)
-    ranking = ranking or Ranking()
-    signals = ranking_signals(ranking, corpus, cache, vectors, asked, query_vectors, encode)
-    per_question: Sequence[PageSignals | None] = signals or [None] * len(questions)
-    out = []
-    scores = query_vectors @ vectors.T
-    for question, row, extra in zip(questions, scores, per_question, strict=True):
-        if ranking.kind == "max":
-            ordered = ranked_sources(row, corpus.sources, rag_eval.DEPTH)
-        else:
-            ordered = rank_pages(row, corpus.sources, rag_eval.DEPTH, ranking, extra)
-        rank = rag_eval.first_rank(ordered, question.expected)
-        if rank == 1:
-            continue
-        # the first page's best chunk (with a page score it need not be the best chunk overall)
-        best = max(
-            (i for i, source in enumerate(corpus.sources) if source == ordered[0]),
-            key=lambda i: float(row[i]),
-        )
-        pool = np.argsort(-row, kind="stable")[: retrieval.candidate_count(rag_eval.DEPTH)]
-        pool_sources = [corpus.sources[int(i)] for i in pool]
-        wanted = {e.strip("/") for e in question.expected}
-        expected_scores = [
-            float(row[i]) for i, s in enumerate(corpus.sources) if s.strip("/") in wanted
-        ]
-        text = corpus.texts[best].split("\n\n", 1)[-1] if variant.header else corpus.texts[best]
-        out.append(
-            {
-                "set": name,
-                "id": question.id,
-                "half": split_of(question.id),
-                "question": question.question,
-                "expected": question.expected,
-                "rank": rank,
-                "first": ordered[0],
-                "first_score": round(float(row[best]), 3),
-                "expected_best": round(max(expected_scores, default=0.0), 3),
-                "first_in_pool": pool_sources.count(ordered[0]),
-                "expected_in_pool": sum(s.strip("/") in wanted for s in pool_sources),
-                "first_chunk_tokens": chunking.count_tokens(text),
-                "first_chunk": text[:160],
-            }
-        )
-    return out
-
-
 def table(rows: Sequence[dict[str, Any]]) -> str:
     lines = [
         "| variant | set | half | R@1 | R@5 | R@10 | MRR | page in 5 chunks | pages in 5 chunks"
@@ -370,6 +309,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
     for r in rows:
         name = r["variant"] + (f" [{r['pages']} pages]" if r.get("subset") is not None else "")
         name += " [sample]" if r.get("sample") else ""
+        name += f" [pages <= {r['small']} chunks]" if r.get("small") else ""
         lines.append(
             f"| {name} | {r['set']} | {r['half']} | {r['R@1']:.3f} | {r['R@5']:.3f} |"
             f" {r['R@10']:.3f} | {r['MRR']:.3f} | {r['chunks@5']:.3f} | {r['distinct@5']:.2f} |"
@@ -404,6 +344,13 @@ def main(argv: list[str] | None = None) -> None:
         "--sample", action="store_true", help="half of the questions (with --subset: their pages)"
     )
     parser.add_argument("--questions", type=int, default=None, help="only the first N questions")
+    parser.add_argument(
+        "--small-pages",
+        type=int,
+        metavar="N",
+        help="only the questions whose expected pages have at most N chunks, over those pages"
+        " alone (to compare a costly model with MiniLM on the same small corpus)",
+    )
     parser.add_argument("--stats", action="store_true", help="chunk statistics, whole corpora")
     parser.add_argument(
         "--misses",
@@ -454,6 +401,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{v.name}: {v.note}")
         return
     if args.misses:
+        from bench.levers_misses import misses
+
         cache = open_cache(args.dir, args.model)
         for name in [s for s in args.sets.split(",") if s]:
             for row in misses(
@@ -516,6 +465,7 @@ def main(argv: list[str] | None = None) -> None:
             precision=precision,
             encode=encode,
             window=window,
+            small=args.small_pages,
         )
         with results.open("a") as f:
             for row in rows:

@@ -12,7 +12,8 @@ import numpy as np
 
 from bench import rerank_levers, retrieval_levers
 from bench.embed_cache import EmbeddingCache
-from bench.levers_corpus import VARIANTS, st_window
+from bench.levers_corpus import VARIANTS, Corpus, small_pages, st_window
+from rag.knowledge import eval as rag_eval
 from rag.knowledge.embeddings import LOCAL_MODEL_NAME
 
 DIMENSIONS = 12
@@ -70,3 +71,26 @@ def test_a_bi_encoder_scores_candidates_by_cosine_to_the_question(tmp_path: Path
 def test_a_models_window_is_read_from_its_config(tmp_path: Path) -> None:
     (tmp_path / "sentence_bert_config.json").write_text('{"max_seq_length": 384}')
     assert st_window(tmp_path) == 384
+
+
+def test_small_pages_keeps_the_questions_whose_pages_are_all_small() -> None:
+    corpus = Corpus(
+        "t",
+        sources=["a", "a", "b", "c", "c", "c"],
+        texts=["a1", "a2", "b1", "c1", "c2", "c3"],
+        token_counts=[5, 5, 5, 5, 5, 5],
+        pages=3,
+        titles={"a": "A", "b": "B", "c": "C"},
+    )
+    questions = [
+        rag_eval.Question(id="q1", question="?", expected=["a"]),
+        rag_eval.Question(id="q2", question="?", expected=["b", "c"]),  # c has 3 chunks
+        rag_eval.Question(id="q3", question="?", expected=["b"]),
+        rag_eval.Question(id="q4", question="?", expected=["missing"]),
+    ]
+    small, kept = small_pages(corpus, questions, 2)
+    assert [q.id for q in kept] == ["q1", "q3"]
+    assert small.sources == ["a", "a", "b"]
+    assert small.texts == ["a1", "a2", "b1"]
+    assert small.pages == 2
+    assert small.titles == {"a": "A", "b": "B"}
