@@ -10,7 +10,7 @@ import hashlib
 import os
 import pickle
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -86,6 +86,12 @@ VARIANTS: dict[str, Variant] = {
             note="+ a man page titled by its NAME line, its 'X(1) Manual Page' heading dropped",
         ),
         Variant(
+            "name+window384",
+            chunk_options={"min_tokens": 40, "window": 384},
+            note="the NAME title, header + 250/40 chunk fit to 384 word pieces (all-mpnet-base-v2's"
+            " window) instead of MiniLM's 256: the header no longer shortens the chunk",
+        ),
+        Variant(
             "name+question",
             chunk_options={"min_tokens": 40},
             rewrite=True,
@@ -144,6 +150,38 @@ def _local_embedder(query_precision: Literal["fp32", "int8"] = "fp32") -> LocalE
 
 def local_encode(texts: list[str]) -> np.ndarray:
     return _local_embedder()._encode(texts)
+
+
+@functools.cache
+def _st_model(path: str, threads: int) -> Any:
+    """A sentence-transformers model from a local directory (offline, CPU), once per process."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    return SentenceTransformer(path, device="cpu", local_files_only=True)
+
+
+def st_encoder(path: Path, threads: int = 1) -> Callable[[list[str]], np.ndarray]:
+    """``encode`` for another sentence-transformers model than the product's (``--model``): its
+    normalized float32 vectors, batches of 16 (the caller sorts texts by length)."""
+
+    def encode(texts: list[str]) -> np.ndarray:
+        model = _st_model(str(path), threads)
+        vectors = model.encode(texts, batch_size=16, normalize_embeddings=True)
+        return np.asarray(vectors, dtype=np.float32)
+
+    return encode
+
+
+def st_window(path: Path) -> int:
+    """The model's window in word pieces (``max_seq_length``, its special tokens included) from
+    ``sentence_bert_config.json``, without loading the weights."""
+    import json
+
+    config = json.loads((path / "sentence_bert_config.json").read_text())
+    return int(config["max_seq_length"])
 
 
 def int8_query_encode(texts: list[str]) -> np.ndarray:
@@ -337,6 +375,30 @@ def postprocess(
 ) -> list[tuple[str, parsing.ParsedDocument]]:
     """Corpus-level parser levers (none yet)."""
     return documents
+
+
+def small_pages(
+    corpus: Corpus, questions: Sequence[rag_eval.Question], most: int
+) -> tuple[Corpus, list[rag_eval.Question]]:
+    """The questions all of whose expected pages have at most ``most`` chunks, and a corpus of
+    those pages alone: a corpus that a model many times MiniLM's cost can embed on a busy host
+    (git-docs at 20: 30 questions, 31 pages, 356 chunks). Not representative of the whole
+    corpus (small man pages only, no distractors): for comparing two models on the same pages."""
+    counts: dict[str, int] = {}
+    for source in corpus.sources:
+        counts[source] = counts.get(source, 0) + 1
+    kept = [q for q in questions if all(0 < counts.get(e, 0) <= most for e in q.expected)]
+    pages = {e for q in kept for e in q.expected}
+    rows = [i for i, source in enumerate(corpus.sources) if source in pages]
+    small = Corpus(
+        corpus.name,
+        [corpus.sources[i] for i in rows],
+        [corpus.texts[i] for i in rows],
+        [corpus.token_counts[i] for i in rows],
+        len(pages),
+        {p: t for p, t in corpus.titles.items() if p in pages},
+    )
+    return small, kept
 
 
 def pages_subset(name: str, questions: Sequence[rag_eval.Question], distractors: int) -> set[str]:

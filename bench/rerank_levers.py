@@ -8,12 +8,20 @@ first ``N`` pages (``RERANKER_CANDIDATES``), each with its best chunk, are what
 heading path, then the chunk's text), as ``rerank.passage_text`` gives it, and the N pages are
 reordered by that score; ranks 1-10 are then read as ``trulybot eval`` reads them.
 
+``--bi-encoder DIR`` scores the same candidates with another sentence-transformers model used as
+a bi-encoder instead (all-mpnet-base-v2, tenth session): the cosine of the question's vector to
+the page's best chunk as it would be indexed (header and chunk, the embedded text), both encoded
+by that model and cached in the embedding cache keyed ``st:<directory name>``. It measures how
+that model orders the pages the product's retrieval finds, at the cost of the candidates' chunks
+only (the whole corpus re-embedded with it took hours on this machine).
+
 ``--blend W`` also reports a fusion: the pages ordered by the cross-encoder's logit plus
 ``W`` times the retrieval score scaled to the logit's spread (z-scores over the N candidates),
 so the vector order counts where the cross-encoder is unsure.
 
     python -m bench.rerank_levers --reranker ~/.cache/trulybot/models/ms-marco-MiniLM-L-12-v2-int8
     python -m bench.rerank_levers --reranker DIR --candidates 12 --candidates 24 --blend 0.5
+    python -m bench.rerank_levers --bi-encoder /tmp/mpnet/all-mpnet-base-v2 --candidates 8
 
 Scores are cached in ``$LEVERS_DIR/rerank.sqlite`` by (model file, max tokens, question,
 passage), so a rerun scores nothing again. Needs the embedding cache filled (``python -m
@@ -24,21 +32,29 @@ Choose on the tune halves only.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import sqlite3
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bench.embed_cache import DEFAULT_DIR, EmbeddingCache
-from bench.levers_corpus import CORPORA, DEFAULT_VARIANT, VARIANTS, build_corpus, local_encode
+from bench.levers_corpus import (
+    CORPORA,
+    DEFAULT_VARIANT,
+    VARIANTS,
+    build_corpus,
+    local_encode,
+    st_encoder,
+)
 from bench.page_ranking import Ranking, rank_pages
-from bench.retrieval_levers import feedback_queries, metrics, query_texts
+from bench.retrieval_levers import feedback_queries, metrics, open_cache, query_texts
 from eval.splits import SPLITS, split_of
 from rag.knowledge import eval as rag_eval
 from rag.knowledge import retrieval
@@ -73,6 +89,30 @@ class ScoreCache:
         return np.array([found[k] for k in keys], dtype=np.float32)
 
 
+Scorer = Callable[[str, Sequence[str]], np.ndarray]
+"""A question and its candidates' embedded chunk texts -> one score per candidate."""
+
+
+def cross_encoder_scorer(model: OnnxCrossEncoder, scores_cache: ScoreCache) -> Scorer:
+    """The cross-encoder's logit of (question, ``passage`` of the chunk), cached."""
+
+    def score(question: str, texts: Sequence[str]) -> np.ndarray:
+        return scores_cache.scores(model, [(question, passage(t)) for t in texts])
+
+    return score
+
+
+def bi_encoder_scorer(cache: EmbeddingCache, encode: Callable[[list[str]], np.ndarray]) -> Scorer:
+    """The cosine of the question's vector to each embedded chunk text's, both by ``encode``
+    through ``cache`` (which must be keyed by the same model)."""
+
+    def score(question: str, texts: Sequence[str]) -> np.ndarray:
+        asked = cache.embed([question], encode)[0]
+        return cache.embed(list(texts), encode) @ asked
+
+    return score
+
+
 def passage(embedded: str) -> str:
     """``rerank.passage_text`` from an embedded chunk text (header, blank line, text)."""
     head, sep, body = embedded.partition("\n\n")
@@ -96,15 +136,17 @@ def zscores(values: np.ndarray) -> np.ndarray:
 
 def run(
     name: str,
-    model: OnnxCrossEncoder,
-    scores_cache: ScoreCache,
+    score: Scorer,
     cache: EmbeddingCache,
     *,
     candidates: Sequence[int],
     blends: Sequence[float],
     feedback: tuple[float, int],
     second_weight: float,
+    prefill: Callable[[list[str]], object] | None = None,
 ) -> list[dict[str, Any]]:
+    """``prefill``: called first with every candidate's embedded text, the tuning half's first
+    (a bi-encoder embeds them in one pass sorted by length instead of a few per question)."""
     variant = VARIANTS[DEFAULT_VARIANT]
     questions = rag_eval.load_questions(CORPORA[name][1])
     corpus = build_corpus(name, variant, cache_dir=cache.path.parent)
@@ -120,13 +162,25 @@ def run(
         label: {h: [] for h in SPLITS} for label in labels
     }
     started = time.perf_counter()
+    plans = []
     for question, row in zip(questions, moved @ vectors.T, strict=True):
-        half = split_of(question.id)
         pages = rank_pages(row, corpus.sources, max(pool, rag_eval.DEPTH), ranking)
-        chunks = best_chunks(row, corpus.sources, pages[:pool])
-        logits = scores_cache.scores(
-            model, [(question.question, passage(corpus.texts[i])) for i in chunks]
-        )
+        plans.append((question, row, pages, best_chunks(row, corpus.sources, pages[:pool])))
+    if prefill is not None:
+        for half in SPLITS:
+            prefill(
+                [
+                    corpus.texts[i]
+                    for q, _, _, chunks in plans
+                    if split_of(q.id) == half
+                    for i in chunks
+                ]
+            )
+    scored = 0
+    for question, row, pages, chunks in plans:
+        half = split_of(question.id)
+        logits = score(question.question, [corpus.texts[i] for i in chunks])
+        scored += len(chunks)
         # Without a reranker the search asks for DEPTH pages (a smaller candidate pool).
         plain = rank_pages(row, corpus.sources, rag_eval.DEPTH, ranking)
         ranks["retrieval order"][half].append(rag_eval.first_rank(plain, question.expected))
@@ -144,8 +198,7 @@ def run(
         for half in SPLITS:
             out.append({"set": name, "half": half, "variant": label, **metrics(ranks[label][half])})
     print(
-        f"{name}: {len(questions)} questions, {scores_cache.scored} pairs scored "
-        f"in {elapsed:.0f} s",
+        f"{name}: {len(questions)} questions, {scored} candidates scored in {elapsed:.0f} s",
         file=sys.stderr,
     )
     return out
@@ -163,7 +216,15 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reranker", type=Path, required=True, help="ONNX cross-encoder dir")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--reranker", type=Path, help="ONNX cross-encoder dir")
+    which.add_argument(
+        "--bi-encoder",
+        type=Path,
+        metavar="DIR",
+        help="a sentence-transformers model dir: each candidate scored by the cosine of its"
+        " embedded text to the question, both encoded by that model",
+    )
     parser.add_argument("--sets", default="python,git")
     parser.add_argument("--candidates", type=int, action="append", help="RERANKER_CANDIDATES")
     parser.add_argument("--blend", type=float, action="append", help="retrieval weight (0: none)")
@@ -173,27 +234,38 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
     args = parser.parse_args(argv)
     weight, _, m = args.feedback.partition(":")
-    model = OnnxCrossEncoder(
-        args.reranker.expanduser(), threads=args.threads, max_tokens=args.max_tokens
-    )
-    digest = hashlib.sha256((args.reranker.expanduser() / GRAPH).read_bytes()).hexdigest()[:16]
-    scores_cache = ScoreCache(args.dir / "rerank.sqlite", f"{digest}:{args.max_tokens}")
     cache = EmbeddingCache(args.dir / "embeddings.sqlite")
+    prefill = None
+    if args.bi_encoder is not None:
+        other = open_cache(args.dir, args.bi_encoder)
+        encode = st_encoder(args.bi_encoder.expanduser(), args.threads)
+        score = bi_encoder_scorer(other, encode)
+        prefill = functools.partial(other.embed, encode=encode)
+        model_name = other.model
+    else:
+        model = OnnxCrossEncoder(
+            args.reranker.expanduser(), threads=args.threads, max_tokens=args.max_tokens
+        )
+        graph = (args.reranker.expanduser() / GRAPH).read_bytes()
+        digest = hashlib.sha256(graph).hexdigest()[:16]
+        model_key = f"{digest}:{args.max_tokens}"
+        score = cross_encoder_scorer(model, ScoreCache(args.dir / "rerank.sqlite", model_key))
+        model_name = model_key
     rows: list[dict[str, Any]] = []
     for name in [s for s in args.sets.split(",") if s]:
         rows += run(
             name,
-            model,
-            scores_cache,
+            score,
             cache,
             candidates=args.candidates or [24],
             blends=args.blend or [0.0],
             feedback=(float(weight), int(m or 0)),
             second_weight=retrieval.SECOND_CHUNK_WEIGHT,
+            prefill=prefill,
         )
     with (args.dir / "rerank_results.jsonl").open("a") as f:
         for row in rows:
-            f.write(json.dumps({**row, "max_tokens": args.max_tokens}) + "\n")
+            f.write(json.dumps({**row, "max_tokens": args.max_tokens, "model": model_name}) + "\n")
     print(table(rows))
 
 

@@ -29,7 +29,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,9 @@ from bench.levers_corpus import (
     int8_query_encode,
     local_encode,
     pages_subset,
+    small_pages,
+    st_encoder,
+    st_window,
 )
 from eval.splits import SPLITS, split_of
 from rag.knowledge import (
@@ -61,8 +64,10 @@ from rag.knowledge import (
     retrieval,
 )
 from rag.knowledge import eval as rag_eval
+from rag.knowledge.embeddings import LOCAL_MODEL_NAME
 
 CUTOFFS = rag_eval.CUTOFFS
+Encode = Callable[[list[str]], np.ndarray]
 
 # --- ranking ---------------------------------------------------------------------------------
 
@@ -90,11 +95,14 @@ def chunk_sources(scores: np.ndarray, sources: Sequence[str], k: int) -> list[st
 
 
 def page_signals(
-    corpus: Corpus, cache: EmbeddingCache, query_vectors: np.ndarray
+    corpus: Corpus,
+    cache: EmbeddingCache,
+    query_vectors: np.ndarray,
+    encode: Encode = local_encode,
 ) -> list[PageSignals]:
     """Per question: the cosine of the query to every page's title, and the chunk counts."""
     pages = list(corpus.titles)
-    title_vectors = cache.embed([corpus.titles[p] for p in pages], local_encode)
+    title_vectors = cache.embed([corpus.titles[p] for p in pages], encode)
     counts: dict[str, int] = {}
     for source in corpus.sources:
         counts[source] = counts.get(source, 0) + 1
@@ -135,12 +143,13 @@ def ranking_signals(
     chunk_vectors: np.ndarray,
     asked: np.ndarray,
     searched: np.ndarray,
+    encode: Encode = local_encode,
 ) -> list[PageSignals] | None:
     """The per-question signals ``ranking`` reads: title cosines and chunk counts from the
     question as asked, centroid or first-chunk cosines from the searched (feedback-moved)
     vector; None for the rankings that read none."""
     if ranking.kind in ("title", "len"):
-        return page_signals(corpus, cache, asked)
+        return page_signals(corpus, cache, asked, encode)
     if ranking.kind in ("cent", "lead"):
         return centroid_signals(corpus, chunk_vectors, searched, ranking.kind == "lead")
     return None
@@ -221,9 +230,15 @@ def run_variant(
     rankings: Sequence[Ranking] = (Ranking(),),
     feedbacks: Sequence[tuple[float, int]] = ((0.0, 0),),
     precision: str = "fp32",
+    encode: Encode = local_encode,
+    window: int = chunking.EMBED_WINDOW,
+    small: int | None = None,
 ) -> list[dict[str, Any]]:
     """``precision``: ``int8`` encodes the questions with the int8 graph (the chunks, titles and
-    everything stored stay in full precision), as ``EMBED_QUERY_PRECISION=int8`` does."""
+    everything stored stay in full precision), as ``EMBED_QUERY_PRECISION=int8`` does.
+    ``encode``: the model for chunks, titles and questions (``--model``; the cache must be keyed
+    by the same model), ``window`` its window in word pieces (the "> window" column). ``small``:
+    only the questions whose expected pages have at most that many chunks, over those pages."""
     rows = []
     asking = cache.int8_questions() if precision == "int8" else cache
     for name in sets:
@@ -235,21 +250,26 @@ def run_variant(
             questions = questions[:limit]
         only = None if subset is None else pages_subset(name, questions, subset)
         corpus = build_corpus(name, variant, cache_dir=cache.path.parent, only=only)
+        if small is not None:
+            corpus, questions = small_pages(corpus, questions, small)
         built = time.perf_counter() - started
-        vectors = cache.embed(corpus.texts, local_encode)
-        encode = int8_query_encode if precision == "int8" else local_encode
-        query_vectors = asking.embed(query_texts(variant, questions), encode)
+        vectors = cache.embed(corpus.texts, encode)
+        asks = int8_query_encode if precision == "int8" else encode
+        query_vectors = asking.embed(query_texts(variant, questions), asks)
         counts = np.asarray(corpus.token_counts)
         runs = [(f, r, h) for f in feedbacks for r in rankings for h in SPLITS]
         for (weight, m), ranking, half in runs:
             if half == SPLITS[0]:
                 queries = feedback_queries(query_vectors, vectors, weight, m)
-                signals = ranking_signals(ranking, corpus, cache, vectors, query_vectors, queries)
+                signals = ranking_signals(
+                    ranking, corpus, cache, vectors, query_vectors, queries, encode
+                )
                 halves = evaluate(corpus, vectors, questions, queries, ranking, signals)
             found = halves[half]
             label = variant.name if ranking.kind == "max" else f"{variant.name}, {ranking.name}"
             label += f", feedback {weight:g}x{m}" if weight and m else ""
             label += ", int8 queries" if precision == "int8" else ""
+            label += "" if cache.model == LOCAL_MODEL_NAME else f" [{cache.model}]"
             rows.append(
                 {
                     "variant": label,
@@ -259,12 +279,13 @@ def run_variant(
                     "half": half,
                     "subset": subset,
                     "sample": sample,
+                    "small": small,
                     **metrics(found["ranks"]),
                     "chunks@5": float(np.mean(found["chunks5"])),
                     "distinct@5": float(np.mean(found["distinct5"])),
                     "chunks": len(corpus.texts),
                     "pages": corpus.pages,
-                    "truncated": float(np.mean(counts > chunking.EMBED_WINDOW)),
+                    "truncated": float(np.mean(counts > window)),
                     "under40": float(np.mean(counts < 40)),
                     "ranks": dict(zip(found["ids"], found["ranks"], strict=True)),
                     "build_s": round(built, 1),
@@ -272,76 +293,11 @@ def run_variant(
                     "config": {
                         **{k: v for k, v in asdict(variant).items() if k != "name"},
                         "queries": precision,
+                        "model": cache.model,
                     },
                 }
             )
     return rows
-
-
-def misses(
-    variant: Variant,
-    cache: EmbeddingCache,
-    name: str,
-    *,
-    subset: int | None,
-    sample: bool,
-    ranking: Ranking | None = None,
-    feedback: tuple[float, int] = (0.0, 0),
-) -> list[dict[str, Any]]:
-    """Every question not found at rank 1: what ranked first, and its best chunk's size, with
-    the pages ordered by ``ranking`` over the candidates of the query moved by ``feedback``
-    (the product's defaults: ``--rank top2f:0.5 --feedback 0.25:10``; default: best chunk)."""
-    questions = rag_eval.load_questions(CORPORA[name][1])
-    if sample:
-        questions = [q for q in questions if in_sample(q.id)]
-    only = None if subset is None else pages_subset(name, questions, subset)
-    corpus = build_corpus(name, variant, cache_dir=cache.path.parent, only=only)
-    vectors = cache.embed(corpus.texts, local_encode)
-    asked = cache.embed(query_texts(variant, questions), local_encode)
-    query_vectors = feedback_queries(asked, vectors, *feedback)
-    ranking = ranking or Ranking()
-    signals = ranking_signals(ranking, corpus, cache, vectors, asked, query_vectors)
-    per_question: Sequence[PageSignals | None] = signals or [None] * len(questions)
-    out = []
-    scores = query_vectors @ vectors.T
-    for question, row, extra in zip(questions, scores, per_question, strict=True):
-        if ranking.kind == "max":
-            ordered = ranked_sources(row, corpus.sources, rag_eval.DEPTH)
-        else:
-            ordered = rank_pages(row, corpus.sources, rag_eval.DEPTH, ranking, extra)
-        rank = rag_eval.first_rank(ordered, question.expected)
-        if rank == 1:
-            continue
-        # the first page's best chunk (with a page score it need not be the best chunk overall)
-        best = max(
-            (i for i, source in enumerate(corpus.sources) if source == ordered[0]),
-            key=lambda i: float(row[i]),
-        )
-        pool = np.argsort(-row, kind="stable")[: retrieval.candidate_count(rag_eval.DEPTH)]
-        pool_sources = [corpus.sources[int(i)] for i in pool]
-        wanted = {e.strip("/") for e in question.expected}
-        expected_scores = [
-            float(row[i]) for i, s in enumerate(corpus.sources) if s.strip("/") in wanted
-        ]
-        text = corpus.texts[best].split("\n\n", 1)[-1] if variant.header else corpus.texts[best]
-        out.append(
-            {
-                "set": name,
-                "id": question.id,
-                "half": split_of(question.id),
-                "question": question.question,
-                "expected": question.expected,
-                "rank": rank,
-                "first": ordered[0],
-                "first_score": round(float(row[best]), 3),
-                "expected_best": round(max(expected_scores, default=0.0), 3),
-                "first_in_pool": pool_sources.count(ordered[0]),
-                "expected_in_pool": sum(s.strip("/") in wanted for s in pool_sources),
-                "first_chunk_tokens": chunking.count_tokens(text),
-                "first_chunk": text[:160],
-            }
-        )
-    return out
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
@@ -353,12 +309,19 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
     for r in rows:
         name = r["variant"] + (f" [{r['pages']} pages]" if r.get("subset") is not None else "")
         name += " [sample]" if r.get("sample") else ""
+        name += f" [pages <= {r['small']} chunks]" if r.get("small") else ""
         lines.append(
             f"| {name} | {r['set']} | {r['half']} | {r['R@1']:.3f} | {r['R@5']:.3f} |"
             f" {r['R@10']:.3f} | {r['MRR']:.3f} | {r['chunks@5']:.3f} | {r['distinct@5']:.2f} |"
             f" {r['chunks']} | {r['truncated']:.1%} | {r['under40']:.1%} |"
         )
     return "\n".join(lines)
+
+
+def open_cache(directory: Path, model: Path | None) -> EmbeddingCache:
+    """The embedding cache, keyed by the product's model or by ``st:<model directory name>``."""
+    path = directory / "embeddings.sqlite"
+    return EmbeddingCache(path) if model is None else EmbeddingCache(path, f"st:{model.name}")
 
 
 def parse_feedback(text: str) -> tuple[float, int]:
@@ -381,6 +344,13 @@ def main(argv: list[str] | None = None) -> None:
         "--sample", action="store_true", help="half of the questions (with --subset: their pages)"
     )
     parser.add_argument("--questions", type=int, default=None, help="only the first N questions")
+    parser.add_argument(
+        "--small-pages",
+        type=int,
+        metavar="N",
+        help="only the questions whose expected pages have at most N chunks, over those pages"
+        " alone (to compare a costly model with MiniLM on the same small corpus)",
+    )
     parser.add_argument("--stats", action="store_true", help="chunk statistics, whole corpora")
     parser.add_argument(
         "--misses",
@@ -408,16 +378,32 @@ def main(argv: list[str] | None = None) -> None:
         choices=("fp32", "int8"),
         help="how questions are encoded (repeatable; int8: EMBED_QUERY_PRECISION=int8)",
     )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        metavar="DIR",
+        help="a local sentence-transformers model directory instead of the product's MiniLM, for"
+        " chunks and questions alike (cached apart, keyed 'st:<directory name>')",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads for --model (default 1)"
+    )
     parser.add_argument("--table", action="store_true", help="print every recorded result")
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
     args = parser.parse_args(argv)
     results = args.dir / "results.jsonl"
+    encode: Encode = local_encode
+    window = chunking.EMBED_WINDOW
+    if args.model is not None:
+        encode, window = st_encoder(args.model, args.threads), st_window(args.model)
     if args.list:
         for v in VARIANTS.values():
             print(f"{v.name}: {v.note}")
         return
     if args.misses:
-        cache = EmbeddingCache(args.dir / "embeddings.sqlite")
+        from bench.levers_misses import misses
+
+        cache = open_cache(args.dir, args.model)
         for name in [s for s in args.sets.split(",") if s]:
             for row in misses(
                 VARIANTS[args.misses],
@@ -427,6 +413,7 @@ def main(argv: list[str] | None = None) -> None:
                 sample=args.sample,
                 ranking=Ranking.parse(args.rank[0]) if args.rank else None,
                 feedback=parse_feedback(args.feedback[0]) if args.feedback else (0.0, 0),
+                encode=encode,
             ):
                 print(json.dumps(row, ensure_ascii=False))
         return
@@ -435,7 +422,7 @@ def main(argv: list[str] | None = None) -> None:
         # N processes of one thread each fill it in parallel; then run without --shard.
         reverse = args.shard.endswith("r")  # "0/2r": the same shard, longest texts first
         index, count = (int(x) for x in args.shard.rstrip("r").split("/"))
-        cache = EmbeddingCache(args.dir / "embeddings.sqlite")
+        cache = open_cache(args.dir, args.model)
         for name in [s for s in args.sets.split(",") if s]:
             only = None
             if args.subset is not None:
@@ -444,7 +431,7 @@ def main(argv: list[str] | None = None) -> None:
             for variant in args.variant or [DEFAULT_VARIANT]:
                 corpus = build_corpus(name, VARIANTS[variant], cache_dir=args.dir, only=only)
                 mine = [t for t in corpus.texts if int(cache.key(t)[:8], 16) % count == index]
-                cache.embed(mine, local_encode, longest_first=reverse)
+                cache.embed(mine, encode, longest_first=reverse)
         return
     if args.stats:
         for name in [s for s in args.sets.split(",") if s]:
@@ -455,7 +442,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
         print(table(rows))
         return
-    cache = EmbeddingCache(args.dir / "embeddings.sqlite")
+    cache = open_cache(args.dir, args.model)
     sets = [s for s in args.sets.split(",") if s]
     for name in sets:
         if not CORPORA[name][0].is_dir():
@@ -476,6 +463,9 @@ def main(argv: list[str] | None = None) -> None:
             rankings=[Ranking.parse(r) for r in args.rank or ["max"]],
             feedbacks=[parse_feedback(f) for f in args.feedback or ["0:0"]],
             precision=precision,
+            encode=encode,
+            window=window,
+            small=args.small_pages,
         )
         with results.open("a") as f:
             for row in rows:
