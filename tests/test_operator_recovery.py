@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from api.cli import build_parser
 from core.embedded import EmbeddedPostgres
 from rag.knowledge import submissions
 from rag.knowledge.repository import indexes
@@ -132,22 +133,28 @@ async def test_ingest_run_again_after_an_interruption_finishes_the_document(
 
 @pytest.mark.parametrize("command", ["ingest", "worker"])
 @pytest.mark.parametrize("value", ["0", "-1"])
-async def test_a_concurrency_below_one_is_a_usage_error(
-    ops: Scratch, tmp_path: Path, command: str, value: str
+def test_a_concurrency_below_one_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, value: str
 ) -> None:
     """ingest with 0 waited forever (no file ever started), -1 was a traceback; a worker with
-    0 never took a job."""
+    0 never took a job. The command line is read by the parser `trulybot` runs (api.cli), here
+    in this process: a usage error exits 2 while the arguments are read, before any setting,
+    database or model, so a process of its own (about 5 s of imports each) checked nothing
+    more. A parser that took the value would return instead of exiting, and fail the test."""
     doc = tmp_path / "a.md"
     doc.write_text("# A\n\nSome text about refunds.\n")
     args = {
-        "ingest": ("ingest", str(doc), "--workspace", ops.slug),
+        "ingest": ("ingest", str(doc), "--workspace", "some-workspace"),
         "worker": ("worker", "--burst"),
     }[command]
-    run = await _run(ops, tmp_path, *args, "--concurrency", value)
-    assert run.code == 2, run.out
-    assert "--concurrency" in run.out, run.out
-    assert "not between 1 and" in run.out, run.out
-    assert "Traceback" not in run.out
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([*args, "--concurrency", value])
+    out = capsys.readouterr()
+    said = out.out + out.err
+    assert exited.value.code == 2, said
+    assert "--concurrency" in said, said
+    assert "not between 1 and" in said, said
+    assert "Traceback" not in said
 
 
 @pytest.mark.parametrize(
