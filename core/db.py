@@ -16,8 +16,9 @@ from contextlib import asynccontextmanager
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import TextClause, event, text
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -142,9 +143,15 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
     idle in the pool for ``PING_AFTER_IDLE_SECONDS`` or more (where a server restart, a failover
     or a network idle timeout leaves dead connections behind). A connection handed back moments
     ago is used at once: asyncpg's ping is three round trips (BEGIN, a query, ROLLBACK), and
-    every chat request checks out two or three connections. A dead connection found by the ping
-    is replaced (and the pool's older connections are recycled), as with ``pool_pre_ping``; one
-    that dies mid-use is invalidated by SQLAlchemy as usual."""
+    every chat request checks out two or three connections. A connection the driver already
+    knows is closed (the server ended it: a restart, ``pg_terminate_backend``, PgBouncer
+    restarted) is never handed out, however short its idle time: that check sends nothing.
+
+    A dead connection found either way raises SQLAlchemy's ``InvalidatePoolError`` from the
+    checkout event, as ``pool_pre_ping`` does: the pool connects again in its place (the
+    request goes on on the new connection) and recycles its connections older than now as they
+    are checked out. One that dies mid-use is invalidated by SQLAlchemy as usual (and by
+    ``core.fused_begin`` when it dies at BEGIN)."""
     sync_engine = engine.sync_engine
     dialect = sync_engine.dialect
 
@@ -155,13 +162,18 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
     @event.listens_for(sync_engine, "checkout")
     def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         returned = record.info.get("tb_returned_at")
-        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_SECONDS:
+        if returned is None:  # new: just connected
+            return
+        driver = record.driver_connection
+        if isinstance(driver, asyncpg.Connection) and driver.is_closed():
+            raise InvalidatePoolError("the pooled connection was closed while it was idle")
+        if time.monotonic() - returned < PING_AFTER_IDLE_SECONDS:
             return
         try:
             dialect.do_ping(dbapi_connection)
         except dialect.loaded_dbapi.Error as exc:
             if dialect.is_disconnect(exc, dbapi_connection, None):
-                raise DisconnectionError(str(exc), invalidate_pool=True) from exc
+                raise InvalidatePoolError(str(exc)) from exc
             raise
 
 

@@ -60,7 +60,8 @@ async def begin_with_tenant(connection: AsyncConnection, settings: Mapping[str, 
     the first statement. False, with nothing sent, when the connection is not one this knows
     how to begin (not asyncpg's adapter, another isolation level, or a transaction already
     begun): the caller sets the tenant with a statement. A failure invalidates the connection
-    (it may hold a half-begun transaction) and raises as SQLAlchemy would (``DBAPIError``)."""
+    (it may hold a half-begun transaction), and the pool's older connections too when the
+    connection was lost, and raises as SQLAlchemy would (``DBAPIError``)."""
     raw = await connection.get_raw_connection()
     adapter: Any = raw.dbapi_connection
     driver = raw.driver_connection
@@ -79,6 +80,12 @@ async def begin_with_tenant(connection: AsyncConnection, settings: Mapping[str, 
             await transaction.start()
     except BaseException as error:
         raised = _as_dbapi_error(connection, adapter, error)  # before the connection closes
+        if isinstance(raised, DBAPIError) and raised.connection_invalidated:
+            # The connection was lost (the server restarted, or the pooler): the pool's other
+            # connections older than now are recycled when next checked out, as SQLAlchemy
+            # does for a statement that finds its connection lost (else each of them cost a
+            # request its 503 in turn).
+            connection.sync_engine.pool._invalidate(raw, raised, _checkin=False)
         # The server may hold a half-begun transaction: the connection never goes back to the
         # pool (not shielded: a second cancellation still ends in SQLAlchemy's forced close).
         await connection.invalidate()

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api.runtime import Runtime, build_runtime, describe_defaults, resolve_database
+from core import db as core_db
 from core.db import Database, async_url
 from core.direct import Prepared, fetch
 from core.embedded import EmbeddedPostgres
@@ -24,6 +25,7 @@ from rag.chat.repository import faqs as faq_repo
 from rag.knowledge.repository import search as search_repo
 from tests.conftest import (
     APP_ROLE,
+    TEST_DATA_DIR,
     Owner,
     client_for,
     insert_chunks,
@@ -32,7 +34,8 @@ from tests.conftest import (
     signup,
 )
 from tests.scaling.conftest import SERVER_CONNECTIONS
-from tests.topology import PgBouncer
+from tests.test_db_dead_connections import driver_connections, one_read
+from tests.topology import PgBouncer, pgbouncer_binary, socket_target, start_pgbouncer
 
 
 @pytest.fixture
@@ -358,3 +361,32 @@ async def test_a_workspace_export_streams_through_the_pooler(
     download = await client.get(done.json()["download_url"], headers=owner.headers)
     assert download.status_code == 200
     assert download.content[:2] == b"PK"
+
+
+async def test_after_the_pooler_restarted_the_idle_connections_are_replaced(
+    pg: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PgBouncer restarted (a deploy, a crash) while the app's pooled connections sat idle:
+    it closed them, and the next transactions run on new ones (the ping's handler raised
+    TypeError: a 500 per dead connection). A PgBouncer of its own, on the same port again."""
+    if pgbouncer_binary() is None:
+        pytest.skip("pgbouncer is not installed: `make system-deps` (apt-get install pgbouncer)")
+    monkeypatch.setattr(core_db, "PING_AFTER_IDLE_SECONDS", 0.0)  # they idled long enough
+    target = {pg.database: socket_target(pg.socket_dir, pg.database)}
+    workdir = TEST_DATA_DIR / "pgbouncer-restarted"
+    first = start_pgbouncer(workdir, target, pool_size=SERVER_CONNECTIONS)
+    db = Database.from_url(
+        first.url(APP_ROLE, pg.database), pooler="pgbouncer", pool_size=2, max_overflow=0
+    )
+    again: PgBouncer | None = None
+    try:
+        drivers = await driver_connections(db, 2)
+        first.stop()
+        again = start_pgbouncer(workdir, target, pool_size=SERVER_CONNECTIONS, port=first.port)
+        assert [await one_read(db) for _ in range(3)] == [1, 1, 1]
+        assert all(driver.is_closed() for driver in drivers)  # type: ignore[attr-defined]
+    finally:
+        await db.dispose()
+        first.stop()
+        if again is not None:
+            again.stop()
