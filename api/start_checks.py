@@ -57,10 +57,10 @@ class SchemaNotReady(ConfigError):
 
 async def check_schema(db: Database) -> None:
     """Refuse to serve (or to run jobs) on a database the app role cannot work on, naming the
-        way out: the role was granted nothing (APP_DB_ROLE not DATABASE_URL's user when `trulybot
-        migrate` ran), or the schema is older than this release (the new image rolled out before the
-        migration). Both passed /readyz and answered every request 500. A schema newer than the code
-        is accepted: the previous release keeps serving while the new one rolls out. A column the
+    way out: the role was granted nothing (APP_DB_ROLE not DATABASE_URL's user when `trulybot
+    migrate` ran), or the schema is older than this release (the new image rolled out before the
+    migration). Both passed /readyz and answered every request 500. A schema newer than the code
+    is accepted: the previous release keeps serving while the new one rolls out. A column the
     app role should not read (``migrate.CLOSED_COLUMNS``) but may is said in a warning: the
     app works, with the hashes open to it as before 0038."""
     async with db.transaction() as session:

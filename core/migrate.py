@@ -334,7 +334,8 @@ async def downgrade(owner_url: str, revision: str) -> None:
 
 def grant_app_role(connection: Connection, role: str) -> None:
     """The app role may read and write rows (RLS decides which), call the migrations' narrow
-    SECURITY DEFINER functions, and owns nothing. It never reads ``CLOSED_COLUMNS`` (0038):
+    SECURITY DEFINER functions (which no other role may: PUBLIC's EXECUTE is taken back each
+    time), and owns nothing. It never reads ``CLOSED_COLUMNS`` (0038):
     the password hash comes from its functions."""
     q = _quote_role(role)
     if not _role_exists(connection, role):
@@ -350,6 +351,10 @@ def grant_app_role(connection: Connection, role: str) -> None:
             _close_columns(connection, q, table, closed)
     for function in APP_FUNCTIONS:
         if connection.execute(text("SELECT to_regprocedure(:f)"), {"f": function}).scalar():
+            # Their migrations revoke PUBLIC's EXECUTE, but a restore of a dump made without
+            # privileges (docs/deploy.md, Backups and restores) gives it back: every role that
+            # may connect could then read and set any account's password hash.
+            connection.execute(text(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC"))
             connection.execute(text(f"GRANT EXECUTE ON FUNCTION {function} TO {q}"))
 
 

@@ -79,7 +79,15 @@ _SCHEMA_OF_VECTOR = (
 async def register(connection: Any) -> bool:
     """Install the codec on one asyncpg connection (one round trip, two when the extension is
     not in ``public``). False when the database has no ``vector`` type yet (a fresh database
-    before its first migration, the maintenance database): that connection binds no vector."""
+    before its first migration, the maintenance database): that connection binds no vector,
+    even once the extension is created ("expected str, got bytes"), until it is replaced.
+
+    The codec knows the type by the oid it had when the connection was made: a connection
+    that outlives its database's ``vector`` type (a restore behind PgBouncer, whose client
+    connections outlive the server's; the extension dropped and created again) fails every
+    vector statement ("cache lookup failed for type ...", or "expected str, got bytes") until
+    the pool recycles it (``pool_recycle``, 30 minutes) or the process restarts: restart the
+    API and worker processes after a restore (docs/deploy.md)."""
     try:
         await _set_codec(connection, "public")
     except ValueError:  # asyncpg: "unknown type: public.vector"

@@ -44,7 +44,8 @@ def _row_values(row: Conversation | ChatMessage | UnansweredQuestion) -> dict[st
 def _insert_cte(table: Any, prefix: str, name: str) -> Any:
     """INSERT of every column from bind parameters ``{prefix}{column}``: a constant statement,
     compiled and cache-keyed once (per-call ``.values(...)`` re-derives the cache key from every
-    value on each execution). A vector column is bound by ``vector_param`` (a float4[])."""
+    value on each execution). A vector column is bound by ``vector_param`` (in pgvector's
+    binary form)."""
     values = {
         c.key: vector_param(prefix + c.key, c.type)
         if isinstance(c.type, VECTOR)
