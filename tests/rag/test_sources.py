@@ -905,6 +905,62 @@ async def test_one_workspace_posting_slow_sitemaps_leaves_slots_for_the_others(
             assert slots.running == 0
 
 
+async def test_one_persons_workspaces_together_leave_slots_for_the_others(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """The share is per person too: two workspaces of one account (FREE_WORKSPACES_PER_ACCOUNT
+    is 2) each kept two slow sitemaps in flight and held every slot, and another account's
+    sitemap waited until it was refused (503 ``sitemap_busy``)."""
+    with local_site() as site:
+        maps = [f"/mine{i}.xml" for i in range(4)]
+        holds = [Hold() for _ in maps]
+        for i, path in enumerate(maps):
+            site.pages[f"/mine{i}"] = Page(article(f"mine{i}", [f"mine page {i} words"]))
+            site.sitemap([f"/mine{i}"])
+            site.pages[path] = site.pages.pop("/sitemap.xml")
+            site.pages[path].hold = holds[i]
+        site.pages["/theirs"] = Page(article("theirs", ["their page words"]))
+        site.sitemap(["/theirs"])
+        async with world(db, owner_db, redis_client, request_timeout_seconds=20) as w:
+            slots = sitemaps.sitemap_fetch_slots(w.runtime.settings)
+            second = await w.client.post(
+                "/api/v1/workspaces", json={"name": "Second"}, headers=w.owner.headers
+            )
+            assert second.status_code == 201, second.text
+            urls = [
+                w.owner.url("/documents"),
+                f"/api/v1/workspaces/{second.json()['id']}/documents",
+            ]
+            posts = [
+                asyncio.create_task(
+                    w.client.post(
+                        urls[i % 2], json={"sitemap_url": site.url(p)}, headers=w.owner.headers
+                    )
+                )
+                for i, p in enumerate(maps)
+            ]
+            try:
+                arrived = []
+                for _ in range(slots.share):  # the person's share of downloads is under way
+                    arrived.append(await _first_arrival(holds, arrived))
+                other = await signup(w.client, "Other")
+                r = await w.client.post(
+                    other.url("/documents"),
+                    json={"sitemap_url": site.url("/sitemap.xml")},
+                    headers=other.headers,
+                )
+                assert r.status_code == 202, r.text
+                assert r.json()["count"] == 1
+                waiting = [i for i in range(len(holds)) if i not in arrived]
+                assert not any(holds[i].arrived.acquire(blocking=False) for i in waiting)
+            finally:
+                for hold in holds:
+                    hold.gate.set()
+                answers = await asyncio.gather(*posts)
+            assert [a.status_code for a in answers] == [202] * 4, answers[0].text
+            assert slots.running == 0
+
+
 async def _first_arrival(holds: Sequence[Hold], seen: Sequence[int]) -> int:
     """The index of a held request that arrived, among those not ``seen`` yet."""
     for _ in range(300):
