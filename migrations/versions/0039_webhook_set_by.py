@@ -1,8 +1,8 @@
 """``workspaces.webhook_set_by`` and ``webhook_paused_at``: who pointed the webhook where it
 points, and whether it waits for an owner.
 
-Revision ID: 0038
-Revises: 0037
+Revision ID: 0039
+Revises: 0038
 Create Date: 2026-12-05
 
 Removing a member revoked their API keys, but the webhook URL they had set (as an admin) kept
@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0038"
-down_revision: str | None = "0037"
+revision: str = "0039"
+down_revision: str | None = "0038"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
