@@ -8,8 +8,11 @@ The session cookie (``tb_session``) is HttpOnly, ``SameSite=Lax`` and ``Secure``
 Every state-changing request carries a CSRF token bound to the session cookie (an HMAC of it
 under the server's secret): in the ``X-CSRF-Token`` header (htmx, from the page's meta tag) or
 the ``csrf_token`` form field. Before sign-in, the login and signup forms use a double-submit
-cookie (``tb_csrf``) the same way. A form from this site whose token a sign-out and sign-in
-since outdated comes back with what was typed (``dashboard.stale_form``), never applied.
+cookie the same way: ``__Host-tb_csrf`` over HTTPS (Secure, Path=/, no Domain: no sibling
+subdomain can plant one and sign a browser in to an account of its choosing), ``tb_csrf`` over
+plain HTTP (``make run``; a browser keeps no ``__Host-`` cookie without TLS). A form from this
+site whose token a sign-out and sign-in since outdated comes back with what was typed
+(``dashboard.stale_form``), never applied.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.client_address import scope_client_scheme
 from api.deps import RuntimeDep, SessionDep, client_info
 from api.runtime import Runtime
 from core.config import Settings
@@ -33,6 +37,9 @@ from workspaces.security import same_secret
 
 SESSION_COOKIE = "tb_session"
 ANON_CSRF_COOKIE = "tb_csrf"
+"""The signed-out forms' cookie over plain HTTP; before this release, over HTTPS too."""
+HOST_ANON_CSRF_COOKIE = "__Host-tb_csrf"
+"""The signed-out forms' cookie over HTTPS."""
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 LOGOUT_PATH = "/app/logout"
@@ -140,13 +147,27 @@ def _sign(settings: Settings, value: str) -> str:
     ).hexdigest()
 
 
+def _over_https(request: Request, settings: Settings) -> bool:
+    """Whether this browser reached us over TLS (through a trusted proxy's X-Forwarded-Proto
+    too); production counts as HTTPS whatever the request says (its cookies are Secure)."""
+    if settings.environment == "production":
+        return True
+    return scope_client_scheme(request.scope, settings.trusted_proxies) == "https"
+
+
+def _anon_cookie(request: Request, settings: Settings) -> str:
+    return HOST_ANON_CSRF_COOKIE if _over_https(request, settings) else ANON_CSRF_COOKIE
+
+
 def csrf_token(request: Request, settings: Settings) -> str:
     """The token this browser's forms carry: bound to its session cookie when signed in, to its
-    ``tb_csrf`` cookie before (``ensure_anon_csrf`` sets that one)."""
+    signed-out cookie before (``ensure_anon_csrf`` sets that one)."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         return _sign(settings, "session:" + cookie)
-    anon = request.cookies.get(ANON_CSRF_COOKIE) or getattr(request.state, "anon_csrf", None)
+    anon = request.cookies.get(_anon_cookie(request, settings)) or getattr(
+        request.state, "anon_csrf", None
+    )
     return _sign(settings, "anon:" + anon) if anon else ""
 
 
@@ -164,25 +185,41 @@ def download_token(request: Request, settings: Settings) -> str:
 
 def ensure_anon_csrf(request: Request, response: Response, settings: Settings) -> None:
     """Give a signed-out browser its double-submit cookie (before its first form)."""
-    if request.cookies.get(ANON_CSRF_COOKIE):
+    name = _anon_cookie(request, settings)
+    if request.cookies.get(name):
         return
     value = getattr(request.state, "anon_csrf", None) or secrets.token_urlsafe(24)
     request.state.anon_csrf = value
+    host_only = name == HOST_ANON_CSRF_COOKIE
     response.set_cookie(
-        ANON_CSRF_COOKIE,
+        name,
         value,
         httponly=True,
-        secure=settings.environment == "production",
+        secure=host_only,
         samesite="strict",
-        path="/app",
+        path="/" if host_only else "/app",  # a __Host- cookie must be Path=/, no Domain
     )
 
 
-def prepare_anon_csrf(request: Request) -> None:
+def prepare_anon_csrf(request: Request, settings: Settings) -> None:
     """Choose the double-submit value before the page renders its token."""
     chosen = getattr(request.state, "anon_csrf", None)
-    if not request.cookies.get(ANON_CSRF_COOKIE) and chosen is None:
+    if not request.cookies.get(_anon_cookie(request, settings)) and chosen is None:
         request.state.anon_csrf = secrets.token_urlsafe(24)
+
+
+def _upgrading_form(request: Request, settings: Settings, sent: str) -> bool:
+    """A signed-out form shown over HTTPS before this release: its token is bound to the plain
+    ``tb_csrf`` cookie, which a sibling subdomain could have planted. Accepted only when the
+    browser says the request came from this very origin (``Sec-Fetch-Site: same-origin``, a
+    header no page can set; a sibling's page is ``same-site``), so the forms open during the
+    upgrade still sign in, and a planted cookie signs no one in."""
+    legacy = request.cookies.get(ANON_CSRF_COOKIE)
+    if not legacy or not _over_https(request, settings) or request.cookies.get(SESSION_COOKIE):
+        return False
+    if (request.headers.get("sec-fetch-site") or "").lower() != "same-origin":
+        return False
+    return same_secret(sent, _sign(settings, "anon:" + legacy))
 
 
 async def check_csrf(request: Request, settings: Settings) -> None:
@@ -199,6 +236,8 @@ async def check_csrf(request: Request, settings: Settings) -> None:
             sent = value if isinstance(value, str) else None
     expected = csrf_token(request, settings)
     if not sent or not expected or not same_secret(sent, expected):
+        if sent and _upgrading_form(request, settings, sent):
+            return
         if not request.cookies.get(SESSION_COOKIE) and "/w/" in request.url.path:
             # Signed out since the page was shown (in another tab, say): a workspace's form
             # needs a login first, which is what to say, not "the form expired".

@@ -28,6 +28,12 @@ class Workspace(Base):
     knowledge_version: Mapped[int] = mapped_column(BigInteger, default=0)
     webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     webhook_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Who set the webhook URL (an API key's maker for a key; None: before migration 0039, or an
+    # operator), and since when it waits for an owner because that person left (0039).
+    webhook_set_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    webhook_paused_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
     # Set by billing: `plan` applies until `plan_expires_at` (None: no end), then `fallback_plan`.
     plan_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     fallback_plan: Mapped[str] = mapped_column(String(32), default="free")

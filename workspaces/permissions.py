@@ -56,6 +56,10 @@ class Action(enum.StrEnum):
     WORKSPACE_UPDATE = "workspace.update", "change the workspace's settings"
     WEBHOOK_READ = "webhook.read", "read the webhook secret and list the webhook's deliveries"
     WEBHOOK_ROTATE_SECRET = "webhook.rotate_secret", "rotate the webhook secret"
+    WEBHOOK_CONFIRM = (
+        "webhook.confirm",
+        "resume a webhook paused because the person who set its URL left the workspace",
+    )
     MEMBERS_READ = "members.read", "list the workspace's members"
     MEMBER_ADD = "member.add", "invite members"
     MEMBER_ROLE_CHANGE = "member.change_role", "change a member's role"
@@ -137,6 +141,7 @@ TABLE: Final[Mapping[Action, Rule]] = MappingProxyType({
     Action.WORKSPACE_UPDATE:      Rule(N,     Y,    Y,     Y,       "workspace.updated"),
     Action.WEBHOOK_READ:          Rule(N,     Y,    Y,     Y),
     Action.WEBHOOK_ROTATE_SECRET: Rule(N,     Y,    Y,     Y,       "webhook_secret.rotated"),
+    Action.WEBHOOK_CONFIRM:       Rule(N,     N,    Y,     N,       "webhook.confirmed"),
     Action.MEMBERS_READ:          Rule(Y,     Y,    Y,     Y),
     Action.MEMBER_ADD:            Rule(N,     N,    Y,     N,       "member.invited"),
     Action.MEMBER_ROLE_CHANGE:    Rule(N,     N,    Y,     N,       "member.role_changed"),

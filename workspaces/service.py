@@ -287,6 +287,11 @@ async def update_workspace(
         await require_verified(session, access)  # a verified person only
     if values.get("webhook_url") and not access.workspace.webhook_secret:
         values["webhook_secret"] = security.generate_webhook_secret()
+    if "webhook_url" in values and values["webhook_url"] != access.workspace.webhook_url:
+        # A new address is its setter's (paused if they leave: ``pause_webhook_set_by``); a
+        # paused webhook given another address by someone still here resumes.
+        values["webhook_set_by"] = await person_behind(session, access) if new_url else None
+        values["webhook_paused_at"] = None
     workspace = await repo.update_workspace(session, access.workspace.id, values)
     assert workspace is not None
     await permit.record(
@@ -296,6 +301,39 @@ async def update_workspace(
         details={"fields": sorted(values)},
     )
     return workspace
+
+
+async def person_behind(session: AsyncSession, access: WorkspaceAccess) -> uuid.UUID | None:
+    """The person acting: the signed-in user, or the maker of the API key (None: an operator,
+    or a key whose maker is unknown). What the webhook's setter and a person's share of the
+    sitemap downloads are keyed by."""
+    principal = access.principal
+    if principal.user_id is not None or principal.api_key_id is None:
+        return principal.user_id
+    key = await repo.get_api_key(
+        session, workspace_id=access.workspace.id, key_id=principal.api_key_id
+    )
+    return key.created_by if key is not None else None
+
+
+async def confirm_webhook(session: AsyncSession, access: WorkspaceAccess) -> Workspace:
+    """An owner vouches for the webhook's URL as it is: a webhook paused because the person who
+    set it left sends events again, and the URL counts as this owner's from now on. Audited
+    ``webhook.confirmed`` (also when nothing was paused: the owner looked and said yes)."""
+    authorize(access, Action.WEBHOOK_CONFIRM)
+    await require_verified(session, access)
+    paused_at = access.workspace.webhook_paused_at
+    return await _change_recorded(
+        session,
+        access,
+        Action.WEBHOOK_CONFIRM,
+        {"webhook_paused_at": None, "webhook_set_by": access.principal.user_id},
+        target_type="webhook",
+        details={
+            "paused_since": paused_at.isoformat() if paused_at else None,
+            "set_by": str(access.workspace.webhook_set_by or "") or None,
+        },
+    )
 
 
 async def webhook(session: AsyncSession, access: WorkspaceAccess) -> tuple[str | None, str | None]:

@@ -115,6 +115,15 @@ async def change_role(
         details["api_keys_revoked"] = await repo.revoke_api_keys_made_by(
             session, workspace_id=access.workspace.id, user_id=user_id, when=now
         )
+    # The webhook URL they set as an admin: their say over it ends with the role.
+    if not allowed(
+        Action.WORKSPACE_UPDATE,
+        kind="user",
+        role=role,  # type: ignore[arg-type]
+    ) and await team_repo.pause_webhook_set_by(
+        session, workspace_id=access.workspace.id, user_id=user_id, when=now
+    ):
+        details["webhook_paused"] = True
     if not allowed(Action.MEMBER_ADD, kind="user", role=role):  # type: ignore[arg-type]
         # An invitation they sent as an owner would let someone in with an owner's say.
         withdrawn = await accounts_repo.revoke_invitations_sent_by(
@@ -129,8 +138,9 @@ async def change_role(
 async def remove_member(session: AsyncSession, access: WorkspaceAccess, user_id: uuid.UUID) -> None:
     """Remove a member (owners only): their access to the workspace ends at their next request,
     and so does the access of the API keys they made (a key would otherwise keep a removed
-    admin's reach). The last owner cannot be removed. Audited ``member.removed``. Removing
-    oneself is leaving (``leave``), open to every role."""
+    admin's reach); a webhook URL they set is paused until an owner confirms it. The last owner
+    cannot be removed. Audited ``member.removed``. Removing oneself is leaving (``leave``),
+    open to every role."""
     if user_id == access.principal.user_id:
         await leave(session, access)
         return
@@ -187,6 +197,12 @@ async def _drop(
     details: dict[str, Any] = {"role": membership.role, "api_keys_revoked": revoked}
     if withdrawn:
         details["invitations_revoked"] = withdrawn
+    # The webhook URL they set keeps the workspace's events going to an address of their
+    # choosing: it waits for an owner to confirm it (``service.confirm_webhook``).
+    if await team_repo.pause_webhook_set_by(
+        session, workspace_id=access.workspace.id, user_id=user_id, when=now
+    ):
+        details["webhook_paused"] = True
     return details
 
 

@@ -1,5 +1,6 @@
 """SQL of the team page's lists: members a page at a time (oldest first, the founder on top),
-and the names the page shows for ids it meets (who made a key, who acted in the audit log).
+and the names the page shows for ids it meets (who made a key, who acted in the audit log); the
+webhook paused when the person who set it leaves.
 Callers pass a session whose tenant context is set."""
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from workspaces.models import ApiKey, Membership, User
+from workspaces.models import ApiKey, Membership, User, Workspace
 
 
 async def members_page(
@@ -75,3 +76,22 @@ async def api_key_labels(
         )
     )
     return {row.id: (row.name, row.prefix) for row in result}
+
+
+async def pause_webhook_set_by(
+    session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID, when: datetime
+) -> bool:
+    """Pause the workspace's webhook when ``user_id`` set its URL (and it is not paused yet);
+    whether it was paused now."""
+    result = await session.execute(
+        update(Workspace)
+        .where(
+            Workspace.id == workspace_id,
+            Workspace.webhook_set_by == user_id,
+            Workspace.webhook_url.is_not(None),
+            Workspace.webhook_paused_at.is_(None),
+        )
+        .values(webhook_paused_at=when)
+        .returning(Workspace.id)
+    )
+    return result.first() is not None

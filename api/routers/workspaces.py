@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -25,6 +26,7 @@ from rag.knowledge import limits
 from rag.knowledge.addresses import check_new_webhook_url
 from workspaces import invitations, more_workspaces, service, team, usage
 from workspaces import repository as repo
+from workspaces.models import Workspace
 from workspaces.schemas import (
     ApiKeyCreatedOut,
     ApiKeyIn,
@@ -93,12 +95,41 @@ async def update_workspace(
 class WebhookOut(BaseModel):
     url: str | None
     secret: str | None = Field(description="Verifies X-TrulyBot-Signature; owners and admins only")
+    set_by: uuid.UUID | None = Field(
+        default=None,
+        description="Who set the URL (an API key's maker for a key); null when unknown",
+    )
+    paused: bool = Field(
+        default=False,
+        description="No event is sent: the person who set the URL left the workspace (or was"
+        " made a member). An owner resumes it with POST .../webhook/confirm or sets another URL",
+    )
+    paused_at: datetime | None = None
+
+    @classmethod
+    def of(cls, workspace: Workspace) -> WebhookOut:
+        return cls(
+            url=workspace.webhook_url,
+            secret=workspace.webhook_secret,
+            set_by=workspace.webhook_set_by,
+            paused=workspace.webhook_paused_at is not None,
+            paused_at=workspace.webhook_paused_at,
+        )
 
 
 @router.get("/workspaces/{workspace_id}/webhook", response_model=WebhookOut, dependencies=[NoStore])
 async def get_webhook(access: WorkspaceDep, session: SessionDep) -> WebhookOut:
-    url, secret = await service.webhook(session, access)
-    return WebhookOut(url=url, secret=secret)
+    await service.webhook(session, access)
+    return WebhookOut.of(access.workspace)
+
+
+@router.post(
+    "/workspaces/{workspace_id}/webhook/confirm", response_model=WebhookOut, dependencies=[NoStore]
+)
+async def confirm_webhook(access: WorkspaceDep, session: SessionDep) -> WebhookOut:
+    """An owner resumes a webhook paused because the person who set its URL left: events are
+    sent to it again, and the URL counts as this owner's. Owners only; audited."""
+    return WebhookOut.of(await service.confirm_webhook(session, access))
 
 
 @router.post(
@@ -107,8 +138,7 @@ async def get_webhook(access: WorkspaceDep, session: SessionDep) -> WebhookOut:
     dependencies=[NoStore],
 )
 async def rotate_webhook_secret(access: WorkspaceDep, session: SessionDep) -> WebhookOut:
-    workspace = await service.rotate_webhook_secret(session, access)
-    return WebhookOut(url=workspace.webhook_url, secret=workspace.webhook_secret)
+    return WebhookOut.of(await service.rotate_webhook_secret(session, access))
 
 
 @router.post(

@@ -52,7 +52,7 @@ class LoginForm(BaseModel):
 def _anon_page(
     request: Request, template: str, context: dict[str, object], status: int = 200
 ) -> Response:
-    auth.prepare_anon_csrf(request)
+    auth.prepare_anon_csrf(request, request.app.state.runtime.settings)
     response = render(request, template, context, status_code=status)
     auth.ensure_anon_csrf(request, response, request.app.state.runtime.settings)
     return response

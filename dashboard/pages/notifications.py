@@ -34,7 +34,7 @@ async def save_preferences(request: Request, page: PageDep, session: SessionDep)
 
 
 def _unsubscribe_page(request: Request, context: dict[str, object], status: int = 200) -> Response:
-    auth.prepare_anon_csrf(request)
+    auth.prepare_anon_csrf(request, request.app.state.runtime.settings)
     response = render(request, "unsubscribe.html", context, status_code=status)
     auth.ensure_anon_csrf(request, response, request.app.state.runtime.settings)
     return response

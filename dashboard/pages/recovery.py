@@ -36,7 +36,7 @@ TokenQuery = Annotated[str, Query(max_length=256)]
 def _page(
     request: Request, template: str, context: dict[str, object], status: int = 200
 ) -> Response:
-    auth.prepare_anon_csrf(request)
+    auth.prepare_anon_csrf(request, request.app.state.runtime.settings)
     response = render(request, template, {"errors": {}, **context}, status_code=status)
     auth.ensure_anon_csrf(request, response, request.app.state.runtime.settings)
     return response

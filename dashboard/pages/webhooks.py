@@ -1,5 +1,7 @@
 """The webhook page: the workspace webhook's recent deliveries (what was sent, what failed and
-why) and how a receiver checks their signature. Owners and admins, as for the webhook itself."""
+why) and how a receiver checks their signature. Owners and admins, as for the webhook itself.
+A webhook paused because the person who set its URL left says so, and an owner resumes it
+here."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ from fastapi import APIRouter, Query, Request, Response
 from api.deps import SessionDep
 from dashboard.page_route import PageRoute
 from dashboard.pages.common import PageDep
-from dashboard.web import render
+from dashboard.web import redirect, render
 from rag.chat import webhook_log
+from workspaces import service
 
 router = APIRouter(route_class=PageRoute)
 
@@ -41,5 +44,13 @@ async def webhooks_page(
             "statuses": webhook_log.STATUSES,
             "first_page": not cursor,
             "webhook_url": page.access.workspace.webhook_url,
+            "paused_at": page.access.workspace.webhook_paused_at,
         },
     )
+
+
+@router.post("/w/{workspace_id}/settings/webhooks/confirm")
+async def confirm(request: Request, page: PageDep, session: SessionDep) -> Response:
+    """An owner resumes the paused webhook (``service.confirm_webhook``)."""
+    await service.confirm_webhook(session, page.access)
+    return redirect(request, page.url("settings/webhooks") + "?notice=Webhook+resumed")

@@ -72,16 +72,30 @@ class ChatInput:
         client_message_id: str | None = None,
     ) -> ChatInput:
         """A message from the workspace's people (``chat.owner`` in the permission table); the
-        conversation is theirs unless they name a session."""
+        conversation is theirs (``owner_session_id``) unless they name a session. A session
+        named ``owner-...`` is someone's own: naming another person's (or key's) is 422
+        ``validation_error``, so a member reads every conversation but writes only as
+        themselves. Other names are the team's: any member or key may go on in them."""
         authorize(access, Action.OWNER_CHAT)
+        own = owner_session_id(access)
+        if session_id and session_id != own and session_id.startswith(OWNER_SESSION_PREFIX):
+            raise ValidationFailed(
+                f"A session named {OWNER_SESSION_PREFIX}... is the test chat of the person or "
+                f"key it names; yours is {own}, or name one without that prefix",
+                details=[{"field": "session_id", "message": "another person's test chat"}],
+            )
         return cls(
             workspace=access.workspace,
             message=message,
-            session_id=session_id or owner_session_id(access),
+            session_id=session_id or own,
             conversation_id=conversation_id,
             channel="owner",
             client_message_id=client_message_id,
         )
+
+
+OWNER_SESSION_PREFIX = "owner-"
+"""The sessions of the workspace's people: ``owner-<user id>`` (or API key id, or operator)."""
 
 
 def owner_session_id(access: WorkspaceAccess) -> str:
@@ -89,7 +103,7 @@ def owner_session_id(access: WorkspaceAccess) -> str:
     dashboard's playground, the API's owner chat) when they name none."""
     principal = access.principal
     who = principal.user_id or principal.api_key_id or principal.operator
-    return f"owner-{who}"
+    return f"{OWNER_SESSION_PREFIX}{who}"
 
 
 @dataclass

@@ -19,20 +19,106 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-__all__ = ["LinkPolicy", "restrict_links", "safe_links"]
+__all__ = ["LinkPolicy", "inline_links", "restrict_links", "safe_links"]
 
-# What widget.js renders as a link, and the other inline-link forms markdown renderers accept
-# (angle-bracketed destinations, titles, empty labels): a superset, so nothing slips between.
-_INLINE_LINK: Final = re.compile(
-    r"\[([^\]\n]*)\]\(\s*(?:<([^<>\n]*)>|([^()\s]*))"
-    r"(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^()\n]*\)))?\s*\)"
-)
 # A URL that may stay a link has none of the characters that could hide another link in it.
 _SAFE_URL: Final = re.compile(r"[^\s<>\[\]()\"'`\\]+")
 _AUTOLINK: Final = re.compile(r"<([A-Za-z][A-Za-z0-9+.\-]{1,31}:[^<>\s]*)>")
 # Reference-style definitions ("[id]: https://..."), which make "[label][id]" a link elsewhere.
 _REFERENCE: Final = re.compile(r"^( {0,3})\[([^\]\n]+)\]:[ \t]*<?(\S+?)>?(?=[ \t]|$)", re.M)
 _MAX_PASSES: Final = 5
+
+# What widget.js renders as a link, and the other inline-link forms markdown renderers accept
+# (angle-bracketed destinations, titles, empty labels): a superset, so nothing slips between.
+# A link is what this expression matches, scanned left to right without overlaps:
+#     \[([^\]\n]*)\]\(\s*(?:<([^<>\n]*)>|([^()\s]*))
+#     (?:\s+(?:"[^"\n]*"|'[^'\n]*'|\([^()\n]*\)))?\s*\)
+# It is scanned by hand in linear time: the expression itself retried from every "[" of a run
+# (quadratic: 2,000 "[" took 120 ms) and tried every split of the spaces after "(" (cubic with
+# both: 800 characters took 1.5 s), and an answer is partly the visitor's to shape.
+# tests/rag/test_links.py holds the scanner to the expression on generated texts.
+_LABEL_END: Final = re.compile(r"[\]\n]")
+_SPACES: Final = re.compile(r"\s*")
+_ANGLE: Final = re.compile(r"<([^<>\n]*)>")
+_BARE: Final = re.compile(r"[^()\s]*")
+_TITLE: Final = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|\([^()\n]*\)")
+
+
+def _closed(text: str, at: int) -> int | None:
+    """Where ``\\s*\\)`` at ``at`` ends, or None."""
+    after = _SPACES.match(text, at).end()  # type: ignore[union-attr]
+    return after + 1 if text.startswith(")", after) else None
+
+
+def _after_destination(text: str, at: int) -> int | None:
+    """Where the optional title and the ``)`` after a destination ending at ``at`` end. Spaces
+    then a title (which starts with a quote or "(", never a space: only all the spaces can
+    come before it), else spaces then ``)``."""
+    after = _SPACES.match(text, at).end()  # type: ignore[union-attr]
+    if after > at and (title := _TITLE.match(text, after)):
+        end = _closed(text, title.end())
+        if end is not None:
+            return end
+    return after + 1 if text.startswith(")", after) else None
+
+
+def _destination(text: str, paren: int) -> tuple[str, int] | None:
+    """The URL and the end of the link whose ``(`` is at ``paren``, as the expression's
+    backtracking finds them: all the spaces first, then one fewer (any fewer leave the same
+    choice: an empty destination followed by spaces)."""
+    start = _SPACES.match(text, paren + 1).end()  # type: ignore[union-attr]
+    if text.startswith("<", start) and (angle := _ANGLE.match(text, start)):
+        end = _after_destination(text, angle.end())
+        if end is not None:
+            return angle.group(1), end
+    # A shorter bare destination would leave a character of it next, which is neither a space
+    # nor ")": only the longest can be followed by the rest.
+    bare = _BARE.match(text, start).end()  # type: ignore[union-attr]
+    end = _after_destination(text, bare)
+    if end is not None:
+        return text[start:bare], end
+    if start > paren + 1 and (title := _TITLE.match(text, start)):
+        # One space fewer: an empty destination, the last space, then the title.
+        end = _closed(text, title.end())
+        if end is not None:
+            return "", end
+    return None
+
+
+def inline_links(text: str) -> list[tuple[int, int, str, str]]:
+    """Every inline link of ``text`` as (start, end, label, URL), left to right, in linear
+    time. Every "[" before the same "]" (or line end) shares that "]" and what follows it: the
+    first of them starts the link, or none does."""
+    found: list[tuple[int, int, str, str]] = []
+    if "](" not in text:  # most answers: citations ("[1]") and no link
+        return found
+    at = 0
+    while (opening := text.find("[", at)) >= 0:
+        stop = _LABEL_END.search(text, opening + 1)
+        if stop is None:
+            break
+        close = stop.start()
+        link = _destination(text, close + 1) if text.startswith("](", close) else None
+        if link is None:
+            at = close + 1
+            continue
+        url, end = link
+        found.append((opening, end, text[opening + 1 : close], url))
+        at = end
+    return found
+
+
+def _replace_links(text: str, replace: Callable[[str, str], str]) -> str:
+    """``text`` with each inline link replaced by ``replace(label, url)``."""
+    pieces: list[str] = []
+    at = 0
+    for start, end, label, url in inline_links(text):
+        pieces += (text[at:start], replace(label, url))
+        at = end
+    if not pieces:
+        return text
+    pieces.append(text[at:])
+    return "".join(pieces)
 
 
 def _host(url: str) -> str | None:
@@ -83,10 +169,6 @@ class LinkPolicy:
         )
 
 
-def _url(match: re.Match[str]) -> str:
-    return match.group(2) if match.group(2) is not None else match.group(3)
-
-
 def _plain(label: str, url: str) -> str:
     label = label.strip()
     return url if not label or label == url else f"{label} ({url})"
@@ -96,8 +178,7 @@ def restrict_links(text: str, allowed: LinkPolicy | Callable[[str], bool]) -> st
     """``text`` with every link the policy does not allow turned into plain text."""
     allows = allowed.allows if isinstance(allowed, LinkPolicy) else allowed
 
-    def inline(match: re.Match[str]) -> str:
-        label, url = match.group(1), _url(match)
+    def inline(label: str, url: str) -> str:
         # An allowed link is rebuilt bare (no title that could carry text of its own).
         return f"[{label}]({url})" if allows(url) else _plain(label, url)
 
@@ -111,11 +192,11 @@ def restrict_links(text: str, allowed: LinkPolicy | Callable[[str], bool]) -> st
     # Rewriting one link can make a new one appear (a label that held brackets): repeat until
     # nothing changes.
     for _ in range(_MAX_PASSES):
-        rewritten = _REFERENCE.sub(reference, _AUTOLINK.sub(auto, _INLINE_LINK.sub(inline, text)))
+        rewritten = _REFERENCE.sub(reference, _AUTOLINK.sub(auto, _replace_links(text, inline)))
         if rewritten == text:
             return text
         text = rewritten
-    return _INLINE_LINK.sub(lambda m: _plain(m.group(1), _url(m)), text)
+    return _replace_links(text, _plain)
 
 
 def safe_links(

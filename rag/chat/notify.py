@@ -48,6 +48,10 @@ RETRY_CONCURRENCY = 4  # posts at once in one run of the retry job
 RETRY_DEADLINE_SECONDS = 60.0  # a run starts no attempt past this; the rest wait for the next
 SHUTDOWN_GRACE_SECONDS = TIMEOUT_SECONDS + 1.0
 NO_URL = "cancelled: the workspace has no webhook URL any more"
+PAUSED = (
+    "cancelled: the webhook is paused until an owner confirms its URL"
+    " (the person who set it left the workspace)"
+)
 DEPS_KEY = "webhook_notifier"  # the job context's Notifier (rag/chat/jobs.py)
 DUE_WORKSPACES_BATCH = 500  # workspaces given a retry job per run of ``webhook_retry``
 
@@ -63,8 +67,9 @@ def sign(body: bytes, secret: str, timestamp: int) -> str:
 async def enqueue(
     session: AsyncSession, workspace: Workspace, event: str, data: dict[str, Any]
 ) -> uuid.UUID | None:
-    """Write the delivery in the current transaction; None when no webhook is configured."""
-    if not workspace.webhook_url:
+    """Write the delivery in the current transaction; None when no webhook is configured, or
+    it is paused (the person who set its URL left: it waits for an owner to confirm it)."""
+    if not workspace.webhook_url or workspace.webhook_paused_at is not None:
         return None
     delivery = WebhookDelivery(
         id=uuid.uuid4(),
@@ -209,6 +214,12 @@ class Notifier:
                     session, workspace_id=workspace_id, delivery_id=delivery_id, reason=NO_URL
                 ):
                     log.info("webhook %s cancelled: no webhook URL", delivery_id)
+                return None
+            if workspace.webhook_paused_at is not None:
+                if await delivery_repo.cancel_pending(
+                    session, workspace_id=workspace_id, delivery_id=delivery_id, reason=PAUSED
+                ):
+                    log.info("webhook %s cancelled: the webhook is paused", delivery_id)
                 return None
             delivery = await delivery_repo.claim_delivery(
                 session,

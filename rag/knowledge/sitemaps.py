@@ -369,37 +369,55 @@ class SitemapBusy(AppError):
 
 class SitemapSlots:
     """This process's sitemap downloads at once: at most ``limit`` in all
-    (SITEMAP_FETCHES_AT_ONCE) and at most ``share`` (half of them, at least one) per workspace.
-    A workspace's download past its share waits for one of its own to end, outside the common
-    queue: before, four slow sitemaps of one workspace held every slot and every other
-    workspace's sitemap waited behind them until its request timed out (504)."""
+    (SITEMAP_FETCHES_AT_ONCE), at most ``share`` (half of them, at least one) per workspace,
+    and as many per person across all their workspaces. A download past a share waits for one
+    of that workspace's (or person's) own to end, outside the common queue: before, four slow
+    sitemaps of one workspace held every slot and every other workspace's sitemap waited
+    behind them until its request timed out (504); later, one account's two workspaces
+    (FREE_WORKSPACES_PER_ACCOUNT) did the same with two each (503 ``sitemap_busy``)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.share = max(1, limit // 2)
         self._all = asyncio.Semaphore(limit)
-        self._own: dict[uuid.UUID, asyncio.Semaphore] = {}
-        self._users: dict[uuid.UUID, int] = {}
+        self._own: dict[tuple[str, uuid.UUID], asyncio.Semaphore] = {}
+        self._users: dict[tuple[str, uuid.UUID], int] = {}
         self.running = 0
         """Downloads under way now."""
 
+    def _shares(self, keys: list[tuple[str, uuid.UUID]]) -> list[asyncio.Semaphore]:
+        for key in keys:
+            self._users[key] = self._users.get(key, 0) + 1
+        return [self._own.setdefault(key, asyncio.Semaphore(self.share)) for key in keys]
+
+    def _forget(self, keys: list[tuple[str, uuid.UUID]]) -> None:
+        for key in keys:
+            self._users[key] -= 1
+            if not self._users[key]:  # nobody holds or waits: forget the workspace or person
+                del self._users[key], self._own[key]
+
     @asynccontextmanager
     async def slot(
-        self, workspace_id: uuid.UUID, deadline: float | None = None
+        self,
+        workspace_id: uuid.UUID,
+        deadline: float | None = None,
+        *,
+        person: uuid.UUID | None = None,
     ) -> AsyncIterator[None]:
         """A download slot; ``SitemapBusy`` (503) when none comes free by ``deadline`` (the
-        event loop's clock; None: waits as long as it takes)."""
-        own = self._own.setdefault(workspace_id, asyncio.Semaphore(self.share))
-        self._users[workspace_id] = self._users.get(workspace_id, 0) + 1
+        event loop's clock; None: waits as long as it takes). ``person``: who asks (None: an
+        operator, counted by the workspace alone)."""
+        keys = [("workspace", workspace_id)] + ([("person", person)] if person else [])
+        shares = self._shares(keys)
+        held: list[asyncio.Semaphore] = []
         try:
             try:
                 async with asyncio.timeout_at(deadline):
-                    await own.acquire()
-                    try:
-                        await self._all.acquire()
-                    except BaseException:
-                        own.release()
-                        raise
+                    # Always in this order (the workspace's, the person's, then the common
+                    # one): no two requests can each hold what the other waits for.
+                    for semaphore in [*shares, self._all]:
+                        await semaphore.acquire()
+                        held.append(semaphore)
             except TimeoutError as exc:
                 raise SitemapBusy(
                     "Other sitemaps are being read on this server; nothing was added: try again"
@@ -410,12 +428,10 @@ class SitemapSlots:
                 yield
             finally:
                 self.running -= 1
-                self._all.release()
-                own.release()
         finally:
-            self._users[workspace_id] -= 1
-            if not self._users[workspace_id]:  # nobody holds or waits: forget the workspace
-                del self._users[workspace_id], self._own[workspace_id]
+            for semaphore in reversed(held):
+                semaphore.release()
+            self._forget(keys)
 
 
 _FETCH_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, SitemapSlots]] = (

@@ -26,7 +26,7 @@ from rag.knowledge.repository import sources as source_repo
 from rag.knowledge.sitemaps import pack_files, read_sitemap, sitemap_fetch_slots
 from workspaces import repository as ws_repo
 from workspaces.permissions import Action, authorize
-from workspaces.service import WorkspaceAccess
+from workspaces.service import WorkspaceAccess, person_behind
 
 
 async def submit_url(
@@ -95,7 +95,8 @@ async def submit_sitemap(
     """Download the sitemap and add its pages. The download (up to FETCH_TIMEOUT_SECONDS per
     file) runs with the session's connection back in the pool (``released``: what the
     transaction did so far, authentication, is committed first) and at most
-    SITEMAP_FETCHES_AT_ONCE at once per process, half of them per workspace (``SitemapSlots``).
+    SITEMAP_FETCHES_AT_ONCE at once per process, half of them per workspace and as many per
+    person across their workspaces (``SitemapSlots``).
     Within REQUEST_TIMEOUT_SECONDS (``_deadlines``): no slot by ``LISTING_SHARE`` of it is 503
     ``sitemap_busy``; a child file not read by then is left out (``unread_sitemaps``), a site
     whose robots.txt is not read by ``ROBOTS_SHARE`` of it withholds its pages
@@ -105,7 +106,8 @@ async def submit_sitemap(
     slots = sitemap_fetch_slots(settings)
     listed_by, robots_by = _deadlines(settings)
     loop = asyncio.get_running_loop()
-    async with released(session), slots.slot(workspace.id, listed_by):
+    person = await person_behind(session, access)
+    async with released(session), slots.slot(workspace.id, listed_by, person=person):
         timeout = settings.fetch_timeout_seconds
         if robots_by is not None:  # the root's own errors are said, whatever the children's
             timeout = max(min(timeout, robots_by - loop.time()), 0.001)

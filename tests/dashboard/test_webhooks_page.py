@@ -4,6 +4,7 @@ receiver checks the signature."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 
@@ -59,3 +60,27 @@ async def test_a_member_is_refused_the_deliveries_page(
     assert (await web_login(client, member.email, "correct horse battery")).status_code == 303
     page = await client.get(f"/app/w/{owner.workspace_id}/settings/webhooks")
     assert page.status_code == 403
+
+
+async def test_an_owner_sees_a_paused_webhook_and_resumes_it(web: WebOwner, db: Database) -> None:
+    """Paused because the person who set the URL left (tests/workspaces/
+    test_webhook_of_removed_member.py): the page says so, and its button resumes it."""
+    workspace_id = uuid.UUID(web.workspace_id)
+    async with db.transaction(workspace_id=workspace_id) as session:
+        await ws_repo.update_workspace(
+            session,
+            workspace_id,
+            {
+                "webhook_url": "https://hooks.example.com/in",
+                "webhook_set_by": uuid.uuid4(),
+                "webhook_paused_at": datetime.now(UTC),
+            },
+        )
+    page = await web.client.get(web.url("settings/webhooks"))
+    assert 'data-testid="webhook-paused"' in page.text
+    assert "Resume sending to this URL" in page.text
+    resumed = await web.post(web.url("settings/webhooks/confirm"))
+    assert resumed.status_code == 303, resumed.text
+    after = await web.client.get(resumed.headers["location"])
+    assert 'data-testid="webhook-paused"' not in after.text
+    assert "Webhook resumed" in after.text

@@ -644,7 +644,7 @@ async def test_the_owners_playground_leaves_no_lead_for_an_email(
 ) -> None:
     response = await client.post(
         owner.url("/chat"),
-        json={"message": "my email is tester@example.com", "session_id": "owner-test"},
+        json={"message": "my email is tester@example.com"},
         headers=owner.headers,
     )
     assert response.status_code == 200, response.text

@@ -861,6 +861,51 @@ async def test_a_posted_sitemap_downloads_holding_no_database_connection_and_few
             assert len(await w.sources()) == 2
 
 
+def _held_sitemaps(site: Site, name: str, count: int) -> tuple[list[str], list[Hold]]:
+    """``count`` sitemaps of one page each, whose answers wait for their ``Hold``; the site's
+    ``/sitemap.xml`` lists one more page and answers at once."""
+    maps = [f"/{name}{i}.xml" for i in range(count)]
+    holds = [Hold() for _ in maps]
+    for i, path in enumerate(maps):
+        site.pages[f"/{name}{i}"] = Page(article(f"{name}{i}", [f"{name} page {i} words"]))
+        site.sitemap([f"/{name}{i}"])
+        site.pages[path] = site.pages.pop("/sitemap.xml")
+        site.pages[path].hold = holds[i]
+    site.pages[f"/{name}-quick"] = Page(article("quick", ["quick page words"]))
+    site.sitemap([f"/{name}-quick"])
+    return maps, holds
+
+
+async def _another_account_is_read_meanwhile(
+    w: World, site: Site, holds: list[Hold], posts: list[asyncio.Task[httpx.Response]]
+) -> None:
+    """Once a share of the held downloads is under way, another account's sitemap is read at
+    once while the rest still wait for one of their own to end; then every held one is let go
+    and answered."""
+    slots = sitemaps.sitemap_fetch_slots(w.runtime.settings)
+    try:
+        arrived: list[int] = []
+        for _ in range(slots.share):
+            arrived.append(await _first_arrival(holds, arrived))
+        assert slots.running == slots.share
+        other = await signup(w.client, "Other")
+        r = await w.client.post(
+            other.url("/documents"),
+            json={"sitemap_url": site.url("/sitemap.xml")},
+            headers=other.headers,
+        )
+        assert r.status_code == 202, r.text
+        assert r.json()["count"] == 1
+        waiting = [i for i in range(len(holds)) if i not in arrived]
+        assert not any(holds[i].arrived.acquire(blocking=False) for i in waiting)
+    finally:
+        for hold in holds:
+            hold.gate.set()
+        answers = await asyncio.gather(*posts)
+    assert [a.status_code for a in answers] == [202] * len(posts), answers[0].text
+    assert slots.running == 0
+
+
 async def test_one_workspace_posting_slow_sitemaps_leaves_slots_for_the_others(
     db: Database, owner_db: Database, redis_client: Redis
 ) -> None:
@@ -868,41 +913,40 @@ async def test_one_workspace_posting_slow_sitemaps_leaves_slots_for_the_others(
     ingest rate limit): every slot was its, and another workspace's sitemap waited behind them
     until its own request timed out (504), never even downloaded."""
     with local_site() as site:
-        maps = [f"/slow{i}.xml" for i in range(4)]
-        holds = [Hold() for _ in maps]
-        for i, path in enumerate(maps):
-            site.pages[f"/slow{i}"] = Page(article(f"slow{i}", [f"slow page {i} words"]))
-            site.sitemap([f"/slow{i}"])
-            site.pages[path] = site.pages.pop("/sitemap.xml")
-            site.pages[path].hold = holds[i]
-        site.pages["/fast"] = Page(article("fast", ["fast page words"]))
-        site.sitemap(["/fast"])
+        maps, holds = _held_sitemaps(site, "slow", 4)
         async with world(db, owner_db, redis_client, request_timeout_seconds=20) as w:
             slots = sitemaps.sitemap_fetch_slots(w.runtime.settings)
             assert (slots.limit, slots.share) == (4, 2)
             posts = [asyncio.create_task(_post_sitemap(w, site.url(p))) for p in maps]
-            try:
-                arrived = []
-                for _ in range(slots.share):  # its share of downloads is under way
-                    arrived.append(await _first_arrival(holds, arrived))
-                assert slots.running == slots.share
-                other = await signup(w.client, "Other")
-                r = await w.client.post(
-                    other.url("/documents"),
-                    json={"sitemap_url": site.url("/sitemap.xml")},
-                    headers=other.headers,
+            await _another_account_is_read_meanwhile(w, site, holds, posts)
+
+
+async def test_one_persons_workspaces_together_leave_slots_for_the_others(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """The share is per person too: two workspaces of one account (FREE_WORKSPACES_PER_ACCOUNT
+    is 2) each kept two slow sitemaps in flight and held every slot, and another account's
+    sitemap waited until it was refused (503 ``sitemap_busy``)."""
+    with local_site() as site:
+        maps, holds = _held_sitemaps(site, "mine", 4)
+        async with world(db, owner_db, redis_client, request_timeout_seconds=20) as w:
+            second = await w.client.post(
+                "/api/v1/workspaces", json={"name": "Second"}, headers=w.owner.headers
+            )
+            assert second.status_code == 201, second.text
+            urls = [
+                w.owner.url("/documents"),
+                f"/api/v1/workspaces/{second.json()['id']}/documents",
+            ]
+            posts = [
+                asyncio.create_task(
+                    w.client.post(
+                        urls[i % 2], json={"sitemap_url": site.url(p)}, headers=w.owner.headers
+                    )
                 )
-                assert r.status_code == 202, r.text
-                assert r.json()["count"] == 1
-                # The first workspace's other two still wait for one of its own to end.
-                waiting = [i for i in range(len(holds)) if i not in arrived]
-                assert not any(holds[i].arrived.acquire(blocking=False) for i in waiting)
-            finally:
-                for hold in holds:
-                    hold.gate.set()
-                answers = await asyncio.gather(*posts)
-            assert [a.status_code for a in answers] == [202] * 4, answers[0].text
-            assert slots.running == 0
+                for i, p in enumerate(maps)
+            ]
+            await _another_account_is_read_meanwhile(w, site, holds, posts)
 
 
 async def _first_arrival(holds: Sequence[Hold], seen: Sequence[int]) -> int:

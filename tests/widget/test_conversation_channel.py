@@ -1,7 +1,8 @@
 """A conversation belongs to its channel as well as its session: a widget caller cannot post
 into the owners' test chat (the playground's session is ``owner-<user id>``), nor the owners'
 chat API (which may name any session) into a visitor's conversation. Either is 404
-``not_found``, as for another session's conversation, and records nothing."""
+``not_found``, as for another session's conversation, and records nothing. Nor can one member
+post into another's test chat by naming their ``owner-<user id>`` session: 422."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import uuid
 
 import httpx
 
-from tests.conftest import Owner
+from tests.conftest import Owner, join, signup
 
 
 def _widget(owner: Owner) -> dict[str, str]:
@@ -81,3 +82,40 @@ async def test_the_owners_chat_cannot_post_into_a_visitors_conversation(
     )
     assert again.status_code == 200, again.text
     assert again.json()["conversation_id"] == conversation
+
+
+async def test_a_member_cannot_post_into_another_members_test_chat(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Members read every conversation (the owner's session id shows in the list), but write
+    only as themselves: naming the owner's playground session is refused, with or without the
+    conversation's id, and records nothing; their own session and a team session still work."""
+    member = await signup(client, "Member's own")
+    await join(client, owner, member, "member")
+    started = await client.post(
+        owner.url("/chat"), json={"message": "hello there"}, headers=owner.headers
+    )
+    assert started.status_code == 200, started.text
+    conversation = str(started.json()["conversation_id"])
+    before = await _message_count(client, owner, conversation)
+
+    for body in (
+        {"session_id": f"owner-{owner.user_id}", "conversation_id": conversation},
+        {"session_id": f"owner-{owner.user_id}"},
+    ):
+        posted = await client.post(
+            owner.url("/chat"), json={"message": "hello as you", **body}, headers=member.headers
+        )
+        assert posted.status_code == 422, posted.text
+        assert posted.json()["error"]["code"] == "validation_error"
+    assert await _message_count(client, owner, conversation) == before
+    listed = await client.get(owner.url("/conversations"), headers=owner.headers)
+    assert len(listed.json()["items"]) == 1, listed.text
+
+    for session in (f"owner-{member.user_id}", f"team-{uuid.uuid4().hex[:8]}"):
+        own = await client.post(
+            owner.url("/chat"),
+            json={"message": "hello", "session_id": session},
+            headers=member.headers,
+        )
+        assert own.status_code == 200, own.text

@@ -37,6 +37,7 @@ EXPECTED: dict[Action, tuple[str, str | None]] = {
     Action.WORKSPACE_UPDATE: ("- Y Y Y", "workspace.updated"),
     Action.WEBHOOK_READ: ("- Y Y Y", None),
     Action.WEBHOOK_ROTATE_SECRET: ("- Y Y Y", "webhook_secret.rotated"),
+    Action.WEBHOOK_CONFIRM: ("- - Y -", "webhook.confirmed"),
     Action.MEMBERS_READ: ("Y Y Y Y", None),
     Action.MEMBER_ADD: ("- - Y -", "member.invited"),  # issue 18: owners in person only
     Action.MEMBER_ROLE_CHANGE: ("- - Y -", "member.role_changed"),
@@ -329,6 +330,7 @@ PROBES: dict[Action, list[Probe]] = {
     Action.WORKSPACE_UPDATE: [fixed("PATCH", "", {"persona": "Short answers."})],
     Action.WEBHOOK_READ: [fixed("GET", "/webhook"), fixed("GET", "/webhook/deliveries")],
     Action.WEBHOOK_ROTATE_SECRET: [fixed("POST", "/webhook/rotate-secret")],
+    Action.WEBHOOK_CONFIRM: [fixed("POST", "/webhook/confirm")],
     Action.MEMBERS_READ: [fixed("GET", "/members")],
     Action.MEMBER_ADD: [_invite],
     Action.MEMBER_ROLE_CHANGE: [_role_change],

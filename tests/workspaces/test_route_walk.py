@@ -56,6 +56,7 @@ WORKSPACE_OPERATIONS: dict[tuple[str, str], Body] = {
     ("POST", f"{WS}/restore"): NO_BODY,
     ("GET", f"{WS}/webhook"): NO_BODY,
     ("POST", f"{WS}/webhook/rotate-secret"): NO_BODY,
+    ("POST", f"{WS}/webhook/confirm"): NO_BODY,
     ("GET", f"{WS}/webhook/deliveries"): NO_BODY,
     ("POST", f"{WS}/members"): _fixed({"email": "walker@example.com", "role": "owner"}),
     ("GET", f"{WS}/members"): NO_BODY,
