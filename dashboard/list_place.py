@@ -13,6 +13,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from pydantic import TypeAdapter, ValidationError
@@ -31,24 +32,18 @@ def _pattern(expression: str) -> Check:
     return lambda value: compiled.fullmatch(value) is not None
 
 
-_MOMENT = TypeAdapter(QueryDatetime)
+def _parses(kind: Any) -> Check:
+    """A value the list's own parameter of type ``kind`` takes (FastAPI reads it so)."""
+    adapter: TypeAdapter[Any] = TypeAdapter(kind)
 
+    def check(value: str) -> bool:
+        try:
+            adapter.validate_python(value)
+        except ValidationError:
+            return False
+        return True
 
-def _moment(value: str) -> bool:
-    """A date the list's ``before`` takes (``QueryDatetime``)."""
-    try:
-        _MOMENT.validate_python(value)
-    except ValidationError:
-        return False
-    return True
-
-
-def _uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+    return check
 
 
 def _text(limit: int) -> Check:
@@ -59,8 +54,8 @@ CONVERSATION_PARAMETERS: Mapping[str, Check] = {
     "status": _pattern("open|handoff|closed"),
     "channel": _pattern("widget|owner"),
     "lead": _pattern("yes|no"),
-    "before": _moment,
-    "before_id": _uuid,
+    "before": _parses(QueryDatetime),
+    "before_id": _parses(uuid.UUID),
 }
 """The conversations list's own query parameters (dashboard/pages/conversations.py)."""
 

@@ -7,29 +7,13 @@ offered, nothing is left unanswered, and the address typed next makes a lead wit
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import httpx
 import pytest
 
 from rag.chat.contact_names import given_name
 from tests.conftest import Owner
-
-HUMAN = "I want to speak to a human"
-
-
-async def _say(
-    client: httpx.AsyncClient, owner: Owner, session_id: str, message: str, conversation: Any
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"message": message, "session_id": session_id}
-    if conversation is not None:
-        body["conversation_id"] = conversation
-    response = await client.post(
-        "/api/v1/chat", json=body, headers={"X-Widget-Key": owner.workspace["public_key"]}
-    )
-    assert response.status_code == 200, response.text
-    answer: dict[str, Any] = response.json()
-    return answer
+from tests.widget.test_widget_handoff import HUMAN, say
 
 
 async def _unanswered(client: httpx.AsyncClient, owner: Owner) -> list[str]:
@@ -43,11 +27,11 @@ async def test_a_name_typed_after_the_handoff_is_taken_as_the_answer(
     client: httpx.AsyncClient, owner: Owner, typed: str
 ) -> None:
     session_id = f"v-{uuid.uuid4().hex[:10]}"
-    handed = await _say(client, owner, session_id, HUMAN, None)
+    handed = await say(client, owner, session_id, None, HUMAN)
     assert (handed["intent"], handed["lead_capture"]) == ("human", True)
     conversation = handed["conversation_id"]
 
-    named = await _say(client, owner, session_id, typed, conversation)
+    named = await say(client, owner, session_id, conversation, typed)
     assert "don't know" not in named["answer"], named
     assert "email address" in named["answer"], named
     assert named["lead_capture"] is True  # the form stays offered
@@ -55,7 +39,7 @@ async def test_a_name_typed_after_the_handoff_is_taken_as_the_answer(
     assert typed not in await _unanswered(client, owner)
 
     email = f"jane-{uuid.uuid4().hex[:10]}@example.com"
-    left = await _say(client, owner, session_id, email, conversation)
+    left = await say(client, owner, session_id, conversation, email)
     assert left["lead_saved"] is True, left
     leads = await client.get(owner.url("/leads"), params={"q": email}, headers=owner.headers)
     assert [(lead["email"], lead["name"]) for lead in leads.json()["items"]] == [
@@ -69,12 +53,12 @@ async def test_a_question_after_the_handoff_is_still_a_question(
     """Only a name where an address was asked for: a question typed instead, or a name-like
     message nobody asked for, is answered (and left unanswered) as before."""
     session_id = f"v-{uuid.uuid4().hex[:10]}"
-    handed = await _say(client, owner, session_id, HUMAN, None)
+    handed = await say(client, owner, session_id, None, HUMAN)
     question = f"what are your opening hours in branch {uuid.uuid4().hex[:6]}"
-    asked = await _say(client, owner, session_id, question, handed["conversation_id"])
+    asked = await say(client, owner, session_id, handed["conversation_id"], question)
     assert asked["intent"] == "question", asked
     unprompted = f"Jane Smith {uuid.uuid4().hex[:6]}"
-    fresh = await _say(client, owner, f"v-{uuid.uuid4().hex[:10]}", unprompted, None)
+    fresh = await say(client, owner, f"v-{uuid.uuid4().hex[:10]}", None, unprompted)
     assert fresh["intent"] == "question", fresh
     assert {question, unprompted} <= set(await _unanswered(client, owner))
 
