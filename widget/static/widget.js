@@ -1609,7 +1609,8 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       const err = netError(null);
       return showError(err, () => reconfigure(text));
     }
-    if (c === null) return showError({ code: "invalid_widget_key" }, null);
+    // refused now (loadConfig told the owner why, in the console): unavailable, no Retry
+    if (c === null) return showError({ code: "config_refused", status: 403 }, null);
     cfg = c;
     unconfigured = false;
     const old = ui;
