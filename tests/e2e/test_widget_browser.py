@@ -348,6 +348,26 @@ async def test_a_widget_whose_server_is_out_of_reach_says_so_then_starts_when_it
     assert await error.is_hidden()
 
 
+async def test_a_visitor_offline_is_told_to_check_their_connection(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The browser knows it is offline: the message is not sent again and again for seconds,
+    and the visitor reads that their connection is the problem (the chat's server is not)."""
+    await page.goto(demo_server.base_url + "/")
+    await _open(page)
+    await page.context.set_offline(True)
+    try:
+        await page.get_by_test_id("input").fill("How long do refunds take?")
+        await page.get_by_test_id("input").press("Enter")
+        error = page.get_by_test_id("error")
+        await error.wait_for(state="visible", timeout=TIMEOUT)
+        assert await error.locator("span").first.inner_text() == (
+            "You seem to be offline. Check your internet connection and try again."
+        )
+    finally:
+        await page.context.set_offline(False)
+
+
 async def _ask_routed_until_error(
     page: Any,
     demo_server: DemoServer,
