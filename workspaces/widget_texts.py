@@ -60,6 +60,7 @@ TextName = Literal[
     "page_label",
     # the error messages
     "error_connection",
+    "error_offline",
     "error_generic",
     "error_not_enabled",
     "error_unavailable",
@@ -270,7 +271,14 @@ TEXT_FIELDS: dict[TextName, TextField] = {
         "The page of a cited source (shown in brackets after it)", 30, "p. {page}", "page"
     ),
     "error_connection": _line(
-        "A lost connection", 200, "Connection problem. Check your internet and try again."
+        "The chat's server cannot be reached (also offline, unless set below)",
+        200,
+        "The chat can't be reached right now. Please try again in a few minutes.",
+    ),
+    "error_offline": _line(
+        "The visitor's device is offline",
+        200,
+        "You seem to be offline. Check your internet connection and try again.",
     ),
     "error_generic": _line("Any other failure", 200, "Something went wrong. Please try again."),
     "error_not_enabled": _line(

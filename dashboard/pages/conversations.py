@@ -18,6 +18,7 @@ from api.deps import QueryDatetime, RuntimeDep, SessionDep
 from api.middleware import is_head
 from api.unanswered_export import unanswered_export_response
 from core.errors import AppError, ValidationFailed
+from dashboard.list_place import MAX_BACK, conversations_place
 from dashboard.page_route import PageRoute, refuse_cross_site
 from dashboard.pages.common import Page, PageDep, ReadSessionDep, form_fields
 from dashboard.pages.faqs import faq_refusal
@@ -74,6 +75,8 @@ async def conversation_list(
             "next_before": next_before.isoformat() if next_before else None,
             "next_before_id": str(rows[-1].id) if more else None,
             "first_page": before is None,
+            # This page's place, for its rows' links and forms (``dashboard.list_place``).
+            "place": conversations_place(request.url.query),
         },
     )
 
@@ -85,9 +88,11 @@ async def transcript(
     page: PageDep,
     session: SessionDep,
     before: Annotated[str | None, Query(max_length=200)] = None,
+    back: Annotated[str | None, Query(max_length=MAX_BACK)] = None,
 ) -> Response:
     """The latest messages of a conversation (what an owner opens it for: the handoff, the
-    complaint, the lead), with a link to the earlier ones (``before``: a page's cursor)."""
+    complaint, the lead), with a link to the earlier ones (``before``: a page's cursor). ``back``:
+    the list's place it was opened from, for "← Conversations" (``dashboard.list_place``)."""
     shown = await conversations.transcript(
         session, page.access, conversation_id=conversation_id, cursor=before, newest=True
     )
@@ -115,6 +120,7 @@ async def transcript(
             ),
             "earlier": shown.next_cursor,
             "latest": before is None,
+            "place": conversations_place(back),
             # The widget's thanks: the owner's words (widget settings' texts.lead_thanks), else
             # the default in the visitor's language.
             "thanked": partial(
@@ -138,21 +144,19 @@ async def conversation_status(
     request: Request, conversation_id: uuid.UUID, page: PageDep, session: SessionDep
 ) -> Response:
     """Close a handed-off conversation once dealt with, or reopen it: the API's status update
-    (audited), then back to where the form was (the transcript, or the filtered list)."""
+    (audited), then back to where the form was (the transcript, or the list), with the list's
+    place (``back``: its filters and page; a form of an older page sent only ``list_status``)."""
     fields = await form_fields(request)
     status = str(fields.get("status") or "")
     await conversations.set_status(
         session, page.access, conversation_id=conversation_id, status=status
     )
-    target = page.url(f"conversations/{conversation_id}") + "?"
+    place = conversations_place(fields.get("back") or f"status={fields.get('list_status')}")
+    notice = "notice=" + quote_plus(STATUS_NOTICES.get(status, "Saved"))  # one of the three
     if fields.get("from") == "list":
-        # Back to the list it was sent from, with its status filter (the handoff queue).
-        listed = str(fields.get("list_status") or "")
-        target = page.url("conversations") + "?"
-        if listed in STATUS_NOTICES:
-            target += f"status={listed}&"
-    notice = STATUS_NOTICES.get(status, "Saved")  # set_status took only one of the three
-    return redirect(request, target + "notice=" + quote_plus(notice))
+        query = "&".join(part for part in (place.query, notice) if part)
+        return redirect(request, page.url("conversations") + "?" + query)
+    return redirect(request, page.url(f"conversations/{conversation_id}") + place.after(notice))
 
 
 def _timeline(

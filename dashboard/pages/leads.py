@@ -13,6 +13,7 @@ from api.deps import RuntimeDep, SessionDep
 from api.lead_export import lead_export_response
 from api.middleware import is_head
 from core.text import LineBreaks
+from dashboard.list_place import MAX_BACK, ListPlace, leads_place
 from dashboard.page_route import PageRoute, refuse_cross_site
 from dashboard.pages.common import (
     InvalidText,
@@ -78,6 +79,8 @@ async def leads_page(
             "q": q or "",
             "statuses": STATUSES,
             "first_page": not cursor,
+            # This page's place, for its rows' links (``dashboard.list_place``).
+            "place": leads_place(request.url.query),
         },
     )
 
@@ -115,11 +118,13 @@ async def _lead_page(
     lead_id: uuid.UUID,
     *,
     before: str | None = None,
+    place: ListPlace,
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
 ) -> Response:
     """A lead's page: its details, the form (with what was posted when it was refused, and why)
-    and a page of what they sent, newest first, with the way to the earlier ones."""
+    and a page of what they sent, newest first, with the way to the earlier ones; ``place``:
+    the leads list's place it was opened from, for "← Leads" (``dashboard.list_place``)."""
     lead = await leads.get(session, page.access, lead_id=lead_id)
     total = await leads.count_submissions(session, page.access, lead_id=lead_id)
     submissions, earlier = await leads.submissions_page(
@@ -135,6 +140,7 @@ async def _lead_page(
             "submission_total": total,
             "earlier": earlier,
             "latest": before is None,
+            "place": place,
             "statuses": STATUSES,
             "values": values or {"status": lead.status, "notes": lead.notes or ""},
             "errors": errors or {},
@@ -150,28 +156,42 @@ async def lead_detail(
     page: PageDep,
     session: SessionDep,
     before: Annotated[str | None, Query(max_length=200)] = None,
+    back: Annotated[str | None, Query(max_length=MAX_BACK)] = None,
 ) -> Response:
-    return await _lead_page(request, page, session, lead_id, before=before or None)
+    place = leads_place(back)
+    return await _lead_page(request, page, session, lead_id, before=before or None, place=place)
 
 
 @router.post("/w/{workspace_id}/leads/{lead_id}")
 async def update_lead(
     request: Request, lead_id: uuid.UUID, page: PageDep, session: SessionDep
 ) -> Response:
-    """Status and notes; refused, the form comes back with what was typed and why."""
+    """Status and notes; refused, the form comes back with what was typed and why. Either way
+    the lead's page keeps the list's place (``back``)."""
+    fields: dict[str, Any] = {}
     try:
         fields = await form_fields(request)
         form = LeadForm.model_validate(fields)
     except InvalidText as exc:
         return await _lead_page(
-            request, page, session, lead_id, values=exc.fields, errors=app_errors(exc)
+            request,
+            page,
+            session,
+            lead_id,
+            place=leads_place(exc.fields.get("back")),
+            values=exc.fields,
+            errors=app_errors(exc),
         )
     except ValidationError as exc:
         values = {"status": fields.get("status"), "notes": fields.get("notes")}
         errors = field_errors(exc)
-        return await _lead_page(request, page, session, lead_id, values=values, errors=errors)
+        place = leads_place(fields.get("back"))
+        return await _lead_page(
+            request, page, session, lead_id, place=place, values=values, errors=errors
+        )
     await leads.update(session, page.access, lead_id=lead_id, values=form.model_dump())
-    return redirect(request, page.url(f"leads/{lead_id}") + "?notice=Saved")
+    place = leads_place(fields.get("back"))
+    return redirect(request, page.url(f"leads/{lead_id}") + place.after("notice=Saved"))
 
 
 @router.post("/w/{workspace_id}/leads/{lead_id}/delete")
@@ -183,6 +203,8 @@ async def delete_lead(
     runtime: RuntimeDep,
     background: BackgroundTasks,
 ) -> Response:
+    """The lead and what they sent deleted; back to the list's place it was opened from."""
+    place = leads_place((await form_fields(request)).get("back"))
     mail_ids = await leads.delete(session, page.access, lead_id=lead_id)
     background.add_task(runtime.mailer.forget_files, mail_ids)  # after the commit
-    return redirect(request, page.url("leads"))
+    return redirect(request, page.url("leads") + place.to_list)

@@ -13,6 +13,7 @@ from core.direct import Executor
 from rag.chat import faq as faq_service
 from rag.chat import notify
 from rag.chat.cache import CacheHit, ResponseCache
+from rag.chat.contact_names import NAME_REPLY, given_name, name_before
 from rag.chat.intents import COURTESY, NO_CONTACT_HINT, contact_email, persona_reply
 from rag.chat.links import safe_links
 from rag.chat.normalize import normalize_question
@@ -157,7 +158,12 @@ async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
         return None
     email = contact_email(turn.message)
     if email is None:
-        return None
+        if given_name(turn.message) is None:
+            return None
+        # Their name where the bot asked for contact details: thanked, asked for the address
+        # the team needs (the form still offered), and not left as a question.
+        reply = translated("name_given", _language(turn)) or NAME_REPLY
+        return Answer(reply, "fallback", lead_capture=turn.offers_contact)
     if turn.channel != "widget":
         return Answer(_persona(turn, "contact_test"), "fallback")
     if not turn.asks_for_contact:
@@ -171,7 +177,7 @@ async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
         lead_id = await leads.submit_from_visitor(
             session,
             workspace_id=turn.workspace.id,
-            values={"email": email, "message": turn.message},
+            values={"email": email, "name": name_before(turn.history), "message": turn.message},
             conversation_id=turn.conversation_id,
             source="chat",
         )

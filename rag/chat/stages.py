@@ -24,13 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.direct import Executor
 from core.errors import NotFound
 from core.models import utcnow
-from rag.chat.intents import (
-    NOT_QUESTIONS,
-    Intent,
-    gives_asked_address,
-    price_question,
-    question_of,
-)
+from rag.chat.contact_names import answers_contact_request
+from rag.chat.intents import NOT_QUESTIONS, Intent, price_question, question_of
 from rag.chat.models import ChatMessage, Conversation
 from rag.chat.normalize import KEY_VERSION, hides_text, normalize_question
 from rag.chat.prompts import Passage
@@ -281,8 +276,8 @@ async def record(
         channel=channel,
         history_turns=history_turns,
     )
-    if intent != "contact" and asked and gives_asked_address(message):
-        # The bot just asked for an address and the visitor gives it, in their own words.
+    if intent != "contact" and asked and answers_contact_request(message, intent):
+        # The bot just asked for contact details: the visitor gives an address or their name.
         intent = "contact"
     # The conversation (when new), the message, the conversation's count (when it existed) and
     # the usage counters: one statement, then the quota check on its result. Whether the

@@ -18,7 +18,7 @@ Reply = Literal[
     "bot_identity", "human", "human_address_left", "human_no_contact", "no_contact_hint",
     "contact_declined", "unclear", "greeting", "thanks", "goodbye", "contact", "dont_know",
     "dont_know_offer", "dont_know_address_left", "unavailable", "unavailable_offer",
-    "lead_thanks", "lead", "lead_leave", "lead_address_left", "lead_no_contact",
+    "lead_thanks", "lead", "lead_leave", "lead_address_left", "lead_no_contact", "name_given",
 ]  # fmt: skip
 
 _T: dict[Reply, dict[Language, str]] = {
@@ -245,6 +245,30 @@ _T: dict[Reply, dict[Language, str]] = {
         "zh": "谢谢！我已转达您的留言，团队成员会通过电子邮件联系您。",
         "ja": "ありがとうございます！メッセージをお伝えしました。チームの担当者からメールで"
         "ご連絡します。",
+    },
+    # "Thank you! So that someone from the team can get back to you, please leave your email
+    # address too." (a name typed where contact details were asked for: rag.chat.contact_names)
+    "name_given": {
+        "de": "Vielen Dank! Damit sich jemand aus dem Team bei Ihnen melden kann, hinterlassen "
+        "Sie bitte auch Ihre E-Mail-Adresse.",
+        "fr": "Merci ! Pour qu'une personne de l'équipe puisse vous recontacter, laissez aussi "
+        "votre adresse e-mail, s'il vous plaît.",
+        "es": "¡Gracias! Para que alguien del equipo pueda responderle, deje también su "
+        "dirección de correo electrónico, por favor.",
+        "pt": "Obrigado! Para que alguém da equipe possa retornar o contato, deixe também seu "
+        "endereço de e-mail, por favor.",
+        "it": "Grazie! Perché qualcuno del team possa ricontattarla, lasci anche il suo "
+        "indirizzo email, per favore.",
+        "hi": "धन्यवाद! ताकि टीम का कोई सदस्य आपसे संपर्क कर सके, कृपया अपना ईमेल पता भी दें।",
+        "hi-Latn": "Dhanyavaad! Taaki team ka koi sadasya aapse sampark kar sake, kripya apna "
+        "email pata bhi dijiye.",
+        "ru": "Спасибо! Чтобы сотрудник команды мог с вами связаться, пожалуйста, оставьте "
+        "также свой адрес электронной почты.",
+        "ar": "شكرًا لك! حتى يتمكن أحد أعضاء الفريق من التواصل معك، يُرجى ترك عنوان بريدك "
+        "الإلكتروني أيضًا.",
+        "zh": "谢谢！为了让团队成员能与您联系，请同时留下您的电子邮件地址。",
+        "ja": "ありがとうございます！チームの担当者からご連絡できるよう、メールアドレスも"
+        "お知らせください。",
     },
     # "Sorry, I don't know the answer to that based on the information available."
     # (``prompts.dont_know_answer``; then one of the two below, or the no-contact hint's absence)

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import OUTPUT, DemoServer, static_site
@@ -87,6 +88,12 @@ async def test_visitor_gets_a_cited_answer_and_leaves_a_lead(
     await answer.wait_for(timeout=TIMEOUT)
     await page.get_by_test_id("citation").first.wait_for(timeout=TIMEOUT)
     assert "599" in await answer.inner_text()
+    # Each source is named by what it shows ("[1] Family plan"), not by its passage (the
+    # snippet in its tooltip, which screen readers read as its name).
+    cited = page.get_by_test_id("citation").first
+    shown = " ".join((await cited.inner_text()).split())
+    assert shown.startswith("[1] ")
+    assert await page.get_by_role("listitem", name=shown, exact=True).count() >= 1
     link = page.get_by_test_id("citation").first.locator("a")
     if await link.count():
         assert re.match(r"^https?://", await link.first.get_attribute("href") or "")
@@ -303,6 +310,62 @@ async def test_a_message_a_proxy_finds_too_large_goes_back_to_the_box(
     assert await page.get_by_test_id("retry").is_hidden()
     assert await page.get_by_test_id("input").input_value() == question
     assert await page.locator('[data-testid="message"][data-role="user"]').count() == 0
+
+
+async def test_a_widget_whose_server_is_out_of_reach_says_so_then_starts_when_it_answers(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The settings could not be read (our server down): the chat opened as "Assistant" with
+    the default greeting and failed only at the first message, with "Check your internet"
+    (a browser walk's finding). Now it says the chat cannot be reached, greets in no one's
+    words, and once the server answers, a message sent starts it with the owner's settings and
+    is answered."""
+    config = httpx.get(
+        f"{demo_server.base_url}/api/v1/widget/config",
+        headers={"X-Widget-Key": demo_server.credentials["public_key"]},
+    ).json()
+
+    async def down(route: Any) -> None:
+        await route.abort("connectionrefused")
+
+    await page.route("**/api/v1/widget/config", down)
+    await page.goto(demo_server.base_url + "/")
+    await _open(page)
+    error = page.get_by_test_id("error")
+    await error.wait_for(state="visible", timeout=TIMEOUT)
+    assert "The chat can't be reached right now" in await error.inner_text()
+    assert "internet" not in await error.inner_text()
+    assert await page.locator('[data-testid="message"]').count() == 0
+
+    await page.unroute("**/api/v1/widget/config")
+    await page.get_by_test_id("input").fill("How long do refunds take?")
+    await page.get_by_test_id("input").press("Enter")
+    await page.wait_for_function(f"() => ({FINISHED_ANSWERS})() > 0", timeout=TIMEOUT)
+    assert await page.locator("#tb-title").inner_text() == config["bot_name"]
+    first = page.locator('[data-testid="message"]').first
+    assert config["greeting"].strip() in await first.inner_text()
+    assert await page.locator('[data-testid="message"][data-role="user"]').count() == 1
+    assert await error.is_hidden()
+
+
+async def test_a_visitor_offline_is_told_to_check_their_connection(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The browser knows it is offline: the message is not sent again and again for seconds,
+    and the visitor reads that their connection is the problem (the chat's server is not)."""
+    await page.goto(demo_server.base_url + "/")
+    await _open(page)
+    await page.context.set_offline(True)
+    try:
+        await page.get_by_test_id("input").fill("How long do refunds take?")
+        await page.get_by_test_id("input").press("Enter")
+        error = page.get_by_test_id("error")
+        await error.wait_for(state="visible", timeout=TIMEOUT)
+        assert await error.locator("span").first.inner_text() == (
+            "You seem to be offline. Check your internet connection and try again."
+        )
+    finally:
+        await page.context.set_offline(False)
 
 
 async def _ask_routed_until_error(

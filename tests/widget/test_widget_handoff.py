@@ -17,10 +17,16 @@ from tests.fakes.receiver import receiver
 HUMAN = "I want to speak to a human"
 
 
-async def _ask(
-    client: httpx.AsyncClient, owner: Owner, session_id: str, conversation: str | None
+async def say(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    session_id: str,
+    conversation: str | None,
+    message: str = HUMAN,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"message": HUMAN, "session_id": session_id}
+    """A visitor's ``message`` through the widget's chat API (in ``conversation``, when given);
+    the answer."""
+    body: dict[str, Any] = {"message": message, "session_id": session_id}
     if conversation is not None:
         body["conversation_id"] = conversation
     response = await client.post(
@@ -28,6 +34,13 @@ async def _ask(
     )
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
+    return answer
+
+
+async def _ask(
+    client: httpx.AsyncClient, owner: Owner, session_id: str, conversation: str | None
+) -> dict[str, Any]:
+    answer = await say(client, owner, session_id, conversation)
     assert (answer["intent"], answer["source"]) == ("human", "handoff")
     return answer
 

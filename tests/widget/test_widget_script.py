@@ -531,13 +531,43 @@ console.log(JSON.stringify({ before, owners, blank: [errorText(offline), errorTe
 """,
     )
     english = [
-        "Connection problem. Check your internet and try again.",
+        "The chat can't be reached right now. Please try again in a few minutes.",
         "Something went wrong. Please try again.",
     ]
     assert out == {
         "before": english,
         "owners": ["Keine Verbindung.", "Etwas ging schief."],
         "blank": english,
+    }
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_a_request_that_reached_no_server_says_whose_connection_failed(source: str) -> None:
+    """Every request that reached no server said "Connection problem. Check your internet",
+    also to a visitor who was online while our server was down (a browser walk's finding).
+    Online, the chat says it cannot be reached and when to try again; offline (the browser's
+    ``navigator.onLine`` false), to check their connection. The owner's ``error_connection``
+    says both unless they wrote ``error_offline`` too."""
+    out = _run_http(
+        source,
+        """
+const lost = netError(new TypeError("Failed to fetch"));
+const said = (online) => { W.navigator = { onLine: online }; return errorText(lost); };
+const english = [said(true), said(false)];
+cfg = { texts: { error_connection: "Keine Verbindung." } };
+const own = [said(true), said(false)];
+cfg = { texts: { error_connection: "Keine Verbindung.", error_offline: "Sie sind offline." } };
+const both = [said(true), said(false)];
+console.log(JSON.stringify({ english, own, both }));
+""",
+    )
+    assert out == {
+        "english": [
+            "The chat can't be reached right now. Please try again in a few minutes.",
+            "You seem to be offline. Check your internet connection and try again.",
+        ],
+        "own": ["Keine Verbindung.", "Keine Verbindung."],
+        "both": ["Keine Verbindung.", "Sie sind offline."],
     }
 
 
@@ -637,23 +667,29 @@ def test_the_widget_reads_only_texts_the_server_serves(source: str) -> None:
     assert set(TEXT_FIELDS) - bot_only <= read, set(TEXT_FIELDS) - bot_only - read
 
 
-@pytest.mark.skipif(NODE is None, reason="node is not installed")
-def test_a_sources_label_and_page_read_in_the_owners_words(source: str) -> None:
-    """An answer's list of sources said "Source" for an untitled, unlinked one and "(p. 4)" for
-    its page in English whatever the owner wrote: both are texts now (``source_label``,
-    ``page_label`` with ``{page}``), the English default when unset."""
+def _cites_program(source: str) -> str:
+    """widget.js's ``renderCites`` with what it needs, on the DOM stub; ``cfg`` without texts."""
     fill = re.search(r"\n  const fill = .*?\n  const F = [^\n]*\n", source, re.S)
     cites = re.search(r"\n  const renderCites = .*?(?=\n  const addFeedback)", source, re.S)
     assert fill, "fill/F not found in widget.js"
     assert cites, "renderCites not found in widget.js"
-    program = (
+    return (
         DOM_STUB
         + "let cfg = { texts: {} };\n"
         + _extract_markdown(source)
         + _owner_texts(source)
         + fill.group(0)
         + cites.group(0)
-        + """
+    )
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_a_sources_label_and_page_read_in_the_owners_words(source: str) -> None:
+    """An answer's list of sources said "Source" for an untitled, unlinked one and "(p. 4)" for
+    its page in English whatever the owner wrote: both are texts now (``source_label``,
+    ``page_label`` with ``{page}``), the English default when unset."""
+    program = _cites_program(source) + (
+        """
 const shown = () => {
   const m = { cites: [{ n: 1, page: 4 }, { n: 2, title: "Guide", page: "12" }], body: {} };
   m.body.after = (list) => { m.out = list; };
@@ -670,3 +706,38 @@ console.log(JSON.stringify({ english, german: shown() }));
     data = json.loads(result.stdout)
     assert data["english"] == ["[1] Source (p. 4)", "[2] Guide (p. 12)"]
     assert data["german"] == ["[1] Quelle (S. 4)", "[2] Guide (S. 12)"]
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_each_source_is_named_by_what_it_shows(source: str) -> None:
+    """A screen reader named each item of an answer's sources by its passage (the snippet in
+    its tooltip) where the visitor reads "[1] Acme Cloud Backup pricing" (a browser walk's
+    finding): the item is named by what it shows, the snippet stays its tooltip."""
+    program = _cites_program(source) + (
+        """
+const m = { body: {}, cites: [
+  { n: 1, title: "Acme Cloud Backup pricing", url: "https://acme.example/pricing",
+    snippet: "Backup plans start at 299 a month for ten devices." },
+  { n: 2, title: "Price list", page: 4, snippet: "Family plan: 599 a month." },
+] };
+m.body.after = (list) => { m.out = list; };
+renderCites(m);
+console.log(JSON.stringify(m.out.children.map((li) => ({
+  name: li.attrs["aria-label"], shown: texts(li), tooltip: li.attrs.title,
+}))));
+"""
+    )
+    result = _node(["-e", program])
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        {
+            "name": "[1] Acme Cloud Backup pricing",
+            "shown": "[1] Acme Cloud Backup pricing",
+            "tooltip": "Backup plans start at 299 a month for ten devices.",
+        },
+        {
+            "name": "[2] Price list (p. 4)",
+            "shown": "[2] Price list (p. 4)",
+            "tooltip": "Family plan: 599 a month.",
+        },
+    ]

@@ -374,6 +374,8 @@
       parseInt(res.headers.get("Retry-After") || "", 10) || parseInt(d.retry_after, 10) || 0;
     return err;
   };
+  // The browser knows it has no network (navigator.onLine is false only then; true is no proof).
+  const offline = () => !!(W.navigator && W.navigator.onLine === false);
   const netError = (e) => {
     if (e && (e.status || e.stream)) return e;
     const err = new Error("network");
@@ -406,7 +408,11 @@
       return text + " Please try again " + (err.retryAfter ? "in " + waitText(err.retryAfter) + "." : "later.");
     };
     const c = err.code;
-    if (c === "network") return T("error_connection", "Connection problem. Check your internet and try again.");
+    // No server answered: the visitor's device offline, or (online) our server out of reach.
+    if (c === "network")
+      return offline()
+        ? T("error_offline", null) || T("error_connection", "You seem to be offline. Check your internet connection and try again.")
+        : T("error_connection", "The chat can't be reached right now. Please try again in a few minutes.");
     if (c === "timeout") return T("error_timeout", "The assistant is taking too long to answer. Please try again.");
     if (c === "stream_interrupted") return T("error_cut_off", "The answer was cut off. Please try again.");
     if (c === "origin_not_allowed" || c === "origin_required") return T("error_not_enabled", "This chat is not enabled on this website.");
@@ -467,6 +473,7 @@
     max_message_chars: 2000,
   };
   let cfg = DEFAULTS;
+  let unconfigured = false; // started on DEFAULTS: the settings could not be read (reconfigure)
   // The owner's text for `k` (the widget settings' `texts`), else the English default `d`.
   const T = (k, d) => {
     const t = cfg.texts && cfg.texts[k];
@@ -729,7 +736,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     // widget with it: put it back, with the conversation it had.
     if (W.MutationObserver)
       new MutationObserver(() => {
-        if (!host.isConnected) attach();
+        if (!host.isConnected && ui && ui.host === host) attach();
       }).observe(D.documentElement, { childList: true });
     // A page may hold fixed elements only once its own scripts ran, or at another width; and
     // an <html> as tall as the screen (html, body { height: 100% }) holds them in the screen's
@@ -886,6 +893,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     if (cfg.lead_capture === "before_chat" && !store.get("lead")) showLead("before");
     toBottom(true);
     if (!opts || opts.focus !== false) focusInside();
+    if (unconfigured) reconfigure();
   };
   const close = (returnFocus) => {
     if (!ui) {
@@ -952,7 +960,11 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       const url = safeUrl(c.url);
       const label = str(c.title) || url || T("source_label", "Source");
       const page = c.page != null && c.page !== "" ? " (" + F("page_label", "p. {page}", { page: str(c.page) }) + ")" : "";
-      const li = h("li", { "data-testid": "citation", dir: "auto", title: c.snippet ? str(c.snippet).slice(0, 300) : null }, [
+      // Named by what it shows ("[1] Pricing (p. 4)"): the snippet, its tooltip, was its name.
+      const li = h("li", {
+        "data-testid": "citation", dir: "auto", "aria-label": "[" + str(c.n) + "] " + label + page,
+        title: c.snippet ? str(c.snippet).slice(0, 300) : null,
+      }, [
         "[" + str(c.n) + "] ",
         url ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: label }) : label,
         page,
@@ -1098,7 +1110,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     const stick = !quiet || nearBottom();
     if (quiet) ui.log.setAttribute("aria-live", "off");
     ui.log.replaceChildren();
-    const greeting = str(cfg.greeting);
+    const greeting = unconfigured ? "" : str(cfg.greeting);
     if (greeting) {
       const g = botMessage({ t: greeting });
       ui.log.appendChild(g.el);
@@ -1175,6 +1187,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   const submit = () => {
     const text = ui.input.value.trim();
     if (!text || busy) return;
+    if (unconfigured) return reconfigure(text); // the text stays in the box until it is sent
     ui.input.value = "";
     autosize();
     sendMessage(text);
@@ -1228,7 +1241,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
           }
           // Sent again with the same id, so safe even when the server had taken it (a stream
           // lost after its "meta" event, a 502/503 after the message was recorded).
-          if (!started && (err.network || err.status >= 502) && attempt < 3) {
+          if (!started && (err.network || err.status >= 502) && attempt < 3 && !(err.network && offline())) {
             attempt++;
             await sleep(500 * Math.pow(2, attempt) + Math.random() * 300);
             continue;
@@ -1552,10 +1565,15 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   };
 
   /* ---------- boot ---------- */
-  const loadConfig = async () => {
-    for (let attempt = 0; attempt < 3; attempt++) {
+  // The workspace's settings: an object, null (this widget is refused here: not mounted), or
+  // undefined (no server answered, or not well, after `tries`).
+  const loadConfig = async (tries) => {
+    for (let attempt = 0; attempt < tries; attempt++) {
+      if (attempt) await sleep(800 * attempt);
+      const ctrl = W.AbortController ? new AbortController() : null;
+      const timer = ctrl && setTimeout(() => ctrl.abort(), 10000);
       try {
-        const res = await request("/api/v1/widget/config");
+        const res = await request("/api/v1/widget/config", { signal: ctrl && ctrl.signal });
         if (res.ok) {
           const d = await res.json();
           return Object.assign({}, DEFAULTS, d && typeof d === "object" ? d : {});
@@ -1567,11 +1585,41 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
         }
       } catch (e) {
         /* network: retry */
+      } finally {
+        clearTimeout(timer);
       }
-      await sleep(800 * (attempt + 1));
     }
-    warn("could not load the widget configuration; using defaults");
-    return Object.assign({}, DEFAULTS);
+    return undefined;
+  };
+  // Started without its settings (`unconfigured`: the server out of reach): opened, or sent a
+  // message, the chat reads them again, then starts over with them (the owner's name, greeting
+  // and texts), the message sent; still out of reach, it says so, with Retry. It never greets in
+  // the defaults' words nor takes a message meanwhile: that read "Assistant: Hi! How can I help
+  // you today?", then failed at the first message.
+  let configuring = false;
+  const reconfigure = async (text) => {
+    if (configuring || !ui) return;
+    configuring = true;
+    hideError();
+    ui.typing.hidden = false;
+    const c = await loadConfig(1);
+    configuring = false;
+    ui.typing.hidden = true;
+    if (c === undefined) {
+      const err = netError(null);
+      return showError(err, () => reconfigure(text));
+    }
+    // refused now (loadConfig told the owner why, in the console): unavailable, no Retry
+    if (c === null) return showError({ code: "config_refused", status: 403 }, null);
+    cfg = c;
+    unconfigured = false;
+    const old = ui;
+    pendingOpen = isOpen ? { focus: old.panel.contains(old.shadow.activeElement) } : null;
+    ui = null;
+    isOpen = false;
+    old.host.remove();
+    mount();
+    if (text) sendMessage(text);
   };
 
   const api = {
@@ -1584,9 +1632,11 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   W.TrulyBot = api;
 
   const boot = async () => {
-    const c = await loadConfig();
-    if (!c) return;
-    cfg = c;
+    const c = await loadConfig(3);
+    if (c === null) return;
+    if (c === undefined) warn("could not load the widget configuration: the chat says so when opened, and tries again");
+    unconfigured = !c;
+    cfg = c || Object.assign({}, DEFAULTS);
     mount();
     if (attr("open") === "true") open({ focus: false });
   };
