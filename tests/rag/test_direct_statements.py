@@ -266,8 +266,15 @@ async def test_a_connection_lost_mid_transaction_is_never_handed_out_again(
 _SLEEP = Prepared(text("SELECT pg_sleep(30)"))
 
 
+async def _end_backend(owner_db: Database, pid: int) -> None:
+    """End the server's side of a connection the test closed mid-statement (it would sleep on
+    until its statement timeout)."""
+    async with owner_db.transaction() as session:
+        await session.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+
+
 async def test_a_turn_cut_off_by_a_cancel_scope_gives_its_connection_back(
-    one_connection: Database, owner: Owner, other: Owner
+    one_connection: Database, owner: Owner, other: Owner, owner_db: Database
 ) -> None:
     """A visitor who leaves mid-stream: Starlette cancels the response's task group, and an
     anyio cancel scope cancels every await inside it again, the rollback's too. The connection
@@ -276,9 +283,11 @@ async def test_a_turn_cut_off_by_a_cancel_scope_gives_its_connection_back(
     mine, theirs = uuid.UUID(owner.workspace_id), uuid.UUID(other.workspace_id)
     with anyio.CancelScope() as scope:
         async with one_connection.direct(workspace_id=mine) as direct:
+            [cut] = await fetch(direct, _SETTINGS, {})
             # Cancelled once the statement is on its way (the next turn of the event loop).
             asyncio.get_running_loop().call_soon(scope.cancel)
             await fetch(direct, _SLEEP, {})
+    await _end_backend(owner_db, cut[3])
     assert scope.cancelled_caught
     assert one_connection.engine.pool.checkedout() == 0
     async with one_connection.direct(workspace_id=theirs) as direct:
@@ -290,7 +299,7 @@ async def test_a_turn_cut_off_by_a_cancel_scope_gives_its_connection_back(
 
 
 async def test_a_commit_cut_off_leaves_nothing_for_the_next_workspace(
-    one_connection: Database, owner: Owner, other: Owner
+    one_connection: Database, owner: Owner, other: Owner, owner_db: Database
 ) -> None:
     """A turn cancelled while its COMMIT is on its way (a deferred trigger keeps the commit
     busy here): asyncpg cannot tell whether the transaction ended, and the connection still
@@ -315,9 +324,11 @@ async def test_a_commit_cut_off_leaves_nothing_for_the_next_workspace(
     insert = Prepared(text("INSERT INTO slow_commit VALUES (1) RETURNING x"))
     with anyio.CancelScope() as scope:
         async with one_connection.direct(workspace_id=mine) as direct:
+            [cut] = await fetch(direct, _SETTINGS, {})
             await fetch(direct, insert, {})
             # Cancelled once the COMMIT is on its way (the next turn of the event loop).
             asyncio.get_running_loop().call_soon(scope.cancel)
+    await _end_backend(owner_db, cut[3])
     assert scope.cancelled_caught
     assert one_connection.engine.pool.checkedout() == 0
     async with one_connection.direct(workspace_id=theirs) as direct:
