@@ -273,6 +273,23 @@ async def _end_backend(owner_db: Database, pid: int) -> None:
         await session.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
 
 
+async def _cut_off(
+    one_connection: Database,
+    owner_db: Database,
+    scope: anyio.CancelScope,
+    pid: int,
+    theirs: uuid.UUID,
+) -> None:
+    """After a direct transaction cut off by ``scope`` on backend ``pid``: the pool has its
+    connection back, and the next workspace's transaction runs with its own tenant."""
+    await _end_backend(owner_db, pid)
+    assert scope.cancelled_caught
+    assert one_connection.engine.pool.checkedout() == 0
+    async with one_connection.direct(workspace_id=theirs) as direct:
+        [row] = await fetch(direct, _SETTINGS, {})
+    assert row[0] == str(theirs)
+
+
 async def test_a_turn_cut_off_by_a_cancel_scope_gives_its_connection_back(
     one_connection: Database, owner: Owner, other: Owner, owner_db: Database
 ) -> None:
@@ -287,12 +304,7 @@ async def test_a_turn_cut_off_by_a_cancel_scope_gives_its_connection_back(
             # Cancelled once the statement is on its way (the next turn of the event loop).
             asyncio.get_running_loop().call_soon(scope.cancel)
             await fetch(direct, _SLEEP, {})
-    await _end_backend(owner_db, cut[3])
-    assert scope.cancelled_caught
-    assert one_connection.engine.pool.checkedout() == 0
-    async with one_connection.direct(workspace_id=theirs) as direct:
-        [row] = await fetch(direct, _SETTINGS, {})
-    assert row[0] == str(theirs)
+    await _cut_off(one_connection, owner_db, scope, cut[3], theirs)
     async with one_connection.engine.connect() as conn:
         left = await conn.scalar(text("SELECT current_setting('app.workspace_id', true)"))
     assert (left or "") == ""
@@ -328,9 +340,4 @@ async def test_a_commit_cut_off_leaves_nothing_for_the_next_workspace(
             await fetch(direct, insert, {})
             # Cancelled once the COMMIT is on its way (the next turn of the event loop).
             asyncio.get_running_loop().call_soon(scope.cancel)
-    await _end_backend(owner_db, cut[3])
-    assert scope.cancelled_caught
-    assert one_connection.engine.pool.checkedout() == 0
-    async with one_connection.direct(workspace_id=theirs) as direct:
-        [row] = await fetch(direct, _SETTINGS, {})
-    assert row[0] == str(theirs)
+    await _cut_off(one_connection, owner_db, scope, cut[3], theirs)
