@@ -30,7 +30,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from core import metrics, vector_codec
 from core.db_url import connect_options
-from core.direct import Direct, invalidate_raw
+from core.direct import Direct, discard_raw
 from core.fused_begin import TenantTransaction, as_dbapi_error, begin_with_tenant, tenant_prologue
 
 # The settings row-level-security policies read. Values are strings; '' means unset.
@@ -423,6 +423,14 @@ class Database:
         waited = time.perf_counter()
         raw = await self.engine.raw_connection()  # from the pool (or a new connect)
         metrics.observe_db_pool_wait(time.perf_counter() - waited)
+        lost = False
+
+        async def invalidate() -> None:
+            nonlocal lost
+            if not lost:
+                lost = True
+                discard_raw(raw)
+
         try:
             adapter: Any = raw.dbapi_connection
             driver = raw.driver_connection
@@ -430,14 +438,6 @@ class Database:
             values = _tenant_values(workspace_id=workspace_id)
             settings = self._settings(values, local, durable)
             transaction = TenantTransaction(driver, tenant_prologue(settings))
-            lost = False
-
-            async def invalidate() -> None:
-                nonlocal lost
-                if not lost:
-                    lost = True
-                    await invalidate_raw(raw)
-
             try:
                 await transaction.start()
             except BaseException as error:
@@ -446,30 +446,38 @@ class Database:
                 if raised is error:
                     raise
                 raise raised from error
-            # Until it ends, the pool's reset on return rolls it back (an ending cut short).
-            adapter._transaction = transaction
             try:
                 yield Direct(driver, adapter, dialect, invalidate)
             except BaseException:
                 if not lost:
                     try:
                         await transaction.rollback()
-                    except Exception:
+                    except BaseException as failed:
+                        # Not rolled back: a failure, or a cancellation that reached the
+                        # rollback too (an anyio cancel scope cancels every await in it, and
+                        # asyncpg's transaction cannot be rolled back after that). The
+                        # connection may still hold the transaction and its tenant: closed, at
+                        # once, never handed out again. A cancellation goes on, not the error.
                         await invalidate()
-                # Not when the rollback itself was cancelled: the pool's reset tries again.
-                adapter._transaction = None
+                        if not isinstance(failed, Exception):
+                            raise
                 raise
             try:
                 await transaction.commit()
-            except Exception as error:
+            except BaseException as error:
                 raised = as_dbapi_error(dialect, adapter, error, "COMMIT")
-                if getattr(raised, "connection_invalidated", False):
+                # A commit cut short (cancelled) may or may not have ended the transaction on
+                # the server: the connection is closed, not handed out with it.
+                if raised is error or getattr(raised, "connection_invalidated", False):
                     await invalidate()
+                if raised is error:
+                    raise
                 raise raised from error
-            finally:
-                adapter._transaction = None
         finally:
-            await greenlet_spawn(raw.close)  # back to the pool (nothing, once invalidated)
+            # Back to the pool (nothing, once discarded). The transaction ended here (or the
+            # connection was discarded), so the pool's reset on return sends nothing: no await
+            # that a cancellation could cut short between the pool and its connection.
+            await greenlet_spawn(raw.close)
 
     def report_pool(self) -> None:
         """The pool's connections (checked out, idle, overflow, size) into /metrics."""

@@ -21,7 +21,9 @@ itself. Here:
 What stays the same: the statements' text and casts, the transaction-local tenant settings
 (row-level security applies as before), and the errors: a failure is raised as SQLAlchemy
 raises it (``DBAPIError``, an ``IntegrityError`` for a broken constraint, ``orig.__cause__`` the
-driver's), and a lost connection is invalidated, never handed out again.
+driver's), and a lost connection is invalidated, never handed out again; so is one whose
+transaction may not have ended (a rollback that failed or was cancelled, a COMMIT cut short):
+``Database.direct`` hands the pool back a connection with no transaction open, or none.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.util import greenlet_spawn
 
 from core.fused_begin import as_dbapi_error
 
@@ -153,7 +154,11 @@ async def fetch(executor: Executor, prepared: Prepared, params: Mapping[str, Any
     return await direct.fetch(prepared, params)
 
 
-async def invalidate_raw(raw: Any) -> None:
-    """Close a pooled connection for good (``PoolProxiedConnection.invalidate``): it may hold a
-    half-begun or half-ended transaction."""
-    await greenlet_spawn(raw.invalidate)
+def discard_raw(raw: Any) -> None:
+    """Close a pooled connection for good (``PoolProxiedConnection.invalidate``) and give its
+    slot back to the pool: it may hold a half-begun or half-ended transaction (and its tenant).
+    Called outside SQLAlchemy's greenlet, the driver's connection is terminated at once (its
+    socket closed; the server rolls the transaction back), with no await: a task that is being
+    cancelled (an anyio cancel scope cancels each of its awaits) cannot cut it short and leave
+    the connection counted as checked out."""
+    raw.invalidate()

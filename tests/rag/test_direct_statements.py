@@ -4,10 +4,12 @@ holds), nothing left on the pooled connection, and failures raised as SQLAlchemy
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import httpx
 import numpy as np
 import pytest
@@ -259,3 +261,83 @@ async def test_a_connection_lost_mid_transaction_is_never_handed_out_again(
         [again] = await fetch(direct, _SETTINGS, {})
     assert again[3] != row[3]
     assert again[0] == str(workspace_id)
+
+
+_SLEEP = Prepared(text("SELECT pg_sleep(30)"))
+
+
+async def _end_backend(owner_db: Database, pid: int) -> None:
+    """End the server's side of a connection the test closed mid-statement (it would sleep on
+    until its statement timeout)."""
+    async with owner_db.transaction() as session:
+        await session.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+
+
+async def _cut_off(
+    one_connection: Database,
+    owner_db: Database,
+    scope: anyio.CancelScope,
+    pid: int,
+    theirs: uuid.UUID,
+) -> None:
+    """After a direct transaction cut off by ``scope`` on backend ``pid``: the pool has its
+    connection back, and the next workspace's transaction runs with its own tenant."""
+    await _end_backend(owner_db, pid)
+    assert scope.cancelled_caught
+    assert one_connection.engine.pool.checkedout() == 0
+    async with one_connection.direct(workspace_id=theirs) as direct:
+        [row] = await fetch(direct, _SETTINGS, {})
+    assert row[0] == str(theirs)
+
+
+async def test_a_turn_cut_off_by_a_cancel_scope_gives_its_connection_back(
+    one_connection: Database, owner: Owner, other: Owner, owner_db: Database
+) -> None:
+    """A visitor who leaves mid-stream: Starlette cancels the response's task group, and an
+    anyio cancel scope cancels every await inside it again, the rollback's too. The connection
+    still goes back to the pool (or is closed), with no transaction and no tenant left on it;
+    the next workspace's transaction gets a connection at once."""
+    mine, theirs = uuid.UUID(owner.workspace_id), uuid.UUID(other.workspace_id)
+    with anyio.CancelScope() as scope:
+        async with one_connection.direct(workspace_id=mine) as direct:
+            [cut] = await fetch(direct, _SETTINGS, {})
+            # Cancelled once the statement is on its way (the next turn of the event loop).
+            asyncio.get_running_loop().call_soon(scope.cancel)
+            await fetch(direct, _SLEEP, {})
+    await _cut_off(one_connection, owner_db, scope, cut[3], theirs)
+    async with one_connection.engine.connect() as conn:
+        left = await conn.scalar(text("SELECT current_setting('app.workspace_id', true)"))
+    assert (left or "") == ""
+
+
+async def test_a_commit_cut_off_leaves_nothing_for_the_next_workspace(
+    one_connection: Database, owner: Owner, other: Owner, owner_db: Database
+) -> None:
+    """A turn cancelled while its COMMIT is on its way (a deferred trigger keeps the commit
+    busy here): asyncpg cannot tell whether the transaction ended, and the connection still
+    looked in one. It is closed, not handed to the next workspace's transaction, which gets a
+    clean connection (it was refused, a 500, on a connection that looked mid-transaction)."""
+    mine, theirs = uuid.UUID(owner.workspace_id), uuid.UUID(other.workspace_id)
+    async with one_connection.transaction() as session:  # on the pool's one connection
+        await session.execute(text("CREATE TEMP TABLE slow_commit (x int)"))
+        await session.execute(
+            text(
+                "CREATE FUNCTION pg_temp.slow_commit() RETURNS trigger LANGUAGE plpgsql"
+                " AS $$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$"
+            )
+        )
+        await session.execute(
+            text(
+                "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON slow_commit"
+                " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION"
+                " pg_temp.slow_commit()"
+            )
+        )
+    insert = Prepared(text("INSERT INTO slow_commit VALUES (1) RETURNING x"))
+    with anyio.CancelScope() as scope:
+        async with one_connection.direct(workspace_id=mine) as direct:
+            [cut] = await fetch(direct, _SETTINGS, {})
+            await fetch(direct, insert, {})
+            # Cancelled once the COMMIT is on its way (the next turn of the event loop).
+            asyncio.get_running_loop().call_soon(scope.cancel)
+    await _cut_off(one_connection, owner_db, scope, cut[3], theirs)
