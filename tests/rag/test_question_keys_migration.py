@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +16,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import migrate
-from core.db import Database
 from core.embedded import EmbeddedPostgres, ensure_database
 from rag.chat.models import Faq
 from rag.chat.normalize import normalize_question
 from rag.chat.repository.faqs import _exact_match
 from tests.conftest import APP_ROLE
 from tests.test_operator_commands import CREATE_OWNER_ROLE, OWNER_ROLE, _superuser
-from workspaces import service
 
 DATABASE = "trulybot_question_keys"
 
@@ -54,21 +53,40 @@ async def before_0023(pg: EmbeddedPostgres) -> EmbeddedPostgres:
 
 
 async def _workspace(cluster: EmbeddedPostgres) -> uuid.UUID:
-    """A new workspace's id, signed up on ``cluster`` as the app."""
-    db = Database.from_url(cluster.app_url(APP_ROLE), pool_size=1, max_overflow=1)
-    try:
-        async with db.transaction() as session:
-            _, workspace = await service.signup(
-                session,
-                email=f"keys-{uuid.uuid4().hex[:8]}@example.com",
-                password="correct horse battery",
-                workspace_name="Keys",
-                name=None,
-                plan="unlimited",
+    """A new workspace's id on ``cluster``, a schema older than the code: written with the
+    columns that schema has (the app's sign-up reads every column the models know, and a later
+    migration adds some, e.g. 0039's ``webhook_set_by``)."""
+    workspace, tag = uuid.uuid4(), uuid.uuid4().hex[:8]
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {
+        "id": workspace,
+        "name": "Keys",
+        "slug": f"keys-{tag}",
+        "plan": "unlimited",
+        "public_key": f"pk_keys_{tag}",
+        "persona": "",
+        "widget_config": "{}",
+        "knowledge_version": 0,
+        "fallback_plan": "free",
+        "created_at": now,
+        "updated_at": now,
+    }
+    async with _superuser(cluster) as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = 'public' AND table_name = 'workspaces'"
             )
-    finally:
-        await db.dispose()
-    return workspace.id
+        )
+        present = {row[0] for row in rows}
+        kept = {name: value for name, value in values.items() if name in present}
+        columns = ", ".join(kept)
+        params = ", ".join(
+            f"CAST(:{name} AS jsonb)" if name == "widget_config" else f":{name}" for name in kept
+        )
+        insert = f"INSERT INTO workspaces ({columns}) VALUES ({params})"  # noqa: S608 (names are ours)
+        await conn.execute(text(insert), kept)
+    return workspace
 
 
 async def test_old_keys_are_recomputed_and_the_knowledge_version_bumped(
