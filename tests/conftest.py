@@ -77,21 +77,6 @@ PRODUCTION_SERVICES = {
 """What production settings need besides the secret and the public URL (never connected to)."""
 
 
-BROWSER_GROUP = "e2e"
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The unit a worker takes under ``--dist loadgroup`` (``make test``): each file, as with
-    ``loadfile``, except the browser tests (tests/e2e), which go to one worker together, so the
-    demo server (a ``trulybot serve`` with its own database and the model) and Chromium start once
-    per suite, not once per worker. Runs before pytest-xdist reads the marks."""
-    for item in items:
-        relative = item.path.resolve().relative_to(ROOT)
-        group = BROWSER_GROUP if relative.parts[:2] == ("tests", "e2e") else relative.as_posix()
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """The safety net: no embedded cluster, PgBouncer or replica a test started outlives the
     suite."""
