@@ -12,6 +12,7 @@ import numpy as np
 from sqlalchemy import text
 
 from api.runtime import Runtime
+from core import vector_codec
 from core.db import Database
 from rag.chat.models import Faq, FaqQuestion
 from rag.chat.repository import faqs as faq_repo
@@ -46,7 +47,7 @@ async def _stored(db: Database, ws: uuid.UUID, sql: str, ids: list[uuid.UUID]) -
     not a text rendering that could round."""
     async with db.transaction(workspace_id=ws) as session:
         rows = (await session.execute(text(sql), {"ids": ids, "ws": ws})).all()
-    by_id = {row[0]: chunk_repo.vector_from_bytes(row[1]) for row in rows}
+    by_id = {row[0]: vector_codec.unpack(row[1]) for row in rows}
     return np.stack([by_id[i] for i in ids])
 
 

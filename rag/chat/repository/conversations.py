@@ -24,7 +24,6 @@ from rag.chat.models import (
 from rag.chat.repository.turn_statements import Recorded as Recorded
 from rag.chat.repository.turn_statements import record_answer as record_answer
 from rag.chat.repository.turn_statements import record_message_metered as record_message_metered
-from rag.knowledge.repository.chunks import vector_bytes, vector_from_bytes
 
 
 async def get_conversation(
@@ -244,8 +243,9 @@ async def feedback_for(
 @dataclass(slots=True)
 class UnansweredRow:
     """An unanswered question as the owner's list groups it, its vector as float32 components
-    (read in pgvector's binary form, see ``vector_bytes``). Not frozen: a frozen dataclass's
-    ``__init__`` costs twice as much, 2,000 times on the event loop per read."""
+    (read in pgvector's binary form by the connection's codec, ``core.vector_codec``). Not
+    frozen: a frozen dataclass's ``__init__`` costs twice as much, 2,000 times on the event loop
+    per read."""
 
     id: uuid.UUID
     question: str
@@ -263,7 +263,7 @@ async def recent_unanswered(
             UnansweredQuestion.id,
             UnansweredQuestion.question,
             UnansweredQuestion.normalized,
-            vector_bytes(UnansweredQuestion.embedding).label("embedding"),
+            UnansweredQuestion.embedding,
             UnansweredQuestion.created_at,
         )
         .where(
@@ -278,7 +278,7 @@ async def recent_unanswered(
             id=row.id,
             question=row.question,
             normalized=row.normalized,
-            embedding=vector_from_bytes(row.embedding),
+            embedding=row.embedding,
             created_at=row.created_at,
         )
         for row in result

@@ -4,10 +4,9 @@ Vectors travel in pgvector's binary form, through the codec every connection of 
 (``core.vector_codec``): a vector parameter (``vector_param`` in Core statements, ``vector_sql``
 in SQL text, the value from ``vector_value``; many at once as a ``vector[]``, ``vector_values``)
 reaches PostgreSQL as the same float32 components, bit for bit; a vector read into Python comes
-back as a float32 array (selected as it is, or as ``vector_bytes``, decoded by
-``vector_from_bytes``). A statement that must match a per-workspace partial index inlines the
-workspace id as a literal (``workspace_literal``, from a ``uuid.UUID``, never from caller text)
-so PostgreSQL can use it even under a generic plan.
+back as a float32 array (the column selected as it is). A statement that must match a
+per-workspace partial index inlines the workspace id as a literal (``workspace_literal``, from a
+``uuid.UUID``, never from caller text) so PostgreSQL can use it even under a generic plan.
 """
 
 from __future__ import annotations
@@ -59,20 +58,6 @@ def vector_param(name: str, vector_type: Any = None) -> Any:
 def vector_sql(name: str) -> str:
     """The same as ``vector_param``, in SQL text: parameter ``:name`` cast to a vector."""
     return f"CAST(:{name} AS vector)"
-
-
-# A vector read back as pgvector's binary form in a ``bytea`` (its type's send function), for
-# a statement whose vector column the codec does not see: the same bytes the codec decodes.
-
-
-def vector_bytes(column: Any) -> Any:
-    """A Core expression reading the vector ``column`` as ``bytea`` (``vector_from_bytes``)."""
-    return func.vector_send(column)
-
-
-def vector_from_bytes(data: bytes | None) -> np.ndarray | None:
-    """A vector read by ``vector_bytes`` as a float32 array (None for a NULL vector)."""
-    return None if data is None else vector_codec.unpack(data)
 
 
 async def count_chunks(
