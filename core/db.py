@@ -12,7 +12,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,12 +26,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import QueuePool
-from sqlalchemy.util import greenlet_spawn
 
 from core import metrics, vector_codec
 from core.db_url import connect_options
-from core.direct import Direct, discard_raw
-from core.fused_begin import TenantTransaction, as_dbapi_error, begin_with_tenant, tenant_prologue
+from core.direct import Direct, direct_transaction
+from core.fused_begin import begin_with_tenant
 
 # The settings row-level-security policies read. Values are strings; '' means unset.
 TENANT_SETTINGS = (
@@ -408,76 +407,19 @@ class Database:
             # The current transaction: a block that ``released`` its connection began another.
             await session.commit()
 
-    @asynccontextmanager
-    async def direct(
+    def direct(
         self,
         *,
         workspace_id: uuid.UUID | str | None = None,
         durable: bool = True,
         local: Mapping[str, str] | None = None,
-    ) -> AsyncIterator[Direct]:
+    ) -> AbstractAsyncContextManager[Direct]:
         """A unit of work like ``transaction`` (the same settings, set with its ``BEGIN`` in
         one round trip; committed when the block ends, rolled back on an exception) whose
         statements go straight to asyncpg (``core.direct``): no session, no ORM. For the
         statements a chat turn sends every time (``core.direct.fetch``)."""
-        waited = time.perf_counter()
-        raw = await self.engine.raw_connection()  # from the pool (or a new connect)
-        metrics.observe_db_pool_wait(time.perf_counter() - waited)
-        lost = False
-
-        async def invalidate() -> None:
-            nonlocal lost
-            if not lost:
-                lost = True
-                discard_raw(raw)
-
-        try:
-            adapter: Any = raw.dbapi_connection
-            driver = raw.driver_connection
-            dialect = self.engine.dialect
-            values = _tenant_values(workspace_id=workspace_id)
-            settings = self._settings(values, local, durable)
-            transaction = TenantTransaction(driver, tenant_prologue(settings))
-            try:
-                await transaction.start()
-            except BaseException as error:
-                raised = as_dbapi_error(dialect, adapter, error, "BEGIN; SELECT set_config(...)")
-                await invalidate()  # it may hold a half-begun transaction
-                if raised is error:
-                    raise
-                raise raised from error
-            try:
-                yield Direct(driver, adapter, dialect, invalidate)
-            except BaseException:
-                if not lost:
-                    try:
-                        await transaction.rollback()
-                    except BaseException as failed:
-                        # Not rolled back: a failure, or a cancellation that reached the
-                        # rollback too (an anyio cancel scope cancels every await in it, and
-                        # asyncpg's transaction cannot be rolled back after that). The
-                        # connection may still hold the transaction and its tenant: closed, at
-                        # once, never handed out again. A cancellation goes on, not the error.
-                        await invalidate()
-                        if not isinstance(failed, Exception):
-                            raise
-                raise
-            try:
-                await transaction.commit()
-            except BaseException as error:
-                raised = as_dbapi_error(dialect, adapter, error, "COMMIT")
-                # A commit cut short (cancelled) may or may not have ended the transaction on
-                # the server: the connection is closed, not handed out with it.
-                if raised is error or getattr(raised, "connection_invalidated", False):
-                    await invalidate()
-                if raised is error:
-                    raise
-                raise raised from error
-        finally:
-            # Back to the pool (nothing, once discarded). The transaction ended here (or the
-            # connection was discarded), so the pool's reset on return sends nothing: no await
-            # that a cancellation could cut short between the pool and its connection.
-            await greenlet_spawn(raw.close)
+        values = _tenant_values(workspace_id=workspace_id)
+        return direct_transaction(self.engine, self._settings(values, local, durable))
 
     def report_pool(self) -> None:
         """The pool's connections (checked out, idle, overflow, size) into /metrics."""

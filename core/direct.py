@@ -23,19 +23,23 @@ What stays the same: the statements' text and casts, the transaction-local tenan
 raises it (``DBAPIError``, an ``IntegrityError`` for a broken constraint, ``orig.__cause__`` the
 driver's), and a lost connection is invalidated, never handed out again; so is one whose
 transaction may not have ended (a rollback that failed or was cancelled, a COMMIT cut short):
-``Database.direct`` hands the pool back a connection with no transaction open, or none.
+``direct_transaction`` hands the pool back a connection with no transaction open, or none.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.util import greenlet_spawn
 
-from core.fused_begin import as_dbapi_error
+from core import metrics
+from core.fused_begin import PROLOGUE_STATEMENT, TenantTransaction, as_dbapi_error, tenant_prologue
 
 
 @dataclass(frozen=True)
@@ -162,3 +166,68 @@ def discard_raw(raw: Any) -> None:
     cancelled (an anyio cancel scope cancels each of its awaits) cannot cut it short and leave
     the connection counted as checked out."""
     raw.invalidate()
+
+
+@asynccontextmanager
+async def direct_transaction(
+    engine: AsyncEngine, settings: Mapping[str, str]
+) -> AsyncIterator[Direct]:
+    """A ``Direct`` transaction on a connection of ``engine``'s pool, begun with ``settings``
+    (``core.db.transaction_settings``: the tenant and the timeouts) in one round trip;
+    committed when the block ends, rolled back on an exception (``Database.direct``)."""
+    waited = time.perf_counter()
+    raw = await engine.raw_connection()  # from the pool (or a new connect)
+    metrics.observe_db_pool_wait(time.perf_counter() - waited)
+    lost = False
+
+    async def invalidate() -> None:
+        nonlocal lost
+        if not lost:
+            lost = True
+            discard_raw(raw)
+
+    try:
+        adapter: Any = raw.dbapi_connection
+        driver = raw.driver_connection
+        dialect = engine.dialect
+        transaction = TenantTransaction(driver, tenant_prologue(settings))
+        try:
+            await transaction.start()
+        except BaseException as error:
+            raised = as_dbapi_error(dialect, adapter, error, PROLOGUE_STATEMENT)
+            await invalidate()  # it may hold a half-begun transaction
+            if raised is error:
+                raise
+            raise raised from error
+        try:
+            yield Direct(driver, adapter, dialect, invalidate)
+        except BaseException:
+            if not lost:
+                try:
+                    await transaction.rollback()
+                except BaseException as failed:
+                    # Not rolled back: a failure, or a cancellation that reached the rollback
+                    # too (an anyio cancel scope cancels every await in it, and asyncpg's
+                    # transaction cannot be rolled back after that). The connection may still
+                    # hold the transaction and its tenant: closed, at once, never handed out
+                    # again. A cancellation goes on, not the error.
+                    await invalidate()
+                    if not isinstance(failed, Exception):
+                        raise
+            raise
+        try:
+            await transaction.commit()
+        except BaseException as error:
+            raised = as_dbapi_error(dialect, adapter, error, "COMMIT")
+            # A commit cut short (cancelled) may or may not have ended the transaction on the
+            # server: the connection is closed, not handed out with it.
+            if raised is error or getattr(raised, "connection_invalidated", False):
+                await invalidate()
+            if raised is error:
+                raise
+            raise raised from error
+    finally:
+        # Back to the pool (nothing, once discarded). The transaction ended here (or the
+        # connection was discarded), so the pool's reset on return sends nothing: no await that
+        # a cancellation could cut short between the pool and its connection.
+        await greenlet_spawn(raw.close)

@@ -23,6 +23,10 @@ def _text_literal(value: str) -> str:
     return f"convert_from(decode('{value.encode().hex()}', 'hex'), 'UTF8')"
 
 
+PROLOGUE_STATEMENT = "BEGIN; SELECT set_config(...)"
+"""How an error names the prologue (``tenant_prologue``), never its values."""
+
+
 def tenant_prologue(settings: Mapping[str, str]) -> str:
     """``BEGIN`` and the transaction's ``settings`` (``transaction_settings``) as one
     simple-protocol message: one round trip where a BEGIN and a parameterised ``set_config``
@@ -99,7 +103,7 @@ async def begin_with_tenant(connection: AsyncConnection, settings: Mapping[str, 
 def _as_dbapi_error(
     connection: AsyncConnection, adapter: Any, error: BaseException
 ) -> BaseException:
-    return as_dbapi_error(connection.dialect, adapter, error, "BEGIN; SELECT set_config(...)")
+    return as_dbapi_error(connection.dialect, adapter, error, PROLOGUE_STATEMENT)
 
 
 def as_dbapi_error(
