@@ -10,14 +10,12 @@ message too, the longer MAX_MESSAGE_CHARS (up to 100,000) the worse (8,000 chara
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 from rag.chat.reply_language import conversation_language, without_addresses
+from tests.bounded_child import run_bounded
 from tests.conftest import ROOT
 
 _LONG = (
@@ -35,20 +33,14 @@ def test_a_long_run_without_spaces_is_told_in_linear_time() -> None:
     ``ß``: about 45 s; the five, two minutes); now well under a second each, so 60 s cannot be
     missed by a slow machine, only by a quadratic pass. In a process of its own, so a
     regression fails this test instead of holding the suite (a regex cannot be interrupted)."""
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", _LONG, str(ROOT)],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail("telling the language of 40,000 characters took over 60 s: not linear")
+    printed = run_bounded(
+        _LONG,
+        str(ROOT),
+        seconds=60,
+        too_slow="telling the language of 40,000 characters took over 60 s: not linear",
+    )
     # "Danke" is German thanks: the courtesy word tells the language.
-    assert json.loads(done.stdout) == [None, None, None, "de", None]
+    assert json.loads(printed) == [None, None, None, "de", None]
 
 
 _OLD = re.compile(r"\S+@\S+")

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import random
 import re
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +17,7 @@ from hypothesis import strategies as st
 
 from api.runtime import Runtime
 from rag.chat.links import LinkPolicy, inline_links, restrict_links
+from tests.bounded_child import run_bounded
 from tests.conftest import Owner, signup
 from tests.fakes.openai_server import FakeOpenAI
 from tests.rag.test_answers import REFUNDS, fake_llm, ingest, llm_client, llm_settings
@@ -166,7 +164,6 @@ def test_the_link_scanner_agrees_on_any_arrangement(text: str) -> None:
     assert inline_links(text) == old_links(text)
 
 
-ROOT = Path(__file__).resolve().parents[2]
 SLOW_SHAPES = {
     "brackets then spaces": "[" * 3_000 + "](" + " " * 3_000,
     "brackets": "[" * 50_000,
@@ -184,12 +181,11 @@ def test_an_answer_of_brackets_and_spaces_is_filtered_in_linear_time() -> None:
         f"for text in {list(SLOW_SHAPES.values())!r}:\n"
         "    restrict_links(text, policy)\n"
     )
-    try:
-        subprocess.run(
-            [sys.executable, "-c", script], cwd=ROOT, check=True, timeout=60, capture_output=True
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail("the link filter took over 60 s on 160 KB of brackets and spaces")
+    run_bounded(
+        script,
+        seconds=60,
+        too_slow="the link filter took over 60 s on 160 KB of brackets and spaces",
+    )
 
 
 # --- through the answer pipeline -------------------------------------------------------------
