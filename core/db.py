@@ -149,8 +149,9 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
     A dead connection found either way raises SQLAlchemy's ``InvalidatePoolError`` from the
     checkout event, as ``pool_pre_ping`` does: the pool connects again in its place (the
     request goes on on the new connection) and recycles its connections older than now as they
-    are checked out. One that dies mid-use is invalidated by SQLAlchemy as usual (and by
-    ``core.fused_begin`` when it dies at BEGIN)."""
+    are checked out. One that dies mid-use is invalidated by SQLAlchemy as usual, and by
+    ``core.fused_begin`` and ``core.direct`` (at BEGIN, or on a direct statement), the pool's
+    older connections with it (``fused_begin.lost_connection``)."""
     sync_engine = engine.sync_engine
     dialect = sync_engine.dialect
 

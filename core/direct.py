@@ -29,7 +29,7 @@ transaction may not have ended (a rollback that failed or was cancelled, a COMMI
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +39,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.util import greenlet_spawn
 
 from core import metrics
-from core.fused_begin import PROLOGUE_STATEMENT, TenantTransaction, as_dbapi_error, tenant_prologue
+from core.fused_begin import (
+    PROLOGUE_STATEMENT,
+    TenantTransaction,
+    as_dbapi_error,
+    lost_connection,
+    tenant_prologue,
+)
 
 
 @dataclass(frozen=True)
@@ -120,8 +126,10 @@ class Direct:
         driver: asyncpg.Connection,
         adapter: Any,
         dialect: Any,
-        invalidate: Callable[[], Any],
+        invalidate: Callable[[BaseException], Awaitable[None]],
     ) -> None:
+        """``invalidate``: called with the error (``as_dbapi_error``'s) when a statement found
+        its connection lost (``lost_connection``)."""
         self._driver = driver
         self._adapter = adapter
         self._dialect = dialect
@@ -135,7 +143,7 @@ class Direct:
         except Exception as error:
             raised = as_dbapi_error(self._dialect, self._adapter, error, compiled.sql)
             if getattr(raised, "connection_invalidated", False):
-                await self._invalidate()
+                await self._invalidate(raised)
             raise raised from error
 
 
@@ -154,7 +162,12 @@ async def fetch(executor: Executor, prepared: Prepared, params: Mapping[str, Any
     driver = raw.driver_connection
     if getattr(adapter, "_transaction", None) is None or not isinstance(driver, asyncpg.Connection):
         return (await executor.execute(prepared.statement, params)).all()
-    direct = Direct(driver, adapter, connection.dialect, connection.invalidate)
+
+    async def invalidate(error: BaseException) -> None:
+        lost_connection(connection.sync_engine.pool, raw, error)
+        await connection.invalidate()
+
+    direct = Direct(driver, adapter, connection.dialect, invalidate)
     return await direct.fetch(prepared, params)
 
 
@@ -180,8 +193,10 @@ async def direct_transaction(
     metrics.observe_db_pool_wait(time.perf_counter() - waited)
     lost = False
 
-    async def invalidate() -> None:
+    async def invalidate(error: BaseException | None = None) -> None:
         nonlocal lost
+        if error is not None:
+            lost_connection(engine.pool, raw, error)
         if not lost:
             lost = True
             discard_raw(raw)
@@ -195,7 +210,7 @@ async def direct_transaction(
             await transaction.start()
         except BaseException as error:
             raised = as_dbapi_error(dialect, adapter, error, PROLOGUE_STATEMENT)
-            await invalidate()  # it may hold a half-begun transaction
+            await invalidate(raised)  # it may hold a half-begun transaction
             if raised is error:
                 raise
             raise raised from error
@@ -222,7 +237,7 @@ async def direct_transaction(
             # A commit cut short (cancelled) may or may not have ended the transaction on the
             # server: the connection is closed, not handed out with it.
             if raised is error or getattr(raised, "connection_invalidated", False):
-                await invalidate()
+                await invalidate(raised)
             if raised is error:
                 raise
             raise raised from error

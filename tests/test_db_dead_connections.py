@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from core import db as core_db
 from core.db import Database
+from core.direct import Prepared, fetch
 from core.embedded import EmbeddedPostgres
 from tests.conftest import APP_ROLE, client_for, json_logs, make_runtime, make_settings, signup
 from tests.rag.test_chat import chat
@@ -234,3 +235,43 @@ async def test_a_connection_that_died_unnoticed_costs_one_transaction(
         await one_read(db)
     assert lost.value.connection_invalidated
     assert [await one_read(db) for _ in range(2)] == [1, 1]
+
+
+async def one_direct_read(db: Database) -> int:
+    async with db.direct() as direct:
+        [(one,)] = await fetch(direct, _ONE, {})
+        return int(one)
+
+
+_ONE = Prepared(text("SELECT 1"))
+
+
+async def test_on_the_direct_path_a_connection_that_died_unnoticed_costs_one_transaction(
+    half_open: tuple[Database, HalfOpenPath],
+) -> None:
+    """``Database.direct`` (a chat turn's statements) as the session's path above: the fused
+    BEGIN that finds its connection dead recycles the pool's older connections, so one
+    transaction fails (a 503), not one per pooled connection."""
+    db, path = half_open
+    await driver_connections(db, 2)
+    path.sever()
+    with pytest.raises(DBAPIError) as lost:
+        await one_direct_read(db)
+    assert lost.value.connection_invalidated
+    assert [await one_direct_read(db) for _ in range(2)] == [1, 1]
+
+
+async def test_on_the_direct_path_a_statement_that_finds_its_connection_lost_recycles_the_pool(
+    half_open: tuple[Database, HalfOpenPath],
+) -> None:
+    """Lost mid-transaction (a statement's turn, not BEGIN's): the same, the pool's other
+    connection, as dead, is not handed to the next transaction."""
+    db, path = half_open
+    await driver_connections(db, 2)
+    with pytest.raises(DBAPIError) as lost:
+        async with db.direct() as direct:
+            await fetch(direct, _ONE, {})
+            path.sever()
+            await fetch(direct, _ONE, {})
+    assert lost.value.connection_invalidated
+    assert [await one_direct_read(db) for _ in range(2)] == [1, 1]
