@@ -29,7 +29,7 @@ from sqlalchemy.pool import QueuePool
 
 from core import metrics, vector_codec
 from core.db_url import connect_options
-from core.direct import Direct, direct_transaction
+from core.direct import Direct, cancel_on_server, direct_transaction
 from core.fused_begin import begin_with_tenant
 
 # The settings row-level-security policies read. Values are strings; '' means unset.
@@ -119,7 +119,20 @@ def create_engine(
     )
     _ping_idle_connections(engine)
     _binary_vectors(engine)
+    _cancel_on_invalidate(engine)
     return engine
+
+
+def _cancel_on_invalidate(engine: AsyncEngine) -> None:
+    """A connection closed for good (invalidated: a transaction cut off by a cancel scope, a
+    rollback that failed) may be closed mid-statement: the server is asked to cancel it
+    (``core.direct.cancel_on_server``), on the session's path and the direct one alike."""
+
+    @event.listens_for(engine.sync_engine, "invalidate")
+    def _invalidated(dbapi_connection: Any, _record: Any, _error: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if isinstance(driver, asyncpg.Connection):
+            cancel_on_server(driver)
 
 
 def _binary_vectors(engine: AsyncEngine) -> None:

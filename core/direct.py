@@ -28,6 +28,8 @@ transaction may not have ended (a rollback that failed or was cancelled, a COMMI
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -35,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+from asyncpg import connect_utils
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.util import greenlet_spawn
 
@@ -46,6 +49,8 @@ from core.fused_begin import (
     lost_connection,
     tenant_prologue,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,50 @@ async def fetch(executor: Executor, prepared: Prepared, params: Mapping[str, Any
 
     direct = Direct(driver, adapter, connection.dialect, invalidate)
     return await direct.fetch(prepared, params)
+
+
+CANCEL_SECONDS = 10.0
+"""How long a cancel request (``cancel_on_server``) may take to reach the server."""
+
+_cancels: set[asyncio.Task[None]] = set()
+
+
+def cancel_on_server(driver: asyncpg.Connection) -> None:
+    """Ask the server to cancel what ``driver``'s backend runs, if anything (PostgreSQL's
+    cancel request, on a connection of its own, sent by a task of its own), for a connection
+    being closed mid-statement: closing its socket does not stop the statement, which ran on
+    to its statement timeout. Nothing awaited here: the caller may be a task being cancelled
+    (an anyio cancel scope cancels each of its awaits), which is how a statement is cut off.
+
+    asyncpg sends one itself when a statement's task is cancelled, from a task that closing
+    the connection cancels (``Connection.terminate``): cut off by a cancel scope, the rollback
+    is cancelled too, the connection closed, and the request never went. A backend that ran
+    nothing (or is gone) ignores the request."""
+    protocol = driver._protocol
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # closed outside the event loop (at exit): no statement runs
+        return
+    if driver.is_closed() or protocol is None:
+        return
+    request = connect_utils._cancel(
+        loop=loop,
+        addr=driver._addr,
+        params=driver._params,
+        backend_pid=protocol.backend_pid,
+        backend_secret=protocol.backend_secret,
+    )
+    task = asyncio.ensure_future(_send(request))
+    _cancels.add(task)
+    task.add_done_callback(_cancels.discard)
+
+
+async def _send(request: Awaitable[None]) -> None:
+    try:
+        async with asyncio.timeout(CANCEL_SECONDS):
+            await request
+    except (OSError, TimeoutError) as error:  # the server is gone: nothing runs there
+        log.info("cancel request not sent: %s: %s", type(error).__name__, error)
 
 
 def discard_raw(raw: Any) -> None:
