@@ -268,10 +268,14 @@ async def test_on_the_direct_path_a_statement_that_finds_its_connection_lost_rec
     connection, as dead, is not handed to the next transaction."""
     db, path = half_open
     await driver_connections(db, 2)
-    with pytest.raises(DBAPIError) as lost:
+
+    async def severed_between_statements() -> None:
         async with db.direct() as direct:
             await fetch(direct, _ONE, {})
             path.sever()
             await fetch(direct, _ONE, {})
+
+    with pytest.raises(DBAPIError) as lost:
+        await severed_between_statements()
     assert lost.value.connection_invalidated
     assert [await one_direct_read(db) for _ in range(2)] == [1, 1]
