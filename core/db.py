@@ -120,7 +120,20 @@ def create_engine(
     _ping_idle_connections(engine)
     _binary_vectors(engine)
     _cancel_on_invalidate(engine)
+    _stale_vector_codec(engine)
     return engine
+
+
+def _stale_vector_codec(engine: AsyncEngine) -> None:
+    """A statement that finds its connection's vector codec stale (``vector_codec.is_stale``:
+    the extension created after the connection was made, or dropped and created again by a
+    restore) fails as on a lost connection (a 503, try again), and the pool's connections are
+    replaced, with the codec: each of them failed every vector statement until recycled."""
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _handle(context: Any) -> None:
+        if vector_codec.is_stale(context.original_exception, context.statement):
+            context.is_disconnect = True
 
 
 def _cancel_on_invalidate(engine: AsyncEngine) -> None:

@@ -14,6 +14,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import Pool
 
+from core import vector_codec
+
 
 def _text_literal(value: str) -> str:
     """``value`` as an SQL expression whose source holds nothing but hex digits: its UTF-8
@@ -128,7 +130,8 @@ def as_dbapi_error(
             None,
             dbapi_error,
             dialect.loaded_dbapi.Error,
-            connection_invalidated=dialect.is_disconnect(dbapi_error, adapter, None),
+            connection_invalidated=dialect.is_disconnect(dbapi_error, adapter, None)
+            or vector_codec.is_stale(error, statement),
             dialect=dialect,
         )
     except Exception as other:  # pragma: no cover - the adapter raises its DBAPI errors
