@@ -29,7 +29,7 @@ from sqlalchemy.pool import QueuePool
 
 from core import metrics, vector_codec
 from core.db_url import connect_options
-from core.direct import Direct, direct_transaction
+from core.direct import Direct, cancel_on_server, direct_transaction
 from core.fused_begin import begin_with_tenant
 
 # The settings row-level-security policies read. Values are strings; '' means unset.
@@ -119,7 +119,33 @@ def create_engine(
     )
     _ping_idle_connections(engine)
     _binary_vectors(engine)
+    _cancel_on_invalidate(engine)
+    _stale_vector_codec(engine)
     return engine
+
+
+def _stale_vector_codec(engine: AsyncEngine) -> None:
+    """A statement that finds its connection's vector codec stale (``vector_codec.is_stale``:
+    the extension created after the connection was made, or dropped and created again by a
+    restore) fails as on a lost connection (a 503, try again), and the pool's connections are
+    replaced, with the codec: each of them failed every vector statement until recycled."""
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _handle(context: Any) -> None:
+        if vector_codec.is_stale(context.original_exception, context.statement):
+            context.is_disconnect = True
+
+
+def _cancel_on_invalidate(engine: AsyncEngine) -> None:
+    """A connection closed for good (invalidated: a transaction cut off by a cancel scope, a
+    rollback that failed) may be closed mid-statement: the server is asked to cancel it
+    (``core.direct.cancel_on_server``), on the session's path and the direct one alike."""
+
+    @event.listens_for(engine.sync_engine, "invalidate")
+    def _invalidated(dbapi_connection: Any, _record: Any, _error: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if isinstance(driver, asyncpg.Connection):
+            cancel_on_server(driver)
 
 
 def _binary_vectors(engine: AsyncEngine) -> None:
@@ -149,8 +175,9 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
     A dead connection found either way raises SQLAlchemy's ``InvalidatePoolError`` from the
     checkout event, as ``pool_pre_ping`` does: the pool connects again in its place (the
     request goes on on the new connection) and recycles its connections older than now as they
-    are checked out. One that dies mid-use is invalidated by SQLAlchemy as usual (and by
-    ``core.fused_begin`` when it dies at BEGIN)."""
+    are checked out. One that dies mid-use is invalidated by SQLAlchemy as usual, and by
+    ``core.fused_begin`` and ``core.direct`` (at BEGIN, or on a direct statement), the pool's
+    older connections with it (``fused_begin.lost_connection``)."""
     sync_engine = engine.sync_engine
     dialect = sync_engine.dialect
 

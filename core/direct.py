@@ -28,18 +28,29 @@ transaction may not have ended (a rollback that failed or was cancelled, a COMMI
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+from asyncpg import connect_utils
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.util import greenlet_spawn
 
 from core import metrics
-from core.fused_begin import PROLOGUE_STATEMENT, TenantTransaction, as_dbapi_error, tenant_prologue
+from core.fused_begin import (
+    PROLOGUE_STATEMENT,
+    TenantTransaction,
+    as_dbapi_error,
+    lost_connection,
+    tenant_prologue,
+)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -120,8 +131,10 @@ class Direct:
         driver: asyncpg.Connection,
         adapter: Any,
         dialect: Any,
-        invalidate: Callable[[], Any],
+        invalidate: Callable[[BaseException], Awaitable[None]],
     ) -> None:
+        """``invalidate``: called with the error (``as_dbapi_error``'s) when a statement found
+        its connection lost (``lost_connection``)."""
         self._driver = driver
         self._adapter = adapter
         self._dialect = dialect
@@ -135,7 +148,7 @@ class Direct:
         except Exception as error:
             raised = as_dbapi_error(self._dialect, self._adapter, error, compiled.sql)
             if getattr(raised, "connection_invalidated", False):
-                await self._invalidate()
+                await self._invalidate(raised)
             raise raised from error
 
 
@@ -154,8 +167,60 @@ async def fetch(executor: Executor, prepared: Prepared, params: Mapping[str, Any
     driver = raw.driver_connection
     if getattr(adapter, "_transaction", None) is None or not isinstance(driver, asyncpg.Connection):
         return (await executor.execute(prepared.statement, params)).all()
-    direct = Direct(driver, adapter, connection.dialect, connection.invalidate)
+
+    async def invalidate(error: BaseException) -> None:
+        lost_connection(connection.sync_engine.pool, raw, error)
+        await connection.invalidate()
+
+    direct = Direct(driver, adapter, connection.dialect, invalidate)
     return await direct.fetch(prepared, params)
+
+
+CANCEL_SECONDS = 10.0
+"""How long a cancel request (``cancel_on_server``) may take to reach the server."""
+
+_cancels: set[asyncio.Task[None]] = set()
+
+
+def cancel_on_server(driver: asyncpg.Connection) -> None:
+    """Ask the server to cancel what ``driver``'s backend runs, if anything (PostgreSQL's
+    cancel request, on a connection of its own, sent by a task of its own), for a connection
+    being closed mid-statement: closing its socket does not stop the statement, which ran on
+    to its statement timeout. Nothing awaited here: the caller may be a task being cancelled
+    (an anyio cancel scope cancels each of its awaits), which is how a statement is cut off.
+
+    asyncpg sends one itself when a statement's task is cancelled, from a task that closing
+    the connection cancels (``Connection.terminate``): cut off by a cancel scope, the rollback
+    is cancelled too, the connection closed, and the request never went. A backend that ran
+    nothing (or is gone) ignores the request. Through PgBouncer the request comes after the
+    client connection closed and cancels nothing (docs/deploy.md). Uses asyncpg's own cancel
+    request and the connection's address and keys, which asyncpg keeps private
+    (tests/test_db_cut_statements.py fails if that changes)."""
+    protocol = driver._protocol
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # closed outside the event loop (at exit): no statement runs
+        return
+    if driver.is_closed() or protocol is None:
+        return
+    request = connect_utils._cancel(
+        loop=loop,
+        addr=driver._addr,
+        params=driver._params,
+        backend_pid=protocol.backend_pid,
+        backend_secret=protocol.backend_secret,
+    )
+    task = asyncio.ensure_future(_send(request))
+    _cancels.add(task)
+    task.add_done_callback(_cancels.discard)
+
+
+async def _send(request: Awaitable[None]) -> None:
+    try:
+        async with asyncio.timeout(CANCEL_SECONDS):
+            await request
+    except Exception as error:  # the server is gone (or unreachable): best effort
+        log.info("cancel request not sent: %s: %s", type(error).__name__, error)
 
 
 def discard_raw(raw: Any) -> None:
@@ -180,8 +245,10 @@ async def direct_transaction(
     metrics.observe_db_pool_wait(time.perf_counter() - waited)
     lost = False
 
-    async def invalidate() -> None:
+    async def invalidate(error: BaseException | None = None) -> None:
         nonlocal lost
+        if error is not None:
+            lost_connection(engine.pool, raw, error)
         if not lost:
             lost = True
             discard_raw(raw)
@@ -195,7 +262,7 @@ async def direct_transaction(
             await transaction.start()
         except BaseException as error:
             raised = as_dbapi_error(dialect, adapter, error, PROLOGUE_STATEMENT)
-            await invalidate()  # it may hold a half-begun transaction
+            await invalidate(raised)  # it may hold a half-begun transaction
             if raised is error:
                 raise
             raise raised from error
@@ -222,7 +289,7 @@ async def direct_transaction(
             # A commit cut short (cancelled) may or may not have ended the transaction on the
             # server: the connection is closed, not handed out with it.
             if raised is error or getattr(raised, "connection_invalidated", False):
-                await invalidate()
+                await invalidate(raised)
             if raised is error:
                 raise
             raise raised from error

@@ -12,6 +12,9 @@ import asyncpg  # type: ignore[import-untyped]
 import asyncpg.transaction  # type: ignore[import-untyped]
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.pool import Pool
+
+from core import vector_codec
 
 
 def _text_literal(value: str) -> str:
@@ -84,12 +87,7 @@ async def begin_with_tenant(connection: AsyncConnection, settings: Mapping[str, 
             await transaction.start()
     except BaseException as error:
         raised = _as_dbapi_error(connection, adapter, error)  # before the connection closes
-        if isinstance(raised, DBAPIError) and raised.connection_invalidated:
-            # The connection was lost (the server restarted, or the pooler): the pool's other
-            # connections older than now are recycled when next checked out, as SQLAlchemy
-            # does for a statement that finds its connection lost (else each of them cost a
-            # request its 503 in turn).
-            connection.sync_engine.pool._invalidate(raw, raised, _checkin=False)
+        lost_connection(connection.sync_engine.pool, raw, raised)
         # The server may hold a half-begun transaction: the connection never goes back to the
         # pool (not shielded: a second cancellation still ends in SQLAlchemy's forced close).
         await connection.invalidate()
@@ -98,6 +96,15 @@ async def begin_with_tenant(connection: AsyncConnection, settings: Mapping[str, 
         raise raised from error
     adapter._transaction = transaction
     return True
+
+
+def lost_connection(pool: Pool, raw: Any, error: BaseException) -> None:
+    """When ``error`` says the connection ``raw`` was lost (the server restarted, a failover,
+    the pooler restarted): the pool's connections made before now are recycled when next
+    checked out, as SQLAlchemy does when one of its statements finds its connection lost
+    (else each of them, as dead, cost a request its 503 in turn)."""
+    if getattr(error, "connection_invalidated", False):
+        pool._invalidate(raw, error, _checkin=False)
 
 
 def _as_dbapi_error(
@@ -123,7 +130,8 @@ def as_dbapi_error(
             None,
             dbapi_error,
             dialect.loaded_dbapi.Error,
-            connection_invalidated=dialect.is_disconnect(dbapi_error, adapter, None),
+            connection_invalidated=dialect.is_disconnect(dbapi_error, adapter, None)
+            or vector_codec.is_stale(error, statement),
             dialect=dialect,
         )
     except Exception as other:  # pragma: no cover - the adapter raises its DBAPI errors

@@ -22,6 +22,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import numpy as np
 from pgvector.sqlalchemy import VECTOR
 
@@ -84,10 +85,10 @@ async def register(connection: Any) -> bool:
 
     The codec knows the type by the oid it had when the connection was made: a connection
     that outlives its database's ``vector`` type (a restore behind PgBouncer, whose client
-    connections outlive the server's; the extension dropped and created again) fails every
-    vector statement ("cache lookup failed for type ...", or "expected str, got bytes") until
-    the pool recycles it (``pool_recycle``, 30 minutes) or the process restarts: restart the
-    API and worker processes after a restore (docs/deploy.md)."""
+    connections outlive the server's; the extension dropped and created again), or was made
+    before it, fails its first vector statement ("cache lookup failed for type ...", or
+    "expected str, got bytes"): ``is_stale`` tells, and the engine treats that as a lost
+    connection (``core.db``): the pool's connections are replaced, with the codec."""
     try:
         await _set_codec(connection, "public")
     except ValueError:  # asyncpg: "unknown type: public.vector"
@@ -102,6 +103,35 @@ async def _set_codec(connection: Any, schema: str) -> None:
     await connection.set_type_codec(
         "vector", schema=schema, encoder=pack, decoder=unpack, format="binary"
     )
+
+
+_STALE_ON_SERVER = "cache lookup failed for type"
+"""PostgreSQL's internal error for a statement prepared with a type since dropped."""
+_UNENCODED = "expected str, got bytes"
+"""asyncpg's refusal of a vector (``pack``'s bytes) for a type it has no binary codec for."""
+
+
+def is_stale(error: BaseException, statement: str | None) -> bool:
+    """``error`` (raised by ``statement``, or its ``orig``/cause) says the connection's vector
+    codec (or a statement it prepared) is for a ``vector`` type that is no longer the
+    database's, or that it has none: made before ``CREATE EXTENSION vector``, or across the
+    extension dropped and created again (a restore). Such a connection fails every vector
+    statement until replaced."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        message = str(current)
+        if isinstance(current, asyncpg.InternalServerError) and _STALE_ON_SERVER in message:
+            return True
+        if (
+            isinstance(current, asyncpg.DataError)
+            and _UNENCODED in message
+            and "vector" in (statement or "").lower()
+        ):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
 
 
 class BinaryVector(VECTOR):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from core import db as core_db
 from core.db import Database
+from core.direct import Prepared, fetch
 from core.embedded import EmbeddedPostgres
 from tests.conftest import APP_ROLE, client_for, json_logs, make_runtime, make_settings, signup
 from tests.rag.test_chat import chat
@@ -221,16 +222,48 @@ async def test_the_ping_finds_a_half_open_connection_and_the_request_goes_on(
     assert all(driver.is_closed() for driver in drivers)  # type: ignore[attr-defined]
 
 
+async def one_direct_read(db: Database) -> int:
+    """``one_read`` on the direct path (``Database.direct``: a chat turn's statements)."""
+    async with db.direct() as direct:
+        [(one,)] = await fetch(direct, _ONE, {})
+        return int(one)
+
+
+_ONE = Prepared(text("SELECT 1"))
+
+
+@pytest.mark.parametrize("read", [one_read, one_direct_read], ids=["session", "direct"])
 async def test_a_connection_that_died_unnoticed_costs_one_transaction(
-    half_open: tuple[Database, HalfOpenPath],
+    half_open: tuple[Database, HalfOpenPath], read: Callable[[Database], Awaitable[int]]
 ) -> None:
     """Handed back moments ago (no ping) and half-open: the first transaction's BEGIN finds it
     dead (a 503 ``database_unavailable`` over HTTP) and the pool's other connection, as dead,
-    is recycled with it: the next transactions are served."""
+    is recycled with it: the next transactions are served. On the direct path too (each dead
+    pooled connection cost a transaction in turn there)."""
     db, path = half_open
     await driver_connections(db, 2)
     path.sever()
     with pytest.raises(DBAPIError) as lost:
-        await one_read(db)
+        await read(db)
     assert lost.value.connection_invalidated
-    assert [await one_read(db) for _ in range(2)] == [1, 1]
+    assert [await read(db) for _ in range(2)] == [1, 1]
+
+
+async def test_on_the_direct_path_a_statement_that_finds_its_connection_lost_recycles_the_pool(
+    half_open: tuple[Database, HalfOpenPath],
+) -> None:
+    """Lost mid-transaction (a statement's turn, not BEGIN's): the same, the pool's other
+    connection, as dead, is not handed to the next transaction."""
+    db, path = half_open
+    await driver_connections(db, 2)
+
+    async def severed_between_statements() -> None:
+        async with db.direct() as direct:
+            await fetch(direct, _ONE, {})
+            path.sever()
+            await fetch(direct, _ONE, {})
+
+    with pytest.raises(DBAPIError) as lost:
+        await severed_between_statements()
+    assert lost.value.connection_invalidated
+    assert [await one_direct_read(db) for _ in range(2)] == [1, 1]

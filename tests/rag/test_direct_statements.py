@@ -267,8 +267,8 @@ _SLEEP = Prepared(text("SELECT pg_sleep(30)"))
 
 
 async def _end_backend(owner_db: Database, pid: int) -> None:
-    """End the server's side of a connection the test closed mid-statement (it would sleep on
-    until its statement timeout)."""
+    """End the server's side of a connection the test closed mid-statement, whether or not the
+    cancel request sent then (tests/test_db_cut_statements.py) has reached it yet."""
     async with owner_db.transaction() as session:
         await session.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
 

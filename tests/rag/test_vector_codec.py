@@ -6,10 +6,15 @@ gets the codec too: vectors go both ways in binary, bit for bit."""
 
 from __future__ import annotations
 
-import numpy as np
-from sqlalchemy import text
+from typing import Any
 
-from core.db import create_engine
+import numpy as np
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from core.db import Database, create_engine
+from core.direct import Prepared, fetch
 from core.embedded import EmbeddedPostgres, ensure_database
 from rag.knowledge.repository.chunks import vector_sql, vector_value
 
@@ -48,3 +53,62 @@ async def test_a_vector_type_outside_public_gets_the_codec(pg: EmbeddedPostgres)
     assert isinstance(read, np.ndarray)  # decoded by the codec, not pgvector's text form
     assert read.tobytes() == vector.tobytes()
     assert bytes(sent) == vector_value(vector)
+
+
+RESTORED = "trulybot_vector_restored"
+_BOUND = Prepared(text(f"SELECT {vector_sql('v')}"))
+
+
+async def _vector_both_ways(db: Database, vector: np.ndarray, *, direct_first: bool) -> list[Any]:
+    """``vector`` bound and read back through the session and straight on asyncpg."""
+
+    async def session_way() -> Any:
+        async with db.transaction() as session:
+            return (await session.execute(_BOUND.statement, {"v": vector_value(vector)})).scalar()
+
+    async def direct_way() -> Any:
+        async with db.direct() as direct:
+            return (await fetch(direct, _BOUND, {"v": vector_value(vector)}))[0][0]
+
+    ways = (direct_way, session_way) if direct_first else (session_way, direct_way)
+    return [await way() for way in ways]
+
+
+async def test_pooled_connections_recover_when_the_vector_type_comes_or_changes(
+    pg: EmbeddedPostgres,
+) -> None:
+    """Connections made before ``CREATE EXTENSION vector`` (the app started before its first
+    migration), then across the extension dropped and created again (a restore: the type has a
+    new oid): the first vector statement fails as a lost connection would (a 503, try again),
+    and the pool's connections are replaced, with the codec: it failed until recycled (30
+    minutes) or restarted, and read vectors as text."""
+    # Not recreated (DROP DATABASE waits for a checkpoint: seconds late in a run), made empty.
+    await ensure_database(pg.socket_dir, RESTORED)
+    cluster = EmbeddedPostgres(server=pg.server, socket_dir=pg.socket_dir, database=RESTORED)
+    db = Database.from_url(cluster.owner_url(), pool_size=2, max_overflow=0)
+    vector = np.array([0.5, -1.25, 3.0000002], dtype=np.float32)
+
+    async def ddl(*statements: str) -> None:
+        async with db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for statement in statements:
+                await conn.execute(text(statement))
+
+    try:
+        await ddl("DROP EXTENSION IF EXISTS vector")
+        await db.engine.dispose()  # no connection made with the type
+        async with db.transaction(), db.transaction():  # the pool's two connections made
+            pass
+        for change, direct_first in (
+            (["CREATE EXTENSION vector"], False),
+            (["DROP EXTENSION vector", "CREATE EXTENSION vector"], True),
+        ):
+            await ddl(*change)
+            with pytest.raises(DBAPIError) as stale:
+                await _vector_both_ways(db, vector, direct_first=direct_first)
+            assert stale.value.connection_invalidated
+            for read in await _vector_both_ways(db, vector, direct_first=direct_first):
+                assert isinstance(read, np.ndarray)
+                assert read.tobytes() == vector.tobytes()
+    finally:
+        await db.dispose()
