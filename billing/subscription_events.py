@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +20,7 @@ from billing import provider_cancels
 from billing import repository as repo
 from billing.events import Applied, save_state
 from billing.models import Subscription
-from billing.provider_events import bounded_int, short
+from billing.provider_events import bounded_int, event_time, short
 from billing.state import PAYMENT_SUCCESS_EVENTS, BillingEvent, Decision, apply_event, paid_again
 from billing.subscriptions import subscription_state
 from core.db import set_tenant
@@ -56,25 +57,42 @@ async def _subscription_workspace(
         if sub.razorpay_subscription_id not in (None, sub_id):
             return Applied("rejected", "subscription_conflict", sub_id, workspace_id=workspace_id)
         await repo.update_subscription(session, workspace_id, razorpay_subscription_id=sub_id)
-        sub = await _cancel_if_deleted(session, workspace_id)
+        sub = await _cancel_if_cancelled(session, workspace_id)
     return workspace_id, sub
 
 
-async def _cancel_if_deleted(session: AsyncSession, workspace_id: uuid.UUID) -> Subscription:
-    """The subscription row just linked, locked; a workspace deleted before its subscription's
-    first event came (Razorpay retries one for hours) asked for no cancel, nothing being linked
-    then: it is asked for now, at once as a deletion's, and sent by the ``razorpay_cancels``
-    sweep (or first thing by the purge). Else the card went on being charged every cycle."""
+async def _cancel_if_cancelled(session: AsyncSession, workspace_id: uuid.UUID) -> Subscription:
+    """The subscription row just linked, locked. A cancel asked before anything was linked
+    asked Razorpay for nothing: it is asked for now, and sent by the ``razorpay_cancels`` sweep
+    (or first thing by a purge). Else the card went on being charged every cycle.
+
+    - the workspace deleted (Razorpay retries a first event for hours): at once, as a
+      deletion's;
+    - the owner cancelled at period end (``cancel_at_period_end``) and the period has ended:
+      at once, the owner's cancel has taken effect; while it still runs: at the end of the
+      subscription's cycle, as the owner's cancel asks of one linked then."""
     sub = await repo.lock_existing_subscription(session, workspace_id)
     assert sub is not None  # locked by the caller
     workspace = await repo.get_workspace(session, workspace_id)
-    if workspace is None or workspace.deleted_at is None:
+    if workspace is None:  # pragma: no cover - found by the caller in the same transaction
         return sub
-    if await provider_cancels.request(session, workspace_id, sub, "now", utcnow()):
+    now = utcnow()
+    mode: provider_cancels.Mode
+    if workspace.deleted_at is not None:
+        mode, why = "now", "linked to a deleted workspace"
+    elif sub.cancel_at_period_end:
+        running = sub.current_period_end is not None and sub.current_period_end > now
+        mode = "cycle_end" if running else "now"
+        why = "linked after the owner cancelled" + ("" if running else " and the period ended")
+    else:
+        return sub
+    if await provider_cancels.request(session, workspace_id, sub, mode, now):
         log.warning(
-            "razorpay subscription %s linked to deleted workspace %s: cancelled at once",
+            "razorpay subscription %s %s (workspace %s): cancelled %s",
             sub.razorpay_subscription_id,
+            why,
             workspace_id,
+            "at once" if mode == "now" else "at its cycle end",
         )
     linked = await repo.lock_existing_subscription(session, workspace_id)
     assert linked is not None
@@ -88,6 +106,7 @@ async def apply_subscription_event(
     notes_workspace_id: object,
     event_key: str,
     payment_entity: Mapping[str, Any] | None = None,
+    subscription_entity: Mapping[str, Any] | None = None,
 ) -> Applied:
     """Apply a Razorpay subscription's event to the workspace linked to it: a status event
     (``subscription.*``), a recurring charge (``subscription.charged``) or a failed recurring
@@ -114,7 +133,9 @@ async def apply_subscription_event(
             session, workspace_id, sub, sub_id, event.name, event.occurred_at
         )
     if event.name in PAYMENT_SUCCESS_EVENTS and (
-        after := await _charged_after_cancel(session, workspace_id, sub, event)
+        after := await _charged_after_cancel(
+            session, workspace_id, sub, event, _cycle_start(event, subscription_entity or {})
+        )
     ):
         # Money taken after we cancelled: nothing re-activated, nothing mailed, for a human to
         # refund (the event row says so; the log line survives the purge).
@@ -131,7 +152,9 @@ async def apply_subscription_event(
             workspace_id=workspace_id,
             razorpay_payment_id=event.payment_id,
         )
-    if event.name in PAYMENT_SUCCESS_EVENTS:
+    if event.name in LINK_EVENTS:  # the mandate, before any charge: linked, nothing else
+        decision = Decision("ignored", "subscription_linked", "no status change")
+    elif event.name in PAYMENT_SUCCESS_EVENTS:
         decision = Decision("ignored", "recurring_charge", "no order of ours: plan unchanged")
         # Active at the charge's time: no longer past due, older failures stale.
         old = subscription_state(sub)
@@ -154,17 +177,46 @@ async def apply_subscription_event(
     )
 
 
+LINK_EVENTS: Final = frozenset({"subscription.authenticated"})
+"""A subscription's events that only link it (and ask for its cancel when the owner cancelled:
+``_cancel_if_cancelled``): the mandate is set up, nothing is charged or changes status yet."""
+
+
+def _cycle_start(event: BillingEvent, subscription_entity: Mapping[str, Any]) -> datetime:
+    """The start of the billing cycle a charge pays for: the ``current_start`` of the
+    subscription entity it carries (``subscription.charged``), else the charge's own time (a
+    ``payment.captured`` carries no subscription entity)."""
+    start = subscription_entity.get("current_start")
+    if isinstance(start, int) and not isinstance(start, bool):
+        try:
+            return event_time(start)
+        except ValueError:
+            pass
+    return event.occurred_at
+
+
 async def _charged_after_cancel(
-    session: AsyncSession, workspace_id: uuid.UUID, sub: Subscription, event: BillingEvent
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    sub: Subscription,
+    event: BillingEvent,
+    cycle_start: datetime,
 ) -> str:
-    """Why a recurring charge came after we cancelled (the workspace deleted, or the
-    subscription cancelled at once before the charge's time); empty when it did not."""
+    """Why a recurring charge came after we cancelled (the workspace deleted, the subscription
+    cancelled at once before the charge's time, or the charge pays for a cycle from the end
+    Razorpay confirmed for our cancel at the cycle's end on); empty when it did not."""
     workspace = await repo.get_workspace(session, workspace_id)
     if workspace is not None and workspace.deleted_at is not None:
         return "charged for a deleted workspace"
     asked = sub.provider_cancel_requested_at
     if sub.provider_cancelled == "now" and asked is not None and event.occurred_at >= asked:
         return "charged after the subscription was cancelled"
+    cycle_end = sub.provider_cycle_end
+    if cycle_end is not None and cycle_start >= cycle_end:
+        return (
+            f"charged for a cycle from {cycle_start.isoformat()}, after the subscription's"
+            f" cancel at its cycle end ({cycle_end.isoformat()})"
+        )
     return ""
 
 
