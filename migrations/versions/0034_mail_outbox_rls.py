@@ -41,6 +41,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import context, op
 
+from core.errors import ConfigError
+
 revision: str = "0034"
 down_revision: str | None = "0033"
 branch_labels: str | Sequence[str] | None = None
@@ -59,8 +61,8 @@ _IN_FLIGHT = sa.text(
 )
 
 
-class MailInFlight(RuntimeError):
-    pass
+class MailInFlight(ConfigError):
+    """Said by ``trulybot migrate`` as its reason to stop, with no traceback."""
 
 
 def _settle_sends() -> None:
