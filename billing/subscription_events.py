@@ -31,7 +31,13 @@ log = logging.getLogger("trulybot.billing")
 
 
 async def _subscription_workspace(
-    session: AsyncSession, sub_id: str, *, notes_workspace_id: object, event_key: str
+    session: AsyncSession,
+    sub_id: str,
+    *,
+    notes_workspace_id: object,
+    event_key: str,
+    event: BillingEvent,
+    entity_status: object = None,
 ) -> tuple[uuid.UUID, Subscription] | Applied:
     """The workspace linked to the Razorpay subscription ``sub_id`` (tenant set) and its
     subscription row, locked; the first event of a subscription links it to the workspace in its
@@ -54,14 +60,60 @@ async def _subscription_workspace(
     await set_tenant(session, workspace_id=workspace_id, lookup=event_key)
     sub = await repo.lock_subscription(session, workspace_id)
     if link:
-        if sub.razorpay_subscription_id not in (None, sub_id):
+        relink = sub.razorpay_subscription_id is not None and _ended(sub, event, entity_status)
+        if sub.razorpay_subscription_id not in (None, sub_id) and not relink:
             return Applied("rejected", "subscription_conflict", sub_id, workspace_id=workspace_id)
-        await repo.update_subscription(session, workspace_id, razorpay_subscription_id=sub_id)
-        sub = await _cancel_if_cancelled(session, workspace_id)
+        values: dict[str, Any] = {"razorpay_subscription_id": sub_id}
+        if relink:  # the one linked before ended: nothing of its cancel concerns this one
+            log.info(
+                "razorpay subscription %s linked to workspace %s in place of %s, which ended",
+                sub_id,
+                workspace_id,
+                sub.razorpay_subscription_id,
+            )
+            values |= FRESH_LINK
+        await repo.update_subscription(session, workspace_id, **values)
+        sub = await _cancel_if_cancelled(session, workspace_id, relink=relink)
     return workspace_id, sub
 
 
-async def _cancel_if_cancelled(session: AsyncSession, workspace_id: uuid.UUID) -> Subscription:
+FRESH_LINK: Final[Mapping[str, Any]] = {
+    "provider_cancel": None,
+    "provider_cancel_requested_at": None,
+    "provider_cancel_attempts": 0,
+    "provider_cancel_next_at": None,
+    "provider_cancel_error": None,
+    "provider_cancelled": None,
+    "provider_cancelled_at": None,
+    "provider_cycle_end": None,
+}
+"""A newly linked subscription's cancel columns: none asked, none confirmed."""
+
+
+ENDED_STATUSES: Final = frozenset({"cancelled", "completed", "expired"})
+
+
+def _ended(sub: Subscription, event: BillingEvent, entity_status: object) -> bool:
+    """The linked subscription has ended for good (cancelled at once, completed: Razorpay cannot
+    reactivate it), no cancel of it waits, and ``event`` of another subscription comes after
+    that end from one that has not ended: a new one made for the workspace (the owner
+    subscribing again) takes its place. Before, every event of the new one was
+    ``subscription_conflict``: judged by nothing, and no deletion cancelled it. An event of the
+    one linked before it, delivered late, is dated before its end (or says it ended): it links
+    nothing back."""
+    ended_at = sub.provider_cancelled_at
+    return (
+        sub.provider_cancelled == "now"
+        and sub.provider_cancel is None
+        and ended_at is not None
+        and event.occurred_at > ended_at
+        and entity_status not in ENDED_STATUSES
+    )
+
+
+async def _cancel_if_cancelled(
+    session: AsyncSession, workspace_id: uuid.UUID, *, relink: bool = False
+) -> Subscription:
     """The subscription row just linked, locked. A cancel asked before anything was linked
     asked Razorpay for nothing: it is asked for now, and sent by the ``razorpay_cancels`` sweep
     (or first thing by a purge). Else the card went on being charged every cycle.
@@ -70,7 +122,9 @@ async def _cancel_if_cancelled(session: AsyncSession, workspace_id: uuid.UUID) -
       deletion's;
     - the owner cancelled at period end (``cancel_at_period_end``) and the period has ended:
       at once, the owner's cancel has taken effect; while it still runs: at the end of the
-      subscription's cycle, as the owner's cancel asks of one linked then."""
+      subscription's cycle, as the owner's cancel asks of one linked then. Not for a
+      subscription linked in place of one that ended (``relink``): the owner's cancel was
+      that one's, carried out; a new one is the owner subscribing again."""
     sub = await repo.lock_existing_subscription(session, workspace_id)
     assert sub is not None  # locked by the caller
     workspace = await repo.get_workspace(session, workspace_id)
@@ -80,7 +134,7 @@ async def _cancel_if_cancelled(session: AsyncSession, workspace_id: uuid.UUID) -
     mode: provider_cancels.Mode
     if workspace.deleted_at is not None:
         mode, why = "now", "linked to a deleted workspace"
-    elif sub.cancel_at_period_end:
+    elif sub.cancel_at_period_end and not relink:
         running = sub.current_period_end is not None and sub.current_period_end > now
         mode = "cycle_end" if running else "now"
         why = "linked after the owner cancelled" + ("" if running else " and the period ended")
@@ -123,7 +177,12 @@ async def apply_subscription_event(
     if not sub_id:
         return Applied("ignored", "unknown_subscription")
     found = await _subscription_workspace(
-        session, sub_id, notes_workspace_id=notes_workspace_id, event_key=event_key
+        session,
+        sub_id,
+        notes_workspace_id=notes_workspace_id,
+        event_key=event_key,
+        event=event,
+        entity_status=(subscription_entity or {}).get("status"),
     )
     if isinstance(found, Applied):
         return found

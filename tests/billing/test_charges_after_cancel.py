@@ -24,7 +24,14 @@ from tests.billing.conftest import (
     sub_row,
     subscription,
 )
-from tests.billing.test_razorpay_cancel import AT_CYCLE_END, NOW, cancel, linked
+from tests.billing.test_razorpay_cancel import (
+    AT_CYCLE_END,
+    NOW,
+    cancel,
+    delete_workspace,
+    linked,
+    razorpay_says,
+)
 from tests.conftest import Owner
 from tests.fakes.razorpay_server import FakeRazorpay, make_payment, razorpay_id, webhook_payload
 from tests.lifecycle.data import tick_due
@@ -166,3 +173,43 @@ async def test_a_subscription_linked_without_a_cancel_is_left_alone(
     await sweep_cancels(billing_runtime)
     assert fake.cancels(sub_id) == []
     assert (await sub_row(owner_db, owner.workspace_id))["provider_cancel"] is None
+
+
+async def test_a_new_subscription_after_the_linked_one_ended_is_linked_in_its_place(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    """Once the linked subscription was cancelled, the owner "subscribes again (a new Razorpay
+    Subscription) to be charged again" (docs/billing.md). Before, every event of the new one
+    was ``subscription_conflict``: its charges were judged by nothing and mailed nothing, and
+    deleting the workspace did not cancel it, so the card went on being charged."""
+    started = int(time.time())
+    old_id = await linked(bclient, owner, fake)
+    assert (await cancel(bclient, owner)).status_code == 200
+    await billing_runtime.jobs.drain()
+    await razorpay_says(bclient, fake, old_id, "subscription.cancelled", "cancelled")
+
+    # The owner subscribes again, after the old one ended.
+    new = fake.add_subscription(
+        plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id}
+    )
+    activated = webhook_payload("subscription.activated", subscription=new, created_at=started + 60)
+    assert (await post_webhook(bclient, activated)).status_code == 200
+    new_id = str(new["id"])
+    assert (await sub_row(owner_db, owner.workspace_id))["razorpay_subscription_id"] == new_id
+    view = await subscription(bclient, owner)
+    assert (view["razorpay_subscription"], view["razorpay_cancel"]) == ("active", None)
+    await sweep_cancels(billing_runtime)
+    assert fake.cancels(new_id) == []  # the owner's cancel was the old one's, carried out
+
+    await delete_workspace(bclient, owner)
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(new_id) == [NOW]
+    # A late event of the old one (dated before it ended) links nothing back.
+    old = dict(fake.subscriptions[old_id], status="active")
+    late = webhook_payload("subscription.charged", subscription=old, created_at=started - 60)
+    response = await post_webhook(bclient, late)
+    assert response.json()["reason"] == "subscription_conflict", response.text
