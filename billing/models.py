@@ -107,7 +107,7 @@ class Subscription(Base):
     )
     # The end of the linked subscription's cycle after which Razorpay charges nothing more
     # (migration 0040): Razorpay's ``current_end`` when it took our cancel at the cycle's end,
-    # or when it said the subscription ended. A charge of a cycle from then on is held.
+    # kept when it then says the subscription ended. A charge of a cycle from then on is held.
     provider_cycle_end: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True
     )

@@ -6,8 +6,7 @@ Revises: 0039
 Create Date: 2026-12-05
 
 Recorded from Razorpay's answer to our cancel at the cycle's end (its ``current_end``), kept
-through the ``subscription.cancelled`` / ``completed`` that follows; a ``subscription.*`` webhook
-saying the subscription ended sets it to that end when it is earlier. A recurring charge of a
+through the ``subscription.cancelled`` / ``completed`` that follows. A recurring charge of a
 cycle starting at or after it is ``charged_after_cancel`` (docs/billing.md, "Razorpay
 Subscriptions: cancel"). Before, such a charge was the ordinary ``recurring_charge``: nothing
 stored the cycle's end to compare it with.
