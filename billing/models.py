@@ -105,6 +105,12 @@ class Subscription(Base):
     provider_cancelled_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True
     )
+    # The end of the linked subscription's cycle after which Razorpay charges nothing more
+    # (migration 0040): Razorpay's ``current_end`` when it took our cancel at the cycle's end,
+    # kept when it then says the subscription ended. A charge of a cycle from then on is held.
+    provider_cycle_end: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing import repository as repo
 from billing.models import Subscription
 from billing.provider import PaymentProvider, PaymentProviderError
+from billing.provider_events import event_time
 from billing.signatures import PaymentProviderUnavailable
 from core.db import Database
 from core.errors import Conflict
@@ -267,6 +268,10 @@ async def _done(db: Database, claim: _Claim, answer: dict[str, Any], now: dateti
             "provider_cancelled_at": now,
             "provider_cancel_error": None,
         }
+        cycle_end = _cycle_end(answer) if confirmed == "cycle_end" else None
+        if cycle_end is not None:  # charges of a cycle from then on are held (0040)
+            earlier = sub.provider_cycle_end
+            values["provider_cycle_end"] = min(earlier, cycle_end) if earlier else cycle_end
         if sub.provider_cancel == claim.mode or ended:
             values |= {"provider_cancel": None, "provider_cancel_next_at": None}
         else:  # a deletion asked for "now" while "cycle_end" was being sent: send that next
@@ -291,6 +296,18 @@ async def _done(db: Database, claim: _Claim, answer: dict[str, Any], now: dateti
         claim.workspace_id,
         "already ended" if ended else confirmed,
     )
+
+
+def _cycle_end(answer: dict[str, Any]) -> datetime | None:
+    """The end of the cycle Razorpay took a cancel at the cycle's end for: its answer's
+    ``current_end`` (Unix seconds); None when it names none (a subscription not started yet)."""
+    value = answer.get("current_end")
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    try:
+        return event_time(value)
+    except ValueError:
+        return None
 
 
 def _backoff(attempt: int) -> timedelta:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +20,7 @@ from billing import provider_cancels
 from billing import repository as repo
 from billing.events import Applied, save_state
 from billing.models import Subscription
-from billing.provider_events import bounded_int, short
+from billing.provider_events import bounded_int, event_time, short
 from billing.state import PAYMENT_SUCCESS_EVENTS, BillingEvent, Decision, apply_event, paid_again
 from billing.subscriptions import subscription_state
 from core.db import set_tenant
@@ -30,7 +31,13 @@ log = logging.getLogger("trulybot.billing")
 
 
 async def _subscription_workspace(
-    session: AsyncSession, sub_id: str, *, notes_workspace_id: object, event_key: str
+    session: AsyncSession,
+    sub_id: str,
+    *,
+    notes_workspace_id: object,
+    event_key: str,
+    event: BillingEvent,
+    entity_status: object = None,
 ) -> tuple[uuid.UUID, Subscription] | Applied:
     """The workspace linked to the Razorpay subscription ``sub_id`` (tenant set) and its
     subscription row, locked; the first event of a subscription links it to the workspace in its
@@ -53,28 +60,93 @@ async def _subscription_workspace(
     await set_tenant(session, workspace_id=workspace_id, lookup=event_key)
     sub = await repo.lock_subscription(session, workspace_id)
     if link:
-        if sub.razorpay_subscription_id not in (None, sub_id):
+        relink = sub.razorpay_subscription_id is not None and _ended(sub, event, entity_status)
+        if sub.razorpay_subscription_id not in (None, sub_id) and not relink:
             return Applied("rejected", "subscription_conflict", sub_id, workspace_id=workspace_id)
-        await repo.update_subscription(session, workspace_id, razorpay_subscription_id=sub_id)
-        sub = await _cancel_if_deleted(session, workspace_id)
+        values: dict[str, Any] = {"razorpay_subscription_id": sub_id}
+        if relink:  # the one linked before ended: nothing of its cancel concerns this one
+            log.info(
+                "razorpay subscription %s linked to workspace %s in place of %s, which ended",
+                sub_id,
+                workspace_id,
+                sub.razorpay_subscription_id,
+            )
+            values |= FRESH_LINK
+        await repo.update_subscription(session, workspace_id, **values)
+        sub = await _cancel_if_cancelled(session, workspace_id, relink=relink)
     return workspace_id, sub
 
 
-async def _cancel_if_deleted(session: AsyncSession, workspace_id: uuid.UUID) -> Subscription:
-    """The subscription row just linked, locked; a workspace deleted before its subscription's
-    first event came (Razorpay retries one for hours) asked for no cancel, nothing being linked
-    then: it is asked for now, at once as a deletion's, and sent by the ``razorpay_cancels``
-    sweep (or first thing by the purge). Else the card went on being charged every cycle."""
+FRESH_LINK: Final[Mapping[str, Any]] = {
+    "provider_cancel": None,
+    "provider_cancel_requested_at": None,
+    "provider_cancel_attempts": 0,
+    "provider_cancel_next_at": None,
+    "provider_cancel_error": None,
+    "provider_cancelled": None,
+    "provider_cancelled_at": None,
+    "provider_cycle_end": None,
+}
+"""A newly linked subscription's cancel columns: none asked, none confirmed."""
+
+
+ENDED_STATUSES: Final = frozenset({"cancelled", "completed", "expired"})
+
+
+def _ended(sub: Subscription, event: BillingEvent, entity_status: object) -> bool:
+    """The linked subscription has ended for good (cancelled at once, completed: Razorpay cannot
+    reactivate it), no cancel of it waits, and ``event`` of another subscription comes after
+    that end from one that has not ended: a new one made for the workspace (the owner
+    subscribing again) takes its place. Before, every event of the new one was
+    ``subscription_conflict``: judged by nothing, and no deletion cancelled it. An event of the
+    one linked before it, delivered late, is dated before its end (or says it ended): it links
+    nothing back."""
+    ended_at = sub.provider_cancelled_at
+    return (
+        sub.provider_cancelled == "now"
+        and sub.provider_cancel is None
+        and ended_at is not None
+        and event.occurred_at > ended_at
+        and entity_status not in ENDED_STATUSES
+    )
+
+
+async def _cancel_if_cancelled(
+    session: AsyncSession, workspace_id: uuid.UUID, *, relink: bool = False
+) -> Subscription:
+    """The subscription row just linked, locked. A cancel asked before anything was linked
+    asked Razorpay for nothing: it is asked for now, and sent by the ``razorpay_cancels`` sweep
+    (or first thing by a purge). Else the card went on being charged every cycle.
+
+    - the workspace deleted (Razorpay retries a first event for hours): at once, as a
+      deletion's;
+    - the owner cancelled at period end (``cancel_at_period_end``) and the period has ended:
+      at once, the owner's cancel has taken effect; while it still runs: at the end of the
+      subscription's cycle, as the owner's cancel asks of one linked then. Not for a
+      subscription linked in place of one that ended (``relink``): the owner's cancel was
+      that one's, carried out; a new one is the owner subscribing again."""
     sub = await repo.lock_existing_subscription(session, workspace_id)
     assert sub is not None  # locked by the caller
     workspace = await repo.get_workspace(session, workspace_id)
-    if workspace is None or workspace.deleted_at is None:
+    if workspace is None:  # pragma: no cover - found by the caller in the same transaction
         return sub
-    if await provider_cancels.request(session, workspace_id, sub, "now", utcnow()):
+    now = utcnow()
+    mode: provider_cancels.Mode
+    if workspace.deleted_at is not None:
+        mode, why = "now", "linked to a deleted workspace"
+    elif sub.cancel_at_period_end and not relink:
+        running = sub.current_period_end is not None and sub.current_period_end > now
+        mode = "cycle_end" if running else "now"
+        why = "linked after the owner cancelled" + ("" if running else " and the period ended")
+    else:
+        return sub
+    if await provider_cancels.request(session, workspace_id, sub, mode, now):
         log.warning(
-            "razorpay subscription %s linked to deleted workspace %s: cancelled at once",
+            "razorpay subscription %s %s (workspace %s): cancelled %s",
             sub.razorpay_subscription_id,
+            why,
             workspace_id,
+            "at once" if mode == "now" else "at its cycle end",
         )
     linked = await repo.lock_existing_subscription(session, workspace_id)
     assert linked is not None
@@ -88,6 +160,7 @@ async def apply_subscription_event(
     notes_workspace_id: object,
     event_key: str,
     payment_entity: Mapping[str, Any] | None = None,
+    subscription_entity: Mapping[str, Any] | None = None,
 ) -> Applied:
     """Apply a Razorpay subscription's event to the workspace linked to it: a status event
     (``subscription.*``), a recurring charge (``subscription.charged``) or a failed recurring
@@ -104,7 +177,12 @@ async def apply_subscription_event(
     if not sub_id:
         return Applied("ignored", "unknown_subscription")
     found = await _subscription_workspace(
-        session, sub_id, notes_workspace_id=notes_workspace_id, event_key=event_key
+        session,
+        sub_id,
+        notes_workspace_id=notes_workspace_id,
+        event_key=event_key,
+        event=event,
+        entity_status=(subscription_entity or {}).get("status"),
     )
     if isinstance(found, Applied):
         return found
@@ -114,7 +192,9 @@ async def apply_subscription_event(
             session, workspace_id, sub, sub_id, event.name, event.occurred_at
         )
     if event.name in PAYMENT_SUCCESS_EVENTS and (
-        after := await _charged_after_cancel(session, workspace_id, sub, event)
+        after := await _charged_after_cancel(
+            session, workspace_id, sub, event, _cycle_start(event, subscription_entity or {})
+        )
     ):
         # Money taken after we cancelled: nothing re-activated, nothing mailed, for a human to
         # refund (the event row says so; the log line survives the purge).
@@ -131,7 +211,9 @@ async def apply_subscription_event(
             workspace_id=workspace_id,
             razorpay_payment_id=event.payment_id,
         )
-    if event.name in PAYMENT_SUCCESS_EVENTS:
+    if event.name in LINK_EVENTS:  # the mandate, before any charge: linked, nothing else
+        decision = Decision("ignored", "subscription_linked", "no status change")
+    elif event.name in PAYMENT_SUCCESS_EVENTS:
         decision = Decision("ignored", "recurring_charge", "no order of ours: plan unchanged")
         # Active at the charge's time: no longer past due, older failures stale.
         old = subscription_state(sub)
@@ -154,17 +236,46 @@ async def apply_subscription_event(
     )
 
 
+LINK_EVENTS: Final = frozenset({"subscription.authenticated"})
+"""A subscription's events that only link it (and ask for its cancel when the owner cancelled:
+``_cancel_if_cancelled``): the mandate is set up, nothing is charged or changes status yet."""
+
+
+def _cycle_start(event: BillingEvent, subscription_entity: Mapping[str, Any]) -> datetime:
+    """The start of the billing cycle a charge pays for: the ``current_start`` of the
+    subscription entity it carries (``subscription.charged``), else the charge's own time (a
+    ``payment.captured`` carries no subscription entity)."""
+    start = subscription_entity.get("current_start")
+    if isinstance(start, int) and not isinstance(start, bool):
+        try:
+            return event_time(start)
+        except ValueError:
+            pass
+    return event.occurred_at
+
+
 async def _charged_after_cancel(
-    session: AsyncSession, workspace_id: uuid.UUID, sub: Subscription, event: BillingEvent
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    sub: Subscription,
+    event: BillingEvent,
+    cycle_start: datetime,
 ) -> str:
-    """Why a recurring charge came after we cancelled (the workspace deleted, or the
-    subscription cancelled at once before the charge's time); empty when it did not."""
+    """Why a recurring charge came after we cancelled (the workspace deleted, the subscription
+    cancelled at once before the charge's time, or the charge pays for a cycle from the end
+    Razorpay confirmed for our cancel at the cycle's end on); empty when it did not."""
     workspace = await repo.get_workspace(session, workspace_id)
     if workspace is not None and workspace.deleted_at is not None:
         return "charged for a deleted workspace"
     asked = sub.provider_cancel_requested_at
     if sub.provider_cancelled == "now" and asked is not None and event.occurred_at >= asked:
         return "charged after the subscription was cancelled"
+    cycle_end = sub.provider_cycle_end
+    if cycle_end is not None and cycle_start >= cycle_end:
+        return (
+            f"charged for a cycle from {cycle_start.isoformat()}, after the subscription's"
+            f" cancel at its cycle end ({cycle_end.isoformat()})"
+        )
     return ""
 
 

@@ -34,11 +34,14 @@ from billing.provider_events import (
 )
 from billing.signatures import verify_webhook_signature
 from billing.state import ORDER_EVENTS, PAYMENT_SUCCESS_EVENTS, SUBSCRIPTION_EVENTS
-from billing.subscription_events import apply_subscription_event
+from billing.subscription_events import LINK_EVENTS, apply_subscription_event
 from core.db import set_tenant
 
-# Payment events that may belong to a Razorpay subscription rather than to an order of ours.
-RECURRING = frozenset({"subscription.charged", "payment.failed"})
+# Payment events that may belong to a Razorpay subscription rather than to an order of ours:
+# a recurring charge's ``payment.captured`` is judged as its ``subscription.charged`` is (one
+# "Payment received" mail for both, keyed by the payment; held as ``charged_after_cancel`` when
+# it came after our cancel). It was ``unknown_order``, judged by nothing.
+RECURRING = frozenset({"subscription.charged", "payment.captured", "payment.failed"})
 
 
 @dataclass(frozen=True)
@@ -104,13 +107,14 @@ async def _apply(
     notes = subscription.get("notes")
     notes_workspace_id = notes.get("workspace_id") if isinstance(notes, Mapping) else None
     payment_entity = webhook_entity(payload, "payment")
-    if event.name in SUBSCRIPTION_EVENTS:
+    if event.name in SUBSCRIPTION_EVENTS or event.name in LINK_EVENTS:
         return await apply_subscription_event(
             session,
             event,
             notes_workspace_id=notes_workspace_id,
             event_key=event_key,
             payment_entity=payment_entity,
+            subscription_entity=subscription,
         )
     if event.name not in ORDER_EVENTS and event.name not in PAYMENT_SUCCESS_EVENTS:
         return Applied("ignored", "unsupported_event", event.name[:100])
@@ -143,6 +147,7 @@ async def _apply(
             notes_workspace_id=notes_workspace_id,
             event_key=event_key,
             payment_entity=payment_entity,
+            subscription_entity=subscription,
         )
     return result
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from billing.state import ORDER_EVENTS
 from billing.state_model import PAYMENT_SUCCESS_EVENTS, SUBSCRIPTION_EVENTS
+from billing.subscription_events import LINK_EVENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +21,7 @@ def _setup() -> str:
 
 def test_the_documented_webhook_events_are_the_ones_the_server_acts_on() -> None:
     documented = set(re.findall(r"`([a-z]+(?:\.[a-z]+)+)`", _setup()))
-    acted_on = set(ORDER_EVENTS) | PAYMENT_SUCCESS_EVENTS | set(SUBSCRIPTION_EVENTS)
+    acted_on = set(ORDER_EVENTS) | PAYMENT_SUCCESS_EVENTS | set(SUBSCRIPTION_EVENTS) | LINK_EVENTS
     assert sorted(documented) == sorted(acted_on)
 
 

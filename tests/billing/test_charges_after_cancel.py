@@ -1,0 +1,215 @@
+"""A linked Razorpay Subscription after the owner cancelled: a charge for a cycle past the end
+Razorpay confirmed for the cancel is held for a refund (``charged_after_cancel``), and a
+subscription first linked after the owner's cancel at period end is cancelled at Razorpay (the
+real ``razorpay`` client against the fake)."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from api.runtime import Runtime
+from core.db import Database
+from core.models import utcnow
+from tests.billing.conftest import (
+    end_paid_period,
+    event_rows,
+    new_event_id,
+    pay_by_webhook,
+    post_webhook,
+    sub_row,
+    subscription,
+)
+from tests.billing.test_razorpay_cancel import (
+    AT_CYCLE_END,
+    NOW,
+    cancel,
+    delete_workspace,
+    linked,
+    razorpay_says,
+)
+from tests.conftest import Owner
+from tests.fakes.razorpay_server import FakeRazorpay, make_payment, razorpay_id, webhook_payload
+from tests.lifecycle.data import tick_due
+
+DAY = 86_400
+
+
+def a_charge(sub: dict[str, Any], *, start: int, event: str = "subscription.charged") -> Any:
+    """Razorpay's charge of the cycle that starts at ``start`` (its event at that time + 5 s):
+    the subscription entity names that cycle; ``payment.captured`` carries only the payment."""
+    payment = make_payment(order_id=razorpay_id("order"), amount=49_900)
+    if event == "payment.captured":
+        payment["subscription_id"] = sub["id"]
+        return webhook_payload(event, payment=payment, created_at=start + 5)
+    cycle = dict(sub, current_start=start, current_end=start + 30 * DAY, charge_at=start)
+    return webhook_payload(event, subscription=cycle, payment=payment, created_at=start + 5)
+
+
+async def sweep_cancels(billing_runtime: Runtime) -> None:
+    """The ``razorpay_cancels`` sweep runs and its jobs are done."""
+    await tick_due(billing_runtime, "razorpay_cancels", utcnow() + timedelta(minutes=10))
+    await billing_runtime.jobs.drain()
+
+
+async def charged(client: httpx.AsyncClient, owner_db: Database, payload: Any) -> tuple[str, str]:
+    event_id = new_event_id()
+    response = await post_webhook(client, payload, event_id=event_id)
+    assert response.status_code == 200, response.text
+    [row] = await event_rows(owner_db, event_id)
+    return str(row["outcome"]), str(row["reason"])
+
+
+@pytest.mark.parametrize("event", ["subscription.charged", "payment.captured"])
+async def test_a_charge_for_a_cycle_after_a_confirmed_cancel_at_cycle_end_is_held(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+    event: str,
+) -> None:
+    """Razorpay took the cancel at the end of the cycle running then (its answer's
+    ``current_end``): a charge of a cycle starting at or after that end is money taken after
+    the owner cancelled. Before, it was the ordinary ``recurring_charge`` (a ``payment.captured``
+    of it ``unknown_order``): re-activated, mailed "Payment received", and nothing told the
+    operator a refund was owed."""
+    start = int(time.time()) - 10 * DAY
+    end = start + 30 * DAY
+    sub_id = await linked(bclient, owner, fake, current_start=start, current_end=end)
+    assert (await cancel(bclient, owner)).status_code == 200
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [AT_CYCLE_END]
+    sub = dict(fake.subscriptions[sub_id])
+
+    # The cycle under way when the owner cancelled: its charge, delivered late, is a charge.
+    assert await charged(bclient, owner_db, a_charge(sub, start=start, event=event)) == (
+        "ignored",
+        "recurring_charge",
+    )
+    # The next cycle, which the cancel stopped: held for a refund.
+    assert await charged(bclient, owner_db, a_charge(sub, start=end, event=event)) == (
+        "rejected",
+        "charged_after_cancel",
+    )
+    # Still so once Razorpay said the subscription ended (its cancel took effect).
+    ended = dict(sub, status="cancelled", ended_at=end)
+    done = webhook_payload("subscription.cancelled", subscription=ended, created_at=end)
+    assert (await post_webhook(bclient, done)).status_code == 200
+    assert await charged(bclient, owner_db, a_charge(sub, start=end + 30 * DAY, event=event)) == (
+        "rejected",
+        "charged_after_cancel",
+    )
+
+
+async def test_a_subscription_linked_after_the_owners_cancel_took_effect_is_cancelled_at_once(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    """The owner cancelled at period end and the period ended; then a Razorpay Subscription
+    made for the workspace sends its first webhook. Before, it was linked and nothing asked
+    Razorpay to cancel it: the owner who cancelled was charged every cycle."""
+    await pay_by_webhook(bclient, owner, fake, "starter", "monthly", at=int(time.time()))
+    assert (await cancel(bclient, owner)).status_code == 200
+    await end_paid_period(owner_db, owner.workspace_id)
+
+    sub_id = await linked(bclient, owner, fake)
+    await sweep_cancels(billing_runtime)
+    assert fake.cancels(sub_id) == [NOW]
+    assert fake.subscriptions[sub_id]["status"] == "cancelled"
+    view = await subscription(bclient, owner)
+    assert (view["razorpay_cancel"], view["razorpay_subscription"]) == ("cancelled", "ended")
+
+
+async def test_one_linked_while_the_cancelled_period_runs_is_cancelled_at_its_cycle_end(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    """Linked while the period the owner cancelled still runs: cancelled at the end of its
+    cycle, as the owner's cancel would have done had it been linked then. Its
+    ``subscription.authenticated`` (the mandate, before any charge) links it too: before, that
+    event was ``unsupported_event`` and linked nothing."""
+    await pay_by_webhook(bclient, owner, fake, "starter", "monthly", at=int(time.time()))
+    assert (await cancel(bclient, owner)).status_code == 200
+
+    sub = fake.add_subscription(
+        plan_id=razorpay_id("plan"),
+        status="authenticated",
+        notes={"workspace_id": owner.workspace_id},
+    )
+    authenticated = webhook_payload("subscription.authenticated", subscription=sub)
+    response = await post_webhook(bclient, authenticated)
+    assert response.status_code == 200, response.text
+    assert (await sub_row(owner_db, owner.workspace_id))["razorpay_subscription_id"] == sub["id"]
+    await sweep_cancels(billing_runtime)
+    assert fake.cancels(sub["id"]) == [AT_CYCLE_END]
+    # Resuming our plan cannot take back what Razorpay took.
+    resumed = await bclient.post(owner.url("/billing/subscription/resume"), headers=owner.headers)
+    assert resumed.status_code == 409, resumed.text
+
+
+async def test_a_subscription_linked_without_a_cancel_is_left_alone(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    """A period that simply ran out (no cancel asked) cancels nothing: the owner may have made
+    the subscription to go on paying."""
+    await pay_by_webhook(bclient, owner, fake, "starter", "monthly", at=int(time.time()))
+    await end_paid_period(owner_db, owner.workspace_id)
+    sub_id = await linked(bclient, owner, fake)
+    await sweep_cancels(billing_runtime)
+    assert fake.cancels(sub_id) == []
+    assert (await sub_row(owner_db, owner.workspace_id))["provider_cancel"] is None
+
+
+async def test_a_new_subscription_after_the_linked_one_ended_is_linked_in_its_place(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    """Once the linked subscription was cancelled, the owner "subscribes again (a new Razorpay
+    Subscription) to be charged again" (docs/billing.md). Before, every event of the new one
+    was ``subscription_conflict``: its charges were judged by nothing and mailed nothing, and
+    deleting the workspace did not cancel it, so the card went on being charged."""
+    started = int(time.time())
+    old_id = await linked(bclient, owner, fake)
+    assert (await cancel(bclient, owner)).status_code == 200
+    await billing_runtime.jobs.drain()
+    await razorpay_says(bclient, fake, old_id, "subscription.cancelled", "cancelled")
+
+    # The owner subscribes again, after the old one ended.
+    new = fake.add_subscription(
+        plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id}
+    )
+    activated = webhook_payload("subscription.activated", subscription=new, created_at=started + 60)
+    assert (await post_webhook(bclient, activated)).status_code == 200
+    new_id = str(new["id"])
+    assert (await sub_row(owner_db, owner.workspace_id))["razorpay_subscription_id"] == new_id
+    view = await subscription(bclient, owner)
+    assert (view["razorpay_subscription"], view["razorpay_cancel"]) == ("active", None)
+    await sweep_cancels(billing_runtime)
+    assert fake.cancels(new_id) == []  # the owner's cancel was the old one's, carried out
+
+    await delete_workspace(bclient, owner)
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(new_id) == [NOW]
+    # A late event of the old one (dated before it ended) links nothing back.
+    old = dict(fake.subscriptions[old_id], status="active")
+    late = webhook_payload("subscription.charged", subscription=old, created_at=started - 60)
+    response = await post_webhook(bclient, late)
+    assert response.json()["reason"] == "subscription_conflict", response.text
