@@ -130,6 +130,9 @@ _SALES_PATTERNS = (
     rf"call me {_CALL_WHEN}",
     r"give me a (?:call|ring|callback|call back)(?: back)?",
     r"(?:request|want|need|like|get|arrange|book|schedule) (?:a )?(?:call ?back|phone call)",
+    # A number left ("my number is 555 123 4567"; not "my order number is 12345678").
+    r"my (?:phone |mobile |cell |contact |whatsapp |telephone )?(?:number|no|phone|mobile|cell)"
+    r"(?: is)? \d(?: ?\d){6,14}",
 )
 _LEAD = phrases(*_PRICE_PATTERNS, *_SALES_PATTERNS)
 _SALES = phrases(*_SALES_PATTERNS)

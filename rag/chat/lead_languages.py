@@ -4,7 +4,8 @@
 devis", "Gostaria de agendar uma demonstração", "Vorrei un preventivo", "mujhe demo chahiye",
 "मुझे डेमो चाहिए", "Хочу заказать демо", "أريد عرض توضيحي", "我想预约演示", "デモを予約したいです"),
 and so is a call back asked for ("Rufen Sie mich bitte zurück", "Llámenme", "mujhe call karo",
-"Перезвоните мне", "折り返し電話してください"): answered with the lead reply in that language, as
+"Перезвоните мне", "折り返し電話してください") or a phone number left ("mera number 9876543210
+hai", "мой номер +7 916 123-45-67"): answered with the lead reply in that language, as
 "book a demo" is (``rag.chat.intents``; the lexicon tells the reply's language,
 ``rag.chat.reply_language``). Before, Hindi, Russian, Arabic, Chinese and Japanese leads were
 questions: "I don't know" and a line on the Unanswered page. Each needs a verb of booking or
@@ -42,6 +43,11 @@ _AR_WHAT = (
 )
 
 
+# A phone number, as ``courtesy.words`` leaves it ("+7 916 123-45-67" is "7 916 123 45 67"): 7
+# to 15 digits, in groups.
+_DIGITS = r"\d(?: ?\d){6,14}"
+
+
 def _nfkc(*patterns: str) -> tuple[str, ...]:
     """Patterns as ``courtesy.words`` leaves the text: Devanagari's letters with a nukta ("फ़",
     "ड़") are two characters there."""
@@ -68,6 +74,8 @@ SALES_ELSEWHERE = Lexicon(
             r"(?:bitte um|um|wünsche|wunsche|möchte|mochte|hätte gerne?|hatte gerne?) (?:einen )?"
             r"(?:rückruf|ruckruf)",
             r"(?:rückruf|ruckruf) (?:bitte|erwünscht|erwunscht|gewünscht|gewunscht)",
+            r"(?:meine|unsere) (?:nummer|telefonnummer|handynummer|rufnummer)(?: ist| lautet)? "
+            + _DIGITS,
         ),
         "es": (
             rf"(?:reservar|agendar|programar|concertar|solicitar|pedir|recibir|obtener|ver|quiero"
@@ -78,6 +86,8 @@ SALES_ELSEWHERE = Lexicon(
             r"(?:pueden|puede|podrían|podrian|podría|podria) (?:llamarme|marcarme)",
             r"(?:quiero|quisiera|necesito|me gustaría|me gustaria|solicito|pido) (?:una llamada"
             r"|que me llamen)",
+            r"(?:mi|nuestro) (?:número|numero|teléfono|telefono|celular|móvil|movil|whatsapp)"
+            rf"(?: de (?:teléfono|telefono|celular))?(?: es)? {_DIGITS}",
         ),
         "fr": (
             rf"(?:réserver|reserver|planifier|programmer|demander|obtenir|recevoir|voir|avoir"
@@ -87,6 +97,8 @@ SALES_ELSEWHERE = Lexicon(
             # "Rappelez-moi s'il vous plaît", "Pouvez-vous me rappeler ?"
             r"(?:rappelez|rappelle|appelez|appelle) (?:moi|nous)",
             r"me rappeler|mappeler|me téléphoner|me telephoner|nous rappeler",
+            r"mon (?:numéro|numero|téléphone|telephone|portable)(?: de (?:téléphone|telephone"
+            rf"|portable))?(?: est| cest)?(?: le)? {_DIGITS}",
         ),
         "pt": (
             rf"(?:agendar|marcar|solicitar|pedir|receber|ver|quero|queria|gostaria de|preciso de)"
@@ -94,6 +106,8 @@ SALES_ELSEWHERE = Lexicon(
             # "Me liga, por favor", "Podem me ligar?"
             r"me liga|me ligue|me liguem|me ligar|ligue para mim|liguem para mim|ligar para mim"
             r"|me telefone|me telefonem|me retorne|me retornem",
+            r"(?:meu|nosso) (?:número|numero|telefone|celular|whatsapp|zap)(?: de (?:telefone"
+            rf"|celular))?(?: é| e)? {_DIGITS}",
         ),
         "it": (
             rf"(?:prenotare|fissare|richiedere|chiedere|ricevere|vedere|avere|vorrei|voglio)"
@@ -122,6 +136,9 @@ SALES_ELSEWHERE = Lexicon(
             r"(?:कॉल बैक|call back|callback) (?:चाहिए|कीजिए|करें|कर दीजिए|chahiye|karo|kijiye"
             r"|kar dena|kar dijiye)",
             r"(?:please|pls|plz) call (?:karo|kariye|kijiye|kar do|kar dena|kar dijiye)",
+            # A number left: "mera number 9876543210 hai", "मेरा नंबर 98765 43210 है"
+            r"(?:मेरा|हमारा|mera|hamara|humara) (?:फोन |फ़ोन |मोबाइल |कॉन्टैक्ट |phone |mobile "
+            r"|contact |whatsapp )?(?:नंबर|नम्बर|number|no|num|nambar)(?: है| hai| h)? " + _DIGITS,
         ),
         "ru": (
             # "Хочу заказать демо", "Пришлите коммерческое предложение", "Перезвоните мне"
@@ -131,6 +148,7 @@ SALES_ELSEWHERE = Lexicon(
             rf"(?: мне| нам)?(?: пожалуйста)?(?: \S+)? {_RU_WHAT}",
             r"перезвоните|перезвони|(?:позвоните|позвони|наберите|набери) (?:мне|нам)"
             r"|свяжитесь со мной|обратн(?:ый|ого) звон(?:ок|ка)",
+            rf"(?:мой|наш) (?:номер|телефон|номер телефона|мобильный)(?: телефона)? {_DIGITS}",
         ),
         "ar": (
             # "أريد عرض توضيحي", "أحتاج عرض سعر", "اتصلوا بي"
@@ -140,6 +158,7 @@ SALES_ELSEWHERE = Lexicon(
             r"(?:اتصلوا|اتصل|اتصلي|اتصلو|كلموني|كلمني)(?: بي| علي| عليا| معي)? (?:من فضلك|لو سمحت"
             r"|رجاء|رجاءً|على الرقم|على رقم|على \d+)|(?:أريد|اريد|أطلب|اطلب) (?:مكالمة|اتصالا|اتصال)"
             r"|(?:ممكن|أرجو|ارجو|يرجى|الرجاء|رجاء) (?:الاتصال بي|تتصلوا بي|تتصل بي|اتصلوا بي)",
+            rf"(?:رقمي|رقم هاتفي|رقم جوالي|رقم موبايلي|رقم تلفوني)(?: هو)? {_DIGITS}",
         ),
     }
 )
@@ -189,6 +208,9 @@ SALES_UNSPACED = re.compile(
     r"|頂け|もらえ|出して)|(?:折り返し|おりかえし)(?:の)?(?:お)?(?:電話|連絡)"
     r"|(?:お)?電話(?:を)?(?:ください|下さい|して(?:ください|下さい|ほしい|欲しい|もらえ|いただけ)"
     r"|お願い|いただけ|頂け)"
+    # A number left: "我的电话是13812345678", "電話番号は090-1234-5678です"
+    r"|(?:我的|我)(?:电话|電話|手机|手機|号码|號碼|手机号|手機號)(?:号码|號碼)?(?:是)?(?= ?\d{3})"
+    r"|(?:私の)?(?:電話番号|携帯番号|番号)(?:は)(?= ?\d{3})"
 )
 
 
