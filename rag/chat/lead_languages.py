@@ -79,7 +79,8 @@ SALES_ELSEWHERE = Lexicon(
         ),
         "es": (
             rf"(?:reservar|agendar|programar|concertar|solicitar|pedir|recibir|obtener|ver|quiero"
-            rf"|quisiera|necesito|me gustaría|me gustaria) {_ES_WHAT}",
+            r"|quisiera|necesito|me gustaría|me gustaria|queremos|quisiéramos|quisieramos"
+            rf"|necesitamos|nos gustaría|nos gustaria) {_ES_WHAT}",
             # "Llámenme por favor", "¿Me pueden llamar?"
             r"llámenme|llamenme|llámame|llamame|llámeme|llameme|márquenme|marquenme",
             r"me (?:pueden|puede|podrían|podrian|podría|podria|podés|podes) (?:llamar|marcar)",
@@ -101,8 +102,8 @@ SALES_ELSEWHERE = Lexicon(
             rf"|portable))?(?: est| cest)?(?: le)? {_DIGITS}",
         ),
         "pt": (
-            rf"(?:agendar|marcar|solicitar|pedir|receber|ver|quero|queria|gostaria de|preciso de)"
-            rf" {_PT_WHAT}",
+            r"(?:agendar|marcar|solicitar|pedir|receber|ver|quero|queria|gostaria de|preciso de"
+            rf"|queremos|gostaríamos de|gostariamos de|precisamos de) {_PT_WHAT}",
             # "Me liga, por favor", "Podem me ligar?"
             r"me liga|me ligue|me liguem|me ligar|ligue para mim|liguem para mim|ligar para mim"
             r"|me telefone|me telefonem|me retorne|me retornem",

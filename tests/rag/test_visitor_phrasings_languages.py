@@ -167,6 +167,10 @@ PHRASINGS: list[tuple[str, str, str]] = [
     ("en", "my order number is 12345678, where is it?", QUESTION),
     ("hinglish", "mera order number 12345678 hai, kab aayega?", QUESTION),
     ("en", "my number is 5", QUESTION),
+    ("es", "Necesitamos una demo para el equipo", LEAD),
+    ("es", "¿Necesitamos una demo para el equipo?", QUESTION),
+    ("pt", "Precisamos de um orçamento para 12 lojas", LEAD),
+    ("pt", "Precisamos de um orçamento?", QUESTION),
     ("es", "Necesito una demo, ¿cuándo pueden?", LEAD),
     ("es", "¿Puedo pedir una demo?", LEAD),
 ]
