@@ -9,7 +9,8 @@ make no request for a human (the English lexicon is ``rag.chat.human_requests``)
 asking whether a bot answers ("are you a bot?", "am I talking to a human?") is no request for one
 (``bot_identity``: ``rag.chat.bot_identity``). Requests for
 a person in other languages (German, Spanish, French, Portuguese, Italian, Hindi and a few
-more) are ``rag.chat.human_languages``'; the other intents' lexicons are English.
+more) are ``rag.chat.human_languages``', and sales leads in them (a demo, a quote, a call back)
+``rag.chat.lead_languages``'; the other intents' lexicons are English.
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ _PRICE_PATTERNS = (
     r"^costs?$",
     r"how expensive",
 )
+# When a call is asked for: "call me back", "call me at 555 ..." ("call me at home" is no
+# more than "call me"; "why did you call me at 3am?" asks about one made).
+_CALL_WHEN = r"(?:back|asap|today|tomorrow|now|soon|later|please|pls|plz|(?:at|on) (?=\d))"
 # Asking to buy, for a quote, a demo or sales: a lead whatever the answer.
 _SALES_PATTERNS = (
     r"(?:get|request|need|want|send me|give me) (?:a |an )?(?:price |custom )?quot(?:e|ation)s?",
@@ -117,6 +121,18 @@ _SALES_PATTERNS = (
     r"|a subscription|subscribing|the enterprise plan|enterprise)",
     r"free trial",
     r"enterprise plan",
+    # A call asked for ("please call me", "can someone call me back?", "give me a call"), not
+    # a name given ("please call me Bob", "you can call me Sam": ``contact_names``).
+    r"(?<!did )(?<!didnt )(?<!why )(?:please|pls|plz|pl|kindly|can you|could you|can u|could u"
+    r"|can someone|could someone|can somebody|could somebody|can anyone|could anyone|would you"
+    rf"|someone|somebody) call me(?! (?!{_CALL_WHEN})[a-z]+(?: [a-z]+)?$)",
+    r"(?<!did )(?<!didnt )(?<!who )(?<!you )(?<!they )(?<!someone )(?<!never )"
+    rf"call me {_CALL_WHEN}",
+    r"give me a (?:call|ring|callback|call back)(?: back)?",
+    r"(?:request|want|need|like|get|arrange|book|schedule) (?:a )?(?:call ?back|phone call)",
+    # A number left ("my number is 555 123 4567"; not "my order number is 12345678").
+    r"my (?:phone |mobile |cell |contact |whatsapp |telephone )?(?:number|no|phone|mobile|cell)"
+    r"(?: is)? \d(?: ?\d){6,14}",
 )
 _LEAD = phrases(*_PRICE_PATTERNS, *_SALES_PATTERNS)
 _SALES = phrases(*_SALES_PATTERNS)

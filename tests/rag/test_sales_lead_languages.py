@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 (messages in their own letters)
 """The reply to a sales lead the knowledge says nothing about ("demo?", "free trial?") in the
 visitor's language, as the other canned replies: a German visitor got "I'd be happy to connect
 you with our team about plans, pricing or a demo..." in English. After an address was left, and
@@ -91,6 +92,14 @@ FOREIGN_LEADS = [
     ("Je voudrais réserver une démo", "Je serais ravi"),
     ("Gostaria de agendar uma demonstração", "Terei prazer"),
     ("Vorrei richiedere un preventivo", "Sarò lieto"),
+    # Hindi (both scripts), Russian, Arabic, Chinese and Japanese were no leads at all: "I don't
+    # know" (``tests/rag/test_visitor_phrasings_languages.py`` has the phrasings)
+    ("mujhe demo chahiye", "Mujhe plans, pricing ya demo"),
+    ("मुझे डेमो चाहिए", "मुझे प्लान, कीमत या डेमो"),
+    ("Хочу заказать демо", "С радостью свяжу вас"),
+    ("أريد عرض توضيحي", "يسعدني أن أوصلك"),
+    ("我想预约演示", "我很乐意为您联系"),
+    ("デモを予約したいです", "プラン、料金、デモについて"),
 ]
 NO_LEAD = ["¿Qué incluye la demo?", "Ist das Angebot noch gültig?", "La démo est-elle en ligne ?"]
 
