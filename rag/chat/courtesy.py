@@ -60,6 +60,8 @@ class Lexicon:
 
     def found(self, reduced: str) -> Iterator[tuple[str, re.Match[str]]]:
         """Every phrase found in ``reduced``, with its language (language by language)."""
+        if self.pattern.search(reduced) is None:  # none of any language: no language's either
+            return
         for language, each in self._each.items():
             for match in each.finditer(reduced):
                 yield language, match
