@@ -10,7 +10,7 @@ for the parent domain with Path=/ came after the browser's own in the Cookie hea
 value of a name won, and the browser was signed in to the planter's account. Over plain HTTP
 (``make run``) it is ``tb_session`` (Path=/app). Over HTTPS a ``tb_session`` is never read (a
 planted one looks like one from before the upgrade: the upgrade signs each browser out once)
-and a sign-in clears it.
+and a sign-in clears it and ends its session.
 Every state-changing request carries a CSRF token bound to the session cookie (an HMAC of it
 under the server's secret): in the ``X-CSRF-Token`` header (htmx, from the page's meta tag) or
 the ``csrf_token`` form field. Before sign-in, the login and signup forms use a double-submit
@@ -101,7 +101,10 @@ async def start_session(
 async def authenticate(runtime: Runtime, session: AsyncSession, request: Request) -> WebUser | None:
     """The signed-in user of this browser, or None (no cookie, unknown, expired or revoked: a
     revocation takes effect at the next request)."""
-    cookie = session_cookie(request, runtime.settings)
+    return await _web_user(runtime, session, session_cookie(request, runtime.settings))
+
+
+async def _web_user(runtime: Runtime, session: AsyncSession, cookie: str | None) -> WebUser | None:
     principal = await sessions.authenticate(session, cookie, policy=_policy(runtime.settings))
     if principal is None or principal.user_id is None or principal.session_id is None:
         return None
@@ -118,9 +121,14 @@ async def end_previous_session(runtime: Runtime, session: AsyncSession, request:
     """At sign-in: the session of the cookie this browser still sends ends on the server (the
     new cookie only overwrote it in this browser: a copy of the old one went on working, for
     whichever account it was)."""
-    previous = await authenticate(runtime, session, request)
-    if previous is not None:
-        await sessions.revoke(session, previous.user_id, previous.session_id, reason="logout")
+    previous = [await authenticate(runtime, session, request)]
+    if _over_https(request, runtime.settings):
+        # The cookie of before the upgrade (never read over HTTPS) is replaced here too: its
+        # session ends as well (a planted one's is the planter's own: ending it harms no one).
+        previous.append(await _web_user(runtime, session, request.cookies.get(SESSION_COOKIE)))
+    for user in previous:
+        if user is not None:
+            await sessions.revoke(session, user.user_id, user.session_id, reason="logout")
 
 
 def _session_cookie_name(request: Request, settings: Settings) -> str:

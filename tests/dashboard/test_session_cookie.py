@@ -13,6 +13,7 @@ import httpx
 from api.runtime import Runtime
 from tests.conftest import client_for
 from tests.dashboard.conftest import PASSWORD, WebOwner, csrf_of, web_login, web_signup
+from workspaces import sessions as web_sessions
 
 HTTPS = "https://testserver"
 HOST_COOKIE = "__Host-tb_session"
@@ -90,9 +91,9 @@ async def test_the_upgrade_signs_a_browser_out_once_and_clears_the_old_cookie(
 ) -> None:
     """A ``tb_session`` from before the upgrade is not trusted over HTTPS (a planted one looks
     the same): the browser signs in again, and that sign-in clears the old cookie."""
-    owner, _cookie = await _https_owner(runtime, "Upgraded")
+    owner, old_cookie = await _https_owner(runtime, "Upgraded")  # as tb_session before it
     async with client_for(runtime, base_url=HTTPS) as browser:
-        browser.cookies.set("tb_session", "an-old-cookie", path="/app")
+        browser.cookies.set("tb_session", old_cookie, path="/app")
         assert (await browser.get("/app/account")).status_code == 303
         signed_in = await web_login(browser, owner.email, PASSWORD)
         assert signed_in.status_code == 303, signed_in.text
@@ -101,3 +102,6 @@ async def test_the_upgrade_signs_a_browser_out_once_and_clears_the_old_cookie(
         assert "max-age=0" in cleared[0].lower()
         assert "path=/app" in cleared[0].lower()
         assert (await browser.get("/app/account")).status_code == 200
+    # The sign-in ended the old cookie's session, as it ends any cookie it replaces.
+    async with runtime.db.transaction() as session:
+        assert await web_sessions.authenticate(session, old_cookie) is None
