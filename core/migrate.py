@@ -25,9 +25,10 @@ log = logging.getLogger("trulybot.migrate")
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # The migrations' SECURITY DEFINER functions the app role may call: fixed DDL of a workspace's
-# vector index (0002k), a workspace's id from its slug for operator tools (0006f), the leads
-# whose trigrams contain a search's (0011b1), the schema's revision for the start check (0018),
-# the password hash of the account a transaction names: read, locked, set (0038).
+# vector index (0002k; the transaction's workspace only, 0041), a workspace's id from its slug
+# for operator tools (0006f), the leads whose trigrams contain a search's (0011b1), the schema's
+# revision for the start check (0018), the password hash of the account a transaction names:
+# read, locked, set (0038).
 APP_FUNCTIONS = (
     "tb_build_workspace_indexes(uuid, integer, integer)",
     "tb_drop_workspace_indexes(uuid)",

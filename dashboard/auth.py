@@ -4,7 +4,13 @@ The one place that knows how a browser session is kept. A page route asks for ``
 (the signed-in user; otherwise the page redirects to the login page); workspace pages ask for
 ``dashboard.pages.common.PageDep`` (that user's access to the URL's workspace; 404 without).
 
-The session cookie (``tb_session``) is HttpOnly, ``SameSite=Lax`` and ``Secure`` in production.
+The session cookie is HttpOnly and ``SameSite=Lax``; over HTTPS it is ``__Host-tb_session``
+(Secure, Path=/, no Domain), which no sibling subdomain can set: a plain ``tb_session`` planted
+for the parent domain with Path=/ came after the browser's own in the Cookie header, the last
+value of a name won, and the browser was signed in to the planter's account. Over plain HTTP
+(``make run``) it is ``tb_session`` (Path=/app). Over HTTPS a ``tb_session`` is never read (a
+planted one looks like one from before the upgrade: the upgrade signs each browser out once)
+and a sign-in clears it and ends its session.
 Every state-changing request carries a CSRF token bound to the session cookie (an HMAC of it
 under the server's secret): in the ``X-CSRF-Token`` header (htmx, from the page's meta tag) or
 the ``csrf_token`` form field. Before sign-in, the login and signup forms use a double-submit
@@ -36,6 +42,9 @@ from workspaces import sessions
 from workspaces.security import same_secret
 
 SESSION_COOKIE = "tb_session"
+"""The session cookie over plain HTTP; before this release, over HTTPS too."""
+HOST_SESSION_COOKIE = "__Host-tb_session"
+"""The session cookie over HTTPS."""
 ANON_CSRF_COOKIE = "tb_csrf"
 """The signed-out forms' cookie over plain HTTP; before this release, over HTTPS too."""
 HOST_ANON_CSRF_COOKIE = "__Host-tb_csrf"
@@ -92,7 +101,10 @@ async def start_session(
 async def authenticate(runtime: Runtime, session: AsyncSession, request: Request) -> WebUser | None:
     """The signed-in user of this browser, or None (no cookie, unknown, expired or revoked: a
     revocation takes effect at the next request)."""
-    cookie = request.cookies.get(SESSION_COOKIE)
+    return await _web_user(runtime, session, session_cookie(request, runtime.settings))
+
+
+async def _web_user(runtime: Runtime, session: AsyncSession, cookie: str | None) -> WebUser | None:
     principal = await sessions.authenticate(session, cookie, policy=_policy(runtime.settings))
     if principal is None or principal.user_id is None or principal.session_id is None:
         return None
@@ -109,33 +121,63 @@ async def end_previous_session(runtime: Runtime, session: AsyncSession, request:
     """At sign-in: the session of the cookie this browser still sends ends on the server (the
     new cookie only overwrote it in this browser: a copy of the old one went on working, for
     whichever account it was)."""
-    previous = await authenticate(runtime, session, request)
-    if previous is not None:
-        await sessions.revoke(session, previous.user_id, previous.session_id, reason="logout")
+    previous = [await authenticate(runtime, session, request)]
+    if _over_https(request, runtime.settings):
+        # The cookie of before the upgrade (never read over HTTPS) is replaced here too: its
+        # session ends as well (a planted one's is the planter's own: ending it harms no one).
+        previous.append(await _web_user(runtime, session, request.cookies.get(SESSION_COOKIE)))
+    for user in previous:
+        if user is not None:
+            await sessions.revoke(session, user.user_id, user.session_id, reason="logout")
 
 
-def set_session_cookie(response: Response, value: str, settings: Settings) -> None:
+def _session_cookie_name(request: Request, settings: Settings) -> str:
+    return HOST_SESSION_COOKIE if _over_https(request, settings) else SESSION_COOKIE
+
+
+def session_cookie(request: Request, settings: Settings) -> str | None:
+    """This browser's session cookie: ``__Host-tb_session`` over HTTPS, ``tb_session`` else."""
+    return request.cookies.get(_session_cookie_name(request, settings)) or None
+
+
+def set_session_cookie(
+    request: Request, response: Response, value: str, settings: Settings
+) -> None:
+    name = _session_cookie_name(request, settings)
+    host_only = name == HOST_SESSION_COOKIE
+    if host_only and request.cookies.get(SESSION_COOKIE):
+        _delete_legacy_session_cookie(response)
     response.set_cookie(
-        SESSION_COOKIE,
+        name,
         value,
         httponly=True,
-        secure=settings.environment == "production",
+        secure=host_only or settings.environment == "production",
         samesite="lax",
-        path="/app",
+        path="/" if host_only else "/app",  # a __Host- cookie must be Path=/, no Domain
         # The server slides the session's expiry with use; the browser keeps the cookie for the
         # longest a session may last.
         max_age=int(_policy(settings).max_age.total_seconds()),
     )
 
 
-def clear_session_cookie(response: Response, settings: Settings) -> None:
+def clear_session_cookie(request: Request, response: Response, settings: Settings) -> None:
+    name = _session_cookie_name(request, settings)
+    host_only = name == HOST_SESSION_COOKIE
+    if host_only and request.cookies.get(SESSION_COOKIE):
+        _delete_legacy_session_cookie(response)
     response.delete_cookie(
-        SESSION_COOKIE,
-        path="/app",
+        name,
+        path="/" if host_only else "/app",
         httponly=True,
-        secure=settings.environment == "production",
+        secure=host_only or settings.environment == "production",
         samesite="lax",
     )
+
+
+def _delete_legacy_session_cookie(response: Response) -> None:
+    """The ``tb_session`` this host set over HTTPS before the release (Path=/app): gone, so the
+    browser stops sending it (a sibling's planted one, for the parent domain, only it can clear)."""
+    response.delete_cookie(SESSION_COOKIE, path="/app", httponly=True, secure=True, samesite="lax")
 
 
 # --- CSRF ------------------------------------------------------------------------------------
@@ -162,7 +204,7 @@ def _anon_cookie(request: Request, settings: Settings) -> str:
 def csrf_token(request: Request, settings: Settings) -> str:
     """The token this browser's forms carry: bound to its session cookie when signed in, to its
     signed-out cookie before (``ensure_anon_csrf`` sets that one)."""
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = session_cookie(request, settings)
     if cookie:
         return _sign(settings, "session:" + cookie)
     anon = request.cookies.get(_anon_cookie(request, settings)) or getattr(
@@ -179,7 +221,7 @@ def download_token(request: Request, settings: Settings) -> str:
     """What the dashboard's download links carry (``DOWNLOAD_FIELD``): bound to the session
     cookie as the forms' token is, but another value, since a link's query may be kept (the
     history, a proxy's log) and must not pass the forms' check. Empty when signed out."""
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = session_cookie(request, settings)
     return _sign(settings, "download:" + cookie)[:32] if cookie else ""
 
 
@@ -215,7 +257,7 @@ def _upgrading_form(request: Request, settings: Settings, sent: str) -> bool:
     header no page can set; a sibling's page is ``same-site``), so the forms open during the
     upgrade still sign in, and a planted cookie signs no one in."""
     legacy = request.cookies.get(ANON_CSRF_COOKIE)
-    if not legacy or not _over_https(request, settings) or request.cookies.get(SESSION_COOKIE):
+    if not legacy or not _over_https(request, settings) or session_cookie(request, settings):
         return False
     if (request.headers.get("sec-fetch-site") or "").lower() != "same-origin":
         return False
@@ -225,7 +267,7 @@ def _upgrading_form(request: Request, settings: Settings, sent: str) -> bool:
 async def check_csrf(request: Request, settings: Settings) -> None:
     """403 ``csrf_failed`` unless the request carries this browser's token. Logging out with
     no session cookie left (cleared in another tab) changes nothing, so it needs none."""
-    if request.url.path == LOGOUT_PATH and not request.cookies.get(SESSION_COOKIE):
+    if request.url.path == LOGOUT_PATH and not session_cookie(request, settings):
         return
     sent = request.headers.get(CSRF_HEADER)
     if not sent:
@@ -238,7 +280,7 @@ async def check_csrf(request: Request, settings: Settings) -> None:
     if not sent or not expected or not same_secret(sent, expected):
         if sent and _upgrading_form(request, settings, sent):
             return
-        if not request.cookies.get(SESSION_COOKIE) and "/w/" in request.url.path:
+        if not session_cookie(request, settings) and "/w/" in request.url.path:
             # Signed out since the page was shown (in another tab, say): a workspace's form
             # needs a login first, which is what to say, not "the form expired".
             raise LoginRequired()

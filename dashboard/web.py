@@ -166,7 +166,7 @@ def _notice_mac(request: Request, path: str, notice: str) -> str:
     cookie, or "anonymous" before sign-in): a signed notice copied into a link shows on no
     other page and in no other browser."""
     key = runtime_of(request).settings.jwt_key.encode()
-    holder = request.cookies.get(auth.SESSION_COOKIE) or "anonymous"
+    holder = auth.session_cookie(request, runtime_of(request).settings) or "anonymous"
     message = b"notice:" + json.dumps([path, holder, notice]).encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:20]
 

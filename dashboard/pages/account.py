@@ -87,7 +87,7 @@ async def login(request: Request, runtime: RuntimeDep) -> Response:
         errors = {"_form": exc.message}
     else:
         response = redirect(request, next_url or PREFIX + "/")
-        auth.set_session_cookie(response, cookie, runtime.settings)
+        auth.set_session_cookie(request, response, cookie, runtime.settings)
         return response
     return _anon_page(
         request,
@@ -132,7 +132,7 @@ async def logout(request: Request, runtime: RuntimeDep, session: SessionDep) -> 
     if user is not None:
         await auth.end_session(session, user)
     response = redirect(request, PREFIX + "/login")
-    auth.clear_session_cookie(response, runtime.settings)
+    auth.clear_session_cookie(request, response, runtime.settings)
     return response
 
 
@@ -284,7 +284,7 @@ async def change_password(
         return await _account_again(request, runtime, user, errors, 422)
     done = "?notice=Password+changed.+You+were+signed+out+everywhere+else."
     response = redirect(request, PREFIX + "/account" + done)
-    auth.set_session_cookie(response, started.secret, runtime.settings)
+    auth.set_session_cookie(request, response, started.secret, runtime.settings)
     return response
 
 
@@ -342,7 +342,7 @@ async def revoke_session(
         raise NotFound("Session not found")
     if session_id == user.session_id:  # signing this browser out
         response = redirect(request, PREFIX + "/login")
-        auth.clear_session_cookie(response, runtime.settings)
+        auth.clear_session_cookie(request, response, runtime.settings)
         return response
     return redirect(request, PREFIX + "/sessions?notice=Session+ended")
 
@@ -374,7 +374,7 @@ async def delete_account(
         return await _account_again(request, runtime, user, errors, exc.status_code)
     purge_after_commit(background, runtime.jobs, done.purge)
     response = redirect(request, PREFIX + "/login")
-    auth.clear_session_cookie(response, runtime.settings)
+    auth.clear_session_cookie(request, response, runtime.settings)
     return response
 
 

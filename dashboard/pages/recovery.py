@@ -205,7 +205,7 @@ async def verify(
         )
     response = _verification(request, done=True, signed_in=user is not None or bool(cookie))
     if cookie:
-        auth.set_session_cookie(response, cookie[0], runtime.settings)
+        auth.set_session_cookie(request, response, cookie[0], runtime.settings)
     return response
 
 
@@ -272,7 +272,7 @@ async def accept(
         if user is None:  # a new account, its password just chosen: signed in here
             async with runtime.db.transaction() as starting:
                 cookie = await auth.start_session(runtime, starting, accepted.user_id, request)
-            auth.set_session_cookie(response, cookie, runtime.settings)
+            auth.set_session_cookie(request, response, cookie, runtime.settings)
         return response
     invitation, _ = await _invitation(session, deps, token)  # the refusal says why it fails
     return _page(

@@ -330,6 +330,8 @@ async def test_in_production_the_owner_is_told_to_list_their_site_before_pasting
     monkeypatch.setattr(
         runtime, "settings", runtime.settings.model_copy(update={"environment": "production"})
     )
+    # Production counts as HTTPS: the session cookie is the one a browser holds there.
+    web.client.cookies.set("__Host-tb_session", web.client.cookies["tb_session"], path="/")
     home = await web.client.get(web.url())
     assert "until then the widget stays hidden on every site" in home.text
     page = await web.client.get(web.url("widget"))

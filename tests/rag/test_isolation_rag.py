@@ -82,3 +82,26 @@ async def test_index_functions_are_not_public(db: Database) -> None:
             await session.execute(
                 text("SELECT tb_build_workspace_indexes(:w, 1000, 64)"), {"w": uuid.uuid4()}
             )
+
+
+async def test_index_functions_keep_to_the_transactions_workspace(db: Database) -> None:
+    """The app role may build and drop a workspace's vector index through the definer
+    functions, but only its transaction's workspace's: from A's transaction, dropping B's index
+    took B's searches down to the shared index's recall, and building one for B held a SHARE
+    lock on ``chunks`` for B's whole build."""
+    a, b = uuid.uuid4(), uuid.uuid4()
+    calls = {
+        "drop": ("SELECT tb_drop_workspace_indexes(:w)", {"w": b}),
+        "build": ("SELECT tb_build_workspace_indexes(:w, 16, 64)", {"w": b}),
+    }
+
+    async def run(sql: str, values: dict[str, uuid.UUID], tenant: uuid.UUID | None) -> None:
+        async with db.transaction(workspace_id=tenant) as session:
+            await session.execute(text(sql), values)
+
+    for sql, values in calls.values():
+        for tenant in (a, None):
+            with pytest.raises(DBAPIError, match="not the transaction's workspace"):
+                await run(sql, values, tenant)
+    async with db.transaction(workspace_id=b) as session:  # its own: allowed
+        await session.execute(text("SELECT tb_drop_workspace_indexes(:w)"), {"w": b})
