@@ -373,3 +373,22 @@ async def first_visitor_messages(
         .ext(distinct_on(ChatMessage.conversation_id))
     )
     return {cid: str(words) for cid, words in (await session.execute(stmt)).all()}
+
+
+async def contact_replies(
+    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, limit: int
+) -> list[str]:
+    """What the visitor wrote where the bot had asked for contact details (their messages
+    recorded with the intent "contact"), newest first, at most ``limit`` of them."""
+    stmt = (
+        select(ChatMessage.text)
+        .where(
+            ChatMessage.workspace_id == workspace_id,
+            ChatMessage.conversation_id == conversation_id,
+            ChatMessage.role == "user",
+            ChatMessage.intent == "contact",
+        )
+        .order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
