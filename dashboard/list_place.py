@@ -60,6 +60,7 @@ CONVERSATION_PARAMETERS: Mapping[str, Check] = {
     "status": _pattern("open|handoff|closed"),
     "channel": _pattern("widget|owner"),
     "lead": _pattern("yes|no"),
+    "q": _text(200),
     "before": _parses(QueryDatetime),
     "before_id": _parses(uuid.UUID),
 }

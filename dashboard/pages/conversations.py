@@ -20,7 +20,7 @@ from api.unanswered_export import unanswered_export_response
 from core.errors import AppError, ValidationFailed
 from dashboard.list_place import MAX_BACK, Trail, conversation_trail, conversations_place
 from dashboard.page_route import PageRoute, refuse_cross_site
-from dashboard.pages.common import Page, PageDep, ReadSessionDep, form_fields
+from dashboard.pages.common import Page, PageDep, ReadSessionDep, SearchQuery, form_fields
 from dashboard.pages.faqs import faq_refusal
 from dashboard.web import redirect, render
 from rag.chat import conversations
@@ -46,7 +46,12 @@ async def conversation_list(
     lead: Annotated[str | None, Query(pattern="^(|yes|no)$")] = None,
     before: QueryDatetime | None = None,
     before_id: Annotated[uuid.UUID | None, Query()] = None,
+    q: SearchQuery = None,
 ) -> Response:
+    """A page of conversations, latest activity first, filtered; ``q``: those with a message
+    (the visitor's or the bot's) containing the text, ignoring case, each shown with where it
+    says it."""
+    search = (q or "").strip()
     rows = await conversations.list_conversations(
         session,
         page.access,
@@ -56,6 +61,7 @@ async def conversation_list(
         channel=channel or None,
         has_lead={"yes": True, "no": False}.get(lead or ""),
         before_id=before_id,
+        q=search or None,
     )
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
@@ -69,6 +75,12 @@ async def conversation_list(
             "first_messages": await conversations.first_visitor_messages(
                 session, page.access, [row.id for row in rows]
             ),
+            "mentions": await conversations.mentions(
+                session, page.access, [row.id for row in rows], search
+            )
+            if search
+            else {},
+            "q": search,
             "status": status or "",
             "channel": channel or "",
             "lead": lead or "",

@@ -20,6 +20,7 @@ from dashboard.pages.common import (
     Page,
     PageDep,
     ReadSessionDep,
+    SearchQuery,
     app_errors,
     field_errors,
     form_fields,
@@ -33,8 +34,6 @@ router = APIRouter(route_class=PageRoute)
 PAGE_SIZE = 50
 STATUSES: tuple[str, ...] = get_args(LeadStatus)
 StatusQuery = Annotated[str | None, Query(pattern="^(|new|contacted|qualified|won|lost)$")]
-SearchQuery = Annotated[str | None, Query(max_length=200, pattern="^[^\x00]*$")]
-"""No NUL: the database refuses one, and the export would break after its audit entry."""
 
 
 class LeadForm(BaseModel):

@@ -43,7 +43,10 @@ async def list_conversations(
     before_id: uuid.UUID | None = None,
     started: bool = False,
     after: tuple[datetime, uuid.UUID] | None = None,
+    q: str | None = None,
 ) -> list[Conversation]:
+    """A page of the workspace's conversations (``q``: those with a message containing it,
+    ignoring case)."""
     authorize(access, Action.CONVERSATIONS_READ)
     return await conversation_repo.list_conversations(
         session,
@@ -56,7 +59,30 @@ async def list_conversations(
         before_id=before_id,
         started=started,
         after=after,
+        q=q,
     )
+
+
+MENTION_CONTEXT = 60
+"""Characters shown either side of a search's text in a conversation's message."""
+
+
+async def mentions(
+    session: AsyncSession, access: WorkspaceAccess, conversation_ids: Sequence[uuid.UUID], q: str
+) -> dict[uuid.UUID, str]:
+    """Where each conversation mentions ``q``: its first message containing it, cut to the
+    words around it ("… can I get a refund for …"), by id."""
+    authorize(access, Action.CONVERSATIONS_READ)
+    found = await conversation_repo.mentions(session, access.workspace.id, conversation_ids, q)
+    return {cid: _around(text, q) for cid, text in found.items()}
+
+
+def _around(text: str, q: str) -> str:
+    at = text.lower().find(q.lower())
+    if at < 0:  # case-folding changed the length (a rare letter): the message's start
+        at = 0
+    start, end = max(0, at - MENTION_CONTEXT), min(len(text), at + len(q) + MENTION_CONTEXT)
+    return ("…" if start else "") + text[start:end].strip() + ("…" if end < len(text) else "")
 
 
 async def first_visitor_messages(
