@@ -171,7 +171,7 @@ async def list_conversations(
     return list((await session.execute(stmt)).scalars())
 
 
-def mentioning(workspace_id: uuid.UUID, q: str) -> Select[tuple[uuid.UUID]]:
+def mentioning(workspace_id: uuid.UUID, q: str) -> Select[uuid.UUID]:
     """The ids of the workspace's conversations with a message (the visitor's or the bot's)
     that contains ``q``, ignoring case (``_contains``)."""
     return select(ChatMessage.conversation_id).where(
