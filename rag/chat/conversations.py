@@ -67,22 +67,34 @@ MENTION_CONTEXT = 60
 """Characters shown either side of a search's text in a conversation's message."""
 
 
+Mention = tuple[str, str, str]
+"""A message's words around a search's text: before it, the text as the message writes it, after
+it ("… can I get a ", "Refund", " for my order …")."""
+
+
 async def mentions(
     session: AsyncSession, access: WorkspaceAccess, conversation_ids: Sequence[uuid.UUID], q: str
-) -> dict[uuid.UUID, str]:
+) -> dict[uuid.UUID, Mention]:
     """Where each conversation mentions ``q``: its first message containing it, cut to the
-    words around it ("… can I get a refund for …"), by id."""
+    words around it, by id."""
     authorize(access, Action.CONVERSATIONS_READ)
     found = await conversation_repo.mentions(session, access.workspace.id, conversation_ids, q)
-    return {cid: _around(text, q) for cid, text in found.items()}
+    return {cid: around(text, q) for cid, text in found.items()}
 
 
-def _around(text: str, q: str) -> str:
-    at = text.lower().find(q.lower())
-    if at < 0:  # case-folding changed the length (a rare letter): the message's start
-        at = 0
+def around(text: str, q: str) -> Mention:
+    """``text``'s words around its first ``q`` (ignoring case), ``MENTION_CONTEXT`` characters
+    either side, "…" where it is cut."""
+    lowered = text.lower()
+    at = lowered.find(q.lower())
+    if at < 0 or len(lowered) != len(text):
+        # Case-folding changed the length (a rare letter): the message's start, nothing marked.
+        cut = text[: 2 * MENTION_CONTEXT]
+        return cut, "", "…" if len(cut) < len(text) else ""
     start, end = max(0, at - MENTION_CONTEXT), min(len(text), at + len(q) + MENTION_CONTEXT)
-    return ("…" if start else "") + text[start:end].strip() + ("…" if end < len(text) else "")
+    before = ("…" if start else "") + text[start:at].lstrip()
+    after = text[at + len(q) : end].rstrip() + ("…" if end < len(text) else "")
+    return before, text[at : at + len(q)], after
 
 
 async def first_visitor_messages(
