@@ -19,7 +19,7 @@ from tests.dashboard.test_list_place import LATER, handoff_with_lead
 TITLE = re.compile(r"<title>([^<]*)</title>")
 
 
-async def test_a_conversation_is_named_by_its_time_and_its_lead_link_says_what_it_is(
+async def test_a_conversation_is_named_its_lead_link_says_whose_and_pages_are_a_navigation(
     runtime: Runtime, web: WebOwner
 ) -> None:
     conversation_id = await handoff_with_lead(
@@ -40,9 +40,7 @@ async def test_a_conversation_is_named_by_its_time_and_its_lead_link_says_what_i
     spoken = re.sub(r"<[^>]+>", "", lead_cell.group(1))
     assert re.fullmatch(r"yes: the lead of the conversation of .+ UTC", spoken), spoken
 
-
-async def test_the_lists_pages_are_a_navigation(runtime: Runtime, web: WebOwner) -> None:
-    await _handoff(runtime, web)
+    # The list's pages are a navigation.
     older = await web.client.get(
         web.url("conversations"), params={"before": LATER, "before_id": str(uuid.uuid4())}
     )
@@ -51,7 +49,9 @@ async def test_the_lists_pages_are_a_navigation(runtime: Runtime, web: WebOwner)
     assert "Newest conversations" in nav.group(1)
 
 
-async def test_a_searchs_match_is_marked_in_its_row(runtime: Runtime, web: WebOwner) -> None:
+async def test_a_searchs_match_is_marked_and_a_refused_address_leads_to_the_page(
+    runtime: Runtime, web: WebOwner
+) -> None:
     marker = uuid.uuid4().hex[:8]
     await _handoff(runtime, web, message=f"I want to talk to a human about refund {marker} <b>")
     listed = await web.client.get(web.url("conversations"), params={"q": f"REFUND {marker}"})
@@ -62,10 +62,7 @@ async def test_a_searchs_match_is_marked_in_its_row(runtime: Runtime, web: WebOw
     )
     assert f"<title>Conversations: “REFUND {marker}” · TrulyBot</title>" in listed.text
 
-
-async def test_a_page_refused_for_its_address_leads_to_the_page_without_it(
-    web: WebOwner,
-) -> None:
+    # A page refused for a value in its address leads to the page without it.
     for path, query in (
         ("conversations", {"before": "yesterday"}),
         ("conversations", {"q": "x" * 201}),
