@@ -133,20 +133,30 @@ async def conversations_page(
     cursor: str | None = None,
     before: datetime | None = None,
     before_id: uuid.UUID | None = None,
+    q: str | None = None,
 ) -> ConversationsPage:
     """The API's pages of conversations. ``recent``: latest activity first, which a message
     changes, so a conversation that gets one during a walk can move above the page being read
     and be missed. ``started``: newest started first, by keys that never change: a walk misses
     none and repeats none. A cursor is bound to its order, workspace and ``status`` filter (422
     invalid_cursor: another filter's cursor skipped that filter's newer conversations);
-    the deprecated ``before`` only pages ``recent`` and not with a cursor."""
+    the deprecated ``before`` only pages ``recent`` and not with a cursor. ``q``: only those
+    with a message containing it, ignoring case (its cursor belongs to it too)."""
     if before is not None and (cursor or order == "started"):
         raise ValidationFailed(
             "before pages only order=recent and not with cursor (before is deprecated:"
             " follow next_cursor)",
             details=[{"field": "before", "message": "not with cursor or order=started"}],
         )
-    scope = cursor_scope("conversations", access.workspace.id, order, filters={"status": status})
+    if q is not None and "\x00" in q:
+        raise ValidationFailed(
+            "Text must be valid UTF-8 without NUL characters",
+            code="invalid_text",
+            details=[{"field": "q", "message": "contains a NUL character"}],
+        )
+    q = (q or "").strip() or None
+    filters = {"status": status, "q": q}  # None is no filter: earlier cursors stay valid
+    scope = cursor_scope("conversations", access.workspace.id, order, filters=filters)
     rows = await list_conversations(
         session,
         access,
@@ -156,6 +166,7 @@ async def conversations_page(
         before_id=before_id,
         started=order == "started",
         after=decode_cursor(cursor, scope=scope) if cursor else None,
+        q=q,
     )
     page = rows[:limit]
     more = len(rows) > limit
