@@ -3,14 +3,16 @@
 `python -m bench.dashboard_pages [--rows 10000] [--requests 40] [--quick] [--no-write]`
 
 On an embedded PostgreSQL this bench owns: two workspaces, one with 100 leads and 100
-conversations, one with ``--rows`` of each. A signed-in owner asks each list page (leads,
-leads searched for a few of them and for text every lead contains, conversations,
-conversations with a filter) ``--requests`` times through the real app in this process (httpx's
-ASGI transport: no network; the figure is the app's time from request to last byte, including
-the session lookup, the page's queries and the template). The table puts the small and the
-large workspace side by side; the goal is under 50 ms at p50 for the large one. The page weight
-is the HTML plus the CSS and scripts it loads (uncompressed). A second table times the leads
-search's two queries alone, the ILIKE of before beside the trigram index, in the same rounds.
+conversations, one with ``--rows`` of each. A signed-in owner asks each list page (leads, leads
+searched for a few of them and for text every lead contains, conversations, conversations with a
+filter, conversations searched) ``--requests`` times through the real app in this process (httpx's
+ASGI transport: no network; the figure is the app's time from request to last byte, including the
+session lookup, the page's queries and the template). The table puts the small and the large
+workspace side by side; the goal is under 50 ms at p50 for the large one. The page weight is the
+HTML plus the CSS and scripts it loads (uncompressed). A second table times the leads search's two
+queries alone, the ILIKE of before beside the trigram index, in the same rounds; a third the
+conversations page's queries alone, searched or not (each conversation has two messages: a
+visitor's question and a bot's answer of 400 characters).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from core import migrate
 from core.config import Settings
 from core.db import Database
 from core.embedded import embedded_postgres
+from rag.chat.repository import conversations as conversation_repo
 from rag.knowledge.embeddings import HashEmbedder
 from workspaces import lead_repository
 
@@ -73,8 +76,26 @@ async def seed_rows(owner: Database, workspace_id: str, rows: int) -> None:
             ),
             {"ws": workspace_id, "n": rows},
         )
+        # Each conversation's two messages: the visitor's question and the bot's answer, of
+        # typical lengths (80 and 400 characters); one topic in five is refunds.
+        await s.execute(
+            text(
+                "INSERT INTO messages (id, workspace_id, conversation_id, role, text, created_at)"
+                " SELECT gen_random_uuid(), c.workspace_id, c.id, r.role,"
+                " CASE WHEN r.role = 'user' THEN 'Question ' || c.session_id || ' about '"
+                " || (ARRAY['shipping times', 'a refund', 'the pricing plans', 'opening hours',"
+                " 'my login'])[1 + substr(c.session_id, 2)::int % 5]"
+                " || ': could you tell me more, please?'"
+                " ELSE repeat('Here is what our documentation says about it. ', 8) END,"
+                " c.created_at + r.n * interval '1 second'"
+                " FROM conversations c, (VALUES ('user', 0), ('assistant', 1)) AS r(role, n)"
+                " WHERE c.workspace_id = CAST(:ws AS uuid)"
+            ),
+            {"ws": workspace_id},
+        )
         await s.execute(text("ANALYZE leads"))
         await s.execute(text("ANALYZE conversations"))
+        await s.execute(text("ANALYZE messages"))
 
 
 async def signed_in(client: httpx.AsyncClient, workspace_name: str) -> str:
@@ -156,6 +177,50 @@ async def search_queries(
     return now, before
 
 
+async def conversation_search_queries(
+    db: Database, workspace_id: str, q: str | None, requests: int
+) -> list[float]:
+    """The conversations page's queries for ``q`` (its first page and where each row mentions
+    ``q``; without ``q``: the first page and each row's first message) as the app role under
+    RLS, in ms."""
+    ws = uuid.UUID(workspace_id)
+    times = []
+    for round_ in range(requests + 1):  # round 0 warms
+        async with db.transaction(workspace_id=ws) as s:
+            started = time.perf_counter()
+            rows = await conversation_repo.list_conversations(
+                s, workspace_id=ws, status=None, limit=51, before=None, q=q
+            )
+            ids = [row.id for row in rows[:50]]
+            if q:
+                await conversation_repo.mentions(s, ws, ids, q)
+            else:
+                await conversation_repo.first_visitor_messages(s, ws, ids)
+            ended = time.perf_counter()
+        if round_:
+            times.append((ended - started) * 1000)
+    return times
+
+
+async def like_scan(
+    db: Database, workspace_id: str, q: str, requests: int, *, strpos: bool = False
+) -> list[float]:
+    """Counting the workspace's messages that contain ``q`` (app role, RLS), in ms: by
+    ``lower(text) LIKE``, or by ``strpos`` of the lowered texts as the search does."""
+    ws = uuid.UUID(workspace_id)
+    test = "strpos(lower(text), lower(:q)) > 0" if strpos else "lower(text) LIKE lower(:p)"
+    sql = text(f"SELECT count(*) FROM messages WHERE workspace_id = :w AND {test}")
+    times = []
+    for round_ in range(requests + 1):  # round 0 warms
+        async with db.transaction(workspace_id=ws) as s:
+            started = time.perf_counter()
+            await s.execute(sql, {"w": ws, "q": q, "p": f"%{q}%"})
+            ended = time.perf_counter()
+        if round_:
+            times.append((ended - started) * 1000)
+    return times
+
+
 async def run(args: argparse.Namespace) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
     pg = await embedded_postgres(data_dir, database="trulybot_bench_dashboard", recreate=True)
@@ -196,6 +261,8 @@ async def run(args: argparse.Namespace) -> None:
                         ("leads, searched, every lead matches", "/leads?q=example"),
                         ("conversations", "/conversations"),
                         ("conversations, site only", "/conversations?channel=widget"),
+                        ("conversations, searched (a few)", "/conversations?q=question+s77"),
+                        ("conversations, searched (one in five)", "/conversations?q=refund"),
                     ):
                         times, cpu, size = await timed(client, base + path, args.requests)
                         table.add(
@@ -216,6 +283,35 @@ async def run(args: argparse.Namespace) -> None:
                 for how, times in (("ILIKE, no index (before)", before), ("now (0011b1)", now)):
                     queries.add(label, f"{args.rows:,}", how, pct(times, 0.5), pct(times, 0.95))
             queries.print("The leads page's two search queries alone (app role, RLS)")
+            searches = Table(["conversations", "rows in workspace", "messages", "p50 ms", "p95 ms"])
+            for label, q in (
+                ("not searched", None),
+                ("searched, a few match (question s77)", "question s77"),
+                ("searched, one in five match (refund)", "refund"),
+                ("searched, none match", "nothing like it"),
+            ):
+                times = await conversation_search_queries(db, large_workspace, q, args.requests)
+                searches.add(
+                    label, f"{args.rows:,}", f"{2 * args.rows:,}", pct(times, 0.5), pct(times, 0.95)
+                )
+            # The test the search does not use, over the same messages, in the same way.
+            times = await like_scan(db, large_workspace, "refund", args.requests)
+            searches.add(
+                "the messages alone, lower(text) LIKE '%refund%' (not used)",
+                f"{args.rows:,}",
+                f"{2 * args.rows:,}",
+                pct(times, 0.5),
+                pct(times, 0.95),
+            )
+            times = await like_scan(db, large_workspace, "refund", args.requests, strpos=True)
+            searches.add(
+                "the messages alone, strpos(lower(text), 'refund') > 0 (used)",
+                f"{args.rows:,}",
+                f"{2 * args.rows:,}",
+                pct(times, 0.5),
+                pct(times, 0.95),
+            )
+            searches.print("The conversations page's queries alone (app role, RLS)")
             versions = await database_versions(pg.owner_url())
         await owner.dispose()
         await db.dispose()
@@ -238,6 +334,13 @@ async def run(args: argparse.Namespace) -> None:
                 "text's LIKE; with that estimate) alternate in each round:",
                 "",
                 queries.markdown(),
+                "",
+                "The conversations page's queries alone (its first page, and each row's first "
+                "message or, searched, where the row mentions the text), as the app role under "
+                "RLS; the search reads the workspace's messages (no index: `strpos` of the "
+                "lowered texts), and, last, that test beside `lower(text) LIKE` alone:",
+                "",
+                searches.markdown(),
             ]
         )
         write_section("dashboard_pages", body, machine=versions)

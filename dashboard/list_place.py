@@ -5,7 +5,13 @@ passes it on through its own paging links and forms, and its "← Conversations"
 link (and the redirect after a form) leads to the list with it. Only the list's own parameters,
 with values the list takes, are kept from a ``back``: anything else is dropped, and the way
 back is always the workspace's own list (never another page or site), at worst its first
-page."""
+page.
+
+A lead and its conversation link to each other; the link carries both places (``Trail``): the
+page's own list's in ``back``, the other list's in ``other``, swapped on the way across, so
+that "← Conversations" on a transcript reached through its lead still leads to the filtered
+page of conversations the owner started from, and "← Leads" on a lead reached through its
+conversation to the searched leads."""
 
 from __future__ import annotations
 
@@ -54,6 +60,7 @@ CONVERSATION_PARAMETERS: Mapping[str, Check] = {
     "status": _pattern("open|handoff|closed"),
     "channel": _pattern("widget|owner"),
     "lead": _pattern("yes|no"),
+    "q": _text(200),
     "before": _parses(QueryDatetime),
     "before_id": _parses(uuid.UUID),
 }
@@ -77,21 +84,6 @@ class ListPlace:
     def to_list(self) -> str:
         """What follows the list's path in a link back to it: "?status=handoff" or ""."""
         return "?" + self.query if self.query else ""
-
-    @property
-    def to_detail(self) -> str:
-        """What follows a detail page's path in a link from the list: "?back=..." or ""."""
-        return "?back=" + quote(self.query, safe="") if self.query else ""
-
-    @property
-    def also(self) -> str:
-        """The place added to a detail page's link that has a query already: "&back=..." or
-        ""."""
-        return "&back=" + quote(self.query, safe="") if self.query else ""
-
-    def after(self, query: str) -> str:
-        """A detail page's query ``query`` ("notice=Saved") with the place: "?back=...&..."."""
-        return "?" + "&".join(part for part in (self.also[1:], query) if part)
 
 
 def _place(raw: object, parameters: Mapping[str, Check]) -> ListPlace:
@@ -120,3 +112,67 @@ def conversations_place(raw: object) -> ListPlace:
 def leads_place(raw: object) -> ListPlace:
     """The leads list's place in ``raw`` (a ``back`` value, or the list's own query)."""
     return _place(raw, LEAD_PARAMETERS)
+
+
+@dataclass(frozen=True)
+class Trail:
+    """A page's places: its own list's (``own``, sent as ``back``) and the other list's
+    (``other``: the conversations list's on a lead's page, the leads list's on a transcript),
+    kept by every link and form of the page."""
+
+    own: ListPlace = ListPlace()
+    other: ListPlace = ListPlace()
+
+    def _parameters(self, *extra: str) -> str:
+        given = (("back", self.own.query), ("other", self.other.query))
+        parts = [name + "=" + quote(query, safe="") for name, query in given if query]
+        return "&".join([*parts, *(part for part in extra if part)])
+
+    @property
+    def query(self) -> str:
+        """The own list's query string (a form's ``back`` field)."""
+        return self.own.query
+
+    @property
+    def other_query(self) -> str:
+        """The other list's query string (a form's ``other`` field)."""
+        return self.other.query
+
+    @property
+    def to_list(self) -> str:
+        """What follows the own list's path in a link back to it: "?status=handoff" or ""."""
+        return self.own.to_list
+
+    @property
+    def to_detail(self) -> str:
+        """What follows a detail page's path in a link to it: "?back=...&other=..." or ""."""
+        query = self._parameters()
+        return "?" + query if query else ""
+
+    @property
+    def also(self) -> str:
+        """The places added to a link that has a query already: "&back=...&other=..." or
+        ""."""
+        query = self._parameters()
+        return "&" + query if query else ""
+
+    def after(self, query: str) -> str:
+        """A detail page's query ``query`` ("notice=Saved") with the places."""
+        return "?" + self._parameters(query)
+
+    @property
+    def across(self) -> Trail:
+        """The trail of the other detail page (a lead's from its conversation, or back)."""
+        return Trail(self.other, self.own)
+
+
+def conversation_trail(back: object, other: object = None) -> Trail:
+    """A transcript's places: the conversations list's in ``back``, the leads list's in
+    ``other``."""
+    return Trail(conversations_place(back), leads_place(other))
+
+
+def lead_trail(back: object, other: object = None) -> Trail:
+    """A lead page's places: the leads list's in ``back``, the conversations list's in
+    ``other``."""
+    return Trail(leads_place(back), conversations_place(other))

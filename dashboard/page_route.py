@@ -254,7 +254,13 @@ class PageRoute(APIRoute):
                     body = {"code": "validation_error", "message": _first_error(exc)}
                     response = JSONResponse({"error": body}, status_code=422)
                 else:
-                    response = _error_page(request, 422, "Invalid input", _first_error(exc))
+                    response = _error_page(
+                        request,
+                        422,
+                        "Invalid input",
+                        _first_error(exc),
+                        _without_query(request, exc),
+                    )
             return secure_headers(response)
 
         return page_handler
@@ -298,14 +304,28 @@ async def _checked_csrf(request: Request) -> Response | None:
     return None
 
 
+def _without_query(request: Request, exc: RequestValidationError) -> dict[str, str] | None:
+    """For a page refused for a value in its address (an old or edited link: a list's filter,
+    page or search), the way to the page itself without any (its first page), beside the way
+    to the dashboard's home."""
+    if request.method not in ("GET", "HEAD") or not any(
+        err.get("loc", ("",))[0] == "query" for err in exc.errors()
+    ):
+        return None
+    return {"url": request.url.path, "label": "Open the page without it"}
+
+
 def _first_error(exc: RequestValidationError) -> str:
-    """The first refused value in plain words (``form_messages``), named by its field: never
-    pydantic's own wording, which quotes the pattern a value failed."""
+    """The first refused value in plain words (``form_messages``), named by its field (and, for
+    a value of the address, said so): never pydantic's own wording, which quotes the pattern a
+    value failed."""
     errors = exc.errors()
     if not errors:
         return "Invalid input"
     err = errors[0]
     where = ".".join(str(p) for p in err.get("loc", ())[1:])
+    if where and err.get("loc", ("",))[0] == "query":
+        where += " in the page's address"
     if "\x00" in str(err.get("input") or ""):
         said = "Remove the NUL character (an invisible control character): no text may hold one."
     elif err.get("type") == "string_pattern_mismatch":

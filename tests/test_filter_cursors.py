@@ -263,3 +263,43 @@ async def test_a_conversations_cursor_belongs_to_its_status_filter(
                 client, owner, "/conversations", order=order, cursor=every.json()["next_cursor"]
             )
         )
+
+
+async def test_the_api_searches_conversations_and_a_cursor_keeps_its_search(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    """``q`` on the API's conversations, as on the dashboard's: those with a message containing
+    it, ignoring case; a cursor belongs to its search; a NUL or more than 200 characters is a
+    422 with its code."""
+    older, newer, other = await _conversations(owner_db, owner, ["open", "open", "open"], 8)
+    marker = uuid.uuid4().hex[:8]
+    async with owner_db.transaction() as session:
+        for conversation_id, words in (
+            (older, f"Can I get a REFUND {marker}?"),
+            (newer, f"refund {marker} please"),
+            (other, "opening hours"),
+        ):
+            await session.execute(
+                text(
+                    "INSERT INTO messages (id, workspace_id, conversation_id, role, text)"
+                    " VALUES (gen_random_uuid(), :w, :c, 'user', :t)"
+                ),
+                {"w": owner.workspace_id, "c": conversation_id, "t": words},
+            )
+    for order in ("recent", "started"):
+        found = await _page(client, owner, "/conversations", q=f"refund {marker}", order=order)
+        assert _ids(found) == [newer, older]
+        first = await _page(
+            client, owner, "/conversations", q=f"refund {marker}", order=order, limit=1
+        )
+        assert _ids(first) == [newer]
+        cursor = first.json()["next_cursor"]
+        await _refused(client, owner, "/conversations", order=order, cursor=cursor)
+        rest = await _page(
+            client, owner, "/conversations", q=f"refund {marker}", order=order, cursor=cursor
+        )
+        assert _ids(rest) == [older]
+    for q, code in (("a\x00b", "invalid_text"), ("x" * 201, "validation_error")):
+        refused = await _page(client, owner, "/conversations", q=q)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == code

@@ -192,8 +192,16 @@ async def list_conversations(
     before_id: Annotated[
         uuid.UUID | None, Query(deprecated=True, description="deprecated: `next_before_id`")
     ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="only conversations with a message (the visitor's or the bot's) that"
+            " contains this text, ignoring case",
+        ),
+    ] = None,
 ) -> ConversationPage:
-    """Conversations in `order`; `next_cursor` continues with the same order."""
+    """Conversations in `order`; `next_cursor` continues with the same order and filters."""
     page = await conversations.conversations_page(
         session,
         access,
@@ -203,6 +211,7 @@ async def list_conversations(
         cursor=cursor,
         before=before,
         before_id=before_id,
+        q=q,
     )
     return ConversationPage(
         items=[ConversationOut.model_validate(r) for r in page.items],

@@ -16,6 +16,7 @@ from api.middleware import html_security_headers
 from api.routers.widget_chat import widget_workspace
 from api.throttling import rate_limit_widget_lead
 from core.config import Settings
+from rag.chat.contact_names import name_in_conversation
 from rag.chat.lead_thanks import form_thanks
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.schemas import SESSION_ID_PATTERN
@@ -144,10 +145,16 @@ async def widget_lead(
         )
         if conversation is not None and conversation.session_id != body.session_id:
             conversation = None  # another visitor's conversation: not linked
+    values = body.model_dump(include={"email", "name", "phone", "message"})
+    if conversation is not None and not (values.get("name") or "").strip():
+        # The name they typed in the chat where the bot asked for it: no nameless lead.
+        values["name"] = await name_in_conversation(
+            session, workspace_id=workspace.id, conversation_id=conversation.id
+        )
     lead_id = await leads.submit_from_visitor(
         session,
         workspace_id=workspace.id,
-        values=body.model_dump(include={"email", "name", "phone", "message"}),
+        values=values,
         conversation_id=conversation.id if conversation is not None else None,
     )
     if conversation is not None:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -119,6 +119,10 @@ async def get_read_session(
 
 
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+
+SearchQuery = Annotated[str | None, Query(max_length=200, pattern="^[^\x00]*$")]
+"""A list's search box (leads, conversations): at most 200 characters, no NUL (the database
+refuses one, and the leads export would break after its audit entry)."""
 
 
 NUL_REFUSED = (

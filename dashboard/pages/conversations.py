@@ -18,9 +18,9 @@ from api.deps import QueryDatetime, RuntimeDep, SessionDep
 from api.middleware import is_head
 from api.unanswered_export import unanswered_export_response
 from core.errors import AppError, ValidationFailed
-from dashboard.list_place import MAX_BACK, conversations_place
+from dashboard.list_place import MAX_BACK, Trail, conversation_trail, conversations_place
 from dashboard.page_route import PageRoute, refuse_cross_site
-from dashboard.pages.common import Page, PageDep, ReadSessionDep, form_fields
+from dashboard.pages.common import Page, PageDep, ReadSessionDep, SearchQuery, form_fields
 from dashboard.pages.faqs import faq_refusal
 from dashboard.web import redirect, render
 from rag.chat import conversations
@@ -46,7 +46,12 @@ async def conversation_list(
     lead: Annotated[str | None, Query(pattern="^(|yes|no)$")] = None,
     before: QueryDatetime | None = None,
     before_id: Annotated[uuid.UUID | None, Query()] = None,
+    q: SearchQuery = None,
 ) -> Response:
+    """A page of conversations, latest activity first, filtered; ``q``: those with a message
+    (the visitor's or the bot's) containing the text, ignoring case, each shown with where it
+    says it."""
+    search = (q or "").strip()
     rows = await conversations.list_conversations(
         session,
         page.access,
@@ -56,6 +61,7 @@ async def conversation_list(
         channel=channel or None,
         has_lead={"yes": True, "no": False}.get(lead or ""),
         before_id=before_id,
+        q=search or None,
     )
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
@@ -69,6 +75,12 @@ async def conversation_list(
             "first_messages": await conversations.first_visitor_messages(
                 session, page.access, [row.id for row in rows]
             ),
+            "mentions": await conversations.mentions(
+                session, page.access, [row.id for row in rows], search
+            )
+            if search
+            else {},
+            "q": search,
             "status": status or "",
             "channel": channel or "",
             "lead": lead or "",
@@ -76,7 +88,7 @@ async def conversation_list(
             "next_before_id": str(rows[-1].id) if more else None,
             "first_page": before is None,
             # This page's place, for its rows' links and forms (``dashboard.list_place``).
-            "place": conversations_place(request.url.query),
+            "place": Trail(conversations_place(request.url.query)),
         },
     )
 
@@ -89,10 +101,12 @@ async def transcript(
     session: SessionDep,
     before: Annotated[str | None, Query(max_length=200)] = None,
     back: Annotated[str | None, Query(max_length=MAX_BACK)] = None,
+    other: Annotated[str | None, Query(max_length=MAX_BACK)] = None,
 ) -> Response:
     """The latest messages of a conversation (what an owner opens it for: the handoff, the
     complaint, the lead), with a link to the earlier ones (``before``: a page's cursor). ``back``:
-    the list's place it was opened from, for "← Conversations" (``dashboard.list_place``)."""
+    the list's place it was opened from, for "← Conversations"; ``other``: the leads list's,
+    when it was opened from its lead (``dashboard.list_place``)."""
     shown = await conversations.transcript(
         session, page.access, conversation_id=conversation_id, cursor=before, newest=True
     )
@@ -120,7 +134,7 @@ async def transcript(
             ),
             "earlier": shown.next_cursor,
             "latest": before is None,
-            "place": conversations_place(back),
+            "place": conversation_trail(back, other),
             # The widget's thanks: the owner's words (widget settings' texts.lead_thanks), else
             # the default in the visitor's language.
             "thanked": partial(
@@ -151,7 +165,9 @@ async def conversation_status(
     await conversations.set_status(
         session, page.access, conversation_id=conversation_id, status=status
     )
-    place = conversations_place(fields.get("back") or f"status={fields.get('list_status')}")
+    place = conversation_trail(
+        fields.get("back") or f"status={fields.get('list_status')}", fields.get("other")
+    )
     notice = "notice=" + quote_plus(STATUS_NOTICES.get(status, "Saved"))  # one of the three
     if fields.get("from") == "list":
         query = "&".join(part for part in (place.query, notice) if part)

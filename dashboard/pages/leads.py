@@ -13,13 +13,14 @@ from api.deps import RuntimeDep, SessionDep
 from api.lead_export import lead_export_response
 from api.middleware import is_head
 from core.text import LineBreaks
-from dashboard.list_place import MAX_BACK, ListPlace, leads_place
+from dashboard.list_place import MAX_BACK, Trail, lead_trail, leads_place
 from dashboard.page_route import PageRoute, refuse_cross_site
 from dashboard.pages.common import (
     InvalidText,
     Page,
     PageDep,
     ReadSessionDep,
+    SearchQuery,
     app_errors,
     field_errors,
     form_fields,
@@ -33,8 +34,6 @@ router = APIRouter(route_class=PageRoute)
 PAGE_SIZE = 50
 STATUSES: tuple[str, ...] = get_args(LeadStatus)
 StatusQuery = Annotated[str | None, Query(pattern="^(|new|contacted|qualified|won|lost)$")]
-SearchQuery = Annotated[str | None, Query(max_length=200, pattern="^[^\x00]*$")]
-"""No NUL: the database refuses one, and the export would break after its audit entry."""
 
 
 class LeadForm(BaseModel):
@@ -80,7 +79,7 @@ async def leads_page(
             "statuses": STATUSES,
             "first_page": not cursor,
             # This page's place, for its rows' links (``dashboard.list_place``).
-            "place": leads_place(request.url.query),
+            "place": Trail(leads_place(request.url.query)),
         },
     )
 
@@ -118,13 +117,14 @@ async def _lead_page(
     lead_id: uuid.UUID,
     *,
     before: str | None = None,
-    place: ListPlace,
+    place: Trail,
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
 ) -> Response:
     """A lead's page: its details, the form (with what was posted when it was refused, and why)
     and a page of what they sent, newest first, with the way to the earlier ones; ``place``:
-    the leads list's place it was opened from, for "← Leads" (``dashboard.list_place``)."""
+    the leads list's place it was opened from, for "← Leads", and the conversations list's when it
+    was opened from a conversation (``dashboard.list_place``)."""
     lead = await leads.get(session, page.access, lead_id=lead_id)
     total = await leads.count_submissions(session, page.access, lead_id=lead_id)
     submissions, earlier = await leads.submissions_page(
@@ -157,8 +157,9 @@ async def lead_detail(
     session: SessionDep,
     before: Annotated[str | None, Query(max_length=200)] = None,
     back: Annotated[str | None, Query(max_length=MAX_BACK)] = None,
+    other: Annotated[str | None, Query(max_length=MAX_BACK)] = None,
 ) -> Response:
-    place = leads_place(back)
+    place = lead_trail(back, other)
     return await _lead_page(request, page, session, lead_id, before=before or None, place=place)
 
 
@@ -178,19 +179,19 @@ async def update_lead(
             page,
             session,
             lead_id,
-            place=leads_place(exc.fields.get("back")),
+            place=lead_trail(exc.fields.get("back"), exc.fields.get("other")),
             values=exc.fields,
             errors=app_errors(exc),
         )
     except ValidationError as exc:
         values = {"status": fields.get("status"), "notes": fields.get("notes")}
         errors = field_errors(exc)
-        place = leads_place(fields.get("back"))
+        place = lead_trail(fields.get("back"), fields.get("other"))
         return await _lead_page(
             request, page, session, lead_id, place=place, values=values, errors=errors
         )
     await leads.update(session, page.access, lead_id=lead_id, values=form.model_dump())
-    place = leads_place(fields.get("back"))
+    place = lead_trail(fields.get("back"), fields.get("other"))
     return redirect(request, page.url(f"leads/{lead_id}") + place.after("notice=Saved"))
 
 

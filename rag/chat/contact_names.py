@@ -6,10 +6,14 @@ not asking. Read only right after such a request (``rag.chat.stages.record``); a
 from __future__ import annotations
 
 import re
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from rag.chat.courtesy import FILLER
 from rag.chat.intents import _QUESTION_STARTERS, _REQUEST_STEMS, Intent, _asks, gives_asked_address
 from rag.chat.normalize import stem
+from rag.chat.repository import conversations as conversation_repo
 
 MAX_NAME_WORDS = 4
 """Words a name may have ("María José O'Neill-Díaz")."""
@@ -62,6 +66,24 @@ def name_before(history: tuple[tuple[str, str], ...]) -> str | None:
     as the bot asked), for the lead their address makes."""
     previous = next((text for role, text in reversed(history) if role == "user"), None)
     return None if previous is None else given_name(previous)
+
+
+CONTACT_REPLIES_READ = 10
+"""The visitor's latest answers to a request for contact details read for a name."""
+
+
+async def name_in_conversation(
+    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+) -> str | None:
+    """The name the visitor gave in the conversation where the bot asked for contact details
+    (the latest one), or None: for the lead they leave later through the form without one."""
+    replies = await conversation_repo.contact_replies(
+        session,
+        workspace_id=workspace_id,
+        conversation_id=conversation_id,
+        limit=CONTACT_REPLIES_READ,
+    )
+    return next((name for text in replies if (name := given_name(text)) is not None), None)
 
 
 NAME_REPLY = (

@@ -43,7 +43,10 @@ async def list_conversations(
     before_id: uuid.UUID | None = None,
     started: bool = False,
     after: tuple[datetime, uuid.UUID] | None = None,
+    q: str | None = None,
 ) -> list[Conversation]:
+    """A page of the workspace's conversations (``q``: those with a message containing it,
+    ignoring case)."""
     authorize(access, Action.CONVERSATIONS_READ)
     return await conversation_repo.list_conversations(
         session,
@@ -56,7 +59,42 @@ async def list_conversations(
         before_id=before_id,
         started=started,
         after=after,
+        q=q,
     )
+
+
+MENTION_CONTEXT = 60
+"""Characters shown either side of a search's text in a conversation's message."""
+
+
+Mention = tuple[str, str, str]
+"""A message's words around a search's text: before it, the text as the message writes it, after
+it ("… can I get a ", "Refund", " for my order …")."""
+
+
+async def mentions(
+    session: AsyncSession, access: WorkspaceAccess, conversation_ids: Sequence[uuid.UUID], q: str
+) -> dict[uuid.UUID, Mention]:
+    """Where each conversation mentions ``q``: its first message containing it, cut to the
+    words around it, by id."""
+    authorize(access, Action.CONVERSATIONS_READ)
+    found = await conversation_repo.mentions(session, access.workspace.id, conversation_ids, q)
+    return {cid: around(text, q) for cid, text in found.items()}
+
+
+def around(text: str, q: str) -> Mention:
+    """``text``'s words around its first ``q`` (ignoring case), ``MENTION_CONTEXT`` characters
+    either side, "…" where it is cut."""
+    lowered = text.lower()
+    at = lowered.find(q.lower())
+    if at < 0 or len(lowered) != len(text):
+        # Case-folding changed the length (a rare letter): the message's start, nothing marked.
+        cut = text[: 2 * MENTION_CONTEXT]
+        return cut, "", "…" if len(cut) < len(text) else ""
+    start, end = max(0, at - MENTION_CONTEXT), min(len(text), at + len(q) + MENTION_CONTEXT)
+    before = ("…" if start else "") + text[start:at].lstrip()
+    after = text[at + len(q) : end].rstrip() + ("…" if end < len(text) else "")
+    return before, text[at : at + len(q)], after
 
 
 async def first_visitor_messages(
@@ -95,20 +133,30 @@ async def conversations_page(
     cursor: str | None = None,
     before: datetime | None = None,
     before_id: uuid.UUID | None = None,
+    q: str | None = None,
 ) -> ConversationsPage:
     """The API's pages of conversations. ``recent``: latest activity first, which a message
     changes, so a conversation that gets one during a walk can move above the page being read
     and be missed. ``started``: newest started first, by keys that never change: a walk misses
     none and repeats none. A cursor is bound to its order, workspace and ``status`` filter (422
     invalid_cursor: another filter's cursor skipped that filter's newer conversations);
-    the deprecated ``before`` only pages ``recent`` and not with a cursor."""
+    the deprecated ``before`` only pages ``recent`` and not with a cursor. ``q``: only those
+    with a message containing it, ignoring case (its cursor belongs to it too)."""
     if before is not None and (cursor or order == "started"):
         raise ValidationFailed(
             "before pages only order=recent and not with cursor (before is deprecated:"
             " follow next_cursor)",
             details=[{"field": "before", "message": "not with cursor or order=started"}],
         )
-    scope = cursor_scope("conversations", access.workspace.id, order, filters={"status": status})
+    if q is not None and "\x00" in q:
+        raise ValidationFailed(
+            "Text must be valid UTF-8 without NUL characters",
+            code="invalid_text",
+            details=[{"field": "q", "message": "contains a NUL character"}],
+        )
+    q = (q or "").strip() or None
+    filters = {"status": status, "q": q}  # None is no filter: earlier cursors stay valid
+    scope = cursor_scope("conversations", access.workspace.id, order, filters=filters)
     rows = await list_conversations(
         session,
         access,
@@ -118,6 +166,7 @@ async def conversations_page(
         before_id=before_id,
         started=order == "started",
         after=decode_cursor(cursor, scope=scope) if cursor else None,
+        q=q,
     )
     page = rows[:limit]
     more = len(rows) > limit

@@ -13,7 +13,7 @@ from core.direct import Executor
 from rag.chat import faq as faq_service
 from rag.chat import notify
 from rag.chat.cache import CacheHit, ResponseCache
-from rag.chat.contact_names import NAME_REPLY, given_name, name_before
+from rag.chat.contact_names import NAME_REPLY, given_name, name_before, name_in_conversation
 from rag.chat.intents import COURTESY, NO_CONTACT_HINT, contact_email, persona_reply
 from rag.chat.links import safe_links
 from rag.chat.normalize import normalize_question
@@ -174,10 +174,15 @@ async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
     # One lead per conversation from the chat: a visitor typing address after address makes
     # no more (the form has its own limit; a conversation's count is capped per visitor).
     if conversation is None or conversation.lead_id is None:
+        # Their name: the message before (they gave it as asked), else one given earlier in
+        # the conversation where the bot asked for contact details.
+        name = name_before(turn.history) or await name_in_conversation(
+            session, workspace_id=turn.workspace.id, conversation_id=turn.conversation_id
+        )
         lead_id = await leads.submit_from_visitor(
             session,
             workspace_id=turn.workspace.id,
-            values={"email": email, "name": name_before(turn.history), "message": turn.message},
+            values={"email": email, "name": name, "message": turn.message},
             conversation_id=turn.conversation_id,
             source="chat",
         )

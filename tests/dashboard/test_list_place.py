@@ -162,6 +162,73 @@ async def test_back_to_the_searched_leads(runtime: Runtime, web: WebOwner) -> No
     assert _split(deleted.headers["location"]) == (web.url("leads"), place)
 
 
+async def handoff_with_lead(runtime: Runtime, web: WebOwner, email: str) -> str:
+    """A visitor's conversation handed off, then the widget's form sent from it with ``email``
+    (the conversation's lead); the conversation's id."""
+    session_id = f"v-{uuid.uuid4().hex}"
+    conversation_id = await _handoff(runtime, web, session_id)
+    sent = await web.client.post(
+        "/api/v1/widget/leads",
+        json={"email": email, "session_id": session_id, "conversation_id": conversation_id},
+        headers={"X-Widget-Key": await _public_key(runtime, web)},
+    )
+    assert sent.status_code == 202, sent.text
+    return conversation_id
+
+
+BACK_TO_LEAD = re.compile(r'<a href="([^"]+)">the lead they left</a>')
+TO_CONVERSATION = re.compile(r'<a href="([^"]+)">Read the conversation</a>')
+LEAD_IN_ROW = re.compile(r'<td data-label="Lead"><a href="([^"]+)">yes<')
+
+
+async def test_a_lead_and_its_conversation_keep_both_places(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    """From the filtered conversations to a conversation's lead, its form saved, and on to the
+    conversation: "← Conversations" still leads to the filtered list; from the searched leads
+    to a lead's conversation, its status saved, and back to the lead: "← Leads" still leads to
+    the searched leads. The links between the two dropped the place."""
+    marker = uuid.uuid4().hex[:12]
+    conversation_id = await handoff_with_lead(runtime, web, f"buyer-{marker}@example.com")
+    conversations = {"status": ["handoff"], "lead": ["yes"]}
+    leads_searched = {"status": ["contacted"], "q": [marker]}
+
+    listed = await web.client.get(web.url("conversations") + "?status=handoff&lead=yes")
+    lead = await web.client.get(_link(LEAD_IN_ROW, listed))
+    assert lead.status_code == 200, lead.text
+    assert _split(_link(BACK_TO_LEADS, lead)) == (web.url("leads"), {})
+    saved = await web.post(urlsplit(str(lead.url)).path, {"status": "contacted", **_places(lead)})
+    assert saved.status_code == 303, saved.text
+    lead = await web.client.get(saved.headers["location"])
+    read = await web.client.get(_link(TO_CONVERSATION, lead))
+    assert read.status_code == 200, read.text
+    assert _split(_link(BACK_TO_CONVERSATIONS, read)) == (web.url("conversations"), conversations)
+
+    listed = await web.client.get(web.url("leads") + f"?status=contacted&q={marker}")
+    opened = await web.client.get(_row_link(listed, "data-lead", _link_id(listed)))
+    read = await web.client.get(_link(TO_CONVERSATION, opened))
+    moved = await web.post(
+        web.url(f"conversations/{conversation_id}/status"), {"status": "open", **_places(read)}
+    )
+    assert moved.status_code == 303, moved.text
+    read = await web.client.get(moved.headers["location"])
+    back = await web.client.get(_link(BACK_TO_LEAD, read))
+    assert back.status_code == 200, back.text
+    assert _split(_link(BACK_TO_LEADS, back)) == (web.url("leads"), leads_searched)
+
+
+def _places(page: httpx.Response) -> dict[str, str]:
+    """The places a page's form sends (its hidden ``back`` and ``other``)."""
+    fields = re.findall(r'name="(back|other)" value="([^"]*)"', page.text)
+    return {name: unescape(value) for name, value in fields}
+
+
+def _link_id(listed: httpx.Response) -> str:
+    found = re.findall(r'data-lead="([^"]+)"', listed.text)
+    assert len(found) == 1, listed.text
+    return str(found[0])
+
+
 async def test_a_back_that_is_not_the_lists_own_place_is_dropped(
     runtime: Runtime, web: WebOwner
 ) -> None:

@@ -47,6 +47,51 @@ async def test_a_name_typed_after_the_handoff_is_taken_as_the_answer(
     ]
 
 
+async def test_a_name_typed_in_the_chat_goes_onto_the_lead_of_the_form(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """A visitor types their name where the bot asked for contact details, then leaves their
+    address through the widget's form without a name: the lead carries the name from the chat
+    (the owner saw a nameless lead). A name typed in the form wins; another visitor's
+    conversation lends none."""
+    session_id = f"v-{uuid.uuid4().hex[:10]}"
+    handed = await say(client, owner, session_id, None, HUMAN)
+    conversation = handed["conversation_id"]
+    await say(client, owner, session_id, conversation, "my name is jane okafor")
+    key = {"X-Widget-Key": owner.workspace["public_key"]}
+
+    async def form(email: str, sender: str, **fields: str) -> str | None:
+        body = {"email": email, "session_id": sender, "conversation_id": conversation, **fields}
+        sent = await client.post("/api/v1/widget/leads", json=body, headers=key)
+        assert sent.status_code == 202, sent.text
+        found = await client.get(owner.url("/leads"), params={"q": email}, headers=owner.headers)
+        [lead] = found.json()["items"]
+        name: str | None = lead["name"]
+        return name
+
+    marker = uuid.uuid4().hex[:10]
+    assert await form(f"jane-{marker}@example.com", session_id) == "jane okafor"
+    assert await form(f"jo-{marker}@example.com", session_id, name="Jo Okafor") == "Jo Okafor"
+    assert await form(f"other-{marker}@example.com", f"v-{uuid.uuid4().hex[:10]}") is None
+
+
+async def test_a_name_given_earlier_in_the_chat_goes_onto_the_lead_of_an_address(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Name, then a question, then the address: the lead carries the name (only the message
+    just before the address was read for one)."""
+    session_id = f"v-{uuid.uuid4().hex[:10]}"
+    handed = await say(client, owner, session_id, None, HUMAN)
+    conversation = handed["conversation_id"]
+    await say(client, owner, session_id, conversation, "Jane Smith")
+    await say(client, owner, session_id, conversation, "what are your opening hours")
+    email = f"jane-{uuid.uuid4().hex[:10]}@example.com"
+    left = await say(client, owner, session_id, conversation, email)
+    assert left["lead_saved"] is True, left
+    leads = await client.get(owner.url("/leads"), params={"q": email}, headers=owner.headers)
+    assert [lead["name"] for lead in leads.json()["items"]] == ["Jane Smith"]
+
+
 async def test_a_question_after_the_handoff_is_still_a_question(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
