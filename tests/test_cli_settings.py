@@ -21,6 +21,7 @@ from api import cli
 from core.config import RATE_LIMIT_SETTINGS, Settings, get_settings
 from core.logging import announce, configure_logging
 from tests.conftest import PRODUCTION_SERVICES
+from tests.ports import free_port as _free_port
 
 
 @pytest.fixture(autouse=True)
@@ -32,12 +33,6 @@ def _fresh_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _refusal(argv: list[str]) -> str:

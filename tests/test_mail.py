@@ -21,8 +21,9 @@ from core.config import Settings
 from core.db import Database
 from core.mail_message import deliverable_address
 from tests.conftest import RuntimeFactory
-from tests.fakes.smtp import SmtpServer, _free_port, smtp_server
+from tests.fakes.smtp import SmtpServer, smtp_server
 from tests.lifecycle.data import tick_due
+from tests.ports import free_port as _free_port
 
 
 def _address() -> str:

@@ -9,7 +9,8 @@ from sqlalchemy import text
 
 from core.db import Database
 from tests.conftest import RuntimeFactory
-from tests.fakes.smtp import _free_port, smtp_server
+from tests.fakes.smtp import smtp_server
+from tests.ports import free_port as _free_port
 
 
 async def _rows(owner_db: Database, tos: list[str]) -> dict[str, dict]:

@@ -20,7 +20,8 @@ from sqlalchemy import text
 
 from core.config import Settings
 from tests.conftest import RuntimeFactory
-from tests.fakes.smtp import Handler, _free_port
+from tests.fakes.smtp import Handler
+from tests.ports import free_port as _free_port
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -34,6 +33,7 @@ from rag.knowledge import submissions
 from rag.knowledge.chunking import EMBED_FORMAT
 from tests.cli_process import Run, run_trulybot
 from tests.conftest import APP_ROLE, REDIS_URL, ROOT, make_settings
+from tests.ports import free_port as _free_port
 from tests.topology import postgres_bin_dir
 from workspaces import notification_delivery, notifications, service
 from workspaces import repository as ws_repo
@@ -144,12 +144,6 @@ async def queued_document(scratch: Scratch, text: str) -> uuid.UUID:
             settings=make_settings(),
         )
     return sub.document.id
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _scalar(scratch: Scratch, sql: str, **params: object) -> object:

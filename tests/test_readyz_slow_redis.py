@@ -11,7 +11,8 @@ from redis.asyncio import Redis
 
 from core.jobs import ArqQueue
 from tests.conftest import RuntimeFactory, client_for
-from tests.test_worker_redis_blip import _free_port, _redis_server, _stop
+from tests.ports import free_port as _free_port
+from tests.test_worker_redis_blip import _redis_server, _stop
 
 
 async def test_readyz_says_when_the_worker_count_does_not_come_in_time(

@@ -29,11 +29,11 @@ from core.jobs import ArqQueue
 from rag.knowledge import jobs as knowledge_jobs
 from tests.conftest import RuntimeFactory, client_for, idle_arq
 from tests.fakes.openai_server import FakeOpenAI
+from tests.ports import free_port as _free_port
 from tests.test_operator_commands import Scratch, _scalar, _scratch, queued_document
 from tests.test_operator_recovery import DIMENSIONS
 from tests.test_worker_redis_blip import (
     GUARD,
-    _free_port,
     _kill,
     _redis_server,
     _start_worker,

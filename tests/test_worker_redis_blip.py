@@ -24,6 +24,7 @@ from core.jobs import ArqQueue
 from core.mail import FLUSH_JOB
 from tests.cli_process import command_env
 from tests.conftest import ROOT
+from tests.ports import free_port as _free_port
 from tests.test_operator_commands import APP_ROLE, SECRET, Scratch, _scalar, _scratch
 from tests.test_operator_recovery import DIMENSIONS
 
@@ -35,12 +36,6 @@ GUARD = 120
 async def ops(pg: EmbeddedPostgres) -> AsyncIterator[Scratch]:
     async for value in _scratch(pg, "trulybot_worker_blip"):
         yield value
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _redis_server(port: int) -> subprocess.Popen[bytes]:

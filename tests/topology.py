@@ -26,17 +26,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.ports import free_port
+
 CLUSTER_USER = "pgserver"
 """The OS user pgserver runs PostgreSQL as when started by root."""
 
 STARTED: list[PgBouncer | Replica] = []
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def run_as() -> str | None:

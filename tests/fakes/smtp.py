@@ -7,7 +7,6 @@ import email
 import email.policy
 import logging
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +15,8 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from tests.ports import free_port as _free_port
 
 # aiosmtpd's thread logs each connection's end at INFO, sometimes after the test that opened it
 # has ended and pytest has closed the stream its handler wrote to ("--- Logging error ---").
@@ -103,12 +104,6 @@ class SmtpServer:
 
     def to(self, address: str) -> list[Received]:
         return self.handler.to(address)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

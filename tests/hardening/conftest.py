@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -62,12 +61,6 @@ def start_serve(
             start_new_session=True,
         )
     return process, log
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def forged_token(user_id: str, secret: str = PUBLISHED) -> str:

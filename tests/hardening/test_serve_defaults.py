@@ -26,11 +26,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.embedded import EmbeddedPostgres
-from tests.hardening.conftest import (
-    forged_token,
-    free_port,
-    start_serve,
-)
+from tests.hardening.conftest import forged_token, start_serve
+from tests.ports import free_port
 
 METRICS_TOKEN = "serve-defaults-metrics-0123456789"
 AUTH_LIMIT = 6  # per minute and per worker process (no Redis: each process counts alone)

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 
 from core.embedded import EmbeddedPostgres
-from tests.hardening.conftest import free_port, start_serve
+from tests.hardening.conftest import start_serve
+from tests.ports import free_port
 
 
 def test_every_line_of_a_served_and_stopped_server_is_json(

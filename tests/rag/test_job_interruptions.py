@@ -20,12 +20,7 @@ from core.jobs import ArqQueue, JobArg
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge.embedders import HashEmbedder
 from tests.conftest import RuntimeFactory, client_for, signup
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.ports import free_port as _free_port
 
 
 class OwnRedis:

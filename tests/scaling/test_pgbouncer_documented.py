@@ -18,10 +18,10 @@ from sqlalchemy import text
 
 from core.embedded import EmbeddedPostgres
 from tests.conftest import TEST_DATA_DIR
+from tests.ports import free_port
 from tests.test_operator_commands import _superuser
 from tests.topology import (
     PgBouncer,
-    free_port,
     give_to_cluster_user,
     launch_pgbouncer,
     pgbouncer_binary,

@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from core.embedded import EmbeddedPostgres
 from tests.cli_process import command_env
 from tests.conftest import APP_ROLE, REDIS_URL, ROOT, RuntimeFactory, client_for, signup
-from tests.topology import free_port
+from tests.ports import free_port
 
 TOKEN = "worker-metrics-token-0123456789abcdef"
 
