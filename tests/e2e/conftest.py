@@ -43,6 +43,16 @@ class DemoServer:
     """Where the server keeps its data (its mail outbox is ``data_dir/outbox``)."""
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A call to the API as the demo owner. The server is the session's and outlives an
+        access token (JWT_TTL_MINUTES, 15 by default; a run's browser tests span more): an
+        expired token signs in again, once, as a client holding the password would."""
+        response = self._call(method, path, **kwargs)
+        if response.status_code == 401 and "token_expired" in response.text:
+            self.token = _sign_in(self.base_url, self.credentials)
+            response = self._call(method, path, **kwargs)
+        return response
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"}
         return httpx.request(
             method, f"{self.base_url}/api/v1{path}", headers=headers, timeout=30, **kwargs
@@ -174,14 +184,18 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
 def demo_owner(base_url: str, data_dir: Path) -> DemoServer:
     """The seeded demo owner of the server at ``base_url``, logged in."""
     credentials = json.loads((data_dir / "demo-owner.json").read_text())
+    token = _sign_in(base_url, credentials)
+    return DemoServer(base_url=base_url, credentials=credentials, token=token, data_dir=data_dir)
+
+
+def _sign_in(base_url: str, credentials: dict[str, Any]) -> str:
     login = httpx.post(
         f"{base_url}/api/v1/auth/login",
         json={"email": credentials["email"], "password": credentials["password"]},
         timeout=30,
     )
     assert login.status_code == 200, login.text
-    token = login.json()["access_token"]
-    return DemoServer(base_url=base_url, credentials=credentials, token=token, data_dir=data_dir)
+    return str(login.json()["access_token"])
 
 
 @pytest.fixture(scope="session")
