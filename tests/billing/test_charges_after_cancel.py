@@ -118,14 +118,38 @@ async def test_a_subscription_linked_after_the_owners_cancel_took_effect_is_canc
     Razorpay to cancel it: the owner who cancelled was charged every cycle."""
     await pay_by_webhook(bclient, owner, fake, "starter", "monthly", at=int(time.time()))
     assert (await cancel(bclient, owner)).status_code == 200
-    await end_paid_period(owner_db, owner.workspace_id)
+    await end_paid_period(owner_db, owner.workspace_id)  # a day ago
 
-    sub_id = await linked(bclient, owner, fake)
+    # made in Razorpay's dashboard while the period ran; its first webhook comes now
+    sub_id = await linked(bclient, owner, fake, created_at=int(time.time()) - 2 * DAY)
     await sweep_cancels(billing_runtime)
     assert fake.cancels(sub_id) == [NOW]
     assert fake.subscriptions[sub_id]["status"] == "cancelled"
     view = await subscription(bclient, owner)
     assert (view["razorpay_cancel"], view["razorpay_subscription"]) == ("cancelled", "ended")
+
+
+async def test_one_made_after_the_cancelled_period_ended_is_the_owner_subscribing_again(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    """The owner cancelled at period end, the period ended, and the owner subscribes again (a
+    new Razorpay Subscription, as docs/billing.md tells them): the owner's cancel was that
+    period's, carried out. Before, the new one was cancelled at once on its first webhook, and
+    so was every later one made while nothing was linked (``cancel_at_period_end`` stays set
+    and resume is 409 once the period ended): the owner could not subscribe again."""
+    await pay_by_webhook(bclient, owner, fake, "starter", "monthly", at=int(time.time()))
+    assert (await cancel(bclient, owner)).status_code == 200
+    await end_paid_period(owner_db, owner.workspace_id)  # a day ago
+
+    sub_id = await linked(bclient, owner, fake)  # made now
+    await sweep_cancels(billing_runtime)
+    assert fake.cancels(sub_id) == []
+    view = await subscription(bclient, owner)
+    assert (view["razorpay_subscription"], view["razorpay_cancel"]) == ("active", None)
 
 
 async def test_one_linked_while_the_cancelled_period_runs_is_cancelled_at_its_cycle_end(
