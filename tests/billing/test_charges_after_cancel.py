@@ -106,6 +106,16 @@ async def test_a_charge_for_a_cycle_after_a_confirmed_cancel_at_cycle_end_is_hel
     )
 
 
+async def paid_cancelled_and_ended(
+    client: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """The owner paid a monthly plan, cancelled at period end, and the period ended a day ago
+    (nothing linked meanwhile)."""
+    await pay_by_webhook(client, owner, fake, "starter", "monthly", at=int(time.time()))
+    assert (await cancel(client, owner)).status_code == 200
+    await end_paid_period(owner_db, owner.workspace_id)
+
+
 async def test_a_subscription_linked_after_the_owners_cancel_took_effect_is_cancelled_at_once(
     bclient: httpx.AsyncClient,
     billing_runtime: Runtime,
@@ -116,9 +126,7 @@ async def test_a_subscription_linked_after_the_owners_cancel_took_effect_is_canc
     """The owner cancelled at period end and the period ended; then a Razorpay Subscription
     made for the workspace sends its first webhook. Before, it was linked and nothing asked
     Razorpay to cancel it: the owner who cancelled was charged every cycle."""
-    await pay_by_webhook(bclient, owner, fake, "starter", "monthly", at=int(time.time()))
-    assert (await cancel(bclient, owner)).status_code == 200
-    await end_paid_period(owner_db, owner.workspace_id)  # a day ago
+    await paid_cancelled_and_ended(bclient, owner, fake, owner_db)
 
     # made in Razorpay's dashboard while the period ran; its first webhook comes now
     sub_id = await linked(bclient, owner, fake, created_at=int(time.time()) - 2 * DAY)
@@ -141,9 +149,7 @@ async def test_one_made_after_the_cancelled_period_ended_is_the_owner_subscribin
     period's, carried out. Before, the new one was cancelled at once on its first webhook, and
     so was every later one made while nothing was linked (``cancel_at_period_end`` stays set
     and resume is 409 once the period ended): the owner could not subscribe again."""
-    await pay_by_webhook(bclient, owner, fake, "starter", "monthly", at=int(time.time()))
-    assert (await cancel(bclient, owner)).status_code == 200
-    await end_paid_period(owner_db, owner.workspace_id)  # a day ago
+    await paid_cancelled_and_ended(bclient, owner, fake, owner_db)
 
     sub_id = await linked(bclient, owner, fake)  # made now
     await sweep_cancels(billing_runtime)
