@@ -195,7 +195,8 @@ async def apply_subscription_event(
         notes_workspace_id=notes_workspace_id,
         event_key=event_key,
         event=event,
-        entity_status=(subscription_entity or {}).get("status"),
+        # a status that is no text says nothing (a list looked up in a set was a 500)
+        entity_status=short((subscription_entity or {}).get("status"), 32),
         made_at=_entity_time(subscription_entity or {}, "created_at"),
     )
     if isinstance(found, Applied):

@@ -243,3 +243,24 @@ async def test_a_new_subscription_after_the_linked_one_ended_is_linked_in_its_pl
     late = webhook_payload("subscription.charged", subscription=old, created_at=started - 60)
     response = await post_webhook(bclient, late)
     assert response.json()["reason"] == "subscription_conflict", response.text
+
+
+@pytest.mark.parametrize("status", [["active"], {"value": "active"}])
+async def test_a_status_that_is_no_text_is_no_500_when_a_subscription_could_take_the_place(
+    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, owner_db: Database, status: Any
+) -> None:
+    """A signed event whose subscription ``status`` is a list or an object, for a workspace
+    whose linked subscription ended: the status was looked up in a set (a 500, which Razorpay
+    retries for a day). Now a status that is no text says nothing, as an absent one."""
+    started = int(time.time())
+    old_id = await linked(bclient, owner, fake)
+    await razorpay_says(bclient, fake, old_id, "subscription.cancelled", "cancelled")
+    new = fake.add_subscription(
+        plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id}
+    )
+    activated = webhook_payload(
+        "subscription.activated", subscription=dict(new, status=status), created_at=started + 60
+    )
+    response = await post_webhook(bclient, activated)
+    assert response.status_code == 200, response.text
+    assert (await sub_row(owner_db, owner.workspace_id))["razorpay_subscription_id"] == new["id"]
