@@ -8,6 +8,7 @@ passed 500 lines. The text is reduced by ``courtesy.words``."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from rag.chat.courtesy import words
 
@@ -76,7 +77,8 @@ def needed_if_asked(
     the request): asked whether one is needed (``_NEED_BY_LANGUAGE``)."""
     if language in _NEED_AFTER:
         heard = set(request.group(0).split(" ")) | {w for w in then if w}
-        return bool(heard & _NEED_AFTER[language]) and _asks_in(reduced, language)
+        end = said + len(request.group(0).split(" "))
+        return bool(heard & _NEED_AFTER[language]) and _asks_in(reduced, said, end, marks)
     before, first = _NEEDED_BEFORE.get(language), _NEEDED_FIRST.get(language)
     if before is None or first is None:
         return False
@@ -91,11 +93,15 @@ def needed_if_asked(
 _ASKING_HI = frozenset(words("क्या kya kyaa").split())
 
 
-def _asks_in(reduced: str, language: str) -> bool:
-    """Whether ``reduced`` asks in the way ``language`` does without a mark (Hindi: "kya" first
-    or last)."""
-    first, last = reduced.split(" ", 1)[0], reduced.rsplit(" ", 1)[-1]
-    return language == "hi" and bool(_ASKING_HI & {first, last})
+def _asks_in(reduced: str, start: int, end: int, marks: dict[int, str]) -> bool:
+    """Whether the clause holding a request (its words ``start`` to ``end``; ``marks``, the
+    pauses) asks as Hindi does without a mark: "kya" first or last in it. Not the message's
+    first or last word: "kya refund milega? mujhe demo chahiye" asks for a demo."""
+    opened = [count for count in marks if count <= start]
+    closed = [count for count in marks if count >= end]
+    said = reduced.split(" ")
+    clause = said[max(opened) if opened else 0 : min(closed) if closed else len(said)]
+    return bool(clause) and bool(_ASKING_HI & {clause[0], clause[-1]})
 
 
 def _question_clause(start: int, end: int, marks: dict[int, str]) -> bool:
@@ -115,4 +121,16 @@ def unspaced_needed(reduced: str, found: re.Match[str], text: str) -> bool:
     run = reduced[found.end() :].split(" ", 1)[0]
     if not (_UNSPACED_NEED_BEFORE.search(before) or _UNSPACED_NEED_AFTER.match(run)):
         return False
-    return bool(_UNSPACED_ASKING.search(run)) or any(mark in text for mark in QUESTION_MARKS)
+    return bool(_UNSPACED_ASKING.search(run)) or _ends_in_a_question(found.group(0) + run, text)
+
+
+def _ends_in_a_question(run: str, text: str) -> bool:
+    """Whether the sentence of ``text`` that ends with ``run`` (as ``courtesy.words`` leaves it)
+    ends with a question mark; any question mark in ``text`` when the run is not found there.
+    Not a question after it: "我需要转人工。你们几点下班?" asks for a person."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    at = folded.find(run)
+    if at < 0:
+        return any(mark in text for mark in QUESTION_MARKS)
+    after = folded[at + len(run) :].lstrip()
+    return after[:1] in QUESTION_MARKS
