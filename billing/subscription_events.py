@@ -38,6 +38,7 @@ async def _subscription_workspace(
     event_key: str,
     event: BillingEvent,
     entity_status: object = None,
+    made_at: datetime | None = None,
 ) -> tuple[uuid.UUID, Subscription] | Applied:
     """The workspace linked to the Razorpay subscription ``sub_id`` (tenant set) and its
     subscription row, locked; the first event of a subscription links it to the workspace in its
@@ -73,7 +74,7 @@ async def _subscription_workspace(
             )
             values |= FRESH_LINK
         await repo.update_subscription(session, workspace_id, **values)
-        sub = await _cancel_if_cancelled(session, workspace_id, relink=relink)
+        sub = await _cancel_if_cancelled(session, workspace_id, relink=relink, made_at=made_at)
     return workspace_id, sub
 
 
@@ -112,7 +113,11 @@ def _ended(sub: Subscription, event: BillingEvent, entity_status: object) -> boo
 
 
 async def _cancel_if_cancelled(
-    session: AsyncSession, workspace_id: uuid.UUID, *, relink: bool = False
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    relink: bool = False,
+    made_at: datetime | None = None,
 ) -> Subscription:
     """The subscription row just linked, locked. A cancel asked before anything was linked
     asked Razorpay for nothing: it is asked for now, and sent by the ``razorpay_cancels`` sweep
@@ -123,8 +128,10 @@ async def _cancel_if_cancelled(
     - the owner cancelled at period end (``cancel_at_period_end``) and the period has ended:
       at once, the owner's cancel has taken effect; while it still runs: at the end of the
       subscription's cycle, as the owner's cancel asks of one linked then. Not for a
-      subscription linked in place of one that ended (``relink``): the owner's cancel was
-      that one's, carried out; a new one is the owner subscribing again."""
+      subscription linked in place of one that ended (``relink``), nor for one made
+      (``made_at``, Razorpay's ``created_at``) after the cancelled period ended: the owner's
+      cancel was that one's, or that period's, carried out; a new one is the owner subscribing
+      again (before, it was cancelled at once, and so was every later one: the flag stays)."""
     sub = await repo.lock_existing_subscription(session, workspace_id)
     assert sub is not None  # locked by the caller
     workspace = await repo.get_workspace(session, workspace_id)
@@ -134,7 +141,7 @@ async def _cancel_if_cancelled(
     mode: provider_cancels.Mode
     if workspace.deleted_at is not None:
         mode, why = "now", "linked to a deleted workspace"
-    elif sub.cancel_at_period_end and not relink:
+    elif sub.cancel_at_period_end and not relink and not _made_after(sub, made_at):
         running = sub.current_period_end is not None and sub.current_period_end > now
         mode = "cycle_end" if running else "now"
         why = "linked after the owner cancelled" + ("" if running else " and the period ended")
@@ -151,6 +158,12 @@ async def _cancel_if_cancelled(
     linked = await repo.lock_existing_subscription(session, workspace_id)
     assert linked is not None
     return linked
+
+
+def _made_after(sub: Subscription, made_at: datetime | None) -> bool:
+    """The subscription was made once the period the owner cancelled had ended."""
+    ended = sub.current_period_end
+    return made_at is not None and ended is not None and made_at >= ended
 
 
 async def apply_subscription_event(
@@ -182,7 +195,9 @@ async def apply_subscription_event(
         notes_workspace_id=notes_workspace_id,
         event_key=event_key,
         event=event,
-        entity_status=(subscription_entity or {}).get("status"),
+        # a status that is no text says nothing (a list looked up in a set was a 500)
+        entity_status=short((subscription_entity or {}).get("status"), 32),
+        made_at=_entity_time(subscription_entity or {}, "created_at"),
     )
     if isinstance(found, Applied):
         return found
@@ -193,7 +208,11 @@ async def apply_subscription_event(
         )
     if event.name in PAYMENT_SUCCESS_EVENTS and (
         after := await _charged_after_cancel(
-            session, workspace_id, sub, event, _cycle_start(event, subscription_entity or {})
+            session,
+            workspace_id,
+            sub,
+            event,
+            _entity_time(subscription_entity or {}, "current_start") or event.occurred_at,
         )
     ):
         # Money taken after we cancelled: nothing re-activated, nothing mailed, for a human to
@@ -241,17 +260,18 @@ LINK_EVENTS: Final = frozenset({"subscription.authenticated"})
 ``_cancel_if_cancelled``): the mandate is set up, nothing is charged or changes status yet."""
 
 
-def _cycle_start(event: BillingEvent, subscription_entity: Mapping[str, Any]) -> datetime:
-    """The start of the billing cycle a charge pays for: the ``current_start`` of the
-    subscription entity it carries (``subscription.charged``), else the charge's own time (a
-    ``payment.captured`` carries no subscription entity)."""
-    start = subscription_entity.get("current_start")
-    if isinstance(start, int) and not isinstance(start, bool):
+def _entity_time(subscription_entity: Mapping[str, Any], key: str) -> datetime | None:
+    """A time the subscription entity carries (Unix seconds): ``current_start``, the start of
+    the billing cycle a charge pays for (``subscription.charged``; a ``payment.captured``
+    carries no subscription entity: the caller takes the charge's own time), ``created_at``,
+    when it was made. None when absent or unusable."""
+    value = subscription_entity.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
         try:
-            return event_time(start)
+            return event_time(value)
         except ValueError:
-            pass
-    return event.occurred_at
+            return None
+    return None
 
 
 async def _charged_after_cancel(

@@ -57,11 +57,14 @@ def echoes_the_visitor(answer: str, message: str, passages: Sequence[Passage]) -
     ("Regards, Will" answered "Hi Will!"). Such an answer is this visitor's, so it is not
     cached for others."""
     answered = {stem(w) for w in _own_words(answer)}
+    known: list[frozenset[str]] | None = None  # the passages' stems, once a turn at most
     for word in _own_words(message):
         s = stem(word)
         if word in COMMON or s not in answered:
             continue
-        if not any(s in _passage_stems(p.text) for p in passages):
+        if known is None:  # a passage longer than the cache keeps is stemmed here, once
+            known = [_passage_stems(p.text) for p in passages]
+        if not any(s in stems for stems in known):
             return True
     return bool(_named(message) & _named(answer) & COMMON)
 

@@ -1,4 +1,3 @@
-# ruff: noqa: RUF003 (phrases written in their own scripts and punctuation)
 """Requests for a person in the languages the courtesy lexicon greets in besides English
 (German, Spanish, French, Portuguese, Italian, Hindi in Devanagari and in Latin letters,
 Russian, Arabic, Chinese, Japanese; Ukrainian too, answered in English): a visitor asking "Ich
@@ -17,6 +16,7 @@ from __future__ import annotations
 import re
 
 from rag.chat.courtesy import Lexicon, phrases, words
+from rag.chat.need_questions import QUESTION_MARKS, needed_if_asked, unspaced_needed
 
 _ANY = r"(?:\S+ ){0,3}"  # a few words between: articles, adjectives ("einem echten")
 
@@ -170,7 +170,7 @@ _BY_LANGUAGE = {
         r"|консультанта)",
         r"живой человек",
         # "Мне нужен оператор", "Нужен живой человек" (asked whether one is needed, with "ли" or
-        # in a question, no request: ``_NEEDED``)
+        # in a question, no request: ``need_questions``)
         r"(?:нужен|нужна)(?: ли)? (?:живой |живая )?(?:человек|оператор|менеджер|сотрудник"
         r"|специалист|консультант)",
     ),
@@ -244,44 +244,6 @@ _OBLIGED = {
     language: re.compile(rf"(?:^|(?<=\s))(?:{obliged})$")
     for language, obliged in _OBLIGED_BY_LANGUAGE.items()
 }
-# Needing one, in a question ("¿Necesito hablar con un agente para cancelar?", "¿necesito pedir
-# una demo?", "Мне нужно поговорить с человеком, чтобы отменить заказ?", "нужен человек, чтобы
-# отменить?", "kya mujhe demo chahiye?"): asked whether one is needed, not asked for, as English's
-# "do I need to talk to a person?". The need comes right before the request or opens it; the
-# same words as a statement ("Necesito hablar con un agente", "Мне нужен оператор", "mujhe demo
-# chahiye") still ask, and so does a question whether one may ("¿Puedo pedir una demo?",
-# "Можно поговорить с оператором?", "kya aap demo dikha sakte ho?"). A question's particle in
-# it ("нужно ли", "هل أحتاج") makes it one, whatever the marks.
-_NEED_BY_LANGUAGE = {
-    "es": r"necesito|necesitamos|necesita|necesitan|hace falta|es necesario|es obligatorio"
-    r"|tengo que|tenemos que|hay que|debo|debemos",
-    "pt": r"preciso(?: de)?|precisamos(?: de)?|precisa(?: de)?|é preciso|e preciso|é necessário"
-    r"|e necessario|é obrigatório|e obrigatorio|tenho que|tenho de|temos que|devo",
-    "it": r"ho bisogno di|abbiamo bisogno di|mi serve|serve|bisogna|occorre|devo|dobbiamo"
-    r"|è necessario|e necessario|è obbligatorio|e obbligatorio",
-    "fr": r"(?:jai|ai je|avons nous|nous avons|on a) besoin (?:de|dun|dune)|faut il|il faut"
-    r"|dois je|je dois|est il nécessaire de|est il necessaire de",
-    "ru": r"(?:мне |нам )?(?:нужно|надо|нужен|нужна|нужны|обязательно|необходимо|должен|должна"
-    r"|должны|придётся|придется|требуется)(?: ли)?(?: мне| нам)?",
-    "ar": r"(?:هل )?(?:يجب|يلزم|لازم|أحتاج|احتاج|نحتاج|من الضروري)(?: إلى| الى| أن| ان)?",
-}
-_NEEDED_BEFORE = {
-    language: re.compile(rf"(?:^|(?<=\s))(?:{need})$")
-    for language, need in _NEED_BY_LANGUAGE.items()
-}
-_NEEDED_FIRST = {
-    language: re.compile(rf"(?:{need})(?=\s)") for language, need in _NEED_BY_LANGUAGE.items()
-}
-_ASKING_PARTICLE = re.compile(r"(?:^|\s)(?:ли|هل)(?:\s|$)")
-# Hindi says the need after what is needed ("kya mujhe demo chahiye?", "क्या डेमो ज़रूरी है?"),
-# and asks with "kya" first or last ("demo chahiye kya"): a question mark alone is no question
-# there ("demo chahiye?" asks for one).
-_NEED_AFTER = {
-    "hi": frozenset(
-        words("चाहिए ज़रूरी जरूरी पड़ेगा पड़ेगी chahiye chaiye chahie zaroori zaruri jaruri").split()
-    )
-    | frozenset(words("padega padegi").split())
-}
 _PURPOSE = frozenset({"para", "pra", "per"})
 """What for ("para cancelar", "per annullare"), right after the person: a verb to do
 (``_TO_DO``), not what about ("para una queja urgente", "per un reclamo", "pra ontem", "per
@@ -304,7 +266,6 @@ _ASKING_FIRST = frozenset(words("क्या kya").split())
 # one before "чтобы", what for ("нужен человек, чтобы отменить?" is one question).
 _PAUSE = re.compile("[,;:.!?¿¡…،؛؟\uff1f]")
 _JOINED = frozenset({"dass", "чтобы"})
-_QUESTION_MARKS = frozenset("?؟\uff1f")
 HUMAN_ELSEWHERE = _LEXICON.pattern
 # Chinese and Japanese write no spaces: a phrase anywhere in the run ("我要转人工", "人工客服",
 # "担当者と話したい", "オペレーターにつないで").
@@ -319,15 +280,6 @@ _UNSPACED_NOT_AFTER = re.compile(
     r"\S{0,4}?(?:たくない|たくありません|なくていい|なくても|必要はない|必要ない|必要はありません"
     r"|不要|結構)"
 )
-# Asked whether one is needed ("取消订单需要转人工吗？", "需要先预约演示吗？",
-# "解約するには担当者と話す必要がありますか？"): in Chinese the need comes before, in Japanese
-# after, and the sentence asks ("吗", "か" ending the run, or a question mark). Cancelling one
-# ("取消转人工") is no request either.
-_UNSPACED_NEED_BEFORE = re.compile(
-    r"(?:需要|必须|必需|一定要|要不要|需不需要|是否需要|用不用|得)\S{0,3}$"
-)
-_UNSPACED_NEED_AFTER = re.compile(r"\S{0,6}?(?:必要|しなければ|しないと|なければなりません)")
-_UNSPACED_ASKING = re.compile(r"(?:吗|嗎|么|麼|か|かな|でしょうか)$")
 
 
 def unspaced_turned_down(reduced: str, found: re.Match[str], text: str) -> bool:
@@ -337,17 +289,7 @@ def unspaced_turned_down(reduced: str, found: re.Match[str], text: str) -> bool:
     before, after = reduced[max(found.start() - 3, 0) : found.start()], reduced[found.end() :]
     if _UNSPACED_NOT_BEFORE.search(before) or _UNSPACED_NOT_AFTER.match(after):
         return True
-    return _unspaced_needed(reduced, found, text)
-
-
-def _unspaced_needed(reduced: str, found: re.Match[str], text: str) -> bool:
-    """Whether a request ``found`` in a run of Chinese or Japanese asks whether one is
-    needed."""
-    before = reduced[max(found.start() - 6, 0) : found.start()].rsplit(" ", 1)[-1]
-    run = reduced[found.end() :].split(" ", 1)[0]
-    if not (_UNSPACED_NEED_BEFORE.search(before) or _UNSPACED_NEED_AFTER.match(run)):
-        return False
-    return bool(_UNSPACED_ASKING.search(run)) or any(mark in text for mark in _QUESTION_MARKS)
+    return unspaced_needed(reduced, found, text)
 
 
 HUMAN_WORD_ALONE = frozenset(
@@ -442,11 +384,11 @@ def _turned_down(
     if _NOT_AFTER.get(language, frozenset()) & set(then):
         return True
     if _MUST_AFTER.get(language, frozenset()) & set(then) and (
-        any(mark in _QUESTION_MARKS for mark in "".join(marks.values()))
+        any(mark in QUESTION_MARKS for mark in "".join(marks.values()))
         or reduced.split(" ", 1)[0] in _ASKING_FIRST
     ):
         return True
-    if _needed_if_asked(reduced, request, language, marks, parts, then, said):
+    if needed_if_asked(reduced, request, language, marks, parts, then, said):
         return True
     for patterns, at_clause_start in checks:
         pattern = patterns.get(language)
@@ -464,52 +406,6 @@ def _turned_down(
     return False
 
 
-def _needed_if_asked(
-    reduced: str,
-    request: re.Match[str],
-    language: str,
-    marks: dict[int, str],
-    parts: list[str],
-    then: tuple[str | None, str | None],
-    said: int,
-) -> bool:
-    """A need right before a ``request`` (``parts``: the words before it) or opening it, or in
-    Hindi in it or right after it (``then``), in a clause that asks (``said``: the words before
-    the request): asked whether one is needed (``_NEED_BY_LANGUAGE``)."""
-    if language in _NEED_AFTER:
-        heard = set(request.group(0).split(" ")) | {w for w in then if w}
-        return bool(heard & _NEED_AFTER[language]) and _asks_in(reduced, language)
-    before, first = _NEEDED_BEFORE.get(language), _NEEDED_FIRST.get(language)
-    if before is None or first is None:
-        return False
-    need = before.search(" ".join(parts[-4:])) or first.match(request.group(0))
-    if need is None:
-        return False
-    if _ASKING_PARTICLE.search(need.group(0)):
-        return True
-    return _question_clause(said, said + len(request.group(0).split(" ")), marks)
-
-
-_ASKING_HI = frozenset(words("क्या kya kyaa").split())
-
-
-def _asks_in(reduced: str, language: str) -> bool:
-    """Whether ``reduced`` asks in the way ``language`` does without a mark (Hindi: "kya" first
-    or last)."""
-    first, last = reduced.split(" ", 1)[0], reduced.rsplit(" ", 1)[-1]
-    return language == "hi" and bool(_ASKING_HI & {first, last})
-
-
-def _question_clause(start: int, end: int, marks: dict[int, str]) -> bool:
-    """Whether the clause holding a request (its words ``start`` to ``end``) asks: "¿" opens it,
-    or a question mark ends it."""
-    opened = [count for count in marks if count <= start]
-    if opened and "¿" in marks[max(opened)]:
-        return True
-    ends = [count for count in marks if count >= end]
-    return bool(ends) and any(mark in _QUESTION_MARKS for mark in marks[min(ends)])
-
-
 def _asks_how(then: tuple[str | None, str | None], marks: dict[int, str], first: int) -> bool:
     """A clause having to talk to a person (starting at word ``first``) asks how something is
     done: what for follows the person (``then``, its next two words), or it is a question
@@ -519,7 +415,7 @@ def _asks_how(then: tuple[str | None, str | None], marks: dict[int, str], first:
     if "¿" in marks.get(first, ""):  # "¿Tengo que ...": the mark opening the clause
         return True
     ends = [count for count in marks if count > first]
-    return bool(ends) and any(mark in _QUESTION_MARKS for mark in marks[min(ends)])
+    return bool(ends) and any(mark in QUESTION_MARKS for mark in marks[min(ends)])
 
 
 def _to_do(word: str) -> bool:

@@ -11,7 +11,7 @@ hai", "мой номер +7 916 123-45-67"): answered with the lead reply in tha
 questions: "I don't know" and a line on the Unanswered page. Each needs a verb of booking or
 asking beside the demo or the quote, so a question about one ("¿Qué incluye la demo?", "Ist das
 Angebot noch gültig?", "Демо бесплатное?") is none, and so is a question whether one is needed
-("¿necesito pedir una demo?", "kya mujhe demo chahiye?": ``human_languages._NEED_BY_LANGUAGE``).
+("¿necesito pedir una demo?", "kya mujhe demo chahiye?": ``need_questions``).
 The text is reduced by ``courtesy.words``: casefolded, apostrophes dropped, punctuation gone;
 accents stay, so both spellings are listed."""
 
@@ -117,7 +117,7 @@ SALES_ELSEWHERE = Lexicon(
         ),
         # Hindi, in Devanagari and in Latin letters: "मुझे डेमो चाहिए", "demo book karna hai",
         # "kya aap demo dikha sakte ho?", "mujhe call karo" ("kya demo lena zaroori hai?" is
-        # none: ``human_languages._NEED_AFTER``)
+        # none: ``need_questions``)
         "hi": _nfkc(
             rf"{_HI_WHAT} (?:चाहिए|चाहिये|चाहता हूं|चाहता हूँ|चाहती हूं|चाहती हूँ|chahiye|chaiye"
             r"|chahie|chahte hai|chahte hain|chahta hu|chahta hoon|chahti hu|chahti hoon)",

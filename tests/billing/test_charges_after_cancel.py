@@ -106,6 +106,16 @@ async def test_a_charge_for_a_cycle_after_a_confirmed_cancel_at_cycle_end_is_hel
     )
 
 
+async def paid_cancelled_and_ended(
+    client: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """The owner paid a monthly plan, cancelled at period end, and the period ended a day ago
+    (nothing linked meanwhile)."""
+    await pay_by_webhook(client, owner, fake, "starter", "monthly", at=int(time.time()))
+    assert (await cancel(client, owner)).status_code == 200
+    await end_paid_period(owner_db, owner.workspace_id)
+
+
 async def test_a_subscription_linked_after_the_owners_cancel_took_effect_is_cancelled_at_once(
     bclient: httpx.AsyncClient,
     billing_runtime: Runtime,
@@ -116,16 +126,36 @@ async def test_a_subscription_linked_after_the_owners_cancel_took_effect_is_canc
     """The owner cancelled at period end and the period ended; then a Razorpay Subscription
     made for the workspace sends its first webhook. Before, it was linked and nothing asked
     Razorpay to cancel it: the owner who cancelled was charged every cycle."""
-    await pay_by_webhook(bclient, owner, fake, "starter", "monthly", at=int(time.time()))
-    assert (await cancel(bclient, owner)).status_code == 200
-    await end_paid_period(owner_db, owner.workspace_id)
+    await paid_cancelled_and_ended(bclient, owner, fake, owner_db)
 
-    sub_id = await linked(bclient, owner, fake)
+    # made in Razorpay's dashboard while the period ran; its first webhook comes now
+    sub_id = await linked(bclient, owner, fake, created_at=int(time.time()) - 2 * DAY)
     await sweep_cancels(billing_runtime)
     assert fake.cancels(sub_id) == [NOW]
     assert fake.subscriptions[sub_id]["status"] == "cancelled"
     view = await subscription(bclient, owner)
     assert (view["razorpay_cancel"], view["razorpay_subscription"]) == ("cancelled", "ended")
+
+
+async def test_one_made_after_the_cancelled_period_ended_is_the_owner_subscribing_again(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    """The owner cancelled at period end, the period ended, and the owner subscribes again (a
+    new Razorpay Subscription, as docs/billing.md tells them): the owner's cancel was that
+    period's, carried out. Before, the new one was cancelled at once on its first webhook, and
+    so was every later one made while nothing was linked (``cancel_at_period_end`` stays set
+    and resume is 409 once the period ended): the owner could not subscribe again."""
+    await paid_cancelled_and_ended(bclient, owner, fake, owner_db)
+
+    sub_id = await linked(bclient, owner, fake)  # made now
+    await sweep_cancels(billing_runtime)
+    assert fake.cancels(sub_id) == []
+    view = await subscription(bclient, owner)
+    assert (view["razorpay_subscription"], view["razorpay_cancel"]) == ("active", None)
 
 
 async def test_one_linked_while_the_cancelled_period_runs_is_cancelled_at_its_cycle_end(
@@ -213,3 +243,24 @@ async def test_a_new_subscription_after_the_linked_one_ended_is_linked_in_its_pl
     late = webhook_payload("subscription.charged", subscription=old, created_at=started - 60)
     response = await post_webhook(bclient, late)
     assert response.json()["reason"] == "subscription_conflict", response.text
+
+
+@pytest.mark.parametrize("status", [["active"], {"value": "active"}])
+async def test_a_status_that_is_no_text_is_no_500_when_a_subscription_could_take_the_place(
+    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, owner_db: Database, status: Any
+) -> None:
+    """A signed event whose subscription ``status`` is a list or an object, for a workspace
+    whose linked subscription ended: the status was looked up in a set (a 500, which Razorpay
+    retries for a day). Now a status that is no text says nothing, as an absent one."""
+    started = int(time.time())
+    old_id = await linked(bclient, owner, fake)
+    await razorpay_says(bclient, fake, old_id, "subscription.cancelled", "cancelled")
+    new = fake.add_subscription(
+        plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id}
+    )
+    activated = webhook_payload(
+        "subscription.activated", subscription=dict(new, status=status), created_at=started + 60
+    )
+    response = await post_webhook(bclient, activated)
+    assert response.status_code == 200, response.text
+    assert (await sub_row(owner_db, owner.workspace_id))["razorpay_subscription_id"] == new["id"]

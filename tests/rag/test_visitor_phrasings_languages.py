@@ -173,6 +173,15 @@ PHRASINGS: list[tuple[str, str, str]] = [
     ("pt", "Precisamos de um orçamento?", QUESTION),
     ("es", "Necesito una demo, ¿cuándo pueden?", LEAD),
     ("es", "¿Puedo pedir una demo?", LEAD),
+    # A question of its own before or after a request leaves it one, as in English ("Do you
+    # offer refunds? I want a demo"): "kya" or a question mark asks in its own sentence only
+    ("hinglish", "kya refund milega? mujhe demo chahiye", LEAD),
+    ("hinglish", "mujhe demo chahiye. refund milega kya", LEAD),
+    ("hi", "क्या रिफंड मिलेगा? मुझे डेमो चाहिए", LEAD),
+    ("zh", "我需要转人工。你们几点下班？", HUMAN),
+    ("zh", "我需要预约演示。多少钱？", LEAD),
+    ("zh", "需要先预约演示吗？", QUESTION),
+    ("zh", "取消订单需要转人工吗？", QUESTION),
 ]
 
 

@@ -1,0 +1,57 @@
+"""The English lexicon of sales leads ``rag.chat.intents`` reads: a price asked about
+(``PRICE_PATTERNS``: a lead, yet a question the knowledge may answer) and a quote, a demo, sales,
+a call back or a phone number asked for or left (``SALES_PATTERNS``: a lead whatever the answer).
+Other languages' are ``rag.chat.lead_languages``. Split from ``intents.py`` when it passed 500
+lines."""
+
+from __future__ import annotations
+
+# Asking what something costs: a lead, yet a question the knowledge may answer (then no
+# contact form: ``price_question``).
+PRICE_PATTERNS = (
+    r"pric(?:e|es|ing)",
+    r"price (?:list|plans?)",
+    r"plans? and pric(?:e|es|ing)",
+    r"how much (?:does|do|would|will|did) (?:\S+ ){1,4}(?:cost|charge)",
+    r"how much (?:is|are|for) (?:it|this|that|they|(?:the|your|a|an) \w+|\w+)",
+    r"how much(?=$)",
+    r"what (?:does|do|would|will) (?:it|this|that|they|you|u) (?:cost|charge)",
+    r"whats the cost",
+    r"costs?(?: of| for)? (?:it|this|that|the plan|the plans|your plans|a plan|the subscription)",
+    r"^costs?$",
+    r"how expensive",
+)
+# When a call is asked for: "call me back", "call me at 555 ..." ("call me at home" is no
+# more than "call me"; "why did you call me at 3am?" asks about one made).
+_CALL_WHEN = r"(?:back|asap|today|tomorrow|now|soon|later|please|pls|plz|(?:at|on) (?=\d))"
+# Asking to buy, for a quote, a demo or sales: a lead whatever the answer.
+SALES_PATTERNS = (
+    r"(?:get|request|need|want|send me|give me) (?:a |an )?(?:price |custom )?quot(?:e|ation)s?",
+    r"^quot(?:e|ation)s?$",
+    r"(?:book|schedule|request|get|arrange|set ?up|want|see) (?:a |an |the |your )?"
+    r"(?:free |quick |short |live |product )?(?:demo|call|meeting|consultation|walkthrough)",
+    r"^(?:a |free )?demo$",
+    r"contact (?:the |your )?sales(?: team)?",
+    r"(?:talk|speak|chat|get in touch|connect) (?:to|with) (?:the |your |a |someone (?:in|from) )?"
+    r"sales(?: team| rep| representative| person)?",
+    r"sales (?:team|rep|representative|department)",
+    r"^sales$",
+    r"(?:i|we) (?:want|would like|d like|wish|plan|am planning|are planning) to "
+    r"(?:buy|purchase|subscribe|sign up|upgrade)",
+    r"interested in (?:buying|purchasing|your product|your products|your service|your services"
+    r"|a subscription|subscribing|the enterprise plan|enterprise)",
+    r"free trial",
+    r"enterprise plan",
+    # A call asked for ("please call me", "can someone call me back?", "give me a call"), not
+    # a name given ("please call me Bob", "you can call me Sam": ``contact_names``).
+    r"(?<!did )(?<!didnt )(?<!why )(?:please|pls|plz|pl|kindly|can you|could you|can u|could u"
+    r"|can someone|could someone|can somebody|could somebody|can anyone|could anyone|would you"
+    rf"|someone|somebody) call me(?! (?!{_CALL_WHEN})[a-z]+(?: [a-z]+)?$)",
+    r"(?<!did )(?<!didnt )(?<!who )(?<!you )(?<!they )(?<!someone )(?<!never )"
+    rf"call me {_CALL_WHEN}",
+    r"give me a (?:call|ring|callback|call back)(?: back)?",
+    r"(?:request|want|need|like|get|arrange|book|schedule) (?:a )?(?:call ?back|phone call)",
+    # A number left ("my number is 555 123 4567"; not "my order number is 12345678").
+    r"my (?:phone |mobile |cell |contact |whatsapp |telephone )?(?:number|no|phone|mobile|cell)"
+    r"(?: is)? \d(?: ?\d){6,14}",
+)
