@@ -10,10 +10,16 @@ hold its per-process figures to the engines the code builds (no connection is ma
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
 
 import pytest
 
 from api.cli import build_parser
+from api.middleware import _SAFE_REQUEST_ID
+from api.routers import health
 from api.runtime import app_database
 from core.config import Settings
 from tests.conftest import ROOT, make_settings
@@ -101,3 +107,54 @@ def test_the_worked_example_adds_up() -> None:
     assert f"2 x {api} + {worker} + 10 = {small}" in budget_section()
     assert f"2 workers ({large})" in budget_section()
     assert small <= 100 - 3 < large
+
+
+HAPROXY_CFG = ROOT / "deploy" / "haproxy.cfg"
+
+
+def haproxy_lines() -> list[str]:
+    return [line.strip() for line in HAPROXY_CFG.read_text().splitlines()]
+
+
+def seconds(directive: str) -> float:
+    (value,) = [line.split()[-1] for line in haproxy_lines() if line.startswith(directive + " ")]
+    assert value.endswith("s"), f"{directive} in seconds"
+    return float(value[:-1])
+
+
+def test_the_haproxy_config_is_valid(tmp_path: Path) -> None:
+    """HAProxy reads the shipped file as it is, but for the certificate's path (one process:
+    `haproxy -c` reads the config and the certificate and exits)."""
+    pytest.importorskip("cryptography")
+    from tests.test_mail_tls import _with_cryptography
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    _with_cryptography(cert, key)
+    bundle = tmp_path / "trulybot.pem"
+    bundle.write_bytes(cert.read_bytes() + key.read_bytes())
+    config = HAPROXY_CFG.read_text()
+    assert config.count("crt /etc/haproxy/certs/trulybot.pem ") == 1
+    checked = tmp_path / "haproxy.cfg"
+    checked.write_text(config.replace("/etc/haproxy/certs/trulybot.pem", str(bundle)))
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"  # `make system-deps`
+    run = subprocess.run(
+        [haproxy, "-c", "-f", str(checked)], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_haproxy_config_fits_the_app() -> None:
+    """Its timeouts outlast a request (a streamed answer is not cut), its readiness check has
+    the time /readyz may take, and the request id it sets is one the app keeps."""
+    request = Settings.model_fields["request_timeout_seconds"].default
+    assert seconds("timeout server") > request
+    assert seconds("timeout client") > request
+    assert seconds("timeout check") > 1
+    lines = haproxy_lines()
+    assert "http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host bot.example.com" in lines
+    assert "/readyz" in {route.path for route in health.router.routes}  # type: ignore[attr-defined]
+    assert "unique-id-format %[uuid()]" in lines
+    assert _SAFE_REQUEST_ID.fullmatch(str(uuid.uuid4()))
+    assert "http-request deny deny_status 404 if { path /metrics }" in lines
+    assert not [line for line in lines if line.startswith(("compression", "option http-buffer"))]
+    assert "(../deploy/haproxy.cfg)" in DEPLOY
