@@ -16,12 +16,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from api.cli import build_parser
 from api.middleware import _SAFE_REQUEST_ID
 from api.routers import health
 from api.runtime import app_database
 from core.config import Settings
+from core.db import Database
 from tests.conftest import ROOT, make_settings
 
 DEPLOY = (ROOT / "docs" / "deploy.md").read_text()
@@ -158,3 +160,64 @@ def test_the_haproxy_config_fits_the_app() -> None:
     assert "http-request deny deny_status 404 if { path /metrics }" in lines
     assert not [line for line in lines if line.startswith(("compression", "option http-buffer"))]
     assert "(../deploy/haproxy.cfg)" in DEPLOY
+
+
+OWNER_WORDS = re.compile(r"\bas\s+the\s+(database\s+)?owner\b", re.I)
+SQL_START = re.compile(r"^\s*(SELECT|UPDATE|DELETE|INSERT|WITH)\b", re.I)
+NAMED = re.compile(r"\b(?:FROM|UPDATE|INTO|JOIN)\s+([a-z_][a-z0-9_]*)", re.I)
+
+
+def owner_sql(text: str) -> list[tuple[str, str]]:
+    """(snippet, what precedes it) for the SQL a doc says to run as the owner: fenced `sql`
+    blocks with "as the owner" in a comment or the line before, and inline code starting with a
+    statement in a sentence saying so."""
+    found = []
+    for match in re.finditer(r"```sql\n(.*?)```", text, re.S):
+        before = text[max(0, match.start() - 300) : match.start()].split("\n\n")[-1]
+        if OWNER_WORDS.search(match.group(1)) or OWNER_WORDS.search(before):
+            found.append((match.group(1), before))
+    for paragraph in re.split(r"\n\s*\n", re.sub(r"```.*?```", "", text, flags=re.S)):
+        if OWNER_WORDS.search(paragraph):
+            for code in re.findall(r"`([^`]+)`", paragraph):
+                if SQL_START.match(code):
+                    found.append((code, paragraph))
+    return found
+
+
+@pytest.mark.asyncio
+async def test_sql_the_docs_run_as_the_owner_can_see_its_rows(owner_db: Database) -> None:
+    """The owner role is bound by every forced row-level security policy: a SELECT of a tenant
+    table as the owner answers no row at all, with no error (docs/billing.md told operators to
+    look for `charged_after_cancel` charges that way). SQL said to run as the owner names only
+    tables the owner may read (a policy of its own: `workspaces`' `owner_reads`) or lifts FORCE
+    for its transaction first, as the audit log's purge does."""
+    async with owner_db.transaction() as session:
+        forced = set(
+            (
+                await session.execute(
+                    text(
+                        "SELECT relname FROM pg_class WHERE relforcerowsecurity"
+                        " AND relnamespace = 'public'::regnamespace"
+                    )
+                )
+            ).scalars()
+        )
+        owners_own = set(
+            (
+                await session.execute(
+                    text(
+                        "SELECT DISTINCT c.relname FROM pg_policy p JOIN pg_class c"
+                        " ON c.oid = p.polrelid WHERE p.polcmd IN ('r', '*')"
+                        " AND NOT 0 = ANY (p.polroles)"
+                    )
+                )
+            ).scalars()
+        )
+    assert {"billing_events", "subscriptions", "audit_log"} <= forced
+    wrong = []
+    for path in [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]:
+        for sql, _ in owner_sql(path.read_text()):
+            for table in set(NAMED.findall(sql)) & (forced - owners_own):
+                if f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY" not in sql:
+                    wrong.append(f"{path.name}: {table} in {sql[:80]!r}")
+    assert not wrong, wrong
