@@ -20,7 +20,7 @@ from core import heap
 from core.looplag import LoopLagMonitor
 from core.observability import FILTERED, init_sentry, scrub_emails, scrub_event
 from tests.bounded_child import run_bounded
-from tests.conftest import Owner, json_logs, make_settings
+from tests.conftest import Owner, fresh_ip, json_logs, make_settings
 from tests.hardening.conftest import ClientFactory, environment_without_settings
 
 TOKEN = "metrics-token-for-tests-0123456789"
@@ -200,6 +200,30 @@ async def test_json_access_log_line_with_request_and_workspace_ids(
     assert entry["workspace_id"] == owner.workspace_id
     assert entry["level"] == "info"
     assert "timestamp" in entry
+
+
+async def test_behind_a_tls_proxy_lines_and_metrics_keep_the_route(
+    app_client: ClientFactory, owner: Owner
+) -> None:
+    """Behind a balancer that terminates TLS (`X-Forwarded-Proto: https` from a trusted proxy,
+    deploy/haproxy.cfg) every access line and every duration series said `<unmatched>`: the
+    security headers' layer handed the router a copy of the request's scope with the scheme
+    https, and the route was written into that copy, never seen by the access log outside it."""
+    labels = {"method": "GET", "route": "/api/v1/workspaces/{workspace_id}/leads", "status": "200"}
+    before = metrics.sample("trulybot_http_request_duration_seconds_count", labels)
+    proxy = fresh_ip()
+    with json_logs() as lines:
+        async with app_client(ip=proxy, trusted_proxies=proxy) as client:
+            response = await client.get(
+                owner.url("/leads"),
+                headers=owner.headers
+                | {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"},
+            )
+    assert response.status_code == 200
+    assert "strict-transport-security" in response.headers  # the proxy's https was believed
+    access = [line for line in lines if line.get("logger") == "trulybot.access"]
+    assert [line["route"] for line in access] == [labels["route"]]
+    assert metrics.sample("trulybot_http_request_duration_seconds_count", labels) == before + 1
 
 
 def test_sentry_events_are_scrubbed_of_personal_data() -> None:
