@@ -226,6 +226,23 @@ async def test_behind_a_tls_proxy_lines_and_metrics_keep_the_route(
     assert metrics.sample("trulybot_http_request_duration_seconds_count", labels) == before + 1
 
 
+async def test_passing_health_checks_are_not_logged_at_info(app_client: ClientFactory) -> None:
+    """A balancer checks `/readyz` every 2 s (deploy/haproxy.cfg), an orchestrator `/healthz`
+    too: at INFO each check was an access line, 43,200 a day per process and checker, drowning
+    the requests. A passing check is logged at DEBUG; one that fails stays at INFO, and every
+    check is still counted in /metrics."""
+    labels = {"method": "GET", "route": "/healthz", "status": "200"}
+    before = metrics.sample("trulybot_http_request_duration_seconds_count", labels)
+    with json_logs() as lines:
+        async with app_client() as client:
+            assert (await client.get("/healthz")).status_code == 200
+            assert (await client.get("/readyz")).status_code == 200
+            assert (await client.get("/api/v1/me")).status_code == 401
+    access = [line["route"] for line in lines if line.get("logger") == "trulybot.access"]
+    assert access == ["/api/v1/me"]
+    assert metrics.sample("trulybot_http_request_duration_seconds_count", labels) == before + 1
+
+
 def test_sentry_events_are_scrubbed_of_personal_data() -> None:
     event: dict[str, Any] = {
         "message": "login failed for jane.doe@example.com",
