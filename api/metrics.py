@@ -62,6 +62,8 @@ __all__ = [
 
 access_log = logging.getLogger("trulybot.access")
 UNMATCHED: Final = "<unmatched>"
+PROBE_ROUTES: Final = frozenset({"/healthz", "/readyz"})
+"""Health checks whose passing answers are logged at DEBUG, not INFO (still counted)."""
 _WORKSPACE_IN_PATH = re.compile(
     r"/workspaces/([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})(?:/|$)"
 )
@@ -139,7 +141,10 @@ class AccessLogMiddleware:
             state = scope.get("state", {})
             if status == 404 and state.get("cross_tenant_miss"):
                 count_cross_tenant_miss(route)
-            access_log.info(
+            # A passing probe at DEBUG: balancers and orchestrators check every few seconds.
+            quiet = status == 200 and route in PROBE_ROUTES
+            access_log.log(
+                logging.DEBUG if quiet else logging.INFO,
                 "%s %s %s %.1fms",
                 method,
                 route,

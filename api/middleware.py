@@ -282,8 +282,11 @@ class SecurityHeadersMiddleware:
         https = scope_client_scheme(scope, self.trusted_proxies) == "https"
         if https and scope.get("scheme") != "https":
             # What a trusted proxy says the client used: every URL built from the request
-            # (request.url, a redirect's) says https too, never http://.
-            scope = {**scope, "scheme": "https"}
+            # (request.url, a redirect's) says https too, never http://. Set in the request's
+            # own scope: the router writes the matched route there, and the access log and
+            # the metrics outside this layer read it (a copy left them `<unmatched>` for
+            # every request behind a TLS-terminating balancer).
+            scope["scheme"] = "https"
         frameable = scope.get("path", "") in self.frameable_paths
 
         async def send_with_headers(message: Message) -> None:

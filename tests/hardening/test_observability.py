@@ -20,7 +20,7 @@ from core import heap
 from core.looplag import LoopLagMonitor
 from core.observability import FILTERED, init_sentry, scrub_emails, scrub_event
 from tests.bounded_child import run_bounded
-from tests.conftest import Owner, json_logs, make_settings
+from tests.conftest import Owner, fresh_ip, json_logs, make_settings
 from tests.hardening.conftest import ClientFactory, environment_without_settings
 
 TOKEN = "metrics-token-for-tests-0123456789"
@@ -200,6 +200,47 @@ async def test_json_access_log_line_with_request_and_workspace_ids(
     assert entry["workspace_id"] == owner.workspace_id
     assert entry["level"] == "info"
     assert "timestamp" in entry
+
+
+async def test_behind_a_tls_proxy_lines_and_metrics_keep_the_route(
+    app_client: ClientFactory, owner: Owner
+) -> None:
+    """Behind a balancer that terminates TLS (`X-Forwarded-Proto: https` from a trusted proxy,
+    deploy/haproxy.cfg) every access line and every duration series said `<unmatched>`: the
+    security headers' layer handed the router a copy of the request's scope with the scheme
+    https, and the route was written into that copy, never seen by the access log outside it."""
+    labels = {"method": "GET", "route": "/api/v1/workspaces/{workspace_id}/leads", "status": "200"}
+    before = metrics.sample("trulybot_http_request_duration_seconds_count", labels)
+    proxy = fresh_ip()
+    with json_logs() as lines:
+        async with app_client(ip=proxy, trusted_proxies=proxy) as client:
+            response = await client.get(
+                owner.url("/leads"),
+                headers=owner.headers
+                | {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"},
+            )
+    assert response.status_code == 200
+    assert "strict-transport-security" in response.headers  # the proxy's https was believed
+    access = [line for line in lines if line.get("logger") == "trulybot.access"]
+    assert [line["route"] for line in access] == [labels["route"]]
+    assert metrics.sample("trulybot_http_request_duration_seconds_count", labels) == before + 1
+
+
+async def test_passing_health_checks_are_not_logged_at_info(app_client: ClientFactory) -> None:
+    """A balancer checks `/readyz` every 2 s (deploy/haproxy.cfg), an orchestrator `/healthz`
+    too: at INFO each check was an access line, 43,200 a day per process and checker, drowning
+    the requests. A passing check is logged at DEBUG; one that fails stays at INFO, and every
+    check is still counted in /metrics."""
+    labels = {"method": "GET", "route": "/healthz", "status": "200"}
+    before = metrics.sample("trulybot_http_request_duration_seconds_count", labels)
+    with json_logs() as lines:
+        async with app_client() as client:
+            assert (await client.get("/healthz")).status_code == 200
+            assert (await client.get("/readyz")).status_code == 200
+            assert (await client.get("/api/v1/me")).status_code == 401
+    access = [line["route"] for line in lines if line.get("logger") == "trulybot.access"]
+    assert access == ["/api/v1/me"]
+    assert metrics.sample("trulybot_http_request_duration_seconds_count", labels) == before + 1
 
 
 def test_sentry_events_are_scrubbed_of_personal_data() -> None:
