@@ -100,8 +100,8 @@ def around(text: str, q: str) -> Mention:
 
 _LOWERED_OTHERWISE = ("\u0130", "\u03a3")
 """The letters Python's ``str.lower`` lowers otherwise than PostgreSQL's ``lower`` (libc's
-letter-by-letter mapping): "İ" to two characters ("i" and a combining dot), not "i"; "Σ" at a
-word's end to "ς", not "σ"."""
+letter-by-letter mapping): "İ" to two characters ("i" and a combining dot), not "i"; a capital
+sigma at a word's end to the final sigma, not the small one."""
 
 
 def _lowered(text: str) -> str:

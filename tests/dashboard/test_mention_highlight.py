@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 (Greek capitals, as a message writes them)
 """The words around a conversation search's text (``rag.chat.conversations.around``): the span
 marked is the text the message writes, whatever lowering the message or the search does to
 letters. Python lowers "İ" to two characters ("i" and a combining dot), PostgreSQL's ``lower``
