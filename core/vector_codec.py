@@ -19,6 +19,7 @@ a float32 array (``unpack``).
 
 from __future__ import annotations
 
+import re
 import struct
 from typing import Any
 
@@ -109,6 +110,10 @@ _STALE_ON_SERVER = "cache lookup failed for type"
 """PostgreSQL's internal error for a statement prepared with a type since dropped."""
 _UNENCODED = "expected str, got bytes"
 """asyncpg's refusal of a vector (``pack``'s bytes) for a type it has no binary codec for."""
+_BINDS_A_VECTOR = re.compile(r'(?:::|\bAS\b)\s*(?:"?\w+"?\.)?"?vector"?(?![\w$"])', re.IGNORECASE)
+"""A cast to the ``vector`` type (``$1::VECTOR``, ``CAST($1 AS vector[])``, schema-qualified
+or quoted): where a statement binds one. Not ``tsvector``, ``to_tsvector(...)`` or
+``vector_dims(...)``, which any "vector" in the statement matched before."""
 
 
 def is_stale(error: BaseException, statement: str | None) -> bool:
@@ -127,7 +132,7 @@ def is_stale(error: BaseException, statement: str | None) -> bool:
         if (
             isinstance(current, asyncpg.DataError)
             and _UNENCODED in message
-            and "vector" in (statement or "").lower()
+            and _BINDS_A_VECTOR.search(statement or "")
         ):
             return True
         current = getattr(current, "orig", None) or current.__cause__

@@ -231,12 +231,21 @@ def _split(text: str) -> tuple[str, str] | None:
     that ask whether a bot answers, and what follows; None when no such sentences start it.
     The most sentences that do: "are you real? or a bot?" is one question (cut after "are you
     real?", "or a bot?" was answered as a question of its own)."""
+    cut = _cut(text, 0, len(text))
+    if cut is None:
+        return None
+    return text[: cut[0]], text[cut[1] :].strip()
+
+
+def _cut(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """``_split`` of ``text[start:end]`` as positions in ``text``: where the question's
+    sentences end and where what follows starts. It reads the first three sentences only."""
     cut = None
-    for n, end in enumerate(_SENTENCE_END.finditer(text)):
+    for n, found in enumerate(_SENTENCE_END.finditer(text, start, end)):
         if n == 3:
             break
-        if asks_if_a_bot(words(text[: end.start()])):
-            cut = text[: end.start()], text[end.end() :].strip()
+        if asks_if_a_bot(words(text[start : found.start()])):
+            cut = found.start(), found.end()
     return cut
 
 
@@ -251,14 +260,37 @@ def asks_only_if_a_bot(text: str) -> bool:
     courtesy after it ("are you a bot? thanks", "are you real? lol")."""
     if asks_if_a_bot(words(text)):
         return True
-    cut = _split(text)
-    return cut is not None and _nothing_more(cut[1])
+    cut = _cut(text, 0, len(text))
+    return cut is not None and _nothing_more(text, cut[1])
 
 
-def _nothing_more(rest: str) -> bool:
-    """What follows the question asks nothing else: courtesy, or the same question again in
-    other words ("are you human? are you a bot?", which was looked up as a question)."""
-    return _courtesy_only(words(rest)) or asks_only_if_a_bot(rest)
+_RESTS_READ = 8
+"""How many rests of a run of questions ``_nothing_more`` reads whole, the last one aside."""
+
+
+def _nothing_more(text: str, start: int) -> bool:
+    """What follows the question (``text[start:]``) asks nothing else: courtesy, or the same
+    question again in other words ("are you human? are you a bot?", which was looked up as a
+    question), as often as the visitor asks it.
+
+    Walked question by question, each reading its own sentences: a rest read whole at each
+    question ("أتكلم مع موظف ? " repeated to the message limit) cost time quadratic in the
+    message, and a recursion per question overflowed Python's stack past about 8,000
+    characters. Only the first ``_RESTS_READ`` rests and the last are read whole (still
+    linear): a rest further on starts with one more question, so in any message a visitor
+    writes it is neither courtesy only nor one question."""
+    end, n = len(text.rstrip()), 0
+    while True:
+        while start < end and text[start].isspace():
+            start += 1
+        cut = _cut(text, start, end)
+        if n < _RESTS_READ or cut is None:
+            rest = words(text[start:end])
+            if _courtesy_only(rest) or asks_if_a_bot(rest):
+                return True
+        if cut is None:
+            return False
+        start, n = cut[1], n + 1
 
 
 def identity_then_question(text: str) -> str | None:
@@ -266,10 +298,10 @@ def identity_then_question(text: str) -> str | None:
     a bot answers and whose rest asks something else ("are you a bot? what are your opening
     hours?"): "what are your opening hours?", the question to answer (the bot says what it is
     before the answer). None for any other message, one asking only that included."""
-    cut = _split(text)
-    if cut is None or _nothing_more(cut[1]):
+    cut = _cut(text, 0, len(text))
+    if cut is None or _nothing_more(text, cut[1]):
         return None
-    return cut[1]
+    return text[cut[1] :].strip()
 
 
 __all__ = [

@@ -16,7 +16,12 @@ from __future__ import annotations
 import re
 
 from rag.chat.courtesy import Lexicon, phrases, words
-from rag.chat.need_questions import QUESTION_MARKS, needed_if_asked, unspaced_needed
+from rag.chat.need_questions import (
+    QUESTION_MARKS,
+    asked_in_its_sentence,
+    needed_if_asked,
+    unspaced_needed,
+)
 
 _ANY = r"(?:\S+ ){0,3}"  # a few words between: articles, adjectives ("einem echten")
 
@@ -260,7 +265,6 @@ _UNABLE_AFTER = {"de": frozenset({"kann", "können", "konnen", "konnte", "konnte
 # must, in a question ("kya mujhe kisi insaan se baat karni padegi?").
 _NOT_AFTER = {"hi": frozenset(words("नहीं नही मत nahi nahin nhi mat").split())}
 _MUST_AFTER = {"hi": frozenset(words("होगी होगा पड़ेगी पड़ेगा पड़ेगी padegi padega hogi hoga").split())}
-_ASKING_FIRST = frozenset(words("क्या kya").split())
 # What pauses a message: a "no" before one of these is an answer, not a refusal. A pause
 # before "dass" joins its clause ("Ich möchte nicht, dass Sie mich ... verbinden" refuses), and
 # one before "чтобы", what for ("нужен человек, чтобы отменить?" is one question).
@@ -383,11 +387,11 @@ def _turned_down(
     then = (following[1], following[2]) if following else (None, None)
     if _NOT_AFTER.get(language, frozenset()) & set(then):
         return True
-    if _MUST_AFTER.get(language, frozenset()) & set(then) and (
-        any(mark in QUESTION_MARKS for mark in "".join(marks.values()))
-        or reduced.split(" ", 1)[0] in _ASKING_FIRST
-    ):
-        return True
+    must = _MUST_AFTER.get(language, frozenset())
+    if must & set(then):  # asked in the request's own clause or sentence, not the message's
+        end = said + len(request.group(0).split(" ")) + (1 if then[0] in must else 2)
+        if asked_in_its_sentence(reduced, said, end, marks):
+            return True
     if needed_if_asked(reduced, request, language, marks, parts, then, said):
         return True
     for patterns, at_clause_start in checks:

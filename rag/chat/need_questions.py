@@ -104,6 +104,21 @@ def _asks_in(reduced: str, start: int, end: int, marks: dict[int, str]) -> bool:
     return bool(clause) and bool(_ASKING_HI & {clause[0], clause[-1]})
 
 
+_SENTENCE_ENDS = frozenset(".!?…؟\uff1f")
+
+
+def asked_in_its_sentence(reduced: str, start: int, end: int, marks: dict[int, str]) -> bool:
+    """Whether the request in words ``start`` to ``end`` of ``reduced`` (``marks``: the pauses)
+    is asked: "kya" first or last in its clause, or a question mark ending its sentence (the
+    first pause after it that ends one). Not a question before or after it: "kya refund
+    milega? mujhe kisi insaan se baat karni padegi" asks for a person."""
+    if _asks_in(reduced, start, end, marks):
+        return True
+    ends = sorted(count for count in marks if count >= end)
+    stop = next((marks[count] for count in ends if _SENTENCE_ENDS & set(marks[count])), "")
+    return bool(QUESTION_MARKS & set(stop))
+
+
 def _question_clause(start: int, end: int, marks: dict[int, str]) -> bool:
     """Whether the clause holding a request (its words ``start`` to ``end``) asks: "¿" opens it,
     or a question mark ends it."""

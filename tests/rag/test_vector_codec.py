@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import numpy as np
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from core import vector_codec
 from core.db import Database, create_engine
 from core.direct import Prepared, fetch
 from core.embedded import EmbeddedPostgres, ensure_database
@@ -112,3 +114,33 @@ async def test_pooled_connections_recover_when_the_vector_type_comes_or_changes(
                 assert read.tobytes() == vector.tobytes()
     finally:
         await db.dispose()
+
+
+_UNENCODED = "invalid input for query argument $1: b'\\x00' (expected str, got bytes)"
+
+
+@pytest.mark.parametrize(
+    ("statement", "stale"),
+    [
+        ("SELECT $1::VECTOR <=> embedding FROM chunks", True),
+        ("SELECT CAST($1 AS vector) <=> embedding FROM chunks", True),
+        ("SELECT * FROM unnest(CAST($1 AS uuid[]), CAST($2 AS vector[])) AS u(id, v)", True),
+        ("SELECT CAST($1 AS extensions.vector)", True),
+        ('SELECT $1::"vector"', True),
+        ("SELECT $1 :: vector(384)", True),
+        # tsvector is no vector: a bytes value bound there is another fault, not a stale codec
+        ("SELECT id FROM chunks WHERE tsv @@ plainto_tsquery($1)", False),
+        ("UPDATE chunks SET tsv = to_tsvector('english', $1)", False),
+        ("SELECT $1::tsvector", False),
+        ("SELECT CAST($1 AS tsvector)", False),
+        ("SELECT vector_dims(embedding), $1::text FROM chunks", False),
+        (None, False),
+    ],
+)
+def test_only_a_statement_binding_a_vector_finds_its_codec_stale(
+    statement: str | None, stale: bool
+) -> None:
+    error = asyncpg.DataError(_UNENCODED)
+    assert vector_codec.is_stale(error, statement) is stale
+    wrapped = DBAPIError(statement, None, error)  # as SQLAlchemy raises it: ``orig``
+    assert vector_codec.is_stale(wrapped, statement) is stale

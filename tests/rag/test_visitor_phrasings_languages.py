@@ -182,6 +182,14 @@ PHRASINGS: list[tuple[str, str, str]] = [
     ("zh", "我需要预约演示。多少钱？", LEAD),
     ("zh", "需要先预约演示吗？", QUESTION),
     ("zh", "取消订单需要转人工吗？", QUESTION),
+    # "padegi" / "होगी" (must) after a request asks only with "kya" or a question mark of its
+    # own clause or sentence: a question before or after it leaves it a request for a person
+    ("hinglish", "kya refund milega? mujhe kisi insaan se baat karni padegi", HUMAN),
+    ("hinglish", "mujhe kisi insaan se baat karni padegi. refund kab milega?", HUMAN),
+    ("hi", "क्या रिफंड मिलेगा? मुझे किसी इंसान से बात करनी होगी", HUMAN),
+    ("hi", "मुझे किसी इंसान से बात करनी होगी. रिफंड कब मिलेगा?", HUMAN),
+    ("hinglish", "mujhe kisi insaan se baat karni padegi, kya?", QUESTION),
+    ("hinglish", "refund ke liye, kya mujhe kisi insaan se baat karni padegi?", QUESTION),
 ]
 
 

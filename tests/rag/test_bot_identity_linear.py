@@ -1,0 +1,42 @@
+"""Asking whether a bot answers, many times in one message ("أتكلم مع موظف ? " repeated up to
+the message limit), is read in time in proportion to the message. Each question of the run
+reduced the whole rest of the message again (its words, its courtesy, the question), once per
+question: quadratic (2,000 characters: 64-117 ms of the event loop; 4,000: 243-393 ms).
+
+Counted, not timed: the characters reduced to words for one message."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.chat import bot_identity
+from rag.chat.courtesy import words
+
+
+class _CountingWords:
+    """``words``, counting the characters it is given."""
+
+    def __init__(self) -> None:
+        self.chars = 0
+
+    def __call__(self, text: str, *, fold: bool = True) -> str:
+        self.chars += len(text)
+        return words(text, fold=fold)
+
+
+@pytest.mark.parametrize(
+    "sentence", ["أتكلم مع موظف ? ", "are you a bot? ", "Bist du ein Bot?\n", "kya aap bot ho? "]
+)
+@pytest.mark.parametrize("length", [2_000, 8_000])
+def test_a_run_of_bot_questions_is_read_in_linear_work(
+    monkeypatch: pytest.MonkeyPatch, sentence: str, length: int
+) -> None:
+    text = sentence * (length // len(sentence))  # whole questions, about ``length``
+    counting = _CountingWords()
+    monkeypatch.setattr(bot_identity, "words", counting)
+    bot_identity._split.cache_clear()
+    assert bot_identity.asks_only_if_a_bot(text)
+    assert bot_identity.identity_then_question(text) is None
+    # Each sentence is reduced a few times (alone, with its neighbours, in a few rests); before,
+    # once per question before it (8,000 characters: about 500 times the message).
+    assert counting.chars <= 40 * length
