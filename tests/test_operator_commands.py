@@ -1,5 +1,6 @@
-"""The operator commands as an operator runs them: `trulybot ingest`, `eval`, `reindex` and
-`worker` in their own processes, against a database of their own in the test cluster (the app
+"""The operator commands as an operator runs them: `trulybot ingest`, `eval` and `reindex`
+with the operator's environment (in this process: tests/cli_process.py), `serve` and `worker` in
+their own processes, against a database of their own in the test cluster (the app
 role for the work, MIGRATION_DATABASE_URL for the operator's listing of workspaces and DDL).
 
 Two databases: one migrated by the cluster's superuser (the embedded default), and one set up as
@@ -32,7 +33,7 @@ from core.jobs import ArqQueue
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import submissions
 from rag.knowledge.chunking import EMBED_FORMAT
-from tests.cli_process import Run, run_trulybot
+from tests.cli_process import Run, run_trulybot, run_trulybot_here
 from tests.conftest import APP_ROLE, REDIS_URL, ROOT, make_settings
 from tests.topology import postgres_bin_dir
 from workspaces import notification_delivery, notifications, service
@@ -116,10 +117,20 @@ async def production_like(pg: EmbeddedPostgres) -> AsyncIterator[Scratch]:
         yield value
 
 
-async def trulybot(scratch: Scratch, tmp: Path, *args: str, owner: bool = True, **env: str) -> Run:
-    """``trulybot ARGS...`` in its own process with the operator's environment; ``owner=False``
-    leaves MIGRATION_DATABASE_URL unset."""
-    return await run_trulybot(
+async def trulybot(
+    scratch: Scratch,
+    tmp: Path,
+    *args: str,
+    owner: bool = True,
+    process: bool = False,
+    **env: str,
+) -> Run:
+    """``trulybot ARGS...`` with the operator's environment, in this process (the command's
+    output, exit code and database effects are the same; a process start is 5 s of imports),
+    or with ``process=True`` in its own (serve and worker: a server, arq's signal handlers);
+    ``owner=False`` leaves MIGRATION_DATABASE_URL unset."""
+    run = run_trulybot if process else run_trulybot_here
+    return await run(
         *args,
         env={
             "DATABASE_URL": scratch.cluster.app_url(APP_ROLE),
@@ -340,7 +351,9 @@ async def test_the_worker_runs_what_the_api_queued(scratch: Scratch, tmp_path: P
         await queue.enqueue(
             notification_delivery.DISPATCH_JOB, workspace_id=str(scratch.workspace_id)
         )
-        worked = await trulybot(scratch, tmp_path, "worker", "--burst", REDIS_URL=REDIS_URL)
+        worked = await trulybot(
+            scratch, tmp_path, "worker", "--burst", process=True, REDIS_URL=REDIS_URL
+        )
     finally:
         await queue.close()
     assert worked.code == 0, worked.out
@@ -378,6 +391,7 @@ async def test_a_dimension_change_happens_only_when_the_operator_asks(
             scratch,
             tmp_path,
             *command,
+            process=True,
             EMBEDDING_DIMENSIONS="64",
             REDIS_URL=REDIS_URL,
             PORT=str(_free_port()),
