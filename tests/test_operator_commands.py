@@ -189,9 +189,13 @@ async def test_ingest_then_eval_a_folder_by_workspace_slug(
     assert ingested.code == 0, ingested.out
     assert "2 files" in ingested.out  # the _drafts folder is skipped
     async with scratch.db.transaction(workspace_id=scratch.workspace_id) as session:
-        rows = (
+        rows = (  # GUIDES' documents (the other tests' share the module's workspace)
             await session.execute(
-                text("SELECT source, status, chunk_count FROM documents ORDER BY source")
+                text(
+                    "SELECT source, status, chunk_count FROM documents"
+                    " WHERE source = ANY(:sources) ORDER BY source"
+                ),
+                {"sources": list(GUIDES)},
             )
         ).all()
     assert [(r.source, r.status) for r in rows] == [
@@ -370,6 +374,16 @@ async def test_the_worker_runs_what_the_api_queued(scratch: Scratch, tmp_path: P
 async def test_a_dimension_change_happens_only_when_the_operator_asks(
     scratch: Scratch, tmp_path: Path
 ) -> None:
+    """Order-independent: it ingests chunks of its own (run alone, or before the tests that
+    ingest, it had none to re-embed), and leaves the column at 384 (the tests after it
+    failed ingesting 384-dimension vectors into vector(64))."""
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    tag = uuid.uuid4().hex
+    for part in ("one", "two", "three"):
+        (folder / f"{part}-{tag[:8]}.md").write_text(f"# Part {part}\n\nPart {part} of {tag}.\n")
+    seeded = await trulybot(scratch, tmp_path, "ingest", str(folder), "--workspace", scratch.slug)
+    assert seeded.code == 0, seeded.out
     same = await trulybot(scratch, tmp_path, "reindex", "--workspace", scratch.slug)
     assert same.code == 0, same.out
     assert "re-embedded" in same.out
@@ -407,13 +421,19 @@ async def test_a_dimension_change_happens_only_when_the_operator_asks(
     changed = await trulybot(
         scratch, tmp_path, "reindex", "--change-dimension", EMBEDDING_DIMENSIONS="64"
     )
-    assert changed.code == 0, changed.out
-    assert "vector(384) -> vector(64)" in changed.out
-    assert await _scalar(scratch, dims) == 64
-    assert await _scalar(scratch, "SELECT count(*) FROM chunks") >= 3
-    assert await _scalar(scratch, "SELECT count(*) FROM chunks WHERE embedding IS NULL") == 0
-    not_null = "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'chunks'::regclass"
-    assert await _scalar(scratch, not_null + " AND attname = 'embedding'") is True
+    try:
+        assert changed.code == 0, changed.out
+        assert "vector(384) -> vector(64)" in changed.out
+        assert await _scalar(scratch, dims) == 64
+        assert await _scalar(scratch, "SELECT count(*) FROM chunks") >= 3
+        assert await _scalar(scratch, "SELECT count(*) FROM chunks WHERE embedding IS NULL") == 0
+        not_null = "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'chunks'::regclass"
+        assert await _scalar(scratch, not_null + " AND attname = 'embedding'") is True
+    finally:
+        # Back to the settings' 384 for the tests that share the module's database after this.
+        restored = await trulybot(scratch, tmp_path, "reindex", "--change-dimension")
+    assert restored.code == 0, restored.out
+    assert await _scalar(scratch, dims) == 384
 
 
 async def test_operator_tools_find_workspaces_under_forced_row_level_security(
