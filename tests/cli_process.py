@@ -1,11 +1,21 @@
-"""``trulybot ARGS...`` in its own process, as an operator runs it (the operator tests)."""
+"""``trulybot ARGS...`` as an operator runs it (the operator tests): in its own process, or,
+for a command whose test is not about the process (its signals, its exit after a crash, a port
+it listens on), in this one with the same environment, output and exit code."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+import logging
 import os
 import sys
+import threading
+import traceback
+import warnings
 from dataclasses import dataclass
+
+import structlog
 
 from tests.conftest import ROOT
 
@@ -54,3 +64,77 @@ async def run_trulybot(*args: str, env: dict[str, str]) -> Run:
     """The command with the test process's environment, less its database, Redis and model
     settings, plus ``env``; stdout and stderr together."""
     return await run_python("-m", "api.cli", *args, env=command_env(env))
+
+
+_HERE = threading.Lock()
+"""One command in this process at a time: it has the process's environment to itself."""
+
+
+def _exit_code(exc: SystemExit) -> int:
+    """What the interpreter does with a ``SystemExit`` that ends it: None is 0, a number is
+    the status, anything else is printed to stderr with status 1."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def _main_here(argv: list[str], env: dict[str, str]) -> Run:
+    """``sys.exit(api.cli.main(argv))`` with exactly ``env`` as the environment, stdout and
+    stderr together; this process's environment, settings and logging are restored after."""
+    from api import cli
+    from core.config import get_settings
+    from core.logging import QUIET_LOGGERS
+
+    out = io.StringIO()
+    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in QUIET_LOGGERS)]
+    access = logging.getLogger("uvicorn.access")
+    with _HERE:
+        saved_env = dict(os.environ)
+        saved_handlers = list(loggers[0].handlers)
+        saved_levels = [logger.level for logger in loggers]
+        saved_access = access.disabled
+        saved_structlog = structlog.get_config()
+        # configure_logging captures warnings: as logging keeps that (its showwarning, and the
+        # one it replaced)
+        saved_warnings = (warnings.showwarning, getattr(logging, "_warnings_showwarning", None))
+        os.environ.clear()
+        os.environ.update(env)
+        get_settings.cache_clear()
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                try:
+                    code = _exit_code(SystemExit(cli.main(argv)))
+                except SystemExit as exc:
+                    code = _exit_code(exc)
+                except Exception:  # what the interpreter prints for an uncaught exception
+                    traceback.print_exc()
+                    code = 1
+        finally:
+            os.environ.clear()
+            os.environ.update(saved_env)
+            get_settings.cache_clear()
+            root = loggers[0]
+            for handler in list(root.handlers):
+                if handler not in saved_handlers:
+                    root.removeHandler(handler)
+            for handler in saved_handlers:
+                if handler not in root.handlers:
+                    root.addHandler(handler)
+            for logger, level in zip(loggers, saved_levels, strict=True):
+                logger.setLevel(level)
+            access.disabled = saved_access
+            warnings.showwarning = saved_warnings[0]
+            setattr(logging, "_warnings_showwarning", saved_warnings[1])  # noqa: B010
+            structlog.configure(**saved_structlog)
+    return Run(code, out.getvalue())
+
+
+async def run_trulybot_here(*args: str, env: dict[str, str]) -> Run:
+    """``run_trulybot`` in this process: ``api.cli.main`` on a thread of its own (the commands
+    run their own event loop), with the environment ``run_trulybot`` gives the process. No
+    process start (about 5 s of imports each): for commands whose test is about what they
+    print, return and leave in the database, not about the process."""
+    return await asyncio.to_thread(_main_here, list(args), command_env(env))

@@ -1,5 +1,6 @@
-"""The operator commands as an operator runs them: `trulybot ingest`, `eval`, `reindex` and
-`worker` in their own processes, against a database of their own in the test cluster (the app
+"""The operator commands as an operator runs them: `trulybot ingest`, `eval` and `reindex`
+with the operator's environment (in this process: tests/cli_process.py), `serve` and `worker` in
+their own processes, against a database of their own in the test cluster (the app
 role for the work, MIGRATION_DATABASE_URL for the operator's listing of workspaces and DDL).
 
 Two databases: one migrated by the cluster's superuser (the embedded default), and one set up as
@@ -31,7 +32,7 @@ from core.jobs import ArqQueue
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import submissions
 from rag.knowledge.chunking import EMBED_FORMAT
-from tests.cli_process import Run, run_trulybot
+from tests.cli_process import Run, run_trulybot, run_trulybot_here
 from tests.conftest import APP_ROLE, REDIS_URL, ROOT, make_settings
 from tests.ports import free_port as _free_port
 from tests.topology import postgres_bin_dir
@@ -116,10 +117,20 @@ async def production_like(pg: EmbeddedPostgres) -> AsyncIterator[Scratch]:
         yield value
 
 
-async def trulybot(scratch: Scratch, tmp: Path, *args: str, owner: bool = True, **env: str) -> Run:
-    """``trulybot ARGS...`` in its own process with the operator's environment; ``owner=False``
-    leaves MIGRATION_DATABASE_URL unset."""
-    return await run_trulybot(
+async def trulybot(
+    scratch: Scratch,
+    tmp: Path,
+    *args: str,
+    owner: bool = True,
+    process: bool = False,
+    **env: str,
+) -> Run:
+    """``trulybot ARGS...`` with the operator's environment, in this process (the command's
+    output, exit code and database effects are the same; a process start is 5 s of imports),
+    or with ``process=True`` in its own (serve and worker: a server, arq's signal handlers);
+    ``owner=False`` leaves MIGRATION_DATABASE_URL unset."""
+    run = run_trulybot if process else run_trulybot_here
+    return await run(
         *args,
         env={
             "DATABASE_URL": scratch.cluster.app_url(APP_ROLE),
@@ -172,9 +183,13 @@ async def test_ingest_then_eval_a_folder_by_workspace_slug(
     assert ingested.code == 0, ingested.out
     assert "2 files" in ingested.out  # the _drafts folder is skipped
     async with scratch.db.transaction(workspace_id=scratch.workspace_id) as session:
-        rows = (
+        rows = (  # GUIDES' documents (the other tests' share the module's workspace)
             await session.execute(
-                text("SELECT source, status, chunk_count FROM documents ORDER BY source")
+                text(
+                    "SELECT source, status, chunk_count FROM documents"
+                    " WHERE source = ANY(:sources) ORDER BY source"
+                ),
+                {"sources": list(GUIDES)},
             )
         ).all()
     assert [(r.source, r.status) for r in rows] == [
@@ -334,7 +349,9 @@ async def test_the_worker_runs_what_the_api_queued(scratch: Scratch, tmp_path: P
         await queue.enqueue(
             notification_delivery.DISPATCH_JOB, workspace_id=str(scratch.workspace_id)
         )
-        worked = await trulybot(scratch, tmp_path, "worker", "--burst", REDIS_URL=REDIS_URL)
+        worked = await trulybot(
+            scratch, tmp_path, "worker", "--burst", process=True, REDIS_URL=REDIS_URL
+        )
     finally:
         await queue.close()
     assert worked.code == 0, worked.out
@@ -351,6 +368,16 @@ async def test_the_worker_runs_what_the_api_queued(scratch: Scratch, tmp_path: P
 async def test_a_dimension_change_happens_only_when_the_operator_asks(
     scratch: Scratch, tmp_path: Path
 ) -> None:
+    """Order-independent: it ingests chunks of its own (run alone, or before the tests that
+    ingest, it had none to re-embed), and leaves the column at 384 (the tests after it
+    failed ingesting 384-dimension vectors into vector(64))."""
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    tag = uuid.uuid4().hex
+    for part in ("one", "two", "three"):
+        (folder / f"{part}-{tag[:8]}.md").write_text(f"# Part {part}\n\nPart {part} of {tag}.\n")
+    seeded = await trulybot(scratch, tmp_path, "ingest", str(folder), "--workspace", scratch.slug)
+    assert seeded.code == 0, seeded.out
     same = await trulybot(scratch, tmp_path, "reindex", "--workspace", scratch.slug)
     assert same.code == 0, same.out
     assert "re-embedded" in same.out
@@ -372,6 +399,7 @@ async def test_a_dimension_change_happens_only_when_the_operator_asks(
             scratch,
             tmp_path,
             *command,
+            process=True,
             EMBEDDING_DIMENSIONS="64",
             REDIS_URL=REDIS_URL,
             PORT=str(_free_port()),
@@ -387,13 +415,19 @@ async def test_a_dimension_change_happens_only_when_the_operator_asks(
     changed = await trulybot(
         scratch, tmp_path, "reindex", "--change-dimension", EMBEDDING_DIMENSIONS="64"
     )
-    assert changed.code == 0, changed.out
-    assert "vector(384) -> vector(64)" in changed.out
-    assert await _scalar(scratch, dims) == 64
-    assert await _scalar(scratch, "SELECT count(*) FROM chunks") >= 3
-    assert await _scalar(scratch, "SELECT count(*) FROM chunks WHERE embedding IS NULL") == 0
-    not_null = "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'chunks'::regclass"
-    assert await _scalar(scratch, not_null + " AND attname = 'embedding'") is True
+    try:
+        assert changed.code == 0, changed.out
+        assert "vector(384) -> vector(64)" in changed.out
+        assert await _scalar(scratch, dims) == 64
+        assert await _scalar(scratch, "SELECT count(*) FROM chunks") >= 3
+        assert await _scalar(scratch, "SELECT count(*) FROM chunks WHERE embedding IS NULL") == 0
+        not_null = "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'chunks'::regclass"
+        assert await _scalar(scratch, not_null + " AND attname = 'embedding'") is True
+    finally:
+        # Back to the settings' 384 for the tests that share the module's database after this.
+        restored = await trulybot(scratch, tmp_path, "reindex", "--change-dimension")
+    assert restored.code == 0, restored.out
+    assert await _scalar(scratch, dims) == 384
 
 
 async def test_operator_tools_find_workspaces_under_forced_row_level_security(

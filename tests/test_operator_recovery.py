@@ -1,7 +1,8 @@
 """The operator commands when something went wrong: an interrupted run run again, flags that
 do not go together, a bad number, a malformed file, an id that names no workspace. Each command
-runs in its own process (tests/cli_process.py), against a database of its own in the test
-cluster."""
+runs with the operator's environment in this process (tests/cli_process.py: the same output,
+exit code and database effects without a process start each), against a database of its own in
+the test cluster."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from api.cli import build_parser
 from core.embedded import EmbeddedPostgres
 from rag.knowledge import submissions
 from rag.knowledge.repository import indexes
-from tests.cli_process import Run, run_trulybot
+from tests.cli_process import Run, run_trulybot_here
 from tests.conftest import make_settings
 from tests.test_operator_commands import SECRET, Scratch, _scalar, _scratch, trulybot, write_guides
 from workspaces import repository as ws_repo
@@ -176,7 +177,7 @@ async def test_eval_names_the_line_of_a_malformed_question_file(
     questions = tmp_path / "q.jsonl"
     good = {"id": "a", "question": "yearly refunds", "expected": ["refunds.md"]}
     questions.write_text(json.dumps(good) + "\n" + line + "\n")
-    run = await run_trulybot(
+    run = await run_trulybot_here(
         *("eval", "--workspace", "docs", "--questions", str(questions), "--mode", "vector"),
         env={
             "DATA_DIR": str(tmp_path),

@@ -22,7 +22,7 @@ from api.start_checks import SchemaNotReady, check_schema
 from core import migrate
 from core.db import Database, create_engine
 from core.embedded import EmbeddedPostgres, ensure_database
-from tests.cli_process import Run, run_trulybot
+from tests.cli_process import Run, run_trulybot, run_trulybot_here
 from tests.conftest import APP_ROLE, REDIS_URL, client_for, json_logs, make_runtime, started_app
 from tests.conftest import make_settings as settings_for
 
@@ -77,8 +77,11 @@ async def ungranted_role(scratch: Scratch) -> AsyncIterator[str]:
 
 
 async def trulybot(*args: str, **env: str) -> Run:
-    """``trulybot ARGS...`` in its own process with only these settings (and the test's)."""
-    return await run_trulybot(*args, env={"JWT_SECRET": SECRET, "SEED_DEMO": "false", **env})
+    """``trulybot ARGS...`` with only these settings (and the test's): `serve` and `worker` in
+    their own processes (a server, arq's signal handlers), `migrate` in this one
+    (tests/cli_process.py: the same output, exit code and schema, without a process start)."""
+    run = run_trulybot_here if args[0] == "migrate" else run_trulybot
+    return await run(*args, env={"JWT_SECRET": SECRET, "SEED_DEMO": "false", **env})
 
 
 def _one_line_refusal(run: Run, *expected: str) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from core.db import create_engine
 from core.embedded import EmbeddedPostgres, ensure_database
-from tests.cli_process import run_trulybot
+from tests.cli_process import run_trulybot_here
 from tests.conftest import APP_ROLE
 
 SECRET = "operator-unmigrated-" + "s" * 40
@@ -80,7 +80,7 @@ async def test_a_tool_on_a_database_not_migrated_names_trulybot_migrate(
         (tmp_path / "guides").mkdir()
         (tmp_path / "guides" / "a.md").write_text("# A\n\nSome text.\n")
         (tmp_path / "questions.jsonl").write_text('{"id": "1", "question": "a?", "expected": []}\n')
-        run = await run_trulybot(
+        run = await run_trulybot_here(
             *[str(tmp_path / a) if a in {"guides", "questions.jsonl"} else a for a in args],
             env={
                 "DATABASE_URL": cluster.app_url(APP_ROLE),
