@@ -14,6 +14,7 @@ from api.runtime import Runtime
 from core import scheduler_repository
 from core.db import Database
 from core.jobs import JobQueue
+from core.scheduler import Scheduler
 from tests.conftest import Owner
 
 
@@ -93,11 +94,16 @@ async def fill(client: httpx.AsyncClient, owner: Owner, jobs: JobQueue) -> Fille
 
 async def tick_due(runtime: Runtime, job: str, now: datetime) -> list[str]:
     """Make ``job`` due at ``now`` (other tests may have run it at a later clock), then tick
-    the runtime's scheduler at ``now``: what the driver of a deployment does."""
+    a scheduler holding only the runtime's ``job`` at ``now``: what the driver of a deployment
+    does, through the same lease. Only that job: ticking the whole list days ahead ran every
+    other periodic job too (analytics rollups, source syncs, expiry notices...) over every
+    workspace the suite had made, and the caller's ``drain`` then ran what they queued."""
+    [scheduled] = [j for j in runtime.scheduler.jobs if j.name == job]
     async with runtime.db.transaction() as session:
         await scheduler_repository.ensure(session, name=job, due_at=now)
         await scheduler_repository.set_due(session, name=job, due_at=now)
-    return await runtime.scheduler.tick(now=now)
+    only = Scheduler(db=runtime.db, jobs=[scheduled], clock=runtime.scheduler.clock)
+    return await only.tick(now=now)
 
 
 async def count_mentions(

@@ -5,18 +5,18 @@ check fails."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
-import os
 import shutil
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from api.commands import warm_model
+from core.config import get_settings
 from rag.knowledge import onnx_minilm
 from rag.knowledge.embeddings import LocalEmbedder, build_embedder
 from tests.conftest import make_settings, seed_onnx_graph
@@ -187,26 +187,31 @@ def test_an_unknown_precision_is_refused() -> None:
 
 
 def test_warm_model_makes_the_int8_graph_when_asked(
-    full: onnx_minilm.OnnxMiniLM, int8: onnx_minilm.OnnxMiniLM, tmp_path: Path
+    full: onnx_minilm.OnnxMiniLM,
+    int8: onnx_minilm.OnnxMiniLM,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A build step (`trulybot warm-model`) with EMBED_QUERY_PRECISION=int8 leaves the int8 graph
-    beside the exported one, so a read-only deployment ships both; without it, none is made."""
+    beside the exported one, so a read-only deployment ships both; without it, none is made.
+    The command runs in this process, settings read from the environment as the CLI reads them:
+    two interpreters that each import the app and onnxruntime's quantizer cost more than the
+    quantizing itself."""
     shutil.copy(full.graph, tmp_path / full.graph.name)  # exported already: no torch needed
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "EMBED_MODEL_CACHE_DIR": str(tmp_path),
-        "EMBEDDING_PROVIDER": "local",
-    }
+    monkeypatch.chdir(tmp_path)  # no .env of the checkout
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("EMBED_MODEL_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("EMBEDDING_PROVIDER", "local")
     target = onnx_minilm.quantized_path(tmp_path / full.graph.name)
     for precision, made in (("fp32", False), ("int8", True)):
-        result = subprocess.run(
-            [sys.executable, "-m", "api.cli", "warm-model"],
-            capture_output=True,
-            text=True,
-            env={**env, "EMBED_QUERY_PRECISION": precision},
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr[-2000:]
-        assert ("int8 questions" in result.stdout) is made
+        monkeypatch.setenv("EMBED_QUERY_PRECISION", precision)
+        get_settings.cache_clear()
+        try:
+            assert warm_model._cmd(argparse.Namespace(command="warm-model")) == 0
+        finally:
+            get_settings.cache_clear()
+        out = capsys.readouterr().out
+        assert "local embedder ready: onnx" in out
+        assert ("int8 questions" in out) is made
         assert target.exists() is made

@@ -15,7 +15,7 @@ import pytest
 
 from rag.knowledge import onnx_minilm
 from rag.knowledge.embeddings import LocalEmbedder, build_embedder, get_local_model
-from tests.conftest import make_settings
+from tests.conftest import make_settings, seed_onnx_graph
 
 PAGE = Path("/usr/share/doc/python3.11/html/library/asyncio-task.html")
 
@@ -47,6 +47,10 @@ def torch_model() -> Any:
     return get_local_model(1)
 
 
+def _not_exported() -> Any:
+    raise AssertionError("the graph was exported again")
+
+
 def _reference(model: Any, texts: list[str]) -> np.ndarray:
     vectors = model.encode(texts, normalize_embeddings=True, show_progress_bar=False)
     return np.asarray(vectors, dtype=np.float32)
@@ -62,11 +66,12 @@ def test_the_tokenizer_cuts_and_pads_as_sentence_transformers_does(torch_model: 
 
 
 def test_onnx_vectors_equal_the_torch_models_alone_and_in_batches(
-    torch_model: Any, tmp_path: Path
+    torch_model: Any, onnx_graph: Path, tmp_path: Path
 ) -> None:
+    """The session's graph (the export itself is the next tests' matter), against torch."""
     texts = TEXTS + _page_passages()
     expected = _reference(torch_model, texts)
-    encoder = onnx_minilm.load(tmp_path, 1, lambda: torch_model)
+    encoder = onnx_minilm.load(seed_onnx_graph(onnx_graph, tmp_path), 1, _not_exported)
     alone = np.vstack([encoder.encode([text]) for text in texts])
     mixed = encoder.encode(texts, batch_size=3)  # batches of long and short texts, padded
     for got in (alone, mixed):
@@ -148,9 +153,13 @@ async def test_the_embedder_falls_back_to_torch_when_onnx_cannot_run(
     np.testing.assert_allclose(vectors, _reference(torch_model, TEXTS[:3]), atol=1e-6)
 
 
-async def test_onnx_and_torch_embedders_agree_through_the_batcher(tmp_path: Path) -> None:
+async def test_onnx_and_torch_embedders_agree_through_the_batcher(
+    onnx_graph: Path, tmp_path: Path
+) -> None:
     settings = make_settings(
-        embedding_provider="local", embed_threads=1, embed_model_cache_dir=tmp_path
+        embedding_provider="local",
+        embed_threads=1,
+        embed_model_cache_dir=seed_onnx_graph(onnx_graph, tmp_path),  # exported: not again
     )
     onnx = build_embedder(settings)
     torch_ = build_embedder(settings.model_copy(update={"embed_runtime": "torch"}))

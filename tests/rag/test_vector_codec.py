@@ -24,8 +24,18 @@ DATABASE = "trulybot_vector_codec"
 
 
 async def test_a_vector_type_outside_public_gets_the_codec(pg: EmbeddedPostgres) -> None:
-    await ensure_database(pg.socket_dir, DATABASE, recreate=True)
+    # Not recreated (DROP DATABASE waits for a checkpoint: seconds late in a run), made empty.
+    await ensure_database(pg.socket_dir, DATABASE)
     cluster = EmbeddedPostgres(server=pg.server, socket_dir=pg.socket_dir, database=DATABASE)
+    engine = create_engine(cluster.owner_url(), pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("DROP EXTENSION IF EXISTS vector"))
+            await conn.execute(text("DROP SCHEMA IF EXISTS extensions"))
+            await conn.execute(text(f'ALTER DATABASE "{DATABASE}" RESET search_path'))
+    finally:
+        await engine.dispose()
     engine = create_engine(cluster.owner_url(), pool_size=1, max_overflow=0)
     try:
         async with engine.connect() as conn:  # no vector type yet: it connects all the same

@@ -15,20 +15,24 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
+from api.runtime import Runtime
 from core.config import Settings
+from core.db import Database
 from tests.conftest import (
     Owner,
     RuntimeFactory,
     client_for,
     join,
     login,
+    make_runtime,
     signup,
 )
 from tests.fakes.razorpay_server import FakeRazorpay
@@ -355,14 +359,37 @@ async def _b_unchanged(client: httpx.AsyncClient, world: World) -> None:
     assert sum(feedback["feedback"].values()) == 0
 
 
+@dataclass
+class Walk:
+    runtime: Runtime
+    world: World
+
+
+@pytest.fixture(scope="module")
+async def walk(razorpay: FakeRazorpay, db: Database, redis_client: Redis) -> AsyncIterator[Walk]:
+    """One world (four sign-ups, one of everything twice: most of a walk's time) for every
+    intruder's walk, over a runtime of this module's settings. A walk that changed anything
+    in it has failed already: each request of it must be refused."""
+    settings = billing_on(razorpay, "whsec_route_walk_0001")
+    async with make_runtime(settings, db, redis_client) as runtime:
+        async with client_for(runtime) as client:
+            world = await _world(client)
+        yield Walk(runtime=runtime, world=world)
+        await runtime.jobs.drain()
+
+
 @pytest.mark.parametrize("intruder", INTRUDERS)
-async def test_each_intruder_is_refused_everywhere(
-    intruder: str, client: httpx.AsyncClient, jobs: Any
-) -> None:
+async def test_each_intruder_is_refused_everywhere(intruder: str, walk: Walk) -> None:
     """Every workspace operation on A, as this intruder: 404 for a signed-in caller of no
     standing in A (the workspace is not theirs to know of), 401 for a credential that is no
     credential (a widget key, a revoked key, a departed member's key, none)."""
-    world = await _world(client)
+    world = walk.world
+    async with client_for(walk.runtime) as client:  # an address of its own, as before
+        await _walk(client, world, intruder)
+    await walk.runtime.jobs.drain()
+
+
+async def _walk(client: httpx.AsyncClient, world: World, intruder: str) -> None:
     headers = world.intruders[intruder]
     expected = 404 if intruder in SIGNED_IN else 401
     answered = []
@@ -377,7 +404,6 @@ async def test_each_intruder_is_refused_everywhere(
     # A is as it was: the intruder's requests changed nothing.
     got = await _ok(await client.get(world.a.url(""), headers=world.a.headers))
     assert got["name"] == "Acme"
-    await jobs.drain()
 
 
 async def test_the_other_workspaces_ids_under_ones_own_path(
