@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from redis.exceptions import RedisError
 
 from core.embedded import EmbeddedPostgres
 from core.jobs import ArqQueue
@@ -155,3 +156,66 @@ async def test_a_worker_whose_redis_stays_away_says_so_in_one_line(
         assert "did not come back within 32 s" in said, said
     finally:
         _kill(worker)
+
+
+async def test_one_command_on_a_redis_that_stays_away_gives_up_after_the_patience(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One command of the worker's pool tries Redis REDIS_RETRIES + 1 times, with REDIS_PATIENCE
+    of backoff in all, and then fails. redis-py's connect() retried with the same Retry inside
+    each of the command's retries: 11 x 11 connects and ~10 x the patience (a worker said "did
+    not come back within 32 s" after 63 s and more). Counted, not timed: the backoff sleeps are
+    recorded instead of slept, the connects counted."""
+    import redis.asyncio.connection as redis_connection
+    import redis.asyncio.retry as redis_retry
+    from arq.connections import RedisSettings, create_pool
+
+    from api.commands.worker import REDIS_PATIENCE, REDIS_RETRIES, _redis_settings
+
+    port = _free_port()
+    server = _redis_server(port)
+    settings = _redis_settings(RedisSettings.from_dsn(f"redis://127.0.0.1:{port}/0"))
+    pool = await create_pool(settings)
+    try:
+        assert await pool.zcard("arq:queue") == 0
+        _stop(server)
+
+        slept: list[float] = []
+        connects = 0
+        real_connect = redis_connection.Connection._connect
+
+        async def record(seconds: float) -> None:
+            slept.append(seconds)
+
+        async def counted(self: redis_connection.Connection) -> None:
+            nonlocal connects
+            connects += 1
+            await real_connect(self)
+
+        monkeypatch.setattr(redis_retry, "sleep", record)
+        monkeypatch.setattr(redis_connection.Connection, "_connect", counted)
+        with pytest.raises((OSError, RedisError)):
+            await pool.zrangebyscore("arq:queue", min=float("-inf"), max=1)
+        assert 0 < connects <= REDIS_RETRIES + 1
+        assert sum(slept) == REDIS_PATIENCE
+
+        # The next command (the worker's poll, queued behind the first on redis-py's pool
+        # lock) does not wait as long again: one try. Was 2 x REDIS_PATIENCE in all.
+        connects = 0
+        with pytest.raises((OSError, RedisError)):
+            await pool.zcard("arq:queue")
+        assert connects == 1
+        assert sum(slept) == REDIS_PATIENCE
+
+        # Once Redis answers again, the next outage is waited out again.
+        server = _redis_server(port)
+        assert await pool.zcard("arq:queue") == 0
+        _stop(server)
+        slept.clear()
+        with pytest.raises((OSError, RedisError)):
+            await pool.zcard("arq:queue")
+        assert sum(slept) == REDIS_PATIENCE
+    finally:
+        monkeypatch.undo()
+        await pool.aclose()
+        _stop(server)
