@@ -97,10 +97,9 @@ def _asks_in(reduced: str, start: int, end: int, marks: dict[int, str]) -> bool:
     """Whether the clause holding a request (its words ``start`` to ``end``; ``marks``, the
     pauses) asks as Hindi does without a mark: "kya" first or last in it. Not the message's
     first or last word: "kya refund milega? mujhe demo chahiye" asks for a demo."""
-    opened = [count for count in marks if count <= start]
-    closed = [count for count in marks if count >= end]
+    opened, closed = _clause_pauses(start, end, marks)
     said = reduced.split(" ")
-    clause = said[max(opened) if opened else 0 : min(closed) if closed else len(said)]
+    clause = said[opened or 0 : len(said) if closed is None else closed]
     return bool(clause) and bool(_ASKING_HI & {clause[0], clause[-1]})
 
 
@@ -122,11 +121,18 @@ def asked_in_its_sentence(reduced: str, start: int, end: int, marks: dict[int, s
 def _question_clause(start: int, end: int, marks: dict[int, str]) -> bool:
     """Whether the clause holding a request (its words ``start`` to ``end``) asks: "¿" opens it,
     or a question mark ends it."""
-    opened = [count for count in marks if count <= start]
-    if opened and "¿" in marks[max(opened)]:
+    opened, closed = _clause_pauses(start, end, marks)
+    if opened is not None and "¿" in marks[opened]:
         return True
-    ends = [count for count in marks if count >= end]
-    return bool(ends) and any(mark in QUESTION_MARKS for mark in marks[min(ends)])
+    return closed is not None and any(mark in QUESTION_MARKS for mark in marks[closed])
+
+
+def _clause_pauses(start: int, end: int, marks: dict[int, str]) -> tuple[int | None, int | None]:
+    """The pauses around the clause of words ``start`` to ``end``: the last at or before it and
+    the first at or after it (None at the message's edges)."""
+    opened = max((count for count in marks if count <= start), default=None)
+    closed = min((count for count in marks if count >= end), default=None)
+    return opened, closed
 
 
 def unspaced_needed(reduced: str, found: re.Match[str], text: str) -> bool:
