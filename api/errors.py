@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.middleware import StartTracking
 from api.widget_cors import cors_headers, is_widget_path
-from core.errors import AppError, ValidationFailed
+from core.errors import NUL_IN_TEXT, AppError, ValidationFailed
 
 log = logging.getLogger("trulybot.errors")
 
@@ -210,7 +210,7 @@ def install_error_handlers(app: FastAPI) -> None:
             return JSONResponse(
                 error_body(
                     "invalid_text",
-                    "Text must be valid UTF-8 without NUL characters",
+                    NUL_IN_TEXT,
                     [{"field": None, "message": "contains a character that cannot be stored"}],
                 ),
                 status_code=422,

@@ -66,6 +66,21 @@ class ValidationFailed(AppError):
     message = "Invalid input"
 
 
+NUL_IN_TEXT = "Text must be valid UTF-8 without NUL characters"
+"""The answer (422 ``invalid_text``) the API gives for a NUL wherever text is stored or searched."""
+
+
+def refuse_nul(text: str, field: str = "text") -> None:
+    """422 ``invalid_text`` for text holding a NUL, which PostgreSQL cannot store or compare
+    (``field``: where the request had it)."""
+    if "\x00" in text:
+        raise ValidationFailed(
+            NUL_IN_TEXT,
+            code="invalid_text",
+            details=[{"field": field, "message": "contains a NUL character"}],
+        )
+
+
 class PayloadTooLarge(AppError):
     code = "payload_too_large"
     status_code = 413

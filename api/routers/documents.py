@@ -25,7 +25,7 @@ from api.ingestion import enqueue_after_commit, read_sitemap_after_commit
 from api.input_guard import media_type
 from api.openapi import answers, document_body
 from api.throttling import RateLimitIngest
-from core.errors import NotFound, UnsupportedMediaType, ValidationFailed
+from core.errors import NotFound, UnsupportedMediaType, ValidationFailed, refuse_nul
 from rag.knowledge import indexing, listing, retrieval, submissions
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge.capped_rerank import rerank_within_cap
@@ -354,7 +354,7 @@ async def replace_document(
             ReplaceTextIn.model_validate(body)
         except ValidationError as exc:
             raise _validation(exc) from exc
-        submissions.refuse_nul(text)  # 422 invalid_text, as POST {title, text} answers
+        refuse_nul(text)  # 422 invalid_text, as POST {title, text} answers
         raw_title = body.get("title")
         if raw_title is not None and (
             not isinstance(raw_title, str) or len(raw_title.strip()) > submissions.MAX_TITLE

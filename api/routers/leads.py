@@ -18,7 +18,7 @@ from api.deps import (
 from api.lead_export import lead_export_response
 from api.middleware import is_head
 from api.openapi import answers
-from core.errors import ValidationFailed
+from core.errors import ValidationFailed, refuse_nul
 from workspaces import leads
 from workspaces.schemas import (
     LeadIn,
@@ -43,12 +43,8 @@ def _filters(
     exported, nothing), as analytics and the conversation export answer; 422 ``invalid_text``
     for a search with a NUL, before the export's audit entry (the list had it from the
     database; the export answered 200 and its body broke off)."""
-    if q is not None and "\x00" in q:
-        raise ValidationFailed(
-            "Text must be valid UTF-8 without NUL characters",
-            code="invalid_text",
-            details=[{"field": "q", "message": "contains a NUL character"}],
-        )
+    if q is not None:
+        refuse_nul(q, "q")
     if created_after and created_before and created_before < created_after:
         raise ValidationFailed(
             "'created_before' is before 'created_after'",

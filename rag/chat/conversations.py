@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import Conflict, NotFound, ValidationFailed, refuse_nul
 from core.pagination import cursor_scope, decode_cursor, encode_cursor, encode_key
 from core.text import ShortTextCache
 from rag.chat import faq as faq_service
@@ -165,12 +165,8 @@ async def conversations_page(
             " follow next_cursor)",
             details=[{"field": "before", "message": "not with cursor or order=started"}],
         )
-    if q is not None and "\x00" in q:
-        raise ValidationFailed(
-            "Text must be valid UTF-8 without NUL characters",
-            code="invalid_text",
-            details=[{"field": "q", "message": "contains a NUL character"}],
-        )
+    if q is not None:
+        refuse_nul(q, "q")
     q = (q or "").strip() or None
     filters = {"status": status, "q": q}  # None is no filter: earlier cursors stay valid
     scope = cursor_scope("conversations", access.workspace.id, order, filters=filters)

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import ValidationFailed
+from core.errors import ValidationFailed, refuse_nul
 from core.text import has_visible, lf_line_breaks
 from rag.chat.stages import Channel, Source
 from workspaces.models import Workspace
@@ -24,12 +24,7 @@ def checked_message(raw: str, limit: int) -> str:
     box had allowed was refused). Checked by the pipeline, and by the public chat before it
     counts a new conversation against the caps."""
     raw = str(lf_line_breaks(raw))
-    if "\x00" in raw:
-        raise ValidationFailed(
-            "Text must be valid UTF-8 without NUL characters",
-            code="invalid_text",
-            details=[{"field": "message", "message": "contains a NUL character"}],
-        )
+    refuse_nul(raw, "message")
     message = raw.strip()
     if not has_visible(message):  # a zero-width space alone is as empty as a space
         raise ValidationFailed(

@@ -18,7 +18,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
-from core.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from core.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed, refuse_nul
 from rag.knowledge.decoding import declared_charset
 from rag.knowledge.document_versions import Submission as Submission
 from rag.knowledge.document_versions import requeue, submit_content
@@ -44,9 +44,6 @@ MAX_CONTENT_TYPE = 200
 MAX_TITLE = 300
 """A document's title (and a text document's identity): ``POST {title, text}`` takes as many."""
 
-NUL_IN_TEXT = "Text must be valid UTF-8 without NUL characters"
-"""The answer (422 ``invalid_text``) the API gives for a NUL wherever text is stored."""
-
 
 def stored_content_type(content_type: str | None) -> str | None:
     """What is kept of an upload's Content-Type: all of it when it fits the column; else its
@@ -65,17 +62,6 @@ def stored_content_type(content_type: str | None) -> str | None:
         code="content_type_too_long",
         details={"limit": MAX_CONTENT_TYPE},
     )
-
-
-def refuse_nul(text: str, field: str = "text") -> None:
-    """422 ``invalid_text`` for text holding a NUL, at once: it was accepted (202), took a
-    document slot and a job, then failed as a file "holding binary data"."""
-    if "\x00" in text:
-        raise ValidationFailed(
-            NUL_IN_TEXT,
-            code="invalid_text",
-            details=[{"field": field, "message": "contains a NUL character"}],
-        )
 
 
 def megabytes(size: int) -> str:
