@@ -131,29 +131,41 @@ async def end_previous_session(runtime: Runtime, session: AsyncSession, request:
             await sessions.revoke(session, user.user_id, user.session_id, reason="logout")
 
 
-def _session_cookie_name(request: Request, settings: Settings) -> str:
-    return HOST_SESSION_COOKIE if _over_https(request, settings) else SESSION_COOKIE
+@dataclass(frozen=True)
+class _CookieSpot:
+    """A cookie's name, path and Secure flag for this browser (``_cookie_spot``)."""
+
+    name: str
+    path: str
+    secure: bool
+
+
+def _cookie_spot(request: Request, settings: Settings, plain: str, host: str) -> _CookieSpot:
+    """Where one of our cookies lives for this browser: over HTTPS its ``__Host-`` name (Secure,
+    Path=/, no Domain: no sibling subdomain can set it), over plain HTTP its plain name on
+    /app (production always counts as HTTPS, ``_over_https``)."""
+    if _over_https(request, settings):
+        return _CookieSpot(host, "/", True)
+    return _CookieSpot(plain, "/app", False)
 
 
 def session_cookie(request: Request, settings: Settings) -> str | None:
     """This browser's session cookie: ``__Host-tb_session`` over HTTPS, ``tb_session`` else."""
-    return request.cookies.get(_session_cookie_name(request, settings)) or None
+    spot = _cookie_spot(request, settings, SESSION_COOKIE, HOST_SESSION_COOKIE)
+    return request.cookies.get(spot.name) or None
 
 
 def set_session_cookie(
     request: Request, response: Response, value: str, settings: Settings
 ) -> None:
-    name = _session_cookie_name(request, settings)
-    host_only = name == HOST_SESSION_COOKIE
-    if host_only and request.cookies.get(SESSION_COOKIE):
-        _delete_legacy_session_cookie(response)
+    spot = _session_spot_replacing_legacy(request, response, settings)
     response.set_cookie(
-        name,
+        spot.name,
         value,
         httponly=True,
-        secure=host_only or settings.environment == "production",
+        secure=spot.secure,
         samesite="lax",
-        path="/" if host_only else "/app",  # a __Host- cookie must be Path=/, no Domain
+        path=spot.path,
         # The server slides the session's expiry with use; the browser keeps the cookie for the
         # longest a session may last.
         max_age=int(_policy(settings).max_age.total_seconds()),
@@ -161,23 +173,24 @@ def set_session_cookie(
 
 
 def clear_session_cookie(request: Request, response: Response, settings: Settings) -> None:
-    name = _session_cookie_name(request, settings)
-    host_only = name == HOST_SESSION_COOKIE
-    if host_only and request.cookies.get(SESSION_COOKIE):
-        _delete_legacy_session_cookie(response)
+    spot = _session_spot_replacing_legacy(request, response, settings)
     response.delete_cookie(
-        name,
-        path="/" if host_only else "/app",
-        httponly=True,
-        secure=host_only or settings.environment == "production",
-        samesite="lax",
+        spot.name, path=spot.path, httponly=True, secure=spot.secure, samesite="lax"
     )
 
 
-def _delete_legacy_session_cookie(response: Response) -> None:
-    """The ``tb_session`` this host set over HTTPS before the release (Path=/app): gone, so the
-    browser stops sending it (a sibling's planted one, for the parent domain, only it can clear)."""
-    response.delete_cookie(SESSION_COOKIE, path="/app", httponly=True, secure=True, samesite="lax")
+def _session_spot_replacing_legacy(
+    request: Request, response: Response, settings: Settings
+) -> _CookieSpot:
+    """The session cookie's spot; over HTTPS, the ``tb_session`` this host set before the
+    release (Path=/app) is deleted by the same response, so the browser stops sending it (a
+    sibling's planted one, for the parent domain, only it can clear)."""
+    spot = _cookie_spot(request, settings, SESSION_COOKIE, HOST_SESSION_COOKIE)
+    if spot.name == HOST_SESSION_COOKIE and request.cookies.get(SESSION_COOKIE):
+        response.delete_cookie(
+            SESSION_COOKIE, path="/app", httponly=True, secure=True, samesite="lax"
+        )
+    return spot
 
 
 # --- CSRF ------------------------------------------------------------------------------------
@@ -198,7 +211,7 @@ def _over_https(request: Request, settings: Settings) -> bool:
 
 
 def _anon_cookie(request: Request, settings: Settings) -> str:
-    return HOST_ANON_CSRF_COOKIE if _over_https(request, settings) else ANON_CSRF_COOKIE
+    return _cookie_spot(request, settings, ANON_CSRF_COOKIE, HOST_ANON_CSRF_COOKIE).name
 
 
 def csrf_token(request: Request, settings: Settings) -> str:
@@ -227,19 +240,13 @@ def download_token(request: Request, settings: Settings) -> str:
 
 def ensure_anon_csrf(request: Request, response: Response, settings: Settings) -> None:
     """Give a signed-out browser its double-submit cookie (before its first form)."""
-    name = _anon_cookie(request, settings)
-    if request.cookies.get(name):
+    spot = _cookie_spot(request, settings, ANON_CSRF_COOKIE, HOST_ANON_CSRF_COOKIE)
+    if request.cookies.get(spot.name):
         return
     value = getattr(request.state, "anon_csrf", None) or secrets.token_urlsafe(24)
     request.state.anon_csrf = value
-    host_only = name == HOST_ANON_CSRF_COOKIE
     response.set_cookie(
-        name,
-        value,
-        httponly=True,
-        secure=host_only,
-        samesite="strict",
-        path="/" if host_only else "/app",  # a __Host- cookie must be Path=/, no Domain
+        spot.name, value, httponly=True, secure=spot.secure, samesite="strict", path=spot.path
     )
 
 
