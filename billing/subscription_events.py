@@ -16,11 +16,11 @@ from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import provider_cancels
+from billing import event_repository, provider_cancels
 from billing import repository as repo
 from billing.events import Applied, save_state
 from billing.models import Subscription
-from billing.provider_events import bounded_int, event_time, short
+from billing.provider_events import bounded_int, entity_time, short
 from billing.state import PAYMENT_SUCCESS_EVENTS, BillingEvent, Decision, apply_event, paid_again
 from billing.subscriptions import subscription_state
 from core.db import set_tenant
@@ -139,15 +139,19 @@ async def _cancel_if_cancelled(
         return sub
     now = utcnow()
     mode: provider_cancels.Mode
+    held_from: datetime | None = None
     if workspace.deleted_at is not None:
         mode, why = "now", "linked to a deleted workspace"
     elif sub.cancel_at_period_end and not relink and not _made_after(sub, made_at):
         running = sub.current_period_end is not None and sub.current_period_end > now
         mode = "cycle_end" if running else "now"
         why = "linked after the owner cancelled" + ("" if running else " and the period ended")
+        # Ended: the owner's cancel took effect at the period's end; a charge for a cycle
+        # from then on is money taken after it (the first one, linking it, was not held).
+        held_from = None if running else sub.current_period_end
     else:
         return sub
-    if await provider_cancels.request(session, workspace_id, sub, mode, now):
+    if await provider_cancels.request(session, workspace_id, sub, mode, now, held_from=held_from):
         log.warning(
             "razorpay subscription %s %s (workspace %s): cancelled %s",
             sub.razorpay_subscription_id,
@@ -197,7 +201,7 @@ async def apply_subscription_event(
         event=event,
         # a status that is no text says nothing (a list looked up in a set was a 500)
         entity_status=short((subscription_entity or {}).get("status"), 32),
-        made_at=_entity_time(subscription_entity or {}, "created_at"),
+        made_at=entity_time(subscription_entity or {}, "created_at"),
     )
     if isinstance(found, Applied):
         return found
@@ -207,29 +211,9 @@ async def apply_subscription_event(
             session, workspace_id, sub, sub_id, event.name, event.occurred_at
         )
     if event.name in PAYMENT_SUCCESS_EVENTS and (
-        after := await _charged_after_cancel(
-            session,
-            workspace_id,
-            sub,
-            event,
-            _entity_time(subscription_entity or {}, "current_start") or event.occurred_at,
-        )
+        held := await _held_charge(session, workspace_id, sub, event, subscription_entity or {})
     ):
-        # Money taken after we cancelled: nothing re-activated, nothing mailed, for a human to
-        # refund (the event row says so; the log line survives the purge).
-        log.warning(
-            "recurring charge %s of razorpay subscription %s held for a refund: %s",
-            event.payment_id,
-            sub_id,
-            after,
-        )
-        return Applied(
-            "rejected",
-            "charged_after_cancel",
-            after,
-            workspace_id=workspace_id,
-            razorpay_payment_id=event.payment_id,
-        )
+        return held
     if event.name in LINK_EVENTS:  # the mandate, before any charge: linked, nothing else
         decision = Decision("ignored", "subscription_linked", "no status change")
     elif event.name in PAYMENT_SUCCESS_EVENTS:
@@ -260,18 +244,53 @@ LINK_EVENTS: Final = frozenset({"subscription.authenticated"})
 ``_cancel_if_cancelled``): the mandate is set up, nothing is charged or changes status yet."""
 
 
-def _entity_time(subscription_entity: Mapping[str, Any], key: str) -> datetime | None:
-    """A time the subscription entity carries (Unix seconds): ``current_start``, the start of
-    the billing cycle a charge pays for (``subscription.charged``; a ``payment.captured``
-    carries no subscription entity: the caller takes the charge's own time), ``created_at``,
-    when it was made. None when absent or unusable."""
-    value = subscription_entity.get(key)
-    if isinstance(value, int) and not isinstance(value, bool):
-        try:
-            return event_time(value)
-        except ValueError:
-            return None
-    return None
+CHARGED_AFTER_CANCEL: Final = "charged_after_cancel"
+CHARGE_ALREADY_HELD: Final = "charge_already_held"
+
+
+async def _held_charge(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    sub: Subscription,
+    event: BillingEvent,
+    subscription_entity: Mapping[str, Any],
+) -> Applied | None:
+    """A recurring charge taken after we cancelled, held for a refund: recorded ``rejected`` /
+    ``charged_after_cancel``, nothing re-activated, nothing mailed, for a human to refund (the
+    event row says so; the log line survives the purge). Once per charge: Razorpay reports it
+    twice (``subscription.charged`` and its payment's ``payment.captured``), and each delivery
+    was flagged, so the operator's list named one refund twice; the other is ``ignored`` /
+    ``charge_already_held``, whichever comes first. None for a charge not held."""
+    payment_id = (event.payment_id or "")[:64]
+    if payment_id and (
+        first := await event_repository.first_event_with_reason(
+            session, workspace_id, payment_id, CHARGED_AFTER_CANCEL
+        )
+    ):
+        return Applied(
+            "ignored",
+            CHARGE_ALREADY_HELD,
+            f"held for a refund by event {first}",
+            workspace_id=workspace_id,
+            razorpay_payment_id=event.payment_id,
+        )
+    cycle_start = entity_time(subscription_entity, "current_start") or event.occurred_at
+    after = await _charged_after_cancel(session, workspace_id, sub, event, cycle_start)
+    if not after:
+        return None
+    log.warning(
+        "recurring charge %s of razorpay subscription %s held for a refund: %s",
+        event.payment_id,
+        event.subscription_id,
+        after,
+    )
+    return Applied(
+        "rejected",
+        CHARGED_AFTER_CANCEL,
+        after,
+        workspace_id=workspace_id,
+        razorpay_payment_id=event.payment_id,
+    )
 
 
 async def _charged_after_cancel(

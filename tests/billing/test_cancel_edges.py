@@ -1,0 +1,158 @@
+"""A linked Razorpay Subscription's charges judged against the owner's cancel at its edges: a
+cancel Razorpay took only after a renewal, a subscription whose first charge links it after
+the owner's cancel took effect, and the two webhooks of one charge held once (the real
+``razorpay`` client against the fake, signed webhooks)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from api.runtime import Runtime
+from core.db import Database
+from tests.billing.conftest import sub_row, subscription
+from tests.billing.test_charges_after_cancel import (
+    DAY,
+    a_charge,
+    charged,
+    paid_cancelled_and_ended,
+    sweep_cancels,
+)
+from tests.billing.test_razorpay_cancel import AT_CYCLE_END, NOW, cancel, linked
+from tests.conftest import Owner
+from tests.fakes.razorpay_server import FakeRazorpay, razorpay_id, webhook_payload
+
+
+async def flagged_rows(owner_db: Database, payment_id: str) -> list[tuple[str, str]]:
+    """The billing events of ``payment_id`` (event type, reason) recorded ``rejected`` /
+    ``charged_after_cancel``: what the operator refunds from (docs/billing.md)."""
+    async with owner_db.transaction() as s:
+        rows = await s.execute(
+            text(
+                "SELECT event_type, reason FROM billing_events WHERE razorpay_payment_id = :p"
+                " AND reason = 'charged_after_cancel'"
+            ),
+            {"p": payment_id},
+        )
+        return [(str(kind), str(reason)) for kind, reason in rows.all()]
+
+
+async def test_a_cancel_razorpay_took_after_a_renewal_holds_that_renewal(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    """The owner cancelled a day ago, while the cycle ending 12 hours ago ran: the plan page
+    told them Razorpay charges the card no more once that cycle ends. Razorpay was down; the
+    cancel reached it after the renewal, and its answer names the renewed cycle. Before, that
+    cycle's end was stored, so the renewal the owner had asked to stop was the ordinary
+    ``recurring_charge`` ("Payment received", nothing to refund)."""
+    now = int(time.time())
+    start, end = now - 30 * DAY + 12 * 3600, now - 12 * 3600
+    sub_id = await linked(bclient, owner, fake, current_start=start, current_end=end)
+    fake.down = True
+    assert (await cancel(bclient, owner)).status_code == 200
+    await billing_runtime.jobs.drain()
+    async with owner_db.transaction() as s:  # asked a day ago, before the renewal
+        await s.execute(
+            text(
+                "UPDATE subscriptions SET provider_cancel_requested_at = now() - interval '1 day'"
+                " WHERE workspace_id = :w"
+            ),
+            {"w": owner.workspace_id},
+        )
+    # Razorpay renewed the subscription meanwhile; then it is back and takes the cancel.
+    renewed = {"current_start": end, "current_end": end + 30 * DAY, "charge_at": end + 30 * DAY}
+    fake.subscriptions[sub_id].update(renewed)
+    fake.down = False
+    await sweep_cancels(billing_runtime)
+    assert fake.cancels(sub_id)[-1] == AT_CYCLE_END
+    assert (await subscription(bclient, owner))["razorpay_cancel"] == "at_cycle_end"
+
+    sub = dict(fake.subscriptions[sub_id])
+    # The cycle the owner was told of, its charge delivered late: a charge.
+    assert await charged(bclient, owner_db, a_charge(sub, start=start)) == (
+        "ignored",
+        "recurring_charge",
+    )
+    # The renewal that came after the owner's cancel: held for a refund.
+    assert await charged(bclient, owner_db, a_charge(sub, start=end)) == (
+        "rejected",
+        "charged_after_cancel",
+    )
+
+
+async def test_the_first_charge_of_a_subscription_linked_after_the_cancel_took_effect_is_held(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    """The owner cancelled at period end and the period ended a day ago; a Razorpay
+    Subscription made while it ran is first heard of by its charge for a cycle that started an
+    hour ago. That charge links it and asks for its cancel at once, but before, it was the
+    ordinary ``recurring_charge`` itself: money taken after the owner's cancel took effect,
+    mailed "Payment received", with nothing telling the operator to refund it."""
+    await paid_cancelled_and_ended(bclient, owner, fake, owner_db)
+    made = int(time.time()) - 2 * DAY
+    sub = fake.add_subscription(
+        plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id}, created_at=made
+    )
+    cycle = int(time.time()) - 3600
+    assert await charged(bclient, owner_db, a_charge(sub, start=cycle)) == (
+        "rejected",
+        "charged_after_cancel",
+    )
+    assert (await sub_row(owner_db, owner.workspace_id))["razorpay_subscription_id"] == sub["id"]
+    await sweep_cancels(billing_runtime)
+    assert fake.cancels(sub["id"]) == [NOW]
+    # Its next cycle, charged before Razorpay took the cancel, is held too.
+    assert await charged(bclient, owner_db, a_charge(sub, start=cycle + 30 * DAY)) == (
+        "rejected",
+        "charged_after_cancel",
+    )
+
+
+async def test_a_charge_held_after_a_cancel_is_flagged_once_for_both_its_webhooks(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    """Razorpay reports one recurring charge twice, as ``subscription.charged`` and as its
+    payment's ``payment.captured``. Held after the owner's cancel, both were recorded
+    ``charged_after_cancel``: the operator's query (docs/billing.md) listed one charge twice,
+    one refund owed. Now the charge is flagged once, whichever comes first; the other is
+    recorded as the same charge."""
+    start = int(time.time()) - 10 * DAY
+    end = start + 30 * DAY
+    sub_id = await linked(bclient, owner, fake, current_start=start, current_end=end)
+    assert (await cancel(bclient, owner)).status_code == 200
+    await billing_runtime.jobs.drain()
+    sub = dict(fake.subscriptions[sub_id])
+
+    for first, second in (
+        ("subscription.charged", "payment.captured"),
+        ("payment.captured", "subscription.charged"),
+    ):
+        body = a_charge(sub, start=end + 30 * DAY)
+        payment: dict[str, Any] = dict(body["payload"]["payment"]["entity"])
+        payment["subscription_id"] = sub_id
+        both = {
+            "subscription.charged": body,
+            "payment.captured": webhook_payload(
+                "payment.captured", payment=payment, created_at=body["created_at"]
+            ),
+        }
+        assert await charged(bclient, owner_db, both[first]) == ("rejected", "charged_after_cancel")
+        assert await charged(bclient, owner_db, both[second]) == ("ignored", "charge_already_held")
+        # Razorpay delivering either again under a new event id holds nothing more either.
+        assert await charged(bclient, owner_db, both[first]) == ("ignored", "charge_already_held")
+        assert await flagged_rows(owner_db, payment["id"]) == [(first, "charged_after_cancel")]
