@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
@@ -60,6 +61,19 @@ BACKOFF_MAX: Final = timedelta(hours=1)
 # How long a deleted workspace's purge waits for Razorpay to take its cancel; after that it is
 # purged anyway, with an ERROR naming the subscription to cancel by hand.
 PATIENCE: Final = timedelta(days=7)
+
+# The cancel columns of a subscription nothing was asked or confirmed of: one linked in place
+# of one that ended starts with them (its predecessor's cancel was carried out).
+NOTHING_ASKED: Final[Mapping[str, Any]] = {
+    "provider_cancel": None,
+    "provider_cancel_requested_at": None,
+    "provider_cancel_attempts": 0,
+    "provider_cancel_next_at": None,
+    "provider_cancel_error": None,
+    "provider_cancelled": None,
+    "provider_cancelled_at": None,
+    "provider_cycle_end": None,
+}
 
 Mode = Literal["cycle_end", "now"]
 View = Literal["pending", "at_cycle_end", "cancelled", "failed"]

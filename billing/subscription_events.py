@@ -72,23 +72,10 @@ async def _subscription_workspace(
                 workspace_id,
                 sub.razorpay_subscription_id,
             )
-            values |= FRESH_LINK
+            values |= provider_cancels.NOTHING_ASKED
         await repo.update_subscription(session, workspace_id, **values)
         sub = await _cancel_if_cancelled(session, workspace_id, relink=relink, made_at=made_at)
     return workspace_id, sub
-
-
-FRESH_LINK: Final[Mapping[str, Any]] = {
-    "provider_cancel": None,
-    "provider_cancel_requested_at": None,
-    "provider_cancel_attempts": 0,
-    "provider_cancel_next_at": None,
-    "provider_cancel_error": None,
-    "provider_cancelled": None,
-    "provider_cancelled_at": None,
-    "provider_cycle_end": None,
-}
-"""A newly linked subscription's cancel columns: none asked, none confirmed."""
 
 
 ENDED_STATUSES: Final = frozenset({"cancelled", "completed", "expired"})
