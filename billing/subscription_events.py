@@ -261,7 +261,7 @@ async def _held_charge(
             workspace_id=workspace_id,
             razorpay_payment_id=event.payment_id,
         )
-    cycle_start = entity_time(subscription_entity, "current_start") or event.occurred_at
+    cycle_start = entity_time(subscription_entity, "current_start")
     after = await _charged_after_cancel(session, workspace_id, sub, event, cycle_start)
     if not after:
         return None
@@ -285,11 +285,20 @@ async def _charged_after_cancel(
     workspace_id: uuid.UUID,
     sub: Subscription,
     event: BillingEvent,
-    cycle_start: datetime,
+    cycle_start: datetime | None,
 ) -> str:
-    """Why a recurring charge came after we cancelled (the workspace deleted, the subscription
-    cancelled at once before the charge's time, or the charge pays for a cycle from the end
-    Razorpay confirmed for our cancel at the cycle's end on); empty when it did not."""
+    """Why a recurring charge came after we cancelled; empty when it did not.
+
+    - the workspace is deleted;
+    - the subscription was cancelled at once before the charge's time;
+    - the charge pays for a cycle (``cycle_start``, the subscription entity's
+      ``current_start``; else the charge's own time) from the end Razorpay confirmed for our
+      cancel at the cycle's end on (``provider_cycle_end``);
+    - a cancel waits to be sent or answered and the charge pays for a cycle the subscription
+      entity says started after it was asked: the renewal the owner asked to stop, charged
+      while Razorpay was down (or the job behind). Only with the entity's cycle start: a
+      ``payment.captured`` is dated by its charge, which a retried renewal of the cycle the
+      owner was told of may have taken after the cancel."""
     workspace = await repo.get_workspace(session, workspace_id)
     if workspace is not None and workspace.deleted_at is not None:
         return "charged for a deleted workspace"
@@ -297,10 +306,17 @@ async def _charged_after_cancel(
     if sub.provider_cancelled == "now" and asked is not None and event.occurred_at >= asked:
         return "charged after the subscription was cancelled"
     cycle_end = sub.provider_cycle_end
-    if cycle_end is not None and cycle_start >= cycle_end:
+    start = cycle_start or event.occurred_at
+    if cycle_end is not None and start >= cycle_end:
         return (
-            f"charged for a cycle from {cycle_start.isoformat()}, after the subscription's"
+            f"charged for a cycle from {start.isoformat()}, after the subscription's"
             f" cancel at its cycle end ({cycle_end.isoformat()})"
+        )
+    waiting = sub.provider_cancel is not None and sub.provider_cancelled is None
+    if waiting and asked is not None and cycle_start is not None and cycle_start > asked:
+        return (
+            f"charged for a cycle from {cycle_start.isoformat()}, after the cancel asked at"
+            f" {asked.isoformat()} (not taken by Razorpay yet)"
         )
     return ""
 
