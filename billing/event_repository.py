@@ -89,3 +89,20 @@ async def first_event_with_reason(
         .limit(1)
     )
     return result.scalar_one_or_none()
+
+
+async def payloads_with_reason(
+    session: AsyncSession, workspace_id: uuid.UUID, reason: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """(payment id, stored body) of the workspace's events recorded with ``reason`` and a
+    payment, oldest first."""
+    result = await session.execute(
+        select(BillingEventRow.razorpay_payment_id, BillingEventRow.payload)
+        .where(
+            BillingEventRow.workspace_id == workspace_id,
+            BillingEventRow.reason == reason,
+            BillingEventRow.razorpay_payment_id.is_not(None),
+        )
+        .order_by(BillingEventRow.received_at, BillingEventRow.event_id)
+    )
+    return [(str(pid), dict(payload or {})) for pid, payload in result.all()]

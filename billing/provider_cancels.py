@@ -62,6 +62,10 @@ BACKOFF_MAX: Final = timedelta(hours=1)
 # purged anyway, with an ERROR naming the subscription to cancel by hand.
 PATIENCE: Final = timedelta(days=7)
 
+# A recurring charge Razorpay took after our cancel: the reason its event is recorded with
+# (``rejected``), the one row per charge a human refunds from.
+CHARGED_AFTER_CANCEL: Final = "charged_after_cancel"
+
 # The cancel columns of a subscription nothing was asked or confirmed of: one linked in place
 # of one that ended starts with them (its predecessor's cancel was carried out).
 NOTHING_ASKED: Final[Mapping[str, Any]] = {

@@ -231,7 +231,7 @@ LINK_EVENTS: Final = frozenset({"subscription.authenticated"})
 ``_cancel_if_cancelled``): the mandate is set up, nothing is charged or changes status yet."""
 
 
-CHARGED_AFTER_CANCEL: Final = "charged_after_cancel"
+CHARGED_AFTER_CANCEL: Final = provider_cancels.CHARGED_AFTER_CANCEL
 CHARGE_ALREADY_HELD: Final = "charge_already_held"
 
 

@@ -5,14 +5,18 @@ the owner's cancel took effect, and the two webhooks of one charge held once (th
 
 from __future__ import annotations
 
+import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from api.runtime import Runtime
 from core.db import Database
+from core.models import utcnow
 from tests.billing.conftest import sub_row, subscription
 from tests.billing.test_charges_after_cancel import (
     DAY,
@@ -21,9 +25,17 @@ from tests.billing.test_charges_after_cancel import (
     paid_cancelled_and_ended,
     sweep_cancels,
 )
-from tests.billing.test_razorpay_cancel import AT_CYCLE_END, NOW, cancel, linked
-from tests.conftest import Owner
+from tests.billing.test_razorpay_cancel import (
+    AT_CYCLE_END,
+    NOW,
+    cancel,
+    delete_workspace,
+    linked,
+    workspace_exists,
+)
+from tests.conftest import Owner, signup
 from tests.fakes.razorpay_server import FakeRazorpay, razorpay_id, webhook_payload
+from tests.lifecycle.data import tick_due
 
 
 async def flagged_rows(owner_db: Database, payment_id: str) -> list[tuple[str, str]]:
@@ -163,3 +175,38 @@ async def test_a_charge_held_after_a_cancel_is_flagged_once_for_both_its_webhook
         # Razorpay delivering either again under a new event id holds nothing more either.
         assert await charged(bclient, owner_db, both[first]) == ("ignored", "charge_already_held")
         assert await flagged_rows(owner_db, payment["id"]) == [(first, "charged_after_cancel")]
+
+
+async def test_the_purge_names_a_charge_held_after_the_cancel_once(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    fake: FakeRazorpay,
+    owner_db: Database,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The workspace was deleted and its subscription cancelled at once; a charge Razorpay
+    took anyway, in the grace period, is held (``charged_after_cancel``). The purge deletes
+    the event rows the operator's query finds it by: before, its log named the payments held
+    or rejected but not such a charge, so after the purge nothing but the flag's own WARNING
+    was left of it. Now it is named once, as those are."""
+    owner = await signup(bclient, "Solo")
+    sub_id = await linked(bclient, owner, fake)
+    await delete_workspace(bclient, owner)
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [NOW]
+    body = a_charge(dict(fake.subscriptions[sub_id]), start=int(time.time()))
+    payment = dict(body["payload"]["payment"]["entity"], subscription_id=sub_id)
+    captured = webhook_payload("payment.captured", payment=payment, created_at=body["created_at"])
+    assert await charged(bclient, owner_db, body) == ("rejected", "charged_after_cancel")
+    assert await charged(bclient, owner_db, captured) == ("ignored", "charge_already_held")
+
+    caplog.set_level(logging.WARNING, logger="trulybot")
+    grace = timedelta(hours=billing_runtime.settings.workspace_deletion_grace_hours, minutes=1)
+    await tick_due(billing_runtime, "purge_deleted_workspaces", utcnow() + grace)
+    await billing_runtime.jobs.drain()
+    assert not await workspace_exists(owner_db, owner.workspace_id)
+    named = [r.getMessage() for r in caplog.records if "purged with payment" in r.getMessage()]
+    assert named == [
+        f"workspace {owner.workspace_id} purged with payment {payment['id']} (INR 49900)"
+        " held for a refund"
+    ]
