@@ -133,7 +133,8 @@ async def request(
     Razorpay confirmed; the first charge, which links the subscription, among them."""
     if sub.razorpay_subscription_id is None or sub.provider_cancelled is not None:
         return False
-    if held_from is not None and (sub.provider_cycle_end or held_from) >= held_from:
+    earlier = sub.provider_cycle_end
+    if held_from is not None and (earlier is None or held_from < earlier):
         await repo.update_subscription(session, workspace_id, provider_cycle_end=held_from)
     if sub.provider_cancel in (mode, "now"):
         return True
