@@ -5,6 +5,7 @@ the owner's cancel took effect, and the two webhooks of one charge held once (th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import timedelta
@@ -38,9 +39,14 @@ from tests.fakes.razorpay_server import FakeRazorpay, razorpay_id, webhook_paylo
 from tests.lifecycle.data import tick_due
 
 
-async def flagged_rows(owner_db: Database, payment_id: str) -> list[tuple[str, str]]:
-    """The billing events of ``payment_id`` (event type, reason) recorded ``rejected`` /
-    ``charged_after_cancel``: what the operator refunds from (docs/billing.md)."""
+def payment_of(body: dict[str, Any]) -> str:
+    return str(body["payload"]["payment"]["entity"]["id"])
+
+
+async def flagged_rows(owner_db: Database, body: dict[str, Any]) -> list[tuple[str, str]]:
+    """The billing events of the payment ``body`` names (event type, reason) recorded
+    ``rejected`` / ``charged_after_cancel``: what the operator refunds from (docs/billing.md)."""
+    payment_id = payment_of(body)
     async with owner_db.transaction() as s:
         rows = await s.execute(
             text(
@@ -161,20 +167,28 @@ async def test_a_charge_held_after_a_cancel_is_flagged_once_for_both_its_webhook
         ("subscription.charged", "payment.captured"),
         ("payment.captured", "subscription.charged"),
     ):
-        body = a_charge(sub, start=end + 30 * DAY)
-        payment: dict[str, Any] = dict(body["payload"]["payment"]["entity"])
-        payment["subscription_id"] = sub_id
-        both = {
-            "subscription.charged": body,
-            "payment.captured": webhook_payload(
-                "payment.captured", payment=payment, created_at=body["created_at"]
-            ),
-        }
+        both = both_webhooks(sub, start=end + 30 * DAY)
         assert await charged(bclient, owner_db, both[first]) == ("rejected", "charged_after_cancel")
         assert await charged(bclient, owner_db, both[second]) == ("ignored", "charge_already_held")
         # Razorpay delivering either again under a new event id holds nothing more either.
         assert await charged(bclient, owner_db, both[first]) == ("ignored", "charge_already_held")
-        assert await flagged_rows(owner_db, payment["id"]) == [(first, "charged_after_cancel")]
+        assert await flagged_rows(owner_db, both[first]) == [(first, "charged_after_cancel")]
+    # Both at once: the second waits for the first on the subscription's row.
+    both = both_webhooks(sub, start=end + 60 * DAY)
+    outcomes = await asyncio.gather(*(charged(bclient, owner_db, body) for body in both.values()))
+    assert sorted(outcomes) == [
+        ("ignored", "charge_already_held"),
+        ("rejected", "charged_after_cancel"),
+    ]
+
+
+def both_webhooks(sub: dict[str, Any], *, start: int) -> dict[str, dict[str, Any]]:
+    """One charge of the cycle from ``start`` as Razorpay reports it twice: its
+    ``subscription.charged`` and its payment's ``payment.captured`` (same payment, same time)."""
+    body = a_charge(sub, start=start)
+    payment = dict(body["payload"]["payment"]["entity"], subscription_id=sub["id"])
+    captured = webhook_payload("payment.captured", payment=payment, created_at=body["created_at"])
+    return {"subscription.charged": body, "payment.captured": captured}
 
 
 async def test_the_purge_names_a_charge_held_after_the_cancel_once(
@@ -194,11 +208,16 @@ async def test_the_purge_names_a_charge_held_after_the_cancel_once(
     await delete_workspace(bclient, owner)
     await billing_runtime.jobs.drain()
     assert fake.cancels(sub_id) == [NOW]
-    body = a_charge(dict(fake.subscriptions[sub_id]), start=int(time.time()))
-    payment = dict(body["payload"]["payment"]["entity"], subscription_id=sub_id)
-    captured = webhook_payload("payment.captured", payment=payment, created_at=body["created_at"])
-    assert await charged(bclient, owner_db, body) == ("rejected", "charged_after_cancel")
-    assert await charged(bclient, owner_db, captured) == ("ignored", "charge_already_held")
+    both = both_webhooks(dict(fake.subscriptions[sub_id]), start=int(time.time()))
+    assert await charged(bclient, owner_db, both["subscription.charged"]) == (
+        "rejected",
+        "charged_after_cancel",
+    )
+    assert await charged(bclient, owner_db, both["payment.captured"]) == (
+        "ignored",
+        "charge_already_held",
+    )
+    payment_id = payment_of(both["subscription.charged"])
 
     caplog.set_level(logging.WARNING, logger="trulybot")
     grace = timedelta(hours=billing_runtime.settings.workspace_deletion_grace_hours, minutes=1)
@@ -207,6 +226,6 @@ async def test_the_purge_names_a_charge_held_after_the_cancel_once(
     assert not await workspace_exists(owner_db, owner.workspace_id)
     named = [r.getMessage() for r in caplog.records if "purged with payment" in r.getMessage()]
     assert named == [
-        f"workspace {owner.workspace_id} purged with payment {payment['id']} (INR 49900)"
+        f"workspace {owner.workspace_id} purged with payment {payment_id} (INR 49900)"
         " held for a refund"
     ]
