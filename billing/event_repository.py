@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,3 +70,39 @@ async def finish_event(
         )
         .execution_options(synchronize_session=False)
     )
+
+
+async def first_event_with_reason(
+    session: AsyncSession, workspace_id: uuid.UUID, razorpay_payment_id: str, reason: str
+) -> str | None:
+    """The id of the workspace's earliest event recorded for the payment with ``reason``
+    (``charged_after_cancel``: the charge was held before, by its other webhook or an earlier
+    delivery), or None."""
+    result = await session.execute(
+        select(BillingEventRow.event_id)
+        .where(
+            BillingEventRow.workspace_id == workspace_id,
+            BillingEventRow.razorpay_payment_id == razorpay_payment_id,
+            BillingEventRow.reason == reason,
+        )
+        .order_by(BillingEventRow.received_at, BillingEventRow.event_id)
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def payloads_with_reason(
+    session: AsyncSession, workspace_id: uuid.UUID, reason: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """(payment id, stored body) of the workspace's events recorded with ``reason`` and a
+    payment, oldest first."""
+    result = await session.execute(
+        select(BillingEventRow.razorpay_payment_id, BillingEventRow.payload)
+        .where(
+            BillingEventRow.workspace_id == workspace_id,
+            BillingEventRow.reason == reason,
+            BillingEventRow.razorpay_payment_id.is_not(None),
+        )
+        .order_by(BillingEventRow.received_at, BillingEventRow.event_id)
+    )
+    return [(str(pid), dict(payload or {})) for pid, payload in result.all()]

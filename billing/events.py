@@ -377,6 +377,42 @@ def _refunded_so_far(event: BillingEvent, decision: Decision) -> int | None:
     return bounded_int(event.refunded_total) or bounded_int(event.amount)
 
 
+DISPUTE_WON: Final = "payment.dispute.won"
+
+
+async def apply_dispute_won(
+    session: AsyncSession, *, event: BillingEvent, event_key: str
+) -> Applied:
+    """A dispute the merchant won: the money stays, nothing changes (``ignored`` /
+    ``dispute_won``), recorded against the payment's workspace. A lost dispute is the last of
+    its payment's (Razorpay's pre-arbitration and arbitration follow only a won chargeback), so
+    a win delivered after a loss (out of order, or an earlier phase's) leaves the chargeback
+    standing: the final state is the same in any delivery order. Before, it was
+    ``unsupported_event`` with no workspace."""
+    pid = (event.payment_id or "")[:64]
+    found = None
+    if pid:
+        await set_tenant(session, lookup=pid)
+        found = await repo.find_payment_order(session, pid)
+    if found is None:
+        return Applied("ignored", "unknown_order", "no payment of ours", razorpay_payment_id=pid)
+    workspace_id, order_id = found
+    await set_tenant(session, workspace_id=workspace_id, lookup=event_key)
+    sub = await repo.get_subscription(session, workspace_id)
+    detail = "the payment was kept: plan unchanged"
+    if sub is not None and pid in sub.refunded_payment_ids:
+        detail = "its money went back before (a lost chargeback or a refund): that stands"
+        log.warning("dispute won on payment %s after %s", pid, detail)
+    return Applied(
+        "ignored",
+        "dispute_won",
+        detail,
+        workspace_id=workspace_id,
+        razorpay_order_id=await repo.order_razorpay_id(session, order_id),
+        razorpay_payment_id=pid,
+    )
+
+
 WORKSPACE_DELETED: Final = "the workspace was deleted before this payment: refund it"
 
 

@@ -106,8 +106,10 @@ class Subscription(Base):
         DateTime(timezone=True), nullable=True
     )
     # The end of the linked subscription's cycle after which Razorpay charges nothing more
-    # (migration 0040): Razorpay's ``current_end`` when it took our cancel at the cycle's end,
-    # kept when it then says the subscription ended. A charge of a cycle from then on is held.
+    # (migration 0040): Razorpay's ``current_end`` when it took our cancel at the cycle's end
+    # (the renewed cycle's start when the cancel reached it after a renewal), or the end of the
+    # period the owner cancelled for one linked after it ended; kept when Razorpay then says
+    # the subscription ended. A charge of a cycle from then on is held.
     provider_cycle_end: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True
     )

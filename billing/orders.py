@@ -18,7 +18,7 @@ from billing.catalog import CURRENCY, catalog_price
 from billing.events import Applied, apply_order_event
 from billing.models import BillingOrder
 from billing.provider import PaymentProvider, PaymentProviderError
-from billing.provider_events import MAX_RAZORPAY_ID, bounded_int, event_time, short
+from billing.provider_events import MAX_RAZORPAY_ID, bounded_int, entity_time, short
 from billing.schemas import SubscriptionOut
 from billing.signatures import verify_checkout_signature
 from billing.state import BillingEvent
@@ -335,11 +335,7 @@ def _paid_at(payment: dict[str, Any], now: datetime) -> datetime:
     it at), else ``now``. Not the time the owner's browser called verify: a late verify gave
     another period than the payment's webhook, which goes by Razorpay's time, and put an older
     payment after the payments made since."""
-    created_at = bounded_int(payment.get("created_at"))
-    try:
-        return event_time(created_at) if created_at is not None else now
-    except ValueError:  # out of range: no time of Razorpay's
-        return now
+    return entity_time(payment, "created_at") or now  # none in range: no time of Razorpay's
 
 
 def _storable(payment: dict[str, Any]) -> bool:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
@@ -37,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing import repository as repo
 from billing.models import Subscription
 from billing.provider import PaymentProvider, PaymentProviderError
-from billing.provider_events import event_time
+from billing.provider_events import entity_time
 from billing.signatures import PaymentProviderUnavailable
 from core.db import Database
 from core.errors import Conflict
@@ -60,6 +61,23 @@ BACKOFF_MAX: Final = timedelta(hours=1)
 # How long a deleted workspace's purge waits for Razorpay to take its cancel; after that it is
 # purged anyway, with an ERROR naming the subscription to cancel by hand.
 PATIENCE: Final = timedelta(days=7)
+
+# A recurring charge Razorpay took after our cancel: the reason its event is recorded with
+# (``rejected``), the one row per charge a human refunds from.
+CHARGED_AFTER_CANCEL: Final = "charged_after_cancel"
+
+# The cancel columns of a subscription nothing was asked or confirmed of: one linked in place
+# of one that ended starts with them (its predecessor's cancel was carried out).
+NOTHING_ASKED: Final[Mapping[str, Any]] = {
+    "provider_cancel": None,
+    "provider_cancel_requested_at": None,
+    "provider_cancel_attempts": 0,
+    "provider_cancel_next_at": None,
+    "provider_cancel_error": None,
+    "provider_cancelled": None,
+    "provider_cancelled_at": None,
+    "provider_cycle_end": None,
+}
 
 Mode = Literal["cycle_end", "now"]
 View = Literal["pending", "at_cycle_end", "cancelled", "failed"]
@@ -97,14 +115,27 @@ def linked(sub: Subscription | None) -> Linked:
 
 
 async def request(
-    session: AsyncSession, workspace_id: uuid.UUID, sub: Subscription, mode: Mode, now: datetime
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    sub: Subscription,
+    mode: Mode,
+    now: datetime,
+    *,
+    held_from: datetime | None = None,
 ) -> bool:
     """Record that the linked subscription is to be cancelled (``sub`` locked by the caller).
     True when a cancel now waits to be sent: the caller enqueues ``CANCEL_JOB`` after the
     commit. A cancel Razorpay confirmed is not sent again (one at the cycle's end already stops
-    the charges); one waiting at the cycle's end becomes one at once for a deletion."""
+    the charges); one waiting at the cycle's end becomes one at once for a deletion.
+    ``held_from``: when the cancel took effect for the owner, already past (a subscription
+    linked after the owner's cancel at period end, once that period ended): a charge for a
+    cycle from then on is held (``provider_cycle_end``), as after a cancel at the cycle's end
+    Razorpay confirmed; the first charge, which links the subscription, among them."""
     if sub.razorpay_subscription_id is None or sub.provider_cancelled is not None:
         return False
+    earlier = sub.provider_cycle_end
+    if held_from is not None and (earlier is None or held_from < earlier):
+        await repo.update_subscription(session, workspace_id, provider_cycle_end=held_from)
     if sub.provider_cancel in (mode, "now"):
         return True
     values: dict[str, Any] = {"provider_cancel": mode, "provider_cancel_error": None}
@@ -268,7 +299,8 @@ async def _done(db: Database, claim: _Claim, answer: dict[str, Any], now: dateti
             "provider_cancelled_at": now,
             "provider_cancel_error": None,
         }
-        cycle_end = _cycle_end(answer) if confirmed == "cycle_end" else None
+        asked = sub.provider_cancel_requested_at
+        cycle_end = _cycle_end(answer, asked) if confirmed == "cycle_end" else None
         if cycle_end is not None:  # charges of a cycle from then on are held (0040)
             earlier = sub.provider_cycle_end
             values["provider_cycle_end"] = min(earlier, cycle_end) if earlier else cycle_end
@@ -298,16 +330,20 @@ async def _done(db: Database, claim: _Claim, answer: dict[str, Any], now: dateti
     )
 
 
-def _cycle_end(answer: dict[str, Any]) -> datetime | None:
+def _cycle_end(answer: dict[str, Any], asked: datetime | None) -> datetime | None:
     """The end of the cycle Razorpay took a cancel at the cycle's end for: its answer's
-    ``current_end`` (Unix seconds); None when it names none (a subscription not started yet)."""
-    value = answer.get("current_end")
-    if not isinstance(value, int) or isinstance(value, bool):
-        return None
-    try:
-        return event_time(value)
-    except ValueError:
-        return None
+    ``current_end`` (Unix seconds); None when it names none (a subscription not started yet).
+
+    A cancel that reached Razorpay after a renewal (Razorpay down, the job behind) is answered
+    with the renewed cycle, one that started (``current_start``) after the cancel was asked
+    (``asked``): the cycle the owner was told of ("no more once its current billing cycle
+    ends") ended when that one started, so that start is the end. Before, the renewed cycle's
+    end was stored and the renewal the owner had asked to stop was an ordinary charge."""
+    end = entity_time(answer, "current_end")
+    start = entity_time(answer, "current_start")
+    if end is not None and start is not None and asked is not None and asked < start < end:
+        return start
+    return end
 
 
 def _backoff(attempt: int) -> timedelta:

@@ -58,6 +58,18 @@ def event_time(created_at: int) -> datetime:
     return datetime.fromtimestamp(created_at, UTC)
 
 
+def entity_time(entity: Mapping[str, Any], key: str) -> datetime | None:
+    """A time an entity carries under ``key`` (Unix seconds: a subscription's
+    ``current_start``, ``current_end``, ``created_at``); None when absent or unusable."""
+    value = _int_or_none(entity.get(key))
+    if value is None:
+        return None
+    try:
+        return event_time(value)
+    except ValueError:
+        return None
+
+
 MAX_RAZORPAY_ID = 64
 """The columns that hold Razorpay's ids (``pay_`` and 14 characters today)."""
 

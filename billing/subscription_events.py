@@ -16,11 +16,11 @@ from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import provider_cancels
+from billing import event_repository, provider_cancels
 from billing import repository as repo
 from billing.events import Applied, save_state
 from billing.models import Subscription
-from billing.provider_events import bounded_int, event_time, short
+from billing.provider_events import bounded_int, entity_time, short
 from billing.state import PAYMENT_SUCCESS_EVENTS, BillingEvent, Decision, apply_event, paid_again
 from billing.subscriptions import subscription_state
 from core.db import set_tenant
@@ -72,23 +72,10 @@ async def _subscription_workspace(
                 workspace_id,
                 sub.razorpay_subscription_id,
             )
-            values |= FRESH_LINK
+            values |= provider_cancels.NOTHING_ASKED
         await repo.update_subscription(session, workspace_id, **values)
         sub = await _cancel_if_cancelled(session, workspace_id, relink=relink, made_at=made_at)
     return workspace_id, sub
-
-
-FRESH_LINK: Final[Mapping[str, Any]] = {
-    "provider_cancel": None,
-    "provider_cancel_requested_at": None,
-    "provider_cancel_attempts": 0,
-    "provider_cancel_next_at": None,
-    "provider_cancel_error": None,
-    "provider_cancelled": None,
-    "provider_cancelled_at": None,
-    "provider_cycle_end": None,
-}
-"""A newly linked subscription's cancel columns: none asked, none confirmed."""
 
 
 ENDED_STATUSES: Final = frozenset({"cancelled", "completed", "expired"})
@@ -139,15 +126,19 @@ async def _cancel_if_cancelled(
         return sub
     now = utcnow()
     mode: provider_cancels.Mode
+    held_from: datetime | None = None
     if workspace.deleted_at is not None:
         mode, why = "now", "linked to a deleted workspace"
     elif sub.cancel_at_period_end and not relink and not _made_after(sub, made_at):
         running = sub.current_period_end is not None and sub.current_period_end > now
         mode = "cycle_end" if running else "now"
         why = "linked after the owner cancelled" + ("" if running else " and the period ended")
+        # Ended: the owner's cancel took effect at the period's end; a charge for a cycle
+        # from then on is money taken after it (the first one, linking it, was not held).
+        held_from = None if running else sub.current_period_end
     else:
         return sub
-    if await provider_cancels.request(session, workspace_id, sub, mode, now):
+    if await provider_cancels.request(session, workspace_id, sub, mode, now, held_from=held_from):
         log.warning(
             "razorpay subscription %s %s (workspace %s): cancelled %s",
             sub.razorpay_subscription_id,
@@ -197,7 +188,7 @@ async def apply_subscription_event(
         event=event,
         # a status that is no text says nothing (a list looked up in a set was a 500)
         entity_status=short((subscription_entity or {}).get("status"), 32),
-        made_at=_entity_time(subscription_entity or {}, "created_at"),
+        made_at=entity_time(subscription_entity or {}, "created_at"),
     )
     if isinstance(found, Applied):
         return found
@@ -207,29 +198,9 @@ async def apply_subscription_event(
             session, workspace_id, sub, sub_id, event.name, event.occurred_at
         )
     if event.name in PAYMENT_SUCCESS_EVENTS and (
-        after := await _charged_after_cancel(
-            session,
-            workspace_id,
-            sub,
-            event,
-            _entity_time(subscription_entity or {}, "current_start") or event.occurred_at,
-        )
+        held := await _held_charge(session, workspace_id, sub, event, subscription_entity or {})
     ):
-        # Money taken after we cancelled: nothing re-activated, nothing mailed, for a human to
-        # refund (the event row says so; the log line survives the purge).
-        log.warning(
-            "recurring charge %s of razorpay subscription %s held for a refund: %s",
-            event.payment_id,
-            sub_id,
-            after,
-        )
-        return Applied(
-            "rejected",
-            "charged_after_cancel",
-            after,
-            workspace_id=workspace_id,
-            razorpay_payment_id=event.payment_id,
-        )
+        return held
     if event.name in LINK_EVENTS:  # the mandate, before any charge: linked, nothing else
         decision = Decision("ignored", "subscription_linked", "no status change")
     elif event.name in PAYMENT_SUCCESS_EVENTS:
@@ -260,18 +231,53 @@ LINK_EVENTS: Final = frozenset({"subscription.authenticated"})
 ``_cancel_if_cancelled``): the mandate is set up, nothing is charged or changes status yet."""
 
 
-def _entity_time(subscription_entity: Mapping[str, Any], key: str) -> datetime | None:
-    """A time the subscription entity carries (Unix seconds): ``current_start``, the start of
-    the billing cycle a charge pays for (``subscription.charged``; a ``payment.captured``
-    carries no subscription entity: the caller takes the charge's own time), ``created_at``,
-    when it was made. None when absent or unusable."""
-    value = subscription_entity.get(key)
-    if isinstance(value, int) and not isinstance(value, bool):
-        try:
-            return event_time(value)
-        except ValueError:
-            return None
-    return None
+CHARGED_AFTER_CANCEL: Final = provider_cancels.CHARGED_AFTER_CANCEL
+CHARGE_ALREADY_HELD: Final = "charge_already_held"
+
+
+async def _held_charge(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    sub: Subscription,
+    event: BillingEvent,
+    subscription_entity: Mapping[str, Any],
+) -> Applied | None:
+    """A recurring charge taken after we cancelled, held for a refund: recorded ``rejected`` /
+    ``charged_after_cancel``, nothing re-activated, nothing mailed, for a human to refund (the
+    event row says so; the log line survives the purge). Once per charge: Razorpay reports it
+    twice (``subscription.charged`` and its payment's ``payment.captured``), and each delivery
+    was flagged, so the operator's list named one refund twice; the other is ``ignored`` /
+    ``charge_already_held``, whichever comes first. None for a charge not held."""
+    payment_id = (event.payment_id or "")[:64]
+    if payment_id and (
+        first := await event_repository.first_event_with_reason(
+            session, workspace_id, payment_id, CHARGED_AFTER_CANCEL
+        )
+    ):
+        return Applied(
+            "ignored",
+            CHARGE_ALREADY_HELD,
+            f"held for a refund by event {first}",
+            workspace_id=workspace_id,
+            razorpay_payment_id=event.payment_id,
+        )
+    cycle_start = entity_time(subscription_entity, "current_start")
+    after = await _charged_after_cancel(session, workspace_id, sub, event, cycle_start)
+    if not after:
+        return None
+    log.warning(
+        "recurring charge %s of razorpay subscription %s held for a refund: %s",
+        event.payment_id,
+        event.subscription_id,
+        after,
+    )
+    return Applied(
+        "rejected",
+        CHARGED_AFTER_CANCEL,
+        after,
+        workspace_id=workspace_id,
+        razorpay_payment_id=event.payment_id,
+    )
 
 
 async def _charged_after_cancel(
@@ -279,11 +285,20 @@ async def _charged_after_cancel(
     workspace_id: uuid.UUID,
     sub: Subscription,
     event: BillingEvent,
-    cycle_start: datetime,
+    cycle_start: datetime | None,
 ) -> str:
-    """Why a recurring charge came after we cancelled (the workspace deleted, the subscription
-    cancelled at once before the charge's time, or the charge pays for a cycle from the end
-    Razorpay confirmed for our cancel at the cycle's end on); empty when it did not."""
+    """Why a recurring charge came after we cancelled; empty when it did not.
+
+    - the workspace is deleted;
+    - the subscription was cancelled at once before the charge's time;
+    - the charge pays for a cycle (``cycle_start``, the subscription entity's
+      ``current_start``; else the charge's own time) from the end Razorpay confirmed for our
+      cancel at the cycle's end on (``provider_cycle_end``);
+    - a cancel waits to be sent or answered and the charge pays for a cycle the subscription
+      entity says started after it was asked: the renewal the owner asked to stop, charged
+      while Razorpay was down (or the job behind). Only with the entity's cycle start: a
+      ``payment.captured`` is dated by its charge, which a retried renewal of the cycle the
+      owner was told of may have taken after the cancel."""
     workspace = await repo.get_workspace(session, workspace_id)
     if workspace is not None and workspace.deleted_at is not None:
         return "charged for a deleted workspace"
@@ -291,10 +306,17 @@ async def _charged_after_cancel(
     if sub.provider_cancelled == "now" and asked is not None and event.occurred_at >= asked:
         return "charged after the subscription was cancelled"
     cycle_end = sub.provider_cycle_end
-    if cycle_end is not None and cycle_start >= cycle_end:
+    start = cycle_start or event.occurred_at
+    if cycle_end is not None and start >= cycle_end:
         return (
-            f"charged for a cycle from {cycle_start.isoformat()}, after the subscription's"
+            f"charged for a cycle from {start.isoformat()}, after the subscription's"
             f" cancel at its cycle end ({cycle_end.isoformat()})"
+        )
+    waiting = sub.provider_cancel is not None and sub.provider_cancelled is None
+    if waiting and asked is not None and cycle_start is not None and cycle_start > asked:
+        return (
+            f"charged for a cycle from {cycle_start.isoformat()}, after the cancel asked at"
+            f" {asked.isoformat()} (not taken by Razorpay yet)"
         )
     return ""
 

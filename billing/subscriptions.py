@@ -12,10 +12,11 @@ from typing import Any, Final, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import provider_cancels
+from billing import event_repository, provider_cancels
 from billing import repository as repo
 from billing.catalog import purchasable
 from billing.models import BillingOrder, BillingPayment, Subscription
+from billing.provider_events import bounded_int, short, webhook_entity
 from billing.schemas import PaymentOut, SubscriptionOut
 from billing.state import PaidPeriod, SubscriptionState
 from core.errors import Conflict, ValidationFailed
@@ -244,9 +245,19 @@ async def held_for_refund(
 ) -> list[tuple[str, int | None, str | None]]:
     """The workspace's payments recorded ``rejected`` or ``held`` (money taken that granted
     nothing: an amount that did not match its order, a payment after the workspace was deleted,
-    a lower plan paid while a higher one ran, a plan a later payment replaced): (payment id,
+    a lower plan paid while a higher one ran, a plan a later payment replaced), then the
+    recurring charges of a linked Razorpay Subscription held as ``charged_after_cancel`` (no
+    order of ours: only their event rows, which a purge deletes, named them): (payment id,
     amount, currency), for a human to refund."""
-    return await repo.payments_with_status(session, workspace_id, *repo.HELD_FOR_REFUND)
+    held = await repo.payments_with_status(session, workspace_id, *repo.HELD_FOR_REFUND)
+    for payment_id, payload in await event_repository.payloads_with_reason(
+        session, workspace_id, provider_cancels.CHARGED_AFTER_CANCEL
+    ):
+        payment = webhook_entity(payload, "payment")
+        held.append(
+            (payment_id, bounded_int(payment.get("amount")), short(payment.get("currency"), 3))
+        )
+    return held
 
 
 def expiry_notice_due(workspace: Workspace, now: datetime) -> timedelta | None:

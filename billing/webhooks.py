@@ -19,9 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import repository as repo
 from billing.events import (
+    DISPUTE_WON,
     MAX_EVENT_ID,
     Applied,
     EventStatus,
+    apply_dispute_won,
     apply_to_order,
     record_and_apply,
 )
@@ -116,6 +118,8 @@ async def _apply(
             payment_entity=payment_entity,
             subscription_entity=subscription,
         )
+    if event.name == DISPUTE_WON:
+        return await apply_dispute_won(session, event=event, event_key=event_key)
     if event.name not in ORDER_EVENTS and event.name not in PAYMENT_SUCCESS_EVENTS:
         return Applied("ignored", "unsupported_event", event.name[:100])
 

@@ -1,0 +1,231 @@
+"""A linked Razorpay Subscription's charges judged against the owner's cancel at its edges: a
+cancel Razorpay took only after a renewal, a subscription whose first charge links it after
+the owner's cancel took effect, and the two webhooks of one charge held once (the real
+``razorpay`` client against the fake, signed webhooks)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from api.runtime import Runtime
+from core.db import Database
+from core.models import utcnow
+from tests.billing.conftest import sub_row, subscription
+from tests.billing.test_charges_after_cancel import (
+    DAY,
+    a_charge,
+    charged,
+    paid_cancelled_and_ended,
+    sweep_cancels,
+)
+from tests.billing.test_razorpay_cancel import (
+    AT_CYCLE_END,
+    NOW,
+    cancel,
+    delete_workspace,
+    linked,
+    workspace_exists,
+)
+from tests.conftest import Owner, signup
+from tests.fakes.razorpay_server import FakeRazorpay, razorpay_id, webhook_payload
+from tests.lifecycle.data import tick_due
+
+
+def payment_of(body: dict[str, Any]) -> str:
+    return str(body["payload"]["payment"]["entity"]["id"])
+
+
+async def flagged_rows(owner_db: Database, body: dict[str, Any]) -> list[tuple[str, str]]:
+    """The billing events of the payment ``body`` names (event type, reason) recorded
+    ``rejected`` / ``charged_after_cancel``: what the operator refunds from (docs/billing.md)."""
+    payment_id = payment_of(body)
+    async with owner_db.transaction() as s:
+        rows = await s.execute(
+            text(
+                "SELECT event_type, reason FROM billing_events WHERE razorpay_payment_id = :p"
+                " AND reason = 'charged_after_cancel'"
+            ),
+            {"p": payment_id},
+        )
+        return [(str(kind), str(reason)) for kind, reason in rows.all()]
+
+
+async def test_a_cancel_razorpay_took_after_a_renewal_holds_that_renewal(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    """The owner cancelled a day ago, while the cycle ending 12 hours ago ran: the plan page
+    told them Razorpay charges the card no more once that cycle ends. Razorpay was down and
+    renewed the subscription before the cancel reached it. Before, the renewal's charge was the
+    ordinary ``recurring_charge`` ("Payment received", nothing to refund): delivered while the
+    cancel waited, nothing was known of its end; delivered after, Razorpay's answer names the
+    renewed cycle, whose end was stored."""
+    now = int(time.time())
+    start, end = now - 30 * DAY + 12 * 3600, now - 12 * 3600
+    sub_id = await linked(bclient, owner, fake, current_start=start, current_end=end)
+    fake.down = True
+    assert (await cancel(bclient, owner)).status_code == 200
+    await billing_runtime.jobs.drain()
+    async with owner_db.transaction() as s:  # asked a day ago, before the renewal
+        await s.execute(
+            text(
+                "UPDATE subscriptions SET provider_cancel_requested_at = now() - interval '1 day'"
+                " WHERE workspace_id = :w"
+            ),
+            {"w": owner.workspace_id},
+        )
+    # Razorpay renewed the subscription meanwhile; the renewal's webhook comes while our
+    # cancel still waits.
+    renewed = {"current_start": end, "current_end": end + 30 * DAY, "charge_at": end + 30 * DAY}
+    fake.subscriptions[sub_id].update(renewed)
+    sub = dict(fake.subscriptions[sub_id])
+    assert await charged(bclient, owner_db, a_charge(sub, start=end)) == (
+        "rejected",
+        "charged_after_cancel",
+    )
+    # Razorpay is back and takes the cancel, naming the renewed cycle.
+    fake.down = False
+    await sweep_cancels(billing_runtime)
+    assert fake.cancels(sub_id)[-1] == AT_CYCLE_END
+    assert (await subscription(bclient, owner))["razorpay_cancel"] == "at_cycle_end"
+    # The cycle the owner was told of, its charge delivered late: a charge.
+    assert await charged(bclient, owner_db, a_charge(sub, start=start)) == (
+        "ignored",
+        "recurring_charge",
+    )
+    # A charge of the renewed cycle judged now, by what Razorpay's answer stored (a
+    # payment.captured names no cycle: its time is taken), is held too.
+    assert await charged(bclient, owner_db, a_charge(sub, start=end, event="payment.captured")) == (
+        "rejected",
+        "charged_after_cancel",
+    )
+
+
+async def test_the_first_charge_of_a_subscription_linked_after_the_cancel_took_effect_is_held(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    """The owner cancelled at period end and the period ended a day ago; a Razorpay
+    Subscription made while it ran is first heard of by its charge for a cycle that started an
+    hour ago. That charge links it and asks for its cancel at once, but before, it was the
+    ordinary ``recurring_charge`` itself: money taken after the owner's cancel took effect,
+    mailed "Payment received", with nothing telling the operator to refund it."""
+    await paid_cancelled_and_ended(bclient, owner, fake, owner_db)
+    made = int(time.time()) - 2 * DAY
+    sub = fake.add_subscription(
+        plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id}, created_at=made
+    )
+    cycle = int(time.time()) - 3600
+    assert await charged(bclient, owner_db, a_charge(sub, start=cycle)) == (
+        "rejected",
+        "charged_after_cancel",
+    )
+    assert (await sub_row(owner_db, owner.workspace_id))["razorpay_subscription_id"] == sub["id"]
+    await sweep_cancels(billing_runtime)
+    assert fake.cancels(sub["id"]) == [NOW]
+    # Its next cycle, charged before Razorpay took the cancel, is held too.
+    assert await charged(bclient, owner_db, a_charge(sub, start=cycle + 30 * DAY)) == (
+        "rejected",
+        "charged_after_cancel",
+    )
+
+
+async def test_a_charge_held_after_a_cancel_is_flagged_once_for_both_its_webhooks(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    """Razorpay reports one recurring charge twice, as ``subscription.charged`` and as its
+    payment's ``payment.captured``. Held after the owner's cancel, both were recorded
+    ``charged_after_cancel``: the operator's query (docs/billing.md) listed one charge twice,
+    one refund owed. Now the charge is flagged once, whichever comes first; the other is
+    recorded as the same charge."""
+    start = int(time.time()) - 10 * DAY
+    end = start + 30 * DAY
+    sub_id = await linked(bclient, owner, fake, current_start=start, current_end=end)
+    assert (await cancel(bclient, owner)).status_code == 200
+    await billing_runtime.jobs.drain()
+    sub = dict(fake.subscriptions[sub_id])
+
+    for first, second in (
+        ("subscription.charged", "payment.captured"),
+        ("payment.captured", "subscription.charged"),
+    ):
+        both = both_webhooks(sub, start=end + 30 * DAY)
+        assert await charged(bclient, owner_db, both[first]) == ("rejected", "charged_after_cancel")
+        assert await charged(bclient, owner_db, both[second]) == ("ignored", "charge_already_held")
+        # Razorpay delivering either again under a new event id holds nothing more either.
+        assert await charged(bclient, owner_db, both[first]) == ("ignored", "charge_already_held")
+        assert await flagged_rows(owner_db, both[first]) == [(first, "charged_after_cancel")]
+    # Both at once: the second waits for the first on the subscription's row.
+    both = both_webhooks(sub, start=end + 60 * DAY)
+    outcomes = await asyncio.gather(*(charged(bclient, owner_db, body) for body in both.values()))
+    assert sorted(outcomes) == [
+        ("ignored", "charge_already_held"),
+        ("rejected", "charged_after_cancel"),
+    ]
+
+
+def both_webhooks(sub: dict[str, Any], *, start: int) -> dict[str, dict[str, Any]]:
+    """One charge of the cycle from ``start`` as Razorpay reports it twice: its
+    ``subscription.charged`` and its payment's ``payment.captured`` (same payment, same time)."""
+    body = a_charge(sub, start=start)
+    payment = dict(body["payload"]["payment"]["entity"], subscription_id=sub["id"])
+    captured = webhook_payload("payment.captured", payment=payment, created_at=body["created_at"])
+    return {"subscription.charged": body, "payment.captured": captured}
+
+
+async def test_the_purge_names_a_charge_held_after_the_cancel_once(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    fake: FakeRazorpay,
+    owner_db: Database,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The workspace was deleted and its subscription cancelled at once; a charge Razorpay
+    took anyway, in the grace period, is held (``charged_after_cancel``). The purge deletes
+    the event rows the operator's query finds it by: before, its log named the payments held
+    or rejected but not such a charge, so after the purge nothing but the flag's own WARNING
+    was left of it. Now it is named once, as those are."""
+    owner = await signup(bclient, "Solo")
+    sub_id = await linked(bclient, owner, fake)
+    await delete_workspace(bclient, owner)
+    await billing_runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [NOW]
+    both = both_webhooks(dict(fake.subscriptions[sub_id]), start=int(time.time()))
+    assert await charged(bclient, owner_db, both["subscription.charged"]) == (
+        "rejected",
+        "charged_after_cancel",
+    )
+    assert await charged(bclient, owner_db, both["payment.captured"]) == (
+        "ignored",
+        "charge_already_held",
+    )
+    payment_id = payment_of(both["subscription.charged"])
+
+    caplog.set_level(logging.WARNING, logger="trulybot")
+    grace = timedelta(hours=billing_runtime.settings.workspace_deletion_grace_hours, minutes=1)
+    await tick_due(billing_runtime, "purge_deleted_workspaces", utcnow() + grace)
+    await billing_runtime.jobs.drain()
+    assert not await workspace_exists(owner_db, owner.workspace_id)
+    named = [r.getMessage() for r in caplog.records if "purged with payment" in r.getMessage()]
+    assert named == [
+        f"workspace {owner.workspace_id} purged with payment {payment_id} (INR 49900)"
+        " held for a refund"
+    ]

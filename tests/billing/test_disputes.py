@@ -1,0 +1,107 @@
+"""A payment's disputes through signed webhooks, in either delivery order: a lost dispute is a
+chargeback and ends its payment's disputes; a won one keeps the money and changes nothing, and
+is recorded against the payment's workspace (docs/billing.md, "State machine")."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from core.db import Database
+from tests.billing.conftest import (
+    create_order,
+    event_rows,
+    new_event_id,
+    order_row,
+    owner_json,
+    post_webhook,
+    subscription,
+)
+from tests.conftest import Owner
+from tests.fakes.razorpay_server import FakeRazorpay, make_dispute, webhook_payload
+
+
+def dispute(payment: dict[str, Any], status: str, phase: str, at: int) -> dict[str, Any]:
+    """Razorpay's ``payment.dispute.<status>`` for a dispute of ``payment`` in ``phase``."""
+    entity = dict(make_dispute(payment_id=payment["id"], amount=payment["amount"], status=status))
+    entity["phase"] = phase
+    return webhook_payload(
+        f"payment.dispute.{status}", payment=payment, dispute=entity, created_at=at
+    )
+
+
+async def delivered(
+    client: httpx.AsyncClient, owner_db: Database, payload: dict[str, Any]
+) -> dict[str, Any]:
+    """``payload`` signed and delivered (200); its stored event row."""
+    event_id = new_event_id()
+    response = await post_webhook(client, payload, event_id=event_id)
+    assert response.status_code == 200, response.text
+    [row] = await event_rows(owner_db, event_id)
+    return row
+
+
+async def plan_and_history(client: httpx.AsyncClient, owner: Owner) -> tuple[str, list[str]]:
+    """What the owner sees: the plan in effect and the payment history's statuses."""
+    history = await owner_json(client, owner, "/billing/payments")
+    plan = (await subscription(client, owner))["effective_plan"]
+    return plan, [p["status"] for p in history["items"]]
+
+
+@pytest.mark.parametrize("lost_first", [True, False])
+async def test_a_won_chargeback_and_a_lost_pre_arbitration_end_charged_back_in_any_order(
+    bclient: httpx.AsyncClient,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+    lost_first: bool,
+) -> None:
+    """The merchant won the chargeback, the customer challenged again and the pre-arbitration
+    was lost (Razorpay's phases: pre-arbitration follows only a won chargeback, so a lost
+    dispute is the last of a payment's). Delivered in either order, the payment ends charged
+    back: the plan taken back, the order refunded, the payment ``chargeback``. The win is
+    recorded against the workspace and changes nothing; before, it was ``unsupported_event``
+    with no workspace."""
+    now = int(time.time())
+    order = await create_order(bclient, owner)
+    payment = fake.capture_payment(order["razorpay_order_id"])
+    captured = webhook_payload("payment.captured", payment=payment, created_at=now - 20 * 86_400)
+    assert (await delivered(bclient, owner_db, captured))["outcome"] == "applied"
+
+    won = dispute(payment, "won", "chargeback", now - 10 * 86_400)
+    lost = dispute(payment, "lost", "pre_arbitration", now - 86_400)
+    for payload in (lost, won) if lost_first else (won, lost):
+        row = await delivered(bclient, owner_db, payload)
+        if payload is won:
+            assert (row["outcome"], row["reason"]) == ("ignored", "dispute_won"), row
+            assert str(row["workspace_id"]) == owner.workspace_id
+            assert row["razorpay_payment_id"] == payment["id"]
+        else:
+            assert (row["outcome"], row["reason"]) == ("applied", "period_revoked"), row
+    assert await plan_and_history(bclient, owner) == ("free", ["chargeback"])
+    assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "refunded"
+
+
+async def test_a_won_dispute_alone_keeps_the_plan_and_the_payment(
+    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """Won: the merchant keeps the money; the plan, the order and the payment stay as they
+    were, and the event is recorded for the workspace."""
+    order = await create_order(bclient, owner)
+    payment = fake.capture_payment(order["razorpay_order_id"])
+    assert (
+        await delivered(bclient, owner_db, webhook_payload("payment.captured", payment=payment))
+    )["outcome"] == "applied"
+    row = await delivered(
+        bclient, owner_db, dispute(payment, "won", "chargeback", int(time.time()))
+    )
+    assert (row["outcome"], row["reason"], str(row["workspace_id"])) == (
+        "ignored",
+        "dispute_won",
+        owner.workspace_id,
+    )
+    assert await plan_and_history(bclient, owner) == ("starter", ["captured"])
+    assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "paid"
