@@ -35,6 +35,7 @@ WATCHED = {
     "pool wait ms": ("trulybot_db_pool_wait_seconds", ""),
     "query batch": ("trulybot_embedding_batch_size", 'kind="query"'),
     "doc slice": ("trulybot_embedding_batch_size", 'kind="document"'),
+    "query call ms": ("trulybot_embedding_call_seconds", 'kind="query"'),
     "chat POST ms": (
         "trulybot_http_request_duration_seconds",
         'method="POST",route="/api/v1/chat",status="200"',

@@ -161,7 +161,8 @@ async def scrape(client: httpx2.AsyncClient, servers: list[Server]) -> dict[str,
 
 def describe_metrics(before: dict[str, float], after: dict[str, float]) -> str:
     """What the servers' /metrics say about one cell: mean loop lag and its recent maximum, mean
-    pool wait, mean texts per model call."""
+    pool wait, mean texts per model call and a query batch's mean wall time in the model (its
+    thread's time on the CPU and its waits for it: the stretch a question waits behind)."""
     parts = []
     for name in WATCHED:
         count = after.get(f"{name} count", 0.0) - before.get(f"{name} count", 0.0)

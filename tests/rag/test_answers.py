@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -802,6 +802,29 @@ async def test_a_visitor_who_leaves_mid_answer_leaves_a_whole_transcript_and_met
         assert (answer["prompt_tokens"], answer["completion_tokens"]) == (10, 5)
         usage = (await client.get(owner.url("/usage"), headers=owner.headers)).json()
         assert usage["llm_tokens"] == 15
+
+
+async def test_a_visitor_who_leaves_mid_answer_still_leaves_the_answer_for_the_next_asker(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """What the JSON path stores after the answer, a stream whose visitor left after the first
+    words stores too: the whole answer in the response cache, so the next visitor asking the
+    same question is answered from it, not by the model again."""
+    async with gated_turn(
+        runtime_factory, "Left, cached", "How long do refunds take to arrive?"
+    ) as turn:
+        model, runtime = turn.model, turn.runtime
+        response = await sse_response(runtime.pipeline.stream(turn.inp))
+        body = response.body_iterator
+        await anext(body)  # meta
+        assert parse_sse(str(await anext(body))) == [("delta", {"text": "Refunds arrive "})]
+        await body.aclose()  # type: ignore[attr-defined]  # the visitor is gone
+        model.gate.set()
+        await runtime.pipeline.drain()
+        # GatedGenerator.generate fails the test if the model is asked again.
+        nxt = await runtime.pipeline.answer(replace(turn.inp, session_id="next visitor"))
+        assert nxt.source == "cache"
+        assert nxt.answer == "Refunds arrive within 5 to 7 business days [1]."
 
 
 async def test_a_made_up_citation_number_leaves_the_answer(
