@@ -77,6 +77,47 @@ PRODUCTION_SERVICES = {
 """What production settings need besides the secret and the public URL (never connected to)."""
 
 
+LONGEST_FIRST = (
+    # Seconds each took alone on a 2-core host at load 6-9 (Dec 2026), longest first.
+    "tests/workspaces/test_permissions_table.py",  # 54
+    "tests/e2e/test_widget_browser.py",  # 42
+    "tests/rag/test_sources.py",  # 41
+    "tests/workspaces/test_notifications.py",  # 40
+    "tests/test_fuzz.py",  # 37
+    "tests/e2e/test_readme_curl.py",  # 36
+    "tests/e2e/test_serve_flags.py",  # 28
+    "tests/e2e/test_demo_server_budget.py",  # 28
+    "tests/test_operator_first_hour.py",  # 23
+    "tests/rag/test_sitemap_background.py",  # 18
+    "tests/e2e/test_dashboard_first_ten_minutes.py",  # 16
+    "tests/test_worker_redis_blip.py",  # 15
+    "tests/test_backup_documented.py",  # 11
+    "tests/test_migration_0032.py",  # 9
+)
+"""Files `make test` hands out first. pytest-xdist shares files out in the order of their
+number of tests (most first), so files of one to five long tests (a served process, a fresh
+cluster, the fuzzer) came last, one worker busy with one of them while the other had nothing
+left. A file missing from the list only runs in the order of its number of tests, as before."""
+
+
+def file_order(items: list[pytest.Item]) -> list[pytest.Item]:
+    """``items`` with the files of ``LONGEST_FIRST`` first, in its order, then the other files
+    by their number of tests, most first (pytest-xdist's own order, which `make test` turns off
+    with --no-loadscope-reorder so that this one holds); each file's tests in their order."""
+    files: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    ordered = sorted(files, key=lambda name: (rank.get(name, len(rank)), -len(files[name])))
+    return [item for name in ordered for item in files[name]]
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    items[:] = file_order(items)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """The safety net: no embedded cluster, PgBouncer or replica a test started outlives the
     suite."""
