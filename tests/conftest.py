@@ -77,6 +77,56 @@ PRODUCTION_SERVICES = {
 """What production settings need besides the secret and the public URL (never connected to)."""
 
 
+def _depends_key(depends: Any) -> tuple[Any, ...]:
+    scopes = getattr(depends, "scopes", None)
+    return (
+        type(depends),
+        depends.dependency,
+        depends.use_cache,
+        getattr(depends, "scope", None),
+        getattr(depends, "max_concurrency", None),
+        tuple(scopes) if scopes is not None else None,
+    )
+
+
+def share_route_analysis() -> bool:
+    """FastAPI (0.165) works out each route's parameters and dependencies (the endpoint's
+    signature, its annotations evaluated, a pydantic field per parameter) for every app, lazily
+    at the app's first requests: 0.2 to 0.5 s of CPU per app on a busy host, paid again by each
+    test, since each test's client is an app of its own (``client_for``). The analysis is a pure
+    function of the route's path, endpoint and the include's dependencies (the Dependant it
+    returns is not changed once built), so the test process keeps one per route for every app.
+    A production process builds one app: it gains nothing and is left alone. False when FastAPI
+    no longer has the function (the suite is then slower, not wrong; tests/test_suite_costs.py
+    says so)."""
+    from fastapi import routing
+
+    name = "_build_dependant_with_parameterless_dependencies"
+    build = getattr(routing, name, None)
+    if build is None:
+        return False
+    if getattr(build, "shared", False):
+        return True
+    built: dict[tuple[Any, ...], Any] = {}
+
+    def shared(*, path: str, call: Callable[..., Any], dependencies: Any) -> Any:
+        try:
+            key = (path, call, tuple(_depends_key(d) for d in dependencies))
+            hash(key)
+        except (AttributeError, TypeError):
+            return build(path=path, call=call, dependencies=dependencies)
+        if key not in built:
+            built[key] = build(path=path, call=call, dependencies=dependencies)
+        return built[key]
+
+    shared.shared = True  # type: ignore[attr-defined]
+    setattr(routing, name, shared)
+    return True
+
+
+share_route_analysis()
+
+
 LONGEST_FIRST = (
     # Seconds each took alone on a 2-core host at load 6-9 (Dec 2026), longest first.
     "tests/workspaces/test_permissions_table.py",  # 54
