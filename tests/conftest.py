@@ -107,9 +107,9 @@ def share_route_analysis() -> bool:
         return False
     if getattr(build, "shared", False):
         return True
-    built: dict[tuple[Any, ...], Any] = {}
 
     def shared(*, path: str, call: Callable[..., Any], dependencies: Any) -> Any:
+        built: dict[tuple[Any, ...], Any] = shared.built  # type: ignore[attr-defined]
         try:
             key = (path, call, tuple(_depends_key(d) for d in dependencies))
             hash(key)
@@ -120,6 +120,7 @@ def share_route_analysis() -> bool:
         return built[key]
 
     shared.shared = True  # type: ignore[attr-defined]
+    shared.built = {}  # type: ignore[attr-defined]
     setattr(routing, name, shared)
     return True
 
@@ -137,7 +138,7 @@ LONGEST_FIRST = (
     "tests/e2e/test_readme_curl.py",  # 36
     "tests/e2e/test_serve_flags.py",  # 28
     "tests/e2e/test_demo_server_budget.py",  # 28
-    "tests/test_operator_first_hour.py",  # 23
+    "tests/test_operator_first_hour.py",  # 17
     "tests/rag/test_sitemap_background.py",  # 18
     "tests/e2e/test_dashboard_first_ten_minutes.py",  # 16
     "tests/test_worker_redis_blip.py",  # 15

@@ -67,6 +67,8 @@ async def test_a_second_app_analyses_no_route_again(
         return real(path=path, **kwargs)
 
     monkeypatch.setattr(routing, "get_dependant", counted)
+    # As in a process whose tests made no app yet.
+    monkeypatch.setattr(routing._build_dependant_with_parameterless_dependencies, "built", {})
     documents = f"/api/v1/workspaces/{uuid.uuid4()}/documents"
     for app in ("first", "second"):
         analysed.clear()
