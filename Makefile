@@ -55,7 +55,8 @@ format: install
 	$(BIN)/ruff check --fix .
 
 test: install system-deps lint
-	HF_HUB_OFFLINE=1 $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	# Files shared out whole, the longest first (tests/conftest.py LONGEST_FIRST).
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: install
 	@command -v wrk >/dev/null || [ "$$(id -u)" != 0 ] || apt-get install -y -qq wrk >/dev/null || true

@@ -172,6 +172,9 @@ class Settings(SettingsValidators, BaseSettings):
     # Fairness: the most background jobs of one workspace running at once (per process for the
     # in-process queue, across all `trulybot worker` processes on Redis).
     jobs_per_workspace: int = Field(default=1, ge=1)
+    # How long `trulybot worker` waits for a lost Redis to answer again (pauses of 0.5, 1, 2,
+    # then 4 s between tries) before it exits for its supervisor to restart it.
+    worker_redis_patience_seconds: float = Field(default=31.5, ge=0.5, le=600)
     # Periodic jobs (core/scheduler.py): how often a driver looks for due jobs. Driven by
     # `trulybot serve` without REDIS_URL, by `trulybot worker` with it; off: no driver at all.
     scheduler_enabled: bool = True

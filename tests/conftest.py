@@ -77,6 +77,98 @@ PRODUCTION_SERVICES = {
 """What production settings need besides the secret and the public URL (never connected to)."""
 
 
+def _depends_key(depends: Any) -> tuple[Any, ...]:
+    scopes = getattr(depends, "scopes", None)
+    return (
+        type(depends),
+        depends.dependency,
+        depends.use_cache,
+        getattr(depends, "scope", None),
+        getattr(depends, "max_concurrency", None),
+        tuple(scopes) if scopes is not None else None,
+    )
+
+
+def share_route_analysis() -> bool:
+    """FastAPI (0.165) works out each route's parameters and dependencies (the endpoint's
+    signature, its annotations evaluated, a pydantic field per parameter) for every app, lazily
+    at the app's first requests: 0.2 to 0.5 s of CPU per app on a busy host, paid again by each
+    test, since each test's client is an app of its own (``client_for``). The analysis is a pure
+    function of the route's path, endpoint and the include's dependencies (the Dependant it
+    returns is not changed once built), so the test process keeps one per route for every app.
+    A production process builds one app: it gains nothing and is left alone. False when FastAPI
+    no longer has the function (the suite is then slower, not wrong; tests/test_suite_costs.py
+    says so)."""
+    from fastapi import routing
+
+    name = "_build_dependant_with_parameterless_dependencies"
+    build = getattr(routing, name, None)
+    if build is None:
+        return False
+    if getattr(build, "shared", False):
+        return True
+
+    def shared(*, path: str, call: Callable[..., Any], dependencies: Any) -> Any:
+        built: dict[tuple[Any, ...], Any] = shared.built  # type: ignore[attr-defined]
+        try:
+            key = (path, call, tuple(_depends_key(d) for d in dependencies))
+            hash(key)
+        except (AttributeError, TypeError):
+            return build(path=path, call=call, dependencies=dependencies)
+        if key not in built:
+            built[key] = build(path=path, call=call, dependencies=dependencies)
+        return built[key]
+
+    shared.shared = True  # type: ignore[attr-defined]
+    shared.built = {}  # type: ignore[attr-defined]
+    setattr(routing, name, shared)
+    return True
+
+
+share_route_analysis()
+
+
+LONGEST_FIRST = (
+    # Seconds each took alone on a 2-core host at load 6-9 (Dec 2026), longest first.
+    "tests/workspaces/test_permissions_table.py",  # 54
+    "tests/e2e/test_widget_browser.py",  # 42
+    "tests/rag/test_sources.py",  # 41
+    "tests/workspaces/test_notifications.py",  # 40
+    "tests/test_fuzz.py",  # 37
+    "tests/e2e/test_readme_curl.py",  # 36
+    "tests/e2e/test_serve_flags.py",  # 28
+    "tests/e2e/test_demo_server_budget.py",  # 28
+    "tests/test_operator_first_hour.py",  # 17
+    "tests/rag/test_sitemap_background.py",  # 18
+    "tests/e2e/test_dashboard_first_ten_minutes.py",  # 16
+    "tests/test_worker_redis_blip.py",  # 15
+    "tests/test_backup_documented.py",  # 11
+    "tests/test_migration_0032.py",  # 9
+)
+"""Files `make test` hands out first. pytest-xdist shares files out in the order of their
+number of tests (most first), so files of one to five long tests (a served process, a fresh
+cluster, the fuzzer) came last, one worker busy with one of them while the other had nothing
+left. A file missing from the list only runs in the order of its number of tests, as before."""
+
+
+def file_order(items: list[pytest.Item]) -> list[pytest.Item]:
+    """``items`` with the files of ``LONGEST_FIRST`` first, in its order, then the other files
+    by their number of tests, most first (pytest-xdist's own order, which `make test` turns off
+    with --no-loadscope-reorder so that this one holds); each file's tests in their order."""
+    files: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    ordered = sorted(files, key=lambda name: (rank.get(name, len(rank)), -len(files[name])))
+    return [item for name in ordered for item in files[name]]
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    items[:] = file_order(items)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """The safety net: no embedded cluster, PgBouncer or replica a test started outlives the
     suite."""

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from tests import clusters
-from tests.cli_process import command_env, run_trulybot
+from tests.cli_process import command_env, run_trulybot, run_trulybot_here
 from tests.conftest import ROOT
+from tests.ports import free_port
 
 SECRET = "first-hour-" + "s" * 40
 
@@ -34,12 +35,13 @@ def _closed_port() -> int:
 async def test_a_libpq_style_database_url_connects_or_says_why_in_one_line(
     query: str, tmp_path: Path
 ) -> None:
-    """asyncpg took ``sslmode`` as a keyword it does not know: an 80-line TypeError traceback."""
+    """asyncpg took ``sslmode`` as a keyword it does not know: an 80-line TypeError traceback.
+    Run in this process (what it prints and its exit code, not the process, are the point),
+    serving on a free port of its own."""
     port = _closed_port()
     url = f"postgresql://app:hunter2secret@127.0.0.1:{port}/db?{query}"
-    run = await run_trulybot(
-        "serve", env={"DATABASE_URL": url, "DATA_DIR": str(tmp_path), "JWT_SECRET": SECRET}
-    )
+    env = {"DATABASE_URL": url, "DATA_DIR": str(tmp_path), "JWT_SECRET": SECRET}
+    run = await run_trulybot_here("serve", env=env | {"PORT": str(free_port())})
     assert run.code != 0, run.out
     assert "Traceback" not in run.out, run.out
     assert f"DATABASE_URL: cannot connect to 127.0.0.1:{port} (connection refused)" in run.out
@@ -113,6 +115,8 @@ def test_a_worker_on_a_fresh_embedded_data_dir_migrates_and_says_a_lost_redis_in
             "REDIS_URL": f"redis://127.0.0.1:{port}/0",
             "LOG_JSON": "false",
             "JWT_SECRET": SECRET,
+            # The give-up's line after 1.5 s instead of the default 31.5 s of patience.
+            "WORKER_REDIS_PATIENCE_SECONDS": "1.5",
         }
     )
     with log.open("wb") as out:

@@ -161,6 +161,7 @@ def test_the_documented_bounds_are_the_settings_bounds() -> None:
         "request_timeout_seconds": (0, 3600),
         "db_pool_timeout_seconds": (None, 300),
         "razorpay_timeout_seconds": (None, 30),
+        "worker_redis_patience_seconds": (0.5, 600),
     }
     for name, (low, high) in bounds.items():
         for value in (low, high):

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from redis.exceptions import RedisError
 
+from api.commands.worker import redis_delays
+from core.config import Settings
 from core.embedded import EmbeddedPostgres
 from core.jobs import ArqQueue
 from core.mail import FLUSH_JOB
@@ -145,7 +147,11 @@ async def test_a_worker_whose_redis_stays_away_says_so_in_one_line(
     supervisor), in one line and after its own shutdown."""
     port = _free_port()
     redis = _redis_server(port)
-    worker, log = await _start_worker(ops, tmp_path, f"redis://127.0.0.1:{port}/0")
+    # A short patience: the give-up and its line are the same after 1.5 s as after the default
+    # 31.5 s (how long one outage is waited is counted in the next test, not timed).
+    worker, log = await _start_worker(
+        ops, tmp_path, f"redis://127.0.0.1:{port}/0", WORKER_REDIS_PATIENCE_SECONDS="1.5"
+    )
     try:
         _stop(redis)
         code = worker.wait(timeout=GUARD)
@@ -153,28 +159,39 @@ async def test_a_worker_whose_redis_stays_away_says_so_in_one_line(
         assert code != 0, said
         assert "Traceback" not in said, said
         assert f"REDIS_URL: lost the connection to 127.0.0.1:{port}" in said, said
-        assert "did not come back within 32 s" in said, said
+        assert "did not come back within 1.5 s" in said, said
     finally:
         _kill(worker)
 
 
+def test_the_pauses_add_up_to_the_patience() -> None:
+    """0.5, 1, 2, then 4 s apart, the last pause shortened to end at the patience."""
+    assert redis_delays(31.5) == (0.5, 1, 2, 4, 4, 4, 4, 4, 4, 4)
+    assert redis_delays(1.5) == (0.5, 1)
+    assert redis_delays(5) == (0.5, 1, 2, 1.5)
+    assert redis_delays(0.5) == (0.5,)
+
+
+@pytest.mark.parametrize(
+    "patience", [Settings.model_fields["worker_redis_patience_seconds"].default, 5]
+)
 async def test_one_command_on_a_redis_that_stays_away_gives_up_after_the_patience(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, patience: float
 ) -> None:
-    """One command of the worker's pool tries Redis REDIS_RETRIES + 1 times, with REDIS_PATIENCE
-    of backoff in all, and then fails. redis-py's connect() retried with the same Retry inside
-    each of the command's retries: 11 x 11 connects and ~10 x the patience (a worker said "did
-    not come back within 32 s" after 63 s and more). Counted, not timed: the backoff sleeps are
-    recorded instead of slept, the connects counted."""
+    """One command of the worker's pool tries Redis once per pause (``redis_delays``) and once
+    more, WORKER_REDIS_PATIENCE_SECONDS of backoff in all, and then fails. redis-py's connect()
+    retried with the same Retry inside each of the command's retries: 11 x 11 connects and
+    ~10 x the patience (a worker said "did not come back within 32 s" after 63 s and more).
+    Counted, not timed: the backoff sleeps are recorded instead of slept, the connects counted."""
     import redis.asyncio.connection as redis_connection
     import redis.asyncio.retry as redis_retry
     from arq.connections import RedisSettings, create_pool
 
-    from api.commands.worker import REDIS_PATIENCE, REDIS_RETRIES, _redis_settings
+    from api.commands.worker import _redis_settings
 
     port = _free_port()
     server = _redis_server(port)
-    settings = _redis_settings(RedisSettings.from_dsn(f"redis://127.0.0.1:{port}/0"))
+    settings = _redis_settings(RedisSettings.from_dsn(f"redis://127.0.0.1:{port}/0"), patience)
     pool = await create_pool(settings)
     try:
         assert await pool.zcard("arq:queue") == 0
@@ -196,16 +213,16 @@ async def test_one_command_on_a_redis_that_stays_away_gives_up_after_the_patienc
         monkeypatch.setattr(redis_connection.Connection, "_connect", counted)
         with pytest.raises((OSError, RedisError)):
             await pool.zrangebyscore("arq:queue", min=float("-inf"), max=1)
-        assert 0 < connects <= REDIS_RETRIES + 1
-        assert sum(slept) == REDIS_PATIENCE
+        assert 0 < connects <= len(redis_delays(patience)) + 1
+        assert sum(slept) == patience
 
         # The next command (the worker's poll, queued behind the first on redis-py's pool
-        # lock) does not wait as long again: one try. Was 2 x REDIS_PATIENCE in all.
+        # lock) does not wait as long again: one try. Was 2 x the patience in all.
         connects = 0
         with pytest.raises((OSError, RedisError)):
             await pool.zcard("arq:queue")
         assert connects == 1
-        assert sum(slept) == REDIS_PATIENCE
+        assert sum(slept) == patience
 
         # Once Redis answers again, the next outage is waited out again.
         server = _redis_server(port)
@@ -214,7 +231,7 @@ async def test_one_command_on_a_redis_that_stays_away_gives_up_after_the_patienc
         slept.clear()
         with pytest.raises((OSError, RedisError)):
             await pool.zcard("arq:queue")
-        assert sum(slept) == REDIS_PATIENCE
+        assert sum(slept) == patience
     finally:
         monkeypatch.undo()
         await pool.aclose()

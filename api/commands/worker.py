@@ -18,12 +18,22 @@ from core.errors import ConfigError
 _STACK_KEY = "runtime_stack"
 log = logging.getLogger("trulybot.worker")
 
-REDIS_RETRIES = 10
-"""How often a Redis command that failed for a lost connection is tried again, 0.5, 1, 2 s and
-then 4 s apart (``REDIS_PATIENCE`` in all): a Redis restart, a failover, a connection reset
-is waited out; a Redis that stays away ends the worker. Once per outage: the reconnects inside a
-command's tries, and the commands after one gave up, try once (``_redis_settings``)."""
-REDIS_PATIENCE = 31.5
+
+def redis_delays(patience: float) -> tuple[float, ...]:
+    """The pauses before each new try of a Redis command that failed for a lost connection:
+    0.5, 1, 2 s and then 4 s apart, the last one shortened so that they add up to ``patience``
+    (WORKER_REDIS_PATIENCE_SECONDS; the default 31.5 s is ten tries again). A Redis restart, a
+    failover, a connection reset is waited out; a Redis that stays away ends the worker. Once per
+    outage: the reconnects inside a command's tries, and the commands after one gave up, try
+    once (``_redis_settings``)."""
+    delays: list[float] = []
+    left = patience
+    while left > 0:
+        delay = min(left, 0.5 * 2 ** min(len(delays), 3))
+        delays.append(delay)
+        left -= delay
+    return tuple(delays)
+
 
 T = TypeVar("T")
 _RETRYING: ContextVar[bool] = ContextVar("trulybot_redis_retrying", default=False)
@@ -125,7 +135,7 @@ def _cmd(args: argparse.Namespace) -> int:
             await self.presence.beat()
 
         async def close(self) -> None:
-            # Redis stayed away past REDIS_PATIENCE: arq's close would wait as long again on
+            # Redis stayed away past its patience: arq's close would wait as long again on
             # its health-check key. The poll's error is what the worker ends with.
             main = self.main_task
             ended = main is not None and main.done() and not main.cancelled()
@@ -145,7 +155,9 @@ def _cmd(args: argparse.Namespace) -> int:
             per_workspace=settings.jobs_per_workspace,
             lease_seconds=args.job_timeout + 60,
         ),
-        redis_settings=_redis_settings(RedisSettings.from_dsn(settings.redis_url)),
+        redis_settings=_redis_settings(
+            RedisSettings.from_dsn(settings.redis_url), settings.worker_redis_patience_seconds
+        ),
         on_startup=startup,
         on_shutdown=shutdown,
         max_jobs=args.concurrency,
@@ -161,8 +173,8 @@ def _cmd(args: argparse.Namespace) -> int:
         lost = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(
             f"REDIS_URL: lost the connection to {redis_address(redis_url)} ({lost}) and it did"
-            f" not come back within {REDIS_PATIENCE:.0f} s; exiting for the supervisor to"
-            " restart the worker"
+            f" not come back within {settings.worker_redis_patience_seconds:g} s; exiting for the"
+            " supervisor to restart the worker"
         ) from None
     finally:
         # on_shutdown did not run when arq's close failed: the runtime is closed here.
@@ -171,20 +183,20 @@ def _cmd(args: argparse.Namespace) -> int:
     return 0
 
 
-def _redis_settings(redis: Any) -> Any:
+def _redis_settings(redis: Any, patience: float) -> Any:
     """arq's ``RedisSettings`` whose commands are tried again, with a new connection, while
-    Redis is away for a moment (``REDIS_RETRIES``). Without it arq's first failed poll ended
-    the worker: a Redis restart of a few seconds took every worker down."""
+    Redis is away for up to ``patience`` seconds (``redis_delays``). Without it arq's first
+    failed poll ended the worker: a Redis restart of a few seconds took every worker down."""
     import redis.asyncio.retry as redis_retry
     from redis.asyncio.retry import Retry
-    from redis.backoff import ExponentialBackoff
+    from redis.backoff import AbstractBackoff
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
     class PatientRetry(Retry):
-        """Waits ``REDIS_PATIENCE`` once per outage. redis-py's command retry calls connect(),
+        """Waits ``patience`` once per outage. redis-py's command retry calls connect(),
         whose own retry (this same ``Retry``) waited the whole patience inside each of the
-        command's tries: one command on a Redis gone for good took ~10 x ``REDIS_PATIENCE``.
+        command's tries: one command on a Redis gone for good took ~10 x the patience.
         A call nested in a retry tries once (the outer one waits); and once a call gave up, the
         next ones (the worker's poll, queued on redis-py's pool lock behind the first) try
         once until Redis answers again: the worker said "within 32 s" after 63 s."""
@@ -217,8 +229,16 @@ def _redis_settings(redis: Any) -> Any:
             finally:
                 _RETRYING.reset(token)
 
+    class Pauses(AbstractBackoff):
+        def __init__(self, delays: tuple[float, ...]) -> None:
+            self.delays = delays
+
+        def compute(self, failures: int) -> float:
+            return self.delays[min(failures, len(self.delays)) - 1]
+
+    delays = redis_delays(patience)
     redis.retry_on_error = [RedisConnectionError, RedisTimeoutError, OSError]
-    redis.retry = PatientRetry(ExponentialBackoff(cap=4, base=0.25), REDIS_RETRIES)
+    redis.retry = PatientRetry(Pauses(delays), len(delays))
     return redis
 
 

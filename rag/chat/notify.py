@@ -30,6 +30,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
+from core.tls import outgoing_tls
 from rag.chat.models import WebhookDelivery
 from rag.chat.repository import deliveries as delivery_repo
 from rag.knowledge.addresses import check_url, pinned_request
@@ -284,7 +285,9 @@ class Notifier:
     ) -> tuple[int | None, str | None]:
         checked, ip = await check_url(url, allow_private=self.allow_private)
         timestamp = int(time.time())
-        async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, trust_env=False) as client:
+        async with httpx.AsyncClient(
+            timeout=TIMEOUT_SECONDS, trust_env=False, verify=outgoing_tls()
+        ) as client:
             # Connect to the address just checked (no second DNS lookup to rebind), and
             # read only the status: the receiver's body is never downloaded.
             request = pinned_request(

@@ -27,6 +27,7 @@ from pathlib import PurePosixPath
 import httpx
 
 from core.errors import AppError, UnsupportedMediaType
+from core.tls import outgoing_tls
 from rag.knowledge.addresses import (
     FetchFailed,
     IPAddress,
@@ -256,7 +257,9 @@ async def fetch_url(
     allowed = tuple(allowed_types)
     networks = allowed_networks(allow_networks)
     own_client = client is None
-    http = client or httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout)
+    http = client or httpx.AsyncClient(
+        follow_redirects=False, trust_env=False, timeout=timeout, verify=outgoing_tls()
+    )
     try:
         async with asyncio.timeout(timeout):
             return await _fetch(

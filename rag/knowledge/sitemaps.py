@@ -23,6 +23,7 @@ from lxml import etree  # type: ignore[import-untyped]
 
 from core.config import Settings
 from core.errors import AppError
+from core.tls import outgoing_tls
 from rag.knowledge.addresses import MAX_URL_LENGTH, FetchFailed, IPNetwork, allowed_networks
 from rag.knowledge.fetch import SITEMAP_TYPES, FetchTooLarge, Inflater, fetch_url
 
@@ -247,7 +248,9 @@ async def read_sitemap(
     cached = cached or {}
     networks = allowed_networks(allow_networks)
     own_client = client is None
-    http = client or httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout)
+    http = client or httpx.AsyncClient(
+        follow_redirects=False, trust_env=False, timeout=timeout, verify=outgoing_tls()
+    )
     listing = SitemapListing()
     known_set = set(known)
     seen_pages: set[str] = set()

@@ -499,3 +499,24 @@ async def test_a_compressed_stream_that_never_ends_is_too_large_by_its_raw_bytes
         )
     answer = await _finished(answers["/endless-empty-blocks.html"])
     assert answer.sent < TRAILING_TOTAL // 2, f"the server sent {answer.sent} bytes"
+
+
+async def test_fetches_share_one_tls_context(srv: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each fetch's client loaded certifi's CA bundle into a TLS context of its own (40 ms of
+    CPU on a busy host per page of a sitemap's sync, per sitemap file, per webhook posted): the
+    process's one context is used by every fetch, a plain http:// one included."""
+    import ssl
+
+    made = 0
+    real = ssl.create_default_context
+
+    def counted(*args: object, **kwargs: object) -> ssl.SSLContext:
+        nonlocal made
+        made += 1
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ssl, "create_default_context", counted)
+    for _ in range(3):
+        await fetch_url(srv.url("/page.html"), allow_networks=LOOPBACK_ONLY)
+    await fetch_sitemap(srv.url("/sitemap.xml"), allow_networks=LOOPBACK_ONLY)
+    assert made <= 1  # the process's first, when no test before this one fetched
