@@ -164,7 +164,10 @@ def withdrawable(sub: Subscription | None) -> bool:
 
 async def withdraw(session: AsyncSession, workspace_id: uuid.UUID, sub: Subscription) -> None:
     """The owner resumes (``sub`` locked by the caller): a cancel not sent yet is withdrawn; one
-    that was, or may have been (a send started), is 409 ``razorpay_subscription_cancelled``."""
+    that was, or may have been (a send started), is 409 ``razorpay_subscription_cancelled``.
+    The hold a withdrawn cancel set (``held_from``, for a subscription linked after the owner's
+    cancel took effect) goes with it: nothing Razorpay confirmed stops the charges, so they are
+    the owner's again. Before, every later charge stayed ``charged_after_cancel``."""
     if sent(sub):
         raise Conflict(
             "The Razorpay subscription was cancelled and Razorpay cannot resume a cancelled"
@@ -179,6 +182,8 @@ async def withdraw(session: AsyncSession, workspace_id: uuid.UUID, sub: Subscrip
             provider_cancel=None,
             provider_cancel_requested_at=None,
             provider_cancel_next_at=None,
+            # Not sent, so none Razorpay confirmed: only ``request``'s ``held_from`` set it.
+            provider_cycle_end=None,
         )
 
 

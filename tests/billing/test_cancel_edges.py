@@ -229,3 +229,43 @@ async def test_the_purge_names_a_charge_held_after_the_cancel_once(
         f"workspace {owner.workspace_id} purged with payment {payment_id} (INR 49900)"
         " held for a refund"
     ]
+
+
+async def test_a_subscription_kept_by_the_owner_before_its_cancel_was_sent_charges_as_before(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    """The owner cancelled at period end and the period ended; a Razorpay Subscription made
+    while it ran is first heard of by a charge, which is held and asks for its cancel at once.
+    Before the sweep sent that cancel the owner chose "Keep the Razorpay subscription"
+    (resume): nothing is sent and Razorpay goes on charging, so its next charges are the
+    owner's ordinary charges. Before, the hold's start (``provider_cycle_end``) outlived the
+    withdrawn cancel: every later charge was ``charged_after_cancel`` for good, no "Payment
+    received", one more refund listed for the operator each cycle."""
+    await paid_cancelled_and_ended(bclient, owner, fake, owner_db)
+    made = int(time.time()) - 2 * DAY
+    sub = fake.add_subscription(
+        plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id}, created_at=made
+    )
+    cycle = int(time.time()) - 3600
+    assert await charged(bclient, owner_db, a_charge(sub, start=cycle)) == (
+        "rejected",
+        "charged_after_cancel",
+    )
+    resumed = await bclient.post(owner.url("/billing/subscription/resume"), headers=owner.headers)
+    assert resumed.status_code == 200, resumed.text
+    assert (resumed.json()["razorpay_cancel"], resumed.json()["razorpay_subscription"]) == (
+        None,
+        "active",
+    )
+    await sweep_cancels(billing_runtime)
+    assert fake.cancels(sub["id"]) == []
+    for later in (cycle + 30 * DAY, cycle + 60 * DAY):
+        for event in ("subscription.charged", "payment.captured"):
+            assert await charged(bclient, owner_db, a_charge(sub, start=later, event=event)) == (
+                "ignored",
+                "recurring_charge",
+            )
