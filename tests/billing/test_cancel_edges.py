@@ -32,6 +32,7 @@ from tests.billing.test_razorpay_cancel import (
     cancel,
     delete_workspace,
     linked,
+    razorpay_says,
     workspace_exists,
 )
 from tests.conftest import Owner, signup
@@ -269,3 +270,52 @@ async def test_a_subscription_kept_by_the_owner_before_its_cancel_was_sent_charg
                 "ignored",
                 "recurring_charge",
             )
+
+
+@pytest.mark.parametrize(
+    ("event", "status"),
+    [("subscription.cancelled", "cancelled"), ("subscription.completed", "completed")],
+)
+async def test_a_renewal_the_waiting_cancel_did_not_stop_is_held_when_razorpay_says_it_ended_first(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+    event: str,
+    status: str,
+) -> None:
+    """The owner cancelled a day ago; Razorpay was down and renewed the subscription 12 hours
+    ago, then ended it (the owner cancelled in Razorpay's dashboard, or that renewal was its
+    last and it completed). Delivered before that end's webhook the renewal's charge is
+    held (its cycle started after the cancel was asked); delivered after, it was the ordinary
+    ``recurring_charge`` with "Payment received": the end dropped the waiting cancel and with
+    it what the charge was judged by. Now the end's cycle, started after the cancel was asked,
+    is kept as the hold's start, so the order of the two webhooks does not matter."""
+    now = int(time.time())
+    start, end = now - 30 * DAY + 12 * 3600, now - 12 * 3600
+    sub_id = await linked(bclient, owner, fake, current_start=start, current_end=end)
+    fake.down = True
+    assert (await cancel(bclient, owner)).status_code == 200
+    await billing_runtime.jobs.drain()
+    async with owner_db.transaction() as s:  # asked a day ago, before the renewal
+        await s.execute(
+            text(
+                "UPDATE subscriptions SET provider_cancel_requested_at = now() - interval '1 day'"
+                " WHERE workspace_id = :w"
+            ),
+            {"w": owner.workspace_id},
+        )
+    fake.subscriptions[sub_id].update(current_start=end, current_end=end + 30 * DAY)
+    sub = dict(fake.subscriptions[sub_id])
+    await razorpay_says(bclient, fake, sub_id, event, status)
+    for kind in ("subscription.charged", "payment.captured"):
+        assert await charged(bclient, owner_db, a_charge(sub, start=end, event=kind)) == (
+            "rejected",
+            "charged_after_cancel",
+        )
+    # The cycle the owner was told of, its charge delivered late: a charge.
+    assert await charged(bclient, owner_db, a_charge(sub, start=start)) == (
+        "ignored",
+        "recurring_charge",
+    )
