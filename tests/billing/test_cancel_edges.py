@@ -192,18 +192,21 @@ def both_webhooks(sub: dict[str, Any], *, start: int) -> dict[str, dict[str, Any
     return {"subscription.charged": body, "payment.captured": captured}
 
 
+@pytest.mark.parametrize("previous_release", [False, True])
 async def test_the_purge_names_a_charge_held_after_the_cancel_once(
     bclient: httpx.AsyncClient,
     billing_runtime: Runtime,
     fake: FakeRazorpay,
     owner_db: Database,
     caplog: pytest.LogCaptureFixture,
+    previous_release: bool,
 ) -> None:
     """The workspace was deleted and its subscription cancelled at once; a charge Razorpay
     took anyway, in the grace period, is held (``charged_after_cancel``). The purge deletes
     the event rows the operator's query finds it by: before, its log named the payments held
     or rejected but not such a charge, so after the purge nothing but the flag's own WARNING
-    was left of it. Now it is named once, as those are."""
+    was left of it. Now it is named once, as those are; also when the release before this
+    one flagged both of its webhooks (two rows, one charge), which was named twice."""
     owner = await signup(bclient, "Solo")
     sub_id = await linked(bclient, owner, fake)
     await delete_workspace(bclient, owner)
@@ -219,6 +222,16 @@ async def test_the_purge_names_a_charge_held_after_the_cancel_once(
         "charge_already_held",
     )
     payment_id = payment_of(both["subscription.charged"])
+    if previous_release:  # it recorded the second webhook of the charge as the first
+        async with owner_db.transaction() as s:
+            await s.execute(
+                text(
+                    "UPDATE billing_events SET outcome = 'rejected',"
+                    " reason = 'charged_after_cancel' WHERE razorpay_payment_id = :p"
+                ),
+                {"p": payment_id},
+            )
+        assert len(await flagged_rows(owner_db, both["payment.captured"])) == 2
 
     caplog.set_level(logging.WARNING, logger="trulybot")
     grace = timedelta(hours=billing_runtime.settings.workspace_deletion_grace_hours, minutes=1)
