@@ -248,7 +248,7 @@ async def held_for_refund(
     a lower plan paid while a higher one ran, a plan a later payment replaced), then the
     recurring charges of a linked Razorpay Subscription held as ``charged_after_cancel`` (no
     order of ours: only their event rows, which a purge deletes, named them): (payment id,
-    amount, currency), for a human to refund. One entry per payment: the release before
+    amount, currency), for a human to refund. One entry per payment: a build before
     ``charge_already_held`` flagged both webhooks of a charge."""
     held = await repo.payments_with_status(session, workspace_id, *repo.HELD_FOR_REFUND)
     named = {payment_id for payment_id, _, _ in held}

@@ -28,6 +28,7 @@ from tests.billing.test_charges_after_cancel import (
 )
 from tests.billing.test_razorpay_cancel import (
     AT_CYCLE_END,
+    ENDINGS,
     NOW,
     cancel,
     delete_workspace,
@@ -59,6 +60,55 @@ async def flagged_rows(owner_db: Database, body: dict[str, Any]) -> list[tuple[s
         return [(str(kind), str(reason)) for kind, reason in rows.all()]
 
 
+async def renewed_while_the_cancel_waited(
+    client: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> tuple[str, dict[str, Any], int, int]:
+    """The owner cancelled a day ago, while the cycle ending 12 hours ago ran; Razorpay was
+    down, so the cancel still waits, and renewed the subscription at that end: (its id, its
+    renewed entity, the owner's cycle's start and end)."""
+    now = int(time.time())
+    start, end = now - 30 * DAY + 12 * 3600, now - 12 * 3600
+    sub_id = await linked(client, owner, fake, current_start=start, current_end=end)
+    fake.down = True
+    assert (await cancel(client, owner)).status_code == 200
+    await billing_runtime.jobs.drain()
+    async with owner_db.transaction() as s:  # asked a day ago, before the renewal
+        await s.execute(
+            text(
+                "UPDATE subscriptions SET provider_cancel_requested_at = now() - interval '1 day'"
+                " WHERE workspace_id = :w"
+            ),
+            {"w": owner.workspace_id},
+        )
+    renewed = {"current_start": end, "current_end": end + 30 * DAY, "charge_at": end + 30 * DAY}
+    fake.subscriptions[sub_id].update(renewed)
+    return sub_id, dict(fake.subscriptions[sub_id]), start, end
+
+
+async def first_charge_held(
+    client: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, owner_db: Database
+) -> tuple[dict[str, Any], int]:
+    """The owner cancelled at period end and the period ended a day ago; a Razorpay
+    Subscription made while it ran is first heard of by its charge for a cycle that started an
+    hour ago, which links it, asks for its cancel at once and is held: (the subscription, that
+    cycle's start)."""
+    await paid_cancelled_and_ended(client, owner, fake, owner_db)
+    made = int(time.time()) - 2 * DAY
+    sub = fake.add_subscription(
+        plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id}, created_at=made
+    )
+    cycle = int(time.time()) - 3600
+    assert await charged(client, owner_db, a_charge(sub, start=cycle)) == (
+        "rejected",
+        "charged_after_cancel",
+    )
+    return sub, cycle
+
+
 async def test_a_cancel_razorpay_took_after_a_renewal_holds_that_renewal(
     bclient: httpx.AsyncClient,
     billing_runtime: Runtime,
@@ -72,25 +122,10 @@ async def test_a_cancel_razorpay_took_after_a_renewal_holds_that_renewal(
     ordinary ``recurring_charge`` ("Payment received", nothing to refund): delivered while the
     cancel waited, nothing was known of its end; delivered after, Razorpay's answer names the
     renewed cycle, whose end was stored."""
-    now = int(time.time())
-    start, end = now - 30 * DAY + 12 * 3600, now - 12 * 3600
-    sub_id = await linked(bclient, owner, fake, current_start=start, current_end=end)
-    fake.down = True
-    assert (await cancel(bclient, owner)).status_code == 200
-    await billing_runtime.jobs.drain()
-    async with owner_db.transaction() as s:  # asked a day ago, before the renewal
-        await s.execute(
-            text(
-                "UPDATE subscriptions SET provider_cancel_requested_at = now() - interval '1 day'"
-                " WHERE workspace_id = :w"
-            ),
-            {"w": owner.workspace_id},
-        )
-    # Razorpay renewed the subscription meanwhile; the renewal's webhook comes while our
-    # cancel still waits.
-    renewed = {"current_start": end, "current_end": end + 30 * DAY, "charge_at": end + 30 * DAY}
-    fake.subscriptions[sub_id].update(renewed)
-    sub = dict(fake.subscriptions[sub_id])
+    sub_id, sub, start, end = await renewed_while_the_cancel_waited(
+        bclient, billing_runtime, owner, fake, owner_db
+    )
+    # The renewal's webhook comes while our cancel still waits.
     assert await charged(bclient, owner_db, a_charge(sub, start=end)) == (
         "rejected",
         "charged_after_cancel",
@@ -125,16 +160,7 @@ async def test_the_first_charge_of_a_subscription_linked_after_the_cancel_took_e
     hour ago. That charge links it and asks for its cancel at once, but before, it was the
     ordinary ``recurring_charge`` itself: money taken after the owner's cancel took effect,
     mailed "Payment received", with nothing telling the operator to refund it."""
-    await paid_cancelled_and_ended(bclient, owner, fake, owner_db)
-    made = int(time.time()) - 2 * DAY
-    sub = fake.add_subscription(
-        plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id}, created_at=made
-    )
-    cycle = int(time.time()) - 3600
-    assert await charged(bclient, owner_db, a_charge(sub, start=cycle)) == (
-        "rejected",
-        "charged_after_cancel",
-    )
+    sub, cycle = await first_charge_held(bclient, owner, fake, owner_db)
     assert (await sub_row(owner_db, owner.workspace_id))["razorpay_subscription_id"] == sub["id"]
     await sweep_cancels(billing_runtime)
     assert fake.cancels(sub["id"]) == [NOW]
@@ -192,21 +218,21 @@ def both_webhooks(sub: dict[str, Any], *, start: int) -> dict[str, dict[str, Any
     return {"subscription.charged": body, "payment.captured": captured}
 
 
-@pytest.mark.parametrize("previous_release", [False, True])
+@pytest.mark.parametrize("earlier_build", [False, True])
 async def test_the_purge_names_a_charge_held_after_the_cancel_once(
     bclient: httpx.AsyncClient,
     billing_runtime: Runtime,
     fake: FakeRazorpay,
     owner_db: Database,
     caplog: pytest.LogCaptureFixture,
-    previous_release: bool,
+    earlier_build: bool,
 ) -> None:
     """The workspace was deleted and its subscription cancelled at once; a charge Razorpay
     took anyway, in the grace period, is held (``charged_after_cancel``). The purge deletes
     the event rows the operator's query finds it by: before, its log named the payments held
     or rejected but not such a charge, so after the purge nothing but the flag's own WARNING
-    was left of it. Now it is named once, as those are; also when the release before this
-    one flagged both of its webhooks (two rows, one charge), which was named twice."""
+    was left of it. Now it is named once, as those are; also when an earlier build flagged
+    both of its webhooks (two rows, one charge), which was named twice."""
     owner = await signup(bclient, "Solo")
     sub_id = await linked(bclient, owner, fake)
     await delete_workspace(bclient, owner)
@@ -222,7 +248,7 @@ async def test_the_purge_names_a_charge_held_after_the_cancel_once(
         "charge_already_held",
     )
     payment_id = payment_of(both["subscription.charged"])
-    if previous_release:  # it recorded the second webhook of the charge as the first
+    if earlier_build:  # it recorded the second webhook of the charge as the first
         async with owner_db.transaction() as s:
             await s.execute(
                 text(
@@ -259,16 +285,7 @@ async def test_a_subscription_kept_by_the_owner_before_its_cancel_was_sent_charg
     owner's ordinary charges. Before, the hold's start (``provider_cycle_end``) outlived the
     withdrawn cancel: every later charge was ``charged_after_cancel`` for good, no "Payment
     received", one more refund listed for the operator each cycle."""
-    await paid_cancelled_and_ended(bclient, owner, fake, owner_db)
-    made = int(time.time()) - 2 * DAY
-    sub = fake.add_subscription(
-        plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id}, created_at=made
-    )
-    cycle = int(time.time()) - 3600
-    assert await charged(bclient, owner_db, a_charge(sub, start=cycle)) == (
-        "rejected",
-        "charged_after_cancel",
-    )
+    sub, cycle = await first_charge_held(bclient, owner, fake, owner_db)
     resumed = await bclient.post(owner.url("/billing/subscription/resume"), headers=owner.headers)
     assert resumed.status_code == 200, resumed.text
     assert (resumed.json()["razorpay_cancel"], resumed.json()["razorpay_subscription"]) == (
@@ -285,10 +302,7 @@ async def test_a_subscription_kept_by_the_owner_before_its_cancel_was_sent_charg
             )
 
 
-@pytest.mark.parametrize(
-    ("event", "status"),
-    [("subscription.cancelled", "cancelled"), ("subscription.completed", "completed")],
-)
+@pytest.mark.parametrize(("event", "status"), ENDINGS)
 async def test_a_renewal_the_waiting_cancel_did_not_stop_is_held_when_razorpay_says_it_ended_first(
     bclient: httpx.AsyncClient,
     billing_runtime: Runtime,
@@ -305,22 +319,9 @@ async def test_a_renewal_the_waiting_cancel_did_not_stop_is_held_when_razorpay_s
     ``recurring_charge`` with "Payment received": the end dropped the waiting cancel and with
     it what the charge was judged by. Now the end's cycle, started after the cancel was asked,
     is kept as the hold's start, so the order of the two webhooks does not matter."""
-    now = int(time.time())
-    start, end = now - 30 * DAY + 12 * 3600, now - 12 * 3600
-    sub_id = await linked(bclient, owner, fake, current_start=start, current_end=end)
-    fake.down = True
-    assert (await cancel(bclient, owner)).status_code == 200
-    await billing_runtime.jobs.drain()
-    async with owner_db.transaction() as s:  # asked a day ago, before the renewal
-        await s.execute(
-            text(
-                "UPDATE subscriptions SET provider_cancel_requested_at = now() - interval '1 day'"
-                " WHERE workspace_id = :w"
-            ),
-            {"w": owner.workspace_id},
-        )
-    fake.subscriptions[sub_id].update(current_start=end, current_end=end + 30 * DAY)
-    sub = dict(fake.subscriptions[sub_id])
+    sub_id, sub, start, end = await renewed_while_the_cancel_waited(
+        bclient, billing_runtime, owner, fake, owner_db
+    )
     await razorpay_says(bclient, fake, sub_id, event, status)
     for kind in ("subscription.charged", "payment.captured"):
         assert await charged(bclient, owner_db, a_charge(sub, start=end, event=kind)) == (
