@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,7 +38,7 @@ from tests.billing.test_razorpay_cancel import (
     workspace_exists,
 )
 from tests.conftest import Owner, signup
-from tests.fakes.razorpay_server import FakeRazorpay, razorpay_id, webhook_payload
+from tests.fakes.razorpay_server import FakeRazorpay, make_refund, razorpay_id, webhook_payload
 from tests.lifecycle.data import tick_due
 
 
@@ -333,3 +334,53 @@ async def test_a_renewal_the_waiting_cancel_did_not_stop_is_held_when_razorpay_s
         "ignored",
         "recurring_charge",
     )
+
+
+# The operator's list of recurring charges still to refund, as docs/billing.md gives it
+# ("Razorpay Subscriptions: cancel"): one row per charge, none once Razorpay reported its refund.
+TO_REFUND = """
+SELECT DISTINCT ON (e.razorpay_payment_id) e.workspace_id, e.razorpay_payment_id, e.received_at
+FROM billing_events e
+WHERE e.reason = 'charged_after_cancel'
+  AND NOT EXISTS (SELECT 1 FROM billing_events r WHERE r.event_type = 'refund.processed'
+                  AND r.razorpay_payment_id = e.razorpay_payment_id)
+ORDER BY e.razorpay_payment_id, e.received_at
+"""
+
+
+async def test_the_operators_list_of_held_charges_drops_one_once_refunded(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    """A charge held after the owner's cancel is refunded in Razorpay's dashboard; Razorpay's
+    ``refund.processed`` for it is recorded (``unknown_order``: no order of ours) with its
+    payment id. The query docs/billing.md gave (every ``charged_after_cancel`` row) went on
+    listing the refunded charge at every look; the one it gives now lists it until then."""
+    documented = " ".join((Path(__file__).parents[2] / "docs" / "billing.md").read_text().split())
+    assert " ".join(TO_REFUND.split()) in documented
+    start = int(time.time()) - 10 * DAY
+    sub_id = await linked(bclient, owner, fake, current_start=start, current_end=start + 30 * DAY)
+    assert (await cancel(bclient, owner)).status_code == 200
+    await billing_runtime.jobs.drain()
+    both = both_webhooks(dict(fake.subscriptions[sub_id]), start=start + 30 * DAY)
+    for body in both.values():
+        await charged(bclient, owner_db, body)
+    payment = both["payment.captured"]["payload"]["payment"]["entity"]
+
+    async def listed(query: str) -> list[str]:
+        """What ``query`` lists of this workspace (other tests' rows share the table)."""
+        async with owner_db.transaction() as s:
+            rows = (await s.execute(text(query))).mappings().all()
+        mine = [row for row in rows if str(row["workspace_id"]) == owner.workspace_id]
+        return [str(row["razorpay_payment_id"]) for row in mine]
+
+    assert await listed(TO_REFUND) == [payment["id"]]
+    refund = make_refund(payment_id=payment["id"], amount=payment["amount"])
+    refunded = webhook_payload("refund.processed", refund=refund, payment=payment)
+    assert await charged(bclient, owner_db, refunded) == ("ignored", "unknown_order")
+    assert await listed(TO_REFUND) == []
+    old = "SELECT * FROM billing_events WHERE reason = 'charged_after_cancel'"
+    assert await listed(old) == [payment["id"]]  # what the old query still listed
