@@ -164,7 +164,10 @@ def withdrawable(sub: Subscription | None) -> bool:
 
 async def withdraw(session: AsyncSession, workspace_id: uuid.UUID, sub: Subscription) -> None:
     """The owner resumes (``sub`` locked by the caller): a cancel not sent yet is withdrawn; one
-    that was, or may have been (a send started), is 409 ``razorpay_subscription_cancelled``."""
+    that was, or may have been (a send started), is 409 ``razorpay_subscription_cancelled``.
+    The hold a withdrawn cancel set (``held_from``, for a subscription linked after the owner's
+    cancel took effect) goes with it: nothing Razorpay confirmed stops the charges, so they are
+    the owner's again. Before, every later charge stayed ``charged_after_cancel``."""
     if sent(sub):
         raise Conflict(
             "The Razorpay subscription was cancelled and Razorpay cannot resume a cancelled"
@@ -179,6 +182,8 @@ async def withdraw(session: AsyncSession, workspace_id: uuid.UUID, sub: Subscrip
             provider_cancel=None,
             provider_cancel_requested_at=None,
             provider_cancel_next_at=None,
+            # Not sent, so none Razorpay confirmed: only ``request``'s ``held_from`` set it.
+            provider_cycle_end=None,
         )
 
 
@@ -189,25 +194,38 @@ async def ended(
     subscription_id: str,
     event_name: str,
     at: datetime,
+    *,
+    cycle_start: datetime | None = None,
 ) -> None:
     """Razorpay says the linked subscription ended (``ENDED_EVENTS``, ``sub`` locked by the
     caller): recorded as cancelled at once (``provider_cancelled`` ``now``, at Razorpay's time),
     a waiting cancel or a refusal dropped, audited ``ENDED`` once; delivered again, nothing.
     Only a cancel at once we asked for keeps its time: a charge after it is still
     ``charged_after_cancel``; Razorpay ending it changes how no other charge is judged (its
-    last cycle's charge may be delivered after ``subscription.completed``)."""
+    last cycle's charge may be delivered after ``subscription.completed``), but for a cancel
+    at the cycle's end still waiting: a cycle the ended subscription's entity says started
+    (``cycle_start``) after that cancel was asked is a renewal it did not stop, held from its
+    start as Razorpay's late answer would have (``_cycle_end``). Before, a renewal charge
+    delivered before this webhook was held and one delivered after it was not."""
     if sub.provider_cancelled == "now" and sub.provider_cancel is None:
         return
     asked_now = sub.provider_cancel == "now"
+    asked = sub.provider_cancel_requested_at
+    values: dict[str, Any] = {}
+    if sub.provider_cancel == "cycle_end" and asked is not None and cycle_start is not None:
+        earlier = sub.provider_cycle_end
+        if cycle_start > asked and (earlier is None or cycle_start < earlier):
+            values["provider_cycle_end"] = cycle_start
     await repo.update_subscription(
         session,
         workspace_id,
         provider_cancel=None,
-        provider_cancel_requested_at=sub.provider_cancel_requested_at if asked_now else None,
+        provider_cancel_requested_at=asked if asked_now else None,
         provider_cancel_next_at=None,
         provider_cancel_error=None,
         provider_cancelled="now",
         provider_cancelled_at=at,
+        **values,
     )
     await audit.record(
         session,

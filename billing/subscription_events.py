@@ -195,7 +195,13 @@ async def apply_subscription_event(
     workspace_id, sub = found
     if event.name in provider_cancels.ENDED_EVENTS:  # nothing left to cancel at Razorpay
         await provider_cancels.ended(
-            session, workspace_id, sub, sub_id, event.name, event.occurred_at
+            session,
+            workspace_id,
+            sub,
+            sub_id,
+            event.name,
+            event.occurred_at,
+            cycle_start=entity_time(subscription_entity or {}, "current_start"),
         )
     if event.name in PAYMENT_SUCCESS_EVENTS and (
         held := await _held_charge(session, workspace_id, sub, event, subscription_entity or {})

@@ -248,11 +248,16 @@ async def held_for_refund(
     a lower plan paid while a higher one ran, a plan a later payment replaced), then the
     recurring charges of a linked Razorpay Subscription held as ``charged_after_cancel`` (no
     order of ours: only their event rows, which a purge deletes, named them): (payment id,
-    amount, currency), for a human to refund."""
+    amount, currency), for a human to refund. One entry per payment: a build before
+    ``charge_already_held`` flagged both webhooks of a charge."""
     held = await repo.payments_with_status(session, workspace_id, *repo.HELD_FOR_REFUND)
+    named = {payment_id for payment_id, _, _ in held}
     for payment_id, payload in await event_repository.payloads_with_reason(
         session, workspace_id, provider_cancels.CHARGED_AFTER_CANCEL
     ):
+        if payment_id in named:
+            continue
+        named.add(payment_id)
         payment = webhook_entity(payload, "payment")
         held.append(
             (payment_id, bounded_int(payment.get("amount")), short(payment.get("currency"), 3))

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,14 +29,16 @@ from tests.billing.test_charges_after_cancel import (
 )
 from tests.billing.test_razorpay_cancel import (
     AT_CYCLE_END,
+    ENDINGS,
     NOW,
     cancel,
     delete_workspace,
     linked,
+    razorpay_says,
     workspace_exists,
 )
 from tests.conftest import Owner, signup
-from tests.fakes.razorpay_server import FakeRazorpay, razorpay_id, webhook_payload
+from tests.fakes.razorpay_server import FakeRazorpay, make_refund, razorpay_id, webhook_payload
 from tests.lifecycle.data import tick_due
 
 
@@ -58,6 +61,55 @@ async def flagged_rows(owner_db: Database, body: dict[str, Any]) -> list[tuple[s
         return [(str(kind), str(reason)) for kind, reason in rows.all()]
 
 
+async def renewed_while_the_cancel_waited(
+    client: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> tuple[str, dict[str, Any], int, int]:
+    """The owner cancelled a day ago, while the cycle ending 12 hours ago ran; Razorpay was
+    down, so the cancel still waits, and renewed the subscription at that end: (its id, its
+    renewed entity, the owner's cycle's start and end)."""
+    now = int(time.time())
+    start, end = now - 30 * DAY + 12 * 3600, now - 12 * 3600
+    sub_id = await linked(client, owner, fake, current_start=start, current_end=end)
+    fake.down = True
+    assert (await cancel(client, owner)).status_code == 200
+    await billing_runtime.jobs.drain()
+    async with owner_db.transaction() as s:  # asked a day ago, before the renewal
+        await s.execute(
+            text(
+                "UPDATE subscriptions SET provider_cancel_requested_at = now() - interval '1 day'"
+                " WHERE workspace_id = :w"
+            ),
+            {"w": owner.workspace_id},
+        )
+    renewed = {"current_start": end, "current_end": end + 30 * DAY, "charge_at": end + 30 * DAY}
+    fake.subscriptions[sub_id].update(renewed)
+    return sub_id, dict(fake.subscriptions[sub_id]), start, end
+
+
+async def first_charge_held(
+    client: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, owner_db: Database
+) -> tuple[dict[str, Any], int]:
+    """The owner cancelled at period end and the period ended a day ago; a Razorpay
+    Subscription made while it ran is first heard of by its charge for a cycle that started an
+    hour ago, which links it, asks for its cancel at once and is held: (the subscription, that
+    cycle's start)."""
+    await paid_cancelled_and_ended(client, owner, fake, owner_db)
+    made = int(time.time()) - 2 * DAY
+    sub = fake.add_subscription(
+        plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id}, created_at=made
+    )
+    cycle = int(time.time()) - 3600
+    assert await charged(client, owner_db, a_charge(sub, start=cycle)) == (
+        "rejected",
+        "charged_after_cancel",
+    )
+    return sub, cycle
+
+
 async def test_a_cancel_razorpay_took_after_a_renewal_holds_that_renewal(
     bclient: httpx.AsyncClient,
     billing_runtime: Runtime,
@@ -71,25 +123,10 @@ async def test_a_cancel_razorpay_took_after_a_renewal_holds_that_renewal(
     ordinary ``recurring_charge`` ("Payment received", nothing to refund): delivered while the
     cancel waited, nothing was known of its end; delivered after, Razorpay's answer names the
     renewed cycle, whose end was stored."""
-    now = int(time.time())
-    start, end = now - 30 * DAY + 12 * 3600, now - 12 * 3600
-    sub_id = await linked(bclient, owner, fake, current_start=start, current_end=end)
-    fake.down = True
-    assert (await cancel(bclient, owner)).status_code == 200
-    await billing_runtime.jobs.drain()
-    async with owner_db.transaction() as s:  # asked a day ago, before the renewal
-        await s.execute(
-            text(
-                "UPDATE subscriptions SET provider_cancel_requested_at = now() - interval '1 day'"
-                " WHERE workspace_id = :w"
-            ),
-            {"w": owner.workspace_id},
-        )
-    # Razorpay renewed the subscription meanwhile; the renewal's webhook comes while our
-    # cancel still waits.
-    renewed = {"current_start": end, "current_end": end + 30 * DAY, "charge_at": end + 30 * DAY}
-    fake.subscriptions[sub_id].update(renewed)
-    sub = dict(fake.subscriptions[sub_id])
+    sub_id, sub, start, end = await renewed_while_the_cancel_waited(
+        bclient, billing_runtime, owner, fake, owner_db
+    )
+    # The renewal's webhook comes while our cancel still waits.
     assert await charged(bclient, owner_db, a_charge(sub, start=end)) == (
         "rejected",
         "charged_after_cancel",
@@ -124,16 +161,7 @@ async def test_the_first_charge_of_a_subscription_linked_after_the_cancel_took_e
     hour ago. That charge links it and asks for its cancel at once, but before, it was the
     ordinary ``recurring_charge`` itself: money taken after the owner's cancel took effect,
     mailed "Payment received", with nothing telling the operator to refund it."""
-    await paid_cancelled_and_ended(bclient, owner, fake, owner_db)
-    made = int(time.time()) - 2 * DAY
-    sub = fake.add_subscription(
-        plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id}, created_at=made
-    )
-    cycle = int(time.time()) - 3600
-    assert await charged(bclient, owner_db, a_charge(sub, start=cycle)) == (
-        "rejected",
-        "charged_after_cancel",
-    )
+    sub, cycle = await first_charge_held(bclient, owner, fake, owner_db)
     assert (await sub_row(owner_db, owner.workspace_id))["razorpay_subscription_id"] == sub["id"]
     await sweep_cancels(billing_runtime)
     assert fake.cancels(sub["id"]) == [NOW]
@@ -191,18 +219,21 @@ def both_webhooks(sub: dict[str, Any], *, start: int) -> dict[str, dict[str, Any
     return {"subscription.charged": body, "payment.captured": captured}
 
 
+@pytest.mark.parametrize("earlier_build", [False, True])
 async def test_the_purge_names_a_charge_held_after_the_cancel_once(
     bclient: httpx.AsyncClient,
     billing_runtime: Runtime,
     fake: FakeRazorpay,
     owner_db: Database,
     caplog: pytest.LogCaptureFixture,
+    earlier_build: bool,
 ) -> None:
     """The workspace was deleted and its subscription cancelled at once; a charge Razorpay
     took anyway, in the grace period, is held (``charged_after_cancel``). The purge deletes
     the event rows the operator's query finds it by: before, its log named the payments held
     or rejected but not such a charge, so after the purge nothing but the flag's own WARNING
-    was left of it. Now it is named once, as those are."""
+    was left of it. Now it is named once, as those are; also when an earlier build flagged
+    both of its webhooks (two rows, one charge), which was named twice."""
     owner = await signup(bclient, "Solo")
     sub_id = await linked(bclient, owner, fake)
     await delete_workspace(bclient, owner)
@@ -218,6 +249,16 @@ async def test_the_purge_names_a_charge_held_after_the_cancel_once(
         "charge_already_held",
     )
     payment_id = payment_of(both["subscription.charged"])
+    if earlier_build:  # it recorded the second webhook of the charge as the first
+        async with owner_db.transaction() as s:
+            await s.execute(
+                text(
+                    "UPDATE billing_events SET outcome = 'rejected',"
+                    " reason = 'charged_after_cancel' WHERE razorpay_payment_id = :p"
+                ),
+                {"p": payment_id},
+            )
+        assert len(await flagged_rows(owner_db, both["payment.captured"])) == 2
 
     caplog.set_level(logging.WARNING, logger="trulybot")
     grace = timedelta(hours=billing_runtime.settings.workspace_deletion_grace_hours, minutes=1)
@@ -229,3 +270,117 @@ async def test_the_purge_names_a_charge_held_after_the_cancel_once(
         f"workspace {owner.workspace_id} purged with payment {payment_id} (INR 49900)"
         " held for a refund"
     ]
+
+
+async def test_a_subscription_kept_by_the_owner_before_its_cancel_was_sent_charges_as_before(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    """The owner cancelled at period end and the period ended; a Razorpay Subscription made
+    while it ran is first heard of by a charge, which is held and asks for its cancel at once.
+    Before the sweep sent that cancel the owner chose "Keep the Razorpay subscription"
+    (resume): nothing is sent and Razorpay goes on charging, so its next charges are the
+    owner's ordinary charges. Before, the hold's start (``provider_cycle_end``) outlived the
+    withdrawn cancel: every later charge was ``charged_after_cancel`` for good, no "Payment
+    received", one more refund listed for the operator each cycle."""
+    sub, cycle = await first_charge_held(bclient, owner, fake, owner_db)
+    resumed = await bclient.post(owner.url("/billing/subscription/resume"), headers=owner.headers)
+    assert resumed.status_code == 200, resumed.text
+    assert (resumed.json()["razorpay_cancel"], resumed.json()["razorpay_subscription"]) == (
+        None,
+        "active",
+    )
+    await sweep_cancels(billing_runtime)
+    assert fake.cancels(sub["id"]) == []
+    for later in (cycle + 30 * DAY, cycle + 60 * DAY):
+        for event in ("subscription.charged", "payment.captured"):
+            assert await charged(bclient, owner_db, a_charge(sub, start=later, event=event)) == (
+                "ignored",
+                "recurring_charge",
+            )
+
+
+@pytest.mark.parametrize(("event", "status"), ENDINGS)
+async def test_a_renewal_the_waiting_cancel_did_not_stop_is_held_when_razorpay_says_it_ended_first(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+    event: str,
+    status: str,
+) -> None:
+    """The owner cancelled a day ago; Razorpay was down and renewed the subscription 12 hours
+    ago, then ended it (the owner cancelled in Razorpay's dashboard, or that renewal was its
+    last and it completed). Delivered before that end's webhook the renewal's charge is
+    held (its cycle started after the cancel was asked); delivered after, it was the ordinary
+    ``recurring_charge`` with "Payment received": the end dropped the waiting cancel and with
+    it what the charge was judged by. Now the end's cycle, started after the cancel was asked,
+    is kept as the hold's start, so the order of the two webhooks does not matter."""
+    sub_id, sub, start, end = await renewed_while_the_cancel_waited(
+        bclient, billing_runtime, owner, fake, owner_db
+    )
+    await razorpay_says(bclient, fake, sub_id, event, status)
+    for kind in ("subscription.charged", "payment.captured"):
+        assert await charged(bclient, owner_db, a_charge(sub, start=end, event=kind)) == (
+            "rejected",
+            "charged_after_cancel",
+        )
+    # The cycle the owner was told of, its charge delivered late: a charge.
+    assert await charged(bclient, owner_db, a_charge(sub, start=start)) == (
+        "ignored",
+        "recurring_charge",
+    )
+
+
+# The operator's list of recurring charges still to refund, as docs/billing.md gives it
+# ("Razorpay Subscriptions: cancel"): one row per charge, none once Razorpay reported its refund.
+TO_REFUND = """
+SELECT DISTINCT ON (e.razorpay_payment_id) e.workspace_id, e.razorpay_payment_id, e.received_at
+FROM billing_events e
+WHERE e.reason = 'charged_after_cancel'
+  AND NOT EXISTS (SELECT 1 FROM billing_events r WHERE r.event_type = 'refund.processed'
+                  AND r.razorpay_payment_id = e.razorpay_payment_id)
+ORDER BY e.razorpay_payment_id, e.received_at
+"""
+
+
+async def test_the_operators_list_of_held_charges_drops_one_once_refunded(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> None:
+    """A charge held after the owner's cancel is refunded in Razorpay's dashboard; Razorpay's
+    ``refund.processed`` for it is recorded (``unknown_order``: no order of ours) with its
+    payment id. The query docs/billing.md gave (every ``charged_after_cancel`` row) went on
+    listing the refunded charge at every look; the one it gives now lists it until then."""
+    documented = " ".join((Path(__file__).parents[2] / "docs" / "billing.md").read_text().split())
+    assert " ".join(TO_REFUND.split()) in documented
+    start = int(time.time()) - 10 * DAY
+    sub_id = await linked(bclient, owner, fake, current_start=start, current_end=start + 30 * DAY)
+    assert (await cancel(bclient, owner)).status_code == 200
+    await billing_runtime.jobs.drain()
+    both = both_webhooks(dict(fake.subscriptions[sub_id]), start=start + 30 * DAY)
+    for body in both.values():
+        await charged(bclient, owner_db, body)
+    payment = both["payment.captured"]["payload"]["payment"]["entity"]
+
+    async def listed(query: str) -> list[str]:
+        """What ``query`` lists of this workspace (other tests' rows share the table)."""
+        async with owner_db.transaction() as s:
+            rows = (await s.execute(text(query))).mappings().all()
+        mine = [row for row in rows if str(row["workspace_id"]) == owner.workspace_id]
+        return [str(row["razorpay_payment_id"]) for row in mine]
+
+    assert await listed(TO_REFUND) == [payment["id"]]
+    refund = make_refund(payment_id=payment["id"], amount=payment["amount"])
+    refunded = webhook_payload("refund.processed", refund=refund, payment=payment)
+    assert await charged(bclient, owner_db, refunded) == ("ignored", "unknown_order")
+    assert await listed(TO_REFUND) == []
+    old = "SELECT * FROM billing_events WHERE reason = 'charged_after_cancel'"
+    assert await listed(old) == [payment["id"]]  # what the old query still listed

@@ -34,6 +34,8 @@ from tests.lifecycle.data import tick_due
 
 AT_CYCLE_END = {"cancel_at_cycle_end": 1}
 NOW = {"cancel_at_cycle_end": 0}
+# Razorpay's webhooks of a subscription ended on its side, with the status its entity says.
+ENDINGS = [("subscription.cancelled", "cancelled"), ("subscription.completed", "completed")]
 
 
 async def linked(client: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, **fields: Any) -> str:
@@ -317,10 +319,7 @@ async def razorpay_says(
     return response
 
 
-@pytest.mark.parametrize(
-    ("event", "status"),
-    [("subscription.cancelled", "cancelled"), ("subscription.completed", "completed")],
-)
+@pytest.mark.parametrize(("event", "status"), ENDINGS)
 async def test_a_subscription_razorpay_ended_is_shown_cancelled_and_never_cancelled_again(
     bclient: httpx.AsyncClient,
     billing_runtime: Runtime,
