@@ -194,8 +194,69 @@ def leaves_an_address(text: str, *, asked: bool = False) -> bool:
 
 
 def gives_asked_address(text: str) -> bool:
-    """Right after the bot asked for an address: a message giving one (not asking about it)."""
-    return not _asks(text) and leaves_an_address(text, asked=True)
+    """Right after the bot asked for an address: a message giving one (not asking about it), or
+    giving a phone number instead (``leaves_a_phone``)."""
+    if _asks(text):
+        return False
+    return leaves_an_address(text, asked=True) or leaves_a_phone(text, asked=True)
+
+
+# A phone number typed in a message: 7 to 15 digits (any script's, ``contact_phone`` writes them
+# as ASCII) in groups of digits, spaces, dots, hyphens and brackets, an optional "+" first; not
+# inside a longer Latin token (an address, a code: "AB12345678"), but right after Chinese or
+# Japanese, which write no spaces ("我的手机号是13812345678", "電話番号は090-1234-5678です").
+_PHONE_IN_TEXT = re.compile(r"(?<![A-Za-z\d_+@.-])\+?\(?\d[\d ().\-\u00a0]{5,38}\d(?![A-Za-z\d_@])")
+_PHONE_DIGITS = (7, 15)
+# Besides the leaving words, the words of someone leaving a number ("call me on ...", "my
+# mobile no is ..."), and words that make a number something else's ("my order number is
+# 98765432", "ticket 1234567", "OTP 445566 7"): no lead.
+_PHONE_WORDS = frozenset(
+    {"call", "ring", "number", "no", "num", "phone", "mobile", "cell", "whatsapp", "tel"}
+    | {"telephone", "text", "sms", "back", "anytime", "asap", "today", "tomorrow", "now"}
+)
+_NOT_PHONE_WORDS = frozenset(
+    {"order", "invoice", "ticket", "otp", "pin", "code", "tracking", "account", "id", "ref"}
+    | {"reference", "booking", "receipt", "transaction", "serial", "card", "policy", "awb"}
+)
+
+
+def contact_phone(text: str) -> str | None:
+    """The one phone number a message gives, as typed (its digits in ASCII, its spaces one
+    each); None for none, or for two or more (a message quoting numbers is not someone leaving
+    theirs)."""
+    found = []
+    for match in _PHONE_IN_TEXT.finditer(text):
+        number = "".join(str(unicodedata.decimal(ch)) if ch.isdigit() else ch for ch in match[0])
+        number = " ".join(number.replace("\u00a0", " ").split())
+        digits = sum(ch.isdigit() for ch in number)
+        if _PHONE_DIGITS[0] <= digits <= _PHONE_DIGITS[1] and len(number) <= 40:
+            found.append(number)
+    return found[0] if len(found) == 1 else None
+
+
+def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
+    """A message that is someone leaving their phone number and no address: one number, asked
+    to call or left as theirs (a sales lead's call or number: "call me on +91 98765 43210",
+    "mera number 98765 43210 hai", "mi número es 612 345 678"), and besides it at most a few
+    words of their own, none making the number an order's or a ticket's. ``asked``: the bot's
+    last answer asked for contact details: a number with those few words gives it."""
+    if contact_phone(text) is None or contact_email(text) is not None:
+        return False
+    words = _words(text)
+    if any(word in _NOT_PHONE_WORDS for word in words.split()):
+        return False
+    found = _asked(_SALES, words) or sales_asked(text, words)
+    if found is None and not asked:
+        return False
+    # The words of the call asked for or the number left are theirs in any language ("mera
+    # number ... hai", "Позвоните мне по номеру ..."); the number's digits are no words.
+    rest = f"{words[: found.start()]} {words[found.end() :]}" if found else words
+    own = [
+        w
+        for w in rest.split()
+        if w not in _LEAVING_WORDS and w not in _PHONE_WORDS and not w.isdigit()
+    ]
+    return len(own) <= MAX_OWN_WORDS
 
 
 def _asks(text: str) -> bool:
@@ -278,6 +339,9 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         # "my email is jane@example.com", "contact me at ...": what the bot asked for after
         # "I don't know" or a request for a human; the team gets it as a lead.
         return IntentResult("contact", 0.95)
+    if not asks and leaves_a_phone(text):
+        # "call me on +91 98765 43210", "mera number 98765 43210 hai": a lead by its number.
+        return IntentResult("contact", 0.9)
     n_words = len(words.split())
 
     if asks_only_if_a_bot(text):
@@ -384,6 +448,7 @@ def persona_reply(
     offer_contact: bool = True,
     address_left: bool = False,
     hint: str | None = None,
+    by_phone: bool = False,
 ) -> str:
     """Canned answer for intents that need no retrieval.
 
@@ -392,7 +457,8 @@ def persona_reply(
     "Never" it asks for none, and an address typed into the chat is not taken.
     ``address_left``: the visitor left their email address in this conversation: a request
     for a person or a sales lead asks for it no more. ``hint``: the owner's words for where to
-    reach the team (a sales lead's reply under lead capture "Never").
+    reach the team (a sales lead's reply under lead capture "Never"). ``by_phone``: the contact
+    left is a phone number (the team will call, not email).
     """
     name = bot_name.strip() or "the assistant"
     if intent == "unclear":
@@ -439,7 +505,8 @@ def persona_reply(
     if intent == "contact":
         if not offer_contact:
             return declined
-        return "Thank you! I've passed your message on; someone from the team will email you."
+        reach = "call" if by_phone else "email"
+        return f"Thank you! I've passed your message on; someone from the team will {reach} you."
     if intent == "contact_test":  # the workspace's own people trying the bot: no lead is made
         if not offer_contact:
             return (

@@ -21,9 +21,14 @@ PRICE_PATTERNS = (
     r"^costs?$",
     r"how expensive",
 )
-# When a call is asked for: "call me back", "call me at 555 ..." ("call me at home" is no
-# more than "call me"; "why did you call me at 3am?" asks about one made).
-_CALL_WHEN = r"(?:back|asap|today|tomorrow|now|soon|later|please|pls|plz|(?:at|on) (?=\d))"
+# A phone number, as ``courtesy.words`` leaves it ("+91 98765-43210" is "91 98765 43210"): 7
+# to 15 digits, in groups.
+PHONE_DIGITS = r"\d(?: ?\d){6,14}"
+# When a call is asked for: "call me back", "call me at 555 123 4567" ("call me at home" is no
+# more than "call me"; "why did you call me at 3am?" asks about one made). The number is
+# matched whole: a lookahead for its first digit could never be followed by the phrase's end
+# (``phrases``' "(?!\S)"), so "call me at 9876543210" was a question.
+_CALL_WHEN = rf"(?:back|asap|today|tomorrow|now|soon|later|please|pls|plz|(?:at|on) {PHONE_DIGITS})"
 # Asking to buy, for a quote, a demo or sales: a lead whatever the answer.
 SALES_PATTERNS = (
     r"(?:get|request|need|want|send me|give me) (?:a |an )?(?:price |custom )?quot(?:e|ation)s?",
@@ -53,5 +58,5 @@ SALES_PATTERNS = (
     r"(?:request|want|need|like|get|arrange|book|schedule) (?:a )?(?:call ?back|phone call)",
     # A number left ("my number is 555 123 4567"; not "my order number is 12345678").
     r"my (?:phone |mobile |cell |contact |whatsapp |telephone )?(?:number|no|phone|mobile|cell)"
-    r"(?: is)? \d(?: ?\d){6,14}",
+    rf"(?: is)? {PHONE_DIGITS}",
 )

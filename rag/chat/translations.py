@@ -19,6 +19,7 @@ Reply = Literal[
     "contact_declined", "unclear", "greeting", "thanks", "goodbye", "contact", "dont_know",
     "dont_know_offer", "dont_know_address_left", "unavailable", "unavailable_offer",
     "lead_thanks", "lead", "lead_leave", "lead_address_left", "lead_no_contact", "name_given",
+    "contact_phone",
 ]  # fmt: skip
 
 _T: dict[Reply, dict[Language, str]] = {
@@ -244,6 +245,24 @@ _T: dict[Reply, dict[Language, str]] = {
         "ar": "شكرًا لك! لقد نقلت رسالتك؛ سيراسلك أحد أعضاء الفريق عبر البريد الإلكتروني.",
         "zh": "谢谢！我已转达您的留言，团队成员会通过电子邮件联系您。",
         "ja": "ありがとうございます！メッセージをお伝えしました。チームの担当者からメールで"
+        "ご連絡します。",
+    },
+    # "Thank you! I've passed your message on; someone from the team will call you." (a phone
+    # number left in the chat, and no address, taken as a lead)
+    "contact_phone": {
+        "de": "Vielen Dank! Ich habe Ihre Nachricht weitergegeben; jemand aus dem Team wird Sie "
+        "anrufen.",
+        "fr": "Merci ! J'ai transmis votre message ; une personne de l'équipe vous appellera.",
+        "es": "¡Gracias! He transmitido su mensaje; alguien del equipo le llamará.",
+        "pt": "Obrigado! Encaminhei sua mensagem; alguém da equipe vai ligar para você.",
+        "it": "Grazie! Ho inoltrato il suo messaggio; qualcuno del team la chiamerà.",
+        "hi": "धन्यवाद! मैंने आपका संदेश आगे भेज दिया है; टीम का कोई सदस्य आपको कॉल करेगा।",
+        "hi-Latn": "Dhanyavaad! Maine aapka sandesh aage bhej diya hai; team ka koi sadasya aapko "
+        "call karega.",
+        "ru": "Спасибо! Я передал ваше сообщение; сотрудник команды вам позвонит.",
+        "ar": "شكرًا لك! لقد نقلت رسالتك؛ سيتصل بك أحد أعضاء الفريق هاتفيًا.",
+        "zh": "谢谢！我已转达您的留言，团队成员会给您打电话。",
+        "ja": "ありがとうございます！メッセージをお伝えしました。チームの担当者からお電話で"
         "ご連絡します。",
     },
     # "Thank you! So that someone from the team can get back to you, please leave your email
