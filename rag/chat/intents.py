@@ -455,10 +455,10 @@ def persona_reply(
     ``greeting`` is the workspace's configured welcome message, used for the greeting intent.
     ``offer_contact``: the owner lets the bot ask for contact details; with lead capture
     "Never" it asks for none, and an address typed into the chat is not taken.
-    ``address_left``: the visitor left their email address in this conversation: a request
-    for a person or a sales lead asks for it no more. ``hint``: the owner's words for where to
-    reach the team (a sales lead's reply under lead capture "Never"). ``by_phone``: the contact
-    left is a phone number (the team will call, not email).
+    ``address_left``: the visitor left their email address (or phone number) in this
+    conversation: a request for a person or a sales lead asks for it no more. ``hint``: the
+    owner's words for where to reach the team (a sales lead's reply under lead capture
+    "Never"). ``by_phone``: the contact left is a phone number (the team will call, not email).
     """
     name = bot_name.strip() or "the assistant"
     if intent == "unclear":
@@ -485,7 +485,7 @@ def persona_reply(
         if address_left:
             return (
                 "I'm an automated assistant, but I've asked a person from the team to follow "
-                "up: they will get back to you at the email address you left."
+                "up: they will get back to you using the contact details you left."
             )
         return (
             "I'm an automated assistant, but I can get a person from the team to follow up. "
@@ -494,7 +494,8 @@ def persona_reply(
     if intent == "lead":  # a sales lead the knowledge says nothing about (``stages.retrieve``)
         offer = "I'd be happy to connect you with our team about plans, pricing or a demo."
         if address_left:
-            return f"{offer} They can see your request and follow up at the email address you left."
+            left = "They can see your request and follow up using the contact details you left."
+            return f"{offer} {left}"
         if not offer_contact:
             return f"I can't arrange a demo, a quote or a purchase here. {hint or NO_CONTACT_HINT}"
         return f"{offer} Please leave your email address and someone will get back to you shortly."

@@ -154,3 +154,34 @@ async def test_the_new_lead_mail_names_the_number(w: World) -> None:
     assert f"Phone: {number}" in body
     assert "Email:" not in body
     assert "None" not in body
+
+
+async def test_after_a_number_the_bot_asks_no_more_and_promises_no_email(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The conversation has its lead: a later "I don't know", request for a person or sales
+    lead asks for no address, and says the team follows up with what was left (it said "at
+    the email address you left" to a visitor who left none)."""
+    session = f"visitor-{uuid.uuid4().hex[:12]}"
+    given = (await chat(client, owner, f"call me on {_number()}", session_id=session)).json()
+    assert given["lead_saved"] is True, given
+    for message, intent in (
+        ("Do you repair vintage zithers?", "question"),
+        ("I want to talk to a human", "human"),
+        ("I want to book a demo", "lead"),
+        ("Können Sie mir sagen, ob es Geschenkkarten gibt?", "question"),
+    ):
+        body = (
+            await chat(
+                client,
+                owner,
+                message,
+                session_id=session,
+                conversation_id=given["conversation_id"],
+            )
+        ).json()
+        assert (body["intent"], body["lead_capture"]) == (intent, False), body
+        answer = body["answer"]
+        assert "email" not in answer.lower(), body
+        assert "E-Mail" not in answer, body
+        assert "contact details you left" in answer or "Kontaktdaten" in answer, body
