@@ -500,7 +500,7 @@ def persona_reply(
             return f"I can't arrange a demo, a quote or a purchase here. {hint or NO_CONTACT_HINT}"
         return f"{offer} Please leave your email address and someone will get back to you shortly."
     declined = (
-        "Thanks, but this chat doesn't collect contact details, so your address was not passed "
+        "Thanks, but this chat doesn't collect contact details, so your details were not passed "
         f"on. {NO_CONTACT_HINT}"
     )
     if intent == "contact":

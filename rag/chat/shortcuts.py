@@ -158,7 +158,7 @@ async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
     """A visitor typed their email address (or, without one, left their phone number): it
     becomes a lead (or a submission to the known lead), linked to the conversation, as the
     widget's contact form does; the owner's own test chats leave no lead, and neither does any
-    chat when lead capture is "Never" (the visitor is told their address was not passed on).
+    chat when lead capture is "Never" (the visitor is told their details were not passed on).
     Courtesy: no "I don't know" to someone answering the bot's request."""
     if turn.intent != "contact":
         return None

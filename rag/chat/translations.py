@@ -140,28 +140,28 @@ _T: dict[Reply, dict[Language, str]] = {
         "zh": "如需联系团队，请使用本网站上的联系方式。",
         "ja": "チームへのお問い合わせは、このウェブサイトに記載の連絡先をご利用ください。",
     },
-    # "Thanks, but this chat doesn't collect contact details, so your address was not passed
-    # on." (then the hint)
+    # "Thanks, but this chat doesn't collect contact details, so your details were not passed
+    # on." (then the hint; an address or a phone number typed under lead capture "Never")
     "contact_declined": {
-        "de": "Danke, aber dieser Chat nimmt keine Kontaktdaten entgegen, Ihre Adresse wurde "
+        "de": "Danke, aber dieser Chat nimmt keine Kontaktdaten entgegen, Ihre Angaben wurden "
         "also nicht weitergegeben.",
-        "fr": "Merci, mais ce chat ne recueille pas de coordonnées : votre adresse n'a pas été "
-        "transmise.",
-        "es": "Gracias, pero este chat no recoge datos de contacto, así que su dirección no se "
-        "ha transmitido.",
-        "pt": "Obrigado, mas este chat não coleta dados de contato, então seu endereço não foi "
-        "repassado.",
-        "it": "Grazie, ma questa chat non raccoglie recapiti, quindi il suo indirizzo non è "
-        "stato inoltrato.",
-        "hi": "धन्यवाद, लेकिन यह चैट संपर्क विवरण नहीं लेता, इसलिए आपका पता आगे नहीं भेजा गया।",
-        "hi-Latn": "Dhanyavaad, lekin yeh chat contact details nahi leta, isliye aapka address "
-        "aage nahi bheja gaya.",
-        "ru": "Спасибо, но этот чат не собирает контактные данные, поэтому ваш адрес никому не "
-        "передан.",
-        "ar": "شكرًا، لكن هذه المحادثة لا تجمع بيانات الاتصال، لذا لم يتم تمرير عنوانك.",
-        "zh": "谢谢，但此聊天不收集联系方式，因此您的地址未被转交。",
+        "fr": "Merci, mais ce chat ne recueille pas de coordonnées : les vôtres n'ont pas été "
+        "transmises.",
+        "es": "Gracias, pero este chat no recoge datos de contacto, así que sus datos no se "
+        "han transmitido.",
+        "pt": "Obrigado, mas este chat não coleta dados de contato, então seus dados não foram "
+        "repassados.",
+        "it": "Grazie, ma questa chat non raccoglie recapiti, quindi i suoi non sono stati "
+        "inoltrati.",
+        "hi": "धन्यवाद, लेकिन यह चैट संपर्क विवरण नहीं लेता, इसलिए आपका विवरण आगे नहीं भेजा गया।",
+        "hi-Latn": "Dhanyavaad, lekin yeh chat contact details nahi leta, isliye aapki details "
+        "aage nahi bheji gayi.",
+        "ru": "Спасибо, но этот чат не собирает контактные данные, поэтому ваши данные никому не "
+        "переданы.",
+        "ar": "شكرًا، لكن هذه المحادثة لا تجمع بيانات الاتصال، لذا لم يتم تمرير بياناتك.",
+        "zh": "谢谢，但此聊天不收集联系方式，因此您的联系方式未被转交。",
         "ja": "ありがとうございます。ただ、このチャットでは連絡先をお預かりしていないため、"
-        "アドレスは転送されていません。",
+        "ご連絡先は転送されていません。",
     },
     # "I'm not sure what you mean. Could you tell me in a few words what you need help with?"
     "unclear": {

@@ -16,6 +16,7 @@ import pytest
 from rag.chat.intents import contact_phone, detect_intent
 from tests.conftest import Owner, signup
 from tests.rag.test_chat import chat
+from tests.rag.test_lead_capture_never import never
 from tests.workspaces.test_notifications import World, w
 
 __all__ = ["w"]  # the fixture, used below
@@ -185,3 +186,24 @@ async def test_after_a_number_the_bot_asks_no_more_and_promises_no_email(
         assert "email" not in answer.lower(), body
         assert "E-Mail" not in answer, body
         assert "contact details you left" in answer or "Kontaktdaten" in answer, body
+
+
+@pytest.mark.parametrize(
+    ("message", "declined"),
+    [
+        ("call me on {n}", "your details were not passed on"),
+        ("mi número es {n}", "sus datos no se han transmitido"),
+    ],
+)
+async def test_under_lead_capture_never_a_number_is_not_taken_nor_called_an_address(
+    client: httpx.AsyncClient, owner: Owner, message: str, declined: str
+) -> None:
+    await never(client, owner)
+    body = (
+        await chat(
+            client, owner, message.format(n=_number()), session_id=f"v-{uuid.uuid4().hex[:12]}"
+        )
+    ).json()
+    assert (body["intent"], body["lead_saved"], body["lead_capture"]) == ("contact", False, False)
+    assert declined in body["answer"], body
+    assert await _leads(client, owner) == []
