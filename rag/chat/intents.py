@@ -234,6 +234,19 @@ def contact_phone(text: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+def number_left(text: str) -> str | None:
+    """The phone number a message leaves beside an address ("my email is jane@example.com, my
+    number is +91 98765 43210"): its one number, when a call or a number is asked for or left
+    in it (an order's number beside an address is none)."""
+    number = contact_phone(text)
+    if number is None:
+        return None
+    words = _words(text)
+    if any(word in _NOT_PHONE_WORDS for word in words.split()):
+        return None
+    return number if _asked(_SALES, words) or sales_asked(text, words) else None
+
+
 def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
     """A message that is someone leaving their phone number and no address: one number, asked
     to call or left as theirs (a sales lead's call or number: "call me on +91 98765 43210",

@@ -19,6 +19,7 @@ from rag.chat.intents import (
     NO_CONTACT_HINT,
     contact_email,
     contact_phone,
+    number_left,
     persona_reply,
 )
 from rag.chat.links import safe_links
@@ -163,8 +164,9 @@ async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
     if turn.intent != "contact":
         return None
     email = contact_email(turn.message)
-    # Without an address, the phone number they left ("call me on +91 98765 43210").
-    phone = contact_phone(turn.message) if email is None else None
+    # The phone number they left: without an address, the one number ("call me on +91 98765
+    # 43210", or a number alone where the bot asked); beside one, a number left as theirs.
+    phone = contact_phone(turn.message) if email is None else number_left(turn.message)
     if email is None and phone is None:
         if given_name(turn.message) is None:
             return None

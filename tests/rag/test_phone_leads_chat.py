@@ -207,3 +207,22 @@ async def test_under_lead_capture_never_a_number_is_not_taken_nor_called_an_addr
     assert (body["intent"], body["lead_saved"], body["lead_capture"]) == ("contact", False, False)
     assert declined in body["answer"], body
     assert await _leads(client, owner) == []
+
+
+async def test_a_number_left_beside_an_address_goes_on_the_lead(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The address makes the lead, and the number left with it is its phone (it was dropped);
+    an order's number beside an address is no phone."""
+    number = _number()
+    email = f"ravi.{uuid.uuid4().hex[:8]}@example.com"
+    for message in (
+        f"my email is {email}, my number is {number}",
+        f"jane.{uuid.uuid4().hex[:8]}@example.com order 12345678",
+    ):
+        body = (await chat(client, owner, message, session_id=f"v-{uuid.uuid4().hex[:12]}")).json()
+        assert (body["intent"], body["lead_saved"]) == ("contact", True), body
+        assert "email you" in body["answer"], body
+    phones = {lead["email"]: lead["phone"] for lead in await _leads(client, owner)}
+    assert phones[email] == number
+    assert [phone for address, phone in phones.items() if address != email] == [None]
