@@ -1,10 +1,16 @@
 """The English lexicon of sales leads ``rag.chat.intents`` reads: a price asked about
 (``PRICE_PATTERNS``: a lead, yet a question the knowledge may answer) and a quote, a demo, sales,
 a call back or a phone number asked for or left (``SALES_PATTERNS``: a lead whatever the answer).
-Other languages' are ``rag.chat.lead_languages``. Split from ``intents.py`` when it passed 500
+Other languages' are ``rag.chat.lead_languages``. ``first_asked``: the first lead of them a
+message asks. Split from ``intents.py`` when it passed 500
 lines."""
 
 from __future__ import annotations
+
+import re
+
+from rag.chat.courtesy import phrases
+from rag.chat.human_requests import turned_down_before
 
 # Asking what something costs: a lead, yet a question the knowledge may answer (then no
 # contact form: ``price_question``).
@@ -60,3 +66,18 @@ SALES_PATTERNS = (
     r"my (?:phone |mobile |cell |contact |whatsapp |telephone )?(?:number|no|phone|mobile|cell)"
     rf"(?: is)? {PHONE_DIGITS}",
 )
+
+LEAD = phrases(*PRICE_PATTERNS, *SALES_PATTERNS)
+SALES = phrases(*SALES_PATTERNS)
+
+
+def first_asked(pattern: re.Pattern[str], words: str) -> re.Match[str] | None:
+    """The first lead of ``pattern`` in ``words``, but a demo, a quote or sales turned down or
+    asked about just before it, as a person is ("I don't want a demo", "do I have to request
+    a quote?": ``human_requests.turned_down_before``); a price asked is asked whatever comes
+    before it ("no pricing on your site?")."""
+    for found in pattern.finditer(words):
+        sales = SALES.fullmatch(found.group(0)) is not None
+        if not sales or not turned_down_before(words[: found.start()].rstrip(), found.group(0)):
+            return found
+    return None

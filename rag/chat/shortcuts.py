@@ -13,15 +13,9 @@ from core.direct import Executor
 from rag.chat import faq as faq_service
 from rag.chat import notify
 from rag.chat.cache import CacheHit, ResponseCache
+from rag.chat.contact_details import contact_email, contact_phone, number_left
 from rag.chat.contact_names import NAME_REPLY, given_name, name_before, name_in_conversation
-from rag.chat.intents import (
-    COURTESY,
-    NO_CONTACT_HINT,
-    contact_email,
-    contact_phone,
-    number_left,
-    persona_reply,
-)
+from rag.chat.intents import COURTESY, NO_CONTACT_HINT, persona_reply
 from rag.chat.links import safe_links
 from rag.chat.normalize import normalize_question
 from rag.chat.reply_language import Language, conversation_language

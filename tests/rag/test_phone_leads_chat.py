@@ -8,15 +8,15 @@ number reached no one."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import httpx
 import pytest
 
-from rag.chat.intents import contact_phone, detect_intent
+from rag.chat.contact_details import contact_phone
+from rag.chat.intents import detect_intent
 from tests.conftest import Owner, signup
 from tests.rag.test_chat import chat
-from tests.rag.test_lead_capture_never import never
+from tests.rag.test_lead_capture_never import leads_of, never
 from tests.workspaces.test_notifications import World, w
 
 __all__ = ["w"]  # the fixture, used below
@@ -26,13 +26,6 @@ def _number() -> str:
     """An Indian mobile number of this test alone, as a visitor writes it."""
     digits = f"{uuid.uuid4().int % 10**9:09d}"
     return f"+91 9{digits[:4]} {digits[4:]}"
-
-
-async def _leads(client: httpx.AsyncClient, owner: Owner) -> list[dict[str, Any]]:
-    listing = await client.get(owner.url("/leads"), headers=owner.headers)
-    assert listing.status_code == 200, listing.text
-    items: list[dict[str, Any]] = listing.json()["items"]
-    return items
 
 
 @pytest.mark.parametrize(
@@ -58,7 +51,7 @@ async def test_a_phone_number_left_in_the_chat_is_a_lead(
         False,
     ), body
     assert thanks in body["answer"], body
-    [lead] = [lead for lead in await _leads(client, owner) if lead["phone"] == number]
+    [lead] = [lead for lead in await leads_of(client, owner) if lead["phone"] == number]
     assert (lead["email"], lead["source"]) == (None, "chat"), lead
     assert lead["conversation_id"] == body["conversation_id"], lead
     submissions = await client.get(
@@ -78,7 +71,7 @@ async def test_the_same_number_from_two_conversations_is_one_lead(
     digits = number.replace(" ", "")
     same = [
         lead
-        for lead in await _leads(client, owner)
+        for lead in await leads_of(client, owner)
         if (lead["phone"] or "").replace(" ", "").replace("-", "") == digits
     ]
     assert len(same) == 1, same
@@ -102,7 +95,7 @@ async def test_a_number_typed_after_the_bot_asked_for_contact_details_is_taken(
         )
     ).json()
     assert (given["intent"], given["lead_saved"]) == ("contact", True), given
-    assert [lead["phone"] for lead in await _leads(client, owner)] == [number]
+    assert [lead["phone"] for lead in await leads_of(client, owner)] == [number]
 
 
 async def test_a_number_among_a_question_or_an_order_number_makes_no_lead(
@@ -115,7 +108,7 @@ async def test_a_number_among_a_question_or_an_order_number_makes_no_lead(
     ):
         body = (await chat(client, owner, message, session_id=f"v-{uuid.uuid4().hex[:12]}")).json()
         assert body["lead_saved"] is False, body
-    assert await _leads(client, owner) == []
+    assert await leads_of(client, owner) == []
 
 
 @pytest.mark.parametrize(
@@ -206,7 +199,7 @@ async def test_under_lead_capture_never_a_number_is_not_taken_nor_called_an_addr
     ).json()
     assert (body["intent"], body["lead_saved"], body["lead_capture"]) == ("contact", False, False)
     assert declined in body["answer"], body
-    assert await _leads(client, owner) == []
+    assert await leads_of(client, owner) == []
 
 
 async def test_a_number_left_beside_an_address_goes_on_the_lead(
@@ -223,6 +216,6 @@ async def test_a_number_left_beside_an_address_goes_on_the_lead(
         body = (await chat(client, owner, message, session_id=f"v-{uuid.uuid4().hex[:12]}")).json()
         assert (body["intent"], body["lead_saved"]) == ("contact", True), body
         assert "email you" in body["answer"], body
-    phones = {lead["email"]: lead["phone"] for lead in await _leads(client, owner)}
+    phones = {lead["email"]: lead["phone"] for lead in await leads_of(client, owner)}
     assert phones[email] == number
     assert [phone for address, phone in phones.items() if address != email] == [None]
