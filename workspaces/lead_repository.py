@@ -12,6 +12,7 @@ from sqlalchemy import (
     Select,
     delete,
     func,
+    literal,
     literal_column,
     or_,
     select,
@@ -21,13 +22,20 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import UUID, aggregate_order_by, insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
 from core.pagination import newest_first
 from workspaces.models import Lead, LeadSubmission
+from workspaces.schemas import phone_digits
 
 LEAD_FIELDS = ("email", "name", "phone", "message", "source", "status", "notes", "conversation_id")
+
+
+_PHONE_KEY: ColumnElement[str] = literal_column("regexp_replace(phone, '[^0-9]', '', 'g')")
+"""A lead's number by its digits, as migration 0042's index has it: written out, not bound
+(PostgreSQL matches an index by its expression, constants and all)."""
 
 
 def _same_lead(values: dict[str, Any]) -> dict[str, Any]:
@@ -36,9 +44,10 @@ def _same_lead(values: dict[str, Any]) -> dict[str, Any]:
     partial index, named by its expression and predicate)."""
     if values.get("email") is not None:
         return {"index_elements": [Lead.workspace_id, func.lower(Lead.email)]}
-    # Written out, not bound: PostgreSQL matches the index by its expression, constants and all.
-    digits: ColumnElement[str] = literal_column("regexp_replace(phone, '[^0-9]', '', 'g')")
-    return {"index_elements": [Lead.workspace_id, digits], "index_where": Lead.email.is_(None)}
+    return {
+        "index_elements": [Lead.workspace_id, _PHONE_KEY],
+        "index_where": Lead.email.is_(None),
+    }
 
 
 async def upsert_lead(
@@ -151,21 +160,50 @@ async def get_lead(
     return result.scalar_one_or_none()
 
 
+class PhoneTaken(Exception):
+    """Another lead without email of the workspace has the number (``uq_leads_workspace_phone``)."""
+
+    def __init__(self, lead_id: uuid.UUID) -> None:
+        super().__init__(str(lead_id))
+        self.lead_id = lead_id
+
+
 async def update_lead(
     session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID, values: dict[str, Any]
 ) -> Lead | None:
+    """The lead with ``values`` set; ``PhoneTaken`` when they give a lead without email the
+    number of another (the statement in a savepoint: the transaction goes on)."""
     if values:
-        await session.execute(
+        statement = (
             update(Lead)
             .where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
             .values(**values, updated_at=utcnow())
         )
+        try:
+            async with session.begin_nested():
+                await session.execute(statement)
+        except IntegrityError as exc:
+            if "uq_leads_workspace_phone" not in str(exc.orig):
+                raise
+            raise PhoneTaken(await _phone_lead(session, workspace_id, values["phone"])) from None
     result = await session.execute(
         select(Lead)
         .where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
         .execution_options(populate_existing=True)
     )
     return result.scalar_one_or_none()
+
+
+async def _phone_lead(session: AsyncSession, workspace_id: uuid.UUID, phone: str) -> uuid.UUID:
+    """The lead without email of the workspace whose number has the digits of ``phone``."""
+    found = await session.execute(
+        select(Lead.id).where(
+            Lead.workspace_id == workspace_id,
+            Lead.email.is_(None),
+            literal(phone_digits(phone)) == _PHONE_KEY,
+        )
+    )
+    return uuid.UUID(str(found.scalar_one()))
 
 
 async def delete_lead(

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import mail_repository as mail_repo
-from core.errors import NotFound, ValidationFailed
+from core.errors import Conflict, NotFound, ValidationFailed
 from core.pagination import cursor_scope, decode_cursor, keyset_pages, page_of
 from workspaces import lead_repository as repo
 from workspaces import notifications
@@ -203,11 +203,27 @@ async def get(session: AsyncSession, access: WorkspaceAccess, *, lead_id: uuid.U
 async def update(
     session: AsyncSession, access: WorkspaceAccess, *, lead_id: uuid.UUID, values: dict[str, Any]
 ) -> Lead:
-    """Work a lead (status, notes, details). Audited: which fields, never their values."""
+    """Work a lead (status, notes, details). Audited: which fields, never their values. A lead
+    without email keeps a number someone could call (422 ``contact_required``), its own: one
+    another such lead of the workspace has is 409 ``lead_exists`` (``details``: that lead)."""
     permit = authorize(access, Action.LEAD_UPDATE)
-    lead = await repo.update_lead(
-        session, workspace_id=access.workspace.id, lead_id=lead_id, values=values
-    )
+    workspace_id = access.workspace.id
+    if "phone" in values:
+        current = await repo.get_lead(session, workspace_id=workspace_id, lead_id=lead_id)
+        if current is None:
+            raise NotFound("Lead not found")
+        if current.email is None:
+            values = {**values, "phone": _contact({"phone": values["phone"]})["phone"]}
+    try:
+        lead = await repo.update_lead(
+            session, workspace_id=workspace_id, lead_id=lead_id, values=values
+        )
+    except repo.PhoneTaken as taken:
+        raise Conflict(
+            "Another lead without email has this phone number",
+            code="lead_exists",
+            details=[{"lead_id": str(taken.lead_id)}],
+        ) from None
     if lead is None:
         raise NotFound("Lead not found")
     await permit.record(

@@ -97,3 +97,44 @@ async def test_one_number_in_two_workspaces_is_two_leads_each_its_own(
     assert mine.json()["id"] != theirs.json()["id"]
     seen = await client.get(other.url(f"/leads/{mine.json()['id']}"), headers=other.headers)
     assert seen.status_code == 404
+
+
+async def test_a_phone_only_leads_number_cannot_be_removed_nor_made_anothers(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Its number is all that reaches a lead without email: a PATCH taking it away (null, or a
+    number no one could call) is 422 ``contact_required``, and one giving it another such lead's
+    number is 409 ``lead_exists``; both were 500 (the check constraint, the unique index)."""
+    first = await client.post(
+        owner.url("/leads"), json={"phone": "98765 43210"}, headers=owner.headers
+    )
+    second = await client.post(
+        owner.url("/leads"), json={"phone": "98765 43211"}, headers=owner.headers
+    )
+    lead_id = first.json()["id"]
+    for phone in (None, "", "123"):
+        refused = await client.patch(
+            owner.url(f"/leads/{lead_id}"), json={"phone": phone}, headers=owner.headers
+        )
+        assert refused.status_code == 422, (phone, refused.text)
+        assert refused.json()["error"]["code"] in ("contact_required", "validation_error")
+    taken = await client.patch(
+        owner.url(f"/leads/{lead_id}"), json={"phone": "+98765-43211"}, headers=owner.headers
+    )
+    assert taken.status_code == 409, taken.text
+    assert taken.json()["error"]["code"] == "lead_exists"
+    assert taken.json()["error"]["details"] == [{"lead_id": second.json()["id"]}]
+    kept = await client.get(owner.url(f"/leads/{lead_id}"), headers=owner.headers)
+    assert kept.json()["phone"] == "98765 43210"
+    # Another number of its own, and any number on a lead with an email, are fine.
+    moved = await client.patch(
+        owner.url(f"/leads/{lead_id}"), json={"phone": "98765 43219"}, headers=owner.headers
+    )
+    assert moved.status_code == 200, moved.text
+    with_email = await client.post(
+        owner.url("/leads"), json={"email": "e@example.com", "phone": "123"}, headers=owner.headers
+    )
+    cleared = await client.patch(
+        owner.url(f"/leads/{with_email.json()['id']}"), json={"phone": None}, headers=owner.headers
+    )
+    assert cleared.status_code == 200, cleared.text
